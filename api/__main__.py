@@ -1,0 +1,66 @@
+"""``clauderon-api``: the API service, run by supervisord."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from functools import partial
+
+import trio
+
+from api.app import create_app
+from api.context import ApiContext
+from api.events import EventHub
+from api.server import serve
+from appliance.backends.docker import DockerBackend
+from appliance.config import Settings, load_settings
+from appliance.host import instance_id
+from appliance.service import configure_logging
+from appliance.store import AsyncStore, Store
+from appliance.tokens import load_or_create_instance_key
+
+log = logging.getLogger("clauderon.api")
+
+
+def build_context(settings: Settings) -> ApiContext:
+    settings.ensure_layout()
+    store = AsyncStore(Store.open(settings.db_path))
+    return ApiContext(
+        settings=settings,
+        store=store,
+        backend=DockerBackend(url=settings.docker_host, instance=instance_id(settings),
+                              timeout=settings.docker_timeout_seconds),
+        hub=EventHub(store),
+        instance_key=load_or_create_instance_key(settings.instance_secret_path),
+    )
+
+
+async def run(settings: Settings) -> None:
+    ctx = build_context(settings)
+    app = create_app(ctx)
+    shutdown = trio.Event()
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(serve, app, settings, shutdown)
+
+            async def wait_signal() -> None:
+                async for signum in signals:
+                    log.info("got %s; shutting down", signal.Signals(signum).name)
+                    shutdown.set()
+                    return
+
+            nursery.start_soon(wait_signal)
+            await shutdown.wait()
+            # Hypercorn drains in-flight requests within its graceful_timeout; this bound
+            # only guards against a stuck connection.
+            nursery.cancel_scope.deadline = trio.current_time() + 8
+    log.info("API stopped")
+
+
+def main() -> None:
+    configure_logging()
+    trio.run(partial(run, load_settings()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""The event hub: tails the ``events`` table and wakes every ``/ws/events`` viewer.
+
+The database is the only channel between daemons, so the API learns about the reconciler's
+work by watching the journal. One tailer task polls ``PRAGMA data_version`` (a cheap probe
+that moves when another connection commits) and, when it moves or the API itself wrote,
+bumps :attr:`EventHub.latest` and wakes waiters. Each viewer then reads the rows after its
+own cursor, so a slow viewer never holds the others back, and a viewer that reconnects
+with ``?after=<id>`` resumes exactly where it left off.
+"""
+
+from __future__ import annotations
+
+import trio
+
+from appliance.store import AsyncStore
+
+
+class EventHub:
+    def __init__(self, store: AsyncStore, poll_seconds: float = 0.05) -> None:
+        self.store = store
+        self.poll_seconds = poll_seconds
+        self.latest = 0
+        self._changed = trio.Event()
+
+    def poke(self) -> None:
+        """Called after the API itself wrote: viewers look now, not at the next poll."""
+        changed, self._changed = self._changed, trio.Event()
+        changed.set()
+
+    async def wait_beyond(self, cursor: int) -> None:
+        """Return once an event newer than ``cursor`` may exist."""
+        while self.latest <= cursor:
+            await self._changed.wait()
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self.latest = await self.store.run(self.store.sync.last_event_id)
+        seen = await self.store.run(self.store.sync.data_version)
+        task_status.started()
+        while True:
+            await trio.sleep(self.poll_seconds)
+            version = await self.store.run(self.store.sync.data_version)
+            if version != seen:
+                seen = version
+                await self.refresh()
+
+    async def refresh(self) -> None:
+        latest = await self.store.run(self.store.sync.last_event_id)
+        if latest != self.latest:
+            self.latest = latest
+            self.poke()

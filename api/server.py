@@ -1,0 +1,99 @@
+"""Serving the app with Hypercorn: the Unix socket (0600) for the CLI, HTTP for browsers,
+and the hook listener on the Docker bridge gateway.
+
+The hook listener is the only API address a container can reach. It is a separate bind
+whose requests go through :func:`hooks_only`, which answers 404 to anything but
+``POST /api/hooks``: no agent can drive the session API.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve as hypercorn_serve
+
+from appliance.config import Settings
+from appliance.host import bridge_gateway
+
+log = logging.getLogger(__name__)
+
+ASGIApp = Callable[..., Awaitable[None]]
+
+
+def hooks_only(app: ASGIApp) -> ASGIApp:
+    async def guarded(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            # The main bind runs the app's lifespan; this one only acknowledges.
+            while True:
+                message = await receive()
+                kind = message["type"].rsplit(".", 1)[-1]
+                await send({"type": f"lifespan.{kind}.complete"})
+                if kind == "shutdown":
+                    return
+        if scope["type"] == "http" and scope["path"] == "/api/hooks":
+            await app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        body = b'{"error": "only /api/hooks is served on this address", "code": "not_found"}'
+        await send({"type": "http.response.start", "status": 404,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
+
+    return guarded
+
+
+def main_config(settings: Settings) -> Config:
+    config = Config()
+    binds = [f"unix:{settings.socket_path}"]
+    if settings.http_port:
+        binds.append(f"{settings.http_host}:{settings.http_port}")
+    config.bind = binds
+    config.umask = 0o177  # the socket is 0600: only the appliance's user drives it
+    config.graceful_timeout = 5.0
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    return config
+
+
+def hook_config(settings: Settings) -> Config | None:
+    gw = bridge_gateway(settings)
+    if not settings.hook_port or not gw:
+        return None
+    config = Config()
+    config.bind = [f"{gw}:{settings.hook_port}"]
+    config.graceful_timeout = 5.0
+    config.accesslog = None
+    return config
+
+
+async def serve(
+    app: Any,
+    settings: Settings,
+    shutdown: trio.Event,
+    *,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    settings.socket_path.unlink(missing_ok=True)
+    async with trio.open_nursery() as nursery:
+        bound: list[str] = list(await nursery.start(_serve_one, app, main_config(settings),
+                                                    shutdown))
+        hooks = hook_config(settings)
+        if hooks is not None:
+            try:
+                bound += await nursery.start(_serve_one, hooks_only(app), hooks, shutdown)
+            except OSError as exc:
+                log.warning("hook listener %s not started: %s", hooks.bind, exc)
+        log.info("API listening on %s", ", ".join(bound))
+        task_status.started(bound)
+
+
+async def _serve_one(app: Any, config: Config, shutdown: trio.Event, *,
+                     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
+    await hypercorn_serve(app, config, shutdown_trigger=shutdown.wait,
+                          task_status=task_status)

@@ -1,0 +1,227 @@
+"""Session routes: list, create, show, delete, archive, unarchive, start, stop, retry,
+access mode, attach, per-session events.
+
+Handlers stay thin: parse, check against the world (repo, image, engine), write *desired*
+state to the store and return. The reconciler does the work; progress shows on
+``/ws/events`` and ``GET /api/sessions/{id}/events``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+from quart import Quart, request
+from quart_trio import QuartTrio
+
+from api.context import ApiContext
+from api.openapi import SESSION, RouteDoc, documented, err, ok
+from appliance import worktrees
+from appliance.errors import Conflict, InvalidInput
+from appliance.intake import new_session, parse_create, suggest_name
+from appliance.sessions import AccessMode, Desired, Phase, Session, branch_for
+
+LIST = {"type": "object", "properties": {"sessions": {"type": "array", "items": SESSION}}}
+ONE = {"type": "object", "properties": {"session": SESSION}}
+
+
+async def json_body() -> dict[str, Any]:
+    body = await request.get_json(force=True, silent=True)
+    if not isinstance(body, dict):
+        raise InvalidInput("the request body must be a JSON object")
+    return body
+
+
+def one(session: Session, status: int = 200) -> tuple[dict[str, Any], int]:
+    return {"session": session.to_json()}, status
+
+
+async def _current_branch(repo: worktrees.RepoInfo) -> str:
+    proc = await trio.to_thread.run_sync(
+        lambda: worktrees.git("symbolic-ref", "--quiet", "--short", "HEAD", cwd=repo.root,
+                              check=False)
+    )
+    return proc.stdout.strip() or "HEAD"
+
+
+def register(app: QuartTrio | Quart, ctx: ApiContext) -> None:
+    store = ctx.store
+
+    async def resolve(ref: str) -> Session:
+        return await store.run(store.sync.resolve, ref)
+
+    async def set_desired(ref: str, desired: Desired, *, allowed: set[Phase],
+                          verb: str, **extra: Any) -> Session:
+        session = await resolve(ref)
+
+        def expect(current: Session) -> None:
+            if current.phase not in allowed:
+                raise Conflict(f"cannot {verb} {current.name}: it is {current.phase}"
+                               + (f" ({current.status_reason})" if current.status_reason else ""))
+
+        updated = await store.run(
+            lambda: store.sync.update_session(session.id, expect=expect, desired=desired, **extra)
+        )
+        ctx.hub.poke()
+        return updated
+
+    @app.get("/api/sessions")
+    @documented(RouteDoc(method="GET", path="/api/sessions", summary="List sessions",
+                         query=(("archived", "true: only archived sessions"),
+                                ("all", "true: every session")),
+                         responses={"200": ok(LIST)}))
+    async def list_sessions() -> dict[str, Any]:
+        sessions = await store.run(store.sync.list_sessions)
+        if request.args.get("all") == "true":
+            chosen = sessions
+        elif request.args.get("archived") == "true":
+            chosen = [s for s in sessions if s.phase is Phase.ARCHIVED]
+        else:
+            chosen = [s for s in sessions if s.phase is not Phase.ARCHIVED]
+        return {"sessions": [s.to_json() for s in chosen]}
+
+    @app.post("/api/sessions")
+    @documented(RouteDoc(
+        method="POST", path="/api/sessions", summary="Create a session (asynchronous)",
+        body={"$ref": "#/components/schemas/CreateSession"},
+        responses={"202": ok(ONE, "Accepted: the reconciler creates it; watch /ws/events"),
+                   "400": err("Invalid input"), "409": err("Name or branch taken"),
+                   "503": err("Container engine not reachable")}))
+    async def create_session() -> tuple[dict[str, Any], int]:
+        req = parse_create(await json_body())
+        repo = await trio.to_thread.run_sync(worktrees.inspect_repo, req.repo_path)
+        if repo.owner_uid == 0:
+            raise InvalidInput(
+                f"{repo.root} belongs to root; agents never run as root, so they could not "
+                "write to it: chown it to the user who works in it", field="repo_path")
+        base = req.base or await _current_branch(repo)
+        await trio.to_thread.run_sync(worktrees.resolve_ref, repo.root, base)
+        name = req.name or suggest_name(req.prompt)
+        if await store.run(store.sync.get_by_name, name) is not None:
+            raise Conflict(f"a session named {name!r} already exists; pick another name",
+                           field="name")
+        branch = branch_for(name)
+        if await trio.to_thread.run_sync(worktrees.branch_exists, repo.root, branch):
+            raise Conflict(
+                f"the branch {branch} already exists in {repo.root} (kept from an earlier "
+                f"session); pick another name, or remove it with `git branch -D {branch}`",
+                field="name")
+        if (ctx.settings.worktrees_dir / name).exists():
+            raise Conflict(f"the worktree folder for {name!r} already exists; pick another name",
+                           field="name")
+        image = req.image or ctx.settings.default_image
+        await ctx.backend.ping()
+        if not await ctx.backend.image_exists(image):
+            raise InvalidInput(
+                f"the image {image!r} is not on the Docker engine; build it "
+                "(`clauderon image build`) or pull it", field="image")
+        session = new_session(
+            req, name=name, repo_root=repo.root, subdirectory=repo.subdirectory, base_ref=base,
+            worktrees_dir=ctx.settings.worktrees_dir, default_image=ctx.settings.default_image,
+            default_cpu=ctx.settings.default_cpu, default_memory=ctx.settings.default_memory,
+            instance_key=ctx.instance_key)
+        await store.run(store.sync.insert_session, session)
+        ctx.hub.poke()
+        return one(session, 202)
+
+    @app.get("/api/sessions/<ref>")
+    @documented(RouteDoc(method="GET", path="/api/sessions/<ref>",
+                         summary="One session, by id or name",
+                         responses={"200": ok(ONE), "404": err("No such session")}))
+    async def get_session(ref: str) -> tuple[dict[str, Any], int]:
+        return one(await resolve(ref))
+
+    @app.delete("/api/sessions/<ref>")
+    @documented(RouteDoc(method="DELETE", path="/api/sessions/<ref>",
+                         summary="Delete a session (asynchronous; the branch is kept)",
+                         responses={"202": ok(ONE, "Accepted"), "404": err("No such session")}))
+    async def delete_session(ref: str) -> tuple[dict[str, Any], int]:
+        session = await set_desired(ref, Desired.DELETED, allowed=set(Phase), verb="delete",
+                                    phase=Phase.DELETING)
+        return one(session, 202)
+
+    @app.post("/api/sessions/<ref>/archive")
+    @documented(RouteDoc(method="POST", path="/api/sessions/<ref>/archive",
+                         summary="Archive: stop compute, keep worktree, branch and record",
+                         responses={"202": ok(ONE), "409": err("Not archivable now")}))
+    async def archive(ref: str) -> tuple[dict[str, Any], int]:
+        s = await set_desired(ref, Desired.ARCHIVED, verb="archive",
+                              allowed={Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED})
+        return one(s, 202)
+
+    @app.post("/api/sessions/<ref>/unarchive")
+    @documented(RouteDoc(method="POST", path="/api/sessions/<ref>/unarchive",
+                         summary="Unarchive: run the session again",
+                         responses={"202": ok(ONE), "409": err("Not archived")}))
+    async def unarchive(ref: str) -> tuple[dict[str, Any], int]:
+        return one(await set_desired(ref, Desired.RUNNING, verb="unarchive",
+                                     allowed={Phase.ARCHIVED}, archived_at=None), 202)
+
+    @app.post("/api/sessions/<ref>/start")
+    @documented(RouteDoc(method="POST", path="/api/sessions/<ref>/start",
+                         summary="Start a stopped session's container",
+                         responses={"202": ok(ONE), "409": err("Cannot start now")}))
+    async def start(ref: str) -> tuple[dict[str, Any], int]:
+        return one(await set_desired(ref, Desired.RUNNING, verb="start",
+                                     allowed={Phase.RUNNING, Phase.STOPPED, Phase.CREATING}), 202)
+
+    @app.post("/api/sessions/<ref>/stop")
+    @documented(RouteDoc(method="POST", path="/api/sessions/<ref>/stop",
+                         summary="Stop a session's container (kept, restartable)",
+                         responses={"202": ok(ONE), "409": err("Cannot stop now")}))
+    async def stop(ref: str) -> tuple[dict[str, Any], int]:
+        return one(await set_desired(ref, Desired.STOPPED, verb="stop",
+                                     allowed={Phase.RUNNING, Phase.STOPPED}), 202)
+
+    @app.post("/api/sessions/<ref>/retry")
+    @documented(RouteDoc(method="POST", path="/api/sessions/<ref>/retry",
+                         summary="Retry a failed session",
+                         responses={"202": ok(ONE), "409": err("Not failed")}))
+    async def retry(ref: str) -> tuple[dict[str, Any], int]:
+        return one(await set_desired(ref, Desired.RUNNING, verb="retry", allowed={Phase.FAILED},
+                                     phase=Phase.CREATING, attempts=0, retry_at=None,
+                                     status_reason=None), 202)
+
+    @app.post("/api/sessions/<ref>/access-mode")
+    @documented(RouteDoc(
+        method="POST", path="/api/sessions/<ref>/access-mode",
+        summary="Switch the proxy's enforcement for this session (applies to its next request)",
+        body={"type": "object", "required": ["access_mode"], "properties": {
+            "access_mode": {"type": "string", "enum": ["read-write", "read-only"]}}},
+        responses={"200": ok(ONE), "400": err("Bad mode")}))
+    async def access_mode(ref: str) -> tuple[dict[str, Any], int]:
+        body = await json_body()
+        try:
+            mode = AccessMode(str(body.get("access_mode")))
+        except ValueError:
+            raise InvalidInput("access_mode must be read-write or read-only",
+                               field="access_mode") from None
+        session = await resolve(ref)
+        updated = await store.run(
+            lambda: store.sync.update_session(session.id, access_mode=mode))
+        ctx.hub.poke()
+        return one(updated)
+
+    @app.get("/api/sessions/<ref>/events")
+    @documented(RouteDoc(method="GET", path="/api/sessions/<ref>/events",
+                         summary="The session's event history (progress, failures, drift)",
+                         responses={"200": ok({"type": "object", "properties": {"events": {
+                             "type": "array",
+                             "items": {"$ref": "#/components/schemas/Event"}}}})}))
+    async def session_events(ref: str) -> dict[str, Any]:
+        session = await resolve(ref)
+        events = await store.run(store.sync.session_events, session.id)
+        return {"events": [e.to_json() for e in events]}
+
+    @app.get("/api/sessions/<ref>/attach")
+    @documented(RouteDoc(method="GET", path="/api/sessions/<ref>/attach",
+                         summary="The command a local terminal runs to attach",
+                         responses={"200": ok({"type": "object", "properties": {
+                             "command": {"type": "array", "items": {"type": "string"}}}}),
+                             "409": err("No container yet")}))
+    async def attach(ref: str) -> dict[str, Any]:
+        session = await resolve(ref)
+        if not session.backend_id or session.phase not in (Phase.RUNNING, Phase.STOPPED):
+            raise Conflict(f"{session.name} has no running container (it is {session.phase})")
+        return {"command": await ctx.backend.attach_command(session.container_name),
+                "detach_keys": "ctrl-q"}

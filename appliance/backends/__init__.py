@@ -1,0 +1,1 @@
+"""Compute backends behind one protocol (:mod:`appliance.backends.base`)."""

@@ -1,0 +1,83 @@
+"""What the reconciler needs from a compute backend (Docker today, Kubernetes next).
+
+Backends speak in :class:`WorkloadSpec` (what to run, derived purely from a session by
+:mod:`appliance.contract`) and :class:`Observed` (what is there, found *by label*, never
+from memory). Nothing Docker-specific leaks past this protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+LABEL_SESSION = "clauderon.session"
+LABEL_MANAGED = "clauderon.managed"
+LABEL_INSTANCE = "clauderon.instance"
+LABEL_NAME = "clauderon.name"
+
+
+class RunState(StrEnum):
+    RUNNING = "running"
+    STOPPED = "stopped"  # created, exited, paused: present but not running
+    DEAD = "dead"  # removal in progress or broken
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Mount:
+    source: str
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkloadSpec:
+    session_id: str
+    name: str
+    image: str
+    labels: Mapping[str, str]
+    env: Mapping[str, str]
+    mounts: tuple[Mount, ...]
+    tmpfs: Mapping[str, str] = field(default_factory=dict)
+    workdir: str
+    user: str
+    cpu: float | None = None
+    memory: str | None = None
+    command: tuple[str, ...] | None = None
+    extra_hosts: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observed:
+    session_id: str
+    backend_id: str
+    name: str
+    state: RunState
+    image: str
+    detail: str = ""
+
+
+class Backend(Protocol):
+    """A compute backend. Every method is idempotent where the operation allows it."""
+
+    kind: str
+
+    async def ping(self) -> None:
+        """Raise BackendUnavailable when the engine cannot be reached."""
+
+    async def list_workloads(self) -> list[Observed]:
+        """Every workload of this appliance instance, found by label."""
+
+    async def create(self, spec: WorkloadSpec) -> str:
+        """Create (not start) the workload; return its backend id."""
+
+    async def start(self, backend_id: str) -> None: ...
+
+    async def stop(self, backend_id: str) -> None: ...
+
+    async def remove(self, backend_id: str) -> None:
+        """Remove the workload; a missing one is not an error."""
+
+    async def attach_command(self, backend_id: str) -> list[str]:
+        """The argv a local terminal runs to attach to the workload's console."""

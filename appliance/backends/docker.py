@@ -1,0 +1,208 @@
+"""The Docker backend: the Docker SDK, called from trio on worker threads.
+
+The SDK is synchronous; every call goes through :meth:`DockerBackend._call`, which runs it
+with ``trio.to_thread.run_sync`` behind a CapacityLimiter and translates the SDK's errors
+into the error tree (an unreachable engine is :class:`BackendUnavailable`, a refused
+operation :class:`BackendError`). Workloads are found by label only: ``clauderon.managed``,
+``clauderon.instance`` (one engine can serve several appliances) and ``clauderon.session``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+import requests.exceptions
+import trio
+
+from appliance.backends.base import (
+    LABEL_INSTANCE,
+    LABEL_MANAGED,
+    LABEL_SESSION,
+    Observed,
+    RunState,
+    WorkloadSpec,
+)
+from appliance.errors import BackendError, BackendUnavailable, ClauderonError
+from appliance.resources import parse_memory
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DEFAULT_URL = "unix:///var/run/docker.sock"
+
+
+class DockerBackend:
+    kind = "docker"
+
+    def __init__(self, *, url: str | None, instance: str, timeout: float = 60.0,
+                 max_threads: int = 4) -> None:
+        self.url = url or DEFAULT_URL
+        self.instance = instance
+        self.timeout = timeout
+        self._client: docker.DockerClient | None = None
+        self._limiter = trio.CapacityLimiter(max_threads)
+
+    # --- plumbing -------------------------------------------------------------------
+    def _connect(self) -> docker.DockerClient:
+        if self._client is None:
+            self._client = docker.DockerClient(base_url=self.url, timeout=int(self.timeout))
+        return self._client
+
+    def _translate(self, exc: Exception, what: str) -> ClauderonError:
+        if isinstance(exc, docker.errors.ImageNotFound):
+            return BackendError(
+                f"{what}: the image is not on this Docker engine ({exc.explanation}); "
+                "build it (`clauderon image build`) or pull it",
+                field="image", retryable=False,
+            )
+        if isinstance(exc, docker.errors.APIError):
+            retryable = exc.status_code is None or exc.status_code >= 500
+            return BackendError(f"{what}: {exc.explanation or exc}", retryable=retryable)
+        if isinstance(exc, (requests.exceptions.ConnectionError, docker.errors.DockerException,
+                            requests.exceptions.Timeout, ConnectionError, FileNotFoundError)):
+            return BackendUnavailable(
+                f"Docker engine not reachable at {self.url}: start dockerd "
+                "(or set DOCKER_HOST / [docker] host in config.toml)"
+            )
+        return BackendError(f"{what}: {exc}")
+
+    async def _call(self, what: str, fn: Callable[[docker.DockerClient], T]) -> T:
+        def run() -> T:
+            try:
+                return fn(self._connect())
+            except ClauderonError:
+                raise
+            except Exception as exc:
+                if isinstance(exc, (requests.exceptions.ConnectionError,
+                                    docker.errors.DockerException)) and not isinstance(
+                    exc, docker.errors.APIError
+                ):
+                    self._client = None  # reconnect next time
+                raise self._translate(exc, what) from exc
+
+        return await trio.to_thread.run_sync(run, limiter=self._limiter)
+
+    # --- Backend protocol -----------------------------------------------------------
+    async def ping(self) -> None:
+        await self._call("ping", lambda c: c.ping())
+
+    async def list_workloads(self) -> list[Observed]:
+        filters = {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={self.instance}"]}
+        rows: list[dict[str, Any]] = await self._call(
+            "list containers", lambda c: c.api.containers(all=True, filters=filters)
+        )
+        out = []
+        for row in rows:
+            state = row.get("State", "")
+            run_state = (
+                RunState.RUNNING if state == "running"
+                else RunState.DEAD if state in ("removing", "dead")
+                else RunState.STOPPED
+            )
+            names = row.get("Names") or ["/"]
+            out.append(Observed(
+                session_id=row["Labels"].get(LABEL_SESSION, ""),
+                backend_id=row["Id"],
+                name=names[0].lstrip("/"),
+                state=run_state,
+                image=row.get("Image", ""),
+                detail=row.get("Status", ""),
+            ))
+        return out
+
+    async def create(self, spec: WorkloadSpec) -> str:
+        mounts = [
+            docker.types.Mount(target=m.target, source=m.source, type="bind",
+                               read_only=m.read_only)
+            for m in spec.mounts
+        ]
+        kwargs: dict[str, Any] = {
+            "name": spec.name,
+            "labels": dict(spec.labels),
+            "environment": dict(spec.env),
+            "mounts": mounts,
+            "working_dir": spec.workdir,
+            "user": spec.user,
+            "tty": True,
+            "stdin_open": True,
+            "detach": True,
+            "extra_hosts": dict(spec.extra_hosts),
+            "tmpfs": dict(spec.tmpfs),
+            "init": True,
+            # An interactive shell or agent ignores SIGTERM but ends on hang-up, like a
+            # terminal closing; the init process forwards it.
+            "stop_signal": "SIGHUP",
+        }
+        if spec.command:
+            kwargs["command"] = list(spec.command)
+        if spec.cpu:
+            kwargs["nano_cpus"] = int(spec.cpu * 1e9)
+        if spec.memory:
+            kwargs["mem_limit"] = parse_memory(spec.memory)
+
+        def create(c: docker.DockerClient) -> str:
+            try:
+                container = c.containers.create(spec.image, **kwargs)
+            except docker.errors.APIError as exc:
+                if exc.status_code == 409:
+                    # A container of that name exists: ours (adopt it) or a stranger's.
+                    existing = c.containers.get(spec.name)
+                    if existing.labels.get(LABEL_SESSION) == spec.session_id:
+                        return str(existing.id)
+                    raise BackendError(
+                        f"a container named {spec.name} already exists and is not this "
+                        "session's; remove it (`docker rm -f "
+                        f"{spec.name}`) or pick another session name",
+                        retryable=False,
+                    ) from exc
+                raise
+            return str(container.id)
+
+        return await self._call(f"create container {spec.name}", create)
+
+    async def start(self, backend_id: str) -> None:
+        await self._call("start container", lambda c: c.api.start(backend_id))
+
+    async def stop(self, backend_id: str) -> None:
+        await self._call("stop container", lambda c: c.api.stop(backend_id, timeout=5))
+
+    async def remove(self, backend_id: str) -> None:
+        def remove(c: docker.DockerClient) -> None:
+            try:
+                c.api.remove_container(backend_id, force=True, v=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as exc:
+                if exc.status_code == 409 and "already in progress" in str(exc.explanation):
+                    return
+                raise
+
+        await self._call("remove container", remove)
+
+    async def inspect(self, backend_id: str) -> dict[str, Any] | None:
+        def inspect(c: docker.DockerClient) -> dict[str, Any] | None:
+            try:
+                result: dict[str, Any] = c.api.inspect_container(backend_id)
+            except docker.errors.NotFound:
+                return None
+            return result
+
+        return await self._call("inspect container", inspect)
+
+    async def image_exists(self, image: str) -> bool:
+        def check(c: docker.DockerClient) -> bool:
+            try:
+                c.api.inspect_image(image)  # type: ignore[no-untyped-call]
+            except docker.errors.ImageNotFound:
+                return False
+            return True
+
+        return await self._call(f"inspect image {image}", check)
+
+    async def attach_command(self, backend_id: str) -> list[str]:
+        host = [] if self.url == DEFAULT_URL else ["--host", self.url]
+        return ["docker", *host, "attach", "--detach-keys", "ctrl-q", backend_id]

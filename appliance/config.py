@@ -1,0 +1,234 @@
+"""Settings: built once in each service's ``main()`` and passed down, never a global.
+
+Everything lives under ``CLAUDERON_HOME`` (default ``~/.clauderon``); :class:`Settings` derives
+every path from it so a whole appliance can be moved, or tested, by changing one variable.
+``config.toml`` in that folder overrides the defaults; a few environment variables override
+the file (documented in the README). Unknown keys are an error: a typo must not be silent.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from appliance.errors import ConfigError
+
+DEFAULT_IMAGE = "debian:bookworm-slim"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    home: Path
+    # API
+    http_host: str = "127.0.0.1"
+    http_port: int = 3030
+    # Containers reach the hook endpoint on the bridge gateway at this port; it serves
+    # /api/hooks and nothing else. 0 disables the listener.
+    hook_port: int = 3031
+    # Proxy
+    proxy_port: int = 3128
+    # Extra addresses the proxy and hook listener bind besides 127.0.0.1; None = detect the
+    # Docker bridge gateway (where host.docker.internal points on Linux).
+    bridge_gateway: str | None = None
+    # Docker
+    docker_host: str | None = None
+    default_image: str = DEFAULT_IMAGE
+    default_cpu: float | None = None
+    default_memory: str | None = None
+    # Reconciler
+    reconcile_poll_seconds: float = 0.05
+    resync_seconds: float = 2.0
+    max_attempts: int = 3
+    backoff_seconds: float = 30.0
+    backoff_max_seconds: float = 300.0
+    stable_seconds: float = 120.0
+    max_concurrent_ops: int = 3
+    docker_timeout_seconds: float = 60.0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    # --- the CLAUDERON_HOME layout -------------------------------------------------
+    @property
+    def db_path(self) -> Path:
+        return self.home / "db.sqlite"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.home / "clauderon.sock"
+
+    @property
+    def config_path(self) -> Path:
+        return self.home / "config.toml"
+
+    @property
+    def proxy_config_path(self) -> Path:
+        return self.home / "proxy.toml"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.home / "secrets"
+
+    @property
+    def ca_cert_path(self) -> Path:
+        return self.home / "proxy-ca.pem"
+
+    @property
+    def ca_key_path(self) -> Path:
+        return self.home / "proxy-ca-key.pem"
+
+    @property
+    def audit_path(self) -> Path:
+        return self.home / "audit.jsonl"
+
+    @property
+    def worktrees_dir(self) -> Path:
+        return self.home / "worktrees"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.home / "uploads"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def runtime_dir(self) -> Path:
+        """Generated files mounted read-only into containers (agent settings, CA copy)."""
+        return self.home / "runtime"
+
+    @property
+    def instance_secret_path(self) -> Path:
+        return self.home / "instance.key"
+
+    def paths(self) -> dict[str, Path]:
+        """Every path of the layout, by name (``clauderon config paths``)."""
+        return {
+            "home": self.home,
+            "config": self.config_path,
+            "proxy_config": self.proxy_config_path,
+            "database": self.db_path,
+            "socket": self.socket_path,
+            "secrets": self.secrets_dir,
+            "ca_cert": self.ca_cert_path,
+            "ca_key": self.ca_key_path,
+            "audit": self.audit_path,
+            "worktrees": self.worktrees_dir,
+            "uploads": self.uploads_dir,
+            "logs": self.logs_dir,
+            "runtime": self.runtime_dir,
+        }
+
+    def public_dict(self) -> dict[str, Any]:
+        """The effective settings as plain JSON values (``clauderon config show``)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = str(value) if isinstance(value, Path) else value
+        out["extra"] = dict(self.extra)
+        return out
+
+    def ensure_layout(self) -> None:
+        """Create the folders with safe modes; idempotent, called by each service on start."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.home, 0o700)
+        for d in (self.worktrees_dir, self.uploads_dir, self.logs_dir, self.runtime_dir):
+            d.mkdir(exist_ok=True)
+        self.secrets_dir.mkdir(exist_ok=True)
+        os.chmod(self.secrets_dir, 0o700)
+
+
+# config.toml: table -> key -> Settings field
+_TOML_KEYS: dict[str, dict[str, str]] = {
+    "server": {"host": "http_host", "port": "http_port", "hook_port": "hook_port"},
+    "proxy": {"port": "proxy_port", "bridge_gateway": "bridge_gateway"},
+    "docker": {
+        "host": "docker_host",
+        "image": "default_image",
+        "cpu": "default_cpu",
+        "memory": "default_memory",
+        "timeout_seconds": "docker_timeout_seconds",
+    },
+    "reconciler": {
+        "poll_seconds": "reconcile_poll_seconds",
+        "resync_seconds": "resync_seconds",
+        "max_attempts": "max_attempts",
+        "backoff_seconds": "backoff_seconds",
+        "backoff_max_seconds": "backoff_max_seconds",
+        "stable_seconds": "stable_seconds",
+        "max_concurrent_ops": "max_concurrent_ops",
+    },
+}
+
+_ENV_KEYS: dict[str, str] = {
+    "CLAUDERON_BIND_ADDR": "http_host",
+    "CLAUDERON_HTTP_PORT": "http_port",
+    "CLAUDERON_HOOK_PORT": "hook_port",
+    "CLAUDERON_PROXY_PORT": "proxy_port",
+    "CLAUDERON_IMAGE": "default_image",
+    "DOCKER_HOST": "docker_host",
+}
+
+
+def default_home(env: Mapping[str, str]) -> Path:
+    raw = env.get("CLAUDERON_HOME")
+    if raw:
+        return Path(raw).expanduser().absolute()
+    return Path(env.get("HOME", str(Path.home()))) / ".clauderon"
+
+
+def _coerce(name: str, value: object, source: str) -> object:
+    types = {f.name: f.type for f in fields(Settings)}
+    kind = str(types[name])
+    try:
+        if "int" in kind and "float" not in kind:
+            if isinstance(value, bool):
+                raise TypeError
+            return int(value)  # type: ignore[call-overload]
+        if "float" in kind:
+            if value is None or value == "":
+                return None
+            return float(value)  # type: ignore[arg-type]
+        if value == "" and "None" in kind:
+            return None
+        if not isinstance(value, str):
+            raise TypeError
+        return value
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: {value!r} is not a valid value for {name}") from exc
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Defaults < ``config.toml`` < environment < explicit ``overrides``."""
+    env = os.environ if env is None else env
+    home = default_home(env)
+    values: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    config_path = home / "config.toml"
+    if config_path.exists():
+        try:
+            doc = tomllib.loads(config_path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{config_path}: not valid TOML ({exc})") from exc
+        for table, body in doc.items():
+            if table not in _TOML_KEYS:
+                extra[table] = body
+                continue
+            if not isinstance(body, dict):
+                raise ConfigError(f"{config_path}: [{table}] must be a table")
+            for key, value in body.items():
+                if key not in _TOML_KEYS[table]:
+                    known = ", ".join(sorted(_TOML_KEYS[table]))
+                    raise ConfigError(
+                        f"{config_path}: unknown key {key!r} in [{table}] (known: {known})"
+                    )
+                name = _TOML_KEYS[table][key]
+                values[name] = _coerce(name, value, f"{config_path} [{table}] {key}")
+    for var, name in _ENV_KEYS.items():
+        if env.get(var):
+            values[name] = _coerce(name, env[var], f"${var}")
+    settings = Settings(home=home, extra=extra, **values)
+    return replace(settings, **overrides) if overrides else settings

@@ -1,0 +1,131 @@
+"""The container contract (DESIGN.md), as one pure function: session -> WorkloadSpec.
+
+Both backends run what this returns, so the rules live here once: the name and labels, the
+worktree at ``/workspace`` plus the repository's git directory at its host path (so commits
+work), the CA certificate read-only, the uploads folder, host-gateway, a non-root user,
+limits, the proxy URL carrying the session's proxy credentials, CA trust variables,
+**placeholder** credentials only, the hook URL and token, and the host's git identity.
+
+Nothing secret is mounted: not ``secrets/``, the database, the audit log, sockets, the CA
+key or logs. Only what is listed below reaches the container.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from appliance.backends.base import (
+    LABEL_INSTANCE,
+    LABEL_MANAGED,
+    LABEL_NAME,
+    LABEL_SESSION,
+    Mount,
+    WorkloadSpec,
+)
+from appliance.sessions import Session
+
+WORKSPACE = "/workspace"
+CONTAINER_CA_PATH = "/etc/clauderon/proxy-ca.pem"
+CONTAINER_UPLOADS = "/workspace-uploads"
+CONTAINER_HOME = "/home/agent"
+HOST_ALIAS = "host.docker.internal"
+
+#: What the agent sees instead of each real credential. The proxy swaps them.
+PLACEHOLDERS: dict[str, str] = {
+    "CLAUDE_CODE_OAUTH_TOKEN": "sk-ant-oat01-clauderon-placeholder",
+    "ANTHROPIC_API_KEY": "sk-ant-api03-clauderon-placeholder",
+    "OPENAI_API_KEY": "sk-clauderon-placeholder",
+    "CODEX_API_KEY": "sk-clauderon-placeholder",
+    "GH_TOKEN": "ghp_clauderon_placeholder",
+    "GITHUB_TOKEN": "ghp_clauderon_placeholder",
+    "NPM_TOKEN": "npm_clauderon_placeholder",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostContext:
+    """Facts about the host every session's workload shares."""
+
+    instance: str
+    proxy_port: int
+    hook_port: int
+    ca_cert_path: str | None
+    uploads_root: str
+    git_name: str | None = None
+    git_email: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepoMounts:
+    common_dir: str
+    owner_uid: int
+    owner_gid: int
+
+
+def proxy_url(session_id: str, token: str, port: int) -> str:
+    return f"http://{session_id}:{token}@{HOST_ALIAS}:{port}"
+
+
+def workload_for(
+    session: Session,
+    *,
+    host: HostContext,
+    repo: RepoMounts,
+    proxy_token: str,
+    hook_token: str,
+) -> WorkloadSpec:
+    workdir = str(PurePosixPath(WORKSPACE) / session.subdirectory) if session.subdirectory \
+        else WORKSPACE
+    mounts = [
+        Mount(source=session.worktree_path, target=WORKSPACE),
+        Mount(source=repo.common_dir, target=repo.common_dir),
+        Mount(source=f"{host.uploads_root}/{session.id}", target=CONTAINER_UPLOADS,
+              read_only=True),
+    ]
+    proxy = proxy_url(session.id, proxy_token, host.proxy_port)
+    env: dict[str, str] = {
+        "TERM": "xterm-256color",
+        "HOME": CONTAINER_HOME,
+        "CLAUDERON_SESSION_ID": session.id,
+        "CLAUDERON_SESSION_NAME": session.name,
+        "CLAUDERON_HOOK_URL": f"http://{HOST_ALIAS}:{host.hook_port}/api/hooks",
+        "CLAUDERON_HOOK_TOKEN": hook_token,
+        "HTTPS_PROXY": proxy,
+        "HTTP_PROXY": proxy,
+        "https_proxy": proxy,
+        "http_proxy": proxy,
+        "NO_PROXY": f"localhost,127.0.0.1,{HOST_ALIAS}",
+        "no_proxy": f"localhost,127.0.0.1,{HOST_ALIAS}",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_TELEMETRY": "1",
+        **PLACEHOLDERS,
+    }
+    if host.ca_cert_path:
+        mounts.append(Mount(source=host.ca_cert_path, target=CONTAINER_CA_PATH, read_only=True))
+        for var in ("NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE",
+                    "GIT_SSL_CAINFO", "CODEX_CA_CERTIFICATE"):
+            env[var] = CONTAINER_CA_PATH
+    if host.git_name:
+        env["GIT_AUTHOR_NAME"] = env["GIT_COMMITTER_NAME"] = host.git_name
+    if host.git_email:
+        env["GIT_AUTHOR_EMAIL"] = env["GIT_COMMITTER_EMAIL"] = host.git_email
+    return WorkloadSpec(
+        session_id=session.id,
+        name=session.container_name,
+        image=session.image,
+        labels={
+            LABEL_SESSION: session.id,
+            LABEL_MANAGED: "true",
+            LABEL_INSTANCE: host.instance,
+            LABEL_NAME: session.name,
+        },
+        env=env,
+        mounts=tuple(mounts),
+        tmpfs={CONTAINER_HOME: f"uid={repo.owner_uid},gid={repo.owner_gid},mode=0700"},
+        workdir=workdir,
+        user=f"{repo.owner_uid}:{repo.owner_gid}",
+        cpu=session.cpu,
+        memory=session.memory,
+        extra_hosts={HOST_ALIAS: "host-gateway"},
+    )

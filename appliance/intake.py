@@ -1,0 +1,154 @@
+"""Turning a create request into a new Session (pure apart from the git checks it is given).
+
+The API calls :func:`parse_create` on the JSON body (every field checked, errors name their
+field), then :func:`new_session` once the repository has been inspected. Validation that
+needs the outside world (the repo, the image, the name's uniqueness) happens in the API;
+this module only says what a well-formed request is.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from appliance.errors import InvalidInput
+from appliance.resources import parse_cpu, parse_memory
+from appliance.sessions import (
+    AccessMode,
+    Agent,
+    BackendKind,
+    Session,
+    branch_for,
+    new_session_id,
+    utcnow,
+    validate_name,
+)
+from appliance.tokens import Purpose, derive_token, hash_token
+
+_IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,255}$")
+PROMPT_MAX = 100_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateRequest:
+    repo_path: str
+    name: str | None
+    prompt: str
+    agent: Agent
+    model: str | None
+    image: str | None
+    cpu: float | None
+    memory: str | None
+    access_mode: AccessMode
+    base: str | None
+    skip_permissions: bool
+    backend: BackendKind
+
+
+def _enum(body: Mapping[str, Any], key: str, kind: type[Any], default: Any) -> Any:
+    raw = body.get(key)
+    if raw is None:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        allowed = ", ".join(str(v) for v in kind)
+        raise InvalidInput(f"{key} {raw!r} is not one of: {allowed}", field=key) from None
+
+
+def _str(body: Mapping[str, Any], key: str, *, required: bool = False) -> str | None:
+    raw = body.get(key)
+    if raw is None or raw == "":
+        if required:
+            raise InvalidInput(f"{key} is required", field=key)
+        return None
+    if not isinstance(raw, str):
+        raise InvalidInput(f"{key} must be a string", field=key)
+    return raw
+
+
+def parse_create(body: Mapping[str, Any]) -> CreateRequest:
+    if not isinstance(body, Mapping):
+        raise InvalidInput("the request body must be a JSON object")
+    repo = _str(body, "repo_path", required=True)
+    assert repo is not None
+    name = _str(body, "name")
+    if name is not None:
+        validate_name(name)
+    prompt = _str(body, "prompt") or ""
+    if len(prompt) > PROMPT_MAX:
+        raise InvalidInput(f"the prompt is over {PROMPT_MAX} characters", field="prompt")
+    image = _str(body, "image")
+    if image is not None and not _IMAGE_RE.fullmatch(image):
+        raise InvalidInput(f"image {image!r} is not a valid image reference", field="image")
+    memory = _str(body, "memory")
+    if memory is not None:
+        parse_memory(memory)
+    base = _str(body, "base")
+    skip = body.get("skip_permissions", False)
+    if not isinstance(skip, bool):
+        raise InvalidInput("skip_permissions must be true or false", field="skip_permissions")
+    return CreateRequest(
+        repo_path=repo,
+        name=name,
+        prompt=prompt,
+        agent=_enum(body, "agent", Agent, Agent.CLAUDE),
+        model=_str(body, "model"),
+        image=image,
+        cpu=parse_cpu(body.get("cpu")),
+        memory=memory,
+        access_mode=_enum(body, "access_mode", AccessMode, AccessMode.READ_WRITE),
+        base=base,
+        skip_permissions=skip,
+        backend=_enum(body, "backend", BackendKind, BackendKind.DOCKER),
+    )
+
+
+def suggest_name(prompt: str) -> str:
+    """A readable name from the prompt's first words plus a short random suffix."""
+    words = re.findall(r"[a-z0-9]+", prompt.lower())[:4]
+    stem = "-".join(words)[:30].strip("-") or "session"
+    return f"{stem}-{secrets.token_hex(2)}"
+
+
+def new_session(
+    req: CreateRequest,
+    *,
+    name: str,
+    repo_root: Path,
+    subdirectory: str,
+    base_ref: str,
+    worktrees_dir: Path,
+    default_image: str,
+    default_cpu: float | None,
+    default_memory: str | None,
+    instance_key: bytes,
+) -> Session:
+    sid = new_session_id()
+    now = utcnow()
+    return Session(
+        id=sid,
+        name=name,
+        repo_path=str(repo_root),
+        subdirectory=subdirectory,
+        worktree_path=str(worktrees_dir / name),
+        branch=branch_for(name),
+        base_ref=base_ref,
+        agent=req.agent,
+        model=req.model,
+        backend=req.backend,
+        image=req.image or default_image,
+        cpu=req.cpu if req.cpu is not None else default_cpu,
+        memory=req.memory or default_memory,
+        access_mode=req.access_mode,
+        initial_prompt=req.prompt,
+        skip_permissions=req.skip_permissions,
+        proxy_token_hash=hash_token(derive_token(instance_key, sid, Purpose.PROXY)),
+        hook_token_hash=hash_token(derive_token(instance_key, sid, Purpose.HOOK)),
+        created_at=now,
+        updated_at=now,
+    )

@@ -1,0 +1,51 @@
+"""``clauderon-reconciler``: the reconciler service, run by supervisord."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+import trio
+
+from appliance.backends.docker import DockerBackend
+from appliance.config import load_settings
+from appliance.contract import HostContext
+from appliance.host import git_identity, instance_id
+from appliance.reconcile.loop import Reconciler
+from appliance.service import configure_logging, run_until_signalled
+from appliance.store import AsyncStore, Store
+from appliance.tokens import load_or_create_instance_key
+
+log = logging.getLogger("clauderon.reconciler")
+
+
+def build(settings_env: dict[str, str] | None = None) -> Reconciler:
+    settings = load_settings(settings_env)
+    settings.ensure_layout()
+    store = AsyncStore(Store.open(settings.db_path))
+    name, email = git_identity()
+    instance = instance_id(settings)
+    host = HostContext(
+        instance=instance,
+        proxy_port=settings.proxy_port,
+        hook_port=settings.hook_port,
+        ca_cert_path=str(settings.ca_cert_path) if settings.ca_cert_path.exists() else None,
+        uploads_root=str(settings.uploads_dir),
+        git_name=name,
+        git_email=email,
+    )
+    backend = DockerBackend(url=settings.docker_host, instance=instance,
+                            timeout=settings.docker_timeout_seconds)
+    return Reconciler(settings=settings, store=store, backend=backend, host=host,
+                      instance_key=load_or_create_instance_key(settings.instance_secret_path))
+
+
+def main() -> None:
+    configure_logging()
+    reconciler = build()
+    trio.run(partial(run_until_signalled, reconciler.serve, drain=reconciler.drain,
+                     grace=10.0, name="reconciler"))
+
+
+if __name__ == "__main__":
+    main()

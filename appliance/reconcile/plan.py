@@ -1,0 +1,195 @@
+"""The reconcile plan: desired sessions + observed workloads -> actions (pure).
+
+Theory of operation
+-------------------
+The reconciler is level-triggered (kopf's habit): every pass reads *all* sessions from the
+database and *all* workloads of this instance from the backend (by label), and this
+function decides what to do, knowing nothing of what happened before. Running the same
+pass twice yields the same actions, so a reconciler killed at any point and restarted
+converges without losing or duplicating work.
+
+Rules, per session (``desired`` x what is observed):
+
+* ``deleted``                     -> Delete (workloads, worktree, uploads, row).
+* no workload, wants compute      -> Create (first time) or Recreate (it vanished behind our
+  back: recorded, rate-limited by back-off, and given up after ``max_attempts``).
+* stopped workload, wants running -> Start; but a *running* session whose workload stopped
+  on its own (the agent exited) is marked stopped, not restarted in a loop.
+* running workload, wants stopped or archived -> Stop.
+* phase lagging what is observed  -> Mark (write the observed phase back).
+* failed sessions keep no compute -> their leftover workloads are removed.
+* workloads no session owns       -> RemoveOrphan.
+
+Sessions with an action in flight, or waiting out a back-off, are left alone this pass.
+Deletes and removals come before stops, and stops before creates, so freed resources are
+freed first.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from appliance.backends.base import Observed, RunState
+from appliance.sessions import Desired, Phase, Session
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemoveOrphan:
+    backend_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delete:
+    session: Session
+    backend_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemoveWorkload:
+    """Remove a workload but keep the session (a failed session's leftovers, duplicates)."""
+
+    session: Session
+    backend_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stop:
+    session: Session
+    backend_id: str
+    then: Phase
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Create:
+    session: Session
+    start: bool
+    recreate: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Start:
+    session: Session
+    backend_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Mark:
+    session: Session
+    phase: Phase
+    backend_id: str | None
+    reset_attempts: bool = False
+    reason: str | None = None
+
+
+Action = RemoveOrphan | Delete | RemoveWorkload | Stop | Create | Start | Mark
+
+_ORDER: dict[type, int] = {
+    RemoveOrphan: 0, Delete: 0, RemoveWorkload: 0, Stop: 1, Create: 2, Start: 2, Mark: 3,
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanSettings:
+    max_attempts: int
+    stable_seconds: float
+
+
+def _waiting(session: Session, now: datetime) -> bool:
+    return session.retry_at is not None and session.retry_at > now
+
+
+def _plan_one(
+    s: Session, workloads: list[Observed], now: datetime, cfg: PlanSettings
+) -> list[Action]:
+    ids = tuple(w.backend_id for w in workloads)
+    if s.desired is Desired.DELETED:
+        return [Delete(session=s, backend_ids=ids)]
+    if s.phase is Phase.DELETING:
+        return []
+    # More than one workload for a session: keep the running (or first) one.
+    keep = next((w for w in workloads if w.state is RunState.RUNNING),
+                workloads[0] if workloads else None)
+    actions: list[Action] = [
+        RemoveWorkload(session=s, backend_id=w.backend_id) for w in workloads if w is not keep
+    ]
+    if s.phase is Phase.FAILED:
+        if keep is not None:
+            actions.append(RemoveWorkload(session=s, backend_id=keep.backend_id))
+        return actions
+    if keep is not None and keep.state is RunState.DEAD:
+        return actions
+    if _waiting(s, now):
+        return actions
+
+    if keep is None:
+        if s.desired is Desired.ARCHIVED:
+            if s.phase is not Phase.ARCHIVED:
+                actions.append(Mark(session=s, phase=Phase.ARCHIVED, backend_id=None))
+            return actions
+        recreate = s.phase is not Phase.CREATING
+        actions.append(Create(session=s, start=s.desired is Desired.RUNNING, recreate=recreate))
+        return actions
+
+    bid = keep.backend_id
+    running = keep.state is RunState.RUNNING
+    if s.desired is Desired.RUNNING:
+        if running:
+            stable = (
+                s.attempts > 0 and s.retry_at is not None
+                and now - s.retry_at > timedelta(seconds=cfg.stable_seconds)
+            )
+            if s.phase is not Phase.RUNNING or s.backend_id != bid or stable:
+                actions.append(Mark(session=s, phase=Phase.RUNNING, backend_id=bid,
+                                    reset_attempts=stable or s.phase is Phase.CREATING))
+        elif s.phase is Phase.RUNNING:
+            # It stopped on its own: the agent exited. Record it; `start` brings it back.
+            actions.append(Mark(session=s, phase=Phase.STOPPED, backend_id=bid,
+                                reason=f"the container stopped ({keep.detail or 'exited'})"))
+        else:
+            actions.append(Start(session=s, backend_id=bid))
+    elif s.desired is Desired.STOPPED:
+        if running:
+            actions.append(Stop(session=s, backend_id=bid, then=Phase.STOPPED))
+        elif s.phase is not Phase.STOPPED:
+            actions.append(Mark(session=s, phase=Phase.STOPPED, backend_id=bid))
+    elif s.desired is Desired.ARCHIVED:
+        if running:
+            actions.append(Stop(session=s, backend_id=bid, then=Phase.ARCHIVED))
+        elif s.phase is not Phase.ARCHIVED:
+            actions.append(Mark(session=s, phase=Phase.ARCHIVED, backend_id=bid))
+    return actions
+
+
+def plan(
+    sessions: Sequence[Session],
+    observed: Sequence[Observed],
+    *,
+    now: datetime,
+    busy: Collection[str] = (),
+    cfg: PlanSettings,
+) -> list[Action]:
+    """Everything to do this pass, deletes first. ``busy``: session ids with work in flight."""
+    by_session: dict[str, list[Observed]] = defaultdict(list)
+    for w in observed:
+        by_session[w.session_id].append(w)
+    known = {s.id for s in sessions}
+    actions: list[Action] = [
+        RemoveOrphan(backend_id=w.backend_id, name=w.name)
+        for sid, ws in by_session.items() if sid not in known and sid not in busy
+        for w in ws
+    ]
+    for s in sessions:
+        if s.id not in busy:
+            actions.extend(_plan_one(s, by_session.get(s.id, []), now, cfg))
+    return sorted(actions, key=lambda a: _ORDER[type(a)])
+
+
+def backoff_seconds(attempt: int, base: float, cap: float) -> float:
+    """Delay before attempt ``attempt + 1``: base, 2x base, 4x base, ... up to ``cap``."""
+    if attempt <= 0:
+        return 0.0
+    return float(min(cap, base * 2 ** (attempt - 1)))

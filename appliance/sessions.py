@@ -1,0 +1,200 @@
+"""The Session record, its phases and the transitions between them (pure).
+
+Theory of operation
+-------------------
+A session has two state fields. ``desired`` is what a person asked for (written by the API):
+``running``, ``stopped``, ``archived`` or ``deleted``. ``phase`` is what the reconciler last
+observed and did (written by the reconciler, and by the API only when it accepts a request):
+
+    creating -> running <-> stopped
+    running | stopped -> archived -> running
+    any -> deleting -> (row removed)
+    any -> failed        (with ``status_reason``; retry or delete)
+
+:func:`check_transition` is the single place that says which phase changes are legal;
+the store refuses any other. ``agent_status`` comes from the agent's hooks and is
+independent of the phase.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import NewType
+
+from appliance.errors import Conflict, InvalidInput
+
+SessionId = NewType("SessionId", str)
+
+NAME_MAX = 40
+_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+BRANCH_PREFIX = "clauderon/"
+CONTAINER_PREFIX = "clauderon-"
+
+
+class Phase(StrEnum):
+    CREATING = "creating"
+    RUNNING = "running"
+    STOPPED = "stopped"
+    ARCHIVED = "archived"
+    DELETING = "deleting"
+    FAILED = "failed"
+
+
+class Desired(StrEnum):
+    RUNNING = "running"
+    STOPPED = "stopped"
+    ARCHIVED = "archived"
+    DELETED = "deleted"
+
+
+class AgentStatus(StrEnum):
+    UNKNOWN = "unknown"
+    WORKING = "working"
+    WAITING_APPROVAL = "waiting_approval"
+    WAITING_INPUT = "waiting_input"
+    IDLE = "idle"
+
+
+class AccessMode(StrEnum):
+    READ_WRITE = "read-write"
+    READ_ONLY = "read-only"
+
+
+class Agent(StrEnum):
+    CLAUDE = "claude"
+    CODEX = "codex"
+
+
+class BackendKind(StrEnum):
+    DOCKER = "docker"
+    KUBERNETES = "kubernetes"
+
+
+_ALLOWED: dict[Phase, frozenset[Phase]] = {
+    Phase.CREATING: frozenset({Phase.RUNNING, Phase.STOPPED, Phase.DELETING, Phase.FAILED}),
+    Phase.RUNNING: frozenset({Phase.STOPPED, Phase.ARCHIVED, Phase.DELETING, Phase.FAILED}),
+    Phase.STOPPED: frozenset({Phase.RUNNING, Phase.ARCHIVED, Phase.DELETING, Phase.FAILED}),
+    Phase.ARCHIVED: frozenset({Phase.RUNNING, Phase.STOPPED, Phase.DELETING, Phase.FAILED}),
+    Phase.DELETING: frozenset({Phase.FAILED}),
+    # A failed session can be retried (back to creating) or deleted.
+    Phase.FAILED: frozenset({Phase.CREATING, Phase.DELETING}),
+}
+
+
+def can_transition(old: Phase, new: Phase) -> bool:
+    return old == new or new in _ALLOWED[old]
+
+
+def check_transition(old: Phase, new: Phase) -> None:
+    if not can_transition(old, new):
+        raise Conflict(f"a session cannot go from {old} to {new}")
+
+
+def validate_name(name: str) -> str:
+    """Names become a branch, a container and a DNS label: keep them boring."""
+    if not name:
+        raise InvalidInput("the session name is empty", field="name")
+    if len(name) > NAME_MAX:
+        raise InvalidInput(
+            f"the session name {name[:50]!r} is {len(name)} characters; the limit is {NAME_MAX}",
+            field="name",
+        )
+    if not _NAME_RE.fullmatch(name):
+        raise InvalidInput(
+            f"the session name {name!r} may only hold lowercase letters, digits and inner "
+            "hyphens (like fix-flaky-test)",
+            field="name",
+        )
+    return name
+
+
+def new_session_id() -> SessionId:
+    return SessionId(str(uuid.uuid4()))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def branch_for(name: str) -> str:
+    return BRANCH_PREFIX + name
+
+
+def container_name_for(name: str) -> str:
+    return CONTAINER_PREFIX + name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Session:
+    id: SessionId
+    name: str
+    repo_path: str
+    subdirectory: str = ""
+    worktree_path: str
+    branch: str
+    base_ref: str
+    agent: Agent = Agent.CLAUDE
+    model: str | None = None
+    backend: BackendKind = BackendKind.DOCKER
+    image: str
+    cpu: float | None = None
+    memory: str | None = None
+    access_mode: AccessMode = AccessMode.READ_WRITE
+    initial_prompt: str = ""
+    skip_permissions: bool = False
+    phase: Phase = Phase.CREATING
+    desired: Desired = Desired.RUNNING
+    agent_status: AgentStatus = AgentStatus.UNKNOWN
+    status_reason: str | None = None
+    backend_id: str | None = None
+    proxy_token_hash: str = ""
+    hook_token_hash: str = ""
+    attempts: int = 0
+    retry_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+    archived_at: datetime | None = None
+
+    @property
+    def container_name(self) -> str:
+        return container_name_for(self.name)
+
+    def to_json(self) -> dict[str, object]:
+        """The public view (API, CLI ``--json``). Token digests never leave the appliance."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "repo_path": self.repo_path,
+            "subdirectory": self.subdirectory,
+            "worktree_path": self.worktree_path,
+            "branch": self.branch,
+            "base_ref": self.base_ref,
+            "agent": str(self.agent),
+            "model": self.model,
+            "backend": str(self.backend),
+            "image": self.image,
+            "cpu": self.cpu,
+            "memory": self.memory,
+            "access_mode": str(self.access_mode),
+            "initial_prompt": self.initial_prompt,
+            "skip_permissions": self.skip_permissions,
+            "phase": str(self.phase),
+            "desired": str(self.desired),
+            "agent_status": str(self.agent_status),
+            "status_reason": self.status_reason,
+            "backend_id": self.backend_id,
+            "container_name": self.container_name,
+            "attempts": self.attempts,
+            "retry_at": _iso(self.retry_at),
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
+            "archived_at": _iso(self.archived_at),
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

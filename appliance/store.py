@@ -1,0 +1,370 @@
+"""The SQLite store: sessions, the events journal, recent repositories.
+
+The database is the only channel between the daemons (DESIGN.md). Every write that changes
+a session appends a row to ``events`` in the same transaction, so the journal and the state
+can never disagree; readers tail ``events`` by its monotonic id. WAL mode lets the API read
+while the reconciler writes; a busy timeout absorbs short write contention.
+
+This module is synchronous and small on purpose: services call it through
+:class:`AsyncStore`, which runs each call on a worker thread so the trio loop never blocks
+on the disk.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import trio
+
+from appliance.errors import Conflict, NotFound, ServiceUnavailable
+from appliance.sessions import (
+    AccessMode,
+    Agent,
+    AgentStatus,
+    BackendKind,
+    Desired,
+    Phase,
+    Session,
+    SessionId,
+    check_transition,
+    utcnow,
+)
+
+BUSY_TIMEOUT_MS = 5000
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: sessions, events, recent repos
+    """
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        repo_path TEXT NOT NULL,
+        subdirectory TEXT NOT NULL DEFAULT '',
+        worktree_path TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        base_ref TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        model TEXT,
+        backend TEXT NOT NULL,
+        image TEXT NOT NULL,
+        cpu REAL,
+        memory TEXT,
+        access_mode TEXT NOT NULL,
+        initial_prompt TEXT NOT NULL DEFAULT '',
+        skip_permissions INTEGER NOT NULL DEFAULT 0,
+        phase TEXT NOT NULL,
+        desired TEXT NOT NULL,
+        agent_status TEXT NOT NULL,
+        status_reason TEXT,
+        backend_id TEXT,
+        proxy_token_hash TEXT NOT NULL,
+        hook_token_hash TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        retry_at TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        archived_at TEXT
+    );
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts TEXT NOT NULL,
+        session_id TEXT,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL
+    );
+    CREATE INDEX events_session ON events (session_id, id);
+    CREATE TABLE recent_repos (
+        repo_path TEXT NOT NULL,
+        subdirectory TEXT NOT NULL DEFAULT '',
+        last_used TEXT NOT NULL,
+        PRIMARY KEY (repo_path, subdirectory)
+    );
+    """,
+)
+
+_ENUMS: dict[str, type] = {
+    "agent": Agent,
+    "backend": BackendKind,
+    "access_mode": AccessMode,
+    "phase": Phase,
+    "desired": Desired,
+    "agent_status": AgentStatus,
+}
+_DATES = {"created_at", "updated_at", "archived_at", "retry_at"}
+_COLUMNS = tuple(f.name for f in fields(Session))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    id: int
+    ts: str
+    session_id: str | None
+    kind: str
+    payload: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "ts": self.ts,
+            "session_id": self.session_id,
+            "kind": self.kind,
+            "payload": self.payload,
+        }
+
+
+def _to_row(session: Session) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for name in _COLUMNS:
+        value = getattr(session, name)
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, bool):
+            value = int(value)
+        row[name] = value
+    return row
+
+
+def _from_row(row: sqlite3.Row) -> Session:
+    data: dict[str, Any] = {}
+    for name in _COLUMNS:
+        value = row[name]
+        if name in _ENUMS and value is not None:
+            value = _ENUMS[name](value)
+        elif name in _DATES and value is not None:
+            value = datetime.fromisoformat(value)
+        elif name == "skip_permissions":
+            value = bool(value)
+        data[name] = value
+    data["id"] = SessionId(data["id"])
+    return Session(**data)
+
+
+class Store:
+    """One SQLite connection; safe to share between threads (calls are serialized)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        try:
+            conn = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise ServiceUnavailable(f"cannot open the database {path}: {exc}") from exc
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        store = cls(conn)
+        store._migrate()
+        path.chmod(0o600)
+        return store
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # --- plumbing -------------------------------------------------------------------
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._tx() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for index, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {index}")
+
+    def schema_version(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits: a cheap "anything new?" probe."""
+        with self._lock:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def _event(
+        self, conn: sqlite3.Connection, session_id: str | None, kind: str,
+        payload: Mapping[str, Any],
+    ) -> int:
+        cur = conn.execute(
+            "INSERT INTO events (ts, session_id, kind, payload) VALUES (?, ?, ?, ?)",
+            (utcnow().isoformat(), session_id, kind, json.dumps(payload)),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    # --- sessions -------------------------------------------------------------------
+    def insert_session(self, session: Session) -> Session:
+        row = _to_row(session)
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        with self._tx() as conn:
+            try:
+                conn.execute(f"INSERT INTO sessions ({cols}) VALUES ({marks})", tuple(row.values()))
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(
+                    f"a session named {session.name!r} already exists; pick another name "
+                    "or delete it first", field="name",
+                ) from exc
+            conn.execute(
+                "INSERT INTO recent_repos (repo_path, subdirectory, last_used) VALUES (?, ?, ?) "
+                "ON CONFLICT (repo_path, subdirectory) "
+                "DO UPDATE SET last_used = excluded.last_used",
+                (session.repo_path, session.subdirectory, row["created_at"]),
+            )
+            self._event(conn, session.id, "created", {"session": session.to_json()})
+        return session
+
+    def get_session(self, session_id: str) -> Session | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT * FROM sessions WHERE id = ?", (session_id,)
+            ).fetchone()
+        return _from_row(row) if row else None
+
+    def get_by_name(self, name: str) -> Session | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT * FROM sessions WHERE name = ?", (name,)
+            ).fetchone()
+        return _from_row(row) if row else None
+
+    def resolve(self, ref: str) -> Session:
+        """A session by id or by name, or :class:`NotFound` saying which."""
+        session = self.get_session(ref) or self.get_by_name(ref)
+        if session is None:
+            raise NotFound(f"no session named or with id {ref!r} (see `clauderon list --all`)")
+        return session
+
+    def list_sessions(self) -> list[Session]:
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM sessions ORDER BY created_at").fetchall()
+        return [_from_row(r) for r in rows]
+
+    def update_session(
+        self,
+        session_id: str,
+        *,
+        event: str = "updated",
+        detail: Mapping[str, Any] | None = None,
+        expect: Callable[[Session], None] | None = None,
+        **changes: Any,
+    ) -> Session:
+        """Change fields of one session atomically, checking the phase transition.
+
+        ``expect`` runs inside the transaction on the current row and may raise to refuse
+        the change (for example "only a failed session can be retried").
+        """
+        with self._tx() as conn:
+            row = conn.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no session with id {session_id!r}")
+            current = _from_row(row)
+            if expect is not None:
+                expect(current)
+            if "phase" in changes:
+                check_transition(current.phase, changes["phase"])
+            updated = replace(current, updated_at=utcnow(), **changes)
+            new_row = _to_row(updated)
+            sets = ", ".join(f"{k} = ?" for k in new_row if k != "id")
+            values = [v for k, v in new_row.items() if k != "id"]
+            conn.execute(f"UPDATE sessions SET {sets} WHERE id = ?", (*values, session_id))
+            payload: dict[str, Any] = {"session": updated.to_json()}
+            if detail:
+                payload.update(detail)
+            self._event(conn, session_id, event, payload)
+        return updated
+
+    def delete_session(self, session_id: str) -> None:
+        with self._tx() as conn:
+            row = conn.execute("SELECT name FROM sessions WHERE id = ?", (session_id,)).fetchone()
+            if row is None:
+                return
+            conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+            self._event(conn, session_id, "deleted", {"id": session_id, "name": row["name"]})
+
+    # --- events ---------------------------------------------------------------------
+    def append_event(
+        self, session_id: str | None, kind: str, payload: Mapping[str, Any]
+    ) -> int:
+        with self._tx() as conn:
+            return self._event(conn, session_id, kind, payload)
+
+    def events_after(self, after: int, limit: int = 500) -> list[Event]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+            ).fetchall()
+        return [
+            Event(id=r["id"], ts=r["ts"], session_id=r["session_id"], kind=r["kind"],
+                  payload=json.loads(r["payload"]))
+            for r in rows
+        ]
+
+    def session_events(self, session_id: str, limit: int = 200) -> list[Event]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT * FROM events WHERE session_id = ? ORDER BY id DESC LIMIT ?",
+                (session_id, limit),
+            ).fetchall()
+        return [
+            Event(id=r["id"], ts=r["ts"], session_id=r["session_id"], kind=r["kind"],
+                  payload=json.loads(r["payload"]))
+            for r in reversed(rows)
+        ]
+
+    def last_event_id(self) -> int:
+        with self._lock:
+            row = self._conn.execute("SELECT MAX(id) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    # --- recent repositories --------------------------------------------------------
+    def recent_repos(self, limit: int = 20) -> list[dict[str, str]]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT repo_path, subdirectory, last_used FROM recent_repos "
+                "ORDER BY last_used DESC LIMIT ?", (limit,),
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class AsyncStore:
+    """Runs :class:`Store` calls on a worker thread, one at a time."""
+
+    def __init__(self, store: Store) -> None:
+        self.sync = store
+        self._limiter = trio.CapacityLimiter(1)
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        return await trio.to_thread.run_sync(
+            lambda: fn(*args, **kwargs), limiter=self._limiter
+        )

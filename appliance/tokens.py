@@ -1,0 +1,58 @@
+"""Per-session secrets that are never stored in clear.
+
+Each session has two bearer secrets: the proxy token (its ``HTTPS_PROXY`` credentials) and
+the hook token (its ``/api/hooks`` credentials). Both are derived from the appliance's
+instance key with HMAC, so the reconciler can recreate a container with the same values
+after any restart, while the database only ever holds their SHA-256 digests. The instance
+key lives in ``CLAUDERON_HOME/instance.key`` (0600) and is never mounted into a container.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from enum import StrEnum
+from pathlib import Path
+
+
+class Purpose(StrEnum):
+    PROXY = "proxy"
+    HOOK = "hook"
+
+
+def load_or_create_instance_key(path: Path) -> bytes:
+    """Read the instance key, creating it (0600, atomically) on first use."""
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except FileNotFoundError:
+        pass
+    key = secrets.token_bytes(32)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key.hex())
+    try:
+        # link() fails if another process won the race; then we use its key.
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return bytes.fromhex(path.read_text().strip())
+
+
+def derive_token(key: bytes, session_id: str, purpose: Purpose) -> str:
+    """The session's secret for ``purpose``: stable for the life of the instance key."""
+    mac = hmac.new(key, f"{purpose}:{session_id}".encode(), hashlib.sha256)
+    return mac.hexdigest()
+
+
+def hash_token(token: str) -> str:
+    """What the database stores, and what a presented token is compared against."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_matches(presented: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(hash_token(presented), stored_hash)

@@ -1,0 +1,54 @@
+"""Plain-text rendering for the CLI: tables, ages, one-line session summaries (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+
+def age(iso: str | None, now: datetime | None = None) -> str:
+    if not iso:
+        return "-"
+    then = datetime.fromisoformat(iso)
+    seconds = int(((now or datetime.now(UTC)) - then).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+              for row in rows]
+    return "\n".join(lines)
+
+
+def session_rows(sessions: Sequence[dict[str, Any]]) -> str:
+    rows = []
+    for s in sessions:
+        phase = s["phase"]
+        if s.get("status_reason") and phase in ("failed", "creating", "stopped"):
+            phase = f"{phase} ({s['status_reason']})"
+        rows.append([s["name"], phase, s["agent_status"].replace("_", "-"), s["branch"],
+                     age(s["created_at"])])
+    return table(["NAME", "PHASE", "AGENT-STATUS", "BRANCH", "AGE"], rows)
+
+
+def session_detail(s: dict[str, Any]) -> str:
+    keys = ["name", "id", "phase", "agent_status", "status_reason", "agent", "model", "branch",
+            "base_ref", "repo_path", "subdirectory", "worktree_path", "container_name", "image",
+            "cpu", "memory", "access_mode", "skip_permissions", "attempts", "created_at",
+            "updated_at", "archived_at", "initial_prompt"]
+    width = max(len(k) for k in keys)
+    lines = []
+    for key in keys:
+        value = s.get(key)
+        if value in (None, ""):
+            continue
+        lines.append(f"{key.replace('_', '-'):<{width}}  {value}")
+    return "\n".join(lines)

@@ -1,0 +1,61 @@
+"""Fixtures shared by every tier: git repositories, the Docker engine, the appliance."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.support.appliance import Appliance
+from tests.support.engine import ensure_engine
+
+AGENT_UID = 1000
+
+
+def make_repo(path: Path, *, owner: int = AGENT_UID, files: dict[str, str] | None = None) -> Path:
+    path.mkdir(parents=True)
+    env = {**os.environ, "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
+           "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
+    for name, text in (files or {"README.md": "hello\n"}).items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(text)
+    subprocess.run(["git", "-C", str(path), "add", "-A"], check=True, env=env)
+    subprocess.run(["git", "-C", str(path), "commit", "-q", "-m", "initial"], check=True, env=env)
+    if os.geteuid() == 0 and owner != 0:
+        subprocess.run(["chown", "-R", f"{owner}:{owner}", str(path)], check=True)
+    return path
+
+
+@pytest.fixture
+def repo_factory(tmp_path: Path) -> Callable[..., Path]:
+    counter = iter(range(1000))
+
+    def make(name: str | None = None, **kwargs: object) -> Path:
+        return make_repo(tmp_path / (name or f"repo{next(counter)}"), **kwargs)  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture
+def repo(repo_factory: Callable[..., Path]) -> Path:
+    return repo_factory("app", files={"README.md": "hello\n", "src/app.py": "print('hi')\n"})
+
+
+@pytest.fixture(scope="session")
+def engine() -> docker.DockerClient:
+    return ensure_engine()
+
+
+@pytest.fixture
+def appliance(tmp_path: Path, engine: docker.DockerClient) -> Iterator[Appliance]:
+    app = Appliance(tmp_path / "home")
+    try:
+        app.start("api", "reconciler")
+        yield app
+    finally:
+        app.cleanup()

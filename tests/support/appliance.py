@@ -1,0 +1,162 @@
+"""Run the appliance's real services as processes on a temporary CLAUDERON_HOME.
+
+Each test gets its own home, ports and instance label, so tests never see each other's
+sessions or containers on the shared engine. ``cleanup`` stops the services and removes
+every container carrying this instance's label.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import docker
+
+from appliance.config import load_settings
+from appliance.errors import ClauderonError
+from appliance.host import instance_id
+from cli.client import ApiClient
+from tests.support.engine import free_port
+
+BIN = Path(sys.executable).parent
+T = TypeVar("T")
+
+SERVICES = {
+    "api": "clauderon-api",
+    "reconciler": "clauderon-reconciler",
+    "proxy": "clauderon-proxy",
+}
+
+
+def wait_for(predicate: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.05,
+             what: str = "condition") -> T:
+    """Poll until ``predicate`` returns something truthy; fail (not time) after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"gave up waiting for {what}; last value: {last!r}")
+
+
+class Appliance:
+    def __init__(self, home: Path, *, config: str = "", env: dict[str, str] | None = None):
+        self.home = home
+        self.http_port = free_port()
+        self.hook_port = free_port()
+        self.proxy_port = free_port()
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "config.toml").write_text(
+            f"[server]\nport = {self.http_port}\nhook_port = {self.hook_port}\n"
+            f"[proxy]\nport = {self.proxy_port}\n"
+            "[reconciler]\nresync_seconds = 0.5\nbackoff_seconds = 1.0\n"
+            "backoff_max_seconds = 4.0\nmax_attempts = 3\n" + config
+        )
+        self.env = {**os.environ, "CLAUDERON_HOME": str(home), **(env or {})}
+        self.env.pop("DOCKER_HOST", None) if env is None or "DOCKER_HOST" not in env else None
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._logs: list[Any] = []
+        self._client: ApiClient | None = None
+        self.settings = load_settings(self.env)
+        self.instance = instance_id(self.settings)
+
+    # --- services ---------------------------------------------------------------------
+    def start(self, *services: str) -> None:
+        for name in services:
+            log = open(self.home / f"{name}.test.log", "ab")  # noqa: SIM115
+            self._logs.append(log)
+            self.procs[name] = subprocess.Popen(
+                [str(BIN / SERVICES[name])], env=self.env, stdout=log, stderr=log,
+                start_new_session=True,
+            )
+        if "api" in services:
+            wait_for(self._api_up, what="the API socket")
+
+    def _api_up(self) -> bool:
+        try:
+            # A bare probe first: a failed connect through httpx leaks its socket.
+            with socket.socket(socket.AF_UNIX) as probe:
+                probe.connect(str(self.settings.socket_path))
+            self.client().get("/api/recent-repos")
+        except (OSError, ClauderonError):
+            if self.procs["api"].poll() is not None:
+                raise AssertionError("the API exited:\n" + self.log("api")) from None
+            return False
+        return True
+
+    def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        proc = self.procs.pop(name)
+        proc.send_signal(sig)
+        return proc.wait(timeout=timeout)
+
+    def log(self, name: str) -> str:
+        path = self.home / f"{name}.test.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def client(self) -> ApiClient:
+        if self._client is None:
+            self._client = ApiClient(self.settings.socket_path, timeout=10)
+        return self._client
+
+    def cli(self, *args: str, check: bool = True, input: str | None = None
+            ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([str(BIN / "clauderon"), *args], env=self.env, text=True,
+                              capture_output=True, timeout=120, input=input)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"clauderon {' '.join(args)} exited {proc.returncode}:\n"
+                                 f"{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    # --- reading the world ------------------------------------------------------------
+    def session(self, ref: str) -> dict[str, Any]:
+        body: dict[str, Any] = self.client().get(f"/api/sessions/{ref}")["session"]
+        return body
+
+    def wait_phase(self, ref: str, *phases: str, timeout: float = 60) -> dict[str, Any]:
+        def check() -> dict[str, Any] | None:
+            s = self.session(ref)
+            return s if s["phase"] in phases else None
+
+        return wait_for(check, timeout=timeout, what=f"{ref} to reach {phases}")
+
+    def containers(self, session_id: str | None = None) -> list[Any]:
+        labels = [f"clauderon.instance={self.instance}"]
+        if session_id:
+            labels.append(f"clauderon.session={session_id}")
+        return list(docker.from_env().containers.list(all=True, filters={"label": labels}))
+
+    def cleanup(self) -> None:
+        for name in list(self.procs):
+            proc = self.procs.pop(name)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        for c in self.containers():
+            c.remove(force=True)
+        if self._client is not None:
+            self._client.close()
+        for log in self._logs:
+            log.close()
+
+
+@contextmanager
+def running(home: Path, *services: str, **kwargs: Any) -> Iterator[Appliance]:
+    app = Appliance(home, **kwargs)
+    try:
+        app.start(*services)
+        yield app
+    finally:
+        app.cleanup()
