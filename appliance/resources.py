@@ -19,7 +19,7 @@ def parse_memory(text: str) -> int:
         value = float(raw[:-1] if unit else raw)
     except ValueError:
         value = -1.0
-    if unit not in _MEMORY_UNITS or value <= 0:
+    if unit not in _MEMORY_UNITS or not 0 < value < float("inf"):
         raise InvalidInput(f"memory {text!r} is not a size like 512m, 2g or 4Gi", field="memory")
     size = int(value * _MEMORY_UNITS[unit])
     if size < 6 * 1024**2:

@@ -163,13 +163,14 @@ class Store:
             )
         except sqlite3.Error as exc:
             raise ServiceUnavailable(f"cannot open the database {path}: {exc}") from exc
+        # Before the first write: SQLite gives the -wal and -shm files the database's mode.
+        path.chmod(0o600)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         store = cls(conn)
         store._migrate()
-        path.chmod(0o600)
         return store
 
     def close(self) -> None:

@@ -40,7 +40,9 @@ class ApiClient:
         self._http.close()
 
     def request(self, method: str, path: str, *, json: Any = None,
-                params: dict[str, str] | None = None) -> Any:
+                params: dict[str, str] | None = None, accept: frozenset[int] = frozenset()
+                ) -> Any:
+        """The JSON body of a 2xx answer (or of a status in ``accept``); raises otherwise."""
         try:
             response = self._http.request(method, path, json=json, params=params)
         except (httpx.ConnectError, FileNotFoundError) as exc:
@@ -58,7 +60,7 @@ class ApiClient:
             body = response.json()
         except ValueError:
             body = {"error": response.text.strip() or response.reason_phrase}
-        if response.status_code >= 400:
+        if response.status_code >= 400 and response.status_code not in accept:
             cls = ERROR_BY_CODE.get(str(body.get("code")), ClauderonError)
             raise cls(str(body.get("error", response.reason_phrase)), field=body.get("field"))
         return body

@@ -57,11 +57,19 @@ from appliance.reconcile.plan import (
     backoff_seconds,
     plan,
 )
-from appliance.sessions import Phase, Session, utcnow
+from appliance.sessions import Desired, Phase, Session, utcnow
 from appliance.store import AsyncStore
 from appliance.tokens import Purpose, derive_token
 
 log = logging.getLogger(__name__)
+
+
+def _still_desired(desired: Desired) -> Callable[[Session], None]:
+    def expect(current: Session) -> None:
+        if current.desired is not desired:
+            raise Conflict(f"{current.name}: desired state changed to {current.desired}")
+
+    return expect
 
 
 class Reconciler:
@@ -183,8 +191,12 @@ class Reconciler:
                 await self.backend.stop(bid)
                 await self._mark(s, then, bid)
             case Mark(session=s, phase=phase, backend_id=bid, reset_attempts=reset,
-                      reason=reason):
+                      reason=reason, desired=desired):
                 extra: dict[str, Any] = {"attempts": 0, "retry_at": None} if reset else {}
+                if desired is not None:
+                    extra["desired"] = desired
+                    # Only if nobody asked for something else meanwhile.
+                    extra["expect"] = _still_desired(s.desired)
                 await self._mark(s, phase, bid, reason=reason, **extra)
 
     async def _mark(self, s: Session, phase: Phase, bid: str | None, *,

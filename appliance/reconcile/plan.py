@@ -83,6 +83,8 @@ class Mark:
     backend_id: str | None
     reset_attempts: bool = False
     reason: str | None = None
+    #: Also record a new desired state: the world changed it (the agent exited).
+    desired: Desired | None = None
 
 
 Action = RemoveOrphan | Delete | RemoveWorkload | Stop | Create | Start | Mark
@@ -131,6 +133,11 @@ def _plan_one(
                 actions.append(Mark(session=s, phase=Phase.ARCHIVED, backend_id=None))
             return actions
         recreate = s.phase is not Phase.CREATING
+        if recreate and s.attempts >= cfg.max_attempts:
+            actions.append(Mark(session=s, phase=Phase.FAILED, backend_id=None, reason=(
+                f"gave up after {s.attempts} attempts: the container keeps disappearing; "
+                "retry or delete the session")))
+            return actions
         actions.append(Create(session=s, start=s.desired is Desired.RUNNING, recreate=recreate))
         return actions
 
@@ -148,6 +155,7 @@ def _plan_one(
         elif s.phase is Phase.RUNNING:
             # It stopped on its own: the agent exited. Record it; `start` brings it back.
             actions.append(Mark(session=s, phase=Phase.STOPPED, backend_id=bid,
+                                desired=Desired.STOPPED,
                                 reason=f"the container stopped ({keep.detail or 'exited'})"))
         else:
             actions.append(Start(session=s, backend_id=bid))

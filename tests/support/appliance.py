@@ -62,8 +62,8 @@ class Appliance:
             "[reconciler]\nresync_seconds = 0.5\nbackoff_seconds = 1.0\n"
             "backoff_max_seconds = 4.0\nmax_attempts = 3\n" + config
         )
-        self.env = {**os.environ, "CLAUDERON_HOME": str(home), **(env or {})}
-        self.env.pop("DOCKER_HOST", None) if env is None or "DOCKER_HOST" not in env else None
+        base = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
+        self.env = {**base, "CLAUDERON_HOME": str(home), **(env or {})}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: list[Any] = []
         self._client: ApiClient | None = None

@@ -1,0 +1,133 @@
+"""The audit line: one JSON object per proxied request, defined once for every reader.
+
+The proxy builds an :class:`AuditRecord` for each request it answers (its pure core decides
+the fields) and hands it to an :class:`AuditLog`, which appends one line to
+``CLAUDERON_HOME/audit.jsonl``. The shipper reads the same lines back with
+:func:`parse_line`. A record never holds a secret value: the credential is named, never
+shown, and query parameters that look secret are redacted by :func:`redact_path` before a
+record is built.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
+
+REDACTED = "REDACTED"
+
+# Parameter names that carry secrets in the wild (OAuth codes, signed URLs, API keys).
+_SECRET_NAME = re.compile(
+    r"(token|key|secret|pass|auth|sig|code|credential|session|jwt|bearer)", re.IGNORECASE
+)
+# Values that look like a credential whatever the parameter is called.
+_SECRET_VALUE = re.compile(
+    r"^(sk-|ghp_|gho_|ghu_|ghs_|ghr_|github_pat_|glpat-|xox[abpr]-|npm_|dckr_pat_|eyJ)"
+)
+
+
+class Decision(StrEnum):
+    INJECTED = "injected"  # forwarded with a real credential put in
+    PASSED = "passed"  # forwarded untouched (no rule, or no credential for the rule)
+    BLOCKED = "blocked"  # refused by the session's access mode
+    REJECTED = "rejected"  # no or wrong proxy credentials (407)
+    DENIED = "denied"  # refused destination (no way home, or not listed)
+    ERROR = "error"  # malformed request or upstream failure
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditRecord:
+    ts: str
+    id: str
+    session: str | None
+    method: str
+    host: str
+    path: str
+    status: int
+    bytes_in: int
+    bytes_out: int
+    duration_ms: float
+    credential: str | None
+    decision: Decision
+    error: str | None = None
+
+    def to_json_line(self) -> str:
+        body: dict[str, Any] = asdict(self)
+        body["decision"] = str(self.decision)
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
+def parse_line(line: str) -> AuditRecord:
+    """Read back one line written by :meth:`AuditRecord.to_json_line`."""
+    body = json.loads(line)
+    body["decision"] = Decision(body["decision"])
+    return AuditRecord(**body)
+
+
+def redact_path(target: str) -> str:
+    """The request target with the values of secret-looking query parameters replaced."""
+    parts = urlsplit(target)
+    if not parts.query:
+        return target
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    out = []
+    for name, value in pairs:
+        shown = REDACTED if _SECRET_NAME.search(name) or _SECRET_VALUE.match(value) else value
+        out.append(f"{quote(name, safe='')}={quote(shown, safe='')}")
+    return f"{parts.path}?{'&'.join(out)}"
+
+
+class AuditLog:
+    """Appends records to ``audit.jsonl`` (O_APPEND, 0600), one ``write`` per line.
+
+    One ``os.write`` of a whole line on an ``O_APPEND`` descriptor keeps lines whole even
+    when several processes append at once. :meth:`reopen` follows a rotated file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._fd = self._open()
+
+    def _open(self) -> int:
+        fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)
+        return fd
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def write(self, record: AuditRecord) -> None:
+        data = record.to_json_line().encode()
+        with self._lock:
+            os.write(self._fd, data)
+
+    def reopen(self) -> None:
+        with self._lock:
+            old, self._fd = self._fd, self._open()
+            os.close(old)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,99 @@
+"""``clauderon-proxy``: the proxy service under supervisord.
+
+Builds everything once (settings, proxy.toml, credentials, CA, store, audit log) and runs
+:func:`proxy.server.serve` on 127.0.0.1 and the Docker bridge gateway. SIGHUP re-reads
+proxy.toml and the credentials without dropping a connection (and reopens the audit log);
+SIGTERM/SIGINT stop accepting, give requests in flight ``shutdown_grace_seconds``, then
+cancel what is left.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping
+
+import trio
+
+from appliance.audit import AuditLog
+from appliance.config import Settings, load_settings
+from appliance.credentials import CredentialSet, load_credentials, write_codex_auth
+from appliance.errors import ClauderonError
+from appliance.store import Store
+from proxy import logjson
+from proxy.certs import CertStore, load_or_create_ca
+from proxy.codex import TokenSink
+from proxy.config import ProxyConfig, load_proxy_config
+from proxy.directory import StoreDirectory
+from proxy.inject import CredentialLookup
+from proxy.localaddrs import bridge_gateway, own_addresses
+from proxy.server import serve
+from proxy.state import ProxyState
+
+log = logging.getLogger("proxy")
+
+
+def _load(settings: Settings, env: Mapping[str, str]) -> tuple[ProxyConfig, CredentialSet]:
+    config = load_proxy_config(settings.proxy_config_path)
+    creds, warnings = load_credentials(settings, env)
+    for warning in warnings:
+        log.warning("credentials: %s", warning)
+    log.info("credentials loaded: %s", ", ".join(creds.names()) or "none")
+    return config, creds
+
+
+def _sink(creds: CredentialSet) -> TokenSink | None:
+    if creds.codex_auth_path is None:
+        return None
+    return functools.partial(write_codex_auth, creds.codex_auth_path)
+
+
+async def run(settings: Settings, env: Mapping[str, str]) -> None:
+    config, creds = await trio.to_thread.run_sync(_load, settings, env)
+    certs = CertStore(load_or_create_ca(settings.ca_cert_path, settings.ca_key_path))
+    store = Store.open(settings.db_path)
+    gateway = bridge_gateway(settings.bridge_gateway)
+    hosts = ("127.0.0.1", gateway) if gateway else ("127.0.0.1",)
+
+    def reloader() -> tuple[ProxyConfig, CredentialLookup]:
+        return _load(settings, env)
+
+    with AuditLog(settings.audit_path) as audit:
+        state = ProxyState(
+            config=config, creds=creds, certs=certs, directory=StoreDirectory(store),
+            audit=audit, forbidden=own_addresses(extra=(gateway,) if gateway else ()),
+            token_sink=_sink(creds), reloader=reloader,
+        )
+        # Signals are caught before the port is announced, so none is lost in between.
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(functools.partial(
+                    serve, state, hosts=hosts, port=settings.proxy_port))
+                async for signum in sigs:
+                    if signum != signal.SIGHUP:
+                        log.info("signal %d: stopping", signum)
+                        state.stop()
+                        break
+                    try:
+                        await state.reload()
+                    except ClauderonError as exc:
+                        log.error("reload failed, keeping the previous settings: %s", exc)
+    store.close()
+
+
+def main() -> None:
+    logjson.configure()
+    try:
+        settings = load_settings()
+        settings.ensure_layout()
+        trio.run(run, settings, dict(os.environ))
+    except ClauderonError as exc:
+        log.error("%s", exc.message)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

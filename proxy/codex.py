@@ -1,0 +1,109 @@
+"""The Codex token refresh, seen from the middle. Pure, no I/O.
+
+Codex in a container holds a dummy ``auth.json``. When it refreshes, it POSTs its dummy
+refresh token to ``auth.openai.com/oauth/token``. The proxy buffers that small body and
+:func:`rewrite_refresh_request` puts the real refresh token in; the answer carries new real
+tokens, which :func:`capture_refresh_response` takes out (for the proxy to inject from now
+on and to write back to the host's ``auth.json`` through a :class:`TokenSink`) and
+replaces with placeholders before the container sees it: the container keeps its dummy
+refresh token, gets a dummy access token, and an unsigned copy of the id_token's claims
+(Codex reads the account id and plan from it; a signature would make it a credential).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlencode
+
+#: Bodies larger than this are not a token refresh; they are passed on untouched.
+MAX_REFRESH_BODY = 64 * 1024
+PLACEHOLDER_ACCESS = "clauderon-placeholder-access-token"
+
+
+class TokenSink(Protocol):
+    """Receives refreshed tokens (auth.json keys); writes them back to the host's file."""
+
+    def __call__(self, tokens: Mapping[str, str | None]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RefreshRequest:
+    body: bytes
+    #: The dummy refresh token the container sent (it gets this one back).
+    placeholder: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RefreshResponse:
+    body: bytes
+    #: The real tokens from the answer (auth.json keys), empty when there were none.
+    tokens: Mapping[str, str]
+
+
+def _is_form(content_type: str) -> bool:
+    return content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded"
+
+
+def rewrite_refresh_request(body: bytes, content_type: str, real: str) -> RefreshRequest:
+    """The request body with the real refresh token in place of the container's dummy."""
+    if _is_form(content_type):
+        pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+        old = next((v for k, v in pairs if k == "refresh_token"), None)
+        if old is None:
+            return RefreshRequest(body=body, placeholder=None)
+        new = [(k, real if k == "refresh_token" else v) for k, v in pairs]
+        return RefreshRequest(body=urlencode(new).encode(), placeholder=old)
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return RefreshRequest(body=body, placeholder=None)
+    if not isinstance(doc, dict) or not isinstance(doc.get("refresh_token"), str):
+        return RefreshRequest(body=body, placeholder=None)
+    old = doc["refresh_token"]
+    doc["refresh_token"] = real
+    return RefreshRequest(body=json.dumps(doc).encode(), placeholder=old)
+
+
+def unsigned_copy(jwt: str) -> str:
+    """The JWT's header and claims with ``alg: none`` and no signature."""
+    parts = jwt.split(".")
+    if len(parts) < 2:
+        return ""
+    header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
+    return f"{header}.{parts[1]}."
+
+
+def capture_refresh_response(body: bytes, placeholder: str | None) -> RefreshResponse:
+    """Take the real tokens out of a refresh answer; placeholders go to the container."""
+    try:
+        doc: Any = json.loads(body)
+    except ValueError:
+        return RefreshResponse(body=body, tokens={})
+    if not isinstance(doc, dict):
+        return RefreshResponse(body=body, tokens={})
+    tokens = {
+        k: doc[k]
+        for k in ("access_token", "refresh_token", "id_token")
+        if isinstance(doc.get(k), str) and doc[k]
+    }
+    if not tokens:
+        return RefreshResponse(body=body, tokens={})
+    if "access_token" in tokens:
+        doc["access_token"] = PLACEHOLDER_ACCESS
+    if "refresh_token" in tokens:
+        doc["refresh_token"] = placeholder or "clauderon-placeholder-refresh-token"
+    if "id_token" in tokens:
+        doc["id_token"] = unsigned_copy(tokens["id_token"])
+    return RefreshResponse(body=json.dumps(doc).encode(), tokens=tokens)
+
+
+#: auth.json token key -> the credential name the proxy injects it under
+CREDENTIAL_FOR_TOKEN: dict[str, str] = {
+    "access_token": "codex_access_token",
+    "refresh_token": "codex_refresh_token",
+    "id_token": "codex_id_token",
+}

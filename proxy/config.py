@@ -1,0 +1,138 @@
+"""``proxy.toml``: upstream overrides, extra rules, model hosts, timeouts.
+
+Read once at start and again on SIGHUP by ``__main__``/``server.py``; the result is a frozen
+:class:`ProxyConfig` handed to the pure core. Example::
+
+    deny_unlisted = false              # true: refuse every host without an override
+    extra_ca_bundle = "/etc/corp-ca.pem"
+    grafana_host = "grafana.example.com"
+    model_hosts = ["api.anthropic.com", "api.openai.com", "chatgpt.com"]
+
+    [upstreams]                        # a corporate gateway, or a fake upstream in tests
+    "api.anthropic.com" = "https://127.0.0.1:8443"
+
+    [[rules]]
+    host = "api.example.com"
+    credential = "example_token"
+    style = "bearer"                   # bearer | basic-x-access-token | token-token | header
+
+Unknown keys are an error, except the tables the credential loader reads from this file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from appliance.errors import ConfigError
+from proxy.rules import DEFAULT_MODEL_HOSTS, DEFAULT_RULES, Rule, Style, rule_from_toml
+
+# Read by appliance.credentials from the same file; we let them through.
+_FOREIGN_KEYS = frozenset({"onepassword", "credentials", "codex_auth_json_path", "secrets_dir"})
+_FLOATS = {
+    "connect_timeout_seconds": "connect_timeout",
+    "read_timeout_seconds": "read_timeout",
+    "idle_timeout_seconds": "idle_timeout",
+    "shutdown_grace_seconds": "shutdown_grace",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Upstream:
+    """Where requests for a host really go (an override), or the host itself."""
+
+    scheme: str  # "https" | "http"
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProxyConfig:
+    upstreams: Mapping[str, Upstream] = field(default_factory=dict)
+    extra_ca_bundle: Path | None = None
+    deny_unlisted: bool = False
+    rules: tuple[Rule, ...] = DEFAULT_RULES
+    model_hosts: tuple[str, ...] = DEFAULT_MODEL_HOSTS
+    connect_timeout: float = 10.0
+    #: The longest silence tolerated while reading from either side mid-exchange.
+    read_timeout: float = 600.0
+    #: How long a kept-alive connection (client or upstream) may sit idle.
+    idle_timeout: float = 120.0
+    shutdown_grace: float = 10.0
+
+    def override_for(self, host: str, port: int) -> Upstream | None:
+        return self.upstreams.get(f"{host}:{port}") or self.upstreams.get(host)
+
+
+def parse_upstream(url: str, origin: str) -> Upstream:
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigError(f"{origin}: {url!r} must look like https://host[:port]")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise ConfigError(f"{origin}: {url!r} has an invalid port") from exc
+    return Upstream(scheme=parts.scheme, host=parts.hostname, port=port)
+
+
+def config_from_dict(doc: Mapping[str, Any], origin: str) -> ProxyConfig:
+    values: dict[str, Any] = {}
+    extra_rules: list[Rule] = []
+    for key, value in doc.items():
+        where = f"{origin}: {key}"
+        if key in _FOREIGN_KEYS:
+            continue
+        if key == "upstreams":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where} must be a table")
+            values["upstreams"] = {
+                str(h).lower(): parse_upstream(str(u), f"{where}.{h}") for h, u in value.items()
+            }
+        elif key == "extra_ca_bundle":
+            path = Path(str(value)).expanduser()
+            if not path.is_file():
+                raise ConfigError(f"{where}: {path} is not a file")
+            values["extra_ca_bundle"] = path
+        elif key == "deny_unlisted":
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where} must be true or false")
+            values["deny_unlisted"] = value
+        elif key == "grafana_host":
+            extra_rules.append(
+                Rule(host=str(value).lower(), style=Style.BEARER, credential="grafana_api_key")
+            )
+        elif key == "model_hosts":
+            if not isinstance(value, list) or not all(isinstance(h, str) for h in value):
+                raise ConfigError(f"{where} must be a list of host names")
+            values["model_hosts"] = tuple(h.lower() for h in value)
+        elif key == "rules":
+            if not isinstance(value, list):
+                raise ConfigError(f"{where} must be an array of tables ([[rules]])")
+            extra_rules.extend(rule_from_toml(entry, origin) for entry in value)
+        elif key in _FLOATS:
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ConfigError(f"{where} must be a positive number of seconds")
+            values[_FLOATS[key]] = float(value)
+        else:
+            known = sorted({"upstreams", "extra_ca_bundle", "deny_unlisted", "grafana_host",
+                            "model_hosts", "rules", *_FLOATS})
+            raise ConfigError(f"{origin}: unknown key {key!r} (known: {', '.join(known)})")
+    # Rules from the file come first: they override built-in rules for the same host.
+    return ProxyConfig(rules=(*extra_rules, *DEFAULT_RULES), **values)
+
+
+def load_proxy_config(path: Path) -> ProxyConfig:
+    """The config in ``path``; defaults when the file does not exist."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return ProxyConfig()
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    return config_from_dict(doc, str(path))

@@ -1,0 +1,87 @@
+"""Who is asking: sessions as the proxy sees them, read live from the store.
+
+Each container's proxy URL carries ``session_id:token``; the server asks a
+:class:`SessionDirectory` for the session and checks the token against the stored digest
+(:func:`authenticate`, pure). The access mode is read on every request, so a mode change
+applies to the session's next request; :class:`StoreDirectory` keeps answers for at most
+:data:`CACHE_SECONDS` to spare the database a query per request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+import trio
+
+from appliance.store import Store
+from appliance.tokens import token_matches
+from proxy.heads import ProxyCredentials
+
+CACHE_SECONDS = 1.0
+
+
+class AccessMode(StrEnum):
+    READ_WRITE = "read-write"
+    READ_ONLY = "read-only"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionAuth:
+    session_id: str
+    name: str
+    access_mode: AccessMode
+    proxy_token_hash: str
+
+
+class SessionDirectory(Protocol):
+    async def lookup(self, session_id: str) -> SessionAuth | None: ...
+
+
+def authenticate(presented: ProxyCredentials | None, found: SessionAuth | None) -> bool:
+    if presented is None or found is None or not found.proxy_token_hash:
+        return False
+    return found.session_id == presented.session_id and token_matches(
+        presented.token, found.proxy_token_hash
+    )
+
+
+class StoreDirectory:
+    """Sessions from the SQLite store (``appliance.store``), on a worker thread."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        cache_seconds: float = CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._cache: dict[str, tuple[float, SessionAuth | None]] = {}
+        self._limiter = trio.CapacityLimiter(4)
+
+    async def lookup(self, session_id: str) -> SessionAuth | None:
+        now = self._clock()
+        hit = self._cache.get(session_id)
+        if hit is not None and now - hit[0] < self._cache_seconds:
+            return hit[1]
+        session = await trio.to_thread.run_sync(
+            self._store.get_session, session_id, limiter=self._limiter
+        )
+        found = None
+        if session is not None:
+            found = SessionAuth(
+                session_id=str(session.id),
+                name=session.name,
+                access_mode=AccessMode(str(session.access_mode)),
+                proxy_token_hash=session.proxy_token_hash,
+            )
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[session_id] = (now, found)
+        return found

@@ -1,0 +1,304 @@
+"""One proxied request: decide, forward, stream the answer back, write the audit line.
+
+Theory of operation. The server (``server.py``) reads a request head from the client and
+calls :func:`handle`. The pure policy decides; a refusal is answered here. A forwarded
+request gets an upstream connection from the pool, its head (with the credential swapped
+in) and then its body are sent event by event as they arrive, and the answer is relayed
+the same way, so SSE and chunked bodies reach the client as the upstream produces them and
+large bodies never sit in memory. A 101 answer turns the pair into a raw byte pipe. The
+Codex refresh (a small JSON exchange) is the one request buffered whole, because its body
+is rewritten both ways (``codex.py``). Failures before the answer's head reach the client
+become 502/504 with ``X-Proxy-Error-Type``; after it, the client connection is closed.
+The return value tells the server whether the client connection can carry another request.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import h11
+import trio
+
+from appliance.audit import Decision
+from proxy.codex import MAX_REFRESH_BODY, capture_refresh_response, rewrite_refresh_request
+from proxy.directory import SessionAuth
+from proxy.heads import Target, forwardable
+from proxy.inject import Headers, header_value, without
+from proxy.policy import Forward, Respond, audit_record, decide_request
+from proxy.relay import (
+    ClientGone,
+    ClientProtocolError,
+    client_event,
+    client_send,
+    pipe,
+    upstream_event,
+    upstream_send,
+)
+from proxy.rules import Style
+from proxy.state import ProxyState
+from proxy.upstream import ErrorType, UpstreamConn, UpstreamError
+from proxy.wire import HttpSide
+
+log = logging.getLogger(__name__)
+
+MAX_REFRESH_ANSWER = 1024 * 1024
+
+
+@dataclass(slots=True)
+class _Meter:
+    status: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    error: str | None = None
+
+
+async def respond(client: HttpSide, status: int, body: str, patience: float,
+                  *, error_type: str | None = None, headers: Headers | None = None) -> None:
+    data = body.encode()
+    out = [(b"content-type", b"text/plain; charset=utf-8"),
+           (b"content-length", str(len(data)).encode())]
+    if error_type:
+        out.append((b"x-proxy-error-type", error_type.encode()))
+    out += headers or []
+    if client.h11.their_state is not h11.DONE:
+        out.append((b"connection", b"close"))
+    await client_send(client, h11.Response(status_code=status, headers=out), patience)
+    await client_send(client, h11.Data(data=data), patience)
+    await client_send(client, h11.EndOfMessage(), patience)
+
+
+async def handle(
+    state: ProxyState,
+    client: HttpSide,
+    request: h11.Request,
+    target: Target,
+    session: SessionAuth,
+) -> bool:
+    """Serve one request; True when the client connection may carry the next one."""
+    config = state.config
+    started, t0 = datetime.now(UTC), trio.current_time()
+    method = request.method.decode("ascii", "replace")
+    meter = _Meter()
+    verdict = decide_request(method=method, target=target, headers=list(request.headers),
+                             session=session, config=config, creds=state.creds)
+    decision = verdict.decision
+    credential = verdict.credential if isinstance(verdict, Forward) else None
+    try:
+        if isinstance(verdict, Respond):
+            meter.status, meter.error = verdict.status, verdict.error_type
+            await respond(client, verdict.status, verdict.body, config.read_timeout,
+                          error_type=verdict.error_type, headers=verdict.headers)
+        else:
+            if client.h11.client_is_waiting_for_100_continue:
+                await client_send(client, h11.InformationalResponse(status_code=100, headers=[]),
+                                  config.read_timeout)
+            refresh = verdict.rule is not None and verdict.rule.style is Style.CODEX_REFRESH
+            try:
+                if refresh and verdict.credential:
+                    await _refresh(state, client, request=request, target=target,
+                                   verdict=verdict, meter=meter)
+                else:
+                    await _forward(state, client, request=request, target=target,
+                                   verdict=verdict, meter=meter)
+            except UpstreamError as exc:
+                decision, meter.error = Decision.ERROR, str(exc.error_type)
+                if exc.error_type is ErrorType.DESTINATION_FORBIDDEN:
+                    decision = Decision.DENIED
+                log.info("upstream %s: %s", target.host, exc.message)
+                if client.h11.our_state is not h11.SEND_RESPONSE:
+                    return False
+                meter.status = exc.status
+                await respond(client, exc.status, f"{exc.message}\n", config.read_timeout,
+                              error_type=str(exc.error_type))
+    except ClientProtocolError as exc:
+        meter.error, decision = "CLIENT_PROTOCOL_ERROR", Decision.ERROR
+        log.info("client broke HTTP/1.1 mid-request: %s", exc)
+        return False
+    except ClientGone as exc:
+        meter.error = meter.error or "CLIENT_GONE"
+        log.debug("client gone: %s", exc)
+        return False
+    finally:
+        state.record(audit_record(
+            request_id=uuid.uuid4().hex[:16], started=started,
+            duration_s=trio.current_time() - t0, session=session.session_id, method=method,
+            host=target.host, target=target.path, status=meter.status,
+            bytes_in=meter.bytes_in, bytes_out=meter.bytes_out, credential=credential,
+            decision=decision, error=meter.error,
+        ))
+    return client.reusable()
+
+
+async def _send_request_body(client: HttpSide, conn: UpstreamConn, meter: _Meter,
+                             patience: float) -> None:
+    while True:
+        event = await client_event(client, patience)
+        if isinstance(event, h11.Data):
+            meter.bytes_in += len(event.data)
+            await upstream_send(conn, h11.Data(data=event.data), patience)
+        elif isinstance(event, h11.EndOfMessage):
+            await upstream_send(conn, h11.EndOfMessage(), patience)
+            return
+        else:
+            raise ClientGone("client closed mid-request")
+
+
+async def _open(state: ProxyState, client: HttpSide, *, request: h11.Request, target: Target,
+                headers: Headers, meter: _Meter, upgrade: bool) -> tuple[UpstreamConn, object]:
+    """Send the request, return the connection and the first non-100 answer event.
+
+    A pooled connection the upstream closed meanwhile fails before any answer; for a
+    request without a body (whose bytes were not consumed yet) one fresh retry is safe.
+    """
+    patience = state.config.read_timeout
+    bodyless = client.h11.their_state is h11.DONE or (
+        header_value(request.headers, b"content-length") in (None, b"0")
+        and header_value(request.headers, b"transfer-encoding") is None
+    )
+    for attempt in (0, 1):
+        conn, reused = await state.pool.acquire(target)
+        try:
+            head = h11.Request(method=request.method, target=target.path.encode(),
+                               headers=headers)
+            await upstream_send(conn, head, patience)
+            if bodyless:
+                if client.h11.their_state is not h11.DONE:
+                    await _send_request_body(client, conn, meter, patience)
+                else:
+                    await upstream_send(conn, h11.EndOfMessage(), patience)
+            else:
+                await _send_request_body(client, conn, meter, patience)
+            while True:
+                event = await upstream_event(conn, patience)
+                if isinstance(event, h11.InformationalResponse) and not (
+                    upgrade and event.status_code == 101
+                ):
+                    continue
+                return conn, event
+        except UpstreamError:
+            await conn.aclose()
+            if not (reused and bodyless and attempt == 0):
+                raise
+        except BaseException:
+            await conn.aclose()
+            raise
+    raise AssertionError("unreachable")
+
+
+async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request, target: Target,
+                   verdict: Forward, meter: _Meter) -> None:
+    patience = state.config.read_timeout
+    headers = without(verdict.headers, b"expect")
+    conn, event = await _open(state, client, request=request, target=target, headers=headers,
+                              meter=meter, upgrade=verdict.upgrade)
+    try:
+        if isinstance(event, h11.InformationalResponse):  # 101: the pair becomes a pipe
+            meter.status = 101
+            await client_send(client, h11.InformationalResponse(
+                status_code=101, headers=forwardable(list(event.headers), upgrade=True),
+                reason=event.reason), patience)
+            up, down = await pipe(client, conn, patience)
+            meter.bytes_in += up
+            meter.bytes_out += down
+            await conn.aclose()
+            return
+        if not isinstance(event, h11.Response):
+            raise UpstreamError("unexpected answer", ErrorType.UPSTREAM_PROTOCOL_ERROR)
+        meter.status = event.status_code
+        await client_send(client, h11.Response(
+            status_code=event.status_code, reason=event.reason,
+            headers=forwardable(list(event.headers), upgrade=False)), patience)
+        while True:
+            event = await upstream_event(conn, patience)
+            if isinstance(event, h11.Data):
+                meter.bytes_out += len(event.data)
+                await client_send(client, h11.Data(data=event.data), patience)
+            elif isinstance(event, h11.EndOfMessage):
+                await client_send(client, h11.EndOfMessage(), patience)
+                break
+    except UpstreamError as exc:
+        await conn.aclose()
+        if client.h11.our_state is not h11.SEND_RESPONSE:
+            meter.error = str(exc.error_type)
+            raise ClientGone(exc.message) from exc
+        raise
+    except BaseException:
+        await conn.aclose()
+        raise
+    state.pool.release(conn)
+
+
+async def _read_all(side: HttpSide, limit: int, patience: float, *, upstream: bool) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        event = await (upstream_event if upstream else client_event)(side, patience)
+        if isinstance(event, h11.Data):
+            size += len(event.data)
+            if size > limit:
+                raise UpstreamError("token refresh message too large",
+                                    ErrorType.UPSTREAM_PROTOCOL_ERROR)
+            chunks.append(event.data)
+        elif isinstance(event, h11.EndOfMessage):
+            return b"".join(chunks)
+        else:
+            raise ClientGone("connection closed mid-message")
+
+
+async def _refresh(state: ProxyState, client: HttpSide, *, request: h11.Request, target: Target,
+                   verdict: Forward, meter: _Meter) -> None:
+    """The Codex token refresh: real refresh token in, real new tokens kept, dummies out."""
+    patience = state.config.read_timeout
+    real = state.creds.get("codex_refresh_token")
+    body = await _read_all(client, MAX_REFRESH_BODY, patience, upstream=False)
+    meter.bytes_in = len(body)
+    ctype = (header_value(request.headers, b"content-type") or b"").decode("latin-1")
+    rewritten = rewrite_refresh_request(body, ctype, real.value if real else "")
+    headers = without(verdict.headers, b"content-length", b"transfer-encoding",
+                      b"accept-encoding", b"expect")
+    headers += [(b"content-length", str(len(rewritten.body)).encode()),
+                (b"accept-encoding", b"identity")]
+    conn, _ = await state.pool.acquire(target)
+    try:
+        await upstream_send(conn, h11.Request(method=request.method,
+                                              target=target.path.encode(), headers=headers),
+                            patience)
+        await upstream_send(conn, h11.Data(data=rewritten.body), patience)
+        await upstream_send(conn, h11.EndOfMessage(), patience)
+        event = await upstream_event(conn, patience)
+        while isinstance(event, h11.InformationalResponse):
+            event = await upstream_event(conn, patience)
+        if not isinstance(event, h11.Response):
+            raise UpstreamError("unexpected answer", ErrorType.UPSTREAM_PROTOCOL_ERROR)
+        answer = await _read_all(conn, MAX_REFRESH_ANSWER, patience, upstream=True)
+    except BaseException:
+        await conn.aclose()
+        raise
+    state.pool.release(conn)
+    encoded = header_value(event.headers, b"content-encoding") not in (None, b"identity")
+    if event.status_code == 200 and encoded:
+        # An encoded answer cannot be rewritten; passing it on would hand over real tokens.
+        raise UpstreamError("token refresh answer arrived encoded",
+                            ErrorType.UPSTREAM_PROTOCOL_ERROR)
+    if event.status_code == 200:
+        captured = capture_refresh_response(answer, rewritten.placeholder)
+        answer = captured.body
+        if captured.tokens:
+            state.keep_refreshed(captured.tokens)
+            if state.token_sink is not None:
+                sink = state.token_sink
+                try:
+                    await trio.to_thread.run_sync(lambda: sink(dict(captured.tokens)))
+                except Exception:
+                    log.exception("cannot write refreshed Codex tokens back")
+    meter.status, meter.bytes_out = event.status_code, len(answer)
+    out = without(forwardable(list(event.headers), upgrade=False),
+                  b"content-length", b"transfer-encoding")
+    out.append((b"content-length", str(len(answer)).encode()))
+    await client_send(client, h11.Response(status_code=event.status_code, headers=out,
+                                           reason=event.reason), patience)
+    await client_send(client, h11.Data(data=answer), patience)
+    await client_send(client, h11.EndOfMessage(), patience)

@@ -1,0 +1,168 @@
+"""Reading request heads: targets, proxy credentials, hop-by-hop headers. Pure, no I/O.
+
+h11 turns bytes into events; this module turns an event's fields into the facts the policy
+(:mod:`proxy.policy`) decides on: which host and port a CONNECT or absolute-form request
+names, which session its ``Proxy-Authorization`` claims, and which headers belong to one hop
+only and must not be forwarded. Every parser answers None (or raises :class:`BadRequest`)
+on malformed input; none of them may crash on bytes an agent chose.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import re
+from dataclasses import dataclass
+
+from proxy.inject import Headers
+
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*\.?$"
+)
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authorization",
+        b"proxy-authenticate",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"upgrade",
+    }
+)
+
+
+class BadRequest(ValueError):
+    """The request cannot be understood; the proxy answers 400 and closes."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProxyCredentials:
+    session_id: str
+    token: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    scheme: str  # "https" (CONNECT) or "http" (absolute-form)
+    host: str  # lower case, IPv6 without brackets
+    port: int
+    path: str  # origin-form ("/" for CONNECT)
+
+    @property
+    def authority(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.scheme == "https" else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+
+def parse_proxy_authorization(value: bytes | None) -> ProxyCredentials | None:
+    """``Basic base64(session_id:token)``, or None when absent or malformed."""
+    if not value:
+        return None
+    scheme, _, param = value.strip().partition(b" ")
+    if scheme.lower() != b"basic" or not param:
+        return None
+    try:
+        decoded = base64.b64decode(param.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    session_id, sep, token = decoded.partition(":")
+    if not sep or not session_id or not token:
+        return None
+    return ProxyCredentials(session_id=session_id, token=token)
+
+
+def normalize_host(raw: str) -> str:
+    """A valid host name or IP literal in canonical lower case; :class:`BadRequest` if not."""
+    host = raw.strip().lower()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    if not _HOSTNAME.match(host):
+        raise BadRequest(f"not a valid host name: {raw[:80]!r}")
+    return host.rstrip(".")
+
+
+def split_authority(authority: str, default_port: int) -> tuple[str, int]:
+    if authority.startswith("["):
+        end = authority.find("]")
+        if end < 0:
+            raise BadRequest("unterminated IPv6 literal")
+        host, rest = authority[: end + 1], authority[end + 1 :]
+        port_text = rest[1:] if rest.startswith(":") else ""
+        if rest and not rest.startswith(":"):
+            raise BadRequest("garbage after IPv6 literal")
+    elif authority.count(":") == 1:
+        host, port_text = authority.split(":")
+    else:
+        host, port_text = authority, ""
+    port = default_port
+    if port_text:
+        if not port_text.isdigit() or len(port_text) > 5:
+            raise BadRequest(f"not a valid port: {port_text[:10]!r}")
+        port = int(port_text)
+    if not 0 < port < 65536:
+        raise BadRequest(f"port out of range: {port}")
+    return normalize_host(host), port
+
+
+def parse_connect_target(target: bytes) -> Target:
+    try:
+        text = target.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise BadRequest("CONNECT target is not ASCII") from exc
+    if "/" in text or "@" in text:
+        raise BadRequest("CONNECT target must be host:port")
+    host, port = split_authority(text, 443)
+    return Target(scheme="https", host=host, port=port, path="/")
+
+
+def parse_absolute_target(target: bytes) -> Target:
+    """``http://host[:port]/path`` as sent to a forward proxy."""
+    try:
+        text = target.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise BadRequest("request target is not ASCII") from exc
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme.lower() != "http":
+        raise BadRequest("a plain request to the proxy needs an absolute http:// URL")
+    slash = rest.find("/")
+    authority, path = (rest, "/") if slash < 0 else (rest[:slash], rest[slash:])
+    if "@" in authority or not authority:
+        raise BadRequest("user info in the request target is not allowed")
+    host, port = split_authority(authority, 80)
+    return Target(scheme="http", host=host, port=port, path=path)
+
+
+def forwardable(headers: Headers, *, upgrade: bool) -> Headers:
+    """Headers minus the hop-by-hop ones (and any the ``Connection`` header names).
+
+    For a WebSocket upgrade the ``Connection: upgrade`` and ``Upgrade`` pair is kept: the
+    upgrade must reach the upstream for the 101 to come back.
+    """
+    named = {
+        token.strip().lower()
+        for k, v in headers
+        if k.lower() == b"connection"
+        for token in v.split(b",")
+    }
+    drop = (HOP_BY_HOP | named) - {b"content-length", b"transfer-encoding"}
+    out = [(k, v) for k, v in headers if k.lower() not in drop]
+    if upgrade:
+        value = next((v for k, v in headers if k.lower() == b"upgrade"), None)
+        if value is not None:
+            out += [(b"connection", b"upgrade"), (b"upgrade", value)]
+    return out
+
+
+def is_upgrade(headers: Headers) -> bool:
+    connection = b",".join(v for k, v in headers if k.lower() == b"connection").lower()
+    has_upgrade = any(k.lower() == b"upgrade" for k, _ in headers)
+    return has_upgrade and b"upgrade" in [t.strip() for t in connection.split(b",")]

@@ -1,0 +1,117 @@
+"""Credential substitution: placeholder out, real credential in. Pure, no I/O.
+
+:func:`apply_rule` rewrites a request's headers for a matched :class:`~proxy.rules.Rule`.
+The placeholder auth the agent sent is always removed before the real value is set, so a
+placeholder never reaches the upstream next to the real value. When the credential the
+rule needs is not loaded, the headers are returned unchanged (the upstream answers 401,
+which the agent reports; nothing is invented). The Codex token refresh, which rewrites
+bodies rather than headers, lives in :mod:`proxy.codex`.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from proxy.rules import Rule, Style
+
+Headers = list[tuple[bytes, bytes]]
+
+OAUTH_BETA = "oauth-2025-04-20"
+
+
+class SecretValue(Protocol):
+    @property
+    def value(self) -> str: ...
+
+
+class CredentialLookup(Protocol):
+    """What the core needs from ``appliance.credentials.CredentialSet``."""
+
+    def get(self, name: str) -> SecretValue | None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Injection:
+    headers: Headers
+    #: The credential put in (its name only), or None when nothing was injected.
+    credential: str | None
+
+
+def without(headers: Headers, *names: bytes) -> Headers:
+    drop = {n.lower() for n in names}
+    return [(k, v) for k, v in headers if k.lower() not in drop]
+
+
+def header_value(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    for k, v in headers:
+        if k.lower() == name:
+            return v
+    return None
+
+
+def _beta(headers: Headers, *, add: bool) -> Headers:
+    """``anthropic-beta`` with the OAuth flag added (or removed), other flags kept."""
+    flags: list[str] = []
+    for k, v in headers:
+        if k.lower() == b"anthropic-beta":
+            flags.extend(f.strip() for f in v.decode("latin-1").split(",") if f.strip())
+    flags = [f for f in flags if f != OAUTH_BETA]
+    if add:
+        flags.append(OAUTH_BETA)
+    out = without(headers, b"anthropic-beta")
+    if flags:
+        out.append((b"anthropic-beta", ",".join(flags).encode("latin-1")))
+    return out
+
+
+def _enc(value: str) -> bytes:
+    # Header values must not carry CR/LF; a credential with one would split the request.
+    return value.strip().replace("\r", "").replace("\n", "").encode("utf-8")
+
+
+def apply_rule(rule: Rule, headers: Headers, creds: CredentialLookup) -> Injection:
+    if rule.style is Style.ANTHROPIC:
+        oauth = creds.get("anthropic_oauth_token")
+        if oauth is not None:
+            out = without(headers, b"authorization", b"x-api-key")
+            out.append((b"authorization", b"Bearer " + _enc(oauth.value)))
+            return Injection(headers=_beta(out, add=True), credential="anthropic_oauth_token")
+        key = creds.get("anthropic_api_key")
+        if key is not None:
+            out = without(headers, b"authorization", b"x-api-key")
+            out.append((b"x-api-key", _enc(key.value)))
+            return Injection(headers=_beta(out, add=False), credential="anthropic_api_key")
+        return Injection(headers=headers, credential=None)
+    if rule.style is Style.CHATGPT:
+        access = creds.get("codex_access_token")
+        if access is None:
+            return Injection(headers=headers, credential=None)
+        out = without(headers, b"authorization")
+        out.append((b"authorization", b"Bearer " + _enc(access.value)))
+        account = creds.get("codex_account_id")
+        if account is not None:
+            out = without(out, b"chatgpt-account-id")
+            out.append((b"chatgpt-account-id", _enc(account.value)))
+        return Injection(headers=out, credential="codex_access_token")
+    if rule.style is Style.CODEX_REFRESH:
+        # The body carries this credential; proxy.codex swaps it. Headers stay as they are.
+        present = creds.get(rule.credential) is not None
+        return Injection(headers=headers, credential=rule.credential if present else None)
+    cred = creds.get(rule.credential)
+    if cred is None:
+        return Injection(headers=headers, credential=None)
+    value = _enc(cred.value)
+    if rule.style is Style.BEARER:
+        name, rendered = b"authorization", b"Bearer " + value
+    elif rule.style is Style.BASIC_X_ACCESS_TOKEN:
+        name, rendered = b"authorization", b"Basic " + base64.b64encode(b"x-access-token:" + value)
+    elif rule.style is Style.TOKEN_TOKEN:
+        name, rendered = b"authorization", b"Token token=" + value
+    else:
+        name, rendered = rule.header.encode("latin-1"), value
+    out = without(headers, name)
+    out.append((name, rendered))
+    return Injection(headers=out, credential=rule.credential)

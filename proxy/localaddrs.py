@@ -1,0 +1,80 @@
+"""This machine's addresses: where to listen, and what "home" is for "no way home".
+
+The proxy listens on 127.0.0.1 and on the Docker bridge gateway (``host.docker.internal``
+on Linux), never on 0.0.0.0 by default. :func:`bridge_gateway` finds the gateway from the
+settings or the ``docker0`` interface. :func:`own_addresses` lists every address assigned to
+this machine (from ``/proc`` on Linux), which :func:`proxy.policy.address_refusal` refuses
+as destinations so an agent cannot reach the host's services through the proxy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import ipaddress
+import logging
+import socket
+import struct
+from pathlib import Path
+
+from proxy.policy import IpAddress
+
+log = logging.getLogger(__name__)
+
+_SIOCGIFADDR = 0x8915
+
+
+def interface_ipv4(name: str) -> str | None:
+    """The IPv4 address of interface ``name``, or None when it does not exist."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            packed = fcntl.ioctl(
+                sock.fileno(), _SIOCGIFADDR, struct.pack("256s", name.encode()[:15])
+            )
+        except OSError:
+            return None
+    return socket.inet_ntoa(packed[20:24])
+
+
+def bridge_gateway(configured: str | None) -> str | None:
+    """The bridge gateway address to listen on besides 127.0.0.1, if there is one."""
+    if configured:
+        return configured
+    return interface_ipv4("docker0")
+
+
+def _proc_ipv4(fib_trie: Path) -> set[str]:
+    found: set[str] = set()
+    previous = ""
+    with contextlib.suppress(OSError):
+        for line in fib_trie.read_text().splitlines():
+            stripped = line.strip()
+            if stripped.startswith("/32 host LOCAL") and previous:
+                found.add(previous)
+            if stripped.startswith("|--"):
+                previous = stripped[3:].strip()
+    return found
+
+
+def _proc_ipv6(if_inet6: Path) -> set[str]:
+    found: set[str] = set()
+    with contextlib.suppress(OSError):
+        for line in if_inet6.read_text().splitlines():
+            raw = line.split()[0] if line.split() else ""
+            if len(raw) == 32:
+                found.add(":".join(raw[i : i + 4] for i in range(0, 32, 4)))
+    return found
+
+
+def own_addresses(extra: tuple[str, ...] = ()) -> frozenset[IpAddress]:
+    raw = _proc_ipv4(Path("/proc/net/fib_trie")) | _proc_ipv6(Path("/proc/net/if_inet6"))
+    with contextlib.suppress(OSError):
+        for info in socket.getaddrinfo(socket.gethostname(), None):
+            raw.add(str(info[4][0]))
+    raw.update(extra)
+    out: set[IpAddress] = set()
+    for text in raw:
+        with contextlib.suppress(ValueError):
+            out.add(ipaddress.ip_address(text.split("%")[0]))
+    log.debug("own addresses: %s", sorted(map(str, out)))
+    return frozenset(out)

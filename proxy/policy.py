@@ -1,0 +1,189 @@
+"""The decisions: who may go where, with which credential. Pure, no I/O.
+
+Theory of operation. A client connection first presents a CONNECT (or, for plain HTTP, an
+absolute-form request). :func:`decide_connect` answers it: 407 without valid session
+credentials, 403 for a destination the configuration denies, otherwise *accept* (the
+server terminates TLS and reads the requests inside). Every request inside, and every
+plain-HTTP request, goes through :func:`decide_request`: the session's access mode (read
+live by the caller) may block it; otherwise the host's rule, if any, rewrites its headers
+and the request is forwarded. Once the server has resolved the destination,
+:func:`address_refusal` applies "no way home": loopback, link-local, unspecified and the
+host's own addresses are refused unless an override named them. :func:`audit_record` turns
+what happened into the one audit line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from appliance.audit import AuditRecord, Decision, redact_path
+from proxy.config import ProxyConfig
+from proxy.directory import AccessMode, SessionAuth, authenticate
+from proxy.heads import ProxyCredentials, Target, forwardable, is_upgrade
+from proxy.inject import CredentialLookup, Headers, apply_rule, header_value
+from proxy.rules import Rule, host_matches, match_rule
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Respond:
+    """Answer the client ourselves; nothing goes upstream."""
+
+    status: int
+    body: str
+    decision: Decision
+    error_type: str | None = None
+    headers: Headers = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Accept:
+    """The CONNECT is accepted: terminate TLS and read the requests inside."""
+
+    session: SessionAuth
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Forward:
+    headers: Headers
+    decision: Decision
+    credential: str | None
+    rule: Rule | None
+    upgrade: bool
+
+
+def reject() -> Respond:
+    return Respond(
+        status=407,
+        body="Proxy authentication required: use the session's proxy URL (id:token).\n",
+        decision=Decision.REJECTED,
+        headers=[(b"proxy-authenticate", b'Basic realm="clauderon"')],
+    )
+
+
+def _listed(config: ProxyConfig, target: Target) -> bool:
+    return config.override_for(target.host, target.port) is not None
+
+
+def decide_connect(
+    target: Target,
+    presented: ProxyCredentials | None,
+    session: SessionAuth | None,
+    config: ProxyConfig,
+) -> Respond | Accept:
+    if session is None or not authenticate(presented, session):
+        return reject()
+    if config.deny_unlisted and not _listed(config, target):
+        return Respond(
+            status=403,
+            body=f"{target.host} is not a listed upstream and this proxy denies the rest.\n",
+            decision=Decision.DENIED,
+            error_type="DESTINATION_DENIED",
+        )
+    return Accept(session=session)
+
+
+def is_model_host(config: ProxyConfig, host: str) -> bool:
+    return any(host_matches(pattern, host) for pattern in config.model_hosts)
+
+
+def decide_request(
+    *,
+    method: str,
+    target: Target,
+    headers: Headers,
+    session: SessionAuth,
+    config: ProxyConfig,
+    creds: CredentialLookup,
+) -> Respond | Forward:
+    """Block, or forward with the headers to send (placeholder swapped for the real one)."""
+    method = method.upper()
+    if (
+        session.access_mode is AccessMode.READ_ONLY
+        and method not in SAFE_METHODS
+        and not is_model_host(config, target.host)
+    ):
+        return Respond(
+            status=403,
+            body=(
+                f"Blocked by Clauderon: session {session.name!r} is read-only, so {method} "
+                f"requests to {target.host} are not allowed. Read-only sessions may only "
+                "GET, HEAD and OPTIONS (the model APIs accept any method). Switch the "
+                "session to read-write to allow this request.\n"
+            ),
+            decision=Decision.BLOCKED,
+            error_type="READ_ONLY_MODE",
+        )
+    upgrade = is_upgrade(headers)
+    out = forwardable(headers, upgrade=upgrade)
+    if header_value(out, b"host") is None:
+        out.insert(0, (b"host", target.authority.encode("ascii")))
+    rule = match_rule(config.rules, target.host, target.path)
+    if rule is None:
+        return Forward(headers=out, decision=Decision.PASSED, credential=None, rule=None,
+                       upgrade=upgrade)
+    injection = apply_rule(rule, out, creds)
+    decision = Decision.INJECTED if injection.credential else Decision.PASSED
+    return Forward(
+        headers=injection.headers, decision=decision, credential=injection.credential,
+        rule=rule, upgrade=upgrade,
+    )
+
+
+def address_refusal(
+    addresses: Iterable[IpAddress], forbidden: frozenset[IpAddress], *, overridden: bool
+) -> str | None:
+    """Why the resolved destination is refused ("no way home"), or None when it is fine."""
+    if overridden:
+        return None
+    for found in addresses:
+        addr = found
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        if addr.is_loopback or addr.is_unspecified:
+            return f"{addr} is this machine (loopback)"
+        if addr.is_link_local:
+            return f"{addr} is link-local"
+        if addr.is_multicast or addr.is_reserved:
+            return f"{addr} is not a unicast address"
+        if addr in forbidden:
+            return f"{addr} is one of this machine's own addresses"
+    return None
+
+
+def audit_record(
+    *,
+    request_id: str,
+    started: datetime,
+    duration_s: float,
+    session: str | None,
+    method: str,
+    host: str,
+    target: str,
+    status: int,
+    bytes_in: int,
+    bytes_out: int,
+    credential: str | None,
+    decision: Decision,
+    error: str | None = None,
+) -> AuditRecord:
+    return AuditRecord(
+        ts=started.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        id=request_id,
+        session=session,
+        method=method[:32],
+        host=host[:255],
+        path=redact_path(target)[:2048],
+        status=status,
+        bytes_in=bytes_in,
+        bytes_out=bytes_out,
+        duration_ms=round(duration_s * 1000, 3),
+        credential=credential,
+        decision=decision,
+        error=error,
+    )

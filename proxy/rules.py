@@ -1,0 +1,127 @@
+"""The credential rule table: which host gets which credential, in which header.
+
+Pure data and matching, no I/O. :data:`DEFAULT_RULES` is the built-in table; ``proxy.toml``
+adds ``[[rules]]`` entries and the Grafana host (``config.py`` builds the final table).
+:mod:`proxy.inject` applies a matched rule to a request's headers; :mod:`proxy.policy`
+decides whether it is applied at all.
+
+Matching: an exact host matches itself; ``*.example.com`` matches every subdomain of
+``example.com`` but not the apex. Exact rules win over wildcards; among rules of the same
+kind the first in the table wins, so rules from ``proxy.toml`` (put first) override the
+built-in ones. A rule with a ``path`` matches only requests whose path starts with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from appliance.errors import ConfigError
+
+
+class Style(StrEnum):
+    BEARER = "bearer"  # Authorization: Bearer <value>
+    BASIC_X_ACCESS_TOKEN = "basic-x-access-token"  # noqa: S105 - a style name  # Basic base64(x-access-token:<value>)
+    TOKEN_TOKEN = "token-token"  # noqa: S105 - a style name  # Authorization: Token token=<value> (PagerDuty)
+    HEADER = "header"  # <header>: <value>
+    ANTHROPIC = "anthropic"  # OAuth token as Bearer + beta flag, else API key as x-api-key
+    CHATGPT = "chatgpt"  # Codex access token as Bearer + ChatGPT-Account-Id
+    CODEX_REFRESH = "codex-refresh"  # real refresh token into the body, new tokens captured
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    host: str
+    style: Style
+    #: The credential name; the ANTHROPIC and CHATGPT styles use fixed pairs of names.
+    credential: str = ""
+    #: The header the HEADER style sets (and whose placeholder it removes).
+    header: str = "authorization"
+    path: str = ""
+
+    @property
+    def credentials(self) -> tuple[str, ...]:
+        if self.style is Style.ANTHROPIC:
+            return ("anthropic_oauth_token", "anthropic_api_key")
+        if self.style is Style.CHATGPT:
+            return ("codex_access_token", "codex_account_id")
+        return (self.credential,)
+
+
+def _r(host: str, style: Style, credential: str = "", path: str = "") -> Rule:
+    return Rule(host=host, style=style, credential=credential, path=path)
+
+
+DEFAULT_RULES: tuple[Rule, ...] = (
+    _r("api.anthropic.com", Style.ANTHROPIC),
+    _r("api.openai.com", Style.BEARER, "openai_api_key"),
+    _r("chatgpt.com", Style.CHATGPT),
+    _r("*.chatgpt.com", Style.CHATGPT),
+    _r("chat.openai.com", Style.CHATGPT),
+    _r("auth.openai.com", Style.CODEX_REFRESH, "codex_refresh_token", path="/oauth/token"),
+    _r("api.github.com", Style.BEARER, "github_token"),
+    _r("github.com", Style.BASIC_X_ACCESS_TOKEN, "github_token"),
+    _r("registry.npmjs.org", Style.BEARER, "npm_token"),
+    _r("registry-1.docker.io", Style.BEARER, "docker_token"),
+    _r("auth.docker.io", Style.BEARER, "docker_token"),
+    _r("sentry.io", Style.BEARER, "sentry_auth_token"),
+    _r("api.pagerduty.com", Style.TOKEN_TOKEN, "pagerduty_token"),
+)
+
+#: Model API hosts: read-only sessions may still POST here (the agent cannot work otherwise).
+DEFAULT_MODEL_HOSTS: tuple[str, ...] = (
+    "api.anthropic.com",
+    "api.openai.com",
+    "chatgpt.com",
+    "*.chatgpt.com",
+    "auth.openai.com",
+)
+
+
+def host_matches(pattern: str, host: str) -> bool:
+    pattern, host = pattern.lower(), host.lower().rstrip(".")
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:]) and len(host) > len(pattern) - 1
+    return host == pattern
+
+
+def match_rule(rules: Iterable[Rule], host: str, path: str) -> Rule | None:
+    """The rule for ``host`` and ``path``, or None (the request passes untouched)."""
+    wildcard: Rule | None = None
+    for rule in rules:
+        if rule.path and not path.startswith(rule.path):
+            continue
+        if not host_matches(rule.host, host):
+            continue
+        if not rule.host.startswith("*."):
+            return rule
+        if wildcard is None:
+            wildcard = rule
+    return wildcard
+
+
+def rule_from_toml(entry: Mapping[str, object], origin: str) -> Rule:
+    """One ``[[rules]]`` table of ``proxy.toml``; :class:`ConfigError` naming the key."""
+    known = {"host", "credential", "style", "header", "path"}
+    unknown = set(entry) - known
+    if unknown:
+        raise ConfigError(f"{origin}: unknown key(s) {sorted(unknown)} in [[rules]]")
+    host = entry.get("host")
+    if not isinstance(host, str) or not host:
+        raise ConfigError(f"{origin}: a [[rules]] entry needs host = \"...\"")
+    try:
+        style = Style(str(entry.get("style", "bearer")))
+    except ValueError as exc:
+        names = ", ".join(s.value for s in Style)
+        raise ConfigError(f"{origin}: rule for {host}: style must be one of {names}") from exc
+    credential = entry.get("credential", "")
+    if not isinstance(credential, str):
+        raise ConfigError(f"{origin}: rule for {host}: credential must be a string")
+    if style not in (Style.ANTHROPIC, Style.CHATGPT) and not credential:
+        raise ConfigError(f"{origin}: rule for {host}: credential = \"<name>\" is required")
+    header = str(entry.get("header", "authorization")).lower()
+    return Rule(
+        host=host.lower(), style=style, credential=credential, header=header,
+        path=str(entry.get("path", "")),
+    )

@@ -1,0 +1,253 @@
+"""The listening shell: accept clients, answer CONNECT, terminate TLS, loop over requests.
+
+Theory of operation. :func:`serve` binds one port on each listening address (127.0.0.1 and
+the bridge gateway; port 0 in tests, reported through ``task_status``) and gives every
+accepted client its own task in one connections nursery. A client's first request is
+either a CONNECT, answered after :func:`proxy.policy.decide_connect` (407/403, or 200 and
+a TLS handshake with a leaf certificate for the target from ``certs.py``), or a plain
+``http://`` request. Requests are then read one by one (keep-alive) and each is handed to
+:func:`proxy.exchange.handle`; the session is looked up again for every request so its
+access mode is live. A malformed request gets 400 and the connection is closed.
+
+Shutdown (``ProxyState.stop``): listeners close, idle connections are cancelled at once,
+requests in flight get ``shutdown_grace`` seconds, then everything left is cancelled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import h11
+import trio
+
+from appliance.audit import Decision
+from proxy.directory import SessionAuth
+from proxy.exchange import handle, respond
+from proxy.heads import (
+    BadRequest,
+    Target,
+    parse_absolute_target,
+    parse_connect_target,
+    parse_proxy_authorization,
+)
+from proxy.inject import header_value
+from proxy.policy import Accept, Respond, audit_record, decide_connect
+from proxy.relay import ClientGone, ClientProtocolError, client_event
+from proxy.state import ProxyState
+from proxy.wire import HttpSide, PrefixedStream
+
+log = logging.getLogger(__name__)
+
+_BAD_REQUEST = (
+    b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 33\r\n"
+    b"connection: close\r\n\r\nThe proxy could not parse that.\r\n"
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Bound:
+    port: int
+    hosts: tuple[str, ...]
+
+
+async def _bind(hosts: Sequence[str], port: int) -> tuple[list[trio.SocketListener], int]:
+    listeners: list[trio.SocketListener] = []
+    for host in hosts:
+        try:
+            found = await trio.open_tcp_listeners(port, host=host)
+        except OSError as exc:
+            if not listeners:
+                raise
+            log.warning("cannot listen on %s:%d (%s); continuing without it", host, port, exc)
+            continue
+        listeners += found
+        port = found[0].socket.getsockname()[1]
+    return listeners, port
+
+
+async def serve(
+    state: ProxyState,
+    *,
+    hosts: Sequence[str] = ("127.0.0.1",),
+    port: int = 0,
+    task_status: trio.TaskStatus[Bound] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    listeners, bound = await _bind(hosts, port)
+    names = tuple(str(listener.socket.getsockname()[0]) for listener in listeners)
+    log.info("proxy listening on port %d of %s", bound, ", ".join(names))
+    try:
+        async with trio.open_nursery() as connections:
+            async with trio.open_nursery() as accepting:
+                for listener in listeners:
+                    accepting.start_soon(_accept, listener, connections, state)
+                task_status.started(Bound(port=bound, hosts=names))
+                await state.stopping.wait()
+                accepting.cancel_scope.cancel()
+            for listener in listeners:
+                await listener.aclose()
+            connections.cancel_scope.deadline = (
+                trio.current_time() + state.config.shutdown_grace
+            )
+    finally:
+        state.pool.close_all()
+        for listener in listeners:
+            listener.socket.close()
+    log.info("proxy stopped")
+
+
+async def _accept(
+    listener: trio.SocketListener, nursery: trio.Nursery, state: ProxyState
+) -> None:
+    while True:
+        try:
+            stream = await listener.accept()
+        except OSError as exc:  # EMFILE and friends: back off instead of spinning
+            log.error("accept failed: %s", exc)
+            await trio.sleep(0.1)
+            continue
+        nursery.start_soon(_client, state, stream)
+
+
+async def _next_request(state: ProxyState, side: HttpSide) -> h11.Request | None:
+    """The next request head, or None at EOF, on shutdown or after a long idle."""
+    with trio.CancelScope() as scope:
+        state.idle_scopes.add(scope)
+        try:
+            event = await client_event(side, state.config.idle_timeout)
+        except ClientProtocolError:
+            raise
+        except ClientGone:
+            return None
+        finally:
+            state.idle_scopes.discard(scope)
+        return event if isinstance(event, h11.Request) else None
+    return None
+
+
+def _audit(state: ProxyState, *, session: str | None, method: str, host: str, target: str,
+           status: int, decision: Decision, error: str | None = None) -> None:
+    state.record(audit_record(
+        request_id=uuid.uuid4().hex[:16], started=datetime.now(UTC), duration_s=0.0,
+        session=session, method=method, host=host, target=target, status=status,
+        bytes_in=0, bytes_out=0, credential=None, decision=decision, error=error,
+    ))
+
+
+async def _client(state: ProxyState, stream: trio.SocketStream) -> None:
+    client = HttpSide(stream, h11.SERVER)
+    try:
+        while not state.stopping.is_set():
+            try:
+                request = await _next_request(state, client)
+            except ClientProtocolError as exc:
+                log.info("malformed request from a client: %s", exc)
+                _audit(state, session=None, method="-", host="-", target="-", status=400,
+                       decision=Decision.ERROR, error="MALFORMED_REQUEST")
+                with trio.move_on_after(5):
+                    await stream.send_all(_BAD_REQUEST)
+                return
+            if request is None:
+                return
+            if not await _first_hop(state, client, request):
+                return
+            client.h11.start_next_cycle()
+    except (ClientGone, trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+    finally:
+        await client.aclose()
+
+
+async def _first_hop(state: ProxyState, client: HttpSide, request: h11.Request) -> bool:
+    """A request on the plain connection; True when the connection may carry another."""
+    method = request.method.decode("ascii", "replace")
+    patience = state.config.read_timeout
+    try:
+        if request.method == b"CONNECT":
+            target = parse_connect_target(request.target)
+        else:
+            target = parse_absolute_target(request.target)
+    except BadRequest as exc:
+        _audit(state, session=None, method=method, host="-", target="-", status=400,
+               decision=Decision.ERROR, error="MALFORMED_REQUEST")
+        await respond(client, 400, f"{exc}\n", patience, error_type="MALFORMED_REQUEST")
+        return False
+    if request.method == b"CONNECT":
+        # A CONNECT has no body; reading its end now lets a 407 keep the connection alive.
+        end = await client_event(client, patience)
+        if not isinstance(end, h11.EndOfMessage):
+            return False
+    presented = parse_proxy_authorization(header_value(request.headers, b"proxy-authorization"))
+    session = await state.directory.lookup(presented.session_id) if presented else None
+    verdict = decide_connect(target, presented, session, state.config)
+    if isinstance(verdict, Respond):
+        _audit(state, session=presented.session_id if presented else None, method=method,
+               host=target.host, target=target.path, status=verdict.status,
+               decision=verdict.decision, error=verdict.error_type)
+        await respond(client, verdict.status, verdict.body, patience,
+                      error_type=verdict.error_type, headers=verdict.headers)
+        return client.reusable()
+    if request.method != b"CONNECT":
+        return await handle(state, client, request, target, verdict.session)
+    await _tunnel(state, client, target, verdict)
+    return False
+
+
+async def _tunnel(state: ProxyState, client: HttpSide, target: Target, accepted: Accept) -> None:
+    patience = state.config.read_timeout
+    await client.send(h11.Response(status_code=200, headers=[], reason=b"Connection established"),
+                      patience)
+    prefix = client.h11.trailing_data[0]
+    context = state.certs.context_for(target.host)
+    tls = trio.SSLStream(PrefixedStream(prefix, client.stream), context, server_side=True,
+                         https_compatible=True)
+    try:
+        with trio.fail_after(state.config.connect_timeout):
+            await tls.do_handshake()
+    except (trio.BrokenResourceError, trio.TooSlowError) as exc:
+        log.info("TLS with the client for %s failed (does it trust the proxy CA?): %s",
+                 target.host, exc.__cause__ or exc)
+        return
+    try:
+        await _inner_requests(state, HttpSide(tls, h11.SERVER), target, accepted)
+    finally:
+        with trio.move_on_after(1):
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await tls.aclose()
+
+
+async def _inner_requests(
+    state: ProxyState, inner: HttpSide, target: Target, accepted: Accept
+) -> None:
+    """The requests inside an intercepted tunnel, one by one, until either side stops."""
+    patience = state.config.read_timeout
+    session_id = accepted.session.session_id
+    while not state.stopping.is_set():
+        try:
+            request = await _next_request(state, inner)
+        except ClientProtocolError as exc:
+            log.info("malformed request inside the tunnel to %s: %s", target.host, exc)
+            _audit(state, session=session_id, method="-", host=target.host, target="-",
+                   status=400, decision=Decision.ERROR, error="MALFORMED_REQUEST")
+            with trio.move_on_after(5):
+                await inner.stream.send_all(_BAD_REQUEST)
+            return
+        if request is None:
+            return
+        session: SessionAuth | None = await state.directory.lookup(session_id)
+        path = request.target.decode("ascii", "replace")
+        if not path.startswith("/"):
+            path = "/" + path.split("://", 1)[-1].partition("/")[2]
+        inner_target = Target(scheme="https", host=target.host, port=target.port, path=path)
+        if session is None:  # deleted while its tunnel was open
+            _audit(state, session=session_id, method=request.method.decode(errors="replace"),
+                   host=target.host, target=path, status=407, decision=Decision.REJECTED)
+            await respond(inner, 407, "This session no longer exists.\n", patience)
+            return
+        if not await handle(state, inner, request, inner_target, session):
+            return
+        inner.h11.start_next_cycle()

@@ -1,0 +1,123 @@
+"""What a running proxy holds: configuration, credentials, certificates, pool, audit.
+
+One :class:`ProxyState` is built in ``__main__`` (or a test) and handed to
+:func:`proxy.server.serve`. Connections read ``config`` and ``creds`` afresh for every
+request, so :meth:`ProxyState.reload` (SIGHUP) takes effect on the next request without
+dropping a connection. Codex tokens captured from a refresh are kept in an overlay that
+wins over the loaded credentials (they are newer than any source) and survives reloads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import trio
+
+from appliance.audit import AuditRecord
+from proxy.certs import CertStore
+from proxy.codex import CREDENTIAL_FOR_TOKEN, TokenSink
+from proxy.config import ProxyConfig
+from proxy.directory import SessionDirectory
+from proxy.inject import CredentialLookup, SecretValue
+from proxy.policy import IpAddress
+from proxy.upstream import Pool
+
+log = logging.getLogger(__name__)
+
+
+class AuditSink(Protocol):
+    def write(self, record: AuditRecord) -> None: ...
+
+    def reopen(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Secret:
+    name: str
+    value: str = field(repr=False)
+
+
+class _Overlay:
+    def __init__(self, base: CredentialLookup, top: Mapping[str, SecretValue]) -> None:
+        self._base = base
+        self._top = top
+
+    def get(self, name: str) -> SecretValue | None:
+        return self._top.get(name) or self._base.get(name)
+
+
+#: Reload callback: a new proxy.toml and credential set (raises ConfigError when broken).
+Reloader = Callable[[], tuple[ProxyConfig, CredentialLookup]]
+
+
+class ProxyState:
+    def __init__(
+        self,
+        *,
+        config: ProxyConfig,
+        creds: CredentialLookup,
+        certs: CertStore,
+        directory: SessionDirectory,
+        audit: AuditSink | None,
+        forbidden: frozenset[IpAddress],
+        token_sink: TokenSink | None = None,
+        reloader: Reloader | None = None,
+    ) -> None:
+        self.config = config
+        self._loaded = creds
+        self._refreshed: dict[str, SecretValue] = {}
+        self.certs = certs
+        self.directory = directory
+        self.audit = audit
+        self.pool = Pool(config, forbidden)
+        self.token_sink = token_sink
+        self._reloader = reloader
+        self.stopping = trio.Event()
+        #: Cancel scopes of connections idling between requests: cancelled on shutdown.
+        self.idle_scopes: set[trio.CancelScope] = set()
+
+    @property
+    def creds(self) -> CredentialLookup:
+        return _Overlay(self._loaded, self._refreshed)
+
+    def record(self, record: AuditRecord) -> None:
+        log.info(
+            "%s %s %s%s -> %d (%s)",
+            record.session or "-", record.method, record.host, record.path,
+            record.status, record.decision,
+            extra={"session": record.session, "request_id": record.id},
+        )
+        if self.audit is not None:
+            try:
+                self.audit.write(record)
+            except OSError:
+                log.exception("cannot append to the audit log")
+
+    def keep_refreshed(self, tokens: Mapping[str, str]) -> None:
+        for key, value in tokens.items():
+            name = CREDENTIAL_FOR_TOKEN.get(key)
+            if name:
+                self._refreshed[name] = _Secret(name=name, value=value)
+
+    async def reload(self) -> None:
+        """Re-read proxy.toml and credentials; the old ones stay if the new ones are broken.
+
+        The reloader runs on a worker thread (it may call ``op``); connections keep going
+        and pick the new values up on their next request.
+        """
+        if self._reloader is not None:
+            config, creds = await trio.to_thread.run_sync(self._reloader)
+            self.config = config
+            self._loaded = creds
+            self.pool.reconfigure(config)
+        if self.audit is not None:
+            self.audit.reopen()
+        log.info("reloaded configuration and credentials")
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for scope in list(self.idle_scopes):
+            scope.cancel()

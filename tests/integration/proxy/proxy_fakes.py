@@ -1,0 +1,266 @@
+"""Fake upstreams on loopback for the proxy tests: real TLS (trustme), real HTTP/1.1 (h11).
+
+:class:`FakeUpstream` stands in for api.anthropic.com, api.github.com and friends: it
+records every request it receives (so tests can check which headers arrived) and answers
+by path: ``/sse`` holds an event stream open until the test acknowledges the first event,
+``/big`` streams a large body, ``/ws`` upgrades and echoes raw bytes, ``/oauth/token``
+answers a token refresh. :class:`GitServer` serves real repositories with ``git
+http-backend`` (CGI) and accepts only the Basic credential the proxy is meant to inject.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+import h11
+import trio
+import trustme
+
+
+@dataclass
+class Seen:
+    method: str
+    target: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> list[str]:
+        return [v for k, v in self.headers if k == name.lower()]
+
+
+def server_context(ca: trustme.CA) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+class _Base:
+    def __init__(self, ca: trustme.CA) -> None:
+        self.ctx = server_context(ca)
+        self.seen: list[Seen] = []
+        self.port = 0
+
+    async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        listeners = await trio.open_ssl_over_tcp_listeners(
+            0, self.ctx, host="127.0.0.1", https_compatible=True
+        )
+        self.port = listeners[0].transport_listener.socket.getsockname()[1]
+        task_status.started(self.port)
+        await trio.serve_listeners(self._connection, listeners)
+
+    async def _connection(self, stream: trio.abc.Stream) -> None:
+        conn = h11.Connection(h11.SERVER)
+        try:
+            while True:
+                request = await self._next(stream, conn)
+                if not isinstance(request, h11.Request):
+                    return
+                body = b""
+                while True:
+                    event = await self._next(stream, conn)
+                    if isinstance(event, h11.Data):
+                        body += event.data
+                    else:
+                        break
+                seen = Seen(
+                    method=request.method.decode(),
+                    target=request.target.decode(),
+                    headers=[(k.decode(), v.decode()) for k, v in request.headers],
+                    body=body,
+                )
+                self.seen.append(seen)
+                if not await self.answer(stream, conn, seen):
+                    return
+                if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+                    conn.start_next_cycle()
+                else:
+                    return
+        except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError):
+            return
+        finally:
+            await trio.aclose_forcefully(stream)
+
+    @staticmethod
+    async def _next(stream: trio.abc.Stream, conn: h11.Connection) -> object:
+        while True:
+            event = conn.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            with trio.fail_after(30):
+                conn.receive_data(await stream.receive_some(65536))
+
+    @staticmethod
+    async def send(stream: trio.abc.Stream, conn: h11.Connection, *events: h11.Event) -> None:
+        for event in events:
+            data = conn.send(event)
+            if data:
+                await stream.send_all(data)
+
+    async def reply(self, stream: trio.abc.Stream, conn: h11.Connection, status: int,
+                    body: bytes, ctype: str = "application/json",
+                    extra: list[tuple[str, str]] | None = None) -> None:
+        headers = [("content-type", ctype), ("content-length", str(len(body))), *(extra or [])]
+        await self.send(stream, conn, h11.Response(status_code=status, headers=headers),
+                        h11.Data(data=body), h11.EndOfMessage())
+
+    async def answer(self, stream: trio.abc.Stream, conn: h11.Connection, seen: Seen) -> bool:
+        raise NotImplementedError
+
+
+class FakeUpstream(_Base):
+    """Any HTTPS API: echoes what it got, streams, upgrades, refreshes tokens."""
+
+    def __init__(self, ca: trustme.CA) -> None:
+        super().__init__(ca)
+        self.sse_ack = trio.Event()
+        self.refresh_answer: dict[str, str] = {}
+
+    async def answer(self, stream: trio.abc.Stream, conn: h11.Connection, seen: Seen) -> bool:
+        path = seen.target.split("?")[0]
+        if path == "/sse":
+            await self.send(stream, conn, h11.Response(
+                status_code=200, headers=[("content-type", "text/event-stream")]))
+            await self.send(stream, conn, h11.Data(data=b"event: first\ndata: 1\n\n"))
+            # The stream stays open until the client proves it got the first event.
+            with trio.fail_after(20):
+                await self.sse_ack.wait()
+            await self.send(stream, conn, h11.Data(data=b"event: second\ndata: 2\n\n"),
+                            h11.EndOfMessage())
+            return True
+        if path == "/big":
+            size = int(seen.target.split("n=")[1])
+            await self.send(stream, conn, h11.Response(
+                status_code=200, headers=[("content-length", str(size))]))
+            chunk = b"x" * 65536
+            left = size
+            while left:
+                await self.send(stream, conn, h11.Data(data=chunk[: min(left, len(chunk))]))
+                left -= min(left, len(chunk))
+            await self.send(stream, conn, h11.EndOfMessage())
+            return True
+        if path == "/ws":
+            key = seen.header("upgrade")
+            await self.send(stream, conn, h11.InformationalResponse(
+                status_code=101, headers=[("connection", "upgrade"), ("upgrade", key[0])]))
+            # After the 101 the bytes are ours: echo them back upper-cased.
+            while True:
+                with trio.fail_after(20):
+                    data = await stream.receive_some(65536)
+                if not data:
+                    return False
+                await stream.send_all(bytes(data).upper())
+        if path == "/oauth/token":
+            await self.reply(stream, conn, 200, json.dumps(self.refresh_answer).encode())
+            return True
+        body = json.dumps({
+            "method": seen.method, "target": seen.target,
+            "headers": seen.headers, "body_length": len(seen.body),
+        }).encode()
+        await self.reply(stream, conn, 200, body)
+        return True
+
+
+class GitServer(_Base):
+    """Real repositories over smart HTTP (``git http-backend``), Basic auth required."""
+
+    def __init__(self, ca: trustme.CA, root: Path, token: str) -> None:
+        super().__init__(ca)
+        self.root = root
+        self.expected = "Basic " + base64.b64encode(f"x-access-token:{token}".encode()).decode()
+        self.refused = 0
+
+    async def answer(self, stream: trio.abc.Stream, conn: h11.Connection, seen: Seen) -> bool:
+        if seen.header("authorization") != [self.expected]:
+            self.refused += 1
+            await self.reply(stream, conn, 401, b"no\n", "text/plain",
+                             [("www-authenticate", 'Basic realm="git"')])
+            return True
+        path, _, query = seen.target.partition("?")
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "GIT_PROJECT_ROOT": str(self.root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "REQUEST_METHOD": seen.method,
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "CONTENT_TYPE": (seen.header("content-type") or [""])[0],
+            "CONTENT_LENGTH": str(len(seen.body)),
+            "REMOTE_USER": "x-access-token",
+            "REMOTE_ADDR": "127.0.0.1",
+        }
+        for name, var in (("content-encoding", "HTTP_CONTENT_ENCODING"),
+                          ("git-protocol", "GIT_PROTOCOL")):
+            if seen.header(name):
+                env[var] = seen.header(name)[0]
+        with trio.fail_after(30):
+            done = await trio.run_process(["git", "http-backend"], env=env, stdin=seen.body,
+                                          capture_stdout=True, capture_stderr=True)
+        head, _, body = done.stdout.partition(b"\r\n\r\n")
+        status, headers = 200, []
+        for line in head.decode().split("\r\n"):
+            name, _, value = line.partition(":")
+            if name.lower() == "status":
+                status = int(value.strip().split()[0])
+            elif name:
+                headers.append((name.strip().lower(), value.strip()))
+        headers = [h for h in headers if h[0] not in ("content-length",)]
+        headers.append(("content-length", str(len(body))))
+        await self.send(stream, conn, h11.Response(status_code=status, headers=headers),
+                        h11.Data(data=body), h11.EndOfMessage())
+        return True
+
+
+class Tunnel:
+    """A raw CONNECT tunnel through the proxy, carrying HTTP/1.1 requests one by one."""
+
+    def __init__(self, tls: trio.SSLStream[trio.SocketStream]) -> None:
+        self.tls = tls
+        self.conn = h11.Connection(h11.CLIENT)
+
+    @classmethod
+    async def open(cls, port: int, auth: str, host: str, cafile: Path) -> Tunnel:
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        basic = base64.b64encode(auth.encode()).decode()
+        await stream.send_all(
+            f"CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n"
+            f"Proxy-Authorization: Basic {basic}\r\n\r\n".encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += await stream.receive_some(1024)
+        if not head.startswith(b"HTTP/1.1 200"):
+            await stream.aclose()
+            raise ConnectionError(head.decode(errors="replace"))
+        ctx = ssl.create_default_context(cafile=str(cafile))
+        return cls(trio.SSLStream(stream, ctx, server_hostname=host))
+
+    async def request(self, method: str, path: str, host: str,
+                      headers: list[tuple[str, str]] | None = None) -> tuple[int, bytes]:
+        events = [h11.Request(method=method, target=path,
+                              headers=[("host", host), *(headers or [])]), h11.EndOfMessage()]
+        for event in events:
+            data = self.conn.send(event)
+            if data:
+                await self.tls.send_all(data)
+        status, body = 0, b""
+        while True:
+            event = self.conn.next_event()
+            if event is h11.NEED_DATA:
+                self.conn.receive_data(await self.tls.receive_some(65536))
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                self.conn.start_next_cycle()
+                return status, body
+            else:
+                raise ConnectionError(repr(event))
+
+    async def aclose(self) -> None:
+        await trio.aclose_forcefully(self.tls)

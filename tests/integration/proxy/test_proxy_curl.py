@@ -1,0 +1,92 @@
+"""Real curl through the running proxy: injection, 407, read-only, the audit line."""
+
+from __future__ import annotations
+
+import json
+
+import trio
+from conftest import SECRETS, Proxy
+from proxy_fakes import FakeUpstream
+
+from appliance.audit import parse_line
+from appliance.sessions import AccessMode
+
+
+async def curl(proxy: Proxy, url: str, *args: str, auth: tuple[str, str] | None) -> tuple[int, str]:
+    cmd = ["curl", "-sS", "--max-time", "20", "--cacert", str(proxy.ca_path)]
+    if auth:
+        cmd += ["--proxy", proxy.url(*auth)]
+    else:
+        cmd += ["--proxy", f"http://127.0.0.1:{proxy.port}"]
+    cmd += ["-w", "\n%{http_code} %{http_connect}", *args, url]
+    with trio.fail_after(30):
+        done = await trio.run_process(cmd, capture_stdout=True, capture_stderr=True, check=False)
+    out = done.stdout.decode()
+    body, _, codes = out.rpartition("\n")
+    code, connect = codes.split()
+    return int(code) or int(connect), body
+
+
+async def test_oauth_token_injected_and_placeholder_gone(proxy: Proxy, fake: FakeUpstream) -> None:
+    auth = proxy.add_session("alpha")
+    status, body = await curl(
+        proxy, "https://api.anthropic.com/v1/messages?beta=true", "-X", "POST",
+        "-H", "x-api-key: placeholder-key", "-H", "anthropic-beta: tools-2024", "-d", "{}",
+        auth=auth,
+    )
+    assert status == 200, body
+    seen = fake.seen[-1]
+    assert seen.header("authorization") == [f"Bearer {SECRETS['anthropic_oauth_token']}"]
+    assert seen.header("x-api-key") == []
+    assert seen.header("anthropic-beta") == ["tools-2024,oauth-2025-04-20"]
+    assert seen.header("proxy-authorization") == []
+    assert "placeholder" not in json.dumps(seen.headers)
+
+
+async def test_missing_or_wrong_credentials_get_407_and_an_audit_line(
+    proxy: Proxy, fake: FakeUpstream
+) -> None:
+    sid, _ = proxy.add_session("beta")
+    status, _ = await curl(proxy, "https://api.github.com/user", auth=None)
+    assert status == 407
+    status, _ = await curl(proxy, "https://api.github.com/user", auth=(sid, "wrong"))
+    assert status == 407
+    assert fake.seen == []
+    records = [parse_line(line) for line in proxy.audit_path.read_text().splitlines()]
+    assert [(r.status, r.decision, r.session) for r in records] == [
+        (407, "rejected", None), (407, "rejected", sid)]
+
+
+async def test_read_only_blocks_writes_except_to_model_hosts(
+    proxy: Proxy, fake: FakeUpstream
+) -> None:
+    auth = proxy.add_session("gamma", AccessMode.READ_ONLY)
+    status, body = await curl(proxy, "https://api.github.com/repos/o/r/issues", "-X", "POST",
+                              "-d", "{}", auth=auth)
+    assert status == 403
+    assert "read-only" in body
+    assert fake.seen == []
+    status, _ = await curl(proxy, "https://api.github.com/repos/o/r", auth=auth)
+    assert status == 200
+    status, _ = await curl(proxy, "https://api.anthropic.com/v1/messages", "-X", "POST",
+                           "-d", "{}", auth=auth)
+    assert status == 200
+    decisions = [parse_line(x).decision for x in proxy.audit_path.read_text().splitlines()]
+    assert decisions == ["blocked", "injected", "injected"]
+
+
+async def test_access_mode_change_applies_to_the_next_request(
+    proxy: Proxy, fake: FakeUpstream
+) -> None:
+    sid, token = proxy.add_session("delta")
+    status, _ = await curl(proxy, "https://api.github.com/x", "-X", "POST", auth=(sid, token))
+    assert status == 200
+    proxy.store.update_session(sid, access_mode=AccessMode.READ_ONLY)
+    status, _ = await curl(proxy, "https://api.github.com/x", "-X", "POST", auth=(sid, token))
+    assert status == 403
+
+
+async def test_unlisted_host_is_denied(proxy: Proxy) -> None:
+    auth = proxy.add_session("eps")
+    status, _ = await curl(proxy, "https://unlisted.invalid/", auth=auth)
+    assert status == 403

@@ -1,0 +1,109 @@
+"""Real git (clone and push over smart HTTP) and real Node through the running proxy."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import trio
+from conftest import SECRETS, Proxy
+from proxy_fakes import FakeUpstream, GitServer
+
+NODE_CLIENT = r"""
+const net = require('net'), tls = require('tls'), https = require('https');
+const [port, auth, host, path] = process.argv.slice(1);
+const sock = net.connect(Number(port), '127.0.0.1', () => {
+  sock.write(`CONNECT ${host}:443 HTTP/1.1\r\nHost: ${host}:443\r\n` +
+             `Proxy-Authorization: Basic ${Buffer.from(auth).toString('base64')}\r\n\r\n`);
+});
+sock.once('data', (head) => {
+  if (!/^HTTP\/1\.1 200/.test(head.toString())) { console.error(head.toString()); process.exit(2); }
+  const req = https.request({
+    host, path, method: 'POST',
+    headers: {'x-api-key': 'placeholder-key', 'content-type': 'application/json'},
+    createConnection: () => tls.connect({socket: sock, servername: host}),
+  }, (res) => {
+    let body = '';
+    res.on('data', (c) => body += c);
+    res.on('end', () => {
+      console.log(JSON.stringify({status: res.statusCode, body}));
+      process.exit(0);
+    });
+  });
+  req.on('error', (e) => { console.error(String(e)); process.exit(3); });
+  req.end('{"model":"x"}');
+});
+"""
+
+
+async def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
+    with trio.fail_after(60):
+        done = await trio.run_process(cmd, cwd=cwd, env=env, capture_stdout=True,
+                                      capture_stderr=True, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    return done.stdout.decode()
+
+
+async def test_git_clone_and_push_get_the_injected_basic_credential(
+    proxy: Proxy, git_server: GitServer, tmp_path: Path
+) -> None:
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "GIT_TERMINAL_PROMPT": "0",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@e"}
+    bare = git_server.root / "owner" / "repo.git"
+    bare.parent.mkdir()
+    await run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], tmp_path, env)
+    await run(["git", "config", "http.receivepack", "true"], bare, env)
+    seed = tmp_path / "seed"
+    await run(["git", "init", "-q", "-b", "main", str(seed)], tmp_path, env)
+    (seed / "README").write_text("hello\n")
+    await run(["git", "add", "."], seed, env)
+    await run(["git", "commit", "-qm", "seed"], seed, env)
+    await run(["git", "push", "-q", str(bare), "main"], seed, env)
+
+    sid, token = proxy.add_session("git")
+    via = ["git", "-c", f"http.proxy={proxy.url(sid, token)}",
+           "-c", f"http.sslCAInfo={proxy.ca_path}"]
+    await run([*via, "clone", "-q", "https://github.com/owner/repo.git", "work"], tmp_path, env)
+    work = tmp_path / "work"
+    assert (work / "README").read_text() == "hello\n"
+    (work / "CHANGE").write_text("from the agent\n")
+    await run(["git", "add", "."], work, env)
+    await run(["git", "commit", "-qm", "change"], work, env)
+    await run([*via, "push", "-q", "origin", "main"], work, env)
+    log = await run(["git", "log", "--format=%s", "main"], bare, env)
+    assert log.split() == ["change", "seed"]
+    # Every request carried the injected credential (the server refuses anything else).
+    assert git_server.refused == 0
+    assert len(git_server.seen) >= 4
+
+
+async def test_git_server_refuses_without_the_injected_credential(
+    git_server: GitServer, upstream_ca_path: Path, tmp_path: Path
+) -> None:
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "GIT_TERMINAL_PROMPT": "0"}
+    (git_server.root / "owner").mkdir()
+    with trio.fail_after(60):
+        done = await trio.run_process(
+            ["git", "-c", f"http.sslCAInfo={upstream_ca_path}", "ls-remote",
+             f"https://127.0.0.1:{git_server.port}/owner/repo.git"],
+            cwd=tmp_path, env=env, capture_stdout=True, capture_stderr=True, check=False)
+    assert done.returncode != 0
+    assert git_server.refused >= 1
+
+
+async def test_node_https_through_the_proxy(proxy: Proxy, fake: FakeUpstream) -> None:
+    sid, token = proxy.add_session("node")
+    env = {"PATH": os.environ["PATH"], "NODE_EXTRA_CA_CERTS": str(proxy.ca_path)}
+    with trio.fail_after(60):
+        done = await trio.run_process(
+            ["node", "-e", NODE_CLIENT, str(proxy.port), f"{sid}:{token}", "api.anthropic.com",
+             "/v1/messages"], env=env, capture_stdout=True, capture_stderr=True, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    answer = json.loads(done.stdout)
+    assert answer["status"] == 200
+    seen = fake.seen[-1]
+    assert seen.header("authorization") == [f"Bearer {SECRETS['anthropic_oauth_token']}"]
+    assert seen.header("x-api-key") == []
+    assert seen.body == b'{"model":"x"}'

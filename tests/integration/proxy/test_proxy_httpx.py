@@ -1,0 +1,170 @@
+"""httpx through the running proxy: streaming both ways, upgrades, errors, the refresh."""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+from dataclasses import replace
+
+import httpx
+import trio
+import trustme
+from conftest import SECRETS, Proxy
+from proxy_fakes import FakeUpstream
+
+from appliance.audit import parse_line
+from proxy.config import Upstream
+
+
+def client(proxy: Proxy, auth: tuple[str, str]) -> httpx.AsyncClient:
+    ctx = ssl.create_default_context(cafile=str(proxy.ca_path))
+    return httpx.AsyncClient(proxy=proxy.url(*auth), verify=ctx, timeout=20)
+
+
+async def test_sse_first_event_arrives_before_the_stream_ends(
+    proxy: Proxy, fake: FakeUpstream
+) -> None:
+    auth = proxy.add_session("sse")
+    lines = []
+    with trio.fail_after(15):
+        async with client(proxy, auth) as c, c.stream(
+            "POST", "https://api.anthropic.com/sse", json={}
+        ) as r:
+            assert r.status_code == 200
+            async for line in r.aiter_lines():
+                lines.append(line)
+                if line == "data: 1":
+                    # The upstream holds the stream open until this acknowledgement.
+                    fake.sse_ack.set()
+    assert lines == ["event: first", "data: 1", "", "event: second", "data: 2", ""]
+
+
+async def test_large_bodies_stream_both_ways_on_one_connection(
+    proxy: Proxy, fake: FakeUpstream
+) -> None:
+    auth = proxy.add_session("big")
+    size = 8 * 1024 * 1024
+
+    async def upload():  # chunked, of unknown length
+        for _ in range(size // 65536):
+            yield b"y" * 65536
+
+    with trio.fail_after(30):
+        async with client(proxy, auth) as c:
+            r = await c.post("https://api.github.com/upload", content=upload())
+            assert r.json()["body_length"] == size
+            got = 0
+            async with c.stream("GET", f"https://api.github.com/big?n={size}") as r:
+                async for chunk in r.aiter_bytes():
+                    got += len(chunk)
+            assert got == size
+            for _ in range(3):
+                assert (await c.get("https://api.github.com/again")).status_code == 200
+    # Keep-alive on both sides: one upstream connection served every request.
+    records = [parse_line(x) for x in proxy.audit_path.read_text().splitlines()]
+    assert [r.bytes_in for r in records][:1] == [size]
+    assert records[1].bytes_out == size
+
+
+async def test_websocket_upgrade_is_relayed(proxy: Proxy, fake: FakeUpstream) -> None:
+    sid, token = proxy.add_session("ws")
+    ctx = ssl.create_default_context(cafile=str(proxy.ca_path))
+    with trio.fail_after(15):
+        stream = await trio.open_tcp_stream("127.0.0.1", proxy.port)
+        basic = base64.b64encode(f"{sid}:{token}".encode()).decode()
+        await stream.send_all(
+            f"CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n"
+            f"Proxy-Authorization: Basic {basic}\r\n\r\n".encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += await stream.receive_some(1024)
+        assert head.startswith(b"HTTP/1.1 200")
+        tls = trio.SSLStream(stream, ctx, server_hostname="api.openai.com")
+        await tls.send_all(
+            b"GET /ws HTTP/1.1\r\nHost: api.openai.com\r\nConnection: Upgrade\r\n"
+            b"Upgrade: websocket\r\nAuthorization: Bearer placeholder\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += await tls.receive_some(1024)
+        assert head.startswith(b"HTTP/1.1 101")
+        await tls.send_all(b"hello through the pipe")
+        echoed = b""
+        while len(echoed) < 22:
+            echoed += await tls.receive_some(1024)
+        assert echoed == b"HELLO THROUGH THE PIPE"
+        await tls.aclose()
+    assert fake.seen[-1].header("authorization") == [f"Bearer {SECRETS['openai_api_key']}"]
+
+
+async def test_upstream_failures_are_502_with_an_error_type(
+    proxy: Proxy, upstream_ca: trustme.CA, nursery: trio.Nursery
+) -> None:
+    auth = proxy.add_session("err")
+    closed = trio.socket.socket()
+    await closed.bind(("127.0.0.1", 0))
+    dead_port = closed.getsockname()[1]
+    closed.close()
+    # A server whose certificate no configured CA signed.
+    stranger = FakeUpstream(trustme.CA())
+    await nursery.start(stranger.serve)
+    config = proxy.state.config
+    proxy.state.config = replace(config, upstreams={
+        **config.upstreams,
+        "api.github.com": Upstream(scheme="https", host="127.0.0.1", port=dead_port),
+        "registry.npmjs.org": Upstream(scheme="https", host="127.0.0.1", port=stranger.port),
+    })
+    proxy.state.pool.reconfigure(proxy.state.config)
+    async with client(proxy, auth) as c:
+        r = await c.get("https://api.github.com/user")
+        assert (r.status_code, r.headers["x-proxy-error-type"]) == (502, "CONNECTION_REFUSED")
+        r = await c.get("https://registry.npmjs.org/left-pad")
+        assert (r.status_code, r.headers["x-proxy-error-type"]) == (502, "TLS_CERTIFICATE_ERROR")
+    assert stranger.seen == []
+
+
+async def test_no_way_home(proxy: Proxy, fake: FakeUpstream) -> None:
+    """Without an override naming it, this machine is never a destination."""
+    auth = proxy.add_session("home")
+    proxy.state.config = replace(proxy.state.config, deny_unlisted=False)
+    proxy.state.pool.reconfigure(proxy.state.config)
+    async with client(proxy, auth) as c:
+        for url in (f"https://127.0.0.1:{fake.port}/", f"http://127.0.0.1:{fake.port}/",
+                    f"http://0.0.0.0:{fake.port}/", f"https://127.9.9.9:{fake.port}/"):
+            r = await c.get(url)
+            assert r.status_code == 403, (url, r.text, r.headers)
+            assert r.headers["x-proxy-error-type"] == "DESTINATION_FORBIDDEN"
+    assert fake.seen == []
+
+
+async def test_codex_refresh_swaps_tokens_both_ways(
+    proxy: Proxy, fake: FakeUpstream, tokens_written: list[dict[str, str | None]]
+) -> None:
+    auth = proxy.add_session("codex")
+    fake.refresh_answer = {"access_token": "NEW-ACCESS", "refresh_token": "NEW-REFRESH",
+                           "id_token": "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"}
+    async with client(proxy, auth) as c:
+        r = await c.post("https://auth.openai.com/oauth/token", json={
+            "client_id": "app", "grant_type": "refresh_token", "refresh_token": "DUMMY"})
+        answer = r.json()
+        r2 = await c.get("https://chatgpt.com/backend-api/codex/models",
+                         headers={"authorization": "Bearer dummy"})
+    sent = json.loads(fake.seen[0].body)
+    assert sent["refresh_token"] == SECRETS["codex_refresh_token"]
+    assert answer["refresh_token"] == "DUMMY"
+    assert "NEW" not in json.dumps(answer)
+    assert answer["id_token"].endswith(".eyJzdWIiOiJ4In0.")
+    assert tokens_written == [fake.refresh_answer]
+    assert r2.status_code == 200
+    assert fake.seen[1].header("authorization") == ["Bearer NEW-ACCESS"]
+    assert fake.seen[1].header("chatgpt-account-id") == [SECRETS["codex_account_id"]]
+
+
+async def test_malformed_request_gets_400_and_close(proxy: Proxy) -> None:
+    with trio.fail_after(10):
+        async with await trio.open_tcp_stream("127.0.0.1", proxy.port) as stream:
+            await stream.send_all(b"GARBAGE\x00 / HTTP/9\r\n\r\n")
+            data = b""
+            while chunk := await stream.receive_some(1024):
+                data += chunk
+    assert data.startswith(b"HTTP/1.1 400")

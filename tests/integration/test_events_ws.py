@@ -1,0 +1,69 @@
+"""``/ws/events``: live events from the journal, resumable by event id (real services)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import trio
+from trio_websocket import open_websocket_url
+
+from tests.support.appliance import Appliance
+
+
+async def collect(url: str, until: str, name: str) -> list[dict[str, Any]]:
+    """Events from ``url`` until one of kind ``until`` for session ``name`` arrives."""
+    out: list[dict[str, Any]] = []
+    with trio.fail_after(60):
+        async with open_websocket_url(url) as ws:
+            hello = json.loads(await ws.get_message())
+            assert hello["type"] == "connected"
+            while True:
+                msg = json.loads(await ws.get_message())
+                assert msg["type"] == "event"
+                out.append(msg["event"])
+                payload = msg["event"]["payload"]
+                session = payload.get("session", payload)
+                if msg["event"]["kind"] == until and session.get("name") == name and (
+                    until != "updated" or session.get("phase") == "running"
+                ):
+                    return out
+
+
+async def test_events_stream_live_and_resume(appliance: Appliance, repo: Path) -> None:
+    base = f"ws://127.0.0.1:{appliance.http_port}/ws/events"
+    async with trio.open_nursery() as nursery:
+        live: list[dict[str, Any]] = []
+
+        async def watch() -> None:
+            live.extend(await collect(base + "?after=0", "updated", "live"))
+
+        nursery.start_soon(watch)
+        await trio.sleep(0.2)
+        await trio.to_thread.run_sync(
+            lambda: appliance.cli("create", "--repo", str(repo), "--name", "live"))
+    kinds = [e["kind"] for e in live]
+    assert kinds[0] == "created"
+    steps = [e["payload"]["step"] for e in live if e["kind"] == "progress"]
+    assert steps == ["worktree", "container", "start"]
+    ids = [e["id"] for e in live]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+    # Resume from the middle: exactly the events after that id, in order.
+    middle = ids[1]
+    await trio.to_thread.run_sync(lambda: appliance.cli("delete", "live", "--force"))
+    resumed = await collect(f"{base}?after={middle}", "deleted", "live")
+    assert [e["id"] for e in resumed][: len(ids) - 2] == ids[2:]
+    assert resumed[-1]["kind"] == "deleted"
+    assert any(e["kind"] == "progress" and e["payload"]["step"] == "worktree"
+               for e in resumed[len(ids) - 2:])
+
+
+async def test_bad_cursor_is_rejected(appliance: Appliance) -> None:
+    import httpx
+
+    r = await trio.to_thread.run_sync(lambda: httpx.get(
+        f"http://127.0.0.1:{appliance.http_port}/api/openapi.json"))
+    paths = r.json()["paths"]
+    assert "/ws/events" in paths and "/api/sessions/{ref}" in paths

@@ -1,0 +1,196 @@
+"""Bad input and faults: clear errors, and nothing left behind (real services, real engine)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+import pytest
+
+from tests.conftest import make_repo
+from tests.support.appliance import Appliance, running, wait_for
+
+
+def post(app: Appliance, path: str, body: Any) -> httpx.Response:
+    return httpx.post(f"http://127.0.0.1:{app.http_port}{path}", json=body, timeout=30)
+
+
+def worktree_list(repo: Path) -> str:
+    return subprocess.run(["git", "-c", "safe.directory=*", "-C", str(repo), "worktree", "list"],
+                          capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field", "needle"),
+    [
+        ({"repo_path": "/nonexistent/repo"}, 400, "repo_path", "does not exist"),
+        ({"repo_path": "relative/path"}, 400, "repo_path", "must be absolute"),
+        ({"repo_path": "{plain}"}, 400, "repo_path", "not inside a git repository"),
+        ({"repo_path": "{repo}", "name": "Bad_Name"}, 400, "name", "lowercase letters"),
+        ({"repo_path": "{repo}", "name": "x" * 41}, 400, "name", "the limit is 40"),
+        ({"repo_path": "{repo}", "name": "ok", "image": "nope:missing"}, 400, "image",
+         "not on the Docker engine"),
+        ({"repo_path": "{repo}", "name": "ok", "agent": "gemini"}, 400, "agent", "not one of"),
+        ({"repo_path": "{repo}", "name": "ok", "base": "no-such-branch"}, 400, "base",
+         "not a branch"),
+        ({"repo_path": "{repo}", "name": "ok", "memory": "lots"}, 400, "memory", "size like"),
+        ({"repo_path": "{rootrepo}", "name": "ok"}, 400, "repo_path", "belongs to root"),
+    ],
+)
+def test_create_rejects_bad_input_with_the_reason(
+    appliance: Appliance, repo: Path, tmp_path: Path, body: dict[str, Any], status: int,
+    field: str, needle: str,
+) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    rootrepo = make_repo(tmp_path / "rootrepo", owner=0)
+    sub = {"{repo}": str(repo), "{plain}": str(plain), "{rootrepo}": str(rootrepo)}
+    body = {k: sub.get(v, v) if isinstance(v, str) else v for k, v in body.items()}
+    r = post(appliance, "/api/sessions", body)
+    assert r.status_code == status, r.text
+    assert r.json()["field"] == field and needle in r.json()["error"]
+    assert appliance.client().get("/api/sessions")["sessions"] == []
+    assert appliance.containers() == []
+
+
+def test_duplicate_unknown_and_cli_errors(appliance: Appliance, repo: Path) -> None:
+    appliance.cli("create", "--repo", str(repo), "--name", "dup", "--prompt", "p")
+    r = post(appliance, "/api/sessions", {"repo_path": str(repo), "name": "dup"})
+    assert r.status_code == 409 and "already exists" in r.json()["error"]
+    base = f"http://127.0.0.1:{appliance.http_port}/api/sessions/nope"
+    assert httpx.get(base).status_code == 404
+    assert httpx.delete(base).status_code == 404
+    assert httpx.post(base + "/archive").status_code == 404
+    r = httpx.post(f"http://127.0.0.1:{appliance.http_port}/api/sessions", content=b"{not json")
+    assert r.status_code == 400
+    out = appliance.cli("show", "nope", check=False)
+    assert out.returncode == 3
+    assert out.stderr.strip().splitlines() == [
+        "clauderon: no session named or with id 'nope' (see `clauderon list --all`)"]
+    out = appliance.cli("create", "--repo", str(repo), "--name", "BAD", check=False)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+    out = appliance.cli("unarchive", "dup", check=False)
+    assert out.returncode == 4 and "it is running" in out.stderr
+
+
+def test_docker_unreachable_is_503_and_a_clear_cli_line(
+    tmp_path: Path, repo: Path, engine: docker.DockerClient
+) -> None:
+    dead = f"unix://{tmp_path}/no-docker.sock"
+    with running(tmp_path / "home", "api", env={"DOCKER_HOST": dead}) as app:
+        r = post(app, "/api/sessions", {"repo_path": str(repo), "name": "x"})
+        assert r.status_code == 503
+        assert r.json()["error"].startswith(f"Docker engine not reachable at {dead}")
+        out = app.cli("create", "--repo", str(repo), "--name", "x", check=False)
+        assert out.returncode == 69
+        assert out.stderr.startswith(f"clauderon: Docker engine not reachable at {dead}")
+        assert httpx.get(f"http://127.0.0.1:{app.http_port}/api/health").status_code == 503
+        status = app.cli("status", check=False)
+        assert status.returncode == 1 and "UNREACHABLE" in status.stdout
+
+
+def test_a_create_failing_half_way_leaves_nothing_and_says_why(
+    appliance: Appliance, repo: Path
+) -> None:
+    # More CPUs than the machine has: git work succeeds, the engine refuses the container.
+    out = appliance.cli("create", "--repo", str(repo), "--name", "greedy", "--cpu", "500",
+                        check=False)
+    assert out.returncode == 1 and "greedy failed" in out.stderr and "CPUs" in out.stderr
+    s = appliance.session("greedy")
+    assert s["phase"] == "failed" and "Range of CPUs" in s["status_reason"]
+    assert appliance.containers(s["id"]) == []
+    assert not Path(s["worktree_path"]).exists()
+    assert "greedy" not in worktree_list(repo)
+    listed = appliance.cli("list").stdout
+    assert "failed (" in listed and "Range of CPUs" in listed
+    assert "greedy: failed" in appliance.cli("reconcile", check=False).stdout
+    # Delete works on a failed session and keeps the branch.
+    appliance.cli("delete", "greedy", "--force")
+    assert appliance.client().get("/api/sessions", all="true")["sessions"] == []
+
+
+def test_reconciler_killed_mid_create_converges_without_orphans(
+    appliance: Appliance, repo: Path
+) -> None:
+    for step in ("worktree", "container", "start"):
+        appliance.stop("reconciler")
+        name = f"crash-{step}"
+        sid = post(appliance, "/api/sessions", {"repo_path": str(repo), "name": name}
+                   ).json()["session"]["id"]
+        appliance.start("reconciler")
+
+        def reached(sid: str = sid, step: str = step) -> bool:
+            events = appliance.client().get(f"/api/sessions/{sid}/events")["events"]
+            return any(e["payload"].get("step") == step for e in events)
+
+        wait_for(reached, interval=0.005, what=f"the {step} step")
+        appliance.stop("reconciler", signal.SIGKILL)
+        appliance.start("reconciler")
+        s = appliance.wait_phase(name, "running")
+        assert len(appliance.containers(sid)) == 1
+        assert Path(s["worktree_path"], ".git").is_file()
+    assert appliance.client().get("/api/reconcile") == {"in_sync": True, "problems": []}
+
+
+def test_adopts_a_half_made_container_and_removes_orphans(
+    appliance: Appliance, repo: Path, engine: docker.DockerClient
+) -> None:
+    appliance.stop("reconciler")
+    sid = post(appliance, "/api/sessions", {"repo_path": str(repo), "name": "half"}
+               ).json()["session"]["id"]
+    labels = {"clauderon.managed": "true", "clauderon.instance": appliance.instance}
+    # What a reconciler killed between create and start leaves behind...
+    engine.containers.create("debian:bookworm-slim", "bash", name="clauderon-half", tty=True,
+                             stdin_open=True, labels={**labels, "clauderon.session": sid})
+    # ...and a container of a session that no longer exists.
+    orphan = engine.containers.create("debian:bookworm-slim", "bash", name=f"orphan-{sid[:8]}",
+                                      labels={**labels, "clauderon.session": "gone"})
+    appliance.start("reconciler")
+    appliance.wait_phase("half", "running")
+    [c] = appliance.containers(sid)
+    assert c.name == "clauderon-half" and c.status == "running"
+    wait_for(lambda: orphan.id not in {x.id for x in appliance.containers()},
+             what="the orphan's removal")
+
+
+def test_container_removed_behind_our_back_is_recreated_with_backoff(
+    appliance: Appliance, repo: Path
+) -> None:
+    appliance.cli("create", "--repo", str(repo), "--name", "fragile", "--prompt", "p")
+    sid = appliance.session("fragile")["id"]
+    seen: list[str] = []
+    for attempt in (1, 2, 3, 4):
+        [c] = appliance.containers(sid)
+        seen.append(c.id)
+        c.remove(force=True)
+        if attempt < 4:
+            wait_for(lambda: [x for x in appliance.containers(sid) if x.id not in seen],
+                     what=f"recreation {attempt}")
+            s = wait_for(lambda a=attempt: (x := appliance.session("fragile"))["attempts"] == a
+                         and x, what=f"attempts {attempt}")
+            assert s["phase"] == "running" and s["retry_at"]
+    failed = appliance.wait_phase("fragile", "failed")
+    assert "gave up after 3 attempts" in failed["status_reason"]
+    events = appliance.client().get(f"/api/sessions/{sid}/events")["events"]
+    drift = [e for e in events if e["kind"] == "drift"]
+    assert [e["payload"]["attempt"] for e in drift] == [1, 2, 3]
+    # Back-off: each recreation waited for the retry time the previous one set.
+    updates = [e["payload"]["session"] for e in events if e["kind"] == "updated"]
+    retry_times = sorted({u["retry_at"] for u in updates if u["retry_at"]})
+    for prev_retry, later in zip(retry_times, drift[1:], strict=False):
+        assert datetime.fromisoformat(later["ts"]) >= datetime.fromisoformat(prev_retry)
+
+
+def test_api_restart_loses_nothing(appliance: Appliance, repo: Path) -> None:
+    appliance.cli("create", "--repo", str(repo), "--name", "durable", "--prompt", "p")
+    before = appliance.client().get("/api/sessions")["sessions"]
+    last = appliance.client().get("/api/health")["latest_event"]
+    assert appliance.stop("api") == 0
+    appliance.start("api")
+    assert appliance.client().get("/api/sessions")["sessions"] == before
+    assert appliance.client().get("/api/health")["latest_event"] == last

@@ -1,0 +1,44 @@
+"""The audit line: format, redaction, the append-only file."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+from appliance.audit import AuditLog, AuditRecord, Decision, parse_line, redact_path
+
+
+def record(**over: object) -> AuditRecord:
+    base: dict[str, object] = dict(
+        ts="2025-01-01T00:00:00.000Z", id="abc", session="s1", method="GET",
+        host="api.github.com", path="/x", status=200, bytes_in=1, bytes_out=2,
+        duration_ms=1.5, credential="github_token", decision=Decision.INJECTED)
+    base.update(over)
+    return AuditRecord(**base)  # type: ignore[arg-type]
+
+
+def test_line_round_trips() -> None:
+    rec = record()
+    line = rec.to_json_line()
+    assert line.endswith("\n") and line.count("\n") == 1
+    assert parse_line(line) == rec
+    assert set(json.loads(line)) == {
+        "ts", "id", "session", "method", "host", "path", "status", "bytes_in", "bytes_out",
+        "duration_ms", "credential", "decision", "error"}
+
+
+def test_secret_looking_query_values_are_redacted() -> None:
+    assert redact_path("/a?page=2&access_token=abc&sig=x&q=sk-ant-123&code=9") == (
+        "/a?page=2&access_token=REDACTED&sig=REDACTED&q=REDACTED&code=REDACTED")
+    assert redact_path("/plain") == "/plain"
+
+
+def test_log_appends_one_line_per_record_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    with AuditLog(path) as log:
+        log.write(record())
+        log.reopen()
+        log.write(record(id="def"))
+    assert [parse_line(x).id for x in path.read_text().splitlines()] == ["abc", "def"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

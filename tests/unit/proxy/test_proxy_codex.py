@@ -1,0 +1,53 @@
+"""The Codex refresh rewrite: real token in, real tokens out of the container's sight."""
+
+from __future__ import annotations
+
+import base64
+import json
+from urllib.parse import parse_qs
+
+from proxy.codex import (
+    PLACEHOLDER_ACCESS,
+    capture_refresh_response,
+    rewrite_refresh_request,
+    unsigned_copy,
+)
+
+
+def test_json_refresh_body() -> None:
+    body = json.dumps({"grant_type": "refresh_token", "refresh_token": "DUMMY"}).encode()
+    out = rewrite_refresh_request(body, "application/json", "REAL")
+    assert json.loads(out.body)["refresh_token"] == "REAL"
+    assert out.placeholder == "DUMMY"
+
+
+def test_form_refresh_body() -> None:
+    out = rewrite_refresh_request(b"grant_type=refresh_token&refresh_token=DUMMY",
+                                  "application/x-www-form-urlencoded; charset=utf-8", "RE AL")
+    assert parse_qs(out.body.decode())["refresh_token"] == ["RE AL"]
+
+
+def test_bodies_without_a_refresh_token_pass() -> None:
+    for body in (b"not json", b"[]", b'{"a": 1}'):
+        out = rewrite_refresh_request(body, "application/json", "REAL")
+        assert (out.body, out.placeholder) == (body, None)
+
+
+def test_answer_tokens_are_captured_and_replaced() -> None:
+    claims = base64.urlsafe_b64encode(b'{"sub":"x"}').rstrip(b"=").decode()
+    answer = {"access_token": "A", "refresh_token": "R", "id_token": f"h.{claims}.sig",
+              "expires_in": 10}
+    out = capture_refresh_response(json.dumps(answer).encode(), "DUMMY")
+    assert out.tokens == {"access_token": "A", "refresh_token": "R",
+                          "id_token": f"h.{claims}.sig"}
+    seen = json.loads(out.body)
+    assert seen["access_token"] == PLACEHOLDER_ACCESS
+    assert seen["refresh_token"] == "DUMMY"
+    assert seen["id_token"] == unsigned_copy(f"h.{claims}.sig")
+    assert seen["id_token"].endswith(f".{claims}.")
+    assert seen["expires_in"] == 10
+
+
+def test_answers_without_tokens_pass() -> None:
+    for body in (b"{}", b"oops", b'{"error": "invalid_grant"}'):
+        assert capture_refresh_response(body, None).body == body

@@ -1,0 +1,61 @@
+"""proxy.toml: overrides, flags, rules, and errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from appliance.errors import ConfigError
+from proxy.config import ProxyConfig, Upstream, load_proxy_config
+from proxy.rules import Style
+
+
+def test_missing_file_gives_defaults(tmp_path: Path) -> None:
+    assert load_proxy_config(tmp_path / "proxy.toml") == ProxyConfig()
+
+
+def test_full_file(tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("x")
+    path = tmp_path / "proxy.toml"
+    path.write_text(f'''
+deny_unlisted = true
+extra_ca_bundle = "{bundle}"
+grafana_host = "grafana.example.net"
+read_timeout_seconds = 30
+[upstreams]
+"api.anthropic.com" = "https://127.0.0.1:8443"
+"github.com:443" = "http://gateway.corp"
+[onepassword]
+enabled = false
+[[rules]]
+host = "api.example.com"
+credential = "example_token"
+style = "token-token"
+''')
+    config = load_proxy_config(path)
+    assert config.deny_unlisted and config.extra_ca_bundle == bundle
+    assert config.read_timeout == 30
+    assert config.override_for("api.anthropic.com", 443) == Upstream(
+        scheme="https", host="127.0.0.1", port=8443)
+    assert config.override_for("github.com", 443) == Upstream(
+        scheme="http", host="gateway.corp", port=80)
+    assert config.rules[0].host == "grafana.example.net"
+    assert config.rules[1].style is Style.TOKEN_TOKEN
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("bogus = 1", "bogus"),
+    ("deny_unlisted = 'yes'", "deny_unlisted"),
+    ("[upstreams]\n'a' = 'ftp://x'", "https://host"),
+    ("[[rules]]\nhost = 'a'\nstyle = 'weird'\ncredential = 'c'", "style"),
+    ("[[rules]]\nhost = 'a'", "credential"),
+    ("connect_timeout_seconds = -1", "positive"),
+    ("not toml [", "TOML"),
+])
+def test_errors_name_the_problem(tmp_path: Path, text: str, needle: str) -> None:
+    path = tmp_path / "proxy.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=needle):
+        load_proxy_config(path)

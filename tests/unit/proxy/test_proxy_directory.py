@@ -1,0 +1,35 @@
+"""Sessions read from the real SQLite store, cached for at most a second."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from appliance.sessions import AccessMode as StoreMode
+from appliance.sessions import Session, new_session_id
+from appliance.store import Store
+from appliance.tokens import hash_token
+from proxy.directory import AccessMode, StoreDirectory, authenticate
+from proxy.heads import ProxyCredentials
+
+
+async def test_lookup_reads_the_mode_live(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "db.sqlite")
+    now = datetime.now(UTC)
+    sid = new_session_id()
+    store.insert_session(Session(
+        id=sid, name="one", repo_path="/r", worktree_path="/w", branch="b", base_ref="main",
+        image="i", proxy_token_hash=hash_token("tok"), created_at=now, updated_at=now))
+    clock = [0.0]
+    directory = StoreDirectory(store, clock=lambda: clock[0])
+    found = await directory.lookup(sid)
+    assert found is not None and found.access_mode is AccessMode.READ_WRITE
+    assert authenticate(ProxyCredentials(session_id=sid, token="tok"), found)
+    assert not authenticate(ProxyCredentials(session_id=sid, token="nope"), found)
+    store.update_session(sid, access_mode=StoreMode.READ_ONLY)
+    clock[0] = 0.5  # inside the cache window: the old answer
+    assert (await directory.lookup(sid)).access_mode is AccessMode.READ_WRITE  # type: ignore[union-attr]
+    clock[0] = 1.5
+    assert (await directory.lookup(sid)).access_mode is AccessMode.READ_ONLY  # type: ignore[union-attr]
+    assert await directory.lookup("missing") is None
+    store.close()

@@ -1,0 +1,66 @@
+"""Request heads: targets, proxy credentials, hop-by-hop headers."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from proxy.heads import (
+    BadRequest,
+    forwardable,
+    is_upgrade,
+    parse_absolute_target,
+    parse_connect_target,
+    parse_proxy_authorization,
+)
+
+
+def basic(text: str) -> bytes:
+    return b"Basic " + base64.b64encode(text.encode())
+
+
+def test_proxy_authorization() -> None:
+    creds = parse_proxy_authorization(basic("sess-1:tok:with:colons"))
+    assert creds is not None
+    assert (creds.session_id, creds.token) == ("sess-1", "tok:with:colons")
+    for bad in (None, b"", b"Bearer x", b"Basic !!!", basic("nocolon"), basic(":tok"),
+                basic("id:")):
+        assert parse_proxy_authorization(bad) is None
+
+
+@pytest.mark.parametrize(("raw", "host", "port"), [
+    (b"api.anthropic.com:443", "api.anthropic.com", 443),
+    (b"GitHub.com", "github.com", 443),
+    (b"[::1]:8443", "::1", 8443),
+    (b"10.0.0.1:80", "10.0.0.1", 80),
+])
+def test_connect_targets(raw: bytes, host: str, port: int) -> None:
+    target = parse_connect_target(raw)
+    assert (target.host, target.port, target.scheme) == (host, port, "https")
+
+
+@pytest.mark.parametrize("raw", [b"a.b:0", b"a.b:99999", b"a.b:x", b"/path", b"u@a.b:443",
+                                 b"[::1", b"bad host:1", b"\xff:1", b"a..b:1", b""])
+def test_bad_connect_targets(raw: bytes) -> None:
+    with pytest.raises(BadRequest):
+        parse_connect_target(raw)
+
+
+def test_absolute_targets() -> None:
+    target = parse_absolute_target(b"http://Example.org:8080/a?b=c")
+    assert (target.host, target.port, target.path) == ("example.org", 8080, "/a?b=c")
+    assert parse_absolute_target(b"http://example.org").path == "/"
+    for bad in (b"/relative", b"https://x/", b"http://u:p@x/", b"http:///"):
+        with pytest.raises(BadRequest):
+            parse_absolute_target(bad)
+
+
+def test_forwardable_keeps_upgrade_pair_only_for_upgrades() -> None:
+    headers = [(b"connection", b"Upgrade"), (b"upgrade", b"websocket"), (b"te", b"trailers"),
+               (b"content-length", b"3")]
+    assert is_upgrade(headers)
+    assert forwardable(headers, upgrade=False) == [(b"content-length", b"3")]
+    assert forwardable(headers, upgrade=True) == [
+        (b"content-length", b"3"), (b"connection", b"upgrade"), (b"upgrade", b"websocket")]
+    assert not is_upgrade([(b"upgrade", b"websocket")])

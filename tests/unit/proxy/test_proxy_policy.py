@@ -1,0 +1,211 @@
+"""Playbooks for the pure decisions: a request in, the expected verdict out."""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+from dataclasses import dataclass
+
+import pytest
+
+from appliance.audit import Decision
+from appliance.tokens import hash_token
+from proxy.config import ProxyConfig, Upstream, config_from_dict
+from proxy.directory import AccessMode, SessionAuth
+from proxy.heads import ProxyCredentials, Target
+from proxy.inject import Headers
+from proxy.policy import Accept, Forward, Respond, address_refusal, decide_connect, decide_request
+
+
+@dataclass(frozen=True)
+class Secret:
+    name: str
+    value: str
+
+
+class Creds:
+    def __init__(self, **values: str) -> None:
+        self.values = values
+
+    def get(self, name: str) -> Secret | None:
+        return Secret(name, self.values[name]) if name in self.values else None
+
+
+ALL = Creds(
+    anthropic_oauth_token="OAUTH", anthropic_api_key="APIKEY", openai_api_key="OPENAI",
+    github_token="GH", npm_token="NPM", docker_token="DOCKER", sentry_auth_token="SENTRY",
+    pagerduty_token="PD", codex_access_token="ACCESS", codex_account_id="ACCT",
+    grafana_api_key="GRAFANA",
+)
+RW = SessionAuth(session_id="s1", name="one", access_mode=AccessMode.READ_WRITE,
+                 proxy_token_hash=hash_token("tok"))
+RO = SessionAuth(session_id="s1", name="one", access_mode=AccessMode.READ_ONLY,
+                 proxy_token_hash=hash_token("tok"))
+
+
+def target(host: str, path: str = "/") -> Target:
+    return Target(scheme="https", host=host, port=443, path=path)
+
+
+def run(method: str, host: str, headers: Headers, *, session: SessionAuth = RW,
+        creds: Creds = ALL, config: ProxyConfig | None = None,
+        path: str = "/") -> Respond | Forward:
+    return decide_request(method=method, target=target(host, path),
+                          headers=[(b"host", host.encode()), *headers], session=session,
+                          config=config or ProxyConfig(), creds=creds)
+
+
+def sent(verdict: Respond | Forward) -> dict[bytes, bytes]:
+    assert isinstance(verdict, Forward), verdict
+    return {k: v for k, v in verdict.headers}
+
+
+BASIC_GH = b"Basic " + base64.b64encode(b"x-access-token:GH")
+
+PLAYBOOK = [
+    # (method, host, headers the agent sent) -> (headers that must arrive, decision, credential)
+    ("POST", "api.anthropic.com", [(b"x-api-key", b"placeholder")],
+     {b"authorization": b"Bearer OAUTH", b"anthropic-beta": b"oauth-2025-04-20"}, "injected",
+     "anthropic_oauth_token"),
+    ("POST", "api.anthropic.com", [(b"authorization", b"Bearer placeholder"),
+                                   (b"anthropic-beta", b"a,oauth-2025-04-20")],
+     {b"authorization": b"Bearer OAUTH", b"anthropic-beta": b"a,oauth-2025-04-20"}, "injected",
+     "anthropic_oauth_token"),
+    ("POST", "api.openai.com", [(b"authorization", b"Bearer x")],
+     {b"authorization": b"Bearer OPENAI"}, "injected", "openai_api_key"),
+    ("GET", "chatgpt.com", [(b"authorization", b"Bearer x"), (b"chatgpt-account-id", b"fake")],
+     {b"authorization": b"Bearer ACCESS", b"chatgpt-account-id": b"ACCT"}, "injected",
+     "codex_access_token"),
+    ("GET", "ab.chatgpt.com", [], {b"authorization": b"Bearer ACCESS"}, "injected",
+     "codex_access_token"),
+    ("GET", "api.github.com", [(b"authorization", b"token placeholder")],
+     {b"authorization": b"Bearer GH"}, "injected", "github_token"),
+    ("GET", "github.com", [], {b"authorization": BASIC_GH}, "injected", "github_token"),
+    ("GET", "registry.npmjs.org", [], {b"authorization": b"Bearer NPM"}, "injected", "npm_token"),
+    ("GET", "registry-1.docker.io", [], {b"authorization": b"Bearer DOCKER"}, "injected",
+     "docker_token"),
+    ("GET", "auth.docker.io", [], {b"authorization": b"Bearer DOCKER"}, "injected",
+     "docker_token"),
+    ("GET", "sentry.io", [], {b"authorization": b"Bearer SENTRY"}, "injected",
+     "sentry_auth_token"),
+    ("GET", "api.pagerduty.com", [], {b"authorization": b"Token token=PD"}, "injected",
+     "pagerduty_token"),
+    ("GET", "example.org", [(b"authorization", b"Bearer mine")],
+     {b"authorization": b"Bearer mine"}, "passed", None),
+]
+
+
+@pytest.mark.parametrize(("method", "host", "headers", "expected", "decision", "credential"),
+                         PLAYBOOK)
+def test_playbook(method: str, host: str, headers: Headers, expected: dict[bytes, bytes],
+                  decision: str, credential: str | None) -> None:
+    verdict = run(method, host, headers)
+    assert isinstance(verdict, Forward)
+    out = sent(verdict)
+    for name, value in expected.items():
+        assert out[name] == value
+    assert (verdict.decision, verdict.credential) == (decision, credential)
+    if decision == "injected":
+        assert not any(b"placeholder" in v for _, v in verdict.headers)
+        names = [k for k, _ in verdict.headers]
+        assert len(names) == len(set(names))
+
+
+def test_api_key_when_no_oauth_token_and_the_beta_flag_goes() -> None:
+    creds = Creds(anthropic_api_key="APIKEY")
+    verdict = run("POST", "api.anthropic.com", [(b"authorization", b"Bearer placeholder"),
+                                                (b"anthropic-beta", b"oauth-2025-04-20")],
+                  creds=creds)
+    out = sent(verdict)
+    assert out[b"x-api-key"] == b"APIKEY"
+    assert b"authorization" not in out
+    assert b"anthropic-beta" not in out
+
+
+def test_missing_credential_passes_untouched() -> None:
+    verdict = run("GET", "api.github.com", [(b"authorization", b"Bearer placeholder")],
+                  creds=Creds())
+    assert isinstance(verdict, Forward)
+    assert (verdict.decision, verdict.credential) == (Decision.PASSED, None)
+
+
+def test_hop_by_hop_and_proxy_headers_are_not_forwarded() -> None:
+    out = sent(run("GET", "example.org", [(b"proxy-authorization", b"Basic x"),
+                                          (b"connection", b"keep-alive, x-private"),
+                                          (b"x-private", b"1"), (b"keep-alive", b"5")]))
+    assert set(out) == {b"host"}
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "TRACE", "PROPFIND"])
+def test_read_only_blocks_writes_to_other_hosts(method: str) -> None:
+    verdict = run(method, "api.github.com", [], session=RO)
+    assert isinstance(verdict, Respond)
+    assert (verdict.status, verdict.decision) == (403, Decision.BLOCKED)
+    assert "read-only" in verdict.body and method in verdict.body
+
+
+@pytest.mark.parametrize(("method", "host"), [
+    ("GET", "api.github.com"), ("HEAD", "github.com"), ("OPTIONS", "example.org"),
+    ("POST", "api.anthropic.com"), ("POST", "api.openai.com"), ("POST", "chatgpt.com"),
+])
+def test_read_only_allows_reads_and_model_apis(method: str, host: str) -> None:
+    assert isinstance(run(method, host, [], session=RO), Forward)
+
+
+def test_rules_from_config_win_and_wildcards_skip_the_apex() -> None:
+    config = config_from_dict({"grafana_host": "grafana.example.net", "rules": [
+        {"host": "api.github.com", "credential": "npm_token", "style": "header",
+         "header": "x-token"},
+        {"host": "*.corp.example", "credential": "github_token"}]}, "proxy.toml")
+    assert sent(run("GET", "grafana.example.net", [], config=config))[b"authorization"] == (
+        b"Bearer GRAFANA")
+    assert sent(run("GET", "api.github.com", [], config=config))[b"x-token"] == b"NPM"
+    assert sent(run("GET", "a.corp.example", [], config=config))[b"authorization"] == b"Bearer GH"
+    assert b"authorization" not in sent(run("GET", "corp.example", [], config=config))
+
+
+def test_codex_refresh_rule_only_on_the_token_path() -> None:
+    refresh = run("POST", "auth.openai.com", [], path="/oauth/token",
+                  creds=Creds(codex_refresh_token="R"))
+    assert isinstance(refresh, Forward) and refresh.rule is not None
+    assert refresh.credential == "codex_refresh_token"
+    other = run("GET", "auth.openai.com", [], path="/authorize")
+    assert isinstance(other, Forward) and other.rule is None
+
+
+def test_connect_needs_valid_credentials() -> None:
+    good = ProxyCredentials(session_id="s1", token="tok")
+    config = ProxyConfig()
+    assert isinstance(decide_connect(target("x.org"), good, RW, config), Accept)
+    for presented, session in [(None, RW), (good, None),
+                               (ProxyCredentials(session_id="s1", token="nope"), RW),
+                               (ProxyCredentials(session_id="s2", token="tok"), RW)]:
+        verdict = decide_connect(target("x.org"), presented, session, config)
+        assert isinstance(verdict, Respond)
+        assert (verdict.status, verdict.decision) == (407, Decision.REJECTED)
+        assert (b"proxy-authenticate", b'Basic realm="clauderon"') in verdict.headers
+
+
+def test_deny_unlisted_allows_only_overrides() -> None:
+    good = ProxyCredentials(session_id="s1", token="tok")
+    config = ProxyConfig(deny_unlisted=True, upstreams={
+        "api.anthropic.com": Upstream(scheme="https", host="127.0.0.1", port=1)})
+    assert isinstance(decide_connect(target("api.anthropic.com"), good, RW, config), Accept)
+    verdict = decide_connect(target("example.org"), good, RW, config)
+    assert isinstance(verdict, Respond) and verdict.decision is Decision.DENIED
+
+
+IP = ipaddress.ip_address
+
+
+@pytest.mark.parametrize("addr", ["127.0.0.1", "127.8.8.8", "::1", "0.0.0.0", "169.254.169.254",
+                                  "fe80::1", "::ffff:127.0.0.1", "172.17.0.1", "224.0.0.1"])
+def test_no_way_home(addr: str) -> None:
+    forbidden = frozenset({IP("172.17.0.1")})
+    assert address_refusal([IP(addr)], forbidden, overridden=False) is not None
+    assert address_refusal([IP(addr)], forbidden, overridden=True) is None
+
+
+def test_public_addresses_pass() -> None:
+    assert address_refusal([IP("140.82.112.3"), IP("10.1.2.3")], frozenset(),
+                           overridden=False) is None

@@ -1,0 +1,166 @@
+"""Settings: defaults, CLAUDERON_HOME, config.toml, environment overrides, the layout."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from appliance.config import DEFAULT_IMAGE, Settings, load_settings
+from appliance.errors import ConfigError
+
+
+def write_config(home: Path, text: str) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults(tmp_path: Path) -> None:
+    s = load_settings({"CLAUDERON_HOME": str(tmp_path)})
+    assert s.home == tmp_path
+    assert s.http_host == "127.0.0.1"
+    assert s.http_port == 3030
+    assert s.proxy_port == 3128
+    assert s.default_image == DEFAULT_IMAGE
+    assert s.docker_host is None
+    assert s.default_cpu is None
+    assert s.max_attempts == 3
+    assert dict(s.extra) == {}
+
+
+def test_home_defaults_to_dot_clauderon_in_home(tmp_path: Path) -> None:
+    assert load_settings({"HOME": str(tmp_path)}).home == tmp_path / ".clauderon"
+
+
+def test_clauderon_home_is_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    s = load_settings({"CLAUDERON_HOME": "rel/home"})
+    assert s.home == tmp_path / "rel" / "home"
+    assert s.db_path == tmp_path / "rel" / "home" / "db.sqlite"
+
+
+def test_config_toml_values(tmp_path: Path) -> None:
+    write_config(tmp_path, """
+[server]
+host = "0.0.0.0"
+port = 4040
+[proxy]
+port = 4128
+[docker]
+image = "clauderon-agent:dev"
+cpu = 2
+memory = "4g"
+host = "unix:///tmp/docker.sock"
+[reconciler]
+max_attempts = 5
+backoff_seconds = 1.5
+[ui]
+theme = "dark"
+""")
+    s = load_settings({"CLAUDERON_HOME": str(tmp_path)})
+    assert s.http_host == "0.0.0.0"
+    assert s.http_port == 4040
+    assert s.proxy_port == 4128
+    assert s.default_image == "clauderon-agent:dev"
+    assert s.default_cpu == 2.0
+    assert isinstance(s.default_cpu, float)
+    assert s.default_memory == "4g"
+    assert s.docker_host == "unix:///tmp/docker.sock"
+    assert s.max_attempts == 5
+    assert s.backoff_seconds == 1.5
+    assert dict(s.extra) == {"ui": {"theme": "dark"}}
+
+
+def test_unknown_key_names_the_file_and_the_key(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "[server]\nprot = 1\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings({"CLAUDERON_HOME": str(tmp_path)})
+    assert str(path) in info.value.message
+    assert "prot" in info.value.message
+    assert "port" in info.value.message  # the known keys are listed
+
+
+def test_wrong_type_names_the_file_and_key(tmp_path: Path) -> None:
+    path = write_config(tmp_path, '[server]\nport = "many"\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings({"CLAUDERON_HOME": str(tmp_path)})
+    assert str(path) in info.value.message
+    assert "port" in info.value.message
+
+
+def test_table_that_is_not_a_table(tmp_path: Path) -> None:
+    write_config(tmp_path, "server = 3\n")
+    with pytest.raises(ConfigError, match=r"\[server\]"):
+        load_settings({"CLAUDERON_HOME": str(tmp_path)})
+
+
+def test_invalid_toml(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "[server\nport = \n")
+    with pytest.raises(ConfigError) as info:
+        load_settings({"CLAUDERON_HOME": str(tmp_path)})
+    assert str(path) in info.value.message
+    assert info.value.exit_code == 78
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    write_config(tmp_path, '[server]\nport = 4040\nhost = "10.0.0.1"\n[docker]\nimage = "a"\n')
+    s = load_settings({
+        "CLAUDERON_HOME": str(tmp_path), "CLAUDERON_HTTP_PORT": "5050",
+        "CLAUDERON_IMAGE": "b", "DOCKER_HOST": "tcp://127.0.0.1:2375",
+    })
+    assert s.http_port == 5050
+    assert s.default_image == "b"
+    assert s.docker_host == "tcp://127.0.0.1:2375"
+    assert s.http_host == "10.0.0.1"  # not overridden: the file still counts
+
+
+def test_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="CLAUDERON_PROXY_PORT"):
+        load_settings({"CLAUDERON_HOME": str(tmp_path), "CLAUDERON_PROXY_PORT": "x"})
+
+
+def test_explicit_overrides_win(tmp_path: Path) -> None:
+    s = load_settings({"CLAUDERON_HOME": str(tmp_path), "CLAUDERON_HTTP_PORT": "5050"},
+                      http_port=0)
+    assert s.http_port == 0
+
+
+def test_paths_all_under_home(tmp_path: Path) -> None:
+    s = Settings(home=tmp_path / "h")
+    paths = s.paths()
+    assert paths["home"] == s.home
+    for name, path in paths.items():
+        assert path == s.home or s.home in path.parents, name
+    assert len(set(paths.values())) == len(paths)
+    for extra in (s.instance_secret_path, s.config_path, s.ca_key_path):
+        assert s.home in extra.parents
+
+
+def test_ensure_layout_modes(tmp_path: Path) -> None:
+    s = Settings(home=tmp_path / "h")
+    s.ensure_layout()
+    s.ensure_layout()  # idempotent
+    assert stat.S_IMODE(s.home.stat().st_mode) == 0o700
+    assert stat.S_IMODE(s.secrets_dir.stat().st_mode) == 0o700
+    for d in (s.worktrees_dir, s.uploads_dir, s.logs_dir, s.runtime_dir):
+        assert d.is_dir()
+
+
+def test_ensure_layout_tightens_a_loose_home(tmp_path: Path) -> None:
+    s = Settings(home=tmp_path / "h")
+    s.home.mkdir(mode=0o755)
+    s.secrets_dir.mkdir(mode=0o777)
+    s.secrets_dir.chmod(0o777)
+    s.ensure_layout()
+    assert stat.S_IMODE(s.home.stat().st_mode) == 0o700
+    assert stat.S_IMODE(s.secrets_dir.stat().st_mode) == 0o700
+
+
+def test_public_dict_is_plain_json(tmp_path: Path) -> None:
+    d = Settings(home=tmp_path).public_dict()
+    assert d["home"] == str(tmp_path)
+    assert d["http_port"] == 3030
+    assert d["extra"] == {}

@@ -1,0 +1,65 @@
+"""The import rules of the design: the core imports no edge; edges never import each other.
+
+Every ``.py`` file under ``appliance/``, ``api/``, ``proxy/`` and ``cli/`` is parsed (not
+imported) and each ``import``/``from ... import`` is checked, including ones inside
+functions and ``TYPE_CHECKING`` blocks.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("appliance", "api", "proxy", "cli")
+EDGES = ("api", "proxy", "cli")
+FORBIDDEN: dict[str, set[str]] = {
+    "appliance": {"api", "proxy", "cli", "quart", "quart_trio", "hypercorn"},
+    "api": {"proxy", "cli"},
+    "proxy": {"api", "cli"},
+    "cli": {"api", "proxy"},
+}
+
+
+def imported_tops(path: Path, package: str) -> set[tuple[int, str]]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[tuple[int, str]] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {(node.lineno, alias.name.split(".")[0]) for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: stays inside its own package
+                found.add((node.lineno, package))
+            elif node.module:
+                found.add((node.lineno, node.module.split(".")[0]))
+    return found
+
+
+def sources(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+def test_every_package_has_sources() -> None:
+    for package in PACKAGES:
+        assert sources(package), package
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_import_rules(package: str) -> None:
+    bad = [
+        f"{path.relative_to(ROOT)}:{line} imports {top}"
+        for path in sources(package)
+        for line, top in sorted(imported_tops(path, package))
+        if top in FORBIDDEN[package]
+    ]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_checker_sees_violations(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text("def f():\n    from api.app import create_app\n    import quart.json\n")
+    tops = {top for _line, top in imported_tops(sample, "appliance")}
+    assert {"api", "quart"} <= tops
+    assert tops & FORBIDDEN["appliance"] == {"api", "quart"}

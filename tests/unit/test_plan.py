@@ -1,0 +1,452 @@
+"""The reconcile plan as playbooks: sessions and observed workloads in, actions out.
+
+Each case builds the world with :func:`sess` and :func:`wl` and compares the plan, rendered
+by :func:`rows`, with the expected list of ``(action, session, key fields...)`` rows, so a
+failure shows a readable diff. The property tests at the end throw random worlds at
+:func:`plan` and check the invariants the reconciler relies on.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from appliance.backends.base import Observed, RunState
+from appliance.reconcile.plan import (
+    _ORDER,
+    Action,
+    Create,
+    Delete,
+    Mark,
+    PlanSettings,
+    RemoveOrphan,
+    RemoveWorkload,
+    Start,
+    Stop,
+    backoff_seconds,
+    plan,
+)
+from appliance.sessions import Desired, Phase, Session, SessionId, can_transition
+
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+CFG = PlanSettings(max_attempts=3, stable_seconds=120.0)
+
+RUNNING, STOPPED, DEAD = RunState.RUNNING, RunState.STOPPED, RunState.DEAD
+
+
+# --- the playbook vocabulary -------------------------------------------------------
+def sess(name: str, phase: Phase = Phase.RUNNING, desired: Desired = Desired.RUNNING, *,
+         backend_id: str | None = None, attempts: int = 0,
+         retry_at: datetime | None = None) -> Session:
+    """A session whose id is ``id-<name>`` (so workloads can name their owner)."""
+    return Session(
+        id=SessionId(f"id-{name}"), name=name, repo_path="/src/app",
+        worktree_path=f"/w/{name}", branch=f"clauderon/{name}", base_ref="main",
+        image="img", phase=phase, desired=desired, backend_id=backend_id,
+        attempts=attempts, retry_at=retry_at, created_at=NOW, updated_at=NOW,
+    )
+
+
+def wl(owner: str, backend_id: str, state: RunState = RUNNING, detail: str = "") -> Observed:
+    """A workload labelled for the session named ``owner``."""
+    return Observed(session_id=f"id-{owner}", backend_id=backend_id,
+                    name=f"clauderon-{owner}", state=state, image="img", detail=detail)
+
+
+Row = tuple[object, ...]
+
+
+def row(a: Action) -> Row:
+    match a:
+        case RemoveOrphan(backend_id=bid, name=name):
+            return ("RemoveOrphan", name, bid)
+        case Delete(session=s, backend_ids=ids):
+            return ("Delete", s.name, ids)
+        case RemoveWorkload(session=s, backend_id=bid):
+            return ("RemoveWorkload", s.name, bid)
+        case Stop(session=s, backend_id=bid, then=then):
+            return ("Stop", s.name, bid, f"then {then}")
+        case Create(session=s, start=start, recreate=recreate):
+            return ("Create", s.name, "start" if start else "no-start",
+                    "recreate" if recreate else "first")
+        case Start(session=s, backend_id=bid):
+            return ("Start", s.name, bid)
+        case Mark(session=s, phase=phase, backend_id=bid, reset_attempts=reset):
+            return ("Mark", s.name, str(phase), bid) + (("reset",) if reset else ())
+    raise AssertionError(f"unknown action {a!r}")
+
+
+def rows(actions: Sequence[Action]) -> list[Row]:
+    return [row(a) for a in actions]
+
+
+def run(sessions: Sequence[Session], observed: Sequence[Observed] = (), *,
+        busy: Sequence[str] = (), now: datetime = NOW) -> list[Row]:
+    return rows(plan(sessions, observed, now=now, busy=busy, cfg=CFG))
+
+
+# --- delete -------------------------------------------------------------------------
+def test_delete_removes_every_workload_of_the_session() -> None:
+    s = sess("a", Phase.DELETING, Desired.DELETED)
+    assert run([s], [wl("a", "c1"), wl("a", "c2", STOPPED)]) == [
+        ("Delete", "a", ("c1", "c2")),
+    ]
+
+
+def test_delete_with_no_workload_still_deletes() -> None:
+    assert run([sess("a", Phase.DELETING, Desired.DELETED)]) == [("Delete", "a", ())]
+
+
+def test_delete_wins_over_failed_and_back_off() -> None:
+    s = sess("a", Phase.FAILED, Desired.DELETED, retry_at=NOW + timedelta(hours=1))
+    assert run([s], [wl("a", "c1")]) == [("Delete", "a", ("c1",))]
+
+
+def test_deleting_phase_without_delete_desired_is_left_alone() -> None:
+    assert run([sess("a", Phase.DELETING, Desired.RUNNING)], [wl("a", "c1")]) == []
+
+
+# --- create and recreate ------------------------------------------------------------
+def test_first_create_starts_when_running_is_wanted() -> None:
+    assert run([sess("a", Phase.CREATING)]) == [("Create", "a", "start", "first")]
+
+
+def test_first_create_of_a_stopped_session_does_not_start() -> None:
+    assert run([sess("a", Phase.CREATING, Desired.STOPPED)]) == [
+        ("Create", "a", "no-start", "first"),
+    ]
+
+
+@pytest.mark.parametrize(("phase", "desired", "start"), [
+    (Phase.RUNNING, Desired.RUNNING, "start"),
+    (Phase.STOPPED, Desired.RUNNING, "start"),
+    (Phase.ARCHIVED, Desired.RUNNING, "start"),  # unarchive after the container vanished
+    (Phase.STOPPED, Desired.STOPPED, "no-start"),
+    (Phase.RUNNING, Desired.STOPPED, "no-start"),
+])
+def test_vanished_workload_is_recreated(phase: Phase, desired: Desired, start: str) -> None:
+    assert run([sess("a", phase, desired, backend_id="old")]) == [
+        ("Create", "a", start, "recreate"),
+    ]
+
+
+def test_back_off_over_then_recreated() -> None:
+    s = sess("a", Phase.RUNNING, attempts=1, retry_at=NOW - timedelta(seconds=1))
+    assert run([s]) == [("Create", "a", "start", "recreate")]
+
+
+def test_back_off_ends_exactly_at_retry_at() -> None:
+    s = sess("a", Phase.RUNNING, attempts=1, retry_at=NOW)
+    assert run([s]) == [("Create", "a", "start", "recreate")]
+
+
+@pytest.mark.parametrize("phase", [Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED])
+def test_recreate_gives_up_after_max_attempts(phase: Phase) -> None:
+    s = sess("a", phase, attempts=CFG.max_attempts, retry_at=NOW - timedelta(seconds=1))
+    actions = plan([s], [], now=NOW, cfg=CFG)
+    assert rows(actions) == [("Mark", "a", "failed", None)]
+    assert isinstance(actions[0], Mark)
+    assert f"{CFG.max_attempts} attempts" in (actions[0].reason or "")
+
+
+def test_recreate_below_max_attempts_goes_on() -> None:
+    s = sess("a", attempts=CFG.max_attempts - 1)
+    assert run([s]) == [("Create", "a", "start", "recreate")]
+
+
+# --- start, agent exited ------------------------------------------------------------
+@pytest.mark.parametrize("phase", [Phase.STOPPED, Phase.CREATING, Phase.ARCHIVED])
+def test_stopped_workload_wanted_running_is_started(phase: Phase) -> None:
+    assert run([sess("a", phase, backend_id="c1")], [wl("a", "c1", STOPPED)]) == [
+        ("Start", "a", "c1"),
+    ]
+
+
+def test_agent_exited_marks_stopped_instead_of_restarting() -> None:
+    s = sess("a", Phase.RUNNING, backend_id="c1")
+    actions = plan([s], [wl("a", "c1", STOPPED, detail="exited (0)")], now=NOW, cfg=CFG)
+    assert rows(actions) == [("Mark", "a", "stopped", "c1")]
+    mark = actions[0]
+    assert isinstance(mark, Mark)
+    assert mark.reason == "the container stopped (exited (0))"
+
+
+def test_agent_exited_without_detail_says_exited() -> None:
+    actions = plan([sess("a", backend_id="c1")], [wl("a", "c1", STOPPED)], now=NOW, cfg=CFG)
+    assert isinstance(actions[0], Mark)
+    assert actions[0].reason == "the container stopped (exited)"
+
+
+def test_agent_exit_is_not_restarted_on_the_next_pass() -> None:
+    """Pass 1 records the exit; pass 2, on what pass 1 wrote, must not start it again.
+
+    Only a person (``clauderon start`` / ``attach``) brings an exited agent back, so the
+    exit has to be written as what is now wanted: otherwise the next pass sees "stopped,
+    wanted running" -- the very state ``start`` produces -- and restarts it, forever.
+    """
+    s = sess("a", Phase.RUNNING, backend_id="c1")
+    observed = [wl("a", "c1", STOPPED, detail="exited (0)")]
+    [mark] = plan([s], observed, now=NOW, cfg=CFG)
+    assert isinstance(mark, Mark)
+    assert mark.desired is Desired.STOPPED  # type: ignore[attr-defined]
+    written = replace(s, phase=mark.phase, desired=mark.desired,  # type: ignore[attr-defined]
+                      backend_id=mark.backend_id, status_reason=mark.reason)
+    assert run([written], observed) == []
+    # A person's `start` afterwards sets desired=running: now it is started.
+    assert run([replace(written, desired=Desired.RUNNING)], observed) == [("Start", "a", "c1")]
+
+
+# --- mark running -------------------------------------------------------------------
+def test_first_running_observation_marks_running_and_resets_attempts() -> None:
+    assert run([sess("a", Phase.CREATING)], [wl("a", "c1")]) == [
+        ("Mark", "a", "running", "c1", "reset"),
+    ]
+
+
+@pytest.mark.parametrize("phase", [Phase.STOPPED, Phase.ARCHIVED])
+def test_running_workload_marks_a_lagging_phase(phase: Phase) -> None:
+    assert run([sess("a", phase, backend_id="c1")], [wl("a", "c1")]) == [
+        ("Mark", "a", "running", "c1"),
+    ]
+
+
+def test_new_backend_id_is_written_back() -> None:
+    assert run([sess("a", backend_id="old")], [wl("a", "new")]) == [
+        ("Mark", "a", "running", "new"),
+    ]
+
+
+def test_in_sync_running_session_needs_nothing() -> None:
+    assert run([sess("a", backend_id="c1")], [wl("a", "c1")]) == []
+
+
+# --- stop, archive ------------------------------------------------------------------
+@pytest.mark.parametrize(("desired", "then"), [
+    (Desired.STOPPED, "then stopped"), (Desired.ARCHIVED, "then archived"),
+])
+def test_running_workload_is_stopped(desired: Desired, then: str) -> None:
+    assert run([sess("a", Phase.RUNNING, desired, backend_id="c1")], [wl("a", "c1")]) == [
+        ("Stop", "a", "c1", then),
+    ]
+
+
+def test_stopped_workload_wanted_stopped_marks_stopped() -> None:
+    assert run([sess("a", Phase.RUNNING, Desired.STOPPED, backend_id="c1")],
+               [wl("a", "c1", STOPPED)]) == [("Mark", "a", "stopped", "c1")]
+
+
+def test_stopped_and_in_sync_needs_nothing() -> None:
+    assert run([sess("a", Phase.STOPPED, Desired.STOPPED, backend_id="c1")],
+               [wl("a", "c1", STOPPED)]) == []
+
+
+def test_stopped_workload_wanted_archived_marks_archived() -> None:
+    assert run([sess("a", Phase.STOPPED, Desired.ARCHIVED, backend_id="c1")],
+               [wl("a", "c1", STOPPED)]) == [("Mark", "a", "archived", "c1")]
+
+
+def test_archived_with_no_workload_is_marked_not_created() -> None:
+    assert run([sess("a", Phase.STOPPED, Desired.ARCHIVED, backend_id="c1")]) == [
+        ("Mark", "a", "archived", None),
+    ]
+
+
+def test_archived_and_in_sync_needs_nothing() -> None:
+    assert run([sess("a", Phase.ARCHIVED, Desired.ARCHIVED)]) == []
+    assert run([sess("a", Phase.ARCHIVED, Desired.ARCHIVED, backend_id="c1")],
+               [wl("a", "c1", STOPPED)]) == []
+
+
+# --- failed, orphans, duplicates, dead ----------------------------------------------
+def test_failed_session_leftovers_are_removed() -> None:
+    s = sess("a", Phase.FAILED, backend_id="c1")
+    assert run([s], [wl("a", "c1"), wl("a", "c2", STOPPED)]) == [
+        ("RemoveWorkload", "a", "c2"), ("RemoveWorkload", "a", "c1"),
+    ]
+
+
+def test_failed_session_without_workloads_needs_nothing() -> None:
+    assert run([sess("a", Phase.FAILED)]) == []
+
+
+def test_orphans_are_removed() -> None:
+    assert run([sess("a", backend_id="c1")], [wl("a", "c1"), wl("ghost", "g1", STOPPED)]) == [
+        ("RemoveOrphan", "clauderon-ghost", "g1"),
+    ]
+
+
+def test_duplicates_keep_the_running_one() -> None:
+    s = sess("a", backend_id="c2")
+    assert run([s], [wl("a", "c1", STOPPED), wl("a", "c2"), wl("a", "c3", STOPPED)]) == [
+        ("RemoveWorkload", "a", "c1"), ("RemoveWorkload", "a", "c3"),
+    ]
+
+
+def test_duplicates_none_running_keep_the_first() -> None:
+    s = sess("a", Phase.STOPPED, Desired.STOPPED, backend_id="c1")
+    assert run([s], [wl("a", "c1", STOPPED), wl("a", "c2", STOPPED)]) == [
+        ("RemoveWorkload", "a", "c2"),
+    ]
+
+
+def test_dead_workload_is_waited_for() -> None:
+    assert run([sess("a", backend_id="c1")], [wl("a", "c1", DEAD)]) == []
+
+
+# --- busy and back-off ----------------------------------------------------------------
+def test_busy_sessions_are_skipped() -> None:
+    sessions = [sess("a", Phase.CREATING), sess("b", Phase.RUNNING, Desired.STOPPED,
+                                                 backend_id="b1")]
+    observed = [wl("b", "b1"), wl("b", "b2")]
+    assert run(sessions, observed, busy=["id-a", "id-b"]) == []
+    assert run(sessions, observed, busy=["id-a"]) == [
+        ("RemoveWorkload", "b", "b2"), ("Stop", "b", "b1", "then stopped"),
+    ]
+
+
+def test_workloads_of_a_busy_unknown_session_are_not_orphans() -> None:
+    # The session row is being created or deleted right now.
+    assert run([], [wl("new", "n1")], busy=["id-new"]) == []
+
+
+@pytest.mark.parametrize(("phase", "observed"), [
+    (Phase.RUNNING, []),
+    (Phase.STOPPED, [wl("a", "c1", STOPPED)]),
+    (Phase.CREATING, [wl("a", "c1")]),
+])
+def test_waiting_out_a_back_off_is_skipped(phase: Phase, observed: list[Observed]) -> None:
+    s = sess("a", phase, attempts=1, retry_at=NOW + timedelta(seconds=30))
+    assert run([s], observed) == []
+
+
+# --- stable reset -------------------------------------------------------------------
+def test_stable_for_long_enough_resets_attempts() -> None:
+    s = sess("a", backend_id="c1", attempts=2,
+             retry_at=NOW - timedelta(seconds=CFG.stable_seconds + 1))
+    assert run([s], [wl("a", "c1")]) == [("Mark", "a", "running", "c1", "reset")]
+
+
+def test_not_yet_stable_keeps_attempts() -> None:
+    s = sess("a", backend_id="c1", attempts=2,
+             retry_at=NOW - timedelta(seconds=CFG.stable_seconds - 1))
+    assert run([s], [wl("a", "c1")]) == []
+
+
+def test_no_attempts_nothing_to_reset() -> None:
+    s = sess("a", backend_id="c1", retry_at=NOW - timedelta(days=1))
+    assert run([s], [wl("a", "c1")]) == []
+
+
+# --- ordering -----------------------------------------------------------------------
+def test_deletes_before_stops_before_creates_before_marks() -> None:
+    sessions = [
+        sess("mark", Phase.STOPPED, backend_id="m1"),
+        sess("create", Phase.CREATING),
+        sess("stop", Phase.RUNNING, Desired.STOPPED, backend_id="s1"),
+        sess("start", Phase.STOPPED, backend_id="t1"),
+        sess("del", Phase.DELETING, Desired.DELETED),
+    ]
+    observed = [wl("mark", "m1"), wl("stop", "s1"), wl("start", "t1", STOPPED),
+                wl("del", "d1"), wl("orphan", "o1")]
+    assert run(sessions, observed) == [
+        ("RemoveOrphan", "clauderon-orphan", "o1"),
+        ("Delete", "del", ("d1",)),
+        ("Stop", "stop", "s1", "then stopped"),
+        ("Create", "create", "start", "first"),
+        ("Start", "start", "t1"),
+        ("Mark", "mark", "running", "m1"),
+    ]
+
+
+# --- back-off -----------------------------------------------------------------------
+@pytest.mark.parametrize(("attempt", "expected"), [
+    (-1, 0.0), (0, 0.0), (1, 30.0), (2, 60.0), (3, 120.0), (4, 240.0), (5, 300.0), (50, 300.0),
+])
+def test_backoff_seconds(attempt: int, expected: float) -> None:
+    assert backoff_seconds(attempt, 30.0, 300.0) == expected
+
+
+# --- properties ---------------------------------------------------------------------
+def _session_id(a: Action) -> str | None:
+    return None if isinstance(a, RemoveOrphan) else a.session.id
+
+
+@st.composite
+def worlds(draw: st.DrawFn) -> tuple[list[Session], list[Observed], set[str], datetime]:
+    names = draw(st.lists(st.sampled_from("abcdefgh"), unique=True, max_size=6))
+    sessions = []
+    for name in names:
+        phase = draw(st.sampled_from(Phase))
+        desired = draw(st.sampled_from(Desired))
+        offset = draw(st.none() | st.integers(-600, 600))
+        sessions.append(sess(
+            name, phase, desired,
+            backend_id=draw(st.none() | st.sampled_from(["c0", "c1", "c2"])),
+            attempts=draw(st.integers(0, 4)),
+            retry_at=None if offset is None else NOW + timedelta(seconds=offset),
+        ))
+    owners = [*names, "x", "y"]  # x and y own no session: orphans
+    observed = [
+        wl(owner, f"{owner}-{i}", draw(st.sampled_from(RunState)))
+        for i, owner in enumerate(draw(st.lists(st.sampled_from(owners), max_size=10)))
+    ]
+    busy = set(draw(st.lists(st.sampled_from([f"id-{o}" for o in owners]), max_size=4)))
+    return sessions, observed, busy, NOW
+
+
+@settings(database=None, deadline=None, max_examples=400)
+@given(worlds())
+def test_plan_invariants(world: tuple[list[Session], list[Observed], set[str], datetime]) -> None:
+    sessions, observed, busy, now = world
+    actions = plan(sessions, observed, now=now, busy=busy, cfg=CFG)
+
+    # Deterministic: the same world gives the same plan.
+    assert actions == plan(sessions, observed, now=now, busy=busy, cfg=CFG)
+    # At most one decision per session; only duplicate removals come on top.
+    decisions = Counter(_session_id(a) for a in actions if not isinstance(
+        a, (RemoveWorkload, RemoveOrphan)))
+    assert all(n == 1 for n in decisions.values()), rows(actions)
+    # A busy session (or a busy id with no row yet) is never touched.
+    owner = {w.backend_id: w.session_id for w in observed}
+    for a in actions:
+        assert _session_id(a) not in busy
+        if isinstance(a, RemoveOrphan):
+            assert owner[a.backend_id] not in busy
+            assert owner[a.backend_id] not in {s.id for s in sessions}
+    # Every backend id acted on is observed and belongs to the session acted for.
+    for a in actions:
+        if isinstance(a, (RemoveWorkload, Stop, Start)):
+            assert owner[a.backend_id] == a.session.id
+        if isinstance(a, Mark) and a.backend_id is not None:
+            assert owner[a.backend_id] == a.session.id
+        if isinstance(a, Delete):
+            assert set(a.backend_ids) == {b for b, sid in owner.items() if sid == a.session.id}
+    # Nothing removed is also used.
+    removed = {a.backend_id for a in actions if isinstance(a, RemoveWorkload)}
+    used = {a.backend_id for a in actions if isinstance(a, (Stop, Start, Mark))}
+    assert not removed & used
+    # Frees come first, then stops, then creates and starts, then marks.
+    order = [_ORDER[type(a)] for a in actions]
+    assert order == sorted(order)
+
+
+@settings(database=None, deadline=None, max_examples=400)
+@given(worlds())
+def test_plan_asks_only_for_legal_phase_changes(
+    world: tuple[list[Session], list[Observed], set[str], datetime],
+) -> None:
+    sessions, observed, busy, now = world
+    # Only worlds the API can produce: a session is archived only from running or stopped.
+    sessions = [s for s in sessions
+                if not (s.desired is Desired.ARCHIVED and s.phase is Phase.CREATING)]
+    for a in plan(sessions, observed, now=now, busy=busy, cfg=CFG):
+        if isinstance(a, Mark):
+            assert can_transition(a.session.phase, a.phase), row(a)
+        if isinstance(a, Stop):
+            assert can_transition(a.session.phase, a.then), row(a)

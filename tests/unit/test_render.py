@@ -1,0 +1,76 @@
+"""CLI rendering: ages and aligned tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cli.render import age, session_detail, session_rows, table
+
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("delta", "text"), [
+    (timedelta(0), "0s"),
+    (timedelta(seconds=59), "59s"),
+    (timedelta(seconds=60), "1m"),
+    (timedelta(minutes=59, seconds=59), "59m"),
+    (timedelta(hours=1), "1h"),
+    (timedelta(hours=23, minutes=59), "23h"),
+    (timedelta(days=1), "1d"),
+    (timedelta(days=400), "400d"),
+    (timedelta(seconds=-30), "0s"),  # clock skew never shows a negative age
+])
+def test_age(delta: timedelta, text: str) -> None:
+    assert age((NOW - delta).isoformat(), now=NOW) == text
+
+
+@pytest.mark.parametrize("iso", [None, ""])
+def test_age_of_nothing(iso: str | None) -> None:
+    assert age(iso, now=NOW) == "-"
+
+
+def test_table_aligns_columns() -> None:
+    out = table(["NAME", "PHASE"], [["a", "running"], ["longer-name", "stopped"]])
+    assert out.splitlines() == [
+        "NAME         PHASE",
+        "a            running",
+        "longer-name  stopped",
+    ]
+
+
+def test_table_no_rows_and_no_trailing_spaces() -> None:
+    assert table(["NAME", "PHASE"], []) == "NAME  PHASE"
+    out = table(["A", "B"], [["x", ""], ["", "y"]])
+    assert all(line == line.rstrip() for line in out.splitlines())
+
+
+def test_table_rejects_ragged_rows() -> None:
+    with pytest.raises(ValueError):
+        table(["A", "B"], [["only-one"]])
+
+
+def _session(**changes: object) -> dict[str, object]:
+    s: dict[str, object] = {
+        "name": "flaky", "phase": "failed", "status_reason": "image missing",
+        "agent_status": "waiting_input", "branch": "clauderon/flaky",
+        "created_at": datetime.now(UTC).isoformat(), "id": "abc", "cpu": None,
+    }
+    s.update(changes)
+    return s
+
+
+def test_session_rows_show_reason_and_status() -> None:
+    lines = session_rows([_session()]).splitlines()
+    assert lines[0].split() == ["NAME", "PHASE", "AGENT-STATUS", "BRANCH", "AGE"]
+    assert "failed (image missing)" in lines[1]
+    assert "waiting-input" in lines[1]
+    assert "clauderon/flaky" in lines[1]
+
+
+def test_session_detail_skips_empty_values() -> None:
+    out = session_detail(_session())
+    assert "name" in out and "flaky" in out
+    assert "cpu" not in out
+    assert "status-reason" in out

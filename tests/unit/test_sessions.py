@@ -1,0 +1,148 @@
+"""The Session record: the phase transition table, name rules and the public JSON view."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import fields
+from datetime import UTC, datetime
+
+import pytest
+
+from appliance.errors import Conflict, InvalidInput
+from appliance.sessions import (
+    NAME_MAX,
+    Phase,
+    Session,
+    SessionId,
+    branch_for,
+    can_transition,
+    check_transition,
+    container_name_for,
+    validate_name,
+)
+
+C, R, S, A, D, F = (Phase.CREATING, Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED,
+                    Phase.DELETING, Phase.FAILED)
+
+#: The legal phase changes, written out by hand from the lifecycle in DESIGN.md:
+#:   creating -> running <-> stopped; running | stopped -> archived -> running;
+#:   any -> deleting; any -> failed; failed -> creating (retry). Staying put is always legal.
+EXPECTED: dict[Phase, set[Phase]] = {
+    C: {C, R, S, D, F},
+    R: {R, S, A, D, F},
+    S: {S, R, A, D, F},
+    A: {A, R, S, D, F},
+    D: {D, F},
+    F: {F, C, D},
+}
+
+
+def test_the_expected_table_covers_every_phase() -> None:
+    assert set(EXPECTED) == set(Phase)
+
+
+@pytest.mark.parametrize(("old", "new"), list(itertools.product(Phase, Phase)),
+                         ids=str)
+def test_transition_matrix(old: Phase, new: Phase) -> None:
+    allowed = new in EXPECTED[old]
+    assert can_transition(old, new) is allowed
+    if allowed:
+        check_transition(old, new)
+    else:
+        with pytest.raises(Conflict) as info:
+            check_transition(old, new)
+        assert str(old) in info.value.message
+        assert str(new) in info.value.message
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    (D, R), (D, C), (D, S), (D, A),   # a deleting session never comes back
+    (F, R), (F, S), (F, A),           # a failed one is retried (creating) or deleted
+    (C, A),                           # nothing to archive yet
+    (R, C), (S, C), (A, C),           # creating is only entered by a retry
+])
+def test_sample_of_forbidden_transitions(old: Phase, new: Phase) -> None:
+    with pytest.raises(Conflict):
+        check_transition(old, new)
+
+
+@pytest.mark.parametrize("name", [
+    "a", "0", "fix-flaky-test", "a1-b2-c3", "x" * NAME_MAX, "9lives", "a--b",
+])
+def test_good_names(name: str) -> None:
+    assert validate_name(name) == name
+
+
+@pytest.mark.parametrize("name", [
+    "",
+    "x" * (NAME_MAX + 1),
+    "Fix",
+    "fix_flaky",
+    "-fix",
+    "fix-",
+    "-",
+    "fix/flaky",
+    "fix.flaky",
+    "..",
+    "fix flaky",
+    "fïx",
+    "fix\n",
+])
+def test_bad_names(name: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        validate_name(name)
+    assert info.value.field == "name"
+    assert info.value.to_json()["field"] == "name"
+
+
+def test_too_long_name_message_gives_the_limit() -> None:
+    with pytest.raises(InvalidInput) as info:
+        validate_name("y" * 41)
+    assert "41" in info.value.message
+    assert str(NAME_MAX) in info.value.message
+
+
+def test_branch_and_container_names() -> None:
+    assert branch_for("flaky") == "clauderon/flaky"
+    assert container_name_for("flaky") == "clauderon-flaky"
+
+
+def _session() -> Session:
+    now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    return Session(
+        id=SessionId("0b8f6a7e-0000-4000-8000-000000000001"),
+        name="flaky",
+        repo_path="/src/app",
+        worktree_path="/home/x/.clauderon/worktrees/flaky",
+        branch="clauderon/flaky",
+        base_ref="main",
+        image="debian:bookworm-slim",
+        proxy_token_hash="a" * 64,
+        hook_token_hash="b" * 64,
+        created_at=now,
+        updated_at=now,
+        retry_at=now,
+    )
+
+
+def test_to_json_never_contains_token_hashes() -> None:
+    s = _session()
+    body = s.to_json()
+    assert "proxy_token_hash" not in body
+    assert "hook_token_hash" not in body
+    flat = repr(body)
+    assert s.proxy_token_hash not in flat
+    assert s.hook_token_hash not in flat
+
+
+def test_to_json_has_every_other_field_as_plain_json() -> None:
+    s = _session()
+    body = s.to_json()
+    secret = {"proxy_token_hash", "hook_token_hash"}
+    assert {f.name for f in fields(Session)} - secret <= set(body)
+    assert body["container_name"] == "clauderon-flaky"
+    assert body["phase"] == "creating"
+    assert body["created_at"] == "2024-05-01T12:00:00+00:00"
+    assert body["archived_at"] is None
+    for value in body.values():
+        assert value is None or type(value) in (str, int, float, bool)

@@ -1,0 +1,279 @@
+"""The SQLite store on a real database file: migrations, pragmas, sessions, the journal."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from appliance.errors import Conflict, NotFound
+from appliance.sessions import (
+    AgentStatus,
+    Desired,
+    Phase,
+    Session,
+    SessionId,
+    new_session_id,
+)
+from appliance.store import BUSY_TIMEOUT_MS, MIGRATIONS, AsyncStore, Store
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def make_session(name: str, *, repo: str = "/src/app", sub: str = "",
+                 created: datetime = T0, **changes: object) -> Session:
+    s = Session(
+        id=new_session_id(), name=name, repo_path=repo, subdirectory=sub,
+        worktree_path=f"/w/{name}", branch=f"clauderon/{name}", base_ref="main",
+        image="debian:bookworm-slim", proxy_token_hash="p" * 64, hook_token_hash="h" * 64,
+        created_at=created, updated_at=created,
+    )
+    return replace(s, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "db.sqlite"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[Store]:
+    s = Store.open(db_path)
+    yield s
+    s.close()
+
+
+# --- schema and pragmas ---------------------------------------------------------------
+def test_migrations_set_user_version(store: Store, db_path: Path) -> None:
+    assert store.schema_version() == len(MIGRATIONS)
+    raw = sqlite3.connect(db_path)
+    try:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    finally:
+        raw.close()
+    assert {"sessions", "events", "recent_repos"} <= tables
+
+
+def test_reopening_is_a_no_op(store: Store, db_path: Path) -> None:
+    s = store.insert_session(make_session("keep"))
+    last = store.last_event_id()
+    again = Store.open(db_path)
+    try:
+        assert again.schema_version() == len(MIGRATIONS)
+        assert again.get_session(s.id) == s
+        assert again.last_event_id() == last
+    finally:
+        again.close()
+
+
+def test_wal_mode_and_busy_timeout(store: Store) -> None:
+    conn = store._conn
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS
+    assert BUSY_TIMEOUT_MS > 0
+
+
+def test_database_files_are_private(store: Store, db_path: Path) -> None:
+    store.append_event(None, "write", {"prompt": "private"})  # the WAL now holds a write
+    for suffix in ("", "-wal", "-shm"):
+        path = db_path.with_name(db_path.name + suffix)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+# --- sessions -----------------------------------------------------------------------
+def test_insert_then_get_round_trips_every_field(store: Store) -> None:
+    s = make_session(
+        "full", sub="pkg/a", cpu=1.5, memory="2g", model="opus", skip_permissions=True,
+        status_reason="why", backend_id="abc", attempts=2, retry_at=T0 + timedelta(seconds=5),
+        archived_at=T0, agent_status=AgentStatus.WAITING_INPUT,
+    )
+    store.insert_session(s)
+    assert store.get_session(s.id) == s
+    assert store.get_by_name("full") == s
+
+
+def test_missing_sessions(store: Store) -> None:
+    assert store.get_session("nope") is None
+    assert store.get_by_name("nope") is None
+
+
+def test_resolve_by_id_or_name(store: Store) -> None:
+    s = store.insert_session(make_session("flaky"))
+    assert store.resolve(s.id) == s
+    assert store.resolve("flaky") == s
+
+
+def test_resolve_unknown_names_the_reference(store: Store) -> None:
+    with pytest.raises(NotFound) as info:
+        store.resolve("ghost")
+    assert "'ghost'" in info.value.message
+    assert info.value.http_status == 404
+
+
+def test_duplicate_name_is_a_conflict(store: Store) -> None:
+    store.insert_session(make_session("twin"))
+    with pytest.raises(Conflict) as info:
+        store.insert_session(make_session("twin"))
+    assert info.value.field == "name"
+    assert len(store.list_sessions()) == 1
+
+
+def test_failed_insert_appends_no_event(store: Store) -> None:
+    store.insert_session(make_session("twin"))
+    last = store.last_event_id()
+    with pytest.raises(Conflict):
+        store.insert_session(make_session("twin"))
+    assert store.last_event_id() == last
+
+
+def test_list_sessions_oldest_first(store: Store) -> None:
+    b = store.insert_session(make_session("b", created=T0 + timedelta(seconds=1)))
+    a = store.insert_session(make_session("a", created=T0))
+    assert [s.id for s in store.list_sessions()] == [a.id, b.id]
+
+
+def test_update_checks_transitions(store: Store) -> None:
+    s = store.insert_session(make_session("t", phase=Phase.DELETING))
+    last = store.last_event_id()
+    with pytest.raises(Conflict):
+        store.update_session(s.id, phase=Phase.RUNNING)
+    assert store.resolve("t").phase is Phase.DELETING
+    assert store.last_event_id() == last
+
+
+def test_update_of_unknown_session(store: Store) -> None:
+    with pytest.raises(NotFound):
+        store.update_session("nope", phase=Phase.RUNNING)
+
+
+def test_update_keeps_fields_written_by_another_call(store: Store) -> None:
+    s = store.insert_session(make_session("k"))
+    # The API writes desired; the reconciler, holding an older copy, writes the phase.
+    store.update_session(s.id, desired=Desired.STOPPED)
+    after = store.update_session(s.id, phase=Phase.RUNNING, backend_id="c1")
+    assert after.desired is Desired.STOPPED
+    stored = store.resolve("k")
+    assert stored.desired is Desired.STOPPED
+    assert stored.phase is Phase.RUNNING
+    assert stored.backend_id == "c1"
+    assert stored.updated_at >= s.updated_at
+    assert stored.created_at == s.created_at
+
+
+def test_update_expect_can_refuse(store: Store) -> None:
+    s = store.insert_session(make_session("e"))
+
+    def only_failed(current: Session) -> None:
+        if current.phase is not Phase.FAILED:
+            raise Conflict("not failed")
+
+    with pytest.raises(Conflict, match="not failed"):
+        store.update_session(s.id, expect=only_failed, desired=Desired.STOPPED)
+    assert store.resolve("e").desired is Desired.RUNNING
+
+
+# --- the journal --------------------------------------------------------------------
+def test_every_write_appends_an_event_with_a_monotonic_id(store: Store) -> None:
+    s = store.insert_session(make_session("j"))
+    store.update_session(s.id, phase=Phase.RUNNING)
+    store.update_session(s.id, event="progress", detail={"step": "container"})
+    store.append_event(None, "note", {"x": 1})
+    store.delete_session(s.id)
+    events = store.events_after(0)
+    assert [e.kind for e in events] == ["created", "updated", "progress", "note", "deleted"]
+    ids = [e.id for e in events]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    assert events[0].payload["session"]["name"] == "j"
+    assert events[1].payload["session"]["phase"] == "running"
+    assert events[2].payload["step"] == "container"
+    assert store.last_event_id() == ids[-1]
+
+
+def test_event_payloads_hold_no_token_hashes(store: Store) -> None:
+    s = store.insert_session(make_session("secret"))
+    store.update_session(s.id, phase=Phase.RUNNING)
+    for e in store.events_after(0):
+        assert s.proxy_token_hash not in repr(e.payload)
+        assert s.hook_token_hash not in repr(e.payload)
+
+
+def test_events_after_resumes_exactly(store: Store) -> None:
+    for i in range(7):
+        store.append_event(None, "tick", {"i": i})
+    everything = store.events_after(0)
+    assert [e.payload["i"] for e in everything] == list(range(7))
+    cursor = everything[2].id
+    assert [e.payload["i"] for e in store.events_after(cursor)] == [3, 4, 5, 6]
+    assert [e.payload["i"] for e in store.events_after(cursor, limit=2)] == [3, 4]
+    assert store.events_after(everything[-1].id) == []
+
+
+def test_session_events_only_that_session_in_order(store: Store) -> None:
+    a = store.insert_session(make_session("a"))
+    b = store.insert_session(make_session("b"))
+    store.update_session(a.id, event="progress", detail={"step": "one"})
+    store.update_session(b.id, event="progress", detail={"step": "other"})
+    store.update_session(a.id, event="progress", detail={"step": "two"})
+    kinds = [(e.kind, e.payload.get("step")) for e in store.session_events(a.id)]
+    assert kinds == [("created", None), ("progress", "one"), ("progress", "two")]
+    assert [e.payload.get("step") for e in store.session_events(a.id, limit=2)] == ["one", "two"]
+
+
+def test_delete_appends_a_deleted_event(store: Store) -> None:
+    s = store.insert_session(make_session("gone"))
+    store.delete_session(s.id)
+    assert store.get_session(s.id) is None
+    last = store.events_after(0)[-1]
+    assert last.kind == "deleted"
+    assert last.session_id == s.id
+    assert last.payload == {"id": s.id, "name": "gone"}
+
+
+def test_deleting_a_missing_session_writes_nothing(store: Store) -> None:
+    before = store.last_event_id()
+    store.delete_session(SessionId("missing"))
+    assert store.last_event_id() == before
+
+
+def test_data_version_moves_when_another_connection_commits(
+    store: Store, db_path: Path
+) -> None:
+    before = store.data_version()
+    assert store.data_version() == before
+    other = Store.open(db_path)
+    try:
+        other.append_event(None, "from-elsewhere", {})
+    finally:
+        other.close()
+    assert store.data_version() != before
+    assert store.events_after(0)[-1].kind == "from-elsewhere"
+
+
+# --- recent repositories ------------------------------------------------------------
+def test_recent_repos_newest_first_and_upserted(store: Store) -> None:
+    store.insert_session(make_session("a", repo="/r/one", created=T0))
+    store.insert_session(make_session("b", repo="/r/two", created=T0 + timedelta(minutes=1)))
+    store.insert_session(make_session("c", repo="/r/two", sub="web",
+                                      created=T0 + timedelta(minutes=2)))
+    store.insert_session(make_session("d", repo="/r/one", created=T0 + timedelta(minutes=3)))
+    recent = store.recent_repos()
+    assert [(r["repo_path"], r["subdirectory"]) for r in recent] == [
+        ("/r/one", ""), ("/r/two", "web"), ("/r/two", ""),
+    ]
+    assert recent[0]["last_used"] == (T0 + timedelta(minutes=3)).isoformat()
+    assert len(store.recent_repos(limit=1)) == 1
+
+
+# --- the async wrapper --------------------------------------------------------------
+async def test_async_store_runs_calls(store: Store) -> None:
+    astore = AsyncStore(store)
+    s = await astore.run(store.insert_session, make_session("async"))
+    got = await astore.run(store.resolve, "async")
+    assert got == s
