@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 import trio
-from quart import Quart, request
+from quart import Quart, Response, request
 from quart_trio import QuartTrio
 
 from api.context import ApiContext
 from api.openapi import SESSION, RouteDoc, documented, err, ok
 from appliance import worktrees
-from appliance.errors import Conflict, InvalidInput
+from appliance.errors import ClauderonError, Conflict, InvalidInput
 from appliance.intake import new_session, parse_create, suggest_name
 from appliance.sessions import AccessMode, Desired, Phase, Session, branch_for
 
@@ -70,15 +70,13 @@ def register(app: QuartTrio | Quart, ctx: ApiContext) -> None:
                          query=(("archived", "true: only archived sessions"),
                                 ("all", "true: every session")),
                          responses={"200": ok(LIST)}))
-    async def list_sessions() -> dict[str, Any]:
-        sessions = await store.run(store.sync.list_sessions)
-        if request.args.get("all") == "true":
-            chosen = sessions
-        elif request.args.get("archived") == "true":
-            chosen = [s for s in sessions if s.phase is Phase.ARCHIVED]
-        else:
-            chosen = [s for s in sessions if s.phase is not Phase.ARCHIVED]
-        return {"sessions": [s.to_json() for s in chosen]}
+    async def list_sessions() -> Response:
+        archived = None if request.args.get("all") == "true" else (
+            request.args.get("archived") == "true")
+        views = await store.run(lambda: store.sync.list_views(archived=archived))
+        # The views are stored as JSON already: join them, do not parse and re-encode.
+        return Response('{"sessions": [' + ", ".join(views) + "]}",
+                        content_type="application/json")
 
     @app.post("/api/sessions")
     @documented(RouteDoc(
@@ -89,7 +87,21 @@ def register(app: QuartTrio | Quart, ctx: ApiContext) -> None:
                    "503": err("Container engine not reachable")}))
     async def create_session() -> tuple[dict[str, Any], int]:
         req = parse_create(await json_body())
-        repo = await trio.to_thread.run_sync(worktrees.inspect_repo, req.repo_path)
+        image = req.image or ctx.settings.default_image
+        # The engine checks run while git answers: a create is as slow as the slower one.
+        engine_error: list[ClauderonError] = []
+        image_present: list[bool] = []
+
+        async def check_engine() -> None:
+            try:
+                await ctx.backend.ping()
+                image_present.append(await ctx.backend.image_exists(image))
+            except ClauderonError as exc:
+                engine_error.append(exc)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(check_engine)
+            repo = await trio.to_thread.run_sync(worktrees.inspect_repo, req.repo_path)
         if repo.owner_uid == 0:
             raise InvalidInput(
                 f"{repo.root} belongs to root; agents never run as root, so they could not "
@@ -109,9 +121,9 @@ def register(app: QuartTrio | Quart, ctx: ApiContext) -> None:
         if (ctx.settings.worktrees_dir / name).exists():
             raise Conflict(f"the worktree folder for {name!r} already exists; pick another name",
                            field="name")
-        image = req.image or ctx.settings.default_image
-        await ctx.backend.ping()
-        if not await ctx.backend.image_exists(image):
+        if engine_error:
+            raise engine_error[0]
+        if not image_present[0]:
             raise InvalidInput(
                 f"the image {image!r} is not on the Docker engine; build it "
                 "(`clauderon image build`) or pull it", field="image")

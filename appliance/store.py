@@ -88,6 +88,10 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (repo_path, subdirectory)
     );
     """,
+    # 2: each session's public JSON, kept beside the row so listing is one read, no parsing
+    """
+    ALTER TABLE sessions ADD COLUMN view TEXT NOT NULL DEFAULT '{}'
+    """,
 )
 
 _ENUMS: dict[str, type] = {
@@ -121,7 +125,7 @@ class Event:
 
 
 def _to_row(session: Session) -> dict[str, Any]:
-    row: dict[str, Any] = {}
+    row: dict[str, Any] = {"view": json.dumps(session.to_json())}
     for name in _COLUMNS:
         value = getattr(session, name)
         if isinstance(value, datetime):
@@ -262,6 +266,15 @@ class Store:
             raise NotFound(f"no session named or with id {ref!r} (see `clauderon list --all`)")
         return session
 
+    def list_views(self, *, archived: bool | None = None) -> list[str]:
+        """Sessions' public JSON, oldest first: ``archived`` True (only), False (none), None."""
+        where = {True: "WHERE phase = 'archived'", False: "WHERE phase != 'archived'",
+                 None: ""}[archived]
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT view FROM sessions {where} ORDER BY created_at").fetchall()
+        return [r[0] for r in rows]
+
     def list_sessions(self) -> list[Session]:
         with self._lock:
             rows = self._conn.execute("SELECT * FROM sessions ORDER BY created_at").fetchall()
@@ -292,7 +305,7 @@ class Store:
                 check_transition(current.phase, changes["phase"])
             updated = replace(current, updated_at=utcnow(), **changes)
             new_row = _to_row(updated)
-            sets = ", ".join(f"{k} = ?" for k in new_row if k != "id")
+            sets = ", ".join(f"{k} = ?" for k in new_row if k != "id")  # columns, not input
             values = [v for k, v in new_row.items() if k != "id"]
             conn.execute(f"UPDATE sessions SET {sets} WHERE id = ?", (*values, session_id))
             payload: dict[str, Any] = {"session": updated.to_json()}

@@ -82,6 +82,21 @@ def inspect_repo(path: str | Path) -> RepoInfo:
     )
 
 
+def repo_facts(repo_root: str | Path) -> RepoInfo:
+    """What the reconciler needs of an already-validated repository, cheaply.
+
+    A plain checkout's git directory is ``<root>/.git``: no git process needed. Anything
+    else (the repo is itself a worktree, or ``.git`` is a file) asks git.
+    """
+    root = Path(repo_root)
+    dot_git = root / ".git"
+    if not dot_git.is_dir():
+        return inspect_repo(root)
+    st = root.stat()
+    return RepoInfo(root=root, subdirectory="", common_dir=dot_git.resolve(),
+                    owner_uid=st.st_uid, owner_gid=st.st_gid)
+
+
 def resolve_ref(repo: Path, ref: str) -> str:
     """The commit a base ref names, or a clear error."""
     if ref.startswith("-"):
@@ -109,12 +124,19 @@ def add_worktree(repo: Path, path: Path, branch: str, base_ref: str) -> None:
     if path.exists():
         # A leftover from an interrupted add: nothing of value can be in it yet.
         shutil.rmtree(path)
-    git("worktree", "prune", cwd=repo, check=False)
+        git("worktree", "prune", cwd=repo, check=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if branch_exists(repo, branch):
+    # The common case (a new branch) costs one git process; an existing branch (a retry,
+    # or a restart after a crash) falls back to checking it out.
+    proc = git("worktree", "add", "--quiet", "-b", branch, str(path), base_ref, cwd=repo,
+               check=False)
+    if proc.returncode != 0:
+        git("worktree", "prune", cwd=repo, check=False)
+        if not branch_exists(repo, branch):
+            detail = (proc.stderr or proc.stdout).strip().splitlines()
+            raise GitError(f"`git worktree add` failed in {repo}: "
+                           f"{detail[-1] if detail else ''}")
         git("worktree", "add", "--quiet", str(path), branch, cwd=repo)
-    else:
-        git("worktree", "add", "--quiet", "-b", branch, str(path), base_ref, cwd=repo)
     _hand_over(repo, path)
 
 

@@ -224,7 +224,7 @@ class Reconciler:
                     "reason": "the container is missing; recreating it",
                 })
             await self._progress(s, "worktree", f"creating worktree on {s.branch}")
-            repo = await trio.to_thread.run_sync(worktrees.inspect_repo, s.repo_path)
+            repo = await trio.to_thread.run_sync(worktrees.repo_facts, s.repo_path)
             # Safe to remove on failure: a worktree made now, or one no container ever used.
             fresh_worktree = s.backend_id is None or not await trio.to_thread.run_sync(
                 worktrees.is_worktree, Path(s.worktree_path))

@@ -10,7 +10,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from tests.support.appliance import Appliance, wait_for
+from tests.support.appliance import Appliance
 
 
 def git(repo: Path, *args: str) -> str:

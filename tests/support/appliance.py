@@ -89,7 +89,8 @@ class Appliance:
                 probe.connect(str(self.settings.socket_path))
             self.client().get("/api/recent-repos")
         except (OSError, ClauderonError):
-            if self.procs["api"].poll() is not None:
+            api = self.procs.get("api")
+            if api is not None and api.poll() is not None:
                 raise AssertionError("the API exited:\n" + self.log("api")) from None
             return False
         return True
