@@ -13,7 +13,7 @@ from typing import Any
 from quart import Response
 from quart_trio import QuartTrio
 
-from api import misc, sessions
+from api import console, files, misc, sessions, transcript, webui
 from api.context import ApiContext
 from appliance.errors import ClauderonError
 
@@ -43,4 +43,8 @@ def create_app(ctx: ApiContext) -> QuartTrio:
 
     sessions.register(app, ctx)
     misc.register(app, ctx)
+    transcript.register(app, ctx)
+    console.register(app, ctx)
+    files.register(app, ctx)
+    webui.register(app)  # last: its catch-all must not shadow an API route
     return app

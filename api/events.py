@@ -21,9 +21,15 @@ class EventHub:
         self.poll_seconds = poll_seconds
         self.latest = 0
         self._changed = trio.Event()
+        self._dirty = False
 
     def poke(self) -> None:
-        """Called after the API itself wrote: viewers look now, not at the next poll."""
+        """Called after the API itself wrote: viewers look now, not at the next poll.
+
+        Our own commits do not move ``PRAGMA data_version`` (it only counts other
+        connections' commits), so the tailer is also told to re-read the latest id.
+        """
+        self._dirty = True
         changed, self._changed = self._changed, trio.Event()
         changed.set()
 
@@ -39,8 +45,8 @@ class EventHub:
         while True:
             await trio.sleep(self.poll_seconds)
             version = await self.store.run(self.store.sync.data_version)
-            if version != seen:
-                seen = version
+            if version != seen or self._dirty:
+                seen, self._dirty = version, False
                 await self.refresh()
 
     async def refresh(self) -> None:

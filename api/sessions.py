@@ -17,6 +17,7 @@ from quart_trio import QuartTrio
 from api.context import ApiContext
 from api.openapi import SESSION, RouteDoc, documented, err, ok
 from appliance import worktrees
+from appliance.agents.boot import attach_argv
 from appliance.errors import ClauderonError, Conflict, InvalidInput
 from appliance.intake import new_session, parse_create, suggest_name
 from appliance.sessions import AccessMode, Desired, Phase, Session, branch_for
@@ -235,5 +236,10 @@ def register(app: QuartTrio | Quart, ctx: ApiContext) -> None:
         session = await resolve(ref)
         if not session.backend_id or session.phase not in (Phase.RUNNING, Phase.STOPPED):
             raise Conflict(f"{session.name} has no running container (it is {session.phase})")
+        if ctx.settings.start_agents:
+            # The agent's tmux session: the same terminal /ws/console shows.
+            return {"command": ctx.backend.terminal_command(session.container_name,
+                                                            attach_argv()),
+                    "detach_keys": "ctrl-b d"}
         return {"command": await ctx.backend.attach_command(session.container_name),
                 "detach_keys": "ctrl-q"}

@@ -14,7 +14,7 @@ import json
 import os
 import re
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
@@ -59,9 +59,13 @@ class AuditRecord:
     error: str | None = None
 
     def to_json_line(self) -> str:
-        body: dict[str, Any] = asdict(self)
+        # Built by hand: asdict() deep-copies and costs a visible share of a proxied request.
+        body: dict[str, Any] = {name: getattr(self, name) for name in _FIELDS}
         body["decision"] = str(self.decision)
         return json.dumps(body, separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
+_FIELDS = tuple(f.name for f in fields(AuditRecord))
 
 
 def parse_line(line: str) -> AuditRecord:

@@ -17,7 +17,7 @@ from typing import Any
 
 from appliance.errors import ConfigError
 
-DEFAULT_IMAGE = "debian:bookworm-slim"
+DEFAULT_IMAGE = "clauderon-agent:latest"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,8 +39,11 @@ class Settings:
     default_image: str = DEFAULT_IMAGE
     default_cpu: float | None = None
     default_memory: str | None = None
+    # Agents: after a container starts, write the hooks and settings and start the agent
+    # (claude/codex) in tmux. False runs plain containers (an image without an agent CLI).
+    start_agents: bool = True
     # Reconciler
-    reconcile_poll_seconds: float = 0.05
+    reconcile_poll_seconds: float = 0.02
     resync_seconds: float = 2.0
     max_attempts: int = 3
     backoff_seconds: float = 30.0
@@ -48,6 +51,16 @@ class Settings:
     stable_seconds: float = 120.0
     max_concurrent_ops: int = 3
     docker_timeout_seconds: float = 60.0
+    # Shipper (audit.jsonl -> archive and an optional HTTP sink)
+    shipper_rotate_bytes: int = 50 * 1024 * 1024
+    shipper_keep_rotated: int = 5
+    shipper_poll_seconds: float = 0.5
+    shipper_batch_lines: int = 500
+    shipper_batch_bytes: int = 1024 * 1024
+    shipper_http_url: str | None = None
+    shipper_http_timeout_seconds: float = 10.0
+    shipper_retry_max_seconds: float = 60.0
+    shipper_writer_program: str = "proxy"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     # --- the CLAUDERON_HOME layout -------------------------------------------------
@@ -84,12 +97,28 @@ class Settings:
         return self.home / "audit.jsonl"
 
     @property
+    def shipper_dir(self) -> Path:
+        """The shipper's own state: ``checkpoint.json``."""
+        return self.home / "shipper"
+
+    @property
+    def archive_dir(self) -> Path:
+        """Daily ``audit-YYYY-MM-DD.jsonl.gz`` files written by the shipper."""
+        return self.home / "archive"
+
+    @property
     def worktrees_dir(self) -> Path:
         return self.home / "worktrees"
 
     @property
     def uploads_dir(self) -> Path:
         return self.home / "uploads"
+
+    @property
+    def homes_dir(self) -> Path:
+        """Each session's agent home (``/home/agent``): agent state and transcripts, kept
+        across container recreation, removed with the session."""
+        return self.home / "homes"
 
     @property
     def logs_dir(self) -> Path:
@@ -116,9 +145,12 @@ class Settings:
             "ca_cert": self.ca_cert_path,
             "ca_key": self.ca_key_path,
             "audit": self.audit_path,
+            "shipper": self.shipper_dir,
+            "archive": self.archive_dir,
             "worktrees": self.worktrees_dir,
             "uploads": self.uploads_dir,
             "logs": self.logs_dir,
+            "homes": self.homes_dir,
             "runtime": self.runtime_dir,
         }
 
@@ -135,7 +167,8 @@ class Settings:
         """Create the folders with safe modes; idempotent, called by each service on start."""
         self.home.mkdir(parents=True, exist_ok=True)
         os.chmod(self.home, 0o700)
-        for d in (self.worktrees_dir, self.uploads_dir, self.logs_dir, self.runtime_dir):
+        for d in (self.worktrees_dir, self.uploads_dir, self.logs_dir, self.runtime_dir,
+                  self.homes_dir):
             d.mkdir(exist_ok=True)
         self.secrets_dir.mkdir(exist_ok=True)
         os.chmod(self.secrets_dir, 0o700)
@@ -152,6 +185,7 @@ _TOML_KEYS: dict[str, dict[str, str]] = {
         "memory": "default_memory",
         "timeout_seconds": "docker_timeout_seconds",
     },
+    "agents": {"start": "start_agents"},
     "reconciler": {
         "poll_seconds": "reconcile_poll_seconds",
         "resync_seconds": "resync_seconds",
@@ -160,6 +194,17 @@ _TOML_KEYS: dict[str, dict[str, str]] = {
         "backoff_max_seconds": "backoff_max_seconds",
         "stable_seconds": "stable_seconds",
         "max_concurrent_ops": "max_concurrent_ops",
+    },
+    "shipper": {
+        "rotate_bytes": "shipper_rotate_bytes",
+        "keep_rotated": "shipper_keep_rotated",
+        "poll_seconds": "shipper_poll_seconds",
+        "batch_lines": "shipper_batch_lines",
+        "batch_bytes": "shipper_batch_bytes",
+        "http_url": "shipper_http_url",
+        "http_timeout_seconds": "shipper_http_timeout_seconds",
+        "retry_max_seconds": "shipper_retry_max_seconds",
+        "writer_program": "shipper_writer_program",
     },
 }
 
@@ -183,6 +228,12 @@ def default_home(env: Mapping[str, str]) -> Path:
 def _coerce(name: str, value: object, source: str) -> object:
     types = {f.name: f.type for f in fields(Settings)}
     kind = str(types[name])
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "0", "false", "no"):
+            return value.lower() in ("1", "true", "yes")
+        raise ConfigError(f"{source}: {value!r} is not a valid value for {name} (true/false)")
     try:
         if "int" in kind and "float" not in kind:
             if isinstance(value, bool):

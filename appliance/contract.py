@@ -54,6 +54,9 @@ class HostContext:
     uploads_root: str
     git_name: str | None = None
     git_email: str | None = None
+    #: Each session's agent home lives in ``<homes_root>/<session id>`` (kept across
+    #: container recreation: transcripts, agent state); None: a throwaway tmpfs.
+    homes_root: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,6 +70,12 @@ def proxy_url(session_id: str, token: str, port: int) -> str:
     return f"http://{session_id}:{token}@{HOST_ALIAS}:{port}"
 
 
+def workdir_for(session: Session) -> str:
+    if session.subdirectory:
+        return str(PurePosixPath(WORKSPACE) / session.subdirectory)
+    return WORKSPACE
+
+
 def workload_for(
     session: Session,
     *,
@@ -75,8 +84,7 @@ def workload_for(
     proxy_token: str,
     hook_token: str,
 ) -> WorkloadSpec:
-    workdir = str(PurePosixPath(WORKSPACE) / session.subdirectory) if session.subdirectory \
-        else WORKSPACE
+    workdir = workdir_for(session)
     mounts = [
         Mount(source=session.worktree_path, target=WORKSPACE),
         Mount(source=repo.common_dir, target=repo.common_dir),
@@ -101,6 +109,10 @@ def workload_for(
         "DISABLE_TELEMETRY": "1",
         **PLACEHOLDERS,
     }
+    tmpfs = {CONTAINER_HOME: f"uid={repo.owner_uid},gid={repo.owner_gid},mode=0700"}
+    if host.homes_root:
+        mounts.append(Mount(source=f"{host.homes_root}/{session.id}", target=CONTAINER_HOME))
+        tmpfs = {}
     if host.ca_cert_path:
         mounts.append(Mount(source=host.ca_cert_path, target=CONTAINER_CA_PATH, read_only=True))
         for var in ("NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE",
@@ -122,7 +134,7 @@ def workload_for(
         },
         env=env,
         mounts=tuple(mounts),
-        tmpfs={CONTAINER_HOME: f"uid={repo.owner_uid},gid={repo.owner_gid},mode=0700"},
+        tmpfs=tmpfs,
         workdir=workdir,
         user=f"{repo.owner_uid}:{repo.owner_gid}",
         cpu=session.cpu,

@@ -1,6 +1,7 @@
 """Benchmark: our TLS-intercepting proxy against mitmproxy's ``mitmdump`` and no proxy at all.
 
-Run: ``.venv/bin/python bench/proxy.py`` (``--quick`` for a shorter run). One run starts a
+Run: ``.venv/bin/python bench/proxy.py`` (``--quick`` for a shorter run); ``sh bench/setup.sh``
+first installs what it needs (nginx, and mitmproxy in its own virtualenv). One run starts a
 fake upstream on loopback (nginx with a trustme certificate, plus a paced SSE source behind
 it), ``mitmdump``, and ours (``python -m proxy`` with a temporary ``CLAUDERON_HOME``), then
 measures the same workloads on each, alternating between them round by round:
@@ -25,7 +26,9 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -168,6 +171,8 @@ def main() -> None:
     parser.add_argument("--no-ours", action="store_true", help="baseline only")
     args = parser.parse_args()
     quick = args.quick
+    if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
+        sys.exit("bench: nginx (the fake upstream) is missing: run `sh bench/setup.sh`")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="clauderon-bench-") as tmp:
         workdir = Path(tmp)

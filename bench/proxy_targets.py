@@ -108,7 +108,7 @@ def start_mitmdump(
 ) -> Target:
     exe = find_mitmdump()
     if exe is None:
-        raise RuntimeError("mitmdump not found (pip install mitmproxy==11.0.2, or set MITMDUMP)")
+        raise RuntimeError("mitmdump not found: run `sh bench/setup.sh` (or set MITMDUMP)")
     name = "mitmdump-stream" if stream else "mitmdump"
     confdir = workdir / name
     confdir.mkdir()

@@ -147,7 +147,7 @@ class FakeUpstream:
     def __enter__(self) -> Upstream:
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         if not Path(nginx).exists():
-            raise RuntimeError("nginx not found (Debian: apt-get install -y nginx-light)")
+            raise RuntimeError("nginx not found: run `sh bench/setup.sh` (installs nginx-light)")
         self.dir.mkdir(parents=True)
         (self.dir / "www").mkdir()
         (self.dir / "www" / "1mib").write_bytes(os.urandom(MIB))

@@ -95,11 +95,27 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     params = {"all": "true"} if args.all else {"archived": "true"} if args.archived else {}
+    if args.watch:
+        return _watch(_client(), params)
     sessions = _client().get("/api/sessions", **params)["sessions"]
     if not sessions and not args.json:
         print("No sessions. Create one with: clauderon create --repo PATH --prompt TEXT")
         return 0
     return _out(args, sessions, session_rows(sessions))
+
+
+def _watch(client: ApiClient, params: dict[str, str]) -> int:
+    """Redraw the table whenever it changes, until interrupted."""
+    shown = None
+    while True:
+        sessions = client.get("/api/sessions", **params)["sessions"]
+        text = session_rows(sessions) if sessions else "No sessions."
+        if text != shown:
+            if sys.stdout.isatty():
+                sys.stdout.write("\x1b[H\x1b[2J")
+            print(text, flush=True)
+            shown = text
+        time.sleep(0.5)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -209,8 +225,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def find_supervisord_conf() -> Path:
+    """The source checkout's supervisord.conf, else the installed copy (share/clauderon)."""
     here = Path(__file__).resolve().parent.parent
-    for candidate in (here / "supervisord.conf", Path.cwd() / "supervisord.conf"):
+    override = os.environ.get("CLAUDERON_SUPERVISORD_CONF")
+    candidates = [Path(override)] if override else []
+    candidates += [here / "supervisord.conf", Path(sys.prefix) / "share/clauderon/supervisord.conf"]
+    for candidate in candidates:
         if candidate.is_file():
             return candidate
     raise ConfigError("supervisord.conf not found beside the clauderon source; run from a "
@@ -226,6 +246,12 @@ def cmd_daemon(args: argparse.Namespace) -> int:
            "CLAUDERON_BIN": str(Path(sys.executable).parent)}
     print(f"starting the appliance from {conf} (home {settings.home})", file=sys.stderr)
     os.execve(supervisord, [supervisord, "-n", "-c", str(conf)], env)
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    from cli.tui.app import run_tui  # noqa: PLC0415 (Textual loads only for the TUI)
+
+    return run_tui(load_settings().socket_path)
 
 
 # --- the parser ---------------------------------------------------------------------
@@ -269,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("list", "list sessions with phase, agent status, branch and age", cmd_list)
     p.add_argument("--archived", action="store_true", help="only archived sessions")
     p.add_argument("--all", action="store_true", help="every session")
+    p.add_argument("-w", "--watch", action="store_true", help="keep the table up to date")
     add("show", "show one session in detail", cmd_show, session=True)
     p = add("attach", "attach to a session's terminal (starts it first if stopped)",
             cmd_attach, json_flag=False, session=True)
@@ -301,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("status", "health of the API, the database and the container engine", cmd_status)
     add("daemon", "run the appliance (API, proxy, reconciler, shipper) under supervisord in "
         "the foreground", cmd_daemon, json_flag=False)
+    add("tui", "open the terminal UI: live session list, create, attach, archive, delete",
+        cmd_tui, json_flag=False)
     return parser
 
 

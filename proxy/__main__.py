@@ -22,8 +22,8 @@ from appliance.audit import AuditLog
 from appliance.config import Settings, load_settings
 from appliance.credentials import CredentialSet, load_credentials, write_codex_auth
 from appliance.errors import ClauderonError
+from appliance.service import configure_logging
 from appliance.store import Store
-from proxy import logjson
 from proxy.certs import CertStore, load_or_create_ca
 from proxy.codex import TokenSink
 from proxy.config import ProxyConfig, load_proxy_config
@@ -85,7 +85,7 @@ async def run(settings: Settings, env: Mapping[str, str]) -> None:
 
 
 def main() -> None:
-    logjson.configure()
+    configure_logging()
     try:
         settings = load_settings()
         settings.ensure_layout()

@@ -15,7 +15,7 @@ The return value tells the server whether the client connection can carry anothe
 from __future__ import annotations
 
 import logging
-import uuid
+import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -32,9 +32,12 @@ from proxy.relay import (
     ClientGone,
     ClientProtocolError,
     client_event,
+    client_flush,
     client_send,
     pipe,
+    relay_body,
     upstream_event,
+    upstream_flush,
     upstream_send,
 )
 from proxy.rules import Style
@@ -45,6 +48,15 @@ from proxy.wire import HttpSide
 log = logging.getLogger(__name__)
 
 MAX_REFRESH_ANSWER = 1024 * 1024
+#: How long an upstream that stopped taking an upload gets to show its answer (a 413, say),
+#: and how long the rest of that upload is then read and dropped before the client's close.
+EARLY_ANSWER_WAIT = 2.0
+LINGER_BYTES = 64 * 1024 * 1024
+
+
+def request_id() -> str:
+    """A fresh id for an audit line (unique enough to correlate, not a secret)."""
+    return f"{random.getrandbits(64):016x}"
 
 
 @dataclass(slots=True)
@@ -65,9 +77,13 @@ async def respond(client: HttpSide, status: int, body: str, patience: float,
     out += headers or []
     if client.h11.their_state is not h11.DONE:
         out.append((b"connection", b"close"))
-    await client_send(client, h11.Response(status_code=status, headers=out), patience)
-    await client_send(client, h11.Data(data=data), patience)
-    await client_send(client, h11.EndOfMessage(), patience)
+    try:
+        client.queue(h11.Response(status_code=status, headers=out))
+        client.queue(h11.Data(data=data))
+        client.queue(h11.EndOfMessage())
+    except h11.LocalProtocolError as exc:
+        raise ClientGone("client connection cannot take an answer") from exc
+    await client_flush(client, patience)
 
 
 async def handle(
@@ -123,7 +139,7 @@ async def handle(
         return False
     finally:
         state.record(audit_record(
-            request_id=uuid.uuid4().hex[:16], started=started,
+            request_id=request_id(), started=started,
             duration_s=trio.current_time() - t0, session=session.session_id, method=method,
             host=target.host, target=target.path, status=meter.status,
             bytes_in=meter.bytes_in, bytes_out=meter.bytes_out, credential=credential,
@@ -132,18 +148,35 @@ async def handle(
     return client.reusable()
 
 
-async def _send_request_body(client: HttpSide, conn: UpstreamConn, meter: _Meter,
-                             patience: float) -> None:
-    while True:
-        event = await client_event(client, patience)
-        if isinstance(event, h11.Data):
-            meter.bytes_in += len(event.data)
-            await upstream_send(conn, h11.Data(data=event.data), patience)
-        elif isinstance(event, h11.EndOfMessage):
-            await upstream_send(conn, h11.EndOfMessage(), patience)
-            return
-        else:
-            raise ClientGone("client closed mid-request")
+async def _early_answer(conn: UpstreamConn) -> object | None:
+    """The answer an upstream sent before it stopped taking the request body, if any."""
+    with trio.move_on_after(EARLY_ANSWER_WAIT):
+        try:
+            event = await upstream_event(conn, EARLY_ANSWER_WAIT)
+            while isinstance(event, h11.InformationalResponse):
+                event = await upstream_event(conn, EARLY_ANSWER_WAIT)
+        except UpstreamError:
+            return None
+        return event if isinstance(event, h11.Response) else None
+    return None
+
+
+async def _linger(client: HttpSide) -> None:
+    """Read and drop what is left of an upload the upstream refused early, for a moment.
+
+    Closing a socket with unread input makes the kernel send a reset, which can destroy
+    the answer before the client reads it.
+    """
+    with trio.move_on_after(EARLY_ANSWER_WAIT):
+        left = LINGER_BYTES
+        while left > 0:
+            try:
+                data = await client.stream.receive_some(65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                return
+            if not data:
+                return
+            left -= len(data)
 
 
 async def _open(state: ProxyState, client: HttpSide, *, request: h11.Request, target: Target,
@@ -158,19 +191,22 @@ async def _open(state: ProxyState, client: HttpSide, *, request: h11.Request, ta
         header_value(request.headers, b"content-length") in (None, b"0")
         and header_value(request.headers, b"transfer-encoding") is None
     )
+    head = h11.Request(method=request.method, target=target.path.encode(), headers=headers)
     for attempt in (0, 1):
         conn, reused = await state.pool.acquire(target)
         try:
-            head = h11.Request(method=request.method, target=target.path.encode(),
-                               headers=headers)
-            await upstream_send(conn, head, patience)
-            if bodyless:
-                if client.h11.their_state is not h11.DONE:
-                    await _send_request_body(client, conn, meter, patience)
-                else:
-                    await upstream_send(conn, h11.EndOfMessage(), patience)
+            conn.queue(head)
+            if client.h11.their_state is h11.DONE:
+                conn.queue(h11.EndOfMessage())
+                await upstream_flush(conn, patience)
             else:
-                await _send_request_body(client, conn, meter, patience)
+                try:
+                    meter.bytes_in += await relay_body(client, conn, patience, from_client=True)
+                except UpstreamError:
+                    early = await _early_answer(conn)
+                    if early is None:
+                        raise
+                    return conn, early
             while True:
                 event = await upstream_event(conn, patience)
                 if isinstance(event, h11.InformationalResponse) and not (
@@ -208,17 +244,21 @@ async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request,
         if not isinstance(event, h11.Response):
             raise UpstreamError("unexpected answer", ErrorType.UPSTREAM_PROTOCOL_ERROR)
         meter.status = event.status_code
-        await client_send(client, h11.Response(
-            status_code=event.status_code, reason=event.reason,
-            headers=forwardable(list(event.headers), upgrade=False)), patience)
-        while True:
-            event = await upstream_event(conn, patience)
-            if isinstance(event, h11.Data):
-                meter.bytes_out += len(event.data)
-                await client_send(client, h11.Data(data=event.data), patience)
-            elif isinstance(event, h11.EndOfMessage):
-                await client_send(client, h11.EndOfMessage(), patience)
-                break
+        out = forwardable(list(event.headers), upgrade=False)
+        early = client.h11.their_state is not h11.DONE  # answered before the upload ended
+        if early:
+            out.append((b"connection", b"close"))
+        try:
+            client.queue(h11.Response(status_code=event.status_code, reason=event.reason,
+                                      headers=out))
+        except h11.LocalProtocolError as exc:
+            raise UpstreamError(f"unusable answer head: {exc}",
+                                ErrorType.UPSTREAM_PROTOCOL_ERROR) from exc
+        meter.bytes_out += await relay_body(conn, client, patience, from_client=False)
+        if early:
+            await conn.aclose()
+            await _linger(client)
+            return
     except UpstreamError as exc:
         await conn.aclose()
         if client.h11.our_state is not h11.SEND_RESPONSE:

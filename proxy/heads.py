@@ -120,6 +120,10 @@ def parse_connect_target(target: bytes) -> Target:
         raise BadRequest("CONNECT target is not ASCII") from exc
     if "/" in text or "@" in text:
         raise BadRequest("CONNECT target must be host:port")
+    if not text.startswith("[") and text.count(":") > 1:
+        # Some clients (httpx) name an IPv6 target without brackets; a CONNECT always
+        # carries a port, so the last group is it.
+        text = "[{}]:{}".format(*text.rsplit(":", 1))
     host, port = split_authority(text, 443)
     return Target(scheme="https", host=host, port=port, path="/")
 

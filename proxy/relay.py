@@ -1,10 +1,13 @@
-"""Failure translation and raw byte piping for the exchange shell.
+"""Moving HTTP/1.1 events and raw bytes between the client and the upstream.
 
-``exchange.py`` moves h11 events between the client and the upstream; the helpers here
+``exchange.py`` decides what to send; the helpers here do the sending and receiving, and
 turn what can go wrong on each side into one exception per side (:class:`ClientGone` for
-the client, :class:`~proxy.upstream.UpstreamError` for the upstream), and :func:`pipe`
-relays raw bytes both ways after a WebSocket upgrade until either side closes or both
-have been silent for the idle timeout.
+the client, :class:`~proxy.upstream.UpstreamError` for the upstream). :func:`relay_body`
+moves a message body as it arrives: each read takes whatever the socket holds (up to
+256 KiB of plaintext), and writes are queued and flushed only before the next wait for
+input, so a small answer leaves in one write while a stream (SSE) is never held back.
+:func:`pipe` relays raw bytes both ways after a WebSocket upgrade until either side closes
+or both have been silent for the idle timeout.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from proxy.upstream import ErrorType, UpstreamError
 from proxy.wire import READ_SIZE, HttpSide
 
 _BROKEN = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
+_READ_ERRORS = (h11.RemoteProtocolError, trio.TooSlowError, *_BROKEN)
+_WRITE_ERRORS = (trio.TooSlowError, h11.LocalProtocolError, *_BROKEN)
 
 
 class ClientGone(Exception):
@@ -26,58 +31,131 @@ class ClientProtocolError(ClientGone):
     """The client sent something h11 refuses: answer 400 if still possible."""
 
 
+def _client_read_error(exc: BaseException) -> ClientGone:
+    if isinstance(exc, h11.RemoteProtocolError):
+        return ClientProtocolError(str(exc))
+    if isinstance(exc, trio.TooSlowError):
+        return ClientGone("client stalled")
+    return ClientGone("client connection lost")
+
+
+def _client_write_error(exc: BaseException) -> ClientGone:
+    if isinstance(exc, trio.TooSlowError):
+        return ClientGone("client stopped reading")
+    return ClientGone("client connection lost")
+
+
+def _upstream_read_error(exc: BaseException, patience: float) -> UpstreamError:
+    if isinstance(exc, h11.RemoteProtocolError):
+        return UpstreamError(f"upstream broke HTTP/1.1: {exc}", ErrorType.UPSTREAM_PROTOCOL_ERROR)
+    if isinstance(exc, trio.TooSlowError):
+        return UpstreamError(f"upstream silent for {patience:g}s", ErrorType.UPSTREAM_TIMEOUT,
+                             status=504)
+    return UpstreamError("upstream connection lost", ErrorType.UPSTREAM_PROTOCOL_ERROR)
+
+
+def _upstream_write_error(exc: BaseException) -> UpstreamError:
+    if isinstance(exc, trio.TooSlowError):
+        return UpstreamError("upstream stopped reading", ErrorType.UPSTREAM_TIMEOUT, status=504)
+    return UpstreamError("upstream connection lost while sending",
+                         ErrorType.UPSTREAM_PROTOCOL_ERROR)
+
+
 async def client_event(client: HttpSide, patience: float) -> object:
     try:
         return await client.next_event(patience)
-    except h11.RemoteProtocolError as exc:
-        raise ClientProtocolError(str(exc)) from exc
-    except trio.TooSlowError as exc:
-        raise ClientGone("client stalled") from exc
-    except _BROKEN as exc:
-        raise ClientGone("client connection lost") from exc
+    except _READ_ERRORS as exc:
+        raise _client_read_error(exc) from exc
 
 
 async def client_send(client: HttpSide, event: h11.Event, patience: float) -> None:
     try:
         await client.send(event, patience)
-    except trio.TooSlowError as exc:
-        raise ClientGone("client stopped reading") from exc
-    except (*_BROKEN, h11.LocalProtocolError) as exc:
-        raise ClientGone("client connection lost") from exc
+    except _WRITE_ERRORS as exc:
+        raise _client_write_error(exc) from exc
 
 
 async def upstream_event(conn: HttpSide, patience: float) -> object:
     try:
         event = await conn.next_event(patience)
-    except h11.RemoteProtocolError as exc:
-        raise UpstreamError(f"upstream broke HTTP/1.1: {exc}",
-                            ErrorType.UPSTREAM_PROTOCOL_ERROR) from exc
-    except trio.TooSlowError as exc:
-        raise UpstreamError(f"upstream silent for {patience:g}s", ErrorType.UPSTREAM_TIMEOUT,
-                            status=504) from exc
-    except _BROKEN as exc:
-        raise UpstreamError("upstream connection lost", ErrorType.UPSTREAM_PROTOCOL_ERROR) from exc
+    except _READ_ERRORS as exc:
+        raise _upstream_read_error(exc, patience) from exc
     if isinstance(event, h11.ConnectionClosed):
         raise UpstreamError("upstream closed the connection before answering",
                             ErrorType.UPSTREAM_PROTOCOL_ERROR)
     return event
 
 
+async def client_flush(client: HttpSide, patience: float) -> None:
+    try:
+        await client.flush(patience)
+    except _WRITE_ERRORS as exc:
+        raise _client_write_error(exc) from exc
+
+
+async def upstream_flush(conn: HttpSide, patience: float) -> None:
+    try:
+        await conn.flush(patience)
+    except _WRITE_ERRORS as exc:
+        raise _upstream_write_error(exc) from exc
+
+
 async def upstream_send(conn: HttpSide, event: h11.Event, patience: float) -> None:
     try:
         await conn.send(event, patience)
-    except trio.TooSlowError as exc:
-        raise UpstreamError("upstream stopped reading", ErrorType.UPSTREAM_TIMEOUT,
-                            status=504) from exc
-    except (*_BROKEN, h11.LocalProtocolError) as exc:
-        raise UpstreamError("upstream connection lost while sending",
-                            ErrorType.UPSTREAM_PROTOCOL_ERROR) from exc
+    except _WRITE_ERRORS as exc:
+        raise _upstream_write_error(exc) from exc
+
+
+async def relay_body(src: HttpSide, dst: HttpSide, patience: float, *, from_client: bool) -> int:
+    """Move one message body from ``src`` to ``dst`` up to its end; returns its size.
+
+    Whatever ``dst`` has queued (a response head, say) goes out with the first body bytes,
+    or on its own just before the relay waits for ``src``.
+    """
+    moved = 0
+    while True:
+        try:
+            event = src.poll()
+            if event is h11.NEED_DATA:
+                if dst.queued:
+                    try:
+                        await dst.flush(patience)
+                    except _WRITE_ERRORS as exc:
+                        raise (_upstream_write_error(exc) if from_client
+                               else _client_write_error(exc)) from exc
+                await src.fill(patience)
+                continue
+        except _READ_ERRORS as exc:
+            raise (_client_read_error(exc) if from_client
+                   else _upstream_read_error(exc, patience)) from exc
+        try:
+            if type(event) is h11.Data:
+                moved += len(event.data)
+                if dst.queue(event):
+                    await dst.flush(patience)
+            elif type(event) is h11.EndOfMessage:
+                dst.queue(h11.EndOfMessage())
+                await dst.flush(patience)
+                return moved
+            elif from_client:
+                raise ClientGone("client closed mid-request")
+            else:
+                raise UpstreamError("upstream closed the connection mid-answer",
+                                    ErrorType.UPSTREAM_PROTOCOL_ERROR)
+        except _WRITE_ERRORS as exc:
+            raise (_upstream_write_error(exc) if from_client
+                   else _client_write_error(exc)) from exc
 
 
 async def pipe(
     client: HttpSide, upstream: HttpSide, idle_timeout: float
 ) -> tuple[int, int]:
-    """Relay raw bytes both ways (after a 101); returns (bytes from client, to client)."""
+    """Relay raw bytes both ways (after a 101); returns (bytes from client, to client).
+
+    The pair ends when either side closes (or fails), or when neither has sent a byte for
+    ``idle_timeout``.
+    """
     counts = [0, 0]
     pending_up = client.h11.trailing_data[0]
     pending_down = upstream.h11.trailing_data[0]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +26,7 @@ import trio
 
 from appliance.audit import Decision
 from proxy.directory import SessionAuth
-from proxy.exchange import handle, respond
+from proxy.exchange import handle, request_id, respond
 from proxy.heads import (
     BadRequest,
     Target,
@@ -39,7 +38,8 @@ from proxy.inject import header_value
 from proxy.policy import Accept, Respond, audit_record, decide_connect
 from proxy.relay import ClientGone, ClientProtocolError, client_event
 from proxy.state import ProxyState
-from proxy.wire import HttpSide, PrefixedStream
+from proxy.tls import TlsStream
+from proxy.wire import HttpSide
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ async def _next_request(state: ProxyState, side: HttpSide) -> h11.Request | None
 def _audit(state: ProxyState, *, session: str | None, method: str, host: str, target: str,
            status: int, decision: Decision, error: str | None = None) -> None:
     state.record(audit_record(
-        request_id=uuid.uuid4().hex[:16], started=datetime.now(UTC), duration_s=0.0,
+        request_id=request_id(), started=datetime.now(UTC), duration_s=0.0,
         session=session, method=method, host=host, target=target, status=status,
         bytes_in=0, bytes_out=0, credential=None, decision=decision, error=error,
     ))
@@ -203,8 +203,9 @@ async def _tunnel(state: ProxyState, client: HttpSide, target: Target, accepted:
                       patience)
     prefix = client.h11.trailing_data[0]
     context = state.certs.context_for(target.host)
-    tls = trio.SSLStream(PrefixedStream(prefix, client.stream), context, server_side=True,
-                         https_compatible=True)
+    if not isinstance(client.stream, trio.SocketStream):
+        raise TypeError("a CONNECT arrives on a plain socket")
+    tls = TlsStream(client.stream, context, server_side=True, initial=prefix)
     try:
         with trio.fail_after(state.config.connect_timeout):
             await tls.do_handshake()

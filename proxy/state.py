@@ -84,12 +84,12 @@ class ProxyState:
         return _Overlay(self._loaded, self._refreshed)
 
     def record(self, record: AuditRecord) -> None:
-        log.info(
-            "%s %s %s%s -> %d (%s)",
-            record.session or "-", record.method, record.host, record.path,
-            record.status, record.decision,
-            extra={"session": record.session, "request_id": record.id},
-        )
+        # The audit line is the record of a request; the service log repeats it only when
+        # debugging, so the hot path formats no second JSON line.
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s %s %s%s -> %d (%s)", record.id, record.session or "-",
+                      record.method, record.host, record.path, record.status,
+                      record.decision, extra={"session": record.session})
         if self.audit is not None:
             try:
                 self.audit.write(record)
@@ -108,13 +108,15 @@ class ProxyState:
         The reloader runs on a worker thread (it may call ``op``); connections keep going
         and pick the new values up on their next request.
         """
+        # Reopen the audit log first: the shipper's rotation relies on it even when the new
+        # configuration turns out to be broken.
+        if self.audit is not None:
+            self.audit.reopen()
         if self._reloader is not None:
             config, creds = await trio.to_thread.run_sync(self._reloader)
             self.config = config
             self._loaded = creds
             self.pool.reconfigure(config)
-        if self.audit is not None:
-            self.audit.reopen()
         log.info("reloaded configuration and credentials")
 
     def stop(self) -> None:

@@ -26,11 +26,12 @@ from appliance.errors import ClauderonError
 from proxy.config import ProxyConfig, Upstream
 from proxy.heads import Target
 from proxy.policy import IpAddress, address_refusal
+from proxy.tls import TlsStream
 from proxy.wire import HttpSide
 
 log = logging.getLogger(__name__)
 
-MAX_IDLE_PER_KEY = 16
+MAX_IDLE_PER_KEY = 32
 
 
 class ErrorType(StrEnum):
@@ -135,6 +136,11 @@ class Pool:
             raise UpstreamError(
                 f"cannot resolve {dest.host}: {exc.strerror}", ErrorType.DNS_RESOLUTION_FAILURE
             ) from exc
+        except UnicodeError as exc:  # a label IDNA cannot encode
+            raise UpstreamError(
+                f"cannot resolve {dest.host[:80]}: not a valid name",
+                ErrorType.DNS_RESOLUTION_FAILURE,
+            ) from exc
         out: list[IpAddress] = []
         for info in infos:
             addr = ipaddress.ip_address(str(info[4][0]).split("%")[0])
@@ -159,9 +165,7 @@ class Pool:
                 tcp = await _open_first(addresses, dest.port)
                 stream: trio.abc.Stream = tcp
                 if dest.scheme == "https":
-                    tls = trio.SSLStream(
-                        tcp, self._ssl, server_hostname=dest.host, https_compatible=True
-                    )
+                    tls = TlsStream(tcp, self._ssl, server_hostname=dest.host)
                     try:
                         await tls.do_handshake()
                     except trio.BrokenResourceError as exc:
@@ -211,6 +215,6 @@ def _tls_error(dest: Upstream, exc: BaseException) -> UpstreamError:
 def _close_now(conn: HttpSide) -> None:
     """Close without waiting (a TLS close_notify is a courtesy an idle peer can miss)."""
     stream = conn.stream
-    inner = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
+    inner = stream.transport if isinstance(stream, TlsStream) else stream
     if isinstance(inner, trio.SocketStream):
         inner.socket.close()

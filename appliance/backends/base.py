@@ -32,6 +32,28 @@ class Mount:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ExecResult:
+    """What a command run inside a workload left behind."""
+
+    exit_code: int
+    stdout: bytes = b""
+    stderr: bytes = b""
+
+
+class Terminal(Protocol):
+    """A live terminal inside a workload (``tmux attach``): bytes both ways, resizable."""
+
+    async def send(self, data: bytes) -> None: ...
+
+    async def receive(self) -> bytes:
+        """The next output bytes; ``b""`` once the terminal has ended."""
+
+    async def resize(self, rows: int, cols: int) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WorkloadSpec:
     session_id: str
     name: str
@@ -81,3 +103,11 @@ class Backend(Protocol):
 
     async def attach_command(self, backend_id: str) -> list[str]:
         """The argv a local terminal runs to attach to the workload's console."""
+
+    async def exec(self, backend_id: str, argv: list[str], *, stdin: bytes | None = None,
+                   user: str | None = None) -> ExecResult:
+        """Run ``argv`` in the running workload (as ``user``, default its own) to the end."""
+
+    async def open_terminal(self, backend_id: str, argv: list[str], *, rows: int,
+                            cols: int) -> Terminal:
+        """Run ``argv`` in the workload on a new TTY and stream it."""

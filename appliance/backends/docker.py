@@ -18,12 +18,15 @@ import docker.errors
 import requests.exceptions
 import trio
 
+from appliance.backends import docker_exec
 from appliance.backends.base import (
     LABEL_INSTANCE,
     LABEL_MANAGED,
     LABEL_SESSION,
+    ExecResult,
     Observed,
     RunState,
+    Terminal,
     WorkloadSpec,
 )
 from appliance.errors import BackendError, BackendUnavailable, ClauderonError
@@ -206,3 +209,34 @@ class DockerBackend:
     async def attach_command(self, backend_id: str) -> list[str]:
         host = [] if self.url == DEFAULT_URL else ["--host", self.url]
         return ["docker", *host, "attach", "--detach-keys", "ctrl-q", backend_id]
+
+    def terminal_command(self, backend_id: str, argv: list[str]) -> list[str]:
+        """The argv a local terminal runs to use ``argv`` inside the workload interactively."""
+        host = [] if self.url == DEFAULT_URL else ["--host", self.url]
+        return ["docker", *host, "exec", "-it", backend_id, *argv]
+
+    async def exec(self, backend_id: str, argv: list[str], *, stdin: bytes | None = None,
+                   user: str | None = None) -> ExecResult:
+        return await self._call(
+            f"run {argv[0]} in the container",
+            lambda c: docker_exec.run_exec(c, backend_id, argv, stdin=stdin, user=user))
+
+    async def open_terminal(self, backend_id: str, argv: list[str], *, rows: int,
+                            cols: int) -> Terminal:
+        created: dict[str, Any] = await self._call(
+            "open a terminal", lambda c: c.api.exec_create(
+                backend_id, argv, stdin=True, tty=True, environment={"TERM": "xterm-256color"}))
+        exec_id = created["Id"]
+
+        async def resize(rows: int, cols: int) -> None:
+            await self._call("resize the terminal",
+                             lambda c: c.api.exec_resize(exec_id, height=rows, width=cols))
+
+        stream, pending = await docker_exec.open_exec_stream(self.url, exec_id)
+        terminal = docker_exec.DockerTerminal(stream, pending, resize)
+        try:
+            await terminal.resize(rows, cols)
+        except ClauderonError:
+            await terminal.aclose()
+            raise
+        return terminal

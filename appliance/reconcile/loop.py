@@ -32,6 +32,8 @@ from typing import Any
 import trio
 
 from appliance import worktrees
+from appliance.agents import runner
+from appliance.agents.boot import boot_plan
 from appliance.backends.base import Backend
 from appliance.config import Settings
 from appliance.contract import HostContext, RepoMounts, workload_for
@@ -183,6 +185,7 @@ class Reconciler:
             case Start(session=s, backend_id=bid):
                 try:
                     await self.backend.start(bid)
+                    await self._boot_agent(s, bid)
                 except ClauderonError as exc:
                     await self._fail(s, exc)
                     return
@@ -234,7 +237,11 @@ class Reconciler:
             (self.settings.uploads_dir / s.id).mkdir(parents=True, exist_ok=True)
             await self._progress(s, "container", f"creating container {s.container_name}")
             ca = self.settings.ca_cert_path
-            host = replace(self.host, ca_cert_path=str(ca) if ca.exists() else None)
+            home = self.settings.homes_dir / s.id
+            await trio.to_thread.run_sync(runner.prepare_home, home, repo.owner_uid,
+                                          repo.owner_gid)
+            host = replace(self.host, ca_cert_path=str(ca) if ca.exists() else None,
+                           homes_root=str(self.settings.homes_dir))
             spec = workload_for(
                 s,
                 host=host,
@@ -247,6 +254,7 @@ class Reconciler:
             if a.start:
                 await self._progress(s, "start", "starting the container")
                 await self.backend.start(created)
+                await self._boot_agent(s, created)
         except ClauderonError as exc:
             await self._undo_create(a, created, remove_worktree=fresh_worktree)
             await self._fail(s, exc)
@@ -258,6 +266,13 @@ class Reconciler:
             s, phase=Phase.RUNNING if a.start else Phase.STOPPED, backend_id=created,
             status_reason=None, attempts=attempts, retry_at=retry_at,
         )
+
+    async def _boot_agent(self, s: Session, backend_id: str) -> None:
+        """Hooks, settings and the agent itself, inside the started container."""
+        if not self.settings.start_agents:
+            return
+        await self._progress(s, "agent", f"starting {s.agent}")
+        await runner.boot(self.backend, backend_id, boot_plan(s), image=s.image)
 
     async def _undo_create(self, a: Create, created: str | None, *,
                            remove_worktree: bool) -> None:
@@ -274,6 +289,7 @@ class Reconciler:
                 await trio.to_thread.run_sync(
                     worktrees.remove_worktree, Path(s.repo_path), Path(s.worktree_path)
                 )
+                await trio.to_thread.run_sync(runner.remove_home, self.settings.homes_dir / s.id)
 
     def _backoff(self, attempts: int) -> float:
         return backoff_seconds(attempts, self.settings.backoff_seconds,
@@ -312,4 +328,5 @@ class Reconciler:
         await trio.to_thread.run_sync(
             lambda: shutil.rmtree(self.settings.uploads_dir / s.id, ignore_errors=True)
         )
+        await trio.to_thread.run_sync(runner.remove_home, self.settings.homes_dir / s.id)
         await self.store.run(self.store.sync.delete_session, s.id)

@@ -46,7 +46,7 @@ def test_create_shows_progress_and_follows_the_container_contract(
     assert mounts[git_dir]["Source"] == git_dir and mounts[git_dir]["RW"]
     home = str(appliance.home)
     assert all(not m["Source"].startswith(home) or m["Source"].startswith(
-        (f"{home}/worktrees/", f"{home}/uploads/", f"{home}/proxy-ca.pem"))
+        (f"{home}/worktrees/", f"{home}/uploads/", f"{home}/homes/", f"{home}/proxy-ca.pem"))
         for m in attrs["Mounts"])
     env = dict(e.split("=", 1) for e in attrs["Config"]["Env"])
     assert env["CLAUDERON_SESSION_ID"] == s["id"]

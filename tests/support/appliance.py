@@ -24,7 +24,7 @@ from appliance.config import load_settings
 from appliance.errors import ClauderonError
 from appliance.host import instance_id
 from cli.client import ApiClient
-from tests.support.engine import free_port
+from tests.support.engine import BASE_IMAGE, free_port
 
 BIN = Path(sys.executable).parent
 T = TypeVar("T")
@@ -50,7 +50,10 @@ def wait_for(predicate: Callable[[], T], *, timeout: float = 30.0, interval: flo
 
 
 class Appliance:
-    def __init__(self, home: Path, *, config: str = "", env: dict[str, str] | None = None):
+    def __init__(self, home: Path, *, config: str = "", env: dict[str, str] | None = None,
+                 agents: bool = False, image: str = BASE_IMAGE):
+        """``agents``: start the agent CLI in each container (needs the agent image);
+        the spine's tests run plain containers of the base image instead."""
         self.home = home
         self.http_port = free_port()
         self.hook_port = free_port()
@@ -60,7 +63,9 @@ class Appliance:
             f"[server]\nport = {self.http_port}\nhook_port = {self.hook_port}\n"
             f"[proxy]\nport = {self.proxy_port}\n"
             "[reconciler]\nresync_seconds = 0.5\nbackoff_seconds = 1.0\n"
-            "backoff_max_seconds = 4.0\nmax_attempts = 3\n" + config
+            "backoff_max_seconds = 4.0\nmax_attempts = 3\n"
+            f"[docker]\nimage = \"{image}\"\n"
+            f"[agents]\nstart = {'true' if agents else 'false'}\n" + config
         )
         base = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
         self.env = {**base, "CLAUDERON_HOME": str(home), **(env or {})}

@@ -201,3 +201,11 @@ def test_nothing_secret_is_mounted(settings: Settings) -> None:
     sources = {m.source for m in spec.mounts}
     assert sources == {str(settings.worktrees_dir / "flaky"), "/src/app/.git",
                        str(settings.uploads_dir / SID), str(settings.ca_cert_path)}
+
+
+def test_agent_home_persists_in_the_sessions_own_folder(settings: Settings) -> None:
+    host = replace(host_for(settings), homes_root=str(settings.homes_dir))
+    spec = workload_for(make_session(settings), host=host, repo=REPO, proxy_token=PROXY_TOKEN,
+                        hook_token=HOOK_TOKEN)
+    assert mounts_by_target(spec)["/home/agent"] == (f"{settings.homes_dir}/{SID}", False)
+    assert dict(spec.tmpfs) == {}

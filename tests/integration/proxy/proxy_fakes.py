@@ -3,9 +3,11 @@
 :class:`FakeUpstream` stands in for api.anthropic.com, api.github.com and friends: it
 records every request it receives (so tests can check which headers arrived) and answers
 by path: ``/sse`` holds an event stream open until the test acknowledges the first event,
-``/big`` streams a large body, ``/ws`` upgrades and echoes raw bytes, ``/oauth/token``
-answers a token refresh. :class:`GitServer` serves real repositories with ``git
-http-backend`` (CGI) and accepts only the Basic credential the proxy is meant to inject.
+``/big`` streams a large body, ``/ws`` upgrades and echoes raw bytes, ``/ws-close``
+upgrades and hangs up, ``/oauth/token`` answers a token refresh. :class:`EarlyRefuser`
+answers 413 to an upload after its head and hangs up without reading the body.
+:class:`GitServer` serves real repositories with ``git http-backend`` (CGI) and accepts
+only the Basic credential the proxy is meant to inject.
 """
 
 from __future__ import annotations
@@ -35,20 +37,21 @@ class Seen:
 
 def server_context(ca: trustme.CA) -> ssl.SSLContext:
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
+    ca.issue_cert("127.0.0.1", "::1", "localhost").configure_cert(ctx)
     ctx.set_alpn_protocols(["http/1.1"])
     return ctx
 
 
 class _Base:
-    def __init__(self, ca: trustme.CA) -> None:
+    def __init__(self, ca: trustme.CA, host: str = "127.0.0.1") -> None:
         self.ctx = server_context(ca)
+        self.host = host
         self.seen: list[Seen] = []
         self.port = 0
 
     async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         listeners = await trio.open_ssl_over_tcp_listeners(
-            0, self.ctx, host="127.0.0.1", https_compatible=True
+            0, self.ctx, host=self.host, https_compatible=True
         )
         self.port = listeners[0].transport_listener.socket.getsockname()[1]
         task_status.started(self.port)
@@ -116,9 +119,11 @@ class _Base:
 class FakeUpstream(_Base):
     """Any HTTPS API: echoes what it got, streams, upgrades, refreshes tokens."""
 
-    def __init__(self, ca: trustme.CA) -> None:
-        super().__init__(ca)
+    def __init__(self, ca: trustme.CA, host: str = "127.0.0.1") -> None:
+        super().__init__(ca, host)
         self.sse_ack = trio.Event()
+        #: Set when a ``/ws`` client's end of the pipe reached the upstream as an EOF.
+        self.ws_closed = trio.Event()
         self.refresh_answer: dict[str, str] = {}
 
     async def answer(self, stream: trio.abc.Stream, conn: h11.Connection, seen: Seen) -> bool:
@@ -144,15 +149,19 @@ class FakeUpstream(_Base):
                 left -= min(left, len(chunk))
             await self.send(stream, conn, h11.EndOfMessage())
             return True
-        if path == "/ws":
+        if path in ("/ws", "/ws-close"):
             key = seen.header("upgrade")
             await self.send(stream, conn, h11.InformationalResponse(
                 status_code=101, headers=[("connection", "upgrade"), ("upgrade", key[0])]))
+            if path == "/ws-close":
+                await stream.send_all(b"bye")
+                return False
             # After the 101 the bytes are ours: echo them back upper-cased.
             while True:
                 with trio.fail_after(20):
                     data = await stream.receive_some(65536)
                 if not data:
+                    self.ws_closed.set()
                     return False
                 await stream.send_all(bytes(data).upper())
         if path == "/oauth/token":
@@ -216,6 +225,43 @@ class GitServer(_Base):
         return True
 
 
+class EarlyRefuser:
+    """An upstream that refuses an upload from its head alone: 413, then it hangs up.
+
+    It never reads the body, so the proxy is still sending it when the answer arrives.
+    """
+
+    def __init__(self, ca: trustme.CA) -> None:
+        self.ctx = server_context(ca)
+        self.port = 0
+        self.refused = 0
+
+    async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        listeners = await trio.open_ssl_over_tcp_listeners(0, self.ctx, host="127.0.0.1")
+        self.port = listeners[0].transport_listener.socket.getsockname()[1]
+        task_status.started(self.port)
+        await trio.serve_listeners(self._connection, listeners)
+
+    async def _connection(self, stream: trio.abc.Stream) -> None:
+        try:
+            head = b""
+            with trio.fail_after(30):
+                while b"\r\n\r\n" not in head:
+                    data = await stream.receive_some(65536)
+                    if not data:
+                        return
+                    head += data
+                body = b"upload too large\n"
+                await stream.send_all(
+                    b"HTTP/1.1 413 Content Too Large\r\ncontent-type: text/plain\r\n"
+                    b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
+            self.refused += 1
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            await trio.aclose_forcefully(stream)
+
+
 class Tunnel:
     """A raw CONNECT tunnel through the proxy, carrying HTTP/1.1 requests one by one."""
 
@@ -264,3 +310,18 @@ class Tunnel:
 
     async def aclose(self) -> None:
         await trio.aclose_forcefully(self.tls)
+
+
+async def websocket_through(port: int, auth: str, cafile: Path, path: str,
+                            extra: str = "") -> trio.SSLStream[trio.SocketStream]:
+    """A WebSocket upgrade to api.openai.com through the proxy; the stream after the 101."""
+    tls = (await Tunnel.open(port, auth, "api.openai.com", cafile)).tls
+    await tls.send_all(
+        f"GET {path} HTTP/1.1\r\nHost: api.openai.com\r\nConnection: Upgrade\r\n"
+        f"Upgrade: websocket\r\n{extra}\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += await tls.receive_some(1)  # byte by byte: what follows the head is the pipe's
+    if not head.startswith(b"HTTP/1.1 101"):
+        raise ConnectionError(head.decode(errors="replace"))
+    return tls

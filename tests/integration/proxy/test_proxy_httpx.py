@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import ssl
 from dataclasses import replace
@@ -11,7 +10,7 @@ import httpx
 import trio
 import trustme
 from conftest import SECRETS, Proxy
-from proxy_fakes import FakeUpstream
+from proxy_fakes import FakeUpstream, websocket_through
 
 from appliance.audit import parse_line
 from proxy.config import Upstream
@@ -69,25 +68,9 @@ async def test_large_bodies_stream_both_ways_on_one_connection(
 
 async def test_websocket_upgrade_is_relayed(proxy: Proxy, fake: FakeUpstream) -> None:
     sid, token = proxy.add_session("ws")
-    ctx = ssl.create_default_context(cafile=str(proxy.ca_path))
     with trio.fail_after(15):
-        stream = await trio.open_tcp_stream("127.0.0.1", proxy.port)
-        basic = base64.b64encode(f"{sid}:{token}".encode()).decode()
-        await stream.send_all(
-            f"CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n"
-            f"Proxy-Authorization: Basic {basic}\r\n\r\n".encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += await stream.receive_some(1024)
-        assert head.startswith(b"HTTP/1.1 200")
-        tls = trio.SSLStream(stream, ctx, server_hostname="api.openai.com")
-        await tls.send_all(
-            b"GET /ws HTTP/1.1\r\nHost: api.openai.com\r\nConnection: Upgrade\r\n"
-            b"Upgrade: websocket\r\nAuthorization: Bearer placeholder\r\n\r\n")
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += await tls.receive_some(1024)
-        assert head.startswith(b"HTTP/1.1 101")
+        tls = await websocket_through(proxy.port, f"{sid}:{token}", proxy.ca_path, "/ws",
+                                      "Authorization: Bearer placeholder\r\n")
         await tls.send_all(b"hello through the pipe")
         echoed = b""
         while len(echoed) < 22:

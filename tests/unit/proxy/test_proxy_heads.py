@@ -33,6 +33,8 @@ def test_proxy_authorization() -> None:
     (b"api.anthropic.com:443", "api.anthropic.com", 443),
     (b"GitHub.com", "github.com", 443),
     (b"[::1]:8443", "::1", 8443),
+    (b"[2001:DB8::1]", "2001:db8::1", 443),
+    (b"::1:8443", "::1", 8443),  # httpx leaves the brackets out
     (b"10.0.0.1:80", "10.0.0.1", 80),
 ])
 def test_connect_targets(raw: bytes, host: str, port: int) -> None:
@@ -41,7 +43,8 @@ def test_connect_targets(raw: bytes, host: str, port: int) -> None:
 
 
 @pytest.mark.parametrize("raw", [b"a.b:0", b"a.b:99999", b"a.b:x", b"/path", b"u@a.b:443",
-                                 b"[::1", b"bad host:1", b"\xff:1", b"a..b:1", b""])
+                                 b"[::1", b"[::1]x", b"::g:1", b"bad host:1", b"\xff:1",
+                                 b"a..b:1", b""])
 def test_bad_connect_targets(raw: bytes) -> None:
     with pytest.raises(BadRequest):
         parse_connect_target(raw)

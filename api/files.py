@@ -1,0 +1,151 @@
+"""Routes the web UI reads a session through: its worktree (tree, file, diff), image uploads,
+its proxy audit lines, and a repo-path check for the create form.
+
+Handlers resolve the session, then hand the blocking work to :mod:`api.browse` in a worker
+thread; that module owns every rule about which paths may be read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import trio
+from quart import request
+from quart_trio import QuartTrio
+
+from api import browse
+from api.context import ApiContext
+from api.openapi import RouteDoc, documented, err, ok
+from appliance import worktrees
+from appliance.contract import CONTAINER_UPLOADS
+from appliance.errors import ClauderonError, InvalidInput, PayloadTooLarge
+from appliance.sessions import Session
+
+OBJ = {"type": "object"}
+ENTRY = {"type": "object", "required": ["name", "path", "type"], "properties": {
+    "name": {"type": "string"}, "path": {"type": "string"},
+    "type": {"type": "string", "enum": ["dir", "file", "symlink"]},
+    "size": {"type": ["integer", "null"]}}}
+LISTING = {"type": "object", "required": ["path", "entries"], "properties": {
+    "path": {"type": "string"}, "entries": {"type": "array", "items": ENTRY}}}
+FILE = {"type": "object", "required": ["path", "size", "binary", "truncated", "text"],
+        "properties": {"path": {"type": "string"}, "size": {"type": "integer"},
+                       "binary": {"type": "boolean"}, "truncated": {"type": "boolean"},
+                       "text": {"type": "string"}}}
+DIFF = {"type": "object", "required": ["base_ref", "files", "diff", "truncated"], "properties": {
+    "base_ref": {"type": "string"}, "merge_base": {"type": ["string", "null"]},
+    "files": {"type": "array", "items": {"type": "object", "properties": {
+        "status": {"type": "string"}, "path": {"type": "string"}}}},
+    "diff": {"type": "string"}, "truncated": {"type": "boolean"}}}
+UPLOAD = {"type": "object", "required": ["name", "path", "container_path", "size", "mime"],
+          "properties": {k: {"type": "string"} for k in ("name", "path", "container_path",
+                                                         "mime")} | {"size": {"type": "integer"}}}
+AUDIT = {"type": "object", "required": ["lines"], "properties": {
+    "lines": {"type": "array", "items": OBJ}}}
+REPO_CHECK = {"type": "object", "required": ["ok"], "properties": {
+    "ok": {"type": "boolean"}, "root": {"type": "string"}, "subdirectory": {"type": "string"},
+    "branch": {"type": "string"}, "error": {"type": "string"}}}
+PATH_Q = (("path", "a path relative to the worktree (empty: its root)"),)
+ESCAPE = err("The path escapes the worktree (.., absolute, or a symlink out)")
+
+
+def register(app: QuartTrio, ctx: ApiContext) -> None:
+    store = ctx.store
+
+    async def resolve(ref: str) -> Session:
+        return await store.run(store.sync.resolve, ref)
+
+    async def worktree(ref: str) -> tuple[Session, Path]:
+        session = await resolve(ref)
+        root = Path(session.worktree_path)
+        if not await trio.to_thread.run_sync(worktrees.is_worktree, root):
+            raise InvalidInput(f"{session.name} has no worktree yet (it is {session.phase})")
+        return session, root
+
+    @app.get("/api/sessions/<ref>/files")
+    @documented(RouteDoc(method="GET", path="/api/sessions/<ref>/files", query=PATH_Q,
+                         summary="List a folder of the session's worktree",
+                         responses={"200": ok(LISTING), "400": ESCAPE,
+                                    "404": err("No such session or folder")}))
+    async def list_files(ref: str) -> dict[str, Any]:
+        _, root = await worktree(ref)
+        rel = request.args.get("path", "")
+        return await trio.to_thread.run_sync(browse.list_dir, root, rel)
+
+    @app.get("/api/sessions/<ref>/file")
+    @documented(RouteDoc(method="GET", path="/api/sessions/<ref>/file", query=PATH_Q,
+                         summary="One file of the worktree (text; the first 1 MiB)",
+                         responses={"200": ok(FILE), "400": ESCAPE,
+                                    "404": err("No such session or file")}))
+    async def read_file(ref: str) -> dict[str, Any]:
+        _, root = await worktree(ref)
+        rel = request.args.get("path", "")
+        return await trio.to_thread.run_sync(browse.read_file, root, rel)
+
+    @app.get("/api/sessions/<ref>/diff")
+    @documented(RouteDoc(method="GET", path="/api/sessions/<ref>/diff",
+                         summary="The worktree's changes against where it forked from its base",
+                         responses={"200": ok(DIFF), "404": err("No such session")}))
+    async def get_diff(ref: str) -> dict[str, Any]:
+        session, root = await worktree(ref)
+        return await trio.to_thread.run_sync(browse.diff, root, session.base_ref)
+
+    @app.post("/api/sessions/<ref>/uploads")
+    @documented(RouteDoc(
+        method="POST", path="/api/sessions/<ref>/uploads",
+        summary="Attach an image (multipart field `file`; PNG/JPEG/GIF/WebP, at most 10 MB)",
+        responses={"201": ok(UPLOAD, "Stored; the agent sees it at container_path"),
+                   "400": err("No file"), "413": err("Larger than 10 MB"),
+                   "415": err("Not an image")}))
+    async def upload(ref: str) -> tuple[dict[str, Any], int]:
+        session = await resolve(ref)
+        if (request.content_length or 0) > browse.UPLOAD_LIMIT + 64 * 1024:
+            raise PayloadTooLarge("the upload is larger than the 10 MB limit", field="file")
+        files = await request.files
+        item = files.get("file")
+        if item is None:
+            raise InvalidInput("send the image as the multipart field 'file'", field="file")
+        data = item.read(browse.UPLOAD_LIMIT + 1)
+        folder = ctx.settings.uploads_dir / session.id
+        owners = (Path(session.worktree_path), Path(session.repo_path))
+        stored = await trio.to_thread.run_sync(
+            browse.store_upload, folder, item.filename or "image", data, owners)
+        return {"name": stored.name, "path": str(stored.path),
+                "container_path": f"{CONTAINER_UPLOADS}/{stored.name}",
+                "size": stored.size, "mime": stored.mime}, 201
+
+    @app.get("/api/sessions/<ref>/audit")
+    @documented(RouteDoc(method="GET", path="/api/sessions/<ref>/audit",
+                         query=(("limit", "how many recent lines (default 100, at most 1000)"),),
+                         summary="This session's recent proxy audit lines (newest last)",
+                         responses={"200": ok(AUDIT), "404": err("No such session")}))
+    async def audit(ref: str) -> dict[str, Any]:
+        session = await resolve(ref)
+        try:
+            limit = min(max(int(request.args.get("limit", "100")), 1), 1000)
+        except ValueError:
+            raise InvalidInput("limit must be a number", field="limit") from None
+        lines = await trio.to_thread.run_sync(
+            browse.audit_lines, ctx.settings.audit_path, session.id, limit)
+        return {"lines": lines}
+
+    @app.get("/api/repos/check")
+    @documented(RouteDoc(method="GET", path="/api/repos/check",
+                         query=(("path", "an absolute path inside a git checkout"),),
+                         summary="Whether a path can be a session's repo (always 200; see ok)",
+                         responses={"200": ok(REPO_CHECK)}))
+    async def check_repo(  # 200 either way: a form validating as you type is not an error
+    ) -> dict[str, Any]:
+        path = request.args.get("path", "")
+        try:
+            repo = await trio.to_thread.run_sync(worktrees.inspect_repo, path)
+            if repo.owner_uid == 0:
+                return {"ok": False, "error": f"{repo.root} belongs to root; agents never run "
+                        "as root, so chown it to the user who works in it"}
+            head = await trio.to_thread.run_sync(lambda: worktrees.git(
+                "symbolic-ref", "--quiet", "--short", "HEAD", cwd=repo.root, check=False))
+        except ClauderonError as exc:
+            return {"ok": False, "error": exc.message}
+        return {"ok": True, "root": str(repo.root), "subdirectory": repo.subdirectory,
+                "branch": head.stdout.strip() or "HEAD"}

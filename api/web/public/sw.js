@@ -1,0 +1,40 @@
+// Service worker: makes the app installable and opens it offline-first for its own files.
+// Hashed assets are cached forever; the page is fetched fresh (falling back to the cached
+// copy when offline); the API and WebSockets are never cached.
+const CACHE = "clauderon-v1";
+const SHELL = ["/", "/manifest.webmanifest", "/icon.svg"];
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    caches.keys()
+      .then((keys) => Promise.all(keys.filter((k) => k !== CACHE).map((k) => caches.delete(k))))
+      .then(() => self.clients.claim()),
+  );
+});
+
+self.addEventListener("fetch", (event) => {
+  const url = new URL(event.request.url);
+  if (event.request.method !== "GET" || url.origin !== location.origin) return;
+  if (url.pathname.startsWith("/api/") || url.pathname.startsWith("/ws/")) return;
+  if (url.pathname.startsWith("/assets/")) {
+    event.respondWith(caches.open(CACHE).then(async (c) => {
+      const hit = await c.match(event.request);
+      if (hit) return hit;
+      const res = await fetch(event.request);
+      if (res.ok) c.put(event.request, res.clone());
+      return res;
+    }));
+    return;
+  }
+  if (event.request.mode === "navigate") {
+    event.respondWith(fetch(event.request).then((res) => {
+      const copy = res.clone();
+      caches.open(CACHE).then((c) => c.put("/", copy));
+      return res;
+    }).catch(() => caches.match("/")));
+  }
+});

@@ -1,0 +1,32 @@
+// Checks the client's route table (src/routes.json) against a running API's OpenAPI document:
+// every path the client uses must exist there with that method.
+//   node scripts/check-api.mjs http://127.0.0.1:3030 [--allow-missing name,name]
+// Exit status 0 when all match; 1 with one line per missing route otherwise.
+import { readFile } from "node:fs/promises";
+
+const [base, flag, allowed] = process.argv.slice(2);
+if (!base) {
+  console.error("usage: check-api.mjs <api base url> [--allow-missing name,...]");
+  process.exit(2);
+}
+const allow = new Set(flag === "--allow-missing" && allowed ? allowed.split(",") : []);
+const routes = JSON.parse(await readFile(new URL("../src/routes.json", import.meta.url), "utf8"));
+const res = await fetch(new URL("/api/openapi.json", base));
+if (!res.ok) {
+  console.error(`GET /api/openapi.json answered ${res.status}`);
+  process.exit(1);
+}
+const doc = await res.json();
+let missing = 0;
+for (const [name, [method, path]] of Object.entries(routes)) {
+  const ok = doc.paths?.[path]?.[method.toLowerCase()] !== undefined;
+  if (ok) continue;
+  if (allow.has(name)) {
+    console.log(`allowed missing: ${name} ${method} ${path}`);
+    continue;
+  }
+  console.log(`missing: ${name} ${method} ${path}`);
+  missing++;
+}
+console.log(`${Object.keys(routes).length} routes checked, ${missing} missing`);
+process.exit(missing ? 1 : 0);

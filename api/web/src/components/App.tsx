@@ -1,0 +1,75 @@
+// The shell: header, live-link indicator, theme switch, routes and desktop shortcuts.
+import { useEffect, useState } from "preact/hooks";
+import { live, useLive } from "../live";
+import { navigate, onLink, usePath } from "../router";
+import { getTheme, nextTheme, setTheme, type Theme } from "../theme";
+import { CreateForm } from "./CreateForm";
+import { SessionList } from "./SessionList";
+import { SessionPage } from "./SessionPage";
+import { Shortcuts, typing } from "./Shortcuts";
+
+const THEME_LABEL: Record<Theme, string> = { system: "System theme", light: "Light theme",
+  dark: "Dark theme" };
+
+function ThemeButton() {
+  const [theme, set] = useState<Theme>(getTheme());
+  const cycle = () => { const t = nextTheme(theme); setTheme(t); set(t); };
+  useEffect(() => {
+    const key = (e: KeyboardEvent) => { if (e.key === "t" && !typing(e)) cycle(); };
+    addEventListener("keydown", key);
+    return () => removeEventListener("keydown", key);
+  });
+  return <button class="icon-button" onClick={cycle} title={`${THEME_LABEL[theme]} (t)`}
+    aria-label={THEME_LABEL[theme]} data-testid="theme">
+    {theme === "dark" ? "☾" : theme === "light" ? "☀" : "◐"}
+  </button>;
+}
+
+function LinkState() {
+  const store = useLive();
+  const text = store.link === "live" ? "Live" : store.link === "connecting" ? "Connecting…"
+    : "Reconnecting…";
+  return <span class={`link-state ${store.link}`} title="Live updates from the appliance"
+    data-testid="link-state"><i class="dot" />{text}</span>;
+}
+
+export function App() {
+  const path = usePath();
+  const [help, setHelp] = useState(false);
+  useEffect(() => { live.start(); }, []);
+  useEffect(() => {
+    const key = (e: KeyboardEvent) => {
+      if (typing(e) || e.metaKey || e.ctrlKey || e.altKey) return;
+      if (e.key === "?") setHelp(h => !h);
+      else if (e.key === "n") { e.preventDefault(); navigate("/new"); }
+      else if (e.key === "Escape" && !help && path !== "/") navigate("/");
+      else if (e.key === "Escape") setHelp(false);
+    };
+    addEventListener("keydown", key);
+    return () => removeEventListener("keydown", key);
+  }, [path, help]);
+
+  const session = path.match(/^\/s\/([^/]+)(?:\/(\w+))?/);
+  let page;
+  if (path === "/new") page = <CreateForm />;
+  else if (session) page = <SessionPage name={decodeURIComponent(session[1] ?? "")}
+    tab={session[2] ?? "chat"} />;
+  else page = <SessionList />;
+
+  return <div class="shell" onClick={onLink}>
+    <header class="topbar">
+      <a href="/" class="brand" aria-label="Clauderon: all sessions">
+        <img src="/icon.svg" alt="" width="26" height="26" /><span>Clauderon</span>
+      </a>
+      <LinkState />
+      <div class="spacer" />
+      <ThemeButton />
+      <button class="icon-button desktop-only" onClick={() => setHelp(true)}
+        title="Keyboard shortcuts (?)" aria-label="Keyboard shortcuts">⌨</button>
+      {path !== "/new" && <a href="/new" class="button primary" data-testid="new-session">
+        <span aria-hidden="true">+</span> New<span class="wide-only"> session</span></a>}
+    </header>
+    <main class="main">{page}</main>
+    {help && <Shortcuts onClose={() => setHelp(false)} />}
+  </div>;
+}

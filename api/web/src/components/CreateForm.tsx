@@ -1,0 +1,229 @@
+// The create form: repo picker validated as you type, agent settings, prompt with images,
+// the API's errors beside their field, then the creation's progress steps live.
+import { useEffect, useRef, useState } from "preact/hooks";
+import { api, ApiError, type AccessMode, type Agent, type CreateSession, type RecentRepo,
+  type RepoCheck, type Session } from "../api";
+import { ago } from "../format";
+import { live, useLive } from "../live";
+import { navigate } from "../router";
+import { Attachments } from "./Attachments";
+
+type Errors = Partial<Record<string, string>>;
+
+const NAME_RE = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
+const STEPS = [
+  { id: "accepted", label: "Accepted" },
+  { id: "worktree", label: "Worktree" },
+  { id: "container", label: "Container" },
+  { id: "start", label: "Start" },
+  { id: "running", label: "Running" },
+];
+const MODELS: Record<Agent, string> = { claude: "e.g. opus, sonnet", codex: "e.g. gpt-5-codex" };
+
+function Field({ label, id, error, hint, children }: { label: string; id: string;
+  error?: string | undefined; hint?: string | preact.ComponentChildren;
+  children: preact.ComponentChildren }) {
+  return <div class={`field${error ? " invalid" : ""}`}>
+    <label for={id}>{label}</label>
+    {children}
+    {error ? <p class="field-error" id={`${id}-error`} role="alert" data-testid={`error-${id}`}>{error}</p>
+      : hint ? <p class="hint">{hint}</p> : null}
+  </div>;
+}
+
+function RepoField({ value, onChange, error, check }: { value: string; onChange: (v: string) => void;
+  error?: string | undefined; check: RepoCheck | null }) {
+  const [recent, setRecent] = useState<RecentRepo[]>([]);
+  useEffect(() => { api.recentRepos().then(setRecent).catch(() => setRecent([])); }, []);
+  const full = (r: RecentRepo) => r.subdirectory ? `${r.repo_path}/${r.subdirectory}` : r.repo_path;
+  const status = error ? undefined : check === null ? undefined : check.ok
+    ? <span class="ok" data-testid="repo-ok">✓ git repository on <b>{check.branch}</b>
+      {check.subdirectory ? <> · working in <code>{check.subdirectory}</code></> : null}</span>
+    : undefined;
+  const problem = error ?? (check && !check.ok ? check.error : undefined);
+  return <Field label="Repository" id="repo_path" error={problem}
+    hint={status ?? "An absolute path to a git checkout on the appliance's machine."}>
+    <input id="repo_path" name="repo_path" list="recent-repos" required autocomplete="off"
+      spellcheck={false} placeholder="/home/you/src/project" value={value}
+      aria-invalid={problem ? "true" : undefined} onInput={e => onChange(e.currentTarget.value)} />
+    <datalist id="recent-repos">{recent.map(r => <option value={full(r)} />)}</datalist>
+    {recent.length > 0 && <div class="chips" aria-label="Recent repositories">
+      {recent.slice(0, 5).map(r => <button type="button" class="chip" title={`used ${ago(r.last_used)}`}
+        onClick={() => onChange(full(r))}>{full(r).split("/").slice(-2).join("/")}</button>)}
+    </div>}
+  </Field>;
+}
+
+function Progress({ session, onRetry }: { session: Session; onRetry: () => void }) {
+  const store = useLive();
+  const s = store.sessions.get(session.id) ?? session;
+  const seen = new Set((store.progress.get(s.id) ?? []).map(p => p.step));
+  seen.add("accepted");
+  if (s.phase === "running" || s.phase === "stopped") STEPS.forEach(x => seen.add(x.id));
+  const last = [...(store.progress.get(s.id) ?? [])].pop();
+  useEffect(() => {
+    if (s.phase === "running") {
+      const t = setTimeout(() => navigate(`/s/${encodeURIComponent(s.name)}`, true), 700);
+      return () => clearTimeout(t);
+    }
+    return undefined;
+  }, [s.phase]);
+  const failed = s.phase === "failed";
+  const current = STEPS.findIndex(x => !seen.has(x.id));
+  return <section class="progress-card card" data-testid="create-progress" aria-live="polite">
+    <h2>{failed ? "Creation failed" : s.phase === "running" ? "Running" : "Creating"} <code>{s.name}</code></h2>
+    <ol class="stepper">{STEPS.map((x, i) => <li class={seen.has(x.id) ? "done"
+      : i === current && !failed ? "active" : failed && i === current ? "failed" : ""}
+      data-step={x.id}><span class="bullet" />{x.label}</li>)}</ol>
+    {!failed && last && s.phase === "creating" && <p class="muted">{last.message}…</p>}
+    {failed && <><p class="reason">{s.status_reason ?? "The reconciler gave up."}</p>
+      <div class="row"><button class="button" onClick={onRetry}>Back to the form</button>
+        <button class="button" onClick={() => void api.retry(s.id)}>Retry</button></div></>}
+    {s.phase === "running" && <a class="button primary" href={`/s/${encodeURIComponent(s.name)}`}>Open session</a>}
+  </section>;
+}
+
+export function CreateForm() {
+  const [repo, setRepo] = useState("");
+  const [check, setCheck] = useState<RepoCheck | null>(null);
+  const [name, setName] = useState("");
+  const [agent, setAgent] = useState<Agent>("claude");
+  const [model, setModel] = useState("");
+  const [image, setImage] = useState("");
+  const [cpu, setCpu] = useState("");
+  const [memory, setMemory] = useState("");
+  const [access, setAccess] = useState<AccessMode>("read-write");
+  const [bypass, setBypass] = useState(false);
+  const [prompt, setPrompt] = useState("");
+  const [files, setFiles] = useState<File[]>([]);
+  const [errors, setErrors] = useState<Errors>({});
+  const [busy, setBusy] = useState(false);
+  const [created, setCreated] = useState<Session | null>(null);
+  const [notes, setNotes] = useState<string[]>([]);
+  const form = useRef<HTMLFormElement>(null);
+
+  useEffect(() => { document.getElementById("repo_path")?.focus(); }, []);
+  useEffect(() => {  // validate the repo path as it is typed (debounced, latest wins)
+    setErrors(e => ({ ...e, repo_path: undefined }));
+    if (!repo.trim()) { setCheck(null); return undefined; }
+    const ctl = new AbortController();
+    const t = setTimeout(() => {
+      api.checkRepo(repo.trim(), ctl.signal).then(setCheck).catch(() => undefined);
+    }, 250);
+    return () => { clearTimeout(t); ctl.abort(); };
+  }, [repo]);
+
+  const nameError = name && !NAME_RE.test(name)
+    ? "Lowercase letters, digits and inner hyphens only (like fix-login)." : undefined;
+
+  async function submit(e: Event) {
+    e.preventDefault();
+    if (busy) return;
+    const body: CreateSession = { repo_path: repo.trim(), agent, access_mode: access,
+      skip_permissions: bypass };
+    if (name) body.name = name;
+    if (model.trim()) body.model = model.trim();
+    if (image.trim()) body.image = image.trim();
+    if (cpu.trim()) body.cpu = cpu.trim();
+    if (memory.trim()) body.memory = memory.trim();
+    const text = prompt.trim();
+    if (text || files.length) {
+      body.prompt = files.length
+        ? `${text}\n\n(${files.length} image${files.length > 1 ? "s are" : " is"} attached in /workspace-uploads/.)`
+        : text;
+    }
+    setBusy(true);
+    setErrors({});
+    try {
+      const s = await api.createSession(body);
+      live.upsert(s);
+      setCreated(s);
+      const out: string[] = [];
+      for (const f of files) {
+        try { out.push(`${f.name} → ${(await api.upload(s.id, f)).container_path}`); }
+        catch (err) { out.push(`${f.name}: ${err instanceof Error ? err.message : err}`); }
+      }
+      setNotes(out);
+    } catch (err) {
+      if (err instanceof ApiError) {
+        const known = ["repo_path", "name", "agent", "model", "image", "cpu", "memory",
+          "access_mode", "prompt", "skip_permissions"];
+        const field = err.field && known.includes(err.field) ? err.field : "form";
+        setErrors({ [field]: err.message });
+        if (field !== "form") document.getElementById(field)?.focus();
+      } else setErrors({ form: String(err) });
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  if (created) {
+    return <div class="narrow">
+      <Progress session={created} onRetry={() => setCreated(null)} />
+      {notes.length > 0 && <ul class="notes">{notes.map(n => <li>{n}</li>)}</ul>}
+    </div>;
+  }
+
+  return <form ref={form} class="create narrow card" onSubmit={submit} noValidate data-testid="create-form"
+    onKeyDown={e => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) void submit(e); }}>
+    <h1>New session</h1>
+    {errors.form && <p class="form-error" role="alert" data-testid="error-form">{errors.form}</p>}
+    <RepoField value={repo} onChange={setRepo} error={errors.repo_path} check={check} />
+    <Field label="What should the agent do?" id="prompt" error={errors.prompt}
+      hint="Markdown welcome. Paste or drop screenshots to attach them.">
+      <textarea id="prompt" rows={6} value={prompt} placeholder="Fix the flaky login test and explain the cause."
+        onInput={e => setPrompt(e.currentTarget.value)}
+        onPaste={e => { const imgs = [...(e.clipboardData?.files ?? [])].filter(f => f.type.startsWith("image/"));
+          if (imgs.length) { e.preventDefault(); setFiles(f => [...f, ...imgs]); } }} />
+    </Field>
+    <Attachments files={files} onChange={setFiles} />
+    <div class="grid2">
+      <Field label="Name" id="name" error={errors.name ?? nameError} hint="Optional; becomes the branch clauderon/<name>.">
+        <input id="name" value={name} maxLength={40} spellcheck={false} autocomplete="off" placeholder="made from the prompt"
+          onInput={e => setName(e.currentTarget.value)} />
+      </Field>
+      <Field label="Agent" id="agent" error={errors.agent}>
+        <select id="agent" value={agent} onChange={e => setAgent(e.currentTarget.value as Agent)}>
+          <option value="claude">Claude Code</option><option value="codex">Codex</option>
+        </select>
+      </Field>
+    </div>
+    <fieldset class="field">
+      <legend>Access</legend>
+      <div class="segmented" role="radiogroup">
+        {(["read-write", "read-only"] as const).map(m => <label class={access === m ? "on" : ""}>
+          <input type="radio" name="access_mode" value={m} checked={access === m}
+            onChange={() => setAccess(m)} />{m === "read-write" ? "Read-write" : "Read-only"}</label>)}
+      </div>
+      <p class="hint">{access === "read-only" ? "Model APIs work; writes to other hosts (pushes, PR comments) are blocked."
+        : "The agent may push and call write APIs through the proxy."}</p>
+      {errors.access_mode && <p class="field-error" role="alert">{errors.access_mode}</p>}
+    </fieldset>
+    <label class="check">
+      <input id="skip_permissions" type="checkbox" checked={bypass} onChange={e => setBypass(e.currentTarget.checked)} />
+      <span><b>Bypass permission prompts</b><br /><span class="hint">The agent runs tools without asking. It is contained, but it can still change its branch freely.</span></span>
+    </label>
+    <details class="advanced">
+      <summary>Model, image and resources</summary>
+      <div class="grid2">
+        <Field label="Model" id="model" error={errors.model} hint="Empty: the agent's default.">
+          <input id="model" value={model} placeholder={MODELS[agent]} onInput={e => setModel(e.currentTarget.value)} />
+        </Field>
+        <Field label="Image" id="image" error={errors.image} hint="Empty: the appliance's default image.">
+          <input id="image" value={image} spellcheck={false} placeholder="default" onInput={e => setImage(e.currentTarget.value)} />
+        </Field>
+        <Field label="CPUs" id="cpu" error={errors.cpu} hint="e.g. 2 or 0.5; empty: no limit.">
+          <input id="cpu" inputMode="decimal" value={cpu} placeholder="no limit" onInput={e => setCpu(e.currentTarget.value)} />
+        </Field>
+        <Field label="Memory" id="memory" error={errors.memory} hint="e.g. 4g or 512m; empty: no limit.">
+          <input id="memory" value={memory} placeholder="no limit" onInput={e => setMemory(e.currentTarget.value)} />
+        </Field>
+      </div>
+    </details>
+    <div class="row end">
+      <a class="button" href="/">Cancel</a>
+      <button class="button primary" type="submit" disabled={busy || !repo.trim()} data-testid="create-submit">
+        {busy ? "Creating…" : "Create session"}</button>
+    </div>
+  </form>;
+}

@@ -1,0 +1,104 @@
+// Files: the worktree as a tree (folders open on demand), a viewer with syntax highlighting,
+// and the diff against where the branch forked from its base.
+import { useEffect, useState } from "preact/hooks";
+import { api, type Diff, type Entry, type FileBody, type Session } from "../api";
+import { bytes } from "../format";
+
+type Hl = typeof import("../highlight");
+
+function Tree({ s, path, open, onOpen, depth }: { s: Session; path: string; open: string | null;
+  onOpen: (p: string) => void; depth: number }) {
+  const [entries, setEntries] = useState<Entry[] | null>(null);
+  const [error, setError] = useState("");
+  const [expanded, setExpanded] = useState<Set<string>>(new Set());
+  useEffect(() => {
+    api.files(s.id, path).then(l => setEntries(l.entries))
+      .catch(e => setError(e instanceof Error ? e.message : String(e)));
+  }, [s.id, path]);
+  if (error) return <p class="field-error">{error}</p>;
+  if (!entries) return <p class="muted small">Loading…</p>;
+  if (!entries.length && depth === 0) return <p class="muted">The worktree is empty.</p>;
+  const toggle = (p: string) => setExpanded(old => {
+    const next = new Set(old);
+    if (next.has(p)) next.delete(p); else next.add(p);
+    return next;
+  });
+  return <ul class="tree" role={depth ? "group" : "tree"}>{entries.map(e => <li role="treeitem"
+    aria-expanded={e.type === "dir" ? expanded.has(e.path) : undefined}>
+    <button class={`tree-row${open === e.path ? " on" : ""}`} style={{ paddingLeft: `${0.5 + depth * 0.9}rem` }}
+      data-path={e.path} onClick={() => e.type === "dir" ? toggle(e.path) : onOpen(e.path)}>
+      <span class="tree-icon" aria-hidden="true">{e.type === "dir" ? (expanded.has(e.path) ? "▾" : "▸") : e.type === "symlink" ? "↪" : "·"}</span>
+      <span class="tree-name">{e.name}</span>
+      {e.size !== null && <span class="muted small">{bytes(e.size)}</span>}
+    </button>
+    {e.type === "dir" && expanded.has(e.path) &&
+      <Tree s={s} path={e.path} open={open} onOpen={onOpen} depth={depth + 1} />}
+  </li>)}</ul>;
+}
+
+function Viewer({ s, path, hl }: { s: Session; path: string; hl: Hl | null }) {
+  const [file, setFile] = useState<FileBody | null>(null);
+  const [error, setError] = useState("");
+  useEffect(() => {
+    setFile(null); setError("");
+    api.file(s.id, path).then(setFile).catch(e => setError(e instanceof Error ? e.message : String(e)));
+  }, [s.id, path]);
+  if (error) return <p class="field-error pad">{error}</p>;
+  if (!file) return <p class="muted pad">Loading…</p>;
+  return <article class="viewer" data-testid="file-viewer">
+    <header class="viewer-head"><span class="mono">{file.path}</span><span class="muted small">{bytes(file.size)}</span></header>
+    {file.binary ? <p class="muted pad">A binary file; not shown.</p>
+      : <pre class="code numbered"><code class="hljs" dangerouslySetInnerHTML={{
+        __html: hl ? hl.highlight(file.text, hl.languageFor(file.path)) : escape(file.text) }} /></pre>}
+    {file.truncated && <p class="muted pad small">Only the first 1 MB is shown.</p>}
+  </article>;
+}
+
+function escape(s: string): string {
+  return s.replace(/[&<>]/g, c => (c === "&" ? "&amp;" : c === "<" ? "&lt;" : "&gt;"));
+}
+
+function DiffView({ s }: { s: Session }) {
+  const [diff, setDiff] = useState<Diff | null>(null);
+  const [error, setError] = useState("");
+  const load = () => api.diff(s.id).then(setDiff).catch(e => setError(e instanceof Error ? e.message : String(e)));
+  useEffect(() => { void load(); }, [s.id]);
+  if (error) return <p class="field-error pad">{error}</p>;
+  if (!diff) return <p class="muted pad">Loading…</p>;
+  return <article class="diff" data-testid="diff">
+    <header class="viewer-head">
+      <span>Against <span class="mono">{diff.base_ref}</span>{diff.merge_base && <span class="muted mono"> @ {diff.merge_base.slice(0, 8)}</span>}</span>
+      <button class="button small-button" onClick={() => void load()}>Refresh</button>
+    </header>
+    {diff.files.length === 0 ? <p class="muted pad">No changes yet.</p> : <>
+      <ul class="changed">{diff.files.map(f => <li><span class={`st st-${f.status[0]}`}>{f.status === "?" ? "new" : f.status}</span>
+        <span class="mono">{f.path}</span></li>)}</ul>
+      <pre class="code diff-body">{diff.diff.split("\n").map(line => <span class={
+        line.startsWith("+++") || line.startsWith("---") || line.startsWith("diff ") ? "d-file"
+        : line.startsWith("+") ? "d-add" : line.startsWith("-") ? "d-del" : line.startsWith("@@") ? "d-hunk" : ""}>{line}{"\n"}</span>)}</pre>
+      {diff.truncated && <p class="muted pad small">The diff is long; only its start is shown.</p>}
+    </>}
+  </article>;
+}
+
+export function FilesTab({ s }: { s: Session }) {
+  const [mode, setMode] = useState<"tree" | "diff">("tree");
+  const [open, setOpen] = useState<string | null>(null);
+  const [hl, setHl] = useState<Hl | null>(null);
+  useEffect(() => { void import("../highlight").then(setHl); }, []);
+  if (["creating", "failed", "deleting"].includes(s.phase) && !s.backend_id) {
+    return <p class="muted pad">The worktree appears once the session is created.</p>;
+  }
+  return <section class="files">
+    <div class="segmented" role="tablist">
+      <button role="tab" aria-selected={mode === "tree"} class={mode === "tree" ? "on" : ""} onClick={() => setMode("tree")} data-testid="files-tree">Files</button>
+      <button role="tab" aria-selected={mode === "diff"} class={mode === "diff" ? "on" : ""} onClick={() => setMode("diff")} data-testid="files-diff">Changes</button>
+    </div>
+    {mode === "diff" ? <DiffView s={s} /> : <div class={`files-split${open ? " has-file" : ""}`}>
+      <nav class="tree-pane" aria-label="Worktree"><Tree s={s} path="" open={open} onOpen={setOpen} depth={0} /></nav>
+      <div class="view-pane">{open ? <>
+        <button class="button small-button phone-only" onClick={() => setOpen(null)}>‹ Files</button>
+        <Viewer s={s} path={open} hl={hl} /></> : <p class="muted pad">Pick a file to read it.</p>}</div>
+    </div>}
+  </section>;
+}

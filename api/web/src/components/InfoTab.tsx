@@ -1,0 +1,115 @@
+// Info: where the session runs and with what, the live access-mode switch, its recent proxy
+// audit lines, and the lifecycle actions (stop/start, archive, delete with confirmation).
+import { useEffect, useRef, useState } from "preact/hooks";
+import { api, type AccessMode, type AuditLine, type Session } from "../api";
+import { when } from "../format";
+import { live } from "../live";
+import { navigate } from "../router";
+
+function Confirm({ title, body, action, danger, onConfirm, onClose }: { title: string;
+  body: preact.ComponentChildren; action: string; danger?: boolean; onConfirm: () => void;
+  onClose: () => void }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => { ref.current?.showModal(); }, []);
+  return <dialog ref={ref} class="dialog" onClose={onClose} data-testid="confirm">
+    <h2>{title}</h2><div>{body}</div>
+    <form method="dialog" class="row end">
+      <button class="button" value="cancel">Cancel</button>
+      <button class={`button ${danger ? "danger" : "primary"}`} value="ok" data-testid="confirm-ok"
+        onClick={e => { e.preventDefault(); onConfirm(); ref.current?.close(); }}>{action}</button>
+    </form>
+  </dialog>;
+}
+
+function AccessSwitch({ s }: { s: Session }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState("");
+  const set = async (m: AccessMode) => {
+    if (m === s.access_mode) return;
+    setBusy(true);
+    try { live.upsert(await api.setAccessMode(s.id, m)); setError(""); }
+    catch (e) { setError(e instanceof Error ? e.message : String(e)); }
+    finally { setBusy(false); }
+  };
+  return <div class="access" data-testid="access-mode" data-mode={s.access_mode}>
+    <div class="segmented" role="radiogroup" aria-label="Access mode">
+      {(["read-write", "read-only"] as const).map(m => <button role="radio" aria-checked={s.access_mode === m}
+        class={s.access_mode === m ? "on" : ""} disabled={busy} onClick={() => void set(m)}
+        data-testid={`access-${m}`}>{m === "read-write" ? "Read-write" : "Read-only"}</button>)}
+    </div>
+    <p class="hint">{s.access_mode === "read-only"
+      ? "Model APIs work; every write to any other host is blocked by the proxy (403)."
+      : "The agent may push and call write APIs through the proxy."} Takes effect on its next request.</p>
+    {error && <p class="field-error">{error}</p>}
+  </div>;
+}
+
+function Audit({ s }: { s: Session }) {
+  const [lines, setLines] = useState<AuditLine[] | null>(null);
+  const [error, setError] = useState("");
+  const load = () => api.audit(s.id, 50).then(l => setLines(l.reverse()))
+    .catch(e => setError(e instanceof Error ? e.message : String(e)));
+  useEffect(() => { void load(); }, [s.id]);
+  return <section class="card">
+    <div class="row between"><h2>Recent requests</h2>
+      <button class="button small-button" onClick={() => void load()}>Refresh</button></div>
+    {error ? <p class="field-error">{error}</p> : !lines ? <p class="muted">Loading…</p>
+      : lines.length === 0 ? <p class="muted">No request has gone through the proxy yet.</p>
+      : <div class="table-wrap"><table class="audit" data-testid="audit">
+        <thead><tr><th>Time</th><th>Request</th><th>Status</th><th>Decision</th></tr></thead>
+        <tbody>{lines.map(l => <tr class={`dec-${l.decision}`}>
+          <td class="muted small">{new Date(l.ts).toLocaleTimeString()}</td>
+          <td class="mono small"><b>{l.method}</b> {l.host}{l.path}</td>
+          <td>{l.status}</td>
+          <td><span class="pill">{l.decision}</span>{l.credential && <span class="muted small"> {l.credential}</span>}</td>
+        </tr>)}</tbody></table></div>}
+  </section>;
+}
+
+export function InfoTab({ s }: { s: Session }) {
+  const [ask, setAsk] = useState<"delete" | "archive" | null>(null);
+  const [error, setError] = useState("");
+  const act = async (f: () => Promise<unknown>) => {
+    try { await f(); setError(""); } catch (e) { setError(e instanceof Error ? e.message : String(e)); }
+  };
+  const rows: [string, preact.ComponentChildren][] = [
+    ["Container", <span class="mono">{s.container_name}{s.backend_id ? ` (${s.backend_id.slice(0, 12)})` : ""}</span>],
+    ["Backend", s.backend], ["Image", <span class="mono">{s.image}</span>],
+    ["Agent", `${s.agent}${s.model ? ` · ${s.model}` : ""}${s.skip_permissions ? " · bypassing permission prompts" : ""}`],
+    ["Branch", <span class="mono">{s.branch} <span class="muted">from {s.base_ref}</span></span>],
+    ["Repository", <span class="mono">{s.repo_path}{s.subdirectory ? ` → ${s.subdirectory}` : ""}</span>],
+    ["Worktree", <span class="mono">{s.worktree_path}</span>],
+    ["Resources", `${s.cpu ? `${s.cpu} CPU` : "no CPU limit"} · ${s.memory ? s.memory : "no memory limit"}`],
+    ["Created", when(s.created_at)], ["Updated", when(s.updated_at)],
+  ];
+  if (s.archived_at) rows.push(["Archived", when(s.archived_at)]);
+  if (s.status_reason) rows.push(["Reason", s.status_reason]);
+  const archived = s.phase === "archived";
+  return <div class="info">
+    <section class="card"><h2>Session</h2>
+      <dl class="facts">{rows.map(([k, v]) => <><dt>{k}</dt><dd>{v}</dd></>)}</dl></section>
+    <section class="card"><h2>Access</h2><AccessSwitch s={s} /></section>
+    <Audit s={s} />
+    <section class="card"><h2>Lifecycle</h2>
+      <div class="row wrap">
+        {s.phase === "running" && <button class="button" onClick={() => void act(() => api.stop(s.id))}>Stop</button>}
+        {s.phase === "stopped" && <button class="button" onClick={() => void act(() => api.start(s.id))}>Start</button>}
+        {s.phase === "failed" && <button class="button" onClick={() => void act(() => api.retry(s.id))}>Retry</button>}
+        {archived ? <button class="button" data-testid="unarchive" onClick={() => void act(() => api.unarchive(s.id))}>Unarchive</button>
+          : <button class="button" data-testid="archive" disabled={!["running", "stopped"].includes(s.phase)}
+            onClick={() => setAsk("archive")}>Archive</button>}
+        <button class="button danger" data-testid="delete" disabled={s.phase === "deleting"} onClick={() => setAsk("delete")}>Delete</button>
+      </div>
+      <p class="hint">Archive stops the container and keeps the worktree and branch. Delete removes the
+        container and worktree; the branch <code>{s.branch}</code> stays in the repository.</p>
+      {error && <p class="field-error">{error}</p>}
+    </section>
+    {ask === "archive" && <Confirm title={`Archive ${s.name}?`} action="Archive" onClose={() => setAsk(null)}
+      body={<p>Its container stops; the worktree and branch stay. Unarchive to run it again.</p>}
+      onConfirm={() => void act(() => api.archive(s.id))} />}
+    {ask === "delete" && <Confirm title={`Delete ${s.name}?`} action="Delete" danger onClose={() => setAsk(null)}
+      body={<p>The container and the worktree are removed. Uncommitted changes in the worktree are lost;
+        commits stay on <code>{s.branch}</code>.</p>}
+      onConfirm={() => void act(async () => { await api.deleteSession(s.id); navigate("/"); })} />}
+  </div>;
+}

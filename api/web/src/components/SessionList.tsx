@@ -1,0 +1,137 @@
+// The session list: live badges, filters, search, sort, keyboard selection, empty state.
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import type { Session } from "../api";
+import { ago, basename } from "../format";
+import { useLive } from "../live";
+import { navigate } from "../router";
+import { AgentBadge, PhaseBadge, waitingForMe } from "./Badge";
+import { typing } from "./Shortcuts";
+
+type Filter = "active" | "waiting" | "failed" | "archived";
+type Sort = "updated" | "created" | "name";
+
+const FILTERS: { id: Filter; label: string; test: (s: Session) => boolean }[] = [
+  { id: "active", label: "Active", test: s => s.phase !== "archived" },
+  { id: "waiting", label: "Waiting for me", test: s => waitingForMe(s.agent_status)
+    && s.phase !== "archived" },
+  { id: "failed", label: "Failed", test: s => s.phase === "failed" },
+  { id: "archived", label: "Archived", test: s => s.phase === "archived" },
+];
+
+function matches(s: Session, q: string): boolean {
+  if (!q) return true;
+  const hay = [s.name, s.repo_path, s.branch, s.initial_prompt, s.agent, s.model ?? ""]
+    .join(" ").toLowerCase();
+  return q.toLowerCase().split(/\s+/).every(w => hay.includes(w));
+}
+
+function sorter(sort: Sort): (a: Session, b: Session) => number {
+  if (sort === "name") return (a, b) => a.name.localeCompare(b.name);
+  if (sort === "created") return (a, b) => b.created_at.localeCompare(a.created_at);
+  return (a, b) => b.updated_at.localeCompare(a.updated_at);
+}
+
+function Card({ s, selected }: { s: Session; selected: boolean }) {
+  return <li>
+    <a href={`/s/${encodeURIComponent(s.name)}`} class={`card session-card${selected ? " selected" : ""}`}
+      data-testid="session-card" data-name={s.name} aria-current={selected ? "true" : undefined}>
+      <div class="card-top">
+        <strong class="session-name">{s.name}</strong>
+        <span class="badges"><AgentBadge status={s.agent_status} /><PhaseBadge phase={s.phase} /></span>
+      </div>
+      {s.initial_prompt && <p class="prompt-excerpt">{s.initial_prompt}</p>}
+      {s.phase === "failed" && s.status_reason && <p class="reason">{s.status_reason}</p>}
+      <div class="meta">
+        <span title={s.repo_path}>{basename(s.repo_path)}{s.subdirectory ? `/${s.subdirectory}` : ""}</span>
+        <span class="mono">{s.branch}</span>
+        <span>{s.agent}{s.model ? ` · ${s.model}` : ""}</span>
+        {s.access_mode === "read-only" && <span class="pill">read-only</span>}
+        <span class="muted">{ago(s.updated_at)}</span>
+      </div>
+    </a>
+  </li>;
+}
+
+function Empty() {
+  return <section class="empty" data-testid="empty">
+    <img src="/icon.svg" alt="" width="56" height="56" />
+    <h1>Run your first agent</h1>
+    <p>A session is an AI coding agent (Claude Code or Codex) working in its own container,
+      on its own git branch of one of your repositories. It never sees your real
+      credentials: the appliance's proxy adds them on the way out.</p>
+    <ol class="steps-intro">
+      <li>Pick a repository on this machine and say what to do.</li>
+      <li>Watch it work in Chat or the Terminal; approve what it asks.</li>
+      <li>Read the diff in Files, then merge the branch <code>clauderon/&lt;name&gt;</code>.</li>
+    </ol>
+    <a href="/new" class="button primary">Create a session</a>
+    <p class="muted small">Or from a terminal: <code>clauderon create --repo ~/src/app --prompt "…"</code></p>
+  </section>;
+}
+
+export function SessionList() {
+  const store = useLive();
+  const [filter, setFilter] = useState<Filter>(() =>
+    (sessionStorage.getItem("clauderon.filter") as Filter | null) ?? "active");
+  const [q, setQ] = useState("");
+  const [sort, setSort] = useState<Sort>("updated");
+  const [sel, setSel] = useState(-1);
+  const search = useRef<HTMLInputElement>(null);
+  const all = [...store.sessions.values()];
+  const counts = Object.fromEntries(FILTERS.map(f => [f.id, all.filter(f.test).length]));
+  const shown = useMemo(() => {
+    const f = FILTERS.find(x => x.id === filter) ?? FILTERS[0]!;
+    return all.filter(s => f.test(s) && matches(s, q)).sort(sorter(sort));
+  }, [store.tick, filter, q, sort]);
+
+  useEffect(() => { sessionStorage.setItem("clauderon.filter", filter); }, [filter]);
+  useEffect(() => {
+    const key = (e: KeyboardEvent) => {
+      if (e.key === "/" && !typing(e)) { e.preventDefault(); search.current?.focus(); return; }
+      if (e.key === "Escape" && e.target === search.current) { search.current?.blur(); return; }
+      if (typing(e) || e.metaKey || e.ctrlKey || e.altKey) return;
+      if (e.key === "j" || e.key === "ArrowDown") setSel(i => Math.min(i + 1, shown.length - 1));
+      else if (e.key === "k" || e.key === "ArrowUp") setSel(i => Math.max(i - 1, 0));
+      else if (e.key === "Enter" && shown[sel]) navigate(`/s/${encodeURIComponent(shown[sel].name)}`);
+      else return;
+      e.preventDefault();
+    };
+    addEventListener("keydown", key);
+    return () => removeEventListener("keydown", key);
+  }, [shown, sel]);
+  useEffect(() => {
+    document.querySelector(".session-card.selected")?.scrollIntoView({ block: "nearest" });
+  }, [sel]);
+
+  if (!store.loaded) {
+    return <section class="empty">{store.error
+      ? <><h1>Cannot reach the appliance</h1><p>{store.error}</p>
+        <button class="button" onClick={() => void store.load()}>Try again</button></>
+      : <p class="muted">Loading sessions…</p>}</section>;
+  }
+  if (all.length === 0) return <Empty />;
+
+  return <section class="list-page">
+    <div class="toolbar">
+      <div class="segmented filters" role="tablist" aria-label="Filter sessions">
+        {FILTERS.map(f => <button role="tab" aria-selected={filter === f.id}
+          class={filter === f.id ? "on" : ""} onClick={() => { setFilter(f.id); setSel(-1); }}
+          data-testid={`filter-${f.id}`}>
+          {f.label}<span class="count">{counts[f.id]}</span></button>)}
+      </div>
+      <div class="search-sort">
+        <input ref={search} type="search" placeholder="Search  /" value={q} aria-label="Search sessions"
+          onInput={e => { setQ(e.currentTarget.value); setSel(-1); }} data-testid="search" />
+        <select value={sort} aria-label="Sort" onChange={e => setSort(e.currentTarget.value as Sort)}>
+          <option value="updated">Recently active</option>
+          <option value="created">Newest</option>
+          <option value="name">Name</option>
+        </select>
+      </div>
+    </div>
+    {shown.length === 0
+      ? <p class="nothing">No {FILTERS.find(f => f.id === filter)?.label.toLowerCase()} sessions
+        {q ? <> match “{q}”</> : null}.</p>
+      : <ul class="cards">{shown.map((s, i) => <Card key={s.id} s={s} selected={i === sel} />)}</ul>}
+  </section>;
+}

@@ -1,0 +1,73 @@
+// Syntax highlighting and Markdown, loaded on demand (Chat and Files only): highlight.js's
+// core with the languages agents touch most, and marked with raw HTML escaped, because a
+// transcript or a file is untrusted text and must never run as markup.
+import hljs from "highlight.js/lib/core";
+import bash from "highlight.js/lib/languages/bash";
+import c from "highlight.js/lib/languages/c";
+import cpp from "highlight.js/lib/languages/cpp";
+import css from "highlight.js/lib/languages/css";
+import diff from "highlight.js/lib/languages/diff";
+import dockerfile from "highlight.js/lib/languages/dockerfile";
+import go from "highlight.js/lib/languages/go";
+import ini from "highlight.js/lib/languages/ini";
+import java from "highlight.js/lib/languages/java";
+import javascript from "highlight.js/lib/languages/javascript";
+import json from "highlight.js/lib/languages/json";
+import markdown from "highlight.js/lib/languages/markdown";
+import nix from "highlight.js/lib/languages/nix";
+import python from "highlight.js/lib/languages/python";
+import rust from "highlight.js/lib/languages/rust";
+import sql from "highlight.js/lib/languages/sql";
+import typescript from "highlight.js/lib/languages/typescript";
+import xml from "highlight.js/lib/languages/xml";
+import yaml from "highlight.js/lib/languages/yaml";
+import { Marked } from "marked";
+
+const LANGS = { bash, c, cpp, css, diff, dockerfile, go, ini, java, javascript, json, markdown,
+  nix, python, rust, sql, typescript, xml, yaml };
+for (const [name, lang] of Object.entries(LANGS)) hljs.registerLanguage(name, lang);
+
+const BY_EXT: Record<string, string> = {
+  sh: "bash", bash: "bash", zsh: "bash", c: "c", h: "c", cc: "cpp", cpp: "cpp", hpp: "cpp",
+  css: "css", scss: "css", diff: "diff", patch: "diff", go: "go", ini: "ini", toml: "ini",
+  cfg: "ini", conf: "ini", java: "java", js: "javascript", mjs: "javascript", cjs: "javascript",
+  jsx: "javascript", json: "json", md: "markdown", nix: "nix", py: "python", rs: "rust",
+  sql: "sql", ts: "typescript", tsx: "typescript", html: "xml", xml: "xml", svg: "xml",
+  yml: "yaml", yaml: "yaml",
+};
+
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, ch => `&#${ch.charCodeAt(0)};`);
+}
+
+export function languageFor(path: string): string | undefined {
+  const name = path.split("/").pop() ?? "";
+  if (name === "Dockerfile") return "dockerfile";
+  return BY_EXT[name.split(".").pop()?.toLowerCase() ?? ""];
+}
+
+/** Highlighted HTML for ``code`` (escaped plain text when the language is unknown). */
+export function highlight(code: string, lang: string | undefined): string {
+  if (lang && hljs.getLanguage(lang)) return hljs.highlight(code, { language: lang }).value;
+  return escapeHtml(code);
+}
+
+const md = new Marked({
+  gfm: true,
+  breaks: false,
+  renderer: {
+    html: ({ text }) => escapeHtml(text),
+    code: ({ text, lang }) => {
+      const l = (lang ?? "").split(/\s/)[0] ?? "";
+      return `<pre class="code"><code class="hljs">${highlight(text, l || undefined)}</code></pre>`;
+    },
+    link: ({ href, text }) => /^(https?:|mailto:|#|\/)/i.test(href)
+      ? `<a href="${escapeHtml(href)}" target="_blank" rel="noopener noreferrer">${escapeHtml(text)}</a>`
+      : escapeHtml(text),
+    image: ({ text }) => escapeHtml(text),
+  },
+});
+
+export function markdownToHtml(text: string): string {
+  return md.parse(text, { async: false });
+}

@@ -1,0 +1,124 @@
+// The live session store: the list from GET /api/sessions, kept current by /ws/events.
+//
+// Theory of operation: the socket connects first and says which event id is the latest; the
+// list is fetched after that, and events arriving meanwhile are held and applied in order
+// once it lands, so nothing between the two is lost. On a drop the socket reconnects with
+// ?after=<last id seen> (backing off to 10 s), so the stream resumes exactly where it left off.
+import { useEffect, useState } from "preact/hooks";
+import { api, wsUrl, type ServerEvent, type Session } from "./api";
+
+export type Link = "connecting" | "live" | "reconnecting";
+
+export interface Progress { step: string; message: string; ts: string }
+
+class LiveStore {
+  sessions = new Map<string, Session>();
+  progress = new Map<string, Progress[]>();
+  link: Link = "connecting";
+  loaded = false;
+  error: string | null = null;
+  private lastId: number | null = null;
+  private held: ServerEvent[] | null = [];
+  private listeners = new Set<() => void>();
+  private ws: WebSocket | null = null;
+  private delay = 500;
+  private version = 0;
+
+  subscribe(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  get tick(): number { return this.version; }
+
+  private emit(): void {
+    this.version++;
+    for (const fn of this.listeners) fn();
+  }
+
+  start(): void {
+    if (this.ws) return;
+    this.connect();
+  }
+
+  private connect(): void {
+    const query = this.lastId === null ? {} : { after: this.lastId };
+    const ws = new WebSocket(wsUrl("events", {}, query));
+    this.ws = ws;
+    ws.onmessage = (msg: MessageEvent<string>) => {
+      const data = JSON.parse(msg.data) as { type: string; latest?: number; event?: ServerEvent };
+      if (data.type === "connected") {
+        this.delay = 500;
+        this.link = "live";
+        if (this.lastId === null) this.lastId = data.latest ?? 0;
+        if (!this.loaded) void this.load();
+        this.emit();
+      } else if (data.type === "event" && data.event) {
+        this.lastId = data.event.id;
+        if (this.held) this.held.push(data.event);
+        else this.apply(data.event);
+      }
+    };
+    ws.onclose = () => {
+      this.ws = null;
+      this.link = "reconnecting";
+      this.emit();
+      setTimeout(() => this.connect(), this.delay);
+      this.delay = Math.min(this.delay * 2, 10_000);
+    };
+  }
+
+  async load(): Promise<void> {
+    try {
+      const list = await api.listSessions();
+      this.sessions = new Map(list.map(s => [s.id, s]));
+      this.loaded = true;
+      this.error = null;
+      const held = this.held ?? [];
+      this.held = null;
+      for (const e of held) this.apply(e, false);
+    } catch (e) {
+      this.error = e instanceof Error ? e.message : String(e);
+    }
+    this.emit();
+  }
+
+  /** Put a session the API just answered with into the store (before its event arrives). */
+  upsert(s: Session): void {
+    const known = this.sessions.get(s.id);
+    if (known && known.updated_at > s.updated_at) return;
+    this.sessions.set(s.id, s);
+    this.emit();
+  }
+
+  private apply(e: ServerEvent, emit = true): void {
+    const s = e.payload.session;
+    if (s) this.sessions.set(s.id, s);
+    if (e.kind === "deleted" && e.session_id) {
+      this.sessions.delete(e.session_id);
+      this.progress.delete(e.session_id);
+    }
+    if (e.kind === "progress" && e.session_id) {
+      const list = this.progress.get(e.session_id) ?? [];
+      list.push({ step: e.payload.step ?? "", message: e.payload.message ?? "", ts: e.ts });
+      this.progress.set(e.session_id, list);
+    }
+    if (emit) this.emit();
+  }
+
+  byRef(ref: string): Session | undefined {
+    const direct = this.sessions.get(ref);
+    if (direct) return direct;
+    for (const s of this.sessions.values()) if (s.name === ref) return s;
+    return undefined;
+  }
+}
+
+export const live = new LiveStore();
+
+/** Re-render the calling component whenever the live store changes. */
+export function useLive(): LiveStore {
+  const [, setTick] = useState(live.tick);
+  useEffect(() => live.subscribe(() => setTick(live.tick)), []);
+  return live;
+}

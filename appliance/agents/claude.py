@@ -1,0 +1,65 @@
+"""Claude Code in a session's container: onboarding state, transcript path, start script.
+
+``~/.claude.json`` marks onboarding done, trusts the working directory and approves the
+placeholder API key (by its last 20 characters, which is how Claude Code remembers an
+approved key), so the CLI never stops at a first-run prompt. The start script runs Claude
+with the session id as its own session id, so its transcript lands at a known path
+(:func:`transcript_path`); when that transcript exists (the container was recreated), it
+resumes the conversation instead of starting a new one.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any
+
+from appliance.sessions import Session
+
+#: The placeholder Claude Code sees in ``ANTHROPIC_API_KEY`` (appliance.contract.PLACEHOLDERS).
+APPROVED_KEY_SUFFIX_LEN = 20
+
+
+def claude_json(*, workdir: str, api_key_placeholder: str,
+                skip_permissions: bool) -> dict[str, Any]:
+    return {
+        "hasCompletedOnboarding": True,
+        "bypassPermissionsModeAccepted": skip_permissions,
+        "autoUpdates": False,
+        "projects": {workdir: {"hasTrustDialogAccepted": True,
+                               "hasCompletedProjectOnboarding": True}},
+        "customApiKeyResponses": {
+            "approved": [api_key_placeholder[-APPROVED_KEY_SUFFIX_LEN:]],
+            "rejected": [],
+        },
+    }
+
+
+def project_folder(workdir: str) -> str:
+    """Claude's folder name for a working directory (every non-alphanumeric becomes ``-``)."""
+    return re.sub(r"[^A-Za-z0-9]", "-", workdir)
+
+
+def transcript_path(*, home: str, workdir: str, session_id: str) -> str:
+    """Where Claude writes the session's transcript, relative to ``home``."""
+    return f"{home}/.claude/projects/{project_folder(workdir)}/{session_id}.jsonl"
+
+
+def start_script(session: Session, *, home: str, workdir: str) -> str:
+    common = []
+    if session.model:
+        common += ["--model", session.model]
+    if session.skip_permissions:
+        common.append("--dangerously-skip-permissions")
+    resume = ["claude", "--resume", session.id, *common]
+    fresh = ["claude", "--session-id", session.id, *common]
+    if session.initial_prompt:
+        fresh += ["--", session.initial_prompt]
+    transcript = transcript_path(home="$HOME", workdir=workdir, session_id=session.id)
+    return (
+        f'if [ -s "{transcript}" ]; then\n'
+        f"    {shlex.join(resume)}\n"
+        "else\n"
+        f"    {shlex.join(fresh)}\n"
+        "fi\n"
+    )

@@ -1,0 +1,71 @@
+"""Codex in a session's container: ``config.toml``, a dummy ``auth.json``, start script.
+
+The config sends Codex to the OpenAI Responses API at its real address
+(``https://api.openai.com/v1``, reached through the proxy like everything else) over plain
+HTTP streaming: ``supports_websockets = false`` skips the WebSocket attempts a proxy-less
+setup would make first. The key comes from ``OPENAI_API_KEY``, a placeholder the proxy
+replaces. ``notify`` runs the status hook when a turn completes. ``auth.json`` holds the
+same placeholder so Codex never asks to log in. The start script resumes the last
+conversation when one exists (the container was recreated).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+from appliance.agents.hooks import HOOK_SCRIPT_PATH
+from appliance.sessions import Session
+
+PROVIDER = "clauderon"
+BASE_URL = "https://api.openai.com/v1"
+
+
+def _toml_str(value: str) -> str:
+    return json.dumps(value)  # a JSON string is a valid TOML basic string
+
+
+def config_toml(session: Session, *, workdir: str) -> str:
+    lines = ["# Written by clauderon at every start; changes here are replaced.",
+             f"model_provider = {_toml_str(PROVIDER)}"]
+    if session.model:
+        lines.append(f"model = {_toml_str(session.model)}")
+    if session.skip_permissions:
+        lines += ['approval_policy = "never"', 'sandbox_mode = "danger-full-access"']
+    lines += [
+        f'notify = ["bash", {_toml_str(HOOK_SCRIPT_PATH)}]',
+        "",
+        f"[model_providers.{PROVIDER}]",
+        'name = "OpenAI through the clauderon proxy"',
+        f"base_url = {_toml_str(BASE_URL)}",
+        'env_key = "OPENAI_API_KEY"',
+        'wire_api = "responses"',
+        "supports_websockets = false",
+        "",
+        f"[projects.{_toml_str(workdir)}]",
+        'trust_level = "trusted"',
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def auth_json(api_key_placeholder: str) -> str:
+    return json.dumps({"OPENAI_API_KEY": api_key_placeholder}) + "\n"
+
+
+def start_script(session: Session) -> str:
+    common = []
+    if session.model:
+        common += ["--model", session.model]
+    if session.skip_permissions:
+        common.append("--dangerously-bypass-approvals-and-sandbox")
+    fresh = ["codex", *common]
+    if session.initial_prompt:
+        fresh += ["--", session.initial_prompt]
+    return (
+        'if ls "$HOME"/.codex/sessions/*/*/*/rollout-*.jsonl >/dev/null 2>&1; then\n'
+        f"    {shlex.join(['codex', 'resume', '--last', *common])}\n"
+        "else\n"
+        f"    {shlex.join(fresh)}\n"
+        "fi\n"
+    )

@@ -1,0 +1,70 @@
+"""The status hook: a bash script the agent runs on its events, and Claude's hook settings.
+
+After a container starts, the daemon writes both *inside* it (``docker exec``, never a host
+mount): the script at :data:`HOOK_SCRIPT_PATH`, Claude's managed settings at
+:data:`MANAGED_SETTINGS_PATH` (root-owned, so the agent cannot switch its hooks off).
+
+The script reads the event as JSON (Claude: on stdin; Codex's ``notify``: as its last
+argument), and POSTs ``{"session_id", "event": {"type"}}`` with the session's hook token to
+``$CLAUDERON_HOOK_URL`` (``/api/hooks``). It is silent, bounded (2 s to connect, 5 s in all)
+and always exits 0: a hook must never stop the agent. A Notification counts only when it
+says the agent is idle; Codex's ``agent-turn-complete`` counts as Stop.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+HOOK_SCRIPT_PATH = "/etc/clauderon/hooks/send_status.sh"
+MANAGED_SETTINGS_PATH = "/etc/claude-code/managed-settings.json"
+
+#: The Claude Code events that drive ``agent_status`` (DESIGN.md, Hooks).
+CLAUDE_HOOK_EVENTS = ("UserPromptSubmit", "PreToolUse", "PermissionRequest", "Stop",
+                      "Notification")
+_TOOL_EVENTS = frozenset({"PreToolUse", "PermissionRequest"})
+
+HOOK_SCRIPT = r"""#!/bin/bash
+# Clauderon status hook: tells the appliance what the agent is doing.
+# Silent, bounded, never fails the agent.
+if [ "$#" -gt 0 ]; then input="${!#}"; else input="$(cat)"; fi
+event="$(printf '%s' "$input" | grep -o '"hook_event_name" *: *"[A-Za-z]*"' | head -n 1 \
+    | sed 's/.*"\([A-Za-z]*\)"$/\1/')"
+if [ -z "$event" ]; then
+    case "$input" in *'"agent-turn-complete"'*) event=Stop ;; esac
+fi
+if [ "$event" = Notification ]; then
+    case "$input" in *'idle_prompt'*) event=IdlePrompt ;; *) exit 0 ;; esac
+fi
+if [ -z "$event" ] || [ -z "${CLAUDERON_HOOK_URL:-}" ]; then exit 0; fi
+curl -s -o /dev/null --connect-timeout 2 --max-time 5 --noproxy '*' \
+    -H "Authorization: Bearer ${CLAUDERON_HOOK_TOKEN:-}" \
+    -H 'Content-Type: application/json' \
+    --data "{\"session_id\":\"${CLAUDERON_SESSION_ID:-}\",\"event\":{\"type\":\"$event\"}}" \
+    "$CLAUDERON_HOOK_URL" >/dev/null 2>&1 || true
+exit 0
+"""
+
+
+def claude_managed_settings(*, skip_permissions: bool) -> dict[str, Any]:
+    """``managed-settings.json``: the status hooks, and the permission mode: bypass when
+    asked for, otherwise the mode that asks a person before a tool runs."""
+    command = [{"type": "command", "command": HOOK_SCRIPT_PATH, "timeout": 10}]
+    hooks: dict[str, Any] = {}
+    for event in CLAUDE_HOOK_EVENTS:
+        entry: dict[str, Any] = {"hooks": command}
+        if event in _TOOL_EVENTS:
+            entry = {"matcher": "*", **entry}
+        hooks[event] = [entry]
+    settings: dict[str, Any] = {"hooks": hooks}
+    if skip_permissions:
+        settings["permissions"] = {"defaultMode": "bypassPermissions"}
+        settings["skipDangerousModePermissionPrompt"] = True
+    else:
+        # Ask before tools run: a person approves (status waiting_approval), not a model.
+        settings["permissions"] = {"defaultMode": "default"}
+    return settings
+
+
+def render_json(doc: dict[str, Any]) -> bytes:
+    return (json.dumps(doc, indent=2) + "\n").encode()

@@ -1,0 +1,78 @@
+"""Carrying out a :class:`~appliance.agents.boot.BootPlan` through a backend's ``exec``.
+
+The thin trio shell around the pure plan: check the tools, write the files, start the
+agent. A missing tool fails with :class:`InvalidInput` naming it (permanent: retrying the
+same image cannot help); a step that fails otherwise is a :class:`BackendError` quoting what
+the container said. Also here: the host side of an agent's home folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Protocol
+
+import trio
+
+from appliance.agents.boot import ROOT, BootPlan, check_argv, write_argv
+from appliance.backends.base import ExecResult
+from appliance.errors import BackendError, InvalidInput
+
+log = logging.getLogger(__name__)
+
+BOOT_TIMEOUT_SECONDS = 120.0
+_NOT_FOUND_CODES = (126, 127)
+
+
+class Execs(Protocol):
+    async def exec(self, backend_id: str, argv: list[str], *, stdin: bytes | None = None,
+                   user: str | None = None) -> ExecResult: ...
+
+
+def _said(result: ExecResult) -> str:
+    text = (result.stderr or result.stdout).decode(errors="replace").strip()
+    return text[-300:] or f"exit status {result.exit_code}"
+
+
+async def boot(backend: Execs, backend_id: str, plan: BootPlan, *, image: str) -> None:
+    try:
+        with trio.fail_after(BOOT_TIMEOUT_SECONDS):
+            await _boot(backend, backend_id, plan, image=image)
+    except trio.TooSlowError:
+        raise BackendError(
+            f"starting the agent took more than {BOOT_TIMEOUT_SECONDS:.0f}s") from None
+
+
+async def _boot(backend: Execs, backend_id: str, plan: BootPlan, *, image: str) -> None:
+    checked = await backend.exec(backend_id, check_argv(plan.tools))
+    missing = checked.stdout.decode(errors="replace").split()
+    if checked.exit_code in _NOT_FOUND_CODES and not missing:
+        missing = ["sh"]
+    if missing:
+        raise InvalidInput(
+            f"the image {image} cannot run the agent: {', '.join(missing)} not found on PATH "
+            f"(an agent image needs {', '.join(plan.tools)}; see images/agent/README.md)",
+            field="image")
+    if checked.exit_code != 0:
+        raise BackendError(f"checking the image {image} failed: {_said(checked)}")
+    for f in plan.files:
+        wrote = await backend.exec(backend_id, write_argv(f), stdin=f.content,
+                                   user=ROOT if f.as_root else None)
+        if wrote.exit_code != 0:
+            raise BackendError(f"could not write {f.path} in the container: {_said(wrote)}")
+    started = await backend.exec(backend_id, list(plan.start))
+    if started.exit_code != 0:
+        raise BackendError(f"could not start the agent: {_said(started)}")
+
+
+def prepare_home(path: Path, uid: int, gid: int) -> None:
+    """The session's agent home on the host, owned by the container's user."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if os.geteuid() == 0 and (path.stat().st_uid, path.stat().st_gid) != (uid, gid):
+        os.chown(path, uid, gid)
+
+
+def remove_home(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,398 @@
+"""``clauderon tui``: the session list with its detail pane, kept live from ``/ws/events``.
+
+Theory of operation. :class:`MainScreen` keeps ``sessions`` (id -> the API's session JSON)
+and redraws the table from it through the pure rules in :mod:`cli.tui.model`. One worker,
+:meth:`MainScreen.follow_events`, owns the connection: it opens the event stream, fetches
+the full list once the stream says ``connected`` (so no event falls between the two), then
+folds each event into ``sessions``. When the API is down, slow or restarts, the stream
+raises, the top bar says "disconnected" and the worker retries with a growing pause,
+resuming with ``?after=<last event id>``. Every REST call has a timeout, and all of them
+run in workers, so no key press ever waits on the socket.
+
+Neighbours: :mod:`cli.tui.create` (the create dialog), :mod:`cli.tui.reconcile`,
+:mod:`cli.tui.dialogs` (confirm, help), :mod:`cli.tui.detail`, :mod:`cli.tui.terminal`
+(attach and the editor take the terminal through it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Input, Static
+
+from appliance.errors import ClauderonError
+from cli.tui import stream
+from cli.tui.api import AsyncApi
+from cli.tui.create import CreateScreen
+from cli.tui.detail import detail_text, load_extras
+from cli.tui.dialogs import ConfirmScreen, HelpScreen
+from cli.tui.footer import KeyFooter
+from cli.tui.model import COLUMNS, Filter, apply_event, next_access_mode, row, visible
+from cli.tui.reconcile import ReconcileScreen
+from cli.tui.terminal import Foreground, SuspendingTerminal
+
+PHASE_STYLE = {"running": "green", "failed": "bold red", "creating": "yellow",
+               "creating!": "bold yellow", "deleting": "magenta", "archived": "dim",
+               "stopped": "cyan"}
+RETRY_MAX_SECONDS = 5.0
+AGE_REFRESH_SECONDS = 15.0
+START_SECONDS = 120.0
+#: A full re-read of the list now and then, in case an event never reached the stream.
+RESYNC_SECONDS = 20.0
+
+
+class MainScreen(Screen[None]):
+    AUTO_FOCUS = "#sessions"
+    DEFAULT_CSS = """
+    #topbar { height: 1; background: $panel; }
+    #title { width: 1fr; padding: 0 1; }
+    #conn { width: auto; padding: 0 1; }
+    #search { display: none; height: 1; }
+    #search.shown { display: block; }
+    #body { height: 1fr; layout: vertical; }
+    #body.wide { layout: horizontal; }
+    #sessions { height: 1fr; min-height: 5; }
+    #detail-pane { height: 9; border-top: solid $primary; padding: 0 1; }
+    #body.wide #detail-pane { height: 1fr; width: 2fr; border-top: none;
+                              border-left: solid $primary; }
+    #body.wide #sessions { width: 3fr; }
+    """
+    BINDINGS = [
+        Binding("n", "create", "New"),
+        Binding("enter", "attach", "Attach", key_display="⏎", priority=True),
+        Binding("a", "archive", "Archive"),
+        Binding("u", "unarchive", "Unarchive"),
+        Binding("d", "delete", "Delete"),
+        Binding("m", "access_mode", "Mode"),
+        Binding("r", "reconcile", "Reconcile"),
+        Binding("f", "next_filter", "Filter"),
+        Binding("slash", "search", "Search", key_display="/"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+        Binding("j", "cursor(1)", "Down", show=False),
+        Binding("k", "cursor(-1)", "Up", show=False),
+        Binding("escape", "clear_search", "Clear search", show=False),
+    ]
+
+    def __init__(self, api: AsyncApi, terminal: Foreground,
+                 clock: Callable[[], datetime]) -> None:
+        super().__init__()
+        self.api = api
+        self.terminal = terminal
+        self.clock = clock
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.filter = Filter.ACTIVE
+        self.search = ""
+        self.cursor: int | None = None
+        self.connected = False
+        self.loaded = False
+        self.extras: dict[str, dict[str, Any]] = {}
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="topbar"):
+            yield Static("", id="title")
+            yield Static("connecting...", id="conn")
+        yield Input(placeholder="search (esc clears)", id="search", compact=True)
+        with Container(id="body"):
+            table: DataTable[str | Text] = DataTable(cursor_type="row", id="sessions",
+                                                     zebra_stripes=True)
+            table.add_columns(*COLUMNS)
+            yield table
+            with VerticalScroll(id="detail-pane"):
+                yield Static("", id="detail")
+        yield KeyFooter()
+
+    def on_mount(self) -> None:
+        self.redraw()
+        self.follow_events()
+        self.set_interval(AGE_REFRESH_SECONDS, self.redraw)
+        self.set_interval(RESYNC_SECONDS, self.resync)
+
+    def on_resize(self) -> None:
+        self.query_one("#body").set_class(self.size.width >= 140, "wide")
+
+    # --- the connection ---------------------------------------------------------------
+    @work(exclusive=True, group="events")
+    async def follow_events(self) -> None:
+        pause = 0.5
+        while True:
+            try:
+                async for message in stream.messages(self.api.socket_path, self.cursor):
+                    if message.get("type") == "connected":
+                        if self.cursor is None:
+                            self.cursor = int(message["latest"])
+                        listed = await self.api.sessions()
+                        self.sessions = {s["id"]: s for s in listed}
+                        self.loaded = True
+                        self.set_connected(True)
+                        pause = 0.5
+                        self.redraw()
+                        self.load_detail()
+                    elif message.get("type") == "event":
+                        event = message["event"]
+                        self.cursor = int(event["id"])
+                        if apply_event(self.sessions, event):
+                            self.redraw()
+                        if event.get("session_id") == self.selected_id():
+                            self.load_detail()
+            except ClauderonError as exc:
+                self.set_connected(False, exc.message)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, RETRY_MAX_SECONDS)
+
+    @work(exclusive=True, group="resync")
+    async def resync(self) -> None:
+        if not self.connected:
+            return
+        try:
+            listed = await self.api.sessions()
+        except ClauderonError:
+            return  # the event stream notices and says "disconnected"
+        fresh = {s["id"]: s for s in listed}
+        if fresh != self.sessions:
+            self.sessions = fresh
+            self.redraw()
+
+    def absorb(self, session: dict[str, Any] | None) -> None:
+        """Show the API's answer to our own request at once (events confirm it later)."""
+        if session and "id" in session and session["id"] in self.sessions:
+            self.sessions[session["id"]] = session
+            self.redraw()
+
+    def set_connected(self, up: bool, why: str = "") -> None:
+        self.connected = up
+        conn = self.query_one("#conn", Static)
+        if up:
+            conn.update("[green]● connected[/]")
+        else:
+            conn.update("[b red]● disconnected[/] retrying")
+            conn.tooltip = why
+
+    # --- drawing ----------------------------------------------------------------------
+    def shown(self) -> list[dict[str, Any]]:
+        return visible(self.sessions.values(), self.filter, self.search)
+
+    def redraw(self) -> None:
+        table = self.query_one("#sessions", DataTable)
+        keep = self.selected_id()
+        rows = self.shown()
+        now = self.clock()
+        table.clear()
+        for s in rows:
+            cells: list[str | Text] = list(row(s, now))
+            cells[1] = Text(str(cells[1]), style=PHASE_STYLE.get(str(cells[1]), ""))
+            if str(cells[2]).startswith("waiting"):
+                cells[2] = Text(str(cells[2]), style="bold yellow")
+            table.add_row(*cells, key=s["id"])
+        ids = [s["id"] for s in rows]
+        if keep in ids:
+            table.move_cursor(row=ids.index(keep), animate=False)
+        search = f"  search: {escape(self.search)}" if self.search else ""
+        self.query_one("#title", Static).update(
+            f"[b]clauderon[/b]  [reverse] {self.filter} [/] {len(rows)}/{len(self.sessions)}"
+            f"{search}")
+        self.draw_detail()
+
+    def selected_id(self) -> str | None:
+        table = self.query_one("#sessions", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return str(key) if key is not None else None
+
+    def selected(self) -> dict[str, Any] | None:
+        sid = self.selected_id()
+        return self.sessions.get(sid) if sid else None
+
+    def draw_detail(self) -> None:
+        detail = self.query_one("#detail", Static)
+        s = self.selected()
+        if s is None:
+            hint = ("No sessions here. Press n to create one, f to change the filter."
+                    if self.loaded else "Waiting for the API...")
+            detail.update(hint)
+            return
+        detail.update(detail_text(s, self.extras.get(s["id"], {}), self.clock()))
+
+    @on(DataTable.RowHighlighted, "#sessions")
+    def highlighted(self) -> None:
+        self.draw_detail()
+        self.load_detail()
+
+    @work(exclusive=True, group="detail")
+    async def load_detail(self) -> None:
+        sid = self.selected_id()
+        if sid is None:
+            return
+        await asyncio.sleep(0.05)  # a burst of highlights loads once
+        self.extras[sid] = await load_extras(self.api, sid)
+        if self.selected_id() == sid:
+            self.draw_detail()
+
+    # --- list keys ----------------------------------------------------------------------
+    def action_cursor(self, step: int) -> None:
+        table = self.query_one("#sessions", DataTable)
+        table.move_cursor(row=table.cursor_row + step)
+
+    def action_next_filter(self) -> None:
+        self.filter = self.filter.next()
+        self.redraw()
+
+    def action_search(self) -> None:
+        box = self.query_one("#search", Input)
+        box.add_class("shown")
+        box.focus()
+
+    @on(Input.Changed, "#search")
+    def search_changed(self, event: Input.Changed) -> None:
+        self.search = event.value
+        self.redraw()
+
+    def action_clear_search(self) -> None:
+        box = self.query_one("#search", Input)
+        box.value = ""
+        box.remove_class("shown")
+        self.query_one("#sessions").focus()
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen([
+            ("Sessions", self.BINDINGS), ("New session", CreateScreen.BINDINGS),
+            ("Reconcile", ReconcileScreen.BINDINGS)]))
+
+    def action_quit(self) -> None:
+        self.app.exit()
+
+    # --- session actions ----------------------------------------------------------------
+    def action_create(self) -> None:
+        def created(name: str | None) -> None:
+            if name:
+                self.notify(f"{name} created")
+        self.app.push_screen(CreateScreen(self.api, self.terminal), created)
+
+    def action_reconcile(self) -> None:
+        self.app.push_screen(ReconcileScreen(self.api))
+
+    async def call(self, what: str, coro: Any) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = await coro
+        except ClauderonError as exc:
+            self.notify(f"{what}: {exc.message}", severity="error")
+            return None
+        return result
+
+    @work(group="actions")
+    async def action_archive(self) -> None:
+        if (s := self.selected()) and (done := await self.call(
+                "archive", self.api.action(s["id"], "archive"))):
+            self.absorb(done)
+            self.notify(f"{s['name']}: archiving (worktree and branch kept)")
+
+    @work(group="actions")
+    async def action_unarchive(self) -> None:
+        if (s := self.selected()) and (done := await self.call(
+                "unarchive", self.api.action(s["id"], "unarchive"))):
+            self.absorb(done)
+            self.notify(f"{s['name']}: unarchiving")
+
+    @work(group="actions")
+    async def action_access_mode(self) -> None:
+        if (s := self.selected()) is None:
+            return
+        mode = next_access_mode(s["access_mode"])
+        body = await self.call("access mode", self.api.post(
+            f"/api/sessions/{s['id']}/access-mode", {"access_mode": mode}))
+        if body:
+            self.absorb(body.get("session"))
+            self.notify(f"{s['name']}: access mode {mode}")
+
+    @work(group="actions")
+    async def action_delete(self) -> None:
+        if (s := self.selected()) is None:
+            return
+        question = (f"Delete {s['name']}? Its container and worktree go; "
+                    f"the branch {s['branch']} is kept.")
+        if not await self.app.push_screen_wait(ConfirmScreen(question)):
+            return
+        if body := await self.call("delete", self.api.delete(f"/api/sessions/{s['id']}")):
+            self.absorb(body.get("session"))
+            self.notify(f"{s['name']}: deleting (branch {s['branch']} kept)")
+
+    @work(exclusive=True, group="attach")
+    async def action_attach(self) -> None:
+        if self.focused is self.query_one("#search", Input):
+            self.query_one("#sessions").focus()
+            return
+        if (s := self.selected()) is None:
+            return
+        if s["phase"] in ("stopped", "archived"):
+            verb = "start" if s["phase"] == "stopped" else "unarchive"
+            if not await self.call(verb, self.api.action(s["id"], verb)):
+                return
+            self.notify(f"{s['name']}: starting before attaching")
+            s = await self.wait_running(s["id"])
+            if s is None:
+                return
+        if s["phase"] != "running":
+            self.notify(f"{s['name']} is {s['phase']}; it cannot be attached", severity="warning")
+            return
+        info = await self.call("attach", self.api.get(f"/api/sessions/{s['id']}/attach"))
+        if not info:
+            return
+        command = [str(part) for part in info["command"]]
+        if shutil.which(command[0]) is None:
+            self.notify(f"{command[0]} is not installed here; it is needed to attach",
+                        severity="error")
+            return
+        status = self.terminal.run(self.app, command)
+        if status != 0:
+            self.notify(f"attach ended with status {status}", severity="warning")
+
+    async def wait_running(self, sid: str) -> dict[str, Any] | None:
+        try:
+            async with asyncio.timeout(START_SECONDS):
+                while True:
+                    s = self.sessions.get(sid)
+                    if s is not None and s["phase"] in ("running", "failed"):
+                        return s if s["phase"] == "running" else None
+                    await asyncio.sleep(0.2)
+        except TimeoutError:
+            self.notify(f"the session did not start within {START_SECONDS:.0f}s",
+                        severity="error")
+            return None
+
+
+class ClauderonApp(App[None]):
+    """The TUI. ``terminal`` and ``clock`` are passed in so tests can run it headless."""
+
+    TITLE = "clauderon"
+    ENABLE_COMMAND_PALETTE = False
+
+    def __init__(self, socket_path: Path, *, terminal: Foreground | None = None,
+                 clock: Callable[[], datetime] | None = None, timeout: float = 5.0) -> None:
+        super().__init__()
+        self.api = AsyncApi(socket_path, timeout=timeout)
+        self.terminal: Foreground = terminal or SuspendingTerminal()
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    def on_mount(self) -> None:
+        self.push_screen(MainScreen(self.api, self.terminal, self.clock))
+
+    async def on_unmount(self) -> None:
+        await self.api.aclose()
+
+
+def run_tui(socket_path: Path) -> int:
+    ClauderonApp(socket_path).run()
+    return 0

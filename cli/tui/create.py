@@ -1,0 +1,264 @@
+"""The create dialog: repo picker, prompt, agent, model, image, access mode, bypass.
+
+The repo field completes paths as you type (right arrow accepts) and filters the recent
+repos below it with a fuzzy match; Enter in that list picks one. ``ctrl+e`` edits the
+prompt in ``$VISUAL``/``$EDITOR``. ``ctrl+s`` creates: the API answers 202 at once and the
+dialog shows the reconciler's progress (worktree > container > start) until the session
+runs, then closes with its name. An error the API pins on a field (``{"field": ...}``)
+shows under that field, which gets the focus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen
+from textual.suggester import Suggester
+from textual.widget import Widget
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Input,
+    Label,
+    OptionList,
+    Select,
+    Static,
+    TextArea,
+)
+
+from appliance.errors import ClauderonError
+from cli.tui.api import AsyncApi
+from cli.tui.footer import KeyFooter
+from cli.tui.model import fuzzy_rank
+from cli.tui.terminal import Foreground, edit_text
+
+FIELDS = ("repo_path", "name", "prompt", "agent", "model", "image", "access_mode",
+          "skip_permissions")
+DONE = frozenset({"running", "stopped", "failed"})
+POLL_SECONDS = 0.25
+
+
+class PathSuggester(Suggester):
+    """Completes the last path component from what is on disk (folders get a ``/``)."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        return await asyncio.to_thread(complete_path, value)
+
+
+def complete_path(value: str) -> str | None:
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    parent, stem = (path, "") if value.endswith("/") else (path.parent, path.name)
+    try:
+        names = sorted(p.name for p in parent.iterdir()
+                       if p.name.startswith(stem) and p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        return None
+    if not names or (stem and names == [stem]):
+        return None
+    return value + names[0][len(stem):] + "/"
+
+
+class CreateScreen(ModalScreen[str | None]):
+    DEFAULT_CSS = """
+    CreateScreen { align: center middle; }
+    CreateScreen > VerticalScroll { width: 100%; max-width: 100; height: 100%;
+                                    max-height: 40; border: thick $accent;
+                                    background: $surface; padding: 0 1; }
+    CreateScreen .row { height: auto; }
+    CreateScreen .lbl { width: 10; padding: 0 1 0 0; }
+    CreateScreen .row > Input, CreateScreen .row > Select { width: 1fr; }
+    CreateScreen #recent { height: auto; max-height: 4; margin-left: 10; }
+    CreateScreen #prompt { height: 4; width: 1fr; }
+    CreateScreen Checkbox { border: none; padding: 0; height: 1; background: $surface; }
+    CreateScreen .error { color: $error; margin-left: 10; height: auto; display: none; }
+    CreateScreen .error.shown { display: block; }
+    CreateScreen #progress { height: auto; color: $success; }
+    CreateScreen #buttons { height: 1; margin-top: 1; }
+    CreateScreen Button { min-width: 10; height: 1; border: none; margin-right: 2; }
+    """
+    BINDINGS = [
+        Binding("ctrl+s", "create", "Create", priority=True),
+        Binding("ctrl+e", "editor", "Edit prompt in $EDITOR", priority=True),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    def __init__(self, api: AsyncApi, terminal: Foreground) -> None:
+        super().__init__()
+        self.api = api
+        self.terminal = terminal
+        self.recent: list[str] = []
+        self.busy = False
+
+    def _row(self, label: str, widget: Widget, field: str) -> ComposeResult:
+        with Horizontal(classes="row"):
+            yield Label(label, classes="lbl")
+            yield widget
+        yield Static("", classes="error", id=f"error-{field}")
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static("[b]New session[/b]  (ctrl+s create, esc cancel)")
+            yield from self._row("Repo", Input(placeholder="path inside a git repository",
+                                               id="repo_path", suggester=PathSuggester(),
+                                               compact=True), "repo_path")
+            yield OptionList(id="recent", compact=True)
+            yield from self._row("Name", Input(placeholder="(from the prompt)", id="name",
+                                               compact=True), "name")
+            yield from self._row("Prompt", TextArea(id="prompt", compact=True), "prompt")
+            yield from self._row("Agent", Select([("claude", "claude"), ("codex", "codex")],
+                                                 value="claude", allow_blank=False, id="agent",
+                                                 compact=True), "agent")
+            yield from self._row("Model", Input(placeholder="(the agent's default)",
+                                                id="model", compact=True), "model")
+            yield from self._row("Image", Input(placeholder="(default from config.toml)",
+                                                id="image", compact=True), "image")
+            yield from self._row("Access", Select([("read-write", "read-write"),
+                                                   ("read-only", "read-only")],
+                                                  value="read-write", allow_blank=False,
+                                                  id="access_mode", compact=True),
+                                 "access_mode")
+            yield from self._row("", Checkbox("bypass permissions (skip the agent's prompts)",
+                                              id="skip_permissions"), "skip_permissions")
+            yield Static("", classes="error", id="error-general")
+            yield Static("", id="progress")
+            with Horizontal(id="buttons"):
+                yield Button("Create", id="create", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+        yield KeyFooter()
+
+    def on_mount(self) -> None:
+        self.query_one("#repo_path", Input).focus()
+        self.load_recent()
+
+    @work(group="create-recent")
+    async def load_recent(self) -> None:
+        try:
+            rows = (await self.api.get("/api/recent-repos"))["repos"]
+        except ClauderonError:
+            return
+        self.recent = [str(Path(r["repo_path"]) / r["subdirectory"]) if r.get("subdirectory")
+                       else r["repo_path"] for r in rows]
+        self.filter_recent(self.query_one("#repo_path", Input).value)
+
+    def filter_recent(self, text: str) -> None:
+        ranked = fuzzy_rank(text, self.recent) if text else self.recent
+        options = self.query_one("#recent", OptionList)
+        options.set_options(ranked[:20])
+        options.highlighted = 0 if ranked else None
+        options.display = bool(ranked) and ranked != [text]
+
+    @on(Input.Changed, "#repo_path")
+    def repo_changed(self, event: Input.Changed) -> None:
+        self.filter_recent(event.value)
+
+    @on(OptionList.OptionSelected, "#recent")
+    def recent_picked(self, event: OptionList.OptionSelected) -> None:
+        repo = self.query_one("#repo_path", Input)
+        repo.value = str(event.option.prompt)
+        repo.cursor_position = len(repo.value)
+        self.query_one("#name", Input).focus()
+
+    # --- errors -------------------------------------------------------------------------
+    def show_error(self, field: str | None, message: str) -> None:
+        target = field if field in FIELDS else "general"
+        label = self.query_one(f"#error-{target}", Static)
+        label.update(escape(message))
+        label.add_class("shown")
+        if target != "general":
+            self.query_one(f"#{target}").focus()
+
+    def clear_errors(self) -> None:
+        for label in self.query(".error").results(Static):
+            label.update("")
+            label.remove_class("shown")
+
+    def body(self) -> dict[str, Any]:
+        repo = self.query_one("#repo_path", Input).value.strip()
+        body: dict[str, Any] = {
+            "repo_path": str(Path(repo).expanduser().absolute()) if repo else "",
+            "prompt": self.query_one("#prompt", TextArea).text,
+            "agent": self.query_one("#agent", Select).value,
+            "access_mode": self.query_one("#access_mode", Select).value,
+            "skip_permissions": self.query_one("#skip_permissions", Checkbox).value,
+        }
+        for key in ("name", "model", "image"):
+            value = self.query_one(f"#{key}", Input).value.strip()
+            if value:
+                body[key] = value
+        return body
+
+    # --- actions ------------------------------------------------------------------------
+    @on(Button.Pressed, "#create")
+    def create_pressed(self) -> None:
+        self.action_create()
+
+    @on(Button.Pressed, "#cancel")
+    def cancel_pressed(self) -> None:
+        self.action_cancel()
+
+    def action_cancel(self) -> None:
+        if not self.busy:
+            self.dismiss(None)
+
+    def action_editor(self) -> None:
+        prompt = self.query_one("#prompt", TextArea)
+        edited = edit_text(self.app, self.terminal, prompt.text)
+        if edited is None:
+            self.notify("The editor exited with an error; the prompt is unchanged",
+                        severity="warning")
+            return
+        prompt.text = edited
+
+    @work(exclusive=True, group="create-submit")
+    async def action_create(self) -> None:
+        if self.busy:
+            return
+        self.clear_errors()
+        progress = self.query_one("#progress", Static)
+        self.busy = True
+        try:
+            progress.update("submitting...")
+            try:
+                session = (await self.api.post("/api/sessions", self.body()))["session"]
+            except ClauderonError as exc:
+                progress.update("")
+                self.show_error(exc.field, exc.message)
+                return
+            final = await self.follow(session, progress)
+        finally:
+            self.busy = False
+        if final.get("phase") == "failed":
+            self.notify(f"{final['name']} failed: {final.get('status_reason')}",
+                        severity="error")
+        self.dismiss(str(final["name"]))
+
+    async def follow(self, session: dict[str, Any], progress: Static) -> dict[str, Any]:
+        """Show the reconciler's steps until the session runs, stops or fails."""
+        steps: list[str] = []
+        name = escape(session["name"])
+        while True:
+            try:
+                session = await self.api.session(session["id"])
+                events = (await self.api.get(f"/api/sessions/{session['id']}/events"))["events"]
+            except ClauderonError as exc:
+                progress.update(f"{name}: [red]{escape(exc.message)}[/], retrying")
+                await asyncio.sleep(1)
+                continue
+            steps = [e["payload"]["step"] for e in events if e["kind"] == "progress"]
+            progress.update(f"{name}: creating " + "".join(f" > {s}" for s in steps)
+                            + (f" > {session['phase']}" if session["phase"] in DONE else ""))
+            if session["phase"] in DONE:
+                return session
+            await asyncio.sleep(POLL_SECONDS)

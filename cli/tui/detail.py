@@ -1,0 +1,96 @@
+"""The detail pane: the selected session's facts, changed files, audit lines and progress.
+
+:func:`detail_text` is pure (session JSON and the optional extras in, Rich markup out);
+:func:`load_extras` fetches the extras, each from an endpoint an older API may lack
+(``/diff``, ``/audit``): a missing one is left out rather than shown as an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from rich.markup import escape
+
+from appliance.errors import ClauderonError
+from cli.tui.api import AsyncApi
+from cli.tui.model import age
+
+FACTS = (("phase", "phase"), ("agent_status", "status"), ("agent", "agent"),
+         ("model", "model"), ("branch", "branch"), ("access_mode", "access"),
+         ("repo_path", "repo"), ("subdirectory", "subdir"), ("worktree_path", "worktree"),
+         ("container_name", "container"), ("image", "image"))
+AUDIT_LINES = 6
+FILE_LINES = 8
+
+
+def _items(body: Any, *keys: str) -> list[Any]:
+    if isinstance(body, list):
+        return body
+    if isinstance(body, Mapping):
+        for key in keys:
+            if isinstance(body.get(key), list):
+                return list(body[key])
+    return []
+
+
+def file_line(item: Any) -> str:
+    if not isinstance(item, Mapping):
+        return escape(str(item))
+    status = str(item.get("status") or item.get("change") or "M")[:1].upper()
+    counts = ""
+    if "additions" in item or "deletions" in item:
+        counts = f"  [green]+{item.get('additions', 0)}[/] [red]-{item.get('deletions', 0)}[/]"
+    return f"{status} {escape(str(item.get('path', '?')))}{counts}"
+
+
+def audit_line(item: Any) -> str:
+    if not isinstance(item, Mapping):
+        return escape(str(item))
+    ts = str(item.get("ts", ""))[11:19]
+    parts = [ts, str(item.get("method", "")), str(item.get("host", "")) + str(item.get("path", "")),
+             str(item.get("status", "")), str(item.get("decision", ""))]
+    return escape(" ".join(p for p in parts if p))
+
+
+def detail_text(session: Mapping[str, Any], extras: Mapping[str, Any], now: datetime) -> str:
+    lines = [f"[b]{escape(str(session.get('name')))}[/b]  "
+             f"created {age(session.get('created_at'), now)} ago"]
+    for key, label in FACTS:
+        value = session.get(key)
+        if value not in (None, ""):
+            lines.append(f"{label:<10}{escape(str(value))}")
+    if session.get("skip_permissions"):
+        lines.append(f"{'perms':<10}bypass")
+    if session.get("status_reason"):
+        lines.append(f"[red]{'reason':<10}{escape(str(session['status_reason']))}[/]")
+    prompt = str(session.get("initial_prompt") or "").strip()
+    if prompt:
+        lines.append(f"{'prompt':<10}{escape(prompt.splitlines()[0][:200])}")
+    files = _items(extras.get("files"), "files", "changed")
+    if extras.get("files") is not None:
+        lines += ["", f"[b]Changed files[/b] ({len(files)})"]
+        lines += [file_line(f) for f in files[:FILE_LINES]] or ["(none)"]
+        if len(files) > FILE_LINES:
+            lines.append(f"... {len(files) - FILE_LINES} more")
+    audit = _items(extras.get("audit"), "audit", "lines", "entries")
+    if extras.get("audit") is not None:
+        lines += ["", "[b]Recent requests[/b]"]
+        lines += [audit_line(a) for a in audit[-AUDIT_LINES:]] or ["(none)"]
+    events: Sequence[Mapping[str, Any]] = _items(extras.get("events"), "events")
+    steps = [str(e.get("payload", {}).get("step")) for e in events if e.get("kind") == "progress"]
+    if steps:
+        lines += ["", "[b]Progress[/b] " + " > ".join(steps[-6:])]
+    return "\n".join(lines)
+
+
+async def load_extras(api: AsyncApi, session_id: str) -> dict[str, Any]:
+    extras: dict[str, Any] = {}
+    # The changed files come with the diff against the session's base.
+    for key, path in (("files", "diff"), ("audit", "audit?limit=20"), ("events", "events")):
+        try:
+            extras[key] = await api.optional(f"/api/sessions/{session_id}/{path}")
+        except ClauderonError:
+            extras[key] = None
+    return extras

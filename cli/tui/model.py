@@ -1,0 +1,131 @@
+"""What the TUI shows, decided without a terminal: filters, search, rows, events, fuzzy match.
+
+Pure functions over the API's JSON (the ``Session.to_json`` shape). The screens in
+:mod:`cli.tui.app` and :mod:`cli.tui.create` call these and only draw the results, so the
+rules are unit-tested without Textual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+Session = dict[str, Any]
+
+#: Agent statuses that mean "the agent is waiting for a person".
+WAITING = frozenset({"waiting_approval", "waiting_input", "idle"})
+COLUMNS = ("NAME", "PHASE", "STATUS", "AGENT", "BRANCH", "AGE")
+
+
+class Filter(StrEnum):
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+    FAILED = "failed"
+    WAITING = "waiting"
+    ALL = "all"
+
+    def next(self) -> Filter:
+        order = list(Filter)
+        return order[(order.index(self) + 1) % len(order)]
+
+
+def keep(session: Mapping[str, Any], chosen: Filter, query: str = "") -> bool:
+    """Whether ``session`` is listed under the filter ``chosen`` and the search ``query``."""
+    phase = session.get("phase")
+    shown = {
+        Filter.ACTIVE: phase not in ("archived", "failed"),
+        Filter.ARCHIVED: phase == "archived",
+        Filter.FAILED: phase == "failed",
+        Filter.WAITING: session.get("agent_status") in WAITING and phase == "running",
+        Filter.ALL: True,
+    }[chosen]
+    if not shown:
+        return False
+    words = query.lower().split()
+    haystack = " ".join(str(session.get(k) or "") for k in
+                        ("name", "branch", "repo_path", "agent", "phase", "initial_prompt")).lower()
+    return all(w in haystack for w in words)
+
+
+def visible(sessions: Iterable[Session], chosen: Filter, query: str = "") -> list[Session]:
+    """The listed sessions, newest first (ties by name, so the order is stable)."""
+    chosen_ones = [s for s in sessions if keep(s, chosen, query)]
+    chosen_ones.sort(key=lambda s: s.get("name", ""))
+    chosen_ones.sort(key=lambda s: s.get("created_at") or "", reverse=True)
+    return chosen_ones
+
+
+def age(iso: str | None, now: datetime) -> str:
+    if not iso:
+        return "-"
+    seconds = int((now - datetime.fromisoformat(iso)).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def phase_text(session: Mapping[str, Any]) -> str:
+    phase = str(session.get("phase", "?"))
+    if phase == "creating" and session.get("status_reason"):
+        return "creating!"  # retrying after a failure; the detail pane says why
+    return phase
+
+
+def row(session: Mapping[str, Any], now: datetime) -> tuple[str, ...]:
+    return (
+        str(session.get("name", "")),
+        phase_text(session),
+        str(session.get("agent_status", "unknown")).replace("_", "-"),
+        str(session.get("agent", "")),
+        str(session.get("branch", "")),
+        age(session.get("created_at"), now),
+    )
+
+
+def apply_event(sessions: dict[str, Session], event: Mapping[str, Any]) -> bool:
+    """Fold one ``/ws/events`` event into ``sessions`` (by id); True when something changed."""
+    payload = event.get("payload") or {}
+    if event.get("kind") == "deleted":
+        sid = payload.get("id") or event.get("session_id")
+        return sessions.pop(str(sid), None) is not None
+    snapshot = payload.get("session")
+    if not isinstance(snapshot, dict) or "id" not in snapshot:
+        return False
+    if sessions.get(snapshot["id"]) == snapshot:
+        return False
+    sessions[snapshot["id"]] = snapshot
+    return True
+
+
+def fuzzy_score(query: str, candidate: str) -> int | None:
+    """A subsequence match score (higher is better), or None when ``query`` does not match.
+
+    Consecutive letters and letters right after a separator score more, so ``cl/api``
+    prefers ``.../clauderon/api`` over a path that merely contains the letters.
+    """
+    if not query:
+        return 0
+    text = candidate.lower()
+    score, pos, run = 0, 0, 0
+    for ch in query.lower():
+        found = text.find(ch, pos)
+        if found < 0:
+            return None
+        run = run + 1 if found == pos else 0
+        bonus = 3 if found == 0 or text[found - 1] in "/-_. " else 0
+        score += 1 + run * 2 + bonus
+        pos = found + 1
+    return score * 100 - len(text)
+
+
+def fuzzy_rank(query: str, candidates: Iterable[str]) -> list[str]:
+    scored = [(fuzzy_score(query, c), i, c) for i, c in enumerate(candidates)]
+    return [c for s, _, c in sorted((x for x in scored if x[0] is not None),
+                                    key=lambda x: (-(x[0] or 0), x[1]))]
+
+
+def next_access_mode(mode: str) -> str:
+    return "read-only" if mode == "read-write" else "read-write"

@@ -1,0 +1,128 @@
+"""The reconcile view: what is out of sync, failed sessions first, with retry and delete.
+
+Reads ``GET /api/reconcile`` (problems) and the failed sessions from the list. ``t``
+retries the highlighted failed session, ``d`` deletes it after a confirmation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.markup import escape
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Static
+
+from appliance.errors import ClauderonError
+from cli.tui.api import AsyncApi
+from cli.tui.dialogs import ConfirmScreen
+from cli.tui.footer import KeyFooter
+
+
+class ReconcileScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    ReconcileScreen { align: center middle; }
+    ReconcileScreen > Vertical { width: 100%; height: 100%; border: thick $warning;
+                                 background: $surface; }
+    ReconcileScreen #summary { height: auto; padding: 0 1; }
+    ReconcileScreen DataTable { height: 1fr; }
+    ReconcileScreen #reason { height: auto; max-height: 6; padding: 0 1;
+                              border-top: solid $warning; }
+    """
+    BINDINGS = [
+        Binding("t", "retry", "Retry"),
+        Binding("d", "delete", "Delete"),
+        Binding("g", "reload", "Reload"),
+        Binding("escape,q", "close", "Close"),
+    ]
+
+    def __init__(self, api: AsyncApi) -> None:
+        super().__init__()
+        self.api = api
+        self.failed: dict[str, dict[str, Any]] = {}
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("Reconcile: checking...", id="summary")
+            table: DataTable[str] = DataTable(cursor_type="row", id="problems")
+            table.add_columns("SESSION", "PROBLEM", "DETAIL")
+            yield table
+            yield Static("", id="reason")
+        yield KeyFooter()
+
+    def on_mount(self) -> None:
+        self.action_reload()
+
+    @work(exclusive=True, group="reconcile")
+    async def action_reload(self) -> None:
+        summary = self.query_one("#summary", Static)
+        try:
+            report = await self.api.get("/api/reconcile")
+            sessions = await self.api.sessions()
+        except ClauderonError as exc:
+            summary.update(f"[red]{escape(exc.message)}[/]")
+            return
+        self.failed = {s["name"]: s for s in sessions if s["phase"] == "failed"}
+        table = self.query_one(DataTable)
+        table.clear()
+        self.query_one("#reason", Static).update("")
+        problems = sorted(report["problems"], key=lambda p: p["problem"] != "failed")
+        for i, p in enumerate(problems):
+            key = p["session"] if p["problem"] == "failed" else f"-{i}"
+            table.add_row(p["session"] or "-", p["problem"].replace("_", " "), p["detail"],
+                          key=key)
+        summary.update("All sessions are in sync" if report["in_sync"] else
+                       f"{len(problems)} problem(s), {len(self.failed)} failed session(s): "
+                       "t retry, d delete")
+
+    @on(DataTable.RowHighlighted)
+    def show_reason(self, event: DataTable.RowHighlighted) -> None:
+        """The whole detail of the highlighted problem (the table cuts long ones off)."""
+        table = self.query_one(DataTable)
+        cells = table.get_row(event.row_key)
+        self.query_one("#reason", Static).update(escape(f"{cells[0]}: {cells[2]}"))
+
+    def selected(self) -> dict[str, Any] | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self.failed.get(str(key))
+
+    @work(group="reconcile-action")
+    async def action_retry(self) -> None:
+        s = self.selected()
+        if s is None:
+            self.notify("Pick a failed session to retry", severity="warning")
+            return
+        try:
+            await self.api.action(s["id"], "retry")
+        except ClauderonError as exc:
+            self.notify(exc.message, severity="error")
+            return
+        self.notify(f"{s['name']}: retrying")
+        self.action_reload()
+
+    @work(group="reconcile-action")
+    async def action_delete(self) -> None:
+        s = self.selected()
+        if s is None:
+            self.notify("Pick a failed session to delete", severity="warning")
+            return
+        question = (f"Delete {s['name']}? Its container and worktree go; "
+                    f"the branch {s['branch']} is kept.")
+        if not await self.app.push_screen_wait(ConfirmScreen(question)):
+            return
+        try:
+            await self.api.delete(f"/api/sessions/{s['id']}")
+        except ClauderonError as exc:
+            self.notify(exc.message, severity="error")
+            return
+        self.notify(f"{s['name']}: deleting")
+        self.action_reload()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

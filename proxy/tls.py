@@ -1,0 +1,153 @@
+"""A lean TLS stream over a trio socket: big reads, one write per send, no per-call locks.
+
+``trio.SSLStream`` hands back one TLS record (at most 16 KiB) per ``receive_some`` and
+guards every call with conflict detectors, which costs a relay several round trips through
+the event loop per 64 KiB moved. :class:`TlsStream` drives an ``ssl.SSLObject`` over
+memory BIOs itself: a receive reads what the socket has (up to :data:`RECV_SIZE`) and
+decrypts every whole record in it at once, and a send encrypts the whole buffer into as
+many records as it needs and writes them with one ``send_all``. The server
+(``server.py``, client side, after a CONNECT) and the pool (``upstream.py``, upstream
+side) use it; both read and write from at most one task each at a time, the rule the
+``pipe`` of ``relay.py`` keeps too. Failures surface as ``trio.BrokenResourceError`` with
+the ``ssl`` error as ``__cause__``, the same contract as ``trio.SSLStream``. A peer that
+hangs up without a ``close_notify`` reads as a clean end of stream (HTTPS-compatible).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+
+import trio
+
+RECV_SIZE = 256 * 1024
+READ_MAX = 256 * 1024
+
+
+class TlsStream(trio.abc.Stream):
+    def __init__(
+        self,
+        transport: trio.SocketStream,
+        context: ssl.SSLContext,
+        *,
+        server_side: bool = False,
+        server_hostname: str | None = None,
+        initial: bytes = b"",
+    ) -> None:
+        self.transport = transport
+        self._in = ssl.MemoryBIO()
+        self._out = ssl.MemoryBIO()
+        self._obj = context.wrap_bio(self._in, self._out, server_side=server_side,
+                                     server_hostname=server_hostname)
+        if initial:
+            self._in.write(initial)
+        self._eof = False
+        self._sending = False
+        #: Set while a receive writes a key-update answer; a send waits for it.
+        self._answering: trio.Event | None = None
+
+    async def _flush(self) -> None:
+        data = self._out.read()
+        if data:
+            await self.transport.send_all(data)
+
+    async def _fill(self) -> bool:
+        """Read from the socket into the TLS engine; False at the end of the stream."""
+        data = await self.transport.receive_some(RECV_SIZE)
+        if not data:
+            return False
+        self._in.write(data)
+        return True
+
+    async def do_handshake(self) -> None:
+        while True:
+            try:
+                self._obj.do_handshake()
+            except ssl.SSLWantReadError:
+                await self._flush()
+                if not await self._fill():
+                    raise trio.BrokenResourceError(
+                        "peer closed during the TLS handshake") from None
+                continue
+            except ssl.SSLError as exc:
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await self._flush()  # the alert tells the peer why
+                raise trio.BrokenResourceError(f"TLS handshake failed: {exc}") from exc
+            await self._flush()
+            return
+
+    def selected_alpn_protocol(self) -> str | None:
+        return self._obj.selected_alpn_protocol()
+
+    def _drain(self, limit: int) -> bytes | None:
+        """Every whole record already received, decrypted; None when there is none."""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while size < limit:
+                data = self._obj.read(limit - size)
+                if not data:
+                    self._eof = True
+                    break
+                chunks.append(data)
+                size += len(data)
+        except ssl.SSLWantReadError:
+            pass
+        except ssl.SSLZeroReturnError:
+            self._eof = True
+        except ssl.SSLError as exc:
+            if not chunks:
+                raise trio.BrokenResourceError(f"TLS error: {exc}") from exc
+        if not chunks:
+            return b"" if self._eof else None
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        limit = max_bytes or READ_MAX
+        while True:
+            if self._eof:
+                return b""
+            data = self._drain(limit)
+            if self._out.pending and not self._sending:  # a key update or ticket answer
+                self._answering = answering = trio.Event()
+                try:
+                    await self._flush()
+                finally:
+                    self._answering = None
+                    answering.set()
+            if data is not None:
+                return data
+            if not await self._fill():
+                self._eof = True  # no close_notify: treated as a clean end (HTTPS-compatible)
+                return b""
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            await trio.lowlevel.checkpoint()
+            return
+        try:
+            self._obj.write(data)
+        except ssl.SSLError as exc:
+            raise trio.BrokenResourceError(f"TLS error: {exc}") from exc
+        self._sending = True
+        if self._answering is not None:  # rare: a receive is writing a key-update answer
+            await self._answering.wait()
+        try:
+            await self._flush()
+        finally:
+            self._sending = False
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.transport.wait_send_all_might_not_block()
+
+    async def aclose(self) -> None:
+        """Send a ``close_notify`` if that is quick, then close the socket."""
+        try:
+            with trio.move_on_after(0.5):
+                with contextlib.suppress(ssl.SSLError, trio.BrokenResourceError,
+                                         trio.ClosedResourceError, OSError):
+                    with contextlib.suppress(ssl.SSLWantReadError):  # not waiting for theirs
+                        self._obj.unwrap()
+                    await self._flush()
+        finally:
+            await self.transport.aclose()

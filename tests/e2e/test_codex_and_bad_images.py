@@ -1,0 +1,65 @@
+"""Codex for real (interactive in tmux, and ``codex exec``) through the proxy to a fake
+Responses API; and images that cannot run an agent, which fail the create by name and
+leave nothing behind."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from pathlib import Path
+
+import docker
+
+from appliance.backends.docker_exec import run_exec
+from appliance.contract import PLACEHOLDERS
+from tests.e2e.agent_checks import inspect_text, scan, wait_answer, wait_hook
+from tests.e2e.conftest import OPENAI_CANARY
+from tests.support.appliance import Appliance
+from tests.support.engine import BASE_IMAGE
+from tests.support.fake_models import FakeModels
+
+
+def test_codex_prompt_answer_status_and_no_secret(
+    agents: Appliance, fake: FakeModels, repo: Path
+) -> None:
+    agents.cli("create", "--repo", str(repo), "--name", "codex-e2e", "--agent", "codex",
+               "--prompt", "say hello", "--skip-permissions")
+    s = agents.session("codex-e2e")
+    messages = wait_answer(agents, s["id"], fake.answer)
+    assert {"kind": "user", "text": "say hello"} in [
+        {"kind": m["kind"], "text": m["text"]} for m in messages]
+    # codex's notify hook: the turn is over.
+    assert wait_hook(agents, s["id"], "Stop")[-1] == ("Stop", "waiting_input")
+    calls = fake.model_requests()
+    assert calls and all(c.path == "/v1/responses" for c in calls)
+    assert all(c.headers["authorization"] == f"Bearer {OPENAI_CANARY}" for c in calls)
+
+    # `codex exec` in the same container takes the same way out.
+    before = len(fake.model_requests())
+    with closing(docker.from_env()) as client:
+        done = run_exec(client, s["backend_id"],
+                        ["codex", "exec", "--skip-git-repo-check", "say it again"],
+                        stdin=b"", user=None)
+    assert done.exit_code == 0, done.stderr
+    assert fake.answer.encode() in done.stdout
+    assert len(fake.model_requests()) == before + 1
+    assert fake.model_requests()[-1].headers["authorization"] == f"Bearer {OPENAI_CANARY}"
+    assert PLACEHOLDERS["OPENAI_API_KEY"] not in str([r.headers for r in fake.seen])
+
+    assert scan(s["backend_id"], OPENAI_CANARY) == []
+    assert scan(s["backend_id"], OPENAI_CANARY, user="0:0") == []
+    assert OPENAI_CANARY not in inspect_text(s["backend_id"])
+
+
+def test_an_image_without_the_agent_fails_by_name_and_leaves_nothing(
+    agents: Appliance, repo: Path
+) -> None:
+    out = agents.cli("create", "--repo", str(repo), "--name", "bare", "--image", BASE_IMAGE,
+                     "--prompt", "hi", check=False)
+    assert out.returncode != 0
+    s = agents.session("bare")
+    assert s["phase"] == "failed"
+    reason = s["status_reason"]
+    assert "curl, tmux, claude not found" in reason and BASE_IMAGE in reason, reason
+    assert agents.containers(s["id"]) == []
+    assert not Path(s["worktree_path"]).exists()
+    assert not (agents.settings.homes_dir / s["id"]).exists()

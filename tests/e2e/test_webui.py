@@ -1,0 +1,274 @@
+"""The web UI in real headless Chromium against the real API, reconciler and Docker engine.
+
+Debian's ``chromium`` is driven by Playwright for Python (``executable_path``; no browser is
+downloaded). One person's journey: the empty state, creating a session from the form and
+watching it reach running, the status badge changing live when a hook arrives, ``echo hi``
+in the terminal, a file and the diff, the access-mode switch, archive and delete; the same
+pages at phone width. No console error is allowed anywhere. Each page is saved at desktop
+and phone size into ``docs/screenshots/`` (the README shows them).
+
+The appliance runs plain containers of the base image (no agent CLI), so the terminal is a
+shell and the hook events are sent by the test with the session's real hook token.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
+
+from appliance.audit import AuditRecord, Decision
+from appliance.tokens import Purpose, derive_token, load_or_create_instance_key
+from tests.support.appliance import Appliance, wait_for
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 375, "height": 812}
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert (ROOT / "api/static/index.html").is_file(), (
+        "the web UI is not built: npm ci --prefix api/web && npm run --prefix api/web build")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+class Watched:
+    """A page whose console errors and uncaught exceptions are collected."""
+
+    def __init__(self, browser: Browser, base: str, viewport: ViewportSize, phone: bool):
+        self.context = browser.new_context(viewport=viewport, is_mobile=phone, has_touch=phone,
+                                           base_url=base)
+        self.context.set_default_timeout(TIMEOUT_MS)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        #: HTTP statuses the next requests are expected to answer (a browser logs them).
+        self.expected: list[int] = []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+        self.kind = "phone" if phone else "desktop"
+
+    def _console(self, msg: ConsoleMessage) -> None:
+        if msg.type != "error":
+            return
+        for status in self.expected:
+            if f"status of {status} " in msg.text:
+                self.expected.remove(status)
+                return
+        self.errors.append(f"console: {msg.text}")
+
+    def shot(self, name: str) -> None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.wait_for_timeout(300)  # let transitions settle; not an assertion
+        self.page.screenshot(path=str(SHOTS / f"{name}-{self.kind}.png"))
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def hook(appliance: Appliance, sid: str, event: str) -> None:
+    key = load_or_create_instance_key(appliance.settings.instance_secret_path)
+    token = derive_token(key, sid, Purpose.HOOK)
+    r = httpx.post(f"http://127.0.0.1:{appliance.http_port}/api/hooks", timeout=10,
+                   json={"session_id": sid, "event": event},
+                   headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 204, r.text
+
+
+def terminal_lines(page: Page) -> list[str]:
+    return [line.strip() for line in page.locator(".xterm-rows > div").all_inner_texts()]
+
+
+def no_horizontal_scroll(page: Page) -> None:
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"{page.url} is {width}px wide at phone size"
+
+
+def test_client_routes_exist_in_the_openapi_document(appliance: Appliance) -> None:
+    out = subprocess.run(["node", str(ROOT / "api/web/scripts/check-api.mjs"),
+                          f"http://127.0.0.1:{appliance.http_port}"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert ", 0 missing" in out.stdout
+
+
+def test_a_session_from_create_to_delete(browser: Browser, appliance: Appliance,
+                                         repo: Path) -> None:
+    base = f"http://127.0.0.1:{appliance.http_port}"
+    desk = Watched(browser, base, DESKTOP, phone=False)
+    phone = Watched(browser, base, PHONE, phone=True)
+    page = desk.page
+    try:
+        # --- a new user: the empty state, installable -----------------------------------
+        page.goto("/")
+        expect(page.get_by_test_id("empty")).to_contain_text("Run your first agent")
+        expect(page.get_by_test_id("link-state")).to_have_text("Live")
+        assert page.evaluate("navigator.serviceWorker.ready.then(r => !!r.active)")
+        manifest = httpx.get(f"{base}/manifest.webmanifest").json()
+        assert manifest["display"] == "standalone" and manifest["start_url"] == "/"
+        for icon in manifest["icons"]:
+            assert httpx.get(base + icon["src"]).status_code == 200, icon
+        desk.shot("empty")
+        phone.page.goto("/")
+        expect(phone.page.get_by_test_id("empty")).to_be_visible()
+        phone.shot("empty")
+
+        # --- create from the form: validation as you type, then progress to running -----
+        page.keyboard.press("n")  # the desktop shortcut
+        expect(page).to_have_url(f"{base}/new")
+        page.fill("#repo_path", str(repo / "nowhere"))
+        expect(page.get_by_test_id("error-repo_path")).to_contain_text("does not exist")
+        page.fill("#repo_path", str(repo / "src"))
+        expect(page.get_by_test_id("repo-ok")).to_contain_text("main")
+        page.fill("#name", "Bad Name")
+        expect(page.get_by_test_id("error-name")).to_contain_text("Lowercase")
+        page.fill("#name", "web")
+        page.fill("#prompt", "Say hello.\n\nThen stop.")
+        desk.shot("create")
+        page.get_by_test_id("create-submit").click()
+        expect(page.get_by_test_id("create-progress")).to_be_visible()
+        expect(page).to_have_url(f"{base}/s/web", timeout=TIMEOUT_MS)
+        expect(page.get_by_test_id("phase")).to_have_text("Running")
+        session = appliance.session("web")
+        assert session["initial_prompt"] == "Say hello.\n\nThen stop."
+        sid = session["id"]
+
+        # An API error lands beside its field: the name is taken now.
+        page.goto("/new")
+        page.fill("#repo_path", str(repo))
+        page.fill("#name", "web")
+        desk.expected.append(409)  # Chromium logs the refused request; that one is expected
+        page.get_by_test_id("create-submit").click()
+        expect(page.get_by_test_id("error-name")).to_contain_text("already exists")
+        phone.page.goto("/new")
+        phone.page.fill("#repo_path", str(repo))
+        expect(phone.page.get_by_test_id("repo-ok")).to_be_visible()
+        phone.shot("create")
+        no_horizontal_scroll(phone.page)
+
+        # --- the list: live badges from hook events, filters, search ---------------------
+        page.goto("/")
+        card = page.locator('[data-testid="session-card"][data-name="web"]')
+        expect(card.get_by_test_id("phase")).to_have_text("Running")
+        expect(card.get_by_test_id("agent-status")).to_have_count(0)
+        hook(appliance, sid, "PermissionRequest")
+        expect(card.get_by_test_id("agent-status")).to_have_text("Needs approval")
+        expect(page.get_by_test_id("filter-waiting")).to_contain_text("1")
+        page.get_by_test_id("filter-waiting").click()
+        expect(card).to_be_visible()
+        page.get_by_test_id("filter-active").click()
+        page.get_by_test_id("search").fill("nothing-like-this")
+        expect(card).to_have_count(0)
+        page.get_by_test_id("search").fill("web")
+        expect(card).to_be_visible()
+        desk.shot("list")
+        hook(appliance, sid, "Stop")
+        expect(card.get_by_test_id("agent-status")).to_have_text("Waiting for you")
+        phone.page.goto("/")
+        expect(phone.page.locator('[data-testid="session-card"][data-name="web"]')
+               .get_by_test_id("agent-status")).to_have_text("Waiting for you")
+        phone.shot("list")
+        no_horizontal_scroll(phone.page)
+        page.get_by_test_id("theme").click()  # system -> light -> dark
+        page.get_by_test_id("theme").click()
+        assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+        desk.shot("list-dark")
+        page.get_by_test_id("theme").click()
+
+        # --- the session page: chat, terminal, files, diff, info -------------------------
+        card.click()
+        expect(page).to_have_url(f"{base}/s/web")
+        hook(appliance, sid, "PreToolUse")
+        expect(page.get_by_test_id("session-page").get_by_test_id("agent-status")
+               ).to_have_text("Working")
+        desk.shot("chat")
+
+        page.keyboard.press("2")  # Terminal
+        expect(page.get_by_test_id("term-state")).to_have_text("Connected")
+        page.locator(".xterm").click()
+        page.keyboard.type("echo hi\n")
+        wait_for(lambda: "hi" in terminal_lines(page), timeout=30, what="hi in the terminal")
+        desk.shot("terminal")
+
+        wt = Path(session["worktree_path"])
+        (wt / "README.md").write_text("hello\nworld\n")
+        page.get_by_test_id("tab-files").click()
+        page.locator('[data-path="src"]').click()
+        page.locator('[data-path="src/app.py"]').click()
+        expect(page.get_by_test_id("file-viewer")).to_contain_text("print('hi')")
+        expect(page.get_by_test_id("file-viewer").locator(".hljs-built_in")).to_have_count(1)
+        desk.shot("files")
+        page.get_by_test_id("files-diff").click()
+        expect(page.get_by_test_id("diff")).to_contain_text("+world")
+        expect(page.get_by_test_id("diff").locator(".d-add")).not_to_have_count(0)
+        desk.shot("diff")
+
+        record = AuditRecord(ts="2025-01-01T12:00:00+00:00", id="a1", session=sid,
+                             method="POST", host="api.github.com", path="/repos/x/y/pulls",
+                             status=403, bytes_in=10, bytes_out=20, duration_ms=4.2,
+                             credential=None, decision=Decision.BLOCKED)
+        appliance.settings.audit_path.write_text(record.to_json_line())
+        page.get_by_test_id("tab-info").click()
+        expect(page.get_by_test_id("audit")).to_contain_text("api.github.com/repos/x/y/pulls")
+        expect(page.get_by_test_id("access-mode")).to_have_attribute("data-mode", "read-write")
+        page.get_by_test_id("access-read-only").click()
+        expect(page.get_by_test_id("access-mode")).to_have_attribute("data-mode", "read-only")
+        assert appliance.session("web")["access_mode"] == "read-only"
+        desk.shot("info")
+
+        for tab in ("chat", "terminal", "files", "info"):
+            phone.page.goto(f"/s/web/{tab}")
+            expect(phone.page.get_by_test_id("session-page")).to_be_visible()
+            if tab == "terminal":
+                expect(phone.page.get_by_test_id("term-state")).to_have_text("Connected")
+            if tab == "files":
+                phone.page.locator('[data-path="README.md"]').click()
+                expect(phone.page.get_by_test_id("file-viewer")).to_contain_text("world")
+            if tab == "info":
+                expect(phone.page.get_by_test_id("access-mode")).to_have_attribute(
+                    "data-mode", "read-only")  # the switch, live in the other browser
+            phone.shot(tab)
+            no_horizontal_scroll(phone.page)
+        phone.page.goto("/")
+
+        # --- archive, then delete (each confirmed) ---------------------------------------
+        page.get_by_test_id("archive").click()
+        page.get_by_test_id("confirm-ok").click()
+        expect(page.get_by_test_id("session-page").get_by_test_id("phase")).to_have_text(
+            "Archived")
+        page.get_by_test_id("delete").click()
+        expect(page.get_by_test_id("confirm")).to_contain_text("Delete web?")
+        page.get_by_test_id("confirm-ok").click()
+        expect(page).to_have_url(f"{base}/")
+        expect(page.get_by_test_id("empty")).to_be_visible()
+        expect(phone.page.get_by_test_id("empty")).to_be_visible()  # live on the phone too
+        assert httpx.get(f"{base}/api/sessions/web").status_code == 404
+
+        assert desk.expected == []
+        assert desk.errors == [] and phone.errors == [], json.dumps(
+            {"desktop": desk.errors, "phone": phone.errors}, indent=1)
+    finally:
+        desk.close()
+        phone.close()

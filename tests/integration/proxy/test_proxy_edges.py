@@ -1,0 +1,157 @@
+"""Edges through the running proxy: connect timeouts, names that do not resolve, an upstream
+that refuses an upload early, WebSocket hang-ups on either side, IPv6 literal targets.
+
+Every destination is on this machine: the timeout comes from a loopback listener whose
+accept queue is full, and the name that cannot resolve is longer than DNS allows, so the
+resolver refuses it before any query is sent.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+
+import httpx
+import trio
+import trustme
+from conftest import Proxy
+from proxy_fakes import EarlyRefuser, FakeUpstream, websocket_through
+
+from appliance.audit import parse_line
+from proxy.config import Upstream
+
+#: Valid labels, too long a name: getaddrinfo refuses it locally (no packet leaves).
+UNRESOLVABLE = ".".join(["nonexistent" * 5] * 5) + ".invalid"
+
+
+def client(proxy: Proxy, auth: tuple[str, str]) -> httpx.AsyncClient:
+    ctx = ssl.create_default_context(cafile=str(proxy.ca_path))
+    return httpx.AsyncClient(proxy=proxy.url(*auth), verify=ctx, timeout=20)
+
+
+def override(proxy: Proxy, **changes: object) -> None:
+    upstreams = changes.pop("upstreams", {})
+    assert isinstance(upstreams, dict)
+    config = proxy.state.config
+    proxy.state.config = replace(config, upstreams={**config.upstreams, **upstreams},
+                                 **changes)  # type: ignore[arg-type]
+    proxy.state.pool.reconfigure(proxy.state.config)
+
+
+@contextmanager
+def full_backlog() -> Iterator[int]:
+    """A loopback port that takes no connection: backlog 0, queue filled, never accepted."""
+    listener = socket.socket()
+    fillers = []
+    try:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+            fillers.append(filler)
+        yield port
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
+async def test_connection_timeout_is_504_and_dns_failure_502(proxy: Proxy) -> None:
+    auth = proxy.add_session("slow")
+    with full_backlog() as port:
+        override(proxy, connect_timeout=0.5, upstreams={
+            "api.github.com": Upstream(scheme="https", host="127.0.0.1", port=port),
+            "registry.npmjs.org": Upstream(scheme="https", host=UNRESOLVABLE, port=443),
+        })
+        with trio.fail_after(20):
+            async with client(proxy, auth) as c:
+                r = await c.get("https://api.github.com/user")
+                assert (r.status_code, r.headers["x-proxy-error-type"]) == (
+                    504, "CONNECTION_TIMEOUT")
+                r = await c.get("https://registry.npmjs.org/left-pad")
+                assert (r.status_code, r.headers["x-proxy-error-type"]) == (
+                    502, "DNS_RESOLUTION_FAILURE")
+    errors = [parse_line(x).error for x in proxy.audit_path.read_text().splitlines()]
+    assert errors[-2:] == ["CONNECTION_TIMEOUT", "DNS_RESOLUTION_FAILURE"]
+
+
+async def test_an_early_413_reaches_the_client_while_it_uploads(
+    proxy: Proxy, upstream_ca: trustme.CA, nursery: trio.Nursery
+) -> None:
+    auth = proxy.add_session("upload")
+    refuser = EarlyRefuser(upstream_ca)
+    await nursery.start(refuser.serve)
+    override(proxy, upstreams={
+        "api.github.com": Upstream(scheme="https", host="127.0.0.1", port=refuser.port)})
+
+    async def upload():  # far more than any socket buffer holds
+        for _ in range(256):
+            yield b"z" * 65536
+
+    with trio.fail_after(30):
+        async with client(proxy, auth) as c:
+            r = await c.post("https://api.github.com/upload", content=upload())
+    assert (r.status_code, r.text) == (413, "upload too large\n")
+    assert refuser.refused == 1
+    with trio.fail_after(10):  # the line is written once the rest of the upload is dropped
+        while not proxy.audit_path.read_text():
+            await trio.sleep(0.01)
+    assert parse_line(proxy.audit_path.read_text().splitlines()[-1]).status == 413
+
+
+async def test_websocket_pair_ends_when_either_side_hangs_up(
+    proxy: Proxy, fake: FakeUpstream
+) -> None:
+    """Long idle timeout: only the hang-up itself can end the pair before fail_after."""
+    auth = proxy.add_session("ws-close")
+    override(proxy, idle_timeout=3600.0)
+    with trio.fail_after(15):
+        # The upstream hangs up: the client reads what it sent, then the end.
+        tls = await websocket_through(proxy.port, ":".join(auth), proxy.ca_path, "/ws-close")
+        got = b""
+        while True:
+            data = await tls.receive_some(1024)
+            if not data:
+                break
+            got += data
+        assert got == b"bye"
+        await trio.aclose_forcefully(tls)
+        # The client hangs up: the upstream sees the end of its stream.
+        tls = await websocket_through(proxy.port, ":".join(auth), proxy.ca_path, "/ws")
+        await tls.send_all(b"ping")
+        echoed = b""
+        while len(echoed) < 4:
+            echoed += await tls.receive_some(1024)
+        assert echoed == b"PING"
+        await tls.aclose()
+        await fake.ws_closed.wait()
+
+
+async def test_ipv6_literal_targets(
+    proxy: Proxy, upstream_ca: trustme.CA, nursery: trio.Nursery
+) -> None:
+    fake6 = FakeUpstream(upstream_ca, host="::1")
+    await nursery.start(fake6.serve)
+    auth = proxy.add_session("v6")
+    override(proxy, upstreams={"::1": Upstream(scheme="https", host="::1", port=fake6.port)})
+    with trio.fail_after(15):
+        # httpx sends ``CONNECT ::1:port``; curl the bracketed ``CONNECT [::1]:port``.
+        async with client(proxy, auth) as c:
+            r = await c.get(f"https://[::1]:{fake6.port}/six")
+        assert r.status_code == 200, r.text
+        assert fake6.seen[-1].header("host") == [f"[::1]:{fake6.port}"]
+        done = await trio.run_process(
+            ["curl", "-sS", "--max-time", "10", "--cacert", str(proxy.ca_path), "--proxy",
+             proxy.url(*auth), "-o", "/dev/null", "-w", "%{http_code}",
+             f"https://[::1]:{fake6.port}/six"], capture_stdout=True, capture_stderr=True,
+            check=False)
+        assert done.stdout == b"200", done.stderr
+    assert [s.target for s in fake6.seen] == ["/six", "/six"]
+    record = parse_line(proxy.audit_path.read_text().splitlines()[-1])
+    assert (record.host, record.path, record.status) == ("::1", "/six", 200)

@@ -1,0 +1,225 @@
+"""The real shipper and the real proxy under a real supervisord, from supervisord.conf.
+
+The proxy writes an audit line for every request (here: requests without proxy
+credentials, answered 407 on loopback, so nothing leaves this machine). The shipper
+rotates ``audit.jsonl`` by asking supervisord to SIGHUP the proxy, is killed with SIGKILL
+several times mid-stream (supervisord restarts it), ships to a real HTTP receiver on
+loopback, and finally stops on SIGTERM with exit status 0. Afterwards every audit line
+ever written is in the archive exactly once, and at the receiver at least once.
+"""
+
+from __future__ import annotations
+
+import configparser
+import gzip
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import xmlrpc.client
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from supervisor.xmlrpc import SupervisorTransport
+
+from appliance.audit import parse_line
+from tests.support.appliance import wait_for
+from tests.support.engine import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+KILLS = 3
+
+
+def trimmed_conf(target: Path) -> None:
+    """supervisord.conf as shipped, with only the proxy and the shipper programs."""
+    conf = configparser.RawConfigParser()
+    conf.read(ROOT / "supervisord.conf")
+    for section in conf.sections():
+        if section.startswith("program:") and section not in ("program:proxy",
+                                                                "program:shipper"):
+            conf.remove_section(section)
+    with target.open("w") as fh:
+        conf.write(fh)
+
+
+class Receiver:
+    """A real HTTP receiver on loopback keeping every body it acknowledged."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                with receiver.lock:
+                    receiver.bodies.append(body)
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/ingest"
+
+    def lines(self) -> list[str]:
+        with self.lock:
+            return [ln.decode() for body in self.bodies for ln in body.splitlines()]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    rx = Receiver()
+    thread = threading.Thread(target=rx.server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield rx
+    finally:
+        rx.server.shutdown()
+        rx.server.server_close()
+        thread.join()
+
+
+def archived(home: Path) -> list[str]:
+    out: list[str] = []
+    for path in sorted((home / "archive").glob("audit-*.jsonl.gz")):
+        with gzip.open(path, "rt") as fh:
+            out += fh.read().splitlines()
+    return out
+
+
+def grown(home: Path, lines: int) -> Callable[[], bool]:
+    """A predicate: the archive holds ``lines`` more lines than it does now."""
+    floor = len(archived(home)) + lines
+    return lambda: len(archived(home)) >= floor
+
+
+def written(home: Path) -> list[str]:
+    """Every line the proxy wrote: the rotated files (oldest first), then the live one."""
+    out: list[str] = []
+    for path in sorted(home.glob("audit.jsonl.*")):
+        opener: Any = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt") as fh:
+            out += fh.read().splitlines()
+    live = home / "audit.jsonl"
+    return out + (live.read_text().splitlines() if live.exists() else [])
+
+
+def port_open(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except OSError:
+        return False
+    return True
+
+
+class Requests:
+    """Sends requests without proxy credentials, one after another, until stopped."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.sent = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            while not self.stop.is_set():
+                conn.request("GET", f"http://example.invalid/item/{self.sent}?token=secret")
+                response = conn.getresponse()
+                response.read()
+                assert response.status == 407
+                self.sent += 1
+                if response.will_close:
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        finally:
+            conn.close()
+
+
+def test_shipper_under_supervisord_survives_kills_and_rotations(
+        tmp_path: Path, receiver: Receiver) -> None:
+    home = tmp_path / "home"
+    (home / "logs").mkdir(parents=True)  # as `clauderon daemon` does before supervisord
+    proxy_port = free_port()
+    (home / "config.toml").write_text(
+        f"[proxy]\nport = {proxy_port}\n"
+        "[shipper]\nrotate_bytes = 100000\nkeep_rotated = 1000\npoll_seconds = 0.05\n"
+        f'batch_lines = 15\nretry_max_seconds = 0.2\nhttp_url = "{receiver.url}"\n')
+    conf = tmp_path / "supervisord.conf"
+    trimmed_conf(conf)
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "CLAUDERON_HOME": str(home),
+           "CLAUDERON_BIN": str(BIN)}
+    log = (tmp_path / "supervisord.out").open("wb")
+    daemon = subprocess.Popen([str(BIN / "supervisord"), "-c", str(conf)], env=env,
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    def call(method: str, *args: object) -> Any:
+        transport = SupervisorTransport(None, None, f"unix://{home / 'supervisor.sock'}")
+        with xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport) as rpc:
+            return getattr(rpc.supervisor, method)(*args)
+
+    def state(name: str) -> str:
+        assert daemon.poll() is None, (tmp_path / "supervisord.out").read_text()
+        try:
+            return str(call("getProcessInfo", name)["statename"])
+        except (OSError, xmlrpc.client.Error):
+            return "UNREACHABLE"
+
+    requests = Requests(proxy_port)
+    try:
+        wait_for(lambda: state("proxy") == "RUNNING" and state("shipper") == "RUNNING",
+                 timeout=60, what="proxy and shipper RUNNING")
+        wait_for(lambda: port_open(proxy_port), timeout=30, what="the proxy port")
+        requests.thread.start()
+        for _ in range(KILLS):
+            wait_for(grown(home, 40), timeout=60, what="the shipper to make progress")
+            wait_for(lambda: state("shipper") == "RUNNING", timeout=60, what="shipper up")
+            call("signalProcess", "shipper", "KILL")
+            wait_for(lambda: state("shipper") != "RUNNING", timeout=30, what="shipper killed")
+        wait_for(grown(home, 40), timeout=60, what="progress after the last kill")
+        requests.stop.set()
+        requests.thread.join(timeout=30)
+        total = requests.sent
+        wait_for(lambda: len(archived(home)) >= total, timeout=60, what="everything shipped")
+        wait_for(lambda: not list(home.glob("audit.jsonl.*[0-9]Z")), timeout=30,
+                 what="the last rotated file finished and compressed")
+
+        assert call("stopProcess", "shipper") is True
+        info = call("getProcessInfo", "shipper")
+        assert (info["statename"], info["exitstatus"]) == ("STOPPED", 0)
+    finally:
+        requests.stop.set()
+        daemon.send_signal(signal.SIGTERM)
+        try:
+            daemon.wait(timeout=60)
+        finally:
+            if daemon.poll() is None:
+                os.killpg(daemon.pid, signal.SIGKILL)
+                daemon.wait()
+            log.close()
+
+    lines = written(home)
+    records = [parse_line(line) for line in lines]
+    assert len(records) == total
+    assert all(r.status == 407 and "secret" not in r.path for r in records)
+    assert archived(home) == lines  # exactly once, in order, despite three SIGKILLs
+    received = [parse_line(line).id for line in receiver.lines()]
+    assert sorted(set(received)) == sorted(r.id for r in records)  # at least once
+    assert len(list(home.glob("audit.jsonl.*.gz"))) >= 2  # real rotations, real SIGHUPs
+    shipper_log = (home / "logs" / "shipper.log").read_text()
+    assert shipper_log.count("rotated ") >= 2 and "draining" in shipper_log
+    supervisor_log = (home / "logs" / "supervisord.log").read_text()
+    assert supervisor_log.count("exited: shipper (terminated by SIGKILL") == KILLS  # ours
+    assert "stopped: shipper (exit status 0)" in supervisor_log
+    assert "stopped: proxy (exit status 0)" in supervisor_log

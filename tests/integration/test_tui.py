@@ -1,0 +1,438 @@
+"""``clauderon tui`` driven by Textual's pilot against the real API and reconciler.
+
+Each test runs the real services on a temporary CLAUDERON_HOME with real git repositories
+and the real Docker engine; the app talks to them over the Unix socket exactly as it does
+for a person. The only stand-in is the terminal hand-over (see ``RecordingTerminal``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pty
+import select
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from textual.widgets import Checkbox, Input, OptionList, Select, TextArea
+
+from appliance.errors import NotFound
+from cli.tui.app import ClauderonApp, MainScreen
+from cli.tui.create import CreateScreen
+from cli.tui.dialogs import ConfirmScreen, HelpScreen
+from cli.tui.model import Filter
+from cli.tui.reconcile import ReconcileScreen
+from tests.integration.tui_pilot import (
+    RecordingTerminal,
+    main,
+    names,
+    notices,
+    scenario,
+    screen_text,
+    top,
+    until,
+)
+from tests.support.appliance import BIN, Appliance
+
+
+def app_for(appliance: Appliance, terminal: RecordingTerminal | None = None,
+            timeout: float = 5.0) -> ClauderonApp:
+    return ClauderonApp(appliance.settings.socket_path, terminal=terminal or RecordingTerminal(),
+                        timeout=timeout)
+
+
+def phase(appliance: Appliance, name: str) -> str | None:
+    try:
+        return str(appliance.session(name)["phase"])
+    except NotFound:
+        return None
+
+
+def post_hook(appliance: Appliance, name: str, event: str) -> None:
+    """What the hook script in the container does: the session's own token as Bearer."""
+    s = appliance.session(name)
+    [container] = appliance.containers(s["id"])
+    env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
+    with httpx.Client(transport=httpx.HTTPTransport(uds=str(appliance.settings.socket_path))) \
+            as http:
+        answer = http.post("http://clauderon/api/hooks", json={"session_id": s["id"],
+                                                                "event": event},
+                           headers={"Authorization": f"Bearer {env['CLAUDERON_HOOK_TOKEN']}"})
+    assert answer.status_code == 204, answer.text
+
+
+def test_list_is_live_with_filters_search_and_detail(appliance: Appliance, repo: Path) -> None:
+    appliance.cli("create", "--repo", str(repo), "--name", "alpha", "--prompt", "fix the bug")
+    appliance.cli("create", "--repo", str(repo), "--name", "beta", "--prompt", "p")
+    appliance.cli("archive", "beta")
+    (Path(appliance.session("alpha")["worktree_path"]) / "notes.txt").write_text("new\n")
+
+    async def run() -> None:
+        app = app_for(appliance)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: names(app) == ["alpha"], "the list")
+            await until(pilot, lambda: "clauderon/alpha" in str(main(app).query_one(
+                "#detail").render()), "the detail pane")
+            text = screen_text(app)
+            assert "● connected" in text
+            header = next(line for line in text.splitlines() if "NAME" in line)
+            assert header.split() == ["NAME", "PHASE", "STATUS", "AGENT", "BRANCH", "AGE"]
+            assert next(line for line in text.splitlines()
+                        if line.split()[:1] == ["alpha"] and "ago" not in line).split()[:5] \
+                == ["alpha", "running", "unknown", "claude", "clauderon/alpha"]
+            # The detail pane: facts at once, then the progress the reconciler recorded.
+            assert "branch    clauderon/alpha" in text
+            assert f"repo      {repo}" in text
+            alpha = appliance.session("alpha")
+            await until(pilot, lambda: main(app).extras.get(alpha["id"]), "detail extras")
+            detail = str(main(app).query_one("#detail").render())
+            assert "Progress worktree > container > start" in detail
+            assert "Changed files (1)" in detail and "? notes.txt" in detail
+            assert "Recent requests" in detail
+
+            # Live: a session created elsewhere appears and runs without a key press.
+            await pilot.pause()
+            await asyncio.to_thread(
+                appliance.cli, "create", "--repo", str(repo), "--name", "gamma", "--no-wait")
+            await until(pilot, lambda: "gamma" in names(app), "gamma to appear")
+            await until(pilot, lambda: any(s["name"] == "gamma" and s["phase"] == "running"
+                                           for s in main(app).shown()), "gamma to run")
+
+            # Waiting for me: a hook from the agent flips the status live.
+            await asyncio.to_thread(post_hook, appliance, "alpha", "Stop")
+            await until(pilot, lambda: "waiting-input" in screen_text(app), "waiting status")
+
+            seen = {}
+            for _ in Filter:
+                await pilot.press("f")
+                seen[main(app).filter] = sorted(names(app))
+            assert seen == {Filter.ARCHIVED: ["beta"], Filter.FAILED: [],
+                            Filter.WAITING: ["alpha"], Filter.ALL: ["alpha", "beta", "gamma"],
+                            Filter.ACTIVE: ["alpha", "gamma"]}
+
+            await pilot.press("slash", "g", "a", "m")
+            assert names(app) == ["gamma"]
+            assert "search: gam" in screen_text(app)
+            await pilot.press("escape")
+            assert names(app) == ["gamma", "alpha"]
+            await pilot.press("q")
+        assert app.return_code == 0
+
+    scenario(run)
+
+
+def test_create_dialog_errors_beside_fields_recent_repos_and_progress(
+    appliance: Appliance, repo: Path
+) -> None:
+    appliance.cli("create", "--repo", str(repo), "--name", "seed", "--prompt", "p")
+
+    async def run() -> None:
+        app = app_for(appliance)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: names(app) == ["seed"], "the list")
+            await pilot.press("n")
+            dialog = await until(pilot, lambda: top(app, CreateScreen), "the dialog")
+            recent = dialog.query_one("#recent", OptionList)
+            await until(pilot, lambda: recent.option_count == 1, "recent repos")
+            assert str(recent.get_option_at_index(0).prompt) == str(repo)
+
+            # An API error lands under its field, and that field gets the focus.
+            await pilot.press(*"/nowhere/at/all", "ctrl+s")
+            error = dialog.query_one("#error-repo_path")
+            await until(pilot, lambda: error.has_class("shown"), "the repo error")
+            assert "does not exist" in str(error.render())
+            assert app.focused is dialog.query_one("#repo_path", Input)
+
+            # Fuzzy search over recent repos, then pick with Enter.
+            repo_input = dialog.query_one("#repo_path", Input)
+            repo_input.value = ""
+            await pilot.press(*"tp", "tab")  # "tp" matches .../app by subsequence
+            assert recent.option_count == 1 and recent.has_focus
+            await pilot.press("enter")
+            assert repo_input.value == str(repo)
+            assert app.focused is dialog.query_one("#name", Input)
+
+            await pilot.press(*"Bad Name", "ctrl+s")
+            name_error = dialog.query_one("#error-name")
+            await until(pilot, lambda: name_error.has_class("shown"), "the name error")
+            assert not dialog.query_one("#error-repo_path").has_class("shown")
+
+            dialog.query_one("#name", Input).value = "made-in-tui"
+            dialog.query_one("#prompt", TextArea).focus()
+            await pilot.press(*"add tests", "enter", *"then docs")
+            dialog.query_one("#agent", Select).value = "codex"
+            dialog.query_one("#model", Input).value = "m-1"
+            dialog.query_one("#access_mode", Select).value = "read-only"
+            dialog.query_one("#skip_permissions", Checkbox).focus()
+            await pilot.press("space", "ctrl+s")
+            progress = dialog.query_one("#progress")
+            await until(pilot, lambda: "made-in-tui: creating" in str(progress.render()),
+                        "progress")
+            await until(pilot, lambda: top(app, MainScreen), "the dialog to close")
+            await until(pilot, lambda: "made-in-tui created" in notices(app), "the notice")
+            await until(pilot, lambda: "made-in-tui" in names(app), "the new row")
+
+        s = appliance.session("made-in-tui")
+        assert s["phase"] == "running"
+        assert (s["agent"], s["model"], s["access_mode"], s["skip_permissions"]) == \
+            ("codex", "m-1", "read-only", True)
+        assert s["initial_prompt"] == "add tests\nthen docs"
+        events = appliance.client().get(f"/api/sessions/{s['id']}/events")["events"]
+        assert [e["payload"]["step"] for e in events if e["kind"] == "progress"] == \
+            ["worktree", "container", "start"]
+
+    scenario(run)
+
+
+def test_create_dialog_path_completion_and_editor(appliance: Appliance, repo: Path,
+                                                  tmp_path: Path) -> None:
+    editor = tmp_path / "editor.sh"
+    editor.write_text('#!/bin/sh\nprintf "written in the editor\\n" >> "$1"\n')
+    editor.chmod(0o755)
+    os.environ["VISUAL"] = str(editor)
+    terminal = RecordingTerminal(run_commands=True)
+
+    async def run() -> None:
+        app = app_for(appliance, terminal)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: main(app).loaded, "the list")
+            await pilot.press("n")
+            dialog = await until(pilot, lambda: top(app, CreateScreen), "the dialog")
+            repo_input = dialog.query_one("#repo_path", Input)
+            await pilot.press(*f"{repo.parent}/ap")
+            await until(pilot, lambda: repo_input._suggestion == f"{repo}/", "a completion")
+            await pilot.press("right")
+            assert repo_input.value == f"{repo}/"
+
+            prompt = dialog.query_one("#prompt", TextArea)
+            prompt.text = "first line"
+            await pilot.press("ctrl+e")
+            assert prompt.text == "first line\nwritten in the editor"
+            assert terminal.commands[-1][0] == str(editor)
+            await pilot.press("escape")
+            await until(pilot, lambda: top(app, MainScreen), "the dialog to close")
+        assert appliance.client().get("/api/sessions")["sessions"] == []
+
+    try:
+        scenario(run)
+    finally:
+        del os.environ["VISUAL"]
+
+
+def test_archive_unarchive_access_mode_and_delete_with_confirmation(
+    appliance: Appliance, repo: Path
+) -> None:
+    appliance.cli("create", "--repo", str(repo), "--name", "act", "--prompt", "p")
+
+    async def run() -> None:
+        app = app_for(appliance)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: names(app) == ["act"], "the list")
+            await pilot.press("m")
+            await until(pilot, lambda: "access    read-only" in screen_text(app), "read-only")
+            assert appliance.session("act")["access_mode"] == "read-only"
+            await pilot.press("m")
+            await until(pilot, lambda: "access    read-write" in screen_text(app), "read-write")
+
+            await pilot.press("a")
+            await until(pilot, lambda: names(app) == [], "act to leave the active list")
+            assert phase(appliance, "act") in ("archived", "running")
+            await pilot.press("f")  # archived
+            await until(pilot, lambda: any(s["phase"] == "archived" for s in main(app).shown()),
+                        "act archived")
+            await pilot.press("u")
+            await until(pilot, lambda: names(app) == [], "act to leave the archived list")
+            await pilot.press("f", "f", "f", "f")  # back to active
+            assert main(app).filter is Filter.ACTIVE
+            await until(pilot, lambda: any(s["phase"] == "running" for s in main(app).shown()),
+                        "act running again")
+
+            await pilot.press("d")
+            confirm = await until(pilot, lambda: top(app, ConfirmScreen), "the question")
+            assert "branch clauderon/act is kept" in str(confirm.query_one("#question").render())
+            await pilot.press("n")
+            await until(pilot, lambda: top(app, MainScreen), "the question to close")
+            assert phase(appliance, "act") == "running"
+            await pilot.press("d")
+            await until(pilot, lambda: top(app, ConfirmScreen), "the question")
+            await pilot.press("y")
+            await until(pilot, lambda: names(app) == [], "the row to go")
+            await until(pilot, lambda: phase(appliance, "act") is None, "act to be deleted")
+
+    scenario(run)
+
+
+def test_attach_hands_over_the_terminal_and_starts_a_stopped_session(
+    appliance: Appliance, repo: Path
+) -> None:
+    appliance.cli("create", "--repo", str(repo), "--name", "att", "--prompt", "p")
+    terminal = RecordingTerminal()
+
+    async def run() -> None:
+        app = app_for(appliance, terminal)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: names(app) == ["att"], "the list")
+            await pilot.press("enter")
+            await until(pilot, lambda: terminal.commands, "the attach command")
+            container = appliance.session("att")["container_name"]
+            assert terminal.commands == [
+                ["docker", "attach", "--detach-keys", "ctrl-q", container]]
+            # Back in the list after the detach: keys work.
+            await pilot.press("f")
+            assert main(app).filter is Filter.ARCHIVED
+            await pilot.press("f", "f", "f", "f")
+
+            await asyncio.to_thread(appliance.cli, "stop", "att")
+            await until(pilot, lambda: main(app).shown()[0]["phase"] == "stopped", "stopped")
+            await pilot.press("enter")
+            await until(pilot, lambda: len(terminal.commands) == 2, "the second attach")
+            assert phase(appliance, "att") == "running"
+
+    scenario(run)
+
+
+def test_reconcile_view_lists_failed_sessions_with_retry_and_delete(
+    appliance: Appliance, repo: Path
+) -> None:
+    # More CPUs than the machine has: the engine refuses the container, the session fails.
+    appliance.cli("create", "--repo", str(repo), "--name", "greedy", "--cpu", "500",
+                  check=False)
+    assert phase(appliance, "greedy") == "failed"
+    sid = appliance.session("greedy")["id"]
+
+    def failures() -> int:
+        events = appliance.client().get(f"/api/sessions/{sid}/events")["events"]
+        return sum(1 for e in events if e["kind"] != "progress"
+                   and e["payload"].get("session", {}).get("phase") == "failed")
+
+    before = failures()
+
+    async def run() -> None:
+        app = app_for(appliance)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: main(app).loaded, "the list")
+            assert names(app) == []  # failed sessions are not "active"
+            await pilot.press("r")
+            view = await until(pilot, lambda: top(app, ReconcileScreen), "the view")
+            await until(pilot, lambda: view.failed, "the report")
+            text = screen_text(app)
+            assert "greedy" in text and "failed" in text and "CPUs" in text
+            await pilot.press("t")
+            await until(pilot, lambda: failures() > before, "the retry to fail again")
+            await until(pilot, lambda: "greedy: retrying" in notices(app), "the notice")
+            await pilot.press("g")
+            await until(pilot, lambda: view.failed, "greedy failed again")
+            await pilot.press("d")
+            await until(pilot, lambda: top(app, ConfirmScreen), "the question")
+            await pilot.press("y")
+            await until(pilot, lambda: phase(appliance, "greedy") is None, "greedy deleted")
+            await until(pilot, lambda: top(app, ReconcileScreen) and not view.failed
+                        and "All sessions are in sync" in screen_text(app), "in sync")
+            await pilot.press("escape")
+            assert top(app, MainScreen)
+
+    scenario(run)
+
+
+def test_help_screen_and_footer_show_every_binding_at_80x24(appliance: Appliance) -> None:
+    async def run() -> None:
+        app = app_for(appliance)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: main(app).loaded, "the list")
+            footer = "\n".join(screen_text(app).splitlines()[-2:])
+            for b in MainScreen.BINDINGS:
+                if b.show:  # type: ignore[union-attr]
+                    assert b.description in footer, b  # type: ignore[union-attr]
+            await pilot.press("question_mark")
+            help_screen = await until(pilot, lambda: top(app, HelpScreen), "help")
+            text = str(help_screen.query_one("#help-text").render())
+            for screen in (MainScreen, CreateScreen, ReconcileScreen):
+                for b in screen.BINDINGS:
+                    assert b.description in text, b  # type: ignore[union-attr]
+            await pilot.press("escape")
+            assert top(app, MainScreen)
+
+    scenario(run)
+
+
+def test_never_freezes_when_the_api_is_down_or_stuck(tmp_path: Path, repo: Path,
+                                                     engine: object) -> None:
+    appliance = Appliance(tmp_path / "home")
+    try:
+        async def run() -> None:
+            app = app_for(appliance, timeout=1.0)
+            async with app.run_test(size=(80, 24)) as pilot:
+                await until(pilot, lambda: "disconnected" in screen_text(app), "disconnected")
+                await pilot.press("f")  # still answering keys
+                assert main(app).filter is Filter.ARCHIVED
+                await pilot.press("f", "f", "f", "f")
+                await asyncio.to_thread(appliance.start, "api", "reconciler")
+                await until(pilot, lambda: "● connected" in screen_text(app), "reconnected")
+                await asyncio.to_thread(
+                    appliance.cli, "create", "--repo", str(repo), "--name", "late")
+                await until(pilot, lambda: names(app) == ["late"], "the list")
+
+                # A stuck API (stopped, not dead): requests time out, keys keep working.
+                appliance.procs["api"].send_signal(signal.SIGSTOP)
+                try:
+                    await pilot.press("m")
+                    await until(pilot, lambda: any("does not answer" in n
+                                                   for n in notices(app)), "the timeout")
+                    await pilot.press("f")
+                    assert main(app).filter is Filter.ARCHIVED
+                finally:
+                    appliance.procs["api"].send_signal(signal.SIGCONT)
+                await pilot.press("f", "f", "f", "f", "m")
+                await until(pilot, lambda: appliance.session("late")["access_mode"]
+                            == "read-only", "the API back")
+
+        scenario(run)
+    finally:
+        appliance.cleanup()
+
+
+@pytest.mark.parametrize("width", [80, 160])
+def test_wide_terminals_put_the_detail_beside_the_list(appliance: Appliance, width: int
+                                                       ) -> None:
+    async def run() -> None:
+        app = app_for(appliance)
+        async with app.run_test(size=(width, 24)) as pilot:
+            await until(pilot, lambda: main(app).loaded, "the list")
+            assert main(app).query_one("#body").has_class("wide") is (width >= 140)
+
+    scenario(run)
+
+
+def test_the_command_runs_in_a_real_terminal(tmp_path: Path) -> None:
+    """``clauderon tui`` on a real pseudo-terminal (Textual's own driver): no API yet,
+    so it says "disconnected" and keeps answering keys; ``q`` quits with status 0."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: become the TUI
+        os.environ.update(CLAUDERON_HOME=str(tmp_path / "home"), TERM="xterm-256color")
+        os.execv(str(BIN / "clauderon"), ["clauderon", "tui"])
+    seen = b""
+
+    def read_until(needle: bytes) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + 60
+        while needle not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready:
+                with contextlib.suppress(OSError):
+                    seen += os.read(fd, 65536)
+        assert needle in seen, seen[-2000:]
+
+    try:
+        read_until(b"disconnected")
+        os.write(fd, b"q")
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        with contextlib.suppress(ChildProcessError, ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)

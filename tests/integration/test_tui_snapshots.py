@@ -1,0 +1,128 @@
+"""Snapshots of the TUI's main screens at 80x24, rendered against the real services.
+
+The screen is rendered to plain text and compared with ``snapshots/tui/<name>.txt``. What
+differs between runs is pinned, not hidden: the clock is fixed ten minutes after the last
+session was created, and the home and repository live in a ``/tmp/tui-XXXXXXXX`` folder
+whose random part is masked with a string of the same length, so the layout is exactly
+what a person sees. Set ``CLAUDERON_UPDATE_SNAPSHOTS=1`` to rewrite the files after an
+intended change, and review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from cli.tui.app import ClauderonApp
+from cli.tui.create import CreateScreen
+from cli.tui.dialogs import ConfirmScreen, HelpScreen
+from cli.tui.reconcile import ReconcileScreen
+from tests.conftest import make_repo
+from tests.integration.tui_pilot import (
+    RecordingTerminal,
+    main,
+    names,
+    scenario,
+    screen_text,
+    top,
+    until,
+)
+from tests.support.appliance import Appliance
+
+SNAPSHOTS = Path(__file__).parent / "snapshots" / "tui"
+UPDATE = os.environ.get("CLAUDERON_UPDATE_SNAPSHOTS") == "1"
+
+
+@pytest.fixture
+def world(engine: object) -> Iterator[tuple[Appliance, Path, str]]:
+    root = tempfile.mkdtemp(prefix="tui-", dir="/tmp")
+    appliance = Appliance(Path(root) / "home")
+    try:
+        appliance.start("api", "reconciler")
+        repo = make_repo(Path(root) / "app")
+        appliance.cli("create", "--repo", str(repo), "--name", "alpha", "--prompt",
+                      "fix the flaky test in the parser")
+        appliance.cli("create", "--repo", str(repo), "--name", "beta", "--agent", "codex",
+                      "--access-mode", "read-only")
+        appliance.cli("archive", "beta")
+        appliance.cli("create", "--repo", str(repo), "--name", "greedy", "--cpu", "500",
+                      check=False)
+        yield appliance, repo, root
+    finally:
+        appliance.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def masked(text: str, root: str) -> str:
+    """Pin what differs between runs and machines (the temporary folder, the CPU count in
+    the engine's refusal) without changing where anything else sits on screen."""
+    text = text.replace(root, "/tmp/tui-" + "x" * (len(root) - len("/tmp/tui-")))
+    lines = []
+    for raw in text.splitlines():
+        line = raw
+        if "CPU" in line or re.search(r"\d+\.\d\d, as there", line):
+            line = re.sub(r"\b\d+\.\d\d\b(?!.*0\.█)", "N.NN", line)
+            line = re.sub(r"only \d+ CPUs", "only N CPUs", line)
+            line = re.sub(r" +█$", " █", line)
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def check(name: str, text: str) -> None:
+    path = SNAPSHOTS / f"{name}.txt"
+    if UPDATE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert path.is_file(), f"no snapshot {path.name}; run with CLAUDERON_UPDATE_SNAPSHOTS=1"
+    assert text == path.read_text(), f"{name} changed:\n{text}"
+
+
+def test_main_screens(world: tuple[Appliance, Path, str]) -> None:
+    appliance, _repo, root = world
+    listed = appliance.client().get("/api/sessions", all="true")["sessions"]
+    newest = max(datetime.fromisoformat(s["created_at"]) for s in listed)
+    clock = newest + timedelta(minutes=10)
+
+    async def run() -> None:
+        app = ClauderonApp(appliance.settings.socket_path, terminal=RecordingTerminal(),
+                           clock=lambda: clock)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: names(app) == ["alpha"], "the list")
+            alpha = appliance.session("alpha")["id"]
+            await until(pilot, lambda: main(app).extras.get(alpha), "the detail")
+            await pilot.pause()
+            check("main", masked(screen_text(app), root))
+
+            await pilot.press("n")
+            dialog = await until(pilot, lambda: top(app, CreateScreen), "the dialog")
+            await until(pilot, lambda: dialog.recent, "recent repos")
+            await pilot.pause()
+            check("create", masked(screen_text(app), root))
+            await pilot.press("escape")
+
+            await pilot.press("question_mark")
+            await until(pilot, lambda: top(app, HelpScreen), "help")
+            await pilot.pause()
+            check("help", masked(screen_text(app), root))
+            await pilot.press("escape")
+
+            await pilot.press("d")
+            await until(pilot, lambda: top(app, ConfirmScreen), "the question")
+            await pilot.pause()
+            check("confirm", masked(screen_text(app), root))
+            await pilot.press("n")
+
+            await pilot.press("r")
+            view = await until(pilot, lambda: top(app, ReconcileScreen), "reconcile")
+            await until(pilot, lambda: view.failed, "the report")
+            await pilot.pause()
+            check("reconcile", masked(screen_text(app), root))
+
+    scenario(run)

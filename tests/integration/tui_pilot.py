@@ -1,0 +1,86 @@
+"""Driving the TUI headless in tests: screen text, waiting, a terminal that records.
+
+Textual runs on asyncio while pytest runs async tests under trio, so each TUI test is a
+plain function that runs its scenario with ``asyncio.run``. Waits poll the app between
+frames and fail (never time) after a generous bound, printing the screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import subprocess
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from rich.console import Console
+from textual.app import App
+from textual.pilot import Pilot
+from textual.screen import Screen
+
+from cli.tui.app import ClauderonApp, MainScreen
+
+T = TypeVar("T")
+ScreenT = TypeVar("ScreenT", bound=Screen[Any])
+
+
+def scenario(run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    asyncio.run(run())
+
+
+def screen_text(app: App[Any]) -> str:
+    """The screen as plain text, exactly as a terminal of ``app.size`` would show it."""
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), record=True,
+                      legacy_windows=False, color_system=None)
+    console.print(app.screen._compositor.render_update(
+        full=True, screen_stack=app._background_screens))
+    return console.export_text()
+
+
+async def until(pilot: Pilot[Any], predicate: Callable[[], T | None], what: str,
+                timeout: float = 90) -> T:
+    try:
+        async with asyncio.timeout(timeout):
+            while not (value := predicate()):
+                await pilot.pause(0.05)
+    except TimeoutError:
+        raise AssertionError(f"gave up waiting for {what}; the screen:\n"
+                             f"{screen_text(pilot.app)}") from None
+    return value
+
+
+def main(app: ClauderonApp) -> MainScreen:
+    return next(s for s in app.screen_stack if isinstance(s, MainScreen))
+
+
+def names(app: ClauderonApp) -> list[str]:
+    return [s["name"] for s in main(app).shown()]
+
+
+def top(app: App[Any], kind: type[ScreenT]) -> ScreenT | None:
+    return app.screen if isinstance(app.screen, kind) else None
+
+
+def notices(app: App[Any]) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+class RecordingTerminal:
+    """Stands in for the real terminal hand-over (a headless app has no terminal).
+
+    Records every command; runs it for real (stdin from /dev/null) when ``run_commands``,
+    which the ``$EDITOR`` test uses, and answers 0 without running otherwise (attach
+    would wait for a person at a terminal).
+    """
+
+    def __init__(self, *, run_commands: bool = False) -> None:
+        self.commands: list[list[str]] = []
+        self.run_commands = run_commands
+
+    def run(self, app: App[object], argv: list[str]) -> int:
+        self.commands.append(argv)
+        if not self.run_commands:
+            return 0
+        return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                              check=False).returncode

@@ -1,0 +1,225 @@
+"""A fake Anthropic Messages and OpenAI Responses API on loopback, with a trustme certificate.
+
+It stands in for ``api.anthropic.com`` and ``api.openai.com`` behind the proxy's
+``[upstreams]`` override (the proxy trusts its CA through ``extra_ca_bundle``), so the real
+``claude`` and ``codex`` CLIs in the agent image talk to it and nothing leaves this machine.
+It speaks the real wire formats, streamed as Server-Sent Events in chunked bodies:
+
+* ``POST /v1/messages``: ``message_start``, ``content_block_start``, ``content_block_delta``,
+  ``content_block_stop``, ``message_delta``, ``message_stop``. A request that carries tools
+  and no ``tool_result`` yet gets a ``tool_use`` block asking for the Bash tool to run
+  :attr:`FakeModels.command`; the request carrying its result gets the final text
+  :attr:`FakeModels.answer`; any other request (titles, summaries) gets a short text.
+* ``POST /v1/responses``: ``response.created``, ``response.output_item.added``,
+  ``response.output_text.delta``, ``response.output_item.done``, ``response.completed``
+  with the final text.
+* Anything else: 404 with a JSON error (the CLIs treat their optional start-up calls so).
+
+Every request is recorded (method, path, headers, body) for the test to inspect. A threaded
+standard-library server, so sync tests and the benchmark can both drive it.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import trustme
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float = field(default_factory=time.monotonic)
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"{}")
+
+
+def _sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def message_events(content: list[dict[str, Any]], *, stop_reason: str,
+                   model: str = "claude-fake") -> list[bytes]:
+    """The full Messages stream for ``content`` (text and tool_use blocks)."""
+    out = [_sse("message_start", {"type": "message_start", "message": {
+        "id": "msg_fake", "type": "message", "role": "assistant", "model": model,
+        "content": [], "stop_reason": None, "stop_sequence": None,
+        "usage": {"input_tokens": 10, "output_tokens": 1}}})]
+    for index, block in enumerate(content):
+        if block["type"] == "text":
+            start = {"type": "text", "text": ""}
+            delta = {"type": "text_delta", "text": block["text"]}
+        else:
+            start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
+            delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+        out += [
+            _sse("content_block_start", {"type": "content_block_start", "index": index,
+                                         "content_block": start}),
+            _sse("content_block_delta", {"type": "content_block_delta", "index": index,
+                                         "delta": delta}),
+            _sse("content_block_stop", {"type": "content_block_stop", "index": index}),
+        ]
+    out += [
+        _sse("message_delta", {"type": "message_delta",
+                               "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                               "usage": {"output_tokens": 5}}),
+        _sse("message_stop", {"type": "message_stop"}),
+    ]
+    return out
+
+
+def response_events(text: str) -> list[bytes]:
+    """The Responses stream for one assistant message holding ``text``."""
+    item = {"type": "message", "id": "msg_fake", "role": "assistant", "status": "completed",
+            "content": [{"type": "output_text", "text": text, "annotations": []}]}
+    base = {"id": "resp_fake", "object": "response", "created_at": int(time.time()),
+            "model": "gpt-fake", "output": [], "status": "in_progress"}
+    usage = {"input_tokens": 10, "input_tokens_details": {"cached_tokens": 0},
+             "output_tokens": 5, "output_tokens_details": {"reasoning_tokens": 0},
+             "total_tokens": 15}
+    return [
+        _sse("response.created", {"type": "response.created", "response": base}),
+        _sse("response.output_item.added", {"type": "response.output_item.added",
+                                            "output_index": 0,
+                                            "item": {**item, "status": "in_progress",
+                                                     "content": []}}),
+        _sse("response.output_text.delta", {"type": "response.output_text.delta",
+                                            "item_id": "msg_fake", "output_index": 0,
+                                            "content_index": 0, "delta": text}),
+        _sse("response.output_item.done", {"type": "response.output_item.done",
+                                           "output_index": 0, "item": item}),
+        _sse("response.completed", {"type": "response.completed",
+                                    "response": {**base, "status": "completed",
+                                                 "output": [item], "usage": usage}}),
+    ]
+
+
+class FakeModels:
+    """The fake model APIs; ``with FakeModels(tmp) as fake:`` serves on 127.0.0.1."""
+
+    def __init__(self, folder: Path, *, answer: str = "All done: the fake model answered.",
+                 command: str = "echo tool-ran > /workspace/tool-output.txt") -> None:
+        self.answer = answer
+        self.command = command
+        self.seen: list[Seen] = []
+        self.first_model_request = threading.Event()
+        self._lock = threading.Lock()
+        self.ca = trustme.CA()
+        self.ca_path = folder / "fake-models-ca.pem"
+        self.ca.cert_pem.write_to_path(str(self.ca_path))
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ca.issue_cert("127.0.0.1", "localhost", "api.anthropic.com",
+                           "api.openai.com").configure_cert(ctx)
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.port = int(self.server.server_address[1])
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> FakeModels:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def record(self, seen: Seen) -> None:
+        with self._lock:
+            self.seen.append(seen)
+
+    def model_requests(self) -> list[Seen]:
+        with self._lock:
+            return [s for s in self.seen
+                    if s.method == "POST" and s.path in ("/v1/messages", "/v1/responses")]
+
+    def reset(self) -> None:
+        with self._lock:
+            self.seen.clear()
+        self.first_model_request.clear()
+
+    # --- answers --------------------------------------------------------------------
+    def messages_reply(self, body: dict[str, Any]) -> list[bytes]:
+        text = json.dumps(body.get("messages", []))
+        if '"tool_result"' in text:
+            return message_events([{"type": "text", "text": self.answer}],
+                                  stop_reason="end_turn")
+        if body.get("tools"):
+            return message_events([
+                {"type": "text", "text": "Let me run a command."},
+                {"type": "tool_use", "id": "toolu_fake_1", "name": "Bash",
+                 "input": {"command": self.command, "description": "Run the command"}},
+            ], stop_reason="tool_use")
+        return message_events([{"type": "text", "text": "Fake title"}], stop_reason="end_turn")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    fake: FakeModels
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _read(self) -> Seen:
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        seen = Seen(method=self.command, path=self.path.split("?")[0],
+                    headers={k.lower(): v for k, v in self.headers.items()}, body=body)
+        self.fake.record(seen)
+        return seen
+
+    def _json(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _stream(self, events: list[bytes]) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        for event in events:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def do_GET(self) -> None:
+        self._read()
+        self._json(404, {"type": "error", "error": {"type": "not_found_error",
+                                                    "message": "not here"}})
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def do_POST(self) -> None:
+        seen = self._read()
+        if seen.path == "/v1/messages":
+            self.fake.first_model_request.set()
+            self._stream(self.fake.messages_reply(seen.json()))
+        elif seen.path == "/v1/responses":
+            self.fake.first_model_request.set()
+            self._stream(response_events(self.fake.answer))
+        else:
+            self._json(404, {"type": "error", "error": {"type": "not_found_error",
+                                                        "message": "not here"}})

@@ -1,0 +1,145 @@
+"""The pure builders of what goes into an agent's container, and the transcript parsers."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from datetime import UTC, datetime
+from pathlib import Path
+
+from api.transcript import read_after
+from appliance.agents import claude, codex
+from appliance.agents.boot import boot_plan, check_argv, start_argv, write_argv
+from appliance.agents.hooks import (
+    CLAUDE_HOOK_EVENTS,
+    HOOK_SCRIPT_PATH,
+    MANAGED_SETTINGS_PATH,
+    claude_managed_settings,
+)
+from appliance.agents.transcript import Kind, claude_messages, codex_messages, parse_lines
+from appliance.contract import PLACEHOLDERS
+from appliance.sessions import Agent, Session, SessionId
+
+
+def session(**kw: object) -> Session:
+    now = datetime.now(UTC)
+    base: dict[str, object] = dict(
+        id=SessionId("0b9f6a43-1111-2222-3333-444455556666"), name="s", repo_path="/r",
+        worktree_path="/w", branch="clauderon/s", base_ref="main", image="img",
+        initial_prompt="fix it", created_at=now, updated_at=now)
+    base.update(kw)
+    return Session(**base)  # type: ignore[arg-type]
+
+
+def test_managed_settings_register_every_status_hook() -> None:
+    doc = claude_managed_settings(skip_permissions=False)
+    assert set(doc["hooks"]) == set(CLAUDE_HOOK_EVENTS)
+    for entries in doc["hooks"].values():
+        assert entries[0]["hooks"][0]["command"] == HOOK_SCRIPT_PATH
+    assert doc["hooks"]["PreToolUse"][0]["matcher"] == "*"
+    assert doc["permissions"]["defaultMode"] == "default"
+    skip = claude_managed_settings(skip_permissions=True)
+    assert skip["permissions"]["defaultMode"] == "bypassPermissions"
+
+
+def test_claude_json_skips_every_first_run_prompt() -> None:
+    key = PLACEHOLDERS["ANTHROPIC_API_KEY"]
+    doc = claude.claude_json(workdir="/workspace/src", api_key_placeholder=key,
+                             skip_permissions=True)
+    assert doc["hasCompletedOnboarding"] and doc["bypassPermissionsModeAccepted"]
+    assert doc["projects"]["/workspace/src"]["hasTrustDialogAccepted"]
+    assert doc["customApiKeyResponses"]["approved"] == [key[-20:]]
+
+
+def test_claude_start_script_starts_fresh_or_resumes() -> None:
+    s = session(model="opus", skip_permissions=True, initial_prompt="-x; rm -rf /")
+    script = claude.start_script(s, home="/home/agent", workdir="/workspace")
+    assert f'"$HOME/.claude/projects/-workspace/{s.id}.jsonl"' in script
+    assert f"claude --resume {s.id} --model opus --dangerously-skip-permissions\n" in script
+    assert (f"claude --session-id {s.id} --model opus --dangerously-skip-permissions -- "
+            "'-x; rm -rf /'") in script
+    plain = claude.start_script(session(initial_prompt=""), home="/h", workdir="/workspace")
+    assert "--dangerously" not in plain and " -- " not in plain
+    assert claude.project_folder("/workspace/my_app.v2") == "-workspace-my-app-v2"
+
+
+def test_codex_config_goes_through_the_proxy_without_websockets() -> None:
+    doc = tomllib.loads(codex.config_toml(session(model="gpt-5.2", skip_permissions=True),
+                                          workdir="/workspace"))
+    provider = doc["model_providers"][doc["model_provider"]]
+    assert provider["base_url"] == "https://api.openai.com/v1"
+    assert provider["supports_websockets"] is False and provider["wire_api"] == "responses"
+    assert doc["model"] == "gpt-5.2" and doc["approval_policy"] == "never"
+    assert doc["projects"]["/workspace"]["trust_level"] == "trusted"
+    assert doc["notify"] == ["bash", HOOK_SCRIPT_PATH]
+    assert "approval_policy" not in tomllib.loads(codex.config_toml(session(), workdir="/w"))
+    assert json.loads(codex.auth_json("k")) == {"OPENAI_API_KEY": "k"}
+    assert "codex resume --last" in codex.start_script(session())
+
+
+def test_boot_plan_checks_tools_writes_files_and_starts_once() -> None:
+    plan = boot_plan(session(agent=Agent.CLAUDE))
+    assert plan.tools == ("bash", "curl", "tmux", "claude")
+    paths = {f.path: f for f in plan.files}
+    assert paths[HOOK_SCRIPT_PATH].as_root and paths[HOOK_SCRIPT_PATH].mode == "0755"
+    assert paths[MANAGED_SETTINGS_PATH].as_root
+    assert paths["/home/agent/.claude.json"].keep and not paths["/home/agent/.claude.json"].as_root
+    assert "has-session -t agent" in plan.start[-1]
+    assert boot_plan(session(agent=Agent.CODEX)).tools[-1] == "codex"
+    assert check_argv(("a",))[0] == "sh" and start_argv()[0] == "bash"
+    assert "[ -e" in write_argv(paths["/home/agent/.claude.json"])[2]
+
+
+def test_claude_transcript_lines_become_typed_messages() -> None:
+    assert claude_messages({"type": "user", "message": {"role": "user", "content": "hi"},
+                            "timestamp": "t"}) == [
+        claude_messages({"type": "user", "message": {"content": "hi"}, "timestamp": "t"})[0]]
+    [call] = claude_messages({"type": "assistant", "message": {"content": [
+        {"type": "thinking", "thinking": "..."},
+        {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "ls"}}]}})
+    assert call.kind is Kind.TOOL_CALL and call.input == {"command": "ls"}
+    [result] = claude_messages({"type": "user", "message": {"content": [
+        {"type": "tool_result", "tool_use_id": "t1", "is_error": True,
+         "content": [{"type": "text", "text": "boom"}]}]}})
+    assert result.kind is Kind.TOOL_RESULT and result.text == "boom" and result.is_error
+    assert claude_messages({"type": "attachment", "attachment": {}}) == []
+    assert claude_messages({"type": "user", "isMeta": True, "message": {"content": "x"}}) == []
+
+
+def test_codex_rollout_lines_become_typed_messages() -> None:
+    def item(payload: dict[str, object]) -> dict[str, object]:
+        return {"type": "response_item", "timestamp": "t", "payload": payload}
+
+    assert codex_messages(item({"type": "message", "role": "user", "content": [
+        {"type": "input_text", "text": "<environment_context>...</environment_context>"}]})) == []
+    [user] = codex_messages(item({"type": "message", "role": "user",
+                                  "content": [{"type": "input_text", "text": "do it"}]}))
+    [call] = codex_messages(item({"type": "function_call", "name": "shell", "call_id": "c",
+                                  "arguments": '{"command": ["ls"]}'}))
+    [out] = codex_messages(item({"type": "function_call_output", "call_id": "c",
+                                 "output": "ok"}))
+    assert (user.kind, call.input, out.text) == (Kind.USER, {"command": ["ls"]}, "ok")
+    assert codex_messages({"type": "event_msg", "payload": {}}) == []
+
+
+def test_parse_lines_consumes_complete_lines_only() -> None:
+    line = json.dumps({"type": "user", "message": {"content": "one"}}).encode()
+    messages, used = parse_lines(Agent.CLAUDE, line + b"\n{not json}\n" + line[:10])
+    assert [m.text for m in messages] == ["one"] and used == len(line) + 12
+
+
+def test_read_after_walks_files_in_order_with_a_cursor(tmp_path: Path) -> None:
+    def line(text: str) -> bytes:
+        return json.dumps({"type": "response_item", "payload": {
+            "type": "message", "role": "assistant",
+            "content": [{"type": "output_text", "text": text}]}}).encode() + b"\n"
+
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_bytes(line("one") + line("two"))
+    b.write_bytes(line("three") + line("four")[:5])
+    messages, cursor = read_after(Agent.CODEX, [a, b], 0)
+    assert [m.text for m in messages] == ["one", "two", "three"]
+    assert read_after(Agent.CODEX, [a, b], cursor) == ([], cursor)
+    b.write_bytes(line("three") + line("four"))
+    messages, _ = read_after(Agent.CODEX, [a, b], cursor)
+    assert [m.text for m in messages] == ["four"]
