@@ -31,9 +31,10 @@ CONTAINER_UPLOADS = "/workspace-uploads"
 CONTAINER_HOME = "/home/agent"
 HOST_ALIAS = "host.docker.internal"
 
-#: What the agent sees instead of each real credential. The proxy swaps them.
+#: What the agent sees instead of each real credential. The proxy swaps them. Claude gets
+#: one Anthropic placeholder only (both set makes it warn on every start): the proxy puts
+#: whichever real credential the host has (an OAuth token or an API key) in its own header.
 PLACEHOLDERS: dict[str, str] = {
-    "CLAUDE_CODE_OAUTH_TOKEN": "sk-ant-oat01-clauderon-placeholder",
     "ANTHROPIC_API_KEY": "sk-ant-api03-clauderon-placeholder",
     "OPENAI_API_KEY": "sk-clauderon-placeholder",
     "CODEX_API_KEY": "sk-clauderon-placeholder",

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -224,17 +225,37 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if health.get("status") == "ok" else 1
 
 
-def find_supervisord_conf() -> Path:
-    """The source checkout's supervisord.conf, else the installed copy (share/clauderon)."""
+def find_shared(relative: str, override_env: str | None = None) -> Path:
+    """A file shipped beside the code: the source checkout's, else the installed copy
+    (``<prefix>/share/clauderon``)."""
     here = Path(__file__).resolve().parent.parent
-    override = os.environ.get("CLAUDERON_SUPERVISORD_CONF")
+    override = os.environ.get(override_env) if override_env else None
     candidates = [Path(override)] if override else []
-    candidates += [here / "supervisord.conf", Path(sys.prefix) / "share/clauderon/supervisord.conf"]
+    candidates += [here / relative, Path(sys.prefix) / "share/clauderon" / relative]
     for candidate in candidates:
-        if candidate.is_file():
+        if candidate.exists():
             return candidate
-    raise ConfigError("supervisord.conf not found beside the clauderon source; run from a "
-                      "checkout or reinstall")
+    raise ConfigError(f"{relative} not found beside the clauderon code; run from a checkout "
+                      "or reinstall")
+
+
+def find_supervisord_conf() -> Path:
+    return find_shared("supervisord.conf", "CLAUDERON_SUPERVISORD_CONF")
+
+
+def cmd_image(args: argparse.Namespace) -> int:
+    """Build the agent image (the base image first when missing), showing the build."""
+    script = find_shared("images/agent/build.sh")
+    if shutil.which("docker") is None:
+        raise ConfigError("the docker command is not installed; install docker.io")
+    argv = ["bash", str(script)] + (["--force"] if args.force else [])
+    if args.check:
+        argv = ["bash", str(script), "--check"]
+    env = {**os.environ}
+    if args.tag:
+        env["CLAUDERON_AGENT_IMAGE"] = args.tag
+    result = subprocess.run(argv, env=env, check=False)
+    return result.returncode
 
 
 def cmd_daemon(args: argparse.Namespace) -> int:
@@ -326,6 +347,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("config", "show the effective configuration or the file paths", cmd_config)
     p.add_argument("what", choices=["show", "paths"])
     add("status", "health of the API, the database and the container engine", cmd_status)
+    p = add("image", "build the agent image (claude, codex, git, tmux) when its inputs "
+            "changed", cmd_image, json_flag=False)
+    p.add_argument("what", choices=["build"])
+    p.add_argument("--force", action="store_true", help="build even when up to date")
+    p.add_argument("--check", action="store_true",
+                   help="build nothing; exit 0 when up to date, 3 when a build is needed")
+    p.add_argument("--tag", help="image tag (default clauderon-agent:latest)")
     add("daemon", "run the appliance (API, proxy, reconciler, shipper) under supervisord in "
         "the foreground", cmd_daemon, json_flag=False)
     add("tui", "open the terminal UI: live session list, create, attach, archive, delete",

@@ -151,3 +151,14 @@ def test_check_reports_a_rebuild_when_the_extra_cas_change(tmp_path: Path) -> No
     done = run(BUILD, "--check", env=env)
     assert done.returncode == 3, done.stdout + done.stderr
     assert f"{AGENT} needs a rebuild" in done.stdout
+
+
+def test_cli_image_build_uses_the_same_script() -> None:
+    import sys
+
+    clauderon = str(Path(sys.executable).parent / "clauderon")
+    done = run(clauderon, "image", "build")
+    assert done.returncode == 0, done.stderr
+    assert f"{AGENT} is up to date" in done.stdout + done.stderr
+    check = run(clauderon, "image", "build", "--check")
+    assert check.returncode == 0

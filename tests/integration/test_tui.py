@@ -343,10 +343,17 @@ def test_help_screen_and_footer_show_every_binding_at_80x24(appliance: Appliance
         app = app_for(appliance)
         async with app.run_test(size=(80, 24)) as pilot:
             await until(pilot, lambda: main(app).loaded, "the list")
-            footer = "\n".join(screen_text(app).splitlines()[-2:])
+            shown = [b for b in MainScreen.BINDINGS if b.show]  # type: ignore[union-attr]
+
+            def footer() -> str:
+                return "\n".join(screen_text(app).splitlines()[-2:])
+
+            # The footer renders a frame after the list: wait for it, then check it.
+            await until(pilot, lambda: all(
+                b.description in footer() for b in shown), "the footer")  # type: ignore[union-attr]
             for b in MainScreen.BINDINGS:
                 if b.show:  # type: ignore[union-attr]
-                    assert b.description in footer, b  # type: ignore[union-attr]
+                    assert b.description in footer(), b  # type: ignore[union-attr]
             await pilot.press("question_mark")
             help_screen = await until(pilot, lambda: top(app, HelpScreen), "help")
             text = str(help_screen.query_one("#help-text").render())

@@ -67,9 +67,12 @@ def masked(text: str, root: str) -> str:
     lines = []
     for raw in text.splitlines():
         line = raw
-        if "CPU" in line or re.search(r"\d+\.\d\d, as there", line):
-            line = re.sub(r"\b\d+\.\d\d\b(?!.*0\.█)", "N.NN", line)
-            line = re.sub(r"only \d+ CPUs", "only N CPUs", line)
+        # The engine's refusal names the CPU range; where the screen wraps it varies, so
+        # every x.yy number and CPU count is masked on every line.
+        line = re.sub(r"\b\d+\.\d\d\b", "N.NN", line)
+        line = re.sub(r"only \d+ CPUs", "only N CPUs", line)
+        line = re.sub(r"^(\d+) CPUs", "N CPUs", line)
+        if "N.NN" in line or "N CPUs" in line:
             line = re.sub(r" +█$", " █", line)
         lines.append(line)
     return "\n".join(lines)
