@@ -53,8 +53,12 @@ fi
 stamp=.venv/.clauderon-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     log "installing Python packages"
-    .venv/bin/pip install -q --upgrade pip
-    .venv/bin/pip install -q -e '.[dev]'
+    if ! { .venv/bin/pip install -q --upgrade pip \
+            && .venv/bin/pip install -q -e '.[dev]'; } > .venv/pip.log 2>&1; then
+        cat .venv/pip.log >&2
+        log "installing Python packages failed (log above)"
+        exit 1
+    fi
     touch "$stamp"
 fi
 

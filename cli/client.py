@@ -28,6 +28,20 @@ ERROR_BY_CODE: dict[str, type[ClauderonError]] = {
 }
 
 
+def decode(response: httpx.Response, accept: frozenset[int] = frozenset()) -> Any:
+    """The JSON body of an answer, or the error it carries raised as its own class."""
+    if response.status_code == 204:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        body = {"error": response.text.strip() or response.reason_phrase}
+    if response.status_code >= 400 and response.status_code not in accept:
+        cls = ERROR_BY_CODE.get(str(body.get("code")), ClauderonError)
+        raise cls(str(body.get("error", response.reason_phrase)), field=body.get("field"))
+    return body
+
+
 class ApiClient:
     def __init__(self, socket_path: Path, *, timeout: float = 30.0) -> None:
         self.socket_path = socket_path
@@ -54,16 +68,7 @@ class ApiClient:
             raise ServiceUnavailable(
                 f"the Clauderon API did not answer {method} {path} in time"
             ) from exc
-        if response.status_code == 204:
-            return None
-        try:
-            body = response.json()
-        except ValueError:
-            body = {"error": response.text.strip() or response.reason_phrase}
-        if response.status_code >= 400 and response.status_code not in accept:
-            cls = ERROR_BY_CODE.get(str(body.get("code")), ClauderonError)
-            raise cls(str(body.get("error", response.reason_phrase)), field=body.get("field"))
-        return body
+        return decode(response, accept)
 
     def get(self, path: str, **params: str) -> Any:
         return self.request("GET", path, params=params or None)

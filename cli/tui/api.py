@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from appliance.errors import ClauderonError, NotFound, ServiceUnavailable
-from cli.client import ERROR_BY_CODE
+from appliance.errors import NotFound, ServiceUnavailable
+from cli.client import decode
 
 
 class AsyncApi:
@@ -36,16 +36,7 @@ class AsyncApi:
             raise ServiceUnavailable(
                 f"the Clauderon API does not answer on {self.socket_path}"
             ) from exc
-        if response.status_code == 204:
-            return None
-        try:
-            body = response.json()
-        except ValueError:
-            body = {"error": response.text.strip() or response.reason_phrase}
-        if response.status_code >= 400:
-            cls = ERROR_BY_CODE.get(str(body.get("code")), ClauderonError)
-            raise cls(str(body.get("error", response.reason_phrase)), field=body.get("field"))
-        return body
+        return decode(response)
 
     async def get(self, path: str, **params: str) -> Any:
         return await self.request("GET", path, params=params or None)

@@ -77,6 +77,9 @@ def test_list_is_live_with_filters_search_and_detail(appliance: Appliance, repo:
             await until(pilot, lambda: names(app) == ["alpha"], "the list")
             await until(pilot, lambda: "clauderon/alpha" in str(main(app).query_one(
                 "#detail").render()), "the detail pane")
+            await until(pilot, lambda: any(
+                line.split()[:2] == ["alpha", "running"] for line in screen_text(app).splitlines()
+            ), "alpha's row to render as running")
             text = screen_text(app)
             assert "● connected" in text
             header = next(line for line in text.splitlines() if "NAME" in line)

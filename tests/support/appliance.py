@@ -139,7 +139,15 @@ class Appliance:
         labels = [f"clauderon.instance={self.instance}"]
         if session_id:
             labels.append(f"clauderon.session={session_id}")
-        return list(docker.from_env().containers.list(all=True, filters={"label": labels}))
+        client = docker.from_env()
+        # list() inspects each container it found: one removed in between (the reconciler
+        # at work) raises NotFound, so list again.
+        for _ in range(20):
+            try:
+                return list(client.containers.list(all=True, filters={"label": labels}))
+            except docker.errors.NotFound:
+                time.sleep(0.05)
+        raise AssertionError("containers kept vanishing while being listed")
 
     def cleanup(self) -> None:
         for name in list(self.procs):
