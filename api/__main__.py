@@ -11,9 +11,10 @@ import trio
 from api.app import create_app
 from api.context import ApiContext
 from api.events import EventHub
-from api.server import serve
+from api.server import check_exposure, serve
 from appliance.backends.docker import DockerBackend
 from appliance.config import Settings, load_settings
+from appliance.errors import ClauderonError
 from appliance.host import instance_id
 from appliance.service import configure_logging
 from appliance.store import AsyncStore, Store
@@ -59,7 +60,14 @@ async def run(settings: Settings) -> None:
 
 def main() -> None:
     configure_logging()
-    trio.run(partial(run, load_settings()))
+    try:
+        settings = load_settings()
+        check_exposure(settings)
+        trio.run(partial(run, settings))
+    except ClauderonError as exc:
+        # A configuration the API cannot serve: one clear line, and no restart loop helps.
+        log.error("%s", exc.message)
+        raise SystemExit(exc.exit_code) from None
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ whose requests go through :func:`hooks_only`, which answers 404 to anything but
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,6 +18,7 @@ from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 
 from appliance.config import Settings
+from appliance.errors import ConfigError
 from appliance.host import bridge_gateway
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,27 @@ def hooks_only(app: ASGIApp) -> ASGIApp:
     return guarded
 
 
+def check_exposure(settings: Settings) -> None:
+    """Refuse to serve the session API beyond this machine without sign-in.
+
+    The API drives containers that hold a repository's work; until passkey sign-in guards
+    every route, only loopback is allowed. Reach it from a phone through a reverse proxy on
+    the same machine that authenticates (``tailscale serve`` does).
+    """
+    try:
+        loopback = ipaddress.ip_address(settings.http_host).is_loopback
+    except ValueError:
+        loopback = settings.http_host == "localhost"
+    if settings.http_port and not loopback:
+        raise ConfigError(
+            f"[server] host = {settings.http_host!r} would expose the API without sign-in; "
+            "keep 127.0.0.1 and publish it with an authenticating reverse proxy "
+            "(for example `tailscale serve 3030`)"
+        )
+
+
 def main_config(settings: Settings) -> Config:
+    check_exposure(settings)
     config = Config()
     binds = [f"unix:{settings.socket_path}"]
     if settings.http_port:
