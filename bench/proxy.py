@@ -13,19 +13,26 @@ measures the same workloads on each, alternating between them round by round:
 - 1 MiB bodies both ways on one connection: MB/s;
 - an SSE stream (5 events, 50 ms apart): time to the response head and to the first event;
 - 500 concurrent SSE streams through ours, in waves (each client reads its first event,
-  waits for all, reads one more and hangs up mid-stream): proxy RSS before, with all open,
-  after; flat memory shows as the same figures wave after wave.
+  waits for all, reads one more and hangs up mid-stream), on a fresh process of ours run
+  under ``proxy_probe`` (tracemalloc on): after each wave, RSS (raw and after
+  ``malloc_trim``), the traced Python heap, live objects, descriptors and tasks, then the
+  slope of each over the second half of the waves and a verdict (``proxy_memory``);
+- 100 SSE streams whose upstream goes silent after the first event, each client hanging
+  up then: how soon the proxy releases them (it must notice without the upstream's help).
+
+``--only-streams`` runs just the waves, ``--no-mitm`` leaves mitmdump out, ``--details``
+adds heap-snapshot comparisons between waves.
 
 It prints and never asserts. Ratios are against the direct column of the same run; with
 two cores, a figure above ~10,000 req/s measures the machine more than the proxy.
 Neighbours: ``proxy_upstream`` (the fake upstream), ``proxy_client`` (the load client),
-``proxy_targets`` (starting mitmdump and ours).
+``proxy_targets`` (starting mitmdump and ours), ``proxy_memory`` (the waves) and
+``proxy_probe`` (ours with a memory probe).
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import shutil
 import statistics
 import sys
@@ -37,6 +44,7 @@ from typing import Any
 
 import proxy_client as client
 from proxy_client import Target
+from proxy_memory import report_silent_hang_ups, report_streams
 from proxy_targets import Processes, start_mitmdump, start_ours
 from proxy_upstream import FakeUpstream
 
@@ -133,33 +141,34 @@ def report_sse(targets: list[Target], count: int) -> None:
             )
 
 
-def report_streams(target: Target, streams: int, waves: int) -> None:
-    print(f"\n== {streams} concurrent SSE streams through {target.name}, {waves} waves")
-    ctx = multiprocessing.get_context("fork")
-    print(f"  RSS before: {client.rss_mib(target.pid):.1f} MiB")
-    for wave in range(1, waves + 1):
-        ready, proceed, results = ctx.Queue(), ctx.Queue(), ctx.Queue()
-        holder = ctx.Process(
-            target=client.hold_streams, args=(target, streams, ready, proceed, results)
-        )
-        cpu0, t0 = client.cpu_seconds(target.pid), time.perf_counter()
-        holder.start()
-        ramp = ready.get(timeout=150)
-        cpu1, t1 = client.cpu_seconds(target.pid), time.perf_counter()
-        share = (cpu1 - cpu0) / (t1 - t0) if cpu0 is not None and cpu1 is not None else 0.0
-        peak = client.rss_mib(target.pid)
-        proceed.put(True)
-        stats = results.get(timeout=150)
-        holder.join(30)
-        time.sleep(1.0)
-        after = client.rss_mib(target.pid)
-        print(
-            f"  wave {wave}: {stats['ok']} open ({stats['failed']} failed) in {ramp:.2f} s "
-            f"(proxy {share * 100:.0f}% of a core); "
-            f"first event p50 {stats['first_p50_ms'] or 0:.1f} ms p99 "
-            f"{stats['first_p99_ms'] or 0:.1f} ms; RSS all open {peak:.1f} MiB, "
-            f"after close {after:.1f} MiB"
-        )
+def measure(
+    args: argparse.Namespace, workdir: Path, upstream: Any, procs: Processes,
+    targets: list[Target],
+) -> None:
+    """Every workload but the streams waves, on direct, ours and mitmdump."""
+    quick = args.quick
+    if not args.no_ours:
+        try:
+            targets.append(start_ours(workdir, upstream, procs))
+        except Exception as exc:
+            print(f"ours: not measured: {exc}")
+    mitm_stream: Target | None = None
+    if not args.no_mitm:
+        try:
+            targets.append(start_mitmdump(workdir, upstream, procs))
+            mitm_stream = start_mitmdump(workdir, upstream, procs, stream=True)
+        except Exception as exc:
+            print(f"mitmdump: not measured: {exc}")
+    print("targets:", ", ".join(t.name for t in targets))
+    report_latency(targets, 3, 300 if quick else 1000)
+    report_new_connections(targets, 20 if quick else 50)
+    report_throughput(targets, args.connections, 1.5 if quick else 3.0)
+    report_bulk(targets, 10 if quick else 30)
+    report_sse(targets + ([mitm_stream] if mitm_stream else []), 5 if quick else 10)
+    print(
+        "\nRSS after these workloads:",
+        ", ".join(f"{t.name} {client.rss_mib(t.pid) or 0:.1f} MiB" for t in targets[1:]),
+    )
 
 
 def main() -> None:
@@ -167,10 +176,25 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer requests, shorter runs")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--streams", type=int, default=500)
-    parser.add_argument("--waves", type=int, default=3, help="rounds of concurrent streams")
+    parser.add_argument("--waves", type=int, default=10, help="rounds of concurrent streams")
     parser.add_argument("--no-ours", action="store_true", help="baseline only")
+    parser.add_argument("--no-mitm", action="store_true", help="leave mitmdump out")
+    parser.add_argument(
+        "--only-streams", action="store_true", help="only the concurrent-streams memory waves"
+    )
+    parser.add_argument(
+        "--trace-frames", type=int, default=1,
+        help="tracemalloc frames for the streams waves (0: no tracemalloc, RSS and counts only)",
+    )
+    parser.add_argument(
+        "--no-trim", action="store_true",
+        help="do not call malloc_trim(0) in the proxy after each wave (raw RSS only)",
+    )
+    parser.add_argument(
+        "--details", action="store_true",
+        help="dump heap snapshots; print the top allocation sites between waves 2, 4, 8, 12",
+    )
     args = parser.parse_args()
-    quick = args.quick
     if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
         sys.exit("bench: nginx (the fake upstream) is missing: run `sh bench/setup.sh`")
     started = time.monotonic()
@@ -179,32 +203,18 @@ def main() -> None:
         with FakeUpstream(workdir) as upstream, Processes() as procs:
             direct = Target(name="direct", connect_port=upstream.port, trust=upstream.ca_pem)
             targets = [direct]
-            ours: Target | None = None
+            if not args.only_streams:
+                measure(args, workdir, upstream, procs, targets)
             if not args.no_ours:
-                try:
-                    ours = start_ours(workdir, upstream, procs)
-                    targets.append(ours)
-                except Exception as exc:
-                    print(f"ours: not measured: {exc}")
-            mitm_stream: Target | None = None
-            try:
-                targets.append(start_mitmdump(workdir, upstream, procs))
-                mitm_stream = start_mitmdump(workdir, upstream, procs, stream=True)
-            except Exception as exc:
-                print(f"mitmdump: not measured: {exc}")
-            print("targets:", ", ".join(t.name for t in targets))
-            report_latency(targets, 3, 300 if quick else 1000)
-            report_new_connections(targets, 20 if quick else 50)
-            report_throughput(targets, args.connections, 1.5 if quick else 3.0)
-            report_bulk(targets, 10 if quick else 30)
-            sse_targets = targets + ([mitm_stream] if mitm_stream else [])
-            report_sse(sse_targets, 5 if quick else 10)
-            if ours is not None:
-                report_streams(ours, args.streams, args.waves)
-            print(
-                "\nRSS at the end:",
-                ", ".join(f"{t.name} {client.rss_mib(t.pid) or 0:.1f} MiB" for t in targets[1:]),
-            )
+                # A fresh process of ours under the memory probe (tracemalloc slows it a
+                # little, so the figures above come from one without it).
+                probed = start_ours(
+                    workdir, upstream, procs, probe=workdir / "probe", name="ours-probed",
+                    trace_frames=args.trace_frames, snapshots=args.details,
+                    trim=not args.no_trim,
+                )
+                report_streams(probed, args.streams, args.waves, details=args.details)
+                report_silent_hang_ups(probed, 100)
     print(f"\nwhole run: {time.monotonic() - started:.1f} s")
 
 

@@ -33,6 +33,7 @@ class Target:
     tunnel: str | None = None  # "host:port" to CONNECT to, None when direct
     proxy_auth: tuple[str, str] | None = None  # (user, password) for Proxy-Authorization
     pid: int | None = None  # the proxy process, for CPU and RSS figures
+    probe: Path | None = None  # where ``proxy_probe`` writes its reports (SIGUSR2)
 
 
 class BenchConnection(http.client.HTTPConnection):
@@ -217,7 +218,7 @@ def _stream_holder(
     try:
         conn = BenchConnection(target, client_context(target), timeout=60)
         t0 = time.perf_counter()
-        conn.request("GET", "/sse?n=400&gap_ms=100", headers=HEADERS)
+        conn.request("GET", STREAM_PATH, headers=HEADERS)
         resp = conn.getresponse()
         resp.read1(65536)
         firsts[index] = time.perf_counter() - t0
@@ -229,6 +230,11 @@ def _stream_holder(
     go.wait(120)
     resp.read1(65536)  # one more event, then hang up mid-stream
     conn.close()
+
+
+#: What each held stream asks for: an event a second keeps 500 streams busy without
+#: making the bench a throughput test (10 events/s each saturated two cores).
+STREAM_PATH = "/sse?n=120&gap_ms=1000"
 
 
 def hold_streams(target: Target, streams: int, ready: Any, proceed: Any, results: Any) -> None:
@@ -261,6 +267,28 @@ def hold_streams(target: Target, streams: int, ready: Any, proceed: Any, results
             "first_p99_ms": percentile(ok, 0.99) * 1e3 if ok else None,
         }
     )
+
+
+def open_and_hang_up(target: Target, count: int, path: str) -> int:
+    """Open ``count`` streams at once, read each one's first event, hang up; how many opened."""
+    opened = [False] * count
+
+    def one(index: int) -> None:
+        try:
+            conn = BenchConnection(target, client_context(target), timeout=60)
+            conn.request("GET", path, headers=HEADERS)
+            conn.getresponse().read1(65536)
+            opened[index] = True
+            conn.close()
+        except (OSError, http.client.HTTPException):
+            return
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return sum(opened)
 
 
 # --- the proxy process, from /proc ------------------------------------------------------

@@ -171,13 +171,21 @@ def _create_session(home: Path) -> tuple[str, str]:
     return str(session_id), token
 
 
-def start_ours(workdir: Path, upstream: Upstream, procs: Processes) -> Target:
+def start_ours(
+    workdir: Path, upstream: Upstream, procs: Processes, *, probe: Path | None = None,
+    trace_frames: int = 1, snapshots: bool = False, trim: bool = False, name: str = "ours",
+) -> Target:
+    """Ours as ``python -m proxy``; with ``probe``, under ``proxy_probe`` reporting there."""
     if not (REPO / "proxy" / "__main__.py").exists() or not (REPO / "proxy" / "server.py").exists():
         raise RuntimeError("proxy/server.py or proxy/__main__.py does not exist yet")
-    home = workdir / "clauderon"
+    home = workdir / name
     session_id, token = _create_session(home)
     port = free_port()
-    (home / "config.toml").write_text(f"[proxy]\nport = {port}\n")
+    # Loopback only: naming 127.0.0.1 as the "bridge gateway" keeps the proxy off docker0
+    # (its second bind of the same address just fails with a warning in its log).
+    (home / "config.toml").write_text(
+        f'[proxy]\nport = {port}\nbridge_gateway = "127.0.0.1"\n'
+    )
     (home / "proxy.toml").write_text(
         f'extra_ca_bundle = "{upstream.ca_pem}"\n'
         "[upstreams]\n"
@@ -192,16 +200,23 @@ def start_ours(workdir: Path, upstream: Upstream, procs: Processes) -> Target:
         # A stand-in key, so the proxy's Anthropic rule injects (the realistic path).
         ANTHROPIC_API_KEY="sk-ant-api03-bench-" + "0" * 80,
     )
-    log = workdir / "ours.log"
-    proc = _spawn([sys.executable, "-m", "proxy"], log, cwd=REPO, env=env)
+    command = [sys.executable, "-m", "proxy"]
+    if probe is not None:
+        env.update(CLAUDERON_PROBE_DIR=str(probe), CLAUDERON_PROBE_FRAMES=str(trace_frames),
+                   CLAUDERON_PROBE_SNAPSHOTS="1" if snapshots else "0",
+                   CLAUDERON_PROBE_TRIM="1" if trim else "0")
+        command = [sys.executable, str(REPO / "bench" / "proxy_probe.py")]
+    log = workdir / f"{name}.log"
+    proc = _spawn(command, log, cwd=REPO, env=env)
     procs.add(proc)
     wait_for_port(port, 30, proc)
     _wait_for_file(home / "proxy-ca.pem", 10, proc, log)
     return Target(
-        name="ours",
+        name=name,
         connect_port=port,
         trust=home / "proxy-ca.pem",
         tunnel=f"{BENCH_HOST}:443",
         proxy_auth=(session_id, token),
         pid=proc.pid,
+        probe=probe,
     )

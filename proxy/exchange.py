@@ -185,6 +185,8 @@ async def _open(state: ProxyState, client: HttpSide, *, request: h11.Request, ta
 
     A pooled connection the upstream closed meanwhile fails before any answer; for a
     request without a body (whose bytes were not consumed yet) one fresh retry is safe.
+    Once the whole request has gone, a client that hangs up while the answer is awaited
+    ends the wait (``watch=``, see ``wire.py``).
     """
     patience = state.config.read_timeout
     bodyless = client.h11.their_state is h11.DONE or (
@@ -208,7 +210,7 @@ async def _open(state: ProxyState, client: HttpSide, *, request: h11.Request, ta
                         raise
                     return conn, early
             while True:
-                event = await upstream_event(conn, patience)
+                event = await upstream_event(conn, patience, watch=client)
                 if isinstance(event, h11.InformationalResponse) and not (
                     upgrade and event.status_code == 101
                 ):
@@ -245,7 +247,8 @@ async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request,
             raise UpstreamError("unexpected answer", ErrorType.UPSTREAM_PROTOCOL_ERROR)
         meter.status = event.status_code
         out = forwardable(list(event.headers), upgrade=False)
-        early = client.h11.their_state is not h11.DONE  # answered before the upload ended
+        # Answered before the upload ended (not MUST_CLOSE: a "connection: close" request ended).
+        early = client.h11.their_state is h11.SEND_BODY
         if early:
             out.append((b"connection", b"close"))
         try:

@@ -16,7 +16,7 @@ import h11
 import trio
 
 from proxy.upstream import ErrorType, UpstreamError
-from proxy.wire import READ_SIZE, HttpSide
+from proxy.wire import READ_SIZE, HttpSide, PeerHungUp
 
 _BROKEN = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 _READ_ERRORS = (h11.RemoteProtocolError, trio.TooSlowError, *_BROKEN)
@@ -75,9 +75,14 @@ async def client_send(client: HttpSide, event: h11.Event, patience: float) -> No
         raise _client_write_error(exc) from exc
 
 
-async def upstream_event(conn: HttpSide, patience: float) -> object:
+async def upstream_event(
+    conn: HttpSide, patience: float, *, watch: HttpSide | None = None
+) -> object:
+    """The upstream's next event; with ``watch`` (the client), ClientGone if it hangs up."""
     try:
-        event = await conn.next_event(patience)
+        event = await conn.next_event(patience, watch=watch)
+    except PeerHungUp as exc:
+        raise ClientGone("client hung up while its answer was awaited") from exc
     except _READ_ERRORS as exc:
         raise _upstream_read_error(exc, patience) from exc
     if isinstance(event, h11.ConnectionClosed):
@@ -111,8 +116,10 @@ async def relay_body(src: HttpSide, dst: HttpSide, patience: float, *, from_clie
     """Move one message body from ``src`` to ``dst`` up to its end; returns its size.
 
     Whatever ``dst`` has queued (a response head, say) goes out with the first body bytes,
-    or on its own just before the relay waits for ``src``.
+    or on its own just before the relay waits for ``src``. While an answer is relayed, a
+    client that hangs up ends it (``watch``, see ``wire.py``) even if the upstream is silent.
     """
+    watch = None if from_client else dst
     moved = 0
     while True:
         try:
@@ -124,8 +131,10 @@ async def relay_body(src: HttpSide, dst: HttpSide, patience: float, *, from_clie
                     except _WRITE_ERRORS as exc:
                         raise (_upstream_write_error(exc) if from_client
                                else _client_write_error(exc)) from exc
-                await src.fill(patience)
+                await src.fill(patience, watch=watch)
                 continue
+        except PeerHungUp as exc:
+            raise ClientGone("client hung up mid-answer") from exc
         except _READ_ERRORS as exc:
             raise (_client_read_error(exc) if from_client
                    else _upstream_read_error(exc, patience)) from exc

@@ -42,6 +42,8 @@ class TlsStream(trio.abc.Stream):
         if initial:
             self._in.write(initial)
         self._eof = False
+        #: Decrypted bytes a cancelled receive could not return yet (the next one does).
+        self._held: bytes | None = None
         self._sending = False
         #: Set while a receive writes a key-update answer; a send waits for it.
         self._answering: trio.Event | None = None
@@ -105,16 +107,21 @@ class TlsStream(trio.abc.Stream):
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         limit = max_bytes or READ_MAX
         while True:
+            if self._held is not None:
+                held, self._held = self._held, None
+                return held
             if self._eof:
                 return b""
             data = self._drain(limit)
             if self._out.pending and not self._sending:  # a key update or ticket answer
                 self._answering = answering = trio.Event()
+                self._held = data  # kept if this flush is cancelled (wire.py cuts waits short)
                 try:
                     await self._flush()
                 finally:
                     self._answering = None
                     answering.set()
+                self._held = None
             if data is not None:
                 return data
             if not await self._fill():

@@ -4,8 +4,10 @@
 records every request it receives (so tests can check which headers arrived) and answers
 by path: ``/sse`` holds an event stream open until the test acknowledges the first event,
 ``/big`` streams a large body, ``/ws`` upgrades and echoes raw bytes, ``/ws-close``
-upgrades and hangs up, ``/oauth/token`` answers a token refresh. :class:`EarlyRefuser`
-answers 413 to an upload after its head and hangs up without reading the body.
+upgrades and hangs up, ``/oauth/token`` answers a token refresh, ``/silent-stream`` (one
+event) and ``/silent-head`` (nothing at all) then wait, silent, for the proxy to hang up.
+:class:`EarlyRefuser` answers 413 to an upload after its head and hangs up without reading
+the body.
 :class:`GitServer` serves real repositories with ``git http-backend`` (CGI) and accepts
 only the Basic credential the proxy is meant to inject.
 """
@@ -125,6 +127,8 @@ class FakeUpstream(_Base):
         #: Set when a ``/ws`` client's end of the pipe reached the upstream as an EOF.
         self.ws_closed = trio.Event()
         self.refresh_answer: dict[str, str] = {}
+        #: Set when the proxy ended a ``/silent-*`` exchange by closing the connection.
+        self.silent_closed = {"/silent-stream": trio.Event(), "/silent-head": trio.Event()}
 
     async def answer(self, stream: trio.abc.Stream, conn: h11.Connection, seen: Seen) -> bool:
         path = seen.target.split("?")[0]
@@ -138,6 +142,16 @@ class FakeUpstream(_Base):
             await self.send(stream, conn, h11.Data(data=b"event: second\ndata: 2\n\n"),
                             h11.EndOfMessage())
             return True
+        if path in self.silent_closed:
+            if path == "/silent-stream":
+                await self.send(stream, conn, h11.Response(
+                    status_code=200, headers=[("content-type", "text/event-stream")]))
+                await self.send(stream, conn, h11.Data(data=b"event: first\ndata: 1\n\n"))
+            with trio.fail_after(30):
+                while await stream.receive_some(65536):
+                    pass
+            self.silent_closed[path].set()
+            return False
         if path == "/big":
             size = int(seen.target.split("n=")[1])
             await self.send(stream, conn, h11.Response(

@@ -1,5 +1,6 @@
 """Edges through the running proxy: connect timeouts, names that do not resolve, an upstream
-that refuses an upload early, WebSocket hang-ups on either side, IPv6 literal targets.
+that refuses an upload early, WebSocket hang-ups on either side, a client hanging up while
+the upstream is silent, IPv6 literal targets.
 
 Every destination is on this machine: the timeout comes from a loopback listener whose
 accept queue is full, and the name that cannot resolve is longer than DNS allows, so the
@@ -18,7 +19,7 @@ import httpx
 import trio
 import trustme
 from conftest import Proxy
-from proxy_fakes import EarlyRefuser, FakeUpstream, websocket_through
+from proxy_fakes import EarlyRefuser, FakeUpstream, Tunnel, websocket_through
 
 from appliance.audit import parse_line
 from proxy.config import Upstream
@@ -131,6 +132,35 @@ async def test_websocket_pair_ends_when_either_side_hangs_up(
         assert echoed == b"PING"
         await tls.aclose()
         await fake.ws_closed.wait()
+
+
+async def test_a_client_hanging_up_frees_the_upstream_of_a_silent_answer(
+    proxy: Proxy, fake: FakeUpstream
+) -> None:
+    """Long read timeout: only noticing the hang-up can free the upstream before fail_after.
+
+    Once mid-stream (after one SSE event, the client closes with a close_notify) and once
+    before the answer's head (the client drops the TCP connection without one).
+    """
+    auth = proxy.add_session("hang-up")
+    override(proxy, read_timeout=3600.0)
+    with trio.fail_after(15):
+        for path in ("/silent-stream", "/silent-head"):
+            tunnel = await Tunnel.open(proxy.port, ":".join(auth), "api.openai.com",
+                                       proxy.ca_path)
+            await tunnel.tls.send_all(
+                f"GET {path} HTTP/1.1\r\nHost: api.openai.com\r\n\r\n".encode())
+            if path == "/silent-stream":
+                got = b""
+                while b"data: 1" not in got:
+                    got += await tunnel.tls.receive_some(65536)
+                await tunnel.tls.aclose()
+            else:
+                while not any(s.target == path for s in fake.seen):
+                    await trio.sleep(0.01)
+                await trio.aclose_forcefully(tunnel.tls)
+            await fake.silent_closed[path].wait()
+    assert len(proxy.state.idle_scopes) == 0
 
 
 async def test_ipv6_literal_targets(
