@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+import uuid
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,9 @@ from trio_websocket import open_websocket_url
 
 from appliance.audit import AuditRecord, Decision
 from tests.support.appliance import Appliance
+
+#: Container names are global on the engine: a name no other run uses.
+NAME = f"files-{uuid.uuid4().hex[:8]}"
 
 
 def png(width: int = 1, height: int = 1) -> bytes:
@@ -42,9 +46,9 @@ def http(appliance: Appliance) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def session(appliance: Appliance, http: httpx.Client, repo: Path) -> dict[str, Any]:
-    r = http.post("/api/sessions", json={"repo_path": str(repo), "name": "viewer"})
+    r = http.post("/api/sessions", json={"repo_path": str(repo), "name": NAME})
     assert r.status_code == 202, r.text
-    return appliance.wait_phase("viewer", "running")
+    return appliance.wait_phase(NAME, "running")
 
 
 def error(r: httpx.Response, status: int) -> dict[str, Any]:
@@ -55,18 +59,18 @@ def error(r: httpx.Response, status: int) -> dict[str, Any]:
 
 
 def test_tree_and_file(http: httpx.Client, session: dict[str, Any]) -> None:
-    root = http.get("/api/sessions/viewer/files").json()
+    root = http.get(f"/api/sessions/{NAME}/files").json()
     assert root["path"] == ""
     names = [(e["name"], e["type"]) for e in root["entries"]]
     assert names == [("src", "dir"), ("README.md", "file")]  # folders first, no .git
-    sub = http.get("/api/sessions/viewer/files", params={"path": "src"}).json()
+    sub = http.get(f"/api/sessions/{NAME}/files", params={"path": "src"}).json()
     assert sub["entries"] == [{"name": "app.py", "path": "src/app.py", "type": "file",
                                "size": 12}]
     f = http.get(f"/api/sessions/{session['id']}/file", params={"path": "src/app.py"}).json()
     assert f == {"path": "src/app.py", "size": 12, "binary": False, "truncated": False,
                  "text": "print('hi')\n"}
-    error(http.get("/api/sessions/viewer/file", params={"path": "nope.txt"}), 404)
-    error(http.get("/api/sessions/viewer/files", params={"path": "README.md"}), 400)
+    error(http.get(f"/api/sessions/{NAME}/file", params={"path": "nope.txt"}), 404)
+    error(http.get(f"/api/sessions/{NAME}/files", params={"path": "README.md"}), 400)
     error(http.get("/api/sessions/ghost/files"), 404)
 
 
@@ -78,7 +82,7 @@ def test_paths_that_escape_are_refused(http: httpx.Client, session: dict[str, An
     if not (wt / "escape").is_symlink():
         os.symlink("/etc", wt / "escape")
     for route in ("file", "files"):
-        body = error(http.get(f"/api/sessions/viewer/{route}", params={"path": path}), 400)
+        body = error(http.get(f"/api/sessions/{NAME}/{route}", params={"path": path}), 400)
         assert body["field"] == "path"
 
 
@@ -86,19 +90,19 @@ def test_a_symlink_that_stays_inside_is_followed(http: httpx.Client,
                                                  session: dict[str, Any]) -> None:
     wt = Path(session["worktree_path"])
     os.symlink("src/app.py", wt / "link.py")
-    listing = http.get("/api/sessions/viewer/files").json()["entries"]
+    listing = http.get(f"/api/sessions/{NAME}/files").json()["entries"]
     assert {"name": "link.py", "path": "link.py", "type": "symlink", "size": None} in listing
-    assert http.get("/api/sessions/viewer/file", params={"path": "link.py"}).json()["text"] \
+    assert http.get(f"/api/sessions/{NAME}/file", params={"path": "link.py"}).json()["text"] \
         == "print('hi')\n"
 
 
 def test_diff_against_the_base(http: httpx.Client, session: dict[str, Any]) -> None:
-    empty = http.get("/api/sessions/viewer/diff").json()
+    empty = http.get(f"/api/sessions/{NAME}/diff").json()
     assert empty["base_ref"] == "main" and empty["files"] == [] and empty["diff"] == ""
     wt = Path(session["worktree_path"])
     (wt / "README.md").write_text("hello\nworld\n")
     (wt / "notes.txt").write_text("new file\n")
-    d = http.get("/api/sessions/viewer/diff").json()
+    d = http.get(f"/api/sessions/{NAME}/diff").json()
     assert d["files"] == [{"status": "M", "path": "README.md"},
                           {"status": "?", "path": "notes.txt"}]
     assert "+world" in d["diff"] and "+new file" in d["diff"]
@@ -108,7 +112,7 @@ def test_diff_against_the_base(http: httpx.Client, session: dict[str, Any]) -> N
 def test_uploads_take_images_only(appliance: Appliance, http: httpx.Client,
                                   session: dict[str, Any]) -> None:
     image = png()
-    r = http.post("/api/sessions/viewer/uploads", files={"file": ("shot one.png", image)})
+    r = http.post(f"/api/sessions/{NAME}/uploads", files={"file": ("shot one.png", image)})
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["mime"] == "image/png" and body["size"] == len(image)
@@ -119,19 +123,19 @@ def test_uploads_take_images_only(appliance: Appliance, http: httpx.Client,
     if os.geteuid() == 0:
         assert stored.stat().st_uid == 1000  # the agent, not root, must read it
 
-    text = http.post("/api/sessions/viewer/uploads",
+    text = http.post(f"/api/sessions/{NAME}/uploads",
                      files={"file": ("evil.png", b"#!/bin/sh\necho not an image\n")})
     assert error(text, 415)["field"] == "file"
     big = image + b"\x00" * (10 * 1024 * 1024)
-    assert error(http.post("/api/sessions/viewer/uploads", files={"file": ("big.png", big)}),
+    assert error(http.post(f"/api/sessions/{NAME}/uploads", files={"file": ("big.png", big)}),
                  413)["code"] == "payload_too_large"
-    missing = http.post("/api/sessions/viewer/uploads", files={"other": ("a.png", image)})
+    missing = http.post(f"/api/sessions/{NAME}/uploads", files={"other": ("a.png", image)})
     assert error(missing, 400)["field"] == "file"
 
 
 def test_audit_lines_of_this_session_only(appliance: Appliance, http: httpx.Client,
                                           session: dict[str, Any]) -> None:
-    assert http.get("/api/sessions/viewer/audit").json() == {"lines": []}
+    assert http.get(f"/api/sessions/{NAME}/audit").json() == {"lines": []}
 
     def record(i: int, sid: str) -> str:
         return AuditRecord(ts=f"2025-01-01T00:00:{i:02d}Z", id=f"r{i}", session=sid,
@@ -142,11 +146,11 @@ def test_audit_lines_of_this_session_only(appliance: Appliance, http: httpx.Clie
     lines = [record(i, session["id"] if i % 2 else "someone-else") for i in range(10)]
     lines.insert(3, "{torn line\n")
     appliance.settings.audit_path.write_text("".join(lines))
-    got = http.get("/api/sessions/viewer/audit", params={"limit": "3"}).json()["lines"]
+    got = http.get(f"/api/sessions/{NAME}/audit", params={"limit": "3"}).json()["lines"]
     assert [line["id"] for line in got] == ["r5", "r7", "r9"]
     assert got[0]["decision"] == "injected" and got[0]["session"] == session["id"]
     assert json.dumps(got)  # plain JSON values
-    error(http.get("/api/sessions/viewer/audit", params={"limit": "x"}), 400)
+    error(http.get(f"/api/sessions/{NAME}/audit", params={"limit": "x"}), 400)
 
 
 def test_repo_check(http: httpx.Client, repo: Path, tmp_path: Path) -> None:
@@ -181,7 +185,7 @@ async def test_a_change_made_by_the_api_itself_is_pushed_live(
         async with open_websocket_url(f"ws://{base}/ws/events") as ws:
             assert json.loads(await ws.get_message())["type"] == "connected"
             r = await trio.to_thread.run_sync(lambda: httpx.post(
-                f"http://{base}/api/sessions/viewer/access-mode",
+                f"http://{base}/api/sessions/{NAME}/access-mode",
                 json={"access_mode": "read-only"}, timeout=10))
             assert r.status_code == 200, r.text
             msg = json.loads(await ws.get_message())

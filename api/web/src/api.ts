@@ -105,13 +105,14 @@ export function wsUrl(name: RouteName, params: { ref?: string } = {}, query: Que
 async function call<T>(name: RouteName, opts: { ref?: string; query?: Query; body?: unknown;
   form?: FormData; signal?: AbortSignal } = {}): Promise<T> {
   const [method] = routes[name] as [string, string];
-  const init: RequestInit = { method, headers: { Accept: "application/json" } };
+  const headers: Record<string, string> = { Accept: "application/json" };
+  const init: RequestInit = { method, headers };
   if (opts.signal) init.signal = opts.signal;
   if (opts.form) {
     init.body = opts.form;
   } else if (opts.body !== undefined) {
     init.body = JSON.stringify(opts.body);
-    init.headers = { ...init.headers, "Content-Type": "application/json" };
+    headers["Content-Type"] = "application/json";
   }
   let res: Response;
   try {
@@ -122,12 +123,12 @@ async function call<T>(name: RouteName, opts: { ref?: string; query?: Query; bod
   }
   if (res.status === 204) return undefined as T;
   const text = await res.text();
-  let body: unknown = null;
+  let body: unknown;
   try { body = text ? JSON.parse(text) : null; } catch { body = null; }
   if (!res.ok) {
     const b = (body ?? {}) as { error?: string; code?: string; field?: string };
     throw new ApiError(b.error ?? `${method} ${name} answered ${res.status}`, res.status,
-      b.code ?? "http_" + res.status, b.field ?? null);
+      b.code ?? `http_${res.status}`, b.field ?? null);
   }
   return body as T;
 }

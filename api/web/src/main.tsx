@@ -5,7 +5,8 @@ import "./styles.css";
 import { applyTheme } from "./theme";
 
 applyTheme();
-render(<App />, document.getElementById("app")!);
+const root = document.getElementById("app");
+if (root) render(<App />, root);
 
 // Service workers need a secure context (HTTPS, or localhost).
 if ("serviceWorker" in navigator && window.isSecureContext) {

@@ -11,9 +11,14 @@ const AGENT: Record<AgentStatus, string> = {
   waiting_input: "Waiting for you", idle: "Idle",
 };
 
+/** A newer appliance may send a phase this client does not know: show it as it came. */
+function phaseLabel(phase: Phase): string {
+  return (PHASE as Partial<Record<string, string>>)[phase] ?? phase;
+}
+
 export function PhaseBadge({ phase }: { phase: Phase }) {
   return <span class={`badge phase-${phase}`} data-testid="phase">
-    <i class="dot" aria-hidden="true" />{PHASE[phase] ?? phase}
+    <i class="dot" aria-hidden="true" />{phaseLabel(phase)}
   </span>;
 }
 

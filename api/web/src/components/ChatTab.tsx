@@ -46,15 +46,16 @@ function Plan({ m, hl }: { m: Msg; hl: Hl | null }) {
 export function ChatTab({ s }: { s: Session }) {
   const [available, setAvailable] = useState<boolean | null>(null);
   const [msgs, setMsgs] = useState<Msg[]>([]);
-  const [error, setError] = useState("");
+  const [error, setError] = useState("");  // reading the transcript; cleared by the next read
+  const [sendError, setSendError] = useState("");  // sending; cleared by the next send
   const [hl, setHl] = useState<Hl | null>(null);
   const [text, setText] = useState("");
   const [files, setFiles] = useState<File[]>([]);
   const [sending, setSending] = useState(false);
   const [canSend, setCanSend] = useState(false);
-  const cursor = useRef<string | undefined>(undefined);
-  const end = useRef<HTMLDivElement>(null);
-  const stick = useRef(true);
+  const cursorRef = useRef<string | undefined>(undefined);
+  const endRef = useRef<HTMLDivElement>(null);
+  const stickRef = useRef(true);
 
   useEffect(() => {
     void hasRoute("transcript").then(setAvailable);
@@ -64,14 +65,14 @@ export function ChatTab({ s }: { s: Session }) {
 
   useEffect(() => {
     if (!available) return undefined;
-    cursor.current = undefined;
+    cursorRef.current = undefined;
     setMsgs([]);
     let stop = false;
     let timer = 0;
     const poll = async () => {
       try {
-        const page = normalize(await api.transcript(s.id, cursor.current));
-        if (page.cursor !== undefined) cursor.current = page.cursor;
+        const page = normalize(await api.transcript(s.id, cursorRef.current));
+        if (page.cursor !== undefined) cursorRef.current = page.cursor;
         if (page.messages.length) setMsgs(old => [...old, ...page.messages]);
         setError("");
       } catch (e) {
@@ -83,7 +84,7 @@ export function ChatTab({ s }: { s: Session }) {
     return () => { stop = true; clearTimeout(timer); };
   }, [available, s.id]);
 
-  useEffect(() => { if (stick.current) end.current?.scrollIntoView({ block: "end" }); }, [msgs.length]);
+  useEffect(() => { if (stickRef.current) endRef.current?.scrollIntoView({ block: "end" }); }, [msgs.length]);
 
   async function send(e: Event) {
     e.preventDefault();
@@ -96,9 +97,9 @@ export function ChatTab({ s }: { s: Session }) {
       await api.message(s.id, body);
       setText("");
       setFiles([]);
-      setError("");
+      setSendError("");
     } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
+      setSendError(err instanceof Error ? err.message : String(err));
     } finally {
       setSending(false);
     }
@@ -112,31 +113,34 @@ export function ChatTab({ s }: { s: Session }) {
         shows the agent live, and the Files tab shows what it changed.</p>
     </section>;
   }
-  const results = new Map(msgs.filter(m => m.kind === "tool_result" && m.toolId).map(m => [m.toolId!, m]));
+  const results = new Map(msgs.flatMap(m =>
+    m.kind === "tool_result" && m.toolId ? [[m.toolId, m] as const] : []));
   return <section class="chat">
     <div class="messages" onScroll={e => {
       const el = e.currentTarget;
-      stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+      stickRef.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
     }}>
       {msgs.length === 0 && <p class="muted pad">{s.initial_prompt
         ? "The agent has not written anything yet." : "No conversation yet. Say what to do below."}</p>}
       {msgs.map(m => {
-        if (m.kind === "user") return <div class="msg user"><Markdown text={m.text} hl={hl} /></div>;
-        if (m.kind === "assistant") return <div class="msg assistant"><Markdown text={m.text} hl={hl} /></div>;
-        if (m.kind === "plan") return <Plan m={m} hl={hl} />;
-        if (m.kind === "tool_call") return <ToolCall m={m} result={m.toolId ? results.get(m.toolId) : undefined} />;
-        if (m.kind === "tool_result" && !(m.toolId && msgs.some(c => c.kind === "tool_call" && c.toolId === m.toolId))) {
-          return <pre class="code small result">{m.text}</pre>;
+        if (m.kind === "user") return <div key={m.key} class="msg user"><Markdown text={m.text} hl={hl} /></div>;
+        if (m.kind === "assistant") return <div key={m.key} class="msg assistant"><Markdown text={m.text} hl={hl} /></div>;
+        if (m.kind === "plan") return <Plan key={m.key} m={m} hl={hl} />;
+        if (m.kind === "tool_call") return <ToolCall key={m.key} m={m} result={m.toolId ? results.get(m.toolId) : undefined} />;
+        // A result whose call is not on this page stands alone.
+        if (!(m.toolId && msgs.some(c => c.kind === "tool_call" && c.toolId === m.toolId))) {
+          return <pre key={m.key} class="code small result">{m.text}</pre>;
         }
         return null;
       })}
       {s.agent_status === "working" && <p class="typing" aria-live="polite"><i /><i /><i /> working</p>}
       {waitingForMe(s.agent_status) && <p class="banner warn">{s.agent_status === "waiting_approval"
         ? "The agent is waiting for approval: answer it in the Terminal tab." : "The agent is waiting for you."}</p>}
-      <div ref={end} />
+      <div ref={endRef} />
     </div>
     {error && <p class="field-error pad">{error}</p>}
-    <form class="composer" onSubmit={send}
+    {sendError && <p class="field-error pad" role="alert" data-testid="chat-error">{sendError}</p>}
+    <form class="composer" onSubmit={e => void send(e)}
       onKeyDown={e => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) void send(e); }}>
       <textarea rows={2} value={text} disabled={!canSend} aria-label="Message to the agent"
         placeholder={canSend ? "Message the agent… (Ctrl+Enter sends)" : "Sending is not available on this appliance"}

@@ -54,7 +54,10 @@ function RepoField({ value, onChange, error, check }: { value: string; onChange:
   </Field>;
 }
 
-function Progress({ session, onRetry }: { session: Session; onRetry: () => void }) {
+/** The creation's steps. ``autoOpen``: go to the session once it runs (false while its
+ * images upload, and after one was refused, so the person reads why). */
+function Progress({ session, onRetry, autoOpen }: { session: Session; onRetry: () => void;
+  autoOpen: boolean }) {
   const store = useLive();
   const s = store.sessions.get(session.id) ?? session;
   const seen = new Set((store.progress.get(s.id) ?? []).map(p => p.step));
@@ -62,12 +65,12 @@ function Progress({ session, onRetry }: { session: Session; onRetry: () => void 
   if (s.phase === "running" || s.phase === "stopped") STEPS.forEach(x => seen.add(x.id));
   const last = [...(store.progress.get(s.id) ?? [])].pop();
   useEffect(() => {
-    if (s.phase === "running") {
+    if (s.phase === "running" && autoOpen) {
       const t = setTimeout(() => navigate(`/s/${encodeURIComponent(s.name)}`, true), 700);
       return () => clearTimeout(t);
     }
     return undefined;
-  }, [s.phase]);
+  }, [s.phase, s.name, autoOpen]);
   const failed = s.phase === "failed";
   const current = STEPS.findIndex(x => !seen.has(x.id));
   return <section class="progress-card card" data-testid="create-progress" aria-live="polite">
@@ -79,7 +82,8 @@ function Progress({ session, onRetry }: { session: Session; onRetry: () => void 
     {failed && <><p class="reason">{s.status_reason ?? "The reconciler gave up."}</p>
       <div class="row"><button class="button" onClick={onRetry}>Back to the form</button>
         <button class="button" onClick={() => void api.retry(s.id)}>Retry</button></div></>}
-    {s.phase === "running" && <a class="button primary" href={`/s/${encodeURIComponent(s.name)}`}>Open session</a>}
+    {s.phase === "running" && <a class="button primary" href={`/s/${encodeURIComponent(s.name)}`}
+      data-testid="open-session">Open session</a>}
   </section>;
 }
 
@@ -100,6 +104,8 @@ export function CreateForm() {
   const [busy, setBusy] = useState(false);
   const [created, setCreated] = useState<Session | null>(null);
   const [notes, setNotes] = useState<string[]>([]);
+  /** Attachments: "uploading", then "done", or "refused" when one did not go up. */
+  const [uploads, setUploads] = useState<"uploading" | "done" | "refused">("done");
   const form = useRef<HTMLFormElement>(null);
 
   useEffect(() => { document.getElementById("repo_path")?.focus(); }, []);
@@ -137,13 +143,19 @@ export function CreateForm() {
     try {
       const s = await api.createSession(body);
       live.upsert(s);
+      setUploads(files.length ? "uploading" : "done");
       setCreated(s);
       const out: string[] = [];
+      let refused = false;
       for (const f of files) {
         try { out.push(`${f.name} → ${(await api.upload(s.id, f)).container_path}`); }
-        catch (err) { out.push(`${f.name}: ${err instanceof Error ? err.message : err}`); }
+        catch (err) {
+          refused = true;
+          out.push(`${f.name}: ${err instanceof Error ? err.message : String(err)}`);
+        }
       }
       setNotes(out);
+      setUploads(refused ? "refused" : "done");
     } catch (err) {
       if (err instanceof ApiError) {
         const known = ["repo_path", "name", "agent", "model", "image", "cpu", "memory",
@@ -159,12 +171,13 @@ export function CreateForm() {
 
   if (created) {
     return <div class="narrow">
-      <Progress session={created} onRetry={() => setCreated(null)} />
-      {notes.length > 0 && <ul class="notes">{notes.map(n => <li>{n}</li>)}</ul>}
+      <Progress session={created} onRetry={() => setCreated(null)} autoOpen={uploads === "done"} />
+      {uploads === "uploading" && <p class="muted" aria-live="polite">Uploading the images…</p>}
+      {notes.length > 0 && <ul class="notes" data-testid="upload-notes">{notes.map(n => <li>{n}</li>)}</ul>}
     </div>;
   }
 
-  return <form ref={form} class="create narrow card" onSubmit={submit} noValidate data-testid="create-form"
+  return <form ref={form} class="create narrow card" onSubmit={e => void submit(e)} noValidate data-testid="create-form"
     onKeyDown={e => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) void submit(e); }}>
     <h1>New session</h1>
     {errors.form && <p class="form-error" role="alert" data-testid="error-form">{errors.form}</p>}

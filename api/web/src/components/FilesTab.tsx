@@ -1,6 +1,6 @@
 // Files: the worktree as a tree (folders open on demand), a viewer with syntax highlighting,
 // and the diff against where the branch forked from its base.
-import { useEffect, useState } from "preact/hooks";
+import { useCallback, useEffect, useState } from "preact/hooks";
 import { api, type Diff, type Entry, type FileBody, type Session } from "../api";
 import { bytes } from "../format";
 
@@ -13,7 +13,7 @@ function Tree({ s, path, open, onOpen, depth }: { s: Session; path: string; open
   const [expanded, setExpanded] = useState<Set<string>>(new Set());
   useEffect(() => {
     api.files(s.id, path).then(l => setEntries(l.entries))
-      .catch(e => setError(e instanceof Error ? e.message : String(e)));
+      .catch((e: unknown) => setError(e instanceof Error ? e.message : String(e)));
   }, [s.id, path]);
   if (error) return <p class="field-error">{error}</p>;
   if (!entries) return <p class="muted small">Loading…</p>;
@@ -41,7 +41,7 @@ function Viewer({ s, path, hl }: { s: Session; path: string; hl: Hl | null }) {
   const [error, setError] = useState("");
   useEffect(() => {
     setFile(null); setError("");
-    api.file(s.id, path).then(setFile).catch(e => setError(e instanceof Error ? e.message : String(e)));
+    api.file(s.id, path).then(setFile).catch((e: unknown) => setError(e instanceof Error ? e.message : String(e)));
   }, [s.id, path]);
   if (error) return <p class="field-error pad">{error}</p>;
   if (!file) return <p class="muted pad">Loading…</p>;
@@ -61,8 +61,9 @@ function escape(s: string): string {
 function DiffView({ s }: { s: Session }) {
   const [diff, setDiff] = useState<Diff | null>(null);
   const [error, setError] = useState("");
-  const load = () => api.diff(s.id).then(setDiff).catch(e => setError(e instanceof Error ? e.message : String(e)));
-  useEffect(() => { void load(); }, [s.id]);
+  const load = useCallback(() => api.diff(s.id).then(setDiff)
+    .catch((e: unknown) => setError(e instanceof Error ? e.message : String(e))), [s.id]);
+  useEffect(() => { void load(); }, [load]);
   if (error) return <p class="field-error pad">{error}</p>;
   if (!diff) return <p class="muted pad">Loading…</p>;
   return <article class="diff" data-testid="diff">

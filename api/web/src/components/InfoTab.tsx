@@ -1,6 +1,6 @@
 // Info: where the session runs and with what, the live access-mode switch, its recent proxy
 // audit lines, and the lifecycle actions (stop/start, archive, delete with confirmation).
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { api, type AccessMode, type AuditLine, type Session } from "../api";
 import { when } from "../format";
 import { live } from "../live";
@@ -47,9 +47,9 @@ function AccessSwitch({ s }: { s: Session }) {
 function Audit({ s }: { s: Session }) {
   const [lines, setLines] = useState<AuditLine[] | null>(null);
   const [error, setError] = useState("");
-  const load = () => api.audit(s.id, 50).then(l => setLines(l.reverse()))
-    .catch(e => setError(e instanceof Error ? e.message : String(e)));
-  useEffect(() => { void load(); }, [s.id]);
+  const load = useCallback(() => api.audit(s.id, 50).then(l => setLines(l.reverse()))
+    .catch((e: unknown) => setError(e instanceof Error ? e.message : String(e))), [s.id]);
+  useEffect(() => { void load(); }, [load]);
   return <section class="card">
     <div class="row between"><h2>Recent requests</h2>
       <button class="button small-button" onClick={() => void load()}>Refresh</button></div>

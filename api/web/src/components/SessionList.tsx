@@ -1,5 +1,5 @@
 // The session list: live badges, filters, search, sort, keyboard selection, empty state.
-import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import type { Session } from "../api";
 import { ago, basename } from "../format";
 import { useLive } from "../live";
@@ -10,8 +10,12 @@ import { typing } from "./Shortcuts";
 type Filter = "active" | "waiting" | "failed" | "archived";
 type Sort = "updated" | "created" | "name";
 
-const FILTERS: { id: Filter; label: string; test: (s: Session) => boolean }[] = [
-  { id: "active", label: "Active", test: s => s.phase !== "archived" },
+interface FilterDef { id: Filter; label: string; test: (s: Session) => boolean }
+
+const ACTIVE: FilterDef = { id: "active", label: "Active", test: s => s.phase !== "archived" };
+
+const FILTERS: FilterDef[] = [
+  ACTIVE,
   { id: "waiting", label: "Waiting for me", test: s => waitingForMe(s.agent_status)
     && s.phase !== "archived" },
   { id: "failed", label: "Failed", test: s => s.phase === "failed" },
@@ -79,10 +83,8 @@ export function SessionList() {
   const search = useRef<HTMLInputElement>(null);
   const all = [...store.sessions.values()];
   const counts = Object.fromEntries(FILTERS.map(f => [f.id, all.filter(f.test).length]));
-  const shown = useMemo(() => {
-    const f = FILTERS.find(x => x.id === filter) ?? FILTERS[0]!;
-    return all.filter(s => f.test(s) && matches(s, q)).sort(sorter(sort));
-  }, [store.tick, filter, q, sort]);
+  const f = FILTERS.find(x => x.id === filter) ?? ACTIVE;
+  const shown = all.filter(s => f.test(s) && matches(s, q)).sort(sorter(sort));
 
   useEffect(() => { sessionStorage.setItem("clauderon.filter", filter); }, [filter]);
   useEffect(() => {

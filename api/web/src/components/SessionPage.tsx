@@ -31,10 +31,11 @@ export function SessionPage({ name, tab }: { name: string; tab: string }) {
   const s = store.byRef(name);
   const [missing, setMissing] = useState(false);
 
+  const known = s !== undefined;
   useEffect(() => {  // not in the store yet (deep link before the list loads): ask directly
-    if (s || !store.loaded) return;
+    if (known || !store.loaded) return;
     api.getSession(name).then(x => store.upsert(x)).catch(() => setMissing(true));
-  }, [name, store.loaded, s === undefined]);
+  }, [name, store, store.loaded, known]);
   useEffect(() => {
     const key = (e: KeyboardEvent) => {
       if (typing(e) || e.metaKey || e.ctrlKey || e.altKey) return;

@@ -23,6 +23,11 @@ function decode64(s: string): Uint8Array {
   return out;
 }
 
+/** The clipboard, which browsers leave out of insecure (plain HTTP, not localhost) pages. */
+function clipboard(): Clipboard | undefined {
+  return window.isSecureContext ? navigator.clipboard : undefined;
+}
+
 function colors(): Record<string, string> {
   const css = getComputedStyle(document.documentElement);
   const v = (n: string) => css.getPropertyValue(n).trim();
@@ -31,9 +36,9 @@ function colors(): Record<string, string> {
 }
 
 export function TerminalTab({ s }: { s: Session }) {
-  const box = useRef<HTMLDivElement>(null);
-  const send = useRef<(data: string) => void>(() => undefined);
-  const term = useRef<Terminal | null>(null);
+  const boxRef = useRef<HTMLDivElement>(null);
+  const sendRef = useRef<(data: string) => void>(() => undefined);
+  const termRef = useRef<Terminal | null>(null);
   const [state, setState] = useState<State>("connecting");
   const [available, setAvailable] = useState<boolean | null>(null);
   const running = s.phase === "running";
@@ -41,14 +46,14 @@ export function TerminalTab({ s }: { s: Session }) {
   useEffect(() => { void hasRoute("console").then(setAvailable); }, []);
 
   useEffect(() => {
-    if (!available || !running || !box.current) return undefined;
+    if (!available || !running || !boxRef.current) return undefined;
     const t = new Terminal({ cursorBlink: true, scrollback: 10_000, fontSize: 13,
       fontFamily: "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace", theme: colors(),
       allowProposedApi: false });
     const fit = new FitAddon();
     t.loadAddon(fit);
-    t.open(box.current);
-    term.current = t;
+    t.open(boxRef.current);
+    termRef.current = t;
     let ws: WebSocket | null = null;
     let disposed = false;
     let delay = 500;
@@ -85,18 +90,18 @@ export function TerminalTab({ s }: { s: Session }) {
         delay = Math.min(delay * 2, 10_000);
       };
     };
-    send.current = (data: string) => {
+    sendRef.current = (data: string) => {
       if (ws?.readyState === WebSocket.OPEN) ws.send(enc.encode(data));
     };
-    const input = t.onData(d => send.current(d));
+    const input = t.onData(d => sendRef.current(d));
     t.attachCustomKeyEventHandler(e => {
       if (e.type !== "keydown" || !e.ctrlKey || !e.shiftKey) return true;
-      if (e.key === "C") { void navigator.clipboard?.writeText(t.getSelection()); return false; }
-      if (e.key === "V") { void navigator.clipboard?.readText().then(x => t.paste(x)); return false; }
+      if (e.key === "C") { void clipboard()?.writeText(t.getSelection()); return false; }
+      if (e.key === "V") { void clipboard()?.readText().then(x => t.paste(x)); return false; }
       return true;
     });
     const observer = new ResizeObserver(() => resize());
-    observer.observe(box.current);
+    observer.observe(boxRef.current);
     connect();
     t.focus();
     return () => {
@@ -106,7 +111,7 @@ export function TerminalTab({ s }: { s: Session }) {
       input.dispose();
       ws?.close();
       t.dispose();
-      term.current = null;
+      termRef.current = null;
     };
   }, [available, running, s.id]);
 
@@ -122,8 +127,8 @@ export function TerminalTab({ s }: { s: Session }) {
     return <section class="unavailable"><h2>The session is {s.phase}</h2>
       <p>The terminal opens when its container runs.</p></section>;
   }
-  const copy = () => { const x = term.current?.getSelection(); if (x) void navigator.clipboard?.writeText(x); };
-  const paste = () => { void navigator.clipboard?.readText().then(x => term.current?.paste(x)); };
+  const copy = () => { const x = termRef.current?.getSelection(); if (x) void clipboard()?.writeText(x); };
+  const paste = () => { void clipboard()?.readText().then(x => termRef.current?.paste(x)); };
   return <section class="terminal-tab">
     <div class="term-bar">
       <span class={`link-state ${state === "open" ? "live" : "reconnecting"}`} data-testid="term-state">
@@ -132,8 +137,8 @@ export function TerminalTab({ s }: { s: Session }) {
       <button class="button small-button" onClick={copy} title="Copy the selection (Ctrl+Shift+C)">Copy</button>
       <button class="button small-button" onClick={paste} title="Paste (Ctrl+Shift+V)">Paste</button>
     </div>
-    <div class="term" ref={box} data-testid="terminal" />
+    <div class="term" ref={boxRef} data-testid="terminal" />
     <div class="keybar" aria-label="Keys">{KEYS.map(([label, seq]) =>
-      <button class="button small-button" onClick={() => { send.current(seq); term.current?.focus(); }}>{label}</button>)}</div>
+      <button class="button small-button" onClick={() => { sendRef.current(seq); termRef.current?.focus(); }}>{label}</button>)}</div>
   </section>;
 }

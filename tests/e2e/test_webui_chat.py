@@ -1,0 +1,169 @@
+"""The Chat tab and image attachments in real headless Chromium, with a real agent.
+
+The agent tier of the suite (see conftest): the real ``claude`` CLI in the agent image,
+through the real proxy, to the fake Messages API on loopback, whose final answer here is
+Markdown (bold and a fenced code block). A person creates the session from the form with an
+image and a file that only pretends to be one, reads the conversation in the Chat tab (their
+prompt, the rendered answer, the Bash call folded with its result), sends a message with an
+image and sees the new turn arrive, and sees the API refuse a non-image. No console error is
+allowed except the refused uploads' 415s. The chat is saved at desktop and phone size into
+``docs/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Locator, expect
+
+from tests.e2e.agent_checks import transcript, wait_answer
+from tests.e2e.webui_browser import (
+    DESKTOP,
+    PHONE,
+    TIMEOUT_MS,
+    Watched,
+    browser,
+    no_horizontal_scroll,
+    png,
+)
+from tests.support.appliance import Appliance
+from tests.support.fake_models import FakeModels
+
+pytestmark = pytest.mark.e2e
+__all__ = ["browser"]
+
+PROMPT = "please run the command"
+SECOND = "and now a second one"
+COMMAND = "echo tool-ran | tee /workspace/tool-output.txt"
+ANSWER = ("I ran it. The file now says **tool-ran**; read it back with:\n\n"
+          "```sh\ncat /workspace/tool-output.txt\n```\n\nAll done.")
+REFUSED = "only PNG, JPEG, GIF and WebP images can be attached"
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Iterator[FakeModels]:
+    """The conftest's fake model API, answering in Markdown after a command with output."""
+    with FakeModels(tmp_path, answer=ANSWER, command=COMMAND) as models:
+        yield models
+
+
+def uploads(app: Appliance, sid: str) -> list[Path]:
+    folder = app.settings.uploads_dir / sid
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+def answers(chat: Locator) -> Locator:
+    return chat.locator(".msg.assistant").filter(has_text="All done.")
+
+
+def test_chat_shows_a_real_transcript_and_takes_messages_and_images(
+    browser: Browser, agents: Appliance, fake: FakeModels, repo: Path, tmp_path: Path
+) -> None:
+    name = f"webui-chat-{uuid.uuid4().hex[:8]}"
+    image = tmp_path / "screen.png"
+    image.write_bytes(png(4, 3))
+    pretender = tmp_path / "notes.png"  # a PNG by its name only: the browser lets it through
+    pretender.write_text("not an image at all\n")
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("plain text\n")
+    base = f"http://127.0.0.1:{agents.http_port}"
+    desk = Watched(browser, base, DESKTOP, phone=False)
+    phone = Watched(browser, base, PHONE, phone=True)
+    page = desk.page
+    try:
+        # --- the create form: a prompt, one image, one pretender -------------------------
+        page.goto("/new")
+        page.fill("#repo_path", str(repo))
+        expect(page.get_by_test_id("repo-ok")).to_be_visible()
+        page.fill("#prompt", PROMPT)
+        page.fill("#name", name)
+        page.check("#skip_permissions")
+        form = page.get_by_test_id("create-form")
+        form.get_by_test_id("attach").set_input_files(str(text_file))
+        expect(form.locator(".attachments [role=alert]")).to_contain_text(
+            "notes.txt: only PNG, JPEG, GIF or WebP images")  # refused before any upload
+        form.get_by_test_id("attach").set_input_files([str(image), str(pretender)])
+        expect(form.locator(".thumb")).to_have_count(2)
+        desk.expected.append(415)  # the pretender's upload, refused by the API
+        page.get_by_test_id("create-submit").click()
+        notes = page.get_by_test_id("upload-notes")
+        expect(notes).to_contain_text(f"notes.png: {REFUSED}")
+        expect(notes).to_contain_text("screen.png → /workspace-uploads/")
+        # A refused attachment keeps the page here until the person has read it.
+        page.get_by_test_id("open-session").click()
+        expect(page).to_have_url(f"{base}/s/{name}")
+        sid = agents.session(name)["id"]
+        stored = uploads(agents, sid)
+        assert [p.name.endswith("_screen.png") for p in stored] == [True], stored
+        assert stored[0].read_bytes() == image.read_bytes()
+
+        # --- the transcript: prompt, Markdown answer, the tool call folded ---------------
+        wait_answer(agents, sid, ANSWER)
+        chat = page.locator(".chat .messages")
+        expect(chat.locator(".msg.user").first).to_contain_text(PROMPT)
+        answer = answers(chat)
+        expect(answer).to_have_count(1)
+        expect(answer.locator("strong")).to_have_text("tool-ran")
+        expect(answer.locator("pre code")).to_have_text("cat /workspace/tool-output.txt")
+        assert "**" not in answer.inner_text()
+        tool = chat.locator("details.tool")
+        expect(tool).to_have_count(1)
+        expect(tool.locator(".tool-name")).to_have_text("Bash")
+        expect(tool.locator(".tool-arg")).to_have_text(COMMAND)
+        expect(tool.locator("summary")).to_contain_text("done")
+        assert tool.evaluate("d => d.open") is False
+        expect(tool.locator("pre.result")).to_be_hidden()
+        tool.locator("summary").click()
+        expect(tool.locator("pre.result")).to_be_visible()
+        expect(tool.locator("pre.result")).to_contain_text("tool-ran")
+        tool.locator("summary").click()
+        desk.shot("chat")
+        phone.page.goto(f"/s/{name}/chat")
+        expect(answers(phone.page.locator(".chat .messages")).locator("strong")).to_be_visible()
+        phone.shot("chat")
+        no_horizontal_scroll(phone.page)
+
+        # --- a message with an image, typed in the chat: the new turn arrives live -------
+        composer = page.locator("form.composer")
+        cursor = transcript(agents, sid)["cursor"]
+        before = {p.name for p in uploads(agents, sid)}
+        composer.get_by_label("Message to the agent").fill(SECOND)
+        composer.get_by_test_id("attach").set_input_files(str(image))
+        expect(composer.locator(".thumb")).to_have_count(1)
+        composer.get_by_role("button", name="Send").click()
+        expect(composer.get_by_label("Message to the agent")).to_have_value("")
+        expect(chat.locator(".msg.user").filter(has_text=SECOND)).to_have_count(1)
+        expect(answers(chat)).to_have_count(2, timeout=2 * TIMEOUT_MS)
+        stored = uploads(agents, sid)
+        assert len(stored) == 2, stored
+        later = transcript(agents, sid, cursor)["messages"]
+        said = " ".join(m["text"] for m in later if m["kind"] == "user")
+        assert SECOND in said, json.dumps(later, indent=1)
+        [newest] = [p for p in stored if p.name not in before]
+        assert newest.read_bytes() == image.read_bytes()
+        assert f"/workspace-uploads/{newest.name}" in said  # the agent is told where it is
+        assert any(SECOND.encode() in r.body for r in fake.model_requests())
+        # The phone, open all along, shows the new turn too.
+        expect(answers(phone.page.locator(".chat .messages"))).to_have_count(2)
+
+        # --- a pretender from the chat: the API's refusal is shown; nothing is sent -------
+        composer.get_by_label("Message to the agent").fill("this one carries a bad file")
+        composer.get_by_test_id("attach").set_input_files(str(pretender))
+        desk.expected.append(415)
+        composer.get_by_role("button", name="Send").click()
+        expect(page.get_by_test_id("chat-error")).to_have_text(REFUSED)
+        expect(composer.get_by_label("Message to the agent")).to_have_value(
+            "this one carries a bad file")
+        assert len(uploads(agents, sid)) == 2
+        assert "this one carries a bad file" not in json.dumps(transcript(agents, sid))
+
+        assert desk.expected == []  # both refusals were logged, and nothing else
+        assert desk.errors == [] and phone.errors == [], json.dumps(
+            {"desktop": desk.errors, "phone": phone.errors}, indent=1)
+    finally:
+        desk.close()
+        phone.close()

@@ -1,0 +1,136 @@
+"""What the web UI's browser tests share: Debian's Chromium under Playwright, a page whose
+console errors fail the test, screenshots into ``docs/screenshots/``, and small readers.
+
+Playwright drives ``/usr/bin/chromium`` (``executable_path``; no browser is downloaded).
+Every page records its open WebSockets in ``window.__sockets`` so a test can drop one.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, ViewportSize, sync_playwright
+
+from appliance.tokens import Purpose, derive_token, load_or_create_instance_key
+from tests.support.appliance import Appliance
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 375, "height": 812}
+TIMEOUT_MS = 60_000
+
+#: Keeps every WebSocket the page opens in ``window.__sockets`` (the app is unchanged).
+TRACK_SOCKETS = """
+(() => {
+  const Native = window.WebSocket;
+  window.__sockets = [];
+  window.WebSocket = class extends Native {
+    constructor(...args) { super(...args); window.__sockets.push(this); }
+  };
+})();
+"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert (ROOT / "api/static/index.html").is_file(), (
+        "the web UI is not built: npm ci --prefix api/web && npm run --prefix api/web build")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+class Watched:
+    """A page whose console errors and uncaught exceptions are collected."""
+
+    def __init__(self, browser: Browser, base: str, viewport: ViewportSize, phone: bool):
+        self.context = browser.new_context(viewport=viewport, is_mobile=phone, has_touch=phone,
+                                           base_url=base)
+        self.context.set_default_timeout(TIMEOUT_MS)
+        self.context.add_init_script(TRACK_SOCKETS)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        #: HTTP statuses the next requests are expected to answer (a browser logs them).
+        self.expected: list[int] = []
+        #: Console errors containing one of these are deliberate (see :meth:`allowing`).
+        self.allowed: list[str] = []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+        self.kind = "phone" if phone else "desktop"
+
+    def _console(self, msg: ConsoleMessage) -> None:
+        if msg.type != "error":
+            return
+        for status in self.expected:
+            if f"status of {status} " in msg.text:
+                self.expected.remove(status)
+                return
+        if any(text in msg.text for text in self.allowed):
+            return
+        self.errors.append(f"console: {msg.text}")
+
+    @contextmanager
+    def allowing(self, *texts: str) -> Iterator[None]:
+        """Console errors containing one of ``texts`` are expected inside the block."""
+        self.allowed.extend(texts)
+        try:
+            yield
+        finally:
+            del self.allowed[-len(texts):]
+
+    def shot(self, name: str) -> None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.wait_for_timeout(300)  # let transitions settle; not an assertion
+        self.page.screenshot(path=str(SHOTS / f"{name}-{self.kind}.png"))
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def hook(appliance: Appliance, sid: str, event: str) -> None:
+    """Send a hook event as the agent in the session's container would."""
+    key = load_or_create_instance_key(appliance.settings.instance_secret_path)
+    token = derive_token(key, sid, Purpose.HOOK)
+    r = httpx.post(f"http://127.0.0.1:{appliance.http_port}/api/hooks", timeout=10,
+                   json={"session_id": sid, "event": event},
+                   headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 204, r.text
+
+
+def terminal_lines(page: Page) -> list[str]:
+    return [line.strip() for line in page.locator(".xterm-rows > div").all_inner_texts()]
+
+
+def console_sockets(page: Page) -> list[int]:
+    """The readyState of every console WebSocket the page opened, oldest first."""
+    states: list[int] = page.evaluate(
+        "window.__sockets.filter(s => s.url.includes('/ws/console/')).map(s => s.readyState)")
+    return states
+
+
+def no_horizontal_scroll(page: Page) -> None:
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"{page.url} is {width}px wide at phone size"
+
+
+def png(width: int = 2, height: int = 2) -> bytes:
+    """A real (tiny, black) PNG image."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    raw = b"".join(b"\x00" + b"\x00\x00\x00" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+            + chunk(b"IEND", b""))
