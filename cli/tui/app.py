@@ -9,15 +9,15 @@ raises, the top bar says "disconnected" and the worker retries with a growing pa
 resuming with ``?after=<last event id>``. Every REST call has a timeout, and all of them
 run in workers, so no key press ever waits on the socket.
 
-Neighbours: :mod:`cli.tui.create` (the create dialog), :mod:`cli.tui.reconcile`,
-:mod:`cli.tui.dialogs` (confirm, help), :mod:`cli.tui.detail`, :mod:`cli.tui.terminal`
-(attach and the editor take the terminal through it).
+Neighbours: :mod:`cli.tui.actions` (the keys that act on the selected session, attach
+among them; :class:`MainScreen` inherits them), :mod:`cli.tui.create` (the create dialog),
+:mod:`cli.tui.reconcile`, :mod:`cli.tui.dialogs` (confirm, help), :mod:`cli.tui.detail`,
+:mod:`cli.tui.terminal` (attach and the editor take the terminal through it).
 """
 
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,17 +29,17 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
 
 from appliance.errors import ClauderonError
 from cli.tui import stream
+from cli.tui.actions import SessionActions
 from cli.tui.api import AsyncApi
 from cli.tui.create import CreateScreen
 from cli.tui.detail import detail_text, load_extras
-from cli.tui.dialogs import ConfirmScreen, HelpScreen
+from cli.tui.dialogs import HelpScreen
 from cli.tui.footer import KeyFooter
-from cli.tui.model import COLUMNS, Filter, apply_event, next_access_mode, row, visible
+from cli.tui.model import COLUMNS, Filter, apply_event, row, visible
 from cli.tui.reconcile import ReconcileScreen
 from cli.tui.terminal import Foreground, SuspendingTerminal
 
@@ -48,12 +48,11 @@ PHASE_STYLE = {"running": "green", "failed": "bold red", "creating": "yellow",
                "stopped": "cyan"}
 RETRY_MAX_SECONDS = 5.0
 AGE_REFRESH_SECONDS = 15.0
-START_SECONDS = 120.0
 #: A full re-read of the list now and then, in case an event never reached the stream.
 RESYNC_SECONDS = 20.0
 
 
-class MainScreen(Screen[None]):
+class MainScreen(SessionActions):
     AUTO_FOCUS = "#sessions"
     DEFAULT_CSS = """
     #topbar { height: 1; background: $panel; }
@@ -92,7 +91,7 @@ class MainScreen(Screen[None]):
         self.api = api
         self.terminal = terminal
         self.clock = clock
-        self.sessions: dict[str, dict[str, Any]] = {}
+        self.sessions = {}
         self.filter = Filter.ACTIVE
         self.search = ""
         self.cursor: int | None = None
@@ -163,12 +162,6 @@ class MainScreen(Screen[None]):
         fresh = {s["id"]: s for s in listed}
         if fresh != self.sessions:
             self.sessions = fresh
-            self.redraw()
-
-    def absorb(self, session: dict[str, Any] | None) -> None:
-        """Show the API's answer to our own request at once (events confirm it later)."""
-        if session and "id" in session and session["id"] in self.sessions:
-            self.sessions[session["id"]] = session
             self.redraw()
 
     def set_connected(self, up: bool, why: str = "") -> None:
@@ -273,104 +266,6 @@ class MainScreen(Screen[None]):
 
     def action_quit(self) -> None:
         self.app.exit()
-
-    # --- session actions ----------------------------------------------------------------
-    def action_create(self) -> None:
-        def created(name: str | None) -> None:
-            if name:
-                self.notify(f"{name} created")
-        self.app.push_screen(CreateScreen(self.api, self.terminal), created)
-
-    def action_reconcile(self) -> None:
-        self.app.push_screen(ReconcileScreen(self.api))
-
-    async def call(self, what: str, coro: Any) -> dict[str, Any] | None:
-        try:
-            result: dict[str, Any] = await coro
-        except ClauderonError as exc:
-            self.notify(f"{what}: {exc.message}", severity="error")
-            return None
-        return result
-
-    @work(group="actions")
-    async def action_archive(self) -> None:
-        if (s := self.selected()) and (done := await self.call(
-                "archive", self.api.action(s["id"], "archive"))):
-            self.absorb(done)
-            self.notify(f"{s['name']}: archiving (worktree and branch kept)")
-
-    @work(group="actions")
-    async def action_unarchive(self) -> None:
-        if (s := self.selected()) and (done := await self.call(
-                "unarchive", self.api.action(s["id"], "unarchive"))):
-            self.absorb(done)
-            self.notify(f"{s['name']}: unarchiving")
-
-    @work(group="actions")
-    async def action_access_mode(self) -> None:
-        if (s := self.selected()) is None:
-            return
-        mode = next_access_mode(s["access_mode"])
-        body = await self.call("access mode", self.api.post(
-            f"/api/sessions/{s['id']}/access-mode", {"access_mode": mode}))
-        if body:
-            self.absorb(body.get("session"))
-            self.notify(f"{s['name']}: access mode {mode}")
-
-    @work(group="actions")
-    async def action_delete(self) -> None:
-        if (s := self.selected()) is None:
-            return
-        question = (f"Delete {s['name']}? Its container and worktree go; "
-                    f"the branch {s['branch']} is kept.")
-        if not await self.app.push_screen_wait(ConfirmScreen(question)):
-            return
-        if body := await self.call("delete", self.api.delete(f"/api/sessions/{s['id']}")):
-            self.absorb(body.get("session"))
-            self.notify(f"{s['name']}: deleting (branch {s['branch']} kept)")
-
-    @work(exclusive=True, group="attach")
-    async def action_attach(self) -> None:
-        if self.focused is self.query_one("#search", Input):
-            self.query_one("#sessions").focus()
-            return
-        if (s := self.selected()) is None:
-            return
-        if s["phase"] in ("stopped", "archived"):
-            verb = "start" if s["phase"] == "stopped" else "unarchive"
-            if not await self.call(verb, self.api.action(s["id"], verb)):
-                return
-            self.notify(f"{s['name']}: starting before attaching")
-            s = await self.wait_running(s["id"])
-            if s is None:
-                return
-        if s["phase"] != "running":
-            self.notify(f"{s['name']} is {s['phase']}; it cannot be attached", severity="warning")
-            return
-        info = await self.call("attach", self.api.get(f"/api/sessions/{s['id']}/attach"))
-        if not info:
-            return
-        command = [str(part) for part in info["command"]]
-        if shutil.which(command[0]) is None:
-            self.notify(f"{command[0]} is not installed here; it is needed to attach",
-                        severity="error")
-            return
-        status = self.terminal.run(self.app, command)
-        if status != 0:
-            self.notify(f"attach ended with status {status}", severity="warning")
-
-    async def wait_running(self, sid: str) -> dict[str, Any] | None:
-        try:
-            async with asyncio.timeout(START_SECONDS):
-                while True:
-                    s = self.sessions.get(sid)
-                    if s is not None and s["phase"] in ("running", "failed"):
-                        return s if s["phase"] == "running" else None
-                    await asyncio.sleep(0.2)
-        except TimeoutError:
-            self.notify(f"the session did not start within {START_SECONDS:.0f}s",
-                        severity="error")
-            return None
 
 
 class ClauderonApp(App[None]):

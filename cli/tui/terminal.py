@@ -4,10 +4,16 @@
 terminal, the program runs in the foreground, and the TUI redraws when it exits (for an
 attach: when the person detaches). Tests pass another :class:`Foreground`, because a
 headless test app has no terminal to hand over.
+
+What an attach writes to stderr goes to a file instead of the terminal: the TUI redraws
+the moment the command ends, so the message would vanish unread. :func:`attach_notice`
+turns it into the TUI's notice, and tells a detach (``docker attach`` ends with status 1
+and "read escape sequence" on stderr) from a failure.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import subprocess
@@ -17,17 +23,39 @@ from typing import Protocol
 
 from textual.app import App
 
+#: What ``docker attach`` prints when the person types its detach keys.
+DETACHED = "read escape sequence"
+
 
 class Foreground(Protocol):
-    def run(self, app: App[object], argv: list[str]) -> int:
-        """Run ``argv`` with the terminal to itself; its exit status."""
+    def run(self, app: App[object], argv: list[str], *, stderr: Path | None = None) -> int:
+        """Run ``argv`` with the terminal to itself (its stderr into ``stderr`` when
+        given); its exit status."""
         ...
 
 
 class SuspendingTerminal:
-    def run(self, app: App[object], argv: list[str]) -> int:
-        with app.suspend():
-            return subprocess.run(argv, check=False).returncode
+    def run(self, app: App[object], argv: list[str], *, stderr: Path | None = None) -> int:
+        with app.suspend(), contextlib.ExitStack() as files:
+            errors = files.enter_context(stderr.open("wb")) if stderr is not None else None
+            return subprocess.run(argv, stderr=errors, check=False).returncode
+
+
+def attach_notice(status: int, errors: str) -> str | None:
+    """The warning after an attach ends; None when it ended well or the person detached."""
+    if status == 0 or DETACHED in errors:
+        return None
+    lines = errors.strip().splitlines()
+    return f"attach ended with status {status}" + (f": {lines[-1]}" if lines else "")
+
+
+def run_attach(app: App[object], terminal: Foreground, argv: list[str]) -> str | None:
+    """Attach with ``argv``; the warning to show afterwards, if any (see :func:`attach_notice`)."""
+    with tempfile.TemporaryDirectory(prefix="clauderon-attach-") as tmp:
+        errors = Path(tmp) / "stderr"
+        status = terminal.run(app, argv, stderr=errors)
+        text = errors.read_text(errors="replace") if errors.exists() else ""
+    return attach_notice(status, text)
 
 
 def editor_command() -> list[str]:

@@ -11,6 +11,7 @@ import asyncio
 import io
 import subprocess
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.console import Console
@@ -78,9 +79,11 @@ class RecordingTerminal:
         self.commands: list[list[str]] = []
         self.run_commands = run_commands
 
-    def run(self, app: App[object], argv: list[str]) -> int:
+    def run(self, app: App[object], argv: list[str], *, stderr: Path | None = None) -> int:
         self.commands.append(argv)
         if not self.run_commands:
             return 0
-        return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                              check=False).returncode
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+        if stderr is not None:
+            stderr.write_bytes(proc.stderr)
+        return proc.returncode

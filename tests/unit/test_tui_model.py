@@ -18,6 +18,7 @@ from cli.tui.model import (
     row,
     visible,
 )
+from cli.tui.terminal import attach_notice
 
 NOW = datetime(2025, 1, 2, 12, 0, tzinfo=UTC)
 
@@ -123,3 +124,14 @@ def test_detail_shows_extras_only_when_the_api_has_them() -> None:
     assert "M src/a.py" in full and "+3" in full and "README.md" in full
     assert "11:59:01 POST api.anthropic.com/v1/messages 200 intercept" in full
     assert "Progress[/b] worktree > container" in full
+
+
+def test_attach_notice_tells_a_detach_from_a_failure() -> None:
+    assert attach_notice(0, "") is None
+    # ``docker attach`` ends a detach with status 1 and says so on stderr.
+    assert attach_notice(1, "read escape sequence\n") is None
+    assert attach_notice(1, "Error response from daemon: You cannot attach to a stopped "
+                            "container, start it first\n") == (
+        "attach ended with status 1: Error response from daemon: You cannot attach to a "
+        "stopped container, start it first")
+    assert attach_notice(137, "") == "attach ended with status 137"

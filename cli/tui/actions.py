@@ -1,0 +1,154 @@
+"""The keys that act on the selected session: create, archive, unarchive, access mode,
+delete, reconcile and attach.
+
+:class:`SessionActions` is the base of :class:`cli.tui.app.MainScreen`, which owns the list
+and supplies :meth:`SessionActions.selected` and :meth:`SessionActions.redraw`. Every call
+runs in a worker with the API client's timeout, and an API error becomes a notice, so a
+slow or failing API never holds a key. Attach hands the terminal over through
+:mod:`cli.tui.terminal`: the TUI suspends, the session's terminal takes over, and the TUI
+comes back when the person detaches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Awaitable
+from typing import Any
+
+from textual import work
+from textual.screen import Screen
+from textual.widgets import Input
+
+from appliance.errors import ClauderonError
+from cli.tui.api import AsyncApi
+from cli.tui.create import CreateScreen
+from cli.tui.dialogs import ConfirmScreen
+from cli.tui.model import next_access_mode
+from cli.tui.reconcile import ReconcileScreen
+from cli.tui.terminal import Foreground, run_attach
+
+#: How long attach waits for a stopped or archived session to run again.
+START_SECONDS = 120.0
+
+
+class SessionActions(Screen[None]):
+    api: AsyncApi
+    terminal: Foreground
+    #: id -> the API's session JSON, kept live by the screen's event worker.
+    sessions: dict[str, dict[str, Any]]
+
+    def selected(self) -> dict[str, Any] | None:
+        """The highlighted session (the list screen knows which)."""
+        raise NotImplementedError
+
+    def redraw(self) -> None:
+        raise NotImplementedError
+
+    def absorb(self, session: dict[str, Any] | None) -> None:
+        """Show the API's answer to our own request at once (events confirm it later)."""
+        if session and "id" in session and session["id"] in self.sessions:
+            self.sessions[session["id"]] = session
+            self.redraw()
+
+    async def call(self, what: str, coro: Awaitable[Any]) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = await coro
+        except ClauderonError as exc:
+            self.notify(f"{what}: {exc.message}", severity="error")
+            return None
+        return result
+
+    def action_create(self) -> None:
+        def created(name: str | None) -> None:
+            if name:
+                self.notify(f"{name} created")
+        self.app.push_screen(CreateScreen(self.api, self.terminal), created)
+
+    def action_reconcile(self) -> None:
+        self.app.push_screen(ReconcileScreen(self.api))
+
+    @work(group="actions")
+    async def action_archive(self) -> None:
+        if (s := self.selected()) and (done := await self.call(
+                "archive", self.api.action(s["id"], "archive"))):
+            self.absorb(done)
+            self.notify(f"{s['name']}: archiving (worktree and branch kept)")
+
+    @work(group="actions")
+    async def action_unarchive(self) -> None:
+        if (s := self.selected()) and (done := await self.call(
+                "unarchive", self.api.action(s["id"], "unarchive"))):
+            self.absorb(done)
+            self.notify(f"{s['name']}: unarchiving")
+
+    @work(group="actions")
+    async def action_access_mode(self) -> None:
+        if (s := self.selected()) is None:
+            return
+        mode = next_access_mode(s["access_mode"])
+        body = await self.call("access mode", self.api.post(
+            f"/api/sessions/{s['id']}/access-mode", {"access_mode": mode}))
+        if body:
+            self.absorb(body.get("session"))
+            self.notify(f"{s['name']}: access mode {mode}")
+
+    @work(group="actions")
+    async def action_delete(self) -> None:
+        if (s := self.selected()) is None:
+            return
+        question = (f"Delete {s['name']}? Its container and worktree go; "
+                    f"the branch {s['branch']} is kept.")
+        if not await self.app.push_screen_wait(ConfirmScreen(question)):
+            return
+        if body := await self.call("delete", self.api.delete(f"/api/sessions/{s['id']}")):
+            self.absorb(body.get("session"))
+            self.notify(f"{s['name']}: deleting (branch {s['branch']} kept)")
+
+    @work(exclusive=True, group="attach")
+    async def action_attach(self) -> None:
+        if self.focused is self.query_one("#search", Input):
+            self.query_one("#sessions").focus()  # Enter in the search box ends the search
+            return
+        if (s := self.selected()) is None:
+            return
+        if s["phase"] in ("stopped", "archived"):
+            verb = "start" if s["phase"] == "stopped" else "unarchive"
+            if not await self.call(verb, self.api.action(s["id"], verb)):
+                return
+            self.notify(f"{s['name']}: starting before attaching")
+            s = await self.wait_running(s["id"])
+            if s is None:
+                return
+        if s["phase"] != "running":
+            self.notify(f"{s['name']} is {s['phase']}; it cannot be attached", severity="warning")
+            return
+        info = await self.call("attach", self.api.get(f"/api/sessions/{s['id']}/attach"))
+        if not info:
+            return
+        command = [str(part) for part in info["command"]]
+        if shutil.which(command[0]) is None:
+            self.notify(f"{command[0]} is not installed here; it is needed to attach",
+                        severity="error")
+            return
+        if warning := run_attach(self.app, self.terminal, command):
+            self.notify(warning, severity="warning")
+
+    async def wait_running(self, sid: str) -> dict[str, Any] | None:
+        """The session once the event stream shows it running; None if it failed or
+        did not start within :data:`START_SECONDS`."""
+        try:
+            async with asyncio.timeout(START_SECONDS):
+                while True:
+                    s = self.sessions.get(sid)
+                    if s is not None and s["phase"] == "running":
+                        return s
+                    if s is not None and s["phase"] == "failed":
+                        self.notify(f"{s['name']} failed to start; r shows why",
+                                    severity="error")
+                        return None
+                    await asyncio.sleep(0.2)
+        except TimeoutError:
+            self.notify(f"the session did not start within {START_SECONDS:.0f}s",
+                        severity="error")
+            return None
