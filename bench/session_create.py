@@ -57,7 +57,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         repo = make_repo(work / "repo")
-        app = Appliance(work / "home", config=f'[docker]\nimage = "{BASE_IMAGE}"\n')
+        app = Appliance(work / "home", image=BASE_IMAGE)
         try:
             app.start("api", "reconciler")
             ours(app, repo, "warmup")

@@ -1,0 +1,37 @@
+"""The benchmarks keep running: each one, at its smallest, prints its figures.
+
+They are not timed here (a test never asserts a duration); this only guards them against
+rot, since nothing else runs them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import docker
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def bench(*args: str) -> str:
+    out = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                         timeout=600, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+def test_session_create_bench_runs(engine: docker.DockerClient) -> None:
+    out = bench("bench/session_create.py", "-n", "1")
+    assert "ratio ours/floor (p50)" in out and "floor (worktree + docker run)" in out
+
+
+def test_session_list_bench_runs(engine: docker.DockerClient) -> None:
+    out = bench("bench/session_list.py", "-n", "3", "--sessions", "20")
+    assert "sessions=20" in out and out.count(" ms  p99 ") == 3
+
+
+def test_first_token_bench_runs(engine: docker.DockerClient) -> None:
+    out = bench("bench/first_token.py", "-n", "1")
+    assert "create -> first model request at upstream" in out
