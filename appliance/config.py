@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from appliance.errors import ConfigError
+from appliance.errors import ConfigError, InvalidInput
+from appliance.resources import parse_cpu, parse_memory
 
 DEFAULT_IMAGE = "clauderon-agent:latest"
 
@@ -282,4 +283,17 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         if env.get(var):
             values[name] = _coerce(name, env[var], f"${var}")
     settings = Settings(home=home, extra=extra, **values)
-    return replace(settings, **overrides) if overrides else settings
+    settings = replace(settings, **overrides) if overrides else settings
+    _check_limits(settings)
+    return settings
+
+
+def _check_limits(settings: Settings) -> None:
+    """Default limits are checked when loaded, not at every create that would use them."""
+    try:
+        if settings.default_memory is not None:
+            parse_memory(settings.default_memory)
+        if settings.default_cpu is not None:
+            parse_cpu(settings.default_cpu)
+    except InvalidInput as exc:
+        raise ConfigError(f"{settings.config_path} [docker]: {exc.message}") from exc

@@ -185,7 +185,13 @@ class Store:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                # Another process held the write lock past the busy timeout.
+                raise ServiceUnavailable(
+                    f"the database is busy ({exc}); another process holds it: try again"
+                ) from exc
             try:
                 yield self._conn
             except BaseException:

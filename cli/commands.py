@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -140,7 +141,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
     info = client.get(f"/api/sessions/{s['id']}/attach")
     command = info["command"]
     if args.print_command:
-        print(" ".join(command))
+        print(shlex.join(command))
         return 0
     if shutil.which(command[0]) is None:
         raise ClauderonError(f"{command[0]} is not installed here; it is needed to attach")

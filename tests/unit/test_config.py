@@ -164,3 +164,14 @@ def test_public_dict_is_plain_json(tmp_path: Path) -> None:
     assert d["home"] == str(tmp_path)
     assert d["http_port"] == 3030
     assert d["extra"] == {}
+
+
+def test_bad_default_limits_are_refused_when_loaded(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text('[docker]\nmemory = "lots"\n')
+    with pytest.raises(ConfigError, match=r"\[docker\]: memory 'lots' is not a size"):
+        load_settings({"CLAUDERON_HOME": str(home)})
+    (home / "config.toml").write_text("[docker]\ncpu = 0\n")
+    with pytest.raises(ConfigError, match="positive number of CPUs"):
+        load_settings({"CLAUDERON_HOME": str(home)})

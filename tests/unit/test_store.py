@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.errors import Conflict, NotFound
+from appliance.errors import Conflict, NotFound, ServiceUnavailable
 from appliance.sessions import (
     AgentStatus,
     Desired,
@@ -277,3 +277,18 @@ async def test_async_store_runs_calls(store: Store) -> None:
     s = await astore.run(store.insert_session, make_session("async"))
     got = await astore.run(store.resolve, "async")
     assert got == s
+
+
+def test_a_write_lock_held_past_the_busy_timeout_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    first = Store.open(path)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        first._conn.execute("PRAGMA busy_timeout = 50")
+        with pytest.raises(ServiceUnavailable, match="database is busy"):
+            first.append_event(None, "test", {})
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        first.close()
