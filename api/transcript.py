@@ -28,7 +28,7 @@ from appliance.agents.boot import send_enter_argv, send_text_argv
 from appliance.agents.transcript import Message, parse_lines
 from appliance.contract import workdir_for
 from appliance.errors import BackendError, Conflict, InvalidInput
-from appliance.sessions import Agent, Phase, Session
+from appliance.sessions import Agent, AgentStatus, Phase, Session
 
 MAX_READ = 4 * 1024 * 1024
 MAX_MESSAGE = 64 * 1024
@@ -129,4 +129,10 @@ def register(app: QuartTrio, ctx: ApiContext) -> None:
             said = (typed.stderr or typed.stdout).decode(errors="replace").strip()
             raise BackendError(f"the agent's terminal did not take the message: {said}",
                                retryable=False)
+        if session.agent is Agent.CODEX:
+            # Codex reports only the end of a turn; the start of one is this message.
+            await store.run(lambda: store.sync.update_session(
+                session.id, event="hook", detail={"hook": "message"},
+                agent_status=AgentStatus.WORKING))
+            ctx.hub.poke()
         return {"sent": True}, 202

@@ -59,7 +59,7 @@ from appliance.reconcile.plan import (
     backoff_seconds,
     plan,
 )
-from appliance.sessions import Desired, Phase, Session, utcnow
+from appliance.sessions import Agent, AgentStatus, Desired, Phase, Session, utcnow
 from appliance.store import AsyncStore
 from appliance.tokens import Purpose, derive_token
 
@@ -254,6 +254,12 @@ class Reconciler:
             if a.start:
                 await self._progress(s, "start", "starting the container")
                 await self.backend.start(created)
+                if not a.recreate and self.settings.start_agents and \
+                        s.agent is Agent.CODEX and s.initial_prompt:
+                    # Codex has no prompt or tool hooks (only a notify when a turn ends):
+                    # it is working from the moment the daemon hands it the prompt. Said
+                    # before the boot, so its end-of-turn notify always comes after.
+                    s = await self._update(s, agent_status=AgentStatus.WORKING)
                 await self._boot_agent(s, created)
         except ClauderonError as exc:
             await self._undo_create(a, created, remove_worktree=fresh_worktree)

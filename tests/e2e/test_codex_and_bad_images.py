@@ -29,6 +29,12 @@ def test_codex_prompt_answer_status_and_no_secret(
         {"kind": m["kind"], "text": m["text"]} for m in messages]
     # codex's notify hook: the turn is over.
     assert wait_hook(agents, s["id"], "Stop")[-1] == ("Stop", "waiting_input")
+    # Before it, the session was working: the daemon handed codex its prompt.
+    events = agents.client().get(f"/api/sessions/{s['id']}/events")["events"]
+    statuses = [e["payload"]["session"]["agent_status"] for e in events
+                if "session" in e["payload"]]
+    assert "working" in statuses
+    assert statuses.index("working") < statuses.index("waiting_input")
     calls = fake.model_requests()
     assert calls and all(c.path == "/v1/responses" for c in calls)
     assert all(c.headers["authorization"] == f"Bearer {OPENAI_CANARY}" for c in calls)
