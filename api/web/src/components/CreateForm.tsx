@@ -135,7 +135,9 @@ export function CreateForm() {
     const text = prompt.trim();
     if (text || files.length) {
       body.prompt = files.length
-        ? `${text}\n\n(${files.length} image${files.length > 1 ? "s are" : " is"} attached in /workspace-uploads/.)`
+        // Uploads need the session's id, so they go up after the create; the prompt names the
+        // folder rather than a count that a refused file would make wrong.
+        ? `${text}\n\n(The images for this request are in /workspace-uploads/.)`
         : text;
     }
     setBusy(true);
