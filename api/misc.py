@@ -142,7 +142,9 @@ def register(app: QuartTrio, ctx: ApiContext) -> None:
     async def ws_events() -> None:
         raw = websocket.args.get("after")
         try:
-            cursor = int(raw) if raw is not None else ctx.hub.latest
+            # Without a cursor: from now on, as the database says (the hub may lag a poll).
+            cursor = int(raw) if raw is not None else await store.run(
+                store.sync.last_event_id)
         except ValueError:
             raise InvalidInput("after must be an event id (an integer)") from None
         await websocket.accept()
