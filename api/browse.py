@@ -16,12 +16,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from appliance import worktrees
 from appliance.audit import parse_line
 from appliance.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
 
 FILE_LIMIT = 1024 * 1024  # bytes of one file shown in the viewer
-DIFF_LIMIT = 2 * 1024 * 1024
 UPLOAD_LIMIT = 10 * 1024 * 1024
 AUDIT_TAIL = 8 * 1024 * 1024  # only the end of a long audit log is searched
 HIDDEN = frozenset({".git"})
@@ -88,27 +86,6 @@ def read_file(root: Path, rel: str) -> dict[str, Any]:
     text = "" if binary else data.decode("utf-8", errors="replace")
     return {"path": _rel(root, target), "size": size, "binary": binary,
             "truncated": size > FILE_LIMIT, "text": text}
-
-
-def diff(worktree: Path, base_ref: str) -> dict[str, Any]:
-    """The worktree (committed, staged, unstaged and untracked) against where it forked."""
-    fork = worktrees.git("merge-base", base_ref, "HEAD", cwd=worktree, check=False).stdout.strip()
-    against = fork or base_ref
-    tracked = worktrees.git("diff", "--no-color", "--no-ext-diff", against, "--", cwd=worktree)
-    stat = worktrees.git("diff", "--name-status", against, "--", cwd=worktree).stdout
-    files = [{"status": line.split("\t", 1)[0], "path": line.split("\t")[-1]}
-             for line in stat.splitlines() if line.strip()]
-    parts = [tracked.stdout]
-    untracked = worktrees.git("ls-files", "--others", "--exclude-standard", "-z",
-                              cwd=worktree).stdout.split("\0")
-    for name in filter(None, untracked):
-        files.append({"status": "?", "path": name})
-        proc = worktrees.git("diff", "--no-color", "--no-index", "--", "/dev/null", name,
-                             cwd=worktree, check=False)
-        parts.append(proc.stdout)
-    text = "".join(parts)
-    return {"base_ref": base_ref, "merge_base": fork or None, "files": files,
-            "truncated": len(text) > DIFF_LIMIT, "diff": text[:DIFF_LIMIT]}
 
 
 def sniff_image(head: bytes) -> tuple[str, str] | None:

@@ -17,7 +17,7 @@ from quart_trio import QuartTrio
 from api import browse
 from api.context import ApiContext
 from api.openapi import RouteDoc, documented, err, ok
-from appliance import worktrees
+from appliance import changes, repos, workspaces
 from appliance.contract import CONTAINER_UPLOADS
 from appliance.errors import ClauderonError, InvalidInput, PayloadTooLarge
 from appliance.sessions import Session
@@ -59,8 +59,8 @@ def register(app: QuartTrio, ctx: ApiContext) -> None:
     async def worktree(ref: str) -> tuple[Session, Path]:
         session = await resolve(ref)
         root = Path(session.worktree_path)
-        if not await trio.to_thread.run_sync(worktrees.is_worktree, root):
-            raise InvalidInput(f"{session.name} has no worktree yet (it is {session.phase})")
+        if not await trio.to_thread.run_sync(workspaces.is_workspace, root):
+            raise InvalidInput(f"{session.name} has no workspace yet (it is {session.phase})")
         return session, root
 
     @app.get("/api/sessions/<ref>/files")
@@ -89,7 +89,9 @@ def register(app: QuartTrio, ctx: ApiContext) -> None:
                          responses={"200": ok(DIFF), "404": err("No such session")}))
     async def get_diff(ref: str) -> dict[str, Any]:
         session, root = await worktree(ref)
-        return await trio.to_thread.run_sync(browse.diff, root, session.base_ref)
+        repo = await trio.to_thread.run_sync(repos.repo_facts, session.repo_path)
+        return await trio.to_thread.run_sync(
+            changes.diff, repo, root, session.base_ref, ctx.settings.shadows_dir / session.id)
 
     @app.post("/api/sessions/<ref>/uploads")
     @documented(RouteDoc(
@@ -139,13 +141,9 @@ def register(app: QuartTrio, ctx: ApiContext) -> None:
     ) -> dict[str, Any]:
         path = request.args.get("path", "")
         try:
-            repo = await trio.to_thread.run_sync(worktrees.inspect_repo, path)
-            if repo.owner_uid == 0:
-                return {"ok": False, "error": f"{repo.root} belongs to root; agents never run "
-                        "as root, so chown it to the user who works in it"}
-            head = await trio.to_thread.run_sync(lambda: worktrees.git(
-                "symbolic-ref", "--quiet", "--short", "HEAD", cwd=repo.root, check=False))
+            repo = await trio.to_thread.run_sync(repos.inspect_repo, path)
+            branch = await trio.to_thread.run_sync(repos.current_branch, repo)
         except ClauderonError as exc:
             return {"ok": False, "error": exc.message}
         return {"ok": True, "root": str(repo.root), "subdirectory": repo.subdirectory,
-                "branch": head.stdout.strip() or "HEAD"}
+                "branch": branch}

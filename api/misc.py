@@ -13,7 +13,7 @@ from quart_trio import QuartTrio
 
 from api.context import ApiContext
 from api.openapi import RouteDoc, document, documented, err, ok
-from appliance import worktrees
+from appliance import workspaces
 from appliance.errors import BackendUnavailable, InvalidInput, NotFound, Unauthorized
 from appliance.sessions import AgentStatus, Phase
 from appliance.tokens import token_matches
@@ -90,7 +90,7 @@ def register(app: QuartTrio, ctx: ApiContext) -> None:
                                  "detail": f"{s.container_name} is gone; the reconciler "
                                  "recreates it"})
             if s.phase in (Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED) and not \
-                    worktrees.is_worktree(Path(s.worktree_path)):
+                    workspaces.is_workspace(Path(s.worktree_path)):
                 problems.append({"session": s.name, "problem": "worktree_missing",
                                  "detail": s.worktree_path})
             if w is not None and s.phase is Phase.RUNNING and w.state != "running":

@@ -8,6 +8,7 @@ state to the store and return. The reconciler does the work; progress shows on
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import trio
@@ -16,7 +17,7 @@ from quart_trio import QuartTrio
 
 from api.context import ApiContext
 from api.openapi import SESSION, RouteDoc, documented, err, ok
-from appliance import worktrees
+from appliance import hostgit, repos
 from appliance.agents.boot import attach_argv
 from appliance.errors import ClauderonError, Conflict, InvalidInput
 from appliance.intake import new_session, parse_create, suggest_name
@@ -35,14 +36,6 @@ async def json_body() -> dict[str, Any]:
 
 def one(session: Session, status: int = 200) -> tuple[dict[str, Any], int]:
     return {"session": session.to_json()}, status
-
-
-async def _current_branch(repo: worktrees.RepoInfo) -> str:
-    proc = await trio.to_thread.run_sync(
-        lambda: worktrees.git("symbolic-ref", "--quiet", "--short", "HEAD", cwd=repo.root,
-                              check=False)
-    )
-    return proc.stdout.strip() or "HEAD"
 
 
 def register(app: QuartTrio | Quart, ctx: ApiContext) -> None:
@@ -102,26 +95,30 @@ def register(app: QuartTrio | Quart, ctx: ApiContext) -> None:
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(check_engine)
-            repo = await trio.to_thread.run_sync(worktrees.inspect_repo, req.repo_path)
-        if repo.owner_uid == 0:
+            repo = await trio.to_thread.run_sync(repos.inspect_repo, req.repo_path)
+        closed = await trio.to_thread.run_sync(hostgit.owner_can_reach,
+                                               ctx.settings.worktrees_dir, repo.owner)
+        if closed is not None:
             raise InvalidInput(
-                f"{repo.root} belongs to root; agents never run as root, so they could not "
-                "write to it: chown it to the user who works in it", field="repo_path")
-        base = req.base or await _current_branch(repo)
-        await trio.to_thread.run_sync(worktrees.resolve_ref, repo.root, base)
+                f"the owner of {repo.root} (uid {repo.owner_uid}) cannot reach the workspaces "
+                f"folder: {closed} is closed to them; make it traversable (chmod o+x {closed}) "
+                "or move CLAUDERON_HOME", field="repo_path")
+        base = req.base if req.base else await trio.to_thread.run_sync(repos.current_branch,
+                                                                         repo)
+        await trio.to_thread.run_sync(repos.resolve_ref, repo, base)
         name = req.name or suggest_name(req.prompt)
         if await store.run(store.sync.get_by_name, name) is not None:
             raise Conflict(f"a session named {name!r} already exists; pick another name",
                            field="name")
         branch = branch_for(name)
-        if await trio.to_thread.run_sync(worktrees.branch_exists, repo.root, branch):
+        if await trio.to_thread.run_sync(repos.branch_exists, repo, branch):
             raise Conflict(
                 f"the branch {branch} already exists in {repo.root} (kept from an earlier "
                 f"session); pick another name, or remove it with `git branch -D {branch}`",
                 field="name")
-        if (ctx.settings.worktrees_dir / name).exists():
-            raise Conflict(f"the worktree folder for {name!r} already exists; pick another name",
-                           field="name")
+        if await trio.to_thread.run_sync(os.path.lexists, ctx.settings.worktrees_dir / name):
+            raise Conflict(f"the workspace folder for {name!r} already exists; pick another "
+                           "name", field="name")
         if engine_error:
             raise engine_error[0]
         if not image_present[0]:

@@ -112,6 +112,18 @@ class Settings:
         return self.home / "worktrees"
 
     @property
+    def shadows_dir(self) -> Path:
+        """Scratch git directories through which the host reads workspaces
+        (:mod:`appliance.shadow`), one folder per session, owned by its repository's owner."""
+        return self.home / "shadows"
+
+    @property
+    def kept_dir(self) -> Path:
+        """Workspaces of deleted sessions whose branch could not be brought into the user's
+        repository: kept here rather than lost."""
+        return self.home / "kept"
+
+    @property
     def uploads_dir(self) -> Path:
         return self.home / "uploads"
 
@@ -149,6 +161,8 @@ class Settings:
             "shipper": self.shipper_dir,
             "archive": self.archive_dir,
             "worktrees": self.worktrees_dir,
+            "shadows": self.shadows_dir,
+            "kept": self.kept_dir,
             "uploads": self.uploads_dir,
             "logs": self.logs_dir,
             "homes": self.homes_dir,
@@ -165,14 +179,22 @@ class Settings:
         return out
 
     def ensure_layout(self) -> None:
-        """Create the folders with safe modes; idempotent, called by each service on start."""
+        """Create the folders with safe modes; idempotent, called by each service on start.
+
+        The home and the folders holding per-session trees are traverse-only (0711) when we
+        run as root: git runs as each repository's owner and must reach that session's
+        folders (each owned by the owner, 0700), but nobody may list them. Everything else
+        is the appliance's alone (0700; the files in them 0600).
+        """
         self.home.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.home, 0o700)
-        for d in (self.worktrees_dir, self.uploads_dir, self.logs_dir, self.runtime_dir,
-                  self.homes_dir):
+        shared = 0o711 if os.geteuid() == 0 else 0o700
+        os.chmod(self.home, shared)
+        for d in (self.worktrees_dir, self.uploads_dir, self.homes_dir, self.shadows_dir):
             d.mkdir(exist_ok=True)
-        self.secrets_dir.mkdir(exist_ok=True)
-        os.chmod(self.secrets_dir, 0o700)
+            os.chmod(d, shared)
+        for d in (self.logs_dir, self.runtime_dir, self.secrets_dir, self.kept_dir):
+            d.mkdir(exist_ok=True)
+            os.chmod(d, 0o700)
 
 
 # config.toml: table -> key -> Settings field

@@ -1,10 +1,12 @@
 """The container contract (DESIGN.md), as one pure function: session -> WorkloadSpec.
 
-Both backends run what this returns, so the rules live here once: the name and labels, the
-worktree at ``/workspace`` plus the repository's git directory at its host path (so commits
-work), the CA certificate read-only, the uploads folder, host-gateway, a non-root user,
-limits, the proxy URL carrying the session's proxy credentials, CA trust variables,
-**placeholder** credentials only, the hook URL and token, and the host's git identity.
+Both backends run what this returns, so the rules live here once: the name and labels,
+the session's workspace (its own repository, see :mod:`appliance.workspaces`) at
+``/workspace`` and the user's object folders it borrows read-only at their host paths
+(nothing else of the user's git directory), the CA certificate read-only, the uploads
+folder, host-gateway, a non-root user, limits, the proxy URL carrying the session's proxy
+credentials, CA trust variables, **placeholder** credentials only, the hook URL and token,
+and the host's git identity.
 
 Nothing secret is mounted: not ``secrets/``, the database, the audit log, sockets, the CA
 key or logs. Only what is listed below reaches the container.
@@ -62,7 +64,8 @@ class HostContext:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RepoMounts:
-    common_dir: str
+    #: The user's object folders the workspace borrows (``objects/info/alternates``).
+    borrowed_objects: tuple[str, ...]
     owner_uid: int
     owner_gid: int
 
@@ -88,7 +91,7 @@ def workload_for(
     workdir = workdir_for(session)
     mounts = [
         Mount(source=session.worktree_path, target=WORKSPACE),
-        Mount(source=repo.common_dir, target=repo.common_dir),
+        *(Mount(source=d, target=d, read_only=True) for d in repo.borrowed_objects),
         Mount(source=f"{host.uploads_root}/{session.id}", target=CONTAINER_UPLOADS,
               read_only=True),
     ]

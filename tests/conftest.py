@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -29,6 +30,24 @@ def make_repo(path: Path, *, owner: int = AGENT_UID, files: dict[str, str] | Non
     if os.geteuid() == 0 and owner != 0:
         subprocess.run(["chown", "-R", f"{owner}:{owner}", str(path)], check=True)
     return path
+
+
+@pytest.fixture(autouse=True)
+def traversable_tmp(tmp_path: Path) -> None:
+    """Let a repository's owner reach the test's folder, as on a real machine.
+
+    The appliance runs git as each repository's owner (uid 1000 here), never as root, so
+    the folders above the repositories and CLAUDERON_HOME must be traversable by that user;
+    pytest makes its temporary folders private (0700) to root.
+    """
+    if os.geteuid() != 0:
+        return
+    for folder in (tmp_path, *tmp_path.parents):
+        if folder == Path(tempfile.gettempdir()) or folder == folder.parent:
+            break
+        mode = folder.stat().st_mode & 0o777
+        if mode & 0o001 == 0:
+            os.chmod(folder, mode | 0o011)
 
 
 @pytest.fixture

@@ -16,7 +16,13 @@ all the API needs to show progress.
 
 Failures are recorded on the session (``status_reason``), retried with exponential
 back-off, and given up after ``max_attempts`` (phase ``failed``). A failed first create
-leaves nothing behind: its container and worktree are removed; the branch stays.
+leaves nothing behind: its container and workspace are removed; the branch stays.
+
+Each pass also reads every workspace's session branch (a ref file, no git) and, when it moved,
+brings the commit into the user's repository (:func:`appliance.workspaces.sync_branch`): a
+commit shows in the user's repository on the first pass after it, which any hook event of
+the agent triggers at once and ``resync_seconds`` bounds otherwise. A delete brings it in one
+last time before the workspace goes; if that fails, the workspace is kept aside, never lost.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from typing import Any
 
 import trio
 
-from appliance import worktrees
+from appliance import repos, workspaces
 from appliance.agents import runner
 from appliance.agents.boot import boot_plan
 from appliance.backends.base import Backend
@@ -56,6 +62,7 @@ from appliance.reconcile.plan import (
     RemoveWorkload,
     Start,
     Stop,
+    SyncBranch,
     backoff_seconds,
     plan,
 )
@@ -64,6 +71,9 @@ from appliance.store import AsyncStore
 from appliance.tokens import Purpose, derive_token
 
 log = logging.getLogger(__name__)
+
+SYNC_PREFIX = "the session branch could not be brought into your repository: "
+SYNC_RETRY_SECONDS = 30.0
 
 
 def _still_desired(desired: Desired) -> Callable[[Session], None]:
@@ -101,6 +111,10 @@ class Reconciler:
             max_attempts=settings.max_attempts, stable_seconds=settings.stable_seconds
         )
         self._last_backend_error: str | None = None
+        #: Per session, the workspace commit last brought into the user's repository (or
+        #: given up on), and when a failed one is tried again.
+        self.synced: dict[str, str] = {}
+        self._sync_retry_at: dict[str, float] = {}
 
     # --- the loop -------------------------------------------------------------------
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -136,7 +150,14 @@ class Reconciler:
         if self._last_backend_error is not None:
             log.info("the container engine is reachable again")
             self._last_backend_error = None
-        actions = plan(sessions, observed, now=self.clock(), busy=set(self.busy), cfg=self._cfg)
+        tips = await trio.to_thread.run_sync(self._read_tips, sessions)
+        now_t = trio.current_time()
+        for sid, at in list(self._sync_retry_at.items()):
+            if at <= now_t:
+                self.synced.pop(sid, None)
+                del self._sync_retry_at[sid]
+        actions = plan(sessions, observed, now=self.clock(), busy=set(self.busy), cfg=self._cfg,
+                       tips=tips, synced=self.synced)
         for action in actions:
             key = action.session.id if not isinstance(action, RemoveOrphan) else action.backend_id
             if key in self.busy:
@@ -145,6 +166,11 @@ class Reconciler:
             self._idle = trio.Event()
             nursery.start_soon(self._run_action, key, action)
         return actions
+
+    def _read_tips(self, sessions: list[Session]) -> dict[str, str | None]:
+        return {s.id: workspaces.read_tip(Path(s.worktree_path), s.branch) for s in sessions
+                if s.id not in self.busy
+                and s.phase in (Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED)}
 
     async def _note_backend_down(self, sessions: list[Session], exc: BackendUnavailable) -> None:
         if self._last_backend_error != exc.message:
@@ -190,6 +216,8 @@ class Reconciler:
                     await self._fail(s, exc)
                     return
                 await self._update(s, phase=Phase.RUNNING, backend_id=bid, status_reason=None)
+            case SyncBranch(session=s, tip=tip):
+                await self._sync(s, tip)
             case Stop(session=s, backend_id=bid, then=then):
                 await self.backend.stop(bid)
                 await self._mark(s, then, bid)
@@ -226,14 +254,12 @@ class Reconciler:
                     "id": s.id, "name": s.name, "attempt": s.attempts + 1,
                     "reason": "the container is missing; recreating it",
                 })
-            await self._progress(s, "worktree", f"creating worktree on {s.branch}")
-            repo = await trio.to_thread.run_sync(worktrees.repo_facts, s.repo_path)
-            # Safe to remove on failure: a worktree made now, or one no container ever used.
+            await self._progress(s, "worktree", f"creating the workspace on {s.branch}")
+            repo = await trio.to_thread.run_sync(repos.repo_facts, s.repo_path)
+            # Safe to remove on failure: a workspace made now, or one no container ever used.
             fresh_worktree = s.backend_id is None or not await trio.to_thread.run_sync(
-                worktrees.is_worktree, Path(s.worktree_path))
-            await trio.to_thread.run_sync(
-                worktrees.add_worktree, repo.root, Path(s.worktree_path), s.branch, s.base_ref
-            )
+                workspaces.is_workspace, Path(s.worktree_path))
+            await trio.to_thread.run_sync(self._prepare_workspace, s, repo)
             (self.settings.uploads_dir / s.id).mkdir(parents=True, exist_ok=True)
             await self._progress(s, "container", f"creating container {s.container_name}")
             ca = self.settings.ca_cert_path
@@ -242,11 +268,13 @@ class Reconciler:
                                           repo.owner_gid)
             host = replace(self.host, ca_cert_path=str(ca) if ca.exists() else None,
                            homes_root=str(self.settings.homes_dir))
+            borrowed = await trio.to_thread.run_sync(repos.borrowed_object_dirs,
+                                                     repo.objects_dir)
             spec = workload_for(
                 s,
                 host=host,
-                repo=RepoMounts(common_dir=str(repo.common_dir), owner_uid=repo.owner_uid,
-                                owner_gid=repo.owner_gid),
+                repo=RepoMounts(borrowed_objects=tuple(str(d) for d in borrowed),
+                                owner_uid=repo.owner_uid, owner_gid=repo.owner_gid),
                 proxy_token=derive_token(self.key, s.id, Purpose.PROXY),
                 hook_token=derive_token(self.key, s.id, Purpose.HOOK),
             )
@@ -273,6 +301,45 @@ class Reconciler:
             status_reason=None, attempts=attempts, retry_at=retry_at,
         )
 
+    @staticmethod
+    def _prepare_workspace(s: Session, repo: repos.RepoInfo) -> None:
+        """The session branch in the user's repository (made at the base the first time:
+        it pins what the workspace borrows), then the workspace on it."""
+        start = repos.branch_tip(repo, s.branch)
+        if start is None:
+            start = repos.resolve_ref(repo, s.base_ref)
+            repos.create_branch(repo, s.branch, start)
+        base_branch = s.base_ref if repos.branch_exists(repo, s.base_ref) else None
+        workspaces.create_workspace(repo, Path(s.worktree_path), s.branch, start,
+                                    base_branch=base_branch)
+
+    async def _sync(self, s: Session, tip: str) -> None:
+        """Bring the workspace's branch into the user's repository; a failure is shown on
+        the session and tried again later (or as soon as the agent commits again)."""
+        try:
+            repo = await trio.to_thread.run_sync(repos.repo_facts, s.repo_path)
+            await trio.to_thread.run_sync(
+                workspaces.sync_branch, repo, Path(s.worktree_path), s.branch, tip,
+                self.settings.shadows_dir / s.id)
+        except ClauderonError as exc:
+            self.synced[s.id] = tip
+            self._sync_retry_at[s.id] = trio.current_time() + SYNC_RETRY_SECONDS
+            log.warning("bringing %s into %s failed: %s", s.branch, s.repo_path, exc.message,
+                        extra={"session": s.id})
+            reason = f"{SYNC_PREFIX}{exc.message}"
+            if s.status_reason != reason:
+                await self._update(s, status_reason=reason)
+                await self.store.run(self.store.sync.append_event, s.id, "branch_sync_failed",
+                                     {"id": s.id, "name": s.name, "branch": s.branch,
+                                      "commit": tip, "reason": exc.message})
+            return
+        self.synced[s.id] = tip
+        self._sync_retry_at.pop(s.id, None)
+        await self.store.run(self.store.sync.append_event, s.id, "branch_synced",
+                             {"id": s.id, "name": s.name, "branch": s.branch, "commit": tip})
+        if s.status_reason and s.status_reason.startswith(SYNC_PREFIX):
+            await self._update(s, status_reason=None)
+
     async def _boot_agent(self, s: Session, backend_id: str) -> None:
         """Hooks, settings and the agent itself, inside the started container."""
         if not self.settings.start_agents:
@@ -292,9 +359,8 @@ class Reconciler:
                 except ClauderonError as exc:
                     log.warning("could not remove container of failed create: %s", exc)
             if remove_worktree and not a.recreate:
-                await trio.to_thread.run_sync(
-                    worktrees.remove_worktree, Path(s.repo_path), Path(s.worktree_path)
-                )
+                await trio.to_thread.run_sync(workspaces.remove_workspace,
+                                              Path(s.worktree_path))
                 await trio.to_thread.run_sync(runner.remove_home, self.settings.homes_dir / s.id)
 
     def _backoff(self, attempts: int) -> float:
@@ -327,12 +393,38 @@ class Reconciler:
         await self._progress(s, "container", "removing the container")
         for bid in a.backend_ids:
             await self.backend.remove(bid)
-        await self._progress(s, "worktree", f"removing the worktree (branch {s.branch} is kept)")
-        await trio.to_thread.run_sync(
-            worktrees.remove_worktree, Path(s.repo_path), Path(s.worktree_path)
-        )
+        await self._progress(s, "worktree", f"removing the workspace (branch {s.branch} is kept)")
+        await self._last_sync(s)
+        await trio.to_thread.run_sync(workspaces.remove_workspace, Path(s.worktree_path))
         await trio.to_thread.run_sync(
             lambda: shutil.rmtree(self.settings.uploads_dir / s.id, ignore_errors=True)
         )
         await trio.to_thread.run_sync(runner.remove_home, self.settings.homes_dir / s.id)
         await self.store.run(self.store.sync.delete_session, s.id)
+        self.synced.pop(s.id, None)
+        self._sync_retry_at.pop(s.id, None)
+
+    async def _last_sync(self, s: Session) -> None:
+        """Before a workspace goes: its branch into the user's repository, or, when that
+        cannot be done, the workspace kept aside under ``kept/`` (work is never lost)."""
+        path = Path(s.worktree_path)
+        if not await trio.to_thread.run_sync(workspaces.is_workspace, path):
+            return
+        tip = await trio.to_thread.run_sync(workspaces.read_tip, path, s.branch)
+        if tip is None:
+            return
+        try:
+            repo = await trio.to_thread.run_sync(repos.repo_facts, s.repo_path)
+            await trio.to_thread.run_sync(workspaces.sync_branch, repo, path, s.branch, tip,
+                                          self.settings.shadows_dir / s.id)
+        except ClauderonError as exc:
+            kept = self.settings.kept_dir / f"{s.name}-{s.id[:8]}"
+            await trio.to_thread.run_sync(lambda: kept.parent.mkdir(mode=0o700, exist_ok=True))
+            await trio.to_thread.run_sync(path.rename, kept)
+            log.warning("kept the workspace of %s at %s: %s", s.name, kept, exc.message,
+                        extra={"session": s.id})
+            await self.store.run(self.store.sync.append_event, s.id, "workspace_kept", {
+                "id": s.id, "name": s.name, "path": str(kept), "reason": exc.message})
+        finally:
+            await trio.to_thread.run_sync(
+                lambda: shutil.rmtree(self.settings.shadows_dir / s.id, ignore_errors=True))

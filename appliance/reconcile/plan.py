@@ -19,6 +19,8 @@ Rules, per session (``desired`` x what is observed):
 * phase lagging what is observed  -> Mark (write the observed phase back).
 * failed sessions keep no compute -> their leftover workloads are removed.
 * workloads no session owns       -> RemoveOrphan.
+* the workspace's session branch moved (``tips``) past what was last brought into the
+  user's repository (``synced``)   -> SyncBranch, once the session has nothing else to do.
 
 Sessions with an action in flight, or waiting out a back-off, are left alone this pass.
 Deletes and removals come before stops, and stops before creates, so freed resources are
@@ -28,7 +30,7 @@ freed first.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -87,11 +89,22 @@ class Mark:
     desired: Desired | None = None
 
 
-Action = RemoveOrphan | Delete | RemoveWorkload | Stop | Create | Start | Mark
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncBranch:
+    """Bring the workspace's branch (at ``tip``) into the user's repository."""
+
+    session: Session
+    tip: str
+
+
+Action = RemoveOrphan | Delete | RemoveWorkload | Stop | Create | Start | Mark | SyncBranch
 
 _ORDER: dict[type, int] = {
     RemoveOrphan: 0, Delete: 0, RemoveWorkload: 0, Stop: 1, Create: 2, Start: 2, Mark: 3,
+    SyncBranch: 4,
 }
+#: Phases in which a session has a workspace whose branch is worth bringing in.
+_SYNCED_PHASES = frozenset({Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -179,8 +192,12 @@ def plan(
     now: datetime,
     busy: Collection[str] = (),
     cfg: PlanSettings,
+    tips: Mapping[str, str | None] | None = None,
+    synced: Mapping[str, str] | None = None,
 ) -> list[Action]:
-    """Everything to do this pass, deletes first. ``busy``: session ids with work in flight."""
+    """Everything to do this pass, deletes first. ``busy``: session ids with work in flight;
+    ``tips``: each workspace's branch commit as read now; ``synced``: the commit last brought
+    into the user's repository (or given up on) per session."""
     by_session: dict[str, list[Observed]] = defaultdict(list)
     for w in observed:
         by_session[w.session_id].append(w)
@@ -190,9 +207,17 @@ def plan(
         for sid, ws in by_session.items() if sid not in known and sid not in busy
         for w in ws
     ]
+    tips = tips or {}
+    synced = synced or {}
     for s in sessions:
-        if s.id not in busy:
-            actions.extend(_plan_one(s, by_session.get(s.id, []), now, cfg))
+        if s.id in busy:
+            continue
+        mine = _plan_one(s, by_session.get(s.id, []), now, cfg)
+        tip = tips.get(s.id)
+        if not mine and tip and s.phase in _SYNCED_PHASES and s.desired is not Desired.DELETED \
+                and synced.get(s.id) != tip:
+            mine = [SyncBranch(session=s, tip=tip)]
+        actions.extend(mine)
     return sorted(actions, key=lambda a: _ORDER[type(a)])
 
 

@@ -133,7 +133,7 @@ def test_reconciler_killed_mid_create_converges_without_orphans(
         appliance.start("reconciler")
         s = appliance.wait_phase(name, "running")
         assert len(appliance.containers(sid)) == 1
-        assert Path(s["worktree_path"], ".git").is_file()
+        assert Path(s["worktree_path"], ".git", "HEAD").is_file()
     assert appliance.client().get("/api/reconcile") == {"in_sync": True, "problems": []}
 
 

@@ -42,8 +42,10 @@ def test_create_shows_progress_and_follows_the_container_contract(
     assert attrs["HostConfig"]["Memory"] == 256 * 1024 * 1024
     mounts = {m["Destination"]: m for m in attrs["Mounts"]}
     assert mounts["/workspace"]["Source"] == s["worktree_path"]
-    git_dir = str(repo / ".git")
-    assert mounts[git_dir]["Source"] == git_dir and mounts[git_dir]["RW"]
+    # Of the user's git directory, only its objects, read-only (the workspace borrows them).
+    objects = str(repo / ".git" / "objects")
+    assert mounts[objects]["Source"] == objects and not mounts[objects]["RW"]
+    assert str(repo / ".git") not in mounts
     home = str(appliance.home)
     assert all(not m["Source"].startswith(home) or m["Source"].startswith(
         (f"{home}/worktrees/", f"{home}/uploads/", f"{home}/homes/", f"{home}/proxy-ca.pem"))

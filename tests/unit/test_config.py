@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -139,14 +140,20 @@ def test_paths_all_under_home(tmp_path: Path) -> None:
         assert s.home in extra.parents
 
 
+#: As root, the folders that hold per-session trees are traverse-only for the repository
+#: owners git runs as; everything else stays the appliance's alone.
+SHARED = 0o711 if os.geteuid() == 0 else 0o700
+
+
 def test_ensure_layout_modes(tmp_path: Path) -> None:
     s = Settings(home=tmp_path / "h")
     s.ensure_layout()
     s.ensure_layout()  # idempotent
-    assert stat.S_IMODE(s.home.stat().st_mode) == 0o700
-    assert stat.S_IMODE(s.secrets_dir.stat().st_mode) == 0o700
-    for d in (s.worktrees_dir, s.uploads_dir, s.logs_dir, s.runtime_dir):
-        assert d.is_dir()
+    assert stat.S_IMODE(s.home.stat().st_mode) == SHARED
+    for d in (s.worktrees_dir, s.uploads_dir, s.homes_dir, s.shadows_dir):
+        assert stat.S_IMODE(d.stat().st_mode) == SHARED, d
+    for d in (s.secrets_dir, s.logs_dir, s.runtime_dir, s.kept_dir):
+        assert stat.S_IMODE(d.stat().st_mode) == 0o700, d
 
 
 def test_ensure_layout_tightens_a_loose_home(tmp_path: Path) -> None:
@@ -155,7 +162,7 @@ def test_ensure_layout_tightens_a_loose_home(tmp_path: Path) -> None:
     s.secrets_dir.mkdir(mode=0o777)
     s.secrets_dir.chmod(0o777)
     s.ensure_layout()
-    assert stat.S_IMODE(s.home.stat().st_mode) == 0o700
+    assert stat.S_IMODE(s.home.stat().st_mode) == SHARED
     assert stat.S_IMODE(s.secrets_dir.stat().st_mode) == 0o700
 
 

@@ -77,7 +77,8 @@ def host_for(settings: Settings, *, ca: bool = True) -> HostContext:
     )
 
 
-REPO = RepoMounts(common_dir="/src/app/.git", owner_uid=1000, owner_gid=1001)
+REPO = RepoMounts(borrowed_objects=("/src/app/.git/objects", "/src/shared/objects"),
+                  owner_uid=1000, owner_gid=1001)
 
 
 def spec_for(settings: Settings, *, ca: bool = True, **changes: object) -> WorkloadSpec:
@@ -100,11 +101,14 @@ def test_name_image_and_labels(settings: Settings) -> None:
     }
 
 
-def test_workspace_and_git_common_dir(settings: Settings) -> None:
+def test_workspace_and_borrowed_objects_read_only(settings: Settings) -> None:
     m = mounts_by_target(spec_for(settings))
     assert m[WORKSPACE] == (str(settings.worktrees_dir / "flaky"), False)
-    # The worktree's .git file points at the repo's git dir by host path: same path inside.
-    assert m["/src/app/.git"] == ("/src/app/.git", False)
+    # The workspace's alternates name the user's object folders by host path: the same path
+    # inside, read-only; nothing else of the user's git directory is there.
+    assert m["/src/app/.git/objects"] == ("/src/app/.git/objects", True)
+    assert m["/src/shared/objects"] == ("/src/shared/objects", True)
+    assert not any(t.startswith("/src/app/.git") and not t.endswith("objects") for t in m)
 
 
 def test_uploads_read_only(settings: Settings) -> None:
@@ -124,7 +128,7 @@ def test_no_ca_no_mount_no_variables(settings: Settings) -> None:
     assert CONTAINER_CA_PATH not in mounts_by_target(spec)
     for var in CA_VARS:
         assert var not in spec.env
-    assert len(spec.mounts) == 3
+    assert len(spec.mounts) == 4  # workspace, two borrowed object folders, uploads
 
 
 def test_only_placeholder_credentials(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -199,8 +203,9 @@ def test_nothing_secret_is_mounted(settings: Settings) -> None:
             assert path not in source.parents, mount  # not inside it
             assert source not in path.parents, mount  # not a folder holding it
     sources = {m.source for m in spec.mounts}
-    assert sources == {str(settings.worktrees_dir / "flaky"), "/src/app/.git",
-                       str(settings.uploads_dir / SID), str(settings.ca_cert_path)}
+    assert sources == {str(settings.worktrees_dir / "flaky"), "/src/app/.git/objects",
+                       "/src/shared/objects", str(settings.uploads_dir / SID),
+                       str(settings.ca_cert_path)}
 
 
 def test_agent_home_persists_in_the_sessions_own_folder(settings: Settings) -> None:

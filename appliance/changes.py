@@ -1,0 +1,61 @@
+"""What a session changed: its workspace against where it forked from its base.
+
+Runs git with a shadow git directory (:mod:`appliance.shadow`) and the workspace as work
+tree, as the repository owner, so nothing of the agent's config, hooks, index or ``info/``
+is read; the index is a scratch one, filled from the workspace's checked-out commit, and
+``git add -A`` on it sees committed, staged, unstaged and untracked work alike. Diffs never
+run an external diff or a textconv. Called by the API on a worker thread.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from appliance import hostgit, repos, shadow, workspaces
+from appliance.errors import GitError, InvalidInput
+from appliance.repos import RepoInfo
+
+DIFF_LIMIT = 2 * 1024 * 1024
+DIFF_FLAGS = ("--no-color", "--no-ext-diff", "--no-textconv", "--no-renames")
+
+
+def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path) -> dict[str, Any]:
+    """Files and unified diff of the workspace against the fork point of ``base_ref``."""
+    head = workspaces.read_head(workspace)
+    if head is None:
+        raise InvalidInput("the workspace has no readable HEAD (the agent may have broken it)")
+    try:
+        base = repos.resolve_ref(repo, base_ref)
+    except InvalidInput:
+        base = None  # the base branch is gone from the user's repository
+    refs = {"head": head} | ({"base": base} if base else {})
+    objects = (workspace / ".git" / "objects", *repos.borrowed_object_dirs(repo.objects_dir))
+    with shadow.shadow_dir(scratch, owner=repo.owner, refs=refs, objects=objects) as gitdir:
+        env = {"GIT_DIR": str(gitdir), "GIT_WORK_TREE": str(workspace),
+               "GIT_INDEX_FILE": str(gitdir / "scratch-index")}
+
+        def git(*args: str, check: bool = True) -> str:
+            proc = hostgit.run(args, owner=repo.owner, cwd=gitdir, env=env, check=check)
+            return proc.stdout.decode("utf-8", "replace")
+
+        fork = git("merge-base", "base", "head", check=False).strip() if base else ""
+        against = fork or base or head
+        git("read-tree", "head")
+        untracked = {p for p in git("ls-files", "--others", "--exclude-standard", "-z")
+                     .split("\0") if p}
+        try:
+            git("add", "--all")
+        except GitError as exc:
+            raise GitError(f"reading the workspace failed: {exc.message}") from exc
+        text = git("diff", "--cached", *DIFF_FLAGS, against, "--")
+        stat = git("diff", "--cached", "--name-status", "--no-renames", against, "--")
+    files = []
+    for line in stat.splitlines():
+        if not line.strip():
+            continue
+        status, _, path = line.partition("\t")
+        files.append({"status": "?" if path in untracked else status, "path": path})
+    return {"base_ref": base_ref, "merge_base": fork or None, "files": files,
+            "truncated": len(text) > DIFF_LIMIT, "diff": text[:DIFF_LIMIT]}
+

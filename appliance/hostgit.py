@@ -1,0 +1,177 @@
+"""Running git on the host, the one way it is allowed to run.
+
+Every git process the appliance starts goes through :func:`run`. Agents write trees the host
+later reads (their workspace, its objects), so git here is treated as a program reading
+hostile input:
+
+- it runs as the **repository owner** (the uid the agent's container runs as), never as root:
+  when the appliance is root it drops to that uid before ``exec``; when it is not, it refuses
+  a repository that belongs to someone else instead of reaching for ``safe.directory=*``;
+- no system or global configuration (``GIT_CONFIG_NOSYSTEM``, ``GIT_CONFIG_GLOBAL=/dev/null``,
+  ``HOME`` pointing nowhere), no inherited ``GIT_*`` variable, no prompt, no pager;
+- command-line configuration, which outranks any repository's own, turns off everything that
+  can execute a program or redirect reads: hooks, fsmonitor, external diff and textconv,
+  pagers and editors, ssh commands, credential helpers, and every transport but local files.
+
+Pure parts (:func:`git_argv`, :func:`git_env`) are unit-tested; :func:`run` is the shell.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from appliance.errors import GitError, InvalidInput
+
+GIT_TIMEOUT = 120
+
+#: Configuration given on the command line: it overrides the repository's ``config``,
+#: ``config.worktree`` and anything they include, for this process and the git processes
+#: it starts (git passes it on in ``GIT_CONFIG_PARAMETERS``). Keys whose empty value would
+#: still run something (``diff.external``, ``uploadpack.packObjectsHook``) are not listed:
+#: diffs always pass ``--no-ext-diff --no-textconv``, and only system, global or command-line
+#: configuration may set the hook, all of which are off.
+SAFE_CONFIG: tuple[tuple[str, str], ...] = (
+    ("core.hooksPath", "/dev/null"),
+    ("core.fsmonitor", "false"),
+    ("core.untrackedCache", "false"),
+    ("core.sshCommand", "false"),
+    ("core.pager", "cat"),
+    ("core.editor", "false"),
+    ("credential.helper", ""),
+    ("sequence.editor", "false"),
+    ("gpg.program", "false"),
+    ("protocol.allow", "never"),
+    ("protocol.file.allow", "always"),
+    ("fetch.fsckObjects", "true"),
+    ("transfer.fsckObjects", "true"),
+    ("submodule.recurse", "false"),
+    ("fetch.recurseSubmodules", "false"),
+    ("maintenance.auto", "false"),
+    ("gc.auto", "0"),
+    ("advice.detachedHead", "false"),
+)
+
+_KEEP_ENV = ("PATH", "TZ")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Owner:
+    """Whom git runs as: the repository's owner."""
+
+    uid: int
+    gid: int
+
+
+def git_argv(args: Sequence[str]) -> list[str]:
+    argv = ["git", "--no-pager"]
+    for key, value in SAFE_CONFIG:
+        argv += ["-c", f"{key}={value}"]
+    return [*argv, *args]
+
+
+def git_env(base: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A clean environment: nothing of the caller's git setup leaks in."""
+    env = {k: base[k] for k in _KEEP_ENV if k in base}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.update({
+        "HOME": "/nonexistent",
+        "XDG_CONFIG_HOME": "/nonexistent",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_ATTR_NOSYSTEM": "1",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ASKPASS": "/bin/false",
+        "SSH_ASKPASS": "/bin/false",
+        "GIT_PAGER": "cat",
+        "GIT_EDITOR": "false",
+        "GIT_OPTIONAL_LOCKS": "0",
+        "GIT_NO_REPLACE_OBJECTS": "1",
+        "GIT_PROTOCOL_FROM_USER": "0",
+        "LC_ALL": "C",
+    })
+    if extra:
+        env.update(extra)
+    return env
+
+
+def check_owner(owner: Owner, what: Path) -> None:
+    """Refuse what we could only do by trusting another user's files as our own."""
+    if owner.uid == 0:
+        raise InvalidInput(
+            f"{what} belongs to root; agents never run as root, so chown it to the user who "
+            "works in it", field="repo_path")
+    me = os.geteuid()
+    if me not in (0, owner.uid):
+        raise InvalidInput(
+            f"{what} belongs to uid {owner.uid} but the appliance runs as uid {me}: run the "
+            "appliance as that user (or as root, which runs git as the owner)",
+            field="repo_path")
+
+
+def run(args: Sequence[str], *, owner: Owner, cwd: Path, check: bool = True,
+        env: Mapping[str, str] | None = None, input: bytes | None = None,
+        timeout: float = GIT_TIMEOUT) -> subprocess.CompletedProcess[bytes]:
+    """Run git as ``owner`` in ``cwd`` with the safe configuration; bytes in, bytes out."""
+    check_owner(owner, cwd)
+    drop = os.geteuid() == 0
+    try:
+        proc = subprocess.run(
+            git_argv(args), cwd=cwd, input=input, capture_output=True, timeout=timeout,
+            check=False, env=git_env(os.environ, env), close_fds=True,
+            user=owner.uid if drop else None, group=owner.gid if drop else None,
+            extra_groups=[] if drop else None, umask=0o022,
+        )
+    except FileNotFoundError as exc:
+        if not cwd.is_dir():
+            raise GitError(f"{cwd} is gone") from exc
+        raise GitError("git is not installed on the appliance's host; install git") from exc
+    except PermissionError as exc:
+        raise GitError(f"uid {owner.uid} cannot enter {cwd}: {exc.strerror}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise GitError(f"`git {' '.join(args[:2])}` in {cwd} took over {timeout:.0f}s") from exc
+    if check and proc.returncode != 0:
+        raise GitError(f"`git {' '.join(args[:2])}` failed in {cwd}: {said(proc)}")
+    return proc
+
+
+def text(args: Sequence[str], *, owner: Owner, cwd: Path, check: bool = True,
+         env: Mapping[str, str] | None = None) -> str:
+    """What git printed, decoded; stripped of the trailing newline."""
+    return run(args, owner=owner, cwd=cwd, check=check, env=env).stdout.decode(
+        "utf-8", "replace").strip()
+
+
+def said(proc: subprocess.CompletedProcess[bytes]) -> str:
+    lines = (proc.stderr or proc.stdout).decode("utf-8", "replace").strip().splitlines()
+    return lines[-1] if lines else f"exit status {proc.returncode}"
+
+
+def owner_can_reach(path: Path, owner: Owner) -> Path | None:
+    """The first folder on the way to ``path`` that ``owner`` may not pass, or None.
+
+    Mode bits only (no ACLs): a clear early error beats git's "Permission denied" later.
+    """
+    if os.geteuid() != 0:
+        return None
+    current = Path(path.anchor)
+    for part in path.parts[1:]:
+        current = current / part
+        try:
+            st = current.stat()
+        except FileNotFoundError:
+            return None
+        if not os.path.isdir(current):
+            return None
+        if st.st_uid == owner.uid:
+            allowed = bool(st.st_mode & 0o100)
+        elif st.st_gid == owner.gid:
+            allowed = bool(st.st_mode & 0o010)
+        else:
+            allowed = bool(st.st_mode & 0o001)
+        if not allowed:
+            return current
+    return None

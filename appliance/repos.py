@@ -1,0 +1,177 @@
+"""The user's repositories, as the appliance sees them: where, whose, which refs.
+
+Everything here reads the user's own repository (never an agent's workspace) and runs git
+through :mod:`appliance.hostgit`, as the repository's owner. :func:`inspect_repo` validates
+a path a person typed; :func:`repo_facts` is the cheap version the reconciler uses on a
+repository it validated before.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from appliance import hostgit
+from appliance.errors import GitError, InvalidInput
+from appliance.hostgit import Owner
+
+#: Nested alternates followed when listing the object folders a workspace borrows.
+ALTERNATES_DEPTH = 5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepoInfo:
+    root: Path
+    subdirectory: str
+    common_dir: Path
+    owner_uid: int
+    owner_gid: int
+
+    @property
+    def owner(self) -> Owner:
+        return Owner(uid=self.owner_uid, gid=self.owner_gid)
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.common_dir / "objects"
+
+
+def _owner_of(path: Path) -> Owner:
+    st = path.stat()
+    return Owner(uid=st.st_uid, gid=st.st_gid)
+
+
+def inspect_repo(path: str | Path) -> RepoInfo:
+    """Where the repository of ``path`` is, and which subdirectory ``path`` is inside it."""
+    p = Path(path).expanduser()
+    if not p.is_absolute():
+        raise InvalidInput(f"the repo path {str(path)!r} must be absolute", field="repo_path")
+    if not p.exists():
+        raise InvalidInput(f"the repo path {str(p)!r} does not exist", field="repo_path")
+    if not p.is_dir():
+        raise InvalidInput(f"the repo path {str(p)!r} is not a folder", field="repo_path")
+    if not any(os.path.lexists(d / ".git") for d in (p, *p.parents)):
+        raise InvalidInput(
+            f"{str(p)!r} is not inside a git repository (run `git init` there first)",
+            field="repo_path",
+        )
+    owner = _owner_of(p)
+    hostgit.check_owner(owner, p)
+    closed = hostgit.owner_can_reach(p, owner)
+    if closed is not None:
+        raise InvalidInput(
+            f"{str(p)!r} belongs to uid {owner.uid}, who cannot reach it: {closed} is closed "
+            f"to them (git runs as the repository's owner); chmod o+x {closed}",
+            field="repo_path")
+    proc = hostgit.run(["rev-parse", "--show-toplevel", "--git-common-dir",
+                        "--is-bare-repository"], owner=owner, cwd=p, check=False)
+    if proc.returncode != 0:
+        raise InvalidInput(
+            f"{str(p)!r} is not inside a git repository (run `git init` there first)",
+            field="repo_path",
+        )
+    top, common, bare = proc.stdout.decode("utf-8", "replace").strip().splitlines()
+    if bare == "true":
+        raise InvalidInput(f"{str(p)!r} is a bare repository; give a checkout", field="repo_path")
+    root = Path(top).resolve()
+    common_dir = (p / common).resolve() if not os.path.isabs(common) else Path(common).resolve()
+    root_owner = _owner_of(root)
+    hostgit.check_owner(root_owner, root)
+    if hostgit.run(["rev-parse", "--verify", "--quiet", "HEAD"], owner=root_owner, cwd=root,
+                   check=False).returncode != 0:
+        raise InvalidInput(
+            f"the repository {str(root)!r} has no commit yet; commit something first",
+            field="repo_path",
+        )
+    sub = p.resolve().relative_to(root)
+    return RepoInfo(
+        root=root, subdirectory="" if str(sub) == "." else str(sub), common_dir=common_dir,
+        owner_uid=root_owner.uid, owner_gid=root_owner.gid,
+    )
+
+
+def repo_facts(repo_root: str | Path) -> RepoInfo:
+    """What the reconciler needs of an already-validated repository, cheaply.
+
+    A plain checkout's git directory is ``<root>/.git``: no git process needed. Anything
+    else (the repo is itself a worktree, or ``.git`` is a file) asks git.
+    """
+    root = Path(repo_root)
+    dot_git = root / ".git"
+    if not dot_git.is_dir():
+        return inspect_repo(root)
+    owner = _owner_of(root)
+    return RepoInfo(root=root, subdirectory="", common_dir=dot_git.resolve(),
+                    owner_uid=owner.uid, owner_gid=owner.gid)
+
+
+def current_branch(repo: RepoInfo) -> str:
+    """The branch checked out in the repository, or ``HEAD`` when detached."""
+    out = hostgit.text(["symbolic-ref", "--quiet", "--short", "HEAD"], owner=repo.owner,
+                       cwd=repo.root, check=False)
+    return out or "HEAD"
+
+
+def resolve_ref(repo: RepoInfo, ref: str) -> str:
+    """The commit a base ref names, or a clear error."""
+    if ref.startswith("-") or not ref.strip():
+        raise InvalidInput(f"{ref!r} is not a valid base ref", field="base")
+    out = hostgit.text(["rev-parse", "--verify", "--quiet", "--end-of-options",
+                        f"{ref}^{{commit}}"], owner=repo.owner, cwd=repo.root, check=False)
+    if not out:
+        raise InvalidInput(f"the base {ref!r} is not a branch, tag or commit of {repo.root}",
+                           field="base")
+    return out
+
+
+def branch_tip(repo: RepoInfo, branch: str) -> str | None:
+    out = hostgit.text(["rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"],
+                       owner=repo.owner, cwd=repo.root, check=False)
+    return out or None
+
+
+def branch_exists(repo: RepoInfo, branch: str) -> bool:
+    return branch_tip(repo, branch) is not None
+
+
+def create_branch(repo: RepoInfo, branch: str, commit: str) -> None:
+    """Make ``branch`` at ``commit`` unless it exists (a retry keeps what is there)."""
+    proc = hostgit.run(["update-ref", f"refs/heads/{branch}", commit, ""], owner=repo.owner,
+                       cwd=repo.root, check=False)
+    if proc.returncode != 0 and not branch_exists(repo, branch):
+        raise GitError(f"could not create the branch {branch} in {repo.root}: "
+                       f"{hostgit.said(proc)}")
+
+
+def remote_url(repo: RepoInfo, remote: str = "origin") -> str | None:
+    out = hostgit.text(["config", "--get", f"remote.{remote}.url"], owner=repo.owner,
+                       cwd=repo.root, check=False)
+    return out or None
+
+
+def borrowed_object_dirs(objects_dir: Path) -> list[Path]:
+    """``objects_dir`` and the object folders it borrows from (its alternates), in order.
+
+    A workspace reads the user's objects through these; each is mounted read-only into the
+    container at its own path, so the chain resolves the same inside and out.
+    """
+    out: list[Path] = []
+    pending = [(objects_dir.resolve(), 0)]
+    while pending:
+        current, depth = pending.pop(0)
+        if current in out or not current.is_dir():
+            continue
+        out.append(current)
+        if depth >= ALTERNATES_DEPTH:
+            continue
+        try:
+            lines = (current / "info" / "alternates").read_text().splitlines()
+        except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError):
+            continue
+        for raw in lines:
+            line = raw.strip()
+            if line and not line.startswith("#"):
+                nxt = Path(line) if os.path.isabs(line) else current / line
+                pending.append((nxt.resolve(), depth + 1))
+    return out

@@ -1,0 +1,188 @@
+"""Session workspaces: a private clone per session that borrows the user's objects.
+
+Theory of operation
+-------------------
+The agent must be able to do anything git allows in its session (commit, amend, rebase,
+hooks of its own) and nothing to the user's repository. So the container never sees the
+user's git directory. Each session gets its own repository at ``worktrees/<name>``:
+
+- made by :func:`create_workspace` as the repository owner: ``git init``, an
+  ``objects/info/alternates`` line naming the user's object folder (mounted read-only into
+  the container at the same path, so nothing is copied and nothing of the user's can be
+  changed or removed), the session branch at its start commit, checked out;
+- the agent owns it entirely: its config, hooks, refs and objects are its own business and
+  **nothing on the host ever runs git with that repository as its git directory**;
+- the host learns about the agent's work only through :func:`read_tip` (the branch's commit,
+  read from the ref file without following a symlink and parsed as hex, never trusted as a
+  path or config) and :func:`sync_branch`, which fetches that commit into the user's
+  repository through a *shadow* git directory the appliance writes itself
+  (:mod:`appliance.shadow`): our config, our one ref, object folders by path. Only the
+  session branch ``clauderon/<name>`` of the user's repository ever moves, and only there.
+
+The user's ``git gc`` and ``git worktree prune`` cannot break a live session: the workspace is
+a separate repository (nothing for prune to find), and the objects it borrows stay reachable
+from the session branch, which exists in the user's repository from the moment the session
+is created and follows the agent's commits at every sync.
+"""
+
+from __future__ import annotations
+
+import os
+import string
+import subprocess
+from pathlib import Path
+
+from appliance import hostgit, nofollow, repos, shadow
+from appliance.errors import GitError, InvalidInput
+from appliance.repos import RepoInfo
+
+_HEX = frozenset(string.hexdigits.lower())
+REF_LIMIT = 4096
+PACKED_REFS_LIMIT = 16 * 1024 * 1024
+
+
+def is_workspace(path: Path) -> bool:
+    """Whether ``path`` holds a workspace (a real folder with a real ``.git`` folder)."""
+    try:
+        return (os.path.isdir(path) and not os.path.islink(path)
+                and nofollow.is_dir(path, (".git",)))
+    except OSError:
+        return False
+
+
+def _write_owned(path: Path, data: bytes, owner: hostgit.Owner, mode: int = 0o644) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+    try:
+        os.write(fd, data)
+        if os.geteuid() == 0:
+            os.fchown(fd, owner.uid, owner.gid)
+    finally:
+        os.close(fd)
+
+
+def create_workspace(repo: RepoInfo, path: Path, branch: str, start: str,
+                     *, base_branch: str | None = None) -> None:
+    """The session's repository at ``path`` on ``branch`` at ``start``. Idempotent."""
+    if is_workspace(path):
+        return
+    if os.path.lexists(path):
+        # A leftover of an interrupted create: nothing of value can be in it yet.
+        remove_workspace(path)
+    owner = repo.owner
+    unreachable = hostgit.owner_can_reach(path.parent, owner)
+    if unreachable is not None:
+        raise InvalidInput(
+            f"the repository owner (uid {owner.uid}) cannot reach {path.parent}: {unreachable} "
+            "is closed to them; make it traversable (chmod o+x) or move CLAUDERON_HOME",
+            field="repo_path")
+    path.mkdir(mode=0o700)
+    if os.geteuid() == 0:
+        os.chown(path, owner.uid, owner.gid)
+
+    def git(*args: str) -> None:
+        hostgit.run(args, owner=owner, cwd=path)
+
+    git("init", "--quiet", "--template=", f"--initial-branch={branch}")
+    info = path / ".git" / "objects" / "info"
+    info.mkdir(exist_ok=True)
+    if os.geteuid() == 0:
+        os.chown(info, owner.uid, owner.gid)
+    borrowed = repos.borrowed_object_dirs(repo.objects_dir)
+    _write_owned(info / "alternates", "".join(f"{d}\n" for d in borrowed).encode(), owner)
+    git("update-ref", f"refs/heads/{branch}", start)
+    if base_branch and base_branch != "HEAD":
+        # Where it forked, for `git rebase origin/<base>` and `git log origin/<base>..`.
+        git("update-ref", f"refs/remotes/origin/{base_branch}", start)
+    url = repos.remote_url(repo)
+    if url and url.startswith("https://"):
+        git("config", "remote.origin.url", url)
+        git("config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*")
+    git("reset", "--quiet", "--hard", start)
+
+
+def remove_workspace(path: Path) -> None:
+    """Remove the workspace folder (never following a link out). Idempotent.
+
+    ``rm`` rather than :func:`shutil.rmtree`: an agent can build a tree deeper than Python's
+    recursion limit, and ``rm`` neither recurses on the stack nor follows links.
+    """
+    if os.path.islink(path):
+        path.unlink()
+    elif os.path.lexists(path):
+        proc = subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)],
+                              capture_output=True, check=False, timeout=600)
+        if proc.returncode != 0 and os.path.lexists(path):
+            raise GitError(f"could not remove {path}: "
+                           f"{proc.stderr.decode(errors='replace').strip()[-300:]}")
+
+
+def _hex(raw: bytes) -> str | None:
+    value = raw.strip().decode("ascii", "replace").lower()
+    if len(value) in (40, 64) and set(value) <= _HEX:
+        return value
+    return None
+
+
+def read_tip(path: Path, branch: str) -> str | None:
+    """The commit ``branch`` names in the workspace, as plain hex; None when unreadable.
+
+    Reads the loose ref, then ``packed-refs``; a symbolic ref, a symlink anywhere on the
+    way, a non-regular file or anything that is not a bare object name counts as no tip.
+    """
+    parts = (".git", "refs", "heads", *branch.split("/"))
+    try:
+        raw = nofollow.read_bytes(path, parts, limit=REF_LIMIT)
+    except (OSError, nofollow.NotRegular):
+        raw = None
+    if raw is not None:
+        return _hex(raw)
+    try:
+        packed = nofollow.read_bytes(path, (".git", "packed-refs"), limit=PACKED_REFS_LIMIT)
+    except (OSError, nofollow.NotRegular):
+        return None
+    wanted = f"refs/heads/{branch}".encode()
+    for line in packed.splitlines():
+        sha, _, name = line.partition(b" ")
+        if name.strip() == wanted:
+            return _hex(sha)
+    return None
+
+
+def read_head(path: Path) -> str | None:
+    """The commit the workspace has checked out (its branch's tip, or a detached commit)."""
+    try:
+        raw = nofollow.read_bytes(path, (".git", "HEAD"), limit=REF_LIMIT)
+    except (OSError, nofollow.NotRegular):
+        return None
+    text = raw.decode("ascii", "replace").strip()
+    if text.startswith("ref: refs/heads/"):
+        return read_tip(path, text.removeprefix("ref: refs/heads/"))
+    return _hex(raw)
+
+
+def checked_out_message(detail: str, branch: str) -> str:
+    return (f"the branch {branch} is checked out in your repository, so the session's "
+            f"commits cannot be brought in; check out another branch there ({detail})")
+
+
+def sync_branch(repo: RepoInfo, workspace: Path, branch: str, tip: str, scratch: Path) -> None:
+    """Bring the workspace's commit ``tip`` into the user's repository as ``branch``.
+
+    Fetches through a shadow git directory in ``scratch`` (see :mod:`appliance.shadow`), as
+    the owner, with objects checked (``fetch.fsckObjects``); moves nothing but ``branch``.
+    """
+    if _hex(tip.encode()) is None:
+        raise InvalidInput(f"{tip!r} is not a commit id")
+    with shadow.shadow_dir(scratch, owner=repo.owner, refs={"sync": tip},
+                           objects=(workspace / ".git" / "objects",
+                                    *repos.borrowed_object_dirs(repo.objects_dir))) as gitdir:
+        proc = hostgit.run(
+            ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc",
+             "--no-recurse-submodules", "--end-of-options", str(gitdir),
+             f"+refs/heads/sync:refs/heads/{branch}"],
+            owner=repo.owner, cwd=repo.root, check=False)
+    if proc.returncode != 0:
+        detail = hostgit.said(proc)
+        if "checked out" in detail:
+            raise GitError(checked_out_message(detail, branch))
+        raise GitError(f"could not bring {branch} into {repo.root}: {detail}")

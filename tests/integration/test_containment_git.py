@@ -1,0 +1,261 @@
+"""The hostile agent against the user's repository, from inside real session containers.
+
+Every attack runs as the agent's uid (1000) in a container of the agent image (it has git),
+created by the real appliance (API, reconciler) on the real engine. The host then does all
+it ever does with git — create sessions on the same repository, read the diff and the files,
+bring the session branch in, archive, delete — and the user runs their own git in their
+repository. Nothing the agent wrote may run on the host, and no ref but the session's own
+branch may move.
+
+When the user sees the agent's commits: on the reconciler's next pass after the commit.
+Any hook event of the agent (every tool call) wakes it at once; ``resync_seconds`` (2 s by
+default, 0.5 s here) bounds it otherwise. The tests wait for it, bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from appliance.errors import ClauderonError
+from tests.conftest import AGENT_UID
+from tests.support.appliance import Appliance, wait_for
+from tests.support.engine import AGENT_IMAGE, ensure_agent_image
+
+HOOKS = ("pre-commit", "post-commit", "post-checkout", "post-merge", "pre-push", "post-update",
+         "reference-transaction", "pre-auto-gc", "post-index-change", "fsmonitor-watchman",
+         "push-to-checkout", "update", "pre-receive", "post-receive", "post-rewrite",
+         "prepare-commit-msg", "commit-msg", "pre-rebase", "sendemail-validate",
+         "p4-pre-submit", "proc-receive", "pre-applypatch", "post-applypatch",
+         "applypatch-msg", "pre-merge-commit")
+
+
+def user_git(repo: Path, *args: str) -> str:
+    """The user's own git in their repository, as the user."""
+    env = {"PATH": os.environ["PATH"], "HOME": str(repo.parent), "GIT_AUTHOR_NAME": "User",
+           "GIT_AUTHOR_EMAIL": "u@x", "GIT_COMMITTER_NAME": "User",
+           "GIT_COMMITTER_EMAIL": "u@x"}
+    proc = subprocess.run(["git", *args], cwd=repo, env=env, check=False, capture_output=True,
+                          text=True, user=AGENT_UID, group=AGENT_UID, extra_groups=[])
+    assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
+    return proc.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def agent_image(engine: docker.DockerClient) -> str:
+    ensure_agent_image()
+    return AGENT_IMAGE
+
+
+@pytest.fixture
+def app(tmp_path: Path, agent_image: str) -> Iterator[Appliance]:
+    a = Appliance(tmp_path / "home", image=agent_image)
+    try:
+        a.start("api", "reconciler")
+        yield a
+    finally:
+        a.cleanup()
+
+
+def create(app: Appliance, repo: Path, name: str) -> dict[str, Any]:
+    app.cli("create", "--repo", str(repo), "--name", name, "--prompt", "p")
+    return app.wait_phase(name, "running")
+
+
+def in_container(app: Appliance, session: dict[str, Any], script: str,
+                 *, ok: bool = True) -> tuple[int, str]:
+    [c] = app.containers(session["id"])
+    code, out = c.exec_run(["bash", "-c", script], user=f"{AGENT_UID}:{AGENT_UID}",
+                           workdir="/workspace")
+    text = out.decode(errors="replace")
+    if ok:
+        assert code == 0, text
+    return code, text
+
+
+def refs(repo: Path) -> dict[str, str]:
+    out = user_git(repo, "for-each-ref", "--format=%(refname) %(objectname)")
+    return dict(line.split(" ", 1) for line in out.splitlines())
+
+
+def synced(app: Appliance, repo: Path, session: dict[str, Any], commit: str) -> None:
+    wait_for(lambda: refs(repo).get(f"refs/heads/{session['branch']}") == commit,
+             what=f"{session['branch']} to reach {commit[:8]} in the user's repository")
+
+
+def test_the_agent_commits_amends_and_rebases_and_the_user_sees_it(
+        app: Appliance, repo: Path) -> None:
+    s = create(app, repo, "worker")
+    _, out = in_container(app, s, "git status --short && git log --oneline | wc -l && "
+                                  "echo one > one.txt && git add one.txt && git commit -qm one && "
+                                  "echo two >> one.txt && git commit -qam two && "
+                                  "git commit -q --amend -m two-amended && "
+                                  "git rebase -q origin/main && git rev-parse HEAD")
+    head = out.split()[-1]
+    synced(app, repo, s, head)
+    assert user_git(repo, "log", "--format=%s", s["branch"]).splitlines()[:2] == [
+        "two-amended", "one"]
+    # A rewrite (the agent's own branch: allowed) is brought in too.
+    _, out = in_container(app, s, "git reset -q --hard HEAD~1 && git commit -q --allow-empty "
+                                  "-m again && git rev-parse HEAD")
+    synced(app, repo, s, out.split()[-1])
+    events = app.client().get(f"/api/sessions/{s['id']}/events")["events"]
+    assert any(e["kind"] == "branch_synced" for e in events)
+
+
+def plant(app: Appliance, s: dict[str, Any], markers: Path) -> None:
+    """Every way the agent's repository could ask the host to run something: each payload
+    touches a file in ``markers``, a host folder the container cannot see."""
+    m = str(markers)
+    lines = ["set -e", "mkdir -p .git/hooks evil-hooks .git/info",
+             "printf '* filter=evil diff=evil merge=evil\\n' > .gitattributes",
+             "git add .gitattributes && git commit -qm attrs"]
+    for name in HOOKS:
+        for folder in (".git/hooks", "evil-hooks"):
+            lines.append(f"printf '#!/bin/sh\\ntouch {m}/hook-{name}\\ntouch /tmp/ran-{name}\\n'"
+                         f" > {folder}/{name}; chmod +x {folder}/{name}")
+    config = {
+        "core.fsmonitor": f"touch {m}/fsmonitor", "core.hooksPath": "/workspace/evil-hooks",
+        "core.sshCommand": f"touch {m}/ssh", "core.pager": f"touch {m}/pager",
+        "core.editor": f"touch {m}/editor", "core.askPass": f"touch {m}/askpass",
+        "filter.evil.clean": f"touch {m}/clean; cat", "filter.evil.smudge": f"touch {m}/smudge",
+        "filter.evil.process": f"touch {m}/process", "filter.evil.required": "true",
+        "diff.evil.command": f"touch {m}/diffcmd", "diff.evil.textconv": f"touch {m}/textconv",
+        "diff.external": f"touch {m}/external", "merge.evil.driver": f"touch {m}/merge",
+        "include.path": "/workspace/extra.cfg", "includeIf.gitdir:/.path": "/workspace/extra.cfg",
+        "extensions.worktreeConfig": "true", "uploadpack.packObjectsHook": f"touch {m}/pack",
+        "core.alternateRefsCommand": f"touch {m}/altrefs", "credential.helper": f"!touch {m}/cred",
+        "gpg.program": f"touch {m}/gpg", "commit.gpgSign": "false",
+        "protocol.allow": "always", "core.gitProxy": f"touch {m}/gitproxy",
+    }
+    for key, value in config.items():
+        lines.append(f"git config '{key}' '{value}'")
+    lines += [
+        f"printf '[core]\\n\\tfsmonitor = touch {m}/included\\n' > extra.cfg",
+        f"printf '[core]\\n\\tfsmonitor = touch {m}/config-worktree\\n' > .git/config.worktree",
+        "printf '* filter=evil diff=evil\\n' > .git/info/attributes",
+        # Alternates that point into the host's secrets, and a nested chain.
+        "echo /etc >> .git/objects/info/alternates",
+        "echo changed >> README.md && echo new > untracked.txt",
+    ]
+    in_container(app, s, "\n".join(lines))
+
+
+def test_nothing_the_agent_writes_runs_on_the_host(app: Appliance, repo: Path,
+                                                   tmp_path: Path) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    os.chmod(markers, 0o777)
+    s = create(app, repo, "hostile")
+    plant(app, s, markers)
+    # Positive control: the planted hooks do run for the agent's own git, in its container.
+    in_container(app, s, "git -c core.fsmonitor=false hook run pre-commit")
+    code, _ = in_container(app, s, "ls /tmp/ran-pre-commit", ok=False)
+    assert code == 0
+    _, out = in_container(app, s, "git -c core.fsmonitor=false rev-parse HEAD")
+    synced(app, repo, s, out.split()[-1])
+    # Everything the host does with a session and its repository.
+    diff = app.client().get(f"/api/sessions/{s['id']}/diff")
+    assert {"status": "?", "path": "untracked.txt"} in diff["files"]
+    app.client().get(f"/api/sessions/{s['id']}/files")
+    other = create(app, repo, "second")  # another session on the same repository
+    app.client().get(f"/api/sessions/{other['id']}/diff")
+    app.cli("archive", "hostile")
+    app.wait_phase("hostile", "archived")
+    app.cli("unarchive", "hostile")
+    app.wait_phase("hostile", "running")
+    # The user's own git, on their repository and on the branch the agent made.
+    for args in (("status",), ("log", "-p", s["branch"]), ("diff", "main", s["branch"]),
+                 ("checkout", "-q", s["branch"]), ("checkout", "-q", "main"),
+                 ("gc", "--quiet"), ("fsck", "--no-progress")):
+        user_git(repo, *args)
+    app.cli("delete", "--force", "hostile")
+    wait_for(lambda: not app.containers(s["id"]), what="the session to go")
+    assert sorted(p.name for p in markers.iterdir()) == []
+
+
+def test_the_agent_moves_no_ref_but_its_own(app: Appliance, repo: Path) -> None:
+    user_git(repo, "tag", "v1")
+    victim = create(app, repo, "victim")
+    s = create(app, repo, "forger")
+    before = refs(repo)
+    _, out = in_container(app, s, "\n".join([
+        "set -e",
+        "git commit -q --allow-empty -m forged",
+        "git update-ref refs/heads/main HEAD",
+        f"git update-ref refs/heads/{victim['branch']} HEAD",
+        "git tag -f v1 HEAD",
+        "printf '%s refs/heads/main\\n' $(git rev-parse HEAD) >> .git/packed-refs",
+        "git rev-parse HEAD",
+    ]))
+    forged = out.split()[-1]
+    synced(app, repo, s, forged)
+    after = refs(repo)
+    assert after.pop(f"refs/heads/{s['branch']}") == forged
+    before.pop(f"refs/heads/{s['branch']}")
+    assert after == before  # main, the other session's branch and the tag are untouched
+    # The user's git directory is not there to be written; its objects are read-only.
+    git_dir = str(repo / ".git")
+    code, out = in_container(app, s, f"ls -A {git_dir}; touch {git_dir}/objects/x; "
+                                     f"rm -rf {git_dir}/objects/*; "
+                                     f"git --git-dir={git_dir} update-ref refs/heads/main HEAD",
+                             ok=False)
+    assert code != 0 and out.split()[0] == "objects"
+    assert "Read-only file system" in out
+    assert refs(repo) == {**before, f"refs/heads/{s['branch']}": forged}
+    user_git(repo, "fsck", "--strict", "--no-progress")
+
+
+def test_a_forged_ref_never_makes_the_host_read_outside(app: Appliance, repo: Path) -> None:
+    canary = "CANARY-secret-9a7c3"
+    (app.settings.secrets_dir / "token").write_text(canary)
+    s = create(app, repo, "sneaky")
+    branch_ref = f".git/refs/heads/{s['branch']}"
+    in_container(app, s, f"ln -sf {app.settings.secrets_dir}/token {branch_ref} && "
+                         f"ln -sf {app.settings.secrets_dir} .git/objects/pack/evil && "
+                         "echo x > x")
+    with pytest.raises(ClauderonError) as refused:  # the branch is unreadable: no diff
+        app.client().get(f"/api/sessions/{s['id']}/diff")
+    assert "no readable HEAD" in refused.value.message
+    for path in ("", ".git", "x"):
+        try:
+            body = app.client().request("GET", f"/api/sessions/{s['id']}/file",
+                                        params={"path": path})
+        except ClauderonError as exc:  # a refusal is fine; a leak is not
+            body = exc.message
+        assert canary not in str(body)
+    events = app.client().get(f"/api/sessions/{s['id']}/events")["events"]
+    assert canary not in str(events)
+    assert refs(repo)[f"refs/heads/{s['branch']}"] == refs(repo)["refs/heads/main"]
+
+
+def test_the_users_gc_and_prune_never_break_a_live_session(app: Appliance, repo: Path) -> None:
+    s = create(app, repo, "durable")
+    _, out = in_container(app, s, "echo a > a && git add a && git commit -qm a && "
+                                  "git rev-parse HEAD")
+    synced(app, repo, s, out.split()[-1])
+    user_git(repo, "worktree", "prune")
+    user_git(repo, "-c", "gc.reflogExpire=now", "-c", "gc.reflogExpireUnreachable=now",
+             "gc", "--quiet", "--prune=now")
+    _, out = in_container(app, s, "git fsck --no-progress && git log --oneline | wc -l && "
+                                  "echo b > b && git add b && git commit -qm b && "
+                                  "git rev-parse HEAD")
+    assert out.split()[-2] == "2"
+    synced(app, repo, s, out.split()[-1])
+
+
+def test_delete_brings_the_last_commit_in_and_keeps_the_branch(app: Appliance,
+                                                              repo: Path) -> None:
+    s = create(app, repo, "last")
+    app.stop("reconciler")  # no pass may bring it in before the delete does
+    _, out = in_container(app, s, "git commit -q --allow-empty -m final && git rev-parse HEAD")
+    app.cli("delete", "--force", "--no-wait", "last")
+    app.start("reconciler")
+    wait_for(lambda: not Path(s["worktree_path"]).exists(), what="the workspace to go")
+    assert refs(repo)[f"refs/heads/{s['branch']}"] == out.split()[-1]

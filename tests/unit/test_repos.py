@@ -1,0 +1,163 @@
+"""The user's repositories and host git, with real git in a temporary folder.
+
+Repositories belong to uid 1000 (the agent's uid), as on a real machine: the appliance runs
+as root here and must run git as that owner, never as root.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from appliance import hostgit, repos
+from appliance.errors import InvalidInput
+from appliance.hostgit import Owner
+from tests.conftest import AGENT_UID, make_repo
+
+OWNER = Owner(uid=AGENT_UID, gid=AGENT_UID)
+
+
+def sh(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "safe.directory=*", *args], cwd=cwd, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    r = make_repo(tmp_path / "repo", owner=0, files={"README": "one\n", "pkg/web/app.js": "1\n"})
+    (r / "README").write_text("two\n")
+    sh(r, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-am", "two")
+    subprocess.run(["chown", "-R", f"{AGENT_UID}:{AGENT_UID}", str(r)], check=True)
+    return r
+
+
+def _invalid_repo(path: str | Path) -> InvalidInput:
+    with pytest.raises(InvalidInput) as info:
+        repos.inspect_repo(path)
+    assert info.value.field == "repo_path"
+    return info.value
+
+
+def test_missing_path(tmp_path: Path) -> None:
+    assert "does not exist" in _invalid_repo(tmp_path / "nope").message
+
+
+def test_not_a_folder(tmp_path: Path) -> None:
+    f = tmp_path / "file"
+    f.write_text("x")
+    os.chown(f, AGENT_UID, AGENT_UID)
+    assert "not a folder" in _invalid_repo(f).message
+
+
+def test_not_a_repository(tmp_path: Path) -> None:
+    d = tmp_path / "plain"
+    d.mkdir()
+    os.chown(d, AGENT_UID, AGENT_UID)
+    assert "git init" in _invalid_repo(d).message
+
+
+def test_relative_path() -> None:
+    assert "absolute" in _invalid_repo("src/app").message
+
+
+def test_no_commit_yet(tmp_path: Path) -> None:
+    d = tmp_path / "empty"
+    d.mkdir()
+    sh(d, "init", "-q")
+    subprocess.run(["chown", "-R", f"{AGENT_UID}:{AGENT_UID}", str(d)], check=True)
+    assert "no commit" in _invalid_repo(d).message
+
+
+def test_bare_repository(tmp_path: Path) -> None:
+    d = tmp_path / "bare.git"
+    d.mkdir()
+    sh(d, "init", "-q", "--bare")
+    subprocess.run(["chown", "-R", f"{AGENT_UID}:{AGENT_UID}", str(d)], check=True)
+    assert "bare" in _invalid_repo(d).message
+
+
+def test_a_repository_of_root_is_refused(tmp_path: Path) -> None:
+    r = make_repo(tmp_path / "rootrepo", owner=0)
+    assert "belongs to root" in _invalid_repo(r).message
+
+
+def test_repo_root_and_subdirectory(repo: Path) -> None:
+    info = repos.inspect_repo(repo)
+    assert info.root == repo.resolve() and info.subdirectory == ""
+    assert info.common_dir == (repo / ".git").resolve()
+    assert (info.owner_uid, info.owner_gid) == (AGENT_UID, AGENT_UID)
+    sub = repos.inspect_repo(repo / "pkg" / "web")
+    assert sub.root == repo.resolve() and sub.subdirectory == "pkg/web"
+
+
+def test_refs(repo: Path) -> None:
+    info = repos.repo_facts(repo)
+    assert repos.current_branch(info) == "main"
+    assert repos.resolve_ref(info, "main") == sh(repo, "rev-parse", "main")
+    sh(repo, "tag", "v1", "HEAD~1")
+    assert repos.resolve_ref(info, "v1") == sh(repo, "rev-parse", "HEAD~1")
+    assert not repos.branch_exists(info, "clauderon/x")
+    first = sh(repo, "rev-parse", "HEAD~1")
+    repos.create_branch(info, "clauderon/x", first)
+    repos.create_branch(info, "clauderon/x", sh(repo, "rev-parse", "HEAD"))  # kept as it is
+    assert repos.branch_tip(info, "clauderon/x") == first
+    ref = repo / ".git" / "refs" / "heads" / "clauderon" / "x"
+    assert ref.stat().st_uid == AGENT_UID  # written as the owner, not as root
+
+
+@pytest.mark.parametrize("ref", ["nope", "HEAD~9", "-x", "--output=/tmp/x", "main..", ""])
+def test_resolve_ref_errors(repo: Path, ref: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        repos.resolve_ref(repos.repo_facts(repo), ref)
+    assert info.value.field == "base"
+
+
+def test_borrowed_object_dirs_follow_alternates(repo: Path, tmp_path: Path) -> None:
+    other = make_repo(tmp_path / "other", owner=AGENT_UID)
+    objects = repo / ".git" / "objects"
+    (objects / "info" / "alternates").write_text(f"# comment\n{other}/.git/objects\n")
+    (other / ".git" / "objects" / "info" / "alternates").write_text(f"{objects}\n")  # a loop
+    assert repos.borrowed_object_dirs(objects) == [objects.resolve(),
+                                                   (other / ".git" / "objects").resolve()]
+
+
+# --- hostgit ------------------------------------------------------------------------
+def test_git_env_is_clean() -> None:
+    env = hostgit.git_env({"PATH": "/bin", "GIT_DIR": "/evil", "GIT_CONFIG_GLOBAL": "/evil",
+                           "GIT_EXTERNAL_DIFF": "/evil", "LD_PRELOAD": "/evil.so",
+                           "HOME": "/root"})
+    assert env["PATH"] == "/bin" and env["HOME"] == "/nonexistent"
+    assert env["GIT_CONFIG_NOSYSTEM"] == "1" and env["GIT_CONFIG_GLOBAL"] == "/dev/null"
+    assert "GIT_DIR" not in env and "GIT_EXTERNAL_DIFF" not in env and "LD_PRELOAD" not in env
+
+
+def test_git_argv_turns_off_what_runs_programs() -> None:
+    argv = hostgit.git_argv(["status"])
+    for setting in ("core.hooksPath=/dev/null", "core.fsmonitor=false",
+                    "protocol.allow=never", "credential.helper="):
+        assert setting in argv
+    assert argv[-1] == "status" and "safe.directory=*" not in " ".join(argv)
+
+
+def test_git_runs_as_the_owner(repo: Path) -> None:
+    out = hostgit.run(["var", "GIT_COMMITTER_IDENT"], owner=OWNER, cwd=repo, check=False,
+                      env={"GIT_COMMITTER_NAME": "n", "GIT_COMMITTER_EMAIL": "e@x"})
+    assert out.returncode == 0
+    probe = subprocess.run(["git", "-c", "safe.directory=*", "-C", str(repo), "config",
+                            "alias.whoami", "!id -u > whoami"], check=True)
+    assert probe.returncode == 0
+    hostgit.run(["whoami"], owner=OWNER, cwd=repo, check=False)
+    assert (repo / "whoami").read_text().strip() == str(AGENT_UID)
+
+
+def test_owner_can_reach(tmp_path: Path) -> None:
+    closed = tmp_path / "closed"
+    (closed / "inner").mkdir(parents=True)
+    os.chmod(closed, 0o700)
+    if os.geteuid() == 0:
+        assert hostgit.owner_can_reach(closed / "inner", OWNER) == closed
+        os.chmod(closed, 0o711)
+    assert hostgit.owner_can_reach(closed / "inner", OWNER) is None

@@ -1,0 +1,282 @@
+"""Session workspaces with real git: creation, tips read without trust, the sync, the diff.
+
+The agent's side is played by git run as uid 1000 inside the workspace (what the container
+does); everything the host does must leave the user's repository alone except the session
+branch, and must run nothing the workspace's config, hooks or attributes ask for.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from appliance import changes, repos, workspaces
+from appliance.errors import GitError
+from appliance.repos import RepoInfo
+from tests.conftest import AGENT_UID, make_repo
+
+BRANCH = "clauderon/x"
+
+
+def sh(cwd: Path, *args: str) -> str:
+    """The user's own git, as the user (the repositories belong to uid 1000)."""
+    env = {"PATH": os.environ["PATH"], "HOME": "/nonexistent", "GIT_CONFIG_NOSYSTEM": "1",
+           "GIT_AUTHOR_NAME": "User", "GIT_AUTHOR_EMAIL": "u@x", "GIT_COMMITTER_NAME": "User",
+           "GIT_COMMITTER_EMAIL": "u@x"}
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
+                          env=env, user=AGENT_UID, group=AGENT_UID,
+                          extra_groups=[]).stdout.strip()
+
+
+def agent(cwd: Path, script: str) -> subprocess.CompletedProcess[str]:
+    """A shell as the agent's uid in its workspace (what the container runs)."""
+    env = {"PATH": os.environ["PATH"], "HOME": str(cwd), "GIT_AUTHOR_NAME": "Agent",
+           "GIT_AUTHOR_EMAIL": "a@x", "GIT_COMMITTER_NAME": "Agent",
+           "GIT_COMMITTER_EMAIL": "a@x", "GIT_CONFIG_NOSYSTEM": "1"}
+    return subprocess.run(["bash", "-c", script], cwd=cwd, env=env, capture_output=True,
+                          text=True, user=AGENT_UID, group=AGENT_UID, extra_groups=[],
+                          check=False)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> RepoInfo:
+    r = make_repo(tmp_path / "repo", files={"README": "one\n", "src/app.py": "1\n"})
+    return repos.repo_facts(r)
+
+
+@pytest.fixture
+def ws(repo: RepoInfo, tmp_path: Path) -> Path:
+    home = tmp_path / "home" / "worktrees"
+    home.mkdir(parents=True)
+    path = home / "x"
+    start = repos.resolve_ref(repo, "main")
+    repos.create_branch(repo, BRANCH, start)
+    workspaces.create_workspace(repo, path, BRANCH, start, base_branch="main")
+    return path
+
+
+def test_create_makes_a_private_repository_that_borrows_objects(repo: RepoInfo,
+                                                                ws: Path) -> None:
+    assert workspaces.is_workspace(ws)
+    assert (ws / "README").read_text() == "one\n"
+    assert sh(ws, "symbolic-ref", "--short", "HEAD") == BRANCH
+    assert sh(ws, "rev-parse", "HEAD") == sh(repo.root, "rev-parse", "main")
+    assert sh(ws, "rev-parse", "origin/main") == sh(repo.root, "rev-parse", "main")
+    alternates = (ws / ".git" / "objects" / "info" / "alternates").read_text()
+    assert alternates == f"{repo.objects_dir.resolve()}\n"
+    assert ws.stat().st_uid == AGENT_UID and (ws / "README").stat().st_uid == AGENT_UID
+    assert ws.stat().st_mode & 0o777 == 0o700
+    # Nothing in the user's repository knows about it (no worktree for prune to find).
+    assert sh(repo.root, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert not (ws / ".git" / "hooks").exists()  # no templates copied
+
+
+def test_create_is_idempotent_and_replaces_leftovers(repo: RepoInfo, ws: Path) -> None:
+    (ws / "work.txt").write_text("keep me")
+    start = repos.resolve_ref(repo, "main")
+    workspaces.create_workspace(repo, ws, BRANCH, start)
+    assert (ws / "work.txt").read_text() == "keep me"
+    workspaces.remove_workspace(ws)
+    ws.mkdir()
+    (ws / "junk").write_text("half-made")
+    workspaces.create_workspace(repo, ws, BRANCH, start)
+    assert workspaces.is_workspace(ws) and not (ws / "junk").exists()
+
+
+def test_the_agent_commits_amends_and_rebases(repo: RepoInfo, ws: Path) -> None:
+    done = agent(ws, "echo hi > new.txt && git add -A && git commit -qm one && "
+                     "echo more >> new.txt && git commit -qam two && "
+                     "git commit -q --amend -m two-amended && "
+                     "git rebase -q origin/main && git log --format=%s")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["two-amended", "one", "initial"]
+    tip = workspaces.read_tip(ws, BRANCH)
+    assert tip == sh(ws, "rev-parse", "HEAD")
+    workspaces.sync_branch(repo, ws, BRANCH, tip, ws.parent.parent / "shadows")
+    assert sh(repo.root, "rev-parse", BRANCH) == tip
+    assert sh(repo.root, "log", "--format=%s", BRANCH).split()[0] == "two-amended"
+    # A rewritten history (reset + new commit) replaces the branch: it is the agent's.
+    done = agent(ws, "git reset -q --hard HEAD~2 && echo z > z && git add z && "
+                     "git commit -qm rewritten")
+    assert done.returncode == 0, done.stderr
+    tip = workspaces.read_tip(ws, BRANCH)
+    assert tip is not None
+    workspaces.sync_branch(repo, ws, BRANCH, tip, ws.parent.parent / "shadows")
+    assert sh(repo.root, "rev-parse", BRANCH) == tip
+    assert sh(repo.root, "fsck", "--strict", "--no-progress") == ""
+
+
+def test_only_the_session_branch_moves(repo: RepoInfo, ws: Path) -> None:
+    before = sh(repo.root, "for-each-ref", "--format=%(refname) %(objectname)")
+    sh(repo.root, "tag", "v1")
+    tags = sh(repo.root, "for-each-ref", "refs/tags")
+    done = agent(ws, "git commit -q --allow-empty -m forged && "
+                     "git update-ref refs/heads/main HEAD && git tag -f v1 HEAD && "
+                     "git update-ref refs/heads/clauderon/other HEAD && "
+                     "printf '%s refs/heads/main\\n' $(git rev-parse HEAD) > .git/packed-refs")
+    assert done.returncode == 0, done.stderr
+    tip = workspaces.read_tip(ws, BRANCH)
+    assert tip is not None
+    workspaces.sync_branch(repo, ws, BRANCH, tip, ws.parent.parent / "shadows")
+    after = sh(repo.root, "for-each-ref", "--format=%(refname) %(objectname)",
+               "refs/heads/main", "refs/heads/clauderon/other")
+    assert after == "\n".join(line for line in before.splitlines()
+                              if line.startswith("refs/heads/main"))
+    assert sh(repo.root, "for-each-ref", "refs/tags") == tags
+    assert sh(repo.root, "rev-parse", BRANCH) == tip
+
+
+@pytest.mark.parametrize("attack", [
+    "ln -sf /etc/shadow .git/refs/heads/clauderon/x",
+    "rm .git/refs/heads/clauderon/x && mkfifo .git/refs/heads/clauderon/x",
+    "echo 'ref: refs/heads/main' > .git/refs/heads/clauderon/x",
+    "echo ../../../../etc/passwd > .git/refs/heads/clauderon/x",
+    "rm -rf .git/refs/heads/clauderon && ln -s / .git/refs/heads/clauderon",
+    "rm -rf .git/refs && ln -s /proc/self/root .git/refs",
+])
+def test_a_tip_is_read_without_trust(ws: Path, attack: str) -> None:
+    done = agent(ws, attack)
+    assert done.returncode == 0, done.stderr
+    assert workspaces.read_tip(ws, BRANCH) is None
+
+
+def test_packed_refs_are_read(ws: Path) -> None:
+    head = sh(ws, "rev-parse", "HEAD")
+    sh(ws, "pack-refs", "--all")
+    assert not (ws / ".git" / "refs" / "heads" / "clauderon" / "x").exists()
+    assert workspaces.read_tip(ws, BRANCH) == head
+    assert workspaces.read_head(ws) == head
+
+
+def test_sync_refuses_a_branch_checked_out_in_the_users_repo(repo: RepoInfo, ws: Path) -> None:
+    sh(repo.root, "checkout", "-q", BRANCH)
+    assert agent(ws, "git commit -q --allow-empty -m work").returncode == 0
+    tip = workspaces.read_tip(ws, BRANCH)
+    assert tip is not None
+    with pytest.raises(GitError) as info:
+        workspaces.sync_branch(repo, ws, BRANCH, tip, ws.parent.parent / "shadows")
+    assert "checked out in your repository" in info.value.message
+    assert sh(repo.root, "rev-parse", BRANCH) != tip
+
+
+def test_sync_refuses_corrupt_objects(repo: RepoInfo, ws: Path) -> None:
+    """An object the agent forged (bad content under a good name) never enters the repo."""
+    done = agent(ws, "echo x > f && git add f && git commit -qm bad && "
+                     "obj=.git/objects/$(git rev-parse HEAD:f | sed 's|^..|&/|') && "
+                     "chmod u+w $obj && printf 'garbage' > $obj")
+    assert done.returncode == 0, done.stderr
+    tip = workspaces.read_tip(ws, BRANCH)
+    assert tip is not None
+    with pytest.raises(GitError):
+        workspaces.sync_branch(repo, ws, BRANCH, tip, ws.parent.parent / "shadows")
+    assert sh(repo.root, "rev-parse", BRANCH) == sh(repo.root, "rev-parse", "main")
+
+
+HOSTILE_CONFIG = {
+    "core.fsmonitor": "touch {m}/fsmonitor",
+    "core.hooksPath": "{hooks}",
+    "core.sshCommand": "touch {m}/ssh",
+    "core.pager": "touch {m}/pager",
+    "core.editor": "touch {m}/editor",
+    "filter.evil.clean": "touch {m}/clean; cat",
+    "filter.evil.smudge": "touch {m}/smudge; cat",
+    "filter.evil.process": "touch {m}/process",
+    "filter.evil.required": "true",
+    "diff.evil.command": "touch {m}/diffcmd",
+    "diff.evil.textconv": "touch {m}/textconv; cat",
+    "diff.external": "touch {m}/external",
+    "include.path": "{ws}/extra.cfg",
+    "includeIf.gitdir:/.path": "{ws}/extra.cfg",
+    "extensions.worktreeConfig": "true",
+    "uploadpack.packObjectsHook": "touch {m}/packhook; exec",
+    "core.alternateRefsCommand": "touch {m}/altrefs",
+}
+
+
+def plant_everything(ws: Path, markers: Path) -> None:
+    """Every way the agent's repository could ask the host to run something."""
+    hooks = ws / "evil-hooks"
+    fmt = {"m": markers, "hooks": hooks, "ws": ws}
+    script = ["mkdir -p evil-hooks .git/hooks .git/info",
+              "printf '* filter=evil diff=evil\\n' > .gitattributes",
+              "git add .gitattributes && git commit -qm attrs"]
+    for name in ("pre-commit", "post-checkout", "post-merge", "pre-push", "post-update",
+                 "reference-transaction", "pre-auto-gc", "post-index-change",
+                 "fsmonitor-watchman",
+                 "push-to-checkout", "update", "pre-receive", "post-receive", "post-rewrite",
+                 "prepare-commit-msg", "commit-msg", "post-commit", "pre-rebase"):
+        for folder in (".git/hooks", "evil-hooks"):
+            script.append(f"printf '#!/bin/sh\\ntouch {markers}/hook-{name}\\n' > {folder}/{name}"
+                          f" && chmod +x {folder}/{name}")
+    for key, value in HOSTILE_CONFIG.items():
+        script.append(f"git config {key} '{value.format(**fmt)}'")
+    script += [
+        f"printf '[core]\\n\\tfsmonitor = touch {markers}/included\\n' > extra.cfg",
+        f"printf '[core]\\n\\tfsmonitor = touch {markers}/worktree-config\\n' "
+        "> .git/config.worktree",
+        "printf '* filter=evil diff=evil\\n' > .git/info/attributes",
+        "echo changed >> README && echo new > untracked.txt",
+    ]
+    done = agent(ws, " && ".join(script))
+    assert done.returncode == 0, done.stderr
+
+
+def test_nothing_the_agent_writes_runs_on_the_host(repo: RepoInfo, ws: Path,
+                                                   tmp_path: Path) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir(mode=0o777)
+    os.chmod(markers, 0o777)
+    plant_everything(ws, markers)
+    # The planted settings do work: the agent's own git runs them (positive control).
+    agent(ws, "git status >/dev/null 2>&1; git commit -q --allow-empty -m probe")
+    assert {p.name for p in markers.iterdir()} & {"process", "worktree-config", "fsmonitor",
+                                                  "hook-pre-commit", "clean"}
+    for p in markers.iterdir():
+        p.unlink()
+    scratch = ws.parent.parent / "shadows"
+    tip = workspaces.read_tip(ws, BRANCH)
+    assert tip is not None
+    workspaces.sync_branch(repo, ws, BRANCH, tip, scratch)
+    body = changes.diff(repo, ws, "main", scratch)
+    assert {"path": "untracked.txt", "status": "?"} in body["files"]
+    assert "+changed" in body["diff"]
+    workspaces.read_head(ws)
+    # The user's own git in their repository, on the branch the agent made.
+    sh(repo.root, "log", "-p", BRANCH)
+    sh(repo.root, "diff", "main", BRANCH)
+    sh(repo.root, "status")
+    sh(repo.root, "gc", "--quiet")
+    assert sorted(p.name for p in markers.iterdir()) == []
+
+
+def test_the_users_gc_and_prune_never_break_a_session(repo: RepoInfo, ws: Path) -> None:
+    assert agent(ws, "echo a > a && git add a && git commit -qm a").returncode == 0
+    sh(repo.root, "worktree", "prune")
+    sh(repo.root, "-c", "gc.reflogExpire=now", "-c", "gc.reflogExpireUnreachable=now",
+       "gc", "--quiet", "--prune=now")
+    done = agent(ws, "git log --oneline | wc -l && git status --short && "
+                     "echo b > b && git add b && git commit -qm b && git fsck --no-progress")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[0] == "2"
+    tip = workspaces.read_tip(ws, BRANCH)
+    assert tip is not None
+    workspaces.sync_branch(repo, ws, BRANCH, tip, ws.parent.parent / "shadows")
+    assert sh(repo.root, "rev-parse", BRANCH) == tip
+
+
+def test_diff_reports_committed_staged_and_untracked(repo: RepoInfo, ws: Path) -> None:
+    done = agent(ws, "echo c > committed && git add committed && git commit -qm c && "
+                     "echo s > staged && git add staged && echo u > untracked && "
+                     "echo 2 > src/app.py && rm README && mkdir -p ignored && "
+                     "echo ignored/ > .gitignore && echo i > ignored/i")
+    assert done.returncode == 0, done.stderr
+    body = changes.diff(repo, ws, "main", ws.parent.parent / "shadows")
+    files = {f["path"]: f["status"] for f in body["files"]}
+    assert files == {"committed": "A", "staged": "?", "untracked": "?", "src/app.py": "M",
+                     "README": "D", ".gitignore": "?"}
+    assert body["merge_base"] == sh(repo.root, "rev-parse", "main")
+    assert "+2" in body["diff"] and not body["truncated"]
+    assert not list((ws.parent.parent / "shadows").iterdir())  # scratch cleaned up
