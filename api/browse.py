@@ -1,28 +1,33 @@
 """Reading a session's worktree for the browser: safe paths, listings, files, the diff,
 uploaded images and the session's audit lines.
 
-Synchronous functions, called from :mod:`api.files` through ``trio.to_thread``. Every path a
-client names goes through :func:`inside`, the one place that refuses ``..``, absolute paths
-and symlinks that lead out of the worktree; the rest trusts what it returns.
+Synchronous functions, called from :mod:`api.files` through ``trio.to_thread``. The worktree
+is written by the agent while we read it, so listings, files and uploads go through
+:mod:`appliance.safefs`: every component opened from the folder before it without following
+a symlink, never a path checked and then opened again.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 import uuid
 from collections import deque
 from dataclasses import asdict, dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
+from appliance import safefs
 from appliance.audit import parse_line
-from appliance.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
+from appliance.errors import PayloadTooLarge, UnsupportedMediaType
 
 FILE_LIMIT = 1024 * 1024  # bytes of one file shown in the viewer
+LIST_LIMIT = 10_000  # entries of one folder: an agent can make millions
 UPLOAD_LIMIT = 10 * 1024 * 1024
 AUDIT_TAIL = 8 * 1024 * 1024  # only the end of a long audit log is searched
 HIDDEN = frozenset({".git"})
+TREE = "the worktree"
 
 #: Magic numbers of the image types an agent can read; the browser's MIME type is a hint only.
 IMAGE_MAGIC: tuple[tuple[bytes, str, str], ...] = (
@@ -33,59 +38,25 @@ IMAGE_MAGIC: tuple[tuple[bytes, str, str], ...] = (
 )
 
 
-def inside(root: Path, rel: str) -> Path:
-    """``rel`` resolved under ``root``; :class:`InvalidInput` (400) if it would escape."""
-    if "\x00" in rel:
-        raise InvalidInput("the path holds a NUL byte", field="path")
-    pure = PurePosixPath(rel)
-    if pure.is_absolute() or rel.startswith("~"):
-        raise InvalidInput(f"{rel!r} is absolute; give a path relative to the worktree",
-                           field="path")
-    if ".." in pure.parts:
-        raise InvalidInput(f"{rel!r} climbs out with '..'; give a path inside the worktree",
-                           field="path")
-    base = root.resolve()
-    target = (base / pure).resolve()
-    if target != base and base not in target.parents:
-        raise InvalidInput(f"{rel!r} leads outside the worktree (through a symlink)",
-                           field="path")
-    return target
+def list_dir(root: Path, rel: str, *, absent: str) -> dict[str, Any]:
+    """One folder of the worktree; ``absent``: the message when there is no worktree yet."""
+    parts = safefs.parse(rel)
+    with safefs.open_tree(root, label=TREE, absent=absent) as tree:
+        listing = safefs.list_dir(tree, parts, hidden=HIDDEN, limit=LIST_LIMIT)
+    return {"path": listing.path, "truncated": listing.truncated,
+            "entries": [{"name": e.name, "path": e.path, "type": str(e.kind), "size": e.size}
+                        for e in listing.entries]}
 
 
-def _rel(root: Path, path: Path) -> str:
-    out = path.relative_to(root.resolve()).as_posix()
-    return "" if out == "." else out
-
-
-def list_dir(root: Path, rel: str) -> dict[str, Any]:
-    target = inside(root, rel)
-    if not target.exists():
-        raise NotFound(f"{rel!r} does not exist in the worktree")
-    if not target.is_dir():
-        raise InvalidInput(f"{rel!r} is a file; open it with /file", field="path")
-    entries: list[dict[str, Any]] = []
-    for entry in os.scandir(target):
-        if entry.name in HIDDEN:
-            continue
-        kind = "symlink" if entry.is_symlink() else "dir" if entry.is_dir() else "file"
-        size = entry.stat(follow_symlinks=False).st_size if kind == "file" else None
-        entries.append({"name": entry.name, "path": _rel(root, target / entry.name),
-                        "type": kind, "size": size})
-    entries.sort(key=lambda e: (e["type"] != "dir", e["name"].lower()))
-    return {"path": _rel(root, target), "entries": entries}
-
-
-def read_file(root: Path, rel: str) -> dict[str, Any]:
-    target = inside(root, rel)
-    if not target.is_file():
-        raise NotFound(f"{rel!r} is not a file in the worktree")
-    size = target.stat().st_size
-    with target.open("rb") as fh:
-        data = fh.read(FILE_LIMIT)
-    binary = b"\x00" in data[:8192]
-    text = "" if binary else data.decode("utf-8", errors="replace")
-    return {"path": _rel(root, target), "size": size, "binary": binary,
-            "truncated": size > FILE_LIMIT, "text": text}
+def read_file(root: Path, rel: str, *, absent: str) -> dict[str, Any]:
+    """One regular file of the worktree: its first :data:`FILE_LIMIT` bytes, as text."""
+    parts = safefs.parse(rel)
+    with safefs.open_tree(root, label=TREE, absent=absent) as tree:
+        blob = safefs.read_file(tree, parts, limit=FILE_LIMIT)
+    binary = b"\x00" in blob.data[:8192]
+    text = "" if binary else blob.data.decode("utf-8", errors="replace")
+    return {"path": blob.path, "size": blob.size, "binary": binary,
+            "truncated": blob.size > FILE_LIMIT, "text": text}
 
 
 def sniff_image(head: bytes) -> tuple[str, str] | None:
@@ -105,9 +76,26 @@ class Stored:
     size: int
 
 
-def store_upload(folder: Path, filename: str, data: bytes, owners: tuple[Path, ...]) -> Stored:
-    """Write an image under ``folder``, owned (when we run as root) like the first of
-    ``owners`` that exists: the agent, not root, must be able to read it."""
+def owner_of(candidates: tuple[Path, ...]) -> tuple[int, int] | None:
+    """The uid and gid uploads are handed to when we run as root: the owner of the first
+    of ``candidates`` that is a real folder (``lstat``: a symlink names nobody)."""
+    if os.geteuid() != 0:
+        return None
+    for path in candidates:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            return None if st.st_uid == 0 else (st.st_uid, st.st_gid)
+    return None
+
+
+def store_upload(uploads: Path, session_id: str, filename: str, data: bytes,
+                 owner: tuple[int, int] | None) -> Stored:
+    """Write an image as a new file in ``uploads/<session_id>``, owned by ``owner`` (the
+    agent, not root, must be able to read it). The folder stays the appliance's (0755): the
+    agent reads it through a read-only mount and never needs to write it."""
     if len(data) > UPLOAD_LIMIT:
         raise PayloadTooLarge(f"the image is {len(data)} bytes; the limit is 10 MB",
                               field="file")
@@ -118,17 +106,9 @@ def store_upload(folder: Path, filename: str, data: bytes, owners: tuple[Path, .
     mime, ext = kind
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename).stem)[:60].strip("._") or "image"
     name = f"{uuid.uuid4().hex[:12]}_{stem}{ext}"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    owner = next((p for p in owners if p.exists()), None)
-    st = owner.stat() if owner is not None else None
-    if os.geteuid() == 0 and st is not None and st.st_uid != 0:
-        os.chown(folder, st.st_uid, st.st_gid)
-        os.chown(path, st.st_uid, st.st_gid)
-    return Stored(path=path, name=name, mime=mime, size=len(data))
+    with safefs.child_dir(uploads, session_id, mode=0o755) as folder:
+        safefs.write_new(folder, name, data, mode=0o644, owner=owner)
+    return Stored(path=uploads / session_id / name, name=name, mime=mime, size=len(data))
 
 
 def audit_lines(path: Path, session_id: str, limit: int) -> list[dict[str, Any]]:

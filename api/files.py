@@ -2,11 +2,13 @@
 its proxy audit lines, and a repo-path check for the create form.
 
 Handlers resolve the session, then hand the blocking work to :mod:`api.browse` in a worker
-thread; that module owns every rule about which paths may be read.
+thread; it reads and writes through :mod:`appliance.safefs`, which owns every rule about
+which paths may be read and how (never following a symlink the agent made).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +25,15 @@ from appliance.errors import ClauderonError, InvalidInput, PayloadTooLarge
 from appliance.sessions import Session
 
 OBJ = {"type": "object"}
-ENTRY = {"type": "object", "required": ["name", "path", "type"], "properties": {
-    "name": {"type": "string"}, "path": {"type": "string"},
-    "type": {"type": "string", "enum": ["dir", "file", "symlink"]},
-    "size": {"type": ["integer", "null"]}}}
-LISTING = {"type": "object", "required": ["path", "entries"], "properties": {
-    "path": {"type": "string"}, "entries": {"type": "array", "items": ENTRY}}}
+ENTRY = {"type": "object", "required": ["name", "path", "type", "size"], "properties": {
+    "name": {"type": "string", "description": "bytes that are not UTF-8 shown as U+FFFD"},
+    "path": {"type": "string"},
+    "type": {"type": "string", "enum": ["dir", "file", "symlink", "other"],
+             "description": "symlinks are never followed; other: a FIFO, socket or device"},
+    "size": {"type": ["integer", "null"], "description": "files only"}}}
+LISTING = {"type": "object", "required": ["path", "entries", "truncated"], "properties": {
+    "path": {"type": "string"}, "entries": {"type": "array", "items": ENTRY},
+    "truncated": {"type": "boolean", "description": "the folder holds more than 10,000"}}}
 FILE = {"type": "object", "required": ["path", "size", "binary", "truncated", "text"],
         "properties": {"path": {"type": "string"}, "size": {"type": "integer"},
                        "binary": {"type": "boolean"}, "truncated": {"type": "boolean"},
@@ -46,8 +51,11 @@ AUDIT = {"type": "object", "required": ["lines"], "properties": {
 REPO_CHECK = {"type": "object", "required": ["ok"], "properties": {
     "ok": {"type": "boolean"}, "root": {"type": "string"}, "subdirectory": {"type": "string"},
     "branch": {"type": "string"}, "error": {"type": "string"}}}
-PATH_Q = (("path", "a path relative to the worktree (empty: its root)"),)
-ESCAPE = err("The path escapes the worktree (.., absolute, or a symlink out)")
+PATH_Q = (("path", "a path relative to the worktree (empty: its root); no '..', at most "
+                   "4096 bytes"),)
+REFUSED = err("The path is refused (field `path`): absolute, '..', a NUL byte, too long, "
+              "through a symlink (symlinks are listed, never followed), or it names the "
+              "wrong kind of thing (a folder for /file, a FIFO or socket)")
 
 
 def register(app: QuartTrio, ctx: ApiContext) -> None:
@@ -56,32 +64,37 @@ def register(app: QuartTrio, ctx: ApiContext) -> None:
     async def resolve(ref: str) -> Session:
         return await store.run(store.sync.resolve, ref)
 
+    def no_tree(session: Session) -> str:
+        return f"{session.name} has no workspace yet (it is {session.phase})"
+
     async def worktree(ref: str) -> tuple[Session, Path]:
         session = await resolve(ref)
         root = Path(session.worktree_path)
         if not await trio.to_thread.run_sync(workspaces.is_workspace, root):
-            raise InvalidInput(f"{session.name} has no workspace yet (it is {session.phase})")
+            raise InvalidInput(no_tree(session))
         return session, root
 
     @app.get("/api/sessions/<ref>/files")
     @documented(RouteDoc(method="GET", path="/api/sessions/<ref>/files", query=PATH_Q,
                          summary="List a folder of the session's worktree",
-                         responses={"200": ok(LISTING), "400": ESCAPE,
-                                    "404": err("No such session or folder")}))
+                         responses={"200": ok(LISTING), "400": REFUSED,
+                                    "404": err("No such session, or nothing at that path")}))
     async def list_files(ref: str) -> dict[str, Any]:
-        _, root = await worktree(ref)
+        session = await resolve(ref)
         rel = request.args.get("path", "")
-        return await trio.to_thread.run_sync(browse.list_dir, root, rel)
+        return await trio.to_thread.run_sync(partial(
+            browse.list_dir, Path(session.worktree_path), rel, absent=no_tree(session)))
 
     @app.get("/api/sessions/<ref>/file")
     @documented(RouteDoc(method="GET", path="/api/sessions/<ref>/file", query=PATH_Q,
-                         summary="One file of the worktree (text; the first 1 MiB)",
-                         responses={"200": ok(FILE), "400": ESCAPE,
-                                    "404": err("No such session or file")}))
+                         summary="One regular file of the worktree (text; the first 1 MiB)",
+                         responses={"200": ok(FILE), "400": REFUSED,
+                                    "404": err("No such session, or nothing at that path")}))
     async def read_file(ref: str) -> dict[str, Any]:
-        _, root = await worktree(ref)
+        session = await resolve(ref)
         rel = request.args.get("path", "")
-        return await trio.to_thread.run_sync(browse.read_file, root, rel)
+        return await trio.to_thread.run_sync(partial(
+            browse.read_file, Path(session.worktree_path), rel, absent=no_tree(session)))
 
     @app.get("/api/sessions/<ref>/diff")
     @documented(RouteDoc(method="GET", path="/api/sessions/<ref>/diff",
@@ -109,10 +122,11 @@ def register(app: QuartTrio, ctx: ApiContext) -> None:
         if item is None:
             raise InvalidInput("send the image as the multipart field 'file'", field="file")
         data = item.read(browse.UPLOAD_LIMIT + 1)
-        folder = ctx.settings.uploads_dir / session.id
-        owners = (Path(session.worktree_path), Path(session.repo_path))
+        owner = await trio.to_thread.run_sync(
+            browse.owner_of, (Path(session.worktree_path), Path(session.repo_path)))
         stored = await trio.to_thread.run_sync(
-            browse.store_upload, folder, item.filename or "image", data, owners)
+            browse.store_upload, ctx.settings.uploads_dir, session.id,
+            item.filename or "image", data, owner)
         return {"name": stored.name, "path": str(stored.path),
                 "container_path": f"{CONTAINER_UPLOADS}/{stored.name}",
                 "size": stored.size, "mime": stored.mime}, 201

@@ -32,8 +32,8 @@ import string
 import subprocess
 from pathlib import Path
 
-from appliance import hostgit, nofollow, repos, shadow
-from appliance.errors import GitError, InvalidInput
+from appliance import hostgit, repos, safefs, shadow
+from appliance.errors import ClauderonError, GitError, InvalidInput
 from appliance.repos import RepoInfo
 
 _HEX = frozenset(string.hexdigits.lower())
@@ -44,10 +44,20 @@ PACKED_REFS_LIMIT = 16 * 1024 * 1024
 def is_workspace(path: Path) -> bool:
     """Whether ``path`` holds a workspace (a real folder with a real ``.git`` folder)."""
     try:
-        return (os.path.isdir(path) and not os.path.islink(path)
-                and nofollow.is_dir(path, (".git",)))
-    except OSError:
+        with safefs.open_tree(path, label="the workspace", absent="") as tree:
+            return safefs.has_dir(tree, (".git",))
+    except (ClauderonError, OSError):
         return False
+
+
+def _read(path: Path, parts: tuple[str, ...], limit: int) -> bytes | None:
+    """A regular file of the workspace, read without following any symlink; None when it
+    is missing, is not a regular file, or a link stands anywhere on the way."""
+    try:
+        with safefs.open_tree(path, label="the workspace", absent="") as tree:
+            return safefs.read_file(tree, parts, limit=limit).data
+    except (ClauderonError, OSError):
+        return None
 
 
 def _write_owned(path: Path, data: bytes, owner: hostgit.Owner, mode: int = 0o644) -> None:
@@ -129,16 +139,11 @@ def read_tip(path: Path, branch: str) -> str | None:
     Reads the loose ref, then ``packed-refs``; a symbolic ref, a symlink anywhere on the
     way, a non-regular file or anything that is not a bare object name counts as no tip.
     """
-    parts = (".git", "refs", "heads", *branch.split("/"))
-    try:
-        raw = nofollow.read_bytes(path, parts, limit=REF_LIMIT)
-    except (OSError, nofollow.NotRegular):
-        raw = None
+    raw = _read(path, (".git", "refs", "heads", *branch.split("/")), REF_LIMIT)
     if raw is not None:
         return _hex(raw)
-    try:
-        packed = nofollow.read_bytes(path, (".git", "packed-refs"), limit=PACKED_REFS_LIMIT)
-    except (OSError, nofollow.NotRegular):
+    packed = _read(path, (".git", "packed-refs"), PACKED_REFS_LIMIT)
+    if packed is None:
         return None
     wanted = f"refs/heads/{branch}".encode()
     for line in packed.splitlines():
@@ -150,9 +155,8 @@ def read_tip(path: Path, branch: str) -> str | None:
 
 def read_head(path: Path) -> str | None:
     """The commit the workspace has checked out (its branch's tip, or a detached commit)."""
-    try:
-        raw = nofollow.read_bytes(path, (".git", "HEAD"), limit=REF_LIMIT)
-    except (OSError, nofollow.NotRegular):
+    raw = _read(path, (".git", "HEAD"), REF_LIMIT)
+    if raw is None:
         return None
     text = raw.decode("ascii", "replace").strip()
     if text.startswith("ref: refs/heads/"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import struct
 import uuid
 import zlib
@@ -60,7 +61,7 @@ def error(r: httpx.Response, status: int) -> dict[str, Any]:
 
 def test_tree_and_file(http: httpx.Client, session: dict[str, Any]) -> None:
     root = http.get(f"/api/sessions/{NAME}/files").json()
-    assert root["path"] == ""
+    assert root["path"] == "" and root["truncated"] is False
     names = [(e["name"], e["type"]) for e in root["entries"]]
     assert names == [("src", "dir"), ("README.md", "file")]  # folders first, no .git
     sub = http.get(f"/api/sessions/{NAME}/files", params={"path": "src"}).json()
@@ -71,11 +72,12 @@ def test_tree_and_file(http: httpx.Client, session: dict[str, Any]) -> None:
                  "text": "print('hi')\n"}
     error(http.get(f"/api/sessions/{NAME}/file", params={"path": "nope.txt"}), 404)
     error(http.get(f"/api/sessions/{NAME}/files", params={"path": "README.md"}), 400)
+    error(http.get(f"/api/sessions/{NAME}/file", params={"path": "src"}), 400)
     error(http.get("/api/sessions/ghost/files"), 404)
 
 
 @pytest.mark.parametrize("path", ["../../etc/passwd", "src/../../x", "/etc/passwd", "..",
-                                  "escape/passwd", "escape", "~root"])
+                                  "escape/passwd", "escape"])
 def test_paths_that_escape_are_refused(http: httpx.Client, session: dict[str, Any],
                                        path: str) -> None:
     wt = Path(session["worktree_path"])
@@ -86,14 +88,26 @@ def test_paths_that_escape_are_refused(http: httpx.Client, session: dict[str, An
         assert body["field"] == "path"
 
 
-def test_a_symlink_that_stays_inside_is_followed(http: httpx.Client,
-                                                 session: dict[str, Any]) -> None:
+def test_a_tilde_is_an_ordinary_name(http: httpx.Client, session: dict[str, Any]) -> None:
+    """Nothing expands ``~`` (the path is walked name by name): it names a file like any."""
+    error(http.get(f"/api/sessions/{NAME}/file", params={"path": "~root"}), 404)
+    (Path(session["worktree_path"]) / "~notes").write_text("tilde\n")
+    assert http.get(f"/api/sessions/{NAME}/file",
+                    params={"path": "~notes"}).json()["text"] == "tilde\n"
+
+
+def test_a_symlink_is_listed_but_never_followed(http: httpx.Client,
+                                               session: dict[str, Any]) -> None:
+    """Even one that leads inside: where it leads is decided when it is followed, and the
+    agent can change that between any two steps of ours."""
     wt = Path(session["worktree_path"])
     os.symlink("src/app.py", wt / "link.py")
+    os.symlink("src", wt / "link-dir")
     listing = http.get(f"/api/sessions/{NAME}/files").json()["entries"]
     assert {"name": "link.py", "path": "link.py", "type": "symlink", "size": None} in listing
-    assert http.get(f"/api/sessions/{NAME}/file", params={"path": "link.py"}).json()["text"] \
-        == "print('hi')\n"
+    for route, path in (("file", "link.py"), ("files", "link-dir"), ("file", "link-dir/app.py")):
+        body = error(http.get(f"/api/sessions/{NAME}/{route}", params={"path": path}), 400)
+        assert body["field"] == "path" and "symlink" in body["error"]
 
 
 def test_diff_against_the_base(http: httpx.Client, session: dict[str, Any]) -> None:
@@ -122,6 +136,10 @@ def test_uploads_take_images_only(appliance: Appliance, http: httpx.Client,
     assert Path(body["path"]) == stored and stored.read_bytes() == image
     if os.geteuid() == 0:
         assert stored.stat().st_uid == 1000  # the agent, not root, must read it
+        # The folder stays the appliance's: the agent only ever reads it.
+        assert stored.parent.stat().st_uid == 0
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o644
+    assert stat.S_IMODE(stored.parent.stat().st_mode) == 0o755
 
     text = http.post(f"/api/sessions/{NAME}/uploads",
                      files={"file": ("evil.png", b"#!/bin/sh\necho not an image\n")})

@@ -62,9 +62,9 @@ export interface ServerEvent {
     reason?: string; hook?: string; [k: string]: unknown };
 }
 
-export interface Entry { name: string; path: string; type: "dir" | "file" | "symlink";
+export interface Entry { name: string; path: string; type: "dir" | "file" | "symlink" | "other";
   size: number | null }
-export interface Listing { path: string; entries: Entry[] }
+export interface Listing { path: string; entries: Entry[]; truncated: boolean }
 export interface FileBody { path: string; size: number; binary: boolean; truncated: boolean;
   text: string }
 export interface Diff { base_ref: string; merge_base: string | null;
