@@ -27,6 +27,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
@@ -320,3 +321,21 @@ def write_new(folder: int, name: str, data: bytes, *, mode: int,
         raise
     finally:
         os.close(fd)
+
+
+def remove_tree(path: Path) -> None:
+    """Remove an agent-writable tree, never following a link out. Idempotent.
+
+    ``rm`` rather than :func:`shutil.rmtree`: an agent can build a tree deeper than Python's
+    recursion limit, and ``rm`` neither recurses on the stack nor follows links.
+    """
+    if os.path.islink(path):
+        path.unlink()
+        return
+    if not os.path.lexists(path):
+        return
+    proc = subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)],
+                          capture_output=True, check=False, timeout=600)
+    if proc.returncode != 0 and os.path.lexists(path):
+        raise ClauderonError(f"could not remove {path}: "
+                             f"{proc.stderr.decode(errors='replace').strip()[-300:]}")

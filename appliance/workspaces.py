@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import os
 import string
-import subprocess
 from pathlib import Path
 
 from appliance import hostgit, repos, safefs, shadow
@@ -111,19 +110,8 @@ def create_workspace(repo: RepoInfo, path: Path, branch: str, start: str,
 
 
 def remove_workspace(path: Path) -> None:
-    """Remove the workspace folder (never following a link out). Idempotent.
-
-    ``rm`` rather than :func:`shutil.rmtree`: an agent can build a tree deeper than Python's
-    recursion limit, and ``rm`` neither recurses on the stack nor follows links.
-    """
-    if os.path.islink(path):
-        path.unlink()
-    elif os.path.lexists(path):
-        proc = subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)],
-                              capture_output=True, check=False, timeout=600)
-        if proc.returncode != 0 and os.path.lexists(path):
-            raise GitError(f"could not remove {path}: "
-                           f"{proc.stderr.decode(errors='replace').strip()[-300:]}")
+    """Remove the workspace folder (never following a link out). Idempotent."""
+    safefs.remove_tree(path)
 
 
 def _hex(raw: bytes) -> str | None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from pathlib import Path
 from typing import Protocol
 
 import trio
 
+from appliance import safefs
 from appliance.agents.boot import ROOT, BootPlan, check_argv, write_argv
 from appliance.backends.base import ExecResult
 from appliance.errors import BackendError, InvalidInput
@@ -75,4 +75,4 @@ def prepare_home(path: Path, uid: int, gid: int) -> None:
 
 
 def remove_home(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+    safefs.remove_tree(path)
