@@ -23,6 +23,10 @@ from appliance.errors import ClauderonError, Conflict, InvalidInput
 from appliance.intake import new_session, parse_create, suggest_name
 from appliance.sessions import AccessMode, Desired, Phase, Session, branch_for
 
+#: How long deleting a session that is still being created waits for its create to be
+#: cancelled and undone before answering (the delete goes on in the background after).
+DELETE_WAIT_SECONDS = 30.0
+
 LIST = {"type": "object", "properties": {"sessions": {"type": "array", "items": SESSION}}}
 ONE = {"type": "object", "properties": {"session": SESSION}}
 
@@ -130,7 +134,7 @@ def register(app: QuartTrio | Quart, ctx: ApiContext) -> None:
             worktrees_dir=ctx.settings.worktrees_dir, default_image=ctx.settings.default_image,
             default_cpu=ctx.settings.default_cpu, default_memory=ctx.settings.default_memory,
             instance_key=ctx.instance_key)
-        await store.run(store.sync.insert_session, session)
+        await store.run(lambda: store.sync.insert_session(session, limits=ctx.settings.limits))
         ctx.hub.poke()
         return one(session, 202)
 
@@ -146,8 +150,17 @@ def register(app: QuartTrio | Quart, ctx: ApiContext) -> None:
                          summary="Delete a session (asynchronous; the branch is kept)",
                          responses={"202": ok(ONE, "Accepted"), "404": err("No such session")}))
     async def delete_session(ref: str) -> tuple[dict[str, Any], int]:
+        before = await resolve(ref)
         session = await set_desired(ref, Desired.DELETED, allowed=set(Phase), verb="delete",
                                     phase=Phase.DELETING)
+        if before.phase is Phase.CREATING:
+            # Its create may be queued or under way in the reconciler, which cancels it and
+            # removes what it made: answer once that is done, so nothing appears afterwards.
+            with trio.move_on_after(DELETE_WAIT_SECONDS):
+                cursor = ctx.hub.latest
+                while await store.run(store.sync.get_session, session.id) is not None:
+                    await ctx.hub.wait_beyond(cursor)  # the reconciler wrote something
+                    cursor = ctx.hub.latest
         return one(session, 202)
 
     @app.post("/api/sessions/<ref>/archive")
@@ -165,7 +178,8 @@ def register(app: QuartTrio | Quart, ctx: ApiContext) -> None:
                          responses={"202": ok(ONE), "409": err("Not archived")}))
     async def unarchive(ref: str) -> tuple[dict[str, Any], int]:
         return one(await set_desired(ref, Desired.RUNNING, verb="unarchive",
-                                     allowed={Phase.ARCHIVED}, archived_at=None), 202)
+                                     allowed={Phase.ARCHIVED}, archived_at=None,
+                                     limits=ctx.settings.limits), 202)
 
     @app.post("/api/sessions/<ref>/start")
     @documented(RouteDoc(method="POST", path="/api/sessions/<ref>/start",
@@ -190,7 +204,7 @@ def register(app: QuartTrio | Quart, ctx: ApiContext) -> None:
     async def retry(ref: str) -> tuple[dict[str, Any], int]:
         return one(await set_desired(ref, Desired.RUNNING, verb="retry", allowed={Phase.FAILED},
                                      phase=Phase.CREATING, attempts=0, retry_at=None,
-                                     status_reason=None), 202)
+                                     status_reason=None, limits=ctx.settings.limits), 202)
 
     @app.post("/api/sessions/<ref>/access-mode")
     @documented(RouteDoc(

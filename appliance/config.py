@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.errors import ConfigError, InvalidInput
+from appliance.limits import SessionLimits
 from appliance.resources import parse_cpu, parse_memory
 
 DEFAULT_IMAGE = "clauderon-agent:latest"
@@ -43,6 +44,9 @@ class Settings:
     # Agents: after a container starts, write the hooks and settings and start the agent
     # (claude/codex) in tmux. False runs plain containers (an image without an agent CLI).
     start_agents: bool = True
+    # Limits: sessions with compute, and creates in progress, at once (429 beyond)
+    max_sessions: int = 15
+    max_concurrent_creates: int = 3
     # Reconciler
     reconcile_poll_seconds: float = 0.02
     resync_seconds: float = 2.0
@@ -63,6 +67,11 @@ class Settings:
     shipper_retry_max_seconds: float = 60.0
     shipper_writer_program: str = "proxy"
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def limits(self) -> SessionLimits:
+        return SessionLimits(max_sessions=self.max_sessions,
+                             max_concurrent_creates=self.max_concurrent_creates)
 
     # --- the CLAUDERON_HOME layout -------------------------------------------------
     @property
@@ -209,6 +218,8 @@ _TOML_KEYS: dict[str, dict[str, str]] = {
         "timeout_seconds": "docker_timeout_seconds",
     },
     "agents": {"start": "start_agents"},
+    "limits": {"max_sessions": "max_sessions",
+               "max_concurrent_creates": "max_concurrent_creates"},
     "reconciler": {
         "poll_seconds": "reconcile_poll_seconds",
         "resync_seconds": "resync_seconds",
@@ -312,6 +323,10 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
 
 def _check_limits(settings: Settings) -> None:
     """Default limits are checked when loaded, not at every create that would use them."""
+    for name in ("max_sessions", "max_concurrent_creates"):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"{settings.config_path} [limits] {name} must be 1 or more "
+                              f"(it is {getattr(settings, name)})")
     try:
         if settings.default_memory is not None:
             parse_memory(settings.default_memory)

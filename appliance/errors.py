@@ -80,6 +80,14 @@ class UnsupportedMediaType(ClauderonError):
     code = "unsupported_media_type"
 
 
+class LimitReached(ClauderonError):
+    """A configured limit is reached (sessions, concurrent creates); wait or free one (429)."""
+
+    http_status = 429
+    exit_code = 75
+    code = "limit_reached"
+
+
 # --- upstream's fault ---------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ from typing import Any, ParamSpec, TypeVar
 import trio
 
 from appliance.errors import Conflict, NotFound, ServiceUnavailable
+from appliance.limits import SessionLimits, check_room, occupancy
 from appliance.sessions import (
     AccessMode,
     Agent,
@@ -230,11 +231,24 @@ class Store:
         return cur.lastrowid
 
     # --- sessions -------------------------------------------------------------------
-    def insert_session(self, session: Session) -> Session:
+    @staticmethod
+    def _check_room(conn: sqlite3.Connection, limits: SessionLimits | None, *, other_than: str,
+                    creating: bool) -> None:
+        if limits is None:
+            return
+        rows = conn.execute("SELECT phase, desired FROM sessions WHERE id != ?",
+                            (other_than,)).fetchall()
+        check_room(occupancy((Phase(r["phase"]), Desired(r["desired"])) for r in rows), limits,
+                   creating=creating)
+
+    def insert_session(self, session: Session, *, limits: SessionLimits | None = None
+                       ) -> Session:
+        """Insert a new session; with ``limits``, refused (429) when there is no room."""
         row = _to_row(session)
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         with self._tx() as conn:
+            self._check_room(conn, limits, other_than=session.id, creating=True)
             try:
                 conn.execute(f"INSERT INTO sessions ({cols}) VALUES ({marks})", tuple(row.values()))
             except sqlite3.IntegrityError as exc:
@@ -293,12 +307,14 @@ class Store:
         event: str = "updated",
         detail: Mapping[str, Any] | None = None,
         expect: Callable[[Session], None] | None = None,
+        limits: SessionLimits | None = None,
         **changes: Any,
     ) -> Session:
         """Change fields of one session atomically, checking the phase transition.
 
         ``expect`` runs inside the transaction on the current row and may raise to refuse
-        the change (for example "only a failed session can be retried").
+        the change (for example "only a failed session can be retried"). ``limits``: the
+        change brings the session (back) to life; refused (429) when there is no room.
         """
         with self._tx() as conn:
             row = conn.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
@@ -307,6 +323,8 @@ class Store:
             current = _from_row(row)
             if expect is not None:
                 expect(current)
+            self._check_room(conn, limits, other_than=session_id,
+                             creating=changes.get("phase") is Phase.CREATING)
             if "phase" in changes:
                 check_transition(current.phase, changes["phase"])
             updated = replace(current, updated_at=utcnow(), **changes)

@@ -102,6 +102,8 @@ class Reconciler:
         self.key = instance_key
         self.clock = clock
         self.busy: set[str] = set()
+        #: The action in flight per busy key, and the scope that cancels it.
+        self._inflight: dict[str, tuple[Action, trio.CancelScope]] = {}
         self.passes = 0
         self._wake = trio.Event()
         self._idle = trio.Event()
@@ -142,6 +144,7 @@ class Reconciler:
     async def run_pass(self, nursery: trio.Nursery) -> list[Action]:
         self.passes += 1
         sessions = await self.store.run(self.store.sync.list_sessions)
+        self._cancel_deleted_creates(sessions)
         try:
             observed = await self.backend.list_workloads()
         except BackendUnavailable as exc:
@@ -180,16 +183,30 @@ class Reconciler:
             if s.phase in (Phase.CREATING, Phase.DELETING) and s.status_reason != exc.message:
                 await self._update(s, status_reason=exc.message)
 
+    def _cancel_deleted_creates(self, sessions: list[Session]) -> None:
+        """A delete wins over a create that is queued or under way: cancel it (the create
+        undoes what it made), and the next pass deletes what is left."""
+        for s in sessions:
+            inflight = self._inflight.get(s.id)
+            if inflight is not None and s.desired is Desired.DELETED \
+                    and isinstance(inflight[0], Create):
+                log.info("cancelling the create of %s: it was deleted", s.name,
+                         extra={"session": s.id})
+                inflight[1].cancel()
+
     async def _run_action(self, key: str, action: Action) -> None:
         try:
-            async with self._limiter:
-                await self.apply(action)
+            with trio.CancelScope() as scope:
+                self._inflight[key] = (action, scope)
+                async with self._limiter:
+                    await self.apply(action)
         except (Conflict, NotFound) as exc:
             # The API changed the session while we worked; the next pass sees the new state.
             log.info("action %s superseded: %s", type(action).__name__, exc)
         except ClauderonError as exc:
             log.warning("action %s failed: %s", type(action).__name__, exc)
         finally:
+            self._inflight.pop(key, None)
             self.busy.discard(key)
             if not self.busy:
                 self._idle.set()
@@ -248,6 +265,7 @@ class Reconciler:
         s = a.session
         created: str | None = None
         fresh_worktree = False
+        settled = False
         try:
             if a.recreate:
                 await self.store.run(self.store.sync.append_event, s.id, "drift", {
@@ -289,10 +307,15 @@ class Reconciler:
                     # before the boot, so its end-of-turn notify always comes after.
                     s = await self._update(s, agent_status=AgentStatus.WORKING)
                 await self._boot_agent(s, created)
+            settled = True
         except ClauderonError as exc:
+            settled = True
             await self._undo_create(a, created, remove_worktree=fresh_worktree)
             await self._fail(s, exc)
             return
+        finally:
+            if not settled:  # cancelled: the session was deleted while it was being made
+                await self._undo_create(a, created, remove_worktree=fresh_worktree)
         now = self.clock()
         attempts = s.attempts + 1 if a.recreate else 0
         retry_at = now + timedelta(seconds=self._backoff(attempts)) if a.recreate else None
