@@ -29,6 +29,7 @@ from appliance.reconcile.plan import (
     RemoveWorkload,
     Start,
     Stop,
+    SyncBranch,
     backoff_seconds,
     plan,
 )
@@ -79,6 +80,8 @@ def row(a: Action) -> Row:
             return ("Start", s.name, bid)
         case Mark(session=s, phase=phase, backend_id=bid, reset_attempts=reset):
             return ("Mark", s.name, str(phase), bid) + (("reset",) if reset else ())
+        case SyncBranch(session=s, tip=tip):
+            return ("SyncBranch", s.name, tip)
     raise AssertionError(f"unknown action {a!r}")
 
 
@@ -450,3 +453,30 @@ def test_plan_asks_only_for_legal_phase_changes(
             assert can_transition(a.session.phase, a.phase), row(a)
         if isinstance(a, Stop):
             assert can_transition(a.session.phase, a.then), row(a)
+
+
+# --- bringing the session branch into the user's repository -------------------------
+def test_a_moved_branch_is_brought_in_once_nothing_else_is_to_do() -> None:
+    a, b, c = sess("a", backend_id="c1"), sess("b", backend_id="c2"), sess("c", backend_id="c3")
+    world = [wl("a", "c1"), wl("b", "c2", STOPPED), wl("c", "c3")]
+    tips = {"id-a": "1" * 40, "id-b": "2" * 40, "id-c": "3" * 40}
+    synced = {"id-c": "3" * 40}
+    got = rows(plan([a, b, c], world, now=NOW, cfg=CFG, tips=tips, synced=synced))
+    # b has work to do first (its container stopped on its own); c is already in.
+    assert got == [("Mark", "b", "stopped", "c2"), ("SyncBranch", "a", "1" * 40)]
+
+
+@pytest.mark.parametrize("phase, desired", [
+    (Phase.CREATING, Desired.RUNNING), (Phase.FAILED, Desired.RUNNING),
+    (Phase.DELETING, Desired.DELETED), (Phase.RUNNING, Desired.DELETED)])
+def test_no_sync_while_creating_failing_or_deleting(phase: Phase, desired: Desired) -> None:
+    s = sess("a", phase, desired, backend_id="c1")
+    got = plan([s], [wl("a", "c1")], now=NOW, cfg=CFG, tips={"id-a": "1" * 40})
+    assert not any(isinstance(x, SyncBranch) for x in got)
+
+
+def test_no_sync_without_a_readable_tip_or_when_busy() -> None:
+    s = sess("a", backend_id="c1")
+    assert plan([s], [wl("a", "c1")], now=NOW, cfg=CFG, tips={"id-a": None}) == []
+    assert plan([s], [wl("a", "c1")], now=NOW, cfg=CFG, busy=["id-a"],
+                tips={"id-a": "1" * 40}) == []
