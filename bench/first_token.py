@@ -88,6 +88,7 @@ def main() -> None:
     parser.add_argument("--image", default=AGENT_IMAGE)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp).chmod(0o711)  # git runs as the repository's owner: it must reach it
         bare = bare_runs(args.image, args.n)
         running, first = ours(Path(tmp), args.image, args.n)
     print(f"first token bench: {args.n} runs, image {args.image}")

@@ -24,7 +24,7 @@ def bench(*args: str) -> str:
 
 def test_session_create_bench_runs(engine: docker.DockerClient) -> None:
     out = bench("bench/session_create.py", "-n", "1")
-    assert "ratio ours/floor (p50)" in out and "floor (worktree + docker run)" in out
+    assert "ratio ours/floor (p50)" in out and "floor (clone --shared + run)" in out
 
 
 def test_session_list_bench_runs(engine: docker.DockerClient) -> None:
