@@ -15,6 +15,7 @@ Read once at start and again on SIGHUP by ``__main__``/``server.py``; the result
     host = "api.example.com"
     credential = "example_token"
     style = "bearer"                   # bearer | basic-x-access-token | token-token | header
+    port = 443                         # injected only over TLS to this port (the default)
 
 Unknown keys are an error, except the tables the credential loader reads from this file.
 """

@@ -2,14 +2,16 @@
 
 Theory of operation. The server (``server.py``) reads a request head from the client and
 calls :func:`handle`. The pure policy decides; a refusal is answered here. A forwarded
-request gets an upstream connection from the pool, its head (with the credential swapped
-in) and then its body are sent event by event as they arrive, and the answer is relayed
-the same way, so SSE and chunked bodies reach the client as the upstream produces them and
-large bodies never sit in memory. A 101 answer turns the pair into a raw byte pipe. The
-Codex refresh (a small JSON exchange) is the one request buffered whole, because its body
-is rewritten both ways (``codex.py``). Failures before the answer's head reach the client
-become 502/504 with ``X-Proxy-Error-Type``; after it, the client connection is closed.
-The return value tells the server whether the client connection can carry another request.
+request gets an upstream connection from its session's pool, its head (with the credential
+swapped in, and framing the proxy chose, see ``framing.py``) and then its body are sent
+event by event as they arrive (``upload.py``), and the answer is relayed the same way,
+framed afresh, trailers included, so SSE and chunked bodies reach the client as the
+upstream produces them and large bodies never sit in memory. A 101 answer turns the pair
+into a raw byte pipe. The Codex refresh (a small JSON exchange) is the one request
+buffered whole, because its body is rewritten both ways (``codex.py``). Failures before
+the answer's head reach the client become 502/504 with ``X-Proxy-Error-Type``; after it,
+the client connection is closed. The return value tells the server whether the client
+connection can carry another request.
 """
 
 from __future__ import annotations
@@ -25,33 +27,31 @@ import trio
 from appliance.audit import Decision
 from proxy.codex import MAX_REFRESH_BODY, capture_refresh_response, rewrite_refresh_request
 from proxy.directory import SessionAuth
+from proxy.framing import framed, request_framing, response_framing
 from proxy.heads import Target, forwardable
 from proxy.inject import Headers, header_value, without
 from proxy.policy import Forward, Respond, audit_record, decide_request
 from proxy.relay import (
     ClientGone,
     ClientProtocolError,
+    Tally,
     client_event,
     client_flush,
     client_send,
     pipe,
     relay_body,
     upstream_event,
-    upstream_flush,
     upstream_send,
 )
 from proxy.rules import Style
 from proxy.state import ProxyState
-from proxy.upstream import ErrorType, UpstreamConn, UpstreamError
+from proxy.upload import linger, send_request
+from proxy.upstream import ErrorType, UpstreamError, abort
 from proxy.wire import HttpSide
 
 log = logging.getLogger(__name__)
 
 MAX_REFRESH_ANSWER = 1024 * 1024
-#: How long an upstream that stopped taking an upload gets to show its answer (a 413, say),
-#: and how long the rest of that upload is then read and dropped before the client's close.
-EARLY_ANSWER_WAIT = 2.0
-LINGER_BYTES = 64 * 1024 * 1024
 
 
 def request_id() -> str:
@@ -68,14 +68,15 @@ class _Meter:
 
 
 async def respond(client: HttpSide, status: int, body: str, patience: float,
-                  *, error_type: str | None = None, headers: Headers | None = None) -> None:
+                  *, error_type: str | None = None, headers: Headers | None = None,
+                  close: bool = False) -> None:
     data = body.encode()
     out = [(b"content-type", b"text/plain; charset=utf-8"),
            (b"content-length", str(len(data)).encode())]
     if error_type:
         out.append((b"x-proxy-error-type", error_type.encode()))
     out += headers or []
-    if client.h11.their_state is not h11.DONE:
+    if close or client.h11.their_state is not h11.DONE:
         out.append((b"connection", b"close"))
     try:
         client.queue(h11.Response(status_code=status, headers=out))
@@ -92,21 +93,29 @@ async def handle(
     request: h11.Request,
     target: Target,
     session: SessionAuth,
+    *,
+    tunnel: Target | None = None,
 ) -> bool:
-    """Serve one request; True when the client connection may carry the next one."""
+    """Serve one request; True when the client connection may carry the next one.
+
+    ``tunnel`` is the CONNECT target when the request came inside an intercepted tunnel.
+    """
     config = state.config
     started, t0 = datetime.now(UTC), trio.current_time()
     method = request.method.decode("ascii", "replace")
     meter = _Meter()
     verdict = decide_request(method=method, target=target, headers=list(request.headers),
-                             session=session, config=config, creds=state.creds)
+                             session=session, config=config, creds=state.creds, tunnel=tunnel)
     decision = verdict.decision
     credential = verdict.credential if isinstance(verdict, Forward) else None
     try:
         if isinstance(verdict, Respond):
             meter.status, meter.error = verdict.status, verdict.error_type
             await respond(client, verdict.status, verdict.body, config.read_timeout,
-                          error_type=verdict.error_type, headers=verdict.headers)
+                          error_type=verdict.error_type, headers=verdict.headers,
+                          close=verdict.close)
+            if verdict.close:
+                return False
         else:
             if client.h11.client_is_waiting_for_100_continue:
                 await client_send(client, h11.InformationalResponse(status_code=100, headers=[]),
@@ -115,10 +124,10 @@ async def handle(
             try:
                 if refresh and verdict.credential:
                     await _refresh(state, client, request=request, target=target,
-                                   verdict=verdict, meter=meter)
+                                   verdict=verdict, meter=meter, session=session.session_id)
                 else:
                     await _forward(state, client, request=request, target=target,
-                                   verdict=verdict, meter=meter)
+                                   verdict=verdict, meter=meter, session=session.session_id)
             except UpstreamError as exc:
                 decision, meter.error = Decision.ERROR, str(exc.error_type)
                 if exc.error_type is ErrorType.DESTINATION_FORBIDDEN:
@@ -148,90 +157,20 @@ async def handle(
     return client.reusable()
 
 
-async def _early_answer(conn: UpstreamConn) -> object | None:
-    """The answer an upstream sent before it stopped taking the request body, if any."""
-    with trio.move_on_after(EARLY_ANSWER_WAIT):
-        try:
-            event = await upstream_event(conn, EARLY_ANSWER_WAIT)
-            while isinstance(event, h11.InformationalResponse):
-                event = await upstream_event(conn, EARLY_ANSWER_WAIT)
-        except UpstreamError:
-            return None
-        return event if isinstance(event, h11.Response) else None
-    return None
-
-
-async def _linger(client: HttpSide) -> None:
-    """Read and drop what is left of an upload the upstream refused early, for a moment.
-
-    Closing a socket with unread input makes the kernel send a reset, which can destroy
-    the answer before the client reads it.
-    """
-    with trio.move_on_after(EARLY_ANSWER_WAIT):
-        left = LINGER_BYTES
-        while left > 0:
-            try:
-                data = await client.stream.receive_some(65536)
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                return
-            if not data:
-                return
-            left -= len(data)
-
-
-async def _open(state: ProxyState, client: HttpSide, *, request: h11.Request, target: Target,
-                headers: Headers, meter: _Meter, upgrade: bool) -> tuple[UpstreamConn, object]:
-    """Send the request, return the connection and the first non-100 answer event.
-
-    A pooled connection the upstream closed meanwhile fails before any answer; for a
-    request without a body (whose bytes were not consumed yet) one fresh retry is safe.
-    Once the whole request has gone, a client that hangs up while the answer is awaited
-    ends the wait (``watch=``, see ``wire.py``).
-    """
-    patience = state.config.read_timeout
-    bodyless = client.h11.their_state is h11.DONE or (
-        header_value(request.headers, b"content-length") in (None, b"0")
-        and header_value(request.headers, b"transfer-encoding") is None
-    )
-    head = h11.Request(method=request.method, target=target.path.encode(), headers=headers)
-    for attempt in (0, 1):
-        conn, reused = await state.pool.acquire(target)
-        try:
-            conn.queue(head)
-            if client.h11.their_state is h11.DONE:
-                conn.queue(h11.EndOfMessage())
-                await upstream_flush(conn, patience)
-            else:
-                try:
-                    meter.bytes_in += await relay_body(client, conn, patience, from_client=True)
-                except UpstreamError:
-                    early = await _early_answer(conn)
-                    if early is None:
-                        raise
-                    return conn, early
-            while True:
-                event = await upstream_event(conn, patience, watch=client)
-                if isinstance(event, h11.InformationalResponse) and not (
-                    upgrade and event.status_code == 101
-                ):
-                    continue
-                return conn, event
-        except UpstreamError:
-            await conn.aclose()
-            if not (reused and bodyless and attempt == 0):
-                raise
-        except BaseException:
-            await conn.aclose()
-            raise
-    raise AssertionError("unreachable")
-
-
 async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request, target: Target,
-                   verdict: Forward, meter: _Meter) -> None:
+                   verdict: Forward, meter: _Meter, session: str) -> None:
     patience = state.config.read_timeout
-    headers = without(verdict.headers, b"expect")
-    conn, event = await _open(state, client, request=request, target=target, headers=headers,
-                              meter=meter, upgrade=verdict.upgrade)
+    framing = request_framing(request.headers)
+    head = h11.Request(method=request.method, target=target.path.encode(),
+                       headers=framed(verdict.headers, framing))
+    tally = Tally()
+    try:
+        conn, event = await send_request(
+            state, client, head=head, target=target, session=session,
+            credential=verdict.credential, framing=framing, tally=tally,
+            upgrade=verdict.upgrade)
+    finally:
+        meter.bytes_in += tally.moved
     try:
         if isinstance(event, h11.InformationalResponse):  # 101: the pair becomes a pipe
             meter.status = 101
@@ -246,7 +185,8 @@ async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request,
         if not isinstance(event, h11.Response):
             raise UpstreamError("unexpected answer", ErrorType.UPSTREAM_PROTOCOL_ERROR)
         meter.status = event.status_code
-        out = forwardable(list(event.headers), upgrade=False)
+        answer_framing, clean = response_framing(event.headers)
+        out = framed(forwardable(list(event.headers), upgrade=False), answer_framing)
         # Answered before the upload ended (not MUST_CLOSE: a "connection: close" request ended).
         early = client.h11.their_state is h11.SEND_BODY
         if early:
@@ -258,9 +198,12 @@ async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request,
             raise UpstreamError(f"unusable answer head: {exc}",
                                 ErrorType.UPSTREAM_PROTOCOL_ERROR) from exc
         meter.bytes_out += await relay_body(conn, client, patience, from_client=False)
-        if early:
+        if early:  # the upstream refused the rest of the upload: reset, and let the client go
+            abort(conn)
+            await linger(client)
+            return
+        if not clean:
             await conn.aclose()
-            await _linger(client)
             return
     except UpstreamError as exc:
         await conn.aclose()
@@ -292,7 +235,7 @@ async def _read_all(side: HttpSide, limit: int, patience: float, *, upstream: bo
 
 
 async def _refresh(state: ProxyState, client: HttpSide, *, request: h11.Request, target: Target,
-                   verdict: Forward, meter: _Meter) -> None:
+                   verdict: Forward, meter: _Meter, session: str) -> None:
     """The Codex token refresh: real refresh token in, real new tokens kept, dummies out."""
     patience = state.config.read_timeout
     real = state.creds.get("codex_refresh_token")
@@ -304,7 +247,7 @@ async def _refresh(state: ProxyState, client: HttpSide, *, request: h11.Request,
                       b"accept-encoding", b"expect")
     headers += [(b"content-length", str(len(rewritten.body)).encode()),
                 (b"accept-encoding", b"identity")]
-    conn, _ = await state.pool.acquire(target)
+    conn, _ = await state.pool.acquire(target, session=session, credential=verdict.credential)
     try:
         await upstream_send(conn, h11.Request(method=request.method,
                                               target=target.path.encode(), headers=headers),
@@ -320,7 +263,10 @@ async def _refresh(state: ProxyState, client: HttpSide, *, request: h11.Request,
     except BaseException:
         await conn.aclose()
         raise
-    state.pool.release(conn)
+    if response_framing(event.headers)[1]:
+        state.pool.release(conn)
+    else:
+        await conn.aclose()
     encoded = header_value(event.headers, b"content-encoding") not in (None, b"identity")
     if event.status_code == 200 and encoded:
         # An encoded answer cannot be rewritten; passing it on would hand over real tokens.

@@ -137,12 +137,68 @@ def parse_absolute_target(target: bytes) -> Target:
     scheme, sep, rest = text.partition("://")
     if not sep or scheme.lower() != "http":
         raise BadRequest("a plain request to the proxy needs an absolute http:// URL")
-    slash = rest.find("/")
-    authority, path = (rest, "/") if slash < 0 else (rest[:slash], rest[slash:])
+    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    authority, path = rest[:cut], rest[cut:]
+    if not path.startswith("/"):
+        path = "/" + path
     if "@" in authority or not authority:
         raise BadRequest("user info in the request target is not allowed")
     host, port = split_authority(authority, 80)
     return Target(scheme="http", host=host, port=port, path=path)
+
+
+def parse_inner_target(raw: bytes, tunnel: Target) -> Target:
+    """A request target read inside a CONNECT tunnel, as a :class:`Target` for it.
+
+    Origin form (``/path``) takes the tunnel's authority. Absolute form must name the
+    tunnel's own ``https`` authority (:func:`misdirection` says so when it does not);
+    anything else is a :class:`BadRequest`.
+    """
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise BadRequest("request target is not ASCII") from exc
+    if text.startswith("/"):
+        return Target(scheme="https", host=tunnel.host, port=tunnel.port, path=text)
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        raise BadRequest("a request in the tunnel needs a /path or an https:// URL")
+    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    authority, path = rest[:cut], rest[cut:]
+    if "@" in authority or not authority:
+        raise BadRequest("user info in the request target is not allowed")
+    host, port = split_authority(authority, 443 if scheme.lower() == "https" else 80)
+    if not path.startswith("/"):
+        path = "/" + path
+    return Target(scheme=scheme.lower(), host=host, port=port, path=path)
+
+
+def misdirection(headers: Headers, target: Target, connect: Target | None) -> str | None:
+    """Why the request names another authority than the one it travels to, or None.
+
+    A credential is chosen by the CONNECT target (or the absolute URL of a plain request);
+    a ``Host`` header, or an absolute URL inside the tunnel, that names another host or
+    port would take it elsewhere (domain fronting). Names compare case-insensitively, with
+    the scheme's default port filled in.
+    """
+    if connect is not None and (target.scheme, target.host, target.port) != (
+        connect.scheme, connect.host, connect.port
+    ):
+        return (f"the request names {target.scheme}://{target.authority} inside a tunnel "
+                f"to {connect.authority}")
+    default = 443 if target.scheme == "https" else 80
+    for name, value in headers:
+        if name.lower() != b"host":
+            continue
+        if value == target.authority.encode():  # the usual spelling: no parsing needed
+            continue
+        try:
+            found = split_authority(value.decode("ascii").strip(), default)
+        except (UnicodeDecodeError, BadRequest):
+            return f"the Host header {value[:80]!r} is not a valid authority"
+        if found != (target.host, target.port):
+            return f"the Host header names {value[:80].decode('ascii')}, not {target.authority}"
+    return None
 
 
 def forwardable(headers: Headers, *, upgrade: bool) -> Headers:

@@ -72,6 +72,19 @@ def _enc(value: str) -> bytes:
     return value.strip().replace("\r", "").replace("\n", "").encode("utf-8")
 
 
+def placeholder_headers(rule: Rule) -> tuple[bytes, ...]:
+    """The headers where the agent's placeholder for ``rule`` travels."""
+    if rule.style is Style.ANTHROPIC:
+        return (b"authorization", b"x-api-key")
+    if rule.style is Style.CHATGPT:
+        return (b"authorization", b"chatgpt-account-id")
+    if rule.style is Style.CODEX_REFRESH:
+        return ()  # in the body, which is only rewritten when the rule applies
+    if rule.style is Style.HEADER:
+        return (rule.header.encode("latin-1"),)
+    return (b"authorization",)
+
+
 def apply_rule(rule: Rule, headers: Headers, creds: CredentialLookup) -> Injection:
     if rule.style is Style.ANTHROPIC:
         oauth = creds.get("anthropic_oauth_token")

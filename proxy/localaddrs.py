@@ -10,6 +10,7 @@ as destinations so an agent cannot reach the host's services through the proxy.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import ipaddress
 import logging
@@ -22,6 +23,31 @@ from proxy.policy import IpAddress
 log = logging.getLogger(__name__)
 
 _SIOCGIFADDR = 0x8915
+#: Linux: bind() checks the address without taking a port (socket.IP_BIND_ADDRESS_NO_PORT).
+_IP_BIND_ADDRESS_NO_PORT = 24
+
+
+def is_local_address(addr: IpAddress) -> bool:
+    """Whether ``addr`` is this machine's own right now: the kernel lets a socket bind it.
+
+    A bind to an address no interface holds fails with EADDRNOTAVAIL. Any other failure
+    counts as local: when in doubt, the destination is refused.
+    """
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    family = socket.AF_INET6 if addr.version == 6 else socket.AF_INET
+    try:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError:  # no such family here (IPv6 off): nothing to connect with either
+        return True
+    with sock:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_IP, _IP_BIND_ADDRESS_NO_PORT, 1)
+        try:
+            sock.bind((str(addr), 0))
+        except OSError as exc:
+            return exc.errno != errno.EADDRNOTAVAIL
+    return True
 
 
 def interface_ipv4(name: str) -> str | None:

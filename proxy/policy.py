@@ -4,9 +4,14 @@ Theory of operation. A client connection first presents a CONNECT (or, for plain
 absolute-form request). :func:`decide_connect` answers it: 407 without valid session
 credentials, 403 for a destination the configuration denies, otherwise *accept* (the
 server terminates TLS and reads the requests inside). Every request inside, and every
-plain-HTTP request, goes through :func:`decide_request`: the session's access mode (read
-live by the caller) may block it; otherwise the host's rule, if any, rewrites its headers
-and the request is forwarded. Once the server has resolved the destination,
+plain-HTTP request, goes through :func:`decide_request`: a request that names another
+authority than the one it travels to (a ``Host`` or absolute URL that differs from the
+CONNECT target or the plain request's URL) is refused with 421; the session's access mode
+(read live by the caller) may block it; otherwise the host's rule, if any, rewrites its
+headers and the request is forwarded. The real credential goes in only when both legs
+are TLS (an intercepted tunnel, and an ``https`` upstream) and the port is the rule's;
+anywhere else the placeholder is stripped and nothing is injected. The ``Host`` sent on
+is always the proxy's own, from the target. Once the server has resolved the destination,
 :func:`address_refusal` applies "no way home": loopback, link-local, unspecified and the
 host's own addresses are refused unless an override named them. :func:`audit_record` turns
 what happened into the one audit line.
@@ -22,8 +27,8 @@ from datetime import UTC, datetime
 from appliance.audit import AuditRecord, Decision, redact_path
 from proxy.config import ProxyConfig
 from proxy.directory import AccessMode, SessionAuth, authenticate
-from proxy.heads import ProxyCredentials, Target, forwardable, is_upgrade
-from proxy.inject import CredentialLookup, Headers, apply_rule, header_value
+from proxy.heads import ProxyCredentials, Target, forwardable, is_upgrade, misdirection
+from proxy.inject import CredentialLookup, Headers, apply_rule, placeholder_headers, without
 from proxy.rules import Rule, host_matches, match_rule
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -39,6 +44,8 @@ class Respond:
     decision: Decision
     error_type: str | None = None
     headers: Headers = field(default_factory=list)
+    #: Close the client connection after the answer (the client is not to be trusted).
+    close: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,6 +99,14 @@ def is_model_host(config: ProxyConfig, host: str) -> bool:
     return any(host_matches(pattern, host) for pattern in config.model_hosts)
 
 
+def over_tls(config: ProxyConfig, target: Target) -> bool:
+    """Whether a request to ``target`` is TLS on both legs (tunnel in, https out)."""
+    if target.scheme != "https":
+        return False
+    override = config.override_for(target.host, target.port)
+    return override is None or override.scheme == "https"
+
+
 def decide_request(
     *,
     method: str,
@@ -100,9 +115,24 @@ def decide_request(
     session: SessionAuth,
     config: ProxyConfig,
     creds: CredentialLookup,
+    tunnel: Target | None = None,
 ) -> Respond | Forward:
-    """Block, or forward with the headers to send (placeholder swapped for the real one)."""
+    """Block, or forward with the headers to send (placeholder swapped for the real one).
+
+    ``tunnel`` is the CONNECT target when the request came inside a tunnel.
+    """
     method = method.upper()
+    wrong = misdirection(headers, target, tunnel)
+    if wrong is not None:
+        return Respond(
+            status=421,
+            body=(f"Misdirected request: {wrong}. The proxy sends a request only to the "
+                  "host and port it was addressed to; make the Host header (and any "
+                  "absolute URL) name that same host and port.\n"),
+            decision=Decision.DENIED,
+            error_type="MISDIRECTED_REQUEST",
+            close=True,
+        )
     if (
         session.access_mode is AccessMode.READ_ONLY
         and method not in SAFE_METHODS
@@ -120,13 +150,16 @@ def decide_request(
             error_type="READ_ONLY_MODE",
         )
     upgrade = is_upgrade(headers)
-    out = forwardable(headers, upgrade=upgrade)
-    if header_value(out, b"host") is None:
-        out.insert(0, (b"host", target.authority.encode("ascii")))
+    out = [(b"host", target.authority.encode("ascii")),
+           *without(forwardable(headers, upgrade=upgrade), b"host")]
     rule = match_rule(config.rules, target.host, target.path)
     if rule is None:
         return Forward(headers=out, decision=Decision.PASSED, credential=None, rule=None,
                        upgrade=upgrade)
+    if target.port != rule.port or not over_tls(config, target):
+        # Cleartext, or another port: no credential, and no placeholder either.
+        return Forward(headers=without(out, *placeholder_headers(rule)),
+                       decision=Decision.PASSED, credential=None, rule=None, upgrade=upgrade)
     injection = apply_rule(rule, out, creds)
     decision = Decision.INJECTED if injection.credential else Decision.PASSED
     return Forward(

@@ -15,8 +15,9 @@ from __future__ import annotations
 import h11
 import trio
 
+from proxy.framing import Ambiguous, clean_trailers, head_defect, head_end
 from proxy.upstream import ErrorType, UpstreamError
-from proxy.wire import READ_SIZE, HttpSide, PeerHungUp
+from proxy.wire import MAX_HEAD, READ_SIZE, HttpSide, PeerHungUp
 
 _BROKEN = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 _READ_ERRORS = (h11.RemoteProtocolError, trio.TooSlowError, *_BROKEN)
@@ -29,6 +30,10 @@ class ClientGone(Exception):
 
 class ClientProtocolError(ClientGone):
     """The client sent something h11 refuses: answer 400 if still possible."""
+
+
+class AmbiguousRequest(ClientProtocolError):
+    """The client sent a head two parsers could read differently (``framing.py``)."""
 
 
 def _client_read_error(exc: BaseException) -> ClientGone:
@@ -66,6 +71,31 @@ async def client_event(client: HttpSide, patience: float) -> object:
         return await client.next_event(patience)
     except _READ_ERRORS as exc:
         raise _client_read_error(exc) from exc
+
+
+async def client_request(client: HttpSide, patience: float) -> object:
+    """The client's next request head, its raw bytes checked before h11 parses them.
+
+    The head is read into h11's buffer whole (up to ``MAX_HEAD``, beyond which h11 refuses
+    it) and :func:`proxy.framing.head_defect` reads those exact bytes; h11 then parses the
+    same bytes, so what was checked is what is used.
+    """
+    conn = client.h11
+    while conn.their_state is h11.IDLE:
+        buffered, closed = conn.trailing_data
+        end = head_end(buffered)
+        if end >= 0:
+            defect = head_defect(buffered[:end])
+            if defect is not None:
+                raise AmbiguousRequest(defect) from Ambiguous(defect)
+            break
+        if closed or len(buffered) > MAX_HEAD:
+            break
+        try:
+            await client.fill(patience)
+        except _READ_ERRORS as exc:
+            raise _client_read_error(exc) from exc
+    return await client_event(client, patience)
 
 
 async def client_send(client: HttpSide, event: h11.Event, patience: float) -> None:
@@ -112,12 +142,40 @@ async def upstream_send(conn: HttpSide, event: h11.Event, patience: float) -> No
         raise _upstream_write_error(exc) from exc
 
 
-async def relay_body(src: HttpSide, dst: HttpSide, patience: float, *, from_client: bool) -> int:
+class Tally:
+    """Bytes moved so far, readable even when the relay was cancelled half-way."""
+
+    __slots__ = ("moved",)
+
+    def __init__(self) -> None:
+        self.moved = 0
+
+
+def _trailers(event: h11.EndOfMessage, dst: HttpSide) -> h11.EndOfMessage:
+    """The end of a message for ``dst``, with the trailers it can carry.
+
+    Trailers arrive only on a chunked body, and the proxy frames a chunked body chunked
+    again, except towards an HTTP/1.0 client, which cannot take trailers at all.
+    """
+    if not event.headers:
+        return _END
+    if dst.h11.our_role is h11.SERVER and dst.h11.their_http_version != b"1.1":
+        return _END
+    kept = clean_trailers(event.headers)
+    return h11.EndOfMessage(headers=kept) if kept else _END
+
+
+_END = h11.EndOfMessage()
+
+
+async def relay_body(src: HttpSide, dst: HttpSide, patience: float, *, from_client: bool,
+                     tally: Tally | None = None) -> int:
     """Move one message body from ``src`` to ``dst`` up to its end; returns its size.
 
     Whatever ``dst`` has queued (a response head, say) goes out with the first body bytes,
     or on its own just before the relay waits for ``src``. While an answer is relayed, a
     client that hangs up ends it (``watch``, see ``wire.py``) even if the upstream is silent.
+    The body is re-encoded by h11 for ``dst``'s framing; trailers go along (``_trailers``).
     """
     watch = None if from_client else dst
     moved = 0
@@ -141,10 +199,12 @@ async def relay_body(src: HttpSide, dst: HttpSide, patience: float, *, from_clie
         try:
             if type(event) is h11.Data:
                 moved += len(event.data)
+                if tally is not None:
+                    tally.moved = moved
                 if dst.queue(event):
                     await dst.flush(patience)
             elif type(event) is h11.EndOfMessage:
-                dst.queue(h11.EndOfMessage())
+                dst.queue(_trailers(event, dst))
                 await dst.flush(patience)
                 return moved
             elif from_client:

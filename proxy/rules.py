@@ -9,6 +9,8 @@ Matching: an exact host matches itself; ``*.example.com`` matches every subdomai
 ``example.com`` but not the apex. Exact rules win over wildcards; among rules of the same
 kind the first in the table wins, so rules from ``proxy.toml`` (put first) override the
 built-in ones. A rule with a ``path`` matches only requests whose path starts with it.
+A rule names its ``port`` (443 unless it says otherwise): the policy injects only over TLS
+to that port, and strips the placeholder everywhere else (``policy.py``).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class Rule:
     #: The header the HEADER style sets (and whose placeholder it removes).
     header: str = "authorization"
     path: str = ""
+    #: The only port the credential is sent to (always over TLS).
+    port: int = 443
 
     @property
     def credentials(self) -> tuple[str, ...]:
@@ -103,7 +107,7 @@ def match_rule(rules: Iterable[Rule], host: str, path: str) -> Rule | None:
 
 def rule_from_toml(entry: Mapping[str, object], origin: str) -> Rule:
     """One ``[[rules]]`` table of ``proxy.toml``; :class:`ConfigError` naming the key."""
-    known = {"host", "credential", "style", "header", "path"}
+    known = {"host", "credential", "style", "header", "path", "port"}
     unknown = set(entry) - known
     if unknown:
         raise ConfigError(f"{origin}: unknown key(s) {sorted(unknown)} in [[rules]]")
@@ -121,7 +125,10 @@ def rule_from_toml(entry: Mapping[str, object], origin: str) -> Rule:
     if style not in (Style.ANTHROPIC, Style.CHATGPT) and not credential:
         raise ConfigError(f"{origin}: rule for {host}: credential = \"<name>\" is required")
     header = str(entry.get("header", "authorization")).lower()
+    port = entry.get("port", 443)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ConfigError(f"{origin}: rule for {host}: port must be a number from 1 to 65535")
     return Rule(
         host=host.lower(), style=style, credential=credential, header=header,
-        path=str(entry.get("path", "")),
+        path=str(entry.get("path", "")), port=port,
     )

@@ -7,7 +7,10 @@ either a CONNECT, answered after :func:`proxy.policy.decide_connect` (407/403, o
 a TLS handshake with a leaf certificate for the target from ``certs.py``), or a plain
 ``http://`` request. Requests are then read one by one (keep-alive) and each is handed to
 :func:`proxy.exchange.handle`; the session is looked up again for every request so its
-access mode is live. A malformed request gets 400 and the connection is closed.
+access mode is live. Every head is checked byte for byte before h11 parses it
+(``relay.client_request``, ``framing.py``): an ambiguous one, or a malformed one, gets 400,
+an audit line and the connection is closed, so nothing after it on that connection is
+read. A request inside a tunnel is checked against the tunnel's target (``heads.py``).
 
 Shutdown (``ProxyState.stop``): listeners close, idle connections are cancelled at once,
 requests in flight get ``shutdown_grace`` seconds, then everything left is cancelled.
@@ -32,21 +35,39 @@ from proxy.heads import (
     Target,
     parse_absolute_target,
     parse_connect_target,
+    parse_inner_target,
     parse_proxy_authorization,
 )
 from proxy.inject import header_value
 from proxy.policy import Accept, Respond, audit_record, decide_connect
-from proxy.relay import ClientGone, ClientProtocolError, client_event
+from proxy.relay import (
+    AmbiguousRequest,
+    ClientGone,
+    ClientProtocolError,
+    client_event,
+    client_request,
+)
 from proxy.state import ProxyState
 from proxy.tls import TlsStream
 from proxy.wire import HttpSide
 
 log = logging.getLogger(__name__)
 
-_BAD_REQUEST = (
-    b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 33\r\n"
-    b"connection: close\r\n\r\nThe proxy could not parse that.\r\n"
-)
+
+
+def _bad_request(exc: ClientProtocolError) -> tuple[bytes, str]:
+    """The raw 400 (h11 may be past answering) and the audit error for a refused head."""
+    if isinstance(exc, AmbiguousRequest):
+        text = (f"Refused: the request is ambiguous ({exc}). Frame a request with exactly "
+                "one Content-Length or Transfer-Encoding: chunked, and CRLF line ends.\n")
+        kind = "AMBIGUOUS_FRAMING"
+    else:
+        text, kind = "The proxy could not parse that request.\n", "MALFORMED_REQUEST"
+    body = text.encode()
+    head = (f"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            f"content-length: {len(body)}\r\nx-proxy-error-type: {kind}\r\n"
+            "connection: close\r\n\r\n")
+    return head.encode() + body, kind
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,7 +139,7 @@ async def _next_request(state: ProxyState, side: HttpSide) -> h11.Request | None
     with trio.CancelScope() as scope:
         state.idle_scopes.add(scope)
         try:
-            event = await client_event(side, state.config.idle_timeout)
+            event = await client_request(side, state.config.idle_timeout)
         except ClientProtocolError:
             raise
         except ClientGone:
@@ -145,11 +166,12 @@ async def _client(state: ProxyState, stream: trio.SocketStream) -> None:
             try:
                 request = await _next_request(state, client)
             except ClientProtocolError as exc:
-                log.info("malformed request from a client: %s", exc)
+                log.info("refused a request from a client: %s", exc)
+                answer, kind = _bad_request(exc)
                 _audit(state, session=None, method="-", host="-", target="-", status=400,
-                       decision=Decision.ERROR, error="MALFORMED_REQUEST")
+                       decision=Decision.ERROR, error=kind)
                 with trio.move_on_after(5):
-                    await stream.send_all(_BAD_REQUEST)
+                    await stream.send_all(answer)
                 return
             if request is None:
                 return
@@ -174,7 +196,8 @@ async def _first_hop(state: ProxyState, client: HttpSide, request: h11.Request) 
     except BadRequest as exc:
         _audit(state, session=None, method=method, host="-", target="-", status=400,
                decision=Decision.ERROR, error="MALFORMED_REQUEST")
-        await respond(client, 400, f"{exc}\n", patience, error_type="MALFORMED_REQUEST")
+        await respond(client, 400, f"{exc}\n", patience, error_type="MALFORMED_REQUEST",
+                      close=True)
         return False
     if request.method == b"CONNECT":
         # A CONNECT has no body; reading its end now lets a 407 keep the connection alive.
@@ -231,24 +254,30 @@ async def _inner_requests(
         try:
             request = await _next_request(state, inner)
         except ClientProtocolError as exc:
-            log.info("malformed request inside the tunnel to %s: %s", target.host, exc)
+            log.info("refused a request inside the tunnel to %s: %s", target.host, exc)
+            answer, kind = _bad_request(exc)
             _audit(state, session=session_id, method="-", host=target.host, target="-",
-                   status=400, decision=Decision.ERROR, error="MALFORMED_REQUEST")
+                   status=400, decision=Decision.ERROR, error=kind)
             with trio.move_on_after(5):
-                await inner.stream.send_all(_BAD_REQUEST)
+                await inner.stream.send_all(answer)
             return
         if request is None:
             return
+        method = request.method.decode("ascii", "replace")
+        try:
+            inner_target = parse_inner_target(request.target, target)
+        except BadRequest as exc:
+            _audit(state, session=session_id, method=method, host=target.host, target="-",
+                   status=400, decision=Decision.ERROR, error="MALFORMED_REQUEST")
+            await respond(inner, 400, f"{exc}\n", patience, error_type="MALFORMED_REQUEST",
+                          close=True)
+            return
         session: SessionAuth | None = await state.directory.lookup(session_id)
-        path = request.target.decode("ascii", "replace")
-        if not path.startswith("/"):
-            path = "/" + path.split("://", 1)[-1].partition("/")[2]
-        inner_target = Target(scheme="https", host=target.host, port=target.port, path=path)
         if session is None:  # deleted while its tunnel was open
-            _audit(state, session=session_id, method=request.method.decode(errors="replace"),
-                   host=target.host, target=path, status=407, decision=Decision.REJECTED)
+            _audit(state, session=session_id, method=method, host=target.host,
+                   target=inner_target.path, status=407, decision=Decision.REJECTED)
             await respond(inner, 407, "This session no longer exists.\n", patience)
             return
-        if not await handle(state, inner, request, inner_target, session):
+        if not await handle(state, inner, request, inner_target, session, tunnel=target):
             return
         inner.h11.start_next_cycle()

@@ -1,22 +1,32 @@
 """Connections to upstreams: resolve, refuse "home", connect, verify TLS, reuse.
 
-The exchange code (``exchange.py``) asks the :class:`Pool` for a connection to a request's
+The exchange code (``upload.py``) asks the :class:`Pool` for a connection to a request's
 destination. The pool applies an upstream override from ``proxy.toml`` when there is one,
 resolves the name once and checks the addresses with :func:`proxy.policy.address_refusal`
 (connecting to exactly the addresses it checked, so a DNS answer cannot change in
 between), verifies the upstream's certificate against the system store plus the optional
 extra CA bundle, and keeps finished connections for reuse. Failures become
 :class:`UpstreamError` with the ``X-Proxy-Error-Type`` the client is told.
+
+Isolation. A kept connection is reused only by the session that opened it, for the same
+target and the same injected credential: a connection is never shared between sessions,
+so whatever one session's requests could do to a connection's framing cannot reach
+another's. "This machine's own addresses" are asked of the kernel for every new
+connection (``localaddrs.is_local_address``), so an address added after the start (a
+new Docker network's gateway) is refused as soon as it exists.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import logging
 import socket
 import ssl
+import struct
 from collections import defaultdict
+from collections.abc import Callable
 from enum import StrEnum
 
 import h11
@@ -25,6 +35,7 @@ import trio
 from appliance.errors import ClauderonError
 from proxy.config import ProxyConfig, Upstream
 from proxy.heads import Target
+from proxy.localaddrs import is_local_address
 from proxy.policy import IpAddress, address_refusal
 from proxy.tls import TlsStream
 from proxy.wire import HttpSide
@@ -32,6 +43,11 @@ from proxy.wire import HttpSide
 log = logging.getLogger(__name__)
 
 MAX_IDLE_PER_KEY = 32
+#: Idle connections kept across all sessions; the longest idle goes first beyond this.
+MAX_IDLE = 512
+
+#: (session, credential, upstream scheme, host, port, target host, target port)
+PoolKey = tuple[str, str, str, str, int, str, int]
 
 
 class ErrorType(StrEnum):
@@ -65,32 +81,32 @@ def client_context(extra_ca_bundle: str | None) -> ssl.SSLContext:
 
 
 class UpstreamConn(HttpSide):
-    def __init__(self, stream: trio.abc.Stream, key: tuple[str, str, int]) -> None:
+    def __init__(self, stream: trio.abc.Stream, key: PoolKey) -> None:
         super().__init__(stream, h11.CLIENT)
         self.key = key
         self.idle_since = 0.0
 
 
 class Pool:
-    """Upstream connections by (scheme, host, port), kept alive between requests."""
+    """Upstream connections kept alive between requests, one set per session and target."""
 
     def __init__(
-        self, config: ProxyConfig, forbidden: frozenset[IpAddress], *, reused_ok: bool = True
+        self, config: ProxyConfig, forbidden: frozenset[IpAddress], *, reused_ok: bool = True,
+        is_local: Callable[[IpAddress], bool] = is_local_address,
     ) -> None:
         self.config = config
         self.forbidden = forbidden
+        self._is_local = is_local
         self._ssl = client_context(str(config.extra_ca_bundle or "") or None)
-        self._idle: defaultdict[tuple[str, str, int], list[UpstreamConn]] = defaultdict(list)
+        self._idle: defaultdict[PoolKey, list[UpstreamConn]] = defaultdict(list)
+        self._count = 0
         self._reuse = reused_ok
 
     def reconfigure(self, config: ProxyConfig) -> None:
         """A new proxy.toml: new TLS trust and overrides; idle connections are dropped."""
         self.config = config
         self._ssl = client_context(str(config.extra_ca_bundle or "") or None)
-        old, self._idle = self._idle, defaultdict(list)
-        for conns in old.values():
-            for conn in conns:
-                _close_now(conn)
+        self.close_all()
 
     def destination(self, target: Target) -> tuple[Upstream, bool]:
         override = self.config.override_for(target.host, target.port)
@@ -98,14 +114,20 @@ class Pool:
             return override, True
         return Upstream(scheme=target.scheme, host=target.host, port=target.port), False
 
-    async def acquire(self, target: Target) -> tuple[UpstreamConn, bool]:
-        """A connection for ``target`` and whether it was reused from the pool."""
+    async def acquire(
+        self, target: Target, *, session: str, credential: str | None
+    ) -> tuple[UpstreamConn, bool]:
+        """A connection for ``session``'s request to ``target``, and whether it was reused."""
         dest, overridden = self.destination(target)
-        key = (dest.scheme, dest.host, dest.port)
+        key = (session, credential or "", dest.scheme, dest.host, dest.port,
+               target.host, target.port)
         idle = self._idle.get(key)
         now = trio.current_time()
         while idle:
             conn = idle.pop()
+            self._count -= 1
+            if not idle:
+                del self._idle[key]
             if now - conn.idle_since < self.config.idle_timeout:
                 return conn, True
             _close_now(conn)
@@ -120,14 +142,41 @@ class Pool:
         conn.idle_since = trio.current_time()
         idle = self._idle[conn.key]
         idle.append(conn)
+        self._count += 1
         if len(idle) > MAX_IDLE_PER_KEY:
             _close_now(idle.pop(0))
+            self._count -= 1
+        if self._count > MAX_IDLE:
+            self._evict()
+
+    def _evict(self) -> None:
+        """Close the connection idle the longest (and any whose idle time is up)."""
+        now = trio.current_time()
+        oldest: PoolKey | None = None
+        for key, conns in list(self._idle.items()):
+            while conns and now - conns[0].idle_since >= self.config.idle_timeout:
+                _close_now(conns.pop(0))
+                self._count -= 1
+            if not conns:
+                del self._idle[key]
+            elif oldest is None or conns[0].idle_since < self._idle[oldest][0].idle_since:
+                oldest = key
+        if self._count > MAX_IDLE and oldest is not None:
+            conns = self._idle[oldest]
+            _close_now(conns.pop(0))
+            self._count -= 1
+            if not conns:
+                del self._idle[oldest]
+
+    @property
+    def idle_count(self) -> int:
+        return self._count
 
     def close_all(self) -> None:
-        for conns in self._idle.values():
+        old, self._idle, self._count = self._idle, defaultdict(list), 0
+        for conns in old.values():
             for conn in conns:
                 _close_now(conn)
-        self._idle.clear()
 
     async def _resolve(self, dest: Upstream) -> list[IpAddress]:
         try:
@@ -148,14 +197,15 @@ class Pool:
                 out.append(addr)
         return out
 
-    async def _connect(
-        self, dest: Upstream, overridden: bool, key: tuple[str, str, int]
-    ) -> UpstreamConn:
+    async def _connect(self, dest: Upstream, overridden: bool, key: PoolKey) -> UpstreamConn:
         timeout = self.config.connect_timeout
         try:
             with trio.fail_after(timeout):
                 addresses = await self._resolve(dest)
-                refusal = address_refusal(addresses, self.forbidden, overridden=overridden)
+                home = self.forbidden
+                if not overridden:  # asked now: the host's addresses change while we run
+                    home = home | {a for a in addresses if self._is_local(a)}
+                refusal = address_refusal(addresses, home, overridden=overridden)
                 if refusal is not None:
                     raise UpstreamError(
                         f"refusing {dest.host}: {refusal}",
@@ -210,6 +260,20 @@ def _tls_error(dest: Upstream, exc: BaseException) -> UpstreamError:
         )
     return UpstreamError(f"{dest.host}: TLS handshake failed ({cause or exc})",
                          ErrorType.TLS_CERTIFICATE_ERROR)
+
+
+def abort(conn: HttpSide) -> None:
+    """Reset the connection: what is still queued to send is dropped, not delivered.
+
+    For an upload the upstream refused and stopped reading: a plain close would leave the
+    kernel trying to deliver the rest of it (and the end of stream after it) for minutes.
+    """
+    stream = conn.stream
+    inner = stream.transport if isinstance(stream, TlsStream) else stream
+    if isinstance(inner, trio.SocketStream):
+        with contextlib.suppress(OSError):
+            inner.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        inner.socket.close()
 
 
 def _close_now(conn: HttpSide) -> None:

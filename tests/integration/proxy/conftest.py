@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -59,6 +59,16 @@ class Proxy:
 
     def add_session(self, name: str, mode: AccessMode = AccessMode.READ_WRITE) -> tuple[str, str]:
         return add_session(self.store, name, mode)
+
+
+def override(proxy: Proxy, **changes: object) -> None:
+    """Change the running proxy's configuration (``upstreams`` are merged in)."""
+    upstreams = changes.pop("upstreams", {})
+    assert isinstance(upstreams, dict)
+    config = proxy.state.config
+    proxy.state.config = replace(config, upstreams={**config.upstreams, **upstreams},
+                                 **changes)  # type: ignore[arg-type]
+    proxy.state.pool.reconfigure(proxy.state.config)
 
 
 def add_session(store: Store, name: str, mode: AccessMode) -> tuple[str, str]:
@@ -114,9 +124,16 @@ def tokens_written() -> list[dict[str, str | None]]:
 
 
 @pytest.fixture
+def proxy_hosts() -> tuple[str, ...]:
+    """Where the proxy listens (a module that needs the bridge gateway overrides this)."""
+    return ("127.0.0.1",)
+
+
+@pytest.fixture
 async def proxy(
     nursery: trio.Nursery, home: Path, store: Store, fake: FakeUpstream, git_server: GitServer,
     upstream_ca: trustme.CA, tokens_written: list[dict[str, str | None]],
+    proxy_hosts: tuple[str, ...],
 ) -> AsyncIterator[Proxy]:
     bundle = home / "upstream-ca.pem"
     upstream_ca.cert_pem.write_to_path(str(bundle))
@@ -131,7 +148,7 @@ async def proxy(
             directory=StoreDirectory(store, cache_seconds=0), audit=audit,
             forbidden=own_addresses(), token_sink=lambda t: tokens_written.append(dict(t)),
         )
-        bound = await nursery.start(functools.partial(serve, state, hosts=("127.0.0.1",), port=0))
+        bound = await nursery.start(functools.partial(serve, state, hosts=proxy_hosts, port=0))
         yield Proxy(port=bound.port, ca_path=home / "proxy-ca.pem", audit_path=home / "audit.jsonl",
                     state=state, store=store, home=home)
         state.stop()

@@ -3,7 +3,8 @@
 :class:`FakeUpstream` stands in for api.anthropic.com, api.github.com and friends: it
 records every request it receives (so tests can check which headers arrived) and answers
 by path: ``/sse`` holds an event stream open until the test acknowledges the first event,
-``/big`` streams a large body, ``/ws`` upgrades and echoes raw bytes, ``/ws-close``
+``/big`` streams a large body, ``/trailers`` answers chunked with trailers (and records
+the request's), ``/ws`` upgrades and echoes raw bytes, ``/ws-close``
 upgrades and hangs up, ``/oauth/token`` answers a token refresh, ``/silent-stream`` (one
 event) and ``/silent-head`` (nothing at all) then wait, silent, for the proxy to hang up.
 :class:`EarlyRefuser` answers 413 to an upload after its head and hangs up without reading
@@ -18,7 +19,7 @@ import base64
 import json
 import os
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h11
@@ -32,6 +33,7 @@ class Seen:
     target: str
     headers: list[tuple[str, str]]
     body: bytes
+    trailers: list[tuple[str, str]] = field(default_factory=list)
 
     def header(self, name: str) -> list[str]:
         return [v for k, v in self.headers if k == name.lower()]
@@ -78,6 +80,8 @@ class _Base:
                     target=request.target.decode(),
                     headers=[(k.decode(), v.decode()) for k, v in request.headers],
                     body=body,
+                    trailers=[(k.decode(), v.decode()) for k, v in event.headers]
+                    if isinstance(event, h11.EndOfMessage) else [],
                 )
                 self.seen.append(seen)
                 if not await self.answer(stream, conn, seen):
@@ -178,6 +182,12 @@ class FakeUpstream(_Base):
                     self.ws_closed.set()
                     return False
                 await stream.send_all(bytes(data).upper())
+        if path == "/trailers":
+            await self.send(stream, conn, h11.Response(status_code=200, headers=[
+                ("transfer-encoding", "chunked"), ("trailer", "x-checksum")]),
+                h11.Data(data=b"streamed"), h11.EndOfMessage(headers=[
+                    ("x-checksum", "sha256=abc"), ("content-length", "999")]))
+            return True
         if path == "/oauth/token":
             await self.reply(stream, conn, 200, json.dumps(self.refresh_answer).encode())
             return True

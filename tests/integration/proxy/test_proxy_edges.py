@@ -1,6 +1,6 @@
 """Edges through the running proxy: connect timeouts, names that do not resolve, an upstream
-that refuses an upload early, WebSocket hang-ups on either side, a client hanging up while
-the upstream is silent, IPv6 literal targets.
+that refuses an upload early (and one that then stops reading), WebSocket hang-ups on either
+side, a client hanging up while the upstream is silent, IPv6 literal targets, trailers.
 
 Every destination is on this machine: the timeout comes from a loopback listener whose
 accept queue is full, and the name that cannot resolve is longer than DNS allows, so the
@@ -13,13 +13,13 @@ import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 
 import httpx
 import trio
 import trustme
-from conftest import Proxy
+from conftest import SECRETS, Proxy, override
 from proxy_fakes import EarlyRefuser, FakeUpstream, Tunnel, websocket_through
+from smuggle_fakes import RawTunnel, StallingRefuser
 
 from appliance.audit import parse_line
 from proxy.config import Upstream
@@ -31,15 +31,6 @@ UNRESOLVABLE = ".".join(["nonexistent" * 5] * 5) + ".invalid"
 def client(proxy: Proxy, auth: tuple[str, str]) -> httpx.AsyncClient:
     ctx = ssl.create_default_context(cafile=str(proxy.ca_path))
     return httpx.AsyncClient(proxy=proxy.url(*auth), verify=ctx, timeout=20)
-
-
-def override(proxy: Proxy, **changes: object) -> None:
-    upstreams = changes.pop("upstreams", {})
-    assert isinstance(upstreams, dict)
-    config = proxy.state.config
-    proxy.state.config = replace(config, upstreams={**config.upstreams, **upstreams},
-                                 **changes)  # type: ignore[arg-type]
-    proxy.state.pool.reconfigure(proxy.state.config)
 
 
 @contextmanager
@@ -185,3 +176,48 @@ async def test_ipv6_literal_targets(
     assert [s.target for s in fake6.seen] == ["/six", "/six"]
     record = parse_line(proxy.audit_path.read_text().splitlines()[-1])
     assert (record.host, record.path, record.status) == ("::1", "/six", 200)
+
+
+async def test_an_early_413_from_an_upstream_that_stops_reading_releases_both_sides(
+    proxy: Proxy, upstream_ca: trustme.CA, nursery: trio.Nursery
+) -> None:
+    """Long read timeout: only stopping the upload at the 413 can end this before fail_after.
+
+    The upstream answers from the head alone, then neither reads nor closes.
+    """
+    auth = proxy.add_session("stalled")
+    refuser = StallingRefuser(upstream_ca)
+    await nursery.start(refuser.serve)
+    override(proxy, read_timeout=3600.0, upstreams={
+        "api.github.com": Upstream(scheme="https", host="127.0.0.1", port=refuser.port)})
+
+    async def upload():  # far more than the socket buffers on both sides hold
+        for _ in range(512):
+            yield b"z" * 65536
+
+    with trio.fail_after(30):
+        async with client(proxy, auth) as c:
+            r = await c.post("https://api.github.com/upload", content=upload())
+        assert (r.status_code, r.text) == (413, "upload too large\n")
+        await refuser.released.wait()  # the proxy closed the upstream connection
+        while not proxy.audit_path.read_text():
+            await trio.sleep(0.01)
+    assert len(refuser.heads) == 1
+    assert parse_line(proxy.audit_path.read_text().splitlines()[-1]).status == 413
+
+
+async def test_trailers_travel_both_ways(proxy: Proxy, fake: FakeUpstream) -> None:
+    auth = proxy.add_session("trailers")
+    with trio.fail_after(20):
+        t = await RawTunnel.open(proxy.port, ":".join(auth), "api.github.com", proxy.ca_path)
+        await t.send(b"POST /trailers HTTP/1.1\r\nHost: api.github.com\r\n"
+                     b"Transfer-Encoding: chunked\r\nTrailer: x-digest\r\n\r\n"
+                     b"5\r\nhello\r\n0\r\nX-Digest: sha256=req\r\n"
+                     b"Authorization: Bearer placeholder-in-a-trailer\r\n\r\n")
+        status, _, body, trailers = await t.answer()
+        await t.aclose()
+    assert (status, body) == (200, b"streamed")
+    assert trailers == [(b"x-checksum", b"sha256=abc")]  # its content-length trailer dropped
+    seen = fake.seen[-1]
+    assert (seen.body, seen.trailers) == (b"hello", [("x-digest", "sha256=req")])
+    assert seen.header("authorization") == [f"Bearer {SECRETS['github_token']}"]

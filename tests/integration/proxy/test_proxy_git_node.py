@@ -20,7 +20,7 @@ const sock = net.connect(Number(port), '127.0.0.1', () => {
 sock.once('data', (head) => {
   if (!/^HTTP\/1\.1 200/.test(head.toString())) { console.error(head.toString()); process.exit(2); }
   const req = https.request({
-    host, path, method: 'POST',
+    host, port: 443, path, method: 'POST',
     headers: {'x-api-key': 'placeholder-key', 'content-type': 'application/json'},
     createConnection: () => tls.connect({socket: sock, servername: host}),
   }, (res) => {
@@ -102,7 +102,7 @@ async def test_node_https_through_the_proxy(proxy: Proxy, fake: FakeUpstream) ->
              "/v1/messages"], env=env, capture_stdout=True, capture_stderr=True, check=False)
     assert done.returncode == 0, done.stderr.decode()
     answer = json.loads(done.stdout)
-    assert answer["status"] == 200
+    assert answer["status"] == 200, answer
     seen = fake.seen[-1]
     assert seen.header("authorization") == [f"Bearer {SECRETS['anthropic_oauth_token']}"]
     assert seen.header("x-api-key") == []

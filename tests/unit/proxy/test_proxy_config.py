@@ -33,6 +33,7 @@ enabled = false
 host = "api.example.com"
 credential = "example_token"
 style = "token-token"
+port = 8443
 ''')
     config = load_proxy_config(path)
     assert config.deny_unlisted and config.extra_ca_bundle == bundle
@@ -43,6 +44,7 @@ style = "token-token"
         scheme="http", host="gateway.corp", port=80)
     assert config.rules[0].host == "grafana.example.net"
     assert config.rules[1].style is Style.TOKEN_TOKEN
+    assert (config.rules[1].port, config.rules[0].port) == (8443, 443)
 
 
 @pytest.mark.parametrize(("text", "needle"), [
@@ -51,6 +53,8 @@ style = "token-token"
     ("[upstreams]\n'a' = 'ftp://x'", "https://host"),
     ("[[rules]]\nhost = 'a'\nstyle = 'weird'\ncredential = 'c'", "style"),
     ("[[rules]]\nhost = 'a'", "credential"),
+    ("[[rules]]\nhost = 'a'\ncredential = 'c'\nport = 0", "port"),
+    ("[[rules]]\nhost = 'a'\ncredential = 'c'\nport = '443'", "port"),
     ("connect_timeout_seconds = -1", "positive"),
     ("not toml [", "TOML"),
 ])

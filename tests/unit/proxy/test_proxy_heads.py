@@ -8,10 +8,12 @@ import pytest
 
 from proxy.heads import (
     BadRequest,
+    Target,
     forwardable,
     is_upgrade,
     parse_absolute_target,
     parse_connect_target,
+    parse_inner_target,
     parse_proxy_authorization,
 )
 
@@ -67,3 +69,25 @@ def test_forwardable_keeps_upgrade_pair_only_for_upgrades() -> None:
     assert forwardable(headers, upgrade=True) == [
         (b"content-length", b"3"), (b"connection", b"upgrade"), (b"upgrade", b"websocket")]
     assert not is_upgrade([(b"upgrade", b"websocket")])
+
+
+TUNNEL = parse_connect_target(b"api.github.com:443")
+
+
+def test_inner_targets() -> None:
+    assert parse_inner_target(b"/a?b", TUNNEL) == Target(
+        scheme="https", host="api.github.com", port=443, path="/a?b")
+    absolute = parse_inner_target(b"https://API.github.com:443?x=1", TUNNEL)
+    assert (absolute.scheme, absolute.host, absolute.port, absolute.path) == (
+        "https", "api.github.com", 443, "/?x=1")
+    other = parse_inner_target(b"http://evil.example/x", TUNNEL)
+    assert (other.scheme, other.host, other.port) == ("http", "evil.example", 80)
+    for bad in (b"*", b"api.github.com/x", b"https://u@api.github.com/", b"https:///x",
+                b"\xff"):
+        with pytest.raises(BadRequest):
+            parse_inner_target(bad, TUNNEL)
+
+
+def test_absolute_targets_with_a_query_and_no_path() -> None:
+    target = parse_absolute_target(b"http://example.org?q=1")
+    assert (target.host, target.path) == ("example.org", "/?q=1")

@@ -209,3 +209,89 @@ def test_no_way_home(addr: str) -> None:
 def test_public_addresses_pass() -> None:
     assert address_refusal([IP("140.82.112.3"), IP("10.1.2.3")], frozenset(),
                            overridden=False) is None
+
+
+def at(scheme: str, host: str, port: int, path: str = "/") -> Target:
+    return Target(scheme=scheme, host=host, port=port, path=path)
+
+
+@pytest.mark.parametrize(("where", "config"), [
+    (at("http", "api.github.com", 80), ProxyConfig()),  # cleartext to the rule's host
+    (at("http", "api.github.com", 443), ProxyConfig()),  # cleartext to the rule's port
+    (at("https", "api.github.com", 8443), ProxyConfig()),  # TLS, another port
+    (at("https", "api.github.com", 443), ProxyConfig(upstreams={  # TLS in, cleartext out
+        "api.github.com": Upstream(scheme="http", host="gateway.corp", port=80)})),
+])
+def test_no_credential_and_no_placeholder_off_tls_or_off_the_rule_port(
+    where: Target, config: ProxyConfig
+) -> None:
+    verdict = decide_request(method="GET", target=where, headers=[
+        (b"host", where.authority.encode()), (b"authorization", b"Bearer placeholder")],
+        session=RW, config=config, creds=ALL)
+    assert isinstance(verdict, Forward)
+    assert (verdict.decision, verdict.credential, verdict.rule) == (Decision.PASSED, None, None)
+    assert dict(verdict.headers) == {b"host": where.authority.encode()}
+
+
+def test_credentials_go_over_tls_to_the_rule_port_and_a_rule_may_name_another() -> None:
+    plain = decide_request(method="GET", target=at("https", "api.github.com", 443),
+                           headers=[(b"host", b"api.github.com")], session=RW,
+                           config=ProxyConfig(), creds=ALL)
+    assert isinstance(plain, Forward) and plain.credential == "github_token"
+    config = config_from_dict({"rules": [{"host": "git.corp.example", "port": 8443,
+                                          "credential": "github_token"}]}, "proxy.toml")
+    for port, credential in ((8443, "github_token"), (443, None)):
+        where = at("https", "git.corp.example", port)
+        verdict = decide_request(method="GET", target=where,
+                                 headers=[(b"host", where.authority.encode())], session=RW,
+                                 config=config, creds=ALL)
+        assert isinstance(verdict, Forward) and verdict.credential == credential
+
+
+def test_anthropic_placeholders_are_stripped_in_cleartext() -> None:
+    where = at("http", "api.anthropic.com", 80)
+    verdict = decide_request(method="POST", target=where, headers=[
+        (b"host", b"api.anthropic.com"), (b"x-api-key", b"placeholder"),
+        (b"authorization", b"Bearer placeholder"), (b"content-type", b"application/json")],
+        session=RW, config=ProxyConfig(), creds=ALL)
+    assert sent(verdict) == {b"host": b"api.anthropic.com", b"content-type": b"application/json"}
+
+
+TUNNEL = at("https", "api.github.com", 443)
+
+
+@pytest.mark.parametrize(("where", "host"), [
+    (TUNNEL, b"api.anthropic.com"),  # fronting by Host
+    (TUNNEL, b"api.github.com:8443"),  # another port
+    (TUNNEL, b"api.github.com:80"),
+    (TUNNEL, b"api.github.com@evil"),
+    (TUNNEL, b""),
+    (at("https", "api.anthropic.com", 443), b"api.github.com"),  # absolute URL elsewhere
+    (at("http", "api.github.com", 443), b"api.github.com:443"),  # http:// inside TLS
+])
+def test_a_request_naming_another_authority_than_its_tunnel_is_misdirected(
+    where: Target, host: bytes
+) -> None:
+    verdict = decide_request(method="GET", target=where, headers=[(b"host", host)], session=RW,
+                             config=ProxyConfig(), creds=ALL, tunnel=TUNNEL)
+    assert isinstance(verdict, Respond)
+    assert (verdict.status, verdict.decision, verdict.error_type, verdict.close) == (
+        421, Decision.DENIED, "MISDIRECTED_REQUEST", True)
+    assert "Misdirected" in verdict.body
+
+
+@pytest.mark.parametrize("host", [b"api.github.com", b"API.GitHub.com:443", b"api.github.com."])
+def test_the_same_authority_in_other_spellings_passes_and_host_is_ours(host: bytes) -> None:
+    verdict = decide_request(method="GET", target=TUNNEL, headers=[(b"host", host)], session=RW,
+                             config=ProxyConfig(), creds=ALL, tunnel=TUNNEL)
+    assert sent(verdict)[b"host"] == b"api.github.com"
+
+
+def test_plain_http_host_must_match_the_url() -> None:
+    where = at("http", "example.org", 80)
+    good = decide_request(method="GET", target=where, headers=[(b"host", b"Example.org:80")],
+                          session=RW, config=ProxyConfig(), creds=ALL)
+    assert sent(good)[b"host"] == b"example.org"
+    bad = decide_request(method="GET", target=where, headers=[(b"host", b"api.github.com")],
+                         session=RW, config=ProxyConfig(), creds=ALL)
+    assert isinstance(bad, Respond) and bad.status == 421

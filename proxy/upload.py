@@ -1,0 +1,138 @@
+"""Sending one request upstream: its head, its body, and an eye on an early answer.
+
+Theory of operation. ``exchange.py`` hands over the head the proxy framed itself
+(``framing.py``). :func:`send_request` takes a connection from the session's pool, sends
+the head and relays the body from the client, and returns the first answer event. A
+request without a body is sent in one write. While a body is uploaded, a watcher task
+reads the upstream side: an upstream may answer before the body is done (a 413 from the
+head alone) and then stop reading, and a proxy that only writes would sit blocked until
+the read timeout. A final answer of 400 or more that arrives mid-upload stops the upload
+at once; the exchange then relays that answer with ``connection: close``, closes the
+upstream connection and, for a moment, reads and drops what the client still sends
+(:func:`linger`), so the client reads the answer instead of a reset. An upload the
+upstream cuts short (it closed, or stopped reading) is also given
+:data:`EARLY_ANSWER_WAIT` seconds to show its answer.
+"""
+
+from __future__ import annotations
+
+import math
+
+import h11
+import trio
+
+from proxy.framing import has_body
+from proxy.heads import Target
+from proxy.inject import Headers
+from proxy.relay import ClientGone, Tally, relay_body, upstream_event, upstream_flush
+from proxy.state import ProxyState
+from proxy.upstream import UpstreamConn, UpstreamError
+from proxy.wire import HttpSide
+
+#: How long an upstream that stopped taking an upload gets to show its answer (a 413, say),
+#: and how long the rest of that upload is then read and dropped before the client's close.
+EARLY_ANSWER_WAIT = 2.0
+LINGER_BYTES = 64 * 1024 * 1024
+
+
+def _final(event: object, upgrade: bool) -> bool:
+    return not isinstance(event, h11.InformationalResponse) or (
+        upgrade and event.status_code == 101)
+
+
+async def _upload(client: HttpSide, conn: UpstreamConn, patience: float, tally: Tally,
+                  upgrade: bool) -> object | None:
+    """Relay the body while watching for an answer; the answer if one came early.
+
+    Failures are carried out of the nursery by hand (a nursery would wrap them in a group).
+    """
+    answer: list[object] = []
+    failure: list[Exception] = []
+    async with trio.open_nursery() as nursery:
+        uploading = trio.CancelScope()
+
+        async def watch() -> None:
+            try:
+                event = await upstream_event(conn, math.inf)
+                while not _final(event, upgrade):
+                    event = await upstream_event(conn, math.inf)
+            except UpstreamError:
+                return  # the upload (or the read after it) reports what went wrong
+            answer.append(event)
+            if isinstance(event, h11.Response) and event.status_code >= 400:
+                uploading.cancel()
+
+        nursery.start_soon(watch)
+        with uploading:
+            try:
+                await relay_body(client, conn, patience, from_client=True, tally=tally)
+            except (UpstreamError, ClientGone) as exc:
+                failure.append(exc)
+        if failure and not answer and isinstance(failure[0], UpstreamError):
+            nursery.cancel_scope.deadline = trio.current_time() + EARLY_ANSWER_WAIT
+        else:
+            nursery.cancel_scope.cancel()
+    if answer and not (failure and isinstance(failure[0], ClientGone)):
+        return answer[0]
+    if failure:
+        raise failure[0]
+    return None
+
+
+async def send_request(
+    state: ProxyState, client: HttpSide, *, head: h11.Request, target: Target,
+    session: str, credential: str | None, framing: Headers, tally: Tally, upgrade: bool,
+) -> tuple[UpstreamConn, object]:
+    """Send the request, return the connection and the first non-100 answer event.
+
+    A pooled connection the upstream closed meanwhile fails before any answer; for a
+    request without a body (whose bytes were not consumed yet) one fresh retry is safe.
+    Once the whole request has gone, a client that hangs up while the answer is awaited
+    ends the wait (``watch=``, see ``wire.py``).
+    """
+    patience = state.config.read_timeout
+    body = has_body(framing)
+    for attempt in (0, 1):
+        conn, reused = await state.pool.acquire(target, session=session, credential=credential)
+        try:
+            conn.queue(head)
+            if client.h11.their_state is h11.DONE:  # a retry: the end was read already
+                conn.queue(h11.EndOfMessage())
+                await upstream_flush(conn, patience)
+            elif not body:
+                # A bodyless request's end is already in h11's buffer: one write for all.
+                await relay_body(client, conn, patience, from_client=True)
+            else:
+                early = await _upload(client, conn, patience, tally, upgrade)
+                if early is not None:
+                    return conn, early
+            while True:
+                event = await upstream_event(conn, patience, watch=client)
+                if _final(event, upgrade):
+                    return conn, event
+        except UpstreamError:
+            await conn.aclose()
+            if not (reused and not body and attempt == 0):
+                raise
+        except BaseException:
+            await conn.aclose()
+            raise
+    raise AssertionError("unreachable")
+
+
+async def linger(client: HttpSide) -> None:
+    """Read and drop what is left of an upload the upstream refused early, for a moment.
+
+    Closing a socket with unread input makes the kernel send a reset, which can destroy
+    the answer before the client reads it.
+    """
+    with trio.move_on_after(EARLY_ANSWER_WAIT):
+        left = LINGER_BYTES
+        while left > 0:
+            try:
+                data = await client.stream.receive_some(65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                return
+            if not data:
+                return
+            left -= len(data)

@@ -1,0 +1,215 @@
+"""Upstreams a smuggler hopes for, and a raw tunnel to talk to the proxy byte by byte.
+
+:class:`ClFramingUpstream` is an HTTPS server that frames requests by ``Content-Length``
+only and never reads ``Transfer-Encoding`` -- the kind of back end request smuggling
+turns against a front end that reads ``Transfer-Encoding``. It answers every request with
+JSON naming the connection it came on and echoing the request *body* (a paste service,
+say); it never echoes headers, so a real credential can reach a client only if some
+other request's bytes became a body. A body shorter than its ``Content-Length`` is
+answered with what arrived by five seconds of silence (lenient, as the smuggled echo needs).
+``/both-framings`` answers with ``Transfer-Encoding`` and ``Content-Length`` together.
+
+:class:`StallingRefuser` answers 413 to an upload from its head alone and then neither
+reads nor closes: only the proxy can end that exchange.
+
+:class:`RawTunnel` is a CONNECT tunnel carrying whatever bytes a test writes, with h11
+reading the answers.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import select
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+import h11
+import trio
+import trustme
+from proxy_fakes import server_context
+
+
+@dataclass
+class RawSeen:
+    conn: int
+    method: str
+    target: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+class ClFramingUpstream:
+    def __init__(self, ca: trustme.CA) -> None:
+        self.ctx = server_context(ca)
+        self.port = 0
+        self.seen: list[RawSeen] = []
+        self.connections = 0
+        #: Every byte received, per connection (what "reached the upstream").
+        self.received: dict[int, bytes] = {}
+
+    async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        listeners = await trio.open_ssl_over_tcp_listeners(0, self.ctx, host="127.0.0.1")
+        self.port = listeners[0].transport_listener.socket.getsockname()[1]
+        task_status.started(self.port)
+        await trio.serve_listeners(self._connection, listeners)
+
+    async def _read(self, stream: trio.abc.Stream, cid: int, quiet: float = 30) -> bytes:
+        with trio.move_on_after(quiet):
+            data = bytes(await stream.receive_some(65536))
+            self.received[cid] = self.received.get(cid, b"") + data
+            return data if data else b"EOF"
+        return b""
+
+    async def _connection(self, stream: trio.abc.Stream) -> None:
+        cid = self.connections
+        self.connections += 1
+        buf = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    data = await self._read(stream, cid)
+                    if data in (b"", b"EOF"):
+                        return
+                    buf += data
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                lines = head.decode("latin-1").split("\r\n")
+                method, target, _ = [*lines[0].split(" ", 2), "", ""][:3]
+                headers = [(n.strip().lower(), v.strip())
+                           for n, _, v in (line.partition(":") for line in lines[1:])]
+                lengths = [v for n, v in headers if n == "content-length"]
+                length = int(lengths[0]) if lengths and lengths[0].isdigit() else 0
+                while len(buf) < length:
+                    data = await self._read(stream, cid, quiet=5.0)
+                    if data in (b"", b"EOF"):
+                        break
+                    buf += data
+                body, buf = buf[:length], buf[length:]
+                self.seen.append(RawSeen(conn=cid, method=method, target=target,
+                                         headers=headers, body=body))
+                await stream.send_all(self._answer(cid, target, body))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return
+        finally:
+            await trio.aclose_forcefully(stream)
+
+    @staticmethod
+    def _answer(cid: int, target: str, body: bytes) -> bytes:
+        if target == "/both-framings":
+            return (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"
+                    b"5\r\nhello\r\n0\r\n\r\n")
+        text = json.dumps({"conn": cid, "target": target,
+                           "body": body.decode("latin-1")}).encode()
+        return (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                b"content-length: %d\r\n\r\n%s" % (len(text), text))
+
+
+def peer_gone(stream: trio.SSLStream[trio.SocketStream]) -> bool:
+    """Whether the peer closed the connection, without reading a byte of what it sent."""
+    poller = select.poll()
+    poller.register(stream.transport_stream.socket.fileno(),
+                    select.POLLRDHUP | select.POLLHUP | select.POLLERR)
+    return bool(poller.poll(0))
+
+
+class StallingRefuser:
+    def __init__(self, ca: trustme.CA) -> None:
+        self.ctx = server_context(ca)
+        self.port = 0
+        self.heads: list[bytes] = []
+        #: Set once the proxy closed a connection this server never read to the end.
+        self.released = trio.Event()
+
+    async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        listeners = await trio.open_ssl_over_tcp_listeners(0, self.ctx, host="127.0.0.1")
+        self.port = listeners[0].transport_listener.socket.getsockname()[1]
+        task_status.started(self.port)
+        await trio.serve_listeners(self._connection, listeners)
+
+    async def _connection(self, stream: trio.SSLStream[trio.SocketStream]) -> None:
+        try:
+            head = b""
+            with trio.fail_after(30):
+                while b"\r\n\r\n" not in head:
+                    data = await stream.receive_some(4096)
+                    if not data:
+                        return
+                    head += data
+            self.heads.append(head)
+            body = b"upload too large\n"
+            await stream.send_all(b"HTTP/1.1 413 Content Too Large\r\ncontent-type: text/plain"
+                                  b"\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+            # Neither read nor close: wait (bounded) for the proxy to let go.
+            with trio.move_on_after(3600):
+                while not peer_gone(stream):
+                    await trio.sleep(0.05)
+                self.released.set()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            await trio.aclose_forcefully(stream)
+
+
+class RawTunnel:
+    """A CONNECT tunnel through the proxy that writes raw bytes and reads with h11."""
+
+    def __init__(self, tls: trio.SSLStream[trio.SocketStream]) -> None:
+        self.tls = tls
+        self.conn = h11.Connection(h11.CLIENT)
+
+    @classmethod
+    async def open(cls, port: int, auth: str, host: str, cafile: Path,
+                   connect_port: int = 443) -> RawTunnel:
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        basic = base64.b64encode(auth.encode()).decode()
+        await stream.send_all(
+            f"CONNECT {host}:{connect_port} HTTP/1.1\r\nHost: {host}:{connect_port}\r\n"
+            f"Proxy-Authorization: Basic {basic}\r\n\r\n".encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += await stream.receive_some(1)
+        if not head.startswith(b"HTTP/1.1 200"):
+            await stream.aclose()
+            raise ConnectionError(head.decode(errors="replace"))
+        ctx = ssl.create_default_context(cafile=str(cafile))
+        return cls(trio.SSLStream(stream, ctx, server_hostname=host))
+
+    async def send(self, raw: bytes) -> None:
+        await self.tls.send_all(raw)
+
+    async def answer(self) -> tuple[int, dict[str, str], bytes, list[tuple[bytes, bytes]]]:
+        """The next answer: status, headers, body, trailers."""
+        # The proxy answers whatever it read; tell h11 a request went (the bytes were ours).
+        if self.conn.our_state is h11.IDLE:
+            self.conn.send(h11.Request(method="GET", target="/", headers=[("host", "x")]))
+            self.conn.send(h11.EndOfMessage())
+        status, headers, body = 0, {}, b""
+        while True:
+            event = self.conn.next_event()
+            if event is h11.NEED_DATA:
+                self.conn.receive_data(await self.tls.receive_some(65536))
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+                headers = {k.decode(): v.decode() for k, v in event.headers}
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
+                    self.conn.start_next_cycle()
+                return status, headers, body, list(event.headers)
+            elif isinstance(event, h11.InformationalResponse):
+                continue
+            else:
+                raise ConnectionError(repr(event))
+
+    async def closed(self) -> bool:
+        """Whether the proxy closed the tunnel (reads until it does or data arrives)."""
+        try:
+            data = await self.tls.receive_some(65536)
+        except trio.BrokenResourceError:
+            return True
+        return data == b""
+
+    async def aclose(self) -> None:
+        await trio.aclose_forcefully(self.tls)

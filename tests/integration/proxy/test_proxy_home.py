@@ -1,0 +1,145 @@
+"""No way home, kept current: an address this machine gains after the proxy started is refused.
+
+A Docker network created while the proxy runs gives the host a new address (the network's
+gateway), where host services may listen. The test makes the same change by hand, after
+the proxy started: a veth pair whose host end gets an address in 198.18.0.0/15 (the
+benchmarking range, never routed) and whose other end lives in a network namespace the
+test creates. A service on the host's new address must be refused through the proxy; a
+service on the namespace's address, which is not this machine's, is the positive control
+and stays reachable. Both are removed afterwards.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import trio
+from conftest import Proxy, override
+from smuggle_fakes import RawTunnel
+
+from appliance.audit import parse_line
+
+PEER_SERVER = r"""
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"peer on the new network\n"
+        self.send_response(200); self.send_header("content-length", str(len(body)))
+        self.end_headers(); self.wfile.write(body)
+    def log_message(self, *args): pass
+server = http.server.HTTPServer((sys.argv[1], 0), H)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+@dataclass(frozen=True)
+class NewNetwork:
+    host_address: str
+    peer_address: str
+    namespace: str
+
+
+def ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
+
+
+def unused_block() -> ipaddress.IPv4Network:
+    taken = subprocess.run(["ip", "-4", "-o", "addr"], check=True, capture_output=True,
+                           text=True, timeout=30).stdout
+    while True:
+        third, fourth = secrets.randbelow(256), 4 * secrets.randbelow(64)
+        block = ipaddress.ip_network(f"198.18.{third}.{fourth}/30")
+        if not any(str(addr) in taken for addr in block):
+            return block
+
+
+@contextmanager
+def new_host_address() -> Iterator[NewNetwork]:
+    tag = secrets.token_hex(3)
+    host_if, peer_if, namespace = f"clph{tag}", f"clpp{tag}", f"clproxy-{tag}"
+    block = unused_block()
+    host_addr, peer_addr = str(block[1]), str(block[2])
+    ip("netns", "add", namespace)
+    try:
+        ip("link", "add", host_if, "type", "veth", "peer", "name", peer_if)
+        try:
+            ip("link", "set", peer_if, "netns", namespace)
+            ip("addr", "add", f"{host_addr}/30", "dev", host_if)
+            ip("link", "set", host_if, "up")
+            ip("-n", namespace, "addr", "add", f"{peer_addr}/30", "dev", peer_if)
+            ip("-n", namespace, "link", "set", peer_if, "up")
+            yield NewNetwork(host_address=host_addr, peer_address=peer_addr,
+                             namespace=namespace)
+        finally:
+            ip("link", "del", host_if)  # takes its peer along
+    finally:
+        ip("netns", "del", namespace)
+
+
+async def plain_get(proxy: Proxy, auth: tuple[str, str], authority: str) -> bytes:
+    basic = base64.b64encode(":".join(auth).encode()).decode()
+    stream = await trio.open_tcp_stream("127.0.0.1", proxy.port)
+    await stream.send_all(f"GET http://{authority}/ HTTP/1.1\r\nHost: {authority}\r\n"
+                          f"Proxy-Authorization: Basic {basic}\r\nConnection: close\r\n\r\n"
+                          .encode())
+    got = b""
+    while chunk := await stream.receive_some(65536):
+        got += chunk
+    await stream.aclose()
+    return got
+
+
+async def test_an_address_added_after_the_start_is_refused(
+    proxy: Proxy, nursery: trio.Nursery
+) -> None:
+    override(proxy, deny_unlisted=False)  # every destination below is on this machine
+    auth = proxy.add_session("home")
+    with new_host_address() as net:  # the proxy is already running
+        accepted: list[object] = []
+        listeners = await trio.open_tcp_listeners(0, host=net.host_address)
+        port = listeners[0].socket.getsockname()[1]
+
+        async def count(stream: trio.SocketStream) -> None:
+            accepted.append(stream)
+            await stream.aclose()
+
+        nursery.start_soon(trio.serve_listeners, count, listeners)
+        peer = await trio.lowlevel.open_process(
+            ["ip", "netns", "exec", net.namespace, sys.executable, "-c", PEER_SERVER,
+             net.peer_address], stdout=subprocess.PIPE)
+        try:
+            assert peer.stdout is not None
+            with trio.fail_after(20):
+                peer_port = int((await peer.stdout.receive_some(64)).strip())
+                # The host's new address: refused in plain HTTP and through a tunnel.
+                got = await plain_get(proxy, auth, f"{net.host_address}:{port}")
+                assert got.startswith(b"HTTP/1.1 403 "), got[:300]
+                assert b"one of this machine's own addresses" in got
+                t = await RawTunnel.open(proxy.port, ":".join(auth), net.host_address,
+                                         proxy.ca_path, connect_port=port)
+                await t.send(f"GET / HTTP/1.1\r\nHost: {net.host_address}:{port}\r\n\r\n"
+                             .encode())
+                status, headers, _, _ = await t.answer()
+                await t.aclose()
+                assert (status, headers["x-proxy-error-type"]) == (403, "DESTINATION_FORBIDDEN")
+                # The positive control: the same new network's other end is no home of ours.
+                got = await plain_get(proxy, auth, f"{net.peer_address}:{peer_port}")
+                assert got.startswith(b"HTTP/1.1 200 ") and got.endswith(b"new network\n")
+        finally:
+            peer.kill()
+            with trio.move_on_after(10):
+                await peer.wait()
+        for listener in listeners:
+            await listener.aclose()
+    assert accepted == []
+    records = [parse_line(x) for x in proxy.audit_path.read_text().splitlines()]
+    assert [(r.status, r.decision, r.error) for r in records] == [
+        (403, "denied", "DESTINATION_FORBIDDEN")] * 2 + [(200, "passed", None)]
