@@ -4,7 +4,9 @@ The proxy listens on 127.0.0.1 and on the Docker bridge gateway (``host.docker.i
 on Linux), never on 0.0.0.0 by default. :func:`bridge_gateway` finds the gateway from the
 settings or the ``docker0`` interface. :func:`own_addresses` lists every address assigned to
 this machine (from ``/proc`` on Linux), which :func:`proxy.policy.address_refusal` refuses
-as destinations so an agent cannot reach the host's services through the proxy.
+as destinations so an agent cannot reach the host's services through the proxy; and
+:func:`on_container_bridge` says whether an address lies on a container network of this
+host (another session's container, any local container), refused the same way.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import errno
 import fcntl
 import ipaddress
 import logging
+import os
 import socket
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 from proxy.policy import IpAddress
@@ -48,6 +52,47 @@ def is_local_address(addr: IpAddress) -> bool:
         except OSError as exc:
             return exc.errno != errno.EADDRNOTAVAIL
     return True
+
+
+def bridge_routes(route_table: str, is_bridge: Callable[[str], bool]
+                  ) -> list[ipaddress.IPv4Network]:
+    """The IPv4 subnets routed straight onto a bridge, from ``/proc/net/route`` (pure).
+
+    A bridge on this host holds containers (every Docker network is one): their addresses
+    are "home" too. A default route is never a bridge subnet.
+    """
+    nets: list[ipaddress.IPv4Network] = []
+    for line in route_table.splitlines()[1:]:
+        cols = line.split()
+        if len(cols) < 8 or not is_bridge(cols[0]):
+            continue
+        try:
+            dest = socket.inet_ntoa(struct.pack("<I", int(cols[1], 16)))
+            mask = socket.inet_ntoa(struct.pack("<I", int(cols[7], 16)))
+            net = ipaddress.IPv4Network(f"{dest}/{mask}", strict=False)
+        except (ValueError, struct.error):
+            continue
+        if net.prefixlen > 0:
+            nets.append(net)
+    return nets
+
+
+def _is_bridge(iface: str) -> bool:
+    return os.path.isdir(f"/sys/class/net/{iface}/bridge")
+
+
+def on_container_bridge(addr: IpAddress, *, routes: Path = Path("/proc/net/route")) -> bool:
+    """Whether ``addr`` lies on a container network of this host (a bridge's subnet), read
+    now: networks come and go while the proxy runs. Unreadable: not known to be one."""
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is None:
+            return False
+        addr = addr.ipv4_mapped
+    try:
+        table = routes.read_text()
+    except OSError:
+        return False
+    return any(addr in net for net in bridge_routes(table, _is_bridge))
 
 
 def interface_ipv4(name: str) -> str | None:

@@ -169,7 +169,8 @@ def decide_request(
 
 
 def address_refusal(
-    addresses: Iterable[IpAddress], forbidden: frozenset[IpAddress], *, overridden: bool
+    addresses: Iterable[IpAddress], forbidden: frozenset[IpAddress], *, overridden: bool,
+    bridged: frozenset[IpAddress] = frozenset(),
 ) -> str | None:
     """Why the resolved destination is refused ("no way home"), or None when it is fine."""
     if overridden:
@@ -186,6 +187,8 @@ def address_refusal(
             return f"{addr} is not a unicast address"
         if addr in forbidden:
             return f"{addr} is one of this machine's own addresses"
+        if addr in bridged:
+            return f"{addr} is on a container network of this machine"
     return None
 
 

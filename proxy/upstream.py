@@ -35,7 +35,7 @@ import trio
 from appliance.errors import ClauderonError
 from proxy.config import ProxyConfig, Upstream
 from proxy.heads import Target
-from proxy.localaddrs import is_local_address
+from proxy.localaddrs import is_local_address, on_container_bridge
 from proxy.policy import IpAddress, address_refusal
 from proxy.tls import TlsStream
 from proxy.wire import HttpSide
@@ -93,10 +93,12 @@ class Pool:
     def __init__(
         self, config: ProxyConfig, forbidden: frozenset[IpAddress], *, reused_ok: bool = True,
         is_local: Callable[[IpAddress], bool] = is_local_address,
+        on_bridge: Callable[[IpAddress], bool] = on_container_bridge,
     ) -> None:
         self.config = config
         self.forbidden = forbidden
         self._is_local = is_local
+        self._on_bridge = on_bridge
         self._ssl = client_context(str(config.extra_ca_bundle or "") or None)
         self._idle: defaultdict[PoolKey, list[UpstreamConn]] = defaultdict(list)
         self._count = 0
@@ -203,9 +205,12 @@ class Pool:
             with trio.fail_after(timeout):
                 addresses = await self._resolve(dest)
                 home = self.forbidden
+                bridged: frozenset[IpAddress] = frozenset()
                 if not overridden:  # asked now: the host's addresses change while we run
                     home = home | {a for a in addresses if self._is_local(a)}
-                refusal = address_refusal(addresses, home, overridden=overridden)
+                    bridged = frozenset(a for a in addresses if self._on_bridge(a))
+                refusal = address_refusal(addresses, home, overridden=overridden,
+                                          bridged=bridged)
                 if refusal is not None:
                     raise UpstreamError(
                         f"refusing {dest.host}: {refusal}",

@@ -143,3 +143,43 @@ async def test_an_address_added_after_the_start_is_refused(
     records = [parse_line(x) for x in proxy.audit_path.read_text().splitlines()]
     assert [(r.status, r.decision, r.error) for r in records] == [
         (403, "denied", "DESTINATION_FORBIDDEN")] * 2 + [(200, "passed", None)]
+
+
+PEER_NODE = ("require('http').createServer((q, s) => s.end('container peer\\n'))"
+             ".listen(8080, '0.0.0.0')")
+
+
+async def test_another_container_is_home_too(proxy: Proxy) -> None:
+    """A container on this host's bridge (another session's, any local service) is refused
+    through the proxy: the proxy must not be a way around the sessions' network."""
+    import docker
+
+    from tests.support.engine import AGENT_IMAGE, ensure_agent_image, ensure_engine
+
+    engine = ensure_engine()
+    ensure_agent_image()
+    override(proxy, deny_unlisted=False)
+    auth = proxy.add_session("neighbour")
+    peer = engine.containers.run(AGENT_IMAGE, ["node", "-e", PEER_NODE], detach=True,
+                                 labels={"clauderon.test": "proxy-home"})
+    try:
+        peer.reload()
+        address = peer.attrs["NetworkSettings"]["IPAddress"]
+        assert address
+        with trio.fail_after(30):
+            # Positive control: the host itself reaches the container directly.
+            while True:
+                probe = await trio.to_thread.run_sync(lambda: subprocess.run(
+                    ["curl", "-s", "--max-time", "2", f"http://{address}:8080/"],
+                    capture_output=True, text=True, check=False))
+                if probe.stdout == "container peer\n":
+                    break
+                await trio.sleep(0.1)
+            got = await plain_get(proxy, auth, f"{address}:8080")
+        assert got.startswith(b"HTTP/1.1 403 "), got[:300]
+        assert b"container network of this machine" in got
+    finally:
+        try:
+            peer.remove(force=True)
+        except docker.errors.NotFound:
+            pass

@@ -27,3 +27,21 @@ def test_the_kernel_says_which_addresses_are_ours_now() -> None:
     for other in ("192.0.2.201", "198.51.100.7", "2001:db8::7"):
         if ipaddress.ip_address(other) not in own_addresses():
             assert not is_local_address(ipaddress.ip_address(other)), other
+
+
+ROUTES = """Iface	Destination	Gateway 	Flags	RefCnt	Use	Metric	Mask		MTU	Window	IRTT
+eth0	00000000	010200C0	0003	0	0	0	00000000	0	0	0
+eth0	000200C0	00000000	0001	0	0	0	00FFFFFF	0	0	0
+docker0	000011AC	00000000	0001	0	0	0	0000FFFF	0	0	0
+br-1a2b	000012AC	00000000	0001	0	0	0	0000FFFF	0	0	0
+docker0	00000000	010011AC	0003	0	0	0	00000000	0	0	0
+"""
+
+
+def test_bridge_routes_are_the_container_subnets() -> None:
+    from proxy.localaddrs import bridge_routes
+
+    nets = bridge_routes(ROUTES, lambda name: name == "docker0" or name.startswith("br-"))
+    assert [str(n) for n in nets] == ["172.17.0.0/16", "172.18.0.0/16"]  # no default route
+    assert bridge_routes(ROUTES, lambda name: False) == []
+    assert bridge_routes("garbage\nbr-x zz yy\n", lambda name: True) == []
