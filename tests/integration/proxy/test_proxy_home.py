@@ -12,6 +12,7 @@ and stays reachable. Both are removed afterwards.
 from __future__ import annotations
 
 import base64
+import contextlib
 import ipaddress
 import secrets
 import subprocess
@@ -179,7 +180,5 @@ async def test_another_container_is_home_too(proxy: Proxy) -> None:
         assert got.startswith(b"HTTP/1.1 403 "), got[:300]
         assert b"container network of this machine" in got
     finally:
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             peer.remove(force=True)
-        except docker.errors.NotFound:
-            pass
