@@ -4,16 +4,17 @@
 session's agent home on the host (Claude's transcript JSONL; Codex's rollout files, in
 order) and returns typed messages after ``cursor`` plus the cursor to pass next time. The
 cursor is a byte offset into the agent's log files taken in order; only complete lines are
-consumed, so polling never returns a message twice or half. ``POST .../message`` types the
-text into the agent's terminal (tmux ``send-keys``) and presses Enter.
+consumed, so polling never returns a message twice or half. The agent writes those files:
+they are read through :mod:`appliance.agents.reader` (never following a symlink, bounded
+per answer; a log the agent turned into a symlink or FIFO is a 409). ``POST .../message``
+types the text into the agent's terminal (tmux ``send-keys``) and presses Enter.
 
 Neighbours: :mod:`appliance.agents.transcript` (the pure parsers), ``api/console.py``.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import re
 from typing import Any
 
 import trio
@@ -23,15 +24,14 @@ from quart_trio import QuartTrio
 from api.context import ApiContext
 from api.openapi import RouteDoc, documented, err, ok
 from api.sessions import json_body
-from appliance.agents import claude
+from appliance.agents import reader
 from appliance.agents.boot import send_enter_argv, send_text_argv
-from appliance.agents.transcript import Message, parse_lines
-from appliance.contract import workdir_for
 from appliance.errors import BackendError, Conflict, InvalidInput
-from appliance.sessions import Agent, AgentStatus, Phase, Session
+from appliance.sessions import Agent, AgentStatus, Phase
 
-MAX_READ = 4 * 1024 * 1024
 MAX_MESSAGE = 64 * 1024
+READERS = 2  # transcript reads at once
+CURSOR = re.compile(r"[0-9]{1,18}")
 #: Typed text and its Enter as separate keystrokes: a TUI would take them together as paste.
 ENTER_PAUSE_SECONDS = 0.15
 
@@ -46,41 +46,18 @@ MESSAGE = {"type": "object", "required": ["kind", "text"], "properties": {
 }}
 
 
-def log_files(session: Session, homes: Path) -> list[Path]:
-    home = homes / session.id
-    if session.agent is Agent.CLAUDE:
-        path = Path(claude.transcript_path(home=str(home), workdir=workdir_for(session),
-                                           session_id=session.id))
-        return [path] if path.is_file() else []
-    return sorted(home.glob(".codex/sessions/*/*/*/rollout-*.jsonl"))
-
-
-def read_after(agent: Agent, paths: list[Path], cursor: int) -> tuple[list[Message], int]:
-    """Messages after ``cursor`` in the concatenation of ``paths``, and the next cursor."""
-    out: list[Message] = []
-    base = 0
-    budget = MAX_READ
-    for path in paths:
-        with path.open("rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if cursor >= base + size:
-                base += size
-                continue
-            start = max(cursor - base, 0)
-            f.seek(start)
-            data = f.read(min(budget, size - start))
-        messages, used = parse_lines(agent, data)
-        out += messages
-        cursor = base + start + used
-        budget -= used
-        if start + used < size or budget <= 0:
-            break  # a line still being written, or enough for one answer
-        base += size
-    return out, cursor
+def parse_cursor(raw: str) -> int:
+    if not CURSOR.fullmatch(raw):
+        raise InvalidInput("after must be a cursor from an earlier answer (decimal digits)",
+                           field="after")
+    return int(raw)
 
 
 def register(app: QuartTrio, ctx: ApiContext) -> None:
     store = ctx.store
+    # Each read is bounded (reader.MAX_READ, MAX_SKIP, MAX_ENTRIES); this bounds how many
+    # run at once, so many polls of a hostile log cannot add up to the API's memory.
+    readers = trio.CapacityLimiter(READERS)
 
     @app.get("/api/sessions/<ref>/transcript")
     @documented(RouteDoc(
@@ -91,17 +68,18 @@ def register(app: QuartTrio, ctx: ApiContext) -> None:
             "agent": {"type": "string"},
             "messages": {"type": "array", "items": MESSAGE},
             "cursor": {"type": "string", "description": "pass as ?after= next time"}}}),
-            "404": err("No such session")}))
+            "400": err("The cursor is not one an answer gave"),
+            "404": err("No such session"),
+            "409": err("The agent made its log something that is not read: a symlink, a "
+                       "FIFO, too many files")}))
     async def transcript(ref: str) -> dict[str, Any]:
         session = await store.run(store.sync.resolve, ref)
-        raw = request.args.get("after", "0") or "0"
-        if not raw.isdigit():
-            raise InvalidInput("after must be a cursor from an earlier answer", field="after")
-        paths = await trio.to_thread.run_sync(log_files, session, ctx.settings.homes_dir)
-        messages, cursor = await trio.to_thread.run_sync(read_after, session.agent, paths,
-                                                         int(raw))
-        return {"agent": str(session.agent), "messages": [m.to_json() for m in messages],
-                "cursor": str(cursor)}
+        cursor = parse_cursor(request.args.get("after", "0") or "0")
+        page = await trio.to_thread.run_sync(
+            reader.read_transcript, ctx.settings.homes_dir / session.id, session, cursor,
+            limiter=readers)
+        return {"agent": str(session.agent), "messages": [m.to_json() for m in page.messages],
+                "cursor": str(page.cursor)}
 
     @app.post("/api/sessions/<ref>/message")
     @documented(RouteDoc(

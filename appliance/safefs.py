@@ -11,15 +11,17 @@ path and then uses it. Instead:
   or out, because where it leads is decided at the instant it is followed;
 * what is reported is ``fstat`` of the descriptor that was opened; folders are listed
   through their descriptor (``os.scandir(fd)``) and entries are ``lstat``-ed relative to it;
-* files are opened ``O_NONBLOCK | O_NOCTTY`` (a FIFO must not hang the reader) and refused
-  unless regular;
+* files are opened ``O_NONBLOCK | O_NOCTTY`` (a FIFO must not hang the reader, nor a write
+  lease the writer holds on a regular file) and refused unless regular; they are read with
+  ``pread`` from an offset, so a reader can take a file a piece at a time;
 * writes create new names only (``O_CREAT | O_EXCL | O_NOFOLLOW``) in a folder opened without
   following, and ownership and mode are set on the descriptor (``fchown``/``fchmod``).
 
 :func:`parse` (the rules for a client's path) and :func:`kind_of` are pure; the rest are thin
 shells over ``os`` calls on descriptors. Callers: ``api/browse.py`` (the files routes and
-uploads), :mod:`appliance.workspaces` (a workspace's refs). Errors are the appliance's own:
-400 for a bad path or one that names something of the wrong kind, 404 for nothing there.
+uploads), :mod:`appliance.workspaces` (a workspace's refs), :mod:`appliance.agents.reader`
+(the agent's logs in its home). Errors are the appliance's own: 400 for a bad path or one
+that names something of the wrong kind, 404 for nothing there, 409 for a file under a lease.
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from appliance.errors import ClauderonError, InvalidInput, NotFound
+from appliance.errors import ClauderonError, Conflict, InvalidInput, NotFound
 
 MAX_PATH = 4096  # bytes of a client's path (Linux PATH_MAX)
 MAX_NAME = 255  # bytes of one component (Linux NAME_MAX)
+CHUNK = 1 << 20  # bytes of one read(2)
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
@@ -74,6 +77,15 @@ class Listing:
     path: str
     entries: tuple[Entry, ...]
     truncated: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenFile:
+    """A regular file opened by :func:`open_file`; valid inside its ``with`` only."""
+
+    fd: int
+    path: str
+    size: int  # at the time it was opened
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,6 +186,11 @@ def _refusal(tree: Tree, exc: OSError, parent: int, parts: tuple[str, ...], *,
         return NotFound(f"{rel!r} does not exist in {tree.label}{hint}")
     if exc.errno in (errno.EACCES, errno.EPERM):
         return InvalidInput(f"{here!r} cannot be read (permission denied)", field="path")
+    if exc.errno == errno.EAGAIN:
+        # A write lease held by whoever writes the file: a blocking open would wait for it
+        # (up to fs.lease-break-time, again for every lease taken anew).
+        return Conflict(f"{here!r} is held by a lease of the process writing it; try again "
+                        "when it lets go")
     if exc.errno == errno.ENXIO:
         return InvalidInput(f"{here!r} is a socket or a device; only regular files can be "
                             "read", field="path")
@@ -248,8 +265,10 @@ def list_dir(tree: Tree, parts: tuple[str, ...], *, hidden: frozenset[str] = fro
     return Listing(path=rel, entries=tuple(entries), truncated=truncated)
 
 
-def read_file(tree: Tree, parts: tuple[str, ...], *, limit: int) -> Blob:
-    """The first ``limit`` bytes of a regular file and its size (from ``fstat``)."""
+@contextmanager
+def open_file(tree: Tree, parts: tuple[str, ...]) -> Iterator[OpenFile]:
+    """A regular file of the tree, open for reading: never through a symlink, never a FIFO,
+    socket or device (those are refused after an open that cannot block)."""
     rel = joined(parts)
     if not parts:
         raise InvalidInput(f"the root of {tree.label} is a folder, not a file", field="path")
@@ -259,21 +278,34 @@ def read_file(tree: Tree, parts: tuple[str, ...], *, limit: int) -> Blob:
         except OSError as exc:
             raise _refusal(tree, exc, folder, parts, want=Kind.FILE, rel=rel,
                            last=True) from None
-        try:
-            st = os.fstat(fd)
-            if stat.S_ISDIR(st.st_mode):
-                raise InvalidInput(f"{rel!r} is a folder, not a file", field="path")
-            if not stat.S_ISREG(st.st_mode):
-                raise InvalidInput(f"{rel!r} is not a regular file (a FIFO, socket or "
-                                   "device); only regular files can be read", field="path")
-            chunks: list[bytes] = []
-            got = 0
-            while got < limit and (chunk := os.read(fd, min(limit - got, 1 << 20))):
-                chunks.append(chunk)
-                got += len(chunk)
-        finally:
-            os.close(fd)
-    return Blob(path=rel, size=st.st_size, data=b"".join(chunks))
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise InvalidInput(f"{rel!r} is a folder, not a file", field="path")
+        if not stat.S_ISREG(st.st_mode):
+            raise InvalidInput(f"{rel!r} is not a regular file (a FIFO, socket or "
+                               "device); only regular files can be read", field="path")
+        yield OpenFile(fd=fd, path=rel, size=st.st_size)
+    finally:
+        os.close(fd)
+
+
+def read_at(f: OpenFile, offset: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes of ``f`` from ``offset``: fewer at its end (which may have
+    moved since it was opened: the agent writes while we read)."""
+    chunks: list[bytes] = []
+    got = 0
+    while got < limit and (chunk := os.pread(f.fd, min(limit - got, CHUNK), offset + got)):
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def read_file(tree: Tree, parts: tuple[str, ...], *, limit: int, offset: int = 0) -> Blob:
+    """``limit`` bytes of a regular file from ``offset`` and its size (from ``fstat``)."""
+    with open_file(tree, parts) as f:
+        data = read_at(f, offset, limit)
+    return Blob(path=f.path, size=f.size, data=data)
 
 
 # --- writing ---------------------------------------------------------------------------

@@ -7,17 +7,26 @@ Codex writes rollout files whose ``response_item`` lines carry Responses API ite
 purely, line by line; :func:`parse_lines` consumes only complete lines, so a reader can
 hand it whatever bytes are on disk and come back later from the returned offset.
 
-Neighbours: ``api/transcript.py`` reads the files and serves the result.
+The agent writes these files, so a line is untrusted: one that is not JSON, holds a number
+JSON cannot carry back out (``NaN``, ``1e999``) or nests deeper than :data:`MAX_DEPTH` (a
+deeper one would break the encoder that serves it, or the decoder first) is passed over
+like a torn line. Values that should be strings and are not become ``None``.
+
+Neighbours: :mod:`appliance.agents.reader` reads the files; ``api/transcript.py`` serves.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from appliance.sessions import Agent
+
+MAX_DEPTH = 64  # nesting of one line; Claude's and Codex's own lines stay under 20
+MAX_LINES = 20_000  # per call of parse_lines (the lines after wait for the next call)
 
 
 class Kind(StrEnum):
@@ -48,14 +57,52 @@ class Message:
         return out
 
 
+def _string(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} does not fit a float")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def nested_within(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests no more than ``limit`` containers deep. Walked a level at a
+    time, without recursion: this is what guards everything after it against recursion."""
+    level = [value] if isinstance(value, (dict, list)) else []
+    for _ in range(limit):
+        below: list[Any] = []
+        for item in level:
+            below += [c for c in (item.values() if isinstance(item, dict) else item)
+                      if isinstance(c, (dict, list))]
+        level = below
+    return not level
+
+
+def load(raw: str | bytes) -> Any:
+    """One line of the agent's JSON, or :data:`None` when it is not JSON we can serve back
+    (not JSON at all, a non-finite number, nested deeper than :data:`MAX_DEPTH`)."""
+    try:
+        value = json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
+    except (ValueError, RecursionError):  # RecursionError: nested past the decoder's limit
+        return None
+    return value if nested_within(value, MAX_DEPTH) else None
+
+
 def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        parts = [c.get("text", "") for c in content
+        parts = [c.get("text") for c in content
                  if isinstance(c, dict) and c.get("type") in ("text", "input_text",
                                                               "output_text")]
-        return "\n".join(p for p in parts if p)
+        return "\n".join(p for p in parts if isinstance(p, str) and p)
     return ""
 
 
@@ -65,7 +112,7 @@ def claude_messages(entry: dict[str, Any]) -> list[Message]:
         return []
     if entry.get("isSidechain") or entry.get("isMeta"):
         return []
-    ts = entry.get("timestamp")
+    ts = _string(entry.get("timestamp"))
     content = message.get("content")
     if isinstance(content, str):
         return [Message(kind=Kind.USER if kind == "user" else Kind.ASSISTANT, text=content,
@@ -79,10 +126,12 @@ def claude_messages(entry: dict[str, Any]) -> list[Message]:
                 out.append(Message(kind=Kind.USER if kind == "user" else Kind.ASSISTANT,
                                    text=str(block["text"]), ts=ts))
             case "tool_use":
-                out.append(Message(kind=Kind.TOOL_CALL, tool=block.get("name"),
-                                   tool_id=block.get("id"), input=block.get("input"), ts=ts))
+                out.append(Message(kind=Kind.TOOL_CALL, tool=_string(block.get("name")),
+                                   tool_id=_string(block.get("id")), input=block.get("input"),
+                                   ts=ts))
             case "tool_result":
-                out.append(Message(kind=Kind.TOOL_RESULT, tool_id=block.get("tool_use_id"),
+                out.append(Message(kind=Kind.TOOL_RESULT,
+                                   tool_id=_string(block.get("tool_use_id")),
                                    text=_text_of(block.get("content")),
                                    is_error=bool(block.get("is_error")), ts=ts))
     return out
@@ -90,10 +139,8 @@ def claude_messages(entry: dict[str, Any]) -> list[Message]:
 
 def _json_or_text(raw: Any) -> Any:
     if isinstance(raw, str):
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return raw
+        value = load(raw)
+        return raw if value is None else value
     return raw
 
 
@@ -101,7 +148,8 @@ def codex_messages(entry: dict[str, Any]) -> list[Message]:
     item = entry.get("payload")
     if entry.get("type") != "response_item" or not isinstance(item, dict):
         return []
-    ts = entry.get("timestamp")
+    ts = _string(entry.get("timestamp"))
+    call_id = _string(item.get("call_id"))
     match item.get("type"):
         case "message":
             text = _text_of(item.get("content"))
@@ -114,29 +162,32 @@ def codex_messages(entry: dict[str, Any]) -> list[Message]:
             return []
         case "function_call" | "custom_tool_call":
             raw = item.get("arguments", item.get("input"))
-            return [Message(kind=Kind.TOOL_CALL, tool=item.get("name"),
-                            tool_id=item.get("call_id"), input=_json_or_text(raw), ts=ts)]
+            return [Message(kind=Kind.TOOL_CALL, tool=_string(item.get("name")),
+                            tool_id=call_id, input=_json_or_text(raw), ts=ts)]
         case "local_shell_call":
-            return [Message(kind=Kind.TOOL_CALL, tool="shell", tool_id=item.get("call_id"),
+            return [Message(kind=Kind.TOOL_CALL, tool="shell", tool_id=call_id,
                             input=item.get("action"), ts=ts)]
         case "function_call_output" | "custom_tool_call_output":
             output = item.get("output")
             text = output.get("output", "") if isinstance(output, dict) else str(output or "")
-            return [Message(kind=Kind.TOOL_RESULT, tool_id=item.get("call_id"),
+            return [Message(kind=Kind.TOOL_RESULT, tool_id=call_id,
                             text=str(text), ts=ts)]
     return []
 
 
-def parse_lines(agent: Agent, data: bytes) -> tuple[list[Message], int]:
-    """Messages in the complete lines of ``data``, and how many bytes those lines span."""
-    end = data.rfind(b"\n") + 1
+def parse_lines(agent: Agent, data: bytes, *,
+                limit: int = MAX_LINES) -> tuple[list[Message], int]:
+    """Messages in the complete lines of ``data`` (at most ``limit`` lines: the rest are
+    for next time), and how many bytes those lines span."""
     parse = claude_messages if agent is Agent.CLAUDE else codex_messages
     out: list[Message] = []
-    for line in data[:end].splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue  # a torn or foreign line: skip it, keep going
+    used = 0
+    for _ in range(limit):
+        end = data.find(b"\n", used)
+        if end < 0:
+            break
+        entry = load(data[used:end])  # a torn, foreign or hostile line is passed over
+        used = end + 1
         if isinstance(entry, dict):
             out.extend(parse(entry))
-    return out, end
+    return out, used

@@ -7,7 +7,7 @@ import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 
-from api.transcript import read_after
+from appliance import safefs
 from appliance.agents import claude, codex
 from appliance.agents.boot import boot_plan, check_argv, start_argv, write_argv
 from appliance.agents.hooks import (
@@ -16,6 +16,7 @@ from appliance.agents.hooks import (
     MANAGED_SETTINGS_PATH,
     claude_managed_settings,
 )
+from appliance.agents.reader import LogFile, read_after
 from appliance.agents.transcript import Kind, claude_messages, codex_messages, parse_lines
 from appliance.contract import PLACEHOLDERS
 from appliance.sessions import Agent, Session, SessionId
@@ -137,9 +138,15 @@ def test_read_after_walks_files_in_order_with_a_cursor(tmp_path: Path) -> None:
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     a.write_bytes(line("one") + line("two"))
     b.write_bytes(line("three") + line("four")[:5])
-    messages, cursor = read_after(Agent.CODEX, [a, b], 0)
-    assert [m.text for m in messages] == ["one", "two", "three"]
-    assert read_after(Agent.CODEX, [a, b], cursor) == ([], cursor)
+    logs = [LogFile(parts=("a.jsonl",), size=None), LogFile(parts=("b.jsonl",), size=None)]
+
+    def read(cursor: int) -> tuple[list[str], int]:
+        with safefs.open_tree(tmp_path, label="home", absent="none") as tree:
+            page = read_after(tree, Agent.CODEX, logs, cursor)
+        return [m.text for m in page.messages], page.cursor
+
+    texts, cursor = read(0)
+    assert texts == ["one", "two", "three"]
+    assert read(cursor) == ([], cursor)
     b.write_bytes(line("three") + line("four"))
-    messages, _ = read_after(Agent.CODEX, [a, b], cursor)
-    assert [m.text for m in messages] == ["four"]
+    assert read(cursor)[0] == ["four"]

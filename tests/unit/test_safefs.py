@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from appliance import safefs
-from appliance.errors import ClauderonError, InvalidInput, NotFound
+from appliance.errors import ClauderonError, Conflict, InvalidInput, NotFound
 from appliance.safefs import Kind
 
 ABSENT = "there is no worktree yet"
@@ -202,6 +202,44 @@ def test_a_fifo_with_a_writer_waiting_does_not_block_either(root: Path,
     writer.start()
     assert isinstance(bounded(lambda: read(tree, "fifo")), InvalidInput)
     writer.join(10)
+
+
+def test_reads_from_an_offset(root: Path, tree: safefs.Tree) -> None:
+    (root / "big").write_bytes(bytes(range(256)) * 8192)  # 2 MiB: more than one read(2)
+    blob = safefs.read_file(tree, ("big",), limit=1_500_000, offset=300_000)
+    assert blob.size == 2 << 20 and blob.data == (bytes(range(256)) * 8192)[300_000:1_800_000]
+    assert safefs.read_file(tree, ("big",), limit=10, offset=(2 << 20) - 4).data \
+        == bytes(range(252, 256))
+    assert safefs.read_file(tree, ("big",), limit=10, offset=5 << 20).data == b""
+    with safefs.open_file(tree, ("big",)) as f:
+        (root / "big").write_bytes(b"shrunk")  # the writer truncates it while we read
+        assert f.size == 2 << 20 and safefs.read_at(f, 2, 100) == b"runk"
+
+
+#: Holds a write lease on a file (as its writer may), ignoring the signal that asks it to
+#: let go, until its stdin closes.
+LEASER = """
+import fcntl, os, signal, sys
+signal.signal(signal.SIGIO, signal.SIG_IGN)
+fd = os.open(sys.argv[1], os.O_RDONLY)
+fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+print("leased", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_file_under_a_write_lease_is_refused_not_waited_for(root: Path,
+                                                              tree: safefs.Tree) -> None:
+    (root / "leased").write_text("x\n")
+    with subprocess.Popen([sys.executable, "-c", LEASER, str(root / "leased")],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as leaser:
+        assert leaser.stdout is not None and leaser.stdin is not None
+        assert leaser.stdout.readline() == "leased\n"
+        got = bounded(lambda: read(tree, "leased"))  # a blocking open waits 45 s
+        assert isinstance(got, Conflict) and "lease" in got.message, got
+        leaser.stdin.close()
+        leaser.wait(10)
+    assert read(tree, "leased").data == b"x\n"
 
 
 def test_missing_things_are_404(tree: safefs.Tree) -> None:

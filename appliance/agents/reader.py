@@ -1,0 +1,162 @@
+"""Reading an agent's logs from its home on the host, never following the agent out.
+
+The session's agent home (``homes/<session id>``, the container's ``/home/agent``) is written
+by the agent while the API reads it as root, so every name and byte in it is the agent's.
+Everything here goes through :mod:`appliance.safefs`: each component opened relative to the
+folder before it without following a symlink, files opened without blocking and refused
+unless regular, folders listed through their descriptor. And everything the agent can
+inflate is bounded per answer:
+
+* Codex's rollout folders (``.codex/sessions/YYYY/MM/DD/rollout-*.jsonl``): at most
+  :data:`MAX_ENTRIES` entries looked at and :data:`MAX_FILES` files kept. More is refused
+  (409) rather than cut: a partial list would shift the cursor of every file after the cut.
+* At most :data:`MAX_READ` bytes and ``MAX_LINES`` lines parsed per answer.
+* A line that does not end within :data:`MAX_READ` bytes is passed over: its end is looked
+  for (without keeping the bytes) through at most :data:`MAX_SKIP` bytes an answer, and the
+  cursor moves past what was looked at, so polling gets past a gigabyte line in a few answers
+  instead of re-reading its start for ever.
+* Lines themselves (depth, numbers) are bounded by :mod:`appliance.agents.transcript`.
+
+Theory of the cursor: a byte offset into the agent's log files taken in order; only
+complete lines are consumed, so polling never returns a message twice or half. A symlink,
+FIFO or device where a log should be is the agent's doing, not the client's: 409 with what
+was found there. No log (yet) is an empty answer. Neighbours: ``api/transcript.py`` serves.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from appliance import safefs
+from appliance.agents import claude
+from appliance.agents.transcript import MAX_LINES, Message, parse_lines
+from appliance.contract import workdir_for
+from appliance.errors import ClauderonError, Conflict, InvalidInput, NotFound
+from appliance.sessions import Agent, Session
+
+MAX_READ = 4 * 1024 * 1024  # bytes parsed per answer; a longer line is passed over
+MAX_SKIP = 64 * 1024 * 1024  # bytes of an over-long line looked through per answer
+MAX_FILES = 1000  # Codex rollout files (one per run of the CLI)
+MAX_ENTRIES = 10_000  # folder entries looked at to find them
+HOME = "the agent's home"
+CODEX_SESSIONS = (".codex", "sessions")
+DATED = re.compile(r"[0-9]{1,4}")  # YYYY, MM, DD
+ROLLOUT = re.compile(r"rollout-[A-Za-z0-9._:-]{1,200}\.jsonl")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogFile:
+    parts: tuple[str, ...]  # relative to the home
+    size: int | None  # from the listing (``lstat``); None: learnt when opened
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Page:
+    messages: tuple[Message, ...]
+    cursor: int
+
+
+def read_transcript(home: Path, session: Session, cursor: int) -> Page:
+    """The messages after ``cursor`` in ``session``'s logs under ``home``, and the cursor
+    to pass next time."""
+    nothing = Page(messages=(), cursor=cursor)
+    try:
+        with safefs.open_tree(home, label=HOME, absent="no home") as tree:
+            try:
+                return read_after(tree, session.agent, log_files(tree, session), cursor)
+            except NotFound:
+                return nothing  # no log yet, or it just moved away
+            except Conflict:
+                raise
+            except ClauderonError as exc:  # a symlink, a FIFO, a name the kernel refuses
+                raise Conflict(f"the agent's log cannot be read: {exc.message}. Only plain "
+                               "folders and regular files are read in the agent's "
+                               "home") from None
+    except InvalidInput:  # only from open_tree: the session's container was never made
+        return nothing
+
+
+def log_files(tree: safefs.Tree, session: Session) -> list[LogFile]:
+    if session.agent is Agent.CLAUDE:
+        folder = claude.project_folder(workdir_for(session))
+        return [LogFile(parts=(".claude", "projects", folder, f"{session.id}.jsonl"),
+                        size=None)]
+    return codex_files(tree)
+
+
+def codex_files(tree: safefs.Tree) -> list[LogFile]:
+    """``.codex/sessions/*/*/*/rollout-*.jsonl`` in path order: real folders and regular
+    files only (a symlink or FIFO is not a log, and is never followed or opened)."""
+    budget = MAX_ENTRIES
+
+    def entries(parts: tuple[str, ...], kind: safefs.Kind,
+                name: re.Pattern[str]) -> list[safefs.Entry]:
+        nonlocal budget
+        listing = safefs.list_dir(tree, parts, limit=budget)
+        budget -= len(listing.entries)
+        if listing.truncated:
+            raise Conflict(f"the agent's Codex logs under ~/{'/'.join(CODEX_SESSIONS)} hold "
+                           f"more than {MAX_ENTRIES} entries; they are not read until the "
+                           "agent removes what is not its logs")
+        return sorted((e for e in listing.entries
+                       if e.kind is kind and name.fullmatch(e.name)), key=lambda e: e.name)
+
+    folders: list[tuple[str, ...]] = [CODEX_SESSIONS]
+    for _ in range(3):
+        folders = [(*p, e.name) for p in folders for e in entries(p, safefs.Kind.DIR, DATED)]
+    files = [LogFile(parts=(*p, e.name), size=e.size)
+             for p in folders for e in entries(p, safefs.Kind.FILE, ROLLOUT)]
+    if len(files) > MAX_FILES:
+        raise Conflict(f"the agent's Codex logs under ~/{'/'.join(CODEX_SESSIONS)} are "
+                       f"{len(files)} files; at most {MAX_FILES} are read")
+    return files
+
+
+def read_after(tree: safefs.Tree, agent: Agent, files: list[LogFile], cursor: int) -> Page:
+    """Messages after ``cursor`` in the concatenation of ``files``, and the next cursor."""
+    out: list[Message] = []
+    base = 0  # where the current file starts in the concatenation
+    budget = MAX_READ
+    lines = MAX_LINES
+    for log in files:
+        if budget <= 0 or lines <= 0:
+            break
+        if log.size is not None and cursor >= base + log.size:
+            base += log.size  # wholly before the cursor: no need to open it
+            continue
+        with safefs.open_file(tree, log.parts) as f:
+            if cursor >= base + f.size:
+                base += f.size
+                continue
+            start = cursor - base
+            data = safefs.read_at(f, start, min(budget, f.size - start))
+            messages, used = parse_lines(agent, data, limit=lines)
+            lines -= data.count(b"\n", 0, used)
+            if not used and len(data) >= MAX_READ:
+                used = len(data) + _line_end(f, start + len(data))
+        out += messages
+        budget -= len(data)
+        cursor = base + start + used
+        if start + used < f.size:
+            break  # a line still being written, or enough for one answer
+        base += f.size
+    return Page(messages=tuple(out), cursor=cursor)
+
+
+def _line_end(f: safefs.OpenFile, offset: int) -> int:
+    """How many bytes from ``offset`` through the next newline, looking through at most
+    :data:`MAX_SKIP` bytes and never past the size ``f`` was opened with (the cursor counts
+    in those sizes); all that was looked through when no newline is in it."""
+    looked = 0
+    while looked < MAX_SKIP and offset + looked < f.size:
+        chunk = safefs.read_at(f, offset + looked,
+                               min(safefs.CHUNK, MAX_SKIP - looked, f.size - offset - looked))
+        if not chunk:
+            break  # the file shrank under us
+        end = chunk.find(b"\n")
+        if end >= 0:
+            return looked + end + 1
+        looked += len(chunk)
+    return looked
