@@ -20,9 +20,9 @@ import trio
 from quart import request
 from quart_trio import QuartTrio
 
+from api.body import int_param, json_body
 from api.context import ApiContext
 from api.openapi import RouteDoc, documented, err, ok
-from api.sessions import json_body
 from appliance.agents import claude
 from appliance.agents.boot import send_enter_argv, send_text_argv
 from appliance.agents.transcript import Message, parse_lines
@@ -94,12 +94,10 @@ def register(app: QuartTrio, ctx: ApiContext) -> None:
             "404": err("No such session")}))
     async def transcript(ref: str) -> dict[str, Any]:
         session = await store.run(store.sync.resolve, ref)
-        raw = request.args.get("after", "0") or "0"
-        if not raw.isdigit():
-            raise InvalidInput("after must be a cursor from an earlier answer", field="after")
+        after = int_param(request.args.get("after"), "after", default=0)
         paths = await trio.to_thread.run_sync(log_files, session, ctx.settings.homes_dir)
         messages, cursor = await trio.to_thread.run_sync(read_after, session.agent, paths,
-                                                         int(raw))
+                                                         after)
         return {"agent": str(session.agent), "messages": [m.to_json() for m in messages],
                 "cursor": str(cursor)}
 

@@ -1,0 +1,225 @@
+"""The one layer in front of the routes on each listener (ASGI middleware, the I/O shell).
+
+* :class:`Guard` wraps the app on the TCP listener: it gathers a request's facts, asks
+  :mod:`api.policy` what may pass, finds the caller (a bearer token, else the session
+  cookie) in the database, rate-limits sign-in attempts, refuses with the JSON error body
+  (for a WebSocket: an HTTP answer before any 101), and puts the caller in the scope
+  (``clauderon.caller``) for the routes. Every response gets the security headers, never a
+  CORS header; a sliding session gets its cookie refreshed.
+* :func:`trusted` wraps the app on the Unix socket (0600: only the owner connects): the
+  caller is :data:`appliance.auth.LOCAL`.
+* :func:`hooks_only` wraps it on the bridge-gateway listener containers reach: only
+  ``POST /api/hooks`` (which checks its own per-session token), never from a browser.
+
+Only the Unix socket's bind runs the app's lifespan; the other binds acknowledge it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import timedelta
+from typing import Any
+
+from api import cookies
+from api.policy import (
+    ATTEMPT_ROUTES,
+    Facts,
+    Policy,
+    check_caller,
+    classify,
+    security_headers,
+)
+from api.ratelimit import SignInLimiter
+from appliance.auth import LOCAL, Caller, Principal, Scope
+from appliance.authstore import AuthStore
+from appliance.errors import ClauderonError, Forbidden, NotFound, TooManyRequests
+from appliance.sessions import utcnow
+from appliance.store import AsyncStore
+
+log = logging.getLogger(__name__)
+
+AsgiScope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[AsgiScope, Receive, Send], Awaitable[None]]
+
+#: A token's last use is written at most this often.
+TOKEN_TOUCH = timedelta(minutes=5)
+
+CALLER = "clauderon.caller"
+HTTPS = "clauderon.https"
+
+
+def caller_of(scope: Any) -> Caller | None:
+    found = scope.get(CALLER)
+    return found if isinstance(found, Caller) else None
+
+
+async def acknowledge_lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        kind = message["type"].rsplit(".", 1)[-1]
+        await send({"type": f"lifespan.{kind}.complete"})
+        if kind == "shutdown":
+            return
+
+
+def _headers(scope: AsgiScope) -> dict[str, str]:
+    """Request headers by lower-case name; a repeated one is joined (so a doubled ``Host``
+    or ``Origin`` parses as neither and is refused)."""
+    out: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers", []):
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        sep = "; " if name == "cookie" else ", "
+        out[name] = f"{out[name]}{sep}{value}" if name in out else value
+    return out
+
+
+async def refuse(scope: AsgiScope, send: Send, error: ClauderonError,
+                 extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps(error.to_json()).encode()
+    headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store"),
+               *security_headers(https=scope.get("scheme") == "https"), *(extra or [])]
+    prefix = "websocket.http.response" if scope["type"] == "websocket" else "http.response"
+    if scope["type"] == "websocket" and "websocket.http.response" not in scope.get(
+            "extensions", {}):
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    await send({"type": f"{prefix}.start", "status": error.http_status, "headers": headers})
+    await send({"type": f"{prefix}.body", "body": body})
+
+
+def _with_headers(send: Send, *, https: bool, cookie: str | None) -> Send:
+    extra = security_headers(https=https)
+
+    async def wrapped(message: dict[str, Any]) -> None:
+        if message["type"] in ("http.response.start", "websocket.http.response.start"):
+            headers = [(k, v) for k, v in message.get("headers", [])
+                       if not k.lower().startswith(b"access-control-")]
+            ours = {k.lower() for k, _ in extra}
+            headers = [(k, v) for k, v in headers if k.lower() not in ours] + extra
+            sets_cookie = any(k.lower() == b"set-cookie" for k, _ in headers)
+            if cookie is not None and not sets_cookie:
+                headers.append((b"set-cookie", cookie.encode()))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return wrapped
+
+
+class Guard:
+    def __init__(self, app: ASGIApp, *, policy: Policy, store: AsyncStore,
+                 limiter: SignInLimiter | None = None) -> None:
+        self.app = app
+        self.policy = policy
+        self.store = store
+        self.auth = AuthStore(store.sync)
+        self.limiter = limiter or SignInLimiter()
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await acknowledge_lifespan(receive, send)
+            return
+        if scope["type"] not in ("http", "websocket"):
+            return
+        websocket = scope["type"] == "websocket"
+        h = _headers(scope)
+        method = "GET" if websocket else str(scope.get("method", "GET")).upper()
+        path = str(scope.get("path", "/"))
+        authorization = h.get("authorization")
+        origin = h.get("origin")
+        facts = Facts(
+            method=method, path=path, websocket=websocket, scheme=str(scope.get("scheme")),
+            host=h.get("host", ""), origin=origin, content_type=h.get("content-type"),
+            has_body=h.get("content-length", "0").strip() not in ("0", "")
+            or "transfer-encoding" in h,
+            fetch_site=h.get("sec-fetch-site"), fetch_mode=h.get("sec-fetch-mode"),
+            bearer=bool(authorization))
+        https = facts.scheme in ("https", "wss") or (origin or "").startswith("https://")
+        refusal = self.policy.check(facts)
+        access = classify(method, path, websocket=websocket)
+        if refusal is None and (method, path) in ATTEMPT_ROUTES:
+            client = (scope.get("client") or ("?",))[0]
+            wait = self.limiter.allow(str(client))
+            if wait is not None:
+                refusal = TooManyRequests(
+                    f"too many sign-in attempts; try again in {max(int(wait), 1)} s")
+        caller: Caller | None = None
+        cookie: str | None = None
+        if refusal is None:
+            caller, cookie = await self._identify(authorization, h.get("cookie"), https=https)
+            refusal = check_caller(access, caller)
+        if refusal is not None:
+            log.info("refused %s %s (%s)", method, path[:200], refusal.code)
+            await refuse(scope, send, refusal)
+            return
+        scope = {**scope, CALLER: caller, HTTPS: https}
+        await self.app(scope, receive, _with_headers(send, https=https, cookie=cookie))
+
+    async def _identify(self, authorization: str | None, cookie_header: str | None, *,
+                        https: bool) -> tuple[Caller | None, str | None]:
+        """The caller and, when its session slid, the refreshed cookie. A request with an
+        ``Authorization`` header is judged by it alone (never by a cookie as well)."""
+        now = utcnow()
+        if authorization is not None:
+            kind, _, presented = authorization.partition(" ")
+            presented = presented.strip()
+            if kind.lower() != "bearer" or not presented or len(presented) > 200:
+                return None, None
+            token = await self.store.run(self.auth.token_by_secret, presented)
+            if token is None:
+                return None, None
+            if token.last_used_at is None or now - token.last_used_at > TOKEN_TOUCH:
+                await self.store.run(self.auth.token_used, token.id, now)
+            return Caller(principal=Principal.TOKEN, scope=token.scope,
+                          token_id=token.id), None
+        secret = cookies.read_cookie(cookie_header)
+        if secret is None:
+            return None, None
+        session = await self.store.run(self.auth.session_by_secret, secret, now)
+        if session is None:
+            return None, None
+        refreshed = None
+        if session.needs_touch(now):
+            await self.store.run(self.auth.touch_session, session.id, now)
+            refreshed = cookies.set_cookie(secret, https=https)
+        return Caller(principal=Principal.BROWSER, scope=Scope.READ_WRITE,
+                      session=session), refreshed
+
+
+
+def trusted(app: ASGIApp) -> ASGIApp:
+    """The Unix socket: its owner is the appliance's owner (the lifespan runs here)."""
+
+    async def wrapped(scope: AsgiScope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope = {**scope, CALLER: LOCAL, HTTPS: False}
+        await app(scope, receive, send)
+
+    return wrapped
+
+
+def hooks_only(app: ASGIApp) -> ASGIApp:
+    """The bridge-gateway listener: ``POST /api/hooks`` from containers, nothing else."""
+
+    async def guarded(scope: AsgiScope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await acknowledge_lifespan(receive, send)
+            return
+        if scope["type"] not in ("http", "websocket"):
+            return
+        h = _headers(scope)
+        if scope["type"] == "http" and scope["path"] == "/api/hooks" and \
+                scope.get("method") == "POST":
+            if "origin" in h or h.get("sec-fetch-site") not in (None, "none"):
+                # The hook script is curl; a browser (a page on this host) says where from.
+                await refuse(scope, send, Forbidden("hooks come from containers, not browsers"))
+                return
+            await app(scope, receive, _with_headers(send, https=False, cookie=None))
+            return
+        await refuse(scope, send, NotFound("only POST /api/hooks is served on this address"))
+
+    return guarded
