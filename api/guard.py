@@ -81,8 +81,9 @@ def _headers(scope: AsgiScope) -> dict[str, str]:
 async def refuse(scope: AsgiScope, send: Send, error: ClauderonError,
                  extra: list[tuple[bytes, bytes]] | None = None) -> None:
     body = json.dumps(error.to_json()).encode()
+    https = scope.get("scheme") in ("https", "wss")
     headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store"),
-               *security_headers(https=scope.get("scheme") == "https"), *(extra or [])]
+               *security_headers(https=https), *(extra or [])]
     prefix = "websocket.http.response" if scope["type"] == "websocket" else "http.response"
     if scope["type"] == "websocket" and "websocket.http.response" not in scope.get(
             "extensions", {}):
@@ -131,14 +132,17 @@ class Guard:
         path = str(scope.get("path", "/"))
         authorization = h.get("authorization")
         origin = h.get("origin")
+        # WebSocket scopes say ws/wss; the page that opened one has an http(s) origin.
+        scheme = {"ws": "http", "wss": "https"}.get(str(scope.get("scheme")),
+                                                     str(scope.get("scheme")))
         facts = Facts(
-            method=method, path=path, websocket=websocket, scheme=str(scope.get("scheme")),
+            method=method, path=path, websocket=websocket, scheme=scheme,
             host=h.get("host", ""), origin=origin, content_type=h.get("content-type"),
             has_body=h.get("content-length", "0").strip() not in ("0", "")
             or "transfer-encoding" in h,
             fetch_site=h.get("sec-fetch-site"), fetch_mode=h.get("sec-fetch-mode"),
             bearer=bool(authorization))
-        https = facts.scheme in ("https", "wss") or (origin or "").startswith("https://")
+        https = scheme == "https" or (origin or "").startswith("https://")
         refusal = self.policy.check(facts)
         access = classify(method, path, websocket=websocket)
         if refusal is None and (method, path) in ATTEMPT_ROUTES:
@@ -153,7 +157,7 @@ class Guard:
             caller, cookie = await self._identify(authorization, h.get("cookie"), https=https)
             refusal = check_caller(access, caller)
         if refusal is not None:
-            log.info("refused %s %s (%s)", method, path[:200], refusal.code)
+            log.info("refused %s %s: %s", method, path[:200], refusal.message)
             await refuse(scope, send, refusal)
             return
         scope = {**scope, CALLER: caller, HTTPS: https}

@@ -241,12 +241,13 @@ def register(app: QuartTrio, ctx: ApiContext) -> None:
         current = caller.session.id if caller and caller.session else None
         return {**records, "current": current}
 
-    @app.delete("/api/auth/devices/<record_id>")
-    @documented(RouteDoc(method="DELETE", path="/api/auth/devices/<record_id>",
+    @app.delete("/api/auth/devices/<ref>")
+    @documented(RouteDoc(method="DELETE", path="/api/auth/devices/<ref>",
                          summary="Revoke a browser session, passkey or API token",
                          responses={"200": ok(OBJ), "404": err("No such record")}))
-    async def revoke(record_id: str) -> Response:
-        kind = await store.run(auth.revoke, record_id[:40])
+    async def revoke(ref: str) -> Response:
+        record_id = ref[:40]
+        kind = await store.run(auth.revoke, record_id)
         caller = _caller()
         response = Response(json.dumps({"revoked": record_id, "kind": str(kind)}),
                             content_type="application/json")
