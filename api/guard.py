@@ -8,6 +8,11 @@
   CORS header; a sliding session gets its cookie refreshed.
 * :func:`trusted` wraps the app on the Unix socket (0600: only the owner connects): the
   caller is :data:`appliance.auth.LOCAL`.
+
+Both read a request's whole body (at most :data:`MAX_BODY`) before the route runs: a route
+that answers without reading the body it was sent (``POST .../stop`` with ``{}``) would
+otherwise race Hypercorn's keep-alive, which then drops the connection under the client's
+next request.
 * :func:`hooks_only` wraps it on the bridge-gateway listener containers reach: only
   ``POST /api/hooks`` (which checks its own per-session token), never from a browser.
 
@@ -22,6 +27,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import timedelta
 from typing import Any
 
+import trio
+
 from api import cookies
 from api.policy import (
     ATTEMPT_ROUTES,
@@ -34,7 +41,14 @@ from api.policy import (
 from api.ratelimit import SignInLimiter
 from appliance.auth import LOCAL, Caller, Principal, Scope
 from appliance.authstore import AuthStore
-from appliance.errors import ClauderonError, Forbidden, NotFound, TooManyRequests
+from appliance.errors import (
+    ClauderonError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    TooManyRequests,
+)
 from appliance.sessions import utcnow
 from appliance.store import AsyncStore
 
@@ -47,6 +61,11 @@ ASGIApp = Callable[[AsgiScope, Receive, Send], Awaitable[None]]
 
 #: A token's last use is written at most this often.
 TOKEN_TOUCH = timedelta(minutes=5)
+
+#: The largest request body (the app's own limit is 16 MiB; multipart framing on top).
+MAX_BODY = 16 * 1024 * 1024 + 64 * 1024
+#: A body must arrive within this long.
+BODY_SECONDS = 60
 
 CALLER = "clauderon.caller"
 HTTPS = "clauderon.https"
@@ -91,6 +110,39 @@ async def refuse(scope: AsgiScope, send: Send, error: ClauderonError,
         return
     await send({"type": f"{prefix}.start", "status": error.http_status, "headers": headers})
     await send({"type": f"{prefix}.body", "body": body})
+
+
+async def buffered(app: ASGIApp, scope: AsgiScope, receive: Receive, send: Send) -> None:
+    """Run ``app`` on an HTTP request whose body has been read in full (bounded)."""
+    if scope["type"] != "http":
+        await app(scope, receive, send)
+        return
+    chunks: list[bytes] = []
+    size = 0
+    with trio.move_on_after(BODY_SECONDS) as late:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY:
+                await refuse(scope, send, PayloadTooLarge(
+                    f"the request body is larger than {MAX_BODY // (1024 * 1024)} MiB"))
+                return
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+    if late.cancelled_caught:
+        await refuse(scope, send, InvalidInput(
+            f"the request body did not arrive within {BODY_SECONDS} s"))
+        return
+    pending = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+    async def replay() -> dict[str, Any]:
+        return pending.pop() if pending else await receive()
+
+    await app(scope, replay, send)
 
 
 def _with_headers(send: Send, *, https: bool, cookie: str | None) -> Send:
@@ -161,7 +213,8 @@ class Guard:
             await refuse(scope, send, refusal)
             return
         scope = {**scope, CALLER: caller, HTTPS: https}
-        await self.app(scope, receive, _with_headers(send, https=https, cookie=cookie))
+        await buffered(self.app, scope, receive,
+                       _with_headers(send, https=https, cookie=cookie))
 
     async def _identify(self, authorization: str | None, cookie_header: str | None, *,
                         https: bool) -> tuple[Caller | None, str | None]:
@@ -201,7 +254,7 @@ def trusted(app: ASGIApp) -> ASGIApp:
     async def wrapped(scope: AsgiScope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
             scope = {**scope, CALLER: LOCAL, HTTPS: False}
-        await app(scope, receive, send)
+        await buffered(app, scope, receive, send)
 
     return wrapped
 
@@ -222,7 +275,7 @@ def hooks_only(app: ASGIApp) -> ASGIApp:
                 # The hook script is curl; a browser (a page on this host) says where from.
                 await refuse(scope, send, Forbidden("hooks come from containers, not browsers"))
                 return
-            await app(scope, receive, _with_headers(send, https=False, cookie=None))
+            await buffered(app, scope, receive, _with_headers(send, https=False, cookie=None))
             return
         await refuse(scope, send, NotFound("only POST /api/hooks is served on this address"))
 

@@ -47,13 +47,20 @@ export function OfferPasskey({ onDone }: { onDone: () => void }) {
 }
 
 export function SignIn({ onSignedIn }: { onSignedIn: () => void }) {
-  const [token] = useState(takeLinkToken);
+  const [token, setToken] = useState(takeLinkToken);
   const [state, setState] = useState<"idle" | "redeeming" | "offer">(token ? "redeeming" : "idle");
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
 
+  useEffect(() => {  // another link pasted into this tab changes only the fragment
+    const again = () => { const t = takeLinkToken(); if (t) setToken(t); };
+    addEventListener("hashchange", again);
+    return () => removeEventListener("hashchange", again);
+  }, []);
+
   useEffect(() => {
     if (!token) return;
+    setState("redeeming");
     api.redeemLink(token).then(() => setState("offer"))
       .catch((e: unknown) => {
         setError(e instanceof ApiError && e.status === 401 ? e.message : message(e));
