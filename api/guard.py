@@ -112,6 +112,17 @@ async def refuse(scope: AsgiScope, send: Send, error: ClauderonError,
     await send({"type": f"{prefix}.body", "body": body})
 
 
+async def _discard_body(receive: Receive) -> None:
+    """Read and drop a refused request's body (bounded in size and time)."""
+    size = 0
+    with trio.move_on_after(BODY_SECONDS):
+        while size <= MAX_BODY:
+            message = await receive()
+            size += len(message.get("body", b""))
+            if message["type"] == "http.disconnect" or not message.get("more_body"):
+                return
+
+
 async def buffered(app: ASGIApp, scope: AsgiScope, receive: Receive, send: Send) -> None:
     """Run ``app`` on an HTTP request whose body has been read in full (bounded)."""
     if scope["type"] != "http":
@@ -210,6 +221,8 @@ class Guard:
             refusal = check_caller(access, caller)
         if refusal is not None:
             log.info("refused %s %s: %s", method, path[:200], refusal.message)
+            if not websocket:
+                await _discard_body(receive)  # read it, so the answer reaches the client
             await refuse(scope, send, refusal)
             return
         scope = {**scope, CALLER: caller, HTTPS: https}
