@@ -57,16 +57,19 @@ def wait_for(predicate: Callable[[], T], *, timeout: float = 30.0, interval: flo
 
 class Appliance:
     def __init__(self, home: Path, *, config: str = "", env: dict[str, str] | None = None,
-                 agents: bool = False, image: str = BASE_IMAGE):
+                 agents: bool = False, image: str = BASE_IMAGE,
+                 prefix: tuple[str, ...] = (), server: str = ""):
         """``agents``: start the agent CLI in each container (needs the agent image);
-        the spine's tests run plain containers of the base image instead."""
+        the spine's tests run plain containers of the base image instead. ``prefix`` runs
+        the services under a command (``ip netns exec NS``); ``server``: more ``[server]`` keys."""
+        self.prefix = prefix
         self.home = home
         self.http_port = free_port()
         self.hook_port = free_port()
         self.proxy_port = free_port()
         home.mkdir(parents=True, exist_ok=True)
         (home / "config.toml").write_text(
-            f"[server]\nport = {self.http_port}\nhook_port = {self.hook_port}\n"
+            f"[server]\nport = {self.http_port}\nhook_port = {self.hook_port}\n{server}"
             f"[proxy]\nport = {self.proxy_port}\n"
             "[reconciler]\nresync_seconds = 0.5\nbackoff_seconds = 1.0\n"
             "backoff_max_seconds = 4.0\nmax_attempts = 3\n"
@@ -89,7 +92,7 @@ class Appliance:
             log = open(self.home / f"{name}.test.log", "ab")  # noqa: SIM115
             self._logs.append(log)
             self.procs[name] = subprocess.Popen(
-                [str(BIN / SERVICES[name])], env=self.env, stdout=log, stderr=log,
+                [*self.prefix, str(BIN / SERVICES[name])], env=self.env, stdout=log, stderr=log,
                 start_new_session=True,
             )
         if "api" in services:
