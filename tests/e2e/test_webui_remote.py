@@ -143,7 +143,7 @@ def test_from_another_machine_sign_in_is_required_and_works(
                 browser.close()
         records = app.client().get("/api/auth/devices")
         assert [k["rp_id"] for k in records["passkeys"]] == [NAME]
-        # The cleared cookie's session is still on the server (revocable); the new one is a passkey's.
+        # The cleared cookie's session stays on the server (revocable) beside the passkey's.
         assert sorted(s["method"] for s in records["sessions"]) == ["link", "passkey"]
     finally:
         app.cleanup()
