@@ -66,6 +66,8 @@ TOKEN_TOUCH = timedelta(minutes=5)
 MAX_BODY = 16 * 1024 * 1024 + 64 * 1024
 #: A body must arrive within this long.
 BODY_SECONDS = 60
+#: An open WebSocket's sign-in is checked again this often.
+RECHECK_SECONDS = 5.0
 
 CALLER = "clauderon.caller"
 HTTPS = "clauderon.https"
@@ -216,8 +218,10 @@ class Guard:
                     f"too many sign-in attempts; try again in {max(int(wait), 1)} s")
         caller: Caller | None = None
         cookie: str | None = None
+        valid: Callable[[], bool] | None = None
         if refusal is None:
-            caller, cookie = await self._identify(authorization, h.get("cookie"), https=https)
+            caller, cookie, valid = await self._identify(authorization, h.get("cookie"),
+                                                         https=https)
             refusal = check_caller(access, caller)
         if refusal is not None:
             log.info("refused %s %s: %s", method, path[:200], refusal.message)
@@ -226,38 +230,67 @@ class Guard:
             await refuse(scope, send, refusal)
             return
         scope = {**scope, CALLER: caller, HTTPS: https}
-        await buffered(self.app, scope, receive,
-                       _with_headers(send, https=https, cookie=cookie))
+        wrapped = _with_headers(send, https=https, cookie=cookie)
+        if websocket and valid is not None:
+            await self._while_valid(scope, receive, wrapped, valid)
+        else:
+            await buffered(self.app, scope, receive, wrapped)
+
+    async def _while_valid(self, scope: AsgiScope, receive: Receive, send: Send,
+                           valid: Callable[[], bool]) -> None:
+        """Run a WebSocket for as long as the sign-in that opened it stands: signing out,
+        revoking the session, its passkey or the token closes it within
+        :data:`RECHECK_SECONDS` (code 4401), not when the socket happens to end."""
+        revoked = False
+        async with trio.open_nursery() as nursery:
+            async def watch() -> None:
+                nonlocal revoked
+                while True:
+                    await trio.sleep(RECHECK_SECONDS)
+                    if not await self.store.run(valid):
+                        revoked = True
+                        nursery.cancel_scope.cancel()
+
+            nursery.start_soon(watch)
+            await self.app(scope, receive, send)
+            nursery.cancel_scope.cancel()
+        if revoked:
+            log.info("closed %s: its sign-in was revoked", str(scope.get("path"))[:200])
+            with trio.move_on_after(5):
+                await send({"type": "websocket.close", "code": 4401,
+                            "reason": "signed out"})
 
     async def _identify(self, authorization: str | None, cookie_header: str | None, *,
-                        https: bool) -> tuple[Caller | None, str | None]:
-        """The caller and, when its session slid, the refreshed cookie. A request with an
-        ``Authorization`` header is judged by it alone (never by a cookie as well)."""
+                        https: bool) -> tuple[Caller | None, str | None,
+                                              Callable[[], bool] | None]:
+        """The caller, the refreshed cookie when its session slid, and a check that the
+        credential still stands. A request with an ``Authorization`` header is judged by it
+        alone (never by a cookie as well)."""
         now = utcnow()
         if authorization is not None:
             kind, _, presented = authorization.partition(" ")
             presented = presented.strip()
             if kind.lower() != "bearer" or not presented or len(presented) > 200:
-                return None, None
+                return None, None, None
             token = await self.store.run(self.auth.token_by_secret, presented)
             if token is None:
-                return None, None
+                return None, None, None
             if token.last_used_at is None or now - token.last_used_at > TOKEN_TOUCH:
                 await self.store.run(self.auth.token_used, token.id, now)
-            return Caller(principal=Principal.TOKEN, scope=token.scope,
-                          token_id=token.id), None
+            return (Caller(principal=Principal.TOKEN, scope=token.scope, token_id=token.id),
+                    None, lambda: self.auth.token_by_secret(presented) is not None)
         secret = cookies.read_cookie(cookie_header)
         if secret is None:
-            return None, None
+            return None, None, None
         session = await self.store.run(self.auth.session_by_secret, secret, now)
         if session is None:
-            return None, None
+            return None, None, None
         refreshed = None
         if session.needs_touch(now):
             await self.store.run(self.auth.touch_session, session.id, now)
             refreshed = cookies.set_cookie(secret, https=https)
-        return Caller(principal=Principal.BROWSER, scope=Scope.READ_WRITE,
-                      session=session), refreshed
+        return (Caller(principal=Principal.BROWSER, scope=Scope.READ_WRITE, session=session),
+                refreshed, lambda: self.auth.session_by_secret(secret, utcnow()) is not None)
 
 
 
