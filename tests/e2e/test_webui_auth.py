@@ -34,7 +34,7 @@ from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, expec
 from appliance.authstore import AuthStore
 from appliance.sessions import utcnow
 from appliance.store import Store
-from tests.e2e.webui_browser import DESKTOP, TIMEOUT_MS, browser
+from tests.e2e.webui_browser import DESKTOP, SHOTS, TIMEOUT_MS, browser
 from tests.support.appliance import Appliance, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -57,6 +57,12 @@ def context(browser: Browser, base: str) -> BrowserContext:
     ctx = browser.new_context(viewport=DESKTOP, base_url=base)
     ctx.set_default_timeout(TIMEOUT_MS)
     return ctx
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(300)  # let transitions settle; not an assertion
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
 def me(page: Page) -> dict[str, Any]:
@@ -86,6 +92,7 @@ def test_a_passkey_from_a_one_time_link_signs_in_again(browser: Browser,
         assert cookie["name"] == "clauderon_session" and cookie["httpOnly"]
         assert cookie["sameSite"] == "Strict"
         assert me(page)["session"]["method"] == "link"
+        shot(page, "signin-desktop")
         page.get_by_test_id("add-passkey").click()
         expect(page.get_by_test_id("passkey-added")).to_be_visible()
         [key] = appliance.client().get("/api/auth/devices")["passkeys"]
@@ -110,6 +117,7 @@ def test_a_passkey_from_a_one_time_link_signs_in_again(browser: Browser,
         page.goto("/devices")
         expect(page.get_by_test_id("this-device")).to_be_visible()
         expect(page.get_by_test_id("passkeys").get_by_test_id("device")).to_have_count(1)
+        shot(page, "devices-desktop")
         page.get_by_test_id("sign-out").click()
         expect(page.get_by_test_id("signin")).to_be_visible()
         sessions = appliance.client().get("/api/auth/devices")["sessions"]

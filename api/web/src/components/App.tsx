@@ -90,7 +90,11 @@ function Shell({ me, onSignedOut }: { me: Me; onSignedOut: () => void }) {
       <div class="spacer" />
       <ThemeButton />
       <a href="/devices" class="icon-button" title="Signed-in devices and passkeys"
-        aria-label="Signed-in devices and passkeys" data-testid="devices-link">⚿</a>
+        aria-label="Signed-in devices and passkeys" data-testid="devices-link">
+        <svg width="18" height="18" viewBox="0 0 24 24" fill="none" stroke="currentColor"
+          stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true">
+          <circle cx="7.5" cy="15.5" r="4.5" /><path d="M10.7 12.3 20 3M16 7l3 3M14 9l2 2" />
+        </svg></a>
       <button class="icon-button desktop-only" onClick={() => setHelp(true)}
         title="Keyboard shortcuts (?)" aria-label="Keyboard shortcuts">⌨</button>
       {path !== "/new" && <a href="/new" class="button primary" data-testid="new-session">
