@@ -9,7 +9,7 @@
       forAll = f: nixpkgs.lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
       pythonDeps = ps: with ps; [
         trio hypercorn quart-trio docker kubernetes trustme cryptography sh tomli supervisor
-        h11 httpx wsproto textual
+        h11 httpx wsproto textual webauthn
       ];
       runtimeTools = pkgs: [ pkgs.git pkgs.docker-client pkgs.tmux pkgs.curl ];
     in

@@ -23,5 +23,5 @@ def test_flake_parses_and_runs_the_appliance() -> None:
     assert "/bin/clauderon daemon" in text
     # Every runtime dependency of the distribution is in the flake's Python set.
     for dep in ("trio", "hypercorn", "quart-trio", "docker", "kubernetes", "trustme",
-                "cryptography", "supervisor", "httpx", "textual"):
+                "cryptography", "supervisor", "httpx", "textual", "webauthn"):
         assert f" {dep}" in text or f"\n        {dep}" in text
