@@ -11,7 +11,7 @@ import trio
 from api.app import create_app
 from api.context import ApiContext
 from api.events import EventHub
-from api.server import check_exposure, serve
+from api.server import check_tls, serve
 from appliance.backends.docker import DockerBackend
 from appliance.config import Settings, load_settings
 from appliance.errors import ClauderonError
@@ -42,7 +42,7 @@ async def run(settings: Settings) -> None:
     shutdown = trio.Event()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
-            await nursery.start(serve, app, settings, shutdown)
+            await nursery.start(serve, app, settings, ctx.store, shutdown)
 
             async def wait_signal() -> None:
                 async for signum in signals:
@@ -62,7 +62,7 @@ def main() -> None:
     configure_logging()
     try:
         settings = load_settings()
-        check_exposure(settings)
+        check_tls(settings)
         trio.run(partial(run, settings))
     except ClauderonError as exc:
         # A configuration the API cannot serve: one clear line, and no restart loop helps.

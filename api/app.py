@@ -13,7 +13,7 @@ from typing import Any
 from quart import Response
 from quart_trio import QuartTrio
 
-from api import console, files, misc, sessions, transcript, webui
+from api import console, files, misc, sessions, signin, transcript, webui
 from api.context import ApiContext
 from appliance.errors import ClauderonError
 
@@ -46,5 +46,6 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     transcript.register(app, ctx)
     console.register(app, ctx)
     files.register(app, ctx)
+    signin.register(app, ctx)
     webui.register(app)  # last: its catch-all must not shadow an API route
     return app

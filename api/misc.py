@@ -11,7 +11,9 @@ import trio
 from quart import request, websocket
 from quart_trio import QuartTrio
 
+from api.body import int_param, json_body
 from api.context import ApiContext
+from api.guard import caller_of
 from api.openapi import RouteDoc, document, documented, err, ok
 from appliance import workspaces
 from appliance.errors import BackendUnavailable, InvalidInput, NotFound, Unauthorized
@@ -37,7 +39,8 @@ def register(app: QuartTrio, ctx: ApiContext) -> None:
 
     @app.get("/api/health")
     @documented(RouteDoc(method="GET", path="/api/health",
-                         summary="Health of the API, the database and the container engine",
+                         summary="Health of the API, the database and the container "
+                                 "engine (only status and version before sign-in)",
                          responses={"200": ok({"type": "object"}),
                                     "503": ok({"type": "object"}, "The engine is unreachable")}))
     async def health() -> tuple[dict[str, Any], int]:
@@ -47,9 +50,13 @@ def register(app: QuartTrio, ctx: ApiContext) -> None:
                 await ctx.backend.ping()
         except (BackendUnavailable, trio.TooSlowError) as exc:
             docker.update(reachable=False, error=getattr(exc, "message", "timed out"))
+        status = "ok" if docker["reachable"] else "degraded"
+        if caller_of(request.scope) is None:
+            # Open to anyone on the network: whether it is up, and nothing about the host.
+            return {"status": status, "version": VERSION}, 200 if docker["reachable"] else 503
         sessions = await store.run(store.sync.list_sessions)
         body = {
-            "status": "ok" if docker["reachable"] else "degraded",
+            "status": status,
             "version": VERSION,
             "docker": docker,
             "database": {"path": str(ctx.settings.db_path),
@@ -110,10 +117,10 @@ def register(app: QuartTrio, ctx: ApiContext) -> None:
         responses={"204": {"description": "Recorded"}, "401": err("Bad token")}))
     async def hooks() -> tuple[str, int]:
         auth = request.headers.get("Authorization", "")
-        body = await request.get_json(force=True, silent=True)
-        if not isinstance(body, dict):
-            raise InvalidInput("the hook body must be a JSON object")
-        sid = str(body.get("session_id", ""))
+        body = await json_body()
+        sid = body.get("session_id")
+        if not isinstance(sid, str) or not sid or len(sid) > 100:
+            raise InvalidInput("session_id must be the session's id", field="session_id")
         session = await store.run(store.sync.get_session, sid) if sid else None
         token = auth.removeprefix("Bearer ").strip()
         if session is None or not token or not token_matches(token, session.hook_token_hash):
@@ -141,12 +148,9 @@ def register(app: QuartTrio, ctx: ApiContext) -> None:
                          responses={"101": {"description": "Switching protocols"}}))
     async def ws_events() -> None:
         raw = websocket.args.get("after")
-        try:
-            # Without a cursor: from now on, as the database says (the hub may lag a poll).
-            cursor = int(raw) if raw is not None else await store.run(
-                store.sync.last_event_id)
-        except ValueError:
-            raise InvalidInput("after must be an event id (an integer)") from None
+        # Without a cursor: from now on, as the database says (the hub may lag a poll).
+        cursor = int_param(raw, "after", default=0) if raw is not None else await store.run(
+            store.sync.last_event_id)
         await websocket.accept()
         await websocket.send(json.dumps({"type": "connected", "latest": ctx.hub.latest}))
         while True:

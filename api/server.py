@@ -1,15 +1,22 @@
-"""Serving the app with Hypercorn: the Unix socket (0600) for the CLI, HTTP for browsers,
-and the hook listener on the Docker bridge gateway.
+"""Serving the app with Hypercorn: one bind per listener, each behind its own layer.
 
-The hook listener is the only API address a container can reach. It is a separate bind
-whose requests go through :func:`hooks_only`, which answers 404 to anything but
-``POST /api/hooks``: no agent can drive the session API.
+* the Unix socket (0600) for the CLI and TUI: :func:`api.guard.trusted`; it runs the app's
+  lifespan;
+* TCP (``[server] host``/``port``) for browsers and scripts: :class:`api.guard.Guard`
+  (sign-in, Host/Origin checks, security headers), HTTPS when ``tls_cert``/``tls_key`` are
+  set;
+* the hook listener on the Docker bridge gateway: :func:`api.guard.hooks_only`.
+
+TCP may leave loopback now that every route behind it needs sign-in; without TLS that
+sends session cookies in clear over the network, so it starts with a warning saying how to
+fix it (certificates here, or ``tailscale serve`` in front).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,69 +24,73 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 
+from api.guard import Guard, hooks_only, trusted
+from api.policy import Policy
 from appliance.config import Settings
 from appliance.errors import ConfigError
 from appliance.host import bridge_gateway
+from appliance.store import AsyncStore
 
 log = logging.getLogger(__name__)
 
 ASGIApp = Callable[..., Awaitable[None]]
 
 
-def hooks_only(app: ASGIApp) -> ASGIApp:
-    async def guarded(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            # The main bind runs the app's lifespan; this one only acknowledges.
-            while True:
-                message = await receive()
-                kind = message["type"].rsplit(".", 1)[-1]
-                await send({"type": f"lifespan.{kind}.complete"})
-                if kind == "shutdown":
-                    return
-        if scope["type"] == "http" and scope["path"] == "/api/hooks":
-            await app(scope, receive, send)
-            return
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
-            return
-        body = b'{"error": "only /api/hooks is served on this address", "code": "not_found"}'
-        await send({"type": "http.response.start", "status": 404,
-                    "headers": [(b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": body})
-
-    return guarded
-
-
-def check_exposure(settings: Settings) -> None:
-    """Refuse to serve the session API beyond this machine without sign-in.
-
-    The API drives containers that hold a repository's work; until passkey sign-in guards
-    every route, only loopback is allowed. Reach it from a phone through a reverse proxy on
-    the same machine that authenticates (``tailscale serve`` does).
-    """
+def is_loopback(host: str) -> bool:
     try:
-        loopback = ipaddress.ip_address(settings.http_host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
-        loopback = settings.http_host == "localhost"
-    if settings.http_port and not loopback:
-        raise ConfigError(
-            f"[server] host = {settings.http_host!r} would expose the API without sign-in; "
-            "keep 127.0.0.1 and publish it with an authenticating reverse proxy "
-            "(for example `tailscale serve 3030`)"
-        )
+        return host == "localhost"
 
 
-def main_config(settings: Settings) -> Config:
-    check_exposure(settings)
+def exposure_warning(settings: Settings) -> str | None:
+    """What to say when the TCP listener is reachable from the network without TLS."""
+    if not settings.http_port or is_loopback(settings.http_host) or settings.tls_cert:
+        return None
+    return (f"the API listens on {settings.http_host}:{settings.http_port} over plain HTTP: "
+            "sign-in is required, but session cookies and tokens cross the network in clear "
+            "and passkeys do not work on a non-loopback http:// address. Set [server] "
+            "tls_cert and tls_key, or keep host = 127.0.0.1 and publish it with "
+            "`tailscale serve` (see README, \"Reach it from your phone\")")
+
+
+def check_tls(settings: Settings) -> None:
+    """Load the certificate and key once at start, so a bad pair is one clear line."""
+    if not (settings.tls_cert and settings.tls_key):
+        return
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            settings.tls_cert, settings.tls_key)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(f"[server] tls_cert/tls_key cannot be used: {exc}") from exc
+
+
+def _base(bind: str, settings: Settings) -> Config:
     config = Config()
-    binds = [f"unix:{settings.socket_path}"]
-    if settings.http_port:
-        binds.append(f"{settings.http_host}:{settings.http_port}")
-    config.bind = binds
-    config.umask = 0o177  # the socket is 0600: only the appliance's user drives it
+    config.bind = [bind]
     config.graceful_timeout = 5.0
-    config.accesslog = None
+    config.accesslog = None  # an access log would hold paths; tokens never travel in them
     config.errorlog = logging.getLogger("hypercorn.error")
+    config.alpn_protocols = ["http/1.1"]  # one framing for the guard to reason about
+    return config
+
+
+def unix_config(settings: Settings) -> Config:
+    config = _base(f"unix:{settings.socket_path}", settings)
+    config.umask = 0o177  # the socket is 0600: only the appliance's user drives it
+    return config
+
+
+def tcp_config(settings: Settings) -> Config | None:
+    if not settings.http_port:
+        return None
+    host = settings.http_host
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    config = _base(f"{host}:{settings.http_port}", settings)
+    if settings.tls_cert and settings.tls_key:
+        config.certfile = settings.tls_cert
+        config.keyfile = settings.tls_key
     return config
 
 
@@ -87,24 +98,28 @@ def hook_config(settings: Settings) -> Config | None:
     gw = bridge_gateway(settings)
     if not settings.hook_port or not gw:
         return None
-    config = Config()
-    config.bind = [f"{gw}:{settings.hook_port}"]
-    config.graceful_timeout = 5.0
-    config.accesslog = None
-    return config
+    return _base(f"{gw}:{settings.hook_port}", settings)
 
 
 async def serve(
     app: Any,
     settings: Settings,
+    store: AsyncStore,
     shutdown: trio.Event,
     *,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     settings.socket_path.unlink(missing_ok=True)
     async with trio.open_nursery() as nursery:
-        bound: list[str] = list(await nursery.start(_serve_one, app, main_config(settings),
-                                                    shutdown))
+        bound: list[str] = list(await nursery.start(_serve_one, trusted(app),
+                                                    unix_config(settings), shutdown))
+        tcp = tcp_config(settings)
+        if tcp is not None:
+            guard = Guard(app, policy=Policy.from_settings(settings), store=store)
+            bound += await nursery.start(_serve_one, guard, tcp, shutdown)
+            warning = exposure_warning(settings)
+            if warning:
+                log.warning("%s", warning)
         hooks = hook_config(settings)
         if hooks is not None:
             try:
@@ -117,5 +132,4 @@ async def serve(
 
 async def _serve_one(app: Any, config: Config, shutdown: trio.Event, *,
                      task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
-    await hypercorn_serve(app, config, shutdown_trigger=shutdown.wait,
-                          task_status=task_status)
+    await hypercorn_serve(app, config, shutdown_trigger=shutdown.wait, task_status=task_status)

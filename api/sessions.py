@@ -15,6 +15,7 @@ import trio
 from quart import Quart, Response, request
 from quart_trio import QuartTrio
 
+from api.body import json_body
 from api.context import ApiContext
 from api.openapi import SESSION, RouteDoc, documented, err, ok
 from appliance import hostgit, repos
@@ -29,13 +30,6 @@ DELETE_WAIT_SECONDS = 30.0
 
 LIST = {"type": "object", "properties": {"sessions": {"type": "array", "items": SESSION}}}
 ONE = {"type": "object", "properties": {"session": SESSION}}
-
-
-async def json_body() -> dict[str, Any]:
-    body = await request.get_json(force=True, silent=True)
-    if not isinstance(body, dict):
-        raise InvalidInput("the request body must be a JSON object")
-    return body
 
 
 def one(session: Session, status: int = 200) -> tuple[dict[str, Any], int]:

@@ -21,9 +21,9 @@ import trio
 from quart import request
 from quart_trio import QuartTrio
 
+from api.body import json_body
 from api.context import ApiContext
 from api.openapi import RouteDoc, documented, err, ok
-from api.sessions import json_body
 from appliance.agents import reader
 from appliance.agents.boot import send_enter_argv, send_text_argv
 from appliance.errors import BackendError, Conflict, InvalidInput

@@ -9,6 +9,7 @@ the file (documented in the README). Unknown keys are an error: a typo must not 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -28,6 +29,12 @@ class Settings:
     # API
     http_host: str = "127.0.0.1"
     http_port: int = 3030
+    # Names browsers may reach the API by besides loopback (a Tailscale name, a LAN name):
+    # the Host allow-list and the trusted origins (https://<name>) are built from them.
+    public_names: tuple[str, ...] = ()
+    # Serve HTTPS on the TCP listener with this certificate chain and key (PEM files).
+    tls_cert: str | None = None
+    tls_key: str | None = None
     # Containers reach the hook endpoint on the bridge gateway at this port; it serves
     # /api/hooks and nothing else. 0 disables the listener.
     hook_port: int = 3031
@@ -208,7 +215,8 @@ class Settings:
 
 # config.toml: table -> key -> Settings field
 _TOML_KEYS: dict[str, dict[str, str]] = {
-    "server": {"host": "http_host", "port": "http_port", "hook_port": "hook_port"},
+    "server": {"host": "http_host", "port": "http_port", "hook_port": "hook_port",
+               "public_names": "public_names", "tls_cert": "tls_cert", "tls_key": "tls_key"},
     "proxy": {"port": "proxy_port", "bridge_gateway": "bridge_gateway"},
     "docker": {
         "host": "docker_host",
@@ -245,6 +253,7 @@ _TOML_KEYS: dict[str, dict[str, str]] = {
 _ENV_KEYS: dict[str, str] = {
     "CLAUDERON_BIND_ADDR": "http_host",
     "CLAUDERON_HTTP_PORT": "http_port",
+    "CLAUDERON_PUBLIC_NAMES": "public_names",
     "CLAUDERON_HOOK_PORT": "hook_port",
     "CLAUDERON_PROXY_PORT": "proxy_port",
     "CLAUDERON_IMAGE": "default_image",
@@ -262,6 +271,8 @@ def default_home(env: Mapping[str, str]) -> Path:
 def _coerce(name: str, value: object, source: str) -> object:
     types = {f.name: f.type for f in fields(Settings)}
     kind = str(types[name])
+    if kind.startswith("tuple"):
+        return _names(name, value, source)
     if kind == "bool":
         if isinstance(value, bool):
             return value
@@ -284,6 +295,24 @@ def _coerce(name: str, value: object, source: str) -> object:
         return value
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{source}: {value!r} is not a valid value for {name}") from exc
+
+
+def _names(name: str, value: object, source: str) -> tuple[str, ...]:
+    """A list of host names: a TOML array, or a comma-separated string (environment)."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ConfigError(f"{source}: {name} must be a list of host names, like "
+                          '["box.tail1234.ts.net"]')
+    out = tuple(i.strip().lower().rstrip(".") for i in items if i.strip())
+    for item in out:
+        if not _HOSTNAME.fullmatch(item):
+            raise ConfigError(f"{source}: {item!r} is not a host name (no scheme, port or "
+                              "path: just box.tail1234.ts.net)")
+    return out
+
+
+_HOSTNAME = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+                       r"(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -318,6 +347,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     settings = Settings(home=home, extra=extra, **values)
     settings = replace(settings, **overrides) if overrides else settings
     _check_limits(settings)
+    _check_tls(settings)
     return settings
 
 
@@ -334,3 +364,13 @@ def _check_limits(settings: Settings) -> None:
             parse_cpu(settings.default_cpu)
     except InvalidInput as exc:
         raise ConfigError(f"{settings.config_path} [docker]: {exc.message}") from exc
+
+
+def _check_tls(settings: Settings) -> None:
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        raise ConfigError(f"{settings.config_path} [server]: set both tls_cert and tls_key "
+                          "(PEM files), or neither")
+    for key in ("tls_cert", "tls_key"):
+        value = getattr(settings, key)
+        if value and not Path(value).expanduser().is_file():
+            raise ConfigError(f"{settings.config_path} [server] {key}: {value} is not a file")

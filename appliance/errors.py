@@ -52,6 +52,14 @@ class Unauthorized(ClauderonError):
     code = "unauthorized"
 
 
+class Forbidden(ClauderonError):
+    """Known credentials that may not do this, or a request from where it may not come (403)."""
+
+    http_status = 403
+    exit_code = 77
+    code = "forbidden"
+
+
 class NotFound(ClauderonError):
     """The named session (or other object) does not exist (404)."""
 
@@ -86,6 +94,22 @@ class LimitReached(ClauderonError):
     http_status = 429
     exit_code = 75
     code = "limit_reached"
+
+
+class MisdirectedHost(ClauderonError):
+    """A ``Host`` this appliance does not answer to (DNS rebinding looks like this) (421)."""
+
+    http_status = 421
+    exit_code = 2
+    code = "unknown_host"
+
+
+class TooManyRequests(ClauderonError):
+    """Too many attempts in a short time (sign-in); try again later (429)."""
+
+    http_status = 429
+    exit_code = 75
+    code = "too_many_requests"
 
 
 # --- upstream's fault ---------------------------------------------------------------

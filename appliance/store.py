@@ -93,6 +93,54 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sessions ADD COLUMN view TEXT NOT NULL DEFAULT '{}'
     """,
+    # 3: sign-in (appliance/authstore.py): links, browser sessions, passkeys, API tokens and
+    # pending WebAuthn ceremonies. Secrets are stored as SHA-256 digests only.
+    """
+    CREATE TABLE auth_links (
+        id TEXT PRIMARY KEY,
+        secret_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        used_at TEXT
+    );
+    CREATE TABLE auth_sessions (
+        id TEXT PRIMARY KEY,
+        secret_hash TEXT NOT NULL UNIQUE,
+        method TEXT NOT NULL,
+        passkey_id TEXT,
+        label TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL
+    );
+    CREATE TABLE auth_passkeys (
+        id TEXT PRIMARY KEY,
+        credential_id TEXT NOT NULL UNIQUE,
+        public_key BLOB NOT NULL,
+        sign_count INTEGER NOT NULL,
+        rp_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        backed_up INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        last_used_at TEXT
+    );
+    CREATE TABLE auth_tokens (
+        id TEXT PRIMARY KEY,
+        secret_hash TEXT NOT NULL UNIQUE,
+        scope TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_used_at TEXT
+    );
+    CREATE TABLE auth_challenges (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        challenge BLOB NOT NULL,
+        rp_id TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        session_id TEXT,
+        expires_at TEXT NOT NULL
+    )
+    """,
 )
 
 _ENUMS: dict[str, type] = {
@@ -183,6 +231,19 @@ class Store:
             self._conn.close()
 
     # --- plumbing -------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``) for modules that keep their own
+        tables here (:mod:`appliance.authstore`)."""
+        with self._tx() as conn:
+            yield conn
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection, held for a read."""
+        with self._lock:
+            yield self._conn
+
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:

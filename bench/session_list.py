@@ -64,8 +64,9 @@ def main() -> None:
             app.start("api")
             uds = httpx.Client(transport=httpx.HTTPTransport(uds=str(app.settings.socket_path)),
                                base_url="http://clauderon")
-            tcp = httpx.Client(base_url=f"http://127.0.0.1:{app.http_port}")
+            tcp = app.http()  # signed in with a bearer token, as a script is
             assert len(uds.get("/api/sessions").json()["sessions"]) == args.sessions
+            assert len(tcp.get("/api/sessions").json()["sessions"]) == args.sessions
             rows = {
                 "unix socket  /api/sessions": timed(lambda: uds.get("/api/sessions"), args.n),
                 "http         /api/sessions": timed(lambda: tcp.get("/api/sessions"), args.n),

@@ -17,6 +17,7 @@ from appliance.config import load_settings
 from appliance.errors import ClauderonError, ConfigError, InvalidInput
 from cli.client import ApiClient
 from cli.render import session_detail, session_rows
+from cli.signin import add_commands as add_signin_commands
 
 TERMINAL = {"running", "stopped", "failed", "archived"}
 
@@ -359,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the foreground", cmd_daemon, json_flag=False)
     add("tui", "open the terminal UI: live session list, create, attach, archive, delete",
         cmd_tui, json_flag=False)
+    add_signin_commands(add)
     return parser
 
 

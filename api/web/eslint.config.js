@@ -28,4 +28,9 @@ export default tseslint.config(
     extends: [tseslint.configs.disableTypeChecked],
     languageOptions: { globals: { ...globals.node, ...globals.serviceworker } },
   },
+  {
+    // Loaded by index.html before the app (the theme before the first paint).
+    files: ["public/theme-boot.js"],
+    languageOptions: { globals: globals.browser },
+  },
 );

@@ -14,6 +14,7 @@ shell and the hook events are sent by the test with the session's real hook toke
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import uuid
 from pathlib import Path
@@ -45,7 +46,8 @@ __all__ = ["browser"]  # the fixture, shared with the other browser tests
 def test_client_routes_exist_in_the_openapi_document(appliance: Appliance) -> None:
     out = subprocess.run(["node", str(ROOT / "api/web/scripts/check-api.mjs"),
                           f"http://127.0.0.1:{appliance.http_port}"],
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "CLAUDERON_TOKEN": appliance.token("read-only")})
     assert out.returncode == 0, out.stdout + out.stderr
     assert ", 0 missing" in out.stdout
 
@@ -53,8 +55,8 @@ def test_client_routes_exist_in_the_openapi_document(appliance: Appliance) -> No
 def test_a_session_from_create_to_delete(browser: Browser, appliance: Appliance,
                                          repo: Path) -> None:
     base = f"http://127.0.0.1:{appliance.http_port}"
-    desk = Watched(browser, base, DESKTOP, phone=False)
-    phone = Watched(browser, base, PHONE, phone=True)
+    desk = Watched(browser, base, DESKTOP, phone=False, appliance=appliance)
+    phone = Watched(browser, base, PHONE, phone=True, appliance=appliance)
     page = desk.page
     try:
         # --- a new user: the empty state, installable -----------------------------------
@@ -200,7 +202,7 @@ def test_a_session_from_create_to_delete(browser: Browser, appliance: Appliance,
         expect(page).to_have_url(f"{base}/")
         expect(page.get_by_test_id("empty")).to_be_visible()
         expect(phone.page.get_by_test_id("empty")).to_be_visible()  # live on the phone too
-        assert httpx.get(f"{base}/api/sessions/{NAME}").status_code == 404
+        assert appliance.http().get(f"/api/sessions/{NAME}").status_code == 404
 
         assert desk.expected == []
         assert desk.errors == [] and phone.errors == [], json.dumps(

@@ -71,8 +71,8 @@ def test_chat_shows_a_real_transcript_and_takes_messages_and_images(
     text_file = tmp_path / "notes.txt"
     text_file.write_text("plain text\n")
     base = f"http://127.0.0.1:{agents.http_port}"
-    desk = Watched(browser, base, DESKTOP, phone=False)
-    phone = Watched(browser, base, PHONE, phone=True)
+    desk = Watched(browser, base, DESKTOP, phone=False, appliance=agents)
+    phone = Watched(browser, base, PHONE, phone=True, appliance=agents)
     page = desk.page
     try:
         # --- the create form: a prompt, one image, one pretender -------------------------

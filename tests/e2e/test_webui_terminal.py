@@ -44,7 +44,8 @@ def test_the_terminal_reconnects_and_still_echoes(browser: Browser, appliance: A
     name = f"webui-term-{uuid.uuid4().hex[:8]}"
     appliance.client().post("/api/sessions", {"repo_path": str(repo), "name": name})
     appliance.wait_phase(name, "running")
-    desk = Watched(browser, f"http://127.0.0.1:{appliance.http_port}", DESKTOP, phone=False)
+    desk = Watched(browser, f"http://127.0.0.1:{appliance.http_port}", DESKTOP, phone=False,
+                   appliance=appliance)
     page = desk.page
     state = page.get_by_test_id("term-state")
     try:

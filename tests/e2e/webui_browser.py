@@ -3,6 +3,8 @@ console errors fail the test, screenshots into ``docs/screenshots/``, and small 
 
 Playwright drives ``/usr/bin/chromium`` (``executable_path``; no browser is downloaded).
 Every page records its open WebSockets in ``window.__sockets`` so a test can drop one.
+A :class:`Watched` page given the appliance signs in first, as a person does: a one-time
+link (what ``clauderon web`` prints) opened in the browser.
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, ViewportSize, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
 
 from appliance.tokens import Purpose, derive_token, load_or_create_instance_key
 from tests.support.appliance import Appliance
@@ -51,10 +60,21 @@ def browser() -> Iterator[Browser]:
         b.close()
 
 
-class Watched:
-    """A page whose console errors and uncaught exceptions are collected."""
+def sign_in(page: Page, appliance: Appliance) -> None:
+    """Open a one-time sign-in link in ``page`` and decline the passkey offer."""
+    page.goto(appliance.link())
+    expect(page.get_by_test_id("signed-in")).to_be_visible()
+    assert "token" not in page.url  # taken out of the address bar at once
+    page.get_by_test_id("not-now").click()
+    expect(page.get_by_test_id("devices-link")).to_be_visible()
 
-    def __init__(self, browser: Browser, base: str, viewport: ViewportSize, phone: bool):
+
+class Watched:
+    """A page whose console errors and uncaught exceptions are collected; signed in through
+    a one-time link when given the appliance."""
+
+    def __init__(self, browser: Browser, base: str, viewport: ViewportSize, phone: bool,
+                 appliance: Appliance | None = None):
         self.context = browser.new_context(viewport=viewport, is_mobile=phone, has_touch=phone,
                                            base_url=base)
         self.context.set_default_timeout(TIMEOUT_MS)
@@ -68,6 +88,8 @@ class Watched:
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
         self.kind = "phone" if phone else "desktop"
+        if appliance is not None:
+            sign_in(self.page, appliance)
 
     def _console(self, msg: ConsoleMessage) -> None:
         if msg.type != "error":
@@ -99,12 +121,14 @@ class Watched:
 
 
 def hook(appliance: Appliance, sid: str, event: str) -> None:
-    """Send a hook event as the agent in the session's container would."""
+    """Send a hook event with the session's hook token, as the agent in its container would
+    (through the Unix socket here: the test is on the host, the token is what counts)."""
     key = load_or_create_instance_key(appliance.settings.instance_secret_path)
     token = derive_token(key, sid, Purpose.HOOK)
-    r = httpx.post(f"http://127.0.0.1:{appliance.http_port}/api/hooks", timeout=10,
-                   json={"session_id": sid, "event": event},
-                   headers={"Authorization": f"Bearer {token}"})
+    transport = httpx.HTTPTransport(uds=str(appliance.settings.socket_path))
+    with httpx.Client(transport=transport, base_url="http://clauderon", timeout=10) as http:
+        r = http.post("/api/hooks", json={"session_id": sid, "event": event},
+                      headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 204, r.text
 
 

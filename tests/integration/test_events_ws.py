@@ -12,11 +12,12 @@ from trio_websocket import open_websocket_url
 from tests.support.appliance import Appliance
 
 
-async def collect(url: str, until: str, name: str) -> list[dict[str, Any]]:
+async def collect(url: str, until: str, name: str,
+                  headers: list[tuple[bytes, bytes]]) -> list[dict[str, Any]]:
     """Events from ``url`` until one of kind ``until`` for session ``name`` arrives."""
     out: list[dict[str, Any]] = []
     with trio.fail_after(60):
-        async with open_websocket_url(url) as ws:
+        async with open_websocket_url(url, extra_headers=headers) as ws:
             hello = json.loads(await ws.get_message())
             assert hello["type"] == "connected"
             while True:
@@ -37,7 +38,8 @@ async def test_events_stream_live_and_resume(appliance: Appliance, repo: Path) -
         live: list[dict[str, Any]] = []
 
         async def watch() -> None:
-            live.extend(await collect(base + "?after=0", "updated", "live"))
+            live.extend(await collect(base + "?after=0", "updated", "live",
+                                      appliance.ws_headers("read-only")))
 
         nursery.start_soon(watch)
         await trio.sleep(0.2)
@@ -53,7 +55,8 @@ async def test_events_stream_live_and_resume(appliance: Appliance, repo: Path) -
     # Resume from the middle: exactly the events after that id, in order.
     middle = ids[1]
     await trio.to_thread.run_sync(lambda: appliance.cli("delete", "live", "--force"))
-    resumed = await collect(f"{base}?after={middle}", "deleted", "live")
+    resumed = await collect(f"{base}?after={middle}", "deleted", "live",
+                            appliance.ws_headers("read-only"))
     assert [e["id"] for e in resumed][: len(ids) - 2] == ids[2:]
     assert resumed[-1]["kind"] == "deleted"
     assert any(e["kind"] == "progress" and e["payload"]["step"] == "worktree"
@@ -61,9 +64,7 @@ async def test_events_stream_live_and_resume(appliance: Appliance, repo: Path) -
 
 
 async def test_bad_cursor_is_rejected(appliance: Appliance) -> None:
-    import httpx
-
-    r = await trio.to_thread.run_sync(lambda: httpx.get(
-        f"http://127.0.0.1:{appliance.http_port}/api/openapi.json"))
+    http = appliance.http("read-only")
+    r = await trio.to_thread.run_sync(lambda: http.get("/api/openapi.json"))
     paths = r.json()["paths"]
     assert "/ws/events" in paths and "/api/sessions/{ref}" in paths

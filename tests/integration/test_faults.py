@@ -17,7 +17,7 @@ from tests.support.appliance import Appliance, running, wait_for
 
 
 def post(app: Appliance, path: str, body: Any) -> httpx.Response:
-    return httpx.post(f"http://127.0.0.1:{app.http_port}{path}", json=body, timeout=30)
+    return app.http().post(path, json=body)
 
 
 def worktree_list(repo: Path) -> str:
@@ -62,12 +62,14 @@ def test_duplicate_unknown_and_cli_errors(appliance: Appliance, repo: Path) -> N
     appliance.cli("create", "--repo", str(repo), "--name", "dup", "--prompt", "p")
     r = post(appliance, "/api/sessions", {"repo_path": str(repo), "name": "dup"})
     assert r.status_code == 409 and "already exists" in r.json()["error"]
-    base = f"http://127.0.0.1:{appliance.http_port}/api/sessions/nope"
-    assert httpx.get(base).status_code == 404
-    assert httpx.delete(base).status_code == 404
-    assert httpx.post(base + "/archive").status_code == 404
-    r = httpx.post(f"http://127.0.0.1:{appliance.http_port}/api/sessions", content=b"{not json")
-    assert r.status_code == 400
+    http = appliance.http()
+    base = "/api/sessions/nope"
+    assert http.get(base).status_code == 404
+    assert http.delete(base).status_code == 404
+    assert http.post(base + "/archive").status_code == 404
+    r = http.post("/api/sessions", content=b"{not json",
+                  headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "not valid JSON" in r.json()["error"]
     out = appliance.cli("show", "nope", check=False)
     assert out.returncode == 3
     assert out.stderr.strip().splitlines() == [
@@ -89,7 +91,7 @@ def test_docker_unreachable_is_503_and_a_clear_cli_line(
         out = app.cli("create", "--repo", str(repo), "--name", "x", check=False)
         assert out.returncode == 69
         assert out.stderr.startswith(f"clauderon: Docker engine not reachable at {dead}")
-        assert httpx.get(f"http://127.0.0.1:{app.http_port}/api/health").status_code == 503
+        assert httpx.get(f"{app.base}/api/health").status_code == 503
         status = app.cli("status", check=False)
         assert status.returncode == 1 and "UNREACHABLE" in status.stdout
 

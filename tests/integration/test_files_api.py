@@ -41,8 +41,7 @@ def png(width: int = 1, height: int = 1) -> bytes:
 
 @pytest.fixture
 def http(appliance: Appliance) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"http://127.0.0.1:{appliance.http_port}", timeout=30) as c:
-        yield c
+    yield appliance.http()
 
 
 @pytest.fixture
@@ -200,11 +199,13 @@ async def test_a_change_made_by_the_api_itself_is_pushed_live(
     of /ws/events must see those at once, not at the next write by another process."""
     base = f"127.0.0.1:{appliance.http_port}"
     with trio.fail_after(30):
-        async with open_websocket_url(f"ws://{base}/ws/events") as ws:
+        async with open_websocket_url(f"ws://{base}/ws/events",
+                                      extra_headers=appliance.ws_headers()) as ws:
             assert json.loads(await ws.get_message())["type"] == "connected"
             r = await trio.to_thread.run_sync(lambda: httpx.post(
                 f"http://{base}/api/sessions/{NAME}/access-mode",
-                json={"access_mode": "read-only"}, timeout=10))
+                json={"access_mode": "read-only"}, timeout=10,
+                headers=appliance.auth_headers()))
             assert r.status_code == 200, r.text
             # Other writes (the reconciler's) may come first; the switch must arrive live.
             while True:

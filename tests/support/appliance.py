@@ -3,6 +3,11 @@
 Each test gets its own home, ports and instance label, so tests never see each other's
 sessions or containers on the shared engine. ``cleanup`` stops the services and removes
 every container carrying this instance's label.
+
+The CLI's client (:meth:`Appliance.client`) uses the Unix socket, which is trusted. HTTP
+over TCP needs sign-in like any other client: :meth:`Appliance.http` carries a bearer token
+made through the socket (as `clauderon auth token create` does), :meth:`Appliance.link`
+makes a one-time sign-in link for a browser (as `clauderon web` does).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import docker
+import httpx
 
 from appliance.config import load_settings
 from appliance.errors import ClauderonError
@@ -51,16 +57,19 @@ def wait_for(predicate: Callable[[], T], *, timeout: float = 30.0, interval: flo
 
 class Appliance:
     def __init__(self, home: Path, *, config: str = "", env: dict[str, str] | None = None,
-                 agents: bool = False, image: str = BASE_IMAGE):
+                 agents: bool = False, image: str = BASE_IMAGE,
+                 prefix: tuple[str, ...] = (), server: str = ""):
         """``agents``: start the agent CLI in each container (needs the agent image);
-        the spine's tests run plain containers of the base image instead."""
+        the spine's tests run plain containers of the base image instead. ``prefix`` runs
+        the services under a command (``ip netns exec NS``); ``server``: more ``[server]`` keys."""
+        self.prefix = prefix
         self.home = home
         self.http_port = free_port()
         self.hook_port = free_port()
         self.proxy_port = free_port()
         home.mkdir(parents=True, exist_ok=True)
         (home / "config.toml").write_text(
-            f"[server]\nport = {self.http_port}\nhook_port = {self.hook_port}\n"
+            f"[server]\nport = {self.http_port}\nhook_port = {self.hook_port}\n{server}"
             f"[proxy]\nport = {self.proxy_port}\n"
             "[reconciler]\nresync_seconds = 0.5\nbackoff_seconds = 1.0\n"
             "backoff_max_seconds = 4.0\nmax_attempts = 3\n"
@@ -72,6 +81,8 @@ class Appliance:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: list[Any] = []
         self._client: ApiClient | None = None
+        self._tokens: dict[str, str] = {}
+        self._http: list[httpx.Client] = []
         self.settings = load_settings(self.env)
         self.instance = instance_id(self.settings)
 
@@ -81,7 +92,7 @@ class Appliance:
             log = open(self.home / f"{name}.test.log", "ab")  # noqa: SIM115
             self._logs.append(log)
             self.procs[name] = subprocess.Popen(
-                [str(BIN / SERVICES[name])], env=self.env, stdout=log, stderr=log,
+                [*self.prefix, str(BIN / SERVICES[name])], env=self.env, stdout=log, stderr=log,
                 start_new_session=True,
             )
         if "api" in services:
@@ -113,6 +124,36 @@ class Appliance:
         if self._client is None:
             self._client = ApiClient(self.settings.socket_path, timeout=10)
         return self._client
+
+    # --- TCP, signed in -------------------------------------------------------------------
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def token(self, scope: str = "read-write") -> str:
+        """A bearer token of ``scope`` (one per appliance and scope)."""
+        if scope not in self._tokens:
+            made = self.client().post("/api/auth/tokens", {"scope": scope, "name": "tests"})
+            self._tokens[scope] = made["token"]
+        return self._tokens[scope]
+
+    def auth_headers(self, scope: str = "read-write") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(scope)}"}
+
+    def ws_headers(self, scope: str = "read-write") -> list[tuple[bytes, bytes]]:
+        return [(b"authorization", f"Bearer {self.token(scope)}".encode())]
+
+    def http(self, scope: str = "read-write", timeout: float = 30) -> httpx.Client:
+        """An HTTP client of the TCP listener with a bearer token (closed at cleanup)."""
+        client = httpx.Client(base_url=self.base, headers=self.auth_headers(scope),
+                              timeout=timeout)
+        self._http.append(client)
+        return client
+
+    def link(self) -> str:
+        """A one-time sign-in link's path (``/signin#token=...``), as `clauderon web` makes."""
+        path: str = self.client().post("/api/auth/links")["path"]
+        return path
 
     def cli(self, *args: str, check: bool = True, input: str | None = None
             ) -> subprocess.CompletedProcess[str]:
@@ -162,6 +203,8 @@ class Appliance:
             c.remove(force=True)
         if self._client is not None:
             self._client.close()
+        for http in self._http:
+            http.close()
         for log in self._logs:
             log.close()
 

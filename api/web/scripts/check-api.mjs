@@ -1,6 +1,7 @@
 // Checks the client's route table (src/routes.json) against a running API's OpenAPI document:
-// every path the client uses must exist there with that method.
-//   node scripts/check-api.mjs http://127.0.0.1:3030 [--allow-missing name,name]
+// every path the client uses must exist there with that method. The document needs sign-in:
+// CLAUDERON_TOKEN is a bearer token (`clauderon auth token create --read-only`).
+//   CLAUDERON_TOKEN=crn_... node scripts/check-api.mjs http://127.0.0.1:3030 [--allow-missing name,name]
 // Exit status 0 when all match; 1 with one line per missing route otherwise.
 import { readFile } from "node:fs/promises";
 
@@ -11,9 +12,12 @@ if (!base) {
 }
 const allow = new Set(flag === "--allow-missing" && allowed ? allowed.split(",") : []);
 const routes = JSON.parse(await readFile(new URL("../src/routes.json", import.meta.url), "utf8"));
-const res = await fetch(new URL("/api/openapi.json", base));
+const token = process.env.CLAUDERON_TOKEN;
+const res = await fetch(new URL("/api/openapi.json", base),
+  token ? { headers: { Authorization: `Bearer ${token}` } } : {});
 if (!res.ok) {
-  console.error(`GET /api/openapi.json answered ${res.status}`);
+  console.error(`GET /api/openapi.json answered ${res.status}` +
+    (res.status === 401 ? " (set CLAUDERON_TOKEN to a token: clauderon auth token create --read-only)" : ""));
   process.exit(1);
 }
 const doc = await res.json();

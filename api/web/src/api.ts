@@ -78,6 +78,24 @@ export interface RecentRepo { repo_path: string; subdirectory: string; last_used
 export interface RepoCheck { ok: boolean; root?: string; subdirectory?: string; branch?: string;
   error?: string }
 
+export interface BrowserSessionInfo { id: string; kind: "session"; method: "link" | "passkey";
+  passkey_id: string | null; name: string; created_at: string; last_used_at: string;
+  expires_at: string }
+export interface PasskeyInfo { id: string; kind: "passkey"; name: string; rp_id: string;
+  backed_up: boolean; created_at: string; last_used_at: string | null }
+export interface TokenInfo { id: string; kind: "token"; scope: "read-only" | "read-write";
+  name: string; created_at: string; last_used_at: string | null }
+export interface Me { signed_in: boolean; via?: "browser" | "token" | "local";
+  session?: BrowserSessionInfo; can_add_passkey?: boolean; passkeys_here?: number;
+  passkeys_possible?: boolean }
+export interface Devices { sessions: BrowserSessionInfo[]; passkeys: PasskeyInfo[];
+  tokens: TokenInfo[]; current: string | null }
+export interface Ceremony<T> { ceremony: string; options: T }
+
+/** Fired on window when the API answers 401: the browser's session ended (expired, revoked
+ * or signed out elsewhere); the app shows the sign-in page. */
+export const SIGNED_OUT = "clauderon:signed-out";
+
 /** An error answered by the API: its message, code and (when there is one) the field. */
 export class ApiError extends Error {
   constructor(message: string, readonly status: number, readonly code: string,
@@ -127,6 +145,9 @@ async function call<T>(name: RouteName, opts: { ref?: string; query?: Query; bod
   try { body = text ? JSON.parse(text) : null; } catch { body = null; }
   if (!res.ok) {
     const b = (body ?? {}) as { error?: string; code?: string; field?: string };
+    if (res.status === 401 && !name.startsWith("redeem") && !name.startsWith("login")) {
+      dispatchEvent(new Event(SIGNED_OUT));
+    }
     throw new ApiError(b.error ?? `${method} ${name} answered ${res.status}`, res.status,
       b.code ?? `http_${res.status}`, b.field ?? null);
   }
@@ -166,6 +187,21 @@ export const api = {
   transcript: (ref: string, after: string | undefined) =>
     call<unknown>("transcript", { ref, query: { after } }),
   message: (ref: string, text: string) => call<unknown>("message", { ref, body: { text } }),
+  // Sign-in: one-time links, passkeys, devices.
+  me: () => call<Me>("authMe"),
+  redeemLink: (token: string) =>
+    call<{ session: BrowserSessionInfo }>("redeemLink", { body: { token } }),
+  logout: () => call<undefined>("logout", { body: {} }),
+  registerOptions: () =>
+    call<Ceremony<PublicKeyCredentialCreationOptionsJSON>>("registerOptions", { body: {} }),
+  registerPasskey: (ceremony: string, credential: unknown, name: string) =>
+    call<{ passkey: PasskeyInfo }>("registerPasskey", { body: { ceremony, credential, name } }),
+  loginOptions: () =>
+    call<Ceremony<PublicKeyCredentialRequestOptionsJSON>>("loginOptions", { body: {} }),
+  loginPasskey: (ceremony: string, credential: unknown) =>
+    call<{ session: BrowserSessionInfo }>("loginPasskey", { body: { ceremony, credential } }),
+  devices: () => call<Devices>("devices"),
+  revokeDevice: (id: string) => call<{ revoked: string; kind: string }>("revokeDevice", { ref: id }),
 };
 
 let capabilities: Promise<Set<string>> | null = null;

@@ -23,6 +23,7 @@ class LiveStore {
   private ws: WebSocket | null = null;
   private delay = 500;
   private version = 0;
+  private stopped = false;
 
   subscribe(fn: () => void): () => void {
     this.listeners.add(fn);
@@ -37,11 +38,21 @@ class LiveStore {
   }
 
   start(): void {
+    this.stopped = false;
     if (this.ws) return;
     this.connect();
   }
 
+  /** Close the stream and do not reconnect (signed out). */
+  stop(): void {
+    this.stopped = true;
+    const ws = this.ws;
+    this.ws = null;
+    ws?.close();
+  }
+
   private connect(): void {
+    if (this.stopped) return;
     const query = this.lastId === null ? {} : { after: this.lastId };
     const ws = new WebSocket(wsUrl("events", {}, query));
     this.ws = ws;
@@ -60,6 +71,7 @@ class LiveStore {
       }
     };
     ws.onclose = () => {
+      if (this.stopped || this.ws !== ws) return;
       this.ws = null;
       this.link = "reconnecting";
       this.emit();

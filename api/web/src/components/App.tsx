@@ -1,12 +1,17 @@
-// The shell: header, live-link indicator, theme switch, routes and desktop shortcuts.
-import { useEffect, useState } from "preact/hooks";
+// The shell: sign-in gate, header, live-link indicator, theme switch, routes and desktop
+// shortcuts. Nothing but the sign-in page shows (or connects) until the API says this
+// browser is signed in; a 401 from any call (session expired or revoked) brings it back.
+import { useCallback, useEffect, useState } from "preact/hooks";
+import { api, SIGNED_OUT, type Me } from "../api";
 import { live, useLive } from "../live";
 import { navigate, onLink, usePath } from "../router";
 import { getTheme, nextTheme, setTheme, type Theme } from "../theme";
 import { CreateForm } from "./CreateForm";
+import { Devices } from "./Devices";
 import { SessionList } from "./SessionList";
 import { SessionPage } from "./SessionPage";
 import { Shortcuts, typing } from "./Shortcuts";
+import { SignIn } from "./SignIn";
 
 const THEME_LABEL: Record<Theme, string> = { system: "System theme", light: "Light theme",
   dark: "Dark theme" };
@@ -35,6 +40,25 @@ function LinkState() {
 
 export function App() {
   const path = usePath();
+  const [me, setMe] = useState<Me | null>(null);
+  const refresh = useCallback(() => api.me().then(setMe)
+    .catch(() => { setMe({ signed_in: false }); }), []);
+  useEffect(() => { void refresh(); }, [refresh]);
+  useEffect(() => {
+    const out = () => { live.stop(); setMe({ signed_in: false }); };
+    addEventListener(SIGNED_OUT, out);
+    return () => removeEventListener(SIGNED_OUT, out);
+  }, []);
+  if (me === null) return <div class="shell"><main class="main"><p class="muted">Loading…</p></main></div>;
+  if (!me.signed_in || path === "/signin") {
+    const done = async () => { await refresh(); if (location.pathname === "/signin") navigate("/", true); };
+    return <div class="shell"><main class="main"><SignIn onSignedIn={() => void done()} /></main></div>;
+  }
+  return <Shell me={me} onSignedOut={() => { live.stop(); setMe({ signed_in: false }); navigate("/signin"); }} />;
+}
+
+function Shell({ me, onSignedOut }: { me: Me; onSignedOut: () => void }) {
+  const path = usePath();
   const [help, setHelp] = useState(false);
   useEffect(() => { live.start(); }, []);
   useEffect(() => {
@@ -52,6 +76,7 @@ export function App() {
   const session = path.match(/^\/s\/([^/]+)(?:\/(\w+))?/);
   let page;
   if (path === "/new") page = <CreateForm />;
+  else if (path === "/devices") page = <Devices me={me} onSignedOut={onSignedOut} />;
   else if (session) page = <SessionPage name={decodeURIComponent(session[1] ?? "")}
     tab={session[2] ?? "chat"} />;
   else page = <SessionList />;
@@ -64,6 +89,12 @@ export function App() {
       <LinkState />
       <div class="spacer" />
       <ThemeButton />
+      <a href="/devices" class="icon-button" title="Signed-in devices and passkeys"
+        aria-label="Signed-in devices and passkeys" data-testid="devices-link">
+        <svg width="18" height="18" viewBox="0 0 24 24" fill="none" stroke="currentColor"
+          stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true">
+          <circle cx="7.5" cy="15.5" r="4.5" /><path d="M10.7 12.3 20 3M16 7l3 3M14 9l2 2" />
+        </svg></a>
       <button class="icon-button desktop-only" onClick={() => setHelp(true)}
         title="Keyboard shortcuts (?)" aria-label="Keyboard shortcuts">⌨</button>
       {path !== "/new" && <a href="/new" class="button primary" data-testid="new-session">

@@ -1,0 +1,328 @@
+"""The one layer in front of the routes on each listener (ASGI middleware, the I/O shell).
+
+* :class:`Guard` wraps the app on the TCP listener: it gathers a request's facts, asks
+  :mod:`api.policy` what may pass, finds the caller (a bearer token, else the session
+  cookie) in the database, rate-limits sign-in attempts, refuses with the JSON error body
+  (for a WebSocket: an HTTP answer before any 101), and puts the caller in the scope
+  (``clauderon.caller``) for the routes. Every response gets the security headers, never a
+  CORS header; a sliding session gets its cookie refreshed.
+* :func:`trusted` wraps the app on the Unix socket (0600: only the owner connects): the
+  caller is :data:`appliance.auth.LOCAL`.
+
+Both read a request's whole body (at most :data:`MAX_BODY`) before the route runs: a route
+that answers without reading the body it was sent (``POST .../stop`` with ``{}``) would
+otherwise race Hypercorn's keep-alive, which then drops the connection under the client's
+next request.
+* :func:`hooks_only` wraps it on the bridge-gateway listener containers reach: only
+  ``POST /api/hooks`` (which checks its own per-session token), never from a browser.
+
+Only the Unix socket's bind runs the app's lifespan; the other binds acknowledge it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import timedelta
+from typing import Any
+
+import trio
+
+from api import cookies
+from api.policy import (
+    ATTEMPT_ROUTES,
+    Facts,
+    Policy,
+    check_caller,
+    classify,
+    security_headers,
+)
+from api.ratelimit import SignInLimiter
+from appliance.auth import LOCAL, Caller, Principal, Scope
+from appliance.authstore import AuthStore
+from appliance.errors import (
+    ClauderonError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    TooManyRequests,
+)
+from appliance.sessions import utcnow
+from appliance.store import AsyncStore
+
+log = logging.getLogger(__name__)
+
+AsgiScope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[AsgiScope, Receive, Send], Awaitable[None]]
+
+#: A token's last use is written at most this often.
+TOKEN_TOUCH = timedelta(minutes=5)
+
+#: The largest request body (the app's own limit is 16 MiB; multipart framing on top).
+MAX_BODY = 16 * 1024 * 1024 + 64 * 1024
+#: A body must arrive within this long.
+BODY_SECONDS = 60
+#: An open WebSocket's sign-in is checked again this often.
+RECHECK_SECONDS = 5.0
+
+CALLER = "clauderon.caller"
+HTTPS = "clauderon.https"
+
+
+def caller_of(scope: Any) -> Caller | None:
+    found = scope.get(CALLER)
+    return found if isinstance(found, Caller) else None
+
+
+async def acknowledge_lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        kind = message["type"].rsplit(".", 1)[-1]
+        await send({"type": f"lifespan.{kind}.complete"})
+        if kind == "shutdown":
+            return
+
+
+def _headers(scope: AsgiScope) -> dict[str, str]:
+    """Request headers by lower-case name; a repeated one is joined (so a doubled ``Host``
+    or ``Origin`` parses as neither and is refused)."""
+    out: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers", []):
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        sep = "; " if name == "cookie" else ", "
+        out[name] = f"{out[name]}{sep}{value}" if name in out else value
+    return out
+
+
+async def refuse(scope: AsgiScope, send: Send, error: ClauderonError,
+                 extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps(error.to_json()).encode()
+    https = scope.get("scheme") in ("https", "wss")
+    headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store"),
+               *security_headers(https=https), *(extra or [])]
+    prefix = "websocket.http.response" if scope["type"] == "websocket" else "http.response"
+    if scope["type"] == "websocket" and "websocket.http.response" not in scope.get(
+            "extensions", {}):
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    await send({"type": f"{prefix}.start", "status": error.http_status, "headers": headers})
+    await send({"type": f"{prefix}.body", "body": body})
+
+
+async def _discard_body(receive: Receive) -> None:
+    """Read and drop a refused request's body (bounded in size and time)."""
+    size = 0
+    with trio.move_on_after(BODY_SECONDS):
+        while size <= MAX_BODY:
+            message = await receive()
+            size += len(message.get("body", b""))
+            if message["type"] == "http.disconnect" or not message.get("more_body"):
+                return
+
+
+async def buffered(app: ASGIApp, scope: AsgiScope, receive: Receive, send: Send) -> None:
+    """Run ``app`` on an HTTP request whose body has been read in full (bounded)."""
+    if scope["type"] != "http":
+        await app(scope, receive, send)
+        return
+    chunks: list[bytes] = []
+    size = 0
+    with trio.move_on_after(BODY_SECONDS) as late:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY:
+                await refuse(scope, send, PayloadTooLarge(
+                    f"the request body is larger than {MAX_BODY // (1024 * 1024)} MiB"))
+                return
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+    if late.cancelled_caught:
+        await refuse(scope, send, InvalidInput(
+            f"the request body did not arrive within {BODY_SECONDS} s"))
+        return
+    pending = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+    async def replay() -> dict[str, Any]:
+        return pending.pop() if pending else await receive()
+
+    await app(scope, replay, send)
+
+
+def _with_headers(send: Send, *, https: bool, cookie: str | None) -> Send:
+    extra = security_headers(https=https)
+
+    async def wrapped(message: dict[str, Any]) -> None:
+        if message["type"] in ("http.response.start", "websocket.http.response.start"):
+            headers = [(k, v) for k, v in message.get("headers", [])
+                       if not k.lower().startswith(b"access-control-")]
+            ours = {k.lower() for k, _ in extra}
+            headers = [(k, v) for k, v in headers if k.lower() not in ours] + extra
+            sets_cookie = any(k.lower() == b"set-cookie" for k, _ in headers)
+            if cookie is not None and not sets_cookie:
+                headers.append((b"set-cookie", cookie.encode()))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return wrapped
+
+
+class Guard:
+    def __init__(self, app: ASGIApp, *, policy: Policy, store: AsyncStore,
+                 limiter: SignInLimiter | None = None) -> None:
+        self.app = app
+        self.policy = policy
+        self.store = store
+        self.auth = AuthStore(store.sync)
+        self.limiter = limiter or SignInLimiter()
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await acknowledge_lifespan(receive, send)
+            return
+        if scope["type"] not in ("http", "websocket"):
+            return
+        websocket = scope["type"] == "websocket"
+        h = _headers(scope)
+        method = "GET" if websocket else str(scope.get("method", "GET")).upper()
+        path = str(scope.get("path", "/"))
+        authorization = h.get("authorization")
+        origin = h.get("origin")
+        # WebSocket scopes say ws/wss; the page that opened one has an http(s) origin.
+        scheme = {"ws": "http", "wss": "https"}.get(str(scope.get("scheme")),
+                                                     str(scope.get("scheme")))
+        facts = Facts(
+            method=method, path=path, websocket=websocket, scheme=scheme,
+            host=h.get("host", ""), origin=origin, content_type=h.get("content-type"),
+            has_body=h.get("content-length", "0").strip() not in ("0", "")
+            or "transfer-encoding" in h,
+            fetch_site=h.get("sec-fetch-site"), fetch_mode=h.get("sec-fetch-mode"),
+            bearer=bool(authorization))
+        https = scheme == "https" or (origin or "").startswith("https://")
+        refusal = self.policy.check(facts)
+        access = classify(method, path, websocket=websocket)
+        if refusal is None and (method, path) in ATTEMPT_ROUTES:
+            client = (scope.get("client") or ("?",))[0]
+            wait = self.limiter.allow(str(client))
+            if wait is not None:
+                refusal = TooManyRequests(
+                    f"too many sign-in attempts; try again in {max(int(wait), 1)} s")
+        caller: Caller | None = None
+        cookie: str | None = None
+        valid: Callable[[], bool] | None = None
+        if refusal is None:
+            caller, cookie, valid = await self._identify(authorization, h.get("cookie"),
+                                                         https=https)
+            refusal = check_caller(access, caller)
+        if refusal is not None:
+            log.info("refused %s %s: %s", method, path[:200], refusal.message)
+            if not websocket:
+                await _discard_body(receive)  # read it, so the answer reaches the client
+            await refuse(scope, send, refusal)
+            return
+        scope = {**scope, CALLER: caller, HTTPS: https}
+        wrapped = _with_headers(send, https=https, cookie=cookie)
+        if websocket and valid is not None:
+            await self._while_valid(scope, receive, wrapped, valid)
+        else:
+            await buffered(self.app, scope, receive, wrapped)
+
+    async def _while_valid(self, scope: AsgiScope, receive: Receive, send: Send,
+                           valid: Callable[[], bool]) -> None:
+        """Run a WebSocket for as long as the sign-in that opened it stands: signing out,
+        revoking the session, its passkey or the token closes it within
+        :data:`RECHECK_SECONDS` (code 4401), not when the socket happens to end."""
+        revoked = False
+        async with trio.open_nursery() as nursery:
+            async def watch() -> None:
+                nonlocal revoked
+                while True:
+                    await trio.sleep(RECHECK_SECONDS)
+                    if not await self.store.run(valid):
+                        revoked = True
+                        nursery.cancel_scope.cancel()
+
+            nursery.start_soon(watch)
+            await self.app(scope, receive, send)
+            nursery.cancel_scope.cancel()
+        if revoked:
+            log.info("closed %s: its sign-in was revoked", str(scope.get("path"))[:200])
+            with trio.move_on_after(5):
+                await send({"type": "websocket.close", "code": 4401,
+                            "reason": "signed out"})
+
+    async def _identify(self, authorization: str | None, cookie_header: str | None, *,
+                        https: bool) -> tuple[Caller | None, str | None,
+                                              Callable[[], bool] | None]:
+        """The caller, the refreshed cookie when its session slid, and a check that the
+        credential still stands. A request with an ``Authorization`` header is judged by it
+        alone (never by a cookie as well)."""
+        now = utcnow()
+        if authorization is not None:
+            kind, _, presented = authorization.partition(" ")
+            presented = presented.strip()
+            if kind.lower() != "bearer" or not presented or len(presented) > 200:
+                return None, None, None
+            token = await self.store.run(self.auth.token_by_secret, presented)
+            if token is None:
+                return None, None, None
+            if token.last_used_at is None or now - token.last_used_at > TOKEN_TOUCH:
+                await self.store.run(self.auth.token_used, token.id, now)
+            return (Caller(principal=Principal.TOKEN, scope=token.scope, token_id=token.id),
+                    None, lambda: self.auth.token_by_secret(presented) is not None)
+        secret = cookies.read_cookie(cookie_header)
+        if secret is None:
+            return None, None, None
+        session = await self.store.run(self.auth.session_by_secret, secret, now)
+        if session is None:
+            return None, None, None
+        refreshed = None
+        if session.needs_touch(now):
+            await self.store.run(self.auth.touch_session, session.id, now)
+            refreshed = cookies.set_cookie(secret, https=https)
+        return (Caller(principal=Principal.BROWSER, scope=Scope.READ_WRITE, session=session),
+                refreshed, lambda: self.auth.session_by_secret(secret, utcnow()) is not None)
+
+
+
+def trusted(app: ASGIApp) -> ASGIApp:
+    """The Unix socket: its owner is the appliance's owner (the lifespan runs here)."""
+
+    async def wrapped(scope: AsgiScope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope = {**scope, CALLER: LOCAL, HTTPS: False}
+        await buffered(app, scope, receive, send)
+
+    return wrapped
+
+
+def hooks_only(app: ASGIApp) -> ASGIApp:
+    """The bridge-gateway listener: ``POST /api/hooks`` from containers, nothing else."""
+
+    async def guarded(scope: AsgiScope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await acknowledge_lifespan(receive, send)
+            return
+        if scope["type"] not in ("http", "websocket"):
+            return
+        h = _headers(scope)
+        if scope["type"] == "http" and scope["path"] == "/api/hooks" and \
+                scope.get("method") == "POST":
+            if "origin" in h or h.get("sec-fetch-site") not in (None, "none"):
+                # The hook script is curl; a browser (a page on this host) says where from.
+                await refuse(scope, send, Forbidden("hooks come from containers, not browsers"))
+                return
+            await buffered(app, scope, receive, _with_headers(send, https=False, cookie=None))
+            return
+        await refuse(scope, send, NotFound("only POST /api/hooks is served on this address"))
+
+    return guarded

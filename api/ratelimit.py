@@ -1,0 +1,52 @@
+"""Sign-in attempts, limited per client address and in all (a sliding window, pure).
+
+Secrets here are 256 bits, so guessing is hopeless anyway; the limit keeps a flood of
+sign-in attempts from filling the log and the database's write queue. The per-client limit
+is what a person never reaches; the global one bounds what many addresses can do together
+(behind ``tailscale serve`` every client is 127.0.0.1, so it is the one that counts there).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+import trio
+
+PER_CLIENT = 10
+GLOBAL = 60
+WINDOW_SECONDS = 60.0
+MAX_CLIENTS = 10_000
+
+
+class SignInLimiter:
+    def __init__(self, *, per_client: int = PER_CLIENT, overall: int = GLOBAL,
+                 window: float = WINDOW_SECONDS,
+                 clock: Callable[[], float] = trio.current_time) -> None:
+        self.per_client = per_client
+        self.overall = overall
+        self.window = window
+        self.clock = clock
+        self._clients: dict[str, deque[float]] = {}
+        self._all: deque[float] = deque()
+
+    def _trim(self, times: deque[float], now: float) -> None:
+        while times and times[0] <= now - self.window:
+            times.popleft()
+
+    def allow(self, client: str) -> float | None:
+        """None when this attempt may go ahead (and counts it); else seconds to wait."""
+        now = self.clock()
+        self._trim(self._all, now)
+        times = self._clients.get(client)
+        if times is not None:
+            self._trim(times, now)
+        if len(self._clients) > MAX_CLIENTS:  # bounded memory under a spray of addresses
+            self._clients = {k: v for k, v in self._clients.items() if v}
+        if len(self._all) >= self.overall:
+            return self._all[0] + self.window - now
+        if times is not None and len(times) >= self.per_client:
+            return times[0] + self.window - now
+        self._clients.setdefault(client, deque()).append(now)
+        self._all.append(now)
+        return None

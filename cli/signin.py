@@ -1,0 +1,148 @@
+"""``clauderon web`` and ``clauderon auth``: sign-in links, devices, passkeys and tokens.
+
+All of it goes through the Unix socket, the only place a sign-in link or a token can be
+made: whoever can run these commands already owns the appliance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import webbrowser
+from datetime import datetime
+from typing import Any
+
+from appliance.config import Settings, load_settings
+from cli.client import ApiClient
+
+
+def _client() -> ApiClient:
+    return ApiClient(load_settings().socket_path)
+
+
+def _local_host(settings: Settings) -> str:
+    """The loopback name to print: ``localhost`` (passkeys need a name, not 127.0.0.1),
+    or the bind address when it is a specific non-loopback one."""
+    host = settings.http_host
+    if host in ("127.0.0.1", "::1", "localhost", "0.0.0.0", "::") or host.startswith("127."):
+        return "localhost"
+    return f"[{host}]" if ":" in host else host
+
+
+def sign_in_urls(settings: Settings, path: str) -> list[str]:
+    """Where the link can be opened: this machine first, then each public name (over HTTPS:
+    served here with ``tls_cert``, or by ``tailscale serve`` on the default port)."""
+    tls = bool(settings.tls_cert)
+    scheme = "https" if tls else "http"
+    urls = [f"{scheme}://{_local_host(settings)}:{settings.http_port}{path}"]
+    for name in settings.public_names:
+        urls.append(f"https://{name}:{settings.http_port}{path}" if tls
+                    else f"https://{name}{path}")
+    return urls
+
+
+def has_desktop() -> bool:
+    return sys.platform == "darwin" or bool(os.environ.get("DISPLAY")
+                                            or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if not settings.http_port:
+        print("clauderon: the web UI is off ([server] port = 0)", file=sys.stderr)
+        return 78
+    link = _client().post("/api/auth/links")
+    urls = sign_in_urls(settings, link["path"])
+    if args.json:
+        print(json.dumps({"urls": urls, "expires_at": link["expires_at"]}, indent=2))
+        return 0
+    print("Sign in to Clauderon (this link works once, for 5 minutes):\n")
+    print(f"  {urls[0]}")
+    for other in urls[1:]:
+        print(f"  {other}")
+    print("\nIt signs that browser in and offers to add a passkey for next time.")
+    if not args.no_open and has_desktop():
+        webbrowser.open(urls[0])
+    return 0
+
+
+def _when(value: str | None) -> str:
+    if not value:
+        return "-"
+    return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def cmd_auth_list(args: argparse.Namespace) -> int:
+    records: dict[str, Any] = _client().get("/api/auth/devices")
+    if args.json:
+        print(json.dumps(records, indent=2))
+        return 0
+    rows = [("ID", "KIND", "NAME", "DETAIL", "CREATED", "LAST USED")]
+    for s in records["sessions"]:
+        rows.append((s["id"], "browser", s["name"], f"signed in with {s['method']}",
+                     _when(s["created_at"]), _when(s["last_used_at"])))
+    for p in records["passkeys"]:
+        rows.append((p["id"], "passkey", p["name"], p["rp_id"], _when(p["created_at"]),
+                     _when(p["last_used_at"])))
+    for t in records["tokens"]:
+        rows.append((t["id"], "token", t["name"], t["scope"], _when(t["created_at"]),
+                     _when(t["last_used_at"])))
+    if len(rows) == 1:
+        print("Nobody is signed in and there are no passkeys or tokens. "
+              "Sign a browser in with: clauderon web")
+        return 0
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def cmd_auth_revoke(args: argparse.Namespace) -> int:
+    out = _client().delete(f"/api/auth/devices/{args.id}")
+    print(f"revoked {out['kind']} {out['revoked']}")
+    return 0
+
+
+def cmd_auth_token(args: argparse.Namespace) -> int:
+    scope = "read-only" if args.read_only else "read-write"
+    body: dict[str, Any] = {"scope": scope}
+    if args.name:
+        body["name"] = args.name
+    token = _client().post("/api/auth/tokens", body)
+    print(token["token"])
+    print(f"{token['id']}: a {scope} token; it is shown only now. Send it as "
+          "'Authorization: Bearer <token>'; revoke it with "
+          f"`clauderon auth revoke {token['id']}`.", file=sys.stderr)
+    return 0
+
+
+def add_commands(add: Any) -> None:
+    """Register ``web`` and ``auth`` with the parser's ``add`` helper."""
+    p = add("web", "sign a browser in: print (and on a desktop open) a one-time link, "
+            "valid 5 minutes, that offers to add a passkey", cmd_web)
+    p.add_argument("--no-open", action="store_true", help="print the link only")
+    p = add("auth", "signed-in browsers, passkeys and API tokens: list, revoke, token create",
+            None, json_flag=False)
+    sub = p.add_subparsers(dest="auth_command", required=True, metavar="ACTION")
+    q = sub.add_parser("list", help="list signed-in browsers, passkeys and tokens",
+                       description="List signed-in browsers, passkeys and API tokens.")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(handler=cmd_auth_list)
+    q = sub.add_parser("revoke", help="sign a browser out, or remove a passkey or token",
+                       description="Revoke a browser session, passkey or API token by id "
+                                   "(removing a passkey signs out the browsers it signed in).")
+    q.add_argument("id", help="the id `clauderon auth list` shows (s-, p- or t-...)")
+    q.set_defaults(handler=cmd_auth_revoke)
+    q = sub.add_parser("token", help="make a bearer token for scripts",
+                       description="Make a bearer token for non-browser clients over TCP.")
+    tok = q.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    c = tok.add_parser("create", help="make a token (printed once, stored hashed)",
+                       description="Make a bearer token (printed once, stored hashed).")
+    scope = c.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--read-only", action="store_true",
+                       help="GET routes and the events WebSocket only")
+    scope.add_argument("--read-write", action="store_true", help="everything a browser can do")
+    c.add_argument("--name", help="a name to tell it apart in `clauderon auth list`")
+    c.set_defaults(handler=cmd_auth_token)
