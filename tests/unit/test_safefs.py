@@ -266,6 +266,8 @@ def test_a_tree_deeper_than_path_max(root: Path, tree: safefs.Tree) -> None:
     assert [e.name for e in listing(tree, f"{name}/" * 255).entries] == [name]
     with pytest.raises(InvalidInput, match="4096"):
         read(tree, f"{name}/" * 400 + "f")
+    safefs.remove_tree(root / name)  # no path-based cleanup has to walk it later
+    assert not (root / name).exists()
 
 
 def test_open_tree_refusals(tmp_path: Path, outside: Path) -> None:
