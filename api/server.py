@@ -1,9 +1,11 @@
-"""Serving the app with Hypercorn: the Unix socket (0600) for the CLI, HTTP for browsers,
-and the hook listener on the Docker bridge gateway.
+"""Serving the app with Hypercorn: the Unix socket (0600) for the CLI, HTTP for browsers
+(loopback only), and the hook listener on the sessions' network gateway.
 
-The hook listener is the only API address a container can reach. It is a separate bind
-whose requests go through :func:`hooks_only`, which answers 404 to anything but
-``POST /api/hooks``: no agent can drive the session API.
+The hook listener is the only API address a container can reach (the host firewall lets
+nothing else of the host through: :mod:`appliance.netplan`). It is a separate bind whose
+requests go through :func:`hooks_only`, which answers 404 to anything but
+``POST /api/hooks``: no agent can drive the session API. It starts once the gateway is
+known (``session_gateway``, which waits for the engine), so the CLI is served at once.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from hypercorn.trio import serve as hypercorn_serve
 
 from appliance.config import Settings
 from appliance.errors import ConfigError
-from appliance.host import bridge_gateway
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +84,11 @@ def main_config(settings: Settings) -> Config:
     return config
 
 
-def hook_config(settings: Settings) -> Config | None:
-    gw = bridge_gateway(settings)
-    if not settings.hook_port or not gw:
+def hook_config(settings: Settings, gateway: str | None) -> Config | None:
+    if not settings.hook_port or not gateway:
         return None
     config = Config()
-    config.bind = [f"{gw}:{settings.hook_port}"]
+    config.bind = [f"{gateway}:{settings.hook_port}"]
     config.graceful_timeout = 5.0
     config.accesslog = None
     return config
@@ -99,20 +99,41 @@ async def serve(
     settings: Settings,
     shutdown: trio.Event,
     *,
+    session_gateway: Callable[[], Awaitable[str | None]] | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     settings.socket_path.unlink(missing_ok=True)
     async with trio.open_nursery() as nursery:
         bound: list[str] = list(await nursery.start(_serve_one, app, main_config(settings),
                                                     shutdown))
-        hooks = hook_config(settings)
-        if hooks is not None:
-            try:
-                bound += await nursery.start(_serve_one, hooks_only(app), hooks, shutdown)
-            except OSError as exc:
-                log.warning("hook listener %s not started: %s", hooks.bind, exc)
         log.info("API listening on %s", ", ".join(bound))
         task_status.started(bound)
+        if session_gateway is not None:
+            await _serve_hooks(app, settings, shutdown, session_gateway)
+
+
+async def _serve_hooks(app: Any, settings: Settings, shutdown: trio.Event,
+                       session_gateway: Callable[[], Awaitable[str | None]]) -> None:
+    gateway: str | None = None
+    async with trio.open_nursery() as waiting:
+
+        async def stop_waiting() -> None:
+            await shutdown.wait()
+            waiting.cancel_scope.cancel()
+
+        waiting.start_soon(stop_waiting)
+        gateway = await session_gateway()
+        waiting.cancel_scope.cancel()
+    hooks = hook_config(settings, gateway)
+    if hooks is None or shutdown.is_set():
+        return
+    async with trio.open_nursery() as nursery:
+        try:
+            bound = await nursery.start(_serve_one, hooks_only(app), hooks, shutdown)
+        except OSError as exc:
+            log.warning("hook listener %s not started: %s", hooks.bind, exc)
+            return
+        log.info("hook listener on %s", ", ".join(bound))
 
 
 async def _serve_one(app: Any, config: Config, shutdown: trio.Event, *,

@@ -5,6 +5,11 @@ with ``trio.to_thread.run_sync`` behind a CapacityLimiter and translates the SDK
 into the error tree (an unreachable engine is :class:`BackendUnavailable`, a refused
 operation :class:`BackendError`). Workloads are found by label only: ``clauderon.managed``,
 ``clauderon.instance`` (one engine can serve several appliances) and ``clauderon.session``.
+
+Before it creates or starts a container the backend ensures the sessions' network and its
+firewall (:class:`~appliance.backends.docker_network.SessionNetwork`), and it refuses to
+start a container that is not on that network or not hardened (one made before the
+lockdown): no session container runs open.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from appliance.backends.base import (
     Terminal,
     WorkloadSpec,
 )
+from appliance.backends.docker_network import SessionNetwork
 from appliance.errors import BackendError, BackendUnavailable, ClauderonError
 from appliance.resources import parse_memory
 
@@ -42,10 +48,12 @@ class DockerBackend:
     kind = "docker"
 
     def __init__(self, *, url: str | None, instance: str, timeout: float = 60.0,
-                 max_threads: int = 4) -> None:
+                 max_threads: int = 4, network: SessionNetwork | None = None) -> None:
         self.url = url or DEFAULT_URL
         self.instance = instance
         self.timeout = timeout
+        #: The sessions' network, ensured before each create and start (the reconciler's).
+        self.network = network
         self._client: docker.DockerClient | None = None
         self._limiter = trio.CapacityLimiter(max_threads)
 
@@ -139,13 +147,26 @@ class DockerBackend:
             # An interactive shell or agent ignores SIGTERM but ends on hang-up, like a
             # terminal closing; the init process forwards it.
             "stop_signal": "SIGHUP",
+            "cap_drop": list(spec.cap_drop),
+            "cap_add": list(spec.cap_add),
+            "security_opt": ["no-new-privileges"] if spec.no_new_privileges else [],
+            "dns": list(spec.dns),
+            "dns_opt": list(spec.dns_options),
         }
+        # The one network, instead of the engine's default bridge.
+        if spec.network:
+            kwargs["network"] = spec.network
+        else:
+            kwargs["network_mode"] = "none"
+        if spec.pids_limit:
+            kwargs["pids_limit"] = spec.pids_limit
         if spec.command:
             kwargs["command"] = list(spec.command)
         if spec.cpu:
             kwargs["nano_cpus"] = int(spec.cpu * 1e9)
         if spec.memory:
             kwargs["mem_limit"] = parse_memory(spec.memory)
+        await self._lockdown(spec.network)
 
         def create(c: docker.DockerClient) -> str:
             try:
@@ -167,7 +188,29 @@ class DockerBackend:
 
         return await self._call(f"create container {spec.name}", create)
 
+    async def _lockdown(self, network: str | None) -> None:
+        """The network and its firewall in place before a container may join it."""
+        if network is None:
+            return
+        if self.network is None or self.network.plan.name != network:
+            raise BackendError(f"the sessions' network {network} is not this backend's; "
+                               "restart the reconciler", retryable=False)
+        await trio.to_thread.run_sync(self.network.ensure, limiter=self._limiter)
+
     async def start(self, backend_id: str) -> None:
+        attrs = await self.inspect(backend_id)
+        if attrs is not None:
+            host = attrs.get("HostConfig") or {}
+            network = host.get("NetworkMode")
+            expected = self.network.plan.name if self.network else "none"
+            if network != expected or "ALL" not in (host.get("CapDrop") or []):
+                name = str(attrs.get("Name") or backend_id).lstrip("/")
+                raise BackendError(
+                    f"container {name} is not locked down (network {network!r}, not "
+                    f"{expected!r}, or capabilities kept): it predates this appliance's "
+                    "containment and is not started; retry the session for a new container "
+                    "(its worktree and home are kept)", retryable=False)
+            await self._lockdown(network if network != "none" else None)
         await self._call("start container", lambda c: c.api.start(backend_id))
 
     async def stop(self, backend_id: str) -> None:

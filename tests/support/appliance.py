@@ -2,7 +2,8 @@
 
 Each test gets its own home, ports and instance label, so tests never see each other's
 sessions or containers on the shared engine. ``cleanup`` stops the services and removes
-every container carrying this instance's label.
+every container carrying this instance's label, then the instance's sessions' network and
+its firewall chain (the engine's address pool holds only ~30 networks).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 
 import docker
 
+from appliance.backends.docker_network import SessionNetwork
 from appliance.config import load_settings
 from appliance.errors import ClauderonError
 from appliance.host import instance_id
@@ -160,6 +162,9 @@ class Appliance:
                     proc.kill()
         for c in self.containers():
             c.remove(force=True)
+        network = SessionNetwork.for_settings(self.settings)
+        if network is not None:
+            network.remove()
         if self._client is not None:
             self._client.close()
         for log in self._logs:
