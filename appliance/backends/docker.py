@@ -7,9 +7,9 @@ operation :class:`BackendError`). Workloads are found by label only: ``clauderon
 ``clauderon.instance`` (one engine can serve several appliances) and ``clauderon.session``.
 
 Before it creates or starts a container the backend ensures the sessions' network and its
-firewall (:class:`~appliance.backends.docker_network.SessionNetwork`), and it refuses to
-start a container that is not on that network or not hardened (one made before the
-lockdown): no session container runs open.
+firewall (:class:`~appliance.backends.docker_network.SessionNetwork`); a container of ours
+that is not on that network alone or not hardened (one made before the lockdown) is
+replaced, never adopted or started: no session container runs open.
 """
 
 from __future__ import annotations
@@ -42,6 +42,17 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_URL = "unix:///var/run/docker.sock"
+
+
+def locked_down(attrs: dict[str, Any], network: str | None) -> bool:
+    """Whether an existing container was made with the containment of the contract: on
+    ``network`` alone (None: no network), every capability dropped, no-new-privileges."""
+    host = attrs.get("HostConfig") or {}
+    return (
+        host.get("NetworkMode") == (network or "none")
+        and "ALL" in (host.get("CapDrop") or [])
+        and any(str(o).startswith("no-new-privileges") for o in host.get("SecurityOpt") or [])
+    )
 
 
 class DockerBackend:
@@ -176,7 +187,11 @@ class DockerBackend:
                     # A container of that name exists: ours (adopt it) or a stranger's.
                     existing = c.containers.get(spec.name)
                     if existing.labels.get(LABEL_SESSION) == spec.session_id:
-                        return str(existing.id)
+                        if locked_down(existing.attrs, spec.network):
+                            return str(existing.id)
+                        # Ours but made before the lockdown: replaced, never adopted.
+                        existing.remove(force=True)
+                        return str(c.containers.create(spec.image, **kwargs).id)
                     raise BackendError(
                         f"a container named {spec.name} already exists and is not this "
                         "session's; remove it (`docker rm -f "
@@ -200,17 +215,17 @@ class DockerBackend:
     async def start(self, backend_id: str) -> None:
         attrs = await self.inspect(backend_id)
         if attrs is not None:
-            host = attrs.get("HostConfig") or {}
-            network = host.get("NetworkMode")
-            expected = self.network.plan.name if self.network else "none"
-            if network != expected or "ALL" not in (host.get("CapDrop") or []):
+            network = self.network.plan.name if self.network else None
+            if not locked_down(attrs, network):
+                # Made before the lockdown: never started again. Removed, so the next pass
+                # creates the session a new one (its worktree and home live on the host).
+                await self.remove(backend_id)
                 name = str(attrs.get("Name") or backend_id).lstrip("/")
                 raise BackendError(
-                    f"container {name} is not locked down (network {network!r}, not "
-                    f"{expected!r}, or capabilities kept): it predates this appliance's "
-                    "containment and is not started; retry the session for a new container "
-                    "(its worktree and home are kept)", retryable=False)
-            await self._lockdown(network if network != "none" else None)
+                    f"container {name} predates this appliance's containment (not on the "
+                    f"network {network or 'none'} alone, or not stripped of privileges): "
+                    "removed instead of started; the session gets a new one")
+            await self._lockdown(network)
         await self._call("start container", lambda c: c.api.start(backend_id))
 
     async def stop(self, backend_id: str) -> None:

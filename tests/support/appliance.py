@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -53,9 +54,10 @@ def wait_for(predicate: Callable[[], T], *, timeout: float = 30.0, interval: flo
 
 class Appliance:
     def __init__(self, home: Path, *, config: str = "", env: dict[str, str] | None = None,
-                 agents: bool = False, image: str = BASE_IMAGE):
+                 agents: bool = False, image: str = BASE_IMAGE, docker_config: str = ""):
         """``agents``: start the agent CLI in each container (needs the agent image);
-        the spine's tests run plain containers of the base image instead."""
+        the spine's tests run plain containers of the base image instead.
+        ``docker_config``: more lines of the ``[docker]`` table."""
         self.home = home
         self.http_port = free_port()
         self.hook_port = free_port()
@@ -66,7 +68,7 @@ class Appliance:
             f"[proxy]\nport = {self.proxy_port}\n"
             "[reconciler]\nresync_seconds = 0.5\nbackoff_seconds = 1.0\n"
             "backoff_max_seconds = 4.0\nmax_attempts = 3\n"
-            f"[docker]\nimage = \"{image}\"\n"
+            f"[docker]\nimage = \"{image}\"\n{docker_config}"
             f"[agents]\nstart = {'true' if agents else 'false'}\n" + config
         )
         base = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
@@ -162,7 +164,8 @@ class Appliance:
                     proc.kill()
         for c in self.containers():
             c.remove(force=True)
-        network = SessionNetwork.for_settings(self.settings)
+        # On the engine the tests run on (a test may point the appliance at a dead one).
+        network = SessionNetwork.for_settings(replace(self.settings, docker_host=None))
         if network is not None:
             network.remove()
         if self._client is not None:
