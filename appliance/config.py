@@ -344,10 +344,10 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
 
 def _check_limits(settings: Settings) -> None:
     """Limits and the network are checked when loaded, not at every create that uses them."""
-    for name in ("max_sessions", "max_concurrent_creates"):
-        if getattr(settings, name) < 1:
-            raise ConfigError(f"{settings.config_path} [limits] {name} must be 1 or more "
-                              f"(it is {getattr(settings, name)})")
+    for limit in ("max_sessions", "max_concurrent_creates"):
+        if getattr(settings, limit) < 1:
+            raise ConfigError(f"{settings.config_path} [limits] {limit} must be 1 or more "
+                              f"(it is {getattr(settings, limit)})")
     where = f"{settings.config_path} [docker]"
     try:
         parse_memory(settings.default_memory)
