@@ -13,6 +13,7 @@ from api.context import ApiContext
 from api.events import EventHub
 from api.server import check_tls, serve
 from appliance.backends.docker import DockerBackend
+from appliance.backends.docker_network import SessionNetwork, ensure_patiently
 from appliance.config import Settings, load_settings
 from appliance.errors import ClauderonError
 from appliance.host import instance_id
@@ -36,13 +37,24 @@ def build_context(settings: Settings) -> ApiContext:
     )
 
 
+async def session_gateway(settings: Settings) -> str | None:
+    """Where the hook listener goes: the sessions' network gateway, once it is ensured
+    (whichever service starts first creates the network and its firewall)."""
+    network = SessionNetwork.for_settings(settings)
+    if network is None:
+        return None
+    info = await trio.to_thread.run_sync(ensure_patiently, network, abandon_on_cancel=True)
+    return info.gateway
+
+
 async def run(settings: Settings) -> None:
     ctx = build_context(settings)
     app = create_app(ctx)
     shutdown = trio.Event()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
-            await nursery.start(serve, app, settings, ctx.store, shutdown)
+            await nursery.start(partial(serve, app, settings, ctx.store, shutdown,
+                                        session_gateway=partial(session_gateway, settings)))
 
             async def wait_signal() -> None:
                 async for signum in signals:
@@ -64,8 +76,13 @@ def main() -> None:
         settings = load_settings()
         check_tls(settings)
         trio.run(partial(run, settings))
-    except ClauderonError as exc:
-        # A configuration the API cannot serve: one clear line, and no restart loop helps.
+    except* ClauderonError as group:
+        # A configuration the API cannot serve (or a sessions' network it cannot lock
+        # down): one clear line, and no restart loop helps.
+        exc: BaseException = group
+        while isinstance(exc, BaseExceptionGroup):
+            exc = exc.exceptions[0]
+        assert isinstance(exc, ClauderonError)
         log.error("%s", exc.message)
         raise SystemExit(exc.exit_code) from None
 

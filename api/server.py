@@ -5,12 +5,15 @@
 * TCP (``[server] host``/``port``) for browsers and scripts: :class:`api.guard.Guard`
   (sign-in, Host/Origin checks, security headers), HTTPS when ``tls_cert``/``tls_key`` are
   set;
-* the hook listener on the Docker bridge gateway: :func:`api.guard.hooks_only`.
+* the hook listener on the sessions' network gateway: :func:`api.guard.hooks_only`
+  (``POST /api/hooks`` and nothing else). It is the only API address a container can reach
+  (the host firewall lets nothing else of the host through: :mod:`appliance.netplan`), and
+  it starts once the gateway is known (``session_gateway``, which waits for the engine), so
+  the CLI is served at once.
 
 TCP may leave loopback now that every route behind it needs sign-in; without TLS that
 sends session cookies in clear over the network, so it starts with a warning saying how to
-fix it (certificates here, or ``tailscale serve`` in front).
-"""
+fix it (certificates here, or ``tailscale serve`` in front)."""
 
 from __future__ import annotations
 
@@ -28,7 +31,6 @@ from api.guard import Guard, hooks_only, trusted
 from api.policy import Policy
 from appliance.config import Settings
 from appliance.errors import ConfigError
-from appliance.host import bridge_gateway
 from appliance.store import AsyncStore
 
 log = logging.getLogger(__name__)
@@ -94,11 +96,10 @@ def tcp_config(settings: Settings) -> Config | None:
     return config
 
 
-def hook_config(settings: Settings) -> Config | None:
-    gw = bridge_gateway(settings)
-    if not settings.hook_port or not gw:
+def hook_config(settings: Settings, gateway: str | None) -> Config | None:
+    if not settings.hook_port or not gateway:
         return None
-    return _base(f"{gw}:{settings.hook_port}", settings)
+    return _base(f"{gateway}:{settings.hook_port}", settings)
 
 
 async def serve(
@@ -107,6 +108,7 @@ async def serve(
     store: AsyncStore,
     shutdown: trio.Event,
     *,
+    session_gateway: Callable[[], Awaitable[str | None]] | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     settings.socket_path.unlink(missing_ok=True)
@@ -120,14 +122,34 @@ async def serve(
             warning = exposure_warning(settings)
             if warning:
                 log.warning("%s", warning)
-        hooks = hook_config(settings)
-        if hooks is not None:
-            try:
-                bound += await nursery.start(_serve_one, hooks_only(app), hooks, shutdown)
-            except OSError as exc:
-                log.warning("hook listener %s not started: %s", hooks.bind, exc)
         log.info("API listening on %s", ", ".join(bound))
         task_status.started(bound)
+        if session_gateway is not None:
+            await _serve_hooks(app, settings, shutdown, session_gateway)
+
+
+async def _serve_hooks(app: Any, settings: Settings, shutdown: trio.Event,
+                       session_gateway: Callable[[], Awaitable[str | None]]) -> None:
+    gateway: str | None = None
+    async with trio.open_nursery() as waiting:
+
+        async def stop_waiting() -> None:
+            await shutdown.wait()
+            waiting.cancel_scope.cancel()
+
+        waiting.start_soon(stop_waiting)
+        gateway = await session_gateway()
+        waiting.cancel_scope.cancel()
+    hooks = hook_config(settings, gateway)
+    if hooks is None or shutdown.is_set():
+        return
+    async with trio.open_nursery() as nursery:
+        try:
+            bound = await nursery.start(_serve_one, hooks_only(app), hooks, shutdown)
+        except OSError as exc:
+            log.warning("hook listener %s not started: %s", hooks.bind, exc)
+            return
+        log.info("hook listener on %s", ", ".join(bound))
 
 
 async def _serve_one(app: Any, config: Config, shutdown: trio.Event, *,

@@ -8,6 +8,7 @@ the file (documented in the README). Unknown keys are an error: a typo must not 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -21,6 +22,14 @@ from appliance.limits import SessionLimits
 from appliance.resources import parse_cpu, parse_memory
 
 DEFAULT_IMAGE = "clauderon-agent:latest"
+#: Every session gets limits (DESIGN.md "Containment" 6); these apply when it asks for none.
+DEFAULT_CPU = 2.0
+DEFAULT_MEMORY = "4g"
+DEFAULT_PIDS_LIMIT = 1024
+#: ``[docker] network = "none"``: no sessions' network. The proxy and the API listen on
+#: loopback only and the reconciler refuses to run (a proxy-only appliance, benchmarks).
+NO_NETWORK = "none"
+_NETWORK_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,19 +44,22 @@ class Settings:
     # Serve HTTPS on the TCP listener with this certificate chain and key (PEM files).
     tls_cert: str | None = None
     tls_key: str | None = None
-    # Containers reach the hook endpoint on the bridge gateway at this port; it serves
+    # Containers reach the hook endpoint on their network's gateway at this port; it serves
     # /api/hooks and nothing else. 0 disables the listener.
     hook_port: int = 3031
-    # Proxy
+    # Proxy (127.0.0.1 and the sessions' network gateway)
     proxy_port: int = 3128
-    # Extra addresses the proxy and hook listener bind besides 127.0.0.1; None = detect the
-    # Docker bridge gateway (where host.docker.internal points on Linux).
-    bridge_gateway: str | None = None
     # Docker
     docker_host: str | None = None
     default_image: str = DEFAULT_IMAGE
-    default_cpu: float | None = None
-    default_memory: str | None = None
+    default_cpu: float = DEFAULT_CPU
+    default_memory: str = DEFAULT_MEMORY
+    pids_limit: int = DEFAULT_PIDS_LIMIT
+    # The sessions' network (internal, firewalled: see appliance.netplan); None names it
+    # ``clauderon-<instance>``, NO_NETWORK runs without one. ``network_subnet`` pins its
+    # IPv4 range (None: the engine's default address pool picks one).
+    docker_network: str | None = None
+    network_subnet: str | None = None
     # Agents: after a container starts, write the hooks and settings and start the agent
     # (claude/codex) in tmux. False runs plain containers (an image without an agent CLI).
     start_agents: bool = True
@@ -217,12 +229,15 @@ class Settings:
 _TOML_KEYS: dict[str, dict[str, str]] = {
     "server": {"host": "http_host", "port": "http_port", "hook_port": "hook_port",
                "public_names": "public_names", "tls_cert": "tls_cert", "tls_key": "tls_key"},
-    "proxy": {"port": "proxy_port", "bridge_gateway": "bridge_gateway"},
+    "proxy": {"port": "proxy_port"},
     "docker": {
         "host": "docker_host",
         "image": "default_image",
         "cpu": "default_cpu",
         "memory": "default_memory",
+        "pids_limit": "pids_limit",
+        "network": "docker_network",
+        "subnet": "network_subnet",
         "timeout_seconds": "docker_timeout_seconds",
     },
     "agents": {"start": "start_agents"},
@@ -285,8 +300,10 @@ def _coerce(name: str, value: object, source: str) -> object:
                 raise TypeError
             return int(value)  # type: ignore[call-overload]
         if "float" in kind:
-            if value is None or value == "":
+            if "None" in kind and value in (None, ""):
                 return None
+            if isinstance(value, bool):
+                raise TypeError
             return float(value)  # type: ignore[arg-type]
         if value == "" and "None" in kind:
             return None
@@ -344,6 +361,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     for var, name in _ENV_KEYS.items():
         if env.get(var):
             values[name] = _coerce(name, env[var], f"${var}")
+    if "default_cpu" not in values and "default_cpu" not in overrides:
+        # The engine refuses more CPUs than the machine has: a small machine gets them all.
+        values["default_cpu"] = min(DEFAULT_CPU, float(os.cpu_count() or 1))
     settings = Settings(home=home, extra=extra, **values)
     settings = replace(settings, **overrides) if overrides else settings
     _check_limits(settings)
@@ -352,18 +372,38 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
 
 
 def _check_limits(settings: Settings) -> None:
-    """Default limits are checked when loaded, not at every create that would use them."""
-    for name in ("max_sessions", "max_concurrent_creates"):
-        if getattr(settings, name) < 1:
-            raise ConfigError(f"{settings.config_path} [limits] {name} must be 1 or more "
-                              f"(it is {getattr(settings, name)})")
+    """Limits and the network are checked when loaded, not at every create that uses them."""
+    for limit in ("max_sessions", "max_concurrent_creates"):
+        if getattr(settings, limit) < 1:
+            raise ConfigError(f"{settings.config_path} [limits] {limit} must be 1 or more "
+                              f"(it is {getattr(settings, limit)})")
+    where = f"{settings.config_path} [docker]"
     try:
-        if settings.default_memory is not None:
-            parse_memory(settings.default_memory)
-        if settings.default_cpu is not None:
-            parse_cpu(settings.default_cpu)
+        parse_memory(settings.default_memory)
+        parse_cpu(settings.default_cpu)
     except InvalidInput as exc:
-        raise ConfigError(f"{settings.config_path} [docker]: {exc.message}") from exc
+        raise ConfigError(f"{where}: {exc.message}") from exc
+    if settings.pids_limit <= 0:
+        raise ConfigError(
+            f"{where}: pids_limit = {settings.pids_limit} must be a positive number of "
+            f"processes (the default is {DEFAULT_PIDS_LIMIT}; a limit is required: it stops "
+            "a fork bomb)")
+    name = settings.docker_network
+    if name is not None and not _NETWORK_NAME.fullmatch(name):
+        raise ConfigError(
+            f"{where}: network = {name!r} is not a Docker network name (letters, digits, "
+            f"'_', '.', '-'); leave it out for clauderon-<instance>, or {NO_NETWORK!r}")
+    if settings.network_subnet is not None:
+        try:
+            subnet = ipaddress.ip_network(settings.network_subnet)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{where}: subnet = {settings.network_subnet!r} is not a network like "
+                f"10.213.0.0/24 ({exc})") from exc
+        if subnet.version != 4 or subnet.prefixlen > 29:
+            raise ConfigError(
+                f"{where}: subnet = {settings.network_subnet!r} must be an IPv4 network of "
+                "at least 8 addresses (/29 or wider), like 10.213.0.0/24")
 
 
 def _check_tls(settings: Settings) -> None:

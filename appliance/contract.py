@@ -4,9 +4,14 @@ Both backends run what this returns, so the rules live here once: the name and l
 the session's workspace (its own repository, see :mod:`appliance.workspaces`) at
 ``/workspace`` and the user's object folders it borrows read-only at their host paths
 (nothing else of the user's git directory), the CA certificate read-only, the uploads
-folder, host-gateway, a non-root user, limits, the proxy URL carrying the session's proxy
-credentials, CA trust variables, **placeholder** credentials only, the hook URL and token,
-and the host's git identity.
+folder, a non-root user, the proxy URL carrying the session's proxy credentials, CA trust
+variables, **placeholder** credentials only, the hook URL and token, and the host's git
+identity.
+
+Containment: the sessions' network only (:mod:`appliance.netplan`), with
+``host.docker.internal`` naming its gateway, where the proxy and the hook endpoint listen;
+no DNS beyond the container itself; every capability dropped, no-new-privileges; CPU,
+memory and process limits (the session's own, else the appliance's defaults).
 
 Nothing secret is mounted: not ``secrets/``, the database, the audit log, sockets, the CA
 key or logs. Only what is listed below reaches the container.
@@ -25,6 +30,8 @@ from appliance.backends.base import (
     Mount,
     WorkloadSpec,
 )
+from appliance.config import DEFAULT_CPU, DEFAULT_MEMORY, DEFAULT_PIDS_LIMIT
+from appliance.netplan import CONTAINER_DNS, CONTAINER_DNS_OPTIONS
 from appliance.sessions import Session
 
 WORKSPACE = "/workspace"
@@ -51,6 +58,9 @@ class HostContext:
     """Facts about the host every session's workload shares."""
 
     instance: str
+    #: The sessions' network and its gateway (the proxy and hook listeners' address).
+    network: str
+    gateway: str
     proxy_port: int
     hook_port: int
     ca_cert_path: str | None
@@ -60,6 +70,10 @@ class HostContext:
     #: Each session's agent home lives in ``<homes_root>/<session id>`` (kept across
     #: container recreation: transcripts, agent state); None: a throwaway tmpfs.
     homes_root: str | None = None
+    #: Limits for a session that asked for none.
+    default_cpu: float = DEFAULT_CPU
+    default_memory: str = DEFAULT_MEMORY
+    pids_limit: int = DEFAULT_PIDS_LIMIT
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,7 +155,15 @@ def workload_for(
         tmpfs=tmpfs,
         workdir=workdir,
         user=f"{repo.owner_uid}:{repo.owner_gid}",
-        cpu=session.cpu,
-        memory=session.memory,
-        extra_hosts={HOST_ALIAS: "host-gateway"},
+        cpu=session.cpu or host.default_cpu,
+        memory=session.memory or host.default_memory,
+        # Not Docker's "host-gateway" (docker0's address): the sessions' network's own.
+        extra_hosts={HOST_ALIAS: host.gateway},
+        network=host.network,
+        dns=CONTAINER_DNS,
+        dns_options=CONTAINER_DNS_OPTIONS,
+        cap_drop=("ALL",),
+        cap_add=(),
+        no_new_privileges=True,
+        pids_limit=host.pids_limit,
     )

@@ -181,10 +181,9 @@ def start_ours(
     home = workdir / name
     session_id, token = _create_session(home)
     port = free_port()
-    # Loopback only: naming 127.0.0.1 as the "bridge gateway" keeps the proxy off docker0
-    # (its second bind of the same address just fails with a warning in its log).
+    # Loopback only: no sessions' network (no Docker network or firewall to set up).
     (home / "config.toml").write_text(
-        f'[proxy]\nport = {port}\nbridge_gateway = "127.0.0.1"\n'
+        f'[proxy]\nport = {port}\n[docker]\nnetwork = "none"\n'
     )
     (home / "proxy.toml").write_text(
         f'extra_ca_bundle = "{upstream.ca_pem}"\n'

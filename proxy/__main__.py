@@ -1,7 +1,9 @@
 """``clauderon-proxy``: the proxy service under supervisord.
 
-Builds everything once (settings, proxy.toml, credentials, CA, store, audit log) and runs
-:func:`proxy.server.serve` on 127.0.0.1 and the Docker bridge gateway. SIGHUP re-reads
+Builds everything once (settings, proxy.toml, credentials, CA, store, audit log), ensures
+the sessions' network (:mod:`appliance.backends.docker_network`: whichever service starts
+first creates it and its firewall) and runs :func:`proxy.server.serve` on 127.0.0.1 and
+that network's gateway, the one address of this machine a session can reach. SIGHUP re-reads
 proxy.toml and the credentials without dropping a connection (and reopens the audit log);
 SIGTERM/SIGINT stop accepting, give requests in flight ``shutdown_grace_seconds``, then
 cancel what is left.
@@ -19,6 +21,7 @@ from collections.abc import Mapping
 import trio
 
 from appliance.audit import AuditLog
+from appliance.backends.docker_network import SessionNetwork, ensure_patiently
 from appliance.config import Settings, load_settings
 from appliance.credentials import CredentialSet, load_credentials, write_codex_auth
 from appliance.errors import ClauderonError
@@ -29,7 +32,7 @@ from proxy.codex import TokenSink
 from proxy.config import ProxyConfig, load_proxy_config
 from proxy.directory import StoreDirectory
 from proxy.inject import CredentialLookup
-from proxy.localaddrs import bridge_gateway, own_addresses
+from proxy.localaddrs import own_addresses
 from proxy.server import serve
 from proxy.state import ProxyState
 
@@ -51,11 +54,16 @@ def _sink(creds: CredentialSet) -> TokenSink | None:
     return functools.partial(write_codex_auth, creds.codex_auth_path)
 
 
-async def run(settings: Settings, env: Mapping[str, str]) -> None:
+def session_gateway(settings: Settings) -> str | None:
+    """The sessions' network gateway (ensured), or None without a sessions' network."""
+    network = SessionNetwork.for_settings(settings)
+    return None if network is None else ensure_patiently(network).gateway
+
+
+async def run(settings: Settings, env: Mapping[str, str], gateway: str | None) -> None:
     config, creds = await trio.to_thread.run_sync(_load, settings, env)
     certs = CertStore(load_or_create_ca(settings.ca_cert_path, settings.ca_key_path))
     store = Store.open(settings.db_path)
-    gateway = bridge_gateway(settings.bridge_gateway)
     hosts = ("127.0.0.1", gateway) if gateway else ("127.0.0.1",)
 
     def reloader() -> tuple[ProxyConfig, CredentialLookup]:
@@ -89,7 +97,8 @@ def main() -> None:
     try:
         settings = load_settings()
         settings.ensure_layout()
-        trio.run(run, settings, dict(os.environ))
+        gateway = session_gateway(settings)
+        trio.run(run, settings, dict(os.environ), gateway)
     except ClauderonError as exc:
         log.error("%s", exc.message)
         sys.exit(exc.exit_code)

@@ -1,19 +1,17 @@
-"""This machine's addresses: where to listen, and what "home" is for "no way home".
+"""This machine's addresses: what "home" is for "no way home".
 
-The proxy listens on 127.0.0.1 and on the Docker bridge gateway (``host.docker.internal``
-on Linux), never on 0.0.0.0 by default. :func:`bridge_gateway` finds the gateway from the
-settings or the ``docker0`` interface. :func:`own_addresses` lists every address assigned to
-this machine (from ``/proc`` on Linux), which :func:`proxy.policy.address_refusal` refuses
-as destinations so an agent cannot reach the host's services through the proxy; and
-:func:`on_container_bridge` says whether an address lies on a container network of this
-host (another session's container, any local container), refused the same way.
+:func:`own_addresses` lists every address assigned to this machine (from ``/proc`` on
+Linux), which :func:`proxy.policy.address_refusal` refuses as destinations so an agent
+cannot reach the host's services through the proxy; and :func:`on_container_bridge` says
+whether an address lies on a container network of this host (another session's container,
+any local container), refused the same way. (Where the proxy *listens* comes from the
+sessions' network: :mod:`appliance.backends.docker_network`.)
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import ipaddress
 import logging
 import os
@@ -26,7 +24,6 @@ from proxy.policy import IpAddress
 
 log = logging.getLogger(__name__)
 
-_SIOCGIFADDR = 0x8915
 #: Linux: bind() checks the address without taking a port (socket.IP_BIND_ADDRESS_NO_PORT).
 _IP_BIND_ADDRESS_NO_PORT = 24
 
@@ -93,25 +90,6 @@ def on_container_bridge(addr: IpAddress, *, routes: Path = Path("/proc/net/route
     except OSError:
         return False
     return any(addr in net for net in bridge_routes(table, _is_bridge))
-
-
-def interface_ipv4(name: str) -> str | None:
-    """The IPv4 address of interface ``name``, or None when it does not exist."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            packed = fcntl.ioctl(
-                sock.fileno(), _SIOCGIFADDR, struct.pack("256s", name.encode()[:15])
-            )
-        except OSError:
-            return None
-    return socket.inet_ntoa(packed[20:24])
-
-
-def bridge_gateway(configured: str | None) -> str | None:
-    """The bridge gateway address to listen on besides 127.0.0.1, if there is one."""
-    if configured:
-        return configured
-    return interface_ipv4("docker0")
 
 
 def _proc_ipv4(fib_trie: Path) -> set[str]:

@@ -68,6 +68,16 @@ class WorkloadSpec:
     memory: str | None = None
     command: tuple[str, ...] | None = None
     extra_hosts: Mapping[str, str] = field(default_factory=dict)
+    #: The one network the workload joins; None: no network at all. The defaults below
+    #: are the locked-down ones, so a spec that forgets them is contained, not open.
+    network: str | None = None
+    #: Where the engine's embedded DNS forwards names it does not know itself.
+    dns: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ("ALL",)
+    cap_add: tuple[str, ...] = ()
+    no_new_privileges: bool = True
+    pids_limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -5,6 +5,11 @@ with ``trio.to_thread.run_sync`` behind a CapacityLimiter and translates the SDK
 into the error tree (an unreachable engine is :class:`BackendUnavailable`, a refused
 operation :class:`BackendError`). Workloads are found by label only: ``clauderon.managed``,
 ``clauderon.instance`` (one engine can serve several appliances) and ``clauderon.session``.
+
+Before it creates or starts a container the backend ensures the sessions' network and its
+firewall (:class:`~appliance.backends.docker_network.SessionNetwork`); a container of ours
+that is not on that network alone or not hardened (one made before the lockdown) is
+replaced, never adopted or started: no session container runs open.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from appliance.backends.base import (
     Terminal,
     WorkloadSpec,
 )
+from appliance.backends.docker_network import SessionNetwork
 from appliance.errors import BackendError, BackendUnavailable, ClauderonError
 from appliance.resources import parse_memory
 
@@ -38,14 +44,27 @@ T = TypeVar("T")
 DEFAULT_URL = "unix:///var/run/docker.sock"
 
 
+def locked_down(attrs: dict[str, Any], network: str | None) -> bool:
+    """Whether an existing container was made with the containment of the contract: on
+    ``network`` alone (None: no network), every capability dropped, no-new-privileges."""
+    host = attrs.get("HostConfig") or {}
+    return (
+        host.get("NetworkMode") == (network or "none")
+        and "ALL" in (host.get("CapDrop") or [])
+        and any(str(o).startswith("no-new-privileges") for o in host.get("SecurityOpt") or [])
+    )
+
+
 class DockerBackend:
     kind = "docker"
 
     def __init__(self, *, url: str | None, instance: str, timeout: float = 60.0,
-                 max_threads: int = 4) -> None:
+                 max_threads: int = 4, network: SessionNetwork | None = None) -> None:
         self.url = url or DEFAULT_URL
         self.instance = instance
         self.timeout = timeout
+        #: The sessions' network, ensured before each create and start (the reconciler's).
+        self.network = network
         self._client: docker.DockerClient | None = None
         self._limiter = trio.CapacityLimiter(max_threads)
 
@@ -139,13 +158,26 @@ class DockerBackend:
             # An interactive shell or agent ignores SIGTERM but ends on hang-up, like a
             # terminal closing; the init process forwards it.
             "stop_signal": "SIGHUP",
+            "cap_drop": list(spec.cap_drop),
+            "cap_add": list(spec.cap_add),
+            "security_opt": ["no-new-privileges"] if spec.no_new_privileges else [],
+            "dns": list(spec.dns),
+            "dns_opt": list(spec.dns_options),
         }
+        # The one network, instead of the engine's default bridge.
+        if spec.network:
+            kwargs["network"] = spec.network
+        else:
+            kwargs["network_mode"] = "none"
+        if spec.pids_limit:
+            kwargs["pids_limit"] = spec.pids_limit
         if spec.command:
             kwargs["command"] = list(spec.command)
         if spec.cpu:
             kwargs["nano_cpus"] = int(spec.cpu * 1e9)
         if spec.memory:
             kwargs["mem_limit"] = parse_memory(spec.memory)
+        await self._lockdown(spec.network)
 
         def create(c: docker.DockerClient) -> str:
             try:
@@ -155,7 +187,11 @@ class DockerBackend:
                     # A container of that name exists: ours (adopt it) or a stranger's.
                     existing = c.containers.get(spec.name)
                     if existing.labels.get(LABEL_SESSION) == spec.session_id:
-                        return str(existing.id)
+                        if locked_down(existing.attrs, spec.network):
+                            return str(existing.id)
+                        # Ours but made before the lockdown: replaced, never adopted.
+                        existing.remove(force=True)
+                        return str(c.containers.create(spec.image, **kwargs).id)
                     raise BackendError(
                         f"a container named {spec.name} already exists and is not this "
                         "session's; remove it (`docker rm -f "
@@ -167,7 +203,29 @@ class DockerBackend:
 
         return await self._call(f"create container {spec.name}", create)
 
+    async def _lockdown(self, network: str | None) -> None:
+        """The network and its firewall in place before a container may join it."""
+        if network is None:
+            return
+        if self.network is None or self.network.plan.name != network:
+            raise BackendError(f"the sessions' network {network} is not this backend's; "
+                               "restart the reconciler", retryable=False)
+        await trio.to_thread.run_sync(self.network.ensure, limiter=self._limiter)
+
     async def start(self, backend_id: str) -> None:
+        attrs = await self.inspect(backend_id)
+        if attrs is not None:
+            network = self.network.plan.name if self.network else None
+            if not locked_down(attrs, network):
+                # Made before the lockdown: never started again. Removed, so the next pass
+                # creates the session a new one (its worktree and home live on the host).
+                await self.remove(backend_id)
+                name = str(attrs.get("Name") or backend_id).lstrip("/")
+                raise BackendError(
+                    f"container {name} predates this appliance's containment (not on the "
+                    f"network {network or 'none'} alone, or not stripped of privileges): "
+                    "removed instead of started; the session gets a new one")
+            await self._lockdown(network)
         await self._call("start container", lambda c: c.api.start(backend_id))
 
     async def stop(self, backend_id: str) -> None:

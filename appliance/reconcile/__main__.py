@@ -8,8 +8,10 @@ from functools import partial
 import trio
 
 from appliance.backends.docker import DockerBackend
-from appliance.config import load_settings
+from appliance.backends.docker_network import SessionNetwork, ensure_patiently
+from appliance.config import NO_NETWORK, load_settings
 from appliance.contract import HostContext
+from appliance.errors import ClauderonError, ConfigError
 from appliance.host import git_identity, instance_id
 from appliance.reconcile.loop import Reconciler
 from appliance.service import configure_logging, run_until_signalled
@@ -22,27 +24,43 @@ log = logging.getLogger("clauderon.reconciler")
 def build(settings_env: dict[str, str] | None = None) -> Reconciler:
     settings = load_settings(settings_env)
     settings.ensure_layout()
+    network = SessionNetwork.for_settings(settings)
+    if network is None:
+        raise ConfigError(
+            f'{settings.config_path} [docker]: network = "{NO_NETWORK}" leaves sessions no '
+            "locked-down way to the proxy, so the reconciler cannot run them; remove the key")
+    # The services start in any order: whichever comes first creates the network.
+    info = ensure_patiently(network)
     store = AsyncStore(Store.open(settings.db_path))
     name, email = git_identity()
     instance = instance_id(settings)
     host = HostContext(
         instance=instance,
+        network=info.name,
+        gateway=info.gateway,
         proxy_port=settings.proxy_port,
         hook_port=settings.hook_port,
         ca_cert_path=str(settings.ca_cert_path) if settings.ca_cert_path.exists() else None,
         uploads_root=str(settings.uploads_dir),
         git_name=name,
         git_email=email,
+        default_cpu=settings.default_cpu,
+        default_memory=settings.default_memory,
+        pids_limit=settings.pids_limit,
     )
     backend = DockerBackend(url=settings.docker_host, instance=instance,
-                            timeout=settings.docker_timeout_seconds)
+                            timeout=settings.docker_timeout_seconds, network=network)
     return Reconciler(settings=settings, store=store, backend=backend, host=host,
                       instance_key=load_or_create_instance_key(settings.instance_secret_path))
 
 
 def main() -> None:
     configure_logging()
-    reconciler = build()
+    try:
+        reconciler = build()
+    except ClauderonError as exc:
+        log.error("%s", exc.message)
+        raise SystemExit(exc.exit_code) from None
     trio.run(partial(run_until_signalled, reconciler.serve, drain=reconciler.drain,
                      grace=10.0, name="reconciler"))
 

@@ -37,7 +37,17 @@ def test_create_shows_progress_and_follows_the_container_contract(
     assert labels["clauderon.session"] == s["id"] and labels["clauderon.managed"] == "true"
     assert attrs["Config"]["User"] == "1000:1000"
     assert attrs["Config"]["WorkingDir"] == "/workspace/src"
-    assert "host.docker.internal:host-gateway" in attrs["HostConfig"]["ExtraHosts"]
+    # The sessions' network only, host.docker.internal naming its gateway, no DNS out.
+    network = f"clauderon-{appliance.instance}"
+    assert attrs["HostConfig"]["NetworkMode"] == network
+    assert list(attrs["NetworkSettings"]["Networks"]) == [network]
+    gateway = attrs["NetworkSettings"]["Networks"][network]["Gateway"]
+    assert attrs["HostConfig"]["ExtraHosts"] == [f"host.docker.internal:{gateway}"]
+    assert attrs["HostConfig"]["Dns"] == ["127.0.0.1"]
+    # Hardened and limited.
+    assert attrs["HostConfig"]["CapDrop"] == ["ALL"] and not attrs["HostConfig"]["CapAdd"]
+    assert attrs["HostConfig"]["SecurityOpt"] == ["no-new-privileges"]
+    assert attrs["HostConfig"]["PidsLimit"] == 1024
     assert attrs["HostConfig"]["NanoCpus"] == 500_000_000
     assert attrs["HostConfig"]["Memory"] == 256 * 1024 * 1024
     mounts = {m["Destination"]: m for m in attrs["Mounts"]}

@@ -2,7 +2,8 @@
 
 Each test gets its own home, ports and instance label, so tests never see each other's
 sessions or containers on the shared engine. ``cleanup`` stops the services and removes
-every container carrying this instance's label.
+every container carrying this instance's label, then the instance's sessions' network and
+its firewall chain (the engine's address pool holds only ~30 networks).
 
 The CLI's client (:meth:`Appliance.client`) uses the Unix socket, which is trusted. HTTP
 over TCP needs sign-in like any other client: :meth:`Appliance.http` carries a bearer token
@@ -20,12 +21,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import docker
 import httpx
 
+from appliance.backends.docker_network import SessionNetwork
 from appliance.config import load_settings
 from appliance.errors import ClauderonError
 from appliance.host import instance_id
@@ -58,10 +61,11 @@ def wait_for(predicate: Callable[[], T], *, timeout: float = 30.0, interval: flo
 class Appliance:
     def __init__(self, home: Path, *, config: str = "", env: dict[str, str] | None = None,
                  agents: bool = False, image: str = BASE_IMAGE,
-                 prefix: tuple[str, ...] = (), server: str = ""):
+                 prefix: tuple[str, ...] = (), server: str = "", docker_config: str = ""):
         """``agents``: start the agent CLI in each container (needs the agent image);
         the spine's tests run plain containers of the base image instead. ``prefix`` runs
-        the services under a command (``ip netns exec NS``); ``server``: more ``[server]`` keys."""
+        the services under a command (``ip netns exec NS``); ``server``: more ``[server]``
+        keys; ``docker_config``: more lines of the ``[docker]`` table."""
         self.prefix = prefix
         self.home = home
         self.http_port = free_port()
@@ -73,7 +77,7 @@ class Appliance:
             f"[proxy]\nport = {self.proxy_port}\n"
             "[reconciler]\nresync_seconds = 0.5\nbackoff_seconds = 1.0\n"
             "backoff_max_seconds = 4.0\nmax_attempts = 3\n"
-            f"[docker]\nimage = \"{image}\"\n"
+            f"[docker]\nimage = \"{image}\"\n{docker_config}"
             f"[agents]\nstart = {'true' if agents else 'false'}\n" + config
         )
         base = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
@@ -201,6 +205,10 @@ class Appliance:
                     proc.kill()
         for c in self.containers():
             c.remove(force=True)
+        # On the engine the tests run on (a test may point the appliance at a dead one).
+        network = SessionNetwork.for_settings(replace(self.settings, docker_host=None))
+        if network is not None:
+            network.remove()
         if self._client is not None:
             self._client.close()
         for http in self._http:

@@ -27,7 +27,10 @@ def test_defaults(tmp_path: Path) -> None:
     assert s.proxy_port == 3128
     assert s.default_image == DEFAULT_IMAGE
     assert s.docker_host is None
-    assert s.default_cpu is None
+    assert s.default_cpu == min(2.0, os.cpu_count() or 1)
+    assert s.default_memory == "4g"
+    assert s.pids_limit == 1024
+    assert s.docker_network is None and s.network_subnet is None
     assert s.max_attempts == 3
     assert dict(s.extra) == {}
 
@@ -182,3 +185,38 @@ def test_bad_default_limits_are_refused_when_loaded(tmp_path: Path) -> None:
     (home / "config.toml").write_text("[docker]\ncpu = 0\n")
     with pytest.raises(ConfigError, match="positive number of CPUs"):
         load_settings({"CLAUDERON_HOME": str(home)})
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[docker]\npids_limit = 0\n", "pids_limit = 0 must be a positive number"),
+    ("[docker]\npids_limit = -5\n", "pids_limit = -5 must be a positive number"),
+    ('[docker]\npids_limit = "lots"\n', "not a valid value for pids_limit"),
+    ("[docker]\ncpu = -1\n", "positive number of CPUs"),
+    ('[docker]\ncpu = ""\n', "not a valid value for default_cpu"),
+    ("[docker]\ncpu = true\n", "not a valid value for default_cpu"),
+    ('[docker]\nmemory = "-4g"\n', "memory '-4g' is not a size"),
+    ('[docker]\nmemory = ""\n', "memory '' is not a size"),
+    ('[docker]\nnetwork = "bad name!"\n', "is not a Docker network name"),
+    ('[docker]\nsubnet = "10.1.2.3/24"\n', "is not a network like"),
+    ('[docker]\nsubnet = "fd00::/64"\n', "must be an IPv4 network"),
+    ('[docker]\nsubnet = "10.1.2.0/30"\n', "must be an IPv4 network"),
+    ("[docker]\npid_limit = 10\n", "unknown key 'pid_limit' in [docker]"),
+    ('[proxy]\nbridge_gateway = "172.17.0.1"\n', "unknown key 'bridge_gateway' in [proxy]"),
+])
+def test_bad_limits_and_network_settings_are_clear(tmp_path: Path, text: str,
+                                                   message: str) -> None:
+    path = write_config(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_settings({"CLAUDERON_HOME": str(tmp_path)})
+    assert message in info.value.message
+    assert str(path) in info.value.message
+    assert info.value.exit_code == 78
+
+
+def test_limits_and_network_from_the_file(tmp_path: Path) -> None:
+    write_config(tmp_path, '[docker]\npids_limit = 200\nnetwork = "agents"\n'
+                           'subnet = "10.213.0.0/24"\ncpu = 0.5\nmemory = "1g"\n')
+    s = load_settings({"CLAUDERON_HOME": str(tmp_path)})
+    assert (s.pids_limit, s.docker_network, s.network_subnet) == (200, "agents",
+                                                                  "10.213.0.0/24")
+    assert (s.default_cpu, s.default_memory) == (0.5, "1g")

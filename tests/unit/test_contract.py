@@ -71,7 +71,8 @@ def make_session(settings: Settings, **changes: object) -> Session:
 
 def host_for(settings: Settings, *, ca: bool = True) -> HostContext:
     return HostContext(
-        instance="inst-1", proxy_port=3128, hook_port=3031,
+        instance="inst-1", network="clauderon-inst-1", gateway="172.30.0.1",
+        proxy_port=3128, hook_port=3031,
         ca_cert_path=str(settings.ca_cert_path) if ca else None,
         uploads_root=str(settings.uploads_dir), git_name="Ada", git_email="ada@example.org",
     )
@@ -168,7 +169,8 @@ def test_tokens_appear_only_where_they_belong(settings: Settings) -> None:
 def test_user_gateway_limits_home(settings: Settings) -> None:
     spec = spec_for(settings)
     assert spec.user == "1000:1001"
-    assert dict(spec.extra_hosts) == {"host.docker.internal": "host-gateway"}
+    # The sessions' network's own gateway, not Docker's host-gateway (docker0).
+    assert dict(spec.extra_hosts) == {"host.docker.internal": "172.30.0.1"}
     assert spec.cpu == 2.0
     assert spec.memory == "4g"
     assert spec.env["HOME"] == "/home/agent"
@@ -178,10 +180,32 @@ def test_user_gateway_limits_home(settings: Settings) -> None:
     assert spec.env["GIT_AUTHOR_EMAIL"] == "ada@example.org"
 
 
-def test_no_limits_when_none(settings: Settings) -> None:
+def test_a_session_without_limits_gets_the_defaults(settings: Settings) -> None:
     spec = spec_for(settings, cpu=None, memory=None)
-    assert spec.cpu is None
-    assert spec.memory is None
+    assert (spec.cpu, spec.memory, spec.pids_limit) == (2.0, "4g", 1024)
+    host = replace(host_for(settings), default_cpu=0.5, default_memory="1g", pids_limit=99)
+    spec = workload_for(make_session(settings, cpu=None, memory=None), host=host, repo=REPO,
+                        proxy_token=PROXY_TOKEN, hook_token=HOOK_TOKEN)
+    assert (spec.cpu, spec.memory, spec.pids_limit) == (0.5, "1g", 99)
+
+
+def test_contained_network_no_dns_no_privileges(settings: Settings) -> None:
+    spec = spec_for(settings)
+    assert spec.network == "clauderon-inst-1"
+    assert spec.dns == ("127.0.0.1",)  # the container's own loopback: no name leaves it
+    assert spec.cap_drop == ("ALL",) and spec.cap_add == ()
+    assert spec.no_new_privileges is True
+    assert spec.pids_limit == 1024
+    # The proxy and the hook endpoint are reached by the alias naming the gateway.
+    assert "@host.docker.internal:3128" in spec.env["HTTPS_PROXY"]
+    assert spec.env["CLAUDERON_HOOK_URL"].startswith("http://host.docker.internal:3031/")
+
+
+def test_a_spec_that_says_nothing_is_locked_down() -> None:
+    bare = WorkloadSpec(session_id="s", name="n", image="i", labels={}, env={}, mounts=(),
+                        workdir="/", user="1:1")
+    assert bare.network is None  # the backend gives it no network at all
+    assert bare.cap_drop == ("ALL",) and bare.no_new_privileges
 
 
 def test_workdir_follows_the_subdirectory(settings: Settings) -> None:

@@ -82,6 +82,8 @@ def write_secret(home: Path, name: str, value: str) -> None:
 def setup_home(home: Path, fake: FakeUpstream, upstream_ca: trustme.CA) -> tuple[str, str]:
     (home / "secrets").mkdir(parents=True, mode=0o700)
     os.chmod(home, 0o700)
+    # The proxy alone, on loopback: no sessions' network (nor its firewall) to set up.
+    (home / "config.toml").write_text('[docker]\nnetwork = "none"\n')
     bundle = home / "upstream-ca.pem"
     upstream_ca.cert_pem.write_to_path(str(bundle))
     (home / "proxy.toml").write_text(

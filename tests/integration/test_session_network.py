@@ -1,0 +1,222 @@
+"""The sessions' network and its firewall on the real engine and the real iptables.
+
+``ensure`` is idempotent and safe from several processes at once (the three services start
+in any order); re-running it replaces the chain's rules; ``remove`` leaves nothing behind
+and refuses while a container still uses the network. A network of that name that is not
+ours, or not locked down, is refused; so is a process that cannot install the firewall.
+The services listen on loopback and the gateway only, never on every address.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from appliance.backends.docker_network import SessionNetwork
+from appliance.config import Settings, load_settings
+from appliance.errors import BackendError, ConfigError
+from tests.support.appliance import Appliance, wait_for
+
+BIN = Path(sys.executable).parent
+ENSURE = (
+    "from appliance.config import load_settings\n"
+    "from appliance.backends.docker_network import SessionNetwork\n"
+    "print(SessionNetwork.for_settings(load_settings()).ensure().gateway)\n"
+)
+
+
+def rules(tool: str, network: SessionNetwork) -> list[str]:
+    listing = subprocess.run([tool, "-w", "5", "-S"], capture_output=True, text=True,
+                             check=True).stdout
+    return [line for line in listing.splitlines() if network.plan.chain in line]
+
+
+@pytest.fixture
+def home(tmp_path: Path, engine: docker.DockerClient) -> Iterator[Path]:
+    home = tmp_path / "home"
+    home.mkdir()
+    yield home
+    network = SessionNetwork.for_settings(load_settings({"CLAUDERON_HOME": str(home)}))
+    assert network is not None
+    network.remove()
+
+
+def settings_for(home: Path, **overrides: object) -> Settings:
+    return load_settings({"CLAUDERON_HOME": str(home)}, **overrides)
+
+
+def test_ensure_is_idempotent_from_concurrent_processes_and_replaces_its_rules(
+    home: Path, engine: docker.DockerClient
+) -> None:
+    env = {**os.environ, "CLAUDERON_HOME": str(home)}
+    procs = [subprocess.Popen([sys.executable, "-c", ENSURE], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(3)]
+    gateways = set()
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 0, stderr
+        gateways.add(stdout.strip())
+    network = SessionNetwork.for_settings(settings_for(home))
+    assert network is not None
+    [gateway] = gateways
+    found = engine.networks.list(names=[network.plan.name])
+    assert [n.name for n in found] == [network.plan.name]
+    attrs = found[0].attrs
+    assert attrs["Internal"] is True
+    assert attrs["Options"]["com.docker.network.bridge.enable_icc"] == "false"
+    assert attrs["IPAM"]["Config"][0]["Gateway"] == gateway
+    assert Path(f"/sys/class/net/{network.plan.bridge}").exists()
+
+    chain, bridge = network.plan.chain, network.plan.bridge
+    v4 = rules("iptables", network)
+    assert sorted(v4) == sorted([
+        f"-N {chain}",
+        f"-A INPUT -i {bridge} -j {chain}",
+        f"-A FORWARD -i {bridge} -j {chain}",
+        f"-A {chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        f"-A {chain} -d {gateway}/32 -p tcp -m tcp --dport 3031 -j ACCEPT",
+        f"-A {chain} -d {gateway}/32 -p tcp -m tcp --dport 3128 -j ACCEPT",
+        f"-A {chain} -j DROP",
+    ])
+    assert sorted(rules("ip6tables", network)) == sorted([
+        f"-N {chain}", f"-A INPUT -i {bridge} -j {chain}",
+        f"-A FORWARD -i {bridge} -j {chain}", f"-A {chain} -j DROP"])
+    # The jumps come first in their chains: nothing before them can accept the packet.
+    for hook in ("INPUT", "FORWARD"):
+        listing = subprocess.run(["iptables", "-w", "5", "-S", hook], capture_output=True,
+                                 text=True, check=True).stdout.splitlines()
+        assert any(chain in line for line in listing[1:2]), listing[:3]
+
+    # Other ports: the chain is rewritten, not added to; still one jump per hook.
+    moved = SessionNetwork.for_settings(settings_for(home, proxy_port=4128, hook_port=0))
+    assert moved is not None
+    assert moved.ensure().gateway == gateway
+    after = rules("iptables", moved)
+    assert [r for r in after if "--dport" in r] == [
+        f"-A {chain} -d {gateway}/32 -p tcp -m tcp --dport 4128 -j ACCEPT"]
+    assert len([r for r in after if r.startswith(("-A INPUT", "-A FORWARD"))]) == 2
+
+
+def test_remove_waits_for_the_containers_and_then_leaves_nothing(
+    home: Path, engine: docker.DockerClient
+) -> None:
+    network = SessionNetwork.for_settings(settings_for(home))
+    assert network is not None
+    network.ensure()
+    user = engine.containers.run("debian:bookworm-slim", ["sleep", "60"], detach=True,
+                                 network=network.plan.name,
+                                 labels={"clauderon.test": network.plan.instance})
+    try:
+        with pytest.raises(BackendError, match="remove the network"):
+            network.remove()
+        assert rules("iptables", network), "the firewall must stay while the network does"
+    finally:
+        user.remove(force=True)
+    network.remove()
+    network.remove()  # gone already: fine
+    assert engine.networks.list(names=[network.plan.name]) == []
+    assert rules("iptables", network) == [] and rules("ip6tables", network) == []
+
+
+def test_a_network_that_is_not_ours_or_not_locked_down_is_refused(
+    home: Path, engine: docker.DockerClient
+) -> None:
+    network = SessionNetwork.for_settings(settings_for(home))
+    assert network is not None
+    squatter = engine.networks.create(network.plan.name, driver="bridge")
+    try:
+        with pytest.raises(ConfigError, match="is not this appliance's"):
+            network.ensure()
+    finally:
+        squatter.remove()
+    # Ours by its labels, but open: refused, not used.
+    open_one = engine.networks.create(network.plan.name, driver="bridge",
+                                      labels=network.plan.labels)
+    try:
+        with pytest.raises(ConfigError, match="not internal") as info:
+            network.ensure()
+        assert f"docker network rm {network.plan.name}" in info.value.message
+        assert rules("iptables", network) == []
+    finally:
+        open_one.remove()
+
+
+def test_a_process_that_cannot_install_the_firewall_refuses_to_start(
+    engine: docker.DockerClient
+) -> None:
+    # A home the unprivileged user can reach (pytest's own folders are root's alone).
+    home = Path(tempfile.mkdtemp(prefix="clauderon-unprivileged-"))
+    os.chown(home, 1000, 1000)
+    before = {n.name for n in engine.networks.list()}
+    try:
+        proc = subprocess.run(
+            ["setpriv", "--reuid=1000", "--regid=1000", "--clear-groups",
+             str(BIN / "clauderon-proxy")],
+            env={"PATH": os.environ["PATH"], "HOME": str(home), "CLAUDERON_HOME": str(home)},
+            capture_output=True, text=True, timeout=60)
+    finally:
+        shutil.rmtree(home)
+    assert proc.returncode == 78, proc.stderr
+    assert "Run the appliance's services as root (or with CAP_NET_ADMIN)" in proc.stderr
+    assert "sessions never run without the firewall" in proc.stderr
+    assert {n.name for n in engine.networks.list()} == before  # nothing half-made
+
+
+def test_services_in_any_order_share_one_network_and_listen_on_loopback_and_gateway(
+    tmp_path: Path, engine: docker.DockerClient
+) -> None:
+    app = Appliance(tmp_path / "home")
+    try:
+        app.start("reconciler", "proxy", "api")  # all at once
+        network = SessionNetwork.for_settings(app.settings)
+        assert network is not None
+        [found] = engine.networks.list(names=[network.plan.name])
+        gateway = found.attrs["IPAM"]["Config"][0]["Gateway"]
+        pids = {str(p.pid) for p in app.procs.values()}
+
+        def listening() -> set[str]:
+            out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True,
+                                 check=True).stdout
+            return {line.split()[3] for line in out.splitlines()
+                    if any(f"pid={pid}," in line for pid in pids)}
+
+        expected = {f"127.0.0.1:{app.http_port}", f"127.0.0.1:{app.proxy_port}",
+                    f"{gateway}:{app.proxy_port}", f"{gateway}:{app.hook_port}"}
+        wait_for(lambda: listening() == expected, timeout=30,
+                 what=f"the listeners {expected} (and no other)")
+        assert len([r for r in rules("iptables", network) if r.startswith("-A INPUT")]) == 1
+    finally:
+        app.cleanup()
+
+
+def test_a_container_made_before_the_lockdown_is_replaced_not_adopted(
+    tmp_path: Path, engine: docker.DockerClient, repo: Path
+) -> None:
+    app = Appliance(tmp_path / "home")
+    try:
+        app.start("api")
+        name = f"old-{os.urandom(3).hex()}"
+        sid = app.client().post("/api/sessions", {"repo_path": str(repo), "name": name}
+                                )["session"]["id"]
+        labels = {"clauderon.managed": "true", "clauderon.instance": app.instance,
+                  "clauderon.session": sid}
+        # What an older appliance left: same name and labels, default bridge, full caps.
+        old = engine.containers.create("debian:bookworm-slim", "bash", name=f"clauderon-{name}",
+                                       tty=True, labels=labels)
+        app.start("reconciler")
+        app.wait_phase(name, "running")
+        [c] = app.containers(sid)
+        assert c.id != old.id
+        assert c.attrs["HostConfig"]["NetworkMode"] == f"clauderon-{app.instance}"
+        assert c.attrs["HostConfig"]["CapDrop"] == ["ALL"]
+    finally:
+        app.cleanup()

@@ -1,0 +1,155 @@
+"""Stand-ins for the world outside a session container, all on this machine.
+
+:func:`internet` is "the internet": a network namespace the test creates, joined to the host
+by a veth pair on a private /30 of 198.18.0.0/15 (the benchmarking range, never routed
+beyond this machine here), with an HTTP listener inside. The host routes to it like to any
+other network, and an unconfined container reaches it through the engine's NAT: what a
+session container must not be able to do.
+
+:class:`Listener` is a TCP or UDP listener on one of the host's own addresses that counts
+who reached it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import random
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+_SERVER = r"""
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"hello from the internet\n"
+        self.send_response(200)
+        self.send_header("content-type", "text/plain")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        print("GET", self.path, self.client_address[0], flush=True)
+
+    def log_message(self, *args):
+        pass
+
+ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), Handler).serve_forever()
+"""
+
+
+def ip(*args: str) -> str:
+    return subprocess.run(["ip", *args], check=True, capture_output=True, text=True,
+                          timeout=10).stdout
+
+
+@dataclass
+class Internet:
+    namespace: str
+    address: str  # the listener's, inside the namespace
+    port: int
+    host_side: str  # the host's end of the veth (its address: the namespace's gateway)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}:{self.port}/"
+
+
+def _free_slash30() -> ipaddress.IPv4Network:
+    used = [ipaddress.ip_interface(a["local"] + "/" + str(a["prefixlen"])).network
+            for link in json.loads(ip("-j", "-4", "addr"))
+            for a in link.get("addr_info", [])]
+    for _ in range(100):
+        net = ipaddress.ip_network(
+            f"198.{random.choice((18, 19))}.{random.randrange(256)}.{random.randrange(64) * 4}/30")
+        if not any(net.overlaps(u) for u in used):
+            return net
+    raise AssertionError("no free /30 in 198.18.0.0/15")
+
+
+@contextmanager
+def internet(port: int = 8080) -> Iterator[Internet]:
+    tag = secrets.token_hex(3)
+    namespace, outside, inside = f"clauderon-inet-{tag}", f"cin{tag}h", f"cin{tag}n"
+    net = _free_slash30()
+    gateway, address = (str(h) for h in net.hosts())
+    ip("netns", "add", namespace)
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        ip("link", "add", outside, "type", "veth", "peer", "name", inside)
+        ip("link", "set", inside, "netns", namespace)
+        ip("addr", "add", f"{gateway}/30", "dev", outside)
+        ip("link", "set", outside, "up")
+        for args in (("addr", "add", f"{address}/30", "dev", inside),
+                     ("link", "set", inside, "up"), ("link", "set", "lo", "up"),
+                     ("route", "add", "default", "via", gateway)):
+            ip("netns", "exec", namespace, "ip", *args)
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", namespace, sys.executable, "-c", _SERVER, address,
+             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        world = Internet(namespace=namespace, address=address, port=port, host_side=gateway)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection((address, port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise AssertionError("the stand-in internet did not come up") from None
+                time.sleep(0.05)
+        yield world
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+        subprocess.run(["ip", "link", "del", outside], capture_output=True, timeout=10)
+        subprocess.run(["ip", "netns", "del", namespace], capture_output=True, timeout=10)
+
+
+@dataclass
+class Listener:
+    """Accepts (TCP) or receives (UDP) on ``address``:``port``; ``peers`` is who came."""
+
+    address: str
+    udp: bool = False
+    port: int = 0
+    peers: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        kind = socket.SOCK_DGRAM if self.udp else socket.SOCK_STREAM
+        self._sock = socket.socket(socket.AF_INET, kind)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((self.address, self.port))
+        self.port = self._sock.getsockname()[1]
+        if not self.udp:
+            self._sock.listen(16)
+        self._sock.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.udp:
+                    _, peer = self._sock.recvfrom(2048)
+                else:
+                    conn, peer = self._sock.accept()
+                    conn.sendall(b"host service\n")
+                    conn.close()
+            except OSError:
+                continue
+            self.peers.append(peer[0])
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._sock.close()
