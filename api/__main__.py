@@ -12,11 +12,10 @@ from api.app import create_app
 from api.context import ApiContext
 from api.events import EventHub
 from api.server import check_tls, serve
-from appliance.backends.docker import DockerBackend
+from appliance.backends import open_backends
 from appliance.backends.docker_network import SessionNetwork, ensure_patiently
 from appliance.config import Settings, load_settings
 from appliance.errors import ClauderonError
-from appliance.host import instance_id
 from appliance.service import configure_logging
 from appliance.store import AsyncStore, Store
 from appliance.tokens import load_or_create_instance_key
@@ -30,8 +29,7 @@ def build_context(settings: Settings) -> ApiContext:
     return ApiContext(
         settings=settings,
         store=store,
-        backend=DockerBackend(url=settings.docker_host, instance=instance_id(settings),
-                              timeout=settings.docker_timeout_seconds),
+        backends=dict(open_backends(settings)),
         hub=EventHub(store),
         instance_key=load_or_create_instance_key(settings.instance_secret_path),
     )

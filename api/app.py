@@ -1,8 +1,9 @@
-"""The Quart-trio application: routes, the one error mapping, the event hub's task.
+"""The Quart-trio application: the blueprints, the one error mapping, the hub's task.
 
-``create_app`` wires the routes to an :class:`ApiContext`; errors from the core become JSON
-in exactly one place (:func:`_on_error`). The hub's tailer runs in the app's own nursery for
-as long as the app is served.
+``create_app`` registers each concern's blueprint and keeps the :class:`ApiContext` where
+the routes find it (:func:`api.context.current`); errors from the core become JSON in
+exactly one place (:func:`_on_error`). The hub's tailer runs in the app's own nursery for as
+long as the app is served.
 """
 
 from __future__ import annotations
@@ -10,27 +11,47 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from quart import Response
+from quart import Response, request
 from quart_trio import QuartTrio
 
-from api import console, files, misc, sessions, signin, transcript, webui
-from api.context import ApiContext
-from appliance.errors import ClauderonError
+from api import (
+    console,
+    events_socket,
+    files,
+    health,
+    hooks,
+    openapi,
+    reconcile,
+    repos,
+    sessions,
+    signin,
+    transcript,
+    webui,
+)
+from api.context import EXTENSION, ApiContext
+from appliance.errors import ClauderonError, NotFound
 
 log = logging.getLogger(__name__)
+
+BLUEPRINTS = (sessions, transcript, console, files, repos, reconcile, hooks, health,
+              events_socket, signin, openapi)
 
 
 def create_app(ctx: ApiContext) -> QuartTrio:
     app = QuartTrio("clauderon", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["clauderon"] = ctx
+    app.extensions[EXTENSION] = ctx
 
     @app.errorhandler(ClauderonError)
     async def _on_error(exc: ClauderonError) -> tuple[dict[str, Any], int]:
         if exc.http_status >= 500:
             log.warning("%s %s", type(exc).__name__, exc.message)
         return exc.to_json(), exc.http_status
+
+    @app.errorhandler(404)
+    async def _not_found(_exc: Exception) -> tuple[dict[str, Any], int]:
+        return NotFound(f"no route {request.method} {request.path}").to_json(), 404
 
     @app.after_request
     async def _no_store(response: Response) -> Response:
@@ -41,11 +62,7 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     async def _start_hub() -> None:
         await app.nursery.start(ctx.hub.serve)
 
-    sessions.register(app, ctx)
-    misc.register(app, ctx)
-    transcript.register(app, ctx)
-    console.register(app, ctx)
-    files.register(app, ctx)
-    signin.register(app, ctx)
-    webui.register(app)  # last: its catch-all must not shadow an API route
+    for module in BLUEPRINTS:
+        app.register_blueprint(module.blueprint)
+    app.register_blueprint(webui.blueprint)  # last: its catch-all must not shadow a route
     return app

@@ -27,15 +27,15 @@ import logging
 from typing import Any
 
 import trio
-from quart import websocket
-from quart_trio import QuartTrio
+from quart import Blueprint, websocket
 
-from api.context import ApiContext
+from api.context import current
 from api.openapi import RouteDoc, documented
+from appliance import verbs
 from appliance.agents.boot import attach_argv
 from appliance.backends.base import Terminal
-from appliance.errors import Conflict, InvalidInput
-from appliance.sessions import Phase
+from appliance.errors import InvalidInput
+from appliance.verbs import Verb
 
 log = logging.getLogger(__name__)
 
@@ -78,31 +78,31 @@ async def _pump_input(terminal: Terminal) -> None:
             log.info("console: ignored a bad frame (%s)", exc)
 
 
-def register(app: QuartTrio, ctx: ApiContext) -> None:
-    store = ctx.store
+blueprint = Blueprint("console", __name__)
 
-    @app.websocket("/ws/console/<ref>")
-    @documented(RouteDoc(
-        method="GET", path="/ws/console/<ref>",
-        summary="WebSocket: the agent's terminal. Server frames {type: output, data: "
-                "base64} and {type: exit}; client frames {type: input, data: base64}, "
-                "{type: resize, rows, cols}, or binary raw input. Any number of viewers; "
-                "a late joiner gets the current screen",
-        query=(("rows", "initial rows (default 24)"), ("cols", "initial columns (default 80)")),
-        responses={"101": {"description": "Switching protocols"}}))
-    async def console(ref: str) -> None:
-        session = await store.run(store.sync.resolve, ref)
-        if session.phase is not Phase.RUNNING or not session.backend_id:
-            raise Conflict(f"{session.name} is {session.phase}; it has no live terminal")
-        rows = _size(websocket.args.get("rows"), 24)
-        cols = _size(websocket.args.get("cols"), 80)
-        terminal = await ctx.backend.open_terminal(session.backend_id, attach_argv(),
-                                                   rows=rows, cols=cols)
-        try:
-            await websocket.accept()
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(_pump_output, terminal, nursery.cancel_scope)
-                await _pump_input(terminal)
-        finally:
-            with trio.CancelScope(shield=True), trio.move_on_after(5):
-                await terminal.aclose()
+
+@blueprint.websocket("/ws/console/<ref>")
+@documented(RouteDoc(
+    summary="WebSocket: the agent's terminal. Server frames {type: output, data: base64} and "
+            "{type: exit}; client frames {type: input, data: base64}, {type: resize, rows, "
+            "cols}, or binary raw input. Any number of viewers; a late joiner gets the "
+            "current screen",
+    query=(("rows", "initial rows (default 24)"), ("cols", "initial columns (default 80)")),
+    responses={"101": {"description": "Switching protocols"}}))
+async def console(ref: str) -> None:
+    ctx = current()
+    session = await ctx.resolve(ref)
+    verbs.check(Verb.CONSOLE, session)
+    assert session.backend_id is not None  # the rule needs a workload
+    rows = _size(websocket.args.get("rows"), 24)
+    cols = _size(websocket.args.get("cols"), 80)
+    terminal = await ctx.backend_for(session).open_terminal(
+        session.backend_id, attach_argv(), rows=rows, cols=cols)
+    try:
+        await websocket.accept()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_pump_output, terminal, nursery.cancel_scope)
+            await _pump_input(terminal)
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(5):
+            await terminal.aclose()

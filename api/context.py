@@ -1,19 +1,49 @@
-"""What the API's routes are handed: settings, the store, the backend, the event hub."""
+"""What the API's routes are handed: settings, the store, the backends, the event hub.
+
+Routes are plain functions on blueprints; :func:`current` gives them the one
+:class:`ApiContext` the app was created with (Quart keeps it in ``app.extensions``). The
+backends are typed by the protocol: the API never imports a concrete backend.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import cast
+
+import trio
+from quart import current_app
 
 from api.events import EventHub
-from appliance.backends.docker import DockerBackend
+from appliance.backends.base import Backend
 from appliance.config import Settings
+from appliance.errors import InvalidInput
+from appliance.sessions import Session
 from appliance.store import AsyncStore
+
+EXTENSION = "clauderon"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ApiContext:
     settings: Settings
     store: AsyncStore
-    backend: DockerBackend
+    backends: dict[str, Backend]
     hub: EventHub
     instance_key: bytes
+    #: Transcript reads at once: each is bounded; this bounds how many add up.
+    readers: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(2))
+
+    def backend_for(self, session: Session) -> Backend:
+        try:
+            return self.backends[str(session.backend)]
+        except KeyError:
+            raise InvalidInput(f"{session.name} runs on the {session.backend} backend, which "
+                               "is not configured here", field="backend") from None
+
+    async def resolve(self, ref: str) -> Session:
+        """A session by id or name (404 otherwise)."""
+        return await self.store.run(self.store.sync.resolve, ref)
+
+
+def current() -> ApiContext:
+    return cast(ApiContext, current_app.extensions[EXTENSION])

@@ -5,7 +5,7 @@ work by watching the journal. One tailer task polls ``PRAGMA data_version`` (a c
 that moves when another connection commits) and, when it moves or the API itself wrote,
 bumps :attr:`EventHub.latest` and wakes waiters. Each viewer then reads the rows after its
 own cursor, so a slow viewer never holds the others back, and a viewer that reconnects
-with ``?after=<id>`` resumes exactly where it left off.
+with ``?after=<id>`` resumes exactly where it left off (``api/events_socket.py``).
 """
 
 from __future__ import annotations
@@ -54,3 +54,4 @@ class EventHub:
         if latest != self.latest:
             self.latest = latest
             self.poke()
+

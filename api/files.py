@@ -13,15 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from quart import request
-from quart_trio import QuartTrio
+from quart import Blueprint, request
 
 from api import browse
-from api.context import ApiContext
+from api.context import current
 from api.openapi import RouteDoc, documented, err, ok
 from appliance import changes, repos, workspaces
 from appliance.contract import CONTAINER_UPLOADS
-from appliance.errors import ClauderonError, InvalidInput, PayloadTooLarge
+from appliance.errors import InvalidInput, PayloadTooLarge
 from appliance.sessions import Session
 
 OBJ = {"type": "object"}
@@ -58,106 +57,91 @@ REFUSED = err("The path is refused (field `path`): absolute, '..', a NUL byte, t
               "wrong kind of thing (a folder for /file, a FIFO or socket)")
 
 
-def register(app: QuartTrio, ctx: ApiContext) -> None:
-    store = ctx.store
+blueprint = Blueprint("files", __name__)
 
-    async def resolve(ref: str) -> Session:
-        return await store.run(store.sync.resolve, ref)
 
-    def no_tree(session: Session) -> str:
-        return f"{session.name} has no workspace yet (it is {session.phase})"
+def no_tree(session: Session) -> str:
+    return f"{session.name} has no workspace yet (it is {session.phase})"
 
-    async def worktree(ref: str) -> tuple[Session, Path]:
-        session = await resolve(ref)
-        root = Path(session.worktree_path)
-        if not await trio.to_thread.run_sync(workspaces.is_workspace, root):
-            raise InvalidInput(no_tree(session))
-        return session, root
 
-    @app.get("/api/sessions/<ref>/files")
-    @documented(RouteDoc(method="GET", path="/api/sessions/<ref>/files", query=PATH_Q,
-                         summary="List a folder of the session's worktree",
-                         responses={"200": ok(LISTING), "400": REFUSED,
-                                    "404": err("No such session, or nothing at that path")}))
-    async def list_files(ref: str) -> dict[str, Any]:
-        session = await resolve(ref)
-        rel = request.args.get("path", "")
-        return await trio.to_thread.run_sync(partial(
-            browse.list_dir, Path(session.worktree_path), rel, absent=no_tree(session)))
+async def worktree(ref: str) -> tuple[Session, Path]:
+    session = await current().resolve(ref)
+    root = Path(session.worktree_path)
+    if not await trio.to_thread.run_sync(workspaces.is_workspace, root):
+        raise InvalidInput(no_tree(session))
+    return session, root
 
-    @app.get("/api/sessions/<ref>/file")
-    @documented(RouteDoc(method="GET", path="/api/sessions/<ref>/file", query=PATH_Q,
-                         summary="One regular file of the worktree (text; the first 1 MiB)",
-                         responses={"200": ok(FILE), "400": REFUSED,
-                                    "404": err("No such session, or nothing at that path")}))
-    async def read_file(ref: str) -> dict[str, Any]:
-        session = await resolve(ref)
-        rel = request.args.get("path", "")
-        return await trio.to_thread.run_sync(partial(
-            browse.read_file, Path(session.worktree_path), rel, absent=no_tree(session)))
 
-    @app.get("/api/sessions/<ref>/diff")
-    @documented(RouteDoc(method="GET", path="/api/sessions/<ref>/diff",
-                         summary="The worktree's changes against where it forked from its base",
-                         responses={"200": ok(DIFF), "404": err("No such session")}))
-    async def get_diff(ref: str) -> dict[str, Any]:
-        session, root = await worktree(ref)
-        repo = await trio.to_thread.run_sync(repos.repo_facts, session.repo_path)
-        return await trio.to_thread.run_sync(
-            changes.diff, repo, root, session.base_ref, ctx.settings.shadows_dir / session.id)
+@blueprint.get("/api/sessions/<ref>/files")
+@documented(RouteDoc(query=PATH_Q,
+                     summary="List a folder of the session's worktree",
+                     responses={"200": ok(LISTING), "400": REFUSED,
+                                "404": err("No such session, or nothing at that path")}))
+async def list_files(ref: str) -> dict[str, Any]:
+    session = await current().resolve(ref)
+    rel = request.args.get("path", "")
+    return await trio.to_thread.run_sync(partial(
+        browse.list_dir, Path(session.worktree_path), rel, absent=no_tree(session)))
 
-    @app.post("/api/sessions/<ref>/uploads")
-    @documented(RouteDoc(
-        method="POST", path="/api/sessions/<ref>/uploads",
-        summary="Attach an image (multipart field `file`; PNG/JPEG/GIF/WebP, at most 10 MB)",
-        responses={"201": ok(UPLOAD, "Stored; the agent sees it at container_path"),
-                   "400": err("No file"), "413": err("Larger than 10 MB"),
-                   "415": err("Not an image")}))
-    async def upload(ref: str) -> tuple[dict[str, Any], int]:
-        session = await resolve(ref)
-        if (request.content_length or 0) > browse.UPLOAD_LIMIT + 64 * 1024:
-            raise PayloadTooLarge("the upload is larger than the 10 MB limit", field="file")
-        files = await request.files
-        item = files.get("file")
-        if item is None:
-            raise InvalidInput("send the image as the multipart field 'file'", field="file")
-        data = item.read(browse.UPLOAD_LIMIT + 1)
-        owner = await trio.to_thread.run_sync(
-            browse.owner_of, (Path(session.worktree_path), Path(session.repo_path)))
-        stored = await trio.to_thread.run_sync(
-            browse.store_upload, ctx.settings.uploads_dir, session.id,
-            item.filename or "image", data, owner)
-        return {"name": stored.name, "path": str(stored.path),
-                "container_path": f"{CONTAINER_UPLOADS}/{stored.name}",
-                "size": stored.size, "mime": stored.mime}, 201
 
-    @app.get("/api/sessions/<ref>/audit")
-    @documented(RouteDoc(method="GET", path="/api/sessions/<ref>/audit",
-                         query=(("limit", "how many recent lines (default 100, at most 1000)"),),
-                         summary="This session's recent proxy audit lines (newest last)",
-                         responses={"200": ok(AUDIT), "404": err("No such session")}))
-    async def audit(ref: str) -> dict[str, Any]:
-        session = await resolve(ref)
-        try:
-            limit = min(max(int(request.args.get("limit", "100")), 1), 1000)
-        except ValueError:
-            raise InvalidInput("limit must be a number", field="limit") from None
-        lines = await trio.to_thread.run_sync(
-            browse.audit_lines, ctx.settings.audit_path, session.id, limit)
-        return {"lines": lines}
+@blueprint.get("/api/sessions/<ref>/file")
+@documented(RouteDoc(query=PATH_Q,
+                     summary="One regular file of the worktree (text; the first 1 MiB)",
+                     responses={"200": ok(FILE), "400": REFUSED,
+                                "404": err("No such session, or nothing at that path")}))
+async def read_file(ref: str) -> dict[str, Any]:
+    session = await current().resolve(ref)
+    rel = request.args.get("path", "")
+    return await trio.to_thread.run_sync(partial(
+        browse.read_file, Path(session.worktree_path), rel, absent=no_tree(session)))
 
-    @app.get("/api/repos/check")
-    @documented(RouteDoc(method="GET", path="/api/repos/check",
-                         query=(("path", "an absolute path inside a git checkout"),),
-                         summary="Whether a path can be a session's repo (always 200; see ok)",
-                         responses={"200": ok(REPO_CHECK)}))
-    async def check_repo(  # 200 either way: a form validating as you type is not an error
-    ) -> dict[str, Any]:
-        path = request.args.get("path", "")
-        try:
-            repo = await trio.to_thread.run_sync(repos.inspect_repo, path)
-            branch = await trio.to_thread.run_sync(repos.current_branch, repo)
-        except ClauderonError as exc:
-            return {"ok": False, "error": exc.message}
-        return {"ok": True, "root": str(repo.root), "subdirectory": repo.subdirectory,
-                "branch": branch}
+
+@blueprint.get("/api/sessions/<ref>/diff")
+@documented(RouteDoc(summary="The worktree's changes against where it forked from its base",
+                     responses={"200": ok(DIFF), "404": err("No such session")}))
+async def get_diff(ref: str) -> dict[str, Any]:
+    session, root = await worktree(ref)
+    repo = await trio.to_thread.run_sync(repos.repo_facts, session.repo_path)
+    return await trio.to_thread.run_sync(
+        changes.diff, repo, root, session.base_ref,
+        current().settings.shadows_dir / session.id)
+
+
+@blueprint.post("/api/sessions/<ref>/uploads")
+@documented(RouteDoc(
+    summary="Attach an image (multipart field `file`; PNG/JPEG/GIF/WebP, at most 10 MB)",
+    responses={"201": ok(UPLOAD, "Stored; the agent sees it at container_path"),
+               "400": err("No file"), "413": err("Larger than 10 MB"),
+               "415": err("Not an image")}))
+async def upload(ref: str) -> tuple[dict[str, Any], int]:
+    session = await current().resolve(ref)
+    if (request.content_length or 0) > browse.UPLOAD_LIMIT + 64 * 1024:
+        raise PayloadTooLarge("the upload is larger than the 10 MB limit", field="file")
+    files = await request.files
+    item = files.get("file")
+    if item is None:
+        raise InvalidInput("send the image as the multipart field 'file'", field="file")
+    data = item.read(browse.UPLOAD_LIMIT + 1)
+    owner = await trio.to_thread.run_sync(
+        browse.owner_of, (Path(session.worktree_path), Path(session.repo_path)))
+    stored = await trio.to_thread.run_sync(
+        browse.store_upload, current().settings.uploads_dir, session.id,
+        item.filename or "image", data, owner)
+    return {"name": stored.name, "path": str(stored.path),
+            "container_path": f"{CONTAINER_UPLOADS}/{stored.name}",
+            "size": stored.size, "mime": stored.mime}, 201
+
+
+@blueprint.get("/api/sessions/<ref>/audit")
+@documented(RouteDoc(query=(("limit", "how many recent lines (default 100, at most 1000)"),),
+                     summary="This session's recent proxy audit lines (newest last)",
+                     responses={"200": ok(AUDIT), "404": err("No such session")}))
+async def audit(ref: str) -> dict[str, Any]:
+    session = await current().resolve(ref)
+    try:
+        limit = min(max(int(request.args.get("limit", "100")), 1), 1000)
+    except ValueError:
+        raise InvalidInput("limit must be a number", field="limit") from None
+    lines = await trio.to_thread.run_sync(
+        browse.audit_lines, current().settings.audit_path, session.id, limit)
+    return {"lines": lines}

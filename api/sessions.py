@@ -1,250 +1,201 @@
-"""Session routes: list, create, show, delete, archive, unarchive, start, stop, retry,
-access mode, attach, per-session events.
+"""Session routes: list, create, show, delete, the verbs, access mode, attach, events.
 
-Handlers stay thin: parse, check against the world (repo, image, engine), write *desired*
-state to the store and return. The reconciler does the work; progress shows on
-``/ws/events`` and ``GET /api/sessions/{id}/events``.
+Handlers only parse, call the core and answer: what a verb may do in which phase is
+:mod:`appliance.verbs`'s to say, a create's checks are :func:`appliance.admission.admit`'s,
+the JSON is :mod:`appliance.wire`'s. They write *desired* state to the store and return; the
+reconciler does the work, whose progress shows on ``/ws/events`` and
+``GET /api/sessions/{id}/events``.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import trio
-from quart import Quart, Response, request
-from quart_trio import QuartTrio
+from quart import Blueprint, Response, request
 
 from api.body import json_body
-from api.context import ApiContext
-from api.openapi import SESSION, RouteDoc, documented, err, ok
-from appliance import hostgit, repos
+from api.context import current
+from api.openapi import EVENT, OBJECT, SESSION, RouteDoc, documented, err, ok, one_session
+from appliance import verbs, wire
+from appliance.admission import admit
 from appliance.agents.boot import attach_argv
-from appliance.errors import ClauderonError, Conflict, InvalidInput
-from appliance.intake import new_session, parse_create, suggest_name
-from appliance.sessions import AccessMode, Desired, Phase, Session, branch_for
+from appliance.errors import InvalidInput
+from appliance.intake import parse_create
+from appliance.sessions import AccessMode, Phase, Session
+from appliance.verbs import Verb
 
 #: How long deleting a session that is still being created waits for its create to be
 #: cancelled and undone before answering (the delete goes on in the background after).
 DELETE_WAIT_SECONDS = 30.0
 
-LIST = {"type": "object", "properties": {"sessions": {"type": "array", "items": SESSION}}}
-ONE = {"type": "object", "properties": {"session": SESSION}}
+blueprint = Blueprint("sessions", __name__)
+
+LIST = {"type": "object", "required": ["sessions"],
+        "properties": {"sessions": {"type": "array", "items": SESSION}}}
+FILTER_Q = (("filter", "active | waiting | failed | archived (default: every session)"),
+            ("archived", "true: only archived sessions (as filter=archived)"),
+            ("all", "true: every session"))
 
 
 def one(session: Session, status: int = 200) -> tuple[dict[str, Any], int]:
-    return {"session": session.to_json()}, status
+    return {"session": wire.session_json(session)}, status
 
 
-def register(app: QuartTrio | Quart, ctx: ApiContext) -> None:
-    store = ctx.store
+async def act(ref: str, verb: Verb, **extra: Any) -> Session:
+    """Apply ``verb`` to a session: checked against its rule inside the store's transaction
+    (the phase may change under us), limits checked for verbs that revive compute."""
+    ctx = current()
+    session = await ctx.resolve(ref)
+    limits = ctx.settings.limits if verbs.RULES[verb].revives else None
 
-    async def resolve(ref: str) -> Session:
-        return await store.run(store.sync.resolve, ref)
+    def change() -> Session:
+        def expect(now: Session) -> None:
+            verbs.check(verb, now)
 
-    async def set_desired(ref: str, desired: Desired, *, allowed: set[Phase],
-                          verb: str, **extra: Any) -> Session:
-        session = await resolve(ref)
+        changes = {**verbs.changes_for(verb, session), **extra}
+        return ctx.store.sync.update_session(session.id, expect=expect, limits=limits,
+                                             **changes)
 
-        def expect(current: Session) -> None:
-            if current.phase not in allowed:
-                raise Conflict(f"cannot {verb} {current.name}: it is {current.phase}"
-                               + (f" ({current.status_reason})" if current.status_reason else ""))
+    updated = await ctx.store.run(change)
+    ctx.hub.poke()
+    return updated
 
-        updated = await store.run(
-            lambda: store.sync.update_session(session.id, expect=expect, desired=desired, **extra)
-        )
-        ctx.hub.poke()
-        return updated
 
-    @app.get("/api/sessions")
-    @documented(RouteDoc(method="GET", path="/api/sessions", summary="List sessions",
-                         query=(("archived", "true: only archived sessions"),
-                                ("all", "true: every session")),
-                         responses={"200": ok(LIST)}))
-    async def list_sessions() -> Response:
-        archived = None if request.args.get("all") == "true" else (
-            request.args.get("archived") == "true")
-        views = await store.run(lambda: store.sync.list_views(archived=archived))
-        # The views are stored as JSON already: join them, do not parse and re-encode.
-        return Response('{"sessions": [' + ", ".join(views) + "]}",
-                        content_type="application/json")
+def _list_filter() -> wire.ListFilter | None:
+    raw = request.args.get("filter")
+    if raw is None:
+        if request.args.get("all") == "true":
+            return None
+        return wire.ListFilter.ARCHIVED if request.args.get("archived") == "true" else None
+    try:
+        return wire.ListFilter(raw)
+    except ValueError:
+        known = ", ".join(str(f) for f in wire.ListFilter)
+        raise InvalidInput(f"filter {raw[:40]!r} is not one of: {known}", field="filter") \
+            from None
 
-    @app.post("/api/sessions")
-    @documented(RouteDoc(
-        method="POST", path="/api/sessions", summary="Create a session (asynchronous)",
-        body={"$ref": "#/components/schemas/CreateSession"},
-        responses={"202": ok(ONE, "Accepted: the reconciler creates it; watch /ws/events"),
-                   "400": err("Invalid input"), "409": err("Name or branch taken"),
-                   "503": err("Container engine not reachable")}))
-    async def create_session() -> tuple[dict[str, Any], int]:
-        req = parse_create(await json_body())
-        image = req.image or ctx.settings.default_image
-        # The engine checks run while git answers: a create is as slow as the slower one.
-        engine_error: list[ClauderonError] = []
-        image_present: list[bool] = []
 
-        async def check_engine() -> None:
-            try:
-                await ctx.backend.ping()
-                image_present.append(await ctx.backend.image_exists(image))
-            except ClauderonError as exc:
-                engine_error.append(exc)
+@blueprint.get("/api/sessions")
+@documented(RouteDoc(summary="List sessions (with filter=, the ones that filter shows)",
+                     query=FILTER_Q, responses={"200": ok(LIST), "400": err("Bad filter")}))
+async def list_sessions() -> Response:
+    ctx = current()
+    chosen = _list_filter()
+    views = await ctx.store.run(lambda: ctx.store.sync.list_views(chosen))
+    # The views are stored as JSON already: join them, do not parse and re-encode.
+    return Response('{"sessions": [' + ", ".join(views) + "]}",
+                    content_type="application/json")
 
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(check_engine)
-            repo = await trio.to_thread.run_sync(repos.inspect_repo, req.repo_path)
-        closed = await trio.to_thread.run_sync(hostgit.owner_can_reach,
-                                               ctx.settings.worktrees_dir, repo.owner)
-        if closed is not None:
-            raise InvalidInput(
-                f"the owner of {repo.root} (uid {repo.owner_uid}) cannot reach the workspaces "
-                f"folder: {closed} is closed to them; make it traversable (chmod o+x {closed}) "
-                "or move CLAUDERON_HOME", field="repo_path")
-        base = req.base if req.base else await trio.to_thread.run_sync(repos.current_branch,
-                                                                         repo)
-        await trio.to_thread.run_sync(repos.resolve_ref, repo, base)
-        name = req.name or suggest_name(req.prompt)
-        if await store.run(store.sync.get_by_name, name) is not None:
-            raise Conflict(f"a session named {name!r} already exists; pick another name",
-                           field="name")
-        branch = branch_for(name)
-        if await trio.to_thread.run_sync(repos.branch_exists, repo, branch):
-            raise Conflict(
-                f"the branch {branch} already exists in {repo.root} (kept from an earlier "
-                f"session); pick another name, or remove it with `git branch -D {branch}`",
-                field="name")
-        if await trio.to_thread.run_sync(os.path.lexists, ctx.settings.worktrees_dir / name):
-            raise Conflict(f"the workspace folder for {name!r} already exists; pick another "
-                           "name", field="name")
-        if engine_error:
-            raise engine_error[0]
-        if not image_present[0]:
-            raise InvalidInput(
-                f"the image {image!r} is not on the Docker engine; build it "
-                "(`clauderon image build`) or pull it", field="image")
-        session = new_session(
-            req, name=name, repo_root=repo.root, subdirectory=repo.subdirectory, base_ref=base,
-            worktrees_dir=ctx.settings.worktrees_dir, default_image=ctx.settings.default_image,
-            default_cpu=ctx.settings.default_cpu, default_memory=ctx.settings.default_memory,
-            instance_key=ctx.instance_key)
-        await store.run(lambda: store.sync.insert_session(session, limits=ctx.settings.limits))
-        ctx.hub.poke()
-        return one(session, 202)
 
-    @app.get("/api/sessions/<ref>")
-    @documented(RouteDoc(method="GET", path="/api/sessions/<ref>",
-                         summary="One session, by id or name",
-                         responses={"200": ok(ONE), "404": err("No such session")}))
-    async def get_session(ref: str) -> tuple[dict[str, Any], int]:
-        return one(await resolve(ref))
+@blueprint.post("/api/sessions")
+@documented(RouteDoc(
+    summary="Create a session (asynchronous)",
+    body={"$ref": "#/components/schemas/CreateSession"},
+    responses={"202": one_session("Accepted: the reconciler creates it; watch /ws/events"),
+               "400": err("Invalid input"), "409": err("Name or branch taken"),
+               "429": err("Too many sessions, or creates at once"),
+               "503": err("Container engine not reachable")}))
+async def create_session() -> tuple[dict[str, Any], int]:
+    ctx = current()
+    req = parse_create(await json_body(), backends=ctx.backends)
+    session = await admit(req, settings=ctx.settings, store=ctx.store, backends=ctx.backends,
+                          instance_key=ctx.instance_key)
+    await ctx.store.run(lambda: ctx.store.sync.insert_session(session,
+                                                              limits=ctx.settings.limits))
+    ctx.hub.poke()
+    return one(session, 202)
 
-    @app.delete("/api/sessions/<ref>")
-    @documented(RouteDoc(method="DELETE", path="/api/sessions/<ref>",
-                         summary="Delete a session (asynchronous; the branch is kept)",
-                         responses={"202": ok(ONE, "Accepted"), "404": err("No such session")}))
-    async def delete_session(ref: str) -> tuple[dict[str, Any], int]:
-        before = await resolve(ref)
-        session = await set_desired(ref, Desired.DELETED, allowed=set(Phase), verb="delete",
-                                    phase=Phase.DELETING)
-        if before.phase is Phase.CREATING:
-            # Its create may be queued or under way in the reconciler, which cancels it and
-            # removes what it made: answer once that is done, so nothing appears afterwards.
-            with trio.move_on_after(DELETE_WAIT_SECONDS):
+
+@blueprint.get("/api/sessions/<ref>")
+@documented(RouteDoc(summary="One session, by id or name",
+                     responses={"200": one_session(), "404": err("No such session")}))
+async def get_session(ref: str) -> tuple[dict[str, Any], int]:
+    return one(await current().resolve(ref))
+
+
+@blueprint.delete("/api/sessions/<ref>")
+@documented(RouteDoc(summary="Delete a session (asynchronous; the branch is kept)",
+                     responses={"202": one_session("Accepted"),
+                                "404": err("No such session")}))
+async def delete_session(ref: str) -> tuple[dict[str, Any], int]:
+    ctx = current()
+    before = await ctx.resolve(ref)
+    session = await act(ref, Verb.DELETE)
+    if before.phase is Phase.CREATING:
+        # Its create may be queued or under way in the reconciler, which cancels it and
+        # removes what it made: answer once that is done, so nothing appears afterwards.
+        with trio.move_on_after(DELETE_WAIT_SECONDS):
+            cursor = ctx.hub.latest
+            while await ctx.store.run(ctx.store.sync.get_session, session.id) is not None:
+                await ctx.hub.wait_beyond(cursor)  # the reconciler wrote something
                 cursor = ctx.hub.latest
-                while await store.run(store.sync.get_session, session.id) is not None:
-                    await ctx.hub.wait_beyond(cursor)  # the reconciler wrote something
-                    cursor = ctx.hub.latest
-        return one(session, 202)
+    return one(session, 202)
 
-    @app.post("/api/sessions/<ref>/archive")
-    @documented(RouteDoc(method="POST", path="/api/sessions/<ref>/archive",
-                         summary="Archive: stop compute, keep worktree, branch and record",
-                         responses={"202": ok(ONE), "409": err("Not archivable now")}))
-    async def archive(ref: str) -> tuple[dict[str, Any], int]:
-        s = await set_desired(ref, Desired.ARCHIVED, verb="archive",
-                              allowed={Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED})
-        return one(s, 202)
 
-    @app.post("/api/sessions/<ref>/unarchive")
-    @documented(RouteDoc(method="POST", path="/api/sessions/<ref>/unarchive",
-                         summary="Unarchive: run the session again",
-                         responses={"202": ok(ONE), "409": err("Not archived")}))
-    async def unarchive(ref: str) -> tuple[dict[str, Any], int]:
-        return one(await set_desired(ref, Desired.RUNNING, verb="unarchive",
-                                     allowed={Phase.ARCHIVED}, archived_at=None,
-                                     limits=ctx.settings.limits), 202)
+def _verb_route(verb: Verb, summary: str) -> None:
+    async def view(ref: str) -> tuple[dict[str, Any], int]:
+        return one(await act(ref, verb), 202)
 
-    @app.post("/api/sessions/<ref>/start")
-    @documented(RouteDoc(method="POST", path="/api/sessions/<ref>/start",
-                         summary="Start a stopped session's container",
-                         responses={"202": ok(ONE), "409": err("Cannot start now")}))
-    async def start(ref: str) -> tuple[dict[str, Any], int]:
-        return one(await set_desired(ref, Desired.RUNNING, verb="start",
-                                     allowed={Phase.RUNNING, Phase.STOPPED, Phase.CREATING}), 202)
+    view.__name__ = f"verb_{verb.name.lower()}"
+    documented(RouteDoc(summary=summary, responses={
+        "202": one_session(), "404": err("No such session"),
+        "409": err(f"Cannot {verb} it in its present phase"),
+        **({"429": err("No room for another active session")}
+           if verbs.RULES[verb].revives else {})}))(view)
+    blueprint.post(f"/api/sessions/<ref>/{verb}")(view)
 
-    @app.post("/api/sessions/<ref>/stop")
-    @documented(RouteDoc(method="POST", path="/api/sessions/<ref>/stop",
-                         summary="Stop a session's container (kept, restartable)",
-                         responses={"202": ok(ONE), "409": err("Cannot stop now")}))
-    async def stop(ref: str) -> tuple[dict[str, Any], int]:
-        return one(await set_desired(ref, Desired.STOPPED, verb="stop",
-                                     allowed={Phase.RUNNING, Phase.STOPPED}), 202)
 
-    @app.post("/api/sessions/<ref>/retry")
-    @documented(RouteDoc(method="POST", path="/api/sessions/<ref>/retry",
-                         summary="Retry a failed session",
-                         responses={"202": ok(ONE), "409": err("Not failed")}))
-    async def retry(ref: str) -> tuple[dict[str, Any], int]:
-        return one(await set_desired(ref, Desired.RUNNING, verb="retry", allowed={Phase.FAILED},
-                                     phase=Phase.CREATING, attempts=0, retry_at=None,
-                                     status_reason=None, limits=ctx.settings.limits), 202)
+_verb_route(Verb.ARCHIVE, "Archive: stop compute, keep workspace, branch and record")
+_verb_route(Verb.UNARCHIVE, "Unarchive: run the session again")
+_verb_route(Verb.START, "Start a stopped session's container")
+_verb_route(Verb.STOP, "Stop a session's container (kept, restartable)")
+_verb_route(Verb.RETRY, "Retry a failed session")
 
-    @app.post("/api/sessions/<ref>/access-mode")
-    @documented(RouteDoc(
-        method="POST", path="/api/sessions/<ref>/access-mode",
-        summary="Switch the proxy's enforcement for this session (applies to its next request)",
-        body={"type": "object", "required": ["access_mode"], "properties": {
-            "access_mode": {"type": "string", "enum": ["read-write", "read-only"]}}},
-        responses={"200": ok(ONE), "400": err("Bad mode")}))
-    async def access_mode(ref: str) -> tuple[dict[str, Any], int]:
-        body = await json_body()
-        try:
-            mode = AccessMode(str(body.get("access_mode")))
-        except ValueError:
-            raise InvalidInput("access_mode must be read-write or read-only",
-                               field="access_mode") from None
-        session = await resolve(ref)
-        updated = await store.run(
-            lambda: store.sync.update_session(session.id, access_mode=mode))
-        ctx.hub.poke()
-        return one(updated)
 
-    @app.get("/api/sessions/<ref>/events")
-    @documented(RouteDoc(method="GET", path="/api/sessions/<ref>/events",
-                         summary="The session's event history (progress, failures, drift)",
-                         responses={"200": ok({"type": "object", "properties": {"events": {
-                             "type": "array",
-                             "items": {"$ref": "#/components/schemas/Event"}}}})}))
-    async def session_events(ref: str) -> dict[str, Any]:
-        session = await resolve(ref)
-        events = await store.run(store.sync.session_events, session.id)
-        return {"events": [e.to_json() for e in events]}
+@blueprint.post("/api/sessions/<ref>/access-mode")
+@documented(RouteDoc(
+    summary="Switch the proxy's enforcement for this session (applies to its next request)",
+    body={"type": "object", "required": ["access_mode"], "additionalProperties": False,
+          "properties": {"access_mode": {"type": "string",
+                                         "enum": [str(m) for m in AccessMode]}}},
+    responses={"200": one_session(), "400": err("Bad mode"), "409": err("Being deleted")}))
+async def access_mode(ref: str) -> tuple[dict[str, Any], int]:
+    body = await json_body()
+    try:
+        mode = AccessMode(str(body.get("access_mode")))
+    except ValueError:
+        raise InvalidInput("access_mode must be read-write or read-only",
+                           field="access_mode") from None
+    return one(await act(ref, Verb.ACCESS_MODE, access_mode=mode))
 
-    @app.get("/api/sessions/<ref>/attach")
-    @documented(RouteDoc(method="GET", path="/api/sessions/<ref>/attach",
-                         summary="The command a local terminal runs to attach",
-                         responses={"200": ok({"type": "object", "properties": {
-                             "command": {"type": "array", "items": {"type": "string"}}}}),
-                             "409": err("No container yet")}))
-    async def attach(ref: str) -> dict[str, Any]:
-        session = await resolve(ref)
-        if not session.backend_id or session.phase not in (Phase.RUNNING, Phase.STOPPED):
-            raise Conflict(f"{session.name} has no running container (it is {session.phase})")
-        if ctx.settings.start_agents:
-            # The agent's tmux session: the same terminal /ws/console shows.
-            return {"command": ctx.backend.terminal_command(session.container_name,
-                                                            attach_argv()),
-                    "detach_keys": "ctrl-b d"}
-        return {"command": await ctx.backend.attach_command(session.container_name),
-                "detach_keys": "ctrl-q"}
+
+@blueprint.get("/api/sessions/<ref>/events")
+@documented(RouteDoc(summary="The session's event history (progress, failures, drift)",
+                     responses={"200": ok({"type": "object", "required": ["events"],
+                                           "properties": {"events": {"type": "array",
+                                                                     "items": EVENT}}})}))
+async def session_events(ref: str) -> dict[str, Any]:
+    ctx = current()
+    session = await ctx.resolve(ref)
+    events = await ctx.store.run(ctx.store.sync.session_events, session.id)
+    return {"events": [e.to_json() for e in events]}
+
+
+@blueprint.get("/api/sessions/<ref>/attach")
+@documented(RouteDoc(summary="The command a local terminal runs to attach",
+                     responses={"200": ok({**OBJECT, "properties": {
+                         "command": {"type": "array", "items": {"type": "string"}},
+                         "detach_keys": {"type": "string"}}}),
+                         "409": err("No container yet")}))
+async def attach(ref: str) -> dict[str, Any]:
+    ctx = current()
+    session = await ctx.resolve(ref)
+    verbs.check(Verb.ATTACH, session)
+    backend = ctx.backend_for(session)
+    if ctx.settings.start_agents:
+        # The agent's tmux session: the same terminal /ws/console shows.
+        return {"command": backend.terminal_command(session.container_name, attach_argv()),
+                "detach_keys": "ctrl-b d"}
+    return {"command": await backend.attach_command(session.container_name),
+            "detach_keys": "ctrl-q"}

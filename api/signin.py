@@ -19,11 +19,10 @@ import logging
 import socket
 from typing import Any
 
-from quart import Response, request
-from quart_trio import QuartTrio
+from quart import Blueprint, Response, request
 
 from api.body import json_body
-from api.context import ApiContext
+from api.context import current
 from api.cookies import clear_cookies, set_cookie
 from api.guard import HTTPS, caller_of
 from api.openapi import RouteDoc, documented, err, ok
@@ -41,6 +40,7 @@ from appliance.auth import (
 from appliance.authstore import AuthStore
 from appliance.errors import Forbidden, InvalidInput, Unauthorized
 from appliance.sessions import utcnow
+from appliance.store import AsyncStore
 
 log = logging.getLogger(__name__)
 
@@ -89,199 +89,214 @@ def _signed_in(session: BrowserSession, secret: str) -> Response:
     return response
 
 
-def register(app: QuartTrio, ctx: ApiContext) -> None:
-    store = ctx.store
-    auth = AuthStore(store.sync)
+blueprint = Blueprint("signin", __name__)
 
-    async def start_session(method: Method, passkey_id: str | None = None) -> Response:
-        caller = _caller()
-        old = caller.session.id if caller and caller.session else None
-        session, secret = await store.run(lambda: auth.create_session(
-            method=method, passkey_id=passkey_id, now=utcnow(), replacing=old,
-            label=label_for(request.headers.get("User-Agent", ""))))
-        log.info("browser session %s signed in with %s%s", session.id, method,
-                 f" {passkey_id}" if passkey_id else "")
-        return _signed_in(session, secret)
+def _stores() -> tuple[AsyncStore, AuthStore]:
+    store = current().store
+    return store, AuthStore(store.sync)
 
-    @app.get("/api/auth/me")
-    @documented(RouteDoc(method="GET", path="/api/auth/me",
-                         summary="Whether this request is signed in, and as what",
-                         responses={"200": ok(OBJ)}))
-    async def me() -> dict[str, Any]:
-        caller = _caller()
-        if caller is None:
-            return {"signed_in": False}
-        body: dict[str, Any] = {"signed_in": True, "via": str(caller.principal),
-                                "scope": str(caller.scope)}
-        if caller.session is not None:
-            rp_id = host_name(request.headers.get("Host", "")) or ""
-            keys = await store.run(auth.passkeys, rp_id)
-            body.update(session=caller.session.to_json(),
-                        can_add_passkey=caller.session.fresh(utcnow()),
-                        passkeys_here=len(keys), passkeys_possible=passkeys.valid_rp_id(rp_id))
-        return body
 
-    @app.post("/api/auth/link")
-    @documented(RouteDoc(method="POST", path="/api/auth/link",
-                         summary="Sign this browser in with a one-time link's token",
-                         body={"type": "object", "required": ["token"],
-                               "properties": {"token": {"type": "string"}}},
-                         responses={"200": ok(OBJ, "Signed in (cookie set)"),
-                                    "401": err("Unknown, used or expired link")}))
-    async def redeem() -> Response:
-        token = (await json_body()).get("token")
-        if not isinstance(token, str) or not token or len(token) > 200:
-            raise InvalidInput("token must be the one-time link's token", field="token")
-        link = await store.run(auth.redeem_link, token, utcnow())
-        log.info("one-time link %s used", link.id)
-        return await start_session(Method.LINK)
+async def start_session(method: Method, passkey_id: str | None = None) -> Response:
+    store, auth = _stores()
+    caller = _caller()
+    old = caller.session.id if caller and caller.session else None
+    session, secret = await store.run(lambda: auth.create_session(
+        method=method, passkey_id=passkey_id, now=utcnow(), replacing=old,
+        label=label_for(request.headers.get("User-Agent", ""))))
+    log.info("browser session %s signed in with %s%s", session.id, method,
+             f" {passkey_id}" if passkey_id else "")
+    return _signed_in(session, secret)
 
-    @app.post("/api/auth/logout")
-    @documented(RouteDoc(method="POST", path="/api/auth/logout",
-                         summary="Sign this browser out (its session ends on the server)",
-                         responses={"204": {"description": "Signed out"}}))
-    async def logout() -> Response:
-        session = _browser()
-        await store.run(auth.end_session, session.id)
-        log.info("browser session %s signed out", session.id)
-        response = Response("", status=204)
+
+@blueprint.get("/api/auth/me")
+@documented(RouteDoc(summary="Whether this request is signed in, and as what",
+                     responses={"200": ok(OBJ)}))
+async def me() -> dict[str, Any]:
+    store, auth = _stores()
+    caller = _caller()
+    if caller is None:
+        return {"signed_in": False}
+    body: dict[str, Any] = {"signed_in": True, "via": str(caller.principal),
+                            "scope": str(caller.scope)}
+    if caller.session is not None:
+        rp_id = host_name(request.headers.get("Host", "")) or ""
+        keys = await store.run(auth.passkeys, rp_id)
+        body.update(session=caller.session.to_json(),
+                    can_add_passkey=caller.session.fresh(utcnow()),
+                    passkeys_here=len(keys), passkeys_possible=passkeys.valid_rp_id(rp_id))
+    return body
+
+
+@blueprint.post("/api/auth/link")
+@documented(RouteDoc(summary="Sign this browser in with a one-time link's token",
+                     body={"type": "object", "required": ["token"],
+                           "properties": {"token": {"type": "string"}}},
+                     responses={"200": ok(OBJ, "Signed in (cookie set)"),
+                                "401": err("Unknown, used or expired link")}))
+async def redeem() -> Response:
+    store, auth = _stores()
+    token = (await json_body()).get("token")
+    if not isinstance(token, str) or not token or len(token) > 200:
+        raise InvalidInput("token must be the one-time link's token", field="token")
+    link = await store.run(auth.redeem_link, token, utcnow())
+    log.info("one-time link %s used", link.id)
+    return await start_session(Method.LINK)
+
+
+@blueprint.post("/api/auth/logout")
+@documented(RouteDoc(summary="Sign this browser out (its session ends on the server)",
+                     responses={"204": {"description": "Signed out"}}))
+async def logout() -> Response:
+    store, auth = _stores()
+    session = _browser()
+    await store.run(auth.end_session, session.id)
+    log.info("browser session %s signed out", session.id)
+    response = Response("", status=204)
+    for value in clear_cookies(https=bool(request.scope.get(HTTPS))):
+        response.headers.add("Set-Cookie", value)
+    return response
+
+
+@blueprint.post("/api/auth/passkey/register/options")
+@documented(RouteDoc(summary="Start registering a passkey (a browser signed in within "
+                             "the last minutes)",
+                     responses={"200": ok(CEREMONY), "403": err("Sign in again first")}))
+async def register_options() -> dict[str, Any]:
+    store, auth = _stores()
+    session = _browser()
+    if not session.fresh(utcnow()):
+        raise Forbidden("adding a passkey needs a recent sign-in: sign out and in again "
+                        "(or run `clauderon web`), then add it within 10 minutes")
+    rp_id, origin = _where()
+    existing = await store.run(auth.passkeys, rp_id)
+    options, challenge = passkeys.registration_options(
+        rp_id=rp_id, instance_key=current().instance_key, existing=existing,
+        display_name=f"Clauderon on {socket.gethostname()}"[:64])
+    pending = await store.run(lambda: auth.put_challenge(
+        kind="register", challenge=challenge, rp_id=rp_id, origin=origin,
+        session_id=session.id, now=utcnow()))
+    return {"ceremony": pending.id, "options": options}
+
+
+@blueprint.post("/api/auth/passkey/register")
+@documented(RouteDoc(summary="Finish registering a passkey", body=ANSWER,
+                     responses={"201": ok(OBJ), "400": err("Did not verify")}))
+async def register_passkey() -> tuple[dict[str, Any], int]:
+    store, auth = _stores()
+    session = _browser()
+    body = await json_body()
+    pending = await store.run(auth.take_challenge, str(body.get("ceremony", ""))[:100],
+                              "register", utcnow())
+    rp_id, origin = _where()
+    if pending.session_id != session.id or (rp_id, origin) != (pending.rp_id,
+                                                                 pending.origin):
+        raise Forbidden("this passkey request belongs to another sign-in; start again")
+    credential = body.get("credential")
+    if not isinstance(credential, dict):
+        raise InvalidInput("credential must be the browser's answer", field="credential")
+    new = passkeys.verify_registration(credential, challenge=pending.challenge,
+                                       rp_id=rp_id, origin=origin)
+    key = await store.run(lambda: auth.add_passkey(
+        credential_id=new.credential_id, public_key=new.public_key,
+        sign_count=new.sign_count, rp_id=rp_id, backed_up=new.backed_up, now=utcnow(),
+        name=clean_name(body.get("name"), label_for(request.headers.get("User-Agent", "")))))
+    log.info("passkey %s registered for %s by session %s", key.id, rp_id, session.id)
+    return {"passkey": key.to_json()}, 201
+
+
+@blueprint.post("/api/auth/passkey/login/options")
+@documented(RouteDoc(summary="Start signing in with a passkey",
+                     responses={"200": ok(CEREMONY)}))
+async def login_options() -> dict[str, Any]:
+    store, auth = _stores()
+    rp_id, origin = _where()
+    options, challenge = passkeys.login_options(rp_id=rp_id)
+    pending = await store.run(lambda: auth.put_challenge(
+        kind="login", challenge=challenge, rp_id=rp_id, origin=origin, session_id=None,
+        now=utcnow()))
+    return {"ceremony": pending.id, "options": options}
+
+
+@blueprint.post("/api/auth/passkey/login")
+@documented(RouteDoc(summary="Finish signing in with a passkey", body=ANSWER,
+                     responses={"200": ok(OBJ, "Signed in (cookie set)"),
+                                "401": err("Unknown passkey or did not verify")}))
+async def login() -> Response:
+    store, auth = _stores()
+    body = await json_body()
+    pending = await store.run(auth.take_challenge, str(body.get("ceremony", ""))[:100],
+                              "login", utcnow())
+    rp_id, origin = _where()
+    if (rp_id, origin) != (pending.rp_id, pending.origin):
+        raise Unauthorized("this passkey request was made for another address; start again")
+    credential = body.get("credential")
+    if not isinstance(credential, dict):
+        raise InvalidInput("credential must be the browser's answer", field="credential")
+    key = await store.run(auth.passkey_by_credential, passkeys.credential_id_of(credential))
+    if key is None or key.rp_id != rp_id:
+        raise Unauthorized("this passkey is not registered here (it may have been removed); "
+                           "sign in with `clauderon web` and add it again")
+    count = passkeys.verify_login(credential, key=key, challenge=pending.challenge,
+                                  rp_id=rp_id, origin=origin,
+                                  instance_key=current().instance_key)
+    await store.run(auth.passkey_used, key.id, count, utcnow())
+    return await start_session(Method.PASSKEY, key.id)
+
+
+@blueprint.get("/api/auth/devices")
+@documented(RouteDoc(summary="Signed-in browsers, passkeys and API tokens",
+                     responses={"200": ok(OBJ)}))
+async def devices() -> dict[str, Any]:
+    store, auth = _stores()
+    caller = _caller()
+    records = await store.run(auth.records, utcnow())
+    current = caller.session.id if caller and caller.session else None
+    return {**records, "current": current}
+
+
+@blueprint.delete("/api/auth/devices/<ref>")
+@documented(RouteDoc(summary="Revoke a browser session, passkey or API token",
+                     responses={"200": ok(OBJ), "404": err("No such record")}))
+async def revoke(ref: str) -> Response:
+    store, auth = _stores()
+    record_id = ref[:40]
+    kind = await store.run(auth.revoke, record_id)
+    caller = _caller()
+    response = Response(json.dumps({"revoked": record_id, "kind": str(kind)}),
+                        content_type="application/json")
+    own = caller and caller.session and (
+        record_id in (caller.session.id, caller.session.passkey_id))
+    if own:
         for value in clear_cookies(https=bool(request.scope.get(HTTPS))):
             response.headers.add("Set-Cookie", value)
-        return response
+    return response
 
-    @app.post("/api/auth/passkey/register/options")
-    @documented(RouteDoc(method="POST", path="/api/auth/passkey/register/options",
-                         summary="Start registering a passkey (a browser signed in within "
-                                 "the last minutes)",
-                         responses={"200": ok(CEREMONY), "403": err("Sign in again first")}))
-    async def register_options() -> dict[str, Any]:
-        session = _browser()
-        if not session.fresh(utcnow()):
-            raise Forbidden("adding a passkey needs a recent sign-in: sign out and in again "
-                            "(or run `clauderon web`), then add it within 10 minutes")
-        rp_id, origin = _where()
-        existing = await store.run(auth.passkeys, rp_id)
-        options, challenge = passkeys.registration_options(
-            rp_id=rp_id, instance_key=ctx.instance_key, existing=existing,
-            display_name=f"Clauderon on {socket.gethostname()}"[:64])
-        pending = await store.run(lambda: auth.put_challenge(
-            kind="register", challenge=challenge, rp_id=rp_id, origin=origin,
-            session_id=session.id, now=utcnow()))
-        return {"ceremony": pending.id, "options": options}
 
-    @app.post("/api/auth/passkey/register")
-    @documented(RouteDoc(method="POST", path="/api/auth/passkey/register",
-                         summary="Finish registering a passkey", body=ANSWER,
-                         responses={"201": ok(OBJ), "400": err("Did not verify")}))
-    async def register_passkey() -> tuple[dict[str, Any], int]:
-        session = _browser()
-        body = await json_body()
-        pending = await store.run(auth.take_challenge, str(body.get("ceremony", ""))[:100],
-                                  "register", utcnow())
-        rp_id, origin = _where()
-        if pending.session_id != session.id or (rp_id, origin) != (pending.rp_id,
-                                                                     pending.origin):
-            raise Forbidden("this passkey request belongs to another sign-in; start again")
-        credential = body.get("credential")
-        if not isinstance(credential, dict):
-            raise InvalidInput("credential must be the browser's answer", field="credential")
-        new = passkeys.verify_registration(credential, challenge=pending.challenge,
-                                           rp_id=rp_id, origin=origin)
-        key = await store.run(lambda: auth.add_passkey(
-            credential_id=new.credential_id, public_key=new.public_key,
-            sign_count=new.sign_count, rp_id=rp_id, backed_up=new.backed_up, now=utcnow(),
-            name=clean_name(body.get("name"), label_for(request.headers.get("User-Agent", "")))))
-        log.info("passkey %s registered for %s by session %s", key.id, rp_id, session.id)
-        return {"passkey": key.to_json()}, 201
+@blueprint.post("/api/auth/links")
+@documented(RouteDoc(summary="Make a one-time sign-in link (Unix socket only)",
+                     responses={"201": ok(OBJ), "403": err("Not from the CLI")}))
+async def make_link() -> tuple[dict[str, Any], int]:
+    store, auth = _stores()
+    _local()
+    link, secret = await store.run(auth.create_link, utcnow())
+    return {**link.to_json(), "token": secret, "path": f"/signin#token={secret}"}, 201
 
-    @app.post("/api/auth/passkey/login/options")
-    @documented(RouteDoc(method="POST", path="/api/auth/passkey/login/options",
-                         summary="Start signing in with a passkey",
-                         responses={"200": ok(CEREMONY)}))
-    async def login_options() -> dict[str, Any]:
-        rp_id, origin = _where()
-        options, challenge = passkeys.login_options(rp_id=rp_id)
-        pending = await store.run(lambda: auth.put_challenge(
-            kind="login", challenge=challenge, rp_id=rp_id, origin=origin, session_id=None,
-            now=utcnow()))
-        return {"ceremony": pending.id, "options": options}
 
-    @app.post("/api/auth/passkey/login")
-    @documented(RouteDoc(method="POST", path="/api/auth/passkey/login",
-                         summary="Finish signing in with a passkey", body=ANSWER,
-                         responses={"200": ok(OBJ, "Signed in (cookie set)"),
-                                    "401": err("Unknown passkey or did not verify")}))
-    async def login() -> Response:
-        body = await json_body()
-        pending = await store.run(auth.take_challenge, str(body.get("ceremony", ""))[:100],
-                                  "login", utcnow())
-        rp_id, origin = _where()
-        if (rp_id, origin) != (pending.rp_id, pending.origin):
-            raise Unauthorized("this passkey request was made for another address; start again")
-        credential = body.get("credential")
-        if not isinstance(credential, dict):
-            raise InvalidInput("credential must be the browser's answer", field="credential")
-        key = await store.run(auth.passkey_by_credential, passkeys.credential_id_of(credential))
-        if key is None or key.rp_id != rp_id:
-            raise Unauthorized("this passkey is not registered here (it may have been removed); "
-                               "sign in with `clauderon web` and add it again")
-        count = passkeys.verify_login(credential, key=key, challenge=pending.challenge,
-                                      rp_id=rp_id, origin=origin,
-                                      instance_key=ctx.instance_key)
-        await store.run(auth.passkey_used, key.id, count, utcnow())
-        return await start_session(Method.PASSKEY, key.id)
-
-    @app.get("/api/auth/devices")
-    @documented(RouteDoc(method="GET", path="/api/auth/devices",
-                         summary="Signed-in browsers, passkeys and API tokens",
-                         responses={"200": ok(OBJ)}))
-    async def devices() -> dict[str, Any]:
-        caller = _caller()
-        records = await store.run(auth.records, utcnow())
-        current = caller.session.id if caller and caller.session else None
-        return {**records, "current": current}
-
-    @app.delete("/api/auth/devices/<ref>")
-    @documented(RouteDoc(method="DELETE", path="/api/auth/devices/<ref>",
-                         summary="Revoke a browser session, passkey or API token",
-                         responses={"200": ok(OBJ), "404": err("No such record")}))
-    async def revoke(ref: str) -> Response:
-        record_id = ref[:40]
-        kind = await store.run(auth.revoke, record_id)
-        caller = _caller()
-        response = Response(json.dumps({"revoked": record_id, "kind": str(kind)}),
-                            content_type="application/json")
-        own = caller and caller.session and (
-            record_id in (caller.session.id, caller.session.passkey_id))
-        if own:
-            for value in clear_cookies(https=bool(request.scope.get(HTTPS))):
-                response.headers.add("Set-Cookie", value)
-        return response
-
-    @app.post("/api/auth/links")
-    @documented(RouteDoc(method="POST", path="/api/auth/links",
-                         summary="Make a one-time sign-in link (Unix socket only)",
-                         responses={"201": ok(OBJ), "403": err("Not from the CLI")}))
-    async def make_link() -> tuple[dict[str, Any], int]:
-        _local()
-        link, secret = await store.run(auth.create_link, utcnow())
-        return {**link.to_json(), "token": secret, "path": f"/signin#token={secret}"}, 201
-
-    @app.post("/api/auth/tokens")
-    @documented(RouteDoc(method="POST", path="/api/auth/tokens",
-                         summary="Make a bearer token for scripts (Unix socket only; shown once)",
-                         body={"type": "object", "required": ["scope"], "properties": {
-                             "scope": {"type": "string", "enum": ["read-only", "read-write"]},
-                             "name": {"type": "string"}}},
-                         responses={"201": ok(OBJ), "403": err("Not from the CLI")}))
-    async def make_token() -> tuple[dict[str, Any], int]:
-        _local()
-        body = await json_body()
-        try:
-            scope = Scope(str(body.get("scope")))
-        except ValueError:
-            raise InvalidInput("scope must be read-only or read-write", field="scope") from None
-        token, secret = await store.run(lambda: auth.create_token(
-            scope=scope, name=clean_name(body.get("name"), f"{scope} token"), now=utcnow()))
-        log.info("API token %s (%s) created", token.id, scope)
-        return {**token.to_json(), "token": secret}, 201
+@blueprint.post("/api/auth/tokens")
+@documented(RouteDoc(summary="Make a bearer token for scripts (Unix socket only; shown once)",
+                     body={"type": "object", "required": ["scope"], "properties": {
+                         "scope": {"type": "string", "enum": ["read-only", "read-write"]},
+                         "name": {"type": "string"}}},
+                     responses={"201": ok(OBJ), "403": err("Not from the CLI")}))
+async def make_token() -> tuple[dict[str, Any], int]:
+    store, auth = _stores()
+    _local()
+    body = await json_body()
+    try:
+        scope = Scope(str(body.get("scope")))
+    except ValueError:
+        raise InvalidInput("scope must be read-only or read-write", field="scope") from None
+    token, secret = await store.run(lambda: auth.create_token(
+        scope=scope, name=clean_name(body.get("name"), f"{scope} token"), now=utcnow()))
+    log.info("API token %s (%s) created", token.id, scope)
+    return {**token.to_json(), "token": secret}, 201

@@ -18,32 +18,22 @@ import re
 from typing import Any
 
 import trio
-from quart import request
-from quart_trio import QuartTrio
+from quart import Blueprint, request
 
 from api.body import json_body
-from api.context import ApiContext
-from api.openapi import RouteDoc, documented, err, ok
+from api.context import current
+from api.openapi import MESSAGE, RouteDoc, documented, err, ok
+from appliance import verbs
 from appliance.agents import reader
 from appliance.agents.boot import send_enter_argv, send_text_argv
-from appliance.errors import BackendError, Conflict, InvalidInput
-from appliance.sessions import Agent, AgentStatus, Phase
+from appliance.errors import BackendError, InvalidInput
+from appliance.sessions import Agent, AgentStatus
+from appliance.verbs import Verb
 
 MAX_MESSAGE = 64 * 1024
-READERS = 2  # transcript reads at once
 CURSOR = re.compile(r"[0-9]{1,18}")
 #: Typed text and its Enter as separate keystrokes: a TUI would take them together as paste.
 ENTER_PAUSE_SECONDS = 0.15
-
-MESSAGE = {"type": "object", "required": ["kind", "text"], "properties": {
-    "kind": {"type": "string", "enum": ["user", "assistant", "tool_call", "tool_result"]},
-    "text": {"type": "string"},
-    "ts": {"type": ["string", "null"]},
-    "tool": {"type": ["string", "null"]},
-    "tool_id": {"type": ["string", "null"]},
-    "input": {},
-    "is_error": {"type": "boolean"},
-}}
 
 
 def parse_cursor(raw: str) -> int:
@@ -53,64 +43,66 @@ def parse_cursor(raw: str) -> int:
     return int(raw)
 
 
-def register(app: QuartTrio, ctx: ApiContext) -> None:
-    store = ctx.store
-    # Each read is bounded (reader.MAX_READ, MAX_SKIP, MAX_ENTRIES); this bounds how many
-    # run at once, so many polls of a hostile log cannot add up to the API's memory.
-    readers = trio.CapacityLimiter(READERS)
+blueprint = Blueprint("transcript", __name__)
 
-    @app.get("/api/sessions/<ref>/transcript")
-    @documented(RouteDoc(
-        method="GET", path="/api/sessions/<ref>/transcript",
-        summary="The agent's conversation as typed messages, after a cursor",
-        query=(("after", "the cursor of the previous answer (default: from the start)"),),
-        responses={"200": ok({"type": "object", "properties": {
-            "agent": {"type": "string"},
-            "messages": {"type": "array", "items": MESSAGE},
-            "cursor": {"type": "string", "description": "pass as ?after= next time"}}}),
-            "400": err("The cursor is not one an answer gave"),
-            "404": err("No such session"),
-            "409": err("The agent made its log something that is not read: a symlink, a "
-                       "FIFO, too many files")}))
-    async def transcript(ref: str) -> dict[str, Any]:
-        session = await store.run(store.sync.resolve, ref)
-        cursor = parse_cursor(request.args.get("after", "0") or "0")
-        page = await trio.to_thread.run_sync(
-            reader.read_transcript, ctx.settings.homes_dir / session.id, session, cursor,
-            limiter=readers)
-        return {"agent": str(session.agent), "messages": [m.to_json() for m in page.messages],
-                "cursor": str(page.cursor)}
+PAGE = {"type": "object", "required": ["agent", "messages", "cursor"], "properties": {
+    "agent": {"type": "string"},
+    "messages": {"type": "array", "items": MESSAGE},
+    "cursor": {"type": "string", "description": "pass as ?after= next time"}}}
 
-    @app.post("/api/sessions/<ref>/message")
-    @documented(RouteDoc(
-        method="POST", path="/api/sessions/<ref>/message",
-        summary="Type a message into the agent's terminal and press Enter",
-        body={"type": "object", "required": ["text"],
-              "properties": {"text": {"type": "string", "maxLength": MAX_MESSAGE}}},
-        responses={"202": ok({"type": "object"}, "Sent"), "409": err("Not running")}))
-    async def message(ref: str) -> tuple[dict[str, Any], int]:
-        body = await json_body()
-        text = body.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise InvalidInput("text must be a non-empty string", field="text")
-        if len(text) > MAX_MESSAGE:
-            raise InvalidInput(f"text is longer than {MAX_MESSAGE} characters", field="text")
-        session = await store.run(store.sync.resolve, ref)
-        if session.phase is not Phase.RUNNING or not session.backend_id:
-            raise Conflict(f"{session.name} is {session.phase}; start it to send a message")
-        with trio.fail_after(30):
-            typed = await ctx.backend.exec(session.backend_id, send_text_argv(text))
-            if typed.exit_code == 0:
-                await trio.sleep(ENTER_PAUSE_SECONDS)
-                typed = await ctx.backend.exec(session.backend_id, send_enter_argv())
-        if typed.exit_code != 0:
-            said = (typed.stderr or typed.stdout).decode(errors="replace").strip()
-            raise BackendError(f"the agent's terminal did not take the message: {said}",
-                               retryable=False)
-        if session.agent is Agent.CODEX:
-            # Codex reports only the end of a turn; the start of one is this message.
-            await store.run(lambda: store.sync.update_session(
-                session.id, event="hook", detail={"hook": "message"},
-                agent_status=AgentStatus.WORKING))
-            ctx.hub.poke()
-        return {"sent": True}, 202
+
+@blueprint.get("/api/sessions/<ref>/transcript")
+@documented(RouteDoc(
+    summary="The agent's conversation as typed messages, after a cursor",
+    query=(("after", "the cursor of the previous answer (default: from the start)"),),
+    responses={"200": ok(PAGE), "400": err("The cursor is not one an answer gave"),
+               "404": err("No such session"),
+               "409": err("The agent made its log something that is not read: a symlink, a "
+                          "FIFO, too many files")}))
+async def transcript(ref: str) -> dict[str, Any]:
+    ctx = current()
+    session = await ctx.resolve(ref)
+    cursor = parse_cursor(request.args.get("after", "0") or "0")
+    # Each read is bounded (reader.MAX_READ, MAX_SKIP, MAX_ENTRIES); the limiter bounds how
+    # many run at once, so many polls of a hostile log cannot add up to the API's memory.
+    page = await trio.to_thread.run_sync(
+        reader.read_transcript, ctx.settings.homes_dir / session.id, session, cursor,
+        limiter=ctx.readers)
+    return {"agent": str(session.agent), "messages": [m.to_json() for m in page.messages],
+            "cursor": str(page.cursor)}
+
+
+@blueprint.post("/api/sessions/<ref>/message")
+@documented(RouteDoc(
+    summary="Type a message into the agent's terminal and press Enter",
+    body={"type": "object", "required": ["text"], "additionalProperties": False,
+          "properties": {"text": {"type": "string", "maxLength": MAX_MESSAGE}}},
+    responses={"202": ok({"type": "object"}, "Sent"), "409": err("Not running")}))
+async def message(ref: str) -> tuple[dict[str, Any], int]:
+    ctx = current()
+    body = await json_body()
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput("text must be a non-empty string", field="text")
+    if len(text) > MAX_MESSAGE:
+        raise InvalidInput(f"text is longer than {MAX_MESSAGE} characters", field="text")
+    session = await ctx.resolve(ref)
+    verbs.check(Verb.MESSAGE, session)
+    assert session.backend_id is not None  # the rule needs a workload
+    backend = ctx.backend_for(session)
+    with trio.fail_after(30):
+        typed = await backend.exec(session.backend_id, send_text_argv(text))
+        if typed.exit_code == 0:
+            await trio.sleep(ENTER_PAUSE_SECONDS)
+            typed = await backend.exec(session.backend_id, send_enter_argv())
+    if typed.exit_code != 0:
+        said = (typed.stderr or typed.stdout).decode(errors="replace").strip()
+        raise BackendError(f"the agent's terminal did not take the message: {said}",
+                           retryable=False)
+    if session.agent is Agent.CODEX:
+        # Codex reports only the end of a turn; the start of one is this message.
+        await ctx.store.run(lambda: ctx.store.sync.update_session(
+            session.id, event="hook", detail={"hook": "message"},
+            agent_status=AgentStatus.WORKING))
+        ctx.hub.poke()
+    return {"sent": True}, 202

@@ -12,8 +12,7 @@ import mimetypes
 from pathlib import Path, PurePosixPath
 
 import trio
-from quart import Response
-from quart_trio import QuartTrio
+from quart import Blueprint, Response
 
 from api.openapi import RouteDoc, documented
 from appliance.errors import NotFound
@@ -44,29 +43,32 @@ def locate(root: Path, rel: str) -> Path | None:
     return candidate
 
 
-def register(app: QuartTrio, root: Path = STATIC) -> None:
-    async def serve(rel: str) -> Response:
-        found = await trio.to_thread.run_sync(locate, root, rel)
-        if found is None:
-            if rel.startswith(("api/", "ws/")) or "." in PurePosixPath(rel).name:
-                raise NotFound(f"no such file /{rel}")
-            found = root / "index.html"
-            if not await trio.Path(found).is_file():
-                return Response(NOT_BUILT, status=200, mimetype="text/html")
-        data = await trio.Path(found).read_bytes()
-        response = Response(data, mimetype=_mime(found))
-        immutable = rel.startswith("assets/")
-        response.headers["Cache-Control"] = (
-            "public, max-age=31536000, immutable" if immutable else "no-cache")
-        return response
+async def serve(rel: str, root: Path = STATIC) -> Response:
+    found = await trio.to_thread.run_sync(locate, root, rel)
+    if found is None:
+        if rel.startswith(("api/", "ws/")) or "." in PurePosixPath(rel).name:
+            raise NotFound(f"no such file /{rel}")
+        found = root / "index.html"
+        if not await trio.Path(found).is_file():
+            return Response(NOT_BUILT, status=200, mimetype="text/html")
+    data = await trio.Path(found).read_bytes()
+    response = Response(data, mimetype=_mime(found))
+    immutable = rel.startswith("assets/")
+    response.headers["Cache-Control"] = (
+        "public, max-age=31536000, immutable" if immutable else "no-cache")
+    return response
 
-    @app.get("/")
-    @documented(RouteDoc(method="GET", path="/", summary="The web UI"))
-    async def index() -> Response:
-        return await serve("")
 
-    @app.get("/<path:rel>")
-    @documented(RouteDoc(method="GET", path="/<path:rel>",
-                         summary="The web UI's files; other paths get the app's page"))
-    async def asset(rel: str) -> Response:
-        return await serve(rel)
+blueprint = Blueprint("webui", __name__)
+
+
+@blueprint.get("/")
+@documented(RouteDoc(summary="The web UI"))
+async def index() -> Response:
+    return await serve("")
+
+
+@blueprint.get("/<path:rel>")
+@documented(RouteDoc(summary="The web UI's files; other paths get the app's page"))
+async def asset(rel: str) -> Response:
+    return await serve(rel)

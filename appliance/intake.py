@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,9 +71,40 @@ def _str(body: Mapping[str, Any], key: str, *, required: bool = False) -> str | 
     return raw
 
 
-def parse_create(body: Mapping[str, Any]) -> CreateRequest:
+#: The create request, as the OpenAPI document publishes it (``api/openapi.py``).
+CREATE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["repo_path"],
+    "additionalProperties": False,
+    "properties": {
+        "repo_path": {"type": "string", "description": "Absolute path inside a git repo."},
+        "name": {"type": "string", "maxLength": 40,
+                 "pattern": "^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$"},
+        "prompt": {"type": "string", "maxLength": PROMPT_MAX},
+        "agent": {"type": "string", "enum": [str(a) for a in Agent]},
+        "model": {"type": "string"},
+        "image": {"type": "string"},
+        "cpu": {"type": ["number", "string"]},
+        "memory": {"type": "string"},
+        "access_mode": {"type": "string", "enum": [str(m) for m in AccessMode]},
+        "base": {"type": "string"},
+        "skip_permissions": {"type": "boolean"},
+        "backend": {"type": "string", "enum": [str(b) for b in BackendKind]},
+    },
+}
+_KNOWN = frozenset(CREATE_SCHEMA["properties"])
+
+
+def parse_create(body: Mapping[str, Any], *,
+                 backends: Collection[str] = (str(BackendKind.DOCKER),)) -> CreateRequest:
+    """A well-formed create request, or a 400 naming the field; ``backends``: the kinds this
+    appliance is configured for (any other is refused, never silently run elsewhere)."""
     if not isinstance(body, Mapping):
         raise InvalidInput("the request body must be a JSON object")
+    unknown = sorted(str(k) for k in body if k not in _KNOWN)
+    if unknown:
+        raise InvalidInput(f"unknown field {unknown[0]!r} (known: {', '.join(sorted(_KNOWN))})",
+                           field=unknown[0][:100])
     repo = _str(body, "repo_path", required=True)
     assert repo is not None
     name = _str(body, "name")
@@ -104,8 +135,17 @@ def parse_create(body: Mapping[str, Any]) -> CreateRequest:
         access_mode=_enum(body, "access_mode", AccessMode, AccessMode.READ_WRITE),
         base=base,
         skip_permissions=skip,
-        backend=_enum(body, "backend", BackendKind, BackendKind.DOCKER),
+        backend=_backend(body, backends),
     )
+
+
+def _backend(body: Mapping[str, Any], available: Collection[str]) -> BackendKind:
+    kind: BackendKind = _enum(body, "backend", BackendKind, BackendKind.DOCKER)
+    if str(kind) not in available:
+        raise InvalidInput(
+            f"backend {str(kind)!r} is not configured on this appliance (available: "
+            f"{', '.join(sorted(available))}); see [kubernetes] in config.toml", field="backend")
+    return kind
 
 
 def suggest_name(prompt: str) -> str:

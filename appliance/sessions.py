@@ -162,39 +162,3 @@ class Session:
     @property
     def container_name(self) -> str:
         return container_name_for(self.name)
-
-    def to_json(self) -> dict[str, object]:
-        """The public view (API, CLI ``--json``). Token digests never leave the appliance."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "repo_path": self.repo_path,
-            "subdirectory": self.subdirectory,
-            "worktree_path": self.worktree_path,
-            "branch": self.branch,
-            "base_ref": self.base_ref,
-            "agent": str(self.agent),
-            "model": self.model,
-            "backend": str(self.backend),
-            "image": self.image,
-            "cpu": self.cpu,
-            "memory": self.memory,
-            "access_mode": str(self.access_mode),
-            "initial_prompt": self.initial_prompt,
-            "skip_permissions": self.skip_permissions,
-            "phase": str(self.phase),
-            "desired": str(self.desired),
-            "agent_status": str(self.agent_status),
-            "status_reason": self.status_reason,
-            "backend_id": self.backend_id,
-            "container_name": self.container_name,
-            "attempts": self.attempts,
-            "retry_at": _iso(self.retry_at),
-            "created_at": _iso(self.created_at),
-            "updated_at": _iso(self.updated_at),
-            "archived_at": _iso(self.archived_at),
-        }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

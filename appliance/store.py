@@ -24,6 +24,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import trio
 
+from appliance import wire
 from appliance.errors import Conflict, NotFound, ServiceUnavailable
 from appliance.limits import SessionLimits, check_room, occupancy
 from appliance.sessions import (
@@ -141,6 +142,10 @@ MIGRATIONS: tuple[str, ...] = (
         expires_at TEXT NOT NULL
     )
     """,
+    # 4: facts about the stored data itself (the version of the stored session views)
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
+    """,
 )
 
 _ENUMS: dict[str, type] = {
@@ -174,7 +179,7 @@ class Event:
 
 
 def _to_row(session: Session) -> dict[str, Any]:
-    row: dict[str, Any] = {"view": json.dumps(session.to_json())}
+    row: dict[str, Any] = {"view": json.dumps(wire.session_json(session))}
     for name in _COLUMNS:
         value = getattr(session, name)
         if isinstance(value, datetime):
@@ -224,6 +229,7 @@ class Store:
         conn.execute("PRAGMA synchronous = NORMAL")
         store = cls(conn)
         store._migrate()
+        store._refresh_views()
         return store
 
     def close(self) -> None:
@@ -270,6 +276,20 @@ class Store:
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {index}")
+
+    def _refresh_views(self) -> None:
+        """Re-render every stored session view when the wire shape changed since it was
+        written (a new derived field): listing never parses rows, so it must be current."""
+        with self._tx() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'session_view'").fetchone()
+            if row is not None and row[0] == str(wire.SESSION_VERSION):
+                return
+            for found in conn.execute("SELECT * FROM sessions").fetchall():
+                conn.execute("UPDATE sessions SET view = ? WHERE id = ?",
+                             (json.dumps(wire.session_json(_from_row(found))), found["id"]))
+            conn.execute("INSERT INTO meta (key, value) VALUES ('session_view', ?) "
+                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                         (str(wire.SESSION_VERSION),))
 
     def schema_version(self) -> int:
         with self._lock:
@@ -323,7 +343,7 @@ class Store:
                 "DO UPDATE SET last_used = excluded.last_used",
                 (session.repo_path, session.subdirectory, row["created_at"]),
             )
-            self._event(conn, session.id, "created", {"session": session.to_json()})
+            self._event(conn, session.id, "created", {"session": wire.session_json(session)})
         return session
 
     def get_session(self, session_id: str) -> Session | None:
@@ -347,14 +367,13 @@ class Store:
             raise NotFound(f"no session named or with id {ref!r} (see `clauderon list --all`)")
         return session
 
-    def list_views(self, *, archived: bool | None = None) -> list[str]:
-        """Sessions' public JSON, oldest first: ``archived`` True (only), False (none), None."""
-        where = {True: "WHERE phase = 'archived'", False: "WHERE phase != 'archived'",
-                 None: ""}[archived]
+    def list_views(self, chosen: wire.ListFilter | None = None) -> list[str]:
+        """Sessions' public JSON, oldest first; with ``chosen``, those its filter shows."""
         with self._lock:
             rows = self._conn.execute(
-                f"SELECT view FROM sessions {where} ORDER BY created_at").fetchall()
-        return [r[0] for r in rows]
+                "SELECT view, phase, agent_status FROM sessions ORDER BY created_at").fetchall()
+        return [r[0] for r in rows
+                if wire.shown_under(chosen, Phase(r[1]), AgentStatus(r[2]))]
 
     def list_sessions(self) -> list[Session]:
         with self._lock:
@@ -393,7 +412,7 @@ class Store:
             sets = ", ".join(f"{k} = ?" for k in new_row if k != "id")  # columns, not input
             values = [v for k, v in new_row.items() if k != "id"]
             conn.execute(f"UPDATE sessions SET {sets} WHERE id = ?", (*values, session_id))
-            payload: dict[str, Any] = {"session": updated.to_json()}
+            payload: dict[str, Any] = {"session": wire.session_json(updated)}
             if detail:
                 payload.update(detail)
             self._event(conn, session_id, event, payload)

@@ -16,6 +16,9 @@ from typing import Any
 
 from appliance.sessions import Session
 
+#: Claude Code's tools that plan rather than act (shown as plan steps in the transcript).
+PLAN_TOOLS = frozenset({"ExitPlanMode", "TodoWrite"})
+
 #: The placeholder Claude Code sees in ``ANTHROPIC_API_KEY`` (appliance.contract.PLACEHOLDERS).
 APPROVED_KEY_SUFFIX_LEN = 20
 

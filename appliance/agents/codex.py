@@ -17,6 +17,9 @@ import shlex
 from appliance.agents.hooks import HOOK_SCRIPT_PATH
 from appliance.sessions import Session
 
+#: Codex's tool that plans rather than acts (shown as a plan step in the transcript).
+PLAN_TOOLS = frozenset({"update_plan"})
+
 PROVIDER = "clauderon"
 BASE_URL = "https://api.openai.com/v1"
 

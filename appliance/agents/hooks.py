@@ -16,8 +16,24 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from appliance.errors import InvalidInput
+from appliance.sessions import AgentStatus
+
 HOOK_SCRIPT_PATH = "/etc/clauderon/hooks/send_status.sh"
 MANAGED_SETTINGS_PATH = "/etc/claude-code/managed-settings.json"
+
+#: What each event the script can send means for ``agent_status``. The script above sends
+#: exactly these names (``IdlePrompt`` is its name for an idle Notification; Codex's
+#: end-of-turn notify arrives as ``Stop``).
+HOOK_STATUS: dict[str, AgentStatus] = {
+    "UserPromptSubmit": AgentStatus.WORKING,
+    "PreToolUse": AgentStatus.WORKING,
+    "PostToolUse": AgentStatus.WORKING,
+    "PermissionRequest": AgentStatus.WAITING_APPROVAL,
+    "Stop": AgentStatus.WAITING_INPUT,
+    "Notification": AgentStatus.IDLE,
+    "IdlePrompt": AgentStatus.IDLE,
+}
 
 #: The Claude Code events that drive ``agent_status`` (DESIGN.md, Hooks).
 CLAUDE_HOOK_EVENTS = ("UserPromptSubmit", "PreToolUse", "PermissionRequest", "Stop",
@@ -44,6 +60,16 @@ curl -s -o /dev/null --connect-timeout 2 --max-time 5 --noproxy '*' \
     "$CLAUDERON_HOOK_URL" >/dev/null 2>&1 || true
 exit 0
 """
+
+
+def status_for(event: object) -> AgentStatus:
+    """The agent status a hook event means; a clear 400 for anything else."""
+    status = HOOK_STATUS.get(event) if isinstance(event, str) else None
+    if status is None:
+        shown = repr(event)[:60]
+        raise InvalidInput(f"unknown hook event {shown} (known: {', '.join(HOOK_STATUS)})",
+                           field="event")
+    return status
 
 
 def claude_managed_settings(*, skip_permissions: bool) -> dict[str, Any]:

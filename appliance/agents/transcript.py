@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from appliance import wire
+from appliance.agents import claude, codex
 from appliance.sessions import Agent
 
 MAX_DEPTH = 64  # nesting of one line; Claude's and Codex's own lines stay under 20
@@ -34,6 +36,8 @@ class Kind(StrEnum):
     ASSISTANT = "assistant"
     TOOL_CALL = "tool_call"
     TOOL_RESULT = "tool_result"
+    #: A tool call that plans rather than acts (each agent names its own: PLAN_TOOLS).
+    PLAN = "plan"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,15 +51,7 @@ class Message:
     ts: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": str(self.kind), "text": self.text, "ts": self.ts}
-        if self.kind in (Kind.TOOL_CALL, Kind.TOOL_RESULT):
-            out.update(tool=self.tool, tool_id=self.tool_id)
-        if self.kind is Kind.TOOL_CALL:
-            out["input"] = self.input
-        if self.kind is Kind.TOOL_RESULT:
-            out["is_error"] = self.is_error
-        return out
-
+        return wire.render(wire.MESSAGE, self)
 
 def _string(value: Any) -> str | None:
     return value if isinstance(value, str) else None
@@ -126,7 +122,9 @@ def claude_messages(entry: dict[str, Any]) -> list[Message]:
                 out.append(Message(kind=Kind.USER if kind == "user" else Kind.ASSISTANT,
                                    text=str(block["text"]), ts=ts))
             case "tool_use":
-                out.append(Message(kind=Kind.TOOL_CALL, tool=_string(block.get("name")),
+                name = _string(block.get("name"))
+                out.append(Message(kind=Kind.PLAN if name in claude.PLAN_TOOLS
+                                   else Kind.TOOL_CALL, tool=name,
                                    tool_id=_string(block.get("id")), input=block.get("input"),
                                    ts=ts))
             case "tool_result":
@@ -162,7 +160,9 @@ def codex_messages(entry: dict[str, Any]) -> list[Message]:
             return []
         case "function_call" | "custom_tool_call":
             raw = item.get("arguments", item.get("input"))
-            return [Message(kind=Kind.TOOL_CALL, tool=_string(item.get("name")),
+            name = _string(item.get("name"))
+            return [Message(kind=Kind.PLAN if name in codex.PLAN_TOOLS else Kind.TOOL_CALL,
+                            tool=name,
                             tool_id=call_id, input=_json_or_text(raw), ts=ts)]
         case "local_shell_call":
             return [Message(kind=Kind.TOOL_CALL, tool="shell", tool_id=call_id,

@@ -1,1 +1,26 @@
-"""Compute backends behind one protocol (:mod:`appliance.backends.base`)."""
+"""Compute backends behind one protocol (:mod:`appliance.backends.base`).
+
+:func:`open_backends` is the one place a concrete backend is chosen: the API and the
+reconciler get a mapping of kind -> :class:`~appliance.backends.base.Backend` and never
+import a concrete one. A session's ``backend`` must be a key of it (the create request is
+refused with a 400 naming the field otherwise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from appliance.backends.base import Backend
+from appliance.backends.docker import DockerBackend
+from appliance.backends.docker_network import SessionNetwork
+from appliance.config import Settings
+from appliance.host import instance_id
+
+Backends = Mapping[str, Backend]
+
+
+def open_backends(settings: Settings, *, network: SessionNetwork | None = None) -> Backends:
+    """The backends this appliance is configured for, by kind (``docker`` today)."""
+    docker = DockerBackend(url=settings.docker_host, instance=instance_id(settings),
+                           timeout=settings.docker_timeout_seconds, network=network)
+    return {docker.kind: docker}

@@ -88,12 +88,17 @@ class Observed:
     state: RunState
     image: str
     detail: str = ""
+    #: Which backend found it (``docker``, ``kubernetes``): orphans are removed there.
+    kind: str = "docker"
 
 
 class Backend(Protocol):
-    """A compute backend. Every method is idempotent where the operation allows it."""
+    """A compute backend: every operation the API and the reconciler use, and nothing of
+    Docker or Kubernetes past it. Every method is idempotent where the operation allows it."""
 
     kind: str
+    #: Where the engine (or cluster API) is, for health reports and error messages.
+    url: str
 
     async def ping(self) -> None:
         """Raise BackendUnavailable when the engine cannot be reached."""
@@ -111,8 +116,14 @@ class Backend(Protocol):
     async def remove(self, backend_id: str) -> None:
         """Remove the workload; a missing one is not an error."""
 
+    async def image_exists(self, image: str) -> bool:
+        """Whether ``image`` can be run without fetching it (a create's early check)."""
+
     async def attach_command(self, backend_id: str) -> list[str]:
         """The argv a local terminal runs to attach to the workload's console."""
+
+    def terminal_command(self, backend_id: str, argv: list[str]) -> list[str]:
+        """The argv a local terminal runs to use ``argv`` inside the workload interactively."""
 
     async def exec(self, backend_id: str, argv: list[str], *, stdin: bytes | None = None,
                    user: str | None = None) -> ExecResult:

@@ -127,6 +127,7 @@ class DockerBackend:
             )
             names = row.get("Names") or ["/"]
             out.append(Observed(
+                kind=self.kind,
                 session_id=row["Labels"].get(LABEL_SESSION, ""),
                 backend_id=row["Id"],
                 name=names[0].lstrip("/"),

@@ -7,7 +7,7 @@ from functools import partial
 
 import trio
 
-from appliance.backends.docker import DockerBackend
+from appliance.backends import open_backends
 from appliance.backends.docker_network import SessionNetwork, ensure_patiently
 from appliance.config import NO_NETWORK, load_settings
 from appliance.contract import HostContext
@@ -48,9 +48,8 @@ def build(settings_env: dict[str, str] | None = None) -> Reconciler:
         default_memory=settings.default_memory,
         pids_limit=settings.pids_limit,
     )
-    backend = DockerBackend(url=settings.docker_host, instance=instance,
-                            timeout=settings.docker_timeout_seconds, network=network)
-    return Reconciler(settings=settings, store=store, backend=backend, host=host,
+    return Reconciler(settings=settings, store=store,
+                      backends=open_backends(settings, network=network), host=host,
                       instance_key=load_or_create_instance_key(settings.instance_secret_path))
 
 

@@ -19,6 +19,8 @@ Rules, per session (``desired`` x what is observed):
 * phase lagging what is observed  -> Mark (write the observed phase back).
 * failed sessions keep no compute -> their leftover workloads are removed.
 * workloads no session owns       -> RemoveOrphan.
+* the workspace folder is gone (``missing``) -> RemoveWorkload; the next pass recreates the
+  container and the workspace, from the session branch.
 * the workspace's session branch moved (``tips``) past what was last brought into the
   user's repository (``synced``)   -> SyncBranch, once the session has nothing else to do.
 
@@ -42,6 +44,7 @@ from appliance.sessions import Desired, Phase, Session
 class RemoveOrphan:
     backend_id: str
     name: str
+    kind: str = "docker"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,10 +55,12 @@ class Delete:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RemoveWorkload:
-    """Remove a workload but keep the session (a failed session's leftovers, duplicates)."""
+    """Remove a workload but keep the session (a failed session's leftovers, duplicates, a
+    container whose workspace vanished: it is recreated with the workspace next pass)."""
 
     session: Session
     backend_id: str
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -194,16 +199,18 @@ def plan(
     cfg: PlanSettings,
     tips: Mapping[str, str | None] | None = None,
     synced: Mapping[str, str] | None = None,
+    missing: Collection[str] = (),
 ) -> list[Action]:
     """Everything to do this pass, deletes first. ``busy``: session ids with work in flight;
     ``tips``: each workspace's branch commit as read now; ``synced``: the commit last brought
-    into the user's repository (or given up on) per session."""
+    into the user's repository (or given up on) per session; ``missing``: sessions whose
+    workspace folder is gone."""
     by_session: dict[str, list[Observed]] = defaultdict(list)
     for w in observed:
         by_session[w.session_id].append(w)
     known = {s.id for s in sessions}
     actions: list[Action] = [
-        RemoveOrphan(backend_id=w.backend_id, name=w.name)
+        RemoveOrphan(backend_id=w.backend_id, name=w.name, kind=w.kind)
         for sid, ws in by_session.items() if sid not in known and sid not in busy
         for w in ws
     ]
@@ -212,17 +219,18 @@ def plan(
     for s in sessions:
         if s.id in busy:
             continue
-        mine = _plan_one(s, by_session.get(s.id, []), now, cfg)
+        workloads = by_session.get(s.id, [])
+        if s.id in missing and workloads and s.desired is not Desired.DELETED \
+                and s.phase in _SYNCED_PHASES:
+            actions.extend(RemoveWorkload(
+                session=s, backend_id=w.backend_id,
+                reason="its workspace folder is gone; the container is recreated with it")
+                for w in workloads)
+            continue
+        mine = _plan_one(s, workloads, now, cfg)
         tip = tips.get(s.id)
         if not mine and tip and s.phase in _SYNCED_PHASES and s.desired is not Desired.DELETED \
                 and synced.get(s.id) != tip:
             mine = [SyncBranch(session=s, tip=tip)]
         actions.extend(mine)
     return sorted(actions, key=lambda a: _ORDER[type(a)])
-
-
-def backoff_seconds(attempt: int, base: float, cap: float) -> float:
-    """Delay before attempt ``attempt + 1``: base, 2x base, 4x base, ... up to ``cap``."""
-    if attempt <= 0:
-        return 0.0
-    return float(min(cap, base * 2 ** (attempt - 1)))

@@ -46,7 +46,7 @@ def test_every_field_given() -> None:
         "model": "o3", "image": "clauderon-agent:dev", "cpu": "500m", "memory": "4Gi",
         "access_mode": "read-only", "base": "main", "skip_permissions": True,
         "backend": "kubernetes",
-    })
+    }, backends=("docker", "kubernetes"))
     assert req.name == "flaky"
     assert req.prompt == "fix it"
     assert req.agent is Agent.CODEX
@@ -58,6 +58,19 @@ def test_every_field_given() -> None:
     assert req.base == "main"
     assert req.skip_permissions is True
     assert req.backend is BackendKind.KUBERNETES
+
+
+def test_a_backend_that_is_not_configured_is_refused() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_create({"repo_path": REPO, "backend": "kubernetes"})
+    assert refused.value.field == "backend"
+    assert "not configured" in refused.value.message and "docker" in refused.value.message
+
+
+def test_unknown_fields_are_refused_by_name() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_create({"repo_path": REPO, "promt": "typo"})
+    assert refused.value.field == "promt" and "unknown field" in refused.value.message
 
 
 @pytest.mark.parametrize(("body", "field"), [

@@ -17,8 +17,8 @@ from quart_trio import QuartTrio
 from api.app import create_app
 from api.context import ApiContext
 from api.events import EventHub
-from api.misc import VERSION
 from api.openapi import document
+from appliance import __version__
 from appliance.backends.docker import DockerBackend
 from appliance.config import Settings
 from appliance.store import AsyncStore, Store
@@ -35,7 +35,8 @@ def app(tmp_path: Path) -> Iterator[QuartTrio]:
     ctx = ApiContext(
         settings=settings,
         store=store,
-        backend=DockerBackend(url=f"unix://{tmp_path}/no-docker.sock", instance="test"),
+        backends={"docker": DockerBackend(url=f"unix://{tmp_path}/no-docker.sock",
+                                          instance="test")},
         hub=EventHub(store),
         instance_key=b"k" * 32,
     )
@@ -64,12 +65,12 @@ def documented(doc: dict[str, Any]) -> set[tuple[str, str]]:
 def test_every_route_is_documented(app: QuartTrio) -> None:
     have = routes(app)
     assert have, "the app has no routes"
-    missing = have - documented(document(VERSION))
+    missing = have - documented(document(app))
     assert not missing, f"routes missing from the OpenAPI document: {sorted(missing)}"
 
 
 def test_every_documented_operation_is_a_route(app: QuartTrio) -> None:
-    extra = documented(document(VERSION)) - routes(app)
+    extra = documented(document(app)) - routes(app)
     assert not extra, f"documented but not routed: {sorted(extra)}"
 
 
@@ -86,10 +87,10 @@ def test_issue_routes_are_present(app: QuartTrio) -> None:
 
 
 def test_document_shape(app: QuartTrio) -> None:
-    doc = document(VERSION)
+    doc = document(app)
     assert re.fullmatch(r"3\.\d+\.\d+", doc["openapi"])
     assert doc["info"]["title"]
-    assert doc["info"]["version"] == VERSION
+    assert doc["info"]["version"] == __version__
     schemas = doc["components"]["schemas"]
     assert "Session" in schemas
     assert "Error" in schemas
@@ -106,7 +107,7 @@ def test_document_shape(app: QuartTrio) -> None:
 
 
 def test_every_ref_resolves(app: QuartTrio) -> None:
-    doc = document(VERSION)
+    doc = document(app)
     refs: list[str] = []
 
     def walk(node: object) -> None:
@@ -130,4 +131,4 @@ async def test_the_document_is_served(app: QuartTrio) -> None:
     client = app.test_client()
     response = await client.get("/api/openapi.json")
     assert response.status_code == 200
-    assert await response.get_json() == document(VERSION)
+    assert await response.get_json() == document(app)

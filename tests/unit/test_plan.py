@@ -30,9 +30,9 @@ from appliance.reconcile.plan import (
     Start,
     Stop,
     SyncBranch,
-    backoff_seconds,
     plan,
 )
+from appliance.reconcile.policy import backoff_seconds
 from appliance.sessions import Desired, Phase, Session, SessionId, can_transition
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -1,0 +1,64 @@
+"""``GET /api/health``: the API, the database and every backend, in one answer.
+
+Open to anyone on the network (a load balancer, ``tailscale serve``): before sign-in it says
+only whether the appliance is up and its version; signed-in callers and the Unix socket get
+the details.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+from quart import Blueprint, request
+
+from api.context import current
+from api.guard import caller_of
+from api.openapi import OBJECT, RouteDoc, documented, ok
+from appliance import __version__
+from appliance.errors import BackendUnavailable
+from appliance.sessions import Phase
+
+PING_SECONDS = 5.0
+
+blueprint = Blueprint("health", __name__)
+
+
+async def _backends() -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for kind, backend in current().backends.items():
+        state: dict[str, Any] = {"url": backend.url, "reachable": True}
+        try:
+            with trio.fail_after(PING_SECONDS):
+                await backend.ping()
+        except (BackendUnavailable, trio.TooSlowError) as exc:
+            state.update(reachable=False, error=getattr(exc, "message", "timed out"))
+        out[kind] = state
+    return out
+
+
+@blueprint.get("/api/health")
+@documented(RouteDoc(summary="Health of the API, the database and the backends (only status "
+                             "and version before sign-in)",
+                     responses={"200": ok(OBJECT),
+                                "503": ok(OBJECT, "A backend is unreachable")}))
+async def health() -> tuple[dict[str, Any], int]:
+    ctx = current()
+    backends = await _backends()
+    up = all(b["reachable"] for b in backends.values())
+    status, code = ("ok", 200) if up else ("degraded", 503)
+    if caller_of(request.scope) is None:
+        # Open to anyone on the network: whether it is up, and nothing about the host.
+        return {"status": status, "version": __version__}, code
+    sessions = await ctx.store.run(ctx.store.sync.list_sessions)
+    return {
+        "status": status,
+        "version": __version__,
+        "backends": backends,
+        "docker": backends.get("docker", {}),
+        "database": {"path": str(ctx.settings.db_path),
+                     "schema_version": await ctx.store.run(ctx.store.sync.schema_version)},
+        "sessions": {"total": len(sessions),
+                     "failed": sum(s.phase is Phase.FAILED for s in sessions)},
+        "latest_event": ctx.hub.latest,
+    }, code

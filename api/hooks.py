@@ -1,0 +1,50 @@
+"""``POST /api/hooks``: what the agents' hooks say, as their session's agent status.
+
+The only route served on the hook listener, the one address a session container reaches
+(``api.guard.hooks_only``). The caller is an agent, so every byte is hostile: the body goes
+through the strict JSON reader, the session id is checked for shape, the hook token is
+compared in constant time, and the event is mapped by the core's table
+(:func:`appliance.agents.hooks.status_for`) — anything else is a 4xx, never a 500.
+"""
+
+from __future__ import annotations
+
+from quart import Blueprint, request
+
+from api.body import json_body
+from api.context import current
+from api.openapi import RouteDoc, documented, err
+from appliance.agents.hooks import HOOK_STATUS, status_for
+from appliance.errors import InvalidInput, Unauthorized
+from appliance.tokens import token_matches
+
+blueprint = Blueprint("hooks", __name__)
+
+BODY = {"type": "object", "required": ["session_id", "event"], "properties": {
+    "session_id": {"type": "string"},
+    "event": {"type": "object", "required": ["type"], "properties": {
+        "type": {"type": "string", "enum": list(HOOK_STATUS)}}}}}
+
+
+@blueprint.post("/api/hooks")
+@documented(RouteDoc(summary="Agent hook events (per-session hook token as Bearer)", body=BODY,
+                     responses={"204": {"description": "Recorded"}, "400": err("Bad event"),
+                                "401": err("Bad token")}))
+async def hooks() -> tuple[str, int]:
+    ctx = current()
+    auth = request.headers.get("Authorization", "")
+    body = await json_body()
+    sid = body.get("session_id")
+    if not isinstance(sid, str) or not sid or len(sid) > 100:
+        raise InvalidInput("session_id must be the session's id", field="session_id")
+    session = await ctx.store.run(ctx.store.sync.get_session, sid)
+    token = auth.removeprefix("Bearer ").strip()
+    if session is None or not token or not token_matches(token, session.hook_token_hash):
+        raise Unauthorized("unknown session or wrong hook token")
+    event = body.get("event")
+    name = event.get("type") if isinstance(event, dict) else event
+    status = status_for(name)
+    await ctx.store.run(lambda: ctx.store.sync.update_session(
+        session.id, event="hook", detail={"hook": str(name)}, agent_status=status))
+    ctx.hub.poke()
+    return "", 204

@@ -1,0 +1,78 @@
+"""Admitting a create request: every check against the world, then the new Session.
+
+The API parses a body (:func:`appliance.intake.parse_create`) and hands the request here;
+what comes back is a session ready to be inserted (the store then checks the limits in the
+same transaction). The checks, in the order a person would want to hear about them: the
+repository (a git checkout, whose owner is not root and can reach the workspaces folder),
+the base (a branch, tag or commit of it), the name (free as a session, as a branch of the
+repository and as a workspace folder), the backend (reachable, with the image). The engine
+is asked while git answers: a create is as slow as the slower of the two.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import trio
+
+from appliance import hostgit, repos
+from appliance.backends.base import Backend
+from appliance.config import Settings
+from appliance.errors import ClauderonError, Conflict, InvalidInput
+from appliance.intake import CreateRequest, new_session, suggest_name
+from appliance.sessions import Session, branch_for
+from appliance.store import AsyncStore
+
+
+async def admit(req: CreateRequest, *, settings: Settings, store: AsyncStore,
+                backends: Mapping[str, Backend], instance_key: bytes) -> Session:
+    backend = backends[str(req.backend)]
+    image = req.image or settings.default_image
+    engine_error: list[ClauderonError] = []
+    image_present: list[bool] = []
+
+    async def check_engine() -> None:
+        try:
+            await backend.ping()
+            image_present.append(await backend.image_exists(image))
+        except ClauderonError as exc:
+            engine_error.append(exc)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(check_engine)
+        repo = await trio.to_thread.run_sync(repos.inspect_repo, req.repo_path)
+    closed = await trio.to_thread.run_sync(hostgit.owner_can_reach, settings.worktrees_dir,
+                                           repo.owner)
+    if closed is not None:
+        raise InvalidInput(
+            f"the owner of {repo.root} (uid {repo.owner_uid}) cannot reach the workspaces "
+            f"folder: {closed} is closed to them; make it traversable (chmod o+x {closed}) "
+            "or move CLAUDERON_HOME", field="repo_path")
+    base = req.base if req.base else await trio.to_thread.run_sync(repos.current_branch,
+                                                                     repo)
+    await trio.to_thread.run_sync(repos.resolve_ref, repo, base)
+    name = req.name or suggest_name(req.prompt)
+    if await store.run(store.sync.get_by_name, name) is not None:
+        raise Conflict(f"a session named {name!r} already exists; pick another name",
+                       field="name")
+    branch = branch_for(name)
+    if await trio.to_thread.run_sync(repos.branch_exists, repo, branch):
+        raise Conflict(
+            f"the branch {branch} already exists in {repo.root} (kept from an earlier "
+            f"session); pick another name, or remove it with `git branch -D {branch}`",
+            field="name")
+    if await trio.to_thread.run_sync(os.path.lexists, settings.worktrees_dir / name):
+        raise Conflict(f"the workspace folder for {name!r} already exists; pick another name",
+                       field="name")
+    if engine_error:
+        raise engine_error[0]
+    if not image_present[0]:
+        raise InvalidInput(
+            f"the image {image!r} is not on the {backend.kind} engine; build it "
+            "(`clauderon image build`) or pull it", field="image")
+    return new_session(
+        req, name=name, repo_root=repo.root, subdirectory=repo.subdirectory, base_ref=base,
+        worktrees_dir=settings.worktrees_dir, default_image=settings.default_image,
+        default_cpu=settings.default_cpu, default_memory=settings.default_memory,
+        instance_key=instance_key)

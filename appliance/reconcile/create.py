@@ -1,0 +1,136 @@
+"""The Create action: workspace, workload, start, agent — or nothing at all.
+
+Theory of operation
+-------------------
+A create runs its steps in order, each announced as a progress event (``worktree``,
+``container``, ``start``, ``agent``): the session branch in the user's repository and the
+session's workspace (:func:`prepare_workspace`), the uploads and home folders, the workload
+from the container contract, its start, the agent's boot. Any step that fails undoes what
+this create made — the workload, and the workspace if no container ever used it — and the
+failure policy decides between back-off and ``failed``. A create cancelled part-way (the
+session was deleted: :meth:`Reconciler._cancel_deleted_creates`) undoes the same, shielded,
+so nothing appears after the delete. A recreate (the container vanished) keeps the
+workspace and its work, and is rate-limited by back-off.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import trio
+
+from appliance import repos, workspaces
+from appliance.agents import runner
+from appliance.agents.boot import boot_plan
+from appliance.contract import RepoMounts, workload_for
+from appliance.errors import ClauderonError
+from appliance.reconcile.deps import Deps
+from appliance.reconcile.plan import Create
+from appliance.reconcile.policy import backoff_seconds
+from appliance.sessions import Agent, AgentStatus, Phase, Session
+from appliance.tokens import Purpose, derive_token
+
+log = logging.getLogger(__name__)
+
+UNDO_SECONDS = 30.0
+
+
+def prepare_workspace(s: Session, repo: repos.RepoInfo) -> None:
+    """The session branch in the user's repository (made at the base the first time: it
+    pins what the workspace borrows), then the workspace on it."""
+    start = repos.branch_tip(repo, s.branch)
+    if start is None:
+        start = repos.resolve_ref(repo, s.base_ref)
+        repos.create_branch(repo, s.branch, start)
+    base_branch = s.base_ref if repos.branch_exists(repo, s.base_ref) else None
+    workspaces.create_workspace(repo, Path(s.worktree_path), s.branch, start,
+                                base_branch=base_branch)
+
+
+async def boot_agent(deps: Deps, s: Session, backend_id: str) -> None:
+    """Hooks, settings and the agent itself, inside the started workload."""
+    if not deps.settings.start_agents:
+        return
+    await deps.progress(s, "agent", f"starting {s.agent}")
+    await runner.boot(deps.backend_for(s), backend_id, boot_plan(s), image=s.image)
+
+
+async def create(deps: Deps, a: Create) -> None:
+    s = a.session
+    backend = deps.backend_for(s)
+    created: str | None = None
+    fresh_workspace = False
+    settled = False
+    try:
+        if a.recreate:
+            await deps.event(s, "drift", {"attempt": s.attempts + 1,
+                                          "reason": "the container is missing; recreating it"})
+        await deps.progress(s, "worktree", f"creating the workspace on {s.branch}")
+        repo = await trio.to_thread.run_sync(repos.repo_facts, s.repo_path)
+        # Safe to remove on failure: a workspace made now, or one no container ever used.
+        fresh_workspace = s.backend_id is None or not await trio.to_thread.run_sync(
+            workspaces.is_workspace, Path(s.worktree_path))
+        await trio.to_thread.run_sync(prepare_workspace, s, repo)
+        await trio.to_thread.run_sync(lambda: (deps.settings.uploads_dir / s.id).mkdir(
+            parents=True, exist_ok=True))
+        await deps.progress(s, "container", f"creating container {s.container_name}")
+        await trio.to_thread.run_sync(runner.prepare_home, deps.settings.homes_dir / s.id,
+                                      repo.owner_uid, repo.owner_gid)
+        ca = deps.settings.ca_cert_path
+        host = replace(deps.host, ca_cert_path=str(ca) if ca.exists() else None,
+                       homes_root=str(deps.settings.homes_dir))
+        borrowed = await trio.to_thread.run_sync(repos.borrowed_object_dirs, repo.objects_dir)
+        spec = workload_for(
+            s, host=host,
+            repo=RepoMounts(borrowed_objects=tuple(str(d) for d in borrowed),
+                            owner_uid=repo.owner_uid, owner_gid=repo.owner_gid),
+            proxy_token=derive_token(deps.key, s.id, Purpose.PROXY),
+            hook_token=derive_token(deps.key, s.id, Purpose.HOOK),
+        )
+        created = await backend.create(spec)
+        if a.start:
+            await deps.progress(s, "start", "starting the container")
+            await backend.start(created)
+            if not a.recreate and deps.settings.start_agents and \
+                    s.agent is Agent.CODEX and s.initial_prompt:
+                # Codex has no prompt or tool hooks (only a notify when a turn ends): it is
+                # working from the moment the daemon hands it the prompt. Said before the
+                # boot, so its end-of-turn notify always comes after.
+                s = await deps.update(s, agent_status=AgentStatus.WORKING)
+            await boot_agent(deps, s, created)
+        settled = True
+    except ClauderonError as exc:
+        settled = True
+        await undo(deps, a, created, remove_workspace=fresh_workspace)
+        await deps.fail(s, exc)
+        return
+    finally:
+        if not settled:  # cancelled: the session was deleted while it was being made
+            await undo(deps, a, created, remove_workspace=fresh_workspace)
+    attempts = s.attempts + 1 if a.recreate else 0
+    retry_at = None
+    if a.recreate:
+        p = deps.policy
+        delay = backoff_seconds(attempts, p.backoff_seconds, p.backoff_max_seconds)
+        retry_at = deps.clock() + timedelta(seconds=delay)
+    await deps.update(s, phase=Phase.RUNNING if a.start else Phase.STOPPED, backend_id=created,
+                      status_reason=None, attempts=attempts, retry_at=retry_at)
+
+
+async def undo(deps: Deps, a: Create, created: str | None, *, remove_workspace: bool) -> None:
+    """Leave nothing behind a failed or cancelled create; never remove a workspace we did
+    not just make (a recreated or retried session's workspace holds its work)."""
+    s = a.session
+    with trio.CancelScope(shield=True), trio.move_on_after(UNDO_SECONDS):
+        if created is not None:
+            try:
+                await deps.backend_for(s).remove(created)
+            except ClauderonError as exc:
+                log.warning("could not remove the container of a failed create: %s", exc,
+                            extra={"session": s.id})
+        if remove_workspace and not a.recreate:
+            await trio.to_thread.run_sync(workspaces.remove_workspace, Path(s.worktree_path))
+            await trio.to_thread.run_sync(runner.remove_home, deps.settings.homes_dir / s.id)

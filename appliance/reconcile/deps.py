@@ -1,0 +1,92 @@
+"""What the reconciler's actions are handed, and how they write a session down.
+
+:class:`Deps` carries the collaborators (settings, store, the backends by kind, the host's
+facts, the instance key, the clock), built once in ``__main__`` and passed to every action
+module (:mod:`create`, :mod:`sync`, :mod:`loop`). Its helpers are the only way an action
+records anything: a change of the session row, a progress step, an event — each logged with
+the session's id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from appliance.backends.base import Backend
+from appliance.config import Settings
+from appliance.contract import HostContext
+from appliance.errors import ClauderonError, InvalidInput
+from appliance.reconcile.policy import FailurePolicy, after_failure
+from appliance.sessions import Phase, Session
+from appliance.store import AsyncStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deps:
+    settings: Settings
+    store: AsyncStore
+    backends: Mapping[str, Backend]
+    host: HostContext
+    key: bytes
+    clock: Callable[[], datetime]
+
+    @property
+    def policy(self) -> FailurePolicy:
+        s = self.settings
+        return FailurePolicy(max_attempts=s.max_attempts, backoff_seconds=s.backoff_seconds,
+                             backoff_max_seconds=s.backoff_max_seconds)
+
+    def backend(self, kind: str) -> Backend:
+        try:
+            return self.backends[kind]
+        except KeyError:
+            raise InvalidInput(
+                f"the {kind} backend is not configured on this appliance (configured: "
+                f"{', '.join(sorted(self.backends)) or 'none'})", field="backend") from None
+
+    def backend_for(self, s: Session) -> Backend:
+        return self.backend(str(s.backend))
+
+    async def update(self, s: Session, **changes: Any) -> Session:
+        return await self.store.run(lambda: self.store.sync.update_session(s.id, **changes))
+
+    async def event(self, s: Session | None, kind: str, payload: Mapping[str, Any]) -> None:
+        sid = s.id if s is not None else None
+        body = {"id": s.id, "name": s.name, **payload} if s is not None else dict(payload)
+        await self.store.run(self.store.sync.append_event, sid, kind, body)
+
+    async def progress(self, s: Session, step: str, message: str) -> None:
+        log.info("%s: %s", s.name, message, extra={"session": s.id})
+        await self.event(s, "progress", {"step": step, "message": message})
+
+    async def mark(self, s: Session, phase: Phase, bid: str | None, *,
+                   reason: str | None = None, **extra: Any) -> Session:
+        changes: dict[str, Any] = {"phase": phase, "backend_id": bid, "status_reason": reason}
+        if phase is Phase.ARCHIVED and s.archived_at is None:
+            changes["archived_at"] = self.clock()
+        return await self.update(s, **changes, **extra)
+
+    async def fail(self, s: Session, exc: ClauderonError) -> None:
+        """A create or start failed: fail the session now, or back off and try again."""
+        outcome = after_failure(exc, attempts=s.attempts + 1, policy=self.policy)
+        log.warning("%s: %s", s.name, outcome.reason, extra={"session": s.id})
+        if outcome.retry_in is None:
+            await self.update(s, phase=Phase.FAILED, status_reason=outcome.reason,
+                              attempts=outcome.attempts, retry_at=None)
+            return
+        await self.update(s, attempts=outcome.attempts, status_reason=outcome.reason,
+                          retry_at=self.clock() + timedelta(seconds=outcome.retry_in))
+
+    async def note(self, s: Session, what: str, exc: ClauderonError) -> None:
+        """A step that is retried every pass (a delete, a stop) failed: say so on the session
+        and in its events, once per distinct reason, not only in a log line."""
+        reason = f"{what} failed: {exc.message}; trying again"
+        log.warning("%s: %s", s.name, reason, extra={"session": s.id})
+        if s.status_reason != reason:
+            await self.update(s, status_reason=reason)
+            await self.event(s, "action_failed", {"action": what, "reason": exc.message})

@@ -1,0 +1,80 @@
+"""What is out of sync, in words (pure): the reconcile plan, read as a report.
+
+``clauderon reconcile``, the TUI's reconcile view and ``GET /api/reconcile`` show what the
+reconciler would do now and why — computed by the same :func:`~appliance.reconcile.plan.plan`
+the reconciler runs, so the report and the reconciler cannot disagree — plus the sessions
+that failed (state, not drift: they wait for a person).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from appliance.backends.base import Observed
+from appliance.reconcile.plan import (
+    Action,
+    Create,
+    Delete,
+    Mark,
+    PlanSettings,
+    RemoveOrphan,
+    RemoveWorkload,
+    Start,
+    Stop,
+    SyncBranch,
+    plan,
+)
+from appliance.sessions import Phase, Session
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Problem:
+    session: str | None
+    problem: str
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"session": self.session, "problem": self.problem, "detail": self.detail}
+
+
+def describe(action: Action) -> Problem | None:
+    """The action in words; None for work that is not drift (a create or delete under way)."""
+    match action:
+        case RemoveOrphan(name=name):
+            return Problem(session=None, problem="orphan_container",
+                           detail=f"{name} belongs to no session; it is removed")
+        case Create(session=s, recreate=True):
+            return Problem(session=s.name, problem="container_missing",
+                           detail=f"{s.container_name} is gone; the reconciler recreates it")
+        case Create() | Delete():
+            return None
+        case RemoveWorkload(session=s, backend_id=bid, reason=reason) if reason:
+            return Problem(session=s.name, problem="worktree_missing", detail=reason)
+        case RemoveWorkload(session=s, backend_id=bid):
+            return Problem(session=s.name, problem="extra_container",
+                           detail=f"container {bid[:12]} is not the session's; it is removed")
+        case Start(session=s):
+            return Problem(session=s.name, problem="container_stopped",
+                           detail=f"{s.container_name} is stopped; it is started")
+        case Stop(session=s, then=then):
+            return Problem(session=s.name, problem="container_running",
+                           detail=f"{s.container_name} runs but the session is {then}")
+        case Mark(session=s, phase=phase, reason=reason):
+            return Problem(session=s.name, problem="phase_behind",
+                           detail=reason or f"recorded as {s.phase}, observed {phase}")
+        case SyncBranch(session=s, tip=tip):
+            return Problem(session=s.name, problem="branch_behind",
+                           detail=f"{s.branch} moved to {tip[:12]}; it is brought in")
+    raise AssertionError(f"no words for {action!r}")
+
+
+def report(sessions: Sequence[Session], observed: Sequence[Observed], *, now: datetime,
+           cfg: PlanSettings, missing: Collection[str] = ()) -> list[Problem]:
+    """Failed sessions, then every action the reconciler would take now, in words."""
+    failed = [Problem(session=s.name, problem="failed", detail=s.status_reason or "")
+              for s in sessions if s.phase is Phase.FAILED]
+    drift = (describe(a) for a in plan(sessions, observed, now=now, cfg=cfg, missing=missing))
+    return failed + [p for p in drift if p is not None]

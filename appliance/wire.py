@@ -1,0 +1,185 @@
+"""The wire model: every JSON shape the API serves, defined once, with its schema.
+
+Theory of operation
+-------------------
+A shape is a tuple of :class:`Field` — a name, its JSON Schema and how to read it from the
+record. :func:`render` turns a record into JSON by its shape; :func:`schema` turns the shape
+into the JSON Schema that the OpenAPI document publishes (``api/openapi.py``) and from which
+the web UI's TypeScript types are generated. So the JSON a client gets and the schema it is
+typed against cannot disagree.
+
+The session's shape carries two derived fields that every UI used to decide for itself:
+``filters`` (which of the list's filters — active, waiting for me, failed, archived — show
+it: :func:`filters_of`) and ``actions`` (the verbs allowed now: :mod:`appliance.verbs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from appliance import verbs
+from appliance.sessions import AgentStatus, Phase, Session
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    name: str
+    schema: Json
+    get: Callable[[Any], Any]
+    required: bool = True
+
+
+def render(shape: tuple[Field, ...], record: Any) -> Json:
+    return {f.name: f.get(record) for f in shape}
+
+
+def schema(shape: tuple[Field, ...], *, description: str = "") -> Json:
+    out: Json = {"type": "object",
+                 "required": [f.name for f in shape if f.required],
+                 "properties": {f.name: f.schema for f in shape},
+                 "additionalProperties": False}
+    if description:
+        out["description"] = description
+    return out
+
+
+STR: Json = {"type": "string"}
+OPT_STR: Json = {"type": ["string", "null"]}
+INT: Json = {"type": "integer"}
+BOOL: Json = {"type": "boolean"}
+
+
+def _enum(kind: type[StrEnum], *, nullable: bool = False) -> Json:
+    values: list[Any] = [str(v) for v in kind]
+    if nullable:
+        return {"type": ["string", "null"], "enum": [*values, None]}
+    return {"type": "string", "enum": values}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+# --- the session list's filters ------------------------------------------------------
+
+
+class ListFilter(StrEnum):
+    ACTIVE = "active"
+    WAITING = "waiting"
+    FAILED = "failed"
+    ARCHIVED = "archived"
+
+
+#: Agent statuses that mean "the agent is waiting for a person".
+WAITING_FOR_ME = frozenset({AgentStatus.WAITING_APPROVAL, AgentStatus.WAITING_INPUT,
+                            AgentStatus.IDLE})
+
+_FILTERS: Mapping[ListFilter, Callable[[Phase, AgentStatus], bool]] = {
+    ListFilter.ACTIVE: lambda phase, _: phase not in (Phase.ARCHIVED, Phase.FAILED),
+    ListFilter.WAITING: lambda phase, status: phase is Phase.RUNNING
+    and status in WAITING_FOR_ME,
+    ListFilter.FAILED: lambda phase, _: phase is Phase.FAILED,
+    ListFilter.ARCHIVED: lambda phase, _: phase is Phase.ARCHIVED,
+}
+
+
+def filters_of(phase: Phase, agent_status: AgentStatus) -> list[str]:
+    """The list filters a session in ``phase`` with ``agent_status`` shows under."""
+    return [str(f) for f, keep in _FILTERS.items() if keep(phase, agent_status)]
+
+
+def shown_under(chosen: ListFilter | None, phase: Phase, agent_status: AgentStatus) -> bool:
+    return chosen is None or _FILTERS[chosen](phase, agent_status)
+
+
+# --- shapes ---------------------------------------------------------------------------
+
+SESSION: tuple[Field, ...] = (
+    Field("id", STR, lambda s: s.id),
+    Field("name", STR, lambda s: s.name),
+    Field("repo_path", STR, lambda s: s.repo_path),
+    Field("subdirectory", STR, lambda s: s.subdirectory),
+    Field("worktree_path", STR, lambda s: s.worktree_path),
+    Field("branch", STR, lambda s: s.branch),
+    Field("base_ref", STR, lambda s: s.base_ref),
+    Field("agent", STR, lambda s: str(s.agent)),
+    Field("model", OPT_STR, lambda s: s.model),
+    Field("backend", STR, lambda s: str(s.backend)),
+    Field("image", STR, lambda s: s.image),
+    Field("cpu", {"type": ["number", "null"]}, lambda s: s.cpu),
+    Field("memory", OPT_STR, lambda s: s.memory),
+    Field("access_mode", {"type": "string", "enum": ["read-write", "read-only"]},
+          lambda s: str(s.access_mode)),
+    Field("initial_prompt", STR, lambda s: s.initial_prompt),
+    Field("skip_permissions", BOOL, lambda s: s.skip_permissions),
+    Field("phase", _enum(Phase), lambda s: str(s.phase)),
+    Field("desired", {"type": "string", "enum": ["running", "stopped", "archived",
+                                                 "deleted"]}, lambda s: str(s.desired)),
+    Field("agent_status", _enum(AgentStatus), lambda s: str(s.agent_status)),
+    Field("status_reason", OPT_STR, lambda s: s.status_reason),
+    Field("backend_id", OPT_STR, lambda s: s.backend_id),
+    Field("container_name", STR, lambda s: s.container_name),
+    Field("attempts", INT, lambda s: s.attempts),
+    Field("retry_at", OPT_STR, lambda s: _iso(s.retry_at)),
+    Field("created_at", STR, lambda s: _iso(s.created_at)),
+    Field("updated_at", STR, lambda s: _iso(s.updated_at)),
+    Field("archived_at", OPT_STR, lambda s: _iso(s.archived_at)),
+    Field("filters", {"type": "array", "items": _enum(ListFilter),
+                      "description": "The list filters that show this session"},
+          lambda s: filters_of(s.phase, s.agent_status)),
+    Field("actions", {"type": "array", "items": _enum(verbs.Verb),
+                      "description": "What can be done to it now"},
+          verbs.allowed_verbs),
+)
+
+#: Raise this when the session's shape changes: the store re-renders every stored view.
+SESSION_VERSION = 2
+
+
+def session_json(s: Session) -> Json:
+    """The public view (API, CLI ``--json``). Token digests never leave the appliance."""
+    return render(SESSION, s)
+
+
+EVENT: tuple[Field, ...] = (
+    Field("id", INT, lambda e: e.id),
+    Field("ts", STR, lambda e: e.ts),
+    Field("session_id", OPT_STR, lambda e: e.session_id),
+    Field("kind", STR, lambda e: e.kind),
+    Field("payload", {"type": "object"}, lambda e: e.payload),
+)
+
+ERROR: tuple[Field, ...] = (
+    Field("error", {**STR, "description": "What went wrong and what to do."},
+          lambda e: e.message),
+    Field("code", STR, lambda e: e.code),
+    Field("field", {**STR, "description": "The request field concerned."},
+          lambda e: e.field, required=False),
+)
+
+MESSAGE: tuple[Field, ...] = (
+    Field("kind", {"type": "string",
+                   "enum": ["user", "assistant", "tool_call", "tool_result", "plan"],
+                   "description": "plan: a tool call that plans (the agent's plan tools)"},
+          lambda m: str(m.kind)),
+    Field("text", STR, lambda m: m.text),
+    Field("ts", OPT_STR, lambda m: m.ts),
+    Field("tool", OPT_STR, lambda m: m.tool),
+    Field("tool_id", OPT_STR, lambda m: m.tool_id),
+    Field("input", {"description": "A tool call's arguments, as the agent sent them"},
+          lambda m: m.input),
+    Field("is_error", BOOL, lambda m: m.is_error),
+)
+
+SCHEMAS: Mapping[str, Json] = {
+    "Session": schema(SESSION),
+    "Event": schema(EVENT),
+    "Error": schema(ERROR),
+    "Message": schema(MESSAGE),
+}
