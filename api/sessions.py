@@ -9,7 +9,7 @@ reconciler does the work, whose progress shows on ``/ws/events`` and
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import trio
 from quart import Blueprint, Response, request
@@ -33,7 +33,7 @@ blueprint = Blueprint("sessions", __name__)
 
 LIST = {"type": "object", "required": ["sessions"],
         "properties": {"sessions": {"type": "array", "items": SESSION}}}
-FILTER_Q = (("filter", "active | waiting | failed | archived (default: every session)"),
+FILTER_Q = (("filter", "active | waiting | failed | archived (default: all but archived)"),
             ("archived", "true: only archived sessions (as filter=archived)"),
             ("all", "true: every session"))
 
@@ -62,12 +62,14 @@ async def act(ref: str, verb: Verb, **extra: Any) -> Session:
     return updated
 
 
-def _list_filter() -> wire.ListFilter | None:
+def _list_filter() -> wire.ListFilter | None | Literal["unarchived"]:
     raw = request.args.get("filter")
     if raw is None:
         if request.args.get("all") == "true":
             return None
-        return wire.ListFilter.ARCHIVED if request.args.get("archived") == "true" else None
+        if request.args.get("archived") == "true":
+            return wire.ListFilter.ARCHIVED
+        return "unarchived"
     try:
         return wire.ListFilter(raw)
     except ValueError:

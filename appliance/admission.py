@@ -69,7 +69,7 @@ async def admit(req: CreateRequest, *, settings: Settings, store: AsyncStore,
         raise engine_error[0]
     if not image_present[0]:
         raise InvalidInput(
-            f"the image {image!r} is not on the {backend.kind} engine; build it "
+            f"the image {image!r} is not on the {backend.kind.capitalize()} engine; build it "
             "(`clauderon image build`) or pull it", field="image")
     return new_session(
         req, name=name, repo_root=repo.root, subdirectory=repo.subdirectory, base_ref=base,

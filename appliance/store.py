@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import trio
 
@@ -367,8 +367,10 @@ class Store:
             raise NotFound(f"no session named or with id {ref!r} (see `clauderon list --all`)")
         return session
 
-    def list_views(self, chosen: wire.ListFilter | None = None) -> list[str]:
-        """Sessions' public JSON, oldest first; with ``chosen``, those its filter shows."""
+    def list_views(self, chosen: wire.ListFilter | None | Literal["unarchived"] = None
+                   ) -> list[str]:
+        """Sessions' public JSON, oldest first; with ``chosen``, those its filter shows
+        (``unarchived``: all but the archived, what a plain list shows)."""
         with self._lock:
             rows = self._conn.execute(
                 "SELECT view, phase, agent_status FROM sessions ORDER BY created_at").fetchall()

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from appliance import verbs
 from appliance.sessions import AgentStatus, Phase, Session
@@ -94,8 +94,15 @@ def filters_of(phase: Phase, agent_status: AgentStatus) -> list[str]:
     return [str(f) for f, keep in _FILTERS.items() if keep(phase, agent_status)]
 
 
-def shown_under(chosen: ListFilter | None, phase: Phase, agent_status: AgentStatus) -> bool:
-    return chosen is None or _FILTERS[chosen](phase, agent_status)
+def shown_under(chosen: ListFilter | None | Literal["unarchived"], phase: Phase,
+                agent_status: AgentStatus) -> bool:
+    """Whether a session shows under ``chosen`` (None: every session; ``unarchived``: all
+    but the archived, what a plain list shows)."""
+    if chosen is None:
+        return True
+    if chosen == "unarchived":
+        return phase is not Phase.ARCHIVED
+    return _FILTERS[chosen](phase, agent_status)
 
 
 # --- shapes ---------------------------------------------------------------------------
