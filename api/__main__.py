@@ -12,8 +12,7 @@ from api.app import create_app
 from api.context import ApiContext
 from api.events import EventHub
 from api.server import check_tls, serve
-from appliance.backends import open_backends
-from appliance.backends.docker_network import SessionNetwork, ensure_patiently
+from appliance import backends
 from appliance.config import Settings, load_settings
 from appliance.errors import ClauderonError
 from appliance.service import configure_logging
@@ -29,20 +28,16 @@ def build_context(settings: Settings) -> ApiContext:
     return ApiContext(
         settings=settings,
         store=store,
-        backends=dict(open_backends(settings)),
+        backends=dict(backends.open_backends(settings)),
         hub=EventHub(store),
         instance_key=load_or_create_instance_key(settings.instance_secret_path),
     )
 
 
 async def session_gateway(settings: Settings) -> str | None:
-    """Where the hook listener goes: the sessions' network gateway, once it is ensured
-    (whichever service starts first creates the network and its firewall)."""
-    network = SessionNetwork.for_settings(settings)
-    if network is None:
-        return None
-    info = await trio.to_thread.run_sync(ensure_patiently, network, abandon_on_cancel=True)
-    return info.gateway
+    """Where the hook listener goes: the sessions' network gateway, once it is ensured."""
+    return await trio.to_thread.run_sync(backends.session_gateway, settings,
+                                         abandon_on_cancel=True)
 
 
 async def run(settings: Settings) -> None:

@@ -16,16 +16,16 @@ from quart_trio import QuartTrio
 
 from api import (
     console,
+    conversation,
+    drift,
     events_socket,
     files,
     health,
-    hooks,
+    hook_events,
     openapi,
-    reconcile,
-    repos,
+    repo_routes,
     sessions,
     signin,
-    transcript,
     webui,
 )
 from api.context import EXTENSION, ApiContext
@@ -33,8 +33,8 @@ from appliance.errors import ClauderonError, NotFound
 
 log = logging.getLogger(__name__)
 
-BLUEPRINTS = (sessions, transcript, console, files, repos, reconcile, hooks, health,
-              events_socket, signin, openapi)
+BLUEPRINTS = (sessions, conversation, console, files, repo_routes, drift, hook_events,
+              health, events_socket, signin, openapi)
 
 
 def create_app(ctx: ApiContext) -> QuartTrio:

@@ -1,7 +1,7 @@
 """The one layer in front of the routes on each listener (ASGI middleware, the I/O shell).
 
 * :class:`Guard` wraps the app on the TCP listener: it gathers a request's facts, asks
-  :mod:`api.policy` what may pass, finds the caller (a bearer token, else the session
+  :mod:`api.request_policy` what may pass, finds the caller (a bearer token, else the session
   cookie) in the database, rate-limits sign-in attempts, refuses with the JSON error body
   (for a WebSocket: an HTTP answer before any 101), and puts the caller in the scope
   (``clauderon.caller``) for the routes. Every response gets the security headers, never a
@@ -30,7 +30,8 @@ from typing import Any
 import trio
 
 from api import cookies
-from api.policy import (
+from api.ratelimit import SignInLimiter
+from api.request_policy import (
     ATTEMPT_ROUTES,
     Facts,
     Policy,
@@ -38,7 +39,6 @@ from api.policy import (
     classify,
     security_headers,
 )
-from api.ratelimit import SignInLimiter
 from appliance.auth import LOCAL, Caller, Principal, Scope
 from appliance.authstore import AuthStore
 from appliance.errors import (

@@ -28,7 +28,7 @@ from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 
 from api.guard import Guard, hooks_only, trusted
-from api.policy import Policy
+from api.request_policy import Policy
 from appliance.config import Settings
 from appliance.errors import ConfigError
 from appliance.store import AsyncStore

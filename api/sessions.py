@@ -62,7 +62,7 @@ async def act(ref: str, verb: Verb, **extra: Any) -> Session:
     return updated
 
 
-def _list_filter() -> wire.ListFilter | None | Literal["unarchived"]:
+def _list_filter() -> wire.ListFilter | Literal["unarchived"] | None:
     raw = request.args.get("filter")
     if raw is None:
         if request.args.get("all") == "true":

@@ -26,7 +26,7 @@ from api.context import current
 from api.cookies import clear_cookies, set_cookie
 from api.guard import HTTPS, caller_of
 from api.openapi import RouteDoc, documented, err, ok
-from api.policy import host_name
+from api.request_policy import host_name
 from appliance import passkeys
 from appliance.auth import (
     BrowserSession,

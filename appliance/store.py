@@ -367,7 +367,7 @@ class Store:
             raise NotFound(f"no session named or with id {ref!r} (see `clauderon list --all`)")
         return session
 
-    def list_views(self, chosen: wire.ListFilter | None | Literal["unarchived"] = None
+    def list_views(self, chosen: wire.ListFilter | Literal["unarchived"] | None = None
                    ) -> list[str]:
         """Sessions' public JSON, oldest first; with ``chosen``, those its filter shows
         (``unarchived``: all but the archived, what a plain list shows)."""

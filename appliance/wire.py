@@ -94,7 +94,7 @@ def filters_of(phase: Phase, agent_status: AgentStatus) -> list[str]:
     return [str(f) for f, keep in _FILTERS.items() if keep(phase, agent_status)]
 
 
-def shown_under(chosen: ListFilter | None | Literal["unarchived"], phase: Phase,
+def shown_under(chosen: ListFilter | Literal["unarchived"] | None, phase: Phase,
                 agent_status: AgentStatus) -> bool:
     """Whether a session shows under ``chosen`` (None: every session; ``unarchived``: all
     but the archived, what a plain list shows)."""

@@ -21,20 +21,20 @@ from collections.abc import Mapping
 import trio
 
 from appliance.audit import AuditLog
-from appliance.backends.docker_network import SessionNetwork, ensure_patiently
+from appliance.backends import session_gateway
 from appliance.config import Settings, load_settings
 from appliance.credentials import CredentialSet, load_credentials, write_codex_auth
 from appliance.errors import ClauderonError
 from appliance.service import configure_logging
 from appliance.store import Store
 from proxy.certs import CertStore, load_or_create_ca
-from proxy.codex import TokenSink
 from proxy.config import ProxyConfig, load_proxy_config
 from proxy.directory import StoreDirectory
 from proxy.inject import CredentialLookup
 from proxy.localaddrs import own_addresses
 from proxy.server import serve
 from proxy.state import ProxyState
+from proxy.token_refresh import TokenSink
 
 log = logging.getLogger("proxy")
 
@@ -52,12 +52,6 @@ def _sink(creds: CredentialSet) -> TokenSink | None:
     if creds.codex_auth_path is None:
         return None
     return functools.partial(write_codex_auth, creds.codex_auth_path)
-
-
-def session_gateway(settings: Settings) -> str | None:
-    """The sessions' network gateway (ensured), or None without a sessions' network."""
-    network = SessionNetwork.for_settings(settings)
-    return None if network is None else ensure_patiently(network).gateway
 
 
 async def run(settings: Settings, env: Mapping[str, str], gateway: str | None) -> None:

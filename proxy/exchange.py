@@ -25,7 +25,6 @@ import h11
 import trio
 
 from appliance.audit import Decision
-from proxy.codex import MAX_REFRESH_BODY, capture_refresh_response, rewrite_refresh_request
 from proxy.directory import SessionAuth
 from proxy.framing import framed, request_framing, response_framing
 from proxy.heads import Target, forwardable
@@ -44,10 +43,11 @@ from proxy.relay import (
     upstream_send,
 )
 from proxy.rules import Style
+from proxy.sides import HttpSide
 from proxy.state import ProxyState
+from proxy.token_refresh import MAX_REFRESH_BODY, capture_refresh_response, rewrite_refresh_request
 from proxy.upload import linger, send_request
 from proxy.upstream import ErrorType, UpstreamError, abort
-from proxy.wire import HttpSide
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ The placeholder auth the agent sent is always removed before the real value is s
 placeholder never reaches the upstream next to the real value. When the credential the
 rule needs is not loaded, the headers are returned unchanged (the upstream answers 401,
 which the agent reports; nothing is invented). The Codex token refresh, which rewrites
-bodies rather than headers, lives in :mod:`proxy.codex`.
+bodies rather than headers, lives in :mod:`proxy.token_refresh`.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def apply_rule(rule: Rule, headers: Headers, creds: CredentialLookup) -> Injecti
             out.append((b"chatgpt-account-id", _enc(account.value)))
         return Injection(headers=out, credential="codex_access_token")
     if rule.style is Style.CODEX_REFRESH:
-        # The body carries this credential; proxy.codex swaps it. Headers stay as they are.
+        # The body carries this credential; proxy.token_refresh swaps it. Headers stay as they are.
         present = creds.get(rule.credential) is not None
         return Injection(headers=headers, credential=rule.credential if present else None)
     cred = creds.get(rule.credential)

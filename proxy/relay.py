@@ -16,8 +16,8 @@ import h11
 import trio
 
 from proxy.framing import Ambiguous, clean_trailers, head_defect, head_end
+from proxy.sides import MAX_HEAD, READ_SIZE, HttpSide, PeerHungUp
 from proxy.upstream import ErrorType, UpstreamError
-from proxy.wire import MAX_HEAD, READ_SIZE, HttpSide, PeerHungUp
 
 _BROKEN = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 _READ_ERRORS = (h11.RemoteProtocolError, trio.TooSlowError, *_BROKEN)

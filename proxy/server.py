@@ -47,9 +47,9 @@ from proxy.relay import (
     client_event,
     client_request,
 )
+from proxy.sides import HttpSide
 from proxy.state import ProxyState
 from proxy.tls import TlsStream
-from proxy.wire import HttpSide
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,11 @@ import trio
 
 from appliance.audit import AuditRecord
 from proxy.certs import CertStore
-from proxy.codex import CREDENTIAL_FOR_TOKEN, TokenSink
 from proxy.config import ProxyConfig
 from proxy.directory import SessionDirectory
 from proxy.inject import CredentialLookup, SecretValue
 from proxy.policy import IpAddress
+from proxy.token_refresh import CREDENTIAL_FOR_TOKEN, TokenSink
 from proxy.upstream import Pool
 
 log = logging.getLogger(__name__)

@@ -25,9 +25,9 @@ from proxy.framing import has_body
 from proxy.heads import Target
 from proxy.inject import Headers
 from proxy.relay import ClientGone, Tally, relay_body, upstream_event, upstream_flush
+from proxy.sides import HttpSide
 from proxy.state import ProxyState
 from proxy.upstream import UpstreamConn, UpstreamError
-from proxy.wire import HttpSide
 
 #: How long an upstream that stopped taking an upload gets to show its answer (a 413, say),
 #: and how long the rest of that upload is then read and dropped before the client's close.

@@ -37,8 +37,8 @@ from proxy.config import ProxyConfig, Upstream
 from proxy.heads import Target
 from proxy.localaddrs import is_local_address, on_container_bridge
 from proxy.policy import IpAddress, address_refusal
+from proxy.sides import HttpSide
 from proxy.tls import TlsStream
-from proxy.wire import HttpSide
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from appliance.agents import claude, codex
+from appliance.agents import claude_setup, codex_setup
 from appliance.agents.hooks import (
     HOOK_SCRIPT,
     HOOK_SCRIPT_PATH,
@@ -103,19 +103,19 @@ def boot_plan(session: Session) -> BootPlan:
             FileWrite(path=MANAGED_SETTINGS_PATH, as_root=True, content=render_json(
                 claude_managed_settings(skip_permissions=session.skip_permissions))),
             FileWrite(path=f"{CONTAINER_HOME}/.claude.json", mode="0600", keep=True,
-                      content=render_json(claude.claude_json(
+                      content=render_json(claude_setup.claude_json(
                           workdir=workdir, api_key_placeholder=PLACEHOLDERS["ANTHROPIC_API_KEY"],
                           skip_permissions=session.skip_permissions))),
         ]
-        body = claude.start_script(session, home=CONTAINER_HOME, workdir=workdir)
+        body = claude_setup.start_script(session, home=CONTAINER_HOME, workdir=workdir)
     else:
         files += [
             FileWrite(path=f"{CONTAINER_HOME}/.codex/config.toml",
-                      content=codex.config_toml(session, workdir=workdir).encode()),
+                      content=codex_setup.config_toml(session, workdir=workdir).encode()),
             FileWrite(path=f"{CONTAINER_HOME}/.codex/auth.json", mode="0600",
-                      content=codex.auth_json(PLACEHOLDERS["OPENAI_API_KEY"]).encode()),
+                      content=codex_setup.auth_json(PLACEHOLDERS["OPENAI_API_KEY"]).encode()),
         ]
-        body = codex.start_script(session)
+        body = codex_setup.start_script(session)
     files.append(FileWrite(path=START_SCRIPT_PATH, mode="0755", as_root=True,
                            content=_start_script(body, workdir)))
     return BootPlan(tools=(*BASE_TOOLS, str(session.agent)), files=tuple(files),

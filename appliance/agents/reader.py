@@ -15,7 +15,7 @@ inflate is bounded per answer:
   for (without keeping the bytes) through at most :data:`MAX_SKIP` bytes an answer, and the
   cursor moves past what was looked at, so polling gets past a gigabyte line in a few answers
   instead of re-reading its start for ever.
-* Lines themselves (depth, numbers) are bounded by :mod:`appliance.agents.transcript`.
+* Lines themselves (depth, numbers) are bounded by :mod:`appliance.agents.logs`.
 
 Theory of the cursor: a byte offset into the agent's log files taken in order; only
 complete lines are consumed, so polling never returns a message twice or half. A symlink,
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appliance import safefs
-from appliance.agents import claude
-from appliance.agents.transcript import MAX_LINES, Message, parse_lines
+from appliance.agents import claude_setup
+from appliance.agents.logs import MAX_LINES, Message, parse_lines
 from appliance.contract import workdir_for
 from appliance.errors import ClauderonError, Conflict, InvalidInput, NotFound
 from appliance.sessions import Agent, Session
@@ -80,7 +80,7 @@ def read_transcript(home: Path, session: Session, cursor: int) -> Page:
 
 def log_files(tree: safefs.Tree, session: Session) -> list[LogFile]:
     if session.agent is Agent.CLAUDE:
-        folder = claude.project_folder(workdir_for(session))
+        folder = claude_setup.project_folder(workdir_for(session))
         return [LogFile(parts=(".claude", "projects", folder, f"{session.id}.jsonl"),
                         size=None)]
     return codex_files(tree)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from appliance.backends.base import Backend
 from appliance.backends.docker import DockerBackend
-from appliance.backends.docker_network import SessionNetwork
+from appliance.backends.docker_network import SessionNetwork, ensure_patiently
 from appliance.config import Settings
 from appliance.host import instance_id
 
@@ -24,3 +24,12 @@ def open_backends(settings: Settings, *, network: SessionNetwork | None = None) 
     docker = DockerBackend(url=settings.docker_host, instance=instance_id(settings),
                            timeout=settings.docker_timeout_seconds, network=network)
     return {docker.kind: docker}
+
+
+def session_gateway(settings: Settings) -> str | None:
+    """The sessions' network gateway, where the proxy and the hook listener listen: the
+    network and its firewall are ensured first (whichever service starts first makes them;
+    an engine still starting is waited for). None when ``[docker] network = "none"``.
+    Blocking: call it on a worker thread from trio."""
+    network = SessionNetwork.for_settings(settings)
+    return None if network is None else ensure_patiently(network).gateway

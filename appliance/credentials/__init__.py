@@ -12,7 +12,7 @@ names, sources and masked values ever leave it in logs or summaries.
 
 from __future__ import annotations
 
-from appliance.credentials.codex import (
+from appliance.credentials.chatgpt import (
     account_id_from_id_token,
     default_codex_auth_path,
     write_codex_auth,

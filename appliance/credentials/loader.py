@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.config import Settings
-from appliance.credentials import codex, files, onepassword
+from appliance.credentials import chatgpt, files, onepassword
 from appliance.credentials.model import (
     CREDENTIAL_NAMES,
     SPECS,
@@ -147,10 +147,10 @@ def load_credentials(settings: Settings, env: Mapping[str, str]) -> tuple[Creden
     _account_from_id_token(found)
 
     # 4. the host's Codex auth.json
-    codex_path = codex.default_codex_auth_path(env, config.codex_auth_json_path)
+    codex_path = chatgpt.default_codex_auth_path(env, config.codex_auth_json_path)
     if any(spec.from_codex_auth and spec.name not in found for spec in SPECS):
         try:
-            auth = codex.read_codex_auth(codex_path)
+            auth = chatgpt.read_codex_auth(codex_path)
         except ConfigError as exc:
             warnings.append(f"codex: {exc.message}; Codex credentials from it skipped")
             auth = None
@@ -177,7 +177,7 @@ def _account_from_id_token(found: dict[str, Credential]) -> None:
     id_token = found.get("codex_id_token")
     if "codex_account_id" in found or id_token is None:
         return
-    account = codex.account_id_from_id_token(id_token.value)
+    account = chatgpt.account_id_from_id_token(id_token.value)
     if account:
         found["codex_account_id"] = Credential(
             name="codex_account_id", value=account, source=id_token.source

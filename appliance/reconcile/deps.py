@@ -19,7 +19,7 @@ from appliance.backends.base import Backend
 from appliance.config import Settings
 from appliance.contract import HostContext
 from appliance.errors import ClauderonError, InvalidInput
-from appliance.reconcile.policy import FailurePolicy, after_failure
+from appliance.reconcile.failures import FailurePolicy, after_failure
 from appliance.sessions import Phase, Session
 from appliance.store import AsyncStore
 

@@ -39,7 +39,7 @@ from appliance.backends.base import Backend, Observed
 from appliance.config import Settings
 from appliance.contract import HostContext
 from appliance.errors import BackendUnavailable, ClauderonError, Conflict, NotFound
-from appliance.reconcile import create, sync
+from appliance.reconcile import creating, sync
 from appliance.reconcile.deps import Deps
 from appliance.reconcile.plan import (
     Action,
@@ -232,11 +232,11 @@ class Reconciler:
             case Delete():
                 await self._delete(action)
             case Create():
-                await create.create(deps, action)
+                await creating.create(deps, action)
             case Start(session=s, backend_id=bid):
                 try:
                     await deps.backend_for(s).start(bid)
-                    await create.boot_agent(deps, s, bid)
+                    await creating.boot_agent(deps, s, bid)
                 except ClauderonError as exc:
                     await deps.fail(s, exc)
                     return

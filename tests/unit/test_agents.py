@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from appliance import safefs
-from appliance.agents import claude, codex
+from appliance.agents import claude_setup, codex_setup
 from appliance.agents.boot import boot_plan, check_argv, start_argv, write_argv
 from appliance.agents.hooks import (
     CLAUDE_HOOK_EVENTS,
@@ -16,8 +16,8 @@ from appliance.agents.hooks import (
     MANAGED_SETTINGS_PATH,
     claude_managed_settings,
 )
+from appliance.agents.logs import Kind, claude_messages, codex_messages, parse_lines
 from appliance.agents.reader import LogFile, read_after
-from appliance.agents.transcript import Kind, claude_messages, codex_messages, parse_lines
 from appliance.contract import PLACEHOLDERS
 from appliance.sessions import Agent, Session, SessionId
 
@@ -45,7 +45,7 @@ def test_managed_settings_register_every_status_hook() -> None:
 
 def test_claude_json_skips_every_first_run_prompt() -> None:
     key = PLACEHOLDERS["ANTHROPIC_API_KEY"]
-    doc = claude.claude_json(workdir="/workspace/src", api_key_placeholder=key,
+    doc = claude_setup.claude_json(workdir="/workspace/src", api_key_placeholder=key,
                              skip_permissions=True)
     assert doc["hasCompletedOnboarding"] and doc["bypassPermissionsModeAccepted"]
     assert doc["projects"]["/workspace/src"]["hasTrustDialogAccepted"]
@@ -54,18 +54,18 @@ def test_claude_json_skips_every_first_run_prompt() -> None:
 
 def test_claude_start_script_starts_fresh_or_resumes() -> None:
     s = session(model="opus", skip_permissions=True, initial_prompt="-x; rm -rf /")
-    script = claude.start_script(s, home="/home/agent", workdir="/workspace")
+    script = claude_setup.start_script(s, home="/home/agent", workdir="/workspace")
     assert f'"$HOME/.claude/projects/-workspace/{s.id}.jsonl"' in script
     assert f"claude --resume {s.id} --model opus --dangerously-skip-permissions\n" in script
     assert (f"claude --session-id {s.id} --model opus --dangerously-skip-permissions -- "
             "'-x; rm -rf /'") in script
-    plain = claude.start_script(session(initial_prompt=""), home="/h", workdir="/workspace")
+    plain = claude_setup.start_script(session(initial_prompt=""), home="/h", workdir="/workspace")
     assert "--dangerously" not in plain and " -- " not in plain
-    assert claude.project_folder("/workspace/my_app.v2") == "-workspace-my-app-v2"
+    assert claude_setup.project_folder("/workspace/my_app.v2") == "-workspace-my-app-v2"
 
 
 def test_codex_config_goes_through_the_proxy_without_websockets() -> None:
-    doc = tomllib.loads(codex.config_toml(session(model="gpt-5.2", skip_permissions=True),
+    doc = tomllib.loads(codex_setup.config_toml(session(model="gpt-5.2", skip_permissions=True),
                                           workdir="/workspace"))
     provider = doc["model_providers"][doc["model_provider"]]
     assert provider["base_url"] == "https://api.openai.com/v1"
@@ -73,9 +73,9 @@ def test_codex_config_goes_through_the_proxy_without_websockets() -> None:
     assert doc["model"] == "gpt-5.2" and doc["approval_policy"] == "never"
     assert doc["projects"]["/workspace"]["trust_level"] == "trusted"
     assert doc["notify"] == ["bash", HOOK_SCRIPT_PATH]
-    assert "approval_policy" not in tomllib.loads(codex.config_toml(session(), workdir="/w"))
-    assert json.loads(codex.auth_json("k")) == {"OPENAI_API_KEY": "k"}
-    assert "codex resume --last" in codex.start_script(session())
+    assert "approval_policy" not in tomllib.loads(codex_setup.config_toml(session(), workdir="/w"))
+    assert json.loads(codex_setup.auth_json("k")) == {"OPENAI_API_KEY": "k"}
+    assert "codex resume --last" in codex_setup.start_script(session())
 
 
 def test_boot_plan_checks_tools_writes_files_and_starts_once() -> None:

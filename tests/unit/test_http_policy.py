@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from api.policy import Access, Facts, Policy, check_caller, classify, host_name
+from api.request_policy import Access, Facts, Policy, check_caller, classify, host_name
 from appliance.auth import LOCAL, Caller, Principal, Scope
 from appliance.config import Settings
 

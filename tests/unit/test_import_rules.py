@@ -63,3 +63,42 @@ def test_the_checker_sees_violations(tmp_path: Path) -> None:
     tops = {top for _line, top in imported_tops(sample, "appliance")}
     assert {"api", "quart"} <= tops
     assert tops & FORBIDDEN["appliance"] == {"api", "quart"}
+
+
+#: Concrete backends and their SDKs: only the core's backend factory may name them.
+CONCRETE = ("appliance.backends.docker", "appliance.backends.docker_exec",
+            "appliance.backends.docker_network", "appliance.backends.kubernetes", "docker",
+            "kubernetes")
+
+
+def imported_modules(path: Path) -> set[tuple[int, str]]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[tuple[int, str]] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {(node.lineno, alias.name) for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add((node.lineno, node.module))
+            found |= {(node.lineno, f"{node.module}.{alias.name}") for alias in node.names}
+    return found
+
+
+@pytest.mark.parametrize("package", ["api", "cli", "proxy"])
+def test_the_edges_never_import_a_concrete_backend(package: str) -> None:
+    """The API and the CLI see backends through the protocol (``appliance.backends.base``)
+    and get them from ``appliance.backends.open_backends``; none names Docker or
+    Kubernetes itself."""
+    bad = [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for path in sources(package)
+        for line, name in sorted(imported_modules(path))
+        if any(name == c or name.startswith(f"{c}.") for c in CONCRETE)
+    ]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_backend_checker_sees_a_violation(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text("from appliance.backends.docker import DockerBackend\nimport docker\n")
+    names = {name for _line, name in imported_modules(sample)}
+    assert "appliance.backends.docker.DockerBackend" in names and "docker" in names

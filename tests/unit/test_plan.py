@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from appliance.backends.base import Observed, RunState
+from appliance.reconcile.failures import backoff_seconds
 from appliance.reconcile.plan import (
     _ORDER,
     Action,
@@ -32,7 +33,6 @@ from appliance.reconcile.plan import (
     SyncBranch,
     plan,
 )
-from appliance.reconcile.policy import backoff_seconds
 from appliance.sessions import Desired, Phase, Session, SessionId, can_transition
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -14,8 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from appliance.agents import reader
-from appliance.agents.reader import read_transcript
-from appliance.agents.transcript import (
+from appliance.agents.logs import (
     MAX_DEPTH,
     MAX_LINES,
     claude_messages,
@@ -23,6 +22,7 @@ from appliance.agents.transcript import (
     load,
     parse_lines,
 )
+from appliance.agents.reader import read_transcript
 from appliance.errors import Conflict
 from appliance.sessions import Agent, Session, SessionId
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from appliance import verbs, wire
-from appliance.agents.transcript import Kind, Message
+from appliance.agents.logs import Kind, Message
 from appliance.errors import Conflict, InvalidInput
 from appliance.sessions import AccessMode, Agent, AgentStatus, Desired, Phase, Session, SessionId
 from appliance.store import Event

@@ -6,7 +6,7 @@ import base64
 import json
 from urllib.parse import parse_qs
 
-from proxy.codex import (
+from proxy.token_refresh import (
     PLACEHOLDER_ACCESS,
     capture_refresh_response,
     rewrite_refresh_request,

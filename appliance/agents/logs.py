@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from appliance import wire
-from appliance.agents import claude, codex
+from appliance.agents import claude_setup, codex_setup
 from appliance.sessions import Agent
 
 MAX_DEPTH = 64  # nesting of one line; Claude's and Codex's own lines stay under 20
@@ -123,7 +123,7 @@ def claude_messages(entry: dict[str, Any]) -> list[Message]:
                                    text=str(block["text"]), ts=ts))
             case "tool_use":
                 name = _string(block.get("name"))
-                out.append(Message(kind=Kind.PLAN if name in claude.PLAN_TOOLS
+                out.append(Message(kind=Kind.PLAN if name in claude_setup.PLAN_TOOLS
                                    else Kind.TOOL_CALL, tool=name,
                                    tool_id=_string(block.get("id")), input=block.get("input"),
                                    ts=ts))
@@ -161,7 +161,7 @@ def codex_messages(entry: dict[str, Any]) -> list[Message]:
         case "function_call" | "custom_tool_call":
             raw = item.get("arguments", item.get("input"))
             name = _string(item.get("name"))
-            return [Message(kind=Kind.PLAN if name in codex.PLAN_TOOLS else Kind.TOOL_CALL,
+            return [Message(kind=Kind.PLAN if name in codex_setup.PLAN_TOOLS else Kind.TOOL_CALL,
                             tool=name,
                             tool_id=call_id, input=_json_or_text(raw), ts=ts)]
         case "local_shell_call":

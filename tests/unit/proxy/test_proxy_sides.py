@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import trio
 
-from proxy.wire import hung_up
+from proxy.sides import hung_up
 
 
 async def test_hung_up_sees_a_close_even_behind_unread_bytes() -> None:

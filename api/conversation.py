@@ -9,7 +9,7 @@ they are read through :mod:`appliance.agents.reader` (never following a symlink,
 per answer; a log the agent turned into a symlink or FIFO is a 409). ``POST .../message``
 types the text into the agent's terminal (tmux ``send-keys``) and presses Enter.
 
-Neighbours: :mod:`appliance.agents.transcript` (the pure parsers), ``api/console.py``.
+Neighbours: :mod:`appliance.agents.logs` (the pure parsers), ``api/console.py``.
 """
 
 from __future__ import annotations

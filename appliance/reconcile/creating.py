@@ -28,8 +28,8 @@ from appliance.agents.boot import boot_plan
 from appliance.contract import RepoMounts, workload_for
 from appliance.errors import ClauderonError
 from appliance.reconcile.deps import Deps
+from appliance.reconcile.failures import backoff_seconds
 from appliance.reconcile.plan import Create
-from appliance.reconcile.policy import backoff_seconds
 from appliance.sessions import Agent, AgentStatus, Phase, Session
 from appliance.tokens import Purpose, derive_token
 
