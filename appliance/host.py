@@ -7,10 +7,8 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import subprocess
-from pathlib import Path
 
 from appliance.config import Settings
 
@@ -34,7 +32,3 @@ def git_identity() -> tuple[str | None, str | None]:
         return "".join(ch for ch in value if ch.isprintable())[:200] or None
 
     return get("user.name"), get("user.email")
-
-
-def read_json(path: Path) -> object:
-    return json.loads(path.read_text())

@@ -67,10 +67,6 @@ class CertStore:
         # Contexts may be minted from worker threads (minting costs a key generation).
         self._lock = threading.Lock()
 
-    @property
-    def ca_pem(self) -> bytes:
-        return bytes(self._ca.cert_pem.bytes())
-
     def __len__(self) -> int:
         return len(self._cache)
 

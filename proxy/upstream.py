@@ -170,10 +170,6 @@ class Pool:
             if not conns:
                 del self._idle[oldest]
 
-    @property
-    def idle_count(self) -> int:
-        return self._count
-
     def close_all(self) -> None:
         old, self._idle, self._count = self._idle, defaultdict(list), 0
         for conns in old.values():

@@ -32,10 +32,6 @@ class Outcome:
     retry_in: float | None
     reason: str
 
-    @property
-    def gives_up(self) -> bool:
-        return self.retry_in is None
-
 
 def is_permanent(exc: ClauderonError) -> bool:
     """Whether trying the same step again cannot help."""
