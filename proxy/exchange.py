@@ -132,7 +132,8 @@ async def handle(
                 decision, meter.error = Decision.ERROR, str(exc.error_type)
                 if exc.error_type is ErrorType.DESTINATION_FORBIDDEN:
                     decision = Decision.DENIED
-                log.info("upstream %s: %s", target.host, exc.message)
+                log.info("upstream %s: %s", target.host, exc.message,
+                         extra={"session": session.session_id})
                 if client.h11.our_state is not h11.SEND_RESPONSE:
                     return False
                 meter.status = exc.status

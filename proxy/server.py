@@ -254,7 +254,8 @@ async def _inner_requests(
         try:
             request = await _next_request(state, inner)
         except ClientProtocolError as exc:
-            log.info("refused a request inside the tunnel to %s: %s", target.host, exc)
+            log.info("refused a request inside the tunnel to %s: %s", target.host, exc,
+                     extra={"session": session_id})
             answer, kind = _bad_request(exc)
             _audit(state, session=session_id, method="-", host=target.host, target="-",
                    status=400, decision=Decision.ERROR, error=kind)
