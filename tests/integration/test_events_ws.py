@@ -6,20 +6,24 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 from trio_websocket import open_websocket_url
 
 from tests.support.appliance import Appliance
 
 
-async def collect(url: str, until: str, name: str,
-                  headers: list[tuple[bytes, bytes]]) -> list[dict[str, Any]]:
-    """Events from ``url`` until one of kind ``until`` for session ``name`` arrives."""
+async def collect(url: str, until: str, name: str, headers: list[tuple[bytes, bytes]],
+                  connected: trio.Event | None = None) -> list[dict[str, Any]]:
+    """Events from ``url`` until one of kind ``until`` for session ``name`` arrives;
+    ``connected`` is set once the server said hello."""
     out: list[dict[str, Any]] = []
     with trio.fail_after(60):
         async with open_websocket_url(url, extra_headers=headers) as ws:
             hello = json.loads(await ws.get_message())
             assert hello["type"] == "connected"
+            if connected is not None:
+                connected.set()
             while True:
                 msg = json.loads(await ws.get_message())
                 assert msg["type"] == "event"
@@ -37,12 +41,14 @@ async def test_events_stream_live_and_resume(appliance: Appliance, repo: Path) -
     async with trio.open_nursery() as nursery:
         live: list[dict[str, Any]] = []
 
+        connected = trio.Event()
+
         async def watch() -> None:
             live.extend(await collect(base + "?after=0", "updated", "live",
-                                      appliance.ws_headers("read-only")))
+                                      appliance.ws_headers("read-only"), connected))
 
         nursery.start_soon(watch)
-        await trio.sleep(0.2)
+        await connected.wait()
         await trio.to_thread.run_sync(
             lambda: appliance.cli("create", "--repo", str(repo), "--name", "live"))
     kinds = [e["kind"] for e in live]
@@ -63,8 +69,25 @@ async def test_events_stream_live_and_resume(appliance: Appliance, repo: Path) -
                for e in resumed[len(ids) - 2:])
 
 
-async def test_bad_cursor_is_rejected(appliance: Appliance) -> None:
+UPGRADE = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+           "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+
+
+@pytest.mark.parametrize("cursor", ["nope", "-1", "1e3", "9" * 40, "%00"])
+async def test_bad_cursor_is_rejected(appliance: Appliance, cursor: str) -> None:
+    """A cursor that is not an event id is refused before the upgrade, naming the field."""
     http = appliance.http("read-only")
-    r = await trio.to_thread.run_sync(lambda: http.get("/api/openapi.json"))
-    paths = r.json()["paths"]
-    assert "/ws/events" in paths and "/api/sessions/{ref}" in paths
+    r = await trio.to_thread.run_sync(lambda: http.get(
+        f"/ws/events?after={cursor}",
+        headers={**UPGRADE, "Origin": f"http://127.0.0.1:{appliance.http_port}"}))
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == "after" and r.json()["code"] == "invalid_input"
+
+
+async def test_a_good_cursor_is_taken(appliance: Appliance) -> None:
+    """The positive control: a cursor an earlier answer could give is accepted."""
+    url = f"ws://127.0.0.1:{appliance.http_port}/ws/events?after=0"
+    with trio.fail_after(30):
+        async with open_websocket_url(url, extra_headers=appliance.ws_headers("read-only")
+                                      ) as ws:
+            assert json.loads(await ws.get_message())["type"] == "connected"
