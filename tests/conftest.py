@@ -32,6 +32,33 @@ def make_repo(path: Path, *, owner: int = AGENT_UID, files: dict[str, str] | Non
     return path
 
 
+def _open_to_owners(folder: Path) -> None:
+    """Let a repository's owner pass through ``folder`` and the folders above it."""
+    if os.geteuid() != 0:
+        return
+    for each in (folder, *folder.parents):
+        if each == Path(tempfile.gettempdir()) or each == each.parent:
+            break
+        mode = each.stat().st_mode & 0o777
+        if mode & 0o001 == 0:
+            os.chmod(each, mode | 0o011)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def traversable_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The same for folders made by ``tmp_path_factory.mktemp`` (module fixtures)."""
+    made = tmp_path_factory.mktemp
+
+    def mktemp(basename: str, numbered: bool = True) -> Path:
+        folder = made(basename, numbered)
+        _open_to_owners(folder)
+        return folder
+
+    tmp_path_factory.mktemp = mktemp  # type: ignore[method-assign]
+    yield
+    tmp_path_factory.mktemp = made  # type: ignore[method-assign]
+
+
 @pytest.fixture(autouse=True)
 def traversable_tmp(tmp_path: Path) -> None:
     """Let a repository's owner reach the test's folder, as on a real machine.
@@ -40,14 +67,7 @@ def traversable_tmp(tmp_path: Path) -> None:
     the folders above the repositories and CLAUDERON_HOME must be traversable by that user;
     pytest makes its temporary folders private (0700) to root.
     """
-    if os.geteuid() != 0:
-        return
-    for folder in (tmp_path, *tmp_path.parents):
-        if folder == Path(tempfile.gettempdir()) or folder == folder.parent:
-            break
-        mode = folder.stat().st_mode & 0o777
-        if mode & 0o001 == 0:
-            os.chmod(folder, mode | 0o011)
+    _open_to_owners(tmp_path)
 
 
 @pytest.fixture

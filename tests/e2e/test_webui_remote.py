@@ -90,7 +90,10 @@ def test_from_another_machine_sign_in_is_required_and_works(
     leaf.private_key_pem.write_to_path(str(key))
     app = Appliance(tmp_path / "home", prefix=("ip", "netns", "exec", netns.srv),
                     server=f'host = "{netns.srv_addr}"\npublic_names = ["{NAME}"]\n'
-                           f'tls_cert = "{cert}"\ntls_key = "{key}"\n')
+                           f'tls_cert = "{cert}"\ntls_key = "{key}"\n',
+                    # The API alone, in a namespace of its own: no sessions, so no sessions'
+                    # network (its firewall belongs to the host's namespace).
+                    docker_config='network = "none"\n')
     wrapper = tmp_path / "chromium-in-netns"
     wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {netns.cli} {CHROMIUM} "$@"\n')
     wrapper.chmod(0o755)

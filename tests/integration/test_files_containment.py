@@ -60,8 +60,8 @@ print "$n\n";
 @pytest.fixture
 def http(appliance: Appliance) -> Iterator[httpx.Client]:
     # Every read is bounded: a hung read fails the test instead of hanging it.
-    with httpx.Client(base_url=f"http://127.0.0.1:{appliance.http_port}", timeout=15) as c:
-        yield c
+    # Over TCP, as a script: with a bearer token (the web UI's own checks are elsewhere).
+    yield appliance.http(timeout=15)
 
 
 @pytest.fixture
