@@ -13,9 +13,9 @@ from api.context import ApiContext
 from api.events import EventHub
 from api.server import check_tls, serve
 from appliance.backends.docker import DockerBackend
-from appliance.backends.docker_network import SessionNetwork, ensure_patiently
+from appliance.backends.docker_network import SessionNetwork
 from appliance.config import Settings, load_settings
-from appliance.errors import ClauderonError
+from appliance.errors import BackendUnavailable, ClauderonError
 from appliance.host import instance_id
 from appliance.service import configure_logging
 from appliance.store import AsyncStore, Store
@@ -39,12 +39,30 @@ def build_context(settings: Settings) -> ApiContext:
 
 async def session_gateway(settings: Settings) -> str | None:
     """Where the hook listener goes: the sessions' network gateway, once it is ensured
-    (whichever service starts first creates the network and its firewall)."""
+    (whichever service starts first creates the network and its firewall).
+
+    Waits as long as the engine is down (the CLI and the web UI are served meanwhile). When
+    the network cannot be had at all, the API keeps serving without a hook listener and
+    says why: the reconciler, which runs the sessions, refuses to start for the same
+    reason, so no session runs without the lockdown either way.
+    """
     network = SessionNetwork.for_settings(settings)
     if network is None:
         return None
-    info = await trio.to_thread.run_sync(ensure_patiently, network, abandon_on_cancel=True)
-    return info.gateway
+    delay = 0.5
+    while True:
+        try:
+            info = await trio.to_thread.run_sync(network.ensure, abandon_on_cancel=True)
+        except BackendUnavailable as exc:
+            log.warning("%s; the hook listener waits (next try in %.0fs)", exc.message, delay)
+            await trio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+            continue
+        except ClauderonError as exc:
+            log.error("no hook listener (agents' status hooks will not arrive): %s",
+                      exc.message)
+            return None
+        return info.gateway
 
 
 async def run(settings: Settings) -> None:

@@ -40,9 +40,14 @@ def traversable_tmp(tmp_path: Path) -> None:
     the folders above the repositories and CLAUDERON_HOME must be traversable by that user;
     pytest makes its temporary folders private (0700) to root.
     """
+    make_traversable(tmp_path)
+
+
+def make_traversable(path: Path) -> None:
+    """:func:`traversable_tmp` for a folder of a wider-scoped fixture."""
     if os.geteuid() != 0:
         return
-    for folder in (tmp_path, *tmp_path.parents):
+    for folder in (path, *path.parents):
         if folder == Path(tempfile.gettempdir()) or folder == folder.parent:
             break
         mode = folder.stat().st_mode & 0o777
