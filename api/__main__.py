@@ -14,7 +14,7 @@ from api.events import EventHub
 from api.server import check_tls, serve
 from appliance import backends
 from appliance.config import Settings, load_settings
-from appliance.errors import ClauderonError
+from appliance.errors import BackendUnavailable, ClauderonError
 from appliance.service import configure_logging
 from appliance.store import AsyncStore, Store
 from appliance.tokens import load_or_create_instance_key
@@ -35,9 +35,28 @@ def build_context(settings: Settings) -> ApiContext:
 
 
 async def session_gateway(settings: Settings) -> str | None:
-    """Where the hook listener goes: the sessions' network gateway, once it is ensured."""
-    return await trio.to_thread.run_sync(backends.session_gateway, settings,
-                                         abandon_on_cancel=True)
+    """Where the hook listener goes: the sessions' network gateway, once it is ensured
+    (whichever service starts first creates the network and its firewall).
+
+    Waits as long as the engine is down (the CLI and the web UI are served meanwhile). When
+    the network cannot be had at all, the API keeps serving without a hook listener and
+    says why: the reconciler, which runs the sessions, refuses to start for the same
+    reason, so no session runs without the lockdown either way.
+    """
+    delay = 0.5
+    while True:
+        try:
+            return await trio.to_thread.run_sync(backends.ensure_gateway, settings,
+                                                 abandon_on_cancel=True)
+        except BackendUnavailable as exc:
+            log.warning("%s; the hook listener waits (next try in %.0fs)", exc.message, delay)
+            await trio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+            continue
+        except ClauderonError as exc:
+            log.error("no hook listener (agents' status hooks will not arrive): %s",
+                      exc.message)
+            return None
 
 
 async def run(settings: Settings) -> None:

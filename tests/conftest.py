@@ -32,7 +32,7 @@ def make_repo(path: Path, *, owner: int = AGENT_UID, files: dict[str, str] | Non
     return path
 
 
-def _open_to_owners(folder: Path) -> None:
+def make_traversable(folder: Path) -> None:
     """Let a repository's owner pass through ``folder`` and the folders above it."""
     if os.geteuid() != 0:
         return
@@ -51,7 +51,7 @@ def traversable_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
 
     def mktemp(basename: str, numbered: bool = True) -> Path:
         folder = made(basename, numbered)
-        _open_to_owners(folder)
+        make_traversable(folder)
         return folder
 
     tmp_path_factory.mktemp = mktemp  # type: ignore[method-assign]
@@ -67,7 +67,7 @@ def traversable_tmp(tmp_path: Path) -> None:
     the folders above the repositories and CLAUDERON_HOME must be traversable by that user;
     pytest makes its temporary folders private (0700) to root.
     """
-    _open_to_owners(tmp_path)
+    make_traversable(tmp_path)
 
 
 @pytest.fixture

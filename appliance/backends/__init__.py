@@ -33,3 +33,10 @@ def session_gateway(settings: Settings) -> str | None:
     Blocking: call it on a worker thread from trio."""
     network = SessionNetwork.for_settings(settings)
     return None if network is None else ensure_patiently(network).gateway
+
+
+def ensure_gateway(settings: Settings) -> str | None:
+    """One try of :func:`session_gateway`: raises ``BackendUnavailable`` while the engine is
+    down (the caller decides how to wait), another error when the network cannot be had."""
+    network = SessionNetwork.for_settings(settings)
+    return None if network is None else network.ensure().gateway

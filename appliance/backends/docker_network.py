@@ -172,20 +172,19 @@ class SessionNetwork:
             firewall.remove(self.plan)
 
 
-def ensure_patiently(network: SessionNetwork, *, patience: float = 60.0,
+def ensure_patiently(network: SessionNetwork, *, patience: float | None = None,
                      sleep: Callable[[float], None] = time.sleep) -> NetworkInfo:
-    """``ensure``, waiting (up to ``patience`` seconds) for an engine that is not up yet.
-
-    A service starting with the machine may come up before dockerd; any other error is
-    final and raised at once.
-    """
-    deadline = time.monotonic() + patience
+    """``ensure``, waiting for an engine that is not up yet (a service may start with the
+    machine, before dockerd): each attempt is bounded by the engine's timeout, and the waits
+    between them grow to 10 s; ``patience`` seconds in all (None: as long as it takes).
+    Any other error is final and raised at once."""
+    deadline = None if patience is None else time.monotonic() + patience
     delay = 0.5
     while True:
         try:
             return network.ensure()
         except BackendUnavailable as exc:
-            if time.monotonic() + delay > deadline:
+            if deadline is not None and time.monotonic() + delay > deadline:
                 raise
             log.warning("%s; trying again in %.0fs", exc.message, delay)
             sleep(delay)

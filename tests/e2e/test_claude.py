@@ -121,12 +121,13 @@ async def test_console_viewers_and_resume_after_the_container_is_lost(
     await trio.to_thread.run_sync(lambda: wait_answer(agents, sid, fake.answer))
     url = f"ws://127.0.0.1:{agents.http_port}/ws/console/console?rows=40&cols=120"
 
-    async with open_websocket_url(url) as first:
+    headers = agents.ws_headers()
+    async with open_websocket_url(url, extra_headers=headers) as first:
         screen_a = bytearray()
         # tmux draws the spaces between words as cursor moves: look for single words.
         await _read_until(first, b"answered.", screen_a)
         # A late joiner gets the current screen, with the answer already on it.
-        async with open_websocket_url(url) as second:
+        async with open_websocket_url(url, extra_headers=headers) as second:
             screen_b = bytearray()
             await _read_until(second, b"answered.", screen_b)
             await second.send_message(json.dumps({"type": "resize", "rows": 30, "cols": 100}))

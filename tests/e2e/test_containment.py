@@ -26,7 +26,7 @@ import pytest
 
 from appliance.backends.base import ExecResult
 from appliance.backends.docker_exec import run_exec
-from tests.conftest import make_repo
+from tests.conftest import make_repo, make_traversable
 from tests.support.appliance import Appliance, wait_for
 from tests.support.engine import free_port
 from tests.support.netns import Internet, Listener, internet
@@ -125,6 +125,7 @@ def host_lan_address() -> str:
 def world(tmp_path_factory: pytest.TempPathFactory, engine: docker.DockerClient,
           agent_image: str) -> Iterator[World]:
     root = tmp_path_factory.mktemp("containment")
+    make_traversable(root)  # the repository's owner (uid 1000) runs git there
     repo = make_repo(root / "repo")
     home = root / "home"
     home.mkdir()

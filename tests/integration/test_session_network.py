@@ -150,25 +150,45 @@ def test_a_network_that_is_not_ours_or_not_locked_down_is_refused(
         open_one.remove()
 
 
-def test_a_process_that_cannot_install_the_firewall_refuses_to_start(
+def test_without_the_privilege_for_the_firewall_no_session_service_starts(
     engine: docker.DockerClient
 ) -> None:
+    """The proxy and the reconciler refuse to start; the API serves the CLI without a hook
+    listener, saying why. Nothing is half-made."""
     # A home the unprivileged user can reach (pytest's own folders are root's alone).
     home = Path(tempfile.mkdtemp(prefix="clauderon-unprivileged-"))
     os.chown(home, 1000, 1000)
-    before = {n.name for n in engine.networks.list()}
+    unprivileged = ["setpriv", "--reuid=1000", "--regid=1000", "--clear-groups"]
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "CLAUDERON_HOME": str(home),
+           "CLAUDERON_HTTP_PORT": "0"}
+    network = SessionNetwork.for_settings(settings_for(home))
+    assert network is not None
+    api: subprocess.Popen[str] | None = None
     try:
-        proc = subprocess.run(
-            ["setpriv", "--reuid=1000", "--regid=1000", "--clear-groups",
-             str(BIN / "clauderon-proxy")],
-            env={"PATH": os.environ["PATH"], "HOME": str(home), "CLAUDERON_HOME": str(home)},
-            capture_output=True, text=True, timeout=60)
+        for service in ("clauderon-proxy", "clauderon-reconciler"):
+            proc = subprocess.run([*unprivileged, str(BIN / service)], env=env,
+                                  capture_output=True, text=True, timeout=60)
+            assert proc.returncode == 78, proc.stderr
+            assert "Run the appliance's services as root (or with CAP_NET_ADMIN)" \
+                in proc.stderr
+            assert "sessions never run without the firewall" in proc.stderr
+        log = home / "api.log"
+        with open(log, "w") as out:
+            api = subprocess.Popen([*unprivileged, str(BIN / "clauderon-api")], env=env,
+                                   stdout=out, stderr=subprocess.STDOUT, text=True)
+        wait_for(lambda: "no hook listener" in log.read_text(), what="the API's reason")
+        assert "Run the appliance's services as root" in log.read_text()
+        assert api.poll() is None  # still serving the CLI
+        status = subprocess.run(["curl", "-s", "--unix-socket", str(home / "clauderon.sock"),
+                                 "http://clauderon/api/recent-repos"], capture_output=True,
+                                text=True, timeout=30)
+        assert '"repos"' in status.stdout, status
     finally:
+        if api is not None:
+            api.terminate()
+            api.wait(timeout=30)
         shutil.rmtree(home)
-    assert proc.returncode == 78, proc.stderr
-    assert "Run the appliance's services as root (or with CAP_NET_ADMIN)" in proc.stderr
-    assert "sessions never run without the firewall" in proc.stderr
-    assert {n.name for n in engine.networks.list()} == before  # nothing half-made
+    assert engine.networks.list(names=[network.plan.name]) == []  # nothing half-made
 
 
 def test_services_in_any_order_share_one_network_and_listen_on_loopback_and_gateway(

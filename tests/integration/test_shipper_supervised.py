@@ -155,6 +155,7 @@ def test_shipper_under_supervisord_survives_kills_and_rotations(
     proxy_port = free_port()
     (home / "config.toml").write_text(
         f"[proxy]\nport = {proxy_port}\n"
+        '[docker]\nnetwork = "none"\n'  # no sessions: the proxy on loopback only
         "[shipper]\nrotate_bytes = 100000\nkeep_rotated = 1000\npoll_seconds = 0.05\n"
         f'batch_lines = 15\nretry_max_seconds = 0.2\nhttp_url = "{receiver.url}"\n')
     conf = tmp_path / "supervisord.conf"
