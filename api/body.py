@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Collection
 from typing import Any
 
 from quart import request
@@ -87,13 +88,19 @@ def parse_json(raw: bytes, content_type: str | None) -> Any:
         raise InvalidInput(f"the body is not usable JSON: {exc}") from None
 
 
-async def json_body() -> dict[str, Any]:
-    """The request's body as a JSON object (see :func:`parse_json`)."""
+async def json_body(known: Collection[str] | None = None) -> dict[str, Any]:
+    """The request's body as a JSON object (see :func:`parse_json`); with ``known``, a key
+    that is not one of them is refused, naming it (a typo must not be silently dropped)."""
     raw = await request.get_data(cache=True, as_text=False)
     body = parse_json(raw if isinstance(raw, bytes) else raw.encode(),
                       request.headers.get("Content-Type"))
     if not isinstance(body, dict):
         raise InvalidInput("the request body must be a JSON object")
+    if known is not None:
+        unknown = sorted(str(k) for k in body if k not in known)
+        if unknown:
+            raise InvalidInput(f"unknown field {unknown[0][:100]!r} (known: "
+                               f"{', '.join(sorted(known))})", field=unknown[0][:100])
     return body
 
 

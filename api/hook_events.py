@@ -33,7 +33,7 @@ BODY = {"type": "object", "required": ["session_id", "event"], "properties": {
 async def hooks() -> tuple[str, int]:
     ctx = current()
     auth = request.headers.get("Authorization", "")
-    body = await json_body()
+    body = await json_body(known=("session_id", "event"))
     sid = body.get("session_id")
     if not isinstance(sid, str) or not sid or len(sid) > 100:
         raise InvalidInput("session_id must be the session's id", field="session_id")

@@ -163,7 +163,7 @@ _verb_route(Verb.RETRY, "Retry a failed session")
                                          "enum": [str(m) for m in AccessMode]}}},
     responses={"200": one_session(), "400": err("Bad mode"), "409": err("Being deleted")}))
 async def access_mode(ref: str) -> tuple[dict[str, Any], int]:
-    body = await json_body()
+    body = await json_body(known=("access_mode",))
     try:
         mode = AccessMode(str(body.get("access_mode")))
     except ValueError:

@@ -151,7 +151,7 @@ let
   pythonPackageNames = [
     "trio" "hypercorn" "quart-trio" "docker" "kubernetes" "trustme" "cryptography" "sh" "tomli"
     "supervisor" "h11" "httpx" "wsproto" "textual" "webauthn" "setuptools" "pytest" "pytest-trio"
-    "hypothesis" "mypy" "ruff" "trio-websocket" "playwright" "jsonschema"
+    "hypothesis" "mypy" "ruff" "trio-websocket" "playwright" "jsonschema" "schemathesis"
   ];
   # nixpkgs refuses a dependency built for another interpreter.
   checkPythonDeps = version: fn: what: deps:
