@@ -25,13 +25,28 @@ from api.context import current
 from api.openapi import MESSAGE, RouteDoc, documented, err, ok
 from appliance import verbs
 from appliance.agents import reader
-from appliance.agents.boot import send_enter_argv, send_text_argv
-from appliance.errors import BackendError, InvalidInput
-from appliance.sessions import Agent, AgentStatus
+from appliance.agents.boot import (
+    cursor_line_argv,
+    reading_argv,
+    send_enter_argv,
+    send_text_argv,
+)
+from appliance.backends.base import Backend, ExecResult
+from appliance.errors import BackendError, Conflict, InvalidInput
+from appliance.sessions import Agent, AgentStatus, Desired, Phase, Session
 from appliance.verbs import Verb
 
 MAX_MESSAGE = 64 * 1024
 CURSOR = re.compile(r"[0-9]{1,18}")
+#: How long a message waits for the agent to read input (a fresh session boots first).
+READY_SECONDS = 120.0
+READY_POLL_SECONDS = 0.2
+SETTLE_SECONDS = 0.5
+#: Typed text shows on the agent's input line within this long (else Enter goes anyway).
+SHOWN_SECONDS = 10.0
+#: After Enter, the text leaves the input line within this long (else Enter again).
+SENT_SECONDS = 2.0
+ENTER_TRIES = 5
 #: Typed text and its Enter as separate keystrokes: a TUI would take them together as paste.
 ENTER_PAUSE_SECONDS = 0.15
 
@@ -72,9 +87,63 @@ async def transcript(ref: str) -> dict[str, Any]:
             "cursor": str(page.cursor)}
 
 
+async def press_enter(backend: Backend, backend_id: str, text: str) -> ExecResult:
+    """Enter, once the agent shows the typed text on its cursor's line, and again until the
+    text has left it (sent). A starting agent can draw typed keys late, or take them as a
+    paste and drop the Enter that follows: each step is watched, each wait bounded."""
+    tail = text.strip().splitlines()[-1][-24:] if text.strip() else ""
+
+    async def on_cursor_line() -> bool:
+        line = await backend.exec(backend_id, cursor_line_argv())
+        return bool(tail) and tail in line.stdout.decode(errors="replace")
+
+    with trio.move_on_after(SHOWN_SECONDS):
+        while not await on_cursor_line():  # noqa: ASYNC110 - a screen has no event
+            await trio.sleep(READY_POLL_SECONDS)
+    pressed = ExecResult(exit_code=0)
+    for _ in range(ENTER_TRIES):
+        await trio.sleep(ENTER_PAUSE_SECONDS)
+        pressed = await backend.exec(backend_id, send_enter_argv())
+        if pressed.exit_code != 0:
+            break
+        with trio.move_on_after(SENT_SECONDS):
+            while await on_cursor_line():  # noqa: ASYNC110 - a screen has no event
+                await trio.sleep(READY_POLL_SECONDS)
+            break
+    return pressed
+
+
+async def until_reading(session: Session) -> Session:
+    """The session once its agent reads its terminal: a message sent right after a create
+    waits (bounded) for the container to run and the agent to take input, instead of
+    being typed into a terminal nobody reads yet."""
+    ctx = current()
+    with trio.move_on_after(READY_SECONDS) as waiting:
+        cursor = ctx.hub.latest
+        while session.phase is Phase.CREATING and session.desired is Desired.RUNNING:
+            await ctx.hub.wait_beyond(cursor)  # the reconciler wrote something
+            cursor = ctx.hub.latest
+            session = await ctx.resolve(session.id)
+        verbs.check(Verb.MESSAGE, session)
+        assert session.backend_id is not None
+        if not ctx.settings.start_agents:
+            return session
+        backend = ctx.backend_for(session)
+        # The terminal's mode has no event to wait on: it is looked at, a few times a second.
+        while (await backend.exec(session.backend_id, reading_argv())).exit_code != 0:  # noqa: ASYNC110
+            await trio.sleep(READY_POLL_SECONDS)
+        await trio.sleep(SETTLE_SECONDS)  # it reads keys; let it draw its input first
+        return session
+    assert waiting.cancelled_caught
+    raise Conflict(f"{session.name}'s agent did not start reading input within "
+                   f"{READY_SECONDS:.0f}s (it is {session.phase}); see its terminal "
+                   f"(`clauderon attach {session.name}`) and try again")
+
+
 @blueprint.post("/api/sessions/<ref>/message")
 @documented(RouteDoc(
-    summary="Type a message into the agent's terminal and press Enter",
+    summary="Type a message into the agent's terminal and press Enter (waits, bounded, for "
+            "a session still starting to read input)",
     body={"type": "object", "required": ["text"], "additionalProperties": False,
           "properties": {"text": {"type": "string", "maxLength": MAX_MESSAGE}}},
     responses={"202": ok({"type": "object"}, "Sent"), "409": err("Not running")}))
@@ -86,15 +155,13 @@ async def message(ref: str) -> tuple[dict[str, Any], int]:
         raise InvalidInput("text must be a non-empty string", field="text")
     if len(text) > MAX_MESSAGE:
         raise InvalidInput(f"text is longer than {MAX_MESSAGE} characters", field="text")
-    session = await ctx.resolve(ref)
-    verbs.check(Verb.MESSAGE, session)
+    session = await until_reading(await ctx.resolve(ref))
     assert session.backend_id is not None  # the rule needs a workload
     backend = ctx.backend_for(session)
     with trio.fail_after(30):
         typed = await backend.exec(session.backend_id, send_text_argv(text))
         if typed.exit_code == 0:
-            await trio.sleep(ENTER_PAUSE_SECONDS)
-            typed = await backend.exec(session.backend_id, send_enter_argv())
+            typed = await press_enter(backend, session.backend_id, text)
     if typed.exit_code != 0:
         said = (typed.stderr or typed.stdout).decode(errors="replace").strip()
         raise BackendError(f"the agent's terminal did not take the message: {said}",

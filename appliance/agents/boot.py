@@ -129,6 +129,20 @@ def attach_argv() -> list[str]:
             "|| exec bash -l 2>/dev/null || exec sh"]
 
 
+def reading_argv() -> list[str]:
+    """Exit 0 when the agent's terminal is being read key by key: a terminal agent (Claude
+    Code, Codex, any TUI) turns canonical mode off once it takes input; until then keys
+    typed into the pane land in a line buffer the agent may never read."""
+    return ["sh", "-c", f'tty=$(tmux display -p -t {TMUX_SESSION} "#{{pane_tty}}") '
+            '&& stty -a -F "$tty" | grep -q -- -icanon']
+
+
+def cursor_line_argv() -> list[str]:
+    """Print the line the agent's cursor is on (where typed, unsent input stands)."""
+    return ["sh", "-c", f'y=$(tmux display -p -t {TMUX_SESSION} "#{{cursor_y}}") '
+            f'&& tmux capture-pane -p -t {TMUX_SESSION} -S "$y" -E "$y"']
+
+
 def send_text_argv(text: str) -> list[str]:
     """Type ``text`` into the agent's terminal, literally (Enter is sent separately)."""
     return ["tmux", "send-keys", "-t", TMUX_SESSION, "-l", "--", text]
