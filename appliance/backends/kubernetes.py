@@ -112,7 +112,7 @@ class KubernetesBackend:
                 return BackendError(
                     f"{what}: the cluster refused ({exc.status}: {said}); give the appliance's "
                     "account the Role in deploy/kubernetes/rbac.yaml", retryable=False)
-            return BackendError(f"{what}: {said}", retryable=exc.status >= 500
+            return BackendError(f"{what}: {exc.status} {said}", retryable=exc.status >= 500
                                 or exc.status == 409)
         if isinstance(exc, (ApiException, urllib3.exceptions.HTTPError, OSError)):
             self._core = self._net = None  # reconnect next time
