@@ -5,11 +5,13 @@ the real proxy, real git over TLS and real Docker containers as pods.
 Without an agent (plain pods of the agent image): the lifecycle (create with progress, the
 workspace cloned through the proxy, a pushed commit in the user's repository, archive and
 unarchive on the same volume, delete), and the clear errors: a repository without a remote,
-a pod no node can take, an image no node can pull, a quota.
+a pod no node can take, an image no node can pull, a quota; the web terminal.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -17,6 +19,8 @@ from typing import Any
 
 import docker
 import pytest
+import trio
+from trio_websocket import open_websocket_url
 
 from tests.support.appliance import wait_for
 from tests.support.engine import AGENT_IMAGE, ensure_agent_image
@@ -114,3 +118,66 @@ def test_a_repository_without_remote_is_refused(kube: Kube, repo: Path) -> None:
                                                  "backend": "kubernetes"})
     assert "no https remote" in caught.value.message
     assert kube.names("persistentvolumeclaims") == []
+
+
+async def test_the_web_terminal_runs_through_the_exec_websocket(kube: Kube) -> None:
+    """The console WebSocket of the API, on a pod: a TTY exec over v4.channel.k8s.io,
+    input in, output out, resize (the shell sees the new size)."""
+    app = kube.app
+    await trio.to_thread.run_sync(lambda: app.client().post("/api/sessions", {
+        "repo_path": str(kube.repo), "name": "kterm", "backend": "kubernetes"}))
+    await trio.to_thread.run_sync(lambda: app.wait_phase("kterm", "running", timeout=120))
+    url = f"ws://127.0.0.1:{app.http_port}/ws/console/kterm?rows=30&cols=90"
+    async with open_websocket_url(url, extra_headers=app.ws_headers()) as ws:
+        await ws.send_message(json.dumps({"type": "resize", "rows": 33, "cols": 77}))
+        await trio.sleep(0.3)
+        typed = b"echo size=$(stty size); echo me=$(id -u)\r"
+        await ws.send_message(json.dumps({"type": "input",
+                                          "data": base64.b64encode(typed).decode()}))
+        screen = bytearray()
+        with trio.fail_after(30):
+            while b"me=1000" not in screen:
+                msg = json.loads(await ws.get_message())
+                assert msg["type"] == "output", msg
+                screen += base64.b64decode(msg["data"])
+    assert b"size=33 77" in screen
+
+
+def _failure(kube: Kube, name: str, **body: Any) -> str:
+    kube.app.client().post("/api/sessions", {"repo_path": str(kube.repo), "name": name,
+                                             "backend": "kubernetes", **body})
+    s = kube.app.wait_phase(name, "failed", timeout=120)
+    reason: str = s["status_reason"]
+    return reason
+
+
+@pytest.fixture
+def picky(tmp_path: Path, agent_image: str) -> Iterator[Kube]:
+    """Pods that want a node label no node has; one attempt per create."""
+    with kube_appliance(tmp_path, image=agent_image, agents=False,
+                        kube_extra='node_selector = { "disk" = "ssd" }\n') as k:
+        yield k
+
+
+def test_an_unschedulable_pod_fails_with_the_schedulers_reason(picky: Kube) -> None:
+    reason = _failure(picky, "nonode")
+    assert "no node can run the session's pod" in reason
+    assert "didn't match Pod's node affinity/selector" in reason
+    assert "node_selector" in reason
+    assert picky.names("pods") == []  # not left pending
+
+
+def test_an_image_no_node_can_pull_fails_naming_it(kube: Kube) -> None:
+    reason = _failure(kube, "noimage", image="registry.invalid/nothing:1")
+    assert "cannot pull the image registry.invalid/nothing:1" in reason
+    assert "ErrImagePull" in reason
+    assert kube.names("pods") == []
+
+
+def test_a_quota_refusal_says_so(kube: Kube) -> None:
+    kube.core().create_namespaced_resource_quota(NAMESPACE, {
+        "apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "few"},
+        "spec": {"hard": {"pods": "0"}}})
+    reason = _failure(kube, "noquota")
+    assert "quota" in reason and "exceeded quota: few" in reason
+    assert kube.names("pods") == []
