@@ -22,6 +22,7 @@ Run: ``python -m tests.fakes.kube_api STATE_DIR NETWORK LABEL=VALUE``; it writes
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import json
@@ -82,10 +83,9 @@ class Store:
     def _emit(self, resource: str, ns: str, kind: str, obj: Json) -> None:
         for r, n, send in list(self.watchers):
             if r == resource and n == ns:
-                try:
+                with contextlib.suppress(trio.WouldBlock, trio.BrokenResourceError,
+                                         trio.ClosedResourceError):
                     send.send_nowait({"type": kind, "object": copy.deepcopy(obj)})
-                except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
-                    pass
 
     def put(self, resource: str, ns: str, obj: Json, event: str) -> Json:
         obj["metadata"]["resourceVersion"] = str(next(self.version))
@@ -263,7 +263,8 @@ class FakeApiServer:
                 return failed(ApiError(404, "NotFound", f"the server could not find {resource}"))
             try:
                 if request.method == "POST":
-                    return answer(server.create(resource, ns, await request.get_json(force=True)), 201)
+                    body = await request.get_json(force=True)
+                    return answer(server.create(resource, ns, body), 201)
             except ApiError as exc:
                 return failed(exc)
             labels = request.args.get("labelSelector")

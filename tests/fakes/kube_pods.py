@@ -18,6 +18,7 @@ Secret volume as read-only files, ``dnsConfig``, the one Docker network the fake
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import shutil
@@ -203,10 +204,8 @@ class Kubelet:
             kwargs["network"] = self.network
         else:
             kwargs["network_mode"] = "none"
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             self.docker.containers.get(kwargs["name"]).remove(force=True)
-        except docker.errors.NotFound:
-            pass
         return self.docker.containers.create(container["image"], **kwargs)
 
     def image_present(self, image: str) -> bool:
@@ -219,10 +218,8 @@ class Kubelet:
     def remove_pod_containers(self, ns: str, name: str) -> None:
         for c in self.docker.containers.list(
                 all=True, filters={"label": f"fake-kube.pod={ns}/{name}"}):
-            try:
+            with contextlib.suppress(docker.errors.NotFound):
                 c.remove(force=True)
-            except docker.errors.NotFound:
-                pass
 
 
 def terminated(container: Any, exit_code: int, fallback_logs: bool) -> Json:
@@ -357,8 +354,6 @@ async def _run_one(kubelet: Kubelet, ns: str, pod: Json, c: Json, statuses: list
         terminated, container, code, c.get("terminationMessagePolicy") ==
         "FallbackToLogsOnError")}
     kubelet.store.update_status("pods", ns, pod["metadata"]["name"], {which: statuses})
-    try:
+    with contextlib.suppress(docker.errors.APIError):
         await trio.to_thread.run_sync(lambda: container.remove(force=True))
-    except docker.errors.APIError:
-        pass
     return code
