@@ -23,7 +23,7 @@ from quart import Blueprint, request
 from api.body import json_body
 from api.context import current
 from api.openapi import MESSAGE, RouteDoc, documented, err, ok
-from appliance import verbs
+from appliance import trees, verbs
 from appliance.agents import reader
 from appliance.agents.boot import (
     cursor_line_argv,
@@ -81,7 +81,7 @@ async def transcript(ref: str) -> dict[str, Any]:
     # Each read is bounded (reader.MAX_READ, MAX_SKIP, MAX_ENTRIES); the limiter bounds how
     # many run at once, so many polls of a hostile log cannot add up to the API's memory.
     page = await trio.to_thread.run_sync(
-        reader.read_transcript, ctx.settings.homes_dir / session.id, session, cursor,
+        reader.read_transcript, trees.home_dir(ctx.settings, session), session, cursor,
         limiter=ctx.readers)
     return {"agent": str(session.agent), "messages": [m.to_json() for m in page.messages],
             "cursor": str(page.cursor)}

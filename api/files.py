@@ -18,7 +18,7 @@ from quart import Blueprint, request
 from api import browse
 from api.context import current
 from api.openapi import RouteDoc, documented, err, ok
-from appliance import changes, repos, workspaces
+from appliance import changes, repos, trees, workspaces
 from appliance.contract import CONTAINER_UPLOADS
 from appliance.errors import InvalidInput, PayloadTooLarge
 from appliance.sessions import Session
@@ -66,7 +66,7 @@ def no_tree(session: Session) -> str:
 
 async def worktree(ref: str) -> tuple[Session, Path]:
     session = await current().resolve(ref)
-    root = Path(session.worktree_path)
+    root = trees.workspace_dir(current().settings, session)
     if not await trio.to_thread.run_sync(workspaces.is_workspace, root):
         raise InvalidInput(no_tree(session))
     return session, root
@@ -81,7 +81,8 @@ async def list_files(ref: str) -> dict[str, Any]:
     session = await current().resolve(ref)
     rel = request.args.get("path", "")
     return await trio.to_thread.run_sync(partial(
-        browse.list_dir, Path(session.worktree_path), rel, absent=no_tree(session)))
+        browse.list_dir, trees.workspace_dir(current().settings, session), rel,
+        absent=no_tree(session)))
 
 
 @blueprint.get("/api/sessions/<ref>/file")
@@ -93,7 +94,8 @@ async def read_file(ref: str) -> dict[str, Any]:
     session = await current().resolve(ref)
     rel = request.args.get("path", "")
     return await trio.to_thread.run_sync(partial(
-        browse.read_file, Path(session.worktree_path), rel, absent=no_tree(session)))
+        browse.read_file, trees.workspace_dir(current().settings, session), rel,
+        absent=no_tree(session)))
 
 
 @blueprint.get("/api/sessions/<ref>/diff")

@@ -16,12 +16,12 @@ from collections.abc import Mapping
 
 import trio
 
-from appliance import hostgit, repos
+from appliance import hostgit, remotes, repos
 from appliance.backends.base import Backend
 from appliance.config import Settings
 from appliance.errors import ClauderonError, Conflict, InvalidInput
 from appliance.intake import CreateRequest, new_session, suggest_name
-from appliance.sessions import Session, branch_for
+from appliance.sessions import BackendKind, Session, branch_for
 from appliance.store import AsyncStore
 
 
@@ -49,6 +49,9 @@ async def admit(req: CreateRequest, *, settings: Settings, store: AsyncStore,
             f"the owner of {repo.root} (uid {repo.owner_uid}) cannot reach the workspaces "
             f"folder: {closed} is closed to them; make it traversable (chmod o+x {closed}) "
             "or move CLAUDERON_HOME", field="repo_path")
+    if str(req.backend) == BackendKind.KUBERNETES:
+        # Pods clone the remote: a repository without one is refused now, saying so.
+        await trio.to_thread.run_sync(remotes.cluster_remote, repo)
     base = req.base if req.base else await trio.to_thread.run_sync(repos.current_branch,
                                                                      repo)
     await trio.to_thread.run_sync(repos.resolve_ref, repo, base)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from appliance import config_kubernetes
+from appliance.config_kubernetes import KubeSettings
 from appliance.errors import ConfigError, InvalidInput
 from appliance.limits import SessionLimits
 from appliance.resources import parse_cpu, parse_memory
@@ -75,6 +77,8 @@ class Settings:
     stable_seconds: float = 120.0
     max_concurrent_ops: int = 3
     docker_timeout_seconds: float = 60.0
+    # Kubernetes: the ``[kubernetes]`` table (its presence turns the backend on)
+    kubernetes: KubeSettings | None = None
     # Shipper (audit.jsonl -> archive and an optional HTTP sink)
     shipper_rotate_bytes: int = 50 * 1024 * 1024
     shipper_keep_rotated: int = 5
@@ -203,6 +207,9 @@ class Settings:
         for f in fields(self):
             value = getattr(self, f.name)
             out[f.name] = str(value) if isinstance(value, Path) else value
+        if self.kubernetes is not None:
+            out["kubernetes"] = {f.name: getattr(self.kubernetes, f.name)
+                                 for f in fields(self.kubernetes)}
         out["extra"] = dict(self.extra)
         return out
 
@@ -345,6 +352,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{config_path}: not valid TOML ({exc})") from exc
         for table, body in doc.items():
+            if table == "kubernetes":
+                values["kubernetes"] = config_kubernetes.parse(body, str(config_path))
+                continue
             if table not in _TOML_KEYS:
                 extra[table] = body
                 continue

@@ -27,7 +27,9 @@ from appliance.backends.base import (
     LABEL_MANAGED,
     LABEL_NAME,
     LABEL_SESSION,
+    CloneSpec,
     Mount,
+    SpecFile,
     WorkloadSpec,
 )
 from appliance.config import DEFAULT_CPU, DEFAULT_MEMORY, DEFAULT_PIDS_LIMIT
@@ -84,8 +86,43 @@ class RepoMounts:
     owner_gid: int
 
 
-def proxy_url(session_id: str, token: str, port: int) -> str:
-    return f"http://{session_id}:{token}@{HOST_ALIAS}:{port}"
+def proxy_url(session_id: str, token: str, port: int, *, host: str = HOST_ALIAS) -> str:
+    return f"http://{session_id}:{token}@{host}:{port}"
+
+
+#: Where every TLS client in the image looks for the proxy's CA.
+CA_ENV: dict[str, str] = {var: CONTAINER_CA_PATH for var in (
+    "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO",
+    "CODEX_CA_CERTIFICATE")}
+
+
+def agent_env(session: Session, *, proxy: str, hook_url: str, hook_token: str,
+              reach_host: str, git_name: str | None, git_email: str | None) -> dict[str, str]:
+    """The environment of the contract, on either backend: the proxy (with the session's
+    proxy credentials), the hook URL and token, placeholders only, the git identity."""
+    no_proxy = f"localhost,127.0.0.1,{reach_host}"
+    env: dict[str, str] = {
+        "TERM": "xterm-256color",
+        "HOME": CONTAINER_HOME,
+        "CLAUDERON_SESSION_ID": session.id,
+        "CLAUDERON_SESSION_NAME": session.name,
+        "CLAUDERON_HOOK_URL": hook_url,
+        "CLAUDERON_HOOK_TOKEN": hook_token,
+        "HTTPS_PROXY": proxy,
+        "HTTP_PROXY": proxy,
+        "https_proxy": proxy,
+        "http_proxy": proxy,
+        "NO_PROXY": no_proxy,
+        "no_proxy": no_proxy,
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_TELEMETRY": "1",
+        **PLACEHOLDERS,
+    }
+    if git_name:
+        env["GIT_AUTHOR_NAME"] = env["GIT_COMMITTER_NAME"] = git_name
+    if git_email:
+        env["GIT_AUTHOR_EMAIL"] = env["GIT_COMMITTER_EMAIL"] = git_email
+    return env
 
 
 def workdir_for(session: Session) -> str:
@@ -109,37 +146,17 @@ def workload_for(
         Mount(source=f"{host.uploads_root}/{session.id}", target=CONTAINER_UPLOADS,
               read_only=True),
     ]
-    proxy = proxy_url(session.id, proxy_token, host.proxy_port)
-    env: dict[str, str] = {
-        "TERM": "xterm-256color",
-        "HOME": CONTAINER_HOME,
-        "CLAUDERON_SESSION_ID": session.id,
-        "CLAUDERON_SESSION_NAME": session.name,
-        "CLAUDERON_HOOK_URL": f"http://{HOST_ALIAS}:{host.hook_port}/api/hooks",
-        "CLAUDERON_HOOK_TOKEN": hook_token,
-        "HTTPS_PROXY": proxy,
-        "HTTP_PROXY": proxy,
-        "https_proxy": proxy,
-        "http_proxy": proxy,
-        "NO_PROXY": f"localhost,127.0.0.1,{HOST_ALIAS}",
-        "no_proxy": f"localhost,127.0.0.1,{HOST_ALIAS}",
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "DISABLE_TELEMETRY": "1",
-        **PLACEHOLDERS,
-    }
+    env = agent_env(session, proxy=proxy_url(session.id, proxy_token, host.proxy_port),
+                    hook_url=f"http://{HOST_ALIAS}:{host.hook_port}/api/hooks",
+                    hook_token=hook_token, reach_host=HOST_ALIAS,
+                    git_name=host.git_name, git_email=host.git_email)
     tmpfs = {CONTAINER_HOME: f"uid={repo.owner_uid},gid={repo.owner_gid},mode=0700"}
     if host.homes_root:
         mounts.append(Mount(source=f"{host.homes_root}/{session.id}", target=CONTAINER_HOME))
         tmpfs = {}
     if host.ca_cert_path:
         mounts.append(Mount(source=host.ca_cert_path, target=CONTAINER_CA_PATH, read_only=True))
-        for var in ("NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE",
-                    "GIT_SSL_CAINFO", "CODEX_CA_CERTIFICATE"):
-            env[var] = CONTAINER_CA_PATH
-    if host.git_name:
-        env["GIT_AUTHOR_NAME"] = env["GIT_COMMITTER_NAME"] = host.git_name
-    if host.git_email:
-        env["GIT_AUTHOR_EMAIL"] = env["GIT_COMMITTER_EMAIL"] = host.git_email
+        env.update(CA_ENV)
     return WorkloadSpec(
         session_id=session.id,
         name=session.container_name,
@@ -165,5 +182,55 @@ def workload_for(
         cap_drop=("ALL",),
         cap_add=(),
         no_new_privileges=True,
+        pids_limit=host.pids_limit,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PodReach:
+    """Where a pod reaches the proxy and the hook endpoint (``[kubernetes] proxy_address``)."""
+
+    host: str
+    proxy_port: int
+    hook_port: int
+
+
+def pod_workload_for(
+    session: Session,
+    *,
+    host: HostContext,
+    reach: PodReach,
+    clone: CloneSpec,
+    uid: int,
+    ca_pem: bytes | None,
+    files: tuple[SpecFile, ...],
+    proxy_token: str,
+    hook_token: str,
+) -> WorkloadSpec:
+    """The same contract for a pod: nothing from the host (the workspace is cloned in the
+    cluster, the CA and the boot's read-only files come from the session's Secret), the
+    proxy and the hook endpoint at ``reach``, the agent as ``uid``."""
+    env = agent_env(session, proxy=proxy_url(session.id, proxy_token, reach.proxy_port,
+                                             host=reach.host),
+                    hook_url=f"http://{reach.host}:{reach.hook_port}/api/hooks",
+                    hook_token=hook_token, reach_host=reach.host,
+                    git_name=host.git_name, git_email=host.git_email)
+    if ca_pem is not None:
+        env.update(CA_ENV)
+        files = (SpecFile(path=CONTAINER_CA_PATH, content=ca_pem), *files)
+    return WorkloadSpec(
+        session_id=session.id,
+        name=session.container_name,
+        image=session.image,
+        labels={LABEL_SESSION: session.id, LABEL_MANAGED: "true",
+                LABEL_INSTANCE: host.instance, LABEL_NAME: session.name},
+        env=env,
+        mounts=(),
+        workdir=workdir_for(session),
+        user=f"{uid}:{uid}",
+        cpu=session.cpu or host.default_cpu,
+        memory=session.memory or host.default_memory,
+        clone=clone,
+        files=files,
         pids_limit=host.pids_limit,
     )

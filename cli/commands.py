@@ -79,6 +79,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         "agent": args.agent,
         "access_mode": args.access_mode,
         "skip_permissions": args.skip_permissions,
+        "backend": args.backend,
     }
     for key in ("name", "model", "image", "cpu", "memory", "base"):
         if getattr(args, key) is not None:
@@ -311,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory", help="memory limit, like 4g")
     p.add_argument("--access-mode", default="read-write", choices=["read-write", "read-only"])
     p.add_argument("--base", help="branch, tag or commit to start from (default: HEAD)")
+    p.add_argument("--backend", default="docker", choices=["docker", "kubernetes"],
+                   help="where the session runs (kubernetes: needs [kubernetes] in config.toml "
+                        "and a repository with an https remote)")
     p.add_argument("--skip-permissions", action="store_true",
                    help="run the agent in bypass-permissions mode")
     p.add_argument("--no-wait", action="store_true", help="return once accepted")

@@ -35,13 +35,14 @@ def session_rows(sessions: Sequence[dict[str, Any]]) -> str:
         if s.get("status_reason") and phase in ("failed", "creating", "stopped"):
             phase = f"{phase} ({s['status_reason']})"
         rows.append([s["name"], phase, s["agent_status"].replace("_", "-"), s["branch"],
-                     age(s["created_at"])])
-    return table(["NAME", "PHASE", "AGENT-STATUS", "BRANCH", "AGE"], rows)
+                     s.get("backend", "docker"), age(s["created_at"])])
+    return table(["NAME", "PHASE", "AGENT-STATUS", "BRANCH", "BACKEND", "AGE"], rows)
 
 
 def session_detail(s: dict[str, Any]) -> str:
     keys = ["name", "id", "phase", "agent_status", "status_reason", "agent", "model", "branch",
-            "base_ref", "repo_path", "subdirectory", "worktree_path", "container_name", "image",
+            "base_ref", "repo_path", "subdirectory", "worktree_path", "backend", "container_name",
+            "image",
             "cpu", "memory", "access_mode", "skip_permissions", "attempts", "created_at",
             "updated_at", "archived_at", "initial_prompt"]
     width = max(len(k) for k in keys)

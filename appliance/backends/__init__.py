@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from appliance.backends.base import Backend
 from appliance.backends.docker import DockerBackend
 from appliance.backends.docker_network import SessionNetwork, ensure_patiently
+from appliance.backends.kubernetes import KubernetesBackend
 from appliance.config import Settings
 from appliance.host import instance_id
 
@@ -20,10 +21,16 @@ Backends = Mapping[str, Backend]
 
 
 def open_backends(settings: Settings, *, network: SessionNetwork | None = None) -> Backends:
-    """The backends this appliance is configured for, by kind (``docker`` today)."""
+    """The backends this appliance is configured for, by kind: ``docker`` always,
+    ``kubernetes`` when config.toml has a ``[kubernetes]`` table."""
     docker = DockerBackend(url=settings.docker_host, instance=instance_id(settings),
                            timeout=settings.docker_timeout_seconds, network=network)
-    return {docker.kind: docker}
+    backends: dict[str, Backend] = {docker.kind: docker}
+    if settings.kubernetes is not None:
+        kube = KubernetesBackend(kube=settings.kubernetes, instance=instance_id(settings),
+                                 proxy_port=settings.proxy_port, hook_port=settings.hook_port)
+        backends[kube.kind] = kube
+    return backends
 
 
 def session_gateway(settings: Settings) -> str | None:

@@ -7,7 +7,7 @@ from memory). Nothing Docker-specific leaks past this protocol.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -29,6 +29,32 @@ class Mount:
     source: str
     target: str
     read_only: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpecFile:
+    """A file the workload gets read-only at ``path`` (Kubernetes: from the session's
+    Secret; Docker writes these through exec after start instead)."""
+
+    path: str
+    content: bytes
+    mode: int = 0o444
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CloneSpec:
+    """A workspace made inside the cluster: the repository's remote cloned through the
+    proxy, the session branch checked out (from the remote when it is there already, else
+    at ``start``, the base's commit)."""
+
+    remote_url: str
+    branch: str
+    start: str
+    base: str
+
+
+#: ``(step, message)``: a create's progress, shown to the person waiting for it.
+Progress = Callable[[str, str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +104,10 @@ class WorkloadSpec:
     cap_add: tuple[str, ...] = ()
     no_new_privileges: bool = True
     pids_limit: int | None = None
+    #: Kubernetes only: the workspace is cloned in the cluster (no host mounts at all), and
+    #: these files are mounted read-only from the session's Secret.
+    clone: CloneSpec | None = None
+    files: tuple[SpecFile, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,6 +129,9 @@ class Backend(Protocol):
     kind: str
     #: Where the engine (or cluster API) is, for health reports and error messages.
     url: str
+    #: Whether ``exec`` can run as root (Docker); when not (Kubernetes: the pod is non-root
+    #: with no way up), the files a boot writes as root come in the spec, read-only.
+    root_exec: bool
 
     async def ping(self) -> None:
         """Raise BackendUnavailable when the engine cannot be reached."""
@@ -109,12 +142,18 @@ class Backend(Protocol):
     async def create(self, spec: WorkloadSpec) -> str:
         """Create (not start) the workload; return its backend id."""
 
-    async def start(self, backend_id: str) -> None: ...
+    async def start(self, backend_id: str, *, progress: Progress | None = None) -> None:
+        """Start the workload and wait until it runs (``progress`` hears the steps)."""
 
     async def stop(self, backend_id: str) -> None: ...
 
     async def remove(self, backend_id: str) -> None:
         """Remove the workload; a missing one is not an error."""
+
+    async def forget(self, backend_id: str) -> None:
+        """Remove what the backend keeps for the session besides its workload (Kubernetes:
+        the volume, Secret and NetworkPolicy; Docker keeps nothing: its workspace is the
+        host's). Called once the session is deleted; a missing one is not an error."""
 
     async def image_exists(self, image: str) -> bool:
         """Whether ``image`` can be run without fetching it (a create's early check)."""

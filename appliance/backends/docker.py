@@ -30,6 +30,7 @@ from appliance.backends.base import (
     LABEL_SESSION,
     ExecResult,
     Observed,
+    Progress,
     RunState,
     Terminal,
     WorkloadSpec,
@@ -57,6 +58,7 @@ def locked_down(attrs: dict[str, Any], network: str | None) -> bool:
 
 class DockerBackend:
     kind = "docker"
+    root_exec = True
 
     def __init__(self, *, url: str | None, instance: str, timeout: float = 60.0,
                  max_threads: int = 4, network: SessionNetwork | None = None) -> None:
@@ -213,7 +215,7 @@ class DockerBackend:
                                "restart the reconciler", retryable=False)
         await trio.to_thread.run_sync(self.network.ensure, limiter=self._limiter)
 
-    async def start(self, backend_id: str) -> None:
+    async def start(self, backend_id: str, *, progress: Progress | None = None) -> None:
         attrs = await self.inspect(backend_id)
         if attrs is not None:
             network = self.network.plan.name if self.network else None
@@ -244,6 +246,9 @@ class DockerBackend:
                 raise
 
         await self._call("remove container", remove)
+
+    async def forget(self, backend_id: str) -> None:
+        """Nothing to forget: a Docker session's workspace and home are the host's."""
 
     async def inspect(self, backend_id: str) -> dict[str, Any] | None:
         def inspect(c: docker.DockerClient) -> dict[str, Any] | None:

@@ -25,8 +25,10 @@ import trio
 from appliance import repos, workspaces
 from appliance.agents import runner
 from appliance.agents.boot import boot_plan
+from appliance.backends.base import WorkloadSpec
 from appliance.contract import RepoMounts, workload_for
 from appliance.errors import ClauderonError
+from appliance.reconcile import pods
 from appliance.reconcile.deps import Deps
 from appliance.reconcile.failures import backoff_seconds
 from appliance.reconcile.plan import Create
@@ -55,7 +57,32 @@ async def boot_agent(deps: Deps, s: Session, backend_id: str) -> None:
     if not deps.settings.start_agents:
         return
     await deps.progress(s, "agent", f"starting {s.agent}")
-    await runner.boot(deps.backend_for(s), backend_id, boot_plan(s), image=s.image)
+    backend = deps.backend_for(s)
+    plan = boot_plan(s)
+    if not backend.root_exec:
+        # No root in the workload: its root files came with the spec, read-only.
+        plan = replace(plan, files=tuple(f for f in plan.files if not f.as_root))
+    await runner.boot(backend, backend_id, plan, image=s.image)
+
+
+async def _docker_spec(deps: Deps, s: Session, repo: repos.RepoInfo) -> WorkloadSpec:
+    await trio.to_thread.run_sync(prepare_workspace, s, repo)
+    await trio.to_thread.run_sync(lambda: (deps.settings.uploads_dir / s.id).mkdir(
+        parents=True, exist_ok=True))
+    await deps.progress(s, "container", f"creating container {s.container_name}")
+    await trio.to_thread.run_sync(runner.prepare_home, deps.settings.homes_dir / s.id,
+                                  repo.owner_uid, repo.owner_gid)
+    ca = deps.settings.ca_cert_path
+    host = replace(deps.host, ca_cert_path=str(ca) if ca.exists() else None,
+                   homes_root=str(deps.settings.homes_dir))
+    borrowed = await trio.to_thread.run_sync(repos.borrowed_object_dirs, repo.objects_dir)
+    return workload_for(
+        s, host=host,
+        repo=RepoMounts(borrowed_objects=tuple(str(d) for d in borrowed),
+                        owner_uid=repo.owner_uid, owner_gid=repo.owner_gid),
+        proxy_token=derive_token(deps.key, s.id, Purpose.PROXY),
+        hook_token=derive_token(deps.key, s.id, Purpose.HOOK),
+    )
 
 
 async def create(deps: Deps, a: Create) -> None:
@@ -68,32 +95,27 @@ async def create(deps: Deps, a: Create) -> None:
         if a.recreate:
             await deps.event(s, "drift", {"attempt": s.attempts + 1,
                                           "reason": "the container is missing; recreating it"})
-        await deps.progress(s, "worktree", f"creating the workspace on {s.branch}")
         repo = await trio.to_thread.run_sync(repos.repo_facts, s.repo_path)
-        # Safe to remove on failure: a workspace made now, or one no container ever used.
-        fresh_workspace = s.backend_id is None or not await trio.to_thread.run_sync(
-            workspaces.is_workspace, Path(s.worktree_path))
-        await trio.to_thread.run_sync(prepare_workspace, s, repo)
-        await trio.to_thread.run_sync(lambda: (deps.settings.uploads_dir / s.id).mkdir(
-            parents=True, exist_ok=True))
-        await deps.progress(s, "container", f"creating container {s.container_name}")
-        await trio.to_thread.run_sync(runner.prepare_home, deps.settings.homes_dir / s.id,
-                                      repo.owner_uid, repo.owner_gid)
-        ca = deps.settings.ca_cert_path
-        host = replace(deps.host, ca_cert_path=str(ca) if ca.exists() else None,
-                       homes_root=str(deps.settings.homes_dir))
-        borrowed = await trio.to_thread.run_sync(repos.borrowed_object_dirs, repo.objects_dir)
-        spec = workload_for(
-            s, host=host,
-            repo=RepoMounts(borrowed_objects=tuple(str(d) for d in borrowed),
-                            owner_uid=repo.owner_uid, owner_gid=repo.owner_gid),
-            proxy_token=derive_token(deps.key, s.id, Purpose.PROXY),
-            hook_token=derive_token(deps.key, s.id, Purpose.HOOK),
-        )
+        if pods.on_kubernetes(s):
+            # Its workspace is on its volume: new when the session never had a workload.
+            fresh_workspace = s.backend_id is None
+            await deps.progress(s, "volume", f"creating the volume {s.container_name} "
+                                f"(the workspace on {s.branch}, cloned in the cluster)")
+            spec = await pods.pod_spec(deps, s, repo)
+        else:
+            await deps.progress(s, "worktree", f"creating the workspace on {s.branch}")
+            # Safe to remove on failure: a workspace made now, or one no container ever used.
+            fresh_workspace = s.backend_id is None or not await trio.to_thread.run_sync(
+                workspaces.is_workspace, Path(s.worktree_path))
+            spec = await _docker_spec(deps, s, repo)
         created = await backend.create(spec)
         if a.start:
             await deps.progress(s, "start", "starting the container")
-            await backend.start(created)
+
+            async def progress(step: str, message: str) -> None:
+                await deps.progress(s, step, message)
+
+            await backend.start(created, progress=progress)
             if not a.recreate and deps.settings.start_agents and \
                     s.agent is Agent.CODEX and s.initial_prompt:
                 # Codex has no prompt or tool hooks (only a notify when a turn ends): it is
@@ -132,5 +154,11 @@ async def undo(deps: Deps, a: Create, created: str | None, *, remove_workspace: 
                 log.warning("could not remove the container of a failed create: %s", exc,
                             extra={"session": s.id})
         if remove_workspace and not a.recreate:
+            if created is not None:
+                try:  # a new session's volume, Secret, policy (nothing on Docker)
+                    await deps.backend_for(s).forget(created)
+                except ClauderonError as exc:
+                    log.warning("could not remove what a failed create made: %s", exc,
+                                extra={"session": s.id})
             await trio.to_thread.run_sync(workspaces.remove_workspace, Path(s.worktree_path))
             await trio.to_thread.run_sync(runner.remove_home, deps.settings.homes_dir / s.id)

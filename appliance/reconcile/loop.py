@@ -39,7 +39,7 @@ from appliance.backends.base import Backend, Observed
 from appliance.config import Settings
 from appliance.contract import HostContext
 from appliance.errors import BackendUnavailable, ClauderonError, Conflict, NotFound
-from appliance.reconcile import creating, sync
+from appliance.reconcile import creating, pods, sync
 from appliance.reconcile.deps import Deps
 from appliance.reconcile.plan import (
     Action,
@@ -96,6 +96,7 @@ class Reconciler:
         )
         self._down: dict[str, str] = {}  # backend kind -> why it cannot be reached
         self.branches = sync.BranchSync()
+        self.remote_tips = pods.RemoteTips()
 
     # --- the loop -------------------------------------------------------------------
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -127,6 +128,12 @@ class Reconciler:
         observed = await self._observe(sessions)
         reachable = [s for s in sessions if str(s.backend) not in self._down]
         tips, missing = await trio.to_thread.run_sync(self._read_workspaces, reachable)
+        remote = [s for s in reachable if pods.on_kubernetes(s) and s.id not in self.busy
+                  and s.phase in (Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED)]
+        if remote:
+            now = trio.current_time()
+            tips |= await trio.to_thread.run_sync(
+                lambda: self.remote_tips.read(self.deps, remote, now))
         actions = plan(reachable, observed, now=self.deps.clock(), busy=set(self.busy),
                        cfg=self._cfg, tips=tips, synced=self.branches.due(trio.current_time()),
                        missing=missing)
@@ -166,8 +173,8 @@ class Reconciler:
         missing: set[str] = set()
         for s in sessions:
             if s.id in self.busy or s.phase not in (Phase.RUNNING, Phase.STOPPED,
-                                                     Phase.ARCHIVED):
-                continue
+                                                     Phase.ARCHIVED) or pods.on_kubernetes(s):
+                continue  # a pod's workspace is on its volume: its branch is on the remote
             path = Path(s.worktree_path)
             if not workspaces.is_workspace(path):
                 missing.add(s.id)
@@ -224,6 +231,7 @@ class Reconciler:
         match action:
             case RemoveOrphan(backend_id=bid, name=name, kind=kind):
                 await deps.backend(kind).remove(bid)
+                await deps.backend(kind).forget(bid)
                 await deps.event(None, "orphan_removed", {"backend_id": bid, "name": name})
             case RemoveWorkload(session=s, backend_id=bid, reason=reason):
                 if reason:
@@ -262,6 +270,11 @@ class Reconciler:
         await deps.progress(s, "container", "removing the container")
         for bid in a.backend_ids:
             await deps.backend_for(s).remove(bid)
+        if pods.on_kubernetes(s):
+            await deps.progress(s, "volume", f"removing the volume {s.container_name} (branch "
+                                f"{s.branch} is kept on the remote and in your repository)")
+            await sync.last_sync(deps, s)
+            await deps.backend_for(s).forget(s.container_name)
         await deps.progress(s, "worktree", f"removing the workspace (branch {s.branch} is kept)")
         await sync.last_sync(deps, s)
         settings = deps.settings
@@ -270,3 +283,4 @@ class Reconciler:
             await trio.to_thread.run_sync(safefs.remove_tree, folder)
         await self.store.run(self.store.sync.delete_session, s.id)
         self.branches.forget(s.id)
+        self.remote_tips.forget(s.id)

@@ -18,6 +18,7 @@ import trio
 
 from appliance import repos, workspaces
 from appliance.errors import ClauderonError
+from appliance.reconcile import pods
 from appliance.reconcile.deps import Deps
 from appliance.sessions import Session
 
@@ -68,6 +69,9 @@ class BranchSync:
 
 
 async def bring_in(deps: Deps, s: Session, tip: str) -> None:
+    if pods.on_kubernetes(s):
+        await pods.bring_in(deps, s)  # from the remote the agent pushed to
+        return
     repo = await trio.to_thread.run_sync(repos.repo_facts, s.repo_path)
     await trio.to_thread.run_sync(workspaces.sync_branch, repo, Path(s.worktree_path),
                                   s.branch, tip, deps.settings.shadows_dir / s.id)
@@ -76,6 +80,17 @@ async def bring_in(deps: Deps, s: Session, tip: str) -> None:
 async def last_sync(deps: Deps, s: Session) -> None:
     """Before a workspace goes: its branch into the user's repository, or, when that cannot
     be done, the workspace kept aside under ``kept/`` (work is never lost)."""
+    if pods.on_kubernetes(s):
+        # The branch is on the remote (the agent pushed it): bring its last state in; if
+        # that fails the remote still has it, and the failure is written down.
+        try:
+            await pods.bring_in(deps, s)
+        except ClauderonError as exc:
+            log.warning("the last fetch of %s failed: %s", s.branch, exc.message,
+                        extra={"session": s.id})
+            await deps.event(s, "branch_sync_failed", {"branch": s.branch,
+                                                       "reason": exc.message})
+        return
     path = Path(s.worktree_path)
     try:
         if not await trio.to_thread.run_sync(workspaces.is_workspace, path):

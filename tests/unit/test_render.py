@@ -63,7 +63,7 @@ def _session(**changes: object) -> dict[str, object]:
 
 def test_session_rows_show_reason_and_status() -> None:
     lines = session_rows([_session()]).splitlines()
-    assert lines[0].split() == ["NAME", "PHASE", "AGENT-STATUS", "BRANCH", "AGE"]
+    assert lines[0].split() == ["NAME", "PHASE", "AGENT-STATUS", "BRANCH", "BACKEND", "AGE"]
     assert "failed (image missing)" in lines[1]
     assert "waiting-input" in lines[1]
     assert "clauderon/flaky" in lines[1]

@@ -1,0 +1,424 @@
+"""The Kubernetes backend: the official client, called from trio on worker threads.
+
+Theory of operation
+-------------------
+A session is four namespaced objects named ``clauderon-<name>``
+(:mod:`appliance.backends.kubernetes_manifests`): a PersistentVolumeClaim (workspace and
+agent home), a Secret, a NetworkPolicy and a Pod. The backend id is that name.
+
+- ``create`` makes (or adopts, when labelled for the same session) the claim, the Secret
+  and the NetworkPolicy, and records on the claim the pod to make, marked *stopped*;
+- ``start`` clears the mark, makes the pod from the record (a pod that ended is replaced)
+  and watches it until its agent container runs, reporting each step (waiting for a node,
+  cloning, running) and stopping at once, with the reason, when waiting cannot help
+  (:func:`~appliance.backends.kubernetes_state.start_error`);
+- ``stop`` (archive too) marks the claim stopped and deletes the pod: the volume stays;
+- ``remove`` deletes the pod and the mark; ``forget`` (the session is deleted) the claim,
+  the Secret and the NetworkPolicy.
+
+``list_workloads`` finds everything by label: each pod, and each claim marked stopped that
+has no pod (a stopped session is its volume). A claim that is neither (its pod vanished) is
+not listed, so the reconciler makes the session again, with back-off, on the same volume.
+
+Every call goes through :meth:`KubernetesBackend._call` with ``_preload_content=False``
+(objects stay the API's JSON) and translates the client's errors into the error tree: no
+answer is :class:`BackendUnavailable`; 403 for a quota is a retryable, plainly worded
+:class:`BackendError`; other 4xx are permanent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import trio
+import urllib3.exceptions
+from kubernetes import client, config, watch
+from kubernetes.client.rest import ApiException
+
+from appliance.backends import kubernetes_exec
+from appliance.backends import kubernetes_manifests as manifests
+from appliance.backends.base import (
+    LABEL_SESSION,
+    ExecResult,
+    Observed,
+    Progress,
+    RunState,
+    Terminal,
+    WorkloadSpec,
+)
+from appliance.backends.kubernetes_state import is_ready, run_state, start_error, start_step
+from appliance.config_kubernetes import KubeSettings
+from appliance.errors import BackendError, BackendUnavailable, ClauderonError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Json = dict[str, Any]
+START_TIMEOUT = 600.0
+GONE_TIMEOUT = 60.0
+
+
+def load_configuration(kube: KubeSettings) -> client.Configuration:
+    """The client configuration: in-cluster, or a kubeconfig file and context."""
+    cfg = client.Configuration()
+    try:
+        if kube.in_cluster:
+            config.load_incluster_config(client_configuration=cfg)
+        else:
+            config.load_kube_config(config_file=kube.kubeconfig, context=kube.context,
+                                    client_configuration=cfg)
+    except (config.ConfigException, OSError) as exc:
+        where = "in-cluster service account" if kube.in_cluster else (
+            kube.kubeconfig or "~/.kube/config")
+        raise BackendUnavailable(f"no Kubernetes configuration ({where}): {exc}") from exc
+    return cfg
+
+
+class KubernetesBackend:
+    kind = "kubernetes"
+    root_exec = False
+
+    def __init__(self, *, kube: KubeSettings, instance: str, proxy_port: int, hook_port: int,
+                 max_threads: int = 4) -> None:
+        self.kube = kube
+        self.instance = instance
+        self.proxy_port = kube.proxy_port or proxy_port
+        self.hook_port = kube.hook_port or hook_port
+        self.url = "kubernetes"
+        self._config: client.Configuration | None = None
+        self._core: client.CoreV1Api | None = None
+        self._net: client.NetworkingV1Api | None = None
+        self._limiter = trio.CapacityLimiter(max_threads)
+
+    # --- plumbing -------------------------------------------------------------------
+    def _connect(self) -> tuple[client.CoreV1Api, client.NetworkingV1Api]:
+        if self._core is None or self._net is None:
+            self._config = load_configuration(self.kube)
+            self.url = self._config.host
+            api = client.ApiClient(self._config)
+            self._core, self._net = client.CoreV1Api(api), client.NetworkingV1Api(api)
+        return self._core, self._net
+
+    def _translate(self, exc: Exception, what: str) -> ClauderonError:
+        if isinstance(exc, ApiException) and exc.status:
+            said = _message(exc)
+            if exc.status == 403 and "quota" in said:
+                return BackendError(f"{what}: the namespace's quota refuses it ({said}); end "
+                                    "or archive other sessions, or raise the ResourceQuota",
+                                    retryable=True)
+            if exc.status in (401, 403):
+                return BackendError(
+                    f"{what}: the cluster refused ({exc.status}: {said}); give the appliance's "
+                    "account the Role in deploy/kubernetes/rbac.yaml", retryable=False)
+            return BackendError(f"{what}: {exc.status} {said}", retryable=exc.status >= 500
+                                or exc.status == 409)
+        if isinstance(exc, (ApiException, urllib3.exceptions.HTTPError, OSError)):
+            self._core = self._net = None  # reconnect next time
+            return BackendUnavailable(
+                f"Kubernetes API not reachable at {self.url}: {exc}; check [kubernetes] "
+                "kubeconfig/context (or in_cluster) and that the cluster is up")
+        return BackendError(f"{what}: {exc}")
+
+    async def _call(self, what: str,
+                    fn: Callable[[client.CoreV1Api, client.NetworkingV1Api], T]) -> T:
+        def run() -> T:
+            try:
+                return fn(*self._connect())
+            except ClauderonError:
+                raise
+            except Exception as exc:
+                raise self._translate(exc, what) from exc
+
+        return await trio.to_thread.run_sync(run, limiter=self._limiter)
+
+    @property
+    def ns(self) -> str:
+        return self.kube.namespace
+
+    async def _get(self, what: str, kind: str, name: str) -> Json | None:
+        def get(core: client.CoreV1Api, net: client.NetworkingV1Api) -> Json | None:
+            read = {"pod": core.read_namespaced_pod,
+                    "pvc": core.read_namespaced_persistent_volume_claim,
+                    "secret": core.read_namespaced_secret,
+                    "netpol": net.read_namespaced_network_policy}[kind]
+            try:
+                return _json(read(name, self.ns, _preload_content=False))
+            except ApiException as exc:
+                if exc.status == 404:
+                    return None
+                raise
+
+        return await self._call(what, get)
+
+    async def _delete(self, what: str, kind: str, name: str, grace: int | None = None) -> None:
+        def delete(core: client.CoreV1Api, net: client.NetworkingV1Api) -> None:
+            fn = {"pod": core.delete_namespaced_pod,
+                  "pvc": core.delete_namespaced_persistent_volume_claim,
+                  "secret": core.delete_namespaced_secret,
+                  "netpol": net.delete_namespaced_network_policy}[kind]
+            kwargs: dict[str, Any] = {"_preload_content": False}
+            if grace is not None:
+                kwargs["grace_period_seconds"] = grace
+            try:
+                fn(name, self.ns, **kwargs)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+
+        await self._call(what, delete)
+
+    async def _mark(self, name: str, *, stopped: bool) -> None:
+        patch = {"metadata": {"annotations": {
+            manifests.ANNOTATION_STOPPED: "true" if stopped else None}}}
+
+        def mark(core: client.CoreV1Api, _: client.NetworkingV1Api) -> None:
+            try:
+                core.patch_namespaced_persistent_volume_claim(name, self.ns, patch,
+                                                              _preload_content=False)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+
+        await self._call(f"mark the volume {name}", mark)
+
+    # --- Backend protocol: inventory ----------------------------------------------------
+    async def ping(self) -> None:
+        await self._call("list pods", lambda core, _: core.list_namespaced_pod(
+            self.ns, limit=1, _preload_content=False))
+
+    async def list_workloads(self) -> list[Observed]:
+        sel = manifests.selector(self.instance)
+
+        def listing(core: client.CoreV1Api, _: client.NetworkingV1Api
+                    ) -> tuple[list[Json], list[Json]]:
+            pods = _json(core.list_namespaced_pod(self.ns, label_selector=sel,
+                                                  _preload_content=False))
+            pvcs = _json(core.list_namespaced_persistent_volume_claim(
+                self.ns, label_selector=sel, _preload_content=False))
+            return list(pods.get("items") or []), list(pvcs.get("items") or [])
+
+        pods, pvcs = await self._call("list the sessions' pods", listing)
+        out: list[Observed] = []
+        named = set()
+        for pod in pods:
+            meta = pod.get("metadata") or {}
+            named.add(meta.get("name"))
+            state, detail = run_state(pod)
+            out.append(Observed(kind=self.kind, session_id=(meta.get("labels") or {}).get(
+                LABEL_SESSION, ""), backend_id=meta.get("name", ""), name=meta.get("name", ""),
+                state=state, image=_image(pod), detail=detail))
+        for claim in pvcs:
+            meta = claim.get("metadata") or {}
+            if meta.get("name") in named or meta.get("deletionTimestamp") or \
+                    (meta.get("annotations") or {}).get(manifests.ANNOTATION_STOPPED) != "true":
+                continue
+            out.append(Observed(kind=self.kind, session_id=(meta.get("labels") or {}).get(
+                LABEL_SESSION, ""), backend_id=meta.get("name", ""), name=meta.get("name", ""),
+                state=RunState.STOPPED, image="", detail="stopped (its volume is kept)"))
+        return out
+
+    async def image_exists(self, image: str) -> bool:
+        """The nodes pull images themselves: a missing one fails the start, saying so."""
+        return True
+
+    # --- Backend protocol: lifecycle ------------------------------------------------------
+    async def create(self, spec: WorkloadSpec) -> str:
+        name = manifests.object_name(spec)
+        port = {"proxy_port": self.proxy_port, "hook_port": self.hook_port}
+        objects = [("pvc", manifests.pvc(spec, self.kube)),
+                   ("secret", manifests.secret(spec, self.kube)),
+                   ("netpol", manifests.network_policy(spec, self.kube, **port))]
+        for kind, body in objects:
+            await self._ensure(kind, name, body, spec.session_id)
+        return name
+
+    async def _ensure(self, kind: str, name: str, body: Json, session_id: str) -> None:
+        """Create ``body``; one of ours for the same session is brought up to date (the
+        claim's spec never changes: only its record of the pod), anyone else's refused."""
+
+        def ensure(core: client.CoreV1Api, net: client.NetworkingV1Api) -> None:
+            create = {"pvc": core.create_namespaced_persistent_volume_claim,
+                      "secret": core.create_namespaced_secret,
+                      "netpol": net.create_namespaced_network_policy}[kind]
+            try:
+                create(self.ns, body, _preload_content=False)
+                return
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+            read = {"pvc": core.read_namespaced_persistent_volume_claim,
+                    "secret": core.read_namespaced_secret,
+                    "netpol": net.read_namespaced_network_policy}[kind]
+            existing = _json(read(name, self.ns, _preload_content=False))
+            labels = (existing.get("metadata") or {}).get("labels") or {}
+            if labels.get(LABEL_SESSION) != session_id:
+                raise BackendError(
+                    f"a {body['kind']} named {name} already exists in the namespace {self.ns} "
+                    f"and is not this session's; delete it (kubectl -n {self.ns} delete "
+                    f"{body['kind'].lower()} {name}) or pick another session name",
+                    retryable=False)
+            if kind == "pvc":
+                patch = {"metadata": {"annotations": body["metadata"]["annotations"]}}
+                core.patch_namespaced_persistent_volume_claim(name, self.ns, patch,
+                                                              _preload_content=False)
+            elif kind == "secret":
+                core.replace_namespaced_secret(name, self.ns, body, _preload_content=False)
+            else:
+                net.replace_namespaced_network_policy(name, self.ns, body,
+                                                      _preload_content=False)
+
+        await self._call(f"create the {body['kind']} {name}", ensure)
+
+    async def start(self, backend_id: str, *, progress: Progress | None = None) -> None:
+        claim = await self._get("read the session's volume", "pvc", backend_id)
+        record = ((claim or {}).get("metadata") or {}).get("annotations", {}).get(
+            manifests.ANNOTATION_POD)
+        if not record:
+            raise BackendError(f"the volume {backend_id} is gone or has no pod recorded; the "
+                               "session is made again", retryable=True)
+        template: Json = json.loads(record)
+        pod = await self._get("read the pod", "pod", backend_id)
+        if pod is not None and (run_state(pod)[0] is not RunState.RUNNING):
+            await self._delete("delete the ended pod", "pod", backend_id, grace=0)
+            await self._wait_gone(backend_id)
+            pod = None
+        await self._mark(backend_id, stopped=False)
+        if pod is None:
+            await self._call(f"create the pod {backend_id}", lambda core, _: core
+                             .create_namespaced_pod(self.ns, template, _preload_content=False))
+        try:
+            await self._wait_running(backend_id, _image(template), progress)
+        except BaseException:
+            # A pod that will not start is not left pending: the next try makes a new one.
+            with trio.CancelScope(shield=True), trio.move_on_after(30):
+                await self._delete("delete the pod that did not start", "pod", backend_id,
+                                   grace=0)
+            raise
+
+    async def _wait_running(self, name: str, image: str, progress: Progress | None) -> None:
+        said: set[str] = set()
+        with trio.move_on_after(START_TIMEOUT) as scope:
+            async for pod in self._watch(name):
+                if pod is None:
+                    raise BackendError(f"the pod {name} was deleted while it started")
+                step, message = start_step(pod)
+                if progress is not None and step not in said:
+                    said.add(step)
+                    await progress(step, message)
+                problem = start_error(pod, image=image)
+                if problem is not None:
+                    raise problem
+                if is_ready(pod):
+                    return
+        if scope.cancelled_caught:
+            raise BackendError(f"the pod {name} did not run within {START_TIMEOUT:.0f}s "
+                               "(kubectl describe pod says why)")
+
+    async def _watch(self, name: str) -> Any:
+        """The pod, each time it changes (None once deleted); a watch that ends is
+        started again from the current state."""
+        while True:
+            pod = await self._get("read the pod", "pod", name)
+            yield pod
+            if pod is None:
+                return
+            version = (pod.get("metadata") or {}).get("resourceVersion")
+
+            def changes(core: client.CoreV1Api, _: client.NetworkingV1Api,
+                        version: str | None = version) -> list[Json | None]:
+                w = watch.Watch()
+                out: list[Json | None] = []
+                for event in w.stream(core.list_namespaced_pod, self.ns,
+                                      field_selector=f"metadata.name={name}",
+                                      resource_version=version, timeout_seconds=10):
+                    raw = event.get("raw_object") or {}
+                    out.append(None if event.get("type") == "DELETED" else raw)
+                    w.stop()
+                return out
+
+            for changed in await self._call("watch the pod", changes):
+                yield changed
+                if changed is None:
+                    return
+
+    async def _wait_gone(self, name: str) -> None:
+        with trio.move_on_after(GONE_TIMEOUT):
+            async for pod in self._watch(name):
+                if pod is None:
+                    return
+        raise BackendError(f"the pod {name} is still being deleted; trying again")
+
+    async def stop(self, backend_id: str) -> None:
+        await self._mark(backend_id, stopped=True)
+        await self._delete("delete the pod", "pod", backend_id)
+        await self._wait_gone(backend_id)
+
+    async def remove(self, backend_id: str) -> None:
+        await self._delete("delete the pod", "pod", backend_id, grace=0)
+        await self._mark(backend_id, stopped=False)
+
+    async def forget(self, backend_id: str) -> None:
+        await self._delete("delete the pod", "pod", backend_id, grace=0)
+        for kind in ("netpol", "secret", "pvc"):
+            await self._delete(f"delete the {kind} {backend_id}", kind, backend_id)
+
+    # --- Backend protocol: inside the pod -------------------------------------------------
+    def _kubectl(self) -> list[str]:
+        argv = ["kubectl"]
+        if self.kube.kubeconfig:
+            argv += ["--kubeconfig", self.kube.kubeconfig]
+        if self.kube.context:
+            argv += ["--context", self.kube.context]
+        return [*argv, "--namespace", self.ns]
+
+    async def attach_command(self, backend_id: str) -> list[str]:
+        return [*self._kubectl(), "attach", "-it", backend_id, "-c", manifests.AGENT]
+
+    def terminal_command(self, backend_id: str, argv: list[str]) -> list[str]:
+        return [*self._kubectl(), "exec", "-it", backend_id, "-c", manifests.AGENT, "--",
+                *argv]
+
+    async def exec(self, backend_id: str, argv: list[str], *, stdin: bytes | None = None,
+                   user: str | None = None) -> ExecResult:
+        if user is not None and user.split(":")[0] == "0":
+            raise BackendError("exec as root is not possible in a session's pod (it runs "
+                               "non-root, without privilege escalation)", retryable=False)
+        def run(_core: client.CoreV1Api, _net: client.NetworkingV1Api) -> ExecResult:
+            assert self._config is not None  # set by _connect, which ran first
+            return kubernetes_exec.run_exec(self._config, self.ns, backend_id, argv,
+                                            stdin=stdin, timeout=self.kube.timeout_seconds)
+
+        return await self._call(f"run {argv[0]} in the pod", run)
+
+    async def open_terminal(self, backend_id: str, argv: list[str], *, rows: int,
+                            cols: int) -> Terminal:
+        await self._call("connect", lambda _core, _net: None)
+        assert self._config is not None
+        terminal = await kubernetes_exec.KubeTerminal.open(
+            self._config, self.ns, backend_id, argv, self._limiter)
+        try:
+            await terminal.resize(rows, cols)
+        except Exception:
+            await terminal.aclose()
+            raise
+        return terminal
+
+
+def _json(response: Any) -> Json:
+    data = response.data if hasattr(response, "data") else response
+    loaded: Json = json.loads(data)
+    return loaded
+
+
+def _message(exc: ApiException) -> str:
+    try:
+        return str(json.loads(exc.body or "{}").get("message") or exc.reason)
+    except (ValueError, AttributeError):
+        return str(exc.reason)
+
+
+def _image(pod: Json) -> str:
+    containers = (pod.get("spec") or {}).get("containers") or [{}]
+    return str(containers[0].get("image") or "")

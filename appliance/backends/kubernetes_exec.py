@@ -1,0 +1,142 @@
+"""Running commands in a session's pod: the exec API over the official client's websocket.
+
+:func:`run_exec` (sync, on a worker thread) runs a command to the end and returns its exit
+code and output; :class:`KubeTerminal` is a live TTY (``tmux attach``) for the web console.
+Both use ``kubernetes.stream.stream`` on the ``channel.k8s.io`` subprotocols: one byte of
+channel (0 stdin, 1 stdout, 2 stderr, 3 the final status, 4 resize) before each message.
+
+stdin: the v4 protocol cannot say "end of input", so a command given ``stdin`` runs under
+``head -c <length> |``: it reads exactly what was sent and sees its end, on any API server.
+
+``stream`` swaps a method of the ApiClient it is given while it connects, so each exec gets
+an ApiClient of its own (never the one REST calls share across threads).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import trio
+from kubernetes import client
+from kubernetes.stream import stream
+
+from appliance.backends.base import ExecResult
+from appliance.errors import BackendError
+
+STDOUT, STDERR, ERROR, RESIZE = 1, 2, 3, 4
+POLL_SECONDS = 0.25
+OUTPUT_LIMIT = 64 * 1024 * 1024
+
+
+def fed(argv: list[str], stdin: bytes | None) -> list[str]:
+    """``argv`` reading exactly ``len(stdin)`` bytes of stdin, then its end."""
+    if stdin is None:
+        return argv
+    return ["sh", "-c", 'head -c "$0" | "$@"', str(len(stdin)), *argv]
+
+
+def exit_code(status: str) -> tuple[int, str]:
+    """The exit code in the error channel's Status, and what it says when it is no exit."""
+    if not status.strip():
+        return -1, "the exec ended without a status"
+    try:
+        doc = json.loads(status)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        return -1, status[:300]
+    if doc.get("status") == "Success":
+        return 0, ""
+    for cause in (doc.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode":
+            try:
+                return int(cause.get("message", "")), ""
+            except ValueError:
+                break
+    # Not an exit: the command could not be run at all (not found, not executable).
+    return 126, str(doc.get("message") or status)[:500]
+
+
+def _connect(config: client.Configuration, namespace: str, pod: str, argv: list[str], *,
+             stdin: bool, tty: bool) -> Any:
+    api = client.CoreV1Api(client.ApiClient(config))
+    return stream(api.connect_get_namespaced_pod_exec, pod, namespace, container="agent",
+                  command=argv, stdin=stdin, stdout=True, stderr=not tty, tty=tty,
+                  _preload_content=False, binary=True)
+
+
+def run_exec(config: client.Configuration, namespace: str, pod: str, argv: list[str], *,
+             stdin: bytes | None, timeout: float) -> ExecResult:
+    ws = _connect(config, namespace, pod, fed(argv, stdin), stdin=stdin is not None,
+                  tty=False)
+    out, err = bytearray(), bytearray()
+    try:
+        if stdin:
+            for i in range(0, len(stdin), 256 * 1024):
+                ws.write_stdin(stdin[i:i + 256 * 1024])
+        deadline = time.monotonic() + timeout
+        while ws.is_open():
+            if time.monotonic() > deadline:
+                raise BackendError(f"{argv[0]} did not finish in the pod within {timeout:.0f}s")
+            ws.update(timeout=POLL_SECONDS)
+            out += ws.read_channel(STDOUT)
+            err += ws.read_channel(STDERR)
+            if len(out) + len(err) > OUTPUT_LIMIT:
+                raise BackendError(f"{argv[0]} wrote more than {OUTPUT_LIMIT} bytes")
+        out += ws.read_channel(STDOUT)
+        err += ws.read_channel(STDERR)
+        code, said = exit_code(ws.read_channel(ERROR).decode("utf-8", "replace"))
+    finally:
+        ws.close()
+    if said:
+        err += said.encode()
+    return ExecResult(exit_code=code, stdout=bytes(out), stderr=bytes(err))
+
+
+class KubeTerminal:
+    """A TTY exec in the pod. The websocket client is synchronous: each receive polls it on
+    a worker thread for at most :data:`POLL_SECONDS`, so a cancelled viewer lets go soon."""
+
+    def __init__(self, ws: Any, limiter: trio.CapacityLimiter) -> None:
+        self._ws = ws
+        self._limiter = limiter
+
+    @classmethod
+    async def open(cls, config: client.Configuration, namespace: str, pod: str,
+                   argv: list[str], limiter: trio.CapacityLimiter) -> KubeTerminal:
+        try:
+            ws = await trio.to_thread.run_sync(
+                lambda: _connect(config, namespace, pod, argv, stdin=True, tty=True),
+                limiter=limiter)
+        except Exception as exc:
+            raise BackendError(f"could not open a terminal in the pod {pod}: {exc}") from exc
+        return cls(ws, limiter)
+
+    async def send(self, data: bytes) -> None:
+        await trio.to_thread.run_sync(self._ws.write_stdin, data)
+
+    def _poll(self) -> bytes | None:
+        if not self._ws.is_open():
+            return None
+        self._ws.update(timeout=POLL_SECONDS)
+        data: bytes = self._ws.read_channel(STDOUT)
+        if data:
+            return data
+        return b"" if self._ws.is_open() else None
+
+    async def receive(self) -> bytes:
+        while True:
+            data = await trio.to_thread.run_sync(self._poll)
+            if data is None:
+                return b""
+            if data:
+                return data
+
+    async def resize(self, rows: int, cols: int) -> None:
+        size = json.dumps({"Width": cols, "Height": rows})
+        await trio.to_thread.run_sync(self._ws.write_channel, RESIZE, size)
+
+    async def aclose(self) -> None:
+        await trio.to_thread.run_sync(self._ws.close)

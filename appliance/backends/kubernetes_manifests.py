@@ -1,0 +1,269 @@
+"""The Kubernetes objects of one session, as plain JSON data (pure).
+
+A :class:`~appliance.backends.base.WorkloadSpec` (the container contract, built by
+:func:`appliance.contract.pod_workload_for`) plus :class:`KubeSettings` become four objects,
+all named ``clauderon-<name>`` (a DNS label: at most 50 characters) and labelled like the
+Docker containers (``clauderon.session``, ``clauderon.name``, ``clauderon.instance``,
+``clauderon.managed``):
+
+- a **PersistentVolumeClaim**: the workspace (``workspace/``) and the agent home (``home/``),
+  kept across archive and unarchive; its annotations hold the pod to make at the next start
+  (:data:`ANNOTATION_POD`, no secret in it) and whether the session is stopped;
+- a **Secret**: the proxy URL (it carries the session's proxy credentials), the hook token,
+  and the read-only files (the proxy's CA, the hook script, managed settings, the start
+  script): nothing of it is in the pod spec;
+- a **NetworkPolicy**: no ingress; egress to the proxy and hook ports of the appliance only
+  (plus the cluster DNS when the appliance is reached by name);
+- a **Pod**: an init container that clones the remote through the proxy and checks out the
+  session branch (:data:`CLONE_SCRIPT`), then the agent container; both non-root with the
+  configured uid, no privilege escalation, every capability dropped, seccomp
+  ``RuntimeDefault``, no service account token, requests = limits from the session.
+
+Neighbours: :mod:`appliance.backends.kubernetes` (the client shell that sends these),
+:mod:`appliance.backends.kubernetes_state` (reading pods back).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import posixpath
+from typing import Any
+
+from appliance.backends.base import LABEL_INSTANCE, LABEL_MANAGED, LABEL_SESSION, WorkloadSpec
+from appliance.config_kubernetes import KubeSettings
+from appliance.contract import CONTAINER_HOME, WORKSPACE
+from appliance.resources import parse_memory
+
+Json = dict[str, Any]
+
+ANNOTATION_POD = "clauderon.io/pod"
+ANNOTATION_STOPPED = "clauderon.io/stopped"
+VOLUME = "session"
+FILES_VOLUME = "clauderon-files"
+AGENT = "agent"
+CLONE = "clone"
+DATA = "/data"
+#: Environment variables whose values are secret to the session (its proxy credentials and
+#: hook token): they come from the Secret, never the pod spec.
+SECRET_ENV = {"HTTPS_PROXY": "proxy-url", "HTTP_PROXY": "proxy-url",
+              "https_proxy": "proxy-url", "http_proxy": "proxy-url",
+              "CLAUDERON_HOOK_TOKEN": "hook-token"}
+
+#: The init container: clone the remote through the proxy into the volume (once: a volume
+#: that has the workspace keeps it), the session branch from the remote when it is there
+#: (the session was made again), else at the base's commit. The post-commit hook pushes the
+#: branch through the proxy, where the appliance fetches it into the user's repository.
+CLONE_SCRIPT = r"""set -eu
+ws=/data/workspace
+mkdir -p /data/home
+if [ -d "$ws/.git" ]; then echo "clauderon: the workspace is on the volume already"; exit 0; fi
+rm -rf "$ws" "$ws.partial"
+git clone --quiet --no-checkout --origin origin -- "$CLAUDERON_REMOTE" "$ws.partial"
+cd "$ws.partial"
+b="$CLAUDERON_BRANCH"
+if git rev-parse -q --verify "refs/remotes/origin/$b" >/dev/null; then
+  git checkout -q -B "$b" "refs/remotes/origin/$b"
+elif git cat-file -e "$CLAUDERON_START^{commit}" 2>/dev/null; then
+  git checkout -q -b "$b" "$CLAUDERON_START"
+else
+  echo "the base commit $CLAUDERON_START ($CLAUDERON_BASE) is not on the remote" \
+       "$CLAUDERON_REMOTE: push it there, then retry the session" >&2
+  exit 1
+fi
+git config branch."$b".remote origin
+git config branch."$b".merge "refs/heads/$b"
+git config push.default upstream
+mkdir -p .git/hooks
+cat > .git/hooks/post-commit <<'HOOK'
+#!/bin/sh
+# Written by clauderon: the session branch goes to the remote (through the proxy) at once.
+b=$(git symbolic-ref --short -q HEAD) || exit 0
+git push --quiet --force origin "HEAD:refs/heads/$b" >/dev/null 2>&1 &
+HOOK
+chmod 0755 .git/hooks/post-commit
+cd /
+mv "$ws.partial" "$ws"
+echo "clauderon: cloned, on $b"
+"""
+
+
+def object_name(spec: WorkloadSpec) -> str:
+    return spec.name
+
+
+def selector(instance: str) -> str:
+    """The label selector of every object of this appliance instance."""
+    return f"{LABEL_MANAGED}=true,{LABEL_INSTANCE}={instance}"
+
+
+def _meta(spec: WorkloadSpec, kube: KubeSettings, **annotations: str) -> Json:
+    meta: Json = {"name": object_name(spec), "namespace": kube.namespace,
+                  "labels": dict(spec.labels)}
+    if annotations:
+        meta["annotations"] = annotations
+    return meta
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _file_key(path: str) -> str:
+    """A Secret key for a file path: ``/etc/clauderon/x.sh`` -> ``etc.clauderon.x.sh``."""
+    return path.strip("/").replace("/", ".")
+
+
+def secret(spec: WorkloadSpec, kube: KubeSettings) -> Json:
+    env = dict(spec.env)
+    data = {"proxy-url": _b64(env["HTTPS_PROXY"].encode()),
+            "hook-token": _b64(env["CLAUDERON_HOOK_TOKEN"].encode())}
+    for f in spec.files:
+        data[_file_key(f.path)] = _b64(f.content)
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": _meta(spec, kube),
+            "type": "Opaque", "data": data}
+
+
+def pvc(spec: WorkloadSpec, kube: KubeSettings, *, stopped: bool = True) -> Json:
+    body: Json = {"accessModes": ["ReadWriteOnce"],
+                  "resources": {"requests": {"storage": kube.pvc_size}}}
+    if kube.storage_class:
+        body["storageClassName"] = kube.storage_class
+    annotations = {ANNOTATION_POD: json.dumps(pod(spec, kube), sort_keys=True,
+                                              separators=(",", ":"))}
+    if stopped:
+        annotations[ANNOTATION_STOPPED] = "true"
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": _meta(spec, kube, **annotations), "spec": body}
+
+
+def network_policy(spec: WorkloadSpec, kube: KubeSettings, *, proxy_port: int,
+                   hook_port: int) -> Json:
+    ports = [{"protocol": "TCP", "port": p} for p in sorted({proxy_port, hook_port})]
+    if kube.proxy_is_ip:
+        bits = 128 if ":" in kube.proxy_address else 32
+        to: list[Json] = [{"ipBlock": {"cidr": f"{kube.proxy_address}/{bits}"}}]
+    else:
+        to = [{"podSelector": {"matchLabels": dict(kube.appliance_labels)}}]
+    egress: list[Json] = [{"to": to, "ports": ports}]
+    if not kube.proxy_is_ip:
+        # The appliance is reached by name: the cluster DNS, and nothing else besides it.
+        egress.append({
+            "to": [{"namespaceSelector": {"matchLabels": {
+                        "kubernetes.io/metadata.name": "kube-system"}},
+                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]})
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": _meta(spec, kube),
+            "spec": {"podSelector": {"matchLabels": {LABEL_SESSION: spec.session_id}},
+                     "policyTypes": ["Ingress", "Egress"], "ingress": [], "egress": egress}}
+
+
+def _resources(spec: WorkloadSpec) -> Json:
+    limits: Json = {}
+    if spec.cpu:
+        limits["cpu"] = f"{round(spec.cpu * 1000)}m"
+    if spec.memory:
+        limits["memory"] = str(parse_memory(spec.memory))
+    # Requests = limits: a session gets what it may use, and the scheduler knows it.
+    return {"requests": dict(limits), "limits": limits}
+
+
+def _security(uid: int) -> Json:
+    return {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid,
+            "allowPrivilegeEscalation": False, "privileged": False,
+            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def _env(spec: WorkloadSpec, name: str) -> list[Json]:
+    out: list[Json] = []
+    for key, value in sorted(spec.env.items()):
+        if key in SECRET_ENV:
+            out.append({"name": key, "valueFrom": {"secretKeyRef": {
+                "name": name, "key": SECRET_ENV[key]}}})
+        else:
+            out.append({"name": key, "value": value})
+    return out
+
+
+def _file_mounts(spec: WorkloadSpec) -> tuple[list[Json], list[Json]]:
+    """One Secret volume per folder that gets files (``/etc/clauderon``, ...), each file
+    an item: volumes, mounts."""
+    folders: dict[str, list[Json]] = {}
+    for f in spec.files:
+        parent = posixpath.dirname(f.path)
+        top = "/".join(parent.split("/")[:3]) or parent  # /etc/clauderon for nested ones
+        folders.setdefault(top, []).append({
+            "key": _file_key(f.path), "path": posixpath.relpath(f.path, top),
+            "mode": f.mode})
+    volumes, mounts = [], []
+    for i, (folder, items) in enumerate(sorted(folders.items())):
+        vol = f"{FILES_VOLUME}-{i}"
+        volumes.append({"name": vol, "secret": {"secretName": object_name(spec),
+                                                "defaultMode": 0o444, "items": items}})
+        mounts.append({"name": vol, "mountPath": folder, "readOnly": True})
+    return volumes, mounts
+
+
+def pod(spec: WorkloadSpec, kube: KubeSettings) -> Json:
+    if spec.clone is None:
+        raise ValueError("a pod needs the clone of its workspace (CloneSpec)")
+    name = object_name(spec)
+    uid = int(spec.user.split(":")[0])
+    file_volumes, file_mounts = _file_mounts(spec)
+    ca = [m for m in file_mounts if m["mountPath"] == "/etc/clauderon"]
+    clone_env = [
+        {"name": "CLAUDERON_REMOTE", "value": spec.clone.remote_url},
+        {"name": "CLAUDERON_BRANCH", "value": spec.clone.branch},
+        {"name": "CLAUDERON_START", "value": spec.clone.start},
+        {"name": "CLAUDERON_BASE", "value": spec.clone.base},
+        {"name": "HOME", "value": "/tmp"},
+        {"name": "GIT_TERMINAL_PROMPT", "value": "0"},
+        *[e for e in _env(spec, name) if e["name"] in (
+            "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "GIT_SSL_CAINFO")],
+    ]
+    init = {
+        "name": CLONE, "image": spec.image, "imagePullPolicy": kube.image_pull_policy,
+        "command": ["sh", "-c", CLONE_SCRIPT], "env": clone_env,
+        "volumeMounts": [{"name": VOLUME, "mountPath": DATA}, *ca],
+        "securityContext": _security(uid), "resources": _resources(spec),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    agent: Json = {
+        "name": AGENT, "image": spec.image, "imagePullPolicy": kube.image_pull_policy,
+        "env": _env(spec, name), "workingDir": spec.workdir, "tty": True, "stdin": True,
+        "volumeMounts": [
+            {"name": VOLUME, "mountPath": WORKSPACE, "subPath": "workspace"},
+            {"name": VOLUME, "mountPath": CONTAINER_HOME, "subPath": "home"},
+            *file_mounts,
+        ],
+        "securityContext": _security(uid), "resources": _resources(spec),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    if spec.command:
+        agent["command"] = list(spec.command)
+    body: Json = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": 5,
+        "securityContext": {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid,
+                            "fsGroup": uid, "seccompProfile": {"type": "RuntimeDefault"}},
+        "initContainers": [init],
+        "containers": [agent],
+        "volumes": [{"name": VOLUME, "persistentVolumeClaim": {"claimName": name}},
+                    *file_volumes],
+    }
+    if kube.proxy_is_ip:
+        # Nothing to resolve: the proxy is an address (it resolves for the agent), and a
+        # name the agent asks for goes to its own loopback, to nothing (as on Docker).
+        body["dnsPolicy"] = "None"
+        body["dnsConfig"] = {"nameservers": ["127.0.0.1"],
+                             "options": [{"name": "timeout", "value": "1"}]}
+    if kube.service_account:
+        body["serviceAccountName"] = kube.service_account
+    if kube.node_selector:
+        body["nodeSelector"] = dict(kube.node_selector)
+    if kube.tolerations:
+        body["tolerations"] = [dict(t) for t in kube.tolerations]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": _meta(spec, kube), "spec": body}

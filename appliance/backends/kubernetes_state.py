@@ -1,0 +1,109 @@
+"""Reading pods back (pure): their run state, how far a start got, and why it cannot go on.
+
+Pods are JSON as the API serves them. :func:`run_state` maps one to the backend protocol's
+:class:`~appliance.backends.base.RunState`; :func:`start_step` names the step a starting pod
+is at (``scheduled``, ``clone``, ``running``) for the create's progress; :func:`start_error`
+says when waiting longer cannot help, in words that say what to do: no node can take the
+pod, the image cannot be pulled, the workspace could not be cloned, the container ended.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from appliance.backends.base import RunState
+from appliance.errors import BackendError
+
+Json = dict[str, Any]
+PULL_ERRORS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName",
+                         "ErrImageNeverPull", "RegistryUnavailable"})
+CONFIG_ERRORS = frozenset({"CreateContainerConfigError", "CreateContainerError",
+                           "RunContainerError"})
+
+
+def _statuses(pod: Json, which: str) -> list[Json]:
+    return list((pod.get("status") or {}).get(which) or [])
+
+
+def _condition(pod: Json, kind: str) -> Json | None:
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if c.get("type") == kind:
+            return dict(c)
+    return None
+
+
+def run_state(pod: Json) -> tuple[RunState, str]:
+    """What the reconcile plan sees: a pod being deleted is dead, a pod whose agent ended is
+    stopped, any other (pending included: the start waits on it) is running."""
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return RunState.DEAD, "being deleted"
+    phase = (pod.get("status") or {}).get("phase") or "Pending"
+    if phase in ("Succeeded", "Failed"):
+        return RunState.STOPPED, _ended(pod) or phase.lower()
+    return RunState.RUNNING, phase.lower()
+
+
+def _ended(pod: Json) -> str:
+    for s in _statuses(pod, "containerStatuses") + _statuses(pod, "initContainerStatuses"):
+        done = (s.get("state") or {}).get("terminated")
+        if done and done.get("exitCode", 0) != 0:
+            return (f"{s.get('name')} exited {done.get('exitCode')}"
+                    + (f": {done['message'].strip()[-300:]}" if done.get("message") else ""))
+    return ""
+
+
+def is_ready(pod: Json) -> bool:
+    statuses = _statuses(pod, "containerStatuses")
+    return (pod.get("status") or {}).get("phase") == "Running" and bool(statuses) and all(
+        (s.get("state") or {}).get("running") for s in statuses)
+
+
+def start_step(pod: Json) -> tuple[str, str]:
+    """``(step, message)`` for the create's progress."""
+    status = pod.get("status") or {}
+    if is_ready(pod):
+        return "running", "the pod is running"
+    scheduled = _condition(pod, "PodScheduled")
+    if not scheduled or scheduled.get("status") != "True":
+        return "pod", "waiting for a node"
+    for s in _statuses(pod, "initContainerStatuses"):
+        if not (s.get("state") or {}).get("terminated"):
+            return "clone", "cloning the repository into the volume (init container)"
+    node = (pod.get("spec") or {}).get("nodeName") or status.get("hostIP") or "a node"
+    return "scheduled", f"scheduled on {node}; starting the agent container"
+
+
+def start_error(pod: Json, *, image: str) -> BackendError | None:
+    """Why the pod will not start, when waiting cannot fix it (None: keep waiting)."""
+    scheduled = _condition(pod, "PodScheduled")
+    if scheduled and scheduled.get("status") == "False" \
+            and scheduled.get("reason") == "Unschedulable":
+        return BackendError(
+            f"no node can run the session's pod: {scheduled.get('message') or 'unschedulable'}"
+            " (check [kubernetes] node_selector and tolerations, and the cluster's capacity)",
+            retryable=True)
+    for s in _statuses(pod, "initContainerStatuses") + _statuses(pod, "containerStatuses"):
+        state = s.get("state") or {}
+        waiting = state.get("waiting") or {}
+        reason = waiting.get("reason") or ""
+        if reason in PULL_ERRORS:
+            return BackendError(
+                f"the cluster cannot pull the image {image} ({reason}: "
+                f"{(waiting.get('message') or '').strip()[:300]}); push it to a registry the "
+                "nodes reach, or set [kubernetes] image", field="image", retryable=False)
+        if reason in CONFIG_ERRORS:
+            return BackendError(f"the {s.get('name')} container cannot be made ({reason}: "
+                                f"{(waiting.get('message') or '').strip()[:300]})",
+                                retryable=False)
+        done = state.get("terminated")
+        if done and done.get("exitCode", 0) != 0:
+            said = (done.get("message") or done.get("reason") or "").strip()[-500:]
+            if s.get("name") == "clone":
+                return BackendError(f"the workspace could not be cloned: {said}",
+                                    retryable=False)
+            return BackendError(f"the {s.get('name')} container exited "
+                                f"{done.get('exitCode')}: {said}", retryable=False)
+    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        return BackendError(f"the pod ended before it ran: {_ended(pod) or 'no reason given'}",
+                            retryable=False)
+    return None

@@ -1,0 +1,98 @@
+"""A session branch that lives on the repository's remote (Kubernetes sessions).
+
+A pod cannot borrow the user's objects from the host, so its workspace is a clone of the
+repository's remote, made in the cluster through the proxy, and the agent's commits reach
+the user by the same road back: the agent pushes its branch (the proxy injects the git
+credential: none is in the pod), and the appliance fetches that branch into the user's
+repository, as the repository's owner, through the proxy with the session's own proxy
+credentials (so the proxy audits it under the session), objects checked, moving nothing but
+``refs/heads/<branch>``.
+
+Only ``https://`` remotes are used (the proxy injects credentials over TLS only), with any
+user name or password stripped from the URL: credentials are the proxy's business.
+"""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from appliance import hostgit, repos
+from appliance.errors import GitError, InvalidInput
+from appliance.repos import RepoInfo
+from appliance.workspaces import checked_out_message
+
+REMOTE_TIMEOUT = 30.0
+_HEX = frozenset(string.hexdigits.lower())
+
+
+def clean_remote(url: str | None) -> str | None:
+    """The remote as pods may use it: https only, no credentials in it; None otherwise."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        return None
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(("https", host, parts.path, parts.query, ""))
+
+
+def cluster_remote(repo: RepoInfo) -> str:
+    """The remote a Kubernetes session clones, or a refusal that says what to do."""
+    raw = repos.remote_url(repo)
+    url = clean_remote(raw)
+    if url is None:
+        said = f"its origin is {raw!r}" if raw else "it has no remote named origin"
+        raise InvalidInput(
+            f"the kubernetes backend clones the repository's remote inside the cluster, but "
+            f"{repo.root} has no https remote ({said}); add one (git remote add origin "
+            "https://...) and push the base branch, or use the docker backend",
+            field="backend")
+    return url
+
+
+def _via(ca: Path | None) -> list[str]:
+    argv = ["-c", "protocol.https.allow=always"]
+    if ca is not None:
+        argv += ["-c", f"http.sslCAInfo={ca}"]
+    return argv
+
+
+def _env(proxy: str) -> dict[str, str]:
+    # In the environment, not on the command line: the URL carries the session's proxy
+    # credentials, and any user of the host can read another's command line.
+    return {"https_proxy": proxy, "HTTPS_PROXY": proxy}
+
+
+def remote_tip(repo: RepoInfo, url: str, branch: str, *, proxy: str,
+               ca: Path | None) -> str | None:
+    """The commit ``branch`` names on the remote (None: not there yet)."""
+    proc = hostgit.run([*_via(ca), "ls-remote", "--heads", "--end-of-options", url,
+                        f"refs/heads/{branch}"], owner=repo.owner, cwd=repo.root,
+                       env=_env(proxy), check=False, timeout=REMOTE_TIMEOUT)
+    if proc.returncode != 0:
+        raise GitError(f"could not ask {url} for {branch}: {hostgit.said(proc)}")
+    for line in proc.stdout.decode("ascii", "replace").splitlines():
+        sha, _, name = line.partition("\t")
+        if name.strip() == f"refs/heads/{branch}" and len(sha) in (40, 64) \
+                and set(sha) <= _HEX:
+            return sha
+    return None
+
+
+def fetch_branch(repo: RepoInfo, url: str, branch: str, *, proxy: str,
+                 ca: Path | None) -> None:
+    """``branch`` of the remote into the user's repository, forced (amend and rebase are
+    the agent's right on its branch); nothing else moves."""
+    proc = hostgit.run(
+        [*_via(ca), "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
+         "--no-auto-gc", "--no-recurse-submodules", "--end-of-options", url,
+         f"+refs/heads/{branch}:refs/heads/{branch}"],
+        owner=repo.owner, cwd=repo.root, env=_env(proxy), check=False,
+        timeout=REMOTE_TIMEOUT)
+    if proc.returncode != 0:
+        detail = hostgit.said(proc)
+        if "checked out" in detail:
+            raise GitError(checked_out_message(detail, branch))
+        raise GitError(f"could not fetch {branch} from {url} into {repo.root}: {detail}")

@@ -1,0 +1,183 @@
+"""The Kubernetes backend against the FAKE API server (the one test double: no real API
+server can run here; see tests/fakes/kube_api.py), through the real appliance services,
+the real proxy, real git over TLS and real Docker containers as pods.
+
+Without an agent (plain pods of the agent image): the lifecycle (create with progress, the
+workspace cloned through the proxy, a pushed commit in the user's repository, archive and
+unarchive on the same volume, delete), and the clear errors: a repository without a remote,
+a pod no node can take, an image no node can pull, a quota; the web terminal.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+import trio
+from trio_websocket import open_websocket_url
+
+from tests.support.appliance import wait_for
+from tests.support.engine import AGENT_IMAGE, ensure_agent_image
+from tests.support.kube import NAMESPACE, Kube, kube_appliance
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module")
+def agent_image() -> str:
+    ensure_agent_image()
+    return AGENT_IMAGE
+
+
+@pytest.fixture
+def kube(tmp_path: Path, agent_image: str) -> Iterator[Kube]:
+    with kube_appliance(tmp_path, image=agent_image, agents=False) as k:
+        yield k
+
+
+def events(k: Kube, ref: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = k.app.client().get(f"/api/sessions/{ref}/events")["events"]
+    return found
+
+
+def run_as_agent(container: str, script: str) -> tuple[int, str]:
+    with closing(docker.from_env()) as c:
+        done = c.containers.get(container).exec_run(["sh", "-c", script], user="1000:1000",
+                                                    workdir="/workspace")
+    return done.exit_code, done.output.decode(errors="replace")
+
+
+def test_lifecycle_clone_push_archive_unarchive_delete(kube: Kube) -> None:
+    app = kube.app
+    app.client().post("/api/sessions", {"repo_path": str(kube.repo), "name": "kwork",
+                                        "backend": "kubernetes"})
+    s = app.wait_phase("kwork", "running", "failed", timeout=120)
+    assert s["phase"] == "running", s
+    assert s["backend"] == "kubernetes" and s["backend_id"] == "clauderon-kwork"
+    steps = [e["payload"]["step"] for e in events(kube, "kwork") if e["kind"] == "progress"]
+    assert {"volume", "clone", "running"} <= set(steps), steps
+    assert sorted(kube.names("persistentvolumeclaims")) == ["clauderon-kwork"]
+    assert kube.names("secrets") == ["clauderon-kwork"]
+    assert kube.names("networkpolicies") == ["clauderon-kwork"]
+    # Cloned from the remote through the proxy, which injected the git credential (the
+    # server refuses anything else); no credential is in the pod.
+    assert kube.git.refused == 0 and kube.git.seen
+    container = kube.container("clauderon-kwork")
+    code, out = run_as_agent(container, "git branch --show-current; cat README.md; "
+                             "git config --get remote.origin.url; env")
+    assert code == 0, out
+    assert "clauderon/kwork" in out and "hello from the remote" in out
+    assert "https://github.com/owner/repo.git" in out
+    assert "ghp-REAL-GIT-CANARY" not in out
+    # The agent commits; its branch is pushed through the proxy and fetched into the
+    # user's repository.
+    code, out = run_as_agent(container, "echo work > work.txt && git add work.txt && "
+                             "git commit -qm 'agent work' && sleep 1")
+    assert code == 0, out
+    wait_for(lambda: kube.git_log("refs/heads/clauderon/kwork")[:1] == ["agent work"],
+             timeout=60, what="the agent's commit in the user's repository")
+    assert kube.git_log("clauderon/kwork", kube.bare)[:1] == ["agent work"]
+    # Files, diff and the drift report see the session like a Docker one.
+    listing = app.client().get("/api/sessions/kwork/files")
+    assert "work.txt" in [e["name"] for e in listing["entries"]]
+    diff = app.client().get("/api/sessions/kwork/diff")
+    assert [f["path"] for f in diff["files"]] == ["work.txt"]
+    assert app.client().get("/api/reconcile")["in_sync"] is True
+
+    # Archive: the pod goes, the volume stays; unarchive: a new pod on the same volume.
+    app.client().post("/api/sessions/kwork/archive", {})
+    app.wait_phase("kwork", "archived", timeout=60)
+    assert kube.names("pods") == [] and kube.names("persistentvolumeclaims") == ["clauderon-kwork"]
+    app.client().post("/api/sessions/kwork/unarchive", {})
+    app.wait_phase("kwork", "running", timeout=120)
+    container2 = kube.container("clauderon-kwork")
+    assert container2 != container
+    code, out = run_as_agent(container2, "cat work.txt; git log --format=%s -1")
+    assert code == 0 and "work" in out and "agent work" in out, out
+
+    # Delete: pod, volume, Secret and policy go; the branch stays (remote and user's repo).
+    app.client().delete("/api/sessions/kwork")
+    wait_for(lambda: not app.client().get("/api/sessions", all="true")["sessions"],
+             timeout=60, what="the session gone")
+    for resource in ("pods", "persistentvolumeclaims", "secrets", "networkpolicies"):
+        assert kube.names(resource) == [], resource
+    assert kube.git_log("refs/heads/clauderon/kwork")[:1] == ["agent work"]
+
+
+def test_a_repository_without_remote_is_refused(kube: Kube, repo: Path) -> None:
+    from appliance.errors import ClauderonError
+
+    with pytest.raises(ClauderonError) as caught:
+        kube.app.client().post("/api/sessions", {"repo_path": str(repo), "name": "noremote",
+                                                 "backend": "kubernetes"})
+    assert "no https remote" in caught.value.message
+    assert kube.names("persistentvolumeclaims") == []
+
+
+async def test_the_web_terminal_runs_through_the_exec_websocket(kube: Kube) -> None:
+    """The console WebSocket of the API, on a pod: a TTY exec over v4.channel.k8s.io,
+    input in, output out, resize (the shell sees the new size)."""
+    app = kube.app
+    await trio.to_thread.run_sync(lambda: app.client().post("/api/sessions", {
+        "repo_path": str(kube.repo), "name": "kterm", "backend": "kubernetes"}))
+    await trio.to_thread.run_sync(lambda: app.wait_phase("kterm", "running", timeout=120))
+    url = f"ws://127.0.0.1:{app.http_port}/ws/console/kterm?rows=30&cols=90"
+    async with open_websocket_url(url, extra_headers=app.ws_headers()) as ws:
+        await ws.send_message(json.dumps({"type": "resize", "rows": 33, "cols": 77}))
+        await trio.sleep(0.3)
+        typed = b"echo size=$(stty size); echo me=$(id -u)\r"
+        await ws.send_message(json.dumps({"type": "input",
+                                          "data": base64.b64encode(typed).decode()}))
+        screen = bytearray()
+        with trio.fail_after(30):
+            while b"me=1000" not in screen:
+                msg = json.loads(await ws.get_message())
+                assert msg["type"] == "output", msg
+                screen += base64.b64decode(msg["data"])
+    assert b"size=33 77" in screen
+
+
+def _failure(kube: Kube, name: str, **body: Any) -> str:
+    kube.app.client().post("/api/sessions", {"repo_path": str(kube.repo), "name": name,
+                                             "backend": "kubernetes", **body})
+    s = kube.app.wait_phase(name, "failed", timeout=120)
+    reason: str = s["status_reason"]
+    return reason
+
+
+@pytest.fixture
+def picky(tmp_path: Path, agent_image: str) -> Iterator[Kube]:
+    """Pods that want a node label no node has; one attempt per create."""
+    with kube_appliance(tmp_path, image=agent_image, agents=False,
+                        kube_extra='node_selector = { "disk" = "ssd" }\n') as k:
+        yield k
+
+
+def test_an_unschedulable_pod_fails_with_the_schedulers_reason(picky: Kube) -> None:
+    reason = _failure(picky, "nonode")
+    assert "no node can run the session's pod" in reason
+    assert "didn't match Pod's node affinity/selector" in reason
+    assert "node_selector" in reason
+    assert picky.names("pods") == []  # not left pending
+
+
+def test_an_image_no_node_can_pull_fails_naming_it(kube: Kube) -> None:
+    reason = _failure(kube, "noimage", image="registry.invalid/nothing:1")
+    assert "cannot pull the image registry.invalid/nothing:1" in reason
+    assert "ErrImagePull" in reason
+    assert kube.names("pods") == []
+
+
+def test_a_quota_refusal_says_so(kube: Kube) -> None:
+    kube.core().create_namespaced_resource_quota(NAMESPACE, {
+        "apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "few"},
+        "spec": {"hard": {"pods": "0"}}})
+    reason = _failure(kube, "noquota")
+    assert "quota" in reason and "exceeded quota: few" in reason
+    assert kube.names("pods") == []

@@ -1,0 +1,173 @@
+"""An appliance with its Kubernetes backend on the FAKE API server, and a git remote.
+
+:func:`kube_appliance` runs, for one test: the fake API server
+(:mod:`tests.fakes.kube_api`, the one test double here) as a process whose pods are Docker
+containers on the appliance's sessions' network; a git smart-HTTP server over TLS that
+accepts only the credential the proxy injects (``GitServer`` of the proxy tests), which the
+proxy reaches as ``github.com``; the user's repository, a clone whose ``origin`` is
+``https://github.com/owner/repo.git``; a kubeconfig for the official client; and the
+appliance's services with a ``[kubernetes]`` table naming all of it. Pods reach the proxy
+and the hook endpoint at the sessions' network gateway (``proxy_address``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trio
+import trustme
+from kubernetes import client, config
+
+from appliance.backends.docker_network import SessionNetwork
+from tests.integration.proxy.proxy_fakes import GitServer
+from tests.support.appliance import Appliance, wait_for
+
+NAMESPACE = "sessions"
+GIT_TOKEN = "ghp-REAL-GIT-CANARY-0123456789"
+ENV = {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
+       "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
+
+
+@dataclass
+class Kube:
+    app: Appliance
+    repo: Path
+    bare: Path
+    git: GitServer
+    kubeconfig: Path
+    state: Path
+
+    def core(self) -> Any:
+        cfg = client.Configuration()
+        config.load_kube_config(config_file=str(self.kubeconfig), client_configuration=cfg)
+        return client.CoreV1Api(client.ApiClient(cfg))
+
+    def networking(self) -> Any:
+        cfg = client.Configuration()
+        config.load_kube_config(config_file=str(self.kubeconfig), client_configuration=cfg)
+        return client.NetworkingV1Api(client.ApiClient(cfg))
+
+    def names(self, resource: str) -> list[str]:
+        if resource == "networkpolicies":
+            found = self.networking().list_namespaced_network_policy(NAMESPACE)
+        else:
+            method = {"pods": "pod", "persistentvolumeclaims": "persistent_volume_claim",
+                      "secrets": "secret"}[resource]
+            found = getattr(self.core(), f"list_namespaced_{method}")(NAMESPACE)
+        return [o.metadata.name for o in found.items]
+
+    def container(self, pod: str) -> str:
+        """The Docker container that is the pod's agent container."""
+        import docker
+
+        found = docker.from_env().containers.list(
+            filters={"label": f"fake-kube.pod={NAMESPACE}/{pod}", "name": "k8s_agent_"})
+        assert found, f"no running container for the pod {pod}"
+        return str(found[0].id)
+
+    def git_log(self, ref: str, where: Path | None = None) -> list[str]:
+        path = str(where or self.repo)
+        out = subprocess.run(["git", "-c", f"safe.directory={path}", "-C", path, "log",
+                              "--format=%s", ref],
+                             capture_output=True, text=True, check=False)
+        return out.stdout.split("\n")[:-1] if out.returncode == 0 else []
+
+
+def _git(*args: str, cwd: Path) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, env={**os.environ, **ENV},
+                   capture_output=True)
+
+
+def _serve_in_thread(server: GitServer) -> tuple[threading.Thread, list[Any]]:
+    """The trio server on a thread of its own (the test's calls block)."""
+    handle: list[Any] = []
+    started = threading.Event()
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            handle.extend([trio.lowlevel.current_trio_token(), nursery.cancel_scope])
+            await nursery.start(server.serve)
+            started.set()
+
+    thread = threading.Thread(target=trio.run, args=(main,), daemon=True)
+    thread.start()
+    started.wait(30)
+    return thread, handle
+
+
+@contextmanager
+def kube_appliance(tmp: Path, *, image: str, agents: bool, proxy_lines: str = "",
+                   ca_bundle: str = "", kube_extra: str = "",
+                   env: dict[str, str] | None = None) -> Iterator[Kube]:
+    ca = trustme.CA()
+    git = GitServer(ca, tmp / "remote", GIT_TOKEN)
+    bare = tmp / "remote" / "owner" / "repo.git"
+    bare.parent.mkdir(parents=True)
+    _git("init", "-q", "--bare", "-b", "main", str(bare), cwd=tmp)
+    _git("config", "http.receivepack", "true", cwd=bare)
+    repo = tmp / "repo"
+    _git("init", "-q", "-b", "main", str(repo), cwd=tmp)
+    (repo / "README.md").write_text("hello from the remote\n")
+    _git("add", "-A", cwd=repo)
+    _git("commit", "-qm", "initial", cwd=repo)
+    _git("push", "-q", str(bare), "main", cwd=repo)
+    _git("remote", "add", "origin", "https://github.com/owner/repo.git", cwd=repo)
+    subprocess.run(["chown", "-R", "1000:1000", str(repo)], check=True)
+    bundle = tmp / "upstreams-ca.pem"
+    bundle.write_text(ca.cert_pem.bytes().decode() + ca_bundle)
+    thread, handle = _serve_in_thread(git)
+    home = tmp / "home"
+    home.mkdir()
+    (home / "proxy.toml").write_text(
+        f'deny_unlisted = true\nextra_ca_bundle = "{bundle}"\n[upstreams]\n'
+        f'"github.com" = "https://127.0.0.1:{git.port}"\n{proxy_lines}')
+    app = Appliance(home, agents=agents, image=image,
+                    env={"GITHUB_TOKEN": GIT_TOKEN, **(env or {})})
+    fake: subprocess.Popen[bytes] | None = None
+    log = open(tmp / "kube-api.log", "ab")  # noqa: SIM115
+    try:
+        network = SessionNetwork.for_settings(app.settings)
+        assert network is not None
+        gateway = network.ensure().gateway
+        state = tmp / "kube"
+        fake = subprocess.Popen(
+            [sys.executable, "-m", "tests.fakes.kube_api", str(state), network.plan.name,
+             f"clauderon.instance={app.instance}"], stdout=log, stderr=log,
+            cwd=Path(__file__).resolve().parents[2])
+        ready = wait_for(lambda: (state / "ready.json").exists() and json.loads(
+            (state / "ready.json").read_text()), what="the fake API server")
+        kubeconfig = tmp / "kubeconfig.yaml"
+        kubeconfig.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+            "clusters": [{"name": "fake", "cluster": {
+                "server": f"https://127.0.0.1:{ready['port']}",
+                "certificate-authority": ready["ca"]}}],
+            "users": [{"name": "appliance", "user": {"token": ready["token"]}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "appliance",
+                                                      "namespace": NAMESPACE}}]}))
+        with (home / "config.toml").open("a") as f:
+            f.write(f'[kubernetes]\nkubeconfig = "{kubeconfig}"\nnamespace = "{NAMESPACE}"\n'
+                    f'proxy_address = "{gateway}"\nvolume_root = "{state}/volumes/{NAMESPACE}"\n'
+                    f"sync_seconds = 1\n{kube_extra}")
+        app.start("proxy")
+        wait_for(app.settings.ca_cert_path.exists, what="the proxy's CA")
+        app.start("api", "reconciler")
+        yield Kube(app=app, repo=repo, bare=bare, git=git, kubeconfig=kubeconfig, state=state)
+    finally:
+        app.cleanup()
+        if fake is not None:
+            fake.terminate()
+            fake.wait(10)
+        log.close()
+        if handle:
+            trio.from_thread.run_sync(handle[1].cancel, trio_token=handle[0])
+        thread.join(10)

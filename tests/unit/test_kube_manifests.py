@@ -1,0 +1,166 @@
+"""The Kubernetes manifests as data (snapshot-checked), the pod reader, the config table.
+
+The snapshot is ``snapshots/kube_session.json``; ``CLAUDERON_UPDATE_SNAPSHOTS=1`` rewrites it
+(then read the diff: it is the contract every cluster gets).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance.backends import kubernetes_manifests as m
+from appliance.backends.base import CloneSpec, RunState, SpecFile
+from appliance.backends.kubernetes_exec import exit_code, fed
+from appliance.backends.kubernetes_state import run_state, start_error, start_step
+from appliance.config_kubernetes import KubeSettings, parse
+from appliance.contract import HostContext, PodReach, pod_workload_for
+from appliance.errors import ConfigError
+from appliance.sessions import BackendKind, Session
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "kube_session.json"
+UPDATE = os.environ.get("CLAUDERON_UPDATE_SNAPSHOTS") == "1"
+SID = "0b7e8f0e-1111-4222-8333-944445555666"
+KUBE = KubeSettings(namespace="agents", storage_class="fast", pvc_size="20Gi",
+                    image_pull_policy="Always", service_account="clauderon-session",
+                    run_as_user=1000, node_selector={"disk": "ssd"},
+                    tolerations=({"key": "agents", "operator": "Exists",
+                                  "effect": "NoSchedule"},),
+                    proxy_address="10.20.0.5")
+
+
+def spec(kube: KubeSettings = KUBE) -> Any:
+    now = datetime(2024, 5, 1, tzinfo=UTC)
+    s = Session(id=SID, name="flaky", repo_path="/src/app", worktree_path="/w/flaky",
+                branch="clauderon/flaky", base_ref="main", image="registry.example/agent:1",
+                cpu=1.5, memory="3g", proxy_token_hash="p" * 64, hook_token_hash="h" * 64,
+                created_at=now, updated_at=now, backend=BackendKind.KUBERNETES)
+    host = HostContext(instance="inst-1", network="n", gateway="g", proxy_port=3128,
+                       hook_port=3031, ca_cert_path=None, uploads_root="/u",
+                       git_name="Dev", git_email="dev@example.invalid")
+    return pod_workload_for(
+        s, host=host, reach=PodReach(host=kube.proxy_address, proxy_port=3128, hook_port=3031),
+        clone=CloneSpec(remote_url="https://github.com/owner/app.git", branch=s.branch,
+                        start="a" * 40, base="main"),
+        uid=1000, ca_pem=b"-----BEGIN CERTIFICATE-----\n", files=(
+            SpecFile(path="/etc/clauderon/hooks/send_status.sh", content=b"#!/bin/sh\n",
+                     mode=0o755),
+            SpecFile(path="/etc/claude-code/managed-settings.json", content=b"{}")),
+        proxy_token="PROXYTOKEN", hook_token="HOOKTOKEN")
+
+
+def rendered(kube: KubeSettings = KUBE) -> dict[str, Any]:
+    w = spec(kube)
+    return {"pod": m.pod(w, kube), "pvc": m.pvc(w, kube), "secret": m.secret(w, kube),
+            "networkpolicy": m.network_policy(w, kube, proxy_port=3128, hook_port=3031)}
+
+
+def test_the_session_objects_match_the_snapshot() -> None:
+    text = json.dumps(rendered(), indent=2, sort_keys=True) + "\n"
+    if UPDATE:
+        SNAPSHOT.parent.mkdir(exist_ok=True)
+        SNAPSHOT.write_text(text)
+    assert text == SNAPSHOT.read_text(), "run with CLAUDERON_UPDATE_SNAPSHOTS=1, read the diff"
+
+
+def test_the_pod_is_hardened_and_holds_no_secret() -> None:
+    pod = rendered()["pod"]
+    spec_ = pod["spec"]
+    assert spec_["automountServiceAccountToken"] is False
+    assert spec_["securityContext"]["runAsNonRoot"] is True
+    assert spec_["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    for c in spec_["initContainers"] + spec_["containers"]:
+        sc = c["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"] == {"drop": ["ALL"]}
+        assert sc["runAsUser"] == 1000 and sc["runAsNonRoot"] is True
+        assert c["resources"]["limits"] == {"cpu": "1500m", "memory": str(3 * 2**30)}
+        assert c["resources"]["requests"] == c["resources"]["limits"]
+    text = json.dumps(pod)
+    assert "PROXYTOKEN" not in text and "HOOKTOKEN" not in text
+    assert not any(v.get("hostPath") for v in spec_["volumes"])
+    assert spec_["nodeSelector"] == {"disk": "ssd"}
+    assert spec_["serviceAccountName"] == "clauderon-session"
+    assert spec_["dnsPolicy"] == "None"  # an IP: nothing to resolve
+    pvc = rendered()["pvc"]
+    assert "PROXYTOKEN" not in json.dumps(pvc)
+    assert json.loads(pvc["metadata"]["annotations"][m.ANNOTATION_POD]) == pod
+
+
+def test_the_policy_allows_the_proxy_and_hook_only() -> None:
+    policy = rendered()["networkpolicy"]["spec"]
+    assert policy["ingress"] == [] and policy["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["egress"] == [{"to": [{"ipBlock": {"cidr": "10.20.0.5/32"}}], "ports": [
+        {"protocol": "TCP", "port": 3031}, {"protocol": "TCP", "port": 3128}]}]
+    by_name = replace(KUBE, proxy_address="clauderon.agents.svc",
+                      appliance_labels={"app": "clauderon"})
+    named = rendered(by_name)
+    egress = named["networkpolicy"]["spec"]["egress"]
+    assert egress[0]["to"] == [{"podSelector": {"matchLabels": {"app": "clauderon"}}}]
+    assert egress[1]["ports"] == [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+    assert "dnsPolicy" not in named["pod"]["spec"]
+
+
+def _pod(**status: Any) -> dict[str, Any]:
+    return {"metadata": {"name": "p"}, "spec": {"containers": [{"image": "i"}]},
+            "status": status}
+
+
+def test_reading_pods() -> None:
+    assert run_state(_pod(phase="Pending"))[0] is RunState.RUNNING
+    assert run_state(_pod(phase="Succeeded"))[0] is RunState.STOPPED
+    gone = _pod(phase="Running")
+    gone["metadata"]["deletionTimestamp"] = "x"
+    assert run_state(gone)[0] is RunState.DEAD
+    stuck = _pod(phase="Pending", conditions=[{"type": "PodScheduled", "status": "False",
+                                               "reason": "Unschedulable", "message": "0/3"}])
+    assert start_step(stuck)[0] == "pod"
+    err = start_error(stuck, image="i")
+    assert err is not None and err.retryable and "0/3" in err.message
+    pull = _pod(phase="Pending", conditions=[{"type": "PodScheduled", "status": "True"}],
+                initContainerStatuses=[{"name": "clone", "state": {"waiting": {
+                    "reason": "ImagePullBackOff", "message": "nope"}}}])
+    err = start_error(pull, image="i")
+    assert err is not None and not err.retryable and err.field == "image"
+    clone = _pod(phase="Failed", initContainerStatuses=[{"name": "clone", "state": {
+        "terminated": {"exitCode": 1, "message": "not on the remote"}}}])
+    err = start_error(clone, image="i")
+    assert err is not None and "could not be cloned: not on the remote" in err.message
+
+
+def test_exec_helpers() -> None:
+    assert fed(["cat"], b"abc") == ["sh", "-c", 'head -c "$0" | "$@"', "3", "cat"]
+    assert fed(["true"], None) == ["true"]
+    assert exit_code('{"metadata":{},"status":"Success"}') == (0, "")
+    failure = ('{"status":"Failure","reason":"NonZeroExitCode","details":{"causes":'
+               '[{"reason":"ExitCode","message":"7"}]}}')
+    assert exit_code(failure) == (7, "")
+    assert exit_code('{"status":"Failure","message":"not found"}')[0] == 126
+
+
+@pytest.mark.parametrize(("table", "said"), [
+    ({}, "proxy_address is required"),
+    ({"proxy_address": "svc.local"}, "needs appliance_labels"),
+    ({"proxy_address": "10.0.0.1", "pvc_size": "lots"}, "pvc_size"),
+    ({"proxy_address": "10.0.0.1", "image_pull_policy": "Sometimes"}, "image_pull_policy"),
+    ({"proxy_address": "10.0.0.1", "namespace": "Bad_NS"}, "namespace"),
+    ({"proxy_address": "10.0.0.1", "in_cluster": True, "context": "x"}, "in_cluster"),
+    ({"proxy_address": "10.0.0.1", "nodeselector": {}}, "unknown key 'nodeselector'"),
+    ({"proxy_address": "10.0.0.1", "tolerations": [{"keyy": "a"}]}, "unknown key 'keyy'"),
+])
+def test_config_errors_name_the_key(table: dict[str, Any], said: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse(table, "/h/config.toml")
+    assert said in caught.value.message and "[kubernetes]" in caught.value.message
+
+
+def test_config_parses() -> None:
+    kube = parse({"proxy_address": "10.0.0.1", "node_selector": {"disk": "ssd"},
+                  "tolerations": [{"key": "a", "operator": "Exists"}], "pvc_size": "5Gi"},
+                 "/h/config.toml")
+    assert kube.proxy_is_ip and kube.pvc_size == "5Gi" and kube.namespace == "clauderon"
