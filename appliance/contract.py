@@ -5,7 +5,8 @@ the session's workspace (its own repository, see :mod:`appliance.workspaces`) at
 ``/workspace`` and the user's object folders it borrows read-only at their host paths
 (nothing else of the user's git directory), the CA certificate read-only, the uploads
 folder, a non-root user, the proxy URL carrying the session's proxy credentials, CA trust
-variables, **placeholder** credentials only, the hook URL and token, and the host's git
+variables, the session's own **placeholder** credentials only (honeytokens, see
+:mod:`appliance.placeholders`), the hook URL and token, and the host's git
 identity.
 
 Containment: the sessions' network only (:mod:`appliance.netplan`), with
@@ -19,6 +20,7 @@ key or logs. Only what is listed below reaches the container.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -40,17 +42,6 @@ CONTAINER_UPLOADS = "/workspace-uploads"
 CONTAINER_HOME = "/home/agent"
 HOST_ALIAS = "host.docker.internal"
 
-#: What the agent sees instead of each real credential. The proxy swaps them. Claude gets
-#: one Anthropic placeholder only (both set makes it warn on every start): the proxy puts
-#: whichever real credential the host has (an OAuth token or an API key) in its own header.
-PLACEHOLDERS: dict[str, str] = {
-    "ANTHROPIC_API_KEY": "sk-ant-api03-clauderon-placeholder",
-    "OPENAI_API_KEY": "sk-clauderon-placeholder",
-    "CODEX_API_KEY": "sk-clauderon-placeholder",
-    "GH_TOKEN": "ghp_clauderon_placeholder",
-    "GITHUB_TOKEN": "ghp_clauderon_placeholder",
-    "NPM_TOKEN": "npm_clauderon_placeholder",
-}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,7 +92,9 @@ def workload_for(
     repo: RepoMounts,
     proxy_token: str,
     hook_token: str,
+    placeholders: Mapping[str, str],
 ) -> WorkloadSpec:
+    """The workload; ``placeholders`` are the session's own (``appliance.placeholders``)."""
     workdir = workdir_for(session)
     mounts = [
         Mount(source=session.worktree_path, target=WORKSPACE),
@@ -125,7 +118,7 @@ def workload_for(
         "no_proxy": f"localhost,127.0.0.1,{HOST_ALIAS}",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         "DISABLE_TELEMETRY": "1",
-        **PLACEHOLDERS,
+        **placeholders,
     }
     tmpfs = {CONTAINER_HOME: f"uid={repo.owner_uid},gid={repo.owner_gid},mode=0700"}
     if host.homes_root:

@@ -137,6 +137,15 @@ SESSION: tuple[Field, ...] = (
     Field("created_at", STR, lambda s: _iso(s.created_at)),
     Field("updated_at", STR, lambda s: _iso(s.updated_at)),
     Field("archived_at", OPT_STR, lambda s: _iso(s.archived_at)),
+    Field("egress_mode", {"type": ["string", "null"],
+                          "enum": ["open", "learn", "ask", "locked", None],
+                          "description": "The session's own egress mode (null: the default)"},
+          lambda s: s.egress_mode),
+    Field("alert", {**OPT_STR, "description": "A honeytoken alert until it is cleared"},
+          lambda s: s.alert),
+    Field("budget_exceeded", {**OPT_STR, "description": "Why model requests are refused "
+                              "(a spent budget), or null"},
+          lambda s: s.budget_exceeded),
     Field("filters", {"type": "array", "items": _enum(ListFilter),
                       "description": "The list filters that show this session"},
           lambda s: filters_of(s.phase, s.agent_status)),
@@ -146,7 +155,7 @@ SESSION: tuple[Field, ...] = (
 )
 
 #: Raise this when the session's shape changes: the store re-renders every stored view.
-SESSION_VERSION = 2
+SESSION_VERSION = 3
 
 
 def session_json(s: Session) -> Json:

@@ -27,6 +27,7 @@ from appliance.agents import runner
 from appliance.agents.boot import boot_plan
 from appliance.contract import RepoMounts, workload_for
 from appliance.errors import ClauderonError
+from appliance.placeholders import placeholder_env
 from appliance.reconcile.deps import Deps
 from appliance.reconcile.failures import backoff_seconds
 from appliance.reconcile.plan import Create
@@ -55,7 +56,8 @@ async def boot_agent(deps: Deps, s: Session, backend_id: str) -> None:
     if not deps.settings.start_agents:
         return
     await deps.progress(s, "agent", f"starting {s.agent}")
-    await runner.boot(deps.backend_for(s), backend_id, boot_plan(s), image=s.image)
+    plan = boot_plan(s, placeholder_env(deps.key, s.id))
+    await runner.boot(deps.backend_for(s), backend_id, plan, image=s.image)
 
 
 async def create(deps: Deps, a: Create) -> None:
@@ -89,6 +91,7 @@ async def create(deps: Deps, a: Create) -> None:
                             owner_uid=repo.owner_uid, owner_gid=repo.owner_gid),
             proxy_token=derive_token(deps.key, s.id, Purpose.PROXY),
             hook_token=derive_token(deps.key, s.id, Purpose.HOOK),
+            placeholders=placeholder_env(deps.key, s.id),
         )
         created = await backend.create(spec)
         if a.start:
