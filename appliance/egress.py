@@ -16,7 +16,7 @@ and every decision goes to the audit log.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -151,7 +151,3 @@ def mode_of(raw: str | None, defaults: EgressDefaults) -> EgressMode:
     """A session's mode: its own, or the configured default."""
     return EgressMode(raw) if raw else defaults.mode
 
-
-def entries_json(entries: Iterable[HostEntry], sources: Mapping[str, str]) -> list[dict[str, str]]:
-    return [{"host": e.host, "verdict": str(e.verdict), "source": sources.get(e.host, "")}
-            for e in entries]
