@@ -46,11 +46,15 @@ BUDGETS = {"type": "object", "required": ["global", "sessions", "defaults"], "pr
     "defaults": {"type": "object", "properties": {"session": BUDGET, "global": BUDGET}}}}
 
 
-def _days() -> int:
+def _since() -> str | None:
+    """The first day asked for (None: every day)."""
     raw = request.args.get("days", "30")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
-        raise InvalidInput(f"days must be a whole number from 1 to {MAX_DAYS}", field="days")
-    return int(raw)
+    if not raw.isdigit() or not 0 <= int(raw) <= MAX_DAYS:
+        raise InvalidInput(f"days must be a whole number from 0 (every day) to {MAX_DAYS}",
+                           field="days")
+    if int(raw) == 0:
+        return None
+    return (datetime.now(UTC) - timedelta(days=int(raw) - 1)).date().isoformat()
 
 
 async def _spent() -> dict[str, Any]:
@@ -61,11 +65,12 @@ async def _spent() -> dict[str, Any]:
 
 @blueprint.get("/api/usage")
 @documented(RouteDoc(summary="Usage per day (newest first) and per session, with cost",
-                     query=(("days", "how many days back, today included (default 30)"),),
+                     query=(("days", "how many days back, today included (default 30; "
+                                     "0: every day)"),),
                      responses={"200": ok(DAYS), "400": err("Bad days")}))
 async def usage() -> dict[str, Any]:
     ctx = current()
-    since = (datetime.now(UTC) - timedelta(days=_days() - 1)).date().isoformat()
+    since = _since()
     rows = await ctx.store.run(lambda: controlstore.usage_rows(ctx.store.sync, since=since))
     prices = ctx.settings.prices
     return {"days": reports.by_day(rows, prices),
