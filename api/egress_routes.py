@@ -176,23 +176,23 @@ async def delete_global_host(host: str) -> dict[str, Any]:
     return await global_egress()
 
 
-@blueprint.post("/api/egress/pending/<ask_id>")
+@blueprint.post("/api/egress/pending/<ref>")
 @documented(RouteDoc(
     summary="Allow or deny a held request (the host goes on the session's list)",
     body={"type": "object", "required": ["decision"], "additionalProperties": False,
           "properties": {"decision": {"type": "string", "enum": ["allow", "deny"]}}},
     responses={"200": ok(ASK), "404": err("No such request"),
                "409": err("Already decided or expired")}))
-async def decide(ask_id: str) -> dict[str, Any]:
+async def decide(ref: str) -> dict[str, Any]:
     ctx = current()
     body = await json_body()
     try:
         verdict = Verdict(str(body.get("decision")))
     except ValueError:
         raise InvalidInput("decision must be allow or deny", field="decision") from None
-    if not ask_id.isdigit():
-        raise NotFound(f"no pending request with id {ask_id[:20]!r}")
-    ask = await ctx.store.run(egressstore.decide_ask, ctx.store.sync, int(ask_id), verdict)
+    if not ref.isdigit():
+        raise NotFound(f"no pending request with id {ref[:20]!r}")
+    ask = await ctx.store.run(egressstore.decide_ask, ctx.store.sync, int(ref), verdict)
     ctx.hub.poke()
     return wire.render(wire.EGRESS_ASK, ask)
 
