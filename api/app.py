@@ -18,6 +18,7 @@ from api import (
     console,
     conversation,
     drift,
+    egress_routes,
     events_socket,
     files,
     health,
@@ -26,6 +27,7 @@ from api import (
     repo_routes,
     sessions,
     signin,
+    usage_routes,
     webui,
 )
 from api.context import EXTENSION, ApiContext
@@ -34,7 +36,7 @@ from appliance.errors import ClauderonError, NotFound
 log = logging.getLogger(__name__)
 
 BLUEPRINTS = (sessions, conversation, console, files, repo_routes, drift, hook_events,
-              health, events_socket, signin, openapi)
+              health, events_socket, signin, openapi, usage_routes, egress_routes)
 
 
 def create_app(ctx: ApiContext) -> QuartTrio:

@@ -38,8 +38,9 @@ class Decision(StrEnum):
     PASSED = "passed"  # forwarded untouched (no rule, or no credential for the rule)
     BLOCKED = "blocked"  # refused by the session's access mode
     REJECTED = "rejected"  # no or wrong proxy credentials (407)
-    DENIED = "denied"  # refused destination (no way home, or not listed)
+    DENIED = "denied"  # refused destination (no way home, not listed, egress policy)
     ERROR = "error"  # malformed request or upstream failure
+    HONEYTOKEN = "honeytoken"  # the session's placeholder on its way to a foreign host
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,6 +58,9 @@ class AuditRecord:
     credential: str | None
     decision: Decision
     error: str | None = None
+    #: What the session's controls said, when they said anything: the egress policy's
+    #: decision, a spent budget, where a honeytoken was found.
+    note: str | None = None
 
     def to_json_line(self) -> str:
         # Built by hand: asdict() deep-copies and costs a visible share of a proxied request.

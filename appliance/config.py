@@ -18,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from appliance import config_kubernetes
+from appliance.budgets import BudgetDefaults, parse_budget_defaults
 from appliance.config_kubernetes import KubeSettings
+from appliance.egress import EgressDefaults, parse_egress_defaults
 from appliance.errors import ConfigError, InvalidInput
 from appliance.limits import SessionLimits
 from appliance.resources import parse_cpu, parse_memory
+from appliance.usage import DEFAULT_TABLE, PriceTable, parse_prices
 
 DEFAULT_IMAGE = "clauderon-agent:latest"
 #: Every session gets limits (DESIGN.md "Containment" 6); these apply when it asks for none.
@@ -89,6 +92,13 @@ class Settings:
     shipper_http_timeout_seconds: float = 10.0
     shipper_retry_max_seconds: float = 60.0
     shipper_writer_program: str = "proxy"
+    # The proxy as the control point (``[prices]``, ``[budgets]``, ``[egress]``,
+    # ``[honeytokens]``): what tokens cost, how much may be spent, where sessions may go,
+    # and whether a leaked placeholder stops its session.
+    prices: PriceTable = DEFAULT_TABLE
+    budgets: BudgetDefaults = field(default_factory=BudgetDefaults)
+    egress: EgressDefaults = field(default_factory=EgressDefaults)
+    honeytoken_stops_session: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -210,6 +220,14 @@ class Settings:
         if self.kubernetes is not None:
             out["kubernetes"] = {f.name: getattr(self.kubernetes, f.name)
                                  for f in fields(self.kubernetes)}
+        out["prices"] = {model: {"input": p.input, "output": p.output,
+                                 "cache_read": p.cache_read, "cache_write": p.cache_write}
+                         for model, p in self.prices.prices.items()}
+        out["budgets"] = {"session": self.budgets.session.to_json(),
+                          "global": self.budgets.all_sessions.to_json()}
+        out["egress"] = {"mode": str(self.egress.mode), "allow": list(self.egress.allow),
+                         "deny": list(self.egress.deny),
+                         "ask_timeout_seconds": self.egress.ask_seconds}
         out["extra"] = dict(self.extra)
         return out
 
@@ -339,6 +357,24 @@ _HOSTNAME = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
                        r"(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
 
 
+_CONTROL_TABLES = ("prices", "budgets", "egress", "honeytokens")
+
+
+def _control_table(table: str, body: object, origin: str) -> dict[str, Any]:
+    """The proxy's control tables, each parsed by the module that owns its rules."""
+    if table == "prices":
+        return {"prices": parse_prices(body, origin)}
+    if table == "budgets":
+        return {"budgets": parse_budget_defaults(body, origin)}
+    if table == "egress":
+        return {"egress": parse_egress_defaults(body, origin)}
+    if not isinstance(body, dict) or set(body) - {"stop_session"} \
+            or not isinstance(body.get("stop_session", False), bool):
+        raise ConfigError(f"{origin} [honeytokens]: the one key is stop_session = true|false "
+                          "(stop a session whose placeholder is sent to a foreign host)")
+    return {"honeytoken_stops_session": bool(body.get("stop_session", False))}
+
+
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Defaults < ``config.toml`` < environment < explicit ``overrides``."""
     env = os.environ if env is None else env
@@ -354,6 +390,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         for table, body in doc.items():
             if table == "kubernetes":
                 values["kubernetes"] = config_kubernetes.parse(body, str(config_path))
+                continue
+            if table in _CONTROL_TABLES:
+                values.update(_control_table(table, body, str(config_path)))
                 continue
             if table not in _TOML_KEYS:
                 extra[table] = body

@@ -5,7 +5,8 @@ the session's workspace (its own repository, see :mod:`appliance.workspaces`) at
 ``/workspace`` and the user's object folders it borrows read-only at their host paths
 (nothing else of the user's git directory), the CA certificate read-only, the uploads
 folder, a non-root user, the proxy URL carrying the session's proxy credentials, CA trust
-variables, **placeholder** credentials only, the hook URL and token, and the host's git
+variables, the session's own **placeholder** credentials only (honeytokens, see
+:mod:`appliance.placeholders`), the hook URL and token, and the host's git
 identity.
 
 Containment: the sessions' network only (:mod:`appliance.netplan`), with
@@ -19,6 +20,7 @@ key or logs. Only what is listed below reaches the container.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -42,17 +44,6 @@ CONTAINER_UPLOADS = "/workspace-uploads"
 CONTAINER_HOME = "/home/agent"
 HOST_ALIAS = "host.docker.internal"
 
-#: What the agent sees instead of each real credential. The proxy swaps them. Claude gets
-#: one Anthropic placeholder only (both set makes it warn on every start): the proxy puts
-#: whichever real credential the host has (an OAuth token or an API key) in its own header.
-PLACEHOLDERS: dict[str, str] = {
-    "ANTHROPIC_API_KEY": "sk-ant-api03-clauderon-placeholder",
-    "OPENAI_API_KEY": "sk-clauderon-placeholder",
-    "CODEX_API_KEY": "sk-clauderon-placeholder",
-    "GH_TOKEN": "ghp_clauderon_placeholder",
-    "GITHUB_TOKEN": "ghp_clauderon_placeholder",
-    "NPM_TOKEN": "npm_clauderon_placeholder",
-}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,9 +88,11 @@ CA_ENV: dict[str, str] = {var: CONTAINER_CA_PATH for var in (
 
 
 def agent_env(session: Session, *, proxy: str, hook_url: str, hook_token: str,
-              reach_host: str, git_name: str | None, git_email: str | None) -> dict[str, str]:
+              reach_host: str, placeholders: Mapping[str, str], git_name: str | None,
+              git_email: str | None) -> dict[str, str]:
     """The environment of the contract, on either backend: the proxy (with the session's
-    proxy credentials), the hook URL and token, placeholders only, the git identity."""
+    proxy credentials), the hook URL and token, the session's own placeholders only, the
+    git identity."""
     no_proxy = f"localhost,127.0.0.1,{reach_host}"
     env: dict[str, str] = {
         "TERM": "xterm-256color",
@@ -116,7 +109,7 @@ def agent_env(session: Session, *, proxy: str, hook_url: str, hook_token: str,
         "no_proxy": no_proxy,
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         "DISABLE_TELEMETRY": "1",
-        **PLACEHOLDERS,
+        **placeholders,
     }
     if git_name:
         env["GIT_AUTHOR_NAME"] = env["GIT_COMMITTER_NAME"] = git_name
@@ -138,7 +131,9 @@ def workload_for(
     repo: RepoMounts,
     proxy_token: str,
     hook_token: str,
+    placeholders: Mapping[str, str],
 ) -> WorkloadSpec:
+    """The workload; ``placeholders`` are the session's own (``appliance.placeholders``)."""
     workdir = workdir_for(session)
     mounts = [
         Mount(source=session.worktree_path, target=WORKSPACE),
@@ -148,7 +143,7 @@ def workload_for(
     ]
     env = agent_env(session, proxy=proxy_url(session.id, proxy_token, host.proxy_port),
                     hook_url=f"http://{HOST_ALIAS}:{host.hook_port}/api/hooks",
-                    hook_token=hook_token, reach_host=HOST_ALIAS,
+                    hook_token=hook_token, reach_host=HOST_ALIAS, placeholders=placeholders,
                     git_name=host.git_name, git_email=host.git_email)
     tmpfs = {CONTAINER_HOME: f"uid={repo.owner_uid},gid={repo.owner_gid},mode=0700"}
     if host.homes_root:
@@ -206,6 +201,7 @@ def pod_workload_for(
     files: tuple[SpecFile, ...],
     proxy_token: str,
     hook_token: str,
+    placeholders: Mapping[str, str],
 ) -> WorkloadSpec:
     """The same contract for a pod: nothing from the host (the workspace is cloned in the
     cluster, the CA and the boot's read-only files come from the session's Secret), the
@@ -213,7 +209,7 @@ def pod_workload_for(
     env = agent_env(session, proxy=proxy_url(session.id, proxy_token, reach.proxy_port,
                                              host=reach.host),
                     hook_url=f"http://{reach.host}:{reach.hook_port}/api/hooks",
-                    hook_token=hook_token, reach_host=reach.host,
+                    hook_token=hook_token, reach_host=reach.host, placeholders=placeholders,
                     git_name=host.git_name, git_email=host.git_email)
     if ca_pem is not None:
         env.update(CA_ENV)

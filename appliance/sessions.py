@@ -158,6 +158,12 @@ class Session:
     created_at: datetime
     updated_at: datetime
     archived_at: datetime | None = None
+    #: The proxy's controls (``appliance.egress``, ``appliance.budgets``): the session's own
+    #: egress mode (None: the configured default), the last honeytoken alert until a person
+    #: clears it, and why its model requests are refused while a budget is spent.
+    egress_mode: str | None = None
+    alert: str | None = None
+    budget_exceeded: str | None = None
 
     @property
     def container_name(self) -> str:

@@ -146,6 +146,53 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
     """,
+    # 5: the proxy as the control point (appliance/controlstore.py): token usage per session,
+    # model and day; budgets; egress lists and held requests; the session's control fields.
+    """
+    ALTER TABLE sessions ADD COLUMN egress_mode TEXT;
+    ALTER TABLE sessions ADD COLUMN alert TEXT;
+    ALTER TABLE sessions ADD COLUMN budget_exceeded TEXT;
+    CREATE TABLE usage (
+        session_id TEXT NOT NULL,
+        day TEXT NOT NULL,
+        model TEXT NOT NULL,
+        session_name TEXT NOT NULL DEFAULT '',
+        requests INTEGER NOT NULL DEFAULT 0,
+        unmetered INTEGER NOT NULL DEFAULT 0,
+        input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+        cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (session_id, day, model)
+    );
+    CREATE INDEX usage_day ON usage (day);
+    CREATE TABLE budgets (
+        scope TEXT PRIMARY KEY,
+        tokens INTEGER,
+        cost REAL,
+        tokens_per_day INTEGER,
+        cost_per_day REAL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE egress_hosts (
+        scope TEXT NOT NULL,
+        host TEXT NOT NULL,
+        verdict TEXT NOT NULL,
+        source TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (scope, host)
+    );
+    CREATE TABLE egress_asks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id TEXT NOT NULL,
+        host TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        decision TEXT,
+        decided_at TEXT
+    );
+    CREATE INDEX egress_asks_session ON egress_asks (session_id, host, id)
+    """,
 )
 
 _ENUMS: dict[str, type] = {
@@ -310,6 +357,11 @@ class Store:
         )
         assert cur.lastrowid is not None
         return cur.lastrowid
+
+    def journal(self, conn: sqlite3.Connection, session_id: str | None, kind: str,
+                payload: Mapping[str, Any]) -> int:
+        """An event inside a transaction a neighbour module holds (:meth:`transaction`)."""
+        return self._event(conn, session_id, kind, payload)
 
     # --- sessions -------------------------------------------------------------------
     @staticmethod

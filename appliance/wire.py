@@ -137,6 +137,15 @@ SESSION: tuple[Field, ...] = (
     Field("created_at", STR, lambda s: _iso(s.created_at)),
     Field("updated_at", STR, lambda s: _iso(s.updated_at)),
     Field("archived_at", OPT_STR, lambda s: _iso(s.archived_at)),
+    Field("egress_mode", {"type": ["string", "null"],
+                          "enum": ["open", "learn", "ask", "locked", None],
+                          "description": "The session's own egress mode (null: the default)"},
+          lambda s: s.egress_mode),
+    Field("alert", {**OPT_STR, "description": "A honeytoken alert until it is cleared"},
+          lambda s: s.alert),
+    Field("budget_exceeded", {**OPT_STR, "description": "Why model requests are refused "
+                              "(a spent budget), or null"},
+          lambda s: s.budget_exceeded),
     Field("filters", {"type": "array", "items": _enum(ListFilter),
                       "description": "The list filters that show this session"},
           lambda s: filters_of(s.phase, s.agent_status)),
@@ -146,7 +155,7 @@ SESSION: tuple[Field, ...] = (
 )
 
 #: Raise this when the session's shape changes: the store re-renders every stored view.
-SESSION_VERSION = 2
+SESSION_VERSION = 3
 
 
 def session_json(s: Session) -> Json:
@@ -184,9 +193,86 @@ MESSAGE: tuple[Field, ...] = (
     Field("is_error", BOOL, lambda m: m.is_error),
 )
 
+# --- the proxy's controls: usage, budgets, egress (records: appliance/reports.py) ----
+
+NUM: Json = {"type": "number"}
+OPT_INT: Json = {"type": ["integer", "null"]}
+OPT_NUM: Json = {"type": ["number", "null"]}
+_COST: Json = {"type": ["number", "null"],
+               "description": "US dollars from the price table; null: no price for a model"}
+
+USAGE: tuple[Field, ...] = (
+    Field("session_id", OPT_STR, lambda u: u.session_id),
+    Field("session_name", OPT_STR, lambda u: u.session_name),
+    Field("day", OPT_STR, lambda u: u.day, required=False),
+    Field("model", OPT_STR, lambda u: u.model),
+    Field("requests", INT, lambda u: u.requests),
+    Field("unmetered", {**INT, "description": "Answers whose usage could not be read"},
+          lambda u: u.unmetered),
+    Field("input_tokens", INT, lambda u: u.usage.input),
+    Field("output_tokens", INT, lambda u: u.usage.output),
+    Field("cache_read_tokens", INT, lambda u: u.usage.cache_read),
+    Field("cache_write_tokens", INT, lambda u: u.usage.cache_write),
+    Field("tokens", INT, lambda u: u.usage.tokens),
+    Field("cost", _COST, lambda u: u.cost),
+    Field("cost_complete", {**BOOL, "description": "false: some tokens have no price (their "
+                            "cost is not in cost)"}, lambda u: u.cost_complete),
+)
+
+BUDGET: tuple[Field, ...] = (
+    Field("tokens", OPT_INT, lambda b: b.tokens),
+    Field("cost", OPT_NUM, lambda b: b.cost),
+    Field("tokens_per_day", OPT_INT, lambda b: b.tokens_per_day),
+    Field("cost_per_day", OPT_NUM, lambda b: b.cost_per_day),
+)
+
+SPENT: tuple[Field, ...] = (
+    Field("tokens", INT, lambda s: s.tokens),
+    Field("cost", NUM, lambda s: s.cost),
+    Field("tokens_today", INT, lambda s: s.tokens_today),
+    Field("cost_today", NUM, lambda s: s.cost_today),
+)
+
+BUDGET_STATE: tuple[Field, ...] = (
+    Field("scope", {**STR, "description": "A session id, or * for all sessions"},
+          lambda b: b.scope),
+    Field("budget", schema(BUDGET), lambda b: render(BUDGET, b.budget)),
+    Field("source", {"type": "string", "enum": ["config", "set"],
+                     "description": "config: the config.toml default; set: from a UI"},
+          lambda b: b.source),
+    Field("spent", schema(SPENT), lambda b: render(SPENT, b.spent)),
+    Field("exceeded", {**OPT_STR, "description": "Which limit is spent, or null"},
+          lambda b: b.exceeded),
+)
+
+EGRESS_ENTRY: tuple[Field, ...] = (
+    Field("scope", STR, lambda e: e.scope),
+    Field("host", STR, lambda e: e.host),
+    Field("verdict", {"type": "string", "enum": ["allow", "deny"]}, lambda e: str(e.verdict)),
+    Field("source", {"type": "string", "enum": ["user", "learned", "asked", "config"]},
+          lambda e: e.source),
+    Field("created_at", OPT_STR, lambda e: e.created_at),
+)
+
+EGRESS_ASK: tuple[Field, ...] = (
+    Field("id", INT, lambda a: a.id),
+    Field("session_id", STR, lambda a: a.session_id),
+    Field("host", STR, lambda a: a.host),
+    Field("created_at", STR, lambda a: a.created_at),
+    Field("expires_at", STR, lambda a: a.expires_at),
+    Field("decision", {"type": ["string", "null"],
+                       "enum": ["allow", "deny", "expired", None]}, lambda a: a.decision),
+)
+
 SCHEMAS: Mapping[str, Json] = {
     "Session": schema(SESSION),
     "Event": schema(EVENT),
     "Error": schema(ERROR),
     "Message": schema(MESSAGE),
+    "Usage": schema(USAGE, description="Token usage of one session and model (one day, "
+                    "or summed)"),
+    "Budget": schema(BUDGET, description="Limits; null: none"),
+    "BudgetState": schema(BUDGET_STATE),
+    "EgressEntry": schema(EGRESS_ENTRY),
+    "EgressAsk": schema(EGRESS_ASK, description="A request held in ask mode"),
 }

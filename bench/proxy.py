@@ -17,6 +17,8 @@ measures the same workloads on each, alternating between them round by round:
   under ``proxy_probe`` (tracemalloc on): after each wave, RSS (raw and after
   ``malloc_trim``), the traced Python heap, live objects, descriptors and tasks, then the
   slope of each over the second half of the waves and a verdict (``proxy_memory``);
+- the meter's cost: keep-alive POSTs and model-like SSE streams on a metered path
+  (``/v1/messages``) against the same answers on an unmetered one, on one process of ours;
 - 100 SSE streams whose upstream goes silent after the first event, each client hanging
   up then: how soon the proxy releases them (it must notice without the upstream's help).
 
@@ -141,6 +143,31 @@ def report_sse(targets: list[Target], count: int) -> None:
             )
 
 
+def report_metering(ours: Target, n_rounds: int, per_round: int, streams: int) -> None:
+    """The meter's cost: the same answer on a metered path (``/v1/messages``) and an
+    unmetered one (``/v1/plain``), alternating on one process of ours."""
+    print(f"\n== metering: keep-alive POST, metered /v1/messages vs unmetered /v1/plain, "
+          f"{n_rounds}x{per_round} requests each")
+    got: dict[str, list[list[float]]] = {"/v1/plain": [], "/v1/messages": []}
+    for _ in range(n_rounds):
+        for path, runs in got.items():
+            runs.append(client.post_latency(ours, path, per_round))
+    p50 = {p: statistics.median(statistics.median(r) for r in runs) for p, runs in got.items()}
+    for path, runs in got.items():
+        p99 = statistics.median(client.percentile(r, 0.99) for r in runs)
+        print(f"{path:16}p50 {ms(p50[path])} ms   p99 {ms(p99)} ms")
+    print(f"{'':16}metering adds {ms(p50['/v1/messages'] - p50['/v1/plain'])} ms at p50")
+    print(f"\n== metering: SSE POST (usage in the first and last of 5 events, 50 ms apart), "
+          f"{streams} streams each")
+    firsts: dict[str, list[float]] = {"/sse/plain": [], "/sse/v1/messages": []}
+    for _ in range(2):
+        for path, values in firsts.items():
+            values.extend(client.sse_post_first_byte(ours, path, streams // 2)[1])
+    for path, values in firsts.items():
+        print(f"{path:16}first event p50 {ms(statistics.median(values))} ms "
+              f"(p99 {ms(client.percentile(values, 0.99))} ms)")
+
+
 def measure(
     args: argparse.Namespace, workdir: Path, upstream: Any, procs: Processes,
     targets: list[Target],
@@ -165,6 +192,9 @@ def measure(
     report_throughput(targets, args.connections, 1.5 if quick else 3.0)
     report_bulk(targets, 10 if quick else 30)
     report_sse(targets + ([mitm_stream] if mitm_stream else []), 5 if quick else 10)
+    ours = next((t for t in targets if t.name == "ours"), None)
+    if ours is not None:
+        report_metering(ours, 3, 300 if quick else 1000, 10 if quick else 20)
     print(
         "\nRSS after these workloads:",
         ", ".join(f"{t.name} {client.rss_mib(t.pid) or 0:.1f} MiB" for t in targets[1:]),
@@ -179,6 +209,8 @@ def main() -> None:
     parser.add_argument("--waves", type=int, default=10, help="rounds of concurrent streams")
     parser.add_argument("--no-ours", action="store_true", help="baseline only")
     parser.add_argument("--no-mitm", action="store_true", help="leave mitmdump out")
+    parser.add_argument("--no-streams", action="store_true",
+                        help="leave the concurrent-streams memory waves out")
     parser.add_argument(
         "--only-streams", action="store_true", help="only the concurrent-streams memory waves"
     )
@@ -205,7 +237,7 @@ def main() -> None:
             targets = [direct]
             if not args.only_streams:
                 measure(args, workdir, upstream, procs, targets)
-            if not args.no_ours:
+            if not args.no_ours and not args.no_streams:
                 # A fresh process of ours under the memory probe (tracemalloc slows it a
                 # little, so the figures above come from one without it).
                 probed = start_ours(

@@ -143,6 +143,43 @@ def bulk(target: Target, count: int) -> tuple[float, float]:
     return down, up
 
 
+def post_latency(target: Target, path: str, count: int) -> list[float]:
+    """Seconds per keep-alive POST of a small JSON body to ``path`` (after a warm-up)."""
+    conn = connect(target)
+    body = b'{"model":"claude-sonnet-4-5","max_tokens":1,"messages":[]}'
+    headers = {**HEADERS, "Content-Type": "application/json"}
+    out = []
+    for i in range(count + 20):
+        t0 = time.perf_counter()
+        conn.request("POST", path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"POST {path}: {resp.status} {data[:200]!r}")
+        if i >= 20:
+            out.append(time.perf_counter() - t0)
+    conn.close()
+    return out
+
+
+def sse_post_first_byte(target: Target, path: str, count: int
+                        ) -> tuple[list[float], list[float]]:
+    """(headers, first event) seconds for a model-like stream POSTed to ``path``."""
+    conn = connect(target)
+    heads, firsts = [], []
+    for _ in range(count):
+        t0 = time.perf_counter()
+        conn.request("POST", path, body=b"{}", headers={**HEADERS,
+                                                        "Content-Type": "application/json"})
+        resp = conn.getresponse()
+        heads.append(time.perf_counter() - t0)
+        resp.read1(65536)
+        firsts.append(time.perf_counter() - t0)
+        resp.read()
+    conn.close()
+    return heads, firsts
+
+
 def sse_first_byte(target: Target, count: int) -> tuple[list[float], list[float]]:
     """(headers, first event) seconds after the request, for a 5-event stream 50 ms apart."""
     conn = connect(target)

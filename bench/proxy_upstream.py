@@ -28,6 +28,10 @@ import trustme
 BENCH_HOST = "api.anthropic.com"
 SMALL_BODY = b"x" * 200
 MIB = 1024 * 1024
+#: A Messages API answer with its usage (``/v1/messages`` is metered, ``/v1/plain`` not).
+MODEL_ANSWER = ('{"id":"msg_bench","type":"message","role":"assistant","model":'
+                '"claude-sonnet-4-5","content":[{"type":"text","text":"ok"}],"usage":'
+                '{"input_tokens":10,"output_tokens":5,"cache_read_input_tokens":0}}')
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +84,30 @@ class _SseHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
+    def do_POST(self) -> None:
+        """A model-like stream (``/sse/v1/messages``: the meter reads it; any other path
+        the same bytes unmetered): usage in the first and the last event."""
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        start = ('{"type":"message_start","message":{"model":"claude-sonnet-4-5",'
+                 '"usage":{"input_tokens":10,"output_tokens":1}}}')
+        delta = '{"type":"content_block_delta","delta":{"type":"text_delta","text":"tick"}}'
+        end = '{"type":"message_delta","usage":{"output_tokens":5}}'
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for i, doc in enumerate((start, delta, delta, delta, end)):
+                if i:
+                    time.sleep(0.05)
+                data = f"event: x\ndata: {doc}\n\n".encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
     def log_message(self, format: str, *args: object) -> None:
         pass
 
@@ -124,6 +152,8 @@ http {{
         location = /small {{ default_type text/plain; return 200 "{small}"; }}
         location = /1mib {{ default_type application/octet-stream; }}
         location = /upload {{ client_max_body_size 4m; return 200 "ok"; }}
+        location ~ ^/v1/(messages|plain)$ {{ default_type application/json;
+            return 200 '{model_answer}'; }}
         location /sse {{
             proxy_pass http://sse;
             proxy_http_version 1.1;
@@ -167,6 +197,7 @@ class FakeUpstream:
             port=port,
             host=BENCH_HOST,
             small=SMALL_BODY.decode(),
+            model_answer=MODEL_ANSWER,
             sse_port=sse_port,
         )
         (self.dir / "nginx.conf").write_text(conf)

@@ -16,6 +16,7 @@ from typing import Any
 from appliance.config import load_settings
 from appliance.errors import ClauderonError, ConfigError, InvalidInput
 from cli.client import ApiClient
+from cli.controls import add_commands as add_control_commands
 from cli.render import session_detail, session_rows
 from cli.signin import add_commands as add_signin_commands
 
@@ -101,11 +102,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     params = {"all": "true"} if args.all else {"archived": "true"} if args.archived else {}
     if args.watch:
         return _watch(_client(), params)
-    sessions = _client().get("/api/sessions", **params)["sessions"]
+    client = _client()
+    sessions = client.get("/api/sessions", **params)["sessions"]
     if not sessions and not args.json:
         print("No sessions. Create one with: clauderon create --repo PATH --prompt TEXT")
         return 0
-    return _out(args, sessions, session_rows(sessions))
+    if args.json:
+        return _out(args, sessions, "")
+    costs = client.get("/api/usage", days="0")["sessions"]
+    return _out(args, sessions, session_rows(sessions, costs))
 
 
 def _watch(client: ApiClient, params: dict[str, str]) -> int:
@@ -319,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the agent in bypass-permissions mode")
     p.add_argument("--no-wait", action="store_true", help="return once accepted")
 
-    p = add("list", "list sessions with phase, agent status, branch and age", cmd_list)
+    p = add("list", "list sessions with phase, agent status, branch, age and cost; a line "
+            "for each alert", cmd_list)
     p.add_argument("--archived", action="store_true", help="only archived sessions")
     p.add_argument("--all", action="store_true", help="every session")
     p.add_argument("-w", "--watch", action="store_true", help="keep the table up to date")
@@ -365,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("tui", "open the terminal UI: live session list, create, attach, archive, delete",
         cmd_tui, json_flag=False)
     add_signin_commands(add)
+    add_control_commands(add)
     return parser
 
 

@@ -28,15 +28,34 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def session_rows(sessions: Sequence[dict[str, Any]]) -> str:
-    rows = []
+def money(cost: float | None, complete: bool = True) -> str:
+    """US dollars; ``?`` for a cost with no price at all, ``+`` when part has none."""
+    if cost is None:
+        return "?"
+    return f"${cost:.2f}" + ("" if complete else "+")
+
+
+def session_rows(sessions: Sequence[dict[str, Any]],
+                 costs: dict[str, dict[str, Any]] | None = None) -> str:
+    """The session table; with ``costs`` (usage totals by session id) a COST column, and a
+    line under the table for each session the proxy raised an alert on or holds back."""
+    rows, notes = [], []
     for s in sessions:
         phase = s["phase"]
         if s.get("status_reason") and phase in ("failed", "creating", "stopped"):
             phase = f"{phase} ({s['status_reason']})"
-        rows.append([s["name"], phase, s["agent_status"].replace("_", "-"), s["branch"],
-                     s.get("backend", "docker"), age(s["created_at"])])
-    return table(["NAME", "PHASE", "AGENT-STATUS", "BRANCH", "BACKEND", "AGE"], rows)
+        row = [s["name"], phase, s["agent_status"].replace("_", "-"), s["branch"],
+               s.get("backend", "docker"), age(s["created_at"])]
+        if costs is not None:
+            used = costs.get(s["id"])
+            row.append(money(used["cost"], used["cost_complete"]) if used else "-")
+        rows.append(row)
+        for key in ("alert", "budget_exceeded"):
+            if s.get(key):
+                notes.append(f"! {s['name']}: {s[key]}")
+    head = ["NAME", "PHASE", "AGENT-STATUS", "BRANCH", "BACKEND", "AGE"]
+    out = table([*head, "COST"] if costs is not None else head, rows)
+    return "\n".join([out, *notes])
 
 
 def session_detail(s: dict[str, Any]) -> str:

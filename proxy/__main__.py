@@ -4,7 +4,8 @@ Builds everything once (settings, proxy.toml, credentials, CA, store, audit log)
 the sessions' network (:mod:`appliance.backends.docker_network`: whichever service starts
 first creates it and its firewall) and runs :func:`proxy.server.serve` on 127.0.0.1 and
 that network's gateway, the one address of this machine a session can reach. SIGHUP re-reads
-proxy.toml and the credentials without dropping a connection (and reopens the audit log);
+proxy.toml, the credentials and ``config.toml``'s control tables (prices, budgets, egress)
+without dropping a connection (and reopens the audit log);
 SIGTERM/SIGINT stop accepting, give requests in flight ``shutdown_grace_seconds``, then
 cancel what is left.
 """
@@ -27,8 +28,10 @@ from appliance.credentials import CredentialSet, load_credentials, write_codex_a
 from appliance.errors import ClauderonError
 from appliance.service import configure_logging
 from appliance.store import Store
+from appliance.tokens import load_or_create_instance_key
 from proxy.certs import CertStore, load_or_create_ca
 from proxy.config import ProxyConfig, load_proxy_config
+from proxy.controls import Controls, ControlSettings
 from proxy.directory import StoreDirectory
 from proxy.inject import CredentialLookup
 from proxy.localaddrs import own_addresses
@@ -58,16 +61,22 @@ async def run(settings: Settings, env: Mapping[str, str], gateway: str | None) -
     config, creds = await trio.to_thread.run_sync(_load, settings, env)
     certs = CertStore(load_or_create_ca(settings.ca_cert_path, settings.ca_key_path))
     store = Store.open(settings.db_path)
+    # The controls' own connection: the ledger's writes never wait on a session look-up.
+    control_store = Store.open(settings.db_path)
+    key = load_or_create_instance_key(settings.instance_secret_path)
+    controls = Controls(control_store, key, ControlSettings.of(settings))
     hosts = ("127.0.0.1", gateway) if gateway else ("127.0.0.1",)
 
     def reloader() -> tuple[ProxyConfig, CredentialLookup]:
+        # config.toml's prices, budgets, egress and honeytoken tables too.
+        controls.settings = ControlSettings.of(load_settings())
         return _load(settings, env)
 
     with AuditLog(settings.audit_path) as audit:
         state = ProxyState(
             config=config, creds=creds, certs=certs, directory=StoreDirectory(store),
             audit=audit, forbidden=own_addresses(extra=(gateway,) if gateway else ()),
-            token_sink=_sink(creds), reloader=reloader,
+            token_sink=_sink(creds), reloader=reloader, controls=controls,
         )
         # Signals are caught before the port is announced, so none is lost in between.
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:
@@ -84,6 +93,7 @@ async def run(settings: Settings, env: Mapping[str, str], gateway: str | None) -
                     except ClauderonError as exc:
                         log.error("reload failed, keeping the previous settings: %s", exc)
     store.close()
+    control_store.close()
 
 
 def main() -> None:

@@ -2,9 +2,9 @@
 
 Each container's proxy URL carries ``session_id:token``; the server asks a
 :class:`SessionDirectory` for the session and checks the token against the stored digest
-(:func:`authenticate`, pure). The access mode is read on every request, so a mode change
-applies to the session's next request; :class:`StoreDirectory` keeps answers for at most
-:data:`CACHE_SECONDS` to spare the database a query per request.
+(:func:`authenticate`, pure). The access and egress modes are read on every request, so a
+mode change applies to the session's next request; :class:`StoreDirectory` keeps answers
+for at most :data:`CACHE_SECONDS` to spare the database a query per request.
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ class SessionAuth:
     name: str
     access_mode: AccessMode
     proxy_token_hash: str
+    #: The session's controls (``proxy/controls.py``): its own egress mode (None: the
+    #: default) and why its model requests are refused now, as last written.
+    egress_mode: str | None = None
+    budget_exceeded: str | None = None
 
 
 class SessionDirectory(Protocol):
@@ -80,6 +84,8 @@ class StoreDirectory:
                 name=session.name,
                 access_mode=AccessMode(str(session.access_mode)),
                 proxy_token_hash=session.proxy_token_hash,
+                egress_mode=session.egress_mode,
+                budget_exceeded=session.budget_exceeded,
             )
         if len(self._cache) > 10_000:
             self._cache.clear()

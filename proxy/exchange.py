@@ -25,11 +25,17 @@ import h11
 import trio
 
 from appliance.audit import Decision
+from appliance.egress import Decision as EgressDecision
+from appliance.egress import mode_of
+from appliance.placeholders import Placeholder
+from proxy import refusals
 from proxy.directory import SessionAuth
-from proxy.framing import framed, request_framing, response_framing
+from proxy.framing import framed, has_body, request_framing, response_framing
 from proxy.heads import Target, forwardable
+from proxy.honeytoken import BODY_SCAN, Leak, foreign, leak_in_body, leak_in_head
 from proxy.inject import Headers, header_value, without
-from proxy.policy import Forward, Respond, audit_record, decide_request
+from proxy.meter import UsageReader
+from proxy.policy import Forward, Respond, audit_record, decide_request, is_model_host
 from proxy.relay import (
     ClientGone,
     ClientProtocolError,
@@ -46,7 +52,7 @@ from proxy.rules import Style
 from proxy.sides import HttpSide
 from proxy.state import ProxyState
 from proxy.token_refresh import MAX_REFRESH_BODY, capture_refresh_response, rewrite_refresh_request
-from proxy.upload import linger, send_request
+from proxy.upload import linger, read_prefix, send_request
 from proxy.upstream import ErrorType, UpstreamError, abort
 
 log = logging.getLogger(__name__)
@@ -69,9 +75,10 @@ class _Meter:
 
 async def respond(client: HttpSide, status: int, body: str, patience: float,
                   *, error_type: str | None = None, headers: Headers | None = None,
-                  close: bool = False) -> None:
+                  close: bool = False,
+                  content_type: bytes = b"text/plain; charset=utf-8") -> None:
     data = body.encode()
-    out = [(b"content-type", b"text/plain; charset=utf-8"),
+    out = [(b"content-type", content_type),
            (b"content-length", str(len(data)).encode())]
     if error_type:
         out.append((b"x-proxy-error-type", error_type.encode()))
@@ -104,22 +111,42 @@ async def handle(
     started, t0 = datetime.now(UTC), trio.current_time()
     method = request.method.decode("ascii", "replace")
     meter = _Meter()
-    verdict = decide_request(method=method, target=target, headers=list(request.headers),
-                             session=session, config=config, creds=state.creds, tunnel=tunnel)
+    controls = state.controls
+    verdict: Respond | Forward = decide_request(
+        method=method, target=target, headers=list(request.headers), session=session,
+        config=config, creds=state.creds, tunnel=tunnel)
+    suspects = foreign(controls.placeholders(session.session_id), config.rules, target.host)
+    note: str | None = None
+    leak: Leak | None = leak_in_head(suspects, target.path, request.headers)
     decision = verdict.decision
-    credential = verdict.credential if isinstance(verdict, Forward) else None
+    credential = None
     try:
-        if isinstance(verdict, Respond):
-            meter.status, meter.error = verdict.status, verdict.error_type
-            await respond(client, verdict.status, verdict.body, config.read_timeout,
-                          error_type=verdict.error_type, headers=verdict.headers,
-                          close=verdict.close)
-            if verdict.close:
-                return False
-        else:
+        if leak is not None:
+            verdict = refusals.honeytoken(session.name, target.host, leak)
+            await controls.raise_alert(session, target.host, leak)
+        elif isinstance(verdict, Forward):
+            verdict, note = await _gate(state, client, target, session, verdict)
+        prefix: list[h11.Event] | None = None
+        if isinstance(verdict, Forward):
             if client.h11.client_is_waiting_for_100_continue:
                 await client_send(client, h11.InformationalResponse(status_code=100, headers=[]),
                                   config.read_timeout)
+            prefix, leak = await _scan_body(state, client, request, target, verdict=verdict,
+                                            suspects=suspects)
+            if leak is not None:
+                verdict = refusals.honeytoken(session.name, target.host, leak)
+                await controls.raise_alert(session, target.host, leak)
+        decision = verdict.decision
+        if isinstance(verdict, Respond):
+            note = verdict.note
+            meter.status, meter.error = verdict.status, verdict.error_type
+            await respond(client, verdict.status, verdict.body, config.read_timeout,
+                          error_type=verdict.error_type, headers=verdict.headers,
+                          close=verdict.close, content_type=verdict.content_type)
+            if verdict.close:
+                return False
+        else:
+            credential = verdict.credential
             refresh = verdict.rule is not None and verdict.rule.style is Style.CODEX_REFRESH
             try:
                 if refresh and verdict.credential:
@@ -127,7 +154,8 @@ async def handle(
                                    verdict=verdict, meter=meter, session=session.session_id)
                 else:
                     await _forward(state, client, request=request, target=target,
-                                   verdict=verdict, meter=meter, session=session.session_id)
+                                   verdict=verdict, meter=meter, session=session,
+                                   prefix=prefix)
             except UpstreamError as exc:
                 decision, meter.error = Decision.ERROR, str(exc.error_type)
                 if exc.error_type is ErrorType.DESTINATION_FORBIDDEN:
@@ -153,13 +181,64 @@ async def handle(
             duration_s=trio.current_time() - t0, session=session.session_id, method=method,
             host=target.host, target=target.path, status=meter.status,
             bytes_in=meter.bytes_in, bytes_out=meter.bytes_out, credential=credential,
-            decision=decision, error=meter.error,
+            decision=decision, error=meter.error, note=note,
         ))
     return client.reusable()
 
 
+async def _gate(state: ProxyState, client: HttpSide, target: Target, session: SessionAuth,
+                verdict: Forward) -> tuple[Respond | Forward, str | None]:
+    """The session's egress policy and budgets (``controls.py``) for a forwarded request;
+    the verdict and what to note in the audit line."""
+    controls = state.controls
+    model = is_model_host(state.config, target.host)
+    egress = controls.egress(session, target.host, model_host=model)
+    mode = str(mode_of(session.egress_mode, controls.settings.egress))
+    note = None
+    if egress is EgressDecision.DENY:
+        return refusals.egress_denied(session.name, mode, target.host,
+                                      why="denied by its egress lists"), None
+    if egress is EgressDecision.ASK:
+        answer = await controls.hold(session, target.host, client.stream)
+        if answer == "gone":
+            raise ClientGone("client hung up while its request was held")
+        if answer != "allow":
+            refused = ("nobody allowed it in time" if answer == "expired"
+                       else "a person denied it")
+            return refusals.egress_denied(session.name, mode, target.host, why=refused), None
+        note = "egress ask: allowed by a person"
+    elif egress is EgressDecision.LEARN:
+        controls.learn(session, target.host)
+        note = "egress learn: a new host"
+    if verdict.meter is not None and controls.active:
+        why = controls.budget_refusal(session)
+        if why is not None:
+            await controls.note_budget(session, why)
+            return refusals.budget_exceeded(verdict.meter, session.name, why), None
+        if session.budget_exceeded:
+            await controls.note_budget(session, None)
+    return verdict, note
+
+
+async def _scan_body(state: ProxyState, client: HttpSide, request: h11.Request,
+                     target: Target, *, verdict: Forward, suspects: tuple[Placeholder, ...]
+                     ) -> tuple[list[h11.Event] | None, Leak | None]:
+    """The body's first bytes, read and searched for foreign placeholders before anything
+    goes upstream (not for the model hosts, nor encoded bodies: ``honeytoken.py``)."""
+    if not suspects or verdict.upgrade or is_model_host(state.config, target.host):
+        return None, None
+    if not has_body(request_framing(request.headers)):
+        return None, None
+    if header_value(request.headers, b"content-encoding") not in (None, b"identity"):
+        return None, None
+    prefix = await read_prefix(client, BODY_SCAN, state.config.read_timeout)
+    body = b"".join(e.data for e in prefix if isinstance(e, h11.Data))
+    return prefix, leak_in_body(suspects, body)
+
+
 async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request, target: Target,
-                   verdict: Forward, meter: _Meter, session: str) -> None:
+                   verdict: Forward, meter: _Meter, session: SessionAuth,
+                   prefix: list[h11.Event] | None) -> None:
     patience = state.config.read_timeout
     framing = request_framing(request.headers)
     head = h11.Request(method=request.method, target=target.path.encode(),
@@ -167,11 +246,12 @@ async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request,
     tally = Tally()
     try:
         conn, event = await send_request(
-            state, client, head=head, target=target, session=session,
+            state, client, head=head, target=target, session=session.session_id,
             credential=verdict.credential, framing=framing, tally=tally,
-            upgrade=verdict.upgrade)
+            upgrade=verdict.upgrade, prefix=prefix)
     finally:
-        meter.bytes_in += tally.moved
+        meter.bytes_in += tally.moved + sum(
+            len(e.data) for e in prefix or () if isinstance(e, h11.Data))
     try:
         if isinstance(event, h11.InformationalResponse):  # 101: the pair becomes a pipe
             meter.status = 101
@@ -198,7 +278,21 @@ async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request,
         except h11.LocalProtocolError as exc:
             raise UpstreamError(f"unusable answer head: {exc}",
                                 ErrorType.UPSTREAM_PROTOCOL_ERROR) from exc
-        meter.bytes_out += await relay_body(conn, client, patience, from_client=False)
+        reader = None
+        if verdict.meter is not None and 200 <= event.status_code < 300 \
+                and state.controls.active:
+            encoding = header_value(event.headers, b"content-encoding")
+            reader = UsageReader(verdict.meter,
+                                 content_type=header_value(event.headers, b"content-type"),
+                                 encoded=encoding not in (None, b"identity"))
+        try:
+            meter.bytes_out += await relay_body(conn, client, patience, from_client=False,
+                                                observe=reader.feed if reader else None)
+        finally:
+            if reader is not None:
+                reading = reader.finish()
+                state.controls.ledger.add(session.session_id, session.name, reading.model,
+                                          reading.usage, complete=reading.complete)
         if early:  # the upstream refused the rest of the upload: reset, and let the client go
             abort(conn)
             await linger(client)

@@ -29,6 +29,7 @@ from proxy.config import ProxyConfig
 from proxy.directory import AccessMode, SessionAuth, authenticate
 from proxy.heads import ProxyCredentials, Target, forwardable, is_upgrade, misdirection
 from proxy.inject import CredentialLookup, Headers, apply_rule, placeholder_headers, without
+from proxy.meter import Api, metered_api
 from proxy.rules import Rule, host_matches, match_rule
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -46,6 +47,8 @@ class Respond:
     headers: Headers = field(default_factory=list)
     #: Close the client connection after the answer (the client is not to be trusted).
     close: bool = False
+    content_type: bytes = b"text/plain; charset=utf-8"
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,6 +65,8 @@ class Forward:
     credential: str | None
     rule: Rule | None
     upgrade: bool
+    #: The model API whose answer carries token usage (``meter.py``), when it is one.
+    meter: Api | None = None
 
 
 def reject() -> Respond:
@@ -152,19 +157,24 @@ def decide_request(
     upgrade = is_upgrade(headers)
     out = [(b"host", target.authority.encode("ascii")),
            *without(forwardable(headers, upgrade=upgrade), b"host")]
+    meter = metered_api(method, target.path) if is_model_host(config, target.host) else None
+    if meter is not None:
+        # The meter reads usage from the answer as it passes: ask for it uncompressed.
+        out = [*without(out, b"accept-encoding"), (b"accept-encoding", b"identity")]
     rule = match_rule(config.rules, target.host, target.path)
     if rule is None:
         return Forward(headers=out, decision=Decision.PASSED, credential=None, rule=None,
-                       upgrade=upgrade)
+                       upgrade=upgrade, meter=meter)
     if target.port != rule.port or not over_tls(config, target):
         # Cleartext, or another port: no credential, and no placeholder either.
         return Forward(headers=without(out, *placeholder_headers(rule)),
-                       decision=Decision.PASSED, credential=None, rule=None, upgrade=upgrade)
+                       decision=Decision.PASSED, credential=None, rule=None, upgrade=upgrade,
+                       meter=meter)
     injection = apply_rule(rule, out, creds)
     decision = Decision.INJECTED if injection.credential else Decision.PASSED
     return Forward(
         headers=injection.headers, decision=decision, credential=injection.credential,
-        rule=rule, upgrade=upgrade,
+        rule=rule, upgrade=upgrade, meter=meter,
     )
 
 
@@ -207,6 +217,7 @@ def audit_record(
     credential: str | None,
     decision: Decision,
     error: str | None = None,
+    note: str | None = None,
 ) -> AuditRecord:
     return AuditRecord(
         ts=started.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -222,4 +233,5 @@ def audit_record(
         credential=credential,
         decision=decision,
         error=error,
+        note=note,
     )

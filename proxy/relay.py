@@ -12,6 +12,8 @@ or both have been silent for the idle timeout.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import h11
 import trio
 
@@ -168,17 +170,28 @@ def _trailers(event: h11.EndOfMessage, dst: HttpSide) -> h11.EndOfMessage:
 _END = h11.EndOfMessage()
 
 
+def _show(observe: Callable[[bytes], None] | None, seen: list[bytes]) -> None:
+    if observe is not None:
+        for data in seen:
+            observe(data)
+        seen.clear()
+
+
 async def relay_body(src: HttpSide, dst: HttpSide, patience: float, *, from_client: bool,
-                     tally: Tally | None = None) -> int:
+                     tally: Tally | None = None,
+                     observe: Callable[[bytes], None] | None = None) -> int:
     """Move one message body from ``src`` to ``dst`` up to its end; returns its size.
 
     Whatever ``dst`` has queued (a response head, say) goes out with the first body bytes,
     or on its own just before the relay waits for ``src``. While an answer is relayed, a
     client that hangs up ends it (``watch``, see ``wire.py``) even if the upstream is silent.
     The body is re-encoded by h11 for ``dst``'s framing; trailers go along (``_trailers``).
+    ``observe`` (the meter; it must not raise) sees each chunk once it has been sent to
+    ``dst``, so reading it never delays the bytes.
     """
     watch = None if from_client else dst
     moved = 0
+    seen: list[bytes] = []  # chunks sent but not yet shown to ``observe``
     while True:
         try:
             event = src.poll()
@@ -189,6 +202,8 @@ async def relay_body(src: HttpSide, dst: HttpSide, patience: float, *, from_clie
                     except _WRITE_ERRORS as exc:
                         raise (_upstream_write_error(exc) if from_client
                                else _client_write_error(exc)) from exc
+                if seen:
+                    _show(observe, seen)
                 await src.fill(patience, watch=watch)
                 continue
         except PeerHungUp as exc:
@@ -201,11 +216,15 @@ async def relay_body(src: HttpSide, dst: HttpSide, patience: float, *, from_clie
                 moved += len(event.data)
                 if tally is not None:
                     tally.moved = moved
+                if observe is not None:
+                    seen.append(event.data)
                 if dst.queue(event):
                     await dst.flush(patience)
+                    _show(observe, seen)
             elif type(event) is h11.EndOfMessage:
                 dst.queue(_trailers(event, dst))
                 await dst.flush(patience)
+                _show(observe, seen)
                 return moved
             elif from_client:
                 raise ClientGone("client closed mid-request")

@@ -13,7 +13,9 @@ an audit line and the connection is closed, so nothing after it on that connecti
 read. A request inside a tunnel is checked against the tunnel's target (``heads.py``).
 
 Shutdown (``ProxyState.stop``): listeners close, idle connections are cancelled at once,
-requests in flight get ``shutdown_grace`` seconds, then everything left is cancelled.
+requests in flight get ``shutdown_grace`` seconds, then everything left is cancelled; then
+the usage ledger writes its last counts (``controls.py``, ``ledger.py``), which runs beside
+the connections all along.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ from proxy.tls import TlsStream
 
 log = logging.getLogger(__name__)
 
+#: How long the usage counts of a stopping proxy may take to reach the database.
+FINAL_FLUSH_SECONDS = 10.0
 
 
 def _bad_request(exc: ClientProtocolError) -> tuple[bytes, str]:
@@ -102,18 +106,26 @@ async def serve(
     names = tuple(str(listener.socket.getsockname()[0]) for listener in listeners)
     log.info("proxy listening on port %d of %s", bound, ", ".join(names))
     try:
-        async with trio.open_nursery() as connections:
-            async with trio.open_nursery() as accepting:
-                for listener in listeners:
-                    accepting.start_soon(_accept, listener, connections, state)
-                task_status.started(Bound(port=bound, hosts=names))
-                await state.stopping.wait()
-                accepting.cancel_scope.cancel()
-            for listener in listeners:
-                await listener.aclose()
-            connections.cancel_scope.deadline = (
-                trio.current_time() + state.config.shutdown_grace
-            )
+        async with trio.open_nursery() as background:
+            await background.start(state.controls.run)
+            try:
+                async with trio.open_nursery() as connections:
+                    async with trio.open_nursery() as accepting:
+                        for listener in listeners:
+                            accepting.start_soon(_accept, listener, connections, state)
+                        task_status.started(Bound(port=bound, hosts=names))
+                        await state.stopping.wait()
+                        accepting.cancel_scope.cancel()
+                    for listener in listeners:
+                        await listener.aclose()
+                    connections.cancel_scope.deadline = (
+                        trio.current_time() + state.config.shutdown_grace
+                    )
+            finally:
+                # Every connection has ended: the last counts go to the database.
+                with trio.CancelScope(shield=True), trio.move_on_after(FINAL_FLUSH_SECONDS):
+                    await state.controls.ledger.flush()
+                background.cancel_scope.cancel()
     finally:
         state.pool.close_all()
         for listener in listeners:

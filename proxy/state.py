@@ -19,6 +19,7 @@ import trio
 from appliance.audit import AuditRecord
 from proxy.certs import CertStore
 from proxy.config import ProxyConfig
+from proxy.controls import Controls
 from proxy.directory import SessionDirectory
 from proxy.inject import CredentialLookup, SecretValue
 from proxy.policy import IpAddress
@@ -65,6 +66,7 @@ class ProxyState:
         forbidden: frozenset[IpAddress],
         token_sink: TokenSink | None = None,
         reloader: Reloader | None = None,
+        controls: Controls | None = None,
     ) -> None:
         self.config = config
         self._loaded = creds
@@ -75,6 +77,8 @@ class ProxyState:
         self.pool = Pool(config, forbidden)
         self.token_sink = token_sink
         self._reloader = reloader
+        #: Budgets, egress, honeytokens and metering (open and unmetered without a store).
+        self.controls = controls or Controls()
         self.stopping = trio.Event()
         #: Cancel scopes of connections idling between requests: cancelled on shutdown.
         self.idle_scopes: set[trio.CancelScope] = set()

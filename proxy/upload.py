@@ -24,7 +24,14 @@ import trio
 from proxy.framing import has_body
 from proxy.heads import Target
 from proxy.inject import Headers
-from proxy.relay import ClientGone, Tally, relay_body, upstream_event, upstream_flush
+from proxy.relay import (
+    ClientGone,
+    Tally,
+    client_event,
+    relay_body,
+    upstream_event,
+    upstream_flush,
+)
 from proxy.sides import HttpSide
 from proxy.state import ProxyState
 from proxy.upstream import UpstreamConn, UpstreamError
@@ -79,16 +86,37 @@ async def _upload(client: HttpSide, conn: UpstreamConn, patience: float, tally: 
     return None
 
 
+async def read_prefix(client: HttpSide, limit: int, patience: float) -> list[h11.Event]:
+    """The first ``limit`` bytes (or all) of the client's body, read before anything is sent
+    (so a honeytoken in them can still stop the request): Data events, then the end when
+    the body was shorter."""
+    events: list[h11.Event] = []
+    size = 0
+    while size < limit:
+        event = await client_event(client, patience)
+        if isinstance(event, h11.Data):
+            events.append(event)
+            size += len(event.data)
+        elif isinstance(event, h11.EndOfMessage):
+            events.append(event)
+            break
+        else:
+            raise ClientGone("client closed mid-request")
+    return events
+
+
 async def send_request(
     state: ProxyState, client: HttpSide, *, head: h11.Request, target: Target,
     session: str, credential: str | None, framing: Headers, tally: Tally, upgrade: bool,
+    prefix: list[h11.Event] | None = None,
 ) -> tuple[UpstreamConn, object]:
     """Send the request, return the connection and the first non-100 answer event.
 
     A pooled connection the upstream closed meanwhile fails before any answer; for a
     request without a body (whose bytes were not consumed yet) one fresh retry is safe.
     Once the whole request has gone, a client that hangs up while the answer is awaited
-    ends the wait (``watch=``, see ``wire.py``).
+    ends the wait (``watch=``, see ``wire.py``). ``prefix``: body events already read from
+    the client (:func:`read_prefix`), sent first.
     """
     patience = state.config.read_timeout
     body = has_body(framing)
@@ -96,7 +124,11 @@ async def send_request(
         conn, reused = await state.pool.acquire(target, session=session, credential=credential)
         try:
             conn.queue(head)
-            if client.h11.their_state is h11.DONE:  # a retry: the end was read already
+            for part in prefix or ():
+                conn.queue(part)
+            if prefix and isinstance(prefix[-1], h11.EndOfMessage):
+                await upstream_flush(conn, patience)
+            elif client.h11.their_state is h11.DONE:  # a retry: the end was read already
                 conn.queue(h11.EndOfMessage())
                 await upstream_flush(conn, patience)
             elif not body:

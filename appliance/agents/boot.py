@@ -19,6 +19,7 @@ mid-way, a stopped container started again) is safe.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from appliance.agents import claude_setup, codex_setup
@@ -29,7 +30,7 @@ from appliance.agents.hooks import (
     claude_managed_settings,
     render_json,
 )
-from appliance.contract import CONTAINER_HOME, PLACEHOLDERS, workdir_for
+from appliance.contract import CONTAINER_HOME, workdir_for
 from appliance.sessions import Agent, Session
 
 TMUX_SESSION = "agent"
@@ -92,7 +93,8 @@ def _start_script(body: str, workdir: str) -> bytes:
     ).encode()
 
 
-def boot_plan(session: Session) -> BootPlan:
+def boot_plan(session: Session, placeholders: Mapping[str, str]) -> BootPlan:
+    """The plan; ``placeholders`` are the session's own (the same as its environment's)."""
     workdir = workdir_for(session)
     files = [
         FileWrite(path=HOOK_SCRIPT_PATH, content=HOOK_SCRIPT.encode(), mode="0755",
@@ -104,7 +106,7 @@ def boot_plan(session: Session) -> BootPlan:
                 claude_managed_settings(skip_permissions=session.skip_permissions))),
             FileWrite(path=f"{CONTAINER_HOME}/.claude.json", mode="0600", keep=True,
                       content=render_json(claude_setup.claude_json(
-                          workdir=workdir, api_key_placeholder=PLACEHOLDERS["ANTHROPIC_API_KEY"],
+                          workdir=workdir, api_key_placeholder=placeholders["ANTHROPIC_API_KEY"],
                           skip_permissions=session.skip_permissions))),
         ]
         body = claude_setup.start_script(session, home=CONTAINER_HOME, workdir=workdir)
@@ -113,7 +115,7 @@ def boot_plan(session: Session) -> BootPlan:
             FileWrite(path=f"{CONTAINER_HOME}/.codex/config.toml",
                       content=codex_setup.config_toml(session, workdir=workdir).encode()),
             FileWrite(path=f"{CONTAINER_HOME}/.codex/auth.json", mode="0600",
-                      content=codex_setup.auth_json(PLACEHOLDERS["OPENAI_API_KEY"]).encode()),
+                      content=codex_setup.auth_json(placeholders["OPENAI_API_KEY"]).encode()),
         ]
         body = codex_setup.start_script(session)
     files.append(FileWrite(path=START_SCRIPT_PATH, mode="0755", as_root=True,

@@ -28,6 +28,7 @@ from appliance.agents.boot import boot_plan
 from appliance.backends.base import WorkloadSpec
 from appliance.contract import RepoMounts, workload_for
 from appliance.errors import ClauderonError
+from appliance.placeholders import placeholder_env
 from appliance.reconcile import pods
 from appliance.reconcile.deps import Deps
 from appliance.reconcile.failures import backoff_seconds
@@ -58,7 +59,7 @@ async def boot_agent(deps: Deps, s: Session, backend_id: str) -> None:
         return
     await deps.progress(s, "agent", f"starting {s.agent}")
     backend = deps.backend_for(s)
-    plan = boot_plan(s)
+    plan = boot_plan(s, placeholder_env(deps.key, s.id))
     if not backend.root_exec:
         # No root in the workload: its root files came with the spec, read-only.
         plan = replace(plan, files=tuple(f for f in plan.files if not f.as_root))
@@ -82,6 +83,7 @@ async def _docker_spec(deps: Deps, s: Session, repo: repos.RepoInfo) -> Workload
                         owner_uid=repo.owner_uid, owner_gid=repo.owner_gid),
         proxy_token=derive_token(deps.key, s.id, Purpose.PROXY),
         hook_token=derive_token(deps.key, s.id, Purpose.HOOK),
+        placeholders=placeholder_env(deps.key, s.id),
     )
 
 

@@ -27,6 +27,7 @@ from appliance.config import Settings
 from appliance.config_kubernetes import KubeSettings
 from appliance.contract import PodReach, pod_workload_for
 from appliance.errors import ClauderonError, ConfigError
+from appliance.placeholders import placeholder_env
 from appliance.reconcile.deps import Deps
 from appliance.sessions import BackendKind, Session
 from appliance.tokens import Purpose, derive_token
@@ -73,8 +74,9 @@ async def pod_spec(deps: Deps, s: Session, repo: repos.RepoInfo) -> WorkloadSpec
     url, start = await trio.to_thread.run_sync(prepare_branch, s, repo)
     ca = _ca(deps.settings)
     ca_pem = await trio.to_thread.run_sync(ca.read_bytes) if ca is not None else None
+    placeholders = placeholder_env(deps.key, s.id)
     as_root = tuple(SpecFile(path=f.path, content=f.content, mode=int(f.mode, 8))
-                    for f in boot_plan(s).files if f.as_root)
+                    for f in boot_plan(s, placeholders).files if f.as_root)
     return pod_workload_for(
         s, host=deps.host,
         reach=PodReach(host=kube.proxy_address,
@@ -83,7 +85,7 @@ async def pod_spec(deps: Deps, s: Session, repo: repos.RepoInfo) -> WorkloadSpec
         clone=CloneSpec(remote_url=url, branch=s.branch, start=start, base=s.base_ref),
         uid=kube.run_as_user, ca_pem=ca_pem, files=as_root,
         proxy_token=derive_token(deps.key, s.id, Purpose.PROXY),
-        hook_token=derive_token(deps.key, s.id, Purpose.HOOK))
+        hook_token=derive_token(deps.key, s.id, Purpose.HOOK), placeholders=placeholders)
 
 
 async def bring_in(deps: Deps, s: Session) -> None:

@@ -65,6 +65,19 @@ def detail_text(session: Mapping[str, Any], extras: Mapping[str, Any], now: date
         lines.append(f"{'perms':<10}bypass")
     if session.get("status_reason"):
         lines.append(f"[red]{'reason':<10}{escape(str(session['status_reason']))}[/]")
+    if session.get("alert"):
+        lines.append(f"[red]{'ALERT':<10}{escape(str(session['alert']))}[/]")
+    if session.get("budget_exceeded"):
+        lines.append(f"[yellow]{'budget':<10}{escape(str(session['budget_exceeded']))}[/]")
+    lines.append(f"{'egress':<10}{escape(str(session.get('egress_mode') or 'default'))}")
+    usage = extras.get("usage")
+    if isinstance(usage, Mapping) and isinstance(usage.get("total"), Mapping):
+        total = usage["total"]
+        cost = total.get("cost")
+        shown = "?" if cost is None else f"${cost:.2f}" + ("" if total.get("cost_complete")
+                                                            else "+")
+        lines.append(f"{'usage':<10}{total.get('tokens', 0)} tokens, {shown} "
+                     f"({total.get('requests', 0)} model calls)")
     prompt = str(session.get("initial_prompt") or "").strip()
     if prompt:
         lines.append(f"{'prompt':<10}{escape(prompt.splitlines()[0][:200])}")
@@ -88,7 +101,8 @@ def detail_text(session: Mapping[str, Any], extras: Mapping[str, Any], now: date
 async def load_extras(api: AsyncApi, session_id: str) -> dict[str, Any]:
     extras: dict[str, Any] = {}
     # The changed files come with the diff against the session's base.
-    for key, path in (("files", "diff"), ("audit", "audit?limit=20"), ("events", "events")):
+    for key, path in (("files", "diff"), ("audit", "audit?limit=20"), ("events", "events"),
+                      ("usage", "usage")):
         try:
             extras[key] = await api.optional(f"/api/sessions/{session_id}/{path}")
         except ClauderonError:

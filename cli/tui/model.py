@@ -75,8 +75,10 @@ def phase_text(session: Mapping[str, Any]) -> str:
 
 
 def row(session: Mapping[str, Any], now: datetime) -> tuple[str, ...]:
+    # "!" marks a session the proxy raised an alert on (a honeytoken) or holds back (budget).
+    badge = "! " if session.get("alert") or session.get("budget_exceeded") else ""
     return (
-        str(session.get("name", "")),
+        badge + str(session.get("name", "")),
         phase_text(session),
         str(session.get("agent_status", "unknown")).replace("_", "-"),
         str(session.get("agent", "")),

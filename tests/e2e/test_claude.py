@@ -15,7 +15,8 @@ import docker
 import trio
 from trio_websocket import open_websocket_url
 
-from appliance.contract import PLACEHOLDERS
+from appliance.placeholders import placeholder_env
+from appliance.tokens import load_or_create_instance_key
 from tests.e2e.agent_checks import (
     hooks,
     inspect_text,
@@ -51,7 +52,8 @@ def test_claude_prompt_tool_hooks_transcript_and_no_secret(
     model_calls = fake.model_requests()
     assert len(model_calls) >= 2
     assert all(c.headers.get("x-api-key") == ANTHROPIC_CANARY for c in model_calls)
-    placeholders = set(PLACEHOLDERS.values())
+    placeholders = set(placeholder_env(
+        load_or_create_instance_key(agents.settings.instance_secret_path), s["id"]).values())
     for seen_request in fake.seen:
         assert not placeholders & set(seen_request.headers.values()), seen_request.headers
     assert (Path(s["worktree_path"]) / "tool-output.txt").read_text() == "tool-ran\n"
@@ -84,7 +86,9 @@ def test_claude_prompt_tool_hooks_transcript_and_no_secret(
     assert scan(container, ANTHROPIC_CANARY) == []
     assert scan(container, ANTHROPIC_CANARY, user="0:0") == []
     assert ANTHROPIC_CANARY not in inspect_text(container)
-    found = scan(container, PLACEHOLDERS["ANTHROPIC_API_KEY"])
+    found = scan(container, placeholder_env(
+        load_or_create_instance_key(agents.settings.instance_secret_path),
+        s["id"])["ANTHROPIC_API_KEY"])
     assert any(line.startswith("environ: ") for line in found), found
 
     # The home is the session's: hooks and managed settings were written inside the

@@ -10,7 +10,8 @@ from pathlib import Path
 import docker
 
 from appliance.backends.docker_exec import run_exec
-from appliance.contract import PLACEHOLDERS
+from appliance.placeholders import placeholder_env
+from appliance.tokens import load_or_create_instance_key
 from tests.e2e.agent_checks import inspect_text, scan, wait_answer, wait_hook
 from tests.e2e.conftest import OPENAI_CANARY
 from tests.support.appliance import Appliance
@@ -49,7 +50,9 @@ def test_codex_prompt_answer_status_and_no_secret(
     assert fake.answer.encode() in done.stdout
     assert len(fake.model_requests()) == before + 1
     assert fake.model_requests()[-1].headers["authorization"] == f"Bearer {OPENAI_CANARY}"
-    assert PLACEHOLDERS["OPENAI_API_KEY"] not in str([r.headers for r in fake.seen])
+    key = load_or_create_instance_key(agents.settings.instance_secret_path)
+    assert placeholder_env(key, s["id"])["OPENAI_API_KEY"] not in str(
+        [r.headers for r in fake.seen])
 
     assert scan(s["backend_id"], OPENAI_CANARY) == []
     assert scan(s["backend_id"], OPENAI_CANARY, user="0:0") == []

@@ -73,7 +73,8 @@ def test_create_shows_progress_and_follows_the_container_contract(
 def test_list_show_json_and_table(appliance: Appliance, repo: Path) -> None:
     appliance.cli("create", "--repo", str(repo), "--name", "one", "--prompt", "p")
     table = appliance.cli("list").stdout.splitlines()
-    assert table[0].split() == ["NAME", "PHASE", "AGENT-STATUS", "BRANCH", "BACKEND", "AGE"]
+    assert table[0].split() == ["NAME", "PHASE", "AGENT-STATUS", "BRANCH", "BACKEND", "AGE",
+                                "COST"]
     assert table[1].split()[:4] == ["one", "running", "unknown", "clauderon/one"]
     listed = json.loads(appliance.cli("list", "--json").stdout)
     assert [s["name"] for s in listed] == ["one"]

@@ -49,13 +49,21 @@ def _sse(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
 
+#: What every answer reports, by kind (the meter must record exactly this).
+DEFAULT_USAGE = {"input": 10, "output": 5, "cache_read": 0, "cache_write": 0}
+
+
 def message_events(content: list[dict[str, Any]], *, stop_reason: str,
-                   model: str = "claude-fake") -> list[bytes]:
+                   model: str = "claude-fake", usage: dict[str, int] | None = None
+                   ) -> list[bytes]:
     """The full Messages stream for ``content`` (text and tool_use blocks)."""
+    u = usage or DEFAULT_USAGE
     out = [_sse("message_start", {"type": "message_start", "message": {
         "id": "msg_fake", "type": "message", "role": "assistant", "model": model,
         "content": [], "stop_reason": None, "stop_sequence": None,
-        "usage": {"input_tokens": 10, "output_tokens": 1}}})]
+        "usage": {"input_tokens": u["input"], "output_tokens": 1,
+                  "cache_read_input_tokens": u["cache_read"],
+                  "cache_creation_input_tokens": u["cache_write"]}}})]
     for index, block in enumerate(content):
         if block["type"] == "text":
             start = {"type": "text", "text": ""}
@@ -73,21 +81,23 @@ def message_events(content: list[dict[str, Any]], *, stop_reason: str,
     out += [
         _sse("message_delta", {"type": "message_delta",
                                "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                               "usage": {"output_tokens": 5}}),
+                               "usage": {"output_tokens": u["output"]}}),
         _sse("message_stop", {"type": "message_stop"}),
     ]
     return out
 
 
-def response_events(text: str) -> list[bytes]:
+def response_events(text: str, usage: dict[str, int] | None = None) -> list[bytes]:
     """The Responses stream for one assistant message holding ``text``."""
+    u = usage or DEFAULT_USAGE
     item = {"type": "message", "id": "msg_fake", "role": "assistant", "status": "completed",
             "content": [{"type": "output_text", "text": text, "annotations": []}]}
     base = {"id": "resp_fake", "object": "response", "created_at": int(time.time()),
             "model": "gpt-fake", "output": [], "status": "in_progress"}
-    usage = {"input_tokens": 10, "input_tokens_details": {"cached_tokens": 0},
-             "output_tokens": 5, "output_tokens_details": {"reasoning_tokens": 0},
-             "total_tokens": 15}
+    usage = {"input_tokens": u["input"] + u["cache_read"],
+             "input_tokens_details": {"cached_tokens": u["cache_read"]},
+             "output_tokens": u["output"], "output_tokens_details": {"reasoning_tokens": 0},
+             "total_tokens": u["input"] + u["cache_read"] + u["output"]}
     return [
         _sse("response.created", {"type": "response.created", "response": base}),
         _sse("response.output_item.added", {"type": "response.output_item.added",
@@ -112,6 +122,8 @@ class FakeModels:
                  command: str = "echo tool-ran > /workspace/tool-output.txt") -> None:
         self.answer = answer
         self.command = command
+        #: What every answer reports (input without cache, output, cache read and write).
+        self.usage = dict(DEFAULT_USAGE)
         self.seen: list[Seen] = []
         self.first_model_request = threading.Event()
         self._lock = threading.Lock()
@@ -159,14 +171,15 @@ class FakeModels:
         text = json.dumps(body.get("messages", []))
         if '"tool_result"' in text:
             return message_events([{"type": "text", "text": self.answer}],
-                                  stop_reason="end_turn")
+                                  stop_reason="end_turn", usage=self.usage)
         if body.get("tools"):
             return message_events([
                 {"type": "text", "text": "Let me run a command."},
                 {"type": "tool_use", "id": "toolu_fake_1", "name": "Bash",
                  "input": {"command": self.command, "description": "Run the command"}},
-            ], stop_reason="tool_use")
-        return message_events([{"type": "text", "text": "Fake title"}], stop_reason="end_turn")
+            ], stop_reason="tool_use", usage=self.usage)
+        return message_events([{"type": "text", "text": "Fake title"}], stop_reason="end_turn",
+                              usage=self.usage)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -219,7 +232,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream(self.fake.messages_reply(seen.json()))
         elif seen.path == "/v1/responses":
             self.fake.first_model_request.set()
-            self._stream(response_events(self.fake.answer))
+            self._stream(response_events(self.fake.answer, self.fake.usage))
         else:
             self._json(404, {"type": "error", "error": {"type": "not_found_error",
                                                         "message": "not here"}})

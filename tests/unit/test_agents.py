@@ -18,7 +18,7 @@ from appliance.agents.hooks import (
 )
 from appliance.agents.logs import Kind, claude_messages, codex_messages, parse_lines
 from appliance.agents.reader import LogFile, read_after
-from appliance.contract import PLACEHOLDERS
+from appliance.placeholders import placeholder_env
 from appliance.sessions import Agent, Session, SessionId
 
 
@@ -43,8 +43,11 @@ def test_managed_settings_register_every_status_hook() -> None:
     assert skip["permissions"]["defaultMode"] == "bypassPermissions"
 
 
+PH = placeholder_env(b"k" * 32, "sid")
+
+
 def test_claude_json_skips_every_first_run_prompt() -> None:
-    key = PLACEHOLDERS["ANTHROPIC_API_KEY"]
+    key = placeholder_env(b"k" * 32, "sid")["ANTHROPIC_API_KEY"]
     doc = claude_setup.claude_json(workdir="/workspace/src", api_key_placeholder=key,
                              skip_permissions=True)
     assert doc["hasCompletedOnboarding"] and doc["bypassPermissionsModeAccepted"]
@@ -79,14 +82,14 @@ def test_codex_config_goes_through_the_proxy_without_websockets() -> None:
 
 
 def test_boot_plan_checks_tools_writes_files_and_starts_once() -> None:
-    plan = boot_plan(session(agent=Agent.CLAUDE))
+    plan = boot_plan(session(agent=Agent.CLAUDE), PH)
     assert plan.tools == ("bash", "curl", "tmux", "claude")
     paths = {f.path: f for f in plan.files}
     assert paths[HOOK_SCRIPT_PATH].as_root and paths[HOOK_SCRIPT_PATH].mode == "0755"
     assert paths[MANAGED_SETTINGS_PATH].as_root
     assert paths["/home/agent/.claude.json"].keep and not paths["/home/agent/.claude.json"].as_root
     assert "has-session -t agent" in plan.start[-1]
-    assert boot_plan(session(agent=Agent.CODEX)).tools[-1] == "codex"
+    assert boot_plan(session(agent=Agent.CODEX), PH).tools[-1] == "codex"
     assert check_argv(("a",))[0] == "sh" and start_argv()[0] == "bash"
     assert "[ -e" in write_argv(paths["/home/agent/.claude.json"])[2]
 

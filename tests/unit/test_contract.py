@@ -20,16 +20,17 @@ from appliance.config import Settings
 from appliance.contract import (
     CONTAINER_CA_PATH,
     CONTAINER_UPLOADS,
-    PLACEHOLDERS,
     WORKSPACE,
     HostContext,
     RepoMounts,
     workload_for,
 )
+from appliance.placeholders import placeholder_env
 from appliance.sessions import Session, SessionId
 
 SID = SessionId("5e55f00d-0000-4000-8000-00000000abcd")
 PROXY_TOKEN = "f" * 64
+KEY = b"instance-key-for-tests-0123456789"
 HOOK_TOKEN = "e" * 64
 CA_VARS = ("NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO",
            "CODEX_CA_CERTIFICATE")
@@ -84,7 +85,8 @@ REPO = RepoMounts(borrowed_objects=("/src/app/.git/objects", "/src/shared/object
 
 def spec_for(settings: Settings, *, ca: bool = True, **changes: object) -> WorkloadSpec:
     return workload_for(make_session(settings, **changes), host=host_for(settings, ca=ca),
-                        repo=REPO, proxy_token=PROXY_TOKEN, hook_token=HOOK_TOKEN)
+                        repo=REPO, proxy_token=PROXY_TOKEN, hook_token=HOOK_TOKEN,
+                        placeholders=placeholder_env(KEY, SID))
 
 
 def mounts_by_target(spec: WorkloadSpec) -> dict[str, tuple[str, bool]]:
@@ -136,9 +138,12 @@ def test_only_placeholder_credentials(settings: Settings, monkeypatch: pytest.Mo
     for name, value in REAL_SECRETS.items():
         monkeypatch.setenv(name, value)
     spec = spec_for(settings)
-    for name, placeholder in PLACEHOLDERS.items():
+    for name, placeholder in placeholder_env(KEY, SID).items():
         assert spec.env[name] == placeholder
-        assert "placeholder" in placeholder
+        assert "clauderon" in placeholder or placeholder[:4] in ("ghp_", "npm_")
+    # Another session's placeholders are its own (honeytokens tell sessions apart).
+    other = placeholder_env(KEY, "another-session")
+    assert not set(other.values()) & set(spec.env.values())
     blob = repr(spec)
     for value in REAL_SECRETS.values():
         assert value not in blob
@@ -185,7 +190,8 @@ def test_a_session_without_limits_gets_the_defaults(settings: Settings) -> None:
     assert (spec.cpu, spec.memory, spec.pids_limit) == (2.0, "4g", 1024)
     host = replace(host_for(settings), default_cpu=0.5, default_memory="1g", pids_limit=99)
     spec = workload_for(make_session(settings, cpu=None, memory=None), host=host, repo=REPO,
-                        proxy_token=PROXY_TOKEN, hook_token=HOOK_TOKEN)
+                        proxy_token=PROXY_TOKEN, hook_token=HOOK_TOKEN,
+                        placeholders=placeholder_env(KEY, SID))
     assert (spec.cpu, spec.memory, spec.pids_limit) == (0.5, "1g", 99)
 
 
@@ -235,6 +241,6 @@ def test_nothing_secret_is_mounted(settings: Settings) -> None:
 def test_agent_home_persists_in_the_sessions_own_folder(settings: Settings) -> None:
     host = replace(host_for(settings), homes_root=str(settings.homes_dir))
     spec = workload_for(make_session(settings), host=host, repo=REPO, proxy_token=PROXY_TOKEN,
-                        hook_token=HOOK_TOKEN)
+                        hook_token=HOOK_TOKEN, placeholders=placeholder_env(KEY, SID))
     assert mounts_by_target(spec)["/home/agent"] == (f"{settings.homes_dir}/{SID}", False)
     assert dict(spec.tmpfs) == {}

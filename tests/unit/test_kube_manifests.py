@@ -21,6 +21,7 @@ from appliance.backends.kubernetes_exec import exit_code, fed
 from appliance.backends.kubernetes_state import run_state, start_error, start_step
 from appliance.config_kubernetes import KubeSettings, parse
 from appliance.contract import HostContext, PodReach, pod_workload_for
+from appliance.placeholders import placeholder_env
 from appliance.errors import ConfigError
 from appliance.sessions import BackendKind, Session
 
@@ -52,7 +53,8 @@ def spec(kube: KubeSettings = KUBE) -> Any:
             SpecFile(path="/etc/clauderon/hooks/send_status.sh", content=b"#!/bin/sh\n",
                      mode=0o755),
             SpecFile(path="/etc/claude-code/managed-settings.json", content=b"{}")),
-        proxy_token="PROXYTOKEN", hook_token="HOOKTOKEN")
+        proxy_token="PROXYTOKEN", hook_token="HOOKTOKEN",
+        placeholders=placeholder_env(b"k" * 32, s.id))
 
 
 def rendered(kube: KubeSettings = KUBE) -> dict[str, Any]:

@@ -9,6 +9,30 @@ export type Phase = "creating" | "running" | "stopped" | "archived" | "deleting"
 export type AgentStatus = "unknown" | "working" | "waiting_approval" | "waiting_input" | "idle";
 export type AccessMode = "read-write" | "read-only";
 export type Agent = "claude" | "codex";
+export type EgressMode = "open" | "learn" | "ask" | "locked";
+
+export interface Usage {
+  session_id: string | null; session_name: string | null; day?: string | null;
+  model: string | null; requests: number; unmetered: number; input_tokens: number;
+  output_tokens: number; cache_read_tokens: number; cache_write_tokens: number;
+  tokens: number; cost: number | null; cost_complete: boolean;
+}
+export interface Budget {
+  tokens: number | null; cost: number | null; tokens_per_day: number | null;
+  cost_per_day: number | null;
+}
+export interface BudgetState {
+  scope: string; budget: Budget; source: "config" | "set"; exceeded: string | null;
+  spent: { tokens: number; cost: number; tokens_today: number; cost_today: number };
+}
+export interface EgressAsk {
+  id: number; session_id: string; host: string; created_at: string; expires_at: string;
+  decision: string | null;
+}
+export interface EgressView {
+  mode: EgressMode; own_mode: EgressMode | null; pending: EgressAsk[];
+  entries: { host: string; verdict: string; source: string }[];
+}
 
 export interface Session {
   id: string;
@@ -28,6 +52,9 @@ export interface Session {
   initial_prompt: string;
   skip_permissions: boolean;
   phase: Phase;
+  egress_mode: EgressMode | null;
+  alert: string | null;
+  budget_exceeded: string | null;
   desired: string;
   agent_status: AgentStatus;
   status_reason: string | null;
@@ -187,6 +214,20 @@ export const api = {
   transcript: (ref: string, after: string | undefined) =>
     call<unknown>("transcript", { ref, query: { after } }),
   message: (ref: string, text: string) => call<unknown>("message", { ref, body: { text } }),
+  // The proxy's controls: usage, budgets, egress, alerts.
+  usage: (days = 14) => call<{ days: { day: string; total: Usage; sessions: Usage[] }[];
+    total: Usage }>("usage", { query: { days } }),
+  sessionUsage: (ref: string) =>
+    call<{ total: Usage; rows: Usage[]; budget: BudgetState }>("sessionUsage", { ref }),
+  setSessionBudget: (ref: string, budget: Budget) =>
+    call<BudgetState>("setSessionBudget", { ref, body: budget }),
+  sessionEgress: (ref: string) => call<EgressView>("sessionEgress", { ref }),
+  setEgressMode: (ref: string, mode: EgressMode | null) =>
+    call<{ session: Session }>("egressMode", { ref, body: { mode } }).then(r => r.session),
+  decideAsk: (id: number, decision: "allow" | "deny") =>
+    call<EgressAsk>("decideAsk", { ref: String(id), body: { decision } }),
+  clearAlert: (ref: string) =>
+    call<{ session: Session }>("clearAlert", { ref }).then(r => r.session),
   // Sign-in: one-time links, passkeys, devices.
   me: () => call<Me>("authMe"),
   redeemLink: (token: string) =>

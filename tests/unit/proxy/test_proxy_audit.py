@@ -25,7 +25,7 @@ def test_line_round_trips() -> None:
     assert parse_line(line) == rec
     assert set(json.loads(line)) == {
         "ts", "id", "session", "method", "host", "path", "status", "bytes_in", "bytes_out",
-        "duration_ms", "credential", "decision", "error"}
+        "duration_ms", "credential", "decision", "error", "note"}
 
 
 def test_secret_looking_query_values_are_redacted() -> None:

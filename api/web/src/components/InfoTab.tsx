@@ -5,6 +5,7 @@ import { api, type AccessMode, type AuditLine, type Session } from "../api";
 import { when } from "../format";
 import { live } from "../live";
 import { navigate } from "../router";
+import { Controls } from "./Controls";
 
 function Confirm({ title, body, action, danger, onConfirm, onClose }: { title: string;
   body: preact.ComponentChildren; action: string; danger?: boolean; onConfirm: () => void;
@@ -89,6 +90,7 @@ export function InfoTab({ s }: { s: Session }) {
     <section class="card"><h2>Session</h2>
       <dl class="facts">{rows.map(([k, v]) => <><dt>{k}</dt><dd>{v}</dd></>)}</dl></section>
     <section class="card"><h2>Access</h2><AccessSwitch s={s} /></section>
+    <Controls s={s} />
     <Audit s={s} />
     <section class="card"><h2>Lifecycle</h2>
       <div class="row wrap">

@@ -6,6 +6,7 @@ import { useLive } from "../live";
 import { navigate } from "../router";
 import { AgentBadge, PhaseBadge, waitingForMe } from "./Badge";
 import { typing } from "./Shortcuts";
+import { UsageDays } from "./Controls";
 
 type Filter = "active" | "waiting" | "failed" | "archived";
 type Sort = "updated" | "created" | "name";
@@ -41,7 +42,9 @@ function Card({ s, selected }: { s: Session; selected: boolean }) {
       data-testid="session-card" data-name={s.name} aria-current={selected ? "true" : undefined}>
       <div class="card-top">
         <strong class="session-name">{s.name}</strong>
-        <span class="badges"><AgentBadge status={s.agent_status} /><PhaseBadge phase={s.phase} /></span>
+        <span class="badges">{s.alert && <span class="pill alert" data-testid="alert-badge"
+          title={s.alert}>alert</span>}{s.budget_exceeded && <span class="pill"
+          title={s.budget_exceeded}>budget</span>}<AgentBadge status={s.agent_status} /><PhaseBadge phase={s.phase} /></span>
       </div>
       {s.initial_prompt && <p class="prompt-excerpt">{s.initial_prompt}</p>}
       {s.phase === "failed" && s.status_reason && <p class="reason">{s.status_reason}</p>}
@@ -135,5 +138,6 @@ export function SessionList() {
       ? <p class="nothing">No {FILTERS.find(f => f.id === filter)?.label.toLowerCase()} sessions
         {q ? <> match “{q}”</> : null}.</p>
       : <ul class="cards">{shown.map((s, i) => <Card key={s.id} s={s} selected={i === sel} />)}</ul>}
+    <UsageDays />
   </section>;
 }

@@ -1,0 +1,209 @@
+"""Egress routes: each session's mode and lists, the global list, held requests, alerts.
+
+The proxy enforces (``proxy/controls.py``); these routes only write what it reads, through
+the database: a session's mode (a field of the session, so every UI sees it), list entries
+(:mod:`appliance.egressstore`), and a person's decision on a request held in ``ask`` mode,
+which the holding proxy picks up within a fraction of a second. Clearing a session's
+honeytoken alert is here too: it is the same story (what the agent tried to reach).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint
+
+from api.body import json_body
+from api.context import current
+from api.openapi import RouteDoc, documented, err, ok, one_session
+from api.sessions import one
+from appliance import egressstore, wire
+from appliance.egress import (
+    EgressDefaults,
+    EgressMode,
+    Verdict,
+    config_entries,
+    host_pattern,
+    mode_of,
+    parse_mode,
+)
+from appliance.errors import InvalidInput, NotFound
+from appliance.store import Store
+from appliance.verbs import Verb, check
+
+blueprint = Blueprint("egress", __name__)
+
+ENTRY = {"$ref": "#/components/schemas/EgressEntry"}
+ASK = {"$ref": "#/components/schemas/EgressAsk"}
+MODES = [m.value for m in EgressMode]
+VIEW = {"type": "object", "required": ["mode", "entries", "shared", "pending"], "properties": {
+    "mode": {"type": "string", "enum": MODES, "description": "The mode in force"},
+    "own_mode": {"type": ["string", "null"], "enum": [*MODES, None],
+                 "description": "The session's own mode (null: the default)"},
+    "ask_timeout_seconds": {"type": "number"},
+    "entries": {"type": "array", "items": ENTRY, "description": "The session's own list"},
+    "shared": {"type": "array", "items": ENTRY, "description": "The global list"},
+    "pending": {"type": "array", "items": ASK}}}
+GLOBAL_VIEW = {"type": "object", "required": ["mode", "entries", "pending"], "properties": {
+    "mode": {"type": "string", "enum": MODES, "description": "The default mode"},
+    "ask_timeout_seconds": {"type": "number"},
+    "entries": {"type": "array", "items": ENTRY},
+    "pending": {"type": "array", "items": ASK}}}
+HOST_BODY = {"type": "object", "required": ["host"], "additionalProperties": False,
+             "properties": {"host": {"type": "string"},
+                            "verdict": {"type": "string", "enum": ["allow", "deny"]}}}
+
+
+def _entries(store: Store, scope: str) -> list[dict[str, Any]]:
+    return [wire.render(wire.EGRESS_ENTRY, e) for e in egressstore.listed(store, scope)]
+
+
+def _shared(store: Store, defaults: EgressDefaults) -> list[dict[str, Any]]:
+    configured = [wire.render(wire.EGRESS_ENTRY, egressstore.Listed(
+        scope="*", host=e.host, verdict=e.verdict, source="config", created_at=""))
+        for e in config_entries(defaults)]
+    return [*configured, *_entries(store, "*")]
+
+
+def _asks(store: Store, session_id: str | None) -> list[dict[str, Any]]:
+    return [wire.render(wire.EGRESS_ASK, a) for a in egressstore.pending_asks(store, session_id)]
+
+
+@blueprint.get("/api/sessions/<ref>/egress")
+@documented(RouteDoc(summary="A session's egress mode, lists and held requests",
+                     responses={"200": ok(VIEW), "404": err("No such session")}))
+async def session_egress(ref: str) -> dict[str, Any]:
+    ctx = current()
+    s = await ctx.resolve(ref)
+    store, defaults = ctx.store.sync, ctx.settings.egress
+
+    def read() -> dict[str, Any]:
+        return {"mode": str(mode_of(s.egress_mode, defaults)), "own_mode": s.egress_mode,
+                "ask_timeout_seconds": defaults.ask_seconds, "entries": _entries(store, s.id),
+                "shared": _shared(store, defaults), "pending": _asks(store, s.id)}
+
+    return await ctx.store.run(read)
+
+
+@blueprint.post("/api/sessions/<ref>/egress/mode")
+@documented(RouteDoc(
+    summary="Set a session's egress mode (null: the default); applies to its next request",
+    body={"type": "object", "required": ["mode"], "additionalProperties": False,
+          "properties": {"mode": {"type": ["string", "null"], "enum": [*MODES, None]}}},
+    responses={"200": one_session(), "400": err("Bad mode"), "409": err("Being deleted")}))
+async def set_mode(ref: str) -> tuple[dict[str, Any], int]:
+    ctx = current()
+    body = await json_body()
+    raw = body.get("mode")
+    mode = None if raw is None else str(parse_mode(raw, "mode"))
+    session = await ctx.resolve(ref)
+
+    def change() -> Any:
+        return ctx.store.sync.update_session(
+            session.id, event="egress_mode", expect=lambda now: check(Verb.ACCESS_MODE, now),
+            egress_mode=mode)
+
+    updated = await ctx.store.run(change)
+    ctx.hub.poke()
+    return one(updated)
+
+
+def _host_body(body: dict[str, Any]) -> tuple[str, Verdict]:
+    host = host_pattern(body.get("host"), "host")
+    try:
+        verdict = Verdict(str(body.get("verdict", "allow")))
+    except ValueError:
+        raise InvalidInput("verdict must be allow or deny", field="verdict") from None
+    return host, verdict
+
+
+@blueprint.put("/api/sessions/<ref>/egress/hosts")
+@documented(RouteDoc(summary="Allow or deny a host (or *.domain) for a session",
+                     body=HOST_BODY, responses={"200": ok(VIEW), "400": err("Bad host")}))
+async def put_session_host(ref: str) -> dict[str, Any]:
+    ctx = current()
+    host, verdict = _host_body(await json_body())
+    s = await ctx.resolve(ref)
+    await ctx.store.run(egressstore.put_host, ctx.store.sync, s.id, host, verdict)
+    ctx.hub.poke()
+    return await session_egress(ref)
+
+
+@blueprint.delete("/api/sessions/<ref>/egress/hosts/<host>")
+@documented(RouteDoc(summary="Take a host off a session's list",
+                     responses={"200": ok(VIEW), "404": err("Not listed")}))
+async def delete_session_host(ref: str, host: str) -> dict[str, Any]:
+    ctx = current()
+    s = await ctx.resolve(ref)
+    await ctx.store.run(egressstore.remove_host, ctx.store.sync, s.id, host.lower())
+    ctx.hub.poke()
+    return await session_egress(ref)
+
+
+@blueprint.get("/api/egress")
+@documented(RouteDoc(summary="The default mode, the global list and every held request",
+                     responses={"200": ok(GLOBAL_VIEW)}))
+async def global_egress() -> dict[str, Any]:
+    ctx = current()
+    store, defaults = ctx.store.sync, ctx.settings.egress
+
+    def read() -> dict[str, Any]:
+        return {"mode": str(defaults.mode), "ask_timeout_seconds": defaults.ask_seconds,
+                "entries": _shared(store, defaults), "pending": _asks(store, None)}
+
+    return await ctx.store.run(read)
+
+
+@blueprint.put("/api/egress/hosts")
+@documented(RouteDoc(summary="Allow or deny a host for every session (the global list)",
+                     body=HOST_BODY, responses={"200": ok(GLOBAL_VIEW),
+                                                "400": err("Bad host")}))
+async def put_global_host() -> dict[str, Any]:
+    ctx = current()
+    host, verdict = _host_body(await json_body())
+    await ctx.store.run(egressstore.put_host, ctx.store.sync, "*", host, verdict)
+    ctx.hub.poke()
+    return await global_egress()
+
+
+@blueprint.delete("/api/egress/hosts/<host>")
+@documented(RouteDoc(summary="Take a host off the global list (config.toml's stay)",
+                     responses={"200": ok(GLOBAL_VIEW), "404": err("Not listed")}))
+async def delete_global_host(host: str) -> dict[str, Any]:
+    ctx = current()
+    await ctx.store.run(egressstore.remove_host, ctx.store.sync, "*", host.lower())
+    ctx.hub.poke()
+    return await global_egress()
+
+
+@blueprint.post("/api/egress/pending/<ref>")
+@documented(RouteDoc(
+    summary="Allow or deny a held request (the host goes on the session's list)",
+    body={"type": "object", "required": ["decision"], "additionalProperties": False,
+          "properties": {"decision": {"type": "string", "enum": ["allow", "deny"]}}},
+    responses={"200": ok(ASK), "404": err("No such request"),
+               "409": err("Already decided or expired")}))
+async def decide(ref: str) -> dict[str, Any]:
+    ctx = current()
+    body = await json_body()
+    try:
+        verdict = Verdict(str(body.get("decision")))
+    except ValueError:
+        raise InvalidInput("decision must be allow or deny", field="decision") from None
+    if not ref.isdigit():
+        raise NotFound(f"no pending request with id {ref[:20]!r}")
+    ask = await ctx.store.run(egressstore.decide_ask, ctx.store.sync, int(ref), verdict)
+    ctx.hub.poke()
+    return wire.render(wire.EGRESS_ASK, ask)
+
+
+@blueprint.post("/api/sessions/<ref>/alert/clear")
+@documented(RouteDoc(summary="Clear a session's honeytoken alert (the audit log keeps it)",
+                     responses={"200": one_session(), "404": err("No such session")}))
+async def clear_alert(ref: str) -> tuple[dict[str, Any], int]:
+    ctx = current()
+    s = await ctx.resolve(ref)
+    updated = await ctx.store.run(lambda: ctx.store.sync.update_session(
+        s.id, event="alert_cleared", alert=None))
+    ctx.hub.poke()
+    return one(updated)

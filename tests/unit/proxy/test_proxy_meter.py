@@ -1,0 +1,112 @@
+"""Playbooks for the meter: answer bytes in (in any chunking), usage out."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from appliance.usage import Usage
+from proxy.meter import Api, Reading, UsageReader, metered_api
+
+SSE = b"text/event-stream; charset=utf-8"
+JSON = b"application/json"
+
+
+def sse(*events: dict[str, object]) -> bytes:
+    return b"".join(f"event: {e.get('type', 'x')}\ndata: {json.dumps(e)}\n\n".encode()
+                    for e in events)
+
+
+ANTHROPIC_STREAM = sse(
+    {"type": "message_start", "message": {"model": "claude-sonnet-4-5", "usage": {
+        "input_tokens": 12, "output_tokens": 1, "cache_read_input_tokens": 300,
+        "cache_creation_input_tokens": 40}}},
+    {"type": "content_block_delta", "delta": {"type": "text_delta", "text": "usage of words"}},
+    {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+     "usage": {"output_tokens": 57}},
+    {"type": "message_stop"},
+)
+RESPONSES_STREAM = sse(
+    {"type": "response.created", "response": {"model": "gpt-5", "usage": None}},
+    {"type": "response.output_text.delta", "delta": "hi"},
+    {"type": "response.completed", "response": {"model": "gpt-5-2025-08-07", "usage": {
+        "input_tokens": 100, "input_tokens_details": {"cached_tokens": 60},
+        "output_tokens": 9, "output_tokens_details": {"reasoning_tokens": 4},
+        "total_tokens": 109}}},
+)
+CHAT_STREAM = (b'data: {"model":"gpt-4o","choices":[{"delta":{"content":"x"}}],"usage":null}\n\n'
+               b'data: {"model":"gpt-4o","choices":[],"usage":{"prompt_tokens":20,'
+               b'"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":5}}}\n\n'
+               b"data: [DONE]\n\n")
+
+PLAYBOOK = [
+    # (api, content type, body) -> (model, usage, complete)
+    (Api.ANTHROPIC, SSE, ANTHROPIC_STREAM,
+     "claude-sonnet-4-5", Usage(input=12, output=57, cache_read=300, cache_write=40), True),
+    (Api.ANTHROPIC, JSON, json.dumps({"model": "claude-haiku-4-5", "usage": {
+        "input_tokens": 7, "output_tokens": 2, "cache_read_input_tokens": 0}}).encode(),
+     "claude-haiku-4-5", Usage(input=7, output=2), True),
+    (Api.RESPONSES, SSE, RESPONSES_STREAM,
+     "gpt-5-2025-08-07", Usage(input=40, output=9, cache_read=60), True),
+    (Api.RESPONSES, JSON, json.dumps({"model": "gpt-5", "usage": {
+        "input_tokens": 10, "output_tokens": 5}}).encode(), "gpt-5", Usage(input=10, output=5),
+     True),
+    (Api.CHAT, SSE, CHAT_STREAM, "gpt-4o", Usage(input=15, output=3, cache_read=5), True),
+    (Api.CHAT, JSON, json.dumps({"model": "gpt-4o-mini", "usage": {
+        "prompt_tokens": 4, "completion_tokens": 1}}).encode(),
+     "gpt-4o-mini", Usage(input=4, output=1), True),
+    # Bad input: counted as unmetered, never an exception.
+    (Api.ANTHROPIC, SSE, sse({"type": "message_start", "message": {
+        "model": "m", "usage": {"input_tokens": -3}}}), "m", Usage(), False),
+    (Api.ANTHROPIC, SSE, sse({"type": "message_start", "message": {
+        "model": "m", "usage": {"input_tokens": "many"}}}), "m", Usage(), False),
+    (Api.RESPONSES, SSE, b'data: {"type":"response.completed","usage" BROKEN\n\n',
+     "unknown", Usage(), False),
+    (Api.RESPONSES, JSON, b'{"usage": {"input_tokens": 3, "input_tokens_details": '
+     b'{"cached_tokens": 9}}}', "unknown", Usage(), False),
+    (Api.CHAT, JSON, b"[1, 2]", "unknown", Usage(), False),
+    (Api.RESPONSES, JSON, b"", "unknown", Usage(), False),
+    # A stream cut before message_delta: what was read counts, and it is incomplete.
+    (Api.ANTHROPIC, SSE, ANTHROPIC_STREAM.split(b"event: message_delta")[0],
+     "claude-sonnet-4-5", Usage(input=12, output=1, cache_read=300, cache_write=40), False),
+    # A booleans is not a count.
+    (Api.CHAT, JSON, b'{"model":"x","usage":{"prompt_tokens":true}}', "x", Usage(), False),
+]
+
+
+def read(api: Api, ctype: bytes, body: bytes, step: int, *, encoded: bool = False) -> Reading:
+    reader = UsageReader(api, content_type=ctype, encoded=encoded)
+    for i in range(0, len(body), step):
+        reader.feed(body[i:i + step])
+    return reader.finish()
+
+
+@pytest.mark.parametrize("step", [1, 7, 64, 1 << 20])
+@pytest.mark.parametrize(("api", "ctype", "body", "model", "usage", "complete"), PLAYBOOK)
+def test_playbook(api: Api, ctype: bytes, body: bytes, model: str, usage: Usage,
+                  complete: bool, step: int) -> None:
+    got = read(api, ctype, body, step)
+    assert (got.model, got.usage, got.complete) == (model, usage, complete)
+
+
+def test_an_encoded_answer_is_unmetered() -> None:
+    got = read(Api.ANTHROPIC, SSE, ANTHROPIC_STREAM, 100, encoded=True)
+    assert not got.complete and got.usage == Usage()
+
+
+def test_a_huge_json_answer_is_unmetered_and_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("proxy.meter.MAX_JSON", 100)
+    reader = UsageReader(Api.CHAT, content_type=JSON, encoded=False)
+    reader.feed(b"{" + b" " * 200)
+    assert reader.finish().complete is False
+
+
+def test_which_requests_are_metered() -> None:
+    assert metered_api("POST", "/v1/messages?beta=true") is Api.ANTHROPIC
+    assert metered_api("POST", "/v1/responses") is Api.RESPONSES
+    assert metered_api("POST", "/backend-api/codex/responses") is Api.RESPONSES
+    assert metered_api("POST", "/v1/chat/completions") is Api.CHAT
+    assert metered_api("GET", "/v1/messages") is None
+    assert metered_api("POST", "/v1/messages/count_tokens") is None
+    assert metered_api("POST", "/api/event_logging/batch") is None
