@@ -21,8 +21,8 @@ from appliance.backends.kubernetes_exec import exit_code, fed
 from appliance.backends.kubernetes_state import run_state, start_error, start_step
 from appliance.config_kubernetes import KubeSettings, parse
 from appliance.contract import HostContext, PodReach, pod_workload_for
-from appliance.placeholders import placeholder_env
 from appliance.errors import ConfigError
+from appliance.placeholders import placeholder_env
 from appliance.sessions import BackendKind, Session
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "kube_session.json"
