@@ -150,7 +150,7 @@ let
   # --- Python: one interpreter, its package set and buildPythonApplication ---
   pythonPackageNames = [
     "trio" "hypercorn" "quart-trio" "docker" "kubernetes" "trustme" "cryptography" "sh" "tomli"
-    "supervisor" "h11" "httpx" "wsproto" "textual" "webauthn" "setuptools" "pytest" "pytest-trio"
+    "supervisor" "h11" "httpx" "httpcore" "anyio" "wsproto" "textual" "webauthn" "setuptools" "pytest" "pytest-trio"
     "hypothesis" "mypy" "ruff" "trio-websocket" "playwright" "jsonschema"
   ];
   # nixpkgs refuses a dependency built for another interpreter.
