@@ -12,6 +12,7 @@ client's ``timeout``: nothing waits on the socket without a limit.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import AsyncGenerator, Generator
 from contextlib import aclosing, closing
@@ -39,9 +40,12 @@ TRANSPORT_ERRORS = (httpx.TransportError, httpcore.NetworkError, httpcore.Timeou
 
 def unreachable(socket_path: Path, what: str, exc: BaseException) -> ServiceUnavailable:
     """The one translation of a transport failure into the error tree."""
-    if isinstance(exc, httpx.TimeoutException | httpcore.TimeoutException):
+    if isinstance(exc, httpx.TimeoutException | httpcore.TimeoutException | TimeoutError):
         return ServiceUnavailable(f"the Clauderon API does not answer {what} in time "
                                   f"(on {socket_path})")
+    if isinstance(exc, PermissionError):
+        return ServiceUnavailable(f"cannot open {socket_path}: permission denied (it belongs "
+                                  "to the user the appliance runs as)")
     if isinstance(exc, httpx.ConnectError | FileNotFoundError | ConnectionRefusedError):
         return ServiceUnavailable(
             f"the Clauderon API is not running (nothing answers on {socket_path}); "
@@ -84,7 +88,19 @@ class ApiClient(_Face):
     def close(self) -> None:
         self._http.close()
 
+    def _reachable(self, what: str) -> None:
+        """Connect once with a bare socket first. httpcore's sync connect leaves the socket
+        of a failed connect open (an fd per attempt, for as long as a follower retries);
+        this one is closed whatever happens, and "not running" is said before httpx."""
+        with socket.socket(socket.AF_UNIX) as probe:
+            probe.settimeout(self.timeout)
+            try:
+                probe.connect(str(self.socket_path))
+            except OSError as exc:
+                raise unreachable(self.socket_path, what, exc) from exc
+
     def run(self, call: Call[T]) -> T:
+        self._reachable(call.describe())
         try:
             response = self._http.send(self._request(self._http, call))
         except TRANSPORT_ERRORS as exc:
@@ -107,6 +123,7 @@ class ApiClient(_Face):
         when it ends."""
         key, headers = handshake()
         path = calls.events_path(after)
+        self._reachable("the event stream")
         try:
             with self._http.stream("GET", path, headers=headers) as response:
                 if response.status_code != 101:
