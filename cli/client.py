@@ -23,7 +23,7 @@ import anyio
 import httpcore
 import httpx
 
-from appliance.errors import ServiceUnavailable
+from appliance.errors import ClauderonError, ServiceUnavailable
 from cli import calls
 from cli.calls import Call
 from cli.eventstream import IDLE_SECONDS, Frames, Message, Resume, check_accept, handshake, lost
@@ -156,7 +156,7 @@ class ApiClient(_Face):
                         if message is not None:
                             resume.see(message)
                         yield message
-            except ServiceUnavailable as exc:
+            except ClauderonError as exc:  # down, stuck, or refused: said, then tried again
                 yield lost(exc)
             time.sleep(resume.wait())
 
@@ -226,6 +226,6 @@ class AsyncApiClient(_Face):
                         if message is not None:
                             resume.see(message)
                         yield message
-            except ServiceUnavailable as exc:
+            except ClauderonError as exc:
                 yield lost(exc)
             await anyio.sleep(resume.wait())

@@ -25,7 +25,7 @@ from typing import Any
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import CloseConnection, Ping, TextMessage
 
-from appliance.errors import ServiceUnavailable
+from appliance.errors import ClauderonError, ServiceUnavailable
 
 Message = dict[str, Any]
 
@@ -52,7 +52,7 @@ def check_accept(key: str, headers: Mapping[str, str]) -> None:
         raise ServiceUnavailable("the API answered the event stream's upgrade wrongly")
 
 
-def lost(error: ServiceUnavailable) -> Message:
+def lost(error: ClauderonError) -> Message:
     return {"type": "lost", "error": error.message}
 
 

@@ -63,12 +63,14 @@ def test_every_error_the_api_raises_comes_back_as_its_class(cls: type[ClauderonE
 
 
 def test_the_error_tree_is_covered_and_codes_are_unique() -> None:
+    """Every error the core defines (what the API raises) is known by its code. (The edges'
+    own subclasses, such as the proxy's, never reach the API's answers.)"""
     def tree(c: type[ClauderonError]) -> list[type[ClauderonError]]:
         return [c, *[x for sub in c.__subclasses__() for x in tree(sub)]]
 
-    classes = tree(errors.ClauderonError)
-    assert len({c.code for c in classes}) == len(classes)
-    assert set(calls.ERROR_BY_CODE.values()) == set(classes)
+    core = [c for c in tree(errors.ClauderonError) if c.__module__.startswith("appliance.")]
+    assert len(core) > 10 and len({c.code for c in core}) == len(core)
+    assert set(core) <= set(calls.ERROR_BY_CODE.values())
 
 
 def test_odd_error_answers_still_say_what_happened() -> None:

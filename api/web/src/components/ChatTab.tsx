@@ -90,14 +90,15 @@ export function ChatTab({ s }: { s: Session }) {
       if (again && !stop) { again = false; await read(); }
     };
     readRef.current = () => { void read(); };
-    const settle: number[] = [];
+    let settle = 0;
     const unlisten = live.listen(e => {
       if (!concerns(e, s.id)) return;
       void read();
-      settle.push(window.setTimeout(() => void read(), SETTLE_MS));
+      clearTimeout(settle);  // one more read after the last of a burst
+      settle = window.setTimeout(() => void read(), SETTLE_MS);
     });
     void read();
-    return () => { stop = true; unlisten(); settle.forEach(clearTimeout); };
+    return () => { stop = true; unlisten(); clearTimeout(settle); };
   }, [available, s.id]);
   useEffect(() => {
     if (!available || period === null) return undefined;
