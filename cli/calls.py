@@ -32,9 +32,12 @@ def _subclasses(cls: type[ClauderonError]) -> list[type[ClauderonError]]:
     return out
 
 
-ERROR_BY_CODE: dict[str, type[ClauderonError]] = {
-    c.code: c for c in _subclasses(errors.ClauderonError)
-}
+def known_errors() -> dict[str, type[ClauderonError]]:
+    """The classes of the one error tree (:mod:`appliance.errors`, what the API's answers
+    carry) by code. A service's own subclasses (the proxy's, the shipper's) never reach an
+    answer, and whether one is loaded must not change what an answer means."""
+    return {c.code: c for c in _subclasses(errors.ClauderonError)
+            if c.__module__ == errors.__name__}
 
 
 def _body(body: Any) -> Any:
@@ -59,7 +62,7 @@ def error_of(response: httpx.Response, body: Any) -> ClauderonError:
     """The API's error as its own class (an unknown code: the root class)."""
     fields = body if isinstance(body, dict) else {}
     message = str(fields.get("error") or f"{response.status_code} {response.reason_phrase}")
-    cls = ERROR_BY_CODE.get(str(fields.get("code")), ClauderonError)
+    cls = known_errors().get(str(fields.get("code")), ClauderonError)
     where = fields.get("field")
     return cls(message, field=where if isinstance(where, str) else None)
 
