@@ -9,18 +9,17 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from appliance.config import load_settings
 from appliance.errors import ClauderonError, ConfigError, InvalidInput
+from cli import calls
 from cli.client import ApiClient
 from cli.controls import add_commands as add_control_commands
+from cli.follow import follow_session, watch_list, watching
 from cli.render import session_detail, session_rows
 from cli.signin import add_commands as add_signin_commands
-
-TERMINAL = {"running", "stopped", "failed", "archived"}
 
 
 def _client() -> ApiClient:
@@ -32,44 +31,9 @@ def _out(args: argparse.Namespace, data: Any, text: str) -> int:
     return 0
 
 
-def _event_ids(client: ApiClient, ref: str) -> set[int]:
-    return {e["id"] for e in client.get(f"/api/sessions/{ref}/events")["events"]}
-
-
-def _follow(client: ApiClient, ref: str, *, until: set[str], label: str,
-            gone_ok: bool = False, timeout: float = 600,
-            seen: set[int] | None = None) -> dict[str, Any] | None:
-    """Print progress steps until the session reaches a phase in ``until``.
-
-    ``seen``: ids of events that happened before the request being followed.
-    """
-    seen = set() if seen is None else set(seen)
-    sys.stdout.write(f"{label}  ")
-    sys.stdout.flush()
-    deadline = time.monotonic() + timeout
-    first = True
-    session: dict[str, Any] | None = None
-    while time.monotonic() < deadline:
-        try:
-            session = client.get(f"/api/sessions/{ref}")["session"]
-            events = client.get(f"/api/sessions/{ref}/events")["events"]
-        except ClauderonError as exc:
-            if gone_ok and exc.code == "not_found":
-                print(" ▸ gone")
-                return None
-            raise
-        for e in events:
-            if e["kind"] == "progress" and e["id"] not in seen:
-                seen.add(e["id"])
-                sys.stdout.write(("" if first else " ▸ ") + e["payload"]["step"])
-                first = False
-                sys.stdout.flush()
-        if session["phase"] in until:
-            sys.stdout.write(("" if first else " ▸ ") + session["phase"] + "\n")
-            return session
-        time.sleep(0.1)
-    print()
-    raise ClauderonError(f"{ref} did not finish within {timeout:.0f}s; see `clauderon show {ref}`")
+def _failed(session: dict[str, Any] | None) -> None:
+    if session is not None and session["phase"] == "failed":
+        raise ClauderonError(f"{session['name']} failed: {session.get('status_reason')}")
 
 
 # --- handlers -----------------------------------------------------------------------
@@ -86,26 +50,32 @@ def cmd_create(args: argparse.Namespace) -> int:
         if getattr(args, key) is not None:
             body[key] = getattr(args, key)
     client = _client()
-    session = client.post("/api/sessions", body)["session"]
     if args.no_wait or args.json:
+        session = client.run(calls.create(body))
         return _out(args, session, f"{session['name']}  creating")
-    done = _follow(client, session["id"], until={"running", "stopped", "failed"},
-                   label=f"{session['name']}  creating")
+    with watching(client) as stream:
+        session = client.run(calls.create(body))
+        done = follow_session(stream, session, until={"running", "stopped", "failed"},
+                              label=f"{session['name']}  creating")
     assert done is not None
-    if done["phase"] == "failed":
-        raise ClauderonError(f"{done['name']} failed: {done.get('status_reason')}")
+    _failed(done)
     print(f"  branch {done['branch']}, container {done['container_name']}")
     return 0
 
 
+def _list_call(args: argparse.Namespace) -> calls.Call[list[dict[str, Any]]]:
+    chosen = args.filter or ("archived" if args.archived else None)
+    return calls.sessions(chosen, everything=args.all)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
-    params = {"all": "true"} if args.all else {"archived": "true"} if args.archived else {}
     if args.watch:
-        return _watch(_client(), params)
+        return watch_list(_client(), lambda: _list_call(args))
     client = _client()
-    sessions = client.get("/api/sessions", **params)["sessions"]
+    sessions = client.run(_list_call(args))
     if not sessions and not args.json:
-        print("No sessions. Create one with: clauderon create --repo PATH --prompt TEXT")
+        print("No sessions. Create one with: clauderon create --repo PATH --prompt TEXT"
+              if not (args.filter or args.archived) else "No sessions.")
         return 0
     if args.json:
         return _out(args, sessions, "")
@@ -113,39 +83,36 @@ def cmd_list(args: argparse.Namespace) -> int:
     return _out(args, sessions, session_rows(sessions, costs))
 
 
-def _watch(client: ApiClient, params: dict[str, str]) -> int:
-    """Redraw the table whenever it changes, until interrupted."""
-    shown = None
-    while True:
-        sessions = client.get("/api/sessions", **params)["sessions"]
-        text = session_rows(sessions) if sessions else "No sessions."
-        if text != shown:
-            if sys.stdout.isatty():
-                sys.stdout.write("\x1b[H\x1b[2J")
-            print(text, flush=True)
-            shown = text
-        time.sleep(0.5)
-
-
 def cmd_show(args: argparse.Namespace) -> int:
-    s = _client().get(f"/api/sessions/{args.session}")["session"]
+    s = _client().run(calls.session(args.session))
     return _out(args, s, session_detail(s))
+
+
+#: What brings a session back to compute before an attach, in the order tried.
+REVIVE = ("start", "unarchive")
+
+
+def _cannot_attach(s: dict[str, Any]) -> ClauderonError:
+    return ClauderonError(f"{s['name']} is {s['phase']}; it cannot be attached"
+                          + (f" ({s['status_reason']})" if s.get("status_reason") else ""))
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
     client = _client()
-    s = client.get(f"/api/sessions/{args.session}")["session"]
-    if s["phase"] in ("stopped", "archived"):
-        before = _event_ids(client, s["id"])
-        client.post(f"/api/sessions/{s['id']}/" + ("start" if s["phase"] == "stopped"
-                                                     else "unarchive"))
-        s = _follow(client, s["id"], until={"running", "failed"}, label=f"{s['name']}  starting",
-                    seen=before)
-        assert s is not None
+    s = client.run(calls.session(args.session))
     if s["phase"] != "running":
-        raise ClauderonError(f"{s['name']} is {s['phase']}; it cannot be attached"
-                             + (f" ({s['status_reason']})" if s.get("status_reason") else ""))
-    info = client.get(f"/api/sessions/{s['id']}/attach")
+        verb = next((v for v in REVIVE if v in s["actions"]), None)
+        if verb is None:
+            raise _cannot_attach(s)
+        with watching(client) as stream:
+            asked = client.run(calls.act(s["id"], verb))
+            done = follow_session(stream, asked, until={"running", "failed"},
+                                  label=f"{s['name']}  starting")
+        assert done is not None
+        s = done
+    if "attach" not in s["actions"]:
+        raise _cannot_attach(s)
+    info = client.run(calls.attach(s["id"]))
     command = info["command"]
     if args.print_command:
         print(shlex.join(command))
@@ -157,16 +124,16 @@ def cmd_attach(args: argparse.Namespace) -> int:
     os.execvp(command[0], command)
 
 
-def _simple(path: str, verb: str, until: set[str]) -> Any:
+def _simple(verb: str, doing: str, until: set[str]) -> Any:
     def handler(args: argparse.Namespace) -> int:
         client = _client()
-        before = _event_ids(client, args.session)
-        s = client.post(f"/api/sessions/{args.session}/{path}")["session"]
         if args.json or args.no_wait:
-            return _out(args, s, f"{s['name']}  {verb}")
-        done = _follow(client, s["id"], until=until, label=f"{s['name']}  {verb}", seen=before)
-        if done is not None and done["phase"] == "failed":
-            raise ClauderonError(f"{done['name']} failed: {done.get('status_reason')}")
+            s = client.run(calls.act(args.session, verb))
+            return _out(args, s, f"{s['name']}  {doing}")
+        with watching(client) as stream:
+            s = client.run(calls.act(args.session, verb))
+            done = follow_session(stream, s, until=until, label=f"{s['name']}  {doing}")
+        _failed(done)
         return 0
 
     return handler
@@ -174,7 +141,7 @@ def _simple(path: str, verb: str, until: set[str]) -> Any:
 
 def cmd_delete(args: argparse.Namespace) -> int:
     client = _client()
-    s = client.get(f"/api/sessions/{args.session}")["session"]
+    s = client.run(calls.session(args.session))
     if not args.force:
         if not sys.stdin.isatty():
             raise InvalidInput(f"deleting {s['name']} needs confirmation: pass --force")
@@ -183,25 +150,24 @@ def cmd_delete(args: argparse.Namespace) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             print("kept")
             return 1
-    before = _event_ids(client, s["id"])
-    client.delete(f"/api/sessions/{s['id']}")
     if args.no_wait:
+        client.run(calls.remove(s["id"]))
         print(f"{s['name']}  deleting")
         return 0
-    _follow(client, s["id"], until=set(), label=f"{s['name']}  deleting", gone_ok=True,
-            seen=before)
+    with watching(client) as stream:
+        s = client.run(calls.remove(s["id"]))
+        follow_session(stream, s, until=set(), label=f"{s['name']}  deleting")
     print(f"  branch {s['branch']} kept")
     return 0
 
 
 def cmd_access_mode(args: argparse.Namespace) -> int:
-    s = _client().post(f"/api/sessions/{args.session}/access-mode",
-                       {"access_mode": args.mode})["session"]
+    s = _client().run(calls.access_mode(args.session, args.mode))
     return _out(args, s, f"{s['name']}  access mode {s['access_mode']}")
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    report = _client().get("/api/reconcile")
+    report = _client().run(calls.reconcile())
     if report["in_sync"]:
         return _out(args, report, "All sessions are in sync")
     lines = [f"{p['session'] or '-'}: {p['problem'].replace('_', ' ')}  {p['detail']}"
@@ -220,8 +186,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    # 503 means "degraded" here: the body still describes every part.
-    health = _client().request("GET", "/api/health", accept=frozenset({503}))
+    health = _client().run(calls.health())
     docker = health.get("docker", {})
     text = [f"api        ok ({load_settings().socket_path})",
             "docker     " + ("ok " + docker.get("url", "") if docker.get("reachable")
@@ -324,28 +289,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the agent in bypass-permissions mode")
     p.add_argument("--no-wait", action="store_true", help="return once accepted")
 
-    p = add("list", "list sessions with phase, agent status, branch, age and cost; a line "
-            "for each alert", cmd_list)
-    p.add_argument("--archived", action="store_true", help="only archived sessions")
-    p.add_argument("--all", action="store_true", help="every session")
+    p = add("list", "list sessions with phase, agent status, branch, backend, age and cost; "
+            "a line for each alert", cmd_list)
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument("-f", "--filter", choices=["active", "waiting", "failed", "archived"],
+                       help="what one of the UIs' filters shows (waiting: for you)")
+    shown.add_argument("--archived", action="store_true",
+                       help="only archived sessions (as --filter archived)")
+    shown.add_argument("--all", action="store_true", help="every session")
     p.add_argument("-w", "--watch", action="store_true", help="keep the table up to date")
     add("show", "show one session in detail", cmd_show, session=True)
     p = add("attach", "attach to a session's terminal (starts it first if stopped)",
             cmd_attach, json_flag=False, session=True)
     p.add_argument("--print-command", action="store_true",
                    help="print the attach command instead of running it")
-    for name, help_text, path, verb, until in (
+    for name, help_text, doing, until in (
         ("archive", "archive a session: stop compute, keep worktree, branch and record",
-         "archive", "archiving", {"archived"}),
-        ("unarchive", "bring an archived session back", "unarchive", "unarchiving",
-         {"running", "failed"}),
-        ("start", "start a stopped session", "start", "starting", {"running", "failed"}),
-        ("stop", "stop a session's container (restart with start or attach)", "stop",
-         "stopping", {"stopped"}),
-        ("retry", "retry a failed session", "retry", "retrying",
-         {"running", "stopped", "failed"}),
+         "archiving", {"archived"}),
+        ("unarchive", "bring an archived session back", "unarchiving", {"running", "failed"}),
+        ("start", "start a stopped session", "starting", {"running", "failed"}),
+        ("stop", "stop a session's container (restart with start or attach)", "stopping",
+         {"stopped"}),
+        ("retry", "retry a failed session", "retrying", {"running", "stopped", "failed"}),
     ):
-        p = add(name, help_text, _simple(path, verb, until), session=True)
+        p = add(name, help_text, _simple(name, doing, until), session=True)
         p.add_argument("--no-wait", action="store_true", help="return once accepted")
     p = add("delete", "delete a session (container and worktree; the branch is kept)",
             cmd_delete, json_flag=False, session=True)

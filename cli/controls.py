@@ -9,6 +9,7 @@ from typing import Any
 
 from appliance.config import load_settings
 from appliance.errors import InvalidInput
+from cli import calls
 from cli.client import ApiClient
 from cli.render import money, table
 
@@ -78,9 +79,9 @@ def cmd_budget(args: argparse.Namespace) -> int:
         raise InvalidInput("name a session, or --global for all sessions together")
     path = "/api/budgets/global" if args.all_sessions else f"/api/sessions/{args.session}/budget"
     if args.action == "set":
-        state = client.request("PUT", path, json=_budget_body(args))
+        state = client.run(calls.put(path, _budget_body(args)))
     else:
-        state = client.request("DELETE", path)
+        state = client.delete(path)
     limits = ", ".join(f"{k} {v}" for k, v in state["budget"].items() if v is not None)
     return _print(args, state, f"budget ({state['source']}): {limits or 'none'}")
 
@@ -109,12 +110,12 @@ def cmd_egress(args: argparse.Namespace) -> int:
     if action in ("allow", "deny"):
         if not args.value:
             raise InvalidInput(f"usage: clauderon egress {action} SESSION|'*' HOST")
-        found = client.request("PUT", f"{scope}/hosts", json={"host": args.value,
-                                                              "verdict": action})
+        found = client.run(calls.put(f"{scope}/hosts", {"host": args.value,
+                                                        "verdict": action}))
     elif action == "forget":
         if not args.value:
             raise InvalidInput("usage: clauderon egress forget SESSION|'*' HOST")
-        found = client.request("DELETE", f"{scope}/hosts/{args.value}")
+        found = client.delete(f"{scope}/hosts/{args.value}")
     else:
         found = client.get(scope)
     entries = [*found.get("shared", []), *found["entries"]] if "shared" in found \

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from appliance.config import Settings, load_settings
+from cli import calls
 from cli.client import ApiClient
 
 
@@ -53,7 +54,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     if not settings.http_port:
         print("clauderon: the web UI is off ([server] port = 0)", file=sys.stderr)
         return 78
-    link = _client().post("/api/auth/links")
+    link = _client().run(calls.sign_in_link())
     urls = sign_in_urls(settings, link["path"])
     if args.json:
         print(json.dumps({"urls": urls, "expires_at": link["expires_at"]}, indent=2))
@@ -75,7 +76,7 @@ def _when(value: str | None) -> str:
 
 
 def cmd_auth_list(args: argparse.Namespace) -> int:
-    records: dict[str, Any] = _client().get("/api/auth/devices")
+    records = _client().run(calls.devices())
     if args.json:
         print(json.dumps(records, indent=2))
         return 0
@@ -100,7 +101,7 @@ def cmd_auth_list(args: argparse.Namespace) -> int:
 
 
 def cmd_auth_revoke(args: argparse.Namespace) -> int:
-    out = _client().delete(f"/api/auth/devices/{args.id}")
+    out = _client().run(calls.revoke(args.id))
     print(f"revoked {out['kind']} {out['revoked']}")
     return 0
 
@@ -110,7 +111,7 @@ def cmd_auth_token(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"scope": scope}
     if args.name:
         body["name"] = args.name
-    token = _client().post("/api/auth/tokens", body)
+    token = _client().run(calls.make_token(body))
     print(token["token"])
     print(f"{token['id']}: a {scope} token; it is shown only now. Send it as "
           "'Authorization: Bearer <token>'; revoke it with "

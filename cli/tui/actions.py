@@ -21,19 +21,22 @@ from textual.screen import Screen
 from textual.widgets import Input
 
 from appliance.errors import ClauderonError
-from cli.tui.api import AsyncApi
+from cli import calls
+from cli.client import AsyncApiClient
 from cli.tui.create import CreateScreen
 from cli.tui.dialogs import ConfirmScreen
-from cli.tui.model import next_access_mode
+from cli.tui.model import next_access_mode, offered
 from cli.tui.reconcile import ReconcileScreen
 from cli.tui.terminal import Foreground, run_attach
 
 #: How long attach waits for a stopped or archived session to run again.
 START_SECONDS = 120.0
+#: What brings a session back to compute before an attach, in the order tried.
+REVIVE = ("start", "unarchive")
 
 
 class SessionActions(Screen[None]):
-    api: AsyncApi
+    api: AsyncApiClient
     terminal: Foreground
     #: id -> the API's session JSON, kept live by the screen's event worker.
     sessions: dict[str, dict[str, Any]]
@@ -71,14 +74,14 @@ class SessionActions(Screen[None]):
     @work(group="actions")
     async def action_archive(self) -> None:
         if (s := self.selected()) and (done := await self.call(
-                "archive", self.api.action(s["id"], "archive"))):
+                "archive", self.api.run(calls.act(s["id"], "archive")))):
             self.absorb(done)
             self.notify(f"{s['name']}: archiving (worktree and branch kept)")
 
     @work(group="actions")
     async def action_unarchive(self) -> None:
         if (s := self.selected()) and (done := await self.call(
-                "unarchive", self.api.action(s["id"], "unarchive"))):
+                "unarchive", self.api.run(calls.act(s["id"], "unarchive")))):
             self.absorb(done)
             self.notify(f"{s['name']}: unarchiving")
 
@@ -87,10 +90,9 @@ class SessionActions(Screen[None]):
         if (s := self.selected()) is None:
             return
         mode = next_access_mode(s["access_mode"])
-        body = await self.call("access mode", self.api.post(
-            f"/api/sessions/{s['id']}/access-mode", {"access_mode": mode}))
-        if body:
-            self.absorb(body.get("session"))
+        done = await self.call("access mode", self.api.run(calls.access_mode(s["id"], mode)))
+        if done:
+            self.absorb(done)
             self.notify(f"{s['name']}: access mode {mode}")
 
     @work(group="actions")
@@ -101,8 +103,8 @@ class SessionActions(Screen[None]):
                     f"the branch {s['branch']} is kept.")
         if not await self.app.push_screen_wait(ConfirmScreen(question)):
             return
-        if body := await self.call("delete", self.api.delete(f"/api/sessions/{s['id']}")):
-            self.absorb(body.get("session"))
+        if done := await self.call("delete", self.api.run(calls.remove(s["id"]))):
+            self.absorb(done)
             self.notify(f"{s['name']}: deleting (branch {s['branch']} kept)")
 
     @work(exclusive=True, group="attach")
@@ -112,18 +114,22 @@ class SessionActions(Screen[None]):
             return
         if (s := self.selected()) is None:
             return
-        if s["phase"] in ("stopped", "archived"):
-            verb = "start" if s["phase"] == "stopped" else "unarchive"
-            if not await self.call(verb, self.api.action(s["id"], verb)):
+        if s["phase"] != "running":
+            verb = next((v for v in REVIVE if offered(s, v)), None)
+            if verb is None:
+                self.notify(f"{s['name']} is {s['phase']}; it cannot be attached",
+                            severity="warning")
+                return
+            if not await self.call(verb, self.api.run(calls.act(s["id"], verb))):
                 return
             self.notify(f"{s['name']}: starting before attaching")
             s = await self.wait_running(s["id"])
             if s is None:
                 return
-        if s["phase"] != "running":
+        if "attach" not in s["actions"]:
             self.notify(f"{s['name']} is {s['phase']}; it cannot be attached", severity="warning")
             return
-        info = await self.call("attach", self.api.get(f"/api/sessions/{s['id']}/attach"))
+        info = await self.call("attach", self.api.run(calls.attach(s["id"])))
         if not info:
             return
         command = [str(part) for part in info["command"]]

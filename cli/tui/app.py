@@ -1,13 +1,16 @@
 """``clauderon tui``: the session list with its detail pane, kept live from ``/ws/events``.
 
 Theory of operation. :class:`MainScreen` keeps ``sessions`` (id -> the API's session JSON)
-and redraws the table from it through the pure rules in :mod:`cli.tui.model`. One worker,
-:meth:`MainScreen.follow_events`, owns the connection: it opens the event stream, fetches
-the full list once the stream says ``connected`` (so no event falls between the two), then
-folds each event into ``sessions``. When the API is down, slow or restarts, the stream
-raises, the top bar says "disconnected" and the worker retries with a growing pause,
-resuming with ``?after=<last event id>``. Every REST call has a timeout, and all of them
-run in workers, so no key press ever waits on the socket.
+and redraws the table from it through the pure rules in :mod:`cli.tui.model`: a filter
+shows what the API's ``filters`` field says, the keys that act on the selected session are
+the ones its ``actions`` allow (the footer shows no other). One worker,
+:meth:`MainScreen.follow_events`, owns the connection through the client's follower
+(:meth:`cli.client.AsyncApiClient.follow`): it fetches the full list once the stream says
+``connected`` (so no event falls between the two), then folds each event into
+``sessions``. When the API is down, slow or restarts, the follower says ``lost``, the top
+bar says "disconnected", and it reconnects with a growing pause, resuming after the last
+event seen. Every REST call has a timeout, and all of them run in workers, so no key press
+ever waits on the socket.
 
 Neighbours: :mod:`cli.tui.actions` (the keys that act on the selected session, attach
 among them; :class:`MainScreen` inherits them), :mod:`cli.tui.create` (the create dialog),
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from contextlib import aclosing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,24 +36,21 @@ from textual.containers import Container, Horizontal, VerticalScroll
 from textual.widgets import DataTable, Input, Static
 
 from appliance.errors import ClauderonError
-from cli.tui import stream
+from cli import calls
+from cli.client import AsyncApiClient
 from cli.tui.actions import SessionActions
-from cli.tui.api import AsyncApi
 from cli.tui.create import CreateScreen
 from cli.tui.detail import detail_text, load_extras
 from cli.tui.dialogs import HelpScreen
 from cli.tui.footer import KeyFooter
-from cli.tui.model import COLUMNS, Filter, apply_event, row, visible
+from cli.tui.model import COLUMNS, KEY_VERBS, Filter, apply_event, key_works, row, visible
 from cli.tui.reconcile import ReconcileScreen
 from cli.tui.terminal import Foreground, SuspendingTerminal
 
 PHASE_STYLE = {"running": "green", "failed": "bold red", "creating": "yellow",
                "creating!": "bold yellow", "deleting": "magenta", "archived": "dim",
                "stopped": "cyan"}
-RETRY_MAX_SECONDS = 5.0
 AGE_REFRESH_SECONDS = 15.0
-#: A full re-read of the list now and then, in case an event never reached the stream.
-RESYNC_SECONDS = 20.0
 
 
 class MainScreen(SessionActions):
@@ -85,7 +86,7 @@ class MainScreen(SessionActions):
         Binding("escape", "clear_search", "Clear search", show=False),
     ]
 
-    def __init__(self, api: AsyncApi, terminal: Foreground,
+    def __init__(self, api: AsyncApiClient, terminal: Foreground,
                  clock: Callable[[], datetime]) -> None:
         super().__init__()
         self.api = api
@@ -94,7 +95,7 @@ class MainScreen(SessionActions):
         self.sessions = {}
         self.filter = Filter.ACTIVE
         self.search = ""
-        self.cursor: int | None = None
+        self.working_keys: frozenset[str] = frozenset()
         self.connected = False
         self.loaded = False
         self.extras: dict[str, dict[str, Any]] = {}
@@ -117,7 +118,6 @@ class MainScreen(SessionActions):
         self.redraw()
         self.follow_events()
         self.set_interval(AGE_REFRESH_SECONDS, self.redraw)
-        self.set_interval(RESYNC_SECONDS, self.resync)
 
     def on_resize(self) -> None:
         self.query_one("#body").set_class(self.size.width >= 140, "wide")
@@ -125,44 +125,37 @@ class MainScreen(SessionActions):
     # --- the connection ---------------------------------------------------------------
     @work(exclusive=True, group="events")
     async def follow_events(self) -> None:
-        pause = 0.5
-        while True:
-            try:
-                async for message in stream.messages(self.api.socket_path, self.cursor):
-                    if message.get("type") == "connected":
-                        if self.cursor is None:
-                            self.cursor = int(message["latest"])
-                        listed = await self.api.sessions()
-                        self.sessions = {s["id"]: s for s in listed}
-                        self.loaded = True
-                        self.set_connected(True)
-                        pause = 0.5
+        stale = True
+        async with aclosing(self.api.follow()) as stream:
+            async for message in stream:
+                if message is None or message.get("type") == "connected":
+                    # Connected (again), or a quiet spell after a failed read: the list,
+                    # read after the stream's cursor is set, so no event falls between.
+                    stale = stale or message is not None
+                    if stale:
+                        stale = not await self.reload()
+                elif message.get("type") == "lost":
+                    self.set_connected(False, str(message["error"]))
+                elif message.get("type") == "event":
+                    event = message["event"]
+                    if apply_event(self.sessions, event):
                         self.redraw()
+                    if event.get("session_id") == self.selected_id():
                         self.load_detail()
-                    elif message.get("type") == "event":
-                        event = message["event"]
-                        self.cursor = int(event["id"])
-                        if apply_event(self.sessions, event):
-                            self.redraw()
-                        if event.get("session_id") == self.selected_id():
-                            self.load_detail()
-            except ClauderonError as exc:
-                self.set_connected(False, exc.message)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, RETRY_MAX_SECONDS)
 
-    @work(exclusive=True, group="resync")
-    async def resync(self) -> None:
-        if not self.connected:
-            return
+    async def reload(self) -> bool:
+        """Read the whole list; False (and "disconnected") when the API did not answer."""
         try:
-            listed = await self.api.sessions()
-        except ClauderonError:
-            return  # the event stream notices and says "disconnected"
-        fresh = {s["id"]: s for s in listed}
-        if fresh != self.sessions:
-            self.sessions = fresh
-            self.redraw()
+            listed = await self.api.run(calls.sessions(everything=True))
+        except ClauderonError as exc:
+            self.set_connected(False, exc.message)
+            return False
+        self.sessions = {s["id"]: s for s in listed}
+        self.loaded = True
+        self.set_connected(True)
+        self.redraw()
+        self.load_detail()
+        return True
 
     def set_connected(self, up: bool, why: str = "") -> None:
         self.connected = up
@@ -209,9 +202,24 @@ class MainScreen(SessionActions):
         sid = self.selected_id()
         return self.sessions.get(sid) if sid else None
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys that act on a session show, and work, only when its ``actions`` allow."""
+        if action not in KEY_VERBS:
+            return True
+        if action == "attach" and self.searching():
+            return True  # Enter ends the search
+        return key_works(self.selected() if self.is_mounted else None, action)
+
+    def searching(self) -> bool:
+        return self.is_mounted and self.focused is self.query_one("#search", Input)
+
     def draw_detail(self) -> None:
         detail = self.query_one("#detail", Static)
         s = self.selected()
+        working = frozenset(a for a in KEY_VERBS if key_works(s, a))
+        if working != self.working_keys:
+            self.working_keys = working
+            self.refresh_bindings()
         if s is None:
             hint = ("No sessions here. Press n to create one, f to change the filter."
                     if self.loaded else "Waiting for the API...")
@@ -253,6 +261,10 @@ class MainScreen(SessionActions):
         self.search = event.value
         self.redraw()
 
+    @on(Input.Submitted, "#search")
+    def search_done(self) -> None:
+        self.query_one("#sessions").focus()
+
     def action_clear_search(self) -> None:
         box = self.query_one("#search", Input)
         box.value = ""
@@ -277,7 +289,7 @@ class ClauderonApp(App[None]):
     def __init__(self, socket_path: Path, *, terminal: Foreground | None = None,
                  clock: Callable[[], datetime] | None = None, timeout: float = 5.0) -> None:
         super().__init__()
-        self.api = AsyncApi(socket_path, timeout=timeout)
+        self.api = AsyncApiClient(socket_path, timeout=timeout)
         self.terminal: Foreground = terminal or SuspendingTerminal()
         self.clock = clock or (lambda: datetime.now(UTC))
 

@@ -3,14 +3,17 @@
 The repo field completes paths as you type (right arrow accepts) and filters the recent
 repos below it with a fuzzy match; Enter in that list picks one. ``ctrl+e`` edits the
 prompt in ``$VISUAL``/``$EDITOR``. ``ctrl+s`` creates: the API answers 202 at once and the
-dialog shows the reconciler's progress (worktree > container > start) until the session
-runs, then closes with its name. An error the API pins on a field (``{"field": ...}``)
+dialog shows the reconciler's progress (worktree > container > start) from ``/ws/events``
+(opened before the request, so no step is missed) until the session runs, then closes
+with its name. An error the API pins on a field (``{"field": ...}``)
 shows under that field, which gets the focus.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +36,17 @@ from textual.widgets import (
     TextArea,
 )
 
-from appliance.errors import ClauderonError
-from cli.tui.api import AsyncApi
+from appliance.errors import ClauderonError, ServiceUnavailable
+from cli import calls
+from cli.client import AsyncApiClient
+from cli.eventstream import Message
 from cli.tui.footer import KeyFooter
 from cli.tui.model import fuzzy_rank
 from cli.tui.terminal import Foreground, edit_text
 
 FIELDS = ("repo_path", "name", "prompt", "agent", "model", "image", "access_mode",
           "skip_permissions")
-DONE = frozenset({"running", "stopped", "failed"})
-POLL_SECONDS = 0.25
+DONE = frozenset({"running", "stopped", "failed", "deleted"})
 
 
 class PathSuggester(Suggester):
@@ -94,7 +98,7 @@ class CreateScreen(ModalScreen[str | None]):
         Binding("escape", "cancel", "Cancel"),
     ]
 
-    def __init__(self, api: AsyncApi, terminal: Foreground) -> None:
+    def __init__(self, api: AsyncApiClient, terminal: Foreground) -> None:
         super().__init__()
         self.api = api
         self.terminal = terminal
@@ -145,7 +149,7 @@ class CreateScreen(ModalScreen[str | None]):
     @work(group="create-recent")
     async def load_recent(self) -> None:
         try:
-            rows = (await self.api.get("/api/recent-repos"))["repos"]
+            rows = await self.api.run(calls.recent_repos())
         except ClauderonError:
             return
         self.recent = [str(Path(r["repo_path"]) / r["subdirectory"]) if r.get("subdirectory")
@@ -230,35 +234,53 @@ class CreateScreen(ModalScreen[str | None]):
         self.busy = True
         try:
             progress.update("submitting...")
-            try:
-                session = (await self.api.post("/api/sessions", self.body()))["session"]
-            except ClauderonError as exc:
-                progress.update("")
-                self.show_error(exc.field, exc.message)
-                return
-            final = await self.follow(session, progress)
+            async with aclosing(self.api.follow()) as stream:
+                first = await anext(stream)
+                try:
+                    if first is not None and first.get("type") == "lost":
+                        raise ServiceUnavailable(str(first["error"]))
+                    session = await self.api.run(calls.create(self.body()))
+                except ClauderonError as exc:
+                    progress.update("")
+                    self.show_error(exc.field, exc.message)
+                    return
+                final = await self.follow(stream, session, progress)
         finally:
             self.busy = False
         if final.get("phase") == "failed":
             self.notify(f"{final['name']} failed: {final.get('status_reason')}",
                         severity="error")
+        elif final.get("phase") == "deleted":
+            self.notify(f"{final['name']} was deleted while it was being created",
+                        severity="warning")
         self.dismiss(str(final["name"]))
 
-    async def follow(self, session: dict[str, Any], progress: Static) -> dict[str, Any]:
-        """Show the reconciler's steps until the session runs, stops or fails."""
+    async def follow(self, stream: AsyncIterator[Message | None], session: dict[str, Any],
+                     progress: Static) -> dict[str, Any]:
+        """Show the reconciler's steps, as its events arrive, until the session runs,
+        stops or fails."""
         steps: list[str] = []
         name = escape(session["name"])
-        while True:
-            try:
-                session = await self.api.session(session["id"])
-                events = (await self.api.get(f"/api/sessions/{session['id']}/events"))["events"]
-            except ClauderonError as exc:
-                progress.update(f"{name}: [red]{escape(exc.message)}[/], retrying")
-                await asyncio.sleep(1)
+        progress.update(f"{name}: creating")
+        async for message in stream:
+            if message is None:
                 continue
-            steps = [e["payload"]["step"] for e in events if e["kind"] == "progress"]
+            if message.get("type") == "lost":
+                progress.update(f"{name}: [red]{escape(str(message['error']))}[/], "
+                                "reconnecting")
+                continue
+            event = message.get("event") or {}
+            if event.get("session_id") != session["id"]:
+                continue
+            if event.get("kind") == "deleted":
+                session = {**session, "phase": "deleted"}
+            elif event.get("kind") == "progress":
+                steps.append(str(event["payload"]["step"]))
+            elif isinstance(event.get("payload", {}).get("session"), dict):
+                session = event["payload"]["session"]
+            done = session["phase"] in DONE
             progress.update(f"{name}: creating " + "".join(f" > {s}" for s in steps)
-                            + (f" > {session['phase']}" if session["phase"] in DONE else ""))
-            if session["phase"] in DONE:
-                return session
-            await asyncio.sleep(POLL_SECONDS)
+                            + (f" > {session['phase']}" if done else ""))
+            if done:
+                break
+        return session

@@ -14,7 +14,8 @@ from typing import Any
 from rich.markup import escape
 
 from appliance.errors import ClauderonError
-from cli.tui.api import AsyncApi
+from cli import calls
+from cli.client import AsyncApiClient
 from cli.tui.model import age
 
 FACTS = (("phase", "phase"), ("agent_status", "status"), ("agent", "agent"),
@@ -98,13 +99,18 @@ def detail_text(session: Mapping[str, Any], extras: Mapping[str, Any], now: date
     return "\n".join(lines)
 
 
-async def load_extras(api: AsyncApi, session_id: str) -> dict[str, Any]:
+async def load_extras(api: AsyncApiClient, session_id: str) -> dict[str, Any]:
+    """The extras; one the API did not give (an error, or an older API without it) is None
+    and left out of the pane."""
     extras: dict[str, Any] = {}
     # The changed files come with the diff against the session's base.
-    for key, path in (("files", "diff"), ("audit", "audit?limit=20"), ("events", "events"),
-                      ("usage", "usage")):
+    wanted: tuple[tuple[str, calls.Call[Any]], ...] = (
+        ("files", calls.diff(session_id)), ("audit", calls.audit(session_id, 20)),
+        ("events", calls.history(session_id)),
+        ("usage", calls.get(f"/api/sessions/{session_id}/usage")))
+    for key, call in wanted:
         try:
-            extras[key] = await api.optional(f"/api/sessions/{session_id}/{path}")
+            extras[key] = await api.run(call)
         except ClauderonError:
             extras[key] = None
     return extras

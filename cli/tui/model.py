@@ -1,8 +1,10 @@
 """What the TUI shows, decided without a terminal: filters, search, rows, events, fuzzy match.
 
-Pure functions over the API's JSON (the ``Session.to_json`` shape). The screens in
+Pure functions over the API's JSON (the wire model's ``Session`` shape). The screens in
 :mod:`cli.tui.app` and :mod:`cli.tui.create` call these and only draw the results, so the
-rules are unit-tested without Textual.
+rules are unit-tested without Textual. Which sessions a filter shows is the API's to say
+(each session's ``filters``, the same field the web UI reads), and which keys act on a
+session is its ``actions``: nothing here keeps a phase set of its own.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from typing import Any
 
 Session = dict[str, Any]
 
-#: Agent statuses that mean "the agent is waiting for a person".
-WAITING = frozenset({"waiting_approval", "waiting_input", "idle"})
 COLUMNS = ("NAME", "PHASE", "STATUS", "AGENT", "BRANCH", "AGE")
 
 
 class Filter(StrEnum):
+    """The API's list filters (``Session.filters``), and ``all``."""
+
     ACTIVE = "active"
     ARCHIVED = "archived"
     FAILED = "failed"
@@ -33,15 +35,7 @@ class Filter(StrEnum):
 
 def keep(session: Mapping[str, Any], chosen: Filter, query: str = "") -> bool:
     """Whether ``session`` is listed under the filter ``chosen`` and the search ``query``."""
-    phase = session.get("phase")
-    shown = {
-        Filter.ACTIVE: phase not in ("archived", "failed"),
-        Filter.ARCHIVED: phase == "archived",
-        Filter.FAILED: phase == "failed",
-        Filter.WAITING: session.get("agent_status") in WAITING and phase == "running",
-        Filter.ALL: True,
-    }[chosen]
-    if not shown:
+    if chosen is not Filter.ALL and str(chosen) not in session.get("filters", ()):
         return False
     words = query.lower().split()
     haystack = " ".join(str(session.get(k) or "") for k in
@@ -127,6 +121,38 @@ def fuzzy_rank(query: str, candidates: Iterable[str]) -> list[str]:
     scored = [(fuzzy_score(query, c), i, c) for i, c in enumerate(candidates)]
     return [c for s, _, c in sorted((x for x in scored if x[0] is not None),
                                     key=lambda x: (-(x[0] or 0), x[1]))]
+
+
+#: The keys that act on the selected session, and the verbs (``Session.actions``) that let
+#: each one act: attach starts a stopped session, or unarchives an archived one, first.
+KEY_VERBS: Mapping[str, tuple[str, ...]] = {
+    "archive": ("archive",),
+    "unarchive": ("unarchive",),
+    "delete": ("delete",),
+    "access_mode": ("access-mode",),
+    "attach": ("attach", "start", "unarchive"),
+    "retry": ("retry",),
+}
+
+#: The desired state a verb asks for. ``actions`` lists every verb the API would accept,
+#: asking again for what is already asked included (start a running session): such a key
+#: would do nothing, so it is not offered.
+ASKS: Mapping[str, str] = {"start": "running", "stop": "stopped", "archive": "archived"}
+
+
+def offered(session: Mapping[str, Any], verb: str) -> bool:
+    """Whether the UI offers ``verb`` for ``session``: the API allows it and it changes
+    something."""
+    return verb in session.get("actions", ()) and ASKS.get(verb) != session.get("desired")
+
+
+def key_works(session: Mapping[str, Any] | None, action: str) -> bool:
+    """Whether the key bound to ``action`` does anything for the selected ``session``
+    (keys that act on no session always work)."""
+    verbs = KEY_VERBS.get(action)
+    if verbs is None:
+        return True
+    return session is not None and any(offered(session, v) for v in verbs)
 
 
 def next_access_mode(mode: str) -> str:

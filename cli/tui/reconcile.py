@@ -17,9 +17,11 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from appliance.errors import ClauderonError
-from cli.tui.api import AsyncApi
+from cli import calls
+from cli.client import AsyncApiClient
 from cli.tui.dialogs import ConfirmScreen
 from cli.tui.footer import KeyFooter
+from cli.tui.model import offered
 
 
 class ReconcileScreen(ModalScreen[None]):
@@ -39,7 +41,7 @@ class ReconcileScreen(ModalScreen[None]):
         Binding("escape,q", "close", "Close"),
     ]
 
-    def __init__(self, api: AsyncApi) -> None:
+    def __init__(self, api: AsyncApiClient) -> None:
         super().__init__()
         self.api = api
         self.failed: dict[str, dict[str, Any]] = {}
@@ -60,12 +62,12 @@ class ReconcileScreen(ModalScreen[None]):
     async def action_reload(self) -> None:
         summary = self.query_one("#summary", Static)
         try:
-            report = await self.api.get("/api/reconcile")
-            sessions = await self.api.sessions()
+            report = await self.api.run(calls.reconcile())
+            failed = await self.api.run(calls.sessions("failed"))
         except ClauderonError as exc:
             summary.update(f"[red]{escape(exc.message)}[/]")
             return
-        self.failed = {s["name"]: s for s in sessions if s["phase"] == "failed"}
+        self.failed = {s["name"]: s for s in failed}
         table = self.query_one(DataTable)
         table.clear()
         self.query_one("#reason", Static).update("")
@@ -95,11 +97,11 @@ class ReconcileScreen(ModalScreen[None]):
     @work(group="reconcile-action")
     async def action_retry(self) -> None:
         s = self.selected()
-        if s is None:
+        if s is None or not offered(s, "retry"):
             self.notify("Pick a failed session to retry", severity="warning")
             return
         try:
-            await self.api.action(s["id"], "retry")
+            await self.api.run(calls.act(s["id"], "retry"))
         except ClauderonError as exc:
             self.notify(exc.message, severity="error")
             return
@@ -117,7 +119,7 @@ class ReconcileScreen(ModalScreen[None]):
         if not await self.app.push_screen_wait(ConfirmScreen(question)):
             return
         try:
-            await self.api.delete(f"/api/sessions/{s['id']}")
+            await self.api.run(calls.remove(s["id"]))
         except ClauderonError as exc:
             self.notify(exc.message, severity="error")
             return

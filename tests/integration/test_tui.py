@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import pty
+import re
 import select
 import signal
 import time
@@ -24,7 +25,7 @@ from appliance.errors import NotFound
 from cli.tui.app import ClauderonApp, MainScreen
 from cli.tui.create import CreateScreen
 from cli.tui.dialogs import ConfirmScreen, HelpScreen
-from cli.tui.model import Filter
+from cli.tui.model import Filter, key_works
 from cli.tui.reconcile import ReconcileScreen
 from tests.integration.tui_pilot import (
     RecordingTerminal,
@@ -341,22 +342,43 @@ def test_reconcile_view_lists_failed_sessions_with_retry_and_delete(
     scenario(run)
 
 
-def test_help_screen_and_footer_show_every_binding_at_80x24(appliance: Appliance) -> None:
+def test_footer_shows_the_keys_the_sessions_actions_allow_and_help_shows_all_at_80x24(
+        appliance: Appliance, repo: Path) -> None:
+    appliance.cli("create", "--repo", str(repo), "--name", "keys", "--prompt", "p")
+
     async def run() -> None:
         app = app_for(appliance)
         async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: main(app).loaded, "the list")
-            shown = [b for b in MainScreen.BINDINGS if b.show]  # type: ignore[union-attr]
+            await until(pilot, lambda: names(app) == ["keys"], "the list")
 
-            def footer() -> str:
-                return "\n".join(screen_text(app).splitlines()[-2:])
+            def footer() -> set[str]:
+                """The key hints, one per footer cell (``a Archive``, ...)."""
+                rows = screen_text(app).splitlines()[-2:]
+                return {" ".join(cell.split()) for line in rows
+                        for cell in re.split(r"\s{2,}", line.strip()) if cell}
 
-            # The footer renders a frame after the list: wait for it, then check it.
-            await until(pilot, lambda: all(
-                b.description in footer() for b in shown), "the footer")  # type: ignore[union-attr]
-            for b in MainScreen.BINDINGS:
-                if b.show:  # type: ignore[union-attr]
-                    assert b.description in footer(), b  # type: ignore[union-attr]
+            def expected() -> set[str]:
+                s = main(app).selected()
+                return {f"{b.key_display or b.key} {b.description}"  # type: ignore[union-attr]
+                        for b in MainScreen.BINDINGS
+                        if b.show and key_works(s, b.action)}  # type: ignore[union-attr]
+
+            # Running: every key but unarchive (the API's actions have no unarchive).
+            await until(pilot, lambda: footer() == expected(), "the footer")
+            assert "u Unarchive" not in footer() and "a Archive" in footer()
+            assert "d Delete" in footer() and "⏎ Attach" in footer()
+            # Archived elsewhere: it leaves the list, and the keys that need a session go.
+            await asyncio.to_thread(appliance.cli, "archive", "keys")
+            await until(pilot, lambda: names(app) == [], "keys to leave the active list")
+            await until(pilot, lambda: footer() == expected(), "the footer without a session")
+            assert not {"a Archive", "d Delete", "m Mode", "⏎ Attach"} & footer()
+            await pilot.press("f")  # archived
+            await until(pilot, lambda: names(app) == ["keys"], "the archived list")
+            await until(pilot, lambda: "u Unarchive" in footer(), "unarchive offered")
+            assert footer() == expected() and "a Archive" not in footer()
+            await pilot.press("a")  # not offered: does nothing
+            assert appliance.session("keys")["desired"] == "archived"
+
             await pilot.press("question_mark")
             help_screen = await until(pilot, lambda: top(app, HelpScreen), "help")
             text = str(help_screen.query_one("#help-text").render())

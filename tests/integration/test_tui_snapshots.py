@@ -43,7 +43,7 @@ UPDATE = os.environ.get("CLAUDERON_UPDATE_SNAPSHOTS") == "1"
 @pytest.fixture
 def world(engine: object) -> Iterator[tuple[Appliance, Path, str]]:
     root = tempfile.mkdtemp(prefix="tui-", dir="/tmp")
-    os.chmod(root, 0o711)  # git runs as the repository's owner: it must reach the repo
+    os.chmod(root, 0o711)  # the repository's owner (uid 1000) must reach it, as on a machine
     appliance = Appliance(Path(root) / "home")
     try:
         appliance.start("api", "reconciler")

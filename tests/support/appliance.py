@@ -32,6 +32,7 @@ from appliance.backends.docker_network import SessionNetwork
 from appliance.config import load_settings
 from appliance.errors import ClauderonError
 from appliance.host import instance_id
+from appliance.tokens import Purpose, derive_token, load_or_create_instance_key
 from cli.client import ApiClient
 from tests.support.engine import BASE_IMAGE, free_port
 
@@ -167,6 +168,18 @@ class Appliance:
             raise AssertionError(f"clauderon {' '.join(args)} exited {proc.returncode}:\n"
                                  f"{proc.stdout}\n{proc.stderr}")
         return proc
+
+    def hook(self, ref: str, event: str) -> None:
+        """Send a hook event as the agent in the session's container would: with the
+        session's own hook token (derived here from the instance key, as the API does)."""
+        sid = self.session(ref)["id"]
+        key = load_or_create_instance_key(self.settings.instance_secret_path)
+        token = derive_token(key, sid, Purpose.HOOK)
+        transport = httpx.HTTPTransport(uds=str(self.settings.socket_path))
+        with httpx.Client(transport=transport, base_url="http://clauderon", timeout=10) as http:
+            r = http.post("/api/hooks", json={"session_id": sid, "event": {"type": event}},
+                          headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 204, r.text
 
     # --- reading the world ------------------------------------------------------------
     def session(self, ref: str) -> dict[str, Any]:

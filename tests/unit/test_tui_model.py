@@ -1,4 +1,6 @@
-"""The TUI's pure rules: filters, search, rows, folding events, fuzzy match, path completion."""
+"""The TUI's pure rules: filters, keys, search, rows, folding events, fuzzy match, path
+completion. Sessions are the wire model's JSON of real records, so the filters and the keys
+follow the API's ``filters`` and ``actions`` as they are computed."""
 
 from __future__ import annotations
 
@@ -6,14 +8,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from appliance import wire
+from appliance.sessions import AgentStatus, Desired, Phase, Session, SessionId
 from cli.tui.create import complete_path
 from cli.tui.detail import detail_text
 from cli.tui.model import (
+    KEY_VERBS,
     Filter,
     apply_event,
     fuzzy_rank,
     fuzzy_score,
     keep,
+    key_works,
     next_access_mode,
     row,
     visible,
@@ -24,25 +30,63 @@ NOW = datetime(2025, 1, 2, 12, 0, tzinfo=UTC)
 
 
 def session(name: str, **kw: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {"id": f"id-{name}", "name": name, "phase": "running",
-                            "agent_status": "unknown", "agent": "claude",
-                            "branch": f"clauderon/{name}", "repo_path": "/src/app",
-                            "created_at": (NOW - timedelta(minutes=5)).isoformat(),
-                            "access_mode": "read-write"}
-    return {**base, **kw}
+    """The API's JSON of a real session record (``kw``: record fields by their JSON names,
+    phase, status and desired as strings)."""
+    fields: dict[str, Any] = {
+        "id": SessionId(f"id-{name}"), "name": name, "repo_path": "/src/app",
+        "worktree_path": f"/w/{name}", "branch": f"clauderon/{name}", "base_ref": "main",
+        "image": "img", "proxy_token_hash": "a" * 64, "hook_token_hash": "b" * 64,
+        "created_at": NOW - timedelta(minutes=5), "updated_at": NOW, "backend_id": "c1",
+        "phase": Phase.RUNNING, "desired": Desired.RUNNING}
+    for key, value in kw.items():
+        fields[key] = {"phase": Phase, "agent_status": AgentStatus,
+                       "desired": Desired}.get(key, lambda v: v)(value)
+    if fields["created_at"] and isinstance(fields["created_at"], str):
+        fields["created_at"] = datetime.fromisoformat(fields["created_at"])
+    return wire.session_json(Session(**fields))
 
 
-def test_filters() -> None:
-    run, arch = session("run"), session("arch", phase="archived")
+def test_filters_are_the_apis() -> None:
+    run, arch = session("run"), session("arch", phase="archived", desired="archived")
     fail = session("fail", phase="failed")
     wait = session("wait", agent_status="waiting_approval")
-    every = [run, arch, fail, wait]
-    assert [s["name"] for s in every if keep(s, Filter.ACTIVE)] == ["run", "wait"]
+    idle = session("idle", agent_status="idle")
+    stopped = session("stopped", phase="stopped", desired="stopped",
+                      agent_status="waiting_input")
+    every = [run, arch, fail, wait, idle, stopped]
+    assert [s["name"] for s in every if keep(s, Filter.ACTIVE)] == \
+        ["run", "wait", "idle", "stopped"]
     assert [s["name"] for s in every if keep(s, Filter.ARCHIVED)] == ["arch"]
     assert [s["name"] for s in every if keep(s, Filter.FAILED)] == ["fail"]
-    assert [s["name"] for s in every if keep(s, Filter.WAITING)] == ["wait"]
-    assert len([s for s in every if keep(s, Filter.ALL)]) == 4
+    assert [s["name"] for s in every if keep(s, Filter.WAITING)] == ["wait", "idle"]
+    assert len([s for s in every if keep(s, Filter.ALL)]) == 6
     assert [f.next() for f in Filter] == [*list(Filter)[1:], Filter.ACTIVE]
+    # Each filter but "all" is exactly the API's field: a session the API puts under no
+    # filter is under none here, whatever its phase says.
+    for f in Filter:
+        if f is not Filter.ALL:
+            assert [s["name"] for s in every if keep(s, f)] == \
+                [s["name"] for s in every if str(f) in s["filters"]]
+    assert not keep({**run, "filters": []}, Filter.ACTIVE)
+
+
+def test_keys_follow_the_sessions_actions() -> None:
+    def working(s: dict[str, Any] | None) -> set[str]:
+        return {a for a in KEY_VERBS if key_works(s, a)}
+
+    assert working(None) == set()
+    assert working(session("run")) == {"archive", "delete", "access_mode", "attach"}
+    # Stopped: attach starts it first; archive still works.
+    assert working(session("s", phase="stopped", desired="stopped")) == \
+        {"archive", "delete", "access_mode", "attach"}
+    # Archived: archive again would do nothing, so it is not offered; attach unarchives.
+    assert working(session("a", phase="archived", desired="archived")) == \
+        {"unarchive", "delete", "access_mode", "attach"}
+    assert working(session("f", phase="failed")) == {"retry", "delete", "access_mode"}
+    assert working(session("c", phase="creating", backend_id=None)) == \
+        {"delete", "access_mode"}
+    assert working(session("d", phase="deleting", desired="deleted")) == {"delete"}
+    assert working({**session("run"), "actions": []}) == set()
 
 
 def test_search_matches_every_word_in_name_branch_repo_or_prompt() -> None:
@@ -61,7 +105,8 @@ def test_visible_is_newest_first_and_stable() -> None:
 def test_row_and_age() -> None:
     assert row(session("x", agent_status="waiting_input"), NOW) == \
         ("x", "running", "waiting-input", "claude", "clauderon/x", "5m")
-    assert row(session("y", phase="creating", status_reason="boom"), NOW)[1] == "creating!"
+    assert row(session("y", phase="creating", status_reason="boom", backend_id=None),
+               NOW)[1] == "creating!"
 
 
 def test_events_fold_into_the_list() -> None:

@@ -1,92 +1,63 @@
 // The one typed client of the Clauderon API. Every request the app makes goes through here,
 // and every path comes from routes.json, which scripts/check-api.mjs checks against the
-// served /api/openapi.json. Views never call fetch themselves.
+// OpenAPI document (at every build against the committed openapi.json, and against a running
+// appliance in the browser tests). The shapes the API serves (Session, Event, Message,
+// Error, CreateSession) are generated from that document into generated/openapi.ts (`npm run
+// types`), never written by hand. Views never call fetch themselves.
+import type { components } from "./generated/openapi";
 import routes from "./routes.json";
 
 export type RouteName = keyof typeof routes;
 
-export type Phase = "creating" | "running" | "stopped" | "archived" | "deleting" | "failed";
-export type AgentStatus = "unknown" | "working" | "waiting_approval" | "waiting_input" | "idle";
-export type AccessMode = "read-write" | "read-only";
-export type Agent = "claude" | "codex";
-export type EgressMode = "open" | "learn" | "ask" | "locked";
+type Schemas = components["schemas"];
+export type Session = Schemas["Session"];
+export type CreateSession = Schemas["CreateSession"];
+/** One transcript message, as the API types it (the kind "plan" is the core's to decide). */
+export type Message = Schemas["Message"];
+export type Phase = Session["phase"];
+export type AgentStatus = Session["agent_status"];
+export type AccessMode = Session["access_mode"];
+/** The agents a session can run (the create request's enum; `Session.agent` is its value). */
+export type Agent = NonNullable<CreateSession["agent"]>;
+/** A list filter that shows a session (the API's `filters`: active, waiting, failed, archived). */
+export type ListFilter = Session["filters"][number];
+/** What can be done to a session now (the API's `actions`). */
+export type Verb = Session["actions"][number];
 
-export interface Usage {
-  session_id: string | null; session_name: string | null; day?: string | null;
-  model: string | null; requests: number; unmetered: number; input_tokens: number;
-  output_tokens: number; cache_read_tokens: number; cache_write_tokens: number;
-  tokens: number; cost: number | null; cost_complete: boolean;
+// `actions` lists every verb the API would accept now, asking again for what is already
+// asked included (start a running session): a button for that would do nothing.
+const ASKS: Partial<Record<Verb, Session["desired"]>> = {
+  start: "running", stop: "stopped", archive: "archived",
+};
+
+/** Whether the UI offers `verb` for `s`: the session's `actions` allow it, and it changes
+ * something. Views show a verb's button only when this says so. */
+export function offered(s: Session, verb: Verb): boolean {
+  return s.actions.includes(verb) && ASKS[verb] !== s.desired;
 }
-export interface Budget {
-  tokens: number | null; cost: number | null; tokens_per_day: number | null;
-  cost_per_day: number | null;
-}
-export interface BudgetState {
-  scope: string; budget: Budget; source: "config" | "set"; exceeded: string | null;
-  spent: { tokens: number; cost: number; tokens_today: number; cost_today: number };
-}
-export interface EgressAsk {
-  id: number; session_id: string; host: string; created_at: string; expires_at: string;
-  decision: string | null;
-}
+
+export type EgressMode = NonNullable<Session["egress_mode"]>;
+export type Usage = Schemas["Usage"];
+export type Budget = Schemas["Budget"];
+export type BudgetState = Schemas["BudgetState"];
+export type EgressAsk = Schemas["EgressAsk"];
 export interface EgressView {
   mode: EgressMode; own_mode: EgressMode | null; pending: EgressAsk[];
   entries: { host: string; verdict: string; source: string }[];
 }
 
-export interface Session {
-  id: string;
-  name: string;
-  repo_path: string;
-  subdirectory: string;
-  worktree_path: string;
-  branch: string;
-  base_ref: string;
-  agent: Agent;
-  model: string | null;
-  backend: string;
-  image: string;
-  cpu: number | null;
-  memory: string | null;
-  access_mode: AccessMode;
-  initial_prompt: string;
-  skip_permissions: boolean;
-  phase: Phase;
-  egress_mode: EgressMode | null;
-  alert: string | null;
-  budget_exceeded: string | null;
-  desired: string;
-  agent_status: AgentStatus;
-  status_reason: string | null;
-  backend_id: string | null;
-  container_name: string;
-  attempts: number;
-  retry_at: string | null;
-  created_at: string;
-  updated_at: string;
-  archived_at: string | null;
+/** An event of /ws/events and of a session's history. Its payload is open: these are the
+ * keys the app reads, each checked before use. */
+export type ServerEvent = Schemas["Event"];
+
+export function eventSession(e: ServerEvent): Session | undefined {
+  const s = e.payload.session;
+  return s && typeof s === "object" && "id" in s ? s as Session : undefined;
 }
 
-export interface CreateSession {
-  repo_path: string;
-  name?: string;
-  prompt?: string;
-  agent?: Agent;
-  model?: string;
-  image?: string;
-  cpu?: number | string;
-  memory?: string;
-  access_mode?: AccessMode;
-  skip_permissions?: boolean;
-}
-
-export interface ServerEvent {
-  id: number;
-  ts: string;
-  session_id: string | null;
-  kind: string;
-  payload: { session?: Session; id?: string; name?: string; step?: string; message?: string;
-    reason?: string; hook?: string; [k: string]: unknown };
+export function eventText(e: ServerEvent, key: "step" | "message" | "hook"): string {
+  const v = e.payload[key];
+  return typeof v === "string" ? v : "";
 }
 
 export interface Entry { name: string; path: string; type: "dir" | "file" | "symlink" | "other";
@@ -101,6 +72,7 @@ export interface Upload { name: string; path: string; container_path: string; si
 export interface AuditLine { ts: string; id: string; method: string; host: string; path: string;
   status: number; decision: string; credential: string | null; duration_ms: number;
   bytes_in: number; bytes_out: number; error: string | null }
+export interface TranscriptPage { agent: string; messages: Message[]; cursor: string }
 export interface RecentRepo { repo_path: string; subdirectory: string; last_used: string }
 export interface RepoCheck { ok: boolean; root?: string; subdirectory?: string; branch?: string;
   error?: string }
@@ -212,7 +184,7 @@ export const api = {
   checkRepo: (path: string, signal?: AbortSignal) =>
     call<RepoCheck>("checkRepo", signal ? { query: { path }, signal } : { query: { path } }),
   transcript: (ref: string, after: string | undefined) =>
-    call<unknown>("transcript", { ref, query: { after } }),
+    call<TranscriptPage>("transcript", { ref, query: { after } }),
   message: (ref: string, text: string) => call<unknown>("message", { ref, body: { text } }),
   // The proxy's controls: usage, budgets, egress, alerts.
   usage: (days = 14) => call<{ days: { day: string; total: Usage; sessions: Usage[] }[];

@@ -4,8 +4,14 @@
 // list is fetched after that, and events arriving meanwhile are held and applied in order
 // once it lands, so nothing between the two is lost. On a drop the socket reconnects with
 // ?after=<last id seen> (backing off to 10 s), so the stream resumes exactly where it left off.
+// Views that need more than the list (the chat: when to read the transcript again) listen to
+// the events themselves through `listen`.
 import { useEffect, useState } from "preact/hooks";
-import { api, wsUrl, type ServerEvent, type Session } from "./api";
+import { api, eventSession, eventText, wsUrl, type ServerEvent, type Session } from "./api";
+
+/** An event as it arrives, or null when the stream has just (re)connected: whatever a
+ * listener keeps may have changed while it was down. */
+export type Listener = (e: ServerEvent | null) => void;
 
 export type Link = "connecting" | "live" | "reconnecting";
 
@@ -20,6 +26,7 @@ class LiveStore {
   private lastId: number | null = null;
   private held: ServerEvent[] | null = [];
   private listeners = new Set<() => void>();
+  private eventListeners = new Set<Listener>();
   private ws: WebSocket | null = null;
   private delay = 500;
   private version = 0;
@@ -28,6 +35,12 @@ class LiveStore {
   subscribe(fn: () => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
+  }
+
+  /** Call `fn` with every event from now on (and null on each reconnection). */
+  listen(fn: Listener): () => void {
+    this.eventListeners.add(fn);
+    return () => this.eventListeners.delete(fn);
   }
 
   get tick(): number { return this.version; }
@@ -64,10 +77,12 @@ class LiveStore {
         if (this.lastId === null) this.lastId = data.latest ?? 0;
         if (!this.loaded) void this.load();
         this.emit();
+        for (const fn of this.eventListeners) fn(null);
       } else if (data.type === "event" && data.event) {
         this.lastId = data.event.id;
         if (this.held) this.held.push(data.event);
         else this.apply(data.event);
+        for (const fn of this.eventListeners) fn(data.event);
       }
     };
     ws.onclose = () => {
@@ -104,7 +119,7 @@ class LiveStore {
   }
 
   private apply(e: ServerEvent, emit = true): void {
-    const s = e.payload.session;
+    const s = eventSession(e);
     if (s) this.sessions.set(s.id, s);
     if (e.kind === "deleted" && e.session_id) {
       this.sessions.delete(e.session_id);
@@ -112,7 +127,7 @@ class LiveStore {
     }
     if (e.kind === "progress" && e.session_id) {
       const list = this.progress.get(e.session_id) ?? [];
-      list.push({ step: e.payload.step ?? "", message: e.payload.message ?? "", ts: e.ts });
+      list.push({ step: eventText(e, "step"), message: eventText(e, "message"), ts: e.ts });
       this.progress.set(e.session_id, list);
     }
     if (emit) this.emit();

@@ -150,8 +150,9 @@ let
   # --- Python: one interpreter, its package set and buildPythonApplication ---
   pythonPackageNames = [
     "trio" "hypercorn" "quart-trio" "docker" "kubernetes" "trustme" "cryptography" "sh" "tomli"
-    "supervisor" "h11" "httpx" "wsproto" "textual" "webauthn" "setuptools" "pytest" "pytest-trio"
-    "hypothesis" "mypy" "ruff" "trio-websocket" "playwright" "jsonschema" "schemathesis"
+    "supervisor" "h11" "httpx" "httpcore" "anyio" "wsproto" "textual" "webauthn" "setuptools"
+    "pytest" "pytest-trio" "hypothesis" "mypy" "ruff" "trio-websocket" "playwright" "jsonschema"
+    "schemathesis"
   ];
   # nixpkgs refuses a dependency built for another interpreter.
   checkPythonDeps = version: fn: what: deps:

@@ -29,7 +29,3 @@ export function AgentBadge({ status }: { status: AgentStatus }) {
     <i class="dot" aria-hidden="true" />{label}
   </span>;
 }
-
-export function waitingForMe(status: AgentStatus): boolean {
-  return status === "waiting_approval" || status === "waiting_input";
-}

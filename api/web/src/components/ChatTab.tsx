@@ -1,10 +1,14 @@
 // Chat: the agent's transcript as a conversation (Markdown, code, tool calls folded with
-// their results, plans), refreshed while the agent works; a box to send a message and images.
+// their results, plans), read again when /ws/events says the session changed (see
+// conversation.ts for when exactly); a box to send a message and images.
 import { useEffect, useRef, useState } from "preact/hooks";
-import { api, hasRoute, type Session } from "../api";
-import { normalize, type Msg } from "../transcript";
+import { api, hasRoute, type Message, type Session } from "../api";
+import {
+  concerns, hasCall, planOf, resultsById, safetyPeriod, SETTLE_MS, toolInput,
+  shown, toolSummary, type Shown,
+} from "../conversation";
+import { live } from "../live";
 import { Attachments } from "./Attachments";
-import { waitingForMe } from "./Badge";
 
 type Hl = typeof import("../highlight");
 
@@ -13,76 +17,94 @@ function Markdown({ text, hl }: { text: string; hl: Hl | null }) {
   return <div class="md" dangerouslySetInnerHTML={{ __html: hl.markdownToHtml(text) }} />;
 }
 
-function ToolCall({ m, result }: { m: Msg; result: Msg | undefined }) {
-  const input = m.input === undefined ? "" : typeof m.input === "string" ? m.input
-    : JSON.stringify(m.input, null, 2);
+function ToolCall({ m, result }: { m: Message; result: Message | undefined }) {
+  const input = toolInput(m);
   const summary = toolSummary(m);
-  return <details class={`tool${result?.isError ? " error" : ""}`}>
-    <summary><span class="tool-name">{m.name ?? "tool"}</span>
+  return <details class={`tool${result?.is_error ? " error" : ""}`}>
+    <summary><span class="tool-name">{m.tool ?? "tool"}</span>
       {summary && <span class="tool-arg mono">{summary}</span>}
-      <span class="muted small">{result ? (result.isError ? "failed" : "done") : "running…"}</span></summary>
+      <span class="muted small">{result ? (result.is_error ? "failed" : "done") : "running…"}</span></summary>
     {input && <pre class="code small">{input}</pre>}
     {result && <pre class="code small result">{result.text.slice(0, 20_000)}</pre>}
   </details>;
 }
 
-function toolSummary(m: Msg): string {
-  const i = m.input;
-  if (!i || typeof i !== "object") return typeof i === "string" ? i.slice(0, 80) : "";
-  const o = i as Record<string, unknown>;
-  const v = o.command ?? o.file_path ?? o.path ?? o.pattern ?? o.url ?? o.description;
-  return typeof v === "string" ? v.slice(0, 100) : "";
-}
-
-function Plan({ m, hl }: { m: Msg; hl: Hl | null }) {
-  const o = (m.input ?? {}) as { plan?: unknown; todos?: { content?: string; status?: string }[] };
-  if (typeof o.plan === "string") {
-    return <section class="plan"><h3>Plan</h3><Markdown text={o.plan} hl={hl} /></section>;
+function Plan({ m, hl }: { m: Message; hl: Hl | null }) {
+  const plan = planOf(m);
+  if ("text" in plan) {
+    return <section class="plan"><h3>Plan</h3><Markdown text={plan.text} hl={hl} /></section>;
   }
-  return <section class="plan"><h3>To do</h3><ul class="todos">{(o.todos ?? []).map(t =>
-    <li class={`todo ${t.status ?? ""}`}>{t.status === "completed" ? "☑" : t.status === "in_progress" ? "◐" : "☐"} {t.content}</li>)}</ul></section>;
+  return <section class="plan"><h3>To do</h3><ul class="todos">{plan.todos.map(t =>
+    <li class={`todo ${t.status}`}>{t.status === "completed" ? "☑" : t.status === "in_progress" ? "◐" : "☐"} {t.content}</li>)}</ul></section>;
 }
 
 export function ChatTab({ s }: { s: Session }) {
   const [available, setAvailable] = useState<boolean | null>(null);
-  const [msgs, setMsgs] = useState<Msg[]>([]);
+  const [msgs, setMsgs] = useState<Shown[]>([]);
   const [error, setError] = useState("");  // reading the transcript; cleared by the next read
   const [sendError, setSendError] = useState("");  // sending; cleared by the next send
   const [hl, setHl] = useState<Hl | null>(null);
   const [text, setText] = useState("");
   const [files, setFiles] = useState<File[]>([]);
   const [sending, setSending] = useState(false);
-  const [canSend, setCanSend] = useState(false);
+  const [served, setServed] = useState(false);  // this appliance takes messages at all
   const cursorRef = useRef<string | undefined>(undefined);
   const endRef = useRef<HTMLDivElement>(null);
   const stickRef = useRef(true);
 
   useEffect(() => {
     void hasRoute("transcript").then(setAvailable);
-    void hasRoute("message").then(setCanSend);
+    void hasRoute("message").then(setServed);
     void import("../highlight").then(setHl);
   }, []);
 
+  // Read the transcript after the cursor: now, on each event about this session (and once
+  // more a moment later), and on a slow safety timer while the agent works. One read at a
+  // time; a request that comes during a read makes one more read after it.
+  const period = safetyPeriod(s);
+  const readRef = useRef<() => void>(() => undefined);
   useEffect(() => {
     if (!available) return undefined;
     cursorRef.current = undefined;
     setMsgs([]);
     let stop = false;
-    let timer = 0;
-    const poll = async () => {
+    let busy = false;
+    let again = false;
+    const readOnce = async () => {
       try {
-        const page = normalize(await api.transcript(s.id, cursorRef.current));
-        if (page.cursor !== undefined) cursorRef.current = page.cursor;
-        if (page.messages.length) setMsgs(old => [...old, ...page.messages]);
+        const after = cursorRef.current;
+        const page = await api.transcript(s.id, after);
+        if (stop) return;
+        cursorRef.current = page.cursor;
+        const added = shown(after, page.messages);
+        if (added.length) setMsgs(old => [...old, ...added]);
         setError("");
       } catch (e) {
-        setError(e instanceof Error ? e.message : String(e));
+        if (!stop) setError(e instanceof Error ? e.message : String(e));
       }
-      if (!stop) timer = window.setTimeout(poll, document.hidden ? 5000 : 1500);
     };
-    void poll();
-    return () => { stop = true; clearTimeout(timer); };
+    const read = async (): Promise<void> => {
+      if (busy) { again = true; return; }
+      busy = true;
+      try { await readOnce(); } finally { busy = false; }
+      if (again && !stop) { again = false; await read(); }
+    };
+    readRef.current = () => { void read(); };
+    let settle = 0;
+    const unlisten = live.listen(e => {
+      if (!concerns(e, s.id)) return;
+      void read();
+      clearTimeout(settle);  // one more read after the last of a burst
+      settle = window.setTimeout(() => void read(), SETTLE_MS);
+    });
+    void read();
+    return () => { stop = true; unlisten(); clearTimeout(settle); };
   }, [available, s.id]);
+  useEffect(() => {
+    if (!available || period === null) return undefined;
+    const timer = window.setInterval(() => { if (!document.hidden) readRef.current(); }, period);
+    return () => clearInterval(timer);
+  }, [available, period]);
 
   useEffect(() => { if (stickRef.current) endRef.current?.scrollIntoView({ block: "end" }); }, [msgs.length]);
 
@@ -105,6 +127,7 @@ export function ChatTab({ s }: { s: Session }) {
     }
   }
 
+  const canSend = served && s.actions.includes("message");
   if (available === null) return <p class="muted pad">Loading…</p>;
   if (!available) {
     return <section class="unavailable" data-testid="chat-unavailable">
@@ -113,8 +136,8 @@ export function ChatTab({ s }: { s: Session }) {
         shows the agent live, and the Files tab shows what it changed.</p>
     </section>;
   }
-  const results = new Map(msgs.flatMap(m =>
-    m.kind === "tool_result" && m.toolId ? [[m.toolId, m] as const] : []));
+  const results = resultsById(msgs);
+  const waiting = s.filters.includes("waiting");
   return <section class="chat">
     <div class="messages" onScroll={e => {
       const el = e.currentTarget;
@@ -122,19 +145,17 @@ export function ChatTab({ s }: { s: Session }) {
     }}>
       {msgs.length === 0 && <p class="muted pad">{s.initial_prompt
         ? "The agent has not written anything yet." : "No conversation yet. Say what to do below."}</p>}
-      {msgs.map(m => {
-        if (m.kind === "user") return <div key={m.key} class="msg user"><Markdown text={m.text} hl={hl} /></div>;
-        if (m.kind === "assistant") return <div key={m.key} class="msg assistant"><Markdown text={m.text} hl={hl} /></div>;
-        if (m.kind === "plan") return <Plan key={m.key} m={m} hl={hl} />;
-        if (m.kind === "tool_call") return <ToolCall key={m.key} m={m} result={m.toolId ? results.get(m.toolId) : undefined} />;
-        // A result whose call is not on this page stands alone.
-        if (!(m.toolId && msgs.some(c => c.kind === "tool_call" && c.toolId === m.toolId))) {
-          return <pre key={m.key} class="code small result">{m.text}</pre>;
-        }
+      {msgs.map(({ key, m }) => {
+        if (m.kind === "user") return <div key={key} class="msg user"><Markdown text={m.text} hl={hl} /></div>;
+        if (m.kind === "assistant") return <div key={key} class="msg assistant"><Markdown text={m.text} hl={hl} /></div>;
+        if (m.kind === "plan") return <Plan key={key} m={m} hl={hl} />;
+        if (m.kind === "tool_call") return <ToolCall key={key} m={m} result={m.tool_id ? results.get(m.tool_id) : undefined} />;
+        // A result whose call is not in the list stands alone.
+        if (!hasCall(msgs, m)) return <pre key={key} class="code small result">{m.text}</pre>;
         return null;
       })}
       {s.agent_status === "working" && <p class="typing" aria-live="polite"><i /><i /><i /> working</p>}
-      {waitingForMe(s.agent_status) && <p class="banner warn">{s.agent_status === "waiting_approval"
+      {waiting && <p class="banner warn">{s.agent_status === "waiting_approval"
         ? "The agent is waiting for approval: answer it in the Terminal tab." : "The agent is waiting for you."}</p>}
       <div ref={endRef} />
     </div>
@@ -143,7 +164,8 @@ export function ChatTab({ s }: { s: Session }) {
     <form class="composer" onSubmit={e => void send(e)}
       onKeyDown={e => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) void send(e); }}>
       <textarea rows={2} value={text} disabled={!canSend} aria-label="Message to the agent"
-        placeholder={canSend ? "Message the agent… (Ctrl+Enter sends)" : "Sending is not available on this appliance"}
+        placeholder={canSend ? "Message the agent… (Ctrl+Enter sends)" : !served
+          ? "Sending is not available on this appliance" : `The session is ${s.phase}: start it to send a message`}
         onInput={e => setText(e.currentTarget.value)}
         onPaste={e => { const imgs = [...(e.clipboardData?.files ?? [])].filter(f => f.type.startsWith("image/"));
           if (imgs.length) { e.preventDefault(); setFiles(f => [...f, ...imgs]); } }} />

@@ -1,7 +1,7 @@
 // Info: where the session runs and with what, the live access-mode switch, its recent proxy
 // audit lines, and the lifecycle actions (stop/start, archive, delete with confirmation).
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
-import { api, type AccessMode, type AuditLine, type Session } from "../api";
+import { api, offered, type AccessMode, type AuditLine, type Session } from "../api";
 import { when } from "../format";
 import { live } from "../live";
 import { navigate } from "../router";
@@ -35,7 +35,8 @@ function AccessSwitch({ s }: { s: Session }) {
   return <div class="access" data-testid="access-mode" data-mode={s.access_mode}>
     <div class="segmented" role="radiogroup" aria-label="Access mode">
       {(["read-write", "read-only"] as const).map(m => <button role="radio" aria-checked={s.access_mode === m}
-        class={s.access_mode === m ? "on" : ""} disabled={busy} onClick={() => void set(m)}
+        class={s.access_mode === m ? "on" : ""} disabled={busy || !offered(s, "access-mode")}
+        onClick={() => void set(m)}
         data-testid={`access-${m}`}>{m === "read-write" ? "Read-write" : "Read-only"}</button>)}
     </div>
     <p class="hint">{s.access_mode === "read-only"
@@ -85,7 +86,6 @@ export function InfoTab({ s }: { s: Session }) {
   ];
   if (s.archived_at) rows.push(["Archived", when(s.archived_at)]);
   if (s.status_reason) rows.push(["Reason", s.status_reason]);
-  const archived = s.phase === "archived";
   return <div class="info">
     <section class="card"><h2>Session</h2>
       <dl class="facts">{rows.map(([k, v]) => <><dt>{k}</dt><dd>{v}</dd></>)}</dl></section>
@@ -93,14 +93,13 @@ export function InfoTab({ s }: { s: Session }) {
     <Controls s={s} />
     <Audit s={s} />
     <section class="card"><h2>Lifecycle</h2>
-      <div class="row wrap">
-        {s.phase === "running" && <button class="button" onClick={() => void act(() => api.stop(s.id))}>Stop</button>}
-        {s.phase === "stopped" && <button class="button" onClick={() => void act(() => api.start(s.id))}>Start</button>}
-        {s.phase === "failed" && <button class="button" onClick={() => void act(() => api.retry(s.id))}>Retry</button>}
-        {archived ? <button class="button" data-testid="unarchive" onClick={() => void act(() => api.unarchive(s.id))}>Unarchive</button>
-          : <button class="button" data-testid="archive" disabled={!["running", "stopped"].includes(s.phase)}
-            onClick={() => setAsk("archive")}>Archive</button>}
-        <button class="button danger" data-testid="delete" disabled={s.phase === "deleting"} onClick={() => setAsk("delete")}>Delete</button>
+      <div class="row wrap" data-testid="lifecycle">
+        {offered(s, "stop") && <button class="button" data-testid="stop" onClick={() => void act(() => api.stop(s.id))}>Stop</button>}
+        {offered(s, "start") && <button class="button" data-testid="start" onClick={() => void act(() => api.start(s.id))}>Start</button>}
+        {offered(s, "retry") && <button class="button" data-testid="retry" onClick={() => void act(() => api.retry(s.id))}>Retry</button>}
+        {offered(s, "unarchive") && <button class="button" data-testid="unarchive" onClick={() => void act(() => api.unarchive(s.id))}>Unarchive</button>}
+        {offered(s, "archive") && <button class="button" data-testid="archive" onClick={() => setAsk("archive")}>Archive</button>}
+        {offered(s, "delete") && <button class="button danger" data-testid="delete" onClick={() => setAsk("delete")}>Delete</button>}
       </div>
       <p class="hint">Archive stops the container and keeps the worktree and branch. Delete removes the
         container and worktree; the branch <code>{s.branch}</code> stays in the repository.</p>

@@ -1,27 +1,25 @@
 // The session list: live badges, filters, search, sort, keyboard selection, empty state.
+// Which sessions a filter shows is the API's to say (each session's `filters`, the same field
+// the TUI reads): the list only counts and shows them.
 import { useEffect, useRef, useState } from "preact/hooks";
-import type { Session } from "../api";
+import type { ListFilter, Session } from "../api";
 import { ago, basename } from "../format";
 import { useLive } from "../live";
 import { navigate } from "../router";
-import { AgentBadge, PhaseBadge, waitingForMe } from "./Badge";
+import { AgentBadge, PhaseBadge } from "./Badge";
 import { typing } from "./Shortcuts";
 import { UsageDays } from "./Controls";
 
-type Filter = "active" | "waiting" | "failed" | "archived";
 type Sort = "updated" | "created" | "name";
 
-interface FilterDef { id: Filter; label: string; test: (s: Session) => boolean }
-
-const ACTIVE: FilterDef = { id: "active", label: "Active", test: s => s.phase !== "archived" };
-
-const FILTERS: FilterDef[] = [
-  ACTIVE,
-  { id: "waiting", label: "Waiting for me", test: s => waitingForMe(s.agent_status)
-    && s.phase !== "archived" },
-  { id: "failed", label: "Failed", test: s => s.phase === "failed" },
-  { id: "archived", label: "Archived", test: s => s.phase === "archived" },
+const FILTERS: { id: ListFilter; label: string }[] = [
+  { id: "active", label: "Active" }, { id: "waiting", label: "Waiting for me" },
+  { id: "failed", label: "Failed" }, { id: "archived", label: "Archived" },
 ];
+
+function isFilter(x: string | null): x is ListFilter {
+  return FILTERS.some(f => f.id === x);
+}
 
 function matches(s: Session, q: string): boolean {
   if (!q) return true;
@@ -78,16 +76,18 @@ function Empty() {
 
 export function SessionList() {
   const store = useLive();
-  const [filter, setFilter] = useState<Filter>(() =>
-    (sessionStorage.getItem("clauderon.filter") as Filter | null) ?? "active");
+  const [filter, setFilter] = useState<ListFilter>(() => {
+    const kept = sessionStorage.getItem("clauderon.filter");
+    return isFilter(kept) ? kept : "active";
+  });
   const [q, setQ] = useState("");
   const [sort, setSort] = useState<Sort>("updated");
   const [sel, setSel] = useState(-1);
   const search = useRef<HTMLInputElement>(null);
   const all = [...store.sessions.values()];
-  const counts = Object.fromEntries(FILTERS.map(f => [f.id, all.filter(f.test).length]));
-  const f = FILTERS.find(x => x.id === filter) ?? ACTIVE;
-  const shown = all.filter(s => f.test(s) && matches(s, q)).sort(sorter(sort));
+  const counts = Object.fromEntries(FILTERS.map(f => [f.id,
+    all.filter(s => s.filters.includes(f.id)).length]));
+  const shown = all.filter(s => s.filters.includes(filter) && matches(s, q)).sort(sorter(sort));
 
   useEffect(() => { sessionStorage.setItem("clauderon.filter", filter); }, [filter]);
   useEffect(() => {

@@ -1,7 +1,7 @@
 // One session: its header (live badges, quick actions) and the Chat / Terminal / Files /
 // Info tabs, each its own URL (/s/<name>/<tab>) so a reload or a shared link lands there.
 import { useEffect, useState } from "preact/hooks";
-import { api, type Session } from "../api";
+import { api, offered, type Session } from "../api";
 import { useLive } from "../live";
 import { navigate } from "../router";
 import { AgentBadge, PhaseBadge } from "./Badge";
@@ -64,7 +64,7 @@ export function SessionPage({ name, tab }: { name: string; tab: string }) {
       <span class="badges"><AgentBadge status={s.agent_status} /><PhaseBadge phase={s.phase} /></span>
     </div>
     {s.phase === "failed" && <p class="banner danger">{s.status_reason ?? "Failed."}
-      <button class="button small-button" onClick={() => void api.retry(s.id)}>Retry</button></p>}
+      {offered(s, "retry") && <button class="button small-button" onClick={() => void api.retry(s.id)}>Retry</button>}</p>}
     <nav class="tabs" role="tablist">
       {TABS.map((t, i) => <a role="tab" href={`${base}/${t.id}`} aria-selected={tab === t.id}
         class={tab === t.id ? "on" : ""} title={`${t.label} (${i + 1})`} data-testid={`tab-${t.id}`}>{t.label}</a>)}

@@ -41,7 +41,7 @@ export function TerminalTab({ s }: { s: Session }) {
   const termRef = useRef<Terminal | null>(null);
   const [state, setState] = useState<State>("connecting");
   const [available, setAvailable] = useState<boolean | null>(null);
-  const running = s.phase === "running";
+  const running = s.actions.includes("console");  // a live terminal to show
 
   useEffect(() => { void hasRoute("console").then(setAvailable); }, []);
 

@@ -1,0 +1,87 @@
+// The agent's conversation as the chat shows it (pure): the API's typed messages as they
+// are (GET /api/sessions/{id}/transcript; which tool calls are plans is the core's to say),
+// tool calls paired with their results, and when the chat reads the transcript again.
+import type { Message, ServerEvent, Session } from "./api";
+
+/** A message and its key in the list (where it is in the agent's log: unique, stable). */
+export interface Shown { key: string; m: Message }
+
+/** The messages of the page read after cursor `after`; empty text is left out. */
+export function shown(after: string | undefined, page: Message[]): Shown[] {
+  return page.flatMap((m, i) => (m.kind === "user" || m.kind === "assistant") && !m.text.trim()
+    ? [] : [{ key: `${after ?? "0"}.${i}`, m }]);
+}
+
+/** Each tool call's result, by the call's id. */
+export function resultsById(list: Shown[]): Map<string, Message> {
+  return new Map(list.flatMap(({ m }) =>
+    m.kind === "tool_result" && m.tool_id ? [[m.tool_id, m] as const] : []));
+}
+
+/** Whether a result's call is in the list (otherwise the result stands alone). */
+export function hasCall(list: Shown[], result: Message): boolean {
+  return !!result.tool_id && list.some(({ m }) =>
+    (m.kind === "tool_call" || m.kind === "plan") && m.tool_id === result.tool_id);
+}
+
+function field(input: unknown, key: string): unknown {
+  return input && typeof input === "object" ? (input as Record<string, unknown>)[key] : undefined;
+}
+
+function text(v: unknown): string {
+  return typeof v === "string" ? v : "";
+}
+
+/** A tool call's arguments in one line: its command, path, pattern or URL. */
+export function toolSummary(m: Message): string {
+  if (typeof m.input === "string") return m.input.slice(0, 80);
+  for (const key of ["command", "file_path", "path", "pattern", "url", "description"]) {
+    const v = field(m.input, key);
+    if (typeof v === "string") return v.slice(0, 100);
+  }
+  return "";
+}
+
+export function toolInput(m: Message): string {
+  if (m.input === undefined || m.input === null) return "";
+  return typeof m.input === "string" ? m.input : JSON.stringify(m.input, null, 2);
+}
+
+export interface Todo { content: string; status: string }
+
+/** What a plan message says: a plan in Markdown, or a to-do list (each agent's plan tool
+ * carries one or the other in its arguments). */
+export function planOf(m: Message): { text: string } | { todos: Todo[] } {
+  const plan = field(m.input, "plan");
+  if (typeof plan === "string") return { text: plan };
+  const raw = field(m.input, "todos") ?? field(m.input, "plan");
+  const todos = Array.isArray(raw) ? raw.map((t: unknown) => ({
+    content: text(field(t, "content")) || text(field(t, "step")),
+    status: text(field(t, "status")),
+  })) : [];
+  return todos.length || !m.text ? { todos } : { text: m.text };
+}
+
+// --- when to read the transcript again ---------------------------------------------------
+// The agent writes its log as it goes; the appliance learns what it does from its hooks,
+// which arrive on /ws/events as updates of the session. So the chat reads the transcript when
+// an event about its session arrives (and when the stream reconnects), not on a timer.
+// Two things events cannot say, and what covers them:
+//   - a hook may fire just before the agent writes the line it announces (the prompt is
+//     logged after UserPromptSubmit): a second read SETTLE_MS after an event catches it;
+//   - not every write has a hook (Claude's tool results, Codex's steps inside a turn: Codex
+//     reports only the end of a turn): while the agent works, a slow safety read every
+//     WORKING_MS picks those up. A session that is not working writes nothing, so then
+//     there is no timer at all.
+export const SETTLE_MS = 1500;
+export const WORKING_MS = 10_000;
+
+/** Whether an event (or a reconnection: null) means the chat of `sessionId` reads again. */
+export function concerns(e: ServerEvent | null, sessionId: string): boolean {
+  return e === null || e.session_id === sessionId;
+}
+
+/** The safety read's period for a session, or null for none. */
+export function safetyPeriod(s: Session): number | null {
+  return s.agent_status === "working" ? WORKING_MS : null;
+}

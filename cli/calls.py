@@ -1,0 +1,199 @@
+"""Every call the CLI and the TUI make to the API, and what its answer means (pure).
+
+A :class:`Call` is a request (method, path, query, JSON body) plus how to read its answer;
+the module's functions build one per API operation, so each path is written once. The two
+faces of the client (:mod:`cli.client`: sync for the CLI, async for the TUI) only send a
+call and hand the response to :func:`finish`, which is where an answer becomes a value or
+an error: a non-2xx answer comes back as the :class:`ClauderonError` subclass the API raised
+(matched by ``code``, with its ``field``), so the CLI prints the API's own message and exits
+with that class's code, and the TUI shows the message beside the field it names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from appliance import errors
+from appliance.errors import ClauderonError
+
+T = TypeVar("T")
+Json = dict[str, Any]
+
+
+def _subclasses(cls: type[ClauderonError]) -> list[type[ClauderonError]]:
+    out = [cls]
+    for sub in cls.__subclasses__():
+        out.extend(_subclasses(sub))
+    return out
+
+
+def known_errors() -> dict[str, type[ClauderonError]]:
+    """The classes of the one error tree (:mod:`appliance.errors`, what the API's answers
+    carry) by code. A service's own subclasses (the proxy's, the shipper's) never reach an
+    answer, and whether one is loaded must not change what an answer means."""
+    return {c.code: c for c in _subclasses(errors.ClauderonError)
+            if c.__module__ == errors.__name__}
+
+
+def _body(body: Any) -> Any:
+    return body
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Call(Generic[T]):
+    method: str
+    path: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    json: Any = None
+    #: Error statuses whose body is still the answer (``/api/health`` says 503 with details).
+    accept: frozenset[int] = frozenset()
+    read: Callable[[Any], T] = _body
+
+    def describe(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def error_of(response: httpx.Response, body: Any) -> ClauderonError:
+    """The API's error as its own class (an unknown code: the root class)."""
+    fields = body if isinstance(body, dict) else {}
+    message = str(fields.get("error") or f"{response.status_code} {response.reason_phrase}")
+    cls = known_errors().get(str(fields.get("code")), ClauderonError)
+    where = fields.get("field")
+    return cls(message, field=where if isinstance(where, str) else None)
+
+
+def body_of(response: httpx.Response) -> Any:
+    """The decoded body; text that is not JSON is kept as the error it must be."""
+    if response.status_code == 204 or not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return {"error": response.text.strip()[:500] or response.reason_phrase}
+
+
+def finish(call: Call[T], response: httpx.Response) -> T:
+    """What ``call`` answered: its value, or the API's error raised."""
+    body = body_of(response)
+    if response.status_code >= 400 and response.status_code not in call.accept:
+        raise error_of(response, body)
+    return call.read(body)
+
+
+def _ref(ref: str) -> str:
+    return quote(ref, safe="")
+
+
+def _session(body: Any) -> Json:
+    return dict(body["session"])
+
+
+def _list(key: str) -> Callable[[Any], list[Json]]:
+    return lambda body: [dict(x) for x in body[key]]
+
+
+# --- plain calls, for what has no name below ---------------------------------------------
+def get(path: str, params: Mapping[str, str] | None = None) -> Call[Any]:
+    return Call(method="GET", path=path, params=dict(params or {}))
+
+
+def post(path: str, json: Any = None) -> Call[Any]:
+    return Call(method="POST", path=path, json={} if json is None else json)
+
+
+def put(path: str, json: Any = None) -> Call[Any]:
+    return Call(method="PUT", path=path, json=json if json is not None else {})
+
+
+def delete(path: str) -> Call[Any]:
+    return Call(method="DELETE", path=path)
+
+
+# --- sessions -----------------------------------------------------------------------------
+def sessions(filter: str | None = None, *, everything: bool = False) -> Call[list[Json]]:
+    """The list: what ``filter`` (active, waiting, failed, archived) shows; with
+    ``everything``, every session; neither: all but the archived."""
+    params = {"filter": filter} if filter else {"all": "true"} if everything else {}
+    return Call(method="GET", path="/api/sessions", params=params, read=_list("sessions"))
+
+
+def session(ref: str) -> Call[Json]:
+    return Call(method="GET", path=f"/api/sessions/{_ref(ref)}", read=_session)
+
+
+def create(body: Json) -> Call[Json]:
+    return Call(method="POST", path="/api/sessions", json=body, read=_session)
+
+
+def act(ref: str, verb: str) -> Call[Json]:
+    """``archive``, ``unarchive``, ``start``, ``stop`` or ``retry``: the session after."""
+    return Call(method="POST", path=f"/api/sessions/{_ref(ref)}/{verb}", json={},
+                read=_session)
+
+
+def remove(ref: str) -> Call[Json]:
+    return Call(method="DELETE", path=f"/api/sessions/{_ref(ref)}", read=_session)
+
+
+def access_mode(ref: str, mode: str) -> Call[Json]:
+    return Call(method="POST", path=f"/api/sessions/{_ref(ref)}/access-mode",
+                json={"access_mode": mode}, read=_session)
+
+
+def history(ref: str) -> Call[list[Json]]:
+    """The session's recorded events (progress, failures, drift), oldest first."""
+    return Call(method="GET", path=f"/api/sessions/{_ref(ref)}/events", read=_list("events"))
+
+
+def attach(ref: str) -> Call[Json]:
+    return Call(method="GET", path=f"/api/sessions/{_ref(ref)}/attach")
+
+
+def diff(ref: str) -> Call[Json]:
+    return Call(method="GET", path=f"/api/sessions/{_ref(ref)}/diff")
+
+
+def audit(ref: str, limit: int) -> Call[list[Json]]:
+    return Call(method="GET", path=f"/api/sessions/{_ref(ref)}/audit",
+                params={"limit": str(limit)}, read=_list("lines"))
+
+
+# --- the appliance --------------------------------------------------------------------------
+def recent_repos() -> Call[list[Json]]:
+    return Call(method="GET", path="/api/recent-repos", read=_list("repos"))
+
+
+def reconcile() -> Call[Json]:
+    return Call(method="GET", path="/api/reconcile")
+
+
+def health() -> Call[Json]:
+    # 503 means "degraded" here: the body still describes every part.
+    return Call(method="GET", path="/api/health", accept=frozenset({503}))
+
+
+# --- sign-in: links, devices, tokens --------------------------------------------------------
+def sign_in_link() -> Call[Json]:
+    return Call(method="POST", path="/api/auth/links", json={})
+
+
+def devices() -> Call[Json]:
+    return Call(method="GET", path="/api/auth/devices")
+
+
+def revoke(device: str) -> Call[Json]:
+    return Call(method="DELETE", path=f"/api/auth/devices/{_ref(device)}")
+
+
+def make_token(body: Json) -> Call[Json]:
+    return Call(method="POST", path="/api/auth/tokens", json=body)
+
+
+def events_path(after: int | None) -> str:
+    """Where ``/ws/events`` resumes: after event ``after``, or from now."""
+    return "/ws/events" + (f"?after={after}" if after is not None else "")
