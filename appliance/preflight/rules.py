@@ -101,8 +101,10 @@ def problems(f: Facts) -> list[str]:
             "NET_RAW; --privileged is not needed)")
     out += _engine(f)
     if f.network_mode is not None and f.network_mode != "host":
+        where = ("the engine's default bridge" if f.network_mode in ("default", "bridge")
+                 else f"the network {f.network_mode!r}")
         out.append(
-            f"the container runs on the {f.network_mode!r} network; it must share the host's "
+            f"the container runs on {where}; it must share the host's "
             "network namespace (`network_mode: host`; docker run --network host): sessions "
             "reach the proxy and the hook endpoint at their network's gateway, an address of "
             "the host, and their firewall is the host's")
