@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import time
 import tomllib
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,7 @@ class Deployment:
         return self.compose("ps", "-q", "appliance").stdout.strip()
 
     def inspect(self, cid: str | None = None) -> dict[str, Any]:
-        with docker.from_env() as client:
+        with closing(docker.from_env()) as client:
             attrs: dict[str, Any] = client.api.inspect_container(cid or self.container_id())
         return attrs
 
