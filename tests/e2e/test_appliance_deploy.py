@@ -20,12 +20,15 @@ import re
 import shutil
 import sqlite3
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import docker
 import httpx
 import pytest
 
@@ -158,6 +161,77 @@ def _sessions_from_the_web_and_the_host(w: World, browser: httpx.Client) -> None
     assert "clauderon/from-web" in branches and "clauderon/from-cli" in branches
 
 
+PROBE = r"""
+one() {
+    printf '%s %s\n' "$1" "$(curl -s -o /dev/null -w '%{http_code}' --noproxy '*' \
+        --max-time 3 "http://$1/api/health")"
+}
+for target in "$@"; do one "$target" & done
+wait
+"""
+
+
+class NotFound(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_error(404)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def listening(address: str) -> Iterator[int]:
+    """A plain HTTP server on ``address`` of this host (never 0.0.0.0): a host service."""
+    server = ThreadingHTTPServer((address, 0), NotFound)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def probe(container: str, *targets: str, user: str = "1000:1000") -> dict[str, str]:
+    done = subprocess.run(["docker", "exec", "-u", user, container, "bash", "-c", PROBE,
+                           "probe", *targets], capture_output=True, text=True, timeout=60,
+                          check=True)
+    return dict(line.split() for line in done.stdout.splitlines())
+
+
+def check_lockdown(w: World, container: str) -> None:
+    """The session, as its own uid, reaches the proxy and the hook endpoint on its gateway
+    and nothing else of the host; the same probes succeed from the host or from a container
+    on the engine's default bridge (positive controls)."""
+    app = w.app
+    with closing(docker.from_env()) as client:
+        net = client.api.inspect_network(f"clauderon-{app.instance}")
+    docker0 = subprocess.run(["ip", "-4", "-o", "addr", "show", "docker0"], capture_output=True,
+                             text=True, check=True).stdout.split()[3].split("/")[0]
+    gateway = net["IPAM"]["Config"][0]["Gateway"]
+    # The firewall, written from inside the appliance container, is the host's.
+    rules = subprocess.run(["iptables", "-S", "INPUT"], capture_output=True, text=True,
+                           check=True).stdout
+    assert f"-i {net['Options']['com.docker.network.bridge.name']} -j CLAUDERON-" in rules
+    with listening(gateway) as on_gateway, listening(docker0) as on_docker0:
+        seen = probe(container, f"{gateway}:{app.proxy_port}", f"{gateway}:{app.hook_port}",
+                     f"{gateway}:{app.http_port}", f"{gateway}:{on_gateway}",
+                     f"{docker0}:{on_docker0}")
+        assert seen[f"{gateway}:{app.proxy_port}"] not in ("000", "200")  # the proxy answers
+        assert seen[f"{gateway}:{app.hook_port}"] == "404"  # hooks only
+        blocked = [f"{gateway}:{app.http_port}", f"{gateway}:{on_gateway}",
+                   f"{docker0}:{on_docker0}"]
+        assert [seen[t] for t in blocked] == ["000"] * 3, seen
+        # Positive controls: the host reaches its own gateway listener, and an unconfined
+        # container on the default bridge the docker0 one.
+        assert httpx.get(f"http://{gateway}:{on_gateway}/").status_code == 404
+        free = subprocess.run(
+            ["docker", "run", "--rm", "--entrypoint", "curl", app.settings.default_image,
+             "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
+             f"http://{docker0}:{on_docker0}/"], capture_output=True, text=True, timeout=60)
+        assert free.stdout == "404", free
+
+
 RESPAWN = r"""
 name="$1"; pattern="bin/clauderon-$name"
 old=$(pgrep -f "$pattern" | head -n 1)
@@ -199,6 +273,7 @@ def test_stop_drains_and_restart_and_replacement_keep_every_session(world: World
     wait_hook(app, s["id"], "Stop", timeout=120)
     [container] = app.containers(s["id"])
     started_at = container.attrs["State"]["StartedAt"]
+    check_lockdown(w, container.id)
     marker = Path(s["worktree_path"]) / "kept.txt"
     marker.write_text("work in progress\n")
     first = dep.container_id()
@@ -234,6 +309,7 @@ def test_stop_drains_and_restart_and_replacement_keep_every_session(world: World
     print(f"replacement to the API answering: {time.monotonic() - t0:.1f}s")
     assert second != first
     kept()
+    check_lockdown(w, container.id)  # the new appliance container installed the same lockdown
     # The replaced appliance still serves the session: hooks and the proxy answer it.
     before = len(w.fake.model_requests())
     app.client().post(f"/api/sessions/{s['id']}/message", {"text": "and once more"})
