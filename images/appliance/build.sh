@@ -128,6 +128,7 @@ if [ "$check" -eq 1 ]; then
 fi
 
 log "building $image (inputs $hash)"
+previous="$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)"
 started=$SECONDS
 latest="${image%:*}:latest"
 tags=(--tag "$image")
@@ -139,4 +140,10 @@ docker build --network host \
     --label "org.opencontainers.image.version=$version" \
     "${tags[@]}" \
     "$context"
+# The image this build replaced, once untagged, is ours and nothing names it: remove it
+# (unless a container still runs it: then the engine refuses, and that is fine).
+if [ -n "$previous" ] && [ "$previous" != "$(docker image inspect -f '{{.Id}}' "$image")" ] \
+        && [ "$(docker image inspect -f '{{len .RepoTags}}' "$previous" 2>/dev/null)" = 0 ]; then
+    docker image rm "$previous" >/dev/null 2>&1 || true
+fi
 echo "built $image in $((SECONDS - started))s (inputs $hash)"
