@@ -52,6 +52,39 @@ def image_label(tag: str = IMAGE) -> str:
     return out.stdout.strip()
 
 
+#: Run inside the appliance (``bash -c RESPAWN respawn NAME``): SIGKILL the service's process
+#: and print "<old pid> <new pid> <ms to the new process> <ms to serving>", where serving is
+#: the API answering on its socket, the proxy accepting on 127.0.0.1, or (reconciler,
+#: shipper) the new process itself. Polls every 10 ms, gives up after 30 s.
+RESPAWN = r"""
+name="$1"; pattern="bin/clauderon-$name"
+now() { date +%s%N; }
+serving() {
+    case "$name" in
+        api) curl -s -o /dev/null --max-time 1 --unix-socket "$CLAUDERON_HOME/clauderon.sock" \
+                 http://appliance/api/health ;;
+        proxy) port=$(sed -n '/^\[proxy\]/,/^\[/s/^port *= *//p' "$CLAUDERON_HOME/config.toml")
+               (exec 3<>"/dev/tcp/127.0.0.1/${port:-3128}") 2>/dev/null ;;
+        *) true ;;
+    esac
+}
+old=$(pgrep -f "$pattern" | head -n 1)
+[ -n "$old" ] || { echo "no $name process"; exit 2; }
+start=$(now)
+kill -KILL "$old"
+new=""
+for _ in $(seq 1 3000); do
+    new=$(pgrep -f "$pattern" | head -n 1)
+    [ -n "$new" ] && [ "$new" != "$old" ] && break
+    new=""; sleep 0.01
+done
+[ -n "$new" ] || { echo "no new $name process"; exit 1; }
+spawned=$(( ($(now) - start) / 1000000 ))
+for _ in $(seq 1 3000); do serving && break; sleep 0.01; done
+echo "$old $new $spawned $(( ($(now) - start) / 1000000 ))"
+"""
+
+
 class Deployment:
     """``images/appliance/compose.yaml`` deployed for real under ``root``."""
 
