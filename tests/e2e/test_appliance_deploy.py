@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import sqlite3
 import subprocess
 import threading
@@ -192,6 +193,14 @@ def listening(address: str) -> Iterator[int]:
         server.server_close()
 
 
+def accepts(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def probe(container: str, *targets: str, user: str = "1000:1000") -> dict[str, str]:
     done = subprocess.run(["docker", "exec", "-u", user, container, "bash", "-c", PROBE,
                            "probe", *targets], capture_output=True, text=True, timeout=60,
@@ -213,6 +222,10 @@ def check_lockdown(w: World, container: str) -> None:
     rules = subprocess.run(["iptables", "-S", "INPUT"], capture_output=True, text=True,
                            check=True).stdout
     assert f"-i {net['Options']['com.docker.network.bridge.name']} -j CLAUDERON-" in rules
+    # A just-started appliance: the proxy and the hook listener bind once the network is set.
+    for port in (app.proxy_port, app.hook_port):
+        wait_for(lambda port=port: accepts(gateway, port), timeout=60,
+                 what=f"a listener on {gateway}:{port}")
     with listening(gateway) as on_gateway, listening(docker0) as on_docker0:
         seen = probe(container, f"{gateway}:{app.proxy_port}", f"{gateway}:{app.hook_port}",
                      f"{gateway}:{app.http_port}", f"{gateway}:{on_gateway}",
