@@ -155,7 +155,7 @@ class Deployment:
 
     def down(self) -> None:
         subprocess.run(["docker-compose", "-p", self.project, "-f",
-                        str(self.deploy / "compose.yaml"), "down", "--timeout", "70"],
+                        str(self.deploy / "compose.yaml"), "down", "--volumes", "--timeout", "70"],
                        cwd=self.deploy, capture_output=True, timeout=180, check=False)
 
 
