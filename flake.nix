@@ -22,9 +22,10 @@
       # The [dev] extra, less what nixpkgs does not package (types-docker; py-spy is a tool).
       devPythonDeps = ps: with ps; [ pytest pytest-trio hypothesis mypy ruff trio-websocket playwright jsonschema schemathesis ];
       # What the services run besides Python: supervisord itself, git for worktrees, the
-      # Docker CLI (client only) for attach and image builds, tmux and curl.
+      # Docker CLI (client only) for attach and image builds, tmux and curl, and iptables for
+      # the sessions' firewall (the services need CAP_NET_ADMIN too: see nix/module.nix).
       runtimeTools = pkgs: python: [
-        python.pkgs.supervisor pkgs.git pkgs.docker-client pkgs.tmux pkgs.curl
+        python.pkgs.supervisor pkgs.git pkgs.docker-client pkgs.tmux pkgs.curl pkgs.iptables
       ];
 
       # Only what the wheel is built from: the browser app's sources and a local
@@ -135,16 +136,20 @@
             exec ${clauderon}/bin/clauderon daemon "$@"
           '';
 
-          # `nix build .#appliance-image && ./result | docker load`. tini is PID 1: it forwards
-          # signals to supervisord and reaps the orphans git and docker leave behind. No
-          # VOLUME: the data folder must be bind-mounted at the same path as on the host,
-          # because the engine resolves the worktree mounts it is handed on the host.
+          # `nix build .#appliance-image && ./result | docker load`: the same image as
+          # images/appliance/Dockerfile, run the same way (images/appliance/compose.yaml:
+          # host network, NET_ADMIN and NET_RAW, the socket, the data folder and repositories
+          # at their own paths). tini is PID 1: it forwards signals to supervisord and reaps
+          # the orphans git and docker leave behind; clauderon-preflight checks the
+          # deployment, then becomes `clauderon daemon`. No VOLUME: the data folder must be
+          # bind-mounted at the same path as on the host, because the engine resolves the
+          # worktree mounts it is handed on the host.
           appliance-image = pkgs.dockerTools.streamLayeredImage {
             name = "clauderon-appliance";
             tag = version;
             contents = [
               clauderon python.pkgs.supervisor pkgs.git pkgs.tmux pkgs.docker-client pkgs.curl
-              pkgs.tini pkgs.dockerTools.binSh pkgs.dockerTools.fakeNss
+              pkgs.iptables pkgs.tini pkgs.dockerTools.binSh pkgs.dockerTools.fakeNss
               pkgs.dockerTools.caCertificates
             ];
             extraCommands = ''
@@ -153,9 +158,11 @@
             '';
             config = {
               Entrypoint = [ "${pkgs.tini}/bin/tini" "--" ];
-              Cmd = [ "${clauderon}/bin/clauderon" "daemon" ];
+              Cmd = [ "${clauderon}/bin/clauderon-preflight" "${clauderon}/bin/clauderon" "daemon" ];
               Env = [
                 "CLAUDERON_HOME=/var/lib/clauderon"
+                "DOCKER_HOST=unix:///var/run/docker.sock"
+                "CLAUDERON_BIND_ADDR=127.0.0.1"
                 "PATH=/bin"
                 "SSL_CERT_FILE=/etc/ssl/certs/ca-bundle.crt"
               ];

@@ -42,7 +42,8 @@ apt_install() {
 apt_install git curl tmux debootstrap ca-certificates
 command -v node >/dev/null 2>&1 || apt_install nodejs npm
 if [ "$want_tests" -eq 1 ]; then
-    apt_install chromium nix-bin
+    # docker-compose: the appliance tests deploy images/appliance/compose.yaml for real.
+    apt_install chromium nix-bin docker-compose
 fi
 
 # Python environment.

@@ -218,6 +218,8 @@ def find_supervisord_conf() -> Path:
 
 def cmd_image(args: argparse.Namespace) -> int:
     """Build the agent image (the base image first when missing), showing the build."""
+    if args.appliance:
+        return _build_appliance_image(args)
     script = find_shared("images/agent/build.sh")
     if shutil.which("docker") is None:
         raise ConfigError("the docker command is not installed; install docker.io")
@@ -229,6 +231,20 @@ def cmd_image(args: argparse.Namespace) -> int:
         env["CLAUDERON_AGENT_IMAGE"] = args.tag
     result = subprocess.run(argv, env=env, check=False)
     return result.returncode
+
+
+def _build_appliance_image(args: argparse.Namespace) -> int:
+    """``image build --appliance``: images/appliance/build.sh, from a source checkout (the
+    image is built from the files git tracks there), with its output as it comes."""
+    script = Path(__file__).resolve().parent.parent / "images/appliance/build.sh"
+    if not script.is_file():
+        raise ConfigError("the appliance image is built from a source checkout of clauderon: "
+                          "run images/appliance/build.sh there")
+    if shutil.which("docker") is None:
+        raise ConfigError("the docker command is not installed; install docker.io")
+    flag = ["--check"] if args.check else ["--force"] if args.force else []
+    env = {**os.environ, **({"CLAUDERON_APPLIANCE_IMAGE": args.tag} if args.tag else {})}
+    return subprocess.run(["bash", str(script), *flag], env=env, check=False).returncode
 
 
 def cmd_daemon(args: argparse.Namespace) -> int:
@@ -326,13 +342,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("config", "show the effective configuration or the file paths", cmd_config)
     p.add_argument("what", choices=["show", "paths"])
     add("status", "health of the API, the database and the container engine", cmd_status)
-    p = add("image", "build the agent image (claude, codex, git, tmux) when its inputs "
-            "changed", cmd_image, json_flag=False)
+    p = add("image", "build the agent image (claude, codex, git, tmux), or the appliance "
+            "image, when its inputs changed", cmd_image, json_flag=False)
     p.add_argument("what", choices=["build"])
+    p.add_argument("--appliance", action="store_true",
+                   help="build the appliance image clauderon-appliance:<version> instead "
+                        "(from a source checkout)")
     p.add_argument("--force", action="store_true", help="build even when up to date")
     p.add_argument("--check", action="store_true",
                    help="build nothing; exit 0 when up to date, 3 when a build is needed")
-    p.add_argument("--tag", help="image tag (default clauderon-agent:latest)")
+    p.add_argument("--tag", help="image tag (default clauderon-agent:latest, or "
+                                 "clauderon-appliance:<version> with --appliance)")
     add("daemon", "run the appliance (API, proxy, reconciler, shipper) under supervisord in "
         "the foreground", cmd_daemon, json_flag=False)
     add("tui", "open the terminal UI: live session list, create, attach, archive, delete",

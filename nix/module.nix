@@ -154,6 +154,9 @@ in
         WorkingDirectory = cfg.dataDir;
         Restart = "on-failure";
         RestartSec = 5;
+        # The sessions' firewall goes into the host's INPUT and FORWARD chains (iptables is
+        # on the package's PATH): without these the proxy and the reconciler refuse to start.
+        AmbientCapabilities = [ "CAP_NET_ADMIN" "CAP_NET_RAW" ];
         # supervisord gets SIGTERM and stops the four services in turn, each draining within
         # its 15 s; only what is left after that is killed.
         KillMode = "mixed";

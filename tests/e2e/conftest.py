@@ -16,6 +16,7 @@ import docker
 import pytest
 
 from tests.support.appliance import Appliance, wait_for
+from tests.support.appliance_image import IMAGE, build_image
 from tests.support.engine import AGENT_IMAGE, ensure_agent_image
 from tests.support.fake_models import FakeModels
 
@@ -27,6 +28,14 @@ OPENAI_CANARY = "sk-proj-REAL-OPENAI-CANARY-e2e-0123456789"
 def agent_image(engine: docker.DockerClient) -> str:
     ensure_agent_image()
     return AGENT_IMAGE
+
+
+@pytest.fixture(scope="session")
+def appliance_image(engine: docker.DockerClient) -> str:
+    """clauderon-appliance:<version>, built by its script (every layer reused when nothing
+    changed; the first build on a machine takes about a minute)."""
+    build_image()
+    return IMAGE
 
 
 @pytest.fixture

@@ -35,3 +35,8 @@ def test_session_list_bench_runs(engine: docker.DockerClient) -> None:
 def test_first_token_bench_runs(engine: docker.DockerClient) -> None:
     out = bench("bench/first_token.py", "-n", "1")
     assert "create -> first model request at upstream" in out
+
+
+def test_appliance_restart_bench_runs(engine: docker.DockerClient) -> None:
+    out = bench("bench/appliance_restart.py", "-n", "1")
+    assert "api serving" in out and "floor (sleep) new process" in out

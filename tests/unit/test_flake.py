@@ -201,7 +201,7 @@ def test_installed_package_runs_its_own_supervisord_conf_and_scripts(
     assert wrapper[i + 2].endswith("/share/clauderon/supervisord.conf")
     assert PYPROJECT["tool"]["setuptools"]["data-files"]["share/clauderon"] == ["supervisord.conf"]
     path = wrapper[wrapper.index("--prefix") + 3].split(":")
-    assert {"python3.13-supervisor", "git", "docker-client", "tmux"} <= names(path)
+    assert {"python3.13-supervisor", "git", "docker-client", "tmux", "iptables"} <= names(path)
 
     # The variable the wrapper sets is the one `clauderon daemon` reads.
     conf = tmp_path / "share" / "clauderon" / "supervisord.conf"
@@ -222,7 +222,9 @@ def test_installed_package_runs_its_own_supervisord_conf_and_scripts(
     options.configfile = str(conf)
     options.process_config(do_usage=False)
     commands = {p.command for g in options.process_group_configs for p in g.process_configs}
-    scripts = {s for s in PYPROJECT["project"]["scripts"] if s != "clauderon"}
+    # Every console script but the people's command and the image's start-up check.
+    scripts = {s for s in PYPROJECT["project"]["scripts"]
+               if s not in ("clauderon", "clauderon-preflight")}
     assert commands == {f"/out/bin/{s}" for s in scripts}
 
 
@@ -245,11 +247,15 @@ def test_image_is_the_appliance_under_an_init(flake: dict[str, Any]) -> None:
     args, config = image["args"], image["args"]["config"]
     assert (image["imageName"], image["imageTag"]) == ("clauderon-appliance", VERSION)
     assert {"clauderon-" + VERSION, "python3.13-supervisor", "git", "tmux", "docker-client",
-            "tini"} <= names(args["contents"])
+            "tini", "iptables"} <= names(args["contents"])
     tini = config["Entrypoint"][0]
     assert name_of(tini) == "tini" and tini.endswith("/bin/tini")
     assert config["Entrypoint"][1:] == ["--"]
-    assert config["Cmd"] == [f"{clauderon}/bin/clauderon", "daemon"]
+    # As images/appliance/Dockerfile: the preflight checks the deployment, then becomes the
+    # daemon (both console scripts of the package).
+    assert config["Cmd"] == [f"{clauderon}/bin/clauderon-preflight", f"{clauderon}/bin/clauderon",
+                             "daemon"]
+    assert "clauderon-preflight" in PYPROJECT["project"]["scripts"]
     assert config["Healthcheck"]["Test"] == ["CMD", f"{clauderon}/bin/clauderon", "status"]
     assert build_parser().parse_args(["status"]).handler is cmd_status
     # No VOLUME: an anonymous volume would hide that the data folder must be the host's.
@@ -258,6 +264,9 @@ def test_image_is_the_appliance_under_an_init(flake: dict[str, Any]) -> None:
     env = dict(e.split("=", 1) for e in config["Env"])
     settings = load_settings(env=env)
     assert settings.home == Path("/var/lib/clauderon")
+    dockerfile = (ROOT / "images" / "appliance" / "Dockerfile").read_text()
+    for key in ("CLAUDERON_HOME", "DOCKER_HOST", "CLAUDERON_BIND_ADDR"):
+        assert f"{key}={env[key]}" in dockerfile, key
     assert config["ExposedPorts"] == {f"{settings.http_port}/tcp": {}}
     assert settings.http_port == DEFAULTS["http_port"] == 3030
 
@@ -311,6 +320,8 @@ def test_module_runs_the_appliance_as_a_systemd_service(flake: dict[str, Any]) -
     assert unit["serviceConfig"]["SupplementaryGroups"] == ["docker"]
     assert unit["serviceConfig"]["User"] == "clauderon"
     assert unit["serviceConfig"]["EnvironmentFile"] == []
+    # The sessions' firewall needs these, as a non-root service (iptables is on its PATH).
+    assert unit["serviceConfig"]["AmbientCapabilities"] == ["CAP_NET_ADMIN", "CAP_NET_RAW"]
     assert config["virtualisation"]["docker"]["enable"] is True
     assert config["users"]["users"]["clauderon"]["isSystemUser"] is True
     assert config["systemd"]["tmpfiles"]["rules"] == [

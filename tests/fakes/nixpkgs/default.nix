@@ -361,6 +361,7 @@ let
       curl = pkg system "curl";
       docker-client = pkg system "docker-client";
       tini = pkg system "tini";
+      iptables = pkg system "iptables";
       nix = pkg system "nix";
       py-spy = pkg system "py-spy";
       importNpmLock = {

@@ -102,7 +102,7 @@ let
     "Type" "ExecStart" "ExecStartPre" "ExecReload" "User" "Group" "SupplementaryGroups"
     "EnvironmentFile" "WorkingDirectory" "StateDirectory" "RuntimeDirectory" "Restart"
     "RestartSec" "KillMode" "KillSignal" "TimeoutStartSec" "TimeoutStopSec" "UMask"
-    "NoNewPrivileges" "LimitNOFILE"
+    "NoNewPrivileges" "LimitNOFILE" "AmbientCapabilities"
   ] (_: null);
   schema = {
     assertions = null;
