@@ -28,7 +28,10 @@ async def ws_events() -> None:
     cursor = int_param(raw, "after", default=0) if raw is not None else await ctx.store.run(
         ctx.store.sync.last_event_id)
     await websocket.accept()
-    await websocket.send(json.dumps({"type": "connected", "latest": ctx.hub.latest}))
+    # ``after``: the cursor this stream starts from (resume from it, not from ``latest``,
+    # which may lag the database a poll behind).
+    await websocket.send(json.dumps({"type": "connected", "latest": ctx.hub.latest,
+                                     "after": cursor}))
     while True:
         events = await ctx.store.run(ctx.store.sync.events_after, cursor)
         for event in events:

@@ -102,5 +102,8 @@ def changes_for(verb: Verb, session: Session) -> dict[str, Any]:
 
 
 def allowed_verbs(session: Session) -> list[str]:
-    """Every verb the session allows now: UIs show exactly these buttons."""
-    return [str(v) for v in Verb if refusal(v, session) is None]
+    """Every verb the session allows now and that would change something: UIs show exactly
+    these buttons (start on a running session is accepted, as a no-op, but not offered)."""
+    return [str(v) for v in Verb if refusal(v, session) is None
+            and (RULES[v].desired is None or RULES[v].desired is not session.desired
+                 or RULES[v].changes)]

@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from appliance import verbs
-from appliance.sessions import AgentStatus, Phase, Session
+from appliance.sessions import Agent, AgentStatus, BackendKind, Phase, Session
 
 Json = dict[str, Any]
 
@@ -115,9 +115,9 @@ SESSION: tuple[Field, ...] = (
     Field("worktree_path", STR, lambda s: s.worktree_path),
     Field("branch", STR, lambda s: s.branch),
     Field("base_ref", STR, lambda s: s.base_ref),
-    Field("agent", STR, lambda s: str(s.agent)),
+    Field("agent", _enum(Agent), lambda s: str(s.agent)),
     Field("model", OPT_STR, lambda s: s.model),
-    Field("backend", STR, lambda s: str(s.backend)),
+    Field("backend", _enum(BackendKind), lambda s: str(s.backend)),
     Field("image", STR, lambda s: s.image),
     Field("cpu", {"type": ["number", "null"]}, lambda s: s.cpu),
     Field("memory", OPT_STR, lambda s: s.memory),
@@ -155,7 +155,7 @@ SESSION: tuple[Field, ...] = (
 )
 
 #: Raise this when the session's shape changes: the store re-renders every stored view.
-SESSION_VERSION = 3
+SESSION_VERSION = 4
 
 
 def session_json(s: Session) -> Json:

@@ -904,9 +904,11 @@ export interface components {
             worktree_path: string;
             branch: string;
             base_ref: string;
-            agent: string;
+            /** @enum {string} */
+            agent: "claude" | "codex";
             model: string | null;
-            backend: string;
+            /** @enum {string} */
+            backend: "docker" | "kubernetes";
             image: string;
             cpu: number | null;
             memory: string | null;
