@@ -28,7 +28,7 @@ from appliance.audit import Decision
 from appliance.egress import Decision as EgressDecision
 from appliance.egress import mode_of
 from appliance.placeholders import Placeholder
-from proxy import refusals
+from proxy import gitguard, refusals
 from proxy.directory import SessionAuth
 from proxy.framing import framed, has_body, request_framing, response_framing
 from proxy.heads import Target, forwardable
@@ -56,6 +56,10 @@ from proxy.upload import linger, read_prefix, send_request
 from proxy.upstream import ErrorType, UpstreamError, abort
 
 log = logging.getLogger(__name__)
+
+GITHUB_API = "api.github.com"
+#: A GitHub API write is read this far to find the branch it names (file contents ride in it).
+GITHUB_BODY_LIMIT = 8 * 1024 * 1024
 
 MAX_REFRESH_ANSWER = 1024 * 1024
 
@@ -131,8 +135,12 @@ async def handle(
             if client.h11.client_is_waiting_for_100_continue:
                 await client_send(client, h11.InformationalResponse(status_code=100, headers=[]),
                                   config.read_timeout)
+            prefix, refused = await _guard_remote(state, client, request, target, session)
+            if refused is not None:
+                verdict = refused
+        if isinstance(verdict, Forward):
             prefix, leak = await _scan_body(state, client, request, target, verdict=verdict,
-                                            suspects=suspects)
+                                            suspects=suspects, prefix=prefix)
             if leak is not None:
                 verdict = refusals.honeytoken(session.name, target.host, leak)
                 await controls.raise_alert(session, target.host, leak)
@@ -220,18 +228,50 @@ async def _gate(state: ProxyState, client: HttpSide, target: Target, session: Se
     return verdict, note
 
 
+async def _guard_remote(state: ProxyState, client: HttpSide, request: h11.Request,
+                        target: Target, session: SessionAuth
+                        ) -> tuple[list[h11.Event] | None, Respond | None]:
+    """A push or a GitHub API write moves only the session's own branch (``gitguard``):
+    the part of the body that says which refs is read before anything goes upstream."""
+    method = request.method.decode("ascii", "replace")
+    push = gitguard.is_push(method, target.path)
+    api = target.host == GITHUB_API and method not in ("GET", "HEAD", "OPTIONS")
+    if not (push or api):
+        return None, None
+    prefix: list[h11.Event] = []
+    if has_body(request_framing(request.headers)):
+        if header_value(request.headers, b"content-encoding") not in (None, b"identity"):
+            return None, refusals.remote_refused(session.name, target.host,
+                                                 "an encoded body cannot be checked")
+        limit = gitguard.MAX_COMMANDS if push else GITHUB_BODY_LIMIT
+        prefix = await read_prefix(client, limit, state.config.read_timeout)
+    body = b"".join(e.data for e in prefix if isinstance(e, h11.Data))
+    complete = not prefix or isinstance(prefix[-1], h11.EndOfMessage)
+    if push:
+        why = gitguard.push_refusal(session.name, body, complete=complete)
+    else:
+        why = gitguard.api_refusal(session.name, method, target.path,
+                                   body if complete else None)
+    if why is None:
+        return prefix or None, None
+    return prefix or None, refusals.remote_refused(session.name, target.host, why)
+
+
 async def _scan_body(state: ProxyState, client: HttpSide, request: h11.Request,
-                     target: Target, *, verdict: Forward, suspects: tuple[Placeholder, ...]
+                     target: Target, *, verdict: Forward, suspects: tuple[Placeholder, ...],
+                     prefix: list[h11.Event] | None = None,
                      ) -> tuple[list[h11.Event] | None, Leak | None]:
     """The body's first bytes, read and searched for foreign placeholders before anything
-    goes upstream (not for the model hosts, nor encoded bodies: ``honeytoken.py``)."""
+    goes upstream (not for the model hosts, nor encoded bodies: ``honeytoken.py``). A body
+    already read (``prefix``) is searched as it is."""
     if not suspects or verdict.upgrade or is_model_host(state.config, target.host):
-        return None, None
+        return prefix, None
     if not has_body(request_framing(request.headers)):
-        return None, None
+        return prefix, None
     if header_value(request.headers, b"content-encoding") not in (None, b"identity"):
-        return None, None
-    prefix = await read_prefix(client, BODY_SCAN, state.config.read_timeout)
+        return prefix, None
+    if prefix is None:
+        prefix = await read_prefix(client, BODY_SCAN, state.config.read_timeout)
     body = b"".join(e.data for e in prefix if isinstance(e, h11.Data))
     return prefix, leak_in_body(suspects, body)
 

@@ -50,3 +50,13 @@ def honeytoken(session: str, host: str, leak: Leak) -> Respond:
               "attempt was recorded and the session's owner alerted.\n"),
         decision=Decision.HONEYTOKEN, error_type="HONEYTOKEN", close=True,
         note=f"honeytoken: {leak.note}")
+
+
+def remote_refused(session: str, host: str, why: str) -> Respond:
+    """A push or a GitHub API write that would move more than the session's branch."""
+    return Respond(
+        status=403,
+        body=(f"Blocked by Clauderon: {why}. Session {session!r} works on its own branch "
+              f"clauderon/{session}; the repository's other refs are its owner's "
+              f"({host}).\n"),
+        decision=Decision.DENIED, error_type="REF_FORBIDDEN", note=f"remote: {why}")

@@ -90,3 +90,29 @@ async def test_unlisted_host_is_denied(proxy: Proxy) -> None:
     auth = proxy.add_session("eps")
     status, _ = await curl(proxy, "https://unlisted.invalid/", auth=auth)
     assert status == 403
+
+
+async def test_github_api_writes_move_only_the_sessions_branch(
+        proxy: Proxy, fake: FakeUpstream) -> None:
+    """With the user's GitHub token injected, an agent could merge pull requests, move
+    ``main`` or add a deploy key: those writes stop at the proxy; its own branch passes."""
+    sid, token = proxy.add_session("mine")
+    auth = (sid, token)
+    for args in (["-X", "PUT", "-d", '{"merge_method":"squash"}'],):
+        status, body = await curl(proxy, "https://api.github.com/repos/o/r/pulls/7/merge",
+                                  *args, auth=auth)
+        assert status == 403 and "owner" in body
+    status, body = await curl(proxy, "https://api.github.com/repos/o/r/git/refs/heads/main",
+                              "-X", "PATCH", "-d", '{"sha":"' + "1" * 40 + '","force":true}',
+                              auth=auth)
+    assert status == 403 and "clauderon/mine" in body
+    status, _ = await curl(proxy, "https://api.github.com/repos/o/r/keys", "-X", "POST",
+                           "-d", '{"key":"ssh-ed25519 AAAA"}', auth=auth)
+    assert status == 403
+    assert fake.seen == []  # none of them reached GitHub
+    status, _ = await curl(proxy, "https://api.github.com/repos/o/r/git/refs/heads/clauderon/mine",
+                           "-X", "PATCH", "-d", '{"sha":"' + "1" * 40 + '"}', auth=auth)
+    assert status == 200 and len(fake.seen) == 1  # its own branch goes through
+    status, _ = await curl(proxy, "https://api.github.com/repos/o/r/pulls", "-X", "POST",
+                           "-d", '{"head":"clauderon/mine","base":"main"}', auth=auth)
+    assert status == 200 and len(fake.seen) == 2  # opening a pull request is fine

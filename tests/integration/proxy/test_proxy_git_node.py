@@ -37,12 +37,15 @@ sock.once('data', (head) => {
 """
 
 
-async def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
+async def run(cmd: list[str], cwd: Path, env: dict[str, str], *, ok: bool = True) -> str:
     with trio.fail_after(60):
         done = await trio.run_process(cmd, cwd=cwd, env=env, capture_stdout=True,
                                       capture_stderr=True, check=False)
-    assert done.returncode == 0, done.stderr.decode()
-    return done.stdout.decode()
+    if ok:
+        assert done.returncode == 0, done.stderr.decode()
+        return done.stdout.decode()
+    assert done.returncode != 0, done.stdout.decode()
+    return done.stderr.decode()
 
 
 async def test_git_clone_and_push_get_the_injected_basic_credential(
@@ -71,8 +74,8 @@ async def test_git_clone_and_push_get_the_injected_basic_credential(
     (work / "CHANGE").write_text("from the agent\n")
     await run(["git", "add", "."], work, env)
     await run(["git", "commit", "-qm", "change"], work, env)
-    await run([*via, "push", "-q", "origin", "main"], work, env)
-    log = await run(["git", "log", "--format=%s", "main"], bare, env)
+    await run([*via, "push", "-q", "origin", "HEAD:clauderon/git"], work, env)
+    log = await run(["git", "log", "--format=%s", "clauderon/git"], bare, env)
     assert log.split() == ["change", "seed"]
     # Every request carried the injected credential (the server refuses anything else).
     assert git_server.refused == 0
@@ -107,3 +110,48 @@ async def test_node_https_through_the_proxy(proxy: Proxy, fake: FakeUpstream) ->
     assert seen.header("authorization") == [f"Bearer {SECRETS['anthropic_oauth_token']}"]
     assert seen.header("x-api-key") == []
     assert seen.body == b'{"model":"x"}'
+
+
+async def test_a_session_pushes_its_own_branch_and_no_other(
+    proxy: Proxy, git_server: GitServer, tmp_path: Path
+) -> None:
+    """The injected credential could move any ref of the remote: the proxy lets a push
+    through only when every ref it updates is the session's own branch."""
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "GIT_TERMINAL_PROMPT": "0",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@e"}
+    bare = git_server.root / "owner" / "guarded.git"
+    bare.parent.mkdir(exist_ok=True)
+    await run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], tmp_path, env)
+    await run(["git", "config", "http.receivepack", "true"], bare, env)
+    seed = tmp_path / "seed"
+    await run(["git", "init", "-q", "-b", "main", str(seed)], tmp_path, env)
+    (seed / "README").write_text("hello\n")
+    await run(["git", "add", "."], seed, env)
+    await run(["git", "commit", "-qm", "seed"], seed, env)
+    await run(["git", "push", "-q", str(bare), "main", "main:clauderon/other", "main:release"],
+              seed, env)
+    before = await run(["git", "for-each-ref", "--format=%(refname) %(objectname)"], bare, env)
+
+    sid, token = proxy.add_session("mine")
+    via = ["git", "-c", f"http.proxy={proxy.url(sid, token)}",
+           "-c", f"http.sslCAInfo={proxy.ca_path}"]
+    await run([*via, "clone", "-q", "https://github.com/owner/guarded.git", "work"], tmp_path,
+              env)
+    work = tmp_path / "work"
+    (work / "CHANGE").write_text("from the agent\n")
+    await run(["git", "add", "."], work, env)
+    await run(["git", "commit", "-qm", "change"], work, env)
+    for attack in (["HEAD:main"], ["HEAD:clauderon/other"], ["--delete", "release"],
+                   ["HEAD:refs/tags/v1"], ["HEAD:clauderon/mine", "HEAD:main"],
+                   ["--force", "HEAD:refs/heads/clauderon/mine2"]):
+        said = await run([*via, "push", "origin", *attack], work, env, ok=False)
+        assert "403" in said, (attack, said)
+    after = await run(["git", "for-each-ref", "--format=%(refname) %(objectname)"], bare, env)
+    assert after == before  # nothing moved on the remote
+    await run([*via, "push", "-q", "origin", "HEAD:clauderon/mine"], work, env)  # its own
+    assert (await run(["git", "log", "--format=%s", "clauderon/mine"], bare, env)).split() == [
+        "change", "seed"]
+    audit = [json.loads(line) for line in proxy.audit_path.read_text().splitlines()]
+    refused = [a for a in audit if a.get("error") == "REF_FORBIDDEN"]
+    assert len(refused) == 6 and all(a["status"] == 403 for a in refused)

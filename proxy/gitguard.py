@@ -1,0 +1,146 @@
+"""What a session may change on a remote with the credential the proxy injects (pure).
+
+The agent never holds the real GitHub credential, but the proxy puts it into the agent's
+requests: without a check, an agent could push to ``main``, delete another branch or merge a
+pull request with the user's token. Containment invariant 2 ("the agent changes no ref but
+its own session branch") therefore holds on the remote too:
+
+* **git pushes** (``POST .../git-receive-pack``): the ref update commands at the head of the
+  request body (pkt-lines up to the first flush) are read before anything goes upstream;
+  every ref must be the session's branch ``refs/heads/clauderon/<name>``. Signed pushes and
+  encoded bodies cannot be checked and are refused.
+* **GitHub's REST API**: writes that move or delete refs (``git/refs``), commit files
+  (``contents``, ``merges``) or merge pull requests are allowed only where they name the
+  session's branch; merging, and changing the repository itself (settings, deletion,
+  keys, hooks, secrets, collaborators, branch protection), are the person's to do.
+
+Everything else passes as before. :func:`push_refusal` and :func:`api_refusal` return the
+reason for a refusal, or None.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+#: The ref-update commands of a push are read this far at most before deciding.
+MAX_COMMANDS = 256 * 1024
+_HEX = re.compile(rb"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def own_ref(session_name: str) -> str:
+    return f"refs/heads/clauderon/{session_name}"
+
+
+def is_push(method: str, path: str) -> bool:
+    return method == "POST" and path.split("?", 1)[0].endswith("/git-receive-pack")
+
+
+def push_commands(body: bytes) -> list[str] | str | None:
+    """The refs a push updates; None while the commands are not all there yet; a string
+    saying why when they are not what a push sends."""
+    refs: list[str] = []
+    at = 0
+    while True:
+        if len(body) - at < 4:
+            return None
+        try:
+            size = int(body[at:at + 4], 16)
+        except ValueError:
+            return "the push does not start with git's pkt-lines"
+        if size == 0:
+            return refs if refs else "the push names no ref"
+        if size < 4:
+            return "the push holds a malformed pkt-line"
+        if len(body) - at < size:
+            return None
+        line = body[at + 4:at + size].split(b"\0", 1)[0].rstrip(b"\n")
+        at += size
+        if line.startswith(b"shallow "):
+            continue
+        if line.startswith(b"push-cert"):
+            return "signed pushes cannot be checked by the proxy; push without --signed"
+        parts = line.split(b" ")
+        if len(parts) != 3 or not _HEX.fullmatch(parts[0]) or not _HEX.fullmatch(parts[1]):
+            return "the push holds a command that is not '<old> <new> <ref>'"
+        refs.append(parts[2].decode("utf-8", "replace"))
+
+
+def push_refusal(session_name: str, body: bytes, *, complete: bool) -> str | None:
+    """Why this push is refused, or None. ``complete``: ``body`` is the whole request."""
+    found = push_commands(body)
+    if found is None:
+        return ("the push's ref updates are longer than the proxy reads" if not complete
+                or len(body) >= MAX_COMMANDS else "the push ended before its ref updates")
+    if isinstance(found, str):
+        return found
+    mine = own_ref(session_name)
+    others = [r for r in found if r != mine]
+    if others:
+        return (f"this session may push only {mine.removeprefix('refs/heads/')}, not "
+                f"{', '.join(o.removeprefix('refs/heads/') for o in others[:3])}")
+    return None
+
+
+# --- GitHub's REST API ---------------------------------------------------------------------
+
+_REPO = r"/repos/[^/]+/[^/]+"
+#: Writes that belong to the person: merging and the repository's own settings.
+_NEVER = [re.compile(p) for p in (
+    rf"^{_REPO}/pulls/\d+/merge$",
+    rf"^{_REPO}$",
+    rf"^{_REPO}/(hooks|keys|collaborators|invitations|secrets|environments|rulesets|"
+    rf"actions/secrets|actions/variables|actions/permissions|pages|transfer)(/|$)",
+    rf"^{_REPO}/branches/[^/]+/protection(/|$)",
+    rf"^{_REPO}/git/refs/tags(/|$)",
+)]
+_REFS = re.compile(rf"^{_REPO}/git/refs/(?P<ref>.+)$")
+_REFS_CREATE = re.compile(rf"^{_REPO}/git/refs$")
+_BODY_BRANCH: list[tuple[re.Pattern[str], str | None]] = [
+    (re.compile(rf"^{_REPO}/contents/.+$"), "branch"),
+    (re.compile(rf"^{_REPO}/merges$"), "base"),
+    (re.compile(rf"^{_REPO}/pulls/\d+/update-branch$"), None)]
+
+
+def _branch_of(ref: str) -> str:
+    return ref.removeprefix("refs/").removeprefix("heads/")
+
+
+def api_refusal(session_name: str, method: str, path: str, body: bytes | None) -> str | None:
+    """Why a GitHub API request is refused, or None. Only writes are looked at."""
+    if method in ("GET", "HEAD", "OPTIONS"):
+        return None
+    clean = path.split("?", 1)[0].rstrip("/")
+    mine = f"clauderon/{session_name}"
+    for pattern in _NEVER:
+        if pattern.match(clean):
+            return (f"{method} {clean} is for the repository's owner to do, not a session "
+                    "(merge from Clauderon, not from the agent)")
+    if (m := _REFS.match(clean)) is not None:
+        branch = _branch_of(m.group("ref"))
+        return None if branch == mine else (
+            f"this session may move only the branch {mine}, not {branch}")
+    if _REFS_CREATE.match(clean):
+        ref = _json_field(body, "ref")
+        created = _branch_of(ref) if isinstance(ref, str) else None
+        return None if created == mine else (
+            f"this session may create only the ref refs/heads/{mine}")
+    for pattern, key in _BODY_BRANCH:
+        if pattern.match(clean):
+            if key is None:
+                return "updating a pull request's branch is for the repository's owner"
+            named = _json_field(body, key)
+            return None if named == mine else (
+                f"this session may commit only to the branch {mine} (give \"{key}\": "
+                f"\"{mine}\")")
+    return None
+
+
+def _json_field(body: bytes | None, key: str) -> object:
+    if not body:
+        return None
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return doc.get(key) if isinstance(doc, dict) else None

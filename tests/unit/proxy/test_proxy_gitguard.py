@@ -1,0 +1,93 @@
+"""Pushes and GitHub API writes move only the session's own branch (pure playbooks)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from proxy import gitguard
+
+OLD, NEW = "0" * 40, "1" * 40
+
+
+def pkt(line: bytes) -> bytes:
+    return f"{len(line) + 4:04x}".encode() + line
+
+
+def push(*refs: str, caps: bytes = b"\0report-status side-band-64k") -> bytes:
+    lines = [f"{OLD} {NEW} {ref}\n".encode() for ref in refs]
+    lines[0] = lines[0].rstrip(b"\n") + caps + b"\n"
+    return b"".join(pkt(line) for line in lines) + b"0000" + b"PACK...."
+
+
+def test_commands_are_read_up_to_the_flush() -> None:
+    body = push("refs/heads/clauderon/a", "refs/heads/main")
+    assert gitguard.push_commands(body) == ["refs/heads/clauderon/a", "refs/heads/main"]
+    assert gitguard.push_commands(body[:30]) is None  # not all there yet
+    shallow = pkt(b"shallow " + b"2" * 40 + b"\n") + push("refs/heads/clauderon/a")
+    assert gitguard.push_commands(shallow) == ["refs/heads/clauderon/a"]
+
+
+@pytest.mark.parametrize(("body", "word"), [
+    (b"zzzz", "pkt-lines"),
+    (b"0003", "malformed"),
+    (b"0000", "no ref"),
+    (pkt(b"push-cert\0report-status\n") + b"0000", "signed"),
+    (pkt(b"garbage line\n") + b"0000", "'<old> <new> <ref>'"),
+])
+def test_what_is_not_a_push_is_named(body: bytes, word: str) -> None:
+    found = gitguard.push_commands(body)
+    assert isinstance(found, str) and word in found
+
+
+@pytest.mark.parametrize(("refs", "refused"), [
+    (["refs/heads/clauderon/mine"], False),
+    (["refs/heads/main"], True),
+    (["refs/heads/clauderon/other"], True),
+    (["refs/heads/clauderon/mine", "refs/heads/main"], True),
+    (["refs/tags/v1"], True),
+    (["refs/heads/clauderon/mine2"], True),
+])
+def test_push_refusal(refs: list[str], refused: bool) -> None:
+    why = gitguard.push_refusal("mine", push(*refs), complete=True)
+    assert (why is not None) == refused, why
+
+
+def test_an_incomplete_or_overlong_push_is_refused() -> None:
+    assert "ended" in (gitguard.push_refusal("mine", push("refs/heads/main")[:20],
+                                             complete=True) or "")
+    assert "longer" in (gitguard.push_refusal("mine", push("refs/heads/main")[:20],
+                                              complete=False) or "")
+
+
+def j(**doc: object) -> bytes:
+    return json.dumps(doc).encode()
+
+
+@pytest.mark.parametrize(("method", "path", "body", "refused"), [
+    ("GET", "/repos/o/r/git/refs/heads/main", None, False),
+    ("POST", "/repos/o/r/pulls", j(head="clauderon/mine", base="main"), False),
+    ("POST", "/repos/o/r/issues/3/comments", j(body="hi"), False),
+    ("PATCH", "/repos/o/r/git/refs/heads/clauderon/mine", j(sha=NEW), False),
+    ("PATCH", "/repos/o/r/git/refs/heads/main", j(sha=NEW, force=True), True),
+    ("DELETE", "/repos/o/r/git/refs/heads/release", None, True),
+    ("POST", "/repos/o/r/git/refs", j(ref="refs/heads/clauderon/mine", sha=NEW), False),
+    ("POST", "/repos/o/r/git/refs", j(ref="refs/heads/hotfix", sha=NEW), True),
+    ("POST", "/repos/o/r/git/refs", j(ref="refs/tags/v9", sha=NEW), True),
+    ("PUT", "/repos/o/r/contents/a.txt", j(message="m", content="eA==",
+                                          branch="clauderon/mine"), False),
+    ("PUT", "/repos/o/r/contents/a.txt", j(message="m", content="eA=="), True),
+    ("DELETE", "/repos/o/r/contents/a.txt", j(message="m", sha=NEW, branch="main"), True),
+    ("POST", "/repos/o/r/merges", j(base="main", head="clauderon/mine"), True),
+    ("PUT", "/repos/o/r/pulls/7/merge", j(merge_method="squash"), True),
+    ("DELETE", "/repos/o/r", None, True),
+    ("PATCH", "/repos/o/r", j(default_branch="clauderon/mine"), True),
+    ("POST", "/repos/o/r/hooks", j(config={"url": "https://evil"}), True),
+    ("PUT", "/repos/o/r/actions/secrets/X", j(encrypted_value="x"), True),
+    ("PUT", "/repos/o/r/branches/main/protection", j(), True),
+    ("POST", "/repos/o/r/keys", j(key="ssh-ed25519 AAA"), True),
+])
+def test_github_api_writes(method: str, path: str, body: bytes | None, refused: bool) -> None:
+    why = gitguard.api_refusal("mine", method, path, body)
+    assert (why is not None) == refused, (method, path, why)
