@@ -33,8 +33,9 @@ import docker
 import httpx
 import pytest
 
-from appliance.contract import PLACEHOLDERS
+from appliance.placeholders import placeholder_env
 from appliance.store import MIGRATIONS
+from appliance.tokens import load_or_create_instance_key
 from tests.conftest import make_repo
 from tests.e2e.agent_checks import wait_hook
 from tests.e2e.conftest import ANTHROPIC_CANARY, OPENAI_CANARY, proxy_toml
@@ -144,7 +145,11 @@ def _sessions_from_the_web_and_the_host(w: World, browser: httpx.Client) -> None
     calls = w.fake.model_requests()
     assert len(calls) >= 4  # a tool round trip per session
     assert {c.headers.get("x-api-key") for c in calls} == {ANTHROPIC_CANARY}
-    placeholders = set(PLACEHOLDERS.values())
+    # Each session's own placeholders (what its agent holds) never reach the model.
+    key = load_or_create_instance_key(app.settings.instance_secret_path)
+    placeholders = {v for s in sessions.values()
+                    for v in placeholder_env(key, s["id"]).values()}
+    assert placeholders
     assert all(not placeholders & set(seen.headers.values()) for seen in w.fake.seen)
     audit = app.settings.audit_path.read_text()
     assert "api.anthropic.com" in audit and ANTHROPIC_CANARY not in audit
