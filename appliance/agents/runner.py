@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -23,6 +24,8 @@ from appliance.errors import BackendError, InvalidInput
 log = logging.getLogger(__name__)
 
 BOOT_TIMEOUT_SECONDS = 120.0
+#: Notes when a boot step begins (``checked``, ``settings``, ``tmux``, ``booted``).
+Mark = Callable[[str], None]
 _NOT_FOUND_CODES = (126, 127)
 
 
@@ -36,16 +39,22 @@ def _said(result: ExecResult) -> str:
     return text[-300:] or f"exit status {result.exit_code}"
 
 
-async def boot(backend: Execs, backend_id: str, plan: BootPlan, *, image: str) -> None:
+def _unmarked(_step: str) -> None:
+    pass
+
+
+async def boot(backend: Execs, backend_id: str, plan: BootPlan, *, image: str,
+               mark: Mark | None = None) -> None:
     try:
         with trio.fail_after(BOOT_TIMEOUT_SECONDS):
-            await _boot(backend, backend_id, plan, image=image)
+            await _boot(backend, backend_id, plan, image=image, mark=mark or _unmarked)
     except trio.TooSlowError:
         raise BackendError(
             f"starting the agent took more than {BOOT_TIMEOUT_SECONDS:.0f}s") from None
 
 
-async def _boot(backend: Execs, backend_id: str, plan: BootPlan, *, image: str) -> None:
+async def _boot(backend: Execs, backend_id: str, plan: BootPlan, *, image: str,
+                mark: Mark) -> None:
     checked = await backend.exec(backend_id, check_argv(plan.tools))
     missing = checked.stdout.decode(errors="replace").split()
     if checked.exit_code in _NOT_FOUND_CODES and not missing:
@@ -57,14 +66,17 @@ async def _boot(backend: Execs, backend_id: str, plan: BootPlan, *, image: str) 
             field="image")
     if checked.exit_code != 0:
         raise BackendError(f"checking the image {image} failed: {_said(checked)}")
+    mark("settings")
     for f in plan.files:
         wrote = await backend.exec(backend_id, write_argv(f), stdin=f.content,
                                    user=ROOT if f.as_root else None)
         if wrote.exit_code != 0:
             raise BackendError(f"could not write {f.path} in the container: {_said(wrote)}")
+    mark("tmux")
     started = await backend.exec(backend_id, list(plan.start))
     if started.exit_code != 0:
         raise BackendError(f"could not start the agent: {_said(started)}")
+    mark("booted")
 
 
 def prepare_home(path: Path, uid: int, gid: int) -> None:
