@@ -49,7 +49,7 @@ STEPS = (
     ("container start", "start", "started"),
     ("daemon: image tools check", "started", "settings"),
     ("daemon: hook and settings install (exec)", "settings", "tmux"),
-    ("daemon: tmux + agent start (exec)", "tmux", "booted"),
+    ("daemon: tmux start (warm: + tools check, exec)", "tmux", "booted"),
     ("agent CLI boot (started -> 1st upstream req)", "started", "first request"),
     ("first model request (1st req -> /v1/messages)", "first request", "model"),
 )

@@ -99,6 +99,7 @@ def test_the_agent_starts_from_the_entry_contained_and_cannot_touch_its_boot_fil
 
     # The hostile agent against every boot file: nothing changes, nothing is planted.
     # Positive control: the same script as root does change a copy.
+    entry = out(run(bid, f"cat {ENTRY_PATH}", user="0:0"))
     for path in ROOT_FILES:
         assert out(run(bid, TAMPER, path)) == "", path
     assert run(bid, f"cp {ENTRY_PATH} /etc/clauderon/control", user="0:0").exit_code == 0
@@ -116,9 +117,12 @@ def test_the_agent_starts_from_the_entry_contained_and_cannot_touch_its_boot_fil
         assert value not in files and value[-20:] not in files
     assert "pwned" not in files
 
-    # The entry runs at every start: restarted behind the appliance's back, the agent is
-    # back in tmux.
-    with closing(docker.from_env()) as engine:
-        engine.api.restart(bid, timeout=5)
+    # Stopped and started again: the entry runs once more (its seeds kept, the agent back in
+    # tmux, resuming), beside the exec boot of a later start.
+    agents.client().post(f"/api/sessions/{a['id']}/stop", {})
+    agents.wait_phase(str(a["id"]), "stopped", timeout=60)
+    agents.client().post(f"/api/sessions/{a['id']}/start", {})
+    agents.wait_phase(str(a["id"]), "running", timeout=120)
     wait_for(lambda: run(bid, "tmux has-session -t agent && pgrep -f claude").exit_code == 0,
              timeout=60, what="the agent in tmux after the restart")
+    assert out(run(bid, f"cat {ENTRY_PATH}", user="0:0")) == entry

@@ -4,11 +4,18 @@ script's shape, and the tar stream Docker unpacks (root-owned regular files only
 from __future__ import annotations
 
 import io
+import subprocess
 import tarfile
 
 import pytest
 
-from appliance.agents.boot import START_SCRIPT_PATH, FileWrite, boot_plan
+from appliance.agents.boot import (
+    MISSING_TOOLS,
+    START_SCRIPT_PATH,
+    FileWrite,
+    boot_plan,
+    check_then_argv,
+)
 from appliance.agents.hooks import HOOK_SCRIPT_PATH, MANAGED_SETTINGS_PATH
 from appliance.agents.prestart import BOOT_ONLY, ENTRY_PATH, SEED_DIR, prestart
 from appliance.backends.base import SpecFile
@@ -80,3 +87,15 @@ def test_tar_holds_root_owned_regular_files_only() -> None:
     for path in ("etc/relative", "/etc/../root/x"):
         with pytest.raises(ValueError, match="plain path"):
             tar_of((SpecFile(path=path, content=b""),))
+
+
+def test_check_then_start_in_one_exec_names_what_is_missing() -> None:
+    """Run for real by ``sh``: the start runs only when every tool is there."""
+    ok = subprocess.run(check_then_argv(("sh", "cat"), ("echo", "started", "--")),
+                        capture_output=True, text=True, check=False)
+    assert (ok.returncode, ok.stdout) == (0, "started --\n")
+    bad = subprocess.run(check_then_argv(("sh", "no-such-tool-1", "cat", "no-such-tool-2"),
+                                         ("echo", "started")),
+                         capture_output=True, text=True, check=False)
+    assert (bad.returncode, bad.stdout.split()) == (MISSING_TOOLS,
+                                                    ["no-such-tool-1", "no-such-tool-2"])
