@@ -68,6 +68,8 @@ class Settings:
     # Agents: after a container starts, write the hooks and settings and start the agent
     # (claude/codex) in tmux. False runs plain containers (an image without an agent CLI).
     start_agents: bool = True
+    #: The warm start (``appliance.agents.prestart``): the agent starts with its container.
+    warm_start: bool = True
     # Limits: sessions with compute, and creates in progress, at once (429 beyond)
     max_sessions: int = 15
     max_concurrent_creates: int = 3
@@ -265,7 +267,7 @@ _TOML_KEYS: dict[str, dict[str, str]] = {
         "subnet": "network_subnet",
         "timeout_seconds": "docker_timeout_seconds",
     },
-    "agents": {"start": "start_agents"},
+    "agents": {"start": "start_agents", "warm": "warm_start"},
     "limits": {"max_sessions": "max_sessions",
                "max_concurrent_creates": "max_concurrent_creates"},
     "reconciler": {

@@ -62,6 +62,20 @@ def check_argv(tools: tuple[str, ...]) -> list[str]:
             "check", *tools]
 
 
+#: The exit status of :func:`check_then_argv` when a tool is missing (named on stdout).
+MISSING_TOOLS = 99
+
+
+def check_then_argv(tools: tuple[str, ...], then: tuple[str, ...]) -> list[str]:
+    """The check and the start in one exec (a boot with nothing to write): prints each
+    missing tool and exits :data:`MISSING_TOOLS`, else runs ``then``; ``sh`` only."""
+    return ["sh", "-c",
+            'missing=; while [ "$1" != -- ]; do command -v "$1" >/dev/null 2>&1 '
+            '|| { echo "$1"; missing=1; }; shift; done; shift; '
+            f'[ -z "$missing" ] || exit {MISSING_TOOLS}; exec "$@"',
+            "check", *tools, "--", *then]
+
+
 def write_argv(f: FileWrite) -> list[str]:
     script = (
         ('[ -e "$1" ] && { cat >/dev/null; exit 0; }; ' if f.keep else "")

@@ -34,7 +34,7 @@ def test_session_list_bench_runs(engine: docker.DockerClient) -> None:
 
 def test_first_token_bench_runs(engine: docker.DockerClient) -> None:
     out = bench("bench/first_token.py", "-n", "1")
-    assert "create -> first model request at upstream" in out
+    assert "warm: create -> first model request" in out and "agent CLI boot" in out
 
 
 def test_appliance_restart_bench_runs(engine: docker.DockerClient) -> None:
