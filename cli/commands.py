@@ -14,7 +14,7 @@ from typing import Any
 
 from appliance.config import load_settings
 from appliance.errors import ClauderonError, ConfigError, InvalidInput
-from cli import calls
+from cli import backup, calls, completion, logs
 from cli.client import ApiClient
 from cli.controls import add_commands as add_control_commands
 from cli.follow import follow_session, watch_list, watching
@@ -348,8 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
         "the foreground", cmd_daemon, json_flag=False)
     add("tui", "open the terminal UI: live session list, create, attach, archive, delete",
         cmd_tui, json_flag=False)
+    logs.add_command(add)
+    backup.add_commands(add)
     add_signin_commands(add)
     add_control_commands(add)
+    completion.add_command(add, build_parser)
     return parser
 
 

@@ -108,3 +108,13 @@ def test_list_shows_a_failing_model_instead_of_working_and_says_why() -> None:
     assert f"model-error    {why}" in session_detail(s) or why in session_detail(s)
     fine = session_rows([_wire(phase=Phase.RUNNING, agent_status=AgentStatus.WORKING)])
     assert fine.splitlines()[1].split()[2] == "working" and len(fine.splitlines()) == 2
+
+
+def test_age_counts_from_creation_not_the_last_change() -> None:
+    """A session made three days ago and touched a second ago is 3d old in `list`."""
+    now = datetime.now(UTC)
+    s = _session(created_at=(now - timedelta(days=3, minutes=5)).isoformat(),
+                 updated_at=now.isoformat())
+    header, row = session_rows([s]).splitlines()
+    assert header.split()[-1] == "AGE"
+    assert row.split()[-1] == "3d"
