@@ -5,12 +5,18 @@ output to ``<home>/logs/<service>.log`` (``supervisord.conf``) and its own to
 ``supervisord.log``. This reads those files directly (no API: the logs matter most when the
 API is down): the last lines of one service, or of each with a header, and with ``-f``
 what is appended after, across supervisord's rotation (the file replaced or truncated).
+
+Log lines can carry what an agent chose (a host, a path) and reach the user's terminal, so
+control characters are shown escaped (``\\x1b``), never sent to the terminal as they are
+(the services log JSON, which escapes them already; supervisord's own lines and anything a
+library prints raw do not).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -26,6 +32,14 @@ CHOICES = (*SERVICES, "supervisord")
 #: How often ``-f`` looks for more (a person reading; not a race).
 POLL_SECONDS = 0.2
 _BLOCK = 64 * 1024
+#: C0 controls but tab and newline, DEL, and C1 controls (ESC, CSI, OSC ... sequences).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(data: bytes) -> bytes:
+    """``data`` safe for a terminal: invalid UTF-8 and control characters escaped (pure)."""
+    text = data.decode("utf-8", errors="backslashreplace")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text).encode()
 
 
 def last_lines(data: bytes, count: int) -> bytes:
@@ -76,7 +90,7 @@ def _more(f: _Followed) -> bytes:
 
 
 def _write(data: bytes) -> None:
-    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.write(printable(data))
     sys.stdout.buffer.flush()
 
 

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
@@ -94,6 +95,13 @@ def test_status_lists_each_credential_with_its_source_masked_and_which_agents_ca
     codex = next(line for line in out.splitlines() if line.split()[:1] == ["codex"])
     assert "NOT READY" in claude and "ANTHROPIC_API_KEY" in claude
     assert "ready (model credential openai_api_key)" in codex
+
+    # Over TCP the doctor is behind sign-in (a hostile page cannot read even masked values).
+    anonymous = httpx.get(f"{doctor_app.base}/api/credentials", timeout=10)
+    assert anonymous.status_code == 401 and "github_token" not in anonymous.text
+    signed_in = doctor_app.http(scope="read-only").get("/api/credentials")
+    assert signed_in.status_code == 200 and "github_token" in signed_in.text
+    assert GITHUB_FROM_1PASSWORD not in signed_in.text
 
     doc = json.loads(doctor_app.cli("status", "--json").stdout)["credentials"]
     by_name = {c["name"]: c for c in doc["credentials"]}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.logs import SERVICES, _Followed, _more, last_lines, tail
+from cli.logs import SERVICES, _Followed, _more, last_lines, printable, tail
 
 BIN = Path(sys.executable).parent
 
@@ -134,3 +134,22 @@ def test_a_cli_piped_into_head_exits_quietly(tmp_path: Path) -> None:
     assert "Exception ignored" not in done.stderr
     assert done.stderr.strip() == "status 141 0"
 
+
+
+def test_a_hostile_log_line_cannot_drive_the_terminal(tmp_path: Path) -> None:
+    """A line carrying what an agent chose (say a host name it asked the proxy for) with
+    terminal escapes: retitle the window, clear the screen, a C1 CSI, invalid UTF-8. The
+    user's terminal gets them escaped, the rest of the line as it was."""
+    home = tmp_path / "home"
+    logs = make_logs(home)
+    hostile = (b"refused evil\x1b]0;owned\x07.example \x1b[2J\xc2\x9b31m \xff\xfe tab\tend "
+               + "caf\u00e9\n".encode())
+    (logs / "supervisord.log").write_bytes(hostile)
+    done = subprocess.run([str(BIN / "clauderon"), "logs", "supervisord"], env=env(home),
+                          capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (b"refused evil\\x1b]0;owned\\x07.example \\x1b[2J\\x9b31m "
+                           b"\\xff\\xfe tab\tend caf\xc3\xa9\n")
+    for byte in (b"\x1b", b"\x07", b"\x9b", b"\xff"):
+        assert byte not in done.stdout
+    assert printable(b"plain line\n") == b"plain line\n"
