@@ -204,11 +204,19 @@ def test_failing_model_calls_show_as_the_status_with_the_reason_in_cli_tui_and_w
             expect(card.get_by_test_id("agent-status")).to_have_text("Model failing")
             expect(card.get_by_test_id("model-error")).to_have_text(reason)
         desk.shot("model-failing")
+        # The create form warns for the agent without a model credential, and only for it.
+        page.goto("/new")
+        expect(page.get_by_test_id("agent-warning")).to_contain_text(
+            "no model credential for claude")
+        page.select_option("#agent", "codex")
+        expect(page.get_by_test_id("agent-warning")).to_have_count(0)
+        page.goto("/")
+        card = page.locator('[data-testid="session-card"][data-name="nokey"]')
+        expect(card.get_by_test_id("agent-status")).to_have_text("Model failing")
         # It works again: the next good call clears it, live, everywhere.
         fake.refuse = None
         assert model_call(app, sessions["nokey"],
                           "https://api.anthropic.com/v1/messages") == "200"
-        card = page.locator('[data-testid="session-card"][data-name="nokey"]')
         expect(card.get_by_test_id("agent-status")).to_have_text("Working")
         expect(card.get_by_test_id("model-error")).to_have_count(0)
         assert desk.errors == []
