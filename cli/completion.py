@@ -88,11 +88,11 @@ def bash(root: Node) -> str:
         "# clauderon completion for bash: source <(clauderon completion bash)",
         "_clauderon() {",
         '    local cur="${COMP_WORDS[COMP_CWORD]}" prev="" path="" w i words=""',
-        '    local sessions="" files=""',
+        '    local sessions="" files="" next="" k=""',
         f"    local -a known=({known})",
         "    for ((i = 1; i < COMP_CWORD; i++)); do",
         '        w="${COMP_WORDS[i]}"',
-        '        local next="${path:+$path }$w" k',
+        '        next="${path:+$path }$w"',
         '        for k in "${known[@]}"; do',
         '            [[ "$k" == "$next" ]] && { path="$next"; break; }',
         "        done",
@@ -116,8 +116,10 @@ def bash(root: Node) -> str:
 
 
 def zsh(root: Node) -> str:
+    """The bash function through zsh's bashcompinit (compinit first, unless it ran)."""
     return ("#compdef clauderon\n# clauderon completion for zsh: source <(clauderon "
-            "completion zsh)\nautoload -U +X compinit && compinit\n"
+            "completion zsh)\n(( $+functions[compdef] )) || "
+            "{ autoload -U +X compinit && compinit -u; }\n"
             "autoload -U +X bashcompinit && bashcompinit\n" + bash(root))
 
 

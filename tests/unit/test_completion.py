@@ -1,8 +1,8 @@
 """Shell completion: the bash script sourced in a real bash, asked as bash asks it.
 
 Each case sets ``COMP_WORDS``/``COMP_CWORD`` as readline does and calls the registered
-function, then prints ``COMPREPLY``; ``complete -p`` shows it is registered. The zsh and fish
-scripts come from the same tree; they are checked for every command's presence.
+function, then prints ``COMPREPLY``; ``complete -p`` shows it is registered. zsh loads the same
+function through bashcompinit; fish is asked through its own engine (``complete -C``).
 """
 
 from __future__ import annotations
@@ -86,15 +86,57 @@ def test_bash_offers_every_command_first(bash_script: Path) -> None:
     assert {"logs", "backup", "restore", "completion", "status"} <= set(offered)
 
 
-@pytest.mark.parametrize("shell", ["zsh", "fish"])
-def test_zsh_and_fish_scripts_name_every_command_and_choice(shell: str, tmp_path: Path
-                                                            ) -> None:
-    text = generated(shell, tmp_path / "home")
-    assert text == script(shell, build_parser())
+def test_zsh_loads_the_function_through_bashcompinit(tmp_path: Path) -> None:
+    """zsh: the script registers ``_clauderon`` with bashcompinit, and the function answers
+    under zsh's own rules (arrays as bashcompinit sets them: ``ksharrays``)."""
+    path = tmp_path / "clauderon.zsh"
+    path.write_text(generated("zsh", tmp_path / "home"))
+    program = (f"source {path}\n"
+               "print -r -- $_comps[clauderon]\n"
+               "setopt ksharrays\n"
+               "COMP_WORDS=(clauderon create --agent ''); COMP_CWORD=3; _clauderon\n"
+               "print -r -- ${COMPREPLY[*]}\n"
+               "COMP_WORDS=(clauderon auth token ''); COMP_CWORD=3; _clauderon\n"
+               "print -r -- ${COMPREPLY[*]}\n")
+    done = subprocess.run(["zsh", "-f", "-c", program], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["_bash_complete -F _clauderon", "claude codex",
+                                        "create -h --help"]
+
+
+def test_fish_completes_with_its_own_engine(tmp_path: Path) -> None:
+    """fish: ``complete -C`` asks fish's engine what it would offer for a command line."""
+    path = tmp_path / "clauderon.fish"
+    path.write_text(generated("fish", tmp_path / "home"))
+    program = (f"source {path}\n"
+               "complete -C'clauderon cr'\n"
+               "echo ==\n"
+               "complete -C'clauderon create --agent '\n"
+               "echo ==\n"
+               "complete -C'clauderon auth '\n")
+    done = subprocess.run(["fish", "--no-config", "-c", program], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    first, agents, auth = (part.strip().splitlines()
+                           for part in done.stdout.split("==\n"))
+    assert [line.split("\t")[0] for line in first] == ["create"]
+    assert first[0].split("\t")[1].startswith("create a session")
+    assert agents == ["claude", "codex"]
+    assert [line.split("\t")[0] for line in auth] == ["list", "revoke", "token"]
+
+
+def test_every_shell_gets_every_command_and_choice(tmp_path: Path) -> None:
+    build_parser()  # fills COMMANDS
     assert len(COMMANDS) > 20
-    for name in COMMANDS:
-        assert name in text, name
-    assert "claude codex" in text and "read-write read-only" in text
+    for shell in ("zsh", "fish"):
+        text = generated(shell, tmp_path / "home")
+        assert text == script(shell, build_parser())
+        for name in COMMANDS:
+            assert name in text, (shell, name)
+        assert "claude codex" in text and "read-write read-only" in text
 
 
 def test_the_tree_is_the_parser() -> None:
