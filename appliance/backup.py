@@ -19,6 +19,7 @@ containers are recreated with fresh tokens by the reconciler), the audit log.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -55,28 +56,40 @@ def backup(db_path: Path, target: Path) -> Copied:
     if not target.parent.is_dir():
         raise InvalidInput(f"{target.parent} does not exist: create it first")
     partial = target.with_name(f".{target.name}.partial")
-    partial.unlink(missing_ok=True)
+    _discard(partial)
     # A plain reader: it never writes (no migration), and its busy timeout makes a step
     # that meets a write wait instead of failing.
     source = sqlite3.connect(db_path, timeout=BUSY_SECONDS)
     try:
-        fd = os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
-        os.close(fd)  # the copy holds secrets' hashes: owner only, from the first byte
-        dest = sqlite3.connect(partial)
-        try:
-            source.backup(dest, pages=PAGES_PER_STEP)
-            dest.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
-            sessions = _sessions(dest)
-            schema = int(dest.execute("PRAGMA user_version").fetchone()[0])
-        finally:
-            dest.close()
+        sessions, schema = _copy_out(source, partial)
+    except (OSError, sqlite3.Error) as exc:
+        _discard(partial)
+        raise InvalidInput(f"cannot back up to {target}: {exc}; nothing was replaced") from exc
     except BaseException:
-        partial.unlink(missing_ok=True)
+        _discard(partial)
         raise
     finally:
         source.close()
     os.replace(partial, target)
     return Copied(path=target, sessions=sessions, schema=schema, size=target.stat().st_size)
+
+
+def _discard(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
+
+
+def _copy_out(source: sqlite3.Connection, partial: Path) -> tuple[int, int]:
+    """The online backup into ``partial``: its session count and schema version."""
+    fd = os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+    os.close(fd)  # the copy holds secrets' hashes: owner only, from the first byte
+    dest = sqlite3.connect(partial)
+    try:
+        source.backup(dest, pages=PAGES_PER_STEP)
+        dest.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+        return _sessions(dest), int(dest.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        dest.close()
 
 
 def _check_source(source: Path) -> sqlite3.Connection:
@@ -102,6 +115,18 @@ def _check_source(source: Path) -> sqlite3.Connection:
     return conn
 
 
+def _copy_in(src: sqlite3.Connection, db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    if not db_path.exists():
+        os.close(os.open(db_path, os.O_CREAT | os.O_WRONLY, 0o600))
+    dest = sqlite3.connect(db_path, timeout=BUSY_SECONDS)
+    try:
+        src.backup(dest, pages=PAGES_PER_STEP)
+        dest.execute("PRAGMA journal_mode = WAL")  # as the services open it
+    finally:
+        dest.close()
+
+
 def restore(source: Path, db_path: Path, *, force: bool = False) -> Copied:
     """Copy the backup ``source`` into the database at ``db_path`` (none may be running)."""
     src = _check_source(source)
@@ -121,15 +146,11 @@ def restore(source: Path, db_path: Path, *, force: bool = False) -> Copied:
                 raise Conflict(f"the database {db_path} holds {held} session(s); restoring "
                                "would replace them. Back it up first (`clauderon backup "
                                "PATH`), then restore with --force")
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-        if not db_path.exists():
-            os.close(os.open(db_path, os.O_CREAT | os.O_WRONLY, 0o600))
-        dest = sqlite3.connect(db_path)
         try:
-            src.backup(dest, pages=PAGES_PER_STEP)
-            dest.execute("PRAGMA journal_mode = WAL")  # as the services open it
-        finally:
-            dest.close()
+            _copy_in(src, db_path)
+        except (OSError, sqlite3.Error) as exc:
+            raise InvalidInput(f"cannot restore into {db_path}: {exc} (a failed copy is "
+                               "rolled back: the database is as it was)") from exc
     finally:
         src.close()
     # Bring it to this code's schema now, so the first service to start finds it current.

@@ -118,3 +118,15 @@ def test_backup_says_what_is_wrong_with_its_paths(tmp_path: Path) -> None:
         backup.backup(tmp_path / "db.sqlite", tmp_path)
     with pytest.raises(InvalidInput, match="does not exist"):
         backup.backup(tmp_path / "db.sqlite", tmp_path / "no" / "b.db")
+
+
+def test_a_backup_that_cannot_be_written_says_so_and_replaces_nothing(tmp_path: Path) -> None:
+    Store.open(tmp_path / "db.sqlite").close()
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "b.db").write_text("the previous backup")
+    (locked / ".b.db.partial").mkdir()  # in the way of the copy: it cannot be made
+    (locked / ".b.db.partial" / "x").write_text("")
+    with pytest.raises(InvalidInput, match="cannot back up to"):
+        backup.backup(tmp_path / "db.sqlite", locked / "b.db")
+    assert (locked / "b.db").read_text() == "the previous backup"
