@@ -22,12 +22,21 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Browser, expect
+from textual.widgets import Select, Static
 
 from appliance.credentials.model import SPECS
-from cli.tui.app import ClauderonApp
+from cli.tui.app import ClauderonApp, MainScreen
+from cli.tui.create import CreateScreen
 from tests.conftest import AGENT_UID
 from tests.e2e.webui_browser import DESKTOP, Watched, browser  # noqa: F401 (fixture)
-from tests.integration.tui_pilot import RecordingTerminal, main, scenario, screen_text, until
+from tests.integration.tui_pilot import (
+    RecordingTerminal,
+    main,
+    scenario,
+    screen_text,
+    top,
+    until,
+)
 from tests.support.appliance import Appliance, wait_for
 from tests.support.fake_models import FakeModels
 
@@ -188,7 +197,18 @@ def test_failing_model_calls_show_as_the_status_with_the_reason_in_cli_tui_and_w
             detail = str(main(tui_app).query_one("#detail").render())
             assert "status    model_failing" in detail or "model-failing" in detail, detail
             assert "no credential is configured" in re.sub(r"\s+", " ", detail)
-            await pilot.press("escape", "q")
+            await pilot.press("escape")
+            # The create dialog warns for the agent without a model credential, only it.
+            await pilot.press("n")
+            dialog = await until(pilot, lambda: top(tui_app, CreateScreen), "the dialog")
+            warning = dialog.query_one("#agent-warning", Static)
+            await until(pilot, lambda: warning.has_class("shown"), "the agent warning")
+            assert "no model credential for claude" in str(warning.render())
+            dialog.query_one("#agent", Select).value = "codex"
+            await until(pilot, lambda: not warning.has_class("shown"), "no warning for codex")
+            await pilot.press("escape")
+            await until(pilot, lambda: top(tui_app, MainScreen), "the list again")
+            await pilot.press("q")
 
     # Playwright's sync API keeps an event loop in this thread: the TUI gets its own.
     with ThreadPoolExecutor(1) as pool:
