@@ -168,8 +168,8 @@ class CreateScreen(ModalScreen[str | None]):
     def warn_agent(self) -> None:
         hint = self.missing.get(str(self.query_one("#agent", Select).value))
         warning = self.query_one("#agent-warning", Static)
-        warning.update(escape(f"warning: {hint}; the session can be created, but its agent "
-                              "cannot reach its model until then") if hint else "")
+        # The session can still be created: its status will say why its model fails.
+        warning.update(escape(f"warning: {hint}") if hint else "")
         warning.set_class(bool(hint), "shown")
 
     @work(group="create-recent")
