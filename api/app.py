@@ -24,6 +24,7 @@ from api import (
     health,
     hook_events,
     openapi,
+    operations,
     repo_routes,
     sessions,
     signin,
@@ -36,7 +37,7 @@ from appliance.errors import ClauderonError, NotFound
 log = logging.getLogger(__name__)
 
 BLUEPRINTS = (sessions, conversation, console, files, repo_routes, drift, hook_events,
-              health, events_socket, signin, openapi, usage_routes, egress_routes)
+              health, events_socket, signin, openapi, usage_routes, egress_routes, operations)
 
 
 def create_app(ctx: ApiContext) -> QuartTrio:

@@ -14,6 +14,7 @@ import trio
 from quart import current_app
 
 from api.events import EventHub
+from api.instruments import ApiMetrics
 from appliance.backends.base import Backend
 from appliance.config import Settings
 from appliance.errors import InvalidInput
@@ -32,6 +33,7 @@ class ApiContext:
     instance_key: bytes
     #: Transcript reads at once: each is bounded; this bounds how many add up.
     readers: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(2))
+    metrics: ApiMetrics = field(default_factory=ApiMetrics.new)
 
     def backend_for(self, session: Session) -> Backend:
         try:

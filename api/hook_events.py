@@ -44,6 +44,7 @@ async def hooks() -> tuple[str, int]:
     event = body.get("event")
     name = event.get("type") if isinstance(event, dict) else event
     status = status_for(name)
+    ctx.metrics.hook(name)
     await ctx.store.run(lambda: ctx.store.sync.update_session(
         session.id, event="hook", detail={"hook": str(name)}, agent_status=status))
     ctx.hub.poke()

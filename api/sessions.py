@@ -105,6 +105,7 @@ async def create_session() -> tuple[dict[str, Any], int]:
                           instance_key=ctx.instance_key)
     await ctx.store.run(lambda: ctx.store.sync.insert_session(session,
                                                               limits=ctx.settings.limits))
+    ctx.metrics.creates.labels(agent=str(session.agent), backend=str(session.backend)).inc()
     ctx.hub.poke()
     return one(session, 202)
 

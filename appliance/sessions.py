@@ -164,6 +164,9 @@ class Session:
     egress_mode: str | None = None
     alert: str | None = None
     budget_exceeded: str | None = None
+    #: Why its model requests fail, as the proxy last saw them (``appliance.modelhealth``);
+    #: None once one succeeds.
+    model_error: str | None = None
 
     @property
     def container_name(self) -> str:

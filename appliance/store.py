@@ -193,6 +193,22 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX egress_asks_session ON egress_asks (session_id, host, id)
     """,
+    # 6: operations. Why a session's model requests fail, as the proxy saw them
+    # (appliance/modelhealth.py); every service's metrics samples (appliance/metrics), which
+    # the API's /metrics serves.
+    """
+    ALTER TABLE sessions ADD COLUMN model_error TEXT;
+    CREATE TABLE metrics (
+        service TEXT NOT NULL,
+        name TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        family TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        help TEXT NOT NULL,
+        value REAL NOT NULL,
+        PRIMARY KEY (service, name, labels)
+    )
+    """,
 )
 
 _ENUMS: dict[str, type] = {
@@ -425,9 +441,10 @@ class Store:
         (``unarchived``: all but the archived, what a plain list shows)."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT view, phase, agent_status FROM sessions ORDER BY created_at").fetchall()
+                "SELECT view, phase, agent_status, model_error FROM sessions "
+                "ORDER BY created_at").fetchall()
         return [r[0] for r in rows
-                if wire.shown_under(chosen, Phase(r[1]), AgentStatus(r[2]))]
+                if wire.shown_under(chosen, Phase(r[1]), AgentStatus(r[2]), r[3])]
 
     def list_sessions(self) -> list[Session]:
         with self._lock:
@@ -451,25 +468,41 @@ class Store:
         change brings the session (back) to life; refused (429) when there is no room.
         """
         with self._tx() as conn:
-            row = conn.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
-            if row is None:
-                raise NotFound(f"no session with id {session_id!r}")
-            current = _from_row(row)
-            if expect is not None:
-                expect(current)
-            self._check_room(conn, limits, other_than=session_id,
-                             creating=changes.get("phase") is Phase.CREATING)
-            if "phase" in changes:
-                check_transition(current.phase, changes["phase"])
-            updated = replace(current, updated_at=utcnow(), **changes)
-            new_row = _to_row(updated)
-            sets = ", ".join(f"{k} = ?" for k in new_row if k != "id")  # columns, not input
-            values = [v for k, v in new_row.items() if k != "id"]
-            conn.execute(f"UPDATE sessions SET {sets} WHERE id = ?", (*values, session_id))
-            payload: dict[str, Any] = {"session": wire.session_json(updated)}
-            if detail:
-                payload.update(detail)
-            self._event(conn, session_id, event, payload)
+            return self.update_in(conn, session_id, event=event, detail=detail,
+                                  expect=expect, limits=limits, **changes)
+
+    def update_in(
+        self,
+        conn: sqlite3.Connection,
+        session_id: str,
+        *,
+        event: str = "updated",
+        detail: Mapping[str, Any] | None = None,
+        expect: Callable[[Session], None] | None = None,
+        limits: SessionLimits | None = None,
+        **changes: Any,
+    ) -> Session:
+        """:meth:`update_session` inside a transaction a neighbour module holds
+        (:meth:`transaction`), so its other writes commit with it."""
+        row = conn.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no session with id {session_id!r}")
+        current = _from_row(row)
+        if expect is not None:
+            expect(current)
+        self._check_room(conn, limits, other_than=session_id,
+                         creating=changes.get("phase") is Phase.CREATING)
+        if "phase" in changes:
+            check_transition(current.phase, changes["phase"])
+        updated = replace(current, updated_at=utcnow(), **changes)
+        new_row = _to_row(updated)
+        sets = ", ".join(f"{k} = ?" for k in new_row if k != "id")  # columns, not input
+        values = [v for k, v in new_row.items() if k != "id"]
+        conn.execute(f"UPDATE sessions SET {sets} WHERE id = ?", (*values, session_id))
+        payload: dict[str, Any] = {"session": wire.session_json(updated)}
+        if detail:
+            payload.update(detail)
+        self._event(conn, session_id, event, payload)
         return updated
 
     def delete_session(self, session_id: str) -> None:

@@ -8,9 +8,11 @@ into the JSON Schema that the OpenAPI document publishes (``api/openapi.py``) an
 the web UI's TypeScript types are generated. So the JSON a client gets and the schema it is
 typed against cannot disagree.
 
-The session's shape carries two derived fields that every UI used to decide for itself:
+The session's shape carries derived fields that every UI used to decide for itself:
 ``filters`` (which of the list's filters — active, waiting for me, failed, archived — show
-it: :func:`filters_of`) and ``actions`` (the verbs allowed now: :mod:`appliance.verbs`).
+it: :func:`filters_of`), ``actions`` (the verbs allowed now: :mod:`appliance.verbs`) and
+``agent_state`` (the agent's status as the UIs show it: what its hooks said, unless the
+proxy sees its model requests fail — ``model_error`` says why: :func:`agent_state`).
 """
 
 from __future__ import annotations
@@ -76,33 +78,59 @@ class ListFilter(StrEnum):
     ARCHIVED = "archived"
 
 
-#: Agent statuses that mean "the agent is waiting for a person".
-WAITING_FOR_ME = frozenset({AgentStatus.WAITING_APPROVAL, AgentStatus.WAITING_INPUT,
-                            AgentStatus.IDLE})
+class AgentState(StrEnum):
+    """The agent's status as every UI shows it: :class:`AgentStatus` (from its hooks), or
+    ``model_failing`` while the proxy sees the session's model requests fail."""
 
-_FILTERS: Mapping[ListFilter, Callable[[Phase, AgentStatus], bool]] = {
+    UNKNOWN = "unknown"
+    WORKING = "working"
+    WAITING_APPROVAL = "waiting_approval"
+    WAITING_INPUT = "waiting_input"
+    IDLE = "idle"
+    MODEL_FAILING = "model_failing"
+
+
+def agent_state(phase: Phase, agent_status: AgentStatus, model_error: str | None
+                ) -> AgentState:
+    """What the UIs show as the agent's status. A failing model wins over "working" (the
+    hooks see an agent retrying as busy) while the session runs; a stopped session's last
+    model error is history, not its state."""
+    if model_error and phase is Phase.RUNNING:
+        return AgentState.MODEL_FAILING
+    return AgentState(str(agent_status))
+
+
+#: Agent states that mean "the agent is waiting for a person" (a failing model waits for
+#: someone to fix its credential or network).
+WAITING_FOR_ME = frozenset({AgentState.WAITING_APPROVAL, AgentState.WAITING_INPUT,
+                            AgentState.IDLE, AgentState.MODEL_FAILING})
+
+_FILTERS: Mapping[ListFilter, Callable[[Phase, AgentState], bool]] = {
     ListFilter.ACTIVE: lambda phase, _: phase not in (Phase.ARCHIVED, Phase.FAILED),
-    ListFilter.WAITING: lambda phase, status: phase is Phase.RUNNING
-    and status in WAITING_FOR_ME,
+    ListFilter.WAITING: lambda phase, state: phase is Phase.RUNNING
+    and state in WAITING_FOR_ME,
     ListFilter.FAILED: lambda phase, _: phase is Phase.FAILED,
     ListFilter.ARCHIVED: lambda phase, _: phase is Phase.ARCHIVED,
 }
 
 
-def filters_of(phase: Phase, agent_status: AgentStatus) -> list[str]:
-    """The list filters a session in ``phase`` with ``agent_status`` shows under."""
-    return [str(f) for f, keep in _FILTERS.items() if keep(phase, agent_status)]
+def filters_of(phase: Phase, agent_status: AgentStatus, model_error: str | None = None
+               ) -> list[str]:
+    """The list filters a session in ``phase`` with ``agent_status`` (and ``model_error``)
+    shows under."""
+    state = agent_state(phase, agent_status, model_error)
+    return [str(f) for f, keep in _FILTERS.items() if keep(phase, state)]
 
 
 def shown_under(chosen: ListFilter | Literal["unarchived"] | None, phase: Phase,
-                agent_status: AgentStatus) -> bool:
+                agent_status: AgentStatus, model_error: str | None = None) -> bool:
     """Whether a session shows under ``chosen`` (None: every session; ``unarchived``: all
     but the archived, what a plain list shows)."""
     if chosen is None:
         return True
     if chosen == "unarchived":
         return phase is not Phase.ARCHIVED
-    return _FILTERS[chosen](phase, agent_status)
+    return _FILTERS[chosen](phase, agent_state(phase, agent_status, model_error))
 
 
 # --- shapes ---------------------------------------------------------------------------
@@ -146,16 +174,24 @@ SESSION: tuple[Field, ...] = (
     Field("budget_exceeded", {**OPT_STR, "description": "Why model requests are refused "
                               "(a spent budget), or null"},
           lambda s: s.budget_exceeded),
+    Field("model_error", {**OPT_STR, "description": "Why the session's model requests "
+                          "fail, as the proxy last saw them (no credential, DNS, the model "
+                          "API's 4xx/5xx); null once one succeeds"},
+          lambda s: s.model_error),
+    Field("agent_state", {**_enum(AgentState), "description": "The agent's status as the "
+                          "UIs show it: agent_status, or model_failing while the session "
+                          "runs and model_error is set"},
+          lambda s: str(agent_state(s.phase, s.agent_status, s.model_error))),
     Field("filters", {"type": "array", "items": _enum(ListFilter),
                       "description": "The list filters that show this session"},
-          lambda s: filters_of(s.phase, s.agent_status)),
+          lambda s: filters_of(s.phase, s.agent_status, s.model_error)),
     Field("actions", {"type": "array", "items": _enum(verbs.Verb),
                       "description": "What can be done to it now"},
           verbs.allowed_verbs),
 )
 
 #: Raise this when the session's shape changes: the store re-renders every stored view.
-SESSION_VERSION = 4
+SESSION_VERSION = 5
 
 
 def session_json(s: Session) -> Json:
@@ -264,6 +300,39 @@ EGRESS_ASK: tuple[Field, ...] = (
                        "enum": ["allow", "deny", "expired", None]}, lambda a: a.decision),
 )
 
+# --- the credentials doctor (records: appliance/credentials/doctor.py) ----------------
+
+CREDENTIAL: tuple[Field, ...] = (
+    Field("name", STR, lambda c: c.name),
+    Field("env", {"type": "array", "items": STR,
+                  "description": "The environment variables that set it"}, lambda c: list(c.env)),
+    Field("source", {"type": ["string", "null"],
+                     "enum": ["env", "1password", "file", "codex-auth.json", None],
+                     "description": "Where the proxy found it; null: not set"},
+          lambda c: c.source),
+    Field("masked", {**OPT_STR, "description": "Its first 4 and last 2 characters (nothing "
+                     "of a short one); never the value"}, lambda c: c.masked),
+)
+
+READINESS: tuple[Field, ...] = (
+    Field("agent", _enum(Agent), lambda r: r.agent),
+    Field("ready", {**BOOL, "description": "Its model credential is set"}, lambda r: r.ready),
+    Field("using", {**OPT_STR, "description": "The credential the proxy puts in"},
+          lambda r: r.using),
+    Field("hint", {**OPT_STR, "description": "What to set, when not ready"}, lambda r: r.hint),
+)
+
+CREDENTIALS: tuple[Field, ...] = (
+    Field("published", {**BOOL, "description": "false: no proxy has loaded credentials yet"},
+          lambda r: r.published),
+    Field("loaded_at", OPT_STR, lambda r: r.loaded_at),
+    Field("credentials", {"type": "array", "items": schema(CREDENTIAL)},
+          lambda r: [render(CREDENTIAL, c) for c in r.credentials]),
+    Field("warnings", {"type": "array", "items": STR}, lambda r: list(r.warnings)),
+    Field("agents", {"type": "array", "items": schema(READINESS)},
+          lambda r: [render(READINESS, a) for a in r.agents]),
+)
+
 SCHEMAS: Mapping[str, Json] = {
     "Session": schema(SESSION),
     "Event": schema(EVENT),
@@ -275,4 +344,6 @@ SCHEMAS: Mapping[str, Json] = {
     "BudgetState": schema(BUDGET_STATE),
     "EgressEntry": schema(EGRESS_ENTRY),
     "EgressAsk": schema(EGRESS_ASK, description="A request held in ask mode"),
+    "Credentials": schema(CREDENTIALS, description="The credentials the proxy loaded (names, "
+                          "sources, masked values) and which agents can work with them"),
 }

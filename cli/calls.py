@@ -172,6 +172,12 @@ def reconcile() -> Call[Json]:
     return Call(method="GET", path="/api/reconcile")
 
 
+def credentials() -> Call[Json]:
+    """The credentials the proxy loaded (names, sources, masked values) and which agents
+    can work with them."""
+    return Call(method="GET", path="/api/credentials")
+
+
 def health() -> Call[Json]:
     # 503 means "degraded" here: the body still describes every part.
     return Call(method="GET", path="/api/health", accept=frozenset({503}))

@@ -15,12 +15,13 @@ from typing import Any
 
 from appliance.config import load_settings
 from appliance.errors import ClauderonError, ConfigError, InvalidInput
-from cli import calls, signin
+from cli import backup, calls, completion, logs, signin
 from cli.client import ApiClient
 from cli.controls import add_commands as add_control_commands
 from cli.follow import follow_session, watch_list, watching
 from cli.render import session_detail, session_rows
 from cli.signin import add_commands as add_signin_commands
+from cli.status import cmd_status, warn_missing_credential
 
 
 def _client() -> ApiClient:
@@ -51,6 +52,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         if getattr(args, key) is not None:
             body[key] = getattr(args, key)
     client = _client()
+    warn_missing_credential(client, args.agent)
     if args.no_wait or args.json:
         session = client.run(calls.create(body))
         return _out(args, session, f"{session['name']}  creating")
@@ -184,19 +186,6 @@ def cmd_config(args: argparse.Namespace) -> int:
         return _out(args, paths, "\n".join(f"{k:<13} {v}" for k, v in paths.items()))
     data = settings.public_dict()
     return _out(args, data, "\n".join(f"{k:<24} {v}" for k, v in data.items()))
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    health = _client().run(calls.health())
-    docker = health.get("docker", {})
-    text = [f"api        ok ({load_settings().socket_path})",
-            "docker     " + ("ok " + docker.get("url", "") if docker.get("reachable")
-                             else f"UNREACHABLE: {docker.get('error')}")]
-    if "sessions" in health:
-        text.append(f"sessions   {health['sessions']['total']} "
-                    f"({health['sessions']['failed']} failed)")
-    _out(args, health, "\n".join(text))
-    return 0 if health.get("status") == "ok" else 1
 
 
 def find_shared(relative: str, override_env: str | None = None) -> Path:
@@ -360,7 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_reconcile)
     p = add("config", "show the effective configuration or the file paths", cmd_config)
     p.add_argument("what", choices=["show", "paths"])
-    add("status", "health of the API, the database and the container engine", cmd_status)
+    add("status", "health of the API, the database and the container engine; the "
+        "credentials the proxy loaded (names, sources, masked values) and which agents can "
+        "work with them", cmd_status)
     p = add("image", "build the agent image (claude, codex, git, tmux), or the appliance "
             "image, when its inputs changed", cmd_image, json_flag=False)
     p.add_argument("what", choices=["build"])
@@ -379,8 +370,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "sign-in link for the web UI, as `clauderon web` does")
     add("tui", "open the terminal UI: live session list, create, attach, archive, delete",
         cmd_tui, json_flag=False)
+    logs.add_command(add)
+    backup.add_commands(add)
     add_signin_commands(add)
     add_control_commands(add)
+    completion.add_command(add, build_parser)
     return parser
 
 

@@ -6,7 +6,8 @@ prompt in ``$VISUAL``/``$EDITOR``. ``ctrl+s`` creates: the API answers 202 at on
 dialog shows the reconciler's progress (worktree > container > start) from ``/ws/events``
 (opened before the request, so no step is missed) until the session runs, then closes
 with its name. An error the API pins on a field (``{"field": ...}``)
-shows under that field, which gets the focus.
+shows under that field, which gets the focus. When the chosen agent has no model
+credential (the API's credentials doctor), a warning under the agent says what to set.
 """
 
 from __future__ import annotations
@@ -88,6 +89,9 @@ class CreateScreen(ModalScreen[str | None]):
     CreateScreen Checkbox { border: none; padding: 0; height: 1; background: $surface; }
     CreateScreen .error { color: $error; margin-left: 10; height: auto; display: none; }
     CreateScreen .error.shown { display: block; }
+    CreateScreen #agent-warning { color: $warning; margin-left: 10; height: auto;
+                                  display: none; }
+    CreateScreen #agent-warning.shown { display: block; }
     CreateScreen #progress { height: auto; color: $success; }
     CreateScreen #buttons { height: 1; margin-top: 1; }
     CreateScreen Button { min-width: 10; height: 1; border: none; margin-right: 2; }
@@ -104,6 +108,8 @@ class CreateScreen(ModalScreen[str | None]):
         self.terminal = terminal
         self.recent: list[str] = []
         self.busy = False
+        #: Agent -> what to set, for the agents without a model credential.
+        self.missing: dict[str, str] = {}
 
     def _row(self, label: str, widget: Widget, field: str) -> ComposeResult:
         with Horizontal(classes="row"):
@@ -124,6 +130,7 @@ class CreateScreen(ModalScreen[str | None]):
             yield from self._row("Agent", Select([("claude", "claude"), ("codex", "codex")],
                                                  value="claude", allow_blank=False, id="agent",
                                                  compact=True), "agent")
+            yield Static("", id="agent-warning")
             yield from self._row("Model", Input(placeholder="(the agent's default)",
                                                 id="model", compact=True), "model")
             yield from self._row("Image", Input(placeholder="(default from config.toml)",
@@ -145,6 +152,25 @@ class CreateScreen(ModalScreen[str | None]):
     def on_mount(self) -> None:
         self.query_one("#repo_path", Input).focus()
         self.load_recent()
+        self.load_credentials()
+
+    @work(group="create-credentials")
+    async def load_credentials(self) -> None:
+        try:
+            report = await self.api.run(calls.credentials())
+        except ClauderonError:
+            return
+        self.missing = {a["agent"]: a["hint"] or "no model credential"
+                        for a in report["agents"] if not a["ready"]}
+        self.warn_agent()
+
+    @on(Select.Changed, "#agent")
+    def warn_agent(self) -> None:
+        hint = self.missing.get(str(self.query_one("#agent", Select).value))
+        warning = self.query_one("#agent-warning", Static)
+        # The session can still be created: its status will say why its model fails.
+        warning.update(escape(f"warning: {hint}") if hint else "")
+        warning.set_class(bool(hint), "shown")
 
     @work(group="create-recent")
     async def load_recent(self) -> None:

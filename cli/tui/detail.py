@@ -18,7 +18,7 @@ from cli import calls
 from cli.client import AsyncApiClient
 from cli.tui.model import age
 
-FACTS = (("phase", "phase"), ("agent_status", "status"), ("agent", "agent"),
+FACTS = (("phase", "phase"), ("agent_state", "status"), ("agent", "agent"),
          ("model", "model"), ("branch", "branch"), ("access_mode", "access"),
          ("repo_path", "repo"), ("subdirectory", "subdir"), ("worktree_path", "worktree"),
          ("container_name", "container"), ("image", "image"))
@@ -64,6 +64,8 @@ def detail_text(session: Mapping[str, Any], extras: Mapping[str, Any], now: date
             lines.append(f"{label:<10}{escape(str(value))}")
     if session.get("skip_permissions"):
         lines.append(f"{'perms':<10}bypass")
+    if session.get("agent_state") == "model_failing" and session.get("model_error"):
+        lines.append(f"[red]{'model':<10}{escape(str(session['model_error']))}[/]")
     if session.get("status_reason"):
         lines.append(f"[red]{'reason':<10}{escape(str(session['status_reason']))}[/]")
     if session.get("alert"):

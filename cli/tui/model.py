@@ -69,12 +69,16 @@ def phase_text(session: Mapping[str, Any]) -> str:
 
 
 def row(session: Mapping[str, Any], now: datetime) -> tuple[str, ...]:
-    # "!" marks a session the proxy raised an alert on (a honeytoken) or holds back (budget).
-    badge = "! " if session.get("alert") or session.get("budget_exceeded") else ""
+    # "!" marks a session the proxy raised an alert on (a honeytoken), holds back (budget)
+    # or sees failing to reach its model (the detail pane says why).
+    state = str(session.get("agent_state") or session.get("agent_status", "unknown"))
+    flagged = session.get("alert") or session.get("budget_exceeded") or \
+        state == "model_failing"
+    badge = "! " if flagged else ""
     return (
         badge + str(session.get("name", "")),
         phase_text(session),
-        str(session.get("agent_status", "unknown")).replace("_", "-"),
+        state.replace("_", "-"),
         str(session.get("agent", "")),
         str(session.get("branch", "")),
         age(session.get("created_at"), now),

@@ -14,6 +14,7 @@ It speaks the real wire formats, streamed as Server-Sent Events in chunked bodie
   ``response.output_text.delta``, ``response.output_item.done``, ``response.completed``
   with the final text.
 * Anything else: 404 with a JSON error (the CLIs treat their optional start-up calls so).
+* With :attr:`FakeModels.refuse` set, every model request gets that status and a JSON error.
 
 Every request is recorded (method, path, headers, body) for the test to inspect. A threaded
 standard-library server, so sync tests and the benchmark can both drive it.
@@ -124,6 +125,9 @@ class FakeModels:
         self.command = command
         #: What every answer reports (input without cache, output, cache read and write).
         self.usage = dict(DEFAULT_USAGE)
+        #: When set, every model request is answered with this status and an error body in
+        #: the API's own format (a 401 for a missing key, a 529 when overloaded, ...).
+        self.refuse: int | None = None
         self.seen: list[Seen] = []
         self.first_model_request = threading.Event()
         self._lock = threading.Lock()
@@ -227,7 +231,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         seen = self._read()
-        if seen.path == "/v1/messages":
+        refuse = self.fake.refuse
+        if refuse is not None and seen.path in ("/v1/messages", "/v1/responses"):
+            self._json(refuse, {"type": "error", "error": {
+                "type": "authentication_error" if refuse == 401 else "api_error",
+                "message": f"refused with {refuse} by the fake"}})
+        elif seen.path == "/v1/messages":
             self.fake.first_model_request.set()
             self._stream(self.fake.messages_reply(seen.json()))
         elif seen.path == "/v1/responses":

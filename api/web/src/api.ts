@@ -16,6 +16,9 @@ export type CreateSession = Schemas["CreateSession"];
 export type Message = Schemas["Message"];
 export type Phase = Session["phase"];
 export type AgentStatus = Session["agent_status"];
+/** The agent's status as every UI shows it: its hooks' word, or model_failing while the
+ * proxy sees its model requests fail (`model_error` says why). */
+export type AgentState = Session["agent_state"];
 export type AccessMode = Session["access_mode"];
 /** The agents a session can run (the create request's enum; `Session.agent` is its value). */
 export type Agent = NonNullable<CreateSession["agent"]>;
@@ -186,6 +189,8 @@ export const api = {
   transcript: (ref: string, after: string | undefined) =>
     call<TranscriptPage>("transcript", { ref, query: { after } }),
   message: (ref: string, text: string) => call<unknown>("message", { ref, body: { text } }),
+  /** The credentials the proxy loaded (masked) and which agents can work with them. */
+  credentials: () => call<Schemas["Credentials"]>("credentials"),
   // The proxy's controls: usage, budgets, egress, alerts.
   usage: (days = 14) => call<{ days: { day: string; total: Usage; sessions: Usage[] }[];
     total: Usage }>("usage", { query: { days } }),

@@ -92,6 +92,13 @@ export function CreateForm() {
   const [check, setCheck] = useState<RepoCheck | null>(null);
   const [name, setName] = useState("");
   const [agent, setAgent] = useState<Agent>("claude");
+  // What to set when the agent's model credential is missing (the API's credentials doctor).
+  const [missing, setMissing] = useState<Partial<Record<Agent, string>>>({});
+  useEffect(() => {
+    api.credentials().then(r => setMissing(Object.fromEntries(
+      r.agents.filter(a => !a.ready).map(a => [a.agent, a.hint ?? "no model credential"]))))
+      .catch(() => setMissing({}));
+  }, []);
   const [model, setModel] = useState("");
   const [image, setImage] = useState("");
   const [cpu, setCpu] = useState("");
@@ -197,7 +204,10 @@ export function CreateForm() {
         <input id="name" value={name} maxLength={40} spellcheck={false} autocomplete="off" placeholder="made from the prompt"
           onInput={e => setName(e.currentTarget.value)} />
       </Field>
-      <Field label="Agent" id="agent" error={errors.agent}>
+      <Field label="Agent" id="agent" error={errors.agent} hint={missing[agent]
+        ? <span class="warn-text" data-testid="agent-warning">Warning: {missing[agent]}. The
+          session can be created, but its agent cannot reach its model until then.</span>
+        : undefined}>
         <select id="agent" value={agent} onChange={e => setAgent(e.currentTarget.value as Agent)}>
           <option value="claude">Claude Code</option><option value="codex">Codex</option>
         </select>

@@ -86,6 +86,7 @@ export function InfoTab({ s }: { s: Session }) {
   ];
   if (s.archived_at) rows.push(["Archived", when(s.archived_at)]);
   if (s.status_reason) rows.push(["Reason", s.status_reason]);
+  if (s.model_error) rows.push(["Model", s.model_error]);
   return <div class="info">
     <section class="card"><h2>Session</h2>
       <dl class="facts">{rows.map(([k, v]) => <><dt>{k}</dt><dd>{v}</dd></>)}</dl></section>

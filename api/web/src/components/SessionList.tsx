@@ -6,7 +6,7 @@ import type { ListFilter, Session } from "../api";
 import { ago, basename } from "../format";
 import { useLive } from "../live";
 import { navigate } from "../router";
-import { AgentBadge, PhaseBadge } from "./Badge";
+import { AgentBadge, ModelError, PhaseBadge } from "./Badge";
 import { typing } from "./Shortcuts";
 import { UsageDays } from "./Controls";
 
@@ -42,10 +42,11 @@ function Card({ s, selected }: { s: Session; selected: boolean }) {
         <strong class="session-name">{s.name}</strong>
         <span class="badges">{s.alert && <span class="pill alert" data-testid="alert-badge"
           title={s.alert}>alert</span>}{s.budget_exceeded && <span class="pill"
-          title={s.budget_exceeded}>budget</span>}<AgentBadge status={s.agent_status} /><PhaseBadge phase={s.phase} /></span>
+          title={s.budget_exceeded}>budget</span>}<AgentBadge state={s.agent_state} why={s.model_error} /><PhaseBadge phase={s.phase} /></span>
       </div>
       {s.initial_prompt && <p class="prompt-excerpt">{s.initial_prompt}</p>}
       {s.phase === "failed" && s.status_reason && <p class="reason">{s.status_reason}</p>}
+      <ModelError s={s} />
       <div class="meta">
         <span title={s.repo_path}>{basename(s.repo_path)}{s.subdirectory ? `/${s.subdirectory}` : ""}</span>
         <span class="mono">{s.branch}</span>

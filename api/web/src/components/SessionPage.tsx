@@ -61,8 +61,10 @@ export function SessionPage({ name, tab }: { name: string; tab: string }) {
         <p class="meta"><span class="mono">{s.branch}</span><span>{s.agent}{s.model ? ` · ${s.model}` : ""}</span>
           {s.access_mode === "read-only" && <span class="pill">read-only</span>}</p>
       </div>
-      <span class="badges"><AgentBadge status={s.agent_status} /><PhaseBadge phase={s.phase} /></span>
+      <span class="badges"><AgentBadge state={s.agent_state} why={s.model_error} /><PhaseBadge phase={s.phase} /></span>
     </div>
+    {s.agent_state === "model_failing" && <p class="banner danger" data-testid="model-error-banner">
+      {s.model_error}</p>}
     {s.phase === "failed" && <p class="banner danger">{s.status_reason ?? "Failed."}
       {offered(s, "retry") && <button class="button small-button" onClick={() => void api.retry(s.id)}>Retry</button>}</p>}
     <nav class="tabs" role="tablist">

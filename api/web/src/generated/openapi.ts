@@ -243,6 +243,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/credentials": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The credentials the proxy loaded (names, sources, masked values only) and which agents can work with them */
+        get: operations["get_api_credentials"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/egress": {
         parameters: {
             query?: never;
@@ -841,6 +858,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Prometheus metrics of the four services (text exposition format) */
+        get: operations["get_metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/ws/console/{ref}": {
         parameters: {
             query?: never;
@@ -939,6 +973,13 @@ export interface components {
             alert: string | null;
             /** @description Why model requests are refused (a spent budget), or null */
             budget_exceeded: string | null;
+            /** @description Why the session's model requests fail, as the proxy last saw them (no credential, DNS, the model API's 4xx/5xx); null once one succeeds */
+            model_error: string | null;
+            /**
+             * @description The agent's status as the UIs show it: agent_status, or model_failing while the session runs and model_error is set
+             * @enum {string}
+             */
+            agent_state: "unknown" | "working" | "waiting_approval" | "waiting_input" | "idle" | "model_failing";
             /** @description The list filters that show this session */
             filters: ("active" | "waiting" | "failed" | "archived")[];
             /** @description What can be done to it now */
@@ -1039,6 +1080,35 @@ export interface components {
             expires_at: string;
             /** @enum {string|null} */
             decision: "allow" | "deny" | "expired" | null;
+        };
+        /** @description The credentials the proxy loaded (names, sources, masked values) and which agents can work with them */
+        Credentials: {
+            /** @description false: no proxy has loaded credentials yet */
+            published: boolean;
+            loaded_at: string | null;
+            credentials: {
+                name: string;
+                /** @description The environment variables that set it */
+                env: string[];
+                /**
+                 * @description Where the proxy found it; null: not set
+                 * @enum {string|null}
+                 */
+                source: "env" | "1password" | "file" | "codex-auth.json" | null;
+                /** @description Its first 4 and last 2 characters (nothing of a short one); never the value */
+                masked: string | null;
+            }[];
+            warnings: string[];
+            agents: {
+                /** @enum {string} */
+                agent: "claude" | "codex";
+                /** @description Its model credential is set */
+                ready: boolean;
+                /** @description The credential the proxy puts in */
+                using: string | null;
+                /** @description What to set, when not ready */
+                hint: string | null;
+            }[];
         };
         CreateSession: {
             /** @description Absolute path inside a git repo. */
@@ -1480,6 +1550,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["BudgetState"];
+                };
+            };
+        };
+    };
+    get_api_credentials: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Credentials"];
                 };
             };
         };
@@ -3042,6 +3132,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_metrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
                 };
             };
         };
