@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import statistics
 import sys
 import tempfile
@@ -128,6 +129,8 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=300, help="hook events to time")
     parser.add_argument("--sessions", type=int, default=20, help="running sessions")
     args = parser.parse_args()
+    # A SIGTERM (``timeout``) unwinds like Ctrl-C: the cleanup below runs, nothing is left.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="bench-live-status-") as tmp:
         root = Path(tmp)
         root.chmod(0o711)  # git runs as the repository's owner: it must reach it
