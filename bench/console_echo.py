@@ -12,6 +12,10 @@ session:
 - the baseline: ``docker exec -it <container> tmux attach -t agent`` on a pseudo-terminal
   this process holds, keys written to and echoes read from its master side.
 
+Two floors say where ours spends its time: the engine's exec stream opened from this
+process exactly as the API opens it (no WebSocket hop), and the API's server stack
+(Hypercorn + Quart-trio, the same frames) echoing with no terminal behind it.
+
 Between keys each side waits for the screen to settle, and a line is cleared (Ctrl-U)
 every 40 keys. Prints p50/p99 of each and the ratio ours / baseline (target <= 1.3x).
 Never asserts. Leaves nothing: the appliance's cleanup removes its container and network
@@ -159,6 +163,66 @@ async def engine_direct(app: Appliance, container: str, n: int) -> list[float]:
     return out
 
 
+# --- a floor: the same server stack echoing a frame, no terminal behind it ---------------
+ECHO_APP = """
+import base64, json, sys, trio
+from hypercorn.config import Config
+from hypercorn.trio import serve
+from quart import websocket
+from quart_trio import QuartTrio
+app = QuartTrio("echo")
+
+@app.websocket("/echo")
+async def echo() -> None:
+    await websocket.accept()
+    while True:
+        msg = json.loads(await websocket.receive())
+        data = base64.b64decode(msg["data"])
+        await websocket.send(json.dumps({"type": "output",
+                                         "data": base64.b64encode(data).decode()}))
+
+config = Config()
+config.bind = ["127.0.0.1:" + sys.argv[1]]
+config.accesslog = None
+config.alpn_protocols = ["http/1.1"]
+trio.run(serve, app, config)
+"""
+
+
+def framework_floor(n: int) -> list[float]:
+    """Hypercorn + Quart-trio (the API's server stack) echoing the console's frames."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-c", ECHO_APP, str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                ws = Ws(port, "/echo", [])
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        out: list[float] = []
+        try:
+            for i in range(n):
+                t0 = time.perf_counter()
+                ws.send_json({"type": "input", "data": base64.b64encode(key(i)).decode()})
+                if not ws.output(10):
+                    raise RuntimeError("no echo from the framework floor")
+                out.append(time.perf_counter() - t0)
+                time.sleep(SETTLE)
+        finally:
+            ws.close()
+        return out
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 # --- the baseline: docker exec -it on a pty -------------------------------------------
 def _pty_drain(fd: int, quiet: float) -> None:
     while select.select([fd], [], [], quiet)[0]:
@@ -217,7 +281,8 @@ def main() -> None:
     args = parser.parse_args()
     # A SIGTERM (``timeout``) unwinds like Ctrl-C: the cleanup below runs, nothing is left.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    got: dict[str, list[float]] = {"ours": [], "docker exec": [], "engine": []}
+    got: dict[str, list[float]] = {"ours": [], "docker exec": [], "engine": [],
+                                   "framework": []}
     with tempfile.TemporaryDirectory(prefix="bench-console-") as tmp:
         root = Path(tmp)
         root.chmod(0o711)  # git runs as the repository's owner: it must reach it
@@ -233,13 +298,15 @@ def main() -> None:
                 got["ours"] += ours(app, sid, args.n)
                 got["docker exec"] += baseline(container, args.n)
                 got["engine"] += trio.run(engine_direct, app, container, args.n)
+                got["framework"] += framework_floor(args.n)
         finally:
             app.cleanup()
     print(f"console echo: {args.rounds} rounds x {args.n} keys per side, one tmux session")
     for label, values in (("docker exec -it … tmux attach (pty)", got["docker exec"]),
                           ("engine exec stream, no API (floor)", got["engine"]),
+                          ("WebSocket echo, same server stack, no terminal", got["framework"]),
                           ("/ws/console (WebSocket, TCP)", got["ours"])):
-        print(f"  {label:38s} p50 {statistics.median(values) * 1e3:6.2f} ms  "
+        print(f"  {label:48s} p50 {statistics.median(values) * 1e3:6.2f} ms  "
               f"p99 {percentile(values, 0.99) * 1e3:6.2f} ms")
     ratio = statistics.median(got["ours"]) / statistics.median(got["docker exec"])
     print(f"  ratio ours / docker exec (p50): {ratio:.2f}x   target <= 1.3x")

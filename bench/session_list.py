@@ -3,7 +3,7 @@
 Fills a real store with 1,000 sessions, runs the real API process, and times N requests
 over the Unix socket (the CLI's path) and over HTTP on loopback (the web UI's path), next
 to the floor of the same request to GET /api/health's cheapest sibling,
-/api/recent-repos. Prints p50/p99 (target p50 <= 20 ms). Never asserts.
+/api/recent-repos. Prints p50/p99 (target p50 <= 10 ms). Never asserts.
 
 Usage: .venv/bin/python bench/session_list.py [-n 200] [--sessions 1000]
 """
@@ -82,7 +82,7 @@ def main() -> None:
         p99 = sorted(values)[int(0.99 * (len(values) - 1))]
         print(f"  {label:40s} p50 {statistics.median(values) * 1000:6.2f} ms  "
               f"p99 {p99 * 1000:6.2f} ms")
-    print("  target: /api/sessions p50 <= 20 ms")
+    print("  target: /api/sessions p50 <= 10 ms")
 
 
 if __name__ == "__main__":
