@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -227,6 +228,8 @@ def main() -> None:
         help="dump heap snapshots; print the top allocation sites between waves 2, 4, 8, 12",
     )
     args = parser.parse_args()
+    # A SIGTERM (``timeout``) unwinds like Ctrl-C: every process started here is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
         sys.exit("bench: nginx (the fake upstream) is missing: run `sh bench/setup.sh`")
     started = time.monotonic()
