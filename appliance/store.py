@@ -265,6 +265,8 @@ class Store:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._lock = threading.RLock()
+        #: The last list read, under the journal's last id then: (filter, id, views).
+        self._listed: tuple[object, int, list[str]] | None = None
 
     @classmethod
     def open(cls, path: Path) -> Store:
@@ -431,13 +433,19 @@ class Store:
         """Sessions' public JSON, oldest first; with ``chosen``, those its filter shows
         (``unarchived``: all but the archived, what a plain list shows)."""
         with self._lock:
+            # Every write to a session appends to the journal in its own transaction, and
+            # the journal's ids only grow: while its last id stands, the rows do too. The
+            # id is read first, so the rows read after it are never older than their key.
+            last = self._conn.execute("SELECT MAX(id) FROM events").fetchone()[0] or 0
+            if self._listed is not None and self._listed[:2] == (chosen, last):
+                return list(self._listed[2])
             rows = self._conn.execute(
                 "SELECT view, phase, agent_status FROM sessions ORDER BY created_at").fetchall()
-        if chosen is None:
-            return [r[0] for r in rows]
-        # A dict look-up per row, not an Enum call: a list reads every row.
-        return [r[0] for r in rows
-                if wire.shown_under(chosen, _PHASES[r[1]], _STATUSES[r[2]])]
+            # A dict look-up per row, not an Enum call: a list reads every row.
+            views = [r[0] for r in rows if chosen is None
+                     or wire.shown_under(chosen, _PHASES[r[1]], _STATUSES[r[2]])]
+            self._listed = (chosen, last, views)
+        return list(views)
 
     def list_sessions(self) -> list[Session]:
         with self._lock:

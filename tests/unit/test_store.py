@@ -161,6 +161,31 @@ def test_list_views_oldest_first_from_the_index_with_every_filter(store: Store) 
     assert "sessions_created" in plan and "TEMP B-TREE" not in plan, plan
 
 
+def test_a_list_sees_every_write_of_another_connection(store: Store, db_path: Path) -> None:
+    """The list is kept between reads while the journal stands still; another process's
+    insert, update or delete (each with its event) shows on the next list, under every
+    filter."""
+    other = Store.open(db_path)
+    try:
+        def names(chosen: ListFilter | Literal["unarchived"] | None = "unarchived"
+                  ) -> list[str]:
+            return [json.loads(v)["name"] for v in store.list_views(chosen)]
+
+        assert names() == []
+        a = other.insert_session(make_session("a", created=T0))
+        assert names() == ["a"] and names() == ["a"]
+        other.update_session(a.id, phase=Phase.RUNNING)
+        assert [json.loads(v)["phase"] for v in store.list_views()] == ["running"]
+        other.insert_session(make_session("b", created=T0 + timedelta(seconds=1),
+                                          phase=Phase.ARCHIVED))
+        assert names() == ["a"] and names(None) == ["a", "b"]
+        assert names(ListFilter.ARCHIVED) == ["b"] and names() == ["a"]
+        other.delete_session(a.id)
+        assert names() == [] and names(None) == ["b"]
+    finally:
+        other.close()
+
+
 def test_update_checks_transitions(store: Store) -> None:
     s = store.insert_session(make_session("t", phase=Phase.DELETING))
     last = store.last_event_id()
