@@ -1,0 +1,72 @@
+"""``GET /api/sessions/{id}/timeline``: the session's one timeline, a page at a time.
+
+The route reads each source before the cursor on a worker thread (the transcript and the
+audit log a bounded window each, the commits through a shadow, the journal by id) and merges
+them with :func:`appliance.timeline.merge` (the theory of the cursor and of agent-written
+times is there). The newest page has no ``before``; clients that follow it live ask for it
+again when ``/ws/events`` says the session changed, or on a short timer, and merge by
+``key``. Reads share the transcript readers' limiter, so many pages at once of a hostile
+log cannot add up.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import trio
+from quart import Blueprint, request
+
+from api.context import current
+from api.openapi import RouteDoc, documented, err, ok
+from appliance import repos, timeline, timeline_git, timeline_read, trees, wire, workspaces
+from appliance.config import Settings
+from appliance.sessions import Session, utcnow
+from appliance.store import Store
+from appliance.timeline import Source
+
+blueprint = Blueprint("timeline", __name__)
+
+
+def read_page(settings: Settings, store: Store, session: Session,
+              cursor: dict[timeline.Source, int], limit: int) -> timeline.Page:
+    """One page, from every source (blocking: runs on a worker thread)."""
+    now = utcnow()
+    batches = [
+        timeline_read.messages(trees.home_dir(settings, session), session,
+                               cursor.get(Source.MESSAGE), now=now),
+        timeline_read.audits(settings.audit_path, session.id, cursor.get(Source.AUDIT)),
+        timeline_read.events(
+            store.session_events_before(session.id, cursor.get(Source.EVENT), limit),
+            cursor.get(Source.EVENT), limit, store.last_event_id()),
+    ]
+    workspace = trees.workspace_dir(settings, session) if trees.host_workspace(session) else None
+    if workspace is not None and workspaces.is_workspace(workspace):
+        batches.append(timeline_git.commits(
+            repos.repo_facts(session.repo_path), workspace, session,
+            settings.shadows_dir / session.id, cursor.get(Source.COMMIT), now=now))
+    return timeline.merge(batches, limit)
+
+
+@blueprint.get("/api/sessions/<ref>/timeline")
+@documented(RouteDoc(
+    summary="The session's timeline: transcript messages, proxied requests, commits on its "
+            "branch and journal events, merged in time order, a page at a time",
+    query=(("before", "the cursor of the previous page (default: the newest items)"),
+           ("limit", f"items a page, 1 to {timeline.MAX_LIMIT} "
+                     f"(default {timeline.DEFAULT_LIMIT})")),
+    responses={"200": ok({"$ref": "#/components/schemas/TimelinePage"}),
+               "400": err("The cursor or the limit is not one this route gives or takes"),
+               "404": err("No such session"),
+               "409": err("The agent made its log something that is not read: a symlink, "
+                          "a FIFO, too many files")}))
+async def get_timeline(ref: str) -> dict[str, Any]:
+    ctx = current()
+    session = await ctx.resolve(ref)
+    raw = request.args.get("before")
+    cursor = timeline.parse_cursor(raw) if raw else {}
+    limit = timeline.parse_limit(request.args.get("limit"))
+    page = await trio.to_thread.run_sync(
+        partial(read_page, ctx.settings, ctx.store.sync, session, cursor, limit),
+        limiter=ctx.readers)
+    return wire.render(wire.TIMELINE_PAGE, page)
