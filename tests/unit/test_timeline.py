@@ -230,3 +230,36 @@ def test_audit_reader_keeps_to_its_session_and_window(tmp_path: Path,
         before = b.start
     assert [x.title for x in found] == [f"GET api.example.test/mine/{i}[31m"
                                         for i in (0, 10, 20, 30)]
+
+
+# --- the CLI's rendering and follow (pure) ------------------------------------------------
+
+
+def item(key: str, title: str = "t", **more: object) -> dict[str, object]:
+    return {"key": key, "source": "commit", "ts": "2026-01-01T10:11:12+00:00",
+            "trusted_time": False, "kind": "commit", "title": title, "text": "", **more}
+
+
+def test_cli_line_has_no_control_character_even_from_a_hostile_api() -> None:
+    from cli.timeline import line
+    shown = line(item("c1", "\x1b[2J\x1b]8;;http://x\x07fix\x1b\\", text="a\x1b[1mb\nc"))
+    assert "\x1b" not in shown and "\x07" not in shown
+    assert shown.startswith("10:11:12~ GIT commit")
+
+
+def test_cli_follow_prints_each_new_item_once_and_catches_up_across_pages() -> None:
+    from cli.timeline import follow
+    served = [[item("a"), item("b")]]  # what the API holds, as pages newest first
+
+    def fetch(before: str | None) -> dict[str, object]:
+        index = int(before or 0)
+        return {"items": served[index], "more": index + 1 < len(served),
+                "cursor": str(index + 1)}
+
+    seen = {"a", "b"}
+    shown: list[str] = []
+    follow(fetch, seen, lambda i: shown.append(str(i["key"])), rounds=1, sleep=lambda _: None)
+    assert shown == []
+    served[:] = [[item("e"), item("f")], [item("c"), item("d")], [item("a"), item("b")]]
+    follow(fetch, seen, lambda i: shown.append(str(i["key"])), rounds=2, sleep=lambda _: None)
+    assert shown == ["c", "d", "e", "f"]
