@@ -16,10 +16,13 @@ serves the newest of them, again and again, until the page is full. So:
 * every entry is served exactly once across pages, whatever the times say: a time only
   decides how sources interleave, never whether an entry is reached;
 * a source's entries keep their own order;
-* a source whose reader stopped at its bound (a huge transcript, an audit log full of other
-  sessions' lines) before its start stops the page there: its unread part might hold newer
+* a source with trusted times whose reader stopped at its bound before its start (an audit
+  log full of other sessions' lines) stops the page there: its unread part might hold newer
   entries, so nothing older from the others is served until it is read. The cursor still
-  moves past what was read, so paging always progresses.
+  moves past what was read, so paging always progresses. A source whose times the agent
+  writes (the transcript) never stops a page: its times decide nothing for sure, and an
+  agent must not blank its timeline with one huge line; what its reader finds further back
+  comes on the pages after.
 
 Times the agent controls (transcript timestamps, commit dates) are clamped by
 :func:`clamp` into ``[session created, now]``: a forged future time shows the entry as the
@@ -54,6 +57,9 @@ class Source(StrEnum):
     COMMIT = "commit"
     EVENT = "event"
 
+
+#: Sources whose times the appliance writes (the others' are the agent's).
+TRUSTED_TIMES = frozenset({Source.AUDIT, Source.EVENT})
 
 #: Ties in time: the order things usually happen in (the agent says, the proxy relays, git
 #: records, the appliance notes).
@@ -105,7 +111,8 @@ def merge(batches: Sequence[Batch], limit: int) -> Page:
     cursor = {b.source: b.end for b in batches}
     out: list[Entry] = []
     while len(out) < limit:
-        if any(left[s] == 0 and not b.exhausted for s, b in by.items()):
+        if any(left[s] == 0 and not b.exhausted and s in TRUSTED_TIMES
+               for s, b in by.items()):
             break  # a source's unread part might hold the newest entry
         heads = [by[s].entries[n - 1] for s, n in left.items() if n]
         if not heads:

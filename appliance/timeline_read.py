@@ -30,7 +30,7 @@ from appliance.store import Event
 from appliance.timeline import Batch, Entry, Source, clamp, parse_time, plain, title
 
 WINDOW = 1024 * 1024  # transcript bytes a page
-AUDIT_WINDOW = 4 * 1024 * 1024  # audit bytes a page (other sessions' lines included)
+AUDIT_WINDOW = 16 * 1024 * 1024  # audit bytes a page (other sessions' lines included)
 BLOCKS = 1024  # entries one line can give; more are not shown
 LAST = BLOCKS - 1
 
@@ -50,6 +50,28 @@ def _lines(data: bytes, base: int, whole_start: bool) -> tuple[list[tuple[int, b
     at = start
     while (end := data.find(b"\n", at)) >= 0:
         out.append((base + end + 1, data[at:end]))
+        at = end + 1
+    return out, base + start
+
+
+def _mine(data: bytes, base: int, needle: bytes,
+          whole_start: bool) -> tuple[list[tuple[int, bytes]], int]:
+    """As :func:`_lines`, but only the lines that hold ``needle`` (found by searching for it,
+    not by splitting every line: most of the audit log is other sessions')."""
+    start = 0
+    if not whole_start:
+        first = data.find(b"\n")
+        if first < 0 or first + 1 == len(data):
+            return [], base
+        start = first + 1
+    out = []
+    at = start
+    while (hit := data.find(needle, at)) >= 0:
+        begin = data.rfind(b"\n", start, hit) + 1 or start
+        end = data.find(b"\n", hit)
+        if end < 0:
+            break  # the last line, still being written
+        out.append((base + end + 1, data[begin:end]))
         at = end + 1
     return out, base + start
 
@@ -135,12 +157,9 @@ def audits(path: Path, session_id: str, before: int | None) -> Batch:
         lo, hi = _window(size, before, AUDIT_WINDOW)
         fh.seek(lo)
         data = fh.read(hi - lo)
-    lines, start = _lines(data, lo, whole_start=lo == 0)
-    needle = f'"session":"{session_id}"'.encode()
+    lines, start = _mine(data, lo, f'"session":"{session_id}"'.encode(), whole_start=lo == 0)
     entries = []
     for line_end, raw in lines:
-        if needle not in raw:
-            continue
         try:
             record = parse_line(raw.decode("utf-8", "replace"))
         except (ValueError, TypeError, KeyError):

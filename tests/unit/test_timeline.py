@@ -53,11 +53,14 @@ CASES = [
     # ties: message, audit, commit, event
     ([batch(V, [1]), batch(C, [1]), batch(A, [1]), batch(M, [1])], 10,
      ["message1", "audit1", "commit1", "event1"], False),
-    # a source cut at its bound stops the page once its read part is served
-    ([batch(M, [5], exhausted=False, start=7), batch(A, [1, 2, 6])], 10,
-     ["message8", "audit3"], True),
-    # ... and an empty cut source stops it at once (its unread part may be newest)
-    ([batch(M, [], exhausted=False, start=7), batch(A, [1, 2])], 10, [], True),
+    # a source with trusted times cut at its bound stops the page once its read part is
+    # served, and at once when it read nothing (its unread part may be newest)
+    ([batch(A, [5], exhausted=False, start=7), batch(V, [1, 2, 6])], 10,
+     ["audit8", "event3"], True),
+    ([batch(A, [], exhausted=False, start=7), batch(V, [1, 2])], 10, [], True),
+    # the agent's transcript, cut, never stops a page (one huge line cannot blank it)
+    ([batch(M, [], exhausted=False, start=7), batch(A, [1, 2])], 10, ["audit1", "audit2"],
+     True),
     # a source out of time order (the agent forged a time) keeps its own order; nothing is lost
     ([batch(M, [1, 99, 2]), batch(A, [3, 4])], 10,
      ["message1", "message2", "message3", "audit1", "audit2"], False),
