@@ -188,10 +188,18 @@ def event_entry(e: Event) -> Entry:
     view = e.payload.get("session") if isinstance(e.payload, dict) else None
     view = view if isinstance(view, dict) else {}
     phase, status = view.get("phase"), view.get("agent_status")
-    head = e.kind
-    if e.kind == "hook":
-        head = f"hook {e.payload.get('hook')}"
-    text = " · ".join(str(v) for v in (phase, status, view.get("status_reason")) if v)
+    state = " · ".join(str(v) for v in (phase, status, view.get("status_reason")) if v)
+    said = {k: v for k, v in e.payload.items() if k != "session" and isinstance(v, str)}
+    match e.kind:
+        case "hook":
+            head = f"hook {said.get('hook')}"
+        case "progress":
+            head = said.get("message") or said.get("step") or "progress"
+        case "branch_synced":
+            head = f"{said.get('branch')} at {str(said.get('commit'))[:12]}"
+        case _:
+            head = f"{e.kind}: {state}" if state else e.kind
+    text = state
     when = parse_time(e.ts)
     assert when is not None  # the store writes ISO times
     return Entry(source=Source.EVENT, pos=e.id, ts=when, key=f"e{e.id}", kind=e.kind,

@@ -13,7 +13,7 @@ import type { Session } from "../api";
 const POLL_MS = 3000;
 
 function Row({ item }: { item: TimelineItem }) {
-  const time = new Date(item.ts).toLocaleTimeString();
+  const time = new Date(item.ts).toLocaleTimeString([], { hour12: false });
   const body = item.text && item.text !== item.title;
   return <li class={`tl-item tl-${item.source}`} data-testid="timeline-item"
     data-source={item.source} data-key={item.key}>
