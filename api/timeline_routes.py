@@ -21,6 +21,7 @@ from api.context import current
 from api.openapi import RouteDoc, documented, err, ok
 from appliance import repos, timeline, timeline_git, timeline_read, trees, wire, workspaces
 from appliance.config import Settings
+from appliance.errors import InvalidInput
 from appliance.sessions import Session, utcnow
 from appliance.store import Store
 from appliance.timeline import Source
@@ -32,9 +33,13 @@ def read_page(settings: Settings, store: Store, session: Session,
               cursor: dict[timeline.Source, int], limit: int) -> timeline.Page:
     """One page, from every source (blocking: runs on a worker thread)."""
     now = utcnow()
+    try:
+        home = trees.home_dir(settings, session)
+    except InvalidInput:  # a Kubernetes session whose volumes this host cannot read
+        home = None
     batches = [
-        timeline_read.messages(trees.home_dir(settings, session), session,
-                               cursor.get(Source.MESSAGE), now=now),
+        timeline_read.messages(home, session, cursor.get(Source.MESSAGE), now=now)
+        if home is not None else timeline_read.nothing(Source.MESSAGE, cursor.get(Source.MESSAGE)),
         timeline_read.audits(settings.audit_path, session.id, cursor.get(Source.AUDIT)),
         timeline_read.events(
             store.session_events_before(session.id, cursor.get(Source.EVENT), limit),

@@ -84,6 +84,12 @@ def _window(size: int, before: int | None, window: int) -> tuple[int, int]:
 # --- the transcript -----------------------------------------------------------------
 
 
+def nothing(source: Source, before: int | None) -> Batch:
+    """A source with nothing to show (no log yet; a volume this host cannot read)."""
+    return Batch(source=source, entries=(), end=LAST if before is None else before, start=0,
+                 exhausted=True)
+
+
 def _message_entry(m: Message, pos: int, *, low: datetime, high: datetime) -> Entry:
     if m.kind in (Kind.TOOL_CALL, Kind.PLAN):
         head = f"{m.tool or 'tool'}"
@@ -98,8 +104,7 @@ def _message_entry(m: Message, pos: int, *, low: datetime, high: datetime) -> En
 
 def messages(home: Path, session: Session, before: int | None, *, now: datetime) -> Batch:
     """The agent's messages before ``before`` (a position), at most a window of its log."""
-    empty = Batch(source=Source.MESSAGE, entries=(), end=before or LAST, start=0,
-                  exhausted=True)
+    empty = nothing(Source.MESSAGE, before)
     parse = claude_messages if session.agent is Agent.CLAUDE else codex_messages
     try:
         with safefs.open_tree(home, label=reader.HOME, absent="no home") as tree:
@@ -150,8 +155,7 @@ def audits(path: Path, session_id: str, before: int | None) -> Batch:
     try:
         fh = path.open("rb")
     except FileNotFoundError:
-        return Batch(source=Source.AUDIT, entries=(), end=before or LAST, start=0,
-                     exhausted=True)
+        return nothing(Source.AUDIT, before)
     with fh:
         size = fh.seek(0, 2)
         lo, hi = _window(size, before, AUDIT_WINDOW)
