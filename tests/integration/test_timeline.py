@@ -9,8 +9,11 @@ nothing, and a huge transcript keeps the answer bounded.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ import pytest
 
 from appliance import timeline
 from tests.conftest import AGENT_UID
-from tests.support.appliance import Appliance, wait_for
+from tests.support.appliance import BIN, Appliance, wait_for
 from tests.support.engine import AGENT_IMAGE, ensure_agent_image
 from tests.support.fake_models import FakeModels
 
@@ -87,6 +90,21 @@ def append(app: Appliance, session: dict[str, Any], *lines: str) -> None:
     assert code == 0, out
 
 
+@contextmanager
+def trio_free_timeout(seconds: float) -> Iterator[None]:
+    """Fail (never hang) a blocking read that takes longer than ``seconds``."""
+    def expired(_signum: int, _frame: object) -> None:
+        raise AssertionError(f"nothing came within {seconds:.0f}s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(int(seconds))
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def when(item: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(item["ts"])
 
@@ -143,9 +161,26 @@ def test_message_request_commit_and_status_show_in_order(app: Appliance, repo: P
     times = [when(i) for i in items]
     assert times == sorted(times)
 
-    # The CLI shows the same, one line an item.
+    # The CLI shows the same, one line an item; -f prints what comes next, once.
     out = app.cli("timeline", "tl").stdout
     assert "MSG" in out and "NET" in out and "GIT" in out and "hook Stop" in out
+    follower = subprocess.Popen([str(BIN / "clauderon"), "timeline", "tl", "-f"],
+                                env=app.env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert follower.stdout is not None
+        shown = [line for line in out.splitlines() if not line.startswith("(older")]
+        lines = [follower.stdout.readline() for _ in shown]
+        assert any("hook Stop" in line for line in lines)
+        as_agent(app, s, "git -c user.name=Agent -c user.email=a@x commit -q --allow-empty "
+                         "-m 'followed live'")
+        with trio_free_timeout(60):
+            new = follower.stdout.readline()
+            while "followed live" not in new:
+                assert "ran the tests" not in new and "hook Stop" not in new  # not twice
+                new = follower.stdout.readline()
+    finally:
+        follower.terminate()
+        follower.communicate(timeout=10)
 
 
 def test_hostile_agent_cannot_inject_hide_or_inflate(app: Appliance, repo: Path) -> None:
