@@ -11,6 +11,7 @@ log cannot add up.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -21,7 +22,7 @@ from api.context import current
 from api.openapi import RouteDoc, documented, err, ok
 from appliance import repos, timeline, timeline_git, timeline_read, trees, wire, workspaces
 from appliance.config import Settings
-from appliance.errors import InvalidInput
+from appliance.errors import ClauderonError, InvalidInput
 from appliance.sessions import Session, utcnow
 from appliance.store import Store
 from appliance.timeline import Source
@@ -31,26 +32,43 @@ blueprint = Blueprint("timeline", __name__)
 
 def read_page(settings: Settings, store: Store, session: Session,
               cursor: dict[timeline.Source, int], limit: int) -> timeline.Page:
-    """One page, from every source (blocking: runs on a worker thread)."""
+    """One page, from every source (blocking: runs on a worker thread). A source that
+    cannot be read (the agent turned its log into a FIFO, the repository is gone) is left
+    out with a note: the agent must not be able to blank the rest of its timeline."""
     now = utcnow()
-    try:
-        home = trees.home_dir(settings, session)
-    except InvalidInput:  # a Kubernetes session whose volumes this host cannot read
-        home = None
+    notes: list[str] = []
+
+    def messages() -> timeline.Batch:
+        try:
+            home = trees.home_dir(settings, session)
+        except InvalidInput:  # a Kubernetes session whose volumes this host cannot read
+            return timeline_read.nothing(Source.MESSAGE, cursor.get(Source.MESSAGE))
+        return timeline_read.messages(home, session, cursor.get(Source.MESSAGE), now=now)
+
+    def commits() -> timeline.Batch:
+        workspace = trees.workspace_dir(settings, session)
+        if not workspaces.is_workspace(workspace):
+            return timeline_read.nothing(Source.COMMIT, cursor.get(Source.COMMIT))
+        return timeline_git.commits(repos.repo_facts(session.repo_path), workspace, session,
+                                    settings.shadows_dir / session.id,
+                                    cursor.get(Source.COMMIT), now=now)
+
+    readers = [(Source.MESSAGE, "the transcript", messages)]
+    if trees.host_workspace(session):
+        readers.append((Source.COMMIT, "the branch's commits", commits))
     batches = [
-        timeline_read.messages(home, session, cursor.get(Source.MESSAGE), now=now)
-        if home is not None else timeline_read.nothing(Source.MESSAGE, cursor.get(Source.MESSAGE)),
         timeline_read.audits(settings.audit_path, session.id, cursor.get(Source.AUDIT)),
         timeline_read.events(
             store.session_events_before(session.id, cursor.get(Source.EVENT), limit),
             cursor.get(Source.EVENT), limit, store.last_event_id()),
     ]
-    workspace = trees.workspace_dir(settings, session) if trees.host_workspace(session) else None
-    if workspace is not None and workspaces.is_workspace(workspace):
-        batches.append(timeline_git.commits(
-            repos.repo_facts(session.repo_path), workspace, session,
-            settings.shadows_dir / session.id, cursor.get(Source.COMMIT), now=now))
-    return timeline.merge(batches, limit)
+    for source, what, read in readers:
+        try:
+            batches.append(read())
+        except ClauderonError as exc:
+            notes.append(f"{what} is not shown: {exc.message}")
+            batches.append(timeline_read.nothing(source, cursor.get(source)))
+    return replace(timeline.merge(batches, limit), notes=tuple(notes))
 
 
 @blueprint.get("/api/sessions/<ref>/timeline")

@@ -98,6 +98,8 @@ class Page:
     entries: tuple[Entry, ...]  # oldest first
     cursor: dict[Source, int]  # pass back (as text: :func:`format_cursor`) for older ones
     more: bool
+    #: Sources that could not be read this time, and why (the others are still served).
+    notes: tuple[str, ...] = ()
 
     @property
     def cursor_text(self) -> str:

@@ -24,7 +24,7 @@ from appliance import safefs
 from appliance.agents import reader
 from appliance.agents.logs import Kind, Message, claude_messages, codex_messages, load
 from appliance.audit import parse_line
-from appliance.errors import ClauderonError, InvalidInput, NotFound
+from appliance.errors import ClauderonError, Conflict, InvalidInput, NotFound
 from appliance.sessions import Agent, Session
 from appliance.store import Event
 from appliance.timeline import Batch, Entry, Source, clamp, parse_time, plain, title
@@ -102,36 +102,51 @@ def _message_entry(m: Message, pos: int, *, low: datetime, high: datetime) -> En
                  trusted_time=False)
 
 
+def _window_of_log(tree: safefs.Tree, session: Session,
+                   before: int | None) -> tuple[bytes, int, int, int] | None:
+    """The bytes of the window before ``before``, where they start, where their file starts,
+    and the logs' total size; None when there is no log."""
+    files = reader.log_files(tree, session)
+    sizes: list[int] = []
+    for log in files:
+        with safefs.open_file(tree, log.parts) as f:
+            sizes.append(f.size)
+    if not files:
+        return None
+    total = sum(sizes)
+    lo, hi = _window(total, before, WINDOW)
+    # The file the window ends in (a page never spans two of Codex's files).
+    base, index = 0, 0
+    for index, size in enumerate(sizes):  # noqa: B007 - the last one is kept
+        if hi <= base + size:
+            break
+        base += size
+    lo = max(lo, base)
+    with safefs.open_file(tree, files[index].parts) as f:
+        return safefs.read_at(f, lo - base, hi - lo), lo, base, total
+
+
 def messages(home: Path, session: Session, before: int | None, *, now: datetime) -> Batch:
-    """The agent's messages before ``before`` (a position), at most a window of its log."""
+    """The agent's messages before ``before`` (a position), at most a window of its log.
+    A log the agent made unreadable (a symlink, a FIFO, too many files) is a 409, as on the
+    transcript route; the caller leaves the source out with a note."""
     empty = nothing(Source.MESSAGE, before)
     parse = claude_messages if session.agent is Agent.CLAUDE else codex_messages
     try:
         with safefs.open_tree(home, label=reader.HOME, absent="no home") as tree:
-            files = reader.log_files(tree, session)
-            sizes: list[int] = []
-            for log in files:
-                with safefs.open_file(tree, log.parts) as f:
-                    sizes.append(f.size)
-            total = sum(sizes)
-            lo, hi = _window(total, before, WINDOW)
-            # The file the window ends in (a page never spans two of Codex's files).
-            base, index = 0, 0
-            for index, size in enumerate(sizes):  # noqa: B007 - the last one is kept
-                if hi <= base + size:
-                    break
-                base += size
-            if not files:
-                return empty
-            lo = max(lo, base)
-            with safefs.open_file(tree, files[index].parts) as f:
-                data = safefs.read_at(f, lo - base, hi - lo)
-    except NotFound:
+            try:
+                found = _window_of_log(tree, session, before)
+            except NotFound:
+                return empty  # no log yet, or it just moved away
+            except Conflict:
+                raise
+            except ClauderonError as exc:
+                raise Conflict(f"the agent's log cannot be read: {exc.message}") from None
+    except InvalidInput:  # only from open_tree: the session's container was never made
         return empty
-    except InvalidInput:
-        return empty  # no home: the session's container was never made
-    except ClauderonError:
-        raise
+    if found is None:
+        return empty
+    data, lo, base, total = found
     lines, start = _lines(data, lo, whole_start=lo == base)
     end = before if before is not None else total * BLOCKS + LAST
     entries = []

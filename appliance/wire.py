@@ -220,6 +220,10 @@ TIMELINE_PAGE: tuple[Field, ...] = (
     Field("cursor", {**STR, "description": "Pass as ?before= for the items before these"},
           lambda p: p.cursor_text),
     Field("more", {**BOOL, "description": "Older items may exist"}, lambda p: p.more),
+    Field("notes", {"type": "array", "items": STR,
+                    "description": "Sources not shown this time, and why (the agent may "
+                    "have made its transcript unreadable; the other sources still show)"},
+          lambda p: list(p.notes)),
 )
 
 # --- the proxy's controls: usage, budgets, egress (records: appliance/reports.py) ----

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -87,6 +88,8 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     show: Callable[[Json], None] = (
         (lambda i: print(json.dumps(i), flush=True)) if args.json
         else (lambda i: print(line(i), flush=True)))
+    for note in page.get("notes", ()):
+        print(f"clauderon: {plain(str(note), 500)}", file=sys.stderr)
     for item in page["items"]:
         show(item)
     if not args.follow:

@@ -40,7 +40,7 @@ class TimelineScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     TimelineScreen > Vertical { width: 100%; height: 100%; background: $surface;
                                 border: thick $primary; }
-    TimelineScreen #tl-head { height: 1; padding: 0 1; }
+    TimelineScreen #tl-head { height: auto; max-height: 4; padding: 0 1; }
     TimelineScreen RichLog { height: 1fr; }
     """
     BINDINGS = [
@@ -83,7 +83,7 @@ class TimelineScreen(ModalScreen[None]):
         seen = {i["key"] for i in self.items}
         pages: list[list[dict[str, Any]]] = []
         try:
-            page = await self._page(None)
+            page = newest = await self._page(None)
             pages.append(page["items"])
             if not self.loaded:
                 self.cursor = page["cursor"] if page["more"] else None
@@ -94,6 +94,9 @@ class TimelineScreen(ModalScreen[None]):
         except ClauderonError as exc:
             self.query_one("#tl-head", Static).update(Text(f"Timeline: {exc.message}"))
             return
+        head = f"Timeline of {self.session['name']}  (~: a time the agent wrote)"
+        notes = [str(n) for n in newest.get("notes", ())]  # sources left out, and why
+        self.query_one("#tl-head", Static).update(Text("  ".join([head, *notes])))
         added = new_items(pages, seen)
         self.loaded = True
         if added:

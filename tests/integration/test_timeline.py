@@ -231,3 +231,14 @@ def test_hostile_agent_cannot_inject_hide_or_inflate(app: Appliance, repo: Path)
         assert r.status_code == 400 and r.json()["field"] == "before"
     r = http.get(f"/api/sessions/{s['id']}/timeline", params={"limit": "100000"})
     assert r.status_code == 400 and r.json()["field"] == "limit"
+    assert first["notes"] == []
+
+    # The agent makes its transcript unreadable (a FIFO where it should be): the timeline
+    # still answers, says why the transcript is missing, and shows the rest (the requests,
+    # commits and events that say what the agent did).
+    as_agent(app, s, f"rm {path} && mkfifo {path}")
+    r = http.get(f"/api/sessions/{s['id']}/timeline", params={"limit": "200"})
+    assert r.status_code == 200, r.text
+    page = r.json()
+    assert len(page["notes"]) == 1 and "transcript is not shown" in page["notes"][0]
+    assert {i["source"] for i in page["items"]} == {"commit", "event"}

@@ -33,6 +33,7 @@ export function TimelineTab({ s }: { s: Session }) {
   const [items, setItems] = useState<TimelineItem[]>([]);
   const [cursor, setCursor] = useState<string | null>(null);  // for older items; null: none
   const [error, setError] = useState("");
+  const [notes, setNotes] = useState<string[]>([]);  // sources the newest page left out
   const [loading, setLoading] = useState(false);
   const itemsRef = useRef<TimelineItem[]>([]);
   const endRef = useRef<HTMLDivElement>(null);
@@ -54,6 +55,7 @@ export function TimelineTab({ s }: { s: Session }) {
         const pages: TimelineItem[][] = [];
         let page = await api.timeline(s.id);
         pages.push(page.items);
+        if (!stop) setNotes(page.notes);
         if (first) setCursor(page.more ? page.cursor : null);
         for (let n = 1; !first && n < CATCH_UP_PAGES && keepWalking(known, page); n++) {
           page = await api.timeline(s.id, page.cursor);
@@ -102,6 +104,7 @@ export function TimelineTab({ s }: { s: Session }) {
   return <section class="timeline pad" data-testid="timeline">
     {cursor && <button class="button small-button" data-testid="timeline-older"
       disabled={loading} onClick={() => void loadOlder()}>{loading ? "Loading…" : "Older"}</button>}
+    {notes.map(n => <p class="banner warn" data-testid="timeline-note">{n}</p>)}
     {items.length === 0 && !error && <p class="muted">Nothing has happened yet.</p>}
     <ol class="tl-list">{items.map(i => <Row key={i.key} item={i} />)}</ol>
     {error && <p class="field-error" role="alert">{error}</p>}
