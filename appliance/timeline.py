@@ -164,7 +164,7 @@ def title(text: str) -> str:
 # --- the cursor as text -------------------------------------------------------------
 
 _LETTER = {Source.MESSAGE: "m", Source.AUDIT: "a", Source.COMMIT: "c", Source.EVENT: "e"}
-_CURSOR = re.compile(r"[macde][0-9]{1,20}(?:\.[macde][0-9]{1,20}){0,3}")
+_CURSOR = re.compile(r"[macde][0-9]{1,18}(?:\.[macde][0-9]{1,18}){0,3}")
 
 
 def format_cursor(cursor: Mapping[Source, int]) -> str:
