@@ -329,3 +329,32 @@ def test_sources_in_time_order_page_out_in_time_order(
         cursor = timeline.parse_cursor(page.cursor_text)
     times = [x.ts for page in pages for x in page]
     assert times == sorted(times)
+
+
+def test_codex_rollout_files_are_read_back_across_their_boundaries(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(timeline_read, "WINDOW", 300)
+    home = tmp_path / "home"
+    day = home / ".codex" / "sessions" / "2026" / "01" / "01"
+    day.mkdir(parents=True)
+
+    def rollout(text: str) -> bytes:
+        return json.dumps({"type": "response_item", "timestamp": T0.isoformat(), "payload": {
+            "type": "message", "role": "assistant",
+            "content": [{"type": "output_text", "text": text}]}}).encode() + b"\n"
+
+    (day / "rollout-a.jsonl").write_bytes(b"".join(rollout(f"a{i}") for i in range(5)))
+    (day / "rollout-b.jsonl").write_bytes(b"".join(rollout(f"b{i}") for i in range(5)))
+    codex = Session(id=SID, name="s", repo_path="/r", worktree_path="/w",
+                    branch="clauderon/s", base_ref="main", image="img", agent=Agent.CODEX,
+                    created_at=T0, updated_at=T0)
+    got: list[Entry] = []
+    before = None
+    for _ in range(100):
+        b = timeline_read.messages(home, codex, before, now=at(1))
+        got = list(b.entries) + got
+        if b.exhausted:
+            break
+        before = b.start
+    assert [x.title for x in got] == [f"a{i}" for i in range(5)] + [f"b{i}" for i in range(5)]
+    assert len({x.key for x in got}) == 10
