@@ -17,9 +17,12 @@ serves the newest of them, again and again, until the page is full. So:
   decides how sources interleave, never whether an entry is reached;
 * a source's entries keep their own order;
 * a source with trusted times whose reader stopped at its bound before its start (an audit
-  log full of other sessions' lines) stops the page there: its unread part might hold newer
-  entries, so nothing older from the others is served until it is read. The cursor still
-  moves past what was read, so paging always progresses. A source whose times the agent
+  log full of other sessions' lines) stops the page once what it read is served: its
+  unread part might hold newer entries, so nothing older from the others is served until
+  it is read. A window that held nothing of the session stops nothing, though: another
+  session flooding the audit log must not blank this one's timeline (this session's lines
+  behind the flood come, a little out of order, on the pages after). The cursor moves past
+  what was read either way, so paging always progresses. A source whose times the agent
   writes (the transcript) never stops a page: its times decide nothing for sure, and an
   agent must not blank its timeline with one huge line; what its reader finds further back
   comes on the pages after.
@@ -113,7 +116,7 @@ def merge(batches: Sequence[Batch], limit: int) -> Page:
     cursor = {b.source: b.end for b in batches}
     out: list[Entry] = []
     while len(out) < limit:
-        if any(left[s] == 0 and not b.exhausted and s in TRUSTED_TIMES
+        if any(left[s] == 0 and b.entries and not b.exhausted and s in TRUSTED_TIMES
                for s, b in by.items()):
             break  # a source's unread part might hold the newest entry
         heads = [by[s].entries[n - 1] for s, n in left.items() if n]

@@ -16,6 +16,7 @@ from appliance import timeline, timeline_read
 from appliance.audit import AuditRecord, Decision
 from appliance.errors import InvalidInput
 from appliance.sessions import Agent, Session, SessionId
+from appliance.store import Event
 from appliance.timeline import Batch, Entry, Source, merge
 
 SID = SessionId("0b9f6a43-1111-2222-3333-444455556666")
@@ -56,10 +57,12 @@ CASES = [
     ([batch(V, [1]), batch(C, [1]), batch(A, [1]), batch(M, [1])], 10,
      ["message1", "audit1", "commit1", "event1"], False),
     # a source with trusted times cut at its bound stops the page once its read part is
-    # served, and at once when it read nothing (its unread part may be newest)
+    # served (its unread part may be newer)...
     ([batch(A, [5], exhausted=False, start=7), batch(V, [1, 2, 6])], 10,
      ["audit8", "event3"], True),
-    ([batch(A, [], exhausted=False, start=7), batch(V, [1, 2])], 10, [], True),
+    # ... but never leaves the page empty (a flood of other sessions' lines cannot blank it)
+    ([batch(A, [], exhausted=False, start=7), batch(V, [1, 2])], 10, ["event1", "event2"],
+     True),
     # the agent's transcript, cut, never stops a page (one huge line cannot blank it)
     ([batch(M, [], exhausted=False, start=7), batch(A, [1, 2])], 10, ["audit1", "audit2"],
      True),
@@ -358,3 +361,29 @@ def test_codex_rollout_files_are_read_back_across_their_boundaries(
         before = b.start
     assert [x.title for x in got] == [f"a{i}" for i in range(5)] + [f"b{i}" for i in range(5)]
     assert len({x.key for x in got}) == 10
+
+
+def test_a_flood_of_other_sessions_audit_lines_does_not_blank_the_timeline(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real readers, a real audit file: this session's request, then far more than a window
+    of another session's lines. The newest page still shows this session's events, and
+    paging back reaches the request."""
+    monkeypatch.setattr(timeline_read, "AUDIT_WINDOW", 2000)
+    path = tmp_path / "audit.jsonl"
+    path.write_text(audit_line(SID, "/mine", 1)
+                    + "".join(audit_line("flooder", f"/{i}", 2) for i in range(200)))
+    rows = [Event(id=i, ts=at(i).isoformat(), session_id=SID, kind="hook",
+                  payload={"hook": "Stop"}) for i in (3, 4)]
+    cursor: dict[Source, int] = {}
+    pages: list[list[str]] = []
+    for _ in range(1000):
+        audit = timeline_read.audits(path, SID, cursor.get(A))
+        event_rows = [r for r in rows if r.id < cursor.get(V, 10**9)]
+        events = timeline_read.events(event_rows, cursor.get(V), 50, 4)
+        page = merge([audit, events], 50)
+        pages.append([x.title for x in page.entries])
+        if not page.more:
+            break
+        cursor = timeline.parse_cursor(page.cursor_text)
+    assert pages[0] == ["hook Stop", "hook Stop"]
+    assert [t for p in pages for t in p].count("GET api.example.test/mine") == 1
