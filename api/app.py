@@ -28,6 +28,7 @@ from api import (
     repo_routes,
     sessions,
     signin,
+    timeline_routes,
     usage_routes,
     webui,
 )
@@ -37,7 +38,8 @@ from appliance.errors import ClauderonError, NotFound
 log = logging.getLogger(__name__)
 
 BLUEPRINTS = (sessions, conversation, console, files, repo_routes, drift, hook_events,
-              health, events_socket, signin, openapi, usage_routes, egress_routes, operations)
+              health, events_socket, signin, openapi, usage_routes, egress_routes, operations,
+              timeline_routes)
 
 
 def create_app(ctx: ApiContext) -> QuartTrio:

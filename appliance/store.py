@@ -561,6 +561,20 @@ class Store:
             for r in reversed(rows)
         ]
 
+    def session_events_before(self, session_id: str, before: int | None,
+                              limit: int) -> list[Event]:
+        """The session's ``limit`` newest events with an id below ``before`` (newest first)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT * FROM events WHERE session_id = ? AND id < ? ORDER BY id DESC "
+                "LIMIT ?", (session_id, before if before is not None else 2**62, limit),
+            ).fetchall()
+        return [
+            Event(id=r["id"], ts=r["ts"], session_id=r["session_id"], kind=r["kind"],
+                  payload=json.loads(r["payload"]))
+            for r in rows
+        ]
+
     def last_event_id(self) -> int:
         with self._lock:
             row = self._conn.execute("SELECT MAX(id) FROM events").fetchone()

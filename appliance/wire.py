@@ -229,6 +229,39 @@ MESSAGE: tuple[Field, ...] = (
     Field("is_error", BOOL, lambda m: m.is_error),
 )
 
+TIMELINE_ITEM: tuple[Field, ...] = (
+    Field("key", {**STR, "description": "Stable name of the item (merge pages by it)"},
+          lambda e: e.key),
+    Field("source", {"type": "string", "enum": ["message", "audit", "commit", "event"],
+                     "description": "message: the transcript; audit: a proxied request; "
+                     "commit: on the session branch; event: the journal"},
+          lambda e: str(e.source)),
+    Field("ts", {**STR, "description": "The time it is ordered by (ISO 8601)"},
+          lambda e: e.ts.isoformat()),
+    Field("trusted_time", {**BOOL, "description": "false: the agent wrote the time (clamped "
+                           "to between the session's creation and now)"},
+          lambda e: e.trusted_time),
+    Field("kind", {**STR, "description": "The message kind, audit decision or event kind"},
+          lambda e: e.kind),
+    Field("title", {**STR, "description": "One line of plain text (no control characters)"},
+          lambda e: e.title),
+    Field("text", {**STR, "description": "Plain text, bounded (no control characters)"},
+          lambda e: e.text),
+)
+
+TIMELINE_PAGE: tuple[Field, ...] = (
+    Field("items", {"type": "array", "items": {"$ref": "#/components/schemas/TimelineItem"},
+                    "description": "Oldest first"},
+          lambda p: [render(TIMELINE_ITEM, e) for e in p.entries]),
+    Field("cursor", {**STR, "description": "Pass as ?before= for the items before these"},
+          lambda p: p.cursor_text),
+    Field("more", {**BOOL, "description": "Older items may exist"}, lambda p: p.more),
+    Field("notes", {"type": "array", "items": STR,
+                    "description": "Sources not shown this time, and why (the agent may "
+                    "have made its transcript unreadable; the other sources still show)"},
+          lambda p: list(p.notes)),
+)
+
 # --- the proxy's controls: usage, budgets, egress (records: appliance/reports.py) ----
 
 NUM: Json = {"type": "number"}
@@ -338,6 +371,8 @@ SCHEMAS: Mapping[str, Json] = {
     "Event": schema(EVENT),
     "Error": schema(ERROR),
     "Message": schema(MESSAGE),
+    "TimelineItem": schema(TIMELINE_ITEM, description="One item of a session's timeline"),
+    "TimelinePage": schema(TIMELINE_PAGE, description="A page of a session's timeline"),
     "Usage": schema(USAGE, description="Token usage of one session and model (one day, "
                     "or summed)"),
     "Budget": schema(BUDGET, description="Limits; null: none"),

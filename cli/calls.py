@@ -163,6 +163,12 @@ def audit(ref: str, limit: int) -> Call[list[Json]]:
                 params={"limit": str(limit)}, read=_list("lines"))
 
 
+def timeline(ref: str, *, before: str | None = None, limit: int = 50) -> Call[Json]:
+    """A page of the session's timeline (oldest first); ``before``: a page's cursor."""
+    params = {"limit": str(limit)} | ({"before": before} if before else {})
+    return Call(method="GET", path=f"/api/sessions/{_ref(ref)}/timeline", params=params)
+
+
 # --- the appliance --------------------------------------------------------------------------
 def recent_repos() -> Call[list[Json]]:
     return Call(method="GET", path="/api/recent-repos", read=_list("repos"))

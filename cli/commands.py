@@ -22,6 +22,7 @@ from cli.follow import follow_session, watch_list, watching
 from cli.render import session_detail, session_rows
 from cli.signin import add_commands as add_signin_commands
 from cli.status import cmd_status, warn_missing_credential
+from cli.timeline import add_commands as add_timeline_commands
 
 
 def _client() -> ApiClient:
@@ -375,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_signin_commands(add)
     add_control_commands(add)
     completion.add_command(add, build_parser)
+    add_timeline_commands(add)
     return parser
 
 

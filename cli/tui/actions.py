@@ -1,5 +1,5 @@
 """The keys that act on the selected session: create, archive, unarchive, access mode,
-delete, reconcile and attach.
+delete, reconcile, timeline and attach.
 
 :class:`SessionActions` is the base of :class:`cli.tui.app.MainScreen`, which owns the list
 and supplies :meth:`SessionActions.selected` and :meth:`SessionActions.redraw`. Every call
@@ -28,6 +28,7 @@ from cli.tui.dialogs import ConfirmScreen
 from cli.tui.model import next_access_mode, offered
 from cli.tui.reconcile import ReconcileScreen
 from cli.tui.terminal import Foreground, run_attach
+from cli.tui.timeline import TimelineScreen
 
 #: How long attach waits for a stopped or archived session to run again.
 START_SECONDS = 120.0
@@ -70,6 +71,13 @@ class SessionActions(Screen[None]):
 
     def action_reconcile(self) -> None:
         self.app.push_screen(ReconcileScreen(self.api))
+
+    def action_timeline(self) -> None:
+        s = self.selected()
+        if s is None:
+            self.notify("Pick a session to see its timeline", severity="warning")
+            return
+        self.app.push_screen(TimelineScreen(self.api, s))
 
     @work(group="actions")
     async def action_archive(self) -> None:

@@ -39,6 +39,9 @@ export function offered(s: Session, verb: Verb): boolean {
   return s.actions.includes(verb) && ASKS[verb] !== s.desired;
 }
 
+/** One item of a session's timeline, and a page of them (oldest first). */
+export type TimelineItem = Schemas["TimelineItem"];
+export type TimelinePage = Schemas["TimelinePage"];
 export type EgressMode = NonNullable<Session["egress_mode"]>;
 export type Usage = Schemas["Usage"];
 export type Budget = Schemas["Budget"];
@@ -191,6 +194,8 @@ export const api = {
   message: (ref: string, text: string) => call<unknown>("message", { ref, body: { text } }),
   /** The credentials the proxy loaded (masked) and which agents can work with them. */
   credentials: () => call<Schemas["Credentials"]>("credentials"),
+  timeline: (ref: string, before?: string, limit = 50) =>
+    call<TimelinePage>("timeline", { ref, query: { before, limit } }),
   // The proxy's controls: usage, budgets, egress, alerts.
   usage: (days = 14) => call<{ days: { day: string; total: Usage; sessions: Usage[] }[];
     total: Usage }>("usage", { query: { days } }),

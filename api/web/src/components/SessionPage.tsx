@@ -1,5 +1,5 @@
 // One session: its header (live badges, quick actions) and the Chat / Terminal / Files /
-// Info tabs, each its own URL (/s/<name>/<tab>) so a reload or a shared link lands there.
+// Info / Timeline tabs, each its own URL (/s/<name>/<tab>) so a reload or a shared link lands there.
 import { useEffect, useState } from "preact/hooks";
 import { api, offered, type Session } from "../api";
 import { useLive } from "../live";
@@ -9,6 +9,7 @@ import { ChatTab } from "./ChatTab";
 import { FilesTab } from "./FilesTab";
 import { InfoTab } from "./InfoTab";
 import { typing } from "./Shortcuts";
+import { TimelineTab } from "./TimelineTab";
 
 type TerminalModule = typeof import("./TerminalTab");
 
@@ -24,6 +25,7 @@ function LazyTerminal({ s }: { s: Session }) {
 const TABS = [
   { id: "chat", label: "Chat" }, { id: "terminal", label: "Terminal" },
   { id: "files", label: "Files" }, { id: "info", label: "Info" },
+  { id: "timeline", label: "Timeline" },
 ];
 
 export function SessionPage({ name, tab }: { name: string; tab: string }) {
@@ -76,6 +78,7 @@ export function SessionPage({ name, tab }: { name: string; tab: string }) {
       {tab === "terminal" && <LazyTerminal s={s} />}
       {tab === "files" && <FilesTab s={s} />}
       {tab === "info" && <InfoTab s={s} />}
+      {tab === "timeline" && <TimelineTab s={s} />}
     </div>
   </section>;
 }

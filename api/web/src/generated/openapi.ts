@@ -773,6 +773,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/sessions/{ref}/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The session's timeline: transcript messages, proxied requests, commits on its branch and journal events, merged in time order, a page at a time */
+        get: operations["get_api_sessions_ref_timeline"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/sessions/{ref}/transcript": {
         parameters: {
             query?: never;
@@ -1012,6 +1029,37 @@ export interface components {
             /** @description A tool call's arguments, as the agent sent them */
             input: unknown;
             is_error: boolean;
+        };
+        /** @description One item of a session's timeline */
+        TimelineItem: {
+            /** @description Stable name of the item (merge pages by it) */
+            key: string;
+            /**
+             * @description message: the transcript; audit: a proxied request; commit: on the session branch; event: the journal
+             * @enum {string}
+             */
+            source: "message" | "audit" | "commit" | "event";
+            /** @description The time it is ordered by (ISO 8601) */
+            ts: string;
+            /** @description false: the agent wrote the time (clamped to between the session's creation and now) */
+            trusted_time: boolean;
+            /** @description The message kind, audit decision or event kind */
+            kind: string;
+            /** @description One line of plain text (no control characters) */
+            title: string;
+            /** @description Plain text, bounded (no control characters) */
+            text: string;
+        };
+        /** @description A page of a session's timeline */
+        TimelinePage: {
+            /** @description Oldest first */
+            items: components["schemas"]["TimelineItem"][];
+            /** @description Pass as ?before= for the items before these */
+            cursor: string;
+            /** @description Older items may exist */
+            more: boolean;
+            /** @description Sources not shown this time, and why (the agent may have made its transcript unreadable; the other sources still show) */
+            notes: string[];
         };
         /** @description Token usage of one session and model (one day, or summed) */
         Usage: {
@@ -2884,6 +2932,60 @@ export interface operations {
                 };
             };
             /** @description Cannot stop it in its present phase */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_api_sessions_ref_timeline: {
+        parameters: {
+            query?: {
+                /** @description the cursor of the previous page (default: the newest items) */
+                before?: string;
+                /** @description items a page, 1 to 200 (default 50) */
+                limit?: string;
+            };
+            header?: never;
+            path: {
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TimelinePage"];
+                };
+            };
+            /** @description The cursor or the limit is not one this route gives or takes */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such session */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The agent made its log something that is not read: a symlink, a FIFO, too many files */
             409: {
                 headers: {
                     [name: string]: unknown;
