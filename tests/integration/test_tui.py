@@ -143,6 +143,7 @@ def test_create_dialog_errors_beside_fields_recent_repos_and_progress(
             recent = dialog.query_one("#recent", OptionList)
             await until(pilot, lambda: recent.option_count == 1, "recent repos")
             assert str(recent.get_option_at_index(0).prompt) == str(repo)
+            assert not dialog.query_one("#row-backend").display  # one backend: no choice
 
             # An API error lands under its field, and that field gets the focus.
             await pilot.press(*"/nowhere/at/all", "ctrl+s")
