@@ -65,8 +65,8 @@ done
 """
 LIST_SCRIPT = r'r=$1; n=$2; want=dir; shift 2' + _WALK + rf"""
 [ -r . ] || {{ echo "$#"; exit 94; }}
-{TIMEOUT} -s KILL {POD_SECONDS} {FIND} -P . -mindepth 1 -maxdepth 1 -printf '%y\0%s\0%f\0' 2>/dev/null \
-  | {HEAD} -z -n "$n"
+{TIMEOUT} -s KILL {POD_SECONDS} {FIND} -P . -mindepth 1 -maxdepth 1 \
+  -printf '%y\0%s\0%f\0' 2>/dev/null | {HEAD} -z -n "$n"
 """
 READ_SCRIPT = r'r=$1; off=$2; cnt=$3; want=file; shift 3' + _WALK + rf"""
 # the loop left the last component in $c
