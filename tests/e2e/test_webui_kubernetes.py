@@ -3,7 +3,8 @@
 A session is created on the Kubernetes backend from the form: pods run on the FAKE API
 server (the one test double: no real API server can run here; see tests/fakes/kube_api.py),
 which runs each pod as a container on the real Docker engine, cloned through the real proxy
-from a real git server over TLS. And an appliance whose cluster does not answer: the form
+from a real git server over TLS; its files and changes are then read in the pod (no
+``volume_root``). And an appliance whose cluster does not answer: the form
 says so beside the backend field, before and after a create is tried.
 """
 
@@ -12,14 +13,16 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
+import docker
 import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.conftest import make_repo
 from tests.e2e.webui_browser import DESKTOP, TIMEOUT_MS, Watched, browser
-from tests.support.appliance import Appliance
+from tests.support.appliance import Appliance, wait_for
 from tests.support.engine import free_port
 from tests.support.kube import Kube, kube_appliance
 
@@ -29,7 +32,7 @@ __all__ = ["browser"]
 
 @pytest.fixture
 def kube(tmp_path: Path, agent_image: str) -> Iterator[Kube]:
-    with kube_appliance(tmp_path, image=agent_image, agents=False) as k:
+    with kube_appliance(tmp_path, image=agent_image, agents=False, host_view=False) as k:
         yield k
 
 
@@ -65,6 +68,21 @@ def test_the_form_creates_a_session_on_kubernetes(browser: Browser, kube: Kube,
         s = app.session("kform")
         assert s["backend"] == "kubernetes" and s["backend_id"] == "clauderon-kform"
         assert kube.names("pods") == ["clauderon-kform"]
+
+        # Files and changes, read inside the pod (this appliance does not see the volumes).
+        with closing(docker.from_env()) as c:
+            done = c.containers.get(kube.container("clauderon-kform")).exec_run(
+                ["sh", "-c", "echo work > work.txt && git add work.txt && "
+                             "git commit -qm 'agent work' && sleep 1"],
+                user="1000:1000", workdir="/workspace")
+        assert done.exit_code == 0, done.output
+        wait_for(lambda: kube.git_log("refs/heads/clauderon/kform")[:1] == ["agent work"],
+                 timeout=60, what="the agent's commit in the user's repository")
+        page.get_by_test_id("tab-files").click()
+        page.locator('[data-path="README.md"]').click()
+        expect(page.get_by_test_id("file-viewer")).to_contain_text("hello from the remote")
+        page.get_by_test_id("files-diff").click()
+        expect(page.get_by_test_id("diff")).to_contain_text("+work")
 
         # The list and the session's page say where it runs.
         page.goto("/")
