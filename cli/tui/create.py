@@ -1,14 +1,14 @@
 """The create dialog: repo picker, prompt, agent, backend, model, image, access mode, bypass.
 
 The repo field completes paths as you type (right arrow accepts) and filters the recent
-repos below it with a fuzzy match; Enter in that list picks one. ``ctrl+e`` edits the
+repos below it with a fuzzy match; Enter in that list picks one. The backend row shows only
+when the appliance has more than one (``/api/health`` lists them); one that does not answer
+says so under it. ``ctrl+e`` edits the
 prompt in ``$VISUAL``/``$EDITOR``. ``ctrl+s`` creates: the API answers 202 at once and the
 dialog shows the reconciler's progress (worktree > container > start) from ``/ws/events``
 (opened before the request, so no step is missed) until the session runs, then closes
 with its name. An error the API pins on a field (``{"field": ...}``)
-shows under that field, which gets the focus. The backend row shows only when the
-appliance has more than one (``/api/health`` lists them); one that does not answer says so
-under it.
+shows under that field, which gets the focus.
 """
 
 from __future__ import annotations
@@ -104,10 +104,10 @@ class CreateScreen(ModalScreen[str | None]):
         super().__init__()
         self.api = api
         self.terminal = terminal
-        self.recent: list[str] = []
-        self.busy = False
         #: Each backend the appliance has, with its health (``reachable``, ``error``).
         self.backends: dict[str, dict[str, Any]] = {}
+        self.recent: list[str] = []
+        self.busy = False
 
     def _row(self, label: str, widget: Widget, field: str) -> ComposeResult:
         with Horizontal(classes="row", id=f"row-{field}"):
@@ -128,13 +128,13 @@ class CreateScreen(ModalScreen[str | None]):
             yield from self._row("Agent", Select([("claude", "claude"), ("codex", "codex")],
                                                  value="claude", allow_blank=False, id="agent",
                                                  compact=True), "agent")
-            yield from self._row("Backend", Select([("docker", "docker")], value="docker",
-                                                   allow_blank=False, id="backend",
-                                                   compact=True), "backend")
             yield from self._row("Model", Input(placeholder="(the agent's default)",
                                                 id="model", compact=True), "model")
             yield from self._row("Image", Input(placeholder="(default from config.toml)",
                                                 id="image", compact=True), "image")
+            yield from self._row("Backend", Select([("docker", "docker")], value="docker",
+                                                   allow_blank=False, id="backend",
+                                                   compact=True), "backend")
             yield from self._row("Access", Select([("read-write", "read-write"),
                                                    ("read-only", "read-only")],
                                                   value="read-write", allow_blank=False,
@@ -152,8 +152,36 @@ class CreateScreen(ModalScreen[str | None]):
     def on_mount(self) -> None:
         self.query_one("#repo_path", Input).focus()
         self.query_one("#row-backend").display = False
-        self.load_recent()
         self.load_backends()
+        self.load_recent()
+
+    @work(group="create-recent")
+    async def load_recent(self) -> None:
+        try:
+            rows = await self.api.run(calls.recent_repos())
+        except ClauderonError:
+            return
+        self.recent = [str(Path(r["repo_path"]) / r["subdirectory"]) if r.get("subdirectory")
+                       else r["repo_path"] for r in rows]
+        self.filter_recent(self.query_one("#repo_path", Input).value)
+
+    def filter_recent(self, text: str) -> None:
+        ranked = fuzzy_rank(text, self.recent) if text else self.recent
+        options = self.query_one("#recent", OptionList)
+        options.set_options(ranked[:20])
+        options.highlighted = 0 if ranked else None
+        options.display = bool(ranked) and ranked != [text]
+
+    @on(Input.Changed, "#repo_path")
+    def repo_changed(self, event: Input.Changed) -> None:
+        self.filter_recent(event.value)
+
+    @on(OptionList.OptionSelected, "#recent")
+    def recent_picked(self, event: OptionList.OptionSelected) -> None:
+        repo = self.query_one("#repo_path", Input)
+        repo.value = str(event.option.prompt)
+        repo.cursor_position = len(repo.value)
+        self.query_one("#name", Input).focus()
 
     @work(group="create-backends")
     async def load_backends(self) -> None:
@@ -186,34 +214,6 @@ class CreateScreen(ModalScreen[str | None]):
         else:
             label.update("")
             label.remove_class("shown")
-
-    @work(group="create-recent")
-    async def load_recent(self) -> None:
-        try:
-            rows = await self.api.run(calls.recent_repos())
-        except ClauderonError:
-            return
-        self.recent = [str(Path(r["repo_path"]) / r["subdirectory"]) if r.get("subdirectory")
-                       else r["repo_path"] for r in rows]
-        self.filter_recent(self.query_one("#repo_path", Input).value)
-
-    def filter_recent(self, text: str) -> None:
-        ranked = fuzzy_rank(text, self.recent) if text else self.recent
-        options = self.query_one("#recent", OptionList)
-        options.set_options(ranked[:20])
-        options.highlighted = 0 if ranked else None
-        options.display = bool(ranked) and ranked != [text]
-
-    @on(Input.Changed, "#repo_path")
-    def repo_changed(self, event: Input.Changed) -> None:
-        self.filter_recent(event.value)
-
-    @on(OptionList.OptionSelected, "#recent")
-    def recent_picked(self, event: OptionList.OptionSelected) -> None:
-        repo = self.query_one("#repo_path", Input)
-        repo.value = str(event.option.prompt)
-        repo.cursor_position = len(repo.value)
-        self.query_one("#name", Input).focus()
 
     # --- errors -------------------------------------------------------------------------
     def show_error(self, field: str | None, message: str) -> None:

@@ -125,13 +125,13 @@ export function CreateForm() {
   const [check, setCheck] = useState<RepoCheck | null>(null);
   const [name, setName] = useState("");
   const [agent, setAgent] = useState<Agent>("claude");
-  const [backend, setBackend] = useState<BackendKind>("docker");
-  const [backends, setBackends] = useState<Partial<Record<BackendKind, BackendHealth>>>({});
   const [model, setModel] = useState("");
   const [image, setImage] = useState("");
   const [cpu, setCpu] = useState("");
   const [memory, setMemory] = useState("");
   const [access, setAccess] = useState<AccessMode>("read-write");
+  const [backend, setBackend] = useState<BackendKind>("docker");
+  const [backends, setBackends] = useState<Partial<Record<BackendKind, BackendHealth>>>({});
   const [bypass, setBypass] = useState(false);
   const [prompt, setPrompt] = useState("");
   const [files, setFiles] = useState<File[]>([]);
