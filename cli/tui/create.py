@@ -3,8 +3,8 @@
 The repo field completes paths as you type (right arrow accepts) and filters the recent
 repos below it with a fuzzy match; Enter in that list picks one. The backend row shows only
 when the appliance has more than one (``/api/health`` lists them); one that does not answer
-says so under it. ``ctrl+e`` edits the
-prompt in ``$VISUAL``/``$EDITOR``. ``ctrl+s`` creates: the API answers 202 at once and the
+says so under it. ``ctrl+e`` edits the prompt in ``$VISUAL``/``$EDITOR``. ``ctrl+s``
+creates: the API answers 202 at once and the
 dialog shows the reconciler's progress (worktree > container > start) from ``/ws/events``
 (opened before the request, so no step is missed) until the session runs, then closes
 with its name. An error the API pins on a field (``{"field": ...}``)
