@@ -22,7 +22,8 @@ from api.context import current
 from api.openapi import RouteDoc, documented, err, ok
 from appliance import repos, timeline, timeline_git, timeline_read, trees, wire, workspaces
 from appliance.config import Settings
-from appliance.errors import ClauderonError, InvalidInput
+from appliance.errors import ClauderonError
+from appliance.readers import WorkspaceReader
 from appliance.sessions import Session, utcnow
 from appliance.store import Store
 from appliance.timeline import Source
@@ -30,8 +31,8 @@ from appliance.timeline import Source
 blueprint = Blueprint("timeline", __name__)
 
 
-def read_page(settings: Settings, store: Store, session: Session,
-              cursor: dict[timeline.Source, int], limit: int) -> timeline.Page:
+def read_page(settings: Settings, store: Store, session: Session, reader: WorkspaceReader,
+              *, cursor: dict[timeline.Source, int], limit: int) -> timeline.Page:
     """One page, from every source (blocking: runs on a worker thread). A source that
     cannot be read (the agent turned its log into a FIFO, the repository is gone) is left
     out with a note: the agent must not be able to blank the rest of its timeline."""
@@ -39,11 +40,8 @@ def read_page(settings: Settings, store: Store, session: Session,
     notes: list[str] = []
 
     def messages() -> timeline.Batch:
-        try:
-            home = trees.home_dir(settings, session)
-        except InvalidInput:  # a Kubernetes session whose volumes this host cannot read
-            return timeline_read.nothing(Source.MESSAGE, cursor.get(Source.MESSAGE))
-        return timeline_read.messages(home, session, cursor.get(Source.MESSAGE), now=now)
+        return timeline_read.messages(reader.home, session, cursor.get(Source.MESSAGE),
+                                      now=now)
 
     def commits() -> timeline.Batch:
         workspace = trees.workspace_dir(settings, session)
@@ -90,6 +88,8 @@ async def get_timeline(ref: str) -> dict[str, Any]:
     cursor = timeline.parse_cursor(raw) if raw else {}
     limit = timeline.parse_limit(request.args.get("limit"))
     page = await trio.to_thread.run_sync(
-        partial(read_page, ctx.settings, ctx.store.sync, session, cursor, limit),
+        partial(read_page, ctx.settings, ctx.store.sync, session,
+                ctx.reader_for(session, absent=f"{session.name} has no home yet"),
+                cursor=cursor, limit=limit),
         limiter=ctx.readers)
     return wire.render(wire.TIMELINE_PAGE, page)

@@ -69,7 +69,10 @@ async def admit(req: CreateRequest, *, settings: Settings, store: AsyncStore,
         raise Conflict(f"the workspace folder for {name!r} already exists; pick another name",
                        field="name")
     if engine_error:
-        raise engine_error[0]
+        exc = engine_error[0]
+        if exc.field is None:
+            exc.field = "backend"  # the UIs show it beside the backend choice
+        raise exc
     if not image_present[0]:
         raise InvalidInput(
             f"the image {image!r} is not on the {backend.kind.capitalize()} engine; build it "

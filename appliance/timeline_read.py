@@ -17,14 +17,16 @@ so a cursor can stand between two blocks of one line.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 
-from appliance import safefs
 from appliance.agents import reader
 from appliance.agents.logs import Kind, Message, claude_messages, codex_messages, load
 from appliance.audit import parse_line
 from appliance.errors import ClauderonError, Conflict, InvalidInput, NotFound
+from appliance.readers import Tree, host_tree
 from appliance.sessions import Agent, Session
 from appliance.store import Event
 from appliance.timeline import Batch, Entry, Source, clamp, parse_time, plain, title
@@ -102,14 +104,14 @@ def _message_entry(m: Message, pos: int, *, low: datetime, high: datetime) -> En
                  trusted_time=False)
 
 
-def _window_of_log(tree: safefs.Tree, session: Session,
+def _window_of_log(tree: Tree, session: Session,
                    before: int | None) -> tuple[bytes, int, int, int] | None:
     """The bytes of the window before ``before``, where they start, where their file starts,
     and the logs' total size; None when there is no log."""
     files = reader.log_files(tree, session)
     sizes: list[int] = []
     for log in files:
-        with safefs.open_file(tree, log.parts) as f:
+        with tree.open_file(log.parts) as f:
             sizes.append(f.size)
     if not files:
         return None
@@ -122,18 +124,23 @@ def _window_of_log(tree: safefs.Tree, session: Session,
             break
         base += size
     lo = max(lo, base)
-    with safefs.open_file(tree, files[index].parts) as f:
-        return safefs.read_at(f, lo - base, hi - lo), lo, base, total
+    with tree.open_file(files[index].parts) as f:
+        return f.read_at(lo - base, hi - lo), lo, base, total
 
 
-def messages(home: Path, session: Session, before: int | None, *, now: datetime) -> Batch:
+def messages(home: Path | Callable[[], AbstractContextManager[Tree]], session: Session,
+             before: int | None, *, now: datetime) -> Batch:
     """The agent's messages before ``before`` (a position), at most a window of its log.
+    ``home``: a folder of this host, or how to open the home where it is (in its pod:
+    :meth:`appliance.readers.WorkspaceReader.home`).
     A log the agent made unreadable (a symlink, a FIFO, too many files) is a 409, as on the
     transcript route; the caller leaves the source out with a note."""
     empty = nothing(Source.MESSAGE, before)
     parse = claude_messages if session.agent is Agent.CLAUDE else codex_messages
     try:
-        with safefs.open_tree(home, label=reader.HOME, absent="no home") as tree:
+        opened = (host_tree(home, label=reader.HOME, absent="no home")
+                  if isinstance(home, Path) else home())
+        with opened as tree:
             try:
                 found = _window_of_log(tree, session, before)
             except NotFound:
@@ -142,7 +149,7 @@ def messages(home: Path, session: Session, before: int | None, *, now: datetime)
                 raise
             except ClauderonError as exc:
                 raise Conflict(f"the agent's log cannot be read: {exc.message}") from None
-    except InvalidInput:  # only from open_tree: the session's container was never made
+    except InvalidInput:  # only from opening: the session's container was never made
         return empty
     if found is None:
         return empty

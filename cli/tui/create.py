@@ -1,8 +1,10 @@
-"""The create dialog: repo picker, prompt, agent, model, image, access mode, bypass.
+"""The create dialog: repo picker, prompt, agent, backend, model, image, access mode, bypass.
 
 The repo field completes paths as you type (right arrow accepts) and filters the recent
-repos below it with a fuzzy match; Enter in that list picks one. ``ctrl+e`` edits the
-prompt in ``$VISUAL``/``$EDITOR``. ``ctrl+s`` creates: the API answers 202 at once and the
+repos below it with a fuzzy match; Enter in that list picks one. The backend row shows only
+when the appliance has more than one (``/api/health`` lists them); one that does not answer
+says so under it. ``ctrl+e`` edits the prompt in ``$VISUAL``/``$EDITOR``. ``ctrl+s``
+creates: the API answers 202 at once and the
 dialog shows the reconciler's progress (worktree > container > start) from ``/ws/events``
 (opened before the request, so no step is missed) until the session runs, then closes
 with its name. An error the API pins on a field (``{"field": ...}``)
@@ -45,7 +47,7 @@ from cli.tui.footer import KeyFooter
 from cli.tui.model import fuzzy_rank
 from cli.tui.terminal import Foreground, edit_text
 
-FIELDS = ("repo_path", "name", "prompt", "agent", "model", "image", "access_mode",
+FIELDS = ("repo_path", "name", "prompt", "agent", "backend", "model", "image", "access_mode",
           "skip_permissions")
 DONE = frozenset({"running", "stopped", "failed", "deleted"})
 
@@ -106,13 +108,15 @@ class CreateScreen(ModalScreen[str | None]):
         super().__init__()
         self.api = api
         self.terminal = terminal
+        #: Each backend the appliance has, with its health (``reachable``, ``error``).
+        self.backends: dict[str, dict[str, Any]] = {}
         self.recent: list[str] = []
         self.busy = False
         #: Agent -> what to set, for the agents without a model credential.
         self.missing: dict[str, str] = {}
 
     def _row(self, label: str, widget: Widget, field: str) -> ComposeResult:
-        with Horizontal(classes="row"):
+        with Horizontal(classes="row", id=f"row-{field}"):
             yield Label(label, classes="lbl")
             yield widget
         yield Static("", classes="error", id=f"error-{field}")
@@ -135,6 +139,9 @@ class CreateScreen(ModalScreen[str | None]):
                                                 id="model", compact=True), "model")
             yield from self._row("Image", Input(placeholder="(default from config.toml)",
                                                 id="image", compact=True), "image")
+            yield from self._row("Backend", Select([("docker", "docker")], value="docker",
+                                                   allow_blank=False, id="backend",
+                                                   compact=True), "backend")
             yield from self._row("Access", Select([("read-write", "read-write"),
                                                    ("read-only", "read-only")],
                                                   value="read-write", allow_blank=False,
@@ -151,6 +158,8 @@ class CreateScreen(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self.query_one("#repo_path", Input).focus()
+        self.query_one("#row-backend").display = False
+        self.load_backends()
         self.load_recent()
         self.load_credentials()
 
@@ -200,9 +209,42 @@ class CreateScreen(ModalScreen[str | None]):
         repo.cursor_position = len(repo.value)
         self.query_one("#name", Input).focus()
 
+    @work(group="create-backends")
+    async def load_backends(self) -> None:
+        try:
+            health = await self.api.run(calls.health())
+        except ClauderonError:
+            return
+        found = health.get("backends")
+        if not isinstance(found, dict) or len(found) < 2:
+            return  # one backend: nothing to choose
+        self.backends = {str(k): v for k, v in found.items() if isinstance(v, dict)}
+        choice = self.query_one("#backend", Select)
+        choice.set_options([(k, k) for k in sorted(self.backends, key=lambda k: k != "docker")])
+        choice.value = "docker" if "docker" in self.backends else next(iter(self.backends))
+        self.query_one("#row-backend").display = True
+        self.backend_health(str(choice.value))
+
+    @on(Select.Changed, "#backend")
+    def backend_changed(self, event: Select.Changed) -> None:
+        self.backend_health(str(event.value))
+
+    def backend_health(self, kind: str) -> None:
+        """Say under the field when the chosen backend does not answer (before a create
+        finds out)."""
+        state = self.backends.get(kind, {})
+        label = self.query_one("#error-backend", Static)
+        if state and not state.get("reachable", True):
+            label.update(escape(f"{kind} is not reachable: {state.get('error') or '?'}"))
+            label.add_class("shown")
+        else:
+            label.update("")
+            label.remove_class("shown")
+
     # --- errors -------------------------------------------------------------------------
     def show_error(self, field: str | None, message: str) -> None:
-        target = field if field in FIELDS else "general"
+        shown = field in FIELDS and (field != "backend" or bool(self.backends))
+        target = field if shown and field is not None else "general"
         label = self.query_one(f"#error-{target}", Static)
         label.update(escape(message))
         label.add_class("shown")
@@ -223,6 +265,8 @@ class CreateScreen(ModalScreen[str | None]):
             "access_mode": self.query_one("#access_mode", Select).value,
             "skip_permissions": self.query_one("#skip_permissions", Checkbox).value,
         }
+        if self.backends:
+            body["backend"] = self.query_one("#backend", Select).value
         for key in ("name", "model", "image"):
             value = self.query_one(f"#{key}", Input).value.strip()
             if value:

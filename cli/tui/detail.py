@@ -21,7 +21,7 @@ from cli.tui.model import age
 FACTS = (("phase", "phase"), ("agent_state", "status"), ("agent", "agent"),
          ("model", "model"), ("branch", "branch"), ("access_mode", "access"),
          ("repo_path", "repo"), ("subdirectory", "subdir"), ("worktree_path", "worktree"),
-         ("container_name", "container"), ("image", "image"))
+         ("backend", "backend"), ("container_name", "container"), ("image", "image"))
 AUDIT_LINES = 6
 FILE_LINES = 8
 

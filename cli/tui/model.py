@@ -16,7 +16,7 @@ from typing import Any
 
 Session = dict[str, Any]
 
-COLUMNS = ("NAME", "PHASE", "STATUS", "AGENT", "BRANCH", "AGE")
+COLUMNS = ("NAME", "PHASE", "STATUS", "AGENT", "BACKEND", "BRANCH", "AGE")
 
 
 class Filter(StrEnum):
@@ -80,6 +80,7 @@ def row(session: Mapping[str, Any], now: datetime) -> tuple[str, ...]:
         phase_text(session),
         state.replace("_", "-"),
         str(session.get("agent", "")),
+        str(session.get("backend", "docker")),
         str(session.get("branch", "")),
         age(session.get("created_at"), now),
     )

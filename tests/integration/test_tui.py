@@ -81,15 +81,19 @@ def test_list_is_live_with_filters_search_and_detail(appliance: Appliance, repo:
             await until(pilot, lambda: any(
                 line.split()[:2] == ["alpha", "running"] for line in screen_text(app).splitlines()
             ), "alpha's row to render as running")
+            await until(pilot, lambda: "branch    clauderon/alpha" in screen_text(app),
+                        "the detail pane on screen")
             text = screen_text(app)
             assert "● connected" in text
             header = next(line for line in text.splitlines() if "NAME" in line)
-            assert header.split() == ["NAME", "PHASE", "STATUS", "AGENT", "BRANCH", "AGE"]
+            assert header.split() == ["NAME", "PHASE", "STATUS", "AGENT", "BACKEND", "BRANCH",
+                                      "AGE"]
             assert next(line for line in text.splitlines()
-                        if line.split()[:1] == ["alpha"] and "ago" not in line).split()[:5] \
-                == ["alpha", "running", "unknown", "claude", "clauderon/alpha"]
+                        if line.split()[:1] == ["alpha"] and "ago" not in line).split()[:6] \
+                == ["alpha", "running", "unknown", "claude", "docker", "clauderon/alpha"]
             # The detail pane: facts at once, then the progress the reconciler recorded.
             assert "branch    clauderon/alpha" in text
+            assert "backend   docker" in str(main(app).query_one("#detail").render())
             assert f"repo      {repo}" in text
             alpha = appliance.session("alpha")
             await until(pilot, lambda: main(app).extras.get(alpha["id"]), "detail extras")
@@ -143,6 +147,7 @@ def test_create_dialog_errors_beside_fields_recent_repos_and_progress(
             recent = dialog.query_one("#recent", OptionList)
             await until(pilot, lambda: recent.option_count == 1, "recent repos")
             assert str(recent.get_option_at_index(0).prompt) == str(repo)
+            assert not dialog.query_one("#row-backend").display  # one backend: no choice
 
             # An API error lands under its field, and that field gets the focus.
             await pilot.press(*"/nowhere/at/all", "ctrl+s")

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance import timeline, timeline_read
+from appliance import safefs, timeline, timeline_read
 from appliance.audit import AuditRecord, Decision
 from appliance.errors import InvalidInput
 from appliance.sessions import Agent, Session, SessionId
@@ -189,13 +189,13 @@ def test_a_huge_transcript_line_is_walked_past_within_the_window(
     log.write_bytes(claude_line("first", T0.isoformat()) + huge +
                     claude_line("last", T0.isoformat()))
     reads: list[int] = []
-    real = timeline_read.safefs.read_at
+    real = safefs.read_at
 
     def counted(f: object, offset: int, limit: int) -> bytes:
         reads.append(limit)
         return real(f, offset, limit)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(timeline_read.safefs, "read_at", counted)
+    monkeypatch.setattr(safefs, "read_at", counted)  # what every host read goes through
     got = read_all_messages(log.parents[3], now=at(1))
     assert [x.title for x in got] == ["first", "last"]  # the huge one is never parsed half
     assert max(reads) <= 4096

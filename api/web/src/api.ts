@@ -20,6 +20,8 @@ export type AgentStatus = Session["agent_status"];
  * proxy sees its model requests fail (`model_error` says why). */
 export type AgentState = Session["agent_state"];
 export type AccessMode = Session["access_mode"];
+/** Where a session runs (the create request's enum; `Session.backend` is its value). */
+export type BackendKind = NonNullable<CreateSession["backend"]>;
 /** The agents a session can run (the create request's enum; `Session.agent` is its value). */
 export type Agent = NonNullable<CreateSession["agent"]>;
 /** A list filter that shows a session (the API's `filters`: active, waiting, failed, archived). */
@@ -80,6 +82,10 @@ export interface AuditLine { ts: string; id: string; method: string; host: strin
   bytes_in: number; bytes_out: number; error: string | null }
 export interface TranscriptPage { agent: string; messages: Message[]; cursor: string }
 export interface RecentRepo { repo_path: string; subdirectory: string; last_used: string }
+/** One backend in `/api/health` (signed in): where it is and whether it answers. */
+export interface BackendHealth { url: string; reachable: boolean; error?: string }
+export interface Health { status: "ok" | "degraded"; version: string;
+  backends?: Partial<Record<BackendKind, BackendHealth>> }
 export interface RepoCheck { ok: boolean; root?: string; subdirectory?: string; branch?: string;
   error?: string }
 
@@ -126,7 +132,7 @@ export function wsUrl(name: RouteName, params: { ref?: string } = {}, query: Que
 }
 
 async function call<T>(name: RouteName, opts: { ref?: string; query?: Query; body?: unknown;
-  form?: FormData; signal?: AbortSignal } = {}): Promise<T> {
+  form?: FormData; signal?: AbortSignal; accept?: number[] } = {}): Promise<T> {
   const [method] = routes[name] as [string, string];
   const headers: Record<string, string> = { Accept: "application/json" };
   const init: RequestInit = { method, headers };
@@ -148,7 +154,7 @@ async function call<T>(name: RouteName, opts: { ref?: string; query?: Query; bod
   const text = await res.text();
   let body: unknown;
   try { body = text ? JSON.parse(text) : null; } catch { body = null; }
-  if (!res.ok) {
+  if (!res.ok && !opts.accept?.includes(res.status)) {
     const b = (body ?? {}) as { error?: string; code?: string; field?: string };
     if (res.status === 401 && !name.startsWith("redeem") && !name.startsWith("login")) {
       dispatchEvent(new Event(SIGNED_OUT));
@@ -187,6 +193,8 @@ export const api = {
   audit: (ref: string, limit = 50) =>
     call<{ lines: AuditLine[] }>("audit", { ref, query: { limit } }).then(r => r.lines),
   recentRepos: () => call<{ repos: RecentRepo[] }>("recentRepos").then(r => r.repos),
+  /** The appliance's health; 503 (a backend down) still answers with the details. */
+  health: () => call<Health>("health", { accept: [503] }),
   checkRepo: (path: string, signal?: AbortSignal) =>
     call<RepoCheck>("checkRepo", signal ? { query: { path }, signal } : { query: { path } }),
   transcript: (ref: string, after: string | undefined) =>

@@ -23,7 +23,7 @@ function isFilter(x: string | null): x is ListFilter {
 
 function matches(s: Session, q: string): boolean {
   if (!q) return true;
-  const hay = [s.name, s.repo_path, s.branch, s.initial_prompt, s.agent, s.model ?? ""]
+  const hay = [s.name, s.repo_path, s.branch, s.initial_prompt, s.agent, s.model ?? "", s.backend]
     .join(" ").toLowerCase();
   return q.toLowerCase().split(/\s+/).every(w => hay.includes(w));
 }
@@ -51,6 +51,7 @@ function Card({ s, selected }: { s: Session; selected: boolean }) {
         <span title={s.repo_path}>{basename(s.repo_path)}{s.subdirectory ? `/${s.subdirectory}` : ""}</span>
         <span class="mono">{s.branch}</span>
         <span>{s.agent}{s.model ? ` · ${s.model}` : ""}</span>
+        <span title="backend" data-testid="session-backend">{s.backend}</span>
         {s.access_mode === "read-only" && <span class="pill">read-only</span>}
         <span class="muted">{ago(s.updated_at)}</span>
       </div>

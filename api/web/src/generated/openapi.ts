@@ -576,7 +576,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The worktree's changes against where it forked from its base */
+        /** The worktree's changes against where it forked from its base (a Kubernetes session read in its pod: its branch as fetched) */
         get: operations["get_api_sessions_ref_diff"];
         put?: never;
         post?: never;
