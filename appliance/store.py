@@ -193,6 +193,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX egress_asks_session ON egress_asks (session_id, host, id)
     """,
+    # the daily workflow: plan and print modes, custom agents, titles
+    """
+    ALTER TABLE sessions ADD COLUMN plan_mode INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN print_mode INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN custom_agent TEXT;
+    ALTER TABLE sessions ADD COLUMN title TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN description TEXT NOT NULL DEFAULT ''
+    """,
 )
 
 _ENUMS: dict[str, type] = {
@@ -204,6 +212,7 @@ _ENUMS: dict[str, type] = {
     "agent_status": AgentStatus,
 }
 _DATES = {"created_at", "updated_at", "archived_at", "retry_at"}
+_BOOLS = {"skip_permissions", "plan_mode", "print_mode"}
 _COLUMNS = tuple(f.name for f in fields(Session))
 
 
@@ -245,7 +254,7 @@ def _from_row(row: sqlite3.Row) -> Session:
             value = _ENUMS[name](value)
         elif name in _DATES and value is not None:
             value = datetime.fromisoformat(value)
-        elif name == "skip_permissions":
+        elif name in _BOOLS:
             value = bool(value)
         data[name] = value
     data["id"] = SessionId(data["id"])

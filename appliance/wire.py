@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from appliance import verbs
-from appliance.sessions import Agent, AgentStatus, BackendKind, Phase, Session
+from appliance.sessions import Agent, AgentStatus, BackendKind, Desired, Phase, Session
 
 Json = dict[str, Any]
 
@@ -74,6 +74,7 @@ class ListFilter(StrEnum):
     WAITING = "waiting"
     FAILED = "failed"
     ARCHIVED = "archived"
+    COMPLETED = "completed"
 
 
 #: Agent statuses that mean "the agent is waiting for a person".
@@ -81,11 +82,13 @@ WAITING_FOR_ME = frozenset({AgentStatus.WAITING_APPROVAL, AgentStatus.WAITING_IN
                             AgentStatus.IDLE})
 
 _FILTERS: Mapping[ListFilter, Callable[[Phase, AgentStatus], bool]] = {
-    ListFilter.ACTIVE: lambda phase, _: phase not in (Phase.ARCHIVED, Phase.FAILED),
+    ListFilter.ACTIVE: lambda phase, _: phase not in (Phase.ARCHIVED, Phase.FAILED,
+                                                      Phase.COMPLETED),
     ListFilter.WAITING: lambda phase, status: phase is Phase.RUNNING
     and status in WAITING_FOR_ME,
     ListFilter.FAILED: lambda phase, _: phase is Phase.FAILED,
     ListFilter.ARCHIVED: lambda phase, _: phase is Phase.ARCHIVED,
+    ListFilter.COMPLETED: lambda phase, _: phase is Phase.COMPLETED,
 }
 
 
@@ -126,8 +129,7 @@ SESSION: tuple[Field, ...] = (
     Field("initial_prompt", STR, lambda s: s.initial_prompt),
     Field("skip_permissions", BOOL, lambda s: s.skip_permissions),
     Field("phase", _enum(Phase), lambda s: str(s.phase)),
-    Field("desired", {"type": "string", "enum": ["running", "stopped", "archived",
-                                                 "deleted"]}, lambda s: str(s.desired)),
+    Field("desired", _enum(Desired), lambda s: str(s.desired)),
     Field("agent_status", _enum(AgentStatus), lambda s: str(s.agent_status)),
     Field("status_reason", OPT_STR, lambda s: s.status_reason),
     Field("backend_id", OPT_STR, lambda s: s.backend_id),
@@ -146,6 +148,16 @@ SESSION: tuple[Field, ...] = (
     Field("budget_exceeded", {**OPT_STR, "description": "Why model requests are refused "
                               "(a spent budget), or null"},
           lambda s: s.budget_exceeded),
+    Field("plan_mode", {**BOOL, "description": "The agent plans before it edits"},
+          lambda s: s.plan_mode),
+    Field("print_mode", {**BOOL, "description": "The agent answers once; the session then "
+                         "ends as completed"}, lambda s: s.print_mode),
+    Field("custom_agent", {**OPT_STR, "description": "Which config.toml agent a custom "
+                           "session runs"}, lambda s: s.custom_agent),
+    Field("title", {**STR, "description": "A short title (data: show it escaped)"},
+          lambda s: s.title),
+    Field("description", {**STR, "description": "What the session is for (data: show it "
+                          "escaped)"}, lambda s: s.description),
     Field("filters", {"type": "array", "items": _enum(ListFilter),
                       "description": "The list filters that show this session"},
           lambda s: filters_of(s.phase, s.agent_status)),
@@ -155,7 +167,7 @@ SESSION: tuple[Field, ...] = (
 )
 
 #: Raise this when the session's shape changes: the store re-renders every stored view.
-SESSION_VERSION = 4
+SESSION_VERSION = 5
 
 
 def session_json(s: Session) -> Json:

@@ -59,7 +59,7 @@ async def boot_agent(deps: Deps, s: Session, backend_id: str) -> None:
         return
     await deps.progress(s, "agent", f"starting {s.agent}")
     backend = deps.backend_for(s)
-    plan = boot_plan(s, placeholder_env(deps.key, s.id))
+    plan = boot_plan(s, placeholder_env(deps.key, s.id), agents=deps.settings.custom_agents)
     if not backend.root_exec:
         # No root in the workload: its root files came with the spec, read-only.
         plan = replace(plan, files=tuple(f for f in plan.files if not f.as_root))
