@@ -9,12 +9,13 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from appliance.config import load_settings
 from appliance.errors import ClauderonError, ConfigError, InvalidInput
-from cli import calls
+from cli import calls, signin
 from cli.client import ApiClient
 from cli.controls import add_commands as add_control_commands
 from cli.follow import follow_session, watch_list, watching
@@ -255,7 +256,25 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     env = {**os.environ, "CLAUDERON_HOME": str(settings.home),
            "CLAUDERON_BIN": str(Path(sys.executable).parent)}
     print(f"starting the appliance from {conf} (home {settings.home})", file=sys.stderr)
+    if args.sign_in and settings.http_port:
+        _beside(lambda: signin.greet_when_up(settings))
     os.execve(supervisord, [supervisord, "-n", "-c", str(conf)], env)
+
+
+def _beside(job: Callable[[], int]) -> None:
+    """Run ``job`` in a process of its own beside the one about to exec supervisord: forked
+    twice, so init adopts it and supervisord never reaps a child it does not know."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = os.fork()
+    if child:
+        os.waitpid(child, 0)
+        return
+    try:
+        code = 0 if os.fork() else job()
+    except BaseException:
+        code = 1
+    os._exit(code)
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
@@ -353,8 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="build nothing; exit 0 when up to date, 3 when a build is needed")
     p.add_argument("--tag", help="image tag (default clauderon-agent:latest, or "
                                  "clauderon-appliance:<version> with --appliance)")
-    add("daemon", "run the appliance (API, proxy, reconciler, shipper) under supervisord in "
-        "the foreground", cmd_daemon, json_flag=False)
+    p = add("daemon", "run the appliance (API, proxy, reconciler, shipper) under supervisord "
+            "in the foreground", cmd_daemon, json_flag=False)
+    p.add_argument("--sign-in", action="store_true",
+                   help="once the API answers, print (and on a desktop open) a one-time "
+                        "sign-in link for the web UI, as `clauderon web` does")
     add("tui", "open the terminal UI: live session list, create, attach, archive, delete",
         cmd_tui, json_flag=False)
     add_signin_commands(add)
