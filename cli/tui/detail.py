@@ -19,7 +19,8 @@ from cli.client import AsyncApiClient
 from cli.tui.model import age
 
 FACTS = (("phase", "phase"), ("agent_status", "status"), ("agent", "agent"),
-         ("model", "model"), ("branch", "branch"), ("access_mode", "access"),
+         ("custom_agent", "custom"), ("model", "model"), ("branch", "branch"),
+         ("access_mode", "access"),
          ("repo_path", "repo"), ("subdirectory", "subdir"), ("worktree_path", "worktree"),
          ("container_name", "container"), ("image", "image"))
 AUDIT_LINES = 6
@@ -58,12 +59,20 @@ def audit_line(item: Any) -> str:
 def detail_text(session: Mapping[str, Any], extras: Mapping[str, Any], now: datetime) -> str:
     lines = [f"[b]{escape(str(session.get('name')))}[/b]  "
              f"created {age(session.get('created_at'), now)} ago"]
+    if session.get("title"):
+        lines.append(f"[i]{escape(str(session['title']))}[/i]")
+    if session.get("description"):
+        lines.append(escape(str(session["description"])))
     for key, label in FACTS:
         value = session.get(key)
         if value not in (None, ""):
             lines.append(f"{label:<10}{escape(str(value))}")
     if session.get("skip_permissions"):
         lines.append(f"{'perms':<10}bypass")
+    modes = [m for m, on in (("plan first", session.get("plan_mode")),
+                             ("answers once", session.get("print_mode"))) if on]
+    if modes:
+        lines.append(f"{'mode':<10}{', '.join(modes)}")
     if session.get("status_reason"):
         lines.append(f"[red]{'reason':<10}{escape(str(session['status_reason']))}[/]")
     if session.get("alert"):
