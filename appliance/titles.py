@@ -79,21 +79,26 @@ def title_request(provider: str, model: str, prompt: str, placeholder: str) -> T
               "messages": [{"role": "user", "content": task}]})
 
 
+def _list(value: Any) -> list[Any]:
+    """A list the answer should hold there, or nothing (an answer is data, any shape)."""
+    return value if isinstance(value, list) else []
+
+
 def _text(provider: str, answer: Any) -> str:
     """The model's text in a whole (not streamed) answer."""
     parts: list[Any] = []
     if not isinstance(answer, dict):
         return ""
     if provider == "openai":
-        for item in answer.get("output") or []:
+        for item in _list(answer.get("output")):
             if isinstance(item, dict):
-                parts += item.get("content") or []
+                parts += _list(item.get("content"))
     elif provider == "gemini":
-        for candidate in answer.get("candidates") or []:
+        for candidate in _list(answer.get("candidates")):
             if isinstance(candidate, dict) and isinstance(candidate.get("content"), dict):
-                parts += candidate["content"].get("parts") or []
+                parts += _list(candidate["content"].get("parts"))
     else:
-        parts = answer.get("content") or []
+        parts = _list(answer.get("content"))
     return "".join(p["text"] for p in parts
                    if isinstance(p, dict) and isinstance(p.get("text"), str))
 
