@@ -117,17 +117,17 @@ def test_a_custom_agent_runs_interactively_and_cannot_end_itself(
         # It borrows the appliance's own proxy identity with its own token: refused.
         probe = (
             'own="${HTTPS_PROXY#http://*:}"; '
-            f'curl -s -o /dev/null -w "%{{http_code}}" -x "http://{APPLIANCE_ID}:$own" '
+            f'curl -s -o /dev/null -w "%{{http_connect}}" -x "http://{APPLIANCE_ID}:$own" '
             "https://api.anthropic.com/v1/messages -d '{}'")
         borrowed = run_exec(client, s["backend_id"], ["bash", "-c", probe], stdin=b"",
                             user=None)
         assert borrowed.stdout.decode().strip() == "407", borrowed
         # Positive control: the same request under its own name goes through the proxy.
         mine = run_exec(client, s["backend_id"], ["bash", "-c",
-                        'curl -s -o /dev/null -w "%{http_code}" '
+                        'curl -s -o /dev/null -w "%{http_connect}" '
                         "https://api.anthropic.com/v1/messages -d '{}'"], stdin=b"",
                         user=None)
-        assert mine.stdout.decode().strip() not in ("407", "000"), mine
+        assert mine.stdout.decode().strip() == "200", mine
 
 
 def test_titles_come_from_the_model_through_the_proxy(
