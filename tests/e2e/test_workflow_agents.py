@@ -215,3 +215,43 @@ def test_the_api_cannot_define_or_pick_an_undefined_agent(
         r = http.post("/api/sessions", json={"repo_path": str(repo), **body})
         assert r.status_code == 400, (body, r.text)
     assert not workflow.client().get("/api/sessions", all="true")["sessions"]
+
+
+def test_claude_print_mode_answers_once_into_the_transcript(
+    workflow: Appliance, fake: FakeModels, repo: Path
+) -> None:
+    workflow.cli("create", "--repo", str(repo), "--name", "asked", "--print",
+                 "--skip-permissions", "--prompt", "run the check and say what it printed")
+    s = workflow.wait_phase("asked", "completed", timeout=180)
+    messages = transcript(workflow, s["id"])["messages"]
+    assert fake.answer in [m["text"] for m in messages if m["kind"] == "assistant"]
+    assert (Path(s["worktree_path"]) / "tool-output.txt").read_text() == "tool-ran\n"
+    assert all(c.headers.get("x-api-key") == ANTHROPIC_CANARY for c in fake.model_requests())
+    assert ("Completed", "idle") in hooks(workflow, s["id"])
+
+
+def test_claude_plan_mode_plans_and_runs_nothing(
+    workflow: Appliance, fake: FakeModels, repo: Path
+) -> None:
+    workflow.cli("create", "--repo", str(repo), "--name", "planner", "--plan",
+                 "--prompt", "run the check")
+    s = workflow.wait_phase("planner", "running", timeout=120)
+    assert s["plan_mode"]
+    # The fake model asks for a shell command at once; plan mode is read-only: the agent
+    # stops at it and asks a person, and the command does not run.
+    with closing(docker.from_env()) as client:
+        def pane() -> str:
+            return run_exec(client, s["backend_id"], ["tmux", "capture-pane", "-p", "-t",
+                                                      "agent"], stdin=b"",
+                            user="1000:1000").stdout.decode()
+
+        wait_for(lambda: "Do you want to proceed" in pane(), timeout=90,
+                 what="the agent to ask before the command")
+    # Claude says which permission mode it runs in to the model: plan.
+    assert '"permission_mode":"plan"' in fake.model_requests()[-1].body.decode().replace(" ", "")
+    assert not (Path(s["worktree_path"]) / "tool-output.txt").exists()
+    with closing(docker.from_env()) as client:
+        managed = run_exec(client, s["backend_id"],
+                           ["cat", "/etc/claude-code/managed-settings.json"], stdin=b"",
+                           user=None)
+    assert json.loads(managed.stdout)["permissions"]["defaultMode"] == "plan"
