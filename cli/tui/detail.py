@@ -57,12 +57,9 @@ def audit_line(item: Any) -> str:
 
 
 def detail_text(session: Mapping[str, Any], extras: Mapping[str, Any], now: datetime) -> str:
-    lines = [f"[b]{escape(str(session.get('name')))}[/b]  "
+    title = f"  [i]{escape(str(session['title']))}[/i]" if session.get("title") else ""
+    lines = [f"[b]{escape(str(session.get('name')))}[/b]{title}  "
              f"created {age(session.get('created_at'), now)} ago"]
-    if session.get("title"):
-        lines.append(f"[i]{escape(str(session['title']))}[/i]")
-    if session.get("description"):
-        lines.append(escape(str(session["description"])))
     for key, label in FACTS:
         value = session.get(key)
         if value not in (None, ""):
