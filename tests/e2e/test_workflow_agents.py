@@ -255,3 +255,19 @@ def test_claude_plan_mode_plans_and_runs_nothing(
                            ["cat", "/etc/claude-code/managed-settings.json"], stdin=b"",
                            user=None)
     assert json.loads(managed.stdout)["permissions"]["defaultMode"] == "plan"
+
+
+def test_codex_print_mode_with_a_plan_first_prompt(
+    workflow: Appliance, fake: FakeModels, repo: Path
+) -> None:
+    workflow.cli("create", "--repo", str(repo), "--name", "codex-once", "--agent", "codex",
+                 "--print", "--plan", "--skip-permissions", "--prompt", "tidy the parser")
+    s = workflow.wait_phase("codex-once", "completed", timeout=180)
+    said = [m["text"] for m in transcript(workflow, s["id"])["messages"]
+            if m["kind"] == "assistant"]
+    assert fake.answer in said
+    # Codex has no plan mode: the model was asked for a plan first, the task after it.
+    first = fake.model_requests()[0].body.decode()
+    assert "Plan first." in first and "tidy the parser" in first
+    assert all(c.headers["authorization"] == f"Bearer {OPENAI_CANARY}"
+               for c in fake.model_requests())
