@@ -150,8 +150,10 @@ def test_titles_come_from_the_model_through_the_proxy(
     own = placeholder_env(key, APPLIANCE_ID)["ANTHROPIC_API_KEY"]
     assert own not in str([x.headers for x in fake.seen])
     lines = [json.loads(x) for x in workflow.settings.audit_path.read_text().splitlines()]
-    assert [(x["session"], x["host"], x["decision"]) for x in lines] == [
-        (APPLIANCE_ID, "api.anthropic.com", "injected")]
+    # Audited under its own name (the session's agent may be making its own calls by now).
+    assert [(x["host"], x["decision"], x["credential"]) for x in lines
+            if x["session"] == APPLIANCE_ID] == [
+        ("api.anthropic.com", "injected", "anthropic_api_key")]
 
     # Regenerate on demand; edit by hand (cleaned: one line, no control characters).
     fake.title = json.dumps({"title": "Make the login test reliable", "description": "d",
