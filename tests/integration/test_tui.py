@@ -89,7 +89,7 @@ def test_list_is_live_with_filters_search_and_detail(appliance: Appliance, repo:
                         if line.split()[:1] == ["alpha"] and "ago" not in line).split()[:5] \
                 == ["alpha", "running", "unknown", "claude", "clauderon/alpha"]
             # The detail pane: facts at once, then the progress the reconciler recorded.
-            assert "branch    clauderon/alpha" in text
+            assert "branch    clauderon/alpha" in text, text
             assert f"repo      {repo}" in text
             alpha = appliance.session("alpha")
             await until(pilot, lambda: main(app).extras.get(alpha["id"]), "detail extras")
