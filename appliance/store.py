@@ -214,6 +214,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX sessions_created ON sessions (created_at)
     """,
+    # 8: the daily workflow: plan and print modes, custom agents, titles
+    """
+    ALTER TABLE sessions ADD COLUMN plan_mode INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN print_mode INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN custom_agent TEXT;
+    ALTER TABLE sessions ADD COLUMN title TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN description TEXT NOT NULL DEFAULT ''
+    """,
 )
 
 _ENUMS: dict[str, type] = {
@@ -227,6 +235,7 @@ _ENUMS: dict[str, type] = {
 _PHASES = {str(p.value): p for p in Phase}
 _STATUSES = {str(s.value): s for s in AgentStatus}
 _DATES = {"created_at", "updated_at", "archived_at", "retry_at"}
+_BOOLS = {"skip_permissions", "plan_mode", "print_mode"}
 _COLUMNS = tuple(f.name for f in fields(Session))
 
 
@@ -268,7 +277,7 @@ def _from_row(row: sqlite3.Row) -> Session:
             value = _ENUMS[name](value)
         elif name in _DATES and value is not None:
             value = datetime.fromisoformat(value)
-        elif name == "skip_permissions":
+        elif name in _BOOLS:
             value = bool(value)
         data[name] = value
     data["id"] = SessionId(data["id"])

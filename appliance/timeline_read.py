@@ -23,11 +23,11 @@ from datetime import datetime
 from pathlib import Path
 
 from appliance.agents import reader
-from appliance.agents.logs import Kind, Message, claude_messages, codex_messages, load
+from appliance.agents.logs import PARSERS, Kind, Message, load
 from appliance.audit import parse_line
 from appliance.errors import ClauderonError, Conflict, InvalidInput, NotFound
 from appliance.readers import Tree, host_tree
-from appliance.sessions import Agent, Session
+from appliance.sessions import Session
 from appliance.store import Event
 from appliance.timeline import Batch, Entry, Source, clamp, parse_time, plain, title
 
@@ -136,7 +136,9 @@ def messages(home: Path | Callable[[], AbstractContextManager[Tree]], session: S
     A log the agent made unreadable (a symlink, a FIFO, too many files) is a 409, as on the
     transcript route; the caller leaves the source out with a note."""
     empty = nothing(Source.MESSAGE, before)
-    parse = claude_messages if session.agent is Agent.CLAUDE else codex_messages
+    parse = PARSERS.get(session.agent)
+    if parse is None:  # a custom agent's output is text, read in the transcript, not here
+        return empty
     try:
         opened = (host_tree(home, label=reader.HOME, absent="no home")
                   if isinstance(home, Path) else home())

@@ -16,6 +16,11 @@ import secrets
 from enum import StrEnum
 from pathlib import Path
 
+#: The identity the appliance itself uses at its proxy (the title call): its proxy token is
+#: derived like a session's, so the proxy can check it and audit its requests under this
+#: name; session ids are UUIDs, so none can be mistaken for it.
+APPLIANCE_ID = "appliance"
+
 
 class Purpose(StrEnum):
     PROXY = "proxy"

@@ -38,6 +38,10 @@ class Verb(StrEnum):
     MESSAGE = "message"
     ATTACH = "attach"
     CONSOLE = "console"
+    #: Change the title or description a person reads (data only: nothing runs).
+    EDIT = "edit"
+    #: Make the title and description again from the first prompt, with the model.
+    RETITLE = "retitle"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,7 +56,10 @@ class Rule:
 
 
 RULES: Mapping[Verb, Rule] = {
-    Verb.ARCHIVE: Rule(allowed=frozenset({Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED}),
+    # A completed session may be archived: out of the list, its workspace kept. Unarchived,
+    # it runs again and its agent carries on the conversation interactively.
+    Verb.ARCHIVE: Rule(allowed=frozenset({Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED,
+                                          Phase.COMPLETED}),
                        desired=Desired.ARCHIVED),
     Verb.UNARCHIVE: Rule(allowed=frozenset({Phase.ARCHIVED}), desired=Desired.RUNNING,
                          changes={"archived_at": None}, revives=True),
@@ -71,6 +78,10 @@ RULES: Mapping[Verb, Rule] = {
                       refusal="{name} has no running container (it is {phase})"),
     Verb.CONSOLE: Rule(allowed=LIVE, needs_workload=True,
                        refusal="{name} is {phase}; it has no live terminal"),
+    Verb.EDIT: Rule(allowed=ALL_PHASES - {Phase.DELETING},
+                    refusal="{name} is {phase}: it is being removed"),
+    Verb.RETITLE: Rule(allowed=ALL_PHASES - {Phase.DELETING},
+                       refusal="{name} is {phase}: it is being removed"),
 }
 
 

@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from appliance import verbs
-from appliance.sessions import Agent, AgentStatus, BackendKind, Phase, Session
+from appliance.sessions import Agent, AgentStatus, BackendKind, Desired, Phase, Session
 
 Json = dict[str, Any]
 
@@ -76,6 +76,7 @@ class ListFilter(StrEnum):
     WAITING = "waiting"
     FAILED = "failed"
     ARCHIVED = "archived"
+    COMPLETED = "completed"
 
 
 class AgentState(StrEnum):
@@ -106,11 +107,13 @@ WAITING_FOR_ME = frozenset({AgentState.WAITING_APPROVAL, AgentState.WAITING_INPU
                             AgentState.IDLE, AgentState.MODEL_FAILING})
 
 _FILTERS: Mapping[ListFilter, Callable[[Phase, AgentState], bool]] = {
-    ListFilter.ACTIVE: lambda phase, _: phase not in (Phase.ARCHIVED, Phase.FAILED),
+    ListFilter.ACTIVE: lambda phase, _: phase not in (Phase.ARCHIVED, Phase.FAILED,
+                                                      Phase.COMPLETED),
     ListFilter.WAITING: lambda phase, state: phase is Phase.RUNNING
     and state in WAITING_FOR_ME,
     ListFilter.FAILED: lambda phase, _: phase is Phase.FAILED,
     ListFilter.ARCHIVED: lambda phase, _: phase is Phase.ARCHIVED,
+    ListFilter.COMPLETED: lambda phase, _: phase is Phase.COMPLETED,
 }
 
 
@@ -154,8 +157,7 @@ SESSION: tuple[Field, ...] = (
     Field("initial_prompt", STR, lambda s: s.initial_prompt),
     Field("skip_permissions", BOOL, lambda s: s.skip_permissions),
     Field("phase", _enum(Phase), lambda s: str(s.phase)),
-    Field("desired", {"type": "string", "enum": ["running", "stopped", "archived",
-                                                 "deleted"]}, lambda s: str(s.desired)),
+    Field("desired", _enum(Desired), lambda s: str(s.desired)),
     Field("agent_status", _enum(AgentStatus), lambda s: str(s.agent_status)),
     Field("status_reason", OPT_STR, lambda s: s.status_reason),
     Field("backend_id", OPT_STR, lambda s: s.backend_id),
@@ -182,6 +184,16 @@ SESSION: tuple[Field, ...] = (
                           "UIs show it: agent_status, or model_failing while the session "
                           "runs and model_error is set"},
           lambda s: str(agent_state(s.phase, s.agent_status, s.model_error))),
+    Field("plan_mode", {**BOOL, "description": "The agent plans before it edits"},
+          lambda s: s.plan_mode),
+    Field("print_mode", {**BOOL, "description": "The agent answers once; the session then "
+                         "ends as completed"}, lambda s: s.print_mode),
+    Field("custom_agent", {**OPT_STR, "description": "Which config.toml agent a custom "
+                           "session runs"}, lambda s: s.custom_agent),
+    Field("title", {**STR, "description": "A short title (data: show it escaped)"},
+          lambda s: s.title),
+    Field("description", {**STR, "description": "What the session is for (data: show it "
+                          "escaped)"}, lambda s: s.description),
     Field("filters", {"type": "array", "items": _enum(ListFilter),
                       "description": "The list filters that show this session"},
           lambda s: filters_of(s.phase, s.agent_status, s.model_error)),

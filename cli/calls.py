@@ -116,7 +116,7 @@ def delete(path: str) -> Call[Any]:
 
 # --- sessions -----------------------------------------------------------------------------
 def sessions(filter: str | None = None, *, everything: bool = False) -> Call[list[Json]]:
-    """The list: what ``filter`` (active, waiting, failed, archived) shows; with
+    """The list: what ``filter`` (active, waiting, failed, completed, archived) shows; with
     ``everything``, every session; neither: all but the archived."""
     params = {"filter": filter} if filter else {"all": "true"} if everything else {}
     return Call(method="GET", path="/api/sessions", params=params, read=_list("sessions"))
@@ -133,6 +133,17 @@ def create(body: Json) -> Call[Json]:
 def act(ref: str, verb: str) -> Call[Json]:
     """``archive``, ``unarchive``, ``start``, ``stop`` or ``retry``: the session after."""
     return Call(method="POST", path=f"/api/sessions/{_ref(ref)}/{verb}", json={},
+                read=_session)
+
+
+def edit(ref: str, changes: Json) -> Call[Json]:
+    """Change the title or description (data only)."""
+    return Call(method="PATCH", path=f"/api/sessions/{_ref(ref)}", json=changes, read=_session)
+
+
+def retitle(ref: str) -> Call[Json]:
+    """Make the title and description again from the first prompt, with the model."""
+    return Call(method="POST", path=f"/api/sessions/{_ref(ref)}/retitle", json={},
                 read=_session)
 
 

@@ -49,9 +49,12 @@ def cmd_create(args: argparse.Namespace) -> int:
         "skip_permissions": args.skip_permissions,
         "backend": args.backend,
     }
-    for key in ("name", "model", "image", "cpu", "memory", "base"):
+    for key in ("name", "model", "image", "cpu", "memory", "base", "custom_agent", "title",
+                "description", "plan_mode"):
         if getattr(args, key) is not None:
             body[key] = getattr(args, key)
+    if args.print_mode:
+        body["print_mode"] = True
     client = _client()
     warn_missing_credential(client, args.agent)
     if args.no_wait or args.json:
@@ -59,10 +62,13 @@ def cmd_create(args: argparse.Namespace) -> int:
         return _out(args, session, f"{session['name']}  creating")
     with watching(client) as stream:
         session = client.run(calls.create(body))
-        done = follow_session(stream, session, until={"running", "stopped", "failed"},
+        done = follow_session(stream, session,
+                              until={"running", "stopped", "failed", "completed"},
                               label=f"{session['name']}  creating")
     assert done is not None
     _failed(done)
+    if done.get("title"):
+        print(f"  {done['title']}")
     print(f"  branch {done['branch']}, container {done['container_name']}")
     return 0
 
@@ -141,6 +147,20 @@ def _simple(verb: str, doing: str, until: set[str]) -> Any:
         return 0
 
     return handler
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    changes = {k: getattr(args, k) for k in ("title", "description")
+               if getattr(args, k) is not None}
+    if not changes:
+        raise InvalidInput("give --title or --description (or both)")
+    s = _client().run(calls.edit(args.session, changes))
+    return _out(args, s, f"{s['name']}  {s['title']}")
+
+
+def cmd_retitle(args: argparse.Namespace) -> int:
+    s = _client().run(calls.retitle(args.session))
+    return _out(args, s, f"{s['name']}  {s['title']}\n  {s['description']}")
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
@@ -300,7 +320,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-r", "--repo", required=True, help="a path inside a git repository")
     p.add_argument("-n", "--name", help="session name (default: from the prompt)")
     p.add_argument("-p", "--prompt", help="the agent's first prompt")
-    p.add_argument("-a", "--agent", default="claude", choices=["claude", "codex"])
+    p.add_argument("-a", "--agent", default="claude",
+                   choices=["claude", "codex", "gemini", "custom"],
+                   help="custom: an agent defined in config.toml, named by --custom-agent")
+    p.add_argument("--custom-agent", help="with --agent custom: the [agents.custom.<name>] "
+                   "to run")
+    p.add_argument("--plan", dest="plan_mode", action=argparse.BooleanOptionalAction,
+                   default=None, help="plan before editing (default: [agents] plan_mode in "
+                   "config.toml)")
+    p.add_argument("--print", dest="print_mode", action="store_true",
+                   help="answer the prompt once; the session then ends as completed")
+    p.add_argument("--title", help="short title (default: made from the prompt)")
+    p.add_argument("--description", help="what the session is for (default: from the "
+                   "prompt)")
     p.add_argument("--model", help="the agent's model")
     p.add_argument("--image", help="container image (default from config.toml)")
     p.add_argument("--cpu", help="CPU limit, like 2 or 500m")
@@ -317,7 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("list", "list sessions with phase, agent status, branch, backend, age and cost; "
             "a line for each alert", cmd_list)
     shown = p.add_mutually_exclusive_group()
-    shown.add_argument("-f", "--filter", choices=["active", "waiting", "failed", "archived"],
+    shown.add_argument("-f", "--filter",
+                       choices=["active", "waiting", "failed", "completed", "archived"],
                        help="what one of the UIs' filters shows (waiting: for you)")
     shown.add_argument("--archived", action="store_true",
                        help="only archived sessions (as --filter archived)")
@@ -343,6 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
             cmd_delete, json_flag=False, session=True)
     p.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
     p.add_argument("--no-wait", action="store_true", help="return once accepted")
+    p = add("edit", "change a session's title or description", cmd_edit, session=True)
+    p.add_argument("--title", help="the new title")
+    p.add_argument("--description", help="the new description")
+    add("retitle", "make a session's title and description again from its first prompt, "
+        "with the title model", cmd_retitle, session=True)
     p = add("set-access-mode", "switch a session's proxy access mode live", cmd_access_mode,
             session=True)
     p.add_argument("mode", choices=["read-write", "read-only"])

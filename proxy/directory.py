@@ -18,7 +18,7 @@ from typing import Protocol
 import trio
 
 from appliance.store import Store
-from appliance.tokens import token_matches
+from appliance.tokens import APPLIANCE_ID, Purpose, derive_token, hash_token, token_matches
 from proxy.heads import ProxyCredentials
 
 CACHE_SECONDS = 1.0
@@ -45,6 +45,15 @@ class SessionDirectory(Protocol):
     async def lookup(self, session_id: str) -> SessionAuth | None: ...
 
 
+def appliance_identity(key: bytes) -> SessionAuth:
+    """The appliance's own identity (its title call): read-only, so it can POST to model
+    APIs and write nowhere else; its token is derived from the instance key."""
+    return SessionAuth(session_id=APPLIANCE_ID, name=APPLIANCE_ID,
+                       access_mode=AccessMode.READ_ONLY,
+                       proxy_token_hash=hash_token(derive_token(key, APPLIANCE_ID,
+                                                                Purpose.PROXY)))
+
+
 def authenticate(presented: ProxyCredentials | None, found: SessionAuth | None) -> bool:
     if presented is None or found is None or not found.proxy_token_hash:
         return False
@@ -62,14 +71,18 @@ class StoreDirectory:
         *,
         cache_seconds: float = CACHE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        appliance: SessionAuth | None = None,
     ) -> None:
         self._store = store
+        self._appliance = appliance
         self._cache_seconds = cache_seconds
         self._clock = clock
         self._cache: dict[str, tuple[float, SessionAuth | None]] = {}
         self._limiter = trio.CapacityLimiter(4)
 
     async def lookup(self, session_id: str) -> SessionAuth | None:
+        if self._appliance is not None and session_id == self._appliance.session_id:
+            return self._appliance
         now = self._clock()
         hit = self._cache.get(session_id)
         if hit is not None and now - hit[0] < self._cache_seconds:

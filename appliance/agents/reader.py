@@ -33,8 +33,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from appliance import safefs
-from appliance.agents import claude_setup
+from appliance.agents import claude_setup, gemini_setup
 from appliance.agents.logs import MAX_LINES, Message, parse_lines
+from appliance.agents.modes import PRINT_OUTPUT
 from appliance.contract import workdir_for
 from appliance.errors import ClauderonError, Conflict, InvalidInput, NotFound
 from appliance.readers import OpenedFile, Tree
@@ -48,6 +49,9 @@ HOME = "the agent's home"
 CODEX_SESSIONS = (".codex", "sessions")
 DATED = re.compile(r"[0-9]{1,4}")  # YYYY, MM, DD
 ROLLOUT = re.compile(r"rollout-[A-Za-z0-9._:-]{1,200}\.jsonl")
+_PROJECT = re.compile(r"[A-Za-z0-9._-]{1,200}")  # Gemini's folder per project
+_CHATS = re.compile(r"chats")
+GEMINI_CHAT = re.compile(r"session-[A-Za-z0-9._:-]{1,200}\.jsonl")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,12 +92,23 @@ def log_files(tree: Tree, session: Session) -> list[LogFile]:
         folder = claude_setup.project_folder(workdir_for(session))
         return [LogFile(parts=(".claude", "projects", folder, f"{session.id}.jsonl"),
                         size=None)]
+    if session.agent is Agent.GEMINI:
+        return dated_files(tree, gemini_setup.CHATS, (_PROJECT, _CHATS), GEMINI_CHAT,
+                           "Gemini")
+    if session.agent is Agent.CUSTOM:
+        return [LogFile(parts=tuple(PRINT_OUTPUT.split("/")), size=None)]
     return codex_files(tree)
 
 
 def codex_files(tree: Tree) -> list[LogFile]:
     """``.codex/sessions/*/*/*/rollout-*.jsonl`` in path order: real folders and regular
     files only (a symlink or FIFO is not a log, and is never followed or opened)."""
+    return dated_files(tree, CODEX_SESSIONS, (DATED, DATED, DATED), ROLLOUT, "Codex")
+
+
+def dated_files(tree: Tree, top: tuple[str, ...], levels: tuple[re.Pattern[str], ...],
+                leaf: re.Pattern[str], who: str) -> list[LogFile]:
+    """The files named ``leaf`` in the folders ``levels`` below ``top``, in path order."""
     budget = MAX_ENTRIES
 
     def entries(parts: tuple[str, ...], kind: safefs.Kind,
@@ -102,19 +117,19 @@ def codex_files(tree: Tree) -> list[LogFile]:
         listing = tree.list_dir(parts, limit=budget)
         budget -= len(listing.entries)
         if listing.truncated:
-            raise Conflict(f"the agent's Codex logs under ~/{'/'.join(CODEX_SESSIONS)} hold "
+            raise Conflict(f"the agent's {who} logs under ~/{'/'.join(top)} hold "
                            f"more than {MAX_ENTRIES} entries; they are not read until the "
                            "agent removes what is not its logs")
         return sorted((e for e in listing.entries
                        if e.kind is kind and name.fullmatch(e.name)), key=lambda e: e.name)
 
-    folders: list[tuple[str, ...]] = [CODEX_SESSIONS]
-    for _ in range(3):
-        folders = [(*p, e.name) for p in folders for e in entries(p, safefs.Kind.DIR, DATED)]
+    folders: list[tuple[str, ...]] = [top]
+    for level in levels:
+        folders = [(*p, e.name) for p in folders for e in entries(p, safefs.Kind.DIR, level)]
     files = [LogFile(parts=(*p, e.name), size=e.size)
-             for p in folders for e in entries(p, safefs.Kind.FILE, ROLLOUT)]
+             for p in folders for e in entries(p, safefs.Kind.FILE, leaf)]
     if len(files) > MAX_FILES:
-        raise Conflict(f"the agent's Codex logs under ~/{'/'.join(CODEX_SESSIONS)} are "
+        raise Conflict(f"the agent's {who} logs under ~/{'/'.join(top)} are "
                        f"{len(files)} files; at most {MAX_FILES} are read")
     return files
 

@@ -50,6 +50,7 @@ SPECS: tuple[CredentialSpec, ...] = (
     ),
     CredentialSpec(name="codex_id_token", env_vars=("CODEX_ID_TOKEN",), from_codex_auth=True),
     CredentialSpec(name="codex_account_id", env_vars=("CODEX_ACCOUNT_ID",), from_codex_auth=True),
+    CredentialSpec(name="gemini_api_key", env_vars=("GEMINI_API_KEY", "GOOGLE_API_KEY")),
     CredentialSpec(name="github_token", env_vars=("GITHUB_TOKEN", "GH_TOKEN")),
     CredentialSpec(name="npm_token", env_vars=("NPM_TOKEN",)),
     CredentialSpec(name="docker_token", env_vars=("DOCKER_TOKEN",)),

@@ -79,7 +79,8 @@ async def boot_agent(deps: Deps, s: Session, backend_id: str, *,
     await deps.progress(s, "agent", f"starting {s.agent}")
     backend = deps.backend_for(s)
     if plan is None:
-        plan = boot_plan(s, placeholder_env(deps.key, s.id))
+        plan = boot_plan(s, placeholder_env(deps.key, s.id),
+                         agents=deps.settings.custom_agents)
     if not backend.root_exec:
         # No root in the workload: its root files came with the spec, read-only.
         plan = replace(plan, files=tuple(f for f in plan.files if not f.as_root))
@@ -112,7 +113,7 @@ def warm(deps: Deps, s: Session, spec: WorkloadSpec) -> tuple[WorkloadSpec, Boot
     the created container and its entry starts the agent; what is left runs after start."""
     if not (deps.settings.start_agents and deps.settings.warm_start):
         return spec, None
-    plan = boot_plan(s, placeholder_env(deps.key, s.id))
+    plan = boot_plan(s, placeholder_env(deps.key, s.id), agents=deps.settings.custom_agents)
     pre = prestart(plan)
     return replace(spec, prestart=pre.files, entry=pre.entry), pre.after_start(plan)
 

@@ -77,6 +77,8 @@ class MainScreen(SessionActions):
         Binding("u", "unarchive", "Unarchive"),
         Binding("d", "delete", "Delete"),
         Binding("m", "access_mode", "Mode"),
+        Binding("e", "edit_title", "Title", show=False),
+        Binding("t", "retitle", "Retitle", show=False),
         Binding("r", "reconcile", "Reconcile"),
         Binding("l", "timeline", "Timeline"),
         Binding("f", "next_filter", "Filter"),

@@ -47,9 +47,11 @@ from cli.tui.footer import KeyFooter
 from cli.tui.model import fuzzy_rank
 from cli.tui.terminal import Foreground, edit_text
 
-FIELDS = ("repo_path", "name", "prompt", "agent", "backend", "model", "image", "access_mode",
-          "skip_permissions")
-DONE = frozenset({"running", "stopped", "failed", "deleted"})
+FIELDS = ("repo_path", "name", "prompt", "agent", "custom_agent", "backend", "model", "image",
+          "access_mode", "skip_permissions", "plan_mode", "print_mode", "title", "description")
+DONE = frozenset({"running", "stopped", "failed", "deleted", "completed"})
+#: Plan mode: the appliance's default ([agents] plan_mode), or said here.
+PLAN_CHOICES = [("(default)", ""), ("plan first", "plan"), ("act directly", "act")]
 
 
 class PathSuggester(Suggester):
@@ -131,10 +133,24 @@ class CreateScreen(ModalScreen[str | None]):
             yield from self._row("Name", Input(placeholder="(from the prompt)", id="name",
                                                compact=True), "name")
             yield from self._row("Prompt", TextArea(id="prompt", compact=True), "prompt")
-            yield from self._row("Agent", Select([("claude", "claude"), ("codex", "codex")],
+            yield from self._row("Agent", Select([(a, a) for a in ("claude", "codex",
+                                                                  "gemini", "custom")],
                                                  value="claude", allow_blank=False, id="agent",
                                                  compact=True), "agent")
             yield Static("", id="agent-warning")
+            yield from self._row("Custom", Input(placeholder="(agent custom: its config.toml "
+                                                 "name)", id="custom_agent", compact=True),
+                                 "custom_agent")
+            yield from self._row("Plan", Select(PLAN_CHOICES, value="", allow_blank=False,
+                                                id="plan_mode", compact=True), "plan_mode")
+            yield from self._row("", Checkbox("answer once (print mode: the session then "
+                                              "ends as completed)", id="print_mode"),
+                                 "print_mode")
+            yield from self._row("Title", Input(placeholder="(from the prompt)", id="title",
+                                                compact=True), "title")
+            yield from self._row("About", Input(placeholder="(from the prompt)",
+                                                id="description", compact=True),
+                                 "description")
             yield from self._row("Model", Input(placeholder="(the agent's default)",
                                                 id="model", compact=True), "model")
             yield from self._row("Image", Input(placeholder="(default from config.toml)",
@@ -267,10 +283,15 @@ class CreateScreen(ModalScreen[str | None]):
         }
         if self.backends:
             body["backend"] = self.query_one("#backend", Select).value
-        for key in ("name", "model", "image"):
+        for key in ("name", "model", "image", "custom_agent", "title", "description"):
             value = self.query_one(f"#{key}", Input).value.strip()
             if value:
                 body[key] = value
+        plan = self.query_one("#plan_mode", Select).value
+        if plan in ("plan", "act"):
+            body["plan_mode"] = plan == "plan"
+        if self.query_one("#print_mode", Checkbox).value:
+            body["print_mode"] = True
         return body
 
     # --- actions ------------------------------------------------------------------------

@@ -26,6 +26,7 @@ class Filter(StrEnum):
     ARCHIVED = "archived"
     FAILED = "failed"
     WAITING = "waiting"
+    COMPLETED = "completed"
     ALL = "all"
 
     def next(self) -> Filter:
@@ -39,7 +40,8 @@ def keep(session: Mapping[str, Any], chosen: Filter, query: str = "") -> bool:
         return False
     words = query.lower().split()
     haystack = " ".join(str(session.get(k) or "") for k in
-                        ("name", "branch", "repo_path", "agent", "phase", "initial_prompt")).lower()
+                        ("name", "title", "branch", "repo_path", "agent", "phase",
+                         "initial_prompt")).lower()
     return all(w in haystack for w in words)
 
 

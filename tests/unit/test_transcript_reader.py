@@ -147,6 +147,15 @@ LINES = {
          "payload": block("message", "function_call", "custom_tool_call", "local_shell_call",
                           "function_call_output", "custom_tool_call_output")},
         optional={"timestamp": JSON}),
+    Agent.GEMINI: st.fixed_dictionaries(
+        {"type": st.sampled_from(["user", "gemini"])},
+        optional={"content": JSON | st.lists(st.fixed_dictionaries({}, optional={
+            "text": JSON, "functionResponse": JSON | st.fixed_dictionaries(
+                {}, optional={"id": JSON, "response": JSON})}), max_size=3),
+            "toolCalls": JSON | st.lists(st.fixed_dictionaries(
+                {}, optional={"name": JSON, "id": JSON, "args": JSON}), max_size=3),
+            "timestamp": JSON}),
+    Agent.CUSTOM: st.fixed_dictionaries({}, optional={"text": JSON}),
 }
 
 

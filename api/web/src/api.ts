@@ -24,7 +24,7 @@ export type AccessMode = Session["access_mode"];
 export type BackendKind = NonNullable<CreateSession["backend"]>;
 /** The agents a session can run (the create request's enum; `Session.agent` is its value). */
 export type Agent = NonNullable<CreateSession["agent"]>;
-/** A list filter that shows a session (the API's `filters`: active, waiting, failed, archived). */
+/** A list filter that shows a session (the API's `filters`). */
 export type ListFilter = Session["filters"][number];
 /** What can be done to a session now (the API's `actions`). */
 export type Verb = Session["actions"][number];
@@ -178,6 +178,9 @@ export const api = {
   start: (ref: string) => call<{ session: Session }>("start", { ref }),
   stop: (ref: string) => call<{ session: Session }>("stop", { ref }),
   retry: (ref: string) => call<{ session: Session }>("retry", { ref }),
+  editSession: (ref: string, body: { title?: string; description?: string }) =>
+    call<{ session: Session }>("editSession", { ref, body }).then(r => r.session),
+  retitle: (ref: string) => call<{ session: Session }>("retitle", { ref }).then(r => r.session),
   setAccessMode: (ref: string, access_mode: AccessMode) =>
     call<{ session: Session }>("accessMode", { ref, body: { access_mode } }).then(r => r.session),
   sessionEvents: (ref: string) =>

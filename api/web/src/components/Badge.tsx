@@ -3,7 +3,7 @@ import type { AgentState, Phase } from "../api";
 
 const PHASE: Record<Phase, string> = {
   creating: "Creating", running: "Running", stopped: "Stopped", archived: "Archived",
-  deleting: "Deleting", failed: "Failed",
+  deleting: "Deleting", failed: "Failed", completed: "Completed",
 };
 
 const AGENT: Record<AgentState, string> = {

@@ -28,7 +28,8 @@ const STEPS: Record<BackendKind, { id: string; label: string }[]> = {
   ],
 };
 const BACKENDS: Record<BackendKind, string> = { docker: "Docker", kubernetes: "Kubernetes" };
-const MODELS: Record<Agent, string> = { claude: "e.g. opus, sonnet", codex: "e.g. gpt-5-codex" };
+const MODELS: Record<Agent, string> = { claude: "e.g. opus, sonnet", codex: "e.g. gpt-5-codex",
+  gemini: "e.g. gemini-2.5-pro", custom: "passed as {model}" };
 
 function Field({ label, id, error, hint, children }: { label: string; id: string;
   error?: string | undefined; hint?: string | preact.ComponentChildren;
@@ -141,6 +142,12 @@ export function CreateForm() {
   const [backends, setBackends] = useState<Partial<Record<BackendKind, BackendHealth>>>({});
   const [bypass, setBypass] = useState(false);
   const [prompt, setPrompt] = useState("");
+  const [customAgent, setCustomAgent] = useState("");
+  /** "" : the appliance's default ([agents] plan_mode in config.toml). */
+  const [plan, setPlan] = useState<"" | "plan" | "act">("");
+  const [printMode, setPrintMode] = useState(false);
+  const [title, setTitle] = useState("");
+  const [description, setDescription] = useState("");
   const [files, setFiles] = useState<File[]>([]);
   const [errors, setErrors] = useState<Errors>({});
   const [busy, setBusy] = useState(false);
@@ -175,6 +182,11 @@ export function CreateForm() {
       skip_permissions: bypass };
     if (name) body.name = name;
     if (choosing) body.backend = backend;
+    if (agent === "custom") body.custom_agent = customAgent.trim();
+    if (plan) body.plan_mode = plan === "plan";
+    if (printMode) body.print_mode = true;
+    if (title.trim()) body.title = title.trim();
+    if (description.trim()) body.description = description.trim();
     if (model.trim()) body.model = model.trim();
     if (image.trim()) body.image = image.trim();
     if (cpu.trim()) body.cpu = cpu.trim();
@@ -208,7 +220,8 @@ export function CreateForm() {
     } catch (err) {
       if (err instanceof ApiError) {
         const known = ["repo_path", "name", "agent", "model", "image", "cpu", "memory",
-          "access_mode", "prompt", "skip_permissions", ...(choosing ? ["backend"] : [])];
+          "access_mode", "prompt", "skip_permissions", "custom_agent", "plan_mode", "print_mode",
+          "title", "description", ...(choosing ? ["backend"] : [])];
         const field = err.field && known.includes(err.field) ? err.field : "form";
         setErrors({ [field]: err.message });
         if (field !== "form") document.getElementById(field)?.focus();
@@ -250,11 +263,41 @@ export function CreateForm() {
         : undefined}>
         <select id="agent" value={agent} onChange={e => setAgent(e.currentTarget.value as Agent)}>
           <option value="claude">Claude Code</option><option value="codex">Codex</option>
+          <option value="gemini">Gemini CLI</option><option value="custom">Custom (config.toml)</option>
         </select>
       </Field>
     </div>
     {choosing && <BackendField value={backend} backends={backends} error={errors.backend}
       onChange={v => { setBackend(v); setErrors(e => ({ ...e, backend: undefined })); }} />}
+    {agent === "custom" && <Field label="Custom agent" id="custom_agent" error={errors.custom_agent}
+      hint="The name of an [agents.custom.<name>] table in the appliance's config.toml.">
+      <input id="custom_agent" value={customAgent} spellcheck={false} autocomplete="off"
+        onInput={e => setCustomAgent(e.currentTarget.value)} />
+    </Field>}
+    <div class="grid2">
+      <Field label="Plan first" id="plan_mode" error={errors.plan_mode}
+        hint="Plan mode: the agent writes a plan and waits before it edits.">
+        <select id="plan_mode" value={plan} onChange={e => setPlan(e.currentTarget.value as "" | "plan" | "act")}>
+          <option value="">The appliance's default</option><option value="plan">Plan first</option>
+          <option value="act">Act directly</option>
+        </select>
+      </Field>
+      <label class="check">
+        <input id="print_mode" type="checkbox" checked={printMode} onChange={e => setPrintMode(e.currentTarget.checked)} />
+        <span><b>Answer once</b><br /><span class="hint">Print mode: the agent answers the prompt once; the session then ends as completed.</span></span>
+      </label>
+    </div>
+    {errors.print_mode && <p class="field-error" role="alert" data-testid="error-print_mode">{errors.print_mode}</p>}
+    <div class="grid2">
+      <Field label="Title" id="title" error={errors.title} hint="Optional; made from the prompt.">
+        <input id="title" value={title} maxLength={120} autocomplete="off" placeholder="made from the prompt"
+          onInput={e => setTitle(e.currentTarget.value)} />
+      </Field>
+      <Field label="Description" id="description" error={errors.description} hint="Optional; made from the prompt.">
+        <input id="description" value={description} maxLength={1000} autocomplete="off"
+          onInput={e => setDescription(e.currentTarget.value)} />
+      </Field>
+    </div>
     <fieldset class="field">
       <legend>Access</legend>
       <div class="segmented" role="radiogroup">

@@ -14,7 +14,8 @@ type Sort = "updated" | "created" | "name";
 
 const FILTERS: { id: ListFilter; label: string }[] = [
   { id: "active", label: "Active" }, { id: "waiting", label: "Waiting for me" },
-  { id: "failed", label: "Failed" }, { id: "archived", label: "Archived" },
+  { id: "failed", label: "Failed" }, { id: "completed", label: "Completed" },
+  { id: "archived", label: "Archived" },
 ];
 
 function isFilter(x: string | null): x is ListFilter {
@@ -23,7 +24,7 @@ function isFilter(x: string | null): x is ListFilter {
 
 function matches(s: Session, q: string): boolean {
   if (!q) return true;
-  const hay = [s.name, s.repo_path, s.branch, s.initial_prompt, s.agent, s.model ?? "", s.backend]
+  const hay = [s.name, s.title, s.description, s.repo_path, s.branch, s.initial_prompt, s.agent, s.model ?? "", s.backend]
     .join(" ").toLowerCase();
   return q.toLowerCase().split(/\s+/).every(w => hay.includes(w));
 }
@@ -44,6 +45,7 @@ function Card({ s, selected }: { s: Session; selected: boolean }) {
           title={s.alert}>alert</span>}{s.budget_exceeded && <span class="pill"
           title={s.budget_exceeded}>budget</span>}<AgentBadge state={s.agent_state} why={s.model_error} /><PhaseBadge phase={s.phase} /></span>
       </div>
+      {s.title && <p class="session-title" data-testid="session-title">{s.title}</p>}
       {s.initial_prompt && <p class="prompt-excerpt">{s.initial_prompt}</p>}
       {s.phase === "failed" && s.status_reason && <p class="reason">{s.status_reason}</p>}
       <ModelError s={s} />

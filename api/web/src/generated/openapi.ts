@@ -463,7 +463,8 @@ export interface paths {
         delete: operations["delete_api_sessions_ref"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Edit a session's title or description (data only) */
+        patch: operations["patch_api_sessions_ref"];
         trace?: never;
     };
     "/api/sessions/{ref}/access-mode": {
@@ -722,6 +723,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/sessions/{ref}/retitle": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Make the title and description again from the first prompt, with the model */
+        post: operations["post_api_sessions_ref_retitle"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/sessions/{ref}/retry": {
         parameters: {
             query?: never;
@@ -956,7 +974,7 @@ export interface components {
             branch: string;
             base_ref: string;
             /** @enum {string} */
-            agent: "claude" | "codex";
+            agent: "claude" | "codex" | "gemini" | "custom";
             model: string | null;
             /** @enum {string} */
             backend: "docker" | "kubernetes";
@@ -968,9 +986,9 @@ export interface components {
             initial_prompt: string;
             skip_permissions: boolean;
             /** @enum {string} */
-            phase: "creating" | "running" | "stopped" | "archived" | "deleting" | "failed";
+            phase: "creating" | "running" | "stopped" | "archived" | "deleting" | "failed" | "completed";
             /** @enum {string} */
-            desired: "running" | "stopped" | "archived" | "deleted";
+            desired: "running" | "stopped" | "archived" | "deleted" | "completed";
             /** @enum {string} */
             agent_status: "unknown" | "working" | "waiting_approval" | "waiting_input" | "idle";
             status_reason: string | null;
@@ -997,10 +1015,20 @@ export interface components {
              * @enum {string}
              */
             agent_state: "unknown" | "working" | "waiting_approval" | "waiting_input" | "idle" | "model_failing";
+            /** @description The agent plans before it edits */
+            plan_mode: boolean;
+            /** @description The agent answers once; the session then ends as completed */
+            print_mode: boolean;
+            /** @description Which config.toml agent a custom session runs */
+            custom_agent: string | null;
+            /** @description A short title (data: show it escaped) */
+            title: string;
+            /** @description What the session is for (data: show it escaped) */
+            description: string;
             /** @description The list filters that show this session */
-            filters: ("active" | "waiting" | "failed" | "archived")[];
+            filters: ("active" | "waiting" | "failed" | "archived" | "completed")[];
             /** @description What can be done to it now */
-            actions: ("archive" | "unarchive" | "start" | "stop" | "retry" | "delete" | "access-mode" | "message" | "attach" | "console")[];
+            actions: ("archive" | "unarchive" | "start" | "stop" | "retry" | "delete" | "access-mode" | "message" | "attach" | "console" | "edit" | "retitle")[];
         };
         Event: {
             id: number;
@@ -1149,7 +1177,7 @@ export interface components {
             warnings: string[];
             agents: {
                 /** @enum {string} */
-                agent: "claude" | "codex";
+                agent: "claude" | "codex" | "gemini" | "custom";
                 /** @description Its model credential is set */
                 ready: boolean;
                 /** @description The credential the proxy puts in */
@@ -1164,7 +1192,7 @@ export interface components {
             name?: string;
             prompt?: string;
             /** @enum {string} */
-            agent?: "claude" | "codex";
+            agent?: "claude" | "codex" | "gemini" | "custom";
             model?: string;
             image?: string;
             cpu?: number | string;
@@ -1175,6 +1203,14 @@ export interface components {
             skip_permissions?: boolean;
             /** @enum {string} */
             backend?: "docker" | "kubernetes";
+            /** @description Plan before editing (default: [agents] plan_mode) */
+            plan_mode?: boolean;
+            /** @description Answer the prompt once, then end as completed (needs a prompt) */
+            print_mode?: boolean;
+            /** @description With agent custom: the [agents.custom.<name>] to run */
+            custom_agent?: string;
+            title?: string;
+            description?: string;
         };
     };
     responses: never;
@@ -1826,7 +1862,7 @@ export interface operations {
                     session_id: string;
                     event: {
                         /** @enum {string} */
-                        type: "UserPromptSubmit" | "PreToolUse" | "PostToolUse" | "PermissionRequest" | "Stop" | "Notification" | "IdlePrompt";
+                        type: "UserPromptSubmit" | "PreToolUse" | "PostToolUse" | "PermissionRequest" | "Stop" | "Notification" | "IdlePrompt" | "BeforeAgent" | "BeforeTool" | "AfterAgent" | "Completed";
                     };
                 };
             };
@@ -2127,6 +2163,64 @@ export interface operations {
             };
             /** @description No such session */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    patch_api_sessions_ref: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    title?: string;
+                    description?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        session: components["schemas"]["Session"];
+                    };
+                };
+            };
+            /** @description Bad title or description */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such session */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Being deleted */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2798,6 +2892,57 @@ export interface operations {
             };
             /** @description Not running */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_api_sessions_ref_retitle: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        session: components["schemas"]["Session"];
+                    };
+                };
+            };
+            /** @description No such session */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No prompt, or being deleted */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No title model configured, or it did not answer */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
