@@ -59,11 +59,11 @@ def bash_script(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize(("line", "expected"), [
     ("clauderon cr", ["create"]),
-    ("clauderon re", ["retry", "reconcile", "restore"]),
+    ("clauderon re", ["retry", "retitle", "reconcile", "restore"]),
     ("clauderon create --ag", ["--agent"]),
-    ("clauderon create --agent ", ["claude", "codex"]),
+    ("clauderon create --agent ", ["claude", "codex", "gemini", "custom"]),
     ("clauderon create --backend k", ["kubernetes"]),
-    ("clauderon list --filter ", ["active", "waiting", "failed", "archived"]),
+    ("clauderon list --filter ", ["active", "waiting", "failed", "completed", "archived"]),
     ("clauderon logs ", ["-h", "--help", "-n", "--lines", "-f", "--follow", "api", "proxy",
                          "reconciler", "shipper", "supervisord"]),
     ("clauderon completion ", ["-h", "--help", "bash", "zsh", "fish"]),
@@ -102,8 +102,8 @@ def test_zsh_loads_the_function_through_bashcompinit(tmp_path: Path) -> None:
                           text=True, timeout=60,
                           env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["_bash_complete -F _clauderon", "claude codex",
-                                        "create -h --help"]
+    assert done.stdout.splitlines() == ["_bash_complete -F _clauderon",
+                                        "claude codex gemini custom", "create -h --help"]
 
 
 def test_fish_completes_with_its_own_engine(tmp_path: Path) -> None:
@@ -124,7 +124,7 @@ def test_fish_completes_with_its_own_engine(tmp_path: Path) -> None:
                            for part in done.stdout.split("==\n"))
     assert [line.split("\t")[0] for line in first] == ["create"]
     assert first[0].split("\t")[1].startswith("create a session")
-    assert agents == ["claude", "codex"]
+    assert sorted(line.split("\t")[0] for line in agents) == ["claude", "codex", "custom", "gemini"]
     assert [line.split("\t")[0] for line in auth] == ["list", "revoke", "token"]
 
 
@@ -136,13 +136,13 @@ def test_every_shell_gets_every_command_and_choice(tmp_path: Path) -> None:
         assert text == script(shell, build_parser())
         for name in COMMANDS:
             assert name in text, (shell, name)
-        assert "claude codex" in text and "read-write read-only" in text
+        assert "claude codex gemini custom" in text and "read-write read-only" in text
 
 
 def test_the_tree_is_the_parser() -> None:
     root = tree(build_parser())
     assert set(root.children) == set(COMMANDS)
-    assert root.children["create"].valued["--agent"] == ("claude", "codex")
+    assert root.children["create"].valued["--agent"] == ("claude", "codex", "gemini", "custom")
     assert root.children["show"].sessions and not root.children["list"].sessions
     assert root.children["restore"].files
     assert set(root.children["auth"].children["token"].children) == {"create"}
