@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import pytest
 from supervisor.xmlrpc import SupervisorTransport
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Message, Request, TextMessage
@@ -241,7 +242,8 @@ def written(home: Path) -> list[str]:
     return out + (live.read_text().splitlines() if live.exists() else [])
 
 
-def test_chaos(tmp_path: Path, engine: docker.DockerClient) -> None:
+def test_chaos(tmp_path: Path, engine: docker.DockerClient,
+               capsys: pytest.CaptureFixture[str]) -> None:
     app = Supervised(tmp_path)
     follower = Follower(app.settings.socket_path)
     traffic = Traffic(app.proxy_port)
@@ -308,13 +310,14 @@ def test_chaos(tmp_path: Path, engine: docker.DockerClient) -> None:
         archived_ids = [parse_line(line).id for line in archived(app.home)]
         assert sorted(archived_ids) == sorted(ids)
         assert len(set(archived_ids)) == len(archived_ids)
-        print(f"\nchaos: {CYCLES} create/delete cycles + {len(STEADY)} steady sessions in "
-              f"{storm:.0f}s; SIGKILLs {dict(killer.kills)} "
-              f"({sum(killer.kills.values())} in all); engine restarted once "
-              f"({engine_down:.1f}s down); events {len(journal)} in the journal, all "
-              f"{len(seen)} seen in order across {follower.reconnects} reconnects; audit "
-              f"lines {len(ids)} written ({traffic.answered} answered), archived once each; "
-              f"leftover containers 0, leftover workspaces 0")
+        with capsys.disabled():  # the figures, in every run's output
+            print(f"\nchaos: {CYCLES} create/delete cycles + {len(STEADY)} steady sessions in "
+                  f"{storm:.0f}s; SIGKILLs {dict(killer.kills)} "
+                  f"({sum(killer.kills.values())} in all); engine restarted once "
+                  f"({engine_down:.1f}s down); events {len(journal)} in the journal, all "
+                  f"{len(seen)} seen in order across {follower.reconnects} reconnects; audit "
+                  f"lines {len(ids)} written ({traffic.answered} answered), archived once each; "
+                  f"leftover containers 0, leftover workspaces 0")
     finally:
         client.close()  # its pooled sockets, some to a killed API: closed, not left to gc
         killer.halt.set()
