@@ -5,6 +5,13 @@ the hook token (its ``/api/hooks`` credentials). Both are derived from the appli
 instance key with HMAC, so the reconciler can recreate a container with the same values
 after any restart, while the database only ever holds their SHA-256 digests. The instance
 key lives in ``CLAUDERON_HOME/instance.key`` (0600) and is never mounted into a container.
+
+The appliance has a proxy identity of its own, :data:`OWNER_ID` with :func:`owner_token`:
+what it does on a person's behalf (push a session branch, read and merge its pull request)
+goes through the proxy like an agent's request — the credential injected there, audited —
+but under the person's authority, not a session's. Its token is derived for a purpose no
+session token has, so no session's token can ever equal it, and it exists only in the
+memory of the appliance's own processes.
 """
 
 from __future__ import annotations
@@ -20,6 +27,11 @@ from pathlib import Path
 class Purpose(StrEnum):
     PROXY = "proxy"
     HOOK = "hook"
+    OWNER = "owner"
+
+
+#: The proxy user name of the appliance's own identity (sessions' ids are UUIDs).
+OWNER_ID = "clauderon"
 
 
 def load_or_create_instance_key(path: Path) -> bytes:
@@ -47,6 +59,11 @@ def derive_token(key: bytes, session_id: str, purpose: Purpose) -> str:
     """The session's secret for ``purpose``: stable for the life of the instance key."""
     mac = hmac.new(key, f"{purpose}:{session_id}".encode(), hashlib.sha256)
     return mac.hexdigest()
+
+
+def owner_token(key: bytes) -> str:
+    """The appliance's own proxy token (see the module's docstring)."""
+    return derive_token(key, OWNER_ID, Purpose.OWNER)
 
 
 def hash_token(token: str) -> str:

@@ -32,7 +32,7 @@ from appliance.tokens import load_or_create_instance_key
 from proxy.certs import CertStore, load_or_create_ca
 from proxy.config import ProxyConfig, load_proxy_config
 from proxy.controls import Controls, ControlSettings
-from proxy.directory import StoreDirectory
+from proxy.directory import StoreDirectory, owner_identity
 from proxy.inject import CredentialLookup
 from proxy.localaddrs import own_addresses
 from proxy.server import serve
@@ -74,7 +74,8 @@ async def run(settings: Settings, env: Mapping[str, str], gateway: str | None) -
 
     with AuditLog(settings.audit_path) as audit:
         state = ProxyState(
-            config=config, creds=creds, certs=certs, directory=StoreDirectory(store),
+            config=config, creds=creds, certs=certs,
+            directory=StoreDirectory(store, owner=owner_identity(key)),
             audit=audit, forbidden=own_addresses(extra=(gateway,) if gateway else ()),
             token_sink=_sink(creds), reloader=reloader, controls=controls,
         )

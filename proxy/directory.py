@@ -5,6 +5,11 @@ Each container's proxy URL carries ``session_id:token``; the server asks a
 (:func:`authenticate`, pure). The access and egress modes are read on every request, so a
 mode change applies to the session's next request; :class:`StoreDirectory` keeps answers
 for at most :data:`CACHE_SECONDS` to spare the database a query per request.
+
+One identity is not a session: the appliance's own (:data:`appliance.tokens.OWNER_ID`,
+:func:`owner_identity`), under which it pushes a session's branch and reads and merges its
+pull request on a person's behalf. It is read-write, has no egress list, budget or
+placeholders, and what it may change on a remote is :mod:`proxy.gitguard`'s owner rules.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Protocol
 import trio
 
 from appliance.store import Store
-from appliance.tokens import token_matches
+from appliance.tokens import OWNER_ID, hash_token, owner_token, token_matches
 from proxy.heads import ProxyCredentials
 
 CACHE_SECONDS = 1.0
@@ -39,6 +44,14 @@ class SessionAuth:
     #: default) and why its model requests are refused now, as last written.
     egress_mode: str | None = None
     budget_exceeded: str | None = None
+    #: The appliance's own identity, acting for the person (not a session).
+    owner: bool = False
+
+
+def owner_identity(key: bytes) -> SessionAuth:
+    """The appliance's own identity, known from the instance key alone."""
+    return SessionAuth(session_id=OWNER_ID, name=OWNER_ID, access_mode=AccessMode.READ_WRITE,
+                       proxy_token_hash=hash_token(owner_token(key)), owner=True)
 
 
 class SessionDirectory(Protocol):
@@ -62,14 +75,18 @@ class StoreDirectory:
         *,
         cache_seconds: float = CACHE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        owner: SessionAuth | None = None,
     ) -> None:
         self._store = store
+        self._owner = owner
         self._cache_seconds = cache_seconds
         self._clock = clock
         self._cache: dict[str, tuple[float, SessionAuth | None]] = {}
         self._limiter = trio.CapacityLimiter(4)
 
     async def lookup(self, session_id: str) -> SessionAuth | None:
+        if session_id == OWNER_ID:
+            return self._owner
         now = self._clock()
         hit = self._cache.get(session_id)
         if hit is not None and now - hit[0] < self._cache_seconds:

@@ -33,3 +33,21 @@ async def test_lookup_reads_the_mode_live(tmp_path: Path) -> None:
     assert (await directory.lookup(sid)).access_mode is AccessMode.READ_ONLY  # type: ignore[union-attr]
     assert await directory.lookup("missing") is None
     store.close()
+
+
+async def test_the_appliances_own_identity(tmp_path: Path) -> None:
+    """Known from the instance key, never from the store; no session's token opens it."""
+    from appliance.tokens import OWNER_ID, Purpose, derive_token, owner_token
+    from proxy.directory import owner_identity
+
+    store = Store.open(tmp_path / "db.sqlite")
+    key = b"k" * 32
+    plain = StoreDirectory(store)
+    assert await plain.lookup(OWNER_ID) is None  # a proxy without it knows no such user
+    directory = StoreDirectory(store, owner=owner_identity(key))
+    found = await directory.lookup(OWNER_ID)
+    assert found is not None and found.owner and found.access_mode is AccessMode.READ_WRITE
+    assert authenticate(ProxyCredentials(session_id=OWNER_ID, token=owner_token(key)), found)
+    for wrong in (derive_token(key, OWNER_ID, Purpose.PROXY), owner_token(b"x" * 32), ""):
+        assert not authenticate(ProxyCredentials(session_id=OWNER_ID, token=wrong), found)
+    store.close()
