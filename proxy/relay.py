@@ -153,7 +153,7 @@ class Tally:
         self.moved = 0
 
 
-def _trailers(event: h11.EndOfMessage, dst: HttpSide) -> h11.EndOfMessage:
+def end_for(event: h11.EndOfMessage, dst: HttpSide) -> h11.EndOfMessage:
     """The end of a message for ``dst``, with the trailers it can carry.
 
     Trailers arrive only on a chunked body, and the proxy frames a chunked body chunked
@@ -185,7 +185,7 @@ async def relay_body(src: HttpSide, dst: HttpSide, patience: float, *, from_clie
     Whatever ``dst`` has queued (a response head, say) goes out with the first body bytes,
     or on its own just before the relay waits for ``src``. While an answer is relayed, a
     client that hangs up ends it (``watch``, see ``wire.py``) even if the upstream is silent.
-    The body is re-encoded by h11 for ``dst``'s framing; trailers go along (``_trailers``).
+    The body is re-encoded by h11 for ``dst``'s framing; trailers go along (``end_for``).
     ``observe`` (the meter; it must not raise) sees each chunk once it has been sent to
     ``dst``, so reading it never delays the bytes.
     """
@@ -222,7 +222,7 @@ async def relay_body(src: HttpSide, dst: HttpSide, patience: float, *, from_clie
                     await dst.flush(patience)
                     _show(observe, seen)
             elif type(event) is h11.EndOfMessage:
-                dst.queue(_trailers(event, dst))
+                dst.queue(end_for(event, dst))
                 await dst.flush(patience)
                 _show(observe, seen)
                 return moved

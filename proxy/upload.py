@@ -28,6 +28,7 @@ from proxy.relay import (
     ClientGone,
     Tally,
     client_event,
+    end_for,
     relay_body,
     upstream_event,
     upstream_flush,
@@ -124,8 +125,8 @@ async def send_request(
         conn, reused = await state.pool.acquire(target, session=session, credential=credential)
         try:
             conn.queue(head)
-            for part in prefix or ():
-                conn.queue(part)
+            for part in prefix or ():  # an end read ahead loses its forbidden trailers too
+                conn.queue(end_for(part, conn) if isinstance(part, h11.EndOfMessage) else part)
             if prefix and isinstance(prefix[-1], h11.EndOfMessage):
                 await upstream_flush(conn, patience)
             elif client.h11.their_state is h11.DONE:  # a retry: the end was read already

@@ -16,6 +16,7 @@ from typing import Any
 import docker
 
 from appliance.backends.docker_exec import run_exec
+from cli import calls as api_calls
 from tests.e2e.agent_checks import wait_answer, wait_hook
 from tests.support.appliance import Appliance, wait_for
 from tests.support.fake_models import FakeModels
@@ -62,7 +63,7 @@ def test_claude_usage_is_exact_and_a_spent_budget_stops_it_until_raised(
 
     # A budget already spent: the real CLI shows the proxy's answer.
     client = agents.client()
-    client.request("PUT", f"/api/sessions/{s['id']}/budget", json={"tokens": 1})
+    client.run(api_calls.put(f"/api/sessions/{s['id']}/budget", {"tokens": 1}))
     calls = len(fake.model_requests())
 
     def refused() -> str | None:

@@ -248,10 +248,10 @@ def test_chaos(tmp_path: Path, engine: docker.DockerClient) -> None:
     killer = Killer(app, seed=int(os.environ.get("CLAUDERON_CHAOS_SEED", "7")))
     repo = make_repo(tmp_path / "repo")
     started = time.monotonic()
+    client = app.client()
     try:
         wait_for(lambda: all(app.state(s) == "RUNNING" for s in SERVICES), timeout=60,
                  what="every service RUNNING")
-        client = app.client()
         follower.start()
         traffic.start()
         for name in STEADY:
@@ -316,6 +316,7 @@ def test_chaos(tmp_path: Path, engine: docker.DockerClient) -> None:
               f"lines {len(ids)} written ({traffic.answered} answered), archived once each; "
               f"leftover containers 0, leftover workspaces 0")
     finally:
+        client.close()  # its pooled sockets, some to a killed API: closed, not left to gc
         killer.halt.set()
         traffic.halt.set()
         follower.halt.set()

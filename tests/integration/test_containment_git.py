@@ -24,6 +24,7 @@ import docker
 import pytest
 
 from appliance.errors import ClauderonError
+from cli import calls
 from tests.conftest import AGENT_UID
 from tests.support.appliance import Appliance, wait_for
 from tests.support.engine import AGENT_IMAGE, ensure_agent_image
@@ -225,8 +226,8 @@ def test_a_forged_ref_never_makes_the_host_read_outside(app: Appliance, repo: Pa
     assert "no readable HEAD" in refused.value.message
     for path in ("", ".git", "x"):
         try:
-            body = app.client().request("GET", f"/api/sessions/{s['id']}/file",
-                                        params={"path": path})
+            body = app.client().run(
+                calls.get(f"/api/sessions/{s['id']}/file", {"path": path}))
         except ClauderonError as exc:  # a refusal is fine; a leak is not
             body = exc.message
         assert canary not in str(body)
