@@ -24,6 +24,8 @@ from api import (
     health,
     hook_events,
     openapi,
+    pull_routes,
+    recovery,
     repo_routes,
     sessions,
     signin,
@@ -36,7 +38,8 @@ from appliance.errors import ClauderonError, NotFound
 log = logging.getLogger(__name__)
 
 BLUEPRINTS = (sessions, conversation, console, files, repo_routes, drift, hook_events,
-              health, events_socket, signin, openapi, usage_routes, egress_routes)
+              health, events_socket, signin, openapi, usage_routes, egress_routes,
+              pull_routes, recovery)
 
 
 def create_app(ctx: ApiContext) -> QuartTrio:

@@ -26,6 +26,7 @@ from enum import StrEnum
 from typing import NewType
 
 from appliance.errors import Conflict, InvalidInput
+from appliance.pullstate import PullStatus
 
 SessionId = NewType("SessionId", str)
 
@@ -74,10 +75,21 @@ class BackendKind(StrEnum):
     KUBERNETES = "kubernetes"
 
 
+class Rebuild(StrEnum):
+    """A recreate a person asked for (the reconciler carries it out, then clears it)."""
+
+    CONTAINER = "container"  # a new container; workspace and agent home kept
+    FRESH = "fresh"  # also a new workspace from the branch and a new agent home
+    IMAGE = "image"  # a new container from the newest build of the session's image
+
+
 _ALLOWED: dict[Phase, frozenset[Phase]] = {
     Phase.CREATING: frozenset({Phase.RUNNING, Phase.STOPPED, Phase.DELETING, Phase.FAILED}),
-    Phase.RUNNING: frozenset({Phase.STOPPED, Phase.ARCHIVED, Phase.DELETING, Phase.FAILED}),
-    Phase.STOPPED: frozenset({Phase.RUNNING, Phase.ARCHIVED, Phase.DELETING, Phase.FAILED}),
+    # Running or stopped -> creating: a person asked for the container to be recreated.
+    Phase.RUNNING: frozenset({Phase.STOPPED, Phase.ARCHIVED, Phase.DELETING, Phase.FAILED,
+                              Phase.CREATING}),
+    Phase.STOPPED: frozenset({Phase.RUNNING, Phase.ARCHIVED, Phase.DELETING, Phase.FAILED,
+                              Phase.CREATING}),
     Phase.ARCHIVED: frozenset({Phase.RUNNING, Phase.STOPPED, Phase.DELETING, Phase.FAILED}),
     Phase.DELETING: frozenset({Phase.FAILED}),
     # A failed session can be retried (back to creating) or deleted.
@@ -164,6 +176,10 @@ class Session:
     egress_mode: str | None = None
     alert: str | None = None
     budget_exceeded: str | None = None
+    #: The branch on its remote: what was pushed, its pull request, CI and review.
+    pull: PullStatus | None = None
+    #: A recreate a person asked for, until the reconciler has done it.
+    rebuild: Rebuild | None = None
 
     @property
     def container_name(self) -> str:

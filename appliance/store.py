@@ -27,6 +27,7 @@ import trio
 from appliance import wire
 from appliance.errors import Conflict, NotFound, ServiceUnavailable
 from appliance.limits import SessionLimits, check_room, occupancy
+from appliance.pullstate import PullStatus
 from appliance.sessions import (
     AccessMode,
     Agent,
@@ -34,6 +35,7 @@ from appliance.sessions import (
     BackendKind,
     Desired,
     Phase,
+    Rebuild,
     Session,
     SessionId,
     check_transition,
@@ -193,6 +195,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX egress_asks_session ON egress_asks (session_id, host, id)
     """,
+    # 6: the daily workflow: the branch on its remote (appliance/pullstate.py, JSON) and a
+    # recreate a person asked for (appliance/sessions.py Rebuild)
+    """
+    ALTER TABLE sessions ADD COLUMN pull TEXT;
+    ALTER TABLE sessions ADD COLUMN rebuild TEXT
+    """,
 )
 
 _ENUMS: dict[str, type] = {
@@ -202,6 +210,7 @@ _ENUMS: dict[str, type] = {
     "phase": Phase,
     "desired": Desired,
     "agent_status": AgentStatus,
+    "rebuild": Rebuild,
 }
 _DATES = {"created_at", "updated_at", "archived_at", "retry_at"}
 _COLUMNS = tuple(f.name for f in fields(Session))
@@ -231,6 +240,8 @@ def _to_row(session: Session) -> dict[str, Any]:
         value = getattr(session, name)
         if isinstance(value, datetime):
             value = value.isoformat()
+        elif isinstance(value, PullStatus):
+            value = json.dumps(value.to_json())
         elif isinstance(value, bool):
             value = int(value)
         row[name] = value
@@ -247,6 +258,8 @@ def _from_row(row: sqlite3.Row) -> Session:
             value = datetime.fromisoformat(value)
         elif name == "skip_permissions":
             value = bool(value)
+        elif name == "pull" and value is not None:
+            value = PullStatus.from_json(json.loads(value))
         data[name] = value
     data["id"] = SessionId(data["id"])
     return Session(**data)

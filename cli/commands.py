@@ -20,6 +20,7 @@ from cli.controls import add_commands as add_control_commands
 from cli.follow import follow_session, watch_list, watching
 from cli.render import session_detail, session_rows
 from cli.signin import add_commands as add_signin_commands
+from cli.workflow import add_commands as add_workflow_commands
 
 
 def _client() -> ApiClient:
@@ -359,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_tui, json_flag=False)
     add_signin_commands(add)
     add_control_commands(add)
+    add_workflow_commands(add)
     return parser
 
 

@@ -50,6 +50,9 @@ def session_rows(sessions: Sequence[dict[str, Any]],
             used = costs.get(s["id"])
             row.append(money(used["cost"], used["cost_complete"]) if used else "-")
         rows.append(row)
+        pull = s.get("pull") or {}
+        if pull.get("label"):
+            notes.append(f"  {s['name']}: {pull['label']}  {pull['summary']}")
         for key in ("alert", "budget_exceeded"):
             if s.get(key):
                 notes.append(f"! {s['name']}: {s[key]}")
@@ -71,4 +74,9 @@ def session_detail(s: dict[str, Any]) -> str:
         if value in (None, ""):
             continue
         lines.append(f"{key.replace('_', '-'):<{width}}  {value}")
+    pull = s.get("pull")
+    if pull:
+        lines.append(f"{'pull':<{width}}  {pull['summary']}")
+        if pull.get("url"):
+            lines.append(f"{'':<{width}}  {pull['url']}")
     return "\n".join(lines)

@@ -22,11 +22,12 @@ C, R, S, A, D, F = (Phase.CREATING, Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED
 
 #: The legal phase changes, written out by hand from the lifecycle in DESIGN.md:
 #:   creating -> running <-> stopped; running | stopped -> archived -> running;
-#:   any -> deleting; any -> failed; failed -> creating (retry). Staying put is always legal.
+#:   any -> deleting; any -> failed; failed -> creating (retry); running | stopped ->
+#:   creating (a person's recreate). Staying put is always legal.
 EXPECTED: dict[Phase, set[Phase]] = {
     C: {C, R, S, D, F},
-    R: {R, S, A, D, F},
-    S: {S, R, A, D, F},
+    R: {R, S, A, D, F, C},
+    S: {S, R, A, D, F, C},
     A: {A, R, S, D, F},
     D: {D, F},
     F: {F, C, D},
@@ -55,7 +56,7 @@ def test_transition_matrix(old: Phase, new: Phase) -> None:
     (D, R), (D, C), (D, S), (D, A),   # a deleting session never comes back
     (F, R), (F, S), (F, A),           # a failed one is retried (creating) or deleted
     (C, A),                           # nothing to archive yet
-    (R, C), (S, C), (A, C),           # creating is only entered by a retry
+    (A, C),                           # creating: a retry, or a recreate of a live one
 ])
 def test_sample_of_forbidden_transitions(old: Phase, new: Phase) -> None:
     with pytest.raises(Conflict):
