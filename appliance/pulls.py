@@ -174,9 +174,16 @@ async def merge(settings: Settings, key: bytes, store: AsyncStore, s: Session, *
             raise Conflict(f"#{status.number} is a draft; mark it ready for review first")
         answer = await gh.merge(slug, status.number, method=method, sha=status.head_sha)
         merged = str(answer.get("sha") or "") if isinstance(answer, dict) else ""
+        kept: str | None = None
         if delete_branch:
-            await gh.delete_branch(slug, s.branch)
+            try:
+                await gh.delete_branch(slug, s.branch)
+            except ClauderonError as exc:  # merged all the same: say so, do not fail it
+                kept = exc.message
+                log.warning("merged %s, but its branch was not deleted: %s", s.name,
+                            exc.message, extra={"session": s.id})
         status = await read(gh, slug, status)
     session = await _record(store, s, status, "merged", method=method, commit=merged,
-                            number=status.number, deleted_branch=delete_branch)
+                            number=status.number, deleted_branch=delete_branch and not kept,
+                            **({"branch_kept": kept} if kept else {}))
     return session, merged
