@@ -82,7 +82,9 @@ async def refresh(ref: str) -> dict[str, Any]:
             "read); optionally delete the remote branch after (your repository keeps it)",
     body={"type": "object", "required": ["method"], "additionalProperties": False,
           "properties": {"method": {"type": "string", "enum": list(pulls.METHODS)},
-                         "delete_branch": {"type": "boolean"}}},
+                         "delete_branch": {"type": "boolean"},
+                         "head_sha": {"type": "string", "description": "The head commit the "
+                                      "person saw: refused (409) when the head is another"}}},
     responses={"200": ok(ANSWER), "400": err("Bad method, or not a GitHub repository"),
                "403": err("GitHub does not allow it"), "404": err("No such session"),
                "409": err("No open pull request, not mergeable (GitHub's 405), or its head "
@@ -90,8 +92,11 @@ async def refresh(ref: str) -> dict[str, Any]:
                "502": err("GitHub or the proxy failed")}))
 async def merge(ref: str) -> dict[str, Any]:
     ctx = current()
-    body = await json_body(known=("method", "delete_branch"))
+    body = await json_body(known=("method", "delete_branch", "head_sha"))
     method = body.get("method")
+    head = body.get("head_sha")
+    if head is not None and not isinstance(head, str):
+        raise InvalidInput("head_sha must be a commit id", field="head_sha")
     if not isinstance(method, str):
         raise InvalidInput(f"method must be one of {', '.join(pulls.METHODS)}", field="method")
     session = await ctx.resolve(ref)
@@ -101,6 +106,7 @@ async def merge(ref: str) -> dict[str, Any]:
         session = await pulls.refresh(ctx.settings, ctx.instance_key, ctx.store, session)
     verbs.check(Verb.MERGE, session)
     done, commit = await pulls.merge(ctx.settings, ctx.instance_key, ctx.store, session,
-                                     method=method, delete_branch=_flag(body, "delete_branch"))
+                                     method=method, delete_branch=_flag(body, "delete_branch"),
+                                     head_sha=head)
     ctx.hub.poke()
     return {"session": wire.session_json(done), "commit": commit}

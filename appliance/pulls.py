@@ -159,7 +159,10 @@ async def refresh(settings: Settings, key: bytes, store: AsyncStore, s: Session,
 
 
 async def merge(settings: Settings, key: bytes, store: AsyncStore, s: Session, *,
-                method: str, delete_branch: bool = False) -> tuple[Session, str]:
+                method: str, delete_branch: bool = False,
+                head_sha: str | None = None) -> tuple[Session, str]:
+    """``head_sha``: the head the person saw (a UI sends what it showed); anything newer
+    (the agent pushed since) is refused, so nothing is merged that was not looked at."""
     if method not in METHODS:
         raise InvalidInput(f"the merge method is one of {', '.join(METHODS)}", field="method")
     _repo, remote = await _remote(s)
@@ -172,6 +175,11 @@ async def merge(settings: Settings, key: bytes, store: AsyncStore, s: Session, *
                            "open one with `clauderon push --pr`")
         if status.state is PullState.DRAFT:
             raise Conflict(f"#{status.number} is a draft; mark it ready for review first")
+        if head_sha is not None and status.head_sha != head_sha:
+            await _record(store, s, status, "pull")
+            raise Conflict(f"#{status.number}'s head moved to {(status.head_sha or '?')[:12]} "
+                           f"since you looked ({head_sha[:12]}); look at it again, then merge",
+                           field="head_sha")
         answer = await gh.merge(slug, status.number, method=method, sha=status.head_sha)
         merged = str(answer.get("sha") or "") if isinstance(answer, dict) else ""
         kept: str | None = None

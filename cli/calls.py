@@ -176,9 +176,12 @@ def refresh_pull(ref: str) -> Call[Json]:
                 read=_session)
 
 
-def merge(ref: str, method: str, *, delete_branch: bool = False) -> Call[Json]:
-    return Call(method="POST", path=f"/api/sessions/{_ref(ref)}/merge",
-                json={"method": method, "delete_branch": delete_branch})
+def merge(ref: str, method: str, *, delete_branch: bool = False,
+          head_sha: str | None = None) -> Call[Json]:
+    body: Json = {"method": method, "delete_branch": delete_branch}
+    if head_sha:
+        body["head_sha"] = head_sha
+    return Call(method="POST", path=f"/api/sessions/{_ref(ref)}/merge", json=body)
 
 
 def send(ref: str, text: str) -> Call[Any]:

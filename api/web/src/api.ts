@@ -36,6 +36,16 @@ export function offered(s: Session, verb: Verb): boolean {
   return s.actions.includes(verb) && ASKS[verb] !== s.desired;
 }
 
+export type Pull = Schemas["Pull"];
+export type Health = Schemas["Health"];
+export type MergeMethod = "squash" | "merge" | "rebase";
+/** The recovery verbs, each with what it loses (the health answer's `actions`). */
+export type Recovery = Health["actions"][number]["verb"];
+const RECOVERY_ROUTE: Record<string, RouteName> = {
+  "restart-agent": "restartAgent", recreate: "recreate", "recreate-fresh": "recreateFresh",
+  "update-image": "updateImage",
+};
+
 export type EgressMode = NonNullable<Session["egress_mode"]>;
 export type Usage = Schemas["Usage"];
 export type Budget = Schemas["Budget"];
@@ -186,6 +196,22 @@ export const api = {
   transcript: (ref: string, after: string | undefined) =>
     call<TranscriptPage>("transcript", { ref, query: { after } }),
   message: (ref: string, text: string) => call<unknown>("message", { ref, body: { text } }),
+  // The branch on its remote, the agent's terminal, health and recovery.
+  push: (ref: string, pr: boolean) =>
+    call<{ session: Session; commit: string }>("push", { ref, body: { pr } }).then(r => r.session),
+  refreshPull: (ref: string) =>
+    call<{ session: Session }>("refreshPull", { ref, body: {} }).then(r => r.session),
+  merge: (ref: string, method: MergeMethod, delete_branch: boolean, head_sha: string | null) =>
+    call<{ session: Session; commit: string }>("merge", { ref, body: {
+      method, delete_branch, ...(head_sha ? { head_sha } : {}) } }).then(r => r.session),
+  health: (ref: string) => call<Health>("sessionHealth", { ref }),
+  interrupt: (ref: string) =>
+    call<{ session: Session }>("interrupt", { ref, body: {} }).then(r => r.session),
+  recover: (ref: string, verb: string) => {
+    const route = RECOVERY_ROUTE[verb];
+    if (!route) return Promise.reject(new Error(`unknown recovery ${verb}`));
+    return call<{ session: Session }>(route, { ref, body: {} }).then(r => r.session);
+  },
   // The proxy's controls: usage, budgets, egress, alerts.
   usage: (days = 14) => call<{ days: { day: string; total: Usage; sessions: Usage[] }[];
     total: Usage }>("usage", { query: { days } }),

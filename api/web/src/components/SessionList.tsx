@@ -9,6 +9,7 @@ import { navigate } from "../router";
 import { AgentBadge, PhaseBadge } from "./Badge";
 import { typing } from "./Shortcuts";
 import { UsageDays } from "./Controls";
+import { PullBadge } from "./Workflow";
 
 type Sort = "updated" | "created" | "name";
 
@@ -42,7 +43,7 @@ function Card({ s, selected }: { s: Session; selected: boolean }) {
         <strong class="session-name">{s.name}</strong>
         <span class="badges">{s.alert && <span class="pill alert" data-testid="alert-badge"
           title={s.alert}>alert</span>}{s.budget_exceeded && <span class="pill"
-          title={s.budget_exceeded}>budget</span>}<AgentBadge status={s.agent_status} /><PhaseBadge phase={s.phase} /></span>
+          title={s.budget_exceeded}>budget</span>}<PullBadge pull={s.pull} /><AgentBadge status={s.agent_status} /><PhaseBadge phase={s.phase} /></span>
       </div>
       {s.initial_prompt && <p class="prompt-excerpt">{s.initial_prompt}</p>}
       {s.phase === "failed" && s.status_reason && <p class="reason">{s.status_reason}</p>}

@@ -9,6 +9,7 @@ import { ChatTab } from "./ChatTab";
 import { FilesTab } from "./FilesTab";
 import { InfoTab } from "./InfoTab";
 import { typing } from "./Shortcuts";
+import { PullBadge } from "./Workflow";
 
 type TerminalModule = typeof import("./TerminalTab");
 
@@ -61,7 +62,10 @@ export function SessionPage({ name, tab }: { name: string; tab: string }) {
         <p class="meta"><span class="mono">{s.branch}</span><span>{s.agent}{s.model ? ` · ${s.model}` : ""}</span>
           {s.access_mode === "read-only" && <span class="pill">read-only</span>}</p>
       </div>
-      <span class="badges"><AgentBadge status={s.agent_status} /><PhaseBadge phase={s.phase} /></span>
+      <span class="badges"><PullBadge pull={s.pull} /><AgentBadge status={s.agent_status} /><PhaseBadge phase={s.phase} />
+        {offered(s, "interrupt") && s.agent_status === "working" && <button class="button small-button"
+          data-testid="interrupt" title="Press Ctrl-C in the agent's terminal: the turn under way stops"
+          onClick={() => void api.interrupt(s.id).then(x => store.upsert(x))}>Interrupt</button>}</span>
     </div>
     {s.phase === "failed" && <p class="banner danger">{s.status_reason ?? "Failed."}
       {offered(s, "retry") && <button class="button small-button" onClick={() => void api.retry(s.id)}>Retry</button>}</p>}

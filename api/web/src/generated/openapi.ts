@@ -3001,6 +3001,8 @@ export interface operations {
                     /** @enum {string} */
                     method: "merge" | "squash" | "rebase";
                     delete_branch?: boolean;
+                    /** @description The head commit the person saw: refused (409) when the head is another */
+                    head_sha?: string;
                 };
             };
         };
