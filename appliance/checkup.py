@@ -26,16 +26,20 @@ from appliance.backends.base import RunState
 from appliance.sessions import Phase, Session
 from appliance.verbs import Verb
 
-#: Inside the container: the agent terminal's command, then the proxy's and the hooks'
-#: answers as HTTP statuses.
+#: Inside the container: what runs under the agent's terminal (the names of the pane
+#: process's children: the start script runs the agent as its child; once the agent exits
+#: the script becomes a login shell, whose children are whatever a person runs in it; ``-``:
+#: no terminal), then the proxy's and the hooks' answers as HTTP statuses.
 PROBE = (
-    f"tmux display -p -t {TMUX_SESSION} '#{{pane_current_command}}' 2>/dev/null || echo -; "
+    f"p=$(tmux display -p -t {TMUX_SESSION} '#{{pane_pid}}' 2>/dev/null) "
+    '&& echo "t:$(pgrep -l -P "$p" | cut -d" " -f2 | tr "\\n" " ")" || echo t:-; '
     'p=${HTTPS_PROXY#*@}; p=${p%%/*}; '
     "echo $(curl -s -o /dev/null -w '%{http_code}' -m 3 --noproxy '*' \"http://$p/\"); "
     "echo $(curl -s -o /dev/null -w '%{http_code}' -m 3 --noproxy '*' "
     '"${CLAUDERON_HOOK_URL:-http://0.0.0.0:9}")'
 )
-SHELLS = frozenset({"bash", "sh", "-bash", "dash", "login"})
+#: Process names of a running agent (claude's native binary; codex is a node script).
+AGENT_PROCESSES = ("claude", "codex", "node")
 MODEL_PATHS = ("/v1/messages", "/responses", "/chat/completions")
 
 
@@ -59,7 +63,7 @@ class Check:
 class Probe:
     """What :data:`PROBE` printed (None: it could not run)."""
 
-    terminal: str
+    terminal: str  # the names under the agent's terminal, space-separated; "-": none
     proxy: int
     hooks: int
 
@@ -77,10 +81,11 @@ class Facts:
 
 def parse_probe(out: str) -> Probe | None:
     lines = [line.strip() for line in out.strip().splitlines()]
-    if len(lines) < 3:
+    if len(lines) < 3 or not lines[0].startswith("t:"):
         return None
     try:
-        return Probe(terminal=lines[0][:80], proxy=int(lines[1]), hooks=int(lines[2]))
+        return Probe(terminal=lines[0][2:].strip()[:200], proxy=int(lines[1]),
+                     hooks=int(lines[2]))
     except ValueError:
         return None
 
@@ -144,14 +149,16 @@ def _agent(s: Session, f: Facts) -> Check:
     if f.probe is None:
         return Check(name="agent", verdict=Verdict.FAIL, fix=Verb.RECREATE,
                      detail="nothing could be run in the container")
-    if f.probe.terminal in ("", "-"):
+    if f.probe.terminal == "-":
         return Check(name="agent", verdict=Verdict.FAIL, fix=Verb.RESTART_AGENT,
                      detail="the agent's terminal is gone; restart the agent")
-    if f.probe.terminal in SHELLS:
+    names = f.probe.terminal.split()
+    running = [n for n in names if n.startswith(AGENT_PROCESSES)]
+    if not running:
         return Check(name="agent", verdict=Verdict.FAIL, fix=Verb.RESTART_AGENT,
                      detail=f"{s.agent} exited (its terminal is a shell now); restart "
                             "the agent")
-    return Check(name="agent", verdict=Verdict.OK, detail=f"{f.probe.terminal} runs")
+    return Check(name="agent", verdict=Verdict.OK, detail=f"{s.agent} runs ({running[0]})")
 
 
 def _reach(name: str, what: str, status: int | None) -> Check:
