@@ -240,3 +240,58 @@ def test_a_pull_request_of_another_branch_is_never_merged(
     app.cli("merge", "lonely", "--merge")
     assert own["merged"] and not other["merged"]
     assert [m.path for m in github.merges()] == [f"/repos/{SLUG}/pulls/{own['number']}/merge"]
+
+
+def test_the_tui_pushes_shows_ci_and_merges_the_head_it_showed(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    from cli.tui.app import ClauderonApp
+    from cli.tui.dialogs import ConfirmScreen
+    from tests.integration.tui_pilot import (
+        RecordingTerminal,
+        main,
+        names,
+        notices,
+        scenario,
+        top,
+        until,
+    )
+
+    s = create(app, origin, "keys")
+    head = agent_commit(app, s, "k")
+    github.checks[head] = [{"id": 1, "name": "ci", "status": "completed",
+                            "conclusion": "failure"}]
+
+    def detail(tui: ClauderonApp) -> str:
+        return str(main(tui).query_one("#detail").render())
+
+    async def run() -> None:
+        tui = ClauderonApp(app.settings.socket_path, terminal=RecordingTerminal(), timeout=30)
+        async with tui.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: names(tui) == ["keys"], "the list")
+            await pilot.press("p")
+            await until(pilot, lambda: "#1 open · checks 0/1, 1 failed" in detail(tui),
+                        "the pull request in the detail pane")
+            assert github.tip(SLUG, s["branch"]) == head
+            # The agent pushes again after the person looked: the merge asked is refused.
+            newer = agent_commit(app, s, "k2")
+            code, out = in_container(app, s, f"git push -q https://github.com/{SLUG}.git "
+                                              f"HEAD:refs/heads/{s['branch']}")
+            assert code == 0, out
+            await pilot.press("M")
+            ask = await until(pilot, lambda: top(tui, ConfirmScreen), "the merge question")
+            assert head[:12] in ask.question
+            await pilot.press("y")
+            await until(pilot, lambda: any("since you looked" in n for n in notices(tui)),
+                        "the refusal")
+            assert github.merges() == []
+            # Refreshed, the question shows the new head; merged.
+            await pilot.press("g")
+            await until(pilot, lambda: (main(tui).sessions[s["id"]].get("pull") or {})
+                        .get("head_sha") == newer, "the new head")
+            await pilot.press("M")
+            await until(pilot, lambda: top(tui, ConfirmScreen), "the merge question")
+            await pilot.press("y")
+            await until(pilot, lambda: "#1 merged" in detail(tui), "merged")
+            assert github.pull(1)["merged"] and github.tip(SLUG, s["branch"]) is None
+
+    scenario(run)
