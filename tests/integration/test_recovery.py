@@ -6,6 +6,7 @@ loses and asks first."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import subprocess
@@ -75,10 +76,8 @@ def test_recreate_fresh_keeps_commits_and_drops_the_rest(appliance: Appliance,
 def own_image(engine: docker.DockerClient) -> Iterator[str]:
     tag = f"clauderon-test-update-{uuid.uuid4().hex[:8]}:latest"
     yield tag
-    try:
+    with contextlib.suppress(docker.errors.ImageNotFound):
         engine.images.remove(tag, force=True)
-    except docker.errors.ImageNotFound:
-        pass
 
 
 def build(engine: docker.DockerClient, tag: str, marker: str) -> None:
