@@ -87,6 +87,15 @@ def push_url(slug: RepoSlug) -> str:
     return f"https://{HOST}/{slug.owner}/{slug.name}.git"
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def clean(text: Any, limit: int) -> str:
+    """Text the agent may have chosen (a commit subject as the title, a workflow's job name
+    as a check run's): control characters out, so no terminal that prints it obeys them."""
+    return _CONTROL.sub(" ", str(text or ""))[:limit]
+
+
 def _state(pr: Mapping[str, Any]) -> PullState:
     if pr.get("merged_at") or pr.get("merged"):
         return PullState.MERGED
@@ -135,9 +144,9 @@ def checks_of(runs: Iterable[Mapping[str, Any]]) -> tuple[Checks, int, int, int,
             failed += 1
         else:
             passed += 1
-        kept.append(CheckRun(name=name[:200], status=status,
-                             conclusion=str(conclusion) if conclusion else None,
-                             url=str(run["html_url"]) if run.get("html_url") else None))
+        kept.append(CheckRun(name=clean(name, 200), status=clean(status, 40),
+                             conclusion=clean(conclusion, 40) if conclusion else None,
+                             url=_https(run.get("html_url"))))
     summary = (Checks.NONE if not latest else Checks.FAILURE if failed
                else Checks.PENDING if pending else Checks.SUCCESS)
     return summary, passed, failed, pending, tuple(kept[:MAX_RUNS])
@@ -177,7 +186,7 @@ def status_of(base: PullStatus, pr: Mapping[str, Any] | None, *,
     return PullStatus(
         repo=base.repo, branch=base.branch, pushed_sha=base.pushed_sha,
         pushed_at=base.pushed_at, number=int(pr["number"]),
-        url=str(pr.get("html_url") or "") or None, title=str(pr.get("title") or "")[:300],
+        url=_https(pr.get("html_url")), title=clean(pr.get("title"), 300),
         state=state, head_sha=str((pr.get("head") or {}).get("sha") or "") or None,
         base=str((pr.get("base") or {}).get("ref") or "") or None,
         checks=checks, passed=passed, failed=failed, pending=pending, runs=kept,
@@ -185,6 +194,12 @@ def status_of(base: PullStatus, pr: Mapping[str, Any] | None, *,
         mergeable=mergeable_of(full) if detail is not None and state is not PullState.MERGED
         else Mergeable.UNKNOWN,
         checked_at=now)
+
+
+def _https(url: Any) -> str | None:
+    """A link every UI may offer: https only, no control characters."""
+    text = clean(url, 500)
+    return text if text.startswith("https://") and " " not in text else None
 
 
 def message_of(body: Any) -> str:

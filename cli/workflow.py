@@ -64,7 +64,7 @@ def cmd_pr(args: argparse.Namespace) -> int:
 
 def cmd_merge(args: argparse.Namespace) -> int:
     done = _client().run(calls.merge(args.session, args.method,
-                                     delete_branch=args.delete_branch))
+                                     delete_branch=args.delete_branch, head_sha=args.head))
     s = done["session"]
     return _print(args, done, f"merged ({args.method}) as {done['commit'][:12]}\n"
                               + pull_line(s))
@@ -138,6 +138,9 @@ def add_commands(add: Any) -> None:
     p.set_defaults(method="squash")
     p.add_argument("--delete-branch", action="store_true",
                    help="delete the branch on the remote after (your repository keeps it)")
+    p.add_argument("--head", metavar="SHA",
+                   help="merge only if the pull request's head is this commit (the one "
+                        "`clauderon pr` showed you)")
     p = add("send", "type a message to the session's agent and press Enter", cmd_send,
             session=True)
     p.add_argument("text", nargs="+", help="the message (- reads it from stdin)")

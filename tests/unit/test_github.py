@@ -165,3 +165,20 @@ def test_the_push_carries_no_credential_in_argv() -> None:
                    "GIT_CONFIG_VALUE_0": "http://clauderon:secret@127.0.0.1:1"}
     assert not any("secret" in a for a in argv + forced)
     assert str(RepoSlug(owner="o", name="r")) == "o/r"
+
+
+def test_text_the_agent_may_choose_carries_no_terminal_control() -> None:
+    """A commit subject becomes the title, a workflow's job name a check run's: an agent
+    could put escape sequences there for a person's terminal to obey."""
+    evil = "ok\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J\r\nx"
+    status = github.status_of(BASE, pr(7, title=evil, html_url="javascript:alert(1)"),
+                              detail=pr(7, mergeable_state="clean"),
+                              runs=[{"id": 1, "name": evil, "status": "completed",
+                                     "conclusion": "success",
+                                     "html_url": "https://github.com/o/r/runs/1"}],
+                              now="t")
+    assert status.title is not None and status.runs
+    for text in (status.title, status.runs[0].name, pullstate.summary(status)):
+        assert not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text), repr(text)
+    assert status.url is None  # not https: no link is offered
+    assert status.runs[0].url == "https://github.com/o/r/runs/1"
