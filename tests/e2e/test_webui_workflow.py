@@ -108,6 +108,7 @@ def test_push_merge_health_recreate_and_a_notification_in_the_browser(
 
         # Health, then a recreate: its warning first; the workspace is kept.
         page.goto("/s/webflow/info")
+        page.get_by_test_id("health-check").click()
         expect(page.get_by_test_id("check-container")).to_have_attribute("data-verdict", "ok")
         expect(page.get_by_test_id("check-workspace")).to_have_attribute("data-verdict", "ok")
         old = app.session("webflow")["backend_id"]

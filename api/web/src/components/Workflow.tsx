@@ -80,12 +80,16 @@ export function HealthPanel({ s }: { s: Session }) {
   const [error, busy, act] = useAct();
   const [asking, setAsking] = useState<string | null>(null);
   const load = useCallback(() => act(async () => setReport(await api.health(s.id))), [act, s.id]);
-  useEffect(() => { void load(); }, [load, s.phase, s.backend_id]);
+  // The checkup runs a probe in the container: only when the person asks for it, and again
+  // (once asked) when the session's container changes.
+  const asked = report !== null;
+  useEffect(() => { if (asked) void load(); }, [load, asked, s.phase, s.backend_id]);
   const chosen = report?.actions.find(a => a.verb === asking);
   return <section class="card" data-testid="health-panel" data-ok={report ? String(report.ok) : ""}>
     <div class="row between"><h2>Health</h2>
-      <button class="button small-button" disabled={busy} onClick={() => void load()}>Check again</button></div>
-    {!report ? <p class="muted">Checking…</p> : <>
+      <button class="button small-button" disabled={busy} data-testid="health-check"
+        onClick={() => void load()}>{report ? "Check again" : "Check"}</button></div>
+    {!report ? <p class="muted">{busy ? "Checking…" : "Container, workspace, agent, proxy, hooks and the last model request, checked from inside the container."}</p> : <>
       <dl class="facts">{report.checks.map(c => <><dt>{c.name}</dt>
         <dd class={`verdict-${c.verdict}`} data-testid={`check-${c.name}`} data-verdict={c.verdict}>
           <span class="pill">{c.verdict}</span> {c.detail}</dd></>)}</dl>
