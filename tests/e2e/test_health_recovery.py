@@ -8,6 +8,7 @@ container, its workspace kept."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +88,8 @@ def test_health_send_interrupt_and_restart_the_agent(agents: Appliance, repo: Pa
     def prompt() -> bool:
         [c] = agents.containers(s["id"])
         out = c.exec_run(["tmux", "capture-pane", "-p", "-t", "agent"]).output.decode()
-        lines = [x for x in out.splitlines() if x.strip()]
-        return "keeps the terminal open" in out and lines[-1].rstrip().endswith("$")
+        after = out.partition("keeps the terminal open")[2]
+        return re.search(r"agent@\S+:\S*\$", after) is not None  # the shell's prompt
 
     try:
         wait_for(prompt, timeout=30, what="the shell's prompt")
