@@ -132,7 +132,7 @@ def test_push_merge_health_recreate_and_a_notification_in_the_browser(
 
         assert wait_for(lambda: "webflow is waiting for you" in titles(),
                         what="the notification")
-        w.shot("workflow")
+        w.shot("pulls")
         assert w.errors == []
     finally:
         w.close()
