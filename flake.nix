@@ -17,7 +17,7 @@
       # two lists equal).
       pythonDeps = ps: with ps; [
         trio hypercorn quart-trio docker kubernetes trustme cryptography sh tomli supervisor
-        h11 httpx httpcore anyio wsproto textual webauthn
+        h11 httpx httpcore anyio wsproto textual webauthn prometheus-client
       ];
       # The [dev] extra, less what nixpkgs does not package (types-docker; py-spy is a tool).
       devPythonDeps = ps: with ps; [ pytest pytest-trio hypothesis mypy ruff trio-websocket playwright jsonschema schemathesis ];

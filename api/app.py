@@ -24,11 +24,13 @@ from api import (
     health,
     hook_events,
     openapi,
+    operations,
     pull_routes,
     recovery,
     repo_routes,
     sessions,
     signin,
+    timeline_routes,
     usage_routes,
     webui,
 )
@@ -38,8 +40,8 @@ from appliance.errors import ClauderonError, NotFound
 log = logging.getLogger(__name__)
 
 BLUEPRINTS = (sessions, conversation, console, files, repo_routes, drift, hook_events,
-              health, events_socket, signin, openapi, usage_routes, egress_routes,
-              pull_routes, recovery)
+              health, events_socket, signin, openapi, usage_routes, egress_routes, operations,
+              timeline_routes, pull_routes, recovery)
 
 
 def create_app(ctx: ApiContext) -> QuartTrio:

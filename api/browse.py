@@ -2,9 +2,10 @@
 uploaded images and the session's audit lines.
 
 Synchronous functions, called from :mod:`api.files` through ``trio.to_thread``. The worktree
-is written by the agent while we read it, so listings, files and uploads go through
-:mod:`appliance.safefs`: every component opened from the folder before it without following
-a symlink, never a path checked and then opened again.
+is written by the agent while we read it, so listings and files go through the session's
+:class:`~appliance.readers.WorkspaceReader` (:mod:`appliance.safefs` on this host, or
+:mod:`appliance.podfs` inside a pod: symlinks never followed either way), and uploads
+through :mod:`appliance.safefs`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from appliance import safefs
 from appliance.audit import parse_line
 from appliance.errors import PayloadTooLarge, UnsupportedMediaType
+from appliance.readers import WorkspaceReader
 
 FILE_LIMIT = 1024 * 1024  # bytes of one file shown in the viewer
 LIST_LIMIT = 10_000  # entries of one folder: an agent can make millions
@@ -38,25 +40,26 @@ IMAGE_MAGIC: tuple[tuple[bytes, str, str], ...] = (
 )
 
 
-def list_dir(root: Path, rel: str, *, absent: str) -> dict[str, Any]:
-    """One folder of the worktree; ``absent``: the message when there is no worktree yet."""
+def list_dir(reader: WorkspaceReader, rel: str) -> dict[str, Any]:
+    """One folder of the worktree."""
     parts = safefs.parse(rel)
-    with safefs.open_tree(root, label=TREE, absent=absent) as tree:
-        listing = safefs.list_dir(tree, parts, hidden=HIDDEN, limit=LIST_LIMIT)
+    with reader.workspace() as tree:
+        listing = tree.list_dir(parts, hidden=HIDDEN, limit=LIST_LIMIT)
     return {"path": listing.path, "truncated": listing.truncated,
             "entries": [{"name": e.name, "path": e.path, "type": str(e.kind), "size": e.size}
                         for e in listing.entries]}
 
 
-def read_file(root: Path, rel: str, *, absent: str) -> dict[str, Any]:
+def read_file(reader: WorkspaceReader, rel: str) -> dict[str, Any]:
     """One regular file of the worktree: its first :data:`FILE_LIMIT` bytes, as text."""
     parts = safefs.parse(rel)
-    with safefs.open_tree(root, label=TREE, absent=absent) as tree:
-        blob = safefs.read_file(tree, parts, limit=FILE_LIMIT)
-    binary = b"\x00" in blob.data[:8192]
-    text = "" if binary else blob.data.decode("utf-8", errors="replace")
-    return {"path": blob.path, "size": blob.size, "binary": binary,
-            "truncated": blob.size > FILE_LIMIT, "text": text}
+    with reader.workspace() as tree, tree.open_file(parts) as f:
+        data = f.read_at(0, FILE_LIMIT)
+        path, size = f.path, f.size
+    binary = b"\x00" in data[:8192]
+    text = "" if binary else data.decode("utf-8", errors="replace")
+    return {"path": path, "size": size, "binary": binary,
+            "truncated": size > FILE_LIMIT, "text": text}
 
 
 def sniff_image(head: bytes) -> tuple[str, str] | None:

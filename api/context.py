@@ -14,9 +14,11 @@ import trio
 from quart import current_app
 
 from api.events import EventHub
+from api.instruments import ApiMetrics
 from appliance.backends.base import Backend
 from appliance.config import Settings
 from appliance.errors import InvalidInput
+from appliance.readers import WorkspaceReader, reader_for
 from appliance.sessions import Session
 from appliance.store import AsyncStore
 
@@ -32,6 +34,7 @@ class ApiContext:
     instance_key: bytes
     #: Transcript reads at once: each is bounded; this bounds how many add up.
     readers: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(2))
+    metrics: ApiMetrics = field(default_factory=ApiMetrics.new)
 
     def backend_for(self, session: Session) -> Backend:
         try:
@@ -39,6 +42,11 @@ class ApiContext:
         except KeyError:
             raise InvalidInput(f"{session.name} runs on the {session.backend} backend, which "
                                "is not configured here", field="backend") from None
+
+    def reader_for(self, session: Session, *, absent: str) -> WorkspaceReader:
+        """How ``session``'s workspace and home are read (on this host, or in its pod)."""
+        return reader_for(self.settings, session, self.backends.get(str(session.backend)),
+                          absent=absent)
 
     async def resolve(self, ref: str) -> Session:
         """A session by id or name (404 otherwise)."""

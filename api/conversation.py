@@ -1,13 +1,14 @@
 """The agent's conversation over HTTP: read it (incrementally) and send it a message.
 
 ``GET /api/sessions/{id}/transcript?after=<cursor>`` reads the agent's own log from the
-session's agent home on the host (Claude's transcript JSONL; Codex's rollout files, in
-order) and returns typed messages after ``cursor`` plus the cursor to pass next time. The
-cursor is a byte offset into the agent's log files taken in order; only complete lines are
-consumed, so polling never returns a message twice or half. The agent writes those files:
-they are read through :mod:`appliance.agents.reader` (never following a symlink, bounded
-per answer; a log the agent turned into a symlink or FIFO is a 409). ``POST .../message``
-types the text into the agent's terminal (tmux ``send-keys``) and presses Enter.
+session's agent home, wherever its workspace reader finds it (Claude's transcript JSONL;
+Codex's rollout files, in order) and returns typed messages after ``cursor`` plus the cursor
+to pass next time. The cursor is a byte offset into the agent's log files taken in order;
+only complete lines are consumed, so polling never returns a message twice or half. The
+agent writes those files: they are read through :mod:`appliance.agents.reader` (never
+following a symlink, bounded per answer; a log the agent turned into a symlink or FIFO is a
+409). ``POST .../message`` types the text into the agent's terminal (tmux ``send-keys``) and
+presses Enter.
 
 Neighbours: :mod:`appliance.agents.logs` (the pure parsers), ``api/console.py``.
 """
@@ -23,7 +24,7 @@ from quart import Blueprint, request
 from api.body import json_body
 from api.context import current
 from api.openapi import MESSAGE, RouteDoc, documented, err, ok
-from appliance import trees, verbs
+from appliance import verbs
 from appliance.agents import reader
 from appliance.agents.boot import (
     cursor_line_argv,
@@ -80,9 +81,9 @@ async def transcript(ref: str) -> dict[str, Any]:
     cursor = parse_cursor(request.args.get("after", "0") or "0")
     # Each read is bounded (reader.MAX_READ, MAX_SKIP, MAX_ENTRIES); the limiter bounds how
     # many run at once, so many polls of a hostile log cannot add up to the API's memory.
-    page = await trio.to_thread.run_sync(
-        reader.read_transcript, trees.home_dir(ctx.settings, session), session, cursor,
-        limiter=ctx.readers)
+    found = ctx.reader_for(session, absent="no home")
+    page = await trio.to_thread.run_sync(reader.read_transcript, found.home, session, cursor,
+                                         limiter=ctx.readers)
     return {"agent": str(session.agent), "messages": [m.to_json() for m in page.messages],
             "cursor": str(page.cursor)}
 

@@ -34,8 +34,12 @@ class EventHub:
         changed.set()
 
     async def wait_beyond(self, cursor: int) -> None:
-        """Return once an event newer than ``cursor`` may exist."""
-        while self.latest <= cursor:
+        """Return once an event newer than ``cursor`` may exist: :attr:`latest` is past it,
+        or the API itself just wrote (:meth:`poke`). ``latest`` learns of our own writes only
+        at the tailer's next look, a poll away; a viewer woken by a poke reads the journal
+        now (a wake-up with nothing new costs it one query), so a hook reaches the browser
+        without waiting for the poll."""
+        if self.latest <= cursor:
             await self._changed.wait()
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

@@ -2,13 +2,14 @@
 its proxy audit lines, and a repo-path check for the create form.
 
 Handlers resolve the session, then hand the blocking work to :mod:`api.browse` in a worker
-thread; it reads and writes through :mod:`appliance.safefs`, which owns every rule about
-which paths may be read and how (never following a symlink the agent made).
+thread with the session's workspace reader (:mod:`appliance.readers`: on this host through
+:mod:`appliance.safefs`, or inside a Kubernetes session's pod through :mod:`appliance.podfs`);
+those own every rule about which paths may be read and how (never following a symlink the
+agent made). Routes never ask which backend a session runs on.
 """
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,9 @@ from quart import Blueprint, request
 from api import browse
 from api.context import current
 from api.openapi import RouteDoc, documented, err, ok
-from appliance import changes, repos, trees, workspaces
 from appliance.contract import CONTAINER_UPLOADS
 from appliance.errors import InvalidInput, PayloadTooLarge
+from appliance.readers import WorkspaceReader
 from appliance.sessions import Session
 
 OBJ = {"type": "object"}
@@ -64,12 +65,9 @@ def no_tree(session: Session) -> str:
     return f"{session.name} has no workspace yet (it is {session.phase})"
 
 
-async def worktree(ref: str) -> tuple[Session, Path]:
+async def reader(ref: str) -> WorkspaceReader:
     session = await current().resolve(ref)
-    root = trees.workspace_dir(current().settings, session)
-    if not await trio.to_thread.run_sync(workspaces.is_workspace, root):
-        raise InvalidInput(no_tree(session))
-    return session, root
+    return current().reader_for(session, absent=no_tree(session))
 
 
 @blueprint.get("/api/sessions/<ref>/files")
@@ -78,11 +76,8 @@ async def worktree(ref: str) -> tuple[Session, Path]:
                      responses={"200": ok(LISTING), "400": REFUSED,
                                 "404": err("No such session, or nothing at that path")}))
 async def list_files(ref: str) -> dict[str, Any]:
-    session = await current().resolve(ref)
     rel = request.args.get("path", "")
-    return await trio.to_thread.run_sync(partial(
-        browse.list_dir, trees.workspace_dir(current().settings, session), rel,
-        absent=no_tree(session)))
+    return await trio.to_thread.run_sync(browse.list_dir, await reader(ref), rel)
 
 
 @blueprint.get("/api/sessions/<ref>/file")
@@ -91,22 +86,17 @@ async def list_files(ref: str) -> dict[str, Any]:
                      responses={"200": ok(FILE), "400": REFUSED,
                                 "404": err("No such session, or nothing at that path")}))
 async def read_file(ref: str) -> dict[str, Any]:
-    session = await current().resolve(ref)
     rel = request.args.get("path", "")
-    return await trio.to_thread.run_sync(partial(
-        browse.read_file, trees.workspace_dir(current().settings, session), rel,
-        absent=no_tree(session)))
+    return await trio.to_thread.run_sync(browse.read_file, await reader(ref), rel)
 
 
 @blueprint.get("/api/sessions/<ref>/diff")
-@documented(RouteDoc(summary="The worktree's changes against where it forked from its base",
+@documented(RouteDoc(summary="The worktree's changes against where it forked from its base "
+                             "(a Kubernetes session read in its pod: its branch as fetched)",
                      responses={"200": ok(DIFF), "404": err("No such session")}))
 async def get_diff(ref: str) -> dict[str, Any]:
-    session, root = await worktree(ref)
-    repo = await trio.to_thread.run_sync(repos.repo_facts, session.repo_path)
-    return await trio.to_thread.run_sync(
-        changes.diff, repo, root, session.base_ref,
-        current().settings.shadows_dir / session.id)
+    found = await reader(ref)
+    return await trio.to_thread.run_sync(found.diff)
 
 
 @blueprint.post("/api/sessions/<ref>/uploads")

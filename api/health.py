@@ -59,6 +59,8 @@ async def health() -> tuple[dict[str, Any], int]:
         "database": {"path": str(ctx.settings.db_path),
                      "schema_version": await ctx.store.run(ctx.store.sync.schema_version)},
         "sessions": {"total": len(sessions),
-                     "failed": sum(s.phase is Phase.FAILED for s in sessions)},
+                     "failed": sum(s.phase is Phase.FAILED for s in sessions),
+                     "model_failing": sum(s.phase is Phase.RUNNING and bool(s.model_error)
+                                          for s in sessions)},
         "latest_event": ctx.hub.latest,
     }, code

@@ -9,13 +9,16 @@ compared in constant time, and the event is mapped by the core's table
 
 from __future__ import annotations
 
+from typing import Any
+
 from quart import Blueprint, request
 
 from api.body import json_body
 from api.context import current
 from api.openapi import RouteDoc, documented, err
-from appliance.agents.hooks import HOOK_STATUS, status_for
+from appliance.agents.hooks import COMPLETED_EVENT, HOOK_STATUS, status_for
 from appliance.errors import InvalidInput, Unauthorized
+from appliance.sessions import Desired
 from appliance.tokens import token_matches
 
 blueprint = Blueprint("hooks", __name__)
@@ -44,7 +47,14 @@ async def hooks() -> tuple[str, int]:
     event = body.get("event")
     name = event.get("type") if isinstance(event, dict) else event
     status = status_for(name)
+    ctx.metrics.hook(name)
+    changes: dict[str, Any] = {"agent_status": status}
+    if name == COMPLETED_EVENT and session.print_mode \
+            and session.desired is Desired.RUNNING:
+        # A print-mode agent answered: the session ends (the reconciler stops it). Any other
+        # session saying so only records the status: an agent cannot end what it is not.
+        changes["desired"] = Desired.COMPLETED
     await ctx.store.run(lambda: ctx.store.sync.update_session(
-        session.id, event="hook", detail={"hook": str(name)}, agent_status=status))
+        session.id, event="hook", detail={"hook": str(name)}, **changes))
     ctx.hub.poke()
     return "", 204

@@ -15,8 +15,9 @@ judged, signed in or not, before any route runs (:mod:`api.guard` is the I/O she
    (even ``SameSite=Strict``) go along.
 3. Bodies are JSON with ``Content-Type: application/json`` (multipart only for uploads):
    the types a page can send without a preflight (``text/plain``, forms) get 415.
-4. Routes other than health, the web UI's files and sign-in need a caller; read-only tokens
-   reach GET routes and the events WebSocket only.
+4. Routes other than health, the web UI's files and sign-in need a caller (``/metrics``
+   too, though it lives outside ``/api``); read-only tokens reach GET routes and the events
+   WebSocket only.
 """
 
 from __future__ import annotations
@@ -71,6 +72,17 @@ class Access(StrEnum):
     WRITE = "write"
 
 
+#: Routes outside ``/api`` and ``/ws`` that still need a caller (everything else out there is
+#: the web UI's files). Matched on the path with its slashes collapsed, and on every path
+#: below it, so ``//metrics`` or ``/metrics/`` cannot pass for the web UI's.
+PRIVATE_PREFIXES = ("/metrics",)
+
+
+def _private(path: str) -> bool:
+    collapsed = re.sub(r"/+", "/", path)
+    return any(collapsed == p or collapsed.startswith(p + "/") for p in PRIVATE_PREFIXES)
+
+
 def classify(method: str, path: str, *, websocket: bool) -> Access:
     if websocket:
         return Access.READ if path in READ_ONLY_SOCKETS else Access.WRITE
@@ -79,7 +91,8 @@ def classify(method: str, path: str, *, websocket: bool) -> Access:
     safe = method in SAFE_METHODS
     if safe and path == "/api/health":
         return Access.OPEN
-    if safe and not (path.startswith(("/api/", "/ws/")) or path in ("/api", "/ws")):
+    if safe and not (path.startswith(("/api/", "/ws/")) or path in ("/api", "/ws")
+                     or _private(path)):
         return Access.OPEN
     return Access.READ if safe else Access.WRITE
 

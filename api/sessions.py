@@ -9,6 +9,7 @@ reconciler does the work, whose progress shows on ``/ws/events`` and
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
 import trio
@@ -17,11 +18,17 @@ from quart import Blueprint, Response, request
 from api.body import json_body
 from api.context import current
 from api.openapi import EVENT, OBJECT, SESSION, RouteDoc, documented, err, ok, one_session
-from appliance import verbs, wire
-from appliance.admission import admit
+from appliance import titlecall, titles, verbs, wire
+from appliance.admission import admit, check_agent
 from appliance.agents.boot import attach_argv
-from appliance.errors import InvalidInput
-from appliance.intake import parse_create
+from appliance.errors import Conflict, InvalidInput, ServiceUnavailable
+from appliance.intake import (
+    DESCRIPTION_MAX,
+    TITLE_MAX,
+    CreateRequest,
+    clean_text,
+    parse_create,
+)
 from appliance.sessions import AccessMode, Phase, Session
 from appliance.verbs import Verb
 
@@ -60,6 +67,20 @@ async def act(ref: str, verb: Verb, **extra: Any) -> Session:
     updated = await ctx.store.run(change)
     ctx.hub.poke()
     return updated
+
+
+async def titled(req: CreateRequest) -> CreateRequest:
+    """The request with a name, title and description from the prompt where it gave none:
+    the configured model's (bounded), else the prompt's own words."""
+    if not req.prompt.strip() or (req.name is not None and req.title is not None):
+        return req
+    ctx = current()
+    idea = await titlecall.suggest(ctx.settings, ctx.instance_key, req.prompt) \
+        or titles.fallback(req.prompt)
+    return replace(req, name=req.name or titles.session_name(idea),
+                   title=req.title if req.title is not None else idea.title,
+                   description=req.description if req.description is not None
+                   else idea.description)
 
 
 def _list_filter() -> wire.ListFilter | Literal["unarchived"] | None:
@@ -101,10 +122,13 @@ async def list_sessions() -> Response:
 async def create_session() -> tuple[dict[str, Any], int]:
     ctx = current()
     req = parse_create(await json_body(), backends=ctx.backends)
+    check_agent(req, ctx.settings)  # before the title call: a bad agent fails at once
+    req = await titled(req)
     session = await admit(req, settings=ctx.settings, store=ctx.store, backends=ctx.backends,
                           instance_key=ctx.instance_key)
     await ctx.store.run(lambda: ctx.store.sync.insert_session(session,
                                                               limits=ctx.settings.limits))
+    ctx.metrics.creates.labels(agent=str(session.agent), backend=str(session.backend)).inc()
     ctx.hub.poke()
     return one(session, 202)
 
@@ -153,6 +177,53 @@ _verb_route(Verb.UNARCHIVE, "Unarchive: run the session again")
 _verb_route(Verb.START, "Start a stopped session's container")
 _verb_route(Verb.STOP, "Stop a session's container (kept, restartable)")
 _verb_route(Verb.RETRY, "Retry a failed session")
+
+
+@blueprint.patch("/api/sessions/<ref>")
+@documented(RouteDoc(
+    summary="Edit a session's title or description (data only)",
+    body={"type": "object", "additionalProperties": False, "properties": {
+        "title": {"type": "string", "maxLength": TITLE_MAX},
+        "description": {"type": "string", "maxLength": DESCRIPTION_MAX}}},
+    responses={"200": one_session(), "400": err("Bad title or description"),
+               "404": err("No such session"), "409": err("Being deleted")}))
+async def edit_session(ref: str) -> tuple[dict[str, Any], int]:
+    body = await json_body(known=("title", "description"))
+    changes: dict[str, Any] = {}
+    for key, limit in (("title", TITLE_MAX), ("description", DESCRIPTION_MAX)):
+        raw = body.get(key)
+        if raw is None:
+            continue
+        if not isinstance(raw, str):
+            raise InvalidInput(f"{key} must be a string", field=key)
+        changes[key] = clean_text(raw, limit, key, one_line=key == "title")
+    if not changes:
+        raise InvalidInput("give a title or a description to change", field="title")
+    return one(await act(ref, Verb.EDIT, **changes))
+
+
+@blueprint.post("/api/sessions/<ref>/retitle")
+@documented(RouteDoc(
+    summary="Make the title and description again from the first prompt, with the model",
+    responses={"200": one_session(), "404": err("No such session"),
+               "409": err("No prompt, or being deleted"),
+               "503": err("No title model configured, or it did not answer")}))
+async def retitle(ref: str) -> tuple[dict[str, Any], int]:
+    ctx = current()
+    session = await ctx.resolve(ref)
+    verbs.check(Verb.RETITLE, session)
+    if not session.initial_prompt.strip():
+        raise Conflict(f"{session.name} has no first prompt to make a title from; edit the "
+                       "title instead")
+    if not ctx.settings.titles_model:
+        raise ServiceUnavailable("no title model is configured: set [titles] model in "
+                                 "config.toml (and provider), or edit the title by hand")
+    idea = await titlecall.suggest(ctx.settings, ctx.instance_key, session.initial_prompt)
+    if idea is None:
+        raise ServiceUnavailable("the title model did not give a usable answer in time "
+                                 "(see the proxy's audit log); try again, or edit the "
+                                 "title by hand")
+    return one(await act(ref, Verb.RETITLE, title=idea.title, description=idea.description))
 
 
 @blueprint.post("/api/sessions/<ref>/access-mode")

@@ -17,16 +17,29 @@ from collections.abc import Mapping
 import trio
 
 from appliance import hostgit, remotes, repos
+from appliance.agents import custom
 from appliance.backends.base import Backend
 from appliance.config import Settings
 from appliance.errors import ClauderonError, Conflict, InvalidInput
 from appliance.intake import CreateRequest, new_session, suggest_name
-from appliance.sessions import BackendKind, Session, branch_for
+from appliance.sessions import Agent, BackendKind, Session, branch_for
 from appliance.store import AsyncStore
+
+
+def check_agent(req: CreateRequest, settings: Settings) -> None:
+    """A custom agent must be defined, and have a print form for a print-mode create."""
+    if req.agent is not Agent.CUSTOM:
+        return
+    defined = custom.lookup(settings.custom_agents, req.custom_agent)
+    if req.print_mode and defined.print_args is None:
+        raise InvalidInput(f"the custom agent {defined.name!r} has no print mode: add "
+                           f"print_args to [agents.custom.{defined.name}] in config.toml",
+                           field="print_mode")
 
 
 async def admit(req: CreateRequest, *, settings: Settings, store: AsyncStore,
                 backends: Mapping[str, Backend], instance_key: bytes) -> Session:
+    check_agent(req, settings)
     backend = backends[str(req.backend)]
     image = req.image or settings.default_image
     engine_error: list[ClauderonError] = []
@@ -69,7 +82,10 @@ async def admit(req: CreateRequest, *, settings: Settings, store: AsyncStore,
         raise Conflict(f"the workspace folder for {name!r} already exists; pick another name",
                        field="name")
     if engine_error:
-        raise engine_error[0]
+        exc = engine_error[0]
+        if exc.field is None:
+            exc.field = "backend"  # the UIs show it beside the backend choice
+        raise exc
     if not image_present[0]:
         raise InvalidInput(
             f"the image {image!r} is not on the {backend.kind.capitalize()} engine; build it "
@@ -78,4 +94,4 @@ async def admit(req: CreateRequest, *, settings: Settings, store: AsyncStore,
         req, name=name, repo_root=repo.root, subdirectory=repo.subdirectory, base_ref=base,
         worktrees_dir=settings.worktrees_dir, default_image=settings.default_image,
         default_cpu=settings.default_cpu, default_memory=settings.default_memory,
-        instance_key=instance_key)
+        instance_key=instance_key, default_plan_mode=settings.default_plan_mode)

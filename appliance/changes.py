@@ -1,10 +1,15 @@
-"""What a session changed: its workspace against where it forked from its base.
+"""What a session changed: its workspace (or its branch) against where it forked from its base.
 
 Runs git with a shadow git directory (:mod:`appliance.shadow`) and the workspace as work
 tree, as the repository owner, so nothing of the agent's config, hooks, index or ``info/``
 is read; the index is a scratch one, filled from the workspace's checked-out commit, and
 ``git add -A`` on it sees committed, staged, unstaged and untracked work alike. Diffs never
 run an external diff or a textconv. Called by the API on a worker thread.
+
+:func:`branch_diff` is for a session whose workspace this host cannot see (a pod's): the
+session branch as fetched into the user's repository, against its fork point. Git runs in
+the user's own repository on commits only (no work tree of the agent's is read), with the
+same safe configuration and the same flags.
 """
 
 from __future__ import annotations
@@ -50,12 +55,42 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path) -> dict[
             raise GitError(f"reading the workspace failed: {exc.message}") from exc
         text = git("diff", "--cached", *DIFF_FLAGS, against, "--")
         stat = git("diff", "--cached", "--name-status", "--no-renames", against, "--")
+    return {"base_ref": base_ref, "merge_base": fork or None,
+            "files": _parse_files(stat, untracked),
+            "truncated": len(text) > DIFF_LIMIT, "diff": text[:DIFF_LIMIT]}
+
+
+
+def _parse_files(stat: str, untracked: set[str]) -> list[dict[str, str]]:
     files = []
     for line in stat.splitlines():
         if not line.strip():
             continue
         status, _, path = line.partition("\t")
         files.append({"status": "?" if path in untracked else status, "path": path})
-    return {"base_ref": base_ref, "merge_base": fork or None, "files": files,
-            "truncated": len(text) > DIFF_LIMIT, "diff": text[:DIFF_LIMIT]}
+    return files
 
+
+def branch_diff(repo: RepoInfo, branch: str, base_ref: str) -> dict[str, Any]:
+    """Files and unified diff of ``branch`` in the user's repository against the fork point
+    of ``base_ref``: what the agent committed and the appliance fetched."""
+    tip = repos.branch_tip(repo, branch)
+    if tip is None:
+        raise InvalidInput(f"the branch {branch} is not in {repo.root} yet (the appliance "
+                           "fetches it once the session's pod pushes it)")
+    try:
+        base = repos.resolve_ref(repo, base_ref)
+    except InvalidInput:
+        base = None  # the base branch is gone from the user's repository
+
+    def git(*args: str, check: bool = True) -> str:
+        proc = hostgit.run(args, owner=repo.owner, cwd=repo.root, check=check)
+        return proc.stdout.decode("utf-8", "replace")
+
+    fork = git("merge-base", base, tip, check=False).strip() if base else ""
+    against = fork or base or tip
+    text = git("diff", *DIFF_FLAGS, against, tip, "--")
+    stat = git("diff", "--name-status", "--no-renames", against, tip, "--")
+    return {"base_ref": base_ref, "merge_base": fork or None,
+            "files": _parse_files(stat, set()),
+            "truncated": len(text) > DIFF_LIMIT, "diff": text[:DIFF_LIMIT]}

@@ -171,7 +171,12 @@ def _reach(name: str, what: str, status: int | None) -> Check:
     return Check(name=name, verdict=Verdict.OK, detail=f"{what} answers ({status})")
 
 
-def _model(f: Facts) -> Check:
+def _model(s: Session, f: Facts) -> Check:
+    if s.model_error and s.phase is Phase.RUNNING:
+        # The proxy's own judgement of its model calls (appliance/modelhealth.py) says why
+        # better than a status code: no credential, DNS, the model API's refusal.
+        return Check(name="model", verdict=Verdict.WARN,
+                     detail=f"model requests fail: {s.model_error}")
     line = f.model
     if line is None:
         return Check(name="model", verdict=Verdict.UNKNOWN, detail="no model request yet")
@@ -193,7 +198,7 @@ def judge(s: Session, f: Facts) -> list[Check]:
         _container(s, f), _workspace(s, f), _agent(s, f),
         _reach("proxy", "the proxy", probe.proxy if probe else None),
         _reach("hooks", "the hook endpoint", probe.hooks if probe else None),
-        _model(f),
+        _model(s, f),
     ]
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance import config_kubernetes
+from appliance.agents.custom import CustomAgent, parse_custom_agents
 from appliance.budgets import BudgetDefaults, parse_budget_defaults
 from appliance.config_kubernetes import KubeSettings
 from appliance.egress import EgressDefaults, parse_egress_defaults
@@ -68,6 +69,8 @@ class Settings:
     # Agents: after a container starts, write the hooks and settings and start the agent
     # (claude/codex) in tmux. False runs plain containers (an image without an agent CLI).
     start_agents: bool = True
+    #: The warm start (``appliance.agents.prestart``): the agent starts with its container.
+    warm_start: bool = True
     # Limits: sessions with compute, and creates in progress, at once (429 beyond)
     max_sessions: int = 15
     max_concurrent_creates: int = 3
@@ -101,6 +104,15 @@ class Settings:
     budgets: BudgetDefaults = field(default_factory=BudgetDefaults)
     egress: EgressDefaults = field(default_factory=EgressDefaults)
     honeytoken_stops_session: bool = False
+    # The daily workflow: whether a create plans first unless it says otherwise; the
+    # custom agents (``[agents.custom.<name>]``); the title call (``[titles]``): which
+    # vendor's API and small model, and how long a create waits for it (empty model: no
+    # call, the name comes from the prompt's words).
+    default_plan_mode: bool = False
+    custom_agents: Mapping[str, CustomAgent] = field(default_factory=dict)
+    titles_provider: str = "anthropic"
+    titles_model: str = ""
+    titles_timeout_seconds: float = 8.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -230,6 +242,8 @@ class Settings:
         out["egress"] = {"mode": str(self.egress.mode), "allow": list(self.egress.allow),
                          "deny": list(self.egress.deny),
                          "ask_timeout_seconds": self.egress.ask_seconds}
+        out["custom_agents"] = {name: {"command": list(a.command)}
+                                for name, a in self.custom_agents.items()}
         out["extra"] = dict(self.extra)
         return out
 
@@ -267,7 +281,10 @@ _TOML_KEYS: dict[str, dict[str, str]] = {
         "subnet": "network_subnet",
         "timeout_seconds": "docker_timeout_seconds",
     },
-    "agents": {"start": "start_agents"},
+    "agents": {"start": "start_agents", "warm": "warm_start",
+               "plan_mode": "default_plan_mode"},
+    "titles": {"provider": "titles_provider", "model": "titles_model",
+               "timeout_seconds": "titles_timeout_seconds"},
     "limits": {"max_sessions": "max_sessions",
                "max_concurrent_creates": "max_concurrent_creates"},
     "reconciler": {
@@ -402,7 +419,12 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
                 continue
             if not isinstance(body, dict):
                 raise ConfigError(f"{config_path}: [{table}] must be a table")
+            if table == "agents" and "custom" in body:
+                values["custom_agents"] = parse_custom_agents(body["custom"],
+                                                              str(config_path))
             for key, value in body.items():
+                if table == "agents" and key == "custom":
+                    continue
                 if key not in _TOML_KEYS[table]:
                     known = ", ".join(sorted(_TOML_KEYS[table]))
                     raise ConfigError(
@@ -420,6 +442,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     settings = replace(settings, **overrides) if overrides else settings
     _check_limits(settings)
     _check_tls(settings)
+    _check_titles(settings)
     return settings
 
 
@@ -456,6 +479,20 @@ def _check_limits(settings: Settings) -> None:
             raise ConfigError(
                 f"{where}: subnet = {settings.network_subnet!r} must be an IPv4 network of "
                 "at least 8 addresses (/29 or wider), like 10.213.0.0/24")
+
+
+TITLE_PROVIDERS = ("anthropic", "openai", "gemini")
+
+
+def _check_titles(settings: Settings) -> None:
+    where = f"{settings.config_path} [titles]"
+    if settings.titles_provider not in TITLE_PROVIDERS:
+        raise ConfigError(f"{where}: provider = {settings.titles_provider!r} is not one of "
+                          f"{', '.join(TITLE_PROVIDERS)}")
+    if not 0 < settings.titles_timeout_seconds <= 60:
+        raise ConfigError(f"{where}: timeout_seconds must be more than 0 and at most 60 "
+                          "(a create waits that long at most before it names the session "
+                          "from the prompt)")
 
 
 def _check_tls(settings: Settings) -> None:

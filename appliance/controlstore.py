@@ -4,14 +4,17 @@ Synchronous like the store it rides on; services call it through ``AsyncStore.ru
 proxy from its ledger's flusher, never from a request). The proxy is the only writer of
 ``usage``: :func:`add_usage` adds a batch of counts in one transaction, upserting each row
 (session, day, model) by addition, and journals one ``usage`` event per session so the UIs
-refresh. Budgets are written by the API (:func:`set_budget`) and read by both; a budget row
-replaces the configured default for its scope (a session id, or ``*`` for all sessions).
+refresh; the sessions' ``model_error`` and the proxy's published facts (``meta``) ride in
+the same transaction. Budgets are written by the API (:func:`set_budget`) and read by both;
+a budget row replaces the configured default for its scope (a session id, or ``*`` for all
+sessions).
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -51,10 +54,18 @@ ON CONFLICT (session_id, day, model) DO UPDATE SET
 """
 
 
-def add_usage(store: Store, rows: Iterable[UsageRow]) -> None:
-    """Add a batch of counts (one transaction) and say so once per session."""
+def add_usage(store: Store, rows: Iterable[UsageRow],
+              model_errors: Mapping[str, str | None] | None = None,
+              meta: Mapping[str, str] | None = None) -> None:
+    """Add a batch of counts (one transaction) and say so once per session; with them, the
+    sessions' model errors that changed (:func:`set_model_errors`) and ``meta`` values the
+    proxy publishes (its credentials' summary)."""
     per_session: dict[str, tuple[str, int]] = {}
     with store.transaction() as conn:
+        set_model_errors(store, conn, model_errors or {})
+        for key, value in (meta or {}).items():
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) "
+                         "DO UPDATE SET value = excluded.value", (key, value))
         for r in rows:
             u = r.usage
             conn.execute(_ADD, (r.session_id, r.day, r.model, r.session_name, r.requests,
@@ -63,6 +74,24 @@ def add_usage(store: Store, rows: Iterable[UsageRow]) -> None:
             per_session[r.session_id] = (name, tokens + u.tokens)
         for sid, (name, tokens) in per_session.items():
             store.journal(conn, sid, "usage", {"id": sid, "name": name, "tokens": tokens})
+
+
+def set_model_errors(store: Store, conn: sqlite3.Connection,
+                     changes: Mapping[str, str | None]) -> None:
+    """Each session's ``model_error`` as the proxy last saw it (None: its model calls work),
+    written with an event only where it changed; a session gone meanwhile is skipped."""
+    for sid, reason in changes.items():
+        row = conn.execute("SELECT model_error FROM sessions WHERE id = ?", (sid,)).fetchone()
+        if row is None or row[0] == reason:
+            continue
+        store.update_in(conn, sid, event="model_failing" if reason else "model_recovered",
+                        detail={"model_error": reason}, model_error=reason)
+
+
+def read_meta(store: Store, key: str) -> str | None:
+    with store.reading() as conn:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
 
 
 def _row(r: tuple[object, ...]) -> UsageRow:

@@ -22,7 +22,7 @@ import httpx
 from appliance.config import Settings
 from appliance.errors import ClauderonError, Forbidden, RemoteError
 from appliance.github import API, RepoSlug, refusal
-from appliance.tokens import OWNER_ID, owner_token
+from appliance.tokens import APPLIANCE_ID, appliance_token
 
 TIMEOUT = 20.0
 MAX_PAGES = 10
@@ -33,7 +33,7 @@ HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "202
 
 def owner_proxy(settings: Settings, key: bytes) -> str:
     """The proxy URL of the appliance's own identity (kept in memory, never in argv)."""
-    return f"http://{OWNER_ID}:{owner_token(key)}@127.0.0.1:{settings.proxy_port}"
+    return f"http://{APPLIANCE_ID}:{appliance_token(key)}@127.0.0.1:{settings.proxy_port}"
 
 
 def proxy_ca(settings: Settings) -> Path | None:

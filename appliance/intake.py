@@ -31,6 +31,8 @@ from appliance.tokens import Purpose, derive_token, hash_token
 
 _IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,255}$")
 PROMPT_MAX = 100_000
+TITLE_MAX = 120
+DESCRIPTION_MAX = 1000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,6 +49,12 @@ class CreateRequest:
     base: str | None
     skip_permissions: bool
     backend: BackendKind
+    #: None: the appliance's default (``[agents] plan_mode``).
+    plan_mode: bool | None = None
+    print_mode: bool = False
+    custom_agent: str | None = None
+    title: str | None = None
+    description: str | None = None
 
 
 def _enum(body: Mapping[str, Any], key: str, kind: type[Any], default: Any) -> Any:
@@ -90,6 +98,14 @@ CREATE_SCHEMA: dict[str, Any] = {
         "base": {"type": "string"},
         "skip_permissions": {"type": "boolean"},
         "backend": {"type": "string", "enum": [str(b) for b in BackendKind]},
+        "plan_mode": {"type": "boolean",
+                      "description": "Plan before editing (default: [agents] plan_mode)"},
+        "print_mode": {"type": "boolean", "description": "Answer the prompt once, then end "
+                       "as completed (needs a prompt)"},
+        "custom_agent": {"type": "string", "description": "With agent custom: the "
+                         "[agents.custom.<name>] to run"},
+        "title": {"type": "string", "maxLength": TITLE_MAX},
+        "description": {"type": "string", "maxLength": DESCRIPTION_MAX},
     },
 }
 _KNOWN = frozenset(CREATE_SCHEMA["properties"])
@@ -123,11 +139,25 @@ def parse_create(body: Mapping[str, Any], *,
     skip = body.get("skip_permissions", False)
     if not isinstance(skip, bool):
         raise InvalidInput("skip_permissions must be true or false", field="skip_permissions")
+    plan = body.get("plan_mode")
+    printing = body.get("print_mode", False)
+    for key, flag in (("plan_mode", plan), ("print_mode", printing)):
+        if flag is not None and not isinstance(flag, bool):
+            raise InvalidInput(f"{key} must be true or false", field=key)
+    if printing and not prompt.strip():
+        raise InvalidInput("print mode answers a prompt once: give a prompt", field="prompt")
+    agent = _enum(body, "agent", Agent, Agent.CLAUDE)
+    custom_agent = _str(body, "custom_agent")
+    if (agent is Agent.CUSTOM) != (custom_agent is not None):
+        raise InvalidInput("custom_agent names the [agents.custom.<name>] to run, with agent "
+                           "custom (and only then)", field="custom_agent")
+    title = clean_text(_str(body, "title"), TITLE_MAX, "title", one_line=True)
+    description = clean_text(_str(body, "description"), DESCRIPTION_MAX, "description")
     return CreateRequest(
         repo_path=repo,
         name=name,
         prompt=prompt,
-        agent=_enum(body, "agent", Agent, Agent.CLAUDE),
+        agent=agent,
         model=_str(body, "model"),
         image=image,
         cpu=parse_cpu(body.get("cpu")),
@@ -136,7 +166,30 @@ def parse_create(body: Mapping[str, Any], *,
         base=base,
         skip_permissions=skip,
         backend=_backend(body, backends),
+        plan_mode=plan,
+        print_mode=printing,
+        custom_agent=custom_agent,
+        title=title,
+        description=description,
     )
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_text(raw: str | None, limit: int, key: str, *, one_line: bool = False
+               ) -> str | None:
+    """A title or description as stored: no control or bidirectional characters (a title
+    is shown in terminals too), one line for a title, at most ``limit`` characters."""
+    if raw is None:
+        return None
+    text = _CONTROL.sub("", raw.replace("\r", ""))
+    if one_line:
+        text = " ".join(text.split())
+    text = text.strip()
+    if len(text) > limit:
+        raise InvalidInput(f"the {key} is over {limit} characters", field=key)
+    return text
 
 
 def _backend(body: Mapping[str, Any], available: Collection[str]) -> BackendKind:
@@ -167,6 +220,9 @@ def new_session(
     default_cpu: float | None,
     default_memory: str | None,
     instance_key: bytes,
+    default_plan_mode: bool = False,
+    title: str = "",
+    description: str = "",
 ) -> Session:
     sid = new_session_id()
     now = utcnow()
@@ -187,6 +243,11 @@ def new_session(
         access_mode=req.access_mode,
         initial_prompt=req.prompt,
         skip_permissions=req.skip_permissions,
+        plan_mode=default_plan_mode if req.plan_mode is None else req.plan_mode,
+        print_mode=req.print_mode,
+        custom_agent=req.custom_agent,
+        title=req.title if req.title is not None else title,
+        description=req.description if req.description is not None else description,
         proxy_token_hash=hash_token(derive_token(instance_key, sid, Purpose.PROXY)),
         hook_token_hash=hash_token(derive_token(instance_key, sid, Purpose.HOOK)),
         created_at=now,

@@ -36,6 +36,9 @@ FAMILIES: tuple[Family, ...] = (
            credentials=("anthropic_api_key", "anthropic_oauth_token")),
     Family(name="openai", prefix="sk-clauderon-", length=40,
            credentials=("openai_api_key", "codex_access_token", "codex_account_id")),
+    # Google's API keys are AIza + 35 characters; Gemini CLI checks none of it.
+    Family(name="google", prefix="AIzaSy-clauderon-", length=40,
+           credentials=("gemini_api_key",)),
     Family(name="github", prefix="ghp_", length=36, credentials=("github_token",)),
     Family(name="npm", prefix="npm_", length=36, credentials=("npm_token",)),
 )
@@ -48,6 +51,7 @@ ENV_FAMILIES: Mapping[str, str] = {
     "ANTHROPIC_API_KEY": "anthropic",
     "OPENAI_API_KEY": "openai",
     "CODEX_API_KEY": "openai",
+    "GEMINI_API_KEY": "google",
     "GH_TOKEN": "github",
     "GITHUB_TOKEN": "github",
     "NPM_TOKEN": "npm",

@@ -8,8 +8,14 @@ observed and did (written by the reconciler, and by the API only when it accepts
 
     creating -> running <-> stopped
     running | stopped -> archived -> running
+    creating | running | stopped | archived -> completed -> archived | deleting   (print)
     any -> deleting -> (row removed)
     any -> failed        (with ``status_reason``; retry or delete)
+
+``completed`` is where a print-mode session ends: its agent answered once and exited, the
+start script reported it (a ``Completed`` hook), the API asked for ``completed``, and the
+reconciler stopped the container and never makes another. Its workspace, branch and
+transcript stay until it is archived or deleted.
 
 :func:`check_transition` is the single place that says which phase changes are legal;
 the store refuses any other. ``agent_status`` comes from the agent's hooks and is
@@ -43,6 +49,8 @@ class Phase(StrEnum):
     ARCHIVED = "archived"
     DELETING = "deleting"
     FAILED = "failed"
+    #: A print-mode session whose agent answered and exited (no compute, nothing recreated).
+    COMPLETED = "completed"
 
 
 class Desired(StrEnum):
@@ -50,6 +58,8 @@ class Desired(StrEnum):
     STOPPED = "stopped"
     ARCHIVED = "archived"
     DELETED = "deleted"
+    #: Asked for by the print-mode agent's end (its ``Completed`` hook), never by a person.
+    COMPLETED = "completed"
 
 
 class AgentStatus(StrEnum):
@@ -68,6 +78,10 @@ class AccessMode(StrEnum):
 class Agent(StrEnum):
     CLAUDE = "claude"
     CODEX = "codex"
+    GEMINI = "gemini"
+    #: A terminal agent defined in ``config.toml`` (``[agents.custom.<name>]``); the
+    #: session's ``custom_agent`` names which.
+    CUSTOM = "custom"
 
 
 class BackendKind(StrEnum):
@@ -84,16 +98,21 @@ class Rebuild(StrEnum):
 
 
 _ALLOWED: dict[Phase, frozenset[Phase]] = {
-    Phase.CREATING: frozenset({Phase.RUNNING, Phase.STOPPED, Phase.DELETING, Phase.FAILED}),
+    Phase.CREATING: frozenset({Phase.RUNNING, Phase.STOPPED, Phase.DELETING, Phase.FAILED,
+                               Phase.COMPLETED}),
     # Running or stopped -> creating: a person asked for the container to be recreated.
     Phase.RUNNING: frozenset({Phase.STOPPED, Phase.ARCHIVED, Phase.DELETING, Phase.FAILED,
-                              Phase.CREATING}),
+                              Phase.COMPLETED, Phase.CREATING}),
     Phase.STOPPED: frozenset({Phase.RUNNING, Phase.ARCHIVED, Phase.DELETING, Phase.FAILED,
-                              Phase.CREATING}),
-    Phase.ARCHIVED: frozenset({Phase.RUNNING, Phase.STOPPED, Phase.DELETING, Phase.FAILED}),
+                              Phase.COMPLETED, Phase.CREATING}),
+    # Archived -> completed: a print session unarchived, its agent done before it was marked.
+    Phase.ARCHIVED: frozenset({Phase.RUNNING, Phase.STOPPED, Phase.DELETING, Phase.FAILED,
+                               Phase.COMPLETED}),
     Phase.DELETING: frozenset({Phase.FAILED}),
     # A failed session can be retried (back to creating) or deleted.
     Phase.FAILED: frozenset({Phase.CREATING, Phase.DELETING}),
+    # A completed session is kept, archived or deleted; it never runs again as itself.
+    Phase.COMPLETED: frozenset({Phase.ARCHIVED, Phase.DELETING}),
 }
 
 
@@ -180,6 +199,17 @@ class Session:
     pull: PullStatus | None = None
     #: A recreate a person asked for, until the reconciler has done it.
     rebuild: Rebuild | None = None
+    #: Why its model requests fail, as the proxy last saw them (``appliance.modelhealth``);
+    #: None once one succeeds.
+    model_error: str | None = None
+    #: The daily workflow: plan before editing; answer once and end (``completed``); which
+    #: ``config.toml`` agent a ``custom`` session runs; a title and description made from
+    #: the prompt (a person may edit them; shown escaped everywhere: they are data).
+    plan_mode: bool = False
+    print_mode: bool = False
+    custom_agent: str | None = None
+    title: str = ""
+    description: str = ""
 
     @property
     def container_name(self) -> str:

@@ -43,7 +43,8 @@ apt_install git curl tmux debootstrap ca-certificates
 command -v node >/dev/null 2>&1 || apt_install nodejs npm
 if [ "$want_tests" -eq 1 ]; then
     # docker-compose: the appliance tests deploy images/appliance/compose.yaml for real.
-    apt_install chromium nix-bin docker-compose
+    # zsh, fish: the completion tests load `clauderon completion zsh|fish` in each shell.
+    apt_install chromium nix-bin docker-compose zsh fish
 fi
 
 # Python environment.

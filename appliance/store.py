@@ -195,8 +195,37 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX egress_asks_session ON egress_asks (session_id, host, id)
     """,
-    # 6: the daily workflow: the branch on its remote (appliance/pullstate.py, JSON) and a
-    # recreate a person asked for (appliance/sessions.py Rebuild)
+    # 6: operations. Why a session's model requests fail, as the proxy saw them
+    # (appliance/modelhealth.py); every service's metrics samples (appliance/metrics), which
+    # the API's /metrics serves.
+    """
+    ALTER TABLE sessions ADD COLUMN model_error TEXT;
+    CREATE TABLE metrics (
+        service TEXT NOT NULL,
+        name TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        family TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        help TEXT NOT NULL,
+        value REAL NOT NULL,
+        PRIMARY KEY (service, name, labels)
+    )
+    """,
+    # 7: the session list's order from an index: sorting every row (each with its view)
+    # was most of a list's time at 1,000 sessions
+    """
+    CREATE INDEX sessions_created ON sessions (created_at)
+    """,
+    # 8: the daily workflow: plan and print modes, custom agents, titles
+    """
+    ALTER TABLE sessions ADD COLUMN plan_mode INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN print_mode INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN custom_agent TEXT;
+    ALTER TABLE sessions ADD COLUMN title TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN description TEXT NOT NULL DEFAULT ''
+    """,
+    # 9: push, pull request, CI and merge: the branch on its remote (appliance/pullstate.py,
+    # JSON) and a recreate a person asked for (appliance/sessions.py Rebuild)
     """
     ALTER TABLE sessions ADD COLUMN pull TEXT;
     ALTER TABLE sessions ADD COLUMN rebuild TEXT
@@ -212,7 +241,10 @@ _ENUMS: dict[str, type] = {
     "agent_status": AgentStatus,
     "rebuild": Rebuild,
 }
+_PHASES = {str(p.value): p for p in Phase}
+_STATUSES = {str(s.value): s for s in AgentStatus}
 _DATES = {"created_at", "updated_at", "archived_at", "retry_at"}
+_BOOLS = {"skip_permissions", "plan_mode", "print_mode"}
 _COLUMNS = tuple(f.name for f in fields(Session))
 
 
@@ -256,7 +288,7 @@ def _from_row(row: sqlite3.Row) -> Session:
             value = _ENUMS[name](value)
         elif name in _DATES and value is not None:
             value = datetime.fromisoformat(value)
-        elif name == "skip_permissions":
+        elif name in _BOOLS:
             value = bool(value)
         elif name == "pull" and value is not None:
             value = PullStatus.from_json(json.loads(value))
@@ -271,6 +303,8 @@ class Store:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._lock = threading.RLock()
+        #: The last list read, under the journal's last id then: (filter, id, views).
+        self._listed: tuple[object, int, list[str]] | None = None
 
     @classmethod
     def open(cls, path: Path) -> Store:
@@ -437,10 +471,20 @@ class Store:
         """Sessions' public JSON, oldest first; with ``chosen``, those its filter shows
         (``unarchived``: all but the archived, what a plain list shows)."""
         with self._lock:
+            # Every write to a session appends to the journal in its own transaction, and
+            # the journal's ids only grow: while its last id stands, the rows do too. The
+            # id is read first, so the rows read after it are never older than their key.
+            last = self._conn.execute("SELECT MAX(id) FROM events").fetchone()[0] or 0
+            if self._listed is not None and self._listed[:2] == (chosen, last):
+                return list(self._listed[2])
             rows = self._conn.execute(
-                "SELECT view, phase, agent_status FROM sessions ORDER BY created_at").fetchall()
-        return [r[0] for r in rows
-                if wire.shown_under(chosen, Phase(r[1]), AgentStatus(r[2]))]
+                "SELECT view, phase, agent_status, model_error FROM sessions "
+                "ORDER BY created_at").fetchall()
+            # A dict look-up per row, not an Enum call: a list reads every row.
+            views = [r[0] for r in rows if chosen is None
+                     or wire.shown_under(chosen, _PHASES[r[1]], _STATUSES[r[2]], r[3])]
+            self._listed = (chosen, last, views)
+        return list(views)
 
     def list_sessions(self) -> list[Session]:
         with self._lock:
@@ -464,25 +508,41 @@ class Store:
         change brings the session (back) to life; refused (429) when there is no room.
         """
         with self._tx() as conn:
-            row = conn.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
-            if row is None:
-                raise NotFound(f"no session with id {session_id!r}")
-            current = _from_row(row)
-            if expect is not None:
-                expect(current)
-            self._check_room(conn, limits, other_than=session_id,
-                             creating=changes.get("phase") is Phase.CREATING)
-            if "phase" in changes:
-                check_transition(current.phase, changes["phase"])
-            updated = replace(current, updated_at=utcnow(), **changes)
-            new_row = _to_row(updated)
-            sets = ", ".join(f"{k} = ?" for k in new_row if k != "id")  # columns, not input
-            values = [v for k, v in new_row.items() if k != "id"]
-            conn.execute(f"UPDATE sessions SET {sets} WHERE id = ?", (*values, session_id))
-            payload: dict[str, Any] = {"session": wire.session_json(updated)}
-            if detail:
-                payload.update(detail)
-            self._event(conn, session_id, event, payload)
+            return self.update_in(conn, session_id, event=event, detail=detail,
+                                  expect=expect, limits=limits, **changes)
+
+    def update_in(
+        self,
+        conn: sqlite3.Connection,
+        session_id: str,
+        *,
+        event: str = "updated",
+        detail: Mapping[str, Any] | None = None,
+        expect: Callable[[Session], None] | None = None,
+        limits: SessionLimits | None = None,
+        **changes: Any,
+    ) -> Session:
+        """:meth:`update_session` inside a transaction a neighbour module holds
+        (:meth:`transaction`), so its other writes commit with it."""
+        row = conn.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no session with id {session_id!r}")
+        current = _from_row(row)
+        if expect is not None:
+            expect(current)
+        self._check_room(conn, limits, other_than=session_id,
+                         creating=changes.get("phase") is Phase.CREATING)
+        if "phase" in changes:
+            check_transition(current.phase, changes["phase"])
+        updated = replace(current, updated_at=utcnow(), **changes)
+        new_row = _to_row(updated)
+        sets = ", ".join(f"{k} = ?" for k in new_row if k != "id")  # columns, not input
+        values = [v for k, v in new_row.items() if k != "id"]
+        conn.execute(f"UPDATE sessions SET {sets} WHERE id = ?", (*values, session_id))
+        payload: dict[str, Any] = {"session": wire.session_json(updated)}
+        if detail:
+            payload.update(detail)
+        self._event(conn, session_id, event, payload)
         return updated
 
     def delete_session(self, session_id: str) -> None:
@@ -521,6 +581,20 @@ class Store:
             Event(id=r["id"], ts=r["ts"], session_id=r["session_id"], kind=r["kind"],
                   payload=json.loads(r["payload"]))
             for r in reversed(rows)
+        ]
+
+    def session_events_before(self, session_id: str, before: int | None,
+                              limit: int) -> list[Event]:
+        """The session's ``limit`` newest events with an id below ``before`` (newest first)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT * FROM events WHERE session_id = ? AND id < ? ORDER BY id DESC "
+                "LIMIT ?", (session_id, before if before is not None else 2**62, limit),
+            ).fetchall()
+        return [
+            Event(id=r["id"], ts=r["ts"], session_id=r["session_id"], kind=r["kind"],
+                  payload=json.loads(r["payload"]))
+            for r in rows
         ]
 
     def last_event_id(self) -> int:

@@ -6,11 +6,11 @@ instance key with HMAC, so the reconciler can recreate a container with the same
 after any restart, while the database only ever holds their SHA-256 digests. The instance
 key lives in ``CLAUDERON_HOME/instance.key`` (0600) and is never mounted into a container.
 
-The appliance has a proxy identity of its own, :data:`OWNER_ID` with :func:`owner_token`:
-what it does on a person's behalf (push a session branch, read and merge its pull request)
-goes through the proxy like an agent's request — the credential injected there, audited —
-but under the person's authority, not a session's. Its token is derived for a purpose no
-session token has, so no session's token can ever equal it, and it exists only in the
+The appliance has a proxy identity of its own, :data:`APPLIANCE_ID` with
+:func:`appliance_token`: its title call, and what it does on a person's behalf (push a
+session branch, read and merge its pull request), go through the proxy like an agent's
+request — the credential injected there, audited — under its own name, not a session's.
+Session ids are UUIDs, so no session's token can ever equal it, and it exists only in the
 memory of the appliance's own processes.
 """
 
@@ -23,15 +23,15 @@ import secrets
 from enum import StrEnum
 from pathlib import Path
 
+#: The identity the appliance itself uses at its proxy (the title call, pushes and pull
+#: requests): its proxy token is derived like a session's, so the proxy can check it and
+#: audit its requests under this name; session ids are UUIDs, so none can be mistaken for it.
+APPLIANCE_ID = "appliance"
+
 
 class Purpose(StrEnum):
     PROXY = "proxy"
     HOOK = "hook"
-    OWNER = "owner"
-
-
-#: The proxy user name of the appliance's own identity (sessions' ids are UUIDs).
-OWNER_ID = "clauderon"
 
 
 def load_or_create_instance_key(path: Path) -> bytes:
@@ -61,9 +61,9 @@ def derive_token(key: bytes, session_id: str, purpose: Purpose) -> str:
     return mac.hexdigest()
 
 
-def owner_token(key: bytes) -> str:
+def appliance_token(key: bytes) -> str:
     """The appliance's own proxy token (see the module's docstring)."""
-    return derive_token(key, OWNER_ID, Purpose.OWNER)
+    return derive_token(key, APPLIANCE_ID, Purpose.PROXY)
 
 
 def hash_token(token: str) -> str:

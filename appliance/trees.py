@@ -1,11 +1,11 @@
 """Where a session's workspace and agent home can be read on this host, whatever its backend.
 
-The API's readers (files, diff, transcript) work on host folders through
-:mod:`appliance.safefs`. A Docker session's are the host's own (``worktrees/<name>``,
-``homes/<id>``). A Kubernetes session's live on its volume: readable here when
-``[kubernetes] volume_root`` says where this host sees the cluster's volumes (a node-local
-storage class); otherwise :func:`workspace_dir` and :func:`home_dir` say so with an error
-that names the setting, and the reader answers that instead of guessing.
+:class:`appliance.readers.HostReader` reads these folders through :mod:`appliance.safefs`.
+A Docker session's are the host's own (``worktrees/<name>``, ``homes/<id>``). A Kubernetes
+session's live on its volume: readable here when ``[kubernetes] volume_root`` says where this
+host sees the cluster's volumes (a node-local storage class); otherwise
+:func:`appliance.readers.reader_for` reads them inside the pod instead, and
+:func:`workspace_dir` and :func:`home_dir` refuse with an error that names the setting.
 """
 
 from __future__ import annotations

@@ -49,6 +49,10 @@ class Verb(StrEnum):
     RECREATE = "recreate"
     RECREATE_FRESH = "recreate-fresh"
     UPDATE_IMAGE = "update-image"
+    #: Change the title or description a person reads (data only: nothing runs).
+    EDIT = "edit"
+    #: Make the title and description again from the first prompt, with the model.
+    RETITLE = "retitle"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,7 +86,10 @@ _REBUILT = frozenset({Phase.RUNNING, Phase.STOPPED, Phase.FAILED})
 _REBUILD_CHANGES = {"attempts": 0, "retry_at": None}
 
 RULES: Mapping[Verb, Rule] = {
-    Verb.ARCHIVE: Rule(allowed=frozenset({Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED}),
+    # A completed session may be archived: out of the list, its workspace kept. Unarchived,
+    # it runs again and its agent carries on the conversation interactively.
+    Verb.ARCHIVE: Rule(allowed=frozenset({Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED,
+                                          Phase.COMPLETED}),
                        desired=Desired.ARCHIVED),
     Verb.UNARCHIVE: Rule(allowed=frozenset({Phase.ARCHIVED}), desired=Desired.RUNNING,
                          changes={"archived_at": None}, revives=True),
@@ -103,7 +110,8 @@ RULES: Mapping[Verb, Rule] = {
                        refusal="{name} is {phase}; it has no live terminal"),
     Verb.INTERRUPT: Rule(allowed=LIVE, needs_workload=True,
                          refusal="{name} is {phase}; no agent runs to interrupt"),
-    Verb.PUSH: Rule(allowed=frozenset({Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED}),
+    Verb.PUSH: Rule(allowed=frozenset({Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED,
+                                       Phase.COMPLETED}),
                     refusal="{name} is {phase}; its branch cannot be pushed now"),
     Verb.MERGE: Rule(allowed=ALL_PHASES - {Phase.DELETING}, guard=_open_pull),
     Verb.RESTART_AGENT: Rule(
@@ -132,6 +140,10 @@ RULES: Mapping[Verb, Rule] = {
                 "CLIs and tools as that build has them): what was installed in the old "
                 "container is lost. The workspace, the branch and the conversation are "
                 "kept."),
+    Verb.EDIT: Rule(allowed=ALL_PHASES - {Phase.DELETING},
+                    refusal="{name} is {phase}: it is being removed"),
+    Verb.RETITLE: Rule(allowed=ALL_PHASES - {Phase.DELETING},
+                       refusal="{name} is {phase}: it is being removed"),
 }
 
 

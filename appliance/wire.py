@@ -8,9 +8,11 @@ into the JSON Schema that the OpenAPI document publishes (``api/openapi.py``) an
 the web UI's TypeScript types are generated. So the JSON a client gets and the schema it is
 typed against cannot disagree.
 
-The session's shape carries two derived fields that every UI used to decide for itself:
+The session's shape carries derived fields that every UI used to decide for itself:
 ``filters`` (which of the list's filters — active, waiting for me, failed, archived — show
-it: :func:`filters_of`) and ``actions`` (the verbs allowed now: :mod:`appliance.verbs`).
+it: :func:`filters_of`), ``actions`` (the verbs allowed now: :mod:`appliance.verbs`) and
+``agent_state`` (the agent's status as the UIs show it: what its hooks said, unless the
+proxy sees its model requests fail — ``model_error`` says why: :func:`agent_state`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any, Literal
 
 from appliance import pullstate, verbs
 from appliance.pullstate import Checks, Mergeable, PullState, PullStatus, Review
-from appliance.sessions import Agent, AgentStatus, BackendKind, Phase, Rebuild, Session
+from appliance.sessions import Agent, AgentStatus, BackendKind, Desired, Phase, Rebuild, Session
 
 Json = dict[str, Any]
 
@@ -75,35 +77,64 @@ class ListFilter(StrEnum):
     WAITING = "waiting"
     FAILED = "failed"
     ARCHIVED = "archived"
+    COMPLETED = "completed"
 
 
-#: Agent statuses that mean "the agent is waiting for a person".
-WAITING_FOR_ME = frozenset({AgentStatus.WAITING_APPROVAL, AgentStatus.WAITING_INPUT,
-                            AgentStatus.IDLE})
+class AgentState(StrEnum):
+    """The agent's status as every UI shows it: :class:`AgentStatus` (from its hooks), or
+    ``model_failing`` while the proxy sees the session's model requests fail."""
 
-_FILTERS: Mapping[ListFilter, Callable[[Phase, AgentStatus], bool]] = {
-    ListFilter.ACTIVE: lambda phase, _: phase not in (Phase.ARCHIVED, Phase.FAILED),
-    ListFilter.WAITING: lambda phase, status: phase is Phase.RUNNING
-    and status in WAITING_FOR_ME,
+    UNKNOWN = "unknown"
+    WORKING = "working"
+    WAITING_APPROVAL = "waiting_approval"
+    WAITING_INPUT = "waiting_input"
+    IDLE = "idle"
+    MODEL_FAILING = "model_failing"
+
+
+def agent_state(phase: Phase, agent_status: AgentStatus, model_error: str | None
+                ) -> AgentState:
+    """What the UIs show as the agent's status. A failing model wins over "working" (the
+    hooks see an agent retrying as busy) while the session runs; a stopped session's last
+    model error is history, not its state."""
+    if model_error and phase is Phase.RUNNING:
+        return AgentState.MODEL_FAILING
+    return AgentState(str(agent_status))
+
+
+#: Agent states that mean "the agent is waiting for a person" (a failing model waits for
+#: someone to fix its credential or network).
+WAITING_FOR_ME = frozenset({AgentState.WAITING_APPROVAL, AgentState.WAITING_INPUT,
+                            AgentState.IDLE, AgentState.MODEL_FAILING})
+
+_FILTERS: Mapping[ListFilter, Callable[[Phase, AgentState], bool]] = {
+    ListFilter.ACTIVE: lambda phase, _: phase not in (Phase.ARCHIVED, Phase.FAILED,
+                                                      Phase.COMPLETED),
+    ListFilter.WAITING: lambda phase, state: phase is Phase.RUNNING
+    and state in WAITING_FOR_ME,
     ListFilter.FAILED: lambda phase, _: phase is Phase.FAILED,
     ListFilter.ARCHIVED: lambda phase, _: phase is Phase.ARCHIVED,
+    ListFilter.COMPLETED: lambda phase, _: phase is Phase.COMPLETED,
 }
 
 
-def filters_of(phase: Phase, agent_status: AgentStatus) -> list[str]:
-    """The list filters a session in ``phase`` with ``agent_status`` shows under."""
-    return [str(f) for f, keep in _FILTERS.items() if keep(phase, agent_status)]
+def filters_of(phase: Phase, agent_status: AgentStatus, model_error: str | None = None
+               ) -> list[str]:
+    """The list filters a session in ``phase`` with ``agent_status`` (and ``model_error``)
+    shows under."""
+    state = agent_state(phase, agent_status, model_error)
+    return [str(f) for f, keep in _FILTERS.items() if keep(phase, state)]
 
 
 def shown_under(chosen: ListFilter | Literal["unarchived"] | None, phase: Phase,
-                agent_status: AgentStatus) -> bool:
+                agent_status: AgentStatus, model_error: str | None = None) -> bool:
     """Whether a session shows under ``chosen`` (None: every session; ``unarchived``: all
     but the archived, what a plain list shows)."""
     if chosen is None:
         return True
     if chosen == "unarchived":
         return phase is not Phase.ARCHIVED
-    return _FILTERS[chosen](phase, agent_status)
+    return _FILTERS[chosen](phase, agent_state(phase, agent_status, model_error))
 
 
 # --- shapes ---------------------------------------------------------------------------
@@ -173,8 +204,7 @@ SESSION: tuple[Field, ...] = (
     Field("initial_prompt", STR, lambda s: s.initial_prompt),
     Field("skip_permissions", BOOL, lambda s: s.skip_permissions),
     Field("phase", _enum(Phase), lambda s: str(s.phase)),
-    Field("desired", {"type": "string", "enum": ["running", "stopped", "archived",
-                                                 "deleted"]}, lambda s: str(s.desired)),
+    Field("desired", _enum(Desired), lambda s: str(s.desired)),
     Field("agent_status", _enum(AgentStatus), lambda s: str(s.agent_status)),
     Field("status_reason", OPT_STR, lambda s: s.status_reason),
     Field("backend_id", OPT_STR, lambda s: s.backend_id),
@@ -200,16 +230,34 @@ SESSION: tuple[Field, ...] = (
     Field("rebuild", {**_enum(Rebuild, nullable=True),
                       "description": "A recreate a person asked for, until it is done"},
           lambda s: str(s.rebuild) if s.rebuild else None),
+    Field("model_error", {**OPT_STR, "description": "Why the session's model requests "
+                          "fail, as the proxy last saw them (no credential, DNS, the model "
+                          "API's 4xx/5xx); null once one succeeds"},
+          lambda s: s.model_error),
+    Field("agent_state", {**_enum(AgentState), "description": "The agent's status as the "
+                          "UIs show it: agent_status, or model_failing while the session "
+                          "runs and model_error is set"},
+          lambda s: str(agent_state(s.phase, s.agent_status, s.model_error))),
+    Field("plan_mode", {**BOOL, "description": "The agent plans before it edits"},
+          lambda s: s.plan_mode),
+    Field("print_mode", {**BOOL, "description": "The agent answers once; the session then "
+                         "ends as completed"}, lambda s: s.print_mode),
+    Field("custom_agent", {**OPT_STR, "description": "Which config.toml agent a custom "
+                           "session runs"}, lambda s: s.custom_agent),
+    Field("title", {**STR, "description": "A short title (data: show it escaped)"},
+          lambda s: s.title),
+    Field("description", {**STR, "description": "What the session is for (data: show it "
+                          "escaped)"}, lambda s: s.description),
     Field("filters", {"type": "array", "items": _enum(ListFilter),
                       "description": "The list filters that show this session"},
-          lambda s: filters_of(s.phase, s.agent_status)),
+          lambda s: filters_of(s.phase, s.agent_status, s.model_error)),
     Field("actions", {"type": "array", "items": _enum(verbs.Verb),
                       "description": "What can be done to it now"},
           verbs.allowed_verbs),
 )
 
 #: Raise this when the session's shape changes: the store re-renders every stored view.
-SESSION_VERSION = 5
+SESSION_VERSION = 6
 
 
 def session_json(s: Session) -> Json:
@@ -245,6 +293,39 @@ MESSAGE: tuple[Field, ...] = (
     Field("input", {"description": "A tool call's arguments, as the agent sent them"},
           lambda m: m.input),
     Field("is_error", BOOL, lambda m: m.is_error),
+)
+
+TIMELINE_ITEM: tuple[Field, ...] = (
+    Field("key", {**STR, "description": "Stable name of the item (merge pages by it)"},
+          lambda e: e.key),
+    Field("source", {"type": "string", "enum": ["message", "audit", "commit", "event"],
+                     "description": "message: the transcript; audit: a proxied request; "
+                     "commit: on the session branch; event: the journal"},
+          lambda e: str(e.source)),
+    Field("ts", {**STR, "description": "The time it is ordered by (ISO 8601)"},
+          lambda e: e.ts.isoformat()),
+    Field("trusted_time", {**BOOL, "description": "false: the agent wrote the time (clamped "
+                           "to between the session's creation and now)"},
+          lambda e: e.trusted_time),
+    Field("kind", {**STR, "description": "The message kind, audit decision or event kind"},
+          lambda e: e.kind),
+    Field("title", {**STR, "description": "One line of plain text (no control characters)"},
+          lambda e: e.title),
+    Field("text", {**STR, "description": "Plain text, bounded (no control characters)"},
+          lambda e: e.text),
+)
+
+TIMELINE_PAGE: tuple[Field, ...] = (
+    Field("items", {"type": "array", "items": {"$ref": "#/components/schemas/TimelineItem"},
+                    "description": "Oldest first"},
+          lambda p: [render(TIMELINE_ITEM, e) for e in p.entries]),
+    Field("cursor", {**STR, "description": "Pass as ?before= for the items before these"},
+          lambda p: p.cursor_text),
+    Field("more", {**BOOL, "description": "Older items may exist"}, lambda p: p.more),
+    Field("notes", {"type": "array", "items": STR,
+                    "description": "Sources not shown this time, and why (the agent may "
+                    "have made its transcript unreadable; the other sources still show)"},
+          lambda p: list(p.notes)),
 )
 
 # --- a session's health (records: appliance/checkup.py) -------------------------------
@@ -348,6 +429,39 @@ EGRESS_ASK: tuple[Field, ...] = (
                        "enum": ["allow", "deny", "expired", None]}, lambda a: a.decision),
 )
 
+# --- the credentials doctor (records: appliance/credentials/doctor.py) ----------------
+
+CREDENTIAL: tuple[Field, ...] = (
+    Field("name", STR, lambda c: c.name),
+    Field("env", {"type": "array", "items": STR,
+                  "description": "The environment variables that set it"}, lambda c: list(c.env)),
+    Field("source", {"type": ["string", "null"],
+                     "enum": ["env", "1password", "file", "codex-auth.json", None],
+                     "description": "Where the proxy found it; null: not set"},
+          lambda c: c.source),
+    Field("masked", {**OPT_STR, "description": "Its first 4 and last 2 characters (nothing "
+                     "of a short one); never the value"}, lambda c: c.masked),
+)
+
+READINESS: tuple[Field, ...] = (
+    Field("agent", _enum(Agent), lambda r: r.agent),
+    Field("ready", {**BOOL, "description": "Its model credential is set"}, lambda r: r.ready),
+    Field("using", {**OPT_STR, "description": "The credential the proxy puts in"},
+          lambda r: r.using),
+    Field("hint", {**OPT_STR, "description": "What to set, when not ready"}, lambda r: r.hint),
+)
+
+CREDENTIALS: tuple[Field, ...] = (
+    Field("published", {**BOOL, "description": "false: no proxy has loaded credentials yet"},
+          lambda r: r.published),
+    Field("loaded_at", OPT_STR, lambda r: r.loaded_at),
+    Field("credentials", {"type": "array", "items": schema(CREDENTIAL)},
+          lambda r: [render(CREDENTIAL, c) for c in r.credentials]),
+    Field("warnings", {"type": "array", "items": STR}, lambda r: list(r.warnings)),
+    Field("agents", {"type": "array", "items": schema(READINESS)},
+          lambda r: [render(READINESS, a) for a in r.agents]),
+)
+
 SCHEMAS: Mapping[str, Json] = {
     "Session": schema(SESSION),
     "Event": schema(EVENT),
@@ -357,10 +471,14 @@ SCHEMAS: Mapping[str, Json] = {
                      "recovery actions with what each loses"),
     "Pull": schema(PULL, description="A session's branch on its remote: what was pushed, "
                    "its pull request, CI checks, review and mergeability"),
+    "TimelineItem": schema(TIMELINE_ITEM, description="One item of a session's timeline"),
+    "TimelinePage": schema(TIMELINE_PAGE, description="A page of a session's timeline"),
     "Usage": schema(USAGE, description="Token usage of one session and model (one day, "
                     "or summed)"),
     "Budget": schema(BUDGET, description="Limits; null: none"),
     "BudgetState": schema(BUDGET_STATE),
     "EgressEntry": schema(EGRESS_ENTRY),
     "EgressAsk": schema(EGRESS_ASK, description="A request held in ask mode"),
+    "Credentials": schema(CREDENTIALS, description="The credentials the proxy loaded (names, "
+                          "sources, masked values) and which agents can work with them"),
 }

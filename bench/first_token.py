@@ -1,13 +1,21 @@
-"""Benchmark: ``create`` -> the agent's first model request reaching the upstream.
+"""Benchmark: ``create`` -> the agent's first model request reaching the upstream, and where
+that time goes.
 
 Run: ``.venv/bin/python bench/first_token.py [-n 5]``. One run starts the appliance (API,
 reconciler, proxy) on a temporary home, a fake Messages API on loopback behind the proxy's
 ``[upstreams]`` override, and then, N times: creates a Claude session with a prompt through
-the API, and times (a) the session reaching ``running`` (worktree, container, start, agent
-boot) and (b) the first ``POST /v1/messages`` arriving at the fake upstream; then deletes
-it. Beside it, N bare ``docker run --rm IMAGE true`` of the same image (create, start, wait,
-remove), the floor any container-per-session design pays. Prints p50 (and min/max); never
-asserts. Needs dockerd and the agent image (images/agent/build.sh).
+the API, and times (a) the session reaching ``running`` and (b) the first ``POST
+/v1/messages`` arriving at the fake upstream; then deletes it. It does so twice: with the
+warm start (the default: boot files written into the created container, the agent started
+by the container's own entry) and with it off (``[agents] warm = false``: the boot through
+``docker exec`` after the start), alternating. Beside them, N bare ``docker run --rm IMAGE
+true`` of the same image (create, start, wait, remove), the floor any container-per-session
+design pays.
+
+The breakdown: the reconciler writes when each create step began (``timing`` event, host
+monotonic clock) and the fake upstream notes when each request arrived (same clock), so
+each step's share is read from one real run. Prints p50 (and min/max); never asserts.
+Needs dockerd and the agent image (images/agent/build.sh).
 """
 
 from __future__ import annotations
@@ -17,7 +25,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as `python bench/first_token.py`
@@ -30,6 +40,20 @@ from tests.e2e.conftest import ANTHROPIC_CANARY, proxy_toml  # noqa: E402
 from tests.support.appliance import Appliance, wait_for  # noqa: E402
 from tests.support.engine import AGENT_IMAGE  # noqa: E402
 from tests.support.fake_models import FakeModels  # noqa: E402
+
+#: (row, from, to): the reconciler's marks, and the upstream's ``first request`` / ``model``.
+STEPS = (
+    ("accepted -> reconciler picks it up", "t0", "begin"),
+    ("worktree / repository preparation", "worktree", "container"),
+    ("container create (+ boot files, warm)", "container", "start"),
+    ("container start", "start", "started"),
+    ("daemon: image tools check", "started", "settings"),
+    ("daemon: hook and settings install (exec)", "settings", "tmux"),
+    ("daemon: tmux start (warm: + tools check, exec)", "tmux", "booted"),
+    ("agent CLI boot (started -> 1st upstream req)", "started", "first request"),
+    ("first model request (1st req -> /v1/messages)", "first request", "model"),
+)
+MODES = ("warm", "cold")
 
 
 def bare_runs(image: str, n: int) -> list[float]:
@@ -45,40 +69,73 @@ def bare_runs(image: str, n: int) -> list[float]:
     return out
 
 
-def ours(folder: Path, image: str, n: int) -> tuple[list[float], list[float]]:
-    running, first = [], []
+class Run:
+    def __init__(self) -> None:
+        self.running: list[float] = []
+        self.first: list[float] = []
+        self.steps: dict[str, list[float]] = defaultdict(list)
+
+
+def timings(app: Appliance, sid: str) -> dict[str, float]:
+    events = app.client().get(f"/api/sessions/{sid}/events")["events"]
+    timing = next(e for e in events if e["kind"] == "timing")
+    return {step: float(at) for step, at in timing["payload"]["marks"]}
+
+
+def one(app: Appliance, fake: FakeModels, repo: Path, name: str, run: Run) -> None:
+    fake.reset()
+    t0 = time.monotonic()
+    s = app.client().post("/api/sessions", {
+        "repo_path": str(repo), "name": name, "prompt": "hello",
+        "skip_permissions": True})["session"]
+    app.wait_phase(s["id"], "running", timeout=120)
+    run.running.append(time.monotonic() - t0)
+    if not fake.first_model_request.wait(120):
+        raise RuntimeError("the agent never called the model")
+    marks: dict[str, Any] = {"t0": t0, **timings(app, s["id"]),
+                             "first request": fake.seen[0].at,
+                             "model": fake.model_requests()[0].at}
+    run.first.append(marks["model"] - t0)
+    for row, start, end in STEPS:
+        if start in marks and end in marks:
+            run.steps[row].append(marks[end] - marks[start])
+    app.client().delete(f"/api/sessions/{s['id']}")
+    wait_for(lambda: not app.client().get("/api/sessions", all="true")["sessions"],
+             timeout=60, what="the delete")
+
+
+def ours(folder: Path, image: str, n: int) -> dict[str, Run]:
+    runs = {mode: Run() for mode in MODES}
     with FakeModels(folder) as fake:
-        home = folder / "home"
-        home.mkdir()
-        (home / "proxy.toml").write_text(proxy_toml(fake))
-        app = Appliance(home, agents=True, image=image,
-                        env={"ANTHROPIC_API_KEY": ANTHROPIC_CANARY})
+        apps: dict[str, Appliance] = {}
         try:
-            app.start("proxy")
-            wait_for(app.settings.ca_cert_path.exists, what="the proxy CA")
-            app.start("api", "reconciler")
+            for mode in MODES:
+                home = folder / f"home-{mode}"
+                home.mkdir()
+                (home / "proxy.toml").write_text(proxy_toml(fake))
+                app = apps[mode] = Appliance(
+                    home, agents=True, image=image,
+                    config=f"warm = {str(mode == 'warm').lower()}\n",
+                    env={"ANTHROPIC_API_KEY": ANTHROPIC_CANARY})
+                app.start("proxy")
+                wait_for(app.settings.ca_cert_path.exists, what="the proxy CA")
+                app.start("api", "reconciler")
             repo = make_repo(folder / "repo")
             for i in range(n):
-                fake.reset()
-                t0 = time.monotonic()
-                s = app.client().post("/api/sessions", {
-                    "repo_path": str(repo), "name": f"bench-{i}", "prompt": "hello",
-                    "skip_permissions": True})["session"]
-                app.wait_phase(s["id"], "running", timeout=120)
-                running.append(time.monotonic() - t0)
-                if not fake.first_model_request.wait(120):
-                    raise RuntimeError("the agent never called the model")
-                first.append(fake.model_requests()[0].at - t0)
-                app.client().delete(f"/api/sessions/{s['id']}")
-                wait_for(lambda sid=s["id"]: not app.client().get(
-                    "/api/sessions", all="true")["sessions"], timeout=60, what="the delete")
+                for mode in MODES:  # alternating: the machine's noise falls on both
+                    one(apps[mode], fake, repo, f"bench-{mode}-{i}", runs[mode])
         finally:
-            app.cleanup()
-    return running, first
+            for app in apps.values():
+                app.cleanup()
+    return runs
+
+
+def ms(values: list[float]) -> str:
+    return f"{statistics.median(values) * 1000:7.0f}" if values else "      -"
 
 
 def show(label: str, values: list[float]) -> str:
-    return (f"{label:<44} p50 {statistics.median(values) * 1000:7.0f} ms   "
+    return (f"{label:<48} p50 {statistics.median(values) * 1000:7.0f} ms   "
             f"min {min(values) * 1000:6.0f}   max {max(values) * 1000:6.0f}")
 
 
@@ -90,13 +147,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp).chmod(0o711)  # git runs as the repository's owner: it must reach it
         bare = bare_runs(args.image, args.n)
-        running, first = ours(Path(tmp), args.image, args.n)
-    print(f"first token bench: {args.n} runs, image {args.image}")
+        runs = ours(Path(tmp), args.image, args.n)
+        bare += bare_runs(args.image, args.n)  # before and after: the same noise
+    warm, cold = runs["warm"], runs["cold"]
+    print(f"first token bench: {args.n} runs of each, image {args.image}")
     print(show("bare docker run --rm IMAGE true", bare))
-    print(show("create -> session running (agent booted)", running))
-    print(show("create -> first model request at upstream", first))
-    print(f"ratio first request / bare docker run (p50): "
-          f"{statistics.median(first) / statistics.median(bare):.1f}x")
+    for mode, run in runs.items():
+        print(show(f"{mode}: create -> session running", run.running))
+        print(show(f"{mode}: create -> first model request", run.first))
+    print("\nbreakdown (p50 ms; steps after 'container start' overlap on the warm start)")
+    print(f"{'step':<48} {'warm':>7} {'cold':>7}")
+    for row, _, _ in STEPS:
+        print(f"{row:<48} {ms(warm.steps[row])} {ms(cold.steps[row])}")
+    floor = statistics.median(bare)
+    print(f"\nratio first request / bare docker run (p50): warm "
+          f"{statistics.median(warm.first) / floor:.1f}x, cold "
+          f"{statistics.median(cold.first) / floor:.1f}x")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,9 @@ Neighbours: ``proxy_upstream`` (the fake upstream), ``proxy_client`` (the load c
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -201,6 +203,13 @@ def measure(
     )
 
 
+def _on_sigterm(*_: object) -> None:
+    # The load clients first: exiting joins them, and they would wait on a gone proxy.
+    for child in multiprocessing.active_children():
+        child.kill()
+    sys.exit(143)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests, shorter runs")
@@ -227,6 +236,8 @@ def main() -> None:
         help="dump heap snapshots; print the top allocation sites between waves 2, 4, 8, 12",
     )
     args = parser.parse_args()
+    # A SIGTERM (``timeout``) unwinds like Ctrl-C: every process started here is stopped.
+    signal.signal(signal.SIGTERM, _on_sigterm)
     if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
         sys.exit("bench: nginx (the fake upstream) is missing: run `sh bench/setup.sh`")
     started = time.monotonic()

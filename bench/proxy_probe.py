@@ -185,7 +185,7 @@ async def _probed(settings: Settings, env: dict[str, str], folder: Path) -> None
                     probe.write()
 
         nursery.start_soon(listen)
-        await run(settings, env)
+        await run(settings, env, None)  # loopback only, as the bench configures it
         nursery.cancel_scope.cancel()
 
 

@@ -208,7 +208,11 @@ def start_ours(
     log = workdir / f"{name}.log"
     proc = _spawn(command, log, cwd=REPO, env=env)
     procs.add(proc)
-    wait_for_port(port, 30, proc)
+    try:
+        wait_for_port(port, 30, proc)
+    except RuntimeError as exc:  # say why: the log goes with the temporary folder
+        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        raise RuntimeError(f"{exc}; its log ends:\n{tail}") from None
     _wait_for_file(home / "proxy-ca.pem", 10, proc, log)
     return Target(
         name=name,

@@ -116,7 +116,7 @@ def delete(path: str) -> Call[Any]:
 
 # --- sessions -----------------------------------------------------------------------------
 def sessions(filter: str | None = None, *, everything: bool = False) -> Call[list[Json]]:
-    """The list: what ``filter`` (active, waiting, failed, archived) shows; with
+    """The list: what ``filter`` (active, waiting, failed, completed, archived) shows; with
     ``everything``, every session; neither: all but the archived."""
     params = {"filter": filter} if filter else {"all": "true"} if everything else {}
     return Call(method="GET", path="/api/sessions", params=params, read=_list("sessions"))
@@ -134,6 +134,17 @@ def act(ref: str, verb: str) -> Call[Json]:
     """``archive``, ``unarchive``, ``start``, ``stop``, ``retry``, ``interrupt``,
     ``restart-agent``, ``recreate``, ``recreate-fresh`` or ``update-image``: the session after."""
     return Call(method="POST", path=f"/api/sessions/{_ref(ref)}/{verb}", json={},
+                read=_session)
+
+
+def edit(ref: str, changes: Json) -> Call[Json]:
+    """Change the title or description (data only)."""
+    return Call(method="PATCH", path=f"/api/sessions/{_ref(ref)}", json=changes, read=_session)
+
+
+def retitle(ref: str) -> Call[Json]:
+    """Make the title and description again from the first prompt, with the model."""
+    return Call(method="POST", path=f"/api/sessions/{_ref(ref)}/retitle", json={},
                 read=_session)
 
 
@@ -193,6 +204,12 @@ def checkup(ref: str) -> Call[Json]:
     return Call(method="GET", path=f"/api/sessions/{_ref(ref)}/health")
 
 
+def timeline(ref: str, *, before: str | None = None, limit: int = 50) -> Call[Json]:
+    """A page of the session's timeline (oldest first); ``before``: a page's cursor."""
+    params = {"limit": str(limit)} | ({"before": before} if before else {})
+    return Call(method="GET", path=f"/api/sessions/{_ref(ref)}/timeline", params=params)
+
+
 # --- the appliance --------------------------------------------------------------------------
 def recent_repos() -> Call[list[Json]]:
     return Call(method="GET", path="/api/recent-repos", read=_list("repos"))
@@ -200,6 +217,12 @@ def recent_repos() -> Call[list[Json]]:
 
 def reconcile() -> Call[Json]:
     return Call(method="GET", path="/api/reconcile")
+
+
+def credentials() -> Call[Json]:
+    """The credentials the proxy loaded (names, sources, masked values) and which agents
+    can work with them."""
+    return Call(method="GET", path="/api/credentials")
 
 
 def health() -> Call[Json]:

@@ -9,17 +9,20 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from appliance.config import load_settings
 from appliance.errors import ClauderonError, ConfigError, InvalidInput
-from cli import calls
+from cli import backup, calls, completion, logs, signin
 from cli.client import ApiClient
 from cli.controls import add_commands as add_control_commands
 from cli.follow import follow_session, watch_list, watching
 from cli.render import session_detail, session_rows
 from cli.signin import add_commands as add_signin_commands
+from cli.status import cmd_status, warn_missing_credential
+from cli.timeline import add_commands as add_timeline_commands
 from cli.workflow import add_commands as add_workflow_commands
 
 
@@ -47,19 +50,26 @@ def cmd_create(args: argparse.Namespace) -> int:
         "skip_permissions": args.skip_permissions,
         "backend": args.backend,
     }
-    for key in ("name", "model", "image", "cpu", "memory", "base"):
+    for key in ("name", "model", "image", "cpu", "memory", "base", "custom_agent", "title",
+                "description", "plan_mode"):
         if getattr(args, key) is not None:
             body[key] = getattr(args, key)
+    if args.print_mode:
+        body["print_mode"] = True
     client = _client()
+    warn_missing_credential(client, args.agent)
     if args.no_wait or args.json:
         session = client.run(calls.create(body))
         return _out(args, session, f"{session['name']}  creating")
     with watching(client) as stream:
         session = client.run(calls.create(body))
-        done = follow_session(stream, session, until={"running", "stopped", "failed"},
+        done = follow_session(stream, session,
+                              until={"running", "stopped", "failed", "completed"},
                               label=f"{session['name']}  creating")
     assert done is not None
     _failed(done)
+    if done.get("title"):
+        print(f"  {done['title']}")
     print(f"  branch {done['branch']}, container {done['container_name']}")
     return 0
 
@@ -140,6 +150,20 @@ def _simple(verb: str, doing: str, until: set[str]) -> Any:
     return handler
 
 
+def cmd_edit(args: argparse.Namespace) -> int:
+    changes = {k: getattr(args, k) for k in ("title", "description")
+               if getattr(args, k) is not None}
+    if not changes:
+        raise InvalidInput("give --title or --description (or both)")
+    s = _client().run(calls.edit(args.session, changes))
+    return _out(args, s, f"{s['name']}  {s['title']}")
+
+
+def cmd_retitle(args: argparse.Namespace) -> int:
+    s = _client().run(calls.retitle(args.session))
+    return _out(args, s, f"{s['name']}  {s['title']}\n  {s['description']}")
+
+
 def cmd_delete(args: argparse.Namespace) -> int:
     client = _client()
     s = client.run(calls.session(args.session))
@@ -184,19 +208,6 @@ def cmd_config(args: argparse.Namespace) -> int:
         return _out(args, paths, "\n".join(f"{k:<13} {v}" for k, v in paths.items()))
     data = settings.public_dict()
     return _out(args, data, "\n".join(f"{k:<24} {v}" for k, v in data.items()))
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    health = _client().run(calls.health())
-    docker = health.get("docker", {})
-    text = [f"api        ok ({load_settings().socket_path})",
-            "docker     " + ("ok " + docker.get("url", "") if docker.get("reachable")
-                             else f"UNREACHABLE: {docker.get('error')}")]
-    if "sessions" in health:
-        text.append(f"sessions   {health['sessions']['total']} "
-                    f"({health['sessions']['failed']} failed)")
-    _out(args, health, "\n".join(text))
-    return 0 if health.get("status") == "ok" else 1
 
 
 def find_shared(relative: str, override_env: str | None = None) -> Path:
@@ -256,7 +267,25 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     env = {**os.environ, "CLAUDERON_HOME": str(settings.home),
            "CLAUDERON_BIN": str(Path(sys.executable).parent)}
     print(f"starting the appliance from {conf} (home {settings.home})", file=sys.stderr)
+    if args.sign_in and settings.http_port:
+        _beside(lambda: signin.greet_when_up(settings))
     os.execve(supervisord, [supervisord, "-n", "-c", str(conf)], env)
+
+
+def _beside(job: Callable[[], int]) -> None:
+    """Run ``job`` in a process of its own beside the one about to exec supervisord: forked
+    twice, so init adopts it and supervisord never reaps a child it does not know."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = os.fork()
+    if child:
+        os.waitpid(child, 0)
+        return
+    try:
+        code = 0 if os.fork() else job()
+    except BaseException:
+        code = 1
+    os._exit(code)
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
@@ -292,7 +321,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-r", "--repo", required=True, help="a path inside a git repository")
     p.add_argument("-n", "--name", help="session name (default: from the prompt)")
     p.add_argument("-p", "--prompt", help="the agent's first prompt")
-    p.add_argument("-a", "--agent", default="claude", choices=["claude", "codex"])
+    p.add_argument("-a", "--agent", default="claude",
+                   choices=["claude", "codex", "gemini", "custom"],
+                   help="custom: an agent defined in config.toml, named by --custom-agent")
+    p.add_argument("--custom-agent", help="with --agent custom: the [agents.custom.<name>] "
+                   "to run")
+    p.add_argument("--plan", dest="plan_mode", action=argparse.BooleanOptionalAction,
+                   default=None, help="plan before editing (default: [agents] plan_mode in "
+                   "config.toml)")
+    p.add_argument("--print", dest="print_mode", action="store_true",
+                   help="answer the prompt once; the session then ends as completed")
+    p.add_argument("--title", help="short title (default: made from the prompt)")
+    p.add_argument("--description", help="what the session is for (default: from the "
+                   "prompt)")
     p.add_argument("--model", help="the agent's model")
     p.add_argument("--image", help="container image (default from config.toml)")
     p.add_argument("--cpu", help="CPU limit, like 2 or 500m")
@@ -309,7 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("list", "list sessions with phase, agent status, branch, backend, age and cost; "
             "a line for each alert", cmd_list)
     shown = p.add_mutually_exclusive_group()
-    shown.add_argument("-f", "--filter", choices=["active", "waiting", "failed", "archived"],
+    shown.add_argument("-f", "--filter",
+                       choices=["active", "waiting", "failed", "completed", "archived"],
                        help="what one of the UIs' filters shows (waiting: for you)")
     shown.add_argument("--archived", action="store_true",
                        help="only archived sessions (as --filter archived)")
@@ -335,6 +377,11 @@ def build_parser() -> argparse.ArgumentParser:
             cmd_delete, json_flag=False, session=True)
     p.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
     p.add_argument("--no-wait", action="store_true", help="return once accepted")
+    p = add("edit", "change a session's title or description", cmd_edit, session=True)
+    p.add_argument("--title", help="the new title")
+    p.add_argument("--description", help="the new description")
+    add("retitle", "make a session's title and description again from its first prompt, "
+        "with the title model", cmd_retitle, session=True)
     p = add("set-access-mode", "switch a session's proxy access mode live", cmd_access_mode,
             session=True)
     p.add_argument("mode", choices=["read-write", "read-only"])
@@ -342,7 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_reconcile)
     p = add("config", "show the effective configuration or the file paths", cmd_config)
     p.add_argument("what", choices=["show", "paths"])
-    add("status", "health of the API, the database and the container engine", cmd_status)
+    add("status", "health of the API, the database and the container engine; the "
+        "credentials the proxy loaded (names, sources, masked values) and which agents can "
+        "work with them", cmd_status)
     p = add("image", "build the agent image (claude, codex, git, tmux), or the appliance "
             "image, when its inputs changed", cmd_image, json_flag=False)
     p.add_argument("what", choices=["build"])
@@ -354,13 +403,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="build nothing; exit 0 when up to date, 3 when a build is needed")
     p.add_argument("--tag", help="image tag (default clauderon-agent:latest, or "
                                  "clauderon-appliance:<version> with --appliance)")
-    add("daemon", "run the appliance (API, proxy, reconciler, shipper) under supervisord in "
-        "the foreground", cmd_daemon, json_flag=False)
+    p = add("daemon", "run the appliance (API, proxy, reconciler, shipper) under supervisord "
+            "in the foreground", cmd_daemon, json_flag=False)
+    p.add_argument("--sign-in", action="store_true",
+                   help="once the API answers, print (and on a desktop open) a one-time "
+                        "sign-in link for the web UI, as `clauderon web` does")
     add("tui", "open the terminal UI: live session list, create, attach, archive, delete",
         cmd_tui, json_flag=False)
+    logs.add_command(add)
+    backup.add_commands(add)
     add_signin_commands(add)
     add_control_commands(add)
     add_workflow_commands(add)
+    completion.add_command(add, build_parser)
+    add_timeline_commands(add)
     return parser
 
 

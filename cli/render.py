@@ -38,18 +38,23 @@ def money(cost: float | None, complete: bool = True) -> str:
 def session_rows(sessions: Sequence[dict[str, Any]],
                  costs: dict[str, dict[str, Any]] | None = None) -> str:
     """The session table; with ``costs`` (usage totals by session id) a COST column, and a
-    line under the table for each session the proxy raised an alert on or holds back."""
+    line under the table for each session the proxy raised an alert on or holds back, or
+    whose model requests fail (its AGENT-STATUS is then ``model-failing``). AGE counts from
+    the session's creation."""
     rows, notes = [], []
     for s in sessions:
         phase = s["phase"]
         if s.get("status_reason") and phase in ("failed", "creating", "stopped"):
             phase = f"{phase} ({s['status_reason']})"
-        row = [s["name"], phase, s["agent_status"].replace("_", "-"), s["branch"],
+        state = s.get("agent_state") or s["agent_status"]
+        row = [s["name"], phase, state.replace("_", "-"), s["branch"],
                s.get("backend", "docker"), age(s["created_at"])]
         if costs is not None:
             used = costs.get(s["id"])
             row.append(money(used["cost"], used["cost_complete"]) if used else "-")
         rows.append(row)
+        if state == "model_failing":
+            notes.append(f"! {s['name']}: {s.get('model_error')}")
         pull = s.get("pull") or {}
         if pull.get("label"):
             notes.append(f"  {s['name']}: {pull['label']}  {pull['summary']}")
@@ -62,7 +67,9 @@ def session_rows(sessions: Sequence[dict[str, Any]],
 
 
 def session_detail(s: dict[str, Any]) -> str:
-    keys = ["name", "id", "phase", "agent_status", "status_reason", "agent", "model", "branch",
+    keys = ["name", "title", "description", "id", "phase", "agent_state", "agent_status",
+            "model_error", "status_reason", "agent", "custom_agent", "plan_mode", "print_mode",
+            "model", "branch",
             "base_ref", "repo_path", "subdirectory", "worktree_path", "backend", "container_name",
             "image",
             "cpu", "memory", "access_mode", "skip_permissions", "attempts", "created_at",

@@ -10,11 +10,13 @@ import argparse
 import json
 import os
 import sys
+import time
 import webbrowser
 from datetime import datetime
 from typing import Any
 
 from appliance.config import Settings, load_settings
+from appliance.errors import ServiceUnavailable
 from cli import calls
 from cli.client import ApiClient
 
@@ -59,13 +61,40 @@ def cmd_web(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"urls": urls, "expires_at": link["expires_at"]}, indent=2))
         return 0
+    _announce(urls, open_browser=not args.no_open)
+    return 0
+
+
+def _announce(urls: list[str], *, open_browser: bool) -> None:
     print("Sign in to Clauderon (this link works once, for 5 minutes):\n")
     print(f"  {urls[0]}")
     for other in urls[1:]:
         print(f"  {other}")
-    print("\nIt signs that browser in and offers to add a passkey for next time.")
-    if not args.no_open and has_desktop():
+    print("\nIt signs that browser in and offers to add a passkey for next time.", flush=True)
+    if open_browser and has_desktop():
         webbrowser.open(urls[0])
+
+
+def greet_when_up(settings: Settings, *, patience: float = 120.0) -> int:
+    """What ``clauderon daemon --sign-in`` runs beside the appliance (as Jupyter prints its
+    token URL): wait for the API to answer on its socket, then print a one-time sign-in link
+    (and open it on a desktop). Bounded: after ``patience`` seconds it says how to get one."""
+    deadline = time.monotonic() + patience
+    client = ApiClient(settings.socket_path, timeout=5)
+    try:
+        while True:
+            try:
+                link = client.run(calls.sign_in_link())
+                break
+            except ServiceUnavailable:
+                if time.monotonic() > deadline:
+                    print("clauderon: the API did not answer; sign a browser in later with "
+                          "`clauderon web`", file=sys.stderr, flush=True)
+                    return 1
+                time.sleep(0.25)
+    finally:
+        client.close()
+    _announce(sign_in_urls(settings, link["path"]), open_browser=True)
     return 0
 
 

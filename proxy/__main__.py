@@ -18,13 +18,14 @@ import os
 import signal
 import sys
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 import trio
 
 from appliance.audit import AuditLog
 from appliance.backends import session_gateway
 from appliance.config import Settings, load_settings
-from appliance.credentials import CredentialSet, load_credentials, write_codex_auth
+from appliance.credentials import CredentialSet, doctor, load_credentials, write_codex_auth
 from appliance.errors import ClauderonError
 from appliance.service import configure_logging
 from appliance.store import Store
@@ -32,9 +33,11 @@ from appliance.tokens import load_or_create_instance_key
 from proxy.certs import CertStore, load_or_create_ca
 from proxy.config import ProxyConfig, load_proxy_config
 from proxy.controls import Controls, ControlSettings
-from proxy.directory import StoreDirectory, owner_identity
+from proxy.directory import StoreDirectory, appliance_identity
 from proxy.inject import CredentialLookup
+from proxy.ledger import Ledger
 from proxy.localaddrs import own_addresses
+from proxy.metrics import ProxyMetrics
 from proxy.server import serve
 from proxy.state import ProxyState
 from proxy.token_refresh import TokenSink
@@ -42,12 +45,17 @@ from proxy.token_refresh import TokenSink
 log = logging.getLogger("proxy")
 
 
-def _load(settings: Settings, env: Mapping[str, str]) -> tuple[ProxyConfig, CredentialSet]:
+def _load(settings: Settings, env: Mapping[str, str], ledger: Ledger
+          ) -> tuple[ProxyConfig, CredentialSet]:
+    """proxy.toml and the credentials (on a worker thread); their summary -- names, sources,
+    masked values, warnings -- goes to the database for ``clauderon status``."""
     config = load_proxy_config(settings.proxy_config_path)
     creds, warnings = load_credentials(settings, env)
     for warning in warnings:
         log.warning("credentials: %s", warning)
     log.info("credentials loaded: %s", ", ".join(creds.names()) or "none")
+    summary = doctor.published(creds, warnings, datetime.now(UTC))
+    trio.from_thread.run_sync(ledger.publish, doctor.META_KEY, summary)
     return config, creds
 
 
@@ -58,26 +66,28 @@ def _sink(creds: CredentialSet) -> TokenSink | None:
 
 
 async def run(settings: Settings, env: Mapping[str, str], gateway: str | None) -> None:
-    config, creds = await trio.to_thread.run_sync(_load, settings, env)
-    certs = CertStore(load_or_create_ca(settings.ca_cert_path, settings.ca_key_path))
     store = Store.open(settings.db_path)
     # The controls' own connection: the ledger's writes never wait on a session look-up.
     control_store = Store.open(settings.db_path)
     key = load_or_create_instance_key(settings.instance_secret_path)
     controls = Controls(control_store, key, ControlSettings.of(settings))
+    config, creds = await trio.to_thread.run_sync(_load, settings, env, controls.ledger)
+    certs = CertStore(load_or_create_ca(settings.ca_cert_path, settings.ca_key_path))
+    metrics = ProxyMetrics(config)
+    controls.ledger.attach_metrics(metrics.publisher)
     hosts = ("127.0.0.1", gateway) if gateway else ("127.0.0.1",)
 
     def reloader() -> tuple[ProxyConfig, CredentialLookup]:
         # config.toml's prices, budgets, egress and honeytoken tables too.
         controls.settings = ControlSettings.of(load_settings())
-        return _load(settings, env)
+        return _load(settings, env, controls.ledger)
 
     with AuditLog(settings.audit_path) as audit:
         state = ProxyState(
             config=config, creds=creds, certs=certs,
-            directory=StoreDirectory(store, owner=owner_identity(key)),
+            directory=StoreDirectory(store, appliance=appliance_identity(key)),
             audit=audit, forbidden=own_addresses(extra=(gateway,) if gateway else ()),
-            token_sink=_sink(creds), reloader=reloader, controls=controls,
+            token_sink=_sink(creds), reloader=reloader, controls=controls, metrics=metrics,
         )
         # Signals are caught before the port is announced, so none is lost in between.
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:

@@ -8,6 +8,9 @@ ledger's unflushed counts): :meth:`budget_refusal` and :meth:`egress` are dictio
 look-ups and pure rules (``appliance.budgets``, ``appliance.egress``). So a budget raised
 or a host listed from any UI applies within about a second, without a restart.
 
+The session's model health is read from each model call's audit record (:meth:`observe`)
+and handed to the ledger, which writes it with the usage counts.
+
 What needs the database on the request path is rare and bounded: a request held in ``ask``
 mode (:meth:`hold`, polling its row, for at most the ask timeout, cancelled when the client
 hangs up or the proxy stops), and the session's alert when a honeytoken trips or a budget
@@ -26,7 +29,8 @@ from typing import Any
 
 import trio
 
-from appliance import controlstore, egressstore, verbs
+from appliance import controlstore, egressstore, modelhealth, verbs
+from appliance.audit import AuditRecord
 from appliance.budgets import GLOBAL, Budget, BudgetDefaults, Spent, exceeded
 from appliance.config import Settings
 from appliance.egress import Decision, EgressDefaults, HostEntry, config_entries, decide, mode_of
@@ -34,9 +38,13 @@ from appliance.placeholders import Placeholder, session_placeholders
 from appliance.sessions import Phase
 from appliance.store import Store
 from appliance.usage import DEFAULT_TABLE, PriceTable
+from proxy.config import ProxyConfig
 from proxy.directory import SessionAuth
 from proxy.honeytoken import Leak
 from proxy.ledger import Ledger
+from proxy.meter import metered_api
+from proxy.policy import is_model_host
+from proxy.rules import match_rule
 from proxy.sides import hung_up
 
 log = logging.getLogger(__name__)
@@ -183,6 +191,22 @@ class Controls:
             self._decided[(session.session_id, host)] = (
                 Decision.PASS if decision == "allow" else Decision.DENY)
         return decision
+
+    # --- model health ---------------------------------------------------------------
+    def observe(self, record: AuditRecord, config: ProxyConfig) -> None:
+        """Read a finished request's audit record for the session's model health: a model
+        call (a metered request to a model host) that worked clears ``model_error``, one
+        that failed sets it (``appliance.modelhealth``), written with the next batch."""
+        if record.session is None or not self.active or not is_model_host(config, record.host):
+            return
+        if metered_api(record.method, record.path) is None:
+            return
+        rule = match_rule(config.rules, record.host, record.path)
+        verdict = modelhealth.judge(host=record.host, status=record.status, error=record.error,
+                                    credential=record.credential,
+                                    rule_credentials=rule.credentials if rule else ())
+        if verdict is not None:
+            self.ledger.note_model(record.session, None if verdict.ok else verdict.reason)
 
     # --- alerts ---------------------------------------------------------------------
     def _due(self, session_id: str, cause: str) -> bool:

@@ -6,10 +6,13 @@ Each container's proxy URL carries ``session_id:token``; the server asks a
 mode change applies to the session's next request; :class:`StoreDirectory` keeps answers
 for at most :data:`CACHE_SECONDS` to spare the database a query per request.
 
-One identity is not a session: the appliance's own (:data:`appliance.tokens.OWNER_ID`,
-:func:`owner_identity`), under which it pushes a session's branch and reads and merges its
-pull request on a person's behalf. It is read-write, has no egress list, budget or
-placeholders, and what it may change on a remote is :mod:`proxy.gitguard`'s owner rules.
+One identity is not a session: the appliance's own (:data:`appliance.tokens.APPLIANCE_ID`,
+:func:`appliance_identity`), under which it makes a session's title with a model call and,
+on a person's behalf, pushes a session's branch and reads and merges its pull request. It is
+read-only (a model API takes its POST; every other write is refused) except for what
+:mod:`proxy.gitguard`'s owner rules allow it on a remote: pushing session branches and
+opening, merging and cleaning up their pull requests. It has no egress list, budget or
+placeholders of its own to leak.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Protocol
 import trio
 
 from appliance.store import Store
-from appliance.tokens import OWNER_ID, hash_token, owner_token, token_matches
+from appliance.tokens import APPLIANCE_ID, appliance_token, hash_token, token_matches
 from proxy.heads import ProxyCredentials
 
 CACHE_SECONDS = 1.0
@@ -44,18 +47,22 @@ class SessionAuth:
     #: default) and why its model requests are refused now, as last written.
     egress_mode: str | None = None
     budget_exceeded: str | None = None
-    #: The appliance's own identity, acting for the person (not a session).
+    #: The appliance's own identity, acting for the person (not a session): the owner
+    #: rules of ``proxy/gitguard.py`` decide its writes to a remote.
     owner: bool = False
-
-
-def owner_identity(key: bytes) -> SessionAuth:
-    """The appliance's own identity, known from the instance key alone."""
-    return SessionAuth(session_id=OWNER_ID, name=OWNER_ID, access_mode=AccessMode.READ_WRITE,
-                       proxy_token_hash=hash_token(owner_token(key)), owner=True)
 
 
 class SessionDirectory(Protocol):
     async def lookup(self, session_id: str) -> SessionAuth | None: ...
+
+
+def appliance_identity(key: bytes) -> SessionAuth:
+    """The appliance's own identity, known from the instance key alone: read-only, so its
+    title call can POST to a model API and nothing else is written, but for the pushes and
+    pull-request writes the owner rules allow (``proxy/policy.py``, ``proxy/gitguard.py``)."""
+    return SessionAuth(session_id=APPLIANCE_ID, name=APPLIANCE_ID,
+                       access_mode=AccessMode.READ_ONLY,
+                       proxy_token_hash=hash_token(appliance_token(key)), owner=True)
 
 
 def authenticate(presented: ProxyCredentials | None, found: SessionAuth | None) -> bool:
@@ -75,18 +82,18 @@ class StoreDirectory:
         *,
         cache_seconds: float = CACHE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
-        owner: SessionAuth | None = None,
+        appliance: SessionAuth | None = None,
     ) -> None:
         self._store = store
-        self._owner = owner
+        self._appliance = appliance
         self._cache_seconds = cache_seconds
         self._clock = clock
         self._cache: dict[str, tuple[float, SessionAuth | None]] = {}
         self._limiter = trio.CapacityLimiter(4)
 
     async def lookup(self, session_id: str) -> SessionAuth | None:
-        if session_id == OWNER_ID:
-            return self._owner
+        if self._appliance is not None and session_id == self._appliance.session_id:
+            return self._appliance
         now = self._clock()
         hit = self._cache.get(session_id)
         if hit is not None and now - hit[0] < self._cache_seconds:

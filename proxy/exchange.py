@@ -57,7 +57,6 @@ from proxy.upstream import ErrorType, UpstreamError, abort
 
 log = logging.getLogger(__name__)
 
-GITHUB_API = "api.github.com"
 #: A GitHub API write is read this far to find the branch it names (file contents ride in it).
 GITHUB_BODY_LIMIT = 8 * 1024 * 1024
 
@@ -238,7 +237,7 @@ async def _guard_remote(state: ProxyState, client: HttpSide, request: h11.Reques
     body that says which refs is read before anything goes upstream."""
     method = request.method.decode("ascii", "replace")
     push = gitguard.is_push(method, target.path)
-    api = target.host == GITHUB_API and method not in ("GET", "HEAD", "OPTIONS")
+    api = target.host == gitguard.GITHUB_API and method not in ("GET", "HEAD", "OPTIONS")
     if not (push or api):
         return None, None
     prefix: list[h11.Event] = []

@@ -38,6 +38,17 @@ def own_ref(session_name: str) -> str:
     return f"refs/heads/clauderon/{session_name}"
 
 
+#: GitHub's REST API host: its writes are judged by :func:`api_refusal` (a session) or
+#: :func:`owner_api_refusal` (the appliance's own identity).
+GITHUB_API = "api.github.com"
+
+
+def is_remote_write(method: str, host: str, path: str) -> bool:
+    """A push, or a write to GitHub's REST API: what this module's rules judge."""
+    return is_push(method, path) or (host == GITHUB_API
+                                     and method not in ("GET", "HEAD", "OPTIONS"))
+
+
 def is_push(method: str, path: str) -> bool:
     return method == "POST" and path.split("?", 1)[0].endswith("/git-receive-pack")
 

@@ -64,6 +64,9 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     _r("*.chatgpt.com", Style.CHATGPT),
     _r("chat.openai.com", Style.CHATGPT),
     _r("auth.openai.com", Style.CODEX_REFRESH, "codex_refresh_token", path="/oauth/token"),
+    # Gemini CLI (API-key mode) sends its key in x-goog-api-key.
+    Rule(host="generativelanguage.googleapis.com", style=Style.HEADER,
+         credential="gemini_api_key", header="x-goog-api-key"),
     _r("api.github.com", Style.BEARER, "github_token"),
     _r("github.com", Style.BASIC_X_ACCESS_TOKEN, "github_token"),
     _r("registry.npmjs.org", Style.BEARER, "npm_token"),
@@ -80,6 +83,7 @@ DEFAULT_MODEL_HOSTS: tuple[str, ...] = (
     "chatgpt.com",
     "*.chatgpt.com",
     "auth.openai.com",
+    "generativelanguage.googleapis.com",
 )
 
 

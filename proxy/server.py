@@ -124,7 +124,7 @@ async def serve(
             finally:
                 # Every connection has ended: the last counts go to the database.
                 with trio.CancelScope(shield=True), trio.move_on_after(FINAL_FLUSH_SECONDS):
-                    await state.controls.ledger.flush()
+                    await state.controls.ledger.flush(final=True)
                 background.cancel_scope.cancel()
     finally:
         state.pool.close_all()

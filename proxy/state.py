@@ -22,6 +22,7 @@ from proxy.config import ProxyConfig
 from proxy.controls import Controls
 from proxy.directory import SessionDirectory
 from proxy.inject import CredentialLookup, SecretValue
+from proxy.metrics import ProxyMetrics
 from proxy.policy import IpAddress
 from proxy.token_refresh import CREDENTIAL_FOR_TOKEN, TokenSink
 from proxy.upstream import Pool
@@ -67,6 +68,7 @@ class ProxyState:
         token_sink: TokenSink | None = None,
         reloader: Reloader | None = None,
         controls: Controls | None = None,
+        metrics: ProxyMetrics | None = None,
     ) -> None:
         self.config = config
         self._loaded = creds
@@ -79,6 +81,8 @@ class ProxyState:
         self._reloader = reloader
         #: Budgets, egress, honeytokens and metering (open and unmetered without a store).
         self.controls = controls or Controls()
+        #: Requests by host and decision, bytes, latency (published by the ledger).
+        self.metrics = metrics or ProxyMetrics(config)
         self.stopping = trio.Event()
         #: Cancel scopes of connections idling between requests: cancelled on shutdown.
         self.idle_scopes: set[trio.CancelScope] = set()
@@ -99,6 +103,8 @@ class ProxyState:
                 self.audit.write(record)
             except OSError:
                 log.exception("cannot append to the audit log")
+        self.metrics.observe(record)
+        self.controls.observe(record, self.config)
 
     def keep_refreshed(self, tokens: Mapping[str, str]) -> None:
         for key, value in tokens.items():
@@ -121,6 +127,7 @@ class ProxyState:
             self.config = config
             self._loaded = creds
             self.pool.reconfigure(config)
+            self.metrics.reconfigured(config)
         log.info("reloaded configuration and credentials")
 
     def stop(self) -> None:

@@ -12,25 +12,35 @@ with the backend's ``exec``, in order:
    its ``.claude.json`` as it runs: a recreated container keeps its state);
 3. **start** the agent in the tmux session :data:`TMUX_SESSION`, unless it already runs.
 
+In print mode the start script runs the agent's one-shot form (:func:`_print_body`): the
+answer goes to the terminal and to a log in the agent's home, a marker says it is done, and
+the ``Completed`` hook asks for the ``completed`` phase. A container made again for that
+session (unarchived) finds the marker and carries the conversation on interactively
+instead of asking the same question twice.
+
 Every step is idempotent, so booting the same container twice (the reconciler restarted
 mid-way, a stopped container started again) is safe.
 """
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from appliance.agents import claude_setup, codex_setup
+from appliance.agents import claude_setup, codex_setup, custom, gemini_setup
 from appliance.agents.hooks import (
+    COMPLETED_EVENT,
     HOOK_SCRIPT,
     HOOK_SCRIPT_PATH,
     MANAGED_SETTINGS_PATH,
     claude_managed_settings,
     render_json,
 )
+from appliance.agents.modes import PRINT_DONE, PRINT_OUTPUT, plan_first
 from appliance.contract import CONTAINER_HOME, workdir_for
+from appliance.errors import InvalidInput
 from appliance.sessions import Agent, Session
 
 TMUX_SESSION = "agent"
@@ -60,6 +70,20 @@ def check_argv(tools: tuple[str, ...]) -> list[str]:
     """Prints each tool that is not on PATH, one a line; ``sh`` only (bash may be missing)."""
     return ["sh", "-c", 'for t in "$@"; do command -v "$t" >/dev/null 2>&1 || echo "$t"; done',
             "check", *tools]
+
+
+#: The exit status of :func:`check_then_argv` when a tool is missing (named on stdout).
+MISSING_TOOLS = 99
+
+
+def check_then_argv(tools: tuple[str, ...], then: tuple[str, ...]) -> list[str]:
+    """The check and the start in one exec (a boot with nothing to write): prints each
+    missing tool and exits :data:`MISSING_TOOLS`, else runs ``then``; ``sh`` only."""
+    return ["sh", "-c",
+            'missing=; while [ "$1" != -- ]; do command -v "$1" >/dev/null 2>&1 '
+            '|| { echo "$1"; missing=1; }; shift; done; shift; '
+            f'[ -z "$missing" ] || exit {MISSING_TOOLS}; exec "$@"',
+            "check", *tools, "--", *then]
 
 
 def write_argv(f: FileWrite) -> list[str]:
@@ -93,34 +117,105 @@ def _start_script(body: str, workdir: str) -> bytes:
     ).encode()
 
 
-def boot_plan(session: Session, placeholders: Mapping[str, str]) -> BootPlan:
-    """The plan; ``placeholders`` are the session's own (the same as its environment's)."""
+def _print_body(one_shot: list[str], interactive: str) -> str:
+    """Print mode: the one answer (once), then the Completed hook; afterwards, the
+    interactive form (a container made again for a completed session carries on)."""
+    done = f'"{PRINT_DONE}"'
+    event = json.dumps({"hook_event_name": COMPLETED_EVENT})
+    return (
+        f"if [ -e {done} ]; then\n"
+        + interactive  # not indented: a quoted prompt may span lines
+        + "else\n"
+        '    mkdir -p "$HOME/.clauderon"\n'
+        f'    {shlex.join(one_shot)} 2>&1 | tee -a "$HOME/{PRINT_OUTPUT}"\n'
+        f'    echo "${{PIPESTATUS[0]}}" > {done}\n'
+        f"    printf '%s' {shlex.quote(event)} | bash {HOOK_SCRIPT_PATH}\n"
+        "fi\n"
+    )
+
+
+def _claude(session: Session, placeholders: Mapping[str, str], workdir: str
+            ) -> tuple[list[FileWrite], str, list[str]]:
+    files = [
+        FileWrite(path=MANAGED_SETTINGS_PATH, as_root=True, content=render_json(
+            claude_managed_settings(skip_permissions=session.skip_permissions,
+                                    plan_mode=session.plan_mode))),
+        FileWrite(path=f"{CONTAINER_HOME}/.claude.json", mode="0600", keep=True,
+                  content=render_json(claude_setup.claude_json(
+                      workdir=workdir, api_key_placeholder=placeholders["ANTHROPIC_API_KEY"],
+                      skip_permissions=session.skip_permissions))),
+    ]
+    return (files, claude_setup.start_script(session, home=CONTAINER_HOME, workdir=workdir),
+            claude_setup.print_argv(session))
+
+
+def _codex(session: Session, placeholders: Mapping[str, str], workdir: str
+           ) -> tuple[list[FileWrite], str, list[str]]:
+    files = [
+        FileWrite(path=f"{CONTAINER_HOME}/.codex/config.toml",
+                  content=codex_setup.config_toml(session, workdir=workdir).encode()),
+        FileWrite(path=f"{CONTAINER_HOME}/.codex/auth.json", mode="0600",
+                  content=codex_setup.auth_json(placeholders["OPENAI_API_KEY"]).encode()),
+    ]
+    return files, codex_setup.start_script(session), codex_setup.print_argv(session)
+
+
+def _gemini(session: Session) -> tuple[list[FileWrite], str, list[str]]:
+    files = [FileWrite(path=gemini_setup.SYSTEM_SETTINGS_PATH, as_root=True,
+                       content=render_json(gemini_setup.system_settings(session)))]
+    return files, gemini_setup.start_script(session), gemini_setup.print_argv(session)
+
+
+def _custom(session: Session, agent: custom.CustomAgent
+            ) -> tuple[list[FileWrite], str, list[str]]:
+    prompt = session.initial_prompt
+    if session.plan_mode and agent.plan_args is None:
+        prompt = plan_first(prompt)
+
+    def run(print_mode: bool) -> list[str]:
+        return custom.argv(agent, prompt=prompt, model=session.model, print_mode=print_mode,
+                           plan_mode=session.plan_mode)
+
+    files = [FileWrite(path=path, content=content, as_root=True)
+             for path, content in custom.pattern_files(agent).items()]
+    body = shlex.join(run(False)) + "\n"
+    if files:
+        files.append(FileWrite(path=custom.WATCHER_PATH, mode="0755", as_root=True,
+                               content=custom.watcher_script(HOOK_SCRIPT_PATH,
+                                                             TMUX_SESSION).encode()))
+        body = f"(bash {custom.WATCHER_PATH} >/dev/null 2>&1 &)\n" + body
+    return files, body, run(True)
+
+
+def boot_plan(session: Session, placeholders: Mapping[str, str], *,
+              agents: Mapping[str, custom.CustomAgent] | None = None) -> BootPlan:
+    """The plan; ``placeholders`` are the session's own (the same as its environment's);
+    ``agents``: the custom agents of ``config.toml`` (a custom session names one)."""
     workdir = workdir_for(session)
     files = [
         FileWrite(path=HOOK_SCRIPT_PATH, content=HOOK_SCRIPT.encode(), mode="0755",
                   as_root=True),
     ]
+    program = str(session.agent)
     if session.agent is Agent.CLAUDE:
-        files += [
-            FileWrite(path=MANAGED_SETTINGS_PATH, as_root=True, content=render_json(
-                claude_managed_settings(skip_permissions=session.skip_permissions))),
-            FileWrite(path=f"{CONTAINER_HOME}/.claude.json", mode="0600", keep=True,
-                      content=render_json(claude_setup.claude_json(
-                          workdir=workdir, api_key_placeholder=placeholders["ANTHROPIC_API_KEY"],
-                          skip_permissions=session.skip_permissions))),
-        ]
-        body = claude_setup.start_script(session, home=CONTAINER_HOME, workdir=workdir)
+        mine, body, one_shot = _claude(session, placeholders, workdir)
+    elif session.agent is Agent.CODEX:
+        mine, body, one_shot = _codex(session, placeholders, workdir)
+    elif session.agent is Agent.GEMINI:
+        mine, body, one_shot = _gemini(session)
     else:
-        files += [
-            FileWrite(path=f"{CONTAINER_HOME}/.codex/config.toml",
-                      content=codex_setup.config_toml(session, workdir=workdir).encode()),
-            FileWrite(path=f"{CONTAINER_HOME}/.codex/auth.json", mode="0600",
-                      content=codex_setup.auth_json(placeholders["OPENAI_API_KEY"]).encode()),
-        ]
-        body = codex_setup.start_script(session)
+        defined = custom.lookup(agents or {}, session.custom_agent)
+        if session.print_mode and defined.print_args is None:
+            raise InvalidInput(f"the custom agent {defined.name!r} has no print_args: it "
+                               "cannot run in print mode", field="print_mode")
+        mine, body, one_shot = _custom(session, defined)
+        program = defined.program
+    if session.print_mode:
+        body = _print_body(one_shot, body)
+    files += mine
     files.append(FileWrite(path=START_SCRIPT_PATH, mode="0755", as_root=True,
                            content=_start_script(body, workdir)))
-    return BootPlan(tools=(*BASE_TOOLS, str(session.agent)), files=tuple(files),
+    return BootPlan(tools=(*BASE_TOOLS, program), files=tuple(files),
                     start=tuple(start_argv()))
 
 

@@ -48,12 +48,28 @@ def transcript_path(*, home: str, workdir: str, session_id: str) -> str:
     return f"{home}/.claude/projects/{project_folder(workdir)}/{session_id}.jsonl"
 
 
-def start_script(session: Session, *, home: str, workdir: str) -> str:
+def _common(session: Session) -> list[str]:
     common = []
     if session.model:
         common += ["--model", session.model]
-    if session.skip_permissions:
+    if session.plan_mode:
+        # Claude's own plan mode: read-only until a person accepts the plan.
+        common += ["--permission-mode", "plan"]
+        if session.skip_permissions:
+            common.append("--allow-dangerously-skip-permissions")
+    elif session.skip_permissions:
         common.append("--dangerously-skip-permissions")
+    return common
+
+
+def print_argv(session: Session) -> list[str]:
+    """Print mode: one answer, printed; the transcript lands where it always does."""
+    return ["claude", "--print", "--session-id", session.id, *_common(session), "--",
+            session.initial_prompt]
+
+
+def start_script(session: Session, *, home: str, workdir: str) -> str:
+    common = _common(session)
     resume = ["claude", "--resume", session.id, *common]
     fresh = ["claude", "--session-id", session.id, *common]
     if session.initial_prompt:

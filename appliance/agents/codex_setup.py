@@ -15,6 +15,7 @@ import json
 import shlex
 
 from appliance.agents.hooks import HOOK_SCRIPT_PATH
+from appliance.agents.modes import plan_first
 from appliance.sessions import Session
 
 #: Codex's tool that plans rather than acts (shown as a plan step in the transcript).
@@ -56,15 +57,32 @@ def auth_json(api_key_placeholder: str) -> str:
     return json.dumps({"OPENAI_API_KEY": api_key_placeholder}) + "\n"
 
 
-def start_script(session: Session) -> str:
+def _common(session: Session) -> list[str]:
     common = []
     if session.model:
         common += ["--model", session.model]
     if session.skip_permissions:
         common.append("--dangerously-bypass-approvals-and-sandbox")
+    return common
+
+
+def prompt_for(session: Session) -> str:
+    """Codex has no plan mode of its own: plan mode is a plan-first prompt."""
+    return plan_first(session.initial_prompt) if session.plan_mode else session.initial_prompt
+
+
+def print_argv(session: Session) -> list[str]:
+    """Print mode: ``codex exec`` answers once (its rollout is the transcript)."""
+    return ["codex", "exec", "--skip-git-repo-check", *_common(session), "--",
+            prompt_for(session)]
+
+
+def start_script(session: Session) -> str:
+    common = _common(session)
     fresh = ["codex", *common]
-    if session.initial_prompt:
-        fresh += ["--", session.initial_prompt]
+    prompt = prompt_for(session)
+    if prompt:
+        fresh += ["--", prompt]
     return (
         'if ls "$HOME"/.codex/sessions/*/*/*/rollout-*.jsonl >/dev/null 2>&1; then\n'
         f"    {shlex.join(['codex', 'resume', '--last', *common])}\n"

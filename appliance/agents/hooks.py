@@ -4,8 +4,9 @@ After a container starts, the daemon writes both *inside* it (``docker exec``, n
 mount): the script at :data:`HOOK_SCRIPT_PATH`, Claude's managed settings at
 :data:`MANAGED_SETTINGS_PATH` (root-owned, so the agent cannot switch its hooks off).
 
-The script reads the event as JSON (Claude: on stdin; Codex's ``notify``: as its last
-argument), and POSTs ``{"session_id", "event": {"type"}}`` with the session's hook token to
+The script reads the event as JSON (Claude and Gemini: on stdin; Codex's ``notify``: as its
+last argument; the custom agents' pane watcher and the print-mode start script: on stdin),
+and POSTs ``{"session_id", "event": {"type"}}`` with the session's hook token to
 ``$CLAUDERON_HOOK_URL`` (``/api/hooks``). It is silent, bounded (2 s to connect, 5 s in all)
 and always exits 0: a hook must never stop the agent. A Notification counts only when it
 says the agent is idle; Codex's ``agent-turn-complete`` counts as Stop.
@@ -33,7 +34,17 @@ HOOK_STATUS: dict[str, AgentStatus] = {
     "Stop": AgentStatus.WAITING_INPUT,
     "Notification": AgentStatus.IDLE,
     "IdlePrompt": AgentStatus.IDLE,
+    # Gemini CLI's hooks (its ToolPermission notification arrives as PermissionRequest).
+    "BeforeAgent": AgentStatus.WORKING,
+    "BeforeTool": AgentStatus.WORKING,
+    "AfterAgent": AgentStatus.WAITING_INPUT,
+    #: Sent by a print-mode start script once the agent's one answer is out: the session
+    #: asks for ``completed`` (the hook route; only a print-mode session does).
+    "Completed": AgentStatus.IDLE,
 }
+
+#: The event that ends a print-mode session.
+COMPLETED_EVENT = "Completed"
 
 #: The Claude Code events that drive ``agent_status`` (DESIGN.md, Hooks).
 CLAUDE_HOOK_EVENTS = ("UserPromptSubmit", "PreToolUse", "PermissionRequest", "Stop",
@@ -50,7 +61,11 @@ if [ -z "$event" ]; then
     case "$input" in *'"agent-turn-complete"'*) event=Stop ;; esac
 fi
 if [ "$event" = Notification ]; then
-    case "$input" in *'idle_prompt'*) event=IdlePrompt ;; *) exit 0 ;; esac
+    case "$input" in
+        *'idle_prompt'*) event=IdlePrompt ;;
+        *'"ToolPermission"'*) event=PermissionRequest ;;
+        *) exit 0 ;;
+    esac
 fi
 if [ -z "$event" ] || [ -z "${CLAUDERON_HOOK_URL:-}" ]; then exit 0; fi
 curl -s -o /dev/null --connect-timeout 2 --max-time 5 --noproxy '*' \
@@ -72,9 +87,10 @@ def status_for(event: object) -> AgentStatus:
     return status
 
 
-def claude_managed_settings(*, skip_permissions: bool) -> dict[str, Any]:
-    """``managed-settings.json``: the status hooks, and the permission mode: bypass when
-    asked for, otherwise the mode that asks a person before a tool runs."""
+def claude_managed_settings(*, skip_permissions: bool, plan_mode: bool = False
+                            ) -> dict[str, Any]:
+    """``managed-settings.json``: the status hooks, and the permission mode: plan in plan
+    mode, bypass when asked for, otherwise the mode that asks a person before a tool runs."""
     command = [{"type": "command", "command": HOOK_SCRIPT_PATH, "timeout": 10}]
     hooks: dict[str, Any] = {}
     for event in CLAUDE_HOOK_EVENTS:
@@ -83,7 +99,12 @@ def claude_managed_settings(*, skip_permissions: bool) -> dict[str, Any]:
             entry = {"matcher": "*", **entry}
         hooks[event] = [entry]
     settings: dict[str, Any] = {"hooks": hooks}
-    if skip_permissions:
+    if plan_mode:
+        # Plan before editing: read-only until a person accepts the plan.
+        settings["permissions"] = {"defaultMode": "plan"}
+        if skip_permissions:
+            settings["skipDangerousModePermissionPrompt"] = True
+    elif skip_permissions:
         settings["permissions"] = {"defaultMode": "bypassPermissions"}
         settings["skipDangerousModePermissionPrompt"] = True
     else:

@@ -3,7 +3,11 @@
 Claude Code writes one JSON object a line to its transcript (``type`` ``user`` /
 ``assistant`` with an API-shaped ``message``; many other bookkeeping types are skipped).
 Codex writes rollout files whose ``response_item`` lines carry Responses API items
-(``message``, ``function_call``, ``function_call_output``, ...). Both are parsed here,
+(``message``, ``function_call``, ``function_call_output``, ...). Gemini CLI writes chat
+records (``type`` ``user`` / ``gemini``; a reply with tool calls is written again with its
+``toolCalls``, so that second copy gives the calls and not the text again; tool results
+come back as ``functionResponse`` parts of a ``user`` record). A custom agent's transcript
+is its printed answer, plain text. All are parsed here,
 purely, line by line; :func:`parse_lines` consumes only complete lines, so a reader can
 hand it whatever bytes are on disk and come back later from the returned offset.
 
@@ -24,7 +28,7 @@ from enum import StrEnum
 from typing import Any
 
 from appliance import wire
-from appliance.agents import claude_setup, codex_setup
+from appliance.agents import claude_setup, codex_setup, gemini_setup
 from appliance.sessions import Agent
 
 MAX_DEPTH = 64  # nesting of one line; Claude's and Codex's own lines stay under 20
@@ -175,11 +179,61 @@ def codex_messages(entry: dict[str, Any]) -> list[Message]:
     return []
 
 
+def gemini_messages(entry: dict[str, Any]) -> list[Message]:
+    kind, content = entry.get("type"), entry.get("content")
+    ts = _string(entry.get("timestamp"))
+    if kind == "gemini":
+        calls = entry.get("toolCalls")
+        if isinstance(calls, list) and calls:
+            out = []
+            for call in calls:
+                if isinstance(call, dict):
+                    name = _string(call.get("name"))
+                    out.append(Message(kind=Kind.PLAN if name in gemini_setup.PLAN_TOOLS
+                                       else Kind.TOOL_CALL, tool=name,
+                                       tool_id=_string(call.get("id")),
+                                       input=call.get("args"), ts=ts))
+            return out
+        text = content if isinstance(content, str) else _text_of(content)
+        return [Message(kind=Kind.ASSISTANT, text=text, ts=ts)] if text else []
+    if kind != "user" or not isinstance(content, list):
+        return []
+    out = []
+    for part in content:
+        if not isinstance(part, dict):
+            continue
+        response = part.get("functionResponse")
+        if isinstance(response, dict):
+            result = response.get("response")
+            output = result.get("output", "") if isinstance(result, dict) else result
+            out.append(Message(kind=Kind.TOOL_RESULT, tool_id=_string(response.get("id")),
+                               text=str(output or ""), ts=ts))
+        elif isinstance(part.get("text"), str) and part["text"] \
+                and not part["text"].lstrip().startswith("<"):
+            # Gemini also records the context it made itself (<session_context>...).
+            out.append(Message(kind=Kind.USER, text=part["text"], ts=ts))
+    return out
+
+
+def text_messages(data: bytes) -> list[Message]:
+    """A custom agent's printed answer: its complete lines, as one assistant message."""
+    text = data.decode(errors="replace").strip()
+    return [Message(kind=Kind.ASSISTANT, text=text)] if text else []
+
+
+#: How a line of each agent's log reads (a custom agent's output is plain text).
+PARSERS = {Agent.CLAUDE: claude_messages, Agent.CODEX: codex_messages,
+            Agent.GEMINI: gemini_messages}
+
+
 def parse_lines(agent: Agent, data: bytes, *,
                 limit: int = MAX_LINES) -> tuple[list[Message], int]:
     """Messages in the complete lines of ``data`` (at most ``limit`` lines: the rest are
     for next time), and how many bytes those lines span."""
-    parse = claude_messages if agent is Agent.CLAUDE else codex_messages
+    if agent is Agent.CUSTOM:
+        end = data.rfind(b"\n") + 1
+        return text_messages(data[:end]), end
+    parse = PARSERS[agent]
     out: list[Message] = []
     used = 0
     for _ in range(limit):

@@ -1,11 +1,13 @@
-"""Reading an agent's logs from its home on the host, never following the agent out.
+"""Reading an agent's logs from its home, never following the agent out.
 
-The session's agent home (``homes/<session id>``, the container's ``/home/agent``) is written
-by the agent while the API reads it as root, so every name and byte in it is the agent's.
-Everything here goes through :mod:`appliance.safefs`: each component opened relative to the
-folder before it without following a symlink, files opened without blocking and refused
-unless regular, folders listed through their descriptor. And everything the agent can
-inflate is bounded per answer:
+The session's agent home (``homes/<session id>`` on the host, the container's
+``/home/agent``) is written by the agent while the API reads it, so every name and byte in
+it is the agent's. It is read through the session's workspace reader
+(:mod:`appliance.readers`): on the host through :mod:`appliance.safefs` (each component
+opened relative to the folder before it without following a symlink, files opened without
+blocking and refused unless regular, folders listed through their descriptor), or inside a
+Kubernetes session's pod through :mod:`appliance.podfs` (the same rules, by exec). And
+everything the agent can inflate is bounded per answer:
 
 * Codex's rollout folders (``.codex/sessions/YYYY/MM/DD/rollout-*.jsonl``): at most
   :data:`MAX_ENTRIES` entries looked at and :data:`MAX_FILES` files kept. More is refused
@@ -26,14 +28,17 @@ was found there. No log (yet) is an empty answer. Neighbours: ``api/transcript.p
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from pathlib import Path
 
 from appliance import safefs
-from appliance.agents import claude_setup
+from appliance.agents import claude_setup, gemini_setup
 from appliance.agents.logs import MAX_LINES, Message, parse_lines
+from appliance.agents.modes import PRINT_OUTPUT
 from appliance.contract import workdir_for
 from appliance.errors import ClauderonError, Conflict, InvalidInput, NotFound
+from appliance.readers import OpenedFile, Tree
 from appliance.sessions import Agent, Session
 
 MAX_READ = 4 * 1024 * 1024  # bytes parsed per answer; a longer line is passed over
@@ -44,6 +49,9 @@ HOME = "the agent's home"
 CODEX_SESSIONS = (".codex", "sessions")
 DATED = re.compile(r"[0-9]{1,4}")  # YYYY, MM, DD
 ROLLOUT = re.compile(r"rollout-[A-Za-z0-9._:-]{1,200}\.jsonl")
+_PROJECT = re.compile(r"[A-Za-z0-9._-]{1,200}")  # Gemini's folder per project
+_CHATS = re.compile(r"chats")
+GEMINI_CHAT = re.compile(r"session-[A-Za-z0-9._:-]{1,200}\.jsonl")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,12 +66,13 @@ class Page:
     cursor: int
 
 
-def read_transcript(home: Path, session: Session, cursor: int) -> Page:
-    """The messages after ``cursor`` in ``session``'s logs under ``home``, and the cursor
-    to pass next time."""
+def read_transcript(home: Callable[[], AbstractContextManager[Tree]], session: Session,
+                    cursor: int) -> Page:
+    """The messages after ``cursor`` in ``session``'s logs in its home (``home`` opens it:
+    a workspace reader's ``home``), and the cursor to pass next time."""
     nothing = Page(messages=(), cursor=cursor)
     try:
-        with safefs.open_tree(home, label=HOME, absent="no home") as tree:
+        with home() as tree:
             try:
                 return read_after(tree, session.agent, log_files(tree, session), cursor)
             except NotFound:
@@ -74,47 +83,58 @@ def read_transcript(home: Path, session: Session, cursor: int) -> Page:
                 raise Conflict(f"the agent's log cannot be read: {exc.message}. Only plain "
                                "folders and regular files are read in the agent's "
                                "home") from None
-    except InvalidInput:  # only from open_tree: the session's container was never made
+    except InvalidInput:  # only from home(): the session's container was never made
         return nothing
 
 
-def log_files(tree: safefs.Tree, session: Session) -> list[LogFile]:
+def log_files(tree: Tree, session: Session) -> list[LogFile]:
     if session.agent is Agent.CLAUDE:
         folder = claude_setup.project_folder(workdir_for(session))
         return [LogFile(parts=(".claude", "projects", folder, f"{session.id}.jsonl"),
                         size=None)]
+    if session.agent is Agent.GEMINI:
+        return dated_files(tree, gemini_setup.CHATS, (_PROJECT, _CHATS), GEMINI_CHAT,
+                           "Gemini")
+    if session.agent is Agent.CUSTOM:
+        return [LogFile(parts=tuple(PRINT_OUTPUT.split("/")), size=None)]
     return codex_files(tree)
 
 
-def codex_files(tree: safefs.Tree) -> list[LogFile]:
+def codex_files(tree: Tree) -> list[LogFile]:
     """``.codex/sessions/*/*/*/rollout-*.jsonl`` in path order: real folders and regular
     files only (a symlink or FIFO is not a log, and is never followed or opened)."""
+    return dated_files(tree, CODEX_SESSIONS, (DATED, DATED, DATED), ROLLOUT, "Codex")
+
+
+def dated_files(tree: Tree, top: tuple[str, ...], levels: tuple[re.Pattern[str], ...],
+                leaf: re.Pattern[str], who: str) -> list[LogFile]:
+    """The files named ``leaf`` in the folders ``levels`` below ``top``, in path order."""
     budget = MAX_ENTRIES
 
     def entries(parts: tuple[str, ...], kind: safefs.Kind,
                 name: re.Pattern[str]) -> list[safefs.Entry]:
         nonlocal budget
-        listing = safefs.list_dir(tree, parts, limit=budget)
+        listing = tree.list_dir(parts, limit=budget)
         budget -= len(listing.entries)
         if listing.truncated:
-            raise Conflict(f"the agent's Codex logs under ~/{'/'.join(CODEX_SESSIONS)} hold "
+            raise Conflict(f"the agent's {who} logs under ~/{'/'.join(top)} hold "
                            f"more than {MAX_ENTRIES} entries; they are not read until the "
                            "agent removes what is not its logs")
         return sorted((e for e in listing.entries
                        if e.kind is kind and name.fullmatch(e.name)), key=lambda e: e.name)
 
-    folders: list[tuple[str, ...]] = [CODEX_SESSIONS]
-    for _ in range(3):
-        folders = [(*p, e.name) for p in folders for e in entries(p, safefs.Kind.DIR, DATED)]
+    folders: list[tuple[str, ...]] = [top]
+    for level in levels:
+        folders = [(*p, e.name) for p in folders for e in entries(p, safefs.Kind.DIR, level)]
     files = [LogFile(parts=(*p, e.name), size=e.size)
-             for p in folders for e in entries(p, safefs.Kind.FILE, ROLLOUT)]
+             for p in folders for e in entries(p, safefs.Kind.FILE, leaf)]
     if len(files) > MAX_FILES:
-        raise Conflict(f"the agent's Codex logs under ~/{'/'.join(CODEX_SESSIONS)} are "
+        raise Conflict(f"the agent's {who} logs under ~/{'/'.join(top)} are "
                        f"{len(files)} files; at most {MAX_FILES} are read")
     return files
 
 
-def read_after(tree: safefs.Tree, agent: Agent, files: list[LogFile], cursor: int) -> Page:
+def read_after(tree: Tree, agent: Agent, files: list[LogFile], cursor: int) -> Page:
     """Messages after ``cursor`` in the concatenation of ``files``, and the next cursor."""
     out: list[Message] = []
     base = 0  # where the current file starts in the concatenation
@@ -126,12 +146,12 @@ def read_after(tree: safefs.Tree, agent: Agent, files: list[LogFile], cursor: in
         if log.size is not None and cursor >= base + log.size:
             base += log.size  # wholly before the cursor: no need to open it
             continue
-        with safefs.open_file(tree, log.parts) as f:
+        with tree.open_file(log.parts) as f:
             if cursor >= base + f.size:
                 base += f.size
                 continue
             start = cursor - base
-            data = safefs.read_at(f, start, min(budget, f.size - start))
+            data = f.read_at(start, min(budget, f.size - start))
             messages, used = parse_lines(agent, data, limit=lines)
             lines -= data.count(b"\n", 0, used)
             if not used and len(data) >= MAX_READ:
@@ -145,14 +165,14 @@ def read_after(tree: safefs.Tree, agent: Agent, files: list[LogFile], cursor: in
     return Page(messages=tuple(out), cursor=cursor)
 
 
-def _line_end(f: safefs.OpenFile, offset: int) -> int:
+def _line_end(f: OpenedFile, offset: int) -> int:
     """How many bytes from ``offset`` through the next newline, looking through at most
     :data:`MAX_SKIP` bytes and never past the size ``f`` was opened with (the cursor counts
     in those sizes); all that was looked through when no newline is in it."""
     looked = 0
     while looked < MAX_SKIP and offset + looked < f.size:
-        chunk = safefs.read_at(f, offset + looked,
-                               min(safefs.CHUNK, MAX_SKIP - looked, f.size - offset - looked))
+        chunk = f.read_at(offset + looked,
+                          min(safefs.CHUNK, MAX_SKIP - looked, f.size - offset - looked))
         if not chunk:
             break  # the file shrank under us
         end = chunk.find(b"\n")

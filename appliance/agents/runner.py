@@ -10,19 +10,29 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 import trio
 
 from appliance import safefs
-from appliance.agents.boot import ROOT, BootPlan, check_argv, write_argv
+from appliance.agents.boot import (
+    MISSING_TOOLS,
+    ROOT,
+    BootPlan,
+    check_argv,
+    check_then_argv,
+    write_argv,
+)
 from appliance.backends.base import ExecResult
 from appliance.errors import BackendError, InvalidInput
 
 log = logging.getLogger(__name__)
 
 BOOT_TIMEOUT_SECONDS = 120.0
+#: Notes when a boot step begins (``checked``, ``settings``, ``tmux``, ``booted``).
+Mark = Callable[[str], None]
 _NOT_FOUND_CODES = (126, 127)
 
 
@@ -36,35 +46,60 @@ def _said(result: ExecResult) -> str:
     return text[-300:] or f"exit status {result.exit_code}"
 
 
-async def boot(backend: Execs, backend_id: str, plan: BootPlan, *, image: str) -> None:
+def _unmarked(_step: str) -> None:
+    pass
+
+
+async def boot(backend: Execs, backend_id: str, plan: BootPlan, *, image: str,
+               mark: Mark | None = None) -> None:
     try:
         with trio.fail_after(BOOT_TIMEOUT_SECONDS):
-            await _boot(backend, backend_id, plan, image=image)
+            await _boot(backend, backend_id, plan, image=image, mark=mark or _unmarked)
     except trio.TooSlowError:
         raise BackendError(
             f"starting the agent took more than {BOOT_TIMEOUT_SECONDS:.0f}s") from None
 
 
-async def _boot(backend: Execs, backend_id: str, plan: BootPlan, *, image: str) -> None:
-    checked = await backend.exec(backend_id, check_argv(plan.tools))
-    missing = checked.stdout.decode(errors="replace").split()
-    if checked.exit_code in _NOT_FOUND_CODES and not missing:
+def _check(checked: ExecResult, plan: BootPlan, image: str, *, status: int = 0) -> None:
+    """A missing tool (named on stdout with exit ``status``; no ``sh`` at all) fails the
+    create for good, naming it."""
+    missing = checked.stdout.decode(errors="replace").split() \
+        if checked.exit_code == status else []
+    if checked.exit_code in _NOT_FOUND_CODES and not checked.stdout.strip():
         missing = ["sh"]
     if missing:
         raise InvalidInput(
             f"the image {image} cannot run the agent: {', '.join(missing)} not found on PATH "
             f"(an agent image needs {', '.join(plan.tools)}; see images/agent/README.md)",
             field="image")
+
+
+async def _boot(backend: Execs, backend_id: str, plan: BootPlan, *, image: str,
+                mark: Mark) -> None:
+    if not plan.files:
+        # Nothing to write (the warm start wrote it before the start): one round trip.
+        mark("tmux")
+        started = await backend.exec(backend_id, check_then_argv(plan.tools, plan.start))
+        _check(started, plan, image, status=MISSING_TOOLS)
+        if started.exit_code != 0:
+            raise BackendError(f"could not start the agent: {_said(started)}")
+        mark("booted")
+        return
+    checked = await backend.exec(backend_id, check_argv(plan.tools))
+    _check(checked, plan, image)
     if checked.exit_code != 0:
         raise BackendError(f"checking the image {image} failed: {_said(checked)}")
+    mark("settings")
     for f in plan.files:
         wrote = await backend.exec(backend_id, write_argv(f), stdin=f.content,
                                    user=ROOT if f.as_root else None)
         if wrote.exit_code != 0:
             raise BackendError(f"could not write {f.path} in the container: {_said(wrote)}")
+    mark("tmux")
     started = await backend.exec(backend_id, list(plan.start))
     if started.exit_code != 0:
         raise BackendError(f"could not start the agent: {_said(started)}")
+    mark("booted")
 
 
 def prepare_home(path: Path, uid: int, gid: int) -> None:

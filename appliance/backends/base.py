@@ -108,6 +108,11 @@ class WorkloadSpec:
     #: these files are mounted read-only from the session's Secret.
     clone: CloneSpec | None = None
     files: tuple[SpecFile, ...] = ()
+    #: Docker only, the warm start (:mod:`appliance.agents.prestart`): root-owned files
+    #: written into the created container before its first start, and the script it runs
+    #: first at every start (then the image's own entrypoint and command).
+    prestart: tuple[SpecFile, ...] = ()
+    entry: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -35,6 +35,7 @@ from appliance.backends.base import (
     Terminal,
     WorkloadSpec,
 )
+from appliance.backends.docker_archive import tar_of
 from appliance.backends.docker_network import SessionNetwork
 from appliance.errors import BackendError, BackendUnavailable, ClauderonError
 from appliance.resources import parse_memory
@@ -183,6 +184,25 @@ class DockerBackend:
         await self._lockdown(spec.network)
 
         def create(c: docker.DockerClient) -> str:
+            if spec.entry:
+                entry_point(c)
+            created = make(c)
+            # Before the first start (or again on an adopted one: the same files the exec
+            # boot writes as root at every start), resolved inside the container.
+            if spec.prestart and not c.api.put_archive(created, "/", tar_of(spec.prestart)):
+                raise BackendError(f"could not write the boot files into {spec.name}")
+            return created
+
+        def entry_point(c: docker.DockerClient) -> None:
+            """Our entry first, then the image's own entrypoint and command."""
+            config = (c.api.inspect_image(spec.image)  # type: ignore[no-untyped-call]
+                      .get("Config") or {})
+            then = list(config.get("Entrypoint") or []) + list(
+                spec.command or config.get("Cmd") or [])
+            kwargs["entrypoint"] = ["sh", spec.entry]
+            kwargs["command"] = then
+
+        def make(c: docker.DockerClient) -> str:
             try:
                 container = c.containers.create(spec.image, **kwargs)
             except docker.errors.APIError as exc:

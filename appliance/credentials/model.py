@@ -1,9 +1,10 @@
 """The credential records: what a credential is, where it came from, how it is shown.
 
 Neighbours: :mod:`appliance.credentials.loader` builds a :class:`CredentialSet` from the
-sources; the proxy reads it to inject real values; ``clauderon config credentials`` prints
-:meth:`CredentialSet.summary`. A value never appears in a ``repr``, a log line or a summary:
-only :meth:`Credential.masked` is ever shown to a person.
+sources; the proxy reads it to inject real values and publishes
+:meth:`CredentialSet.summary` for ``clauderon status`` (:mod:`appliance.credentials.doctor`).
+A value never appears in a ``repr``, a log line or a summary: only
+:meth:`Credential.masked` is ever shown to a person.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ SPECS: tuple[CredentialSpec, ...] = (
     ),
     CredentialSpec(name="codex_id_token", env_vars=("CODEX_ID_TOKEN",), from_codex_auth=True),
     CredentialSpec(name="codex_account_id", env_vars=("CODEX_ACCOUNT_ID",), from_codex_auth=True),
+    CredentialSpec(name="gemini_api_key", env_vars=("GEMINI_API_KEY", "GOOGLE_API_KEY")),
     CredentialSpec(name="github_token", env_vars=("GITHUB_TOKEN", "GH_TOKEN")),
     CredentialSpec(name="npm_token", env_vars=("NPM_TOKEN",)),
     CredentialSpec(name="docker_token", env_vars=("DOCKER_TOKEN",)),
@@ -59,7 +61,7 @@ SPECS: tuple[CredentialSpec, ...] = (
 
 CREDENTIAL_NAMES: tuple[str, ...] = tuple(spec.name for spec in SPECS)
 
-#: Shorter values are masked completely: showing 8 characters of them would show most.
+#: Shorter values are masked completely: showing 6 characters of them would show too much.
 _PARTIAL_MASK_MIN_LEN = 20
 
 
@@ -70,10 +72,11 @@ class Credential:
     source: str  # "env" | "1password" | "file" | "codex-auth.json"
 
     def masked(self) -> str:
-        """First 4 characters, an ellipsis, the last 4; short values fully masked."""
+        """First 4 characters (a vendor's prefix, mostly), an ellipsis, the last 2: enough
+        to tell two keys apart, not to guess one. Short values are fully masked."""
         if len(self.value) < _PARTIAL_MASK_MIN_LEN:
             return "…"
-        return f"{self.value[:4]}…{self.value[-4:]}"
+        return f"{self.value[:4]}…{self.value[-2:]}"
 
     def __repr__(self) -> str:
         return f"Credential(name={self.name!r}, source={self.source!r}, value={self.masked()!r})"
@@ -104,7 +107,7 @@ class CredentialSet:
         return known + sorted(set(self._by_name) - set(CREDENTIAL_NAMES))
 
     def summary(self) -> list[dict[str, str]]:
-        """What ``clauderon config credentials`` prints: name, source, masked value."""
+        """What ``clauderon status`` shows: name, source, masked value."""
         return [
             {"name": c.name, "source": c.source, "masked": c.masked()}
             for c in (self._by_name[n] for n in self.names())

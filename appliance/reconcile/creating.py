@@ -16,6 +16,7 @@ workspace and its work, and is rate-limited by back-off.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +25,8 @@ import trio
 
 from appliance import repos, workspaces
 from appliance.agents import runner
-from appliance.agents.boot import boot_plan
+from appliance.agents.boot import BootPlan, boot_plan
+from appliance.agents.prestart import prestart
 from appliance.backends.base import WorkloadSpec
 from appliance.contract import RepoMounts, workload_for
 from appliance.errors import ClauderonError
@@ -53,17 +55,36 @@ def prepare_workspace(s: Session, repo: repos.RepoInfo) -> None:
                                 base_branch=base_branch)
 
 
-async def boot_agent(deps: Deps, s: Session, backend_id: str) -> None:
-    """Hooks, settings and the agent itself, inside the started workload."""
+class Marks:
+    """When each step of one create began, on the host's monotonic clock (the same clock
+    in every process here, so a benchmark can line them up with what it saw); written as
+    the session's ``timing`` event when the create ends."""
+
+    def __init__(self) -> None:
+        self.marks: list[tuple[str, float]] = [("begin", time.monotonic())]
+
+    def __call__(self, step: str) -> None:
+        self.marks.append((step, time.monotonic()))
+
+    def payload(self) -> dict[str, object]:
+        return {"clock": "monotonic", "marks": [[step, at] for step, at in self.marks]}
+
+
+async def boot_agent(deps: Deps, s: Session, backend_id: str, *,
+                     plan: BootPlan | None = None, mark: runner.Mark | None = None) -> None:
+    """Hooks, settings and the agent itself, inside the started workload (``plan``: what
+    is left of it after a warm start)."""
     if not deps.settings.start_agents:
         return
     await deps.progress(s, "agent", f"starting {s.agent}")
     backend = deps.backend_for(s)
-    plan = boot_plan(s, placeholder_env(deps.key, s.id))
+    if plan is None:
+        plan = boot_plan(s, placeholder_env(deps.key, s.id),
+                         agents=deps.settings.custom_agents)
     if not backend.root_exec:
         # No root in the workload: its root files came with the spec, read-only.
         plan = replace(plan, files=tuple(f for f in plan.files if not f.as_root))
-    await runner.boot(backend, backend_id, plan, image=s.image)
+    await runner.boot(backend, backend_id, plan, image=s.image, mark=mark)
 
 
 async def _docker_spec(deps: Deps, s: Session, repo: repos.RepoInfo) -> WorkloadSpec:
@@ -87,9 +108,21 @@ async def _docker_spec(deps: Deps, s: Session, repo: repos.RepoInfo) -> Workload
     )
 
 
+def warm(deps: Deps, s: Session, spec: WorkloadSpec) -> tuple[WorkloadSpec, BootPlan | None]:
+    """The warm start on Docker (:mod:`appliance.agents.prestart`): the boot's files go into
+    the created container and its entry starts the agent; what is left runs after start."""
+    if not (deps.settings.start_agents and deps.settings.warm_start):
+        return spec, None
+    plan = boot_plan(s, placeholder_env(deps.key, s.id), agents=deps.settings.custom_agents)
+    pre = prestart(plan)
+    return replace(spec, prestart=pre.files, entry=pre.entry), pre.after_start(plan)
+
+
 async def create(deps: Deps, a: Create) -> None:
     s = a.session
     backend = deps.backend_for(s)
+    marks = Marks()
+    after_start: BootPlan | None = None
     created: str | None = None
     fresh_workspace = False
     settled = False
@@ -105,26 +138,32 @@ async def create(deps: Deps, a: Create) -> None:
                                 f"(the workspace on {s.branch}, cloned in the cluster)")
             spec = await pods.pod_spec(deps, s, repo)
         else:
+            marks("worktree")
             await deps.progress(s, "worktree", f"creating the workspace on {s.branch}")
             # Safe to remove on failure: a workspace made now, or one no container ever used.
             fresh_workspace = s.backend_id is None or not await trio.to_thread.run_sync(
                 workspaces.is_workspace, Path(s.worktree_path))
             spec = await _docker_spec(deps, s, repo)
+            if a.start:
+                spec, after_start = warm(deps, s, spec)
+        marks("container")
         created = await backend.create(spec)
         if a.start:
+            if not a.recreate and deps.settings.start_agents and \
+                    s.agent is Agent.CODEX and s.initial_prompt:
+                # Codex has no prompt or tool hooks (only a notify when a turn ends): it is
+                # working from the moment it gets the prompt. Said before the start (its
+                # entry may start it), so its end-of-turn notify always comes after.
+                s = await deps.update(s, agent_status=AgentStatus.WORKING)
+            marks("start")
             await deps.progress(s, "start", "starting the container")
 
             async def progress(step: str, message: str) -> None:
                 await deps.progress(s, step, message)
 
             await backend.start(created, progress=progress)
-            if not a.recreate and deps.settings.start_agents and \
-                    s.agent is Agent.CODEX and s.initial_prompt:
-                # Codex has no prompt or tool hooks (only a notify when a turn ends): it is
-                # working from the moment the daemon hands it the prompt. Said before the
-                # boot, so its end-of-turn notify always comes after.
-                s = await deps.update(s, agent_status=AgentStatus.WORKING)
-            await boot_agent(deps, s, created)
+            marks("started")
+            await boot_agent(deps, s, created, plan=after_start, mark=marks)
         settled = True
     except ClauderonError as exc:
         settled = True
@@ -140,8 +179,10 @@ async def create(deps: Deps, a: Create) -> None:
         p = deps.policy
         delay = backoff_seconds(attempts, p.backoff_seconds, p.backoff_max_seconds)
         retry_at = deps.clock() + timedelta(seconds=delay)
+    marks("settled")
     await deps.update(s, phase=Phase.RUNNING if a.start else Phase.STOPPED, backend_id=created,
                       status_reason=None, attempts=attempts, retry_at=retry_at)
+    await deps.event(s, "timing", marks.payload())
 
 
 async def undo(deps: Deps, a: Create, created: str | None, *, remove_workspace: bool) -> None:

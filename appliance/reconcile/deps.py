@@ -34,6 +34,8 @@ class Deps:
     host: HostContext
     key: bytes
     clock: Callable[[], datetime]
+    #: Told of each failed create or start attempt, and whether it was the last (metrics).
+    on_failure: Callable[[bool], None] = lambda _final: None
 
     @property
     def policy(self) -> FailurePolicy:
@@ -75,6 +77,7 @@ class Deps:
         """A create or start failed: fail the session now, or back off and try again."""
         outcome = after_failure(exc, attempts=s.attempts + 1, policy=self.policy)
         log.warning("%s: %s", s.name, outcome.reason, extra={"session": s.id})
+        self.on_failure(outcome.retry_in is None)
         if outcome.retry_in is None:
             await self.update(s, phase=Phase.FAILED, status_reason=outcome.reason,
                               attempts=outcome.attempts, retry_at=None)

@@ -41,6 +41,7 @@ from appliance.contract import HostContext
 from appliance.errors import BackendUnavailable, ClauderonError, Conflict, NotFound
 from appliance.reconcile import creating, pods, pullwatch, rebuild, sync
 from appliance.reconcile.deps import Deps
+from appliance.reconcile.metrics import ReconcilerMetrics
 from appliance.reconcile.plan import (
     Action,
     Create,
@@ -80,8 +81,9 @@ class Reconciler:
         instance_key: bytes,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        self.metrics = ReconcilerMetrics()
         self.deps = Deps(settings=settings, store=store, backends=backends, host=host,
-                         key=instance_key, clock=clock)
+                         key=instance_key, clock=clock, on_failure=self._failed)
         self.settings = settings
         self.store = store
         self.busy: set[str] = set()
@@ -102,12 +104,19 @@ class Reconciler:
     # --- the loop -------------------------------------------------------------------
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
+            await nursery.start(self.metrics.publisher.run, self.store.sync)
             await nursery.start(pullwatch.watch, self.deps)
             task_status.started()
             while True:
                 seen = await self.store.run(self.store.sync.data_version)
-                await self.run_pass(nursery)
+                with self.metrics.pass_seconds.time():
+                    await self.run_pass(nursery)
                 await self._wait_for_change(seen)
+
+    def _failed(self, final: bool) -> None:
+        self.metrics.attempt_failures.inc()
+        if final:
+            self.metrics.failures.inc()
 
     async def drain(self, grace: float) -> None:
         """Wait (bounded) for in-flight actions to finish: graceful shutdown."""
@@ -125,6 +134,7 @@ class Reconciler:
 
     async def run_pass(self, nursery: trio.Nursery) -> list[Action]:
         self.passes += 1
+        self.metrics.passes.inc()
         sessions = await self.store.run(self.store.sync.list_sessions)
         self._cancel_deleted_creates(sessions)
         observed = await self._observe(sessions)
@@ -196,18 +206,23 @@ class Reconciler:
                 inflight[1].cancel()
 
     async def _run_action(self, key: str, action: Action) -> None:
+        outcome = "interrupted"  # unless one below says otherwise (a shutdown cancels it)
         try:
             with trio.CancelScope() as scope:
                 self._inflight[key] = (action, scope)
                 async with self._limiter:
                     await self.apply(action)
+            outcome = "ok" if not scope.cancelled_caught else "cancelled"
         except (Conflict, NotFound) as exc:
             # The API changed the session while we worked; the next pass sees the new state.
+            outcome = "superseded"
             log.info("action %s superseded: %s", type(action).__name__, exc,
                      extra={"session": key})
         except ClauderonError as exc:
+            outcome = "error"
             await self._note_failure(action, exc)
         finally:
+            self.metrics.actions.labels(action=type(action).__name__, outcome=outcome).inc()
             self._inflight.pop(key, None)
             self.busy.discard(key)
             if not self.busy:
@@ -262,6 +277,8 @@ class Reconciler:
                 await deps.mark(s, then, bid)
             case Mark(session=s, phase=phase, backend_id=bid, reset_attempts=reset,
                       reason=reason, desired=desired):
+                if phase is Phase.FAILED:
+                    self.metrics.failures.inc()
                 extra: dict[str, Any] = {"attempts": 0, "retry_at": None} if reset else {}
                 if desired is not None:
                     extra["desired"] = desired

@@ -16,6 +16,9 @@ Rules, per session (``desired`` x what is observed):
 * stopped workload, wants running -> Start; but a *running* session whose workload stopped
   on its own (the agent exited) is marked stopped, not restarted in a loop.
 * running workload, wants stopped or archived -> Stop.
+* ``completed`` (a print-mode agent answered and exited) -> Stop, then Mark completed; with
+  no workload, Mark completed. Nothing is ever created for it: a completed session keeps
+  no compute, and a vanished container is not "recreated".
 * phase lagging what is observed  -> Mark (write the observed phase back).
 * failed sessions keep no compute -> their leftover workloads are removed.
 * workloads no session owns       -> RemoveOrphan.
@@ -121,7 +124,7 @@ _ORDER: dict[type, int] = {
     Mark: 3, SyncBranch: 4,
 }
 #: Phases in which a session has a workspace whose branch is worth bringing in.
-_SYNCED_PHASES = frozenset({Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED})
+_SYNCED_PHASES = frozenset({Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED, Phase.COMPLETED})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -157,6 +160,16 @@ def _plan_one(
     if keep is not None and keep.state is RunState.DEAD:
         return actions
     if _waiting(s, now):
+        return actions
+
+    # A completed session never runs again as itself: only archive or delete move it on.
+    if s.desired is Desired.COMPLETED or (s.phase is Phase.COMPLETED
+                                          and s.desired is not Desired.ARCHIVED):
+        if keep is not None and keep.state is RunState.RUNNING:
+            actions.append(Stop(session=s, backend_id=keep.backend_id, then=Phase.COMPLETED))
+        elif s.phase is not Phase.COMPLETED:
+            actions.append(Mark(session=s, phase=Phase.COMPLETED,
+                                backend_id=keep.backend_id if keep else None))
         return actions
 
     if keep is None:

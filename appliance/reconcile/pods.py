@@ -76,7 +76,9 @@ async def pod_spec(deps: Deps, s: Session, repo: repos.RepoInfo) -> WorkloadSpec
     ca_pem = await trio.to_thread.run_sync(ca.read_bytes) if ca is not None else None
     placeholders = placeholder_env(deps.key, s.id)
     as_root = tuple(SpecFile(path=f.path, content=f.content, mode=int(f.mode, 8))
-                    for f in boot_plan(s, placeholders).files if f.as_root)
+                    for f in boot_plan(s, placeholders,
+                                       agents=deps.settings.custom_agents).files
+                    if f.as_root)
     return pod_workload_for(
         s, host=deps.host,
         reach=PodReach(host=kube.proxy_address,

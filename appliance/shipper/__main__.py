@@ -25,6 +25,7 @@ from appliance.shipper.httpsink import HttpSink, make_client
 from appliance.shipper.loop import Shipper
 from appliance.shipper.reopen import Reopener, SupervisorReopener
 from appliance.shipper.sinks import Sink
+from appliance.store import Store
 
 log = logging.getLogger("clauderon.shipper")
 
@@ -47,8 +48,22 @@ async def run(settings: Settings, env: Mapping[str, str]) -> None:
             log.info("not under supervisord: audit.jsonl will not be rotated")
         shipper = Shipper(settings, archive=ArchiveSink(settings.archive_dir), sinks=sinks,
                           reopener=reopener)
-        await run_until_signalled(shipper.serve, drain=shipper.drain, grace=GRACE,
-                                  name="shipper")
+        # The shipper's only use of the database: its metrics, for the API's /metrics.
+        store = Store.open(settings.db_path)
+        stack.callback(store.close)
+
+        async def serve(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                        ) -> None:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(shipper.metrics.publisher.run, store)
+                await nursery.start(shipper.serve)
+                task_status.started()
+
+        async def drain(grace: float) -> None:
+            await shipper.drain(grace)
+            await trio.to_thread.run_sync(shipper.metrics.publisher.publish, store)
+
+        await run_until_signalled(serve, drain=drain, grace=GRACE, name="shipper")
 
 
 def main() -> None:

@@ -42,6 +42,7 @@ from appliance.shipper.follow import (
     shipped_rotated,
 )
 from appliance.shipper.lines import Batch, cut
+from appliance.shipper.metrics import ShipperMetrics
 from appliance.shipper.reopen import Reopener
 from appliance.shipper.retry import backoff
 from appliance.shipper.sinks import Sink, SinkFailed
@@ -77,7 +78,8 @@ def read_at(path: Path, file: FileId, offset: int, size: int) -> bytes:
 class Shipper:
     def __init__(self, settings: Settings, *, archive: ArchiveSink,
                  sinks: Sequence[Sink] = (), reopener: Reopener | None = None,
-                 jitter: Callable[[], float] = random.random) -> None:
+                 jitter: Callable[[], float] = random.random,
+                 metrics: ShipperMetrics | None = None) -> None:
         self._live = settings.audit_path
         self._folder = self._live.parent
         self._base = self._live.name
@@ -101,6 +103,7 @@ class Shipper:
         self._stopped = trio.Event()
         #: Lines acknowledged by every sink since start (for logs and tests).
         self.shipped = 0
+        self.metrics = metrics or ShipperMetrics()
 
     # --- lifecycle ----------------------------------------------------------------------
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -231,6 +234,8 @@ class Shipper:
         self._offset = batch.end
         await trio.to_thread.run_sync(self._save)
         self.shipped += len(batch.lines)
+        self.metrics.lines.inc(len(batch.lines))
+        self.metrics.bytes.inc(batch.end - batch.start)
         log.debug("shipped %d lines (%s)", len(batch.lines), batch.key)
         return False
 
@@ -243,6 +248,7 @@ class Shipper:
                     await sink.send(batch)
                     break
                 except SinkFailed as exc:
+                    self.metrics.sink_failures.labels(sink=sink.name).inc()
                     delay = backoff(attempt, cap=self._retry_max, jitter=self._jitter())
                     attempt += 1
                     log.warning("%s; sending again in %.1fs (attempt %d)", exc.message,
@@ -256,6 +262,7 @@ class Shipper:
         target = self._folder / rotation.rotated_name(self._base, datetime.now(UTC))
         await trio.to_thread.run_sync(os.rename, current.path, target)
         self._current = FileStat(path=target, file=current.file, size=current.size)
+        self.metrics.rotations.inc()
         log.info("rotated %s (%d bytes) to %s", current.path, current.size, target.name)
         await self._ask_reopen(force=True)
 

@@ -1,5 +1,5 @@
 """The keys that act on the selected session: create, archive, unarchive, access mode,
-delete, reconcile and attach.
+title (edit or make again), delete, reconcile, timeline and attach.
 
 :class:`SessionActions` is the base of :class:`cli.tui.app.MainScreen`, which owns the list
 and supplies :meth:`SessionActions.selected` and :meth:`SessionActions.redraw`. Every call
@@ -23,10 +23,11 @@ from appliance.errors import ClauderonError
 from cli import calls
 from cli.client import AsyncApiClient
 from cli.tui.create import CreateScreen
-from cli.tui.dialogs import ConfirmScreen
+from cli.tui.dialogs import ConfirmScreen, TextScreen
 from cli.tui.model import next_access_mode, offered
 from cli.tui.reconcile import ReconcileScreen
 from cli.tui.terminal import Foreground, run_attach
+from cli.tui.timeline import TimelineScreen
 from cli.tui.workflow import WorkflowActions
 
 #: How long attach waits for a stopped or archived session to run again.
@@ -71,6 +72,13 @@ class SessionActions(WorkflowActions):
     def action_reconcile(self) -> None:
         self.app.push_screen(ReconcileScreen(self.api))
 
+    def action_timeline(self) -> None:
+        s = self.selected()
+        if s is None:
+            self.notify("Pick a session to see its timeline", severity="warning")
+            return
+        self.app.push_screen(TimelineScreen(self.api, s))
+
     @work(group="actions")
     async def action_archive(self) -> None:
         if (s := self.selected()) and (done := await self.call(
@@ -94,6 +102,24 @@ class SessionActions(WorkflowActions):
         if done:
             self.absorb(done)
             self.notify(f"{s['name']}: access mode {mode}")
+
+    @work(group="actions")
+    async def action_edit_title(self) -> None:
+        if (s := self.selected()) is None:
+            return
+        title = await self.app.push_screen_wait(
+            TextScreen(f"Title of {s['name']} (Enter saves, Esc cancels)", s.get("title", "")))
+        if title is not None and (done := await self.call(
+                "edit", self.api.run(calls.edit(s["id"], {"title": title})))):
+            self.absorb(done)
+            self.notify(f"{s['name']}: titled {done['title']!r}")
+
+    @work(group="actions")
+    async def action_retitle(self) -> None:
+        if (s := self.selected()) and (done := await self.call(
+                "retitle", self.api.run(calls.retitle(s["id"])))):
+            self.absorb(done)
+            self.notify(f"{s['name']}: titled {done['title']!r}")
 
     @work(group="actions")
     async def action_delete(self) -> None:

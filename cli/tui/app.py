@@ -46,6 +46,7 @@ from cli.tui.footer import KeyFooter
 from cli.tui.model import COLUMNS, KEY_VERBS, Filter, apply_event, key_works, row, visible
 from cli.tui.reconcile import ReconcileScreen
 from cli.tui.terminal import Foreground, SuspendingTerminal
+from cli.tui.timeline import TimelineScreen
 
 PHASE_STYLE = {"running": "green", "failed": "bold red", "creating": "yellow",
                "creating!": "bold yellow", "deleting": "magenta", "archived": "dim",
@@ -76,7 +77,10 @@ class MainScreen(SessionActions):
         Binding("u", "unarchive", "Unarchive"),
         Binding("d", "delete", "Delete"),
         Binding("m", "access_mode", "Mode"),
+        Binding("e", "edit_title", "Title", show=False),
+        Binding("t", "retitle", "Retitle", show=False),
         Binding("r", "reconcile", "Reconcile"),
+        Binding("l", "timeline", "Timeline"),
         Binding("f", "next_filter", "Filter"),
         Binding("p", "push", "Push", show=False),
         Binding("g", "refresh_pull", "Refresh PR", show=False),
@@ -279,7 +283,7 @@ class MainScreen(SessionActions):
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen([
             ("Sessions", self.BINDINGS), ("New session", CreateScreen.BINDINGS),
-            ("Reconcile", ReconcileScreen.BINDINGS)]))
+            ("Reconcile", ReconcileScreen.BINDINGS), ("Timeline", TimelineScreen.BINDINGS)]))
 
     def action_quit(self) -> None:
         self.app.exit()

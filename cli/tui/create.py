@@ -1,12 +1,15 @@
-"""The create dialog: repo picker, prompt, agent, model, image, access mode, bypass.
+"""The create dialog: repo picker, prompt, agent, backend, model, image, access mode, bypass.
 
 The repo field completes paths as you type (right arrow accepts) and filters the recent
-repos below it with a fuzzy match; Enter in that list picks one. ``ctrl+e`` edits the
-prompt in ``$VISUAL``/``$EDITOR``. ``ctrl+s`` creates: the API answers 202 at once and the
+repos below it with a fuzzy match; Enter in that list picks one. The backend row shows only
+when the appliance has more than one (``/api/health`` lists them); one that does not answer
+says so under it. ``ctrl+e`` edits the prompt in ``$VISUAL``/``$EDITOR``. ``ctrl+s``
+creates: the API answers 202 at once and the
 dialog shows the reconciler's progress (worktree > container > start) from ``/ws/events``
 (opened before the request, so no step is missed) until the session runs, then closes
 with its name. An error the API pins on a field (``{"field": ...}``)
-shows under that field, which gets the focus.
+shows under that field, which gets the focus. When the chosen agent has no model
+credential (the API's credentials doctor), a warning under the agent says what to set.
 """
 
 from __future__ import annotations
@@ -44,9 +47,11 @@ from cli.tui.footer import KeyFooter
 from cli.tui.model import fuzzy_rank
 from cli.tui.terminal import Foreground, edit_text
 
-FIELDS = ("repo_path", "name", "prompt", "agent", "model", "image", "access_mode",
-          "skip_permissions")
-DONE = frozenset({"running", "stopped", "failed", "deleted"})
+FIELDS = ("repo_path", "name", "prompt", "agent", "custom_agent", "backend", "model", "image",
+          "access_mode", "skip_permissions", "plan_mode", "print_mode", "title", "description")
+DONE = frozenset({"running", "stopped", "failed", "deleted", "completed"})
+#: Plan mode: the appliance's default ([agents] plan_mode), or said here.
+PLAN_CHOICES = [("(default)", ""), ("plan first", "plan"), ("act directly", "act")]
 
 
 class PathSuggester(Suggester):
@@ -88,6 +93,9 @@ class CreateScreen(ModalScreen[str | None]):
     CreateScreen Checkbox { border: none; padding: 0; height: 1; background: $surface; }
     CreateScreen .error { color: $error; margin-left: 10; height: auto; display: none; }
     CreateScreen .error.shown { display: block; }
+    CreateScreen #agent-warning { color: $warning; margin-left: 10; height: auto;
+                                  display: none; }
+    CreateScreen #agent-warning.shown { display: block; }
     CreateScreen #progress { height: auto; color: $success; }
     CreateScreen #buttons { height: 1; margin-top: 1; }
     CreateScreen Button { min-width: 10; height: 1; border: none; margin-right: 2; }
@@ -102,11 +110,15 @@ class CreateScreen(ModalScreen[str | None]):
         super().__init__()
         self.api = api
         self.terminal = terminal
+        #: Each backend the appliance has, with its health (``reachable``, ``error``).
+        self.backends: dict[str, dict[str, Any]] = {}
         self.recent: list[str] = []
         self.busy = False
+        #: Agent -> what to set, for the agents without a model credential.
+        self.missing: dict[str, str] = {}
 
     def _row(self, label: str, widget: Widget, field: str) -> ComposeResult:
-        with Horizontal(classes="row"):
+        with Horizontal(classes="row", id=f"row-{field}"):
             yield Label(label, classes="lbl")
             yield widget
         yield Static("", classes="error", id=f"error-{field}")
@@ -121,13 +133,31 @@ class CreateScreen(ModalScreen[str | None]):
             yield from self._row("Name", Input(placeholder="(from the prompt)", id="name",
                                                compact=True), "name")
             yield from self._row("Prompt", TextArea(id="prompt", compact=True), "prompt")
-            yield from self._row("Agent", Select([("claude", "claude"), ("codex", "codex")],
+            yield from self._row("Agent", Select([(a, a) for a in ("claude", "codex",
+                                                                  "gemini", "custom")],
                                                  value="claude", allow_blank=False, id="agent",
                                                  compact=True), "agent")
+            yield Static("", id="agent-warning")
+            yield from self._row("Custom", Input(placeholder="(agent custom: its config.toml "
+                                                 "name)", id="custom_agent", compact=True),
+                                 "custom_agent")
+            yield from self._row("Plan", Select(PLAN_CHOICES, value="", allow_blank=False,
+                                                id="plan_mode", compact=True), "plan_mode")
+            yield from self._row("", Checkbox("answer once (print mode: the session then "
+                                              "ends as completed)", id="print_mode"),
+                                 "print_mode")
+            yield from self._row("Title", Input(placeholder="(from the prompt)", id="title",
+                                                compact=True), "title")
+            yield from self._row("About", Input(placeholder="(from the prompt)",
+                                                id="description", compact=True),
+                                 "description")
             yield from self._row("Model", Input(placeholder="(the agent's default)",
                                                 id="model", compact=True), "model")
             yield from self._row("Image", Input(placeholder="(default from config.toml)",
                                                 id="image", compact=True), "image")
+            yield from self._row("Backend", Select([("docker", "docker")], value="docker",
+                                                   allow_blank=False, id="backend",
+                                                   compact=True), "backend")
             yield from self._row("Access", Select([("read-write", "read-write"),
                                                    ("read-only", "read-only")],
                                                   value="read-write", allow_blank=False,
@@ -144,7 +174,28 @@ class CreateScreen(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self.query_one("#repo_path", Input).focus()
+        self.query_one("#row-backend").display = False
+        self.load_backends()
         self.load_recent()
+        self.load_credentials()
+
+    @work(group="create-credentials")
+    async def load_credentials(self) -> None:
+        try:
+            report = await self.api.run(calls.credentials())
+        except ClauderonError:
+            return
+        self.missing = {a["agent"]: a["hint"] or "no model credential"
+                        for a in report["agents"] if not a["ready"]}
+        self.warn_agent()
+
+    @on(Select.Changed, "#agent")
+    def warn_agent(self) -> None:
+        hint = self.missing.get(str(self.query_one("#agent", Select).value))
+        warning = self.query_one("#agent-warning", Static)
+        # The session can still be created: its status will say why its model fails.
+        warning.update(escape(f"warning: {hint}") if hint else "")
+        warning.set_class(bool(hint), "shown")
 
     @work(group="create-recent")
     async def load_recent(self) -> None:
@@ -174,9 +225,42 @@ class CreateScreen(ModalScreen[str | None]):
         repo.cursor_position = len(repo.value)
         self.query_one("#name", Input).focus()
 
+    @work(group="create-backends")
+    async def load_backends(self) -> None:
+        try:
+            health = await self.api.run(calls.health())
+        except ClauderonError:
+            return
+        found = health.get("backends")
+        if not isinstance(found, dict) or len(found) < 2:
+            return  # one backend: nothing to choose
+        self.backends = {str(k): v for k, v in found.items() if isinstance(v, dict)}
+        choice = self.query_one("#backend", Select)
+        choice.set_options([(k, k) for k in sorted(self.backends, key=lambda k: k != "docker")])
+        choice.value = "docker" if "docker" in self.backends else next(iter(self.backends))
+        self.query_one("#row-backend").display = True
+        self.backend_health(str(choice.value))
+
+    @on(Select.Changed, "#backend")
+    def backend_changed(self, event: Select.Changed) -> None:
+        self.backend_health(str(event.value))
+
+    def backend_health(self, kind: str) -> None:
+        """Say under the field when the chosen backend does not answer (before a create
+        finds out)."""
+        state = self.backends.get(kind, {})
+        label = self.query_one("#error-backend", Static)
+        if state and not state.get("reachable", True):
+            label.update(escape(f"{kind} is not reachable: {state.get('error') or '?'}"))
+            label.add_class("shown")
+        else:
+            label.update("")
+            label.remove_class("shown")
+
     # --- errors -------------------------------------------------------------------------
     def show_error(self, field: str | None, message: str) -> None:
-        target = field if field in FIELDS else "general"
+        shown = field in FIELDS and (field != "backend" or bool(self.backends))
+        target = field if shown and field is not None else "general"
         label = self.query_one(f"#error-{target}", Static)
         label.update(escape(message))
         label.add_class("shown")
@@ -197,10 +281,17 @@ class CreateScreen(ModalScreen[str | None]):
             "access_mode": self.query_one("#access_mode", Select).value,
             "skip_permissions": self.query_one("#skip_permissions", Checkbox).value,
         }
-        for key in ("name", "model", "image"):
+        if self.backends:
+            body["backend"] = self.query_one("#backend", Select).value
+        for key in ("name", "model", "image", "custom_agent", "title", "description"):
             value = self.query_one(f"#{key}", Input).value.strip()
             if value:
                 body[key] = value
+        plan = self.query_one("#plan_mode", Select).value
+        if plan in ("plan", "act"):
+            body["plan_mode"] = plan == "plan"
+        if self.query_one("#print_mode", Checkbox).value:
+            body["print_mode"] = True
         return body
 
     # --- actions ------------------------------------------------------------------------

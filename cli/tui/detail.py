@@ -18,10 +18,11 @@ from cli import calls
 from cli.client import AsyncApiClient
 from cli.tui.model import age
 
-FACTS = (("phase", "phase"), ("agent_status", "status"), ("agent", "agent"),
-         ("model", "model"), ("branch", "branch"), ("access_mode", "access"),
+FACTS = (("phase", "phase"), ("agent_state", "status"), ("agent", "agent"),
+         ("custom_agent", "custom"), ("model", "model"), ("branch", "branch"),
+         ("access_mode", "access"),
          ("repo_path", "repo"), ("subdirectory", "subdir"), ("worktree_path", "worktree"),
-         ("container_name", "container"), ("image", "image"))
+         ("backend", "backend"), ("container_name", "container"), ("image", "image"))
 AUDIT_LINES = 6
 FILE_LINES = 8
 
@@ -56,7 +57,8 @@ def audit_line(item: Any) -> str:
 
 
 def detail_text(session: Mapping[str, Any], extras: Mapping[str, Any], now: datetime) -> str:
-    lines = [f"[b]{escape(str(session.get('name')))}[/b]  "
+    title = f"  [i]{escape(str(session['title']))}[/i]" if session.get("title") else ""
+    lines = [f"[b]{escape(str(session.get('name')))}[/b]{title}  "
              f"created {age(session.get('created_at'), now)} ago"]
     for key, label in FACTS:
         value = session.get(key)
@@ -64,6 +66,12 @@ def detail_text(session: Mapping[str, Any], extras: Mapping[str, Any], now: date
             lines.append(f"{label:<10}{escape(str(value))}")
     if session.get("skip_permissions"):
         lines.append(f"{'perms':<10}bypass")
+    if session.get("agent_state") == "model_failing" and session.get("model_error"):
+        lines.append(f"[red]{'model':<10}{escape(str(session['model_error']))}[/]")
+    modes = [m for m, on in (("plan first", session.get("plan_mode")),
+                             ("answers once", session.get("print_mode"))) if on]
+    if modes:
+        lines.append(f"{'mode':<10}{', '.join(modes)}")
     if session.get("status_reason"):
         lines.append(f"[red]{'reason':<10}{escape(str(session['status_reason']))}[/]")
     if session.get("alert"):

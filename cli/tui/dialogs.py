@@ -1,4 +1,4 @@
-"""Small modal screens: the yes/no confirmation and the ``?`` help screen.
+"""Small modal screens: the yes/no confirmation, one line of text and the ``?`` help screen.
 
 The help screen is built from the live binding tables of the screens (main list, create
 dialog, reconcile view), so a binding added anywhere appears here without a second list.
@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from cli.tui.footer import KeyFooter
 
@@ -43,6 +43,34 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, value: bool) -> None:
         self.dismiss(value)
+
+
+class TextScreen(ModalScreen[str | None]):
+    """Ask for one line of text (Enter keeps it, Escape cancels): a session's title."""
+
+    DEFAULT_CSS = """
+    TextScreen { align: center middle; }
+    TextScreen > Vertical { width: 72; height: auto; border: thick $primary;
+                            background: $surface; padding: 1 2; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, question: str, value: str) -> None:
+        super().__init__()
+        self.question = question
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.question)
+            yield Input(value=self.value, id="text", max_length=120)
+        yield KeyFooter()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
 
 
 def binding_lines(title: str, bindings: Iterable[BindingType]) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Any
 
 Session = dict[str, Any]
 
-COLUMNS = ("NAME", "PHASE", "STATUS", "AGENT", "BRANCH", "AGE")
+COLUMNS = ("NAME", "PHASE", "STATUS", "AGENT", "BACKEND", "BRANCH", "AGE")
 
 
 class Filter(StrEnum):
@@ -26,6 +26,7 @@ class Filter(StrEnum):
     ARCHIVED = "archived"
     FAILED = "failed"
     WAITING = "waiting"
+    COMPLETED = "completed"
     ALL = "all"
 
     def next(self) -> Filter:
@@ -39,7 +40,8 @@ def keep(session: Mapping[str, Any], chosen: Filter, query: str = "") -> bool:
         return False
     words = query.lower().split()
     haystack = " ".join(str(session.get(k) or "") for k in
-                        ("name", "branch", "repo_path", "agent", "phase", "initial_prompt")).lower()
+                        ("name", "title", "branch", "repo_path", "agent", "phase",
+                         "initial_prompt")).lower()
     return all(w in haystack for w in words)
 
 
@@ -69,13 +71,18 @@ def phase_text(session: Mapping[str, Any]) -> str:
 
 
 def row(session: Mapping[str, Any], now: datetime) -> tuple[str, ...]:
-    # "!" marks a session the proxy raised an alert on (a honeytoken) or holds back (budget).
-    badge = "! " if session.get("alert") or session.get("budget_exceeded") else ""
+    # "!" marks a session the proxy raised an alert on (a honeytoken), holds back (budget)
+    # or sees failing to reach its model (the detail pane says why).
+    state = str(session.get("agent_state") or session.get("agent_status", "unknown"))
+    flagged = session.get("alert") or session.get("budget_exceeded") or \
+        state == "model_failing"
+    badge = "! " if flagged else ""
     return (
         badge + str(session.get("name", "")),
         phase_text(session),
-        str(session.get("agent_status", "unknown")).replace("_", "-"),
+        state.replace("_", "-"),
         str(session.get("agent", "")),
+        str(session.get("backend", "docker")),
         str(session.get("branch", "")),
         age(session.get("created_at"), now),
     )

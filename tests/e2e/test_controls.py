@@ -78,7 +78,7 @@ def test_claude_usage_is_exact_and_a_spent_budget_stops_it_until_raised(
                     what="the session to say why")
 
     # Raised from the API: the same container goes on, nothing restarted.
-    client.request("PUT", f"/api/sessions/{s['id']}/budget", json={"tokens": 10**9})
+    client.run(api_calls.put(f"/api/sessions/{s['id']}/budget", {"tokens": 10**9}))
     out = wait_for(lambda: (o := claude_p(s["backend_id"], "hello again")) and
                    (o if fake.answer in o else None), timeout=60, interval=0.5,
                    what="claude to go on")

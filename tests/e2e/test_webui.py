@@ -82,6 +82,7 @@ def test_a_session_from_create_to_delete(browser: Browser, appliance: Appliance,
         expect(page.get_by_test_id("repo-ok")).to_contain_text("main")
         page.fill("#name", "Bad Name")
         expect(page.get_by_test_id("error-name")).to_contain_text("Lowercase")
+        expect(page.locator("#backend")).to_have_count(0)  # one backend: nothing to choose
         page.fill("#name", NAME)
         page.fill("#prompt", "Say hello.\n\nThen stop.")
         desk.shot("create")

@@ -29,14 +29,32 @@ def test_session_create_bench_runs(engine: docker.DockerClient) -> None:
 
 def test_session_list_bench_runs(engine: docker.DockerClient) -> None:
     out = bench("bench/session_list.py", "-n", "3", "--sessions", "20")
-    assert "sessions=20" in out and out.count(" ms  p99 ") == 3
+    assert "sessions=20" in out and out.count(" ms  p99 ") == 4
+    assert out.count("ms/request") == 4
 
 
 def test_first_token_bench_runs(engine: docker.DockerClient) -> None:
     out = bench("bench/first_token.py", "-n", "1")
-    assert "create -> first model request at upstream" in out
+    assert "warm: create -> first model request" in out and "agent CLI boot" in out
 
 
 def test_appliance_restart_bench_runs(engine: docker.DockerClient) -> None:
     out = bench("bench/appliance_restart.py", "-n", "1")
     assert "api serving" in out and "floor (sleep) new process" in out
+
+
+def test_live_status_bench_runs(engine: docker.DockerClient) -> None:
+    out = bench("bench/live_status.py", "-n", "2", "--sessions", "1")
+    assert "hook POST -> event on /ws/events" in out and "ratio event / POST" in out
+
+
+def test_console_echo_bench_runs(engine: docker.DockerClient) -> None:
+    out = bench("bench/console_echo.py", "-n", "3", "--rounds", "1")
+    assert "/ws/console (WebSocket, TCP)" in out and "ratio ours / docker exec" in out
+    assert "WebSocket echo, same server stack" in out
+
+
+def test_fifty_sessions_bench_runs(engine: docker.DockerClient) -> None:
+    out = bench("bench/fifty_sessions.py", "--sessions", "1", "--idle", "1", "--passes", "1")
+    assert "four services" in out and "reconcile pass over 1 sessions" in out
+    assert "idle CPU over 1 s" in out

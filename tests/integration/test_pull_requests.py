@@ -26,7 +26,7 @@ import docker
 import pytest
 
 from appliance.github_client import owner_proxy
-from appliance.tokens import load_or_create_instance_key
+from appliance.tokens import APPLIANCE_ID, load_or_create_instance_key
 from tests.conftest import AGENT_UID
 from tests.support.appliance import Appliance, wait_for
 from tests.support.engine import AGENT_IMAGE, ensure_agent_image
@@ -128,7 +128,7 @@ def test_push_open_a_pull_request_follow_ci_and_merge(
     lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
     mine = [x for x in lines if x.get("host") in ("github.com", "api.github.com")
             and x["status"] != 407]  # git asks once without proxy credentials first
-    assert mine and {x.get("session") for x in mine} == {"clauderon"}
+    assert mine and {x.get("session") for x in mine} == {APPLIANCE_ID}
     assert {x["credential"] for x in mine if x["method"] != "CONNECT"} == {"github_token"}
 
     # CI and the review change on GitHub; the schedule (every second here) brings them in.
@@ -208,7 +208,7 @@ def test_the_agent_cannot_merge_or_push_main_and_its_other_refs_stay_home(
         git(origin, "push", url, f"{newer}:refs/heads/main", env=env)
     assert "403" in refused.value.stderr
     lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
-    said = [x["note"] for x in lines if x["status"] == 403 and x["session"] == "clauderon"]
+    said = [x["note"] for x in lines if x["status"] == 403 and x["session"] == APPLIANCE_ID]
     assert said == ["remote: the appliance pushes only session branches (clauderon/...), "
                     "not main"]
     git(origin, "push", url, f"{newer}:refs/heads/clauderon/owner-control", env=env)

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import docker
+import httpx
 
 from tests.support.appliance import Appliance, wait_for
 
@@ -43,7 +44,9 @@ def test_daemon_runs_the_appliance_and_stops_gracefully(
 ) -> None:
     app = Appliance(tmp_path / "home")
     log = open(tmp_path / "daemon.log", "wb")  # noqa: SIM115
-    daemon = subprocess.Popen([str(BIN / "clauderon"), "daemon"], env=app.env, stdout=log,
+    env = {k: v for k, v in app.env.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    daemon = subprocess.Popen([str(BIN / "clauderon"), "daemon", "--sign-in"], env=env,
+                              stdout=log,
                               stderr=subprocess.STDOUT, start_new_session=True)
     try:
         ctl = [str(BIN / "supervisorctl"), "-c", str(ROOT / "supervisord.conf")]
@@ -55,6 +58,13 @@ def test_daemon_runs_the_appliance_and_stops_gracefully(
 
         wait_for(all_running, timeout=60, what="every program RUNNING")
         wait_for(app._api_up, timeout=30, what="the API")
+        # The one-time link `--sign-in` prints once the API answers signs a browser in.
+        printed = re.compile(rf"http://localhost:{app.http_port}/signin#token=(\S+)")
+        token = wait_for(lambda: printed.search((tmp_path / "daemon.log").read_text()),
+                         timeout=60, what="the sign-in link").group(1)
+        r = httpx.post(f"{app.base}/api/auth/link", json={"token": token},
+                       headers={"Origin": app.base})
+        assert r.status_code == 200 and "set-cookie" in r.headers, r.text
         out = app.cli("create", "--repo", str(repo), "--name", "supervised", "--prompt", "p")
         assert "running" in out.stdout
         assert oct(os.stat(app.settings.socket_path).st_mode & 0o777) == "0o600"

@@ -81,15 +81,19 @@ def test_list_is_live_with_filters_search_and_detail(appliance: Appliance, repo:
             await until(pilot, lambda: any(
                 line.split()[:2] == ["alpha", "running"] for line in screen_text(app).splitlines()
             ), "alpha's row to render as running")
+            await until(pilot, lambda: "branch    clauderon/alpha" in screen_text(app),
+                        "the detail pane on screen")
             text = screen_text(app)
             assert "● connected" in text
             header = next(line for line in text.splitlines() if "NAME" in line)
-            assert header.split() == ["NAME", "PHASE", "STATUS", "AGENT", "BRANCH", "AGE"]
+            assert header.split() == ["NAME", "PHASE", "STATUS", "AGENT", "BACKEND", "BRANCH",
+                                      "AGE"]
             assert next(line for line in text.splitlines()
-                        if line.split()[:1] == ["alpha"] and "ago" not in line).split()[:5] \
-                == ["alpha", "running", "unknown", "claude", "clauderon/alpha"]
+                        if line.split()[:1] == ["alpha"] and "ago" not in line).split()[:6] \
+                == ["alpha", "running", "unknown", "claude", "docker", "clauderon/alpha"]
             # The detail pane: facts at once, then the progress the reconciler recorded.
             assert "branch    clauderon/alpha" in text
+            assert "backend   docker" in str(main(app).query_one("#detail").render())
             assert f"repo      {repo}" in text
             alpha = appliance.session("alpha")
             await until(pilot, lambda: main(app).extras.get(alpha["id"]), "detail extras")
@@ -115,7 +119,8 @@ def test_list_is_live_with_filters_search_and_detail(appliance: Appliance, repo:
                 await pilot.press("f")
                 seen[main(app).filter] = sorted(names(app))
             assert seen == {Filter.ARCHIVED: ["beta"], Filter.FAILED: [],
-                            Filter.WAITING: ["alpha"], Filter.ALL: ["alpha", "beta", "gamma"],
+                            Filter.WAITING: ["alpha"], Filter.COMPLETED: [],
+                            Filter.ALL: ["alpha", "beta", "gamma"],
                             Filter.ACTIVE: ["alpha", "gamma"]}
 
             await pilot.press("slash", "g", "a", "m")
@@ -143,6 +148,7 @@ def test_create_dialog_errors_beside_fields_recent_repos_and_progress(
             recent = dialog.query_one("#recent", OptionList)
             await until(pilot, lambda: recent.option_count == 1, "recent repos")
             assert str(recent.get_option_at_index(0).prompt) == str(repo)
+            assert not dialog.query_one("#row-backend").display  # one backend: no choice
 
             # An API error lands under its field, and that field gets the focus.
             await pilot.press(*"/nowhere/at/all", "ctrl+s")
@@ -250,7 +256,7 @@ def test_archive_unarchive_access_mode_and_delete_with_confirmation(
                         "act archived")
             await pilot.press("u")
             await until(pilot, lambda: names(app) == [], "act to leave the archived list")
-            await pilot.press("f", "f", "f", "f")  # back to active
+            await pilot.press("f", "f", "f", "f", "f")  # back to active
             assert main(app).filter is Filter.ACTIVE
             await until(pilot, lambda: any(s["phase"] == "running" for s in main(app).shown()),
                         "act running again")
@@ -288,7 +294,7 @@ def test_attach_hands_over_the_terminal_and_starts_a_stopped_session(
             # Back in the list after the detach: keys work.
             await pilot.press("f")
             assert main(app).filter is Filter.ARCHIVED
-            await pilot.press("f", "f", "f", "f")
+            await pilot.press("f", "f", "f", "f", "f")
 
             await asyncio.to_thread(appliance.cli, "stop", "att")
             await until(pilot, lambda: main(app).shown()[0]["phase"] == "stopped", "stopped")
@@ -401,7 +407,7 @@ def test_never_freezes_when_the_api_is_down_or_stuck(tmp_path: Path, repo: Path,
                 await until(pilot, lambda: "disconnected" in screen_text(app), "disconnected")
                 await pilot.press("f")  # still answering keys
                 assert main(app).filter is Filter.ARCHIVED
-                await pilot.press("f", "f", "f", "f")
+                await pilot.press("f", "f", "f", "f", "f")
                 await asyncio.to_thread(appliance.start, "api", "reconciler")
                 await until(pilot, lambda: "● connected" in screen_text(app), "reconnected")
                 await asyncio.to_thread(
@@ -418,7 +424,7 @@ def test_never_freezes_when_the_api_is_down_or_stuck(tmp_path: Path, repo: Path,
                     assert main(app).filter is Filter.ARCHIVED
                 finally:
                     appliance.procs["api"].send_signal(signal.SIGCONT)
-                await pilot.press("f", "f", "f", "f", "m")
+                await pilot.press("f", "f", "f", "f", "f", "m")
                 await until(pilot, lambda: appliance.session("late")["access_mode"]
                             == "read-only", "the API back")
 

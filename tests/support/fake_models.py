@@ -13,7 +13,16 @@ It speaks the real wire formats, streamed as Server-Sent Events in chunked bodie
 * ``POST /v1/responses``: ``response.created``, ``response.output_item.added``,
   ``response.output_text.delta``, ``response.output_item.done``, ``response.completed``
   with the final text.
+* ``POST /v1beta/models/<model>:streamGenerateContent`` and ``:generateContent`` (Gemini):
+  ``candidates`` with ``parts``, streamed as ``data:`` events or as one JSON body. A request
+  whose contents hold no ``functionResponse`` yet and that offers tools gets a
+  ``functionCall`` of ``run_shell_command`` with :attr:`FakeModels.command`; the one
+  carrying its response gets :attr:`FakeModels.answer`; a request that asks for JSON (the
+  CLI's own routing and checks) gets a small JSON object.
+* A request whose system prompt asks for a session title (the appliance's own title call)
+  gets :attr:`FakeModels.title` as JSON text, streamed or not as it asked.
 * Anything else: 404 with a JSON error (the CLIs treat their optional start-up calls so).
+* With :attr:`FakeModels.refuse` set, every model request gets that status and a JSON error.
 
 Every request is recorded (method, path, headers, body) for the test to inspect. A threaded
 standard-library server, so sync tests and the benchmark can both drive it.
@@ -87,6 +96,27 @@ def message_events(content: list[dict[str, Any]], *, stop_reason: str,
     return out
 
 
+def gemini_chunk(parts: list[dict[str, Any]], usage: dict[str, int] | None = None,
+                 *, finish: bool = True) -> dict[str, Any]:
+    """One ``GenerateContentResponse`` holding ``parts``."""
+    u = usage or DEFAULT_USAGE
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
+    if finish:
+        candidate["finishReason"] = "STOP"
+    return {"candidates": [candidate], "modelVersion": "gemini-fake",
+            "usageMetadata": {"promptTokenCount": u["input"] + u["cache_read"],
+                              "cachedContentTokenCount": u["cache_read"],
+                              "candidatesTokenCount": u["output"],
+                              "totalTokenCount": u["input"] + u["cache_read"] + u["output"]}}
+
+
+def message_json(text: str, *, model: str = "claude-fake") -> dict[str, Any]:
+    """A whole (not streamed) Messages answer holding ``text``."""
+    return {"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
+            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+            "stop_sequence": None, "usage": {"input_tokens": 10, "output_tokens": 5}}
+
+
 def response_events(text: str, usage: dict[str, int] | None = None) -> list[bytes]:
     """The Responses stream for one assistant message holding ``text``."""
     u = usage or DEFAULT_USAGE
@@ -122,8 +152,16 @@ class FakeModels:
                  command: str = "echo tool-ran > /workspace/tool-output.txt") -> None:
         self.answer = answer
         self.command = command
+        #: What the appliance's title call gets back (the model's JSON, as text).
+        self.title = json.dumps({"title": "Fix the flaky login test",
+                                 "description": "Find why the login test fails now and "
+                                                "then, and make it pass every time.",
+                                 "name": "fix-flaky-login"})
         #: What every answer reports (input without cache, output, cache read and write).
         self.usage = dict(DEFAULT_USAGE)
+        #: When set, every model request is answered with this status and an error body in
+        #: the API's own format (a 401 for a missing key, a 529 when overloaded, ...).
+        self.refuse: int | None = None
         self.seen: list[Seen] = []
         self.first_model_request = threading.Event()
         self._lock = threading.Lock()
@@ -132,7 +170,8 @@ class FakeModels:
         self.ca.cert_pem.write_to_path(str(self.ca_path))
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.ca.issue_cert("127.0.0.1", "localhost", "api.anthropic.com",
-                           "api.openai.com").configure_cert(ctx)
+                           "api.openai.com",
+                           "generativelanguage.googleapis.com").configure_cert(ctx)
         handler = type("Handler", (_Handler,), {"fake": self})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
@@ -159,7 +198,17 @@ class FakeModels:
     def model_requests(self) -> list[Seen]:
         with self._lock:
             return [s for s in self.seen
-                    if s.method == "POST" and s.path in ("/v1/messages", "/v1/responses")]
+                    if s.method == "POST" and s.path in ("/v1/messages", "/v1/responses")
+                    and not is_title_call(s.json())]
+
+    def gemini_requests(self) -> list[Seen]:
+        with self._lock:
+            return [s for s in self.seen if s.method == "POST"
+                    and s.path.startswith("/v1beta/models/")]
+
+    def title_requests(self) -> list[Seen]:
+        with self._lock:
+            return [s for s in self.seen if s.method == "POST" and is_title_call(s.json())]
 
     def reset(self) -> None:
         with self._lock:
@@ -167,6 +216,28 @@ class FakeModels:
         self.first_model_request.clear()
 
     # --- answers --------------------------------------------------------------------
+    def gemini_reply(self, body: dict[str, Any]) -> dict[str, Any]:
+        config = body.get("generationConfig") or {}
+        if is_title_call(body):
+            return gemini_chunk([{"text": self.title}], self.usage)
+        if config.get("responseMimeType") == "application/json" or config.get(
+                "responseJsonSchema") or config.get("responseSchema"):
+            # The CLI's own side calls (model routing, next-speaker checks).
+            return gemini_chunk([{"text": json.dumps({
+                "reasoning": "fake", "complexity_reasoning": "fake", "complexity_score": 1,
+                "model_choice": "flash", "next_speaker": "user"})}], self.usage)
+        text = json.dumps(body.get("contents", []))
+        if '"functionResponse"' in text:
+            return gemini_chunk([{"text": self.answer}], self.usage)
+        if body.get("tools"):
+            return gemini_chunk([
+                {"text": "Let me run a command."},
+                {"functionCall": {"name": "run_shell_command",
+                                  "args": {"command": self.command,
+                                           "description": "Run the command"}}},
+            ], self.usage)
+        return gemini_chunk([{"text": "Fake title"}], self.usage)
+
     def messages_reply(self, body: dict[str, Any]) -> list[bytes]:
         text = json.dumps(body.get("messages", []))
         if '"tool_result"' in text:
@@ -180,6 +251,12 @@ class FakeModels:
             ], stop_reason="tool_use", usage=self.usage)
         return message_events([{"type": "text", "text": "Fake title"}], stop_reason="end_turn",
                               usage=self.usage)
+
+
+def is_title_call(body: Any) -> bool:
+    """Whether a model request is the appliance's title call (its system prompt says so)."""
+    return isinstance(body, dict) and "clauderon-title" in json.dumps(
+        [body.get("system"), body.get("instructions"), body.get("systemInstruction")])
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -227,7 +304,23 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         seen = self._read()
-        if seen.path == "/v1/messages":
+        refuse = self.fake.refuse
+        body = seen.json() if seen.body[:1] == b"{" else {}
+        if refuse is not None and seen.path in ("/v1/messages", "/v1/responses"):
+            self._json(refuse, {"type": "error", "error": {
+                "type": "authentication_error" if refuse == 401 else "api_error",
+                "message": f"refused with {refuse} by the fake"}})
+        elif is_title_call(body) and seen.path == "/v1/messages" and not body.get("stream"):
+            self._json(200, message_json(self.fake.title))
+        elif seen.path.startswith("/v1beta/models/") and seen.path.endswith(
+                ":streamGenerateContent"):
+            self.fake.first_model_request.set()
+            chunk = self.fake.gemini_reply(body)
+            self._stream([b"data: " + json.dumps(chunk).encode() + b"\r\n\r\n"])
+        elif seen.path.startswith("/v1beta/models/") and seen.path.endswith(":generateContent"):
+            self.fake.first_model_request.set()
+            self._json(200, self.fake.gemini_reply(body))
+        elif seen.path == "/v1/messages":
             self.fake.first_model_request.set()
             self._stream(self.fake.messages_reply(seen.json()))
         elif seen.path == "/v1/responses":

@@ -107,7 +107,9 @@ def _serve_in_thread(server: GitServer) -> tuple[threading.Thread, list[Any]]:
 @contextmanager
 def kube_appliance(tmp: Path, *, image: str, agents: bool, proxy_lines: str = "",
                    ca_bundle: str = "", kube_extra: str = "",
-                   env: dict[str, str] | None = None) -> Iterator[Kube]:
+                   env: dict[str, str] | None = None, host_view: bool = True) -> Iterator[Kube]:
+    """``host_view``: the appliance sees the volumes (``volume_root``); without it, files
+    and transcripts are read inside the pods."""
     ca = trustme.CA()
     git = GitServer(ca, tmp / "remote", GIT_TOKEN)
     bare = tmp / "remote" / "owner" / "repo.git"
@@ -155,9 +157,9 @@ def kube_appliance(tmp: Path, *, image: str, agents: bool, proxy_lines: str = ""
             "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "appliance",
                                                       "namespace": NAMESPACE}}]}))
         with (home / "config.toml").open("a") as f:
+            volumes = f'volume_root = "{state}/volumes/{NAMESPACE}"\n' if host_view else ""
             f.write(f'[kubernetes]\nkubeconfig = "{kubeconfig}"\nnamespace = "{NAMESPACE}"\n'
-                    f'proxy_address = "{gateway}"\nvolume_root = "{state}/volumes/{NAMESPACE}"\n'
-                    f"sync_seconds = 1\n{kube_extra}")
+                    f'proxy_address = "{gateway}"\n{volumes}sync_seconds = 1\n{kube_extra}')
         app.start("proxy")
         wait_for(app.settings.ca_cert_path.exists, what="the proxy's CA")
         app.start("api", "reconciler")

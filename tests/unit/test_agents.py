@@ -7,7 +7,6 @@ import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 
-from appliance import safefs
 from appliance.agents import claude_setup, codex_setup
 from appliance.agents.boot import boot_plan, check_argv, start_argv, write_argv
 from appliance.agents.hooks import (
@@ -19,6 +18,7 @@ from appliance.agents.hooks import (
 from appliance.agents.logs import Kind, claude_messages, codex_messages, parse_lines
 from appliance.agents.reader import LogFile, read_after
 from appliance.placeholders import placeholder_env
+from appliance.readers import host_tree
 from appliance.sessions import Agent, Session, SessionId
 
 
@@ -144,7 +144,7 @@ def test_read_after_walks_files_in_order_with_a_cursor(tmp_path: Path) -> None:
     logs = [LogFile(parts=("a.jsonl",), size=None), LogFile(parts=("b.jsonl",), size=None)]
 
     def read(cursor: int) -> tuple[list[str], int]:
-        with safefs.open_tree(tmp_path, label="home", absent="none") as tree:
+        with host_tree(tmp_path, label="home", absent="none") as tree:
             page = read_after(tree, Agent.CODEX, logs, cursor)
         return [m.text for m in page.messages], page.cursor
 

@@ -61,6 +61,17 @@ def test_each_finding_suggests_its_fix() -> None:
     assert failed_model["model"] is Verdict.WARN
 
 
+def test_the_proxys_judgement_of_the_model_calls_is_the_model_check() -> None:
+    from dataclasses import replace
+    failing = replace(session(), model_error="no credential for anthropic")
+    [model] = [c for c in report(failing, facts()).checks if c.name == "model"]
+    assert model.verdict is Verdict.WARN and "no credential for anthropic" in model.detail
+    # Stopped, it is history: the last request's answer is the check again.
+    stopped = replace(failing, phase=Phase.STOPPED)
+    assert {c.name: c.verdict for c in report(stopped, facts()).checks}["model"] \
+        is Verdict.OK
+
+
 def test_an_archived_session_has_no_container_and_that_is_fine() -> None:
     r = report(session(Phase.ARCHIVED), facts(workload=None, probe=None))
     assert verdicts(facts(workload=None, probe=None), Phase.ARCHIVED)["container"] is Verdict.OK

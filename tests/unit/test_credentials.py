@@ -358,18 +358,18 @@ def test_summary_lists_name_source_and_masked_value(world: World) -> None:
     world.env["NPM_TOKEN"] = "short"
     creds, _ = world.load()
     assert creds.summary() == [
-        {"name": "github_token", "source": "env", "masked": "ghp_…0123"},
+        {"name": "github_token", "source": "env", "masked": "ghp_…23"},
         {"name": "npm_token", "source": "env", "masked": "…"},
     ]
     assert creds.names() == ["github_token", "npm_token"]
     assert set(creds.names()) <= set(CREDENTIAL_NAMES)
 
 
-def test_masked_shows_at_most_eight_characters() -> None:
+def test_masked_shows_at_most_six_characters() -> None:
     for length in range(0, 64):
         value = "x" * length
         masked = Credential(name="n", value=value, source="env").masked()
-        assert masked.count("x") <= min(8, length * 2 // 5)
+        assert masked.count("x") <= min(6, length * 3 // 10)
 
 
 def test_replaced_builds_a_new_set() -> None:

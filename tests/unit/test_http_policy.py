@@ -117,6 +117,14 @@ def test_multipart_only_for_uploads() -> None:
     ("DELETE", "/api/sessions/x", False, Access.WRITE),
     ("GET", "/ws/events", True, Access.READ),
     ("GET", "/ws/console/x", True, Access.WRITE),
+    # Metrics live outside /api but are not the web UI's: a caller is needed, however the
+    # path is spelt.
+    ("GET", "/metrics", False, Access.READ),
+    ("HEAD", "/metrics", False, Access.READ),
+    ("GET", "//metrics", False, Access.READ),
+    ("GET", "/metrics/", False, Access.READ),
+    ("GET", "///metrics//x", False, Access.READ),
+    ("GET", "/metricsx", False, Access.OPEN),
 ])
 def test_classify(method: str, path: str, ws: bool, access: Access) -> None:
     assert classify(method, path, websocket=ws) is access

@@ -74,3 +74,47 @@ def test_session_detail_skips_empty_values() -> None:
     assert "name" in out and "flaky" in out
     assert "cpu" not in out
     assert "status-reason" in out
+
+
+def _wire(**changes: object) -> dict[str, object]:
+    from appliance import wire
+    from appliance.sessions import Session, SessionId
+    now = datetime.now(UTC)
+    base: dict[str, object] = dict(
+        id=SessionId("0b8f6a7e-0000-4000-8000-000000000009"), name="flaky",
+        repo_path="/src/app", worktree_path="/w/flaky", branch="clauderon/flaky",
+        base_ref="main", image="img", created_at=now, updated_at=now)
+    base.update(changes)
+    return wire.session_json(Session(**base))  # type: ignore[arg-type]
+
+
+def test_list_age_counts_from_creation_not_the_last_change() -> None:
+    from appliance.sessions import AgentStatus, Phase
+    now = datetime.now(UTC)
+    s = _wire(created_at=now - timedelta(days=3, hours=1), updated_at=now - timedelta(seconds=5),
+              archived_at=now - timedelta(hours=2), phase=Phase.RUNNING,
+              agent_status=AgentStatus.WORKING)
+    row = session_rows([s]).splitlines()[1].split()
+    assert row[-1] == "3d"
+
+
+def test_list_shows_a_failing_model_instead_of_working_and_says_why() -> None:
+    from appliance.sessions import AgentStatus, Phase
+    why = "the model API answered 401: check ANTHROPIC_API_KEY"
+    s = _wire(phase=Phase.RUNNING, agent_status=AgentStatus.WORKING, model_error=why)
+    lines = session_rows([s]).splitlines()
+    assert lines[1].split()[2] == "model-failing"
+    assert lines[2] == f"! flaky: {why}"
+    assert f"model-error    {why}" in session_detail(s) or why in session_detail(s)
+    fine = session_rows([_wire(phase=Phase.RUNNING, agent_status=AgentStatus.WORKING)])
+    assert fine.splitlines()[1].split()[2] == "working" and len(fine.splitlines()) == 2
+
+
+def test_age_counts_from_creation_not_the_last_change() -> None:
+    """A session made three days ago and touched a second ago is 3d old in `list`."""
+    now = datetime.now(UTC)
+    s = _session(created_at=(now - timedelta(days=3, minutes=5)).isoformat(),
+                 updated_at=now.isoformat())
+    header, row = session_rows([s]).splitlines()
+    assert header.split()[-1] == "AGE"
+    assert row.split()[-1] == "3d"

@@ -17,20 +17,22 @@ from appliance.sessions import (
     validate_name,
 )
 
-C, R, S, A, D, F = (Phase.CREATING, Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED,
-                    Phase.DELETING, Phase.FAILED)
+C, R, S, A, D, F, K = (Phase.CREATING, Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED,
+                       Phase.DELETING, Phase.FAILED, Phase.COMPLETED)
 
 #: The legal phase changes, written out by hand from the lifecycle in DESIGN.md:
 #:   creating -> running <-> stopped; running | stopped -> archived -> running;
 #:   any -> deleting; any -> failed; failed -> creating (retry); running | stopped ->
-#:   creating (a person's recreate). Staying put is always legal.
+#:   creating (a person's recreate); a print session's agent done: creating | running |
+#:   stopped | archived -> completed -> archived | deleting. Staying put is always legal.
 EXPECTED: dict[Phase, set[Phase]] = {
-    C: {C, R, S, D, F},
-    R: {R, S, A, D, F, C},
-    S: {S, R, A, D, F, C},
-    A: {A, R, S, D, F},
+    C: {C, R, S, D, F, K},
+    R: {R, S, A, D, F, C, K},
+    S: {S, R, A, D, F, C, K},
+    A: {A, R, S, D, F, K},
     D: {D, F},
     F: {F, C, D},
+    K: {K, A, D},
 }
 
 
@@ -57,6 +59,8 @@ def test_transition_matrix(old: Phase, new: Phase) -> None:
     (F, R), (F, S), (F, A),           # a failed one is retried (creating) or deleted
     (C, A),                           # nothing to archive yet
     (A, C),                           # creating: a retry, or a recreate of a live one
+    (K, R), (K, S), (K, C), (K, F),   # a completed session never runs again as itself
+    (D, K), (F, K),                   # nor is anything but a live one completed
 ])
 def test_sample_of_forbidden_transitions(old: Phase, new: Phase) -> None:
     with pytest.raises(Conflict):

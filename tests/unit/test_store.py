@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import stat
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -21,6 +23,7 @@ from appliance.sessions import (
     new_session_id,
 )
 from appliance.store import BUSY_TIMEOUT_MS, MIGRATIONS, AsyncStore, Store
+from appliance.wire import ListFilter
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -136,6 +139,51 @@ def test_list_sessions_oldest_first(store: Store) -> None:
     b = store.insert_session(make_session("b", created=T0 + timedelta(seconds=1)))
     a = store.insert_session(make_session("a", created=T0))
     assert [s.id for s in store.list_sessions()] == [a.id, b.id]
+
+
+def test_list_views_oldest_first_from_the_index_with_every_filter(store: Store) -> None:
+    """The list walks the ``created_at`` index (no sort of every row and its view), and the
+    filters see each row's phase and status: an archived row shows only under ``all``."""
+    store.insert_session(make_session("second", created=T0 + timedelta(minutes=1),
+                                      phase=Phase.ARCHIVED))
+    store.insert_session(make_session("first", created=T0))
+
+    def names(chosen: ListFilter | Literal["unarchived"] | None) -> list[str]:
+        return [json.loads(v)["name"] for v in store.list_views(chosen)]
+
+    assert names(None) == ["first", "second"]
+    assert names("unarchived") == ["first"]
+    assert names(ListFilter.ARCHIVED) == ["second"]
+    with store.reading() as conn:
+        plan = " ".join(str(r[-1]) for r in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT view, phase, agent_status FROM sessions "
+            "ORDER BY created_at"))
+    assert "sessions_created" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_a_list_sees_every_write_of_another_connection(store: Store, db_path: Path) -> None:
+    """The list is kept between reads while the journal stands still; another process's
+    insert, update or delete (each with its event) shows on the next list, under every
+    filter."""
+    other = Store.open(db_path)
+    try:
+        def names(chosen: ListFilter | Literal["unarchived"] | None = "unarchived"
+                  ) -> list[str]:
+            return [json.loads(v)["name"] for v in store.list_views(chosen)]
+
+        assert names() == []
+        a = other.insert_session(make_session("a", created=T0))
+        assert names() == ["a"] and names() == ["a"]
+        other.update_session(a.id, phase=Phase.RUNNING)
+        assert [json.loads(v)["phase"] for v in store.list_views()] == ["running"]
+        other.insert_session(make_session("b", created=T0 + timedelta(seconds=1),
+                                          phase=Phase.ARCHIVED))
+        assert names() == ["a"] and names(None) == ["a", "b"]
+        assert names(ListFilter.ARCHIVED) == ["b"] and names() == ["a"]
+        other.delete_session(a.id)
+        assert names() == [] and names(None) == ["b"]
+    finally:
+        other.close()
 
 
 def test_update_checks_transitions(store: Store) -> None:

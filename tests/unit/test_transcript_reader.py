@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from appliance.agents.logs import (
 )
 from appliance.agents.reader import read_transcript
 from appliance.errors import Conflict
+from appliance.readers import Tree, host_tree
 from appliance.sessions import Agent, Session, SessionId
 
 SID = SessionId("0b9f6a43-1111-2222-3333-444455556666")
@@ -33,6 +37,10 @@ def session(agent: Agent) -> Session:
     now = datetime.now(UTC)
     return Session(id=SID, name="s", repo_path="/r", worktree_path="/w", branch="clauderon/s",
                    base_ref="main", image="img", agent=agent, created_at=now, updated_at=now)
+
+
+def on_host(home: Path) -> Callable[[], AbstractContextManager[Tree]]:
+    return partial(host_tree, home, label="the agent's home", absent="no home")
 
 
 def line(text: str, kind: str = "user") -> bytes:
@@ -62,7 +70,7 @@ def log(home: Path) -> Path:
 
 
 def texts(home: Path, cursor: int = 0, agent: Agent = Agent.CLAUDE) -> tuple[list[str], int]:
-    page = read_transcript(home, session(agent), cursor)
+    page = read_transcript(on_host(home), session(agent), cursor)
     return [m.text for m in page.messages], page.cursor
 
 
@@ -139,6 +147,15 @@ LINES = {
          "payload": block("message", "function_call", "custom_tool_call", "local_shell_call",
                           "function_call_output", "custom_tool_call_output")},
         optional={"timestamp": JSON}),
+    Agent.GEMINI: st.fixed_dictionaries(
+        {"type": st.sampled_from(["user", "gemini"])},
+        optional={"content": JSON | st.lists(st.fixed_dictionaries({}, optional={
+            "text": JSON, "functionResponse": JSON | st.fixed_dictionaries(
+                {}, optional={"id": JSON, "response": JSON})}), max_size=3),
+            "toolCalls": JSON | st.lists(st.fixed_dictionaries(
+                {}, optional={"name": JSON, "id": JSON, "args": JSON}), max_size=3),
+            "timestamp": JSON}),
+    Agent.CUSTOM: st.fixed_dictionaries({}, optional={"text": JSON}),
 }
 
 
@@ -187,18 +204,18 @@ def test_a_symlink_anywhere_on_the_way_is_refused_never_followed(
         (target / rest / log.name).write_bytes(line("CANARY"))
         os.symlink(target, home / swap)
     with pytest.raises(Conflict) as info:
-        read_transcript(home, session(Agent.CLAUDE), 0)
+        read_transcript(on_host(home), session(Agent.CLAUDE), 0)
     assert "symlink" in info.value.message and "CANARY" not in info.value.message
 
 
 def test_a_fifo_a_socket_and_a_folder_are_refused(log: Path) -> None:
     os.mkfifo(log)
     with pytest.raises(Conflict, match="not a regular file"):
-        read_transcript(log.parents[3], session(Agent.CLAUDE), 0)
+        read_transcript(on_host(log.parents[3]), session(Agent.CLAUDE), 0)
     log.unlink()
     log.mkdir()
     with pytest.raises(Conflict, match="folder"):
-        read_transcript(log.parents[3], session(Agent.CLAUDE), 0)
+        read_transcript(on_host(log.parents[3]), session(Agent.CLAUDE), 0)
 
 
 def test_a_line_longer_than_one_answer_is_passed_over(home: Path, log: Path) -> None:
@@ -260,8 +277,8 @@ def test_codex_folders_with_too_much_in_them_are_refused(home: Path) -> None:
     for i in range(1, reader.MAX_FILES + 1):
         os.link(day / "rollout-0.jsonl", day / f"rollout-{i}.jsonl")
     with pytest.raises(Conflict, match=f"at most {reader.MAX_FILES}"):
-        read_transcript(home, session(Agent.CODEX), 0)
+        read_transcript(on_host(home), session(Agent.CODEX), 0)
     for i in range(reader.MAX_ENTRIES):
         os.close(os.open(day / f"junk-{i}", os.O_CREAT | os.O_WRONLY, 0o644))
     with pytest.raises(Conflict, match=f"more than {reader.MAX_ENTRIES} entries"):
-        read_transcript(home, session(Agent.CODEX), 0)
+        read_transcript(on_host(home), session(Agent.CODEX), 0)

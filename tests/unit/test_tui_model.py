@@ -104,7 +104,7 @@ def test_visible_is_newest_first_and_stable() -> None:
 
 def test_row_and_age() -> None:
     assert row(session("x", agent_status="waiting_input"), NOW) == \
-        ("x", "running", "waiting-input", "claude", "clauderon/x", "5m")
+        ("x", "running", "waiting-input", "claude", "docker", "clauderon/x", "5m")
     assert row(session("y", phase="creating", status_reason="boom", backend_id=None),
                NOW)[1] == "creating!"
 

@@ -14,28 +14,30 @@ from appliance.sessions import Desired, Phase, Rebuild, Session, SessionId
 from appliance.verbs import Verb
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-C, R, S, A, D, F = (Phase.CREATING, Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED,
-                    Phase.DELETING, Phase.FAILED)
+C, R, S, A, D, F, K = (Phase.CREATING, Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED,
+                       Phase.DELETING, Phase.FAILED, Phase.COMPLETED)
 
 #: verb -> the phases that allow it. The one place a reader checks the API's behaviour.
 TABLE: dict[Verb, set[Phase]] = {
-    Verb.ARCHIVE: {R, S, A},
+    Verb.ARCHIVE: {R, S, A, K},
     Verb.UNARCHIVE: {A},
     Verb.START: {C, R, S},
     Verb.STOP: {R, S},
     Verb.RETRY: {F},
-    Verb.DELETE: {C, R, S, A, D, F},
-    Verb.ACCESS_MODE: {C, R, S, A, F},
+    Verb.DELETE: {C, R, S, A, D, F, K},
+    Verb.ACCESS_MODE: {C, R, S, A, F, K},
     Verb.MESSAGE: {R},
     Verb.ATTACH: {R, S},
     Verb.CONSOLE: {R},
     Verb.INTERRUPT: {R},
-    Verb.PUSH: {R, S, A},
-    Verb.MERGE: {C, R, S, A, F},
+    Verb.PUSH: {R, S, A, K},
+    Verb.MERGE: {C, R, S, A, F, K},
     Verb.RESTART_AGENT: {R},
     Verb.RECREATE: {R, S, F},
     Verb.RECREATE_FRESH: {R, S, F},
     Verb.UPDATE_IMAGE: {R, S, F},
+    Verb.EDIT: {C, R, S, A, F, K},
+    Verb.RETITLE: {C, R, S, A, F, K},
 }
 OPEN = PullStatus(repo="o/r", branch="clauderon/flaky", number=7, state=PullState.OPEN)
 

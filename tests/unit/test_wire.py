@@ -95,15 +95,34 @@ def test_filters_are_defined_once() -> None:
         assert wire.shown_under(None, phase, status)
 
 
+def test_a_failing_model_shows_instead_of_the_hooks_status_while_running() -> None:
+    why = "the model API answered 401: check ANTHROPIC_API_KEY"
+    working = wire.session_json(session(phase=Phase.RUNNING, agent_status=AgentStatus.WORKING,
+                                        model_error=why))
+    assert working["agent_state"] == "model_failing"
+    assert working["model_error"] == why
+    assert working["agent_status"] == "working"  # what the hooks said stays readable
+    assert working["filters"] == ["active", "waiting"]  # it waits for a person to fix it
+    assert wire.shown_under(wire.ListFilter.WAITING, Phase.RUNNING, AgentStatus.WORKING, why)
+    fine = wire.session_json(session(phase=Phase.RUNNING, agent_status=AgentStatus.WORKING))
+    assert fine["agent_state"] == "working" and fine["model_error"] is None
+    assert fine["filters"] == ["active"]
+    # A stopped session's last model error is history, not its state.
+    stopped = wire.session_json(session(phase=Phase.STOPPED, model_error=why))
+    assert stopped["agent_state"] == "unknown"
+    assert "waiting" not in stopped["filters"]
+
+
 def test_actions_are_the_verbs_allowed_now() -> None:
     running = wire.session_json(session(phase=Phase.RUNNING, backend_id="c1"))
     # start is accepted on a running session (a no-op) but not offered.
     assert running["actions"] == ["archive", "stop", "delete", "access-mode", "message",
                                   "attach", "console", "interrupt", "push", "restart-agent",
-                                  "recreate", "recreate-fresh", "update-image"]
+                                  "recreate", "recreate-fresh", "update-image", "edit",
+                                  "retitle"]
     failed = wire.session_json(session(phase=Phase.FAILED))
     assert failed["actions"] == ["retry", "delete", "access-mode", "recreate",
-                                 "recreate-fresh", "update-image"]
+                                 "recreate-fresh", "update-image", "edit", "retitle"]
     no_container = wire.session_json(session(phase=Phase.RUNNING))
     assert "message" not in no_container["actions"] and "attach" not in no_container["actions"]
     assert verbs.refusal(verbs.Verb.MESSAGE, session(phase=Phase.STOPPED, backend_id="c1")) \

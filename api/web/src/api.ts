@@ -16,10 +16,15 @@ export type CreateSession = Schemas["CreateSession"];
 export type Message = Schemas["Message"];
 export type Phase = Session["phase"];
 export type AgentStatus = Session["agent_status"];
+/** The agent's status as every UI shows it: its hooks' word, or model_failing while the
+ * proxy sees its model requests fail (`model_error` says why). */
+export type AgentState = Session["agent_state"];
 export type AccessMode = Session["access_mode"];
+/** Where a session runs (the create request's enum; `Session.backend` is its value). */
+export type BackendKind = NonNullable<CreateSession["backend"]>;
 /** The agents a session can run (the create request's enum; `Session.agent` is its value). */
 export type Agent = NonNullable<CreateSession["agent"]>;
-/** A list filter that shows a session (the API's `filters`: active, waiting, failed, archived). */
+/** A list filter that shows a session (the API's `filters`). */
 export type ListFilter = Session["filters"][number];
 /** What can be done to a session now (the API's `actions`). */
 export type Verb = Session["actions"][number];
@@ -36,11 +41,15 @@ export function offered(s: Session, verb: Verb): boolean {
   return s.actions.includes(verb) && ASKS[verb] !== s.desired;
 }
 
+/** One item of a session's timeline, and a page of them (oldest first). */
+export type TimelineItem = Schemas["TimelineItem"];
+export type TimelinePage = Schemas["TimelinePage"];
 export type Pull = Schemas["Pull"];
-export type Health = Schemas["Health"];
+/** A session's health: each part checked, and the recovery actions. */
+export type SessionHealth = Schemas["Health"];
 export type MergeMethod = "squash" | "merge" | "rebase";
 /** The recovery verbs, each with what it loses (the health answer's `actions`). */
-export type Recovery = Health["actions"][number]["verb"];
+export type Recovery = SessionHealth["actions"][number]["verb"];
 const RECOVERY_ROUTE: Record<string, RouteName> = {
   "restart-agent": "restartAgent", recreate: "recreate", "recreate-fresh": "recreateFresh",
   "update-image": "updateImage",
@@ -84,6 +93,10 @@ export interface AuditLine { ts: string; id: string; method: string; host: strin
   bytes_in: number; bytes_out: number; error: string | null }
 export interface TranscriptPage { agent: string; messages: Message[]; cursor: string }
 export interface RecentRepo { repo_path: string; subdirectory: string; last_used: string }
+/** One backend in `/api/health` (signed in): where it is and whether it answers. */
+export interface BackendHealth { url: string; reachable: boolean; error?: string }
+export interface Health { status: "ok" | "degraded"; version: string;
+  backends?: Partial<Record<BackendKind, BackendHealth>> }
 export interface RepoCheck { ok: boolean; root?: string; subdirectory?: string; branch?: string;
   error?: string }
 
@@ -130,7 +143,7 @@ export function wsUrl(name: RouteName, params: { ref?: string } = {}, query: Que
 }
 
 async function call<T>(name: RouteName, opts: { ref?: string; query?: Query; body?: unknown;
-  form?: FormData; signal?: AbortSignal } = {}): Promise<T> {
+  form?: FormData; signal?: AbortSignal; accept?: number[] } = {}): Promise<T> {
   const [method] = routes[name] as [string, string];
   const headers: Record<string, string> = { Accept: "application/json" };
   const init: RequestInit = { method, headers };
@@ -152,7 +165,7 @@ async function call<T>(name: RouteName, opts: { ref?: string; query?: Query; bod
   const text = await res.text();
   let body: unknown;
   try { body = text ? JSON.parse(text) : null; } catch { body = null; }
-  if (!res.ok) {
+  if (!res.ok && !opts.accept?.includes(res.status)) {
     const b = (body ?? {}) as { error?: string; code?: string; field?: string };
     if (res.status === 401 && !name.startsWith("redeem") && !name.startsWith("login")) {
       dispatchEvent(new Event(SIGNED_OUT));
@@ -176,6 +189,9 @@ export const api = {
   start: (ref: string) => call<{ session: Session }>("start", { ref }),
   stop: (ref: string) => call<{ session: Session }>("stop", { ref }),
   retry: (ref: string) => call<{ session: Session }>("retry", { ref }),
+  editSession: (ref: string, body: { title?: string; description?: string }) =>
+    call<{ session: Session }>("editSession", { ref, body }).then(r => r.session),
+  retitle: (ref: string) => call<{ session: Session }>("retitle", { ref }).then(r => r.session),
   setAccessMode: (ref: string, access_mode: AccessMode) =>
     call<{ session: Session }>("accessMode", { ref, body: { access_mode } }).then(r => r.session),
   sessionEvents: (ref: string) =>
@@ -191,6 +207,8 @@ export const api = {
   audit: (ref: string, limit = 50) =>
     call<{ lines: AuditLine[] }>("audit", { ref, query: { limit } }).then(r => r.lines),
   recentRepos: () => call<{ repos: RecentRepo[] }>("recentRepos").then(r => r.repos),
+  /** The appliance's health; 503 (a backend down) still answers with the details. */
+  health: () => call<Health>("health", { accept: [503] }),
   checkRepo: (path: string, signal?: AbortSignal) =>
     call<RepoCheck>("checkRepo", signal ? { query: { path }, signal } : { query: { path } }),
   transcript: (ref: string, after: string | undefined) =>
@@ -204,7 +222,7 @@ export const api = {
   merge: (ref: string, method: MergeMethod, delete_branch: boolean, head_sha: string | null) =>
     call<{ session: Session; commit: string }>("merge", { ref, body: {
       method, delete_branch, ...(head_sha ? { head_sha } : {}) } }).then(r => r.session),
-  health: (ref: string) => call<Health>("sessionHealth", { ref }),
+  sessionHealth: (ref: string) => call<SessionHealth>("sessionHealth", { ref }),
   interrupt: (ref: string) =>
     call<{ session: Session }>("interrupt", { ref, body: {} }).then(r => r.session),
   recover: (ref: string, verb: string) => {
@@ -212,6 +230,10 @@ export const api = {
     if (!route) return Promise.reject(new Error(`unknown recovery ${verb}`));
     return call<{ session: Session }>(route, { ref, body: {} }).then(r => r.session);
   },
+  /** The credentials the proxy loaded (masked) and which agents can work with them. */
+  credentials: () => call<Schemas["Credentials"]>("credentials"),
+  timeline: (ref: string, before?: string, limit = 50) =>
+    call<TimelinePage>("timeline", { ref, query: { before, limit } }),
   // The proxy's controls: usage, budgets, egress, alerts.
   usage: (days = 14) => call<{ days: { day: string; total: Usage; sessions: Usage[] }[];
     total: Usage }>("usage", { query: { days } }),

@@ -150,7 +150,8 @@ let
   # --- Python: one interpreter, its package set and buildPythonApplication ---
   pythonPackageNames = [
     "trio" "hypercorn" "quart-trio" "docker" "kubernetes" "trustme" "cryptography" "sh" "tomli"
-    "supervisor" "h11" "httpx" "httpcore" "anyio" "wsproto" "textual" "webauthn" "setuptools"
+    "supervisor" "h11" "httpx" "httpcore" "anyio" "wsproto" "textual" "webauthn" "prometheus-client"
+    "setuptools"
     "pytest" "pytest-trio" "hypothesis" "mypy" "ruff" "trio-websocket" "playwright" "jsonschema"
     "schemathesis"
   ];

@@ -35,7 +35,7 @@ ALL = Creds(
     anthropic_oauth_token="OAUTH", anthropic_api_key="APIKEY", openai_api_key="OPENAI",
     github_token="GH", npm_token="NPM", docker_token="DOCKER", sentry_auth_token="SENTRY",
     pagerduty_token="PD", codex_access_token="ACCESS", codex_account_id="ACCT",
-    grafana_api_key="GRAFANA",
+    grafana_api_key="GRAFANA", gemini_api_key="GEMINI",
 )
 RW = SessionAuth(session_id="s1", name="one", access_mode=AccessMode.READ_WRITE,
                  proxy_token_hash=hash_token("tok"))
@@ -90,6 +90,8 @@ PLAYBOOK = [
      "sentry_auth_token"),
     ("GET", "api.pagerduty.com", [], {b"authorization": b"Token token=PD"}, "injected",
      "pagerduty_token"),
+    ("POST", "generativelanguage.googleapis.com", [(b"x-goog-api-key", b"placeholder")],
+     {b"x-goog-api-key": b"GEMINI"}, "injected", "gemini_api_key"),
     ("GET", "example.org", [(b"authorization", b"Bearer mine")],
      {b"authorization": b"Bearer mine"}, "passed", None),
 ]
@@ -150,6 +152,30 @@ def test_read_only_blocks_writes_to_other_hosts(method: str) -> None:
 ])
 def test_read_only_allows_reads_and_model_apis(method: str, host: str) -> None:
     assert isinstance(run(method, host, [], session=RO), Forward)
+
+
+def test_the_appliances_own_identity_writes_only_what_the_owner_rules_judge() -> None:
+    """One identity for titles and for pushes and pull requests: a model API takes its
+    POST, a push and a GitHub API write reach the owner rules (``gitguard``), and every
+    other write is refused as read-only; a read-only session gets none of that."""
+    from proxy.directory import appliance_identity
+
+    own = appliance_identity(b"k" * 32)
+    assert isinstance(run("POST", "api.anthropic.com", [], session=own), Forward)
+    assert isinstance(run("POST", "github.com", [], session=own,
+                          path="/o/r.git/git-receive-pack"), Forward)
+    assert isinstance(run("PUT", "api.github.com", [], session=own,
+                          path="/repos/o/r/pulls/1/merge"), Forward)
+    for method, host, path in (("POST", "example.org", "/"),
+                               ("POST", "github.com", "/o/r.git/info/lfs/objects/batch"),
+                               ("DELETE", "uploads.github.com", "/x")):
+        refused = run(method, host, [], session=own, path=path)
+        assert isinstance(refused, Respond) and refused.status == 403, (method, host)
+    # A read-only session is refused the very push and merge the appliance may attempt.
+    assert isinstance(run("POST", "github.com", [], session=RO,
+                          path="/o/r.git/git-receive-pack"), Respond)
+    assert isinstance(run("PUT", "api.github.com", [], session=RO,
+                          path="/repos/o/r/pulls/1/merge"), Respond)
 
 
 def test_rules_from_config_win_and_wildcards_skip_the_apex() -> None:
@@ -295,3 +321,16 @@ def test_plain_http_host_must_match_the_url() -> None:
     bad = decide_request(method="GET", target=where, headers=[(b"host", b"api.github.com")],
                          session=RW, config=ProxyConfig(), creds=ALL)
     assert isinstance(bad, Respond) and bad.status == 421
+
+
+def test_the_gemini_key_goes_to_its_own_host_only() -> None:
+    # A hostile agent sends Gemini's header to another host, or under a look-alike name.
+    for host in ("api.anthropic.com", "generativelanguage.googleapis.com.evil.example",
+                 "evil.example"):
+        verdict = run("POST", host, [(b"x-goog-api-key", b"placeholder")])
+        assert isinstance(verdict, Forward)
+        assert b"GEMINI" not in b"".join(v for _, v in verdict.headers), host
+    # Its own host, read-only: a model API, so the request still goes (with the key).
+    verdict = run("POST", "generativelanguage.googleapis.com",
+                  [(b"x-goog-api-key", b"placeholder")], session=RO)
+    assert isinstance(verdict, Forward) and sent(verdict)[b"x-goog-api-key"] == b"GEMINI"

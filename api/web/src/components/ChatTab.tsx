@@ -137,7 +137,8 @@ export function ChatTab({ s }: { s: Session }) {
     </section>;
   }
   const results = resultsById(msgs);
-  const waiting = s.filters.includes("waiting");
+  // A failing model also waits for a person; the page says so above the tabs.
+  const waiting = s.filters.includes("waiting") && s.agent_state !== "model_failing";
   return <section class="chat">
     <div class="messages" onScroll={e => {
       const el = e.currentTarget;
@@ -154,7 +155,7 @@ export function ChatTab({ s }: { s: Session }) {
         if (!hasCall(msgs, m)) return <pre key={key} class="code small result">{m.text}</pre>;
         return null;
       })}
-      {s.agent_status === "working" && <p class="typing" aria-live="polite"><i /><i /><i /> working</p>}
+      {s.agent_state === "working" && <p class="typing" aria-live="polite"><i /><i /><i /> working</p>}
       {waiting && <p class="banner warn">{s.agent_status === "waiting_approval"
         ? "The agent is waiting for approval: answer it in the Terminal tab." : "The agent is waiting for you."}</p>}
       <div ref={endRef} />

@@ -1,8 +1,8 @@
 // The create form: repo picker validated as you type, agent settings, prompt with images,
 // the API's errors beside their field, then the creation's progress steps live.
 import { useEffect, useRef, useState } from "preact/hooks";
-import { api, ApiError, type AccessMode, type Agent, type CreateSession, type RecentRepo,
-  type RepoCheck, type Session } from "../api";
+import { api, ApiError, type AccessMode, type Agent, type BackendHealth, type BackendKind,
+  type CreateSession, type RecentRepo, type RepoCheck, type Session } from "../api";
 import { ago } from "../format";
 import { live, useLive } from "../live";
 import { navigate } from "../router";
@@ -11,14 +11,25 @@ import { Attachments } from "./Attachments";
 type Errors = Partial<Record<string, string>>;
 
 const NAME_RE = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
-const STEPS = [
-  { id: "accepted", label: "Accepted" },
-  { id: "worktree", label: "Worktree" },
-  { id: "container", label: "Container" },
-  { id: "start", label: "Start" },
-  { id: "running", label: "Running" },
-];
-const MODELS: Record<Agent, string> = { claude: "e.g. opus, sonnet", codex: "e.g. gpt-5-codex" };
+const STEPS: Record<BackendKind, { id: string; label: string }[]> = {
+  docker: [
+    { id: "accepted", label: "Accepted" },
+    { id: "worktree", label: "Worktree" },
+    { id: "container", label: "Container" },
+    { id: "start", label: "Start" },
+    { id: "running", label: "Running" },
+  ],
+  kubernetes: [
+    { id: "accepted", label: "Accepted" },
+    { id: "volume", label: "Volume" },
+    { id: "pod", label: "Pod" },
+    { id: "clone", label: "Clone" },
+    { id: "running", label: "Running" },
+  ],
+};
+const BACKENDS: Record<BackendKind, string> = { docker: "Docker", kubernetes: "Kubernetes" };
+const MODELS: Record<Agent, string> = { claude: "e.g. opus, sonnet", codex: "e.g. gpt-5-codex",
+  gemini: "e.g. gemini-2.5-pro", custom: "passed as {model}" };
 
 function Field({ label, id, error, hint, children }: { label: string; id: string;
   error?: string | undefined; hint?: string | preact.ComponentChildren;
@@ -54,15 +65,35 @@ function RepoField({ value, onChange, error, check }: { value: string; onChange:
   </Field>;
 }
 
+/** Where the session runs: shown only when the appliance has more than one backend (the
+ * signed-in health report lists them). A backend that does not answer says so beside it. */
+function BackendField({ value, onChange, backends, error }: { value: BackendKind;
+  onChange: (v: BackendKind) => void; backends: Partial<Record<BackendKind, BackendHealth>>;
+  error?: string | undefined }) {
+  const kinds = (Object.keys(BACKENDS) as BackendKind[]).filter(k => k in backends);
+  const state = backends[value];
+  const down = state && !state.reachable
+    ? `${BACKENDS[value]} is not reachable${state.error ? `: ${state.error}` : ""}` : undefined;
+  return <Field label="Backend" id="backend" error={error ?? down}
+    hint={value === "kubernetes" ? "A pod in the cluster; it clones the repository's remote."
+      : "A container on this machine's engine."}>
+    <select id="backend" value={value} aria-invalid={error ?? down ? "true" : undefined}
+      onChange={e => onChange(e.currentTarget.value as BackendKind)}>
+      {kinds.map(k => <option value={k}>{BACKENDS[k]}</option>)}
+    </select>
+  </Field>;
+}
+
 /** The creation's steps. ``autoOpen``: go to the session once it runs (false while its
  * images upload, and after one was refused, so the person reads why). */
 function Progress({ session, onRetry, autoOpen }: { session: Session; onRetry: () => void;
   autoOpen: boolean }) {
   const store = useLive();
   const s = store.sessions.get(session.id) ?? session;
+  const steps = STEPS[s.backend];
   const seen = new Set((store.progress.get(s.id) ?? []).map(p => p.step));
   seen.add("accepted");
-  if (s.phase === "running" || s.phase === "stopped") STEPS.forEach(x => seen.add(x.id));
+  if (s.phase === "running" || s.phase === "stopped") steps.forEach(x => seen.add(x.id));
   const last = [...(store.progress.get(s.id) ?? [])].pop();
   useEffect(() => {
     if (s.phase === "running" && autoOpen) {
@@ -72,10 +103,13 @@ function Progress({ session, onRetry, autoOpen }: { session: Session; onRetry: (
     return undefined;
   }, [s.phase, s.name, autoOpen]);
   const failed = s.phase === "failed";
-  const current = STEPS.findIndex(x => !seen.has(x.id));
+  // A later step implies the earlier ones (a pod the scheduler placed at once skips "pod").
+  const reached = Math.max(...steps.map((x, i) => seen.has(x.id) ? i : -1));
+  steps.forEach((x, i) => { if (i < reached) seen.add(x.id); });
+  const current = steps.findIndex(x => !seen.has(x.id));
   return <section class="progress-card card" data-testid="create-progress" aria-live="polite">
     <h2>{failed ? "Creation failed" : s.phase === "running" ? "Running" : "Creating"} <code>{s.name}</code></h2>
-    <ol class="stepper">{STEPS.map((x, i) => <li class={seen.has(x.id) ? "done"
+    <ol class="stepper">{steps.map((x, i) => <li class={seen.has(x.id) ? "done"
       : i === current && !failed ? "active" : failed && i === current ? "failed" : ""}
       data-step={x.id}><span class="bullet" />{x.label}</li>)}</ol>
     {!failed && last && s.phase === "creating" && <p class="muted">{last.message}…</p>}
@@ -92,13 +126,28 @@ export function CreateForm() {
   const [check, setCheck] = useState<RepoCheck | null>(null);
   const [name, setName] = useState("");
   const [agent, setAgent] = useState<Agent>("claude");
+  // What to set when the agent's model credential is missing (the API's credentials doctor).
+  const [missing, setMissing] = useState<Partial<Record<Agent, string>>>({});
+  useEffect(() => {
+    api.credentials().then(r => setMissing(Object.fromEntries(
+      r.agents.filter(a => !a.ready).map(a => [a.agent, a.hint ?? "no model credential"]))))
+      .catch(() => setMissing({}));
+  }, []);
   const [model, setModel] = useState("");
   const [image, setImage] = useState("");
   const [cpu, setCpu] = useState("");
   const [memory, setMemory] = useState("");
   const [access, setAccess] = useState<AccessMode>("read-write");
+  const [backend, setBackend] = useState<BackendKind>("docker");
+  const [backends, setBackends] = useState<Partial<Record<BackendKind, BackendHealth>>>({});
   const [bypass, setBypass] = useState(false);
   const [prompt, setPrompt] = useState("");
+  const [customAgent, setCustomAgent] = useState("");
+  /** "" : the appliance's default ([agents] plan_mode in config.toml). */
+  const [plan, setPlan] = useState<"" | "plan" | "act">("");
+  const [printMode, setPrintMode] = useState(false);
+  const [title, setTitle] = useState("");
+  const [description, setDescription] = useState("");
   const [files, setFiles] = useState<File[]>([]);
   const [errors, setErrors] = useState<Errors>({});
   const [busy, setBusy] = useState(false);
@@ -109,6 +158,10 @@ export function CreateForm() {
   const form = useRef<HTMLFormElement>(null);
 
   useEffect(() => { document.getElementById("repo_path")?.focus(); }, []);
+  useEffect(() => {  // which backends this appliance has (the field shows when there is a choice)
+    api.health().then(h => setBackends(h.backends ?? {})).catch(() => setBackends({}));
+  }, []);
+  const choosing = Object.keys(backends).length > 1;
   useEffect(() => {  // validate the repo path as it is typed (debounced, latest wins)
     setErrors(e => ({ ...e, repo_path: undefined }));
     if (!repo.trim()) { setCheck(null); return undefined; }
@@ -128,6 +181,12 @@ export function CreateForm() {
     const body: CreateSession = { repo_path: repo.trim(), agent, access_mode: access,
       skip_permissions: bypass };
     if (name) body.name = name;
+    if (choosing) body.backend = backend;
+    if (agent === "custom") body.custom_agent = customAgent.trim();
+    if (plan) body.plan_mode = plan === "plan";
+    if (printMode) body.print_mode = true;
+    if (title.trim()) body.title = title.trim();
+    if (description.trim()) body.description = description.trim();
     if (model.trim()) body.model = model.trim();
     if (image.trim()) body.image = image.trim();
     if (cpu.trim()) body.cpu = cpu.trim();
@@ -161,7 +220,8 @@ export function CreateForm() {
     } catch (err) {
       if (err instanceof ApiError) {
         const known = ["repo_path", "name", "agent", "model", "image", "cpu", "memory",
-          "access_mode", "prompt", "skip_permissions"];
+          "access_mode", "prompt", "skip_permissions", "custom_agent", "plan_mode", "print_mode",
+          "title", "description", ...(choosing ? ["backend"] : [])];
         const field = err.field && known.includes(err.field) ? err.field : "form";
         setErrors({ [field]: err.message });
         if (field !== "form") document.getElementById(field)?.focus();
@@ -197,10 +257,45 @@ export function CreateForm() {
         <input id="name" value={name} maxLength={40} spellcheck={false} autocomplete="off" placeholder="made from the prompt"
           onInput={e => setName(e.currentTarget.value)} />
       </Field>
-      <Field label="Agent" id="agent" error={errors.agent}>
+      <Field label="Agent" id="agent" error={errors.agent} hint={missing[agent]
+        ? <span class="warn-text" data-testid="agent-warning">Warning: {missing[agent]}. The
+          session can be created, but its agent cannot reach its model until then.</span>
+        : undefined}>
         <select id="agent" value={agent} onChange={e => setAgent(e.currentTarget.value as Agent)}>
           <option value="claude">Claude Code</option><option value="codex">Codex</option>
+          <option value="gemini">Gemini CLI</option><option value="custom">Custom (config.toml)</option>
         </select>
+      </Field>
+    </div>
+    {choosing && <BackendField value={backend} backends={backends} error={errors.backend}
+      onChange={v => { setBackend(v); setErrors(e => ({ ...e, backend: undefined })); }} />}
+    {agent === "custom" && <Field label="Custom agent" id="custom_agent" error={errors.custom_agent}
+      hint="The name of an [agents.custom.<name>] table in the appliance's config.toml.">
+      <input id="custom_agent" value={customAgent} spellcheck={false} autocomplete="off"
+        onInput={e => setCustomAgent(e.currentTarget.value)} />
+    </Field>}
+    <div class="grid2">
+      <Field label="Plan first" id="plan_mode" error={errors.plan_mode}
+        hint="Plan mode: the agent writes a plan and waits before it edits.">
+        <select id="plan_mode" value={plan} onChange={e => setPlan(e.currentTarget.value as "" | "plan" | "act")}>
+          <option value="">The appliance's default</option><option value="plan">Plan first</option>
+          <option value="act">Act directly</option>
+        </select>
+      </Field>
+      <label class="check">
+        <input id="print_mode" type="checkbox" checked={printMode} onChange={e => setPrintMode(e.currentTarget.checked)} />
+        <span><b>Answer once</b><br /><span class="hint">Print mode: the agent answers the prompt once; the session then ends as completed.</span></span>
+      </label>
+    </div>
+    {errors.print_mode && <p class="field-error" role="alert" data-testid="error-print_mode">{errors.print_mode}</p>}
+    <div class="grid2">
+      <Field label="Title" id="title" error={errors.title} hint="Optional; made from the prompt.">
+        <input id="title" value={title} maxLength={120} autocomplete="off" placeholder="made from the prompt"
+          onInput={e => setTitle(e.currentTarget.value)} />
+      </Field>
+      <Field label="Description" id="description" error={errors.description} hint="Optional; made from the prompt.">
+        <input id="description" value={description} maxLength={1000} autocomplete="off"
+          onInput={e => setDescription(e.currentTarget.value)} />
       </Field>
     </div>
     <fieldset class="field">

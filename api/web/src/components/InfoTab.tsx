@@ -69,6 +69,38 @@ function Audit({ s }: { s: Session }) {
   </section>;
 }
 
+/** The title and description: data a person may edit, or make again from the prompt. */
+function TitleEditor({ s }: { s: Session }) {
+  const [title, setTitle] = useState(s.title);
+  const [description, setDescription] = useState(s.description);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState("");
+  useEffect(() => { setTitle(s.title); setDescription(s.description); }, [s.title, s.description]);
+  const run = async (f: () => Promise<Session>) => {
+    setBusy(true);
+    try { live.upsert(await f()); setError(""); }
+    catch (e) { setError(e instanceof Error ? e.message : String(e)); }
+    finally { setBusy(false); }
+  };
+  const changed = title !== s.title || description !== s.description;
+  return <section class="card" data-testid="title-editor"><h2>Title</h2>
+    <form onSubmit={e => { e.preventDefault(); void run(() => api.editSession(s.id, { title, description })); }}>
+      <div class="field"><label for="edit-title">Title</label>
+        <input id="edit-title" value={title} maxLength={120} onInput={e => setTitle(e.currentTarget.value)} /></div>
+      <div class="field"><label for="edit-description">Description</label>
+        <textarea id="edit-description" rows={2} maxLength={1000} value={description}
+          onInput={e => setDescription(e.currentTarget.value)} /></div>
+      <div class="row wrap">
+        <button class="button primary" type="submit" disabled={busy || !changed || !offered(s, "edit")}
+          data-testid="save-title">Save</button>
+        {s.initial_prompt && <button class="button" type="button" disabled={busy || !offered(s, "retitle")}
+          data-testid="retitle" onClick={() => void run(() => api.retitle(s.id))}>Make again from the prompt</button>}
+      </div>
+      {error && <p class="field-error" role="alert">{error}</p>}
+    </form>
+  </section>;
+}
+
 export function InfoTab({ s }: { s: Session }) {
   const [ask, setAsk] = useState<"delete" | "archive" | null>(null);
   const [error, setError] = useState("");
@@ -78,7 +110,7 @@ export function InfoTab({ s }: { s: Session }) {
   const rows: [string, preact.ComponentChildren][] = [
     ["Container", <span class="mono">{s.container_name}{s.backend_id ? ` (${s.backend_id.slice(0, 12)})` : ""}</span>],
     ["Backend", s.backend], ["Image", <span class="mono">{s.image}</span>],
-    ["Agent", `${s.agent}${s.model ? ` · ${s.model}` : ""}${s.skip_permissions ? " · bypassing permission prompts" : ""}`],
+    ["Agent", `${s.custom_agent ?? s.agent}${s.plan_mode ? " · plan first" : ""}${s.print_mode ? " · answers once" : ""}${s.model ? ` · ${s.model}` : ""}${s.skip_permissions ? " · bypassing permission prompts" : ""}`],
     ["Branch", <span class="mono">{s.branch} <span class="muted">from {s.base_ref}</span></span>],
     ["Repository", <span class="mono">{s.repo_path}{s.subdirectory ? ` → ${s.subdirectory}` : ""}</span>],
     ["Worktree", <span class="mono">{s.worktree_path}</span>],
@@ -87,9 +119,11 @@ export function InfoTab({ s }: { s: Session }) {
   ];
   if (s.archived_at) rows.push(["Archived", when(s.archived_at)]);
   if (s.status_reason) rows.push(["Reason", s.status_reason]);
+  if (s.model_error) rows.push(["Model", s.model_error]);
   return <div class="info">
     <section class="card"><h2>Session</h2>
       <dl class="facts">{rows.map(([k, v]) => <><dt>{k}</dt><dd>{v}</dd></>)}</dl></section>
+    <TitleEditor s={s} />
     <PullPanel s={s} />
     <HealthPanel s={s} />
     <section class="card"><h2>Access</h2><AccessSwitch s={s} /></section>

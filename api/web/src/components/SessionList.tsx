@@ -6,7 +6,7 @@ import type { ListFilter, Session } from "../api";
 import { ago, basename } from "../format";
 import { useLive } from "../live";
 import { navigate } from "../router";
-import { AgentBadge, PhaseBadge } from "./Badge";
+import { AgentBadge, ModelError, PhaseBadge } from "./Badge";
 import { typing } from "./Shortcuts";
 import { UsageDays } from "./Controls";
 import { PullBadge } from "./Workflow";
@@ -15,7 +15,8 @@ type Sort = "updated" | "created" | "name";
 
 const FILTERS: { id: ListFilter; label: string }[] = [
   { id: "active", label: "Active" }, { id: "waiting", label: "Waiting for me" },
-  { id: "failed", label: "Failed" }, { id: "archived", label: "Archived" },
+  { id: "failed", label: "Failed" }, { id: "completed", label: "Completed" },
+  { id: "archived", label: "Archived" },
 ];
 
 function isFilter(x: string | null): x is ListFilter {
@@ -24,7 +25,7 @@ function isFilter(x: string | null): x is ListFilter {
 
 function matches(s: Session, q: string): boolean {
   if (!q) return true;
-  const hay = [s.name, s.repo_path, s.branch, s.initial_prompt, s.agent, s.model ?? ""]
+  const hay = [s.name, s.title, s.description, s.repo_path, s.branch, s.initial_prompt, s.agent, s.model ?? "", s.backend]
     .join(" ").toLowerCase();
   return q.toLowerCase().split(/\s+/).every(w => hay.includes(w));
 }
@@ -43,14 +44,17 @@ function Card({ s, selected }: { s: Session; selected: boolean }) {
         <strong class="session-name">{s.name}</strong>
         <span class="badges">{s.alert && <span class="pill alert" data-testid="alert-badge"
           title={s.alert}>alert</span>}{s.budget_exceeded && <span class="pill"
-          title={s.budget_exceeded}>budget</span>}<PullBadge pull={s.pull} /><AgentBadge status={s.agent_status} /><PhaseBadge phase={s.phase} /></span>
+          title={s.budget_exceeded}>budget</span>}<PullBadge pull={s.pull} /><AgentBadge state={s.agent_state} why={s.model_error} /><PhaseBadge phase={s.phase} /></span>
       </div>
+      {s.title && <p class="session-title" data-testid="session-title">{s.title}</p>}
       {s.initial_prompt && <p class="prompt-excerpt">{s.initial_prompt}</p>}
       {s.phase === "failed" && s.status_reason && <p class="reason">{s.status_reason}</p>}
+      <ModelError s={s} />
       <div class="meta">
         <span title={s.repo_path}>{basename(s.repo_path)}{s.subdirectory ? `/${s.subdirectory}` : ""}</span>
         <span class="mono">{s.branch}</span>
         <span>{s.agent}{s.model ? ` · ${s.model}` : ""}</span>
+        <span title="backend" data-testid="session-backend">{s.backend}</span>
         {s.access_mode === "read-only" && <span class="pill">read-only</span>}
         <span class="muted">{ago(s.updated_at)}</span>
       </div>

@@ -1,5 +1,5 @@
 // One session: its header (live badges, quick actions) and the Chat / Terminal / Files /
-// Info tabs, each its own URL (/s/<name>/<tab>) so a reload or a shared link lands there.
+// Info / Timeline tabs, each its own URL (/s/<name>/<tab>) so a reload or a shared link lands there.
 import { useEffect, useState } from "preact/hooks";
 import { api, offered, type Session } from "../api";
 import { useLive } from "../live";
@@ -10,6 +10,7 @@ import { FilesTab } from "./FilesTab";
 import { InfoTab } from "./InfoTab";
 import { typing } from "./Shortcuts";
 import { PullBadge } from "./Workflow";
+import { TimelineTab } from "./TimelineTab";
 
 type TerminalModule = typeof import("./TerminalTab");
 
@@ -25,6 +26,7 @@ function LazyTerminal({ s }: { s: Session }) {
 const TABS = [
   { id: "chat", label: "Chat" }, { id: "terminal", label: "Terminal" },
   { id: "files", label: "Files" }, { id: "info", label: "Info" },
+  { id: "timeline", label: "Timeline" },
 ];
 
 export function SessionPage({ name, tab }: { name: string; tab: string }) {
@@ -62,11 +64,13 @@ export function SessionPage({ name, tab }: { name: string; tab: string }) {
         <p class="meta"><span class="mono">{s.branch}</span><span>{s.agent}{s.model ? ` · ${s.model}` : ""}</span>
           {s.access_mode === "read-only" && <span class="pill">read-only</span>}</p>
       </div>
-      <span class="badges"><PullBadge pull={s.pull} /><AgentBadge status={s.agent_status} /><PhaseBadge phase={s.phase} />
+      <span class="badges"><PullBadge pull={s.pull} /><AgentBadge state={s.agent_state} why={s.model_error} /><PhaseBadge phase={s.phase} />
         {offered(s, "interrupt") && s.agent_status === "working" && <button class="button small-button"
           data-testid="interrupt" title="Press Ctrl-C in the agent's terminal: the turn under way stops"
           onClick={() => void api.interrupt(s.id).then(x => store.upsert(x))}>Interrupt</button>}</span>
     </div>
+    {s.agent_state === "model_failing" && <p class="banner danger" data-testid="model-error-banner">
+      {s.model_error}</p>}
     {s.phase === "failed" && <p class="banner danger">{s.status_reason ?? "Failed."}
       {offered(s, "retry") && <button class="button small-button" onClick={() => void api.retry(s.id)}>Retry</button>}</p>}
     <nav class="tabs" role="tablist">
@@ -78,6 +82,7 @@ export function SessionPage({ name, tab }: { name: string; tab: string }) {
       {tab === "terminal" && <LazyTerminal s={s} />}
       {tab === "files" && <FilesTab s={s} />}
       {tab === "info" && <InfoTab s={s} />}
+      {tab === "timeline" && <TimelineTab s={s} />}
     </div>
   </section>;
 }

@@ -11,7 +11,7 @@ export function typing(e: KeyboardEvent): boolean {
 
 const KEYS: [string, string][] = [
   ["n", "New session"], ["/", "Search sessions"], ["j / k", "Next / previous session"],
-  ["Enter", "Open the selected session"], ["1 – 4", "Chat, Terminal, Files, Info"],
+  ["Enter", "Open the selected session"], ["1 – 5", "Chat, Terminal, Files, Info, Timeline"],
   ["Esc", "Back to the list"], ["t", "Switch theme"], ["Ctrl+Enter", "Send / create"],
   ["?", "This sheet"],
 ];

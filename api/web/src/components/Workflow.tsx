@@ -3,7 +3,7 @@
 // and the pull-request badge the list and the header show. What a badge says and its colour
 // are the API's (`pull.label`, `pull.summary`, `pull.tone`), the same words every UI shows.
 import { useCallback, useEffect, useState } from "preact/hooks";
-import { api, offered, type Health, type MergeMethod, type Pull, type Session } from "../api";
+import { api, offered, type MergeMethod, type SessionHealth, type Pull, type Session } from "../api";
 import { when } from "../format";
 import { live } from "../live";
 
@@ -76,10 +76,10 @@ export function PullPanel({ s }: { s: Session }) {
 }
 
 export function HealthPanel({ s }: { s: Session }) {
-  const [report, setReport] = useState<Health | null>(null);
+  const [report, setReport] = useState<SessionHealth | null>(null);
   const [error, busy, act] = useAct();
   const [asking, setAsking] = useState<string | null>(null);
-  const load = useCallback(() => act(async () => setReport(await api.health(s.id))), [act, s.id]);
+  const load = useCallback(() => act(async () => setReport(await api.sessionHealth(s.id))), [act, s.id]);
   // The checkup runs a probe in the container: only when the person asks for it, and again
   // (once asked) when the session's container changes.
   const asked = report !== null;
@@ -105,7 +105,7 @@ export function HealthPanel({ s }: { s: Session }) {
         <button class="button danger" data-testid="recover-confirm" onClick={() => void act(async () => {
           setAsking(null);
           live.upsert(await api.recover(s.id, chosen.verb));
-          setReport(await api.health(s.id));
+          setReport(await api.sessionHealth(s.id));
         })}>{chosen.verb.replace("-", " ")}</button>
       </div></div>}
     {error && <p class="field-error">{error}</p>}

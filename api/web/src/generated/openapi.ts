@@ -243,6 +243,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/credentials": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The credentials the proxy loaded (names, sources, masked values only) and which agents can work with them */
+        get: operations["get_api_credentials"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/egress": {
         parameters: {
             query?: never;
@@ -446,7 +463,8 @@ export interface paths {
         delete: operations["delete_api_sessions_ref"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Edit a session's title or description (data only) */
+        patch: operations["patch_api_sessions_ref"];
         trace?: never;
     };
     "/api/sessions/{ref}/access-mode": {
@@ -559,7 +577,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The worktree's changes against where it forked from its base */
+        /** The worktree's changes against where it forked from its base (a Kubernetes session read in its pod: its branch as fetched) */
         get: operations["get_api_sessions_ref_diff"];
         put?: never;
         post?: never;
@@ -841,6 +859,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/sessions/{ref}/retitle": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Make the title and description again from the first prompt, with the model */
+        post: operations["post_api_sessions_ref_retitle"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/sessions/{ref}/retry": {
         parameters: {
             query?: never;
@@ -886,6 +921,23 @@ export interface paths {
         put?: never;
         /** Stop a session's container (kept, restartable) */
         post: operations["post_api_sessions_ref_stop"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions/{ref}/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The session's timeline: transcript messages, proxied requests, commits on its branch and journal events, merged in time order, a page at a time */
+        get: operations["get_api_sessions_ref_timeline"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -994,6 +1046,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Prometheus metrics of the four services (text exposition format) */
+        get: operations["get_metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/ws/console/{ref}": {
         parameters: {
             query?: never;
@@ -1058,7 +1127,7 @@ export interface components {
             branch: string;
             base_ref: string;
             /** @enum {string} */
-            agent: "claude" | "codex";
+            agent: "claude" | "codex" | "gemini" | "custom";
             model: string | null;
             /** @enum {string} */
             backend: "docker" | "kubernetes";
@@ -1070,9 +1139,9 @@ export interface components {
             initial_prompt: string;
             skip_permissions: boolean;
             /** @enum {string} */
-            phase: "creating" | "running" | "stopped" | "archived" | "deleting" | "failed";
+            phase: "creating" | "running" | "stopped" | "archived" | "deleting" | "failed" | "completed";
             /** @enum {string} */
-            desired: "running" | "stopped" | "archived" | "deleted";
+            desired: "running" | "stopped" | "archived" | "deleted" | "completed";
             /** @enum {string} */
             agent_status: "unknown" | "working" | "waiting_approval" | "waiting_input" | "idle";
             status_reason: string | null;
@@ -1145,10 +1214,27 @@ export interface components {
              * @enum {string|null}
              */
             rebuild: "container" | "fresh" | "image" | null;
+            /** @description Why the session's model requests fail, as the proxy last saw them (no credential, DNS, the model API's 4xx/5xx); null once one succeeds */
+            model_error: string | null;
+            /**
+             * @description The agent's status as the UIs show it: agent_status, or model_failing while the session runs and model_error is set
+             * @enum {string}
+             */
+            agent_state: "unknown" | "working" | "waiting_approval" | "waiting_input" | "idle" | "model_failing";
+            /** @description The agent plans before it edits */
+            plan_mode: boolean;
+            /** @description The agent answers once; the session then ends as completed */
+            print_mode: boolean;
+            /** @description Which config.toml agent a custom session runs */
+            custom_agent: string | null;
+            /** @description A short title (data: show it escaped) */
+            title: string;
+            /** @description What the session is for (data: show it escaped) */
+            description: string;
             /** @description The list filters that show this session */
-            filters: ("active" | "waiting" | "failed" | "archived")[];
+            filters: ("active" | "waiting" | "failed" | "archived" | "completed")[];
             /** @description What can be done to it now */
-            actions: ("archive" | "unarchive" | "start" | "stop" | "retry" | "delete" | "access-mode" | "message" | "attach" | "console" | "interrupt" | "push" | "merge" | "restart-agent" | "recreate" | "recreate-fresh" | "update-image")[];
+            actions: ("archive" | "unarchive" | "start" | "stop" | "retry" | "delete" | "access-mode" | "message" | "attach" | "console" | "interrupt" | "push" | "merge" | "restart-agent" | "recreate" | "recreate-fresh" | "update-image" | "edit" | "retitle")[];
         };
         Event: {
             id: number;
@@ -1192,13 +1278,13 @@ export interface components {
                  * @description The recovery verb that fits
                  * @enum {string|null}
                  */
-                fix: "archive" | "unarchive" | "start" | "stop" | "retry" | "delete" | "access-mode" | "message" | "attach" | "console" | "interrupt" | "push" | "merge" | "restart-agent" | "recreate" | "recreate-fresh" | "update-image" | null;
+                fix: "archive" | "unarchive" | "start" | "stop" | "retry" | "delete" | "access-mode" | "message" | "attach" | "console" | "interrupt" | "push" | "merge" | "restart-agent" | "recreate" | "recreate-fresh" | "update-image" | "edit" | "retitle" | null;
             }[];
             /** @enum {string|null} */
-            suggested: "archive" | "unarchive" | "start" | "stop" | "retry" | "delete" | "access-mode" | "message" | "attach" | "console" | "interrupt" | "push" | "merge" | "restart-agent" | "recreate" | "recreate-fresh" | "update-image" | null;
+            suggested: "archive" | "unarchive" | "start" | "stop" | "retry" | "delete" | "access-mode" | "message" | "attach" | "console" | "interrupt" | "push" | "merge" | "restart-agent" | "recreate" | "recreate-fresh" | "update-image" | "edit" | "retitle" | null;
             actions: {
                 /** @enum {string} */
-                verb: "archive" | "unarchive" | "start" | "stop" | "retry" | "delete" | "access-mode" | "message" | "attach" | "console" | "interrupt" | "push" | "merge" | "restart-agent" | "recreate" | "recreate-fresh" | "update-image";
+                verb: "archive" | "unarchive" | "start" | "stop" | "retry" | "delete" | "access-mode" | "message" | "attach" | "console" | "interrupt" | "push" | "merge" | "restart-agent" | "recreate" | "recreate-fresh" | "update-image" | "edit" | "retitle";
                 /** @description What doing it loses */
                 warning: string;
                 offered: boolean;
@@ -1252,6 +1338,37 @@ export interface components {
              * @enum {string}
              */
             tone: "good" | "bad" | "pending" | "neutral";
+        };
+        /** @description One item of a session's timeline */
+        TimelineItem: {
+            /** @description Stable name of the item (merge pages by it) */
+            key: string;
+            /**
+             * @description message: the transcript; audit: a proxied request; commit: on the session branch; event: the journal
+             * @enum {string}
+             */
+            source: "message" | "audit" | "commit" | "event";
+            /** @description The time it is ordered by (ISO 8601) */
+            ts: string;
+            /** @description false: the agent wrote the time (clamped to between the session's creation and now) */
+            trusted_time: boolean;
+            /** @description The message kind, audit decision or event kind */
+            kind: string;
+            /** @description One line of plain text (no control characters) */
+            title: string;
+            /** @description Plain text, bounded (no control characters) */
+            text: string;
+        };
+        /** @description A page of a session's timeline */
+        TimelinePage: {
+            /** @description Oldest first */
+            items: components["schemas"]["TimelineItem"][];
+            /** @description Pass as ?before= for the items before these */
+            cursor: string;
+            /** @description Older items may exist */
+            more: boolean;
+            /** @description Sources not shown this time, and why (the agent may have made its transcript unreadable; the other sources still show) */
+            notes: string[];
         };
         /** @description Token usage of one session and model (one day, or summed) */
         Usage: {
@@ -1321,13 +1438,42 @@ export interface components {
             /** @enum {string|null} */
             decision: "allow" | "deny" | "expired" | null;
         };
+        /** @description The credentials the proxy loaded (names, sources, masked values) and which agents can work with them */
+        Credentials: {
+            /** @description false: no proxy has loaded credentials yet */
+            published: boolean;
+            loaded_at: string | null;
+            credentials: {
+                name: string;
+                /** @description The environment variables that set it */
+                env: string[];
+                /**
+                 * @description Where the proxy found it; null: not set
+                 * @enum {string|null}
+                 */
+                source: "env" | "1password" | "file" | "codex-auth.json" | null;
+                /** @description Its first 4 and last 2 characters (nothing of a short one); never the value */
+                masked: string | null;
+            }[];
+            warnings: string[];
+            agents: {
+                /** @enum {string} */
+                agent: "claude" | "codex" | "gemini" | "custom";
+                /** @description Its model credential is set */
+                ready: boolean;
+                /** @description The credential the proxy puts in */
+                using: string | null;
+                /** @description What to set, when not ready */
+                hint: string | null;
+            }[];
+        };
         CreateSession: {
             /** @description Absolute path inside a git repo. */
             repo_path: string;
             name?: string;
             prompt?: string;
             /** @enum {string} */
-            agent?: "claude" | "codex";
+            agent?: "claude" | "codex" | "gemini" | "custom";
             model?: string;
             image?: string;
             cpu?: number | string;
@@ -1338,6 +1484,14 @@ export interface components {
             skip_permissions?: boolean;
             /** @enum {string} */
             backend?: "docker" | "kubernetes";
+            /** @description Plan before editing (default: [agents] plan_mode) */
+            plan_mode?: boolean;
+            /** @description Answer the prompt once, then end as completed (needs a prompt) */
+            print_mode?: boolean;
+            /** @description With agent custom: the [agents.custom.<name>] to run */
+            custom_agent?: string;
+            title?: string;
+            description?: string;
         };
     };
     responses: never;
@@ -1765,6 +1919,26 @@ export interface operations {
             };
         };
     };
+    get_api_credentials: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Credentials"];
+                };
+            };
+        };
+    };
     get_api_egress: {
         parameters: {
             query?: never;
@@ -1969,7 +2143,7 @@ export interface operations {
                     session_id: string;
                     event: {
                         /** @enum {string} */
-                        type: "UserPromptSubmit" | "PreToolUse" | "PostToolUse" | "PermissionRequest" | "Stop" | "Notification" | "IdlePrompt";
+                        type: "UserPromptSubmit" | "PreToolUse" | "PostToolUse" | "PermissionRequest" | "Stop" | "Notification" | "IdlePrompt" | "BeforeAgent" | "BeforeTool" | "AfterAgent" | "Completed";
                     };
                 };
             };
@@ -2270,6 +2444,64 @@ export interface operations {
             };
             /** @description No such session */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    patch_api_sessions_ref: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    title?: string;
+                    description?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        session: components["schemas"]["Session"];
+                    };
+                };
+            };
+            /** @description Bad title or description */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such session */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Being deleted */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3372,6 +3604,57 @@ export interface operations {
             };
         };
     };
+    post_api_sessions_ref_retitle: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        session: components["schemas"]["Session"];
+                    };
+                };
+            };
+            /** @description No such session */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No prompt, or being deleted */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No title model configured, or it did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     post_api_sessions_ref_retry: {
         parameters: {
             query?: never;
@@ -3497,6 +3780,60 @@ export interface operations {
                 };
             };
             /** @description Cannot stop it in its present phase */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_api_sessions_ref_timeline: {
+        parameters: {
+            query?: {
+                /** @description the cursor of the previous page (default: the newest items) */
+                before?: string;
+                /** @description items a page, 1 to 200 (default 50) */
+                limit?: string;
+            };
+            header?: never;
+            path: {
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TimelinePage"];
+                };
+            };
+            /** @description The cursor or the limit is not one this route gives or takes */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such session */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The agent made its log something that is not read: a symlink, a FIFO, too many files */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3796,6 +4133,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_metrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
                 };
             };
         };

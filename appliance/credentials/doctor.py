@@ -1,0 +1,111 @@
+"""The credentials doctor: what is configured, where from, and which agents can work (pure).
+
+Only the proxy holds credentials. When it loads them (at start and on every SIGHUP) it
+publishes :func:`published` -- each credential's name, source and *masked* value, and the
+loader's warnings -- into the database (``meta``, key :data:`META_KEY`), through its
+ledger. The API reads that back and answers ``GET /api/credentials`` with :func:`report`:
+every known credential (set or not), and for each agent whether its model can be reached
+with what is set (:data:`AGENT_CREDENTIALS`) and, when not, what to set
+(:func:`missing_hint`). ``clauderon status`` prints it; ``clauderon create`` warns from it.
+No value ever passes through here: the proxy masks before it publishes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from appliance.credentials.model import SPECS, CredentialSet
+from appliance.sessions import Agent
+
+META_KEY = "credentials"
+
+#: What each agent's model host takes (the proxy's rules for api.anthropic.com and
+#: api.openai.com, ``proxy/rules.py``; a test holds the two in step). Any one will do.
+AGENT_CREDENTIALS: Mapping[Agent, tuple[str, ...]] = {
+    Agent.CLAUDE: ("anthropic_oauth_token", "anthropic_api_key"),
+    Agent.CODEX: ("openai_api_key",),
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Shown:
+    """One credential as a person may see it: never its value."""
+
+    name: str
+    env: tuple[str, ...]
+    source: str | None  # None: not set
+    masked: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Readiness:
+    agent: str
+    ready: bool
+    using: str | None  # the credential the proxy will put in (the first set of the agent's)
+    hint: str | None  # what to set, when not ready
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Report:
+    published: bool  # False: no proxy has loaded credentials into this database yet
+    loaded_at: str | None
+    credentials: tuple[Shown, ...]
+    warnings: tuple[str, ...]
+    agents: tuple[Readiness, ...]
+
+
+def published(creds: CredentialSet, warnings: Iterable[str], now: datetime) -> str:
+    """What the proxy writes after loading: names, sources, masked values, warnings."""
+    return json.dumps({"loaded_at": now.isoformat(), "credentials": creds.summary(),
+                       "warnings": list(warnings)})
+
+
+def _env_of(name: str) -> tuple[str, ...]:
+    return next((spec.env_vars for spec in SPECS if spec.name == name), ())
+
+
+def missing_hint(agent: Agent) -> str:
+    """What to do when ``agent`` has no model credential."""
+    names = AGENT_CREDENTIALS[agent]
+    env = " or ".join(_env_of(n)[0] for n in names)
+    return (f"no model credential for {agent}: set {env} where the appliance runs (its "
+            f"environment, an op:// 1Password reference, or a file secrets/{names[-1]} in "
+            "CLAUDERON_HOME), then restart the proxy or send it SIGHUP")
+
+
+def _parse(raw: str | None) -> Mapping[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def report(raw: str | None) -> Report:
+    """The doctor's answer from what the proxy published (``raw``: the ``meta`` value)."""
+    doc = _parse(raw)
+    found: dict[str, Mapping[str, Any]] = {}
+    for item in (doc or {}).get("credentials") or []:
+        if isinstance(item, dict) and isinstance(item.get("name"), str):
+            found[item["name"]] = item
+    shown = tuple(
+        Shown(name=spec.name, env=spec.env_vars,
+              source=str(found[spec.name].get("source")) if spec.name in found else None,
+              masked=str(found[spec.name].get("masked")) if spec.name in found else None)
+        for spec in SPECS)
+    agents = []
+    for agent, names in AGENT_CREDENTIALS.items():
+        using = next((n for n in names if n in found), None)
+        agents.append(Readiness(agent=str(agent), ready=using is not None, using=using,
+                                hint=None if using else missing_hint(agent)))
+    warnings = [str(w) for w in (doc or {}).get("warnings") or [] if isinstance(w, str)]
+    loaded_at = (doc or {}).get("loaded_at")
+    return Report(published=doc is not None,
+                  loaded_at=loaded_at if isinstance(loaded_at, str) else None,
+                  credentials=shown, warnings=tuple(warnings), agents=tuple(agents))

@@ -1,0 +1,178 @@
+"""Where a session's workspace and agent home are read from: one choice, made here.
+
+The API's readers (files, file, diff, transcript) ask :func:`reader_for` for a
+:class:`WorkspaceReader` and never look at the backend themselves:
+
+* :class:`HostReader`: the trees are folders of this host, read through
+  :mod:`appliance.safefs` (a Docker session's worktree and home; a Kubernetes session's
+  volume where ``[kubernetes] volume_root`` says this host sees it). The diff is the
+  workspace against its fork point, through a shadow git directory (:mod:`appliance.changes`).
+* :class:`PodReader`: a Kubernetes session without a host view of its volume. Its trees are
+  read inside its pod through the exec API (:mod:`appliance.podfs`, same contract); its diff
+  is of the session branch the appliance fetched into the user's repository (the agent's
+  commits, as pushed: work not yet committed is in the pod only).
+
+Everything here blocks: callers run it on a worker thread. The pod reader reaches the
+backend's async ``exec`` with ``trio.from_thread.run``, so it must be called from a thread
+trio started (``trio.to_thread.run_sync``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import trio
+
+from appliance import changes, podfs, repos, safefs, trees, workspaces
+from appliance.backends.base import Backend, ExecResult
+from appliance.config import Settings
+from appliance.contract import CONTAINER_HOME, WORKSPACE
+from appliance.errors import Conflict, InvalidInput
+from appliance.sessions import Phase, Session
+
+WORKTREE = "the worktree"
+HOME = "the agent's home"
+
+
+class OpenedFile(Protocol):
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+    def read_at(self, offset: int, limit: int) -> bytes: ...
+
+
+class Tree(Protocol):
+    """One agent-writable tree, read without following a symlink the agent made."""
+
+    def list_dir(self, parts: tuple[str, ...], *, hidden: frozenset[str] = frozenset(),
+                 limit: int = 10_000) -> safefs.Listing: ...
+
+    def open_file(self, parts: tuple[str, ...]) -> AbstractContextManager[OpenedFile]: ...
+
+
+class WorkspaceReader(Protocol):
+    def workspace(self) -> AbstractContextManager[Tree]:
+        """The workspace; :class:`InvalidInput` (the ``absent`` message) when none yet."""
+
+    def home(self) -> AbstractContextManager[Tree]:
+        """The agent's home; :class:`InvalidInput` when none yet."""
+
+    def diff(self) -> dict[str, Any]:
+        """Files and unified diff against where the branch forked from its base."""
+
+
+# --- on this host ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HostFile:
+    opened: safefs.OpenFile
+
+    @property
+    def path(self) -> str:
+        return self.opened.path
+
+    @property
+    def size(self) -> int:
+        return self.opened.size
+
+    def read_at(self, offset: int, limit: int) -> bytes:
+        return safefs.read_at(self.opened, offset, limit)
+
+
+@dataclass(frozen=True, slots=True)
+class HostTree:
+    tree: safefs.Tree
+
+    def list_dir(self, parts: tuple[str, ...], *, hidden: frozenset[str] = frozenset(),
+                 limit: int = 10_000) -> safefs.Listing:
+        return safefs.list_dir(self.tree, parts, hidden=hidden, limit=limit)
+
+    @contextmanager
+    def open_file(self, parts: tuple[str, ...]) -> Iterator[OpenedFile]:
+        with safefs.open_file(self.tree, parts) as f:
+            yield HostFile(f)
+
+
+@contextmanager
+def host_tree(root: Path, *, label: str, absent: str) -> Iterator[Tree]:
+    """A folder of this host as a :class:`Tree` (``absent``: the 400 when it is not there)."""
+    with safefs.open_tree(root, label=label, absent=absent) as tree:
+        yield HostTree(tree)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostReader:
+    settings: Settings
+    session: Session
+    absent: str
+
+    def workspace(self) -> AbstractContextManager[Tree]:
+        return host_tree(trees.workspace_dir(self.settings, self.session), label=WORKTREE,
+                         absent=self.absent)
+
+    def home(self) -> AbstractContextManager[Tree]:
+        return host_tree(trees.home_dir(self.settings, self.session), label=HOME,
+                         absent=self.absent)
+
+    def diff(self) -> dict[str, Any]:
+        root = trees.workspace_dir(self.settings, self.session)
+        if not workspaces.is_workspace(root):
+            raise InvalidInput(self.absent)
+        repo = repos.repo_facts(self.session.repo_path)
+        return changes.diff(repo, root, self.session.base_ref,
+                            self.settings.shadows_dir / self.session.id)
+
+
+# --- inside the pod ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PodReader:
+    backend: Backend
+    session: Session
+    absent: str
+
+    def _run(self, argv: list[str]) -> ExecResult:
+        backend_id = self.session.backend_id
+        assert backend_id is not None  # checked by _tree
+        return trio.from_thread.run(lambda: self.backend.exec(backend_id, argv))
+
+    @contextmanager
+    def _tree(self, root: str, label: str) -> Iterator[Tree]:
+        s = self.session
+        if s.backend_id is None or s.phase is not Phase.RUNNING:
+            raise Conflict(
+                f"{s.name} is {s.phase}: its files are read inside its pod, which is not "
+                "running; start it, or set [kubernetes] volume_root where this host sees the "
+                "cluster's volumes")
+        yield podfs.PodTree(run=self._run, root=root, label=label, absent=self.absent)
+
+    def workspace(self) -> AbstractContextManager[Tree]:
+        return self._tree(WORKSPACE, WORKTREE)
+
+    def home(self) -> AbstractContextManager[Tree]:
+        return self._tree(CONTAINER_HOME, HOME)
+
+    def diff(self) -> dict[str, Any]:
+        repo = repos.repo_facts(self.session.repo_path)
+        return changes.branch_diff(repo, self.session.branch, self.session.base_ref)
+
+
+def reader_for(settings: Settings, session: Session, backend: Backend | None, *,
+               absent: str) -> WorkspaceReader:
+    """The reader of ``session``'s trees: on this host when they are here, else in its pod."""
+    kube = settings.kubernetes
+    if trees.host_workspace(session) or (kube is not None and kube.volume_root is not None):
+        return HostReader(settings=settings, session=session, absent=absent)
+    if backend is None:
+        raise InvalidInput(f"{session.name} runs on Kubernetes, which is not configured on "
+                           "this appliance (see [kubernetes] in config.toml)")
+    return PodReader(backend=backend, session=session, absent=absent)

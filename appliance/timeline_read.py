@@ -1,0 +1,244 @@
+"""The timeline's readers: each source's entries before a cursor, bounded per page.
+
+Shells around :mod:`appliance.timeline` (the merge and its theory). Each reader returns a
+:class:`~appliance.timeline.Batch` of one source and never reads more than its window:
+
+* the transcript (:func:`messages`): the agent's own log in its home, through
+  :mod:`appliance.safefs` (no symlink followed, regular files only), :data:`WINDOW` bytes
+  a page; a line the window does not hold whole is walked past, never parsed half;
+* the audit log (:func:`audits`): ``audit.jsonl`` (every session's lines), read backwards
+  :data:`AUDIT_WINDOW` bytes a page; rotated files are the archive's, not the timeline's;
+* the journal (:func:`events`): the store's rows of the session, by id.
+
+A transcript or audit position is the byte offset of the end of the entry's line times
+:data:`BLOCKS` plus the entry's index in its line (one Claude line holds several blocks),
+so a cursor can stand between two blocks of one line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import datetime
+from pathlib import Path
+
+from appliance.agents import reader
+from appliance.agents.logs import PARSERS, Kind, Message, load
+from appliance.audit import parse_line
+from appliance.errors import ClauderonError, Conflict, InvalidInput, NotFound
+from appliance.readers import Tree, host_tree
+from appliance.sessions import Session
+from appliance.store import Event
+from appliance.timeline import Batch, Entry, Source, clamp, parse_time, plain, title
+
+WINDOW = 1024 * 1024  # transcript bytes a page
+AUDIT_WINDOW = 16 * 1024 * 1024  # audit bytes a page (other sessions' lines included)
+BLOCKS = 1024  # entries one line can give; more are not shown
+LAST = BLOCKS - 1
+
+
+def _lines(data: bytes, base: int, whole_start: bool) -> tuple[list[tuple[int, bytes]], int]:
+    """Complete lines of ``data`` (read from byte ``base``) with the offset of their end,
+    and where the first of them starts. Without ``whole_start`` the first line may be cut."""
+    start = 0
+    if not whole_start:
+        first = data.find(b"\n")
+        if first < 0 or first + 1 == len(data):
+            # All of it one line that began before the window: longer than a window, it is
+            # never shown; the cursor walks on past it.
+            return [], base
+        start = first + 1
+    out = []
+    at = start
+    while (end := data.find(b"\n", at)) >= 0:
+        out.append((base + end + 1, data[at:end]))
+        at = end + 1
+    return out, base + start
+
+
+def _mine(data: bytes, base: int, needle: bytes,
+          whole_start: bool) -> tuple[list[tuple[int, bytes]], int]:
+    """As :func:`_lines`, but only the lines that hold ``needle`` (found by searching for it,
+    not by splitting every line: most of the audit log is other sessions')."""
+    start = 0
+    if not whole_start:
+        first = data.find(b"\n")
+        if first < 0 or first + 1 == len(data):
+            return [], base
+        start = first + 1
+    out = []
+    at = start
+    while (hit := data.find(needle, at)) >= 0:
+        begin = data.rfind(b"\n", start, hit) + 1 or start
+        end = data.find(b"\n", hit)
+        if end < 0:
+            break  # the last line, still being written
+        out.append((base + end + 1, data[begin:end]))
+        at = end + 1
+    return out, base + start
+
+
+def _window(size: int, before: int | None, window: int) -> tuple[int, int]:
+    end = size if before is None else min(before // BLOCKS, size)
+    return max(0, end - window), end
+
+
+# --- the transcript -----------------------------------------------------------------
+
+
+def nothing(source: Source, before: int | None) -> Batch:
+    """A source with nothing to show (no log yet; a volume this host cannot read)."""
+    return Batch(source=source, entries=(), end=LAST if before is None else before, start=0,
+                 exhausted=True)
+
+
+def _message_entry(m: Message, pos: int, *, low: datetime, high: datetime) -> Entry:
+    if m.kind in (Kind.TOOL_CALL, Kind.PLAN):
+        head = f"{m.tool or 'tool'}"
+        body = plain(str(m.input)) if m.input is not None else ""
+    else:
+        head, body = title(m.text), plain(m.text)
+    claimed = parse_time(m.ts)
+    return Entry(source=Source.MESSAGE, pos=pos, ts=clamp(claimed, low=low, high=high),
+                 key=f"m{pos}", kind=str(m.kind), title=plain(head, 200), text=body,
+                 trusted_time=False)
+
+
+def _window_of_log(tree: Tree, session: Session,
+                   before: int | None) -> tuple[bytes, int, int, int] | None:
+    """The bytes of the window before ``before``, where they start, where their file starts,
+    and the logs' total size; None when there is no log."""
+    files = reader.log_files(tree, session)
+    sizes: list[int] = []
+    for log in files:
+        with tree.open_file(log.parts) as f:
+            sizes.append(f.size)
+    if not files:
+        return None
+    total = sum(sizes)
+    lo, hi = _window(total, before, WINDOW)
+    # The file the window ends in (a page never spans two of Codex's files).
+    base, index = 0, 0
+    for index, size in enumerate(sizes):  # noqa: B007 - the last one is kept
+        if hi <= base + size:
+            break
+        base += size
+    lo = max(lo, base)
+    with tree.open_file(files[index].parts) as f:
+        return f.read_at(lo - base, hi - lo), lo, base, total
+
+
+def messages(home: Path | Callable[[], AbstractContextManager[Tree]], session: Session,
+             before: int | None, *, now: datetime) -> Batch:
+    """The agent's messages before ``before`` (a position), at most a window of its log.
+    ``home``: a folder of this host, or how to open the home where it is (in its pod:
+    :meth:`appliance.readers.WorkspaceReader.home`).
+    A log the agent made unreadable (a symlink, a FIFO, too many files) is a 409, as on the
+    transcript route; the caller leaves the source out with a note."""
+    empty = nothing(Source.MESSAGE, before)
+    parse = PARSERS.get(session.agent)
+    if parse is None:  # a custom agent's output is text, read in the transcript, not here
+        return empty
+    try:
+        opened = (host_tree(home, label=reader.HOME, absent="no home")
+                  if isinstance(home, Path) else home())
+        with opened as tree:
+            try:
+                found = _window_of_log(tree, session, before)
+            except NotFound:
+                return empty  # no log yet, or it just moved away
+            except Conflict:
+                raise
+            except ClauderonError as exc:
+                raise Conflict(f"the agent's log cannot be read: {exc.message}") from None
+    except InvalidInput:  # only from opening: the session's container was never made
+        return empty
+    if found is None:
+        return empty
+    data, lo, base, total = found
+    lines, start = _lines(data, lo, whole_start=lo == base)
+    end = before if before is not None else total * BLOCKS + LAST
+    entries = []
+    for line_end, raw in lines:
+        value = load(raw)
+        if not isinstance(value, dict):
+            continue
+        for i, m in enumerate(parse(value)[:BLOCKS - 1]):
+            pos = line_end * BLOCKS + i
+            if pos < end:
+                entries.append(_message_entry(m, pos, low=session.created_at, high=now))
+    return Batch(source=Source.MESSAGE, entries=tuple(entries), end=end,
+                 start=start * BLOCKS + LAST, exhausted=start == 0)
+
+
+# --- the audit log ------------------------------------------------------------------
+
+
+def audits(path: Path, session_id: str, before: int | None) -> Batch:
+    """The session's audit lines before ``before``, from one window of ``audit.jsonl``."""
+    try:
+        fh = path.open("rb")
+    except FileNotFoundError:
+        return nothing(Source.AUDIT, before)
+    with fh:
+        size = fh.seek(0, 2)
+        lo, hi = _window(size, before, AUDIT_WINDOW)
+        fh.seek(lo)
+        data = fh.read(hi - lo)
+    lines, start = _mine(data, lo, f'"session":"{session_id}"'.encode(), whole_start=lo == 0)
+    entries = []
+    for line_end, raw in lines:
+        try:
+            record = parse_line(raw.decode("utf-8", "replace"))
+        except (ValueError, TypeError, KeyError):
+            continue  # a torn or foreign line
+        when = parse_time(record.ts)
+        if record.session != session_id or when is None:
+            continue
+        what = f"{record.method} {record.host}{record.path}"
+        text = f"{record.status} {record.decision}" + (
+            f" · credential {record.credential}" if record.credential else "") + (
+            f" · {record.note}" if record.note else "") + (
+            f" · {record.error}" if record.error else "")
+        pos = line_end * BLOCKS
+        entries.append(Entry(source=Source.AUDIT, pos=pos, ts=when, key=f"a{pos}",
+                             kind=str(record.decision), title=plain(what, 200),
+                             text=plain(text)))
+    return Batch(source=Source.AUDIT, entries=tuple(entries),
+                 end=before if before is not None else size * BLOCKS + LAST,
+                 start=start * BLOCKS + LAST, exhausted=start == 0)
+
+
+# --- the journal --------------------------------------------------------------------
+
+
+def event_entry(e: Event) -> Entry:
+    view = e.payload.get("session") if isinstance(e.payload, dict) else None
+    view = view if isinstance(view, dict) else {}
+    phase, status = view.get("phase"), view.get("agent_status")
+    state = " · ".join(str(v) for v in (phase, status, view.get("status_reason")) if v)
+    said = {k: v for k, v in e.payload.items() if k != "session" and isinstance(v, str)}
+    match e.kind:
+        case "hook":
+            head = f"hook {said.get('hook')}"
+        case "progress":
+            head = said.get("message") or said.get("step") or "progress"
+        case "branch_synced":
+            head = f"{said.get('branch')} at {str(said.get('commit'))[:12]}"
+        case _:
+            head = f"{e.kind}: {state}" if state else e.kind
+    text = state
+    when = parse_time(e.ts)
+    assert when is not None  # the store writes ISO times
+    return Entry(source=Source.EVENT, pos=e.id, ts=when, key=f"e{e.id}", kind=e.kind,
+                 title=plain(head, 200), text=plain(text))
+
+
+def events(rows: list[Event], before: int | None, limit: int, newest: int) -> Batch:
+    """A batch of journal rows read newest first (``limit`` asked for, ``rows`` found)."""
+    ordered = sorted(rows, key=lambda e: e.id)
+    exhausted = len(rows) < limit
+    return Batch(source=Source.EVENT, entries=tuple(event_entry(e) for e in ordered),
+                 end=before if before is not None else newest + 1,
+                 start=0 if exhausted or not ordered else ordered[0].id,
+                 exhausted=exhausted)

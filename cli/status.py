@@ -1,0 +1,85 @@
+"""``clauderon status``: the appliance's health and the credentials doctor, and the
+warning ``clauderon create`` gives when the agent's model credential is missing.
+
+The API answers both (``/api/health``, ``/api/credentials``); this module only renders. The
+credentials are the proxy's, as it loaded them: names, where each came from, masked values
+(never a value: the proxy masks before it publishes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from appliance.config import load_settings
+from cli import calls
+from cli.client import ApiClient
+from cli.render import table
+
+SOURCES = {"env": "environment", "1password": "1Password", "file": "file",
+           "codex-auth.json": "Codex auth.json"}
+
+
+def credentials_text(report: Mapping[str, Any]) -> str:
+    """The credentials table, which agents can work, and the loader's warnings."""
+    if not report.get("published"):
+        head = ("credentials  the proxy has not loaded any yet (is it running? "
+                "`clauderon logs proxy`)")
+    else:
+        head = (f"credentials  as the proxy loaded them at {report.get('loaded_at')} (after a "
+                "change: restart the proxy or send it SIGHUP)")
+    rows = [[c["name"], SOURCES.get(c["source"] or "", c["source"] or "-"),
+             c["masked"] or "", " or ".join(c["env"])] for c in report["credentials"]]
+    lines = [head, _indent(table(["NAME", "SOURCE", "VALUE", "SET WITH"], rows)), "agents"]
+    for agent in report["agents"]:
+        state = (f"ready (model credential {agent['using']})" if agent["ready"]
+                 else f"NOT READY: {agent['hint']}")
+        lines.append(f"  {agent['agent']:<8} {state}")
+    if report.get("warnings"):
+        lines.append("warnings")
+        lines += [f"  ! {w}" for w in report["warnings"]]
+    return "\n".join(lines)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
+
+
+def health_text(health: Mapping[str, Any], socket: str) -> str:
+    docker = health.get("docker", {})
+    text = [f"api          ok ({socket})",
+            "docker       " + ("ok " + docker.get("url", "") if docker.get("reachable")
+                               else f"UNREACHABLE: {docker.get('error')}")]
+    if "sessions" in health:
+        sessions = health["sessions"]
+        extra = [f"{sessions['failed']} failed"]
+        if sessions.get("model_failing"):
+            extra.append(f"{sessions['model_failing']} failing to reach their model")
+        text.append(f"sessions     {sessions['total']} ({', '.join(extra)})")
+    return "\n".join(text)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    socket = load_settings().socket_path
+    client = ApiClient(socket)
+    health = client.run(calls.health())
+    report = client.run(calls.credentials())
+    if args.json:
+        print(json.dumps({**health, "credentials": report}, indent=2))
+    else:
+        print(health_text(health, str(socket)) + "\n\n" + credentials_text(report))
+    return 0 if health.get("status") == "ok" else 1
+
+
+def warn_missing_credential(client: ApiClient, agent: str) -> None:
+    """Before a create: say so when ``agent`` has no model credential (it is created
+    anyway; its model requests will fail until one is set, and its status will say so)."""
+    report = client.run(calls.credentials())
+    found = next((a for a in report["agents"] if a["agent"] == agent), None)
+    if found is None or found["ready"]:
+        return
+    print(f"clauderon: warning: {found['hint']}; the session will be created, but its agent "
+          "cannot reach its model until then", file=sys.stderr)

@@ -1,0 +1,191 @@
+"""A session's timeline in real Chromium and in the TUI (headless Textual, on the real API).
+
+The agent, in its real container (uid 1000, the agent image), writes its transcript, makes
+a request through the real proxy to a fake model API on loopback and commits; a hook makes
+it wait for the user. The web tab and the TUI view show the four in order, and a commit
+made while they are open shows without a reload. The agent is hostile: its commit message
+and a forged transcript line carry HTML that would run script if it were parsed (it sets
+``window.__pwned``), Rich markup, and terminal escapes; both UIs show them as characters.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, expect
+from textual.widgets import RichLog
+
+from cli.tui.app import ClauderonApp
+from cli.tui.timeline import TimelineScreen
+from tests.conftest import AGENT_UID
+from tests.e2e.webui_browser import DESKTOP, PHONE, Watched, browser
+from tests.integration.tui_pilot import RecordingTerminal, names, scenario, screen_text, until
+from tests.support.appliance import Appliance, wait_for
+from tests.support.fake_models import FakeModels
+
+pytestmark = pytest.mark.e2e
+__all__ = ["browser"]
+
+HTML = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+#: What the agent's printf writes: HTML, Rich markup and escapes (OSC title, clear screen).
+HOSTILE = HTML + r" [b]bold[/b] [link=http://x]here[/link] \033]0;pwned\007\033[2J"
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Iterator[FakeModels]:
+    with FakeModels(tmp_path) as models:
+        yield models
+
+
+@pytest.fixture
+def timeline_app(tmp_path: Path, agent_image: str, fake: FakeModels) -> Iterator[Appliance]:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "proxy.toml").write_text(
+        f'deny_unlisted = true\nextra_ca_bundle = "{fake.ca_path}"\n[upstreams]\n'
+        f'"api.anthropic.com" = "{fake.url}"\n')
+    a = Appliance(home, image=agent_image)
+    try:
+        a.start("proxy")
+        wait_for(a.settings.ca_cert_path.exists, what="the proxy's CA")
+        a.start("api", "reconciler")
+        yield a
+    finally:
+        a.cleanup()
+
+
+def as_agent(app: Appliance, session: dict[str, Any], script: str) -> str:
+    [c] = app.containers(session["id"])
+    code, out = c.exec_run(["bash", "-c", script], user=f"{AGENT_UID}:{AGENT_UID}",
+                           workdir="/workspace")
+    text: str = out.decode(errors="replace")
+    assert code == 0, text
+    return text
+
+
+def say(app: Appliance, session: dict[str, Any], text: str) -> None:
+    """A transcript line, as Claude Code writes one (the agent may write any)."""
+    now = as_agent(app, session, "date -u +%Y-%m-%dT%H:%M:%S.%3NZ").strip()
+    line = json.dumps({"type": "assistant", "timestamp": now,
+                       "message": {"role": "assistant",
+                                   "content": [{"type": "text", "text": text}]}})
+    folder = "/home/agent/.claude/projects/-workspace"
+    [c] = app.containers(session["id"])
+    for argv in (["mkdir", "-p", folder],
+                 ["perl", "-e", 'open(my $f, ">>", shift) or die; print $f shift, "\\n"',
+                  f"{folder}/{session['id']}.jsonl", line]):
+        code, out = c.exec_run(argv, user=f"{AGENT_UID}:{AGENT_UID}")
+        assert code == 0, out
+
+
+def commit(app: Appliance, session: dict[str, Any], message_printf: str) -> None:
+    as_agent(app, session, f"printf '{message_printf}' > /tmp/msg && git -c user.name=Agent "
+                           "-c user.email=a@x commit -q --allow-empty -F /tmp/msg")
+
+
+def tui_timeline(appliance: Appliance, name: str, wanted: str) -> tuple[str, list[str]]:
+    """The TUI's timeline view of ``name`` once it shows ``wanted``: the screen and the
+    view's lines (run in a thread: the browser's sync API keeps an event loop here)."""
+    got: dict[str, Any] = {}
+
+    async def run() -> None:
+        app = ClauderonApp(appliance.settings.socket_path, terminal=RecordingTerminal())
+        async with app.run_test(size=(140, 30)) as pilot:
+            await until(pilot, lambda: names(app) == [name], "the list")
+            await pilot.press("l")
+            await until(pilot, lambda: isinstance(app.screen, TimelineScreen), "the timeline")
+            view = app.screen
+            assert isinstance(view, TimelineScreen)
+            await until(pilot, lambda: any(wanted in i["title"] for i in view.items), wanted)
+            await pilot.pause(0.2)
+            got["screen"] = screen_text(app)
+            got["lines"] = [strip.text for strip in view.query_one(RichLog).lines]
+
+    errors: list[BaseException] = []
+
+    def thread() -> None:
+        try:
+            scenario(run)
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=thread)
+    t.start()
+    t.join(timeout=300)
+    assert not t.is_alive() and not errors, errors
+    return got["screen"], got["lines"]
+
+
+def test_the_timeline_tab_and_view_show_the_day_in_order_and_only_as_text(
+        browser: Browser, timeline_app: Appliance, repo: Path) -> None:
+    app = timeline_app
+    app.cli("create", "--repo", str(repo), "--name", "daybook", "--prompt", "p")
+    s = app.wait_phase("daybook", "running")
+    say(app, s, "I will run the tests and commit " + HTML)
+    time.sleep(1.1)  # spacing, not a check: commit times have whole seconds
+    assert as_agent(app, s, 'curl -s -o /dev/null -w "%{http_code}" '
+                            "https://api.anthropic.com/v1/messages-probe") == "404"
+    time.sleep(1.1)
+    commit(app, s, "Fix the parser " + HOSTILE)
+    time.sleep(1.1)
+    app.hook("daybook", "Stop")
+
+    desk = Watched(browser, app.base, DESKTOP, phone=False, appliance=app)
+    try:
+        page = desk.page
+        page.goto("/s/daybook/timeline")
+        items = page.get_by_test_id("timeline-item")
+        commit_row = page.locator("[data-testid=timeline-item][data-source=commit]")
+        expect(commit_row).to_have_count(1)
+        expect(page.locator("[data-testid=timeline-item][data-source=audit]")
+               ).not_to_have_count(0)
+        expect(items.filter(has_text="hook Stop")).to_have_count(1)
+        sources = [items.nth(i).get_attribute("data-source") for i in range(items.count())]
+        texts = items.all_inner_texts()
+        at = {what: next(i for i, t in enumerate(texts) if what in t)
+              for what in ("I will run the tests", "messages-probe", "Fix the parser",
+                           "hook Stop")}
+        assert list(at.values()) == sorted(at.values()), (at, sources)
+        # Shown as characters: the markup is text, no element was made, no script ran.
+        expect(commit_row).to_contain_text('<img src=x onerror="window.__pwned=1">')
+        expect(commit_row).to_contain_text("[b]bold[/b]")
+        assert page.locator("[data-testid=timeline] img, [data-testid=timeline] script"
+                            ).count() == 0
+        assert page.evaluate("window.__pwned") is None
+        assert "\x1b" not in "".join(texts)
+        desk.shot("timeline")
+
+        # Live: a commit made while the tab is open shows without a reload.
+        commit(app, s, "Second commit, live")
+        expect(items.filter(has_text="Second commit, live")).to_have_count(1)
+        assert page.evaluate("window.__pwned") is None
+        assert desk.errors == [], desk.errors
+    finally:
+        desk.close()
+    phone = Watched(browser, app.base, PHONE, phone=True, appliance=app)
+    try:
+        phone.page.goto("/s/daybook/timeline")
+        expect(phone.page.get_by_test_id("timeline-item").filter(
+            has_text="Second commit, live")).to_have_count(1)
+        phone.shot("timeline")
+        assert phone.errors == [], phone.errors
+    finally:
+        phone.close()
+
+    screen, lines = tui_timeline(app, "daybook", "Second commit, live")
+    for what in ("I will run the tests", "messages-probe", "Fix the parser", "hook Stop"):
+        assert any(what in line for line in lines), (what, lines)
+    order = [next(i for i, line in enumerate(lines) if what in line)
+             for what in ("I will run the tests", "messages-probe", "Fix the parser",
+                          "hook Stop", "Second commit, live")]
+    assert order == sorted(order), lines
+    hostile = next(line for line in lines if "Fix the parser" in line)
+    assert "[b]bold[/b]" in hostile and "[link=http://x]here[/link]" in hostile
+    assert "\x1b" not in "".join(lines) and "\x07" not in "".join(lines)
+    assert "[b]bold[/b]" in screen  # Rich markup shown, not applied
