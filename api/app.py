@@ -25,6 +25,8 @@ from api import (
     hook_events,
     openapi,
     operations,
+    pull_routes,
+    recovery,
     repo_routes,
     sessions,
     signin,
@@ -39,7 +41,7 @@ log = logging.getLogger(__name__)
 
 BLUEPRINTS = (sessions, conversation, console, files, repo_routes, drift, hook_events,
               health, events_socket, signin, openapi, usage_routes, egress_routes, operations,
-              timeline_routes)
+              timeline_routes, pull_routes, recovery)
 
 
 def create_app(ctx: ApiContext) -> QuartTrio:

@@ -83,6 +83,8 @@ class Settings:
     stable_seconds: float = 120.0
     max_concurrent_ops: int = 3
     docker_timeout_seconds: float = 60.0
+    # GitHub: how often the reconciler reads each session's pull request again (0: never)
+    github_refresh_seconds: float = 60.0
     # Kubernetes: the ``[kubernetes]`` table (its presence turns the backend on)
     kubernetes: KubeSettings | None = None
     # Shipper (audit.jsonl -> archive and an optional HTTP sink)
@@ -294,6 +296,7 @@ _TOML_KEYS: dict[str, dict[str, str]] = {
         "stable_seconds": "stable_seconds",
         "max_concurrent_ops": "max_concurrent_ops",
     },
+    "github": {"refresh_seconds": "github_refresh_seconds"},
     "shipper": {
         "rotate_bytes": "shipper_rotate_bytes",
         "keep_rotated": "shipper_keep_rotated",

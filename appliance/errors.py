@@ -146,6 +146,15 @@ class GitError(ClauderonError):
     code = "git_error"
 
 
+class RemoteError(ClauderonError):
+    """A remote the appliance works with for a person (GitHub, through the proxy) failed or
+    refused its credential (502)."""
+
+    http_status = 502
+    exit_code = 69
+    code = "remote_error"
+
+
 class ServiceUnavailable(ClauderonError):
     """The appliance itself (API socket, database) is not reachable (503)."""
 

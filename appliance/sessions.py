@@ -32,6 +32,7 @@ from enum import StrEnum
 from typing import NewType
 
 from appliance.errors import Conflict, InvalidInput
+from appliance.pullstate import PullStatus
 
 SessionId = NewType("SessionId", str)
 
@@ -88,13 +89,22 @@ class BackendKind(StrEnum):
     KUBERNETES = "kubernetes"
 
 
+class Rebuild(StrEnum):
+    """A recreate a person asked for (the reconciler carries it out, then clears it)."""
+
+    CONTAINER = "container"  # a new container; workspace and agent home kept
+    FRESH = "fresh"  # also a new workspace from the branch and a new agent home
+    IMAGE = "image"  # a new container from the newest build of the session's image
+
+
 _ALLOWED: dict[Phase, frozenset[Phase]] = {
     Phase.CREATING: frozenset({Phase.RUNNING, Phase.STOPPED, Phase.DELETING, Phase.FAILED,
                                Phase.COMPLETED}),
+    # Running or stopped -> creating: a person asked for the container to be recreated.
     Phase.RUNNING: frozenset({Phase.STOPPED, Phase.ARCHIVED, Phase.DELETING, Phase.FAILED,
-                              Phase.COMPLETED}),
+                              Phase.COMPLETED, Phase.CREATING}),
     Phase.STOPPED: frozenset({Phase.RUNNING, Phase.ARCHIVED, Phase.DELETING, Phase.FAILED,
-                              Phase.COMPLETED}),
+                              Phase.COMPLETED, Phase.CREATING}),
     # Archived -> completed: a print session unarchived, its agent done before it was marked.
     Phase.ARCHIVED: frozenset({Phase.RUNNING, Phase.STOPPED, Phase.DELETING, Phase.FAILED,
                                Phase.COMPLETED}),
@@ -185,6 +195,10 @@ class Session:
     egress_mode: str | None = None
     alert: str | None = None
     budget_exceeded: str | None = None
+    #: The branch on its remote: what was pushed, its pull request, CI and review.
+    pull: PullStatus | None = None
+    #: A recreate a person asked for, until the reconciler has done it.
+    rebuild: Rebuild | None = None
     #: Why its model requests fail, as the proxy last saw them (``appliance.modelhealth``);
     #: None once one succeeds.
     model_error: str | None = None

@@ -27,6 +27,7 @@ import trio
 from appliance import wire
 from appliance.errors import Conflict, NotFound, ServiceUnavailable
 from appliance.limits import SessionLimits, check_room, occupancy
+from appliance.pullstate import PullStatus
 from appliance.sessions import (
     AccessMode,
     Agent,
@@ -34,6 +35,7 @@ from appliance.sessions import (
     BackendKind,
     Desired,
     Phase,
+    Rebuild,
     Session,
     SessionId,
     check_transition,
@@ -222,6 +224,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE sessions ADD COLUMN title TEXT NOT NULL DEFAULT '';
     ALTER TABLE sessions ADD COLUMN description TEXT NOT NULL DEFAULT ''
     """,
+    # 9: push, pull request, CI and merge: the branch on its remote (appliance/pullstate.py,
+    # JSON) and a recreate a person asked for (appliance/sessions.py Rebuild)
+    """
+    ALTER TABLE sessions ADD COLUMN pull TEXT;
+    ALTER TABLE sessions ADD COLUMN rebuild TEXT
+    """,
 )
 
 _ENUMS: dict[str, type] = {
@@ -231,6 +239,7 @@ _ENUMS: dict[str, type] = {
     "phase": Phase,
     "desired": Desired,
     "agent_status": AgentStatus,
+    "rebuild": Rebuild,
 }
 _PHASES = {str(p.value): p for p in Phase}
 _STATUSES = {str(s.value): s for s in AgentStatus}
@@ -263,6 +272,8 @@ def _to_row(session: Session) -> dict[str, Any]:
         value = getattr(session, name)
         if isinstance(value, datetime):
             value = value.isoformat()
+        elif isinstance(value, PullStatus):
+            value = json.dumps(value.to_json())
         elif isinstance(value, bool):
             value = int(value)
         row[name] = value
@@ -279,6 +290,8 @@ def _from_row(row: sqlite3.Row) -> Session:
             value = datetime.fromisoformat(value)
         elif name in _BOOLS:
             value = bool(value)
+        elif name == "pull" and value is not None:
+            value = PullStatus.from_json(json.loads(value))
         data[name] = value
     data["id"] = SessionId(data["id"])
     return Session(**data)

@@ -5,6 +5,13 @@ the hook token (its ``/api/hooks`` credentials). Both are derived from the appli
 instance key with HMAC, so the reconciler can recreate a container with the same values
 after any restart, while the database only ever holds their SHA-256 digests. The instance
 key lives in ``CLAUDERON_HOME/instance.key`` (0600) and is never mounted into a container.
+
+The appliance has a proxy identity of its own, :data:`APPLIANCE_ID` with
+:func:`appliance_token`: its title call, and what it does on a person's behalf (push a
+session branch, read and merge its pull request), go through the proxy like an agent's
+request — the credential injected there, audited — under its own name, not a session's.
+Session ids are UUIDs, so no session's token can ever equal it, and it exists only in the
+memory of the appliance's own processes.
 """
 
 from __future__ import annotations
@@ -16,9 +23,9 @@ import secrets
 from enum import StrEnum
 from pathlib import Path
 
-#: The identity the appliance itself uses at its proxy (the title call): its proxy token is
-#: derived like a session's, so the proxy can check it and audit its requests under this
-#: name; session ids are UUIDs, so none can be mistaken for it.
+#: The identity the appliance itself uses at its proxy (the title call, pushes and pull
+#: requests): its proxy token is derived like a session's, so the proxy can check it and
+#: audit its requests under this name; session ids are UUIDs, so none can be mistaken for it.
 APPLIANCE_ID = "appliance"
 
 
@@ -52,6 +59,11 @@ def derive_token(key: bytes, session_id: str, purpose: Purpose) -> str:
     """The session's secret for ``purpose``: stable for the life of the instance key."""
     mac = hmac.new(key, f"{purpose}:{session_id}".encode(), hashlib.sha256)
     return mac.hexdigest()
+
+
+def appliance_token(key: bytes) -> str:
+    """The appliance's own proxy token (see the module's docstring)."""
+    return derive_token(key, APPLIANCE_ID, Purpose.PROXY)
 
 
 def hash_token(token: str) -> str:

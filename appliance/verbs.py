@@ -10,18 +10,22 @@ checks a session against its rule and returns the changes for the store, or rais
 :class:`~appliance.errors.Conflict` with a sentence a person can act on. ``revives`` marks the
 verbs that bring a session back to compute: the store checks the session limits for them.
 
+Some verbs also depend on more than the phase: ``guard`` says why not (merge needs an open
+pull request). The recovery verbs carry a ``warning``: what doing it loses, in words every
+UI shows before it asks for confirmation.
+
 The API and every UI ask this table; none keeps a phase set of its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from appliance.errors import Conflict
-from appliance.sessions import Desired, Phase, Session
+from appliance.sessions import Desired, Phase, Rebuild, Session
 
 ALL_PHASES = frozenset(Phase)
 LIVE = frozenset({Phase.RUNNING})
@@ -38,6 +42,13 @@ class Verb(StrEnum):
     MESSAGE = "message"
     ATTACH = "attach"
     CONSOLE = "console"
+    INTERRUPT = "interrupt"
+    PUSH = "push"
+    MERGE = "merge"
+    RESTART_AGENT = "restart-agent"
+    RECREATE = "recreate"
+    RECREATE_FRESH = "recreate-fresh"
+    UPDATE_IMAGE = "update-image"
     #: Change the title or description a person reads (data only: nothing runs).
     EDIT = "edit"
     #: Make the title and description again from the first prompt, with the model.
@@ -53,7 +64,26 @@ class Rule:
     #: Why the verb is refused in any other phase (``{name}``, ``{phase}`` are filled in).
     refusal: str = "cannot {verb} {name}: it is {phase}"
     needs_workload: bool = False
+    #: Why not, beyond the phase (None: nothing else stands in the way).
+    guard: Callable[[Session], str | None] | None = None
+    #: What doing it loses, said before a person confirms it (recovery verbs).
+    warning: str = ""
 
+
+def _open_pull(s: Session) -> str | None:
+    if s.pull is not None and s.pull.is_open:
+        return None
+    return (f"{s.name} has no open pull request (push it with a pull request first: "
+            f"clauderon push {s.name} --pr)")
+
+
+def _no_rebuild(s: Session) -> str | None:
+    return None if s.rebuild is None else f"{s.name} is being recreated already"
+
+
+#: A person's recreate: carried out by the reconciler's normal create (loop.py).
+_REBUILT = frozenset({Phase.RUNNING, Phase.STOPPED, Phase.FAILED})
+_REBUILD_CHANGES = {"attempts": 0, "retry_at": None}
 
 RULES: Mapping[Verb, Rule] = {
     # A completed session may be archived: out of the list, its workspace kept. Unarchived,
@@ -78,6 +108,38 @@ RULES: Mapping[Verb, Rule] = {
                       refusal="{name} has no running container (it is {phase})"),
     Verb.CONSOLE: Rule(allowed=LIVE, needs_workload=True,
                        refusal="{name} is {phase}; it has no live terminal"),
+    Verb.INTERRUPT: Rule(allowed=LIVE, needs_workload=True,
+                         refusal="{name} is {phase}; no agent runs to interrupt"),
+    Verb.PUSH: Rule(allowed=frozenset({Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED,
+                                       Phase.COMPLETED}),
+                    refusal="{name} is {phase}; its branch cannot be pushed now"),
+    Verb.MERGE: Rule(allowed=ALL_PHASES - {Phase.DELETING}, guard=_open_pull),
+    Verb.RESTART_AGENT: Rule(
+        allowed=LIVE, needs_workload=True, refusal="{name} is {phase}; start it instead",
+        warning="The agent is stopped where it is (a turn under way is cut short) and "
+                "started again in the same container; its conversation is resumed, the "
+                "workspace and the container are kept."),
+    Verb.RECREATE: Rule(
+        allowed=_REBUILT, guard=_no_rebuild, revives=True,
+        changes={**_REBUILD_CHANGES, "rebuild": Rebuild.CONTAINER},
+        warning="The container is removed and made again from the session's image: what "
+                "was installed or running in it outside the workspace and the agent's home "
+                "is lost. The workspace (uncommitted work included), the branch and the "
+                "agent's conversation are kept."),
+    Verb.RECREATE_FRESH: Rule(
+        allowed=_REBUILT, guard=_no_rebuild, revives=True,
+        changes={**_REBUILD_CHANGES, "rebuild": Rebuild.FRESH},
+        warning="Discards uncommitted work: the workspace is made again from the branch's "
+                "last commit (commits are brought into your repository first and the branch "
+                "is never deleted), and the agent's home — its conversation, settings and "
+                "anything else kept there — starts empty. The container is made again."),
+    Verb.UPDATE_IMAGE: Rule(
+        allowed=_REBUILT, guard=_no_rebuild, revives=True,
+        changes={**_REBUILD_CHANGES, "rebuild": Rebuild.IMAGE},
+        warning="The container is made again from the newest build of its image (agent "
+                "CLIs and tools as that build has them): what was installed in the old "
+                "container is lost. The workspace, the branch and the conversation are "
+                "kept."),
     Verb.EDIT: Rule(allowed=ALL_PHASES - {Phase.DELETING},
                     refusal="{name} is {phase}: it is being removed"),
     Verb.RETITLE: Rule(allowed=ALL_PHASES - {Phase.DELETING},
@@ -89,7 +151,7 @@ def refusal(verb: Verb, session: Session) -> str | None:
     """Why ``verb`` cannot be done to ``session`` now, or None when it can."""
     rule = RULES[verb]
     if session.phase in rule.allowed and (session.backend_id or not rule.needs_workload):
-        return None
+        return rule.guard(session) if rule.guard is not None else None
     text = rule.refusal.format(verb=verb, name=session.name, phase=session.phase)
     if session.status_reason and session.phase is Phase.FAILED:
         text += f" ({session.status_reason})"

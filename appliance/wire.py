@@ -23,8 +23,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from appliance import verbs
-from appliance.sessions import Agent, AgentStatus, BackendKind, Desired, Phase, Session
+from appliance import pullstate, verbs
+from appliance.pullstate import Checks, Mergeable, PullState, PullStatus, Review
+from appliance.sessions import Agent, AgentStatus, BackendKind, Desired, Phase, Rebuild, Session
 
 Json = dict[str, Any]
 
@@ -138,6 +139,52 @@ def shown_under(chosen: ListFilter | Literal["unarchived"] | None, phase: Phase,
 
 # --- shapes ---------------------------------------------------------------------------
 
+CHECK_RUN: tuple[Field, ...] = (
+    Field("name", STR, lambda r: r.name),
+    Field("status", {**STR, "description": "queued | in_progress | completed"},
+          lambda r: r.status),
+    Field("conclusion", {**OPT_STR, "description": "success | failure | neutral | "
+                         "cancelled | skipped | timed_out | action_required, when completed"},
+          lambda r: r.conclusion),
+    Field("url", OPT_STR, lambda r: r.url),
+)
+
+PULL: tuple[Field, ...] = (
+    Field("repo", {**STR, "description": "owner/name on GitHub (or the remote's URL)"},
+          lambda p: p.repo),
+    Field("branch", STR, lambda p: p.branch),
+    Field("pushed_sha", {**OPT_STR, "description": "The commit the appliance last pushed"},
+          lambda p: p.pushed_sha),
+    Field("pushed_at", OPT_STR, lambda p: p.pushed_at),
+    Field("number", {"type": ["integer", "null"]}, lambda p: p.number),
+    Field("url", OPT_STR, lambda p: p.url),
+    Field("title", OPT_STR, lambda p: p.title),
+    Field("state", _enum(PullState), lambda p: str(p.state)),
+    Field("head_sha", OPT_STR, lambda p: p.head_sha),
+    Field("base", OPT_STR, lambda p: p.base),
+    Field("checks", {**_enum(Checks), "description": "The check runs on the head commit"},
+          lambda p: str(p.checks)),
+    Field("passed", INT, lambda p: p.passed),
+    Field("failed", INT, lambda p: p.failed),
+    Field("pending", INT, lambda p: p.pending),
+    Field("runs", {"type": "array", "items": schema(CHECK_RUN)},
+          lambda p: [render(CHECK_RUN, r) for r in p.runs]),
+    Field("review", _enum(Review), lambda p: str(p.review)),
+    Field("mergeable", _enum(Mergeable), lambda p: str(p.mergeable)),
+    Field("checked_at", OPT_STR, lambda p: p.checked_at),
+    Field("error", {**OPT_STR, "description": "Why the last refresh failed"},
+          lambda p: p.error),
+    Field("summary", {**STR, "description": "One line every UI shows"}, pullstate.summary),
+    Field("label", {**STR, "description": "The list's short badge"}, pullstate.label),
+    Field("tone", {"type": "string", "enum": ["good", "bad", "pending", "neutral"],
+                   "description": "The badge's colour"}, pullstate.tone),
+)
+
+
+def _pull(p: PullStatus | None) -> Json | None:
+    return render(PULL, p) if p is not None else None
+
+
 SESSION: tuple[Field, ...] = (
     Field("id", STR, lambda s: s.id),
     Field("name", STR, lambda s: s.name),
@@ -176,6 +223,13 @@ SESSION: tuple[Field, ...] = (
     Field("budget_exceeded", {**OPT_STR, "description": "Why model requests are refused "
                               "(a spent budget), or null"},
           lambda s: s.budget_exceeded),
+    Field("pull", {"anyOf": [schema(PULL), {"type": "null"}],
+                   "description": "The branch on its remote and its pull request (null: "
+                   "never pushed, no pull request seen)"},
+          lambda s: _pull(s.pull)),
+    Field("rebuild", {**_enum(Rebuild, nullable=True),
+                      "description": "A recreate a person asked for, until it is done"},
+          lambda s: str(s.rebuild) if s.rebuild else None),
     Field("model_error", {**OPT_STR, "description": "Why the session's model requests "
                           "fail, as the proxy last saw them (no credential, DNS, the model "
                           "API's 4xx/5xx); null once one succeeds"},
@@ -203,7 +257,7 @@ SESSION: tuple[Field, ...] = (
 )
 
 #: Raise this when the session's shape changes: the store re-renders every stored view.
-SESSION_VERSION = 5
+SESSION_VERSION = 6
 
 
 def session_json(s: Session) -> Json:
@@ -272,6 +326,36 @@ TIMELINE_PAGE: tuple[Field, ...] = (
                     "description": "Sources not shown this time, and why (the agent may "
                     "have made its transcript unreadable; the other sources still show)"},
           lambda p: list(p.notes)),
+)
+
+# --- a session's health (records: appliance/checkup.py) -------------------------------
+
+_VERB = {"type": "string", "enum": [str(v) for v in verbs.Verb]}
+CHECK: tuple[Field, ...] = (
+    Field("name", {**STR, "description": "container, workspace, agent, proxy, hooks, model"},
+          lambda c: c.name),
+    Field("verdict", {"type": "string", "enum": ["ok", "warn", "fail", "unknown"]},
+          lambda c: str(c.verdict)),
+    Field("detail", STR, lambda c: c.detail),
+    Field("fix", {**_VERB, "type": ["string", "null"], "enum": [*_VERB["enum"], None],
+                  "description": "The recovery verb that fits"},
+          lambda c: str(c.fix) if c.fix else None),
+)
+RECOVERY: tuple[Field, ...] = (
+    Field("verb", _VERB, lambda a: str(a.verb)),
+    Field("warning", {**STR, "description": "What doing it loses"}, lambda a: a.warning),
+    Field("offered", BOOL, lambda a: a.offered),
+    Field("why_not", OPT_STR, lambda a: a.why_not),
+)
+HEALTH: tuple[Field, ...] = (
+    Field("session_id", STR, lambda r: r.session_id),
+    Field("ok", BOOL, lambda r: r.ok),
+    Field("checks", {"type": "array", "items": schema(CHECK)},
+          lambda r: [render(CHECK, c) for c in r.checks]),
+    Field("suggested", {"type": ["string", "null"], "enum": [*_VERB["enum"], None]},
+          lambda r: str(r.suggested) if r.suggested else None),
+    Field("actions", {"type": "array", "items": schema(RECOVERY)},
+          lambda r: [render(RECOVERY, a) for a in r.actions]),
 )
 
 # --- the proxy's controls: usage, budgets, egress (records: appliance/reports.py) ----
@@ -383,6 +467,10 @@ SCHEMAS: Mapping[str, Json] = {
     "Event": schema(EVENT),
     "Error": schema(ERROR),
     "Message": schema(MESSAGE),
+    "Health": schema(HEALTH, description="A session's health: each part checked, and the "
+                     "recovery actions with what each loses"),
+    "Pull": schema(PULL, description="A session's branch on its remote: what was pushed, "
+                   "its pull request, CI checks, review and mergeability"),
     "TimelineItem": schema(TIMELINE_ITEM, description="One item of a session's timeline"),
     "TimelinePage": schema(TIMELINE_PAGE, description="A page of a session's timeline"),
     "Usage": schema(USAGE, description="Token usage of one session and model (one day, "

@@ -131,7 +131,8 @@ def create(body: Json) -> Call[Json]:
 
 
 def act(ref: str, verb: str) -> Call[Json]:
-    """``archive``, ``unarchive``, ``start``, ``stop`` or ``retry``: the session after."""
+    """``archive``, ``unarchive``, ``start``, ``stop``, ``retry``, ``interrupt``,
+    ``restart-agent``, ``recreate``, ``recreate-fresh`` or ``update-image``: the session after."""
     return Call(method="POST", path=f"/api/sessions/{_ref(ref)}/{verb}", json={},
                 read=_session)
 
@@ -172,6 +173,35 @@ def diff(ref: str) -> Call[Json]:
 def audit(ref: str, limit: int) -> Call[list[Json]]:
     return Call(method="GET", path=f"/api/sessions/{_ref(ref)}/audit",
                 params={"limit": str(limit)}, read=_list("lines"))
+
+
+# --- the branch on its remote, health and recovery, the agent's terminal ----------------------
+def push(ref: str, *, force: bool = False, pr: bool = False, draft: bool = False) -> Call[Json]:
+    """Push the session's branch (with the host's credential); ``pr``: open a pull request."""
+    return Call(method="POST", path=f"/api/sessions/{_ref(ref)}/push",
+                json={"force": force, "pr": pr, "draft": draft})
+
+
+def refresh_pull(ref: str) -> Call[Json]:
+    return Call(method="POST", path=f"/api/sessions/{_ref(ref)}/pull/refresh", json={},
+                read=_session)
+
+
+def merge(ref: str, method: str, *, delete_branch: bool = False,
+          head_sha: str | None = None) -> Call[Json]:
+    body: Json = {"method": method, "delete_branch": delete_branch}
+    if head_sha:
+        body["head_sha"] = head_sha
+    return Call(method="POST", path=f"/api/sessions/{_ref(ref)}/merge", json=body)
+
+
+def send(ref: str, text: str) -> Call[Any]:
+    """Type ``text`` into the agent's terminal and press Enter."""
+    return Call(method="POST", path=f"/api/sessions/{_ref(ref)}/message", json={"text": text})
+
+
+def checkup(ref: str) -> Call[Json]:
+    return Call(method="GET", path=f"/api/sessions/{_ref(ref)}/health")
 
 
 def timeline(ref: str, *, before: str | None = None, limit: int = 50) -> Call[Json]:

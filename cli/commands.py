@@ -23,6 +23,7 @@ from cli.render import session_detail, session_rows
 from cli.signin import add_commands as add_signin_commands
 from cli.status import cmd_status, warn_missing_credential
 from cli.timeline import add_commands as add_timeline_commands
+from cli.workflow import add_commands as add_workflow_commands
 
 
 def _client() -> ApiClient:
@@ -413,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_commands(add)
     add_signin_commands(add)
     add_control_commands(add)
+    add_workflow_commands(add)
     completion.add_command(add, build_parser)
     add_timeline_commands(add)
     return parser

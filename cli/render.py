@@ -55,6 +55,9 @@ def session_rows(sessions: Sequence[dict[str, Any]],
         rows.append(row)
         if state == "model_failing":
             notes.append(f"! {s['name']}: {s.get('model_error')}")
+        pull = s.get("pull") or {}
+        if pull.get("label"):
+            notes.append(f"  {s['name']}: {pull['label']}  {pull['summary']}")
         for key in ("alert", "budget_exceeded"):
             if s.get(key):
                 notes.append(f"! {s['name']}: {s[key]}")
@@ -78,4 +81,9 @@ def session_detail(s: dict[str, Any]) -> str:
         if value in (None, ""):
             continue
         lines.append(f"{key.replace('_', '-'):<{width}}  {value}")
+    pull = s.get("pull")
+    if pull:
+        lines.append(f"{'pull':<{width}}  {pull['summary']}")
+        if pull.get("url"):
+            lines.append(f"{'':<{width}}  {pull['url']}")
     return "\n".join(lines)

@@ -5,6 +5,14 @@ Each container's proxy URL carries ``session_id:token``; the server asks a
 (:func:`authenticate`, pure). The access and egress modes are read on every request, so a
 mode change applies to the session's next request; :class:`StoreDirectory` keeps answers
 for at most :data:`CACHE_SECONDS` to spare the database a query per request.
+
+One identity is not a session: the appliance's own (:data:`appliance.tokens.APPLIANCE_ID`,
+:func:`appliance_identity`), under which it makes a session's title with a model call and,
+on a person's behalf, pushes a session's branch and reads and merges its pull request. It is
+read-only (a model API takes its POST; every other write is refused) except for what
+:mod:`proxy.gitguard`'s owner rules allow it on a remote: pushing session branches and
+opening, merging and cleaning up their pull requests. It has no egress list, budget or
+placeholders of its own to leak.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from typing import Protocol
 import trio
 
 from appliance.store import Store
-from appliance.tokens import APPLIANCE_ID, Purpose, derive_token, hash_token, token_matches
+from appliance.tokens import APPLIANCE_ID, appliance_token, hash_token, token_matches
 from proxy.heads import ProxyCredentials
 
 CACHE_SECONDS = 1.0
@@ -39,6 +47,9 @@ class SessionAuth:
     #: default) and why its model requests are refused now, as last written.
     egress_mode: str | None = None
     budget_exceeded: str | None = None
+    #: The appliance's own identity, acting for the person (not a session): the owner
+    #: rules of ``proxy/gitguard.py`` decide its writes to a remote.
+    owner: bool = False
 
 
 class SessionDirectory(Protocol):
@@ -46,12 +57,12 @@ class SessionDirectory(Protocol):
 
 
 def appliance_identity(key: bytes) -> SessionAuth:
-    """The appliance's own identity (its title call): read-only, so it can POST to model
-    APIs and write nowhere else; its token is derived from the instance key."""
+    """The appliance's own identity, known from the instance key alone: read-only, so its
+    title call can POST to a model API and nothing else is written, but for the pushes and
+    pull-request writes the owner rules allow (``proxy/policy.py``, ``proxy/gitguard.py``)."""
     return SessionAuth(session_id=APPLIANCE_ID, name=APPLIANCE_ID,
                        access_mode=AccessMode.READ_ONLY,
-                       proxy_token_hash=hash_token(derive_token(key, APPLIANCE_ID,
-                                                                Purpose.PROXY)))
+                       proxy_token_hash=hash_token(appliance_token(key)), owner=True)
 
 
 def authenticate(presented: ProxyCredentials | None, found: SessionAuth | None) -> bool:

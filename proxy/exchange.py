@@ -57,7 +57,6 @@ from proxy.upstream import ErrorType, UpstreamError, abort
 
 log = logging.getLogger(__name__)
 
-GITHUB_API = "api.github.com"
 #: A GitHub API write is read this far to find the branch it names (file contents ride in it).
 GITHUB_BODY_LIMIT = 8 * 1024 * 1024
 
@@ -119,7 +118,9 @@ async def handle(
     verdict: Respond | Forward = decide_request(
         method=method, target=target, headers=list(request.headers), session=session,
         config=config, creds=state.creds, tunnel=tunnel)
-    suspects = foreign(controls.placeholders(session.session_id), config.rules, target.host)
+    # The appliance's own identity has no placeholders to leak, and no egress list or budget.
+    suspects = () if session.owner else foreign(
+        controls.placeholders(session.session_id), config.rules, target.host)
     note: str | None = None
     leak: Leak | None = leak_in_head(suspects, target.path, request.headers)
     decision = verdict.decision
@@ -128,7 +129,7 @@ async def handle(
         if leak is not None:
             verdict = refusals.honeytoken(session.name, target.host, leak)
             await controls.raise_alert(session, target.host, leak)
-        elif isinstance(verdict, Forward):
+        elif isinstance(verdict, Forward) and not session.owner:
             verdict, note = await _gate(state, client, target, session, verdict)
         prefix: list[h11.Event] | None = None
         if isinstance(verdict, Forward):
@@ -231,11 +232,12 @@ async def _gate(state: ProxyState, client: HttpSide, target: Target, session: Se
 async def _guard_remote(state: ProxyState, client: HttpSide, request: h11.Request,
                         target: Target, session: SessionAuth
                         ) -> tuple[list[h11.Event] | None, Respond | None]:
-    """A push or a GitHub API write moves only the session's own branch (``gitguard``):
-    the part of the body that says which refs is read before anything goes upstream."""
+    """A push or a GitHub API write moves only the session's own branch (``gitguard``; the
+    appliance's own identity: session branches and their pull requests): the part of the
+    body that says which refs is read before anything goes upstream."""
     method = request.method.decode("ascii", "replace")
     push = gitguard.is_push(method, target.path)
-    api = target.host == GITHUB_API and method not in ("GET", "HEAD", "OPTIONS")
+    api = target.host == gitguard.GITHUB_API and method not in ("GET", "HEAD", "OPTIONS")
     if not (push or api):
         return None, None
     prefix: list[h11.Event] = []
@@ -247,13 +249,19 @@ async def _guard_remote(state: ProxyState, client: HttpSide, request: h11.Reques
         prefix = await read_prefix(client, limit, state.config.read_timeout)
     body = b"".join(e.data for e in prefix if isinstance(e, h11.Data))
     complete = not prefix or isinstance(prefix[-1], h11.EndOfMessage)
-    if push:
+    checked = body if complete else None
+    if push and session.owner:
+        why = gitguard.owner_push_refusal(body, complete=complete)
+    elif push:
         why = gitguard.push_refusal(session.name, body, complete=complete)
+    elif session.owner:
+        why = gitguard.owner_api_refusal(method, target.path, checked)
     else:
-        why = gitguard.api_refusal(session.name, method, target.path,
-                                   body if complete else None)
+        why = gitguard.api_refusal(session.name, method, target.path, checked)
     if why is None:
         return prefix or None, None
+    if session.owner:
+        return prefix or None, refusals.owner_refused(target.host, why)
     return prefix or None, refusals.remote_refused(session.name, target.host, why)
 
 

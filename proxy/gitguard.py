@@ -16,6 +16,12 @@ its own session branch") therefore holds on the remote too:
 
 Everything else passes as before. :func:`push_refusal` and :func:`api_refusal` return the
 reason for a refusal, or None.
+
+The appliance's own identity (``proxy/directory.py``: what a person asks of it from a UI)
+has rules of its own, just as narrow for what it does: it pushes session branches
+(``refs/heads/clauderon/*``) and nothing else, and its GitHub writes are opening a pull
+request from a session branch, merging a pull request and deleting a session branch
+(:func:`owner_push_refusal`, :func:`owner_api_refusal`).
 """
 
 from __future__ import annotations
@@ -30,6 +36,17 @@ _HEX = re.compile(rb"[0-9a-f]{40}|[0-9a-f]{64}")
 
 def own_ref(session_name: str) -> str:
     return f"refs/heads/clauderon/{session_name}"
+
+
+#: GitHub's REST API host: its writes are judged by :func:`api_refusal` (a session) or
+#: :func:`owner_api_refusal` (the appliance's own identity).
+GITHUB_API = "api.github.com"
+
+
+def is_remote_write(method: str, host: str, path: str) -> bool:
+    """A push, or a write to GitHub's REST API: what this module's rules judge."""
+    return is_push(method, path) or (host == GITHUB_API
+                                     and method not in ("GET", "HEAD", "OPTIONS"))
 
 
 def is_push(method: str, path: str) -> bool:
@@ -78,6 +95,24 @@ def push_refusal(session_name: str, body: bytes, *, complete: bool) -> str | Non
     others = [r for r in found if r != mine]
     if others:
         return (f"this session may push only {mine.removeprefix('refs/heads/')}, not "
+                f"{', '.join(o.removeprefix('refs/heads/') for o in others[:3])}")
+    return None
+
+
+SESSION_REFS = "refs/heads/clauderon/"
+
+
+def owner_push_refusal(body: bytes, *, complete: bool) -> str | None:
+    """Why the appliance's own push is refused (it pushes session branches only)."""
+    found = push_commands(body)
+    if found is None:
+        return ("the push's ref updates are longer than the proxy reads" if not complete
+                or len(body) >= MAX_COMMANDS else "the push ended before its ref updates")
+    if isinstance(found, str):
+        return found
+    others = [r for r in found if not r.startswith(SESSION_REFS) or r == SESSION_REFS]
+    if others:
+        return (f"the appliance pushes only session branches (clauderon/...), not "
                 f"{', '.join(o.removeprefix('refs/heads/') for o in others[:3])}")
     return None
 
@@ -134,6 +169,30 @@ def api_refusal(session_name: str, method: str, path: str, body: bytes | None) -
                 f"this session may commit only to the branch {mine} (give \"{key}\": "
                 f"\"{mine}\")")
     return None
+
+
+_OWNER_MERGE = re.compile(rf"^{_REPO}/pulls/\d+/merge$")
+_OWNER_OPEN = re.compile(rf"^{_REPO}/pulls$")
+_OWNER_DELETE = re.compile(rf"^{_REPO}/git/refs/heads/clauderon/[^/].*$")
+
+
+def owner_api_refusal(method: str, path: str, body: bytes | None) -> str | None:
+    """Why a GitHub API write of the appliance's own identity is refused, or None."""
+    if method in ("GET", "HEAD", "OPTIONS"):
+        return None
+    clean = path.split("?", 1)[0].rstrip("/")
+    if method == "PUT" and _OWNER_MERGE.match(clean):
+        return None
+    if method == "DELETE" and _OWNER_DELETE.match(clean):
+        return None
+    if method == "POST" and _OWNER_OPEN.match(clean):
+        head = _json_field(body, "head")
+        branch = head.rpartition(":")[2] if isinstance(head, str) else ""
+        if branch.startswith("clauderon/") and len(branch) > len("clauderon/"):
+            return None
+        return "the appliance opens pull requests from session branches (clauderon/...) only"
+    return (f"{method} {clean}: the appliance's own identity only opens, merges and cleans "
+            "up pull requests of session branches")
 
 
 def _json_field(body: bytes | None, key: str) -> object:

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from appliance.audit import AuditRecord, Decision, redact_path
 from proxy.config import ProxyConfig
 from proxy.directory import AccessMode, SessionAuth, authenticate
+from proxy.gitguard import is_remote_write
 from proxy.heads import ProxyCredentials, Target, forwardable, is_upgrade, misdirection
 from proxy.inject import CredentialLookup, Headers, apply_rule, placeholder_headers, without
 from proxy.meter import Api, metered_api
@@ -142,6 +143,9 @@ def decide_request(
         session.access_mode is AccessMode.READ_ONLY
         and method not in SAFE_METHODS
         and not is_model_host(config, target.host)
+        # The appliance's own identity is read-only but for pushes and GitHub API writes,
+        # which the owner rules (``gitguard``) narrow to session branches and their pulls.
+        and not (session.owner and is_remote_write(method, target.host, target.path))
     ):
         return Respond(
             status=403,

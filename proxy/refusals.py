@@ -60,3 +60,11 @@ def remote_refused(session: str, host: str, why: str) -> Respond:
               f"clauderon/{session}; the repository's other refs are its owner's "
               f"({host}).\n"),
         decision=Decision.DENIED, error_type="REF_FORBIDDEN", note=f"remote: {why}")
+
+
+def owner_refused(host: str, why: str) -> Respond:
+    """A write of the appliance's own identity beyond session branches and their pulls."""
+    return Respond(
+        status=403,
+        body=f"Blocked by Clauderon: {why} ({host}).\n",
+        decision=Decision.DENIED, error_type="REF_FORBIDDEN", note=f"remote: {why}")

@@ -247,3 +247,16 @@ def send_text_argv(text: str) -> list[str]:
 
 def send_enter_argv() -> list[str]:
     return ["tmux", "send-keys", "-t", TMUX_SESSION, "Enter"]
+
+
+def interrupt_argv() -> list[str]:
+    """Ctrl-C in the agent's terminal: SIGINT to its foreground process (the agent stops
+    the turn under way, as when a person presses it)."""
+    return ["tmux", "send-keys", "-t", TMUX_SESSION, "C-c"]
+
+
+def restart_argv() -> list[str]:
+    """End the agent's terminal, then start it again (its start script resumes the
+    conversation)."""
+    stop = f"tmux kill-session -t {TMUX_SESSION} 2>/dev/null; "
+    return ["bash", "-c", stop + start_argv()[2]]

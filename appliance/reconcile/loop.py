@@ -39,7 +39,7 @@ from appliance.backends.base import Backend, Observed
 from appliance.config import Settings
 from appliance.contract import HostContext
 from appliance.errors import BackendUnavailable, ClauderonError, Conflict, NotFound
-from appliance.reconcile import creating, pods, sync
+from appliance.reconcile import creating, pods, pullwatch, rebuild, sync
 from appliance.reconcile.deps import Deps
 from appliance.reconcile.metrics import ReconcilerMetrics
 from appliance.reconcile.plan import (
@@ -48,6 +48,7 @@ from appliance.reconcile.plan import (
     Delete,
     Mark,
     PlanSettings,
+    Recreate,
     RemoveOrphan,
     RemoveWorkload,
     Start,
@@ -104,6 +105,7 @@ class Reconciler:
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(self.metrics.publisher.run, self.store.sync)
+            await nursery.start(pullwatch.watch, self.deps)
             task_status.started()
             while True:
                 seen = await self.store.run(self.store.sync.data_version)
@@ -198,7 +200,7 @@ class Reconciler:
         for s in sessions:
             inflight = self._inflight.get(s.id)
             if inflight is not None and s.desired is Desired.DELETED \
-                    and isinstance(inflight[0], Create):
+                    and isinstance(inflight[0], Create | Recreate):
                 log.info("cancelling the create of %s: it was deleted", s.name,
                          extra={"session": s.id})
                 inflight[1].cancel()
@@ -230,7 +232,8 @@ class Reconciler:
     async def _note_failure(self, action: Action, exc: ClauderonError) -> None:
         """Steps retried every pass say why they keep failing where a person looks."""
         what = {Delete: "deleting", Stop: "stopping", RemoveWorkload: "removing a container",
-                Mark: "recording the state", SyncBranch: "bringing the branch in"}.get(
+                Mark: "recording the state", SyncBranch: "bringing the branch in",
+                Recreate: "recreating"}.get(
                     type(action), type(action).__name__)
         if isinstance(action, RemoveOrphan):
             log.warning("removing the orphan container %s failed: %s", action.name, exc)
@@ -256,6 +259,9 @@ class Reconciler:
                 await self._delete(action)
             case Create():
                 await creating.create(deps, action)
+            case Recreate():
+                await rebuild.recreate(deps, action)
+                self.branches.forget(action.session.id)
             case Start(session=s, backend_id=bid):
                 try:
                     await deps.backend_for(s).start(bid)

@@ -26,6 +26,8 @@ Rules, per session (``desired`` x what is observed):
   container and the workspace, from the session branch.
 * the workspace's session branch moved (``tips``) past what was last brought into the
   user's repository (``synced``)   -> SyncBranch, once the session has nothing else to do.
+* a person asked for a recreate (``rebuild``) -> Recreate: its workloads go (and, fresh,
+  its workspace and agent home, the branch brought in first), then the normal create.
 
 Sessions with an action in flight, or waiting out a back-off, are left alone this pass.
 Deletes and removals come before stops, and stops before creates, so freed resources are
@@ -105,11 +107,21 @@ class SyncBranch:
     tip: str
 
 
-Action = RemoveOrphan | Delete | RemoveWorkload | Stop | Create | Start | Mark | SyncBranch
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recreate:
+    """A person's recreate (``session.rebuild`` says which): remove the workloads, then
+    create the session again the normal way."""
+
+    session: Session
+    backend_ids: tuple[str, ...]
+
+
+Action = (RemoveOrphan | Delete | RemoveWorkload | Stop | Create | Start | Mark | SyncBranch
+          | Recreate)
 
 _ORDER: dict[type, int] = {
-    RemoveOrphan: 0, Delete: 0, RemoveWorkload: 0, Stop: 1, Create: 2, Start: 2, Mark: 3,
-    SyncBranch: 4,
+    RemoveOrphan: 0, Delete: 0, RemoveWorkload: 0, Stop: 1, Create: 2, Start: 2, Recreate: 2,
+    Mark: 3, SyncBranch: 4,
 }
 #: Phases in which a session has a workspace whose branch is worth bringing in.
 _SYNCED_PHASES = frozenset({Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED, Phase.COMPLETED})
@@ -133,6 +145,8 @@ def _plan_one(
         return [Delete(session=s, backend_ids=ids)]
     if s.phase is Phase.DELETING:
         return []
+    if s.rebuild is not None and s.phase is not Phase.CREATING:
+        return [Recreate(session=s, backend_ids=ids)]
     # More than one workload for a session: keep the running (or first) one.
     keep = next((w for w in workloads if w.state is RunState.RUNNING),
                 workloads[0] if workloads else None)

@@ -17,7 +17,6 @@ from collections.abc import Awaitable
 from typing import Any
 
 from textual import work
-from textual.screen import Screen
 from textual.widgets import Input
 
 from appliance.errors import ClauderonError
@@ -29,6 +28,7 @@ from cli.tui.model import next_access_mode, offered
 from cli.tui.reconcile import ReconcileScreen
 from cli.tui.terminal import Foreground, run_attach
 from cli.tui.timeline import TimelineScreen
+from cli.tui.workflow import WorkflowActions
 
 #: How long attach waits for a stopped or archived session to run again.
 START_SECONDS = 120.0
@@ -36,7 +36,7 @@ START_SECONDS = 120.0
 REVIVE = ("start", "unarchive")
 
 
-class SessionActions(Screen[None]):
+class SessionActions(WorkflowActions):
     api: AsyncApiClient
     terminal: Foreground
     #: id -> the API's session JSON, kept live by the screen's event worker.

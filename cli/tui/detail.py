@@ -79,6 +79,11 @@ def detail_text(session: Mapping[str, Any], extras: Mapping[str, Any], now: date
     if session.get("budget_exceeded"):
         lines.append(f"[yellow]{'budget':<10}{escape(str(session['budget_exceeded']))}[/]")
     lines.append(f"{'egress':<10}{escape(str(session.get('egress_mode') or 'default'))}")
+    pull = session.get("pull")
+    if isinstance(pull, Mapping) and pull.get("summary"):
+        tone = {"good": "green", "bad": "red", "pending": "yellow"}.get(str(pull.get("tone")))
+        text = escape(str(pull["summary"]))
+        lines.append(f"{'pull':<10}" + (f"[{tone}]{text}[/]" if tone else text))
     usage = extras.get("usage")
     if isinstance(usage, Mapping) and isinstance(usage.get("total"), Mapping):
         total = usage["total"]

@@ -193,6 +193,15 @@ function socket(name, path, send) {
   await attempt("message", () => post("/api/sessions/NAME/message", {mode: "no-cors",
     body: JSON.stringify({text: "touch /tmp/pwned-by-message"})}));
   await attempt("archive", () => post("/api/sessions/NAME/archive", {mode: "no-cors"}));
+  await attempt("push", () => post("/api/sessions/NAME/push", {mode: "no-cors",
+    body: JSON.stringify({pr: true, force: true})}));
+  await attempt("merge", () => post("/api/sessions/NAME/merge", {mode: "no-cors",
+    body: JSON.stringify({method: "merge", delete_branch: true})}));
+  await attempt("interrupt", () => post("/api/sessions/NAME/interrupt", {mode: "no-cors"}));
+  await attempt("recreate_fresh", () => post("/api/sessions/NAME/recreate-fresh",
+    {mode: "no-cors"}));
+  await attempt("health", () => fetch(T + "/api/sessions/NAME/health", {credentials: "include"})
+    .then(r => r.text()));
   await attempt("delete", () => fetch(T + "/api/sessions/NAME", {method: "DELETE",
     credentials: "include"}).then(r => r.status));
   await attempt("read", () => fetch(T + "/api/sessions", {credentials: "include"})
@@ -288,6 +297,11 @@ def test_a_hostile_page_on_another_loopback_origin_changes_nothing(
                     f"refused POST /api/sessions/{name}/access-mode:",
                     f"refused POST /api/sessions/{name}/message:",
                     f"refused POST /api/sessions/{name}/archive:",
+                    f"refused POST /api/sessions/{name}/push:",
+                    f"refused POST /api/sessions/{name}/merge:",
+                    f"refused POST /api/sessions/{name}/interrupt:",
+                    f"refused POST /api/sessions/{name}/recreate-fresh:",
+                    f"refused GET /api/sessions/{name}/health:",
                     f"refused POST /api/sessions/{name}/uploads:",
                     f"/api/sessions/{name}:",  # the DELETE's preflight
                     "refused GET /api/sessions:", "refused GET /ws/events:",
@@ -298,6 +312,8 @@ def test_a_hostile_page_on_another_loopback_origin_changes_nothing(
         after = appliance.session(name)
         assert after["phase"] == "running" and after["desired"] == "running"
         assert after["access_mode"] == before["access_mode"] == "read-write"
+        assert after["rebuild"] is None and after["backend_id"] == before["backend_id"]
+        assert after["pull"] is None  # nothing was pushed
         assert [s["name"] for s in appliance.client().get("/api/sessions", all="true")[
             "sessions"]] == [name]
         events = appliance.client().get(f"/api/sessions/{sid}/events")["events"]

@@ -59,7 +59,11 @@ def bash_script(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize(("line", "expected"), [
     ("clauderon cr", ["create"]),
-    ("clauderon re", ["retry", "retitle", "reconcile", "restore"]),
+    ("clauderon re", ["retry", "retitle", "reconcile", "restore", "restart-agent", "recreate",
+                      "recreate-fresh"]),
+    ("clauderon pu", ["push"]),
+    ("clauderon merge --", ["--help", "--json", "--squash", "--merge", "--rebase",
+                            "--delete-branch", "--head"]),
     ("clauderon create --ag", ["--agent"]),
     ("clauderon create --agent ", ["claude", "codex", "gemini", "custom"]),
     ("clauderon create --backend k", ["kubernetes"]),
@@ -84,6 +88,8 @@ def test_bash_offers_every_command_first(bash_script: Path) -> None:
     assert len(COMMANDS) > 20
     assert set(COMMANDS) <= set(offered)
     assert {"logs", "backup", "restore", "completion", "status"} <= set(offered)
+    assert {"push", "pr", "merge", "send", "interrupt", "health", "restart-agent", "recreate",
+            "recreate-fresh", "update-image"} <= set(offered)
 
 
 def test_zsh_loads_the_function_through_bashcompinit(tmp_path: Path) -> None:

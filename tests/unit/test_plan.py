@@ -26,6 +26,7 @@ from appliance.reconcile.plan import (
     Delete,
     Mark,
     PlanSettings,
+    Recreate,
     RemoveOrphan,
     RemoveWorkload,
     Start,
@@ -33,7 +34,7 @@ from appliance.reconcile.plan import (
     SyncBranch,
     plan,
 )
-from appliance.sessions import Desired, Phase, Session, SessionId, can_transition
+from appliance.sessions import Desired, Phase, Rebuild, Session, SessionId, can_transition
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 CFG = PlanSettings(max_attempts=3, stable_seconds=120.0)
@@ -82,6 +83,8 @@ def row(a: Action) -> Row:
             return ("Mark", s.name, str(phase), bid) + (("reset",) if reset else ())
         case SyncBranch(session=s, tip=tip):
             return ("SyncBranch", s.name, tip)
+        case Recreate(session=s, backend_ids=ids):
+            return ("Recreate", s.name, ids)
     raise AssertionError(f"unknown action {a!r}")
 
 
@@ -113,6 +116,31 @@ def test_delete_wins_over_failed_and_back_off() -> None:
 
 def test_deleting_phase_without_delete_desired_is_left_alone() -> None:
     assert run([sess("a", Phase.DELETING, Desired.RUNNING)], [wl("a", "c1")]) == []
+
+
+# --- a person's recreate -------------------------------------------------------------
+@pytest.mark.parametrize("kind", list(Rebuild))
+def test_a_recreate_a_person_asked_for(kind: Rebuild) -> None:
+    """Whatever is there goes; then the normal create (a failed session's, a stopped one's,
+    one whose container vanished or waits out a back-off)."""
+    for phase, desired, seen in ((Phase.RUNNING, Desired.RUNNING, [wl("a", "c1")]),
+                                 (Phase.STOPPED, Desired.STOPPED, [wl("a", "c1", STOPPED)]),
+                                 (Phase.FAILED, Desired.RUNNING, []),
+                                 (Phase.RUNNING, Desired.RUNNING, [wl("a", "c1", DEAD),
+                                                                   wl("a", "c2")])):
+        s = replace(sess("a", phase, desired, backend_id="c1",
+                         retry_at=NOW + timedelta(hours=1)), rebuild=kind)
+        ids = tuple(w.backend_id for w in seen)
+        assert run([s], seen) == [("Recreate", "a", ids)], (phase, seen)
+
+
+def test_a_recreate_waits_for_a_delete_and_for_its_own_create() -> None:
+    s = replace(sess("a", Phase.RUNNING, Desired.DELETED), rebuild=Rebuild.FRESH)
+    assert run([s], [wl("a", "c1")]) == [("Delete", "a", ("c1",))]
+    creating = replace(sess("a", Phase.CREATING), rebuild=Rebuild.CONTAINER)
+    assert run([creating]) == [("Create", "a", "start", "first")]
+    assert run([replace(sess("a"), rebuild=Rebuild.CONTAINER)], [wl("a", "c1")],
+               busy=["id-a"]) == []
 
 
 # --- create and recreate ------------------------------------------------------------

@@ -22,13 +22,13 @@ C, R, S, A, D, F, K = (Phase.CREATING, Phase.RUNNING, Phase.STOPPED, Phase.ARCHI
 
 #: The legal phase changes, written out by hand from the lifecycle in DESIGN.md:
 #:   creating -> running <-> stopped; running | stopped -> archived -> running;
-#:   any -> deleting; any -> failed; failed -> creating (retry); a print session's agent
-#:   done: creating | running | stopped | archived -> completed -> archived | deleting.
-#: Staying put is always legal.
+#:   any -> deleting; any -> failed; failed -> creating (retry); running | stopped ->
+#:   creating (a person's recreate); a print session's agent done: creating | running |
+#:   stopped | archived -> completed -> archived | deleting. Staying put is always legal.
 EXPECTED: dict[Phase, set[Phase]] = {
     C: {C, R, S, D, F, K},
-    R: {R, S, A, D, F, K},
-    S: {S, R, A, D, F, K},
+    R: {R, S, A, D, F, C, K},
+    S: {S, R, A, D, F, C, K},
     A: {A, R, S, D, F, K},
     D: {D, F},
     F: {F, C, D},
@@ -58,7 +58,7 @@ def test_transition_matrix(old: Phase, new: Phase) -> None:
     (D, R), (D, C), (D, S), (D, A),   # a deleting session never comes back
     (F, R), (F, S), (F, A),           # a failed one is retried (creating) or deleted
     (C, A),                           # nothing to archive yet
-    (R, C), (S, C), (A, C),           # creating is only entered by a retry
+    (A, C),                           # creating: a retry, or a recreate of a live one
     (K, R), (K, S), (K, C), (K, F),   # a completed session never runs again as itself
     (D, K), (F, K),                   # nor is anything but a live one completed
 ])

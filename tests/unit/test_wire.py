@@ -117,9 +117,12 @@ def test_actions_are_the_verbs_allowed_now() -> None:
     running = wire.session_json(session(phase=Phase.RUNNING, backend_id="c1"))
     # start is accepted on a running session (a no-op) but not offered.
     assert running["actions"] == ["archive", "stop", "delete", "access-mode", "message",
-                                  "attach", "console", "edit", "retitle"]
+                                  "attach", "console", "interrupt", "push", "restart-agent",
+                                  "recreate", "recreate-fresh", "update-image", "edit",
+                                  "retitle"]
     failed = wire.session_json(session(phase=Phase.FAILED))
-    assert failed["actions"] == ["retry", "delete", "access-mode", "edit", "retitle"]
+    assert failed["actions"] == ["retry", "delete", "access-mode", "recreate",
+                                 "recreate-fresh", "update-image", "edit", "retitle"]
     no_container = wire.session_json(session(phase=Phase.RUNNING))
     assert "message" not in no_container["actions"] and "attach" not in no_container["actions"]
     assert verbs.refusal(verbs.Verb.MESSAGE, session(phase=Phase.STOPPED, backend_id="c1")) \

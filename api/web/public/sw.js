@@ -38,3 +38,16 @@ self.addEventListener("fetch", (event) => {
     }).catch(() => caches.match("/")));
   }
 });
+
+// A notification (src/notify.ts) opens its session: in an open window of the app if there is
+// one, else in a new one. Only this origin's paths are opened.
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const path = String(event.notification.data?.url ?? "/");
+  const target = new URL(path.startsWith("/") ? path : "/", location.origin).href;
+  event.waitUntil(self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((all) => {
+    const open = all.find((c) => new URL(c.url).origin === location.origin);
+    if (open) return open.focus().then((c) => c.navigate(target));
+    return self.clients.openWindow(target);
+  }));
+});

@@ -44,6 +44,17 @@ export function offered(s: Session, verb: Verb): boolean {
 /** One item of a session's timeline, and a page of them (oldest first). */
 export type TimelineItem = Schemas["TimelineItem"];
 export type TimelinePage = Schemas["TimelinePage"];
+export type Pull = Schemas["Pull"];
+/** A session's health: each part checked, and the recovery actions. */
+export type SessionHealth = Schemas["Health"];
+export type MergeMethod = "squash" | "merge" | "rebase";
+/** The recovery verbs, each with what it loses (the health answer's `actions`). */
+export type Recovery = SessionHealth["actions"][number]["verb"];
+const RECOVERY_ROUTE: Record<string, RouteName> = {
+  "restart-agent": "restartAgent", recreate: "recreate", "recreate-fresh": "recreateFresh",
+  "update-image": "updateImage",
+};
+
 export type EgressMode = NonNullable<Session["egress_mode"]>;
 export type Usage = Schemas["Usage"];
 export type Budget = Schemas["Budget"];
@@ -203,6 +214,22 @@ export const api = {
   transcript: (ref: string, after: string | undefined) =>
     call<TranscriptPage>("transcript", { ref, query: { after } }),
   message: (ref: string, text: string) => call<unknown>("message", { ref, body: { text } }),
+  // The branch on its remote, the agent's terminal, health and recovery.
+  push: (ref: string, pr: boolean) =>
+    call<{ session: Session; commit: string }>("push", { ref, body: { pr } }).then(r => r.session),
+  refreshPull: (ref: string) =>
+    call<{ session: Session }>("refreshPull", { ref, body: {} }).then(r => r.session),
+  merge: (ref: string, method: MergeMethod, delete_branch: boolean, head_sha: string | null) =>
+    call<{ session: Session; commit: string }>("merge", { ref, body: {
+      method, delete_branch, ...(head_sha ? { head_sha } : {}) } }).then(r => r.session),
+  sessionHealth: (ref: string) => call<SessionHealth>("sessionHealth", { ref }),
+  interrupt: (ref: string) =>
+    call<{ session: Session }>("interrupt", { ref, body: {} }).then(r => r.session),
+  recover: (ref: string, verb: string) => {
+    const route = RECOVERY_ROUTE[verb];
+    if (!route) return Promise.reject(new Error(`unknown recovery ${verb}`));
+    return call<{ session: Session }>(route, { ref, body: {} }).then(r => r.session);
+  },
   /** The credentials the proxy loaded (masked) and which agents can work with them. */
   credentials: () => call<Schemas["Credentials"]>("credentials"),
   timeline: (ref: string, before?: string, limit = 50) =>

@@ -8,6 +8,7 @@
 // the events themselves through `listen`.
 import { useEffect, useState } from "preact/hooks";
 import { api, eventSession, eventText, wsUrl, type ServerEvent, type Session } from "./api";
+import * as notify from "./notify";
 
 /** An event as it arrives, or null when the stream has just (re)connected: whatever a
  * listener keeps may have changed while it was down. */
@@ -120,7 +121,11 @@ class LiveStore {
 
   private apply(e: ServerEvent, emit = true): void {
     const s = eventSession(e);
-    if (s) this.sessions.set(s.id, s);
+    if (s) {
+      const note = emit ? notify.noteFor(this.sessions.get(s.id), s) : null;
+      if (note) void notify.show(note).catch(() => undefined);
+      this.sessions.set(s.id, s);
+    }
     if (e.kind === "deleted" && e.session_id) {
       this.sessions.delete(e.session_id);
       this.progress.delete(e.session_id);

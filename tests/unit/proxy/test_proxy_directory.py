@@ -33,3 +33,25 @@ async def test_lookup_reads_the_mode_live(tmp_path: Path) -> None:
     assert (await directory.lookup(sid)).access_mode is AccessMode.READ_ONLY  # type: ignore[union-attr]
     assert await directory.lookup("missing") is None
     store.close()
+
+
+async def test_the_appliances_own_identity(tmp_path: Path) -> None:
+    """Known from the instance key, never from the store; no session's token opens it; one
+    identity for the title call and the pushes and pull requests, read-only but for what
+    the owner rules allow."""
+    from appliance.tokens import APPLIANCE_ID, Purpose, appliance_token, derive_token
+    from proxy.directory import appliance_identity
+
+    store = Store.open(tmp_path / "db.sqlite")
+    key = b"k" * 32
+    plain = StoreDirectory(store)
+    assert await plain.lookup(APPLIANCE_ID) is None  # a proxy without it knows no such user
+    directory = StoreDirectory(store, appliance=appliance_identity(key))
+    found = await directory.lookup(APPLIANCE_ID)
+    assert found is not None and found.owner and found.access_mode is AccessMode.READ_ONLY
+    assert authenticate(ProxyCredentials(session_id=APPLIANCE_ID, token=appliance_token(key)),
+                        found)
+    for wrong in (derive_token(key, APPLIANCE_ID, Purpose.HOOK), appliance_token(b"x" * 32),
+                  ""):
+        assert not authenticate(ProxyCredentials(session_id=APPLIANCE_ID, token=wrong), found)
+    store.close()

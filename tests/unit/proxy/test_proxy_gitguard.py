@@ -91,3 +91,47 @@ def j(**doc: object) -> bytes:
 def test_github_api_writes(method: str, path: str, body: bytes | None, refused: bool) -> None:
     why = gitguard.api_refusal("mine", method, path, body)
     assert (why is not None) == refused, (method, path, why)
+
+
+# --- the appliance's own identity ----------------------------------------------------------
+
+@pytest.mark.parametrize(("refs", "refused"), [
+    (["refs/heads/clauderon/a"], False),
+    (["refs/heads/clauderon/a", "refs/heads/clauderon/b"], False),
+    (["refs/heads/main"], True),
+    (["refs/heads/clauderon/"], True),
+    (["refs/heads/clauderon/a", "refs/tags/v1"], True),
+    (["refs/heads/clauderonx/a"], True),
+])
+def test_the_appliance_pushes_session_branches_only(refs: list[str], refused: bool) -> None:
+    why = gitguard.owner_push_refusal(push(*refs), complete=True)
+    assert (why is not None) == refused, why
+
+
+@pytest.mark.parametrize(("method", "path", "body", "refused"), [
+    ("GET", "/repos/o/r/pulls?head=o:clauderon/a", None, False),
+    ("PUT", "/repos/o/r/pulls/7/merge", b'{"merge_method":"squash"}', False),
+    ("DELETE", "/repos/o/r/git/refs/heads/clauderon/a", None, False),
+    ("POST", "/repos/o/r/pulls", json.dumps({"head": "clauderon/a", "base": "main"}).encode(),
+     False),
+    ("POST", "/repos/o/r/pulls", json.dumps({"head": "o:clauderon/a"}).encode(), False),
+    ("POST", "/repos/o/r/pulls", json.dumps({"head": "main", "base": "x"}).encode(), True),
+    ("POST", "/repos/o/r/pulls", b"not json", True),
+    ("DELETE", "/repos/o/r/git/refs/heads/main", None, True),
+    ("PATCH", "/repos/o/r/git/refs/heads/clauderon/a", b'{"sha":"1"}', True),
+    ("PUT", "/repos/o/r/contents/x", b'{"branch":"clauderon/a"}', True),
+    ("DELETE", "/repos/o/r", None, True),
+    ("PATCH", "/repos/o/r", b"{}", True),
+    ("POST", "/repos/o/r/hooks", b"{}", True),
+])
+def test_the_appliances_github_writes(method: str, path: str, body: bytes | None,
+                                      refused: bool) -> None:
+    why = gitguard.owner_api_refusal(method, path, body)
+    assert (why is not None) == refused, why
+
+
+def test_a_session_may_not_merge_what_the_appliance_may() -> None:
+    """The same request, two identities: the person's merge passes, the session's not."""
+    merge = ("PUT", "/repos/o/r/pulls/7/merge", b'{"merge_method":"merge"}')
+    assert gitguard.owner_api_refusal(*merge) is None
+    assert "owner" in (gitguard.api_refusal("a", *merge) or "")

@@ -154,6 +154,30 @@ def test_read_only_allows_reads_and_model_apis(method: str, host: str) -> None:
     assert isinstance(run(method, host, [], session=RO), Forward)
 
 
+def test_the_appliances_own_identity_writes_only_what_the_owner_rules_judge() -> None:
+    """One identity for titles and for pushes and pull requests: a model API takes its
+    POST, a push and a GitHub API write reach the owner rules (``gitguard``), and every
+    other write is refused as read-only; a read-only session gets none of that."""
+    from proxy.directory import appliance_identity
+
+    own = appliance_identity(b"k" * 32)
+    assert isinstance(run("POST", "api.anthropic.com", [], session=own), Forward)
+    assert isinstance(run("POST", "github.com", [], session=own,
+                          path="/o/r.git/git-receive-pack"), Forward)
+    assert isinstance(run("PUT", "api.github.com", [], session=own,
+                          path="/repos/o/r/pulls/1/merge"), Forward)
+    for method, host, path in (("POST", "example.org", "/"),
+                               ("POST", "github.com", "/o/r.git/info/lfs/objects/batch"),
+                               ("DELETE", "uploads.github.com", "/x")):
+        refused = run(method, host, [], session=own, path=path)
+        assert isinstance(refused, Respond) and refused.status == 403, (method, host)
+    # A read-only session is refused the very push and merge the appliance may attempt.
+    assert isinstance(run("POST", "github.com", [], session=RO,
+                          path="/o/r.git/git-receive-pack"), Respond)
+    assert isinstance(run("PUT", "api.github.com", [], session=RO,
+                          path="/repos/o/r/pulls/1/merge"), Respond)
+
+
 def test_rules_from_config_win_and_wildcards_skip_the_apex() -> None:
     config = config_from_dict({"grafana_host": "grafana.example.net", "rules": [
         {"host": "api.github.com", "credential": "npm_token", "style": "header",

@@ -6,6 +6,7 @@ import { api, SIGNED_OUT, type Me } from "../api";
 import { live, useLive } from "../live";
 import { navigate, onLink, usePath } from "../router";
 import { getTheme, nextTheme, setTheme, type Theme } from "../theme";
+import * as notify from "../notify";
 import { CreateForm } from "./CreateForm";
 import { Devices } from "./Devices";
 import { SessionList } from "./SessionList";
@@ -36,6 +37,15 @@ function LinkState() {
     : "Reconnecting…";
   return <span class={`link-state ${store.link}`} title="Live updates from the appliance"
     data-testid="link-state"><i class="dot" />{text}</span>;
+}
+
+function NotifyButton() {
+  const [on, setOn] = useState(notify.enabled());
+  if (!notify.supported()) return null;
+  return <button class="icon-button" data-testid="notify" aria-pressed={on}
+    title={on ? "Notifications on: a session waiting for you or failing (click to turn off)"
+      : "Notify me when a session waits for me or fails"}
+    aria-label="Notifications" onClick={() => void notify.toggle().then(setOn)}>{on ? "🔔" : "🔕"}</button>;
 }
 
 export function App() {
@@ -89,6 +99,7 @@ function Shell({ me, onSignedOut }: { me: Me; onSignedOut: () => void }) {
       <LinkState />
       <div class="spacer" />
       <ThemeButton />
+      <NotifyButton />
       <a href="/devices" class="icon-button" title="Signed-in devices and passkeys"
         aria-label="Signed-in devices and passkeys" data-testid="devices-link">
         <svg width="18" height="18" viewBox="0 0 24 24" fill="none" stroke="currentColor"

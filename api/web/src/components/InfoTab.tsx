@@ -6,6 +6,7 @@ import { when } from "../format";
 import { live } from "../live";
 import { navigate } from "../router";
 import { Controls } from "./Controls";
+import { HealthPanel, PullPanel } from "./Workflow";
 
 function Confirm({ title, body, action, danger, onConfirm, onClose }: { title: string;
   body: preact.ComponentChildren; action: string; danger?: boolean; onConfirm: () => void;
@@ -123,6 +124,8 @@ export function InfoTab({ s }: { s: Session }) {
     <section class="card"><h2>Session</h2>
       <dl class="facts">{rows.map(([k, v]) => <><dt>{k}</dt><dd>{v}</dd></>)}</dl></section>
     <TitleEditor s={s} />
+    <PullPanel s={s} />
+    <HealthPanel s={s} />
     <section class="card"><h2>Access</h2><AccessSwitch s={s} /></section>
     <Controls s={s} />
     <Audit s={s} />

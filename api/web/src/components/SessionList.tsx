@@ -9,6 +9,7 @@ import { navigate } from "../router";
 import { AgentBadge, ModelError, PhaseBadge } from "./Badge";
 import { typing } from "./Shortcuts";
 import { UsageDays } from "./Controls";
+import { PullBadge } from "./Workflow";
 
 type Sort = "updated" | "created" | "name";
 
@@ -43,7 +44,7 @@ function Card({ s, selected }: { s: Session; selected: boolean }) {
         <strong class="session-name">{s.name}</strong>
         <span class="badges">{s.alert && <span class="pill alert" data-testid="alert-badge"
           title={s.alert}>alert</span>}{s.budget_exceeded && <span class="pill"
-          title={s.budget_exceeded}>budget</span>}<AgentBadge state={s.agent_state} why={s.model_error} /><PhaseBadge phase={s.phase} /></span>
+          title={s.budget_exceeded}>budget</span>}<PullBadge pull={s.pull} /><AgentBadge state={s.agent_state} why={s.model_error} /><PhaseBadge phase={s.phase} /></span>
       </div>
       {s.title && <p class="session-title" data-testid="session-title">{s.title}</p>}
       {s.initial_prompt && <p class="prompt-excerpt">{s.initial_prompt}</p>}

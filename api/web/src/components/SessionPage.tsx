@@ -9,6 +9,7 @@ import { ChatTab } from "./ChatTab";
 import { FilesTab } from "./FilesTab";
 import { InfoTab } from "./InfoTab";
 import { typing } from "./Shortcuts";
+import { PullBadge } from "./Workflow";
 import { TimelineTab } from "./TimelineTab";
 
 type TerminalModule = typeof import("./TerminalTab");
@@ -63,7 +64,10 @@ export function SessionPage({ name, tab }: { name: string; tab: string }) {
         <p class="meta"><span class="mono">{s.branch}</span><span>{s.agent}{s.model ? ` · ${s.model}` : ""}</span>
           {s.access_mode === "read-only" && <span class="pill">read-only</span>}</p>
       </div>
-      <span class="badges"><AgentBadge state={s.agent_state} why={s.model_error} /><PhaseBadge phase={s.phase} /></span>
+      <span class="badges"><PullBadge pull={s.pull} /><AgentBadge state={s.agent_state} why={s.model_error} /><PhaseBadge phase={s.phase} />
+        {offered(s, "interrupt") && s.agent_status === "working" && <button class="button small-button"
+          data-testid="interrupt" title="Press Ctrl-C in the agent's terminal: the turn under way stops"
+          onClick={() => void api.interrupt(s.id).then(x => store.upsert(x))}>Interrupt</button>}</span>
     </div>
     {s.agent_state === "model_failing" && <p class="banner danger" data-testid="model-error-banner">
       {s.model_error}</p>}

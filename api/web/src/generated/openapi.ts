@@ -706,6 +706,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/sessions/{ref}/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The session's health: container, workspace, agent process, proxy and hook reachability from inside, last model error; and the recovery actions with what each loses */
+        get: operations["get_api_sessions_ref_health"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions/{ref}/interrupt": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Press Ctrl-C in the agent's terminal (SIGINT to the agent: the turn under way stops; the session and the conversation are kept) */
+        post: operations["post_api_sessions_ref_interrupt"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions/{ref}/merge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Merge the branch's open pull request on GitHub (the head must be the one last read); optionally delete the remote branch after (your repository keeps it) */
+        post: operations["post_api_sessions_ref_merge"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/sessions/{ref}/message": {
         parameters: {
             query?: never;
@@ -717,6 +768,91 @@ export interface paths {
         put?: never;
         /** Type a message into the agent's terminal and press Enter (waits, bounded, for a session still starting to read input) */
         post: operations["post_api_sessions_ref_message"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions/{ref}/pull/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Read the branch's pull request again now: state, checks, review, mergeability */
+        post: operations["post_api_sessions_ref_pull_refresh"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions/{ref}/push": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Push the session's branch to the repository's remote with the host's credential (from your repository, after bringing the newest commit in); optionally open a pull request from it */
+        post: operations["post_api_sessions_ref_push"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions/{ref}/recreate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Recreate the container (workspace and agent home kept): The container is removed and made again from the session's image: what was installed or running in it outside the workspace and the agent's home is lost. The workspace (uncommitted work included), the branch and the agent's conversation are kept. */
+        post: operations["post_api_sessions_ref_recreate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions/{ref}/recreate-fresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Recreate fresh from the branch's last commit: Discards uncommitted work: the workspace is made again from the branch's last commit (commits are brought into your repository first and the branch is never deleted), and the agent's home — its conversation, settings and anything else kept there — starts empty. The container is made again. */
+        post: operations["post_api_sessions_ref_recreate_fresh"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions/{ref}/restart-agent": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Restart the agent in its container: The agent is stopped where it is (a turn under way is cut short) and started again in the same container; its conversation is resumed, the workspace and the container are kept. */
+        post: operations["post_api_sessions_ref_restart_agent"];
         delete?: never;
         options?: never;
         head?: never;
@@ -836,6 +972,23 @@ export interface paths {
         put?: never;
         /** Unarchive: run the session again */
         post: operations["post_api_sessions_ref_unarchive"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions/{ref}/update-image": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Recreate the container from the newest build of its image: The container is made again from the newest build of its image (agent CLIs and tools as that build has them): what was installed in the old container is lost. The workspace, the branch and the conversation are kept. */
+        post: operations["post_api_sessions_ref_update_image"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1008,6 +1161,59 @@ export interface components {
             alert: string | null;
             /** @description Why model requests are refused (a spent budget), or null */
             budget_exceeded: string | null;
+            /** @description The branch on its remote and its pull request (null: never pushed, no pull request seen) */
+            pull: {
+                /** @description owner/name on GitHub (or the remote's URL) */
+                repo: string;
+                branch: string;
+                /** @description The commit the appliance last pushed */
+                pushed_sha: string | null;
+                pushed_at: string | null;
+                number: number | null;
+                url: string | null;
+                title: string | null;
+                /** @enum {string} */
+                state: "none" | "open" | "draft" | "merged" | "closed";
+                head_sha: string | null;
+                base: string | null;
+                /**
+                 * @description The check runs on the head commit
+                 * @enum {string}
+                 */
+                checks: "none" | "pending" | "success" | "failure";
+                passed: number;
+                failed: number;
+                pending: number;
+                runs: {
+                    name: string;
+                    /** @description queued | in_progress | completed */
+                    status: string;
+                    /** @description success | failure | neutral | cancelled | skipped | timed_out | action_required, when completed */
+                    conclusion: string | null;
+                    url: string | null;
+                }[];
+                /** @enum {string} */
+                review: "none" | "commented" | "approved" | "changes_requested";
+                /** @enum {string} */
+                mergeable: "unknown" | "clean" | "conflicting" | "blocked" | "behind" | "unstable" | "draft";
+                checked_at: string | null;
+                /** @description Why the last refresh failed */
+                error: string | null;
+                /** @description One line every UI shows */
+                summary: string;
+                /** @description The list's short badge */
+                label: string;
+                /**
+                 * @description The badge's colour
+                 * @enum {string}
+                 */
+                tone: "good" | "bad" | "pending" | "neutral";
+            } | null;
+            /**
+             * @description A recreate a person asked for, until it is done
+             * @enum {string|null}
+             */
+            rebuild: "container" | "fresh" | "image" | null;
             /** @description Why the session's model requests fail, as the proxy last saw them (no credential, DNS, the model API's 4xx/5xx); null once one succeeds */
             model_error: string | null;
             /**
@@ -1028,7 +1234,7 @@ export interface components {
             /** @description The list filters that show this session */
             filters: ("active" | "waiting" | "failed" | "archived" | "completed")[];
             /** @description What can be done to it now */
-            actions: ("archive" | "unarchive" | "start" | "stop" | "retry" | "delete" | "access-mode" | "message" | "attach" | "console" | "edit" | "retitle")[];
+            actions: ("archive" | "unarchive" | "start" | "stop" | "retry" | "delete" | "access-mode" | "message" | "attach" | "console" | "interrupt" | "push" | "merge" | "restart-agent" | "recreate" | "recreate-fresh" | "update-image" | "edit" | "retitle")[];
         };
         Event: {
             id: number;
@@ -1057,6 +1263,81 @@ export interface components {
             /** @description A tool call's arguments, as the agent sent them */
             input: unknown;
             is_error: boolean;
+        };
+        /** @description A session's health: each part checked, and the recovery actions with what each loses */
+        Health: {
+            session_id: string;
+            ok: boolean;
+            checks: {
+                /** @description container, workspace, agent, proxy, hooks, model */
+                name: string;
+                /** @enum {string} */
+                verdict: "ok" | "warn" | "fail" | "unknown";
+                detail: string;
+                /**
+                 * @description The recovery verb that fits
+                 * @enum {string|null}
+                 */
+                fix: "archive" | "unarchive" | "start" | "stop" | "retry" | "delete" | "access-mode" | "message" | "attach" | "console" | "interrupt" | "push" | "merge" | "restart-agent" | "recreate" | "recreate-fresh" | "update-image" | "edit" | "retitle" | null;
+            }[];
+            /** @enum {string|null} */
+            suggested: "archive" | "unarchive" | "start" | "stop" | "retry" | "delete" | "access-mode" | "message" | "attach" | "console" | "interrupt" | "push" | "merge" | "restart-agent" | "recreate" | "recreate-fresh" | "update-image" | "edit" | "retitle" | null;
+            actions: {
+                /** @enum {string} */
+                verb: "archive" | "unarchive" | "start" | "stop" | "retry" | "delete" | "access-mode" | "message" | "attach" | "console" | "interrupt" | "push" | "merge" | "restart-agent" | "recreate" | "recreate-fresh" | "update-image" | "edit" | "retitle";
+                /** @description What doing it loses */
+                warning: string;
+                offered: boolean;
+                why_not: string | null;
+            }[];
+        };
+        /** @description A session's branch on its remote: what was pushed, its pull request, CI checks, review and mergeability */
+        Pull: {
+            /** @description owner/name on GitHub (or the remote's URL) */
+            repo: string;
+            branch: string;
+            /** @description The commit the appliance last pushed */
+            pushed_sha: string | null;
+            pushed_at: string | null;
+            number: number | null;
+            url: string | null;
+            title: string | null;
+            /** @enum {string} */
+            state: "none" | "open" | "draft" | "merged" | "closed";
+            head_sha: string | null;
+            base: string | null;
+            /**
+             * @description The check runs on the head commit
+             * @enum {string}
+             */
+            checks: "none" | "pending" | "success" | "failure";
+            passed: number;
+            failed: number;
+            pending: number;
+            runs: {
+                name: string;
+                /** @description queued | in_progress | completed */
+                status: string;
+                /** @description success | failure | neutral | cancelled | skipped | timed_out | action_required, when completed */
+                conclusion: string | null;
+                url: string | null;
+            }[];
+            /** @enum {string} */
+            review: "none" | "commented" | "approved" | "changes_requested";
+            /** @enum {string} */
+            mergeable: "unknown" | "clean" | "conflicting" | "blocked" | "behind" | "unstable" | "draft";
+            checked_at: string | null;
+            /** @description Why the last refresh failed */
+            error: string | null;
+            /** @description One line every UI shows */
+            summary: string;
+            /** @description The list's short badge */
+            label: string;
+            /**
+             * @description The badge's colour
+             * @enum {string}
+             */
+            tone: "good" | "bad" | "pending" | "neutral";
         };
         /** @description One item of a session's timeline */
         TimelineItem: {
@@ -2864,6 +3145,160 @@ export interface operations {
             };
         };
     };
+    get_api_sessions_ref_health: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description No such session */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_api_sessions_ref_interrupt: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        session: components["schemas"]["Session"];
+                    };
+                };
+            };
+            /** @description No such session */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No running container */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_api_sessions_ref_merge: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    method: "merge" | "squash" | "rebase";
+                    delete_branch?: boolean;
+                    /** @description The head commit the person saw: refused (409) when the head is another */
+                    head_sha?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        session: components["schemas"]["Session"];
+                        /** @description The commit pushed, or the merge's */
+                        commit?: string;
+                    };
+                };
+            };
+            /** @description Bad method, or not a GitHub repository */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description GitHub does not allow it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such session */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No open pull request, not mergeable (GitHub's 405), or its head moved (GitHub's 409) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description GitHub or the proxy failed */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     post_api_sessions_ref_message: {
         parameters: {
             query?: never;
@@ -2891,6 +3326,274 @@ export interface operations {
                 };
             };
             /** @description Not running */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_api_sessions_ref_pull_refresh: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        session: components["schemas"]["Session"];
+                    };
+                };
+            };
+            /** @description Not a GitHub repository */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such session */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description GitHub or the proxy failed */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_api_sessions_ref_push: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description replace the remote branch's history */
+                    force?: boolean;
+                    /** @description open a pull request when none is open */
+                    pr?: boolean;
+                    /** @description open it as a draft */
+                    draft?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        session: components["schemas"]["Session"];
+                        /** @description The commit pushed, or the merge's */
+                        commit?: string;
+                    };
+                };
+            };
+            /** @description No https or GitHub remote */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such session */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The remote branch has commits the session's does not (push with force), or the phase does not allow it */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description GitHub or the proxy failed */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_api_sessions_ref_recreate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        session: components["schemas"]["Session"];
+                    };
+                };
+            };
+            /** @description No such session */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Cannot recreate it in its present phase, or a recreate is under way */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No room for another active session */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_api_sessions_ref_recreate_fresh: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        session: components["schemas"]["Session"];
+                    };
+                };
+            };
+            /** @description No such session */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Cannot recreate-fresh it in its present phase, or a recreate is under way */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No room for another active session */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_api_sessions_ref_restart_agent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        session: components["schemas"]["Session"];
+                    };
+                };
+            };
+            /** @description No such session */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No running container */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3230,6 +3933,57 @@ export interface operations {
                 };
             };
             /** @description Cannot unarchive it in its present phase */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No room for another active session */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_api_sessions_ref_update_image: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        session: components["schemas"]["Session"];
+                    };
+                };
+            };
+            /** @description No such session */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Cannot update-image it in its present phase, or a recreate is under way */
             409: {
                 headers: {
                     [name: string]: unknown;

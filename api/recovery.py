@@ -1,0 +1,136 @@
+"""Health and recovery routes: a session's checkup, and what a person can do about it.
+
+``GET /api/sessions/{ref}/health`` gathers the facts (the backend's workloads, the
+workspace on the host, one probe run inside the container as its own user, the session's
+last model request in the audit log) and :mod:`appliance.checkup` judges them. The
+recovery verbs answer at once: ``restart-agent`` and ``interrupt`` act in the container
+here; ``recreate``, ``recreate-fresh`` and ``update-image`` only write what a person asked
+for (``rebuild``) and the reconciler carries it out (:mod:`appliance.reconcile.rebuild`).
+What each loses is the verbs table's ``warning``, served in the health answer so every UI
+says it before it asks for confirmation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import trio
+from quart import Blueprint
+
+from api import browse
+from api.context import current
+from api.openapi import RouteDoc, documented, err, ok, one_session
+from api.sessions import act, one
+from appliance import checkup, verbs, wire, workspaces
+from appliance.agents.boot import interrupt_argv, restart_argv
+from appliance.backends.base import RunState
+from appliance.errors import BackendError, ClauderonError, Conflict
+from appliance.sessions import BackendKind, Session
+from appliance.verbs import Verb
+
+blueprint = Blueprint("recovery", __name__)
+
+#: How many of the session's recent audit lines are searched for its last model request.
+AUDIT_LINES = 400
+#: Bound on each look at the backend (its workloads, the probe in the container).
+PROBE_TIMEOUT = 15.0
+
+
+async def _facts(s: Session) -> checkup.Facts:
+    ctx = current()
+    backend = ctx.backend_for(s)
+    seen = None
+    try:
+        with trio.fail_after(PROBE_TIMEOUT):
+            mine = [w for w in await backend.list_workloads() if w.session_id == s.id]
+        seen = next((w for w in mine if w.backend_id == s.backend_id), mine[0] if mine else None)
+    except (ClauderonError, trio.TooSlowError):
+        seen = None
+    probe = None
+    if seen is not None and seen.state is RunState.RUNNING:
+        try:
+            with trio.fail_after(PROBE_TIMEOUT):
+                done = await backend.exec(seen.backend_id, ["sh", "-c", checkup.PROBE])
+            probe = checkup.parse_probe(done.stdout.decode(errors="replace"))
+        except (ClauderonError, trio.TooSlowError):
+            probe = None
+    on_host = s.backend is BackendKind.DOCKER
+    path = Path(s.worktree_path)
+    workspace = await trio.to_thread.run_sync(path.is_dir) if on_host else None
+    tip = (await trio.to_thread.run_sync(workspaces.read_tip, path, s.branch)
+           if workspace else None)
+    lines = await trio.to_thread.run_sync(browse.audit_lines, ctx.settings.audit_path, s.id,
+                                          AUDIT_LINES)
+    return checkup.Facts(workload=seen.state if seen else None,
+                         workload_image=seen.image if seen else None, workspace=workspace,
+                         tip=tip, agents=ctx.settings.start_agents, probe=probe,
+                         model=checkup.last_model_call(lines))
+
+
+@blueprint.get("/api/sessions/<ref>/health")
+@documented(RouteDoc(
+    summary="The session's health: container, workspace, agent process, proxy and hook "
+            "reachability from inside, last model error; and the recovery actions with "
+            "what each loses",
+    responses={"200": ok({"$ref": "#/components/schemas/Health"}), "404": err("No such session")}))
+async def health(ref: str) -> dict[str, Any]:
+    session = await current().resolve(ref)
+    report = checkup.report(session, await _facts(session))
+    return wire.render(wire.HEALTH, report)
+
+
+async def _in_terminal(ref: str, verb: Verb, argv: list[str], what: str) -> Session:
+    ctx = current()
+    session = await ctx.resolve(ref)
+    verbs.check(verb, session)
+    assert session.backend_id is not None  # the rule needs a workload
+    with trio.fail_after(30):
+        done = await ctx.backend_for(session).exec(session.backend_id, argv)
+    if done.exit_code != 0:
+        said = (done.stderr or done.stdout).decode(errors="replace").strip()[:300]
+        raise BackendError(f"could not {what} in {session.name}: {said}", retryable=False)
+    await ctx.store.run(lambda: ctx.store.sync.update_session(
+        session.id, event=str(verb), detail=None))
+    ctx.hub.poke()
+    return session
+
+
+@blueprint.post("/api/sessions/<ref>/interrupt")
+@documented(RouteDoc(
+    summary="Press Ctrl-C in the agent's terminal (SIGINT to the agent: the turn under way "
+            "stops; the session and the conversation are kept)",
+    responses={"202": one_session(), "404": err("No such session"),
+               "409": err("No running container")}))
+async def interrupt(ref: str) -> tuple[dict[str, Any], int]:
+    return one(await _in_terminal(ref, Verb.INTERRUPT, interrupt_argv(), "interrupt the agent"),
+               202)
+
+
+@blueprint.post("/api/sessions/<ref>/restart-agent")
+@documented(RouteDoc(
+    summary="Restart the agent in its container: " + verbs.RULES[Verb.RESTART_AGENT].warning,
+    responses={"202": one_session(), "404": err("No such session"),
+               "409": err("No running container")}))
+async def restart_agent(ref: str) -> tuple[dict[str, Any], int]:
+    if not current().settings.start_agents:
+        raise Conflict("this appliance runs no agents ([agents] start = false)")
+    return one(await _in_terminal(ref, Verb.RESTART_AGENT, restart_argv(),
+                                  "restart the agent"), 202)
+
+
+def _rebuild_route(verb: Verb, summary: str) -> None:
+    async def view(ref: str) -> tuple[dict[str, Any], int]:
+        return one(await act(ref, verb), 202)
+
+    view.__name__ = f"verb_{verb.name.lower()}"
+    documented(RouteDoc(summary=f"{summary}: {verbs.RULES[verb].warning}", responses={
+        "202": one_session(), "404": err("No such session"),
+        "409": err(f"Cannot {verb} it in its present phase, or a recreate is under way"),
+        "429": err("No room for another active session")}))(view)
+    blueprint.post(f"/api/sessions/<ref>/{verb}")(view)
+
+
+_rebuild_route(Verb.RECREATE, "Recreate the container (workspace and agent home kept)")
+_rebuild_route(Verb.RECREATE_FRESH, "Recreate fresh from the branch's last commit")
+_rebuild_route(Verb.UPDATE_IMAGE, "Recreate the container from the newest build of its image")

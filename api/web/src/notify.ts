@@ -1,0 +1,49 @@
+// Desktop notifications through the service worker: when a session starts waiting for the
+// person (a question, an approval) or fails. Only after the person turned them on (the
+// browser asks for permission then); the words come from the session the API sent.
+import type { Session } from "./api";
+
+const KEY = "clauderon.notify";
+
+export interface Note { title: string; body: string; tag: string; url: string }
+
+/** What changed between two views of a session that a person should hear about (pure). */
+export function noteFor(before: Session | undefined, after: Session): Note | null {
+  if (!before) return null;
+  const url = `/s/${encodeURIComponent(after.name)}`;
+  if (after.phase === "failed" && before.phase !== "failed") {
+    return { title: `${after.name} failed`, body: after.status_reason ?? "The session failed.",
+      tag: `failed-${after.id}`, url };
+  }
+  const waiting = after.agent_status === "waiting_input" || after.agent_status === "waiting_approval";
+  if (waiting && before.agent_status !== after.agent_status) {
+    return { title: after.agent_status === "waiting_approval"
+      ? `${after.name} needs your approval` : `${after.name} is waiting for you`,
+      body: after.initial_prompt.slice(0, 120), tag: `waiting-${after.id}`, url };
+  }
+  return null;
+}
+
+export function supported(): boolean {
+  return "Notification" in window && "serviceWorker" in navigator && window.isSecureContext;
+}
+
+export function enabled(): boolean {
+  return supported() && Notification.permission === "granted" && localStorage.getItem(KEY) === "on";
+}
+
+/** Turn notifications on (asks the browser's permission) or off; whether they are on now. */
+export async function toggle(): Promise<boolean> {
+  if (enabled()) { localStorage.setItem(KEY, "off"); return false; }
+  if (!supported()) return false;
+  const answer = Notification.permission === "granted" ? "granted" : await Notification.requestPermission();
+  localStorage.setItem(KEY, answer === "granted" ? "on" : "off");
+  return answer === "granted";
+}
+
+export async function show(note: Note): Promise<void> {
+  if (!enabled()) return;
+  const reg = await navigator.serviceWorker.ready;
+  await reg.showNotification(note.title, { body: note.body, tag: note.tag, icon: "/icon-192.png",
+    data: { url: note.url } });
+}

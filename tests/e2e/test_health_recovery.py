@@ -1,0 +1,119 @@
+"""A session's health and its recovery, with the real claude CLI in the agent image: the
+checkup sees the agent, the proxy and the hook endpoint from inside the container; when the
+agent exits it says so and suggests restarting it; ``clauderon send`` types into the
+terminal, ``clauderon interrupt`` is Ctrl-C to what runs there (SIGINT: a ``sleep`` the
+terminal runs ends), and ``clauderon restart-agent`` brings the agent back in the same
+container, its workspace kept."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import AGENT_UID
+from tests.support.appliance import Appliance, wait_for
+
+
+def checkup(app: Appliance, name: str) -> dict[str, Any]:
+    report: dict[str, Any] = json.loads(app.cli("health", name, "--json").stdout)
+    return report
+
+
+def verdicts(report: dict[str, Any]) -> dict[str, str]:
+    return {c["name"]: c["verdict"] for c in report["checks"]}
+
+
+def terminal(app: Appliance, s: dict[str, Any]) -> str:
+    [c] = app.containers(s["id"])
+    code, out = c.exec_run(["sh", "-c", "pgrep -l -P $(tmux display -p -t agent "
+                            "'#{pane_pid}') | cut -d' ' -f2"])  # as the container's user
+    return " ".join(out.decode().split()) if code in (0, 1) else f"({code}) {out.decode()}"
+
+
+def wait_agent(app: Appliance, s: dict[str, Any], what: str) -> None:
+    seen: list[str] = []
+
+    def running() -> bool:
+        seen.append(terminal(app, s))
+        return seen[-1].startswith(("claude", "node"))
+
+    try:
+        wait_for(running, timeout=60, what=what)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the terminal ran {sorted(set(seen))}") from None
+
+
+def wait_terminal(app: Appliance, s: dict[str, Any], want: str, what: str) -> None:
+    seen: list[str] = []
+
+    def there() -> bool:
+        seen.append(terminal(app, s))
+        return seen[-1] == want
+
+    try:
+        wait_for(there, timeout=30, what=what)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the terminal ran {sorted(set(seen))}") from None
+
+
+def test_health_send_interrupt_and_restart_the_agent(agents: Appliance, repo: Path) -> None:
+    agents.cli("create", "--repo", str(repo), "--name", "doctor", "--prompt", "wait",
+               "--skip-permissions")
+    s = agents.wait_phase("doctor", "running", timeout=120)
+    wait_agent(agents, s, "the agent to start")
+    report = wait_for(lambda: (r := checkup(agents, "doctor"))["ok"] and r, timeout=60,
+                      what="a healthy checkup")
+    seen = verdicts(report)
+    assert {k: seen[k] for k in ("container", "workspace", "agent", "proxy", "hooks")} == {
+        "container": "ok", "workspace": "ok", "agent": "ok", "proxy": "ok", "hooks": "ok"}
+    assert report["suggested"] is None
+    warnings = {a["verb"]: a["warning"] for a in report["actions"]}
+    assert "Discards uncommitted work" in warnings["recreate-fresh"]
+
+    # The agent exits (as when it crashes): the terminal is left to a shell.
+    [c] = agents.containers(s["id"])
+    c.exec_run(["sh", "-c", "echo keep > /workspace/kept.txt; "
+                            "pkill -KILL -x 'claude|claude.exe'; true"],
+               user=f"{AGENT_UID}:{AGENT_UID}")
+    wait_terminal(agents, s, "", "the agent to exit")
+    report = checkup(agents, "doctor")
+    assert verdicts(report)["agent"] == "fail" and report["suggested"] == "restart-agent"
+    text = agents.cli("health", "doctor").stdout
+    assert "suggested: clauderon restart-agent doctor" in text
+
+    # send types into the terminal (once its shell shows a prompt: the agent, killed, left
+    # the terminal in its own mode); interrupt is Ctrl-C to what runs there.
+    def prompt() -> bool:
+        [c] = agents.containers(s["id"])
+        out = c.exec_run(["tmux", "capture-pane", "-p", "-t", "agent"]).output.decode()
+        after = out.partition("keeps the terminal open")[2]
+        return re.search(r"agent@\S+:\S*\$", after) is not None  # the shell's prompt
+
+    try:
+        wait_for(prompt, timeout=30, what="the shell's prompt")
+    except AssertionError:
+        [c] = agents.containers(s["id"])
+        raise AssertionError(c.exec_run(["tmux", "capture-pane", "-p", "-t", "agent"])
+                             .output.decode()[-800:]) from None
+    # A killed agent leaves the terminal in its raw mode, where Ctrl-C is a plain key; the
+    # person puts it back (an agent that exits on its own restores it itself).
+    agents.cli("send", "doctor", "stty", "sane")
+    agents.cli("send", "doctor", "sleep", "600")
+    wait_terminal(agents, s, "sleep", "sleep to run")
+    agents.cli("interrupt", "doctor")
+    wait_terminal(agents, s, "", "sleep to be interrupted")
+
+    # Restart the agent: same container, workspace kept, the checkup healthy again.
+    refused = agents.cli("restart-agent", "doctor", check=False, input="n\n")
+    assert refused.returncode == 1 and "turn under way is cut short" in refused.stderr
+    assert terminal(agents, s) == ""  # declined: nothing done
+    agents.cli("restart-agent", "doctor", "-y")
+    wait_agent(agents, s, "the agent to start again")
+    after = agents.session("doctor")
+    assert after["backend_id"] == s["backend_id"]
+    assert wait_for(lambda: verdicts(checkup(agents, "doctor"))["agent"] == "ok", timeout=30,
+                    what="the agent's check to pass")
+    [c] = agents.containers(s["id"])
+    assert c.exec_run(["cat", "/workspace/kept.txt"]).output.decode().strip() == "keep"

@@ -1,0 +1,138 @@
+"""The daily workflow in the browser (Chromium): push and open a pull request, follow CI and
+the review on the badge, merge (refused when the agent pushed after the person looked),
+the session's health and a recreate with its warning, and a desktop notification through
+the service worker when the session starts waiting for the person.
+
+The appliance is real (proxy, API, reconciler, containers of the agent image); GitHub is
+:class:`~tests.support.fake_github.FakeGitHub` on loopback behind the proxy's ``[upstreams]``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.conftest import AGENT_UID
+from tests.e2e.webui_browser import DESKTOP, Watched, browser
+from tests.support.appliance import Appliance, wait_for
+from tests.support.fake_github import TOKEN, FakeGitHub
+
+__all__ = ["browser"]
+SLUG = "octo/web"
+
+
+@pytest.fixture
+def github(tmp_path: Path) -> Iterator[FakeGitHub]:
+    with FakeGitHub(tmp_path) as fake:
+        yield fake
+
+
+@pytest.fixture
+def app(tmp_path: Path, agent_image: str, github: FakeGitHub) -> Iterator[Appliance]:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "proxy.toml").write_text(github.proxy_toml())
+    a = Appliance(home, image=agent_image, config="[github]\nrefresh_seconds = 0\n",
+                  env={"GITHUB_TOKEN": TOKEN})
+    try:
+        a.start("proxy")
+        wait_for(a.settings.ca_cert_path.exists, what="the proxy's CA")
+        a.start("api", "reconciler")
+        yield a
+    finally:
+        a.cleanup()
+
+
+def agent(app: Appliance, s: dict[str, Any], script: str) -> str:
+    [c] = app.containers(s["id"])
+    code, out = c.exec_run(["bash", "-c", script], user=f"{AGENT_UID}:{AGENT_UID}",
+                           workdir="/workspace")
+    assert code == 0, out
+    return out.decode().strip()
+
+
+def test_push_merge_health_recreate_and_a_notification_in_the_browser(
+        browser: Browser, app: Appliance, github: FakeGitHub, repo: Path) -> None:
+    subprocess.run(["git", "remote", "add", "origin", f"https://github.com/{SLUG}.git"],
+                   cwd=repo, check=True, user=AGENT_UID, group=AGENT_UID, extra_groups=[])
+    github.create_repo(SLUG, repo)
+    app.cli("create", "--repo", str(repo), "--name", "webflow", "--prompt", "do it")
+    s = app.wait_phase("webflow", "running")
+    head = agent(app, s, "echo a > a.txt && git add a.txt && git commit -qm a && "
+                         "git rev-parse HEAD").split()[-1]
+    github.checks[head] = [{"id": 1, "name": "tests", "status": "in_progress",
+                            "conclusion": None}]
+
+    w = Watched(browser, app.base, DESKTOP, False, app)
+    try:
+        page = w.page
+        w.context.grant_permissions(["notifications"], origin=app.base)
+        page.goto("/s/webflow/info")
+        page.get_by_test_id("notify").click()
+        expect(page.get_by_test_id("notify")).to_have_attribute("aria-pressed", "true")
+
+        # Push and open a pull request; CI runs; then passes and is approved.
+        page.get_by_test_id("push-pr").click()
+        badge = page.locator(".session-head").get_by_test_id("pull-badge")
+        expect(badge).to_have_text("PR #1 …")
+        expect(page.get_by_test_id("pull-checks")).to_contain_text("in progress")
+        assert github.tip(SLUG, s["branch"]) == head
+        github.checks[head][0].update(status="completed", conclusion="success")
+        github.reviews[1] = [{"user": {"login": "r"}, "state": "APPROVED"}]
+        page.get_by_test_id("pull-refresh").click()
+        expect(badge).to_have_text("PR #1 ✓")
+        expect(badge).to_have_attribute("data-tone", "good")
+        expect(page.get_by_test_id("pull-summary")).to_contain_text("approved")
+
+        # The agent pushes after the person looked: the merge of what was shown is refused.
+        agent(app, s, "echo b > b.txt && git add b.txt && git commit -qm b && "
+                      f"git push -q https://github.com/{SLUG}.git HEAD:refs/heads/{s['branch']}")
+        page.get_by_test_id("merge").click()
+        with w.allowing("409"):
+            page.get_by_test_id("merge-confirm").click()
+            expect(page.get_by_test_id("pull-error")).to_contain_text("since you looked")
+        assert github.merges() == [] and github.pull(1)["state"] == "open"
+        page.get_by_test_id("pull-refresh").click()
+        page.get_by_test_id("merge").click()
+        page.get_by_test_id("merge-confirm").click()
+        expect(badge).to_have_text("PR #1 merged")
+        assert github.pull(1)["merged"] and len(github.merges()) == 1
+        page.goto("/")
+        card = page.locator('[data-testid="session-card"][data-name="webflow"]')
+        expect(card.get_by_test_id("pull-badge")).to_have_text("PR #1 merged")
+
+        # Health, then a recreate: its warning first; the workspace is kept.
+        page.goto("/s/webflow/info")
+        page.get_by_test_id("health-check").click()
+        expect(page.get_by_test_id("check-container")).to_have_attribute("data-verdict", "ok")
+        expect(page.get_by_test_id("check-workspace")).to_have_attribute("data-verdict", "ok")
+        old = app.session("webflow")["backend_id"]
+        page.get_by_test_id("recover-recreate").click()
+        expect(page.get_by_test_id("recover-warning")).to_contain_text(
+            "The container is removed")
+        page.get_by_test_id("recover-confirm").click()
+        now = wait_for(lambda: (x := app.session("webflow"))["phase"] == "running"
+                       and x["backend_id"] not in (None, old) and x, timeout=90,
+                       what="the recreated container")
+        assert agent(app, now, "cat a.txt b.txt") == "a\nb"
+
+        # The session starts waiting for the person: a notification, through the worker.
+        app.hook("webflow", "Stop")
+
+        def titles() -> list[str]:
+            found: list[str] = page.evaluate(
+                "navigator.serviceWorker.ready.then(r => r.getNotifications())"
+                ".then(ns => ns.map(n => n.title))")
+            return found
+
+        assert wait_for(lambda: "webflow is waiting for you" in titles(),
+                        what="the notification")
+        w.shot("pulls")
+        assert w.errors == []
+    finally:
+        w.close()

@@ -1,0 +1,297 @@
+"""Push, pull request, CI and merge per session, on the real appliance and a fake GitHub.
+
+The appliance runs as processes (proxy, API, reconciler) with the proxy's ``[upstreams]``
+sending ``github.com`` and ``api.github.com`` to :class:`FakeGitHub` on 127.0.0.1 (real
+``git http-backend`` repositories, the REST calls the appliance makes); the GitHub token is
+a canary in the proxy's environment only, and the fake answers nothing without it. Sessions
+are real containers of the agent image (it has git and curl); what the agent does runs in
+them as uid 1000. The person's side is the real CLI over the API's Unix socket.
+
+Attacks: the agent, through its own proxy identity, cannot merge a pull request or push
+``main``; what the agent does to other refs in its workspace never reaches the remote
+through a person's push; the appliance's own identity cannot push ``main`` either; a pull
+request of another branch is never merged, even when the list answers it for the session's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from appliance.github_client import owner_proxy
+from appliance.tokens import APPLIANCE_ID, load_or_create_instance_key
+from tests.conftest import AGENT_UID
+from tests.support.appliance import Appliance, wait_for
+from tests.support.engine import AGENT_IMAGE, ensure_agent_image
+from tests.support.fake_github import TOKEN, FakeGitHub, git
+
+SLUG = "octo/app"
+
+
+def user_git(repo: Path, *args: str) -> str:
+    env = {"PATH": os.environ["PATH"], "HOME": str(repo.parent), "GIT_AUTHOR_NAME": "User",
+           "GIT_AUTHOR_EMAIL": "u@x", "GIT_COMMITTER_NAME": "User",
+           "GIT_COMMITTER_EMAIL": "u@x"}
+    proc = subprocess.run(["git", *args], cwd=repo, env=env, check=False, capture_output=True,
+                          text=True, user=AGENT_UID, group=AGENT_UID, extra_groups=[])
+    assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
+    return proc.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def agent_image(engine: docker.DockerClient) -> str:
+    ensure_agent_image()
+    return AGENT_IMAGE
+
+
+@pytest.fixture
+def github(tmp_path: Path) -> Iterator[FakeGitHub]:
+    with FakeGitHub(tmp_path) as fake:
+        yield fake
+
+
+@pytest.fixture
+def app(tmp_path: Path, agent_image: str, github: FakeGitHub) -> Iterator[Appliance]:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "proxy.toml").write_text(github.proxy_toml())
+    a = Appliance(home, image=agent_image, config="[github]\nrefresh_seconds = 1\n",
+                  env={"GITHUB_TOKEN": TOKEN})
+    try:
+        a.start("proxy")
+        wait_for(a.settings.ca_cert_path.exists, what="the proxy's CA")
+        a.start("api", "reconciler")
+        yield a
+    finally:
+        a.cleanup()
+
+
+@pytest.fixture
+def origin(repo: Path, github: FakeGitHub) -> Path:
+    """The user's repository, its origin on (the fake) GitHub."""
+    user_git(repo, "remote", "add", "origin", f"https://github.com/{SLUG}.git")
+    github.create_repo(SLUG, repo)
+    return repo
+
+
+def create(app: Appliance, repo: Path, name: str) -> dict[str, Any]:
+    app.cli("create", "--repo", str(repo), "--name", name, "--prompt", "p")
+    return app.wait_phase(name, "running")
+
+
+def in_container(app: Appliance, s: dict[str, Any], script: str) -> tuple[int, str]:
+    [c] = app.containers(s["id"])
+    code, out = c.exec_run(["bash", "-c", script], user=f"{AGENT_UID}:{AGENT_UID}",
+                           workdir="/workspace")
+    return code, out.decode(errors="replace")
+
+
+def agent_commit(app: Appliance, s: dict[str, Any], name: str) -> str:
+    code, out = in_container(app, s, f"echo {name} > {name}.txt && git add {name}.txt && "
+                                     f"git commit -qm 'add {name}' && git rev-parse HEAD")
+    assert code == 0, out
+    return out.split()[-1]
+
+
+def cli_json(app: Appliance, *args: str) -> Any:
+    return json.loads(app.cli(*args, "--json").stdout)
+
+
+def test_push_open_a_pull_request_follow_ci_and_merge(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    s = create(app, origin, "feature")
+    head = agent_commit(app, s, "one")
+    github.checks[head] = [
+        {"id": 1, "name": "lint", "status": "completed", "conclusion": "success"},
+        {"id": 2, "name": "tests", "status": "in_progress", "conclusion": None}]
+
+    done = cli_json(app, "push", "feature", "--pr")
+    assert done["commit"] == head
+    assert github.tip(SLUG, s["branch"]) == head  # the branch is on the remote
+    pull = done["session"]["pull"]
+    assert (pull["number"], pull["state"], pull["base"], pull["head_sha"]) == (1, "open",
+                                                                              "main", head)
+    assert (pull["checks"], pull["passed"], pull["pending"]) == ("pending", 1, 1)
+    assert pull["label"] == "PR #1 …" and pull["tone"] == "pending"
+    assert github.pull(1)["head"]["ref"] == s["branch"]
+
+    # The push and the API calls went through the proxy as the appliance itself: the token
+    # is nowhere in the user's repository, and every GitHub line in the audit is its own.
+    assert TOKEN not in (origin / ".git" / "config").read_text()
+    lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
+    mine = [x for x in lines if x.get("host") in ("github.com", "api.github.com")
+            and x["status"] != 407]  # git asks once without proxy credentials first
+    assert mine and {x.get("session") for x in mine} == {APPLIANCE_ID}
+    assert {x["credential"] for x in mine if x["method"] != "CONNECT"} == {"github_token"}
+
+    # CI and the review change on GitHub; the schedule (every second here) brings them in.
+    github.checks[head][1].update(status="completed", conclusion="success")
+    github.reviews[1] = [{"user": {"login": "reviewer"}, "state": "APPROVED"}]
+
+    def caught_up() -> dict[str, Any] | None:
+        now = app.session("feature")
+        p = now.get("pull") or {}
+        return now if (p.get("review"), p.get("checks")) == ("approved", "success") else None
+
+    seen = wait_for(caught_up, what="CI and the review to show")
+    assert seen["pull"]["mergeable"] == "clean" and seen["pull"]["passed"] == 2
+    assert seen["pull"]["tone"] == "good" and "merge" in seen["actions"]
+    shown = app.cli("show", "feature").stdout
+    assert "#1 open · checks 2/2 · approved · ready to merge" in shown
+
+    base = github.tip(SLUG, "main")
+    merged = cli_json(app, "merge", "feature", "--squash", "--delete-branch")
+    main = github.tip(SLUG, "main")
+    assert merged["commit"] == main and main != base
+    assert git(github.bare(SLUG), "rev-parse", f"{main}^{{tree}}") == \
+        git(github.bare(SLUG), "rev-parse", f"{head}^{{tree}}")
+    assert git(github.bare(SLUG), "rev-parse", f"{main}^") == base  # squashed: one commit
+    assert github.tip(SLUG, s["branch"]) is None  # deleted on the remote ...
+    assert user_git(origin, "rev-parse", s["branch"]) == head  # ... kept in the user's
+    after = app.session("feature")
+    assert after["pull"]["state"] == "merged" and "merge" not in after["actions"]
+    again = app.cli("merge", "feature", check=False)
+    assert again.returncode != 0 and "no open pull request" in again.stderr
+
+
+def test_the_agent_cannot_merge_or_push_main_and_its_other_refs_stay_home(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    s = create(app, origin, "hostile")
+    head = agent_commit(app, s, "work")
+    app.cli("push", "hostile", "--pr")
+    main = github.tip(SLUG, "main")
+    assert github.pull(1)["state"] == "open"
+
+    # Through its own proxy identity (the credential is injected there): merge refused ...
+    code, out = in_container(app, s, (
+        "curl -s -o /dev/null -w '%{http_code}' -X PUT -H 'Authorization: Bearer x' "
+        f"-d '{{\"merge_method\":\"merge\"}}' https://api.github.com/repos/{SLUG}/pulls/1/merge"))
+    assert out.strip().endswith("403"), out
+    # ... and a push of main (and a tag) refused; its own branch goes (the control).
+    url = f"https://github.com/{SLUG}.git"
+    code, out = in_container(app, s, f"git push {url} HEAD:refs/heads/main 2>&1")
+    assert code != 0, out
+    code, out = in_container(app, s, f"git tag v9 && git push {url} v9 2>&1")
+    assert code != 0, out
+    code, out = in_container(app, s, f"git push {url} HEAD:refs/heads/{s['branch']} 2>&1")
+    assert code == 0, out
+    assert github.merges() == [] and github.tip(SLUG, "main") == main
+    assert "refs/tags/v9" not in github.refs(SLUG)
+
+    # The agent moves main in its workspace and makes a branch of its own; a person's push
+    # carries the session branch only.
+    code, out = in_container(app, s, "git branch -f main HEAD && git branch evil HEAD && "
+                                     "echo ok")
+    assert code == 0, out
+    newer = agent_commit(app, s, "more")
+    done = cli_json(app, "push", "hostile")
+    assert done["commit"] == newer and github.tip(SLUG, s["branch"]) == newer
+    assert github.tip(SLUG, "main") == main and github.tip(SLUG, "evil") is None
+    assert head != newer
+
+    # The appliance's own identity pushes session branches only, whoever asks it to.
+    key = load_or_create_instance_key(app.settings.instance_secret_path)
+    env = {"GIT_CONFIG_COUNT": "3", "GIT_CONFIG_KEY_0": "http.proxy",
+           "GIT_CONFIG_VALUE_0": owner_proxy(app.settings, key),
+           "GIT_CONFIG_KEY_1": "http.sslCAInfo",
+           "GIT_CONFIG_VALUE_1": str(app.settings.ca_cert_path),
+           "GIT_CONFIG_KEY_2": "safe.directory", "GIT_CONFIG_VALUE_2": "*",
+           "GIT_TERMINAL_PROMPT": "0"}
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        git(origin, "push", url, f"{newer}:refs/heads/main", env=env)
+    assert "403" in refused.value.stderr
+    lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
+    said = [x["note"] for x in lines if x["status"] == 403 and x["session"] == APPLIANCE_ID]
+    assert said == ["remote: the appliance pushes only session branches (clauderon/...), "
+                    "not main"]
+    git(origin, "push", url, f"{newer}:refs/heads/clauderon/owner-control", env=env)
+    assert github.tip(SLUG, "clauderon/owner-control") == newer
+    assert github.tip(SLUG, "main") == main and github.merges() == []
+
+
+def test_a_pull_request_of_another_branch_is_never_merged(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    s = create(app, origin, "lonely")
+    agent_commit(app, s, "x")
+    app.cli("push", "lonely")  # pushed, no pull request
+    git(origin, "push", "-q", str(github.bare(SLUG)), "HEAD:refs/heads/feature/other")
+    other = github.add_pull(SLUG, "feature/other", title="someone else's")
+    main = github.tip(SLUG, "main")
+
+    for lying in (False, True):
+        github.ignore_head_filter = lying  # the list answers every pull request
+        refused = app.cli("merge", "lonely", "--merge", check=False)
+        assert refused.returncode != 0 and "no open pull request" in refused.stderr, \
+            refused.stderr
+        shown = app.cli("pr", "lonely", "--refresh", "--json")
+        assert json.loads(shown.stdout)["state"] == "none"
+    assert other["state"] == "open" and github.merges() == []
+    assert github.tip(SLUG, "main") == main
+    # The control: once the session's own pull request exists, merge goes through.
+    github.ignore_head_filter = False
+    own = github.add_pull(SLUG, s["branch"])
+    app.cli("merge", "lonely", "--merge")
+    assert own["merged"] and not other["merged"]
+    assert [m.path for m in github.merges()] == [f"/repos/{SLUG}/pulls/{own['number']}/merge"]
+
+
+def test_the_tui_pushes_shows_ci_and_merges_the_head_it_showed(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    from cli.tui.app import ClauderonApp
+    from cli.tui.dialogs import ConfirmScreen
+    from tests.integration.tui_pilot import (
+        RecordingTerminal,
+        main,
+        names,
+        notices,
+        scenario,
+        top,
+        until,
+    )
+
+    s = create(app, origin, "keys")
+    head = agent_commit(app, s, "k")
+    github.checks[head] = [{"id": 1, "name": "ci", "status": "completed",
+                            "conclusion": "failure"}]
+
+    def detail(tui: ClauderonApp) -> str:
+        return str(main(tui).query_one("#detail").render())
+
+    async def run() -> None:
+        tui = ClauderonApp(app.settings.socket_path, terminal=RecordingTerminal(), timeout=30)
+        async with tui.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: names(tui) == ["keys"], "the list")
+            await pilot.press("p")
+            await until(pilot, lambda: "#1 open · checks 0/1, 1 failed" in detail(tui),
+                        "the pull request in the detail pane")
+            assert github.tip(SLUG, s["branch"]) == head
+            # The agent pushes again after the person looked: the merge asked is refused.
+            newer = agent_commit(app, s, "k2")
+            code, out = in_container(app, s, f"git push -q https://github.com/{SLUG}.git "
+                                              f"HEAD:refs/heads/{s['branch']}")
+            assert code == 0, out
+            await pilot.press("M")
+            ask = await until(pilot, lambda: top(tui, ConfirmScreen), "the merge question")
+            assert head[:12] in ask.question
+            await pilot.press("y")
+            await until(pilot, lambda: any("since you looked" in n for n in notices(tui)),
+                        "the refusal")
+            assert github.merges() == []
+            # Refreshed, the question shows the new head; merged.
+            await pilot.press("g")
+            await until(pilot, lambda: (main(tui).sessions[s["id"]].get("pull") or {})
+                        .get("head_sha") == newer, "the new head")
+            await pilot.press("M")
+            await until(pilot, lambda: top(tui, ConfirmScreen), "the merge question")
+            await pilot.press("y")
+            await until(pilot, lambda: "#1 merged" in detail(tui), "merged")
+            assert github.pull(1)["merged"] and github.tip(SLUG, s["branch"]) is None
+
+    scenario(run)

@@ -1,0 +1,301 @@
+"""A fake GitHub on loopback: real repositories over smart HTTP and the REST calls the
+appliance makes, behind the proxy's ``[upstreams]`` overrides of ``github.com`` and
+``api.github.com``.
+
+* ``github.com``: ``git http-backend`` over bare repositories under ``root/OWNER/NAME.git``,
+  Basic ``x-access-token:TOKEN`` required (only the proxy holds the token);
+* ``api.github.com``: ``Bearer TOKEN`` required; the repository, pull requests (list with
+  ``head=`` and ``state=``, one, open, merge with ``sha`` and ``merge_method``), check runs on
+  a commit, reviews, deleting a branch. A merge is a real one in the bare repository (squash:
+  one commit on the base; merge: a merge commit; rebase: the head, when it fast-forwards).
+
+Tests set the pull requests' facts (:meth:`FakeGitHub.add_pull`, :attr:`checks`,
+:attr:`reviews`) and read what was asked (:attr:`seen`). A threaded standard-library server.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import ssl
+import subprocess
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import trustme
+
+TOKEN = "ghp_REALGITHUBCANARY0123456789"
+
+
+@dataclass
+class Seen:
+    host: str
+    method: str
+    path: str
+    body: bytes
+
+
+def git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    base = {"PATH": os.environ["PATH"], "HOME": str(cwd), "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*",
+            "GIT_AUTHOR_NAME": "GitHub",
+            "GIT_AUTHOR_EMAIL": "gh@example.test", "GIT_COMMITTER_NAME": "GitHub",
+            "GIT_COMMITTER_EMAIL": "gh@example.test"}
+    done = subprocess.run(["git", *args], cwd=cwd, env={**base, **(env or {})},
+                          capture_output=True, text=True, check=True, timeout=60)
+    return done.stdout.strip()
+
+
+class FakeGitHub:
+    def __init__(self, folder: Path) -> None:
+        self.root = folder / "github"
+        self.root.mkdir(parents=True)
+        self.seen: list[Seen] = []
+        self.pulls: list[dict[str, Any]] = []
+        #: Check runs by commit, and reviews by pull request number.
+        self.checks: dict[str, list[dict[str, Any]]] = {}
+        self.reviews: dict[int, list[dict[str, Any]]] = {}
+        #: The list answers every pull request, whatever ``head`` asks (a server to distrust).
+        self.ignore_head_filter = False
+        self.lock = threading.RLock()
+        self.ca = trustme.CA()
+        self.ca_path = folder / "fake-github-ca.pem"
+        self.ca.cert_pem.write_to_path(str(self.ca_path))
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ca.issue_cert("127.0.0.1", "github.com", "api.github.com").configure_cert(ctx)
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.port = int(self.server.server_address[1])
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def proxy_toml(self) -> str:
+        return (f'deny_unlisted = true\nextra_ca_bundle = "{self.ca_path}"\n[upstreams]\n'
+                f'"github.com" = "{self.url}"\n"api.github.com" = "{self.url}"\n')
+
+    def __enter__(self) -> FakeGitHub:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # --- the repositories ------------------------------------------------------------
+    def bare(self, slug: str) -> Path:
+        return self.root / f"{slug}.git"
+
+    def create_repo(self, slug: str, seed: Path) -> Path:
+        """A bare repository with ``seed``'s main (a local repository) in it."""
+        bare = self.bare(slug)
+        bare.parent.mkdir(parents=True, exist_ok=True)
+        git(self.root, "init", "-q", "--bare", "-b", "main", str(bare))
+        git(bare, "config", "http.receivepack", "true")
+        git(seed, "push", "-q", str(bare), "HEAD:refs/heads/main")
+        return bare
+
+    def tip(self, slug: str, branch: str) -> str | None:
+        try:
+            return git(self.bare(slug), "rev-parse", "--verify", "-q", f"refs/heads/{branch}")
+        except subprocess.CalledProcessError:
+            return None
+
+    def refs(self, slug: str) -> dict[str, str]:
+        out = git(self.bare(slug), "for-each-ref", "--format=%(refname) %(objectname)")
+        return dict(line.split(" ", 1) for line in out.splitlines())
+
+    # --- pull requests ----------------------------------------------------------------
+    def add_pull(self, slug: str, head: str, base: str = "main", *, title: str = "t",
+                 draft: bool = False) -> dict[str, Any]:
+        with self.lock:
+            number = len(self.pulls) + 1
+            sha = self.tip(slug, head) or "0" * 40
+            pr = {"number": number, "state": "open", "draft": draft, "title": title,
+                  "html_url": f"https://github.com/{slug}/pull/{number}",
+                  "head": {"ref": head, "sha": sha}, "base": {"ref": base},
+                  "merged_at": None, "merged": False, "mergeable": True,
+                  "mergeable_state": "clean", "_repo": slug}
+            self.pulls.append(pr)
+            return pr
+
+    def pull(self, number: int) -> dict[str, Any]:
+        return self.pulls[number - 1]
+
+    def merges(self) -> list[Seen]:
+        return [s for s in self.seen if s.method == "PUT" and s.path.endswith("/merge")]
+
+    def _public(self, pr: dict[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in pr.items() if not k.startswith("_")}
+        if pr["state"] == "open":  # the head follows pushes, as on GitHub
+            out["head"] = {**pr["head"], "sha": self.tip(pr["_repo"], pr["head"]["ref"])
+                           or pr["head"]["sha"]}
+        return out
+
+    def _merge(self, pr: dict[str, Any], method: str) -> str:
+        bare, slug = self.bare(pr["_repo"]), pr["_repo"]
+        head, base = self.tip(slug, pr["head"]["ref"]), self.tip(slug, pr["base"]["ref"])
+        assert head and base
+        if method == "rebase":
+            git(bare, "merge-base", "--is-ancestor", base, head)
+            new = head
+        else:
+            tree = git(bare, "rev-parse", f"{head}^{{tree}}")
+            parents = ["-p", base] + (["-p", head] if method == "merge" else [])
+            new = git(bare, "commit-tree", tree, *parents, "-m", pr["title"])
+        git(bare, "update-ref", f"refs/heads/{pr['base']['ref']}", new, base)
+        pr.update(state="closed", merged=True, merged_at="2024-05-01T12:00:00Z",
+                  mergeable_state="unknown")
+        pr["head"]["sha"] = head
+        return new
+
+    # --- the REST API -----------------------------------------------------------------
+    def api(self, method: str, path: str, query: dict[str, list[str]],
+            body: Any) -> tuple[int, Any]:
+        parts = path.strip("/").split("/")
+        if len(parts) < 3 or parts[0] != "repos":
+            return 404, {"message": "Not Found"}
+        slug, rest = f"{parts[1]}/{parts[2]}", parts[3:]
+        if not self.bare(slug).exists():
+            return 404, {"message": "Not Found"}
+        with self.lock:
+            return self._route(method, slug, rest, query, body)
+
+    def _route(self, method: str, slug: str, rest: list[str], query: dict[str, list[str]],
+               body: Any) -> tuple[int, Any]:
+        mine = [p for p in self.pulls if p["_repo"] == slug]
+        if method == "GET" and not rest:
+            return 200, {"full_name": slug, "default_branch": "main"}
+        if rest == ["pulls"] and method == "GET":
+            head = (query.get("head") or [""])[0].partition(":")[2]
+            state = (query.get("state") or ["open"])[0]
+            found = [p for p in mine if (self.ignore_head_filter or not head
+                                         or p["head"]["ref"] == head)
+                     and (state == "all" or p["state"] == state)]
+            return 200, [self._public(p) for p in reversed(found)]
+        if rest == ["pulls"] and method == "POST":
+            if self.tip(slug, body["head"]) is None:
+                return 422, {"message": "Validation Failed",
+                             "errors": [{"message": f"head {body['head']} does not exist"}]}
+            if any(p["head"]["ref"] == body["head"] and p["state"] == "open" for p in mine):
+                return 422, {"message": "A pull request already exists"}
+            pr = self.add_pull(slug, body["head"], body["base"], title=body["title"],
+                               draft=bool(body.get("draft")))
+            return 201, self._public(pr)
+        if len(rest) >= 2 and rest[0] == "pulls" and rest[1].isdigit():
+            number = int(rest[1])
+            if number > len(self.pulls) or self.pulls[number - 1]["_repo"] != slug:
+                return 404, {"message": "Not Found"}
+            pr = self.pulls[number - 1]
+            if len(rest) == 2 and method == "GET":
+                return 200, self._public(pr)
+            if rest[2:] == ["reviews"] and method == "GET":
+                return 200, self.reviews.get(number, [])
+            if rest[2:] == ["merge"] and method == "PUT":
+                if pr["state"] != "open":
+                    return 405, {"message": "Pull Request is not mergeable"}
+                head = self.tip(slug, pr["head"]["ref"])
+                if body.get("sha") and body["sha"] != head:
+                    return 409, {"message": "Head branch was modified. Review and try the "
+                                            "merge again."}
+                new = self._merge(pr, str(body.get("merge_method") or "merge"))
+                return 200, {"sha": new, "merged": True, "message": "Pull Request merged"}
+        if rest[:1] == ["commits"] and rest[2:] == ["check-runs"] and method == "GET":
+            runs = self.checks.get(rest[1], [])
+            return 200, {"total_count": len(runs), "check_runs": runs}
+        if rest[:3] == ["git", "refs", "heads"] and method == "DELETE":
+            branch = "/".join(rest[3:])
+            if self.tip(slug, branch) is None:
+                return 422, {"message": "Reference does not exist"}
+            git(self.bare(slug), "update-ref", "-d", f"refs/heads/{branch}")
+            return 204, None
+        return 404, {"message": "Not Found"}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeGitHub
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+    def _answer(self, status: int, body: bytes, headers: list[tuple[str, str]]) -> None:
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, status: int, body: Any) -> None:
+        data = b"" if body is None else json.dumps(body).encode()
+        self._answer(status, data, [("Content-Type", "application/json")])
+
+    def _body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            out = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return out
+                out += self.rfile.read(size)
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _handle(self) -> None:
+        body = self._body()
+        host = (self.headers.get("Host") or "").split(":")[0]
+        with self.fake.lock:
+            self.fake.seen.append(Seen(host=host, method=self.command, path=self.path,
+                                       body=body))
+        if host == "api.github.com":
+            if self.headers.get("Authorization") not in (f"Bearer {TOKEN}", f"token {TOKEN}"):
+                self._json(401, {"message": "Bad credentials"})
+                return
+            split = urlsplit(self.path)
+            status, answer = self.fake.api(self.command, split.path, parse_qs(split.query),
+                                           json.loads(body) if body else {})
+            self._json(status, answer)
+            return
+        expected = "Basic " + base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()
+        if self.headers.get("Authorization") != expected:
+            self._answer(401, b"no\n", [("WWW-Authenticate", 'Basic realm="git"')])
+            return
+        self._git(body)
+
+    def _git(self, body: bytes) -> None:
+        path, _, query = self.path.partition("?")
+        env = {"PATH": os.environ["PATH"], "GIT_PROJECT_ROOT": str(self.fake.root),
+               "GIT_HTTP_EXPORT_ALL": "1", "REQUEST_METHOD": self.command, "PATH_INFO": path,
+               "QUERY_STRING": query, "CONTENT_TYPE": self.headers.get("Content-Type") or "",
+               "CONTENT_LENGTH": str(len(body)), "REMOTE_USER": "x-access-token",
+               "REMOTE_ADDR": "127.0.0.1"}
+        if self.headers.get("Git-Protocol"):
+            env["GIT_PROTOCOL"] = self.headers["Git-Protocol"]
+        if self.headers.get("Content-Encoding"):
+            env["HTTP_CONTENT_ENCODING"] = self.headers["Content-Encoding"]
+        done = subprocess.run(["git", "http-backend"], env=env, input=body,
+                              capture_output=True, check=False, timeout=60)
+        head, _, out = done.stdout.partition(b"\r\n\r\n")
+        status, headers = 200, []
+        for line in head.decode().split("\r\n"):
+            name, _, value = line.partition(":")
+            if name.lower() == "status":
+                status = int(value.strip().split()[0])
+            elif name and name.lower() != "content-length":
+                headers.append((name.strip(), value.strip()))
+        self._answer(status, out, headers)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle  # noqa: N815
