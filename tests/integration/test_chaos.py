@@ -107,15 +107,21 @@ class Supervised:
             self.log.close()
 
 
-def retrying(what: str, fn: Any, *args: Any) -> Any:
-    """Call the API, riding out the moments a service is down (bounded)."""
+def retrying(what: str, fn: Any, *args: Any, already: int | None = None) -> Any:
+    """Call the API, riding out the moments a service is down (bounded). A call whose answer
+    was lost (the API killed after it acted, before it answered) may have taken effect: on
+    its retry, the status ``already`` (404 for a delete, 409 for a create) means it did."""
     deadline = time.monotonic() + 120
+    lost = False
     while True:
         try:
             return fn(*args)
         except ClauderonError as exc:
+            if lost and exc.http_status == already:
+                return None
             if time.monotonic() > deadline or (exc.http_status < 500 and exc.http_status != 429):
                 raise AssertionError(f"{what}: {exc.message}") from exc
+            lost = lost or exc.http_status >= 500
             time.sleep(0.2)
 
 
@@ -258,16 +264,16 @@ def test_chaos(tmp_path: Path, engine: docker.DockerClient,
         traffic.start()
         for name in STEADY:
             retrying("create", client.post, "/api/sessions",
-                     {"repo_path": str(repo), "name": name})
+                     {"repo_path": str(repo), "name": name}, already=409)
         killer.start()
         engine_down = 0.0
         for i in range(CYCLES):
             if i == CYCLES // 2:
                 engine_down = restart_engine()
             name = f"c{i}"
-            created = retrying("create", client.post, "/api/sessions",
-                               {"repo_path": str(repo), "name": name})
-            retrying("delete", client.delete, f"/api/sessions/{created['session']['id']}")
+            retrying("create", client.post, "/api/sessions",
+                     {"repo_path": str(repo), "name": name}, already=409)
+            retrying("delete", client.delete, f"/api/sessions/{name}", already=404)
         killer.halt.set()
         killer.join(timeout=30)
         storm = time.monotonic() - started
