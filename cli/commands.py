@@ -57,12 +57,13 @@ def cmd_create(args: argparse.Namespace) -> int:
     if args.print_mode:
         body["print_mode"] = True
     client = _client()
-    warn_missing_credential(client, args.agent)
     if args.no_wait or args.json:
         session = client.run(calls.create(body))
+        warn_missing_credential(client, args.agent)  # for a create that was taken
         return _out(args, session, f"{session['name']}  creating")
     with watching(client) as stream:
         session = client.run(calls.create(body))
+        warn_missing_credential(client, args.agent)
         done = follow_session(stream, session,
                               until={"running", "stopped", "failed", "completed"},
                               label=f"{session['name']}  creating")

@@ -35,7 +35,7 @@ def worktree_list(repo: Path) -> str:
         ({"repo_path": "{repo}", "name": "x" * 41}, 400, "name", "the limit is 40"),
         ({"repo_path": "{repo}", "name": "ok", "image": "nope:missing"}, 400, "image",
          "not on the Docker engine"),
-        ({"repo_path": "{repo}", "name": "ok", "agent": "gemini"}, 400, "agent", "not one of"),
+        ({"repo_path": "{repo}", "name": "ok", "agent": "aider"}, 400, "agent", "not one of"),
         ({"repo_path": "{repo}", "name": "ok", "base": "no-such-branch"}, 400, "base",
          "not a branch"),
         ({"repo_path": "{repo}", "name": "ok", "memory": "lots"}, 400, "memory", "size like"),
