@@ -127,6 +127,7 @@ def test_cli_create_and_the_verbs_print_the_progress_their_events_carry(
     out = appliance.cli("create", "--repo", str(repo), "--name", "shown", "--prompt", "p")
     assert out.stdout.splitlines() == [
         "shown  creating  worktree ▸ container ▸ start ▸ running",
+        "  p",  # its title, from the prompt (no title model is configured)
         "  branch clauderon/shown, container clauderon-shown"]
     assert appliance.cli("stop", "shown").stdout == "shown  stopping  stopped\n"
     assert appliance.cli("stop", "shown").stdout == "shown  stopping  stopped\n"  # no-op
