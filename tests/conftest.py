@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -15,6 +16,15 @@ from tests.support.appliance import Appliance
 from tests.support.engine import ensure_engine
 
 AGENT_UID = 1000
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A run started in the background by a shell (``cmd &``, ``nohup``) has SIGINT ignored,
+    and every process it starts inherits that: the CLIs the tests stop with Ctrl-C would
+    never hear it. A person's terminal never does this; give SIGINT its handler back, which
+    children get as the default."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def make_repo(path: Path, *, owner: int = AGENT_UID, files: dict[str, str] | None = None) -> Path:

@@ -113,7 +113,7 @@ def test_follow_prints_what_is_appended_and_ends_quietly_on_ctrl_c(tmp_path: Pat
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+            proc.communicate()  # its pipes closed here, not left to the garbage collector
     assert proc.returncode == 0
     assert b"Traceback" not in err
 
