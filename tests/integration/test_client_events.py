@@ -176,10 +176,15 @@ class Watch:
 
     def stop(self) -> tuple[int, str]:
         self.proc.send_signal(signal.SIGINT)
-        code = self.proc.wait(timeout=30)
-        self.reader.join(timeout=30)
         assert self.proc.stdout is not None and self.proc.stderr is not None
-        self.proc.stdout.close()
+        try:
+            code = self.proc.wait(timeout=30)
+        finally:  # deaf to Ctrl-C: fail, but close what it holds first
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.reader.join(timeout=30)
+            self.proc.stdout.close()
         with self.proc.stderr:
             return code, self.proc.stderr.read()
 
