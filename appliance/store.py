@@ -24,7 +24,7 @@ from typing import Any, Literal, ParamSpec, TypeVar
 
 import trio
 
-from appliance import wire
+from appliance import multirepo, wire
 from appliance.errors import Conflict, NotFound, ServiceUnavailable
 from appliance.limits import SessionLimits, check_room, occupancy
 from appliance.sessions import (
@@ -222,6 +222,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE sessions ADD COLUMN title TEXT NOT NULL DEFAULT '';
     ALTER TABLE sessions ADD COLUMN description TEXT NOT NULL DEFAULT ''
     """,
+    # 9: multi-repo sessions: each further repository (appliance/multirepo.py) as JSON
+    """
+    ALTER TABLE sessions ADD COLUMN extra_repos TEXT NOT NULL DEFAULT '[]'
+    """,
 )
 
 _ENUMS: dict[str, type] = {
@@ -265,6 +269,8 @@ def _to_row(session: Session) -> dict[str, Any]:
             value = value.isoformat()
         elif isinstance(value, bool):
             value = int(value)
+        elif name == "extra_repos":
+            value = json.dumps(multirepo.to_json(value))
         row[name] = value
     return row
 
@@ -279,6 +285,8 @@ def _from_row(row: sqlite3.Row) -> Session:
             value = datetime.fromisoformat(value)
         elif name in _BOOLS:
             value = bool(value)
+        elif name == "extra_repos":
+            value = multirepo.from_json(json.loads(value or "[]"))
         data[name] = value
     data["id"] = SessionId(data["id"])
     return Session(**data)
