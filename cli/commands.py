@@ -40,23 +40,6 @@ def _failed(session: dict[str, Any] | None) -> None:
 
 
 # --- handlers -----------------------------------------------------------------------
-def parse_repo_arg(raw: str) -> dict[str, str]:
-    """A further ``--repo PATH[:NAME][@BASE]``: the mount name after the last ``:``, the
-    base after the last ``@`` (a path holding either is given through the API's JSON)."""
-    rest, at, base = raw.rpartition("@")
-    if not at:
-        rest, base = raw, ""
-    path, colon, name = rest.rpartition(":")
-    if not colon:
-        path, name = rest, ""
-    out = {"path": str(Path(path).expanduser().absolute())}
-    if name:
-        out["name"] = name
-    if base:
-        out["base"] = base
-    return out
-
-
 def cmd_create(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {
         "repo_path": str(Path(args.repo[0]).expanduser().absolute()),
@@ -73,7 +56,7 @@ def cmd_create(args: argparse.Namespace) -> int:
     if args.print_mode:
         body["print_mode"] = True
     if len(args.repo) > 1:
-        body["repos"] = [parse_repo_arg(raw) for raw in args.repo[1:]]
+        body["repos"] = [calls.parse_repo_arg(raw) for raw in args.repo[1:]]
     client = _client()
     warn_missing_credential(client, args.agent)
     if args.no_wait or args.json:

@@ -14,7 +14,7 @@ from appliance.intake import parse_create
 from appliance.reconcile.sync import split_tip
 from appliance.sessions import ExtraRepo
 from appliance.store import Store
-from cli.commands import parse_repo_arg
+from cli.calls import parse_repo_arg
 from tests.unit.test_store import make_session
 
 
