@@ -1,6 +1,7 @@
 """The create form's further repositories in real Chromium: add and remove rows, a bad mount
 name refused beside its own input (the 400 names ``repos[i].name``), then a three-repository
-session whose Info tab shows every repository."""
+session whose Info tab shows every repository and whose Files tab says it shows the
+primary's."""
 
 from __future__ import annotations
 
@@ -62,5 +63,8 @@ def test_create_a_multi_repo_session_from_the_form(
         expect(page.get_by_test_id("info-repo-shared")).to_contain_text(
             f"{lib} at /workspace/shared", timeout=TIMEOUT_MS)
         expect(page.get_by_test_id("info-repo-docs")).to_contain_text(str(docs))
+        page.goto(f"/s/{NAME}/files")  # the diff and files views say they are the primary's
+        expect(page.get_by_test_id("primary-only")).to_contain_text(
+            "primary repository only", timeout=TIMEOUT_MS)
     finally:
         desk.close()
