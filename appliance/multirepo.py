@@ -30,6 +30,7 @@ from appliance.sessions import ExtraRepo
 #: The primary and at most four more.
 MAX_REPOS = 5
 MOUNT_MAX = 40
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MOUNT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 #: Names a mount may never take: git's own folder, and what a folder name cannot be.
 RESERVED = frozenset({".git", ".", "..", "lost+found"})
@@ -113,9 +114,11 @@ def parse_repos(raw: object) -> tuple[RepoRequest, ...]:
                                field=f"{at}.path")
         if not path.startswith("/"):
             raise InvalidInput(f"the repo path {path!r} must be absolute", field=f"{at}.path")
-        for key, value in (("name", name), ("base", base)):
+        for key, value in (("path", path), ("name", name), ("base", base)):
             if value is not None and not isinstance(value, str):
                 raise InvalidInput(f"{at}.{key} must be a string", field=f"{at}.{key}")
+            if isinstance(value, str) and _CONTROL.search(value):
+                raise InvalidInput(f"{at}.{key} holds a control character", field=f"{at}.{key}")
         mount = validate_mount(name if name else default_mount(path), f"{at}.name")
         if mount in seen:
             raise InvalidInput(f"the mount name {mount!r} is used twice; give each "

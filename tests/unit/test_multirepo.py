@@ -40,6 +40,7 @@ def test_good_requests_and_defaults() -> None:
     ([{"path": "b"}], "repos[0].path"), ([{"name": "x"}], "repos[0].path"),
     ([{"path": "/b", "evil": 1}], "repos[0]"), ([{"path": "/b", "base": 3}], "repos[0].base"),
     ([{"path": "/b"}, {"path": "/c/b"}], "repos[1].name"),
+    ([{"path": "/b\x00"}], "repos[0].path"), ([{"path": "/b", "base": "m\nx"}], "repos[0].base"),
 ])
 def test_malformed_repos(repos: object, field: str) -> None:
     with pytest.raises(InvalidInput) as err:
