@@ -29,7 +29,7 @@ from appliance.agents.boot import BootPlan, boot_plan
 from appliance.agents.prestart import prestart
 from appliance.backends.base import WorkloadSpec
 from appliance.contract import RepoMounts, workload_for
-from appliance.errors import ClauderonError
+from appliance.errors import ClauderonError, GitError
 from appliance.placeholders import placeholder_env
 from appliance.reconcile import pods
 from appliance.reconcile.deps import Deps
@@ -51,18 +51,30 @@ def prepare_workspace(s: Session, repo: repos.RepoInfo) -> None:
     extras = [(e, repos.repo_facts(e.repo_path)) for e in s.extra_repos]
     starts = [_start(repo, s.branch, s.base_ref),
               *(_start(info, s.branch, e.base_ref) for e, info in extras)]
+    made: list[tuple[repos.RepoInfo, str]] = []
     for info, (start, existed) in zip([repo, *(i for _, i in extras)], starts, strict=True):
         if not existed:
             repos.create_branch(info, s.branch, start)
+            made.append((info, start))
     primary = Path(s.worktree_path)
     fresh = not workspaces.is_workspace(primary)
-    _workspace(repo, primary, s.branch, starts[0][0], s.base_ref)
-    for (e, info), (start, _) in zip(extras, starts[1:], strict=True):
-        workspaces.make_owned_dir(Path(e.worktree_path).parent, repo.owner)
-        _workspace(info, Path(e.worktree_path), s.branch, start, e.base_ref)
-    if extras and fresh:
-        # Only in a workspace made just now: an older one is the agent's to shape.
-        workspaces.add_mountpoints(primary, [e.mount for e, _ in extras], repo.owner)
+    try:
+        _workspace(repo, primary, s.branch, starts[0][0], s.base_ref)
+        for (e, info), (start, _) in zip(extras, starts[1:], strict=True):
+            workspaces.make_owned_dir(Path(e.worktree_path).parent, repo.owner)
+            _workspace(info, Path(e.worktree_path), s.branch, start, e.base_ref)
+        if extras and fresh:
+            # Only in a workspace made just now: an older one is the agent's to shape.
+            workspaces.add_mountpoints(primary, [e.mount for e, _ in extras], repo.owner)
+    except (ClauderonError, OSError) as exc:
+        if extras:
+            # A multi-repo create leaves no branch it made behind (each still at its
+            # start: nothing has used it); the workspaces go with the failed create.
+            for info, start in made:
+                repos.delete_branch_at(info, s.branch, start)
+        if isinstance(exc, OSError):
+            raise GitError(f"could not make the session's repositories: {exc}") from exc
+        raise
 
 
 def _start(repo: repos.RepoInfo, branch: str, base_ref: str) -> tuple[str, bool]:

@@ -223,3 +223,27 @@ def test_a_create_failing_on_its_third_repository_leaves_nothing(
         assert all(f"refs/heads/{s['branch']}" in refs(repo) for repo in three)
     finally:
         a.cleanup()
+
+
+def test_a_create_failing_after_its_branches_are_made_removes_them(
+        tmp_path: Path, agent_image: str, three: tuple[Path, Path, Path]) -> None:
+    app_repo, lib, docs = three
+    a = Appliance(tmp_path / "home3", image=agent_image)
+    try:
+        a.start("api")
+        a.cli("create", "--repo", str(app_repo), "--repo", f"{lib}:lib", "--repo",
+              f"{docs}:docs", "--name", "late-fail", "--no-wait")
+        # Something in the way of the further repositories' folder, after admission: the
+        # create fails once every branch and the primary's workspace are made.
+        blocker = a.settings.worktrees_dir / "late-fail.repos"
+        blocker.parent.mkdir(parents=True, exist_ok=True)
+        blocker.write_text("in the way\n")
+        a.start("reconciler")
+        s = a.wait_phase("late-fail", "failed")
+        assert "in the way" in (s["status_reason"] or "")
+        assert not a.containers(s["id"])
+        for repo in three:
+            assert not any("clauderon/" in ref for ref in refs(repo)), repo
+        assert not (a.settings.worktrees_dir / "late-fail").exists()
+    finally:
+        a.cleanup()
