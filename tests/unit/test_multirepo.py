@@ -3,18 +3,23 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from appliance import multirepo
+from appliance.config import Settings
 from appliance.errors import InvalidInput
+from appliance.hostgit import Owner
 from appliance.intake import parse_create
 from appliance.reconcile.sync import split_tip
 from appliance.sessions import ExtraRepo
 from appliance.store import Store
+from appliance.workspaces import add_mountpoints
 from cli.calls import parse_repo_arg
+from tests.unit.test_contract import mounts_by_target, spec_for
 from tests.unit.test_store import make_session
 
 
@@ -72,3 +77,32 @@ def test_the_store_keeps_every_repository(tmp_path: Path) -> None:
     [view] = [v for v in store.list_views() if '"one"' in v]
     assert '"mount": "lib"' in view
     store.close()
+
+
+def test_each_further_repository_is_mounted_at_its_name(tmp_path: Path) -> None:
+    s = Settings(home=tmp_path / "home")
+    extra = (ExtraRepo(mount="lib", repo_path="/src/lib", base_ref="main",
+                       worktree_path=str(s.worktrees_dir / "flaky.repos" / "lib")),)
+    m = mounts_by_target(spec_for(s, extra_repos=extra))
+    assert m["/workspace/lib"] == (str(s.worktrees_dir / "flaky.repos" / "lib"), False)
+    assert not any(t.startswith("/src/lib") for t in m)  # only borrowed objects, none here
+
+
+def test_mount_points_never_follow_a_link(tmp_path: Path) -> None:
+    """In a workspace whose ``.git`` (or ``.git/info``) is a link, nothing is written
+    through it."""
+    owner = Owner(uid=os.geteuid(), gid=os.getegid())
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for link_at in (".git", ".git/info"):
+        ws = tmp_path / f"ws-{link_at.replace('/', '-')}"
+        (ws / ".git").mkdir(parents=True) if link_at != ".git" else ws.mkdir()
+        (ws / link_at).symlink_to(outside)
+        with pytest.raises(OSError):
+            add_mountpoints(ws, ["lib"], owner)
+        assert list(outside.iterdir()) == []
+    good = tmp_path / "good"
+    (good / ".git").mkdir(parents=True)
+    add_mountpoints(good, ["lib", "docs"], owner)
+    assert (good / "lib").is_dir() and (good / "docs").is_dir()
+    assert (good / ".git" / "info" / "exclude").read_text() == "/lib/\n/docs/\n"
