@@ -1,5 +1,6 @@
-"""Multi-repo sessions' pure parts: the ``repos`` field, mount names, the CLI's
-``PATH[:NAME][@BASE]``, the combined tip the plan compares, and the stored record."""
+"""Multi-repo sessions' small parts: the ``repos`` field, mount names, the CLI's
+``PATH[:NAME][@BASE]``, the combined tip the plan compares, the stored record, the
+container contract's mounts, and mount points that are never written through a link."""
 
 from __future__ import annotations
 
