@@ -16,13 +16,13 @@ from collections.abc import Mapping
 
 import trio
 
-from appliance import hostgit, remotes, repos
+from appliance import hostgit, multirepo, remotes, repos
 from appliance.agents import custom
 from appliance.backends.base import Backend
 from appliance.config import Settings
 from appliance.errors import ClauderonError, Conflict, InvalidInput
 from appliance.intake import CreateRequest, new_session, suggest_name
-from appliance.sessions import Agent, BackendKind, Session, branch_for
+from appliance.sessions import Agent, BackendKind, ExtraRepo, Session, branch_for
 from appliance.store import AsyncStore
 
 
@@ -90,8 +90,67 @@ async def admit(req: CreateRequest, *, settings: Settings, store: AsyncStore,
         raise InvalidInput(
             f"the image {image!r} is not on the {backend.kind.capitalize()} engine; build it "
             "(`clauderon image build`) or pull it", field="image")
+    extras = await admit_extras(req, repo, base, name, settings)
     return new_session(
         req, name=name, repo_root=repo.root, subdirectory=repo.subdirectory, base_ref=base,
         worktrees_dir=settings.worktrees_dir, default_image=settings.default_image,
         default_cpu=settings.default_cpu, default_memory=settings.default_memory,
-        instance_key=instance_key, default_plan_mode=settings.default_plan_mode)
+        instance_key=instance_key, default_plan_mode=settings.default_plan_mode,
+        extra_repos=extras)
+
+
+async def admit_extras(req: CreateRequest, primary: repos.RepoInfo, base: str, name: str,
+                       settings: Settings) -> tuple[ExtraRepo, ...]:
+    """Each further repository checked like the primary (errors name ``repos[i].<key>``):
+    a checkout of its own, the primary's owner (the agent is one uid), its base, its
+    session branch free; its mount name hides nothing of the primary's top folder."""
+    if not req.repos:
+        return ()
+    if str(req.backend) != BackendKind.DOCKER:
+        raise InvalidInput("multi-repo sessions run on Docker only for now; drop repos or "
+                           "choose the docker backend", field="repos")
+    top = await trio.to_thread.run_sync(
+        repos.top_entries, primary, await trio.to_thread.run_sync(repos.resolve_ref,
+                                                                  primary, base))
+    roots = {primary.root}
+    out: list[ExtraRepo] = []
+    for i, want in enumerate(req.repos):
+        at = f"repos[{i}]"
+        if want.name in top:
+            raise InvalidInput(f"the mount name {want.name!r} is already a file or folder at "
+                               f"the top of {primary.root}; pick another name",
+                               field=f"{at}.name")
+        try:
+            info = await trio.to_thread.run_sync(repos.inspect_repo, want.path)
+        except ClauderonError as exc:
+            exc.field = f"{at}.path"
+            raise
+        if info.root in roots:
+            raise InvalidInput(f"{info.root} is already one of this session's repositories",
+                               field=f"{at}.path")
+        roots.add(info.root)
+        if info.owner != primary.owner:
+            raise InvalidInput(
+                f"{info.root} belongs to uid {info.owner_uid}, the primary repository to uid "
+                f"{primary.owner_uid}: the agent works as one user, so every repository of a "
+                "session must have the same owner", field=f"{at}.path")
+        extra_base: str = want.base if want.base else await trio.to_thread.run_sync(
+            repos.current_branch, info)
+        try:
+            await trio.to_thread.run_sync(repos.resolve_ref, info, extra_base)
+        except ClauderonError as exc:
+            exc.field = f"{at}.base"
+            raise
+        branch = branch_for(name)
+        if await trio.to_thread.run_sync(repos.branch_exists, info, branch):
+            raise Conflict(
+                f"the branch {branch} already exists in {info.root} (kept from an earlier "
+                f"session); pick another name, or remove it with `git branch -D {branch}`",
+                field="name")
+        out.append(multirepo.extra_repo(settings.worktrees_dir, name, mount=want.name,
+                                        repo_root=info.root, base_ref=extra_base))
+    if await trio.to_thread.run_sync(os.path.lexists,
+                                     multirepo.extras_dir(settings.worktrees_dir, name)):
+        raise Conflict(f"the workspace folder for {name!r} already exists; pick another name",
+                       field="name")
+    return tuple(out)

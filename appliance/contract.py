@@ -137,6 +137,9 @@ def workload_for(
     workdir = workdir_for(session)
     mounts = [
         Mount(source=session.worktree_path, target=WORKSPACE),
+        # Further repositories: their own workspaces, on top of the primary's.
+        *(Mount(source=e.worktree_path, target=f"{WORKSPACE}/{e.mount}")
+          for e in session.extra_repos),
         *(Mount(source=d, target=d, read_only=True) for d in repo.borrowed_objects),
         Mount(source=f"{host.uploads_root}/{session.id}", target=CONTAINER_UPLOADS,
               read_only=True),

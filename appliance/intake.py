@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from appliance.errors import InvalidInput
+from appliance.multirepo import REPOS_SCHEMA, RepoRequest, parse_repos
 from appliance.resources import parse_cpu, parse_memory
 from appliance.sessions import (
     AccessMode,
     Agent,
     BackendKind,
+    ExtraRepo,
     Session,
     branch_for,
     new_session_id,
@@ -55,6 +57,8 @@ class CreateRequest:
     custom_agent: str | None = None
     title: str | None = None
     description: str | None = None
+    #: Further repositories (multi-repo sessions: :mod:`appliance.multirepo`).
+    repos: tuple[RepoRequest, ...] = ()
 
 
 def _enum(body: Mapping[str, Any], key: str, kind: type[Any], default: Any) -> Any:
@@ -106,6 +110,7 @@ CREATE_SCHEMA: dict[str, Any] = {
                          "[agents.custom.<name>] to run"},
         "title": {"type": "string", "maxLength": TITLE_MAX},
         "description": {"type": "string", "maxLength": DESCRIPTION_MAX},
+        "repos": REPOS_SCHEMA,
     },
 }
 _KNOWN = frozenset(CREATE_SCHEMA["properties"])
@@ -153,6 +158,7 @@ def parse_create(body: Mapping[str, Any], *,
                            "custom (and only then)", field="custom_agent")
     title = clean_text(_str(body, "title"), TITLE_MAX, "title", one_line=True)
     description = clean_text(_str(body, "description"), DESCRIPTION_MAX, "description")
+    repos = parse_repos(body.get("repos"))
     return CreateRequest(
         repo_path=repo,
         name=name,
@@ -171,6 +177,7 @@ def parse_create(body: Mapping[str, Any], *,
         custom_agent=custom_agent,
         title=title,
         description=description,
+        repos=repos,
     )
 
 
@@ -223,6 +230,7 @@ def new_session(
     default_plan_mode: bool = False,
     title: str = "",
     description: str = "",
+    extra_repos: tuple[ExtraRepo, ...] = (),
 ) -> Session:
     sid = new_session_id()
     now = utcnow()
@@ -250,6 +258,7 @@ def new_session(
         description=req.description if req.description is not None else description,
         proxy_token_hash=hash_token(derive_token(instance_key, sid, Purpose.PROXY)),
         hook_token_hash=hash_token(derive_token(instance_key, sid, Purpose.HOOK)),
+        extra_repos=extra_repos,
         created_at=now,
         updated_at=now,
     )

@@ -144,6 +144,20 @@ def create_branch(repo: RepoInfo, branch: str, commit: str) -> None:
                        f"{hostgit.said(proc)}")
 
 
+def delete_branch_at(repo: RepoInfo, branch: str, commit: str) -> None:
+    """Remove ``branch`` only while it is still at ``commit`` (best effort: a branch that
+    moved is someone's work and stays)."""
+    hostgit.run(["update-ref", "-d", f"refs/heads/{branch}", commit], owner=repo.owner,
+                cwd=repo.root, check=False)
+
+
+def top_entries(repo: RepoInfo, commit: str) -> set[str]:
+    """The names at the top of ``commit``'s tree (what a mount name would hide)."""
+    out = hostgit.text(["ls-tree", "--name-only", "--end-of-options", commit],
+                       owner=repo.owner, cwd=repo.root, check=False)
+    return set(out.splitlines())
+
+
 def remote_url(repo: RepoInfo, remote: str = "origin") -> str | None:
     out = hostgit.text(["config", "--get", f"remote.{remote}.url"], owner=repo.owner,
                        cwd=repo.root, check=False)

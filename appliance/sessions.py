@@ -160,6 +160,19 @@ def container_name_for(name: str) -> str:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ExtraRepo:
+    """A further repository of a multi-repo session (:mod:`appliance.multirepo`): the user's
+    repository at ``repo_path``, its base, and the session's own repository for it at
+    ``worktree_path``, mounted at ``/workspace/<mount>``. Its session branch has the
+    session's branch name."""
+
+    mount: str
+    repo_path: str
+    base_ref: str
+    worktree_path: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Session:
     id: SessionId
     name: str
@@ -210,6 +223,8 @@ class Session:
     custom_agent: str | None = None
     title: str = ""
     description: str = ""
+    #: Further repositories (multi-repo sessions); the primary is ``repo_path``.
+    extra_repos: tuple[ExtraRepo, ...] = ()
 
     @property
     def container_name(self) -> str:

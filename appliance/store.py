@@ -24,7 +24,7 @@ from typing import Any, Literal, ParamSpec, TypeVar
 
 import trio
 
-from appliance import wire
+from appliance import multirepo, wire
 from appliance.errors import Conflict, NotFound, ServiceUnavailable
 from appliance.limits import SessionLimits, check_room, occupancy
 from appliance.pullstate import PullStatus
@@ -230,6 +230,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE sessions ADD COLUMN pull TEXT;
     ALTER TABLE sessions ADD COLUMN rebuild TEXT
     """,
+    # 10: multi-repo sessions: each further repository (appliance/multirepo.py) as JSON
+    """
+    ALTER TABLE sessions ADD COLUMN extra_repos TEXT NOT NULL DEFAULT '[]'
+    """,
 )
 
 _ENUMS: dict[str, type] = {
@@ -276,6 +280,8 @@ def _to_row(session: Session) -> dict[str, Any]:
             value = json.dumps(value.to_json())
         elif isinstance(value, bool):
             value = int(value)
+        elif name == "extra_repos":
+            value = json.dumps(multirepo.to_json(value))
         row[name] = value
     return row
 
@@ -292,6 +298,8 @@ def _from_row(row: sqlite3.Row) -> Session:
             value = bool(value)
         elif name == "pull" and value is not None:
             value = PullStatus.from_json(json.loads(value))
+        elif name == "extra_repos":
+            value = multirepo.from_json(json.loads(value or "[]"))
         data[name] = value
     data["id"] = SessionId(data["id"])
     return Session(**data)

@@ -248,6 +248,16 @@ SESSION: tuple[Field, ...] = (
           lambda s: s.title),
     Field("description", {**STR, "description": "What the session is for (data: show it "
                           "escaped)"}, lambda s: s.description),
+    Field("extra_repos", {"type": "array", "description": "Further repositories of a "
+                          "multi-repo session (the primary is repo_path): each mounted at "
+                          "/workspace/<mount>, on the session branch, with its own base",
+                          "items": {"type": "object", "additionalProperties": False,
+                                    "required": ["mount", "repo_path", "base_ref",
+                                                 "worktree_path"],
+                                    "properties": {"mount": STR, "repo_path": STR,
+                                                   "base_ref": STR, "worktree_path": STR}}},
+          lambda s: [{"mount": e.mount, "repo_path": e.repo_path, "base_ref": e.base_ref,
+                      "worktree_path": e.worktree_path} for e in s.extra_repos]),
     Field("filters", {"type": "array", "items": _enum(ListFilter),
                       "description": "The list filters that show this session"},
           lambda s: filters_of(s.phase, s.agent_status, s.model_error)),
@@ -257,7 +267,7 @@ SESSION: tuple[Field, ...] = (
 )
 
 #: Raise this when the session's shape changes: the store re-renders every stored view.
-SESSION_VERSION = 6
+SESSION_VERSION = 7
 
 
 def session_json(s: Session) -> Json:

@@ -109,6 +109,60 @@ def create_workspace(repo: RepoInfo, path: Path, branch: str, start: str,
     git("reset", "--quiet", "--hard", start)
 
 
+def make_owned_dir(path: Path, owner: hostgit.Owner) -> None:
+    """A folder of ours (``<session>.repos``) the owner can use; never a link."""
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        if path.is_symlink() or not path.is_dir():
+            raise InvalidInput(f"{path} is in the way of the session's repositories; "
+                               "remove it") from None
+        return
+    if os.geteuid() == 0:
+        os.chown(path, owner.uid, owner.gid)
+
+
+def add_mountpoints(path: Path, mounts: list[str], owner: hostgit.Owner) -> None:
+    """In a workspace made just now: a folder per further repository (where it is mounted)
+    and each named in ``.git/info/exclude``, so the primary never adds them as its own.
+    Every step is relative to a folder opened without following a link."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+
+    def mkdir_at(fd: int, name: str) -> int:
+        try:
+            os.mkdir(name, 0o755, dir_fd=fd)
+            made = True
+        except FileExistsError:
+            made = False
+        sub = os.open(name, flags, dir_fd=fd)
+        if made and os.geteuid() == 0:
+            os.fchown(sub, owner.uid, owner.gid)
+        return sub
+
+    top = os.open(path, flags)
+    try:
+        for mount in mounts:
+            os.close(mkdir_at(top, mount))
+        git = os.open(".git", flags, dir_fd=top)
+        try:
+            info = mkdir_at(git, "info")
+            try:
+                fd = os.open("exclude", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW,
+                             0o644, dir_fd=info)
+                try:
+                    os.write(fd, "".join(f"/{m}/\n" for m in mounts).encode())
+                    if os.geteuid() == 0:
+                        os.fchown(fd, owner.uid, owner.gid)
+                finally:
+                    os.close(fd)
+            finally:
+                os.close(info)
+        finally:
+            os.close(git)
+    finally:
+        os.close(top)
+
+
 def remove_workspace(path: Path) -> None:
     """Remove the workspace folder (never following a link out). Idempotent."""
     safefs.remove_tree(path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
@@ -124,6 +125,23 @@ def sessions(filter: str | None = None, *, everything: bool = False) -> Call[lis
 
 def session(ref: str) -> Call[Json]:
     return Call(method="GET", path=f"/api/sessions/{_ref(ref)}", read=_session)
+
+
+def parse_repo_arg(raw: str) -> dict[str, str]:
+    """A further ``--repo PATH[:NAME][@BASE]``: the mount name after the last ``:``, the
+    base after the last ``@`` (a path holding either is given through the API's JSON)."""
+    rest, at, base = raw.rpartition("@")
+    if not at:
+        rest, base = raw, ""
+    path, colon, name = rest.rpartition(":")
+    if not colon:
+        path, name = rest, ""
+    out = {"path": str(Path(path).expanduser().absolute())}
+    if name:
+        out["name"] = name
+    if base:
+        out["base"] = base
+    return out
 
 
 def create(body: Json) -> Call[Json]:

@@ -43,7 +43,7 @@ def _failed(session: dict[str, Any] | None) -> None:
 # --- handlers -----------------------------------------------------------------------
 def cmd_create(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {
-        "repo_path": str(Path(args.repo).expanduser().absolute()),
+        "repo_path": str(Path(args.repo[0]).expanduser().absolute()),
         "prompt": args.prompt or "",
         "agent": args.agent,
         "access_mode": args.access_mode,
@@ -56,6 +56,8 @@ def cmd_create(args: argparse.Namespace) -> int:
             body[key] = getattr(args, key)
     if args.print_mode:
         body["print_mode"] = True
+    if len(args.repo) > 1:
+        body["repos"] = [calls.parse_repo_arg(raw) for raw in args.repo[1:]]
     client = _client()
     if args.no_wait or args.json:
         session = client.run(calls.create(body))
@@ -319,7 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("create", "create a session: worktree, branch and container for one agent",
             cmd_create)
-    p.add_argument("-r", "--repo", required=True, help="a path inside a git repository")
+    p.add_argument("-r", "--repo", required=True, action="append",
+                   help="a path inside a git repository; give it again (up to 5 in all) "
+                   "for a multi-repo session: the first is the primary (the working "
+                   "directory), each further one PATH[:NAME][@BASE] is mounted at "
+                   "/workspace/NAME (default: its folder's name) on its own session branch "
+                   "from BASE (default: its current branch)")
     p.add_argument("-n", "--name", help="session name (default: from the prompt)")
     p.add_argument("-p", "--prompt", help="the agent's first prompt")
     p.add_argument("-a", "--agent", default="claude",

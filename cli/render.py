@@ -61,6 +61,8 @@ def session_rows(sessions: Sequence[dict[str, Any]],
         for key in ("alert", "budget_exceeded"):
             if s.get(key):
                 notes.append(f"! {s['name']}: {s[key]}")
+        if s.get("extra_repos"):
+            notes.append(f"  {s['name']}: {repos_line(s)}")
     head = ["NAME", "PHASE", "AGENT-STATUS", "BRANCH", "BACKEND", "AGE"]
     out = table([*head, "COST"] if costs is not None else head, rows)
     return "\n".join([out, *notes])
@@ -81,9 +83,20 @@ def session_detail(s: dict[str, Any]) -> str:
         if value in (None, ""):
             continue
         lines.append(f"{key.replace('_', '-'):<{width}}  {value}")
+    for e in s.get("extra_repos") or []:
+        lines.append(f"{'repo ' + e['mount']:<{width}}  {e['repo_path']} (base "
+                     f"{e['base_ref']}, at /workspace/{e['mount']}, workspace "
+                     f"{e['worktree_path']})")
     pull = s.get("pull")
     if pull:
         lines.append(f"{'pull':<{width}}  {pull['summary']}")
         if pull.get("url"):
             lines.append(f"{'':<{width}}  {pull['url']}")
     return "\n".join(lines)
+
+
+def repos_line(s: dict[str, Any]) -> str:
+    """Every repository of a multi-repo session, the primary first."""
+    extras = ", ".join(f"{e['repo_path']} at /workspace/{e['mount']}"
+                       for e in s.get("extra_repos") or [])
+    return f"repositories {s['repo_path']} (primary), {extras}; branch {s['branch']} in each"

@@ -29,7 +29,7 @@ from appliance.agents.boot import BootPlan, boot_plan
 from appliance.agents.prestart import prestart
 from appliance.backends.base import WorkloadSpec
 from appliance.contract import RepoMounts, workload_for
-from appliance.errors import ClauderonError
+from appliance.errors import ClauderonError, GitError
 from appliance.placeholders import placeholder_env
 from appliance.reconcile import pods
 from appliance.reconcile.deps import Deps
@@ -44,15 +44,52 @@ UNDO_SECONDS = 30.0
 
 
 def prepare_workspace(s: Session, repo: repos.RepoInfo) -> None:
-    """The session branch in the user's repository (made at the base the first time: it
-    pins what the workspace borrows), then the workspace on it."""
-    start = repos.branch_tip(repo, s.branch)
-    if start is None:
-        start = repos.resolve_ref(repo, s.base_ref)
-        repos.create_branch(repo, s.branch, start)
-    base_branch = s.base_ref if repos.branch_exists(repo, s.base_ref) else None
-    workspaces.create_workspace(repo, Path(s.worktree_path), s.branch, start,
-                                base_branch=base_branch)
+    """The session branch in each user repository (made at its base the first time: it
+    pins what the workspace borrows), then the workspace on it. Every start is resolved
+    before any branch is made, so a base gone from any repository fails the create with
+    nothing made in any of them."""
+    extras = [(e, repos.repo_facts(e.repo_path)) for e in s.extra_repos]
+    starts = [_start(repo, s.branch, s.base_ref),
+              *(_start(info, s.branch, e.base_ref) for e, info in extras)]
+    made: list[tuple[repos.RepoInfo, str]] = []
+    for info, (start, existed) in zip([repo, *(i for _, i in extras)], starts, strict=True):
+        if not existed:
+            repos.create_branch(info, s.branch, start)
+            made.append((info, start))
+    primary = Path(s.worktree_path)
+    fresh = not workspaces.is_workspace(primary)
+    try:
+        _workspace(repo, primary, s.branch, starts[0][0], s.base_ref)
+        for (e, info), (start, _) in zip(extras, starts[1:], strict=True):
+            workspaces.make_owned_dir(Path(e.worktree_path).parent, repo.owner)
+            _workspace(info, Path(e.worktree_path), s.branch, start, e.base_ref)
+        if extras and fresh:
+            # Only in a workspace made just now: an older one is the agent's to shape.
+            workspaces.add_mountpoints(primary, [e.mount for e, _ in extras], repo.owner)
+    except (ClauderonError, OSError) as exc:
+        if extras:
+            # A multi-repo create leaves no branch it made behind (each still at its
+            # start: nothing has used it); the workspaces go with the failed create.
+            for info, start in made:
+                repos.delete_branch_at(info, s.branch, start)
+        if isinstance(exc, OSError):
+            raise GitError(f"could not make the session's repositories: {exc}") from exc
+        raise
+
+
+def _start(repo: repos.RepoInfo, branch: str, base_ref: str) -> tuple[str, bool]:
+    """Where the session branch starts: its tip when it exists (a retry or recreate),
+    else the base; and whether it already exists."""
+    tip = repos.branch_tip(repo, branch)
+    if tip is not None:
+        return tip, True
+    return repos.resolve_ref(repo, base_ref), False
+
+
+def _workspace(repo: repos.RepoInfo, path: Path, branch: str, start: str,
+               base_ref: str) -> None:
+    base_branch = base_ref if repos.branch_exists(repo, base_ref) else None
+    workspaces.create_workspace(repo, path, branch, start, base_branch=base_branch)
 
 
 class Marks:
@@ -97,15 +134,24 @@ async def _docker_spec(deps: Deps, s: Session, repo: repos.RepoInfo) -> Workload
     ca = deps.settings.ca_cert_path
     host = replace(deps.host, ca_cert_path=str(ca) if ca.exists() else None,
                    homes_root=str(deps.settings.homes_dir))
-    borrowed = await trio.to_thread.run_sync(repos.borrowed_object_dirs, repo.objects_dir)
+    borrowed = await trio.to_thread.run_sync(_borrowed, repo, s)
     return workload_for(
         s, host=host,
-        repo=RepoMounts(borrowed_objects=tuple(str(d) for d in borrowed),
+        repo=RepoMounts(borrowed_objects=borrowed,
                         owner_uid=repo.owner_uid, owner_gid=repo.owner_gid),
         proxy_token=derive_token(deps.key, s.id, Purpose.PROXY),
         hook_token=derive_token(deps.key, s.id, Purpose.HOOK),
         placeholders=placeholder_env(deps.key, s.id),
     )
+
+
+def _borrowed(repo: repos.RepoInfo, s: Session) -> tuple[str, ...]:
+    """Every object folder the session's repositories borrow (each mounted read-only)."""
+    dirs = [str(d) for d in repos.borrowed_object_dirs(repo.objects_dir)]
+    for e in s.extra_repos:
+        info = repos.repo_facts(e.repo_path)
+        dirs += [str(d) for d in repos.borrowed_object_dirs(info.objects_dir)]
+    return tuple(dict.fromkeys(dirs))
 
 
 def warm(deps: Deps, s: Session, spec: WorkloadSpec) -> tuple[WorkloadSpec, BootPlan | None]:
@@ -204,4 +250,6 @@ async def undo(deps: Deps, a: Create, created: str | None, *, remove_workspace: 
                     log.warning("could not remove what a failed create made: %s", exc,
                                 extra={"session": s.id})
             await trio.to_thread.run_sync(workspaces.remove_workspace, Path(s.worktree_path))
+            for holder in {Path(e.worktree_path).parent for e in s.extra_repos}:
+                await trio.to_thread.run_sync(workspaces.remove_workspace, holder)
             await trio.to_thread.run_sync(runner.remove_home, deps.settings.homes_dir / s.id)

@@ -191,7 +191,7 @@ class Reconciler:
             if not workspaces.is_workspace(path):
                 missing.add(s.id)
                 continue
-            tips[s.id] = workspaces.read_tip(path, s.branch)
+            tips[s.id] = sync.combined_tip(workspaces.read_tip(path, s.branch), s)
         return tips, missing
 
     def _cancel_deleted_creates(self, sessions: list[Session]) -> None:
@@ -301,7 +301,8 @@ class Reconciler:
         await deps.progress(s, "worktree", f"removing the workspace (branch {s.branch} is kept)")
         await sync.last_sync(deps, s)
         settings = deps.settings
-        for folder in (Path(s.worktree_path), settings.uploads_dir / s.id,
+        holders = {Path(e.worktree_path).parent for e in s.extra_repos}
+        for folder in (Path(s.worktree_path), *holders, settings.uploads_dir / s.id,
                        settings.homes_dir / s.id):
             await trio.to_thread.run_sync(safefs.remove_tree, folder)
         await self.store.run(self.store.sync.delete_session, s.id)

@@ -20,7 +20,7 @@ from appliance import repos, workspaces
 from appliance.errors import ClauderonError
 from appliance.reconcile import pods
 from appliance.reconcile.deps import Deps
-from appliance.sessions import Session
+from appliance.sessions import ExtraRepo, Session
 
 log = logging.getLogger(__name__)
 
@@ -63,18 +63,55 @@ class BranchSync:
             return
         self.synced[s.id] = tip
         self._retry_at.pop(s.id, None)
-        await deps.event(s, "branch_synced", {"branch": s.branch, "commit": tip})
+        primary, extra_tips = split_tip(tip)
+        payload: dict[str, object] = {"branch": s.branch, "commit": primary}
+        if extra_tips:
+            payload["repos"] = extra_tips
+        await deps.event(s, "branch_synced", payload)
         if s.status_reason and s.status_reason.startswith(PREFIX):
             await deps.update(s, status_reason=None)
 
 
+def combined_tip(primary: str | None, s: Session) -> str | None:
+    """What the plan compares to decide a sync: the primary's tip, then each further
+    repository's as ``<mount>=<commit>`` (a single-repo session's is its tip alone)."""
+    if primary is None or not s.extra_repos:
+        return primary
+    parts = [primary]
+    for e in s.extra_repos:
+        tip = workspaces.read_tip(Path(e.worktree_path), s.branch)
+        if tip is not None:
+            parts.append(f"{e.mount}={tip}")
+    return " ".join(parts)
+
+
+def split_tip(combined: str) -> tuple[str, dict[str, str]]:
+    first, *rest = combined.split(" ")
+    return first, dict(part.split("=", 1) for part in rest if "=" in part)
+
+
 async def bring_in(deps: Deps, s: Session, tip: str) -> None:
+    """Each repository's session branch into its user repository, the primary first."""
     if pods.on_kubernetes(s):
         await pods.bring_in(deps, s)  # from the remote the agent pushed to
         return
+    primary, extra_tips = split_tip(tip)
     repo = await trio.to_thread.run_sync(repos.repo_facts, s.repo_path)
     await trio.to_thread.run_sync(workspaces.sync_branch, repo, Path(s.worktree_path),
-                                  s.branch, tip, deps.settings.shadows_dir / s.id)
+                                  s.branch, primary, deps.settings.shadows_dir / s.id)
+    for e in s.extra_repos:
+        if e.mount in extra_tips:
+            await _bring_in_extra(deps, s, e, extra_tips[e.mount])
+
+
+async def _bring_in_extra(deps: Deps, s: Session, e: ExtraRepo, tip: str) -> None:
+    info = await trio.to_thread.run_sync(repos.repo_facts, e.repo_path)
+    try:
+        await trio.to_thread.run_sync(workspaces.sync_branch, info, Path(e.worktree_path),
+                                      s.branch, tip, deps.settings.shadows_dir / s.id)
+    except ClauderonError as exc:
+        exc.message = f"{e.mount}: {exc.message}"
+        raise
 
 
 async def last_sync(deps: Deps, s: Session) -> None:
@@ -91,22 +128,35 @@ async def last_sync(deps: Deps, s: Session) -> None:
             await deps.event(s, "branch_sync_failed", {"branch": s.branch,
                                                        "reason": exc.message})
         return
-    path = Path(s.worktree_path)
     try:
-        if not await trio.to_thread.run_sync(workspaces.is_workspace, path):
-            return
-        tip = await trio.to_thread.run_sync(workspaces.read_tip, path, s.branch)
-        if tip is None:
-            return
-        try:
-            await bring_in(deps, s, tip)
-        except ClauderonError as exc:
-            kept = deps.settings.kept_dir / f"{s.name}-{s.id[:8]}"
-            await trio.to_thread.run_sync(lambda: kept.parent.mkdir(mode=0o700, exist_ok=True))
-            await trio.to_thread.run_sync(path.rename, kept)
-            log.warning("kept the workspace of %s at %s: %s", s.name, kept, exc.message,
-                        extra={"session": s.id})
-            await deps.event(s, "workspace_kept", {"path": str(kept), "reason": exc.message})
+        await _last_one(deps, s, Path(s.worktree_path), f"{s.name}-{s.id[:8]}", None)
+        for e in s.extra_repos:
+            await _last_one(deps, s, Path(e.worktree_path),
+                            f"{s.name}-{s.id[:8]}-{e.mount}", e)
     finally:
         await trio.to_thread.run_sync(
             lambda: shutil.rmtree(deps.settings.shadows_dir / s.id, ignore_errors=True))
+
+
+async def _last_one(deps: Deps, s: Session, path: Path, kept_name: str,
+                    extra: ExtraRepo | None) -> None:
+    """One repository's last sync, or its workspace kept aside."""
+    if not await trio.to_thread.run_sync(workspaces.is_workspace, path):
+        return
+    tip = await trio.to_thread.run_sync(workspaces.read_tip, path, s.branch)
+    if tip is None:
+        return
+    try:
+        if extra is None:
+            repo = await trio.to_thread.run_sync(repos.repo_facts, s.repo_path)
+            await trio.to_thread.run_sync(workspaces.sync_branch, repo, path, s.branch, tip,
+                                          deps.settings.shadows_dir / s.id)
+        else:
+            await _bring_in_extra(deps, s, extra, tip)
+    except ClauderonError as exc:
+        kept = deps.settings.kept_dir / kept_name
+        await trio.to_thread.run_sync(lambda: kept.parent.mkdir(mode=0o700, exist_ok=True))
+        await trio.to_thread.run_sync(path.rename, kept)
+        log.warning("kept the workspace of %s at %s: %s", s.name, kept, exc.message,
+                    extra={"session": s.id})
+        await deps.event(s, "workspace_kept", {"path": str(kept), "reason": exc.message})

@@ -1,5 +1,8 @@
 """The create dialog: repo picker, prompt, agent, backend, model, image, access mode, bypass.
 
+Further repositories (a multi-repo session) are lines of the "More" field, one a line in the
+CLI's ``PATH[:NAME][@BASE]`` form: adding one is typing a line, removing one deleting it.
+
 The repo field completes paths as you type (right arrow accepts) and filters the recent
 repos below it with a fuzzy match; Enter in that list picks one. The backend row shows only
 when the appliance has more than one (``/api/health`` lists them); one that does not answer
@@ -47,8 +50,9 @@ from cli.tui.footer import KeyFooter
 from cli.tui.model import fuzzy_rank
 from cli.tui.terminal import Foreground, edit_text
 
-FIELDS = ("repo_path", "name", "prompt", "agent", "custom_agent", "backend", "model", "image",
-          "access_mode", "skip_permissions", "plan_mode", "print_mode", "title", "description")
+FIELDS = ("repo_path", "repos", "name", "prompt", "agent", "custom_agent", "backend", "model",
+          "image", "access_mode", "skip_permissions", "plan_mode", "print_mode", "title",
+          "description")
 DONE = frozenset({"running", "stopped", "failed", "deleted", "completed"})
 #: Plan mode: the appliance's default ([agents] plan_mode), or said here.
 PLAN_CHOICES = [("(default)", ""), ("plan first", "plan"), ("act directly", "act")]
@@ -90,6 +94,8 @@ class CreateScreen(ModalScreen[str | None]):
     CreateScreen .row > Input, CreateScreen .row > Select { width: 1fr; }
     CreateScreen #recent { height: auto; max-height: 4; margin-left: 10; }
     CreateScreen #prompt { height: 4; width: 1fr; }
+    CreateScreen #repos { height: 3; width: 1fr; }
+    CreateScreen #repos-hint { color: $text-muted; margin-left: 10; height: auto; }
     CreateScreen Checkbox { border: none; padding: 0; height: 1; background: $surface; }
     CreateScreen .error { color: $error; margin-left: 10; height: auto; display: none; }
     CreateScreen .error.shown { display: block; }
@@ -130,6 +136,10 @@ class CreateScreen(ModalScreen[str | None]):
                                                id="repo_path", suggester=PathSuggester(),
                                                compact=True), "repo_path")
             yield OptionList(id="recent", compact=True)
+            yield from self._row("More", TextArea(id="repos", compact=True), "repos")
+            yield Static("further repositories, one a line (up to 4): PATH[:NAME][@BASE], "
+                         "each at /workspace/NAME; diff and files show the primary only",
+                         id="repos-hint")
             yield from self._row("Name", Input(placeholder="(from the prompt)", id="name",
                                                compact=True), "name")
             yield from self._row("Prompt", TextArea(id="prompt", compact=True), "prompt")
@@ -259,6 +269,11 @@ class CreateScreen(ModalScreen[str | None]):
 
     # --- errors -------------------------------------------------------------------------
     def show_error(self, field: str | None, message: str) -> None:
+        if field is not None and field.startswith("repos"):
+            # repos[i].path/.name/.base: the line it concerns, said in the message.
+            index = field[6:field.find("]")] if field.startswith("repos[") else ""
+            message = f"line {int(index) + 1}: {message}" if index.isdigit() else message
+            field = "repos"
         shown = field in FIELDS and (field != "backend" or bool(self.backends))
         target = field if shown and field is not None else "general"
         label = self.query_one(f"#error-{target}", Static)
@@ -292,6 +307,10 @@ class CreateScreen(ModalScreen[str | None]):
             body["plan_mode"] = plan == "plan"
         if self.query_one("#print_mode", Checkbox).value:
             body["print_mode"] = True
+        extra = [line.strip() for line in self.query_one("#repos", TextArea).text.splitlines()
+                 if line.strip()]
+        if extra:
+            body["repos"] = [calls.parse_repo_arg(line) for line in extra]
         return body
 
     # --- actions ------------------------------------------------------------------------

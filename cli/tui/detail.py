@@ -64,6 +64,9 @@ def detail_text(session: Mapping[str, Any], extras: Mapping[str, Any], now: date
         value = session.get(key)
         if value not in (None, ""):
             lines.append(f"{label:<10}{escape(str(value))}")
+    for e in session.get("extra_repos") or []:
+        lines.append(f"{'+ repo':<10}{escape(str(e['repo_path']))} at "
+                     f"/workspace/{escape(str(e['mount']))} (base {escape(str(e['base_ref']))})")
     if session.get("skip_permissions"):
         lines.append(f"{'perms':<10}bypass")
     if session.get("agent_state") == "model_failing" and session.get("model_error"):

@@ -7,6 +7,7 @@ import { ago } from "../format";
 import { live, useLive } from "../live";
 import { navigate } from "../router";
 import { Attachments } from "./Attachments";
+import { ExtraRepos, isRepoField, reposBody, type ExtraRepo } from "./ExtraRepos";
 
 type Errors = Partial<Record<string, string>>;
 
@@ -149,6 +150,7 @@ export function CreateForm() {
   const [title, setTitle] = useState("");
   const [description, setDescription] = useState("");
   const [files, setFiles] = useState<File[]>([]);
+  const [extras, setExtras] = useState<ExtraRepo[]>([]);
   const [errors, setErrors] = useState<Errors>({});
   const [busy, setBusy] = useState(false);
   const [created, setCreated] = useState<Session | null>(null);
@@ -191,6 +193,7 @@ export function CreateForm() {
     if (image.trim()) body.image = image.trim();
     if (cpu.trim()) body.cpu = cpu.trim();
     if (memory.trim()) body.memory = memory.trim();
+    if (extras.length) body.repos = reposBody(extras);
     const text = prompt.trim();
     if (text || files.length) {
       body.prompt = files.length
@@ -222,7 +225,8 @@ export function CreateForm() {
         const known = ["repo_path", "name", "agent", "model", "image", "cpu", "memory",
           "access_mode", "prompt", "skip_permissions", "custom_agent", "plan_mode", "print_mode",
           "title", "description", ...(choosing ? ["backend"] : [])];
-        const field = err.field && known.includes(err.field) ? err.field : "form";
+        const field = err.field && (known.includes(err.field) || isRepoField(err.field))
+          ? err.field : "form";
         setErrors({ [field]: err.message });
         if (field !== "form") document.getElementById(field)?.focus();
       } else setErrors({ form: String(err) });
@@ -244,6 +248,7 @@ export function CreateForm() {
     <h1>New session</h1>
     {errors.form && <p class="form-error" role="alert" data-testid="error-form">{errors.form}</p>}
     <RepoField value={repo} onChange={setRepo} error={errors.repo_path} check={check} />
+    <ExtraRepos rows={extras} onChange={setExtras} errors={errors} />
     <Field label="What should the agent do?" id="prompt" error={errors.prompt}
       hint="Markdown welcome. Paste or drop screenshots to attach them.">
       <textarea id="prompt" rows={6} value={prompt} placeholder="Fix the flaky login test and explain the cause."

@@ -95,6 +95,10 @@ export function FilesTab({ s }: { s: Session }) {
       <button role="tab" aria-selected={mode === "tree"} class={mode === "tree" ? "on" : ""} onClick={() => setMode("tree")} data-testid="files-tree">Files</button>
       <button role="tab" aria-selected={mode === "diff"} class={mode === "diff" ? "on" : ""} onClick={() => setMode("diff")} data-testid="files-diff">Changes</button>
     </div>
+    {s.extra_repos.length > 0 && <p class="muted pad small" data-testid="primary-only">
+      Files and changes of the primary repository only; the
+      {s.extra_repos.map(e => ` ${e.mount}`).join(",")} {s.extra_repos.length > 1
+        ? "repositories reach" : "repository reaches"} your repository on {s.branch}.</p>}
     {mode === "diff" ? <DiffView s={s} /> : <div class={`files-split${open ? " has-file" : ""}`}>
       <nav class="tree-pane" aria-label="Worktree"><Tree s={s} path="" open={open} onOpen={setOpen} depth={0} /></nav>
       <div class="view-pane">{open ? <>

@@ -114,6 +114,9 @@ export function InfoTab({ s }: { s: Session }) {
     ["Branch", <span class="mono">{s.branch} <span class="muted">from {s.base_ref}</span></span>],
     ["Repository", <span class="mono">{s.repo_path}{s.subdirectory ? ` → ${s.subdirectory}` : ""}</span>],
     ["Worktree", <span class="mono">{s.worktree_path}</span>],
+    ...s.extra_repos.map((e): [string, preact.ComponentChildren] => [`Repository ${e.mount}`,
+      <span class="mono" data-testid={`info-repo-${e.mount}`}>{e.repo_path} <span class="muted">at
+        /workspace/{e.mount}, {s.branch} from {e.base_ref}</span></span>]),
     ["Resources", `${s.cpu ? `${s.cpu} CPU` : "no CPU limit"} · ${s.memory ? s.memory : "no memory limit"}`],
     ["Created", when(s.created_at)], ["Updated", when(s.updated_at)],
   ];

@@ -1231,6 +1231,13 @@ export interface components {
             title: string;
             /** @description What the session is for (data: show it escaped) */
             description: string;
+            /** @description Further repositories of a multi-repo session (the primary is repo_path): each mounted at /workspace/<mount>, on the session branch, with its own base */
+            extra_repos: {
+                mount: string;
+                repo_path: string;
+                base_ref: string;
+                worktree_path: string;
+            }[];
             /** @description The list filters that show this session */
             filters: ("active" | "waiting" | "failed" | "archived" | "completed")[];
             /** @description What can be done to it now */
@@ -1492,6 +1499,15 @@ export interface components {
             custom_agent?: string;
             title?: string;
             description?: string;
+            /** @description Further repositories (the primary is repo_path); each is mounted at /workspace/<name> on its own session branch */
+            repos?: {
+                /** @description Absolute path of a git repository */
+                path: string;
+                /** @description The mount name (default: the folder's name) */
+                name?: string;
+                /** @description Its base (default: its current branch) */
+                base?: string;
+            }[];
         };
     };
     responses: never;

@@ -1,0 +1,70 @@
+"""The create form's further repositories in real Chromium: add and remove rows, a bad mount
+name refused beside its own input (the 400 names ``repos[i].name``), then a three-repository
+session whose Info tab shows every repository and whose Files tab says it shows the
+primary's."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.e2e.webui_browser import DESKTOP, TIMEOUT_MS, Watched, browser
+from tests.support.appliance import Appliance, wait_for
+
+pytestmark = pytest.mark.e2e
+NAME = f"multi-{uuid.uuid4().hex[:8]}"
+__all__ = ["browser"]
+
+
+def test_create_a_multi_repo_session_from_the_form(
+        browser: Browser, appliance: Appliance, repo: Path,
+        repo_factory: Callable[..., Path]) -> None:
+    lib = repo_factory("lib", files={"lib.txt": "lib\n"})
+    docs = repo_factory("docs", files={"index.md": "docs\n"})
+    base = f"http://127.0.0.1:{appliance.http_port}"
+    desk = Watched(browser, base, DESKTOP, phone=False, appliance=appliance)
+    page = desk.page
+    try:
+        page.goto("/new")
+        page.fill("#repo_path", str(repo))
+        expect(page.get_by_test_id("repo-ok")).to_be_visible()
+        page.fill("#name", NAME)
+        add = page.get_by_test_id("add-repo")
+        for _ in range(4):
+            add.click()
+        expect(add).to_be_disabled()  # the primary and four more
+        page.get_by_test_id("remove-repo-3").click()
+        page.get_by_test_id("remove-repo-2").click()
+        expect(add).to_be_enabled()
+        page.get_by_test_id("remove-repo-1").click()
+        expect(page.get_by_test_id("extra-repo-1")).to_have_count(0)
+        page.fill("#repos\\[0\\]\\.path", str(lib))
+        page.fill("#repos\\[0\\]\\.name", "../x")
+        add.click()
+        page.fill("#repos\\[1\\]\\.path", str(docs))
+        desk.expected.append(400)
+        page.get_by_test_id("create-submit").click()
+        expect(page.get_by_test_id("error-repos[0].name")).to_contain_text("plain folder name")
+        assert appliance.client().get("/api/sessions")["sessions"] == []
+
+        page.fill("#repos\\[0\\]\\.name", "shared")
+        page.fill("#repos\\[1\\]\\.base", "main")
+        page.get_by_test_id("create-submit").click()
+        expect(page.get_by_test_id("create-progress")).to_be_visible()
+        s = wait_for(lambda: appliance.session(NAME), what="the session")
+        assert [(e["mount"], e["repo_path"], e["base_ref"]) for e in s["extra_repos"]] == [
+            ("shared", str(lib), "main"), ("docs", str(docs), "main")]
+        appliance.wait_phase(NAME, "running")
+        page.goto(f"/s/{NAME}/info")
+        expect(page.get_by_test_id("info-repo-shared")).to_contain_text(
+            f"{lib} at /workspace/shared", timeout=TIMEOUT_MS)
+        expect(page.get_by_test_id("info-repo-docs")).to_contain_text(str(docs))
+        page.goto(f"/s/{NAME}/files")  # the diff and files views say they are the primary's
+        expect(page.get_by_test_id("primary-only")).to_contain_text(
+            "primary repository only", timeout=TIMEOUT_MS)
+    finally:
+        desk.close()

@@ -1,0 +1,249 @@
+"""Multi-repo sessions on real Docker and real git, and the hostile agent against them.
+
+A session on three repositories: the primary at ``/workspace``, two more at
+``/workspace/<name>``, each on the session branch in its own per-session repository. The
+agent commits in each (uid 1000, inside the container); each branch reaches its user
+repository; delete keeps all three. The agent plants hooks and an fsmonitor in a further
+repository and tries to move its ``main``: the host runs nothing and moves nothing but the
+session branch. Bad mount names are refused with a 400 naming the field, and a create that
+fails on its third repository leaves nothing anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from tests.conftest import AGENT_UID
+from tests.integration.test_containment_git import refs, user_git
+from tests.support.appliance import Appliance, wait_for
+from tests.support.engine import AGENT_IMAGE, ensure_agent_image
+
+
+@pytest.fixture(scope="module")
+def agent_image(engine: docker.DockerClient) -> str:
+    ensure_agent_image()
+    return AGENT_IMAGE
+
+
+@pytest.fixture
+def app(tmp_path: Path, agent_image: str) -> Iterator[Appliance]:
+    a = Appliance(tmp_path / "home", image=agent_image)
+    try:
+        a.start("api", "reconciler")
+        yield a
+    finally:
+        a.cleanup()
+
+
+@pytest.fixture
+def three(repo: Path, repo_factory: Callable[..., Path]) -> tuple[Path, Path, Path]:
+    lib = repo_factory("lib", files={"lib.txt": "lib\n"})
+    docs = repo_factory("docs", files={"index.md": "docs\n"})
+    user_git(docs, "branch", "stable")
+    return repo, lib, docs
+
+
+def run_in(app: Appliance, s: dict[str, Any], script: str, *, workdir: str = "/workspace",
+           ok: bool = True) -> tuple[int, str]:
+    [c] = app.containers(s["id"])
+    code, out = c.exec_run(["bash", "-c", script], user=f"{AGENT_UID}:{AGENT_UID}",
+                           workdir=workdir)
+    text = out.decode(errors="replace")
+    if ok:
+        assert code == 0, text
+    return code, text
+
+
+def branch_at(repo: Path, branch: str, commit: str) -> None:
+    wait_for(lambda: refs(repo).get(f"refs/heads/{branch}") == commit,
+             what=f"{branch} to reach {commit[:8]} in {repo.name}")
+
+
+def test_three_repositories_commit_sync_and_keep(app: Appliance,
+                                                 three: tuple[Path, Path, Path]) -> None:
+    app_repo, lib, docs = three
+    app.cli("create", "--repo", str(app_repo), "--repo", f"{lib}:shared",
+            "--repo", f"{docs}@stable", "--name", "multi", "--prompt", "p")
+    s = app.wait_phase("multi", "running")
+    assert [(e["mount"], e["repo_path"], e["base_ref"]) for e in s["extra_repos"]] == [
+        ("shared", str(lib), "main"), ("docs", str(docs), "stable")]
+    shown = app.cli("show", "multi").stdout
+    assert f"{lib} (base main, at /workspace/shared" in shown
+    assert f"{docs} (base stable, at /workspace/docs" in shown
+    assert f"{app_repo} (primary)" in app.cli("list").stdout
+    # Each is its own repository on the session branch, with no host git directory in it.
+    _, out = run_in(app, s, "git -C shared rev-parse --abbrev-ref HEAD && "
+                            "git -C docs rev-parse --abbrev-ref HEAD && cat shared/lib.txt && "
+                            "git -C shared rev-parse --git-dir && git status --porcelain")
+    assert out.split() == [s["branch"], s["branch"], "lib", ".git"]
+    heads = {}
+    for where, repo in (("/workspace", app_repo), ("/workspace/shared", lib),
+                        ("/workspace/docs", docs)):
+        _, out = run_in(app, s, f"echo {repo.name} > work.txt && git add work.txt && "
+                                f"git commit -qm 'work in {repo.name}' && git rev-parse HEAD",
+                        workdir=where)
+        heads[repo] = out.split()[-1]
+    for repo, head in heads.items():
+        branch_at(repo, s["branch"], head)
+        assert user_git(repo, "log", "-1", "--format=%s", s["branch"]) == f"work in {repo.name}"
+    # The primary never took the further repositories in as its own.
+    _, out = run_in(app, s, "git status --porcelain")
+    assert out.strip() == ""
+    # A last commit after the reconciler's pass is brought in by the delete itself.
+    app.stop("reconciler")
+    _, out = run_in(app, s, "echo late >> work.txt && git commit -qam late && "
+                            "git rev-parse HEAD", workdir="/workspace/shared")
+    late = out.split()[-1]
+    app.start("reconciler")
+    app.cli("delete", "--force", "multi")
+    wait_for(lambda: "multi" not in app.cli("list", "--all").stdout, what="the delete")
+    assert refs(lib)[f"refs/heads/{s['branch']}"] == late
+    for repo, head in heads.items():
+        assert f"refs/heads/{s['branch']}" in refs(repo), repo
+        if repo != lib:
+            assert refs(repo)[f"refs/heads/{s['branch']}"] == head
+    worktrees = app.settings.worktrees_dir
+    assert not (worktrees / "multi").exists() and not (worktrees / "multi.repos").exists()
+    assert not app.containers(s["id"])
+
+
+HOOKS = ("pre-commit", "post-commit", "post-checkout", "reference-transaction",
+         "post-index-change", "fsmonitor-watchman", "pre-auto-gc", "post-merge")
+
+
+def test_hostile_agent_in_a_further_repository(app: Appliance, three: tuple[Path, Path, Path],
+                                               tmp_path: Path) -> None:
+    app_repo, lib, _ = three
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    os.chmod(markers, 0o777)
+    app.cli("create", "--repo", str(app_repo), "--repo", f"{lib}:lib", "--name", "evil",
+            "--prompt", "p")
+    s = app.wait_phase("evil", "running")
+    m = str(markers)
+    lines = ["set -e", "mkdir -p .git/hooks evil-hooks .git/info"]
+    for name in HOOKS:
+        for folder in (".git/hooks", "evil-hooks"):
+            lines.append(f"printf '#!/bin/sh\\ntouch {m}/hook-{name}\\ntouch /tmp/ran-{name}\\n'"
+                         f" > {folder}/{name}; chmod +x {folder}/{name}")
+    for key, value in {"core.fsmonitor": f"touch {m}/fsmonitor",
+                       "core.hooksPath": "/workspace/lib/evil-hooks",
+                       "core.pager": f"touch {m}/pager",
+                       "core.alternateRefsCommand": f"touch {m}/altrefs",
+                       "uploadpack.packObjectsHook": f"touch {m}/pack",
+                       "include.path": "/workspace/lib/extra.cfg"}.items():
+        lines.append(f"git config '{key}' '{value}'")
+    lines += [f"printf '[core]\\n\\tfsmonitor = touch {m}/included\\n' > extra.cfg",
+              "echo /etc >> .git/objects/info/alternates"]
+    run_in(app, s, "\n".join(lines), workdir="/workspace/lib")
+    # Positive control: the planted hook runs for the agent's own git, in its container.
+    run_in(app, s, "git -c core.fsmonitor=false hook run pre-commit", workdir="/workspace/lib")
+    assert run_in(app, s, "ls /tmp/ran-pre-commit", ok=False)[0] == 0
+    before = refs(lib)
+    _, out = run_in(app, s, "\n".join([
+        "set -e", "export GIT_CONFIG_PARAMETERS=\"'core.fsmonitor'='false'\"",
+        "git commit -q --allow-empty -m forged",
+        "git update-ref refs/heads/main HEAD",
+        "printf '%s refs/heads/main\\n' $(git rev-parse HEAD) >> .git/packed-refs",
+        "git rev-parse HEAD"]), workdir="/workspace/lib")
+    forged = out.split()[-1]
+    branch_at(lib, s["branch"], forged)
+    # The user's repository cannot be written from inside: its objects are read-only.
+    code, _ = run_in(app, s, f"touch {lib}/.git/objects/x", ok=False)
+    assert code != 0
+    code, _ = run_in(app, s, f"ls {lib}/.git/config", ok=False)
+    assert code != 0
+    after = refs(lib)
+    assert after["refs/heads/main"] == before["refs/heads/main"]
+    assert {k: v for k, v in after.items() if k != f"refs/heads/{s['branch']}"} == \
+        {k: v for k, v in before.items() if k != f"refs/heads/{s['branch']}"}
+    for args in (("status",), ("log", "-p", s["branch"]), ("checkout", "-q", s["branch"]),
+                 ("checkout", "-q", "main"), ("gc", "--quiet"), ("fsck", "--no-progress")):
+        user_git(lib, *args)
+    app.cli("delete", "--force", "evil")
+    wait_for(lambda: not app.containers(s["id"]), what="the session to go")
+    wait_for(lambda: not (app.settings.worktrees_dir / "evil.repos").exists(),
+             what="the further workspace to go")
+    assert sorted(p.name for p in markers.iterdir()) == []
+    assert refs(lib)["refs/heads/main"] == before["refs/heads/main"]
+
+
+@pytest.mark.parametrize(("repos", "field"), [
+    ([{"path": "LIB", "name": "../x"}], "repos[0].name"),
+    ([{"path": "LIB", "name": ".git"}], "repos[0].name"),
+    ([{"path": "LIB", "name": "a/b"}], "repos[0].name"),
+    ([{"path": "LIB", "name": "src"}], "repos[0].name"),  # the primary's own folder
+    ([{"path": "LIB", "name": "x"}, {"path": "DOCS", "name": "x"}], "repos[1].name"),
+    ([{"path": "LIB"}, {"path": "LIB", "name": "again"}], "repos[1].path"),
+    ([{"path": "LIB", "name": f"r{i}"} for i in range(5)], "repos"),
+    ([{"path": "LIB"}, {"path": "DOCS", "base": "nope"}], "repos[1].base"),
+])
+def test_bad_repositories_are_refused_naming_the_field(
+        app: Appliance, three: tuple[Path, Path, Path], repos: list[dict[str, str]],
+        field: str) -> None:
+    app_repo, lib, docs = three
+    for r in repos:
+        r["path"] = {"LIB": str(lib), "DOCS": str(docs)}[r["path"]]
+    r = app.http().post("/api/sessions", json={"repo_path": str(app_repo), "name": "bad",
+                                               "repos": repos})
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == field, r.text
+    assert app.client().get("/api/sessions")["sessions"] == []
+    for repo in three:
+        assert not any("clauderon/" in ref for ref in refs(repo))
+    assert not list(app.settings.worktrees_dir.glob("bad*"))
+
+
+def test_a_create_failing_on_its_third_repository_leaves_nothing(
+        tmp_path: Path, agent_image: str, three: tuple[Path, Path, Path]) -> None:
+    app_repo, lib, docs = three
+    a = Appliance(tmp_path / "home2", image=agent_image)
+    try:
+        a.start("api")  # no reconciler yet: the world changes between admission and create
+        a.cli("create", "--repo", str(app_repo), "--repo", f"{lib}:lib",
+              "--repo", f"{docs}:docs@stable", "--name", "doomed", "--no-wait")
+        user_git(docs, "branch", "-D", "stable")
+        a.start("reconciler")
+        s = a.wait_phase("doomed", "failed")
+        assert "stable" in (s["status_reason"] or "")
+        assert not a.containers(s["id"])
+        for repo in three:
+            assert not any("clauderon/" in ref for ref in refs(repo)), repo
+        assert not list(a.settings.worktrees_dir.glob("doomed*"))
+        # Positive control: the same create with the base back succeeds on retry.
+        user_git(docs, "branch", "stable")
+        a.cli("retry", "doomed")
+        a.wait_phase("doomed", "running")
+        assert all(f"refs/heads/{s['branch']}" in refs(repo) for repo in three)
+    finally:
+        a.cleanup()
+
+
+def test_a_create_failing_after_its_branches_are_made_removes_them(
+        tmp_path: Path, agent_image: str, three: tuple[Path, Path, Path]) -> None:
+    app_repo, lib, docs = three
+    a = Appliance(tmp_path / "home3", image=agent_image)
+    try:
+        a.start("api")
+        a.cli("create", "--repo", str(app_repo), "--repo", f"{lib}:lib", "--repo",
+              f"{docs}:docs", "--name", "late-fail", "--no-wait")
+        # Something in the way of the further repositories' folder, after admission: the
+        # create fails once every branch and the primary's workspace are made.
+        blocker = a.settings.worktrees_dir / "late-fail.repos"
+        blocker.parent.mkdir(parents=True, exist_ok=True)
+        blocker.write_text("in the way\n")
+        a.start("reconciler")
+        s = a.wait_phase("late-fail", "failed")
+        assert "in the way" in (s["status_reason"] or "")
+        assert not a.containers(s["id"])
+        for repo in three:
+            assert not any("clauderon/" in ref for ref in refs(repo)), repo
+        assert not (a.settings.worktrees_dir / "late-fail").exists()
+    finally:
+        a.cleanup()
