@@ -49,6 +49,11 @@ def is_remote_write(method: str, host: str, path: str) -> bool:
                                      and method not in ("GET", "HEAD", "OPTIONS"))
 
 
+def is_fetch(method: str, path: str) -> bool:
+    """A clone or fetch over smart HTTP: the want/have negotiation is a POST, but it reads."""
+    return method == "POST" and path.split("?", 1)[0].endswith("/git-upload-pack")
+
+
 def is_push(method: str, path: str) -> bool:
     return method == "POST" and path.split("?", 1)[0].endswith("/git-receive-pack")
 

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from appliance.audit import AuditRecord, Decision, redact_path
 from proxy.config import ProxyConfig
 from proxy.directory import AccessMode, SessionAuth, authenticate
-from proxy.gitguard import is_remote_write
+from proxy.gitguard import is_fetch, is_remote_write
 from proxy.heads import ProxyCredentials, Target, forwardable, is_upgrade, misdirection
 from proxy.inject import CredentialLookup, Headers, apply_rule, placeholder_headers, without
 from proxy.meter import Api, metered_api
@@ -143,6 +143,7 @@ def decide_request(
         session.access_mode is AccessMode.READ_ONLY
         and method not in SAFE_METHODS
         and not is_model_host(config, target.host)
+        and not is_fetch(method, target.path)  # a clone or fetch reads, though it POSTs
         # The appliance's own identity is read-only but for pushes and GitHub API writes,
         # which the owner rules (``gitguard``) narrow to session branches and their pulls.
         and not (session.owner and is_remote_write(method, target.host, target.path))
@@ -152,8 +153,8 @@ def decide_request(
             body=(
                 f"Blocked by Clauderon: session {session.name!r} is read-only, so {method} "
                 f"requests to {target.host} are not allowed. Read-only sessions may only "
-                "GET, HEAD and OPTIONS (the model APIs accept any method). Switch the "
-                "session to read-write to allow this request.\n"
+                "GET, HEAD and OPTIONS, and fetch with git (the model APIs accept any method). "
+                "Switch the session to read-write to allow this request.\n"
             ),
             decision=Decision.BLOCKED,
             error_type="READ_ONLY_MODE",

@@ -10,6 +10,8 @@ import trio
 from conftest import SECRETS, Proxy
 from proxy_fakes import FakeUpstream, GitServer
 
+from appliance.sessions import AccessMode
+
 NODE_CLIENT = r"""
 const net = require('net'), tls = require('tls'), https = require('https');
 const [port, auth, host, path] = process.argv.slice(1);
@@ -155,3 +157,44 @@ async def test_a_session_pushes_its_own_branch_and_no_other(
     audit = [json.loads(line) for line in proxy.audit_path.read_text().splitlines()]
     refused = [a for a in audit if a.get("error") == "REF_FORBIDDEN"]
     assert len(refused) == 6 and all(a["status"] == 403 for a in refused)
+
+
+async def test_a_read_only_session_clones_and_fetches_but_never_pushes(
+    proxy: Proxy, git_server: GitServer, tmp_path: Path
+) -> None:
+    """Real git through the proxy as a read-only session: clone and fetch (their
+    git-upload-pack POSTs read) get the credential; the push is refused before upstream."""
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "GIT_TERMINAL_PROMPT": "0",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@e"}
+    bare = git_server.root / "owner" / "ro.git"
+    bare.parent.mkdir(exist_ok=True)
+    await run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], tmp_path, env)
+    await run(["git", "config", "http.receivepack", "true"], bare, env)
+    seed = tmp_path / "seed"
+    await run(["git", "init", "-q", "-b", "main", str(seed)], tmp_path, env)
+    (seed / "README").write_text("hello\n")
+    await run(["git", "add", "."], seed, env)
+    await run(["git", "commit", "-qm", "seed"], seed, env)
+    await run(["git", "push", "-q", str(bare), "main"], seed, env)
+
+    sid, token = proxy.add_session("reader", AccessMode.READ_ONLY)
+    via = ["git", "-c", f"http.proxy={proxy.url(sid, token)}",
+           "-c", f"http.sslCAInfo={proxy.ca_path}"]
+    await run([*via, "clone", "-q", "https://github.com/owner/ro.git", "work"], tmp_path, env)
+    work = tmp_path / "work"
+    assert (work / "README").read_text() == "hello\n"
+    (seed / "MORE").write_text("more\n")
+    await run(["git", "add", "."], seed, env)
+    await run(["git", "commit", "-qm", "more"], seed, env)
+    await run(["git", "push", "-q", str(bare), "main"], seed, env)
+    await run([*via, "fetch", "-q", "origin"], work, env)
+    fetched = await run(["git", "log", "--format=%s", "origin/main"], work, env)
+    assert fetched.split() == ["more", "seed"]
+    await run(["git", "commit", "-q", "--allow-empty", "-m", "change"], work, env)
+    err = await run([*via, "push", "-q", "origin", "HEAD:clauderon/reader"], work, env,
+                    ok=False)
+    assert "403" in err or "read-only" in err
+    branches = await run(["git", "branch", "--list"], bare, env)
+    assert "clauderon/reader" not in branches
+    assert git_server.refused == 0

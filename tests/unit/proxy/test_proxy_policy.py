@@ -154,6 +154,17 @@ def test_read_only_allows_reads_and_model_apis(method: str, host: str) -> None:
     assert isinstance(run(method, host, [], session=RO), Forward)
 
 
+def test_read_only_may_clone_and_fetch_but_not_push() -> None:
+    """Smart HTTP's fetch negotiation is a POST to git-upload-pack: it reads, so a read-only
+    session (a Kubernetes init clone among them) may; its push (git-receive-pack) may not."""
+    fetch = run("POST", "github.com", [], session=RO, path="/o/r.git/git-upload-pack")
+    assert isinstance(fetch, Forward)
+    for path in ("/o/r.git/git-receive-pack", "/o/r.git/git-upload-pack/x",
+                 "/o/r.git/info/lfs/objects/batch"):
+        refused = run("POST", "github.com", [], session=RO, path=path)
+        assert isinstance(refused, Respond) and refused.status == 403, path
+
+
 def test_the_appliances_own_identity_writes_only_what_the_owner_rules_judge() -> None:
     """One identity for titles and for pushes and pull requests: a model API takes its
     POST, a push and a GitHub API write reach the owner rules (``gitguard``), and every
