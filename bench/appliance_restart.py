@@ -8,8 +8,9 @@ API answering on its socket, the proxy accepting on 127.0.0.1; the reconciler an
 shipper serve as soon as they run). Prints p50 and max per service and their ratio to the
 2 s target, beside the floor: a ``sleep`` added to the same supervisord and killed the same
 way. supervisord's loop reaps a dead child after one poll and starts it after the next, which
-waits up to a second, so nothing under it comes back much sooner than that floor. Never
-asserts. Needs dockerd and docker-compose.
+waits up to a second, unless something wakes it: the watcher `clauderon daemon` runs beside
+it (``appliance/nudge.py``) does, for every program, the floor included. Never asserts.
+Needs dockerd and docker-compose.
 """
 
 from __future__ import annotations

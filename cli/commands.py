@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from appliance import nudge
 from appliance.config import load_settings
 from appliance.errors import ClauderonError, ConfigError, InvalidInput
 from cli import backup, calls, completion, logs, signin
@@ -270,6 +271,8 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     env = {**os.environ, "CLAUDERON_HOME": str(settings.home),
            "CLAUDERON_BIN": str(Path(sys.executable).parent)}
     print(f"starting the appliance from {conf} (home {settings.home})", file=sys.stderr)
+    supervisord_pid = os.getpid()  # the pid supervisord runs as, once execve is done
+    _beside(lambda: nudge.watch(supervisord_pid, settings.home / "supervisor.sock"))
     if args.sign_in and settings.http_port:
         _beside(lambda: signin.greet_when_up(settings))
     os.execve(supervisord, [supervisord, "-n", "-c", str(conf)], env)

@@ -29,6 +29,22 @@ def programs() -> list[str]:
     return [s.split(":", 1)[1] for s in conf.sections() if s.startswith("program:")]
 
 
+def beside(home: Path) -> list[int]:
+    """The processes `clauderon daemon` left beside supervisord for ``home``: forked from it,
+    so they carry its command line and environment."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if any(arg.endswith(b"clauderon") for arg in cmdline[:2]) and b"daemon" in cmdline \
+                and f"CLAUDERON_HOME={home}".encode() in environ:
+            found.append(int(proc.name))
+    return found
+
+
 def test_every_program_runs_a_real_console_script() -> None:
     conf = configparser.RawConfigParser()
     conf.read(ROOT / "supervisord.conf")
@@ -69,8 +85,12 @@ def test_daemon_runs_the_appliance_and_stops_gracefully(
         assert "running" in out.stdout
         assert oct(os.stat(app.settings.socket_path).st_mode & 0o777) == "0o600"
 
+        # The watcher that wakes supervisord (appliance.nudge) runs beside it (the sign-in
+        # link's printer has ended once its link is out).
+        wait_for(lambda: len(beside(app.home)) == 1, timeout=30, what="the watcher alone")
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=60) == 0
+        wait_for(lambda: not beside(app.home), timeout=30, what="the watcher to end with it")
         text = (app.home / "logs" / "supervisord.log").read_text()
         for name in programs():
             assert re.search(rf"stopped: {name} \(exit status 0\)", text), text
