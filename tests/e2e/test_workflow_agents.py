@@ -75,7 +75,7 @@ def test_a_custom_agent_answers_once_and_the_session_completes(
     assert s["print_mode"] and s["desired"] == "completed" and s["custom_agent"] == "echoer"
     assert s["actions"] == [a for a in s["actions"] if a in ("archive", "delete",
                                                                "access-mode", "edit",
-                                                               "retitle")]
+                                                               "retitle", "push")]
     [said] = [m["text"] for m in transcript(workflow, s["id"])["messages"]
               if m["kind"] == "assistant"]
     # The prompt reached the agent as one argument, unexpanded: nothing in it ran.
