@@ -26,7 +26,8 @@ from cli.tui.timeline import TimelineScreen
 from tests.conftest import AGENT_UID
 from tests.e2e.webui_browser import DESKTOP, PHONE, Watched, browser
 from tests.integration.tui_pilot import RecordingTerminal, names, scenario, screen_text, until
-from tests.support.appliance import Appliance, wait_for
+from tests.support.agent_app import as_agent, through_fake_models
+from tests.support.appliance import Appliance
 from tests.support.fake_models import FakeModels
 
 pytestmark = pytest.mark.e2e
@@ -45,28 +46,8 @@ def fake(tmp_path: Path) -> Iterator[FakeModels]:
 
 @pytest.fixture
 def timeline_app(tmp_path: Path, agent_image: str, fake: FakeModels) -> Iterator[Appliance]:
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "proxy.toml").write_text(
-        f'deny_unlisted = true\nextra_ca_bundle = "{fake.ca_path}"\n[upstreams]\n'
-        f'"api.anthropic.com" = "{fake.url}"\n')
-    a = Appliance(home, image=agent_image)
-    try:
-        a.start("proxy")
-        wait_for(a.settings.ca_cert_path.exists, what="the proxy's CA")
-        a.start("api", "reconciler")
+    with through_fake_models(tmp_path / "home", agent_image, fake) as a:
         yield a
-    finally:
-        a.cleanup()
-
-
-def as_agent(app: Appliance, session: dict[str, Any], script: str) -> str:
-    [c] = app.containers(session["id"])
-    code, out = c.exec_run(["bash", "-c", script], user=f"{AGENT_UID}:{AGENT_UID}",
-                           workdir="/workspace")
-    text: str = out.decode(errors="replace")
-    assert code == 0, text
-    return text
 
 
 def say(app: Appliance, session: dict[str, Any], text: str) -> None:
