@@ -50,14 +50,18 @@ async def run(cmd: list[str], cwd: Path, env: dict[str, str], *, ok: bool = True
     return done.stderr.decode()
 
 
-async def test_git_clone_and_push_get_the_injected_basic_credential(
-    proxy: Proxy, git_server: GitServer, tmp_path: Path
-) -> None:
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "GIT_TERMINAL_PROMPT": "0",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@e"}
-    bare = git_server.root / "owner" / "repo.git"
-    bare.parent.mkdir()
+def git_env(home: Path) -> dict[str, str]:
+    return {"PATH": os.environ["PATH"], "HOME": str(home), "GIT_TERMINAL_PROMPT": "0",
+            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@e"}
+
+
+async def seed_remote(git_server: GitServer, tmp_path: Path, env: dict[str, str], name: str,
+                      *refs: str) -> tuple[Path, Path]:
+    """``owner/<name>.git`` on the git server (pushes allowed), its ``main`` holding one
+    commit (and ``refs`` made from it), and the local repository that seeded it."""
+    bare = git_server.root / "owner" / f"{name}.git"
+    bare.parent.mkdir(exist_ok=True)
     await run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], tmp_path, env)
     await run(["git", "config", "http.receivepack", "true"], bare, env)
     seed = tmp_path / "seed"
@@ -65,7 +69,15 @@ async def test_git_clone_and_push_get_the_injected_basic_credential(
     (seed / "README").write_text("hello\n")
     await run(["git", "add", "."], seed, env)
     await run(["git", "commit", "-qm", "seed"], seed, env)
-    await run(["git", "push", "-q", str(bare), "main"], seed, env)
+    await run(["git", "push", "-q", str(bare), "main", *refs], seed, env)
+    return bare, seed
+
+
+async def test_git_clone_and_push_get_the_injected_basic_credential(
+    proxy: Proxy, git_server: GitServer, tmp_path: Path
+) -> None:
+    env = git_env(tmp_path)
+    bare, _ = await seed_remote(git_server, tmp_path, env, "repo")
 
     sid, token = proxy.add_session("git")
     via = ["git", "-c", f"http.proxy={proxy.url(sid, token)}",
@@ -119,20 +131,9 @@ async def test_a_session_pushes_its_own_branch_and_no_other(
 ) -> None:
     """The injected credential could move any ref of the remote: the proxy lets a push
     through only when every ref it updates is the session's own branch."""
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "GIT_TERMINAL_PROMPT": "0",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@e"}
-    bare = git_server.root / "owner" / "guarded.git"
-    bare.parent.mkdir(exist_ok=True)
-    await run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], tmp_path, env)
-    await run(["git", "config", "http.receivepack", "true"], bare, env)
-    seed = tmp_path / "seed"
-    await run(["git", "init", "-q", "-b", "main", str(seed)], tmp_path, env)
-    (seed / "README").write_text("hello\n")
-    await run(["git", "add", "."], seed, env)
-    await run(["git", "commit", "-qm", "seed"], seed, env)
-    await run(["git", "push", "-q", str(bare), "main", "main:clauderon/other", "main:release"],
-              seed, env)
+    env = git_env(tmp_path)
+    bare, _ = await seed_remote(git_server, tmp_path, env, "guarded", "main:clauderon/other",
+                                "main:release")
     before = await run(["git", "for-each-ref", "--format=%(refname) %(objectname)"], bare, env)
 
     sid, token = proxy.add_session("mine")
@@ -164,19 +165,8 @@ async def test_a_read_only_session_clones_and_fetches_but_never_pushes(
 ) -> None:
     """Real git through the proxy as a read-only session: clone and fetch (their
     git-upload-pack POSTs read) get the credential; the push is refused before upstream."""
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "GIT_TERMINAL_PROMPT": "0",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@e"}
-    bare = git_server.root / "owner" / "ro.git"
-    bare.parent.mkdir(exist_ok=True)
-    await run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], tmp_path, env)
-    await run(["git", "config", "http.receivepack", "true"], bare, env)
-    seed = tmp_path / "seed"
-    await run(["git", "init", "-q", "-b", "main", str(seed)], tmp_path, env)
-    (seed / "README").write_text("hello\n")
-    await run(["git", "add", "."], seed, env)
-    await run(["git", "commit", "-qm", "seed"], seed, env)
-    await run(["git", "push", "-q", str(bare), "main"], seed, env)
+    env = git_env(tmp_path)
+    bare, seed = await seed_remote(git_server, tmp_path, env, "ro")
 
     sid, token = proxy.add_session("reader", AccessMode.READ_ONLY)
     via = ["git", "-c", f"http.proxy={proxy.url(sid, token)}",
