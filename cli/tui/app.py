@@ -33,6 +33,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, VerticalScroll
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Input, Static
 
 from appliance.errors import ClauderonError
@@ -134,6 +135,14 @@ class MainScreen(SessionActions):
     # --- the connection ---------------------------------------------------------------
     @work(exclusive=True, group="events")
     async def follow_events(self) -> None:
+        try:
+            await self._follow_events()
+        except NoMatches:
+            if self.is_mounted and self.query("#sessions"):
+                raise
+            # else the screen is being taken down while an event was drawn: nothing to do
+
+    async def _follow_events(self) -> None:
         stale = True
         async with aclosing(self.api.follow()) as stream:
             async for message in stream:
@@ -201,8 +210,9 @@ class MainScreen(SessionActions):
         self.draw_detail()
 
     def selected_id(self) -> str | None:
-        table = self.query_one("#sessions", DataTable)
-        if not table.row_count:
+        tables = self.query("#sessions").results(DataTable)
+        table = next(iter(tables), None)
+        if table is None or not table.row_count:  # none: the screen is being taken down
             return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         return str(key) if key is not None else None
