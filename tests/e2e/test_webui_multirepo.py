@@ -1,7 +1,8 @@
 """The create form's further repositories in real Chromium: add and remove rows, a bad mount
 name refused beside its own input (the 400 names ``repos[i].name``), then a three-repository
 session whose Info tab shows every repository, whose Files tab picks the repository it
-shows and whose diff has a section per repository under its name."""
+shows, whose diff has a section per repository under its name and whose timeline names
+the repository of each commit."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.e2e.webui_browser import DESKTOP, TIMEOUT_MS, Watched, browser
+from tests.integration.test_containment_git import user_git
 from tests.support.appliance import Appliance, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -92,5 +94,14 @@ def test_create_a_multi_repo_session_from_the_form(
         expect(docs_section).to_contain_text("+in docs")
         expect(docs_section).not_to_contain_text("in the primary")
         desk.shot("diff-multirepo")
+        # The timeline's commits: every session branch's, each naming its repository.
+        # (the base image has no git: the test commits as the agent's uid from outside)
+        docs_ws = Path(s["extra_repos"][1]["worktree_path"])
+        user_git(docs_ws, "add", "work.txt")
+        user_git(docs_ws, "commit", "-qm", "commit in docs")
+        page.goto(f"/s/{NAME}/timeline")
+        commit = page.locator("[data-source='commit'][data-repo='docs']")
+        expect(commit).to_contain_text("commit in docs", timeout=TIMEOUT_MS)
+        expect(commit.get_by_test_id("timeline-repo")).to_have_text("docs")
     finally:
         desk.close()
