@@ -15,13 +15,15 @@ import re
 import stat
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from appliance import safefs
 from appliance.audit import parse_line
-from appliance.errors import PayloadTooLarge, UnsupportedMediaType
+from appliance.errors import ClauderonError, PayloadTooLarge, UnsupportedMediaType
+from appliance.multirepo import RepoView
 from appliance.readers import WorkspaceReader
 
 FILE_LIMIT = 1024 * 1024  # bytes of one file shown in the viewer
@@ -40,26 +42,53 @@ IMAGE_MAGIC: tuple[tuple[bytes, str, str], ...] = (
 )
 
 
-def list_dir(reader: WorkspaceReader, rel: str) -> dict[str, Any]:
-    """One folder of the worktree."""
+def list_dir(reader: WorkspaceReader, rel: str, view: RepoView | None = None) -> dict[str, Any]:
+    """One folder of the worktree of one repository (``None``: the primary)."""
     parts = safefs.parse(rel)
-    with reader.workspace() as tree:
+    with reader.workspace(view) as tree:
         listing = tree.list_dir(parts, hidden=HIDDEN, limit=LIST_LIMIT)
     return {"path": listing.path, "truncated": listing.truncated,
             "entries": [{"name": e.name, "path": e.path, "type": str(e.kind), "size": e.size}
                         for e in listing.entries]}
 
 
-def read_file(reader: WorkspaceReader, rel: str) -> dict[str, Any]:
-    """One regular file of the worktree: its first :data:`FILE_LIMIT` bytes, as text."""
+def read_file(reader: WorkspaceReader, rel: str, view: RepoView | None = None) -> dict[str, Any]:
+    """One regular file of one repository's worktree: its first :data:`FILE_LIMIT` bytes,
+    as text."""
     parts = safefs.parse(rel)
-    with reader.workspace() as tree, tree.open_file(parts) as f:
+    with reader.workspace(view) as tree, tree.open_file(parts) as f:
         data = f.read_at(0, FILE_LIMIT)
         path, size = f.path, f.size
     binary = b"\x00" in data[:8192]
     text = "" if binary else data.decode("utf-8", errors="replace")
     return {"path": path, "size": size, "binary": binary,
             "truncated": size > FILE_LIMIT, "text": text}
+
+
+DIFF_KEYS = ("base_ref", "merge_base", "files", "diff", "truncated")
+
+
+def diff(reader: WorkspaceReader, views: Sequence[RepoView]) -> dict[str, Any]:
+    """A section per repository of ``views`` (the primary, or the one asked for, first).
+    The first one's fields are also the body's own, for clients that read one repository,
+    and its failure is the request's (as with one repository); a further repository that
+    cannot be read (the agent broke its HEAD) says so in its section and hides nothing
+    else."""
+    sections = []
+    for i, view in enumerate(views):
+        error = None
+        try:
+            body = reader.diff(view)
+        except ClauderonError as exc:
+            if i == 0:
+                raise
+            body = {"base_ref": view.base_ref, "merge_base": None, "files": [], "diff": "",
+                    "truncated": False}
+            error = exc.message
+        sections.append({"repo": view.key, "name": view.label, "primary": view.primary,
+                         "path": view.container_path, **body, "error": error})
+    return {"repo": sections[0]["repo"], **{k: sections[0][k] for k in DIFF_KEYS},
+            "repos": sections}
 
 
 def sniff_image(head: bytes) -> tuple[str, str] | None:

@@ -1,6 +1,10 @@
 """Routes the web UI reads a session through: its worktree (tree, file, diff), image uploads,
 its proxy audit lines, and a repo-path check for the create form.
 
+A multi-repo session's tree and file routes read the repository ``?repo=`` names (the
+primary by default; :func:`appliance.multirepo.select` looks the name up in the session
+record, so a client never names a host path); its diff has a section per repository.
+
 Handlers resolve the session, then hand the blocking work to :mod:`api.browse` in a worker
 thread with the session's workspace reader (:mod:`appliance.readers`: on this host through
 :mod:`appliance.safefs`, or inside a Kubernetes session's pod through :mod:`appliance.podfs`);
@@ -19,8 +23,10 @@ from quart import Blueprint, request
 from api import browse
 from api.context import current
 from api.openapi import RouteDoc, documented, err, ok
+from appliance import multirepo
 from appliance.contract import CONTAINER_UPLOADS
 from appliance.errors import InvalidInput, PayloadTooLarge
+from appliance.multirepo import RepoView
 from appliance.readers import WorkspaceReader
 from appliance.sessions import Session
 
@@ -38,11 +44,36 @@ FILE = {"type": "object", "required": ["path", "size", "binary", "truncated", "t
         "properties": {"path": {"type": "string"}, "size": {"type": "integer"},
                        "binary": {"type": "boolean"}, "truncated": {"type": "boolean"},
                        "text": {"type": "string"}}}
-DIFF = {"type": "object", "required": ["base_ref", "files", "diff", "truncated"], "properties": {
+CHANGES = {
     "base_ref": {"type": "string"}, "merge_base": {"type": ["string", "null"]},
-    "files": {"type": "array", "items": {"type": "object", "properties": {
-        "status": {"type": "string"}, "path": {"type": "string"}}}},
-    "diff": {"type": "string"}, "truncated": {"type": "boolean"}}}
+    "files": {"type": "array", "items": {"type": "object", "required": ["status", "path"],
+                                         "properties": {"status": {"type": "string"},
+                                                        "path": {"type": "string"}}}},
+    "diff": {"type": "string"}, "truncated": {"type": "boolean"}}
+DIFF_SECTION = {
+    "type": "object", "description": "One repository's changes against its own base",
+    "required": ["repo", "name", "primary", "path", "base_ref", "merge_base", "files", "diff",
+                 "truncated", "error"],
+    "properties": {
+        "repo": {"type": "string", "description": "What ?repo= takes: '.' for the primary, "
+                 "else the mount name"},
+        "name": {"type": "string", "description": "How to show it: the primary's folder "
+                 "name, or the mount"},
+        "primary": {"type": "boolean"},
+        "path": {"type": "string", "description": "Where the agent sees it (/workspace, "
+                 "/workspace/<mount>)"},
+        **CHANGES,
+        "error": {"type": ["string", "null"], "description": "Why this repository's changes "
+                  "could not be read (the others still show)"}}}
+DIFF = {"type": "object", "required": ["repo", "base_ref", "files", "diff", "truncated",
+                                       "repos"],
+        "properties": {
+            "repo": {"type": "string", "description": "The repository the top-level fields "
+                     "describe: the primary, or the one ?repo= named"},
+            **CHANGES,
+            "repos": {"type": "array", "items": DIFF_SECTION,
+                      "description": "A section per repository, the primary first (only "
+                      "the one asked for with ?repo=)"}}}
 UPLOAD = {"type": "object", "required": ["name", "path", "container_path", "size", "mime"],
           "properties": {k: {"type": "string"} for k in ("name", "path", "container_path",
                                                          "mime")} | {"size": {"type": "integer"}}}
@@ -51,11 +82,14 @@ AUDIT = {"type": "object", "required": ["lines"], "properties": {
 REPO_CHECK = {"type": "object", "required": ["ok"], "properties": {
     "ok": {"type": "boolean"}, "root": {"type": "string"}, "subdirectory": {"type": "string"},
     "branch": {"type": "string"}, "error": {"type": "string"}}}
+REPO_HELP = ("which repository of a multi-repo session: '.' (the default) for the "
+             "primary, else the mount name of a further one (at /workspace/<mount>)")
 PATH_Q = (("path", "a path relative to the worktree (empty: its root); no '..', at most "
-                   "4096 bytes"),)
+                   "4096 bytes"), ("repo", REPO_HELP))
 REFUSED = err("The path is refused (field `path`): absolute, '..', a NUL byte, too long, "
               "through a symlink (symlinks are listed, never followed), or it names the "
-              "wrong kind of thing (a folder for /file, a FIFO or socket)")
+              "wrong kind of thing (a folder for /file, a FIFO or socket); or the session "
+              "has no such repository (field `repo`)")
 
 
 blueprint = Blueprint("files", __name__)
@@ -65,9 +99,15 @@ def no_tree(session: Session) -> str:
     return f"{session.name} has no workspace yet (it is {session.phase})"
 
 
-async def reader(ref: str) -> WorkspaceReader:
+async def reader(ref: str) -> tuple[WorkspaceReader, Session]:
     session = await current().resolve(ref)
-    return current().reader_for(session, absent=no_tree(session))
+    return current().reader_for(session, absent=no_tree(session)), session
+
+
+async def reader_of_repo(ref: str) -> tuple[WorkspaceReader, RepoView]:
+    """The session's reader and the repository ``?repo=`` names (the primary by default)."""
+    found, session = await reader(ref)
+    return found, multirepo.select(session, request.args.get("repo"))
 
 
 @blueprint.get("/api/sessions/<ref>/files")
@@ -77,7 +117,8 @@ async def reader(ref: str) -> WorkspaceReader:
                                 "404": err("No such session, or nothing at that path")}))
 async def list_files(ref: str) -> dict[str, Any]:
     rel = request.args.get("path", "")
-    return await trio.to_thread.run_sync(browse.list_dir, await reader(ref), rel)
+    found, view = await reader_of_repo(ref)
+    return await trio.to_thread.run_sync(browse.list_dir, found, rel, view)
 
 
 @blueprint.get("/api/sessions/<ref>/file")
@@ -87,16 +128,24 @@ async def list_files(ref: str) -> dict[str, Any]:
                                 "404": err("No such session, or nothing at that path")}))
 async def read_file(ref: str) -> dict[str, Any]:
     rel = request.args.get("path", "")
-    return await trio.to_thread.run_sync(browse.read_file, await reader(ref), rel)
+    found, view = await reader_of_repo(ref)
+    return await trio.to_thread.run_sync(browse.read_file, found, rel, view)
 
 
 @blueprint.get("/api/sessions/<ref>/diff")
-@documented(RouteDoc(summary="The worktree's changes against where it forked from its base "
-                             "(a Kubernetes session read in its pod: its branch as fetched)",
-                     responses={"200": ok(DIFF), "404": err("No such session")}))
+@documented(RouteDoc(summary="Each repository's changes against where its branch forked "
+                             "from its base, the primary first (a Kubernetes session read in "
+                             "its pod: its branch as fetched)",
+                     query=(("repo", "only this repository: '.' for the primary, else a "
+                                     "mount name (default: every one)"),),
+                     responses={"200": ok(DIFF), "400": err("No such repository (field "
+                                                            "`repo`), or no workspace yet"),
+                                "404": err("No such session")}))
 async def get_diff(ref: str) -> dict[str, Any]:
-    found = await reader(ref)
-    return await trio.to_thread.run_sync(found.diff)
+    found, session = await reader(ref)
+    raw = request.args.get("repo")
+    views = (multirepo.select(session, raw),) if raw else multirepo.views(session)
+    return await trio.to_thread.run_sync(browse.diff, found, views)
 
 
 @blueprint.post("/api/sessions/<ref>/uploads")

@@ -1,7 +1,8 @@
 """``GET /api/sessions/{id}/timeline``: the session's one timeline, a page at a time.
 
 The route reads each source before the cursor on a worker thread (the transcript and the
-audit log a bounded window each, the commits through a shadow, the journal by id) and merges
+audit log a bounded window each, the commits of every repository of the session through a
+shadow, the journal by id) and merges
 them with :func:`appliance.timeline.merge` (the theory of the cursor and of agent-written
 times is there). The newest page has no ``before``; clients that follow it live ask for it
 again when ``/ws/events`` says the session changed, or on a short timer, and merge by
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -20,7 +22,16 @@ from quart import Blueprint, request
 
 from api.context import current
 from api.openapi import RouteDoc, documented, err, ok
-from appliance import repos, timeline, timeline_git, timeline_read, trees, wire, workspaces
+from appliance import (
+    multirepo,
+    repos,
+    timeline,
+    timeline_git,
+    timeline_read,
+    trees,
+    wire,
+    workspaces,
+)
 from appliance.config import Settings
 from appliance.errors import ClauderonError
 from appliance.readers import WorkspaceReader
@@ -44,12 +55,19 @@ def read_page(settings: Settings, store: Store, session: Session, reader: Worksp
                                       now=now)
 
     def commits() -> timeline.Batch:
-        workspace = trees.workspace_dir(settings, session)
-        if not workspaces.is_workspace(workspace):
-            return timeline_read.nothing(Source.COMMIT, cursor.get(Source.COMMIT))
-        return timeline_git.commits(repos.repo_facts(session.repo_path), workspace, session,
-                                    settings.shadows_dir / session.id,
-                                    cursor.get(Source.COMMIT), now=now)
+        logs = []
+        for view in multirepo.views(session):
+            workspace = (trees.workspace_dir(settings, session) if view.primary
+                         else Path(view.worktree_path))
+            if not workspaces.is_workspace(workspace):
+                continue
+            try:
+                logs.append(timeline_git.branch_log(
+                    repos.repo_facts(view.repo_path), workspace, view, session.branch,
+                    settings.shadows_dir / session.id))
+            except ClauderonError as exc:  # one repository's trouble hides no other's
+                notes.append(f"the commits in {view.label} are not shown: {exc.message}")
+        return timeline_git.commits(logs, session, cursor.get(Source.COMMIT), now=now)
 
     readers = [(Source.MESSAGE, "the transcript", messages)]
     if trees.host_workspace(session):

@@ -14,6 +14,12 @@ exactly like the primary (:mod:`appliance.workspaces`): the session branch
 This module says what a well-formed list of further repositories is (:func:`parse_repos`:
 each error names its field, ``repos[i].path`` / ``.name`` / ``.base``) and where things
 go; :mod:`appliance.admission` checks them against the world.
+
+Every view of a session (diff, files, timeline) covers each of its repositories, named the
+one way :func:`views` gives: the primary is :data:`PRIMARY` (``.``, which no mount can be),
+a further one its mount. A client's ``repo`` is only ever looked up among those names
+(:func:`select`), never joined into a path: where a repository's workspace lies is the
+session record's, written by the appliance at create.
 """
 
 from __future__ import annotations
@@ -24,9 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from appliance.contract import WORKSPACE
 from appliance.errors import InvalidInput
-from appliance.sessions import ExtraRepo
+from appliance.sessions import ExtraRepo, Session
 
+#: How the views name the primary repository (a mount name can never be ``.``).
+PRIMARY = "."
 #: The primary and at most four more.
 MAX_REPOS = 5
 MOUNT_MAX = 40
@@ -150,3 +159,42 @@ def from_json(raw: object) -> tuple[ExtraRepo, ...]:
     return tuple(ExtraRepo(mount=str(e["mount"]), repo_path=str(e["repo_path"]),
                            base_ref=str(e["base_ref"]),
                            worktree_path=str(e["worktree_path"])) for e in raw)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepoView:
+    """One repository of a session as the views show it."""
+
+    key: str  # what ``?repo=`` takes: PRIMARY, or the mount
+    label: str  # what a person reads: the primary's folder name, or the mount
+    primary: bool
+    repo_path: str
+    base_ref: str
+    worktree_path: str  # the primary's is the session's (a pod's: see appliance.trees)
+    container_path: str  # where the agent sees it
+
+
+def views(session: Session) -> tuple[RepoView, ...]:
+    """Every repository of ``session``, the primary first."""
+    primary = RepoView(key=PRIMARY, label=PurePosixPath(session.repo_path).name or PRIMARY,
+                       primary=True, repo_path=session.repo_path, base_ref=session.base_ref,
+                       worktree_path=session.worktree_path, container_path=WORKSPACE)
+    return (primary, *(RepoView(key=e.mount, label=e.mount, primary=False,
+                                repo_path=e.repo_path, base_ref=e.base_ref,
+                                worktree_path=e.worktree_path,
+                                container_path=f"{WORKSPACE}/{e.mount}")
+                       for e in session.extra_repos))
+
+
+def select(session: Session, raw: str | None, *, field: str = "repo") -> RepoView:
+    """The repository a client names (``None`` or empty: the primary); 400 naming
+    ``field`` for any other name, with the names it could have given."""
+    found = views(session)
+    if not raw:
+        return found[0]
+    for view in found:
+        if view.key == raw:
+            return view
+    names = ", ".join(repr(v.key) for v in found)
+    raise InvalidInput(f"{session.name} has no repository {raw[:50]!r}; give one of {names} "
+                       f"('{PRIMARY}' is the primary, at {WORKSPACE})", field=field)

@@ -12,6 +12,11 @@ The API's readers (files, file, diff, transcript) ask :func:`reader_for` for a
   is of the session branch the appliance fetched into the user's repository (the agent's
   commits, as pushed: work not yet committed is in the pod only).
 
+A multi-repo session's further repositories (Docker only) are folders of this host like its
+primary: ``workspace(view)`` and ``diff(view)`` take the :class:`~appliance.multirepo.RepoView`
+the caller selected (:func:`appliance.multirepo.select`; ``None``: the primary), whose
+workspace path is the session record's, never a client's.
+
 Everything here blocks: callers run it on a worker thread. The pod reader reaches the
 backend's async ``exec`` with ``trio.from_thread.run``, so it must be called from a thread
 trio started (``trio.to_thread.run_sync``).
@@ -32,6 +37,7 @@ from appliance.backends.base import Backend, ExecResult
 from appliance.config import Settings
 from appliance.contract import CONTAINER_HOME, WORKSPACE
 from appliance.errors import Conflict, InvalidInput
+from appliance.multirepo import RepoView
 from appliance.sessions import Phase, Session
 
 WORKTREE = "the worktree"
@@ -58,14 +64,16 @@ class Tree(Protocol):
 
 
 class WorkspaceReader(Protocol):
-    def workspace(self) -> AbstractContextManager[Tree]:
-        """The workspace; :class:`InvalidInput` (the ``absent`` message) when none yet."""
+    def workspace(self, view: RepoView | None = None) -> AbstractContextManager[Tree]:
+        """The workspace of one repository (``None``: the primary); :class:`InvalidInput`
+        (the ``absent`` message) when none yet."""
 
     def home(self) -> AbstractContextManager[Tree]:
         """The agent's home; :class:`InvalidInput` when none yet."""
 
-    def diff(self) -> dict[str, Any]:
-        """Files and unified diff against where the branch forked from its base."""
+    def diff(self, view: RepoView | None = None) -> dict[str, Any]:
+        """Files and unified diff of one repository (``None``: the primary) against where
+        its branch forked from its base."""
 
 
 # --- on this host ------------------------------------------------------------------------
@@ -114,20 +122,26 @@ class HostReader:
     session: Session
     absent: str
 
-    def workspace(self) -> AbstractContextManager[Tree]:
-        return host_tree(trees.workspace_dir(self.settings, self.session), label=WORKTREE,
-                         absent=self.absent)
+    def _root(self, view: RepoView | None) -> tuple[Path, str]:
+        if view is None or view.primary:
+            return trees.workspace_dir(self.settings, self.session), WORKTREE
+        return Path(view.worktree_path), f"the worktree of {view.key}"
+
+    def workspace(self, view: RepoView | None = None) -> AbstractContextManager[Tree]:
+        root, label = self._root(view)
+        return host_tree(root, label=label, absent=self.absent)
 
     def home(self) -> AbstractContextManager[Tree]:
         return host_tree(trees.home_dir(self.settings, self.session), label=HOME,
                          absent=self.absent)
 
-    def diff(self) -> dict[str, Any]:
-        root = trees.workspace_dir(self.settings, self.session)
+    def diff(self, view: RepoView | None = None) -> dict[str, Any]:
+        root, _ = self._root(view)
         if not workspaces.is_workspace(root):
             raise InvalidInput(self.absent)
-        repo = repos.repo_facts(self.session.repo_path)
-        return changes.diff(repo, root, self.session.base_ref,
+        repo_path, base_ref = ((view.repo_path, view.base_ref) if view is not None
+                               else (self.session.repo_path, self.session.base_ref))
+        return changes.diff(repos.repo_facts(repo_path), root, base_ref,
                             self.settings.shadows_dir / self.session.id)
 
 
@@ -155,13 +169,20 @@ class PodReader:
                 "cluster's volumes")
         yield podfs.PodTree(run=self._run, root=root, label=label, absent=self.absent)
 
-    def workspace(self) -> AbstractContextManager[Tree]:
+    def _primary_only(self, view: RepoView | None) -> None:
+        if view is not None and not view.primary:  # admission refuses repos on Kubernetes
+            raise InvalidInput(f"{self.session.name} runs on Kubernetes, where a session has "
+                               "one repository", field="repo")
+
+    def workspace(self, view: RepoView | None = None) -> AbstractContextManager[Tree]:
+        self._primary_only(view)
         return self._tree(WORKSPACE, WORKTREE)
 
     def home(self) -> AbstractContextManager[Tree]:
         return self._tree(CONTAINER_HOME, HOME)
 
-    def diff(self) -> dict[str, Any]:
+    def diff(self, view: RepoView | None = None) -> dict[str, Any]:
+        self._primary_only(view)
         repo = repos.repo_facts(self.session.repo_path)
         return changes.branch_diff(repo, self.session.branch, self.session.base_ref)
 

@@ -79,6 +79,7 @@ class Entry:
     title: str
     text: str = ""
     trusted_time: bool = True
+    repo: str | None = None  # a commit's repository (appliance.multirepo.views' key)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,17 +8,26 @@ the workspace's and the user's objects, and ``git log`` runs there through
 listed are those on the branch since it forked from its base, at most :data:`MAX_COMMITS`
 (the newest). Commit dates are the agent's to write: they order, clamped, and never hide.
 
+A multi-repo session's branches (one per repository) are one source: :func:`interleave`
+merges them by their clamped dates, each repository's own order kept, and every commit says
+which repository it is in (``repo``; a further repository's key carries its mount, since two
+repositories may share a commit).
+
 A commit's position is its index from the oldest listed (1, 2, ...), so the cursor holds as
-long as the agent only adds commits; a rewritten branch is listed as it now stands.
+long as the agent only adds commits (dated now, in any repository); a rewritten branch, or a
+commit the agent dated into the past, is listed as it now stands.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from appliance import hostgit, repos, shadow, workspaces
 from appliance.errors import InvalidInput
+from appliance.multirepo import RepoView
 from appliance.repos import RepoInfo
 from appliance.sessions import Session
 from appliance.timeline import Batch, Entry, Source, clamp, plain, title
@@ -45,37 +54,69 @@ def parse_log(out: bytes) -> list[tuple[str, datetime | None, str, str]]:
     return found
 
 
-def commits(repo: RepoInfo, workspace: Path, session: Session, scratch: Path,
-            before: int | None, *, now: datetime) -> Batch:
-    """The session branch's commits before position ``before``, all in one batch."""
-    tip = workspaces.read_tip(workspace, session.branch)
-    listed: list[tuple[str, datetime | None, str, str]] = []
-    if tip is not None:
-        try:
-            base = repos.resolve_ref(repo, session.base_ref)
-        except InvalidInput:
-            base = None  # the base branch is gone from the user's repository
-        refs = {"head": tip} | ({"base": base} if base else {})
-        objects = (workspace / ".git" / "objects",
-                   *repos.borrowed_object_dirs(repo.objects_dir))
-        with shadow.shadow_dir(scratch, owner=repo.owner, refs=refs,
-                               objects=objects) as gitdir:
-            proc = hostgit.run(
-                ["log", "-z", f"--max-count={MAX_COMMITS}", "--topo-order", "--no-color",
-                 f"--format={_FORMAT}", "head", *(["^base"] if base else []), "--"],
-                owner=repo.owner, cwd=gitdir, env={"GIT_DIR": str(gitdir)}, check=False)
-        if proc.returncode == 0:
-            listed = parse_log(proc.stdout)
-    oldest_first = list(reversed(listed))
-    count = len(oldest_first)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BranchLog:
+    """One repository's commits on the session branch, newest first (:func:`branch_log`)."""
+
+    view: RepoView
+    commits: tuple[tuple[str, datetime | None, str, str], ...]
+
+
+def branch_log(repo: RepoInfo, workspace: Path, view: RepoView, branch: str,
+               scratch: Path) -> BranchLog:
+    """The session branch's commits in one repository since it forked from its base."""
+    tip = workspaces.read_tip(workspace, branch)
+    if tip is None:
+        return BranchLog(view=view, commits=())
+    try:
+        base = repos.resolve_ref(repo, view.base_ref)
+    except InvalidInput:
+        base = None  # the base branch is gone from the user's repository
+    refs = {"head": tip} | ({"base": base} if base else {})
+    objects = (workspace / ".git" / "objects", *repos.borrowed_object_dirs(repo.objects_dir))
+    with shadow.shadow_dir(scratch, owner=repo.owner, refs=refs, objects=objects) as gitdir:
+        proc = hostgit.run(
+            ["log", "-z", f"--max-count={MAX_COMMITS}", "--topo-order", "--no-color",
+             f"--format={_FORMAT}", "head", *(["^base"] if base else []), "--"],
+            owner=repo.owner, cwd=gitdir, env={"GIT_DIR": str(gitdir)}, check=False)
+    return BranchLog(view=view, commits=tuple(parse_log(proc.stdout))
+                     if proc.returncode == 0 else ())
+
+
+def interleave(logs: Sequence[BranchLog], *, low: datetime,
+               high: datetime) -> list[tuple[RepoView, tuple[str, datetime | None, str, str]]]:
+    """Every repository's commits in one order, oldest first (pure). Each repository's own
+    order (its topology) is kept; between repositories the newer clamped date goes later, so
+    a commit made now lands at the end and the positions before it hold. A tie goes to the
+    repository listed first (the primary)."""
+    left = [list(log.commits) for log in logs]  # newest first: pop(0) is the newest
+    out = []
+    while any(left):
+        i = max((n for n, rest in enumerate(left) if rest),
+                key=lambda n: (clamp(left[n][0][1], low=low, high=high), -n))
+        out.append((logs[i].view, left[i].pop(0)))
+    out.reverse()
+    return out
+
+
+def commits(logs: Sequence[BranchLog], session: Session, before: int | None, *,
+            now: datetime) -> Batch:
+    """The session branches' commits before position ``before``, all in one batch; each
+    labelled with its repository when the session has more than one."""
+    ordered = interleave(logs, low=session.created_at, high=now)[-MAX_COMMITS:]
+    count = len(ordered)
     end = count + 1 if before is None else min(before, count + 1)
+    several = bool(session.extra_repos)
     entries = []
-    for index, (sha, when, author, message) in enumerate(oldest_first[:max(0, end - 1)],
-                                                        start=1):
+    for index, (view, (sha, when, author, message)) in enumerate(
+            ordered[:max(0, end - 1)], start=1):
+        where = f" · {view.label}" if several else ""
         entries.append(Entry(
             source=Source.COMMIT, pos=index,
-            ts=clamp(when, low=session.created_at, high=now), key=f"c{sha}",
+            ts=clamp(when, low=session.created_at, high=now),
+            key=f"c{sha}" if view.primary else f"c{view.key}:{sha}",
             kind="commit", title=title(message) or sha[:12],
-            text=plain(f"{sha[:12]} · {author}\n{message.strip()}"), trusted_time=False))
+            text=plain(f"{sha[:12]} · {author}{where}\n{message.strip()}"),
+            trusted_time=False, repo=view.key))
     return Batch(source=Source.COMMIT, entries=tuple(entries), end=end, start=0,
                  exhausted=True)

@@ -323,6 +323,9 @@ TIMELINE_ITEM: tuple[Field, ...] = (
           lambda e: e.title),
     Field("text", {**STR, "description": "Plain text, bounded (no control characters)"},
           lambda e: e.text),
+    Field("repo", {**OPT_STR, "description": "A commit's repository: '.' the primary, else "
+                   "the mount name of a further one (null for the other sources)"},
+          lambda e: e.repo),
 )
 
 TIMELINE_PAGE: tuple[Field, ...] = (

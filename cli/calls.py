@@ -184,8 +184,10 @@ def attach(ref: str) -> Call[Json]:
     return Call(method="GET", path=f"/api/sessions/{_ref(ref)}/attach")
 
 
-def diff(ref: str) -> Call[Json]:
-    return Call(method="GET", path=f"/api/sessions/{_ref(ref)}/diff")
+def diff(ref: str, repo: str | None = None) -> Call[Json]:
+    """Each repository's changes (``repo``: only that one; ``.`` is the primary)."""
+    return Call(method="GET", path=f"/api/sessions/{_ref(ref)}/diff",
+                params={"repo": repo} if repo else {})
 
 
 def audit(ref: str, limit: int) -> Call[list[Json]]:

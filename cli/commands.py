@@ -16,7 +16,7 @@ from typing import Any
 from appliance import nudge
 from appliance.config import load_settings
 from appliance.errors import ClauderonError, ConfigError, InvalidInput
-from cli import backup, calls, completion, logs, signin
+from cli import backup, calls, completion, diffs, logs, signin
 from cli.client import ApiClient
 from cli.controls import add_commands as add_control_commands
 from cli.follow import follow_session, watch_list, watching
@@ -428,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_workflow_commands(add)
     completion.add_command(add, build_parser)
     add_timeline_commands(add)
+    diffs.add_command(add)
     return parser
 
 

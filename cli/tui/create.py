@@ -138,7 +138,7 @@ class CreateScreen(ModalScreen[str | None]):
             yield OptionList(id="recent", compact=True)
             yield from self._row("More", TextArea(id="repos", compact=True), "repos")
             yield Static("further repositories, one a line (up to 4): PATH[:NAME][@BASE], "
-                         "each at /workspace/NAME; diff and files show the primary only",
+                         "each at /workspace/NAME; diff, files and timeline show every one",
                          id="repos-hint")
             yield from self._row("Name", Input(placeholder="(from the prompt)", id="name",
                                                compact=True), "name")

@@ -1,4 +1,5 @@
-"""The detail pane: the selected session's facts, changed files, audit lines and progress.
+"""The detail pane: the selected session's facts, changed files (a list per repository of a
+multi-repo session), audit lines and progress.
 
 :func:`detail_text` is pure (session JSON and the optional extras in, Rich markup out);
 :func:`load_extras` fetches the extras, each from an endpoint an older API may lack
@@ -56,6 +57,35 @@ def audit_line(item: Any) -> str:
     return escape(" ".join(p for p in parts if p))
 
 
+def changed_files(body: Any) -> list[str]:
+    """The diff's changed files: one list, or a list per repository (each under its name)
+    for a multi-repo session."""
+    sections = body.get("repos") if isinstance(body, Mapping) else None
+    if not isinstance(sections, list) or len(sections) < 2:
+        files = _items(body, "files", "changed")
+        return ["", f"[b]Changed files[/b] ({len(files)})", *_file_lines(files)]
+    out: list[str] = []
+    for section in sections:
+        if not isinstance(section, Mapping):
+            continue
+        files = _items(section, "files")
+        role = "primary, " if section.get("primary") else ""
+        out += ["", f"[b]Changed files in {escape(str(section.get('name', '?')))}[/b] "
+                    f"({role}{escape(str(section.get('path', '')))}; {len(files)})"]
+        if section.get("error"):
+            out.append(f"[red]{escape(str(section['error']))}[/]")
+            continue
+        out += _file_lines(files)
+    return out
+
+
+def _file_lines(files: list[Any]) -> list[str]:
+    out = [file_line(f) for f in files[:FILE_LINES]] or ["(none)"]
+    if len(files) > FILE_LINES:
+        out.append(f"... {len(files) - FILE_LINES} more")
+    return out
+
+
 def detail_text(session: Mapping[str, Any], extras: Mapping[str, Any], now: datetime) -> str:
     title = f"  [i]{escape(str(session['title']))}[/i]" if session.get("title") else ""
     lines = [f"[b]{escape(str(session.get('name')))}[/b]{title}  "
@@ -98,12 +128,8 @@ def detail_text(session: Mapping[str, Any], extras: Mapping[str, Any], now: date
     prompt = str(session.get("initial_prompt") or "").strip()
     if prompt:
         lines.append(f"{'prompt':<10}{escape(prompt.splitlines()[0][:200])}")
-    files = _items(extras.get("files"), "files", "changed")
     if extras.get("files") is not None:
-        lines += ["", f"[b]Changed files[/b] ({len(files)})"]
-        lines += [file_line(f) for f in files[:FILE_LINES]] or ["(none)"]
-        if len(files) > FILE_LINES:
-            lines.append(f"... {len(files) - FILE_LINES} more")
+        lines += changed_files(extras["files"])
     audit = _items(extras.get("audit"), "audit", "lines", "entries")
     if extras.get("audit") is not None:
         lines += ["", "[b]Recent requests[/b]"]

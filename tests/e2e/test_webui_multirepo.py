@@ -1,7 +1,8 @@
 """The create form's further repositories in real Chromium: add and remove rows, a bad mount
 name refused beside its own input (the 400 names ``repos[i].name``), then a three-repository
-session whose Info tab shows every repository and whose Files tab says it shows the
-primary's."""
+session whose Info tab shows every repository, whose Files tab picks the repository it
+shows, whose diff has a section per repository under its name and whose timeline names
+the repository of each commit."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.e2e.webui_browser import DESKTOP, TIMEOUT_MS, Watched, browser
+from tests.integration.test_containment_git import user_git
 from tests.support.appliance import Appliance, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -63,8 +65,43 @@ def test_create_a_multi_repo_session_from_the_form(
         expect(page.get_by_test_id("info-repo-shared")).to_contain_text(
             f"{lib} at /workspace/shared", timeout=TIMEOUT_MS)
         expect(page.get_by_test_id("info-repo-docs")).to_contain_text(str(docs))
-        page.goto(f"/s/{NAME}/files")  # the diff and files views say they are the primary's
-        expect(page.get_by_test_id("primary-only")).to_contain_text(
-            "primary repository only", timeout=TIMEOUT_MS)
+        # The agent works in two of the three repositories.
+        [c] = appliance.containers(s["id"])
+        for where, text in (("/workspace", "in the primary"), ("/workspace/docs", "in docs")):
+            done = c.exec_run(["sh", "-c", f"echo '{text}' > work.txt"], user="1000:1000",
+                              workdir=where)
+            assert done.exit_code == 0, done.output
+        page.goto(f"/s/{NAME}/files")  # the files view picks the repository it shows
+        picker = page.get_by_test_id("files-repo")
+        expect(picker).to_have_value(".", timeout=TIMEOUT_MS)
+        expect(page.locator(".tree-row[data-path='README.md']")).to_be_visible()
+        picker.select_option("shared")
+        page.locator(".tree-row[data-path='lib.txt']").click()
+        expect(page.get_by_test_id("file-viewer")).to_contain_text("lib")
+        expect(page.locator(".tree-row[data-path='README.md']")).to_have_count(0)
+        picker.select_option("docs")
+        page.locator(".tree-row[data-path='work.txt']").click()
+        expect(page.get_by_test_id("file-viewer")).to_contain_text("in docs")
+        # The diff: a section per repository under its name, the primary first.
+        page.get_by_test_id("files-diff").click()
+        names = page.get_by_test_id("diff-repo-name")
+        expect(names).to_have_text([repo.name, "shared", "docs"], timeout=TIMEOUT_MS)
+        expect(page.get_by_test_id("diff-repo-.")).to_contain_text("+in the primary")
+        expect(page.get_by_test_id("diff-repo-.")).to_contain_text("(primary)")
+        expect(page.get_by_test_id("diff-repo-shared")).to_contain_text("No changes yet.")
+        docs_section = page.get_by_test_id("diff-repo-docs")
+        expect(docs_section).to_contain_text("/workspace/docs")
+        expect(docs_section).to_contain_text("+in docs")
+        expect(docs_section).not_to_contain_text("in the primary")
+        desk.shot("diff-multirepo")
+        # The timeline's commits: every session branch's, each naming its repository.
+        # (the base image has no git: the test commits as the agent's uid from outside)
+        docs_ws = Path(s["extra_repos"][1]["worktree_path"])
+        user_git(docs_ws, "add", "work.txt")
+        user_git(docs_ws, "commit", "-qm", "commit in docs")
+        page.goto(f"/s/{NAME}/timeline")
+        commit = page.locator("[data-source='commit'][data-repo='docs']")
+        expect(commit).to_contain_text("commit in docs", timeout=TIMEOUT_MS)
+        expect(commit.get_by_test_id("timeline-repo")).to_have_text("docs")
     finally:
         desk.close()

@@ -247,3 +247,92 @@ def test_a_create_failing_after_its_branches_are_made_removes_them(
         assert not (a.settings.worktrees_dir / "late-fail").exists()
     finally:
         a.cleanup()
+
+
+BAD_REPO_NAMES = ("nope", "../views.repos/shared", "/etc", "shared/..", ".git", "views.repos",
+                  "..", "shared/", "SHARED")
+
+
+def test_every_view_covers_every_repository(app: Appliance,
+                                            three: tuple[Path, Path, Path]) -> None:
+    app_repo, lib, docs = three
+    app.cli("create", "--repo", str(app_repo), "--repo", f"{lib}:shared",
+            "--repo", f"{docs}@stable", "--name", "views", "--prompt", "p")
+    s = app.wait_phase("views", "running")
+    for where, label in (("/workspace", "app"), ("/workspace/shared", "shared"),
+                         ("/workspace/docs", "docs")):
+        run_in(app, s, f"echo 'work in {label}' > work.txt && git add work.txt && "
+                       f"git commit -qm 'commit in {label}' && echo draft > draft-{label}.txt",
+               workdir=where)
+    http = app.http()
+    url = "/api/sessions/views"
+    # The diff: a section per repository, the primary first, each against its own base.
+    d = http.get(f"{url}/diff").json()
+    assert [(r["repo"], r["name"], r["path"], r["primary"], r["base_ref"], r["error"])
+            for r in d["repos"]] == [
+        (".", "app", "/workspace", True, "main", None),
+        ("shared", "shared", "/workspace/shared", False, "main", None),
+        ("docs", "docs", "/workspace/docs", False, "stable", None)]
+    for section, label in zip(d["repos"], ("app", "shared", "docs"), strict=True):
+        # The primary never takes the further repositories in (their mount points are
+        # excluded), and no section shows another's work.
+        assert section["files"] == [{"status": "?", "path": f"draft-{label}.txt"},
+                                    {"status": "A", "path": "work.txt"}], section
+        assert f"+work in {label}" in section["diff"]
+        assert all(f"work in {other}" not in section["diff"]
+                   for other in ("app", "shared", "docs") if other != label)
+    assert d["repo"] == "." and d["files"] == d["repos"][0]["files"]
+    assert d["diff"] == d["repos"][0]["diff"] and d["base_ref"] == "main"
+    only = http.get(f"{url}/diff", params={"repo": "docs"}).json()
+    assert only["repo"] == "docs" and [r["repo"] for r in only["repos"]] == ["docs"]
+    assert only["base_ref"] == "stable" and "+work in docs" in only["diff"]
+    assert http.get(f"{url}/diff", params={"repo": "."}).json()["repos"][0]["name"] == "app"
+    # The files routes read the repository named; a name is looked up, never a path.
+    listed = http.get(f"{url}/files", params={"repo": "shared"}).json()
+    assert [e["name"] for e in listed["entries"]] == ["draft-shared.txt", "lib.txt", "work.txt"]
+    read = http.get(f"{url}/file", params={"repo": "docs", "path": "index.md"}).json()
+    assert read["text"] == "docs\n"
+    assert http.get(f"{url}/file", params={"path": "README.md"}).json()["text"] == "hello\n"
+    assert http.get(f"{url}/file", params={"repo": ".", "path": "work.txt"}).json()["text"] \
+        == "work in app\n"
+    for route in ("files", "file", "diff"):
+        for bad in BAD_REPO_NAMES:
+            r = http.get(f"{url}/{route}", params={"repo": bad, "path": "lib.txt"})
+            assert r.status_code == 400, (route, bad, r.text)
+            assert r.json()["field"] == "repo" and "'shared'" in r.json()["error"], r.text
+    r = http.get(f"{url}/file", params={"repo": "shared", "path": "../views/README.md"})
+    assert r.status_code == 400 and r.json()["field"] == "path", r.text
+    # The CLI: a section per repository under its name; one, or the files only, on asking.
+    out = app.cli("diff", "views").stdout
+    heads = [line for line in out.splitlines() if line.startswith("== ")]
+    assert [h.split(" against ")[0] for h in heads] == [
+        "== app (primary, /workspace)", "== shared (/workspace/shared)",
+        "== docs (/workspace/docs)"], out
+    assert heads[2].split(" against ")[1].startswith("stable @ "), heads
+    assert "+work in shared" in out
+    assert app.cli("diff", "views", "--repo", "docs", "--stat").stdout.splitlines()[1:] == [
+        "?  draft-docs.txt", "A  work.txt"]
+    refused = app.cli("diff", "views", "--repo", "../x", check=False)
+    assert refused.returncode != 0 and "no repository" in refused.stderr
+    # The timeline's commits: every session branch's, each naming its repository.
+    items = http.get(f"{url}/timeline", params={"limit": "200"}).json()["items"]
+    commits = {(i["repo"], i["title"]) for i in items if i["source"] == "commit"}
+    assert commits == {(".", "commit in app"), ("shared", "commit in shared"),
+                       ("docs", "commit in docs")}, items
+    for i in items:
+        if i["source"] == "commit":
+            label = i["title"].removeprefix("commit in ")
+            assert i["text"].splitlines()[0].endswith(f" · {label}"), i
+        else:
+            assert i["repo"] is None, i
+    timeline = app.cli("timeline", "views", "-n", "200").stdout
+    assert " · shared" in timeline and " · docs" in timeline
+    # A further repository the agent broke says so in its own section; the rest still show.
+    run_in(app, s, "echo garbage > .git/HEAD", workdir="/workspace/docs")
+    d = http.get(f"{url}/diff").json()
+    assert [r["repo"] for r in d["repos"]] == [".", "shared", "docs"]
+    assert "no readable HEAD" in (d["repos"][2]["error"] or ""), d["repos"][2]
+    assert d["repos"][2]["files"] == [] and d["repos"][1]["files"] and d["files"]
+    r = http.get(f"{url}/diff", params={"repo": "docs"})
+    assert r.status_code == 400 and "no readable HEAD" in r.json()["error"], r.text
+    assert "! " in app.cli("diff", "views").stdout

@@ -84,8 +84,17 @@ export interface Entry { name: string; path: string; type: "dir" | "file" | "sym
 export interface Listing { path: string; entries: Entry[]; truncated: boolean }
 export interface FileBody { path: string; size: number; binary: boolean; truncated: boolean;
   text: string }
-export interface Diff { base_ref: string; merge_base: string | null;
-  files: { status: string; path: string }[]; diff: string; truncated: boolean }
+/** One repository's changes against its own base. `repo` is what `?repo=` takes ("." the
+ * primary, else the mount), `name` what to show, `path` where the agent sees it. */
+export interface DiffSection { repo: string; name: string; primary: boolean; path: string;
+  base_ref: string; merge_base: string | null; files: { status: string; path: string }[];
+  diff: string; truncated: boolean; error: string | null }
+/** The top-level fields are the first section's; `repos` has a section per repository. */
+export interface Diff { repo: string; base_ref: string; merge_base: string | null;
+  files: { status: string; path: string }[]; diff: string; truncated: boolean;
+  repos: DiffSection[] }
+/** The primary repository, as the files and diff routes name it. */
+export const PRIMARY_REPO = ".";
 export interface Upload { name: string; path: string; container_path: string; size: number;
   mime: string }
 export interface AuditLine { ts: string; id: string; method: string; host: string; path: string;
@@ -196,8 +205,10 @@ export const api = {
     call<{ session: Session }>("accessMode", { ref, body: { access_mode } }).then(r => r.session),
   sessionEvents: (ref: string) =>
     call<{ events: ServerEvent[] }>("sessionEvents", { ref }).then(r => r.events),
-  files: (ref: string, path: string) => call<Listing>("files", { ref, query: { path } }),
-  file: (ref: string, path: string) => call<FileBody>("file", { ref, query: { path } }),
+  files: (ref: string, path: string, repo: string = PRIMARY_REPO) =>
+    call<Listing>("files", { ref, query: { path, repo } }),
+  file: (ref: string, path: string, repo: string = PRIMARY_REPO) =>
+    call<FileBody>("file", { ref, query: { path, repo } }),
   diff: (ref: string) => call<Diff>("diff", { ref }),
   upload: (ref: string, file: File) => {
     const form = new FormData();

@@ -28,7 +28,7 @@ export function ExtraRepos({ rows, onChange, errors }: { rows: ExtraRepo[];
   return <fieldset class="field extra-repos" data-testid="extra-repos">
     <legend>More repositories</legend>
     <p class="hint">Optional: up to {MAX_EXTRA} more, each at <code>/workspace/&lt;name&gt;</code> on
-      its own session branch. The diff and files views show the primary repository only.</p>
+      its own session branch. The files, changes and timeline show every repository.</p>
     {errors.repos && <p class="field-error" role="alert" data-testid="error-repos">{errors.repos}</p>}
     {rows.map((r, i) => {
       const id = (key: string) => `repos[${i}].${key}`;

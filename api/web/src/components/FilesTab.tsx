@@ -1,20 +1,22 @@
 // Files: the worktree as a tree (folders open on demand), a viewer with syntax highlighting,
-// and the diff against where the branch forked from its base.
+// and the diff against where the branch forked from its base. A multi-repo session picks the
+// repository its tree shows, and its diff has a section per repository, each under its name.
 import { useCallback, useEffect, useState } from "preact/hooks";
-import { api, type Diff, type Entry, type FileBody, type Session } from "../api";
+import { api, PRIMARY_REPO, type Diff, type DiffSection, type Entry, type FileBody,
+  type Session } from "../api";
 import { bytes } from "../format";
 
 type Hl = typeof import("../highlight");
 
-function Tree({ s, path, open, onOpen, depth }: { s: Session; path: string; open: string | null;
-  onOpen: (p: string) => void; depth: number }) {
+function Tree({ s, repo, path, open, onOpen, depth }: { s: Session; repo: string; path: string;
+  open: string | null; onOpen: (p: string) => void; depth: number }) {
   const [entries, setEntries] = useState<Entry[] | null>(null);
   const [error, setError] = useState("");
   const [expanded, setExpanded] = useState<Set<string>>(new Set());
   useEffect(() => {
-    api.files(s.id, path).then(l => setEntries(l.entries))
+    api.files(s.id, path, repo).then(l => setEntries(l.entries))
       .catch((e: unknown) => setError(e instanceof Error ? e.message : String(e)));
-  }, [s.id, path]);
+  }, [s.id, path, repo]);
   if (error) return <p class="field-error">{error}</p>;
   if (!entries) return <p class="muted small">Loading…</p>;
   if (!entries.length && depth === 0) return <p class="muted">The worktree is empty.</p>;
@@ -32,17 +34,18 @@ function Tree({ s, path, open, onOpen, depth }: { s: Session; path: string; open
       {e.size !== null && <span class="muted small">{bytes(e.size)}</span>}
     </button>
     {e.type === "dir" && expanded.has(e.path) &&
-      <Tree s={s} path={e.path} open={open} onOpen={onOpen} depth={depth + 1} />}
+      <Tree s={s} repo={repo} path={e.path} open={open} onOpen={onOpen} depth={depth + 1} />}
   </li>)}</ul>;
 }
 
-function Viewer({ s, path, hl }: { s: Session; path: string; hl: Hl | null }) {
+function Viewer({ s, repo, path, hl }: { s: Session; repo: string; path: string;
+  hl: Hl | null }) {
   const [file, setFile] = useState<FileBody | null>(null);
   const [error, setError] = useState("");
   useEffect(() => {
     setFile(null); setError("");
-    api.file(s.id, path).then(setFile).catch((e: unknown) => setError(e instanceof Error ? e.message : String(e)));
-  }, [s.id, path]);
+    api.file(s.id, path, repo).then(setFile).catch((e: unknown) => setError(e instanceof Error ? e.message : String(e)));
+  }, [s.id, path, repo]);
   if (error) return <p class="field-error pad">{error}</p>;
   if (!file) return <p class="muted pad">Loading…</p>;
   return <article class="viewer" data-testid="file-viewer">
@@ -58,6 +61,23 @@ function escape(s: string): string {
   return s.replace(/[&<>]/g, c => (c === "&" ? "&amp;" : c === "<" ? "&lt;" : "&gt;"));
 }
 
+function DiffBody({ d }: { d: DiffSection }) {
+  if (d.error) return <p class="field-error pad">{d.error}</p>;
+  if (d.files.length === 0) return <p class="muted pad">No changes yet.</p>;
+  return <>
+    <ul class="changed">{d.files.map(f => <li><span class={`st st-${f.status[0]}`}>{f.status === "?" ? "new" : f.status}</span>
+      <span class="mono">{f.path}</span></li>)}</ul>
+    <pre class="code diff-body">{d.diff.split("\n").map(line => <span class={
+      line.startsWith("+++") || line.startsWith("---") || line.startsWith("diff ") ? "d-file"
+      : line.startsWith("+") ? "d-add" : line.startsWith("-") ? "d-del" : line.startsWith("@@") ? "d-hunk" : ""}>{line}{"\n"}</span>)}</pre>
+    {d.truncated && <p class="muted pad small">The diff is long; only its start is shown.</p>}
+  </>;
+}
+
+function Against({ d }: { d: DiffSection }) {
+  return <span>Against <span class="mono">{d.base_ref}</span>{d.merge_base && <span class="muted mono"> @ {d.merge_base.slice(0, 8)}</span>}</span>;
+}
+
 function DiffView({ s }: { s: Session }) {
   const [diff, setDiff] = useState<Diff | null>(null);
   const [error, setError] = useState("");
@@ -66,25 +86,42 @@ function DiffView({ s }: { s: Session }) {
   useEffect(() => { void load(); }, [load]);
   if (error) return <p class="field-error pad">{error}</p>;
   if (!diff) return <p class="muted pad">Loading…</p>;
+  const sections = diff.repos;
+  const refresh = <button class="button small-button" onClick={() => void load()}>Refresh</button>;
+  const only = sections.length === 1 ? sections[0] : undefined;
+  if (only) {
+    return <article class="diff" data-testid="diff">
+      <header class="viewer-head"><Against d={only} />{refresh}</header>
+      <DiffBody d={only} />
+    </article>;
+  }
   return <article class="diff" data-testid="diff">
-    <header class="viewer-head">
-      <span>Against <span class="mono">{diff.base_ref}</span>{diff.merge_base && <span class="muted mono"> @ {diff.merge_base.slice(0, 8)}</span>}</span>
-      <button class="button small-button" onClick={() => void load()}>Refresh</button>
-    </header>
-    {diff.files.length === 0 ? <p class="muted pad">No changes yet.</p> : <>
-      <ul class="changed">{diff.files.map(f => <li><span class={`st st-${f.status[0]}`}>{f.status === "?" ? "new" : f.status}</span>
-        <span class="mono">{f.path}</span></li>)}</ul>
-      <pre class="code diff-body">{diff.diff.split("\n").map(line => <span class={
-        line.startsWith("+++") || line.startsWith("---") || line.startsWith("diff ") ? "d-file"
-        : line.startsWith("+") ? "d-add" : line.startsWith("-") ? "d-del" : line.startsWith("@@") ? "d-hunk" : ""}>{line}{"\n"}</span>)}</pre>
-      {diff.truncated && <p class="muted pad small">The diff is long; only its start is shown.</p>}
-    </>}
+    <header class="viewer-head"><span>{sections.length} repositories</span>{refresh}</header>
+    {sections.map(d => <section class="diff-repo" data-testid={`diff-repo-${d.repo}`}>
+      <header class="viewer-head">
+        <span><strong data-testid="diff-repo-name">{d.name}</strong>{" "}
+          <span class="muted mono small">{d.path}{d.primary ? " (primary)" : ""}</span></span>
+        <Against d={d} />
+      </header>
+      <DiffBody d={d} />
+    </section>)}
   </article>;
+}
+
+function RepoPicker({ s, repo, onPick }: { s: Session; repo: string; onPick: (r: string) => void }) {
+  const primary = s.repo_path.split("/").filter(Boolean).pop() ?? s.repo_path;
+  return <label class="repo-picker pad small">Repository{" "}
+    <select data-testid="files-repo" value={repo}
+      onChange={e => onPick((e.target as HTMLSelectElement).value)}>
+      <option value={PRIMARY_REPO}>{primary} (primary, /workspace)</option>
+      {s.extra_repos.map(e => <option value={e.mount}>{e.mount} (/workspace/{e.mount})</option>)}
+    </select></label>;
 }
 
 export function FilesTab({ s }: { s: Session }) {
   const [mode, setMode] = useState<"tree" | "diff">("tree");
   const [open, setOpen] = useState<string | null>(null);
+  const [repo, setRepo] = useState<string>(PRIMARY_REPO);
   const [hl, setHl] = useState<Hl | null>(null);
   useEffect(() => { void import("../highlight").then(setHl); }, []);
   if (["creating", "failed", "deleting"].includes(s.phase) && !s.backend_id) {
@@ -95,15 +132,13 @@ export function FilesTab({ s }: { s: Session }) {
       <button role="tab" aria-selected={mode === "tree"} class={mode === "tree" ? "on" : ""} onClick={() => setMode("tree")} data-testid="files-tree">Files</button>
       <button role="tab" aria-selected={mode === "diff"} class={mode === "diff" ? "on" : ""} onClick={() => setMode("diff")} data-testid="files-diff">Changes</button>
     </div>
-    {s.extra_repos.length > 0 && <p class="muted pad small" data-testid="primary-only">
-      Files and changes of the primary repository only; the
-      {s.extra_repos.map(e => ` ${e.mount}`).join(",")} {s.extra_repos.length > 1
-        ? "repositories reach" : "repository reaches"} your repository on {s.branch}.</p>}
+    {mode === "tree" && s.extra_repos.length > 0 &&
+      <RepoPicker s={s} repo={repo} onPick={r => { setRepo(r); setOpen(null); }} />}
     {mode === "diff" ? <DiffView s={s} /> : <div class={`files-split${open ? " has-file" : ""}`}>
-      <nav class="tree-pane" aria-label="Worktree"><Tree s={s} path="" open={open} onOpen={setOpen} depth={0} /></nav>
+      <nav class="tree-pane" aria-label="Worktree"><Tree key={repo} s={s} repo={repo} path="" open={open} onOpen={setOpen} depth={0} /></nav>
       <div class="view-pane">{open ? <>
         <button class="button small-button phone-only" onClick={() => setOpen(null)}>‹ Files</button>
-        <Viewer s={s} path={open} hl={hl} /></> : <p class="muted pad">Pick a file to read it.</p>}</div>
+        <Viewer s={s} repo={repo} path={open} hl={hl} /></> : <p class="muted pad">Pick a file to read it.</p>}</div>
     </div>}
   </section>;
 }

@@ -12,15 +12,22 @@ import type { Session } from "../api";
 
 const POLL_MS = 3000;
 
-function Row({ item }: { item: TimelineItem }) {
+/** Which repository a commit is in, for a session with more than one (else nothing). */
+function repoOf(s: Session, item: TimelineItem): string {
+  if (!item.repo || s.extra_repos.length === 0) return "";
+  return item.repo === "." ? (s.repo_path.split("/").filter(Boolean).pop() ?? ".") : item.repo;
+}
+
+function Row({ item, repo }: { item: TimelineItem; repo: string }) {
   const time = new Date(item.ts).toLocaleTimeString([], { hour12: false });
   const body = item.text && item.text !== item.title;
   return <li class={`tl-item tl-${item.source}`} data-testid="timeline-item"
-    data-source={item.source} data-key={item.key}>
+    data-source={item.source} data-key={item.key} data-repo={repo || undefined}>
     <span class="tl-time mono" title={item.trusted_time ? item.ts
       : `${item.ts} (written by the agent)`}>{time}{item.trusted_time ? "" : "~"}</span>
     <span class="pill tl-source">{SOURCE_LABEL[item.source]}</span>
-    <span class="tl-kind muted small">{item.kind}</span>
+    <span class="tl-kind muted small">{item.kind}{repo && <> · <span class="mono"
+      data-testid="timeline-repo">{repo}</span></>}</span>
     {body
       ? <details class="tl-body"><summary class="tl-title">{item.title}</summary>
           <pre class="code small">{item.text}</pre></details>
@@ -106,7 +113,7 @@ export function TimelineTab({ s }: { s: Session }) {
       disabled={loading} onClick={() => void loadOlder()}>{loading ? "Loading…" : "Older"}</button>}
     {notes.map(n => <p class="banner warn" data-testid="timeline-note">{n}</p>)}
     {items.length === 0 && !error && <p class="muted">Nothing has happened yet.</p>}
-    <ol class="tl-list">{items.map(i => <Row key={i.key} item={i} />)}</ol>
+    <ol class="tl-list">{items.map(i => <Row key={i.key} item={i} repo={repoOf(s, i)} />)}</ol>
     {error && <p class="field-error" role="alert">{error}</p>}
     <p class="muted small">~ marks a time the agent wrote (shown between the session's start and now).</p>
     <div ref={endRef} />

@@ -577,7 +577,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The worktree's changes against where it forked from its base (a Kubernetes session read in its pod: its branch as fetched) */
+        /** Each repository's changes against where its branch forked from its base, the primary first (a Kubernetes session read in its pod: its branch as fetched) */
         get: operations["get_api_sessions_ref_diff"];
         put?: never;
         post?: never;
@@ -1365,6 +1365,8 @@ export interface components {
             title: string;
             /** @description Plain text, bounded (no control characters) */
             text: string;
+            /** @description A commit's repository: '.' the primary, else the mount name of a further one (null for the other sources) */
+            repo: string | null;
         };
         /** @description A page of a session's timeline */
         TimelinePage: {
@@ -2789,7 +2791,10 @@ export interface operations {
     };
     get_api_sessions_ref_diff: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description only this repository: '.' for the primary, else a mount name (default: every one) */
+                repo?: string;
+            };
             header?: never;
             path: {
                 ref: string;
@@ -2805,15 +2810,46 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        /** @description The repository the top-level fields describe: the primary, or the one ?repo= named */
+                        repo: string;
                         base_ref: string;
                         merge_base?: string | null;
                         files: {
-                            status?: string;
-                            path?: string;
+                            status: string;
+                            path: string;
                         }[];
                         diff: string;
                         truncated: boolean;
+                        /** @description A section per repository, the primary first (only the one asked for with ?repo=) */
+                        repos: {
+                            /** @description What ?repo= takes: '.' for the primary, else the mount name */
+                            repo: string;
+                            /** @description How to show it: the primary's folder name, or the mount */
+                            name: string;
+                            primary: boolean;
+                            /** @description Where the agent sees it (/workspace, /workspace/<mount>) */
+                            path: string;
+                            base_ref: string;
+                            merge_base: string | null;
+                            files: {
+                                status: string;
+                                path: string;
+                            }[];
+                            diff: string;
+                            truncated: boolean;
+                            /** @description Why this repository's changes could not be read (the others still show) */
+                            error: string | null;
+                        }[];
                     };
+                };
+            };
+            /** @description No such repository (field `repo`), or no workspace yet */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No such session */
@@ -3058,6 +3094,8 @@ export interface operations {
             query?: {
                 /** @description a path relative to the worktree (empty: its root); no '..', at most 4096 bytes */
                 path?: string;
+                /** @description which repository of a multi-repo session: '.' (the default) for the primary, else the mount name of a further one (at /workspace/<mount>) */
+                repo?: string;
             };
             header?: never;
             path: {
@@ -3082,7 +3120,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The path is refused (field `path`): absolute, '..', a NUL byte, too long, through a symlink (symlinks are listed, never followed), or it names the wrong kind of thing (a folder for /file, a FIFO or socket) */
+            /** @description The path is refused (field `path`): absolute, '..', a NUL byte, too long, through a symlink (symlinks are listed, never followed), or it names the wrong kind of thing (a folder for /file, a FIFO or socket); or the session has no such repository (field `repo`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3107,6 +3145,8 @@ export interface operations {
             query?: {
                 /** @description a path relative to the worktree (empty: its root); no '..', at most 4096 bytes */
                 path?: string;
+                /** @description which repository of a multi-repo session: '.' (the default) for the primary, else the mount name of a further one (at /workspace/<mount>) */
+                repo?: string;
             };
             header?: never;
             path: {
@@ -3141,7 +3181,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The path is refused (field `path`): absolute, '..', a NUL byte, too long, through a symlink (symlinks are listed, never followed), or it names the wrong kind of thing (a folder for /file, a FIFO or socket) */
+            /** @description The path is refused (field `path`): absolute, '..', a NUL byte, too long, through a symlink (symlinks are listed, never followed), or it names the wrong kind of thing (a folder for /file, a FIFO or socket); or the session has no such repository (field `repo`) */
             400: {
                 headers: {
                     [name: string]: unknown;

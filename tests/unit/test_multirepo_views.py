@@ -1,0 +1,131 @@
+"""Every view of a multi-repo session: how a repository is named and selected (a name is
+looked up, never a path), the timeline's commits of every branch in one order with a
+cursor that holds, the CLI's and the TUI's sections per repository (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from appliance import multirepo, timeline
+from appliance.errors import InvalidInput
+from appliance.sessions import Agent, ExtraRepo, Session, SessionId
+from appliance.timeline_git import BranchLog, commits, interleave
+from cli import diffs
+from cli.tui.detail import changed_files
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+NOW = T0 + timedelta(days=1)
+ONE = Session(id=SessionId("0b9f6a43-1111-2222-3333-444455556666"), name="s",
+              repo_path="/src/app", worktree_path="/home/worktrees/s", branch="clauderon/s",
+              base_ref="main", image="img", agent=Agent.CLAUDE, created_at=T0, updated_at=T0)
+MULTI = replace(ONE, extra_repos=(
+    ExtraRepo(mount="lib", repo_path="/src/lib", base_ref="dev",
+              worktree_path="/home/worktrees/s.repos/lib"),
+    ExtraRepo(mount="docs", repo_path="/src/docs", base_ref="main",
+              worktree_path="/home/worktrees/s.repos/docs")))
+
+
+def test_every_repository_is_named_the_primary_first() -> None:
+    views = multirepo.views(MULTI)
+    assert [(v.key, v.label, v.primary, v.container_path, v.base_ref, v.worktree_path)
+            for v in views] == [
+        (".", "app", True, "/workspace", "main", "/home/worktrees/s"),
+        ("lib", "lib", False, "/workspace/lib", "dev", "/home/worktrees/s.repos/lib"),
+        ("docs", "docs", False, "/workspace/docs", "main", "/home/worktrees/s.repos/docs")]
+    assert [v.key for v in multirepo.views(ONE)] == ["."]
+
+
+@pytest.mark.parametrize("raw", [None, "", "."])
+def test_the_primary_is_the_default(raw: str | None) -> None:
+    assert multirepo.select(MULTI, raw).primary
+
+
+@pytest.mark.parametrize("raw", ["nope", "../s.repos/lib", "/etc", "lib/..", "lib/", ".git",
+                                 "s.repos", "..", "LIB", "lib\x00", "/home/worktrees/s"])
+def test_a_repository_is_only_ever_looked_up(raw: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        multirepo.select(MULTI, raw)
+    assert refused.value.field == "repo"
+    assert "'.', 'lib', 'docs'" in refused.value.message
+    with pytest.raises(InvalidInput):
+        multirepo.select(ONE, "lib")  # another session's mount is not this one's
+
+
+def log(key: str, *commits_newest_first: tuple[str, int | None]) -> BranchLog:
+    view = multirepo.select(MULTI, key)
+    return BranchLog(view=view, commits=tuple(
+        (sha, None if minute is None else T0 + timedelta(minutes=minute), "a <a@x>",
+         f"{sha} message") for sha, minute in commits_newest_first))
+
+
+def test_branches_interleave_by_date_each_keeping_its_own_order() -> None:
+    primary = log(".", ("p3", 30), ("p2", 5), ("p1", 10))  # p2 dated before p1: topology wins
+    lib = log("lib", ("l2", 20), ("l1", 1))
+    docs = log("docs", ("d1", None))  # no date: counts as now
+    got = [(v.key, c[0]) for v, c in interleave([primary, lib, docs], low=T0, high=NOW)]
+    assert got == [("lib", "l1"), (".", "p1"), (".", "p2"), ("lib", "l2"), (".", "p3"),
+                   ("docs", "d1")]
+    # A tie goes to the repository listed first as the newer one.
+    tie = [(v.key, c[0]) for v, c in interleave([log(".", ("p", 3)), log("lib", ("l", 3))],
+                                                low=T0, high=NOW)]
+    assert tie == [("lib", "l"), (".", "p")]
+
+
+def test_commits_name_their_repository_and_the_cursor_holds() -> None:
+    logs = [log(".", ("p2", 30), ("p1", 10)), log("lib", ("l1", 20))]
+    first = commits(logs, MULTI, None, now=NOW)
+    assert [(e.pos, e.key, e.repo) for e in first.entries] == [
+        (1, "cp1", "."), (2, "clib:l1", "lib"), (3, "cp2", ".")]
+    assert first.entries[1].text.splitlines()[0] == "l1 · a <a@x> · lib"
+    assert first.entries[0].text.splitlines()[0] == "p1 · a <a@x> · app"
+    # The agent commits now in a further repository: what was listed keeps its position.
+    later = [log(".", ("p2", 30), ("p1", 10)), log("lib", ("l2", None), ("l1", 20))]
+    again = commits(later, MULTI, None, now=NOW)
+    assert [e.key for e in again.entries] == ["cp1", "clib:l1", "cp2", "clib:l2"]
+    assert [e.key for e in commits(later, MULTI, 3, now=NOW).entries] == ["cp1", "clib:l1"]
+    # One repository: as before, no label in the text.
+    alone = commits([log(".", ("p1", 10))], ONE, None, now=NOW)
+    assert alone.entries[0].text.splitlines()[0] == "p1 · a <a@x>"
+    assert alone.entries[0].key == "cp1" and alone.entries[0].repo == "."
+    page = timeline.merge([first], 2)
+    assert [e.key for e in page.entries] == ["clib:l1", "cp2"] and page.more
+
+
+SECTIONS = {"repos": [
+    {"repo": ".", "name": "app", "primary": True, "path": "/workspace", "base_ref": "main",
+     "merge_base": "0123456789abcdef", "files": [{"status": "A", "path": "a.txt"}],
+     "diff": "+a\x1b[31m\n", "truncated": False, "error": None},
+    {"repo": "lib", "name": "lib", "primary": False, "path": "/workspace/lib",
+     "base_ref": "dev", "merge_base": None, "files": [], "diff": "", "truncated": False,
+     "error": None},
+    {"repo": "docs", "name": "docs", "primary": False, "path": "/workspace/docs",
+     "base_ref": "main", "merge_base": None, "files": [], "diff": "", "truncated": False,
+     "error": "the workspace has no readable HEAD"}]}
+
+
+def test_the_cli_prints_a_section_per_repository() -> None:
+    assert diffs.render(SECTIONS, stat=False).splitlines() == [
+        "== app (primary, /workspace) against main @ 0123456789ab", "+a[31m",
+        "== lib (/workspace/lib) against dev", "(no changes)",
+        "== docs (/workspace/docs) against main", "! the workspace has no readable HEAD"]
+    assert diffs.render(SECTIONS, stat=True).splitlines()[1] == "A  a.txt"
+    # An answer from before the sections: one repository.
+    old = {"base_ref": "main", "merge_base": None, "files": [{"status": "M", "path": "x"}],
+           "diff": "-x\n+y\n", "truncated": True}
+    assert diffs.render(old, stat=False).splitlines() == [
+        "== . (primary, /workspace) against main", "-x", "+y",
+        "... (the diff is long; only its start is shown)"]
+
+
+def test_the_tui_lists_changed_files_per_repository() -> None:
+    lines = changed_files(SECTIONS)
+    assert [line for line in lines if line.startswith("[b]")] == [
+        "[b]Changed files in app[/b] (primary, /workspace; 1)",
+        "[b]Changed files in lib[/b] (/workspace/lib; 0)",
+        "[b]Changed files in docs[/b] (/workspace/docs; 0)"]
+    assert "[red]the workspace has no readable HEAD[/]" in lines
+    one = {"files": [{"status": "M", "path": "x"}], "repos": SECTIONS["repos"][:1]}
+    assert changed_files(one)[1] == "[b]Changed files[/b] (1)"
