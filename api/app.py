@@ -9,7 +9,7 @@ long as the app is served.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from quart import Response, request
 from quart_trio import QuartTrio
@@ -72,4 +72,7 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     for module in BLUEPRINTS:
         app.register_blueprint(module.blueprint)
     app.register_blueprint(webui.blueprint)  # last: its catch-all must not shadow a route
+    # The terminal's frames skip Quart's dispatch (a keystroke's echo is latency-bound); the
+    # listeners' layers wrap the app object, so they still run first on every path.
+    app.asgi_app = cast(Any, console.lean(ctx, cast(Any, app.asgi_app)))  # type: ignore[method-assign]
     return app

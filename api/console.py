@@ -14,68 +14,122 @@ Frames (JSON text):
 * client -> server: ``{"type": "input", "data": <base64 bytes>}``,
   ``{"type": "resize", "rows": R, "cols": C}``; a binary frame is taken as raw input.
 
-``?rows=&cols=`` set the first size (default 24 x 80). Neighbours: ``api/transcript.py``
-(the same conversation as messages), :mod:`appliance.agents.boot` (``attach_argv``).
+``?rows=&cols=`` set the first size (default 24 x 80).
+
+A keystroke's echo is the console's whole point, so the route is served by plain ASGI
+(:func:`lean`, wrapped around the Quart app's ``asgi_app``) rather than through Quart's
+dispatch: each frame goes from Hypercorn's queue straight to the engine's exec stream, with
+no per-connection queue task, request context or handler hop in between. It sits *behind*
+the listener's layer (``api/guard.py``: sign-in, ``Host``, ``Origin``; ``trusted()`` on the
+Unix socket), which wraps the whole app, so nothing the layer checks is skipped. The Quart
+route below stays only as the route's entry in the OpenAPI document. Neighbours:
+``api/console_frames.py`` (the frames, pure), :mod:`appliance.agents.boot` (``attach_argv``).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
+import re
 from typing import Any
+from urllib.parse import parse_qs
 
 import trio
-from quart import Blueprint, websocket
+from quart import Blueprint
 
-from api.context import current
+from api.console_frames import exit_frame, output_frame, parse_frame, size
+from api.context import ApiContext
+from api.guard import ASGIApp, AsgiScope, Receive, Send, refuse
 from api.openapi import RouteDoc, documented
 from appliance import verbs
 from appliance.agents.boot import attach_argv
 from appliance.backends.base import Terminal
-from appliance.errors import InvalidInput
+from appliance.errors import ClauderonError, NotFound
 from appliance.verbs import Verb
 
 log = logging.getLogger(__name__)
 
-MAX_FRAME = 1024 * 1024
-MIN_SIZE, MAX_SIZE = 2, 1000
+#: The route's path; ``ref`` is one segment, as Quart's ``<ref>`` would take it.
+PATH = re.compile(r"/ws/console/([^/]+)")
 
 
-def _size(raw: Any, default: int) -> int:
-    try:
-        value = int(raw) if raw is not None else default
-    except (TypeError, ValueError):
-        raise InvalidInput("rows and cols must be integers") from None
-    return max(MIN_SIZE, min(MAX_SIZE, value))
+async def _pump_output(terminal: Terminal, send: Send) -> None:
+    while data := await terminal.receive():
+        await send({"type": "websocket.send", "text": output_frame(data)})
+    await send({"type": "websocket.send", "text": exit_frame()})
+    await send({"type": "websocket.close", "code": 1000})
 
 
-async def _pump_output(terminal: Terminal, cancel: trio.CancelScope) -> None:
+async def _pump_input(terminal: Terminal, receive: Receive) -> None:
+    """Feed the viewer's frames to the terminal until the viewer leaves."""
     while True:
-        data = await terminal.receive()
-        if not data:
-            break
-        await websocket.send(json.dumps(
-            {"type": "output", "data": base64.b64encode(data).decode()}))
-    await websocket.send(json.dumps({"type": "exit"}))
-    cancel.cancel()
-
-
-async def _pump_input(terminal: Terminal) -> None:
-    while True:
-        frame = await websocket.receive()
-        if isinstance(frame, bytes):
-            await terminal.send(frame[:MAX_FRAME])
-            continue
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            return  # websocket.disconnect
+        frame = message.get("bytes")
+        if frame is None:
+            frame = message.get("text") or ""
         try:
-            msg = json.loads(frame)
-            if msg.get("type") == "input":
-                await terminal.send(base64.b64decode(msg.get("data", ""), validate=True))
-            elif msg.get("type") == "resize":
-                await terminal.resize(_size(msg.get("rows"), 24), _size(msg.get("cols"), 80))
-        except (ValueError, AttributeError, binascii.Error, InvalidInput) as exc:
+            kind, value = parse_frame(frame)
+        except ValueError as exc:
             log.info("console: ignored a bad frame (%s)", exc)
+            continue
+        if kind == "input":
+            await terminal.send(value)
+        elif kind == "resize":
+            await terminal.resize(*value)
+
+
+async def _open(ctx: ApiContext, ref: str, query: bytes) -> Terminal:
+    """The checks and the exec, before any 101: a refusal here is an HTTP answer."""
+    session = await ctx.resolve(ref)
+    verbs.check(Verb.CONSOLE, session)
+    assert session.backend_id is not None  # the rule needs a workload
+    args = parse_qs(query.decode("latin-1"))
+    rows = size(args.get("rows", [None])[-1], 24)
+    cols = size(args.get("cols", [None])[-1], 80)
+    return await ctx.backend_for(session).open_terminal(
+        session.backend_id, attach_argv(), rows=rows, cols=cols)
+
+
+async def serve_console(ctx: ApiContext, ref: str, scope: AsgiScope, receive: Receive,
+                        send: Send) -> None:
+    connect = await receive()
+    if connect["type"] != "websocket.connect":
+        return
+    try:
+        terminal = await _open(ctx, ref, scope.get("query_string", b""))
+    except ClauderonError as exc:
+        if exc.http_status >= 500:
+            log.warning("%s %s", type(exc).__name__, exc.message)
+        await refuse(scope, send, exc)
+        return
+    try:
+        await send({"type": "websocket.accept"})
+        async with trio.open_nursery() as nursery:
+            async def output() -> None:
+                await _pump_output(terminal, send)
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(output)
+            await _pump_input(terminal, receive)
+            nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(5):
+            await terminal.aclose()
+
+
+def lean(ctx: ApiContext, app: ASGIApp) -> ASGIApp:
+    """``app`` with ``/ws/console/<ref>`` answered ahead of it (see the module's doc)."""
+
+    async def wrapped(scope: AsgiScope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            found = PATH.fullmatch(str(scope.get("path", "")))
+            if found is not None:
+                await serve_console(ctx, found.group(1), scope, receive, send)
+                return
+        await app(scope, receive, send)
+
+    return wrapped
 
 
 blueprint = Blueprint("console", __name__)
@@ -89,20 +143,6 @@ blueprint = Blueprint("console", __name__)
             "current screen",
     query=(("rows", "initial rows (default 24)"), ("cols", "initial columns (default 80)")),
     responses={"101": {"description": "Switching protocols"}}))
-async def console(ref: str) -> None:
-    ctx = current()
-    session = await ctx.resolve(ref)
-    verbs.check(Verb.CONSOLE, session)
-    assert session.backend_id is not None  # the rule needs a workload
-    rows = _size(websocket.args.get("rows"), 24)
-    cols = _size(websocket.args.get("cols"), 80)
-    terminal = await ctx.backend_for(session).open_terminal(
-        session.backend_id, attach_argv(), rows=rows, cols=cols)
-    try:
-        await websocket.accept()
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_pump_output, terminal, nursery.cancel_scope)
-            await _pump_input(terminal)
-    finally:
-        with trio.CancelScope(shield=True), trio.move_on_after(5):
-            await terminal.aclose()
+async def console(ref: str) -> Any:
+    # Never reached: lean() answers every /ws/console/<ref> before Quart routes it.
+    raise NotFound(f"no console route for {ref!r}")

@@ -13,8 +13,8 @@ session:
   this process holds, keys written to and echoes read from its master side.
 
 Two floors say where ours spends its time: the engine's exec stream opened from this
-process exactly as the API opens it (no WebSocket hop), and the API's server stack
-(Hypercorn + Quart-trio, the same frames) echoing with no terminal behind it.
+process exactly as the API opens it (no WebSocket hop), and the console's server stack
+(Hypercorn and a plain ASGI handler, the same frames) echoing with no terminal behind it.
 
 Between keys each side waits for the screen to settle, and a line is cleared (Ctrl-U)
 every 40 keys. Prints p50/p99 of each and the ratio ours / baseline (target <= 1.3x).
@@ -168,29 +168,31 @@ ECHO_APP = """
 import base64, json, sys, trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
-from quart import websocket
-from quart_trio import QuartTrio
-app = QuartTrio("echo")
 
-@app.websocket("/echo")
-async def echo() -> None:
-    await websocket.accept()
-    while True:
-        msg = json.loads(await websocket.receive())
-        data = base64.b64decode(msg["data"])
-        await websocket.send(json.dumps({"type": "output",
-                                         "data": base64.b64encode(data).decode()}))
+async def echo(scope, receive, send):  # plain ASGI, as api/console.py serves the console
+    if scope["type"] == "lifespan":
+        while True:
+            kind = (await receive())["type"]
+            await send({"type": kind + ".complete"})
+            if kind.endswith("shutdown"):
+                return
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    while (msg := await receive())["type"] == "websocket.receive":
+        data = base64.b64decode(json.loads(msg["text"])["data"])
+        await send({"type": "websocket.send", "text": json.dumps(
+            {"type": "output", "data": base64.b64encode(data).decode()})})
 
 config = Config()
 config.bind = ["127.0.0.1:" + sys.argv[1]]
 config.accesslog = None
 config.alpn_protocols = ["http/1.1"]
-trio.run(serve, app, config)
+trio.run(serve, echo, config)
 """
 
 
 def framework_floor(n: int) -> list[float]:
-    """Hypercorn + Quart-trio (the API's server stack) echoing the console's frames."""
+    """Hypercorn and a plain ASGI handler (the console's server stack) echoing its frames."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
