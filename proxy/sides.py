@@ -22,6 +22,7 @@ proxied request the same way when its client goes (``proxy_ignore_client_abort o
 
 from __future__ import annotations
 
+import math
 import select
 
 import h11
@@ -75,6 +76,10 @@ class HttpSide:
 
         With ``watch``, :class:`PeerHungUp` as soon as a check finds that side gone.
         """
+        if patience == math.inf and watch is None:  # the caller's own scope bounds the wait
+            data = await self.stream.receive_some(READ_SIZE)
+            self.h11.receive_data(bytes(data))
+            return
         now = trio.current_time()
         deadline = now + patience
         # A bare cancel scope: ``trio.fail_after`` costs a generator per call on this path.
@@ -116,8 +121,16 @@ class HttpSide:
             return
         queued, self._queued, self._size = self._queued, [], 0
         data = queued[0] if len(queued) == 1 else b"".join(queued)
-        with trio.CancelScope(deadline=trio.current_time() + patience) as scope:
-            await self.stream.send_all(data)
+        stream = self.stream
+        if type(stream) is TlsStream:
+            rest = stream.send_now(data)  # no wait, no checkpoint: the usual case
+            if rest is None:
+                return
+            with trio.CancelScope(deadline=trio.current_time() + patience) as scope:
+                await stream.send_rest(rest)
+        else:
+            with trio.CancelScope(deadline=trio.current_time() + patience) as scope:
+                await stream.send_all(data)
         if scope.cancelled_caught:
             raise trio.TooSlowError
 
