@@ -5,12 +5,14 @@ guards every call with conflict detectors, which costs a relay several round tri
 the event loop per 64 KiB moved. :class:`TlsStream` drives an ``ssl.SSLObject`` over
 memory BIOs itself: a receive reads what the socket has (up to :data:`RECV_SIZE`) and
 decrypts every whole record in it at once, and a send encrypts the whole buffer into as
-many records as it needs and writes them with one ``send_all``. The server
-(``server.py``, client side, after a CONNECT) and the pool (``upstream.py``, upstream
-side) use it; both read and write from at most one task each at a time, the rule the
-``pipe`` of ``relay.py`` keeps too. Failures surface as ``trio.BrokenResourceError`` with
-the ``ssl`` error as ``__cause__``, the same contract as ``trio.SSLStream``. A peer that
-hangs up without a ``close_notify`` reads as a clean end of stream (HTTPS-compatible).
+many records as it needs and writes them with one system call when the socket takes them
+(:meth:`TlsStream.send_now`; only a rest is awaited); a receive reads the socket directly
+and waits only when it is empty. The server (``server.py``, client side, after a CONNECT)
+and the pool (``upstream.py``, upstream side) use it; both read and write from at most one
+task each at a time, the rule the ``pipe`` of ``relay.py`` keeps too. Failures surface as
+``trio.BrokenResourceError`` with the ``ssl`` error as ``__cause__``, the same contract as
+``trio.SSLStream``. A peer that hangs up without a ``close_notify`` reads as a clean end
+of stream (HTTPS-compatible).
 """
 
 from __future__ import annotations
@@ -76,10 +78,15 @@ class TlsStream(trio.abc.Stream):
 
         The socket is read directly and waited on only when it has nothing: trio's own
         receive adds a trip through the scheduler to every read that finds data. A read
-        that never waits never yields either, so every :data:`YIELD_EVERY` such reads in a
-        row yield once (a relay whose two sides keep up must still let others run, and
-        notice a cancellation).
+        that never waits never yields either, so after :data:`YIELD_EVERY` such reads in a
+        row the next one yields first (a relay whose two sides keep up must still let
+        others run, and notice a cancellation). Nothing is ever read and then cancelled:
+        the yield comes before the read, and the wait only when nothing was read.
         """
+        if self._streak >= YIELD_EVERY:
+            # Before the read: a cancellation here has consumed nothing.
+            self._streak = 0
+            await trio.lowlevel.checkpoint()
         while True:
             fd = self.transport.socket.fileno()
             if fd < 0:
@@ -95,13 +102,10 @@ class TlsStream(trio.abc.Stream):
                     raise trio.ClosedResourceError("the socket was closed") from exc
                 raise trio.BrokenResourceError(f"socket error: {exc}") from exc
             break
-        self._streak += 1
-        if self._streak >= YIELD_EVERY:
-            self._streak = 0
-            await trio.lowlevel.checkpoint()
         if not data:
             return False
         self._in.write(data)
+        self._streak += 1
         return True
 
     async def do_handshake(self) -> None:
