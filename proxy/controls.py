@@ -40,11 +40,11 @@ from appliance.store import Store
 from appliance.usage import DEFAULT_TABLE, PriceTable
 from proxy.config import ProxyConfig
 from proxy.directory import SessionAuth
-from proxy.honeytoken import Leak
+from proxy.honeytoken import Leak, foreign
 from proxy.ledger import Ledger
 from proxy.meter import metered_api
 from proxy.policy import is_model_host
-from proxy.rules import match_rule
+from proxy.rules import Rule, match_rule
 from proxy.sides import hung_up
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,8 @@ class Controls:
         self._stale = trio.Event()
         self._reload = False
         self._placeholders: dict[str, tuple[Placeholder, ...]] = {}
+        #: (session id, host) -> (the rules it was worked out for, the foreign placeholders).
+        self._suspects: dict[tuple[str, str], tuple[tuple[Rule, ...], tuple[Placeholder, ...]]] = {}
         self._learned: set[tuple[str, str]] = set()
         self._to_learn: list[tuple[str, str]] = []
         self._decided: dict[tuple[str, str], Decision] = {}
@@ -118,6 +120,20 @@ class Controls:
                 self._placeholders.clear()
             found = self._placeholders[session_id] = session_placeholders(self._key, session_id)
         return found
+
+    def suspects(self, session_id: str, rules: tuple[Rule, ...], host: str
+                 ) -> tuple[Placeholder, ...]:
+        """The session's placeholders that have no business at ``host``
+        (``honeytoken.foreign``), worked out once per session, host and set of rules."""
+        key = (session_id, host)
+        found = self._suspects.get(key)
+        if found is not None and found[0] is rules:
+            return found[1]
+        if len(self._suspects) > 10_000:
+            self._suspects.clear()
+        value = foreign(self.placeholders(session_id), rules, host)
+        self._suspects[key] = (rules, value)
+        return value
 
     # --- budgets --------------------------------------------------------------------
     def budget_refusal(self, session: SessionAuth) -> str | None:

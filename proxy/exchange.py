@@ -32,7 +32,7 @@ from proxy import gitguard, refusals
 from proxy.directory import SessionAuth
 from proxy.framing import framed, has_body, request_framing, response_framing
 from proxy.heads import Target, forwardable
-from proxy.honeytoken import BODY_SCAN, Leak, foreign, leak_in_body, leak_in_head
+from proxy.honeytoken import BODY_SCAN, Leak, leak_in_body, leak_in_head
 from proxy.inject import Headers, header_value, without
 from proxy.meter import UsageReader
 from proxy.policy import Forward, Respond, audit_record, decide_request, is_model_host
@@ -119,8 +119,8 @@ async def handle(
         method=method, target=target, headers=list(request.headers), session=session,
         config=config, creds=state.creds, tunnel=tunnel)
     # The appliance's own identity has no placeholders to leak, and no egress list or budget.
-    suspects = () if session.owner else foreign(
-        controls.placeholders(session.session_id), config.rules, target.host)
+    suspects = () if session.owner else controls.suspects(
+        session.session_id, config.rules, target.host)
     note: str | None = None
     leak: Leak | None = leak_in_head(suspects, target.path, request.headers)
     decision = verdict.decision

@@ -10,9 +10,11 @@ The ledger publishes the registry with its own batches (``proxy/ledger.py``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Histogram
 
-from appliance.audit import AuditRecord
+from appliance.audit import AuditRecord, Decision
 from appliance.metrics.labels import Bounded
 from appliance.metrics.publish import Publisher, service_registry
 from proxy.config import ProxyConfig
@@ -44,15 +46,28 @@ class ProxyMetrics:
         self.seconds = Histogram("clauderon_proxy_request_duration_seconds",
                                  "From a request's head to the end of its answer, by host",
                                  ["host"], buckets=BUCKETS, registry=self.registry)
+        #: (host label, decision) -> its children; as bounded as the host labels are.
+        self._children: dict[tuple[str, Decision], tuple[Any, Any, Any, Any]] = {}
 
     def reconfigured(self, config: ProxyConfig) -> None:
         self.hosts.expect(configured_hosts(config))
 
     def observe(self, record: AuditRecord) -> None:
         host = self.hosts(record.host or "-")
-        self.requests.labels(host=host, decision=str(record.decision)).inc()
+        key = (host, record.decision)
+        children = self._children.get(key)
+        if children is None:
+            # ``labels()`` takes a lock and checks its arguments: once per label pair.
+            children = self._children[key] = (
+                self.requests.labels(host=host, decision=str(record.decision)),
+                self.bytes.labels(host=host, direction="sent"),
+                self.bytes.labels(host=host, direction="received"),
+                self.seconds.labels(host=host),
+            )
+        requests, sent, received, seconds = children
+        requests.inc()
         if record.bytes_in:
-            self.bytes.labels(host=host, direction="sent").inc(record.bytes_in)
+            sent.inc(record.bytes_in)
         if record.bytes_out:
-            self.bytes.labels(host=host, direction="received").inc(record.bytes_out)
-        self.seconds.labels(host=host).observe(record.duration_ms / 1000)
+            received.inc(record.bytes_out)
+        seconds.observe(record.duration_ms / 1000)

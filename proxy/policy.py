@@ -31,7 +31,7 @@ from proxy.gitguard import is_fetch, is_remote_write
 from proxy.heads import ProxyCredentials, Target, forwardable, is_upgrade, misdirection
 from proxy.inject import CredentialLookup, Headers, apply_rule, placeholder_headers, without
 from proxy.meter import Api, metered_api
-from proxy.rules import Rule, host_matches, match_rule
+from proxy.rules import Rule, match_rule, matches_any
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -102,7 +102,7 @@ def decide_connect(
 
 
 def is_model_host(config: ProxyConfig, host: str) -> bool:
-    return any(host_matches(pattern, host) for pattern in config.model_hosts)
+    return matches_any(config.model_hosts, host)
 
 
 def over_tls(config: ProxyConfig, target: Target) -> bool:

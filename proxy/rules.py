@@ -15,6 +15,7 @@ to that port, and strips the placeholder everywhere else (``policy.py``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -92,6 +93,12 @@ def host_matches(pattern: str, host: str) -> bool:
     if pattern.startswith("*."):
         return host.endswith(pattern[1:]) and len(host) > len(pattern) - 1
     return host == pattern
+
+
+@functools.lru_cache(maxsize=4096)
+def matches_any(patterns: tuple[str, ...], host: str) -> bool:
+    """Whether ``host`` matches one of ``patterns`` (asked for every request: kept)."""
+    return any(host_matches(pattern, host) for pattern in patterns)
 
 
 def match_rule(rules: Iterable[Rule], host: str, path: str) -> Rule | None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -147,11 +148,15 @@ async def _accept(
 
 
 async def _next_request(state: ProxyState, side: HttpSide) -> h11.Request | None:
-    """The next request head, or None at EOF, on shutdown or after a long idle."""
-    with trio.CancelScope() as scope:
+    """The next request head, or None at EOF, on shutdown or after a long idle.
+
+    One cancel scope bounds the whole head (``idle_timeout``) and is the one shutdown
+    cancels: the reads under it take no scope of their own.
+    """
+    with trio.CancelScope(deadline=trio.current_time() + state.config.idle_timeout) as scope:
         state.idle_scopes.add(scope)
         try:
-            event = await client_request(side, state.config.idle_timeout)
+            event = await client_request(side, math.inf)
         except ClientProtocolError:
             raise
         except ClientGone:

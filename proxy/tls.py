@@ -5,23 +5,41 @@ guards every call with conflict detectors, which costs a relay several round tri
 the event loop per 64 KiB moved. :class:`TlsStream` drives an ``ssl.SSLObject`` over
 memory BIOs itself: a receive reads what the socket has (up to :data:`RECV_SIZE`) and
 decrypts every whole record in it at once, and a send encrypts the whole buffer into as
-many records as it needs and writes them with one ``send_all``. The server
-(``server.py``, client side, after a CONNECT) and the pool (``upstream.py``, upstream
-side) use it; both read and write from at most one task each at a time, the rule the
-``pipe`` of ``relay.py`` keeps too. Failures surface as ``trio.BrokenResourceError`` with
-the ``ssl`` error as ``__cause__``, the same contract as ``trio.SSLStream``. A peer that
-hangs up without a ``close_notify`` reads as a clean end of stream (HTTPS-compatible).
+many records as it needs and writes them with one system call when the socket takes them
+(:meth:`TlsStream.send_now`; only a rest is awaited); a receive reads the socket directly
+and waits only when it is empty. The server (``server.py``, client side, after a CONNECT)
+and the pool (``upstream.py``, upstream side) use it; both read and write from at most one
+task each at a time, the rule the ``pipe`` of ``relay.py`` keeps too. Failures surface as
+``trio.BrokenResourceError`` with the ``ssl`` error as ``__cause__``, the same contract as
+``trio.SSLStream``. A peer that hangs up without a ``close_notify`` reads as a clean end
+of stream (HTTPS-compatible).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import ssl
 
 import trio
 
 RECV_SIZE = 256 * 1024
 READ_MAX = 256 * 1024
+#: Reads in a row that found data at once, after which one yields to the scheduler anyway.
+YIELD_EVERY = 8
+
+
+def write_now(transport: trio.SocketStream, data: bytes) -> int:
+    """How much of ``data`` the socket took at once (0: none, or an error that the awaited
+    ``send_all`` of the rest then raises as trio would)."""
+    fd = transport.socket.fileno()
+    if fd < 0:
+        return 0
+    try:
+        return os.write(fd, data)
+    except OSError:  # BlockingIOError (full), or a broken connection: left to send_all
+        return 0
 
 
 class TlsStream(trio.abc.Stream):
@@ -45,6 +63,8 @@ class TlsStream(trio.abc.Stream):
         #: Decrypted bytes a cancelled receive could not return yet (the next one does).
         self._held: bytes | None = None
         self._sending = False
+        #: Reads in a row that found data without waiting (see ``_fill``).
+        self._streak = 0
         #: Set while a receive writes a key-update answer; a send waits for it.
         self._answering: trio.Event | None = None
 
@@ -54,11 +74,38 @@ class TlsStream(trio.abc.Stream):
             await self.transport.send_all(data)
 
     async def _fill(self) -> bool:
-        """Read from the socket into the TLS engine; False at the end of the stream."""
-        data = await self.transport.receive_some(RECV_SIZE)
+        """Read from the socket into the TLS engine; False at the end of the stream.
+
+        The socket is read directly and waited on only when it has nothing: trio's own
+        receive adds a trip through the scheduler to every read that finds data. A read
+        that never waits never yields either, so after :data:`YIELD_EVERY` such reads in a
+        row the next one yields first (a relay whose two sides keep up must still let
+        others run, and notice a cancellation). Nothing is ever read and then cancelled:
+        the yield comes before the read, and the wait only when nothing was read.
+        """
+        if self._streak >= YIELD_EVERY:
+            # Before the read: a cancellation here has consumed nothing.
+            self._streak = 0
+            await trio.lowlevel.checkpoint()
+        while True:
+            fd = self.transport.socket.fileno()
+            if fd < 0:
+                raise trio.ClosedResourceError("the socket was closed")
+            try:
+                data = os.read(fd, RECV_SIZE)
+            except BlockingIOError:
+                self._streak = 0
+                await trio.lowlevel.wait_readable(fd)
+                continue
+            except OSError as exc:
+                if exc.errno in (errno.EBADF, errno.ENOTSOCK):
+                    raise trio.ClosedResourceError("the socket was closed") from exc
+                raise trio.BrokenResourceError(f"socket error: {exc}") from exc
+            break
         if not data:
             return False
         self._in.write(data)
+        self._streak += 1
         return True
 
     async def do_handshake(self) -> None:
@@ -128,21 +175,41 @@ class TlsStream(trio.abc.Stream):
                 self._eof = True  # no close_notify: treated as a clean end (HTTPS-compatible)
                 return b""
 
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        if not data:
-            await trio.lowlevel.checkpoint()
-            return
+    def send_now(self, data: bytes | bytearray | memoryview) -> memoryview | None:
+        """Encrypt ``data`` and write what the socket takes at once, without waiting and
+        without a trip through the event loop; what is left for :meth:`send_rest`, or
+        None when everything went (the usual case: a kernel buffer has room).
+
+        The relay yields at every read anyway; a send that need not wait saves one pass of
+        the scheduler (and a cancel scope) per write.
+        """
         try:
             self._obj.write(data)
         except ssl.SSLError as exc:
             raise trio.BrokenResourceError(f"TLS error: {exc}") from exc
+        out = self._out.read()
+        if self._sending or self._answering is not None:
+            return memoryview(out)  # bytes of another send are under way: queue behind them
+        sent = write_now(self.transport, out)
+        return None if sent == len(out) else memoryview(out)[sent:]
+
+    async def send_rest(self, rest: memoryview) -> None:
+        """The part of a :meth:`send_now` the socket did not take at once."""
         self._sending = True
-        if self._answering is not None:  # rare: a receive is writing a key-update answer
-            await self._answering.wait()
         try:
-            await self._flush()
+            if self._answering is not None:  # rare: a receive is writing a key-update answer
+                await self._answering.wait()
+            await self.transport.send_all(rest)
         finally:
             self._sending = False
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            await trio.lowlevel.checkpoint()
+            return
+        rest = self.send_now(data)
+        if rest is not None:
+            await self.send_rest(rest)
 
     async def wait_send_all_might_not_block(self) -> None:
         await self.transport.wait_send_all_might_not_block()

@@ -3,15 +3,15 @@
 Theory of operation. ``exchange.py`` hands over the head the proxy framed itself
 (``framing.py``). :func:`send_request` takes a connection from the session's pool, sends
 the head and relays the body from the client, and returns the first answer event. A
-request without a body is sent in one write. While a body is uploaded, a watcher task
-reads the upstream side: an upstream may answer before the body is done (a 413 from the
-head alone) and then stop reading, and a proxy that only writes would sit blocked until
-the read timeout. A final answer of 400 or more that arrives mid-upload stops the upload
-at once; the exchange then relays that answer with ``connection: close``, closes the
-upstream connection and, for a moment, reads and drops what the client still sends
-(:func:`linger`), so the client reads the answer instead of a reset. An upload the
-upstream cuts short (it closed, or stopped reading) is also given
-:data:`EARLY_ANSWER_WAIT` seconds to show its answer.
+request without a body, or with a small one that arrived with its head, is sent in one
+write. While a body is uploaded, a watcher task reads the upstream side: an upstream may
+answer before the body is done (a 413 from the head alone) and then stop reading, and a
+proxy that only writes would sit blocked until the read timeout. A final answer of 400 or
+more that arrives mid-upload stops the upload at once; the exchange then relays that
+answer with ``connection: close``, closes the upstream connection and, for a moment, reads
+and drops what the client still sends (:func:`linger`), so the client reads the answer
+instead of a reset. An upload the upstream cuts short (it closed, or stopped reading) is
+also given :data:`EARLY_ANSWER_WAIT` seconds to show its answer.
 """
 
 from __future__ import annotations
@@ -41,6 +41,10 @@ from proxy.upstream import UpstreamConn, UpstreamError
 #: and how long the rest of that upload is then read and dropped before the client's close.
 EARLY_ANSWER_WAIT = 2.0
 LINGER_BYTES = 64 * 1024 * 1024
+#: A body this small that came with its head is sent with it, without an upload watcher
+#: (it fits the socket's send buffer: the write cannot block on an upstream that stopped
+#: reading to answer early).
+WHOLE_BODY = 16 * 1024
 
 
 def _final(event: object, upgrade: bool) -> bool:
@@ -106,6 +110,15 @@ async def read_prefix(client: HttpSide, limit: int, patience: float) -> list[h11
     return events
 
 
+def _arrived_whole(client: HttpSide, framing: Headers) -> bool:
+    """Whether a small body of a known length has arrived whole with its head: sending it
+    cannot wait on the client, so no watcher for an early answer is needed."""
+    if not framing or framing[0][0] != b"content-length":
+        return False
+    length = int(framing[0][1])
+    return length <= WHOLE_BODY and len(client.h11.trailing_data[0]) >= length
+
+
 async def send_request(
     state: ProxyState, client: HttpSide, *, head: h11.Request, target: Target,
     session: str, credential: str | None, framing: Headers, tally: Tally, upgrade: bool,
@@ -132,9 +145,10 @@ async def send_request(
             elif client.h11.their_state is h11.DONE:  # a retry: the end was read already
                 conn.queue(h11.EndOfMessage())
                 await upstream_flush(conn, patience)
-            elif not body:
-                # A bodyless request's end is already in h11's buffer: one write for all.
-                await relay_body(client, conn, patience, from_client=True)
+            elif not body or _arrived_whole(client, framing):
+                # The request's end is already in h11's buffer (no body, or a small one that
+                # came with the head): one write for all, and nothing to watch meanwhile.
+                await relay_body(client, conn, patience, from_client=True, tally=tally)
             else:
                 early = await _upload(client, conn, patience, tally, upgrade)
                 if early is not None:

@@ -26,6 +26,9 @@ class ModelUpstream(_Base):
         super().__init__(ca)
         self.usage = {"input": 11, "output": 22, "cache_read": 33, "cache_write": 44}
         self.model = "claude-sonnet-4-5-20250929"
+        #: When set, a stream stops after its first event until the test sets this event:
+        #: a proxy that held the first event back would never see the rest.
+        self.hold_after_first: trio.Event | None = None
 
     def events(self, path: str) -> tuple[list[bytes], dict[str, object]]:
         u = self.usage
@@ -69,7 +72,9 @@ class ModelUpstream(_Base):
         if json.loads(seen.body or b"{}").get("stream"):
             await self.send(stream, conn, h11.Response(status_code=200, headers=[
                 ("content-type", "text/event-stream"), ("transfer-encoding", "chunked")]))
-            for event in events:
+            for i, event in enumerate(events):
+                if i == 1 and self.hold_after_first is not None:
+                    await self.hold_after_first.wait()
                 await self.send(stream, conn, h11.Data(data=event))
             await self.send(stream, conn, h11.EndOfMessage())
         else:

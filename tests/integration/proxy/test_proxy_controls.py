@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import functools
 import json
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 import trio
 import trustme
@@ -143,6 +145,30 @@ async def test_recorded_usage_equals_what_the_upstream_reported(rig: Rig) -> Non
     assert rows[0].session_name == "meter"
     # The upstream was asked for an uncompressed answer (the meter reads it as it passes).
     assert all(s.header("accept-encoding") == ["identity"] for s in rig.model.seen)
+
+
+async def test_a_metered_stream_passes_its_first_event_on_before_the_next_one_exists(
+        rig: Rig) -> None:
+    """The meter reads the events as they pass and holds none back: the upstream sends
+    its second event only once the client has the first."""
+    auth = rig.session("metered-sse")
+    rig.model.hold_after_first = first_seen = trio.Event()
+    ctx = ssl.create_default_context(cafile=str(rig.home / "proxy-ca.pem"))
+    proxy_url = f"http://{auth[0]}:{auth[1]}@127.0.0.1:{rig.port}"
+    lines = []
+    with trio.fail_after(15):
+        async with httpx.AsyncClient(proxy=proxy_url, verify=ctx, timeout=20) as c, \
+                c.stream("POST", ANTHROPIC, json={"stream": True, "model": "x"}) as r:
+            assert r.status_code == 200
+            async for line in r.aiter_lines():
+                lines.append(line)
+                if line.startswith("data: ") and not first_seen.is_set():
+                    first_seen.set()
+    events = b"".join(rig.model.events("/v1/messages")[0]).decode()
+    assert "\n".join(lines) + "\n" == events
+    rows = await rig.rows(auth[0], 1)  # metered all the same
+    assert [(r.requests, r.unmetered, r.usage.output) for r in rows] == [
+        (1, 0, rig.model.usage["output"])]
 
 
 async def test_a_malformed_usage_block_is_counted_unmetered_and_the_answer_passes(
