@@ -12,6 +12,7 @@ from appliance.errors import InvalidInput
 from cli import calls
 from cli.client import ApiClient
 from cli.render import money, table
+from cli.table import Command, arg
 
 
 def _client() -> ApiClient:
@@ -126,26 +127,27 @@ def cmd_egress(args: argparse.Namespace) -> int:
     return _print(args, found, text)
 
 
-def add_commands(add: Any) -> None:
-    """Register ``usage``, ``budget`` and ``egress`` with the parser's ``add`` helper."""
-    p = add("usage", "tokens and cost per day and session, or one session's per model",
-            cmd_usage)
-    p.add_argument("session", nargs="?", help="one session (name or id)")
-    p.add_argument("--days", type=int, default=30, help="days back, today included (0: all)")
-    p = add("budget", "show, set or clear budgets (tokens or USD, in all or per day), per "
-            "session or for all sessions together", cmd_budget)
-    p.add_argument("action", choices=["show", "set", "clear"])
-    p.add_argument("session", nargs="?", help="the session (name or id)")
-    p.add_argument("--global", dest="all_sessions", action="store_true",
-                   help="the budget of all sessions together")
-    p.add_argument("--tokens", type=int, help="tokens in all")
-    p.add_argument("--cost", type=float, help="US dollars in all")
-    p.add_argument("--tokens-per-day", type=int, help="tokens per day (UTC)")
-    p.add_argument("--cost-per-day", type=float, help="US dollars per day (UTC)")
-    p = add("egress", "where sessions may go: show, mode, allow, deny, forget a host; list "
-            "held requests (pending) and allow-request or deny-request one", cmd_egress)
-    p.add_argument("action", choices=["show", "mode", "allow", "deny", "forget", "pending",
-                                      "allow-request", "deny-request"])
-    p.add_argument("target", nargs="?",
-                   help="a session (name or id), '*' for the global list, or a request id")
-    p.add_argument("value", nargs="?", help="a host (or *.domain), or the mode")
+TABLE = (
+    Command(name="usage", help="tokens and cost per day and session, or one session's per "
+            "model", handler=cmd_usage, args=(
+        arg("session", nargs="?", help="one session (name or id)"),
+        arg("--days", type=int, default=30, help="days back, today included (0: all)"))),
+    Command(name="budget", help="show, set or clear budgets (tokens or USD, in all or per "
+            "day), per session or for all sessions together", handler=cmd_budget, args=(
+        arg("action", choices=["show", "set", "clear"]),
+        arg("session", nargs="?", help="the session (name or id)"),
+        arg("--global", dest="all_sessions", action="store_true",
+            help="the budget of all sessions together"),
+        arg("--tokens", type=int, help="tokens in all"),
+        arg("--cost", type=float, help="US dollars in all"),
+        arg("--tokens-per-day", type=int, help="tokens per day (UTC)"),
+        arg("--cost-per-day", type=float, help="US dollars per day (UTC)"))),
+    Command(name="egress", help="where sessions may go: show, mode, allow, deny, forget a "
+            "host; list held requests (pending) and allow-request or deny-request one",
+            handler=cmd_egress, args=(
+        arg("action", choices=["show", "mode", "allow", "deny", "forget", "pending",
+                               "allow-request", "deny-request"]),
+        arg("target", nargs="?",
+            help="a session (name or id), '*' for the global list, or a request id"),
+        arg("value", nargs="?", help="a host (or *.domain), or the mode"))),
+)

@@ -19,6 +19,7 @@ from appliance.config import Settings, load_settings
 from appliance.errors import ServiceUnavailable
 from cli import calls
 from cli.client import ApiClient
+from cli.table import Command, OneOf, arg
 
 
 def _client() -> ApiClient:
@@ -148,31 +149,29 @@ def cmd_auth_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(add: Any) -> None:
-    """Register ``web`` and ``auth`` with the parser's ``add`` helper."""
-    p = add("web", "sign a browser in: print (and on a desktop open) a one-time link, "
-            "valid 5 minutes, that offers to add a passkey", cmd_web)
-    p.add_argument("--no-open", action="store_true", help="print the link only")
-    p = add("auth", "signed-in browsers, passkeys and API tokens: list, revoke, token create",
-            None, json_flag=False)
-    sub = p.add_subparsers(dest="auth_command", required=True, metavar="ACTION")
-    q = sub.add_parser("list", help="list signed-in browsers, passkeys and tokens",
-                       description="List signed-in browsers, passkeys and API tokens.")
-    q.add_argument("--json", action="store_true", help="print JSON")
-    q.set_defaults(handler=cmd_auth_list)
-    q = sub.add_parser("revoke", help="sign a browser out, or remove a passkey or token",
-                       description="Revoke a browser session, passkey or API token by id "
-                                   "(removing a passkey signs out the browsers it signed in).")
-    q.add_argument("id", help="the id `clauderon auth list` shows (s-, p- or t-...)")
-    q.set_defaults(handler=cmd_auth_revoke)
-    q = sub.add_parser("token", help="make a bearer token for scripts",
-                       description="Make a bearer token for non-browser clients over TCP.")
-    tok = q.add_subparsers(dest="token_command", required=True, metavar="ACTION")
-    c = tok.add_parser("create", help="make a token (printed once, stored hashed)",
-                       description="Make a bearer token (printed once, stored hashed).")
-    scope = c.add_mutually_exclusive_group(required=True)
-    scope.add_argument("--read-only", action="store_true",
-                       help="GET routes and the events WebSocket only")
-    scope.add_argument("--read-write", action="store_true", help="everything a browser can do")
-    c.add_argument("--name", help="a name to tell it apart in `clauderon auth list`")
-    c.set_defaults(handler=cmd_auth_token)
+TABLE = (
+    Command(name="web", help="sign a browser in: print (and on a desktop open) a one-time "
+            "link, valid 5 minutes, that offers to add a passkey", handler=cmd_web,
+            args=(arg("--no-open", action="store_true", help="print the link only"),)),
+    Command(name="auth", help="signed-in browsers, passkeys and API tokens: list, revoke, "
+            "token create", handler=None, json=False, actions_dest="auth_command", actions=(
+        Command(name="list", help="list signed-in browsers, passkeys and tokens",
+                description="List signed-in browsers, passkeys and API tokens.",
+                handler=cmd_auth_list),
+        Command(name="revoke", help="sign a browser out, or remove a passkey or token",
+                description="Revoke a browser session, passkey or API token by id (removing "
+                "a passkey signs out the browsers it signed in).", handler=cmd_auth_revoke,
+                json=False,
+                args=(arg("id", help="the id `clauderon auth list` shows (s-, p- or t-...)"),)),
+        Command(name="token", help="make a bearer token for scripts",
+                description="Make a bearer token for non-browser clients over TCP.",
+                handler=None, json=False, actions_dest="token_command", actions=(
+            Command(name="create", help="make a token (printed once, stored hashed)",
+                    description="Make a bearer token (printed once, stored hashed).",
+                    handler=cmd_auth_token, json=False, args=(
+                OneOf((arg("--read-only", action="store_true",
+                           help="GET routes and the events WebSocket only"),
+                       arg("--read-write", action="store_true",
+                           help="everything a browser can do")), required=True),
+                arg("--name", help="a name to tell it apart in `clauderon auth list`"))),)))),
+)

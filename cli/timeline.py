@@ -21,6 +21,7 @@ from appliance.config import load_settings
 from appliance.timeline import plain
 from cli import calls
 from cli.client import ApiClient
+from cli.table import Command, arg
 
 Json = dict[str, Any]
 POLL_SECONDS = 1.0
@@ -100,9 +101,9 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(add: Any) -> None:
-    p = add("timeline", "a session's timeline: messages, proxied requests, commits and "
-            "events in time order (-f follows)", cmd_timeline, session=True)
-    p.add_argument("-f", "--follow", action="store_true", help="keep printing new items")
-    p.add_argument("-n", "--limit", type=int, default=50, help="items a page (1 to 200)")
-    p.add_argument("--before", help="the cursor a page printed, for older items")
+TABLE = (Command(
+    name="timeline", help="a session's timeline: messages, proxied requests, commits and "
+    "events in time order (-f follows)", handler=cmd_timeline, session=True, args=(
+        arg("-f", "--follow", action="store_true", help="keep printing new items"),
+        arg("-n", "--limit", type=int, default=50, help="items a page (1 to 200)"),
+        arg("--before", help="the cursor a page printed, for older items"))),)

@@ -17,6 +17,7 @@ from appliance.config import load_settings
 from appliance.errors import InvalidInput
 from cli import calls
 from cli.client import ApiClient
+from cli.table import Command, Handler, OneOf, arg
 
 RECOVERY = {
     "restart-agent": "restart the agent in its container",
@@ -100,7 +101,7 @@ def cmd_health(args: argparse.Namespace) -> int:
     return _print(args, report, health_text(report, args.session))
 
 
-def _recovery(verb: str) -> Any:
+def _recovery(verb: str) -> Handler:
     def handler(args: argparse.Namespace) -> int:
         client = _client()
         report = client.run(calls.checkup(args.session))
@@ -118,36 +119,37 @@ def _recovery(verb: str) -> Any:
     return handler
 
 
-def add_commands(add: Any) -> None:
-    p = add("push", "push the session's branch to its remote with the host's credential "
-            "(never from inside the container); --pr opens a pull request", cmd_push,
-            session=True)
-    p.add_argument("--pr", action="store_true", help="open a pull request if none is open")
-    p.add_argument("--draft", action="store_true", help="open it as a draft")
-    p.add_argument("--force", action="store_true", help="replace the remote branch's history")
-    p = add("pr", "the session's pull request: state, checks, review, mergeability", cmd_pr,
-            session=True)
-    p.add_argument("--refresh", action="store_true", help="ask GitHub again now")
-    p = add("merge", "merge the session's open pull request on GitHub", cmd_merge,
-            session=True)
-    how = p.add_mutually_exclusive_group()
-    for method, said in (("squash", "one commit on the base (the default)"),
-                         ("merge", "a merge commit"), ("rebase", "the commits rebased")):
-        how.add_argument(f"--{method}", dest="method", action="store_const", const=method,
-                         help=said)
-    p.set_defaults(method="squash")
-    p.add_argument("--delete-branch", action="store_true",
-                   help="delete the branch on the remote after (your repository keeps it)")
-    p.add_argument("--head", metavar="SHA",
-                   help="merge only if the pull request's head is this commit (the one "
-                        "`clauderon pr` showed you)")
-    p = add("send", "type a message to the session's agent and press Enter", cmd_send,
-            session=True)
-    p.add_argument("text", nargs="+", help="the message (- reads it from stdin)")
-    add("interrupt", "press Ctrl-C in the agent's terminal (stops the turn under way)",
-        cmd_interrupt, session=True)
-    add("health", "the session's health: container, workspace, agent, proxy, hooks, model",
-        cmd_health, session=True)
-    for verb, text in RECOVERY.items():
-        p = add(verb, text + " (says what it loses, then asks)", _recovery(verb), session=True)
-        p.add_argument("-y", "--yes", action="store_true", help="do not ask")
+TABLE = (
+    Command(name="push", help="push the session's branch to its remote with the host's "
+            "credential (never from inside the container); --pr opens a pull request",
+            handler=cmd_push, session=True, args=(
+        arg("--pr", action="store_true", help="open a pull request if none is open"),
+        arg("--draft", action="store_true", help="open it as a draft"),
+        arg("--force", action="store_true", help="replace the remote branch's history"))),
+    Command(name="pr", help="the session's pull request: state, checks, review, "
+            "mergeability", handler=cmd_pr, session=True,
+            args=(arg("--refresh", action="store_true", help="ask GitHub again now"),)),
+    Command(name="merge", help="merge the session's open pull request on GitHub",
+            handler=cmd_merge, session=True, args=(
+        # The first one's default is the method when none is given.
+        OneOf(tuple(arg(f"--{method}", dest="method", action="store_const", const=method,
+                        help=said, **({"default": "squash"} if method == "squash" else {}))
+                    for method, said in (("squash", "one commit on the base (the default)"),
+                                         ("merge", "a merge commit"),
+                                         ("rebase", "the commits rebased")))),
+        arg("--delete-branch", action="store_true",
+            help="delete the branch on the remote after (your repository keeps it)"),
+        arg("--head", metavar="SHA", help="merge only if the pull request's head is this "
+            "commit (the one `clauderon pr` showed you)"))),
+    Command(name="send", help="type a message to the session's agent and press Enter",
+            handler=cmd_send, session=True,
+            args=(arg("text", nargs="+", help="the message (- reads it from stdin)"),)),
+    Command(name="interrupt", help="press Ctrl-C in the agent's terminal (stops the turn "
+            "under way)", handler=cmd_interrupt, session=True),
+    Command(name="health", help="the session's health: container, workspace, agent, proxy, "
+            "hooks, model", handler=cmd_health, session=True),
+    *(Command(name=verb, help=text + " (says what it loses, then asks)",
+              handler=_recovery(verb), session=True,
+              args=(arg("-y", "--yes", action="store_true", help="do not ask"),))
+      for verb, text in RECOVERY.items()),
+)
