@@ -1,36 +1,22 @@
-"""The ``clauderon`` subcommands: the appliance's own handlers and the table of them all."""
+"""The ``clauderon`` subcommands: a session's handlers, and the table of them all."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import shutil
-import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from appliance import nudge
-from appliance.config import load_settings
-from appliance.errors import ClauderonError, ConfigError, InvalidInput
-from cli import backup, calls, completion, controls, logs, signin, timeline, workflow
-from cli.client import ApiClient
+from appliance.errors import ClauderonError, InvalidInput
+from cli import backup, calls, completion, controls, host, logs, signin, timeline, workflow
+from cli.client import local_client
 from cli.follow import follow_session, watch_list, watching
 from cli.render import session_detail, session_rows
-from cli.status import cmd_status, warn_missing_credential
-from cli.table import Command, Handler, OneOf, arg, build
-
-
-def _client() -> ApiClient:
-    return ApiClient(load_settings().socket_path)
-
-
-def _out(args: argparse.Namespace, data: Any, text: str) -> int:
-    print(json.dumps(data, indent=2) if getattr(args, "json", False) else text)
-    return 0
+from cli.status import warn_missing_credential
+from cli.table import Command, Handler, OneOf, arg, build, emit
 
 
 def _failed(session: dict[str, Any] | None) -> None:
@@ -56,11 +42,11 @@ def cmd_create(args: argparse.Namespace) -> int:
         body["print_mode"] = True
     if len(args.repo) > 1:
         body["repos"] = [calls.parse_repo_arg(raw) for raw in args.repo[1:]]
-    client = _client()
+    client = local_client()
     if args.no_wait or args.json:
         session = client.run(calls.create(body))
         warn_missing_credential(client, args.agent)  # for a create that was taken
-        return _out(args, session, f"{session['name']}  creating")
+        return emit(args, session, f"{session['name']}  creating")
     with watching(client) as stream:
         session = client.run(calls.create(body))
         warn_missing_credential(client, args.agent)
@@ -82,22 +68,22 @@ def _list_call(args: argparse.Namespace) -> calls.Call[list[dict[str, Any]]]:
 
 def cmd_list(args: argparse.Namespace) -> int:
     if args.watch:
-        return watch_list(_client(), lambda: _list_call(args))
-    client = _client()
+        return watch_list(local_client(), lambda: _list_call(args))
+    client = local_client()
     sessions = client.run(_list_call(args))
     if not sessions and not args.json:
         print("No sessions. Create one with: clauderon create --repo PATH --prompt TEXT"
               if not (args.filter or args.archived) else "No sessions.")
         return 0
     if args.json:
-        return _out(args, sessions, "")
+        return emit(args, sessions, "")
     costs = client.get("/api/usage", days="0")["sessions"]
-    return _out(args, sessions, session_rows(sessions, costs))
+    return emit(args, sessions, session_rows(sessions, costs))
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    s = _client().run(calls.session(args.session))
-    return _out(args, s, session_detail(s))
+    s = local_client().run(calls.session(args.session))
+    return emit(args, s, session_detail(s))
 
 
 #: What brings a session back to compute before an attach, in the order tried.
@@ -110,7 +96,7 @@ def _cannot_attach(s: dict[str, Any]) -> ClauderonError:
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
-    client = _client()
+    client = local_client()
     s = client.run(calls.session(args.session))
     if s["phase"] != "running":
         verb = next((v for v in REVIVE if v in s["actions"]), None)
@@ -138,10 +124,10 @@ def cmd_attach(args: argparse.Namespace) -> int:
 
 def _simple(verb: str, doing: str, until: set[str]) -> Handler:
     def handler(args: argparse.Namespace) -> int:
-        client = _client()
+        client = local_client()
         if args.json or args.no_wait:
             s = client.run(calls.act(args.session, verb))
-            return _out(args, s, f"{s['name']}  {doing}")
+            return emit(args, s, f"{s['name']}  {doing}")
         with watching(client) as stream:
             s = client.run(calls.act(args.session, verb))
             done = follow_session(stream, s, until=until, label=f"{s['name']}  {doing}")
@@ -156,17 +142,17 @@ def cmd_edit(args: argparse.Namespace) -> int:
                if getattr(args, k) is not None}
     if not changes:
         raise InvalidInput("give --title or --description (or both)")
-    s = _client().run(calls.edit(args.session, changes))
-    return _out(args, s, f"{s['name']}  {s['title']}")
+    s = local_client().run(calls.edit(args.session, changes))
+    return emit(args, s, f"{s['name']}  {s['title']}")
 
 
 def cmd_retitle(args: argparse.Namespace) -> int:
-    s = _client().run(calls.retitle(args.session))
-    return _out(args, s, f"{s['name']}  {s['title']}\n  {s['description']}")
+    s = local_client().run(calls.retitle(args.session))
+    return emit(args, s, f"{s['name']}  {s['title']}\n  {s['description']}")
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    client = _client()
+    client = local_client()
     s = client.run(calls.session(args.session))
     if not args.force:
         if not sys.stdin.isatty():
@@ -188,113 +174,18 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_access_mode(args: argparse.Namespace) -> int:
-    s = _client().run(calls.access_mode(args.session, args.mode))
-    return _out(args, s, f"{s['name']}  access mode {s['access_mode']}")
+    s = local_client().run(calls.access_mode(args.session, args.mode))
+    return emit(args, s, f"{s['name']}  access mode {s['access_mode']}")
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    report = _client().run(calls.reconcile())
+    report = local_client().run(calls.reconcile())
     if report["in_sync"]:
-        return _out(args, report, "All sessions are in sync")
+        return emit(args, report, "All sessions are in sync")
     lines = [f"{p['session'] or '-'}: {p['problem'].replace('_', ' ')}  {p['detail']}"
              for p in report["problems"]]
-    _out(args, report, "\n".join(lines))
+    emit(args, report, "\n".join(lines))
     return 1
-
-
-def cmd_config(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    if args.what == "paths":
-        paths = {k: str(v) for k, v in settings.paths().items()}
-        return _out(args, paths, "\n".join(f"{k:<13} {v}" for k, v in paths.items()))
-    data = settings.public_dict()
-    return _out(args, data, "\n".join(f"{k:<24} {v}" for k, v in data.items()))
-
-
-def find_shared(relative: str, override_env: str | None = None) -> Path:
-    """A file shipped beside the code: the source checkout's, else the installed copy
-    (``<prefix>/share/clauderon``)."""
-    here = Path(__file__).resolve().parent.parent
-    override = os.environ.get(override_env) if override_env else None
-    candidates = [Path(override)] if override else []
-    candidates += [here / relative, Path(sys.prefix) / "share/clauderon" / relative]
-    for candidate in candidates:
-        if candidate.exists():
-            return candidate
-    raise ConfigError(f"{relative} not found beside the clauderon code; run from a checkout "
-                      "or reinstall")
-
-
-def find_supervisord_conf() -> Path:
-    return find_shared("supervisord.conf", "CLAUDERON_SUPERVISORD_CONF")
-
-
-def cmd_image(args: argparse.Namespace) -> int:
-    """Build the agent image (the base image first when missing), showing the build."""
-    if args.appliance:
-        return _build_appliance_image(args)
-    script = find_shared("images/agent/build.sh")
-    if shutil.which("docker") is None:
-        raise ConfigError("the docker command is not installed; install docker.io")
-    argv = ["bash", str(script)] + (["--force"] if args.force else [])
-    if args.check:
-        argv = ["bash", str(script), "--check"]
-    env = {**os.environ}
-    if args.tag:
-        env["CLAUDERON_AGENT_IMAGE"] = args.tag
-    result = subprocess.run(argv, env=env, check=False)
-    return result.returncode
-
-
-def _build_appliance_image(args: argparse.Namespace) -> int:
-    """``image build --appliance``: images/appliance/build.sh, from a source checkout (the
-    image is built from the files git tracks there), with its output as it comes."""
-    script = Path(__file__).resolve().parent.parent / "images/appliance/build.sh"
-    if not script.is_file():
-        raise ConfigError("the appliance image is built from a source checkout of clauderon: "
-                          "run images/appliance/build.sh there")
-    if shutil.which("docker") is None:
-        raise ConfigError("the docker command is not installed; install docker.io")
-    flag = ["--check"] if args.check else ["--force"] if args.force else []
-    env = {**os.environ, **({"CLAUDERON_APPLIANCE_IMAGE": args.tag} if args.tag else {})}
-    return subprocess.run(["bash", str(script), *flag], env=env, check=False).returncode
-
-
-def cmd_daemon(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    settings.ensure_layout()
-    conf = find_supervisord_conf()
-    supervisord = shutil.which("supervisord") or str(Path(sys.executable).parent / "supervisord")
-    env = {**os.environ, "CLAUDERON_HOME": str(settings.home),
-           "CLAUDERON_BIN": str(Path(sys.executable).parent)}
-    print(f"starting the appliance from {conf} (home {settings.home})", file=sys.stderr)
-    supervisord_pid = os.getpid()  # the pid supervisord runs as, once execve is done
-    _beside(lambda: nudge.watch(supervisord_pid, settings.home / "supervisor.sock"))
-    if args.sign_in and settings.http_port:
-        _beside(lambda: signin.greet_when_up(settings))
-    os.execve(supervisord, [supervisord, "-n", "-c", str(conf)], env)
-
-
-def _beside(job: Callable[[], int]) -> None:
-    """Run ``job`` in a process of its own beside the one about to exec supervisord: forked
-    twice, so init adopts it and supervisord never reaps a child it does not know."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    child = os.fork()
-    if child:
-        os.waitpid(child, 0)
-        return
-    try:
-        code = 0 if os.fork() else job()
-    except BaseException:
-        code = 1
-    os._exit(code)
-
-
-def cmd_tui(args: argparse.Namespace) -> int:
-    from cli.tui.app import run_tui  # noqa: PLC0415 (Textual loads only for the TUI)
-
-    return run_tui(load_settings().socket_path)
 
 
 # --- the table ----------------------------------------------------------------------
@@ -372,29 +263,6 @@ CORE: tuple[Command, ...] = (
             handler=cmd_access_mode, session=True, args=(arg("mode", choices=ACCESS_MODES),)),
     Command(name="reconcile", help="report what is out of sync between sessions, containers "
             "and worktrees", handler=cmd_reconcile),
-    Command(name="config", help="show the effective configuration or the file paths",
-            handler=cmd_config, args=(arg("what", choices=["show", "paths"]),)),
-    Command(name="status", help="health of the API, the database and the container engine; "
-            "the credentials the proxy loaded (names, sources, masked values) and which "
-            "agents can work with them", handler=cmd_status),
-    Command(name="image", help="build the agent image (claude, codex, git, tmux), or the "
-            "appliance image, when its inputs changed", handler=cmd_image, json=False, args=(
-        arg("what", choices=["build"]),
-        arg("--appliance", action="store_true",
-            help="build the appliance image clauderon-appliance:<version> instead (from a "
-            "source checkout)"),
-        arg("--force", action="store_true", help="build even when up to date"),
-        arg("--check", action="store_true",
-            help="build nothing; exit 0 when up to date, 3 when a build is needed"),
-        arg("--tag", help="image tag (default clauderon-agent:latest, or "
-            "clauderon-appliance:<version> with --appliance)"))),
-    Command(name="daemon", help="run the appliance (API, proxy, reconciler, shipper) under "
-            "supervisord in the foreground", handler=cmd_daemon, json=False, args=(
-        arg("--sign-in", action="store_true",
-            help="once the API answers, print (and on a desktop open) a one-time sign-in "
-            "link for the web UI, as `clauderon web` does"),)),
-    Command(name="tui", help="open the terminal UI: live session list, create, attach, "
-            "archive, delete", handler=cmd_tui, json=False),
 )
 
 
@@ -409,8 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Every subcommand, in the order ``clauderon --help`` lists them.
 TABLE: tuple[Command, ...] = (
-    *CORE, *logs.TABLE, *backup.TABLE, *signin.TABLE, *controls.TABLE, *workflow.TABLE,
-    completion.command(build_parser), *timeline.TABLE)
+    *CORE, *host.TABLE, *logs.TABLE, *backup.TABLE, *signin.TABLE, *controls.TABLE,
+    *workflow.TABLE, completion.command(build_parser), *timeline.TABLE)
 #: Each subcommand's help line by name (what the docs and completion tests read).
 COMMANDS: dict[str, str] = {command.name: command.help for command in TABLE}
 

@@ -9,6 +9,7 @@ help, arguments, handler); ``cli/commands.py`` puts the tables together in the o
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,3 +73,10 @@ def build(parser: argparse.ArgumentParser, commands: Sequence[Command], *,
                 group.add_argument(*one.flags, **one.options)
         if command.actions:
             build(p, command.actions, dest=command.actions_dest, metavar="ACTION")
+
+
+def emit(args: argparse.Namespace, data: Any, text: str) -> int:
+    """Print what a handler found: JSON under ``--json`` (the flag :class:`Command` adds),
+    else ``text``."""
+    print(json.dumps(data, indent=2) if getattr(args, "json", False) else text)
+    return 0
