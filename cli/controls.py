@@ -4,24 +4,13 @@ where they may go (the proxy enforces; these commands read and write through the
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
-from appliance.config import load_settings
 from appliance.errors import InvalidInput
 from cli import calls
-from cli.client import ApiClient
+from cli.client import local_client
 from cli.render import money, table
-from cli.table import Command, arg
-
-
-def _client() -> ApiClient:
-    return ApiClient(load_settings().socket_path)
-
-
-def _print(args: argparse.Namespace, data: Any, text: str) -> int:
-    print(json.dumps(data, indent=2) if getattr(args, "json", False) else text)
-    return 0
+from cli.table import Command, arg, emit
 
 
 def _tokens(n: int) -> str:
@@ -38,7 +27,7 @@ HEAD = ["", "REQUESTS", "INPUT", "OUTPUT", "CACHE-READ", "CACHE-WRITE", "COST"]
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
-    client = _client()
+    client = local_client()
     if args.session:
         found = client.get(f"/api/sessions/{args.session}/usage")
         rows = [usage_row(f"{r['day']} {r['model']}", r) for r in found["rows"]]
@@ -48,7 +37,7 @@ def cmd_usage(args: argparse.Namespace) -> int:
         text = table(["DAY MODEL", *HEAD[1:]], rows) + (
             f"\nbudget ({budget['source']}): {limits or 'none'}"
             + (f"  EXCEEDED: {budget['exceeded']}" if budget["exceeded"] else ""))
-        return _print(args, found, text)
+        return emit(args, found, text)
     found = client.get("/api/usage", days=str(args.days))
     rows = []
     for day in found["days"]:
@@ -56,7 +45,7 @@ def cmd_usage(args: argparse.Namespace) -> int:
         rows += [usage_row(f"  {s['session_name'] or s['session_id']}", s)
                  for s in day["sessions"]]
     rows.append(usage_row("total", found["total"]))
-    return _print(args, found, table(["DAY / SESSION", *HEAD[1:]], rows))
+    return emit(args, found, table(["DAY / SESSION", *HEAD[1:]], rows))
 
 
 def _budget_body(args: argparse.Namespace) -> dict[str, Any]:
@@ -68,14 +57,14 @@ def _budget_body(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_budget(args: argparse.Namespace) -> int:
-    client = _client()
+    client = local_client()
     if args.action == "show":
         found = client.get("/api/budgets")
         states = [found["global"], *found["sessions"]]
         rows = [[s["scope"], s["source"],
                  ", ".join(f"{k} {v}" for k, v in s["budget"].items() if v is not None)
                  or "none", s["exceeded"] or ""] for s in states]
-        return _print(args, found, table(["SCOPE", "FROM", "LIMITS", "EXCEEDED"], rows))
+        return emit(args, found, table(["SCOPE", "FROM", "LIMITS", "EXCEEDED"], rows))
     if not args.session and not args.all_sessions:
         raise InvalidInput("name a session, or --global for all sessions together")
     path = "/api/budgets/global" if args.all_sessions else f"/api/sessions/{args.session}/budget"
@@ -84,22 +73,22 @@ def cmd_budget(args: argparse.Namespace) -> int:
     else:
         state = client.delete(path)
     limits = ", ".join(f"{k} {v}" for k, v in state["budget"].items() if v is not None)
-    return _print(args, state, f"budget ({state['source']}): {limits or 'none'}")
+    return emit(args, state, f"budget ({state['source']}): {limits or 'none'}")
 
 
 def cmd_egress(args: argparse.Namespace) -> int:
-    client = _client()
+    client = local_client()
     action = args.action
     if action == "pending":
         found = client.get("/api/egress")
         rows = [[str(a["id"]), a["session_id"], a["host"], a["expires_at"]]
                 for a in found["pending"]]
-        return _print(args, found["pending"], table(["ID", "SESSION", "HOST", "UNTIL"], rows)
+        return emit(args, found["pending"], table(["ID", "SESSION", "HOST", "UNTIL"], rows)
                       if rows else "No request is waiting.")
     if action in ("allow-request", "deny-request"):
         ask = client.post(f"/api/egress/pending/{args.target}",
                           {"decision": action.split("-")[0]})
-        return _print(args, ask, f"{ask['host']}: {ask['decision']}")
+        return emit(args, ask, f"{ask['host']}: {ask['decision']}")
     scope = "/api/egress" if args.target in (None, "*") else f"/api/sessions/{args.target}/egress"
     if action == "mode":
         if args.target in (None, "*") or not args.value:
@@ -107,7 +96,7 @@ def cmd_egress(args: argparse.Namespace) -> int:
                                "default")
         mode = None if args.value == "default" else args.value
         s = client.post(f"{scope}/mode", {"mode": mode})["session"]
-        return _print(args, s, f"{s['name']}  egress mode {s['egress_mode'] or 'default'}")
+        return emit(args, s, f"{s['name']}  egress mode {s['egress_mode'] or 'default'}")
     if action in ("allow", "deny"):
         if not args.value:
             raise InvalidInput(f"usage: clauderon egress {action} SESSION|'*' HOST")
@@ -124,7 +113,7 @@ def cmd_egress(args: argparse.Namespace) -> int:
     rows = [[e["scope"], e["host"], e["verdict"], e["source"]] for e in entries]
     text = f"mode {found['mode']}\n" + (table(["SCOPE", "HOST", "VERDICT", "FROM"], rows)
                                         if rows else "(no hosts listed)")
-    return _print(args, found, text)
+    return emit(args, found, text)
 
 
 TABLE = (

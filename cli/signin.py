@@ -18,12 +18,8 @@ from typing import Any
 from appliance.config import Settings, load_settings
 from appliance.errors import ServiceUnavailable
 from cli import calls
-from cli.client import ApiClient
+from cli.client import ApiClient, local_client
 from cli.table import Command, OneOf, arg
-
-
-def _client() -> ApiClient:
-    return ApiClient(load_settings().socket_path)
 
 
 def _local_host(settings: Settings) -> str:
@@ -57,7 +53,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     if not settings.http_port:
         print("clauderon: the web UI is off ([server] port = 0)", file=sys.stderr)
         return 78
-    link = _client().run(calls.sign_in_link())
+    link = local_client().run(calls.sign_in_link())
     urls = sign_in_urls(settings, link["path"])
     if args.json:
         print(json.dumps({"urls": urls, "expires_at": link["expires_at"]}, indent=2))
@@ -106,7 +102,7 @@ def _when(value: str | None) -> str:
 
 
 def cmd_auth_list(args: argparse.Namespace) -> int:
-    records = _client().run(calls.devices())
+    records = local_client().run(calls.devices())
     if args.json:
         print(json.dumps(records, indent=2))
         return 0
@@ -131,7 +127,7 @@ def cmd_auth_list(args: argparse.Namespace) -> int:
 
 
 def cmd_auth_revoke(args: argparse.Namespace) -> int:
-    out = _client().run(calls.revoke(args.id))
+    out = local_client().run(calls.revoke(args.id))
     print(f"revoked {out['kind']} {out['revoked']}")
     return 0
 
@@ -141,7 +137,7 @@ def cmd_auth_token(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"scope": scope}
     if args.name:
         body["name"] = args.name
-    token = _client().run(calls.make_token(body))
+    token = local_client().run(calls.make_token(body))
     print(token["token"])
     print(f"{token['id']}: a {scope} token; it is shown only now. Send it as "
           "'Authorization: Bearer <token>'; revoke it with "

@@ -17,10 +17,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from appliance.config import load_settings
 from appliance.timeline import plain
 from cli import calls
-from cli.client import ApiClient
+from cli.client import local_client
 from cli.table import Command, arg
 
 Json = dict[str, Any]
@@ -75,7 +74,7 @@ def follow(fetch: Callable[[str | None], Json], seen: set[str],
 
 
 def cmd_timeline(args: argparse.Namespace) -> int:
-    client = ApiClient(load_settings().socket_path)
+    client = local_client()
 
     def fetch(before: str | None) -> Json:
         result: Json = client.run(calls.timeline(args.session, before=before,

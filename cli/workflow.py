@@ -9,15 +9,13 @@ command says what it loses (the API's own words, :mod:`appliance.verbs`) and ask
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
-from appliance.config import load_settings
 from appliance.errors import InvalidInput
 from cli import calls
-from cli.client import ApiClient
-from cli.table import Command, Handler, OneOf, arg
+from cli.client import local_client
+from cli.table import Command, Handler, OneOf, arg, emit
 
 RECOVERY = {
     "restart-agent": "restart the agent in its container",
@@ -25,15 +23,6 @@ RECOVERY = {
     "recreate-fresh": "recreate from the branch's last commit (new workspace and agent home)",
     "update-image": "recreate the container from the newest build of its image",
 }
-
-
-def _client() -> ApiClient:
-    return ApiClient(load_settings().socket_path)
-
-
-def _print(args: argparse.Namespace, data: Any, text: str) -> int:
-    print(json.dumps(data, indent=2) if getattr(args, "json", False) else text)
-    return 0
 
 
 def pull_line(s: dict[str, Any]) -> str:
@@ -45,29 +34,29 @@ def pull_line(s: dict[str, Any]) -> str:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    done = _client().run(calls.push(args.session, force=args.force, pr=args.pr,
+    done = local_client().run(calls.push(args.session, force=args.force, pr=args.pr,
                                     draft=args.draft))
     s = done["session"]
-    return _print(args, done, f"pushed {s['branch']} at {done['commit'][:12]}\n"
+    return emit(args, done, f"pushed {s['branch']} at {done['commit'][:12]}\n"
                               + pull_line(s))
 
 
 def cmd_pr(args: argparse.Namespace) -> int:
-    client = _client()
+    client = local_client()
     s = client.run(calls.refresh_pull(args.session) if args.refresh
                    else calls.session(args.session))
     text = pull_line(s)
     pull = s.get("pull") or {}
     for run in pull.get("runs", []):
         text += f"\n  {run['name']}: {run['conclusion'] or run['status']}"
-    return _print(args, s.get("pull"), text)
+    return emit(args, s.get("pull"), text)
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    done = _client().run(calls.merge(args.session, args.method,
+    done = local_client().run(calls.merge(args.session, args.method,
                                      delete_branch=args.delete_branch, head_sha=args.head))
     s = done["session"]
-    return _print(args, done, f"merged ({args.method}) as {done['commit'][:12]}\n"
+    return emit(args, done, f"merged ({args.method}) as {done['commit'][:12]}\n"
                               + pull_line(s))
 
 
@@ -77,13 +66,13 @@ def cmd_send(args: argparse.Namespace) -> int:
         text = sys.stdin.read()
     if not text.strip():
         raise InvalidInput("say what to send: clauderon send NAME TEXT (or - for stdin)")
-    _client().run(calls.send(args.session, text))
-    return _print(args, {"sent": True}, f"sent to {args.session}")
+    local_client().run(calls.send(args.session, text))
+    return emit(args, {"sent": True}, f"sent to {args.session}")
 
 
 def cmd_interrupt(args: argparse.Namespace) -> int:
-    s = _client().run(calls.act(args.session, "interrupt"))
-    return _print(args, s, f"{s['name']}  interrupted (Ctrl-C sent to the agent)")
+    s = local_client().run(calls.act(args.session, "interrupt"))
+    return emit(args, s, f"{s['name']}  interrupted (Ctrl-C sent to the agent)")
 
 
 def health_text(report: dict[str, Any], name: str) -> str:
@@ -97,13 +86,13 @@ def health_text(report: dict[str, Any], name: str) -> str:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    report = _client().run(calls.checkup(args.session))
-    return _print(args, report, health_text(report, args.session))
+    report = local_client().run(calls.checkup(args.session))
+    return emit(args, report, health_text(report, args.session))
 
 
 def _recovery(verb: str) -> Handler:
     def handler(args: argparse.Namespace) -> int:
-        client = _client()
+        client = local_client()
         report = client.run(calls.checkup(args.session))
         action = next(a for a in report["actions"] if a["verb"] == verb)
         if not action["offered"]:
@@ -114,7 +103,7 @@ def _recovery(verb: str) -> Handler:
                 print("nothing done", file=sys.stderr)
                 return 1
         s = client.run(calls.act(args.session, verb))
-        return _print(args, s, f"{s['name']}  {verb}: asked")
+        return emit(args, s, f"{s['name']}  {verb}: asked")
 
     return handler
 
