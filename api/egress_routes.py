@@ -17,7 +17,7 @@ from api.body import json_body
 from api.context import current
 from api.openapi import RouteDoc, documented, err, ok, one_session
 from api.sessions import one
-from appliance import egressstore, wire
+from appliance import egressstore, wire_controls
 from appliance.egress import (
     EgressDefaults,
     EgressMode,
@@ -30,6 +30,7 @@ from appliance.egress import (
 from appliance.errors import InvalidInput, NotFound
 from appliance.store import Store
 from appliance.verbs import Verb, check
+from appliance.wire_fields import render
 
 blueprint = Blueprint("egress", __name__)
 
@@ -55,18 +56,19 @@ HOST_BODY = {"type": "object", "required": ["host"], "additionalProperties": Fal
 
 
 def _entries(store: Store, scope: str) -> list[dict[str, Any]]:
-    return [wire.render(wire.EGRESS_ENTRY, e) for e in egressstore.listed(store, scope)]
+    return [render(wire_controls.EGRESS_ENTRY, e) for e in egressstore.listed(store, scope)]
 
 
 def _shared(store: Store, defaults: EgressDefaults) -> list[dict[str, Any]]:
-    configured = [wire.render(wire.EGRESS_ENTRY, egressstore.Listed(
+    configured = [render(wire_controls.EGRESS_ENTRY, egressstore.Listed(
         scope="*", host=e.host, verdict=e.verdict, source="config", created_at=""))
         for e in config_entries(defaults)]
     return [*configured, *_entries(store, "*")]
 
 
 def _asks(store: Store, session_id: str | None) -> list[dict[str, Any]]:
-    return [wire.render(wire.EGRESS_ASK, a) for a in egressstore.pending_asks(store, session_id)]
+    asks = egressstore.pending_asks(store, session_id)
+    return [render(wire_controls.EGRESS_ASK, a) for a in asks]
 
 
 @blueprint.get("/api/sessions/<ref>/egress")
@@ -194,7 +196,7 @@ async def decide(ref: str) -> dict[str, Any]:
         raise NotFound(f"no pending request with id {ref[:20]!r}")
     ask = await ctx.store.run(egressstore.decide_ask, ctx.store.sync, int(ref), verdict)
     ctx.hub.poke()
-    return wire.render(wire.EGRESS_ASK, ask)
+    return render(wire_controls.EGRESS_ASK, ask)
 
 
 @blueprint.post("/api/sessions/<ref>/alert/clear")

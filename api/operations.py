@@ -15,9 +15,10 @@ from quart import Blueprint, Response
 
 from api.context import current
 from api.openapi import RouteDoc, documented, ok
-from appliance import controlstore, wire
+from appliance import controlstore, wire_controls
 from appliance.credentials import doctor
 from appliance.metrics.collect import exposition
+from appliance.wire_fields import render
 
 blueprint = Blueprint("operations", __name__)
 
@@ -31,7 +32,7 @@ CREDENTIALS = {"$ref": "#/components/schemas/Credentials"}
 async def credentials() -> dict[str, Any]:
     ctx = current()
     raw = await ctx.store.run(controlstore.read_meta, ctx.store.sync, doctor.META_KEY)
-    return wire.render(wire.CREDENTIALS, doctor.report(raw))
+    return render(wire_controls.CREDENTIALS, doctor.report(raw))
 
 
 @blueprint.get("/metrics")

@@ -28,6 +28,7 @@ from appliance.backends.base import RunState
 from appliance.errors import BackendError, ClauderonError, Conflict
 from appliance.sessions import BackendKind, Session
 from appliance.verbs import Verb
+from appliance.wire_fields import render
 
 blueprint = Blueprint("recovery", __name__)
 
@@ -77,7 +78,7 @@ async def _facts(s: Session) -> checkup.Facts:
 async def health(ref: str) -> dict[str, Any]:
     session = await current().resolve(ref)
     report = checkup.report(session, await _facts(session))
-    return wire.render(wire.HEALTH, report)
+    return render(wire.HEALTH, report)
 
 
 async def _in_terminal(ref: str, verb: Verb, argv: list[str], what: str) -> Session:

@@ -38,6 +38,7 @@ from appliance.readers import WorkspaceReader
 from appliance.sessions import Session, utcnow
 from appliance.store import Store
 from appliance.timeline import Source
+from appliance.wire_fields import render
 
 blueprint = Blueprint("timeline", __name__)
 
@@ -110,4 +111,4 @@ async def get_timeline(ref: str) -> dict[str, Any]:
                 ctx.reader_for(session, absent=f"{session.name} has no home yet"),
                 cursor=cursor, limit=limit),
         limiter=ctx.readers)
-    return wire.render(wire.TIMELINE_PAGE, page)
+    return render(wire.TIMELINE_PAGE, page)

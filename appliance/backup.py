@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appliance.errors import Conflict, InvalidInput
-from appliance.store import MIGRATIONS, Store
+from appliance.store import Store
+from appliance.store_schema import MIGRATIONS
 
 #: Pages copied per step: small steps let the services' writes go on between them.
 PAGES_PER_STEP = 256

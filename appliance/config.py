@@ -4,13 +4,12 @@ Everything lives under ``CLAUDERON_HOME`` (default ``~/.clauderon``); :class:`Se
 every path from it so a whole appliance can be moved, or tested, by changing one variable.
 ``config.toml`` in that folder overrides the defaults; a few environment variables override
 the file (documented in the README). Unknown keys are an error: a typo must not be silent.
+The defaults and each value's rules are in :mod:`appliance.config_values`.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -19,23 +18,22 @@ from typing import Any
 
 from appliance import config_kubernetes
 from appliance.agents.custom import CustomAgent, parse_custom_agents
-from appliance.budgets import BudgetDefaults, parse_budget_defaults
+from appliance.budgets import BudgetDefaults
 from appliance.config_kubernetes import KubeSettings
-from appliance.egress import EgressDefaults, parse_egress_defaults
-from appliance.errors import ConfigError, InvalidInput
+from appliance.config_values import (
+    CONTROL_TABLES,
+    DEFAULT_CPU,
+    DEFAULT_IMAGE,
+    DEFAULT_MEMORY,
+    DEFAULT_PIDS_LIMIT,
+    check,
+    coerce,
+    control_table,
+)
+from appliance.egress import EgressDefaults
+from appliance.errors import ConfigError
 from appliance.limits import SessionLimits
-from appliance.resources import parse_cpu, parse_memory
-from appliance.usage import DEFAULT_TABLE, PriceTable, parse_prices
-
-DEFAULT_IMAGE = "clauderon-agent:latest"
-#: Every session gets limits (DESIGN.md "Containment" 6); these apply when it asks for none.
-DEFAULT_CPU = 2.0
-DEFAULT_MEMORY = "4g"
-DEFAULT_PIDS_LIMIT = 1024
-#: ``[docker] network = "none"``: no sessions' network. The proxy and the API listen on
-#: loopback only and the reconciler refuses to run (a proxy-only appliance, benchmarks).
-NO_NETWORK = "none"
-_NETWORK_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}")
+from appliance.usage import DEFAULT_TABLE, PriceTable
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -328,71 +326,8 @@ def default_home(env: Mapping[str, str]) -> Path:
     return Path(env.get("HOME", str(Path.home()))) / ".clauderon"
 
 
-def _coerce(name: str, value: object, source: str) -> object:
-    types = {f.name: f.type for f in fields(Settings)}
-    kind = str(types[name])
-    if kind.startswith("tuple"):
-        return _names(name, value, source)
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "0", "false", "no"):
-            return value.lower() in ("1", "true", "yes")
-        raise ConfigError(f"{source}: {value!r} is not a valid value for {name} (true/false)")
-    try:
-        if "int" in kind and "float" not in kind:
-            if isinstance(value, bool):
-                raise TypeError
-            return int(value)  # type: ignore[call-overload]
-        if "float" in kind:
-            if "None" in kind and value in (None, ""):
-                return None
-            if isinstance(value, bool):
-                raise TypeError
-            return float(value)  # type: ignore[arg-type]
-        if value == "" and "None" in kind:
-            return None
-        if not isinstance(value, str):
-            raise TypeError
-        return value
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{source}: {value!r} is not a valid value for {name}") from exc
-
-
-def _names(name: str, value: object, source: str) -> tuple[str, ...]:
-    """A list of host names: a TOML array, or a comma-separated string (environment)."""
-    items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
-        raise ConfigError(f"{source}: {name} must be a list of host names, like "
-                          '["box.tail1234.ts.net"]')
-    out = tuple(i.strip().lower().rstrip(".") for i in items if i.strip())
-    for item in out:
-        if not _HOSTNAME.fullmatch(item):
-            raise ConfigError(f"{source}: {item!r} is not a host name (no scheme, port or "
-                              "path: just box.tail1234.ts.net)")
-    return out
-
-
-_HOSTNAME = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-                       r"(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
-
-
-_CONTROL_TABLES = ("prices", "budgets", "egress", "honeytokens")
-
-
-def _control_table(table: str, body: object, origin: str) -> dict[str, Any]:
-    """The proxy's control tables, each parsed by the module that owns its rules."""
-    if table == "prices":
-        return {"prices": parse_prices(body, origin)}
-    if table == "budgets":
-        return {"budgets": parse_budget_defaults(body, origin)}
-    if table == "egress":
-        return {"egress": parse_egress_defaults(body, origin)}
-    if not isinstance(body, dict) or set(body) - {"stop_session"} \
-            or not isinstance(body.get("stop_session", False), bool):
-        raise ConfigError(f"{origin} [honeytokens]: the one key is stop_session = true|false "
-                          "(stop a session whose placeholder is sent to a foreign host)")
-    return {"honeytoken_stops_session": bool(body.get("stop_session", False))}
+#: Each Settings field's declared type, as text (what :func:`coerce` reads a value as).
+_KINDS = {f.name: str(f.type) for f in fields(Settings)}
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -411,8 +346,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
             if table == "kubernetes":
                 values["kubernetes"] = config_kubernetes.parse(body, str(config_path))
                 continue
-            if table in _CONTROL_TABLES:
-                values.update(_control_table(table, body, str(config_path)))
+            if table in CONTROL_TABLES:
+                values.update(control_table(table, body, str(config_path)))
                 continue
             if table not in _TOML_KEYS:
                 extra[table] = body
@@ -431,75 +366,14 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
                         f"{config_path}: unknown key {key!r} in [{table}] (known: {known})"
                     )
                 name = _TOML_KEYS[table][key]
-                values[name] = _coerce(name, value, f"{config_path} [{table}] {key}")
+                values[name] = coerce(name, _KINDS[name], value, f"{config_path} [{table}] {key}")
     for var, name in _ENV_KEYS.items():
         if env.get(var):
-            values[name] = _coerce(name, env[var], f"${var}")
+            values[name] = coerce(name, _KINDS[name], env[var], f"${var}")
     if "default_cpu" not in values and "default_cpu" not in overrides:
         # The engine refuses more CPUs than the machine has: a small machine gets them all.
         values["default_cpu"] = min(DEFAULT_CPU, float(os.cpu_count() or 1))
     settings = Settings(home=home, extra=extra, **values)
     settings = replace(settings, **overrides) if overrides else settings
-    _check_limits(settings)
-    _check_tls(settings)
-    _check_titles(settings)
+    check(settings)
     return settings
-
-
-def _check_limits(settings: Settings) -> None:
-    """Limits and the network are checked when loaded, not at every create that uses them."""
-    for limit in ("max_sessions", "max_concurrent_creates"):
-        if getattr(settings, limit) < 1:
-            raise ConfigError(f"{settings.config_path} [limits] {limit} must be 1 or more "
-                              f"(it is {getattr(settings, limit)})")
-    where = f"{settings.config_path} [docker]"
-    try:
-        parse_memory(settings.default_memory)
-        parse_cpu(settings.default_cpu)
-    except InvalidInput as exc:
-        raise ConfigError(f"{where}: {exc.message}") from exc
-    if settings.pids_limit <= 0:
-        raise ConfigError(
-            f"{where}: pids_limit = {settings.pids_limit} must be a positive number of "
-            f"processes (the default is {DEFAULT_PIDS_LIMIT}; a limit is required: it stops "
-            "a fork bomb)")
-    name = settings.docker_network
-    if name is not None and not _NETWORK_NAME.fullmatch(name):
-        raise ConfigError(
-            f"{where}: network = {name!r} is not a Docker network name (letters, digits, "
-            f"'_', '.', '-'); leave it out for clauderon-<instance>, or {NO_NETWORK!r}")
-    if settings.network_subnet is not None:
-        try:
-            subnet = ipaddress.ip_network(settings.network_subnet)
-        except ValueError as exc:
-            raise ConfigError(
-                f"{where}: subnet = {settings.network_subnet!r} is not a network like "
-                f"10.213.0.0/24 ({exc})") from exc
-        if subnet.version != 4 or subnet.prefixlen > 29:
-            raise ConfigError(
-                f"{where}: subnet = {settings.network_subnet!r} must be an IPv4 network of "
-                "at least 8 addresses (/29 or wider), like 10.213.0.0/24")
-
-
-TITLE_PROVIDERS = ("anthropic", "openai", "gemini")
-
-
-def _check_titles(settings: Settings) -> None:
-    where = f"{settings.config_path} [titles]"
-    if settings.titles_provider not in TITLE_PROVIDERS:
-        raise ConfigError(f"{where}: provider = {settings.titles_provider!r} is not one of "
-                          f"{', '.join(TITLE_PROVIDERS)}")
-    if not 0 < settings.titles_timeout_seconds <= 60:
-        raise ConfigError(f"{where}: timeout_seconds must be more than 0 and at most 60 "
-                          "(a create waits that long at most before it names the session "
-                          "from the prompt)")
-
-
-def _check_tls(settings: Settings) -> None:
-    if bool(settings.tls_cert) != bool(settings.tls_key):
-        raise ConfigError(f"{settings.config_path} [server]: set both tls_cert and tls_key "
-                          "(PEM files), or neither")
-    for key in ("tls_cert", "tls_key"):
-        value = getattr(settings, key)
-        if value and not Path(value).expanduser().is_file():
-            raise ConfigError(f"{settings.config_path} [server] {key}: {value} is not a file")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,6 +114,60 @@ def _tolerations(where: str, value: object) -> tuple[dict[str, Any], ...]:
     return tuple(dict(t) for t in value)
 
 
+def _bool(where: str, key: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where} {key} must be true or false")
+    return value
+
+
+def _matching(pattern: re.Pattern[str], what: str) -> Check:
+    def check(where: str, key: str, value: object) -> str:
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise ConfigError(f"{where} {key} = {value!r} {what}")
+        return value
+
+    return check
+
+
+def _pull_policy(where: str, key: str, value: object) -> str:
+    if value not in PULL_POLICIES:
+        raise ConfigError(f"{where} {key} must be one of {', '.join(PULL_POLICIES)}")
+    return str(value)
+
+
+def _address(where: str, key: str, value: object) -> str:
+    if not isinstance(value, str) or not (_HOST.fullmatch(value.lower()) or _is_ip(value)):
+        raise ConfigError(f"{where} {key} = {value!r} must be a host name or an IP address "
+                          "(no scheme or port)")
+    return value
+
+
+def _seconds(where: str, key: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"{where} {key} must be a positive number of seconds")
+    return float(value)
+
+
+Check = Callable[[str, str, object], Any]
+#: How each key's value is checked (and made the field's type), by key.
+_CHECKS: dict[str, Check] = {
+    **dict.fromkeys(("kubeconfig", "context", "storage_class", "service_account", "image",
+                     "volume_root"), _str),
+    "in_cluster": _bool,
+    "namespace": _matching(_DNS_LABEL, "is not a namespace name (lowercase letters, digits, "
+                           "inner '-'; 63 at most)"),
+    "pvc_size": _matching(_QUANTITY, 'is not a size like "20Gi"'),
+    "image_pull_policy": _pull_policy,
+    "run_as_user": lambda where, key, value: _int(where, key, value, 1, 2**31 - 1),
+    **dict.fromkeys(("proxy_port", "hook_port"),
+                    lambda where, key, value: _int(where, key, value, 1, 65535)),
+    **dict.fromkeys(("node_selector", "appliance_labels"), _labels),
+    "tolerations": lambda where, _key, value: _tolerations(where, value),
+    "proxy_address": _address,
+    **dict.fromkeys(("sync_seconds", "timeout_seconds"), _seconds),
+}
+
+
 def parse(body: object, where: str) -> KubeSettings:
     """The ``[kubernetes]`` table, checked; ``where`` names the file in every error."""
     where = f"{where} [kubernetes]"
@@ -124,46 +178,12 @@ def parse(body: object, where: str) -> KubeSettings:
     for key, value in body.items():
         if key not in known:
             raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
-        if key in ("kubeconfig", "context", "storage_class", "service_account", "image",
-                   "volume_root"):
-            values[key] = _str(where, key, value)
-        elif key == "in_cluster":
-            if not isinstance(value, bool):
-                raise ConfigError(f"{where} in_cluster must be true or false")
-            values[key] = value
-        elif key == "namespace":
-            if not isinstance(value, str) or not _DNS_LABEL.fullmatch(value):
-                raise ConfigError(f"{where} namespace = {value!r} is not a namespace name "
-                                  "(lowercase letters, digits, inner '-'; 63 at most)")
-            values[key] = value
-        elif key == "pvc_size":
-            if not isinstance(value, str) or not _QUANTITY.fullmatch(value):
-                raise ConfigError(f"{where} pvc_size = {value!r} is not a size like \"20Gi\"")
-            values[key] = value
-        elif key == "image_pull_policy":
-            if value not in PULL_POLICIES:
-                raise ConfigError(f"{where} image_pull_policy must be one of "
-                                  f"{', '.join(PULL_POLICIES)}")
-            values[key] = value
-        elif key == "run_as_user":
-            values[key] = _int(where, key, value, 1, 2**31 - 1)
-        elif key in ("proxy_port", "hook_port"):
-            values[key] = _int(where, key, value, 1, 65535)
-        elif key in ("node_selector", "appliance_labels"):
-            values[key] = _labels(where, key, value)
-        elif key == "tolerations":
-            values[key] = _tolerations(where, value)
-        elif key == "proxy_address":
-            if not isinstance(value, str) or not (_HOST.fullmatch(value.lower())
-                                                  or _is_ip(value)):
-                raise ConfigError(f"{where} proxy_address = {value!r} must be a host name or "
-                                  "an IP address (no scheme or port)")
-            values[key] = value
-        elif key in ("sync_seconds", "timeout_seconds"):
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ConfigError(f"{where} {key} must be a positive number of seconds")
-            values[key] = float(value)
-    kube = KubeSettings(**values)
+        values[key] = _CHECKS[key](where, key, value)
+    return _whole(KubeSettings(**values), where)
+
+
+def _whole(kube: KubeSettings, where: str) -> KubeSettings:
+    """The keys that only make sense together, checked together."""
     if kube.in_cluster and (kube.kubeconfig or kube.context):
         raise ConfigError(f"{where}: in_cluster = true uses the pod's service account; "
                           "remove kubeconfig and context")

@@ -34,7 +34,7 @@ from appliance.backends.base import (
     SpecFile,
     WorkloadSpec,
 )
-from appliance.config import DEFAULT_CPU, DEFAULT_MEMORY, DEFAULT_PIDS_LIMIT
+from appliance.config_values import DEFAULT_CPU, DEFAULT_MEMORY, DEFAULT_PIDS_LIMIT
 from appliance.netplan import CONTAINER_DNS, CONTAINER_DNS_OPTIONS
 from appliance.sessions import Session
 

@@ -141,21 +141,8 @@ def parse_create(body: Mapping[str, Any], *,
     if memory is not None:
         parse_memory(memory)
     base = _str(body, "base")
-    skip = body.get("skip_permissions", False)
-    if not isinstance(skip, bool):
-        raise InvalidInput("skip_permissions must be true or false", field="skip_permissions")
-    plan = body.get("plan_mode")
-    printing = body.get("print_mode", False)
-    for key, flag in (("plan_mode", plan), ("print_mode", printing)):
-        if flag is not None and not isinstance(flag, bool):
-            raise InvalidInput(f"{key} must be true or false", field=key)
-    if printing and not prompt.strip():
-        raise InvalidInput("print mode answers a prompt once: give a prompt", field="prompt")
-    agent = _enum(body, "agent", Agent, Agent.CLAUDE)
-    custom_agent = _str(body, "custom_agent")
-    if (agent is Agent.CUSTOM) != (custom_agent is not None):
-        raise InvalidInput("custom_agent names the [agents.custom.<name>] to run, with agent "
-                           "custom (and only then)", field="custom_agent")
+    skip, plan, printing = _modes(body, prompt)
+    agent, custom_agent = _agent(body)
     title = clean_text(_str(body, "title"), TITLE_MAX, "title", one_line=True)
     description = clean_text(_str(body, "description"), DESCRIPTION_MAX, "description")
     repos = parse_repos(body.get("repos"))
@@ -179,6 +166,32 @@ def parse_create(body: Mapping[str, Any], *,
         description=description,
         repos=repos,
     )
+
+
+def _modes(body: Mapping[str, Any], prompt: str) -> tuple[bool, bool | None, bool]:
+    """``skip_permissions``, ``plan_mode`` and ``print_mode``, checked (``plan_mode`` may
+    be null: the configured default)."""
+    skip = body.get("skip_permissions", False)
+    if not isinstance(skip, bool):
+        raise InvalidInput("skip_permissions must be true or false", field="skip_permissions")
+    plan = body.get("plan_mode")
+    printing = body.get("print_mode", False)
+    for key, flag in (("plan_mode", plan), ("print_mode", printing)):
+        if flag is not None and not isinstance(flag, bool):
+            raise InvalidInput(f"{key} must be true or false", field=key)
+    if printing and not prompt.strip():
+        raise InvalidInput("print mode answers a prompt once: give a prompt", field="prompt")
+    return skip, plan, printing
+
+
+def _agent(body: Mapping[str, Any]) -> tuple[Agent, str | None]:
+    """The agent, and the custom agent's name when (and only when) it is ``custom``."""
+    agent = _enum(body, "agent", Agent, Agent.CLAUDE)
+    custom_agent = _str(body, "custom_agent")
+    if (agent is Agent.CUSTOM) != (custom_agent is not None):
+        raise InvalidInput("custom_agent names the [agents.custom.<name>] to run, with agent "
+                           "custom (and only then)", field="custom_agent")
+    return agent, custom_agent
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")

@@ -14,10 +14,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from appliance import wire
+from appliance import wire_controls
 from appliance.budgets import GLOBAL, Budget, BudgetDefaults, Spent, exceeded
 from appliance.controlstore import UsageRow
 from appliance.usage import PriceTable, Usage
+from appliance.wire_fields import render
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,7 +65,7 @@ def summed(rows: Iterable[UsageRow], prices: PriceTable, *, session_id: str | No
 
 
 def line_json(line: UsageLine) -> dict[str, Any]:
-    return wire.render(wire.USAGE, line)
+    return render(wire_controls.USAGE, line)
 
 
 def rows_json(rows: Iterable[UsageRow], prices: PriceTable) -> list[dict[str, Any]]:
@@ -110,4 +111,4 @@ def budget_state(scope: str, set_budgets: Mapping[str, Budget], defaults: Budget
 
 
 def budget_json(state: BudgetState) -> dict[str, Any]:
-    return wire.render(wire.BUDGET_STATE, state)
+    return render(wire_controls.BUDGET_STATE, state)

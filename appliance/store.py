@@ -5,9 +5,9 @@ a session appends a row to ``events`` in the same transaction, so the journal an
 can never disagree; readers tail ``events`` by its monotonic id. WAL mode lets the API read
 while the reconciler writes; a busy timeout absorbs short write contention.
 
-This module is synchronous and small on purpose: services call it through
-:class:`AsyncStore`, which runs each call on a worker thread so the trio loop never blocks
-on the disk.
+The tables and a session's row are in :mod:`appliance.store_schema`. This module is
+synchronous and small on purpose: services call it through :class:`AsyncStore`, which
+runs each call on a worker thread so the trio loop never blocks on the disk.
 """
 
 from __future__ import annotations
@@ -17,239 +17,19 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, replace
-from datetime import datetime
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
 
 import trio
 
-from appliance import multirepo, wire
+from appliance import wire
 from appliance.errors import Conflict, NotFound, ServiceUnavailable
 from appliance.limits import SessionLimits, check_room, occupancy
-from appliance.pullstate import PullStatus
-from appliance.sessions import (
-    AccessMode,
-    Agent,
-    AgentStatus,
-    BackendKind,
-    Desired,
-    Phase,
-    Rebuild,
-    Session,
-    SessionId,
-    check_transition,
-    utcnow,
-)
+from appliance.sessions import Desired, Phase, Session, check_transition, utcnow
+from appliance.store_schema import MIGRATIONS, PHASES, STATUSES, from_row, to_row
 
 BUSY_TIMEOUT_MS = 5000
-
-MIGRATIONS: tuple[str, ...] = (
-    # 1: sessions, events, recent repos
-    """
-    CREATE TABLE sessions (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL UNIQUE,
-        repo_path TEXT NOT NULL,
-        subdirectory TEXT NOT NULL DEFAULT '',
-        worktree_path TEXT NOT NULL,
-        branch TEXT NOT NULL,
-        base_ref TEXT NOT NULL,
-        agent TEXT NOT NULL,
-        model TEXT,
-        backend TEXT NOT NULL,
-        image TEXT NOT NULL,
-        cpu REAL,
-        memory TEXT,
-        access_mode TEXT NOT NULL,
-        initial_prompt TEXT NOT NULL DEFAULT '',
-        skip_permissions INTEGER NOT NULL DEFAULT 0,
-        phase TEXT NOT NULL,
-        desired TEXT NOT NULL,
-        agent_status TEXT NOT NULL,
-        status_reason TEXT,
-        backend_id TEXT,
-        proxy_token_hash TEXT NOT NULL,
-        hook_token_hash TEXT NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        retry_at TEXT,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        archived_at TEXT
-    );
-    CREATE TABLE events (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        ts TEXT NOT NULL,
-        session_id TEXT,
-        kind TEXT NOT NULL,
-        payload TEXT NOT NULL
-    );
-    CREATE INDEX events_session ON events (session_id, id);
-    CREATE TABLE recent_repos (
-        repo_path TEXT NOT NULL,
-        subdirectory TEXT NOT NULL DEFAULT '',
-        last_used TEXT NOT NULL,
-        PRIMARY KEY (repo_path, subdirectory)
-    );
-    """,
-    # 2: each session's public JSON, kept beside the row so listing is one read, no parsing
-    """
-    ALTER TABLE sessions ADD COLUMN view TEXT NOT NULL DEFAULT '{}'
-    """,
-    # 3: sign-in (appliance/authstore.py): links, browser sessions, passkeys, API tokens and
-    # pending WebAuthn ceremonies. Secrets are stored as SHA-256 digests only.
-    """
-    CREATE TABLE auth_links (
-        id TEXT PRIMARY KEY,
-        secret_hash TEXT NOT NULL UNIQUE,
-        created_at TEXT NOT NULL,
-        expires_at TEXT NOT NULL,
-        used_at TEXT
-    );
-    CREATE TABLE auth_sessions (
-        id TEXT PRIMARY KEY,
-        secret_hash TEXT NOT NULL UNIQUE,
-        method TEXT NOT NULL,
-        passkey_id TEXT,
-        label TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        last_seen_at TEXT NOT NULL
-    );
-    CREATE TABLE auth_passkeys (
-        id TEXT PRIMARY KEY,
-        credential_id TEXT NOT NULL UNIQUE,
-        public_key BLOB NOT NULL,
-        sign_count INTEGER NOT NULL,
-        rp_id TEXT NOT NULL,
-        name TEXT NOT NULL,
-        backed_up INTEGER NOT NULL DEFAULT 0,
-        created_at TEXT NOT NULL,
-        last_used_at TEXT
-    );
-    CREATE TABLE auth_tokens (
-        id TEXT PRIMARY KEY,
-        secret_hash TEXT NOT NULL UNIQUE,
-        scope TEXT NOT NULL,
-        name TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        last_used_at TEXT
-    );
-    CREATE TABLE auth_challenges (
-        id TEXT PRIMARY KEY,
-        kind TEXT NOT NULL,
-        challenge BLOB NOT NULL,
-        rp_id TEXT NOT NULL,
-        origin TEXT NOT NULL,
-        session_id TEXT,
-        expires_at TEXT NOT NULL
-    )
-    """,
-    # 4: facts about the stored data itself (the version of the stored session views)
-    """
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
-    """,
-    # 5: the proxy as the control point (appliance/controlstore.py): token usage per session,
-    # model and day; budgets; egress lists and held requests; the session's control fields.
-    """
-    ALTER TABLE sessions ADD COLUMN egress_mode TEXT;
-    ALTER TABLE sessions ADD COLUMN alert TEXT;
-    ALTER TABLE sessions ADD COLUMN budget_exceeded TEXT;
-    CREATE TABLE usage (
-        session_id TEXT NOT NULL,
-        day TEXT NOT NULL,
-        model TEXT NOT NULL,
-        session_name TEXT NOT NULL DEFAULT '',
-        requests INTEGER NOT NULL DEFAULT 0,
-        unmetered INTEGER NOT NULL DEFAULT 0,
-        input_tokens INTEGER NOT NULL DEFAULT 0,
-        output_tokens INTEGER NOT NULL DEFAULT 0,
-        cache_read_tokens INTEGER NOT NULL DEFAULT 0,
-        cache_write_tokens INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (session_id, day, model)
-    );
-    CREATE INDEX usage_day ON usage (day);
-    CREATE TABLE budgets (
-        scope TEXT PRIMARY KEY,
-        tokens INTEGER,
-        cost REAL,
-        tokens_per_day INTEGER,
-        cost_per_day REAL,
-        updated_at TEXT NOT NULL
-    );
-    CREATE TABLE egress_hosts (
-        scope TEXT NOT NULL,
-        host TEXT NOT NULL,
-        verdict TEXT NOT NULL,
-        source TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        PRIMARY KEY (scope, host)
-    );
-    CREATE TABLE egress_asks (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        session_id TEXT NOT NULL,
-        host TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        expires_at TEXT NOT NULL,
-        decision TEXT,
-        decided_at TEXT
-    );
-    CREATE INDEX egress_asks_session ON egress_asks (session_id, host, id)
-    """,
-    # 6: operations. Why a session's model requests fail, as the proxy saw them
-    # (appliance/modelhealth.py); every service's metrics samples (appliance/metrics), which
-    # the API's /metrics serves.
-    """
-    ALTER TABLE sessions ADD COLUMN model_error TEXT;
-    CREATE TABLE metrics (
-        service TEXT NOT NULL,
-        name TEXT NOT NULL,
-        labels TEXT NOT NULL,
-        family TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        help TEXT NOT NULL,
-        value REAL NOT NULL,
-        PRIMARY KEY (service, name, labels)
-    )
-    """,
-    # 7: the session list's order from an index: sorting every row (each with its view)
-    # was most of a list's time at 1,000 sessions
-    """
-    CREATE INDEX sessions_created ON sessions (created_at)
-    """,
-    # 8: the daily workflow: plan and print modes, custom agents, titles
-    """
-    ALTER TABLE sessions ADD COLUMN plan_mode INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE sessions ADD COLUMN print_mode INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE sessions ADD COLUMN custom_agent TEXT;
-    ALTER TABLE sessions ADD COLUMN title TEXT NOT NULL DEFAULT '';
-    ALTER TABLE sessions ADD COLUMN description TEXT NOT NULL DEFAULT ''
-    """,
-    # 9: push, pull request, CI and merge: the branch on its remote (appliance/pullstate.py,
-    # JSON) and a recreate a person asked for (appliance/sessions.py Rebuild)
-    """
-    ALTER TABLE sessions ADD COLUMN pull TEXT;
-    ALTER TABLE sessions ADD COLUMN rebuild TEXT
-    """,
-    # 10: multi-repo sessions: each further repository (appliance/multirepo.py) as JSON
-    """
-    ALTER TABLE sessions ADD COLUMN extra_repos TEXT NOT NULL DEFAULT '[]'
-    """,
-)
-
-_ENUMS: dict[str, type] = {
-    "agent": Agent,
-    "backend": BackendKind,
-    "access_mode": AccessMode,
-    "phase": Phase,
-    "desired": Desired,
-    "agent_status": AgentStatus,
-    "rebuild": Rebuild,
-}
-_PHASES = {str(p.value): p for p in Phase}
-_STATUSES = {str(s.value): s for s in AgentStatus}
-_DATES = {"created_at", "updated_at", "archived_at", "retry_at"}
-_BOOLS = {"skip_permissions", "plan_mode", "print_mode"}
-_COLUMNS = tuple(f.name for f in fields(Session))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -268,41 +48,6 @@ class Event:
             "kind": self.kind,
             "payload": self.payload,
         }
-
-
-def _to_row(session: Session) -> dict[str, Any]:
-    row: dict[str, Any] = {"view": json.dumps(wire.session_json(session))}
-    for name in _COLUMNS:
-        value = getattr(session, name)
-        if isinstance(value, datetime):
-            value = value.isoformat()
-        elif isinstance(value, PullStatus):
-            value = json.dumps(value.to_json())
-        elif isinstance(value, bool):
-            value = int(value)
-        elif name == "extra_repos":
-            value = json.dumps(multirepo.to_json(value))
-        row[name] = value
-    return row
-
-
-def _from_row(row: sqlite3.Row) -> Session:
-    data: dict[str, Any] = {}
-    for name in _COLUMNS:
-        value = row[name]
-        if name in _ENUMS and value is not None:
-            value = _ENUMS[name](value)
-        elif name in _DATES and value is not None:
-            value = datetime.fromisoformat(value)
-        elif name in _BOOLS:
-            value = bool(value)
-        elif name == "pull" and value is not None:
-            value = PullStatus.from_json(json.loads(value))
-        elif name == "extra_repos":
-            value = multirepo.from_json(json.loads(value or "[]"))
-        data[name] = value
-    data["id"] = SessionId(data["id"])
-    return Session(**data)
 
 
 class Store:
@@ -388,7 +133,7 @@ class Store:
                 return
             for found in conn.execute("SELECT * FROM sessions").fetchall():
                 conn.execute("UPDATE sessions SET view = ? WHERE id = ?",
-                             (json.dumps(wire.session_json(_from_row(found))), found["id"]))
+                             (json.dumps(wire.session_json(from_row(found))), found["id"]))
             conn.execute("INSERT INTO meta (key, value) VALUES ('session_view', ?) "
                          "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                          (str(wire.SESSION_VERSION),))
@@ -432,7 +177,7 @@ class Store:
     def insert_session(self, session: Session, *, limits: SessionLimits | None = None
                        ) -> Session:
         """Insert a new session; with ``limits``, refused (429) when there is no room."""
-        row = _to_row(session)
+        row = to_row(session)
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         with self._tx() as conn:
@@ -458,14 +203,14 @@ class Store:
             row = self._conn.execute(
                 "SELECT * FROM sessions WHERE id = ?", (session_id,)
             ).fetchone()
-        return _from_row(row) if row else None
+        return from_row(row) if row else None
 
     def get_by_name(self, name: str) -> Session | None:
         with self._lock:
             row = self._conn.execute(
                 "SELECT * FROM sessions WHERE name = ?", (name,)
             ).fetchone()
-        return _from_row(row) if row else None
+        return from_row(row) if row else None
 
     def resolve(self, ref: str) -> Session:
         """A session by id or by name, or :class:`NotFound` saying which."""
@@ -490,14 +235,14 @@ class Store:
                 "ORDER BY created_at").fetchall()
             # A dict look-up per row, not an Enum call: a list reads every row.
             views = [r[0] for r in rows if chosen is None
-                     or wire.shown_under(chosen, _PHASES[r[1]], _STATUSES[r[2]], r[3])]
+                     or wire.shown_under(chosen, PHASES[r[1]], STATUSES[r[2]], r[3])]
             self._listed = (chosen, last, views)
         return list(views)
 
     def list_sessions(self) -> list[Session]:
         with self._lock:
             rows = self._conn.execute("SELECT * FROM sessions ORDER BY created_at").fetchall()
-        return [_from_row(r) for r in rows]
+        return [from_row(r) for r in rows]
 
     def update_session(
         self,
@@ -535,7 +280,7 @@ class Store:
         row = conn.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
         if row is None:
             raise NotFound(f"no session with id {session_id!r}")
-        current = _from_row(row)
+        current = from_row(row)
         if expect is not None:
             expect(current)
         self._check_room(conn, limits, other_than=session_id,
@@ -543,7 +288,7 @@ class Store:
         if "phase" in changes:
             check_transition(current.phase, changes["phase"])
         updated = replace(current, updated_at=utcnow(), **changes)
-        new_row = _to_row(updated)
+        new_row = to_row(updated)
         sets = ", ".join(f"{k} = ?" for k in new_row if k != "id")  # columns, not input
         values = [v for k, v in new_row.items() if k != "id"]
         conn.execute(f"UPDATE sessions SET {sets} WHERE id = ?", (*values, session_id))

@@ -37,17 +37,22 @@ BLOCKS = 1024  # entries one line can give; more are not shown
 LAST = BLOCKS - 1
 
 
+def _first_start(data: bytes, whole_start: bool) -> int | None:
+    """Where the first whole line of ``data`` starts. None when there is none: all of it one
+    line that began before the window, longer than a window; it is never shown, the cursor
+    walks on past it."""
+    if whole_start:
+        return 0
+    first = data.find(b"\n")
+    return None if first < 0 or first + 1 == len(data) else first + 1
+
+
 def _lines(data: bytes, base: int, whole_start: bool) -> tuple[list[tuple[int, bytes]], int]:
     """Complete lines of ``data`` (read from byte ``base``) with the offset of their end,
     and where the first of them starts. Without ``whole_start`` the first line may be cut."""
-    start = 0
-    if not whole_start:
-        first = data.find(b"\n")
-        if first < 0 or first + 1 == len(data):
-            # All of it one line that began before the window: longer than a window, it is
-            # never shown; the cursor walks on past it.
-            return [], base
-        start = first + 1
+    start = _first_start(data, whole_start)
+    if start is None:
+        return [], base
     out = []
     at = start
     while (end := data.find(b"\n", at)) >= 0:
@@ -60,12 +65,9 @@ def _mine(data: bytes, base: int, needle: bytes,
           whole_start: bool) -> tuple[list[tuple[int, bytes]], int]:
     """As :func:`_lines`, but only the lines that hold ``needle`` (found by searching for it,
     not by splitting every line: most of the audit log is other sessions')."""
-    start = 0
-    if not whole_start:
-        first = data.find(b"\n")
-        if first < 0 or first + 1 == len(data):
-            return [], base
-        start = first + 1
+    start = _first_start(data, whole_start)
+    if start is None:
+        return [], base
     out = []
     at = start
     while (hit := data.find(needle, at)) >= 0:

@@ -15,7 +15,7 @@ force then. A model the table does not know is counted in tokens and its cost is
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from appliance.errors import ConfigError
@@ -139,15 +139,3 @@ def parse_prices(doc: object, origin: str) -> PriceTable:
             cache_read=_amount(entry.get("cache_read", inp), f"{where} cache_read"),
             cache_write=_amount(entry.get("cache_write", inp), f"{where} cache_write"))
     return PriceTable(prices=prices)
-
-
-def total_cost(table: PriceTable, rows: Iterable[tuple[str, Usage]]) -> tuple[float, bool]:
-    """The cost of ``(model, usage)`` rows and whether all of it is known."""
-    cost, known = 0.0, True
-    for model, usage in rows:
-        one = table.cost(model, usage)
-        if one is None:
-            known = known and usage.tokens == 0
-        else:
-            cost += one
-    return cost, known

@@ -2,11 +2,11 @@
 
 Theory of operation
 -------------------
-A shape is a tuple of :class:`Field` — a name, its JSON Schema and how to read it from the
-record. :func:`render` turns a record into JSON by its shape; :func:`schema` turns the shape
-into the JSON Schema that the OpenAPI document publishes (``api/openapi.py``) and from which
-the web UI's TypeScript types are generated. So the JSON a client gets and the schema it is
-typed against cannot disagree.
+A shape is a tuple of :class:`~appliance.wire_fields.Field` — a name, its JSON Schema and
+how to read it from the record (``wire_fields.py``). :func:`render` turns a record into JSON
+by its shape; :func:`schema` turns the shape into the JSON Schema that the OpenAPI document
+publishes (``api/openapi.py``) and from which the web UI's TypeScript types are generated.
+So the JSON a client gets and the schema it is typed against cannot disagree.
 
 The session's shape carries derived fields that every UI used to decide for itself:
 ``filters`` (which of the list's filters — active, waiting for me, failed, archived — show
@@ -18,56 +18,21 @@ proxy sees its model requests fail — ``model_error`` says why: :func:`agent_st
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Literal
 
 from appliance import pullstate, verbs
 from appliance.pullstate import Checks, Mergeable, PullState, PullStatus, Review
 from appliance.sessions import Agent, AgentStatus, BackendKind, Desired, Phase, Rebuild, Session
-
-Json = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Field:
-    name: str
-    schema: Json
-    get: Callable[[Any], Any]
-    required: bool = True
-
-
-def render(shape: tuple[Field, ...], record: Any) -> Json:
-    return {f.name: f.get(record) for f in shape}
-
-
-def schema(shape: tuple[Field, ...], *, description: str = "") -> Json:
-    out: Json = {"type": "object",
-                 "required": [f.name for f in shape if f.required],
-                 "properties": {f.name: f.schema for f in shape},
-                 "additionalProperties": False}
-    if description:
-        out["description"] = description
-    return out
-
-
-STR: Json = {"type": "string"}
-OPT_STR: Json = {"type": ["string", "null"]}
-INT: Json = {"type": "integer"}
-BOOL: Json = {"type": "boolean"}
-
-
-def _enum(kind: type[StrEnum], *, nullable: bool = False) -> Json:
-    values: list[Any] = [str(v) for v in kind]
-    if nullable:
-        return {"type": ["string", "null"], "enum": [*values, None]}
-    return {"type": "string", "enum": values}
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
+from appliance.wire_controls import (
+    BUDGET,
+    BUDGET_STATE,
+    CREDENTIALS,
+    EGRESS_ASK,
+    EGRESS_ENTRY,
+    USAGE,
+)
+from appliance.wire_fields import BOOL, INT, OPT_STR, STR, Field, Json, enum_of, iso, render, schema
 
 # --- the session list's filters ------------------------------------------------------
 
@@ -159,18 +124,18 @@ PULL: tuple[Field, ...] = (
     Field("number", {"type": ["integer", "null"]}, lambda p: p.number),
     Field("url", OPT_STR, lambda p: p.url),
     Field("title", OPT_STR, lambda p: p.title),
-    Field("state", _enum(PullState), lambda p: str(p.state)),
+    Field("state", enum_of(PullState), lambda p: str(p.state)),
     Field("head_sha", OPT_STR, lambda p: p.head_sha),
     Field("base", OPT_STR, lambda p: p.base),
-    Field("checks", {**_enum(Checks), "description": "The check runs on the head commit"},
+    Field("checks", {**enum_of(Checks), "description": "The check runs on the head commit"},
           lambda p: str(p.checks)),
     Field("passed", INT, lambda p: p.passed),
     Field("failed", INT, lambda p: p.failed),
     Field("pending", INT, lambda p: p.pending),
     Field("runs", {"type": "array", "items": schema(CHECK_RUN)},
           lambda p: [render(CHECK_RUN, r) for r in p.runs]),
-    Field("review", _enum(Review), lambda p: str(p.review)),
-    Field("mergeable", _enum(Mergeable), lambda p: str(p.mergeable)),
+    Field("review", enum_of(Review), lambda p: str(p.review)),
+    Field("mergeable", enum_of(Mergeable), lambda p: str(p.mergeable)),
     Field("checked_at", OPT_STR, lambda p: p.checked_at),
     Field("error", {**OPT_STR, "description": "Why the last refresh failed"},
           lambda p: p.error),
@@ -193,9 +158,9 @@ SESSION: tuple[Field, ...] = (
     Field("worktree_path", STR, lambda s: s.worktree_path),
     Field("branch", STR, lambda s: s.branch),
     Field("base_ref", STR, lambda s: s.base_ref),
-    Field("agent", _enum(Agent), lambda s: str(s.agent)),
+    Field("agent", enum_of(Agent), lambda s: str(s.agent)),
     Field("model", OPT_STR, lambda s: s.model),
-    Field("backend", _enum(BackendKind), lambda s: str(s.backend)),
+    Field("backend", enum_of(BackendKind), lambda s: str(s.backend)),
     Field("image", STR, lambda s: s.image),
     Field("cpu", {"type": ["number", "null"]}, lambda s: s.cpu),
     Field("memory", OPT_STR, lambda s: s.memory),
@@ -203,17 +168,17 @@ SESSION: tuple[Field, ...] = (
           lambda s: str(s.access_mode)),
     Field("initial_prompt", STR, lambda s: s.initial_prompt),
     Field("skip_permissions", BOOL, lambda s: s.skip_permissions),
-    Field("phase", _enum(Phase), lambda s: str(s.phase)),
-    Field("desired", _enum(Desired), lambda s: str(s.desired)),
-    Field("agent_status", _enum(AgentStatus), lambda s: str(s.agent_status)),
+    Field("phase", enum_of(Phase), lambda s: str(s.phase)),
+    Field("desired", enum_of(Desired), lambda s: str(s.desired)),
+    Field("agent_status", enum_of(AgentStatus), lambda s: str(s.agent_status)),
     Field("status_reason", OPT_STR, lambda s: s.status_reason),
     Field("backend_id", OPT_STR, lambda s: s.backend_id),
     Field("container_name", STR, lambda s: s.container_name),
     Field("attempts", INT, lambda s: s.attempts),
-    Field("retry_at", OPT_STR, lambda s: _iso(s.retry_at)),
-    Field("created_at", STR, lambda s: _iso(s.created_at)),
-    Field("updated_at", STR, lambda s: _iso(s.updated_at)),
-    Field("archived_at", OPT_STR, lambda s: _iso(s.archived_at)),
+    Field("retry_at", OPT_STR, lambda s: iso(s.retry_at)),
+    Field("created_at", STR, lambda s: iso(s.created_at)),
+    Field("updated_at", STR, lambda s: iso(s.updated_at)),
+    Field("archived_at", OPT_STR, lambda s: iso(s.archived_at)),
     Field("egress_mode", {"type": ["string", "null"],
                           "enum": ["open", "learn", "ask", "locked", None],
                           "description": "The session's own egress mode (null: the default)"},
@@ -227,14 +192,14 @@ SESSION: tuple[Field, ...] = (
                    "description": "The branch on its remote and its pull request (null: "
                    "never pushed, no pull request seen)"},
           lambda s: _pull(s.pull)),
-    Field("rebuild", {**_enum(Rebuild, nullable=True),
+    Field("rebuild", {**enum_of(Rebuild, nullable=True),
                       "description": "A recreate a person asked for, until it is done"},
           lambda s: str(s.rebuild) if s.rebuild else None),
     Field("model_error", {**OPT_STR, "description": "Why the session's model requests "
                           "fail, as the proxy last saw them (no credential, DNS, the model "
                           "API's 4xx/5xx); null once one succeeds"},
           lambda s: s.model_error),
-    Field("agent_state", {**_enum(AgentState), "description": "The agent's status as the "
+    Field("agent_state", {**enum_of(AgentState), "description": "The agent's status as the "
                           "UIs show it: agent_status, or model_failing while the session "
                           "runs and model_error is set"},
           lambda s: str(agent_state(s.phase, s.agent_status, s.model_error))),
@@ -258,10 +223,10 @@ SESSION: tuple[Field, ...] = (
                                                    "base_ref": STR, "worktree_path": STR}}},
           lambda s: [{"mount": e.mount, "repo_path": e.repo_path, "base_ref": e.base_ref,
                       "worktree_path": e.worktree_path} for e in s.extra_repos]),
-    Field("filters", {"type": "array", "items": _enum(ListFilter),
+    Field("filters", {"type": "array", "items": enum_of(ListFilter),
                       "description": "The list filters that show this session"},
           lambda s: filters_of(s.phase, s.agent_status, s.model_error)),
-    Field("actions", {"type": "array", "items": _enum(verbs.Verb),
+    Field("actions", {"type": "array", "items": enum_of(verbs.Verb),
                       "description": "What can be done to it now"},
           verbs.allowed_verbs),
 )
@@ -369,110 +334,6 @@ HEALTH: tuple[Field, ...] = (
           lambda r: str(r.suggested) if r.suggested else None),
     Field("actions", {"type": "array", "items": schema(RECOVERY)},
           lambda r: [render(RECOVERY, a) for a in r.actions]),
-)
-
-# --- the proxy's controls: usage, budgets, egress (records: appliance/reports.py) ----
-
-NUM: Json = {"type": "number"}
-OPT_INT: Json = {"type": ["integer", "null"]}
-OPT_NUM: Json = {"type": ["number", "null"]}
-_COST: Json = {"type": ["number", "null"],
-               "description": "US dollars from the price table; null: no price for a model"}
-
-USAGE: tuple[Field, ...] = (
-    Field("session_id", OPT_STR, lambda u: u.session_id),
-    Field("session_name", OPT_STR, lambda u: u.session_name),
-    Field("day", OPT_STR, lambda u: u.day, required=False),
-    Field("model", OPT_STR, lambda u: u.model),
-    Field("requests", INT, lambda u: u.requests),
-    Field("unmetered", {**INT, "description": "Answers whose usage could not be read"},
-          lambda u: u.unmetered),
-    Field("input_tokens", INT, lambda u: u.usage.input),
-    Field("output_tokens", INT, lambda u: u.usage.output),
-    Field("cache_read_tokens", INT, lambda u: u.usage.cache_read),
-    Field("cache_write_tokens", INT, lambda u: u.usage.cache_write),
-    Field("tokens", INT, lambda u: u.usage.tokens),
-    Field("cost", _COST, lambda u: u.cost),
-    Field("cost_complete", {**BOOL, "description": "false: some tokens have no price (their "
-                            "cost is not in cost)"}, lambda u: u.cost_complete),
-)
-
-BUDGET: tuple[Field, ...] = (
-    Field("tokens", OPT_INT, lambda b: b.tokens),
-    Field("cost", OPT_NUM, lambda b: b.cost),
-    Field("tokens_per_day", OPT_INT, lambda b: b.tokens_per_day),
-    Field("cost_per_day", OPT_NUM, lambda b: b.cost_per_day),
-)
-
-SPENT: tuple[Field, ...] = (
-    Field("tokens", INT, lambda s: s.tokens),
-    Field("cost", NUM, lambda s: s.cost),
-    Field("tokens_today", INT, lambda s: s.tokens_today),
-    Field("cost_today", NUM, lambda s: s.cost_today),
-)
-
-BUDGET_STATE: tuple[Field, ...] = (
-    Field("scope", {**STR, "description": "A session id, or * for all sessions"},
-          lambda b: b.scope),
-    Field("budget", schema(BUDGET), lambda b: render(BUDGET, b.budget)),
-    Field("source", {"type": "string", "enum": ["config", "set"],
-                     "description": "config: the config.toml default; set: from a UI"},
-          lambda b: b.source),
-    Field("spent", schema(SPENT), lambda b: render(SPENT, b.spent)),
-    Field("exceeded", {**OPT_STR, "description": "Which limit is spent, or null"},
-          lambda b: b.exceeded),
-)
-
-EGRESS_ENTRY: tuple[Field, ...] = (
-    Field("scope", STR, lambda e: e.scope),
-    Field("host", STR, lambda e: e.host),
-    Field("verdict", {"type": "string", "enum": ["allow", "deny"]}, lambda e: str(e.verdict)),
-    Field("source", {"type": "string", "enum": ["user", "learned", "asked", "config"]},
-          lambda e: e.source),
-    Field("created_at", OPT_STR, lambda e: e.created_at),
-)
-
-EGRESS_ASK: tuple[Field, ...] = (
-    Field("id", INT, lambda a: a.id),
-    Field("session_id", STR, lambda a: a.session_id),
-    Field("host", STR, lambda a: a.host),
-    Field("created_at", STR, lambda a: a.created_at),
-    Field("expires_at", STR, lambda a: a.expires_at),
-    Field("decision", {"type": ["string", "null"],
-                       "enum": ["allow", "deny", "expired", None]}, lambda a: a.decision),
-)
-
-# --- the credentials doctor (records: appliance/credentials/doctor.py) ----------------
-
-CREDENTIAL: tuple[Field, ...] = (
-    Field("name", STR, lambda c: c.name),
-    Field("env", {"type": "array", "items": STR,
-                  "description": "The environment variables that set it"}, lambda c: list(c.env)),
-    Field("source", {"type": ["string", "null"],
-                     "enum": ["env", "1password", "file", "codex-auth.json", None],
-                     "description": "Where the proxy found it; null: not set"},
-          lambda c: c.source),
-    Field("masked", {**OPT_STR, "description": "Its first 4 and last 2 characters (nothing "
-                     "of a short one); never the value"}, lambda c: c.masked),
-)
-
-READINESS: tuple[Field, ...] = (
-    Field("agent", _enum(Agent), lambda r: r.agent),
-    Field("ready", {**BOOL, "description": "Its model credential is set"}, lambda r: r.ready),
-    Field("using", {**OPT_STR, "description": "The credential the proxy puts in"},
-          lambda r: r.using),
-    Field("hint", {**OPT_STR, "description": "What to set, when not ready"}, lambda r: r.hint),
-)
-
-CREDENTIALS: tuple[Field, ...] = (
-    Field("published", {**BOOL, "description": "false: no proxy has loaded credentials yet"},
-          lambda r: r.published),
-    Field("loaded_at", OPT_STR, lambda r: r.loaded_at),
-    Field("credentials", {"type": "array", "items": schema(CREDENTIAL)},
-          lambda r: [render(CREDENTIAL, c) for c in r.credentials]),
-    Field("warnings", {"type": "array", "items": STR}, lambda r: list(r.warnings)),
-    Field("agents", {"type": "array", "items": schema(READINESS)},
-          lambda r: [render(READINESS, a) for a in r.agents]),
 )
 
 SCHEMAS: Mapping[str, Json] = {

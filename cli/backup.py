@@ -12,11 +12,11 @@ import argparse
 import json
 import socket
 from pathlib import Path
-from typing import Any
 
 from appliance import backup
 from appliance.config import load_settings
 from appliance.errors import Conflict
+from cli.table import Command, arg
 
 
 def _answers(path: Path) -> bool:
@@ -72,13 +72,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return _summary(args, done, "restored into")
 
 
-def add_commands(add: Any) -> None:
-    """Register ``backup`` and ``restore`` with the parser's ``add`` helper."""
-    p = add("backup", "copy the live database (sessions, events, usage, sign-in) to PATH "
-            "with SQLite's online backup; the appliance keeps running", cmd_backup)
-    p.add_argument("path", metavar="PATH", help="the backup file to write (replaced)")
-    p = add("restore", "replace the database with a backup made by `clauderon backup` (the "
-            "appliance must be stopped)", cmd_restore)
-    p.add_argument("path", metavar="PATH", help="the backup file to read")
-    p.add_argument("--force", action="store_true",
-                   help="replace a database that holds sessions")
+TABLE = (
+    Command(name="backup", help="copy the live database (sessions, events, usage, sign-in) "
+            "to PATH with SQLite's online backup; the appliance keeps running",
+            handler=cmd_backup,
+            args=(arg("path", metavar="PATH", help="the backup file to write (replaced)"),)),
+    Command(name="restore", help="replace the database with a backup made by `clauderon "
+            "backup` (the appliance must be stopped)", handler=cmd_restore, args=(
+        arg("path", metavar="PATH", help="the backup file to read"),
+        arg("--force", action="store_true", help="replace a database that holds sessions"))),
+)

@@ -23,6 +23,7 @@ import anyio
 import httpcore
 import httpx
 
+from appliance.config import load_settings
 from appliance.errors import ClauderonError, ServiceUnavailable
 from cli import calls
 from cli.calls import Call
@@ -159,6 +160,11 @@ class ApiClient(_Face):
             except ClauderonError as exc:  # down, stuck, or refused: said, then tried again
                 yield lost(exc)
             time.sleep(resume.wait())
+
+
+def local_client() -> ApiClient:
+    """The client on this appliance's Unix socket, the trusted channel."""
+    return ApiClient(load_settings().socket_path)
 
 
 class AsyncApiClient(_Face):

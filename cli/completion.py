@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+
+from cli.table import Command, arg
 
 SHELLS = ("bash", "zsh", "fish")
 #: Positional arguments whose value is a session name.
@@ -158,13 +160,13 @@ def script(shell: str, parser: argparse.ArgumentParser) -> str:
     return {"bash": bash, "zsh": zsh, "fish": fish}[shell](root)
 
 
-def add_command(add: Any, parser_of: Any) -> None:
-    """Register ``completion``; ``parser_of()`` builds the whole parser when it runs."""
+def command(parser_of: Callable[[], argparse.ArgumentParser]) -> Command:
+    """``completion``; ``parser_of()`` builds the whole parser when it runs."""
 
     def cmd_completion(args: argparse.Namespace) -> int:
         print(script(args.shell, parser_of()), end="")
         return 0
 
-    p = add("completion", "print shell completion for bash, zsh or fish (bash: "
-            "source <(clauderon completion bash))", cmd_completion, json_flag=False)
-    p.add_argument("shell", choices=SHELLS)
+    return Command(name="completion", help="print shell completion for bash, zsh or fish "
+                   "(bash: source <(clauderon completion bash))", handler=cmd_completion,
+                   json=False, args=(arg("shell", choices=SHELLS),))

@@ -4,23 +4,13 @@ where they may go (the proxy enforces; these commands read and write through the
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
-from appliance.config import load_settings
 from appliance.errors import InvalidInput
 from cli import calls
-from cli.client import ApiClient
+from cli.client import local_client
 from cli.render import money, table
-
-
-def _client() -> ApiClient:
-    return ApiClient(load_settings().socket_path)
-
-
-def _print(args: argparse.Namespace, data: Any, text: str) -> int:
-    print(json.dumps(data, indent=2) if getattr(args, "json", False) else text)
-    return 0
+from cli.table import Command, arg, emit
 
 
 def _tokens(n: int) -> str:
@@ -37,7 +27,7 @@ HEAD = ["", "REQUESTS", "INPUT", "OUTPUT", "CACHE-READ", "CACHE-WRITE", "COST"]
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
-    client = _client()
+    client = local_client()
     if args.session:
         found = client.get(f"/api/sessions/{args.session}/usage")
         rows = [usage_row(f"{r['day']} {r['model']}", r) for r in found["rows"]]
@@ -47,7 +37,7 @@ def cmd_usage(args: argparse.Namespace) -> int:
         text = table(["DAY MODEL", *HEAD[1:]], rows) + (
             f"\nbudget ({budget['source']}): {limits or 'none'}"
             + (f"  EXCEEDED: {budget['exceeded']}" if budget["exceeded"] else ""))
-        return _print(args, found, text)
+        return emit(args, found, text)
     found = client.get("/api/usage", days=str(args.days))
     rows = []
     for day in found["days"]:
@@ -55,7 +45,7 @@ def cmd_usage(args: argparse.Namespace) -> int:
         rows += [usage_row(f"  {s['session_name'] or s['session_id']}", s)
                  for s in day["sessions"]]
     rows.append(usage_row("total", found["total"]))
-    return _print(args, found, table(["DAY / SESSION", *HEAD[1:]], rows))
+    return emit(args, found, table(["DAY / SESSION", *HEAD[1:]], rows))
 
 
 def _budget_body(args: argparse.Namespace) -> dict[str, Any]:
@@ -67,14 +57,14 @@ def _budget_body(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_budget(args: argparse.Namespace) -> int:
-    client = _client()
+    client = local_client()
     if args.action == "show":
         found = client.get("/api/budgets")
         states = [found["global"], *found["sessions"]]
         rows = [[s["scope"], s["source"],
                  ", ".join(f"{k} {v}" for k, v in s["budget"].items() if v is not None)
                  or "none", s["exceeded"] or ""] for s in states]
-        return _print(args, found, table(["SCOPE", "FROM", "LIMITS", "EXCEEDED"], rows))
+        return emit(args, found, table(["SCOPE", "FROM", "LIMITS", "EXCEEDED"], rows))
     if not args.session and not args.all_sessions:
         raise InvalidInput("name a session, or --global for all sessions together")
     path = "/api/budgets/global" if args.all_sessions else f"/api/sessions/{args.session}/budget"
@@ -83,22 +73,22 @@ def cmd_budget(args: argparse.Namespace) -> int:
     else:
         state = client.delete(path)
     limits = ", ".join(f"{k} {v}" for k, v in state["budget"].items() if v is not None)
-    return _print(args, state, f"budget ({state['source']}): {limits or 'none'}")
+    return emit(args, state, f"budget ({state['source']}): {limits or 'none'}")
 
 
 def cmd_egress(args: argparse.Namespace) -> int:
-    client = _client()
+    client = local_client()
     action = args.action
     if action == "pending":
         found = client.get("/api/egress")
         rows = [[str(a["id"]), a["session_id"], a["host"], a["expires_at"]]
                 for a in found["pending"]]
-        return _print(args, found["pending"], table(["ID", "SESSION", "HOST", "UNTIL"], rows)
+        return emit(args, found["pending"], table(["ID", "SESSION", "HOST", "UNTIL"], rows)
                       if rows else "No request is waiting.")
     if action in ("allow-request", "deny-request"):
         ask = client.post(f"/api/egress/pending/{args.target}",
                           {"decision": action.split("-")[0]})
-        return _print(args, ask, f"{ask['host']}: {ask['decision']}")
+        return emit(args, ask, f"{ask['host']}: {ask['decision']}")
     scope = "/api/egress" if args.target in (None, "*") else f"/api/sessions/{args.target}/egress"
     if action == "mode":
         if args.target in (None, "*") or not args.value:
@@ -106,7 +96,7 @@ def cmd_egress(args: argparse.Namespace) -> int:
                                "default")
         mode = None if args.value == "default" else args.value
         s = client.post(f"{scope}/mode", {"mode": mode})["session"]
-        return _print(args, s, f"{s['name']}  egress mode {s['egress_mode'] or 'default'}")
+        return emit(args, s, f"{s['name']}  egress mode {s['egress_mode'] or 'default'}")
     if action in ("allow", "deny"):
         if not args.value:
             raise InvalidInput(f"usage: clauderon egress {action} SESSION|'*' HOST")
@@ -123,29 +113,30 @@ def cmd_egress(args: argparse.Namespace) -> int:
     rows = [[e["scope"], e["host"], e["verdict"], e["source"]] for e in entries]
     text = f"mode {found['mode']}\n" + (table(["SCOPE", "HOST", "VERDICT", "FROM"], rows)
                                         if rows else "(no hosts listed)")
-    return _print(args, found, text)
+    return emit(args, found, text)
 
 
-def add_commands(add: Any) -> None:
-    """Register ``usage``, ``budget`` and ``egress`` with the parser's ``add`` helper."""
-    p = add("usage", "tokens and cost per day and session, or one session's per model",
-            cmd_usage)
-    p.add_argument("session", nargs="?", help="one session (name or id)")
-    p.add_argument("--days", type=int, default=30, help="days back, today included (0: all)")
-    p = add("budget", "show, set or clear budgets (tokens or USD, in all or per day), per "
-            "session or for all sessions together", cmd_budget)
-    p.add_argument("action", choices=["show", "set", "clear"])
-    p.add_argument("session", nargs="?", help="the session (name or id)")
-    p.add_argument("--global", dest="all_sessions", action="store_true",
-                   help="the budget of all sessions together")
-    p.add_argument("--tokens", type=int, help="tokens in all")
-    p.add_argument("--cost", type=float, help="US dollars in all")
-    p.add_argument("--tokens-per-day", type=int, help="tokens per day (UTC)")
-    p.add_argument("--cost-per-day", type=float, help="US dollars per day (UTC)")
-    p = add("egress", "where sessions may go: show, mode, allow, deny, forget a host; list "
-            "held requests (pending) and allow-request or deny-request one", cmd_egress)
-    p.add_argument("action", choices=["show", "mode", "allow", "deny", "forget", "pending",
-                                      "allow-request", "deny-request"])
-    p.add_argument("target", nargs="?",
-                   help="a session (name or id), '*' for the global list, or a request id")
-    p.add_argument("value", nargs="?", help="a host (or *.domain), or the mode")
+TABLE = (
+    Command(name="usage", help="tokens and cost per day and session, or one session's per "
+            "model", handler=cmd_usage, args=(
+        arg("session", nargs="?", help="one session (name or id)"),
+        arg("--days", type=int, default=30, help="days back, today included (0: all)"))),
+    Command(name="budget", help="show, set or clear budgets (tokens or USD, in all or per "
+            "day), per session or for all sessions together", handler=cmd_budget, args=(
+        arg("action", choices=["show", "set", "clear"]),
+        arg("session", nargs="?", help="the session (name or id)"),
+        arg("--global", dest="all_sessions", action="store_true",
+            help="the budget of all sessions together"),
+        arg("--tokens", type=int, help="tokens in all"),
+        arg("--cost", type=float, help="US dollars in all"),
+        arg("--tokens-per-day", type=int, help="tokens per day (UTC)"),
+        arg("--cost-per-day", type=float, help="US dollars per day (UTC)"))),
+    Command(name="egress", help="where sessions may go: show, mode, allow, deny, forget a "
+            "host; list held requests (pending) and allow-request or deny-request one",
+            handler=cmd_egress, args=(
+        arg("action", choices=["show", "mode", "allow", "deny", "forget", "pending",
+                               "allow-request", "deny-request"]),
+        arg("target", nargs="?",
+            help="a session (name or id), '*' for the global list, or a request id"),
+        arg("value", nargs="?", help="a host (or *.domain), or the mode"))),
+)

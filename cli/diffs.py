@@ -9,14 +9,13 @@ control characters (terminal escapes) are taken out before it reaches a terminal
 from __future__ import annotations
 
 import argparse
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from appliance.config import load_settings
 from appliance.timeline import plain
 from cli import calls
-from cli.client import ApiClient
+from cli.client import local_client
+from cli.table import Command, arg, emit
 
 Json = dict[str, Any]
 
@@ -66,14 +65,12 @@ def render(body: Mapping[str, Any], *, stat: bool) -> str:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    body = ApiClient(load_settings().socket_path).run(calls.diff(args.session, args.repo))
-    print(json.dumps(body, indent=2) if args.json else render(body, stat=args.stat))
-    return 0
+    body = local_client().run(calls.diff(args.session, args.repo))
+    return emit(args, body, render(body, stat=args.stat))
 
 
-def add_command(add: Callable[..., argparse.ArgumentParser]) -> None:
-    p = add("diff", "show what a session changed against its base: a section per "
-            "repository, the primary first", cmd_diff, session=True)
-    p.add_argument("--repo", help="only this repository: its mount name, or '.' for the "
-                   "primary")
-    p.add_argument("--stat", action="store_true", help="list the changed files only")
+TABLE = (Command(
+    name="diff", help="show what a session changed against its base: a section per "
+    "repository, the primary first", handler=cmd_diff, session=True,
+    args=(arg("--repo", help="only this repository: its mount name, or '.' for the primary"),
+          arg("--stat", action="store_true", help="list the changed files only"))),)

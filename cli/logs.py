@@ -22,10 +22,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from appliance.config import load_settings
 from appliance.errors import NotFound
+from cli.table import Command, arg
 
 SERVICES = ("api", "proxy", "reconciler", "shipper")
 CHOICES = (*SERVICES, "supervisord")
@@ -133,13 +133,12 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_command(add: Any) -> None:
-    """Register ``logs`` with the parser's ``add`` helper (``cli/commands.py``)."""
-    p = add("logs", "print the services' logs (supervisord's files under the home's logs "
-            "folder); -f follows them", cmd_logs, json_flag=False)
-    p.add_argument("service", nargs="?", choices=CHOICES,
-                   help="one service (default: the four, each under a header)")
-    p.add_argument("-n", "--lines", type=int, default=50, metavar="N",
-                   help="how many of the last lines to print (default 50)")
-    p.add_argument("-f", "--follow", action="store_true",
-                   help="keep printing what is appended (Ctrl-C ends)")
+TABLE = (Command(
+    name="logs", help="print the services' logs (supervisord's files under the home's logs "
+    "folder); -f follows them", handler=cmd_logs, json=False, args=(
+        arg("service", nargs="?", choices=CHOICES,
+            help="one service (default: the four, each under a header)"),
+        arg("-n", "--lines", type=int, default=50, metavar="N",
+            help="how many of the last lines to print (default 50)"),
+        arg("-f", "--follow", action="store_true",
+            help="keep printing what is appended (Ctrl-C ends)"))),)

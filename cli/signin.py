@@ -18,11 +18,8 @@ from typing import Any
 from appliance.config import Settings, load_settings
 from appliance.errors import ServiceUnavailable
 from cli import calls
-from cli.client import ApiClient
-
-
-def _client() -> ApiClient:
-    return ApiClient(load_settings().socket_path)
+from cli.client import ApiClient, local_client
+from cli.table import Command, OneOf, arg
 
 
 def _local_host(settings: Settings) -> str:
@@ -56,7 +53,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     if not settings.http_port:
         print("clauderon: the web UI is off ([server] port = 0)", file=sys.stderr)
         return 78
-    link = _client().run(calls.sign_in_link())
+    link = local_client().run(calls.sign_in_link())
     urls = sign_in_urls(settings, link["path"])
     if args.json:
         print(json.dumps({"urls": urls, "expires_at": link["expires_at"]}, indent=2))
@@ -105,7 +102,7 @@ def _when(value: str | None) -> str:
 
 
 def cmd_auth_list(args: argparse.Namespace) -> int:
-    records = _client().run(calls.devices())
+    records = local_client().run(calls.devices())
     if args.json:
         print(json.dumps(records, indent=2))
         return 0
@@ -130,7 +127,7 @@ def cmd_auth_list(args: argparse.Namespace) -> int:
 
 
 def cmd_auth_revoke(args: argparse.Namespace) -> int:
-    out = _client().run(calls.revoke(args.id))
+    out = local_client().run(calls.revoke(args.id))
     print(f"revoked {out['kind']} {out['revoked']}")
     return 0
 
@@ -140,7 +137,7 @@ def cmd_auth_token(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"scope": scope}
     if args.name:
         body["name"] = args.name
-    token = _client().run(calls.make_token(body))
+    token = local_client().run(calls.make_token(body))
     print(token["token"])
     print(f"{token['id']}: a {scope} token; it is shown only now. Send it as "
           "'Authorization: Bearer <token>'; revoke it with "
@@ -148,31 +145,29 @@ def cmd_auth_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(add: Any) -> None:
-    """Register ``web`` and ``auth`` with the parser's ``add`` helper."""
-    p = add("web", "sign a browser in: print (and on a desktop open) a one-time link, "
-            "valid 5 minutes, that offers to add a passkey", cmd_web)
-    p.add_argument("--no-open", action="store_true", help="print the link only")
-    p = add("auth", "signed-in browsers, passkeys and API tokens: list, revoke, token create",
-            None, json_flag=False)
-    sub = p.add_subparsers(dest="auth_command", required=True, metavar="ACTION")
-    q = sub.add_parser("list", help="list signed-in browsers, passkeys and tokens",
-                       description="List signed-in browsers, passkeys and API tokens.")
-    q.add_argument("--json", action="store_true", help="print JSON")
-    q.set_defaults(handler=cmd_auth_list)
-    q = sub.add_parser("revoke", help="sign a browser out, or remove a passkey or token",
-                       description="Revoke a browser session, passkey or API token by id "
-                                   "(removing a passkey signs out the browsers it signed in).")
-    q.add_argument("id", help="the id `clauderon auth list` shows (s-, p- or t-...)")
-    q.set_defaults(handler=cmd_auth_revoke)
-    q = sub.add_parser("token", help="make a bearer token for scripts",
-                       description="Make a bearer token for non-browser clients over TCP.")
-    tok = q.add_subparsers(dest="token_command", required=True, metavar="ACTION")
-    c = tok.add_parser("create", help="make a token (printed once, stored hashed)",
-                       description="Make a bearer token (printed once, stored hashed).")
-    scope = c.add_mutually_exclusive_group(required=True)
-    scope.add_argument("--read-only", action="store_true",
-                       help="GET routes and the events WebSocket only")
-    scope.add_argument("--read-write", action="store_true", help="everything a browser can do")
-    c.add_argument("--name", help="a name to tell it apart in `clauderon auth list`")
-    c.set_defaults(handler=cmd_auth_token)
+TABLE = (
+    Command(name="web", help="sign a browser in: print (and on a desktop open) a one-time "
+            "link, valid 5 minutes, that offers to add a passkey", handler=cmd_web,
+            args=(arg("--no-open", action="store_true", help="print the link only"),)),
+    Command(name="auth", help="signed-in browsers, passkeys and API tokens: list, revoke, "
+            "token create", handler=None, json=False, actions_dest="auth_command", actions=(
+        Command(name="list", help="list signed-in browsers, passkeys and tokens",
+                description="List signed-in browsers, passkeys and API tokens.",
+                handler=cmd_auth_list),
+        Command(name="revoke", help="sign a browser out, or remove a passkey or token",
+                description="Revoke a browser session, passkey or API token by id (removing "
+                "a passkey signs out the browsers it signed in).", handler=cmd_auth_revoke,
+                json=False,
+                args=(arg("id", help="the id `clauderon auth list` shows (s-, p- or t-...)"),)),
+        Command(name="token", help="make a bearer token for scripts",
+                description="Make a bearer token for non-browser clients over TCP.",
+                handler=None, json=False, actions_dest="token_command", actions=(
+            Command(name="create", help="make a token (printed once, stored hashed)",
+                    description="Make a bearer token (printed once, stored hashed).",
+                    handler=cmd_auth_token, json=False, args=(
+                OneOf((arg("--read-only", action="store_true",
+                           help="GET routes and the events WebSocket only"),
+                       arg("--read-write", action="store_true",
+                           help="everything a browser can do")), required=True),
+                arg("--name", help="a name to tell it apart in `clauderon auth list`"))),)))),
+)

@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from appliance.config import load_settings
 from appliance.timeline import plain
 from cli import calls
-from cli.client import ApiClient
+from cli.client import local_client
+from cli.table import Command, arg
 
 Json = dict[str, Any]
 POLL_SECONDS = 1.0
@@ -74,7 +74,7 @@ def follow(fetch: Callable[[str | None], Json], seen: set[str],
 
 
 def cmd_timeline(args: argparse.Namespace) -> int:
-    client = ApiClient(load_settings().socket_path)
+    client = local_client()
 
     def fetch(before: str | None) -> Json:
         result: Json = client.run(calls.timeline(args.session, before=before,
@@ -100,9 +100,9 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(add: Any) -> None:
-    p = add("timeline", "a session's timeline: messages, proxied requests, commits and "
-            "events in time order (-f follows)", cmd_timeline, session=True)
-    p.add_argument("-f", "--follow", action="store_true", help="keep printing new items")
-    p.add_argument("-n", "--limit", type=int, default=50, help="items a page (1 to 200)")
-    p.add_argument("--before", help="the cursor a page printed, for older items")
+TABLE = (Command(
+    name="timeline", help="a session's timeline: messages, proxied requests, commits and "
+    "events in time order (-f follows)", handler=cmd_timeline, session=True, args=(
+        arg("-f", "--follow", action="store_true", help="keep printing new items"),
+        arg("-n", "--limit", type=int, default=50, help="items a page (1 to 200)"),
+        arg("--before", help="the cursor a page printed, for older items"))),)

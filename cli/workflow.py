@@ -9,14 +9,13 @@ command says what it loses (the API's own words, :mod:`appliance.verbs`) and ask
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
-from appliance.config import load_settings
 from appliance.errors import InvalidInput
 from cli import calls
-from cli.client import ApiClient
+from cli.client import local_client
+from cli.table import Command, Handler, OneOf, arg, emit
 
 RECOVERY = {
     "restart-agent": "restart the agent in its container",
@@ -24,15 +23,6 @@ RECOVERY = {
     "recreate-fresh": "recreate from the branch's last commit (new workspace and agent home)",
     "update-image": "recreate the container from the newest build of its image",
 }
-
-
-def _client() -> ApiClient:
-    return ApiClient(load_settings().socket_path)
-
-
-def _print(args: argparse.Namespace, data: Any, text: str) -> int:
-    print(json.dumps(data, indent=2) if getattr(args, "json", False) else text)
-    return 0
 
 
 def pull_line(s: dict[str, Any]) -> str:
@@ -44,29 +34,29 @@ def pull_line(s: dict[str, Any]) -> str:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    done = _client().run(calls.push(args.session, force=args.force, pr=args.pr,
+    done = local_client().run(calls.push(args.session, force=args.force, pr=args.pr,
                                     draft=args.draft))
     s = done["session"]
-    return _print(args, done, f"pushed {s['branch']} at {done['commit'][:12]}\n"
+    return emit(args, done, f"pushed {s['branch']} at {done['commit'][:12]}\n"
                               + pull_line(s))
 
 
 def cmd_pr(args: argparse.Namespace) -> int:
-    client = _client()
+    client = local_client()
     s = client.run(calls.refresh_pull(args.session) if args.refresh
                    else calls.session(args.session))
     text = pull_line(s)
     pull = s.get("pull") or {}
     for run in pull.get("runs", []):
         text += f"\n  {run['name']}: {run['conclusion'] or run['status']}"
-    return _print(args, s.get("pull"), text)
+    return emit(args, s.get("pull"), text)
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    done = _client().run(calls.merge(args.session, args.method,
+    done = local_client().run(calls.merge(args.session, args.method,
                                      delete_branch=args.delete_branch, head_sha=args.head))
     s = done["session"]
-    return _print(args, done, f"merged ({args.method}) as {done['commit'][:12]}\n"
+    return emit(args, done, f"merged ({args.method}) as {done['commit'][:12]}\n"
                               + pull_line(s))
 
 
@@ -76,13 +66,13 @@ def cmd_send(args: argparse.Namespace) -> int:
         text = sys.stdin.read()
     if not text.strip():
         raise InvalidInput("say what to send: clauderon send NAME TEXT (or - for stdin)")
-    _client().run(calls.send(args.session, text))
-    return _print(args, {"sent": True}, f"sent to {args.session}")
+    local_client().run(calls.send(args.session, text))
+    return emit(args, {"sent": True}, f"sent to {args.session}")
 
 
 def cmd_interrupt(args: argparse.Namespace) -> int:
-    s = _client().run(calls.act(args.session, "interrupt"))
-    return _print(args, s, f"{s['name']}  interrupted (Ctrl-C sent to the agent)")
+    s = local_client().run(calls.act(args.session, "interrupt"))
+    return emit(args, s, f"{s['name']}  interrupted (Ctrl-C sent to the agent)")
 
 
 def health_text(report: dict[str, Any], name: str) -> str:
@@ -96,13 +86,13 @@ def health_text(report: dict[str, Any], name: str) -> str:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    report = _client().run(calls.checkup(args.session))
-    return _print(args, report, health_text(report, args.session))
+    report = local_client().run(calls.checkup(args.session))
+    return emit(args, report, health_text(report, args.session))
 
 
-def _recovery(verb: str) -> Any:
+def _recovery(verb: str) -> Handler:
     def handler(args: argparse.Namespace) -> int:
-        client = _client()
+        client = local_client()
         report = client.run(calls.checkup(args.session))
         action = next(a for a in report["actions"] if a["verb"] == verb)
         if not action["offered"]:
@@ -113,41 +103,42 @@ def _recovery(verb: str) -> Any:
                 print("nothing done", file=sys.stderr)
                 return 1
         s = client.run(calls.act(args.session, verb))
-        return _print(args, s, f"{s['name']}  {verb}: asked")
+        return emit(args, s, f"{s['name']}  {verb}: asked")
 
     return handler
 
 
-def add_commands(add: Any) -> None:
-    p = add("push", "push the session's branch to its remote with the host's credential "
-            "(never from inside the container); --pr opens a pull request", cmd_push,
-            session=True)
-    p.add_argument("--pr", action="store_true", help="open a pull request if none is open")
-    p.add_argument("--draft", action="store_true", help="open it as a draft")
-    p.add_argument("--force", action="store_true", help="replace the remote branch's history")
-    p = add("pr", "the session's pull request: state, checks, review, mergeability", cmd_pr,
-            session=True)
-    p.add_argument("--refresh", action="store_true", help="ask GitHub again now")
-    p = add("merge", "merge the session's open pull request on GitHub", cmd_merge,
-            session=True)
-    how = p.add_mutually_exclusive_group()
-    for method, said in (("squash", "one commit on the base (the default)"),
-                         ("merge", "a merge commit"), ("rebase", "the commits rebased")):
-        how.add_argument(f"--{method}", dest="method", action="store_const", const=method,
-                         help=said)
-    p.set_defaults(method="squash")
-    p.add_argument("--delete-branch", action="store_true",
-                   help="delete the branch on the remote after (your repository keeps it)")
-    p.add_argument("--head", metavar="SHA",
-                   help="merge only if the pull request's head is this commit (the one "
-                        "`clauderon pr` showed you)")
-    p = add("send", "type a message to the session's agent and press Enter", cmd_send,
-            session=True)
-    p.add_argument("text", nargs="+", help="the message (- reads it from stdin)")
-    add("interrupt", "press Ctrl-C in the agent's terminal (stops the turn under way)",
-        cmd_interrupt, session=True)
-    add("health", "the session's health: container, workspace, agent, proxy, hooks, model",
-        cmd_health, session=True)
-    for verb, text in RECOVERY.items():
-        p = add(verb, text + " (says what it loses, then asks)", _recovery(verb), session=True)
-        p.add_argument("-y", "--yes", action="store_true", help="do not ask")
+TABLE = (
+    Command(name="push", help="push the session's branch to its remote with the host's "
+            "credential (never from inside the container); --pr opens a pull request",
+            handler=cmd_push, session=True, args=(
+        arg("--pr", action="store_true", help="open a pull request if none is open"),
+        arg("--draft", action="store_true", help="open it as a draft"),
+        arg("--force", action="store_true", help="replace the remote branch's history"))),
+    Command(name="pr", help="the session's pull request: state, checks, review, "
+            "mergeability", handler=cmd_pr, session=True,
+            args=(arg("--refresh", action="store_true", help="ask GitHub again now"),)),
+    Command(name="merge", help="merge the session's open pull request on GitHub",
+            handler=cmd_merge, session=True, args=(
+        # The first one's default is the method when none is given.
+        OneOf(tuple(arg(f"--{method}", dest="method", action="store_const", const=method,
+                        help=said, **({"default": "squash"} if method == "squash" else {}))
+                    for method, said in (("squash", "one commit on the base (the default)"),
+                                         ("merge", "a merge commit"),
+                                         ("rebase", "the commits rebased")))),
+        arg("--delete-branch", action="store_true",
+            help="delete the branch on the remote after (your repository keeps it)"),
+        arg("--head", metavar="SHA", help="merge only if the pull request's head is this "
+            "commit (the one `clauderon pr` showed you)"))),
+    Command(name="send", help="type a message to the session's agent and press Enter",
+            handler=cmd_send, session=True,
+            args=(arg("text", nargs="+", help="the message (- reads it from stdin)"),)),
+    Command(name="interrupt", help="press Ctrl-C in the agent's terminal (stops the turn "
+            "under way)", handler=cmd_interrupt, session=True),
+    Command(name="health", help="the session's health: container, workspace, agent, proxy, "
+            "hooks, model", handler=cmd_health, session=True),
+    *(Command(name=verb, help=text + " (says what it loses, then asks)",
+              handler=_recovery(verb), session=True,
+              args=(arg("-y", "--yes", action="store_true", help="do not ask"),))
+      for verb, text in RECOVERY.items()),
+)

@@ -88,12 +88,18 @@ def push_commands(body: bytes) -> list[str] | str | None:
         refs.append(parts[2].decode("utf-8", "replace"))
 
 
-def push_refusal(session_name: str, body: bytes, *, complete: bool) -> str | None:
-    """Why this push is refused, or None. ``complete``: ``body`` is the whole request."""
+def _refs(body: bytes, *, complete: bool) -> list[str] | str:
+    """The refs a push updates, or why they cannot be known."""
     found = push_commands(body)
     if found is None:
         return ("the push's ref updates are longer than the proxy reads" if not complete
                 or len(body) >= MAX_COMMANDS else "the push ended before its ref updates")
+    return found
+
+
+def push_refusal(session_name: str, body: bytes, *, complete: bool) -> str | None:
+    """Why this push is refused, or None. ``complete``: ``body`` is the whole request."""
+    found = _refs(body, complete=complete)
     if isinstance(found, str):
         return found
     mine = own_ref(session_name)
@@ -109,10 +115,7 @@ SESSION_REFS = "refs/heads/clauderon/"
 
 def owner_push_refusal(body: bytes, *, complete: bool) -> str | None:
     """Why the appliance's own push is refused (it pushes session branches only)."""
-    found = push_commands(body)
-    if found is None:
-        return ("the push's ref updates are longer than the proxy reads" if not complete
-                or len(body) >= MAX_COMMANDS else "the push ended before its ref updates")
+    found = _refs(body, complete=complete)
     if isinstance(found, str):
         return found
     others = [r for r in found if not r.startswith(SESSION_REFS) or r == SESSION_REFS]

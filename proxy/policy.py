@@ -128,6 +128,39 @@ def decide_request(
     ``tunnel`` is the CONNECT target when the request came inside a tunnel.
     """
     method = method.upper()
+    refused = _refusal(method=method, target=target, headers=headers, session=session,
+                       config=config, tunnel=tunnel)
+    if refused is not None:
+        return refused
+    upgrade = is_upgrade(headers)
+    out = [(b"host", target.authority.encode("ascii")),
+           *without(forwardable(headers, upgrade=upgrade), b"host")]
+    meter = metered_api(method, target.path) if is_model_host(config, target.host) else None
+    if meter is not None:
+        # The meter reads usage from the answer as it passes: ask for it uncompressed.
+        out = [*without(out, b"accept-encoding"), (b"accept-encoding", b"identity")]
+    rule = match_rule(config.rules, target.host, target.path)
+    if rule is None:
+        return Forward(headers=out, decision=Decision.PASSED, credential=None, rule=None,
+                       upgrade=upgrade, meter=meter)
+    if target.port != rule.port or not over_tls(config, target):
+        # Cleartext, or another port: no credential, and no placeholder either.
+        return Forward(headers=without(out, *placeholder_headers(rule)),
+                       decision=Decision.PASSED, credential=None, rule=None, upgrade=upgrade,
+                       meter=meter)
+    injection = apply_rule(rule, out, creds)
+    decision = Decision.INJECTED if injection.credential else Decision.PASSED
+    return Forward(
+        headers=injection.headers, decision=decision, credential=injection.credential,
+        rule=rule, upgrade=upgrade, meter=meter,
+    )
+
+
+
+def _refusal(*, method: str, target: Target, headers: Headers, session: SessionAuth,
+             config: ProxyConfig, tunnel: Target | None) -> Respond | None:
+    """A request sent to another authority than its own (421), or a write from a
+    read-only session (403); None when neither."""
     wrong = misdirection(headers, target, tunnel)
     if wrong is not None:
         return Respond(
@@ -159,29 +192,7 @@ def decide_request(
             decision=Decision.BLOCKED,
             error_type="READ_ONLY_MODE",
         )
-    upgrade = is_upgrade(headers)
-    out = [(b"host", target.authority.encode("ascii")),
-           *without(forwardable(headers, upgrade=upgrade), b"host")]
-    meter = metered_api(method, target.path) if is_model_host(config, target.host) else None
-    if meter is not None:
-        # The meter reads usage from the answer as it passes: ask for it uncompressed.
-        out = [*without(out, b"accept-encoding"), (b"accept-encoding", b"identity")]
-    rule = match_rule(config.rules, target.host, target.path)
-    if rule is None:
-        return Forward(headers=out, decision=Decision.PASSED, credential=None, rule=None,
-                       upgrade=upgrade, meter=meter)
-    if target.port != rule.port or not over_tls(config, target):
-        # Cleartext, or another port: no credential, and no placeholder either.
-        return Forward(headers=without(out, *placeholder_headers(rule)),
-                       decision=Decision.PASSED, credential=None, rule=None, upgrade=upgrade,
-                       meter=meter)
-    injection = apply_rule(rule, out, creds)
-    decision = Decision.INJECTED if injection.credential else Decision.PASSED
-    return Forward(
-        headers=injection.headers, decision=decision, credential=injection.credential,
-        rule=rule, upgrade=upgrade, meter=meter,
-    )
-
+    return None
 
 def address_refusal(
     addresses: Iterable[IpAddress], forbidden: frozenset[IpAddress], *, overridden: bool,

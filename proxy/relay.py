@@ -13,10 +13,12 @@ or both have been silent for the idle timeout.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import h11
 import trio
 
+from appliance.audit import Decision
 from proxy.framing import Ambiguous, clean_trailers, head_defect, head_end
 from proxy.sides import MAX_HEAD, READ_SIZE, HttpSide, PeerHungUp
 from proxy.upstream import ErrorType, UpstreamError
@@ -142,6 +144,19 @@ async def upstream_send(conn: HttpSide, event: h11.Event, patience: float) -> No
         await conn.send(event, patience)
     except _WRITE_ERRORS as exc:
         raise _upstream_write_error(exc) from exc
+
+
+@dataclass(slots=True, kw_only=True)
+class Meter:
+    """What one request's audit line will say, filled in as the exchange goes."""
+
+    decision: Decision
+    status: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    error: str | None = None
+    note: str | None = None
+    credential: str | None = None
 
 
 class Tally:

@@ -12,8 +12,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.support.appliance import Appliance
-from tests.support.engine import ensure_engine
+from tests.support.appliance import Appliance, running
+from tests.support.engine import AGENT_IMAGE, ensure_agent_image, ensure_engine
 
 AGENT_UID = 1000
 
@@ -40,6 +40,17 @@ def make_repo(path: Path, *, owner: int = AGENT_UID, files: dict[str, str] | Non
     if os.geteuid() == 0 and owner != 0:
         subprocess.run(["chown", "-R", f"{owner}:{owner}", str(path)], check=True)
     return path
+
+
+def user_git(repo: Path, *args: str) -> str:
+    """The user's own git in their repository, as the user."""
+    env = {"PATH": os.environ["PATH"], "HOME": str(repo.parent), "GIT_AUTHOR_NAME": "User",
+           "GIT_AUTHOR_EMAIL": "u@x", "GIT_COMMITTER_NAME": "User",
+           "GIT_COMMITTER_EMAIL": "u@x"}
+    proc = subprocess.run(["git", *args], cwd=repo, env=env, check=False, capture_output=True,
+                          text=True, user=AGENT_UID, group=AGENT_UID, extra_groups=[])
+    assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
+    return proc.stdout.strip()
 
 
 def make_traversable(folder: Path) -> None:
@@ -100,11 +111,13 @@ def engine() -> docker.DockerClient:
     return ensure_engine()
 
 
+@pytest.fixture(scope="session")
+def agent_image(engine: docker.DockerClient) -> str:
+    ensure_agent_image()
+    return AGENT_IMAGE
+
+
 @pytest.fixture
 def appliance(tmp_path: Path, engine: docker.DockerClient) -> Iterator[Appliance]:
-    app = Appliance(tmp_path / "home")
-    try:
-        app.start("api", "reconciler")
+    with running(tmp_path / "home", "api", "reconciler") as app:
         yield app
-    finally:
-        app.cleanup()

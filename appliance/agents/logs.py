@@ -30,6 +30,7 @@ from typing import Any
 from appliance import wire
 from appliance.agents import claude_setup, codex_setup, gemini_setup
 from appliance.sessions import Agent
+from appliance.wire_fields import render
 
 MAX_DEPTH = 64  # nesting of one line; Claude's and Codex's own lines stay under 20
 MAX_LINES = 20_000  # per call of parse_lines (the lines after wait for the next call)
@@ -55,7 +56,7 @@ class Message:
     ts: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return wire.render(wire.MESSAGE, self)
+        return render(wire.MESSAGE, self)
 
 def _string(value: Any) -> str | None:
     return value if isinstance(value, str) else None

@@ -57,6 +57,52 @@ def locked_down(attrs: dict[str, Any], network: str | None) -> bool:
     )
 
 
+def create_kwargs(spec: WorkloadSpec) -> dict[str, Any]:
+    """The Docker SDK's ``containers.create`` arguments for ``spec`` (pure; the entry
+    point, which needs the image's own, is added at create time)."""
+    mounts = [
+        docker.types.Mount(target=m.target, source=m.source, type="bind",
+                           read_only=m.read_only)
+        for m in spec.mounts
+    ]
+    kwargs: dict[str, Any] = {
+        "name": spec.name,
+        "labels": dict(spec.labels),
+        "environment": dict(spec.env),
+        "mounts": mounts,
+        "working_dir": spec.workdir,
+        "user": spec.user,
+        "tty": True,
+        "stdin_open": True,
+        "detach": True,
+        "extra_hosts": dict(spec.extra_hosts),
+        "tmpfs": dict(spec.tmpfs),
+        "init": True,
+        # An interactive shell or agent ignores SIGTERM but ends on hang-up, like a
+        # terminal closing; the init process forwards it.
+        "stop_signal": "SIGHUP",
+        "cap_drop": list(spec.cap_drop),
+        "cap_add": list(spec.cap_add),
+        "security_opt": ["no-new-privileges"] if spec.no_new_privileges else [],
+        "dns": list(spec.dns),
+        "dns_opt": list(spec.dns_options),
+    }
+    # The one network, instead of the engine's default bridge.
+    if spec.network:
+        kwargs["network"] = spec.network
+    else:
+        kwargs["network_mode"] = "none"
+    if spec.pids_limit:
+        kwargs["pids_limit"] = spec.pids_limit
+    if spec.command:
+        kwargs["command"] = list(spec.command)
+    if spec.cpu:
+        kwargs["nano_cpus"] = int(spec.cpu * 1e9)
+    if spec.memory:
+        kwargs["mem_limit"] = parse_memory(spec.memory)
+    return kwargs
+
+
 class DockerBackend:
     kind = "docker"
     root_exec = True
@@ -141,46 +187,7 @@ class DockerBackend:
         return out
 
     async def create(self, spec: WorkloadSpec) -> str:
-        mounts = [
-            docker.types.Mount(target=m.target, source=m.source, type="bind",
-                               read_only=m.read_only)
-            for m in spec.mounts
-        ]
-        kwargs: dict[str, Any] = {
-            "name": spec.name,
-            "labels": dict(spec.labels),
-            "environment": dict(spec.env),
-            "mounts": mounts,
-            "working_dir": spec.workdir,
-            "user": spec.user,
-            "tty": True,
-            "stdin_open": True,
-            "detach": True,
-            "extra_hosts": dict(spec.extra_hosts),
-            "tmpfs": dict(spec.tmpfs),
-            "init": True,
-            # An interactive shell or agent ignores SIGTERM but ends on hang-up, like a
-            # terminal closing; the init process forwards it.
-            "stop_signal": "SIGHUP",
-            "cap_drop": list(spec.cap_drop),
-            "cap_add": list(spec.cap_add),
-            "security_opt": ["no-new-privileges"] if spec.no_new_privileges else [],
-            "dns": list(spec.dns),
-            "dns_opt": list(spec.dns_options),
-        }
-        # The one network, instead of the engine's default bridge.
-        if spec.network:
-            kwargs["network"] = spec.network
-        else:
-            kwargs["network_mode"] = "none"
-        if spec.pids_limit:
-            kwargs["pids_limit"] = spec.pids_limit
-        if spec.command:
-            kwargs["command"] = list(spec.command)
-        if spec.cpu:
-            kwargs["nano_cpus"] = int(spec.cpu * 1e9)
-        if spec.memory:
-            kwargs["mem_limit"] = parse_memory(spec.memory)
+        kwargs = create_kwargs(spec)
         await self._lockdown(spec.network)
 
         def create(c: docker.DockerClient) -> str:

@@ -28,7 +28,8 @@ import docker.errors
 import requests.exceptions
 
 from appliance import firewall
-from appliance.config import NO_NETWORK, Settings
+from appliance.config import Settings
+from appliance.config_values import NO_NETWORK
 from appliance.errors import BackendError, BackendUnavailable, ClauderonError, ConfigError
 from appliance.host import instance_id
 from appliance.netplan import (

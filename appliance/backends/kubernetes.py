@@ -21,9 +21,9 @@ has no pod (a stopped session is its volume). A claim that is neither (its pod v
 not listed, so the reconciler makes the session again, with back-off, on the same volume.
 
 Every call goes through :meth:`KubernetesBackend._call` with ``_preload_content=False``
-(objects stay the API's JSON) and translates the client's errors into the error tree: no
-answer is :class:`BackendUnavailable`; 403 for a quota is a retryable, plainly worded
-:class:`BackendError`; other 4xx are permanent.
+(objects stay the API's JSON) and translates the client's errors into the error tree
+(``kubernetes_client.py``): no answer is :class:`BackendUnavailable`; 403 for a quota is a
+retryable, plainly worded :class:`BackendError`; other 4xx are permanent.
 """
 
 from __future__ import annotations
@@ -34,8 +34,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import trio
-import urllib3.exceptions
-from kubernetes import client, config, watch
+from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
 from appliance.backends import kubernetes_exec
@@ -49,6 +48,7 @@ from appliance.backends.base import (
     Terminal,
     WorkloadSpec,
 )
+from appliance.backends.kubernetes_client import as_json, load_configuration, translate
 from appliance.backends.kubernetes_state import is_ready, run_state, start_error, start_step
 from appliance.config_kubernetes import KubeSettings
 from appliance.errors import BackendError, BackendUnavailable, ClauderonError
@@ -58,22 +58,6 @@ T = TypeVar("T")
 Json = dict[str, Any]
 START_TIMEOUT = 600.0
 GONE_TIMEOUT = 60.0
-
-
-def load_configuration(kube: KubeSettings) -> client.Configuration:
-    """The client configuration: in-cluster, or a kubeconfig file and context."""
-    cfg = client.Configuration()
-    try:
-        if kube.in_cluster:
-            config.load_incluster_config(client_configuration=cfg)
-        else:
-            config.load_kube_config(config_file=kube.kubeconfig, context=kube.context,
-                                    client_configuration=cfg)
-    except (config.ConfigException, OSError) as exc:
-        where = "in-cluster service account" if kube.in_cluster else (
-            kube.kubeconfig or "~/.kube/config")
-        raise BackendUnavailable(f"no Kubernetes configuration ({where}): {exc}") from exc
-    return cfg
 
 
 class KubernetesBackend:
@@ -101,26 +85,6 @@ class KubernetesBackend:
             self._core, self._net = client.CoreV1Api(api), client.NetworkingV1Api(api)
         return self._core, self._net
 
-    def _translate(self, exc: Exception, what: str) -> ClauderonError:
-        if isinstance(exc, ApiException) and exc.status:
-            said = _message(exc)
-            if exc.status == 403 and "quota" in said:
-                return BackendError(f"{what}: the namespace's quota refuses it ({said}); end "
-                                    "or archive other sessions, or raise the ResourceQuota",
-                                    retryable=True)
-            if exc.status in (401, 403):
-                return BackendError(
-                    f"{what}: the cluster refused ({exc.status}: {said}); give the appliance's "
-                    "account the Role in deploy/kubernetes/rbac.yaml", retryable=False)
-            return BackendError(f"{what}: {exc.status} {said}", retryable=exc.status >= 500
-                                or exc.status == 409)
-        if isinstance(exc, (ApiException, urllib3.exceptions.HTTPError, OSError)):
-            self._core = self._net = None  # reconnect next time
-            return BackendUnavailable(
-                f"Kubernetes API not reachable at {self.url}: {exc}; check [kubernetes] "
-                "kubeconfig/context (or in_cluster) and that the cluster is up")
-        return BackendError(f"{what}: {exc}")
-
     async def _call(self, what: str,
                     fn: Callable[[client.CoreV1Api, client.NetworkingV1Api], T]) -> T:
         def run() -> T:
@@ -129,7 +93,10 @@ class KubernetesBackend:
             except ClauderonError:
                 raise
             except Exception as exc:
-                raise self._translate(exc, what) from exc
+                error = translate(exc, what, self.url)
+                if isinstance(error, BackendUnavailable):
+                    self._core = self._net = None  # reconnect next time
+                raise error from exc
 
         return await trio.to_thread.run_sync(run, limiter=self._limiter)
 
@@ -144,7 +111,7 @@ class KubernetesBackend:
                     "secret": core.read_namespaced_secret,
                     "netpol": net.read_namespaced_network_policy}[kind]
             try:
-                return _json(read(name, self.ns, _preload_content=False))
+                return as_json(read(name, self.ns, _preload_content=False))
             except ApiException as exc:
                 if exc.status == 404:
                     return None
@@ -193,9 +160,9 @@ class KubernetesBackend:
 
         def listing(core: client.CoreV1Api, _: client.NetworkingV1Api
                     ) -> tuple[list[Json], list[Json]]:
-            pods = _json(core.list_namespaced_pod(self.ns, label_selector=sel,
+            pods = as_json(core.list_namespaced_pod(self.ns, label_selector=sel,
                                                   _preload_content=False))
-            pvcs = _json(core.list_namespaced_persistent_volume_claim(
+            pvcs = as_json(core.list_namespaced_persistent_volume_claim(
                 self.ns, label_selector=sel, _preload_content=False))
             return list(pods.get("items") or []), list(pvcs.get("items") or [])
 
@@ -251,7 +218,7 @@ class KubernetesBackend:
             read = {"pvc": core.read_namespaced_persistent_volume_claim,
                     "secret": core.read_namespaced_secret,
                     "netpol": net.read_namespaced_network_policy}[kind]
-            existing = _json(read(name, self.ns, _preload_content=False))
+            existing = as_json(read(name, self.ns, _preload_content=False))
             labels = (existing.get("metadata") or {}).get("labels") or {}
             if labels.get(LABEL_SESSION) != session_id:
                 raise BackendError(
@@ -404,19 +371,6 @@ class KubernetesBackend:
             await terminal.aclose()
             raise
         return terminal
-
-
-def _json(response: Any) -> Json:
-    data = response.data if hasattr(response, "data") else response
-    loaded: Json = json.loads(data)
-    return loaded
-
-
-def _message(exc: ApiException) -> str:
-    try:
-        return str(json.loads(exc.body or "{}").get("message") or exc.reason)
-    except (ValueError, AttributeError):
-        return str(exc.reason)
 
 
 def _image(pod: Json) -> str:

@@ -30,7 +30,13 @@ import json
 import posixpath
 from typing import Any
 
-from appliance.backends.base import LABEL_INSTANCE, LABEL_MANAGED, LABEL_SESSION, WorkloadSpec
+from appliance.backends.base import (
+    LABEL_INSTANCE,
+    LABEL_MANAGED,
+    LABEL_SESSION,
+    CloneSpec,
+    WorkloadSpec,
+)
 from appliance.config_kubernetes import KubeSettings
 from appliance.contract import CONTAINER_HOME, WORKSPACE
 from appliance.resources import parse_memory
@@ -212,36 +218,8 @@ def pod(spec: WorkloadSpec, kube: KubeSettings) -> Json:
     uid = int(spec.user.split(":")[0])
     file_volumes, file_mounts = _file_mounts(spec)
     ca = [m for m in file_mounts if m["mountPath"] == "/etc/clauderon"]
-    clone_env = [
-        {"name": "CLAUDERON_REMOTE", "value": spec.clone.remote_url},
-        {"name": "CLAUDERON_BRANCH", "value": spec.clone.branch},
-        {"name": "CLAUDERON_START", "value": spec.clone.start},
-        {"name": "CLAUDERON_BASE", "value": spec.clone.base},
-        {"name": "HOME", "value": "/tmp"},
-        {"name": "GIT_TERMINAL_PROMPT", "value": "0"},
-        *[e for e in _env(spec, name) if e["name"] in (
-            "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "GIT_SSL_CAINFO")],
-    ]
-    init = {
-        "name": CLONE, "image": spec.image, "imagePullPolicy": kube.image_pull_policy,
-        "command": ["sh", "-c", CLONE_SCRIPT], "env": clone_env,
-        "volumeMounts": [{"name": VOLUME, "mountPath": DATA}, *ca],
-        "securityContext": _security(uid), "resources": _resources(spec),
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-    }
-    agent: Json = {
-        "name": AGENT, "image": spec.image, "imagePullPolicy": kube.image_pull_policy,
-        "env": _env(spec, name), "workingDir": spec.workdir, "tty": True, "stdin": True,
-        "volumeMounts": [
-            {"name": VOLUME, "mountPath": WORKSPACE, "subPath": "workspace"},
-            {"name": VOLUME, "mountPath": CONTAINER_HOME, "subPath": "home"},
-            *file_mounts,
-        ],
-        "securityContext": _security(uid), "resources": _resources(spec),
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-    }
-    if spec.command:
-        agent["command"] = list(spec.command)
+    init = _clone_container(spec, spec.clone, kube, uid=uid, name=name, ca=ca)
+    agent = _agent_container(spec, kube, uid=uid, name=name, file_mounts=file_mounts)
     body: Json = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
@@ -267,3 +245,44 @@ def pod(spec: WorkloadSpec, kube: KubeSettings) -> Json:
     if kube.tolerations:
         body["tolerations"] = [dict(t) for t in kube.tolerations]
     return {"apiVersion": "v1", "kind": "Pod", "metadata": _meta(spec, kube), "spec": body}
+
+
+def _clone_container(spec: WorkloadSpec, clone: CloneSpec, kube: KubeSettings, *, uid: int,
+                     name: str, ca: list[Json]) -> Json:
+    """The init container that clones the session's branch onto its volume."""
+    clone_env = [
+        {"name": "CLAUDERON_REMOTE", "value": clone.remote_url},
+        {"name": "CLAUDERON_BRANCH", "value": clone.branch},
+        {"name": "CLAUDERON_START", "value": clone.start},
+        {"name": "CLAUDERON_BASE", "value": clone.base},
+        {"name": "HOME", "value": "/tmp"},
+        {"name": "GIT_TERMINAL_PROMPT", "value": "0"},
+        *[e for e in _env(spec, name) if e["name"] in (
+            "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "GIT_SSL_CAINFO")],
+    ]
+    return {
+        "name": CLONE, "image": spec.image, "imagePullPolicy": kube.image_pull_policy,
+        "command": ["sh", "-c", CLONE_SCRIPT], "env": clone_env,
+        "volumeMounts": [{"name": VOLUME, "mountPath": DATA}, *ca],
+        "securityContext": _security(uid), "resources": _resources(spec),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+
+
+def _agent_container(spec: WorkloadSpec, kube: KubeSettings, *, uid: int, name: str,
+                     file_mounts: list[Json]) -> Json:
+    """The agent's container: the workspace and home on the volume, the files mounted."""
+    agent: Json = {
+        "name": AGENT, "image": spec.image, "imagePullPolicy": kube.image_pull_policy,
+        "env": _env(spec, name), "workingDir": spec.workdir, "tty": True, "stdin": True,
+        "volumeMounts": [
+            {"name": VOLUME, "mountPath": WORKSPACE, "subPath": "workspace"},
+            {"name": VOLUME, "mountPath": CONTAINER_HOME, "subPath": "home"},
+            *file_mounts,
+        ],
+        "securityContext": _security(uid), "resources": _resources(spec),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    if spec.command:
+        agent["command"] = list(spec.command)
+    return agent

@@ -97,12 +97,37 @@ def parse_credential_config(doc: Mapping[str, Any], *, origin: str) -> Credentia
 
 
 def load_credentials(settings: Settings, env: Mapping[str, str]) -> tuple[CredentialSet, list[str]]:
-    """Every credential the sources hold, and the warnings met on the way."""
+    """Every credential the sources hold, and the warnings met on the way. The sources in
+    order, a higher one winning: the environment, 1Password, secret files, the host's
+    Codex auth.json."""
     config = read_credential_config(settings.proxy_config_path)
-    warnings: list[str] = []
-    found: dict[str, Credential] = {}
+    found, refs = _from_env(env)
+    warnings = _onepassword_refs(config, found, refs)
+    resolved = onepassword.resolve(
+        refs, op_path=config.op_path, env=env, timeout=config.op_timeout_seconds
+    )
+    warnings.extend(resolved.warnings)
+    for name, value in resolved.values.items():
+        found[name] = Credential(name=name, value=value, source=Source.ONEPASSWORD)
+    warnings += _from_files(config.secrets_dir or settings.secrets_dir, found)
+    # An id_token from a higher source names its own account: never pair it with another.
+    _account_from_id_token(found)
+    codex_path = chatgpt.default_codex_auth_path(env, config.codex_auth_json_path)
+    warnings += _from_codex_auth(codex_path, found)
 
-    # 1. the environment; op:// values become 1Password references
+    creds = CredentialSet.of(found.values(), codex_auth_path=codex_path)
+    log.info(
+        "credentials loaded: %s",
+        ", ".join(f"{c.name} ({c.source})" for c in creds) or "none",
+    )
+    for warning in warnings:
+        log.warning("credentials: %s", warning)
+    return creds, warnings
+
+
+def _from_env(env: Mapping[str, str]) -> tuple[dict[str, Credential], dict[str, str]]:
+    """The environment's credentials, and its op:// values as 1Password references."""
+    found: dict[str, Credential] = {}
     refs: dict[str, str] = {}
     for spec in SPECS:
         for var in spec.env_vars:
@@ -114,26 +139,30 @@ def load_credentials(settings: Settings, env: Mapping[str, str]) -> tuple[Creden
             else:
                 found[spec.name] = Credential(name=spec.name, value=value, source=Source.ENV)
             break
+    return found, refs
 
-    # 2. 1Password: env references first, then proxy.toml's map
-    if config.op_enabled:
-        for name, ref in config.op_refs.items():
-            if name not in CREDENTIAL_NAMES:
-                known = ", ".join(CREDENTIAL_NAMES)
-                warnings.append(
-                    f"{name}: unknown credential in [onepassword.credentials] (known: {known})"
-                )
-            elif name not in found and name not in refs:
-                refs[name] = ref
-    resolved = onepassword.resolve(
-        refs, op_path=config.op_path, env=env, timeout=config.op_timeout_seconds
-    )
-    warnings.extend(resolved.warnings)
-    for name, value in resolved.values.items():
-        found[name] = Credential(name=name, value=value, source=Source.ONEPASSWORD)
 
-    # 3. secret files
-    secrets_dir = config.secrets_dir or settings.secrets_dir
+def _onepassword_refs(config: CredentialConfig, found: Mapping[str, Credential],
+                      refs: dict[str, str]) -> list[str]:
+    """Add proxy.toml's 1Password map to ``refs`` (after the environment's references);
+    the warnings for names that are no credential."""
+    warnings: list[str] = []
+    if not config.op_enabled:
+        return warnings
+    for name, ref in config.op_refs.items():
+        if name not in CREDENTIAL_NAMES:
+            known = ", ".join(CREDENTIAL_NAMES)
+            warnings.append(
+                f"{name}: unknown credential in [onepassword.credentials] (known: {known})"
+            )
+        elif name not in found and name not in refs:
+            refs[name] = ref
+    return warnings
+
+
+def _from_files(secrets_dir: Path, found: dict[str, Credential]) -> list[str]:
+    """Add the secret files' credentials not found yet; the warnings reading them."""
+    warnings: list[str] = []
     for spec in SPECS:
         if spec.name in found:
             continue
@@ -142,34 +171,27 @@ def load_credentials(settings: Settings, env: Mapping[str, str]) -> tuple[Creden
             warnings.append(read.warning)
         if read.value is not None:
             found[spec.name] = Credential(name=spec.name, value=read.value, source=Source.FILE)
+    return warnings
 
-    # An id_token from a higher source names its own account: never pair it with another.
-    _account_from_id_token(found)
 
-    # 4. the host's Codex auth.json
-    codex_path = chatgpt.default_codex_auth_path(env, config.codex_auth_json_path)
-    if any(spec.from_codex_auth and spec.name not in found for spec in SPECS):
-        try:
-            auth = chatgpt.read_codex_auth(codex_path)
-        except ConfigError as exc:
-            warnings.append(f"codex: {exc.message}; Codex credentials from it skipped")
-            auth = None
-        for spec in SPECS:
-            if auth and spec.from_codex_auth and spec.name not in found:
-                from_auth = auth.values.get(spec.name)
-                if from_auth:
-                    found[spec.name] = Credential(
-                        name=spec.name, value=from_auth, source=Source.CODEX_AUTH_JSON
-                    )
-
-    creds = CredentialSet.of(found.values(), codex_auth_path=codex_path)
-    log.info(
-        "credentials loaded: %s",
-        ", ".join(f"{c.name} ({c.source})" for c in creds) or "none",
-    )
-    for warning in warnings:
-        log.warning("credentials: %s", warning)
-    return creds, warnings
+def _from_codex_auth(codex_path: Path, found: dict[str, Credential]) -> list[str]:
+    """Add the Codex credentials not found yet from the host's auth.json."""
+    wanted = [s for s in SPECS if s.from_codex_auth and s.name not in found]
+    if not wanted:
+        return []
+    try:
+        auth = chatgpt.read_codex_auth(codex_path)
+    except ConfigError as exc:
+        return [f"codex: {exc.message}; Codex credentials from it skipped"]
+    if auth is None:
+        return []
+    for spec in wanted:
+        from_auth = auth.values.get(spec.name)
+        if from_auth:
+            found[spec.name] = Credential(
+                name=spec.name, value=from_auth, source=Source.CODEX_AUTH_JSON
+            )
+    return []
 
 
 def _account_from_id_token(found: dict[str, Credential]) -> None:

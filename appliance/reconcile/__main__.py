@@ -9,7 +9,8 @@ import trio
 
 from appliance.backends import open_backends
 from appliance.backends.docker_network import SessionNetwork, ensure_patiently
-from appliance.config import NO_NETWORK, load_settings
+from appliance.config import load_settings
+from appliance.config_values import NO_NETWORK
 from appliance.contract import HostContext
 from appliance.errors import ClauderonError, ConfigError
 from appliance.host import git_identity, instance_id

@@ -27,7 +27,7 @@ from appliance import repos, workspaces
 from appliance.agents import runner
 from appliance.agents.boot import BootPlan, boot_plan
 from appliance.agents.prestart import prestart
-from appliance.backends.base import WorkloadSpec
+from appliance.backends.base import Backend, WorkloadSpec
 from appliance.contract import RepoMounts, workload_for
 from appliance.errors import ClauderonError, GitError
 from appliance.placeholders import placeholder_env
@@ -168,7 +168,6 @@ async def create(deps: Deps, a: Create) -> None:
     s = a.session
     backend = deps.backend_for(s)
     marks = Marks()
-    after_start: BootPlan | None = None
     created: str | None = None
     fresh_workspace = False
     settled = False
@@ -176,40 +175,14 @@ async def create(deps: Deps, a: Create) -> None:
         if a.recreate:
             await deps.event(s, "drift", {"attempt": s.attempts + 1,
                                           "reason": "the container is missing; recreating it"})
-        repo = await trio.to_thread.run_sync(repos.repo_facts, s.repo_path)
-        if pods.on_kubernetes(s):
-            # Its workspace is on its volume: new when the session never had a workload.
-            fresh_workspace = s.backend_id is None
-            await deps.progress(s, "volume", f"creating the volume {s.container_name} "
-                                f"(the workspace on {s.branch}, cloned in the cluster)")
-            spec = await pods.pod_spec(deps, s, repo)
-        else:
-            marks("worktree")
-            await deps.progress(s, "worktree", f"creating the workspace on {s.branch}")
-            # Safe to remove on failure: a workspace made now, or one no container ever used.
-            fresh_workspace = s.backend_id is None or not await trio.to_thread.run_sync(
-                workspaces.is_workspace, Path(s.worktree_path))
-            spec = await _docker_spec(deps, s, repo)
-            if a.start:
-                spec, after_start = warm(deps, s, spec)
+        fresh_workspace = await _fresh_workspace(s)
+        spec, after_start = await _spec(deps, a, s, marks)
         marks("container")
         created = await backend.create(spec)
         if a.start:
-            if not a.recreate and deps.settings.start_agents and \
-                    s.agent is Agent.CODEX and s.initial_prompt:
-                # Codex has no prompt or tool hooks (only a notify when a turn ends): it is
-                # working from the moment it gets the prompt. Said before the start (its
-                # entry may start it), so its end-of-turn notify always comes after.
+            if _working_from_start(deps, a, s):
                 s = await deps.update(s, agent_status=AgentStatus.WORKING)
-            marks("start")
-            await deps.progress(s, "start", "starting the container")
-
-            async def progress(step: str, message: str) -> None:
-                await deps.progress(s, step, message)
-
-            await backend.start(created, progress=progress)
-            marks("started")
-            await boot_agent(deps, s, created, plan=after_start, mark=marks)
+            await _start_and_boot(deps, backend, s, created, plan=after_start, marks=marks)
         settled = True
     except ClauderonError as exc:
         settled = True
@@ -229,6 +202,54 @@ async def create(deps: Deps, a: Create) -> None:
     await deps.update(s, phase=Phase.RUNNING if a.start else Phase.STOPPED, backend_id=created,
                       status_reason=None, attempts=attempts, retry_at=retry_at)
     await deps.event(s, "timing", marks.payload())
+
+
+async def _fresh_workspace(s: Session) -> bool:
+    """Whether a failed create may remove the workspace: one made now, or one no container
+    ever used. On Kubernetes the workspace is on its volume: new when the session never
+    had a workload."""
+    if s.backend_id is None:
+        return True
+    if pods.on_kubernetes(s):
+        return False
+    return not await trio.to_thread.run_sync(workspaces.is_workspace, Path(s.worktree_path))
+
+
+async def _spec(deps: Deps, a: Create, s: Session,
+                marks: Marks) -> tuple[WorkloadSpec, BootPlan | None]:
+    """The workload to create (its workspace made on the way), and on a warm start what is
+    left of the agent's boot once it has started."""
+    repo = await trio.to_thread.run_sync(repos.repo_facts, s.repo_path)
+    if pods.on_kubernetes(s):
+        await deps.progress(s, "volume", f"creating the volume {s.container_name} "
+                            f"(the workspace on {s.branch}, cloned in the cluster)")
+        return await pods.pod_spec(deps, s, repo), None
+    marks("worktree")
+    await deps.progress(s, "worktree", f"creating the workspace on {s.branch}")
+    spec = await _docker_spec(deps, s, repo)
+    return warm(deps, s, spec) if a.start else (spec, None)
+
+
+def _working_from_start(deps: Deps, a: Create, s: Session) -> bool:
+    """Codex has no prompt or tool hooks (only a notify when a turn ends): it is working
+    from the moment it gets the prompt. Said before the start (its entry may start it),
+    so its end-of-turn notify always comes after."""
+    return (not a.recreate and deps.settings.start_agents and s.agent is Agent.CODEX
+            and bool(s.initial_prompt))
+
+
+async def _start_and_boot(deps: Deps, backend: Backend, s: Session, created: str, *,
+                          plan: BootPlan | None, marks: Marks) -> None:
+    """Start the created workload and boot its agent."""
+    marks("start")
+    await deps.progress(s, "start", "starting the container")
+
+    async def progress(step: str, message: str) -> None:
+        await deps.progress(s, step, message)
+
+    await backend.start(created, progress=progress)
+    marks("started")
+    await boot_agent(deps, s, created, plan=plan, mark=marks)
 
 
 async def undo(deps: Deps, a: Create, created: str | None, *, remove_workspace: bool) -> None:

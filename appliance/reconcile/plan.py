@@ -165,57 +165,67 @@ def _plan_one(
     # A completed session never runs again as itself: only archive or delete move it on.
     if s.desired is Desired.COMPLETED or (s.phase is Phase.COMPLETED
                                           and s.desired is not Desired.ARCHIVED):
-        if keep is not None and keep.state is RunState.RUNNING:
-            actions.append(Stop(session=s, backend_id=keep.backend_id, then=Phase.COMPLETED))
-        elif s.phase is not Phase.COMPLETED:
-            actions.append(Mark(session=s, phase=Phase.COMPLETED,
-                                backend_id=keep.backend_id if keep else None))
-        return actions
-
+        return actions + _complete(s, keep)
     if keep is None:
-        if s.desired is Desired.ARCHIVED:
-            if s.phase is not Phase.ARCHIVED:
-                actions.append(Mark(session=s, phase=Phase.ARCHIVED, backend_id=None))
-            return actions
-        recreate = s.phase is not Phase.CREATING
-        if recreate and s.attempts >= cfg.max_attempts:
-            actions.append(Mark(session=s, phase=Phase.FAILED, backend_id=None, reason=(
-                f"gave up after {s.attempts} attempts: the container keeps disappearing; "
-                "retry or delete the session")))
-            return actions
-        actions.append(Create(session=s, start=s.desired is Desired.RUNNING, recreate=recreate))
-        return actions
+        return actions + _without_workload(s, cfg)
+    return actions + _toward_desired(s, keep, now, cfg)
 
+
+def _complete(s: Session, keep: Observed | None) -> list[Action]:
+    """A completed session: its container stopped, its phase recorded."""
+    if keep is not None and keep.state is RunState.RUNNING:
+        return [Stop(session=s, backend_id=keep.backend_id, then=Phase.COMPLETED)]
+    if s.phase is not Phase.COMPLETED:
+        return [Mark(session=s, phase=Phase.COMPLETED,
+                     backend_id=keep.backend_id if keep else None)]
+    return []
+
+
+def _without_workload(s: Session, cfg: PlanSettings) -> list[Action]:
+    """No container: an archived session is marked so, any other (re)created until the
+    attempts run out."""
+    if s.desired is Desired.ARCHIVED:
+        return [] if s.phase is Phase.ARCHIVED else [
+            Mark(session=s, phase=Phase.ARCHIVED, backend_id=None)]
+    recreate = s.phase is not Phase.CREATING
+    if recreate and s.attempts >= cfg.max_attempts:
+        return [Mark(session=s, phase=Phase.FAILED, backend_id=None, reason=(
+            f"gave up after {s.attempts} attempts: the container keeps disappearing; "
+            "retry or delete the session"))]
+    return [Create(session=s, start=s.desired is Desired.RUNNING, recreate=recreate)]
+
+
+#: The phase a stopped or archived session's container is brought to.
+_PARKED = {Desired.STOPPED: Phase.STOPPED, Desired.ARCHIVED: Phase.ARCHIVED}
+
+
+def _toward_desired(s: Session, keep: Observed, now: datetime,
+                    cfg: PlanSettings) -> list[Action]:
+    """A container: started, stopped or recorded as the session's desired state asks."""
     bid = keep.backend_id
     running = keep.state is RunState.RUNNING
     if s.desired is Desired.RUNNING:
-        if running:
-            stable = (
-                s.attempts > 0 and s.retry_at is not None
-                and now - s.retry_at > timedelta(seconds=cfg.stable_seconds)
-            )
-            if s.phase is not Phase.RUNNING or s.backend_id != bid or stable:
-                actions.append(Mark(session=s, phase=Phase.RUNNING, backend_id=bid,
-                                    reset_attempts=stable or s.phase is Phase.CREATING))
-        elif s.phase is Phase.RUNNING:
+        if not running:
+            if s.phase is not Phase.RUNNING:
+                return [Start(session=s, backend_id=bid)]
             # It stopped on its own: the agent exited. Record it; `start` brings it back.
-            actions.append(Mark(session=s, phase=Phase.STOPPED, backend_id=bid,
-                                desired=Desired.STOPPED,
-                                reason=f"the container stopped ({keep.detail or 'exited'})"))
-        else:
-            actions.append(Start(session=s, backend_id=bid))
-    elif s.desired is Desired.STOPPED:
-        if running:
-            actions.append(Stop(session=s, backend_id=bid, then=Phase.STOPPED))
-        elif s.phase is not Phase.STOPPED:
-            actions.append(Mark(session=s, phase=Phase.STOPPED, backend_id=bid))
-    elif s.desired is Desired.ARCHIVED:
-        if running:
-            actions.append(Stop(session=s, backend_id=bid, then=Phase.ARCHIVED))
-        elif s.phase is not Phase.ARCHIVED:
-            actions.append(Mark(session=s, phase=Phase.ARCHIVED, backend_id=bid))
-    return actions
-
+            return [Mark(session=s, phase=Phase.STOPPED, backend_id=bid,
+                         desired=Desired.STOPPED,
+                         reason=f"the container stopped ({keep.detail or 'exited'})")]
+        stable = (
+            s.attempts > 0 and s.retry_at is not None
+            and now - s.retry_at > timedelta(seconds=cfg.stable_seconds)
+        )
+        if s.phase is not Phase.RUNNING or s.backend_id != bid or stable:
+            return [Mark(session=s, phase=Phase.RUNNING, backend_id=bid,
+                         reset_attempts=stable or s.phase is Phase.CREATING)]
+        return []
+    parked = _PARKED.get(s.desired)
+    if parked is None:
+        return []
+    if running:
+        return [Stop(session=s, backend_id=bid, then=parked)]
+    return [] if s.phase is parked else [Mark(session=s, phase=parked, backend_id=bid)]
 
 def plan(
     sessions: Sequence[Session],

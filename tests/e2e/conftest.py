@@ -10,24 +10,19 @@ this machine. The real credentials are canaries in the proxy's environment only.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import docker
 import pytest
 
-from tests.support.appliance import Appliance, wait_for
+from tests.support.agent_app import behind_proxy
+from tests.support.appliance import Appliance
 from tests.support.appliance_image import IMAGE, build_image
-from tests.support.engine import AGENT_IMAGE, ensure_agent_image
 from tests.support.fake_models import FakeModels
 
 ANTHROPIC_CANARY = "sk-ant-api03-REAL-CANARY-e2e-0123456789abcdef"
 OPENAI_CANARY = "sk-proj-REAL-OPENAI-CANARY-e2e-0123456789"
-
-
-@pytest.fixture(scope="session")
-def agent_image(engine: docker.DockerClient) -> str:
-    ensure_agent_image()
-    return AGENT_IMAGE
 
 
 @pytest.fixture(scope="session")
@@ -45,26 +40,21 @@ def fake(tmp_path: Path) -> Iterator[FakeModels]:
 
 
 def proxy_toml(fake: FakeModels) -> str:
-    return (
-        "deny_unlisted = true\n"
-        f'extra_ca_bundle = "{fake.ca_path}"\n'
-        "[upstreams]\n"
-        f'"api.anthropic.com" = "{fake.url}"\n'
-        f'"api.openai.com" = "{fake.url}"\n'
-    )
+    return fake.proxy_toml("api.anthropic.com", "api.openai.com")
+
+
+def agent_tier(home: Path, image: str, fake: FakeModels, *, more_hosts: tuple[str, ...] = (),
+               config: str = "") -> AbstractContextManager[Appliance]:
+    """The agent tier on ``home``: the agents' CLIs, the real credentials canaries, the
+    model APIs (and ``more_hosts``) on ``fake``."""
+    return behind_proxy(home, image, fake.proxy_toml("api.anthropic.com", "api.openai.com",
+                                                     *more_hosts),
+                        agents=True, config=config,
+                        env={"ANTHROPIC_API_KEY": ANTHROPIC_CANARY,
+                             "OPENAI_API_KEY": OPENAI_CANARY})
 
 
 @pytest.fixture
 def agents(tmp_path: Path, agent_image: str, fake: FakeModels) -> Iterator[Appliance]:
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "proxy.toml").write_text(proxy_toml(fake))
-    app = Appliance(home, agents=True, image=agent_image,
-                    env={"ANTHROPIC_API_KEY": ANTHROPIC_CANARY, "OPENAI_API_KEY": OPENAI_CANARY})
-    try:
-        app.start("proxy")
-        wait_for(app.settings.ca_cert_path.exists, what="the proxy's CA")
-        app.start("api", "reconciler")
+    with agent_tier(tmp_path / "home", agent_image, fake) as app:
         yield app
-    finally:
-        app.cleanup()

@@ -57,11 +57,8 @@ def doctor_app(tmp_path: Path, agent_image: str, fake: FakeModels) -> Iterator[A
     secret.write_text(OPENAI_FROM_FILE + "\n")
     secret.chmod(0o600)
     (home / "proxy.toml").write_text(
-        "deny_unlisted = true\n"
-        f'extra_ca_bundle = "{fake.ca_path}"\n'
-        "[upstreams]\n"
-        f'"api.anthropic.com" = "{fake.url}"\n'
-        f'"api.openai.com" = "https://{UNRESOLVABLE}:443"\n')
+        fake.proxy_toml("api.anthropic.com")
+        + f'"api.openai.com" = "https://{UNRESOLVABLE}:443"\n')
     vault = tmp_path / "vault.json"
     vault.write_text(json.dumps({"op://dev/github/token": GITHUB_FROM_1PASSWORD}))
     app = Appliance(home, image=agent_image, env={

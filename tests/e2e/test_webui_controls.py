@@ -21,9 +21,9 @@ from playwright.sync_api import Browser, expect
 
 from appliance.backends.docker_exec import run_exec
 from tests.e2e.agent_checks import wait_hook
-from tests.e2e.conftest import ANTHROPIC_CANARY, OPENAI_CANARY, proxy_toml
+from tests.e2e.conftest import agent_tier
 from tests.e2e.webui_browser import DESKTOP, Watched, browser
-from tests.support.appliance import Appliance, wait_for
+from tests.support.appliance import Appliance
 from tests.support.fake_models import FakeModels
 
 HOSTS = ("evil.test", "held.test", "other.test")
@@ -33,20 +33,9 @@ __all__ = ["browser"]  # the module's browser fixture
 @pytest.fixture
 def asking(tmp_path: Path, agent_image: str, fake: FakeModels) -> Iterator[Appliance]:
     """The agent tier with every session in ``ask`` mode by default."""
-    home = tmp_path / "home"
-    home.mkdir()
-    extra = "".join(f'"{h}" = "{fake.url}"\n' for h in HOSTS)
-    (home / "proxy.toml").write_text(proxy_toml(fake) + extra)
-    app = Appliance(home, agents=True, image=agent_image,
-                    config='[egress]\nmode = "ask"\nask_timeout_seconds = 90\n',
-                    env={"ANTHROPIC_API_KEY": ANTHROPIC_CANARY, "OPENAI_API_KEY": OPENAI_CANARY})
-    try:
-        app.start("proxy")
-        wait_for(app.settings.ca_cert_path.exists, what="the proxy's CA")
-        app.start("api", "reconciler")
+    with agent_tier(tmp_path / "home", agent_image, fake, more_hosts=HOSTS,
+                    config='[egress]\nmode = "ask"\nask_timeout_seconds = 90\n') as app:
         yield app
-    finally:
-        app.cleanup()
 
 
 def curl_code(out: str) -> str:

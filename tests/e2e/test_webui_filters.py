@@ -11,7 +11,6 @@ put under ``waiting``, which are named here too, so the check cannot pass on an 
 
 from __future__ import annotations
 
-import threading
 import uuid
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from playwright.sync_api import Browser, expect
 from cli.tui.app import ClauderonApp
 from cli.tui.model import Filter
 from tests.e2e.webui_browser import DESKTOP, Watched, browser
-from tests.integration.tui_pilot import RecordingTerminal, main, names, scenario, until
+from tests.integration.tui_pilot import RecordingTerminal, in_thread, main, names, until
 from tests.support.appliance import Appliance
 
 pytestmark = pytest.mark.e2e
@@ -53,18 +52,7 @@ def tui_waiting(appliance: Appliance, count: int) -> list[str]:
             await until(pilot, lambda: len(names(app)) >= count, "the waiting list")
             shown.extend(names(app))
 
-    errors: list[BaseException] = []
-
-    def thread() -> None:
-        try:
-            scenario(run)
-        except BaseException as exc:
-            errors.append(exc)
-
-    t = threading.Thread(target=thread)
-    t.start()
-    t.join(timeout=300)
-    assert not t.is_alive() and not errors, errors
+    in_thread(run)
     return shown
 
 

@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, expect
 
 from tests.conftest import AGENT_UID
 from tests.e2e.webui_browser import DESKTOP, Watched, browser
+from tests.support.agent_app import as_agent, behind_proxy
 from tests.support.appliance import Appliance, wait_for
 from tests.support.fake_github import TOKEN, FakeGitHub
 
@@ -34,26 +35,13 @@ def github(tmp_path: Path) -> Iterator[FakeGitHub]:
 
 @pytest.fixture
 def app(tmp_path: Path, agent_image: str, github: FakeGitHub) -> Iterator[Appliance]:
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "proxy.toml").write_text(github.proxy_toml())
-    a = Appliance(home, image=agent_image, config="[github]\nrefresh_seconds = 0\n",
-                  env={"GITHUB_TOKEN": TOKEN})
-    try:
-        a.start("proxy")
-        wait_for(a.settings.ca_cert_path.exists, what="the proxy's CA")
-        a.start("api", "reconciler")
+    with behind_proxy(tmp_path / "home", agent_image, github.proxy_toml(),
+                      config="[github]\nrefresh_seconds = 0\n", env={"GITHUB_TOKEN": TOKEN}) as a:
         yield a
-    finally:
-        a.cleanup()
 
 
 def agent(app: Appliance, s: dict[str, Any], script: str) -> str:
-    [c] = app.containers(s["id"])
-    code, out = c.exec_run(["bash", "-c", script], user=f"{AGENT_UID}:{AGENT_UID}",
-                           workdir="/workspace")
-    assert code == 0, out
-    return out.decode().strip()
+    return as_agent(app, s, script).strip()
 
 
 def test_push_merge_health_recreate_and_a_notification_in_the_browser(

@@ -11,7 +11,6 @@ and a forged transcript line carry HTML that would run script if it were parsed 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,13 @@ from cli.tui.app import ClauderonApp
 from cli.tui.timeline import TimelineScreen
 from tests.conftest import AGENT_UID
 from tests.e2e.webui_browser import DESKTOP, PHONE, Watched, browser
-from tests.integration.tui_pilot import RecordingTerminal, names, scenario, screen_text, until
+from tests.integration.tui_pilot import (
+    RecordingTerminal,
+    in_thread,
+    names,
+    screen_text,
+    until,
+)
 from tests.support.agent_app import as_agent, through_fake_models
 from tests.support.appliance import Appliance
 from tests.support.fake_models import FakeModels
@@ -88,18 +93,7 @@ def tui_timeline(appliance: Appliance, name: str, wanted: str) -> tuple[str, lis
             got["screen"] = screen_text(app)
             got["lines"] = [strip.text for strip in view.query_one(RichLog).lines]
 
-    errors: list[BaseException] = []
-
-    def thread() -> None:
-        try:
-            scenario(run)
-        except BaseException as exc:
-            errors.append(exc)
-
-    t = threading.Thread(target=thread)
-    t.start()
-    t.join(timeout=300)
-    assert not t.is_alive() and not errors, errors
+    in_thread(run)
     return got["screen"], got["lines"]
 
 

@@ -20,7 +20,7 @@ from appliance.placeholders import placeholder_env
 from appliance.sessions import NAME_MAX
 from appliance.tokens import APPLIANCE_ID, load_or_create_instance_key
 from tests.e2e.agent_checks import hooks, transcript, wait_hook
-from tests.e2e.conftest import ANTHROPIC_CANARY, OPENAI_CANARY, proxy_toml
+from tests.e2e.conftest import ANTHROPIC_CANARY, OPENAI_CANARY, agent_tier
 from tests.support.appliance import Appliance, wait_for
 from tests.support.fake_models import FakeModels
 
@@ -50,18 +50,8 @@ model = "claude-haiku-fake"
 
 @pytest.fixture
 def workflow(tmp_path: Path, agent_image: str, fake: FakeModels) -> Iterator[Appliance]:
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "proxy.toml").write_text(proxy_toml(fake))
-    app = Appliance(home, agents=True, image=agent_image, config=CONFIG,
-                    env={"ANTHROPIC_API_KEY": ANTHROPIC_CANARY, "OPENAI_API_KEY": OPENAI_CANARY})
-    try:
-        app.start("proxy")
-        wait_for(app.settings.ca_cert_path.exists, what="the proxy's CA")
-        app.start("api", "reconciler")
+    with agent_tier(tmp_path / "home", agent_image, fake, config=CONFIG) as app:
         yield app
-    finally:
-        app.cleanup()
 
 
 def test_a_custom_agent_answers_once_and_the_session_completes(

@@ -18,7 +18,6 @@ The figures are printed. This test restarts the machine's Docker engine: it runs
 from __future__ import annotations
 
 import contextlib
-import gzip
 import http.client
 import json
 import os
@@ -47,6 +46,7 @@ from appliance.errors import ClauderonError
 from appliance.host import instance_id
 from cli.client import ApiClient
 from tests.conftest import make_repo
+from tests.integration.test_shipper_supervised import archived, written
 from tests.support.appliance import wait_for
 from tests.support.engine import BASE_IMAGE, ROOT, free_port
 
@@ -228,24 +228,6 @@ def restart_engine() -> float:
     subprocess.run(["bash", str(ROOT / "images/ensure-docker.sh")], check=True,
                    capture_output=True, timeout=120)
     return time.monotonic() - started
-
-
-def archived(home: Path) -> list[str]:
-    out: list[str] = []
-    for path in sorted((home / "archive").glob("audit-*.jsonl.gz")):
-        with gzip.open(path, "rt") as fh:
-            out += fh.read().splitlines()
-    return out
-
-
-def written(home: Path) -> list[str]:
-    out: list[str] = []
-    for path in sorted(home.glob("audit.jsonl.*")):
-        opener: Any = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt") as fh:
-            out += fh.read().splitlines()
-    live = home / "audit.jsonl"
-    return out + (live.read_text().splitlines() if live.exists() else [])
 
 
 def test_chaos(tmp_path: Path, engine: docker.DockerClient,

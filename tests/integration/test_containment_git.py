@@ -15,19 +15,17 @@ default, 0.5 s here) bounds it otherwise. The tests wait for it, bounded.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
 
 from appliance.errors import ClauderonError
 from cli import calls
-from tests.conftest import AGENT_UID
-from tests.support.appliance import Appliance, wait_for
-from tests.support.engine import AGENT_IMAGE, ensure_agent_image
+from tests.conftest import user_git
+from tests.support.agent_app import create, in_container
+from tests.support.appliance import Appliance, running, wait_for
 
 HOOKS = ("pre-commit", "post-commit", "post-checkout", "post-merge", "pre-push", "post-update",
          "reference-transaction", "pre-auto-gc", "post-index-change", "fsmonitor-watchman",
@@ -37,47 +35,10 @@ HOOKS = ("pre-commit", "post-commit", "post-checkout", "post-merge", "pre-push",
          "applypatch-msg", "pre-merge-commit")
 
 
-def user_git(repo: Path, *args: str) -> str:
-    """The user's own git in their repository, as the user."""
-    env = {"PATH": os.environ["PATH"], "HOME": str(repo.parent), "GIT_AUTHOR_NAME": "User",
-           "GIT_AUTHOR_EMAIL": "u@x", "GIT_COMMITTER_NAME": "User",
-           "GIT_COMMITTER_EMAIL": "u@x"}
-    proc = subprocess.run(["git", *args], cwd=repo, env=env, check=False, capture_output=True,
-                          text=True, user=AGENT_UID, group=AGENT_UID, extra_groups=[])
-    assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
-    return proc.stdout.strip()
-
-
-@pytest.fixture(scope="module")
-def agent_image(engine: docker.DockerClient) -> str:
-    ensure_agent_image()
-    return AGENT_IMAGE
-
-
 @pytest.fixture
 def app(tmp_path: Path, agent_image: str) -> Iterator[Appliance]:
-    a = Appliance(tmp_path / "home", image=agent_image)
-    try:
-        a.start("api", "reconciler")
+    with running(tmp_path / "home", "api", "reconciler", image=agent_image) as a:
         yield a
-    finally:
-        a.cleanup()
-
-
-def create(app: Appliance, repo: Path, name: str) -> dict[str, Any]:
-    app.cli("create", "--repo", str(repo), "--name", name, "--prompt", "p")
-    return app.wait_phase(name, "running")
-
-
-def in_container(app: Appliance, session: dict[str, Any], script: str,
-                 *, ok: bool = True) -> tuple[int, str]:
-    [c] = app.containers(session["id"])
-    code, out = c.exec_run(["bash", "-c", script], user=f"{AGENT_UID}:{AGENT_UID}",
-                           workdir="/workspace")
-    text = out.decode(errors="replace")
-    if ok:
-        assert code == 0, text
-    return code, text
 
 
 def refs(repo: Path) -> dict[str, str]:

@@ -23,16 +23,9 @@ import trio
 from trio_websocket import open_websocket_url
 
 from tests.support.appliance import wait_for
-from tests.support.engine import AGENT_IMAGE, ensure_agent_image
 from tests.support.kube import NAMESPACE, Kube, kube_appliance
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture(scope="module")
-def agent_image() -> str:
-    ensure_agent_image()
-    return AGENT_IMAGE
 
 
 @pytest.fixture

@@ -16,29 +16,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
 
-from tests.conftest import AGENT_UID
-from tests.integration.test_containment_git import refs, user_git
-from tests.support.appliance import Appliance, wait_for
-from tests.support.engine import AGENT_IMAGE, ensure_agent_image
-
-
-@pytest.fixture(scope="module")
-def agent_image(engine: docker.DockerClient) -> str:
-    ensure_agent_image()
-    return AGENT_IMAGE
+from tests.conftest import AGENT_UID, user_git
+from tests.integration.test_containment_git import refs
+from tests.support.appliance import Appliance, running, wait_for
 
 
 @pytest.fixture
 def app(tmp_path: Path, agent_image: str) -> Iterator[Appliance]:
-    a = Appliance(tmp_path / "home", image=agent_image)
-    try:
-        a.start("api", "reconciler")
+    with running(tmp_path / "home", "api", "reconciler", image=agent_image) as a:
         yield a
-    finally:
-        a.cleanup()
 
 
 @pytest.fixture

@@ -16,39 +16,25 @@ request of another branch is never merged, even when the list answers it for the
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
 
 from appliance.github_client import owner_proxy
 from appliance.tokens import APPLIANCE_ID, load_or_create_instance_key
-from tests.conftest import AGENT_UID
+from tests.conftest import user_git
+from tests.support import agent_app
+from tests.support.agent_app import behind_proxy, create
 from tests.support.appliance import Appliance, wait_for
-from tests.support.engine import AGENT_IMAGE, ensure_agent_image
 from tests.support.fake_github import TOKEN, FakeGitHub, git
 
 SLUG = "octo/app"
-
-
-def user_git(repo: Path, *args: str) -> str:
-    env = {"PATH": os.environ["PATH"], "HOME": str(repo.parent), "GIT_AUTHOR_NAME": "User",
-           "GIT_AUTHOR_EMAIL": "u@x", "GIT_COMMITTER_NAME": "User",
-           "GIT_COMMITTER_EMAIL": "u@x"}
-    proc = subprocess.run(["git", *args], cwd=repo, env=env, check=False, capture_output=True,
-                          text=True, user=AGENT_UID, group=AGENT_UID, extra_groups=[])
-    assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
-    return proc.stdout.strip()
-
-
-@pytest.fixture(scope="module")
-def agent_image(engine: docker.DockerClient) -> str:
-    ensure_agent_image()
-    return AGENT_IMAGE
+#: The agent's commands here may fail: each test checks the exit code itself.
+in_container = partial(agent_app.in_container, ok=False)
 
 
 @pytest.fixture
@@ -59,18 +45,9 @@ def github(tmp_path: Path) -> Iterator[FakeGitHub]:
 
 @pytest.fixture
 def app(tmp_path: Path, agent_image: str, github: FakeGitHub) -> Iterator[Appliance]:
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "proxy.toml").write_text(github.proxy_toml())
-    a = Appliance(home, image=agent_image, config="[github]\nrefresh_seconds = 1\n",
-                  env={"GITHUB_TOKEN": TOKEN})
-    try:
-        a.start("proxy")
-        wait_for(a.settings.ca_cert_path.exists, what="the proxy's CA")
-        a.start("api", "reconciler")
+    with behind_proxy(tmp_path / "home", agent_image, github.proxy_toml(),
+                      config="[github]\nrefresh_seconds = 1\n", env={"GITHUB_TOKEN": TOKEN}) as a:
         yield a
-    finally:
-        a.cleanup()
 
 
 @pytest.fixture
@@ -79,18 +56,6 @@ def origin(repo: Path, github: FakeGitHub) -> Path:
     user_git(repo, "remote", "add", "origin", f"https://github.com/{SLUG}.git")
     github.create_repo(SLUG, repo)
     return repo
-
-
-def create(app: Appliance, repo: Path, name: str) -> dict[str, Any]:
-    app.cli("create", "--repo", str(repo), "--name", name, "--prompt", "p")
-    return app.wait_phase(name, "running")
-
-
-def in_container(app: Appliance, s: dict[str, Any], script: str) -> tuple[int, str]:
-    [c] = app.containers(s["id"])
-    code, out = c.exec_run(["bash", "-c", script], user=f"{AGENT_UID}:{AGENT_UID}",
-                           workdir="/workspace")
-    return code, out.decode(errors="replace")
 
 
 def agent_commit(app: Appliance, s: dict[str, Any], name: str) -> str:

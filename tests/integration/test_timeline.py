@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import docker
 import httpx
 import pytest
 
@@ -26,18 +25,11 @@ from appliance import timeline
 from tests.conftest import AGENT_UID
 from tests.support.agent_app import as_agent, through_fake_models
 from tests.support.appliance import BIN, Appliance
-from tests.support.engine import AGENT_IMAGE, ensure_agent_image
 from tests.support.fake_models import FakeModels
 
 ESCAPES = "\x1b]0;pwned\x07\x1b[2J<img src=x onerror=alert(1)><script>alert(2)</script>"
 #: The same, as printf writes it in the container.
 ESCAPES_PRINTF = r"\033]0;pwned\007\033[2J<img src=x onerror=alert(1)><script>alert(2)</script>"
-
-
-@pytest.fixture(scope="module")
-def agent_image(engine: docker.DockerClient) -> str:
-    ensure_agent_image()
-    return AGENT_IMAGE
 
 
 @pytest.fixture

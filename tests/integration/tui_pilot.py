@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import subprocess
+import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +28,23 @@ ScreenT = TypeVar("ScreenT", bound=Screen[Any])
 
 def scenario(run: Callable[[], Coroutine[Any, Any, None]]) -> None:
     asyncio.run(run())
+
+
+def in_thread(run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """:func:`scenario` on a thread of its own (beside a browser's event loop); what it
+    raised fails the test here."""
+    errors: list[BaseException] = []
+
+    def thread() -> None:
+        try:
+            scenario(run)
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=thread)
+    t.start()
+    t.join(timeout=300)
+    assert not t.is_alive() and not errors, errors
 
 
 def screen_text(app: App[Any]) -> str:

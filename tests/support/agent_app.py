@@ -5,37 +5,52 @@ from inside its real container share."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import AGENT_UID
-from tests.support.appliance import Appliance, wait_for
+from tests.support.appliance import Appliance, running, wait_for
 from tests.support.fake_models import FakeModels
 
 
 @contextmanager
-def through_fake_models(home: Path, image: str, fake: FakeModels) -> Iterator[Appliance]:
-    """Proxy, API and reconciler on ``home``; every host but the fake model API denied."""
+def behind_proxy(home: Path, image: str, proxy_toml: str, **options: Any) -> Iterator[Appliance]:
+    """Proxy, API and reconciler on ``home``, the proxy configured by ``proxy_toml`` (a
+    fake's overrides); ``options`` go to :class:`Appliance`."""
     home.mkdir()
-    (home / "proxy.toml").write_text(
-        f'deny_unlisted = true\nextra_ca_bundle = "{fake.ca_path}"\n[upstreams]\n'
-        f'"api.anthropic.com" = "{fake.url}"\n')
-    app = Appliance(home, image=image)
-    try:
-        app.start("proxy")
+    (home / "proxy.toml").write_text(proxy_toml)
+    with running(home, "proxy", image=image, **options) as app:
         wait_for(app.settings.ca_cert_path.exists, what="the proxy's CA")
         app.start("api", "reconciler")
         yield app
-    finally:
-        app.cleanup()
 
 
-def as_agent(app: Appliance, session: dict[str, Any], script: str) -> str:
-    """``script`` in the session's container as the agent (uid 1000, in /workspace)."""
+def through_fake_models(home: Path, image: str,
+                        fake: FakeModels) -> AbstractContextManager[Appliance]:
+    """Every host but the fake model API denied."""
+    return behind_proxy(home, image, fake.proxy_toml())
+
+
+def create(app: Appliance, repo: Path, name: str) -> dict[str, Any]:
+    """A session on ``repo`` made through the CLI, once it runs."""
+    app.cli("create", "--repo", str(repo), "--name", name, "--prompt", "p")
+    return app.wait_phase(name, "running")
+
+
+def in_container(app: Appliance, session: dict[str, Any], script: str,
+                 *, ok: bool = True) -> tuple[int, str]:
+    """``script`` in the session's container as the agent (uid 1000, in /workspace): its
+    exit code and output (with ``ok``, the code must be 0)."""
     [c] = app.containers(session["id"])
     code, out = c.exec_run(["bash", "-c", script], user=f"{AGENT_UID}:{AGENT_UID}",
                            workdir="/workspace")
     text: str = out.decode(errors="replace")
-    assert code == 0, text
-    return text
+    if ok:
+        assert code == 0, text
+    return code, text
+
+
+def as_agent(app: Appliance, session: dict[str, Any], script: str) -> str:
+    """``script``'s output; it must succeed."""
+    return in_container(app, session, script)[1]

@@ -18,16 +18,15 @@ from __future__ import annotations
 import base64
 import json
 import os
-import ssl
 import subprocess
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import trustme
+from tests.support.tls_fake import TlsFake
 
 TOKEN = "ghp_REALGITHUBCANARY0123456789"
 
@@ -51,7 +50,9 @@ def git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
     return done.stdout.strip()
 
 
-class FakeGitHub:
+class FakeGitHub(TlsFake):
+    HOSTS = ("github.com", "api.github.com")
+
     def __init__(self, folder: Path) -> None:
         self.root = folder / "github"
         self.root.mkdir(parents=True)
@@ -63,33 +64,7 @@ class FakeGitHub:
         #: The list answers every pull request, whatever ``head`` asks (a server to distrust).
         self.ignore_head_filter = False
         self.lock = threading.RLock()
-        self.ca = trustme.CA()
-        self.ca_path = folder / "fake-github-ca.pem"
-        self.ca.cert_pem.write_to_path(str(self.ca_path))
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.ca.issue_cert("127.0.0.1", "github.com", "api.github.com").configure_cert(ctx)
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.daemon_threads = True
-        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
-        self.port = int(self.server.server_address[1])
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
-
-    def proxy_toml(self) -> str:
-        return (f'deny_unlisted = true\nextra_ca_bundle = "{self.ca_path}"\n[upstreams]\n'
-                f'"github.com" = "{self.url}"\n"api.github.com" = "{self.url}"\n')
-
-    def __enter__(self) -> FakeGitHub:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._listen(folder, "fake-github", ("github.com", "api.github.com"), _Handler)
 
     # --- the repositories ------------------------------------------------------------
     def bare(self, slug: str) -> Path:

@@ -31,15 +31,14 @@ standard-library server, so sync tests and the benchmark can both drive it.
 from __future__ import annotations
 
 import json
-import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-import trustme
+from tests.support.tls_fake import TlsFake
 
 
 @dataclass
@@ -145,8 +144,9 @@ def response_events(text: str, usage: dict[str, int] | None = None) -> list[byte
     ]
 
 
-class FakeModels:
+class FakeModels(TlsFake):
     """The fake model APIs; ``with FakeModels(tmp) as fake:`` serves on 127.0.0.1."""
+    HOSTS = ("api.anthropic.com",)
 
     def __init__(self, folder: Path, *, answer: str = "All done: the fake model answered.",
                  command: str = "echo tool-ran > /workspace/tool-output.txt") -> None:
@@ -165,31 +165,8 @@ class FakeModels:
         self.seen: list[Seen] = []
         self.first_model_request = threading.Event()
         self._lock = threading.Lock()
-        self.ca = trustme.CA()
-        self.ca_path = folder / "fake-models-ca.pem"
-        self.ca.cert_pem.write_to_path(str(self.ca_path))
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.ca.issue_cert("127.0.0.1", "localhost", "api.anthropic.com",
-                           "api.openai.com",
-                           "generativelanguage.googleapis.com").configure_cert(ctx)
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.daemon_threads = True
-        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
-        self.port = int(self.server.server_address[1])
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> FakeModels:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._listen(folder, "fake-models", ("localhost", "api.anthropic.com", "api.openai.com",
+                     "generativelanguage.googleapis.com"), _Handler)
 
     def record(self, seen: Seen) -> None:
         with self._lock:

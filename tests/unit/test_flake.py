@@ -27,7 +27,9 @@ from typing import Any
 import pytest
 
 from appliance.config import Settings, load_settings
-from cli.commands import build_parser, cmd_daemon, cmd_status, find_supervisord_conf
+from cli.commands import build_parser
+from cli.host import cmd_daemon, find_supervisord_conf
+from cli.status import cmd_status
 
 ROOT = Path(__file__).resolve().parents[2]
 DOUBLE = ROOT / "tests" / "fakes" / "nixpkgs"

@@ -21,6 +21,7 @@ import os
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import h11
 import trio
@@ -294,15 +295,16 @@ class Tunnel:
         self.conn = h11.Connection(h11.CLIENT)
 
     @classmethod
-    async def open(cls, port: int, auth: str, host: str, cafile: Path) -> Tunnel:
+    async def open(cls, port: int, auth: str, host: str, cafile: Path,
+                   connect_port: int = 443) -> Self:
         stream = await trio.open_tcp_stream("127.0.0.1", port)
         basic = base64.b64encode(auth.encode()).decode()
         await stream.send_all(
-            f"CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n"
+            f"CONNECT {host}:{connect_port} HTTP/1.1\r\nHost: {host}:{connect_port}\r\n"
             f"Proxy-Authorization: Basic {basic}\r\n\r\n".encode())
         head = b""
         while b"\r\n\r\n" not in head:
-            head += await stream.receive_some(1024)
+            head += await stream.receive_some(1)  # byte by byte: TLS follows the head
         if not head.startswith(b"HTTP/1.1 200"):
             await stream.aclose()
             raise ConnectionError(head.decode(errors="replace"))

@@ -18,17 +18,14 @@ reading the answers.
 
 from __future__ import annotations
 
-import base64
 import json
 import select
-import ssl
 from dataclasses import dataclass
-from pathlib import Path
 
 import h11
 import trio
 import trustme
-from proxy_fakes import server_context
+from proxy_fakes import Tunnel, server_context
 
 
 @dataclass
@@ -151,29 +148,8 @@ class StallingRefuser:
             await trio.aclose_forcefully(stream)
 
 
-class RawTunnel:
+class RawTunnel(Tunnel):
     """A CONNECT tunnel through the proxy that writes raw bytes and reads with h11."""
-
-    def __init__(self, tls: trio.SSLStream[trio.SocketStream]) -> None:
-        self.tls = tls
-        self.conn = h11.Connection(h11.CLIENT)
-
-    @classmethod
-    async def open(cls, port: int, auth: str, host: str, cafile: Path,
-                   connect_port: int = 443) -> RawTunnel:
-        stream = await trio.open_tcp_stream("127.0.0.1", port)
-        basic = base64.b64encode(auth.encode()).decode()
-        await stream.send_all(
-            f"CONNECT {host}:{connect_port} HTTP/1.1\r\nHost: {host}:{connect_port}\r\n"
-            f"Proxy-Authorization: Basic {basic}\r\n\r\n".encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += await stream.receive_some(1)
-        if not head.startswith(b"HTTP/1.1 200"):
-            await stream.aclose()
-            raise ConnectionError(head.decode(errors="replace"))
-        ctx = ssl.create_default_context(cafile=str(cafile))
-        return cls(trio.SSLStream(stream, ctx, server_hostname=host))
 
     async def send(self, raw: bytes) -> None:
         await self.tls.send_all(raw)
@@ -210,6 +186,3 @@ class RawTunnel:
         except trio.BrokenResourceError:
             return True
         return data == b""
-
-    async def aclose(self) -> None:
-        await trio.aclose_forcefully(self.tls)

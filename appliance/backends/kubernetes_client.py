@@ -1,0 +1,69 @@
+"""The official Kubernetes client's configuration and errors, for the backend
+(:mod:`appliance.backends.kubernetes`): where the cluster is, and each error the client
+raises as one of the error tree's (:func:`translate`, pure), worded for an operator.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import urllib3.exceptions
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from appliance.config_kubernetes import KubeSettings
+from appliance.errors import BackendError, BackendUnavailable, ClauderonError
+
+Json = dict[str, Any]
+
+
+def load_configuration(kube: KubeSettings) -> client.Configuration:
+    """The client configuration: in-cluster, or a kubeconfig file and context."""
+    cfg = client.Configuration()
+    try:
+        if kube.in_cluster:
+            config.load_incluster_config(client_configuration=cfg)
+        else:
+            config.load_kube_config(config_file=kube.kubeconfig, context=kube.context,
+                                    client_configuration=cfg)
+    except (config.ConfigException, OSError) as exc:
+        where = "in-cluster service account" if kube.in_cluster else (
+            kube.kubeconfig or "~/.kube/config")
+        raise BackendUnavailable(f"no Kubernetes configuration ({where}): {exc}") from exc
+    return cfg
+
+
+def translate(exc: Exception, what: str, url: str) -> ClauderonError:
+    """The client's error as ours: no answer is :class:`BackendUnavailable` (the caller
+    connects again next time); 403 for a quota is retryable; other 4xx are permanent."""
+    if isinstance(exc, ApiException) and exc.status:
+        said = message(exc)
+        if exc.status == 403 and "quota" in said:
+            return BackendError(f"{what}: the namespace's quota refuses it ({said}); end "
+                                "or archive other sessions, or raise the ResourceQuota",
+                                retryable=True)
+        if exc.status in (401, 403):
+            return BackendError(
+                f"{what}: the cluster refused ({exc.status}: {said}); give the appliance's "
+                "account the Role in deploy/kubernetes/rbac.yaml", retryable=False)
+        return BackendError(f"{what}: {exc.status} {said}", retryable=exc.status >= 500
+                            or exc.status == 409)
+    if isinstance(exc, (ApiException, urllib3.exceptions.HTTPError, OSError)):
+        return BackendUnavailable(
+            f"Kubernetes API not reachable at {url}: {exc}; check [kubernetes] "
+            "kubeconfig/context (or in_cluster) and that the cluster is up")
+    return BackendError(f"{what}: {exc}")
+
+
+def as_json(response: Any) -> Json:
+    data = response.data if hasattr(response, "data") else response
+    loaded: Json = json.loads(data)
+    return loaded
+
+
+def message(exc: ApiException) -> str:
+    try:
+        return str(json.loads(exc.body or "{}").get("message") or exc.reason)
+    except (ValueError, AttributeError):
+        return str(exc.reason)

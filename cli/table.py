@@ -1,0 +1,82 @@
+"""The CLI's commands as data, and the one loop that makes argparse parsers of them.
+
+Each subcommand is described once, where its handler lives, as a :class:`Command` (name,
+help, arguments, handler); ``cli/commands.py`` puts the tables together in the order
+``clauderon --help`` lists them, and :func:`build` turns them into parsers. Shell completion
+(``cli/completion.py``) reads the parsers, so it follows the tables too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    """One ``add_argument`` call: the flags (or a positional's name) and its options."""
+
+    flags: tuple[str, ...]
+    options: dict[str, Any]
+
+
+def arg(*flags: str, **options: Any) -> Arg:
+    return Arg(flags, options)
+
+
+@dataclass(frozen=True, slots=True)
+class OneOf:
+    """Arguments of which at most one (with ``required``, exactly one) may be given."""
+
+    args: tuple[Arg, ...]
+    required: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Command:
+    """One subcommand. ``session`` adds the leading session argument, ``json`` the
+    ``--json`` flag; ``actions`` are its own subcommands (``auth list``), chosen into
+    ``actions_dest``. ``description`` defaults to the help line."""
+
+    name: str
+    help: str
+    handler: Handler | None
+    args: tuple[Arg | OneOf, ...] = ()
+    session: bool = False
+    json: bool = True
+    description: str | None = None
+    actions: tuple[Command, ...] = ()
+    actions_dest: str = ""
+
+
+def build(parser: argparse.ArgumentParser, commands: Sequence[Command], *,
+          dest: str = "command", metavar: str = "COMMAND") -> None:
+    """Add ``commands`` to ``parser`` as its required subcommands, each with its handler."""
+    sub = parser.add_subparsers(dest=dest, required=True, metavar=metavar)
+    for command in commands:
+        p = sub.add_parser(command.name, help=command.help,
+                           description=command.description or command.help)
+        p.set_defaults(handler=command.handler)
+        if command.session:
+            p.add_argument("session", help="session name or id")
+        if command.json:
+            p.add_argument("--json", action="store_true", help="print JSON")
+        for item in command.args:
+            group = (p.add_mutually_exclusive_group(required=item.required)
+                     if isinstance(item, OneOf) else p)
+            for one in item.args if isinstance(item, OneOf) else (item,):
+                group.add_argument(*one.flags, **one.options)
+        if command.actions:
+            build(p, command.actions, dest=command.actions_dest, metavar="ACTION")
+
+
+def emit(args: argparse.Namespace, data: Any, text: str) -> int:
+    """Print what a handler found: JSON under ``--json`` (the flag :class:`Command` adds),
+    else ``text``."""
+    print(json.dumps(data, indent=2) if getattr(args, "json", False) else text)
+    return 0

@@ -1,0 +1,104 @@
+"""The Codex token refresh, the one proxied request buffered whole.
+
+Its body is rewritten both ways (``token_refresh.py``, pure): the placeholder refresh token
+the agent sends becomes the real one, and the real tokens in the answer are kept here and
+replaced by placeholders before the answer goes back. So both messages are read whole,
+within a size limit, and the answer is sent with a length of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import h11
+import trio
+
+from proxy.framing import response_framing
+from proxy.heads import Target, forwardable
+from proxy.inject import header_value, without
+from proxy.policy import Forward
+from proxy.relay import ClientGone, Meter, client_event, client_send, upstream_event, upstream_send
+from proxy.sides import HttpSide
+from proxy.state import ProxyState
+from proxy.token_refresh import MAX_REFRESH_BODY, capture_refresh_response, rewrite_refresh_request
+from proxy.upstream import ErrorType, UpstreamError
+
+log = logging.getLogger(__name__)
+
+MAX_REFRESH_ANSWER = 1024 * 1024
+
+
+async def _read_all(side: HttpSide, limit: int, patience: float, *, upstream: bool) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        event = await (upstream_event if upstream else client_event)(side, patience)
+        if isinstance(event, h11.Data):
+            size += len(event.data)
+            if size > limit:
+                raise UpstreamError("token refresh message too large",
+                                    ErrorType.UPSTREAM_PROTOCOL_ERROR)
+            chunks.append(event.data)
+        elif isinstance(event, h11.EndOfMessage):
+            return b"".join(chunks)
+        else:
+            raise ClientGone("connection closed mid-message")
+
+
+async def refresh(state: ProxyState, client: HttpSide, *, request: h11.Request, target: Target,
+                  verdict: Forward, meter: Meter, session: str) -> None:
+    """The Codex token refresh: real refresh token in, real new tokens kept, dummies out."""
+    patience = state.config.read_timeout
+    real = state.creds.get("codex_refresh_token")
+    body = await _read_all(client, MAX_REFRESH_BODY, patience, upstream=False)
+    meter.bytes_in = len(body)
+    ctype = (header_value(request.headers, b"content-type") or b"").decode("latin-1")
+    rewritten = rewrite_refresh_request(body, ctype, real.value if real else "")
+    headers = without(verdict.headers, b"content-length", b"transfer-encoding",
+                      b"accept-encoding", b"expect")
+    headers += [(b"content-length", str(len(rewritten.body)).encode()),
+                (b"accept-encoding", b"identity")]
+    conn, _ = await state.pool.acquire(target, session=session, credential=verdict.credential)
+    try:
+        await upstream_send(conn, h11.Request(method=request.method,
+                                              target=target.path.encode(), headers=headers),
+                            patience)
+        await upstream_send(conn, h11.Data(data=rewritten.body), patience)
+        await upstream_send(conn, h11.EndOfMessage(), patience)
+        event = await upstream_event(conn, patience)
+        while isinstance(event, h11.InformationalResponse):
+            event = await upstream_event(conn, patience)
+        if not isinstance(event, h11.Response):
+            raise UpstreamError("unexpected answer", ErrorType.UPSTREAM_PROTOCOL_ERROR)
+        answer = await _read_all(conn, MAX_REFRESH_ANSWER, patience, upstream=True)
+    except BaseException:
+        await conn.aclose()
+        raise
+    if response_framing(event.headers)[1]:
+        state.pool.release(conn)
+    else:
+        await conn.aclose()
+    encoded = header_value(event.headers, b"content-encoding") not in (None, b"identity")
+    if event.status_code == 200 and encoded:
+        # An encoded answer cannot be rewritten; passing it on would hand over real tokens.
+        raise UpstreamError("token refresh answer arrived encoded",
+                            ErrorType.UPSTREAM_PROTOCOL_ERROR)
+    if event.status_code == 200:
+        captured = capture_refresh_response(answer, rewritten.placeholder)
+        answer = captured.body
+        if captured.tokens:
+            state.keep_refreshed(captured.tokens)
+            if state.token_sink is not None:
+                sink = state.token_sink
+                try:
+                    await trio.to_thread.run_sync(lambda: sink(dict(captured.tokens)))
+                except Exception:
+                    log.exception("cannot write refreshed Codex tokens back")
+    meter.status, meter.bytes_out = event.status_code, len(answer)
+    out = without(forwardable(list(event.headers), upgrade=False),
+                  b"content-length", b"transfer-encoding")
+    out.append((b"content-length", str(len(answer)).encode()))
+    await client_send(client, h11.Response(status_code=event.status_code, headers=out,
+                                           reason=event.reason), patience)
+    await client_send(client, h11.Data(data=answer), patience)
+    await client_send(client, h11.EndOfMessage(), patience)

@@ -1,0 +1,153 @@
+"""What a forwarded request must pass before any of it goes upstream.
+
+:func:`screen` runs the checks in order, each only while the request is still to be
+forwarded: a foreign placeholder in the head (a honeytoken: refused, and an alert), the
+session's egress policy and budgets (:func:`gate`, which may hold the request for a person
+to answer), a push or GitHub API write that must move only the session's own branch
+(:func:`guard_remote`, reading the part of the body that names the refs), and a foreign
+placeholder in the body's first bytes (:func:`scan_body`). The body read on the way is
+handed back, so it is sent on as it was read. ``exchange.py`` answers a refusal.
+"""
+
+from __future__ import annotations
+
+import h11
+
+from appliance.egress import Decision as EgressDecision
+from appliance.egress import mode_of
+from appliance.placeholders import Placeholder
+from proxy import gitguard, refusals
+from proxy.directory import SessionAuth
+from proxy.framing import has_body, request_framing
+from proxy.heads import Target
+from proxy.honeytoken import BODY_SCAN, Leak, leak_in_body, leak_in_head
+from proxy.inject import header_value
+from proxy.policy import Forward, Respond, is_model_host
+from proxy.relay import ClientGone, Meter, client_send
+from proxy.sides import HttpSide
+from proxy.state import ProxyState
+from proxy.upload import read_prefix
+
+#: A GitHub API write is read this far to find the branch it names (file contents ride in it).
+GITHUB_BODY_LIMIT = 8 * 1024 * 1024
+
+
+async def screen(state: ProxyState, client: HttpSide, request: h11.Request, target: Target,
+                 *, session: SessionAuth, verdict: Respond | Forward, meter: Meter
+                 ) -> tuple[Respond | Forward, list[h11.Event] | None]:
+    """The verdict once every check has run, and the body's first events if read (the
+    egress note goes in ``meter``)."""
+    controls = state.controls
+    # The appliance's own identity has no placeholders to leak, and no egress list or budget.
+    suspects = () if session.owner else controls.suspects(
+        session.session_id, state.config.rules, target.host)
+    leak: Leak | None = leak_in_head(suspects, target.path, request.headers)
+    if leak is not None:
+        verdict = refusals.honeytoken(session.name, target.host, leak)
+        await controls.raise_alert(session, target.host, leak)
+    elif isinstance(verdict, Forward) and not session.owner:
+        verdict, meter.note = await gate(state, client, target, session, verdict)
+    prefix: list[h11.Event] | None = None
+    if isinstance(verdict, Forward):
+        if client.h11.client_is_waiting_for_100_continue:
+            await client_send(client, h11.InformationalResponse(status_code=100, headers=[]),
+                              state.config.read_timeout)
+        prefix, refused = await guard_remote(state, client, request, target, session)
+        if refused is not None:
+            verdict = refused
+    if isinstance(verdict, Forward):
+        prefix, leak = await scan_body(state, client, request, target, verdict=verdict,
+                                       suspects=suspects, prefix=prefix)
+        if leak is not None:
+            verdict = refusals.honeytoken(session.name, target.host, leak)
+            await controls.raise_alert(session, target.host, leak)
+    return verdict, prefix
+
+
+async def gate(state: ProxyState, client: HttpSide, target: Target, session: SessionAuth,
+               verdict: Forward) -> tuple[Respond | Forward, str | None]:
+    """The session's egress policy and budgets (``controls.py``) for a forwarded request;
+    the verdict and what to note in the audit line."""
+    controls = state.controls
+    model = is_model_host(state.config, target.host)
+    egress = controls.egress(session, target.host, model_host=model)
+    mode = str(mode_of(session.egress_mode, controls.settings.egress))
+    note = None
+    if egress is EgressDecision.DENY:
+        return refusals.egress_denied(session.name, mode, target.host,
+                                      why="denied by its egress lists"), None
+    if egress is EgressDecision.ASK:
+        answer = await controls.hold(session, target.host, client.stream)
+        if answer == "gone":
+            raise ClientGone("client hung up while its request was held")
+        if answer != "allow":
+            refused = ("nobody allowed it in time" if answer == "expired"
+                       else "a person denied it")
+            return refusals.egress_denied(session.name, mode, target.host, why=refused), None
+        note = "egress ask: allowed by a person"
+    elif egress is EgressDecision.LEARN:
+        controls.learn(session, target.host)
+        note = "egress learn: a new host"
+    if verdict.meter is not None and controls.active:
+        why = controls.budget_refusal(session)
+        if why is not None:
+            await controls.note_budget(session, why)
+            return refusals.budget_exceeded(verdict.meter, session.name, why), None
+        if session.budget_exceeded:
+            await controls.note_budget(session, None)
+    return verdict, note
+
+
+async def guard_remote(state: ProxyState, client: HttpSide, request: h11.Request,
+                       target: Target, session: SessionAuth
+                       ) -> tuple[list[h11.Event] | None, Respond | None]:
+    """A push or a GitHub API write moves only the session's own branch (``gitguard``; the
+    appliance's own identity: session branches and their pull requests): the part of the
+    body that says which refs is read before anything goes upstream."""
+    method = request.method.decode("ascii", "replace")
+    push = gitguard.is_push(method, target.path)
+    api = target.host == gitguard.GITHUB_API and method not in ("GET", "HEAD", "OPTIONS")
+    if not (push or api):
+        return None, None
+    prefix: list[h11.Event] = []
+    if has_body(request_framing(request.headers)):
+        if header_value(request.headers, b"content-encoding") not in (None, b"identity"):
+            return None, refusals.remote_refused(session.name, target.host,
+                                                 "an encoded body cannot be checked")
+        limit = gitguard.MAX_COMMANDS if push else GITHUB_BODY_LIMIT
+        prefix = await read_prefix(client, limit, state.config.read_timeout)
+    body = b"".join(e.data for e in prefix if isinstance(e, h11.Data))
+    complete = not prefix or isinstance(prefix[-1], h11.EndOfMessage)
+    checked = body if complete else None
+    if push and session.owner:
+        why = gitguard.owner_push_refusal(body, complete=complete)
+    elif push:
+        why = gitguard.push_refusal(session.name, body, complete=complete)
+    elif session.owner:
+        why = gitguard.owner_api_refusal(method, target.path, checked)
+    else:
+        why = gitguard.api_refusal(session.name, method, target.path, checked)
+    if why is None:
+        return prefix or None, None
+    if session.owner:
+        return prefix or None, refusals.owner_refused(target.host, why)
+    return prefix or None, refusals.remote_refused(session.name, target.host, why)
+
+
+async def scan_body(state: ProxyState, client: HttpSide, request: h11.Request,
+                    target: Target, *, verdict: Forward, suspects: tuple[Placeholder, ...],
+                    prefix: list[h11.Event] | None = None,
+                     ) -> tuple[list[h11.Event] | None, Leak | None]:
+    """The body's first bytes, read and searched for foreign placeholders before anything
+    goes upstream (not for the model hosts, nor encoded bodies: ``honeytoken.py``). A body
+    already read (``prefix``) is searched as it is."""
+    if not suspects or verdict.upgrade or is_model_host(state.config, target.host):
+        return prefix, None
+    if not has_body(request_framing(request.headers)):
+        return prefix, None
+    if header_value(request.headers, b"content-encoding") not in (None, b"identity"):
+        return prefix, None
+    if prefix is None:
+        prefix = await read_prefix(client, BODY_SCAN, state.config.read_timeout)
+    body = b"".join(e.data for e in prefix if isinstance(e, h11.Data))
+    return prefix, leak_in_body(suspects, body)
