@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.integration.test_files_containment import READS, SWAP_SECONDS, SWAPPER
-from tests.integration.test_multirepo import agent_image, app, run_in, three
+from tests.integration.test_multirepo import app, run_in, three
 from tests.support.appliance import Appliance, wait_for
 
-__all__ = ["agent_image", "app", "three"]
+__all__ = ["app", "three"]
 LIB = "/workspace/lib"
 
 
