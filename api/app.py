@@ -68,6 +68,12 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     @app.before_serving
     async def _start_hub() -> None:
         await app.nursery.start(ctx.hub.serve)
+        for backend in ctx.backends.values():  # a diff's hold a crash left (docker_freeze)
+            try:
+                await backend.thaw()
+            except ClauderonError as exc:
+                log.warning("could not let go of held sessions on %s: %s", backend.kind,
+                            exc.message)
 
     for module in BLUEPRINTS:
         app.register_blueprint(module.blueprint)

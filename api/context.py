@@ -7,6 +7,7 @@ backends are typed by the protocol: the API never imports a concrete backend.
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -19,7 +20,7 @@ from appliance.backends.base import Backend
 from appliance.config import Settings
 from appliance.errors import InvalidInput
 from appliance.readers import WorkspaceReader, reader_for
-from appliance.sessions import Session
+from appliance.sessions import Phase, Session
 from appliance.store import AsyncStore
 
 EXTENSION = "clauderon"
@@ -47,6 +48,14 @@ class ApiContext:
         """How ``session``'s workspace and home are read (on this host, or in its pod)."""
         return reader_for(self.settings, session, self.backends.get(str(session.backend)),
                           absent=absent)
+
+    def held_still(self, session: Session) -> AbstractAsyncContextManager[None]:
+        """``session``'s workload frozen while the host walks its tree by path (the diff's
+        git): an agent swapping a folder for a symlink mid-walk would steer the read out."""
+        backend = self.backends.get(str(session.backend))
+        if backend is None or session.backend_id is None or session.phase is not Phase.RUNNING:
+            return nullcontext()  # no workload, or none running: nothing moves the tree
+        return backend.frozen(session.backend_id)
 
     async def resolve(self, ref: str) -> Session:
         """A session by id or name (404 otherwise)."""

@@ -145,7 +145,8 @@ async def get_diff(ref: str) -> dict[str, Any]:
     found, session = await reader(ref)
     raw = request.args.get("repo")
     views = (multirepo.select(session, raw),) if raw else multirepo.views(session)
-    return await trio.to_thread.run_sync(browse.diff, found, views)
+    async with current().held_still(session):
+        return await trio.to_thread.run_sync(browse.diff, found, views)
 
 
 @blueprint.post("/api/sessions/<ref>/uploads")

@@ -8,6 +8,7 @@ from memory). Nothing Docker-specific leaks past this protocol.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -176,3 +177,11 @@ class Backend(Protocol):
     async def open_terminal(self, backend_id: str, argv: list[str], *, rows: int,
                             cols: int) -> Terminal:
         """Run ``argv`` in the workload on a new TTY and stream it."""
+
+    def frozen(self, backend_id: str) -> AbstractAsyncContextManager[None]:
+        """The workload's processes held still while the host reads its tree by path (the
+        diff's git), so the agent cannot swap a folder for a symlink under the reader."""
+
+    async def thaw(self) -> None:
+        """Let go every hold ``frozen`` left behind (the API calls it as it starts: it alone
+        holds workloads still, so one left held is a crash's)."""

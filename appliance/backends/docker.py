@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 import docker
@@ -36,6 +37,7 @@ from appliance.backends.base import (
     WorkloadSpec,
 )
 from appliance.backends.docker_archive import tar_of
+from appliance.backends.docker_freeze import Freezer, unpause_if_paused
 from appliance.backends.docker_network import SessionNetwork
 from appliance.errors import BackendError, BackendUnavailable, ClauderonError
 from appliance.resources import parse_memory
@@ -116,6 +118,7 @@ class DockerBackend:
         self.network = network
         self._client: docker.DockerClient | None = None
         self._limiter = trio.CapacityLimiter(max_threads)
+        self._freezer = Freezer(self._call)
 
     # --- plumbing -------------------------------------------------------------------
     def _connect(self) -> docker.DockerClient:
@@ -169,8 +172,8 @@ class DockerBackend:
         out = []
         for row in rows:
             state = row.get("State", "")
-            run_state = (
-                RunState.RUNNING if state == "running"
+            run_state = (  # paused: running, held still by a read (docker_freeze)
+                RunState.RUNNING if state in ("running", "paused")
                 else RunState.DEAD if state in ("removing", "dead")
                 else RunState.STOPPED
             )
@@ -256,9 +259,25 @@ class DockerBackend:
                     f"network {network or 'none'} alone, or not stripped of privileges): "
                     "removed instead of started; the session gets a new one")
             await self._lockdown(network)
+            if await unpause_if_paused(self._call, backend_id, attrs):
+                return  # a read's pause outlived its reader (a crash): it runs again
         await self._call("start container", lambda c: c.api.start(backend_id))
 
+    def frozen(self, backend_id: str) -> AbstractAsyncContextManager[None]:
+        return self._freezer.frozen(backend_id)
+
+    async def thaw(self) -> None:
+        filters = {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={self.instance}"],
+                   "status": ["paused"]}
+        rows: list[dict[str, Any]] = await self._call(
+            "list paused containers", lambda c: c.api.containers(all=True, filters=filters))
+        for row in rows:
+            await unpause_if_paused(self._call, row["Id"], {"State": {"Paused": True}})
+
     async def stop(self, backend_id: str) -> None:
+        attrs = await self.inspect(backend_id)
+        if attrs is not None:
+            await unpause_if_paused(self._call, backend_id, attrs)  # a frozen one cannot stop
         await self._call("stop container", lambda c: c.api.stop(backend_id, timeout=5))
 
     async def remove(self, backend_id: str) -> None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any, TypeVar
 
 import trio
@@ -371,6 +372,15 @@ class KubernetesBackend:
             await terminal.aclose()
             raise
         return terminal
+
+    def frozen(self, backend_id: str) -> AbstractAsyncContextManager[None]:
+        # A pod cannot be paused. Its diff reads the branch the appliance fetched (objects,
+        # not a tree walked by path) unless [kubernetes] volume_root puts its volume on this
+        # host; that read is not held still (see the README's known limits).
+        return nullcontext()
+
+    async def thaw(self) -> None:
+        return None  # nothing is ever held (see frozen)
 
 
 def _image(pod: Json) -> str:

@@ -1,0 +1,84 @@
+"""The diff holds the agent still while host git walks its worktree (DESIGN.md,
+"Containment": the host never walks an agent's tree by path while the agent can move it).
+
+git finds a folder, then opens what is under it by name; an agent swapping the folder for a
+symlink in between would steer git out of the worktree (``appliance/backends/docker_freeze.py``).
+So the session's container is paused for the diff's read. These tests, on a real appliance
+and a real container, show that the container is held during diffs, that concurrent
+diffs share one hold and leave the container running, and that a pause a crash
+left behind by a killed API is let go when the API starts again.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import signal
+from pathlib import Path
+from typing import Any
+
+from tests.integration.test_multirepo import app, run_in
+from tests.support.appliance import Appliance, wait_for
+
+__all__ = ["app"]
+
+TICKER = "while :; do date +%s%N >> /workspace/.ticks; sleep 0.01; done"
+
+
+def state(app: Appliance, s: dict[str, Any]) -> dict[str, Any]:
+    [container] = app.containers(s["id"])
+    container.reload()
+    return dict(container.attrs["State"])
+
+
+def test_concurrent_diffs_hold_the_container_and_let_go_of_it(
+        app: Appliance, repo: Path) -> None:
+    app.cli("create", "--repo", str(repo), "--name", "still", "--prompt", "p")
+    s = app.wait_phase("still", "running")
+    [container] = app.containers(s["id"])
+    container.exec_run(["sh", "-c", TICKER], user="1000:1000", detach=True)
+    ticks = Path(s["worktree_path"]) / ".ticks"
+    wait_for(lambda: ticks.exists() and ticks.read_text().count("\n") > 5, what="ticks")
+    http = app.http(timeout=60)
+    paused_seen: list[bool] = []
+
+    def diff() -> int:
+        answer = http.get(f"/api/sessions/{s['id']}/diff")
+        assert answer.status_code == 200, answer.text
+        assert ".ticks" in [f["path"] for f in answer.json()["files"]]
+        return len(answer.json()["diff"])
+
+    def watch() -> None:
+        for _ in range(200):
+            paused_seen.append(bool(state(app, s)["Paused"]))
+
+    with concurrent.futures.ThreadPoolExecutor(9) as pool:
+        watcher = pool.submit(watch)
+        sizes = [f.result() for f in [pool.submit(diff) for _ in range(8)]]
+        watcher.result()
+    assert all(sizes)
+    assert True in paused_seen, "the container was never seen paused during the diffs"
+    after = state(app, s)
+    assert after["Running"] and not after["Paused"]
+    # The ticker went on after the last diff: the pause was undone.
+    count = ticks.read_text().count("\n")
+    wait_for(lambda: ticks.read_text().count("\n") > count + 5, what="the agent to run on")
+
+
+
+def test_a_hold_left_behind_is_let_go_when_the_api_starts(app: Appliance, repo: Path) -> None:
+    app.cli("create", "--repo", str(repo), "--name", "thawed", "--prompt", "p")
+    s = app.wait_phase("thawed", "running")
+    [container] = app.containers(s["id"])
+    app.stop("api", signal.SIGKILL)
+    container.pause()  # what an API killed in the middle of a diff leaves
+    assert state(app, s)["Paused"]
+    app.start("api")
+    wait_for(lambda: not state(app, s)["Paused"], timeout=30, what="the API to let go")
+    assert state(app, s)["Running"]
+    # The reconciler took the held container for a running one: it neither restarted nor
+    # recreated it (a live diff's hold must not be undone under it).
+    assert app.wait_phase("thawed", "running")["backend_id"] == s["backend_id"]
+    run_in(app, s, "touch /workspace/after-thaw")
+    assert (Path(s["worktree_path"]) / "after-thaw").exists()
+    answer = app.http().get(f"/api/sessions/{s['id']}/diff")
+    assert answer.status_code == 200 and not state(app, s)["Paused"]
