@@ -85,6 +85,22 @@ def agent(container: Any, script: str) -> str:
     return out
 
 
+
+def check_read(r: httpx.Response, route: str, rel: str, decoy: object,
+               never: tuple[bytes, ...], seen: collections.Counter[tuple[str, int]]) -> None:
+    """One read under the swap: nothing of ``never``, the decoy or a refusal (counted)."""
+    assert not any(c in r.content for c in never), (rel, r.text)
+    assert r.status_code in (200, 400, 404), (rel, r.status_code, r.text)
+    body = r.json()
+    seen[(route, r.status_code)] += 1
+    if r.status_code == 200:
+        got = body["text"] if route == "file" else [e["name"] for e in body["entries"]]
+        assert decoy is not None and got == decoy, (rel, body)
+    elif r.status_code == 400:
+        assert body["field"] == "path", body
+        seen[("symlink", 400)] += "symlink" in body["error"]
+        seen[("fifo", 400)] += "not a regular file" in body["error"]
+
 def test_a_folder_swapped_for_a_symlink_never_leaks_the_secrets(
         appliance: Appliance, http: httpx.Client, session: dict[str, Any],
         container: Any) -> None:
@@ -133,18 +149,7 @@ def test_a_folder_swapped_for_a_symlink_never_leaks_the_secrets(
             route, rel, decoy = reads[count % len(reads)]
             count += 1
             r = http.get(f"/api/sessions/{session['id']}/{route}", params={"path": rel})
-            assert canary.encode() not in r.content and marker.encode() not in r.content
-            assert r.status_code in (200, 400, 404), (rel, r.status_code, r.text)
-            body = r.json()
-            seen[(route, r.status_code)] += 1
-            if r.status_code == 200:
-                got = (body["text"] if route == "file"
-                       else [e["name"] for e in body["entries"]])
-                assert decoy is not None and got == decoy, (rel, body)
-            elif r.status_code == 400:
-                assert body["field"] == "path", body
-                seen[("symlink", 400)] += "symlink" in body["error"]
-                seen[("fifo", 400)] += "not a regular file" in body["error"]
+            check_read(r, route, rel, decoy, (canary.encode(), marker.encode()), seen)
     finally:
         (worktree / ".stop").touch()
         swapper.join(60)
