@@ -149,7 +149,7 @@ def create(body: Json) -> Call[Json]:
 
 
 def act(ref: str, verb: str) -> Call[Json]:
-    """``archive``, ``unarchive``, ``start``, ``stop``, ``retry``, ``interrupt``,
+    """``archive``, ``unarchive``, ``start``, ``stop``, ``retry``, ``interrupt``, ``retitle``,
     ``restart-agent``, ``recreate``, ``recreate-fresh`` or ``update-image``: the session after."""
     return Call(method="POST", path=f"/api/sessions/{_ref(ref)}/{verb}", json={},
                 read=_session)
@@ -158,12 +158,6 @@ def act(ref: str, verb: str) -> Call[Json]:
 def edit(ref: str, changes: Json) -> Call[Json]:
     """Change the title or description (data only)."""
     return Call(method="PATCH", path=f"/api/sessions/{_ref(ref)}", json=changes, read=_session)
-
-
-def retitle(ref: str) -> Call[Json]:
-    """Make the title and description again from the first prompt, with the model."""
-    return Call(method="POST", path=f"/api/sessions/{_ref(ref)}/retitle", json={},
-                read=_session)
 
 
 def remove(ref: str) -> Call[Json]:

@@ -147,7 +147,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 
 def cmd_retitle(args: argparse.Namespace) -> int:
-    s = local_client().run(calls.retitle(args.session))
+    s = local_client().run(calls.act(args.session, "retitle"))
     return emit(args, s, f"{s['name']}  {s['title']}\n  {s['description']}")
 
 

@@ -1,22 +1,26 @@
-"""The keys that act on the selected session: create, archive, unarchive, access mode,
-title (edit or make again), delete, reconcile, timeline and attach.
+"""The keys that act on the selected session: create, the plain verbs (archive,
+unarchive, retitle, interrupt: :data:`cli.tui.model.DONE`), access mode, title, delete,
+reconcile, timeline, attach, and the daily workflow: push (opening a pull request), refresh
+and merge it, and its health with the recovery that fits.
 
 :class:`SessionActions` is the base of :class:`cli.tui.app.MainScreen`, which owns the list
 and supplies :meth:`SessionActions.selected` and :meth:`SessionActions.redraw`. Every call
 runs in a worker with the API client's timeout, and an API error becomes a notice, so a
 slow or failing API never holds a key. Attach hands the terminal over through
 :mod:`cli.tui.terminal`: the TUI suspends, the session's terminal takes over, and the TUI
-comes back when the person detaches.
+comes back when the person detaches. Merge, delete and recovery ask first; the question says
+what it does and, for a recovery, what it loses (the API's own words). A merge is pinned to
+the head commit the question showed: when the agent pushed since, the API refuses it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Awaitable
 from typing import Any
 
 from textual import work
+from textual.screen import Screen
 from textual.widgets import Input
 
 from appliance.errors import ClauderonError
@@ -24,11 +28,10 @@ from cli import calls
 from cli.client import AsyncApiClient
 from cli.tui.create import CreateScreen
 from cli.tui.dialogs import ConfirmScreen, TextScreen
-from cli.tui.model import next_access_mode, offered
+from cli.tui.model import DONE, delete_question, next_access_mode, offered
 from cli.tui.reconcile import ReconcileScreen
 from cli.tui.terminal import Foreground, run_attach
 from cli.tui.timeline import TimelineScreen
-from cli.tui.workflow import WorkflowActions
 
 #: How long attach waits for a stopped or archived session to run again.
 START_SECONDS = 120.0
@@ -36,7 +39,7 @@ START_SECONDS = 120.0
 REVIVE = ("start", "unarchive")
 
 
-class SessionActions(WorkflowActions):
+class SessionActions(Screen[None]):
     api: AsyncApiClient
     terminal: Foreground
     #: id -> the API's session JSON, kept live by the screen's event worker.
@@ -55,9 +58,9 @@ class SessionActions(WorkflowActions):
             self.sessions[session["id"]] = session
             self.redraw()
 
-    async def call(self, what: str, coro: Awaitable[Any]) -> dict[str, Any] | None:
+    async def call(self, what: str, call: calls.Call[Any]) -> dict[str, Any] | None:
         try:
-            result: dict[str, Any] = await coro
+            result: dict[str, Any] = await self.api.run(call)
         except ClauderonError as exc:
             self.notify(f"{what}: {exc.message}", severity="error")
             return None
@@ -80,25 +83,17 @@ class SessionActions(WorkflowActions):
         self.app.push_screen(TimelineScreen(self.api, s))
 
     @work(group="actions")
-    async def action_archive(self) -> None:
-        if (s := self.selected()) and (done := await self.call(
-                "archive", self.api.run(calls.act(s["id"], "archive")))):
+    async def action_verb(self, verb: str) -> None:
+        if (s := self.selected()) and (done := await self.call(verb, calls.act(s["id"], verb))):
             self.absorb(done)
-            self.notify(f"{s['name']}: archiving (worktree and branch kept)")
-
-    @work(group="actions")
-    async def action_unarchive(self) -> None:
-        if (s := self.selected()) and (done := await self.call(
-                "unarchive", self.api.run(calls.act(s["id"], "unarchive")))):
-            self.absorb(done)
-            self.notify(f"{s['name']}: unarchiving")
+            self.notify(f"{s['name']}: " + DONE[verb].format_map(done))
 
     @work(group="actions")
     async def action_access_mode(self) -> None:
         if (s := self.selected()) is None:
             return
         mode = next_access_mode(s["access_mode"])
-        done = await self.call("access mode", self.api.run(calls.access_mode(s["id"], mode)))
+        done = await self.call("access mode", calls.access_mode(s["id"], mode))
         if done:
             self.absorb(done)
             self.notify(f"{s['name']}: access mode {mode}")
@@ -109,15 +104,8 @@ class SessionActions(WorkflowActions):
             return
         title = await self.app.push_screen_wait(
             TextScreen(f"Title of {s['name']} (Enter saves, Esc cancels)", s.get("title", "")))
-        if title is not None and (done := await self.call(
-                "edit", self.api.run(calls.edit(s["id"], {"title": title})))):
-            self.absorb(done)
-            self.notify(f"{s['name']}: titled {done['title']!r}")
-
-    @work(group="actions")
-    async def action_retitle(self) -> None:
-        if (s := self.selected()) and (done := await self.call(
-                "retitle", self.api.run(calls.retitle(s["id"])))):
+        if title is not None and (
+                done := await self.call("edit", calls.edit(s["id"], {"title": title}))):
             self.absorb(done)
             self.notify(f"{s['name']}: titled {done['title']!r}")
 
@@ -125,13 +113,77 @@ class SessionActions(WorkflowActions):
     async def action_delete(self) -> None:
         if (s := self.selected()) is None:
             return
-        question = (f"Delete {s['name']}? Its container and worktree go; "
-                    f"the branch {s['branch']} is kept.")
-        if not await self.app.push_screen_wait(ConfirmScreen(question)):
+        if not await self.app.push_screen_wait(ConfirmScreen(delete_question(s))):
             return
-        if done := await self.call("delete", self.api.run(calls.remove(s["id"]))):
+        if done := await self.call("delete", calls.remove(s["id"])):
             self.absorb(done)
             self.notify(f"{s['name']}: deleting (branch {s['branch']} kept)")
+
+    @work(group="actions")
+    async def action_push(self) -> None:
+        if (s := self.selected()) is None:
+            return
+        if not offered(s, "push"):
+            self.notify(f"{s['name']} is {s['phase']}; its branch cannot be pushed now",
+                        severity="warning")
+            return
+        pull = s.get("pull") or {}
+        open_pr = pull.get("state") not in ("open", "draft")
+        done = await self.call("push", calls.push(s["id"], pr=open_pr))
+        if done:
+            self.absorb(done["session"])
+            said = (done["session"].get("pull") or {}).get("summary", "")
+            self.notify(f"{s['name']}: pushed; {said}")
+
+    @work(group="actions")
+    async def action_refresh_pull(self) -> None:
+        if (s := self.selected()) and (
+                done := await self.call("refresh", calls.refresh_pull(s["id"]))):
+            self.absorb(done)
+            said = (done.get("pull") or {}).get("summary", "no pull request")
+            self.notify(f"{s['name']}: {said}")
+
+    @work(group="actions")
+    async def action_merge(self) -> None:
+        if (s := self.selected()) is None:
+            return
+        pull = s.get("pull") or {}
+        if not offered(s, "merge"):
+            self.notify(f"{s['name']} has no open pull request (p pushes and opens one)",
+                        severity="warning")
+            return
+        head = pull.get("head_sha") or ""
+        question = (f"Squash-merge #{pull.get('number')} ({pull.get('summary')}) at "
+                    f"{head[:12]} and delete the remote branch? Your repository keeps it.")
+        if not await self.app.push_screen_wait(ConfirmScreen(question)):
+            return
+        done = await self.call("merge", calls.merge(s["id"], "squash", delete_branch=True,
+                                                    head_sha=head or None))
+        if done:
+            self.absorb(done["session"])
+            self.notify(f"{s['name']}: merged as {done['commit'][:12]}")
+
+    @work(group="actions")
+    async def action_health(self) -> None:
+        if (s := self.selected()) is None:
+            return
+        report = await self.call("health", calls.checkup(s["id"]))
+        if not report:
+            return
+        bad = [f"{c['name']}: {c['detail']}" for c in report["checks"]
+               if c["verdict"] in ("fail", "warn")]
+        verb = report.get("suggested")
+        if not bad or verb is None:
+            self.notify(f"{s['name']}: " + ("; ".join(bad) if bad else "healthy"),
+                        severity="warning" if bad else "information")
+            return
+        action = next(a for a in report["actions"] if a["verb"] == verb)
+        question = f"{'; '.join(bad)}\n\n{verb}? {action['warning']}"
+        if not await self.app.push_screen_wait(ConfirmScreen(question)):
+            return
+        if done := await self.call(verb, calls.act(s["id"], verb)):
+            self.absorb(done)
+            self.notify(f"{s['name']}: {verb} asked")
 
     @work(exclusive=True, group="attach")
     async def action_attach(self) -> None:
@@ -146,7 +198,7 @@ class SessionActions(WorkflowActions):
                 self.notify(f"{s['name']} is {s['phase']}; it cannot be attached",
                             severity="warning")
                 return
-            if not await self.call(verb, self.api.run(calls.act(s["id"], verb))):
+            if not await self.call(verb, calls.act(s["id"], verb)):
                 return
             self.notify(f"{s['name']}: starting before attaching")
             s = await self.wait_running(s["id"])
@@ -155,7 +207,7 @@ class SessionActions(WorkflowActions):
         if "attach" not in s["actions"]:
             self.notify(f"{s['name']} is {s['phase']}; it cannot be attached", severity="warning")
             return
-        info = await self.call("attach", self.api.run(calls.attach(s["id"])))
+        info = await self.call("attach", calls.attach(s["id"]))
         if not info:
             return
         command = [str(part) for part in info["command"]]

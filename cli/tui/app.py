@@ -44,7 +44,7 @@ from cli.tui.create import CreateScreen
 from cli.tui.detail import detail_text, load_extras
 from cli.tui.dialogs import HelpScreen
 from cli.tui.footer import KeyFooter
-from cli.tui.model import COLUMNS, KEY_VERBS, Filter, apply_event, key_works, row, visible
+from cli.tui.model import COLUMNS, KEY_VERBS, KEYS, Filter, apply_event, key_works, row, visible
 from cli.tui.reconcile import ReconcileScreen
 from cli.tui.terminal import Foreground, SuspendingTerminal
 from cli.tui.timeline import TimelineScreen
@@ -71,30 +71,8 @@ class MainScreen(SessionActions):
                               border-left: solid $primary; }
     #body.wide #sessions { width: 3fr; }
     """
-    BINDINGS = [
-        Binding("n", "create", "New"),
-        Binding("enter", "attach", "Attach", key_display="⏎", priority=True),
-        Binding("a", "archive", "Archive"),
-        Binding("u", "unarchive", "Unarchive"),
-        Binding("d", "delete", "Delete"),
-        Binding("m", "access_mode", "Mode"),
-        Binding("e", "edit_title", "Title", show=False),
-        Binding("t", "retitle", "Retitle", show=False),
-        Binding("r", "reconcile", "Reconcile"),
-        Binding("l", "timeline", "Timeline"),
-        Binding("f", "next_filter", "Filter"),
-        Binding("p", "push", "Push", show=False),
-        Binding("g", "refresh_pull", "Refresh PR", show=False),
-        Binding("M", "merge", "Merge PR", show=False),
-        Binding("i", "interrupt", "Interrupt", show=False),
-        Binding("h", "health", "Health", show=False),
-        Binding("slash", "search", "Search", key_display="/"),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit", "Quit"),
-        Binding("j", "cursor(1)", "Down", show=False),
-        Binding("k", "cursor(-1)", "Up", show=False),
-        Binding("escape", "clear_search", "Clear search", show=False),
-    ]
+    BINDINGS = [Binding(k.key, k.action, k.label, show=k.show, key_display=k.display,
+                        priority=k.priority) for k in KEYS]
 
     def __init__(self, api: AsyncApiClient, terminal: Foreground,
                  clock: Callable[[], datetime]) -> None:
@@ -223,11 +201,10 @@ class MainScreen(SessionActions):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys that act on a session show, and work, only when its ``actions`` allow."""
-        if action not in KEY_VERBS:
-            return True
-        if action == "attach" and self.searching():
+        name = str(parameters[0]) if action == "verb" else action
+        if name == "attach" and self.searching():
             return True  # Enter ends the search
-        return key_works(self.selected() if self.is_mounted else None, action)
+        return key_works(self.selected() if self.is_mounted else None, name)
 
     def searching(self) -> bool:
         return self.is_mounted and self.focused is self.query_one("#search", Input)

@@ -10,6 +10,7 @@ session is its ``actions``: nothing here keeps a phase set of its own.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -130,16 +131,58 @@ def fuzzy_rank(query: str, candidates: Iterable[str]) -> list[str]:
                                     key=lambda x: (-(x[0] or 0), x[1]))]
 
 
-#: The keys that act on the selected session, and the verbs (``Session.actions``) that let
-#: each one act: attach starts a stopped session, or unarchives an archived one, first.
-KEY_VERBS: Mapping[str, tuple[str, ...]] = {
-    "archive": ("archive",),
-    "unarchive": ("unarchive",),
-    "delete": ("delete",),
-    "access_mode": ("access-mode",),
-    "attach": ("attach", "start", "unarchive"),
-    "retry": ("retry",),
-}
+@dataclass(frozen=True, slots=True)
+class Key:
+    """A key of the session list. ``verbs``: those of the selected session's ``actions``
+    that let it act (none: it needs no session, or says itself why it cannot act). ``done``
+    marks a verb the API does as asked (``POST .../<name>``), with what to say after (the
+    session's fields fill it in): one action runs them all."""
+
+    key: str
+    name: str
+    label: str
+    verbs: tuple[str, ...] = ()
+    show: bool = True
+    display: str | None = None
+    priority: bool = False
+    done: str = ""
+
+    @property
+    def action(self) -> str:
+        return f"verb({self.name!r})" if self.done else self.name
+
+
+#: The session list's keys, in the order the footer and help show them. Attach starts a
+#: stopped session, or unarchives an archived one, first.
+KEYS = (
+    Key("n", "create", "New"),
+    Key("enter", "attach", "Attach", ("attach", "start", "unarchive"), display="⏎",
+        priority=True),
+    Key("a", "archive", "Archive", ("archive",), done="archiving (worktree and branch kept)"),
+    Key("u", "unarchive", "Unarchive", ("unarchive",), done="unarchiving"),
+    Key("d", "delete", "Delete", ("delete",)),
+    Key("m", "access_mode", "Mode", ("access-mode",)),
+    Key("e", "edit_title", "Title", show=False),
+    Key("t", "retitle", "Retitle", show=False, done="titled {title!r}"),
+    Key("r", "reconcile", "Reconcile"),
+    Key("l", "timeline", "Timeline"),
+    Key("f", "next_filter", "Filter"),
+    Key("p", "push", "Push", show=False),
+    Key("g", "refresh_pull", "Refresh PR", show=False),
+    Key("M", "merge", "Merge PR", show=False),
+    Key("i", "interrupt", "Interrupt", show=False, done="Ctrl-C sent to the agent"),
+    Key("h", "health", "Health", show=False),
+    Key("slash", "search", "Search", display="/"),
+    Key("question_mark", "help", "Help", display="?"),
+    Key("q", "quit", "Quit"),
+    Key("j", "cursor(1)", "Down", show=False),
+    Key("k", "cursor(-1)", "Up", show=False),
+    Key("escape", "clear_search", "Clear search", show=False),
+)
+#: The keys that act on the selected session, and the verbs that let each one act.
+KEY_VERBS: Mapping[str, tuple[str, ...]] = {k.name: k.verbs for k in KEYS if k.verbs}
+#: What a plain verb's key says once the API took it.
+DONE: Mapping[str, str] = {k.name: k.done for k in KEYS if k.done}
 
 #: The desired state a verb asks for. ``actions`` lists every verb the API would accept,
 #: asking again for what is already asked included (start a running session): such a key
@@ -164,3 +207,8 @@ def key_works(session: Mapping[str, Any] | None, action: str) -> bool:
 
 def next_access_mode(mode: str) -> str:
     return "read-only" if mode == "read-write" else "read-write"
+
+
+def delete_question(session: Mapping[str, Any]) -> str:
+    return (f"Delete {session['name']}? Its container and worktree go; "
+            f"the branch {session['branch']} is kept.")

@@ -21,7 +21,7 @@ from cli import calls
 from cli.client import AsyncApiClient
 from cli.tui.dialogs import ConfirmScreen
 from cli.tui.footer import KeyFooter
-from cli.tui.model import offered
+from cli.tui.model import delete_question, offered
 
 
 class ReconcileScreen(ModalScreen[None]):
@@ -114,9 +114,7 @@ class ReconcileScreen(ModalScreen[None]):
         if s is None:
             self.notify("Pick a failed session to delete", severity="warning")
             return
-        question = (f"Delete {s['name']}? Its container and worktree go; "
-                    f"the branch {s['branch']} is kept.")
-        if not await self.app.push_screen_wait(ConfirmScreen(question)):
+        if not await self.app.push_screen_wait(ConfirmScreen(delete_question(s))):
             return
         try:
             await self.api.run(calls.remove(s["id"]))

@@ -25,7 +25,7 @@ from appliance.errors import NotFound
 from cli.tui.app import ClauderonApp, MainScreen
 from cli.tui.create import CreateScreen
 from cli.tui.dialogs import ConfirmScreen, HelpScreen
-from cli.tui.model import Filter, key_works
+from cli.tui.model import KEYS, Filter, key_works
 from cli.tui.reconcile import ReconcileScreen
 from tests.integration.tui_pilot import (
     RecordingTerminal,
@@ -365,9 +365,8 @@ def test_footer_shows_the_keys_the_sessions_actions_allow_and_help_shows_all_at_
 
             def expected() -> set[str]:
                 s = main(app).selected()
-                return {f"{b.key_display or b.key} {b.description}"  # type: ignore[union-attr]
-                        for b in MainScreen.BINDINGS
-                        if b.show and key_works(s, b.action)}  # type: ignore[union-attr]
+                return {f"{k.display or k.key} {k.label}" for k in KEYS
+                        if k.show and key_works(s, k.name)}
 
             # Running: every key but unarchive (the API's actions have no unarchive).
             await until(pilot, lambda: footer() == expected(), "the footer")

@@ -82,7 +82,7 @@ def test_keys_follow_the_sessions_actions() -> None:
     # Archived: archive again would do nothing, so it is not offered; attach unarchives.
     assert working(session("a", phase="archived", desired="archived")) == \
         {"unarchive", "delete", "access_mode", "attach"}
-    assert working(session("f", phase="failed")) == {"retry", "delete", "access_mode"}
+    assert working(session("f", phase="failed")) == {"delete", "access_mode"}
     assert working(session("c", phase="creating", backend_id=None)) == \
         {"delete", "access_mode"}
     assert working(session("d", phase="deleting", desired="deleted")) == {"delete"}
