@@ -105,40 +105,35 @@ def shown_under(chosen: ListFilter | Literal["unarchived"] | None, phase: Phase,
 # --- shapes ---------------------------------------------------------------------------
 
 CHECK_RUN: tuple[Field, ...] = (
-    Field("name", STR, lambda r: r.name),
-    Field("status", {**STR, "description": "queued | in_progress | completed"},
-          lambda r: r.status),
+    Field("name", STR),
+    Field("status", {**STR, "description": "queued | in_progress | completed"}),
     Field("conclusion", {**OPT_STR, "description": "success | failure | neutral | "
-                         "cancelled | skipped | timed_out | action_required, when completed"},
-          lambda r: r.conclusion),
-    Field("url", OPT_STR, lambda r: r.url),
+                         "cancelled | skipped | timed_out | action_required, when completed"}),
+    Field("url", OPT_STR),
 )
 
 PULL: tuple[Field, ...] = (
-    Field("repo", {**STR, "description": "owner/name on GitHub (or the remote's URL)"},
-          lambda p: p.repo),
-    Field("branch", STR, lambda p: p.branch),
-    Field("pushed_sha", {**OPT_STR, "description": "The commit the appliance last pushed"},
-          lambda p: p.pushed_sha),
-    Field("pushed_at", OPT_STR, lambda p: p.pushed_at),
-    Field("number", {"type": ["integer", "null"]}, lambda p: p.number),
-    Field("url", OPT_STR, lambda p: p.url),
-    Field("title", OPT_STR, lambda p: p.title),
+    Field("repo", {**STR, "description": "owner/name on GitHub (or the remote's URL)"}),
+    Field("branch", STR),
+    Field("pushed_sha", {**OPT_STR, "description": "The commit the appliance last pushed"}),
+    Field("pushed_at", OPT_STR),
+    Field("number", {"type": ["integer", "null"]}),
+    Field("url", OPT_STR),
+    Field("title", OPT_STR),
     Field("state", enum_of(PullState), lambda p: str(p.state)),
-    Field("head_sha", OPT_STR, lambda p: p.head_sha),
-    Field("base", OPT_STR, lambda p: p.base),
+    Field("head_sha", OPT_STR),
+    Field("base", OPT_STR),
     Field("checks", {**enum_of(Checks), "description": "The check runs on the head commit"},
           lambda p: str(p.checks)),
-    Field("passed", INT, lambda p: p.passed),
-    Field("failed", INT, lambda p: p.failed),
-    Field("pending", INT, lambda p: p.pending),
+    Field("passed", INT),
+    Field("failed", INT),
+    Field("pending", INT),
     Field("runs", {"type": "array", "items": schema(CHECK_RUN)},
           lambda p: [render(CHECK_RUN, r) for r in p.runs]),
     Field("review", enum_of(Review), lambda p: str(p.review)),
     Field("mergeable", enum_of(Mergeable), lambda p: str(p.mergeable)),
-    Field("checked_at", OPT_STR, lambda p: p.checked_at),
-    Field("error", {**OPT_STR, "description": "Why the last refresh failed"},
-          lambda p: p.error),
+    Field("checked_at", OPT_STR),
+    Field("error", {**OPT_STR, "description": "Why the last refresh failed"}),
     Field("summary", {**STR, "description": "One line every UI shows"}, pullstate.summary),
     Field("label", {**STR, "description": "The list's short badge"}, pullstate.label),
     Field("tone", {"type": "string", "enum": ["good", "bad", "pending", "neutral"],
@@ -151,43 +146,40 @@ def _pull(p: PullStatus | None) -> Json | None:
 
 
 SESSION: tuple[Field, ...] = (
-    Field("id", STR, lambda s: s.id),
-    Field("name", STR, lambda s: s.name),
-    Field("repo_path", STR, lambda s: s.repo_path),
-    Field("subdirectory", STR, lambda s: s.subdirectory),
-    Field("worktree_path", STR, lambda s: s.worktree_path),
-    Field("branch", STR, lambda s: s.branch),
-    Field("base_ref", STR, lambda s: s.base_ref),
+    Field("id", STR),
+    Field("name", STR),
+    Field("repo_path", STR),
+    Field("subdirectory", STR),
+    Field("worktree_path", STR),
+    Field("branch", STR),
+    Field("base_ref", STR),
     Field("agent", enum_of(Agent), lambda s: str(s.agent)),
-    Field("model", OPT_STR, lambda s: s.model),
+    Field("model", OPT_STR),
     Field("backend", enum_of(BackendKind), lambda s: str(s.backend)),
-    Field("image", STR, lambda s: s.image),
-    Field("cpu", {"type": ["number", "null"]}, lambda s: s.cpu),
-    Field("memory", OPT_STR, lambda s: s.memory),
+    Field("image", STR),
+    Field("cpu", {"type": ["number", "null"]}),
+    Field("memory", OPT_STR),
     Field("access_mode", {"type": "string", "enum": ["read-write", "read-only"]},
           lambda s: str(s.access_mode)),
-    Field("initial_prompt", STR, lambda s: s.initial_prompt),
-    Field("skip_permissions", BOOL, lambda s: s.skip_permissions),
+    Field("initial_prompt", STR),
+    Field("skip_permissions", BOOL),
     Field("phase", enum_of(Phase), lambda s: str(s.phase)),
     Field("desired", enum_of(Desired), lambda s: str(s.desired)),
     Field("agent_status", enum_of(AgentStatus), lambda s: str(s.agent_status)),
-    Field("status_reason", OPT_STR, lambda s: s.status_reason),
-    Field("backend_id", OPT_STR, lambda s: s.backend_id),
-    Field("container_name", STR, lambda s: s.container_name),
-    Field("attempts", INT, lambda s: s.attempts),
+    Field("status_reason", OPT_STR),
+    Field("backend_id", OPT_STR),
+    Field("container_name", STR),
+    Field("attempts", INT),
     Field("retry_at", OPT_STR, lambda s: iso(s.retry_at)),
     Field("created_at", STR, lambda s: iso(s.created_at)),
     Field("updated_at", STR, lambda s: iso(s.updated_at)),
     Field("archived_at", OPT_STR, lambda s: iso(s.archived_at)),
     Field("egress_mode", {"type": ["string", "null"],
                           "enum": ["open", "learn", "ask", "locked", None],
-                          "description": "The session's own egress mode (null: the default)"},
-          lambda s: s.egress_mode),
-    Field("alert", {**OPT_STR, "description": "A honeytoken alert until it is cleared"},
-          lambda s: s.alert),
+                          "description": "The session's own egress mode (null: the default)"}),
+    Field("alert", {**OPT_STR, "description": "A honeytoken alert until it is cleared"}),
     Field("budget_exceeded", {**OPT_STR, "description": "Why model requests are refused "
-                              "(a spent budget), or null"},
-          lambda s: s.budget_exceeded),
+                              "(a spent budget), or null"}),
     Field("pull", {"anyOf": [schema(PULL), {"type": "null"}],
                    "description": "The branch on its remote and its pull request (null: "
                    "never pushed, no pull request seen)"},
@@ -197,22 +189,19 @@ SESSION: tuple[Field, ...] = (
           lambda s: str(s.rebuild) if s.rebuild else None),
     Field("model_error", {**OPT_STR, "description": "Why the session's model requests "
                           "fail, as the proxy last saw them (no credential, DNS, the model "
-                          "API's 4xx/5xx); null once one succeeds"},
-          lambda s: s.model_error),
+                          "API's 4xx/5xx); null once one succeeds"}),
     Field("agent_state", {**enum_of(AgentState), "description": "The agent's status as the "
                           "UIs show it: agent_status, or model_failing while the session "
                           "runs and model_error is set"},
           lambda s: str(agent_state(s.phase, s.agent_status, s.model_error))),
-    Field("plan_mode", {**BOOL, "description": "The agent plans before it edits"},
-          lambda s: s.plan_mode),
+    Field("plan_mode", {**BOOL, "description": "The agent plans before it edits"}),
     Field("print_mode", {**BOOL, "description": "The agent answers once; the session then "
-                         "ends as completed"}, lambda s: s.print_mode),
+                         "ends as completed"}),
     Field("custom_agent", {**OPT_STR, "description": "Which config.toml agent a custom "
-                           "session runs"}, lambda s: s.custom_agent),
-    Field("title", {**STR, "description": "A short title (data: show it escaped)"},
-          lambda s: s.title),
+                           "session runs"}),
+    Field("title", {**STR, "description": "A short title (data: show it escaped)"}),
     Field("description", {**STR, "description": "What the session is for (data: show it "
-                          "escaped)"}, lambda s: s.description),
+                          "escaped)"}),
     Field("extra_repos", {"type": "array", "description": "Further repositories of a "
                           "multi-repo session (the primary is repo_path): each mounted at "
                           "/workspace/<mount>, on the session branch, with its own base",
@@ -241,19 +230,18 @@ def session_json(s: Session) -> Json:
 
 
 EVENT: tuple[Field, ...] = (
-    Field("id", INT, lambda e: e.id),
-    Field("ts", STR, lambda e: e.ts),
-    Field("session_id", OPT_STR, lambda e: e.session_id),
-    Field("kind", STR, lambda e: e.kind),
-    Field("payload", {"type": "object"}, lambda e: e.payload),
+    Field("id", INT),
+    Field("ts", STR),
+    Field("session_id", OPT_STR),
+    Field("kind", STR),
+    Field("payload", {"type": "object"}),
 )
 
 ERROR: tuple[Field, ...] = (
     Field("error", {**STR, "description": "What went wrong and what to do."},
           lambda e: e.message),
-    Field("code", STR, lambda e: e.code),
-    Field("field", {**STR, "description": "The request field concerned."},
-          lambda e: e.field, required=False),
+    Field("code", STR),
+    Field("field", {**STR, "description": "The request field concerned."}, required=False),
 )
 
 MESSAGE: tuple[Field, ...] = (
@@ -261,18 +249,16 @@ MESSAGE: tuple[Field, ...] = (
                    "enum": ["user", "assistant", "tool_call", "tool_result", "plan"],
                    "description": "plan: a tool call that plans (the agent's plan tools)"},
           lambda m: str(m.kind)),
-    Field("text", STR, lambda m: m.text),
-    Field("ts", OPT_STR, lambda m: m.ts),
-    Field("tool", OPT_STR, lambda m: m.tool),
-    Field("tool_id", OPT_STR, lambda m: m.tool_id),
-    Field("input", {"description": "A tool call's arguments, as the agent sent them"},
-          lambda m: m.input),
-    Field("is_error", BOOL, lambda m: m.is_error),
+    Field("text", STR),
+    Field("ts", OPT_STR),
+    Field("tool", OPT_STR),
+    Field("tool_id", OPT_STR),
+    Field("input", {"description": "A tool call's arguments, as the agent sent them"}),
+    Field("is_error", BOOL),
 )
 
 TIMELINE_ITEM: tuple[Field, ...] = (
-    Field("key", {**STR, "description": "Stable name of the item (merge pages by it)"},
-          lambda e: e.key),
+    Field("key", {**STR, "description": "Stable name of the item (merge pages by it)"}),
     Field("source", {"type": "string", "enum": ["message", "audit", "commit", "event"],
                      "description": "message: the transcript; audit: a proxied request; "
                      "commit: on the session branch; event: the journal"},
@@ -280,17 +266,12 @@ TIMELINE_ITEM: tuple[Field, ...] = (
     Field("ts", {**STR, "description": "The time it is ordered by (ISO 8601)"},
           lambda e: e.ts.isoformat()),
     Field("trusted_time", {**BOOL, "description": "false: the agent wrote the time (clamped "
-                           "to between the session's creation and now)"},
-          lambda e: e.trusted_time),
-    Field("kind", {**STR, "description": "The message kind, audit decision or event kind"},
-          lambda e: e.kind),
-    Field("title", {**STR, "description": "One line of plain text (no control characters)"},
-          lambda e: e.title),
-    Field("text", {**STR, "description": "Plain text, bounded (no control characters)"},
-          lambda e: e.text),
+                           "to between the session's creation and now)"}),
+    Field("kind", {**STR, "description": "The message kind, audit decision or event kind"}),
+    Field("title", {**STR, "description": "One line of plain text (no control characters)"}),
+    Field("text", {**STR, "description": "Plain text, bounded (no control characters)"}),
     Field("repo", {**OPT_STR, "description": "A commit's repository: '.' the primary, else "
-                   "the mount name of a further one (null for the other sources)"},
-          lambda e: e.repo),
+                   "the mount name of a further one (null for the other sources)"}),
 )
 
 TIMELINE_PAGE: tuple[Field, ...] = (
@@ -299,7 +280,7 @@ TIMELINE_PAGE: tuple[Field, ...] = (
           lambda p: [render(TIMELINE_ITEM, e) for e in p.entries]),
     Field("cursor", {**STR, "description": "Pass as ?before= for the items before these"},
           lambda p: p.cursor_text),
-    Field("more", {**BOOL, "description": "Older items may exist"}, lambda p: p.more),
+    Field("more", {**BOOL, "description": "Older items may exist"}),
     Field("notes", {"type": "array", "items": STR,
                     "description": "Sources not shown this time, and why (the agent may "
                     "have made its transcript unreadable; the other sources still show)"},
@@ -310,24 +291,23 @@ TIMELINE_PAGE: tuple[Field, ...] = (
 
 _VERB = {"type": "string", "enum": [str(v) for v in verbs.Verb]}
 CHECK: tuple[Field, ...] = (
-    Field("name", {**STR, "description": "container, workspace, agent, proxy, hooks, model"},
-          lambda c: c.name),
+    Field("name", {**STR, "description": "container, workspace, agent, proxy, hooks, model"}),
     Field("verdict", {"type": "string", "enum": ["ok", "warn", "fail", "unknown"]},
           lambda c: str(c.verdict)),
-    Field("detail", STR, lambda c: c.detail),
+    Field("detail", STR),
     Field("fix", {**_VERB, "type": ["string", "null"], "enum": [*_VERB["enum"], None],
                   "description": "The recovery verb that fits"},
           lambda c: str(c.fix) if c.fix else None),
 )
 RECOVERY: tuple[Field, ...] = (
     Field("verb", _VERB, lambda a: str(a.verb)),
-    Field("warning", {**STR, "description": "What doing it loses"}, lambda a: a.warning),
-    Field("offered", BOOL, lambda a: a.offered),
-    Field("why_not", OPT_STR, lambda a: a.why_not),
+    Field("warning", {**STR, "description": "What doing it loses"}),
+    Field("offered", BOOL),
+    Field("why_not", OPT_STR),
 )
 HEALTH: tuple[Field, ...] = (
-    Field("session_id", STR, lambda r: r.session_id),
-    Field("ok", BOOL, lambda r: r.ok),
+    Field("session_id", STR),
+    Field("ok", BOOL),
     Field("checks", {"type": "array", "items": schema(CHECK)},
           lambda r: [render(CHECK, c) for c in r.checks]),
     Field("suggested", {"type": ["string", "null"], "enum": [*_VERB["enum"], None]},

@@ -25,92 +25,84 @@ _COST: Json = {"type": ["number", "null"],
                "description": "US dollars from the price table; null: no price for a model"}
 
 USAGE: tuple[Field, ...] = (
-    Field("session_id", OPT_STR, lambda u: u.session_id),
-    Field("session_name", OPT_STR, lambda u: u.session_name),
-    Field("day", OPT_STR, lambda u: u.day, required=False),
-    Field("model", OPT_STR, lambda u: u.model),
-    Field("requests", INT, lambda u: u.requests),
-    Field("unmetered", {**INT, "description": "Answers whose usage could not be read"},
-          lambda u: u.unmetered),
+    Field("session_id", OPT_STR),
+    Field("session_name", OPT_STR),
+    Field("day", OPT_STR, required=False),
+    Field("model", OPT_STR),
+    Field("requests", INT),
+    Field("unmetered", {**INT, "description": "Answers whose usage could not be read"}),
     Field("input_tokens", INT, lambda u: u.usage.input),
     Field("output_tokens", INT, lambda u: u.usage.output),
     Field("cache_read_tokens", INT, lambda u: u.usage.cache_read),
     Field("cache_write_tokens", INT, lambda u: u.usage.cache_write),
     Field("tokens", INT, lambda u: u.usage.tokens),
-    Field("cost", _COST, lambda u: u.cost),
+    Field("cost", _COST),
     Field("cost_complete", {**BOOL, "description": "false: some tokens have no price (their "
-                            "cost is not in cost)"}, lambda u: u.cost_complete),
+                            "cost is not in cost)"}),
 )
 
 BUDGET: tuple[Field, ...] = (
-    Field("tokens", OPT_INT, lambda b: b.tokens),
-    Field("cost", OPT_NUM, lambda b: b.cost),
-    Field("tokens_per_day", OPT_INT, lambda b: b.tokens_per_day),
-    Field("cost_per_day", OPT_NUM, lambda b: b.cost_per_day),
+    Field("tokens", OPT_INT),
+    Field("cost", OPT_NUM),
+    Field("tokens_per_day", OPT_INT),
+    Field("cost_per_day", OPT_NUM),
 )
 
 SPENT: tuple[Field, ...] = (
-    Field("tokens", INT, lambda s: s.tokens),
-    Field("cost", NUM, lambda s: s.cost),
-    Field("tokens_today", INT, lambda s: s.tokens_today),
-    Field("cost_today", NUM, lambda s: s.cost_today),
+    Field("tokens", INT),
+    Field("cost", NUM),
+    Field("tokens_today", INT),
+    Field("cost_today", NUM),
 )
 
 BUDGET_STATE: tuple[Field, ...] = (
-    Field("scope", {**STR, "description": "A session id, or * for all sessions"},
-          lambda b: b.scope),
+    Field("scope", {**STR, "description": "A session id, or * for all sessions"}),
     Field("budget", schema(BUDGET), lambda b: render(BUDGET, b.budget)),
     Field("source", {"type": "string", "enum": ["config", "set"],
-                     "description": "config: the config.toml default; set: from a UI"},
-          lambda b: b.source),
+                     "description": "config: the config.toml default; set: from a UI"}),
     Field("spent", schema(SPENT), lambda b: render(SPENT, b.spent)),
-    Field("exceeded", {**OPT_STR, "description": "Which limit is spent, or null"},
-          lambda b: b.exceeded),
+    Field("exceeded", {**OPT_STR, "description": "Which limit is spent, or null"}),
 )
 
 EGRESS_ENTRY: tuple[Field, ...] = (
-    Field("scope", STR, lambda e: e.scope),
-    Field("host", STR, lambda e: e.host),
+    Field("scope", STR),
+    Field("host", STR),
     Field("verdict", {"type": "string", "enum": ["allow", "deny"]}, lambda e: str(e.verdict)),
-    Field("source", {"type": "string", "enum": ["user", "learned", "asked", "config"]},
-          lambda e: e.source),
-    Field("created_at", OPT_STR, lambda e: e.created_at),
+    Field("source", {"type": "string", "enum": ["user", "learned", "asked", "config"]}),
+    Field("created_at", OPT_STR),
 )
 
 EGRESS_ASK: tuple[Field, ...] = (
-    Field("id", INT, lambda a: a.id),
-    Field("session_id", STR, lambda a: a.session_id),
-    Field("host", STR, lambda a: a.host),
-    Field("created_at", STR, lambda a: a.created_at),
-    Field("expires_at", STR, lambda a: a.expires_at),
+    Field("id", INT),
+    Field("session_id", STR),
+    Field("host", STR),
+    Field("created_at", STR),
+    Field("expires_at", STR),
     Field("decision", {"type": ["string", "null"],
-                       "enum": ["allow", "deny", "expired", None]}, lambda a: a.decision),
+                       "enum": ["allow", "deny", "expired", None]}),
 )
 
 CREDENTIAL: tuple[Field, ...] = (
-    Field("name", STR, lambda c: c.name),
+    Field("name", STR),
     Field("env", {"type": "array", "items": STR,
                   "description": "The environment variables that set it"}, lambda c: list(c.env)),
     Field("source", {"type": ["string", "null"],
                      "enum": ["env", "1password", "file", "codex-auth.json", None],
-                     "description": "Where the proxy found it; null: not set"},
-          lambda c: c.source),
+                     "description": "Where the proxy found it; null: not set"}),
     Field("masked", {**OPT_STR, "description": "Its first 4 and last 2 characters (nothing "
-                     "of a short one); never the value"}, lambda c: c.masked),
+                     "of a short one); never the value"}),
 )
 
 READINESS: tuple[Field, ...] = (
-    Field("agent", enum_of(Agent), lambda r: r.agent),
-    Field("ready", {**BOOL, "description": "Its model credential is set"}, lambda r: r.ready),
-    Field("using", {**OPT_STR, "description": "The credential the proxy puts in"},
-          lambda r: r.using),
-    Field("hint", {**OPT_STR, "description": "What to set, when not ready"}, lambda r: r.hint),
+    Field("agent", enum_of(Agent)),
+    Field("ready", {**BOOL, "description": "Its model credential is set"}),
+    Field("using", {**OPT_STR, "description": "The credential the proxy puts in"}),
+    Field("hint", {**OPT_STR, "description": "What to set, when not ready"}),
 )
 
 CREDENTIALS: tuple[Field, ...] = (
-    Field("published", {**BOOL, "description": "false: no proxy has loaded credentials yet"},
-          lambda r: r.published),
-    Field("loaded_at", OPT_STR, lambda r: r.loaded_at),
+    Field("published", {**BOOL, "description": "false: no proxy has loaded credentials yet"}),
+    Field("loaded_at", OPT_STR),
     Field("credentials", {"type": "array", "items": schema(CREDENTIAL)},
           lambda r: [render(CREDENTIAL, c) for c in r.credentials]),
     Field("warnings", {"type": "array", "items": STR}, lambda r: list(r.warnings)),

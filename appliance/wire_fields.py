@@ -19,12 +19,14 @@ Json = dict[str, Any]
 class Field:
     name: str
     schema: Json
-    get: Callable[[Any], Any]
+    #: How to read it from the record (None: the record's attribute of the same name).
+    get: Callable[[Any], Any] | None = None
     required: bool = True
 
 
 def render(shape: tuple[Field, ...], record: Any) -> Json:
-    return {f.name: f.get(record) for f in shape}
+    return {f.name: getattr(record, f.name) if f.get is None else f.get(record)
+            for f in shape}
 
 
 def schema(shape: tuple[Field, ...], *, description: str = "") -> Json:
