@@ -244,25 +244,11 @@ class Store:
             rows = self._conn.execute("SELECT * FROM sessions ORDER BY created_at").fetchall()
         return [from_row(r) for r in rows]
 
-    def update_session(
-        self,
-        session_id: str,
-        *,
-        event: str = "updated",
-        detail: Mapping[str, Any] | None = None,
-        expect: Callable[[Session], None] | None = None,
-        limits: SessionLimits | None = None,
-        **changes: Any,
-    ) -> Session:
-        """Change fields of one session atomically, checking the phase transition.
-
-        ``expect`` runs inside the transaction on the current row and may raise to refuse
-        the change (for example "only a failed session can be retried"). ``limits``: the
-        change brings the session (back) to life; refused (429) when there is no room.
-        """
+    def update_session(self, session_id: str, **changes: Any) -> Session:
+        """Change fields of one session atomically (:meth:`update_in`, in a transaction of
+        its own)."""
         with self._tx() as conn:
-            return self.update_in(conn, session_id, event=event, detail=detail,
-                                  expect=expect, limits=limits, **changes)
+            return self.update_in(conn, session_id, **changes)
 
     def update_in(
         self,
@@ -275,8 +261,14 @@ class Store:
         limits: SessionLimits | None = None,
         **changes: Any,
     ) -> Session:
-        """:meth:`update_session` inside a transaction a neighbour module holds
-        (:meth:`transaction`), so its other writes commit with it."""
+        """Change fields of one session, checking the phase transition, inside a
+        transaction a neighbour module holds (:meth:`transaction`), so its other writes
+        commit with it.
+
+        ``expect`` runs inside the transaction on the current row and may raise to refuse
+        the change (for example "only a failed session can be retried"). ``limits``: the
+        change brings the session (back) to life; refused (429) when there is no room.
+        """
         row = conn.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
         if row is None:
             raise NotFound(f"no session with id {session_id!r}")
