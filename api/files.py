@@ -14,6 +14,7 @@ agent made). Routes never ask which backend a session runs on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -104,10 +105,12 @@ async def reader(ref: str) -> tuple[WorkspaceReader, Session]:
     return current().reader_for(session, absent=no_tree(session)), session
 
 
-async def reader_of_repo(ref: str) -> tuple[WorkspaceReader, RepoView]:
-    """The session's reader and the repository ``?repo=`` names (the primary by default)."""
+async def browse_in(ref: str, read: Callable[[WorkspaceReader, str, RepoView], dict[str, Any]]
+                    ) -> dict[str, Any]:
+    """``read`` the ``?path=`` in the repository ``?repo=`` names (the primary by default)."""
     found, session = await reader(ref)
-    return found, multirepo.select(session, request.args.get("repo"))
+    view = multirepo.select(session, request.args.get("repo"))
+    return await trio.to_thread.run_sync(read, found, request.args.get("path", ""), view)
 
 
 @blueprint.get("/api/sessions/<ref>/files")
@@ -116,9 +119,7 @@ async def reader_of_repo(ref: str) -> tuple[WorkspaceReader, RepoView]:
                      responses={"200": ok(LISTING), "400": REFUSED,
                                 "404": err("No such session, or nothing at that path")}))
 async def list_files(ref: str) -> dict[str, Any]:
-    rel = request.args.get("path", "")
-    found, view = await reader_of_repo(ref)
-    return await trio.to_thread.run_sync(browse.list_dir, found, rel, view)
+    return await browse_in(ref, browse.list_dir)
 
 
 @blueprint.get("/api/sessions/<ref>/file")
@@ -127,9 +128,7 @@ async def list_files(ref: str) -> dict[str, Any]:
                      responses={"200": ok(FILE), "400": REFUSED,
                                 "404": err("No such session, or nothing at that path")}))
 async def read_file(ref: str) -> dict[str, Any]:
-    rel = request.args.get("path", "")
-    found, view = await reader_of_repo(ref)
-    return await trio.to_thread.run_sync(browse.read_file, found, rel, view)
+    return await browse_in(ref, browse.read_file)
 
 
 @blueprint.get("/api/sessions/<ref>/diff")
