@@ -18,7 +18,7 @@ from api.body import json_body
 from api.context import current
 from api.openapi import RouteDoc, documented, err, ok
 from appliance import controlstore, reports
-from appliance.budgets import GLOBAL, parse_budget
+from appliance.budgets import GLOBAL, Budget, parse_budget
 from appliance.errors import InvalidInput
 
 blueprint = Blueprint("usage", __name__)
@@ -116,19 +116,14 @@ async def list_budgets() -> dict[str, Any]:
 
 
 async def _set(scope: str, name: str) -> dict[str, Any]:
+    budget = parse_budget(await json_body(), "budget", from_config=False)
+    return await _budget(scope, name, budget)
+
+
+async def _budget(scope: str, name: str, budget: Budget | None) -> dict[str, Any]:
+    """Set the budget of ``scope`` (None: clear it) and answer its state."""
     ctx = current()
-    body = await json_body()
-    budget = parse_budget(body, "budget", from_config=False)
     await ctx.store.run(controlstore.set_budget, ctx.store.sync, scope, budget, name=name)
-    ctx.hub.poke()
-    set_budgets = await ctx.store.run(controlstore.budgets, ctx.store.sync)
-    return reports.budget_json(reports.budget_state(scope, set_budgets, ctx.settings.budgets,
-                                                    await _spent()))
-
-
-async def _clear(scope: str, name: str) -> dict[str, Any]:
-    ctx = current()
-    await ctx.store.run(controlstore.set_budget, ctx.store.sync, scope, None, name=name)
     ctx.hub.poke()
     set_budgets = await ctx.store.run(controlstore.budgets, ctx.store.sync)
     return reports.budget_json(reports.budget_state(scope, set_budgets, ctx.settings.budgets,
@@ -152,7 +147,7 @@ async def set_global_budget() -> dict[str, Any]:
 @documented(RouteDoc(summary="Back to [budgets.global] of config.toml",
                      responses={"200": ok(STATE)}))
 async def clear_global_budget() -> dict[str, Any]:
-    return await _clear(GLOBAL, "")
+    return await _budget(GLOBAL, "", None)
 
 
 @blueprint.put("/api/sessions/<ref>/budget")
@@ -168,5 +163,5 @@ async def set_session_budget(ref: str) -> dict[str, Any]:
                      responses={"200": ok(STATE), "404": err("No such session")}))
 async def clear_session_budget(ref: str) -> dict[str, Any]:
     session = await current().resolve(ref)
-    return await _clear(session.id, session.name)
+    return await _budget(session.id, session.name, None)
 

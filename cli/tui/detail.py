@@ -17,7 +17,7 @@ from rich.markup import escape
 from appliance.errors import ClauderonError
 from cli import calls
 from cli.client import AsyncApiClient
-from cli.tui.model import age
+from cli.render import age
 
 FACTS = (("phase", "phase"), ("agent_state", "status"), ("agent", "agent"),
          ("custom_agent", "custom"), ("model", "model"), ("branch", "branch"),

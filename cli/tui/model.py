@@ -15,6 +15,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from cli.render import age
+
 Session = dict[str, Any]
 
 COLUMNS = ("NAME", "PHASE", "STATUS", "AGENT", "BACKEND", "BRANCH", "AGE")
@@ -52,16 +54,6 @@ def visible(sessions: Iterable[Session], chosen: Filter, query: str = "") -> lis
     chosen_ones.sort(key=lambda s: s.get("name", ""))
     chosen_ones.sort(key=lambda s: s.get("created_at") or "", reverse=True)
     return chosen_ones
-
-
-def age(iso: str | None, now: datetime) -> str:
-    if not iso:
-        return "-"
-    seconds = int((now - datetime.fromisoformat(iso)).total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{max(seconds, 0)}s"
 
 
 def phase_text(session: Mapping[str, Any]) -> str:
