@@ -199,17 +199,15 @@ class Store:
         return session
 
     def get_session(self, session_id: str) -> Session | None:
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT * FROM sessions WHERE id = ?", (session_id,)
-            ).fetchone()
-        return from_row(row) if row else None
+        return self._one("id", session_id)
 
     def get_by_name(self, name: str) -> Session | None:
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT * FROM sessions WHERE name = ?", (name,)
-            ).fetchone()
+        return self._one("name", name)
+
+    def _one(self, column: str, value: str) -> Session | None:
+        with self._lock:  # a column of ours, not input
+            row = self._conn.execute(f"SELECT * FROM sessions WHERE {column} = ?",
+                                     (value,)).fetchone()
         return from_row(row) if row else None
 
     def resolve(self, ref: str) -> Session:

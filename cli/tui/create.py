@@ -123,58 +123,51 @@ class CreateScreen(ModalScreen[str | None]):
         #: Agent -> what to set, for the agents without a model credential.
         self.missing: dict[str, str] = {}
 
-    def _row(self, label: str, widget: Widget, field: str) -> ComposeResult:
-        with Horizontal(classes="row", id=f"row-{field}"):
+    def _row(self, label: str, widget: Widget) -> ComposeResult:
+        with Horizontal(classes="row", id=f"row-{widget.id}"):
             yield Label(label, classes="lbl")
             yield widget
-        yield Static("", classes="error", id=f"error-{field}")
+        yield Static("", classes="error", id=f"error-{widget.id}")
 
     def compose(self) -> ComposeResult:
+        def text(field: str, placeholder: str) -> Input:
+            return Input(placeholder=placeholder, id=field, compact=True)
+
+        def choice(field: str, values: tuple[str, ...]) -> Select[str]:
+            return Select([(v, v) for v in values], value=values[0], allow_blank=False,
+                          id=field, compact=True)
+
         with VerticalScroll():
             yield Static("[b]New session[/b]  (ctrl+s create, esc cancel)")
             yield from self._row("Repo", Input(placeholder="path inside a git repository",
                                                id="repo_path", suggester=PathSuggester(),
-                                               compact=True), "repo_path")
+                                               compact=True))
             yield OptionList(id="recent", compact=True)
-            yield from self._row("More", TextArea(id="repos", compact=True), "repos")
+            yield from self._row("More", TextArea(id="repos", compact=True))
             yield Static("further repositories, one a line (up to 4): PATH[:NAME][@BASE], "
                          "each at /workspace/NAME; diff, files and timeline show every one",
                          id="repos-hint")
-            yield from self._row("Name", Input(placeholder="(from the prompt)", id="name",
-                                               compact=True), "name")
-            yield from self._row("Prompt", TextArea(id="prompt", compact=True), "prompt")
-            yield from self._row("Agent", Select([(a, a) for a in ("claude", "codex",
-                                                                  "gemini", "custom")],
-                                                 value="claude", allow_blank=False, id="agent",
-                                                 compact=True), "agent")
+            yield from self._row("Name", text("name", "(from the prompt)"))
+            yield from self._row("Prompt", TextArea(id="prompt", compact=True))
+            yield from self._row("Agent", choice("agent", ("claude", "codex", "gemini",
+                                                           "custom")))
             yield Static("", id="agent-warning")
-            yield from self._row("Custom", Input(placeholder="(agent custom: its config.toml "
-                                                 "name)", id="custom_agent", compact=True),
-                                 "custom_agent")
+            yield from self._row("Custom", text("custom_agent",
+                                                "(agent custom: its config.toml name)"))
             yield from self._row("Plan", Select(PLAN_CHOICES, value="", allow_blank=False,
-                                                id="plan_mode", compact=True), "plan_mode")
+                                                id="plan_mode", compact=True))
             yield from self._row("", Checkbox("answer once (print mode: the session then "
-                                              "ends as completed)", id="print_mode"),
-                                 "print_mode")
-            yield from self._row("Title", Input(placeholder="(from the prompt)", id="title",
-                                                compact=True), "title")
-            yield from self._row("About", Input(placeholder="(from the prompt)",
-                                                id="description", compact=True),
-                                 "description")
-            yield from self._row("Model", Input(placeholder="(the agent's default)",
-                                                id="model", compact=True), "model")
-            yield from self._row("Image", Input(placeholder="(default from config.toml)",
-                                                id="image", compact=True), "image")
-            yield from self._row("Backend", Select([("docker", "docker")], value="docker",
-                                                   allow_blank=False, id="backend",
-                                                   compact=True), "backend")
-            yield from self._row("Access", Select([("read-write", "read-write"),
-                                                   ("read-only", "read-only")],
-                                                  value="read-write", allow_blank=False,
-                                                  id="access_mode", compact=True),
-                                 "access_mode")
+                                              "ends as completed)", id="print_mode"))
+            for label, field, placeholder in (
+                    ("Title", "title", "(from the prompt)"),
+                    ("About", "description", "(from the prompt)"),
+                    ("Model", "model", "(the agent's default)"),
+                    ("Image", "image", "(default from config.toml)")):
+                yield from self._row(label, text(field, placeholder))
+            yield from self._row("Backend", choice("backend", ("docker",)))
+            yield from self._row("Access", choice("access_mode", ("read-write", "read-only")))
             yield from self._row("", Checkbox("bypass permissions (skip the agent's prompts)",
-                                              id="skip_permissions"), "skip_permissions")
+                                              id="skip_permissions"))
             yield Static("", classes="error", id="error-general")
             yield Static("", id="progress")
             with Horizontal(id="buttons"):
