@@ -264,48 +264,32 @@ class Settings:
             os.chmod(d, 0o700)
 
 
+def _same(*keys: str) -> dict[str, str]:
+    """Keys named as their Settings field."""
+    return {key: key for key in keys}
+
+
 # config.toml: table -> key -> Settings field
 _TOML_KEYS: dict[str, dict[str, str]] = {
-    "server": {"host": "http_host", "port": "http_port", "hook_port": "hook_port",
-               "public_names": "public_names", "tls_cert": "tls_cert", "tls_key": "tls_key"},
+    "server": {"host": "http_host", "port": "http_port",
+               **_same("hook_port", "public_names", "tls_cert", "tls_key")},
     "proxy": {"port": "proxy_port"},
-    "docker": {
-        "host": "docker_host",
-        "image": "default_image",
-        "cpu": "default_cpu",
-        "memory": "default_memory",
-        "pids_limit": "pids_limit",
-        "network": "docker_network",
-        "subnet": "network_subnet",
-        "timeout_seconds": "docker_timeout_seconds",
-    },
+    "docker": {"host": "docker_host", "image": "default_image", "cpu": "default_cpu",
+               "memory": "default_memory", "pids_limit": "pids_limit",
+               "network": "docker_network", "subnet": "network_subnet",
+               "timeout_seconds": "docker_timeout_seconds"},
     "agents": {"start": "start_agents", "warm": "warm_start",
                "plan_mode": "default_plan_mode"},
     "titles": {"provider": "titles_provider", "model": "titles_model",
                "timeout_seconds": "titles_timeout_seconds"},
-    "limits": {"max_sessions": "max_sessions",
-               "max_concurrent_creates": "max_concurrent_creates"},
-    "reconciler": {
-        "poll_seconds": "reconcile_poll_seconds",
-        "resync_seconds": "resync_seconds",
-        "max_attempts": "max_attempts",
-        "backoff_seconds": "backoff_seconds",
-        "backoff_max_seconds": "backoff_max_seconds",
-        "stable_seconds": "stable_seconds",
-        "max_concurrent_ops": "max_concurrent_ops",
-    },
+    "limits": _same("max_sessions", "max_concurrent_creates"),
+    "reconciler": {"poll_seconds": "reconcile_poll_seconds", **_same(
+        "resync_seconds", "max_attempts", "backoff_seconds", "backoff_max_seconds",
+        "stable_seconds", "max_concurrent_ops")},
     "github": {"refresh_seconds": "github_refresh_seconds"},
-    "shipper": {
-        "rotate_bytes": "shipper_rotate_bytes",
-        "keep_rotated": "shipper_keep_rotated",
-        "poll_seconds": "shipper_poll_seconds",
-        "batch_lines": "shipper_batch_lines",
-        "batch_bytes": "shipper_batch_bytes",
-        "http_url": "shipper_http_url",
-        "http_timeout_seconds": "shipper_http_timeout_seconds",
-        "retry_max_seconds": "shipper_retry_max_seconds",
-        "writer_program": "shipper_writer_program",
-    },
+    "shipper": {key: f"shipper_{key}" for key in (
+        "rotate_bytes", "keep_rotated", "poll_seconds", "batch_lines", "batch_bytes",
+        "http_url", "http_timeout_seconds", "retry_max_seconds", "writer_program")},
 }
 
 _ENV_KEYS: dict[str, str] = {
