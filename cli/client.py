@@ -187,15 +187,6 @@ class AsyncApiClient(_Face):
             raise unreachable(self.socket_path, call.describe(), exc) from exc
         return calls.finish(call, response)
 
-    async def get(self, path: str, **params: str) -> Any:
-        return await self.run(calls.get(path, params))
-
-    async def post(self, path: str, json: Any = None) -> Any:
-        return await self.run(calls.post(path, json))
-
-    async def delete(self, path: str) -> Any:
-        return await self.run(calls.delete(path))
-
     async def events(self, after: int | None = None) -> AsyncGenerator[Message | None, None]:
         """As :meth:`ApiClient.events`."""
         key, headers = handshake()
