@@ -113,12 +113,6 @@ class CredentialSet:
             for c in (self._by_name[n] for n in self.names())
         ]
 
-    def replaced(self, creds: Iterable[Credential]) -> CredentialSet:
-        """A copy with ``creds`` put in place (refreshed Codex tokens, for one)."""
-        merged = dict(self._by_name)
-        merged.update({c.name: c for c in creds})
-        return CredentialSet(merged, self.codex_auth_path)
-
     def __iter__(self) -> Iterator[Credential]:
         return (self._by_name[n] for n in self.names())
 

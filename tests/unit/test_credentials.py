@@ -370,12 +370,3 @@ def test_masked_shows_at_most_six_characters() -> None:
         value = "x" * length
         masked = Credential(name="n", value=value, source="env").masked()
         assert masked.count("x") <= min(6, length * 3 // 10)
-
-
-def test_replaced_builds_a_new_set() -> None:
-    old = Credential(name="codex_access_token", value="old-token", source="codex-auth.json")
-    new = Credential(name="codex_access_token", value="new-token", source="codex-auth.json")
-    creds = CredentialSet.of([old])
-    updated = creds.replaced([new])
-    assert creds.get("codex_access_token") == old
-    assert updated.get("codex_access_token") == new
