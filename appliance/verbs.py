@@ -81,9 +81,12 @@ def _no_rebuild(s: Session) -> str | None:
     return None if s.rebuild is None else f"{s.name} is being recreated already"
 
 
-#: A person's recreate: carried out by the reconciler's normal create (loop.py).
-_REBUILT = frozenset({Phase.RUNNING, Phase.STOPPED, Phase.FAILED})
-_REBUILD_CHANGES = {"attempts": 0, "retry_at": None}
+def _rebuild(kind: Rebuild, warning: str) -> Rule:
+    """A person's recreate: carried out by the reconciler's normal create (loop.py)."""
+    return Rule(allowed=frozenset({Phase.RUNNING, Phase.STOPPED, Phase.FAILED}),
+                guard=_no_rebuild, revives=True, warning=warning,
+                changes={"attempts": 0, "retry_at": None, "rebuild": kind})
+
 
 RULES: Mapping[Verb, Rule] = {
     # A completed session may be archived: out of the list, its workspace kept. Unarchived,
@@ -119,27 +122,23 @@ RULES: Mapping[Verb, Rule] = {
         warning="The agent is stopped where it is (a turn under way is cut short) and "
                 "started again in the same container; its conversation is resumed, the "
                 "workspace and the container are kept."),
-    Verb.RECREATE: Rule(
-        allowed=_REBUILT, guard=_no_rebuild, revives=True,
-        changes={**_REBUILD_CHANGES, "rebuild": Rebuild.CONTAINER},
-        warning="The container is removed and made again from the session's image: what "
-                "was installed or running in it outside the workspace and the agent's home "
-                "is lost. The workspace (uncommitted work included), the branch and the "
-                "agent's conversation are kept."),
-    Verb.RECREATE_FRESH: Rule(
-        allowed=_REBUILT, guard=_no_rebuild, revives=True,
-        changes={**_REBUILD_CHANGES, "rebuild": Rebuild.FRESH},
-        warning="Discards uncommitted work: the workspace is made again from the branch's "
-                "last commit (commits are brought into your repository first and the branch "
-                "is never deleted), and the agent's home — its conversation, settings and "
-                "anything else kept there — starts empty. The container is made again."),
-    Verb.UPDATE_IMAGE: Rule(
-        allowed=_REBUILT, guard=_no_rebuild, revives=True,
-        changes={**_REBUILD_CHANGES, "rebuild": Rebuild.IMAGE},
-        warning="The container is made again from the newest build of its image (agent "
-                "CLIs and tools as that build has them): what was installed in the old "
-                "container is lost. The workspace, the branch and the conversation are "
-                "kept."),
+    Verb.RECREATE: _rebuild(
+        Rebuild.CONTAINER,
+        "The container is removed and made again from the session's image: what was "
+        "installed or running in it outside the workspace and the agent's home is lost. The "
+        "workspace (uncommitted work included), the branch and the agent's conversation are "
+        "kept."),
+    Verb.RECREATE_FRESH: _rebuild(
+        Rebuild.FRESH,
+        "Discards uncommitted work: the workspace is made again from the branch's last "
+        "commit (commits are brought into your repository first and the branch is never "
+        "deleted), and the agent's home — its conversation, settings and anything else kept "
+        "there — starts empty. The container is made again."),
+    Verb.UPDATE_IMAGE: _rebuild(
+        Rebuild.IMAGE,
+        "The container is made again from the newest build of its image (agent CLIs and "
+        "tools as that build has them): what was installed in the old container is lost. "
+        "The workspace, the branch and the conversation are kept."),
     Verb.EDIT: Rule(allowed=ALL_PHASES - {Phase.DELETING},
                     refusal="{name} is {phase}: it is being removed"),
     Verb.RETITLE: Rule(allowed=ALL_PHASES - {Phase.DELETING},
