@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 
 from appliance.backends.base import (
     LABEL_INSTANCE,
@@ -134,7 +135,6 @@ def workload_for(
     placeholders: Mapping[str, str],
 ) -> WorkloadSpec:
     """The workload; ``placeholders`` are the session's own (``appliance.placeholders``)."""
-    workdir = workdir_for(session)
     mounts = [
         Mount(source=session.worktree_path, target=WORKSPACE),
         # Further repositories: their own workspaces, on top of the primary's.
@@ -156,32 +156,22 @@ def workload_for(
         mounts.append(Mount(source=host.ca_cert_path, target=CONTAINER_CA_PATH, read_only=True))
         env.update(CA_ENV)
     return WorkloadSpec(
-        session_id=session.id,
-        name=session.container_name,
-        image=session.image,
-        labels={
-            LABEL_SESSION: session.id,
-            LABEL_MANAGED: "true",
-            LABEL_INSTANCE: host.instance,
-            LABEL_NAME: session.name,
-        },
-        env=env,
-        mounts=tuple(mounts),
-        tmpfs=tmpfs,
-        workdir=workdir,
+        **_common(session, host), env=env, mounts=tuple(mounts), tmpfs=tmpfs,
         user=f"{repo.owner_uid}:{repo.owner_gid}",
-        cpu=session.cpu or host.default_cpu,
-        memory=session.memory or host.default_memory,
         # Not Docker's "host-gateway" (docker0's address): the sessions' network's own.
-        extra_hosts={HOST_ALIAS: host.gateway},
-        network=host.network,
-        dns=CONTAINER_DNS,
-        dns_options=CONTAINER_DNS_OPTIONS,
-        cap_drop=("ALL",),
-        cap_add=(),
-        no_new_privileges=True,
-        pids_limit=host.pids_limit,
-    )
+        extra_hosts={HOST_ALIAS: host.gateway}, network=host.network, dns=CONTAINER_DNS,
+        dns_options=CONTAINER_DNS_OPTIONS, cap_drop=("ALL",), cap_add=(),
+        no_new_privileges=True)
+
+
+def _common(session: Session, host: HostContext) -> dict[str, Any]:
+    """What a workload is on every backend: its names and labels, image, working folder
+    and limits."""
+    return {"session_id": session.id, "name": session.container_name, "image": session.image,
+            "labels": {LABEL_SESSION: session.id, LABEL_MANAGED: "true",
+                       LABEL_INSTANCE: host.instance, LABEL_NAME: session.name},
+            "workdir": workdir_for(session), "cpu": session.cpu or host.default_cpu,
+            "memory": session.memory or host.default_memory, "pids_limit": host.pids_limit}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -217,19 +207,5 @@ def pod_workload_for(
     if ca_pem is not None:
         env.update(CA_ENV)
         files = (SpecFile(path=CONTAINER_CA_PATH, content=ca_pem), *files)
-    return WorkloadSpec(
-        session_id=session.id,
-        name=session.container_name,
-        image=session.image,
-        labels={LABEL_SESSION: session.id, LABEL_MANAGED: "true",
-                LABEL_INSTANCE: host.instance, LABEL_NAME: session.name},
-        env=env,
-        mounts=(),
-        workdir=workdir_for(session),
-        user=f"{uid}:{uid}",
-        cpu=session.cpu or host.default_cpu,
-        memory=session.memory or host.default_memory,
-        clone=clone,
-        files=files,
-        pids_limit=host.pids_limit,
-    )
+    return WorkloadSpec(**_common(session, host), env=env, mounts=(), user=f"{uid}:{uid}",
+                        clone=clone, files=files)
