@@ -15,7 +15,7 @@ UIs show pending asks live.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,10 +31,6 @@ class Listed:
     verdict: Verdict
     source: str
     created_at: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"scope": self.scope, "host": self.host, "verdict": str(self.verdict),
-                "source": self.source, "created_at": self.created_at}
 
     @property
     def entry(self) -> HostEntry:
@@ -52,9 +48,7 @@ class Ask:
     decided_at: str | None
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "session_id": self.session_id, "host": self.host,
-                "created_at": self.created_at, "expires_at": self.expires_at,
-                "decision": self.decision, "decided_at": self.decided_at}
+        return asdict(self)
 
 
 def _now() -> datetime:
