@@ -41,13 +41,8 @@ class Event:
     payload: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "ts": self.ts,
-            "session_id": self.session_id,
-            "kind": self.kind,
-            "payload": self.payload,
-        }
+        return {"id": self.id, "ts": self.ts, "session_id": self.session_id, "kind": self.kind,
+                "payload": self.payload}
 
 
 class Store:
