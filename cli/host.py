@@ -49,33 +49,21 @@ def find_supervisord_conf() -> Path:
 
 
 def cmd_image(args: argparse.Namespace) -> int:
-    """Build the agent image (the base image first when missing), showing the build."""
+    """Build the agent image (the base image first when missing), or with ``--appliance``
+    the appliance image (images/appliance/build.sh, from a source checkout: it is built from
+    the files git tracks there), showing the build as it comes."""
     if args.appliance:
-        return _build_appliance_image(args)
-    script = find_shared("images/agent/build.sh")
-    if shutil.which("docker") is None:
-        raise ConfigError("the docker command is not installed; install docker.io")
-    argv = ["bash", str(script)] + (["--force"] if args.force else [])
-    if args.check:
-        argv = ["bash", str(script), "--check"]
-    env = {**os.environ}
-    if args.tag:
-        env["CLAUDERON_AGENT_IMAGE"] = args.tag
-    result = subprocess.run(argv, env=env, check=False)
-    return result.returncode
-
-
-def _build_appliance_image(args: argparse.Namespace) -> int:
-    """``image build --appliance``: images/appliance/build.sh, from a source checkout (the
-    image is built from the files git tracks there), with its output as it comes."""
-    script = Path(__file__).resolve().parent.parent / "images/appliance/build.sh"
-    if not script.is_file():
-        raise ConfigError("the appliance image is built from a source checkout of clauderon: "
-                          "run images/appliance/build.sh there")
+        script = Path(__file__).resolve().parent.parent / "images/appliance/build.sh"
+        if not script.is_file():
+            raise ConfigError("the appliance image is built from a source checkout of "
+                              "clauderon: run images/appliance/build.sh there")
+    else:
+        script = find_shared("images/agent/build.sh")
     if shutil.which("docker") is None:
         raise ConfigError("the docker command is not installed; install docker.io")
     flag = ["--check"] if args.check else ["--force"] if args.force else []
-    env = {**os.environ, **({"CLAUDERON_APPLIANCE_IMAGE": args.tag} if args.tag else {})}
+    tag = "CLAUDERON_APPLIANCE_IMAGE" if args.appliance else "CLAUDERON_AGENT_IMAGE"
+    env = {**os.environ, **({tag: args.tag} if args.tag else {})}
     return subprocess.run(["bash", str(script), *flag], env=env, check=False).returncode
 
 

@@ -19,6 +19,7 @@ from appliance.config import Settings, load_settings
 from appliance.errors import ServiceUnavailable
 from cli import calls
 from cli.client import ApiClient, local_client
+from cli.render import table
 from cli.table import Command, OneOf, arg
 
 
@@ -106,7 +107,7 @@ def cmd_auth_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(records, indent=2))
         return 0
-    rows = [("ID", "KIND", "NAME", "DETAIL", "CREATED", "LAST USED")]
+    rows: list[tuple[str, ...]] = []
     for s in records["sessions"]:
         rows.append((s["id"], "browser", s["name"], f"signed in with {s['method']}",
                      _when(s["created_at"]), _when(s["last_used_at"])))
@@ -116,13 +117,9 @@ def cmd_auth_list(args: argparse.Namespace) -> int:
     for t in records["tokens"]:
         rows.append((t["id"], "token", t["name"], t["scope"], _when(t["created_at"]),
                      _when(t["last_used_at"])))
-    if len(rows) == 1:
-        print("Nobody is signed in and there are no passkeys or tokens. "
-              "Sign a browser in with: clauderon web")
-        return 0
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    print(table(("ID", "KIND", "NAME", "DETAIL", "CREATED", "LAST USED"), rows) if rows else
+          "Nobody is signed in and there are no passkeys or tokens. "
+          "Sign a browser in with: clauderon web")
     return 0
 
 
