@@ -9,14 +9,13 @@ or supervisord's does (``clauderon daemon``), and says how to stop them.
 from __future__ import annotations
 
 import argparse
-import json
 import socket
 from pathlib import Path
 
 from appliance import backup
 from appliance.config import load_settings
 from appliance.errors import Conflict
-from cli.table import Command, arg
+from cli.table import Command, arg, emit
 
 
 def _answers(path: Path) -> bool:
@@ -44,13 +43,10 @@ def running_services(home: Path, api_socket: Path) -> list[str]:
 
 
 def _summary(args: argparse.Namespace, done: backup.Copied, verb: str) -> int:
-    if args.json:
-        print(json.dumps({"path": str(done.path), "sessions": done.sessions,
-                          "schema": done.schema, "bytes": done.size}, indent=2))
-    else:
-        print(f"{verb} {done.path}: {done.sessions} session(s), schema {done.schema}, "
-              f"{done.size} bytes")
-    return 0
+    return emit(args, {"path": str(done.path), "sessions": done.sessions,
+                       "schema": done.schema, "bytes": done.size},
+                f"{verb} {done.path}: {done.sessions} session(s), schema {done.schema}, "
+                f"{done.size} bytes")
 
 
 def cmd_backup(args: argparse.Namespace) -> int:

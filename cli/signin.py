@@ -20,7 +20,7 @@ from appliance.errors import ServiceUnavailable
 from cli import calls
 from cli.client import ApiClient, local_client
 from cli.render import table
-from cli.table import Command, OneOf, arg
+from cli.table import Command, OneOf, arg, emit
 
 
 def _local_host(settings: Settings) -> str:
@@ -104,9 +104,6 @@ def _when(value: str | None) -> str:
 
 def cmd_auth_list(args: argparse.Namespace) -> int:
     records = local_client().run(calls.devices())
-    if args.json:
-        print(json.dumps(records, indent=2))
-        return 0
     rows: list[tuple[str, ...]] = []
     for s in records["sessions"]:
         rows.append((s["id"], "browser", s["name"], f"signed in with {s['method']}",
@@ -117,10 +114,10 @@ def cmd_auth_list(args: argparse.Namespace) -> int:
     for t in records["tokens"]:
         rows.append((t["id"], "token", t["name"], t["scope"], _when(t["created_at"]),
                      _when(t["last_used_at"])))
-    print(table(("ID", "KIND", "NAME", "DETAIL", "CREATED", "LAST USED"), rows) if rows else
-          "Nobody is signed in and there are no passkeys or tokens. "
-          "Sign a browser in with: clauderon web")
-    return 0
+    return emit(args, records, table(("ID", "KIND", "NAME", "DETAIL", "CREATED", "LAST USED"),
+                                     rows) if rows else
+                "Nobody is signed in and there are no passkeys or tokens. "
+                "Sign a browser in with: clauderon web")
 
 
 def cmd_auth_revoke(args: argparse.Namespace) -> int:

@@ -9,7 +9,6 @@ credentials are the proxy's, as it loaded them: names, where each came from, mas
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -18,6 +17,7 @@ from appliance.config import load_settings
 from cli import calls
 from cli.client import ApiClient
 from cli.render import table
+from cli.table import emit
 
 SOURCES = {"env": "environment", "1password": "1Password", "file": "file",
            "codex-auth.json": "Codex auth.json"}
@@ -67,10 +67,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     client = ApiClient(socket)
     health = client.run(calls.health())
     report = client.run(calls.credentials())
-    if args.json:
-        print(json.dumps({**health, "credentials": report}, indent=2))
-    else:
-        print(health_text(health, str(socket)) + "\n\n" + credentials_text(report))
+    emit(args, {**health, "credentials": report},
+         health_text(health, str(socket)) + "\n\n" + credentials_text(report))
     return 0 if health.get("status") == "ok" else 1
 
 
