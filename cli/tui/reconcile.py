@@ -100,13 +100,7 @@ class ReconcileScreen(ModalScreen[None]):
         if s is None or not offered(s, "retry"):
             self.notify("Pick a failed session to retry", severity="warning")
             return
-        try:
-            await self.api.run(calls.act(s["id"], "retry"))
-        except ClauderonError as exc:
-            self.notify(exc.message, severity="error")
-            return
-        self.notify(f"{s['name']}: retrying")
-        self.action_reload()
+        await self.ask(s, calls.act(s["id"], "retry"), "retrying")
 
     @work(group="reconcile-action")
     async def action_delete(self) -> None:
@@ -114,14 +108,17 @@ class ReconcileScreen(ModalScreen[None]):
         if s is None:
             self.notify("Pick a failed session to delete", severity="warning")
             return
-        if not await self.app.push_screen_wait(ConfirmScreen(delete_question(s))):
-            return
+        if await self.app.push_screen_wait(ConfirmScreen(delete_question(s))):
+            await self.ask(s, calls.remove(s["id"]), "deleting")
+
+    async def ask(self, s: dict[str, Any], call: calls.Call[Any], doing: str) -> None:
+        """Send ``call`` for ``s``; say what it does, and read the problems again."""
         try:
-            await self.api.run(calls.remove(s["id"]))
+            await self.api.run(call)
         except ClauderonError as exc:
             self.notify(exc.message, severity="error")
             return
-        self.notify(f"{s['name']}: deleting")
+        self.notify(f"{s['name']}: {doing}")
         self.action_reload()
 
     def action_close(self) -> None:
