@@ -130,21 +130,10 @@ def parse_connect_target(target: bytes) -> Target:
 
 def parse_absolute_target(target: bytes) -> Target:
     """``http://host[:port]/path`` as sent to a forward proxy."""
-    try:
-        text = target.decode("ascii")
-    except UnicodeDecodeError as exc:
-        raise BadRequest("request target is not ASCII") from exc
-    scheme, sep, rest = text.partition("://")
+    scheme, sep, rest = _ascii(target).partition("://")
     if not sep or scheme.lower() != "http":
         raise BadRequest("a plain request to the proxy needs an absolute http:// URL")
-    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
-    authority, path = rest[:cut], rest[cut:]
-    if not path.startswith("/"):
-        path = "/" + path
-    if "@" in authority or not authority:
-        raise BadRequest("user info in the request target is not allowed")
-    host, port = split_authority(authority, 80)
-    return Target(scheme="http", host=host, port=port, path=path)
+    return _url_target("http", rest)
 
 
 def parse_inner_target(raw: bytes, tunnel: Target) -> Target:
@@ -154,23 +143,32 @@ def parse_inner_target(raw: bytes, tunnel: Target) -> Target:
     tunnel's own ``https`` authority (:func:`misdirection` says so when it does not);
     anything else is a :class:`BadRequest`.
     """
-    try:
-        text = raw.decode("ascii")
-    except UnicodeDecodeError as exc:
-        raise BadRequest("request target is not ASCII") from exc
+    text = _ascii(raw)
     if text.startswith("/"):
         return Target(scheme="https", host=tunnel.host, port=tunnel.port, path=text)
     scheme, sep, rest = text.partition("://")
     if not sep:
         raise BadRequest("a request in the tunnel needs a /path or an https:// URL")
+    return _url_target(scheme.lower(), rest)
+
+
+def _ascii(target: bytes) -> str:
+    try:
+        return target.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise BadRequest("request target is not ASCII") from exc
+
+
+def _url_target(scheme: str, rest: str) -> Target:
+    """What follows ``scheme://`` (authority, then path and query) as a target; the path is
+    ``/`` when there is none, and user info is refused."""
     cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
     authority, path = rest[:cut], rest[cut:]
     if "@" in authority or not authority:
         raise BadRequest("user info in the request target is not allowed")
-    host, port = split_authority(authority, 443 if scheme.lower() == "https" else 80)
-    if not path.startswith("/"):
-        path = "/" + path
-    return Target(scheme=scheme.lower(), host=host, port=port, path=path)
+    host, port = split_authority(authority, 443 if scheme == "https" else 80)
+    return Target(scheme=scheme, host=host, port=port,
+                  path=path if path.startswith("/") else "/" + path)
 
 
 def misdirection(headers: Headers, target: Target, connect: Target | None) -> str | None:
