@@ -110,9 +110,7 @@ def int_param(raw: str | None, name: str, *, default: int, low: int = 0,
     if raw is None or raw == "":
         return default
     text = raw.strip()
-    if not (text.isascii() and text.lstrip("-").isdigit()) or len(text) > MAX_INT_DIGITS + 1:
+    if not (text.isascii() and text.lstrip("-").isdigit()) or len(text) > MAX_INT_DIGITS + 1 \
+            or not low <= int(text) <= high:
         raise InvalidInput(f"{name} must be a whole number from {low} to {high}", field=name)
-    value = int(text)
-    if not low <= value <= high:
-        raise InvalidInput(f"{name} must be a whole number from {low} to {high}", field=name)
-    return value
+    return int(text)

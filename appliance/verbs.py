@@ -139,10 +139,8 @@ RULES: Mapping[Verb, Rule] = {
         "The container is made again from the newest build of its image (agent CLIs and "
         "tools as that build has them): what was installed in the old container is lost. "
         "The workspace, the branch and the conversation are kept."),
-    Verb.EDIT: Rule(allowed=ALL_PHASES - {Phase.DELETING},
-                    refusal="{name} is {phase}: it is being removed"),
-    Verb.RETITLE: Rule(allowed=ALL_PHASES - {Phase.DELETING},
-                       refusal="{name} is {phase}: it is being removed"),
+    **dict.fromkeys((Verb.EDIT, Verb.RETITLE), Rule(
+        allowed=ALL_PHASES - {Phase.DELETING}, refusal="{name} is {phase}: it is being removed")),
 }
 
 
