@@ -298,42 +298,26 @@ class Store:
         with self._tx() as conn:
             return self._event(conn, session_id, kind, payload)
 
-    def events_after(self, after: int, limit: int = 500) -> list[Event]:
+    def _events(self, sql: str, params: tuple[Any, ...]) -> list[Event]:
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
-            ).fetchall()
-        return [
-            Event(id=r["id"], ts=r["ts"], session_id=r["session_id"], kind=r["kind"],
-                  payload=json.loads(r["payload"]))
-            for r in rows
-        ]
+            rows = self._conn.execute(sql, params).fetchall()
+        return [Event(id=r["id"], ts=r["ts"], session_id=r["session_id"], kind=r["kind"],
+                      payload=json.loads(r["payload"])) for r in rows]
+
+    def events_after(self, after: int, limit: int = 500) -> list[Event]:
+        return self._events("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                            (after, limit))
 
     def session_events(self, session_id: str, limit: int = 200) -> list[Event]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT * FROM events WHERE session_id = ? ORDER BY id DESC LIMIT ?",
-                (session_id, limit),
-            ).fetchall()
-        return [
-            Event(id=r["id"], ts=r["ts"], session_id=r["session_id"], kind=r["kind"],
-                  payload=json.loads(r["payload"]))
-            for r in reversed(rows)
-        ]
+        """The session's ``limit`` newest events, oldest first."""
+        return self.session_events_before(session_id, None, limit)[::-1]
 
     def session_events_before(self, session_id: str, before: int | None,
                               limit: int) -> list[Event]:
         """The session's ``limit`` newest events with an id below ``before`` (newest first)."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT * FROM events WHERE session_id = ? AND id < ? ORDER BY id DESC "
-                "LIMIT ?", (session_id, before if before is not None else 2**62, limit),
-            ).fetchall()
-        return [
-            Event(id=r["id"], ts=r["ts"], session_id=r["session_id"], kind=r["kind"],
-                  payload=json.loads(r["payload"]))
-            for r in rows
-        ]
+        return self._events(
+            "SELECT * FROM events WHERE session_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+            (session_id, before if before is not None else 2**62, limit))
 
     def last_event_id(self) -> int:
         with self._lock:
