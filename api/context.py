@@ -7,9 +7,10 @@ backends are typed by the protocol: the API never imports a concrete backend.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import cast
+from typing import ParamSpec, TypeVar, cast
 
 import trio
 from quart import current_app
@@ -24,6 +25,8 @@ from appliance.sessions import Phase, Session
 from appliance.store import AsyncStore
 
 EXTENSION = "clauderon"
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,6 +63,12 @@ class ApiContext:
     async def resolve(self, ref: str) -> Session:
         """A session by id or name (404 otherwise)."""
         return await self.store.run(self.store.sync.resolve, ref)
+
+    async def write(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """A write to the store (on its thread), then every event stream woken."""
+        done = await self.store.run(fn, *args, **kwargs)
+        self.hub.poke()
+        return done
 
 
 def current() -> ApiContext:

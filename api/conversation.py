@@ -169,8 +169,7 @@ async def message(ref: str) -> tuple[dict[str, Any], int]:
                            retryable=False)
     if session.agent is Agent.CODEX:
         # Codex reports only the end of a turn; the start of one is this message.
-        await ctx.store.run(lambda: ctx.store.sync.update_session(
+        await ctx.write(lambda: ctx.store.sync.update_session(
             session.id, event="hook", detail={"hook": "message"},
             agent_status=AgentStatus.WORKING))
-        ctx.hub.poke()
     return {"sent": True}, 202

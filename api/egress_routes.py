@@ -105,9 +105,7 @@ async def set_mode(ref: str) -> tuple[dict[str, Any], int]:
             session.id, event="egress_mode", expect=lambda now: check(Verb.ACCESS_MODE, now),
             egress_mode=mode)
 
-    updated = await ctx.store.run(change)
-    ctx.hub.poke()
-    return one(updated)
+    return one(await ctx.write(change))
 
 
 def _host_body(body: dict[str, Any]) -> tuple[str, Verdict]:
@@ -126,8 +124,7 @@ async def put_session_host(ref: str) -> dict[str, Any]:
     ctx = current()
     host, verdict = _host_body(await json_body())
     s = await ctx.resolve(ref)
-    await ctx.store.run(egressstore.put_host, ctx.store.sync, s.id, host, verdict)
-    ctx.hub.poke()
+    await ctx.write(egressstore.put_host, ctx.store.sync, s.id, host, verdict)
     return await session_egress(ref)
 
 
@@ -137,8 +134,7 @@ async def put_session_host(ref: str) -> dict[str, Any]:
 async def delete_session_host(ref: str, host: str) -> dict[str, Any]:
     ctx = current()
     s = await ctx.resolve(ref)
-    await ctx.store.run(egressstore.remove_host, ctx.store.sync, s.id, host.lower())
-    ctx.hub.poke()
+    await ctx.write(egressstore.remove_host, ctx.store.sync, s.id, host.lower())
     return await session_egress(ref)
 
 
@@ -163,8 +159,7 @@ async def global_egress() -> dict[str, Any]:
 async def put_global_host() -> dict[str, Any]:
     ctx = current()
     host, verdict = _host_body(await json_body())
-    await ctx.store.run(egressstore.put_host, ctx.store.sync, "*", host, verdict)
-    ctx.hub.poke()
+    await ctx.write(egressstore.put_host, ctx.store.sync, "*", host, verdict)
     return await global_egress()
 
 
@@ -173,8 +168,7 @@ async def put_global_host() -> dict[str, Any]:
                      responses={"200": ok(GLOBAL_VIEW), "404": err("Not listed")}))
 async def delete_global_host(host: str) -> dict[str, Any]:
     ctx = current()
-    await ctx.store.run(egressstore.remove_host, ctx.store.sync, "*", host.lower())
-    ctx.hub.poke()
+    await ctx.write(egressstore.remove_host, ctx.store.sync, "*", host.lower())
     return await global_egress()
 
 
@@ -194,8 +188,7 @@ async def decide(ref: str) -> dict[str, Any]:
         raise InvalidInput("decision must be allow or deny", field="decision") from None
     if not ref.isdigit():
         raise NotFound(f"no pending request with id {ref[:20]!r}")
-    ask = await ctx.store.run(egressstore.decide_ask, ctx.store.sync, int(ref), verdict)
-    ctx.hub.poke()
+    ask = await ctx.write(egressstore.decide_ask, ctx.store.sync, int(ref), verdict)
     return render(wire_controls.EGRESS_ASK, ask)
 
 
@@ -205,7 +198,5 @@ async def decide(ref: str) -> dict[str, Any]:
 async def clear_alert(ref: str) -> tuple[dict[str, Any], int]:
     ctx = current()
     s = await ctx.resolve(ref)
-    updated = await ctx.store.run(lambda: ctx.store.sync.update_session(
-        s.id, event="alert_cleared", alert=None))
-    ctx.hub.poke()
-    return one(updated)
+    return one(await ctx.write(lambda: ctx.store.sync.update_session(
+        s.id, event="alert_cleared", alert=None)))

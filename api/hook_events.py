@@ -54,7 +54,6 @@ async def hooks() -> tuple[str, int]:
         # A print-mode agent answered: the session ends (the reconciler stops it). Any other
         # session saying so only records the status: an agent cannot end what it is not.
         changes["desired"] = Desired.COMPLETED
-    await ctx.store.run(lambda: ctx.store.sync.update_session(
+    await ctx.write(lambda: ctx.store.sync.update_session(
         session.id, event="hook", detail={"hook": str(name)}, **changes))
-    ctx.hub.poke()
     return "", 204

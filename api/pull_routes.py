@@ -15,7 +15,7 @@ from quart import Blueprint
 
 from api.body import json_body
 from api.context import current
-from api.openapi import SESSION, RouteDoc, documented, err, ok
+from api.openapi import SESSION, RouteDoc, documented, err, ok, one_session
 from appliance import pulls, verbs, wire
 from appliance.errors import InvalidInput
 from appliance.verbs import Verb
@@ -64,8 +64,7 @@ async def push(ref: str) -> dict[str, Any]:
 @blueprint.post("/api/sessions/<ref>/pull/refresh")
 @documented(RouteDoc(
     summary="Read the branch's pull request again now: state, checks, review, mergeability",
-    responses={"200": ok({"type": "object", "required": ["session"],
-                          "properties": {"session": SESSION}}),
+    responses={"200": one_session(),
                "400": err("Not a GitHub repository"), "404": err("No such session"),
                "502": err("GitHub or the proxy failed")}))
 async def refresh(ref: str) -> dict[str, Any]:

@@ -91,9 +91,8 @@ async def _in_terminal(ref: str, verb: Verb, argv: list[str], what: str) -> Sess
     if done.exit_code != 0:
         said = (done.stderr or done.stdout).decode(errors="replace").strip()[:300]
         raise BackendError(f"could not {what} in {session.name}: {said}", retryable=False)
-    await ctx.store.run(lambda: ctx.store.sync.update_session(
+    await ctx.write(lambda: ctx.store.sync.update_session(
         session.id, event=str(verb), detail=None))
-    ctx.hub.poke()
     return session
 
 

@@ -64,9 +64,7 @@ async def act(ref: str, verb: Verb, **extra: Any) -> Session:
         return ctx.store.sync.update_session(session.id, expect=expect, limits=limits,
                                              **changes)
 
-    updated = await ctx.store.run(change)
-    ctx.hub.poke()
-    return updated
+    return await ctx.write(change)
 
 
 async def titled(req: CreateRequest) -> CreateRequest:
@@ -126,10 +124,8 @@ async def create_session() -> tuple[dict[str, Any], int]:
     req = await titled(req)
     session = await admit(req, settings=ctx.settings, store=ctx.store, backends=ctx.backends,
                           instance_key=ctx.instance_key)
-    await ctx.store.run(lambda: ctx.store.sync.insert_session(session,
-                                                              limits=ctx.settings.limits))
+    await ctx.write(ctx.store.sync.insert_session, session, limits=ctx.settings.limits)
     ctx.metrics.creates.labels(agent=str(session.agent), backend=str(session.backend)).inc()
-    ctx.hub.poke()
     return one(session, 202)
 
 

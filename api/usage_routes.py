@@ -123,8 +123,7 @@ async def _set(scope: str, name: str) -> dict[str, Any]:
 async def _budget(scope: str, name: str, budget: Budget | None) -> dict[str, Any]:
     """Set the budget of ``scope`` (None: clear it) and answer its state."""
     ctx = current()
-    await ctx.store.run(controlstore.set_budget, ctx.store.sync, scope, budget, name=name)
-    ctx.hub.poke()
+    await ctx.write(controlstore.set_budget, ctx.store.sync, scope, budget, name=name)
     set_budgets = await ctx.store.run(controlstore.budgets, ctx.store.sync)
     return reports.budget_json(reports.budget_state(scope, set_budgets, ctx.settings.budgets,
                                                     await _spent()))
