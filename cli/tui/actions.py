@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import Callable
 from typing import Any
 
 from textual import work
@@ -28,7 +29,7 @@ from cli import calls
 from cli.client import AsyncApiClient
 from cli.tui.create import CreateScreen
 from cli.tui.dialogs import ConfirmScreen, TextScreen
-from cli.tui.model import DONE, delete_question, next_access_mode, offered
+from cli.tui.model import DONE, Session, delete_question, next_access_mode, offered
 from cli.tui.reconcile import ReconcileScreen
 from cli.tui.terminal import Foreground, run_attach
 from cli.tui.timeline import TimelineScreen
@@ -66,6 +67,14 @@ class SessionActions(Screen[None]):
             return None
         return result
 
+    async def act(self, s: Session, what: str, call: calls.Call[Any],
+                  said: Callable[[Session], str]) -> None:
+        """Send ``call`` for ``s``, show the session it answers with (alone, or beside what
+        was done), and say what was done: ``said`` of the answer."""
+        if done := await self.call(what, call):
+            self.absorb(done.get("session", done))
+            self.notify(f"{s['name']}: {said(done)}")
+
     def action_create(self) -> None:
         def created(name: str | None) -> None:
             if name:
@@ -84,19 +93,16 @@ class SessionActions(Screen[None]):
 
     @work(group="actions")
     async def action_verb(self, verb: str) -> None:
-        if (s := self.selected()) and (done := await self.call(verb, calls.act(s["id"], verb))):
-            self.absorb(done)
-            self.notify(f"{s['name']}: " + DONE[verb].format_map(done))
+        if s := self.selected():
+            await self.act(s, verb, calls.act(s["id"], verb), DONE[verb].format_map)
 
     @work(group="actions")
     async def action_access_mode(self) -> None:
         if (s := self.selected()) is None:
             return
         mode = next_access_mode(s["access_mode"])
-        done = await self.call("access mode", calls.access_mode(s["id"], mode))
-        if done:
-            self.absorb(done)
-            self.notify(f"{s['name']}: access mode {mode}")
+        await self.act(s, "access mode", calls.access_mode(s["id"], mode),
+                       lambda _: f"access mode {mode}")
 
     @work(group="actions")
     async def action_edit_title(self) -> None:
@@ -104,10 +110,9 @@ class SessionActions(Screen[None]):
             return
         title = await self.app.push_screen_wait(
             TextScreen(f"Title of {s['name']} (Enter saves, Esc cancels)", s.get("title", "")))
-        if title is not None and (
-                done := await self.call("edit", calls.edit(s["id"], {"title": title}))):
-            self.absorb(done)
-            self.notify(f"{s['name']}: titled {done['title']!r}")
+        if title is not None:
+            await self.act(s, "edit", calls.edit(s["id"], {"title": title}),
+                           lambda done: f"titled {done['title']!r}")
 
     @work(group="actions")
     async def action_delete(self) -> None:
@@ -115,9 +120,8 @@ class SessionActions(Screen[None]):
             return
         if not await self.app.push_screen_wait(ConfirmScreen(delete_question(s))):
             return
-        if done := await self.call("delete", calls.remove(s["id"])):
-            self.absorb(done)
-            self.notify(f"{s['name']}: deleting (branch {s['branch']} kept)")
+        await self.act(s, "delete", calls.remove(s["id"]),
+                       lambda _: f"deleting (branch {s['branch']} kept)")
 
     @work(group="actions")
     async def action_push(self) -> None:
@@ -129,19 +133,14 @@ class SessionActions(Screen[None]):
             return
         pull = s.get("pull") or {}
         open_pr = pull.get("state") not in ("open", "draft")
-        done = await self.call("push", calls.push(s["id"], pr=open_pr))
-        if done:
-            self.absorb(done["session"])
-            said = (done["session"].get("pull") or {}).get("summary", "")
-            self.notify(f"{s['name']}: pushed; {said}")
+        await self.act(s, "push", calls.push(s["id"], pr=open_pr), lambda done: "pushed; " + (
+            done["session"].get("pull") or {}).get("summary", ""))
 
     @work(group="actions")
     async def action_refresh_pull(self) -> None:
-        if (s := self.selected()) and (
-                done := await self.call("refresh", calls.refresh_pull(s["id"]))):
-            self.absorb(done)
-            said = (done.get("pull") or {}).get("summary", "no pull request")
-            self.notify(f"{s['name']}: {said}")
+        if s := self.selected():
+            await self.act(s, "refresh", calls.refresh_pull(s["id"]), lambda done: (
+                done.get("pull") or {}).get("summary", "no pull request"))
 
     @work(group="actions")
     async def action_merge(self) -> None:
@@ -157,11 +156,9 @@ class SessionActions(Screen[None]):
                     f"{head[:12]} and delete the remote branch? Your repository keeps it.")
         if not await self.app.push_screen_wait(ConfirmScreen(question)):
             return
-        done = await self.call("merge", calls.merge(s["id"], "squash", delete_branch=True,
-                                                    head_sha=head or None))
-        if done:
-            self.absorb(done["session"])
-            self.notify(f"{s['name']}: merged as {done['commit'][:12]}")
+        await self.act(s, "merge", calls.merge(s["id"], "squash", delete_branch=True,
+                                               head_sha=head or None),
+                       lambda done: f"merged as {done['commit'][:12]}")
 
     @work(group="actions")
     async def action_health(self) -> None:
@@ -181,9 +178,7 @@ class SessionActions(Screen[None]):
         question = f"{'; '.join(bad)}\n\n{verb}? {action['warning']}"
         if not await self.app.push_screen_wait(ConfirmScreen(question)):
             return
-        if done := await self.call(verb, calls.act(s["id"], verb)):
-            self.absorb(done)
-            self.notify(f"{s['name']}: {verb} asked")
+        await self.act(s, verb, calls.act(s["id"], verb), lambda _: f"{verb} asked")
 
     @work(exclusive=True, group="attach")
     async def action_attach(self) -> None:
