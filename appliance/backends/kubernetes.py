@@ -111,12 +111,8 @@ class KubernetesBackend:
                     "pvc": core.read_namespaced_persistent_volume_claim,
                     "secret": core.read_namespaced_secret,
                     "netpol": net.read_namespaced_network_policy}[kind]
-            try:
-                return as_json(read(name, self.ns, _preload_content=False))
-            except ApiException as exc:
-                if exc.status == 404:
-                    return None
-                raise
+            found = _unless_gone(read, name, self.ns, _preload_content=False)
+            return None if found is None else as_json(found)
 
         return await self._call(what, get)
 
@@ -129,11 +125,7 @@ class KubernetesBackend:
             kwargs: dict[str, Any] = {"_preload_content": False}
             if grace is not None:
                 kwargs["grace_period_seconds"] = grace
-            try:
-                fn(name, self.ns, **kwargs)
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise
+            _unless_gone(fn, name, self.ns, **kwargs)
 
         await self._call(what, delete)
 
@@ -141,15 +133,9 @@ class KubernetesBackend:
         patch = {"metadata": {"annotations": {
             manifests.ANNOTATION_STOPPED: "true" if stopped else None}}}
 
-        def mark(core: client.CoreV1Api, _: client.NetworkingV1Api) -> None:
-            try:
-                core.patch_namespaced_persistent_volume_claim(name, self.ns, patch,
-                                                              _preload_content=False)
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise
-
-        await self._call(f"mark the volume {name}", mark)
+        await self._call(f"mark the volume {name}", lambda core, _: _unless_gone(
+            core.patch_namespaced_persistent_volume_claim, name, self.ns, patch,
+            _preload_content=False))
 
     # --- Backend protocol: inventory ----------------------------------------------------
     async def ping(self) -> None:
@@ -386,3 +372,13 @@ class KubernetesBackend:
 def _image(pod: Json) -> str:
     containers = (pod.get("spec") or {}).get("containers") or [{}]
     return str(containers[0].get("image") or "")
+
+
+def _unless_gone(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+    """``fn``'s answer; None when what it names is gone (404)."""
+    try:
+        return fn(*args, **kwargs)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
