@@ -46,6 +46,7 @@ from appliance.errors import ClauderonError, ServiceUnavailable
 from cli import calls
 from cli.client import AsyncApiClient
 from cli.eventstream import Message
+from cli.follow import seen
 from cli.tui.footer import KeyFooter
 from cli.tui.model import fuzzy_rank
 from cli.tui.terminal import Foreground, edit_text
@@ -372,15 +373,13 @@ class CreateScreen(ModalScreen[str | None]):
                 progress.update(f"{name}: [red]{escape(str(message['error']))}[/], "
                                 "reconnecting")
                 continue
-            event = message.get("event") or {}
-            if event.get("session_id") != session["id"]:
+            what = seen(message.get("event") or {}, session["id"])
+            if what is None:
                 continue
-            if event.get("kind") == "deleted":
+            if what.gone:
                 session = {**session, "phase": "deleted"}
-            elif event.get("kind") == "progress":
-                steps.append(str(event["payload"]["step"]))
-            elif isinstance(event.get("payload", {}).get("session"), dict):
-                session = event["payload"]["session"]
+            steps += [what.step] if what.step else []
+            session = what.session or session
             done = session["phase"] in DONE
             progress.update(f"{name}: creating " + "".join(f" > {s}" for s in steps)
                             + (f" > {session['phase']}" if done else ""))
