@@ -71,11 +71,10 @@ def session_rows(sessions: Sequence[dict[str, Any]],
 def session_detail(s: dict[str, Any]) -> str:
     keys = ["name", "title", "description", "id", "phase", "agent_state", "agent_status",
             "model_error", "status_reason", "agent", "custom_agent", "plan_mode", "print_mode",
-            "model", "branch",
-            "base_ref", "repo_path", "subdirectory", "worktree_path", "backend", "container_name",
-            "image",
-            "cpu", "memory", "access_mode", "skip_permissions", "attempts", "created_at",
-            "updated_at", "archived_at", "initial_prompt"]
+            "model", "branch", "base_ref", "repo_path", "subdirectory", "worktree_path",
+            "backend", "container_name", "image", "cpu", "memory", "access_mode",
+            "skip_permissions", "attempts", "created_at", "updated_at", "archived_at",
+            "initial_prompt"]
     width = max(len(k) for k in keys)
     lines = []
     for key in keys:
