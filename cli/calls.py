@@ -148,6 +148,10 @@ def create(body: Json) -> Call[Json]:
     return Call(method="POST", path="/api/sessions", json=body, read=_session)
 
 
+#: What brings a session back to compute before an attach, in the order tried.
+REVIVE = ("start", "unarchive")
+
+
 def act(ref: str, verb: str) -> Call[Json]:
     """``archive``, ``unarchive``, ``start``, ``stop``, ``retry``, ``interrupt``, ``retitle``,
     ``restart-agent``, ``recreate``, ``recreate-fresh`` or ``update-image``: the session after."""

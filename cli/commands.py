@@ -86,10 +86,6 @@ def cmd_show(args: argparse.Namespace) -> int:
     return emit(args, s, session_detail(s))
 
 
-#: What brings a session back to compute before an attach, in the order tried.
-REVIVE = ("start", "unarchive")
-
-
 def _cannot_attach(s: dict[str, Any]) -> ClauderonError:
     return ClauderonError(f"{s['name']} is {s['phase']}; it cannot be attached"
                           + (f" ({s['status_reason']})" if s.get("status_reason") else ""))
@@ -99,7 +95,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
     client = local_client()
     s = client.run(calls.session(args.session))
     if s["phase"] != "running":
-        verb = next((v for v in REVIVE if v in s["actions"]), None)
+        verb = next((v for v in calls.REVIVE if v in s["actions"]), None)
         if verb is None:
             raise _cannot_attach(s)
         with watching(client) as stream:

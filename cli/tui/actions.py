@@ -36,8 +36,6 @@ from cli.tui.timeline import TimelineScreen
 
 #: How long attach waits for a stopped or archived session to run again.
 START_SECONDS = 120.0
-#: What brings a session back to compute before an attach, in the order tried.
-REVIVE = ("start", "unarchive")
 
 
 class SessionActions(Screen[None]):
@@ -188,7 +186,7 @@ class SessionActions(Screen[None]):
         if (s := self.selected()) is None:
             return
         if s["phase"] != "running":
-            verb = next((v for v in REVIVE if offered(s, v)), None)
+            verb = next((v for v in calls.REVIVE if offered(s, v)), None)
             if verb is None:
                 self.notify(f"{s['name']} is {s['phase']}; it cannot be attached",
                             severity="warning")

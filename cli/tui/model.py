@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from cli import calls
 from cli.render import age
 
 Session = dict[str, Any]
@@ -148,8 +149,7 @@ class Key:
 #: stopped session, or unarchives an archived one, first.
 KEYS = (
     Key("n", "create", "New"),
-    Key("enter", "attach", "Attach", ("attach", "start", "unarchive"), display="⏎",
-        priority=True),
+    Key("enter", "attach", "Attach", ("attach", *calls.REVIVE), display="⏎", priority=True),
     Key("a", "archive", "Archive", ("archive",), done="archiving (worktree and branch kept)"),
     Key("u", "unarchive", "Unarchive", ("unarchive",), done="unarchiving"),
     Key("d", "delete", "Delete", ("delete",)),
