@@ -21,7 +21,7 @@ from quart import Blueprint
 from api import browse
 from api.context import current
 from api.openapi import RouteDoc, documented, err, ok, one_session
-from api.sessions import act, one
+from api.sessions import one, verb_route
 from appliance import checkup, verbs, wire, workspaces
 from appliance.agents.boot import interrupt_argv, restart_argv
 from appliance.backends.base import RunState
@@ -119,18 +119,9 @@ async def restart_agent(ref: str) -> tuple[dict[str, Any], int]:
                                   "restart the agent"), 202)
 
 
-def _rebuild_route(verb: Verb, summary: str) -> None:
-    async def view(ref: str) -> tuple[dict[str, Any], int]:
-        return one(await act(ref, verb), 202)
-
-    view.__name__ = f"verb_{verb.name.lower()}"
-    documented(RouteDoc(summary=f"{summary}: {verbs.RULES[verb].warning}", responses={
-        "202": one_session(), "404": err("No such session"),
-        "409": err(f"Cannot {verb} it in its present phase, or a recreate is under way"),
-        "429": err("No room for another active session")}))(view)
-    blueprint.post(f"/api/sessions/<ref>/{verb}")(view)
-
-
-_rebuild_route(Verb.RECREATE, "Recreate the container (workspace and agent home kept)")
-_rebuild_route(Verb.RECREATE_FRESH, "Recreate fresh from the branch's last commit")
-_rebuild_route(Verb.UPDATE_IMAGE, "Recreate the container from the newest build of its image")
+for _verb, _summary in (
+        (Verb.RECREATE, "Recreate the container (workspace and agent home kept)"),
+        (Verb.RECREATE_FRESH, "Recreate fresh from the branch's last commit"),
+        (Verb.UPDATE_IMAGE, "Recreate the container from the newest build of its image")):
+    verb_route(blueprint, _verb, f"{_summary}: {verbs.RULES[_verb].warning}",
+               ", or a recreate is under way")

@@ -155,24 +155,25 @@ async def delete_session(ref: str) -> tuple[dict[str, Any], int]:
     return one(session, 202)
 
 
-def _verb_route(verb: Verb, summary: str) -> None:
+def verb_route(on: Blueprint, verb: Verb, summary: str, conflict: str = "") -> None:
+    """``POST /api/sessions/<ref>/<verb>`` on ``on``: the verb asked for (202, the session)."""
     async def view(ref: str) -> tuple[dict[str, Any], int]:
         return one(await act(ref, verb), 202)
 
     view.__name__ = f"verb_{verb.name.lower()}"
     documented(RouteDoc(summary=summary, responses={
         "202": one_session(), "404": err("No such session"),
-        "409": err(f"Cannot {verb} it in its present phase"),
+        "409": err(f"Cannot {verb} it in its present phase{conflict}"),
         **({"429": err("No room for another active session")}
            if verbs.RULES[verb].revives else {})}))(view)
-    blueprint.post(f"/api/sessions/<ref>/{verb}")(view)
+    on.post(f"/api/sessions/<ref>/{verb}")(view)
 
 
-_verb_route(Verb.ARCHIVE, "Archive: stop compute, keep workspace, branch and record")
-_verb_route(Verb.UNARCHIVE, "Unarchive: run the session again")
-_verb_route(Verb.START, "Start a stopped session's container")
-_verb_route(Verb.STOP, "Stop a session's container (kept, restartable)")
-_verb_route(Verb.RETRY, "Retry a failed session")
+verb_route(blueprint, Verb.ARCHIVE, "Archive: stop compute, keep workspace, branch and record")
+verb_route(blueprint, Verb.UNARCHIVE, "Unarchive: run the session again")
+verb_route(blueprint, Verb.START, "Start a stopped session's container")
+verb_route(blueprint, Verb.STOP, "Stop a session's container (kept, restartable)")
+verb_route(blueprint, Verb.RETRY, "Retry a failed session")
 
 
 @blueprint.patch("/api/sessions/<ref>")
