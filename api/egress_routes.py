@@ -109,12 +109,14 @@ async def set_mode(ref: str) -> tuple[dict[str, Any], int]:
 
 
 def _host_body(body: dict[str, Any]) -> tuple[str, Verdict]:
-    host = host_pattern(body.get("host"), "host")
+    return host_pattern(body.get("host"), "host"), _verdict(body, "verdict", "allow")
+
+
+def _verdict(body: dict[str, Any], key: str, default: str | None = None) -> Verdict:
     try:
-        verdict = Verdict(str(body.get("verdict", "allow")))
+        return Verdict(str(body.get(key, default)))
     except ValueError:
-        raise InvalidInput("verdict must be allow or deny", field="verdict") from None
-    return host, verdict
+        raise InvalidInput(f"{key} must be allow or deny", field=key) from None
 
 
 @blueprint.put("/api/sessions/<ref>/egress/hosts")
@@ -181,11 +183,7 @@ async def delete_global_host(host: str) -> dict[str, Any]:
                "409": err("Already decided or expired")}))
 async def decide(ref: str) -> dict[str, Any]:
     ctx = current()
-    body = await json_body()
-    try:
-        verdict = Verdict(str(body.get("decision")))
-    except ValueError:
-        raise InvalidInput("decision must be allow or deny", field="decision") from None
+    verdict = _verdict(await json_body(), "decision")
     if not ref.isdigit():
         raise NotFound(f"no pending request with id {ref[:20]!r}")
     ask = await ctx.write(egressstore.decide_ask, ctx.store.sync, int(ref), verdict)
