@@ -33,38 +33,33 @@ def budget_exceeded(api: Api, session: str, why: str) -> Respond:
                    headers=[(b"x-should-retry", b"false")], note=f"budget: {why}")
 
 
+def _blocked(said: str, error_type: str, note: str, *,
+             decision: Decision = Decision.DENIED, close: bool = False) -> Respond:
+    """A 403 with a plain sentence."""
+    return Respond(status=403, body=f"Blocked by Clauderon: {said}\n", decision=decision,
+                   error_type=error_type, close=close, note=note)
+
+
 def egress_denied(session: str, mode: str, host: str, *, why: str) -> Respond:
-    return Respond(
-        status=403,
-        body=(f"Blocked by Clauderon: session {session!r} may not reach {host} ({why}; its "
-              f"egress mode is {mode}). Allow it with `clauderon egress allow {session} "
-              f"{host}` or from the web UI.\n"),
-        decision=Decision.DENIED, error_type="EGRESS_DENIED", note=f"egress {mode}: {why}")
+    return _blocked(f"session {session!r} may not reach {host} ({why}; its egress mode is "
+                    f"{mode}). Allow it with `clauderon egress allow {session} {host}` or "
+                    "from the web UI.", "EGRESS_DENIED", f"egress {mode}: {why}")
 
 
 def honeytoken(session: str, host: str, leak: Leak) -> Respond:
-    return Respond(
-        status=403,
-        body=(f"Blocked by Clauderon: this request to {host} carried {leak.note} "
-              f"(session {session!r}). Placeholders only work at their own service; the "
-              "attempt was recorded and the session's owner alerted.\n"),
-        decision=Decision.HONEYTOKEN, error_type="HONEYTOKEN", close=True,
-        note=f"honeytoken: {leak.note}")
+    return _blocked(f"this request to {host} carried {leak.note} (session {session!r}). "
+                    "Placeholders only work at their own service; the attempt was recorded "
+                    "and the session's owner alerted.", "HONEYTOKEN",
+                    f"honeytoken: {leak.note}", decision=Decision.HONEYTOKEN, close=True)
 
 
 def remote_refused(session: str, host: str, why: str) -> Respond:
     """A push or a GitHub API write that would move more than the session's branch."""
-    return Respond(
-        status=403,
-        body=(f"Blocked by Clauderon: {why}. Session {session!r} works on its own branch "
-              f"clauderon/{session}; the repository's other refs are its owner's "
-              f"({host}).\n"),
-        decision=Decision.DENIED, error_type="REF_FORBIDDEN", note=f"remote: {why}")
+    return _blocked(f"{why}. Session {session!r} works on its own branch clauderon/{session}; "
+                    f"the repository's other refs are its owner's ({host}).", "REF_FORBIDDEN",
+                    f"remote: {why}")
 
 
 def owner_refused(host: str, why: str) -> Respond:
     """A write of the appliance's own identity beyond session branches and their pulls."""
-    return Respond(
-        status=403,
-        body=f"Blocked by Clauderon: {why} ({host}).\n",
-        decision=Decision.DENIED, error_type="REF_FORBIDDEN", note=f"remote: {why}")
+    return _blocked(f"{why} ({host}).", "REF_FORBIDDEN", f"remote: {why}")
