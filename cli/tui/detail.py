@@ -105,12 +105,10 @@ def detail_text(session: Mapping[str, Any], extras: Mapping[str, Any], now: date
                              ("answers once", session.get("print_mode"))) if on]
     if modes:
         lines.append(f"{'mode':<10}{', '.join(modes)}")
-    if session.get("status_reason"):
-        lines.append(f"[red]{'reason':<10}{escape(str(session['status_reason']))}[/]")
-    if session.get("alert"):
-        lines.append(f"[red]{'ALERT':<10}{escape(str(session['alert']))}[/]")
-    if session.get("budget_exceeded"):
-        lines.append(f"[yellow]{'budget':<10}{escape(str(session['budget_exceeded']))}[/]")
+    for key, label, tone in (("status_reason", "reason", "red"), ("alert", "ALERT", "red"),
+                             ("budget_exceeded", "budget", "yellow")):
+        if session.get(key):
+            lines.append(f"[{tone}]{label:<10}{escape(str(session[key]))}[/]")
     lines.append(f"{'egress':<10}{escape(str(session.get('egress_mode') or 'default'))}")
     pull = session.get("pull")
     if isinstance(pull, Mapping) and pull.get("summary"):
