@@ -105,10 +105,10 @@ def detail_text(session: Mapping[str, Any], extras: Mapping[str, Any], now: date
                              ("answers once", session.get("print_mode"))) if on]
     if modes:
         lines.append(f"{'mode':<10}{', '.join(modes)}")
-    for key, label, tone in (("status_reason", "reason", "red"), ("alert", "ALERT", "red"),
-                             ("budget_exceeded", "budget", "yellow")):
+    for key, label, color in (("status_reason", "reason", "red"), ("alert", "ALERT", "red"),
+                              ("budget_exceeded", "budget", "yellow")):
         if session.get(key):
-            lines.append(f"[{tone}]{label:<10}{escape(str(session[key]))}[/]")
+            lines.append(f"[{color}]{label:<10}{escape(str(session[key]))}[/]")
     lines.append(f"{'egress':<10}{escape(str(session.get('egress_mode') or 'default'))}")
     pull = session.get("pull")
     if isinstance(pull, Mapping) and pull.get("summary"):
