@@ -107,25 +107,18 @@ class KubernetesBackend:
 
     async def _get(self, what: str, kind: str, name: str) -> Json | None:
         def get(core: client.CoreV1Api, net: client.NetworkingV1Api) -> Json | None:
-            read = {"pod": core.read_namespaced_pod,
-                    "pvc": core.read_namespaced_persistent_volume_claim,
-                    "secret": core.read_namespaced_secret,
-                    "netpol": net.read_namespaced_network_policy}[kind]
-            found = _unless_gone(read, name, self.ns, _preload_content=False)
+            found = _unless_gone(_op(core, net, "read", kind), name, self.ns,
+                                 _preload_content=False)
             return None if found is None else as_json(found)
 
         return await self._call(what, get)
 
     async def _delete(self, what: str, kind: str, name: str, grace: int | None = None) -> None:
         def delete(core: client.CoreV1Api, net: client.NetworkingV1Api) -> None:
-            fn = {"pod": core.delete_namespaced_pod,
-                  "pvc": core.delete_namespaced_persistent_volume_claim,
-                  "secret": core.delete_namespaced_secret,
-                  "netpol": net.delete_namespaced_network_policy}[kind]
             kwargs: dict[str, Any] = {"_preload_content": False}
             if grace is not None:
                 kwargs["grace_period_seconds"] = grace
-            _unless_gone(fn, name, self.ns, **kwargs)
+            _unless_gone(_op(core, net, "delete", kind), name, self.ns, **kwargs)
 
         await self._call(what, delete)
 
@@ -193,19 +186,14 @@ class KubernetesBackend:
         claim's spec never changes: only its record of the pod), anyone else's refused."""
 
         def ensure(core: client.CoreV1Api, net: client.NetworkingV1Api) -> None:
-            create = {"pvc": core.create_namespaced_persistent_volume_claim,
-                      "secret": core.create_namespaced_secret,
-                      "netpol": net.create_namespaced_network_policy}[kind]
             try:
-                create(self.ns, body, _preload_content=False)
+                _op(core, net, "create", kind)(self.ns, body, _preload_content=False)
                 return
             except ApiException as exc:
                 if exc.status != 409:
                     raise
-            read = {"pvc": core.read_namespaced_persistent_volume_claim,
-                    "secret": core.read_namespaced_secret,
-                    "netpol": net.read_namespaced_network_policy}[kind]
-            existing = as_json(read(name, self.ns, _preload_content=False))
+            existing = as_json(_op(core, net, "read", kind)(name, self.ns,
+                                                            _preload_content=False))
             labels = (existing.get("metadata") or {}).get("labels") or {}
             if labels.get(LABEL_SESSION) != session_id:
                 raise BackendError(
@@ -217,11 +205,8 @@ class KubernetesBackend:
                 patch = {"metadata": {"annotations": body["metadata"]["annotations"]}}
                 core.patch_namespaced_persistent_volume_claim(name, self.ns, patch,
                                                               _preload_content=False)
-            elif kind == "secret":
-                core.replace_namespaced_secret(name, self.ns, body, _preload_content=False)
             else:
-                net.replace_namespaced_network_policy(name, self.ns, body,
-                                                      _preload_content=False)
+                _op(core, net, "replace", kind)(name, self.ns, body, _preload_content=False)
 
         await self._call(f"create the {body['kind']} {name}", ensure)
 
@@ -382,3 +367,16 @@ def _unless_gone(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
         if exc.status == 404:
             return None
         raise
+
+
+#: A session's objects by kind, as the client's method names spell them.
+_NAMES = {"pod": "pod", "pvc": "persistent_volume_claim", "secret": "secret",
+          "netpol": "network_policy"}
+
+
+def _op(core: client.CoreV1Api, net: client.NetworkingV1Api, verb: str,
+        kind: str) -> Callable[..., Any]:
+    """The client's ``<verb>_namespaced_<kind>`` (a network policy is the networking API's)."""
+    found: Callable[..., Any] = getattr(net if kind == "netpol" else core,
+                                        f"{verb}_namespaced_{_NAMES[kind]}")
+    return found
