@@ -146,24 +146,21 @@ class KubernetesBackend:
                 self.ns, label_selector=sel, _preload_content=False))
             return list(pods.get("items") or []), list(pvcs.get("items") or [])
 
-        pods, pvcs = await self._call("list the sessions' pods", listing)
-        out: list[Observed] = []
-        named = set()
-        for pod in pods:
-            meta = pod.get("metadata") or {}
-            named.add(meta.get("name"))
-            state, detail = run_state(pod)
-            out.append(Observed(kind=self.kind, session_id=(meta.get("labels") or {}).get(
+        def observed(found: Json, state: RunState, detail: str, image: str = "") -> Observed:
+            meta = found.get("metadata") or {}
+            return Observed(kind=self.kind, session_id=(meta.get("labels") or {}).get(
                 LABEL_SESSION, ""), backend_id=meta.get("name", ""), name=meta.get("name", ""),
-                state=state, image=_image(pod), detail=detail))
+                state=state, image=image, detail=detail)
+
+        pods, pvcs = await self._call("list the sessions' pods", listing)
+        out = [observed(pod, *run_state(pod), image=_image(pod)) for pod in pods]
+        named = {o.name for o in out}
         for claim in pvcs:
             meta = claim.get("metadata") or {}
             if meta.get("name") in named or meta.get("deletionTimestamp") or \
                     (meta.get("annotations") or {}).get(manifests.ANNOTATION_STOPPED) != "true":
                 continue
-            out.append(Observed(kind=self.kind, session_id=(meta.get("labels") or {}).get(
-                LABEL_SESSION, ""), backend_id=meta.get("name", ""), name=meta.get("name", ""),
-                state=RunState.STOPPED, image="", detail="stopped (its volume is kept)"))
+            out.append(observed(claim, RunState.STOPPED, "stopped (its volume is kept)"))
         return out
 
     async def image_exists(self, image: str) -> bool:
