@@ -14,10 +14,7 @@ design pays.
 
 The breakdown: the reconciler writes when each create step began (``timing`` event, host
 monotonic clock) and the fake upstream notes when each request arrived (same clock), so
-each step's share is read from one real run. Beside them, the agent CLI alone: a second
-``claude`` started in each warm session's running container to its first model request
-(the floor of any design that starts the agent after the create). Prints p50 (and
-min/max); never asserts.
+each step's share is read from one real run. Prints p50 (and min/max); never asserts.
 Needs dockerd and the agent image (images/agent/build.sh).
 """
 
@@ -25,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -74,31 +70,10 @@ def bare_runs(image: str, n: int) -> list[float]:
 
 
 class Run:
-    def __init__(self, *, alone: bool = False) -> None:
+    def __init__(self) -> None:
         self.running: list[float] = []
         self.first: list[float] = []
         self.steps: dict[str, list[float]] = defaultdict(list)
-        #: The agent CLI alone, when measured (see :func:`agent_alone`).
-        self.alone: list[float] | None = [] if alone else None
-
-
-def agent_alone(app: Appliance, fake: FakeModels, s: dict[str, Any], name: str) -> float:
-    """The agent CLI's own floor: a second ``claude`` started (in tmux, as the session's
-    is) in the session's running container, once its own agent is done, to its first
-    ``/v1/messages``. No create, no start, no boot files: what any design that starts the
-    agent after the create still pays (a second run skips the first run's onboarding
-    writes, so this is a little under the real first run)."""
-    wait_for(lambda: app.session(name)["agent_status"] == "waiting_input", timeout=120,
-             what="the session's agent to finish its turn")
-    container = app.session(name)["backend_id"]
-    fake.reset()
-    t0 = time.monotonic()
-    subprocess.run(["docker", "exec", "-u", "agent", "-w", "/workspace", container, "tmux",
-                    "new-session", "-d", "-s", "alone",
-                    "claude --dangerously-skip-permissions -- hello"], check=True, timeout=60)
-    if not fake.first_model_request.wait(120):
-        raise RuntimeError("the second agent never called the model")
-    return fake.model_requests()[0].at - t0
 
 
 def timings(app: Appliance, sid: str) -> dict[str, float]:
@@ -124,15 +99,13 @@ def one(app: Appliance, fake: FakeModels, repo: Path, name: str, run: Run) -> No
     for row, start, end in STEPS:
         if start in marks and end in marks:
             run.steps[row].append(marks[end] - marks[start])
-    if run.alone is not None:
-        run.alone.append(agent_alone(app, fake, s, name))
     app.client().delete(f"/api/sessions/{s['id']}")
     wait_for(lambda: not app.client().get("/api/sessions", all="true")["sessions"],
              timeout=60, what="the delete")
 
 
 def ours(folder: Path, image: str, n: int) -> dict[str, Run]:
-    runs = {mode: Run(alone=mode == "warm") for mode in MODES}
+    runs = {mode: Run() for mode in MODES}
     with FakeModels(folder) as fake:
         apps: dict[str, Appliance] = {}
         try:
@@ -182,8 +155,6 @@ def main() -> None:
     for mode, run in runs.items():
         print(show(f"{mode}: create -> session running", run.running))
         print(show(f"{mode}: create -> first model request", run.first))
-    if warm.alone:
-        print(show("agent CLI alone: exec -> first model request", warm.alone))
     print("\nbreakdown (p50 ms; steps after 'container start' overlap on the warm start)")
     print(f"{'step':<48} {'warm':>7} {'cold':>7}")
     for row, _, _ in STEPS:
@@ -192,9 +163,6 @@ def main() -> None:
     print(f"\nratio first request / bare docker run (p50): warm "
           f"{statistics.median(warm.first) / floor:.1f}x, cold "
           f"{statistics.median(cold.first) / floor:.1f}x")
-    if warm.alone:
-        print(f"the agent CLI alone is {statistics.median(warm.alone) / floor:.1f}x the bare "
-              "run: the floor of any design that starts the agent after the create")
 
 
 if __name__ == "__main__":
