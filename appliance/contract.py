@@ -110,6 +110,8 @@ def agent_env(session: Session, *, proxy: str, hook_url: str, hook_token: str,
         "no_proxy": no_proxy,
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         "DISABLE_TELEMETRY": "1",
+        "DISABLE_AUTOUPDATER": "1",
+        "CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL": "1",
         **placeholders,
     }
     if git_name:

@@ -191,7 +191,8 @@ class DockerBackend:
 
     async def create(self, spec: WorkloadSpec) -> str:
         kwargs = create_kwargs(spec)
-        await self._lockdown(spec.network)
+        # The network must exist to create on it; its firewall waits for the start.
+        await self._lockdown(spec.network, firewall_too=False)
 
         def create(c: docker.DockerClient) -> str:
             if spec.entry:
@@ -236,14 +237,16 @@ class DockerBackend:
 
         return await self._call(f"create container {spec.name}", create)
 
-    async def _lockdown(self, network: str | None) -> None:
-        """The network and its firewall in place before a container may join it."""
+    async def _lockdown(self, network: str | None, *, firewall_too: bool = True) -> None:
+        """The network (and, before a start, its firewall) in place."""
         if network is None:
             return
         if self.network is None or self.network.plan.name != network:
             raise BackendError(f"the sessions' network {network} is not this backend's; "
                                "restart the reconciler", retryable=False)
-        await trio.to_thread.run_sync(self.network.ensure, limiter=self._limiter)
+        ensure = self.network.ensure
+        await trio.to_thread.run_sync(lambda: ensure(firewall_too=firewall_too),
+                                      limiter=self._limiter)
 
     async def start(self, backend_id: str, *, progress: Progress | None = None) -> None:
         attrs = await self.inspect(backend_id)

@@ -9,7 +9,8 @@ removes a network its containers may use).
 
 The proxy, the API and the reconciler each call ``ensure`` when they start, in any order;
 a file lock in ``CLAUDERON_HOME`` serialises them. The Docker backend calls it again before
-it creates or starts a container, so none runs unless the lockdown is in place. Every call
+it starts a container, so none runs unless the lockdown is in place (before a create, the
+network alone: a created container runs nothing until its start). Every call
 is synchronous (SDK and subprocesses): trio callers run it on a worker thread.
 """
 
@@ -129,8 +130,12 @@ class SessionNetwork:
         return attrs
 
     # --- the two operations ---------------------------------------------------------
-    def ensure(self) -> NetworkInfo:
-        """The network and its firewall in place (idempotent); its facts."""
+    def ensure(self, *, firewall_too: bool = True) -> NetworkInfo:
+        """The network and its firewall in place (idempotent); its facts. Without
+        ``firewall_too``, the network alone (ours, locked down, on this machine): what a
+        container's *create* needs, as nothing runs in it before its start, which
+        installs the firewall again (an install is several iptables runs, ~50-130 ms on
+        a create's critical path)."""
         if self._gateway is None:
             firewall.check_access()  # before anything is created: fail early, clearly
         with self._locked():
@@ -153,7 +158,8 @@ class SessionNetwork:
                     f"the sessions' network {info.name} came back with gateway "
                     f"{info.gateway} (the services listen on {self._gateway}): restart "
                     "the appliance's services", retryable=False)
-            firewall.install(self.plan, gateway=info.gateway, ports=self.ports)
+            if firewall_too:
+                firewall.install(self.plan, gateway=info.gateway, ports=self.ports)
         self._gateway = info.gateway
         return info
 

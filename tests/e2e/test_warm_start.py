@@ -21,6 +21,7 @@ from appliance.backends.base import ExecResult
 from appliance.backends.docker_exec import run_exec
 from appliance.placeholders import placeholder_env
 from appliance.tokens import load_or_create_instance_key
+from tests.e2e.agent_checks import wait_hook
 from tests.support.appliance import Appliance, wait_for
 from tests.support.fake_models import FakeModels
 
@@ -126,3 +127,32 @@ def test_the_agent_starts_from_the_entry_contained_and_cannot_touch_its_boot_fil
     wait_for(lambda: run(bid, "tmux has-session -t agent && pgrep -f claude").exit_code == 0,
              timeout=60, what="the agent in tmux after the restart")
     assert out(run(bid, f"cat {ENTRY_PATH}", user="0:0")) == entry
+
+
+def test_the_agent_start_up_sends_nothing_the_proxy_denies(
+    agents: Appliance, fake: FakeModels, repo: Path
+) -> None:
+    """Claude's first run would check for updates and clone its plugin marketplace: hosts
+    the proxy denies (an audit line each, the CLI's own retries) for nothing the agent could
+    use. The session's env turns both off; the model calls remain."""
+    s = create(agents, repo, "quiet-start")
+    wait_hook(agents, str(s["id"]), "Stop")
+    # A marker the agent sends last, through its own proxy settings: its denied line shows
+    # the check reads this session's lines (the positive control), and ends the window.
+    marker = "marker.invalid"
+    run(str(s["backend_id"]), f'curl -s -o /dev/null --max-time 5 https://{marker}/ || true')
+
+    def lines() -> list[dict[str, object]]:
+        text = agents.settings.audit_path.read_text()
+        return [line for line in map(json.loads, text.splitlines())
+                if line.get("session") == s["id"] or line.get("session") is None]
+
+    wait_for(lambda: any(line["host"] == marker for line in lines()),
+             what="the marker's audit line")
+    mine = [line for line in lines() if line.get("session") == s["id"]]
+    assert any(str(line["path"]).startswith("/v1/messages") for line in mine)
+    refused = {str(line["host"]) for line in mine if line["decision"] in ("denied", "blocked")}
+    assert refused == {marker}, refused
+    # No client tried those hosts without the session's proxy credentials either.
+    anonymous = {str(line["host"]) for line in lines() if line.get("session") is None}
+    assert not anonymous & {"downloads.claude.ai", "github.com"}, anonymous

@@ -36,6 +36,7 @@ def test_session_list_bench_runs(engine: docker.DockerClient) -> None:
 def test_first_token_bench_runs(engine: docker.DockerClient) -> None:
     out = bench("bench/first_token.py", "-n", "1")
     assert "warm: create -> first model request" in out and "agent CLI boot" in out
+    assert "the agent's own start alone (warm)" in out
 
 
 def test_appliance_restart_bench_runs(engine: docker.DockerClient) -> None:
