@@ -33,12 +33,6 @@ def appliance_image(engine: docker.DockerClient) -> str:
     return IMAGE
 
 
-@pytest.fixture
-def fake(tmp_path: Path) -> Iterator[FakeModels]:
-    with FakeModels(tmp_path) as models:
-        yield models
-
-
 def proxy_toml(fake: FakeModels) -> str:
     return fake.proxy_toml("api.anthropic.com", "api.openai.com")
 

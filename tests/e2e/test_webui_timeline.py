@@ -10,7 +10,6 @@ and a forged transcript line carry HTML that would run script if it were parsed 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +21,8 @@ from textual.widgets import RichLog
 
 from cli.tui.app import ClauderonApp
 from cli.tui.timeline import TimelineScreen
-from tests.conftest import AGENT_UID
-from tests.e2e.webui_browser import DESKTOP, PHONE, Watched, browser
+from tests.e2e.webui_browser import PHONE, browser, watched
+from tests.integration.test_timeline import say
 from tests.integration.tui_pilot import (
     RecordingTerminal,
     in_thread,
@@ -44,30 +43,9 @@ HOSTILE = HTML + r" [b]bold[/b] [link=http://x]here[/link] \033]0;pwned\007\033[
 
 
 @pytest.fixture
-def fake(tmp_path: Path) -> Iterator[FakeModels]:
-    with FakeModels(tmp_path) as models:
-        yield models
-
-
-@pytest.fixture
 def timeline_app(tmp_path: Path, agent_image: str, fake: FakeModels) -> Iterator[Appliance]:
     with through_fake_models(tmp_path / "home", agent_image, fake) as a:
         yield a
-
-
-def say(app: Appliance, session: dict[str, Any], text: str) -> None:
-    """A transcript line, as Claude Code writes one (the agent may write any)."""
-    now = as_agent(app, session, "date -u +%Y-%m-%dT%H:%M:%S.%3NZ").strip()
-    line = json.dumps({"type": "assistant", "timestamp": now,
-                       "message": {"role": "assistant",
-                                   "content": [{"type": "text", "text": text}]}})
-    folder = "/home/agent/.claude/projects/-workspace"
-    [c] = app.containers(session["id"])
-    for argv in (["mkdir", "-p", folder],
-                 ["perl", "-e", 'open(my $f, ">>", shift) or die; print $f shift, "\\n"',
-                  f"{folder}/{session['id']}.jsonl", line]):
-        code, out = c.exec_run(argv, user=f"{AGENT_UID}:{AGENT_UID}")
-        assert code == 0, out
 
 
 def commit(app: Appliance, session: dict[str, Any], message_printf: str) -> None:
@@ -111,8 +89,7 @@ def test_the_timeline_tab_and_view_show_the_day_in_order_and_only_as_text(
     time.sleep(1.1)
     app.hook("daybook", "Stop")
 
-    desk = Watched(browser, app.base, DESKTOP, phone=False, appliance=app)
-    try:
+    with watched(browser, app) as desk:
         page = desk.page
         page.goto("/s/daybook/timeline")
         items = page.get_by_test_id("timeline-item")
@@ -141,17 +118,12 @@ def test_the_timeline_tab_and_view_show_the_day_in_order_and_only_as_text(
         expect(items.filter(has_text="Second commit, live")).to_have_count(1)
         assert page.evaluate("window.__pwned") is None
         assert desk.errors == [], desk.errors
-    finally:
-        desk.close()
-    phone = Watched(browser, app.base, PHONE, phone=True, appliance=app)
-    try:
+    with watched(browser, app, PHONE) as phone:
         phone.page.goto("/s/daybook/timeline")
         expect(phone.page.get_by_test_id("timeline-item").filter(
             has_text="Second commit, live")).to_have_count(1)
         phone.shot("timeline")
         assert phone.errors == [], phone.errors
-    finally:
-        phone.close()
 
     screen, lines = tui_timeline(app, "daybook", "Second commit, live")
     for what in ("I will run the tests", "messages-probe", "Fix the parser", "hook Stop"):

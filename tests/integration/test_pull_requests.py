@@ -38,12 +38,6 @@ in_container = partial(agent_app.in_container, ok=False)
 
 
 @pytest.fixture
-def github(tmp_path: Path) -> Iterator[FakeGitHub]:
-    with FakeGitHub(tmp_path) as fake:
-        yield fake
-
-
-@pytest.fixture
 def app(tmp_path: Path, agent_image: str, github: FakeGitHub) -> Iterator[Appliance]:
     with behind_proxy(tmp_path / "home", agent_image, github.proxy_toml(),
                       config="[github]\nrefresh_seconds = 1\n", env={"GITHUB_TOKEN": TOKEN}) as a:

@@ -33,12 +33,6 @@ ESCAPES_PRINTF = r"\033]0;pwned\007\033[2J<img src=x onerror=alert(1)><script>al
 
 
 @pytest.fixture
-def fake(tmp_path: Path) -> Iterator[FakeModels]:
-    with FakeModels(tmp_path) as models:
-        yield models
-
-
-@pytest.fixture
 def app(tmp_path: Path, agent_image: str, fake: FakeModels) -> Iterator[Appliance]:
     with through_fake_models(tmp_path / "home", agent_image, fake) as a:
         yield a
@@ -61,6 +55,12 @@ def append(app: Appliance, session: dict[str, Any], *lines: str) -> None:
     code, out = c.exec_run(["perl", "-e", APPEND, path, *lines],
                            user=f"{AGENT_UID}:{AGENT_UID}")
     assert code == 0, out
+
+
+def say(app: Appliance, session: dict[str, Any], text: str) -> None:
+    """A transcript line, as Claude Code writes one, stamped with the container's clock."""
+    now = as_agent(app, session, "date -u +%Y-%m-%dT%H:%M:%S.%3NZ").strip()
+    append(app, session, transcript_line(text, now))
 
 
 @contextmanager
@@ -103,8 +103,7 @@ def test_message_request_commit_and_status_show_in_order(app: Appliance, repo: P
                                                          fake: FakeModels) -> None:
     app.cli("create", "--repo", str(repo), "--name", "tl", "--prompt", "p")
     s = app.wait_phase("tl", "running")
-    now = as_agent(app, s, "date -u +%Y-%m-%dT%H:%M:%S.%3NZ").strip()
-    append(app, s, transcript_line("I will call the API, then commit", now))
+    say(app, s, "I will call the API, then commit")
     time.sleep(1.1)  # spacing, not a check: commit times have whole seconds
     code = as_agent(app, s, 'curl -s -o /dev/null -w "%{http_code}" '
                             "https://api.anthropic.com/v1/timeline-probe")
