@@ -47,20 +47,44 @@ def server_context(ca: trustme.CA) -> ssl.SSLContext:
     return ctx
 
 
-class _Base:
+async def read_head(stream: trio.abc.Stream, size: int = 65536) -> bytes:
+    """Bytes up to the end of a head (``size`` at a time); b"" if the peer hung up first."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        data = await stream.receive_some(size)
+        if not data:
+            return b""
+        head += data
+    return head
+
+
+class Listener:
+    """An HTTPS server on loopback, port 0; ``serve`` hands each connection to ``_connection``."""
+
+    https_compatible = False
+
     def __init__(self, ca: trustme.CA, host: str = "127.0.0.1") -> None:
         self.ctx = server_context(ca)
         self.host = host
-        self.seen: list[Seen] = []
         self.port = 0
 
     async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         listeners = await trio.open_ssl_over_tcp_listeners(
-            0, self.ctx, host=self.host, https_compatible=True
-        )
+            0, self.ctx, host=self.host, https_compatible=self.https_compatible)
         self.port = listeners[0].transport_listener.socket.getsockname()[1]
         task_status.started(self.port)
         await trio.serve_listeners(self._connection, listeners)
+
+    async def _connection(self, stream: trio.abc.Stream) -> None:
+        raise NotImplementedError
+
+
+class _Base(Listener):
+    https_compatible = True
+
+    def __init__(self, ca: trustme.CA, host: str = "127.0.0.1") -> None:
+        super().__init__(ca, host)
+        self.seen: list[Seen] = []
 
     async def _connection(self, stream: trio.abc.Stream) -> None:
         conn = h11.Connection(h11.SERVER)
@@ -250,41 +274,39 @@ class GitServer(_Base):
         return True
 
 
-class EarlyRefuser:
+class EarlyRefuser(Listener):
     """An upstream that refuses an upload from its head alone: 413, then it hangs up.
 
     It never reads the body, so the proxy is still sending it when the answer arrives.
     """
 
-    def __init__(self, ca: trustme.CA) -> None:
-        self.ctx = server_context(ca)
-        self.port = 0
-        self.refused = 0
+    CLOSE = b"connection: close\r\n"
 
-    async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        listeners = await trio.open_ssl_over_tcp_listeners(0, self.ctx, host="127.0.0.1")
-        self.port = listeners[0].transport_listener.socket.getsockname()[1]
-        task_status.started(self.port)
-        await trio.serve_listeners(self._connection, listeners)
+    def __init__(self, ca: trustme.CA) -> None:
+        super().__init__(ca)
+        self.refused = 0
+        self.heads: list[bytes] = []
 
     async def _connection(self, stream: trio.abc.Stream) -> None:
         try:
-            head = b""
             with trio.fail_after(30):
-                while b"\r\n\r\n" not in head:
-                    data = await stream.receive_some(65536)
-                    if not data:
-                        return
-                    head += data
+                head = await read_head(stream)
+                if not head:
+                    return
+                self.heads.append(head)
                 body = b"upload too large\n"
                 await stream.send_all(
                     b"HTTP/1.1 413 Content Too Large\r\ncontent-type: text/plain\r\n"
-                    b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
+                    b"content-length: %d\r\n%s\r\n%s" % (len(body), self.CLOSE, body))
             self.refused += 1
+            await self.after(stream)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         finally:
             await trio.aclose_forcefully(stream)
+
+    async def after(self, stream: trio.abc.Stream) -> None:
+        """What it does once it answered: hang up."""
 
 
 class Tunnel:
@@ -302,9 +324,7 @@ class Tunnel:
         await stream.send_all(
             f"CONNECT {host}:{connect_port} HTTP/1.1\r\nHost: {host}:{connect_port}\r\n"
             f"Proxy-Authorization: Basic {basic}\r\n\r\n".encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += await stream.receive_some(1)  # byte by byte: TLS follows the head
+        head = await read_head(stream, 1)  # byte by byte: TLS follows the head
         if not head.startswith(b"HTTP/1.1 200"):
             await stream.aclose()
             raise ConnectionError(head.decode(errors="replace"))
@@ -345,9 +365,7 @@ async def websocket_through(port: int, auth: str, cafile: Path, path: str,
     await tls.send_all(
         f"GET {path} HTTP/1.1\r\nHost: api.openai.com\r\nConnection: Upgrade\r\n"
         f"Upgrade: websocket\r\n{extra}\r\n".encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += await tls.receive_some(1)  # byte by byte: what follows the head is the pipe's
+    head = await read_head(tls, 1)  # byte by byte: what follows the head is the pipe's
     if not head.startswith(b"HTTP/1.1 101"):
         raise ConnectionError(head.decode(errors="replace"))
     return tls

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import h11
 import trio
 import trustme
-from proxy_fakes import Tunnel, server_context
+from proxy_fakes import EarlyRefuser, Listener, Tunnel
 
 
 @dataclass
@@ -37,20 +37,13 @@ class RawSeen:
     body: bytes
 
 
-class ClFramingUpstream:
+class ClFramingUpstream(Listener):
     def __init__(self, ca: trustme.CA) -> None:
-        self.ctx = server_context(ca)
-        self.port = 0
+        super().__init__(ca)
         self.seen: list[RawSeen] = []
         self.connections = 0
         #: Every byte received, per connection (what "reached the upstream").
         self.received: dict[int, bytes] = {}
-
-    async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        listeners = await trio.open_ssl_over_tcp_listeners(0, self.ctx, host="127.0.0.1")
-        self.port = listeners[0].transport_listener.socket.getsockname()[1]
-        task_status.started(self.port)
-        await trio.serve_listeners(self._connection, listeners)
 
     async def _read(self, stream: trio.abc.Stream, cid: int, quiet: float = 30) -> bytes:
         with trio.move_on_after(quiet):
@@ -110,42 +103,22 @@ def peer_gone(stream: trio.SSLStream[trio.SocketStream]) -> bool:
     return bool(poller.poll(0))
 
 
-class StallingRefuser:
+class StallingRefuser(EarlyRefuser):
+    """The early 413, then neither reading nor closing: only the proxy can let go."""
+
+    CLOSE = b""
+
     def __init__(self, ca: trustme.CA) -> None:
-        self.ctx = server_context(ca)
-        self.port = 0
-        self.heads: list[bytes] = []
+        super().__init__(ca)
         #: Set once the proxy closed a connection this server never read to the end.
         self.released = trio.Event()
 
-    async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        listeners = await trio.open_ssl_over_tcp_listeners(0, self.ctx, host="127.0.0.1")
-        self.port = listeners[0].transport_listener.socket.getsockname()[1]
-        task_status.started(self.port)
-        await trio.serve_listeners(self._connection, listeners)
-
-    async def _connection(self, stream: trio.SSLStream[trio.SocketStream]) -> None:
-        try:
-            head = b""
-            with trio.fail_after(30):
-                while b"\r\n\r\n" not in head:
-                    data = await stream.receive_some(4096)
-                    if not data:
-                        return
-                    head += data
-            self.heads.append(head)
-            body = b"upload too large\n"
-            await stream.send_all(b"HTTP/1.1 413 Content Too Large\r\ncontent-type: text/plain"
-                                  b"\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
-            # Neither read nor close: wait (bounded) for the proxy to let go.
-            with trio.move_on_after(3600):
-                while not peer_gone(stream):
-                    await trio.sleep(0.05)
-                self.released.set()
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        finally:
-            await trio.aclose_forcefully(stream)
+    async def after(self, stream: trio.abc.Stream) -> None:
+        assert isinstance(stream, trio.SSLStream)
+        with trio.move_on_after(3600):  # bounded, whatever happens
+            while not peer_gone(stream):
+                await trio.sleep(0.05)
+            self.released.set()
 
 
 class RawTunnel(Tunnel):
