@@ -28,7 +28,7 @@ from appliance.credentials.model import SPECS
 from cli.tui.app import ClauderonApp, MainScreen
 from cli.tui.create import CreateScreen
 from tests.conftest import AGENT_UID
-from tests.e2e.webui_browser import DESKTOP, Watched, browser  # noqa: F401 (fixture)
+from tests.e2e.webui_browser import browser, watched  # noqa: F401 (fixture)
 from tests.integration.tui_pilot import (
     RecordingTerminal,
     main,
@@ -212,8 +212,7 @@ def test_failing_model_calls_show_as_the_status_with_the_reason_in_cli_tui_and_w
         pool.submit(scenario, tui).result(timeout=300)
 
     # --- web UI: the card's badge says "Model failing" and its reason is under it.
-    desk = Watched(browser, app.base, DESKTOP, False, app)
-    try:
+    with watched(browser, app) as desk:
         page = desk.page
         page.goto("/")
         for name, reason in (("nokey", nokey), ("overload", overload), ("nodns", nodns)):
@@ -237,7 +236,5 @@ def test_failing_model_calls_show_as_the_status_with_the_reason_in_cli_tui_and_w
         expect(card.get_by_test_id("agent-status")).to_have_text("Working")
         expect(card.get_by_test_id("model-error")).to_have_count(0)
         assert desk.errors == []
-    finally:
-        desk.close()
     assert app.session("nokey")["model_error"] is None
     assert row_of(app.cli("list").stdout, "nokey")[2] == "working"

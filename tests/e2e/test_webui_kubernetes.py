@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.conftest import make_repo
-from tests.e2e.webui_browser import DESKTOP, TIMEOUT_MS, Watched, browser
+from tests.e2e.webui_browser import TIMEOUT_MS, browser, watched
 from tests.support.appliance import Appliance, wait_for
 from tests.support.engine import free_port
 from tests.support.kube import Kube, kube_appliance
@@ -39,9 +39,8 @@ def kube(tmp_path: Path, agent_image: str) -> Iterator[Kube]:
 def test_the_form_creates_a_session_on_kubernetes(browser: Browser, kube: Kube,
                                                   repo: Path) -> None:
     app = kube.app
-    desk = Watched(browser, app.base, DESKTOP, phone=False, appliance=app)
-    page = desk.page
-    try:
+    with watched(browser, app) as desk:
+        page = desk.page
         page.goto("/new")
         choice = page.locator("#backend")
         expect(choice).to_have_value("docker")  # the default, with the choice offered
@@ -89,8 +88,6 @@ def test_the_form_creates_a_session_on_kubernetes(browser: Browser, kube: Kube,
         card = page.locator('[data-testid="session-card"][data-name="kform"]')
         expect(card.get_by_test_id("session-backend")).to_have_text("kubernetes")
         assert not desk.errors, desk.errors
-    finally:
-        desk.close()
 
 
 def test_a_cluster_that_does_not_answer_is_said_beside_the_field(
@@ -114,9 +111,8 @@ def test_a_cluster_that_does_not_answer_is_said_beside_the_field(
         app.start("api")
         health = app.http().get("/api/health").json()
         assert health["backends"]["kubernetes"]["reachable"] is False
-        desk = Watched(browser, app.base, DESKTOP, phone=False, appliance=app)
-        page = desk.page
-        try:
+        with watched(browser, app) as desk:
+            page = desk.page
             desk.expected.append(503)  # the health report: degraded, with the details
             page.goto("/new")
             choice = page.locator("#backend")
@@ -135,7 +131,5 @@ def test_a_cluster_that_does_not_answer_is_said_beside_the_field(
             expect(choice).to_be_focused()
             assert app.client().get("/api/sessions")["sessions"] == []
             assert not desk.errors, desk.errors
-        finally:
-            desk.close()
     finally:
         app.cleanup()

@@ -120,6 +120,17 @@ class Watched:
         self.context.close()
 
 
+@contextmanager
+def watched(browser: Browser, appliance: Appliance,
+            viewport: ViewportSize = DESKTOP) -> Iterator[Watched]:
+    """A :class:`Watched` page signed in to ``appliance`` (a phone's at PHONE), closed after."""
+    page = Watched(browser, appliance.base, viewport, viewport is PHONE, appliance)
+    try:
+        yield page
+    finally:
+        page.close()
+
+
 def hook(appliance: Appliance, sid: str, event: str) -> None:
     """Send a hook event with the session's hook token, as the agent in its container would
     (through the Unix socket here: the test is on the host, the token is what counts)."""
