@@ -25,13 +25,13 @@ from playwright.sync_api import Browser, expect
 from textual.widgets import Select, Static
 
 from appliance.credentials.model import SPECS
-from cli.tui.app import ClauderonApp, MainScreen
+from cli.tui.app import MainScreen
 from cli.tui.create import CreateScreen
 from tests.conftest import AGENT_UID
 from tests.e2e.webui_browser import browser, watched  # noqa: F401 (fixture)
 from tests.integration.tui_pilot import (
-    RecordingTerminal,
     main,
+    piloting,
     scenario,
     screen_text,
     top,
@@ -182,9 +182,7 @@ def test_failing_model_calls_show_as_the_status_with_the_reason_in_cli_tui_and_w
 
     # --- TUI: the row is flagged and says model-failing; the detail pane says why.
     async def tui() -> None:
-        tui_app = ClauderonApp(app.settings.socket_path, terminal=RecordingTerminal(),
-                               timeout=5.0)
-        async with tui_app.run_test(size=(120, 40)) as pilot:
+        async with piloting(app, (120, 40)) as (tui_app, pilot):
             await until(pilot, lambda: any(
                 line.split()[:3] == ["!", "nokey", "running"] and "model-failing" in line
                 for line in screen_text(tui_app).splitlines()), "nokey flagged as failing")

@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from cli.tui.app import ClauderonApp
 from cli.tui.model import Filter
 from tests.e2e.webui_browser import browser, watched
-from tests.integration.tui_pilot import RecordingTerminal, in_thread, main, names, until
+from tests.integration.tui_pilot import in_thread, main, names, piloting, until
 from tests.support.appliance import Appliance
 
 pytestmark = pytest.mark.e2e
@@ -44,8 +43,7 @@ def tui_waiting(appliance: Appliance, count: int) -> list[str]:
     shown: list[str] = []
 
     async def run() -> None:
-        app = ClauderonApp(appliance.settings.socket_path, terminal=RecordingTerminal())
-        async with app.run_test(size=(100, 30)) as pilot:
+        async with piloting(appliance, (100, 30)) as (app, pilot):
             await until(pilot, lambda: main(app).loaded, "the list")
             while main(app).filter is not Filter.WAITING:
                 await pilot.press("f")

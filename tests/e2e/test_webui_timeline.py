@@ -19,14 +19,12 @@ import pytest
 from playwright.sync_api import Browser, expect
 from textual.widgets import RichLog
 
-from cli.tui.app import ClauderonApp
 from cli.tui.timeline import TimelineScreen
 from tests.e2e.webui_browser import PHONE, browser, watched
 from tests.integration.test_timeline import say
 from tests.integration.tui_pilot import (
-    RecordingTerminal,
     in_thread,
-    names,
+    piloting,
     screen_text,
     until,
 )
@@ -59,9 +57,7 @@ def tui_timeline(appliance: Appliance, name: str, wanted: str) -> tuple[str, lis
     got: dict[str, Any] = {}
 
     async def run() -> None:
-        app = ClauderonApp(appliance.settings.socket_path, terminal=RecordingTerminal())
-        async with app.run_test(size=(140, 30)) as pilot:
-            await until(pilot, lambda: names(app) == [name], "the list")
+        async with piloting(appliance, (140, 30), showing=[name]) as (app, pilot):
             await pilot.press("l")
             await until(pilot, lambda: isinstance(app.screen, TimelineScreen), "the timeline")
             view = app.screen

@@ -20,15 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from cli.tui.app import ClauderonApp
 from cli.tui.create import CreateScreen
 from cli.tui.dialogs import ConfirmScreen, HelpScreen
 from cli.tui.reconcile import ReconcileScreen
 from tests.conftest import make_repo
 from tests.integration.tui_pilot import (
-    RecordingTerminal,
     main,
-    names,
+    piloting,
     scenario,
     screen_text,
     top,
@@ -95,10 +93,7 @@ def test_main_screens(world: tuple[Appliance, Path, str]) -> None:
     clock = newest + timedelta(minutes=10)
 
     async def run() -> None:
-        app = ClauderonApp(appliance.settings.socket_path, terminal=RecordingTerminal(),
-                           clock=lambda: clock)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: names(app) == ["alpha"], "the list")
+        async with piloting(appliance, showing=["alpha"], clock=lambda: clock) as (app, pilot):
             alpha = appliance.session("alpha")["id"]
             await until(pilot, lambda: main(app).extras.get(alpha), "the detail")
             await pilot.pause()
