@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -222,21 +223,26 @@ def ingest(tmp_path: Path) -> Iterator[tuple[Ingest, str]]:
         thread.join()
 
 
+async def ship(settings: Settings, url: str, count: int, **sink: Any) -> None:
+    """A shipper to the archive and ``url`` until ``count`` lines went, then drained."""
+    async with make_client() as client:
+        shipper = Shipper(settings, archive=ArchiveSink(settings.archive_dir),
+                          sinks=[HttpSink(client, url, timeout=5, **sink)])
+        async with trio.open_nursery() as nursery:
+            await nursery.start(shipper.serve)
+            with trio.fail_after(60):
+                while shipper.shipped < count:
+                    await trio.sleep(0.02)
+            await shipper.drain(5)
+
+
 async def test_http_sink_failing_first_requests_loses_nothing(
         tmp_path: Path, ingest: tuple[Ingest, str]) -> None:
     state, url = ingest
     settings = settings_for(tmp_path / "home", f'batch_lines = 25\nhttp_url = "{url}"\n')
     writer = await run_writer(settings.audit_path, 0, 200)
     await expect(writer, b"done")
-    async with make_client() as client:
-        shipper = Shipper(settings, archive=ArchiveSink(settings.archive_dir),
-                          sinks=[HttpSink(client, url, timeout=5, token="t0ken")])
-        async with trio.open_nursery() as nursery:
-            await nursery.start(shipper.serve)
-            with trio.fail_after(60):
-                while shipper.shipped < 200:
-                    await trio.sleep(0.02)
-            await shipper.drain(5)
+    await ship(settings, url, 200, token="t0ken")
     await finish(writer)
 
     # The first batch was refused four times; the checkpoint stayed at 0 meanwhile.
@@ -275,15 +281,7 @@ async def test_sigterm_while_the_sink_fails_exits_0_and_loses_nothing(
     assert ids(archived(settings)) == expected(0, 30)  # the archive took the first batch
 
     state.fail_first = 0  # the receiver is back
-    async with make_client() as client:
-        shipper = Shipper(settings, archive=ArchiveSink(settings.archive_dir),
-                          sinks=[HttpSink(client, url, timeout=5)])
-        async with trio.open_nursery() as nursery:
-            await nursery.start(shipper.serve)
-            with trio.fail_after(60):
-                while shipper.shipped < 100:
-                    await trio.sleep(0.02)
-            await shipper.drain(5)
+    await ship(settings, url, 100)
     await finish(writer)
     received = [line.decode() for body in state.bodies for line in body.splitlines()]
     assert ids(received) == expected(0, 100)
