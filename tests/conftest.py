@@ -127,6 +127,13 @@ def appliance(tmp_path: Path, engine: docker.DockerClient) -> Iterator[Appliance
 
 
 @pytest.fixture
+def app(tmp_path: Path, agent_image: str) -> Iterator[Appliance]:
+    """API and reconciler whose sessions run the agent image (git and curl inside)."""
+    with running(tmp_path / "home", "api", "reconciler", image=agent_image) as a:
+        yield a
+
+
+@pytest.fixture
 def fake(tmp_path: Path) -> Iterator[FakeModels]:
     """The fake model APIs on loopback."""
     with FakeModels(tmp_path) as models:

@@ -16,10 +16,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from tests.integration.test_multirepo import app, run_in
+from tests.support.agent_app import in_container as run_in
 from tests.support.appliance import Appliance, wait_for
-
-__all__ = ["app"]
 
 TICKER = "while :; do date +%s%N >> /workspace/.ticks; sleep 0.01; done"
 

@@ -12,21 +12,15 @@ fails on its third repository leaves nothing anywhere.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.conftest import AGENT_UID, user_git
+from tests.conftest import user_git
 from tests.integration.test_containment_git import refs
-from tests.support.appliance import Appliance, running, wait_for
-
-
-@pytest.fixture
-def app(tmp_path: Path, agent_image: str) -> Iterator[Appliance]:
-    with running(tmp_path / "home", "api", "reconciler", image=agent_image) as a:
-        yield a
+from tests.support.agent_app import in_container as run_in
+from tests.support.appliance import Appliance, wait_for
 
 
 @pytest.fixture
@@ -35,17 +29,6 @@ def three(repo: Path, repo_factory: Callable[..., Path]) -> tuple[Path, Path, Pa
     docs = repo_factory("docs", files={"index.md": "docs\n"})
     user_git(docs, "branch", "stable")
     return repo, lib, docs
-
-
-def run_in(app: Appliance, s: dict[str, Any], script: str, *, workdir: str = "/workspace",
-           ok: bool = True) -> tuple[int, str]:
-    [c] = app.containers(s["id"])
-    code, out = c.exec_run(["bash", "-c", script], user=f"{AGENT_UID}:{AGENT_UID}",
-                           workdir=workdir)
-    text = out.decode(errors="replace")
-    if ok:
-        assert code == 0, text
-    return code, text
 
 
 def branch_at(repo: Path, branch: str, commit: str) -> None:

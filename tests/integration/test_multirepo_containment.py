@@ -17,11 +17,12 @@ import uuid
 from pathlib import Path
 
 from tests.integration.test_files_containment import SWAPPER, check_read
-from tests.integration.test_multirepo import app, run_in, three
+from tests.integration.test_multirepo import three
+from tests.support.agent_app import in_container as run_in
 from tests.support.appliance import Appliance
 from tests.support.hostile import race
 
-__all__ = ["app", "three"]
+__all__ = ["three"]
 LIB = "/workspace/lib"
 
 
