@@ -15,7 +15,9 @@ from pathlib import Path
 
 import docker
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
+from tests.e2e.webui_browser import ARGS, CHROMIUM, ROOT
 from tests.support.agent_app import behind_proxy
 from tests.support.appliance import Appliance
 from tests.support.appliance_image import IMAGE, build_image
@@ -46,6 +48,17 @@ def agent_tier(home: Path, image: str, fake: FakeModels, *, more_hosts: tuple[st
                         agents=True, config=config,
                         env={"ANTHROPIC_API_KEY": ANTHROPIC_CANARY,
                              "OPENAI_API_KEY": OPENAI_CANARY})
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium under Playwright, one per module (the web UI's browser tests)."""
+    assert (ROOT / "api/static/index.html").is_file(), (
+        "the web UI is not built: npm ci --prefix api/web && npm run --prefix api/web build")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
 
 
 @pytest.fixture

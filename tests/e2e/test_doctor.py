@@ -28,7 +28,7 @@ from appliance.credentials.model import SPECS
 from cli.tui.app import MainScreen
 from cli.tui.create import CreateScreen
 from tests.conftest import AGENT_UID
-from tests.e2e.webui_browser import browser, watched  # noqa: F401 (fixture)
+from tests.e2e.webui_browser import watched
 from tests.integration.tui_pilot import (
     main,
     piloting,
@@ -145,7 +145,7 @@ def failing_reason(app: Appliance, name: str, *words: str) -> str:
 
 
 def test_failing_model_calls_show_as_the_status_with_the_reason_in_cli_tui_and_web(
-        doctor_app: Appliance, repo: Path, fake: FakeModels, browser: Browser) -> None:  # noqa: F811
+        doctor_app: Appliance, repo: Path, fake: FakeModels, browser: Browser) -> None:
     app = doctor_app
     for name, agent in (("nokey", "claude"), ("overload", "claude"), ("nodns", "codex")):
         app.cli("create", "--repo", str(repo), "--name", name, "--agent", agent,

@@ -28,7 +28,6 @@ from tests.e2e.webui_browser import (
     PHONE,
     ROOT,
     TIMEOUT_MS,
-    browser,
     hook,
     no_horizontal_scroll,
     terminal_lines,
@@ -39,7 +38,6 @@ from tests.support.appliance import Appliance, wait_for
 pytestmark = pytest.mark.e2e
 #: Container names are global on the engine: a name no other run uses.
 NAME = f"webui-{uuid.uuid4().hex[:8]}"
-__all__ = ["browser"]  # the fixture, shared with the other browser tests
 
 
 def test_client_routes_exist_in_the_openapi_document(appliance: Appliance) -> None:

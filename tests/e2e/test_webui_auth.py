@@ -34,11 +34,10 @@ from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, expec
 from appliance.authstore import AuthStore
 from appliance.sessions import utcnow
 from appliance.store import Store
-from tests.e2e.webui_browser import DESKTOP, SHOTS, TIMEOUT_MS, browser
+from tests.e2e.webui_browser import DESKTOP, SHOTS, TIMEOUT_MS
 from tests.support.appliance import Appliance, wait_for
 
 pytestmark = pytest.mark.e2e
-__all__ = ["browser"]
 
 VIRTUAL_AUTHENTICATOR = {"protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
                          "hasUserVerification": True, "isUserVerified": True,

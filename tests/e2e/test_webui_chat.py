@@ -24,16 +24,14 @@ from tests.e2e.agent_checks import transcript, wait_answer
 from tests.e2e.webui_browser import (
     PHONE,
     TIMEOUT_MS,
-    browser,
     no_horizontal_scroll,
-    png,
     watched,
 )
+from tests.integration.test_files_api import png
 from tests.support.appliance import Appliance
 from tests.support.fake_models import FakeModels
 
 pytestmark = pytest.mark.e2e
-__all__ = ["browser"]
 
 PROMPT = "please run the command"
 SECOND = "and now a second one"

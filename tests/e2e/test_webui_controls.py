@@ -22,12 +22,11 @@ from playwright.sync_api import Browser, expect
 from appliance.backends.docker_exec import run_exec
 from tests.e2e.agent_checks import wait_hook
 from tests.e2e.conftest import agent_tier
-from tests.e2e.webui_browser import browser, watched
+from tests.e2e.webui_browser import watched
 from tests.support.appliance import Appliance
 from tests.support.fake_models import FakeModels
 
 HOSTS = ("evil.test", "held.test", "other.test")
-__all__ = ["browser"]  # the module's browser fixture
 
 
 @pytest.fixture

@@ -18,12 +18,11 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from cli.tui.model import Filter
-from tests.e2e.webui_browser import browser, watched
+from tests.e2e.webui_browser import watched
 from tests.integration.tui_pilot import in_thread, main, names, piloting, until
 from tests.support.appliance import Appliance
 
 pytestmark = pytest.mark.e2e
-__all__ = ["browser"]
 
 #: Container names are global on the engine: names no other run uses.
 RUN = uuid.uuid4().hex[:6]

@@ -21,13 +21,12 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.conftest import make_repo
-from tests.e2e.webui_browser import TIMEOUT_MS, browser, watched
+from tests.e2e.webui_browser import TIMEOUT_MS, watched
 from tests.support.appliance import Appliance, wait_for
 from tests.support.engine import free_port
 from tests.support.kube import Kube, kube_appliance
 
 pytestmark = pytest.mark.e2e
-__all__ = ["browser"]
 
 
 @pytest.fixture

@@ -13,13 +13,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.webui_browser import TIMEOUT_MS, browser, watched
+from tests.e2e.webui_browser import TIMEOUT_MS, watched
 from tests.integration.test_containment_git import user_git
 from tests.support.appliance import Appliance, wait_for
 
 pytestmark = pytest.mark.e2e
 NAME = f"multi-{uuid.uuid4().hex[:8]}"
-__all__ = ["browser"]
 
 
 def test_create_a_multi_repo_session_from_the_form(

@@ -18,12 +18,11 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.conftest import AGENT_UID
-from tests.e2e.webui_browser import browser, watched
+from tests.e2e.webui_browser import watched
 from tests.support.agent_app import as_agent, behind_proxy
 from tests.support.appliance import Appliance, wait_for
 from tests.support.fake_github import TOKEN, FakeGitHub
 
-__all__ = ["browser"]
 SLUG = "octo/web"
 
 

@@ -17,7 +17,6 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.webui_browser import (
-    browser,
     console_sockets,
     terminal_lines,
     watched,
@@ -25,7 +24,6 @@ from tests.e2e.webui_browser import (
 from tests.support.appliance import Appliance, wait_for
 
 pytestmark = pytest.mark.e2e
-__all__ = ["browser"]
 
 OPEN, CLOSED = 1, 3
 

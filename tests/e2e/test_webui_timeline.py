@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, expect
 from textual.widgets import RichLog
 
 from cli.tui.timeline import TimelineScreen
-from tests.e2e.webui_browser import PHONE, browser, watched
+from tests.e2e.webui_browser import PHONE, watched
 from tests.integration.test_timeline import say
 from tests.integration.tui_pilot import (
     in_thread,
@@ -33,7 +33,6 @@ from tests.support.appliance import Appliance
 from tests.support.fake_models import FakeModels
 
 pytestmark = pytest.mark.e2e
-__all__ = ["browser"]
 
 HTML = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
 #: What the agent's printf writes: HTML, Rich markup and escapes (OSC title, clear screen).

@@ -10,13 +10,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.webui_browser import TIMEOUT_MS, browser, watched
+from tests.e2e.webui_browser import TIMEOUT_MS, watched
 from tests.support.appliance import Appliance, wait_for
 
 pytestmark = pytest.mark.e2e
 NAME = f"wf-{uuid.uuid4().hex[:8]}"
 HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
-__all__ = ["browser"]
 
 
 def test_create_with_modes_and_a_title_then_edit_it(browser: Browser, appliance: Appliance,
