@@ -28,7 +28,7 @@ from tests.integration.tui_pilot import (
     screen_text,
     until,
 )
-from tests.support.agent_app import as_agent, through_fake_models
+from tests.support.agent_app import as_agent, create, through_fake_models
 from tests.support.appliance import Appliance
 from tests.support.fake_models import FakeModels
 
@@ -73,8 +73,7 @@ def tui_timeline(appliance: Appliance, name: str, wanted: str) -> tuple[str, lis
 def test_the_timeline_tab_and_view_show_the_day_in_order_and_only_as_text(
         browser: Browser, timeline_app: Appliance, repo: Path) -> None:
     app = timeline_app
-    app.cli("create", "--repo", str(repo), "--name", "daybook", "--prompt", "p")
-    s = app.wait_phase("daybook", "running")
+    s = create(app, repo, "daybook")
     say(app, s, "I will run the tests and commit " + HTML)
     time.sleep(1.1)  # spacing, not a check: commit times have whole seconds
     assert as_agent(app, s, 'curl -s -o /dev/null -w "%{http_code}" '

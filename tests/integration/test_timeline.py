@@ -23,7 +23,7 @@ import pytest
 
 from appliance import timeline
 from tests.conftest import AGENT_UID
-from tests.support.agent_app import as_agent, through_fake_models
+from tests.support.agent_app import as_agent, create, through_fake_models
 from tests.support.appliance import BIN, Appliance
 from tests.support.fake_models import FakeModels
 
@@ -101,8 +101,7 @@ def everything(http: httpx.Client, sid: str, limit: int = 200) -> list[dict[str,
 
 def test_message_request_commit_and_status_show_in_order(app: Appliance, repo: Path,
                                                          fake: FakeModels) -> None:
-    app.cli("create", "--repo", str(repo), "--name", "tl", "--prompt", "p")
-    s = app.wait_phase("tl", "running")
+    s = create(app, repo, "tl")
     say(app, s, "I will call the API, then commit")
     time.sleep(1.1)  # spacing, not a check: commit times have whole seconds
     code = as_agent(app, s, 'curl -s -o /dev/null -w "%{http_code}" '
@@ -156,8 +155,7 @@ def test_message_request_commit_and_status_show_in_order(app: Appliance, repo: P
 
 
 def test_hostile_agent_cannot_inject_hide_or_inflate(app: Appliance, repo: Path) -> None:
-    app.cli("create", "--repo", str(repo), "--name", "evil", "--prompt", "p")
-    s = app.wait_phase("evil", "running")
+    s = create(app, repo, "evil")
     http = app.http(timeout=15)
     before = everything(http, s["id"])
     assert before  # at least its lifecycle events
