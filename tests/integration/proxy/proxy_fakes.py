@@ -19,6 +19,7 @@ import base64
 import json
 import os
 import ssl
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
@@ -56,6 +57,12 @@ async def read_head(stream: trio.abc.Stream, size: int = 65536) -> bytes:
             return b""
         head += data
     return head
+
+
+async def chunks(count: int, byte: bytes = b"z") -> AsyncIterator[bytes]:
+    """An upload of ``count`` 64 KiB chunks, of unknown length (sent chunked)."""
+    for _ in range(count):
+        yield byte * 65536
 
 
 class Listener:
