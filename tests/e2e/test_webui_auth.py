@@ -35,6 +35,7 @@ from appliance.authstore import AuthStore
 from appliance.sessions import utcnow
 from appliance.store import Store
 from tests.e2e.webui_browser import DESKTOP, SHOTS, TIMEOUT_MS
+from tests.integration.test_console_socket import in_container
 from tests.support.appliance import Appliance, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -251,11 +252,6 @@ def victim(appliance: Appliance, repo: Path) -> Iterator[dict[str, Any]]:
     name = f"victim-{uuid.uuid4().hex[:8]}"
     appliance.client().post("/api/sessions", {"repo_path": str(repo), "name": name})
     yield appliance.wait_phase(name, "running")
-
-
-def in_container(appliance: Appliance, sid: str, path: str) -> bool:
-    [c] = appliance.containers(sid)
-    return c.exec_run(["test", "-e", path]).exit_code == 0
 
 
 def test_a_hostile_page_on_another_loopback_origin_changes_nothing(
