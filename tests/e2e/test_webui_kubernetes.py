@@ -10,7 +10,6 @@ says so beside the backend field, before and after a create is tried.
 
 from __future__ import annotations
 
-import json
 import subprocess
 from collections.abc import Iterator
 from contextlib import closing
@@ -22,9 +21,9 @@ from playwright.sync_api import Browser, expect
 
 from tests.conftest import make_repo
 from tests.e2e.webui_browser import TIMEOUT_MS, watched
-from tests.support.appliance import Appliance, wait_for
+from tests.support.appliance import running, wait_for
 from tests.support.engine import free_port
-from tests.support.kube import Kube, kube_appliance
+from tests.support.kube import Kube, kube_appliance, write_kubeconfig
 
 pytestmark = pytest.mark.e2e
 
@@ -93,21 +92,15 @@ def test_a_cluster_that_does_not_answer_is_said_beside_the_field(
         browser: Browser, tmp_path: Path) -> None:
     """[kubernetes] names an API server nobody listens on: the health report says so, and
     the form shows it under the field when Kubernetes is picked, and a create's refusal there."""
-    kubeconfig = tmp_path / "kubeconfig.yaml"
-    kubeconfig.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "nowhere",
-        "clusters": [{"name": "nowhere", "cluster": {
-            "server": f"https://127.0.0.1:{free_port()}", "insecure-skip-tls-verify": True}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "nowhere", "context": {"cluster": "nowhere", "user": "u"}}]}))
-    app = Appliance(tmp_path / "home", config=(
-        f'[kubernetes]\nkubeconfig = "{kubeconfig}"\nnamespace = "sessions"\n'
-        'proxy_address = "192.0.2.1"\n'))
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig.yaml",
+                                  f"https://127.0.0.1:{free_port()}", "t",
+                                  **{"insecure-skip-tls-verify": True})
     repo = make_repo(tmp_path / "repo")
     subprocess.run(["git", "-c", f"safe.directory={repo}", "-C", str(repo), "remote", "add",
                     "origin", "https://github.com/owner/repo.git"], check=True)
-    try:
-        app.start("api")
+    with running(tmp_path / "home", "api", config=(
+            f'[kubernetes]\nkubeconfig = "{kubeconfig}"\nnamespace = "sessions"\n'
+            'proxy_address = "192.0.2.1"\n')) as app:
         health = app.http().get("/api/health").json()
         assert health["backends"]["kubernetes"]["reachable"] is False
         with watched(browser, app) as desk:
@@ -130,5 +123,3 @@ def test_a_cluster_that_does_not_answer_is_said_beside_the_field(
             expect(choice).to_be_focused()
             assert app.client().get("/api/sessions")["sessions"] == []
             assert not desk.errors, desk.errors
-    finally:
-        app.cleanup()
