@@ -183,6 +183,11 @@ class Ingest:
     headers: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def lines(self) -> list[str]:
+        """Every line of every body it acknowledged."""
+        with self.lock:
+            return [line.decode() for body in self.bodies for line in body.splitlines()]
+
     def offset_on_disk(self) -> int | None:
         if not self.checkpoint.exists():
             return None
@@ -248,8 +253,7 @@ async def test_http_sink_failing_first_requests_loses_nothing(
     # The first batch was refused four times; the checkpoint stayed at 0 meanwhile.
     assert state.failed == [(state.failed[0][0], None)] * 4
     assert state.failed[0][0].endswith(":0-" + str(len(state.bodies[0])))
-    received = [line.decode() for body in state.bodies for line in body.splitlines()]
-    assert ids(received) == expected(0, 200)  # nothing lost, and here nothing repeated
+    assert ids(state.lines()) == expected(0, 200)  # nothing lost, and here nothing repeated
     assert ids(archived(settings)) == expected(0, 200)  # the archive wrote it exactly once
     assert {h["content-type"] for h in state.headers} == {"application/x-ndjson"}
     assert {h["authorization"] for h in state.headers} == {"Bearer t0ken"}
@@ -283,7 +287,6 @@ async def test_sigterm_while_the_sink_fails_exits_0_and_loses_nothing(
     state.fail_first = 0  # the receiver is back
     await ship(settings, url, 100)
     await finish(writer)
-    received = [line.decode() for body in state.bodies for line in body.splitlines()]
-    assert ids(received) == expected(0, 100)
+    assert ids(state.lines()) == expected(0, 100)
     # The unacknowledged first batch was cut from the archive on restart and written again.
     assert ids(archived(settings)) == expected(0, 100)
