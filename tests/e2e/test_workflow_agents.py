@@ -11,6 +11,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -52,6 +53,14 @@ model = "claude-haiku-fake"
 def workflow(tmp_path: Path, agent_image: str, fake: FakeModels) -> Iterator[Appliance]:
     with agent_tier(tmp_path / "home", agent_image, fake, config=CONFIG) as app:
         yield app
+
+
+def titled(app: Appliance, repo: Path, prompt: str) -> dict[str, Any]:
+    """A session made over HTTP from ``prompt`` alone: the model names and titles it."""
+    r = app.http().post("/api/sessions", json={"repo_path": str(repo), "prompt": prompt})
+    assert r.status_code == 202, r.text
+    made: dict[str, Any] = r.json()["session"]
+    return made
 
 
 def test_a_custom_agent_answers_once_and_the_session_completes(
@@ -124,10 +133,7 @@ def test_titles_come_from_the_model_through_the_proxy(
     workflow: Appliance, fake: FakeModels, repo: Path
 ) -> None:
     http = workflow.http()
-    r = http.post("/api/sessions", json={"repo_path": str(repo),
-                                         "prompt": "The login test fails now and then"})
-    assert r.status_code == 202, r.text
-    s = r.json()["session"]
+    s = titled(workflow, repo, "The login test fails now and then")
     assert s["title"] == "Fix the flaky login test"
     assert s["description"].startswith("Find why the login test fails")
     assert re.fullmatch(r"fix-flaky-login-[0-9a-f]{4}", s["name"])
@@ -171,10 +177,7 @@ def test_a_title_answer_cannot_choose_the_branch(
     workflow: Appliance, fake: FakeModels, repo: Path, answer: dict[str, str]
 ) -> None:
     fake.title = json.dumps(answer)
-    r = workflow.http().post("/api/sessions", json={"repo_path": str(repo),
-                                                    "prompt": "anything at all"})
-    assert r.status_code == 202, r.text
-    s = r.json()["session"]
+    s = titled(workflow, repo, "anything at all")
     assert re.fullmatch(r"[a-z0-9-]+-[0-9a-f]{4}", s["name"]) and len(s["name"]) <= NAME_MAX
     assert s["branch"] == f"clauderon/{s['name']}"
     assert "\n" not in s["title"]
@@ -184,10 +187,7 @@ def test_without_a_usable_answer_the_prompt_names_the_session(
     workflow: Appliance, fake: FakeModels, repo: Path
 ) -> None:
     fake.title = "I would rather not"
-    r = workflow.http().post("/api/sessions", json={"repo_path": str(repo),
-                                                    "prompt": "Speed up the build\nplease"})
-    assert r.status_code == 202, r.text
-    s = r.json()["session"]
+    s = titled(workflow, repo, "Speed up the build\nplease")
     assert s["title"] == "Speed up the build"
     assert s["name"].startswith("speed-up-the-build")
     assert len(fake.title_requests()) == 1
