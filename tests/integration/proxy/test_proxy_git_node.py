@@ -73,17 +73,25 @@ async def seed_remote(git_server: GitServer, tmp_path: Path, env: dict[str, str]
     return bare, seed
 
 
+async def clone(proxy: Proxy, tmp_path: Path, env: dict[str, str], name: str, session: str,
+                mode: AccessMode = AccessMode.READ_WRITE) -> tuple[list[str], Path]:
+    """A new session's git (its ``-c`` options through the proxy) and its clone of
+    ``owner/<name>`` in ``tmp_path/work``."""
+    sid, token = proxy.add_session(session, mode)
+    via = ["git", "-c", f"http.proxy={proxy.url(sid, token)}",
+           "-c", f"http.sslCAInfo={proxy.ca_path}"]
+    await run([*via, "clone", "-q", f"https://github.com/owner/{name}.git", "work"], tmp_path,
+              env)
+    return via, tmp_path / "work"
+
+
 async def test_git_clone_and_push_get_the_injected_basic_credential(
     proxy: Proxy, git_server: GitServer, tmp_path: Path
 ) -> None:
     env = git_env(tmp_path)
     bare, _ = await seed_remote(git_server, tmp_path, env, "repo")
 
-    sid, token = proxy.add_session("git")
-    via = ["git", "-c", f"http.proxy={proxy.url(sid, token)}",
-           "-c", f"http.sslCAInfo={proxy.ca_path}"]
-    await run([*via, "clone", "-q", "https://github.com/owner/repo.git", "work"], tmp_path, env)
-    work = tmp_path / "work"
+    via, work = await clone(proxy, tmp_path, env, "repo", "git")
     assert (work / "README").read_text() == "hello\n"
     (work / "CHANGE").write_text("from the agent\n")
     await run(["git", "add", "."], work, env)
@@ -136,12 +144,7 @@ async def test_a_session_pushes_its_own_branch_and_no_other(
                                 "main:release")
     before = await run(["git", "for-each-ref", "--format=%(refname) %(objectname)"], bare, env)
 
-    sid, token = proxy.add_session("mine")
-    via = ["git", "-c", f"http.proxy={proxy.url(sid, token)}",
-           "-c", f"http.sslCAInfo={proxy.ca_path}"]
-    await run([*via, "clone", "-q", "https://github.com/owner/guarded.git", "work"], tmp_path,
-              env)
-    work = tmp_path / "work"
+    via, work = await clone(proxy, tmp_path, env, "guarded", "mine")
     (work / "CHANGE").write_text("from the agent\n")
     await run(["git", "add", "."], work, env)
     await run(["git", "commit", "-qm", "change"], work, env)
@@ -168,11 +171,7 @@ async def test_a_read_only_session_clones_and_fetches_but_never_pushes(
     env = git_env(tmp_path)
     bare, seed = await seed_remote(git_server, tmp_path, env, "ro")
 
-    sid, token = proxy.add_session("reader", AccessMode.READ_ONLY)
-    via = ["git", "-c", f"http.proxy={proxy.url(sid, token)}",
-           "-c", f"http.sslCAInfo={proxy.ca_path}"]
-    await run([*via, "clone", "-q", "https://github.com/owner/ro.git", "work"], tmp_path, env)
-    work = tmp_path / "work"
+    via, work = await clone(proxy, tmp_path, env, "ro", "reader", AccessMode.READ_ONLY)
     assert (work / "README").read_text() == "hello\n"
     (seed / "MORE").write_text("more\n")
     await run(["git", "add", "."], seed, env)
