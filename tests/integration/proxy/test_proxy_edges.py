@@ -10,14 +10,12 @@ resolver refuses it before any query is sent.
 from __future__ import annotations
 
 import socket
-import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import httpx
 import trio
 import trustme
-from conftest import SECRETS, Proxy, override
+from conftest import SECRETS, Proxy, client, override
 from proxy_fakes import EarlyRefuser, FakeUpstream, Tunnel, chunks, websocket_through
 from smuggle_fakes import RawTunnel, StallingRefuser
 
@@ -26,11 +24,6 @@ from proxy.config import Upstream
 
 #: Valid labels, too long a name: getaddrinfo refuses it locally (no packet leaves).
 UNRESOLVABLE = ".".join(["nonexistent" * 5] * 5) + ".invalid"
-
-
-def client(proxy: Proxy, auth: tuple[str, str]) -> httpx.AsyncClient:
-    ctx = ssl.create_default_context(cafile=str(proxy.ca_path))
-    return httpx.AsyncClient(proxy=proxy.url(*auth), verify=ctx, timeout=20)
 
 
 @contextmanager

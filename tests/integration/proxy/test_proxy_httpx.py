@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import json
-import ssl
 from dataclasses import replace
 
-import httpx
 import trio
 import trustme
-from conftest import SECRETS, Proxy
+from conftest import SECRETS, Proxy, client
 from proxy_fakes import FakeUpstream, chunks, websocket_through
 
 from appliance.audit import parse_line
 from proxy.config import Upstream
-
-
-def client(proxy: Proxy, auth: tuple[str, str]) -> httpx.AsyncClient:
-    ctx = ssl.create_default_context(cafile=str(proxy.ca_path))
-    return httpx.AsyncClient(proxy=proxy.url(*auth), verify=ctx, timeout=20)
 
 
 async def test_sse_first_event_arrives_before_the_stream_ends(
