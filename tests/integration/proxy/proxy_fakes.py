@@ -321,18 +321,31 @@ class Tunnel:
             data = self.conn.send(event)
             if data:
                 await self.tls.send_all(data)
-        status, body = 0, b""
+        status, _, body, _ = await self.answer()
+        return status, body
+
+    async def answer(self) -> tuple[int, dict[str, str], bytes, list[tuple[bytes, bytes]]]:
+        """The next answer: status, headers, body, trailers."""
+        # When the request's bytes were written raw, tell h11 a request went.
+        if self.conn.our_state is h11.IDLE:
+            self.conn.send(h11.Request(method="GET", target="/", headers=[("host", "x")]))
+            self.conn.send(h11.EndOfMessage())
+        status, headers, body = 0, {}, b""
         while True:
             event = self.conn.next_event()
             if event is h11.NEED_DATA:
                 self.conn.receive_data(await self.tls.receive_some(65536))
             elif isinstance(event, h11.Response):
                 status = event.status_code
+                headers = {k.decode(): v.decode() for k, v in event.headers}
             elif isinstance(event, h11.Data):
                 body += event.data
             elif isinstance(event, h11.EndOfMessage):
-                self.conn.start_next_cycle()
-                return status, body
+                if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
+                    self.conn.start_next_cycle()
+                return status, headers, body, list(event.headers)
+            elif isinstance(event, h11.InformationalResponse):
+                continue
             else:
                 raise ConnectionError(repr(event))
 

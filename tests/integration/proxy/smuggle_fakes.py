@@ -22,7 +22,6 @@ import json
 import select
 from dataclasses import dataclass
 
-import h11
 import trio
 import trustme
 from proxy_fakes import EarlyRefuser, Listener, Tunnel
@@ -122,35 +121,10 @@ class StallingRefuser(EarlyRefuser):
 
 
 class RawTunnel(Tunnel):
-    """A CONNECT tunnel through the proxy that writes raw bytes and reads with h11."""
+    """A CONNECT tunnel through the proxy that writes raw bytes (and reads with h11)."""
 
     async def send(self, raw: bytes) -> None:
         await self.tls.send_all(raw)
-
-    async def answer(self) -> tuple[int, dict[str, str], bytes, list[tuple[bytes, bytes]]]:
-        """The next answer: status, headers, body, trailers."""
-        # The proxy answers whatever it read; tell h11 a request went (the bytes were ours).
-        if self.conn.our_state is h11.IDLE:
-            self.conn.send(h11.Request(method="GET", target="/", headers=[("host", "x")]))
-            self.conn.send(h11.EndOfMessage())
-        status, headers, body = 0, {}, b""
-        while True:
-            event = self.conn.next_event()
-            if event is h11.NEED_DATA:
-                self.conn.receive_data(await self.tls.receive_some(65536))
-            elif isinstance(event, h11.Response):
-                status = event.status_code
-                headers = {k.decode(): v.decode() for k, v in event.headers}
-            elif isinstance(event, h11.Data):
-                body += event.data
-            elif isinstance(event, h11.EndOfMessage):
-                if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
-                    self.conn.start_next_cycle()
-                return status, headers, body, list(event.headers)
-            elif isinstance(event, h11.InformationalResponse):
-                continue
-            else:
-                raise ConnectionError(repr(event))
 
     async def closed(self) -> bool:
         """Whether the proxy closed the tunnel (reads until it does or data arrives)."""
