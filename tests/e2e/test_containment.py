@@ -16,7 +16,6 @@ import secrets
 import socket
 import subprocess
 from collections.abc import Iterator
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,8 @@ import docker
 import pytest
 
 from appliance.backends.base import ExecResult
-from appliance.backends.docker_exec import run_exec
 from tests.conftest import make_repo, make_traversable
+from tests.e2e.agent_checks import exec_in
 from tests.support.agent_app import behind_proxy
 from tests.support.appliance import Appliance, wait_for
 from tests.support.engine import free_port
@@ -82,9 +81,7 @@ class World:
 
 def run(container: str, script: str, *args: str, user: str = AGENT,
         stdin: bytes | None = None) -> ExecResult:
-    with closing(docker.from_env()) as client:
-        return run_exec(client, container, ["bash", "-c", script, "script", *args],
-                        stdin=stdin, user=user)
+    return exec_in(container, ["bash", "-c", script, "script", *args], stdin=stdin, user=user)
 
 
 def out(result: ExecResult) -> str:

@@ -16,11 +16,10 @@ from typing import Any
 import docker
 import pytest
 
-from appliance.backends.docker_exec import run_exec
 from appliance.placeholders import placeholder_env
 from appliance.sessions import NAME_MAX
 from appliance.tokens import APPLIANCE_ID, load_or_create_instance_key
-from tests.e2e.agent_checks import hooks, transcript, wait_hook
+from tests.e2e.agent_checks import exec_in, hooks, transcript, wait_hook
 from tests.e2e.conftest import ANTHROPIC_CANARY, OPENAI_CANARY, agent_tier
 from tests.support.appliance import Appliance, wait_for
 from tests.support.fake_models import FakeModels
@@ -104,29 +103,25 @@ def test_a_custom_agent_runs_interactively_and_cannot_end_itself(
     assert workflow.session("chat")["agent_status"] == "waiting_approval"
 
     # The hostile agent says it is done, through the very script a print session uses.
-    with closing(docker.from_env()) as client:
-        done = run_exec(client, s["backend_id"], ["bash", "-c",
-                        "printf '%s' '{\"hook_event_name\":\"Completed\"}' | "
-                        "bash /etc/clauderon/hooks/send_status.sh"], stdin=b"", user=None)
-        assert done.exit_code == 0, done.stderr
-        wait_hook(workflow, s["id"], "Completed", timeout=30)
-        after = workflow.session("chat")
-        assert after["desired"] == "running" and after["phase"] == "running"
+    done = exec_in(s["backend_id"], ["bash", "-c",
+                   "printf '%s' '{\"hook_event_name\":\"Completed\"}' | "
+                   "bash /etc/clauderon/hooks/send_status.sh"])
+    assert done.exit_code == 0, done.stderr
+    wait_hook(workflow, s["id"], "Completed", timeout=30)
+    after = workflow.session("chat")
+    assert after["desired"] == "running" and after["phase"] == "running"
 
-        # It borrows the appliance's own proxy identity with its own token: refused.
-        probe = (
-            'own="${HTTPS_PROXY#http://*:}"; '
-            f'curl -s -o /dev/null -w "%{{http_connect}}" -x "http://{APPLIANCE_ID}:$own" '
-            "https://api.anthropic.com/v1/messages -d '{}'")
-        borrowed = run_exec(client, s["backend_id"], ["bash", "-c", probe], stdin=b"",
-                            user=None)
-        assert borrowed.stdout.decode().strip() == "407", borrowed
-        # Positive control: the same request under its own name goes through the proxy.
-        mine = run_exec(client, s["backend_id"], ["bash", "-c",
-                        'curl -s -o /dev/null -w "%{http_connect}" '
-                        "https://api.anthropic.com/v1/messages -d '{}'"], stdin=b"",
-                        user=None)
-        assert mine.stdout.decode().strip() == "200", mine
+    # It borrows the appliance's own proxy identity with its own token: refused.
+    probe = (
+        'own="${HTTPS_PROXY#http://*:}"; '
+        f'curl -s -o /dev/null -w "%{{http_connect}}" -x "http://{APPLIANCE_ID}:$own" '
+        "https://api.anthropic.com/v1/messages -d '{}'")
+    borrowed = exec_in(s["backend_id"], ["bash", "-c", probe])
+    assert borrowed.stdout.decode().strip() == "407", borrowed
+    # Positive control: the same request under its own name goes through the proxy.
+    mine = exec_in(s["backend_id"], ["bash", "-c", 'curl -s -o /dev/null -w "%{http_connect}" '
+                                     "https://api.anthropic.com/v1/messages -d '{}'"])
+    assert mine.stdout.decode().strip() == "200", mine
 
 
 def test_titles_come_from_the_model_through_the_proxy(
@@ -231,21 +226,16 @@ def test_claude_plan_mode_plans_and_runs_nothing(
     assert s["plan_mode"]
     # The fake model asks for a shell command at once; plan mode is read-only: the agent
     # stops at it and asks a person, and the command does not run.
-    with closing(docker.from_env()) as client:
-        def pane() -> str:
-            return run_exec(client, s["backend_id"], ["tmux", "capture-pane", "-p", "-t",
-                                                      "agent"], stdin=b"",
-                            user="1000:1000").stdout.decode()
+    def pane() -> str:
+        return exec_in(s["backend_id"], ["tmux", "capture-pane", "-p", "-t", "agent"],
+                       user="1000:1000").stdout.decode()
 
-        wait_for(lambda: "Do you want to proceed" in pane(), timeout=90,
-                 what="the agent to ask before the command")
+    wait_for(lambda: "Do you want to proceed" in pane(), timeout=90,
+             what="the agent to ask before the command")
     # Claude says which permission mode it runs in to the model: plan.
     assert '"permission_mode":"plan"' in fake.model_requests()[-1].body.decode().replace(" ", "")
     assert not (Path(s["worktree_path"]) / "tool-output.txt").exists()
-    with closing(docker.from_env()) as client:
-        managed = run_exec(client, s["backend_id"],
-                           ["cat", "/etc/claude-code/managed-settings.json"], stdin=b"",
-                           user=None)
+    managed = exec_in(s["backend_id"], ["cat", "/etc/claude-code/managed-settings.json"])
     assert json.loads(managed.stdout)["permissions"]["defaultMode"] == "plan"
 
 
