@@ -12,16 +12,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import docker
 import pytest
-from playwright.sync_api import Browser, sync_playwright
 
-from tests.e2e.webui_browser import ARGS, CHROMIUM, ROOT
 from tests.support.agent_app import behind_proxy
 from tests.support.appliance import Appliance
 from tests.support.appliance_image import IMAGE, build_image
 from tests.support.fake_models import FakeModels
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 ANTHROPIC_CANARY = "sk-ant-api03-REAL-CANARY-e2e-0123456789abcdef"
 OPENAI_CANARY = "sk-proj-REAL-OPENAI-CANARY-e2e-0123456789"
@@ -52,7 +54,12 @@ def agent_tier(home: Path, image: str, fake: FakeModels, *, more_hosts: tuple[st
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium under Playwright, one per module (the web UI's browser tests)."""
+    """Debian's Chromium under Playwright, one per module (the web UI's browser tests;
+    imported here, not at the top: the benchmarks import this module without a browser)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.webui_browser import ARGS, CHROMIUM, ROOT
+
     assert (ROOT / "api/static/index.html").is_file(), (
         "the web UI is not built: npm ci --prefix api/web && npm run --prefix api/web build")
     with sync_playwright() as p:
