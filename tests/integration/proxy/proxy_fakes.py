@@ -67,7 +67,8 @@ async def chunks(count: int, byte: bytes = b"z") -> AsyncIterator[bytes]:
 
 
 class Listener:
-    """An HTTPS server on loopback, port 0; ``serve`` hands each connection to ``_connection``."""
+    """An HTTPS server on loopback, port 0; ``serve`` hands each connection to ``_connection``
+    (and closes it after)."""
 
     https_compatible = False
 
@@ -81,7 +82,16 @@ class Listener:
             0, self.ctx, host=self.host, https_compatible=self.https_compatible)
         self.port = listeners[0].transport_listener.socket.getsockname()[1]
         task_status.started(self.port)
-        await trio.serve_listeners(self._connection, listeners)
+        await trio.serve_listeners(self._serve_one, listeners)
+
+    async def _serve_one(self, stream: trio.abc.Stream) -> None:
+        """One connection: a peer that drops it, or speaks HTTP wrong, just ends it."""
+        try:
+            await self._connection(stream)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError):
+            pass
+        finally:
+            await trio.aclose_forcefully(stream)
 
     async def _connection(self, stream: trio.abc.Stream) -> None:
         raise NotImplementedError
@@ -96,37 +106,32 @@ class _Base(Listener):
 
     async def _connection(self, stream: trio.abc.Stream) -> None:
         conn = h11.Connection(h11.SERVER)
-        try:
+        while True:
+            request = await self._next(stream, conn)
+            if not isinstance(request, h11.Request):
+                return
+            body = b""
             while True:
-                request = await self._next(stream, conn)
-                if not isinstance(request, h11.Request):
-                    return
-                body = b""
-                while True:
-                    event = await self._next(stream, conn)
-                    if isinstance(event, h11.Data):
-                        body += event.data
-                    else:
-                        break
-                seen = Seen(
-                    method=request.method.decode(),
-                    target=request.target.decode(),
-                    headers=[(k.decode(), v.decode()) for k, v in request.headers],
-                    body=body,
-                    trailers=[(k.decode(), v.decode()) for k, v in event.headers]
-                    if isinstance(event, h11.EndOfMessage) else [],
-                )
-                self.seen.append(seen)
-                if not await self.answer(stream, conn, seen):
-                    return
-                if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
-                    conn.start_next_cycle()
+                event = await self._next(stream, conn)
+                if isinstance(event, h11.Data):
+                    body += event.data
                 else:
-                    return
-        except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError):
-            return
-        finally:
-            await trio.aclose_forcefully(stream)
+                    break
+            seen = Seen(
+                method=request.method.decode(),
+                target=request.target.decode(),
+                headers=[(k.decode(), v.decode()) for k, v in request.headers],
+                body=body,
+                trailers=[(k.decode(), v.decode()) for k, v in event.headers]
+                if isinstance(event, h11.EndOfMessage) else [],
+            )
+            self.seen.append(seen)
+            if not await self.answer(stream, conn, seen):
+                return
+            if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+                conn.start_next_cycle()
+            else:
+                return
 
     @staticmethod
     async def _next(stream: trio.abc.Stream, conn: h11.Connection) -> object:
@@ -270,22 +275,17 @@ class EarlyRefuser(Listener):
         self.heads: list[bytes] = []
 
     async def _connection(self, stream: trio.abc.Stream) -> None:
-        try:
-            with trio.fail_after(30):
-                head = await read_head(stream)
-                if not head:
-                    return
-                self.heads.append(head)
-                body = b"upload too large\n"
-                await stream.send_all(
-                    b"HTTP/1.1 413 Content Too Large\r\ncontent-type: text/plain\r\n"
-                    b"content-length: %d\r\n%s\r\n%s" % (len(body), self.CLOSE, body))
-            self.refused += 1
-            await self.after(stream)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        finally:
-            await trio.aclose_forcefully(stream)
+        with trio.fail_after(30):
+            head = await read_head(stream)
+            if not head:
+                return
+            self.heads.append(head)
+            body = b"upload too large\n"
+            await stream.send_all(
+                b"HTTP/1.1 413 Content Too Large\r\ncontent-type: text/plain\r\n"
+                b"content-length: %d\r\n%s\r\n%s" % (len(body), self.CLOSE, body))
+        self.refused += 1
+        await self.after(stream)
 
     async def after(self, stream: trio.abc.Stream) -> None:
         """What it does once it answered: hang up."""

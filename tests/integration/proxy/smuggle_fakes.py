@@ -55,33 +55,28 @@ class ClFramingUpstream(Listener):
         cid = self.connections
         self.connections += 1
         buf = b""
-        try:
-            while True:
-                while b"\r\n\r\n" not in buf:
-                    data = await self._read(stream, cid)
-                    if data in (b"", b"EOF"):
-                        return
-                    buf += data
-                head, buf = buf.split(b"\r\n\r\n", 1)
-                lines = head.decode("latin-1").split("\r\n")
-                method, target, _ = [*lines[0].split(" ", 2), "", ""][:3]
-                headers = [(n.strip().lower(), v.strip())
-                           for n, _, v in (line.partition(":") for line in lines[1:])]
-                lengths = [v for n, v in headers if n == "content-length"]
-                length = int(lengths[0]) if lengths and lengths[0].isdigit() else 0
-                while len(buf) < length:
-                    data = await self._read(stream, cid, quiet=5.0)
-                    if data in (b"", b"EOF"):
-                        break
-                    buf += data
-                body, buf = buf[:length], buf[length:]
-                self.seen.append(RawSeen(conn=cid, method=method, target=target,
-                                         headers=headers, body=body))
-                await stream.send_all(self._answer(cid, target, body))
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return
-        finally:
-            await trio.aclose_forcefully(stream)
+        while True:
+            while b"\r\n\r\n" not in buf:
+                data = await self._read(stream, cid)
+                if data in (b"", b"EOF"):
+                    return
+                buf += data
+            head, buf = buf.split(b"\r\n\r\n", 1)
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = [*lines[0].split(" ", 2), "", ""][:3]
+            headers = [(n.strip().lower(), v.strip())
+                       for n, _, v in (line.partition(":") for line in lines[1:])]
+            lengths = [v for n, v in headers if n == "content-length"]
+            length = int(lengths[0]) if lengths and lengths[0].isdigit() else 0
+            while len(buf) < length:
+                data = await self._read(stream, cid, quiet=5.0)
+                if data in (b"", b"EOF"):
+                    break
+                buf += data
+            body, buf = buf[:length], buf[length:]
+            self.seen.append(RawSeen(conn=cid, method=method, target=target,
+                                     headers=headers, body=body))
+            await stream.send_all(self._answer(cid, target, body))
 
     @staticmethod
     def _answer(cid: int, target: str, body: bytes) -> bytes:
