@@ -10,10 +10,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
+import httpx
 import pytest
 
 from tests.support.appliance import Appliance, running
 from tests.support.engine import AGENT_IMAGE, ensure_agent_image, ensure_engine
+from tests.support.fake_github import FakeGitHub
+from tests.support.fake_models import FakeModels
 
 AGENT_UID = 1000
 
@@ -121,3 +124,31 @@ def agent_image(engine: docker.DockerClient) -> str:
 def appliance(tmp_path: Path, engine: docker.DockerClient) -> Iterator[Appliance]:
     with running(tmp_path / "home", "api", "reconciler") as app:
         yield app
+
+
+@pytest.fixture
+def app(tmp_path: Path, agent_image: str) -> Iterator[Appliance]:
+    """API and reconciler whose sessions run the agent image (git and curl inside)."""
+    with running(tmp_path / "home", "api", "reconciler", image=agent_image) as a:
+        yield a
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Iterator[FakeModels]:
+    """The fake model APIs on loopback."""
+    with FakeModels(tmp_path) as models:
+        yield models
+
+
+@pytest.fixture
+def github(tmp_path: Path) -> Iterator[FakeGitHub]:
+    """A fake GitHub on loopback (real ``git http-backend``, the REST calls we make)."""
+    with FakeGitHub(tmp_path) as fake:
+        yield fake
+
+
+@pytest.fixture
+def http(appliance: Appliance) -> httpx.Client:
+    """The API over TCP, as a script (a bearer token; the web UI's own checks are elsewhere).
+    Every read is bounded: a hung read fails the test instead of hanging it."""
+    return appliance.http(timeout=15)

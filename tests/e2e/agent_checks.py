@@ -1,4 +1,5 @@
-"""What the agent tests look at: hook events, the transcript API, a canary scan."""
+"""What the agent tests look at: hook events, the transcript API, a canary scan; and a
+command run in a session's container the way the appliance runs one (``run_exec``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import docker
 
+from appliance.backends.base import ExecResult
 from appliance.backends.docker_exec import run_exec
 from tests.support.appliance import Appliance, wait_for
 
@@ -23,6 +25,13 @@ grep -rlIF --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev -- "$secret" /
     | sed 's/^/file: /'
 true
 """
+
+
+def exec_in(container_id: str, argv: list[str], *, stdin: bytes | None = b"",
+            user: str | None = None) -> ExecResult:
+    """``argv`` in the container, as ``user`` (default: the container's own, the agent)."""
+    with closing(docker.from_env()) as client:
+        return run_exec(client, container_id, argv, stdin=stdin, user=user)
 
 
 def hooks(app: Appliance, ref: str) -> list[tuple[str, str]]:
@@ -59,9 +68,8 @@ def scan(container_id: str, secret: str, *, user: str | None = None) -> list[str
     """Where ``secret`` shows inside the container (it travels on stdin, never in argv/env),
     as ``user`` sees it (default: the agent's own user, who can read its processes'
     environments; root reads every file but, without ptrace, not other users' environ)."""
-    with closing(docker.from_env()) as client:
-        result = run_exec(client, container_id, ["bash", "-c", SCAN],
-                          stdin=secret.encode() + b"\n", user=user)
+    result = exec_in(container_id, ["bash", "-c", SCAN], stdin=secret.encode() + b"\n",
+                     user=user)
     assert result.exit_code == 0, result.stderr
     return result.stdout.decode(errors="replace").splitlines()
 

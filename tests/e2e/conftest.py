@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import docker
 import pytest
@@ -20,6 +21,9 @@ from tests.support.agent_app import behind_proxy
 from tests.support.appliance import Appliance
 from tests.support.appliance_image import IMAGE, build_image
 from tests.support.fake_models import FakeModels
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 ANTHROPIC_CANARY = "sk-ant-api03-REAL-CANARY-e2e-0123456789abcdef"
 OPENAI_CANARY = "sk-proj-REAL-OPENAI-CANARY-e2e-0123456789"
@@ -31,12 +35,6 @@ def appliance_image(engine: docker.DockerClient) -> str:
     changed; the first build on a machine takes about a minute)."""
     build_image()
     return IMAGE
-
-
-@pytest.fixture
-def fake(tmp_path: Path) -> Iterator[FakeModels]:
-    with FakeModels(tmp_path) as models:
-        yield models
 
 
 def proxy_toml(fake: FakeModels) -> str:
@@ -52,6 +50,22 @@ def agent_tier(home: Path, image: str, fake: FakeModels, *, more_hosts: tuple[st
                         agents=True, config=config,
                         env={"ANTHROPIC_API_KEY": ANTHROPIC_CANARY,
                              "OPENAI_API_KEY": OPENAI_CANARY})
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium under Playwright, one per module (the web UI's browser tests;
+    imported here, not at the top: the benchmarks import this module without a browser)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.webui_browser import ARGS, CHROMIUM, ROOT
+
+    assert (ROOT / "api/static/index.html").is_file(), (
+        "the web UI is not built: npm ci --prefix api/web && npm run --prefix api/web build")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
 
 
 @pytest.fixture

@@ -4,15 +4,11 @@ leave nothing behind."""
 
 from __future__ import annotations
 
-from contextlib import closing
 from pathlib import Path
 
-import docker
-
-from appliance.backends.docker_exec import run_exec
 from appliance.placeholders import placeholder_env
 from appliance.tokens import load_or_create_instance_key
-from tests.e2e.agent_checks import inspect_text, scan, wait_answer, wait_hook
+from tests.e2e.agent_checks import exec_in, inspect_text, scan, wait_answer, wait_hook
 from tests.e2e.conftest import OPENAI_CANARY
 from tests.support.appliance import Appliance
 from tests.support.engine import BASE_IMAGE
@@ -42,10 +38,7 @@ def test_codex_prompt_answer_status_and_no_secret(
 
     # `codex exec` in the same container takes the same way out.
     before = len(fake.model_requests())
-    with closing(docker.from_env()) as client:
-        done = run_exec(client, s["backend_id"],
-                        ["codex", "exec", "--skip-git-repo-check", "say it again"],
-                        stdin=b"", user=None)
+    done = exec_in(s["backend_id"], ["codex", "exec", "--skip-git-repo-check", "say it again"])
     assert done.exit_code == 0, done.stderr
     assert fake.answer.encode() in done.stdout
     assert len(fake.model_requests()) == before + 1

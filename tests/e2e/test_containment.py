@@ -16,7 +16,6 @@ import secrets
 import socket
 import subprocess
 from collections.abc import Iterator
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,9 @@ import docker
 import pytest
 
 from appliance.backends.base import ExecResult
-from appliance.backends.docker_exec import run_exec
 from tests.conftest import make_repo, make_traversable
+from tests.e2e.agent_checks import exec_in
+from tests.support.agent_app import behind_proxy
 from tests.support.appliance import Appliance, wait_for
 from tests.support.engine import free_port
 from tests.support.netns import Internet, Listener, internet
@@ -81,9 +81,7 @@ class World:
 
 def run(container: str, script: str, *args: str, user: str = AGENT,
         stdin: bytes | None = None) -> ExecResult:
-    with closing(docker.from_env()) as client:
-        return run_exec(client, container, ["bash", "-c", script, "script", *args],
-                        stdin=stdin, user=user)
+    return exec_in(container, ["bash", "-c", script, "script", *args], stdin=stdin, user=user)
 
 
 def out(result: ExecResult) -> str:
@@ -127,26 +125,18 @@ def world(tmp_path_factory: pytest.TempPathFactory, engine: docker.DockerClient,
     root = tmp_path_factory.mktemp("containment")
     make_traversable(root)  # the repository's owner (uid 1000) runs git there
     repo = make_repo(root / "repo")
-    home = root / "home"
-    home.mkdir()
-    with internet() as net:
-        (home / "proxy.toml").write_text(
-            f'deny_unlisted = true\n[upstreams]\n"internet.test" = "{net.url.rstrip("/")}"\n')
-        app = Appliance(home, image=agent_image, docker_config=f"pids_limit = {PIDS_LIMIT}\n")
-        try:
-            app.start("proxy")
-            wait_for(app.settings.ca_cert_path.exists, what="the proxy's CA")
-            app.start("api", "reconciler")
-            # Container names are the engine's, shared with every other appliance on it.
-            tag = secrets.token_hex(3)
-            for name in (f"attacker-{tag}", f"victim-{tag}"):
-                app.cli("create", "--repo", str(repo), "--name", name, "--prompt", "p")
-            attacker, victim = app.session(f"attacker-{tag}"), app.session(f"victim-{tag}")
-            network = engine.networks.get(f"clauderon-{app.instance}")
-            gateway = network.attrs["IPAM"]["Config"][0]["Gateway"]
-            yield World(app=app, net=net, gateway=gateway, attacker=attacker, victim=victim)
-        finally:
-            app.cleanup()
+    with internet() as net, behind_proxy(
+            root / "home", agent_image,
+            f'deny_unlisted = true\n[upstreams]\n"internet.test" = "{net.url.rstrip("/")}"\n',
+            docker_config=f"pids_limit = {PIDS_LIMIT}\n") as app:
+        # Container names are the engine's, shared with every other appliance on it.
+        tag = secrets.token_hex(3)
+        for name in (f"attacker-{tag}", f"victim-{tag}"):
+            app.cli("create", "--repo", str(repo), "--name", name, "--prompt", "p")
+        attacker, victim = app.session(f"attacker-{tag}"), app.session(f"victim-{tag}")
+        network = engine.networks.get(f"clauderon-{app.instance}")
+        gateway = network.attrs["IPAM"]["Config"][0]["Gateway"]
+        yield World(app=app, net=net, gateway=gateway, attacker=attacker, victim=victim)
 
 
 @pytest.fixture

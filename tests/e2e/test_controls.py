@@ -9,15 +9,11 @@ covered through the same proxy by ``tests/integration/proxy/test_proxy_controls.
 
 from __future__ import annotations
 
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-import docker
-
-from appliance.backends.docker_exec import run_exec
 from cli import calls as api_calls
-from tests.e2e.agent_checks import wait_answer, wait_hook
+from tests.e2e.agent_checks import exec_in, wait_answer, wait_hook
 from tests.support.appliance import Appliance, wait_for
 from tests.support.fake_models import FakeModels
 
@@ -35,10 +31,7 @@ def recorded(agents: Appliance, sid: str, fake: FakeModels) -> dict[str, Any]:
 
 
 def claude_p(container: str, prompt: str) -> str:
-    with closing(docker.from_env()) as client:
-        done = run_exec(client, container, ["claude", "-p", prompt,
-                                            "--dangerously-skip-permissions"],
-                        stdin=b"", user=None)
+    done = exec_in(container, ["claude", "-p", prompt, "--dangerously-skip-permissions"])
     return (done.stdout + done.stderr).decode(errors="replace")
 
 

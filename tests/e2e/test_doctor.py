@@ -25,13 +25,13 @@ from playwright.sync_api import Browser, expect
 from textual.widgets import Select, Static
 
 from appliance.credentials.model import SPECS
-from cli.tui.app import ClauderonApp, MainScreen
+from cli.tui.app import MainScreen
 from cli.tui.create import CreateScreen
 from tests.conftest import AGENT_UID
-from tests.e2e.webui_browser import DESKTOP, Watched, browser  # noqa: F401 (fixture)
+from tests.e2e.webui_browser import watched
 from tests.integration.tui_pilot import (
-    RecordingTerminal,
     main,
+    piloting,
     scenario,
     screen_text,
     top,
@@ -145,7 +145,7 @@ def failing_reason(app: Appliance, name: str, *words: str) -> str:
 
 
 def test_failing_model_calls_show_as_the_status_with_the_reason_in_cli_tui_and_web(
-        doctor_app: Appliance, repo: Path, fake: FakeModels, browser: Browser) -> None:  # noqa: F811
+        doctor_app: Appliance, repo: Path, fake: FakeModels, browser: Browser) -> None:
     app = doctor_app
     for name, agent in (("nokey", "claude"), ("overload", "claude"), ("nodns", "codex")):
         app.cli("create", "--repo", str(repo), "--name", name, "--agent", agent,
@@ -182,9 +182,7 @@ def test_failing_model_calls_show_as_the_status_with_the_reason_in_cli_tui_and_w
 
     # --- TUI: the row is flagged and says model-failing; the detail pane says why.
     async def tui() -> None:
-        tui_app = ClauderonApp(app.settings.socket_path, terminal=RecordingTerminal(),
-                               timeout=5.0)
-        async with tui_app.run_test(size=(120, 40)) as pilot:
+        async with piloting(app, (120, 40)) as (tui_app, pilot):
             await until(pilot, lambda: any(
                 line.split()[:3] == ["!", "nokey", "running"] and "model-failing" in line
                 for line in screen_text(tui_app).splitlines()), "nokey flagged as failing")
@@ -212,8 +210,7 @@ def test_failing_model_calls_show_as_the_status_with_the_reason_in_cli_tui_and_w
         pool.submit(scenario, tui).result(timeout=300)
 
     # --- web UI: the card's badge says "Model failing" and its reason is under it.
-    desk = Watched(browser, app.base, DESKTOP, False, app)
-    try:
+    with watched(browser, app) as desk:
         page = desk.page
         page.goto("/")
         for name, reason in (("nokey", nokey), ("overload", overload), ("nodns", nodns)):
@@ -237,7 +234,5 @@ def test_failing_model_calls_show_as_the_status_with_the_reason_in_cli_tui_and_w
         expect(card.get_by_test_id("agent-status")).to_have_text("Working")
         expect(card.get_by_test_id("model-error")).to_have_count(0)
         assert desk.errors == []
-    finally:
-        desk.close()
     assert app.session("nokey")["model_error"] is None
     assert row_of(app.cli("list").stdout, "nokey")[2] == "working"

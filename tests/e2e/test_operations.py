@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import AGENT_UID
 from tests.e2e.conftest import ANTHROPIC_CANARY, proxy_toml
+from tests.support.agent_app import create
 from tests.support.appliance import BIN, Appliance, wait_for
 from tests.support.fake_models import FakeModels
 
@@ -73,8 +74,7 @@ def value(samples: Samples, name: str, **labels: str) -> float | None:
 def test_metrics_logs_backup_and_restore_of_a_running_appliance(
         daemon: Appliance, repo: Path, tmp_path: Path) -> None:
     app = daemon
-    app.cli("create", "--repo", str(repo), "--name", "scraped", "--prompt", "p")
-    s = app.wait_phase("scraped", "running")
+    s = create(app, repo, "scraped")
     # More CPUs than the machine has: the engine refuses the container, the session fails.
     app.cli("create", "--repo", str(repo), "--name", "greedy", "--cpu", "500", "--prompt", "p",
             check=False)

@@ -18,10 +18,9 @@ from appliance.agents.boot import START_SCRIPT_PATH
 from appliance.agents.hooks import HOOK_SCRIPT_PATH, MANAGED_SETTINGS_PATH
 from appliance.agents.prestart import ENTRY_PATH, SEED_DIR
 from appliance.backends.base import ExecResult
-from appliance.backends.docker_exec import run_exec
 from appliance.placeholders import placeholder_env
 from appliance.tokens import load_or_create_instance_key
-from tests.e2e.agent_checks import wait_hook
+from tests.e2e.agent_checks import exec_in, wait_hook
 from tests.support.appliance import Appliance, wait_for
 from tests.support.fake_models import FakeModels
 
@@ -43,9 +42,7 @@ true
 
 
 def run(container: str, script: str, *args: str, user: str | None = None) -> ExecResult:
-    with closing(docker.from_env()) as client:
-        return run_exec(client, container, ["bash", "-c", script, "script", *args],
-                        stdin=None, user=user)
+    return exec_in(container, ["bash", "-c", script, "script", *args], stdin=None, user=user)
 
 
 def out(result: ExecResult) -> str:

@@ -25,22 +25,19 @@ from playwright.sync_api import Browser, expect
 
 from appliance.audit import AuditRecord, Decision
 from tests.e2e.webui_browser import (
-    DESKTOP,
     PHONE,
     ROOT,
     TIMEOUT_MS,
-    Watched,
-    browser,
     hook,
     no_horizontal_scroll,
     terminal_lines,
+    watched,
 )
 from tests.support.appliance import Appliance, wait_for
 
 pytestmark = pytest.mark.e2e
 #: Container names are global on the engine: a name no other run uses.
 NAME = f"webui-{uuid.uuid4().hex[:8]}"
-__all__ = ["browser"]  # the fixture, shared with the other browser tests
 
 
 def test_client_routes_exist_in_the_openapi_document(appliance: Appliance) -> None:
@@ -54,11 +51,9 @@ def test_client_routes_exist_in_the_openapi_document(appliance: Appliance) -> No
 
 def test_a_session_from_create_to_delete(browser: Browser, appliance: Appliance,
                                          repo: Path) -> None:
-    base = f"http://127.0.0.1:{appliance.http_port}"
-    desk = Watched(browser, base, DESKTOP, phone=False, appliance=appliance)
-    phone = Watched(browser, base, PHONE, phone=True, appliance=appliance)
-    page = desk.page
-    try:
+    base = appliance.base
+    with watched(browser, appliance) as desk, watched(browser, appliance, PHONE) as phone:
+        page = desk.page
         # --- a new user: the empty state, installable -----------------------------------
         page.goto("/")
         expect(page.get_by_test_id("empty")).to_contain_text("Run your first agent")
@@ -208,6 +203,3 @@ def test_a_session_from_create_to_delete(browser: Browser, appliance: Appliance,
         assert desk.expected == []
         assert desk.errors == [] and phone.errors == [], json.dumps(
             {"desktop": desk.errors, "phone": phone.errors}, indent=1)
-    finally:
-        desk.close()
-        phone.close()

@@ -34,11 +34,11 @@ from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, expec
 from appliance.authstore import AuthStore
 from appliance.sessions import utcnow
 from appliance.store import Store
-from tests.e2e.webui_browser import DESKTOP, SHOTS, TIMEOUT_MS, browser
+from tests.e2e.webui_browser import DESKTOP, SHOTS, TIMEOUT_MS
+from tests.integration.test_console_socket import in_container
 from tests.support.appliance import Appliance, wait_for
 
 pytestmark = pytest.mark.e2e
-__all__ = ["browser"]
 
 VIRTUAL_AUTHENTICATOR = {"protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
                          "hasUserVerification": True, "isUserVerified": True,
@@ -252,11 +252,6 @@ def victim(appliance: Appliance, repo: Path) -> Iterator[dict[str, Any]]:
     name = f"victim-{uuid.uuid4().hex[:8]}"
     appliance.client().post("/api/sessions", {"repo_path": str(repo), "name": name})
     yield appliance.wait_phase(name, "running")
-
-
-def in_container(appliance: Appliance, sid: str, path: str) -> bool:
-    [c] = appliance.containers(sid)
-    return c.exec_run(["test", "-e", path]).exit_code == 0
 
 
 def test_a_hostile_page_on_another_loopback_origin_changes_nothing(

@@ -22,19 +22,16 @@ from playwright.sync_api import Browser, Locator, expect
 
 from tests.e2e.agent_checks import transcript, wait_answer
 from tests.e2e.webui_browser import (
-    DESKTOP,
     PHONE,
     TIMEOUT_MS,
-    Watched,
-    browser,
     no_horizontal_scroll,
-    png,
+    watched,
 )
+from tests.integration.test_files_api import png
 from tests.support.appliance import Appliance
 from tests.support.fake_models import FakeModels
 
 pytestmark = pytest.mark.e2e
-__all__ = ["browser"]
 
 PROMPT = "please run the command"
 SECOND = "and now a second one"
@@ -70,11 +67,9 @@ def test_chat_shows_a_real_transcript_and_takes_messages_and_images(
     pretender.write_text("not an image at all\n")
     text_file = tmp_path / "notes.txt"
     text_file.write_text("plain text\n")
-    base = f"http://127.0.0.1:{agents.http_port}"
-    desk = Watched(browser, base, DESKTOP, phone=False, appliance=agents)
-    phone = Watched(browser, base, PHONE, phone=True, appliance=agents)
-    page = desk.page
-    try:
+    base = agents.base
+    with watched(browser, agents) as desk, watched(browser, agents, PHONE) as phone:
+        page = desk.page
         # --- the create form: a prompt, one image, one pretender -------------------------
         page.goto("/new")
         page.fill("#repo_path", str(repo))
@@ -164,6 +159,3 @@ def test_chat_shows_a_real_transcript_and_takes_messages_and_images(
         assert desk.expected == []  # both refusals were logged, and nothing else
         assert desk.errors == [] and phone.errors == [], json.dumps(
             {"desktop": desk.errors, "phone": phone.errors}, indent=1)
-    finally:
-        desk.close()
-        phone.close()

@@ -22,12 +22,11 @@ from playwright.sync_api import Browser, expect
 from appliance.backends.docker_exec import run_exec
 from tests.e2e.agent_checks import wait_hook
 from tests.e2e.conftest import agent_tier
-from tests.e2e.webui_browser import DESKTOP, Watched, browser
+from tests.e2e.webui_browser import watched
 from tests.support.appliance import Appliance
 from tests.support.fake_models import FakeModels
 
 HOSTS = ("evil.test", "held.test", "other.test")
-__all__ = ["browser"]  # the module's browser fixture
 
 
 @pytest.fixture
@@ -54,9 +53,7 @@ def test_a_leaked_placeholder_is_blocked_and_the_alert_shows_in_the_browser(
     alert = asking.session("leaky")["alert"]
     assert alert and "evil.test" in alert and "github placeholder" in alert
     assert "! leaky: honeytoken" in asking.cli("list").stdout
-    desk = Watched(browser, f"http://127.0.0.1:{asking.http_port}", DESKTOP, phone=False,
-                   appliance=asking)
-    try:
+    with watched(browser, asking) as desk:
         page = desk.page
         page.goto("/")
         card = page.locator("[data-testid=session-card][data-name=leaky]")
@@ -64,8 +61,6 @@ def test_a_leaked_placeholder_is_blocked_and_the_alert_shows_in_the_browser(
         page.goto("/s/leaky/info")
         expect(page.get_by_test_id("alert")).to_contain_text("evil.test")
         desk.shot("controls-alert")
-    finally:
-        desk.close()
 
 
 def test_ask_mode_held_requests_are_allowed_or_denied_in_the_browser(
@@ -74,9 +69,7 @@ def test_ask_mode_held_requests_are_allowed_or_denied_in_the_browser(
     asking.cli("create", "--repo", str(repo), "--name", "asker", "--prompt",
                "please run the command", "--skip-permissions")
     s = asking.session("asker")
-    desk = Watched(browser, f"http://127.0.0.1:{asking.http_port}", DESKTOP, phone=False,
-                   appliance=asking)
-    try:
+    with watched(browser, asking) as desk:
         page = desk.page
         page.goto("/s/asker/info")
         held = page.locator("[data-testid=pending] li[data-host='held.test']")
@@ -107,5 +100,3 @@ def test_ask_mode_held_requests_are_allowed_or_denied_in_the_browser(
         worker.join(60)
         assert result.get("out") == b"403"
         assert all(r.path != "/y" for r in fake.seen)
-    finally:
-        desk.close()

@@ -17,14 +17,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from cli.tui.app import ClauderonApp
 from cli.tui.model import Filter
-from tests.e2e.webui_browser import DESKTOP, Watched, browser
-from tests.integration.tui_pilot import RecordingTerminal, in_thread, main, names, until
+from tests.e2e.webui_browser import watched
+from tests.integration.tui_pilot import in_thread, main, names, piloting, until
 from tests.support.appliance import Appliance
 
 pytestmark = pytest.mark.e2e
-__all__ = ["browser"]
 
 #: Container names are global on the engine: names no other run uses.
 RUN = uuid.uuid4().hex[:6]
@@ -44,8 +42,7 @@ def tui_waiting(appliance: Appliance, count: int) -> list[str]:
     shown: list[str] = []
 
     async def run() -> None:
-        app = ClauderonApp(appliance.settings.socket_path, terminal=RecordingTerminal())
-        async with app.run_test(size=(100, 30)) as pilot:
+        async with piloting(appliance, (100, 30)) as (app, pilot):
             await until(pilot, lambda: main(app).loaded, "the list")
             while main(app).filter is not Filter.WAITING:
                 await pilot.press("f")
@@ -71,8 +68,7 @@ def test_waiting_for_me_is_the_same_sessions_in_the_web_the_tui_and_the_cli(
            ["sessions"]}
     assert api == WAITING
 
-    desk = Watched(browser, appliance.base, DESKTOP, phone=False, appliance=appliance)
-    try:
+    with watched(browser, appliance) as desk:
         page = desk.page
         page.goto("/")
         cards = page.get_by_test_id("session-card")
@@ -82,8 +78,6 @@ def test_waiting_for_me_is_the_same_sessions_in_the_web_the_tui_and_the_cli(
         expect(cards).to_have_count(len(WAITING))
         web = {cards.nth(i).get_attribute("data-name") for i in range(cards.count())}
         assert desk.errors == [], desk.errors
-    finally:
-        desk.close()
 
     tui = tui_waiting(appliance, len(WAITING))
     cli = appliance.cli("list", "--filter", "waiting").stdout.splitlines()[1:]
@@ -97,8 +91,7 @@ def test_a_hook_moves_a_session_in_and_out_of_waiting_live_in_the_web_and_the_tu
         browser: Browser, appliance: Appliance, repo: Path) -> None:
     name = f"live-{RUN}"
     appliance.cli("create", "--repo", str(repo), "--name", name)
-    desk = Watched(browser, appliance.base, DESKTOP, phone=False, appliance=appliance)
-    try:
+    with watched(browser, appliance) as desk:
         page = desk.page
         page.goto("/")
         page.get_by_test_id("filter-waiting").click()
@@ -110,5 +103,3 @@ def test_a_hook_moves_a_session_in_and_out_of_waiting_live_in_the_web_and_the_tu
         appliance.hook(name, "UserPromptSubmit")
         expect(card).to_have_count(0)
         assert desk.errors == [], desk.errors
-    finally:
-        desk.close()

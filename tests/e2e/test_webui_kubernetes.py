@@ -10,7 +10,6 @@ says so beside the backend field, before and after a create is tried.
 
 from __future__ import annotations
 
-import json
 import subprocess
 from collections.abc import Iterator
 from contextlib import closing
@@ -21,13 +20,12 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.conftest import make_repo
-from tests.e2e.webui_browser import DESKTOP, TIMEOUT_MS, Watched, browser
-from tests.support.appliance import Appliance, wait_for
+from tests.e2e.webui_browser import TIMEOUT_MS, watched
+from tests.support.appliance import running, wait_for
 from tests.support.engine import free_port
-from tests.support.kube import Kube, kube_appliance
+from tests.support.kube import Kube, kube_appliance, write_kubeconfig
 
 pytestmark = pytest.mark.e2e
-__all__ = ["browser"]
 
 
 @pytest.fixture
@@ -39,9 +37,8 @@ def kube(tmp_path: Path, agent_image: str) -> Iterator[Kube]:
 def test_the_form_creates_a_session_on_kubernetes(browser: Browser, kube: Kube,
                                                   repo: Path) -> None:
     app = kube.app
-    desk = Watched(browser, app.base, DESKTOP, phone=False, appliance=app)
-    page = desk.page
-    try:
+    with watched(browser, app) as desk:
+        page = desk.page
         page.goto("/new")
         choice = page.locator("#backend")
         expect(choice).to_have_value("docker")  # the default, with the choice offered
@@ -89,34 +86,25 @@ def test_the_form_creates_a_session_on_kubernetes(browser: Browser, kube: Kube,
         card = page.locator('[data-testid="session-card"][data-name="kform"]')
         expect(card.get_by_test_id("session-backend")).to_have_text("kubernetes")
         assert not desk.errors, desk.errors
-    finally:
-        desk.close()
 
 
 def test_a_cluster_that_does_not_answer_is_said_beside_the_field(
         browser: Browser, tmp_path: Path) -> None:
     """[kubernetes] names an API server nobody listens on: the health report says so, and
     the form shows it under the field when Kubernetes is picked, and a create's refusal there."""
-    kubeconfig = tmp_path / "kubeconfig.yaml"
-    kubeconfig.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "nowhere",
-        "clusters": [{"name": "nowhere", "cluster": {
-            "server": f"https://127.0.0.1:{free_port()}", "insecure-skip-tls-verify": True}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "nowhere", "context": {"cluster": "nowhere", "user": "u"}}]}))
-    app = Appliance(tmp_path / "home", config=(
-        f'[kubernetes]\nkubeconfig = "{kubeconfig}"\nnamespace = "sessions"\n'
-        'proxy_address = "192.0.2.1"\n'))
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig.yaml",
+                                  f"https://127.0.0.1:{free_port()}", "t",
+                                  **{"insecure-skip-tls-verify": True})
     repo = make_repo(tmp_path / "repo")
     subprocess.run(["git", "-c", f"safe.directory={repo}", "-C", str(repo), "remote", "add",
                     "origin", "https://github.com/owner/repo.git"], check=True)
-    try:
-        app.start("api")
+    with running(tmp_path / "home", "api", config=(
+            f'[kubernetes]\nkubeconfig = "{kubeconfig}"\nnamespace = "sessions"\n'
+            'proxy_address = "192.0.2.1"\n')) as app:
         health = app.http().get("/api/health").json()
         assert health["backends"]["kubernetes"]["reachable"] is False
-        desk = Watched(browser, app.base, DESKTOP, phone=False, appliance=app)
-        page = desk.page
-        try:
+        with watched(browser, app) as desk:
+            page = desk.page
             desk.expected.append(503)  # the health report: degraded, with the details
             page.goto("/new")
             choice = page.locator("#backend")
@@ -135,7 +123,3 @@ def test_a_cluster_that_does_not_answer_is_said_beside_the_field(
             expect(choice).to_be_focused()
             assert app.client().get("/api/sessions")["sessions"] == []
             assert not desk.errors, desk.errors
-        finally:
-            desk.close()
-    finally:
-        app.cleanup()

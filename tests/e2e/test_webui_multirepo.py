@@ -13,13 +13,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.webui_browser import DESKTOP, TIMEOUT_MS, Watched, browser
+from tests.e2e.webui_browser import TIMEOUT_MS, watched
 from tests.integration.test_containment_git import user_git
 from tests.support.appliance import Appliance, wait_for
 
 pytestmark = pytest.mark.e2e
 NAME = f"multi-{uuid.uuid4().hex[:8]}"
-__all__ = ["browser"]
 
 
 def test_create_a_multi_repo_session_from_the_form(
@@ -27,10 +26,8 @@ def test_create_a_multi_repo_session_from_the_form(
         repo_factory: Callable[..., Path]) -> None:
     lib = repo_factory("lib", files={"lib.txt": "lib\n"})
     docs = repo_factory("docs", files={"index.md": "docs\n"})
-    base = f"http://127.0.0.1:{appliance.http_port}"
-    desk = Watched(browser, base, DESKTOP, phone=False, appliance=appliance)
-    page = desk.page
-    try:
+    with watched(browser, appliance) as desk:
+        page = desk.page
         page.goto("/new")
         page.fill("#repo_path", str(repo))
         expect(page.get_by_test_id("repo-ok")).to_be_visible()
@@ -103,5 +100,3 @@ def test_create_a_multi_repo_session_from_the_form(
         commit = page.locator("[data-source='commit'][data-repo='docs']")
         expect(commit).to_contain_text("commit in docs", timeout=TIMEOUT_MS)
         expect(commit.get_by_test_id("timeline-repo")).to_have_text("docs")
-    finally:
-        desk.close()

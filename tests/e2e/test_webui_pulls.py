@@ -18,19 +18,12 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.conftest import AGENT_UID
-from tests.e2e.webui_browser import DESKTOP, Watched, browser
+from tests.e2e.webui_browser import watched
 from tests.support.agent_app import as_agent, behind_proxy
 from tests.support.appliance import Appliance, wait_for
 from tests.support.fake_github import TOKEN, FakeGitHub
 
-__all__ = ["browser"]
 SLUG = "octo/web"
-
-
-@pytest.fixture
-def github(tmp_path: Path) -> Iterator[FakeGitHub]:
-    with FakeGitHub(tmp_path) as fake:
-        yield fake
 
 
 @pytest.fixture
@@ -56,8 +49,7 @@ def test_push_merge_health_recreate_and_a_notification_in_the_browser(
     github.checks[head] = [{"id": 1, "name": "tests", "status": "in_progress",
                             "conclusion": None}]
 
-    w = Watched(browser, app.base, DESKTOP, False, app)
-    try:
+    with watched(browser, app) as w:
         page = w.page
         w.context.grant_permissions(["notifications"], origin=app.base)
         page.goto("/s/webflow/info")
@@ -122,5 +114,3 @@ def test_push_merge_health_recreate_and_a_notification_in_the_browser(
                         what="the notification")
         w.shot("pulls")
         assert w.errors == []
-    finally:
-        w.close()

@@ -34,13 +34,10 @@ from playwright.sync_api import expect, sync_playwright
 from tests.e2e.test_webui_auth import authenticator
 from tests.e2e.webui_browser import ARGS, CHROMIUM, DESKTOP, TIMEOUT_MS
 from tests.support.appliance import Appliance
+from tests.support.netns import ip
 
 pytestmark = pytest.mark.e2e
 NAME = "clauderon.test"
-
-
-def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
 
 
 @dataclass(frozen=True)

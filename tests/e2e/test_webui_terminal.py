@@ -17,16 +17,13 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.webui_browser import (
-    DESKTOP,
-    Watched,
-    browser,
     console_sockets,
     terminal_lines,
+    watched,
 )
 from tests.support.appliance import Appliance, wait_for
 
 pytestmark = pytest.mark.e2e
-__all__ = ["browser"]
 
 OPEN, CLOSED = 1, 3
 
@@ -44,11 +41,9 @@ def test_the_terminal_reconnects_and_still_echoes(browser: Browser, appliance: A
     name = f"webui-term-{uuid.uuid4().hex[:8]}"
     appliance.client().post("/api/sessions", {"repo_path": str(repo), "name": name})
     appliance.wait_phase(name, "running")
-    desk = Watched(browser, f"http://127.0.0.1:{appliance.http_port}", DESKTOP, phone=False,
-                   appliance=appliance)
-    page = desk.page
-    state = page.get_by_test_id("term-state")
-    try:
+    with watched(browser, appliance) as desk:
+        page = desk.page
+        state = page.get_by_test_id("term-state")
         page.goto(f"/s/{name}/terminal")
         expect(state).to_have_text("Connected")
         echo(page, "first", 41)
@@ -74,5 +69,3 @@ def test_the_terminal_reconnects_and_still_echoes(browser: Browser, appliance: A
         assert "first-42" in terminal_lines(page)  # tmux kept the screen across both drops
 
         assert desk.errors == [], json.dumps(desk.errors, indent=1)
-    finally:
-        desk.close()

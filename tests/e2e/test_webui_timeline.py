@@ -10,7 +10,6 @@ and a forged transcript line carry HTML that would run script if it were parsed 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,23 +19,20 @@ import pytest
 from playwright.sync_api import Browser, expect
 from textual.widgets import RichLog
 
-from cli.tui.app import ClauderonApp
 from cli.tui.timeline import TimelineScreen
-from tests.conftest import AGENT_UID
-from tests.e2e.webui_browser import DESKTOP, PHONE, Watched, browser
+from tests.e2e.webui_browser import PHONE, watched
+from tests.integration.test_timeline import say
 from tests.integration.tui_pilot import (
-    RecordingTerminal,
     in_thread,
-    names,
+    piloting,
     screen_text,
     until,
 )
-from tests.support.agent_app import as_agent, through_fake_models
+from tests.support.agent_app import as_agent, create, through_fake_models
 from tests.support.appliance import Appliance
 from tests.support.fake_models import FakeModels
 
 pytestmark = pytest.mark.e2e
-__all__ = ["browser"]
 
 HTML = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
 #: What the agent's printf writes: HTML, Rich markup and escapes (OSC title, clear screen).
@@ -44,30 +40,9 @@ HOSTILE = HTML + r" [b]bold[/b] [link=http://x]here[/link] \033]0;pwned\007\033[
 
 
 @pytest.fixture
-def fake(tmp_path: Path) -> Iterator[FakeModels]:
-    with FakeModels(tmp_path) as models:
-        yield models
-
-
-@pytest.fixture
 def timeline_app(tmp_path: Path, agent_image: str, fake: FakeModels) -> Iterator[Appliance]:
     with through_fake_models(tmp_path / "home", agent_image, fake) as a:
         yield a
-
-
-def say(app: Appliance, session: dict[str, Any], text: str) -> None:
-    """A transcript line, as Claude Code writes one (the agent may write any)."""
-    now = as_agent(app, session, "date -u +%Y-%m-%dT%H:%M:%S.%3NZ").strip()
-    line = json.dumps({"type": "assistant", "timestamp": now,
-                       "message": {"role": "assistant",
-                                   "content": [{"type": "text", "text": text}]}})
-    folder = "/home/agent/.claude/projects/-workspace"
-    [c] = app.containers(session["id"])
-    for argv in (["mkdir", "-p", folder],
-                 ["perl", "-e", 'open(my $f, ">>", shift) or die; print $f shift, "\\n"',
-                  f"{folder}/{session['id']}.jsonl", line]):
-        code, out = c.exec_run(argv, user=f"{AGENT_UID}:{AGENT_UID}")
-        assert code == 0, out
 
 
 def commit(app: Appliance, session: dict[str, Any], message_printf: str) -> None:
@@ -81,9 +56,7 @@ def tui_timeline(appliance: Appliance, name: str, wanted: str) -> tuple[str, lis
     got: dict[str, Any] = {}
 
     async def run() -> None:
-        app = ClauderonApp(appliance.settings.socket_path, terminal=RecordingTerminal())
-        async with app.run_test(size=(140, 30)) as pilot:
-            await until(pilot, lambda: names(app) == [name], "the list")
+        async with piloting(appliance, (140, 30), showing=[name]) as (app, pilot):
             await pilot.press("l")
             await until(pilot, lambda: isinstance(app.screen, TimelineScreen), "the timeline")
             view = app.screen
@@ -100,8 +73,7 @@ def tui_timeline(appliance: Appliance, name: str, wanted: str) -> tuple[str, lis
 def test_the_timeline_tab_and_view_show_the_day_in_order_and_only_as_text(
         browser: Browser, timeline_app: Appliance, repo: Path) -> None:
     app = timeline_app
-    app.cli("create", "--repo", str(repo), "--name", "daybook", "--prompt", "p")
-    s = app.wait_phase("daybook", "running")
+    s = create(app, repo, "daybook")
     say(app, s, "I will run the tests and commit " + HTML)
     time.sleep(1.1)  # spacing, not a check: commit times have whole seconds
     assert as_agent(app, s, 'curl -s -o /dev/null -w "%{http_code}" '
@@ -111,8 +83,7 @@ def test_the_timeline_tab_and_view_show_the_day_in_order_and_only_as_text(
     time.sleep(1.1)
     app.hook("daybook", "Stop")
 
-    desk = Watched(browser, app.base, DESKTOP, phone=False, appliance=app)
-    try:
+    with watched(browser, app) as desk:
         page = desk.page
         page.goto("/s/daybook/timeline")
         items = page.get_by_test_id("timeline-item")
@@ -141,17 +112,12 @@ def test_the_timeline_tab_and_view_show_the_day_in_order_and_only_as_text(
         expect(items.filter(has_text="Second commit, live")).to_have_count(1)
         assert page.evaluate("window.__pwned") is None
         assert desk.errors == [], desk.errors
-    finally:
-        desk.close()
-    phone = Watched(browser, app.base, PHONE, phone=True, appliance=app)
-    try:
+    with watched(browser, app, PHONE) as phone:
         phone.page.goto("/s/daybook/timeline")
         expect(phone.page.get_by_test_id("timeline-item").filter(
             has_text="Second commit, live")).to_have_count(1)
         phone.shot("timeline")
         assert phone.errors == [], phone.errors
-    finally:
-        phone.close()
 
     screen, lines = tui_timeline(app, "daybook", "Second commit, live")
     for what in ("I will run the tests", "messages-probe", "Fix the parser", "hook Stop"):

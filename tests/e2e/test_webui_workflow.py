@@ -10,21 +10,18 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.webui_browser import DESKTOP, TIMEOUT_MS, Watched, browser
+from tests.e2e.webui_browser import TIMEOUT_MS, watched
 from tests.support.appliance import Appliance, wait_for
 
 pytestmark = pytest.mark.e2e
 NAME = f"wf-{uuid.uuid4().hex[:8]}"
 HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
-__all__ = ["browser"]
 
 
 def test_create_with_modes_and_a_title_then_edit_it(browser: Browser, appliance: Appliance,
                                                      repo: Path) -> None:
-    base = f"http://127.0.0.1:{appliance.http_port}"
-    desk = Watched(browser, base, DESKTOP, phone=False, appliance=appliance)
-    page = desk.page
-    try:
+    with watched(browser, appliance) as desk:
+        page = desk.page
         page.goto("/new")
         page.fill("#repo_path", str(repo))
         expect(page.get_by_test_id("repo-ok")).to_be_visible()
@@ -60,5 +57,3 @@ def test_create_with_modes_and_a_title_then_edit_it(browser: Browser, appliance:
         expect(page.get_by_test_id("title-editor").get_by_role("alert")).to_contain_text(
             "no title model is configured")
         assert appliance.session(NAME)["title"] == "Explain the parser"
-    finally:
-        desk.close()

@@ -11,15 +11,15 @@ import socket
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
 
-from appliance.backends.docker_exec import run_exec
 from appliance.placeholders import placeholder_env
 from appliance.sessions import NAME_MAX
 from appliance.tokens import APPLIANCE_ID, load_or_create_instance_key
-from tests.e2e.agent_checks import hooks, transcript, wait_hook
+from tests.e2e.agent_checks import exec_in, hooks, transcript, wait_hook
 from tests.e2e.conftest import ANTHROPIC_CANARY, OPENAI_CANARY, agent_tier
 from tests.support.appliance import Appliance, wait_for
 from tests.support.fake_models import FakeModels
@@ -52,6 +52,14 @@ model = "claude-haiku-fake"
 def workflow(tmp_path: Path, agent_image: str, fake: FakeModels) -> Iterator[Appliance]:
     with agent_tier(tmp_path / "home", agent_image, fake, config=CONFIG) as app:
         yield app
+
+
+def titled(app: Appliance, repo: Path, prompt: str) -> dict[str, Any]:
+    """A session made over HTTP from ``prompt`` alone: the model names and titles it."""
+    r = app.http().post("/api/sessions", json={"repo_path": str(repo), "prompt": prompt})
+    assert r.status_code == 202, r.text
+    made: dict[str, Any] = r.json()["session"]
+    return made
 
 
 def test_a_custom_agent_answers_once_and_the_session_completes(
@@ -95,39 +103,32 @@ def test_a_custom_agent_runs_interactively_and_cannot_end_itself(
     assert workflow.session("chat")["agent_status"] == "waiting_approval"
 
     # The hostile agent says it is done, through the very script a print session uses.
-    with closing(docker.from_env()) as client:
-        done = run_exec(client, s["backend_id"], ["bash", "-c",
-                        "printf '%s' '{\"hook_event_name\":\"Completed\"}' | "
-                        "bash /etc/clauderon/hooks/send_status.sh"], stdin=b"", user=None)
-        assert done.exit_code == 0, done.stderr
-        wait_hook(workflow, s["id"], "Completed", timeout=30)
-        after = workflow.session("chat")
-        assert after["desired"] == "running" and after["phase"] == "running"
+    done = exec_in(s["backend_id"], ["bash", "-c",
+                   "printf '%s' '{\"hook_event_name\":\"Completed\"}' | "
+                   "bash /etc/clauderon/hooks/send_status.sh"])
+    assert done.exit_code == 0, done.stderr
+    wait_hook(workflow, s["id"], "Completed", timeout=30)
+    after = workflow.session("chat")
+    assert after["desired"] == "running" and after["phase"] == "running"
 
-        # It borrows the appliance's own proxy identity with its own token: refused.
-        probe = (
-            'own="${HTTPS_PROXY#http://*:}"; '
-            f'curl -s -o /dev/null -w "%{{http_connect}}" -x "http://{APPLIANCE_ID}:$own" '
-            "https://api.anthropic.com/v1/messages -d '{}'")
-        borrowed = run_exec(client, s["backend_id"], ["bash", "-c", probe], stdin=b"",
-                            user=None)
-        assert borrowed.stdout.decode().strip() == "407", borrowed
-        # Positive control: the same request under its own name goes through the proxy.
-        mine = run_exec(client, s["backend_id"], ["bash", "-c",
-                        'curl -s -o /dev/null -w "%{http_connect}" '
-                        "https://api.anthropic.com/v1/messages -d '{}'"], stdin=b"",
-                        user=None)
-        assert mine.stdout.decode().strip() == "200", mine
+    # It borrows the appliance's own proxy identity with its own token: refused.
+    probe = (
+        'own="${HTTPS_PROXY#http://*:}"; '
+        f'curl -s -o /dev/null -w "%{{http_connect}}" -x "http://{APPLIANCE_ID}:$own" '
+        "https://api.anthropic.com/v1/messages -d '{}'")
+    borrowed = exec_in(s["backend_id"], ["bash", "-c", probe])
+    assert borrowed.stdout.decode().strip() == "407", borrowed
+    # Positive control: the same request under its own name goes through the proxy.
+    mine = exec_in(s["backend_id"], ["bash", "-c", 'curl -s -o /dev/null -w "%{http_connect}" '
+                                     "https://api.anthropic.com/v1/messages -d '{}'"])
+    assert mine.stdout.decode().strip() == "200", mine
 
 
 def test_titles_come_from_the_model_through_the_proxy(
     workflow: Appliance, fake: FakeModels, repo: Path
 ) -> None:
     http = workflow.http()
-    r = http.post("/api/sessions", json={"repo_path": str(repo),
-                                         "prompt": "The login test fails now and then"})
-    assert r.status_code == 202, r.text
-    s = r.json()["session"]
+    s = titled(workflow, repo, "The login test fails now and then")
     assert s["title"] == "Fix the flaky login test"
     assert s["description"].startswith("Find why the login test fails")
     assert re.fullmatch(r"fix-flaky-login-[0-9a-f]{4}", s["name"])
@@ -171,10 +172,7 @@ def test_a_title_answer_cannot_choose_the_branch(
     workflow: Appliance, fake: FakeModels, repo: Path, answer: dict[str, str]
 ) -> None:
     fake.title = json.dumps(answer)
-    r = workflow.http().post("/api/sessions", json={"repo_path": str(repo),
-                                                    "prompt": "anything at all"})
-    assert r.status_code == 202, r.text
-    s = r.json()["session"]
+    s = titled(workflow, repo, "anything at all")
     assert re.fullmatch(r"[a-z0-9-]+-[0-9a-f]{4}", s["name"]) and len(s["name"]) <= NAME_MAX
     assert s["branch"] == f"clauderon/{s['name']}"
     assert "\n" not in s["title"]
@@ -184,10 +182,7 @@ def test_without_a_usable_answer_the_prompt_names_the_session(
     workflow: Appliance, fake: FakeModels, repo: Path
 ) -> None:
     fake.title = "I would rather not"
-    r = workflow.http().post("/api/sessions", json={"repo_path": str(repo),
-                                                    "prompt": "Speed up the build\nplease"})
-    assert r.status_code == 202, r.text
-    s = r.json()["session"]
+    s = titled(workflow, repo, "Speed up the build\nplease")
     assert s["title"] == "Speed up the build"
     assert s["name"].startswith("speed-up-the-build")
     assert len(fake.title_requests()) == 1
@@ -231,21 +226,16 @@ def test_claude_plan_mode_plans_and_runs_nothing(
     assert s["plan_mode"]
     # The fake model asks for a shell command at once; plan mode is read-only: the agent
     # stops at it and asks a person, and the command does not run.
-    with closing(docker.from_env()) as client:
-        def pane() -> str:
-            return run_exec(client, s["backend_id"], ["tmux", "capture-pane", "-p", "-t",
-                                                      "agent"], stdin=b"",
-                            user="1000:1000").stdout.decode()
+    def pane() -> str:
+        return exec_in(s["backend_id"], ["tmux", "capture-pane", "-p", "-t", "agent"],
+                       user="1000:1000").stdout.decode()
 
-        wait_for(lambda: "Do you want to proceed" in pane(), timeout=90,
-                 what="the agent to ask before the command")
+    wait_for(lambda: "Do you want to proceed" in pane(), timeout=90,
+             what="the agent to ask before the command")
     # Claude says which permission mode it runs in to the model: plan.
     assert '"permission_mode":"plan"' in fake.model_requests()[-1].body.decode().replace(" ", "")
     assert not (Path(s["worktree_path"]) / "tool-output.txt").exists()
-    with closing(docker.from_env()) as client:
-        managed = run_exec(client, s["backend_id"],
-                           ["cat", "/etc/claude-code/managed-settings.json"], stdin=b"",
-                           user=None)
+    managed = exec_in(s["backend_id"], ["cat", "/etc/claude-code/managed-settings.json"])
     assert json.loads(managed.stdout)["permissions"]["defaultMode"] == "plan"
 
 

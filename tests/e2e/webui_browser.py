@@ -1,5 +1,6 @@
-"""What the web UI's browser tests share: Debian's Chromium under Playwright, a page whose
-console errors fail the test, screenshots into ``docs/screenshots/``, and small readers.
+"""What the web UI's browser tests share (the ``browser`` fixture is the tier's conftest's):
+Debian's Chromium under Playwright, a page whose console errors fail the test, screenshots
+into ``docs/screenshots/``, and small readers.
 
 Playwright drives ``/usr/bin/chromium`` (``executable_path``; no browser is downloaded).
 Every page records its open WebSockets in ``window.__sockets`` so a test can drop one.
@@ -9,21 +10,17 @@ link (what ``clauderon web`` prints) opened in the browser.
 
 from __future__ import annotations
 
-import struct
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import pytest
 from playwright.sync_api import (
     Browser,
     ConsoleMessage,
     Page,
     ViewportSize,
     expect,
-    sync_playwright,
 )
 
 from appliance.tokens import Purpose, derive_token, load_or_create_instance_key
@@ -48,16 +45,6 @@ TRACK_SOCKETS = """
   };
 })();
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert (ROOT / "api/static/index.html").is_file(), (
-        "the web UI is not built: npm ci --prefix api/web && npm run --prefix api/web build")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def sign_in(page: Page, appliance: Appliance) -> None:
@@ -120,6 +107,17 @@ class Watched:
         self.context.close()
 
 
+@contextmanager
+def watched(browser: Browser, appliance: Appliance,
+            viewport: ViewportSize = DESKTOP) -> Iterator[Watched]:
+    """A :class:`Watched` page signed in to ``appliance`` (a phone's at PHONE), closed after."""
+    page = Watched(browser, appliance.base, viewport, viewport is PHONE, appliance)
+    try:
+        yield page
+    finally:
+        page.close()
+
+
 def hook(appliance: Appliance, sid: str, event: str) -> None:
     """Send a hook event with the session's hook token, as the agent in its container would
     (through the Unix socket here: the test is on the host, the token is what counts)."""
@@ -146,15 +144,3 @@ def console_sockets(page: Page) -> list[int]:
 def no_horizontal_scroll(page: Page) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"{page.url} is {width}px wide at phone size"
-
-
-def png(width: int = 2, height: int = 2) -> bytes:
-    """A real (tiny, black) PNG image."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    raw = b"".join(b"\x00" + b"\x00\x00\x00" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
-            + chunk(b"IEND", b""))

@@ -31,7 +31,7 @@ from schemathesis.checks import (
 from schemathesis.generation import GenerationMode
 
 from tests.conftest import make_repo
-from tests.support.appliance import Appliance
+from tests.support.appliance import Appliance, running
 
 EXAMPLES = 2000
 #: Not plain HTTP operations: WebSockets, and the web UI's own files.
@@ -42,15 +42,11 @@ SKIPPED = {("GET", "/")}
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory: pytest.TempPathFactory, engine: object) -> Iterator[Appliance]:
     root = tmp_path_factory.mktemp("fuzz")
-    app = Appliance(root / "home", config="[limits]\nmax_sessions = 2\n"
-                                          "max_concurrent_creates = 1\n")
-    try:
-        app.start("api", "reconciler")
+    with running(root / "home", "api", "reconciler",
+                 config="[limits]\nmax_sessions = 2\nmax_concurrent_creates = 1\n") as app:
         repo = make_repo(root / "repo")
         app.cli("create", "--repo", str(repo), "--name", "target", "--prompt", "p")
         yield app
-    finally:
-        app.cleanup()
 
 
 def operations(doc: dict[str, Any]) -> list[Any]:

@@ -15,7 +15,6 @@ default, 0.5 s here) bounds it otherwise. The tests wait for it, bounded.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from appliance.errors import ClauderonError
 from cli import calls
 from tests.conftest import user_git
 from tests.support.agent_app import create, in_container
-from tests.support.appliance import Appliance, running, wait_for
+from tests.support.appliance import Appliance, wait_for
 
 HOOKS = ("pre-commit", "post-commit", "post-checkout", "post-merge", "pre-push", "post-update",
          "reference-transaction", "pre-auto-gc", "post-index-change", "fsmonitor-watchman",
@@ -33,12 +32,6 @@ HOOKS = ("pre-commit", "post-commit", "post-checkout", "post-merge", "pre-push",
          "prepare-commit-msg", "commit-msg", "pre-rebase", "sendemail-validate",
          "p4-pre-submit", "proc-receive", "pre-applypatch", "post-applypatch",
          "applypatch-msg", "pre-merge-commit")
-
-
-@pytest.fixture
-def app(tmp_path: Path, agent_image: str) -> Iterator[Appliance]:
-    with running(tmp_path / "home", "api", "reconciler", image=agent_image) as a:
-        yield a
 
 
 def refs(repo: Path) -> dict[str, str]:

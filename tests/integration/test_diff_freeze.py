@@ -16,10 +16,9 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from tests.integration.test_multirepo import app, run_in
+from tests.support.agent_app import create
+from tests.support.agent_app import in_container as run_in
 from tests.support.appliance import Appliance, wait_for
-
-__all__ = ["app"]
 
 TICKER = "while :; do date +%s%N >> /workspace/.ticks; sleep 0.01; done"
 
@@ -32,8 +31,7 @@ def state(app: Appliance, s: dict[str, Any]) -> dict[str, Any]:
 
 def test_concurrent_diffs_hold_the_container_and_let_go_of_it(
         app: Appliance, repo: Path) -> None:
-    app.cli("create", "--repo", str(repo), "--name", "still", "--prompt", "p")
-    s = app.wait_phase("still", "running")
+    s = create(app, repo, "still")
     [container] = app.containers(s["id"])
     container.exec_run(["sh", "-c", TICKER], user="1000:1000", detach=True)
     ticks = Path(s["worktree_path"]) / ".ticks"
@@ -66,8 +64,7 @@ def test_concurrent_diffs_hold_the_container_and_let_go_of_it(
 
 
 def test_a_hold_left_behind_is_let_go_when_the_api_starts(app: Appliance, repo: Path) -> None:
-    app.cli("create", "--repo", str(repo), "--name", "thawed", "--prompt", "p")
-    s = app.wait_phase("thawed", "running")
+    s = create(app, repo, "thawed")
     [container] = app.containers(s["id"])
     app.stop("api", signal.SIGKILL)
     container.pause()  # what an API killed in the middle of a diff leaves

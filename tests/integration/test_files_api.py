@@ -12,7 +12,6 @@ import stat
 import struct
 import uuid
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +36,6 @@ def png(width: int = 1, height: int = 1) -> bytes:
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2,
                                                              0, 0, 0))
             + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-
-
-@pytest.fixture
-def http(appliance: Appliance) -> Iterator[httpx.Client]:
-    yield appliance.http()
 
 
 @pytest.fixture

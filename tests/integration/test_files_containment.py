@@ -10,10 +10,7 @@ answer bad names with a clear 400 or 404, never a 500.
 from __future__ import annotations
 
 import collections
-import threading
-import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +19,8 @@ import httpx
 import pytest
 
 from tests.integration.test_files_api import png
-from tests.support.appliance import Appliance, wait_for
-
-AGENT = "1000:1000"
-SWAP_SECONDS = 10
-READS = 1000
+from tests.support.appliance import Appliance
+from tests.support.hostile import AGENT, agent, race
 
 #: The swapper, run in the container. Each argument is ``link<TAB>alt<TAB>target...``:
 #: ``link`` starts as a real folder (or file) and ``alt`` as a symlink; each round exchanges
@@ -58,13 +52,6 @@ print "$n\n";
 
 
 @pytest.fixture
-def http(appliance: Appliance) -> Iterator[httpx.Client]:
-    # Every read is bounded: a hung read fails the test instead of hanging it.
-    # Over TCP, as a script: with a bearer token (the web UI's own checks are elsewhere).
-    yield appliance.http(timeout=15)
-
-
-@pytest.fixture
 def session(appliance: Appliance, http: httpx.Client, repo: Path) -> dict[str, Any]:
     name = f"hostile-{uuid.uuid4().hex[:8]}"
     r = http.post("/api/sessions", json={"repo_path": str(repo), "name": name})
@@ -75,15 +62,6 @@ def session(appliance: Appliance, http: httpx.Client, repo: Path) -> dict[str, A
 @pytest.fixture
 def container(session: dict[str, Any]) -> Any:
     return docker.from_env(timeout=180).containers.get(session["backend_id"])
-
-
-def agent(container: Any, script: str) -> str:
-    """Run ``script`` in the session's container as the agent's uid; it must succeed."""
-    result = container.exec_run(["sh", "-c", script], user=AGENT)
-    out: str = result.output.decode(errors="replace")
-    assert result.exit_code == 0, out
-    return out
-
 
 
 def check_read(r: httpx.Response, route: str, rel: str, decoy: object,
@@ -126,12 +104,6 @@ def test_a_folder_swapped_for_a_symlink_never_leaks_the_secrets(
              # A regular file swapped for a FIFO: opening that to read would block.
              ("/workspace/pipe.txt", "/workspace/pipe-alt")]
     argv = ["perl", "-e", SWAPPER, *("\t".join(spec) for spec in specs)]
-    swapped: list[Any] = []
-    swapper = threading.Thread(
-        target=lambda: swapped.append(container.exec_run(argv, user=AGENT)), daemon=True)
-    swapper.start()
-    wait_for((worktree / ".swapping").exists, timeout=30, what="the swapper")
-
     # (route, path, what a 200 must be exactly: the decoy; None: never a 200)
     reads: list[tuple[str, str, object]] = [
         ("files", "swap", ["canary.txt"]), ("file", "swap/canary.txt", "decoy\n"),
@@ -141,26 +113,17 @@ def test_a_folder_swapped_for_a_symlink_never_leaks_the_secrets(
         ("file", f"swap/proc/self/root{s}/canary.txt", None),
     ]
     seen: collections.Counter[tuple[str, int]] = collections.Counter()
-    started = time.monotonic()
-    count = 0
-    try:
-        # At least READS reads, over at least SWAP_SECONDS of swapping (then it is stopped).
-        while count < READS or time.monotonic() - started < SWAP_SECONDS:
-            route, rel, decoy = reads[count % len(reads)]
-            count += 1
-            r = http.get(f"/api/sessions/{session['id']}/{route}", params={"path": rel})
-            check_read(r, route, rel, decoy, (canary.encode(), marker.encode()), seen)
-    finally:
-        (worktree / ".stop").touch()
-        swapper.join(60)
-    assert not swapper.is_alive() and swapped and swapped[0].exit_code == 0, swapped
-    loops = int(swapped[0].output.decode().strip())
-    # The positive controls: the swap really raced the reads, and the reads really saw
-    # both the real folders (the decoy) and the symlinks (refused).
-    assert loops >= 100, loops
+
+    def read(n: int) -> None:
+        route, rel, decoy = reads[n % len(reads)]
+        r = http.get(f"/api/sessions/{session['id']}/{route}", params={"path": rel})
+        check_read(r, route, rel, decoy, (canary.encode(), marker.encode()), seen)
+
+    race(container, argv, worktree, read)
+    # The positive controls: the reads really saw both the real folders (the decoy) and the
+    # symlinks (refused).
     assert seen[("file", 200)] and seen[("files", 200)], seen
     assert seen[("symlink", 400)] and seen[("fifo", 400)], seen
-    assert count >= READS
     assert http.get("/api/health").status_code == 200
 
 

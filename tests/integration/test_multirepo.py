@@ -12,21 +12,15 @@ fails on its third repository leaves nothing anywhere.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.conftest import AGENT_UID, user_git
+from tests.conftest import user_git
 from tests.integration.test_containment_git import refs
+from tests.support.agent_app import in_container as run_in
 from tests.support.appliance import Appliance, running, wait_for
-
-
-@pytest.fixture
-def app(tmp_path: Path, agent_image: str) -> Iterator[Appliance]:
-    with running(tmp_path / "home", "api", "reconciler", image=agent_image) as a:
-        yield a
 
 
 @pytest.fixture
@@ -35,17 +29,6 @@ def three(repo: Path, repo_factory: Callable[..., Path]) -> tuple[Path, Path, Pa
     docs = repo_factory("docs", files={"index.md": "docs\n"})
     user_git(docs, "branch", "stable")
     return repo, lib, docs
-
-
-def run_in(app: Appliance, s: dict[str, Any], script: str, *, workdir: str = "/workspace",
-           ok: bool = True) -> tuple[int, str]:
-    [c] = app.containers(s["id"])
-    code, out = c.exec_run(["bash", "-c", script], user=f"{AGENT_UID}:{AGENT_UID}",
-                           workdir=workdir)
-    text = out.decode(errors="replace")
-    if ok:
-        assert code == 0, text
-    return code, text
 
 
 def branch_at(repo: Path, branch: str, commit: str) -> None:
@@ -191,9 +174,8 @@ def test_bad_repositories_are_refused_naming_the_field(
 def test_a_create_failing_on_its_third_repository_leaves_nothing(
         tmp_path: Path, agent_image: str, three: tuple[Path, Path, Path]) -> None:
     app_repo, lib, docs = three
-    a = Appliance(tmp_path / "home2", image=agent_image)
-    try:
-        a.start("api")  # no reconciler yet: the world changes between admission and create
+    # No reconciler yet: the world changes between admission and create.
+    with running(tmp_path / "home2", "api", image=agent_image) as a:
         a.cli("create", "--repo", str(app_repo), "--repo", f"{lib}:lib",
               "--repo", f"{docs}:docs@stable", "--name", "doomed", "--no-wait")
         user_git(docs, "branch", "-D", "stable")
@@ -209,16 +191,12 @@ def test_a_create_failing_on_its_third_repository_leaves_nothing(
         a.cli("retry", "doomed")
         a.wait_phase("doomed", "running")
         assert all(f"refs/heads/{s['branch']}" in refs(repo) for repo in three)
-    finally:
-        a.cleanup()
 
 
 def test_a_create_failing_after_its_branches_are_made_removes_them(
         tmp_path: Path, agent_image: str, three: tuple[Path, Path, Path]) -> None:
     app_repo, lib, docs = three
-    a = Appliance(tmp_path / "home3", image=agent_image)
-    try:
-        a.start("api")
+    with running(tmp_path / "home3", "api", image=agent_image) as a:
         a.cli("create", "--repo", str(app_repo), "--repo", f"{lib}:lib", "--repo",
               f"{docs}:docs", "--name", "late-fail", "--no-wait")
         # Something in the way of the further repositories' folder, after admission: the
@@ -233,8 +211,6 @@ def test_a_create_failing_after_its_branches_are_made_removes_them(
         for repo in three:
             assert not any("clauderon/" in ref for ref in refs(repo)), repo
         assert not (a.settings.worktrees_dir / "late-fail").exists()
-    finally:
-        a.cleanup()
 
 
 BAD_REPO_NAMES = ("nope", "../views.repos/shared", "/etc", "shared/..", ".git", "views.repos",

@@ -13,17 +13,16 @@ diff says that repository cannot be read and shows the primary's all the same.
 from __future__ import annotations
 
 import collections
-import threading
-import time
 import uuid
 from pathlib import Path
-from typing import Any
 
-from tests.integration.test_files_containment import READS, SWAP_SECONDS, SWAPPER, check_read
-from tests.integration.test_multirepo import app, run_in, three
-from tests.support.appliance import Appliance, wait_for
+from tests.integration.test_files_containment import SWAPPER, check_read
+from tests.integration.test_multirepo import three
+from tests.support.agent_app import in_container as run_in
+from tests.support.appliance import Appliance
+from tests.support.hostile import race
 
-__all__ = ["app", "three"]
+__all__ = ["three"]
 LIB = "/workspace/lib"
 
 
@@ -62,12 +61,6 @@ def test_a_folder_swapped_for_a_symlink_in_a_further_repository_leaks_nothing(
              (f"{LIB}/pipe.txt", f"{LIB}/pipe-alt")]  # a regular file swapped for a FIFO
     [container] = app.containers(s["id"])
     argv = ["perl", "-e", SWAPPER, *("\t".join(spec) for spec in specs)]
-    swapped: list[Any] = []
-    swapper = threading.Thread(target=lambda: swapped.append(
-        container.exec_run(argv, user="1000:1000")), daemon=True)
-    swapper.start()
-    wait_for((primary / ".swapping").exists, timeout=30, what="the swapper")
-
     http = app.http(timeout=15)
     reads: list[tuple[str, str, object]] = [
         ("files", "swap", ["canary.txt"]), ("file", "swap/canary.txt", "decoy\n"),
@@ -77,27 +70,21 @@ def test_a_folder_swapped_for_a_symlink_in_a_further_repository_leaks_nothing(
         ("file", "swap/canary.txt/../../leaf.txt", None),
     ]
     seen: collections.Counter[tuple[str, int]] = collections.Counter()
-    started = time.monotonic()
-    count = 0
-    try:
-        while count < READS or time.monotonic() - started < SWAP_SECONDS:
-            route, rel, decoy = reads[count % len(reads)]
-            count += 1
-            r = http.get(f"/api/sessions/swapper/{route}", params={"path": rel, "repo": "lib"})
-            check_read(r, route, rel, decoy, never, seen)
-            if count % 50 == 0:  # the diff reads the same tree through git, as the owner
-                # (git may find a name gone between its listing and its read: a 400)
-                d = http.get("/api/sessions/swapper/diff", params={"repo": "lib"})
-                assert d.status_code == 200 or d.json()["code"] == "git_error", d.text
-                assert not any(c in d.content for c in never), d.text
-                seen[("diff", d.status_code)] += 1
-    finally:
-        (primary / ".stop").touch()
-        swapper.join(60)
-    assert not swapper.is_alive() and swapped and swapped[0].exit_code == 0, swapped
-    # The positive controls: the swap raced the reads, which saw both the decoys and the
-    # symlinks; and the same paths are there in the further repository, not the primary.
-    assert int(swapped[0].output.decode().strip()) >= 100, swapped
+
+    def read(n: int) -> None:
+        route, rel, decoy = reads[n % len(reads)]
+        r = http.get(f"/api/sessions/swapper/{route}", params={"path": rel, "repo": "lib"})
+        check_read(r, route, rel, decoy, never, seen)
+        if n % 50 == 49:  # the diff reads the same tree through git, as the owner
+            # (git may find a name gone between its listing and its read: a 400)
+            d = http.get("/api/sessions/swapper/diff", params={"repo": "lib"})
+            assert d.status_code == 200 or d.json()["code"] == "git_error", d.text
+            assert not any(c in d.content for c in never), d.text
+            seen[("diff", d.status_code)] += 1
+
+    race(container, argv, primary, read)
+    # The positive controls: the reads saw both the decoys and the symlinks; and the same
+    # paths are there in the further repository, not the primary.
     assert seen[("file", 200)] and seen[("files", 200)], seen
     assert seen[("symlink", 400)] and seen[("fifo", 400)], seen
     assert http.get("/api/sessions/swapper/file",

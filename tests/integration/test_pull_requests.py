@@ -38,12 +38,6 @@ in_container = partial(agent_app.in_container, ok=False)
 
 
 @pytest.fixture
-def github(tmp_path: Path) -> Iterator[FakeGitHub]:
-    with FakeGitHub(tmp_path) as fake:
-        yield fake
-
-
-@pytest.fixture
 def app(tmp_path: Path, agent_image: str, github: FakeGitHub) -> Iterator[Appliance]:
     with behind_proxy(tmp_path / "home", agent_image, github.proxy_toml(),
                       config="[github]\nrefresh_seconds = 1\n", env={"GITHUB_TOKEN": TOKEN}) as a:
@@ -212,10 +206,9 @@ def test_the_tui_pushes_shows_ci_and_merges_the_head_it_showed(
     from cli.tui.app import ClauderonApp
     from cli.tui.dialogs import ConfirmScreen
     from tests.integration.tui_pilot import (
-        RecordingTerminal,
         main,
-        names,
         notices,
+        piloting,
         scenario,
         top,
         until,
@@ -230,9 +223,7 @@ def test_the_tui_pushes_shows_ci_and_merges_the_head_it_showed(
         return str(main(tui).query_one("#detail").render())
 
     async def run() -> None:
-        tui = ClauderonApp(app.settings.socket_path, terminal=RecordingTerminal(), timeout=30)
-        async with tui.run_test(size=(100, 30)) as pilot:
-            await until(pilot, lambda: names(tui) == ["keys"], "the list")
+        async with piloting(app, (100, 30), showing=["keys"], timeout=30) as (tui, pilot):
             await pilot.press("p")
             await until(pilot, lambda: "#1 open · checks 0/1, 1 failed" in detail(tui),
                         "the pull request in the detail pane")

@@ -19,6 +19,7 @@ import docker
 import pytest
 
 from tests.conftest import AGENT_UID
+from tests.support.agent_app import create
 from tests.support.appliance import Appliance, wait_for
 from tests.support.engine import BASE_IMAGE
 
@@ -43,8 +44,7 @@ def recreated(app: Appliance, name: str, old: str) -> dict[str, Any]:
 
 def test_recreate_fresh_keeps_commits_and_drops_the_rest(appliance: Appliance,
                                                          repo: Path) -> None:
-    appliance.cli("create", "--repo", str(repo), "--name", "fresh", "--prompt", "p")
-    s = appliance.wait_phase("fresh", "running")
+    s = create(appliance, repo, "fresh")
     work = Path(s["worktree_path"])
     (work / "done.txt").write_text("committed\n")
     as_agent_git(work, "add", "done.txt")

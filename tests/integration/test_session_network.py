@@ -23,7 +23,7 @@ import pytest
 from appliance.backends.docker_network import SessionNetwork
 from appliance.config import Settings, load_settings
 from appliance.errors import BackendError, ConfigError
-from tests.support.appliance import Appliance, wait_for
+from tests.support.appliance import running, wait_for
 
 BIN = Path(sys.executable).parent
 ENSURE = (
@@ -194,9 +194,7 @@ def test_without_the_privilege_for_the_firewall_no_session_service_starts(
 def test_services_in_any_order_share_one_network_and_listen_on_loopback_and_gateway(
     tmp_path: Path, engine: docker.DockerClient
 ) -> None:
-    app = Appliance(tmp_path / "home")
-    try:
-        app.start("reconciler", "proxy", "api")  # all at once
+    with running(tmp_path / "home", "reconciler", "proxy", "api") as app:  # all at once
         network = SessionNetwork.for_settings(app.settings)
         assert network is not None
         [found] = engine.networks.list(names=[network.plan.name])
@@ -214,16 +212,12 @@ def test_services_in_any_order_share_one_network_and_listen_on_loopback_and_gate
         wait_for(lambda: listening() == expected, timeout=30,
                  what=f"the listeners {expected} (and no other)")
         assert len([r for r in rules("iptables", network) if r.startswith("-A INPUT")]) == 1
-    finally:
-        app.cleanup()
 
 
 def test_a_container_made_before_the_lockdown_is_replaced_not_adopted(
     tmp_path: Path, engine: docker.DockerClient, repo: Path
 ) -> None:
-    app = Appliance(tmp_path / "home")
-    try:
-        app.start("api")
+    with running(tmp_path / "home", "api") as app:
         name = f"old-{os.urandom(3).hex()}"
         sid = app.client().post("/api/sessions", {"repo_path": str(repo), "name": name}
                                 )["session"]["id"]
@@ -238,5 +232,3 @@ def test_a_container_made_before_the_lockdown_is_replaced_not_adopted(
         assert c.id != old.id
         assert c.attrs["HostConfig"]["NetworkMode"] == f"clauderon-{app.instance}"
         assert c.attrs["HostConfig"]["CapDrop"] == ["ALL"]
-    finally:
-        app.cleanup()

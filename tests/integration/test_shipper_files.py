@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -182,6 +183,11 @@ class Ingest:
     headers: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def lines(self) -> list[str]:
+        """Every line of every body it acknowledged."""
+        with self.lock:
+            return [line.decode() for body in self.bodies for line in body.splitlines()]
+
     def offset_on_disk(self) -> int | None:
         if not self.checkpoint.exists():
             return None
@@ -222,28 +228,32 @@ def ingest(tmp_path: Path) -> Iterator[tuple[Ingest, str]]:
         thread.join()
 
 
+async def ship(settings: Settings, url: str, count: int, **sink: Any) -> None:
+    """A shipper to the archive and ``url`` until ``count`` lines went, then drained."""
+    async with make_client() as client:
+        shipper = Shipper(settings, archive=ArchiveSink(settings.archive_dir),
+                          sinks=[HttpSink(client, url, timeout=5, **sink)])
+        async with trio.open_nursery() as nursery:
+            await nursery.start(shipper.serve)
+            with trio.fail_after(60):
+                while shipper.shipped < count:
+                    await trio.sleep(0.02)
+            await shipper.drain(5)
+
+
 async def test_http_sink_failing_first_requests_loses_nothing(
         tmp_path: Path, ingest: tuple[Ingest, str]) -> None:
     state, url = ingest
     settings = settings_for(tmp_path / "home", f'batch_lines = 25\nhttp_url = "{url}"\n')
     writer = await run_writer(settings.audit_path, 0, 200)
     await expect(writer, b"done")
-    async with make_client() as client:
-        shipper = Shipper(settings, archive=ArchiveSink(settings.archive_dir),
-                          sinks=[HttpSink(client, url, timeout=5, token="t0ken")])
-        async with trio.open_nursery() as nursery:
-            await nursery.start(shipper.serve)
-            with trio.fail_after(60):
-                while shipper.shipped < 200:
-                    await trio.sleep(0.02)
-            await shipper.drain(5)
+    await ship(settings, url, 200, token="t0ken")
     await finish(writer)
 
     # The first batch was refused four times; the checkpoint stayed at 0 meanwhile.
     assert state.failed == [(state.failed[0][0], None)] * 4
     assert state.failed[0][0].endswith(":0-" + str(len(state.bodies[0])))
-    received = [line.decode() for body in state.bodies for line in body.splitlines()]
-    assert ids(received) == expected(0, 200)  # nothing lost, and here nothing repeated
+    assert ids(state.lines()) == expected(0, 200)  # nothing lost, and here nothing repeated
     assert ids(archived(settings)) == expected(0, 200)  # the archive wrote it exactly once
     assert {h["content-type"] for h in state.headers} == {"application/x-ndjson"}
     assert {h["authorization"] for h in state.headers} == {"Bearer t0ken"}
@@ -275,17 +285,8 @@ async def test_sigterm_while_the_sink_fails_exits_0_and_loses_nothing(
     assert ids(archived(settings)) == expected(0, 30)  # the archive took the first batch
 
     state.fail_first = 0  # the receiver is back
-    async with make_client() as client:
-        shipper = Shipper(settings, archive=ArchiveSink(settings.archive_dir),
-                          sinks=[HttpSink(client, url, timeout=5)])
-        async with trio.open_nursery() as nursery:
-            await nursery.start(shipper.serve)
-            with trio.fail_after(60):
-                while shipper.shipped < 100:
-                    await trio.sleep(0.02)
-            await shipper.drain(5)
+    await ship(settings, url, 100)
     await finish(writer)
-    received = [line.decode() for body in state.bodies for line in body.splitlines()]
-    assert ids(received) == expected(0, 100)
+    assert ids(state.lines()) == expected(0, 100)
     # The unacknowledged first batch was cut from the archive on restart and written again.
     assert ids(archived(settings)) == expected(0, 100)

@@ -20,21 +20,21 @@ import subprocess
 import sys
 import threading
 import xmlrpc.client
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from supervisor.xmlrpc import SupervisorTransport
 
 from appliance.audit import parse_line
+from tests.integration.test_shipper_files import Ingest, ingest
 from tests.support.appliance import wait_for
 from tests.support.engine import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 KILLS = 3
+__all__ = ["ingest"]  # the fixture: a real HTTP receiver on loopback
 
 
 def trimmed_conf(target: Path) -> None:
@@ -47,47 +47,6 @@ def trimmed_conf(target: Path) -> None:
             conf.remove_section(section)
     with target.open("w") as fh:
         conf.write(fh)
-
-
-class Receiver:
-    """A real HTTP receiver on loopback keeping every body it acknowledged."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                with receiver.lock:
-                    receiver.bodies.append(body)
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/ingest"
-
-    def lines(self) -> list[str]:
-        with self.lock:
-            return [ln.decode() for body in self.bodies for ln in body.splitlines()]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    rx = Receiver()
-    thread = threading.Thread(target=rx.server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield rx
-    finally:
-        rx.server.shutdown()
-        rx.server.server_close()
-        thread.join()
 
 
 def archived(home: Path) -> list[str]:
@@ -149,7 +108,9 @@ class Requests:
 
 
 def test_shipper_under_supervisord_survives_kills_and_rotations(
-        tmp_path: Path, receiver: Receiver) -> None:
+        tmp_path: Path, ingest: tuple[Ingest, str]) -> None:
+    receiver, url = ingest
+    receiver.fail_first = 0  # it acknowledges every body
     home = tmp_path / "home"
     (home / "logs").mkdir(parents=True)  # as `clauderon daemon` does before supervisord
     proxy_port = free_port()
@@ -157,7 +118,7 @@ def test_shipper_under_supervisord_survives_kills_and_rotations(
         f"[proxy]\nport = {proxy_port}\n"
         '[docker]\nnetwork = "none"\n'  # no sessions: the proxy on loopback only
         "[shipper]\nrotate_bytes = 100000\nkeep_rotated = 1000\npoll_seconds = 0.05\n"
-        f'batch_lines = 15\nretry_max_seconds = 0.2\nhttp_url = "{receiver.url}"\n')
+        f'batch_lines = 15\nretry_max_seconds = 0.2\nhttp_url = "{url}"\n')
     conf = tmp_path / "supervisord.conf"
     trimmed_conf(conf)
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "CLAUDERON_HOME": str(home),

@@ -23,19 +23,13 @@ import pytest
 
 from appliance import timeline
 from tests.conftest import AGENT_UID
-from tests.support.agent_app import as_agent, through_fake_models
+from tests.support.agent_app import as_agent, create, through_fake_models
 from tests.support.appliance import BIN, Appliance
 from tests.support.fake_models import FakeModels
 
 ESCAPES = "\x1b]0;pwned\x07\x1b[2J<img src=x onerror=alert(1)><script>alert(2)</script>"
 #: The same, as printf writes it in the container.
 ESCAPES_PRINTF = r"\033]0;pwned\007\033[2J<img src=x onerror=alert(1)><script>alert(2)</script>"
-
-
-@pytest.fixture
-def fake(tmp_path: Path) -> Iterator[FakeModels]:
-    with FakeModels(tmp_path) as models:
-        yield models
 
 
 @pytest.fixture
@@ -61,6 +55,12 @@ def append(app: Appliance, session: dict[str, Any], *lines: str) -> None:
     code, out = c.exec_run(["perl", "-e", APPEND, path, *lines],
                            user=f"{AGENT_UID}:{AGENT_UID}")
     assert code == 0, out
+
+
+def say(app: Appliance, session: dict[str, Any], text: str) -> None:
+    """A transcript line, as Claude Code writes one, stamped with the container's clock."""
+    now = as_agent(app, session, "date -u +%Y-%m-%dT%H:%M:%S.%3NZ").strip()
+    append(app, session, transcript_line(text, now))
 
 
 @contextmanager
@@ -101,10 +101,8 @@ def everything(http: httpx.Client, sid: str, limit: int = 200) -> list[dict[str,
 
 def test_message_request_commit_and_status_show_in_order(app: Appliance, repo: Path,
                                                          fake: FakeModels) -> None:
-    app.cli("create", "--repo", str(repo), "--name", "tl", "--prompt", "p")
-    s = app.wait_phase("tl", "running")
-    now = as_agent(app, s, "date -u +%Y-%m-%dT%H:%M:%S.%3NZ").strip()
-    append(app, s, transcript_line("I will call the API, then commit", now))
+    s = create(app, repo, "tl")
+    say(app, s, "I will call the API, then commit")
     time.sleep(1.1)  # spacing, not a check: commit times have whole seconds
     code = as_agent(app, s, 'curl -s -o /dev/null -w "%{http_code}" '
                             "https://api.anthropic.com/v1/timeline-probe")
@@ -157,8 +155,7 @@ def test_message_request_commit_and_status_show_in_order(app: Appliance, repo: P
 
 
 def test_hostile_agent_cannot_inject_hide_or_inflate(app: Appliance, repo: Path) -> None:
-    app.cli("create", "--repo", str(repo), "--name", "evil", "--prompt", "p")
-    s = app.wait_phase("evil", "running")
+    s = create(app, repo, "evil")
     http = app.http(timeout=15)
     before = everything(http, s["id"])
     assert before  # at least its lifecycle events

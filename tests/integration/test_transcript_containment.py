@@ -13,23 +13,17 @@ from __future__ import annotations
 
 import collections
 import json
-import threading
-import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import docker
 import httpx
-import pytest
 
 from tests.support.appliance import Appliance, wait_for
+from tests.support.hostile import AGENT, agent, agent_argv, race
 
-AGENT = "1000:1000"
 HOME = "/home/agent"
-SWAP_SECONDS = 10
-READS = 1000
 GIB = 1 << 30
 
 #: The swapper, run in the container. Each argument is ``folder<TAB>place<TAB>alt...``: the
@@ -105,13 +99,6 @@ def rollout(text: str) -> str:
                                    "content": [{"type": "output_text", "text": text}]}})
 
 
-@pytest.fixture
-def http(appliance: Appliance) -> Iterator[httpx.Client]:
-    # Every read is bounded: a hung read fails the test instead of hanging it.
-    # Over TCP, as a script: with a bearer token (the web UI's own checks are elsewhere).
-    yield appliance.http(timeout=15)
-
-
 def start_session(appliance: Appliance, http: httpx.Client, repo: Path,
                   agent_kind: str) -> tuple[dict[str, Any], Any]:
     name = f"hostile-{uuid.uuid4().hex[:8]}"
@@ -120,19 +107,6 @@ def start_session(appliance: Appliance, http: httpx.Client, repo: Path,
     assert r.status_code == 202, r.text
     session = appliance.wait_phase(name, "running")
     return session, docker.from_env(timeout=300).containers.get(session["backend_id"])
-
-
-def agent(container: Any, script: str) -> str:
-    """Run ``script`` in the session's container as the agent's uid; it must succeed."""
-    result = container.exec_run(["sh", "-c", script], user=AGENT)
-    out: str = result.output.decode(errors="replace")
-    assert result.exit_code == 0, out
-    return out
-
-
-def agent_argv(container: Any, argv: list[str]) -> None:
-    result = container.exec_run(argv, user=AGENT)
-    assert result.exit_code == 0, result.output.decode(errors="replace")
 
 
 def append(container: Any, path: str, *lines: str) -> None:
@@ -196,47 +170,32 @@ def test_swapping_the_transcript_for_links_fifos_and_huge_files_never_leaks(
               (f"{HOME}/.claude/projects", "-workspace", "p-abs", "p-proc", "p-rel", "p-fifo"),
               (HOME, ".claude", "c-abs", "c-proc", "c-rel", "c-loop")]
     argv = ["perl", "-e", SWAPPER, *("\t".join(g) for g in groups)]
-    swapped: list[Any] = []
-    swapper = threading.Thread(
-        target=lambda: swapped.append(container.exec_run(argv, user=AGENT)), daemon=True)
-    swapper.start()
-    wait_for((home / ".swapping").exists, timeout=30, what="the swapper")
-
     seen: collections.Counter[str] = collections.Counter()
-    started = time.monotonic()
-    count = 0
     cursor = "0"
-    try:
-        # At least READS reads, over at least SWAP_SECONDS of swapping.
-        while count < READS or time.monotonic() - started < SWAP_SECONDS:
-            # From the start, and from the cursor of the last answer (wherever it points).
-            after = cursor if count % 3 == 2 else "0"
-            count += 1
-            r = read(http, sid, after)
-            assert canary.encode() not in r.content, r.text
-            assert r.status_code in (200, 409), (r.status_code, r.text)
-            body = r.json()
-            if r.status_code == 409:
-                words = body["error"]
-                seen["symlink"] += "symlink" in words
-                seen["not regular"] += "not a regular file" in words
-                seen["refused"] += 1
-                continue
-            texts = [m["text"] for m in body["messages"]]
-            # The real line, or nothing (the huge line passed over, or read past already).
-            assert texts in ([real], []), body
-            seen["real" if texts else "empty"] += 1
-            cursor = body["cursor"]
-    finally:
-        (home / ".stop").touch()
-        swapper.join(60)
-    assert not swapper.is_alive() and swapped and swapped[0].exit_code == 0, swapped
-    loops = int(swapped[0].output.decode().strip())
-    # The positive controls: the swap really raced the reads, and the reads really saw the
-    # real transcript and the hostile entries (refused as what they are).
-    assert loops >= 100, loops
+
+    def once(n: int) -> None:
+        nonlocal cursor
+        # From the start, and from the cursor of the last answer (wherever it points).
+        r = read(http, sid, cursor if n % 3 == 2 else "0")
+        assert canary.encode() not in r.content, r.text
+        assert r.status_code in (200, 409), (r.status_code, r.text)
+        body = r.json()
+        if r.status_code == 409:
+            words = body["error"]
+            seen["symlink"] += "symlink" in words
+            seen["not regular"] += "not a regular file" in words
+            seen["refused"] += 1
+            return
+        texts = [m["text"] for m in body["messages"]]
+        # The real line, or nothing (the huge line passed over, or read past already).
+        assert texts in ([real], []), body
+        seen["real" if texts else "empty"] += 1
+        cursor = body["cursor"]
+
+    race(container, argv, home, once)
+    # The positive controls: the reads really saw the real transcript and the hostile
+    # entries (refused as what they are).
     assert seen["real"] and seen["symlink"] and seen["not regular"], seen
-    assert count >= READS
     assert [m["text"] for m in read(http, sid).json()["messages"]] == [real]
     assert http.get("/api/health").status_code == 200
 

@@ -22,7 +22,7 @@ import pytest
 from textual.widgets import Checkbox, Input, OptionList, Select, TextArea
 
 from appliance.errors import NotFound
-from cli.tui.app import ClauderonApp, MainScreen
+from cli.tui.app import MainScreen
 from cli.tui.create import CreateScreen
 from cli.tui.dialogs import ConfirmScreen, HelpScreen
 from cli.tui.model import KEYS, Filter, key_works
@@ -32,18 +32,13 @@ from tests.integration.tui_pilot import (
     main,
     names,
     notices,
+    piloting,
     scenario,
     screen_text,
     top,
     until,
 )
 from tests.support.appliance import BIN, Appliance
-
-
-def app_for(appliance: Appliance, terminal: RecordingTerminal | None = None,
-            timeout: float = 5.0) -> ClauderonApp:
-    return ClauderonApp(appliance.settings.socket_path, terminal=terminal or RecordingTerminal(),
-                        timeout=timeout)
 
 
 def phase(appliance: Appliance, name: str) -> str | None:
@@ -73,9 +68,7 @@ def test_list_is_live_with_filters_search_and_detail(appliance: Appliance, repo:
     (Path(appliance.session("alpha")["worktree_path"]) / "notes.txt").write_text("new\n")
 
     async def run() -> None:
-        app = app_for(appliance)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: names(app) == ["alpha"], "the list")
+        async with piloting(appliance, showing=["alpha"]) as (app, pilot):
             await until(pilot, lambda: "clauderon/alpha" in str(main(app).query_one(
                 "#detail").render()), "the detail pane")
             await until(pilot, lambda: any(
@@ -140,9 +133,7 @@ def test_create_dialog_errors_beside_fields_recent_repos_and_progress(
     appliance.cli("create", "--repo", str(repo), "--name", "seed", "--prompt", "p")
 
     async def run() -> None:
-        app = app_for(appliance)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: names(app) == ["seed"], "the list")
+        async with piloting(appliance, showing=["seed"]) as (app, pilot):
             await pilot.press("n")
             dialog = await until(pilot, lambda: top(app, CreateScreen), "the dialog")
             recent = dialog.query_one("#recent", OptionList)
@@ -207,8 +198,7 @@ def test_create_dialog_path_completion_and_editor(appliance: Appliance, repo: Pa
     terminal = RecordingTerminal(run_commands=True)
 
     async def run() -> None:
-        app = app_for(appliance, terminal)
-        async with app.run_test(size=(80, 24)) as pilot:
+        async with piloting(appliance, terminal=terminal) as (app, pilot):
             await until(pilot, lambda: main(app).loaded, "the list")
             await pilot.press("n")
             dialog = await until(pilot, lambda: top(app, CreateScreen), "the dialog")
@@ -239,9 +229,7 @@ def test_archive_unarchive_access_mode_and_delete_with_confirmation(
     appliance.cli("create", "--repo", str(repo), "--name", "act", "--prompt", "p")
 
     async def run() -> None:
-        app = app_for(appliance)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: names(app) == ["act"], "the list")
+        async with piloting(appliance, showing=["act"]) as (app, pilot):
             await pilot.press("m")
             await until(pilot, lambda: "access    read-only" in screen_text(app), "read-only")
             assert appliance.session("act")["access_mode"] == "read-only"
@@ -283,9 +271,7 @@ def test_attach_hands_over_the_terminal_and_starts_a_stopped_session(
     terminal = RecordingTerminal()
 
     async def run() -> None:
-        app = app_for(appliance, terminal)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: names(app) == ["att"], "the list")
+        async with piloting(appliance, showing=["att"], terminal=terminal) as (app, pilot):
             await pilot.press("enter")
             await until(pilot, lambda: terminal.commands, "the attach command")
             container = appliance.session("att")["container_name"]
@@ -322,8 +308,7 @@ def test_reconcile_view_lists_failed_sessions_with_retry_and_delete(
     before = failures()
 
     async def run() -> None:
-        app = app_for(appliance)
-        async with app.run_test(size=(80, 24)) as pilot:
+        async with piloting(appliance) as (app, pilot):
             await until(pilot, lambda: main(app).loaded, "the list")
             assert names(app) == []  # failed sessions are not "active"
             await pilot.press("r")
@@ -353,9 +338,7 @@ def test_footer_shows_the_keys_the_sessions_actions_allow_and_help_shows_all_at_
     appliance.cli("create", "--repo", str(repo), "--name", "keys", "--prompt", "p")
 
     async def run() -> None:
-        app = app_for(appliance)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: names(app) == ["keys"], "the list")
+        async with piloting(appliance, showing=["keys"]) as (app, pilot):
 
             def footer() -> set[str]:
                 """The key hints, one per footer cell (``a Archive``, ...)."""
@@ -401,8 +384,7 @@ def test_never_freezes_when_the_api_is_down_or_stuck(tmp_path: Path, repo: Path,
     appliance = Appliance(tmp_path / "home")
     try:
         async def run() -> None:
-            app = app_for(appliance, timeout=1.0)
-            async with app.run_test(size=(80, 24)) as pilot:
+            async with piloting(appliance, timeout=1.0) as (app, pilot):
                 await until(pilot, lambda: "disconnected" in screen_text(app), "disconnected")
                 await pilot.press("f")  # still answering keys
                 assert main(app).filter is Filter.ARCHIVED
@@ -436,8 +418,7 @@ def test_never_freezes_when_the_api_is_down_or_stuck(tmp_path: Path, repo: Path,
 def test_wide_terminals_put_the_detail_beside_the_list(appliance: Appliance, width: int
                                                        ) -> None:
     async def run() -> None:
-        app = app_for(appliance)
-        async with app.run_test(size=(width, 24)) as pilot:
+        async with piloting(appliance, (width, 24)) as (app, pilot):
             await until(pilot, lambda: main(app).loaded, "the list")
             assert main(app).query_one("#body").has_class("wide") is (width >= 140)
 

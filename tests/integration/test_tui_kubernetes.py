@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, Select
 
-from cli.tui.app import ClauderonApp, MainScreen
+from cli.tui.app import MainScreen
 from cli.tui.create import CreateScreen
 from tests.integration.tui_pilot import (
-    RecordingTerminal,
     names,
+    piloting,
     scenario,
     screen_text,
     top,
@@ -38,8 +38,7 @@ def test_create_dialog_offers_the_backends_and_creates_on_kubernetes(kube: Kube,
     app_ = kube.app
 
     async def run() -> None:
-        app = ClauderonApp(app_.settings.socket_path, terminal=RecordingTerminal(), timeout=5.0)
-        async with app.run_test(size=(100, 30)) as pilot:
+        async with piloting(app_, (100, 30)) as (app, pilot):
             await pilot.press("n")
             dialog = await until(pilot, lambda: top(app, CreateScreen), "the dialog")
             row = dialog.query_one("#row-backend")

@@ -13,8 +13,7 @@ from textual.widgets import Input, TextArea
 from cli.tui.app import MainScreen
 from cli.tui.create import CreateScreen
 from cli.tui.detail import detail_text
-from tests.integration.test_tui import app_for
-from tests.integration.tui_pilot import names, scenario, top, until
+from tests.integration.tui_pilot import names, piloting, scenario, top, until
 from tests.support.appliance import Appliance
 
 
@@ -24,8 +23,7 @@ def test_create_dialog_makes_a_multi_repo_session(
     docs = repo_factory("docs", files={"index.md": "docs\n"})
 
     async def run() -> None:
-        app = app_for(appliance)
-        async with app.run_test(size=(100, 40)) as pilot:
+        async with piloting(appliance, (100, 40)) as (app, pilot):
             await until(pilot, lambda: top(app, MainScreen), "the list")
             await pilot.press("n")
             dialog = await until(pilot, lambda: top(app, CreateScreen), "the dialog")

@@ -20,21 +20,19 @@ from pathlib import Path
 
 import pytest
 
-from cli.tui.app import ClauderonApp
 from cli.tui.create import CreateScreen
 from cli.tui.dialogs import ConfirmScreen, HelpScreen
 from cli.tui.reconcile import ReconcileScreen
 from tests.conftest import make_repo
 from tests.integration.tui_pilot import (
-    RecordingTerminal,
     main,
-    names,
+    piloting,
     scenario,
     screen_text,
     top,
     until,
 )
-from tests.support.appliance import Appliance
+from tests.support.appliance import Appliance, running
 
 SNAPSHOTS = Path(__file__).parent / "snapshots" / "tui"
 UPDATE = os.environ.get("CLAUDERON_UPDATE_SNAPSHOTS") == "1"
@@ -44,20 +42,18 @@ UPDATE = os.environ.get("CLAUDERON_UPDATE_SNAPSHOTS") == "1"
 def world(engine: object) -> Iterator[tuple[Appliance, Path, str]]:
     root = tempfile.mkdtemp(prefix="tui-", dir="/tmp")
     os.chmod(root, 0o711)  # the repository's owner (uid 1000) must reach it, as on a machine
-    appliance = Appliance(Path(root) / "home")
     try:
-        appliance.start("api", "reconciler")
-        repo = make_repo(Path(root) / "app")
-        appliance.cli("create", "--repo", str(repo), "--name", "alpha", "--prompt",
-                      "fix the flaky test in the parser")
-        appliance.cli("create", "--repo", str(repo), "--name", "beta", "--agent", "codex",
-                      "--access-mode", "read-only")
-        appliance.cli("archive", "beta")
-        appliance.cli("create", "--repo", str(repo), "--name", "greedy", "--cpu", "500",
-                      check=False)
-        yield appliance, repo, root
+        with running(Path(root) / "home", "api", "reconciler") as appliance:
+            repo = make_repo(Path(root) / "app")
+            appliance.cli("create", "--repo", str(repo), "--name", "alpha", "--prompt",
+                          "fix the flaky test in the parser")
+            appliance.cli("create", "--repo", str(repo), "--name", "beta", "--agent", "codex",
+                          "--access-mode", "read-only")
+            appliance.cli("archive", "beta")
+            appliance.cli("create", "--repo", str(repo), "--name", "greedy", "--cpu", "500",
+                          check=False)
+            yield appliance, repo, root
     finally:
-        appliance.cleanup()
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -95,38 +91,34 @@ def test_main_screens(world: tuple[Appliance, Path, str]) -> None:
     clock = newest + timedelta(minutes=10)
 
     async def run() -> None:
-        app = ClauderonApp(appliance.settings.socket_path, terminal=RecordingTerminal(),
-                           clock=lambda: clock)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: names(app) == ["alpha"], "the list")
+        async with piloting(appliance, showing=["alpha"], clock=lambda: clock) as (app, pilot):
+            async def snap(name: str) -> None:
+                await pilot.pause()
+                check(name, masked(screen_text(app), root))
+
             alpha = appliance.session("alpha")["id"]
             await until(pilot, lambda: main(app).extras.get(alpha), "the detail")
-            await pilot.pause()
-            check("main", masked(screen_text(app), root))
+            await snap("main")
 
             await pilot.press("n")
             dialog = await until(pilot, lambda: top(app, CreateScreen), "the dialog")
             await until(pilot, lambda: dialog.recent, "recent repos")
-            await pilot.pause()
-            check("create", masked(screen_text(app), root))
+            await snap("create")
             await pilot.press("escape")
 
             await pilot.press("question_mark")
             await until(pilot, lambda: top(app, HelpScreen), "help")
-            await pilot.pause()
-            check("help", masked(screen_text(app), root))
+            await snap("help")
             await pilot.press("escape")
 
             await pilot.press("d")
             await until(pilot, lambda: top(app, ConfirmScreen), "the question")
-            await pilot.pause()
-            check("confirm", masked(screen_text(app), root))
+            await snap("confirm")
             await pilot.press("n")
 
             await pilot.press("r")
             view = await until(pilot, lambda: top(app, ReconcileScreen), "reconcile")
             await until(pilot, lambda: view.failed, "the report")
-            await pilot.pause()
-            check("reconcile", masked(screen_text(app), root))
+            await snap("reconcile")
 
     scenario(run)

@@ -11,7 +11,8 @@ import asyncio
 import io
 import subprocess
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +22,7 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 
 from cli.tui.app import ClauderonApp, MainScreen
+from tests.support.appliance import Appliance
 
 T = TypeVar("T")
 ScreenT = TypeVar("ScreenT", bound=Screen[Any])
@@ -83,6 +85,20 @@ def top(app: App[Any], kind: type[ScreenT]) -> ScreenT | None:
 
 def notices(app: App[Any]) -> list[str]:
     return [str(n.message) for n in app._notifications]
+
+
+@asynccontextmanager
+async def piloting(appliance: Appliance, size: tuple[int, int] = (80, 24), *,
+                   showing: list[str] | None = None,
+                   **options: Any) -> AsyncIterator[tuple[ClauderonApp, Pilot[Any]]]:
+    """The TUI on ``appliance``'s socket, headless at ``size``, on a recording terminal
+    unless ``options`` name one; with ``showing``, once its list shows those names."""
+    options.setdefault("terminal", RecordingTerminal())
+    app = ClauderonApp(appliance.settings.socket_path, **options)
+    async with app.run_test(size=size) as pilot:
+        if showing is not None:
+            await until(pilot, lambda: names(app) == showing, "the list")
+        yield app, pilot
 
 
 class RecordingTerminal:

@@ -39,12 +39,12 @@ def create(app: Appliance, repo: Path, name: str) -> dict[str, Any]:
 
 
 def in_container(app: Appliance, session: dict[str, Any], script: str,
-                 *, ok: bool = True) -> tuple[int, str]:
-    """``script`` in the session's container as the agent (uid 1000, in /workspace): its
+                 *, ok: bool = True, workdir: str = "/workspace") -> tuple[int, str]:
+    """``script`` in the session's container as the agent (uid 1000, in ``workdir``): its
     exit code and output (with ``ok``, the code must be 0)."""
     [c] = app.containers(session["id"])
     code, out = c.exec_run(["bash", "-c", script], user=f"{AGENT_UID}:{AGENT_UID}",
-                           workdir="/workspace")
+                           workdir=workdir)
     text: str = out.decode(errors="replace")
     if ok:
         assert code == 0, text

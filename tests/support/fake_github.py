@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -29,6 +30,33 @@ from urllib.parse import parse_qs, urlsplit
 from tests.support.tls_fake import TlsFake
 
 TOKEN = "ghp_REALGITHUBCANARY0123456789"
+
+
+def git_backend(root: Path, method: str, target: str, body: bytes,
+                header: Callable[[str], str | None]) -> tuple[int, bytes, list[tuple[str, str]]]:
+    """One smart-HTTP request answered by the real ``git http-backend`` (CGI) over the
+    repositories under ``root``: status, body and headers (all but Content-Length)."""
+    path, _, query = target.partition("?")
+    env = {"PATH": os.environ["PATH"], "GIT_PROJECT_ROOT": str(root),
+           "GIT_HTTP_EXPORT_ALL": "1", "REQUEST_METHOD": method, "PATH_INFO": path,
+           "QUERY_STRING": query, "CONTENT_TYPE": header("content-type") or "",
+           "CONTENT_LENGTH": str(len(body)), "REMOTE_USER": "x-access-token",
+           "REMOTE_ADDR": "127.0.0.1"}
+    for name, var in (("git-protocol", "GIT_PROTOCOL"),
+                      ("content-encoding", "HTTP_CONTENT_ENCODING")):
+        if value := header(name):
+            env[var] = value
+    done = subprocess.run(["git", "http-backend"], env=env, input=body,
+                          capture_output=True, check=False, timeout=60)
+    head, _, out = done.stdout.partition(b"\r\n\r\n")
+    status, headers = 200, []
+    for line in head.decode().split("\r\n"):
+        name, _, value = line.partition(":")
+        if name.lower() == "status":
+            status = int(value.strip().split()[0])
+        elif name and name.lower() != "content-length":
+            headers.append((name.strip().lower(), value.strip()))
+    return status, out, headers
 
 
 @dataclass
@@ -251,26 +279,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._git(body)
 
     def _git(self, body: bytes) -> None:
-        path, _, query = self.path.partition("?")
-        env = {"PATH": os.environ["PATH"], "GIT_PROJECT_ROOT": str(self.fake.root),
-               "GIT_HTTP_EXPORT_ALL": "1", "REQUEST_METHOD": self.command, "PATH_INFO": path,
-               "QUERY_STRING": query, "CONTENT_TYPE": self.headers.get("Content-Type") or "",
-               "CONTENT_LENGTH": str(len(body)), "REMOTE_USER": "x-access-token",
-               "REMOTE_ADDR": "127.0.0.1"}
-        if self.headers.get("Git-Protocol"):
-            env["GIT_PROTOCOL"] = self.headers["Git-Protocol"]
-        if self.headers.get("Content-Encoding"):
-            env["HTTP_CONTENT_ENCODING"] = self.headers["Content-Encoding"]
-        done = subprocess.run(["git", "http-backend"], env=env, input=body,
-                              capture_output=True, check=False, timeout=60)
-        head, _, out = done.stdout.partition(b"\r\n\r\n")
-        status, headers = 200, []
-        for line in head.decode().split("\r\n"):
-            name, _, value = line.partition(":")
-            if name.lower() == "status":
-                status = int(value.strip().split()[0])
-            elif name and name.lower() != "content-length":
-                headers.append((name.strip(), value.strip()))
-        self._answer(status, out, headers)
+        self._answer(*git_backend(self.fake.root, self.command, self.path, body,
+                                  self.headers.get))
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle  # noqa: N815

@@ -82,6 +82,18 @@ class Kube:
         return out.stdout.split("\n")[:-1] if out.returncode == 0 else []
 
 
+def write_kubeconfig(path: Path, server: str, token: str, **cluster: Any) -> Path:
+    """A kubeconfig at ``path``: one cluster at ``server`` (``cluster``: its TLS keys), a
+    bearer ``token``, the namespace the appliance uses."""
+    path.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+        "clusters": [{"name": "fake", "cluster": {"server": server, **cluster}}],
+        "users": [{"name": "appliance", "user": {"token": token}}],
+        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "appliance",
+                                                  "namespace": NAMESPACE}}]}))
+    return path
+
+
 def _git(*args: str, cwd: Path) -> None:
     subprocess.run(["git", *args], cwd=cwd, check=True, env={**os.environ, **ENV},
                    capture_output=True)
@@ -147,15 +159,9 @@ def kube_appliance(tmp: Path, *, image: str, agents: bool, proxy_lines: str = ""
             cwd=Path(__file__).resolve().parents[2])
         ready = wait_for(lambda: (state / "ready.json").exists() and json.loads(
             (state / "ready.json").read_text()), what="the fake API server")
-        kubeconfig = tmp / "kubeconfig.yaml"
-        kubeconfig.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-            "clusters": [{"name": "fake", "cluster": {
-                "server": f"https://127.0.0.1:{ready['port']}",
-                "certificate-authority": ready["ca"]}}],
-            "users": [{"name": "appliance", "user": {"token": ready["token"]}}],
-            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "appliance",
-                                                      "namespace": NAMESPACE}}]}))
+        kubeconfig = write_kubeconfig(tmp / "kubeconfig.yaml",
+                                      f"https://127.0.0.1:{ready['port']}", ready["token"],
+                                      **{"certificate-authority": ready["ca"]})
         with (home / "config.toml").open("a") as f:
             volumes = f'volume_root = "{state}/volumes/{NAMESPACE}"\n' if host_view else ""
             f.write(f'[kubernetes]\nkubeconfig = "{kubeconfig}"\nnamespace = "{NAMESPACE}"\n'

@@ -20,6 +20,7 @@ from appliance.agents.reader import LogFile, read_after
 from appliance.placeholders import placeholder_env
 from appliance.readers import host_tree
 from appliance.sessions import Agent, Session, SessionId
+from tests.unit.test_transcript_reader import rollout
 
 
 def session(**kw: object) -> Session:
@@ -133,14 +134,9 @@ def test_parse_lines_consumes_complete_lines_only() -> None:
 
 
 def test_read_after_walks_files_in_order_with_a_cursor(tmp_path: Path) -> None:
-    def line(text: str) -> bytes:
-        return json.dumps({"type": "response_item", "payload": {
-            "type": "message", "role": "assistant",
-            "content": [{"type": "output_text", "text": text}]}}).encode() + b"\n"
-
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
-    a.write_bytes(line("one") + line("two"))
-    b.write_bytes(line("three") + line("four")[:5])
+    a.write_bytes(rollout("one") + rollout("two"))
+    b.write_bytes(rollout("three") + rollout("four")[:5])
     logs = [LogFile(parts=("a.jsonl",), size=None), LogFile(parts=("b.jsonl",), size=None)]
 
     def read(cursor: int) -> tuple[list[str], int]:
@@ -151,5 +147,5 @@ def test_read_after_walks_files_in_order_with_a_cursor(tmp_path: Path) -> None:
     texts, cursor = read(0)
     assert texts == ["one", "two", "three"]
     assert read(cursor) == ([], cursor)
-    b.write_bytes(line("three") + line("four"))
+    b.write_bytes(rollout("three") + rollout("four"))
     assert read(cursor)[0] == ["four"]

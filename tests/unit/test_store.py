@@ -141,6 +141,12 @@ def test_list_sessions_oldest_first(store: Store) -> None:
     assert [s.id for s in store.list_sessions()] == [a.id, b.id]
 
 
+def names(store: Store, chosen: ListFilter | Literal["unarchived"] | None = "unarchived"
+          ) -> list[str]:
+    """The names the session list shows under ``chosen``, in its order."""
+    return [json.loads(v)["name"] for v in store.list_views(chosen)]
+
+
 def test_list_views_oldest_first_from_the_index_with_every_filter(store: Store) -> None:
     """The list walks the ``created_at`` index (no sort of every row and its view), and the
     filters see each row's phase and status: an archived row shows only under ``all``."""
@@ -148,12 +154,9 @@ def test_list_views_oldest_first_from_the_index_with_every_filter(store: Store) 
                                       phase=Phase.ARCHIVED))
     store.insert_session(make_session("first", created=T0))
 
-    def names(chosen: ListFilter | Literal["unarchived"] | None) -> list[str]:
-        return [json.loads(v)["name"] for v in store.list_views(chosen)]
-
-    assert names(None) == ["first", "second"]
-    assert names("unarchived") == ["first"]
-    assert names(ListFilter.ARCHIVED) == ["second"]
+    assert names(store, None) == ["first", "second"]
+    assert names(store, "unarchived") == ["first"]
+    assert names(store, ListFilter.ARCHIVED) == ["second"]
     with store.reading() as conn:
         plan = " ".join(str(r[-1]) for r in conn.execute(
             "EXPLAIN QUERY PLAN SELECT view, phase, agent_status FROM sessions "
@@ -167,21 +170,17 @@ def test_a_list_sees_every_write_of_another_connection(store: Store, db_path: Pa
     filter."""
     other = Store.open(db_path)
     try:
-        def names(chosen: ListFilter | Literal["unarchived"] | None = "unarchived"
-                  ) -> list[str]:
-            return [json.loads(v)["name"] for v in store.list_views(chosen)]
-
-        assert names() == []
+        assert names(store) == []
         a = other.insert_session(make_session("a", created=T0))
-        assert names() == ["a"] and names() == ["a"]
+        assert names(store) == ["a"] and names(store) == ["a"]
         other.update_session(a.id, phase=Phase.RUNNING)
         assert [json.loads(v)["phase"] for v in store.list_views()] == ["running"]
         other.insert_session(make_session("b", created=T0 + timedelta(seconds=1),
                                           phase=Phase.ARCHIVED))
-        assert names() == ["a"] and names(None) == ["a", "b"]
-        assert names(ListFilter.ARCHIVED) == ["b"] and names() == ["a"]
+        assert names(store) == ["a"] and names(store, None) == ["a", "b"]
+        assert names(store, ListFilter.ARCHIVED) == ["b"] and names(store) == ["a"]
         other.delete_session(a.id)
-        assert names() == [] and names(None) == ["b"]
+        assert names(store) == [] and names(store, None) == ["b"]
     finally:
         other.close()
 

@@ -5,6 +5,7 @@ character in what is served."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -80,29 +81,31 @@ def test_merge(batches: list[Batch], limit: int, expected: list[str], more: bool
     assert page.more is more
 
 
-def pages_of(sources: dict[Source, list[int]], limit: int) -> list[list[str]]:
-    """Page through in-memory sources as a reader would: entries before the cursor."""
+def paged(sources: dict[Source, list[int]], limit: int,
+          window: Callable[[Source], int] = lambda _: 10**9) -> list[timeline.Page]:
+    """Page through in-memory sources as a reader would, newest first: each source shows at
+    most ``window(source)`` entries before the cursor (cut, like the byte windows)."""
     cursor: dict[Source, int] = {}
-    out = []
-    for _ in range(100):
+    pages = []
+    for _ in range(500):
         batches = []
         for source, minutes in sources.items():
             end = cursor.get(source, len(minutes) + 1)
-            entries = tuple(e(source, i + 1, m) for i, m in enumerate(minutes[:max(0, end - 1)]))
-            batches.append(Batch(source=source, entries=entries, end=end, start=0,
-                                 exhausted=True))
-        page = merge(batches, limit)
-        out.append(keys(page))
-        if not page.more:
-            return out
-        cursor = timeline.parse_cursor(page.cursor_text)
+            first = max(1, end - window(source))
+            entries = tuple(e(source, i, minutes[i - 1]) for i in range(first, end))
+            batches.append(Batch(source=source, entries=entries, end=end, start=first,
+                                 exhausted=first == 1))
+        pages.append(merge(batches, limit))
+        if not pages[-1].more:
+            return pages
+        cursor = timeline.parse_cursor(pages[-1].cursor_text)
     raise AssertionError("paging did not end")
 
 
 @pytest.mark.parametrize("limit", [1, 2, 3, 7])
 def test_paging_serves_every_item_once_even_with_forged_times(limit: int) -> None:
     sources = {M: [1, 10**6, -10**6, 5], A: [2, 3, 6], C: [4], V: [0, 7]}
-    pages = pages_of(sources, limit)
+    pages = [keys(page) for page in paged(sources, limit)]
     served = [k for page in pages for k in page]
     assert sorted(served) == sorted(f"{s}{i + 1}" for s, ms in sources.items()
                                     for i in range(len(ms)))
@@ -284,24 +287,9 @@ def test_every_item_is_served_exactly_once_and_pages_end(
         sources: dict[Source, list[int]], window: int, limit: int) -> None:
     """Readers that see at most ``window`` entries before the cursor (cut, like the byte
     windows), any times at all (forged or not): paging serves each item once, and ends."""
-    cursor: dict[Source, int] = {}
-    served: list[str] = []
-    for _ in range(500):
-        batches = []
-        for source, minutes in sources.items():
-            end = cursor.get(source, len(minutes) + 1)
-            first = max(1, end - window)
-            entries = tuple(e(source, i, minutes[i - 1]) for i in range(first, end))
-            batches.append(Batch(source=source, entries=entries, end=end, start=first,
-                                 exhausted=first == 1))
-        page = merge(batches, limit)
-        assert len(page.entries) <= limit
-        served += keys(page)
-        if not page.more:
-            break
-        cursor = timeline.parse_cursor(page.cursor_text)
-    else:
-        raise AssertionError("paging did not end")
+    pages = paged(sources, limit, lambda _: window)
+    assert all(len(page.entries) <= limit for page in pages)
+    served = [k for page in pages for k in keys(page)]
     assert sorted(served) == sorted(f"{s}{i + 1}" for s, ms in sources.items()
                                     for i in range(len(ms)))
 
@@ -314,23 +302,9 @@ def test_sources_in_time_order_page_out_in_time_order(
         sources: dict[Source, list[int]], window: int, limit: int) -> None:
     """When every source is in time order, the pages (newest first) are too, even with the
     audit log and the journal read a small window at a time."""
-    cursor: dict[Source, int] = {}
-    pages: list[list[Entry]] = []
     ordered = {s: sorted(ms) for s, ms in sources.items()}
-    for _ in range(500):
-        batches = []
-        for source, minutes in ordered.items():
-            end = cursor.get(source, len(minutes) + 1)
-            first = max(1, end - window) if source in timeline.TRUSTED_TIMES else 1
-            entries = tuple(e(source, i, minutes[i - 1]) for i in range(first, end))
-            batches.append(Batch(source=source, entries=entries, end=end, start=first,
-                                 exhausted=first == 1))
-        page = merge(batches, limit)
-        pages.insert(0, list(page.entries))
-        if not page.more:
-            break
-        cursor = timeline.parse_cursor(page.cursor_text)
-    times = [x.ts for page in pages for x in page]
+    pages = paged(ordered, limit, lambda s: window if s in timeline.TRUSTED_TIMES else 10**9)
+    times = [x.ts for page in reversed(pages) for x in page.entries]
     assert times == sorted(times)
 
 

@@ -86,6 +86,14 @@ def test_create_is_idempotent_and_replaces_leftovers(repo: RepoInfo, ws: Path) -
     assert workspaces.is_workspace(ws) and not (ws / "junk").exists()
 
 
+def sync(repo: RepoInfo, ws: Path, scratch: Path | None = None) -> str:
+    """The session branch's tip, read without trust and synced to the user's repository."""
+    tip = workspaces.read_tip(ws, BRANCH)
+    assert tip is not None
+    workspaces.sync_branch(repo, ws, BRANCH, tip, scratch or ws.parent.parent / "shadows")
+    return tip
+
+
 def test_the_agent_commits_amends_and_rebases(repo: RepoInfo, ws: Path) -> None:
     done = agent(ws, "echo hi > new.txt && git add -A && git commit -qm one && "
                      "echo more >> new.txt && git commit -qam two && "
@@ -93,18 +101,15 @@ def test_the_agent_commits_amends_and_rebases(repo: RepoInfo, ws: Path) -> None:
                      "git rebase -q origin/main && git log --format=%s")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["two-amended", "one", "initial"]
-    tip = workspaces.read_tip(ws, BRANCH)
+    tip = sync(repo, ws)
     assert tip == sh(ws, "rev-parse", "HEAD")
-    workspaces.sync_branch(repo, ws, BRANCH, tip, ws.parent.parent / "shadows")
     assert sh(repo.root, "rev-parse", BRANCH) == tip
     assert sh(repo.root, "log", "--format=%s", BRANCH).split()[0] == "two-amended"
     # A rewritten history (reset + new commit) replaces the branch: it is the agent's.
     done = agent(ws, "git reset -q --hard HEAD~2 && echo z > z && git add z && "
                      "git commit -qm rewritten")
     assert done.returncode == 0, done.stderr
-    tip = workspaces.read_tip(ws, BRANCH)
-    assert tip is not None
-    workspaces.sync_branch(repo, ws, BRANCH, tip, ws.parent.parent / "shadows")
+    tip = sync(repo, ws)
     assert sh(repo.root, "rev-parse", BRANCH) == tip
     assert sh(repo.root, "fsck", "--strict", "--no-progress") == ""
 
@@ -118,9 +123,7 @@ def test_only_the_session_branch_moves(repo: RepoInfo, ws: Path) -> None:
                      "git update-ref refs/heads/clauderon/other HEAD && "
                      "printf '%s refs/heads/main\\n' $(git rev-parse HEAD) > .git/packed-refs")
     assert done.returncode == 0, done.stderr
-    tip = workspaces.read_tip(ws, BRANCH)
-    assert tip is not None
-    workspaces.sync_branch(repo, ws, BRANCH, tip, ws.parent.parent / "shadows")
+    tip = sync(repo, ws)
     after = sh(repo.root, "for-each-ref", "--format=%(refname) %(objectname)",
                "refs/heads/main", "refs/heads/clauderon/other")
     assert after == "\n".join(line for line in before.splitlines()
@@ -237,9 +240,7 @@ def test_nothing_the_agent_writes_runs_on_the_host(repo: RepoInfo, ws: Path,
     for p in markers.iterdir():
         p.unlink()
     scratch = ws.parent.parent / "shadows"
-    tip = workspaces.read_tip(ws, BRANCH)
-    assert tip is not None
-    workspaces.sync_branch(repo, ws, BRANCH, tip, scratch)
+    sync(repo, ws, scratch)
     body = changes.diff(repo, ws, "main", scratch)
     assert {"path": "untracked.txt", "status": "?"} in body["files"]
     assert "+changed" in body["diff"]
@@ -261,9 +262,7 @@ def test_the_users_gc_and_prune_never_break_a_session(repo: RepoInfo, ws: Path) 
                      "echo b > b && git add b && git commit -qm b && git fsck --no-progress")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[0] == "2"
-    tip = workspaces.read_tip(ws, BRANCH)
-    assert tip is not None
-    workspaces.sync_branch(repo, ws, BRANCH, tip, ws.parent.parent / "shadows")
+    tip = sync(repo, ws)
     assert sh(repo.root, "rev-parse", BRANCH) == tip
 
 

@@ -8,11 +8,13 @@ SQLite store (``appliance.store``) and are read by the real ``StoreDirectory``.
 from __future__ import annotations
 
 import functools
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 import trio
 import trustme
@@ -59,6 +61,12 @@ class Proxy:
 
     def add_session(self, name: str, mode: AccessMode = AccessMode.READ_WRITE) -> tuple[str, str]:
         return add_session(self.store, name, mode)
+
+
+def client(proxy: Proxy, auth: tuple[str, str]) -> httpx.AsyncClient:
+    """An HTTPS client of the world through the proxy as the session ``auth``."""
+    ctx = ssl.create_default_context(cafile=str(proxy.ca_path))
+    return httpx.AsyncClient(proxy=proxy.url(*auth), verify=ctx, timeout=20)
 
 
 def override(proxy: Proxy, **changes: object) -> None:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import ssl
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
@@ -26,6 +26,8 @@ from typing import Self
 import h11
 import trio
 import trustme
+
+from tests.support.fake_github import git_backend
 
 
 @dataclass
@@ -47,54 +49,89 @@ def server_context(ca: trustme.CA) -> ssl.SSLContext:
     return ctx
 
 
-class _Base:
+async def read_head(stream: trio.abc.Stream, size: int = 65536) -> bytes:
+    """Bytes up to the end of a head (``size`` at a time); b"" if the peer hung up first."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        data = await stream.receive_some(size)
+        if not data:
+            return b""
+        head += data
+    return head
+
+
+async def chunks(count: int, byte: bytes = b"z") -> AsyncIterator[bytes]:
+    """An upload of ``count`` 64 KiB chunks, of unknown length (sent chunked)."""
+    for _ in range(count):
+        yield byte * 65536
+
+
+class Listener:
+    """An HTTPS server on loopback, port 0; ``serve`` hands each connection to ``_connection``
+    (and closes it after)."""
+
+    https_compatible = False
+
     def __init__(self, ca: trustme.CA, host: str = "127.0.0.1") -> None:
         self.ctx = server_context(ca)
         self.host = host
-        self.seen: list[Seen] = []
         self.port = 0
 
     async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         listeners = await trio.open_ssl_over_tcp_listeners(
-            0, self.ctx, host=self.host, https_compatible=True
-        )
+            0, self.ctx, host=self.host, https_compatible=self.https_compatible)
         self.port = listeners[0].transport_listener.socket.getsockname()[1]
         task_status.started(self.port)
-        await trio.serve_listeners(self._connection, listeners)
+        await trio.serve_listeners(self._serve_one, listeners)
+
+    async def _serve_one(self, stream: trio.abc.Stream) -> None:
+        """One connection: a peer that drops it, or speaks HTTP wrong, just ends it."""
+        try:
+            await self._connection(stream)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError):
+            pass
+        finally:
+            await trio.aclose_forcefully(stream)
+
+    async def _connection(self, stream: trio.abc.Stream) -> None:
+        raise NotImplementedError
+
+
+class _Base(Listener):
+    https_compatible = True
+
+    def __init__(self, ca: trustme.CA, host: str = "127.0.0.1") -> None:
+        super().__init__(ca, host)
+        self.seen: list[Seen] = []
 
     async def _connection(self, stream: trio.abc.Stream) -> None:
         conn = h11.Connection(h11.SERVER)
-        try:
+        while True:
+            request = await self._next(stream, conn)
+            if not isinstance(request, h11.Request):
+                return
+            body = b""
             while True:
-                request = await self._next(stream, conn)
-                if not isinstance(request, h11.Request):
-                    return
-                body = b""
-                while True:
-                    event = await self._next(stream, conn)
-                    if isinstance(event, h11.Data):
-                        body += event.data
-                    else:
-                        break
-                seen = Seen(
-                    method=request.method.decode(),
-                    target=request.target.decode(),
-                    headers=[(k.decode(), v.decode()) for k, v in request.headers],
-                    body=body,
-                    trailers=[(k.decode(), v.decode()) for k, v in event.headers]
-                    if isinstance(event, h11.EndOfMessage) else [],
-                )
-                self.seen.append(seen)
-                if not await self.answer(stream, conn, seen):
-                    return
-                if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
-                    conn.start_next_cycle()
+                event = await self._next(stream, conn)
+                if isinstance(event, h11.Data):
+                    body += event.data
                 else:
-                    return
-        except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError):
-            return
-        finally:
-            await trio.aclose_forcefully(stream)
+                    break
+            seen = Seen(
+                method=request.method.decode(),
+                target=request.target.decode(),
+                headers=[(k.decode(), v.decode()) for k, v in request.headers],
+                body=body,
+                trailers=[(k.decode(), v.decode()) for k, v in event.headers]
+                if isinstance(event, h11.EndOfMessage) else [],
+            )
+            self.seen.append(seen)
+            if not await self.answer(stream, conn, seen):
+                return
+            if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+                conn.start_next_cycle()
+            else:
+                return
 
     @staticmethod
     async def _next(stream: trio.abc.Stream, conn: h11.Connection) -> object:
@@ -215,76 +252,43 @@ class GitServer(_Base):
             await self.reply(stream, conn, 401, b"no\n", "text/plain",
                              [("www-authenticate", 'Basic realm="git"')])
             return True
-        path, _, query = seen.target.partition("?")
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "GIT_PROJECT_ROOT": str(self.root),
-            "GIT_HTTP_EXPORT_ALL": "1",
-            "REQUEST_METHOD": seen.method,
-            "PATH_INFO": path,
-            "QUERY_STRING": query,
-            "CONTENT_TYPE": (seen.header("content-type") or [""])[0],
-            "CONTENT_LENGTH": str(len(seen.body)),
-            "REMOTE_USER": "x-access-token",
-            "REMOTE_ADDR": "127.0.0.1",
-        }
-        for name, var in (("content-encoding", "HTTP_CONTENT_ENCODING"),
-                          ("git-protocol", "GIT_PROTOCOL")):
-            if seen.header(name):
-                env[var] = seen.header(name)[0]
-        with trio.fail_after(30):
-            done = await trio.run_process(["git", "http-backend"], env=env, stdin=seen.body,
-                                          capture_stdout=True, capture_stderr=True)
-        head, _, body = done.stdout.partition(b"\r\n\r\n")
-        status, headers = 200, []
-        for line in head.decode().split("\r\n"):
-            name, _, value = line.partition(":")
-            if name.lower() == "status":
-                status = int(value.strip().split()[0])
-            elif name:
-                headers.append((name.strip().lower(), value.strip()))
-        headers = [h for h in headers if h[0] not in ("content-length",)]
-        headers.append(("content-length", str(len(body))))
-        await self.send(stream, conn, h11.Response(status_code=status, headers=headers),
-                        h11.Data(data=body), h11.EndOfMessage())
+        # The backend runs in a thread (bounded by its own timeout).
+        status, body, headers = await trio.to_thread.run_sync(
+            git_backend, self.root, seen.method, seen.target, seen.body,
+            lambda name: (seen.header(name) or [None])[0])
+        await self.send(stream, conn, h11.Response(status_code=status, headers=[
+            *headers, ("content-length", str(len(body)))]), h11.Data(data=body), h11.EndOfMessage())
         return True
 
 
-class EarlyRefuser:
+class EarlyRefuser(Listener):
     """An upstream that refuses an upload from its head alone: 413, then it hangs up.
 
     It never reads the body, so the proxy is still sending it when the answer arrives.
     """
 
-    def __init__(self, ca: trustme.CA) -> None:
-        self.ctx = server_context(ca)
-        self.port = 0
-        self.refused = 0
+    CLOSE = b"connection: close\r\n"
 
-    async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        listeners = await trio.open_ssl_over_tcp_listeners(0, self.ctx, host="127.0.0.1")
-        self.port = listeners[0].transport_listener.socket.getsockname()[1]
-        task_status.started(self.port)
-        await trio.serve_listeners(self._connection, listeners)
+    def __init__(self, ca: trustme.CA) -> None:
+        super().__init__(ca)
+        self.refused = 0
+        self.heads: list[bytes] = []
 
     async def _connection(self, stream: trio.abc.Stream) -> None:
-        try:
-            head = b""
-            with trio.fail_after(30):
-                while b"\r\n\r\n" not in head:
-                    data = await stream.receive_some(65536)
-                    if not data:
-                        return
-                    head += data
-                body = b"upload too large\n"
-                await stream.send_all(
-                    b"HTTP/1.1 413 Content Too Large\r\ncontent-type: text/plain\r\n"
-                    b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
-            self.refused += 1
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        finally:
-            await trio.aclose_forcefully(stream)
+        with trio.fail_after(30):
+            head = await read_head(stream)
+            if not head:
+                return
+            self.heads.append(head)
+            body = b"upload too large\n"
+            await stream.send_all(
+                b"HTTP/1.1 413 Content Too Large\r\ncontent-type: text/plain\r\n"
+                b"content-length: %d\r\n%s\r\n%s" % (len(body), self.CLOSE, body))
+        self.refused += 1
+        await self.after(stream)
+
+    async def after(self, stream: trio.abc.Stream) -> None:
+        """What it does once it answered: hang up."""
 
 
 class Tunnel:
@@ -302,9 +306,7 @@ class Tunnel:
         await stream.send_all(
             f"CONNECT {host}:{connect_port} HTTP/1.1\r\nHost: {host}:{connect_port}\r\n"
             f"Proxy-Authorization: Basic {basic}\r\n\r\n".encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += await stream.receive_some(1)  # byte by byte: TLS follows the head
+        head = await read_head(stream, 1)  # byte by byte: TLS follows the head
         if not head.startswith(b"HTTP/1.1 200"):
             await stream.aclose()
             raise ConnectionError(head.decode(errors="replace"))
@@ -319,18 +321,31 @@ class Tunnel:
             data = self.conn.send(event)
             if data:
                 await self.tls.send_all(data)
-        status, body = 0, b""
+        status, _, body, _ = await self.answer()
+        return status, body
+
+    async def answer(self) -> tuple[int, dict[str, str], bytes, list[tuple[bytes, bytes]]]:
+        """The next answer: status, headers, body, trailers."""
+        # When the request's bytes were written raw, tell h11 a request went.
+        if self.conn.our_state is h11.IDLE:
+            self.conn.send(h11.Request(method="GET", target="/", headers=[("host", "x")]))
+            self.conn.send(h11.EndOfMessage())
+        status, headers, body = 0, {}, b""
         while True:
             event = self.conn.next_event()
             if event is h11.NEED_DATA:
                 self.conn.receive_data(await self.tls.receive_some(65536))
             elif isinstance(event, h11.Response):
                 status = event.status_code
+                headers = {k.decode(): v.decode() for k, v in event.headers}
             elif isinstance(event, h11.Data):
                 body += event.data
             elif isinstance(event, h11.EndOfMessage):
-                self.conn.start_next_cycle()
-                return status, body
+                if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
+                    self.conn.start_next_cycle()
+                return status, headers, body, list(event.headers)
+            elif isinstance(event, h11.InformationalResponse):
+                continue
             else:
                 raise ConnectionError(repr(event))
 
@@ -345,9 +360,7 @@ async def websocket_through(port: int, auth: str, cafile: Path, path: str,
     await tls.send_all(
         f"GET {path} HTTP/1.1\r\nHost: api.openai.com\r\nConnection: Upgrade\r\n"
         f"Upgrade: websocket\r\n{extra}\r\n".encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += await tls.receive_some(1)  # byte by byte: what follows the head is the pipe's
+    head = await read_head(tls, 1)  # byte by byte: what follows the head is the pipe's
     if not head.startswith(b"HTTP/1.1 101"):
         raise ConnectionError(head.decode(errors="replace"))
     return tls

@@ -22,10 +22,9 @@ import json
 import select
 from dataclasses import dataclass
 
-import h11
 import trio
 import trustme
-from proxy_fakes import Tunnel, server_context
+from proxy_fakes import EarlyRefuser, Listener, Tunnel
 
 
 @dataclass
@@ -37,20 +36,13 @@ class RawSeen:
     body: bytes
 
 
-class ClFramingUpstream:
+class ClFramingUpstream(Listener):
     def __init__(self, ca: trustme.CA) -> None:
-        self.ctx = server_context(ca)
-        self.port = 0
+        super().__init__(ca)
         self.seen: list[RawSeen] = []
         self.connections = 0
         #: Every byte received, per connection (what "reached the upstream").
         self.received: dict[int, bytes] = {}
-
-    async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        listeners = await trio.open_ssl_over_tcp_listeners(0, self.ctx, host="127.0.0.1")
-        self.port = listeners[0].transport_listener.socket.getsockname()[1]
-        task_status.started(self.port)
-        await trio.serve_listeners(self._connection, listeners)
 
     async def _read(self, stream: trio.abc.Stream, cid: int, quiet: float = 30) -> bytes:
         with trio.move_on_after(quiet):
@@ -63,33 +55,28 @@ class ClFramingUpstream:
         cid = self.connections
         self.connections += 1
         buf = b""
-        try:
-            while True:
-                while b"\r\n\r\n" not in buf:
-                    data = await self._read(stream, cid)
-                    if data in (b"", b"EOF"):
-                        return
-                    buf += data
-                head, buf = buf.split(b"\r\n\r\n", 1)
-                lines = head.decode("latin-1").split("\r\n")
-                method, target, _ = [*lines[0].split(" ", 2), "", ""][:3]
-                headers = [(n.strip().lower(), v.strip())
-                           for n, _, v in (line.partition(":") for line in lines[1:])]
-                lengths = [v for n, v in headers if n == "content-length"]
-                length = int(lengths[0]) if lengths and lengths[0].isdigit() else 0
-                while len(buf) < length:
-                    data = await self._read(stream, cid, quiet=5.0)
-                    if data in (b"", b"EOF"):
-                        break
-                    buf += data
-                body, buf = buf[:length], buf[length:]
-                self.seen.append(RawSeen(conn=cid, method=method, target=target,
-                                         headers=headers, body=body))
-                await stream.send_all(self._answer(cid, target, body))
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return
-        finally:
-            await trio.aclose_forcefully(stream)
+        while True:
+            while b"\r\n\r\n" not in buf:
+                data = await self._read(stream, cid)
+                if data in (b"", b"EOF"):
+                    return
+                buf += data
+            head, buf = buf.split(b"\r\n\r\n", 1)
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = [*lines[0].split(" ", 2), "", ""][:3]
+            headers = [(n.strip().lower(), v.strip())
+                       for n, _, v in (line.partition(":") for line in lines[1:])]
+            lengths = [v for n, v in headers if n == "content-length"]
+            length = int(lengths[0]) if lengths and lengths[0].isdigit() else 0
+            while len(buf) < length:
+                data = await self._read(stream, cid, quiet=5.0)
+                if data in (b"", b"EOF"):
+                    break
+                buf += data
+            body, buf = buf[:length], buf[length:]
+            self.seen.append(RawSeen(conn=cid, method=method, target=target,
+                                     headers=headers, body=body))
+            await stream.send_all(self._answer(cid, target, body))
 
     @staticmethod
     def _answer(cid: int, target: str, body: bytes) -> bytes:
@@ -110,74 +97,29 @@ def peer_gone(stream: trio.SSLStream[trio.SocketStream]) -> bool:
     return bool(poller.poll(0))
 
 
-class StallingRefuser:
+class StallingRefuser(EarlyRefuser):
+    """The early 413, then neither reading nor closing: only the proxy can let go."""
+
+    CLOSE = b""
+
     def __init__(self, ca: trustme.CA) -> None:
-        self.ctx = server_context(ca)
-        self.port = 0
-        self.heads: list[bytes] = []
+        super().__init__(ca)
         #: Set once the proxy closed a connection this server never read to the end.
         self.released = trio.Event()
 
-    async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        listeners = await trio.open_ssl_over_tcp_listeners(0, self.ctx, host="127.0.0.1")
-        self.port = listeners[0].transport_listener.socket.getsockname()[1]
-        task_status.started(self.port)
-        await trio.serve_listeners(self._connection, listeners)
-
-    async def _connection(self, stream: trio.SSLStream[trio.SocketStream]) -> None:
-        try:
-            head = b""
-            with trio.fail_after(30):
-                while b"\r\n\r\n" not in head:
-                    data = await stream.receive_some(4096)
-                    if not data:
-                        return
-                    head += data
-            self.heads.append(head)
-            body = b"upload too large\n"
-            await stream.send_all(b"HTTP/1.1 413 Content Too Large\r\ncontent-type: text/plain"
-                                  b"\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
-            # Neither read nor close: wait (bounded) for the proxy to let go.
-            with trio.move_on_after(3600):
-                while not peer_gone(stream):
-                    await trio.sleep(0.05)
-                self.released.set()
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        finally:
-            await trio.aclose_forcefully(stream)
+    async def after(self, stream: trio.abc.Stream) -> None:
+        assert isinstance(stream, trio.SSLStream)
+        with trio.move_on_after(3600):  # bounded, whatever happens
+            while not peer_gone(stream):
+                await trio.sleep(0.05)
+            self.released.set()
 
 
 class RawTunnel(Tunnel):
-    """A CONNECT tunnel through the proxy that writes raw bytes and reads with h11."""
+    """A CONNECT tunnel through the proxy that writes raw bytes (and reads with h11)."""
 
     async def send(self, raw: bytes) -> None:
         await self.tls.send_all(raw)
-
-    async def answer(self) -> tuple[int, dict[str, str], bytes, list[tuple[bytes, bytes]]]:
-        """The next answer: status, headers, body, trailers."""
-        # The proxy answers whatever it read; tell h11 a request went (the bytes were ours).
-        if self.conn.our_state is h11.IDLE:
-            self.conn.send(h11.Request(method="GET", target="/", headers=[("host", "x")]))
-            self.conn.send(h11.EndOfMessage())
-        status, headers, body = 0, {}, b""
-        while True:
-            event = self.conn.next_event()
-            if event is h11.NEED_DATA:
-                self.conn.receive_data(await self.tls.receive_some(65536))
-            elif isinstance(event, h11.Response):
-                status = event.status_code
-                headers = {k.decode(): v.decode() for k, v in event.headers}
-            elif isinstance(event, h11.Data):
-                body += event.data
-            elif isinstance(event, h11.EndOfMessage):
-                if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
-                    self.conn.start_next_cycle()
-                return status, headers, body, list(event.headers)
-            elif isinstance(event, h11.InformationalResponse):
-                continue
-            else:
-                raise ConnectionError(repr(event))
 
     async def closed(self) -> bool:
         """Whether the proxy closed the tunnel (reads until it does or data arrives)."""

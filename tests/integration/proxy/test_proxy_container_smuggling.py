@@ -27,6 +27,7 @@ import trio
 import trustme
 from conftest import SECRETS, Proxy, override
 from smuggle_fakes import ClFramingUpstream
+from test_proxy_smuggling import get, smuggle
 
 from appliance.audit import parse_line
 from proxy.config import Upstream
@@ -93,18 +94,6 @@ def proxy_hosts() -> tuple[str, ...]:
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-def smuggle(planted: bytes) -> bytes:
-    size_line = b"%x\r\n" % len(planted)
-    return (b"POST /innocent HTTP/1.1\r\nHost: api.github.com\r\n"
-            b"Authorization: Bearer placeholder-A\r\nTransfer-Encoding: chunked\r\n"
-            b"Content-Length: %d\r\n\r\n%s%s\r\n0\r\n\r\n" % (len(size_line), size_line, planted))
-
-
-def get(path: str, host: str, placeholder: str) -> bytes:
-    return (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {placeholder}\r\n"
-            "\r\n").encode()
 
 
 async def in_container(proxy: Proxy, auth: tuple[str, str], host: str,

@@ -10,15 +10,13 @@ resolver refuses it before any query is sent.
 from __future__ import annotations
 
 import socket
-import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import httpx
 import trio
 import trustme
-from conftest import SECRETS, Proxy, override
-from proxy_fakes import EarlyRefuser, FakeUpstream, Tunnel, websocket_through
+from conftest import SECRETS, Proxy, client, override
+from proxy_fakes import EarlyRefuser, FakeUpstream, Tunnel, chunks, websocket_through
 from smuggle_fakes import RawTunnel, StallingRefuser
 
 from appliance.audit import parse_line
@@ -26,11 +24,6 @@ from proxy.config import Upstream
 
 #: Valid labels, too long a name: getaddrinfo refuses it locally (no packet leaves).
 UNRESOLVABLE = ".".join(["nonexistent" * 5] * 5) + ".invalid"
-
-
-def client(proxy: Proxy, auth: tuple[str, str]) -> httpx.AsyncClient:
-    ctx = ssl.create_default_context(cafile=str(proxy.ca_path))
-    return httpx.AsyncClient(proxy=proxy.url(*auth), verify=ctx, timeout=20)
 
 
 @contextmanager
@@ -82,13 +75,10 @@ async def test_an_early_413_reaches_the_client_while_it_uploads(
     override(proxy, upstreams={
         "api.github.com": Upstream(scheme="https", host="127.0.0.1", port=refuser.port)})
 
-    async def upload():  # far more than any socket buffer holds
-        for _ in range(256):
-            yield b"z" * 65536
-
     with trio.fail_after(30):
         async with client(proxy, auth) as c:
-            r = await c.post("https://api.github.com/upload", content=upload())
+            # Far more than any socket buffer holds.
+            r = await c.post("https://api.github.com/upload", content=chunks(256))
     assert (r.status_code, r.text) == (413, "upload too large\n")
     assert refuser.refused == 1
     with trio.fail_after(10):  # the line is written once the rest of the upload is dropped
@@ -191,13 +181,10 @@ async def test_an_early_413_from_an_upstream_that_stops_reading_releases_both_si
     override(proxy, read_timeout=3600.0, upstreams={
         "api.github.com": Upstream(scheme="https", host="127.0.0.1", port=refuser.port)})
 
-    async def upload():  # far more than the socket buffers on both sides hold
-        for _ in range(512):
-            yield b"z" * 65536
-
     with trio.fail_after(30):
         async with client(proxy, auth) as c:
-            r = await c.post("https://api.github.com/upload", content=upload())
+            # Far more than the socket buffers on both sides hold.
+            r = await c.post("https://api.github.com/upload", content=chunks(512))
         assert (r.status_code, r.text) == (413, "upload too large\n")
         await refuser.released.wait()  # the proxy closed the upstream connection
         while not proxy.audit_path.read_text():

@@ -50,6 +50,13 @@ async def run(cmd: list[str], cwd: Path, env: dict[str, str], *, ok: bool = True
     return done.stderr.decode()
 
 
+async def commit(repo: Path, env: dict[str, str], name: str, text: str, message: str) -> None:
+    """A commit in ``repo`` that writes ``text`` to the file ``name``."""
+    (repo / name).write_text(text)
+    await run(["git", "add", "."], repo, env)
+    await run(["git", "commit", "-qm", message], repo, env)
+
+
 def git_env(home: Path) -> dict[str, str]:
     return {"PATH": os.environ["PATH"], "HOME": str(home), "GIT_TERMINAL_PROMPT": "0",
             "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
@@ -66,11 +73,21 @@ async def seed_remote(git_server: GitServer, tmp_path: Path, env: dict[str, str]
     await run(["git", "config", "http.receivepack", "true"], bare, env)
     seed = tmp_path / "seed"
     await run(["git", "init", "-q", "-b", "main", str(seed)], tmp_path, env)
-    (seed / "README").write_text("hello\n")
-    await run(["git", "add", "."], seed, env)
-    await run(["git", "commit", "-qm", "seed"], seed, env)
+    await commit(seed, env, "README", "hello\n", "seed")
     await run(["git", "push", "-q", str(bare), "main", *refs], seed, env)
     return bare, seed
+
+
+async def clone(proxy: Proxy, tmp_path: Path, env: dict[str, str], name: str, session: str,
+                mode: AccessMode = AccessMode.READ_WRITE) -> tuple[list[str], Path]:
+    """A new session's git (its ``-c`` options through the proxy) and its clone of
+    ``owner/<name>`` in ``tmp_path/work``."""
+    sid, token = proxy.add_session(session, mode)
+    via = ["git", "-c", f"http.proxy={proxy.url(sid, token)}",
+           "-c", f"http.sslCAInfo={proxy.ca_path}"]
+    await run([*via, "clone", "-q", f"https://github.com/owner/{name}.git", "work"], tmp_path,
+              env)
+    return via, tmp_path / "work"
 
 
 async def test_git_clone_and_push_get_the_injected_basic_credential(
@@ -79,15 +96,9 @@ async def test_git_clone_and_push_get_the_injected_basic_credential(
     env = git_env(tmp_path)
     bare, _ = await seed_remote(git_server, tmp_path, env, "repo")
 
-    sid, token = proxy.add_session("git")
-    via = ["git", "-c", f"http.proxy={proxy.url(sid, token)}",
-           "-c", f"http.sslCAInfo={proxy.ca_path}"]
-    await run([*via, "clone", "-q", "https://github.com/owner/repo.git", "work"], tmp_path, env)
-    work = tmp_path / "work"
+    via, work = await clone(proxy, tmp_path, env, "repo", "git")
     assert (work / "README").read_text() == "hello\n"
-    (work / "CHANGE").write_text("from the agent\n")
-    await run(["git", "add", "."], work, env)
-    await run(["git", "commit", "-qm", "change"], work, env)
+    await commit(work, env, "CHANGE", "from the agent\n", "change")
     await run([*via, "push", "-q", "origin", "HEAD:clauderon/git"], work, env)
     log = await run(["git", "log", "--format=%s", "clauderon/git"], bare, env)
     assert log.split() == ["change", "seed"]
@@ -136,15 +147,8 @@ async def test_a_session_pushes_its_own_branch_and_no_other(
                                 "main:release")
     before = await run(["git", "for-each-ref", "--format=%(refname) %(objectname)"], bare, env)
 
-    sid, token = proxy.add_session("mine")
-    via = ["git", "-c", f"http.proxy={proxy.url(sid, token)}",
-           "-c", f"http.sslCAInfo={proxy.ca_path}"]
-    await run([*via, "clone", "-q", "https://github.com/owner/guarded.git", "work"], tmp_path,
-              env)
-    work = tmp_path / "work"
-    (work / "CHANGE").write_text("from the agent\n")
-    await run(["git", "add", "."], work, env)
-    await run(["git", "commit", "-qm", "change"], work, env)
+    via, work = await clone(proxy, tmp_path, env, "guarded", "mine")
+    await commit(work, env, "CHANGE", "from the agent\n", "change")
     for attack in (["HEAD:main"], ["HEAD:clauderon/other"], ["--delete", "release"],
                    ["HEAD:refs/tags/v1"], ["HEAD:clauderon/mine", "HEAD:main"],
                    ["--force", "HEAD:refs/heads/clauderon/mine2"]):
@@ -168,15 +172,9 @@ async def test_a_read_only_session_clones_and_fetches_but_never_pushes(
     env = git_env(tmp_path)
     bare, seed = await seed_remote(git_server, tmp_path, env, "ro")
 
-    sid, token = proxy.add_session("reader", AccessMode.READ_ONLY)
-    via = ["git", "-c", f"http.proxy={proxy.url(sid, token)}",
-           "-c", f"http.sslCAInfo={proxy.ca_path}"]
-    await run([*via, "clone", "-q", "https://github.com/owner/ro.git", "work"], tmp_path, env)
-    work = tmp_path / "work"
+    via, work = await clone(proxy, tmp_path, env, "ro", "reader", AccessMode.READ_ONLY)
     assert (work / "README").read_text() == "hello\n"
-    (seed / "MORE").write_text("more\n")
-    await run(["git", "add", "."], seed, env)
-    await run(["git", "commit", "-qm", "more"], seed, env)
+    await commit(seed, env, "MORE", "more\n", "more")
     await run(["git", "push", "-q", str(bare), "main"], seed, env)
     await run([*via, "fetch", "-q", "origin"], work, env)
     fetched = await run(["git", "log", "--format=%s", "origin/main"], work, env)

@@ -26,6 +26,7 @@ from conftest import Proxy, override
 from smuggle_fakes import RawTunnel
 
 from appliance.audit import parse_line
+from tests.support.netns import ip
 
 PEER_SERVER = r"""
 import http.server, sys
@@ -48,13 +49,8 @@ class NewNetwork:
     namespace: str
 
 
-def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
-
-
 def unused_block() -> ipaddress.IPv4Network:
-    taken = subprocess.run(["ip", "-4", "-o", "addr"], check=True, capture_output=True,
-                           text=True, timeout=30).stdout
+    taken = ip("-4", "-o", "addr")
     while True:
         third, fourth = secrets.randbelow(256), 4 * secrets.randbelow(64)
         block = ipaddress.ip_network(f"198.18.{third}.{fourth}/30")

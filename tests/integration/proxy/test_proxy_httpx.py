@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import json
-import ssl
 from dataclasses import replace
 
-import httpx
 import trio
 import trustme
-from conftest import SECRETS, Proxy
-from proxy_fakes import FakeUpstream, websocket_through
+from conftest import SECRETS, Proxy, client
+from proxy_fakes import FakeUpstream, chunks, websocket_through
 
 from appliance.audit import parse_line
 from proxy.config import Upstream
-
-
-def client(proxy: Proxy, auth: tuple[str, str]) -> httpx.AsyncClient:
-    ctx = ssl.create_default_context(cafile=str(proxy.ca_path))
-    return httpx.AsyncClient(proxy=proxy.url(*auth), verify=ctx, timeout=20)
 
 
 async def test_sse_first_event_arrives_before_the_stream_ends(
@@ -45,13 +38,9 @@ async def test_large_bodies_stream_both_ways_on_one_connection(
     auth = proxy.add_session("big")
     size = 8 * 1024 * 1024
 
-    async def upload():  # chunked, of unknown length
-        for _ in range(size // 65536):
-            yield b"y" * 65536
-
     with trio.fail_after(30):
         async with client(proxy, auth) as c:
-            r = await c.post("https://api.github.com/upload", content=upload())
+            r = await c.post("https://api.github.com/upload", content=chunks(size // 65536, b"y"))
             assert r.json()["body_length"] == size
             got = 0
             async with c.stream("GET", f"https://api.github.com/big?n={size}") as r:
