@@ -5,7 +5,8 @@ person's journey: the empty state, creating a session from the form and
 watching it reach running, the status badge changing live when a hook arrives, ``echo hi``
 in the terminal, a file and the diff, the access-mode switch, archive and delete; the same
 pages at phone width. No console error is allowed anywhere. Each page is saved at desktop
-and phone size into ``docs/screenshots/`` (the README shows them).
+and phone size (into ``docs/screenshots/``, which the README shows, with
+``CLAUDERON_UPDATE_SNAPSHOTS=1``).
 
 The appliance runs plain containers of the base image (no agent CLI), so the terminal is a
 shell and the hook events are sent by the test with the session's real hook token.

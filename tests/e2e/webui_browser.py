@@ -1,6 +1,7 @@
 """What the web UI's browser tests share (the ``browser`` fixture is the tier's conftest's):
 Debian's Chromium under Playwright, a page whose console errors fail the test, screenshots
-into ``docs/screenshots/``, and small readers.
+(into ``docs/screenshots/`` with ``CLAUDERON_UPDATE_SNAPSHOTS=1``, else into a temporary
+folder, so a test run leaves the checkout as it was), and small readers.
 
 Playwright drives ``/usr/bin/chromium`` (``executable_path``; no browser is downloaded).
 Every page records its open WebSockets in ``window.__sockets`` so a test can drop one.
@@ -10,6 +11,8 @@ link (what ``clauderon web`` prints) opened in the browser.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +30,8 @@ from appliance.tokens import Purpose, derive_token, load_or_create_instance_key
 from tests.support.appliance import Appliance
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "docs" / "screenshots"
+SHOTS = (ROOT / "docs" / "screenshots" if os.environ.get("CLAUDERON_UPDATE_SNAPSHOTS") == "1"
+         else Path(tempfile.gettempdir()) / "clauderon-screenshots")
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run"]
