@@ -25,8 +25,10 @@ class TlsFake:
         self.ca.cert_pem.write_to_path(str(self.ca_path))
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.ca.issue_cert("127.0.0.1", *names).configure_cert(ctx)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0),
-                                          type("Handler", (handler,), {"fake": self}))
+        # No Nagle: a handler writes its head and its body apart, and the second write
+        # would wait for the peer's delayed ACK (40 ms a request) as no real API makes it.
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), type(
+            "Handler", (handler,), {"fake": self, "disable_nagle_algorithm": True}))
         self.server.daemon_threads = True
         self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.port = int(self.server.server_address[1])
