@@ -106,13 +106,30 @@ def start_argv() -> list[str]:
             f"&& tmux set-option -g focus-events on >/dev/null"]
 
 
+#: An agent that dies (killed, crashed) leaves the terminal in its own modes: keys read raw,
+#: so Ctrl-C is a plain key and nothing echoes; the cursor hidden; mouse, focus and
+#: bracketed-paste reporting on; perhaps the alternate screen. And input it never read is
+#: still waiting: keys typed for the agent, the terminal's answers to its queries. The shell
+#: that keeps the terminal open gets it back as a shell expects it, with that input thrown
+#: away rather than run as a command (an agent that exits cleanly has reset the modes
+#: itself; doing it again changes nothing).
+_TERMINAL_RESET = (
+    "stty sane iutf8 2>/dev/null\n"
+    "printf '\\e[0m\\e[?25h\\e[?1049l\\e[?1000l\\e[?1002l\\e[?1003l\\e[?1006l"
+    "\\e[?1004l\\e[?2004l\\e[>4;0m'\n"
+    "while read -r -s -t 0.2 -n 4096 _; do :; done 2>/dev/null\n"
+)
+
+
 def _start_script(body: str, workdir: str) -> bytes:
     return (
         "#!/bin/bash\n"
         "# Written by clauderon: starts the agent, resuming its conversation when one exists.\n"
         f"cd {shlex.quote(workdir)} || exit 1\n"
         + body
-        + 'echo "[clauderon] the agent exited ($?); this shell keeps the terminal open"\n'
+        + "status=$?\n"
+        + _TERMINAL_RESET
+        + 'echo "[clauderon] the agent exited ($status); this shell keeps the terminal open"\n'
         "exec bash -l\n"
     ).encode()
 

@@ -75,10 +75,16 @@ def start_script(session: Session, *, home: str, workdir: str) -> str:
     if session.initial_prompt:
         fresh += ["--", session.initial_prompt]
     transcript = transcript_path(home="$HOME", workdir=workdir, session_id=session.id)
+    # Resumed when the transcript holds the conversation's first message. An agent killed
+    # before that leaves a transcript of settings only: Claude finds no conversation in it
+    # to resume, and will not start afresh under an id whose file exists, so that file is
+    # moved aside (kept) and the session starts again, its prompt sent once more.
     return (
-        f'if [ -s "{transcript}" ]; then\n'
+        f't="{transcript}"\n'
+        """if grep -qs '"type":"user"' "$t"; then\n"""
         f"    {shlex.join(resume)}\n"
         "else\n"
+        '    if [ -e "$t" ]; then mv -f "$t" "$t.unstarted"; fi\n'
         f"    {shlex.join(fresh)}\n"
         "fi\n"
     )

@@ -12,8 +12,17 @@ import re
 from pathlib import Path
 from typing import Any
 
+from appliance.agents.claude_setup import transcript_path
+from appliance.contract import CONTAINER_HOME
 from tests.conftest import AGENT_UID
 from tests.support.appliance import Appliance, wait_for
+
+#: Exits 0 once the agent's terminal holds at least $1 bytes of input nobody has read yet
+#: (FIONREAD on the pane's tty); 1 after 10 s.
+UNREAD = ("perl -MFcntl -e 'sysopen(my $t, $ARGV[0], O_RDONLY|O_NOCTTY|O_NONBLOCK) or die $!; "
+          "for (1..100) { my $n = pack(\"L\", 0); ioctl($t, 0x541B, $n) or die $!; "
+          "exit 0 if unpack(\"L\", $n) >= $ARGV[1]; select(undef, undef, undef, 0.1) } "
+          "exit 1' \"$(tmux display -p -t agent '#{pane_tty}')\"")
 
 
 def checkup(app: Appliance, name: str) -> dict[str, Any]:
@@ -42,7 +51,12 @@ def wait_agent(app: Appliance, s: dict[str, Any], what: str) -> None:
     try:
         wait_for(running, timeout=60, what=what)
     except AssertionError as exc:
-        raise AssertionError(f"{exc}; the terminal ran {sorted(set(seen))}") from None
+        [c] = app.containers(s["id"])
+        screen = c.exec_run(["tmux", "capture-pane", "-p", "-t", "agent"]).output.decode()
+        mode = c.exec_run(["sh", "-c", 'stty -a -F "$(tmux display -p -t agent '
+                                       '"#{pane_tty}")"']).output.decode()
+        raise AssertionError(f"{exc}; the terminal ran {sorted(set(seen))}; its mode:\n"
+                             f"{mode}\nits screen:\n{screen[-1200:]}") from None
 
 
 def wait_terminal(app: Appliance, s: dict[str, Any], want: str, what: str) -> None:
@@ -55,7 +69,12 @@ def wait_terminal(app: Appliance, s: dict[str, Any], want: str, what: str) -> No
     try:
         wait_for(there, timeout=30, what=what)
     except AssertionError as exc:
-        raise AssertionError(f"{exc}; the terminal ran {sorted(set(seen))}") from None
+        [c] = app.containers(s["id"])
+        screen = c.exec_run(["tmux", "capture-pane", "-p", "-t", "agent"]).output.decode()
+        mode = c.exec_run(["sh", "-c", 'stty -a -F "$(tmux display -p -t agent '
+                                       '"#{pane_tty}")"']).output.decode()
+        raise AssertionError(f"{exc}; the terminal ran {sorted(set(seen))}; its mode:\n"
+                             f"{mode}\nits screen:\n{screen[-1200:]}") from None
 
 
 def test_health_send_interrupt_and_restart_the_agent(agents: Appliance, repo: Path) -> None:
@@ -72,19 +91,30 @@ def test_health_send_interrupt_and_restart_the_agent(agents: Appliance, repo: Pa
     warnings = {a["verb"]: a["warning"] for a in report["actions"]}
     assert "Discards uncommitted work" in warnings["recreate-fresh"]
 
-    # The agent exits (as when it crashes): the terminal is left to a shell.
+    # The agent exits (as when it crashes): the terminal is left to a shell. A command typed
+    # for the agent that it never read (it hung, then died) is thrown away, not run by that
+    # shell: the agent is stopped, the line typed, then the agent killed.
     [c] = agents.containers(s["id"])
-    c.exec_run(["sh", "-c", "echo keep > /workspace/kept.txt; "
-                            "pkill -KILL -x 'claude|claude.exe'; true"],
-               user=f"{AGENT_UID}:{AGENT_UID}")
+    transcript = transcript_path(home=CONTAINER_HOME, workdir="/workspace", session_id=s["id"])
+    wait_for(lambda: c.exec_run(["grep", "-q", '"content":"wait"', transcript]).exit_code == 0,
+             timeout=60, what="the prompt in the transcript")
+    typed = "touch /workspace/typed-for-the-agent"
+    killed = c.exec_run(["sh", "-c", "echo keep > /workspace/kept.txt; "
+                                     "pkill -STOP -x 'claude|claude.exe' && "
+                                     f"tmux send-keys -t agent -l {typed!r} && "
+                                     "tmux send-keys -t agent Enter && "
+                                     f"{UNREAD} {len(typed) + 1} && "
+                                     "pkill -KILL -x 'claude|claude.exe'"],
+                        user=f"{AGENT_UID}:{AGENT_UID}")
+    assert killed.exit_code == 0, killed.output.decode()
     wait_terminal(agents, s, "", "the agent to exit")
     report = checkup(agents, "doctor")
     assert verdicts(report)["agent"] == "fail" and report["suggested"] == "restart-agent"
     text = agents.cli("health", "doctor").stdout
     assert "suggested: clauderon restart-agent doctor" in text
 
-    # send types into the terminal (once its shell shows a prompt: the agent, killed, left
-    # the terminal in its own mode); interrupt is Ctrl-C to what runs there.
+    # send types into the terminal (once its shell shows a prompt); interrupt is Ctrl-C to
+    # what runs there.
     def prompt() -> bool:
         [c] = agents.containers(s["id"])
         out = c.exec_run(["tmux", "capture-pane", "-p", "-t", "agent"]).output.decode()
@@ -97,9 +127,8 @@ def test_health_send_interrupt_and_restart_the_agent(agents: Appliance, repo: Pa
         [c] = agents.containers(s["id"])
         raise AssertionError(c.exec_run(["tmux", "capture-pane", "-p", "-t", "agent"])
                              .output.decode()[-800:]) from None
-    # A killed agent leaves the terminal in its raw mode, where Ctrl-C is a plain key; the
-    # person puts it back (an agent that exits on its own restores it itself).
-    agents.cli("send", "doctor", "stty", "sane")
+    # The killed agent had the terminal in its raw mode, where Ctrl-C is a plain key: the
+    # shell that takes over put it back, so the interrupt below reaches what runs there.
     agents.cli("send", "doctor", "sleep", "600")
     wait_terminal(agents, s, "sleep", "sleep to run")
     agents.cli("interrupt", "doctor")
@@ -109,11 +138,33 @@ def test_health_send_interrupt_and_restart_the_agent(agents: Appliance, repo: Pa
     refused = agents.cli("restart-agent", "doctor", check=False, input="n\n")
     assert refused.returncode == 1 and "turn under way is cut short" in refused.stderr
     assert terminal(agents, s) == ""  # declined: nothing done
+    # Killed before its first message was written, an agent leaves a transcript of settings
+    # only (made so here): the restart starts the conversation again, its prompt sent once
+    # more, instead of failing to resume a conversation that never began. The settings-only
+    # file is kept aside.
+    cut = c.exec_run(["sed", "-i", '/"type":"user"/,$d', transcript],
+                     user=f"{AGENT_UID}:{AGENT_UID}")
+    assert cut.exit_code == 0, cut.output.decode()
     agents.cli("restart-agent", "doctor", "-y")
     wait_agent(agents, s, "the agent to start again")
+    assert c.exec_run(["test", "-s", f"{transcript}.unstarted"]).exit_code == 0
+    wait_for(lambda: c.exec_run(["grep", "-q", '"content":"wait"', transcript]).exit_code == 0,
+             timeout=60, what="the prompt sent again")
     after = agents.session("doctor")
     assert after["backend_id"] == s["backend_id"]
-    assert wait_for(lambda: verdicts(checkup(agents, "doctor"))["agent"] == "ok", timeout=30,
-                    what="the agent's check to pass")
+    reports: list[dict[str, Any]] = []
+
+    def agent_ok() -> bool:
+        reports.append(checkup(agents, "doctor"))
+        return verdicts(reports[-1])["agent"] == "ok"
+
+    try:
+        wait_for(agent_ok, timeout=30, what="the agent's check to pass")
+    except AssertionError as exc:
+        [c] = agents.containers(s["id"])
+        screen = c.exec_run(["tmux", "capture-pane", "-p", "-t", "agent"]).output.decode()
+        raise AssertionError(f"{exc}: {reports[-1]['checks']}; the terminal ran "
+                             f"{terminal(agents, s)!r}; its screen:\n{screen}") from None
     [c] = agents.containers(s["id"])
     assert c.exec_run(["cat", "/workspace/kept.txt"]).output.decode().strip() == "keep"
+    assert c.exec_run(["test", "-e", "/workspace/typed-for-the-agent"]).exit_code == 1
