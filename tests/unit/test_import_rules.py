@@ -8,6 +8,7 @@ functions and ``TYPE_CHECKING`` blocks.
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -123,3 +124,26 @@ def test_every_module_imports_first_in_a_fresh_interpreter() -> None:
         failures = [f for f in pool.map(first, modules) if f]
     assert len(modules) > 150
     assert failures == []
+
+
+#: The services that load httpx (the GitHub client, the title call, the HTTP log sink).
+HTTP_CLIENTS = ("api.__main__", "appliance.reconcile.__main__", "appliance.shipper.__main__")
+
+
+def test_services_load_no_command_line_client() -> None:
+    """A service started as supervisord starts it (its entry module first, in a fresh
+    interpreter) loads no terminal-rendering library: httpx's command-line client would
+    bring rich and pygments into every service that talks HTTP (see ``appliance``)."""
+    entries = re.findall(r'^clauderon-\w+ = "([\w.]+):\w+"$',
+                         (ROOT / "pyproject.toml").read_text(), re.MULTILINE)
+    assert {*HTTP_CLIENTS, "proxy.__main__"} <= set(entries)
+    for entry in entries:
+        proc = subprocess.run(
+            [sys.executable, "-c", f"import sys, {entry}; "
+             "print(sorted({m.split('.')[0] for m in sys.modules} & {'rich', 'pygments'}), "
+             "'httpx' in sys.modules)"],
+            cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+        loaded, _, uses_httpx = proc.stdout.strip().rpartition(" ")
+        assert loaded == "[]", f"{entry} loads {loaded}"
+        if entry in HTTP_CLIENTS:
+            assert uses_httpx == "True", entry  # the check above means something for it
