@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,40 +42,31 @@ def terminal(app: Appliance, s: dict[str, Any]) -> str:
     return " ".join(out.decode().split()) if code in (0, 1) else f"({code}) {out.decode()}"
 
 
-def wait_agent(app: Appliance, s: dict[str, Any], what: str) -> None:
-    seen: list[str] = []
-
-    def running() -> bool:
-        seen.append(terminal(app, s))
-        return seen[-1].startswith(("claude", "node"))
-
-    try:
-        wait_for(running, timeout=60, what=what)
-    except AssertionError as exc:
-        [c] = app.containers(s["id"])
-        screen = c.exec_run(["tmux", "capture-pane", "-p", "-t", "agent"]).output.decode()
-        mode = c.exec_run(["sh", "-c", 'stty -a -F "$(tmux display -p -t agent '
-                                       '"#{pane_tty}")"']).output.decode()
-        raise AssertionError(f"{exc}; the terminal ran {sorted(set(seen))}; its mode:\n"
-                             f"{mode}\nits screen:\n{screen[-1200:]}") from None
+def pane(app: Appliance, s: dict[str, Any]) -> str:
+    """The agent's terminal mode and screen, for a failure's message."""
+    [c] = app.containers(s["id"])
+    mode = c.exec_run(["sh", "-c", 'stty -a -F "$(tmux display -p -t agent "#{pane_tty}")"'])
+    screen = c.exec_run(["tmux", "capture-pane", "-p", "-t", "agent"]).output.decode()
+    return f"its mode:\n{mode.output.decode()}\nits screen:\n{screen[-1200:]}"
 
 
-def wait_terminal(app: Appliance, s: dict[str, Any], want: str, what: str) -> None:
+def wait_terminal(app: Appliance, s: dict[str, Any], want: str | Callable[[str], bool],
+                  what: str, timeout: float = 30) -> None:
     seen: list[str] = []
 
     def there() -> bool:
         seen.append(terminal(app, s))
-        return seen[-1] == want
+        return want(seen[-1]) if callable(want) else seen[-1] == want
 
     try:
-        wait_for(there, timeout=30, what=what)
+        wait_for(there, timeout=timeout, what=what)
     except AssertionError as exc:
-        [c] = app.containers(s["id"])
-        screen = c.exec_run(["tmux", "capture-pane", "-p", "-t", "agent"]).output.decode()
-        mode = c.exec_run(["sh", "-c", 'stty -a -F "$(tmux display -p -t agent '
-                                       '"#{pane_tty}")"']).output.decode()
-        raise AssertionError(f"{exc}; the terminal ran {sorted(set(seen))}; its mode:\n"
-                             f"{mode}\nits screen:\n{screen[-1200:]}") from None
+        raise AssertionError(f"{exc}; the terminal ran {sorted(set(seen))}; "
+                             f"{pane(app, s)}") from None
+
+
+def wait_agent(app: Appliance, s: dict[str, Any], what: str) -> None:
+    wait_terminal(app, s, lambda ran: ran.startswith(("claude", "node")), what, timeout=60)
 
 
 def test_health_send_interrupt_and_restart_the_agent(agents: Appliance, repo: Path) -> None:
@@ -123,10 +115,8 @@ def test_health_send_interrupt_and_restart_the_agent(agents: Appliance, repo: Pa
 
     try:
         wait_for(prompt, timeout=30, what="the shell's prompt")
-    except AssertionError:
-        [c] = agents.containers(s["id"])
-        raise AssertionError(c.exec_run(["tmux", "capture-pane", "-p", "-t", "agent"])
-                             .output.decode()[-800:]) from None
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; {pane(agents, s)}") from None
     # The killed agent had the terminal in its raw mode, where Ctrl-C is a plain key: the
     # shell that takes over put it back, so the interrupt below reaches what runs there.
     agents.cli("send", "doctor", "sleep", "600")
@@ -161,10 +151,8 @@ def test_health_send_interrupt_and_restart_the_agent(agents: Appliance, repo: Pa
     try:
         wait_for(agent_ok, timeout=30, what="the agent's check to pass")
     except AssertionError as exc:
-        [c] = agents.containers(s["id"])
-        screen = c.exec_run(["tmux", "capture-pane", "-p", "-t", "agent"]).output.decode()
         raise AssertionError(f"{exc}: {reports[-1]['checks']}; the terminal ran "
-                             f"{terminal(agents, s)!r}; its screen:\n{screen}") from None
+                             f"{terminal(agents, s)!r}; {pane(agents, s)}") from None
     [c] = agents.containers(s["id"])
     assert c.exec_run(["cat", "/workspace/kept.txt"]).output.decode().strip() == "keep"
     assert c.exec_run(["test", "-e", "/workspace/typed-for-the-agent"]).exit_code == 1
