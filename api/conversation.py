@@ -27,6 +27,7 @@ from api.openapi import MESSAGE, RouteDoc, documented, err, ok
 from appliance import verbs
 from appliance.agents import reader
 from appliance.agents.boot import (
+    SHELL_READING,
     cursor_line_argv,
     reading_argv,
     send_enter_argv,
@@ -131,7 +132,13 @@ async def until_reading(session: Session) -> Session:
             return session
         backend = ctx.backend_for(session)
         # The terminal's mode has no event to wait on: it is looked at, a few times a second.
-        while (await backend.exec(session.backend_id, reading_argv())).exit_code != 0:  # noqa: ASYNC110
+        while (looked := await backend.exec(session.backend_id, reading_argv())).exit_code:
+            if looked.exit_code == SHELL_READING:
+                # Typed into that shell, a message for the agent would run as commands.
+                raise Conflict(
+                    f"{session.name}'s agent is not running: it exited and its terminal is "
+                    f"a shell now. Restart it (`clauderon restart-agent {session.name}`), or "
+                    f"type into the shell yourself (`clauderon attach {session.name}`)")
             await trio.sleep(READY_POLL_SECONDS)
         await trio.sleep(SETTLE_SECONDS)  # it reads keys; let it draw its input first
         return session

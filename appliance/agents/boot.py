@@ -106,6 +106,12 @@ def start_argv() -> list[str]:
             f"&& tmux set-option -g focus-events on >/dev/null"]
 
 
+#: The name the shell left in the terminal after the agent exits runs under (its argv[0]):
+#: what tells a message for the agent from one that would be typed into a shell.
+EXIT_SHELL = "clauderon-shell"
+#: Exit status of :func:`reading_argv` when the agent has exited and the shell reads keys.
+SHELL_READING = 3
+
 #: An agent that dies (killed, crashed) leaves the terminal in its own modes: keys read raw,
 #: so Ctrl-C is a plain key and nothing echoes; the cursor hidden; mouse, focus and
 #: bracketed-paste reporting on; perhaps the alternate screen. And input it never read is
@@ -130,7 +136,7 @@ def _start_script(body: str, workdir: str) -> bytes:
         + "status=$?\n"
         + _TERMINAL_RESET
         + 'echo "[clauderon] the agent exited ($status); this shell keeps the terminal open"\n'
-        "exec bash -l\n"
+        f"exec -a {EXIT_SHELL} bash -l\n"
     ).encode()
 
 
@@ -246,8 +252,13 @@ def attach_argv() -> list[str]:
 def reading_argv() -> list[str]:
     """Exit 0 when the agent's terminal is being read key by key: a terminal agent (Claude
     Code, Codex, any TUI) turns canonical mode off once it takes input; until then keys
-    typed into the pane land in a line buffer the agent may never read."""
-    return ["sh", "-c", f'tty=$(tmux display -p -t {TMUX_SESSION} "#{{pane_tty}}") '
+    typed into the pane land in a line buffer the agent may never read. Exit
+    :data:`SHELL_READING` when the agent has exited and the terminal is the shell left
+    after it (whatever runs in that shell)."""
+    return ["sh", "-c", f'pid=$(tmux display -p -t {TMUX_SESSION} "#{{pane_pid}}") || exit 1; '
+            f'[ "$(head -c {len(EXIT_SHELL)} /proc/$pid/cmdline)" = {EXIT_SHELL} ] '
+            f"&& exit {SHELL_READING}; "
+            f'tty=$(tmux display -p -t {TMUX_SESSION} "#{{pane_tty}}") '
             '&& stty -a -F "$tty" | grep -q -- -icanon']
 
 

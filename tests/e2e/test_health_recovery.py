@@ -1,9 +1,9 @@
 """A session's health and its recovery, with the real claude CLI in the agent image: the
 checkup sees the agent, the proxy and the hook endpoint from inside the container; when the
-agent exits it says so and suggests restarting it; ``clauderon send`` types into the
-terminal, ``clauderon interrupt`` is Ctrl-C to what runs there (SIGINT: a ``sleep`` the
-terminal runs ends), and ``clauderon restart-agent`` brings the agent back in the same
-container, its workspace kept."""
+agent exits it says so and suggests restarting it, and ``clauderon send`` refuses to type a
+message for the agent into the shell left behind; ``clauderon interrupt`` is Ctrl-C to what
+runs there (SIGINT: a ``sleep`` the terminal runs ends), and ``clauderon restart-agent``
+brings the agent back in the same container, its workspace kept."""
 
 from __future__ import annotations
 
@@ -105,8 +105,9 @@ def test_health_send_interrupt_and_restart_the_agent(agents: Appliance, repo: Pa
     text = agents.cli("health", "doctor").stdout
     assert "suggested: clauderon restart-agent doctor" in text
 
-    # send types into the terminal (once its shell shows a prompt); interrupt is Ctrl-C to
-    # what runs there.
+    # Once the terminal is that shell's (its prompt shows), a message for the agent is
+    # refused rather than typed there, where it would run as commands; interrupt is Ctrl-C
+    # to what the person runs there.
     def prompt() -> bool:
         [c] = agents.containers(s["id"])
         out = c.exec_run(["tmux", "capture-pane", "-p", "-t", "agent"]).output.decode()
@@ -119,7 +120,13 @@ def test_health_send_interrupt_and_restart_the_agent(agents: Appliance, repo: Pa
         raise AssertionError(f"{exc}; {pane(agents, s)}") from None
     # The killed agent had the terminal in its raw mode, where Ctrl-C is a plain key: the
     # shell that takes over put it back, so the interrupt below reaches what runs there.
-    agents.cli("send", "doctor", "sleep", "600")
+    refused = agents.cli("send", "doctor", "touch /workspace/sent-to-a-shell", check=False)
+    assert refused.returncode != 0
+    assert "agent is not running" in refused.stderr
+    assert "clauderon restart-agent doctor" in refused.stderr
+    typed = c.exec_run(["tmux", "send-keys", "-t", "agent", "sleep 600", "Enter"],
+                       user=f"{AGENT_UID}:{AGENT_UID}")  # as a person attached types
+    assert typed.exit_code == 0, typed.output.decode()
     wait_terminal(agents, s, "sleep", "sleep to run")
     agents.cli("interrupt", "doctor")
     wait_terminal(agents, s, "", "sleep to be interrupted")
@@ -155,4 +162,5 @@ def test_health_send_interrupt_and_restart_the_agent(agents: Appliance, repo: Pa
                              f"{terminal(agents, s)!r}; {pane(agents, s)}") from None
     [c] = agents.containers(s["id"])
     assert c.exec_run(["cat", "/workspace/kept.txt"]).output.decode().strip() == "keep"
-    assert c.exec_run(["test", "-e", "/workspace/typed-for-the-agent"]).exit_code == 1
+    for never in ("typed-for-the-agent", "sent-to-a-shell"):
+        assert c.exec_run(["test", "-e", f"/workspace/{never}"]).exit_code == 1, never
