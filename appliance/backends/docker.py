@@ -37,7 +37,7 @@ from appliance.backends.base import (
     WorkloadSpec,
 )
 from appliance.backends.docker_archive import tar_of
-from appliance.backends.docker_freeze import Freezer, unpause_if_paused
+from appliance.backends.docker_freeze import Freezer, paused_refusal, unpause_if_paused
 from appliance.backends.docker_network import SessionNetwork
 from appliance.errors import BackendError, BackendUnavailable, ClauderonError
 from appliance.resources import parse_memory
@@ -46,6 +46,15 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_URL = "unix:///var/run/docker.sock"
+
+
+class _Paused(ClauderonError):
+    """The engine refused to run something in the container: it is paused."""
+
+
+#: How long a command waits for a paused container (a diff holding it still) to run again.
+PAUSED_WAIT_SECONDS = 60.0
+PAUSED_RETRY_SECONDS = 0.05
 
 
 def locked_down(attrs: dict[str, Any], network: str | None) -> bool:
@@ -328,16 +337,39 @@ class DockerBackend:
         host = [] if self.url == DEFAULT_URL else ["--host", self.url]
         return ["docker", *host, "exec", "-it", backend_id, *argv]
 
+    async def _unfrozen(self, backend_id: str, what: str,
+                        fn: Callable[[docker.DockerClient], T]) -> T:
+        """``fn``, which starts something in the container, once no read holds it still
+        (``docker_freeze``): a hold of this process is waited for; one that began in
+        between, or another process's, is retried until it ends (bounded)."""
+        def attempt(c: docker.DockerClient) -> T:
+            try:
+                return fn(c)
+            except docker.errors.APIError as exc:
+                if paused_refusal(exc):
+                    raise _Paused(what) from exc
+                raise
+
+        with trio.move_on_after(PAUSED_WAIT_SECONDS):
+            while True:
+                await self._freezer.thawed(backend_id)
+                try:
+                    return await self._call(what, attempt)
+                except _Paused:
+                    await trio.sleep(PAUSED_RETRY_SECONDS)
+        raise BackendError(f"could not {what}: the container has been paused for over "
+                           f"{PAUSED_WAIT_SECONDS:.0f}s (`docker unpause` it)")
+
     async def exec(self, backend_id: str, argv: list[str], *, stdin: bytes | None = None,
                    user: str | None = None) -> ExecResult:
-        return await self._call(
-            f"run {argv[0]} in the container",
+        return await self._unfrozen(
+            backend_id, f"run {argv[0]} in the container",
             lambda c: docker_exec.run_exec(c, backend_id, argv, stdin=stdin, user=user))
 
     async def open_terminal(self, backend_id: str, argv: list[str], *, rows: int,
                             cols: int) -> Terminal:
-        created: dict[str, Any] = await self._call(
-            "open a terminal", lambda c: c.api.exec_create(
+        created: dict[str, Any] = await self._unfrozen(
+            backend_id, "open a terminal", lambda c: c.api.exec_create(
                 backend_id, argv, stdin=True, tty=True, environment={"TERM": "xterm-256color"}))
         exec_id = created["Id"]
 

@@ -9,7 +9,10 @@ the container's processes are frozen (the cgroup freezer, ``docker pause``) for 
 the host reads: what git walks is then still, and a still tree is walked right.
 
 Concurrent reads of one container share one pause (counted); the pause is undone when the
-last one ends, even when it is cancelled. A pause a crash left behind is undone by the
+last one ends, even when it is cancelled. The engine refuses to run anything new in a paused
+container, so what runs a command in one (a message, a checkup, a terminal) waits for the
+hold to end (:meth:`Freezer.thawed`, and :func:`paused_refusal` for a hold it could not see
+coming). A pause a crash left behind is undone by the
 reconciler: the engine reports a paused container as not running, and ``start`` unpauses
 it (:func:`unpause_if_paused`).
 """
@@ -51,6 +54,11 @@ def _unpause(backend_id: str) -> Callable[[docker.DockerClient], None]:
     return unpause
 
 
+def paused_refusal(exc: docker.errors.APIError) -> bool:
+    """Whether the engine refused an exec because the container is paused."""
+    return exc.status_code == 409 and "is paused" in str(exc.explanation)
+
+
 class Freezer:
     """Counted pauses of containers, for one backend."""
 
@@ -59,6 +67,12 @@ class Freezer:
         self._lock = trio.Lock()
         self._holders: dict[str, int] = {}  # backend id -> reads holding it paused
         self._paused: set[str] = set()
+        self._released: dict[str, trio.Event] = {}  # set when the last hold of it ends
+
+    async def thawed(self, backend_id: str) -> None:
+        """Until no read of this backend holds the container still."""
+        while self._holders.get(backend_id):
+            await self._released[backend_id].wait()
 
     @asynccontextmanager
     async def frozen(self, backend_id: str) -> AsyncIterator[None]:
@@ -66,6 +80,8 @@ class Freezer:
             first = not self._holders.get(backend_id)
             if first and await self._call("pause container", _pause(backend_id)):
                 self._paused.add(backend_id)
+            if not self._holders.get(backend_id):
+                self._released[backend_id] = trio.Event()
             self._holders[backend_id] = self._holders.get(backend_id, 0) + 1
         try:
             yield
@@ -75,9 +91,12 @@ class Freezer:
                     self._holders[backend_id] -= 1
                     if not self._holders[backend_id]:
                         del self._holders[backend_id]
-                        if backend_id in self._paused:
-                            self._paused.discard(backend_id)
-                            await self._call("unpause container", _unpause(backend_id))
+                        try:
+                            if backend_id in self._paused:
+                                self._paused.discard(backend_id)
+                                await self._call("unpause container", _unpause(backend_id))
+                        finally:
+                            self._released.pop(backend_id).set()
 
 
 async def unpause_if_paused(call: Call, backend_id: str, attrs: dict[str, Any]) -> bool:

@@ -29,6 +29,15 @@ def state(app: Appliance, s: dict[str, Any]) -> dict[str, Any]:
     return dict(container.attrs["State"])
 
 
+def probed(http: Any, s: dict[str, Any]) -> bool:
+    """Whether the checkup's probe ran inside the container (its hook check has a verdict
+    from inside; "unknown" when nothing could be run there)."""
+    answer = http.get(f"/api/sessions/{s['id']}/health")
+    assert answer.status_code == 200, answer.text
+    checks = {c["name"]: c for c in answer.json()["checks"]}
+    return bool(checks["hooks"]["verdict"] != "unknown")
+
+
 def test_concurrent_diffs_hold_the_container_and_let_go_of_it(
         app: Appliance, repo: Path) -> None:
     s = create(app, repo, "still")
@@ -49,10 +58,15 @@ def test_concurrent_diffs_hold_the_container_and_let_go_of_it(
         for _ in range(200):
             paused_seen.append(bool(state(app, s)["Paused"]))
 
-    with concurrent.futures.ThreadPoolExecutor(9) as pool:
+    with concurrent.futures.ThreadPoolExecutor(13) as pool:
         watcher = pool.submit(watch)
-        sizes = [f.result() for f in [pool.submit(diff) for _ in range(8)]]
+        diffs = [pool.submit(diff) for _ in range(8)]
+        # Commands run in the container meanwhile (the checkup's probe): each waits for
+        # the hold to end instead of meeting the engine's refusal of a paused container.
+        checkups = [pool.submit(probed, http, s) for _ in range(4)]
+        sizes = [f.result() for f in diffs]
         watcher.result()
+        assert [f.result() for f in checkups] == [True] * 4
     assert all(sizes)
     assert True in paused_seen, "the container was never seen paused during the diffs"
     after = state(app, s)
@@ -79,3 +93,25 @@ def test_a_hold_left_behind_is_let_go_when_the_api_starts(app: Appliance, repo: 
     assert (Path(s["worktree_path"]) / "after-thaw").exists()
     answer = app.http().get(f"/api/sessions/{s['id']}/diff")
     assert answer.status_code == 200 and not state(app, s)["Paused"]
+
+
+def test_a_command_waits_out_a_hold_it_did_not_make(app: Appliance, repo: Path) -> None:
+    """A hold the API did not make (another appliance process, a person's `docker pause`):
+    a command for the container waits until it ends, bounded, instead of failing."""
+    s = create(app, repo, "waits")
+    [container] = app.containers(s["id"])
+    http = app.http(timeout=60)
+    assert probed(http, s)  # control: a container not held runs the probe
+    container.pause()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(probed, http, s)
+            # Refused at once, a probe would answer within this bound; it waits instead.
+            concurrent.futures.wait([pending], timeout=5)
+            assert not pending.done(), "the checkup answered while the container was paused"
+            container.unpause()
+            assert pending.result() is True
+    finally:
+        container.reload()
+        if container.attrs["State"]["Paused"]:
+            container.unpause()

@@ -9,6 +9,9 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import docker.errors
+
+from appliance.backends.docker_freeze import paused_refusal
 from tests.conftest import AGENT_UID
 from tests.support.appliance import Appliance, running, wait_for
 from tests.support.fake_models import FakeModels
@@ -41,10 +44,22 @@ def create(app: Appliance, repo: Path, name: str) -> dict[str, Any]:
 def in_container(app: Appliance, session: dict[str, Any], script: str,
                  *, ok: bool = True, workdir: str = "/workspace") -> tuple[int, str]:
     """``script`` in the session's container as the agent (uid 1000, in ``workdir``): its
-    exit code and output (with ``ok``, the code must be 0)."""
+    exit code and output (with ``ok``, the code must be 0). While a diff holds the container
+    still the engine refuses a new exec; the agent it stands for would only be held up, so
+    it waits for the hold to end."""
     [c] = app.containers(session["id"])
-    code, out = c.exec_run(["bash", "-c", script], user=f"{AGENT_UID}:{AGENT_UID}",
-                           workdir=workdir)
+
+    def run() -> tuple[int, bytes] | None:
+        try:
+            done = c.exec_run(["bash", "-c", script], user=f"{AGENT_UID}:{AGENT_UID}",
+                              workdir=workdir)
+        except docker.errors.APIError as exc:
+            if paused_refusal(exc):
+                return None
+            raise
+        return done.exit_code, done.output
+
+    code, out = wait_for(run, timeout=60, interval=0.05, what="the container to be let go")
     text: str = out.decode(errors="replace")
     if ok:
         assert code == 0, text
