@@ -162,6 +162,14 @@ def budgets(store: Store) -> dict[str, Budget]:
             for r in found}
 
 
+def refused_sessions(store: Store) -> dict[str, str]:
+    """The sessions whose model requests are marked refused for their budget: id -> name."""
+    with store.reading() as conn:
+        found = conn.execute("SELECT id, name FROM sessions "
+                             "WHERE budget_exceeded IS NOT NULL").fetchall()
+    return {str(r[0]): str(r[1]) for r in found}
+
+
 def set_budget(store: Store, scope: str, budget: Budget | None, *, name: str = "") -> None:
     """Set a scope's budget; None removes it (the configured default applies again)."""
     now = datetime.now(UTC).isoformat()

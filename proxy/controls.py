@@ -25,6 +25,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import trio
@@ -73,6 +74,8 @@ class Snapshot:
     spent: dict[str, Spent] = field(default_factory=dict)
     entries: dict[str, tuple[HostEntry, ...]] = field(default_factory=dict)
     day: str = ""
+    #: Sessions marked refused for their budget (id -> name), as the store says now.
+    refused: dict[str, str] = field(default_factory=dict)
 
 
 def _plus(a: Spent | None, b: Spent | None) -> Spent:
@@ -138,17 +141,20 @@ class Controls:
     # --- budgets --------------------------------------------------------------------
     def budget_refusal(self, session: SessionAuth) -> str | None:
         """Why the session may not call its model now (a spent budget), or None."""
+        return self._budget_refusal(session.session_id, session.name)
+
+    def _budget_refusal(self, session_id: str, name: str) -> str | None:
         snap = self.snapshot
         if not self.active:
             return None
-        own = snap.budgets.get(session.session_id) or self.settings.budgets.session
+        own = snap.budgets.get(session_id) or self.settings.budgets.session
         shared = snap.budgets.get(GLOBAL) or self.settings.budgets.all_sessions
         if own.empty and shared.empty:
             return None
         fresh = controlstore.spent_by_scope(self.ledger.unflushed(), self.settings.prices,
                                             controlstore.today())
         day_changed = snap.day != controlstore.today()
-        for scope, budget, what in ((session.session_id, own, f"session {session.name}"),
+        for scope, budget, what in ((session_id, own, f"session {name}"),
                                     (GLOBAL, shared, "all sessions")):
             base = snap.spent.get(scope) or Spent()
             if day_changed:
@@ -264,8 +270,14 @@ class Controls:
         store = self.store
         if store is None or session.budget_exceeded == reason:
             return
-        if not self._due(session.session_id, f"budget:{reason}"):
+        refused = self.snapshot.refused
+        if reason is None:
+            if refused.pop(session.session_id, None) is None:
+                return  # cleared already (by the refresh that saw the budget raised)
+        elif not self._due(session.session_id, f"budget:{reason}"):
             return
+        else:
+            refused[session.session_id] = session.name
 
         def write() -> None:
             store.update_session(session.session_id, budget_exceeded=reason,
@@ -291,7 +303,8 @@ class Controls:
             entries.setdefault(listed.scope, []).append(listed.entry)
         return Snapshot(budgets=controlstore.budgets(store),
                         spent=controlstore.spent_by_scope(rows, self.settings.prices, day),
-                        entries={k: tuple(v) for k, v in entries.items()}, day=day)
+                        entries={k: tuple(v) for k, v in entries.items()}, day=day,
+                        refused=controlstore.refused_sessions(store))
 
     async def refresh(self) -> None:
         store = self.store
@@ -302,6 +315,16 @@ class Controls:
             await trio.to_thread.run_sync(egressstore.learn_host, store, sid, host)
         self.snapshot = await trio.to_thread.run_sync(self._load, limiter=self._limiter)
         self._decided.clear()
+        # A budget raised (or removed) lifts the refusal now, not at the session's next
+        # model request: the reason every UI shows clears with the change that lifted it.
+        for sid, name in list(self.snapshot.refused.items()):
+            if self._budget_refusal(sid, name) is None:
+                del self.snapshot.refused[sid]
+                await self._write(partial(self._restored, store, sid))
+
+    @staticmethod
+    def _restored(store: Store, session_id: str) -> None:
+        store.update_session(session_id, budget_exceeded=None, event="budget_restored")
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:

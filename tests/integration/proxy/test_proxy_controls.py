@@ -219,14 +219,19 @@ async def test_a_spent_budget_answers_429_and_raising_it_lets_the_agent_go_on(
     assert any(e.kind == "budget_exceeded" for e in rig.store.session_events(sid))
     blocked = [r for r in rig.audit() if getattr(r, "error", None) == "BUDGET_EXCEEDED"]
     assert blocked and blocked[0].status == 429  # type: ignore[attr-defined]
-    # Raised: the agent goes on, nothing restarted.
+    # Raised: the reason clears with the raise, before any further request (every UI
+    # shows it gone at once), and the agent goes on, nothing restarted.
     controlstore.set_budget(rig.store, sid, Budget(tokens_per_day=per_request * 100))
-    with trio.fail_after(10):
-        while (await rig.post(auth, ANTHROPIC, {"stream": True}))[0] == 429:
-            await trio.sleep(0.1)
     with trio.fail_after(10):
         while (s := rig.store.get_session(sid)) is not None and s.budget_exceeded:
             await trio.sleep(0.05)
+    assert [e.kind for e in rig.store.session_events(sid)].count("budget_restored") == 1
+    with trio.fail_after(10):
+        while (await rig.post(auth, ANTHROPIC, {"stream": True}))[0] == 429:
+            await trio.sleep(0.1)
+    session = rig.store.get_session(sid)
+    assert session is not None and session.budget_exceeded is None
+    assert [e.kind for e in rig.store.session_events(sid)].count("budget_restored") == 1
     assert token  # the same credentials throughout
 
 
