@@ -68,6 +68,9 @@ class AgentStatus(StrEnum):
     WAITING_APPROVAL = "waiting_approval"
     WAITING_INPUT = "waiting_input"
     IDLE = "idle"
+    #: The agent's process ended (crashed, killed, or quit) and its terminal is a shell:
+    #: nothing more happens until a person restarts it (its start script says so).
+    EXITED = "exited"
 
 
 class AccessMode(StrEnum):
