@@ -73,6 +73,13 @@ class AgentStatus(StrEnum):
     EXITED = "exited"
 
 
+def status_at_start(status: AgentStatus) -> AgentStatus:
+    """The status as a new agent process starts in the session's terminal (a recreated or
+    restarted container): "exited" no longer holds; any other status describes the
+    conversation the new agent resumes, until its hooks say more."""
+    return AgentStatus.UNKNOWN if status is AgentStatus.EXITED else status
+
+
 class AccessMode(StrEnum):
     READ_WRITE = "read-write"
     READ_ONLY = "read-only"

@@ -21,6 +21,7 @@ from appliance.sessions import (
     Phase,
     Session,
     SessionId,
+    status_at_start,
 )
 from appliance.store import Event
 
@@ -134,6 +135,13 @@ def test_an_agent_that_exited_shows_so_even_while_its_model_failed() -> None:
     assert wire.AgentState.EXITED in wire.WAITING_FOR_ME
     # Every status the hooks can set is a state the UIs know.
     assert {str(s) for s in AgentStatus} <= {str(s) for s in wire.AgentState}
+
+
+def test_a_new_agent_no_longer_shows_the_last_one_exited() -> None:
+    assert status_at_start(AgentStatus.EXITED) is AgentStatus.UNKNOWN
+    # The others describe the conversation the new agent resumes.
+    for status in set(AgentStatus) - {AgentStatus.EXITED}:
+        assert status_at_start(status) is status
 
 
 def test_actions_are_the_verbs_allowed_now() -> None:
