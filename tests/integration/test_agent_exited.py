@@ -8,6 +8,7 @@ agent to restart, when its start script then says ``Exited``."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tests.support.agent_app import create
 from tests.support.appliance import Appliance, wait_for
@@ -42,7 +43,7 @@ def test_an_exited_agent_waits_for_a_person_until_a_new_one_starts(
     old = appliance.session("gone")["backend_id"]
     appliance.cli("recreate", "gone", "-y")
 
-    def recreated() -> dict[str, object] | None:
+    def recreated() -> dict[str, Any] | None:
         s = appliance.session("gone")
         done = s["phase"] == "running" and s["backend_id"] not in (None, old)
         return s if done else None
