@@ -10,19 +10,10 @@ import jsonschema
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appliance import verbs, wire
+from appliance import sessions, verbs, wire
 from appliance.agents.logs import Kind, Message
 from appliance.errors import Conflict, InvalidInput
-from appliance.sessions import (
-    AccessMode,
-    Agent,
-    AgentStatus,
-    Desired,
-    Phase,
-    Session,
-    SessionId,
-    status_at_start,
-)
+from appliance.sessions import AccessMode, Agent, AgentStatus, Desired, Phase, Session, SessionId
 from appliance.store import Event
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -138,10 +129,10 @@ def test_an_agent_that_exited_shows_so_even_while_its_model_failed() -> None:
 
 
 def test_a_new_agent_no_longer_shows_the_last_one_exited() -> None:
-    assert status_at_start(AgentStatus.EXITED) is AgentStatus.UNKNOWN
+    assert sessions.status_at_start(AgentStatus.EXITED) is AgentStatus.UNKNOWN
     # The others describe the conversation the new agent resumes.
     for status in set(AgentStatus) - {AgentStatus.EXITED}:
-        assert status_at_start(status) is status
+        assert sessions.status_at_start(status) is status
 
 
 def test_actions_are_the_verbs_allowed_now() -> None:
