@@ -214,8 +214,8 @@ def _custom(session: Session, agent: custom.CustomAgent
     body = shlex.join(run(False)) + "\n"
     if files:
         files.append(FileWrite(path=custom.WATCHER_PATH, mode="0755", as_root=True,
-                               content=custom.watcher_script(HOOK_SCRIPT_PATH,
-                                                             TMUX_SESSION).encode()))
+                               content=custom.watcher_script(HOOK_SCRIPT_PATH, TMUX_SESSION,
+                                                             EXIT_SHELL).encode()))
         body = f"(bash {custom.WATCHER_PATH} >/dev/null 2>&1 &)\n" + body
     return files, body, run(True)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from appliance.agents import custom
-from appliance.agents.boot import START_SCRIPT_PATH, boot_plan
+from appliance.agents.boot import EXIT_SHELL, START_SCRIPT_PATH, boot_plan
 from appliance.agents.hooks import HOOK_SCRIPT, HOOK_SCRIPT_PATH
 from appliance.contract import WORKSPACE
 from appliance.placeholders import placeholder_env
@@ -140,3 +141,47 @@ def test_a_print_session_says_completed_then_exited(tmp_path: Path,
     # A container made again for the session carries on interactively: it exits again.
     assert "said hi" in start(script, url)
     assert [e["event"]["type"] for _, e in got] == ["Completed", "Exited", "Exited"]
+
+
+def test_the_pane_watcher_ends_with_the_agent(tmp_path: Path,
+                                              server: tuple[str, list[Any]]) -> None:
+    """The watcher on a real tmux server of its own: it reads the agent's screen, and stops
+    once the pane runs the shell left after the agent, whose screen would say otherwise."""
+    url, got = server
+    patterns = tmp_path / "pane-status"
+    patterns.mkdir()
+    (patterns / "working").write_text("Thinking\n")
+    (patterns / "waiting_input").write_text("READY\n")
+    (tmp_path / "send_status.sh").write_text(HOOK_SCRIPT)
+    watcher = tmp_path / "watch.sh"
+    watcher.write_text(custom.watcher_script(str(tmp_path / "send_status.sh"), "agent",
+                                             EXIT_SHELL).replace(custom.PATTERNS_DIR,
+                                                                 str(patterns)))
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMUX_TMPDIR": str(tmp_path),
+           "CLAUDERON_HOOK_URL": url, "CLAUDERON_HOOK_TOKEN": "tok",
+           "CLAUDERON_SESSION_ID": "sid"}
+
+    def tmux(*args: str) -> None:
+        subprocess.run(["tmux", *args], env=env, check=True, timeout=10)
+
+    tmux("new-session", "-d", "-s", "agent", "-x", "80", "-y", "10",
+         "echo Thinking; sleep 60")
+    try:
+        proc = subprocess.Popen(["bash", str(watcher)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(100):
+                if got:
+                    break
+                time.sleep(0.1)
+            assert [e["event"]["type"] for _, e in got] == ["PreToolUse"]
+            # The agent exits; the shell left behind shows what would read as waiting.
+            tmux("respawn-pane", "-k", "-t", "agent",
+                 f"clear; echo READY; exec -a {EXIT_SHELL} bash --norc")
+            assert proc.wait(timeout=10) == 0
+        finally:
+            proc.kill()
+            proc.wait()
+        assert [e["event"]["type"] for _, e in got] == ["PreToolUse"]
+    finally:
+        subprocess.run(["tmux", "kill-server"], env=env, timeout=10)
