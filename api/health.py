@@ -17,7 +17,7 @@ from api.guard import caller_of
 from api.openapi import OBJECT, RouteDoc, documented, ok
 from appliance import __version__
 from appliance.errors import BackendUnavailable
-from appliance.sessions import Phase
+from appliance.sessions import AgentStatus, Phase
 
 PING_SECONDS = 5.0
 
@@ -61,6 +61,9 @@ async def health() -> tuple[dict[str, Any], int]:
         "sessions": {"total": len(sessions),
                      "failed": sum(s.phase is Phase.FAILED for s in sessions),
                      "model_failing": sum(s.phase is Phase.RUNNING and bool(s.model_error)
-                                          for s in sessions)},
+                                          for s in sessions),
+                     "agent_exited": sum(s.phase is Phase.RUNNING
+                                         and s.agent_status is AgentStatus.EXITED
+                                         for s in sessions)},
         "latest_event": ctx.hub.latest,
     }, code

@@ -4,21 +4,18 @@ The only route served on the hook listener, the one address a session container 
 (``api.guard.hooks_only``). The caller is an agent, so every byte is hostile: the body goes
 through the strict JSON reader, the session id is checked for shape, the hook token is
 compared in constant time, and the event is mapped by the core's table
-(:func:`appliance.agents.hooks.status_for`) — anything else is a 4xx, never a 500.
+(:func:`appliance.agents.hooks.hook_changes`) — anything else is a 4xx, never a 500.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from quart import Blueprint, request
 
 from api.body import json_body
 from api.context import current
 from api.openapi import RouteDoc, documented, err
-from appliance.agents.hooks import COMPLETED_EVENT, HOOK_STATUS, status_for
+from appliance.agents.hooks import HOOK_STATUS, hook_changes
 from appliance.errors import InvalidInput, Unauthorized
-from appliance.sessions import Desired
 from appliance.tokens import token_matches
 
 blueprint = Blueprint("hooks", __name__)
@@ -46,14 +43,8 @@ async def hooks() -> tuple[str, int]:
         raise Unauthorized("unknown session or wrong hook token")
     event = body.get("event")
     name = event.get("type") if isinstance(event, dict) else event
-    status = status_for(name)
+    changes = hook_changes(name, session)
     ctx.metrics.hook(name)
-    changes: dict[str, Any] = {"agent_status": status}
-    if name == COMPLETED_EVENT and session.print_mode \
-            and session.desired is Desired.RUNNING:
-        # A print-mode agent answered: the session ends (the reconciler stops it). Any other
-        # session saying so only records the status: an agent cannot end what it is not.
-        changes["desired"] = Desired.COMPLETED
     await ctx.write(lambda: ctx.store.sync.update_session(
         session.id, event="hook", detail={"hook": str(name)}, **changes))
     return "", 204

@@ -26,7 +26,7 @@ from appliance import checkup, verbs, wire, workspaces
 from appliance.agents.boot import interrupt_argv, restart_argv
 from appliance.backends.base import RunState
 from appliance.errors import BackendError, ClauderonError, Conflict
-from appliance.sessions import BackendKind, Session
+from appliance.sessions import AgentStatus, BackendKind, Session
 from appliance.verbs import Verb
 from appliance.wire_fields import render
 
@@ -81,7 +81,10 @@ async def health(ref: str) -> dict[str, Any]:
     return render(wire.HEALTH, report)
 
 
-async def _in_terminal(ref: str, verb: Verb, argv: list[str], what: str) -> Session:
+async def _in_terminal(ref: str, verb: Verb, argv: list[str], what: str,
+                       **changes: Any) -> Session:
+    """Run ``argv`` in the session's container; once it has worked, record ``verb`` with
+    ``changes`` in one write."""
     ctx = current()
     session = await ctx.resolve(ref)
     verbs.check(verb, session)
@@ -91,9 +94,8 @@ async def _in_terminal(ref: str, verb: Verb, argv: list[str], what: str) -> Sess
     if done.exit_code != 0:
         said = (done.stderr or done.stdout).decode(errors="replace").strip()[:300]
         raise BackendError(f"could not {what} in {session.name}: {said}", retryable=False)
-    await ctx.write(lambda: ctx.store.sync.update_session(
-        session.id, event=str(verb), detail=None))
-    return session
+    return await ctx.write(lambda: ctx.store.sync.update_session(
+        session.id, event=str(verb), detail=None, **changes))
 
 
 @blueprint.post("/api/sessions/<ref>/interrupt")
@@ -115,8 +117,10 @@ async def interrupt(ref: str) -> tuple[dict[str, Any], int]:
 async def restart_agent(ref: str) -> tuple[dict[str, Any], int]:
     if not current().settings.start_agents:
         raise Conflict("this appliance runs no agents ([agents] start = false)")
+    # A new agent: whatever the last one's hooks said (that it exited, that it worked on a
+    # turn now cut short) no longer holds, until the new one's hooks speak.
     return one(await _in_terminal(ref, Verb.RESTART_AGENT, restart_argv(),
-                                  "restart the agent"), 202)
+                                  "restart the agent", agent_status=AgentStatus.UNKNOWN), 202)
 
 
 for _verb, _summary in (

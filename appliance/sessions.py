@@ -68,6 +68,16 @@ class AgentStatus(StrEnum):
     WAITING_APPROVAL = "waiting_approval"
     WAITING_INPUT = "waiting_input"
     IDLE = "idle"
+    #: The agent's process ended (crashed, killed, or quit) and its terminal is a shell:
+    #: nothing more happens until a person restarts it (its start script says so).
+    EXITED = "exited"
+
+
+def status_at_start(status: AgentStatus) -> AgentStatus:
+    """The status as a new agent process starts in the session's terminal (a recreated or
+    restarted container): "exited" no longer holds; any other status describes the
+    conversation the new agent resumes, until its hooks say more."""
+    return AgentStatus.UNKNOWN if status is AgentStatus.EXITED else status
 
 
 class AccessMode(StrEnum):

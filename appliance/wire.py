@@ -46,31 +46,35 @@ class ListFilter(StrEnum):
 
 
 class AgentState(StrEnum):
-    """The agent's status as every UI shows it: :class:`AgentStatus` (from its hooks), or
-    ``model_failing`` while the proxy sees the session's model requests fail."""
+    """The agent's status as every UI shows it: :class:`AgentStatus` (from its hooks, and
+    ``exited`` from its start script), or ``model_failing`` while the proxy sees the
+    session's model requests fail."""
 
     UNKNOWN = "unknown"
     WORKING = "working"
     WAITING_APPROVAL = "waiting_approval"
     WAITING_INPUT = "waiting_input"
     IDLE = "idle"
+    EXITED = "exited"
     MODEL_FAILING = "model_failing"
 
 
 def agent_state(phase: Phase, agent_status: AgentStatus, model_error: str | None
                 ) -> AgentState:
     """What the UIs show as the agent's status. A failing model wins over "working" (the
-    hooks see an agent retrying as busy) while the session runs; a stopped session's last
-    model error is history, not its state."""
-    if model_error and phase is Phase.RUNNING:
+    hooks see an agent retrying as busy) while the session runs, but not over "exited": an
+    agent that is not running is restarted first, whatever its model did; a stopped
+    session's last model error is history, not its state."""
+    if model_error and phase is Phase.RUNNING and agent_status is not AgentStatus.EXITED:
         return AgentState.MODEL_FAILING
     return AgentState(str(agent_status))
 
 
 #: Agent states that mean "the agent is waiting for a person" (a failing model waits for
-#: someone to fix its credential or network).
+#: someone to fix its credential or network; an agent that exited, for someone to restart
+#: it).
 WAITING_FOR_ME = frozenset({AgentState.WAITING_APPROVAL, AgentState.WAITING_INPUT,
-                            AgentState.IDLE, AgentState.MODEL_FAILING})
+                            AgentState.IDLE, AgentState.EXITED, AgentState.MODEL_FAILING})
 
 _FILTERS: Mapping[ListFilter, Callable[[Phase, AgentState], bool]] = {
     ListFilter.ACTIVE: lambda phase, _: phase not in (Phase.ARCHIVED, Phase.FAILED,
@@ -192,7 +196,7 @@ SESSION: tuple[Field, ...] = (
                           "API's 4xx/5xx); null once one succeeds"}),
     Field("agent_state", {**enum_of(AgentState), "description": "The agent's status as the "
                           "UIs show it: agent_status, or model_failing while the session "
-                          "runs and model_error is set"},
+                          "runs, model_error is set and the agent has not exited"},
           lambda s: str(agent_state(s.phase, s.agent_status, s.model_error))),
     Field("plan_mode", {**BOOL, "description": "The agent plans before it edits"}),
     Field("print_mode", {**BOOL, "description": "The agent answers once; the session then "

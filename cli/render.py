@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,12 +35,20 @@ def money(cost: float | None, complete: bool = True) -> str:
     return f"${cost:.2f}" + ("" if complete else "+")
 
 
+def exited_advice(s: Mapping[str, Any]) -> str | None:
+    """What to do about a running session whose agent exited (None otherwise): its terminal
+    is a shell and nothing more happens until a person restarts the agent."""
+    if s.get("phase") != "running" or s.get("agent_state") != "exited":
+        return None
+    return f"the agent exited; restart it: clauderon restart-agent {s.get('name')}"
+
+
 def session_rows(sessions: Sequence[dict[str, Any]],
                  costs: dict[str, dict[str, Any]] | None = None) -> str:
     """The session table; with ``costs`` (usage totals by session id) a COST column, and a
     line under the table for each session the proxy raised an alert on or holds back, or
-    whose model requests fail (its AGENT-STATUS is then ``model-failing``). AGE counts from
-    the session's creation."""
+    whose model requests fail (its AGENT-STATUS is then ``model-failing``) or whose agent
+    exited. AGE counts from the session's creation."""
     rows, notes = [], []
     for s in sessions:
         phase = s["phase"]
@@ -55,6 +63,8 @@ def session_rows(sessions: Sequence[dict[str, Any]],
         rows.append(row)
         if state == "model_failing":
             notes.append(f"! {s['name']}: {s.get('model_error')}")
+        if advice := exited_advice(s):
+            notes.append(f"! {s['name']}: {advice}")
         pull = s.get("pull") or {}
         if pull.get("label"):
             notes.append(f"  {s['name']}: {pull['label']}  {pull['summary']}")

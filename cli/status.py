@@ -58,6 +58,8 @@ def health_text(health: Mapping[str, Any], socket: str) -> str:
         extra = [f"{sessions['failed']} failed"]
         if sessions.get("model_failing"):
             extra.append(f"{sessions['model_failing']} failing to reach their model")
+        if sessions.get("agent_exited"):
+            extra.append(f"{sessions['agent_exited']} whose agent exited (restart-agent)")
         text.append(f"sessions     {sessions['total']} ({', '.join(extra)})")
     return "\n".join(text)
 

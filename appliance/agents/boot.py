@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from appliance.agents import claude_setup, codex_setup, custom, gemini_setup
 from appliance.agents.hooks import (
     COMPLETED_EVENT,
+    EXITED_EVENT,
     HOOK_SCRIPT,
     HOOK_SCRIPT_PATH,
     MANAGED_SETTINGS_PATH,
@@ -127,13 +128,23 @@ _TERMINAL_RESET = (
 )
 
 
+def _hook(event: str) -> str:
+    """The line that sends ``event`` through the status hook, as the agent's hooks do."""
+    return (f"printf '%s' {shlex.quote(json.dumps({'hook_event_name': event}))} "
+            f"| bash {HOOK_SCRIPT_PATH}")
+
+
 def _start_script(body: str, workdir: str) -> bytes:
+    """Runs the agent; once it has ended, says so (the ``Exited`` hook: no agent reports its
+    own death) and keeps the terminal open with a shell. A terminal that tmux ends (a
+    restart) takes this script with it: nothing is said then."""
     return (
         "#!/bin/bash\n"
         "# Written by clauderon: starts the agent, resuming its conversation when one exists.\n"
         f"cd {shlex.quote(workdir)} || exit 1\n"
         + body
         + "status=$?\n"
+        + _hook(EXITED_EVENT) + "\n"
         + _TERMINAL_RESET
         + 'echo "[clauderon] the agent exited ($status); this shell keeps the terminal open"\n'
         f"exec -a {EXIT_SHELL} bash -l\n"
@@ -144,7 +155,6 @@ def _print_body(one_shot: list[str], interactive: str) -> str:
     """Print mode: the one answer (once), then the Completed hook; afterwards, the
     interactive form (a container made again for a completed session carries on)."""
     done = f'"{PRINT_DONE}"'
-    event = json.dumps({"hook_event_name": COMPLETED_EVENT})
     return (
         f"if [ -e {done} ]; then\n"
         + interactive  # not indented: a quoted prompt may span lines
@@ -152,7 +162,7 @@ def _print_body(one_shot: list[str], interactive: str) -> str:
         '    mkdir -p "$HOME/.clauderon"\n'
         f'    {shlex.join(one_shot)} 2>&1 | tee -a "$HOME/{PRINT_OUTPUT}"\n'
         f'    echo "${{PIPESTATUS[0]}}" > {done}\n'
-        f"    printf '%s' {shlex.quote(event)} | bash {HOOK_SCRIPT_PATH}\n"
+        f"    {_hook(COMPLETED_EVENT)}\n"
         "fi\n"
     )
 
@@ -204,8 +214,8 @@ def _custom(session: Session, agent: custom.CustomAgent
     body = shlex.join(run(False)) + "\n"
     if files:
         files.append(FileWrite(path=custom.WATCHER_PATH, mode="0755", as_root=True,
-                               content=custom.watcher_script(HOOK_SCRIPT_PATH,
-                                                             TMUX_SESSION).encode()))
+                               content=custom.watcher_script(HOOK_SCRIPT_PATH, TMUX_SESSION,
+                                                             EXIT_SHELL).encode()))
         body = f"(bash {custom.WATCHER_PATH} >/dev/null 2>&1 &)\n" + body
     return files, body, run(True)
 

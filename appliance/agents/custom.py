@@ -175,13 +175,19 @@ def pattern_files(agent: CustomAgent) -> dict[str, bytes]:
             for status, _ in PANE_EVENTS if agent.status.get(status)}
 
 
-def watcher_script(hook_script: str, tmux_session: str) -> str:
-    """Reads the pane every few seconds; sends a status when the first match changes."""
+def watcher_script(hook_script: str, tmux_session: str, exit_shell: str) -> str:
+    """Reads the pane every few seconds; sends a status when the first match changes. It
+    ends with the agent: once the pane runs the shell left after it (its argv[0] is
+    ``exit_shell``), what the screen shows is that shell's, and a status read from it would
+    overwrite the ``exited`` the start script said."""
     tries = " ".join(f"{status}:{event}" for status, event in PANE_EVENTS)
+    pane = shlex.quote(tmux_session)
     return (
         "#!/bin/bash\n"
         "# Written by clauderon: the agent's status, read from its terminal's text.\n"
-        f"last=\nwhile tmux has-session -t {shlex.quote(tmux_session)} 2>/dev/null; do\n"
+        f'last=\nwhile pid="$(tmux display -p -t {pane} "#{{pane_pid}}" 2>/dev/null)" \\\n'
+        f'        && [ "$(head -c {len(exit_shell)} "/proc/$pid/cmdline" 2>/dev/null)" '
+        f"!= {shlex.quote(exit_shell)} ]; do\n"
         f"    screen=\"$(tmux capture-pane -p -t {shlex.quote(tmux_session)} 2>/dev/null)\"\n"
         "    now=\n"
         f"    for pair in {tries}; do\n"

@@ -5,7 +5,7 @@ mount): the script at :data:`HOOK_SCRIPT_PATH`, Claude's managed settings at
 :data:`MANAGED_SETTINGS_PATH` (root-owned, so the agent cannot switch its hooks off).
 
 The script reads the event as JSON (Claude and Gemini: on stdin; Codex's ``notify``: as its
-last argument; the custom agents' pane watcher and the print-mode start script: on stdin),
+last argument; the custom agents' pane watcher and the start script: on stdin),
 and POSTs ``{"session_id", "event": {"type"}}`` with the session's hook token to
 ``$CLAUDERON_HOOK_URL`` (``/api/hooks``). It is silent, bounded (2 s to connect, 5 s in all)
 and always exits 0: a hook must never stop the agent. A Notification counts only when it
@@ -18,7 +18,7 @@ import json
 from typing import Any
 
 from appliance.errors import InvalidInput
-from appliance.sessions import AgentStatus
+from appliance.sessions import AgentStatus, Desired, Session
 
 HOOK_SCRIPT_PATH = "/etc/clauderon/hooks/send_status.sh"
 MANAGED_SETTINGS_PATH = "/etc/claude-code/managed-settings.json"
@@ -41,10 +41,15 @@ HOOK_STATUS: dict[str, AgentStatus] = {
     #: Sent by a print-mode start script once the agent's one answer is out: the session
     #: asks for ``completed`` (the hook route; only a print-mode session does).
     "Completed": AgentStatus.IDLE,
+    #: Sent by every start script once the agent's process has ended, whatever ended it:
+    #: its terminal is a shell now, and only a restart brings the agent back.
+    "Exited": AgentStatus.EXITED,
 }
 
 #: The event that ends a print-mode session.
 COMPLETED_EVENT = "Completed"
+#: The event that says the agent's process ended.
+EXITED_EVENT = "Exited"
 
 #: The Claude Code events that drive ``agent_status`` (DESIGN.md, Hooks).
 CLAUDE_HOOK_EVENTS = ("UserPromptSubmit", "PreToolUse", "PermissionRequest", "Stop",
@@ -85,6 +90,21 @@ def status_for(event: object) -> AgentStatus:
         raise InvalidInput(f"unknown hook event {shown} (known: {', '.join(HOOK_STATUS)})",
                            field="event")
     return status
+
+
+def hook_changes(event: object, session: Session) -> dict[str, Any]:
+    """What a hook ``event`` from ``session``'s agent changes in its row (a clear 400 for an
+    unknown event). A print-mode agent that says ``Completed`` ends its session; any other
+    saying so only records the status (an agent cannot end what it is not). ``Exited``
+    after that end changes nothing: the start script says it once the one answer is out,
+    and "exited" would ask a person to restart the agent of a session that is over."""
+    status = status_for(event)
+    if event == EXITED_EVENT and session.desired is Desired.COMPLETED:
+        return {}
+    changes: dict[str, Any] = {"agent_status": status}
+    if event == COMPLETED_EVENT and session.print_mode and session.desired is Desired.RUNNING:
+        changes["desired"] = Desired.COMPLETED
+    return changes
 
 
 def claude_managed_settings(*, skip_permissions: bool, plan_mode: bool = False

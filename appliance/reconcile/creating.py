@@ -35,7 +35,7 @@ from appliance.reconcile import pods
 from appliance.reconcile.deps import Deps
 from appliance.reconcile.failures import backoff_seconds
 from appliance.reconcile.plan import Create
-from appliance.sessions import Agent, AgentStatus, Phase, Session
+from appliance.sessions import Agent, AgentStatus, Phase, Session, status_at_start
 from appliance.tokens import Purpose, derive_token
 
 log = logging.getLogger(__name__)
@@ -180,8 +180,7 @@ async def create(deps: Deps, a: Create) -> None:
         marks("container")
         created = await backend.create(spec)
         if a.start:
-            if _working_from_start(deps, a, s):
-                s = await deps.update(s, agent_status=AgentStatus.WORKING)
+            s = await agent_starting(deps, s, working=_working_from_start(deps, a, s))
             await _start_and_boot(deps, backend, s, created, plan=after_start, marks=marks)
         settled = True
     except ClauderonError as exc:
@@ -228,6 +227,14 @@ async def _spec(deps: Deps, a: Create, s: Session,
     await deps.progress(s, "worktree", f"creating the workspace on {s.branch}")
     spec = await _docker_spec(deps, s, repo)
     return warm(deps, s, spec) if a.start else (spec, None)
+
+
+async def agent_starting(deps: Deps, s: Session, *, working: bool = False) -> Session:
+    """Record the status a new agent starts with, before it starts (its first hook then
+    always comes after): ``working`` when it gets its prompt with no hook to say so, else
+    :func:`~appliance.sessions.status_at_start` of the last one."""
+    status = AgentStatus.WORKING if working else status_at_start(s.agent_status)
+    return s if status is s.agent_status else await deps.update(s, agent_status=status)
 
 
 def _working_from_start(deps: Deps, a: Create, s: Session) -> bool:

@@ -263,6 +263,7 @@ class Reconciler:
                 await rebuild.recreate(deps, action)
                 self.branches.forget(action.session.id)
             case Start(session=s, backend_id=bid):
+                s = await creating.agent_starting(deps, s)
                 try:
                     await deps.backend_for(s).start(bid)
                     await creating.boot_agent(deps, s, bid)

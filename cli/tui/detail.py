@@ -17,7 +17,7 @@ from rich.markup import escape
 from appliance.errors import ClauderonError
 from cli import calls
 from cli.client import AsyncApiClient
-from cli.render import age
+from cli.render import age, exited_advice
 
 FACTS = (("phase", "phase"), ("agent_state", "status"), ("agent", "agent"),
          ("custom_agent", "custom"), ("model", "model"), ("branch", "branch"),
@@ -101,6 +101,9 @@ def detail_text(session: Mapping[str, Any], extras: Mapping[str, Any], now: date
         lines.append(f"{'perms':<10}bypass")
     if session.get("agent_state") == "model_failing" and session.get("model_error"):
         lines.append(f"[red]{'model':<10}{escape(str(session['model_error']))}[/]")
+    if exited_advice(session):
+        lines.append(f"[yellow]{'agent':<10}exited: nothing more happens until it is "
+                     "restarted (h: Health, then restart-agent)[/]")
     modes = [m for m, on in (("plan first", session.get("plan_mode")),
                              ("answers once", session.get("print_mode"))) if on]
     if modes:

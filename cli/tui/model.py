@@ -66,10 +66,10 @@ def phase_text(session: Mapping[str, Any]) -> str:
 
 def row(session: Mapping[str, Any], now: datetime) -> tuple[str, ...]:
     # "!" marks a session the proxy raised an alert on (a honeytoken), holds back (budget)
-    # or sees failing to reach its model (the detail pane says why).
+    # or sees failing to reach its model, or whose agent exited (the detail pane says why).
     state = str(session.get("agent_state") or session.get("agent_status", "unknown"))
     flagged = session.get("alert") or session.get("budget_exceeded") or \
-        state == "model_failing"
+        state in ("model_failing", "exited")
     badge = "! " if flagged else ""
     return (
         badge + str(session.get("name", "")),

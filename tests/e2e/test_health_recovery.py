@@ -1,9 +1,11 @@
 """A session's health and its recovery, with the real claude CLI in the agent image: the
 checkup sees the agent, the proxy and the hook endpoint from inside the container; when the
-agent exits it says so and suggests restarting it, and ``clauderon send`` refuses to type a
-message for the agent into the shell left behind; ``clauderon interrupt`` is Ctrl-C to what
+agent exits its status says so (its start script's hook: the session waits for a person),
+the checkup suggests restarting it, and ``clauderon send`` refuses to type a message for the
+agent into the shell left behind; ``clauderon interrupt`` is Ctrl-C to what
 runs there (SIGINT: a ``sleep`` the terminal runs ends), and ``clauderon restart-agent``
-brings the agent back in the same container, its workspace kept."""
+brings the agent back in the same container, its workspace kept, its status no longer
+"exited"."""
 
 from __future__ import annotations
 
@@ -69,6 +71,11 @@ def wait_agent(app: Appliance, s: dict[str, Any], what: str) -> None:
     wait_terminal(app, s, lambda ran: ran.startswith(("claude", "node")), what, timeout=60)
 
 
+def waiting(app: Appliance) -> list[str]:
+    """The sessions the list's waiting filter shows."""
+    return [s["name"] for s in app.client().get("/api/sessions", filter="waiting")["sessions"]]
+
+
 def test_health_send_interrupt_and_restart_the_agent(agents: Appliance, repo: Path) -> None:
     agents.cli("create", "--repo", str(repo), "--name", "doctor", "--prompt", "wait",
                "--skip-permissions")
@@ -100,6 +107,14 @@ def test_health_send_interrupt_and_restart_the_agent(agents: Appliance, repo: Pa
                         user=f"{AGENT_UID}:{AGENT_UID}")
     assert killed.exit_code == 0, killed.output.decode()
     wait_terminal(agents, s, "", "the agent to exit")
+    # Its start script said so before leaving the shell: the status is exited, and the
+    # session waits for a person to restart it.
+    gone = wait_for(lambda: (x := agents.session("doctor"))["agent_status"] == "exited" and x,
+                    timeout=30, what="the status to say the agent exited")
+    assert gone["agent_state"] == "exited" and "waiting" in gone["filters"]
+    assert waiting(agents) == ["doctor"]
+    listed = agents.cli("list").stdout
+    assert "! doctor: the agent exited; restart it: clauderon restart-agent doctor" in listed
     report = checkup(agents, "doctor")
     assert verdicts(report)["agent"] == "fail" and report["suggested"] == "restart-agent"
     text = agents.cli("health", "doctor").stdout
@@ -142,13 +157,16 @@ def test_health_send_interrupt_and_restart_the_agent(agents: Appliance, repo: Pa
     cut = c.exec_run(["sed", "-i", '/"type":"user"/,$d', transcript],
                      user=f"{AGENT_UID}:{AGENT_UID}")
     assert cut.exit_code == 0, cut.output.decode()
-    agents.cli("restart-agent", "doctor", "-y")
+    assert agents.session("doctor")["agent_status"] == "exited"  # declined: still exited
+    restarted = json.loads(agents.cli("restart-agent", "doctor", "-y", "--json").stdout)
+    assert restarted["agent_status"] == "unknown"  # until the new agent's hooks speak
     wait_agent(agents, s, "the agent to start again")
     assert c.exec_run(["test", "-s", f"{transcript}.unstarted"]).exit_code == 0
     wait_for(lambda: c.exec_run(["grep", "-q", '"content":"wait"', transcript]).exit_code == 0,
              timeout=60, what="the prompt sent again")
     after = agents.session("doctor")
     assert after["backend_id"] == s["backend_id"]
+    assert after["agent_status"] != "exited" and after["agent_state"] != "exited"
     reports: list[dict[str, Any]] = []
 
     def agent_ok() -> bool:

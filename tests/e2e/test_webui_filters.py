@@ -102,4 +102,12 @@ def test_a_hook_moves_a_session_in_and_out_of_waiting_live_in_the_web_and_the_tu
         assert tui_waiting(appliance, 1) == [name]
         appliance.hook(name, "UserPromptSubmit")
         expect(card).to_have_count(0)
+        # Its agent exits: it waits for a person again, who is told to restart it.
+        appliance.hook(name, "Exited")
+        expect(card).to_have_count(1)
+        expect(card.get_by_test_id("agent-status")).to_have_text("Agent exited")
+        assert tui_waiting(appliance, 1) == [name]
+        page.goto(f"/s/{name}/chat")
+        expect(page.get_by_test_id("waiting-banner")).to_contain_text(
+            "The agent exited: nothing more happens until it is restarted")
         assert desk.errors == [], desk.errors

@@ -1,7 +1,8 @@
 """The daily workflow in the browser (Chromium): push and open a pull request, follow CI and
 the review on the badge, merge (refused when the agent pushed after the person looked),
 the session's health and a recreate with its warning, and a desktop notification through
-the service worker when the session starts waiting for the person.
+the service worker when the session starts waiting for the person, and when its agent
+exits.
 
 The appliance is real (proxy, API, reconciler, containers of the agent image); GitHub is
 :class:`~tests.support.fake_github.FakeGitHub` on loopback behind the proxy's ``[upstreams]``.
@@ -112,5 +113,9 @@ def test_push_merge_health_recreate_and_a_notification_in_the_browser(
 
         assert wait_for(lambda: "webflow is waiting for you" in titles(),
                         what="the notification")
+        # Its agent exits: another notification, that says so.
+        app.hook("webflow", "Exited")
+        assert wait_for(lambda: "webflow's agent exited" in titles(),
+                        what="the notification of the exit")
         w.shot("pulls")
         assert w.errors == []

@@ -110,6 +110,16 @@ def test_list_shows_a_failing_model_instead_of_working_and_says_why() -> None:
     assert fine.splitlines()[1].split()[2] == "working" and len(fine.splitlines()) == 2
 
 
+def test_list_says_how_to_restart_an_agent_that_exited() -> None:
+    from appliance.sessions import AgentStatus, Phase
+    lines = session_rows([_wire(phase=Phase.RUNNING, agent_status=AgentStatus.EXITED)]
+                         ).splitlines()
+    assert lines[1].split()[2] == "exited"
+    assert lines[2] == "! flaky: the agent exited; restart it: clauderon restart-agent flaky"
+    stopped = session_rows([_wire(phase=Phase.STOPPED, agent_status=AgentStatus.EXITED)])
+    assert len(stopped.splitlines()) == 2  # nothing to restart in a stopped session
+
+
 def test_age_counts_from_creation_not_the_last_change() -> None:
     """A session made three days ago and touched a second ago is 3d old in `list`."""
     now = datetime.now(UTC)
@@ -118,3 +128,13 @@ def test_age_counts_from_creation_not_the_last_change() -> None:
     header, row = session_rows([s]).splitlines()
     assert header.split()[-1] == "AGE"
     assert row.split()[-1] == "3d"
+
+
+def test_status_counts_sessions_whose_agent_exited() -> None:
+    from cli.status import health_text
+    health = {"docker": {"reachable": True, "url": "unix://d"},
+              "sessions": {"total": 3, "failed": 0, "model_failing": 0, "agent_exited": 2}}
+    assert "sessions     3 (0 failed, 2 whose agent exited (restart-agent))" in \
+        health_text(health, "/s")
+    del health["sessions"]["agent_exited"]  # an older API
+    assert "exited" not in health_text(health, "/s")

@@ -53,13 +53,14 @@ def test_filters_are_the_apis() -> None:
     idle = session("idle", agent_status="idle")
     stopped = session("stopped", phase="stopped", desired="stopped",
                       agent_status="waiting_input")
-    every = [run, arch, fail, wait, idle, stopped]
+    gone = session("gone", agent_status="exited")
+    every = [run, arch, fail, wait, idle, stopped, gone]
     assert [s["name"] for s in every if keep(s, Filter.ACTIVE)] == \
-        ["run", "wait", "idle", "stopped"]
+        ["run", "wait", "idle", "stopped", "gone"]
     assert [s["name"] for s in every if keep(s, Filter.ARCHIVED)] == ["arch"]
     assert [s["name"] for s in every if keep(s, Filter.FAILED)] == ["fail"]
-    assert [s["name"] for s in every if keep(s, Filter.WAITING)] == ["wait", "idle"]
-    assert len([s for s in every if keep(s, Filter.ALL)]) == 6
+    assert [s["name"] for s in every if keep(s, Filter.WAITING)] == ["wait", "idle", "gone"]
+    assert len([s for s in every if keep(s, Filter.ALL)]) == 7
     assert [f.next() for f in Filter] == [*list(Filter)[1:], Filter.ACTIVE]
     # Each filter but "all" is exactly the API's field: a session the API puts under no
     # filter is under none here, whatever its phase says.
@@ -107,6 +108,20 @@ def test_row_and_age() -> None:
         ("x", "running", "waiting-input", "claude", "docker", "clauderon/x", "5m")
     assert row(session("y", phase="creating", status_reason="boom", backend_id=None),
                NOW)[1] == "creating!"
+    # An agent that exited is flagged; the detail pane says what to do.
+    assert row(session("z", agent_status="exited"), NOW)[:3] == ("! z", "running", "exited")
+
+
+def test_detail_says_how_to_bring_an_exited_agent_back() -> None:
+    none: dict[str, Any] = {"files": None, "audit": None, "events": None}
+    gone = detail_text(session("z", agent_status="exited"), none, NOW)
+    assert "status    exited" in gone
+    assert "exited: nothing more happens until it is restarted (h: Health" in gone
+    # Stopped, it has no agent to restart: starting it starts one.
+    stopped = detail_text(session("z", phase="stopped", desired="stopped",
+                                  agent_status="exited"), none, NOW)
+    assert "restarted" not in stopped
+    assert "restarted" not in detail_text(session("w", agent_status="working"), none, NOW)
 
 
 def test_events_fold_into_the_list() -> None:

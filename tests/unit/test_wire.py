@@ -10,7 +10,7 @@ import jsonschema
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appliance import verbs, wire
+from appliance import sessions, verbs, wire
 from appliance.agents.logs import Kind, Message
 from appliance.errors import Conflict, InvalidInput
 from appliance.sessions import AccessMode, Agent, AgentStatus, Desired, Phase, Session, SessionId
@@ -81,7 +81,10 @@ FILTER_TABLE = [
     (Phase.RUNNING, AgentStatus.WAITING_APPROVAL, ["active", "waiting"]),
     (Phase.RUNNING, AgentStatus.WAITING_INPUT, ["active", "waiting"]),
     (Phase.RUNNING, AgentStatus.IDLE, ["active", "waiting"]),
+    # An agent that exited needs a person to restart it.
+    (Phase.RUNNING, AgentStatus.EXITED, ["active", "waiting"]),
     (Phase.STOPPED, AgentStatus.WAITING_INPUT, ["active"]),
+    (Phase.STOPPED, AgentStatus.EXITED, ["active"]),
     (Phase.FAILED, AgentStatus.WAITING_INPUT, ["failed"]),
     (Phase.ARCHIVED, AgentStatus.IDLE, ["archived"]),
     (Phase.DELETING, AgentStatus.UNKNOWN, ["active"]),
@@ -112,6 +115,24 @@ def test_a_failing_model_shows_instead_of_the_hooks_status_while_running() -> No
     stopped = wire.session_json(session(phase=Phase.STOPPED, model_error=why))
     assert stopped["agent_state"] == "unknown"
     assert "waiting" not in stopped["filters"]
+
+
+def test_an_agent_that_exited_shows_so_even_while_its_model_failed() -> None:
+    why = "the model API answered 401: check ANTHROPIC_API_KEY"
+    gone = wire.session_json(session(phase=Phase.RUNNING, agent_status=AgentStatus.EXITED,
+                                     model_error=why))
+    assert gone["agent_state"] == "exited" and gone["agent_status"] == "exited"
+    assert gone["filters"] == ["active", "waiting"]
+    assert wire.AgentState.EXITED in wire.WAITING_FOR_ME
+    # Every status the hooks can set is a state the UIs know.
+    assert {str(s) for s in AgentStatus} <= {str(s) for s in wire.AgentState}
+
+
+def test_a_new_agent_no_longer_shows_the_last_one_exited() -> None:
+    assert sessions.status_at_start(AgentStatus.EXITED) is AgentStatus.UNKNOWN
+    # The others describe the conversation the new agent resumes.
+    for status in set(AgentStatus) - {AgentStatus.EXITED}:
+        assert sessions.status_at_start(status) is status
 
 
 def test_actions_are_the_verbs_allowed_now() -> None:

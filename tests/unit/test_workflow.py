@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from appliance import titles, wire
 from appliance.agents import custom, gemini_setup
 from appliance.agents.boot import START_SCRIPT_PATH, boot_plan
-from appliance.agents.hooks import HOOK_STATUS, MANAGED_SETTINGS_PATH
+from appliance.agents.hooks import HOOK_STATUS, MANAGED_SETTINGS_PATH, hook_changes
 from appliance.agents.modes import PLAN_FIRST
 from appliance.errors import ClauderonError, ConfigError, InvalidInput
 from appliance.intake import parse_create
@@ -23,6 +23,7 @@ from appliance.placeholders import placeholder_env
 from appliance.sessions import (
     NAME_MAX,
     Agent,
+    AgentStatus,
     Desired,
     Phase,
     Session,
@@ -104,6 +105,34 @@ def test_print_mode_answers_once_then_reports_completed(agent: Agent) -> None:
                 Agent.GEMINI: "--prompt "}[agent]
     assert one_shot in script
     assert "Completed" not in start_of(session(agent=agent))
+
+
+def test_every_start_script_says_when_the_agent_exited() -> None:
+    for agent in (Agent.CLAUDE, Agent.CODEX, Agent.GEMINI):
+        for print_mode in (False, True):
+            script = start_of(session(agent=agent, print_mode=print_mode))
+            said = script.index('"hook_event_name": "Exited"')
+            # Said once the agent ended, before the terminal goes to the shell left behind.
+            assert script.index("status=$?") < said < script.index("stty sane")
+            assert said < script.index("exec -a clauderon-shell")
+
+
+def test_hook_events_change_the_status_and_only_a_print_agent_ends_its_session() -> None:
+    chat, once = session(), session(print_mode=True)
+    assert hook_changes("Exited", chat) == {"agent_status": AgentStatus.EXITED}
+    assert HOOK_STATUS["Exited"] is AgentStatus.EXITED
+    assert hook_changes("Completed", chat) == {"agent_status": AgentStatus.IDLE}
+    assert hook_changes("Completed", once) == {"agent_status": AgentStatus.IDLE,
+                                               "desired": Desired.COMPLETED}
+    # The print agent's start script says Exited right after Completed: the session is
+    # over, not waiting for a restart.
+    over = session(print_mode=True, desired=Desired.COMPLETED)
+    assert hook_changes("Exited", over) == {}
+    assert hook_changes("Exited", session(print_mode=True)) == {
+        "agent_status": AgentStatus.EXITED}  # it died before it answered
+    with pytest.raises(InvalidInput) as err:
+        hook_changes("Died", chat)
+    assert "Exited" in err.value.message and err.value.field == "event"
 
 
 def test_print_mode_needs_a_prompt() -> None:

@@ -16,8 +16,9 @@ export type CreateSession = Schemas["CreateSession"];
 export type Message = Schemas["Message"];
 export type Phase = Session["phase"];
 export type AgentStatus = Session["agent_status"];
-/** The agent's status as every UI shows it: its hooks' word, or model_failing while the
- * proxy sees its model requests fail (`model_error` says why). */
+/** The agent's status as every UI shows it: its hooks' word (exited: its start script's,
+ * once the agent's process ended), or model_failing while the proxy sees its model
+ * requests fail (`model_error` says why). */
 export type AgentState = Session["agent_state"];
 export type AccessMode = Session["access_mode"];
 /** Where a session runs (the create request's enum; `Session.backend` is its value). */

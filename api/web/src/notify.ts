@@ -1,5 +1,5 @@
 // Desktop notifications through the service worker: when a session starts waiting for the
-// person (a question, an approval) or fails. Only after the person turned them on (the
+// person (a question, an approval, an agent that exited and needs a restart) or fails. Only after the person turned them on (the
 // browser asks for permission then); the words come from the session the API sent.
 import type { Session } from "./api";
 
@@ -14,6 +14,11 @@ export function noteFor(before: Session | undefined, after: Session): Note | nul
   if (after.phase === "failed" && before.phase !== "failed") {
     return { title: `${after.name} failed`, body: after.status_reason ?? "The session failed.",
       tag: `failed-${after.id}`, url };
+  }
+  if (after.agent_status === "exited" && before.agent_status !== "exited") {
+    return { title: `${after.name}'s agent exited`,
+      body: "Nothing more happens until it is restarted (Info, Health: restart agent).",
+      tag: `exited-${after.id}`, url: `${url}/info` };
   }
   const waiting = after.agent_status === "waiting_input" || after.agent_status === "waiting_approval";
   if (waiting && before.agent_status !== after.agent_status) {

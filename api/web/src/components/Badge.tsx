@@ -8,7 +8,8 @@ const PHASE: Record<Phase, string> = {
 
 const AGENT: Record<AgentState, string> = {
   unknown: "", working: "Working", waiting_approval: "Needs approval",
-  waiting_input: "Waiting for you", idle: "Idle", model_failing: "Model failing",
+  waiting_input: "Waiting for you", idle: "Idle", exited: "Agent exited",
+  model_failing: "Model failing",
 };
 
 /** A newer appliance may send a phase this client does not know: show it as it came. */

@@ -156,8 +156,11 @@ export function ChatTab({ s }: { s: Session }) {
         return null;
       })}
       {s.agent_state === "working" && <p class="typing" aria-live="polite"><i /><i /><i /> working</p>}
-      {waiting && <p class="banner warn">{s.agent_status === "waiting_approval"
-        ? "The agent is waiting for approval: answer it in the Terminal tab." : "The agent is waiting for you."}</p>}
+      {waiting && <p class="banner warn" data-testid="waiting-banner">{s.agent_state === "exited"
+        ? <>The agent exited: nothing more happens until it is restarted
+          (<a href={`/s/${encodeURIComponent(s.name)}/info`}>Info</a>, Health: restart agent).</>
+        : s.agent_status === "waiting_approval"
+          ? "The agent is waiting for approval: answer it in the Terminal tab." : "The agent is waiting for you."}</p>}
       <div ref={endRef} />
     </div>
     {error && <p class="field-error pad">{error}</p>}

@@ -1143,7 +1143,7 @@ export interface components {
             /** @enum {string} */
             desired: "running" | "stopped" | "archived" | "deleted" | "completed";
             /** @enum {string} */
-            agent_status: "unknown" | "working" | "waiting_approval" | "waiting_input" | "idle";
+            agent_status: "unknown" | "working" | "waiting_approval" | "waiting_input" | "idle" | "exited";
             status_reason: string | null;
             backend_id: string | null;
             container_name: string;
@@ -1217,10 +1217,10 @@ export interface components {
             /** @description Why the session's model requests fail, as the proxy last saw them (no credential, DNS, the model API's 4xx/5xx); null once one succeeds */
             model_error: string | null;
             /**
-             * @description The agent's status as the UIs show it: agent_status, or model_failing while the session runs and model_error is set
+             * @description The agent's status as the UIs show it: agent_status, or model_failing while the session runs, model_error is set and the agent has not exited
              * @enum {string}
              */
-            agent_state: "unknown" | "working" | "waiting_approval" | "waiting_input" | "idle" | "model_failing";
+            agent_state: "unknown" | "working" | "waiting_approval" | "waiting_input" | "idle" | "exited" | "model_failing";
             /** @description The agent plans before it edits */
             plan_mode: boolean;
             /** @description The agent answers once; the session then ends as completed */
@@ -2161,7 +2161,7 @@ export interface operations {
                     session_id: string;
                     event: {
                         /** @enum {string} */
-                        type: "UserPromptSubmit" | "PreToolUse" | "PostToolUse" | "PermissionRequest" | "Stop" | "Notification" | "IdlePrompt" | "BeforeAgent" | "BeforeTool" | "AfterAgent" | "Completed";
+                        type: "UserPromptSubmit" | "PreToolUse" | "PostToolUse" | "PermissionRequest" | "Stop" | "Notification" | "IdlePrompt" | "BeforeAgent" | "BeforeTool" | "AfterAgent" | "Completed" | "Exited";
                     };
                 };
             };
