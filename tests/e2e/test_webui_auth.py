@@ -198,6 +198,8 @@ function socket(name, path, send) {
   await attempt("merge", () => post("/api/sessions/NAME/merge", {mode: "no-cors",
     body: JSON.stringify({method: "merge", delete_branch: true})}));
   await attempt("interrupt", () => post("/api/sessions/NAME/interrupt", {mode: "no-cors"}));
+  await attempt("restart_agent", () => post("/api/sessions/NAME/restart-agent",
+    {mode: "no-cors"}));
   await attempt("recreate_fresh", () => post("/api/sessions/NAME/recreate-fresh",
     {mode: "no-cors"}));
   await attempt("health", () => fetch(T + "/api/sessions/NAME/health", {credentials: "include"})
@@ -295,6 +297,7 @@ def test_a_hostile_page_on_another_loopback_origin_changes_nothing(
                     f"refused POST /api/sessions/{name}/push:",
                     f"refused POST /api/sessions/{name}/merge:",
                     f"refused POST /api/sessions/{name}/interrupt:",
+                    f"refused POST /api/sessions/{name}/restart-agent:",
                     f"refused POST /api/sessions/{name}/recreate-fresh:",
                     f"refused GET /api/sessions/{name}/health:",
                     f"refused POST /api/sessions/{name}/uploads:",
