@@ -266,8 +266,7 @@ def reading_argv() -> list[str]:
     :data:`SHELL_READING` when the agent has exited and the terminal is the shell left
     after it (whatever runs in that shell)."""
     return ["sh", "-c", f'pid=$(tmux display -p -t {TMUX_SESSION} "#{{pane_pid}}") || exit 1; '
-            f'[ "$(head -c {len(EXIT_SHELL)} /proc/$pid/cmdline)" = {EXIT_SHELL} ] '
-            f"&& exit {SHELL_READING}; "
+            f"{custom.pid_runs(EXIT_SHELL)} && exit {SHELL_READING}; "
             f'tty=$(tmux display -p -t {TMUX_SESSION} "#{{pane_tty}}") '
             '&& stty -a -F "$tty" | grep -q -- -icanon']
 

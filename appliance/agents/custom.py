@@ -175,6 +175,13 @@ def pattern_files(agent: CustomAgent) -> dict[str, bytes]:
             for status, _ in PANE_EVENTS if agent.status.get(status)}
 
 
+def pid_runs(name: str) -> str:
+    """A shell test, true when the process ``$pid`` runs under the argv[0] ``name`` (the
+    shell a start script leaves after the agent: ``boot.EXIT_SHELL``)."""
+    return (f'[ "$(head -c {len(name)} "/proc/$pid/cmdline" 2>/dev/null)" '
+            f"= {shlex.quote(name)} ]")
+
+
 def watcher_script(hook_script: str, tmux_session: str, exit_shell: str) -> str:
     """Reads the pane every few seconds; sends a status when the first match changes. It
     ends with the agent: once the pane runs the shell left after it (its argv[0] is
@@ -186,8 +193,7 @@ def watcher_script(hook_script: str, tmux_session: str, exit_shell: str) -> str:
         "#!/bin/bash\n"
         "# Written by clauderon: the agent's status, read from its terminal's text.\n"
         f'last=\nwhile pid="$(tmux display -p -t {pane} "#{{pane_pid}}" 2>/dev/null)" \\\n'
-        f'        && [ "$(head -c {len(exit_shell)} "/proc/$pid/cmdline" 2>/dev/null)" '
-        f"!= {shlex.quote(exit_shell)} ]; do\n"
+        f"        && ! {pid_runs(exit_shell)}; do\n"
         f"    screen=\"$(tmux capture-pane -p -t {shlex.quote(tmux_session)} 2>/dev/null)\"\n"
         "    now=\n"
         f"    for pair in {tries}; do\n"
