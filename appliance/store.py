@@ -81,19 +81,8 @@ class Store:
     # --- plumbing -------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (``BEGIN IMMEDIATE``) for modules that keep their own
-        tables here (:mod:`appliance.authstore`)."""
-        with self._tx() as conn:
-            yield conn
-
-    @contextmanager
-    def reading(self) -> Iterator[sqlite3.Connection]:
-        """The connection, held for a read."""
-        with self._lock:
-            yield self._conn
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``): the store's own, and those of the
+        modules that keep their own tables here (:mod:`appliance.authstore`)."""
         with self._lock:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
@@ -110,8 +99,14 @@ class Store:
             else:
                 self._conn.execute("COMMIT")
 
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection, held for a read."""
+        with self._lock:
+            yield self._conn
+
     def _migrate(self) -> None:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             for index, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in script.split(";"):
@@ -122,7 +117,7 @@ class Store:
     def _refresh_views(self) -> None:
         """Re-render every stored session view when the wire shape changed since it was
         written (a new derived field): listing never parses rows, so it must be current."""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = 'session_view'").fetchone()
             if row is not None and row[0] == str(wire.SESSION_VERSION):
                 return
@@ -142,21 +137,15 @@ class Store:
         with self._lock:
             return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
-    def _event(
-        self, conn: sqlite3.Connection, session_id: str | None, kind: str,
-        payload: Mapping[str, Any],
-    ) -> int:
+    def journal(self, conn: sqlite3.Connection, session_id: str | None, kind: str,
+                payload: Mapping[str, Any]) -> int:
+        """An event inside a transaction the caller holds (:meth:`transaction`)."""
         cur = conn.execute(
             "INSERT INTO events (ts, session_id, kind, payload) VALUES (?, ?, ?, ?)",
             (utcnow().isoformat(), session_id, kind, json.dumps(payload)),
         )
         assert cur.lastrowid is not None
         return cur.lastrowid
-
-    def journal(self, conn: sqlite3.Connection, session_id: str | None, kind: str,
-                payload: Mapping[str, Any]) -> int:
-        """An event inside a transaction a neighbour module holds (:meth:`transaction`)."""
-        return self._event(conn, session_id, kind, payload)
 
     # --- sessions -------------------------------------------------------------------
     @staticmethod
@@ -175,7 +164,7 @@ class Store:
         row = to_row(session)
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
-        with self._tx() as conn:
+        with self.transaction() as conn:
             self._check_room(conn, limits, other_than=session.id, creating=True)
             try:
                 conn.execute(f"INSERT INTO sessions ({cols}) VALUES ({marks})", tuple(row.values()))
@@ -190,7 +179,7 @@ class Store:
                 "DO UPDATE SET last_used = excluded.last_used",
                 (session.repo_path, session.subdirectory, row["created_at"]),
             )
-            self._event(conn, session.id, "created", {"session": wire.session_json(session)})
+            self.journal(conn, session.id, "created", {"session": wire.session_json(session)})
         return session
 
     def get_session(self, session_id: str) -> Session | None:
@@ -220,7 +209,7 @@ class Store:
             # Every write to a session appends to the journal in its own transaction, and
             # the journal's ids only grow: while its last id stands, the rows do too. The
             # id is read first, so the rows read after it are never older than their key.
-            last = self._conn.execute("SELECT MAX(id) FROM events").fetchone()[0] or 0
+            last = self.last_event_id()
             if self._listed is not None and self._listed[:2] == (chosen, last):
                 return list(self._listed[2])
             rows = self._conn.execute(
@@ -240,7 +229,7 @@ class Store:
     def update_session(self, session_id: str, **changes: Any) -> Session:
         """Change fields of one session atomically (:meth:`update_in`, in a transaction of
         its own)."""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             return self.update_in(conn, session_id, **changes)
 
     def update_in(
@@ -280,23 +269,23 @@ class Store:
         payload: dict[str, Any] = {"session": wire.session_json(updated)}
         if detail:
             payload.update(detail)
-        self._event(conn, session_id, event, payload)
+        self.journal(conn, session_id, event, payload)
         return updated
 
     def delete_session(self, session_id: str) -> None:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             row = conn.execute("SELECT name FROM sessions WHERE id = ?", (session_id,)).fetchone()
             if row is None:
                 return
             conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
-            self._event(conn, session_id, "deleted", {"id": session_id, "name": row["name"]})
+            self.journal(conn, session_id, "deleted", {"id": session_id, "name": row["name"]})
 
     # --- events ---------------------------------------------------------------------
     def append_event(
         self, session_id: str | None, kind: str, payload: Mapping[str, Any]
     ) -> int:
-        with self._tx() as conn:
-            return self._event(conn, session_id, kind, payload)
+        with self.transaction() as conn:
+            return self.journal(conn, session_id, kind, payload)
 
     def _events(self, sql: str, params: tuple[Any, ...]) -> list[Event]:
         with self._lock:
