@@ -52,7 +52,9 @@ def cluster_remote(repo: RepoInfo) -> str:
     return url
 
 
-def _via(ca: Path | None) -> list[str]:
+def https_argv(ca: Path | None) -> list[str]:
+    """Git's options for an https remote: https allowed (the safe configuration allows local
+    files only) and, when given, the proxy's CA trusted."""
     argv = ["-c", "protocol.https.allow=always"]
     if ca is not None:
         argv += ["-c", f"http.sslCAInfo={ca}"]
@@ -68,7 +70,7 @@ def _env(proxy: str) -> dict[str, str]:
 def remote_tip(repo: RepoInfo, url: str, branch: str, *, proxy: str,
                ca: Path | None) -> str | None:
     """The commit ``branch`` names on the remote (None: not there yet)."""
-    proc = hostgit.run([*_via(ca), "ls-remote", "--heads", "--end-of-options", url,
+    proc = hostgit.run([*https_argv(ca), "ls-remote", "--heads", "--end-of-options", url,
                         f"refs/heads/{branch}"], owner=repo.owner, cwd=repo.root,
                        env=_env(proxy), check=False, timeout=REMOTE_TIMEOUT)
     if proc.returncode != 0:
@@ -86,7 +88,7 @@ def fetch_branch(repo: RepoInfo, url: str, branch: str, *, proxy: str,
     """``branch`` of the remote into the user's repository, forced (amend and rebase are
     the agent's right on its branch); nothing else moves."""
     proc = hostgit.run(
-        [*_via(ca), "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
+        [*https_argv(ca), "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
          "--no-auto-gc", "--no-recurse-submodules", "--end-of-options", url,
          f"+refs/heads/{branch}:refs/heads/{branch}"],
         owner=repo.owner, cwd=repo.root, env=_env(proxy), check=False,
