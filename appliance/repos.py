@@ -125,6 +125,14 @@ def resolve_ref(repo: RepoInfo, ref: str) -> str:
     return out
 
 
+def base_commit(repo: RepoInfo, ref: str) -> str | None:
+    """The commit a session's base names, or None when it is gone from the repository."""
+    try:
+        return resolve_ref(repo, ref)
+    except InvalidInput:
+        return None
+
+
 def branch_tip(repo: RepoInfo, branch: str) -> str | None:
     out = hostgit.text(["rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"],
                        owner=repo.owner, cwd=repo.root, check=False)

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import os
 import string
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from appliance import hostgit, repos, safefs, shadow
@@ -211,6 +213,15 @@ def checked_out_message(detail: str, branch: str) -> str:
             f"commits cannot be brought in; check out another branch there ({detail})")
 
 
+def shadow_of(repo: RepoInfo, workspace: Path, scratch: Path,
+              refs: Mapping[str, str]) -> AbstractContextManager[Path]:
+    """A shadow (:mod:`appliance.shadow`) in ``scratch`` with ``refs`` that reads the
+    workspace's objects and those of the user's repository it borrows."""
+    return shadow.shadow_dir(scratch, owner=repo.owner, refs=refs,
+                             objects=(workspace / ".git" / "objects",
+                                      *repos.borrowed_object_dirs(repo.objects_dir)))
+
+
 def sync_branch(repo: RepoInfo, workspace: Path, branch: str, tip: str, scratch: Path) -> None:
     """Bring the workspace's commit ``tip`` into the user's repository as ``branch``.
 
@@ -219,9 +230,7 @@ def sync_branch(repo: RepoInfo, workspace: Path, branch: str, tip: str, scratch:
     """
     if _hex(tip.encode()) is None:
         raise InvalidInput(f"{tip!r} is not a commit id")
-    with shadow.shadow_dir(scratch, owner=repo.owner, refs={"sync": tip},
-                           objects=(workspace / ".git" / "objects",
-                                    *repos.borrowed_object_dirs(repo.objects_dir))) as gitdir:
+    with shadow_of(repo, workspace, scratch, {"sync": tip}) as gitdir:
         proc = hostgit.run(
             ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc",
              "--no-recurse-submodules", "--end-of-options", str(gitdir),
