@@ -221,11 +221,15 @@ def _backend(body: Mapping[str, Any], available: Collection[str]) -> BackendKind
     return kind
 
 
+def name_stem(text: str) -> str:
+    """The first words of ``text`` joined by hyphens, lowercase (empty: no word)."""
+    words = re.findall(r"[a-z0-9]+", text.lower())[:4]
+    return "-".join(words)[:30].strip("-")
+
+
 def suggest_name(prompt: str) -> str:
     """A readable name from the prompt's first words plus a short random suffix."""
-    words = re.findall(r"[a-z0-9]+", prompt.lower())[:4]
-    stem = "-".join(words)[:30].strip("-") or "session"
-    return f"{stem}-{secrets.token_hex(2)}"
+    return f"{name_stem(prompt) or 'session'}-{secrets.token_hex(2)}"
 
 
 def new_session(
