@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Literal
 
-from appliance import pullstate, verbs
+from appliance import multirepo, pullstate, verbs
 from appliance.pullstate import Checks, Mergeable, PullState, PullStatus, Review
 from appliance.sessions import Agent, AgentStatus, BackendKind, Desired, Phase, Rebuild, Session
 from appliance.wire_controls import (
@@ -214,8 +214,7 @@ SESSION: tuple[Field, ...] = (
                                                  "worktree_path"],
                                     "properties": {"mount": STR, "repo_path": STR,
                                                    "base_ref": STR, "worktree_path": STR}}},
-          lambda s: [{"mount": e.mount, "repo_path": e.repo_path, "base_ref": e.base_ref,
-                      "worktree_path": e.worktree_path} for e in s.extra_repos]),
+          lambda s: multirepo.to_json(s.extra_repos)),
     Field("filters", {"type": "array", "items": enum_of(ListFilter),
                       "description": "The list filters that show this session"},
           lambda s: filters_of(s.phase, s.agent_status, s.model_error)),
