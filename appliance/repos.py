@@ -166,8 +166,9 @@ def top_entries(repo: RepoInfo, commit: str) -> set[str]:
     return set(out.splitlines())
 
 
-def remote_url(repo: RepoInfo, remote: str = "origin") -> str | None:
-    out = hostgit.text(["config", "--get", f"remote.{remote}.url"], owner=repo.owner,
+def remote_url(repo: RepoInfo) -> str | None:
+    """The URL of the repository's ``origin`` remote, if it has one."""
+    out = hostgit.text(["config", "--get", "remote.origin.url"], owner=repo.owner,
                        cwd=repo.root, check=False)
     return out or None
 
