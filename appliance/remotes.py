@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 from appliance import hostgit, repos
 from appliance.errors import GitError, InvalidInput
 from appliance.repos import RepoInfo
-from appliance.workspaces import checked_out_message
+from appliance.workspaces import fetch_error
 
 REMOTE_TIMEOUT = 30.0
 _HEX = frozenset(string.hexdigits.lower())
@@ -94,7 +94,4 @@ def fetch_branch(repo: RepoInfo, url: str, branch: str, *, proxy: str,
         owner=repo.owner, cwd=repo.root, env=_env(proxy), check=False,
         timeout=REMOTE_TIMEOUT)
     if proc.returncode != 0:
-        detail = hostgit.said(proc)
-        if "checked out" in detail:
-            raise GitError(checked_out_message(detail, branch))
-        raise GitError(f"could not fetch {branch} from {url} into {repo.root}: {detail}")
+        raise fetch_error(proc, branch, f"could not fetch {branch} from {url} into {repo.root}")

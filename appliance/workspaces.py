@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import string
+import subprocess
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -208,9 +209,16 @@ def read_head(path: Path) -> str | None:
     return _hex(raw)
 
 
-def checked_out_message(detail: str, branch: str) -> str:
-    return (f"the branch {branch} is checked out in your repository, so the session's "
-            f"commits cannot be brought in; check out another branch there ({detail})")
+def fetch_error(proc: subprocess.CompletedProcess[bytes], branch: str,
+                failed: str) -> GitError:
+    """Why a fetch of ``branch`` into the user's repository failed: ``failed`` and git's
+    words, or what to do when the branch is checked out there."""
+    detail = hostgit.said(proc)
+    if "checked out" in detail:
+        return GitError(f"the branch {branch} is checked out in your repository, so the "
+                        "session's commits cannot be brought in; check out another branch "
+                        f"there ({detail})")
+    return GitError(f"{failed}: {detail}")
 
 
 def shadow_of(repo: RepoInfo, workspace: Path, scratch: Path,
@@ -237,7 +245,4 @@ def sync_branch(repo: RepoInfo, workspace: Path, branch: str, tip: str, scratch:
              f"+refs/heads/sync:refs/heads/{branch}"],
             owner=repo.owner, cwd=repo.root, check=False)
     if proc.returncode != 0:
-        detail = hostgit.said(proc)
-        if "checked out" in detail:
-            raise GitError(checked_out_message(detail, branch))
-        raise GitError(f"could not bring {branch} into {repo.root}: {detail}")
+        raise fetch_error(proc, branch, f"could not bring {branch} into {repo.root}")
