@@ -84,7 +84,7 @@ def nothing(source: Source, before: int | None) -> Batch:
 
 def _message_entry(m: Message, pos: int, *, low: datetime, high: datetime) -> Entry:
     if m.kind in (Kind.TOOL_CALL, Kind.PLAN):
-        head = f"{m.tool or 'tool'}"
+        head = m.tool or "tool"
         body = plain(str(m.input)) if m.input is not None else ""
     else:
         head, body = title(m.text), plain(m.text)
