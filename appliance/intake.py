@@ -19,6 +19,8 @@ from appliance.errors import InvalidInput
 from appliance.multirepo import REPOS_SCHEMA, RepoRequest, parse_repos
 from appliance.resources import parse_cpu, parse_memory
 from appliance.sessions import (
+    NAME_MAX,
+    NAME_PATTERN,
     AccessMode,
     Agent,
     BackendKind,
@@ -90,8 +92,7 @@ CREATE_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "repo_path": {"type": "string", "description": "Absolute path inside a git repo."},
-        "name": {"type": "string", "maxLength": 40,
-                 "pattern": "^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$"},
+        "name": {"type": "string", "maxLength": NAME_MAX, "pattern": NAME_PATTERN},
         "prompt": {"type": "string", "maxLength": PROMPT_MAX},
         "agent": {"type": "string", "enum": [str(a) for a in Agent]},
         "model": {"type": "string"},
