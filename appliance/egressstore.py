@@ -62,10 +62,8 @@ def listed(store: Store, scope: str | None = None) -> list[Listed]:
     args: tuple[str, ...] = ()
     if scope is not None:
         sql, args = sql + " WHERE scope = ?", (scope,)
-    with store.reading() as conn:
-        rows = conn.execute(sql + " ORDER BY scope, host", args).fetchall()
     return [Listed(scope=r[0], host=r[1], verdict=Verdict(r[2]), source=r[3], created_at=r[4])
-            for r in rows]
+            for r in store.rows(sql + " ORDER BY scope, host", args)]
 
 
 def _put(conn: sqlite3.Connection, scope: str, host: str, verdict: Verdict, *, source: str,
@@ -139,9 +137,8 @@ def open_ask(store: Store, session_id: str, name: str, host: str, seconds: float
 
 
 def ask_decision(store: Store, ask_id: int) -> str | None:
-    with store.reading() as conn:
-        row = conn.execute("SELECT decision FROM egress_asks WHERE id = ?", (ask_id,)).fetchone()
-    return row[0] if row is not None else "deny"
+    found = store.rows("SELECT decision FROM egress_asks WHERE id = ?", (ask_id,))
+    return found[0][0] if found else "deny"
 
 
 def expire_ask(store: Store, ask_id: int) -> None:
@@ -184,5 +181,4 @@ def pending_asks(store: Store, session_id: str | None = None) -> list[Ask]:
     args: tuple[str, ...] = (now,)
     if session_id is not None:
         sql, args = sql + " AND session_id = ?", (now, session_id)
-    with store.reading() as conn:
-        return [_ask(r) for r in conn.execute(sql + " ORDER BY id", args).fetchall()]
+    return [_ask(r) for r in store.rows(sql + " ORDER BY id", args)]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -105,6 +105,11 @@ class Store:
         with self._lock:
             yield self._conn
 
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Every row of one read query."""
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
     def _migrate(self) -> None:
         with self.transaction() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -129,13 +134,11 @@ class Store:
                          (str(wire.SESSION_VERSION),))
 
     def schema_version(self) -> int:
-        with self._lock:
-            return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        return int(self.rows("PRAGMA user_version")[0][0])
 
     def data_version(self) -> int:
         """Changes whenever another connection commits: a cheap "anything new?" probe."""
-        with self._lock:
-            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        return int(self.rows("PRAGMA data_version")[0][0])
 
     def journal(self, conn: sqlite3.Connection, session_id: str | None, kind: str,
                 payload: Mapping[str, Any]) -> int:
@@ -189,10 +192,9 @@ class Store:
         return self._one("name", name)
 
     def _one(self, column: str, value: str) -> Session | None:
-        with self._lock:  # a column of ours, not input
-            row = self._conn.execute(f"SELECT * FROM sessions WHERE {column} = ?",
-                                     (value,)).fetchone()
-        return from_row(row) if row else None
+        # A column of ours, not input.
+        found = self.rows(f"SELECT * FROM sessions WHERE {column} = ?", (value,))
+        return from_row(found[0]) if found else None
 
     def resolve(self, ref: str) -> Session:
         """A session by id or by name, or :class:`NotFound` saying which."""
@@ -222,9 +224,7 @@ class Store:
         return list(views)
 
     def list_sessions(self) -> list[Session]:
-        with self._lock:
-            rows = self._conn.execute("SELECT * FROM sessions ORDER BY created_at").fetchall()
-        return [from_row(r) for r in rows]
+        return [from_row(r) for r in self.rows("SELECT * FROM sessions ORDER BY created_at")]
 
     def update_session(self, session_id: str, **changes: Any) -> Session:
         """Change fields of one session atomically (:meth:`update_in`, in a transaction of
@@ -288,10 +288,8 @@ class Store:
             return self.journal(conn, session_id, kind, payload)
 
     def _events(self, sql: str, params: tuple[Any, ...]) -> list[Event]:
-        with self._lock:
-            rows = self._conn.execute(sql, params).fetchall()
         return [Event(id=r["id"], ts=r["ts"], session_id=r["session_id"], kind=r["kind"],
-                      payload=json.loads(r["payload"])) for r in rows]
+                      payload=json.loads(r["payload"])) for r in self.rows(sql, params)]
 
     def events_after(self, after: int, limit: int = 500) -> list[Event]:
         return self._events("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?",
@@ -309,18 +307,13 @@ class Store:
             (session_id, before if before is not None else 2**62, limit))
 
     def last_event_id(self) -> int:
-        with self._lock:
-            row = self._conn.execute("SELECT MAX(id) FROM events").fetchone()
-        return int(row[0] or 0)
+        return int(self.rows("SELECT MAX(id) FROM events")[0][0] or 0)
 
     # --- recent repositories --------------------------------------------------------
     def recent_repos(self, limit: int = 20) -> list[dict[str, str]]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT repo_path, subdirectory, last_used FROM recent_repos "
-                "ORDER BY last_used DESC LIMIT ?", (limit,),
-            ).fetchall()
-        return [dict(r) for r in rows]
+        return [dict(r) for r in self.rows(
+            "SELECT repo_path, subdirectory, last_used FROM recent_repos "
+            "ORDER BY last_used DESC LIMIT ?", (limit,))]
 
 
 P = ParamSpec("P")
