@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Literal
 
 from appliance import multirepo, pullstate, verbs
-from appliance.pullstate import Checks, Mergeable, PullState, PullStatus, Review
+from appliance.pullstate import Checks, Mergeable, PullState, Review
 from appliance.sessions import Agent, AgentStatus, BackendKind, Desired, Phase, Rebuild, Session
 from appliance.wire_controls import (
     BUDGET,
@@ -145,10 +145,6 @@ PULL: tuple[Field, ...] = (
 )
 
 
-def _pull(p: PullStatus | None) -> Json | None:
-    return render(PULL, p) if p is not None else None
-
-
 SESSION: tuple[Field, ...] = (
     Field("id", STR),
     Field("name", STR),
@@ -187,7 +183,7 @@ SESSION: tuple[Field, ...] = (
     Field("pull", {"anyOf": [schema(PULL), {"type": "null"}],
                    "description": "The branch on its remote and its pull request (null: "
                    "never pushed, no pull request seen)"},
-          lambda s: _pull(s.pull)),
+          lambda s: render(PULL, s.pull) if s.pull is not None else None),
     Field("rebuild", {**enum_of(Rebuild, nullable=True),
                       "description": "A recreate a person asked for, until it is done"},
           lambda s: str(s.rebuild) if s.rebuild else None),
