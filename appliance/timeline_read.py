@@ -218,11 +218,10 @@ def event_entry(e: Event) -> Entry:
             head = f"{said.get('branch')} at {str(said.get('commit'))[:12]}"
         case _:
             head = f"{e.kind}: {state}" if state else e.kind
-    text = state
     when = parse_time(e.ts)
     assert when is not None  # the store writes ISO times
     return Entry(source=Source.EVENT, pos=e.id, ts=when, key=f"e{e.id}", kind=e.kind,
-                 title=plain(head, 200), text=plain(text))
+                 title=plain(head, 200), text=plain(state))
 
 
 def events(rows: list[Event], before: int | None, limit: int, newest: int) -> Batch:
