@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 import trio
 
@@ -72,15 +73,8 @@ async def admit(req: CreateRequest, *, settings: Settings, store: AsyncStore,
     if await store.run(store.sync.get_by_name, name) is not None:
         raise Conflict(f"a session named {name!r} already exists; pick another name",
                        field="name")
-    branch = branch_for(name)
-    if await trio.to_thread.run_sync(repos.branch_exists, repo, branch):
-        raise Conflict(
-            f"the branch {branch} already exists in {repo.root} (kept from an earlier "
-            f"session); pick another name, or remove it with `git branch -D {branch}`",
-            field="name")
-    if await trio.to_thread.run_sync(os.path.lexists, settings.worktrees_dir / name):
-        raise Conflict(f"the workspace folder for {name!r} already exists; pick another name",
-                       field="name")
+    await _branch_free(repo, name)
+    await _folder_free(settings.worktrees_dir / name, name)
     if engine_error:
         exc = engine_error[0]
         if exc.field is None:
@@ -141,16 +135,25 @@ async def admit_extras(req: CreateRequest, primary: repos.RepoInfo, base: str, n
         except ClauderonError as exc:
             exc.field = f"{at}.base"
             raise
-        branch = branch_for(name)
-        if await trio.to_thread.run_sync(repos.branch_exists, info, branch):
-            raise Conflict(
-                f"the branch {branch} already exists in {info.root} (kept from an earlier "
-                f"session); pick another name, or remove it with `git branch -D {branch}`",
-                field="name")
+        await _branch_free(info, name)
         out.append(multirepo.extra_repo(settings.worktrees_dir, name, mount=want.name,
                                         repo_root=info.root, base_ref=extra_base))
-    if await trio.to_thread.run_sync(os.path.lexists,
-                                     multirepo.extras_dir(settings.worktrees_dir, name)):
+    await _folder_free(multirepo.extras_dir(settings.worktrees_dir, name), name)
+    return tuple(out)
+
+
+async def _branch_free(repo: repos.RepoInfo, name: str) -> None:
+    """The session branch of ``name`` is not in ``repo`` yet."""
+    branch = branch_for(name)
+    if await trio.to_thread.run_sync(repos.branch_exists, repo, branch):
+        raise Conflict(
+            f"the branch {branch} already exists in {repo.root} (kept from an earlier "
+            f"session); pick another name, or remove it with `git branch -D {branch}`",
+            field="name")
+
+
+async def _folder_free(path: Path, name: str) -> None:
+    """Nothing is at ``path``, where the session ``name`` keeps a workspace."""
+    if await trio.to_thread.run_sync(os.path.lexists, path):
         raise Conflict(f"the workspace folder for {name!r} already exists; pick another name",
                        field="name")
-    return tuple(out)

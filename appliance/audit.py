@@ -109,10 +109,6 @@ class AuditLog:
         os.fchmod(fd, 0o600)
         return fd
 
-    @property
-    def path(self) -> Path:
-        return self._path
-
     def write(self, record: AuditRecord) -> None:
         data = record.to_json_line().encode()
         with self._lock:

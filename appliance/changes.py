@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from appliance import hostgit, repos, shadow, workspaces
+from appliance import hostgit, repos, workspaces
 from appliance.errors import GitError, InvalidInput
 from appliance.repos import RepoInfo
 
@@ -30,13 +30,9 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path) -> dict[
     head = workspaces.read_head(workspace)
     if head is None:
         raise InvalidInput("the workspace has no readable HEAD (the agent may have broken it)")
-    try:
-        base = repos.resolve_ref(repo, base_ref)
-    except InvalidInput:
-        base = None  # the base branch is gone from the user's repository
+    base = repos.base_commit(repo, base_ref)
     refs = {"head": head} | ({"base": base} if base else {})
-    objects = (workspace / ".git" / "objects", *repos.borrowed_object_dirs(repo.objects_dir))
-    with shadow.shadow_dir(scratch, owner=repo.owner, refs=refs, objects=objects) as gitdir:
+    with workspaces.shadow_of(repo, workspace, scratch, refs) as gitdir:
         env = {"GIT_DIR": str(gitdir), "GIT_WORK_TREE": str(workspace),
                "GIT_INDEX_FILE": str(gitdir / "scratch-index")}
 
@@ -55,20 +51,20 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path) -> dict[
             raise GitError(f"reading the workspace failed: {exc.message}") from exc
         text = git("diff", "--cached", *DIFF_FLAGS, against, "--")
         stat = git("diff", "--cached", "--name-status", "--no-renames", against, "--")
-    return {"base_ref": base_ref, "merge_base": fork or None,
-            "files": _parse_files(stat, untracked),
-            "truncated": len(text) > DIFF_LIMIT, "diff": text[:DIFF_LIMIT]}
+    return _answer(base_ref, fork, stat, untracked, text)
 
 
-
-def _parse_files(stat: str, untracked: set[str]) -> list[dict[str, str]]:
+def _answer(base_ref: str, fork: str, stat: str, untracked: set[str],
+            text: str) -> dict[str, Any]:
+    """What both diffs answer: the files (from ``--name-status``) and the diff, bounded."""
     files = []
     for line in stat.splitlines():
         if not line.strip():
             continue
         status, _, path = line.partition("\t")
         files.append({"status": "?" if path in untracked else status, "path": path})
-    return files
+    return {"base_ref": base_ref, "merge_base": fork or None, "files": files,
+            "truncated": len(text) > DIFF_LIMIT, "diff": text[:DIFF_LIMIT]}
 
 
 def branch_diff(repo: RepoInfo, branch: str, base_ref: str) -> dict[str, Any]:
@@ -78,10 +74,7 @@ def branch_diff(repo: RepoInfo, branch: str, base_ref: str) -> dict[str, Any]:
     if tip is None:
         raise InvalidInput(f"the branch {branch} is not in {repo.root} yet (the appliance "
                            "fetches it once the session's pod pushes it)")
-    try:
-        base = repos.resolve_ref(repo, base_ref)
-    except InvalidInput:
-        base = None  # the base branch is gone from the user's repository
+    base = repos.base_commit(repo, base_ref)
 
     def git(*args: str, check: bool = True) -> str:
         proc = hostgit.run(args, owner=repo.owner, cwd=repo.root, check=check)
@@ -91,6 +84,4 @@ def branch_diff(repo: RepoInfo, branch: str, base_ref: str) -> dict[str, Any]:
     against = fork or base or tip
     text = git("diff", *DIFF_FLAGS, against, tip, "--")
     stat = git("diff", "--name-status", "--no-renames", against, tip, "--")
-    return {"base_ref": base_ref, "merge_base": fork or None,
-            "files": _parse_files(stat, set()),
-            "truncated": len(text) > DIFF_LIMIT, "diff": text[:DIFF_LIMIT]}
+    return _answer(base_ref, fork, stat, set(), text)

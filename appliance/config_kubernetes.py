@@ -20,11 +20,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from appliance.config_values import HOSTNAME
 from appliance.errors import ConfigError
 
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
-_HOST = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-                   r"(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
 _QUANTITY = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?")
 _LABEL_KEY = re.compile(r"(?:[a-z0-9.-]{1,253}/)?[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}"
                         r"[A-Za-z0-9])?")
@@ -71,11 +70,7 @@ class KubeSettings:
 
     @property
     def proxy_is_ip(self) -> bool:
-        try:
-            ipaddress.ip_address(self.proxy_address)
-        except ValueError:
-            return False
-        return True
+        return _is_ip(self.proxy_address)
 
 
 def _str(where: str, key: str, value: object) -> str:
@@ -136,7 +131,7 @@ def _pull_policy(where: str, key: str, value: object) -> str:
 
 
 def _address(where: str, key: str, value: object) -> str:
-    if not isinstance(value, str) or not (_HOST.fullmatch(value.lower()) or _is_ip(value)):
+    if not isinstance(value, str) or not (HOSTNAME.fullmatch(value.lower()) or _is_ip(value)):
         raise ConfigError(f"{where} {key} = {value!r} must be a host name or an IP address "
                           "(no scheme or port)")
     return value

@@ -70,14 +70,15 @@ def _names(name: str, value: object, source: str) -> tuple[str, ...]:
                           '["box.tail1234.ts.net"]')
     out = tuple(i.strip().lower().rstrip(".") for i in items if i.strip())
     for item in out:
-        if not _HOSTNAME.fullmatch(item):
+        if not HOSTNAME.fullmatch(item):
             raise ConfigError(f"{source}: {item!r} is not a host name (no scheme, port or "
                               "path: just box.tail1234.ts.net)")
     return out
 
 
-_HOSTNAME = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-                       r"(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
+#: A DNS host name, lowercase (no scheme, port or path).
+HOSTNAME = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+                      r"(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
 
 
 CONTROL_TABLES = ("prices", "budgets", "egress", "honeytokens")

@@ -89,9 +89,8 @@ def set_model_errors(store: Store, conn: sqlite3.Connection,
 
 
 def read_meta(store: Store, key: str) -> str | None:
-    with store.reading() as conn:
-        row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-    return None if row is None else str(row[0])
+    found = store.rows("SELECT value FROM meta WHERE key = ?", (key,))
+    return str(found[0][0]) if found else None
 
 
 def _row(r: tuple[object, ...]) -> UsageRow:
@@ -116,9 +115,7 @@ def usage_rows(store: Store, *, session_id: str | None = None, since: str | None
            "output_tokens, cache_read_tokens, cache_write_tokens FROM usage"
            + (" WHERE " + " AND ".join(where) if where else "")
            + " ORDER BY day DESC, session_id, model LIMIT ?")
-    with store.reading() as conn:
-        found = conn.execute(sql, (*args, limit)).fetchall()
-    return [_row(tuple(r)) for r in found]
+    return [_row(tuple(r)) for r in store.rows(sql, (*args, limit))]
 
 
 def spent_by_scope(rows: Iterable[UsageRow], prices: PriceTable, day: str
@@ -142,12 +139,11 @@ def totals_by_session_model(store: Store) -> list[UsageRow]:
     """Every session's usage per model, all days and today's, for budget checks: one
     grouped read (the proxy refreshes it about once a second)."""
     day = today()
-    with store.reading() as conn:
-        found = conn.execute(
-            "SELECT session_id, MAX(session_name), CASE WHEN day = ? THEN day ELSE '' END AS d, "
-            "model, SUM(requests), SUM(unmetered), SUM(input_tokens), SUM(output_tokens), "
-            "SUM(cache_read_tokens), SUM(cache_write_tokens) FROM usage "
-            "GROUP BY session_id, d, model", (day,)).fetchall()
+    found = store.rows(
+        "SELECT session_id, MAX(session_name), CASE WHEN day = ? THEN day ELSE '' END AS d, "
+        "model, SUM(requests), SUM(unmetered), SUM(input_tokens), SUM(output_tokens), "
+        "SUM(cache_read_tokens), SUM(cache_write_tokens) FROM usage "
+        "GROUP BY session_id, d, model", (day,))
     return [_row(tuple(r)) for r in found]
 
 
@@ -156,17 +152,14 @@ def totals_by_session_model(store: Store) -> list[UsageRow]:
 
 def budgets(store: Store) -> dict[str, Budget]:
     """Every budget set from a UI, by scope (a session id, or ``*``)."""
-    with store.reading() as conn:
-        found = conn.execute(f"SELECT scope, {', '.join(LIMITS)} FROM budgets").fetchall()
+    found = store.rows(f"SELECT scope, {', '.join(LIMITS)} FROM budgets")
     return {r[0]: Budget(tokens=r[1], cost=r[2], tokens_per_day=r[3], cost_per_day=r[4])
             for r in found}
 
 
 def refused_sessions(store: Store) -> dict[str, str]:
     """The sessions whose model requests are marked refused for their budget: id -> name."""
-    with store.reading() as conn:
-        found = conn.execute("SELECT id, name FROM sessions "
-                             "WHERE budget_exceeded IS NOT NULL").fetchall()
+    found = store.rows("SELECT id, name FROM sessions WHERE budget_exceeded IS NOT NULL")
     return {str(r[0]): str(r[1]) for r in found}
 
 

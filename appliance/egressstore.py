@@ -15,7 +15,8 @@ UIs show pending asks live.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import sqlite3
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -61,20 +62,23 @@ def listed(store: Store, scope: str | None = None) -> list[Listed]:
     args: tuple[str, ...] = ()
     if scope is not None:
         sql, args = sql + " WHERE scope = ?", (scope,)
-    with store.reading() as conn:
-        rows = conn.execute(sql + " ORDER BY scope, host", args).fetchall()
     return [Listed(scope=r[0], host=r[1], verdict=Verdict(r[2]), source=r[3], created_at=r[4])
-            for r in rows]
+            for r in store.rows(sql + " ORDER BY scope, host", args)]
+
+
+def _put(conn: sqlite3.Connection, scope: str, host: str, verdict: Verdict, *, source: str,
+         now: str) -> None:
+    conn.execute(
+        "INSERT INTO egress_hosts (scope, host, verdict, source, created_at) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, host) DO UPDATE SET "
+        "verdict = excluded.verdict, source = excluded.source",
+        (scope, host, str(verdict), source, now))
 
 
 def put_host(store: Store, scope: str, host: str, verdict: Verdict, *, source: str = "user"
              ) -> None:
     with store.transaction() as conn:
-        conn.execute(
-            "INSERT INTO egress_hosts (scope, host, verdict, source, created_at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, host) DO UPDATE SET "
-            "verdict = excluded.verdict, source = excluded.source",
-            (scope, host, str(verdict), source, _now().isoformat()))
+        _put(conn, scope, host, verdict, source=source, now=_now().isoformat())
         store.journal(conn, None if scope == "*" else scope, "egress_list",
                       {"scope": scope, "host": host, "verdict": str(verdict), "source": source})
 
@@ -133,9 +137,8 @@ def open_ask(store: Store, session_id: str, name: str, host: str, seconds: float
 
 
 def ask_decision(store: Store, ask_id: int) -> str | None:
-    with store.reading() as conn:
-        row = conn.execute("SELECT decision FROM egress_asks WHERE id = ?", (ask_id,)).fetchone()
-    return row[0] if row is not None else "deny"
+    found = store.rows("SELECT decision FROM egress_asks WHERE id = ?", (ask_id,))
+    return found[0][0] if found else "deny"
 
 
 def expire_ask(store: Store, ask_id: int) -> None:
@@ -165,14 +168,8 @@ def decide_ask(store: Store, ask_id: int, verdict: Verdict) -> Ask:
             raise Conflict(f"the request to {ask.host} was already decided ({ask.decision})")
         conn.execute("UPDATE egress_asks SET decision = ?, decided_at = ? WHERE id = ?",
                      (str(verdict), now, ask_id))
-        conn.execute(
-            "INSERT INTO egress_hosts (scope, host, verdict, source, created_at) "
-            "VALUES (?, ?, ?, 'asked', ?) ON CONFLICT (scope, host) DO UPDATE SET "
-            "verdict = excluded.verdict, source = excluded.source",
-            (ask.session_id, ask.host, str(verdict), now))
-        decided = Ask(id=ask.id, session_id=ask.session_id, host=ask.host,
-                      created_at=ask.created_at, expires_at=ask.expires_at,
-                      decision=str(verdict), decided_at=now)
+        _put(conn, ask.session_id, ask.host, verdict, source="asked", now=now)
+        decided = replace(ask, decision=str(verdict), decided_at=now)
         store.journal(conn, ask.session_id, "egress_decided",
                       {"id": ask.session_id, "ask": decided.to_json()})
     return decided
@@ -184,5 +181,4 @@ def pending_asks(store: Store, session_id: str | None = None) -> list[Ask]:
     args: tuple[str, ...] = (now,)
     if session_id is not None:
         sql, args = sql + " AND session_id = ?", (now, session_id)
-    with store.reading() as conn:
-        return [_ask(r) for r in conn.execute(sql + " ORDER BY id", args).fetchall()]
+    return [_ask(r) for r in store.rows(sql + " ORDER BY id", args)]

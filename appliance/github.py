@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -177,23 +177,22 @@ def status_of(base: PullStatus, pr: Mapping[str, Any] | None, *,
               runs: Sequence[Mapping[str, Any]] = (),
               reviews: Sequence[Mapping[str, Any]] = (), now: str) -> PullStatus:
     """What is known now: ``base`` (what was pushed) with the pull request's facts."""
+    pushed = PullStatus(repo=base.repo, branch=base.branch, pushed_sha=base.pushed_sha,
+                        pushed_at=base.pushed_at, checked_at=now)
     if pr is None:
-        return PullStatus(repo=base.repo, branch=base.branch, pushed_sha=base.pushed_sha,
-                          pushed_at=base.pushed_at, checked_at=now)
+        return pushed
     full = detail or pr
     checks, passed, failed, pending, kept = checks_of(runs)
     state = _state(full)
-    return PullStatus(
-        repo=base.repo, branch=base.branch, pushed_sha=base.pushed_sha,
-        pushed_at=base.pushed_at, number=int(pr["number"]),
+    return replace(
+        pushed, number=int(pr["number"]),
         url=_https(pr.get("html_url")), title=clean(pr.get("title"), 300),
         state=state, head_sha=str((pr.get("head") or {}).get("sha") or "") or None,
         base=str((pr.get("base") or {}).get("ref") or "") or None,
         checks=checks, passed=passed, failed=failed, pending=pending, runs=kept,
         review=review_of(reviews),
         mergeable=mergeable_of(full) if detail is not None and state is not PullState.MERGED
-        else Mergeable.UNKNOWN,
-        checked_at=now)
+        else Mergeable.UNKNOWN)
 
 
 def _https(url: Any) -> str | None:

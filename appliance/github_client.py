@@ -89,10 +89,7 @@ class GitHubClient:
                     params: dict[str, str] | None = None, json: Any = None,
                     ok: tuple[int, ...] = (200,)) -> Any:
         response = await self._send(method, path, what, params=params, json=json)
-        body = _body(response)
-        if response.status_code not in ok:
-            raise refusal(response.status_code, body, what)
-        return body
+        return _answer(response, what, ok)
 
     async def _pages(self, path: str, what: str, params: dict[str, str],
                      key: str | None = None) -> list[Any]:
@@ -104,9 +101,7 @@ class GitHubClient:
             if url is None:
                 break
             response = await self._send("GET", url, what, params=query)
-            body = _body(response)
-            if response.status_code != 200:
-                raise refusal(response.status_code, body, what)
+            body = _answer(response, what, (200,))
             items = body.get(key) if key and isinstance(body, dict) else body
             if not isinstance(items, list):
                 raise RemoteError(f"GitHub's answer to {what} is not a list")
@@ -163,10 +158,14 @@ class GitHubClient:
                 raise
 
 
-def _body(response: httpx.Response) -> Any:
-    if not response.content:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return {"message": response.text.strip()[:300]}
+def _answer(response: httpx.Response, what: str, ok: tuple[int, ...]) -> Any:
+    """The answer's JSON, or the error its status says (GitHub's own words kept)."""
+    body: Any = None
+    if response.content:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"message": response.text.strip()[:300]}
+    if response.status_code not in ok:
+        raise refusal(response.status_code, body, what)
+    return body

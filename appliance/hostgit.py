@@ -138,10 +138,9 @@ def run(args: Sequence[str], *, owner: Owner, cwd: Path, check: bool = True,
     return proc
 
 
-def text(args: Sequence[str], *, owner: Owner, cwd: Path, check: bool = True,
-         env: Mapping[str, str] | None = None) -> str:
+def text(args: Sequence[str], *, owner: Owner, cwd: Path, check: bool = True) -> str:
     """What git printed, decoded; stripped of the trailing newline."""
-    return run(args, owner=owner, cwd=cwd, check=check, env=env).stdout.decode(
+    return run(args, owner=owner, cwd=cwd, check=check).stdout.decode(
         "utf-8", "replace").strip()
 
 

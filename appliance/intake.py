@@ -19,6 +19,8 @@ from appliance.errors import InvalidInput
 from appliance.multirepo import REPOS_SCHEMA, RepoRequest, parse_repos
 from appliance.resources import parse_cpu, parse_memory
 from appliance.sessions import (
+    NAME_MAX,
+    NAME_PATTERN,
     AccessMode,
     Agent,
     BackendKind,
@@ -90,8 +92,7 @@ CREATE_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "repo_path": {"type": "string", "description": "Absolute path inside a git repo."},
-        "name": {"type": "string", "maxLength": 40,
-                 "pattern": "^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$"},
+        "name": {"type": "string", "maxLength": NAME_MAX, "pattern": NAME_PATTERN},
         "prompt": {"type": "string", "maxLength": PROMPT_MAX},
         "agent": {"type": "string", "enum": [str(a) for a in Agent]},
         "model": {"type": "string"},
@@ -221,11 +222,15 @@ def _backend(body: Mapping[str, Any], available: Collection[str]) -> BackendKind
     return kind
 
 
+def name_stem(text: str) -> str:
+    """The first words of ``text`` joined by hyphens, lowercase (empty: no word)."""
+    words = re.findall(r"[a-z0-9]+", text.lower())[:4]
+    return "-".join(words)[:30].strip("-")
+
+
 def suggest_name(prompt: str) -> str:
     """A readable name from the prompt's first words plus a short random suffix."""
-    words = re.findall(r"[a-z0-9]+", prompt.lower())[:4]
-    stem = "-".join(words)[:30].strip("-") or "session"
-    return f"{stem}-{secrets.token_hex(2)}"
+    return f"{name_stem(prompt) or 'session'}-{secrets.token_hex(2)}"
 
 
 def new_session(

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -149,8 +149,7 @@ def extra_repo(worktrees_dir: Path, session_name: str, *, mount: str, repo_root:
 
 
 def to_json(extras: Sequence[ExtraRepo]) -> list[dict[str, str]]:
-    return [{"mount": e.mount, "repo_path": e.repo_path, "base_ref": e.base_ref,
-             "worktree_path": e.worktree_path} for e in extras]
+    return [asdict(e) for e in extras]
 
 
 def from_json(raw: object) -> tuple[ExtraRepo, ...]:

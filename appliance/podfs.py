@@ -208,6 +208,3 @@ class PodTree:
     def open_file(self, parts: tuple[str, ...]) -> Iterator[PodFile]:
         size, _ = self.read(parts, 0, 0)
         yield PodFile(tree=self, parts=parts, path=joined(parts), size=size)
-
-    def read_file(self, parts: tuple[str, ...], *, limit: int) -> tuple[int, bytes]:
-        return self.read(parts, 0, limit)

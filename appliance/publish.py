@@ -47,11 +47,8 @@ def remote_of(repo: RepoInfo) -> Remote:
 
 
 def push_argv(url: str, branch: str, *, force: bool, ca: Path | None) -> list[str]:
-    argv = ["-c", "protocol.https.allow=always"]
-    if ca is not None:
-        argv += ["-c", f"http.sslCAInfo={ca}"]
     ref = f"refs/heads/{branch}"
-    return [*argv, "push", "--porcelain", "--no-verify", "--end-of-options", url,
+    return [*remotes.https_argv(ca), "push", "--porcelain", "--no-verify", "--end-of-options", url,
             f"{'+' if force else ''}{ref}:{ref}"]
 
 

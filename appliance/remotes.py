@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 from appliance import hostgit, repos
 from appliance.errors import GitError, InvalidInput
 from appliance.repos import RepoInfo
-from appliance.workspaces import checked_out_message
+from appliance.workspaces import fetch_error
 
 REMOTE_TIMEOUT = 30.0
 _HEX = frozenset(string.hexdigits.lower())
@@ -52,7 +52,9 @@ def cluster_remote(repo: RepoInfo) -> str:
     return url
 
 
-def _via(ca: Path | None) -> list[str]:
+def https_argv(ca: Path | None) -> list[str]:
+    """Git's options for an https remote: https allowed (the safe configuration allows local
+    files only) and, when given, the proxy's CA trusted."""
     argv = ["-c", "protocol.https.allow=always"]
     if ca is not None:
         argv += ["-c", f"http.sslCAInfo={ca}"]
@@ -68,7 +70,7 @@ def _env(proxy: str) -> dict[str, str]:
 def remote_tip(repo: RepoInfo, url: str, branch: str, *, proxy: str,
                ca: Path | None) -> str | None:
     """The commit ``branch`` names on the remote (None: not there yet)."""
-    proc = hostgit.run([*_via(ca), "ls-remote", "--heads", "--end-of-options", url,
+    proc = hostgit.run([*https_argv(ca), "ls-remote", "--heads", "--end-of-options", url,
                         f"refs/heads/{branch}"], owner=repo.owner, cwd=repo.root,
                        env=_env(proxy), check=False, timeout=REMOTE_TIMEOUT)
     if proc.returncode != 0:
@@ -86,13 +88,10 @@ def fetch_branch(repo: RepoInfo, url: str, branch: str, *, proxy: str,
     """``branch`` of the remote into the user's repository, forced (amend and rebase are
     the agent's right on its branch); nothing else moves."""
     proc = hostgit.run(
-        [*_via(ca), "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
+        [*https_argv(ca), "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
          "--no-auto-gc", "--no-recurse-submodules", "--end-of-options", url,
          f"+refs/heads/{branch}:refs/heads/{branch}"],
         owner=repo.owner, cwd=repo.root, env=_env(proxy), check=False,
         timeout=REMOTE_TIMEOUT)
     if proc.returncode != 0:
-        detail = hostgit.said(proc)
-        if "checked out" in detail:
-            raise GitError(checked_out_message(detail, branch))
-        raise GitError(f"could not fetch {branch} from {url} into {repo.root}: {detail}")
+        raise fetch_error(proc, branch, f"could not fetch {branch} from {url} into {repo.root}")

@@ -125,6 +125,14 @@ def resolve_ref(repo: RepoInfo, ref: str) -> str:
     return out
 
 
+def base_commit(repo: RepoInfo, ref: str) -> str | None:
+    """The commit a session's base names, or None when it is gone from the repository."""
+    try:
+        return resolve_ref(repo, ref)
+    except InvalidInput:
+        return None
+
+
 def branch_tip(repo: RepoInfo, branch: str) -> str | None:
     out = hostgit.text(["rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"],
                        owner=repo.owner, cwd=repo.root, check=False)
@@ -158,8 +166,9 @@ def top_entries(repo: RepoInfo, commit: str) -> set[str]:
     return set(out.splitlines())
 
 
-def remote_url(repo: RepoInfo, remote: str = "origin") -> str | None:
-    out = hostgit.text(["config", "--get", f"remote.{remote}.url"], owner=repo.owner,
+def remote_url(repo: RepoInfo) -> str | None:
+    """The URL of the repository's ``origin`` remote, if it has one."""
+    out = hostgit.text(["config", "--get", "remote.origin.url"], owner=repo.owner,
                        cwd=repo.root, check=False)
     return out or None
 

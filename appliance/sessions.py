@@ -37,7 +37,8 @@ from appliance.pullstate import PullStatus
 SessionId = NewType("SessionId", str)
 
 NAME_MAX = 40
-_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$"
+_NAME_RE = re.compile(NAME_PATTERN)
 BRANCH_PREFIX = "clauderon/"
 CONTAINER_PREFIX = "clauderon-"
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -81,19 +81,8 @@ class Store:
     # --- plumbing -------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (``BEGIN IMMEDIATE``) for modules that keep their own
-        tables here (:mod:`appliance.authstore`)."""
-        with self._tx() as conn:
-            yield conn
-
-    @contextmanager
-    def reading(self) -> Iterator[sqlite3.Connection]:
-        """The connection, held for a read."""
-        with self._lock:
-            yield self._conn
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``): the store's own, and those of the
+        modules that keep their own tables here (:mod:`appliance.authstore`)."""
         with self._lock:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
@@ -110,8 +99,19 @@ class Store:
             else:
                 self._conn.execute("COMMIT")
 
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection, held for a read."""
+        with self._lock:
+            yield self._conn
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Every row of one read query."""
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
     def _migrate(self) -> None:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             for index, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in script.split(";"):
@@ -122,7 +122,7 @@ class Store:
     def _refresh_views(self) -> None:
         """Re-render every stored session view when the wire shape changed since it was
         written (a new derived field): listing never parses rows, so it must be current."""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = 'session_view'").fetchone()
             if row is not None and row[0] == str(wire.SESSION_VERSION):
                 return
@@ -134,29 +134,21 @@ class Store:
                          (str(wire.SESSION_VERSION),))
 
     def schema_version(self) -> int:
-        with self._lock:
-            return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        return int(self.rows("PRAGMA user_version")[0][0])
 
     def data_version(self) -> int:
         """Changes whenever another connection commits: a cheap "anything new?" probe."""
-        with self._lock:
-            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        return int(self.rows("PRAGMA data_version")[0][0])
 
-    def _event(
-        self, conn: sqlite3.Connection, session_id: str | None, kind: str,
-        payload: Mapping[str, Any],
-    ) -> int:
+    def journal(self, conn: sqlite3.Connection, session_id: str | None, kind: str,
+                payload: Mapping[str, Any]) -> int:
+        """An event inside a transaction the caller holds (:meth:`transaction`)."""
         cur = conn.execute(
             "INSERT INTO events (ts, session_id, kind, payload) VALUES (?, ?, ?, ?)",
             (utcnow().isoformat(), session_id, kind, json.dumps(payload)),
         )
         assert cur.lastrowid is not None
         return cur.lastrowid
-
-    def journal(self, conn: sqlite3.Connection, session_id: str | None, kind: str,
-                payload: Mapping[str, Any]) -> int:
-        """An event inside a transaction a neighbour module holds (:meth:`transaction`)."""
-        return self._event(conn, session_id, kind, payload)
 
     # --- sessions -------------------------------------------------------------------
     @staticmethod
@@ -175,7 +167,7 @@ class Store:
         row = to_row(session)
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
-        with self._tx() as conn:
+        with self.transaction() as conn:
             self._check_room(conn, limits, other_than=session.id, creating=True)
             try:
                 conn.execute(f"INSERT INTO sessions ({cols}) VALUES ({marks})", tuple(row.values()))
@@ -190,7 +182,7 @@ class Store:
                 "DO UPDATE SET last_used = excluded.last_used",
                 (session.repo_path, session.subdirectory, row["created_at"]),
             )
-            self._event(conn, session.id, "created", {"session": wire.session_json(session)})
+            self.journal(conn, session.id, "created", {"session": wire.session_json(session)})
         return session
 
     def get_session(self, session_id: str) -> Session | None:
@@ -200,10 +192,9 @@ class Store:
         return self._one("name", name)
 
     def _one(self, column: str, value: str) -> Session | None:
-        with self._lock:  # a column of ours, not input
-            row = self._conn.execute(f"SELECT * FROM sessions WHERE {column} = ?",
-                                     (value,)).fetchone()
-        return from_row(row) if row else None
+        # A column of ours, not input.
+        found = self.rows(f"SELECT * FROM sessions WHERE {column} = ?", (value,))
+        return from_row(found[0]) if found else None
 
     def resolve(self, ref: str) -> Session:
         """A session by id or by name, or :class:`NotFound` saying which."""
@@ -220,7 +211,7 @@ class Store:
             # Every write to a session appends to the journal in its own transaction, and
             # the journal's ids only grow: while its last id stands, the rows do too. The
             # id is read first, so the rows read after it are never older than their key.
-            last = self._conn.execute("SELECT MAX(id) FROM events").fetchone()[0] or 0
+            last = self.last_event_id()
             if self._listed is not None and self._listed[:2] == (chosen, last):
                 return list(self._listed[2])
             rows = self._conn.execute(
@@ -233,14 +224,12 @@ class Store:
         return list(views)
 
     def list_sessions(self) -> list[Session]:
-        with self._lock:
-            rows = self._conn.execute("SELECT * FROM sessions ORDER BY created_at").fetchall()
-        return [from_row(r) for r in rows]
+        return [from_row(r) for r in self.rows("SELECT * FROM sessions ORDER BY created_at")]
 
     def update_session(self, session_id: str, **changes: Any) -> Session:
         """Change fields of one session atomically (:meth:`update_in`, in a transaction of
         its own)."""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             return self.update_in(conn, session_id, **changes)
 
     def update_in(
@@ -280,29 +269,27 @@ class Store:
         payload: dict[str, Any] = {"session": wire.session_json(updated)}
         if detail:
             payload.update(detail)
-        self._event(conn, session_id, event, payload)
+        self.journal(conn, session_id, event, payload)
         return updated
 
     def delete_session(self, session_id: str) -> None:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             row = conn.execute("SELECT name FROM sessions WHERE id = ?", (session_id,)).fetchone()
             if row is None:
                 return
             conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
-            self._event(conn, session_id, "deleted", {"id": session_id, "name": row["name"]})
+            self.journal(conn, session_id, "deleted", {"id": session_id, "name": row["name"]})
 
     # --- events ---------------------------------------------------------------------
     def append_event(
         self, session_id: str | None, kind: str, payload: Mapping[str, Any]
     ) -> int:
-        with self._tx() as conn:
-            return self._event(conn, session_id, kind, payload)
+        with self.transaction() as conn:
+            return self.journal(conn, session_id, kind, payload)
 
     def _events(self, sql: str, params: tuple[Any, ...]) -> list[Event]:
-        with self._lock:
-            rows = self._conn.execute(sql, params).fetchall()
         return [Event(id=r["id"], ts=r["ts"], session_id=r["session_id"], kind=r["kind"],
-                      payload=json.loads(r["payload"])) for r in rows]
+                      payload=json.loads(r["payload"])) for r in self.rows(sql, params)]
 
     def events_after(self, after: int, limit: int = 500) -> list[Event]:
         return self._events("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?",
@@ -320,18 +307,13 @@ class Store:
             (session_id, before if before is not None else 2**62, limit))
 
     def last_event_id(self) -> int:
-        with self._lock:
-            row = self._conn.execute("SELECT MAX(id) FROM events").fetchone()
-        return int(row[0] or 0)
+        return int(self.rows("SELECT MAX(id) FROM events")[0][0] or 0)
 
     # --- recent repositories --------------------------------------------------------
     def recent_repos(self, limit: int = 20) -> list[dict[str, str]]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT repo_path, subdirectory, last_used FROM recent_repos "
-                "ORDER BY last_used DESC LIMIT ?", (limit,),
-            ).fetchall()
-        return [dict(r) for r in rows]
+        return [dict(r) for r in self.rows(
+            "SELECT repo_path, subdirectory, last_used FROM recent_repos "
+            "ORDER BY last_used DESC LIMIT ?", (limit,))]
 
 
 P = ParamSpec("P")

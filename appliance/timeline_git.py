@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from appliance import hostgit, repos, shadow, workspaces
-from appliance.errors import InvalidInput
+from appliance import hostgit, repos, workspaces
 from appliance.multirepo import RepoView
 from appliance.repos import RepoInfo
 from appliance.sessions import Session
@@ -68,13 +67,9 @@ def branch_log(repo: RepoInfo, workspace: Path, view: RepoView, branch: str,
     tip = workspaces.read_tip(workspace, branch)
     if tip is None:
         return BranchLog(view=view, commits=())
-    try:
-        base = repos.resolve_ref(repo, view.base_ref)
-    except InvalidInput:
-        base = None  # the base branch is gone from the user's repository
+    base = repos.base_commit(repo, view.base_ref)
     refs = {"head": tip} | ({"base": base} if base else {})
-    objects = (workspace / ".git" / "objects", *repos.borrowed_object_dirs(repo.objects_dir))
-    with shadow.shadow_dir(scratch, owner=repo.owner, refs=refs, objects=objects) as gitdir:
+    with workspaces.shadow_of(repo, workspace, scratch, refs) as gitdir:
         proc = hostgit.run(
             ["log", "-z", f"--max-count={MAX_COMMITS}", "--topo-order", "--no-color",
              f"--format={_FORMAT}", "head", *(["^base"] if base else []), "--"],

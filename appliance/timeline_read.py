@@ -47,24 +47,12 @@ def _first_start(data: bytes, whole_start: bool) -> int | None:
     return None if first < 0 or first + 1 == len(data) else first + 1
 
 
-def _lines(data: bytes, base: int, whole_start: bool) -> tuple[list[tuple[int, bytes]], int]:
-    """Complete lines of ``data`` (read from byte ``base``) with the offset of their end,
-    and where the first of them starts. Without ``whole_start`` the first line may be cut."""
-    start = _first_start(data, whole_start)
-    if start is None:
-        return [], base
-    out = []
-    at = start
-    while (end := data.find(b"\n", at)) >= 0:
-        out.append((base + end + 1, data[at:end]))
-        at = end + 1
-    return out, base + start
-
-
-def _mine(data: bytes, base: int, needle: bytes,
-          whole_start: bool) -> tuple[list[tuple[int, bytes]], int]:
-    """As :func:`_lines`, but only the lines that hold ``needle`` (found by searching for it,
-    not by splitting every line: most of the audit log is other sessions')."""
+def _lines(data: bytes, base: int, whole_start: bool,
+           needle: bytes = b"") -> tuple[list[tuple[int, bytes]], int]:
+    """Complete lines of ``data`` (read from byte ``base``) that hold ``needle`` (every line
+    when it is empty), with the offset of their end, and where the first line starts.
+    Without ``whole_start`` the first line may be cut. Lines are found by searching for the
+    needle, not by splitting every line: most of the audit log is other sessions'."""
     start = _first_start(data, whole_start)
     if start is None:
         return [], base
@@ -96,7 +84,7 @@ def nothing(source: Source, before: int | None) -> Batch:
 
 def _message_entry(m: Message, pos: int, *, low: datetime, high: datetime) -> Entry:
     if m.kind in (Kind.TOOL_CALL, Kind.PLAN):
-        head = f"{m.tool or 'tool'}"
+        head = m.tool or "tool"
         body = plain(str(m.input)) if m.input is not None else ""
     else:
         head, body = title(m.text), plain(m.text)
@@ -187,7 +175,8 @@ def audits(path: Path, session_id: str, before: int | None) -> Batch:
         lo, hi = _window(size, before, AUDIT_WINDOW)
         fh.seek(lo)
         data = fh.read(hi - lo)
-    lines, start = _mine(data, lo, f'"session":"{session_id}"'.encode(), whole_start=lo == 0)
+    lines, start = _lines(data, lo, whole_start=lo == 0,
+                          needle=f'"session":"{session_id}"'.encode())
     entries = []
     for line_end, raw in lines:
         try:
@@ -229,11 +218,10 @@ def event_entry(e: Event) -> Entry:
             head = f"{said.get('branch')} at {str(said.get('commit'))[:12]}"
         case _:
             head = f"{e.kind}: {state}" if state else e.kind
-    text = state
     when = parse_time(e.ts)
     assert when is not None  # the store writes ISO times
     return Entry(source=Source.EVENT, pos=e.id, ts=when, key=f"e{e.id}", kind=e.kind,
-                 title=plain(head, 200), text=plain(text))
+                 title=plain(head, 200), text=plain(state))
 
 
 def events(rows: list[Event], before: int | None, limit: int, newest: int) -> Batch:

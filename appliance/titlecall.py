@@ -1,10 +1,10 @@
 """The title call: the thin trio shell that sends :mod:`appliance.titles`' request.
 
 It goes through the appliance's own proxy (127.0.0.1), authenticated as the appliance
-itself (:data:`~appliance.tokens.APPLIANCE_ID`, with a proxy token derived from the instance
-key like a session's): the proxy swaps the appliance's placeholder for the user's real
-credential, meters the call and writes its audit line, exactly as for an agent. The
-appliance never holds the real credential either.
+itself (:func:`~appliance.github_client.owner_proxy`: :data:`~appliance.tokens.APPLIANCE_ID`,
+with a proxy token derived from the instance key like a session's): the proxy swaps the
+appliance's placeholder for the user's real credential, meters the call and writes its
+audit line, exactly as for an agent. The appliance never holds the real credential either.
 
 Bounded (``[titles] timeout_seconds``) and never raising: :func:`suggest` answers None when
 no model is configured, the proxy or the model fails, or the answer is unusable; the
@@ -19,10 +19,10 @@ import httpx
 import trio
 
 from appliance.config import Settings
-from appliance.contract import proxy_url
+from appliance.github_client import owner_proxy
 from appliance.placeholders import placeholder_env
 from appliance.titles import TitleIdea, parse_answer, title_request
-from appliance.tokens import APPLIANCE_ID, Purpose, derive_token
+from appliance.tokens import APPLIANCE_ID
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,7 @@ async def suggest(settings: Settings, key: bytes, prompt: str) -> TitleIdea | No
     provider = settings.titles_provider
     request = title_request(provider, settings.titles_model, prompt,
                             placeholder_env(key, APPLIANCE_ID)[_PLACEHOLDER[provider]])
-    proxy = proxy_url(APPLIANCE_ID, derive_token(key, APPLIANCE_ID, Purpose.PROXY),
-                      settings.proxy_port, host="127.0.0.1")
+    proxy = owner_proxy(settings, key)
     ca = settings.ca_cert_path
     with trio.move_on_after(settings.titles_timeout_seconds):
         try:

@@ -16,13 +16,12 @@ names the session from the prompt's own words (a create is never held up by a ti
 from __future__ import annotations
 
 import json
-import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from appliance.errors import ClauderonError
-from appliance.intake import DESCRIPTION_MAX, TITLE_MAX, clean_text, suggest_name
+from appliance.intake import DESCRIPTION_MAX, TITLE_MAX, clean_text, name_stem
 from appliance.sessions import NAME_MAX, validate_name
 
 #: The marker the system prompt carries (the test upstream recognises the call by it).
@@ -103,14 +102,9 @@ def _text(provider: str, answer: Any) -> str:
                    if isinstance(p, dict) and isinstance(p.get("text"), str))
 
 
-def _slug(text: str) -> str:
-    words = re.findall(r"[a-z0-9]+", text.lower())[:4]
-    return "-".join(words)[:30].strip("-")
-
-
 def _name(raw: Any, title: str) -> str:
-    stem = _slug(raw) if isinstance(raw, str) else ""
-    stem = stem or _slug(title) or "session"
+    stem = name_stem(raw) if isinstance(raw, str) else ""
+    stem = stem or name_stem(title) or "session"
     try:
         return validate_name(stem[: NAME_MAX - 5])
     except ClauderonError:
@@ -153,7 +147,7 @@ def fallback(prompt: str) -> TitleIdea:
     title = clean_text(first, 10 * len(first) + 1, "title", one_line=True) or ""
     if len(title) > TITLE_SHOWN:
         title = title[: TITLE_SHOWN - 1].rstrip() + "…"
-    return TitleIdea(title=title, description="", name=suggest_name(prompt).rsplit("-", 1)[0])
+    return TitleIdea(title=title, description="", name=name_stem(prompt) or "session")
 
 
 def session_name(idea: TitleIdea) -> str:

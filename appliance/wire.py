@@ -21,8 +21,8 @@ from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Literal
 
-from appliance import pullstate, verbs
-from appliance.pullstate import Checks, Mergeable, PullState, PullStatus, Review
+from appliance import multirepo, pullstate, verbs
+from appliance.pullstate import Checks, Mergeable, PullState, Review
 from appliance.sessions import Agent, AgentStatus, BackendKind, Desired, Phase, Rebuild, Session
 from appliance.wire_controls import (
     BUDGET,
@@ -145,10 +145,6 @@ PULL: tuple[Field, ...] = (
 )
 
 
-def _pull(p: PullStatus | None) -> Json | None:
-    return render(PULL, p) if p is not None else None
-
-
 SESSION: tuple[Field, ...] = (
     Field("id", STR),
     Field("name", STR),
@@ -187,7 +183,7 @@ SESSION: tuple[Field, ...] = (
     Field("pull", {"anyOf": [schema(PULL), {"type": "null"}],
                    "description": "The branch on its remote and its pull request (null: "
                    "never pushed, no pull request seen)"},
-          lambda s: _pull(s.pull)),
+          lambda s: render(PULL, s.pull) if s.pull is not None else None),
     Field("rebuild", {**enum_of(Rebuild, nullable=True),
                       "description": "A recreate a person asked for, until it is done"},
           lambda s: str(s.rebuild) if s.rebuild else None),
@@ -214,8 +210,7 @@ SESSION: tuple[Field, ...] = (
                                                  "worktree_path"],
                                     "properties": {"mount": STR, "repo_path": STR,
                                                    "base_ref": STR, "worktree_path": STR}}},
-          lambda s: [{"mount": e.mount, "repo_path": e.repo_path, "base_ref": e.base_ref,
-                      "worktree_path": e.worktree_path} for e in s.extra_repos]),
+          lambda s: multirepo.to_json(s.extra_repos)),
     Field("filters", {"type": "array", "items": enum_of(ListFilter),
                       "description": "The list filters that show this session"},
           lambda s: filters_of(s.phase, s.agent_status, s.model_error)),

@@ -29,6 +29,9 @@ from __future__ import annotations
 
 import os
 import string
+import subprocess
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from appliance import hostgit, repos, safefs, shadow
@@ -206,9 +209,25 @@ def read_head(path: Path) -> str | None:
     return _hex(raw)
 
 
-def checked_out_message(detail: str, branch: str) -> str:
-    return (f"the branch {branch} is checked out in your repository, so the session's "
-            f"commits cannot be brought in; check out another branch there ({detail})")
+def fetch_error(proc: subprocess.CompletedProcess[bytes], branch: str,
+                failed: str) -> GitError:
+    """Why a fetch of ``branch`` into the user's repository failed: ``failed`` and git's
+    words, or what to do when the branch is checked out there."""
+    detail = hostgit.said(proc)
+    if "checked out" in detail:
+        return GitError(f"the branch {branch} is checked out in your repository, so the "
+                        "session's commits cannot be brought in; check out another branch "
+                        f"there ({detail})")
+    return GitError(f"{failed}: {detail}")
+
+
+def shadow_of(repo: RepoInfo, workspace: Path, scratch: Path,
+              refs: Mapping[str, str]) -> AbstractContextManager[Path]:
+    """A shadow (:mod:`appliance.shadow`) in ``scratch`` with ``refs`` that reads the
+    workspace's objects and those of the user's repository it borrows."""
+    return shadow.shadow_dir(scratch, owner=repo.owner, refs=refs,
+                             objects=(workspace / ".git" / "objects",
+                                      *repos.borrowed_object_dirs(repo.objects_dir)))
 
 
 def sync_branch(repo: RepoInfo, workspace: Path, branch: str, tip: str, scratch: Path) -> None:
@@ -219,16 +238,11 @@ def sync_branch(repo: RepoInfo, workspace: Path, branch: str, tip: str, scratch:
     """
     if _hex(tip.encode()) is None:
         raise InvalidInput(f"{tip!r} is not a commit id")
-    with shadow.shadow_dir(scratch, owner=repo.owner, refs={"sync": tip},
-                           objects=(workspace / ".git" / "objects",
-                                    *repos.borrowed_object_dirs(repo.objects_dir))) as gitdir:
+    with shadow_of(repo, workspace, scratch, {"sync": tip}) as gitdir:
         proc = hostgit.run(
             ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc",
              "--no-recurse-submodules", "--end-of-options", str(gitdir),
              f"+refs/heads/sync:refs/heads/{branch}"],
             owner=repo.owner, cwd=repo.root, check=False)
     if proc.returncode != 0:
-        detail = hostgit.said(proc)
-        if "checked out" in detail:
-            raise GitError(checked_out_message(detail, branch))
-        raise GitError(f"could not bring {branch} into {repo.root}: {detail}")
+        raise fetch_error(proc, branch, f"could not bring {branch} into {repo.root}")
