@@ -12,6 +12,7 @@ from pathlib import Path
 import docker
 import httpx
 import pytest
+from hypothesis import settings
 
 from tests.support.appliance import Appliance, running
 from tests.support.engine import AGENT_IMAGE, ensure_agent_image, ensure_engine
@@ -19,6 +20,11 @@ from tests.support.fake_github import FakeGitHub
 from tests.support.fake_models import FakeModels
 
 AGENT_UID = 1000
+
+# A property test's examples are never timed (Hypothesis' default deadline fails an example
+# that takes over 200 ms, which a loaded machine makes happen) and leave no database behind.
+settings.register_profile("clauderon", deadline=None, database=None)
+settings.load_profile("clauderon")
 
 
 def pytest_configure(config: pytest.Config) -> None:
