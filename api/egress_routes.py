@@ -16,7 +16,7 @@ from quart import Blueprint
 from api.body import json_body
 from api.context import current
 from api.openapi import RouteDoc, documented, err, ok, one_session
-from api.sessions import one
+from api.sessions import act, one
 from appliance import egressstore, wire_controls
 from appliance.egress import (
     EgressDefaults,
@@ -29,7 +29,7 @@ from appliance.egress import (
 )
 from appliance.errors import InvalidInput, NotFound
 from appliance.store import Store
-from appliance.verbs import Verb, check
+from appliance.verbs import Verb
 from appliance.wire_fields import render
 
 blueprint = Blueprint("egress", __name__)
@@ -94,18 +94,10 @@ async def session_egress(ref: str) -> dict[str, Any]:
           "properties": {"mode": {"type": ["string", "null"], "enum": [*MODES, None]}}},
     responses={"200": one_session(), "400": err("Bad mode"), "409": err("Being deleted")}))
 async def set_mode(ref: str) -> tuple[dict[str, Any], int]:
-    ctx = current()
     body = await json_body()
     raw = body.get("mode")
     mode = None if raw is None else str(parse_mode(raw, "mode"))
-    session = await ctx.resolve(ref)
-
-    def change() -> Any:
-        return ctx.store.sync.update_session(
-            session.id, event="egress_mode", expect=lambda now: check(Verb.ACCESS_MODE, now),
-            egress_mode=mode)
-
-    return one(await ctx.write(change))
+    return one(await act(ref, Verb.ACCESS_MODE, event="egress_mode", egress_mode=mode))
 
 
 def _host_body(body: dict[str, Any]) -> tuple[str, Verdict]:

@@ -55,16 +55,9 @@ async def act(ref: str, verb: Verb, **extra: Any) -> Session:
     ctx = current()
     session = await ctx.resolve(ref)
     limits = ctx.settings.limits if verbs.RULES[verb].revives else None
-
-    def change() -> Session:
-        def expect(now: Session) -> None:
-            verbs.check(verb, now)
-
-        changes = {**verbs.changes_for(verb, session), **extra}
-        return ctx.store.sync.update_session(session.id, expect=expect, limits=limits,
-                                             **changes)
-
-    return await ctx.write(change)
+    changes = {**verbs.changes_for(verb, session), **extra}
+    return await ctx.write(ctx.store.sync.update_session, session.id,
+                           expect=lambda now: verbs.check(verb, now), limits=limits, **changes)
 
 
 async def titled(req: CreateRequest) -> CreateRequest:
