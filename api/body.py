@@ -17,7 +17,8 @@ from typing import Any
 
 from quart import request
 
-from appliance.errors import InvalidInput, UnsupportedMediaType
+from api.request_policy import media_type, not_json
+from appliance.errors import InvalidInput
 
 MAX_DEPTH = 32
 MAX_INT_DIGITS = 19
@@ -64,15 +65,9 @@ def _depth(text: str) -> int:
     return deepest
 
 
-def media_type(content_type: str | None) -> str:
-    return (content_type or "").split(";", 1)[0].strip().lower()
-
-
 def parse_json(raw: bytes, content_type: str | None) -> Any:
     if media_type(content_type) != "application/json":
-        raise UnsupportedMediaType(
-            "send the body as JSON with Content-Type: application/json "
-            f"(got {(content_type or 'none')[:80]})")
+        raise not_json(content_type)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
