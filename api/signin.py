@@ -21,7 +21,7 @@ from typing import Any
 
 from quart import Blueprint, Response, request
 
-from api.body import json_body
+from api.body import choice, json_body
 from api.context import current
 from api.cookies import clear_cookies, set_cookie
 from api.guard import HTTPS, caller_of
@@ -291,10 +291,7 @@ async def make_token() -> tuple[dict[str, Any], int]:
     store, auth = _stores()
     _local()
     body = await json_body()
-    try:
-        scope = Scope(str(body.get("scope")))
-    except ValueError:
-        raise InvalidInput("scope must be read-only or read-write", field="scope") from None
+    scope = choice(body, "scope", Scope)
     token, secret = await store.run(lambda: auth.create_token(
         scope=scope, name=clean_name(body.get("name"), f"{scope} token"), now=utcnow()))
     log.info("API token %s (%s) created", token.id, scope)
