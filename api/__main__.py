@@ -52,7 +52,6 @@ async def session_gateway(settings: Settings) -> str | None:
             log.warning("%s; the hook listener waits (next try in %.0fs)", exc.message, delay)
             await trio.sleep(delay)
             delay = min(delay * 2, 10.0)
-            continue
         except ClauderonError as exc:
             log.error("no hook listener (agents' status hooks will not arrive): %s",
                       exc.message)

@@ -13,15 +13,18 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Collection
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from quart import request
 
-from appliance.errors import InvalidInput, UnsupportedMediaType
+from api.request_policy import media_type, not_json
+from appliance.errors import InvalidInput
 
 MAX_DEPTH = 32
 MAX_INT_DIGITS = 19
 INT64 = 2**63 - 1
+E = TypeVar("E", bound=StrEnum)
 
 
 def _int(text: str) -> int:
@@ -64,15 +67,9 @@ def _depth(text: str) -> int:
     return deepest
 
 
-def media_type(content_type: str | None) -> str:
-    return (content_type or "").split(";", 1)[0].strip().lower()
-
-
 def parse_json(raw: bytes, content_type: str | None) -> Any:
     if media_type(content_type) != "application/json":
-        raise UnsupportedMediaType(
-            "send the body as JSON with Content-Type: application/json "
-            f"(got {(content_type or 'none')[:80]})")
+        raise not_json(content_type)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -102,6 +99,14 @@ async def json_body(known: Collection[str] | None = None) -> dict[str, Any]:
             raise InvalidInput(f"unknown field {unknown[0][:100]!r} (known: "
                                f"{', '.join(sorted(known))})", field=unknown[0][:100])
     return body
+
+
+def choice(body: dict[str, Any], key: str, kind: type[E], default: str | None = None) -> E:
+    """``body[key]`` as one of ``kind``'s values (400 naming them otherwise)."""
+    try:
+        return kind(str(body.get(key, default)))
+    except ValueError:
+        raise InvalidInput(f"{key} must be {' or '.join(kind)}", field=key) from None
 
 
 def int_param(raw: str | None, name: str, *, default: int, low: int = 0,

@@ -31,7 +31,6 @@ LIST_LIMIT = 10_000  # entries of one folder: an agent can make millions
 UPLOAD_LIMIT = 10 * 1024 * 1024
 AUDIT_TAIL = 8 * 1024 * 1024  # only the end of a long audit log is searched
 HIDDEN = frozenset({".git"})
-TREE = "the worktree"
 
 #: Magic numbers of the image types an agent can read; the browser's MIME type is a hint only.
 IMAGE_MAGIC: tuple[tuple[bytes, str, str], ...] = (

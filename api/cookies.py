@@ -26,9 +26,9 @@ def set_cookie(secret: str, *, https: bool, max_age: int = MAX_AGE) -> str:
 
 def clear_cookies(*, https: bool) -> list[str]:
     """Headers that remove the cookie (both names, so a scheme change leaves nothing)."""
-    out = [f"{PLAIN}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"]
+    out = [set_cookie("", https=False, max_age=0)]
     if https:
-        out.append(f"{SECURE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict; Secure")
+        out.append(set_cookie("", https=True, max_age=0))
     return out
 
 

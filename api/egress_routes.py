@@ -13,10 +13,10 @@ from typing import Any
 
 from quart import Blueprint
 
-from api.body import json_body
+from api.body import choice, json_body
 from api.context import current
 from api.openapi import RouteDoc, documented, err, ok, one_session
-from api.sessions import one
+from api.sessions import act, one
 from appliance import egressstore, wire_controls
 from appliance.egress import (
     EgressDefaults,
@@ -27,9 +27,9 @@ from appliance.egress import (
     mode_of,
     parse_mode,
 )
-from appliance.errors import InvalidInput, NotFound
+from appliance.errors import NotFound
 from appliance.store import Store
-from appliance.verbs import Verb, check
+from appliance.verbs import Verb
 from appliance.wire_fields import render
 
 blueprint = Blueprint("egress", __name__)
@@ -94,29 +94,14 @@ async def session_egress(ref: str) -> dict[str, Any]:
           "properties": {"mode": {"type": ["string", "null"], "enum": [*MODES, None]}}},
     responses={"200": one_session(), "400": err("Bad mode"), "409": err("Being deleted")}))
 async def set_mode(ref: str) -> tuple[dict[str, Any], int]:
-    ctx = current()
     body = await json_body()
     raw = body.get("mode")
     mode = None if raw is None else str(parse_mode(raw, "mode"))
-    session = await ctx.resolve(ref)
-
-    def change() -> Any:
-        return ctx.store.sync.update_session(
-            session.id, event="egress_mode", expect=lambda now: check(Verb.ACCESS_MODE, now),
-            egress_mode=mode)
-
-    return one(await ctx.write(change))
+    return one(await act(ref, Verb.ACCESS_MODE, event="egress_mode", egress_mode=mode))
 
 
 def _host_body(body: dict[str, Any]) -> tuple[str, Verdict]:
-    return host_pattern(body.get("host"), "host"), _verdict(body, "verdict", "allow")
-
-
-def _verdict(body: dict[str, Any], key: str, default: str | None = None) -> Verdict:
-    try:
-        return Verdict(str(body.get(key, default)))
-    except ValueError:
-        raise InvalidInput(f"{key} must be allow or deny", field=key) from None
+    return host_pattern(body.get("host"), "host"), choice(body, "verdict", Verdict, "allow")
 
 
 @blueprint.put("/api/sessions/<ref>/egress/hosts")
@@ -183,7 +168,7 @@ async def delete_global_host(host: str) -> dict[str, Any]:
                "409": err("Already decided or expired")}))
 async def decide(ref: str) -> dict[str, Any]:
     ctx = current()
-    verdict = _verdict(await json_body(), "decision")
+    verdict = choice(await json_body(), "decision", Verdict)
     if not ref.isdigit():
         raise NotFound(f"no pending request with id {ref[:20]!r}")
     ask = await ctx.write(egressstore.decide_ask, ctx.store.sync, int(ref), verdict)
@@ -196,5 +181,5 @@ async def decide(ref: str) -> dict[str, Any]:
 async def clear_alert(ref: str) -> tuple[dict[str, Any], int]:
     ctx = current()
     s = await ctx.resolve(ref)
-    return one(await ctx.write(lambda: ctx.store.sync.update_session(
-        s.id, event="alert_cleared", alert=None)))
+    return one(await ctx.write(ctx.store.sync.update_session, s.id, event="alert_cleared",
+                               alert=None))

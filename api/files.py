@@ -1,5 +1,5 @@
-"""Routes the web UI reads a session through: its worktree (tree, file, diff), image uploads,
-its proxy audit lines, and a repo-path check for the create form.
+"""Routes the web UI reads a session through: its worktree (tree, file, diff), image uploads
+and its proxy audit lines (the repo-path check for the create form is ``api/repo_routes.py``).
 
 A multi-repo session's tree and file routes read the repository ``?repo=`` names (the
 primary by default; :func:`appliance.multirepo.select` looks the name up in the session
@@ -23,7 +23,7 @@ from quart import Blueprint, request
 
 from api import browse
 from api.context import current
-from api.openapi import RouteDoc, documented, err, ok
+from api.openapi import OBJECT, RouteDoc, documented, err, ok
 from appliance import multirepo
 from appliance.contract import CONTAINER_UPLOADS
 from appliance.errors import InvalidInput, PayloadTooLarge
@@ -31,7 +31,6 @@ from appliance.multirepo import RepoView
 from appliance.readers import WorkspaceReader
 from appliance.sessions import Session
 
-OBJ = {"type": "object"}
 ENTRY = {"type": "object", "required": ["name", "path", "type", "size"], "properties": {
     "name": {"type": "string", "description": "bytes that are not UTF-8 shown as U+FFFD"},
     "path": {"type": "string"},
@@ -79,10 +78,7 @@ UPLOAD = {"type": "object", "required": ["name", "path", "container_path", "size
           "properties": {k: {"type": "string"} for k in ("name", "path", "container_path",
                                                          "mime")} | {"size": {"type": "integer"}}}
 AUDIT = {"type": "object", "required": ["lines"], "properties": {
-    "lines": {"type": "array", "items": OBJ}}}
-REPO_CHECK = {"type": "object", "required": ["ok"], "properties": {
-    "ok": {"type": "boolean"}, "root": {"type": "string"}, "subdirectory": {"type": "string"},
-    "branch": {"type": "string"}, "error": {"type": "string"}}}
+    "lines": {"type": "array", "items": OBJECT}}}
 REPO_HELP = ("which repository of a multi-repo session: '.' (the default) for the "
              "primary, else the mount name of a further one (at /workspace/<mount>)")
 PATH_Q = (("path", "a path relative to the worktree (empty: its root); no '..', at most "
@@ -96,13 +92,10 @@ REFUSED = err("The path is refused (field `path`): absolute, '..', a NUL byte, t
 blueprint = Blueprint("files", __name__)
 
 
-def no_tree(session: Session) -> str:
-    return f"{session.name} has no workspace yet (it is {session.phase})"
-
-
 async def reader(ref: str) -> tuple[WorkspaceReader, Session]:
     session = await current().resolve(ref)
-    return current().reader_for(session, absent=no_tree(session)), session
+    absent = f"{session.name} has no workspace yet (it is {session.phase})"
+    return current().reader_for(session, absent=absent), session
 
 
 async def browse_in(ref: str, read: Callable[[WorkspaceReader, str, RepoView], dict[str, Any]]

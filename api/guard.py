@@ -78,13 +78,17 @@ def caller_of(scope: Any) -> Caller | None:
     return found if isinstance(found, Caller) else None
 
 
-async def acknowledge_lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        kind = message["type"].rsplit(".", 1)[-1]
-        await send({"type": f"lifespan.{kind}.complete"})
-        if kind == "shutdown":
-            return
+async def not_a_request(scope: AsgiScope, receive: Receive, send: Send) -> bool:
+    """Whether ``scope`` is neither HTTP nor a WebSocket, once it is dealt with: a lifespan
+    is acknowledged (the app's runs on the Unix socket's bind only), anything else ignored."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            kind = message["type"].rsplit(".", 1)[-1]
+            await send({"type": f"lifespan.{kind}.complete"})
+            if kind == "shutdown":
+                break
+    return scope["type"] not in ("http", "websocket")
 
 
 def _headers(scope: AsgiScope) -> dict[str, str]:
@@ -177,19 +181,15 @@ def _with_headers(send: Send, *, https: bool, cookie: str | None) -> Send:
 
 
 class Guard:
-    def __init__(self, app: ASGIApp, *, policy: Policy, store: AsyncStore,
-                 limiter: SignInLimiter | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, policy: Policy, store: AsyncStore) -> None:
         self.app = app
         self.policy = policy
         self.store = store
         self.auth = AuthStore(store.sync)
-        self.limiter = limiter or SignInLimiter()
+        self.limiter = SignInLimiter()
 
     async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await acknowledge_lifespan(receive, send)
-            return
-        if scope["type"] not in ("http", "websocket"):
+        if await not_a_request(scope, receive, send):
             return
         websocket = scope["type"] == "websocket"
         h = _headers(scope)
@@ -309,10 +309,7 @@ def hooks_only(app: ASGIApp) -> ASGIApp:
     """The bridge-gateway listener: ``POST /api/hooks`` from containers, nothing else."""
 
     async def guarded(scope: AsgiScope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await acknowledge_lifespan(receive, send)
-            return
-        if scope["type"] not in ("http", "websocket"):
+        if await not_a_request(scope, receive, send):
             return
         h = _headers(scope)
         if scope["type"] == "http" and scope["path"] == "/api/hooks" and \

@@ -46,11 +46,6 @@ def documented(doc: RouteDoc) -> Callable[[F], F]:
     return wrap
 
 
-def doc_of(view: Callable[..., Any]) -> RouteDoc | None:
-    found: RouteDoc | None = getattr(view, _ATTR, None)
-    return found
-
-
 def ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -101,7 +96,7 @@ def document(app: Any) -> dict[str, Any]:
     """The document of every documented route of ``app``."""
     paths: dict[str, dict[str, Any]] = {}
     for rule in app.url_map.iter_rules():
-        doc = doc_of(app.view_functions.get(rule.endpoint, lambda: None))
+        doc: RouteDoc | None = getattr(app.view_functions.get(rule.endpoint), _ATTR, None)
         if doc is None:
             continue
         path = openapi_path(rule.rule)

@@ -65,6 +65,17 @@ HEADERS: tuple[tuple[str, str], ...] = (
 HSTS = ("strict-transport-security", "max-age=31536000")
 
 
+def media_type(content_type: str | None) -> str:
+    """The media type a ``Content-Type`` header names, lower-case, without parameters."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def not_json(content_type: str | None) -> UnsupportedMediaType:
+    """The refusal of a body not declared as JSON (here, and by the API's JSON reader)."""
+    return UnsupportedMediaType("send the body as JSON with Content-Type: application/json "
+                                f"(got {(content_type or 'none')[:80]})")
+
+
 class Access(StrEnum):
     OPEN = "open"  # health, the web UI's files
     SIGN_IN = "sign-in"
@@ -182,14 +193,12 @@ class Policy:
         if f.fetch_site in ("cross-site", "same-site") and not navigation:
             return Forbidden("requests from other sites are not accepted")
         if f.has_body and not self._body_type_ok(f):
-            shown = (f.content_type or "none")[:80]
-            return UnsupportedMediaType(
-                f"send the body as JSON with Content-Type: application/json (got {shown})")
+            return not_json(f.content_type)
         return None
 
     @staticmethod
     def _body_type_ok(f: Facts) -> bool:
-        media = (f.content_type or "").split(";", 1)[0].strip().lower()
+        media = media_type(f.content_type)
         if media == "application/json":
             return True
         return media == "multipart/form-data" and f.method == "POST" and bool(

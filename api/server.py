@@ -35,8 +35,6 @@ from appliance.store import AsyncStore
 
 log = logging.getLogger(__name__)
 
-ASGIApp = Callable[..., Awaitable[None]]
-
 
 def is_loopback(host: str) -> bool:
     try:
@@ -67,7 +65,7 @@ def check_tls(settings: Settings) -> None:
         raise ConfigError(f"[server] tls_cert/tls_key cannot be used: {exc}") from exc
 
 
-def _base(bind: str, settings: Settings) -> Config:
+def _base(bind: str) -> Config:
     config = Config()
     config.bind = [bind]
     config.graceful_timeout = 5.0
@@ -78,7 +76,7 @@ def _base(bind: str, settings: Settings) -> Config:
 
 
 def unix_config(settings: Settings) -> Config:
-    config = _base(f"unix:{settings.socket_path}", settings)
+    config = _base(f"unix:{settings.socket_path}")
     config.umask = 0o177  # the socket is 0600: only the appliance's user drives it
     return config
 
@@ -89,7 +87,7 @@ def tcp_config(settings: Settings) -> Config | None:
     host = settings.http_host
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
-    config = _base(f"{host}:{settings.http_port}", settings)
+    config = _base(f"{host}:{settings.http_port}")
     if settings.tls_cert and settings.tls_key:
         config.certfile = settings.tls_cert
         config.keyfile = settings.tls_key
@@ -99,7 +97,7 @@ def tcp_config(settings: Settings) -> Config | None:
 def hook_config(settings: Settings, gateway: str | None) -> Config | None:
     if not settings.hook_port or not gateway:
         return None
-    return _base(f"{gateway}:{settings.hook_port}", settings)
+    return _base(f"{gateway}:{settings.hook_port}")
 
 
 async def serve(

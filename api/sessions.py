@@ -15,7 +15,7 @@ from typing import Any, Literal
 import trio
 from quart import Blueprint, Response, request
 
-from api.body import json_body
+from api.body import choice, json_body
 from api.context import current
 from api.openapi import EVENT, OBJECT, SESSION, RouteDoc, documented, err, ok, one_session
 from appliance import titlecall, titles, verbs, wire
@@ -55,16 +55,9 @@ async def act(ref: str, verb: Verb, **extra: Any) -> Session:
     ctx = current()
     session = await ctx.resolve(ref)
     limits = ctx.settings.limits if verbs.RULES[verb].revives else None
-
-    def change() -> Session:
-        def expect(now: Session) -> None:
-            verbs.check(verb, now)
-
-        changes = {**verbs.changes_for(verb, session), **extra}
-        return ctx.store.sync.update_session(session.id, expect=expect, limits=limits,
-                                             **changes)
-
-    return await ctx.write(change)
+    changes = {**verbs.changes_for(verb, session), **extra}
+    return await ctx.write(ctx.store.sync.update_session, session.id,
+                           expect=lambda now: verbs.check(verb, now), limits=limits, **changes)
 
 
 async def titled(req: CreateRequest) -> CreateRequest:
@@ -232,11 +225,7 @@ async def retitle(ref: str) -> tuple[dict[str, Any], int]:
     responses={"200": one_session(), "400": err("Bad mode"), "409": err("Being deleted")}))
 async def access_mode(ref: str) -> tuple[dict[str, Any], int]:
     body = await json_body(known=("access_mode",))
-    try:
-        mode = AccessMode(str(body.get("access_mode")))
-    except ValueError:
-        raise InvalidInput("access_mode must be read-write or read-only",
-                           field="access_mode") from None
+    mode = choice(body, "access_mode", AccessMode)
     return one(await act(ref, Verb.ACCESS_MODE, access_mode=mode))
 
 

@@ -21,11 +21,11 @@ from typing import Any
 
 from quart import Blueprint, Response, request
 
-from api.body import json_body
+from api.body import choice, json_body
 from api.context import current
 from api.cookies import clear_cookies, set_cookie
 from api.guard import HTTPS, caller_of
-from api.openapi import RouteDoc, documented, err, ok
+from api.openapi import OBJECT, RouteDoc, documented, err, ok
 from api.request_policy import host_name
 from appliance import passkeys
 from appliance.auth import (
@@ -44,11 +44,10 @@ from appliance.store import AsyncStore
 
 log = logging.getLogger(__name__)
 
-OBJ = {"type": "object"}
 CEREMONY = {"type": "object", "required": ["ceremony", "options"], "properties": {
-    "ceremony": {"type": "string"}, "options": OBJ}}
+    "ceremony": {"type": "string"}, "options": OBJECT}}
 ANSWER = {"type": "object", "required": ["ceremony", "credential"], "properties": {
-    "ceremony": {"type": "string"}, "credential": OBJ, "name": {"type": "string"}}}
+    "ceremony": {"type": "string"}, "credential": OBJECT, "name": {"type": "string"}}}
 
 
 def _caller() -> Caller | None:
@@ -82,14 +81,22 @@ def _where() -> tuple[str, str]:
     return rp_id, origin
 
 
-def _signed_in(session: BrowserSession, secret: str) -> Response:
-    response = Response(f'{{"session": {json.dumps(session.to_json())}}}',
-                        content_type="application/json")
-    response.headers["Set-Cookie"] = set_cookie(secret, https=bool(request.scope.get(HTTPS)))
+def _signed_out(response: Response) -> Response:
+    """``response`` with the headers that remove the session cookie."""
+    for value in clear_cookies(https=bool(request.scope.get(HTTPS))):
+        response.headers.add("Set-Cookie", value)
     return response
 
 
+def _credential(body: dict[str, Any]) -> dict[str, Any]:
+    credential = body.get("credential")
+    if not isinstance(credential, dict):
+        raise InvalidInput("credential must be the browser's answer", field="credential")
+    return credential
+
+
 blueprint = Blueprint("signin", __name__)
+
 
 def _stores() -> tuple[AsyncStore, AuthStore]:
     store = current().store
@@ -105,12 +112,15 @@ async def start_session(method: Method, passkey_id: str | None = None) -> Respon
         label=label_for(request.headers.get("User-Agent", ""))))
     log.info("browser session %s signed in with %s%s", session.id, method,
              f" {passkey_id}" if passkey_id else "")
-    return _signed_in(session, secret)
+    response = Response(json.dumps({"session": session.to_json()}),
+                        content_type="application/json")
+    response.headers["Set-Cookie"] = set_cookie(secret, https=bool(request.scope.get(HTTPS)))
+    return response
 
 
 @blueprint.get("/api/auth/me")
 @documented(RouteDoc(summary="Whether this request is signed in, and as what",
-                     responses={"200": ok(OBJ)}))
+                     responses={"200": ok(OBJECT)}))
 async def me() -> dict[str, Any]:
     store, auth = _stores()
     caller = _caller()
@@ -131,7 +141,7 @@ async def me() -> dict[str, Any]:
 @documented(RouteDoc(summary="Sign this browser in with a one-time link's token",
                      body={"type": "object", "required": ["token"],
                            "properties": {"token": {"type": "string"}}},
-                     responses={"200": ok(OBJ, "Signed in (cookie set)"),
+                     responses={"200": ok(OBJECT, "Signed in (cookie set)"),
                                 "401": err("Unknown, used or expired link")}))
 async def redeem() -> Response:
     store, auth = _stores()
@@ -151,10 +161,7 @@ async def logout() -> Response:
     session = _browser()
     await store.run(auth.end_session, session.id)
     log.info("browser session %s signed out", session.id)
-    response = Response("", status=204)
-    for value in clear_cookies(https=bool(request.scope.get(HTTPS))):
-        response.headers.add("Set-Cookie", value)
-    return response
+    return _signed_out(Response("", status=204))
 
 
 @blueprint.post("/api/auth/passkey/register/options")
@@ -180,7 +187,7 @@ async def register_options() -> dict[str, Any]:
 
 @blueprint.post("/api/auth/passkey/register")
 @documented(RouteDoc(summary="Finish registering a passkey", body=ANSWER,
-                     responses={"201": ok(OBJ), "400": err("Did not verify")}))
+                     responses={"201": ok(OBJECT), "400": err("Did not verify")}))
 async def register_passkey() -> tuple[dict[str, Any], int]:
     store, auth = _stores()
     session = _browser()
@@ -191,10 +198,7 @@ async def register_passkey() -> tuple[dict[str, Any], int]:
     if pending.session_id != session.id or (rp_id, origin) != (pending.rp_id,
                                                                  pending.origin):
         raise Forbidden("this passkey request belongs to another sign-in; start again")
-    credential = body.get("credential")
-    if not isinstance(credential, dict):
-        raise InvalidInput("credential must be the browser's answer", field="credential")
-    new = passkeys.verify_registration(credential, challenge=pending.challenge,
+    new = passkeys.verify_registration(_credential(body), challenge=pending.challenge,
                                        rp_id=rp_id, origin=origin)
     key = await store.run(lambda: auth.add_passkey(
         credential_id=new.credential_id, public_key=new.public_key,
@@ -219,7 +223,7 @@ async def login_options() -> dict[str, Any]:
 
 @blueprint.post("/api/auth/passkey/login")
 @documented(RouteDoc(summary="Finish signing in with a passkey", body=ANSWER,
-                     responses={"200": ok(OBJ, "Signed in (cookie set)"),
+                     responses={"200": ok(OBJECT, "Signed in (cookie set)"),
                                 "401": err("Unknown passkey or did not verify")}))
 async def login() -> Response:
     store, auth = _stores()
@@ -229,9 +233,7 @@ async def login() -> Response:
     rp_id, origin = _where()
     if (rp_id, origin) != (pending.rp_id, pending.origin):
         raise Unauthorized("this passkey request was made for another address; start again")
-    credential = body.get("credential")
-    if not isinstance(credential, dict):
-        raise InvalidInput("credential must be the browser's answer", field="credential")
+    credential = _credential(body)
     key = await store.run(auth.passkey_by_credential, passkeys.credential_id_of(credential))
     if key is None or key.rp_id != rp_id:
         raise Unauthorized("this passkey is not registered here (it may have been removed); "
@@ -245,7 +247,7 @@ async def login() -> Response:
 
 @blueprint.get("/api/auth/devices")
 @documented(RouteDoc(summary="Signed-in browsers, passkeys and API tokens",
-                     responses={"200": ok(OBJ)}))
+                     responses={"200": ok(OBJECT)}))
 async def devices() -> dict[str, Any]:
     store, auth = _stores()
     caller = _caller()
@@ -256,7 +258,7 @@ async def devices() -> dict[str, Any]:
 
 @blueprint.delete("/api/auth/devices/<ref>")
 @documented(RouteDoc(summary="Revoke a browser session, passkey or API token",
-                     responses={"200": ok(OBJ), "404": err("No such record")}))
+                     responses={"200": ok(OBJECT), "404": err("No such record")}))
 async def revoke(ref: str) -> Response:
     store, auth = _stores()
     record_id = ref[:40]
@@ -266,15 +268,12 @@ async def revoke(ref: str) -> Response:
                         content_type="application/json")
     own = caller and caller.session and (
         record_id in (caller.session.id, caller.session.passkey_id))
-    if own:
-        for value in clear_cookies(https=bool(request.scope.get(HTTPS))):
-            response.headers.add("Set-Cookie", value)
-    return response
+    return _signed_out(response) if own else response
 
 
 @blueprint.post("/api/auth/links")
 @documented(RouteDoc(summary="Make a one-time sign-in link (Unix socket only)",
-                     responses={"201": ok(OBJ), "403": err("Not from the CLI")}))
+                     responses={"201": ok(OBJECT), "403": err("Not from the CLI")}))
 async def make_link() -> tuple[dict[str, Any], int]:
     store, auth = _stores()
     _local()
@@ -287,15 +286,12 @@ async def make_link() -> tuple[dict[str, Any], int]:
                      body={"type": "object", "required": ["scope"], "properties": {
                          "scope": {"type": "string", "enum": ["read-only", "read-write"]},
                          "name": {"type": "string"}}},
-                     responses={"201": ok(OBJ), "403": err("Not from the CLI")}))
+                     responses={"201": ok(OBJECT), "403": err("Not from the CLI")}))
 async def make_token() -> tuple[dict[str, Any], int]:
     store, auth = _stores()
     _local()
     body = await json_body()
-    try:
-        scope = Scope(str(body.get("scope")))
-    except ValueError:
-        raise InvalidInput("scope must be read-only or read-write", field="scope") from None
+    scope = choice(body, "scope", Scope)
     token, secret = await store.run(lambda: auth.create_token(
         scope=scope, name=clean_name(body.get("name"), f"{scope} token"), now=utcnow()))
     log.info("API token %s (%s) created", token.id, scope)

@@ -63,6 +63,14 @@ async def _spent() -> dict[str, Any]:
     return controlstore.spent_by_scope(rows, ctx.settings.prices, controlstore.today())
 
 
+async def _state(scope: str) -> dict[str, Any]:
+    """The budget in force for ``scope`` and what it has spent."""
+    ctx = current()
+    set_budgets = await ctx.store.run(controlstore.budgets, ctx.store.sync)
+    return reports.budget_json(reports.budget_state(scope, set_budgets, ctx.settings.budgets,
+                                                    await _spent()))
+
+
 @blueprint.get("/api/usage")
 @documented(RouteDoc(summary="Usage per day (newest first) and per session, with cost",
                      query=(("days", "how many days back, today included (default 30; "
@@ -86,14 +94,11 @@ async def session_usage(ref: str) -> dict[str, Any]:
     session = await ctx.resolve(ref)
     rows = await ctx.store.run(
         lambda: controlstore.usage_rows(ctx.store.sync, session_id=session.id))
-    set_budgets = await ctx.store.run(controlstore.budgets, ctx.store.sync)
     prices = ctx.settings.prices
-    state = reports.budget_state(session.id, set_budgets, ctx.settings.budgets,
-                                 await _spent())
     return {"session_id": session.id,
             "total": reports.line_json(reports.summed(rows, prices, session_id=session.id,
                                                       session_name=session.name)),
-            "rows": reports.rows_json(rows, prices), "budget": reports.budget_json(state)}
+            "rows": reports.rows_json(rows, prices), "budget": await _state(session.id)}
 
 
 @blueprint.get("/api/budgets")
@@ -124,9 +129,7 @@ async def _budget(scope: str, name: str, budget: Budget | None) -> dict[str, Any
     """Set the budget of ``scope`` (None: clear it) and answer its state."""
     ctx = current()
     await ctx.write(controlstore.set_budget, ctx.store.sync, scope, budget, name=name)
-    set_budgets = await ctx.store.run(controlstore.budgets, ctx.store.sync)
-    return reports.budget_json(reports.budget_state(scope, set_budgets, ctx.settings.budgets,
-                                                    await _spent()))
+    return await _state(scope)
 
 
 def _set_doc(summary: str) -> RouteDoc:
