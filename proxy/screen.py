@@ -21,7 +21,7 @@ from proxy.directory import SessionAuth
 from proxy.framing import has_body, request_framing
 from proxy.heads import Target
 from proxy.honeytoken import BODY_SCAN, Leak, leak_in_body, leak_in_head
-from proxy.inject import header_value
+from proxy.inject import Headers, header_value
 from proxy.policy import Forward, Respond, is_model_host
 from proxy.relay import ClientGone, Meter, client_send
 from proxy.sides import HttpSide
@@ -33,15 +33,15 @@ GITHUB_BODY_LIMIT = 8 * 1024 * 1024
 
 
 async def screen(state: ProxyState, client: HttpSide, request: h11.Request, target: Target,
-                 *, session: SessionAuth, verdict: Respond | Forward, meter: Meter
-                 ) -> tuple[Respond | Forward, list[h11.Event] | None]:
+                 *, headers: Headers, session: SessionAuth, verdict: Respond | Forward,
+                 meter: Meter) -> tuple[Respond | Forward, list[h11.Event] | None]:
     """The verdict once every check has run, and the body's first events if read (the
-    egress note goes in ``meter``)."""
+    egress note goes in ``meter``); ``headers`` are the request's, as a list."""
     controls = state.controls
     # The appliance's own identity has no placeholders to leak, and no egress list or budget.
     suspects = () if session.owner else controls.suspects(
         session.session_id, state.config.rules, target.host)
-    leak: Leak | None = leak_in_head(suspects, target.path, request.headers)
+    leak: Leak | None = leak_in_head(suspects, target.path, headers)
     if leak is not None:
         verdict = refusals.honeytoken(session.name, target.host, leak)
         await controls.raise_alert(session, target.host, leak)
