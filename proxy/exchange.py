@@ -230,8 +230,9 @@ async def _become_pipe(client: HttpSide, conn: UpstreamConn,
 def _queue_head(client: HttpSide, event: h11.Response) -> tuple[bool, bool]:
     """Queue the answer's head, framed afresh; whether the upstream connection can be
     reused after its body, and whether it answered before the client's upload ended."""
-    answer_framing, clean = response_framing(event.headers)
-    out = framed(forwardable(list(event.headers), upgrade=False), answer_framing)
+    headers = list(event.headers)  # walked twice below: h11's own sequence is slow to walk
+    answer_framing, clean = response_framing(headers)
+    out = framed(forwardable(headers, upgrade=False), answer_framing)
     # Answered before the upload ended (not MUST_CLOSE: a "connection: close" request ended).
     early = client.h11.their_state is h11.SEND_BODY
     if early:
