@@ -14,7 +14,7 @@ import json
 import os
 import re
 import threading
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
@@ -63,13 +63,20 @@ class AuditRecord:
     note: str | None = None
 
     def to_json_line(self) -> str:
-        # Built by hand: asdict() deep-copies and costs a visible share of a proxied request.
-        body: dict[str, Any] = {name: getattr(self, name) for name in _FIELDS}
-        body["decision"] = str(self.decision)
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False) + "\n"
+        # Built by hand, in field order (a test holds it to the fields): asdict() deep-copies,
+        # and a comprehension over getattr costs a visible share of a proxied request.
+        body: dict[str, Any] = {
+            "ts": self.ts, "id": self.id, "session": self.session, "method": self.method,
+            "host": self.host, "path": self.path, "status": self.status,
+            "bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
+            "duration_ms": self.duration_ms, "credential": self.credential,
+            "decision": str(self.decision), "error": self.error, "note": self.note,
+        }
+        return _encode(body) + "\n"
 
 
-_FIELDS = tuple(f.name for f in fields(AuditRecord))
+#: ``json.dumps`` with these options builds a new encoder per call; one is enough.
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def parse_line(line: str) -> AuditRecord:
@@ -81,6 +88,8 @@ def parse_line(line: str) -> AuditRecord:
 
 def redact_path(target: str) -> str:
     """The request target with the values of secret-looking query parameters replaced."""
+    if "?" not in target:  # no query (the usual case): nothing to parse
+        return target
     parts = urlsplit(target)
     if not parts.query:
         return target

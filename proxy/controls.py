@@ -21,6 +21,7 @@ task. Without a database (``store`` None) every control is open and nothing is m
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -101,6 +102,7 @@ class Controls:
         self._learned: set[tuple[str, str]] = set()
         self._to_learn: list[tuple[str, str]] = []
         self._decided: dict[tuple[str, str], Decision] = {}
+        self._configured: tuple[EgressDefaults, tuple[HostEntry, ...]] | None = None
         self._alerted: dict[tuple[str, str], float] = {}
         self._limiter = trio.CapacityLimiter(2)
 
@@ -171,12 +173,20 @@ class Controls:
         if key in self._decided and not model_host:
             return self._decided[key]
         snap = self.snapshot
-        shared = (*snap.entries.get(GLOBAL, ()), *config_entries(self.settings.egress))
+        # Chained, not built: most decisions (model hosts, open mode) never read the lists.
+        shared = itertools.chain(snap.entries.get(GLOBAL, ()), self._config_entries())
         decision = decide(mode, host, model_host=model_host,
                           session=snap.entries.get(session.session_id, ()), shared=shared)
         if decision is Decision.LEARN and key in self._learned:
             return Decision.PASS
         return decision
+
+    def _config_entries(self) -> tuple[HostEntry, ...]:
+        """``config.toml``'s egress lists as entries, worked out once per settings."""
+        defaults = self.settings.egress
+        if self._configured is None or self._configured[0] is not defaults:
+            self._configured = (defaults, config_entries(defaults))
+        return self._configured[1]
 
     def learn(self, session: SessionAuth, host: str) -> None:
         key = (session.session_id, host)

@@ -94,13 +94,14 @@ async def handle(
     config = state.config
     started, t0 = datetime.now(UTC), trio.current_time()
     method = request.method.decode("ascii", "replace")
+    headers = list(request.headers)  # h11's own sequence is slow to walk: walked once here
     verdict: Respond | Forward = decide_request(
-        method=method, target=target, headers=list(request.headers), session=session,
+        method=method, target=target, headers=headers, session=session,
         config=config, creds=state.creds, tunnel=tunnel)
     meter = Meter(decision=verdict.decision)
     try:
-        verdict, prefix = await screen(state, client, request, target, session=session,
-                                       verdict=verdict, meter=meter)
+        verdict, prefix = await screen(state, client, request, target, headers=headers,
+                                       session=session, verdict=verdict, meter=meter)
         meter.decision = verdict.decision
         if isinstance(verdict, Respond):
             meter.note = verdict.note
@@ -110,8 +111,9 @@ async def handle(
                           close=verdict.close, content_type=verdict.content_type)
             if verdict.close:
                 return False
-        elif not await _pass_on(state, client, request=request, target=target,
-                                session=session, verdict=verdict, meter=meter, prefix=prefix):
+        elif not await _pass_on(state, client, request=request, headers=headers,
+                                target=target, session=session, verdict=verdict, meter=meter,
+                                prefix=prefix):
             return False
     except ClientProtocolError as exc:
         meter.error, meter.decision = "CLIENT_PROTOCOL_ERROR", Decision.ERROR
@@ -133,8 +135,8 @@ async def handle(
 
 
 async def _pass_on(state: ProxyState, client: HttpSide, *, request: h11.Request,
-                   target: Target, session: SessionAuth, verdict: Forward, meter: Meter,
-                   prefix: list[h11.Event] | None) -> bool:
+                   headers: Headers, target: Target, session: SessionAuth, verdict: Forward,
+                   meter: Meter, prefix: list[h11.Event] | None) -> bool:
     """Forward the request and relay the answer (an upstream failure before the answer's
     head becomes the client's 502/504); False when the client connection cannot go on."""
     meter.credential = verdict.credential
@@ -144,8 +146,8 @@ async def _pass_on(state: ProxyState, client: HttpSide, *, request: h11.Request,
             await refresh(state, client, request=request, target=target, verdict=verdict,
                           meter=meter, session=session.session_id)
         else:
-            await _forward(state, client, request=request, target=target, verdict=verdict,
-                           meter=meter, session=session, prefix=prefix)
+            await _forward(state, client, request=request, headers=headers, target=target,
+                           verdict=verdict, meter=meter, session=session, prefix=prefix)
     except UpstreamError as exc:
         meter.decision, meter.error = Decision.ERROR, str(exc.error_type)
         if exc.error_type is ErrorType.DESTINATION_FORBIDDEN:
@@ -160,11 +162,11 @@ async def _pass_on(state: ProxyState, client: HttpSide, *, request: h11.Request,
     return True
 
 
-async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request, target: Target,
-                   verdict: Forward, meter: Meter, session: SessionAuth,
-                   prefix: list[h11.Event] | None) -> None:
+async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request,
+                   headers: Headers, target: Target, verdict: Forward, meter: Meter,
+                   session: SessionAuth, prefix: list[h11.Event] | None) -> None:
     patience = state.config.read_timeout
-    framing = request_framing(request.headers)
+    framing = request_framing(headers)
     head = h11.Request(method=request.method, target=target.path.encode(),
                        headers=framed(verdict.headers, framing))
     tally = Tally()
@@ -228,8 +230,9 @@ async def _become_pipe(client: HttpSide, conn: UpstreamConn,
 def _queue_head(client: HttpSide, event: h11.Response) -> tuple[bool, bool]:
     """Queue the answer's head, framed afresh; whether the upstream connection can be
     reused after its body, and whether it answered before the client's upload ended."""
-    answer_framing, clean = response_framing(event.headers)
-    out = framed(forwardable(list(event.headers), upgrade=False), answer_framing)
+    headers = list(event.headers)  # walked twice below: h11's own sequence is slow to walk
+    answer_framing, clean = response_framing(headers)
+    out = framed(forwardable(headers, upgrade=False), answer_framing)
     # Answered before the upload ended (not MUST_CLOSE: a "connection: close" request ended).
     early = client.h11.their_state is h11.SEND_BODY
     if early:

@@ -35,6 +35,10 @@ HOP_BY_HOP = frozenset(
 )
 
 
+#: Framing headers: a ``Connection`` header naming them does not drop them.
+_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
+
+
 class BadRequest(ValueError):
     """The request cannot be understood; the proxy answers 400 and closes."""
 
@@ -205,22 +209,32 @@ def forwardable(headers: Headers, *, upgrade: bool) -> Headers:
     For a WebSocket upgrade the ``Connection: upgrade`` and ``Upgrade`` pair is kept: the
     upgrade must reach the upstream for the 101 to come back.
     """
-    named = {
-        token.strip().lower()
-        for k, v in headers
-        if k.lower() == b"connection"
-        for token in v.split(b",")
-    }
-    drop = (HOP_BY_HOP | named) - {b"content-length", b"transfer-encoding"}
+    # One pass to find what the Connection headers name (framing is never theirs to drop)
+    # and the first Upgrade value; the fixed set serves when there is no Connection header.
+    drop = HOP_BY_HOP
+    value: bytes | None = None
+    for k, v in headers:
+        name = k.lower()
+        if name == b"connection":
+            drop = drop | ({token.strip().lower() for token in v.split(b",")} - _FRAMING)
+        elif name == b"upgrade" and value is None:
+            value = v
     out = [(k, v) for k, v in headers if k.lower() not in drop]
-    if upgrade:
-        value = next((v for k, v in headers if k.lower() == b"upgrade"), None)
-        if value is not None:
-            out += [(b"connection", b"upgrade"), (b"upgrade", value)]
+    if upgrade and value is not None:
+        out += [(b"connection", b"upgrade"), (b"upgrade", value)]
     return out
 
 
 def is_upgrade(headers: Headers) -> bool:
-    connection = b",".join(v for k, v in headers if k.lower() == b"connection").lower()
-    has_upgrade = any(k.lower() == b"upgrade" for k, _ in headers)
-    return has_upgrade and b"upgrade" in [t.strip() for t in connection.split(b",")]
+    connection: list[bytes] = []
+    has_upgrade = False
+    for k, v in headers:
+        name = k.lower()
+        if name == b"connection":
+            connection.append(v)
+        elif name == b"upgrade":
+            has_upgrade = True
+    if not (has_upgrade and connection):
+        return False
+    tokens = b",".join(connection).lower().split(b",")
+    return b"upgrade" in [t.strip() for t in tokens]

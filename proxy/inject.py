@@ -41,7 +41,7 @@ class Injection:
 
 
 def without(headers: Headers, *names: bytes) -> Headers:
-    drop = {n.lower() for n in names}
+    drop = set(map(bytes.lower, names))
     return [(k, v) for k, v in headers if k.lower() not in drop]
 
 
@@ -55,9 +55,13 @@ def header_value(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes |
 def _beta(headers: Headers, *, add: bool) -> Headers:
     """``anthropic-beta`` with the OAuth flag added (or removed), other flags kept."""
     flags: list[str] = []
+    seen = False
     for k, v in headers:
         if k.lower() == b"anthropic-beta":
+            seen = True
             flags.extend(f.strip() for f in v.decode("latin-1").split(",") if f.strip())
+    if not (seen or add):  # nothing to take out, nothing to put in (an API key, usually)
+        return headers
     flags = [f for f in flags if f != OAUTH_BETA]
     if add:
         flags.append(OAUTH_BETA)

@@ -17,11 +17,12 @@ from appliance.egress import Decision as EgressDecision
 from appliance.egress import mode_of
 from appliance.placeholders import Placeholder
 from proxy import gitguard, refusals
+from proxy.controls import Controls
 from proxy.directory import SessionAuth
 from proxy.framing import has_body, request_framing
 from proxy.heads import Target
 from proxy.honeytoken import BODY_SCAN, Leak, leak_in_body, leak_in_head
-from proxy.inject import header_value
+from proxy.inject import Headers, header_value
 from proxy.policy import Forward, Respond, is_model_host
 from proxy.relay import ClientGone, Meter, client_send
 from proxy.sides import HttpSide
@@ -33,15 +34,15 @@ GITHUB_BODY_LIMIT = 8 * 1024 * 1024
 
 
 async def screen(state: ProxyState, client: HttpSide, request: h11.Request, target: Target,
-                 *, session: SessionAuth, verdict: Respond | Forward, meter: Meter
-                 ) -> tuple[Respond | Forward, list[h11.Event] | None]:
+                 *, headers: Headers, session: SessionAuth, verdict: Respond | Forward,
+                 meter: Meter) -> tuple[Respond | Forward, list[h11.Event] | None]:
     """The verdict once every check has run, and the body's first events if read (the
-    egress note goes in ``meter``)."""
+    egress note goes in ``meter``); ``headers`` are the request's, as a list."""
     controls = state.controls
     # The appliance's own identity has no placeholders to leak, and no egress list or budget.
     suspects = () if session.owner else controls.suspects(
         session.session_id, state.config.rules, target.host)
-    leak: Leak | None = leak_in_head(suspects, target.path, request.headers)
+    leak: Leak | None = leak_in_head(suspects, target.path, headers)
     if leak is not None:
         verdict = refusals.honeytoken(session.name, target.host, leak)
         await controls.raise_alert(session, target.host, leak)
@@ -71,6 +72,8 @@ async def gate(state: ProxyState, client: HttpSide, target: Target, session: Ses
     controls = state.controls
     model = is_model_host(state.config, target.host)
     egress = controls.egress(session, target.host, model_host=model)
+    if egress is EgressDecision.PASS:  # the usual case: nothing to note or ask
+        return await _budget(controls, session, verdict), None
     mode = str(mode_of(session.egress_mode, controls.settings.egress))
     note = None
     if egress is EgressDecision.DENY:
@@ -88,14 +91,21 @@ async def gate(state: ProxyState, client: HttpSide, target: Target, session: Ses
     elif egress is EgressDecision.LEARN:
         controls.learn(session, target.host)
         note = "egress learn: a new host"
+    checked = await _budget(controls, session, verdict)
+    return checked, note if checked is verdict else None
+
+
+async def _budget(controls: Controls, session: SessionAuth, verdict: Forward
+                  ) -> Respond | Forward:
+    """A metered model request refused when the session's budget is spent."""
     if verdict.meter is not None and controls.active:
         why = controls.budget_refusal(session)
         if why is not None:
             await controls.note_budget(session, why)
-            return refusals.budget_exceeded(verdict.meter, session.name, why), None
+            return refusals.budget_exceeded(verdict.meter, session.name, why)
         if session.budget_exceeded:
             await controls.note_budget(session, None)
-    return verdict, note
+    return verdict
 
 
 async def guard_remote(state: ProxyState, client: HttpSide, request: h11.Request,

@@ -134,6 +134,10 @@ class TlsStream(trio.abc.Stream):
         size = 0
         try:
             while size < limit:
+                # Nothing received and nothing decrypted left: a read could only raise
+                # SSLWantReadError, which costs more than asking (twice per request).
+                if not self._in.pending and not self._obj.pending():
+                    break
                 data = self._obj.read(limit - size)
                 if not data:
                     self._eof = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+from dataclasses import fields
 from pathlib import Path
 
 from appliance.audit import AuditLog, AuditRecord, Decision, parse_line, redact_path
@@ -26,12 +27,25 @@ def test_line_round_trips() -> None:
     assert set(json.loads(line)) == {
         "ts", "id", "session", "method", "host", "path", "status", "bytes_in", "bytes_out",
         "duration_ms", "credential", "decision", "error", "note"}
+    # Every field, in the order of the record (the line is built by hand).
+    assert list(json.loads(line)) == [f.name for f in fields(AuditRecord)]
+
+
+def test_line_is_what_json_dumps_writes() -> None:
+    rec = record(note="egress ask: allowed by a person", error="Ünïcode \u2028 \"quoted\"",
+                 session=None, credential=None)
+    body = {f.name: getattr(rec, f.name) for f in fields(AuditRecord)}
+    body["decision"] = str(rec.decision)
+    assert rec.to_json_line() == json.dumps(body, separators=(",", ":"),
+                                            ensure_ascii=False) + "\n"
 
 
 def test_secret_looking_query_values_are_redacted() -> None:
     assert redact_path("/a?page=2&access_token=abc&sig=x&q=sk-ant-123&code=9") == (
         "/a?page=2&access_token=REDACTED&sig=REDACTED&q=REDACTED&code=REDACTED")
     assert redact_path("/plain") == "/plain"
+    assert redact_path("/plain#frag") == "/plain#frag"
+    assert redact_path("/a?") == "/a?"
 
 
 def test_log_appends_one_line_per_record_owner_only(tmp_path: Path) -> None:
