@@ -17,6 +17,7 @@ read either; the head always is.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -51,22 +52,10 @@ def _found(p: Placeholder, data: bytes) -> bool:
     return p.value.encode() in data or any(form in data for form in p.encoded)
 
 
-#: id(suspects) -> (suspects, their needles). Kept by identity, not by value: the controls
-#: hand out one tuple per session and host, and hashing a tuple of placeholders (every
-#: field of each, on every request) cost more than the search it saved.
-_NEEDLES: dict[int, tuple[tuple[Placeholder, ...], tuple[bytes, ...]]] = {}
-
-
+@functools.lru_cache(maxsize=1024)
 def needles(suspects: tuple[Placeholder, ...]) -> tuple[bytes, ...]:
     """Every byte string that betrays one of ``suspects`` (as is, or base64-encoded)."""
-    hit = _NEEDLES.get(id(suspects))
-    if hit is not None and hit[0] is suspects:  # the entry holds it: its id is not reused
-        return hit[1]
-    found = tuple(n for p in suspects for n in (p.value.encode(), *p.encoded))
-    if len(_NEEDLES) >= 1024:
-        _NEEDLES.clear()
-    _NEEDLES[id(suspects)] = (suspects, found)
-    return found
+    return tuple(n for p in suspects for n in (p.value.encode(), *p.encoded))
 
 
 def leak_in_head(suspects: Iterable[Placeholder], path: str,
@@ -78,10 +67,7 @@ def leak_in_head(suspects: Iterable[Placeholder], path: str,
     # One pass over the whole head first (every request pays it); only a hit is placed.
     # Each field is a substring of the joined head, so nothing found here is nowhere.
     head = b"\n".join([url, *(value for _, value in headers)])
-    for needle in needles(suspects):
-        if needle in head:
-            break
-    else:
+    if not any(n in head for n in needles(suspects)):
         return None
     for p in suspects:
         if _found(p, url):
