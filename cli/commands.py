@@ -278,8 +278,3 @@ TABLE: tuple[Command, ...] = (
     *diffs.TABLE)
 #: Each subcommand's help line by name (what the docs and completion tests read).
 COMMANDS: dict[str, str] = {command.name: command.help for command in TABLE}
-
-
-def dispatch(args: argparse.Namespace) -> int:
-    result: int = args.handler(args)
-    return result
