@@ -26,19 +26,13 @@ T = TypeVar("T")
 Json = dict[str, Any]
 
 
-def _subclasses(cls: type[ClauderonError]) -> list[type[ClauderonError]]:
-    out = [cls]
-    for sub in cls.__subclasses__():
-        out.extend(_subclasses(sub))
-    return out
-
-
 def known_errors() -> dict[str, type[ClauderonError]]:
     """The classes of the one error tree (:mod:`appliance.errors`, what the API's answers
     carry) by code. A service's own subclasses (the proxy's, the shipper's) never reach an
     answer, and whether one is loaded must not change what an answer means."""
-    return {c.code: c for c in _subclasses(errors.ClauderonError)
-            if c.__module__ == errors.__name__}
+    return {c.code: c for c in vars(errors).values()
+            if isinstance(c, type) and issubclass(c, ClauderonError)
+            and c.__module__ == errors.__name__}
 
 
 def _body(body: Any) -> Any:
