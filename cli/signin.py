@@ -65,9 +65,8 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 def _announce(urls: list[str], *, open_browser: bool) -> None:
     print("Sign in to Clauderon (this link works once, for 5 minutes):\n")
-    print(f"  {urls[0]}")
-    for other in urls[1:]:
-        print(f"  {other}")
+    for url in urls:
+        print(f"  {url}")
     print("\nIt signs that browser in and offers to add a passkey for next time.", flush=True)
     if open_browser and has_desktop():
         webbrowser.open(urls[0])
