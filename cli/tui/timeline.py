@@ -74,9 +74,7 @@ class TimelineScreen(ModalScreen[None]):
             log.write(styled(item))
 
     async def _page(self, before: str | None) -> dict[str, Any]:
-        page: dict[str, Any] = await self.api.run(calls.timeline(self.session["id"],
-                                                                 before=before))
-        return page
+        return await self.api.run(calls.timeline(self.session["id"], before=before))
 
     @work(exclusive=True, group="timeline")
     async def refresh_items(self) -> None:
