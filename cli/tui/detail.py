@@ -17,7 +17,7 @@ from rich.markup import escape
 from appliance.errors import ClauderonError
 from cli import calls
 from cli.client import AsyncApiClient
-from cli.render import age, exited_advice
+from cli.render import age, exited_advice, money
 
 FACTS = (("phase", "phase"), ("agent_state", "status"), ("agent", "agent"),
          ("custom_agent", "custom"), ("model", "model"), ("branch", "branch"),
@@ -121,9 +121,7 @@ def detail_text(session: Mapping[str, Any], extras: Mapping[str, Any], now: date
     usage = extras.get("usage")
     if isinstance(usage, Mapping) and isinstance(usage.get("total"), Mapping):
         total = usage["total"]
-        cost = total.get("cost")
-        shown = "?" if cost is None else f"${cost:.2f}" + ("" if total.get("cost_complete")
-                                                            else "+")
+        shown = money(total.get("cost"), bool(total.get("cost_complete")))
         lines.append(f"{'usage':<10}{total.get('tokens', 0)} tokens, {shown} "
                      f"({total.get('requests', 0)} model calls)")
     prompt = str(session.get("initial_prompt") or "").strip()
