@@ -61,16 +61,13 @@ def cmd_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list_call(args: argparse.Namespace) -> calls.Call[list[dict[str, Any]]]:
-    chosen = args.filter or ("archived" if args.archived else None)
-    return calls.sessions(chosen, everything=args.all)
-
-
 def cmd_list(args: argparse.Namespace) -> int:
-    if args.watch:
-        return watch_list(local_client(), lambda: _list_call(args))
     client = local_client()
-    sessions = client.run(_list_call(args))
+    listing = calls.sessions(args.filter or ("archived" if args.archived else None),
+                             everything=args.all)
+    if args.watch:
+        return watch_list(client, listing)
+    sessions = client.run(listing)
     if not sessions and not args.json:
         print("No sessions. Create one with: clauderon create --repo PATH --prompt TEXT"
               if not (args.filter or args.archived) else "No sessions.")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -123,7 +123,7 @@ def follow_session(stream: Iterator[Message | None], session: Json, *, until: se
     return current
 
 
-def watch_list(client: ApiClient, chosen: Callable[[], calls.Call[list[Json]]]) -> int:
+def watch_list(client: ApiClient, listing: calls.Call[list[Json]]) -> int:
     """Redraw the table whenever an event changes it, until interrupted."""
     tty = sys.stdout.isatty()
     shown: str | None = None
@@ -140,7 +140,7 @@ def watch_list(client: ApiClient, chosen: Callable[[], calls.Call[list[Json]]]) 
             shown = text
 
     with watching(client) as stream:
-        sessions = client.run(chosen())
+        sessions = client.run(listing)
         draw()
         for message in stream:
             if message is None:
@@ -151,6 +151,6 @@ def watch_list(client: ApiClient, chosen: Callable[[], calls.Call[list[Json]]]) 
                 draw(f"\n(the event stream was lost: {message['error']}; reconnecting)")
                 continue
             # An event, or a reconnection (the list may have changed meanwhile).
-            sessions = client.run(chosen())
+            sessions = client.run(listing)
             draw()
     return 0
