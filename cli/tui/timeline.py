@@ -52,14 +52,14 @@ class TimelineScreen(ModalScreen[None]):
         super().__init__()
         self.api = api
         self.session = session
+        self.heading = f"Timeline of {session['name']}  (~: a time the agent wrote)"
         self.items: list[dict[str, Any]] = []  # oldest first, as shown
         self.cursor: str | None = None  # for the page before the oldest shown
         self.loaded = False
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(Text(f"Timeline of {self.session['name']}  (~: a time the agent "
-                              "wrote)"), id="tl-head")
+            yield Static(Text(self.heading), id="tl-head")
             yield RichLog(id="tl-log", wrap=False, markup=False, highlight=False)
         yield KeyFooter()
 
@@ -92,9 +92,8 @@ class TimelineScreen(ModalScreen[None]):
         except ClauderonError as exc:
             self.query_one("#tl-head", Static).update(Text(f"Timeline: {exc.message}"))
             return
-        head = f"Timeline of {self.session['name']}  (~: a time the agent wrote)"
         notes = [str(n) for n in newest.get("notes", ())]  # sources left out, and why
-        self.query_one("#tl-head", Static).update(Text("  ".join([head, *notes])))
+        self.query_one("#tl-head", Static).update(Text("  ".join([self.heading, *notes])))
         added = new_items(pages, seen)
         self.loaded = True
         if added:
