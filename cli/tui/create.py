@@ -253,13 +253,11 @@ class CreateScreen(ModalScreen[str | None]):
         """Say under the field when the chosen backend does not answer (before a create
         finds out)."""
         state = self.backends.get(kind, {})
+        down = bool(state) and not state.get("reachable", True)
         label = self.query_one("#error-backend", Static)
-        if state and not state.get("reachable", True):
-            label.update(escape(f"{kind} is not reachable: {state.get('error') or '?'}"))
-            label.add_class("shown")
-        else:
-            label.update("")
-            label.remove_class("shown")
+        label.update(escape(f"{kind} is not reachable: {state.get('error') or '?'}") if down
+                     else "")
+        label.set_class(down, "shown")
 
     # --- errors -------------------------------------------------------------------------
     def show_error(self, field: str | None, message: str) -> None:
