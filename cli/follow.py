@@ -82,16 +82,13 @@ def follow_session(stream: Iterator[Message | None], session: Json, *, until: se
                    label: str, timeout: float = 600) -> Json | None:
     """Print ``label`` and the progress steps until the session reaches a phase in
     ``until``; the session then, or None once it is deleted."""
-    out = sys.stdout
-    out.write(f"{label}  ")
-    out.flush()
-    first = True
+    print(f"{label}  ", end="", flush=True)
+    sep = ""
 
     def show(text: str) -> None:
-        nonlocal first
-        out.write(("" if first else " ▸ ") + text)
-        out.flush()
-        first = False
+        nonlocal sep
+        print(sep + text, end="", flush=True)
+        sep = " ▸ "
 
     deadline = time.monotonic() + timeout
     down = _Down()
@@ -112,14 +109,14 @@ def follow_session(stream: Iterator[Message | None], session: Json, *, until: se
             continue
         if what.gone:
             show("gone")
-            out.write("\n")
+            print()
             return None
         if what.step:
             show(what.step)
         if what.session is not None:
             current = what.session
     show(current["phase"])
-    out.write("\n")
+    print()
     return current
 
 
