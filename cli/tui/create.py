@@ -51,9 +51,6 @@ from cli.tui.footer import KeyFooter
 from cli.tui.model import fuzzy_rank
 from cli.tui.terminal import Foreground, edit_text
 
-FIELDS = ("repo_path", "repos", "name", "prompt", "agent", "custom_agent", "backend", "model",
-          "image", "access_mode", "skip_permissions", "plan_mode", "print_mode", "title",
-          "description")
 DONE = frozenset({"running", "stopped", "failed", "deleted", "completed"})
 #: Plan mode: the appliance's default ([agents] plan_mode), or said here.
 PLAN_CHOICES = [("(default)", ""), ("plan first", "plan"), ("act directly", "act")]
@@ -266,7 +263,8 @@ class CreateScreen(ModalScreen[str | None]):
             index = field[6:field.find("]")] if field.startswith("repos[") else ""
             message = f"line {int(index) + 1}: {message}" if index.isdigit() else message
             field = "repos"
-        shown = field in FIELDS and (field != "backend" or bool(self.backends))
+        beside = {label.id for label in self.query(".error")}  # each field's, and "general"
+        shown = f"error-{field}" in beside and (field != "backend" or bool(self.backends))
         target = field if shown and field is not None else "general"
         label = self.query_one(f"#error-{target}", Static)
         label.update(escape(message))
