@@ -90,10 +90,8 @@ def detail_text(session: Mapping[str, Any], extras: Mapping[str, Any], now: date
     title = f"  [i]{escape(str(session['title']))}[/i]" if session.get("title") else ""
     lines = [f"[b]{escape(str(session.get('name')))}[/b]{title}  "
              f"created {age(session.get('created_at'), now)} ago"]
-    for key, label in FACTS:
-        value = session.get(key)
-        if value not in (None, ""):
-            lines.append(f"{label:<10}{escape(str(value))}")
+    lines += [f"{label:<10}{escape(str(session[key]))}" for key, label in FACTS
+              if session.get(key) not in (None, "")]
     for e in session.get("extra_repos") or []:
         lines.append(f"{'+ repo':<10}{escape(str(e['repo_path']))} at "
                      f"/workspace/{escape(str(e['mount']))} (base {escape(str(e['base_ref']))})")
