@@ -27,7 +27,7 @@ def _limits(budget: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v}" for k, v in budget.items() if v is not None) or "none"
 
 
-HEAD = ["", "REQUESTS", "INPUT", "OUTPUT", "CACHE-READ", "CACHE-WRITE", "COST"]
+HEAD = ["REQUESTS", "INPUT", "OUTPUT", "CACHE-READ", "CACHE-WRITE", "COST"]
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
@@ -37,7 +37,7 @@ def cmd_usage(args: argparse.Namespace) -> int:
         rows = [usage_row(f"{r['day']} {r['model']}", r) for r in found["rows"]]
         rows.append(usage_row("total", found["total"]))
         budget = found["budget"]
-        text = table(["DAY MODEL", *HEAD[1:]], rows) + (
+        text = table(["DAY MODEL", *HEAD], rows) + (
             f"\nbudget ({budget['source']}): {_limits(budget['budget'])}"
             + (f"  EXCEEDED: {budget['exceeded']}" if budget["exceeded"] else ""))
         return emit(args, found, text)
@@ -48,7 +48,7 @@ def cmd_usage(args: argparse.Namespace) -> int:
         rows += [usage_row(f"  {s['session_name'] or s['session_id']}", s)
                  for s in day["sessions"]]
     rows.append(usage_row("total", found["total"]))
-    return emit(args, found, table(["DAY / SESSION", *HEAD[1:]], rows))
+    return emit(args, found, table(["DAY / SESSION", *HEAD], rows))
 
 
 def _budget_body(args: argparse.Namespace) -> dict[str, Any]:
