@@ -11,7 +11,7 @@ with that class's code, and the TUI shows the message beside the field it names.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -137,6 +137,15 @@ def parse_repo_arg(raw: str) -> dict[str, str]:
     if base:
         out["base"] = base
     return out
+
+
+def create_body(repo_path: str, more: Sequence[str], **fields: Any) -> Json:
+    """What a create asks for: the primary repository, each further one as ``--repo`` gives
+    it (:func:`parse_repo_arg`), and the ``fields`` set (None: left to the API's default)."""
+    body: Json = {"repo_path": repo_path, **{k: v for k, v in fields.items() if v is not None}}
+    if more:
+        body["repos"] = [parse_repo_arg(raw) for raw in more]
+    return body
 
 
 def create(body: Json) -> Call[Json]:

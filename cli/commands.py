@@ -26,22 +26,12 @@ def _failed(session: dict[str, Any] | None) -> None:
 
 # --- handlers -----------------------------------------------------------------------
 def cmd_create(args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {
-        "repo_path": str(Path(args.repo[0]).expanduser().absolute()),
-        "prompt": args.prompt or "",
-        "agent": args.agent,
-        "access_mode": args.access_mode,
-        "skip_permissions": args.skip_permissions,
-        "backend": args.backend,
-    }
-    for key in ("name", "model", "image", "cpu", "memory", "base", "custom_agent", "title",
-                "description", "plan_mode"):
-        if getattr(args, key) is not None:
-            body[key] = getattr(args, key)
-    if args.print_mode:
-        body["print_mode"] = True
-    if len(args.repo) > 1:
-        body["repos"] = [calls.parse_repo_arg(raw) for raw in args.repo[1:]]
+    body = calls.create_body(
+        str(Path(args.repo[0]).expanduser().absolute()), args.repo[1:],
+        prompt=args.prompt or "", print_mode=args.print_mode or None,
+        **{key: getattr(args, key) for key in (
+            "agent", "access_mode", "skip_permissions", "backend", "name", "model", "image",
+            "cpu", "memory", "base", "custom_agent", "title", "description", "plan_mode")})
     client = local_client()
     if args.no_wait or args.json:
         session = client.run(calls.create(body))

@@ -279,29 +279,20 @@ class CreateScreen(ModalScreen[str | None]):
 
     def body(self) -> dict[str, Any]:
         repo = self.query_one("#repo_path", Input).value.strip()
-        body: dict[str, Any] = {
-            "repo_path": str(Path(repo).expanduser().absolute()) if repo else "",
-            "prompt": self.query_one("#prompt", TextArea).text,
-            "agent": self.query_one("#agent", Select).value,
-            "access_mode": self.query_one("#access_mode", Select).value,
-            "skip_permissions": self.query_one("#skip_permissions", Checkbox).value,
-        }
-        if self.backends:
-            body["backend"] = self.query_one("#backend", Select).value
-        for key in ("name", "model", "image", "custom_agent", "title", "description"):
-            value = self.query_one(f"#{key}", Input).value.strip()
-            if value:
-                body[key] = value
+        more = [line.strip() for line in self.query_one("#repos", TextArea).text.splitlines()
+                if line.strip()]
         plan = self.query_one("#plan_mode", Select).value
-        if plan in ("plan", "act"):
-            body["plan_mode"] = plan == "plan"
-        if self.query_one("#print_mode", Checkbox).value:
-            body["print_mode"] = True
-        extra = [line.strip() for line in self.query_one("#repos", TextArea).text.splitlines()
-                 if line.strip()]
-        if extra:
-            body["repos"] = [calls.parse_repo_arg(line) for line in extra]
-        return body
+        return calls.create_body(
+            str(Path(repo).expanduser().absolute()) if repo else "", more,
+            prompt=self.query_one("#prompt", TextArea).text,
+            agent=self.query_one("#agent", Select).value,
+            access_mode=self.query_one("#access_mode", Select).value,
+            skip_permissions=self.query_one("#skip_permissions", Checkbox).value,
+            backend=self.query_one("#backend", Select).value if self.backends else None,
+            plan_mode=plan == "plan" if plan in ("plan", "act") else None,
+            print_mode=self.query_one("#print_mode", Checkbox).value or None,
+            **{key: self.query_one(f"#{key}", Input).value.strip() or None
+               for key in ("name", "model", "image", "custom_agent", "title", "description")})
 
     # --- actions ------------------------------------------------------------------------
     @on(Button.Pressed, "#create")
