@@ -45,7 +45,7 @@ class TimelineScreen(ModalScreen[None]):
     """
     BINDINGS = [
         Binding("o", "older", "Older"),
-        Binding("escape,q", "close", "Close"),
+        Binding("escape,q", "dismiss", "Close"),
     ]
 
     def __init__(self, api: AsyncApiClient, session: dict[str, Any]) -> None:
@@ -116,6 +116,3 @@ class TimelineScreen(ModalScreen[None]):
         self.items = [i for i in page["items"] if i["key"] not in seen] + self.items
         self.cursor = page["cursor"] if page["more"] else None
         self.show()
-
-    def action_close(self) -> None:
-        self.dismiss(None)
