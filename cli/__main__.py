@@ -12,14 +12,14 @@ import os
 import sys
 
 from appliance.errors import ClauderonError
-from cli.commands import build_parser, dispatch
+from cli.commands import build_parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        code = dispatch(args)
+        code: int = args.handler(args)
         sys.stdout.flush()  # here, where a reader gone is caught, not at the exit
         return code
     except ClauderonError as exc:

@@ -21,8 +21,6 @@ from cli.table import Command, arg, emit
 def _answers(path: Path) -> bool:
     """Whether something listens on the Unix socket ``path`` (a refused or missing socket
     is a stale file: nothing runs)."""
-    if not path.exists():
-        return False
     with socket.socket(socket.AF_UNIX) as probe:
         probe.settimeout(2.0)
         try:

@@ -11,7 +11,7 @@ with that class's code, and the TUI shows the message beside the field it names.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -26,19 +26,13 @@ T = TypeVar("T")
 Json = dict[str, Any]
 
 
-def _subclasses(cls: type[ClauderonError]) -> list[type[ClauderonError]]:
-    out = [cls]
-    for sub in cls.__subclasses__():
-        out.extend(_subclasses(sub))
-    return out
-
-
 def known_errors() -> dict[str, type[ClauderonError]]:
     """The classes of the one error tree (:mod:`appliance.errors`, what the API's answers
     carry) by code. A service's own subclasses (the proxy's, the shipper's) never reach an
     answer, and whether one is loaded must not change what an answer means."""
-    return {c.code: c for c in _subclasses(errors.ClauderonError)
-            if c.__module__ == errors.__name__}
+    return {c.code: c for c in vars(errors).values()
+            if isinstance(c, type) and issubclass(c, ClauderonError)
+            and c.__module__ == errors.__name__}
 
 
 def _body(body: Any) -> Any:
@@ -86,8 +80,9 @@ def finish(call: Call[T], response: httpx.Response) -> T:
     return call.read(body)
 
 
-def _ref(ref: str) -> str:
-    return quote(ref, safe="")
+def _at(ref: str, below: str = "") -> str:
+    """The path of session ``ref`` (quoted: a name never reads as more path), and ``below``."""
+    return f"/api/sessions/{quote(ref, safe='')}{below}"
 
 
 def _session(body: Any) -> Json:
@@ -124,7 +119,7 @@ def sessions(filter: str | None = None, *, everything: bool = False) -> Call[lis
 
 
 def session(ref: str) -> Call[Json]:
-    return Call(method="GET", path=f"/api/sessions/{_ref(ref)}", read=_session)
+    return Call(method="GET", path=_at(ref), read=_session)
 
 
 def parse_repo_arg(raw: str) -> dict[str, str]:
@@ -144,6 +139,15 @@ def parse_repo_arg(raw: str) -> dict[str, str]:
     return out
 
 
+def create_body(repo_path: str, more: Sequence[str], **fields: Any) -> Json:
+    """What a create asks for: the primary repository, each further one as ``--repo`` gives
+    it (:func:`parse_repo_arg`), and the ``fields`` set (None: left to the API's default)."""
+    body: Json = {"repo_path": repo_path, **{k: v for k, v in fields.items() if v is not None}}
+    if more:
+        body["repos"] = [parse_repo_arg(raw) for raw in more]
+    return body
+
+
 def create(body: Json) -> Call[Json]:
     return Call(method="POST", path="/api/sessions", json=body, read=_session)
 
@@ -155,54 +159,51 @@ REVIVE = ("start", "unarchive")
 def act(ref: str, verb: str) -> Call[Json]:
     """``archive``, ``unarchive``, ``start``, ``stop``, ``retry``, ``interrupt``, ``retitle``,
     ``restart-agent``, ``recreate``, ``recreate-fresh`` or ``update-image``: the session after."""
-    return Call(method="POST", path=f"/api/sessions/{_ref(ref)}/{verb}", json={},
-                read=_session)
+    return Call(method="POST", path=_at(ref, f"/{verb}"), json={}, read=_session)
 
 
 def edit(ref: str, changes: Json) -> Call[Json]:
     """Change the title or description (data only)."""
-    return Call(method="PATCH", path=f"/api/sessions/{_ref(ref)}", json=changes, read=_session)
+    return Call(method="PATCH", path=_at(ref), json=changes, read=_session)
 
 
 def remove(ref: str) -> Call[Json]:
-    return Call(method="DELETE", path=f"/api/sessions/{_ref(ref)}", read=_session)
+    return Call(method="DELETE", path=_at(ref), read=_session)
 
 
 def access_mode(ref: str, mode: str) -> Call[Json]:
-    return Call(method="POST", path=f"/api/sessions/{_ref(ref)}/access-mode",
+    return Call(method="POST", path=_at(ref, "/access-mode"),
                 json={"access_mode": mode}, read=_session)
 
 
 def history(ref: str) -> Call[list[Json]]:
     """The session's recorded events (progress, failures, drift), oldest first."""
-    return Call(method="GET", path=f"/api/sessions/{_ref(ref)}/events", read=_list("events"))
+    return Call(method="GET", path=_at(ref, "/events"), read=_list("events"))
 
 
 def attach(ref: str) -> Call[Json]:
-    return Call(method="GET", path=f"/api/sessions/{_ref(ref)}/attach")
+    return Call(method="GET", path=_at(ref, "/attach"))
 
 
 def diff(ref: str, repo: str | None = None) -> Call[Json]:
     """Each repository's changes (``repo``: only that one; ``.`` is the primary)."""
-    return Call(method="GET", path=f"/api/sessions/{_ref(ref)}/diff",
-                params={"repo": repo} if repo else {})
+    return Call(method="GET", path=_at(ref, "/diff"), params={"repo": repo} if repo else {})
 
 
 def audit(ref: str, limit: int) -> Call[list[Json]]:
-    return Call(method="GET", path=f"/api/sessions/{_ref(ref)}/audit",
+    return Call(method="GET", path=_at(ref, "/audit"),
                 params={"limit": str(limit)}, read=_list("lines"))
 
 
 # --- the branch on its remote, health and recovery, the agent's terminal ----------------------
 def push(ref: str, *, force: bool = False, pr: bool = False, draft: bool = False) -> Call[Json]:
     """Push the session's branch (with the host's credential); ``pr``: open a pull request."""
-    return Call(method="POST", path=f"/api/sessions/{_ref(ref)}/push",
+    return Call(method="POST", path=_at(ref, "/push"),
                 json={"force": force, "pr": pr, "draft": draft})
 
 
 def refresh_pull(ref: str) -> Call[Json]:
-    return Call(method="POST", path=f"/api/sessions/{_ref(ref)}/pull/refresh", json={},
-                read=_session)
+    return Call(method="POST", path=_at(ref, "/pull/refresh"), json={}, read=_session)
 
 
 def merge(ref: str, method: str, *, delete_branch: bool = False,
@@ -210,22 +211,22 @@ def merge(ref: str, method: str, *, delete_branch: bool = False,
     body: Json = {"method": method, "delete_branch": delete_branch}
     if head_sha:
         body["head_sha"] = head_sha
-    return Call(method="POST", path=f"/api/sessions/{_ref(ref)}/merge", json=body)
+    return Call(method="POST", path=_at(ref, "/merge"), json=body)
 
 
 def send(ref: str, text: str) -> Call[Any]:
     """Type ``text`` into the agent's terminal and press Enter."""
-    return Call(method="POST", path=f"/api/sessions/{_ref(ref)}/message", json={"text": text})
+    return Call(method="POST", path=_at(ref, "/message"), json={"text": text})
 
 
 def checkup(ref: str) -> Call[Json]:
-    return Call(method="GET", path=f"/api/sessions/{_ref(ref)}/health")
+    return Call(method="GET", path=_at(ref, "/health"))
 
 
 def timeline(ref: str, *, before: str | None = None, limit: int = 50) -> Call[Json]:
     """A page of the session's timeline (oldest first); ``before``: a page's cursor."""
     params = {"limit": str(limit)} | ({"before": before} if before else {})
-    return Call(method="GET", path=f"/api/sessions/{_ref(ref)}/timeline", params=params)
+    return Call(method="GET", path=_at(ref, "/timeline"), params=params)
 
 
 # --- the appliance --------------------------------------------------------------------------
@@ -258,7 +259,7 @@ def devices() -> Call[Json]:
 
 
 def revoke(device: str) -> Call[Json]:
-    return Call(method="DELETE", path=f"/api/auth/devices/{_ref(device)}")
+    return Call(method="DELETE", path=f"/api/auth/devices/{quote(device, safe='')}")
 
 
 def make_token(body: Json) -> Call[Json]:

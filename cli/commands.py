@@ -26,22 +26,12 @@ def _failed(session: dict[str, Any] | None) -> None:
 
 # --- handlers -----------------------------------------------------------------------
 def cmd_create(args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {
-        "repo_path": str(Path(args.repo[0]).expanduser().absolute()),
-        "prompt": args.prompt or "",
-        "agent": args.agent,
-        "access_mode": args.access_mode,
-        "skip_permissions": args.skip_permissions,
-        "backend": args.backend,
-    }
-    for key in ("name", "model", "image", "cpu", "memory", "base", "custom_agent", "title",
-                "description", "plan_mode"):
-        if getattr(args, key) is not None:
-            body[key] = getattr(args, key)
-    if args.print_mode:
-        body["print_mode"] = True
-    if len(args.repo) > 1:
-        body["repos"] = [calls.parse_repo_arg(raw) for raw in args.repo[1:]]
+    body = calls.create_body(
+        str(Path(args.repo[0]).expanduser().absolute()), args.repo[1:],
+        prompt=args.prompt or "", print_mode=args.print_mode or None,
+        **{key: getattr(args, key) for key in (
+            "agent", "access_mode", "skip_permissions", "backend", "name", "model", "image",
+            "cpu", "memory", "base", "custom_agent", "title", "description", "plan_mode")})
     client = local_client()
     if args.no_wait or args.json:
         session = client.run(calls.create(body))
@@ -61,16 +51,13 @@ def cmd_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list_call(args: argparse.Namespace) -> calls.Call[list[dict[str, Any]]]:
-    chosen = args.filter or ("archived" if args.archived else None)
-    return calls.sessions(chosen, everything=args.all)
-
-
 def cmd_list(args: argparse.Namespace) -> int:
-    if args.watch:
-        return watch_list(local_client(), lambda: _list_call(args))
     client = local_client()
-    sessions = client.run(_list_call(args))
+    listing = calls.sessions(args.filter or ("archived" if args.archived else None),
+                             everything=args.all)
+    if args.watch:
+        return watch_list(client, listing)
+    sessions = client.run(listing)
     if not sessions and not args.json:
         print("No sessions. Create one with: clauderon create --repo PATH --prompt TEXT"
               if not (args.filter or args.archived) else "No sessions.")
@@ -278,8 +265,3 @@ TABLE: tuple[Command, ...] = (
     *diffs.TABLE)
 #: Each subcommand's help line by name (what the docs and completion tests read).
 COMMANDS: dict[str, str] = {command.name: command.help for command in TABLE}
-
-
-def dispatch(args: argparse.Namespace) -> int:
-    result: int = args.handler(args)
-    return result

@@ -23,10 +23,6 @@ from dataclasses import dataclass, field
 from cli.table import Command, arg
 
 SHELLS = ("bash", "zsh", "fish")
-#: Positional arguments whose value is a session name.
-SESSION_ARGS = frozenset({"session"})
-#: Positional arguments whose value is a path.
-FILE_ARGS = frozenset({"path"})
 SESSION_WORDS = "$(clauderon list --all 2>/dev/null | awk 'NR>1 && !/^!/ {print $1}')"
 
 
@@ -59,8 +55,8 @@ def tree(parser: argparse.ArgumentParser, help_text: str = "") -> Node:
                     node.valued[opt] = tuple(str(c) for c in action.choices or ())
         else:
             node.choices += tuple(str(c) for c in action.choices or ())
-            node.sessions |= action.dest in SESSION_ARGS
-            node.files |= action.dest in FILE_ARGS
+            node.sessions |= action.dest == "session"  # its value is a session name
+            node.files |= action.dest == "path"  # its value is a file's path
     return node
 
 

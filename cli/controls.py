@@ -23,7 +23,11 @@ def usage_row(label: str, u: dict[str, Any]) -> list[str]:
             money(u["cost"], u["cost_complete"])]
 
 
-HEAD = ["", "REQUESTS", "INPUT", "OUTPUT", "CACHE-READ", "CACHE-WRITE", "COST"]
+def _limits(budget: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in budget.items() if v is not None) or "none"
+
+
+HEAD = ["REQUESTS", "INPUT", "OUTPUT", "CACHE-READ", "CACHE-WRITE", "COST"]
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
@@ -33,9 +37,8 @@ def cmd_usage(args: argparse.Namespace) -> int:
         rows = [usage_row(f"{r['day']} {r['model']}", r) for r in found["rows"]]
         rows.append(usage_row("total", found["total"]))
         budget = found["budget"]
-        limits = ", ".join(f"{k} {v}" for k, v in budget["budget"].items() if v is not None)
-        text = table(["DAY MODEL", *HEAD[1:]], rows) + (
-            f"\nbudget ({budget['source']}): {limits or 'none'}"
+        text = table(["DAY MODEL", *HEAD], rows) + (
+            f"\nbudget ({budget['source']}): {_limits(budget['budget'])}"
             + (f"  EXCEEDED: {budget['exceeded']}" if budget["exceeded"] else ""))
         return emit(args, found, text)
     found = client.get("/api/usage", days=str(args.days))
@@ -45,7 +48,7 @@ def cmd_usage(args: argparse.Namespace) -> int:
         rows += [usage_row(f"  {s['session_name'] or s['session_id']}", s)
                  for s in day["sessions"]]
     rows.append(usage_row("total", found["total"]))
-    return emit(args, found, table(["DAY / SESSION", *HEAD[1:]], rows))
+    return emit(args, found, table(["DAY / SESSION", *HEAD], rows))
 
 
 def _budget_body(args: argparse.Namespace) -> dict[str, Any]:
@@ -61,9 +64,8 @@ def cmd_budget(args: argparse.Namespace) -> int:
     if args.action == "show":
         found = client.get("/api/budgets")
         states = [found["global"], *found["sessions"]]
-        rows = [[s["scope"], s["source"],
-                 ", ".join(f"{k} {v}" for k, v in s["budget"].items() if v is not None)
-                 or "none", s["exceeded"] or ""] for s in states]
+        rows = [[s["scope"], s["source"], _limits(s["budget"]), s["exceeded"] or ""]
+                for s in states]
         return emit(args, found, table(["SCOPE", "FROM", "LIMITS", "EXCEEDED"], rows))
     if not args.session and not args.all_sessions:
         raise InvalidInput("name a session, or --global for all sessions together")
@@ -72,8 +74,7 @@ def cmd_budget(args: argparse.Namespace) -> int:
         state = client.run(calls.put(path, _budget_body(args)))
     else:
         state = client.delete(path)
-    limits = ", ".join(f"{k} {v}" for k, v in state["budget"].items() if v is not None)
-    return emit(args, state, f"budget ({state['source']}): {limits or 'none'}")
+    return emit(args, state, f"budget ({state['source']}): {_limits(state['budget'])}")
 
 
 def cmd_egress(args: argparse.Namespace) -> int:

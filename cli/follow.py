@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -82,16 +82,13 @@ def follow_session(stream: Iterator[Message | None], session: Json, *, until: se
                    label: str, timeout: float = 600) -> Json | None:
     """Print ``label`` and the progress steps until the session reaches a phase in
     ``until``; the session then, or None once it is deleted."""
-    out = sys.stdout
-    out.write(f"{label}  ")
-    out.flush()
-    first = True
+    print(f"{label}  ", end="", flush=True)
+    sep = ""
 
     def show(text: str) -> None:
-        nonlocal first
-        out.write(("" if first else " ▸ ") + text)
-        out.flush()
-        first = False
+        nonlocal sep
+        print(sep + text, end="", flush=True)
+        sep = " ▸ "
 
     deadline = time.monotonic() + timeout
     down = _Down()
@@ -112,18 +109,18 @@ def follow_session(stream: Iterator[Message | None], session: Json, *, until: se
             continue
         if what.gone:
             show("gone")
-            out.write("\n")
+            print()
             return None
         if what.step:
             show(what.step)
         if what.session is not None:
             current = what.session
     show(current["phase"])
-    out.write("\n")
+    print()
     return current
 
 
-def watch_list(client: ApiClient, chosen: Callable[[], calls.Call[list[Json]]]) -> int:
+def watch_list(client: ApiClient, listing: calls.Call[list[Json]]) -> int:
     """Redraw the table whenever an event changes it, until interrupted."""
     tty = sys.stdout.isatty()
     shown: str | None = None
@@ -140,7 +137,7 @@ def watch_list(client: ApiClient, chosen: Callable[[], calls.Call[list[Json]]]) 
             shown = text
 
     with watching(client) as stream:
-        sessions = client.run(chosen())
+        sessions = client.run(listing)
         draw()
         for message in stream:
             if message is None:
@@ -151,6 +148,6 @@ def watch_list(client: ApiClient, chosen: Callable[[], calls.Call[list[Json]]]) 
                 draw(f"\n(the event stream was lost: {message['error']}; reconnecting)")
                 continue
             # An event, or a reconnection (the list may have changed meanwhile).
-            sessions = client.run(chosen())
+            sessions = client.run(listing)
             draw()
     return 0

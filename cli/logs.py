@@ -15,6 +15,7 @@ library prints raw do not).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
@@ -126,10 +127,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
             _write(_prefixed(name, text) if len(names) > 1 else text)
         followed.append(_Followed(name, path, path.stat().st_ino, size))
     if args.follow:
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             follow(followed, prefix=len(names) > 1)
-        except KeyboardInterrupt:
-            return 0
     return 0
 
 

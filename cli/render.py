@@ -86,12 +86,8 @@ def session_detail(s: dict[str, Any]) -> str:
             "skip_permissions", "attempts", "created_at", "updated_at", "archived_at",
             "initial_prompt"]
     width = max(len(k) for k in keys)
-    lines = []
-    for key in keys:
-        value = s.get(key)
-        if value in (None, ""):
-            continue
-        lines.append(f"{key.replace('_', '-'):<{width}}  {value}")
+    lines = [f"{key.replace('_', '-'):<{width}}  {s[key]}" for key in keys
+             if s.get(key) not in (None, "")]
     for e in s.get("extra_repos") or []:
         lines.append(f"{'repo ' + e['mount']:<{width}}  {e['repo_path']} (base "
                      f"{e['base_ref']}, at /workspace/{e['mount']}, workspace "

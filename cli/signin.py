@@ -65,9 +65,8 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 def _announce(urls: list[str], *, open_browser: bool) -> None:
     print("Sign in to Clauderon (this link works once, for 5 minutes):\n")
-    print(f"  {urls[0]}")
-    for other in urls[1:]:
-        print(f"  {other}")
+    for url in urls:
+        print(f"  {url}")
     print("\nIt signs that browser in and offers to add a passkey for next time.", flush=True)
     if open_browser and has_desktop():
         webbrowser.open(urls[0])
@@ -104,16 +103,11 @@ def _when(value: str | None) -> str:
 
 def cmd_auth_list(args: argparse.Namespace) -> int:
     records = local_client().run(calls.devices())
-    rows: list[tuple[str, ...]] = []
-    for s in records["sessions"]:
-        rows.append((s["id"], "browser", s["name"], f"signed in with {s['method']}",
-                     _when(s["created_at"]), _when(s["last_used_at"])))
-    for p in records["passkeys"]:
-        rows.append((p["id"], "passkey", p["name"], p["rp_id"], _when(p["created_at"]),
-                     _when(p["last_used_at"])))
-    for t in records["tokens"]:
-        rows.append((t["id"], "token", t["name"], t["scope"], _when(t["created_at"]),
-                     _when(t["last_used_at"])))
+    kinds = [("browser", s, f"signed in with {s['method']}") for s in records["sessions"]]
+    kinds += [("passkey", p, p["rp_id"]) for p in records["passkeys"]]
+    kinds += [("token", t, t["scope"]) for t in records["tokens"]]
+    rows = [(r["id"], kind, r["name"], detail, _when(r["created_at"]), _when(r["last_used_at"]))
+            for kind, r, detail in kinds]
     return emit(args, records, table(("ID", "KIND", "NAME", "DETAIL", "CREATED", "LAST USED"),
                                      rows) if rows else
                 "Nobody is signed in and there are no passkeys or tokens. "

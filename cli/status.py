@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,7 +34,8 @@ def credentials_text(report: Mapping[str, Any]) -> str:
                 "change: restart the proxy or send it SIGHUP)")
     rows = [[c["name"], SOURCES.get(c["source"] or "", c["source"] or "-"),
              c["masked"] or "", " or ".join(c["env"])] for c in report["credentials"]]
-    lines = [head, _indent(table(["NAME", "SOURCE", "VALUE", "SET WITH"], rows)), "agents"]
+    lines = [head, textwrap.indent(table(["NAME", "SOURCE", "VALUE", "SET WITH"], rows), "  "),
+             "agents"]
     for agent in report["agents"]:
         state = (f"ready (model credential {agent['using']})" if agent["ready"]
                  else f"NOT READY: {agent['hint']}")
@@ -42,10 +44,6 @@ def credentials_text(report: Mapping[str, Any]) -> str:
         lines.append("warnings")
         lines += [f"  ! {w}" for w in report["warnings"]]
     return "\n".join(lines)
-
-
-def _indent(text: str) -> str:
-    return "\n".join("  " + line for line in text.splitlines())
 
 
 def health_text(health: Mapping[str, Any], socket: str) -> str:

@@ -77,9 +77,7 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     client = local_client()
 
     def fetch(before: str | None) -> Json:
-        result: Json = client.run(calls.timeline(args.session, before=before,
-                                                 limit=args.limit))
-        return result
+        return client.run(calls.timeline(args.session, before=before, limit=args.limit))
 
     page = fetch(args.before)
     if args.json and not args.follow:

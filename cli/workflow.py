@@ -37,8 +37,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     done = local_client().run(calls.push(args.session, force=args.force, pr=args.pr,
                                     draft=args.draft))
     s = done["session"]
-    return emit(args, done, f"pushed {s['branch']} at {done['commit'][:12]}\n"
-                              + pull_line(s))
+    return emit(args, done, f"pushed {s['branch']} at {done['commit'][:12]}\n" + pull_line(s))
 
 
 def cmd_pr(args: argparse.Namespace) -> int:
@@ -55,9 +54,8 @@ def cmd_pr(args: argparse.Namespace) -> int:
 def cmd_merge(args: argparse.Namespace) -> int:
     done = local_client().run(calls.merge(args.session, args.method,
                                      delete_branch=args.delete_branch, head_sha=args.head))
-    s = done["session"]
     return emit(args, done, f"merged ({args.method}) as {done['commit'][:12]}\n"
-                              + pull_line(s))
+                + pull_line(done["session"]))
 
 
 def cmd_send(args: argparse.Namespace) -> int:

@@ -84,7 +84,6 @@ class MainScreen(SessionActions):
         self.filter = Filter.ACTIVE
         self.search = ""
         self.working_keys: frozenset[str] = frozenset()
-        self.connected = False
         self.loaded = False
         self.extras: dict[str, dict[str, Any]] = {}
 
@@ -154,7 +153,6 @@ class MainScreen(SessionActions):
         return True
 
     def set_connected(self, up: bool, why: str = "") -> None:
-        self.connected = up
         conn = self.query_one("#conn", Static)
         if up:
             conn.update("[green]● connected[/]")

@@ -51,9 +51,6 @@ from cli.tui.footer import KeyFooter
 from cli.tui.model import fuzzy_rank
 from cli.tui.terminal import Foreground, edit_text
 
-FIELDS = ("repo_path", "repos", "name", "prompt", "agent", "custom_agent", "backend", "model",
-          "image", "access_mode", "skip_permissions", "plan_mode", "print_mode", "title",
-          "description")
 DONE = frozenset({"running", "stopped", "failed", "deleted", "completed"})
 #: Plan mode: the appliance's default ([agents] plan_mode), or said here.
 PLAN_CHOICES = [("(default)", ""), ("plan first", "plan"), ("act directly", "act")]
@@ -253,13 +250,11 @@ class CreateScreen(ModalScreen[str | None]):
         """Say under the field when the chosen backend does not answer (before a create
         finds out)."""
         state = self.backends.get(kind, {})
+        down = bool(state) and not state.get("reachable", True)
         label = self.query_one("#error-backend", Static)
-        if state and not state.get("reachable", True):
-            label.update(escape(f"{kind} is not reachable: {state.get('error') or '?'}"))
-            label.add_class("shown")
-        else:
-            label.update("")
-            label.remove_class("shown")
+        label.update(escape(f"{kind} is not reachable: {state.get('error') or '?'}") if down
+                     else "")
+        label.set_class(down, "shown")
 
     # --- errors -------------------------------------------------------------------------
     def show_error(self, field: str | None, message: str) -> None:
@@ -268,7 +263,8 @@ class CreateScreen(ModalScreen[str | None]):
             index = field[6:field.find("]")] if field.startswith("repos[") else ""
             message = f"line {int(index) + 1}: {message}" if index.isdigit() else message
             field = "repos"
-        shown = field in FIELDS and (field != "backend" or bool(self.backends))
+        beside = {label.id for label in self.query(".error")}  # each field's, and "general"
+        shown = f"error-{field}" in beside and (field != "backend" or bool(self.backends))
         target = field if shown and field is not None else "general"
         label = self.query_one(f"#error-{target}", Static)
         label.update(escape(message))
@@ -283,29 +279,20 @@ class CreateScreen(ModalScreen[str | None]):
 
     def body(self) -> dict[str, Any]:
         repo = self.query_one("#repo_path", Input).value.strip()
-        body: dict[str, Any] = {
-            "repo_path": str(Path(repo).expanduser().absolute()) if repo else "",
-            "prompt": self.query_one("#prompt", TextArea).text,
-            "agent": self.query_one("#agent", Select).value,
-            "access_mode": self.query_one("#access_mode", Select).value,
-            "skip_permissions": self.query_one("#skip_permissions", Checkbox).value,
-        }
-        if self.backends:
-            body["backend"] = self.query_one("#backend", Select).value
-        for key in ("name", "model", "image", "custom_agent", "title", "description"):
-            value = self.query_one(f"#{key}", Input).value.strip()
-            if value:
-                body[key] = value
+        more = [line.strip() for line in self.query_one("#repos", TextArea).text.splitlines()
+                if line.strip()]
         plan = self.query_one("#plan_mode", Select).value
-        if plan in ("plan", "act"):
-            body["plan_mode"] = plan == "plan"
-        if self.query_one("#print_mode", Checkbox).value:
-            body["print_mode"] = True
-        extra = [line.strip() for line in self.query_one("#repos", TextArea).text.splitlines()
-                 if line.strip()]
-        if extra:
-            body["repos"] = [calls.parse_repo_arg(line) for line in extra]
-        return body
+        return calls.create_body(
+            str(Path(repo).expanduser().absolute()) if repo else "", more,
+            prompt=self.query_one("#prompt", TextArea).text,
+            agent=self.query_one("#agent", Select).value,
+            access_mode=self.query_one("#access_mode", Select).value,
+            skip_permissions=self.query_one("#skip_permissions", Checkbox).value,
+            backend=self.query_one("#backend", Select).value if self.backends else None,
+            plan_mode=plan == "plan" if plan in ("plan", "act") else None,
+            print_mode=self.query_one("#print_mode", Checkbox).value or None,
+            **{key: self.query_one(f"#{key}", Input).value.strip() or None
+               for key in ("name", "model", "image", "custom_agent", "title", "description")})
 
     # --- actions ------------------------------------------------------------------------
     @on(Button.Pressed, "#create")

@@ -17,7 +17,7 @@ from rich.markup import escape
 from appliance.errors import ClauderonError
 from cli import calls
 from cli.client import AsyncApiClient
-from cli.render import age, exited_advice
+from cli.render import age, exited_advice, money
 
 FACTS = (("phase", "phase"), ("agent_state", "status"), ("agent", "agent"),
          ("custom_agent", "custom"), ("model", "model"), ("branch", "branch"),
@@ -90,10 +90,8 @@ def detail_text(session: Mapping[str, Any], extras: Mapping[str, Any], now: date
     title = f"  [i]{escape(str(session['title']))}[/i]" if session.get("title") else ""
     lines = [f"[b]{escape(str(session.get('name')))}[/b]{title}  "
              f"created {age(session.get('created_at'), now)} ago"]
-    for key, label in FACTS:
-        value = session.get(key)
-        if value not in (None, ""):
-            lines.append(f"{label:<10}{escape(str(value))}")
+    lines += [f"{label:<10}{escape(str(session[key]))}" for key, label in FACTS
+              if session.get(key) not in (None, "")]
     for e in session.get("extra_repos") or []:
         lines.append(f"{'+ repo':<10}{escape(str(e['repo_path']))} at "
                      f"/workspace/{escape(str(e['mount']))} (base {escape(str(e['base_ref']))})")
@@ -121,9 +119,7 @@ def detail_text(session: Mapping[str, Any], extras: Mapping[str, Any], now: date
     usage = extras.get("usage")
     if isinstance(usage, Mapping) and isinstance(usage.get("total"), Mapping):
         total = usage["total"]
-        cost = total.get("cost")
-        shown = "?" if cost is None else f"${cost:.2f}" + ("" if total.get("cost_complete")
-                                                            else "+")
+        shown = money(total.get("cost"), bool(total.get("cost_complete")))
         lines.append(f"{'usage':<10}{total.get('tokens', 0)} tokens, {shown} "
                      f"({total.get('requests', 0)} model calls)")
     prompt = str(session.get("initial_prompt") or "").strip()

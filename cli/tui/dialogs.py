@@ -26,9 +26,9 @@ class ConfirmScreen(ModalScreen[bool]):
                                background: $surface; padding: 1 2; }
     """
     BINDINGS = [
-        Binding("y", "answer(True)", "Yes"),
-        Binding("n", "answer(False)", "No"),
-        Binding("escape", "answer(False)", "Cancel"),
+        Binding("y", "dismiss(True)", "Yes"),
+        Binding("n", "dismiss(False)", "No"),
+        Binding("escape", "dismiss(False)", "Cancel"),
     ]
 
     def __init__(self, question: str) -> None:
@@ -41,9 +41,6 @@ class ConfirmScreen(ModalScreen[bool]):
             yield Static("[b]y[/b] yes   [b]n[/b] no", id="choices")
         yield KeyFooter()
 
-    def action_answer(self, value: bool) -> None:
-        self.dismiss(value)
-
 
 class TextScreen(ModalScreen[str | None]):
     """Ask for one line of text (Enter keeps it, Escape cancels): a session's title."""
@@ -53,7 +50,7 @@ class TextScreen(ModalScreen[str | None]):
     TextScreen > Vertical { width: 72; height: auto; border: thick $primary;
                             background: $surface; padding: 1 2; }
     """
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "dismiss", "Cancel")]
 
     def __init__(self, question: str, value: str) -> None:
         super().__init__()
@@ -68,9 +65,6 @@ class TextScreen(ModalScreen[str | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 def binding_lines(title: str, bindings: Iterable[BindingType]) -> list[str]:
@@ -88,7 +82,7 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen > VerticalScroll { width: 72; max-height: 90%; height: auto;
                                   border: thick $accent; background: $surface; padding: 0 1; }
     """
-    BINDINGS = [Binding("escape,q,question_mark", "close", "Close")]
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
 
     def __init__(self, sections: list[tuple[str, Iterable[BindingType]]]) -> None:
         super().__init__()
@@ -106,6 +100,3 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll():
             yield Static("\n".join(lines), id="help-text")
         yield KeyFooter()
-
-    def action_close(self) -> None:
-        self.dismiss(None)

@@ -119,9 +119,8 @@ def fuzzy_score(query: str, candidate: str) -> int | None:
 
 
 def fuzzy_rank(query: str, candidates: Iterable[str]) -> list[str]:
-    scored = [(fuzzy_score(query, c), i, c) for i, c in enumerate(candidates)]
-    return [c for s, _, c in sorted((x for x in scored if x[0] is not None),
-                                    key=lambda x: (-(x[0] or 0), x[1]))]
+    scored = [(score, c) for c in candidates if (score := fuzzy_score(query, c)) is not None]
+    return [c for _, c in sorted(scored, key=lambda x: -x[0])]  # stable: ties keep their order
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,7 @@ class ReconcileScreen(ModalScreen[None]):
         Binding("t", "retry", "Retry"),
         Binding("d", "delete", "Delete"),
         Binding("g", "reload", "Reload"),
-        Binding("escape,q", "close", "Close"),
+        Binding("escape,q", "dismiss", "Close"),
     ]
 
     def __init__(self, api: AsyncApiClient) -> None:
@@ -120,6 +120,3 @@ class ReconcileScreen(ModalScreen[None]):
             return
         self.notify(f"{s['name']}: {doing}")
         self.action_reload()
-
-    def action_close(self) -> None:
-        self.dismiss(None)

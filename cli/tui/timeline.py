@@ -45,21 +45,21 @@ class TimelineScreen(ModalScreen[None]):
     """
     BINDINGS = [
         Binding("o", "older", "Older"),
-        Binding("escape,q", "close", "Close"),
+        Binding("escape,q", "dismiss", "Close"),
     ]
 
     def __init__(self, api: AsyncApiClient, session: dict[str, Any]) -> None:
         super().__init__()
         self.api = api
         self.session = session
+        self.heading = f"Timeline of {session['name']}  (~: a time the agent wrote)"
         self.items: list[dict[str, Any]] = []  # oldest first, as shown
         self.cursor: str | None = None  # for the page before the oldest shown
         self.loaded = False
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(Text(f"Timeline of {self.session['name']}  (~: a time the agent "
-                              "wrote)"), id="tl-head")
+            yield Static(Text(self.heading), id="tl-head")
             yield RichLog(id="tl-log", wrap=False, markup=False, highlight=False)
         yield KeyFooter()
 
@@ -74,9 +74,7 @@ class TimelineScreen(ModalScreen[None]):
             log.write(styled(item))
 
     async def _page(self, before: str | None) -> dict[str, Any]:
-        page: dict[str, Any] = await self.api.run(calls.timeline(self.session["id"],
-                                                                 before=before))
-        return page
+        return await self.api.run(calls.timeline(self.session["id"], before=before))
 
     @work(exclusive=True, group="timeline")
     async def refresh_items(self) -> None:
@@ -94,9 +92,8 @@ class TimelineScreen(ModalScreen[None]):
         except ClauderonError as exc:
             self.query_one("#tl-head", Static).update(Text(f"Timeline: {exc.message}"))
             return
-        head = f"Timeline of {self.session['name']}  (~: a time the agent wrote)"
         notes = [str(n) for n in newest.get("notes", ())]  # sources left out, and why
-        self.query_one("#tl-head", Static).update(Text("  ".join([head, *notes])))
+        self.query_one("#tl-head", Static).update(Text("  ".join([self.heading, *notes])))
         added = new_items(pages, seen)
         self.loaded = True
         if added:
@@ -119,6 +116,3 @@ class TimelineScreen(ModalScreen[None]):
         self.items = [i for i in page["items"] if i["key"] not in seen] + self.items
         self.cursor = page["cursor"] if page["more"] else None
         self.show()
-
-    def action_close(self) -> None:
-        self.dismiss(None)
