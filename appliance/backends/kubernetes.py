@@ -169,7 +169,7 @@ class KubernetesBackend:
 
     # --- Backend protocol: lifecycle ------------------------------------------------------
     async def create(self, spec: WorkloadSpec) -> str:
-        name = manifests.object_name(spec)
+        name = spec.name
         port = {"proxy_port": self.proxy_port, "hook_port": self.hook_port}
         objects = [("pvc", manifests.pvc(spec, self.kube)),
                    ("secret", manifests.secret(spec, self.kube)),

@@ -94,17 +94,13 @@ echo "clauderon: cloned, on $b"
 """
 
 
-def object_name(spec: WorkloadSpec) -> str:
-    return spec.name
-
-
 def selector(instance: str) -> str:
     """The label selector of every object of this appliance instance."""
     return f"{LABEL_MANAGED}=true,{LABEL_INSTANCE}={instance}"
 
 
 def _meta(spec: WorkloadSpec, kube: KubeSettings, **annotations: str) -> Json:
-    meta: Json = {"name": object_name(spec), "namespace": kube.namespace,
+    meta: Json = {"name": spec.name, "namespace": kube.namespace,
                   "labels": dict(spec.labels)}
     if annotations:
         meta["annotations"] = annotations
@@ -205,7 +201,7 @@ def _file_mounts(spec: WorkloadSpec) -> tuple[list[Json], list[Json]]:
     volumes, mounts = [], []
     for i, (folder, items) in enumerate(sorted(folders.items())):
         vol = f"{FILES_VOLUME}-{i}"
-        volumes.append({"name": vol, "secret": {"secretName": object_name(spec),
+        volumes.append({"name": vol, "secret": {"secretName": spec.name,
                                                 "defaultMode": 0o444, "items": items}})
         mounts.append({"name": vol, "mountPath": folder, "readOnly": True})
     return volumes, mounts
@@ -214,7 +210,7 @@ def _file_mounts(spec: WorkloadSpec) -> tuple[list[Json], list[Json]]:
 def pod(spec: WorkloadSpec, kube: KubeSettings) -> Json:
     if spec.clone is None:
         raise ValueError("a pod needs the clone of its workspace (CloneSpec)")
-    name = object_name(spec)
+    name = spec.name
     uid = int(spec.user.split(":")[0])
     file_volumes, file_mounts = _file_mounts(spec)
     ca = [m for m in file_mounts if m["mountPath"] == "/etc/clauderon"]
