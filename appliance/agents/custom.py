@@ -194,7 +194,7 @@ def watcher_script(hook_script: str, tmux_session: str, exit_shell: str) -> str:
         "# Written by clauderon: the agent's status, read from its terminal's text.\n"
         f'last=\nwhile pid="$(tmux display -p -t {pane} "#{{pane_pid}}" 2>/dev/null)" \\\n'
         f"        && ! {pid_runs(exit_shell)}; do\n"
-        f"    screen=\"$(tmux capture-pane -p -t {shlex.quote(tmux_session)} 2>/dev/null)\"\n"
+        f"    screen=\"$(tmux capture-pane -p -t {pane} 2>/dev/null)\"\n"
         "    now=\n"
         f"    for pair in {tries}; do\n"
         f'        f={shlex.quote(PATTERNS_DIR)}/"${{pair%%:*}}"\n'
