@@ -105,10 +105,7 @@ class CredentialSet:
 
     def summary(self) -> list[dict[str, str]]:
         """What ``clauderon status`` shows: name, source, masked value."""
-        return [
-            {"name": c.name, "source": c.source, "masked": c.masked()}
-            for c in (self._by_name[n] for n in self.names())
-        ]
+        return [{"name": c.name, "source": c.source, "masked": c.masked()} for c in self]
 
     def __iter__(self) -> Iterator[Credential]:
         return (self._by_name[n] for n in self.names())
