@@ -167,8 +167,11 @@ def _print_body(one_shot: list[str], interactive: str) -> str:
     )
 
 
-def _claude(session: Session, placeholders: Mapping[str, str], workdir: str
-            ) -> tuple[list[FileWrite], str, list[str]]:
+#: What each agent adds to the plan: its files, its start script's body, its one-shot argv.
+_Parts = tuple[list[FileWrite], str, list[str]]
+
+
+def _claude(session: Session, placeholders: Mapping[str, str], workdir: str) -> _Parts:
     files = [
         FileWrite(path=MANAGED_SETTINGS_PATH, as_root=True, content=render_json(
             claude_managed_settings(skip_permissions=session.skip_permissions,
@@ -182,8 +185,7 @@ def _claude(session: Session, placeholders: Mapping[str, str], workdir: str
             claude_setup.print_argv(session))
 
 
-def _codex(session: Session, placeholders: Mapping[str, str], workdir: str
-           ) -> tuple[list[FileWrite], str, list[str]]:
+def _codex(session: Session, placeholders: Mapping[str, str], workdir: str) -> _Parts:
     files = [
         FileWrite(path=f"{CONTAINER_HOME}/.codex/config.toml",
                   content=codex_setup.config_toml(session, workdir=workdir).encode()),
@@ -193,14 +195,13 @@ def _codex(session: Session, placeholders: Mapping[str, str], workdir: str
     return files, codex_setup.start_script(session), codex_setup.print_argv(session)
 
 
-def _gemini(session: Session) -> tuple[list[FileWrite], str, list[str]]:
+def _gemini(session: Session) -> _Parts:
     files = [FileWrite(path=gemini_setup.SYSTEM_SETTINGS_PATH, as_root=True,
                        content=render_json(gemini_setup.system_settings(session)))]
     return files, gemini_setup.start_script(session), gemini_setup.print_argv(session)
 
 
-def _custom(session: Session, agent: custom.CustomAgent
-            ) -> tuple[list[FileWrite], str, list[str]]:
+def _custom(session: Session, agent: custom.CustomAgent) -> _Parts:
     prompt = session.initial_prompt
     if session.plan_mode and agent.plan_args is None:
         prompt = plan_first(prompt)

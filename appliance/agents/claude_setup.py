@@ -14,6 +14,7 @@ import re
 import shlex
 from typing import Any
 
+from appliance.agents.modes import resume_or_start
 from appliance.sessions import Session
 
 #: Claude Code's tools that plan rather than act (shown as plan steps in the transcript).
@@ -79,12 +80,6 @@ def start_script(session: Session, *, home: str, workdir: str) -> str:
     # before that leaves a transcript of settings only: Claude finds no conversation in it
     # to resume, and will not start afresh under an id whose file exists, so that file is
     # moved aside (kept) and the session starts again, its prompt sent once more.
-    return (
-        f't="{transcript}"\n'
-        """if grep -qs '"type":"user"' "$t"; then\n"""
-        f"    {shlex.join(resume)}\n"
-        "else\n"
-        '    if [ -e "$t" ]; then mv -f "$t" "$t.unstarted"; fi\n'
-        f"    {shlex.join(fresh)}\n"
-        "fi\n"
-    )
+    return f't="{transcript}"\n' + resume_or_start(
+        '''grep -qs '"type":"user"' "$t"''', shlex.join(resume),
+        'if [ -e "$t" ]; then mv -f "$t" "$t.unstarted"; fi', shlex.join(fresh))

@@ -15,7 +15,7 @@ import json
 import shlex
 
 from appliance.agents.hooks import HOOK_SCRIPT_PATH
-from appliance.agents.modes import plan_first
+from appliance.agents.modes import plan_first, resume_or_start
 from appliance.sessions import Session
 
 #: Codex's tool that plans rather than acts (shown as a plan step in the transcript).
@@ -83,10 +83,5 @@ def start_script(session: Session) -> str:
     prompt = prompt_for(session)
     if prompt:
         fresh += ["--", prompt]
-    return (
-        'if ls "$HOME"/.codex/sessions/*/*/*/rollout-*.jsonl >/dev/null 2>&1; then\n'
-        f"    {shlex.join(['codex', 'resume', '--last', *common])}\n"
-        "else\n"
-        f"    {shlex.join(fresh)}\n"
-        "fi\n"
-    )
+    return resume_or_start('ls "$HOME"/.codex/sessions/*/*/*/rollout-*.jsonl >/dev/null 2>&1',
+                           shlex.join(["codex", "resume", "--last", *common]), shlex.join(fresh))

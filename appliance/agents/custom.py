@@ -78,13 +78,17 @@ def _argv(value: object, where: str, *, required: bool = False) -> tuple[str, ..
     return tuple(value)
 
 
+def _known_keys(table: dict[str, object], known: frozenset[str], where: str) -> None:
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: "
+                          f"{', '.join(sorted(known))})")
+
+
 def _status(value: object, where: str) -> dict[str, tuple[str, ...]]:
     if not isinstance(value, dict):
         raise ConfigError(f"{where} must be a table of status = [patterns]")
-    unknown = sorted(set(value) - _STATUS_KEYS)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: "
-                          f"{', '.join(sorted(_STATUS_KEYS))})")
+    _known_keys(value, _STATUS_KEYS, where)
     out: dict[str, tuple[str, ...]] = {}
     for key, patterns in value.items():
         if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns) \
@@ -115,10 +119,7 @@ def parse_custom_agents(body: object, origin: str) -> dict[str, CustomAgent]:
             raise ConfigError(f"{where}: a name of lowercase letters, digits, - and _")
         if not isinstance(spec, dict):
             raise ConfigError(f"{where} must be a table")
-        unknown = sorted(set(spec) - _KEYS)
-        if unknown:
-            raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: "
-                              f"{', '.join(sorted(_KEYS))})")
+        _known_keys(spec, _KEYS, where)
         if "command" not in spec:
             raise ConfigError(f'{where}: command = ["program", ...] is required')
         out[name] = CustomAgent(
@@ -194,7 +195,7 @@ def watcher_script(hook_script: str, tmux_session: str, exit_shell: str) -> str:
         "# Written by clauderon: the agent's status, read from its terminal's text.\n"
         f'last=\nwhile pid="$(tmux display -p -t {pane} "#{{pane_pid}}" 2>/dev/null)" \\\n'
         f"        && ! {pid_runs(exit_shell)}; do\n"
-        f"    screen=\"$(tmux capture-pane -p -t {shlex.quote(tmux_session)} 2>/dev/null)\"\n"
+        f"    screen=\"$(tmux capture-pane -p -t {pane} 2>/dev/null)\"\n"
         "    now=\n"
         f"    for pair in {tries}; do\n"
         f'        f={shlex.quote(PATTERNS_DIR)}/"${{pair%%:*}}"\n'

@@ -19,7 +19,8 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from appliance.agents.hooks import HOOK_SCRIPT_PATH
+from appliance.agents.hooks import HOOK_SCRIPT_PATH, hook_table
+from appliance.agents.modes import resume_or_start
 from appliance.sessions import Session
 
 #: Gemini CLI's tools that plan rather than act.
@@ -33,14 +34,9 @@ CHATS = (".gemini", "tmp")
 
 
 def system_settings(session: Session) -> dict[str, Any]:
-    command = [{"type": "command", "name": "clauderon-status", "command": HOOK_COMMAND,
-                "timeout": 10000}]
-    hooks: dict[str, Any] = {}
-    for event in HOOK_EVENTS:
-        entry: dict[str, Any] = {"hooks": command}
-        if event == "BeforeTool":
-            entry = {"matcher": ".*", **entry}
-        hooks[event] = [entry]
+    hooks = hook_table({"type": "command", "name": "clauderon-status",
+                        "command": HOOK_COMMAND, "timeout": 10000},
+                       HOOK_EVENTS, matchers={"BeforeTool": ".*"})
     general: dict[str, Any] = {"enableAutoUpdate": False,
                                "enableAutoUpdateNotification": False}
     if session.plan_mode:
@@ -75,10 +71,6 @@ def start_script(session: Session) -> str:
     fresh = ["gemini", *common, "--session-id", session.id]
     if session.initial_prompt:
         fresh += ["--prompt-interactive", session.initial_prompt]
-    return (
-        'if ls "$HOME"/.gemini/tmp/*/chats/session-*.jsonl >/dev/null 2>&1; then\n'
-        f"    {shlex.join(['gemini', *common, '--resume', 'latest'])}\n"
-        "else\n"
-        f"    {shlex.join(fresh)}\n"
-        "fi\n"
-    )
+    return resume_or_start('ls "$HOME"/.gemini/tmp/*/chats/session-*.jsonl >/dev/null 2>&1',
+                           shlex.join(["gemini", *common, "--resume", "latest"]),
+                           shlex.join(fresh))

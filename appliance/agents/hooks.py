@@ -15,6 +15,7 @@ says the agent is idle; Codex's ``agent-turn-complete`` counts as Stop.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from appliance.errors import InvalidInput
@@ -54,7 +55,8 @@ EXITED_EVENT = "Exited"
 #: The Claude Code events that drive ``agent_status`` (DESIGN.md, Hooks).
 CLAUDE_HOOK_EVENTS = ("UserPromptSubmit", "PreToolUse", "PermissionRequest", "Stop",
                       "Notification")
-_TOOL_EVENTS = frozenset({"PreToolUse", "PermissionRequest"})
+#: Claude's events that come with a tool, each for every tool.
+_TOOL_MATCHERS = {"PreToolUse": "*", "PermissionRequest": "*"}
 
 HOOK_SCRIPT = r"""#!/bin/bash
 # Clauderon status hook: tells the appliance what the agent is doing.
@@ -111,14 +113,9 @@ def claude_managed_settings(*, skip_permissions: bool, plan_mode: bool = False
                             ) -> dict[str, Any]:
     """``managed-settings.json``: the status hooks, and the permission mode: plan in plan
     mode, bypass when asked for, otherwise the mode that asks a person before a tool runs."""
-    command = [{"type": "command", "command": HOOK_SCRIPT_PATH, "timeout": 10}]
-    hooks: dict[str, Any] = {}
-    for event in CLAUDE_HOOK_EVENTS:
-        entry: dict[str, Any] = {"hooks": command}
-        if event in _TOOL_EVENTS:
-            entry = {"matcher": "*", **entry}
-        hooks[event] = [entry]
-    settings: dict[str, Any] = {"hooks": hooks}
+    settings: dict[str, Any] = {"hooks": hook_table(
+        {"type": "command", "command": HOOK_SCRIPT_PATH, "timeout": 10}, CLAUDE_HOOK_EVENTS,
+        matchers=_TOOL_MATCHERS)}
     if plan_mode:
         # Plan before editing: read-only until a person accepts the plan.
         settings["permissions"] = {"defaultMode": "plan"}
@@ -131,6 +128,18 @@ def claude_managed_settings(*, skip_permissions: bool, plan_mode: bool = False
         # Ask before tools run: a person approves (status waiting_approval), not a model.
         settings["permissions"] = {"defaultMode": "default"}
     return settings
+
+
+def hook_table(command: dict[str, Any], events: Iterable[str], *,
+               matchers: Mapping[str, str]) -> dict[str, Any]:
+    """An agent's ``hooks`` setting: each event runs ``command``; one in ``matchers`` for
+    the tools its pattern matches (Claude's and Gemini's settings share this shape)."""
+    def entry(event: str) -> dict[str, Any]:
+        if event in matchers:
+            return {"matcher": matchers[event], "hooks": [command]}
+        return {"hooks": [command]}
+
+    return {event: [entry(event)] for event in events}
 
 
 def render_json(doc: dict[str, Any]) -> bytes:

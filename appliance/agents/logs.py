@@ -107,6 +107,13 @@ def _text_of(content: Any) -> str:
     return ""
 
 
+def _tool_call(name: Any, plan_tools: frozenset[str], **fields: Any) -> Message:
+    """A tool call, or a plan step when the agent's tool plans rather than acts."""
+    tool = _string(name)
+    return Message(kind=Kind.PLAN if tool in plan_tools else Kind.TOOL_CALL, tool=tool,
+                   **fields)
+
+
 def claude_messages(entry: dict[str, Any]) -> list[Message]:
     kind, message = entry.get("type"), entry.get("message")
     if kind not in ("user", "assistant") or not isinstance(message, dict):
@@ -114,24 +121,21 @@ def claude_messages(entry: dict[str, Any]) -> list[Message]:
     if entry.get("isSidechain") or entry.get("isMeta"):
         return []
     ts = _string(entry.get("timestamp"))
+    said = Kind.USER if kind == "user" else Kind.ASSISTANT
     content = message.get("content")
     if isinstance(content, str):
-        return [Message(kind=Kind.USER if kind == "user" else Kind.ASSISTANT, text=content,
-                        ts=ts)]
+        return [Message(kind=said, text=content, ts=ts)]
     out: list[Message] = []
     for block in content if isinstance(content, list) else []:
         if not isinstance(block, dict):
             continue
         match block.get("type"):
             case "text" if block.get("text"):
-                out.append(Message(kind=Kind.USER if kind == "user" else Kind.ASSISTANT,
-                                   text=str(block["text"]), ts=ts))
+                out.append(Message(kind=said, text=str(block["text"]), ts=ts))
             case "tool_use":
-                name = _string(block.get("name"))
-                out.append(Message(kind=Kind.PLAN if name in claude_setup.PLAN_TOOLS
-                                   else Kind.TOOL_CALL, tool=name,
-                                   tool_id=_string(block.get("id")), input=block.get("input"),
-                                   ts=ts))
+                out.append(_tool_call(block.get("name"), claude_setup.PLAN_TOOLS,
+                                      tool_id=_string(block.get("id")),
+                                      input=block.get("input"), ts=ts))
             case "tool_result":
                 out.append(Message(kind=Kind.TOOL_RESULT,
                                    tool_id=_string(block.get("tool_use_id")),
@@ -165,10 +169,8 @@ def codex_messages(entry: dict[str, Any]) -> list[Message]:
             return []
         case "function_call" | "custom_tool_call":
             raw = item.get("arguments", item.get("input"))
-            name = _string(item.get("name"))
-            return [Message(kind=Kind.PLAN if name in codex_setup.PLAN_TOOLS else Kind.TOOL_CALL,
-                            tool=name,
-                            tool_id=call_id, input=_json_or_text(raw), ts=ts)]
+            return [_tool_call(item.get("name"), codex_setup.PLAN_TOOLS, tool_id=call_id,
+                               input=_json_or_text(raw), ts=ts)]
         case "local_shell_call":
             return [Message(kind=Kind.TOOL_CALL, tool="shell", tool_id=call_id,
                             input=item.get("action"), ts=ts)]
@@ -186,15 +188,9 @@ def gemini_messages(entry: dict[str, Any]) -> list[Message]:
     if kind == "gemini":
         calls = entry.get("toolCalls")
         if isinstance(calls, list) and calls:
-            out = []
-            for call in calls:
-                if isinstance(call, dict):
-                    name = _string(call.get("name"))
-                    out.append(Message(kind=Kind.PLAN if name in gemini_setup.PLAN_TOOLS
-                                       else Kind.TOOL_CALL, tool=name,
-                                       tool_id=_string(call.get("id")),
-                                       input=call.get("args"), ts=ts))
-            return out
+            return [_tool_call(call.get("name"), gemini_setup.PLAN_TOOLS,
+                               tool_id=_string(call.get("id")), input=call.get("args"), ts=ts)
+                    for call in calls if isinstance(call, dict)]
         text = content if isinstance(content, str) else _text_of(content)
         return [Message(kind=Kind.ASSISTANT, text=text, ts=ts)] if text else []
     if kind != "user" or not isinstance(content, list):

@@ -7,6 +7,9 @@ agent without ``plan_args``, get :func:`plan_first`, a prompt that asks for the 
 Print mode: the agent answers once and exits; the start script (:mod:`.boot`) records the
 answer, marks it done in the agent's home and sends the ``Completed`` hook, after which the
 session ends as ``completed``.
+
+Every agent's start script carries its conversation on when the container was made again:
+:func:`resume_or_start` is that choice, in shell.
 """
 
 from __future__ import annotations
@@ -20,6 +23,13 @@ PLAN_FIRST = (
 PRINT_DONE = "$HOME/.clauderon/print-done"
 #: Where it keeps the printed answer (what a custom agent's transcript shows).
 PRINT_OUTPUT = ".clauderon/print-output.log"
+
+
+def resume_or_start(found: str, resume: str, *start: str) -> str:
+    """Shell lines: ``resume`` when the test ``found`` finds a conversation (the container
+    was made again), else the lines ``start``."""
+    return (f"if {found}; then\n    {resume}\nelse\n"
+            + "".join(f"    {line}\n" for line in start) + "fi\n")
 
 
 def plan_first(prompt: str) -> str:

@@ -97,18 +97,15 @@ def log_files(tree: Tree, session: Session) -> list[LogFile]:
                            "Gemini")
     if session.agent is Agent.CUSTOM:
         return [LogFile(parts=tuple(PRINT_OUTPUT.split("/")), size=None)]
-    return codex_files(tree)
-
-
-def codex_files(tree: Tree) -> list[LogFile]:
-    """``.codex/sessions/*/*/*/rollout-*.jsonl`` in path order: real folders and regular
-    files only (a symlink or FIFO is not a log, and is never followed or opened)."""
+    # .codex/sessions/*/*/*/rollout-*.jsonl
     return dated_files(tree, CODEX_SESSIONS, (DATED, DATED, DATED), ROLLOUT, "Codex")
 
 
 def dated_files(tree: Tree, top: tuple[str, ...], levels: tuple[re.Pattern[str], ...],
                 leaf: re.Pattern[str], who: str) -> list[LogFile]:
-    """The files named ``leaf`` in the folders ``levels`` below ``top``, in path order."""
+    """The files named ``leaf`` in the folders ``levels`` below ``top``, in path order:
+    real folders and regular files only (a symlink or FIFO is not a log, and is never
+    followed or opened)."""
     budget = MAX_ENTRIES
 
     def entries(parts: tuple[str, ...], kind: safefs.Kind,

@@ -46,15 +46,12 @@ def _said(result: ExecResult) -> str:
     return text[-300:] or f"exit status {result.exit_code}"
 
 
-def _unmarked(_step: str) -> None:
-    pass
-
-
 async def boot(backend: Execs, backend_id: str, plan: BootPlan, *, image: str,
                mark: Mark | None = None) -> None:
     try:
         with trio.fail_after(BOOT_TIMEOUT_SECONDS):
-            await _boot(backend, backend_id, plan, image=image, mark=mark or _unmarked)
+            await _boot(backend, backend_id, plan, image=image,
+                        mark=mark or (lambda _step: None))
     except trio.TooSlowError:
         raise BackendError(
             f"starting the agent took more than {BOOT_TIMEOUT_SECONDS:.0f}s") from None
@@ -76,27 +73,26 @@ def _check(checked: ExecResult, plan: BootPlan, image: str, *, status: int = 0) 
 
 async def _boot(backend: Execs, backend_id: str, plan: BootPlan, *, image: str,
                 mark: Mark) -> None:
-    if not plan.files:
+    if plan.files:
+        checked = await backend.exec(backend_id, check_argv(plan.tools))
+        _check(checked, plan, image)
+        if checked.exit_code != 0:
+            raise BackendError(f"checking the image {image} failed: {_said(checked)}")
+        mark("settings")
+        for f in plan.files:
+            wrote = await backend.exec(backend_id, write_argv(f), stdin=f.content,
+                                       user=ROOT if f.as_root else None)
+            if wrote.exit_code != 0:
+                raise BackendError(
+                    f"could not write {f.path} in the container: {_said(wrote)}")
+        start = list(plan.start)
+    else:
         # Nothing to write (the warm start wrote it before the start): one round trip.
-        mark("tmux")
-        started = await backend.exec(backend_id, check_then_argv(plan.tools, plan.start))
-        _check(started, plan, image, status=MISSING_TOOLS)
-        if started.exit_code != 0:
-            raise BackendError(f"could not start the agent: {_said(started)}")
-        mark("booted")
-        return
-    checked = await backend.exec(backend_id, check_argv(plan.tools))
-    _check(checked, plan, image)
-    if checked.exit_code != 0:
-        raise BackendError(f"checking the image {image} failed: {_said(checked)}")
-    mark("settings")
-    for f in plan.files:
-        wrote = await backend.exec(backend_id, write_argv(f), stdin=f.content,
-                                   user=ROOT if f.as_root else None)
-        if wrote.exit_code != 0:
-            raise BackendError(f"could not write {f.path} in the container: {_said(wrote)}")
+        start = check_then_argv(plan.tools, plan.start)
     mark("tmux")
-    started = await backend.exec(backend_id, list(plan.start))
+    started = await backend.exec(backend_id, start)
+    if not plan.files:  # the start checked the tools first
+        _check(started, plan, image, status=MISSING_TOOLS)
     if started.exit_code != 0:
         raise BackendError(f"could not start the agent: {_said(started)}")
     mark("booted")

@@ -38,14 +38,12 @@ from appliance.backends.base import (
 )
 from appliance.backends.docker_archive import tar_of
 from appliance.backends.docker_freeze import Freezer, paused_refusal, unpause_if_paused
-from appliance.backends.docker_network import SessionNetwork
-from appliance.errors import BackendError, BackendUnavailable, ClauderonError
+from appliance.backends.docker_network import DEFAULT_URL, SessionNetwork, unreachable
+from appliance.errors import BackendError, ClauderonError
 from appliance.resources import parse_memory
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-DEFAULT_URL = "unix:///var/run/docker.sock"
 
 
 class _Paused(ClauderonError):
@@ -147,10 +145,7 @@ class DockerBackend:
             return BackendError(f"{what}: {exc.explanation or exc}", retryable=retryable)
         if isinstance(exc, (requests.exceptions.ConnectionError, docker.errors.DockerException,
                             requests.exceptions.Timeout, ConnectionError, FileNotFoundError)):
-            return BackendUnavailable(
-                f"Docker engine not reachable at {self.url}: start dockerd "
-                "(or set DOCKER_HOST / [docker] host in config.toml)"
-            )
+            return unreachable(self.url)
         return BackendError(f"{what}: {exc}")
 
     async def _call(self, what: str, fn: Callable[[docker.DockerClient], T]) -> T:
@@ -173,11 +168,15 @@ class DockerBackend:
     async def ping(self) -> None:
         await self._call("ping", lambda c: c.ping())
 
+    async def _ours(self, what: str, **filters: list[str]) -> list[dict[str, Any]]:
+        """The engine's rows of this instance's containers (``filters`` narrow them)."""
+        labels = [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={self.instance}"]
+        rows: list[dict[str, Any]] = await self._call(what, lambda c: c.api.containers(
+            all=True, filters={"label": labels, **filters}))
+        return rows
+
     async def list_workloads(self) -> list[Observed]:
-        filters = {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={self.instance}"]}
-        rows: list[dict[str, Any]] = await self._call(
-            "list containers", lambda c: c.api.containers(all=True, filters=filters)
-        )
+        rows = await self._ours("list containers")
         out = []
         for row in rows:
             state = row.get("State", "")
@@ -279,11 +278,7 @@ class DockerBackend:
         return self._freezer.frozen(backend_id)
 
     async def thaw(self) -> None:
-        filters = {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={self.instance}"],
-                   "status": ["paused"]}
-        rows: list[dict[str, Any]] = await self._call(
-            "list paused containers", lambda c: c.api.containers(all=True, filters=filters))
-        for row in rows:
+        for row in await self._ours("list paused containers", status=["paused"]):
             await unpause_if_paused(self._call, row["Id"], {"State": {"Paused": True}})
 
     async def stop(self, backend_id: str) -> None:
@@ -328,14 +323,15 @@ class DockerBackend:
 
         return await self._call(f"inspect image {image}", check)
 
+    def _docker_cli(self) -> list[str]:
+        return ["docker"] if self.url == DEFAULT_URL else ["docker", "--host", self.url]
+
     async def attach_command(self, backend_id: str) -> list[str]:
-        host = [] if self.url == DEFAULT_URL else ["--host", self.url]
-        return ["docker", *host, "attach", "--detach-keys", "ctrl-q", backend_id]
+        return [*self._docker_cli(), "attach", "--detach-keys", "ctrl-q", backend_id]
 
     def terminal_command(self, backend_id: str, argv: list[str]) -> list[str]:
         """The argv a local terminal runs to use ``argv`` inside the workload interactively."""
-        host = [] if self.url == DEFAULT_URL else ["--host", self.url]
-        return ["docker", *host, "exec", "-it", backend_id, *argv]
+        return [*self._docker_cli(), "exec", "-it", backend_id, *argv]
 
     async def _unfrozen(self, backend_id: str, what: str,
                         fn: Callable[[docker.DockerClient], T]) -> T:

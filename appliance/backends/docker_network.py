@@ -47,6 +47,12 @@ DEFAULT_URL = "unix:///var/run/docker.sock"
 LOCK_SECONDS = 60.0
 
 
+def unreachable(url: str) -> BackendUnavailable:
+    """The engine at ``url`` did not answer: what to do about it."""
+    return BackendUnavailable(f"Docker engine not reachable at {url}: start dockerd "
+                              "(or set DOCKER_HOST / [docker] host in config.toml)")
+
+
 class SessionNetwork:
     def __init__(self, *, url: str | None, plan: NetworkPlan, lock_path: Path,
                  ports: tuple[int, ...], timeout: float = 60.0) -> None:
@@ -102,9 +108,7 @@ class SessionNetwork:
             raise BackendError(f"{what}: {exc.explanation or exc}") from exc
         except (requests.exceptions.RequestException, docker.errors.DockerException,
                 ConnectionError, FileNotFoundError) as exc:
-            raise BackendUnavailable(
-                f"Docker engine not reachable at {self.url}: start dockerd "
-                "(or set DOCKER_HOST / [docker] host in config.toml)") from exc
+            raise unreachable(self.url) from exc
 
     def _inspect(self, client: docker.DockerClient) -> dict[str, Any] | None:
         try:
@@ -179,20 +183,16 @@ class SessionNetwork:
             firewall.remove(self.plan)
 
 
-def ensure_patiently(network: SessionNetwork, *, patience: float | None = None,
-                     sleep: Callable[[float], None] = time.sleep) -> NetworkInfo:
-    """``ensure``, waiting for an engine that is not up yet (a service may start with the
-    machine, before dockerd): each attempt is bounded by the engine's timeout, and the waits
-    between them grow to 10 s; ``patience`` seconds in all (None: as long as it takes).
-    Any other error is final and raised at once."""
-    deadline = None if patience is None else time.monotonic() + patience
+def ensure_patiently(network: SessionNetwork) -> NetworkInfo:
+    """``ensure``, waiting as long as it takes for an engine that is not up yet (a service
+    may start with the machine, before dockerd): each attempt is bounded by the engine's
+    timeout, and the waits between them grow to 10 s. Any other error is final and raised
+    at once."""
     delay = 0.5
     while True:
         try:
             return network.ensure()
         except BackendUnavailable as exc:
-            if deadline is not None and time.monotonic() + delay > deadline:
-                raise
             log.warning("%s; trying again in %.0fs", exc.message, delay)
-            sleep(delay)
+            time.sleep(delay)
             delay = min(delay * 2, 10.0)

@@ -169,14 +169,13 @@ class KubernetesBackend:
 
     # --- Backend protocol: lifecycle ------------------------------------------------------
     async def create(self, spec: WorkloadSpec) -> str:
-        name = manifests.object_name(spec)
         port = {"proxy_port": self.proxy_port, "hook_port": self.hook_port}
         objects = [("pvc", manifests.pvc(spec, self.kube)),
                    ("secret", manifests.secret(spec, self.kube)),
                    ("netpol", manifests.network_policy(spec, self.kube, **port))]
         for kind, body in objects:
-            await self._ensure(kind, name, body, spec.session_id)
-        return name
+            await self._ensure(kind, spec.name, body, spec.session_id)
+        return spec.name
 
     async def _ensure(self, kind: str, name: str, body: Json, session_id: str) -> None:
         """Create ``body``; one of ours for the same session is brought up to date (the

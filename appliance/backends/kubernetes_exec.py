@@ -99,9 +99,8 @@ class KubeTerminal:
     """A TTY exec in the pod. The websocket client is synchronous: each receive polls it on
     a worker thread for at most :data:`POLL_SECONDS`, so a cancelled viewer lets go soon."""
 
-    def __init__(self, ws: Any, limiter: trio.CapacityLimiter) -> None:
+    def __init__(self, ws: Any) -> None:
         self._ws = ws
-        self._limiter = limiter
 
     @classmethod
     async def open(cls, config: client.Configuration, namespace: str, pod: str,
@@ -112,7 +111,7 @@ class KubeTerminal:
                 limiter=limiter)
         except Exception as exc:
             raise BackendError(f"could not open a terminal in the pod {pod}: {exc}") from exc
-        return cls(ws, limiter)
+        return cls(ws)
 
     async def send(self, data: bytes) -> None:
         await trio.to_thread.run_sync(self._ws.write_stdin, data)

@@ -94,17 +94,13 @@ echo "clauderon: cloned, on $b"
 """
 
 
-def object_name(spec: WorkloadSpec) -> str:
-    return spec.name
-
-
 def selector(instance: str) -> str:
     """The label selector of every object of this appliance instance."""
     return f"{LABEL_MANAGED}=true,{LABEL_INSTANCE}={instance}"
 
 
 def _meta(spec: WorkloadSpec, kube: KubeSettings, **annotations: str) -> Json:
-    meta: Json = {"name": object_name(spec), "namespace": kube.namespace,
+    meta: Json = {"name": spec.name, "namespace": kube.namespace,
                   "labels": dict(spec.labels)}
     if annotations:
         meta["annotations"] = annotations
@@ -181,12 +177,12 @@ def _security(uid: int) -> Json:
             "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
 
 
-def _env(spec: WorkloadSpec, name: str) -> list[Json]:
+def _env(spec: WorkloadSpec) -> list[Json]:
     out: list[Json] = []
     for key, value in sorted(spec.env.items()):
         if key in SECRET_ENV:
             out.append({"name": key, "valueFrom": {"secretKeyRef": {
-                "name": name, "key": SECRET_ENV[key]}}})
+                "name": spec.name, "key": SECRET_ENV[key]}}})
         else:
             out.append({"name": key, "value": value})
     return out
@@ -205,7 +201,7 @@ def _file_mounts(spec: WorkloadSpec) -> tuple[list[Json], list[Json]]:
     volumes, mounts = [], []
     for i, (folder, items) in enumerate(sorted(folders.items())):
         vol = f"{FILES_VOLUME}-{i}"
-        volumes.append({"name": vol, "secret": {"secretName": object_name(spec),
+        volumes.append({"name": vol, "secret": {"secretName": spec.name,
                                                 "defaultMode": 0o444, "items": items}})
         mounts.append({"name": vol, "mountPath": folder, "readOnly": True})
     return volumes, mounts
@@ -214,12 +210,11 @@ def _file_mounts(spec: WorkloadSpec) -> tuple[list[Json], list[Json]]:
 def pod(spec: WorkloadSpec, kube: KubeSettings) -> Json:
     if spec.clone is None:
         raise ValueError("a pod needs the clone of its workspace (CloneSpec)")
-    name = object_name(spec)
     uid = int(spec.user.split(":")[0])
     file_volumes, file_mounts = _file_mounts(spec)
     ca = [m for m in file_mounts if m["mountPath"] == "/etc/clauderon"]
-    init = _clone_container(spec, spec.clone, kube, uid=uid, name=name, ca=ca)
-    agent = _agent_container(spec, kube, uid=uid, name=name, file_mounts=file_mounts)
+    init = _clone_container(spec, spec.clone, kube, uid=uid, ca=ca)
+    agent = _agent_container(spec, kube, uid=uid, file_mounts=file_mounts)
     body: Json = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
@@ -229,7 +224,7 @@ def pod(spec: WorkloadSpec, kube: KubeSettings) -> Json:
                             "fsGroup": uid, "seccompProfile": {"type": "RuntimeDefault"}},
         "initContainers": [init],
         "containers": [agent],
-        "volumes": [{"name": VOLUME, "persistentVolumeClaim": {"claimName": name}},
+        "volumes": [{"name": VOLUME, "persistentVolumeClaim": {"claimName": spec.name}},
                     *file_volumes],
     }
     if kube.proxy_is_ip:
@@ -247,8 +242,16 @@ def pod(spec: WorkloadSpec, kube: KubeSettings) -> Json:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": _meta(spec, kube), "spec": body}
 
 
+def _container(spec: WorkloadSpec, kube: KubeSettings, *, uid: int, **fields: Any) -> Json:
+    """A container of the pod: the session's image and resources, run as ``uid`` without
+    privileges (both containers alike)."""
+    return {"image": spec.image, "imagePullPolicy": kube.image_pull_policy, **fields,
+            "securityContext": _security(uid), "resources": _resources(spec),
+            "terminationMessagePolicy": "FallbackToLogsOnError"}
+
+
 def _clone_container(spec: WorkloadSpec, clone: CloneSpec, kube: KubeSettings, *, uid: int,
-                     name: str, ca: list[Json]) -> Json:
+                     ca: list[Json]) -> Json:
     """The init container that clones the session's branch onto its volume."""
     clone_env = [
         {"name": "CLAUDERON_REMOTE", "value": clone.remote_url},
@@ -257,32 +260,21 @@ def _clone_container(spec: WorkloadSpec, clone: CloneSpec, kube: KubeSettings, *
         {"name": "CLAUDERON_BASE", "value": clone.base},
         {"name": "HOME", "value": "/tmp"},
         {"name": "GIT_TERMINAL_PROMPT", "value": "0"},
-        *[e for e in _env(spec, name) if e["name"] in (
+        *[e for e in _env(spec) if e["name"] in (
             "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "GIT_SSL_CAINFO")],
     ]
-    return {
-        "name": CLONE, "image": spec.image, "imagePullPolicy": kube.image_pull_policy,
-        "command": ["sh", "-c", CLONE_SCRIPT], "env": clone_env,
-        "volumeMounts": [{"name": VOLUME, "mountPath": DATA}, *ca],
-        "securityContext": _security(uid), "resources": _resources(spec),
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-    }
+    return _container(spec, kube, uid=uid, name=CLONE, command=["sh", "-c", CLONE_SCRIPT],
+                      env=clone_env, volumeMounts=[{"name": VOLUME, "mountPath": DATA}, *ca])
 
 
-def _agent_container(spec: WorkloadSpec, kube: KubeSettings, *, uid: int, name: str,
+def _agent_container(spec: WorkloadSpec, kube: KubeSettings, *, uid: int,
                      file_mounts: list[Json]) -> Json:
     """The agent's container: the workspace and home on the volume, the files mounted."""
-    agent: Json = {
-        "name": AGENT, "image": spec.image, "imagePullPolicy": kube.image_pull_policy,
-        "env": _env(spec, name), "workingDir": spec.workdir, "tty": True, "stdin": True,
-        "volumeMounts": [
-            {"name": VOLUME, "mountPath": WORKSPACE, "subPath": "workspace"},
-            {"name": VOLUME, "mountPath": CONTAINER_HOME, "subPath": "home"},
-            *file_mounts,
-        ],
-        "securityContext": _security(uid), "resources": _resources(spec),
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-    }
+    agent = _container(spec, kube, uid=uid, name=AGENT, env=_env(spec),
+                       workingDir=spec.workdir, tty=True, stdin=True, volumeMounts=[
+                           {"name": VOLUME, "mountPath": WORKSPACE, "subPath": "workspace"},
+                           {"name": VOLUME, "mountPath": CONTAINER_HOME, "subPath": "home"},
+                           *file_mounts])
     if spec.command:
         agent["command"] = list(spec.command)
     return agent

@@ -86,14 +86,13 @@ def start_error(pod: Json, *, image: str) -> BackendError | None:
         state = s.get("state") or {}
         waiting = state.get("waiting") or {}
         reason = waiting.get("reason") or ""
+        why = f"{reason}: {(waiting.get('message') or '').strip()[:300]}"
         if reason in PULL_ERRORS:
             return BackendError(
-                f"the cluster cannot pull the image {image} ({reason}: "
-                f"{(waiting.get('message') or '').strip()[:300]}); push it to a registry the "
-                "nodes reach, or set [kubernetes] image", field="image", retryable=False)
+                f"the cluster cannot pull the image {image} ({why}); push it to a registry "
+                "the nodes reach, or set [kubernetes] image", field="image", retryable=False)
         if reason in CONFIG_ERRORS:
-            return BackendError(f"the {s.get('name')} container cannot be made ({reason}: "
-                                f"{(waiting.get('message') or '').strip()[:300]})",
+            return BackendError(f"the {s.get('name')} container cannot be made ({why})",
                                 retryable=False)
         done = state.get("terminated")
         if done and done.get("exitCode", 0) != 0:

@@ -7,7 +7,7 @@ names, sources and masked values ever leave it in logs or summaries.
 - :mod:`.loader`       ``load_credentials``: the precedence, proxy.toml's credential keys
 - :mod:`.onepassword`  ``op read`` through the ``sh`` library, per-item deadlines
 - :mod:`.files`        ``CLAUDERON_HOME/secrets/<name>``, refused unless owner-only
-- :mod:`.codex`        the host's Codex ``auth.json``: parsing and atomic write-back
+- :mod:`.chatgpt`      the host's Codex ``auth.json``: parsing and atomic write-back
 """
 
 from __future__ import annotations

@@ -166,7 +166,7 @@ def _from_files(secrets_dir: Path, found: dict[str, Credential]) -> list[str]:
     for spec in SPECS:
         if spec.name in found:
             continue
-        read = files.read_secret_file(secrets_dir, spec.file_name)
+        read = files.read_secret_file(secrets_dir, spec.name)
         if read.warning:
             warnings.append(read.warning)
         if read.value is not None:

@@ -24,16 +24,13 @@ class Source(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CredentialSpec:
-    """One credential the appliance knows: its name, env variables and secret file."""
+    """One credential the appliance knows: its name (its secret file's too) and env
+    variables."""
 
     name: str
     env_vars: tuple[str, ...]
     #: True when the host's Codex ``auth.json`` can supply it (after env, 1Password, file).
     from_codex_auth: bool = False
-
-    @property
-    def file_name(self) -> str:
-        return self.name
 
 
 SPECS: tuple[CredentialSpec, ...] = (
@@ -108,10 +105,7 @@ class CredentialSet:
 
     def summary(self) -> list[dict[str, str]]:
         """What ``clauderon status`` shows: name, source, masked value."""
-        return [
-            {"name": c.name, "source": c.source, "masked": c.masked()}
-            for c in (self._by_name[n] for n in self.names())
-        ]
+        return [{"name": c.name, "source": c.source, "masked": c.masked()} for c in self]
 
     def __iter__(self) -> Iterator[Credential]:
         return (self._by_name[n] for n in self.names())

@@ -21,11 +21,11 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from appliance.backends.docker_network import DEFAULT_URL
 from appliance.config import load_settings
 from appliance.errors import ConfigError
 from appliance.preflight.rules import Facts, Mount, capabilities_from_status
 
-DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 ENGINE_SECONDS = 10
 _CONTAINER_ID = re.compile(r"/containers/([0-9a-f]{64})/")
 
@@ -85,7 +85,7 @@ def gather(env: Mapping[str, str] | None = None) -> Facts:
     """The facts of this container. Raises :class:`ConfigError` for a bad config.toml."""
     env = os.environ if env is None else env
     settings = load_settings(env)
-    docker_host = settings.docker_host or DEFAULT_SOCKET
+    docker_host = settings.docker_host or DEFAULT_URL
     kind = socket_kind(docker_host)
     inspect, error = _inspect_self(docker_host) if kind == "socket" else (None, None)
     try:

@@ -70,6 +70,20 @@ def _still_desired(desired: Desired) -> Callable[[Session], None]:
     return expect
 
 
+def _read_workspaces(sessions: list[Session]) -> tuple[dict[str, str | None], set[str]]:
+    """Each workspace's branch tip, and the sessions whose workspace is gone (host
+    workspaces only: a pod's is on its volume, its branch on the remote)."""
+    tips: dict[str, str | None] = {}
+    missing: set[str] = set()
+    for s in sessions:
+        path = Path(s.worktree_path)
+        if not workspaces.is_workspace(path):
+            missing.add(s.id)
+            continue
+        tips[s.id] = sync.combined_tip(workspaces.read_tip(path, s.branch), s)
+    return tips, missing
+
+
 class Reconciler:
     def __init__(
         self,
@@ -139,9 +153,12 @@ class Reconciler:
         self._cancel_deleted_creates(sessions)
         observed = await self._observe(sessions)
         reachable = [s for s in sessions if str(s.backend) not in self._down]
-        tips, missing = await trio.to_thread.run_sync(self._read_workspaces, reachable)
-        remote = [s for s in reachable if pods.on_kubernetes(s) and s.id not in self.busy
-                  and s.phase in (Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED)]
+        # Whose branch is looked at: sessions with a workspace and nothing in flight.
+        settled = [s for s in reachable if s.id not in self.busy
+                   and s.phase in (Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED)]
+        remote = [s for s in settled if pods.on_kubernetes(s)]
+        tips, missing = await trio.to_thread.run_sync(
+            _read_workspaces, [s for s in settled if not pods.on_kubernetes(s)])
         if remote:
             now = trio.current_time()
             tips |= await trio.to_thread.run_sync(
@@ -177,22 +194,6 @@ class Reconciler:
             if self._down.pop(kind, None) is not None:
                 log.info("the %s backend is reachable again", kind)
         return observed
-
-    def _read_workspaces(self, sessions: list[Session]
-                         ) -> tuple[dict[str, str | None], set[str]]:
-        """Each workspace's branch tip, and the sessions whose workspace is gone."""
-        tips: dict[str, str | None] = {}
-        missing: set[str] = set()
-        for s in sessions:
-            if s.id in self.busy or s.phase not in (Phase.RUNNING, Phase.STOPPED,
-                                                     Phase.ARCHIVED) or pods.on_kubernetes(s):
-                continue  # a pod's workspace is on its volume: its branch is on the remote
-            path = Path(s.worktree_path)
-            if not workspaces.is_workspace(path):
-                missing.add(s.id)
-                continue
-            tips[s.id] = sync.combined_tip(workspaces.read_tip(path, s.branch), s)
-        return tips, missing
 
     def _cancel_deleted_creates(self, sessions: list[Session]) -> None:
         """A delete wins over a create that is queued or under way: cancel it (the create

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from pathlib import Path
 
 import trio
 
@@ -25,8 +24,9 @@ from appliance.agents.boot import boot_plan
 from appliance.backends.base import CloneSpec, SpecFile, WorkloadSpec
 from appliance.config import Settings
 from appliance.config_kubernetes import KubeSettings
-from appliance.contract import PodReach, pod_workload_for
+from appliance.contract import PodReach, pod_workload_for, proxy_url
 from appliance.errors import ClauderonError, ConfigError
+from appliance.github_client import proxy_ca
 from appliance.placeholders import placeholder_env
 from appliance.reconcile.deps import Deps
 from appliance.sessions import BackendKind, Session
@@ -50,12 +50,8 @@ def _kube(settings: Settings) -> KubeSettings:
 
 def host_proxy(deps: Deps, s: Session) -> str:
     """The proxy as the host reaches it, with the session's proxy credentials."""
-    token = derive_token(deps.key, s.id, Purpose.PROXY)
-    return f"http://{s.id}:{token}@127.0.0.1:{deps.settings.proxy_port}"
-
-
-def _ca(settings: Settings) -> Path | None:
-    return settings.ca_cert_path if settings.ca_cert_path.exists() else None
+    return proxy_url(s.id, derive_token(deps.key, s.id, Purpose.PROXY),
+                     deps.settings.proxy_port, host="127.0.0.1")
 
 
 def prepare_branch(s: Session, repo: repos.RepoInfo) -> tuple[str, str]:
@@ -72,7 +68,7 @@ def prepare_branch(s: Session, repo: repos.RepoInfo) -> tuple[str, str]:
 async def pod_spec(deps: Deps, s: Session, repo: repos.RepoInfo) -> WorkloadSpec:
     kube = _kube(deps.settings)
     url, start = await trio.to_thread.run_sync(prepare_branch, s, repo)
-    ca = _ca(deps.settings)
+    ca = proxy_ca(deps.settings)
     ca_pem = await trio.to_thread.run_sync(ca.read_bytes) if ca is not None else None
     placeholders = placeholder_env(deps.key, s.id)
     as_root = tuple(SpecFile(path=f.path, content=f.content, mode=int(f.mode, 8))
@@ -95,7 +91,7 @@ async def bring_in(deps: Deps, s: Session) -> None:
     repo = await trio.to_thread.run_sync(repos.repo_facts, s.repo_path)
     url = await trio.to_thread.run_sync(remotes.cluster_remote, repo)
     await trio.to_thread.run_sync(lambda: remotes.fetch_branch(
-        repo, url, s.branch, proxy=host_proxy(deps, s), ca=_ca(deps.settings)))
+        repo, url, s.branch, proxy=host_proxy(deps, s), ca=proxy_ca(deps.settings)))
 
 
 class RemoteTips:
@@ -119,7 +115,7 @@ class RemoteTips:
                 repo = repos.repo_facts(s.repo_path)
                 url = remotes.cluster_remote(repo)
                 self._tips[s.id] = remotes.remote_tip(
-                    repo, url, s.branch, proxy=host_proxy(deps, s), ca=_ca(deps.settings))
+                    repo, url, s.branch, proxy=host_proxy(deps, s), ca=proxy_ca(deps.settings))
             except ClauderonError as exc:
                 log.info("asking the remote for %s failed: %s", s.branch, exc.message,
                          extra={"session": s.id})

@@ -51,7 +51,7 @@ def describe(action: Action) -> Problem | None:
                            detail=f"{s.container_name} is gone; the reconciler recreates it")
         case Create() | Delete():
             return None
-        case RemoveWorkload(session=s, backend_id=bid, reason=reason) if reason:
+        case RemoveWorkload(session=s, reason=reason) if reason:
             return Problem(session=s.name, problem="worktree_missing", detail=reason)
         case RemoveWorkload(session=s, backend_id=bid):
             return Problem(session=s.name, problem="extra_container",

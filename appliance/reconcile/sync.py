@@ -96,21 +96,24 @@ async def bring_in(deps: Deps, s: Session, tip: str) -> None:
         await pods.bring_in(deps, s)  # from the remote the agent pushed to
         return
     primary, extra_tips = split_tip(tip)
-    repo = await trio.to_thread.run_sync(repos.repo_facts, s.repo_path)
-    await trio.to_thread.run_sync(workspaces.sync_branch, repo, Path(s.worktree_path),
-                                  s.branch, primary, deps.settings.shadows_dir / s.id)
+    await _bring_in_one(deps, s, None, primary)
     for e in s.extra_repos:
         if e.mount in extra_tips:
-            await _bring_in_extra(deps, s, e, extra_tips[e.mount])
+            await _bring_in_one(deps, s, e, extra_tips[e.mount])
 
 
-async def _bring_in_extra(deps: Deps, s: Session, e: ExtraRepo, tip: str) -> None:
-    info = await trio.to_thread.run_sync(repos.repo_facts, e.repo_path)
+async def _bring_in_one(deps: Deps, s: Session, extra: ExtraRepo | None, tip: str) -> None:
+    """One repository's session branch, at ``tip``, into its user repository: the primary
+    one (``extra`` None) or a further one (its errors then name its mount)."""
+    repo_path, worktree = ((s.repo_path, s.worktree_path) if extra is None
+                           else (extra.repo_path, extra.worktree_path))
+    info = await trio.to_thread.run_sync(repos.repo_facts, repo_path)
     try:
-        await trio.to_thread.run_sync(workspaces.sync_branch, info, Path(e.worktree_path),
+        await trio.to_thread.run_sync(workspaces.sync_branch, info, Path(worktree),
                                       s.branch, tip, deps.settings.shadows_dir / s.id)
     except ClauderonError as exc:
-        exc.message = f"{e.mount}: {exc.message}"
+        if extra is not None:
+            exc.message = f"{extra.mount}: {exc.message}"
         raise
 
 
@@ -147,12 +150,7 @@ async def _last_one(deps: Deps, s: Session, path: Path, kept_name: str,
     if tip is None:
         return
     try:
-        if extra is None:
-            repo = await trio.to_thread.run_sync(repos.repo_facts, s.repo_path)
-            await trio.to_thread.run_sync(workspaces.sync_branch, repo, path, s.branch, tip,
-                                          deps.settings.shadows_dir / s.id)
-        else:
-            await _bring_in_extra(deps, s, extra, tip)
+        await _bring_in_one(deps, s, extra, tip)
     except ClauderonError as exc:
         kept = deps.settings.kept_dir / kept_name
         await trio.to_thread.run_sync(lambda: kept.parent.mkdir(mode=0o700, exist_ok=True))

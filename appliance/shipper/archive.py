@@ -43,14 +43,12 @@ def is_archive(name: str) -> bool:
 
 
 class ArchiveSink:
+    name = "archive"
+
     def __init__(self, folder: Path, *, clock: Callable[[], datetime] | None = None) -> None:
         self._folder = folder
         self._clock = clock or (lambda: datetime.now(UTC))
         self._mark: ArchiveMark | None = None
-
-    @property
-    def name(self) -> str:
-        return "archive"
 
     def mark(self) -> ArchiveMark | None:
         return self._mark

@@ -19,6 +19,8 @@ CONTENT_TYPE = "application/x-ndjson"
 
 
 class HttpSink:
+    name = "http"
+
     def __init__(self, client: httpx.AsyncClient, url: str, *, timeout: float,
                  token: str | None = None) -> None:
         self._client = client
@@ -27,10 +29,6 @@ class HttpSink:
         self._headers = {"content-type": CONTENT_TYPE}
         if token:
             self._headers["authorization"] = f"Bearer {token}"
-
-    @property
-    def name(self) -> str:
-        return "http"
 
     async def send(self, batch: Batch) -> None:
         headers = {**self._headers, "x-clauderon-batch": batch.key}

@@ -3,15 +3,12 @@
 The proxy reopens its :class:`appliance.audit.AuditLog` on SIGHUP. Under supervisord the
 shipper does not know the proxy's pid, so it asks supervisord (XML-RPC on the socket named
 by ``SUPERVISOR_SERVER_URL``, which supervisord gives every child) to send the signal.
-:class:`SignalReopener` signals a known pid (tests, or a writer run by hand). A failure is
-logged by the caller and retried: until the writer reopens it keeps appending to the
-rotated file, which the shipper keeps reading, so nothing is lost meanwhile.
+A failure is logged by the caller and retried: until the writer reopens it keeps appending
+to the rotated file, which the shipper keeps reading, so nothing is lost meanwhile.
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import xmlrpc.client
 from typing import Protocol
 
@@ -46,14 +43,3 @@ class SupervisorReopener:
             raise ServiceUnavailable(
                 f"cannot ask supervisord to send SIGHUP to {self._program!r}: {exc}"
             ) from exc
-
-
-class SignalReopener:
-    def __init__(self, pid: int) -> None:
-        self._pid = pid
-
-    async def reopen(self) -> None:
-        try:
-            os.kill(self._pid, signal.SIGHUP)
-        except OSError as exc:
-            raise ServiceUnavailable(f"cannot send SIGHUP to pid {self._pid}: {exc}") from exc

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -22,13 +24,26 @@ import trio
 
 from appliance.audit import parse_line
 from appliance.config import Settings, load_settings
+from appliance.errors import ServiceUnavailable
 from appliance.shipper import rotation
 from appliance.shipper.archive import ArchiveSink
 from appliance.shipper.httpsink import HttpSink, make_client
 from appliance.shipper.loop import Shipper
-from appliance.shipper.reopen import SignalReopener
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+class SignalReopener:
+    """The writer is this test's own process: it is told to reopen by its pid."""
+
+    def __init__(self, pid: int) -> None:
+        self._pid = pid
+
+    async def reopen(self) -> None:
+        try:
+            os.kill(self._pid, signal.SIGHUP)
+        except OSError as exc:
+            raise ServiceUnavailable(f"cannot send SIGHUP to pid {self._pid}: {exc}") from exc
 
 # Appends records rec-<start>..rec-<start+count-1>, reopening the log on SIGHUP between
 # writes (as the proxy does), then keeps honouring SIGHUP until its stdin closes.
