@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, assert_never
 
 from appliance.backends.base import Observed
 from appliance.reconcile.plan import (
@@ -20,6 +20,7 @@ from appliance.reconcile.plan import (
     Delete,
     Mark,
     PlanSettings,
+    Recreate,
     RemoveOrphan,
     RemoveWorkload,
     Start,
@@ -41,7 +42,8 @@ class Problem:
 
 
 def describe(action: Action) -> Problem | None:
-    """The action in words; None for work that is not drift (a create or delete under way)."""
+    """The action in words; None for work that is not drift (a create, delete or a person's
+    recreate under way)."""
     match action:
         case RemoveOrphan(name=name):
             return Problem(session=None, problem="orphan_container",
@@ -49,7 +51,7 @@ def describe(action: Action) -> Problem | None:
         case Create(session=s, recreate=True):
             return Problem(session=s.name, problem="container_missing",
                            detail=f"{s.container_name} is gone; the reconciler recreates it")
-        case Create() | Delete():
+        case Create() | Delete() | Recreate():
             return None
         case RemoveWorkload(session=s, reason=reason) if reason:
             return Problem(session=s.name, problem="worktree_missing", detail=reason)
@@ -68,7 +70,7 @@ def describe(action: Action) -> Problem | None:
         case SyncBranch(session=s, tip=tip):
             return Problem(session=s.name, problem="branch_behind",
                            detail=f"{s.branch} moved to {tip[:12]}; it is brought in")
-    raise AssertionError(f"no words for {action!r}")
+    assert_never(action)
 
 
 def report(sessions: Sequence[Session], observed: Sequence[Observed], *, now: datetime,
