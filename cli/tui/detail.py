@@ -28,50 +28,30 @@ AUDIT_LINES = 6
 FILE_LINES = 8
 
 
-def _items(body: Any, *keys: str) -> list[Any]:
-    if isinstance(body, list):
-        return body
-    if isinstance(body, Mapping):
-        for key in keys:
-            if isinstance(body.get(key), list):
-                return list(body[key])
-    return []
+def file_line(item: Mapping[str, Any]) -> str:
+    """One changed file of the diff: its git status letter and path."""
+    return f"{str(item['status'])[:1].upper()} {escape(str(item['path']))}"
 
 
-def file_line(item: Any) -> str:
-    if not isinstance(item, Mapping):
-        return escape(str(item))
-    status = str(item.get("status") or item.get("change") or "M")[:1].upper()
-    counts = ""
-    if "additions" in item or "deletions" in item:
-        counts = f"  [green]+{item.get('additions', 0)}[/] [red]-{item.get('deletions', 0)}[/]"
-    return f"{status} {escape(str(item.get('path', '?')))}{counts}"
-
-
-def audit_line(item: Any) -> str:
-    if not isinstance(item, Mapping):
-        return escape(str(item))
+def audit_line(item: Mapping[str, Any]) -> str:
     ts = str(item.get("ts", ""))[11:19]
     parts = [ts, str(item.get("method", "")), str(item.get("host", "")) + str(item.get("path", "")),
              str(item.get("status", "")), str(item.get("decision", ""))]
     return escape(" ".join(p for p in parts if p))
 
 
-def changed_files(body: Any) -> list[str]:
+def changed_files(body: Mapping[str, Any]) -> list[str]:
     """The diff's changed files: one list, or a list per repository (each under its name)
     for a multi-repo session."""
-    sections = body.get("repos") if isinstance(body, Mapping) else None
-    if not isinstance(sections, list) or len(sections) < 2:
-        files = _items(body, "files", "changed")
-        return ["", f"[b]Changed files[/b] ({len(files)})", *_file_lines(files)]
+    sections: list[Mapping[str, Any]] = body["repos"]
+    if len(sections) < 2:
+        return ["", f"[b]Changed files[/b] ({len(body['files'])})", *_file_lines(body["files"])]
     out: list[str] = []
     for section in sections:
-        if not isinstance(section, Mapping):
-            continue
-        files = _items(section, "files")
+        files = section["files"]
         role = "primary, " if section.get("primary") else ""
-        out += ["", f"[b]Changed files in {escape(str(section.get('name', '?')))}[/b] "
-                    f"({role}{escape(str(section.get('path', '')))}; {len(files)})"]
+        out += ["", f"[b]Changed files in {escape(str(section['name']))}[/b] "
+                    f"({role}{escape(str(section['path']))}; {len(files)})"]
         if section.get("error"):
             out.append(f"[red]{escape(str(section['error']))}[/]")
             continue
@@ -79,7 +59,7 @@ def changed_files(body: Any) -> list[str]:
     return out
 
 
-def _file_lines(files: list[Any]) -> list[str]:
+def _file_lines(files: list[Mapping[str, Any]]) -> list[str]:
     out = [file_line(f) for f in files[:FILE_LINES]] or ["(none)"]
     if len(files) > FILE_LINES:
         out.append(f"... {len(files) - FILE_LINES} more")
@@ -127,11 +107,11 @@ def detail_text(session: Mapping[str, Any], extras: Mapping[str, Any], now: date
         lines.append(f"{'prompt':<10}{escape(prompt.splitlines()[0][:200])}")
     if extras.get("files") is not None:
         lines += changed_files(extras["files"])
-    audit = _items(extras.get("audit"), "audit", "lines", "entries")
-    if extras.get("audit") is not None:
+    audit: list[Mapping[str, Any]] | None = extras.get("audit")
+    if audit is not None:
         lines += ["", "[b]Recent requests[/b]"]
         lines += [audit_line(a) for a in audit[-AUDIT_LINES:]] or ["(none)"]
-    events: Sequence[Mapping[str, Any]] = _items(extras.get("events"), "events")
+    events: Sequence[Mapping[str, Any]] = extras.get("events") or []
     steps = [str(e.get("payload", {}).get("step")) for e in events if e.get("kind") == "progress"]
     if steps:
         lines += ["", "[b]Progress[/b] " + " > ".join(steps[-6:])]

@@ -171,17 +171,18 @@ def test_detail_shows_extras_only_when_the_api_has_them() -> None:
     assert "created 5m ago" in bare and "perms     bypass" in bare
     assert "engine said no" in bare
     assert "Changed files" not in bare and "Recent requests" not in bare
+    # The extras as the typed calls give them: the diff's body, the audit lines, the events.
+    files = [{"path": "src/a.py", "status": "M"}, {"path": "README.md", "status": "?"}]
     full = detail_text(s, {
-        "files": {"files": [{"path": "src/a.py", "status": "modified", "additions": 3,
-                             "deletions": 1}, "README.md"]},
-        "audit": {"audit": [{"ts": "2025-01-02T11:59:01Z", "method": "POST",
-                             "host": "api.anthropic.com", "path": "/v1/messages",
-                             "status": 200, "decision": "intercept"}]},
-        "events": {"events": [{"kind": "progress", "payload": {"step": "worktree"}},
-                              {"kind": "progress", "payload": {"step": "container"}}]},
+        "files": {"files": files, "repos": [{"name": "app", "files": files}]},
+        "audit": [{"ts": "2025-01-02T11:59:01Z", "method": "POST",
+                   "host": "api.anthropic.com", "path": "/v1/messages",
+                   "status": 200, "decision": "intercept"}],
+        "events": [{"kind": "progress", "payload": {"step": "worktree"}},
+                   {"kind": "progress", "payload": {"step": "container"}}],
     }, NOW)
     assert "Changed files[/b] (2)" in full
-    assert "M src/a.py" in full and "+3" in full and "README.md" in full
+    assert "M src/a.py" in full and "? README.md" in full
     assert "11:59:01 POST api.anthropic.com/v1/messages 200 intercept" in full
     assert "Progress[/b] worktree > container" in full
 
