@@ -149,7 +149,7 @@ def test_suggest_name_reads_the_prompt() -> None:
     assert suggest_name("").startswith("session-")
 
 
-@settings(database=None, deadline=None, max_examples=300)
+@settings(max_examples=300)
 @given(st.text())
 def test_suggest_name_is_always_valid(prompt: str) -> None:
     validate_name(suggest_name(prompt))

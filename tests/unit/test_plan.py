@@ -431,7 +431,7 @@ def worlds(draw: st.DrawFn) -> tuple[list[Session], list[Observed], set[str], da
     return sessions, observed, busy, NOW
 
 
-@settings(database=None, deadline=None, max_examples=400)
+@settings(max_examples=400)
 @given(worlds())
 def test_plan_invariants(world: tuple[list[Session], list[Observed], set[str], datetime]) -> None:
     sessions, observed, busy, now = world
@@ -467,7 +467,7 @@ def test_plan_invariants(world: tuple[list[Session], list[Observed], set[str], d
     assert order == sorted(order)
 
 
-@settings(database=None, deadline=None, max_examples=400)
+@settings(max_examples=400)
 @given(worlds())
 def test_plan_asks_only_for_legal_phase_changes(
     world: tuple[list[Session], list[Observed], set[str], datetime],

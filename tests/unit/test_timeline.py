@@ -279,7 +279,7 @@ def test_cli_follow_prints_each_new_item_once_and_catches_up_across_pages() -> N
 
 # --- the merge's promise, for any sources, times, windows and page sizes ------------------
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(sources=st.fixed_dictionaries({s: st.lists(st.integers(-50, 50), max_size=12)
                                       for s in Source}),
        window=st.integers(1, 5), limit=st.integers(1, 6))
@@ -294,7 +294,7 @@ def test_every_item_is_served_exactly_once_and_pages_end(
                                     for i in range(len(ms)))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(sources=st.fixed_dictionaries({s: st.lists(st.integers(-50, 50), max_size=12)
                                       for s in (A, C, V)}),
        window=st.integers(1, 5), limit=st.integers(1, 6))

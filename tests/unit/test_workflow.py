@@ -232,7 +232,7 @@ def test_a_model_answer_becomes_a_clean_title() -> None:
     assert idea.name == "fix-login"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.text(max_size=200))
 def test_no_title_answer_can_put_anything_but_a_name_in_a_branch(raw: str) -> None:
     idea = titles.parse_answer("anthropic", answer({"title": "t", "name": raw}))
@@ -288,7 +288,7 @@ def test_title_text_is_data_cleaned_on_edit() -> None:
         clean_text("x" * (TITLE_MAX + 1), TITLE_MAX, "title", one_line=True)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
                     lambda kids: st.lists(kids, max_size=4)
                     | st.dictionaries(st.text(max_size=12), kids, max_size=4), max_leaves=20),

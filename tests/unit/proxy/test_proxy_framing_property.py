@@ -335,7 +335,7 @@ def run_once(store: Store, ids: dict[str, tuple[str, str]], a: Stream, b: Stream
     return recorder, records
 
 
-@settings(max_examples=120, deadline=None,
+@settings(max_examples=120,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                  HealthCheck.data_too_large])
 @given(a=streams, b=streams, tunnel=st.booleans())

@@ -87,7 +87,7 @@ FIRST_LINES = st.sampled_from([
     b"CONNECT [::1 HTTP/1.1\r\n", b"", b"POST http://x/ HTTP/1.0\r\n"])
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(first=FIRST_LINES, rest=st.binary(max_size=400))
 def test_client_loop_never_crashes_or_hangs(first: bytes, rest: bytes) -> None:
     """Arbitrary bytes from a client end in an answer or a close, within a bounded time."""
