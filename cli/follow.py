@@ -147,7 +147,13 @@ def watch_list(client: ApiClient, listing: calls.Call[list[Json]]) -> int:
             if message.get("type") == "lost":
                 draw(f"\n(the event stream was lost: {message['error']}; reconnecting)")
                 continue
-            # An event, or a reconnection (the list may have changed meanwhile).
-            sessions = client.run(listing)
+            # An event, or a reconnection (the list may have changed meanwhile). The API
+            # can go away between the event and this read: said like a lost stream, and
+            # the next event or reconnection reads the list again.
+            try:
+                sessions = client.run(listing)
+            except ServiceUnavailable as exc:
+                draw(f"\n(the list could not be read: {exc.message}; waiting for the API)")
+                continue
             draw()
     return 0

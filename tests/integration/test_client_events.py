@@ -224,3 +224,31 @@ def test_list_watch_redraws_on_events_and_survives_a_restart_of_the_api(
         code, err = everything.stop()
         waiting.stop()
     assert code == 130 and "interrupted" in err
+
+
+def test_list_watch_keeps_going_when_the_api_cannot_be_asked_for_the_list(
+        appliance: Appliance, repo: Path) -> None:
+    """An event arrives, but the list it makes the watch read cannot be read (the API went
+    away in between; here its socket's name is moved aside while an open connection still
+    carries the hook). The watch says so and redraws at the next event, instead of ending."""
+    appliance.cli("create", "--repo", str(repo), "--name", "asked")
+    sid = appliance.session("asked")["id"]
+    watch = Watch(appliance)
+    try:
+        watch.until(lambda d: rows(d).get("asked", [""])[1:2] == ["running"], "it running")
+        with appliance.socket_http() as http:
+            assert http.get("/api/health").status_code == 200  # the connection, opened
+            socket_path = appliance.settings.socket_path
+            aside = socket_path.with_name(socket_path.name + ".aside")
+            socket_path.rename(aside)
+            try:
+                appliance.hook(sid, "Stop", http)
+                watch.until(lambda d: any("the list could not be read" in x for x in d),
+                            "the note that the list could not be read")
+            finally:
+                aside.rename(socket_path)
+            appliance.hook(sid, "UserPromptSubmit", http)
+        watch.until(lambda d: "working" in rows(d).get("asked", []), "its status redrawn")
+    finally:
+        code, err = watch.stop()
+    assert code == 130 and "interrupted" in err, err

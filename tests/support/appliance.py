@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -169,17 +169,24 @@ class Appliance:
                                  f"{proc.stdout}\n{proc.stderr}")
         return proc
 
-    def hook(self, ref: str, event: str) -> None:
+    def hook(self, ref: str, event: str, http: httpx.Client | None = None) -> None:
         """Send a hook event as the agent in the session's container would: with the
-        session's own hook token (derived here from the instance key, as the API does)."""
-        sid = self.session(ref)["id"]
+        session's own hook token (derived here from the instance key, as the API does);
+        over ``http`` when given (a connection already open), else a new one."""
+        sid = self.session(ref)["id"] if http is None else ref
         key = load_or_create_instance_key(self.settings.instance_secret_path)
         token = derive_token(key, sid, Purpose.HOOK)
-        transport = httpx.HTTPTransport(uds=str(self.settings.socket_path))
-        with httpx.Client(transport=transport, base_url="http://clauderon", timeout=10) as http:
+        with ExitStack() as stack:
+            if http is None:
+                http = stack.enter_context(self.socket_http())
             r = http.post("/api/hooks", json={"session_id": sid, "event": {"type": event}},
                           headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 204, r.text
+
+    def socket_http(self) -> httpx.Client:
+        """A plain HTTP client on the API's Unix socket (its connections are kept open)."""
+        transport = httpx.HTTPTransport(uds=str(self.settings.socket_path))
+        return httpx.Client(transport=transport, base_url="http://clauderon", timeout=10)
 
     # --- reading the world ------------------------------------------------------------
     def session(self, ref: str) -> dict[str, Any]:
