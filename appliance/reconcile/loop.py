@@ -295,13 +295,18 @@ class Reconciler:
         await deps.progress(s, "container", "removing the container")
         for bid in a.backend_ids:
             await deps.backend_for(s).remove(bid)
+        # The branch comes in once, before what holds it goes: the volume of a pod, the
+        # workspace of a container.
         if pods.on_kubernetes(s):
             await deps.progress(s, "volume", f"removing the volume {s.container_name} (branch "
                                 f"{s.branch} is kept on the remote and in your repository)")
             await sync.last_sync(deps, s)
             await deps.backend_for(s).forget(s.container_name)
-        await deps.progress(s, "worktree", f"removing the workspace (branch {s.branch} is kept)")
-        await sync.last_sync(deps, s)
+            await deps.progress(s, "worktree", "removing the workspace")
+        else:
+            await deps.progress(s, "worktree",
+                                f"removing the workspace (branch {s.branch} is kept)")
+            await sync.last_sync(deps, s)
         settings = deps.settings
         holders = {Path(e.worktree_path).parent for e in s.extra_repos}
         for folder in (Path(s.worktree_path), *holders, settings.uploads_dir / s.id,

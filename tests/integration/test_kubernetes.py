@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -101,6 +102,33 @@ def test_lifecycle_clone_push_archive_unarchive_delete(kube: Kube) -> None:
     for resource in ("pods", "persistentvolumeclaims", "secrets", "networkpolicies"):
         assert kube.names(resource) == [], resource
     assert kube.git_log("refs/heads/clauderon/kwork")[:1] == ["agent work"]
+
+
+def test_a_delete_whose_last_fetch_fails_says_so_once(kube: Kube) -> None:
+    """The person took the remote out of their repository, so the delete's last fetch of the
+    branch cannot run: the session still goes (the remote keeps the branch), and the failure
+    is said once (it was fetched, and failed, twice: before the volume and again after)."""
+    app = kube.app
+    s = app.client().post("/api/sessions", {"repo_path": str(kube.repo), "name": "kgone",
+                                            "backend": "kubernetes"})["session"]
+    assert app.wait_phase("kgone", "running", "failed", timeout=120)["phase"] == "running"
+    config = kube.repo / ".git" / "config"
+    subprocess.run(["git", "config", "--file", str(config), "--remove-section",
+                    "remote.origin"], check=True)
+    app.client().delete("/api/sessions/kgone")
+    seen: list[dict[str, Any]] = []
+    with closing(app.client().events(after=0)) as stream:
+        for message in stream:
+            if message is None or message["type"] != "event":
+                continue
+            if message["event"]["session_id"] == s["id"]:
+                seen.append(message["event"])
+            if message["event"]["kind"] == "deleted" and seen[-1:] == [message["event"]]:
+                break
+    failed = [e["payload"] for e in seen if e["kind"] == "branch_sync_failed"]
+    assert len(failed) == 1, failed
+    assert failed[0]["branch"] == "clauderon/kgone" and "remote" in failed[0]["reason"]
+    assert kube.names("persistentvolumeclaims") == [] and kube.names("pods") == []
 
 
 def test_a_repository_without_remote_is_refused(kube: Kube, repo: Path) -> None:
