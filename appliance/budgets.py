@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from appliance.errors import ConfigError, InvalidInput
+from appliance.errors import ClauderonError, ConfigError, InvalidInput, refuse_unknown
 
 LIMITS = ("tokens", "cost", "tokens_per_day", "cost_per_day")
 GLOBAL = "*"
@@ -55,7 +55,7 @@ class BudgetDefaults:
     all_sessions: Budget = field(default_factory=Budget)
 
 
-def _limit(name: str, value: object, where: str, error: type[Exception]) -> int | float | None:
+def _limit(name: str, value: object, where: str, error: type[ClauderonError]) -> int | float | None:
     if value is None:
         return None
     if name.startswith("tokens"):
@@ -73,10 +73,8 @@ def _limit(name: str, value: object, where: str, error: type[Exception]) -> int 
 def parse_budget(doc: Mapping[str, Any], where: str, *, from_config: bool = True) -> Budget:
     """A budget from a config table or an API body; unknown keys and negative or
     non-numeric limits are refused, naming them (ConfigError, or InvalidInput for a body)."""
-    error: type[Exception] = ConfigError if from_config else InvalidInput
-    unknown = sorted(set(doc) - set(LIMITS))
-    if unknown:
-        raise error(f"{where}: unknown key(s) {unknown} (known: {', '.join(LIMITS)})")
+    error: type[ClauderonError] = ConfigError if from_config else InvalidInput
+    refuse_unknown(doc, LIMITS, where, error)
     values = {name: _limit(name, doc.get(name), where, error) for name in LIMITS}
     return Budget(**values)  # type: ignore[arg-type]
 

@@ -31,7 +31,7 @@ from appliance.config_values import (
     control_table,
 )
 from appliance.egress import EgressDefaults
-from appliance.errors import ConfigError
+from appliance.errors import ConfigError, refuse_unknown
 from appliance.limits import SessionLimits
 from appliance.usage import DEFAULT_TABLE, PriceTable
 
@@ -341,14 +341,11 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
             if table == "agents" and "custom" in body:
                 values["custom_agents"] = parse_custom_agents(body["custom"],
                                                               str(config_path))
+            refuse_unknown(body, [*_TOML_KEYS[table], *(["custom"] if table == "agents" else [])],
+                           f"{config_path} [{table}]")
             for key, value in body.items():
-                if table == "agents" and key == "custom":
-                    continue
                 if key not in _TOML_KEYS[table]:
-                    known = ", ".join(sorted(_TOML_KEYS[table]))
-                    raise ConfigError(
-                        f"{config_path}: unknown key {key!r} in [{table}] (known: {known})"
-                    )
+                    continue  # [agents] custom, read above
                 name = _TOML_KEYS[table][key]
                 values[name] = coerce(name, _KINDS[name], value, f"{config_path} [{table}] {key}")
     for var, name in _ENV_KEYS.items():

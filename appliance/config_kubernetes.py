@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.config_values import HOSTNAME
-from appliance.errors import ConfigError
+from appliance.errors import ConfigError, refuse_unknown
 
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _QUANTITY = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?")
@@ -102,10 +102,7 @@ def _tolerations(where: str, value: object) -> tuple[dict[str, Any], ...]:
         raise ConfigError(f'{where} tolerations must be an array of tables, like '
                           '[{ key = "gpu", operator = "Exists", effect = "NoSchedule" }]')
     for t in value:
-        unknown = set(t) - _TOLERATION_KEYS
-        if unknown:
-            raise ConfigError(f"{where} tolerations: unknown key {sorted(unknown)[0]!r} "
-                              f"(known: {', '.join(sorted(_TOLERATION_KEYS))})")
+        refuse_unknown(t, _TOLERATION_KEYS, f"{where} tolerations")
     return tuple(dict(t) for t in value)
 
 
@@ -168,12 +165,8 @@ def parse(body: object, where: str) -> KubeSettings:
     where = f"{where} [kubernetes]"
     if not isinstance(body, dict):
         raise ConfigError(f"{where} must be a table")
-    known = {f for f in KubeSettings.__dataclass_fields__}
-    values: dict[str, Any] = {}
-    for key, value in body.items():
-        if key not in known:
-            raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
-        values[key] = _CHECKS[key](where, key, value)
+    refuse_unknown(body, KubeSettings.__dataclass_fields__, where)
+    values = {key: _CHECKS[key](where, key, value) for key, value in body.items()}
     return _whole(KubeSettings(**values), where)
 
 

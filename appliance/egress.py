@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from appliance.errors import ConfigError, InvalidInput
+from appliance.errors import ConfigError, InvalidInput, refuse_unknown
 
 DEFAULT_ASK_SECONDS = 60.0
 MAX_ASK_SECONDS = 3600.0
@@ -114,10 +114,7 @@ def parse_egress_defaults(doc: object, origin: str) -> EgressDefaults:
     where = f"{origin} [egress]"
     if not isinstance(doc, dict):
         raise ConfigError(f"{where} must be a table")
-    known = ("mode", "allow", "deny", "ask_timeout_seconds")
-    unknown = sorted(set(doc) - set(known))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown} (known: {', '.join(known)})")
+    refuse_unknown(doc, ("mode", "allow", "deny", "ask_timeout_seconds"), where)
     values: dict[str, Any] = {}
     if "mode" in doc:
         values["mode"] = parse_mode(doc["mode"], where, error=ConfigError)

@@ -10,6 +10,7 @@ The tree keeps "your request is wrong" (4xx) apart from "something we depend on 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar
 
 
@@ -169,3 +170,12 @@ class ConfigError(ClauderonError):
     http_status = 500
     exit_code = 78
     code = "config_error"
+
+
+def refuse_unknown(keys: Iterable[str], known: Iterable[str], where: str,
+                   error: type[ClauderonError] = ConfigError) -> None:
+    """The one check of a table's keys: the first unknown one named, with the known ones."""
+    known = sorted(known)
+    unknown = sorted(set(keys) - set(known))
+    if unknown:
+        raise error(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(known)})")

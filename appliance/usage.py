@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from appliance.errors import ConfigError
+from appliance.errors import ConfigError, refuse_unknown
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,9 +126,7 @@ def parse_prices(doc: object, origin: str) -> PriceTable:
         where = f'{origin} [prices."{model}"]'
         if not isinstance(entry, dict):
             raise ConfigError(f"{where} must be a table with input and output prices")
-        unknown = sorted(set(entry) - set(_KINDS))
-        if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {unknown} (known: {', '.join(_KINDS)})")
+        refuse_unknown(entry, _KINDS, where)
         missing = [k for k in ("input", "output") if k not in entry]
         if missing:
             raise ConfigError(f"{where}: {' and '.join(missing)} required "

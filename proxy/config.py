@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from appliance.errors import ConfigError
+from appliance.errors import ConfigError, refuse_unknown
 from proxy.rules import DEFAULT_MODEL_HOSTS, DEFAULT_RULES, Rule, Style, rule_from_toml
 
 # Read by appliance.credentials from the same file; we let them through.
@@ -119,9 +119,8 @@ def config_from_dict(doc: Mapping[str, Any], origin: str) -> ProxyConfig:
                 raise ConfigError(f"{where} must be a positive number of seconds")
             values[_FLOATS[key]] = float(value)
         else:
-            known = sorted({"upstreams", "extra_ca_bundle", "deny_unlisted", "grafana_host",
-                            "model_hosts", "rules", *_FLOATS})
-            raise ConfigError(f"{origin}: unknown key {key!r} (known: {', '.join(known)})")
+            refuse_unknown((key,), ("upstreams", "extra_ca_bundle", "deny_unlisted",
+                                    "grafana_host", "model_hosts", "rules", *_FLOATS), origin)
     # Rules from the file come first: they override built-in rules for the same host.
     return ProxyConfig(rules=(*extra_rules, *DEFAULT_RULES), **values)
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from appliance.errors import ConfigError
+from appliance.errors import ConfigError, refuse_unknown
 
 
 class Style(StrEnum):
@@ -118,10 +118,8 @@ def match_rule(rules: Iterable[Rule], host: str, path: str) -> Rule | None:
 
 def rule_from_toml(entry: Mapping[str, object], origin: str) -> Rule:
     """One ``[[rules]]`` table of ``proxy.toml``; :class:`ConfigError` naming the key."""
-    known = {"host", "credential", "style", "header", "path", "port"}
-    unknown = set(entry) - known
-    if unknown:
-        raise ConfigError(f"{origin}: unknown key(s) {sorted(unknown)} in [[rules]]")
+    refuse_unknown(entry, ("host", "credential", "style", "header", "path", "port"),
+                   f"{origin} [[rules]]")
     host = entry.get("host")
     if not isinstance(host, str) or not host:
         raise ConfigError(f"{origin}: a [[rules]] entry needs host = \"...\"")

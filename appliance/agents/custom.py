@@ -30,7 +30,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from appliance.errors import ConfigError, InvalidInput
+from appliance.errors import ConfigError, InvalidInput, refuse_unknown
 
 _NAME = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,30}[a-z0-9])?")
 _KEYS = frozenset({"command", "prompt_args", "model_args", "print_args", "plan_args",
@@ -78,17 +78,10 @@ def _argv(value: object, where: str, *, required: bool = False) -> tuple[str, ..
     return tuple(value)
 
 
-def _known_keys(table: dict[str, object], known: frozenset[str], where: str) -> None:
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: "
-                          f"{', '.join(sorted(known))})")
-
-
 def _status(value: object, where: str) -> dict[str, tuple[str, ...]]:
     if not isinstance(value, dict):
         raise ConfigError(f"{where} must be a table of status = [patterns]")
-    _known_keys(value, _STATUS_KEYS, where)
+    refuse_unknown(value, _STATUS_KEYS, where)
     out: dict[str, tuple[str, ...]] = {}
     for key, patterns in value.items():
         if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns) \
@@ -119,7 +112,7 @@ def parse_custom_agents(body: object, origin: str) -> dict[str, CustomAgent]:
             raise ConfigError(f"{where}: a name of lowercase letters, digits, - and _")
         if not isinstance(spec, dict):
             raise ConfigError(f"{where} must be a table")
-        _known_keys(spec, _KEYS, where)
+        refuse_unknown(spec, _KEYS, where)
         if "command" not in spec:
             raise ConfigError(f'{where}: command = ["program", ...] is required')
         out[name] = CustomAgent(

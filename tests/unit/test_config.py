@@ -200,8 +200,8 @@ def test_bad_default_limits_are_refused_when_loaded(tmp_path: Path) -> None:
     ('[docker]\nsubnet = "10.1.2.3/24"\n', "is not a network like"),
     ('[docker]\nsubnet = "fd00::/64"\n', "must be an IPv4 network"),
     ('[docker]\nsubnet = "10.1.2.0/30"\n', "must be an IPv4 network"),
-    ("[docker]\npid_limit = 10\n", "unknown key 'pid_limit' in [docker]"),
-    ('[proxy]\nbridge_gateway = "172.17.0.1"\n', "unknown key 'bridge_gateway' in [proxy]"),
+    ("[docker]\npid_limit = 10\n", "[docker]: unknown key 'pid_limit'"),
+    ('[proxy]\nbridge_gateway = "172.17.0.1"\n', "[proxy]: unknown key 'bridge_gateway'"),
 ])
 def test_bad_limits_and_network_settings_are_clear(tmp_path: Path, text: str,
                                                    message: str) -> None:

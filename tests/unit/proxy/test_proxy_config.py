@@ -48,7 +48,9 @@ port = 8443
 
 
 @pytest.mark.parametrize(("text", "needle"), [
-    ("bogus = 1", "bogus"),
+    ("bogus = 1", "unknown key 'bogus' .known: connect_timeout_seconds, deny_unlisted"),
+    ("[[rules]]\nhost = 'a'\ncredential = 'c'\nhots = 'b'",
+     r"\[\[rules\]\]: unknown key 'hots' \(known: credential, header, host, path"),
     ("deny_unlisted = 'yes'", "deny_unlisted"),
     ("[upstreams]\n'a' = 'ftp://x'", "https://host"),
     ("[[rules]]\nhost = 'a'\nstyle = 'weird'\ncredential = 'c'", "style"),
