@@ -22,8 +22,9 @@ Rules, per session (``desired`` x what is observed):
 * phase lagging what is observed  -> Mark (write the observed phase back).
 * failed sessions keep no compute -> their leftover workloads are removed.
 * workloads no session owns       -> RemoveOrphan.
-* the workspace folder is gone (``missing``) -> RemoveWorkload; the next pass recreates the
-  container and the workspace, from the session branch.
+* a workspace folder is gone, the primary's or a further repository's (``missing``) ->
+  RemoveWorkload; the next pass recreates the container and the workspaces, from the
+  session branch.
 * the workspace's session branch moved (``tips``) past what was last brought into the
   user's repository (``synced``)   -> SyncBranch, once the session has nothing else to do.
 * a person asked for a recreate (``rebuild``) -> Recreate: its workloads go (and, fresh,
@@ -261,7 +262,7 @@ def plan(
                 and s.phase in _SYNCED_PHASES:
             actions.extend(RemoveWorkload(
                 session=s, backend_id=w.backend_id,
-                reason="its workspace folder is gone; the container is recreated with it")
+                reason="a workspace folder of it is gone; the container is recreated with it")
                 for w in workloads)
             continue
         mine = _plan_one(s, workloads, now, cfg)

@@ -12,6 +12,7 @@ fails on its third repository leaves nothing anywhere.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -82,6 +83,35 @@ def test_three_repositories_commit_sync_and_keep(app: Appliance,
     worktrees = app.settings.worktrees_dir
     assert not (worktrees / "multi").exists() and not (worktrees / "multi.repos").exists()
     assert not app.containers(s["id"])
+
+
+def test_a_workspace_folder_gone_is_made_again_with_a_new_container(
+        app: Appliance, three: tuple[Path, Path, Path]) -> None:
+    """Drift: a workspace folder removed behind the appliance's back, a further
+    repository's and then the primary's, takes its container with it (a mount of nothing);
+    the next pass makes both again, each workspace from its session branch."""
+    app_repo, lib, _ = three
+    app.cli("create", "--repo", str(app_repo), "--repo", f"{lib}:shared", "--name", "lost",
+            "--prompt", "p")
+    s = app.wait_phase("lost", "running")
+    _, out = run_in(app, s, "echo kept > kept.txt && git add kept.txt && git commit -qm kept "
+                            "&& git rev-parse HEAD", workdir="/workspace/shared")
+    branch_at(lib, s["branch"], out.split()[-1])
+    sid = s["id"]
+    for gone in (Path(s["extra_repos"][0]["worktree_path"]), Path(s["worktree_path"])):
+        [before] = app.containers(sid)
+        shutil.rmtree(gone)
+        wait_for(lambda b=before.id: [c for c in app.containers(sid)
+                                      if c.id != b and c.status == "running"],
+                 timeout=120, what=f"a new container once {gone.name} is gone")
+        s = app.wait_phase("lost", "running")
+        _, out = run_in(app, s, "cat shared/kept.txt && git -C shared rev-parse "
+                                "--abbrev-ref HEAD && git rev-parse --abbrev-ref HEAD")
+        assert out.split() == ["kept", s["branch"], s["branch"]], out
+    drift = [e["payload"]["reason"] for e in app.client().get(
+        f"/api/sessions/{sid}/events")["events"] if e["kind"] == "drift"]
+    assert drift.count("a workspace folder of it is gone; the container is recreated with "
+                       "it") == 2, drift
 
 
 HOOKS = ("pre-commit", "post-commit", "post-checkout", "reference-transaction",

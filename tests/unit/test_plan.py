@@ -118,6 +118,28 @@ def test_deleting_phase_without_delete_desired_is_left_alone() -> None:
     assert run([sess("a", Phase.DELETING, Desired.RUNNING)], [wl("a", "c1")]) == []
 
 
+# --- a workspace folder gone --------------------------------------------------------
+def test_a_session_whose_workspace_is_gone_has_its_container_made_again() -> None:
+    """Its workloads go (the container holds a mount of nothing); the next pass, seeing no
+    workload, recreates it, which makes the workspace again from the branch."""
+    def gone(s: Session, seen: list[Observed]) -> list[Row]:
+        return rows(plan([s], seen, now=NOW, cfg=CFG, missing={"id-a"}))
+
+    running = sess("a", backend_id="c1")
+    assert gone(running, [wl("a", "c1"), wl("a", "c2", STOPPED)]) == [
+        ("RemoveWorkload", "a", "c1"), ("RemoveWorkload", "a", "c2")]
+    assert gone(running, []) == [("Create", "a", "start", "recreate")]
+    stopped = sess("a", Phase.STOPPED, Desired.STOPPED, backend_id="c1")
+    assert gone(stopped, [wl("a", "c1", STOPPED)]) == [("RemoveWorkload", "a", "c1")]
+    # A delete wins; a create under way owns its workspace; nothing in flight is touched.
+    assert gone(sess("a", Phase.DELETING, Desired.DELETED), [wl("a", "c1")]) == [
+        ("Delete", "a", ("c1",))]
+    assert gone(sess("a", Phase.CREATING), [wl("a", "c1")]) == [
+        ("Mark", "a", "running", "c1", "reset")]
+    assert rows(plan([running], [wl("a", "c1")], now=NOW, cfg=CFG, busy={"id-a"},
+                     missing={"id-a"})) == []
+
+
 # --- a person's recreate -------------------------------------------------------------
 @pytest.mark.parametrize("kind", list(Rebuild))
 def test_a_recreate_a_person_asked_for(kind: Rebuild) -> None:
