@@ -11,6 +11,7 @@ a pod no node can take, an image no node can pull, a quota; the web terminal.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import subprocess
 from collections.abc import Iterator
@@ -154,16 +155,20 @@ async def test_the_web_terminal_runs_through_the_exec_websocket(kube: Kube) -> N
     url = f"ws://127.0.0.1:{app.http_port}/ws/console/kterm?rows=30&cols=90"
     async with open_websocket_url(url, extra_headers=app.ws_headers()) as ws:
         await ws.send_message(json.dumps({"type": "resize", "rows": 33, "cols": 77}))
-        await trio.sleep(0.3)
-        typed = b"echo size=$(stty size); echo me=$(id -u)\r"
-        await ws.send_message(json.dumps({"type": "input",
-                                          "data": base64.b64encode(typed).decode()}))
         screen = bytearray()
-        with trio.fail_after(30):
-            while b"me=1000" not in screen:
-                msg = json.loads(await ws.get_message())
-                assert msg["type"] == "output", msg
-                screen += base64.b64decode(msg["data"])
+        with trio.fail_after(60):
+            # The resize travels beside the keys (the exec's resize channel): asked again
+            # until the shell sees it, rather than after a pause that hopes it has.
+            for attempt in itertools.count():
+                typed = f"echo size=$(stty size); echo me=$(id -u)-{attempt}\r".encode()
+                await ws.send_message(json.dumps({"type": "input",
+                                                  "data": base64.b64encode(typed).decode()}))
+                while f"me=1000-{attempt}".encode() not in screen:
+                    msg = json.loads(await ws.get_message())
+                    assert msg["type"] == "output", msg
+                    screen += base64.b64decode(msg["data"])
+                if b"size=33 77" in screen:
+                    break
     assert b"size=33 77" in screen
 
 
