@@ -204,3 +204,28 @@ def test_a_session_from_create_to_delete(browser: Browser, appliance: Appliance,
         assert desk.expected == []
         assert desk.errors == [] and phone.errors == [], json.dumps(
             {"desktop": desk.errors, "phone": phone.errors}, indent=1)
+
+
+def test_a_session_being_deleted_is_no_longer_read(browser: Browser, appliance: Appliance,
+                                                    repo: Path) -> None:
+    """While its delete runs, a session's page reads nothing of it (each tab polled or
+    re-read on its events, and found it gone mid-delete: 404s). Held in ``deleting`` (the
+    reconciler stopped), the page says so and every tab's content has gone; once the delete
+    runs, the session leaves the page and no request failed."""
+    name = f"gone-{uuid.uuid4().hex[:8]}"
+    appliance.cli("create", "--repo", str(repo), "--name", name, "--no-wait")
+    appliance.wait_phase(name, "running", timeout=120)
+    with watched(browser, appliance) as desk:
+        page = desk.page
+        page.goto(f"/s/{name}/info")
+        expect(page.get_by_test_id("access-mode")).to_be_visible()  # the tab reads the session
+        appliance.stop("reconciler")
+        appliance.cli("delete", "--force", "--no-wait", name)
+        expect(page.get_by_test_id("deleting")).to_contain_text(f"{name} is being deleted")
+        expect(page.get_by_test_id("access-mode")).to_have_count(0)
+        appliance.start("reconciler")
+        wait_for(lambda: appliance.http().get(f"/api/sessions/{name}").status_code == 404,
+                 timeout=60, what="the delete")
+        page.goto("/")
+        expect(page.get_by_test_id("empty")).to_be_visible()
+        assert desk.errors == [], desk.errors

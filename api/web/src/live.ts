@@ -26,6 +26,10 @@ class LiveStore {
   error: string | null = null;
   private lastId: number | null = null;
   private held: ServerEvent[] | null = [];
+  /** Sessions whose deletion arrived (ids and names): an answer read before it never
+   * brings one back, and a page open on one knows it is gone without asking. */
+  private goneIds = new Set<string>();
+  private goneNames = new Set<string>();
   private listeners = new Set<() => void>();
   private eventListeners = new Set<Listener>();
   private ws: WebSocket | null = null;
@@ -114,7 +118,7 @@ class LiveStore {
   /** Put a session the API just answered with into the store (before its event arrives). */
   upsert(s: Session): void {
     const known = this.sessions.get(s.id);
-    if (known && known.updated_at > s.updated_at) return;
+    if (this.goneIds.has(s.id) || (known && known.updated_at > s.updated_at)) return;
     this.sessions.set(s.id, s);
     this.emit();
   }
@@ -127,6 +131,9 @@ class LiveStore {
       this.sessions.set(s.id, s);
     }
     if (e.kind === "deleted" && e.session_id) {
+      this.goneIds.add(e.session_id);
+      const name = this.sessions.get(e.session_id)?.name;
+      if (name) this.goneNames.add(name);
       this.sessions.delete(e.session_id);
       this.progress.delete(e.session_id);
     }
@@ -137,6 +144,9 @@ class LiveStore {
     }
     if (emit) this.emit();
   }
+
+  /** Whether the session ``ref`` names was deleted while this page was open. */
+  deleted(ref: string): boolean { return this.goneIds.has(ref) || this.goneNames.has(ref); }
 
   byRef(ref: string): Session | undefined {
     const direct = this.sessions.get(ref);

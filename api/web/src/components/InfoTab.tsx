@@ -151,6 +151,9 @@ export function InfoTab({ s }: { s: Session }) {
     {ask === "delete" && <Confirm title={`Delete ${s.name}?`} action="Delete" danger onClose={() => setAsk(null)}
       body={<p>The container and the worktree are removed. Uncommitted changes in the worktree are lost;
         commits stay on <code>{s.branch}</code>.</p>}
-      onConfirm={() => void act(async () => { await api.deleteSession(s.id); navigate("/"); })} />}
+      onConfirm={() => void act(async () => {
+        live.upsert((await api.deleteSession(s.id)).session);  // its tabs stop reading it at once
+        navigate("/");
+      })} />}
   </div>;
 }

@@ -37,6 +37,7 @@ export function SessionPage({ name, tab }: { name: string; tab: string }) {
   const known = s !== undefined;
   useEffect(() => {  // not in the store yet (deep link before the list loads): ask directly
     if (known || !store.loaded) return;
+    if (store.deleted(name)) { setMissing(true); return; }  // seen going: nothing to ask
     api.getSession(name).then(x => store.upsert(x)).catch(() => setMissing(true));
   }, [name, store, store.loaded, known]);
   useEffect(() => {
@@ -78,11 +79,17 @@ export function SessionPage({ name, tab }: { name: string; tab: string }) {
         class={tab === t.id ? "on" : ""} title={`${t.label} (${i + 1})`} data-testid={`tab-${t.id}`}>{t.label}</a>)}
     </nav>
     <div class="tab-body">
-      {tab === "chat" && <ChatTab s={s} />}
-      {tab === "terminal" && <LazyTerminal s={s} />}
-      {tab === "files" && <FilesTab s={s} />}
-      {tab === "info" && <InfoTab s={s} />}
-      {tab === "timeline" && <TimelineTab s={s} />}
+      {/* Being deleted: nothing of it is read any more (each tab's reads would find it gone). */}
+      {s.phase === "deleting"
+        ? <p class="muted pad" data-testid="deleting">{s.name} is being deleted; its branch{" "}
+          <code>{s.branch}</code> stays in the repository.</p>
+        : <>
+          {tab === "chat" && <ChatTab s={s} />}
+          {tab === "terminal" && <LazyTerminal s={s} />}
+          {tab === "files" && <FilesTab s={s} />}
+          {tab === "info" && <InfoTab s={s} />}
+          {tab === "timeline" && <TimelineTab s={s} />}
+        </>}
     </div>
   </section>;
 }
