@@ -12,9 +12,11 @@ session:
 - the baseline: ``docker exec -it <container> tmux attach -t agent`` on a pseudo-terminal
   this process holds, keys written to and echoes read from its master side.
 
-Two floors say where ours spends its time: the engine's exec stream opened from this
-process exactly as the API opens it (no WebSocket hop), and the console's server stack
-(Hypercorn and a plain ASGI handler, the same frames) echoing with no terminal behind it.
+Three floors say where ours spends its time: the engine's exec stream opened from this
+process exactly as the API opens it (no WebSocket hop); the console's server stack
+(Hypercorn and a plain ASGI handler, the same frames) echoing with no terminal behind it;
+and a bare trio server echoing a key's bytes on a plain TCP connection (no HTTP, no
+WebSocket: what any relay in a trio process costs at the least).
 
 Between keys each side waits for the screen to settle, and a line is cleared (Ctrl-U)
 every 40 keys. Prints p50/p99 of each and the ratio ours / baseline (target <= 1.3x).
@@ -225,6 +227,51 @@ def framework_floor(n: int) -> list[float]:
         proc.wait(timeout=10)
 
 
+# --- a floor: bare trio echoing raw bytes (no HTTP, no WebSocket) ----------------------
+BARE_APP = """
+import sys, trio
+
+async def echo(stream):
+    while data := await stream.receive_some(65536):
+        await stream.send_all(data)
+
+trio.run(lambda: trio.serve_tcp(echo, int(sys.argv[1]), host="127.0.0.1"))
+"""
+
+
+def trio_floor(n: int) -> list[float]:
+    """A key's bytes to a bare trio echo server and back, on one TCP connection."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-c", BARE_APP, str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = socket.create_connection(("127.0.0.1", port))
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        with conn:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            out: list[float] = []
+            for i in range(n):
+                t0 = time.perf_counter()
+                conn.sendall(key(i))
+                if not select.select([conn], [], [], 10)[0] or not conn.recv(65536):
+                    raise RuntimeError("no echo from the bare trio floor")
+                out.append(time.perf_counter() - t0)
+                time.sleep(SETTLE)
+        return out
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 # --- the baseline: docker exec -it on a pty -------------------------------------------
 def _pty_drain(fd: int, quiet: float) -> None:
     while select.select([fd], [], [], quiet)[0]:
@@ -284,7 +331,7 @@ def main() -> None:
     # A SIGTERM (``timeout``) unwinds like Ctrl-C: the cleanup below runs, nothing is left.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     got: dict[str, list[float]] = {"ours": [], "docker exec": [], "engine": [],
-                                   "framework": []}
+                                   "framework": [], "trio": []}
     with tempfile.TemporaryDirectory(prefix="bench-console-") as tmp:
         root = Path(tmp)
         root.chmod(0o711)  # git runs as the repository's owner: it must reach it
@@ -301,12 +348,14 @@ def main() -> None:
                 got["docker exec"] += baseline(container, args.n)
                 got["engine"] += trio.run(engine_direct, app, container, args.n)
                 got["framework"] += framework_floor(args.n)
+                got["trio"] += trio_floor(args.n)
         finally:
             app.cleanup()
     print(f"console echo: {args.rounds} rounds x {args.n} keys per side, one tmux session")
     for label, values in (("docker exec -it … tmux attach (pty)", got["docker exec"]),
                           ("engine exec stream, no API (floor)", got["engine"]),
                           ("WebSocket echo, same server stack, no terminal", got["framework"]),
+                          ("raw bytes echo, bare trio, no HTTP", got["trio"]),
                           ("/ws/console (WebSocket, TCP)", got["ours"])):
         print(f"  {label:48s} p50 {statistics.median(values) * 1e3:6.2f} ms  "
               f"p99 {percentile(values, 0.99) * 1e3:6.2f} ms")
