@@ -39,7 +39,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as `python bench/console_echo.py`
@@ -193,23 +196,37 @@ trio.run(serve, echo, config)
 """
 
 
-def framework_floor(n: int) -> list[float]:
-    """Hypercorn and a plain ASGI handler (the console's server stack) echoing its frames."""
+T = TypeVar("T")
+
+
+@contextmanager
+def echo_server(source: str, connect: Callable[[int], T]) -> Iterator[T]:
+    """``source`` run as a server on a free loopback port, and ``connect``'s connection to
+    it (tried until the server listens, for up to 30 s); the server is stopped after."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-c", ECHO_APP, str(port)],
+    proc = subprocess.Popen([sys.executable, "-c", source, str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                ws = Ws(port, "/echo", [])
+                conn = connect(port)
                 break
             except OSError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+        yield conn
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def framework_floor(n: int) -> list[float]:
+    """Hypercorn and a plain ASGI handler (the console's server stack) echoing its frames."""
+    with echo_server(ECHO_APP, lambda port: Ws(port, "/echo", [])) as ws:
         out: list[float] = []
         try:
             for i in range(n):
@@ -222,9 +239,6 @@ def framework_floor(n: int) -> list[float]:
         finally:
             ws.close()
         return out
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 # --- a floor: bare trio echoing raw bytes (no HTTP, no WebSocket) ----------------------
@@ -241,35 +255,18 @@ trio.run(lambda: trio.serve_tcp(echo, int(sys.argv[1]), host="127.0.0.1"))
 
 def trio_floor(n: int) -> list[float]:
     """A key's bytes to a bare trio echo server and back, on one TCP connection."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-c", BARE_APP, str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                conn = socket.create_connection(("127.0.0.1", port))
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        with conn:
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            out: list[float] = []
-            for i in range(n):
-                t0 = time.perf_counter()
-                conn.sendall(key(i))
-                if not select.select([conn], [], [], 10)[0] or not conn.recv(65536):
-                    raise RuntimeError("no echo from the bare trio floor")
-                out.append(time.perf_counter() - t0)
-                time.sleep(SETTLE)
+    with echo_server(BARE_APP, lambda port: socket.create_connection(("127.0.0.1", port))
+                     ) as conn, conn:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        out: list[float] = []
+        for i in range(n):
+            t0 = time.perf_counter()
+            conn.sendall(key(i))
+            if not select.select([conn], [], [], 10)[0] or not conn.recv(65536):
+                raise RuntimeError("no echo from the bare trio floor")
+            out.append(time.perf_counter() - t0)
+            time.sleep(SETTLE)
         return out
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 # --- the baseline: docker exec -it on a pty -------------------------------------------
