@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import trio
@@ -10,7 +9,7 @@ from quart import Blueprint
 
 from api.context import current
 from api.openapi import RouteDoc, documented, err, ok
-from appliance import trees, workspaces
+from appliance import trees
 from appliance.reconcile.plan import PlanSettings
 from appliance.reconcile.report import report
 from appliance.sessions import Phase, utcnow
@@ -36,7 +35,7 @@ async def reconcile_report() -> dict[str, Any]:
     def missing() -> set[str]:
         return {s.id for s in sessions
                 if s.phase in (Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED)
-                and trees.host_workspace(s) and not workspaces.is_workspace(Path(s.worktree_path))}
+                and trees.workspace_gone(s)}
 
     cfg = PlanSettings(max_attempts=ctx.settings.max_attempts,
                        stable_seconds=ctx.settings.stable_seconds)

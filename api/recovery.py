@@ -22,11 +22,11 @@ from api import browse
 from api.context import current
 from api.openapi import RouteDoc, documented, err, ok, one_session
 from api.sessions import one, verb_route
-from appliance import checkup, verbs, wire, workspaces
+from appliance import checkup, trees, verbs, wire, workspaces
 from appliance.agents.boot import interrupt_argv, restart_argv
 from appliance.backends.base import RunState
 from appliance.errors import BackendError, ClauderonError, Conflict
-from appliance.sessions import AgentStatus, BackendKind, Session
+from appliance.sessions import AgentStatus, Session
 from appliance.verbs import Verb
 from appliance.wire_fields import render
 
@@ -56,9 +56,9 @@ async def _facts(s: Session) -> checkup.Facts:
             probe = checkup.parse_probe(done.stdout.decode(errors="replace"))
         except (ClauderonError, trio.TooSlowError):
             probe = None
-    on_host = s.backend is BackendKind.DOCKER
     path = Path(s.worktree_path)
-    workspace = await trio.to_thread.run_sync(path.is_dir) if on_host else None
+    workspace = (not await trio.to_thread.run_sync(trees.workspace_gone, s)
+                 if trees.host_workspace(s) else None)
     tip = (await trio.to_thread.run_sync(workspaces.read_tip, path, s.branch)
            if workspace else None)
     lines = await trio.to_thread.run_sync(browse.audit_lines, ctx.settings.audit_path, s.id,

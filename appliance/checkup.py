@@ -126,12 +126,13 @@ def _workspace(s: Session, f: Facts) -> Check:
                      detail="on the cluster volume, not readable on this host")
     if not f.workspace:
         return Check(name="workspace", verdict=Verdict.FAIL, fix=Verb.RECREATE_FRESH,
-                     detail=f"the workspace folder is gone; recreate fresh makes it again "
+                     detail=f"a workspace folder is gone; recreate fresh makes it again "
                             f"from {s.branch}")
     if f.tip is None:
         return Check(name="workspace", verdict=Verdict.WARN,
                      detail=f"present, but its branch {s.branch} cannot be read (the agent "
-                            "may have removed or replaced it)")
+                            "may have removed or replaced it, or its .git): its commits are "
+                            "not brought in, and a delete keeps the workspace aside")
     return Check(name="workspace", verdict=Verdict.OK,
                  detail=f"present, {s.branch} at {f.tip[:12]}")
 

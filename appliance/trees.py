@@ -10,6 +10,7 @@ host sees the cluster's volumes (a node-local storage class); otherwise
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from appliance.config import Settings
@@ -20,6 +21,16 @@ from appliance.sessions import BackendKind, Session
 def host_workspace(s: Session) -> bool:
     """Whether the session's workspace is a folder of this host (Docker)."""
     return str(s.backend) != BackendKind.KUBERNETES
+
+
+def workspace_gone(s: Session) -> bool:
+    """Whether a workspace folder of a host session is gone: the primary's or a further
+    repository's (a pod's is on its volume). A folder that stands is never gone, whatever
+    its ``.git`` holds: the files in it are the agent's work, which a workspace made again
+    would lose; the next create mends the repository around them
+    (:func:`appliance.workspaces.create_workspace`)."""
+    return host_workspace(s) and not all(
+        os.path.lexists(p) for p in (s.worktree_path, *(e.worktree_path for e in s.extra_repos)))
 
 
 def _volume(settings: Settings, s: Session) -> Path:

@@ -74,22 +74,27 @@ def _write_owned(path: Path, data: bytes, owner: hostgit.Owner, mode: int = 0o64
 
 def create_workspace(repo: RepoInfo, path: Path, branch: str, start: str,
                      *, base_branch: str | None = None) -> None:
-    """The session's repository at ``path`` on ``branch`` at ``start``. Idempotent."""
+    """The session's repository at ``path`` on ``branch`` at ``start``. Idempotent.
+
+    A folder that stands without a repository (its ``.git`` removed, or made a file or a
+    link, by the agent or by hand) is mended, not made again: its files are the agent's
+    work. The repository is made around them on ``branch`` at ``start`` (the branch as last
+    brought in), its index at that commit, and not one file of the folder is read or
+    written: the agent's ``git status`` then shows its work as changes."""
     if is_workspace(path):
         return
-    if os.path.lexists(path):
-        # A leftover of an interrupted create: nothing of value can be in it yet.
-        remove_workspace(path)
     owner = repo.owner
-    unreachable = hostgit.owner_can_reach(path.parent, owner)
-    if unreachable is not None:
-        raise InvalidInput(
-            f"the repository owner (uid {owner.uid}) cannot reach {path.parent}: {unreachable} "
-            "is closed to them; make it traversable (chmod o+x) or move CLAUDERON_HOME",
-            field="repo_path")
-    path.mkdir(mode=0o700)
-    if os.geteuid() == 0:
-        os.chown(path, owner.uid, owner.gid)
+    mend = _clear_repository(path)
+    if not mend:
+        unreachable = hostgit.owner_can_reach(path.parent, owner)
+        if unreachable is not None:
+            raise InvalidInput(
+                f"the repository owner (uid {owner.uid}) cannot reach {path.parent}: "
+                f"{unreachable} is closed to them; make it traversable (chmod o+x) or move "
+                "CLAUDERON_HOME", field="repo_path")
+        path.mkdir(mode=0o700)
+        if os.geteuid() == 0:
+            os.chown(path, owner.uid, owner.gid)
 
     def git(*args: str) -> None:
         hostgit.run(args, owner=owner, cwd=path)
@@ -109,7 +114,28 @@ def create_workspace(repo: RepoInfo, path: Path, branch: str, start: str,
     if url and url.startswith("https://"):
         git("config", "remote.origin.url", url)
         git("config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*")
-    git("reset", "--quiet", "--hard", start)
+    if mend:
+        git("read-tree", start)
+    else:
+        git("reset", "--quiet", "--hard", start)
+
+
+def _clear_repository(path: Path) -> bool:
+    """Whether a folder holding files stands at ``path`` (to be mended): whatever is at its
+    ``.git`` is removed (never followed). An empty folder (a create interrupted before its
+    repository) and anything else at ``path`` (a link, a file: not the agent's, whose
+    workspace is a mount) are removed, for the workspace to be made anew."""
+    if not os.path.lexists(path):
+        return False
+    if os.path.islink(path) or not path.is_dir():
+        remove_workspace(path)
+        return False
+    safefs.remove_tree(path / ".git")
+    try:
+        path.rmdir()
+    except OSError:
+        return True  # not empty: the agent's files
+    return False
 
 
 def make_owned_dir(path: Path, owner: hostgit.Owner) -> None:

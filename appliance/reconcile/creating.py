@@ -16,6 +16,7 @@ workspace and its work, and is rate-limited by back-off.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import replace
 from datetime import timedelta
@@ -204,14 +205,15 @@ async def create(deps: Deps, a: Create) -> None:
 
 
 async def _fresh_workspace(s: Session) -> bool:
-    """Whether a failed create may remove the workspace: one made now, or one no container
-    ever used. On Kubernetes the workspace is on its volume: new when the session never
-    had a workload."""
+    """Whether a failed create may remove the workspace: one no container ever used, or one
+    this create makes (its folder is gone). A folder that stands is kept whatever its
+    ``.git`` holds: the files in it are the agent's. On Kubernetes the workspace is on its
+    volume: new when the session never had a workload."""
     if s.backend_id is None:
         return True
     if pods.on_kubernetes(s):
         return False
-    return not await trio.to_thread.run_sync(workspaces.is_workspace, Path(s.worktree_path))
+    return not await trio.to_thread.run_sync(os.path.lexists, s.worktree_path)
 
 
 async def _spec(deps: Deps, a: Create, s: Session,

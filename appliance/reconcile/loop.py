@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +34,7 @@ from typing import Any
 
 import trio
 
-from appliance import safefs, workspaces
+from appliance import safefs, trees, workspaces
 from appliance.backends.base import Backend, Observed
 from appliance.config import Settings
 from appliance.contract import HostContext
@@ -72,19 +71,15 @@ def _still_desired(desired: Desired) -> Callable[[Session], None]:
 
 
 def _read_workspaces(sessions: list[Session]) -> tuple[dict[str, str | None], set[str]]:
-    """Each workspace's branch tip, and the sessions a workspace of which is gone: the
-    primary's, or a further repository's folder (host workspaces only: a pod's is on its
-    volume, its branch on the remote). A further repository whose folder stands but whose
-    ``.git`` the agent broke is its own to mend: made again, its work would be lost."""
+    """Each host workspace's branch tip, and the sessions a workspace folder of which is
+    gone (:func:`appliance.trees.workspace_gone`)."""
     tips: dict[str, str | None] = {}
     missing: set[str] = set()
     for s in sessions:
-        path = Path(s.worktree_path)
-        if not workspaces.is_workspace(path) or not all(
-                os.path.lexists(e.worktree_path) for e in s.extra_repos):
+        if trees.workspace_gone(s):
             missing.add(s.id)
             continue
-        tips[s.id] = sync.combined_tip(workspaces.read_tip(path, s.branch), s)
+        tips[s.id] = sync.combined_tip(workspaces.read_tip(Path(s.worktree_path), s.branch), s)
     return tips, missing
 
 

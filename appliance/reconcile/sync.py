@@ -11,6 +11,7 @@ deleted, :func:`last_sync` brings the branch in one last time, or keeps the work
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -143,18 +144,39 @@ async def last_sync(deps: Deps, s: Session) -> None:
 
 async def _last_one(deps: Deps, s: Session, path: Path, kept_name: str,
                     extra: ExtraRepo | None) -> None:
-    """One repository's last sync, or its workspace kept aside."""
-    if not await trio.to_thread.run_sync(workspaces.is_workspace, path):
-        return
-    tip = await trio.to_thread.run_sync(workspaces.read_tip, path, s.branch)
+    """One repository's last sync, or its workspace kept aside when it cannot be done: the
+    sync fails, the branch cannot be read, or a folder with files stands without a
+    repository (its ``.git`` removed, or made a file or a link): what is in it would be
+    lost."""
+    repository = await trio.to_thread.run_sync(workspaces.is_workspace, path)
+    tip = await trio.to_thread.run_sync(workspaces.read_tip, path, s.branch) \
+        if repository else None
     if tip is None:
+        if await trio.to_thread.run_sync(_holds_files, path):
+            await _keep(deps, s, path, kept_name, (
+                f"the workspace's branch {s.branch} cannot be read (its ref is gone, or "
+                "not a commit id)") if repository else (
+                "the workspace has no repository (.git) to bring its branch in from"))
         return
     try:
         await _bring_in_one(deps, s, extra, tip)
     except ClauderonError as exc:
-        kept = deps.settings.kept_dir / kept_name
-        await trio.to_thread.run_sync(lambda: kept.parent.mkdir(mode=0o700, exist_ok=True))
-        await trio.to_thread.run_sync(path.rename, kept)
-        log.warning("kept the workspace of %s at %s: %s", s.name, kept, exc.message,
-                    extra={"session": s.id})
-        await deps.event(s, "workspace_kept", {"path": str(kept), "reason": exc.message})
+        await _keep(deps, s, path, kept_name, exc.message)
+
+
+def _holds_files(path: Path) -> bool:
+    try:
+        with os.scandir(path) as entries:
+            return any(e.name != ".git" for e in entries)
+    except OSError:  # gone, or not a folder
+        return False
+
+
+async def _keep(deps: Deps, s: Session, path: Path, kept_name: str, reason: str) -> None:
+    """``path`` moved aside under ``kept/`` (a rename: nothing in it is read)."""
+    kept = deps.settings.kept_dir / kept_name
+    await trio.to_thread.run_sync(lambda: kept.parent.mkdir(mode=0o700, exist_ok=True))
+    await trio.to_thread.run_sync(path.rename, kept)
+    log.warning("kept the workspace of %s at %s: %s", s.name, kept, reason,
+                extra={"session": s.id})
+    await deps.event(s, "workspace_kept", {"path": str(kept), "reason": reason})

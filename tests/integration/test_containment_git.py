@@ -15,6 +15,7 @@ default, 0.5 s here) bounds it otherwise. The tests wait for it, bounded.
 from __future__ import annotations
 
 import os
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +215,55 @@ def test_delete_brings_the_last_commit_in_and_keeps_the_branch(app: Appliance,
     app.start("reconciler")
     wait_for(lambda: not Path(s["worktree_path"]).exists(), what="the workspace to go")
     assert refs(repo)[f"refs/heads/{s['branch']}"] == out.split()[-1]
+
+
+def test_an_agent_that_breaks_its_git_loses_no_work(app: Appliance, repo: Path) -> None:
+    """The agent replaces its ``.git`` with a link to the appliance's ``secrets/`` (by
+    mistake, ``rm -rf .git``, or to steer the host): the folder still stands, so no pass
+    takes it for gone and remakes it; a container lost anyway is made again around the
+    agent's files with the repository mended, the link removed and never followed; a delete
+    keeps the files aside, and the branch as last brought in stays."""
+    secrets = sorted(p.name for p in app.settings.secrets_dir.iterdir())
+    s = create(app, repo, "careless")
+    witness = create(app, repo, "witness")
+    _, out = in_container(app, s, "echo done > done.txt && git add done.txt && "
+                                  "git commit -qm done && git rev-parse HEAD")
+    done = out.split()[-1]
+    synced(app, repo, s, done)
+    in_container(app, s, f"echo draft > draft.txt && rm -rf .git && "
+                         f"ln -s {app.settings.secrets_dir} .git")
+    [before] = app.containers(s["id"])
+    # A later pass: the witness's commit is brought in by a pass that saw the broken .git.
+    _, out = in_container(app, witness, "git commit -q --allow-empty -m w && git rev-parse HEAD")
+    synced(app, repo, witness, out.split()[-1])
+    assert [c.id for c in app.containers(s["id"])] == [before.id]
+    assert app.client().get("/api/reconcile")["in_sync"]
+    checks = {c["name"]: c for c in app.client().get(f"/api/sessions/{s['id']}/health")["checks"]}
+    assert checks["workspace"]["verdict"] == "warn", checks["workspace"]
+    before.remove(force=True)
+    wait_for(lambda: [c for c in app.containers(s["id"])
+                      if c.id != before.id and c.status == "running"],
+             timeout=120, what="a new container for the lost one")
+    s = app.wait_phase("careless", "running")
+    _, out = in_container(app, s, "cat done.txt draft.txt && git symbolic-ref --short HEAD && "
+                                  "git rev-parse HEAD && git status --porcelain && "
+                                  "test -d .git && ! test -L .git && echo real")
+    assert out.split() == ["done", "draft", s["branch"], done, "??", "draft.txt", "real"], out
+    in_container(app, s, "echo later > later.txt && rm -rf .git")
+    app.cli("delete", "--force", "careless")
+    kept = app.settings.kept_dir / f"careless-{s['id'][:8]}"
+    assert sorted(p.name for p in kept.iterdir()) == [
+        "README.md", "done.txt", "draft.txt", "later.txt", "src"]
+    assert not Path(s["worktree_path"]).exists()
+    seen: list[dict[str, Any]] = []
+    with closing(app.client().events(after=0)) as stream:
+        for message in stream:
+            if message is not None and message["type"] == "event" \
+                    and message["event"]["session_id"] == s["id"]:
+                seen.append(message["event"])
+                if message["event"]["kind"] == "deleted":
+                    break
+    [kept_event] = [e["payload"] for e in seen if e["kind"] == "workspace_kept"]
+    assert kept_event["path"] == str(kept) and ".git" in kept_event["reason"]
+    assert refs(repo)[f"refs/heads/{s['branch']}"] == done
+    assert sorted(p.name for p in app.settings.secrets_dir.iterdir()) == secrets

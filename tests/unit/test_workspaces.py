@@ -74,16 +74,52 @@ def test_create_makes_a_private_repository_that_borrows_objects(repo: RepoInfo,
     assert not (ws / ".git" / "hooks").exists()  # no templates copied
 
 
-def test_create_is_idempotent_and_replaces_leftovers(repo: RepoInfo, ws: Path) -> None:
+def test_create_is_idempotent_and_makes_an_empty_leftover_anew(repo: RepoInfo,
+                                                               ws: Path) -> None:
     (ws / "work.txt").write_text("keep me")
     start = repos.resolve_ref(repo, "main")
     workspaces.create_workspace(repo, ws, BRANCH, start)
     assert (ws / "work.txt").read_text() == "keep me"
     workspaces.remove_workspace(ws)
-    ws.mkdir()
-    (ws / "junk").write_text("half-made")
+    ws.mkdir()  # a create interrupted before its repository
     workspaces.create_workspace(repo, ws, BRANCH, start)
-    assert workspaces.is_workspace(ws) and not (ws / "junk").exists()
+    assert workspaces.is_workspace(ws) and (ws / "README").read_text() == "one\n"
+
+
+@pytest.mark.parametrize("broken", ["removed", "gitdir-file", "link-out", "link-in"])
+def test_a_folder_whose_git_the_agent_broke_is_mended_around_its_files(
+        repo: RepoInfo, ws: Path, tmp_path: Path, broken: str) -> None:
+    """The agent's files stay as it left them (nothing of the folder is read or written),
+    the repository is made again on the branch as last brought in, and a ``.git`` that was a
+    file or a link is removed, never followed: the folder it named is left untouched."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.chmod(outside, 0o777)
+    done = agent(ws, "echo mine >> README && echo new > work.txt && rm src/app.py && "
+                     "git add -A && git commit -qm unsynced && mkdir -p lib && echo x > lib/y")
+    assert done.returncode == 0, done.stderr
+    users_refs = sh(repo.root, "for-each-ref")
+    plant = {"removed": "rm -rf .git",
+             "gitdir-file": f"rm -rf .git && echo 'gitdir: {repo.root}/.git' > .git",
+             "link-out": f"rm -rf .git && ln -s {outside} .git",
+             "link-in": "rm -rf .git && mkdir -p lib/g && ln -s lib/g .git"}[broken]
+    assert agent(ws, plant).returncode == 0
+    assert not workspaces.is_workspace(ws)
+    start = repos.resolve_ref(repo, BRANCH)
+    workspaces.create_workspace(repo, ws, BRANCH, start)
+    assert workspaces.is_workspace(ws) and not (ws / ".git").is_symlink()
+    assert (ws / "README").read_text() == "one\nmine\n"
+    assert (ws / "work.txt").read_text() == "new\n" and not (ws / "src" / "app.py").exists()
+    assert sh(ws, "symbolic-ref", "--short", "HEAD") == BRANCH
+    assert sh(ws, "rev-parse", "HEAD") == start
+    status = agent(ws, "git status --porcelain")
+    assert status.returncode == 0, status.stderr
+    assert sorted(status.stdout.splitlines()) == [" D src/app.py", " M README", "?? lib/",
+                                                  "?? work.txt"]
+    assert list(outside.iterdir()) == []
+    assert sh(repo.root, "for-each-ref") == users_refs
+    if broken == "link-in":
+        assert list((ws / "lib" / "g").iterdir()) == []
 
 
 def sync(repo: RepoInfo, ws: Path, scratch: Path | None = None) -> str:
