@@ -164,6 +164,33 @@ async def _last_one(deps: Deps, s: Session, path: Path, kept_name: str,
         await _keep(deps, s, path, kept_name, exc.message)
 
 
+def _move_aside(path: Path, kept: Path) -> None:
+    """The workspace to ``kept``, its repository renamed ``.git-agent``: the user comes here
+    to take the work back, and a git they run in the folder (or their shell's prompt) would
+    otherwise use the agent's repository, whose config and hooks are the agent's to write.
+    The rename is of the entry itself, whatever it is (a link is not followed)."""
+    kept.parent.mkdir(mode=0o700, exist_ok=True)
+    path.rename(kept)
+    fd = os.open(kept, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        if not _entry(".git", fd):
+            return
+        # The agent may have used the first names itself: none of its files is replaced.
+        name = next(n for n in (f".git-agent{i or ''}" for i in range(10_000))
+                    if not _entry(n, fd))
+        os.rename(".git", name, src_dir_fd=fd, dst_dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def _entry(name: str, folder: int) -> bool:
+    try:
+        os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def _holds_files(path: Path) -> bool:
     try:
         with os.scandir(path) as entries:
@@ -173,10 +200,9 @@ def _holds_files(path: Path) -> bool:
 
 
 async def _keep(deps: Deps, s: Session, path: Path, kept_name: str, reason: str) -> None:
-    """``path`` moved aside under ``kept/`` (a rename: nothing in it is read)."""
+    """``path`` moved aside under ``kept/`` (renames only: nothing in it is read)."""
     kept = deps.settings.kept_dir / kept_name
-    await trio.to_thread.run_sync(lambda: kept.parent.mkdir(mode=0o700, exist_ok=True))
-    await trio.to_thread.run_sync(path.rename, kept)
+    await trio.to_thread.run_sync(_move_aside, path, kept)
     log.warning("kept the workspace of %s at %s: %s", s.name, kept, reason,
                 extra={"session": s.id})
     await deps.event(s, "workspace_kept", {"path": str(kept), "reason": reason})

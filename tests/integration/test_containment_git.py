@@ -15,6 +15,7 @@ default, 0.5 s here) bounds it otherwise. The tests wait for it, bounded.
 from __future__ import annotations
 
 import os
+import subprocess
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import pytest
 
 from appliance.errors import ClauderonError
 from cli import calls
-from tests.conftest import user_git
+from tests.conftest import AGENT_UID, make_traversable, user_git
 from tests.support.agent_app import create, in_container
 from tests.support.appliance import Appliance, wait_for
 
@@ -267,3 +268,40 @@ def test_an_agent_that_breaks_its_git_loses_no_work(app: Appliance, repo: Path) 
     assert kept_event["path"] == str(kept) and ".git" in kept_event["reason"]
     assert refs(repo)[f"refs/heads/{s['branch']}"] == done
     assert sorted(p.name for p in app.settings.secrets_dir.iterdir()) == secrets
+
+
+def test_a_kept_workspace_lends_its_repository_to_no_git_the_user_runs(
+        app: Appliance, repo: Path, tmp_path: Path) -> None:
+    """A branch the last fetch cannot bring in (its ref names no object) keeps the
+    workspace in ``kept/``, where the user goes to take the work back: the agent's
+    repository there is renamed, so the user's git in the folder (or a shell prompt's)
+    finds none and runs none of the agent's config; the same git pointed at the renamed
+    repository does run it (the control: the plant is live)."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    os.chmod(markers, 0o777)
+    s = create(app, repo, "stubborn")
+    app.stop("reconciler")  # no pass brings anything in before the delete tries
+    in_container(app, s, f"echo work > work.txt && git config core.fsmonitor "
+                         f"'touch {markers}/fsmonitor; false' && "
+                         f"echo {'1' * 40} > .git/refs/heads/{s['branch']}")
+    app.cli("delete", "--force", "--no-wait", "stubborn")
+    app.start("reconciler")
+    wait_for(lambda: not Path(s["worktree_path"]).exists(), what="the workspace to go")
+    kept = app.settings.kept_dir / f"stubborn-{s['id'][:8]}"
+    assert sorted(p.name for p in kept.iterdir()) == [
+        ".git-agent", "README.md", "src", "work.txt"]
+    make_traversable(kept)
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+
+    def users_git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", *args, "status", "--short"], cwd=kept / "src", env=env,
+                              capture_output=True, text=True, check=False, user=AGENT_UID,
+                              group=AGENT_UID, extra_groups=[])
+
+    found = users_git()
+    assert found.returncode == 128 and "not a git repository" in found.stderr, found
+    assert list(markers.iterdir()) == []
+    users_git(f"--git-dir={kept}/.git-agent", f"--work-tree={kept}")
+    assert [p.name for p in markers.iterdir()] == ["fsmonitor"]
+    assert refs(repo)[f"refs/heads/{s['branch']}"] == refs(repo)["refs/heads/main"]
