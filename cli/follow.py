@@ -37,6 +37,8 @@ class Seen:
     step: str | None = None
     session: Json | None = None
     gone: bool = False
+    #: Something to tell once the follow ends (a workspace kept aside: where, and why).
+    note: str | None = None
 
 
 def seen(event: Json, session_id: str) -> Seen | None:
@@ -48,6 +50,9 @@ def seen(event: Json, session_id: str) -> Seen | None:
         return Seen(gone=True)
     if event.get("kind") == "progress":
         return Seen(step=str(payload.get("step")))
+    if event.get("kind") == "workspace_kept":
+        return Seen(note=f"workspace kept at {payload.get('path')} "
+                         f"({payload.get('reason')}): take what you need, then remove it")
     snapshot = payload.get("session")
     return Seen(session=snapshot) if isinstance(snapshot, dict) else None
 
@@ -81,9 +86,11 @@ class _Down:
 def follow_session(stream: Iterator[Message | None], session: Json, *, until: set[str],
                    label: str, timeout: float = 600) -> Json | None:
     """Print ``label`` and the progress steps until the session reaches a phase in
-    ``until``; the session then, or None once it is deleted."""
+    ``until``; the session then, or None once it is deleted. What the events had to tell
+    (:attr:`Seen.note`) follows, a line each."""
     print(f"{label}  ", end="", flush=True)
     sep = ""
+    notes: list[str] = []
 
     def show(text: str) -> None:
         nonlocal sep
@@ -109,15 +116,23 @@ def follow_session(stream: Iterator[Message | None], session: Json, *, until: se
             continue
         if what.gone:
             show("gone")
-            print()
+            _end(notes)
             return None
         if what.step:
             show(what.step)
+        if what.note:
+            notes.append(what.note)
         if what.session is not None:
             current = what.session
     show(current["phase"])
-    print()
+    _end(notes)
     return current
+
+
+def _end(notes: list[str]) -> None:
+    print()
+    for note in notes:
+        print(f"  {note}")
 
 
 def watch_list(client: ApiClient, listing: calls.Call[list[Json]]) -> int:

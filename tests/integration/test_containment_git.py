@@ -251,8 +251,10 @@ def test_an_agent_that_breaks_its_git_loses_no_work(app: Appliance, repo: Path) 
                                   "test -d .git && ! test -L .git && echo real")
     assert out.split() == ["done", "draft", s["branch"], done, "??", "draft.txt", "real"], out
     in_container(app, s, "echo later > later.txt && rm -rf .git")
-    app.cli("delete", "--force", "careless")
+    deleted = app.cli("delete", "--force", "careless").stdout
     kept = app.settings.kept_dir / f"careless-{s['id'][:8]}"
+    assert f"\n  workspace kept at {kept} (the workspace has no repository (.git)" in deleted, \
+        deleted
     assert sorted(p.name for p in kept.iterdir()) == [
         "README.md", "done.txt", "draft.txt", "later.txt", "src"]
     assert not Path(s["worktree_path"]).exists()
