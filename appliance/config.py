@@ -83,6 +83,9 @@ class Settings:
     docker_timeout_seconds: float = 60.0
     # GitHub: how often the reconciler reads each session's pull request again (0: never)
     github_refresh_seconds: float = 60.0
+    # The events journal keeps this many days (0: forever): every hook and change writes
+    # one, so without a bound the database grows as long as the appliance is used.
+    keep_events_days: float = 30.0
     # Kubernetes: the ``[kubernetes]`` table (its presence turns the backend on)
     kubernetes: KubeSettings | None = None
     # Shipper (audit.jsonl -> archive and an optional HTTP sink)
@@ -285,7 +288,7 @@ _TOML_KEYS: dict[str, dict[str, str]] = {
     "limits": _same("max_sessions", "max_concurrent_creates"),
     "reconciler": {"poll_seconds": "reconcile_poll_seconds", **_same(
         "resync_seconds", "max_attempts", "backoff_seconds", "backoff_max_seconds",
-        "stable_seconds", "max_concurrent_ops")},
+        "stable_seconds", "max_concurrent_ops", "keep_events_days")},
     "github": {"refresh_seconds": "github_refresh_seconds"},
     "shipper": {key: f"shipper_{key}" for key in (
         "rotate_bytes", "keep_rotated", "poll_seconds", "batch_lines", "batch_bytes",

@@ -112,6 +112,10 @@ def _limits(settings: Settings) -> None:
         if getattr(settings, limit) < 1:
             raise ConfigError(f"{settings.config_path} [limits] {limit} must be 1 or more "
                               f"(it is {getattr(settings, limit)})")
+    if not settings.keep_events_days >= 0:
+        raise ConfigError(
+            f"{settings.config_path} [reconciler] keep_events_days = "
+            f"{settings.keep_events_days} must be a number of days, or 0 to keep every event")
     where = f"{settings.config_path} [docker]"
     try:
         parse_memory(settings.default_memory)

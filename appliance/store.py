@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
 
@@ -308,6 +309,26 @@ class Store:
 
     def last_event_id(self) -> int:
         return int(self.rows("SELECT MAX(id) FROM events")[0][0] or 0)
+
+    def prune_events(self, before: datetime, *, batch: int = 5000) -> int:
+        """Remove the journal's events older than ``before`` (how many went), in
+        transactions of at most ``batch`` rows, so no writer waits long. The newest event
+        always stays: its id is where every reader resumes (ids are never used again).
+        Ids grow with time, so the old events are the first rows, read in id order."""
+        cutoff = before.isoformat()
+        gone = 0
+        while True:
+            with self.transaction() as conn:
+                rows = conn.execute("SELECT id, ts FROM events ORDER BY id LIMIT ?",
+                                    (batch,)).fetchall()
+                newest = conn.execute("SELECT MAX(id) FROM events").fetchone()[0]
+                old = [r["id"] for r in rows if r["ts"] < cutoff and r["id"] != newest]
+                if old:
+                    conn.execute("DELETE FROM events WHERE id <= ? AND ts < ? AND id != ?",
+                                 (old[-1], cutoff, newest))
+            gone += len(old)
+            if len(old) < len(rows) or len(rows) < batch:
+                return gone
 
     # --- recent repositories --------------------------------------------------------
     def recent_repos(self, limit: int = 20) -> list[dict[str, str]]:

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,8 @@ from appliance.sessions import Desired, Phase, Session, utcnow
 from appliance.store import AsyncStore
 
 log = logging.getLogger(__name__)
+#: How often the events journal is pruned (``keep_events_days``).
+PRUNE_EVERY = 3600.0
 
 
 def _still_desired(desired: Desired) -> Callable[[Session], None]:
@@ -119,12 +122,29 @@ class Reconciler:
         async with trio.open_nursery() as nursery:
             await nursery.start(self.metrics.publisher.run, self.store.sync)
             await nursery.start(pullwatch.watch, self.deps)
+            nursery.start_soon(self._prune_events)
             task_status.started()
             while True:
                 seen = await self.store.run(self.store.sync.data_version)
                 with self.metrics.pass_seconds.time():
                     await self.run_pass(nursery)
                 await self._wait_for_change(seen)
+
+    async def _prune_events(self) -> None:
+        """The journal's events older than ``keep_events_days``, removed at start and then
+        every :data:`PRUNE_EVERY` seconds (never with 0)."""
+        days = self.settings.keep_events_days
+        while days > 0:
+            before = self.deps.clock() - timedelta(days=days)
+            try:
+                gone = await self.store.run(self.store.sync.prune_events, before)
+            except (ClauderonError, sqlite3.Error) as exc:  # the next round tries again
+                log.warning("could not prune the events journal: %s", exc)
+            else:
+                if gone:
+                    log.info("removed %d events older than %g days from the journal",
+                             gone, days)
+            await trio.sleep(PRUNE_EVERY)
 
     def _failed(self, final: bool) -> None:
         self.metrics.attempt_failures.inc()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +12,12 @@ import pytest
 import trio
 from trio_websocket import open_websocket_url
 
-from tests.support.appliance import Appliance
+from tests.support.appliance import Appliance, wait_for
 
 
 async def collect(url: str, until: str, name: str, headers: list[tuple[bytes, bytes]],
-                  connected: trio.Event | None = None) -> list[dict[str, Any]]:
+                  connected: trio.Event | None = None,
+                  phase: str = "running") -> list[dict[str, Any]]:
     """Events from ``url`` until one of kind ``until`` for session ``name`` arrives;
     ``connected`` is set once the server said hello."""
     out: list[dict[str, Any]] = []
@@ -31,7 +34,7 @@ async def collect(url: str, until: str, name: str, headers: list[tuple[bytes, by
                 payload = msg["event"]["payload"]
                 session = payload.get("session", payload)
                 if msg["event"]["kind"] == until and session.get("name") == name and (
-                    until != "updated" or session.get("phase") == "running"
+                    until != "updated" or session.get("phase") == phase
                 ):
                     return out
 
@@ -91,3 +94,30 @@ async def test_a_good_cursor_is_taken(appliance: Appliance) -> None:
         async with open_websocket_url(url, extra_headers=appliance.ws_headers("read-only")
                                       ) as ws:
             assert json.loads(await ws.get_message())["type"] == "connected"
+
+
+def _journal(app: Appliance) -> list[int]:
+    with closing(sqlite3.connect(app.settings.db_path)) as conn:
+        return [row[0] for row in conn.execute("SELECT id FROM events ORDER BY id")]
+
+
+async def test_the_reconciler_prunes_old_events_and_readers_go_on(appliance: Appliance,
+                                                                  repo: Path) -> None:
+    """Events older than ``keep_events_days`` (30 by default) go when the reconciler
+    starts; the newest stays (readers resume after it) and new events follow it."""
+    appliance.cli("create", "--repo", str(repo), "--name", "aged", "--prompt", "p")
+    appliance.wait_phase("aged", "running")
+    appliance.stop("reconciler")
+    ids = _journal(appliance)
+    assert len(ids) > 3
+    with closing(sqlite3.connect(appliance.settings.db_path)) as conn, conn:
+        conn.execute("UPDATE events SET ts = '2020-01-01T00:00:00+00:00' WHERE id < ?",
+                     (ids[-2],))
+    appliance.start("reconciler")
+    wait_for(lambda: _journal(appliance)[:2] == ids[-2:], what="the old events to go")
+    appliance.cli("stop", "aged")
+    url = f"ws://127.0.0.1:{appliance.http_port}/ws/events?after=0"
+    seen = await collect(url, "updated", "aged", appliance.ws_headers("read-only"),
+                         phase="stopped")
+    assert [e["id"] for e in seen][:2] == ids[-2:]
+    assert all(e["id"] > ids[-1] for e in seen[2:]) and len(seen) > 2

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from appliance.config import load_settings
+from appliance.errors import ConfigError
 from cli.commands import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,3 +75,25 @@ def test_help_runs(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for name in NAMES:
         assert name in out
+
+
+def toml_blocks() -> list[str]:
+    return re.findall(r"^```toml\n(.*?)^```", README.read_text(), re.S | re.M)
+
+
+def test_the_readme_configuration_loads(tmp_path: Path) -> None:
+    """The README's reference `config.toml` is one a user can copy: valid TOML (no table
+    twice), every key known, every value accepted. The other examples name files and
+    clusters of their own, so only their TOML and their keys are checked."""
+    blocks = toml_blocks()
+    [reference] = [b for b in blocks if "[reconciler]" in b]
+    (tmp_path / "config.toml").write_text(reference)
+    settings = load_settings({"CLAUDERON_HOME": str(tmp_path)})
+    assert settings.keep_events_days == 30 and settings.pids_limit == 1024
+    for block in blocks:
+        (tmp_path / "config.toml").write_text(block)
+        try:
+            load_settings({"CLAUDERON_HOME": str(tmp_path)})
+        except ConfigError as exc:
+            assert "not valid TOML" not in exc.message and "unknown key" not in exc.message, \
+                exc.message

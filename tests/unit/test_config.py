@@ -41,6 +41,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert s.pids_limit == 1024
     assert s.docker_network is None and s.network_subnet is None
     assert s.max_attempts == 3
+    assert s.keep_events_days == 30
     assert dict(s.extra) == {}
 
 
@@ -202,6 +203,9 @@ def test_bad_default_limits_are_refused_when_loaded(tmp_path: Path) -> None:
     ('[docker]\nsubnet = "10.1.2.0/30"\n', "must be an IPv4 network"),
     ("[docker]\npid_limit = 10\n", "[docker]: unknown key 'pid_limit'"),
     ('[proxy]\nbridge_gateway = "172.17.0.1"\n', "[proxy]: unknown key 'bridge_gateway'"),
+    ("[reconciler]\nkeep_events_days = -1\n", "keep_events_days = -1.0 must be a number of "
+                                               "days, or 0 to keep every event"),
+    ("[reconciler]\nkeep_events_days = nan\n", "keep_events_days = nan must be"),
 ])
 def test_bad_limits_and_network_settings_are_clear(tmp_path: Path, text: str,
                                                    message: str) -> None:

@@ -6,6 +6,7 @@ import json
 import sqlite3
 import stat
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -339,3 +340,29 @@ def test_a_write_lock_held_past_the_busy_timeout_is_a_clear_error(tmp_path: Path
         other.execute("ROLLBACK")
         other.close()
         first.close()
+
+
+def _aged(db_path: Path, ids: range, when: datetime) -> None:
+    """Events written ``when`` (the store stamps its own clock; a test moves them back)."""
+    with closing(sqlite3.connect(db_path)) as conn, conn:
+        conn.executemany("UPDATE events SET ts = ? WHERE id = ?",
+                         [(when.isoformat(), i) for i in ids])
+
+
+def test_pruning_removes_old_events_in_batches_and_never_the_newest(store: Store,
+                                                                    db_path: Path) -> None:
+    ids = [store.append_event(None, "hook", {"n": i}) for i in range(23)]
+    now = datetime.now(UTC)
+    _aged(db_path, range(ids[0], ids[16] + 1), now - timedelta(days=40))
+    assert store.prune_events(now - timedelta(days=30), batch=5) == 17
+    assert [e.payload["n"] for e in store.events_after(0)] == list(range(17, 23))
+    assert store.prune_events(now - timedelta(days=30), batch=5) == 0
+    # Everything old: the newest stays, where readers resume, and ids go on from it.
+    _aged(db_path, range(ids[0], ids[-1] + 1), now - timedelta(days=40))
+    assert store.prune_events(now - timedelta(days=30), batch=4) == 5
+    assert [e.id for e in store.events_after(0)] == [ids[-1]] == [store.last_event_id()]
+    assert store.append_event(None, "hook", {}) == ids[-1] + 1
+
+
+def test_pruning_an_empty_journal_removes_nothing(store: Store) -> None:
+    assert store.prune_events(datetime.now(UTC)) == 0
