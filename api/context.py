@@ -17,6 +17,7 @@ from quart import current_app
 
 from api.events import EventHub
 from api.instruments import ApiMetrics
+from api.ratelimit import WindowLimiter
 from appliance.backends.base import Backend
 from appliance.config import Settings
 from appliance.errors import InvalidInput
@@ -39,6 +40,8 @@ class ApiContext:
     #: Transcript reads at once: each is bounded; this bounds how many add up.
     readers: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(2))
     metrics: ApiMetrics = field(default_factory=ApiMetrics.new)
+    #: Hook events per session (an agent posting in a loop would fill the database).
+    hook_limiter: WindowLimiter = field(default_factory=WindowLimiter.hooks)
 
     def backend_for(self, session: Session) -> Backend:
         try:

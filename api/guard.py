@@ -30,7 +30,7 @@ from typing import Any
 import trio
 
 from api import cookies
-from api.ratelimit import SignInLimiter
+from api.ratelimit import WindowLimiter
 from api.request_policy import (
     ATTEMPT_ROUTES,
     Facts,
@@ -186,7 +186,7 @@ class Guard:
         self.policy = policy
         self.store = store
         self.auth = AuthStore(store.sync)
-        self.limiter = SignInLimiter()
+        self.limiter = WindowLimiter.sign_in()
 
     async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         if await not_a_request(scope, receive, send):

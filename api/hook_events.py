@@ -3,7 +3,8 @@
 The only route served on the hook listener, the one address a session container reaches
 (``api.guard.hooks_only``). The caller is an agent, so every byte is hostile: the body goes
 through the strict JSON reader, the session id is checked for shape, the hook token is
-compared in constant time, and the event is mapped by the core's table
+compared in constant time, the session's events are limited (a few a second is what a busy
+agent sends; :mod:`api.ratelimit`), and the event is mapped by the core's table
 (:func:`appliance.agents.hooks.hook_changes`) — anything else is a 4xx, never a 500.
 """
 
@@ -14,8 +15,9 @@ from quart import Blueprint, request
 from api.body import json_body
 from api.context import current
 from api.openapi import RouteDoc, documented, err
+from api.ratelimit import HOOK_WINDOW_SECONDS, HOOKS_PER_SESSION
 from appliance.agents.hooks import HOOK_STATUS, hook_changes
-from appliance.errors import InvalidInput, Unauthorized
+from appliance.errors import InvalidInput, TooManyRequests, Unauthorized
 from appliance.tokens import token_matches
 
 blueprint = Blueprint("hooks", __name__)
@@ -29,7 +31,8 @@ BODY = {"type": "object", "required": ["session_id", "event"], "properties": {
 @blueprint.post("/api/hooks")
 @documented(RouteDoc(summary="Agent hook events (per-session hook token as Bearer)", body=BODY,
                      responses={"204": {"description": "Recorded"}, "400": err("Bad event"),
-                                "401": err("Bad token")}))
+                                "401": err("Bad token"),
+                                "429": err("Too many hook events from this session")}))
 async def hooks() -> tuple[str, int]:
     ctx = current()
     auth = request.headers.get("Authorization", "")
@@ -41,6 +44,12 @@ async def hooks() -> tuple[str, int]:
     token = auth.removeprefix("Bearer ").strip()
     if session is None or not token or not token_matches(token, session.hook_token_hash):
         raise Unauthorized("unknown session or wrong hook token")
+    # Counted once the token is known good: no agent can use up another session's room.
+    wait = ctx.hook_limiter.allow(session.id)
+    if wait is not None:
+        raise TooManyRequests(
+            f"too many hook events from {session.name} (more than {HOOKS_PER_SESSION} in "
+            f"{HOOK_WINDOW_SECONDS:g} s); not recorded; try again in {max(int(wait), 1)} s")
     event = body.get("event")
     name = event.get("type") if isinstance(event, dict) else event
     changes = hook_changes(name, session)

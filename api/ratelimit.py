@@ -1,9 +1,14 @@
-"""Sign-in attempts, limited per client address and in all (a sliding window, pure).
+"""Attempts limited per key and in all, in a sliding window (pure).
 
-Secrets here are 256 bits, so guessing is hopeless anyway; the limit keeps a flood of
-sign-in attempts from filling the log and the database's write queue. The per-client limit
-is what a person never reaches; the global one bounds what many addresses can do together
-(behind ``tailscale serve`` every client is 127.0.0.1, so it is the one that counts there).
+Sign-in attempts, per client address and in all: secrets here are 256 bits, so guessing is
+hopeless anyway; the limit keeps a flood of sign-in attempts from filling the log and the
+database's write queue. The per-client limit is what a person never reaches; the global one
+bounds what many addresses can do together (behind ``tailscale serve`` every client is
+127.0.0.1, so it is the one that counts there).
+
+Hook events, per session only (an agent flooding its hook must not use up another
+session's room): every hook writes the session and an event, so an agent posting in a loop
+would fill the database as fast as the API can write. A busy agent sends a few a second.
 """
 
 from __future__ import annotations
@@ -17,11 +22,16 @@ PER_CLIENT = 10
 GLOBAL = 60
 WINDOW_SECONDS = 60.0
 MAX_CLIENTS = 10_000
+#: Hook events one session may send in :data:`HOOK_WINDOW_SECONDS`.
+HOOKS_PER_SESSION = 200
+HOOK_WINDOW_SECONDS = 10.0
 
 
-class SignInLimiter:
-    def __init__(self, *, per_client: int = PER_CLIENT, overall: int = GLOBAL,
-                 window: float = WINDOW_SECONDS,
+class WindowLimiter:
+    """At most ``per_client`` attempts per key and ``overall`` in all (None: no bound in
+    all) in any ``window`` seconds."""
+
+    def __init__(self, *, per_client: int, overall: int | None, window: float,
                  clock: Callable[[], float] = trio.current_time) -> None:
         self.per_client = per_client
         self.overall = overall
@@ -29,6 +39,14 @@ class SignInLimiter:
         self.clock = clock
         self._clients: dict[str, deque[float]] = {}
         self._all: deque[float] = deque()
+
+    @classmethod
+    def sign_in(cls) -> WindowLimiter:
+        return cls(per_client=PER_CLIENT, overall=GLOBAL, window=WINDOW_SECONDS)
+
+    @classmethod
+    def hooks(cls) -> WindowLimiter:
+        return cls(per_client=HOOKS_PER_SESSION, overall=None, window=HOOK_WINDOW_SECONDS)
 
     def _trim(self, times: deque[float], now: float) -> None:
         while times and times[0] <= now - self.window:
@@ -43,10 +61,11 @@ class SignInLimiter:
             self._trim(times, now)
         if len(self._clients) > MAX_CLIENTS:  # bounded memory under a spray of addresses
             self._clients = {k: v for k, v in self._clients.items() if v}
-        if len(self._all) >= self.overall:
+        if self.overall is not None and len(self._all) >= self.overall:
             return self._all[0] + self.window - now
         if times is not None and len(times) >= self.per_client:
             return times[0] + self.window - now
         self._clients.setdefault(client, deque()).append(now)
-        self._all.append(now)
+        if self.overall is not None:
+            self._all.append(now)
         return None

@@ -12,14 +12,18 @@
 from __future__ import annotations
 
 import io
+import math
 import re
+import sqlite3
 import tarfile
 import uuid
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from api.ratelimit import HOOK_WINDOW_SECONDS, HOOKS_PER_SESSION
 from tests.support.appliance import Appliance
 
 BAD_BODIES: dict[str, tuple[bytes, str]] = {
@@ -131,3 +135,70 @@ def test_the_hook_endpoint_refuses_bad_input_from_the_agent(
     status, text = post(good)  # the positive control: the same request, well formed
     assert status == 204, text
     assert appliance.session(sid)["agent_status"] == "waiting_approval"
+
+
+FLOOD = r"""
+url="$CLAUDERON_HOOK_URL"; hostport="${url#http://}"; hostport="${hostport%%/*}"
+host="${hostport%:*}"; port="${hostport#*:}"
+sid="$1"; token="$2"; n="$3"
+post() {
+    local body="{\"session_id\":\"$sid\",\"event\":{\"type\":\"$1\"}}" proto code
+    exec 3<>"/dev/tcp/$host/$port" || { echo fail; return; }
+    printf 'POST /api/hooks HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n%s%s\r\n\r\n%s' \
+        "$hostport" "$token" 'Content-Type: application/json'$'\r\n''Connection: close'$'\r\n' \
+        "Content-Length: ${#body}" "$body" >&3
+    read -r proto code _ <&3 || code=none
+    echo "$code"
+}
+echo "start $EPOCHREALTIME"
+for i in $(seq "$n"); do
+    if [ $((i % 2)) = 0 ]; then post Stop & else post PreToolUse & fi
+done > /tmp/codes
+wait
+echo "end $EPOCHREALTIME"
+sort /tmp/codes | uniq -c
+"""
+
+
+def _flood(container: Any, sid: str, token: str, n: int) -> tuple[dict[str, int], str, int]:
+    """``n`` hook posts at once from inside ``container``, as the agent: each answer's
+    status, counted, and how many :data:`HOOKS_PER_SESSION` the limit may let through in
+    the time the posts took (one for each window they overlap)."""
+    out = container.exec_run(["bash", "-c", FLOOD, "flood", sid, token, str(n)],
+                             user="1000:1000").output.decode(errors="replace")
+    counts = {code: int(count) for count, code in re.findall(r"^\s*(\d+) (\S+)$", out, re.M)}
+    assert sum(counts.values()) == n, out
+    start, end = (float(re.search(rf"^{w} ([\d.]+)$", out, re.M)[1])  # type: ignore[index]
+                  for w in ("start", "end"))
+    return counts, out, math.ceil((end - start) / HOOK_WINDOW_SECONDS + 1e-9)
+
+
+def test_an_agent_flooding_its_hook_is_held_to_its_own_room(
+        appliance: Appliance, repo: Path) -> None:
+    """An agent posting hook events in a loop (each one writes its session and an event)
+    is answered 429 beyond its room and nothing of those is written; posting for another
+    session with its own token is refused (401) and uses none of that session's room; the
+    other session's own hooks go on being recorded."""
+    names = [f"flood-{uuid.uuid4().hex[:6]}", f"calm-{uuid.uuid4().hex[:6]}"]
+    for name in names:
+        appliance.client().post("/api/sessions", {"repo_path": str(repo), "name": name})
+    loud, calm = (appliance.wait_phase(name, "running") for name in names)
+    [container] = appliance.containers(loud["id"])
+    token = container.exec_run(["printenv", "CLAUDERON_HOOK_TOKEN"]).output.decode().strip()
+    assert token
+    counts, out, windows = _flood(container, loud["id"], token, 300)
+    assert set(counts) <= {"204", "429"}, out
+    assert counts["204"] <= HOOKS_PER_SESSION * windows and counts.get("429", 0) > 0, out
+    with closing(sqlite3.connect(appliance.settings.db_path)) as conn:
+        [(recorded,)] = conn.execute(
+            "SELECT COUNT(*) FROM events WHERE session_id = ? AND kind = 'hook'",
+            (loud["id"],)).fetchall()
+    assert recorded == counts["204"], out
+    # The other session's id with this agent's token: refused, and none of its room used.
+    counts, out, _ = _flood(container, calm["id"], token, HOOKS_PER_SESSION + 50)
+    assert counts == {"401": HOOKS_PER_SESSION + 50}, out
+    [other] = appliance.containers(calm["id"])
+    own = other.exec_run(["printenv", "CLAUDERON_HOOK_TOKEN"]).output.decode().strip()
+    counts, out, _ = _flood(other, calm["id"], own, 2)
+    assert counts == {"204": 2}, out
+    assert appliance.session(calm["id"])["agent_status"] in ("working", "waiting_input")

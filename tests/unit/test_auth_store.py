@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from api.ratelimit import SignInLimiter
+from api.ratelimit import WindowLimiter
 from appliance.auth import FRESH_FOR, LINK_LIFETIME, SESSION_IDLE, Method, Scope, label_for
 from appliance.authstore import AuthStore
 from appliance.errors import NotFound, Unauthorized
@@ -139,7 +139,7 @@ def test_challenges_answer_once_and_expire(auth: AuthStore) -> None:
 
 def test_the_limiter_counts_per_client_and_in_all() -> None:
     now = [0.0]
-    limiter = SignInLimiter(per_client=3, overall=5, window=60, clock=lambda: now[0])
+    limiter = WindowLimiter(per_client=3, overall=5, window=60, clock=lambda: now[0])
     assert [limiter.allow("a") for _ in range(3)] == [None, None, None]
     wait = limiter.allow("a")
     assert wait is not None and 0 < wait <= 60
@@ -147,6 +147,19 @@ def test_the_limiter_counts_per_client_and_in_all() -> None:
     assert limiter.allow("d") is not None  # five in the window from everyone
     now[0] = 61
     assert limiter.allow("a") is None
+
+
+def test_the_hook_limiter_bounds_each_session_alone() -> None:
+    """No bound in all: one session using up its room leaves every other's whole."""
+    now = [0.0]
+    limiter = WindowLimiter(per_client=200, overall=None, window=10, clock=lambda: now[0])
+    assert all(limiter.allow("loud") is None for _ in range(200))
+    assert limiter.allow("loud") == 10
+    assert all(limiter.allow(f"calm{i}") is None for i in range(300))
+    now[0] = 5
+    assert limiter.allow("loud") == 5
+    now[0] = 10
+    assert limiter.allow("loud") is None
 
 
 def test_labels_are_short_and_printable() -> None:
