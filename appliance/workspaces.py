@@ -86,15 +86,7 @@ def create_workspace(repo: RepoInfo, path: Path, branch: str, start: str,
     owner = repo.owner
     mend = _clear_repository(path)
     if not mend:
-        unreachable = hostgit.owner_can_reach(path.parent, owner)
-        if unreachable is not None:
-            raise InvalidInput(
-                f"the repository owner (uid {owner.uid}) cannot reach {path.parent}: "
-                f"{unreachable} is closed to them; make it traversable (chmod o+x) or move "
-                "CLAUDERON_HOME", field="repo_path")
-        path.mkdir(mode=0o700)
-        if os.geteuid() == 0:
-            os.chown(path, owner.uid, owner.gid)
+        _make_folder(path, owner)
 
     def git(*args: str) -> None:
         hostgit.run(args, owner=owner, cwd=path)
@@ -118,6 +110,18 @@ def create_workspace(repo: RepoInfo, path: Path, branch: str, start: str,
         git("read-tree", start)
     else:
         git("reset", "--quiet", "--hard", start)
+
+
+def _make_folder(path: Path, owner: hostgit.Owner) -> None:
+    unreachable = hostgit.owner_can_reach(path.parent, owner)
+    if unreachable is not None:
+        raise InvalidInput(
+            f"the repository owner (uid {owner.uid}) cannot reach {path.parent}: "
+            f"{unreachable} is closed to them; make it traversable (chmod o+x) or move "
+            "CLAUDERON_HOME", field="repo_path")
+    path.mkdir(mode=0o700)
+    if os.geteuid() == 0:
+        os.chown(path, owner.uid, owner.gid)
 
 
 def _clear_repository(path: Path) -> bool:

@@ -86,32 +86,28 @@ class _Down:
 def follow_session(stream: Iterator[Message | None], session: Json, *, until: set[str],
                    label: str, timeout: float = 600) -> Json | None:
     """Print ``label`` and the progress steps until the session reaches a phase in
-    ``until``; the session then, or None once it is deleted. What the events had to tell
-    (:attr:`Seen.note`) follows, a line each."""
+    ``until``, then the events' notes; the session then, or None once it is deleted."""
     print(f"{label}  ", end="", flush=True)
-    sep = ""
+    shown: list[str] = []
     notes: list[str] = []
 
     def show(text: str) -> None:
-        nonlocal sep
-        print(sep + text, end="", flush=True)
-        sep = " ▸ "
+        print((" ▸ " if shown else "") + text, end="", flush=True)
+        shown.append(text)
 
     deadline = time.monotonic() + timeout
     down = _Down()
     current: Json | None = session
     while current is None or current["phase"] not in until:
         if time.monotonic() > deadline:
-            print()
+            _end([])
             raise ClauderonError(f"{session['name']} did not finish within {timeout:.0f}s; "
                                  f"see `clauderon show {session['name']}`")
         message = next(stream)
-        if message is None:
-            continue
-        down.check(message)
-        if message.get("type") != "event":
-            continue
-        what = seen(message["event"], session["id"])
+        if message is not None:
+            down.check(message)
+        what = (seen(message["event"], session["id"])
+                if message is not None and message.get("type") == "event" else None)
         if what is None:
             continue
         if what.gone:
