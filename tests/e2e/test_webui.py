@@ -229,3 +229,31 @@ def test_a_session_being_deleted_is_no_longer_read(browser: Browser, appliance: 
         page.goto("/")
         expect(page.get_by_test_id("empty")).to_be_visible()
         assert desk.errors == [], desk.errors
+
+
+def test_a_delete_that_keeps_the_workspace_says_where(browser: Browser, appliance: Appliance,
+                                                      repo: Path) -> None:
+    """The agent removed its ``.git`` (as uid 1000, in its container): a delete from the web
+    UI cannot bring its work in, so the workspace is kept aside, and the list (empty now)
+    says where and why until the person dismisses it."""
+    name = f"keep-{uuid.uuid4().hex[:8]}"
+    appliance.cli("create", "--repo", str(repo), "--name", name, "--no-wait")
+    s = appliance.wait_phase(name, "running", timeout=120)
+    [container] = appliance.containers(s["id"])
+    done = container.exec_run(["sh", "-c", "echo draft > draft.txt && rm -rf .git"],
+                              user="1000:1000", workdir="/workspace")
+    assert done.exit_code == 0, done.output
+    kept = appliance.settings.kept_dir / f"{name}-{s['id'][:8]}"
+    with watched(browser, appliance) as desk:
+        page = desk.page
+        page.goto(f"/s/{name}/info")
+        page.get_by_test_id("delete").click()
+        page.get_by_test_id("confirm-ok").click()
+        notice = page.get_by_test_id("kept-notice")
+        expect(notice).to_contain_text(f"The workspace of {name} was kept at {kept}")
+        expect(notice).to_contain_text("has no repository (.git)")
+        expect(page.get_by_test_id("empty")).to_be_visible()
+        assert (kept / "draft.txt").read_text() == "draft\n"
+        notice.get_by_role("button", name="Dismiss").click()
+        expect(page.get_by_test_id("kept-notice")).to_have_count(0)
+        assert desk.errors == [], desk.errors

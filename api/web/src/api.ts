@@ -75,7 +75,7 @@ export function eventSession(e: ServerEvent): Session | undefined {
   return s && typeof s === "object" && "id" in s ? s as Session : undefined;
 }
 
-export function eventText(e: ServerEvent, key: "step" | "message" | "hook"): string {
+export function eventText(e: ServerEvent, key: "step" | "message" | "hook" | "path" | "reason"): string {
   const v = e.payload[key];
   return typeof v === "string" ? v : "";
 }

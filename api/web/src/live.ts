@@ -18,9 +18,14 @@ export type Link = "connecting" | "live" | "reconnecting";
 
 export interface Progress { step: string; message: string; ts: string }
 
+/** A workspace kept aside by a delete (its work could not be brought into the branch):
+ * where it is, for the person to take what they need. */
+export interface Kept { id: number; name: string; path: string; reason: string }
+
 class LiveStore {
   sessions = new Map<string, Session>();
   progress = new Map<string, Progress[]>();
+  kept: Kept[] = [];
   link: Link = "connecting";
   loaded = false;
   error: string | null = null;
@@ -130,6 +135,11 @@ class LiveStore {
       if (note) void notify.show(note).catch(() => undefined);
       this.sessions.set(s.id, s);
     }
+    if (e.kind === "workspace_kept" && e.session_id) {
+      const path = eventText(e, "path");
+      const name = this.sessions.get(e.session_id)?.name ?? path.split("/").pop() ?? "";
+      this.kept.push({ id: e.id, name, path, reason: eventText(e, "reason") });
+    }
     if (e.kind === "deleted" && e.session_id) {
       this.goneIds.add(e.session_id);
       const name = this.sessions.get(e.session_id)?.name;
@@ -143,6 +153,11 @@ class LiveStore {
       this.progress.set(e.session_id, list);
     }
     if (emit) this.emit();
+  }
+
+  dismissKept(id: number): void {
+    this.kept = this.kept.filter(k => k.id !== id);
+    this.emit();
   }
 
   /** Whether the session ``ref`` names was deleted while this page was open. */

@@ -62,6 +62,16 @@ function Card({ s, selected }: { s: Session; selected: boolean }) {
   </li>;
 }
 
+/** Workspaces a delete kept aside while this page was open: where, and why. */
+function KeptNotices() {
+  const store = useLive();
+  return <>{store.kept.map(k => <div class="banner warn" data-testid="kept-notice" key={k.id}>
+    <span>The workspace of <b>{k.name}</b> was kept at <code>{k.path}</code> ({k.reason}):
+      take what you need from it, then remove it.</span>
+    <button class="button" onClick={() => store.dismissKept(k.id)}>Dismiss</button>
+  </div>)}</>;
+}
+
 function Empty() {
   return <section class="empty" data-testid="empty">
     <img src="/icon.svg" alt="" width="56" height="56" />
@@ -119,9 +129,10 @@ export function SessionList() {
         <button class="button" onClick={() => void store.load()}>Try again</button></>
       : <p class="muted">Loading sessions…</p>}</section>;
   }
-  if (all.length === 0) return <Empty />;
+  if (all.length === 0) return <><KeptNotices /><Empty /></>;
 
   return <section class="list-page">
+    <KeptNotices />
     <div class="toolbar">
       <div class="segmented filters" role="tablist" aria-label="Filter sessions">
         {FILTERS.map(f => <button role="tab" aria-selected={filter === f.id}
