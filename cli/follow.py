@@ -41,6 +41,15 @@ class Seen:
     note: str | None = None
 
 
+def kept_note(event: Json) -> str | None:
+    """What a person is told of a workspace a delete kept aside (None: not such an event)."""
+    if event.get("kind") != "workspace_kept":
+        return None
+    payload = event.get("payload") or {}
+    return (f"workspace kept at {payload.get('path')} ({payload.get('reason')}): take what "
+            "you need, then remove it")
+
+
 def seen(event: Json, session_id: str) -> Seen | None:
     """What ``event`` means for session ``session_id``; None when it is about another."""
     if event.get("session_id") != session_id:
@@ -50,9 +59,9 @@ def seen(event: Json, session_id: str) -> Seen | None:
         return Seen(gone=True)
     if event.get("kind") == "progress":
         return Seen(step=str(payload.get("step")))
-    if event.get("kind") == "workspace_kept":
-        return Seen(note=f"workspace kept at {payload.get('path')} "
-                         f"({payload.get('reason')}): take what you need, then remove it")
+    note = kept_note(event)
+    if note is not None:
+        return Seen(note=note)
     snapshot = payload.get("session")
     return Seen(session=snapshot) if isinstance(snapshot, dict) else None
 

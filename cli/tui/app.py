@@ -39,6 +39,7 @@ from textual.widgets import DataTable, Input, Static
 from appliance.errors import ClauderonError
 from cli import calls
 from cli.client import AsyncApiClient
+from cli.follow import kept_note
 from cli.tui.actions import SessionActions
 from cli.tui.create import CreateScreen
 from cli.tui.detail import detail_text, load_extras
@@ -133,6 +134,11 @@ class MainScreen(SessionActions):
                     self.set_connected(False, str(message["error"]))
                 elif message.get("type") == "event":
                     event = message["event"]
+                    kept = kept_note(event)
+                    if kept is not None:
+                        gone = self.sessions.get(str(event.get("session_id")), {})
+                        self.notify(f"{gone.get('name', 'a deleted session')}: {kept}",
+                                    severity="warning", timeout=60)
                     if apply_event(self.sessions, event):
                         self.redraw()
                     if event.get("session_id") == self.selected_id():

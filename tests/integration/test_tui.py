@@ -255,11 +255,19 @@ def test_archive_unarchive_access_mode_and_delete_with_confirmation(
             await pilot.press("n")
             await until(pilot, lambda: top(app, MainScreen), "the question to close")
             assert phase(appliance, "act") == "running"
+            # The agent removes its .git: the delete keeps the workspace, and says where.
+            s = appliance.session("act")
+            [container] = appliance.containers(s["id"])
+            assert container.exec_run(["rm", "-rf", "/workspace/.git"],
+                                      user="1000:1000").exit_code == 0
             await pilot.press("d")
             await until(pilot, lambda: top(app, ConfirmScreen), "the question")
             await pilot.press("y")
             await until(pilot, lambda: names(app) == [], "the row to go")
             await until(pilot, lambda: phase(appliance, "act") is None, "act to be deleted")
+            kept = appliance.settings.kept_dir / f"act-{s['id'][:8]}"
+            await until(pilot, lambda: any(n.startswith(f"act: workspace kept at {kept} (")
+                                           for n in notices(app)), "the kept workspace's notice")
 
     scenario(run)
 
