@@ -59,6 +59,8 @@ async def _facts(s: Session) -> checkup.Facts:
     path = Path(s.worktree_path)
     workspace = (not await trio.to_thread.run_sync(trees.workspace_gone, s)
                  if trees.host_workspace(s) else None)
+    repository = (await trio.to_thread.run_sync(workspaces.is_workspace, path)
+                  if workspace else True)
     tip = (await trio.to_thread.run_sync(workspaces.read_tip, path, s.branch)
            if workspace else None)
     lines = await trio.to_thread.run_sync(browse.audit_lines, ctx.settings.audit_path, s.id,
@@ -66,7 +68,7 @@ async def _facts(s: Session) -> checkup.Facts:
     return checkup.Facts(workload=seen.state if seen else None,
                          workload_image=seen.image if seen else None, workspace=workspace,
                          tip=tip, agents=ctx.settings.start_agents, probe=probe,
-                         model=checkup.last_model_call(lines))
+                         model=checkup.last_model_call(lines), repository=repository)
 
 
 @blueprint.get("/api/sessions/<ref>/health")

@@ -77,6 +77,9 @@ class Facts:
     agents: bool  # whether this appliance starts agents at all
     probe: Probe | None
     model: Mapping[str, Any] | None  # the session's last model request's audit line
+    #: Whether the primary workspace holds a repository (a real ``.git`` folder): the agent
+    #: may have removed or replaced it; a recreate mends it around the agent's files.
+    repository: bool = True
 
 
 def parse_probe(out: str) -> Probe | None:
@@ -128,6 +131,11 @@ def _workspace(s: Session, f: Facts) -> Check:
         return Check(name="workspace", verdict=Verdict.FAIL, fix=Verb.RECREATE_FRESH,
                      detail=f"a workspace folder is gone; recreate fresh makes it again "
                             f"from {s.branch}")
+    if not f.repository:
+        return Check(name="workspace", verdict=Verdict.WARN, fix=Verb.RECREATE,
+                     detail="present, but it has no repository (.git: the agent may have "
+                            "removed or replaced it): its commits are not brought in; "
+                            "recreate mends the repository around its files, which stay")
     if f.tip is None:
         return Check(name="workspace", verdict=Verdict.WARN,
                      detail=f"present, but its branch {s.branch} cannot be read (the agent "

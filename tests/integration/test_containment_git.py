@@ -241,6 +241,7 @@ def test_an_agent_that_breaks_its_git_loses_no_work(app: Appliance, repo: Path) 
     assert app.client().get("/api/reconcile")["in_sync"]
     checks = {c["name"]: c for c in app.client().get(f"/api/sessions/{s['id']}/health")["checks"]}
     assert checks["workspace"]["verdict"] == "warn", checks["workspace"]
+    assert checks["workspace"]["fix"] == "recreate", checks["workspace"]
     before.remove(force=True)
     wait_for(lambda: [c for c in app.containers(s["id"])
                       if c.id != before.id and c.status == "running"],

@@ -54,6 +54,9 @@ def test_each_finding_suggests_its_fix() -> None:
     assert report(session(), cut_off).suggested is Verb.RECREATE
     gone = report(session(), facts(workspace=False))
     assert gone.suggested is Verb.RECREATE_FRESH  # the strongest fix wins
+    broken = report(session(), facts(repository=False, tip=None))
+    assert verdicts(facts(repository=False, tip=None))["workspace"] is Verdict.WARN
+    assert broken.suggested is Verb.RECREATE  # mends it; fresh would lose the agent's files
     dead = report(session(), facts(workload=None, probe=None))
     assert dead.suggested is Verb.RECREATE
     failed_model = verdicts(facts(model={"method": "POST", "path": "/v1/messages",
