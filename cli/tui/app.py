@@ -138,7 +138,7 @@ class MainScreen(SessionActions):
                     if kept is not None:
                         gone = self.sessions.get(str(event.get("session_id")), {})
                         self.notify(f"{gone.get('name', 'a deleted session')}: {kept}",
-                                    severity="warning", timeout=60)
+                                    severity="warning", timeout=60, markup=False)
                     if apply_event(self.sessions, event):
                         self.redraw()
                     if event.get("session_id") == self.selected_id():
