@@ -15,7 +15,7 @@ from api.server import check_tls, serve
 from appliance import backends
 from appliance.config import Settings, load_settings
 from appliance.errors import BackendUnavailable, ClauderonError
-from appliance.service import configure_logging
+from appliance.service import configure_logging, raise_open_files
 from appliance.store import AsyncStore, Store
 from appliance.tokens import load_or_create_instance_key
 
@@ -83,6 +83,7 @@ async def run(settings: Settings) -> None:
 
 def main() -> None:
     configure_logging()
+    raise_open_files()  # each connection a container holds is one of this process's files
     try:
         settings = load_settings()
         check_tls(settings)

@@ -22,6 +22,7 @@ from appliance.budgets import BudgetDefaults
 from appliance.config_kubernetes import KubeSettings
 from appliance.config_values import (
     CONTROL_TABLES,
+    DEFAULT_CONNECTIONS,
     DEFAULT_CPU,
     DEFAULT_IMAGE,
     DEFAULT_MEMORY,
@@ -64,6 +65,8 @@ class Settings:
     # IPv4 range (None: the engine's default address pool picks one).
     docker_network: str | None = None
     network_subnet: str | None = None
+    # Connections one session container may hold to the proxy and hooks at once.
+    container_connections: int = DEFAULT_CONNECTIONS
     # Agents: after a container starts, write the hooks and settings and start the agent
     # (claude/codex) in tmux. False runs plain containers (an image without an agent CLI).
     start_agents: bool = True
@@ -280,6 +283,7 @@ _TOML_KEYS: dict[str, dict[str, str]] = {
     "docker": {"host": "docker_host", "image": "default_image", "cpu": "default_cpu",
                "memory": "default_memory", "pids_limit": "pids_limit",
                "network": "docker_network", "subnet": "network_subnet",
+               "max_connections": "container_connections",
                "timeout_seconds": "docker_timeout_seconds"},
     "agents": {"start": "start_agents", "warm": "warm_start",
                "plan_mode": "default_plan_mode"},

@@ -25,6 +25,10 @@ DEFAULT_IMAGE = "clauderon-agent:latest"
 DEFAULT_CPU = 2.0
 DEFAULT_MEMORY = "4g"
 DEFAULT_PIDS_LIMIT = 1024
+#: Connections one session container may hold to the proxy and the hook endpoint at once
+#: (the next is reset by the sessions' firewall): an agent opens a handful, a package
+#: manager some tens; one agent cannot take every file descriptor from the others.
+DEFAULT_CONNECTIONS = 256
 #: ``[docker] network = "none"``: no sessions' network. The proxy and the API listen on
 #: loopback only and the reconciler refuses to run (a proxy-only appliance, benchmarks).
 NO_NETWORK = "none"
@@ -127,6 +131,10 @@ def _limits(settings: Settings) -> None:
             f"{where}: pids_limit = {settings.pids_limit} must be a positive number of "
             f"processes (the default is {DEFAULT_PIDS_LIMIT}; a limit is required: it stops "
             "a fork bomb)")
+    if settings.container_connections < 1:
+        raise ConfigError(
+            f"{where}: max_connections = {settings.container_connections} must be a "
+            f"positive number of connections (the default is {DEFAULT_CONNECTIONS})")
     name = settings.docker_network
     if name is not None and not _NETWORK_NAME.fullmatch(name):
         raise ConfigError(

@@ -73,14 +73,20 @@ def check_access() -> None:
                 "CAP_NET_ADMIN); sessions never run without the firewall")
 
 
-def install(plan: NetworkPlan, *, gateway: str, ports: tuple[int, ...]) -> None:
+def install(plan: NetworkPlan, *, gateway: str, ports: tuple[int, ...],
+            max_connections: int) -> None:
     """Make the instance's chain hold exactly the planned rules, with one jump per hook."""
     for family in _families():
-        text = restore_input(plan, family=family, gateway=gateway, ports=ports)
+        text = restore_input(plan, family=family, gateway=gateway, ports=ports,
+                             max_connections=max_connections)
         proc = _run([_tool(family, restore=True), "-w", "5", "--noflush"], stdin=text)
         if proc.returncode != 0:
+            said = _said(proc)
+            hint = ("; the kernel lacks the connlimit match that holds each session to its "
+                    "share of connections: load it (modprobe xt_connlimit)"
+                    if "connlimit" in said else "")
             raise BackendError(f"could not install the firewall chain {plan.chain}: "
-                               f"{_said(proc)}", retryable=False)
+                               f"{said}{hint}", retryable=False)
         for hook in HOOKS:
             rule = jump_rule(plan, hook)
             if _run([_tool(family), "-w", "5", "-C", *rule]).returncode == 0:
@@ -89,8 +95,9 @@ def install(plan: NetworkPlan, *, gateway: str, ports: tuple[int, ...]) -> None:
             if proc.returncode != 0:
                 raise BackendError(f"could not add the jump to {plan.chain} in {hook}: "
                                    f"{_said(proc)}", retryable=False)
-    log.info("firewall %s installed for bridge %s (gateway %s, ports %s)", plan.chain,
-             plan.bridge, gateway, ", ".join(str(p) for p in ports if p))
+    log.info("firewall %s installed for bridge %s (gateway %s, ports %s, %d connections "
+             "per container)", plan.chain, plan.bridge, gateway,
+             ", ".join(str(p) for p in ports if p), max_connections)
 
 
 def remove(plan: NetworkPlan) -> None:

@@ -17,7 +17,10 @@ A session container must reach the proxy and the hook endpoint and nothing else 
    from INPUT (and FORWARD, against anything the engine would forward: a port another
    container publishes is DNAT-ed to its address) for packets *coming in on the bridge*:
    accept TCP to the proxy and hook ports on the gateway address, and replies, drop the
-   rest. IPv6 (the bridge has a link-local address) drops everything.
+   rest. IPv6 (the bridge has a link-local address) drops everything. A container holding
+   ``max_connections`` connections to those ports has the next one reset: the kernel
+   counts them per source address, so one agent cannot take every file descriptor of the
+   proxy or the API from the others (and from the user's web UI).
 3. **No name resolution.** The engine's embedded DNS (127.0.0.11 in every container on a
    user-defined network) forwards unknown names to the container's ``dns`` servers; we
    name the container's own loopback, where nothing of ours listens. Agents need no DNS:
@@ -131,7 +134,7 @@ def network_info(attrs: Mapping[str, Any], plan: NetworkPlan) -> NetworkInfo:
 
 
 def restore_input(plan: NetworkPlan, *, family: int, gateway: str,
-                  ports: tuple[int, ...]) -> str:
+                  ports: tuple[int, ...], max_connections: int) -> str:
     """``iptables-restore --noflush`` input that (re)creates the chain in one transaction:
     declaring the chain empties it, so re-running replaces its rules and never adds to
     them, and no packet ever sees it half-written."""
@@ -139,6 +142,10 @@ def restore_input(plan: NetworkPlan, *, family: int, gateway: str,
     lines = ["*filter", f":{chain} - [0:0]"]
     if family == 4:
         lines.append(f"-A {chain} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT")
+        # Counted per container address; closed (TIME_WAIT) connections do not count.
+        lines.append(f"-A {chain} -p tcp -m tcp --syn -m connlimit --connlimit-above "
+                     f"{max_connections} --connlimit-mask 32 --connlimit-saddr "
+                     "-j REJECT --reject-with tcp-reset")
         lines += [f"-A {chain} -d {gateway}/32 -p tcp -m tcp --dport {port} -j ACCEPT"
                   for port in sorted(set(ports)) if port]
     lines += [f"-A {chain} -j DROP", "COMMIT", ""]

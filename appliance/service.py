@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import resource
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -45,6 +46,23 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+#: Enough descriptors for every session's share of connections (``[docker]
+#: max_connections`` each) with room to spare; a workstation's default soft limit (1024)
+#: would run out with a few sessions' worth.
+OPEN_FILES = 65536
+
+
+def raise_open_files(want: int = OPEN_FILES) -> int:
+    """Raise this process's soft limit on open files towards ``want`` (never above the hard
+    limit, never lower than it was) and return the soft limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return soft
 
 
 async def run_until_signalled(

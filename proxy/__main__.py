@@ -27,7 +27,7 @@ from appliance.backends import session_gateway
 from appliance.config import Settings, load_settings
 from appliance.credentials import CredentialSet, doctor, load_credentials, write_codex_auth
 from appliance.errors import ClauderonError
-from appliance.service import configure_logging
+from appliance.service import configure_logging, raise_open_files
 from appliance.store import Store
 from appliance.tokens import load_or_create_instance_key
 from proxy.certs import CertStore, load_or_create_ca
@@ -109,6 +109,7 @@ async def run(settings: Settings, env: Mapping[str, str], gateway: str | None) -
 
 def main() -> None:
     configure_logging()
+    raise_open_files()  # each connection a container holds is one of this process's files
     try:
         settings = load_settings()
         settings.ensure_layout()

@@ -55,11 +55,13 @@ def unreachable(url: str) -> BackendUnavailable:
 
 class SessionNetwork:
     def __init__(self, *, url: str | None, plan: NetworkPlan, lock_path: Path,
-                 ports: tuple[int, ...], timeout: float = 60.0) -> None:
+                 ports: tuple[int, ...], max_connections: int,
+                 timeout: float = 60.0) -> None:
         self.url = url or DEFAULT_URL
         self.plan = plan
         self.lock_path = lock_path
         self.ports = ports
+        self.max_connections = max_connections
         self.timeout = timeout
         self._gateway: str | None = None
 
@@ -73,6 +75,7 @@ class SessionNetwork:
         return cls(url=settings.docker_host, plan=plan,
                    lock_path=settings.home / "network.lock",
                    ports=(settings.proxy_port, settings.hook_port),
+                   max_connections=settings.container_connections,
                    timeout=settings.docker_timeout_seconds)
 
     # --- plumbing -------------------------------------------------------------------
@@ -163,7 +166,8 @@ class SessionNetwork:
                     f"{info.gateway} (the services listen on {self._gateway}): restart "
                     "the appliance's services", retryable=False)
             if firewall_too:
-                firewall.install(self.plan, gateway=info.gateway, ports=self.ports)
+                firewall.install(self.plan, gateway=info.gateway, ports=self.ports,
+                                 max_connections=self.max_connections)
         self._gateway = info.gateway
         return info
 

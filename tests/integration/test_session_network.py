@@ -83,6 +83,9 @@ def test_ensure_is_idempotent_from_concurrent_processes_and_replaces_its_rules(
         f"-A INPUT -i {bridge} -j {chain}",
         f"-A FORWARD -i {bridge} -j {chain}",
         f"-A {chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        f"-A {chain} -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -m connlimit "
+        "--connlimit-above 256 --connlimit-mask 32 --connlimit-saddr "
+        "-j REJECT --reject-with tcp-reset",
         f"-A {chain} -d {gateway}/32 -p tcp -m tcp --dport 3031 -j ACCEPT",
         f"-A {chain} -d {gateway}/32 -p tcp -m tcp --dport 3128 -j ACCEPT",
         f"-A {chain} -j DROP",

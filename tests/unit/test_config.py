@@ -42,6 +42,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert s.docker_network is None and s.network_subnet is None
     assert s.max_attempts == 3
     assert s.keep_events_days == 30
+    assert s.container_connections == 256
     assert dict(s.extra) == {}
 
 
@@ -206,6 +207,7 @@ def test_bad_default_limits_are_refused_when_loaded(tmp_path: Path) -> None:
     ("[reconciler]\nkeep_events_days = -1\n", "keep_events_days = -1.0 must be a number of "
                                                "days, or 0 to keep every event"),
     ("[reconciler]\nkeep_events_days = nan\n", "keep_events_days = nan must be"),
+    ("[docker]\nmax_connections = 0\n", "max_connections = 0 must be a positive number"),
 ])
 def test_bad_limits_and_network_settings_are_clear(tmp_path: Path, text: str,
                                                    message: str) -> None:
@@ -216,8 +218,10 @@ def test_bad_limits_and_network_settings_are_clear(tmp_path: Path, text: str,
 
 def test_limits_and_network_from_the_file(tmp_path: Path) -> None:
     write_config(tmp_path, '[docker]\npids_limit = 200\nnetwork = "agents"\n'
-                           'subnet = "10.213.0.0/24"\ncpu = 0.5\nmemory = "1g"\n')
+                           'subnet = "10.213.0.0/24"\ncpu = 0.5\nmemory = "1g"\n'
+                           'max_connections = 40\n')
     s = load_settings({"CLAUDERON_HOME": str(tmp_path)})
     assert (s.pids_limit, s.docker_network, s.network_subnet) == (200, "agents",
                                                                   "10.213.0.0/24")
     assert (s.default_cpu, s.default_memory) == (0.5, "1g")
+    assert s.container_connections == 40

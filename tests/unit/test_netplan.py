@@ -86,12 +86,16 @@ def test_a_configured_subnet_must_match() -> None:
 
 
 def test_ipv4_rules_let_only_the_two_ports_on_the_gateway_through() -> None:
-    text = restore_input(PLAN, family=4, gateway="172.29.0.1", ports=(3128, 3031, 0))
+    text = restore_input(PLAN, family=4, gateway="172.29.0.1", ports=(3128, 3031, 0),
+                         max_connections=64)
     c = PLAN.chain
     assert text.splitlines() == [
         "*filter",
         f":{c} - [0:0]",  # declaring it empties it: a re-run replaces, never appends
         f"-A {c} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+        # A new connection beyond 64 from one container address is reset, before any accept.
+        f"-A {c} -p tcp -m tcp --syn -m connlimit --connlimit-above 64 --connlimit-mask 32 "
+        "--connlimit-saddr -j REJECT --reject-with tcp-reset",
         f"-A {c} -d 172.29.0.1/32 -p tcp -m tcp --dport 3031 -j ACCEPT",
         f"-A {c} -d 172.29.0.1/32 -p tcp -m tcp --dport 3128 -j ACCEPT",
         f"-A {c} -j DROP",
@@ -100,7 +104,8 @@ def test_ipv4_rules_let_only_the_two_ports_on_the_gateway_through() -> None:
 
 
 def test_ipv6_drops_everything() -> None:
-    text = restore_input(PLAN, family=6, gateway="172.29.0.1", ports=(3128, 3031))
+    text = restore_input(PLAN, family=6, gateway="172.29.0.1", ports=(3128, 3031),
+                         max_connections=64)
     assert [line for line in text.splitlines() if line.startswith("-A")] == [
         f"-A {PLAN.chain} -j DROP"]
 
