@@ -16,6 +16,7 @@ from api.context import current
 from api.guard import caller_of
 from api.openapi import OBJECT, RouteDoc, documented, ok
 from appliance import __version__
+from appliance.audit import AUDIT_RESERVE_BYTES, free_bytes_at
 from appliance.errors import BackendUnavailable
 from appliance.sessions import AgentStatus, Phase
 
@@ -41,11 +42,15 @@ async def _backends() -> dict[str, dict[str, Any]]:
 @documented(RouteDoc(summary="Health of the API, the database and the backends (only status "
                              "and version before sign-in)",
                      responses={"200": ok(OBJECT),
-                                "503": ok(OBJECT, "A backend is unreachable")}))
+                                "503": ok(OBJECT, "A backend is unreachable, or the disk is too "
+                                                      "full for the proxy to forward (it "
+                                                      "could not record)")}))
 async def health() -> tuple[dict[str, Any], int]:
     ctx = current()
     backends = await _backends()
-    up = all(b["reachable"] for b in backends.values())
+    # Below the reserve the proxy forwards nothing (it could not record it).
+    free = free_bytes_at(ctx.settings.audit_path.parent)
+    up = all(b["reachable"] for b in backends.values()) and free >= AUDIT_RESERVE_BYTES
     status, code = ("ok", 200) if up else ("degraded", 503)
     if caller_of(request.scope) is None:
         # Open to anyone on the network: whether it is up, and nothing about the host.
@@ -56,6 +61,8 @@ async def health() -> tuple[dict[str, Any], int]:
         "version": __version__,
         "backends": backends,
         "docker": backends.get("docker", {}),
+        "disk": {"path": str(ctx.settings.audit_path.parent), "free_bytes": free,
+                 "reserve_bytes": AUDIT_RESERVE_BYTES},
         "database": {"path": str(ctx.settings.db_path),
                      "schema_version": await ctx.store.run(ctx.store.sync.schema_version)},
         "sessions": {"total": len(sessions),

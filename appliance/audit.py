@@ -22,6 +22,9 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
 REDACTED = "REDACTED"
+#: Free space the audit log's disk must keep for the proxy to forward anything: a request it
+#: could not record must not happen, and this holds some hundred thousand lines.
+AUDIT_RESERVE_BYTES = 64 * 2**20
 
 # Parameter names that carry secrets in the wild (OAuth codes, signed URLs, API keys).
 _SECRET_NAME = re.compile(
@@ -101,6 +104,13 @@ def redact_path(target: str) -> str:
     return f"{parts.path}?{'&'.join(out)}"
 
 
+def free_bytes_at(where: int | Path) -> int:
+    """Free space for an unprivileged writer on the disk holding ``where`` (a descriptor
+    or a path)."""
+    st = os.fstatvfs(where) if isinstance(where, int) else os.statvfs(where)
+    return st.f_bavail * st.f_frsize
+
+
 class AuditLog:
     """Appends records to ``audit.jsonl`` (O_APPEND, 0600), one ``write`` per line.
 
@@ -127,6 +137,10 @@ class AuditLog:
         with self._lock:
             old, self._fd = self._fd, self._open()
             os.close(old)
+
+    def free_bytes(self) -> int:
+        """Free space on the disk that holds the log (for an unprivileged writer)."""
+        return free_bytes_at(self._fd)
 
     def close(self) -> None:
         with self._lock:

@@ -51,6 +51,13 @@ def health_text(health: Mapping[str, Any], socket: str) -> str:
     text = [f"api          ok ({socket})",
             "docker       " + ("ok " + docker.get("url", "") if docker.get("reachable")
                                else f"UNREACHABLE: {docker.get('error')}")]
+    disk = health.get("disk")
+    if disk:
+        free, reserve = disk["free_bytes"] // 2**20, disk["reserve_bytes"] // 2**20
+        text.append(f"disk         {free} MiB free ({disk['path']})" if free >= reserve else
+                    f"disk         FULL: {free} MiB free ({disk['path']}); below {reserve} MiB "
+                    "the proxy forwards nothing (it could not record it): free space, the "
+                    "sessions' workspaces first (`du -sh` their worktrees folder)")
     if "sessions" in health:
         sessions = health["sessions"]
         extra = [f"{sessions['failed']} failed"]

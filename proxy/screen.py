@@ -39,6 +39,8 @@ async def screen(state: ProxyState, client: HttpSide, request: h11.Request, targ
     """The verdict once every check has run, and the body's first events if read (the
     egress note goes in ``meter``); ``headers`` are the request's, as a list."""
     controls = state.controls
+    if isinstance(verdict, Forward) and (free := state.unrecordable()) is not None:
+        return refusals.unrecordable(free), None
     # The appliance's own identity has no placeholders to leak, and no egress list or budget.
     suspects = () if session.owner else controls.suspects(
         session.session_id, state.config.rules, target.host)

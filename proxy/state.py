@@ -16,7 +16,7 @@ from typing import Protocol
 
 import trio
 
-from appliance.audit import AuditRecord
+from appliance.audit import AUDIT_RESERVE_BYTES, AuditRecord
 from proxy.certs import CertStore
 from proxy.config import ProxyConfig
 from proxy.controls import Controls
@@ -34,6 +34,8 @@ class AuditSink(Protocol):
     def write(self, record: AuditRecord) -> None: ...
 
     def reopen(self) -> None: ...
+
+    def free_bytes(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,6 +78,7 @@ class ProxyState:
         self.certs = certs
         self.directory = directory
         self.audit = audit
+        self._audit_failing = False
         self.pool = Pool(config, forbidden)
         self.token_sink = token_sink
         self._reloader = reloader
@@ -102,9 +105,24 @@ class ProxyState:
             try:
                 self.audit.write(record)
             except OSError:
+                self._audit_failing = True  # forward nothing until a line is written again
                 log.exception("cannot append to the audit log")
+            else:
+                self._audit_failing = False
         self.metrics.observe(record)
         self.controls.observe(record, self.config)
+
+    def unrecordable(self) -> int | None:
+        """None when the audit log can take the next request's line; else the free bytes on
+        its disk (below the reserve, or its last write failed): forward nothing then. The
+        refusal's own line is the probe that ends a failing spell."""
+        if self.audit is None:
+            return None
+        try:
+            free = self.audit.free_bytes()
+        except OSError:
+            return 0
+        return free if self._audit_failing or free < AUDIT_RESERVE_BYTES else None
 
     def keep_refreshed(self, tokens: Mapping[str, str]) -> None:
         for key, value in tokens.items():

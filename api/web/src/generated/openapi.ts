@@ -2137,7 +2137,7 @@ export interface operations {
                     "application/json": Record<string, unknown>;
                 };
             };
-            /** @description A backend is unreachable */
+            /** @description A backend is unreachable, or the disk is too full for the proxy to forward (it could not record) */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -1,0 +1,95 @@
+"""An agent that fills the disk cannot buy unrecorded requests (real engine, real proxy,
+real tmpfs as the appliance's home, the hostile agent in its container as uid 1000).
+
+The workspace is the host's disk. An agent writing until it is full would leave no room for
+the audit log, and a proxy that went on forwarding would forward requests nobody can see
+afterwards. Below the audit log's reserve the proxy forwards nothing: it answers 503 saying
+why and what to do, the upstream sees nothing, and `clauderon status` says the disk is full.
+Space freed, requests go through again, each with its audit line.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from appliance.audit import AUDIT_RESERVE_BYTES, free_bytes_at
+from cli import calls
+from tests.support.agent_app import as_agent, create, in_container, through_fake_models
+from tests.support.appliance import Appliance
+from tests.support.fake_models import FakeModels
+
+SIZE_MIB = 320
+PROBE = ('curl -s --max-time 20 -o /tmp/answer -w "%{http_code}" '
+         "https://api.anthropic.com/v1/disk-probe-$1; echo; cat /tmp/answer")
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A filesystem of its own, small enough to fill in a moment."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SIZE_MIB}m,mode=0755", "tmpfs",
+                    str(disk)], check=True)
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+@pytest.fixture
+def app(small_disk: Path, agent_image: str, fake: FakeModels) -> Iterator[Appliance]:
+    with through_fake_models(small_disk / "home", agent_image, fake) as a:
+        yield a
+
+
+def probe(app: Appliance, session: dict[str, object], tag: str) -> tuple[str, str]:
+    out = as_agent(app, session, f"set -- {tag}\n{PROBE}")
+    code, _, body = out.partition("\n")
+    return code.strip(), body
+
+
+def audited(app: Appliance, path: str) -> list[dict[str, object]]:
+    audit = app.settings.audit_path
+    return [line for line in map(json.loads, audit.read_text().splitlines())
+            if line.get("path") == path]
+
+
+def test_an_agent_that_fills_the_disk_gets_no_unrecorded_request(
+        app: Appliance, repo: Path, fake: FakeModels, small_disk: Path) -> None:
+    hog, calm = (create(app, repo, f"{role}-{uuid.uuid4().hex[:6]}") for role in ("hog", "calm"))
+    # The positive control: with room, a request goes through and has its audit line.
+    assert probe(app, calm, "before")[0] == "404"  # the fake's answer
+    assert any(r.path == "/v1/disk-probe-before" for r in fake.seen)
+    assert len(audited(app, "/v1/disk-probe-before")) == 1
+
+    # The agent writes into its workspace until the host's disk refuses.
+    _, out = in_container(app, hog, "dd if=/dev/zero of=fill bs=1M 2>&1; df -k .",
+                             ok=False)
+    assert "No space left on device" in out, out
+    assert free_bytes_at(small_disk) < AUDIT_RESERVE_BYTES
+
+    seen = len(fake.seen)
+    for who, tag in ((hog, "hog"), (calm, "calm")):
+        status, body = probe(app, who, f"full-{tag}")
+        assert status == "503", (status, body)
+        assert "forwards nothing it cannot record" in body and "Free disk space" in body, body
+    assert len(fake.seen) == seen  # nothing reached the upstream
+    # The user is told, with what to do.
+    status = app.cli("status", check=False)
+    assert status.returncode == 1
+    assert "disk         FULL" in status.stdout and "free space" in status.stdout, status.stdout
+    health = app.client().run(calls.health())  # 503: degraded, every part described
+    assert health["status"] == "degraded" and health["disk"]["free_bytes"] < AUDIT_RESERVE_BYTES
+
+    # The user frees the space: requests go through again, each recorded.
+    (app.settings.worktrees_dir / hog["name"] / "fill").unlink()
+    assert probe(app, calm, "after")[0] == "404"
+    assert any(r.path == "/v1/disk-probe-after" for r in fake.seen)
+    assert len(audited(app, "/v1/disk-probe-after")) == 1
+    assert app.client().get("/api/health")["status"] == "ok"
