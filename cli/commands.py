@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import shutil
 import sys
@@ -14,6 +13,7 @@ from appliance.errors import ClauderonError, InvalidInput
 from cli import backup, calls, completion, controls, diffs, host, logs, signin, timeline, workflow
 from cli.client import local_client
 from cli.follow import follow_session, watch_list, watching
+from cli.ptyrelay import run_filtered
 from cli.render import session_detail, session_rows
 from cli.status import warn_missing_credential
 from cli.table import Command, Handler, OneOf, arg, build, emit
@@ -102,7 +102,8 @@ def cmd_attach(args: argparse.Namespace) -> int:
         raise ClauderonError(f"{command[0]} is not installed here; it is needed to attach")
     print(f"attached to {s['name']}; detach with {info['detach_keys']} (the session keeps running)",
           file=sys.stderr)
-    os.execvp(command[0], command)
+    # The agent writes what this shows: it reaches the terminal through the filter only.
+    return run_filtered(command)
 
 
 def _simple(verb: str, doing: str, until: set[str]) -> Handler:

@@ -23,21 +23,28 @@ from typing import Protocol
 
 from textual.app import App
 
+from cli.ptyrelay import run_filtered
+
 #: What ``docker attach`` prints when the person types its detach keys.
 DETACHED = "read escape sequence"
 
 
 class Foreground(Protocol):
-    def run(self, app: App[object], argv: list[str], *, stderr: Path | None = None) -> int:
+    def run(self, app: App[object], argv: list[str], *, stderr: Path | None = None,
+            untrusted: bool = False) -> int:
         """Run ``argv`` with the terminal to itself (its stderr into ``stderr`` when
-        given); its exit status."""
+        given); its exit status. ``untrusted``: an agent writes its output, which reaches
+        the terminal through :mod:`cli.escapes` only."""
         ...
 
 
 class SuspendingTerminal:
-    def run(self, app: App[object], argv: list[str], *, stderr: Path | None = None) -> int:
+    def run(self, app: App[object], argv: list[str], *, stderr: Path | None = None,
+            untrusted: bool = False) -> int:
         with app.suspend(), contextlib.ExitStack() as files:
             errors = files.enter_context(stderr.open("wb")) if stderr is not None else None
+            if untrusted:
+                return run_filtered(argv, stderr=errors)
             return subprocess.run(argv, stderr=errors, check=False).returncode
 
 
@@ -53,7 +60,7 @@ def run_attach(app: App[object], terminal: Foreground, argv: list[str]) -> str |
     """Attach with ``argv``; the warning to show afterwards, if any (see :func:`attach_notice`)."""
     with tempfile.TemporaryDirectory(prefix="clauderon-attach-") as tmp:
         errors = Path(tmp) / "stderr"
-        status = terminal.run(app, argv, stderr=errors)
+        status = terminal.run(app, argv, stderr=errors, untrusted=True)
         text = errors.read_text(errors="replace") if errors.exists() else ""
     return attach_notice(status, text)
 

@@ -213,6 +213,7 @@ def test_create_dialog_path_completion_and_editor(appliance: Appliance, repo: Pa
             await pilot.press("ctrl+e")
             assert prompt.text == "first line\nwritten in the editor"
             assert terminal.commands[-1][0] == str(editor)
+            assert terminal.untrusted[-1] is False  # the person's own editor
             await pilot.press("escape")
             await until(pilot, lambda: top(app, MainScreen), "the dialog to close")
         assert appliance.client().get("/api/sessions")["sessions"] == []
@@ -285,6 +286,7 @@ def test_attach_hands_over_the_terminal_and_starts_a_stopped_session(
             container = appliance.session("att")["container_name"]
             assert terminal.commands == [
                 ["docker", "attach", "--detach-keys", "ctrl-q", container]]
+            assert terminal.untrusted == [True]  # its output goes through the filter
             # Back in the list after the detach: keys work.
             await pilot.press("f")
             assert main(app).filter is Filter.ARCHIVED

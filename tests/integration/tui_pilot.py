@@ -111,10 +111,13 @@ class RecordingTerminal:
 
     def __init__(self, *, run_commands: bool = False) -> None:
         self.commands: list[list[str]] = []
+        self.untrusted: list[bool] = []
         self.run_commands = run_commands
 
-    def run(self, app: App[object], argv: list[str], *, stderr: Path | None = None) -> int:
+    def run(self, app: App[object], argv: list[str], *, stderr: Path | None = None,
+            untrusted: bool = False) -> int:
         self.commands.append(argv)
+        self.untrusted.append(untrusted)
         if not self.run_commands:
             return 0
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=False)

@@ -1,0 +1,197 @@
+"""What a session's terminal may send to the person's own terminal (pure; no I/O).
+
+An attach joins the container's terminal, whose bytes the agent controls (it owns the tmux
+server inside, and can write to the terminal device itself). Terminals act on more than
+text: OSC 52 writes the clipboard (a command waiting to be pasted into a shell on the
+host), OSC 1337 (iTerm2) and the kitty protocols transfer files, DCS and APC strings carry
+graphics and passthrough, ``CSI … t`` moves, resizes and reports the window. None of that
+is what a person attaching expects to hand to an agent.
+
+:class:`TerminalFilter` is a byte-level ECMA-48 scanner that keeps what draws a screen —
+text, C0 controls, CSI sequences (colours, cursor, modes; window operations excepted), the
+short escape sequences, OSC 0/1/2 titles and the OSC 10/11/12 colour queries tmux sends —
+and drops every other OSC, every DCS, APC, PM and SOS string whole. It keeps its state
+between calls (a sequence may be split across reads), and a sequence that never ends is
+dropped once it passes :data:`MAX_SEQUENCE` characters: it can hide what follows it until
+its end, never more. The output is UTF-8 (a byte that is not becomes U+FFFD), and C1
+controls never pass, whichever way they are written.
+"""
+
+from __future__ import annotations
+
+import codecs
+from enum import Enum, auto
+
+ESC, BEL, CAN, SUB = 0x1B, 0x07, 0x18, 0x1A
+MAX_SEQUENCE = 4096
+#: OSC numbers passed on: window and icon titles, and the colour queries tmux sends.
+OSC_KEPT = frozenset({"0", "1", "2"})
+OSC_QUERIES = frozenset({"10", "11", "12"})
+#: C1 controls (U+0080-U+009F): some terminals act on them as on ESC sequences (U+009D is
+#: an OSC in xterm), so they never pass.
+NO_C1 = dict.fromkeys(range(0x80, 0xA0))
+#: CSI finals dropped: ``t`` is xterm's window manipulation (move, resize, report title).
+CSI_DROPPED = frozenset({ord("t")})
+
+
+class _State(Enum):
+    GROUND = auto()
+    ESCAPE = auto()  # after ESC
+    ESCAPE_INTERMEDIATE = auto()  # ESC, then 0x20-0x2F bytes (charset designations)
+    CSI = auto()
+    OSC = auto()
+    STRING = auto()  # DCS, APC, PM, SOS: dropped up to their terminator
+    STRING_ESCAPE = auto()  # ESC seen inside an OSC or a string: ST or not
+
+
+class TerminalFilter:
+    def __init__(self) -> None:
+        self._state = _State.GROUND
+        self._seq: list[str] = []  # the sequence being read (for OSC and CSI: to decide)
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._in_osc = False  # which string a STRING_ESCAPE belongs to
+        self._overlong = False  # an OSC past MAX_SEQUENCE
+        self.dropped = 0  # sequences dropped so far
+
+    def feed(self, data: bytes) -> bytes:
+        """What of ``data`` may reach the person's terminal."""
+        text = self._decoder.decode(data)
+        out: list[str] = []
+        i, n = 0, len(text)
+        while i < n:
+            if self._state is _State.GROUND:  # text runs are copied whole
+                j = text.find("\x1b", i)
+                if j < 0:
+                    out.append(text[i:].translate(NO_C1))
+                    break
+                out.append(text[i:j].translate(NO_C1))
+                i = j
+            self._step(ord(text[i]), out)
+            i += 1
+        return "".join(out).encode()
+
+    def _step(self, b: int, out: list[str]) -> None:
+        _STEPS[self._state](self, b, out)
+
+    def _ground(self, b: int, out: list[str]) -> None:
+        if b == ESC:
+            self._start(_State.ESCAPE, b)
+        elif not 0x80 <= b < 0xA0:
+            out.append(chr(b))
+
+    def _escape(self, b: int, out: list[str]) -> None:
+        if b == ord("["):
+            self._more(_State.CSI, b)
+        elif b == ord("]"):
+            self._in_osc = True
+            self._more(_State.OSC, b)
+        elif chr(b) in "P_^X":
+            self._in_osc = False
+            self._drop(_State.STRING)
+        elif b == ESC:
+            self._start(_State.ESCAPE, b)  # a lone ESC before another: dropped
+        elif 0x20 <= b <= 0x2F:
+            self._more(_State.ESCAPE_INTERMEDIATE, b)
+        elif 0x30 <= b <= 0x7E:
+            out.append("".join(self._seq) + chr(b))
+            self._reset()
+        else:  # a control character: the escape is abandoned, the control stays
+            self._reset()
+            self._step(b, out)
+
+    def _intermediate(self, b: int, out: list[str]) -> None:
+        if 0x20 <= b <= 0x2F and len(self._seq) < 8:
+            self._seq.append(chr(b))
+        elif 0x30 <= b <= 0x7E:
+            out.append("".join(self._seq) + chr(b))
+            self._reset()
+        else:
+            self._abandon(b, out)
+
+    def _csi(self, b: int, out: list[str]) -> None:
+        if 0x20 <= b <= 0x3F and len(self._seq) < 64:
+            self._seq.append(chr(b))
+        elif 0x40 <= b <= 0x7E:
+            if b in CSI_DROPPED:
+                self.dropped += 1
+            else:
+                out.append("".join(self._seq) + chr(b))
+            self._reset()
+        else:
+            self._abandon(b, out)
+
+    def _osc(self, b: int, out: list[str]) -> None:
+        if b == BEL:
+            self._end_osc(out)
+        elif b == ESC:
+            self._state = _State.STRING_ESCAPE
+        elif b in (CAN, SUB):
+            self._drop(_State.GROUND)
+        elif len(self._seq) < MAX_SEQUENCE:
+            self._seq.append(chr(b))
+        else:  # kept no further, and dropped at its end
+            self._overlong = True
+
+    def _string(self, b: int, out: list[str]) -> None:
+        if b == ESC:
+            self._state = _State.STRING_ESCAPE
+        elif b in (CAN, SUB):  # a DCS ends at ST alone (not BEL: it may carry one)
+            self._reset()
+
+    def _string_escape(self, b: int, out: list[str]) -> None:
+        if b == ord("\\"):  # ST
+            if self._in_osc:
+                self._end_osc(out, st=True)
+            else:
+                self._reset()
+        elif self._in_osc:  # anything else cancels the OSC; the ESC starts anew
+            self.dropped += 1
+            self._start(_State.ESCAPE, ESC)
+            self._step(b, out)
+        else:
+            self._state = _State.STRING
+
+    def _start(self, state: _State, b: int) -> None:
+        self._state = state
+        self._seq = [chr(b)]
+
+    def _more(self, state: _State, b: int) -> None:
+        self._state = state
+        self._seq.append(chr(b))
+
+    def _drop(self, state: _State) -> None:
+        self.dropped += 1
+        self._state = state
+        self._seq = []
+
+    def _reset(self) -> None:
+        self._state = _State.GROUND
+        self._seq = []
+        self._in_osc = self._overlong = False
+
+    def _abandon(self, b: int, out: list[str]) -> None:
+        """A sequence broken by a byte it cannot hold: dropped; the byte is read afresh."""
+        self.dropped += 1
+        self._reset()
+        self._step(b, out)
+
+    def _end_osc(self, out: list[str], *, st: bool = False) -> None:
+        body = "".join(self._seq[2:])  # after ESC ]
+        number, _, rest = body.partition(";")
+        if not self._overlong and (number in OSC_KEPT
+                                   or (number in OSC_QUERIES and rest == "?")):
+            out.append(f"\x1b]{body.translate(NO_C1)}" + ("\x1b\\" if st else "\x07"))
+        else:
+            self.dropped += 1
+        self._reset()
+
+
+_STEPS = {
+    _State.GROUND: TerminalFilter._ground,
+    _State.ESCAPE: TerminalFilter._escape,
+    _State.ESCAPE_INTERMEDIATE: TerminalFilter._intermediate,
+    _State.CSI: TerminalFilter._csi,
+    _State.OSC: TerminalFilter._osc,
+    _State.STRING: TerminalFilter._string,
+    _State.STRING_ESCAPE: TerminalFilter._string_escape,
+}

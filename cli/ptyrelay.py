@@ -1,0 +1,105 @@
+"""Run a terminal program (an attach) whose output the agent controls, between the person's
+terminal and :class:`cli.escapes.TerminalFilter` (I/O shell).
+
+The program gets a pseudo-terminal of its own, sized like the person's and resized with it
+(SIGWINCH, passed on); keys go to it untouched, in raw mode; what it writes reaches the person's
+terminal only through the filter. Its stderr goes where the caller says (the TUI reads the
+detach message there). The exit status is the program's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import termios
+import tty
+from collections.abc import Iterator
+from typing import IO
+
+from cli.escapes import TerminalFilter
+
+CHUNK = 65536
+
+
+def _copy_size(src: int, dst: int) -> None:
+    with contextlib.suppress(OSError):
+        size = fcntl.ioctl(src, termios.TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(dst, termios.TIOCSWINSZ, size)
+
+
+@contextlib.contextmanager
+def _raw(fd: int) -> Iterator[None]:
+    """The person's terminal in raw mode (keys as typed, no echo), restored after."""
+    if not os.isatty(fd):
+        yield
+        return
+    saved = termios.tcgetattr(fd)
+    tty.setraw(fd)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSAFLUSH, saved)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def run_filtered(argv: list[str], *, stdin: int | None = None, stdout: int | None = None,
+                 stderr: IO[bytes] | int | None = None) -> int:
+    """Run ``argv`` on a pseudo-terminal, its output filtered; its exit status."""
+    fin = sys.stdin.fileno() if stdin is None else stdin
+    fout = sys.stdout.fileno() if stdout is None else stdout
+    sized = fout if os.isatty(fout) else fin
+    master, slave = os.openpty()
+    _copy_size(sized, slave)
+    try:
+        proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=stderr,
+                                start_new_session=True)
+    finally:
+        os.close(slave)
+
+    def resized(*_: object) -> None:
+        # The pseudo-terminal is not the program's controlling one: it is told itself.
+        _copy_size(sized, master)
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGWINCH)
+
+    previous = signal.signal(signal.SIGWINCH, resized)
+    screen = TerminalFilter()
+    try:
+        with _raw(fin), selectors.DefaultSelector() as sel:
+            sel.register(master, selectors.EVENT_READ)
+            with contextlib.suppress(ValueError, OSError):
+                sel.register(fin, selectors.EVENT_READ)
+            while True:
+                for key, _ in sel.select():
+                    if key.fd == master:
+                        try:
+                            data = os.read(master, CHUNK)
+                        except OSError as exc:  # EIO: the program's side is closed
+                            if exc.errno != errno.EIO:
+                                raise
+                            data = b""
+                        if not data:
+                            return proc.wait()
+                        _write_all(fout, screen.feed(data))
+                    else:
+                        keys = os.read(fin, CHUNK)
+                        if not keys:
+                            sel.unregister(fin)
+                            continue
+                        _write_all(master, keys)
+    finally:
+        signal.signal(signal.SIGWINCH, previous)
+        os.close(master)
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait()

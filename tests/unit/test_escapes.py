@@ -1,0 +1,81 @@
+"""What a session's terminal may send to the person's terminal: a table of sequences, each
+fed whole and cut at every byte, in the manner of a parser's table tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from cli.escapes import MAX_SEQUENCE, TerminalFilter
+
+E = "\x1b"
+KEPT = [
+    ("plain text, tabs and new lines\r\n\t", None),
+    ("h\u00e9llo \u4e16\u754c \U0001f600", None),  # UTF-8 of every width
+    (f"{E}[1;31mred{E}[0m", None),  # SGR
+    (f"{E}[?1049h{E}[H{E}[2J{E}[?25l{E}[38;2;1;2;3m", None),  # modes, cursor, colour
+    (f"{E}[?2026h{E}[?2026l", None),  # synchronised output (tmux)
+    (f"{E}[c{E}[>c{E}[>0q{E}[6n", None),  # the queries tmux asks
+    (f"{E}[2 q", None),  # cursor style (an intermediate)
+    (f"{E}7{E}8{E}={E}>{E}M{E}(B{E})0", None),  # short escapes, charsets
+    (f"{E}]0;my title\x07{E}]2;other{E}\\", None),  # titles, both terminators
+    (f"{E}]11;?\x07", None),  # background colour query
+    ("bell\x07", None),
+]
+DROPPED = [
+    (f"a{E}]52;c;ZXZpbA==\x07b", "ab"),  # the clipboard
+    (f"a{E}]52;c;ZXZpbA=={E}\\b", "ab"),
+    (f"a{E}]1337;File=name=eA==;inline=0:aGk=\x07b", "ab"),  # iTerm2 file transfer
+    (f"a{E}]8;;https://evil.example/\x07link{E}]8;;\x07b", "alinkb"),  # hyperlinks
+    (f"a{E}]9;notify\x07{E}]777;notify;x;y\x07b", "ab"),  # notifications
+    (f"a{E}]11;rgb:0/0/0\x07b", "ab"),  # a colour set, not a query
+    (f"a{E}Ptmux;{E}{E}]52;c;eA==\x07{E}\\b", "ab"),  # tmux passthrough
+    (f"a{E}P+q544e{E}\\b", "ab"),  # DCS
+    (f"a{E}_Gf=100;AAAA{E}\\b", "ab"),  # APC (kitty graphics)
+    (f"a{E}^pm{E}\\{E}Xsos{E}\\b", "ab"),  # PM, SOS
+    (f"a{E}[21tb{E}[8;1;1t", "ab"),  # window report, resize
+    ("a\u009d52;c;eA==\u009cb", "a52;c;eA==b"),  # C1 controls, as UTF-8
+    (f"a{E}]0;t\u009c\u009d52;c;eA==\x07b", f"a{E}]0;t52;c;eA==\x07b"),  # C1 in a title
+    (f"a{E}]52;c;eA==\x18b", "ab"),  # CAN ends an OSC, dropped
+    (f"a{E}]52;c;{E}[31mb", f"a{E}[31mb"),  # an OSC broken by an ESC: the ESC starts anew
+    (f"a{E}[1;\x00b", "a\x00b"),  # a CSI broken by a control: dropped, the control kept
+]
+
+
+def through(text: str, *, cut: int | None = None) -> str:
+    data = text.encode()
+    f = TerminalFilter()
+    if cut is None:
+        return f.feed(data).decode()
+    return (f.feed(data[:cut]) + f.feed(data[cut:])).decode()
+
+
+@pytest.mark.parametrize(("text", "expected"), KEPT + DROPPED)
+def test_the_table_whole_and_cut_at_every_byte(text: str, expected: str | None) -> None:
+    want = text if expected is None else expected
+    assert through(text) == want
+    for cut in range(len(text.encode()) + 1):
+        assert through(text, cut=cut) == want, cut
+
+
+def test_one_byte_at_a_time() -> None:
+    text = "".join(t for t, _ in KEPT) + "".join(t for t, _ in DROPPED)
+    f = TerminalFilter()
+    got = b"".join(f.feed(bytes([b])) for b in text.encode())
+    assert got == through(text).encode()
+    assert f.dropped >= len(DROPPED)
+
+
+def test_bytes_that_are_not_utf8_are_replaced_never_acted_on() -> None:
+    f = TerminalFilter()
+    assert f.feed(b"a\x9d52;c;eA==\x9cb\xff") == "a\ufffd52;c;eA==\ufffdb\ufffd".encode()
+
+
+def test_a_sequence_that_never_ends_hides_only_itself() -> None:
+    f = TerminalFilter()
+    endless = f"{E}]2;" + "x" * (MAX_SEQUENCE * 3)
+    assert f.feed(endless.encode()) == b""
+    # The overlong OSC is dropped up to its terminator; then text flows again.
+    assert f.feed(f"\x07after{E}[1mbold".encode()) == f"after{E}[1mbold".encode()
+    g = TerminalFilter()
+    assert g.feed(f"{E}P{'y' * 100000}".encode()) == b""
+    assert g.feed(f"{E}\\visible".encode()) == b"visible"
