@@ -120,7 +120,11 @@ def _limits(settings: Settings) -> None:
         raise ConfigError(
             f"{settings.config_path} [reconciler] keep_events_days = "
             f"{settings.keep_events_days} must be a number of days, or 0 to keep every event")
-    where = f"{settings.config_path} [docker]"
+    _docker_limits(settings, f"{settings.config_path} [docker]")
+
+
+def _docker_limits(settings: Settings, where: str) -> None:
+    """Each container's limits and the sessions' network."""
     try:
         parse_memory(settings.default_memory)
         parse_cpu(settings.default_cpu)

@@ -52,6 +52,33 @@ def _write_all(fd: int, data: bytes) -> None:
         data = data[os.write(fd, data):]
 
 
+def _relay(master: int, fin: int, fout: int) -> None:
+    """Keys to the program, its output through the filter, until its side closes."""
+    screen = TerminalFilter()
+    with selectors.DefaultSelector() as sel:
+        sel.register(master, selectors.EVENT_READ)
+        with contextlib.suppress(ValueError, OSError):
+            sel.register(fin, selectors.EVENT_READ)
+        while True:
+            for key, _ in sel.select():
+                if key.fd != master:
+                    keys = os.read(fin, CHUNK)
+                    if keys:
+                        _write_all(master, keys)
+                    else:
+                        sel.unregister(fin)
+                    continue
+                try:
+                    data = os.read(master, CHUNK)
+                except OSError as exc:  # EIO: the program's side is closed
+                    if exc.errno != errno.EIO:
+                        raise
+                    data = b""
+                if not data:
+                    return
+                _write_all(fout, screen.feed(data))
+
+
 def run_filtered(argv: list[str], *, stdin: int | None = None, stdout: int | None = None,
                  stderr: IO[bytes] | int | None = None) -> int:
     """Run ``argv`` on a pseudo-terminal, its output filtered; its exit status."""
@@ -72,33 +99,18 @@ def run_filtered(argv: list[str], *, stdin: int | None = None, stdout: int | Non
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGWINCH)
 
-    previous = signal.signal(signal.SIGWINCH, resized)
-    screen = TerminalFilter()
+    try:  # only the main thread may take a signal; elsewhere the size stays as it began
+        previous = signal.signal(signal.SIGWINCH, resized)
+        taken = True
+    except ValueError:
+        previous, taken = None, False
     try:
-        with _raw(fin), selectors.DefaultSelector() as sel:
-            sel.register(master, selectors.EVENT_READ)
-            with contextlib.suppress(ValueError, OSError):
-                sel.register(fin, selectors.EVENT_READ)
-            while True:
-                for key, _ in sel.select():
-                    if key.fd == master:
-                        try:
-                            data = os.read(master, CHUNK)
-                        except OSError as exc:  # EIO: the program's side is closed
-                            if exc.errno != errno.EIO:
-                                raise
-                            data = b""
-                        if not data:
-                            return proc.wait()
-                        _write_all(fout, screen.feed(data))
-                    else:
-                        keys = os.read(fin, CHUNK)
-                        if not keys:
-                            sel.unregister(fin)
-                            continue
-                        _write_all(master, keys)
+        with _raw(fin):
+            _relay(master, fin, fout)
+        return proc.wait()
     finally:
-        signal.signal(signal.SIGWINCH, previous)
+        if taken:
+            signal.signal(signal.SIGWINCH, previous or signal.SIG_DFL)
         os.close(master)
         if proc.poll() is None:
             proc.terminate()
