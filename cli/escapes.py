@@ -20,6 +20,7 @@ controls never pass, whichever way they are written.
 from __future__ import annotations
 
 import codecs
+import re
 from enum import Enum, auto
 
 ESC, BEL, CAN, SUB = 0x1B, 0x07, 0x18, 0x1A
@@ -32,6 +33,9 @@ OSC_QUERIES = frozenset({"10", "11", "12"})
 NO_C1 = dict.fromkeys(range(0x80, 0xA0))
 #: CSI finals dropped: ``t`` is xterm's window manipulation (move, resize, report title).
 CSI_DROPPED = frozenset({ord("t")})
+#: A whole CSI sequence as the scanner reads one (at most 62 parameter and intermediate
+#: bytes), matched at once: colours and cursor moves are most of a screen.
+CSI_WHOLE = re.compile(r"\x1b\[[\x20-\x3f]{0,62}[\x40-\x7e]")
 
 
 class _State(Enum):
@@ -66,6 +70,14 @@ class TerminalFilter:
                     break
                 out.append(text[i:j].translate(NO_C1))
                 i = j
+                whole = CSI_WHOLE.match(text, i)
+                if whole is not None:
+                    if ord(text[whole.end() - 1]) in CSI_DROPPED:
+                        self.dropped += 1
+                    else:
+                        out.append(whole.group())
+                    i = whole.end()
+                    continue
             self._step(ord(text[i]), out)
             i += 1
         return "".join(out).encode()

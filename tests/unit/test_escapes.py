@@ -16,6 +16,7 @@ KEPT = [
     (f"{E}[?2026h{E}[?2026l", None),  # synchronised output (tmux)
     (f"{E}[c{E}[>c{E}[>0q{E}[6n", None),  # the queries tmux asks
     (f"{E}[2 q", None),  # cursor style (an intermediate)
+    (f"{E}[{'1;' * 31}m", None),  # the longest CSI kept: 62 bytes before its final
     (f"{E}7{E}8{E}={E}>{E}M{E}(B{E})0", None),  # short escapes, charsets
     (f"{E}]0;my title\x07{E}]2;other{E}\\", None),  # titles, both terminators
     (f"{E}]11;?\x07", None),  # background colour query
@@ -38,6 +39,7 @@ DROPPED = [
     (f"a{E}]52;c;eA==\x18b", "ab"),  # CAN ends an OSC, dropped
     (f"a{E}]52;c;{E}[31mb", f"a{E}[31mb"),  # an OSC broken by an ESC: the ESC starts anew
     (f"a{E}[1;\x00b", "a\x00b"),  # a CSI broken by a control: dropped, the control kept
+    (f"a{E}[{'1;' * 31}1m", "a1m"),  # one byte longer: dropped where it overflows
 ]
 
 
