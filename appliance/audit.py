@@ -140,7 +140,8 @@ class AuditLog:
 
     def free_bytes(self) -> int:
         """Free space on the disk that holds the log (for an unprivileged writer)."""
-        return free_bytes_at(self._fd)
+        with self._lock:  # never a descriptor a reopen is closing
+            return free_bytes_at(self._fd)
 
     def close(self) -> None:
         with self._lock:
