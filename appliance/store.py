@@ -94,11 +94,17 @@ class Store:
                 ) from exc
             try:
                 yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            else:
                 self._conn.execute("COMMIT")
+            except BaseException as exc:
+                if self._conn.in_transaction:  # SQLite may have rolled back already
+                    self._conn.execute("ROLLBACK")
+                if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                    raise ServiceUnavailable(
+                        "the appliance's disk is full: its database cannot be written, and "
+                        "nothing was changed. Free space on that disk (`clauderon status` "
+                        "shows how much is free; the sessions' workspaces are under its "
+                        "worktrees folder), then try again") from exc
+                raise
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:

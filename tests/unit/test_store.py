@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import stat
+import subprocess
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import replace
@@ -366,3 +368,30 @@ def test_pruning_removes_old_events_in_batches_and_never_the_newest(store: Store
 
 def test_pruning_an_empty_journal_removes_nothing(store: Store) -> None:
     assert store.prune_events(datetime.now(UTC)) == 0
+
+
+def test_a_full_disk_is_a_clear_error_and_changes_nothing(tmp_path: Path) -> None:
+    """A real small filesystem, filled: the write is refused saying what to do, the
+    transaction is rolled back, and the store goes on once there is room."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], check=True)
+    try:
+        s = Store.open(disk / "db.sqlite")
+        s.insert_session(make_session("before"))
+        filler = disk / "fill"
+        with filler.open("wb") as f, contextlib.suppress(OSError):
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        with pytest.raises(ServiceUnavailable, match="the appliance's disk is full") as err:
+            for n in range(200):  # until the journal needs a page the disk cannot give
+                s.append_event(None, "bulk", {"n": n, "pad": "x" * 4000})
+        assert "nothing was changed" in err.value.message
+        assert [x.name for x in s.list_sessions()] == ["before"]
+        filler.unlink()
+        s.insert_session(make_session("after"))
+        assert sorted(x.name for x in s.list_sessions()) == ["after", "before"]
+        s.close()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
