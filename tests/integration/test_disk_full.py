@@ -86,6 +86,14 @@ def test_an_agent_that_fills_the_disk_gets_no_unrecorded_request(
     assert "disk         FULL" in status.stdout and "free space" in status.stdout, status.stdout
     health = app.client().run(calls.health())  # 503: degraded, every part described
     assert health["status"] == "degraded" and health["disk"]["free_bytes"] < AUDIT_RESERVE_BYTES
+    # A create on the full disk is refused saying so, and leaves nothing behind.
+    made = app.cli("create", "--repo", str(repo), "--name", "late", "--prompt", "p",
+                   check=False)
+    assert made.returncode != 0 and "disk is full" in made.stderr, made.stderr
+    assert {x["name"] for x in app.client().get("/api/sessions")["sessions"]} == {
+        hog["name"], calm["name"]}
+    assert not (app.settings.worktrees_dir / "late").exists()
+    assert len(app.containers()) == 2
 
     # The user frees the space: requests go through again, each recorded.
     (app.settings.worktrees_dir / hog["name"] / "fill").unlink()
