@@ -17,6 +17,7 @@ from api.guard import caller_of
 from api.openapi import OBJECT, RouteDoc, documented, ok
 from appliance import __version__
 from appliance.audit import AUDIT_RESERVE_BYTES, free_bytes_at
+from appliance.diskuse import largest_workspaces
 from appliance.errors import BackendUnavailable
 from appliance.sessions import AgentStatus, Phase
 
@@ -56,13 +57,16 @@ async def health() -> tuple[dict[str, Any], int]:
         # Open to anyone on the network: whether it is up, and nothing about the host.
         return {"status": status, "version": __version__}, code
     sessions = await ctx.store.run(ctx.store.sync.list_sessions)
+    disk: dict[str, Any] = {"path": str(ctx.settings.audit_path.parent), "free_bytes": free,
+                            "reserve_bytes": AUDIT_RESERVE_BYTES}
+    if free < AUDIT_RESERVE_BYTES:  # which sessions to look at first
+        disk["largest"] = await trio.to_thread.run_sync(largest_workspaces, sessions)
     return {
         "status": status,
         "version": __version__,
         "backends": backends,
         "docker": backends.get("docker", {}),
-        "disk": {"path": str(ctx.settings.audit_path.parent), "free_bytes": free,
-                 "reserve_bytes": AUDIT_RESERVE_BYTES},
+        "disk": disk,
         "database": {"path": str(ctx.settings.db_path),
                      "schema_version": await ctx.store.run(ctx.store.sync.schema_version)},
         "sessions": {"total": len(sessions),

@@ -57,7 +57,10 @@ def health_text(health: Mapping[str, Any], socket: str) -> str:
         text.append(f"disk         {free} MiB free ({disk['path']})" if free >= reserve else
                     f"disk         FULL: {free} MiB free ({disk['path']}); below {reserve} MiB "
                     "the proxy forwards nothing (it could not record it): free space, the "
-                    "sessions' workspaces first (`du -sh` their worktrees folder)")
+                    "sessions' workspaces first")
+        if disk.get("largest"):
+            text.append("             largest workspaces: " + ", ".join(
+                f"{w['name']} {w['bytes'] // 2**20} MiB" for w in disk["largest"]))
     if "sessions" in health:
         sessions = health["sessions"]
         extra = [f"{sessions['failed']} failed"]

@@ -86,6 +86,9 @@ def test_an_agent_that_fills_the_disk_gets_no_unrecorded_request(
     assert "disk         FULL" in status.stdout and "free space" in status.stdout, status.stdout
     health = app.client().run(calls.health())  # 503: degraded, every part described
     assert health["status"] == "degraded" and health["disk"]["free_bytes"] < AUDIT_RESERVE_BYTES
+    # The session that filled it is named first.
+    assert health["disk"]["largest"][0]["name"] == hog["name"], health["disk"]
+    assert f"largest workspaces: {hog['name']} " in status.stdout, status.stdout
     # A create on the full disk is refused saying so, and leaves nothing behind.
     made = app.cli("create", "--repo", str(repo), "--name", "late", "--prompt", "p",
                    check=False)
