@@ -16,7 +16,7 @@ from api.context import current
 from api.guard import caller_of
 from api.openapi import OBJECT, RouteDoc, documented, ok
 from appliance import __version__
-from appliance.audit import AUDIT_RESERVE_BYTES, free_bytes_at
+from appliance.audit import AUDIT_RESERVE_BYTES, free_bytes_at, too_full
 from appliance.diskuse import largest_workspaces
 from appliance.errors import BackendUnavailable
 from appliance.sessions import AgentStatus, Phase
@@ -51,7 +51,8 @@ async def health() -> tuple[dict[str, Any], int]:
     backends = await _backends()
     # Below the reserve the proxy forwards nothing (it could not record it).
     free = free_bytes_at(ctx.settings.audit_path.parent)
-    up = all(b["reachable"] for b in backends.values()) and free >= AUDIT_RESERVE_BYTES
+    full = too_full(free)
+    up = all(b["reachable"] for b in backends.values()) and not full
     status, code = ("ok", 200) if up else ("degraded", 503)
     if caller_of(request.scope) is None:
         # Open to anyone on the network: whether it is up, and nothing about the host.
@@ -59,7 +60,7 @@ async def health() -> tuple[dict[str, Any], int]:
     sessions = await ctx.store.run(ctx.store.sync.list_sessions)
     disk: dict[str, Any] = {"path": str(ctx.settings.audit_path.parent), "free_bytes": free,
                             "reserve_bytes": AUDIT_RESERVE_BYTES}
-    if free < AUDIT_RESERVE_BYTES:  # which sessions to look at first
+    if full:  # which sessions to look at first
         disk["largest"] = await trio.to_thread.run_sync(largest_workspaces, sessions)
     return {
         "status": status,

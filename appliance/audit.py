@@ -111,6 +111,11 @@ def free_bytes_at(where: int | Path) -> int:
     return st.f_bavail * st.f_frsize
 
 
+def too_full(free: int) -> bool:
+    """Whether ``free`` bytes are below the audit log's reserve: forward nothing then."""
+    return free < AUDIT_RESERVE_BYTES
+
+
 class AuditLog:
     """Appends records to ``audit.jsonl`` (O_APPEND, 0600), one ``write`` per line.
 

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import trio
 
-from appliance.audit import AUDIT_RESERVE_BYTES, AuditRecord
+from appliance.audit import AuditRecord, too_full
 from proxy.certs import CertStore
 from proxy.config import ProxyConfig
 from proxy.controls import Controls
@@ -122,7 +122,7 @@ class ProxyState:
             free = self.audit.free_bytes()
         except OSError:
             return 0
-        return free if self._audit_failing or free < AUDIT_RESERVE_BYTES else None
+        return free if self._audit_failing or too_full(free) else None
 
     def keep_refreshed(self, tokens: Mapping[str, str]) -> None:
         for key, value in tokens.items():
