@@ -23,7 +23,14 @@ from appliance.backends.base import Backend
 from appliance.config import Settings
 from appliance.errors import ClauderonError, Conflict, InvalidInput
 from appliance.intake import CreateRequest, new_session, suggest_name
-from appliance.sessions import Agent, BackendKind, ExtraRepo, Session, branch_for
+from appliance.sessions import (
+    Agent,
+    BackendKind,
+    ExtraRepo,
+    Session,
+    branch_for,
+    container_name_for,
+)
 from appliance.store import AsyncStore
 
 
@@ -80,6 +87,9 @@ async def admit(req: CreateRequest, *, settings: Settings, store: AsyncStore,
         if exc.field is None:
             exc.field = "backend"  # the UIs show it beside the backend choice
         raise exc
+    holder = await backend.name_holder(container_name_for(name))
+    if holder is not None:
+        raise Conflict(holder, field="name")
     if not image_present[0]:
         raise InvalidInput(
             f"the image {image!r} is not on the {backend.kind.capitalize()} engine; build it "

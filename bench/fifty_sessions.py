@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import statistics
 import subprocess
@@ -197,8 +198,12 @@ def main() -> None:
             report["rss_empty"] = memory(daemon)
             repo = make_repo(root / "repo")
             t0 = time.monotonic()
+            # Names of this run only: container names are the engine's, not the instance's,
+            # and a run cut short elsewhere may have left its ``clauderon-s00`` behind.
+            run = secrets.token_hex(2)
             ids = [app.client().post("/api/sessions", {"repo_path": str(repo),
-                                                       "name": f"s{i:02d}"})["session"]["id"]
+                                                       "name": f"s{i:02d}-{run}"}
+                                     )["session"]["id"]
                    for i in range(args.sessions)]
             for sid in ids:
                 app.wait_phase(sid, "running", timeout=240)

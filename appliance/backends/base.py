@@ -164,6 +164,12 @@ class Backend(Protocol):
     async def image_exists(self, image: str) -> bool:
         """Whether ``image`` can be run without fetching it (a create's early check)."""
 
+    async def name_holder(self, workload: str) -> str | None:
+        """What already holds the name ``workload`` on the engine, said with what to do;
+        None when the name is free. The engine's names are its own, not this
+        instance's: another appliance on the same engine, or a person's own container,
+        may hold one (a create's early check, so nothing is made only to fail)."""
+
     async def attach_command(self, backend_id: str) -> list[str]:
         """The argv a local terminal runs to attach to the workload's console."""
 

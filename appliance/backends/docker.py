@@ -323,6 +323,19 @@ class DockerBackend:
 
         return await self._call(f"inspect image {image}", check)
 
+    async def name_holder(self, cname: str) -> str | None:
+
+        def look(c: docker.DockerClient) -> str | None:
+            try:
+                c.api.inspect_container(cname)
+            except docker.errors.NotFound:
+                return None
+            return (f"a container named {cname} already exists on the Docker engine and is "
+                    f"no session of this appliance; remove it (`docker rm -f {cname}`) or "
+                    "pick another name")
+
+        return await self._call(f"inspect container {cname}", look)
+
     def _docker_cli(self) -> list[str]:
         return ["docker"] if self.url == DEFAULT_URL else ["docker", "--host", self.url]
 

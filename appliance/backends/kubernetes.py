@@ -167,6 +167,21 @@ class KubernetesBackend:
         """The nodes pull images themselves: a missing one fails the start, saying so."""
         return True
 
+    async def name_holder(self, cname: str) -> str | None:
+
+        def look(core: client.CoreV1Api, net: client.NetworkingV1Api) -> str | None:
+            for kind in ("pod", "pvc"):
+                if _unless_gone(_op(core, net, "read", kind), cname, self.ns,
+                                _preload_content=False) is not None:
+                    what = "pod" if kind == "pod" else "persistentvolumeclaim"
+                    return (f"a {what} named {cname} already exists in the namespace "
+                            f"{self.ns} and is no session of this appliance; delete it "
+                            f"(`kubectl -n {self.ns} delete {what} {cname}`) or pick "
+                            "another name")
+            return None
+
+        return await self._call(f"read pod {cname}", look)
+
     # --- Backend protocol: lifecycle ------------------------------------------------------
     async def create(self, spec: WorkloadSpec) -> str:
         port = {"proxy_port": self.proxy_port, "hook_port": self.hook_port}

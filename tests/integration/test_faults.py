@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import signal
 import subprocess
 from datetime import datetime
@@ -14,6 +15,7 @@ import pytest
 
 from tests.conftest import make_repo
 from tests.support.appliance import Appliance, running, wait_for
+from tests.support.engine import BASE_IMAGE
 
 
 def post(app: Appliance, path: str, body: Any) -> httpx.Response:
@@ -56,6 +58,35 @@ def test_create_rejects_bad_input_with_the_reason(
     assert r.json()["field"] == field and needle in r.json()["error"]
     assert appliance.client().get("/api/sessions")["sessions"] == []
     assert appliance.containers() == []
+
+
+def test_a_container_name_held_elsewhere_is_refused_up_front(
+    appliance: Appliance, repo: Path, engine: docker.DockerClient,
+) -> None:
+    """The engine's names are its own: a person's container (or another appliance's) named
+    ``clauderon-<name>`` makes the create a 409 on ``name`` that says what to do, before
+    anything is made; the stranger is left alone, and once it is gone the name works."""
+    name = f"held-{secrets.token_hex(3)}"
+    stranger = engine.containers.create(BASE_IMAGE, ["true"], name=f"clauderon-{name}")
+    try:
+        r = post(appliance, "/api/sessions", {"repo_path": str(repo), "name": name})
+        assert r.status_code == 409, r.text
+        body = r.json()
+        assert body["field"] == "name"
+        assert f"docker rm -f clauderon-{name}" in body["error"], body
+        assert appliance.client().get("/api/sessions")["sessions"] == []
+        assert not (appliance.settings.worktrees_dir / name).exists()
+        assert f"clauderon/{name}" not in subprocess.run(
+            ["git", "-c", "safe.directory=*", "-C", str(repo), "branch", "--list"],
+            capture_output=True, text=True, check=True).stdout
+        stranger.reload()
+        assert stranger.status == "created" and "clauderon.session" not in stranger.labels
+        out = appliance.cli("create", "--repo", str(repo), "--name", name, check=False)
+        assert out.returncode != 0 and "pick another name" in out.stderr, out
+    finally:
+        stranger.remove(force=True)
+    s = post(appliance, "/api/sessions", {"repo_path": str(repo), "name": name}).json()
+    appliance.wait_phase(s["session"]["id"], "running")
 
 
 def test_duplicate_unknown_and_cli_errors(appliance: Appliance, repo: Path) -> None:

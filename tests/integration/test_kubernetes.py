@@ -210,3 +210,21 @@ def test_a_quota_refusal_says_so(kube: Kube) -> None:
     reason = _failure(kube, "noquota")
     assert "quota" in reason and "exceeded quota: few" in reason
     assert kube.names("pods") == []
+
+
+def test_a_name_held_in_the_namespace_is_refused_up_front(kube: Kube) -> None:
+    """A volume claim someone else made under the session's object name makes the create a
+    409 on ``name`` naming the kubectl that frees it; nothing is made, the claim is kept."""
+    kube.core().create_namespaced_persistent_volume_claim(NAMESPACE, {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "clauderon-kheld"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
+    r = kube.app.http().post("/api/sessions", json={
+        "repo_path": str(kube.repo), "name": "kheld", "backend": "kubernetes"})
+    assert r.status_code == 409, r.text
+    assert r.json()["field"] == "name"
+    assert (f"kubectl -n {NAMESPACE} delete persistentvolumeclaim clauderon-kheld"
+            in r.json()["error"])
+    assert kube.app.client().get("/api/sessions")["sessions"] == []
+    assert kube.names("pods") == [] and kube.names("secrets") == []
+    assert kube.names("persistentvolumeclaims") == ["clauderon-kheld"]

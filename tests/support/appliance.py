@@ -194,11 +194,19 @@ class Appliance:
         return body
 
     def wait_phase(self, ref: str, *phases: str, timeout: float = 60) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+
         def check() -> dict[str, Any] | None:
             s = self.session(ref)
+            seen.update(s)
             return s if s["phase"] in phases else None
 
-        return wait_for(check, timeout=timeout, what=f"{ref} to reach {phases}")
+        try:
+            return wait_for(check, timeout=timeout, what=f"{ref} to reach {phases}")
+        except AssertionError as exc:
+            # Say where it stood, not only that it never arrived.
+            last = {k: seen.get(k) for k in ("phase", "desired", "status_reason", "agent_status")}
+            raise AssertionError(f"{exc}; the session last read: {last}") from None
 
     def containers(self, session_id: str | None = None) -> list[Any]:
         labels = [f"clauderon.instance={self.instance}"]
