@@ -55,14 +55,24 @@ PAUSED_WAIT_SECONDS = 60.0
 PAUSED_RETRY_SECONDS = 0.05
 
 
+#: The engine keeps a log of each container's terminal: every redraw of the agent's screen
+#: (a spinner redraws all day), and whatever an agent writes there on purpose. Without a
+#: bound it grows the engine's disk without end, where no workspace shows it; with this,
+#: one session's log never passes two files of 10 MiB.
+LOG_DRIVER = "json-file"
+LOG_BOUND = {"max-size": "10m", "max-file": "2"}
+
+
 def locked_down(attrs: dict[str, Any], network: str | None) -> bool:
     """Whether an existing container was made with the containment of the contract: on
-    ``network`` alone (None: no network), every capability dropped, no-new-privileges."""
+    ``network`` alone (None: no network), every capability dropped, no-new-privileges,
+    and its terminal's log bounded."""
     host = attrs.get("HostConfig") or {}
     return (
         host.get("NetworkMode") == (network or "none")
         and "ALL" in (host.get("CapDrop") or [])
         and any(str(o).startswith("no-new-privileges") for o in host.get("SecurityOpt") or [])
+        and host.get("LogConfig") == {"Type": LOG_DRIVER, "Config": LOG_BOUND}
     )
 
 
@@ -95,6 +105,7 @@ def create_kwargs(spec: WorkloadSpec) -> dict[str, Any]:
         "security_opt": ["no-new-privileges"] if spec.no_new_privileges else [],
         "dns": list(spec.dns),
         "dns_opt": list(spec.dns_options),
+        "log_config": docker.types.LogConfig(type=LOG_DRIVER, config=dict(LOG_BOUND)),
     }
     # The one network, instead of the engine's default bridge.
     if spec.network:

@@ -355,3 +355,27 @@ def test_a_fork_bomb_hits_the_pids_limit_and_the_session_recovers(
     bomber = engine.containers.get(app.session(name)["backend_id"])
     assert bomber.exec_run(["echo", "alive"], user=AGENT).output == b"alive\n"
     assert pids()["current"] < 10
+
+
+def test_the_terminal_log_the_engine_keeps_is_bounded(world: World,
+                                                      engine: docker.DockerClient) -> None:
+    """The engine logs the container's terminal to its own disk, where no workspace shows
+    it. The agent owns that terminal (``/dev/console``) and writes 48 MiB to it, as uid
+    1000: the log holds the last of it (so the writes did reach it) and never more than its
+    two files of 10 MiB. Without the bound it held all 48 MiB, and grew on."""
+    attacker = world.attacker["backend_id"]
+    host = engine.api.inspect_container(attacker)["HostConfig"]
+    assert host["LogConfig"] == {"Type": "json-file",
+                                 "Config": {"max-size": "10m", "max-file": "2"}}
+    marker = f"end-{secrets.token_hex(4)}"
+    flood = run(attacker, 'line=$(head -c 1000 /dev/zero | tr "\\0" a); '
+                          'yes "$line" | head -c $((48 << 20)) > /dev/console && '
+                          'echo "$1" > /dev/console', marker)
+    assert flood.exit_code == 0, out(flood)
+    log = Path(engine.api.inspect_container(attacker)["LogPath"])
+    wait_for(lambda: marker in log.read_text(errors="replace")[-4096:], timeout=120,
+             what="the flood's last line in the engine's log")
+    files = sorted(log.parent.glob(log.name + "*"))
+    total = sum(f.stat().st_size for f in files)
+    assert len(files) <= 2, files
+    assert 10 << 20 <= total <= (20 << 20) + (64 << 10), (total, files)

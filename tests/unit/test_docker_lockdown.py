@@ -9,7 +9,8 @@ from appliance.backends.docker import locked_down
 
 def attrs(**host: Any) -> dict[str, Any]:
     base = {"NetworkMode": "clauderon-x", "CapDrop": ["ALL"],
-            "SecurityOpt": ["no-new-privileges"]}
+            "SecurityOpt": ["no-new-privileges"],
+            "LogConfig": {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "2"}}}
     return {"HostConfig": {**base, **host}}
 
 
@@ -28,3 +29,6 @@ def test_anything_less_is_not() -> None:
     assert not locked_down(attrs(CapDrop=["NET_RAW"]), "clauderon-x")
     assert not locked_down(attrs(SecurityOpt=None), "clauderon-x")
     assert not locked_down({}, "clauderon-x")
+    # A terminal log without a bound (the engine's default) grows the disk without end.
+    assert not locked_down(attrs(LogConfig={"Type": "json-file", "Config": {}}), "clauderon-x")
+    assert not locked_down(attrs(LogConfig=None), "clauderon-x")
