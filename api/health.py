@@ -17,8 +17,8 @@ from api.guard import caller_of
 from api.openapi import OBJECT, RouteDoc, documented, ok
 from appliance import __version__
 from appliance.audit import AUDIT_RESERVE_BYTES, free_bytes_at, too_full
-from appliance.diskuse import largest_workspaces
-from appliance.errors import BackendUnavailable
+from appliance.diskuse import DU_SECONDS, largest_workspaces
+from appliance.errors import BackendUnavailable, ClauderonError
 from appliance.sessions import AgentStatus, Phase
 
 PING_SECONDS = 5.0
@@ -36,6 +36,19 @@ async def _backends() -> dict[str, dict[str, Any]]:
         except (BackendUnavailable, trio.TooSlowError) as exc:
             state.update(reachable=False, error=getattr(exc, "message", "timed out"))
         out[kind] = state
+    return out
+
+
+async def _layers() -> dict[str, int]:
+    """What each session's container wrote outside its workspace, by session id; what an
+    engine cannot say in time (or at all) is left out rather than waited for."""
+    out: dict[str, int] = {}
+    for backend in current().backends.values():
+        with trio.move_on_after(DU_SECONDS):
+            try:
+                out.update(await backend.disk_use())
+            except ClauderonError:
+                continue
     return out
 
 
@@ -61,7 +74,9 @@ async def health() -> tuple[dict[str, Any], int]:
     disk: dict[str, Any] = {"path": str(ctx.settings.audit_path.parent), "free_bytes": free,
                             "reserve_bytes": AUDIT_RESERVE_BYTES}
     if full:  # which sessions to look at first
-        disk["largest"] = await trio.to_thread.run_sync(largest_workspaces, sessions)
+        layers = await _layers()
+        disk["largest"] = await trio.to_thread.run_sync(
+            lambda: largest_workspaces(sessions, containers=layers))
     return {
         "status": status,
         "version": __version__,

@@ -59,8 +59,8 @@ def health_text(health: Mapping[str, Any], socket: str) -> str:
                     "the proxy forwards nothing (it could not record it): free space, the "
                     "sessions' workspaces first")
         if disk.get("largest"):
-            text.append("             largest workspaces: " + ", ".join(
-                f"{w['name']} {w['bytes'] // 2**20} MiB" for w in disk["largest"]))
+            text.append("             largest sessions: " + ", ".join(
+                _disk_use(w) for w in disk["largest"]))
     if "sessions" in health:
         sessions = health["sessions"]
         extra = [f"{sessions['failed']} failed"]
@@ -91,3 +91,11 @@ def warn_missing_credential(client: ApiClient, agent: str) -> None:
         return
     print(f"clauderon: warning: {found['hint']}; the session will be created, but its agent "
           "cannot reach its model until then", file=sys.stderr)
+
+
+def _disk_use(row: dict[str, Any]) -> str:
+    """``alpha 300 MiB`` and, when its container holds some of it (outside the workspace,
+    on the engine's disk), how much."""
+    out = f"{row['name']} {row['bytes'] // 2**20} MiB"
+    inside = int(row.get("container_bytes") or 0) // 2**20
+    return out + f" ({inside} MiB in its container)" if inside else out

@@ -164,6 +164,12 @@ class Backend(Protocol):
     async def image_exists(self, image: str) -> bool:
         """Whether ``image`` can be run without fetching it (a create's early check)."""
 
+    async def disk_use(self) -> dict[str, int]:
+        """Bytes each session's workload keeps on the engine's own disk beyond its image (a
+        container's writable layer: what the agent wrote outside its workspace, ``/tmp``
+        included), by session id; empty where the engine keeps none (Kubernetes: the
+        workspace is the volume). Slow with many files: asked when the disk is full."""
+
     async def name_holder(self, workload: str) -> str | None:
         """What already holds the name ``workload`` on the engine, said with what to do;
         None when the name is free. The engine's names are its own, not this

@@ -278,7 +278,8 @@ class DockerBackend:
                 name = str(attrs.get("Name") or backend_id).lstrip("/")
                 raise BackendError(
                     f"container {name} predates this appliance's containment (not on the "
-                    f"network {network or 'none'} alone, or not stripped of privileges): "
+                    f"network {network or 'none'} alone, not stripped of privileges, or "
+                    "its terminal's log unbounded): "
                     "removed instead of started; the session gets a new one")
             await self._lockdown(network)
             if await unpause_if_paused(self._call, backend_id, attrs):
@@ -333,6 +334,15 @@ class DockerBackend:
             return True
 
         return await self._call(f"inspect image {image}", check)
+
+    async def disk_use(self) -> dict[str, int]:
+        def sizes(c: docker.DockerClient) -> dict[str, int]:
+            found = c.api.containers(all=True, size=True,
+                                     filters={"label": f"{LABEL_INSTANCE}={self.instance}"})
+            return {str(x["Labels"][LABEL_SESSION]): int(x.get("SizeRw") or 0)
+                    for x in found if (x.get("Labels") or {}).get(LABEL_SESSION)}
+
+        return await self._call("measure the containers' layers", sizes)
 
     async def name_holder(self, cname: str) -> str | None:
 

@@ -167,6 +167,9 @@ class KubernetesBackend:
         """The nodes pull images themselves: a missing one fails the start, saying so."""
         return True
 
+    async def disk_use(self) -> dict[str, int]:
+        return {}  # the workspace is the volume; the node's own disk is the cluster's
+
     async def name_holder(self, cname: str) -> str | None:
 
         def look(core: client.CoreV1Api, net: client.NetworkingV1Api) -> str | None:

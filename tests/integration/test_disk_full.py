@@ -68,6 +68,9 @@ def test_an_agent_that_fills_the_disk_gets_no_unrecorded_request(
     assert any(r.path == "/v1/disk-probe-before" for r in fake.seen)
     assert len(audited(app, "/v1/disk-probe-before")) == 1
 
+    # The other writes outside its workspace, into its container's own layer (the engine's
+    # disk): named too, with that part said.
+    in_container(app, calm, "head -c $((24 << 20)) /dev/zero > /tmp/scratch")
     # The agent writes into its workspace until the host's disk refuses.
     _, out = in_container(app, hog, "dd if=/dev/zero of=fill bs=1M 2>&1; df -k .",
                              ok=False)
@@ -88,7 +91,12 @@ def test_an_agent_that_fills_the_disk_gets_no_unrecorded_request(
     assert health["status"] == "degraded" and health["disk"]["free_bytes"] < AUDIT_RESERVE_BYTES
     # The session that filled it is named first.
     assert health["disk"]["largest"][0]["name"] == hog["name"], health["disk"]
-    assert f"largest workspaces: {hog['name']} " in status.stdout, status.stdout
+    assert f"largest sessions: {hog['name']} " in status.stdout, status.stdout
+    second = health["disk"]["largest"][1]
+    assert second["name"] == calm["name"] and second["container_bytes"] >= 24 << 20, second
+    assert second["bytes"] == second["workspace_bytes"] + second["container_bytes"]
+    assert f"{calm['name']} {second['bytes'] >> 20} MiB ({second['container_bytes'] >> 20} " \
+           "MiB in its container)" in status.stdout, status.stdout
     # A create on the full disk is refused saying so, and leaves nothing behind.
     made = app.cli("create", "--repo", str(repo), "--name", "late", "--prompt", "p",
                    check=False)
