@@ -147,6 +147,19 @@ def fake(tmp_path: Path) -> Iterator[FakeModels]:
 
 
 @pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A filesystem of its own (a 320 MiB tmpfs), small enough to fill in a moment."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320m,mode=0755", "tmpfs", str(disk)],
+                   check=True)
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+@pytest.fixture
 def github(tmp_path: Path) -> Iterator[FakeGitHub]:
     """A fake GitHub on loopback (real ``git http-backend``, the REST calls we make)."""
     with FakeGitHub(tmp_path) as fake:

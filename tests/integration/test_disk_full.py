@@ -11,7 +11,6 @@ Space freed, requests go through again, each with its audit line.
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,22 +23,8 @@ from tests.support.agent_app import as_agent, create, in_container, through_fake
 from tests.support.appliance import Appliance
 from tests.support.fake_models import FakeModels
 
-SIZE_MIB = 320
 PROBE = ('curl -s --max-time 20 -o /tmp/answer -w "%{http_code}" '
          "https://api.anthropic.com/v1/disk-probe-$1; echo; cat /tmp/answer")
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A filesystem of its own, small enough to fill in a moment."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SIZE_MIB}m,mode=0755", "tmpfs",
-                    str(disk)], check=True)
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=True)
 
 
 @pytest.fixture

@@ -105,8 +105,15 @@ export interface TranscriptPage { agent: string; messages: Message[]; cursor: st
 export interface RecentRepo { repo_path: string; subdirectory: string; last_used: string }
 /** One backend in `/api/health` (signed in): where it is and whether it answers. */
 export interface BackendHealth { url: string; reachable: boolean; error?: string }
+/** A session using the disk (`/api/health` when the disk is full): its workspace plus what
+ * its container wrote outside it. */
+export interface DiskUser { name: string; bytes: number; workspace_bytes: number;
+  container_bytes: number }
+/** The disk the audit log is on: below `reserve_bytes` the proxy forwards nothing. */
+export interface DiskHealth { path: string; free_bytes: number; reserve_bytes: number;
+  largest?: DiskUser[] | null }
 export interface Health { status: "ok" | "degraded"; version: string;
-  backends?: Partial<Record<BackendKind, BackendHealth>> }
+  backends?: Partial<Record<BackendKind, BackendHealth>>; disk?: DiskHealth }
 export interface RepoCheck { ok: boolean; root?: string; subdirectory?: string; branch?: string;
   error?: string }
 

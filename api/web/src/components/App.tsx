@@ -9,6 +9,7 @@ import { getTheme, nextTheme, setTheme, type Theme } from "../theme";
 import * as notify from "../notify";
 import { CreateForm } from "./CreateForm";
 import { Devices } from "./Devices";
+import { DiskNotice } from "./DiskNotice";
 import { SessionList } from "./SessionList";
 import { SessionPage } from "./SessionPage";
 import { Shortcuts, typing } from "./Shortcuts";
@@ -111,7 +112,7 @@ function Shell({ me, onSignedOut }: { me: Me; onSignedOut: () => void }) {
       {path !== "/new" && <a href="/new" class="button primary" data-testid="new-session">
         <span aria-hidden="true">+</span> New<span class="wide-only"> session</span></a>}
     </header>
-    <main class="main">{page}</main>
+    <main class="main"><DiskNotice />{page}</main>
     {help && <Shortcuts onClose={() => setHelp(false)} />}
   </div>;
 }

@@ -1,0 +1,36 @@
+// The appliance's disk, said on every page while it is too full to record: the proxy then
+// forwards nothing (an unrecorded request is never sent), so every agent's requests fail
+// until the person frees space. Asked of /api/health as the page opens and every 30 s; the
+// answer names the sessions using the most, their containers' own layers included.
+import { useEffect, useState } from "preact/hooks";
+import { api, type DiskHealth } from "../api";
+
+const EVERY_MS = 30_000;
+
+function mib(bytes: number): string {
+  return `${Math.floor(bytes / 2 ** 20)} MiB`;
+}
+
+export function DiskNotice() {
+  const [disk, setDisk] = useState<DiskHealth | null>(null);
+  useEffect(() => {
+    let gone = false;
+    const look = () => api.health()
+      .then(h => { if (!gone) setDisk(h.disk ?? null); })
+      .catch(() => undefined);  // the link indicator says when the appliance is away
+    void look();
+    const timer = setInterval(() => void look(), EVERY_MS);
+    return () => { gone = true; clearInterval(timer); };
+  }, []);
+  if (!disk || disk.free_bytes >= disk.reserve_bytes) return null;
+  const largest = disk.largest ?? [];
+  return <div class="banner danger" role="alert" data-testid="disk-notice">
+    <span><b>The appliance's disk is full</b>: {mib(disk.free_bytes)} free
+      on <code>{disk.path}</code>. The proxy forwards nothing it cannot record, so every
+      agent's requests fail until you free space.
+      {largest.length > 0 && <> Using the most: {largest.map((w, i) =>
+        <span key={w.name} data-testid="disk-user">{i > 0 && ", "}<b>{w.name}</b> {mib(w.bytes)}
+          {w.container_bytes >= 2 ** 20 && ` (${mib(w.container_bytes)} in its container)`}</span>)}.</>}
+    </span>
+  </div>;
+}

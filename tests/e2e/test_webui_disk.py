@@ -1,0 +1,50 @@
+"""The web UI says the disk is full, on every page, and names the session that filled it
+(headless Chromium against the real appliance on a real small disk; the hostile agent
+fills it from its container as uid 1000). The person can still sign in and read what is
+wrong; once space is freed the notice goes."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from playwright.sync_api import Browser, expect
+
+from tests.e2e.webui_browser import PHONE, watched
+from tests.support.agent_app import create, in_container, through_fake_models
+from tests.support.fake_models import FakeModels
+
+
+def test_the_web_ui_says_the_disk_is_full_and_who_filled_it(
+        browser: Browser, small_disk: Path, agent_image: str, fake: FakeModels,
+        repo: Path) -> None:
+    with through_fake_models(small_disk / "home", agent_image, fake) as app:
+        hog = create(app, repo, f"hog-{uuid.uuid4().hex[:6]}")
+        with watched(browser, app, PHONE) as w:
+            expect(w.page.get_by_test_id("session-card")).to_have_count(1)
+            expect(w.page.get_by_test_id("disk-notice")).to_have_count(0)  # room: no notice
+
+            _, out = in_container(app, hog, "dd if=/dev/zero of=fill bs=1M 2>&1", ok=False)
+            assert "No space left on device" in out, out
+            # /api/health answers 503 (degraded) while the disk is full: the browser logs it.
+            # Nothing else the person reads fails.
+            refused: list[str] = []
+            w.page.on("response", lambda r: refused.append(r.url) if r.status >= 500 else None)
+            with w.allowing("status of 503"):
+                w.page.reload()
+                notice = w.page.get_by_test_id("disk-notice")
+                expect(notice).to_contain_text("The appliance's disk is full")
+                expect(notice).to_contain_text("forwards nothing it cannot record")
+                expect(notice.get_by_test_id("disk-user").first).to_contain_text(hog["name"])
+                w.shot("disk-full")
+                # Every page says it: the session's own page too.
+                w.page.goto(f"/s/{hog['name']}")
+                expect(w.page.get_by_test_id("disk-notice")).to_be_visible()
+
+            assert refused and {u.split("?")[0] for u in refused} == {f"{app.base}/api/health"}, \
+                refused
+            (app.settings.worktrees_dir / hog["name"] / "fill").unlink()
+            w.page.reload()
+            expect(w.page.get_by_role("heading", name=hog["name"])).to_be_visible()
+            expect(w.page.get_by_test_id("disk-notice")).to_have_count(0)
+            assert w.errors == [], w.errors
