@@ -75,6 +75,9 @@ class Settings:
     # Limits: sessions with compute, and creates in progress, at once (429 beyond)
     max_sessions: int = 15
     max_concurrent_creates: int = 3
+    #: The most a sync brings into the user's repository at once (new objects, their full
+    #: size): an agent's branch is its to fill, the user's repository is not.
+    max_sync_mib: int = 1024
     # Reconciler
     reconcile_poll_seconds: float = 0.02
     resync_seconds: float = 2.0
@@ -289,7 +292,7 @@ _TOML_KEYS: dict[str, dict[str, str]] = {
                "plan_mode": "default_plan_mode"},
     "titles": {"provider": "titles_provider", "model": "titles_model",
                "timeout_seconds": "titles_timeout_seconds"},
-    "limits": _same("max_sessions", "max_concurrent_creates"),
+    "limits": _same("max_sessions", "max_concurrent_creates", "max_sync_mib"),
     "reconciler": {"poll_seconds": "reconcile_poll_seconds", **_same(
         "resync_seconds", "max_attempts", "backoff_seconds", "backoff_max_seconds",
         "stable_seconds", "max_concurrent_ops", "keep_events_days")},

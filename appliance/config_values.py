@@ -112,7 +112,7 @@ def check(settings: Settings) -> None:
 
 def _limits(settings: Settings) -> None:
     """Limits and the network are checked when loaded, not at every create that uses them."""
-    for limit in ("max_sessions", "max_concurrent_creates"):
+    for limit in ("max_sessions", "max_concurrent_creates", "max_sync_mib"):
         if getattr(settings, limit) < 1:
             raise ConfigError(f"{settings.config_path} [limits] {limit} must be 1 or more "
                               f"(it is {getattr(settings, limit)})")

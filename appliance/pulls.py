@@ -80,7 +80,8 @@ def bring_current(settings: Settings, s: Session, repo: repos.RepoInfo) -> None:
         return
     try:
         workspaces.sync_branch(repo, Path(s.worktree_path), s.branch, tip,
-                               settings.shadows_dir / s.id)
+                               settings.shadows_dir / s.id,
+                               max_bytes=settings.max_sync_mib << 20)
     except ClauderonError:
         if repos.branch_tip(repo, s.branch) != tip:  # not the reconciler's sync beside ours
             raise

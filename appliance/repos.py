@@ -113,6 +113,13 @@ def current_branch(repo: RepoInfo) -> str:
     return out or "HEAD"
 
 
+def head_commit(repo: RepoInfo) -> str | None:
+    """The commit checked out in the repository; None in one without commits."""
+    out = hostgit.text(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"],
+                       owner=repo.owner, cwd=repo.root, check=False)
+    return out or None
+
+
 def resolve_ref(repo: RepoInfo, ref: str) -> str:
     """The commit a base ref names, or a clear error."""
     if ref.startswith("-") or not ref.strip():

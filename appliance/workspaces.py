@@ -239,6 +239,18 @@ def read_head(path: Path) -> str | None:
     return _hex(raw)
 
 
+def incoming_bytes(repo: RepoInfo, gitdir: Path, tip: str, known: list[str]) -> int:
+    """The full size of the objects reachable from ``tip`` and from none of ``known``,
+    listed in the shadow ``gitdir`` (our config; the agent's objects read, never its
+    repository)."""
+    env = {"GIT_DIR": str(gitdir)}
+    listed = hostgit.run(["rev-list", "--objects", "--no-object-names", tip, "--not", *known,
+                          "--"], owner=repo.owner, cwd=gitdir, env=env)
+    sizes = hostgit.run(["cat-file", "--batch-check=%(objectsize)"], owner=repo.owner,
+                        cwd=gitdir, env=env, input=listed.stdout)
+    return sum(int(line) for line in sizes.stdout.split() if line.isdigit())
+
+
 def fetch_error(proc: subprocess.CompletedProcess[bytes], branch: str,
                 failed: str) -> GitError:
     """Why a fetch of ``branch`` into the user's repository failed: ``failed`` and git's
@@ -260,15 +272,27 @@ def shadow_of(repo: RepoInfo, workspace: Path, scratch: Path,
                                       *repos.borrowed_object_dirs(repo.objects_dir)))
 
 
-def sync_branch(repo: RepoInfo, workspace: Path, branch: str, tip: str, scratch: Path) -> None:
+def sync_branch(repo: RepoInfo, workspace: Path, branch: str, tip: str, scratch: Path, *,
+                max_bytes: int) -> None:
     """Bring the workspace's commit ``tip`` into the user's repository as ``branch``.
 
     Fetches through a shadow git directory in ``scratch`` (see :mod:`appliance.shadow`), as
     the owner, with objects checked (``fetch.fsckObjects``); moves nothing but ``branch``.
+    Refused, bringing nothing, when the objects the user's repository lacks come to more
+    than ``max_bytes`` in full (what a checkout would write, however well it compresses).
     """
     if _hex(tip.encode()) is None:
         raise InvalidInput(f"{tip!r} is not a commit id")
+    known = [c for c in (repos.branch_tip(repo, branch), repos.head_commit(repo)) if c]
     with shadow_of(repo, workspace, scratch, {"sync": tip}) as gitdir:
+        size = incoming_bytes(repo, gitdir, tip, known)
+        if size > max_bytes:
+            raise GitError(
+                f"its new commits hold {size / 2**20:,.0f} MiB, more than the "
+                f"{max_bytes / 2**20:,.0f} MiB one sync brings in ([limits] max_sync_mib); "
+                f"{branch} stays at its last commit brought in. Look at the session's work "
+                "(`clauderon diff`): if it is meant, raise the limit and restart the "
+                "reconciler, or have the agent drop the large files from its branch")
         proc = hostgit.run(
             ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc",
              "--no-recurse-submodules", "--end-of-options", str(gitdir),

@@ -110,8 +110,9 @@ async def _bring_in_one(deps: Deps, s: Session, extra: ExtraRepo | None, tip: st
                            else (extra.repo_path, extra.worktree_path))
     info = await trio.to_thread.run_sync(repos.repo_facts, repo_path)
     try:
-        await trio.to_thread.run_sync(workspaces.sync_branch, info, Path(worktree),
-                                      s.branch, tip, deps.settings.shadows_dir / s.id)
+        await trio.to_thread.run_sync(lambda: workspaces.sync_branch(
+            info, Path(worktree), s.branch, tip, deps.settings.shadows_dir / s.id,
+            max_bytes=deps.settings.max_sync_mib << 20))
     except ClauderonError as exc:
         if extra is not None:
             exc.message = f"{extra.mount}: {exc.message}"

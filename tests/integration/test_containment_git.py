@@ -26,7 +26,7 @@ from appliance.errors import ClauderonError
 from cli import calls
 from tests.conftest import AGENT_UID, make_traversable, user_git
 from tests.support.agent_app import create, in_container
-from tests.support.appliance import Appliance, wait_for
+from tests.support.appliance import Appliance, running, wait_for
 
 HOOKS = ("pre-commit", "post-commit", "post-checkout", "post-merge", "pre-push", "post-update",
          "reference-transaction", "pre-auto-gc", "post-index-change", "fsmonitor-watchman",
@@ -308,3 +308,39 @@ def test_a_kept_workspace_lends_its_repository_to_no_git_the_user_runs(
     users_git(f"--git-dir={kept}/.git-agent", f"--work-tree={kept}")
     assert [p.name for p in markers.iterdir()] == ["fsmonitor"]
     assert refs(repo)[f"refs/heads/{s['branch']}"] == refs(repo)["refs/heads/main"]
+
+
+def test_an_agent_cannot_flood_the_users_repository(repo: Path, tmp_path: Path,
+                                                    agent_image: str) -> None:
+    """The agent commits 64 MiB of zeros (a few KiB packed) on its branch, as uid 1000 in
+    its container, under a 32 MiB ``[limits] max_sync_mib``: the session says why its
+    branch is not brought in and what to do, not one of its objects enters the user's
+    repository, the branch stays at the last commit brought in, and a delete keeps the
+    workspace aside with the work in it. The control: a small commit before is brought in."""
+    with running(tmp_path / "home", "api", "reconciler", image=agent_image,
+                 config="[limits]\nmax_sync_mib = 32\n") as app:
+        s = create(app, repo, "flood")
+        _, out = in_container(app, s, "echo ok > ok.txt && git add ok.txt && "
+                                      "git commit -qm ok && git rev-parse HEAD")
+        good = out.split()[-1]
+        synced(app, repo, s, good)
+        _, out = in_container(app, s, "head -c $((64 << 20)) /dev/zero > zeros && "
+                                      "git add zeros && git commit -qm zeros && "
+                                      "git rev-parse HEAD:zeros")
+        blob = out.split()[-1]
+        reason = wait_for(lambda: (app.session(s["id"]).get("status_reason") or "")
+                          if "max_sync_mib" in (app.session(s["id"]).get("status_reason")
+                                                or "") else None,
+                          what="the session to say its branch was not brought in")
+        assert "64 MiB, more than the 32 MiB" in reason and "clauderon diff" in reason, reason
+        events = app.client().get(f"/api/sessions/{s['id']}/events")["events"]
+        assert any(e["kind"] == "branch_sync_failed" and "max_sync_mib" in e["payload"]["reason"]
+                   for e in events), events
+        assert refs(repo)[f"refs/heads/{s['branch']}"] == good
+        with pytest.raises(AssertionError, match="cat-file"):
+            user_git(repo, "cat-file", "-e", blob)  # not in the user's objects
+        out = app.cli("delete", "--force", "flood").stdout
+        kept = app.settings.kept_dir / f"flood-{s['id'][:8]}"
+        assert str(kept) in out, out
+        assert (kept / "zeros").stat().st_size == 64 << 20
+        assert refs(repo)[f"refs/heads/{s['branch']}"] == good

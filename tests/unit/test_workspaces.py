@@ -19,6 +19,8 @@ from appliance.repos import RepoInfo
 from tests.conftest import AGENT_UID, make_repo
 
 BRANCH = "clauderon/x"
+#: What a sync brings in at most, where the test is not about that.
+LIMIT = 1 << 30
 
 
 def sh(cwd: Path, *args: str) -> str:
@@ -126,7 +128,8 @@ def sync(repo: RepoInfo, ws: Path, scratch: Path | None = None) -> str:
     """The session branch's tip, read without trust and synced to the user's repository."""
     tip = workspaces.read_tip(ws, BRANCH)
     assert tip is not None
-    workspaces.sync_branch(repo, ws, BRANCH, tip, scratch or ws.parent.parent / "shadows")
+    workspaces.sync_branch(repo, ws, BRANCH, tip, scratch or ws.parent.parent / "shadows",
+                           max_bytes=LIMIT)
     return tip
 
 
@@ -196,7 +199,8 @@ def test_sync_refuses_a_branch_checked_out_in_the_users_repo(repo: RepoInfo, ws:
     tip = workspaces.read_tip(ws, BRANCH)
     assert tip is not None
     with pytest.raises(GitError) as info:
-        workspaces.sync_branch(repo, ws, BRANCH, tip, ws.parent.parent / "shadows")
+        workspaces.sync_branch(repo, ws, BRANCH, tip, ws.parent.parent / "shadows",
+                               max_bytes=LIMIT)
     assert "checked out in your repository" in info.value.message
     assert sh(repo.root, "rev-parse", BRANCH) != tip
 
@@ -210,8 +214,45 @@ def test_sync_refuses_corrupt_objects(repo: RepoInfo, ws: Path) -> None:
     tip = workspaces.read_tip(ws, BRANCH)
     assert tip is not None
     with pytest.raises(GitError):
-        workspaces.sync_branch(repo, ws, BRANCH, tip, ws.parent.parent / "shadows")
+        workspaces.sync_branch(repo, ws, BRANCH, tip, ws.parent.parent / "shadows",
+                               max_bytes=LIMIT)
     assert sh(repo.root, "rev-parse", BRANCH) == sh(repo.root, "rev-parse", "main")
+
+
+def test_sync_brings_in_no_more_than_the_limit(repo: RepoInfo, ws: Path) -> None:
+    """An agent's branch is its own to fill; the user's repository is not. A commit of
+    64 MiB of zeros (a few KiB on disk, all 64 MiB in a checkout) over a 32 MiB limit is
+    refused saying what to do, and not one of its objects enters the user's repository;
+    dropping the file in a later commit changes nothing (history holds it); a raised limit
+    brings it in, and then only what is new counts."""
+    shadows = ws.parent.parent / "shadows"
+    done = agent(ws, "head -c $((64 << 20)) /dev/zero > zeros && git add zeros && "
+                     "git commit -qm zeros && git rm -q zeros && git commit -qm dropped && "
+                     "git count-objects -v | sed -n 's/^size: //p'")
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[-1]) < 1024  # KiB on disk: it compresses to nothing
+    blob = sh(ws, "rev-parse", "HEAD~1:zeros")
+    tip = workspaces.read_tip(ws, BRANCH)
+    assert tip is not None
+    before = sh(repo.root, "rev-parse", BRANCH)
+    with pytest.raises(GitError) as info:
+        workspaces.sync_branch(repo, ws, BRANCH, tip, shadows, max_bytes=32 << 20)
+    assert "64 MiB, more than the 32 MiB" in info.value.message
+    assert "[limits] max_sync_mib" in info.value.message
+    assert sh(repo.root, "rev-parse", BRANCH) == before
+    def has_blob() -> bool:
+        return subprocess.run(["git", "-c", "safe.directory=*", "-C", str(repo.root),
+                               "cat-file", "-e", blob], check=False).returncode == 0
+
+    assert not has_blob()  # not one object reached the user's repository
+    workspaces.sync_branch(repo, ws, BRANCH, tip, shadows, max_bytes=65 << 20)
+    assert sh(repo.root, "rev-parse", BRANCH) == tip and has_blob()  # the control
+    # Once in, only what is new counts: a small commit after it goes through the low limit.
+    assert agent(ws, "echo hi > small && git add small && git commit -qm small").returncode == 0
+    tip = workspaces.read_tip(ws, BRANCH)
+    assert tip is not None
+    workspaces.sync_branch(repo, ws, BRANCH, tip, shadows, max_bytes=1 << 20)
+    assert sh(repo.root, "rev-parse", BRANCH) == tip
 
 
 HOSTILE_CONFIG = {
