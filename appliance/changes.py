@@ -2,9 +2,14 @@
 
 Runs git with a shadow git directory (:mod:`appliance.shadow`) and the workspace as work
 tree, as the repository owner, so nothing of the agent's config, hooks, index or ``info/``
-is read; the index is a scratch one, filled from the workspace's checked-out commit, and
-``git add -A`` on it sees committed, staged, unstaged and untracked work alike. Diffs never
-run an external diff or a textconv. Called by the API on a worker thread.
+is read; the index is a scratch one, filled from the workspace's checked-out commit, with
+the workspace's deletions and, for each untracked file, an intent to add (``git add -N
+-A``), so a diff of the work tree against the fork sees committed, staged, unstaged and
+untracked work alike while **no object is written**: the workspace is the agent's to fill,
+and a diff that copied it into objects would write as much again on the appliance's disk.
+Only the first :data:`DIFF_LIMIT` bytes of the diff (and :data:`STAT_LIMIT` of the file
+list) are read; git is stopped past them. Diffs never run an external diff or a textconv.
+Called by the API on a worker thread.
 
 :func:`branch_diff` is for a session whose workspace this host cannot see (a pod's): the
 session branch as fetched into the user's repository, against its fork point. Git runs in
@@ -22,6 +27,8 @@ from appliance.errors import GitError, InvalidInput
 from appliance.repos import RepoInfo
 
 DIFF_LIMIT = 2 * 1024 * 1024
+#: The file list's bytes read at most (tens of thousands of paths).
+STAT_LIMIT = 4 * 1024 * 1024
 DIFF_FLAGS = ("--no-color", "--no-ext-diff", "--no-textconv", "--no-renames")
 
 
@@ -36,35 +43,39 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path) -> dict[
         env = {"GIT_DIR": str(gitdir), "GIT_WORK_TREE": str(workspace),
                "GIT_INDEX_FILE": str(gitdir / "scratch-index")}
 
-        def git(*args: str, check: bool = True) -> str:
-            proc = hostgit.run(args, owner=repo.owner, cwd=gitdir, env=env, check=check)
-            return proc.stdout.decode("utf-8", "replace")
+        def git(*args: str, check: bool = True, limit: int | None = None) -> bytes:
+            return hostgit.run(args, owner=repo.owner, cwd=gitdir, env=env, check=check,
+                               limit=limit).stdout
 
-        fork = git("merge-base", "base", "head", check=False).strip() if base else ""
+        fork = git("merge-base", "base", "head", check=False).decode().strip() if base else ""
         against = fork or base or head
         git("read-tree", "head")
-        untracked = {p for p in git("ls-files", "--others", "--exclude-standard", "-z")
-                     .split("\0") if p}
+        untracked = {p for p in git("ls-files", "--others", "--exclude-standard", "-z",
+                                    limit=STAT_LIMIT).decode("utf-8", "replace").split("\0")
+                     if p}
         try:
-            git("add", "--all")
+            git("add", "--intent-to-add", "--all")
         except GitError as exc:
             raise GitError(f"reading the workspace failed: {exc.message}") from exc
-        text = git("diff", "--cached", *DIFF_FLAGS, against, "--")
-        stat = git("diff", "--cached", "--name-status", "--no-renames", against, "--")
+        text = git("diff", *DIFF_FLAGS, against, "--", limit=DIFF_LIMIT)
+        stat = git("diff", "--name-status", "--no-renames", against, "--", limit=STAT_LIMIT)
     return _answer(base_ref, fork, stat, untracked, text)
 
 
-def _answer(base_ref: str, fork: str, stat: str, untracked: set[str],
-            text: str) -> dict[str, Any]:
-    """What both diffs answer: the files (from ``--name-status``) and the diff, bounded."""
+def _answer(base_ref: str, fork: str, stat: bytes, untracked: set[str],
+            text: bytes) -> dict[str, Any]:
+    """What both diffs answer: the files (from ``--name-status``) and the diff, bounded (a
+    list or a diff cut short ends at its last whole line, and says so)."""
     files = []
-    for line in stat.splitlines():
+    listed = stat if len(stat) <= STAT_LIMIT else stat[:stat.rfind(b"\n", 0, STAT_LIMIT) + 1]
+    for line in listed.decode("utf-8", "replace").splitlines():
         if not line.strip():
             continue
         status, _, path = line.partition("\t")
         files.append({"status": "?" if path in untracked else status, "path": path})
+    cut = len(text) > DIFF_LIMIT or len(stat) > STAT_LIMIT
     return {"base_ref": base_ref, "merge_base": fork or None, "files": files,
-            "truncated": len(text) > DIFF_LIMIT, "diff": text[:DIFF_LIMIT]}
+            "truncated": cut, "diff": text[:DIFF_LIMIT].decode("utf-8", "replace")}
 
 
 def branch_diff(repo: RepoInfo, branch: str, base_ref: str) -> dict[str, Any]:
@@ -76,12 +87,12 @@ def branch_diff(repo: RepoInfo, branch: str, base_ref: str) -> dict[str, Any]:
                            "fetches it once the session's pod pushes it)")
     base = repos.base_commit(repo, base_ref)
 
-    def git(*args: str, check: bool = True) -> str:
-        proc = hostgit.run(args, owner=repo.owner, cwd=repo.root, check=check)
-        return proc.stdout.decode("utf-8", "replace")
+    def git(*args: str, check: bool = True, limit: int | None = None) -> bytes:
+        return hostgit.run(args, owner=repo.owner, cwd=repo.root, check=check,
+                           limit=limit).stdout
 
-    fork = git("merge-base", base, tip, check=False).strip() if base else ""
+    fork = git("merge-base", base, tip, check=False).decode().strip() if base else ""
     against = fork or base or tip
-    text = git("diff", *DIFF_FLAGS, against, tip, "--")
-    stat = git("diff", "--name-status", "--no-renames", against, tip, "--")
+    text = git("diff", *DIFF_FLAGS, against, tip, "--", limit=DIFF_LIMIT)
+    stat = git("diff", "--name-status", "--no-renames", against, tip, "--", limit=STAT_LIMIT)
     return _answer(base_ref, fork, stat, set(), text)

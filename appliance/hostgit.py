@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from appliance.errors import GitError, InvalidInput
 
@@ -114,17 +117,25 @@ def check_owner(owner: Owner, what: Path) -> None:
 
 def run(args: Sequence[str], *, owner: Owner, cwd: Path, check: bool = True,
         env: Mapping[str, str] | None = None, input: bytes | None = None,
-        timeout: float = GIT_TIMEOUT) -> subprocess.CompletedProcess[bytes]:
-    """Run git as ``owner`` in ``cwd`` with the safe configuration; bytes in, bytes out."""
+        timeout: float = GIT_TIMEOUT, limit: int | None = None
+        ) -> subprocess.CompletedProcess[bytes]:
+    """Run git as ``owner`` in ``cwd`` with the safe configuration; bytes in, bytes out.
+
+    With ``limit``, no more than ``limit + 1`` bytes of its output are read: past that, git
+    is stopped (an agent's tree can make a diff of any size; the reader holds this much), and
+    an output that long is how the caller knows it was cut."""
     check_owner(owner, cwd)
     drop = os.geteuid() == 0
+    options: dict[str, Any] = {
+        "cwd": cwd, "env": git_env(os.environ, env), "close_fds": True,
+        "user": owner.uid if drop else None, "group": owner.gid if drop else None,
+        "extra_groups": [] if drop else None, "umask": 0o022}
     try:
-        proc = subprocess.run(
-            git_argv(args), cwd=cwd, input=input, capture_output=True, timeout=timeout,
-            check=False, env=git_env(os.environ, env), close_fds=True,
-            user=owner.uid if drop else None, group=owner.gid if drop else None,
-            extra_groups=[] if drop else None, umask=0o022,
-        )
+        if limit is None:
+            proc = subprocess.run(git_argv(args), input=input, capture_output=True,
+                                  timeout=timeout, check=False, **options)
+        else:
+            proc = _bounded(git_argv(args), limit, timeout, options)
     except FileNotFoundError as exc:
         if not cwd.is_dir():
             raise GitError(f"{cwd} is gone") from exc
@@ -133,9 +144,39 @@ def run(args: Sequence[str], *, owner: Owner, cwd: Path, check: bool = True,
         raise GitError(f"uid {owner.uid} cannot enter {cwd}: {exc.strerror}") from exc
     except subprocess.TimeoutExpired as exc:
         raise GitError(f"`git {' '.join(args[:2])}` in {cwd} took over {timeout:.0f}s") from exc
-    if check and proc.returncode != 0:
+    cut = limit is not None and len(proc.stdout) > limit
+    if check and proc.returncode != 0 and not cut:
         raise GitError(f"`git {' '.join(args[:2])}` failed in {cwd}: {said(proc)}")
     return proc
+
+
+def _bounded(argv: list[str], limit: int, timeout: float,
+             options: dict[str, Any]) -> subprocess.CompletedProcess[bytes]:
+    """``argv``'s first ``limit + 1`` bytes of output; it is killed once it has written
+    more, or once ``timeout`` has passed (TimeoutExpired)."""
+    late: list[bool] = []
+
+    def stop(proc: subprocess.Popen[bytes]) -> None:
+        late.append(True)
+        proc.kill()
+
+    with tempfile.TemporaryFile() as err, subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
+            **options) as proc:
+        assert proc.stdout is not None
+        timer = threading.Timer(timeout, stop, (proc,))
+        timer.start()
+        try:
+            out = proc.stdout.read(limit + 1)
+            if len(out) > limit:
+                proc.kill()
+            proc.wait()
+        finally:
+            timer.cancel()
+        if late and len(out) <= limit:
+            raise subprocess.TimeoutExpired(argv, timeout)
+        err.seek(0)
+        return subprocess.CompletedProcess(argv, proc.returncode, out, err.read())
 
 
 def text(args: Sequence[str], *, owner: Owner, cwd: Path, check: bool = True) -> str:

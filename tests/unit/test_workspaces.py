@@ -356,3 +356,29 @@ def test_diff_reports_committed_staged_and_untracked(repo: RepoInfo, ws: Path) -
     assert body["merge_base"] == sh(repo.root, "rev-parse", "main")
     assert "+2" in body["diff"] and not body["truncated"]
     assert not list((ws.parent.parent / "shadows").iterdir())  # scratch cleaned up
+
+
+def test_a_diff_copies_nothing_and_reads_a_bounded_answer(repo: RepoInfo, ws: Path,
+                                                          tmp_path: Path) -> None:
+    """The workspace is the agent's to fill. Its diff, with 48 MiB it never committed (not
+    compressible) beside a 6 MiB text change, runs with its scratch on a 16 MiB disk of its
+    own: a diff that copied the work into objects would overflow it (and write as much again
+    on the appliance's disk). The answer lists every file and holds the first 2 MiB of the
+    diff, saying it was cut."""
+    done = agent(ws, "head -c $((48 << 20)) /dev/urandom > big.bin && "
+                     "seq 1 800000 > many.txt && echo 2 > src/app.py && rm README")
+    assert done.returncode == 0, done.stderr
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0777", "tmpfs", str(disk)],
+                   check=True)
+    try:
+        body = changes.diff(repo, ws, "main", disk / "shadows")
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+    assert {f["path"]: f["status"] for f in body["files"]} == {
+        "big.bin": "?", "many.txt": "?", "src/app.py": "M", "README": "D"}
+    assert body["truncated"] is True
+    assert changes.DIFF_LIMIT - 4 <= len(body["diff"].encode()) <= changes.DIFF_LIMIT
+    assert "Binary files /dev/null and b/big.bin differ" in body["diff"]
+    assert "\n+1\n+2\n+3\n" in body["diff"] and "+800000" not in body["diff"]
