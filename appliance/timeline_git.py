@@ -32,6 +32,8 @@ from appliance.sessions import Session
 from appliance.timeline import Batch, Entry, Source, clamp, plain, title
 
 MAX_COMMITS = 1000
+#: The log's bytes read at most: the agent writes the messages, of any length.
+LOG_LIMIT = 8 << 20
 _FORMAT = "%H %ct%n%an <%ae>%n%B"
 
 
@@ -73,9 +75,13 @@ def branch_log(repo: RepoInfo, workspace: Path, view: RepoView, branch: str,
         proc = hostgit.run(
             ["log", "-z", f"--max-count={MAX_COMMITS}", "--topo-order", "--no-color",
              f"--format={_FORMAT}", "head", *(["^base"] if base else []), "--"],
-            owner=repo.owner, cwd=gitdir, env={"GIT_DIR": str(gitdir)}, check=False)
-    return BranchLog(view=view, commits=tuple(parse_log(proc.stdout))
-                     if proc.returncode == 0 else ())
+            owner=repo.owner, cwd=gitdir, env={"GIT_DIR": str(gitdir)}, check=False,
+            limit=LOG_LIMIT)
+    out = proc.stdout
+    if len(out) > LOG_LIMIT:  # the agent writes the messages: whole commits up to the bound
+        return BranchLog(view=view, commits=tuple(parse_log(out[:out.rfind(b"\0", 0,
+                                                                           LOG_LIMIT) + 1])))
+    return BranchLog(view=view, commits=tuple(parse_log(out)) if proc.returncode == 0 else ())
 
 
 def interleave(logs: Sequence[BranchLog], *, low: datetime,

@@ -239,13 +239,20 @@ def read_head(path: Path) -> str | None:
     return _hex(raw)
 
 
+#: The object ids a sync lists at most (41 bytes each: about 800,000 objects).
+LIST_LIMIT = 32 << 20
+
+
 def incoming_bytes(repo: RepoInfo, gitdir: Path, tip: str, known: list[str]) -> int:
     """The full size of the objects reachable from ``tip`` and from none of ``known``,
     listed in the shadow ``gitdir`` (our config; the agent's objects read, never its
     repository)."""
     env = {"GIT_DIR": str(gitdir)}
     listed = hostgit.run(["rev-list", "--objects", "--no-object-names", tip, "--not", *known,
-                          "--"], owner=repo.owner, cwd=gitdir, env=env)
+                          "--"], owner=repo.owner, cwd=gitdir, env=env, limit=LIST_LIMIT)
+    if len(listed.stdout) > LIST_LIMIT:
+        raise GitError(f"its new commits hold more than {LIST_LIMIT // 41:,} objects; "
+                       "have the agent drop the generated files from its branch")
     sizes = hostgit.run(["cat-file", "--batch-check=%(objectsize)"], owner=repo.owner,
                         cwd=gitdir, env=env, input=listed.stdout)
     return sum(int(line) for line in sizes.stdout.split() if line.isdigit())

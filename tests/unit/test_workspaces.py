@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance import changes, repos, workspaces
+from appliance import changes, repos, timeline_git, workspaces
 from appliance.errors import GitError
+from appliance.multirepo import RepoView
 from appliance.repos import RepoInfo
 from tests.conftest import AGENT_UID, make_repo
 
@@ -382,3 +383,22 @@ def test_a_diff_copies_nothing_and_reads_a_bounded_answer(repo: RepoInfo, ws: Pa
     assert changes.DIFF_LIMIT - 4 <= len(body["diff"].encode()) <= changes.DIFF_LIMIT
     assert "Binary files /dev/null and b/big.bin differ" in body["diff"]
     assert "\n+1\n+2\n+3\n" in body["diff"] and "+800000" not in body["diff"]
+
+
+def test_the_timeline_reads_a_bounded_log(repo: RepoInfo, ws: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The agent writes its commit messages, of any length: a commit whose message is
+    12 MiB under a small one on top. The log is read to its bound, whole commits only: the
+    small one is there, the long one is not, and nothing more than the bound was held."""
+    done = agent(ws, "head -c $((12 << 20)) /dev/zero | tr '\\0' m > /tmp/msg-$$ && "
+                     "git commit -q --allow-empty -F /tmp/msg-$$ && rm /tmp/msg-$$ && "
+                     "git commit -q --allow-empty -m small")
+    assert done.returncode == 0, done.stderr
+    view = RepoView(key="", label="repo", primary=True, repo_path=str(repo.root),
+                    base_ref="main", worktree_path=str(ws), container_path="/workspace")
+    log = timeline_git.branch_log(repo, ws, view, BRANCH, ws.parent.parent / "shadows")
+    assert [c[3].strip() for c in log.commits] == ["small"]
+    # The control: with room for both, both are read.
+    monkeypatch.setattr(timeline_git, "LOG_LIMIT", 16 << 20)
+    log = timeline_git.branch_log(repo, ws, view, BRANCH, ws.parent.parent / "shadows")
+    assert [len(c[3].strip()) for c in log.commits] == [5, 12 << 20]
