@@ -95,8 +95,10 @@ def _base_branch(s: Session) -> str | None:
 
 
 def _title(repo: repos.RepoInfo, s: Session) -> str:
-    subject = hostgit.text(["log", "-1", "--format=%s", f"refs/heads/{s.branch}", "--"],
-                           owner=repo.owner, cwd=repo.root, check=False)
+    # The agent wrote the subject, of any length: 4 KiB of it is read, 250 characters kept.
+    subject = hostgit.run(["log", "-1", "--format=%s", f"refs/heads/{s.branch}", "--"],
+                          owner=repo.owner, cwd=repo.root, check=False,
+                          limit=4096).stdout[:4096].decode("utf-8", "replace").strip()
     return (subject or s.name)[:250]
 
 
