@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from appliance.backends.docker import locked_down
+from appliance.backends.docker_spec import locked_down
 
 
 def attrs(**host: Any) -> dict[str, Any]:
