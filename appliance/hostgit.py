@@ -18,7 +18,9 @@ Pure parts (:func:`git_argv`, :func:`git_env`) are unit-tested; :func:`run` is t
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import tempfile
 import threading
@@ -156,20 +158,25 @@ def _bounded(argv: list[str], limit: int, timeout: float,
     more, or once ``timeout`` has passed (TimeoutExpired)."""
     late: list[bool] = []
 
+    def kill(proc: subprocess.Popen[bytes]) -> None:
+        """git and whatever it started (its group: one could hold the pipe open)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
     def stop(proc: subprocess.Popen[bytes]) -> None:
         late.append(True)
-        proc.kill()
+        kill(proc)
 
     with tempfile.TemporaryFile() as err, subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
-            **options) as proc:
+            start_new_session=True, **options) as proc:
         assert proc.stdout is not None
         timer = threading.Timer(timeout, stop, (proc,))
         timer.start()
         try:
             out = proc.stdout.read(limit + 1)
             if len(out) > limit:
-                proc.kill()
+                kill(proc)
             proc.wait()
         finally:
             timer.cancel()

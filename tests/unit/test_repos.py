@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from appliance import hostgit, repos
-from appliance.errors import InvalidInput
+from appliance.errors import GitError, InvalidInput
 from appliance.hostgit import Owner
 from tests.conftest import AGENT_UID, make_repo
 
@@ -151,6 +151,22 @@ def test_git_runs_as_the_owner(repo: Path) -> None:
     assert probe.returncode == 0
     hostgit.run(["whoami"], owner=OWNER, cwd=repo, check=False)
     assert (repo / "whoami").read_text().strip() == str(AGENT_UID)
+
+
+def test_a_bounded_read_stops_git_past_the_bound_or_the_time(repo: Path) -> None:
+    """``limit``: at most that many bytes and one more are read, then git is stopped and
+    the answer is not a failure; a git still running at ``timeout`` is a GitError."""
+    whole = hostgit.run(["log", "--format=%H%n%B", "-z"], owner=OWNER, cwd=repo).stdout
+    assert len(whole) > 50
+    cut = hostgit.run(["log", "--format=%H%n%B", "-z"], owner=OWNER, cwd=repo, limit=10)
+    assert cut.stdout == whole[:11]
+    assert hostgit.run(["log", "--format=%H"], owner=OWNER, cwd=repo,
+                       limit=1 << 20).stdout == hostgit.run(["log", "--format=%H"],
+                                                            owner=OWNER, cwd=repo).stdout
+    # Our own argument list (an alias given on the command line) stands in for a slow git.
+    with pytest.raises(GitError, match="took over"):
+        hostgit.run(["-c", "alias.slow=!sleep 30", "slow"], owner=OWNER, cwd=repo,
+                    limit=10, timeout=0.5)
 
 
 def test_owner_can_reach(tmp_path: Path) -> None:
