@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar, cast
 
 import trio
 from quart import current_app
@@ -18,6 +18,7 @@ from quart import current_app
 from api.events import EventHub
 from api.instruments import ApiMetrics
 from api.ratelimit import WindowLimiter
+from api.recent import Recent
 from appliance.backends.base import Backend
 from appliance.config import Settings
 from appliance.errors import InvalidInput
@@ -26,6 +27,8 @@ from appliance.sessions import Phase, Session
 from appliance.store import AsyncStore
 
 EXTENSION = "clauderon"
+#: How long health's census of a full disk is reused (what an open web UI waits between asks).
+CENSUS_SECONDS = 30.0
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -42,6 +45,9 @@ class ApiContext:
     metrics: ApiMetrics = field(default_factory=ApiMetrics.new)
     #: Hook events per session (an agent posting in a loop would fill the database).
     hook_limiter: WindowLimiter = field(default_factory=WindowLimiter.hooks)
+    #: Who holds a full disk (health's census), measured at most every 30 s.
+    disk_census: Recent[list[dict[str, Any]] | None] = field(
+        default_factory=lambda: Recent(CENSUS_SECONDS))
 
     def backend_for(self, session: Session) -> Backend:
         try:

@@ -19,7 +19,7 @@ from appliance import __version__
 from appliance.audit import AUDIT_RESERVE_BYTES, free_bytes_at, too_full
 from appliance.diskuse import DU_SECONDS, largest_workspaces
 from appliance.errors import BackendUnavailable, ClauderonError
-from appliance.sessions import AgentStatus, Phase
+from appliance.sessions import AgentStatus, Phase, Session
 
 PING_SECONDS = 5.0
 
@@ -37,6 +37,13 @@ async def _backends() -> dict[str, dict[str, Any]]:
             state.update(reachable=False, error=getattr(exc, "message", "timed out"))
         out[kind] = state
     return out
+
+
+async def _census(sessions: list[Session]) -> list[dict[str, Any]] | None:
+    """The sessions using the most of the disk: workspaces and containers' layers."""
+    layers = await _layers()
+    return await trio.to_thread.run_sync(
+        lambda: largest_workspaces(sessions, containers=layers))
 
 
 async def _layers() -> dict[str, int]:
@@ -73,10 +80,8 @@ async def health() -> tuple[dict[str, Any], int]:
     sessions = await ctx.store.run(ctx.store.sync.list_sessions)
     disk: dict[str, Any] = {"path": str(ctx.settings.audit_path.parent), "free_bytes": free,
                             "reserve_bytes": AUDIT_RESERVE_BYTES}
-    if full:  # which sessions to look at first
-        layers = await _layers()
-        disk["largest"] = await trio.to_thread.run_sync(
-            lambda: largest_workspaces(sessions, containers=layers))
+    if full:  # which sessions to look at first (measured at most every 30 s)
+        disk["largest"] = await ctx.disk_census.get(lambda: _census(sessions))
     return {
         "status": status,
         "version": __version__,
