@@ -182,9 +182,9 @@ class Reconciler:
             now = trio.current_time()
             tips |= await trio.to_thread.run_sync(
                 lambda: self.remote_tips.read(self.deps, remote, now))
+        synced = self.branches.due(trio.current_time(), tips)
         actions = plan(reachable, observed, now=self.deps.clock(), busy=set(self.busy),
-                       cfg=self._cfg, tips=tips, synced=self.branches.due(trio.current_time()),
-                       missing=missing)
+                       cfg=self._cfg, tips=tips, synced=synced, missing=missing)
         for action in actions:
             key = action.session.id if not isinstance(action, RemoveOrphan) else action.backend_id
             if key in self.busy:

@@ -11,8 +11,10 @@ deleted, :func:`last_sync` brings the branch in one last time, or keeps the work
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import trio
@@ -27,28 +29,43 @@ log = logging.getLogger(__name__)
 
 PREFIX = "the session branch could not be brought into your repository: "
 RETRY_SECONDS = 30.0
+#: The least time between the starts of two syncs of one session.
+MIN_GAP_SECONDS = 1.0
 
 
 class BranchSync:
-    """Per session: the commit last brought in (or given up on), and when to try again."""
+    """Per session: the commit last brought in (or given up on), when to try again, and
+    when its last sync began (an agent committing in a loop gets one every
+    :data:`MIN_GAP_SECONDS`, not one a commit: each is several host git processes)."""
 
     def __init__(self) -> None:
         self.synced: dict[str, str] = {}
         self._retry_at: dict[str, float] = {}
+        self._began: dict[str, float] = {}
 
-    def due(self, now: float) -> dict[str, str]:
-        """What the plan compares tips against; failed syncs whose wait is over drop out."""
+    def due(self, now: float,
+            tips: Mapping[str, str | None] | None = None) -> dict[str, str]:
+        """What the plan compares ``tips`` against: failed syncs whose wait is over drop
+        out, and a session whose last sync began under the gap ago counts as in step (a
+        later pass, at most ``resync_seconds`` away, brings it in)."""
         for sid, at in list(self._retry_at.items()):
             if at <= now:
                 self.synced.pop(sid, None)
                 del self._retry_at[sid]
-        return self.synced
+        recent = {sid: tip for sid, tip in (tips or {}).items()
+                  if tip and now - self._began.get(sid, -math.inf) < MIN_GAP_SECONDS}
+        return self.synced | recent
 
     def forget(self, session_id: str) -> None:
         self.synced.pop(session_id, None)
         self._retry_at.pop(session_id, None)
+        self._began.pop(session_id, None)
+
+    def begin(self, session_id: str, now: float) -> None:
+        self._began[session_id] = now
 
     async def run(self, deps: Deps, s: Session, tip: str) -> None:
+        self.begin(s.id, trio.current_time())
         try:
             await bring_in(deps, s, tip)
         except ClauderonError as exc:
