@@ -25,6 +25,20 @@ PING_SECONDS = 5.0
 
 blueprint = Blueprint("health", __name__)
 
+#: ``/api/disk`` (and health's ``disk`` part).
+DISK = {"type": "object", "required": ["path", "free_bytes", "reserve_bytes", "largest"],
+        "properties": {
+            "path": {"type": "string"}, "free_bytes": {"type": "integer"},
+            "reserve_bytes": {"type": "integer"},
+            "largest": {"type": ["array", "null"], "description": "when below the reserve: "
+                        "the sessions using the most (null: not measured, or not in time)",
+                        "items": {"type": "object", "required": [
+                            "name", "bytes", "workspace_bytes", "container_bytes"],
+                            "properties": {"name": {"type": "string"},
+                                           "bytes": {"type": "integer"},
+                                           "workspace_bytes": {"type": "integer"},
+                                           "container_bytes": {"type": "integer"}}}}}}
+
 
 async def _backends() -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
@@ -36,6 +50,27 @@ async def _backends() -> dict[str, dict[str, Any]]:
         except (BackendUnavailable, trio.TooSlowError) as exc:
             state.update(reachable=False, error=getattr(exc, "message", "timed out"))
         out[kind] = state
+    return out
+
+
+@blueprint.get("/api/disk")
+@documented(RouteDoc(summary="The disk the audit log is on: below its reserve the proxy "
+                             "forwards nothing; then the sessions using the most of it",
+                     responses={"200": ok(DISK)}))
+async def disk() -> dict[str, Any]:
+    """What the web UI's notice reads on every page: always a 200 (health's 503 for a
+    backend that is down would be an error in every page's console)."""
+    ctx = current()
+    sessions = await ctx.store.run(ctx.store.sync.list_sessions)
+    return await _disk(free_bytes_at(ctx.settings.audit_path.parent), sessions)
+
+
+async def _disk(free: int, sessions: list[Session]) -> dict[str, Any]:
+    ctx = current()
+    out: dict[str, Any] = {"path": str(ctx.settings.audit_path.parent), "free_bytes": free,
+                           "reserve_bytes": AUDIT_RESERVE_BYTES, "largest": None}
+    if too_full(free):  # which sessions to look at first (measured at most every 30 s)
+        out["largest"] = await ctx.disk_census.get(lambda: _census(sessions))
     return out
 
 
@@ -78,10 +113,7 @@ async def health() -> tuple[dict[str, Any], int]:
         # Open to anyone on the network: whether it is up, and nothing about the host.
         return {"status": status, "version": __version__}, code
     sessions = await ctx.store.run(ctx.store.sync.list_sessions)
-    disk: dict[str, Any] = {"path": str(ctx.settings.audit_path.parent), "free_bytes": free,
-                            "reserve_bytes": AUDIT_RESERVE_BYTES}
-    if full:  # which sessions to look at first (measured at most every 30 s)
-        disk["largest"] = await ctx.disk_census.get(lambda: _census(sessions))
+    disk = await _disk(free, sessions)
     return {
         "status": status,
         "version": __version__,

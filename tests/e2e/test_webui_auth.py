@@ -208,6 +208,8 @@ function socket(name, path, send) {
     credentials: "include"}).then(r => r.status));
   await attempt("read", () => fetch(T + "/api/sessions", {credentials: "include"})
     .then(r => r.text()));
+  await attempt("disk", () => fetch(T + "/api/disk", {credentials: "include"})
+    .then(r => r.text()));
   await attempt("read_no_cors", () => fetch(T + "/api/sessions", {mode: "no-cors",
     credentials: "include"}).then(r => r.type + " " + r.status));
   await attempt("upload", () => { const f = new FormData();
@@ -302,7 +304,8 @@ def test_a_hostile_page_on_another_loopback_origin_changes_nothing(
                     f"refused GET /api/sessions/{name}/health:",
                     f"refused POST /api/sessions/{name}/uploads:",
                     f"/api/sessions/{name}:",  # the DELETE's preflight
-                    "refused GET /api/sessions:", "refused GET /ws/events:",
+                    "refused GET /api/sessions:", "refused GET /api/disk:",
+                    "refused GET /ws/events:",
                     f"refused GET /ws/console/{name}:")
 
             def missing(seen: int = seen, needles: tuple[str, ...] = needles) -> list[str]:

@@ -111,7 +111,7 @@ export interface DiskUser { name: string; bytes: number; workspace_bytes: number
   container_bytes: number }
 /** The disk the audit log is on: below `reserve_bytes` the proxy forwards nothing. */
 export interface DiskHealth { path: string; free_bytes: number; reserve_bytes: number;
-  largest?: DiskUser[] | null }
+  largest: DiskUser[] | null }
 export interface Health { status: "ok" | "degraded"; version: string;
   backends?: Partial<Record<BackendKind, BackendHealth>>; disk?: DiskHealth }
 export interface RepoCheck { ok: boolean; root?: string; subdirectory?: string; branch?: string;
@@ -228,6 +228,8 @@ export const api = {
   recentRepos: () => call<{ repos: RecentRepo[] }>("recentRepos").then(r => r.repos),
   /** The appliance's health; 503 (a backend down) still answers with the details. */
   health: () => call<Health>("health", { accept: [503] }),
+  /** The audit log's disk: always a 200 (what every page's notice reads). */
+  disk: () => call<DiskHealth>("disk"),
   checkRepo: (path: string, signal?: AbortSignal) =>
     call<RepoCheck>("checkRepo", signal ? { query: { path }, signal } : { query: { path } }),
   transcript: (ref: string, after: string | undefined) =>

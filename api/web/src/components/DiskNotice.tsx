@@ -1,7 +1,8 @@
 // The appliance's disk, said on every page while it is too full to record: the proxy then
 // forwards nothing (an unrecorded request is never sent), so every agent's requests fail
-// until the person frees space. Asked of /api/health as the page opens and every 30 s; the
-// answer names the sessions using the most, their containers' own layers included.
+// until the person frees space. Asked of /api/disk as the page opens and every 30 s (not of
+// /api/health, whose 503 for a backend that is down would be an error in every page's
+// console); the answer names the sessions using the most, their containers' layers included.
 import { useEffect, useState } from "preact/hooks";
 import { api, type DiskHealth } from "../api";
 
@@ -15,8 +16,8 @@ export function DiskNotice() {
   const [disk, setDisk] = useState<DiskHealth | null>(null);
   useEffect(() => {
     let gone = false;
-    const look = () => api.health()
-      .then(h => { if (!gone) setDisk(h.disk ?? null); })
+    const look = () => api.disk()
+      .then(d => { if (!gone) setDisk(d); })
       .catch(() => undefined);  // the link indicator says when the appliance is away
     void look();
     const timer = setInterval(() => void look(), EVERY_MS);

@@ -260,6 +260,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/disk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The disk the audit log is on: below its reserve the proxy forwards nothing; then the sessions using the most of it */
+        get: operations["get_api_disk"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/egress": {
         parameters: {
             query?: never;
@@ -1953,6 +1970,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Credentials"];
+                };
+            };
+        };
+    };
+    get_api_disk: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        path: string;
+                        free_bytes: number;
+                        reserve_bytes: number;
+                        /** @description when below the reserve: the sessions using the most (null: not measured, or not in time) */
+                        largest: {
+                            name: string;
+                            bytes: number;
+                            workspace_bytes: number;
+                            container_bytes: number;
+                        }[] | null;
+                    };
                 };
             };
         };
