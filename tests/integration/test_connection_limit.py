@@ -47,8 +47,9 @@ def answer(container: Any, target: str) -> str:
     script = (f'dest="${{{target}#http://}}"; dest="${{dest##*@}}"; dest="${{dest%%/*}}"; '
               'exec 3<>"/dev/tcp/${dest%:*}/${dest##*:}" || { echo refused; exit; }; '
               "printf 'NONSENSE\\r\\n\\r\\n' >&3; read -r line <&3; echo \"$line\"")
-    out = container.exec_run(["bash", "-c", script], user="1000:1000").output
-    return str(out.decode(errors="replace").strip().splitlines()[-1])  # after bash's words
+    # stdout alone: bash's own words on stderr arrive before or after it, as they race.
+    out, _ = container.exec_run(["bash", "-c", script], user="1000:1000", demux=True).output
+    return str((out or b"").decode(errors="replace").strip().splitlines()[-1])
 
 
 #: The services start as a workstation's shell would start them: 1024 open files at most
