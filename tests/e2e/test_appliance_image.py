@@ -68,6 +68,10 @@ def layer_hits(image: str, needle: bytes) -> list[str]:
             for member in outer:
                 if member.isfile():
                     hits += _member_hits(outer, member, needle)
+        # The reader stops at the archive's end marker; the padding after it is still to
+        # come, and a pipe closed on it ends `docker save` with SIGPIPE.
+        while saved.stdout.read(1 << 16):
+            pass
     assert saved.wait(timeout=300) == 0
     return hits
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from cli.tui.model import Filter
-from tests.support.appliance import BIN, Appliance
+from tests.support.appliance import BIN, Appliance, wait_for
 
 WIDTH, HEIGHT = 100, 30
 #: What the shell inside the container prints for the line the test types: the
@@ -124,7 +124,14 @@ def attach_and_detach(terminal: Terminal, appliance: Appliance, name: str) -> No
     # Detaching leaves the session running.
     assert appliance.session(name)["phase"] == "running"
     [container] = appliance.containers(session["id"])
-    assert container.status == "running"
+
+    def running_again() -> bool:
+        # The TUI, back, reads the session's diff, which holds the container still
+        # ("paused") for as long as git reads: running, once the hold ends.
+        container.reload()
+        return bool(container.status == "running")
+
+    wait_for(running_again, what="the container to run, no diff holding it")
     # Keys work again. The TUI posts its notice about the attach (a warning, had the
     # command failed) before it draws again, so a frame drawn after a key shows it.
     terminal.press("f")
