@@ -159,6 +159,23 @@ export function wsUrl(name: RouteName, params: { ref?: string } = {}, query: Que
   return `${proto}//${location.host}${url(name, params, query)}`;
 }
 
+/** How long a read that failed to reach the appliance waits before it is asked again. */
+const RETRY_MS = 300;
+
+function offline(): ApiError {
+  return new ApiError("The appliance cannot be reached. Is it running?", 0, "offline", null);
+}
+
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => {
+      clearTimeout(timer);
+      reject(new DOMException("aborted", "AbortError"));
+    }, { once: true });
+  });
+}
+
 async function call<T>(name: RouteName, opts: { ref?: string; query?: Query; body?: unknown;
   form?: FormData; signal?: AbortSignal; accept?: number[] } = {}): Promise<T> {
   const [method] = routes[name] as [string, string];
@@ -171,12 +188,20 @@ async function call<T>(name: RouteName, opts: { ref?: string; query?: Query; bod
     init.body = JSON.stringify(opts.body);
     headers["Content-Type"] = "application/json";
   }
+  const target = url(name, { ref: opts.ref ?? "" }, opts.query);
   let res: Response;
   try {
-    res = await fetch(url(name, { ref: opts.ref ?? "" }, opts.query), init);
+    res = await fetch(target, init);
   } catch (e) {
     if (e instanceof DOMException && e.name === "AbortError") throw e;
-    throw new ApiError("The appliance cannot be reached. Is it running?", 0, "offline", null);
+    // A browser drops what is in flight when the host's addresses change, as they do each
+    // time the engine adds or removes a session's network: a read is asked once more.
+    if (method !== "GET") throw offline();
+    await pause(RETRY_MS, opts.signal);
+    try { res = await fetch(target, init); } catch (again) {
+      if (again instanceof DOMException && again.name === "AbortError") throw again;
+      throw offline();
+    }
   }
   if (res.status === 204) return undefined as T;
   const text = await res.text();
