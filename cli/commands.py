@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import shutil
 import sys
@@ -95,15 +96,38 @@ def cmd_attach(args: argparse.Namespace) -> int:
         raise _cannot_attach(s)
     info = client.run(calls.attach(s["id"]))
     command = info["command"]
-    if args.print_command:
-        print(shlex.join(command))
+    if args.print_command:  # what it prints shows the terminal through the filter too
+        print(shlex.join([*this_program(), "relay", "--", *command]))
         return 0
-    if shutil.which(command[0]) is None:
-        raise ClauderonError(f"{command[0]} is not installed here; it is needed to attach")
+    _installed(command[0])
     print(f"attached to {s['name']}; detach with {info['detach_keys']} (the session keeps running)",
           file=sys.stderr)
     # The agent writes what this shows: it reaches the terminal through the filter only.
     return run_filtered(command)
+
+
+def this_program() -> list[str]:
+    """The argv that runs this CLI again from anywhere: its own path, or ``python -m
+    cli`` when it was started that way."""
+    me = sys.argv[0]
+    found = shutil.which(me) if os.sep not in me else os.path.abspath(me)
+    if found and os.access(found, os.X_OK) and not found.endswith(".py"):
+        return [found]
+    return [sys.executable, "-m", "cli"]
+
+
+def cmd_relay(args: argparse.Namespace) -> int:
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not argv:
+        raise InvalidInput("give the command to run after --, like: clauderon relay -- "
+                           "docker attach NAME")
+    _installed(argv[0])
+    return run_filtered(argv)
+
+
+def _installed(program: str) -> None:
+    if shutil.which(program) is None:
+        raise ClauderonError(f"{program} is not installed here; it is needed to attach")
 
 
 def _simple(verb: str, doing: str, until: set[str]) -> Handler:
@@ -222,7 +246,11 @@ CORE: tuple[Command, ...] = (
     Command(name="attach", help="attach to a session's terminal (starts it first if stopped)",
             handler=cmd_attach, json=False, session=True, args=(
         arg("--print-command", action="store_true",
-            help="print the attach command instead of running it"),)),
+            help="print the attach command instead of running it (through the filter)"),)),
+    Command(name="relay", help="run a command on a terminal of its own, showing its output "
+            "through attach's filter of terminal sequences (what attach --print-command "
+            "prints)", handler=cmd_relay, json=False, args=(
+        arg("argv", nargs=argparse.REMAINDER, help="-- and the command"),)),
     *(Command(name=name, help=help_text, handler=_simple(name, doing, until), session=True,
               args=(NO_WAIT,))
       for name, help_text, doing, until in (

@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import pty
 import select
+import shlex
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -34,12 +36,13 @@ PAYLOAD = (f"BEFORE-%s {E}[1;31mRED{E}[0m "
 FORBIDDEN = [b"]52;", b"]1337;", b"\x1bP", b"]8;", b"\xc2\x9d", b"\xc2\x9c"]
 
 
-def attach_and_read(app: Appliance, name: str, container: object, seconds: float = 30) -> bytes:
-    """`clauderon attach NAME` on a pseudo-terminal, as a person runs it; the agent writes
-    its payload until the person's terminal has shown it; then the person detaches."""
+def attach_and_read(app: Appliance, argv: list[str], container: object,
+                    seconds: float = 30) -> bytes:
+    """``argv`` (an attach) on a pseudo-terminal, as a person runs it; the agent writes its
+    payload until the person's terminal has shown it; then the person detaches."""
     pid, fd = pty.fork()
     if pid == 0:  # the person's shell
-        os.execve(str(BIN / "clauderon"), [str(BIN / "clauderon"), "attach", name], app.env)
+        os.execve(argv[0], argv, app.env)
     seen = b""
     deadline = time.monotonic() + seconds
     round_ = 0
@@ -82,8 +85,18 @@ def test_an_agent_cannot_reach_the_persons_terminal_through_an_attach(
     s = appliance.wait_phase(name, "running")
     [c] = appliance.containers(s["id"])
     # The agent (uid 1000) writes to the terminal an attach shows: its markers arrive.
-    seen = attach_and_read(appliance, name, c)
-    assert b"AFTER-" in seen and b"BEFORE-" in seen, seen[-2000:]
-    assert b"\x1b[1;31mRED\x1b[0m" in seen and b"LINK" in seen  # colours and text arrive
-    for needle in FORBIDDEN:
-        assert needle not in seen, (needle, seen[-2000:])
+    attach = [str(BIN / "clauderon"), "attach", name]
+    # The command `attach --print-command` gives, run in the person's own terminal, goes
+    # through the same filter.
+    printed = shlex.split(appliance.cli("attach", name, "--print-command").stdout)
+    assert printed[0] == str(BIN / "clauderon") and printed[1:3] == ["relay", "--"], printed
+    assert shutil.which(printed[3]) and name in " ".join(printed[3:]), printed
+    # The positive control: the bare command shows the agent's sequences as written.
+    bare = attach_and_read(appliance, [str(shutil.which(printed[3])), *printed[4:]], c)
+    assert b"]52;" in bare and b"AFTER-" in bare, bare[-2000:]
+    for argv in (attach, printed):
+        seen = attach_and_read(appliance, argv, c)
+        assert b"AFTER-" in seen and b"BEFORE-" in seen, (argv, seen[-2000:])
+        assert b"\x1b[1;31mRED\x1b[0m" in seen and b"LINK" in seen  # colours, text arrive
+        for needle in FORBIDDEN:
+            assert needle not in seen, (argv, needle, seen[-2000:])

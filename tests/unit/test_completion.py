@@ -59,8 +59,8 @@ def bash_script(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize(("line", "expected"), [
     ("clauderon cr", ["create"]),
-    ("clauderon re", ["retry", "retitle", "reconcile", "restore", "restart-agent", "recreate",
-                      "recreate-fresh"]),
+    ("clauderon re", ["relay", "retry", "retitle", "reconcile", "restore", "restart-agent",
+                      "recreate", "recreate-fresh"]),
     ("clauderon pu", ["push"]),
     ("clauderon merge --", ["--help", "--json", "--squash", "--merge", "--rebase",
                             "--delete-branch", "--head"]),
