@@ -16,28 +16,44 @@ from api.context import current
 from api.guard import caller_of
 from api.openapi import OBJECT, RouteDoc, documented, ok
 from appliance import __version__
-from appliance.audit import AUDIT_RESERVE_BYTES, free_bytes_at, too_full
+from appliance.audit import AUDIT_RESERVE_BYTES, AUDIT_RESERVE_FILES, Room, room_at
 from appliance.diskuse import DU_SECONDS, largest_workspaces
 from appliance.errors import BackendUnavailable, ClauderonError
 from appliance.sessions import AgentStatus, Phase, Session
+from appliance.trees import home_dir, host_workspace
 
 PING_SECONDS = 5.0
 
 blueprint = Blueprint("health", __name__)
 
 #: ``/api/disk`` (and health's ``disk`` part).
-DISK = {"type": "object", "required": ["path", "free_bytes", "reserve_bytes", "largest"],
+DISK = {"type": "object", "required": ["path", "full", "free_bytes", "reserve_bytes",
+                                       "free_files", "reserve_files", "largest"],
         "properties": {
-            "path": {"type": "string"}, "free_bytes": {"type": "integer"},
-            "reserve_bytes": {"type": "integer"},
+            "path": {"type": "string"},
+            "full": {"type": "boolean", "description": "below the reserve of bytes or of "
+                     "files: the proxy forwards nothing (it could not record it)"},
+            "free_bytes": {"type": "integer"}, "reserve_bytes": {"type": "integer"},
+            "free_files": {"type": ["integer", "null"], "description": "files (inodes) "
+                           "that can still be made; null: the filesystem sets no number"},
+            "reserve_files": {"type": "integer"},
             "largest": {"type": ["array", "null"], "description": "when below the reserve: "
-                        "the sessions using the most (null: not measured, or not in time)",
+                        "the sessions using the most (null: not measured, or not in time); "
+                        "by files when the files ran out",
                         "items": {"type": "object", "required": [
-                            "name", "bytes", "workspace_bytes", "container_bytes"],
+                            "name", "bytes", "workspace_bytes", "container_bytes", "files"],
                             "properties": {"name": {"type": "string"},
                                            "bytes": {"type": "integer"},
+                                           "files": {"type": ["integer", "null"],
+                                                     "description": "files and folders in "
+                                                     "its workspace and home (counted when "
+                                                     "the files ran out)"},
                                            "workspace_bytes": {"type": "integer"},
-                                           "container_bytes": {"type": "integer"}}}}}}
+                                           "container_bytes": {
+                                               "type": "integer", "description":
+                                               "what it wrote in its container outside its "
+                                               "workspace: its home and the container's "
+                                               "layer"}}}}}}
 
 
 async def _backends() -> dict[str, dict[str, Any]]:
@@ -62,23 +78,30 @@ async def disk() -> dict[str, Any]:
     backend that is down would be an error in every page's console)."""
     ctx = current()
     sessions = await ctx.store.run(ctx.store.sync.list_sessions)
-    return await _disk(free_bytes_at(ctx.settings.audit_path.parent), sessions)
+    return await _disk(room_at(ctx.settings.audit_path.parent), sessions)
 
 
-async def _disk(free: int, sessions: list[Session]) -> dict[str, Any]:
+async def _disk(room: Room, sessions: list[Session]) -> dict[str, Any]:
     ctx = current()
-    out: dict[str, Any] = {"path": str(ctx.settings.audit_path.parent), "free_bytes": free,
-                           "reserve_bytes": AUDIT_RESERVE_BYTES, "largest": None}
-    if too_full(free):  # which sessions to look at first (measured at most every 30 s)
-        out["largest"] = await ctx.disk_census.get(lambda: _census(sessions))
+    out: dict[str, Any] = {"path": str(ctx.settings.audit_path.parent), "full": room.full,
+                           "free_bytes": room.free_bytes, "reserve_bytes": AUDIT_RESERVE_BYTES,
+                           "free_files": room.free_files, "reserve_files": AUDIT_RESERVE_FILES,
+                           "largest": None}
+    if room.full:  # which sessions to look at first (measured at most every 30 s)
+        out["largest"] = await ctx.disk_census.get(
+            lambda: _census(sessions, by_files=room.short_of_files))
     return out
 
 
-async def _census(sessions: list[Session]) -> list[dict[str, Any]] | None:
-    """The sessions using the most of the disk: workspaces and containers' layers."""
+async def _census(sessions: list[Session], *, by_files: bool) -> list[dict[str, Any]] | None:
+    """The sessions using the most of the disk: workspaces, agent homes and containers'
+    layers (``by_files``: the files of the first two)."""
     layers = await _layers()
+    homes = {s.id: str(home_dir(current().settings, s)) for s in sessions
+             if host_workspace(s)}
     return await trio.to_thread.run_sync(
-        lambda: largest_workspaces(sessions, containers=layers))
+        lambda: largest_workspaces(sessions, containers=layers, homes=homes,
+                                   by_files=by_files))
 
 
 async def _layers() -> dict[str, int]:
@@ -105,15 +128,14 @@ async def health() -> tuple[dict[str, Any], int]:
     ctx = current()
     backends = await _backends()
     # Below the reserve the proxy forwards nothing (it could not record it).
-    free = free_bytes_at(ctx.settings.audit_path.parent)
-    full = too_full(free)
-    up = all(b["reachable"] for b in backends.values()) and not full
+    room = room_at(ctx.settings.audit_path.parent)
+    up = all(b["reachable"] for b in backends.values()) and not room.full
     status, code = ("ok", 200) if up else ("degraded", 503)
     if caller_of(request.scope) is None:
         # Open to anyone on the network: whether it is up, and nothing about the host.
         return {"status": status, "version": __version__}, code
     sessions = await ctx.store.run(ctx.store.sync.list_sessions)
-    disk = await _disk(free, sessions)
+    disk = await _disk(room, sessions)
     return {
         "status": status,
         "version": __version__,

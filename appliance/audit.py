@@ -25,6 +25,10 @@ REDACTED = "REDACTED"
 #: Free space the audit log's disk must keep for the proxy to forward anything: a request it
 #: could not record must not happen, and this holds some hundred thousand lines.
 AUDIT_RESERVE_BYTES = 64 * 2**20
+#: Free files (inodes) it must keep too: an agent can spend every one on empty files that
+#: take no space, and then the log's rotation, the database's journal and every create
+#: fail while the disk shows room.
+AUDIT_RESERVE_FILES = 4096
 
 # Parameter names that carry secrets in the wild (OAuth codes, signed URLs, API keys).
 _SECRET_NAME = re.compile(
@@ -104,16 +108,29 @@ def redact_path(target: str) -> str:
     return f"{parts.path}?{'&'.join(out)}"
 
 
-def free_bytes_at(where: int | Path) -> int:
-    """Free space for an unprivileged writer on the disk holding ``where`` (a descriptor
-    or a path)."""
+@dataclass(frozen=True, slots=True)
+class Room:
+    """Free space on a disk for an unprivileged writer: bytes, and files (None: the
+    filesystem sets no number of them)."""
+
+    free_bytes: int
+    free_files: int | None
+
+    @property
+    def short_of_files(self) -> bool:
+        return self.free_files is not None and self.free_files < AUDIT_RESERVE_FILES
+
+    @property
+    def full(self) -> bool:
+        """Below the audit log's reserve of bytes or of files: forward nothing then."""
+        return self.free_bytes < AUDIT_RESERVE_BYTES or self.short_of_files
+
+
+def room_at(where: int | Path) -> Room:
+    """The :class:`Room` on the disk holding ``where`` (a descriptor or a path)."""
     st = os.fstatvfs(where) if isinstance(where, int) else os.statvfs(where)
-    return st.f_bavail * st.f_frsize
-
-
-def too_full(free: int) -> bool:
-    """Whether ``free`` bytes are below the audit log's reserve: forward nothing then."""
-    return free < AUDIT_RESERVE_BYTES
+    return Room(free_bytes=st.f_bavail * st.f_frsize,
+                free_files=st.f_favail if st.f_files else None)
 
 
 class AuditLog:
@@ -143,10 +160,10 @@ class AuditLog:
             old, self._fd = self._fd, self._open()
             os.close(old)
 
-    def free_bytes(self) -> int:
+    def room(self) -> Room:
         """Free space on the disk that holds the log (for an unprivileged writer)."""
         with self._lock:  # never a descriptor a reopen is closing
-            return free_bytes_at(self._fd)
+            return room_at(self._fd)
 
     def close(self) -> None:
         with self._lock:

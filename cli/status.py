@@ -53,11 +53,7 @@ def health_text(health: Mapping[str, Any], socket: str) -> str:
                                else f"UNREACHABLE: {docker.get('error')}")]
     disk = health.get("disk")
     if disk:
-        free, reserve = disk["free_bytes"] // 2**20, disk["reserve_bytes"] // 2**20
-        text.append(f"disk         {free} MiB free ({disk['path']})" if free >= reserve else
-                    f"disk         FULL: {free} MiB free ({disk['path']}); below {reserve} MiB "
-                    "the proxy forwards nothing (it could not record it): free space, the "
-                    "sessions' workspaces first")
+        text.append(_disk_line(disk))
         if disk.get("largest"):
             text.append("             largest sessions: " + ", ".join(
                 _disk_use(w) for w in disk["largest"]))
@@ -93,9 +89,23 @@ def warn_missing_credential(client: ApiClient, agent: str) -> None:
           "cannot reach its model until then", file=sys.stderr)
 
 
+def _disk_line(disk: Mapping[str, Any]) -> str:
+    """``disk  N MiB free (path)``, or FULL: of bytes or of files, and what to do."""
+    free, reserve = disk["free_bytes"] // 2**20, disk["reserve_bytes"] // 2**20
+    files = disk.get("free_files")
+    room = f"{free} MiB free" + ("" if files is None else f", room for {files} files")
+    if not disk["full"]:
+        return f"disk         {room} ({disk['path']})"
+    short = f"{disk['reserve_files']} files" if free >= reserve else f"{reserve} MiB"
+    return (f"disk         FULL: {room} ({disk['path']}); below {short} the proxy forwards "
+            "nothing (it could not record it): free space, the sessions' workspaces first")
+
+
 def _disk_use(row: dict[str, Any]) -> str:
-    """``alpha 300 MiB`` and, when its container holds some of it (outside the workspace,
-    on the engine's disk), how much."""
+    """``alpha 300 MiB`` and, when some of it was written in its container outside the
+    workspace (its home, the container's layer), how much."""
     out = f"{row['name']} {row['bytes'] // 2**20} MiB"
+    if row.get("files") is not None:  # ranked by files: the disk's files ran out
+        out = f"{row['name']} {row['files']} files, {row['bytes'] // 2**20} MiB"
     inside = int(row.get("container_bytes") or 0) // 2**20
     return out + f" ({inside} MiB in its container)" if inside else out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from appliance.audit import AUDIT_RESERVE_BYTES, Decision
+from appliance.audit import AUDIT_RESERVE_BYTES, AUDIT_RESERVE_FILES, Decision, Room
 from proxy.honeytoken import Leak
 from proxy.meter import Api
 from proxy.policy import Respond
@@ -65,15 +65,17 @@ def owner_refused(host: str, why: str) -> Respond:
     return _blocked(f"{why} ({host}).", "REF_FORBIDDEN", f"remote: {why}")
 
 
-def unrecordable(free: int) -> Respond:
+def unrecordable(room: Room) -> Respond:
     """The audit log cannot take the request's line: nothing is forwarded (a 503 the agent
     may retry once space is freed)."""
+    files = ("" if room.free_files is None else
+             f" and room for {room.free_files} more files (it keeps {AUDIT_RESERVE_FILES})")
     return Respond(
         status=503, decision=Decision.BLOCKED, error_type="AUDIT_UNAVAILABLE", close=True,
         body=(f"Clauderon cannot record this request: the disk holding its audit log has "
-              f"{free // 2**20} MiB free (it keeps {AUDIT_RESERVE_BYTES // 2**20} MiB) or "
-              "refuses writes, and the proxy forwards nothing it cannot record. Free disk "
-              "space on the appliance's host (`clauderon status` shows it; the sessions' "
-              "workspaces are under its worktrees folder); requests go through again at "
-              "once.\n"),
+              f"{room.free_bytes // 2**20} MiB free (it keeps {AUDIT_RESERVE_BYTES // 2**20} "
+              f"MiB){files}, or refuses writes, and the proxy forwards nothing it cannot "
+              "record. Free disk space on the appliance's host (`clauderon status` shows it "
+              "and the sessions using the most; their workspaces are under its worktrees "
+              "folder); requests go through again at once.\n"),
         note="audit log unwritable")

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import trio
 
-from appliance.audit import AuditRecord, too_full
+from appliance.audit import AuditRecord, Room
 from proxy.certs import CertStore
 from proxy.config import ProxyConfig
 from proxy.controls import Controls
@@ -35,7 +35,7 @@ class AuditSink(Protocol):
 
     def reopen(self) -> None: ...
 
-    def free_bytes(self) -> int: ...
+    def room(self) -> Room: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,17 +112,17 @@ class ProxyState:
         self.metrics.observe(record)
         self.controls.observe(record, self.config)
 
-    def unrecordable(self) -> int | None:
-        """None when the audit log can take the next request's line; else the free bytes on
-        its disk (below the reserve, or its last write failed): forward nothing then. The
+    def unrecordable(self) -> Room | None:
+        """None when the audit log can take the next request's line; else the room on its
+        disk (below the reserve, or its last write failed): forward nothing then. The
         refusal's own line is the probe that ends a failing spell."""
         if self.audit is None:
             return None
         try:
-            free = self.audit.free_bytes()
+            room = self.audit.room()
         except OSError:
-            return 0
-        return free if self._audit_failing or too_full(free) else None
+            return Room(free_bytes=0, free_files=None)
+        return room if self._audit_failing or room.full else None
 
     def keep_refreshed(self, tokens: Mapping[str, str]) -> None:
         for key, value in tokens.items():

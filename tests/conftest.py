@@ -7,6 +7,7 @@ import signal
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import docker
@@ -149,9 +150,22 @@ def fake(tmp_path: Path) -> Iterator[FakeModels]:
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A filesystem of its own (a 320 MiB tmpfs), small enough to fill in a moment."""
-    disk = tmp_path / "disk"
+    with _tmpfs(tmp_path / "disk", "size=320m") as disk:
+        yield disk
+
+
+@pytest.fixture
+def few_files_disk(tmp_path: Path) -> Iterator[Path]:
+    """A filesystem of its own with room for 20,000 files (a tmpfs of 320 MiB): its files
+    run out long before its bytes."""
+    with _tmpfs(tmp_path / "disk", "size=320m,nr_inodes=20000") as disk:
+        yield disk
+
+
+@contextmanager
+def _tmpfs(disk: Path, options: str) -> Iterator[Path]:
     disk.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320m,mode=0755", "tmpfs", str(disk)],
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"{options},mode=0755", "tmpfs", str(disk)],
                    check=True)
     try:
         yield disk

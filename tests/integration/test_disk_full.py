@@ -11,13 +11,14 @@ Space freed, requests go through again, each with its audit line.
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from appliance.audit import AUDIT_RESERVE_BYTES, free_bytes_at
+from appliance.audit import AUDIT_RESERVE_BYTES, room_at
 from cli import calls
 from tests.support.agent_app import as_agent, create, in_container, through_fake_models
 from tests.support.appliance import Appliance
@@ -53,14 +54,15 @@ def test_an_agent_that_fills_the_disk_gets_no_unrecorded_request(
     assert any(r.path == "/v1/disk-probe-before" for r in fake.seen)
     assert len(audited(app, "/v1/disk-probe-before")) == 1
 
-    # The other writes outside its workspace, into its container's own layer (the engine's
-    # disk): named too, with that part said.
-    in_container(app, calm, "head -c $((24 << 20)) /dev/zero > /tmp/scratch")
+    # The other writes outside its workspace: into its container's own layer (the engine's
+    # disk) and into its home (a folder of the appliance's): named too, with that part said.
+    in_container(app, calm, "head -c $((24 << 20)) /dev/zero > /tmp/scratch && "
+                            "head -c $((16 << 20)) /dev/zero > ~/hoard")
     # The agent writes into its workspace until the host's disk refuses.
     _, out = in_container(app, hog, "dd if=/dev/zero of=fill bs=1M 2>&1; df -k .",
                              ok=False)
     assert "No space left on device" in out, out
-    assert free_bytes_at(small_disk) < AUDIT_RESERVE_BYTES
+    assert room_at(small_disk).free_bytes < AUDIT_RESERVE_BYTES
 
     seen = len(fake.seen)
     for who, tag in ((hog, "hog"), (calm, "calm")):
@@ -78,7 +80,7 @@ def test_an_agent_that_fills_the_disk_gets_no_unrecorded_request(
     assert health["disk"]["largest"][0]["name"] == hog["name"], health["disk"]
     assert f"largest sessions: {hog['name']} " in status.stdout, status.stdout
     second = health["disk"]["largest"][1]
-    assert second["name"] == calm["name"] and second["container_bytes"] >= 24 << 20, second
+    assert second["name"] == calm["name"] and second["container_bytes"] >= 40 << 20, second
     assert second["bytes"] == second["workspace_bytes"] + second["container_bytes"]
     assert f"{calm['name']} {second['bytes'] >> 20} MiB ({second['container_bytes'] >> 20} " \
            "MiB in its container)" in status.stdout, status.stdout
@@ -97,3 +99,49 @@ def test_an_agent_that_fills_the_disk_gets_no_unrecorded_request(
     assert any(r.path == "/v1/disk-probe-after" for r in fake.seen)
     assert len(audited(app, "/v1/disk-probe-after")) == 1
     assert app.client().get("/api/health")["status"] == "ok"
+
+
+@pytest.fixture
+def few(few_files_disk: Path, agent_image: str, fake: FakeModels) -> Iterator[Appliance]:
+    with through_fake_models(few_files_disk / "home", agent_image, fake) as a:
+        yield a
+
+
+#: Empty files until the disk makes no more: no bytes, every file (inode) it has.
+SPEND_FILES = ('mkdir -p many && cd many && i=0; while : > "$i" 2>/dev/null; '
+               'do i=$((i+1)); done; echo "made $i"')
+
+
+def test_an_agent_that_spends_the_disks_files_gets_no_unrecorded_request(
+        few: Appliance, repo: Path, fake: FakeModels, few_files_disk: Path) -> None:
+    """The disk's files (inodes) run out with its bytes to spare: the audit log's rotation,
+    the database's journal and every create would fail while the disk shows room. Below the
+    reserve of files the proxy forwards nothing, and the session that spent them is named,
+    by its files."""
+    hog, calm = (create(few, repo, f"{role}-{uuid.uuid4().hex[:6]}")
+                 for role in ("hog", "calm"))
+    assert probe(few, calm, "before")[0] == "404"  # the positive control
+    _, out = in_container(few, hog, SPEND_FILES, ok=False)
+    made = int(out.split("made ")[-1].split()[0])
+    room = room_at(few_files_disk)
+    assert made > 10_000 and room.short_of_files, (made, room)
+    assert room.free_bytes >= AUDIT_RESERVE_BYTES  # the bytes are not what ran out
+
+    seen = len(fake.seen)
+    status, body = probe(few, calm, "files")
+    assert status == "503", (status, body)
+    assert "more files" in body and "forwards nothing it cannot record" in body, body
+    assert len(fake.seen) == seen  # nothing reached the upstream
+    disk = few.client().run(calls.health())["disk"]
+    assert disk["full"] and disk["free_files"] < disk["reserve_files"], disk
+    top = disk["largest"][0]
+    assert top["name"] == hog["name"] and top["files"] >= made, disk["largest"]
+    text = few.cli("status", check=False).stdout
+    assert "below 4096 files the proxy forwards nothing" in text, text
+    assert f"largest sessions: {hog['name']} {top['files']} files" in text, text
+
+    # The person removes the files: requests go through again, each recorded.
+    shutil.rmtree(few.settings.worktrees_dir / hog["name"] / "many")
+    assert probe(few, calm, "after")[0] == "404"
+    assert len(audited(few, "/v1/disk-probe-after")) == 1
+    assert not few.client().run(calls.health())["disk"]["full"]

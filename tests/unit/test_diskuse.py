@@ -45,10 +45,50 @@ def test_a_container_layer_counts_with_its_session() -> None:
     """What a session wrote outside its workspace (its container's layer, by id) adds to
     its workspace; the ranking is by the sum, each part said; nothing used, not listed."""
     a, b, c = (make_session(n, worktree_path=f"/w/{n}") for n in ("a", "b", "c"))
-    found = rank([a, b, c], {"a": 5, "b": 3}, {b.id: 4, c.id: 1, "gone": 99}, top=3)
+    found = rank([a, b, c], {a.id: 5, b.id: 3}, {b.id: 4, c.id: 1, "gone": 99}, top=3)
     assert found == [
-        {"name": "b", "bytes": 7, "workspace_bytes": 3, "container_bytes": 4},
-        {"name": "a", "bytes": 5, "workspace_bytes": 5, "container_bytes": 0},
-        {"name": "c", "bytes": 1, "workspace_bytes": 0, "container_bytes": 1}]
+        {"name": "b", "bytes": 7, "workspace_bytes": 3, "container_bytes": 4, "files": None},
+        {"name": "a", "bytes": 5, "workspace_bytes": 5, "container_bytes": 0, "files": None},
+        {"name": "c", "bytes": 1, "workspace_bytes": 0, "container_bytes": 1, "files": None}]
     assert rank([a, b, c], {}, {}, top=3) == []
-    assert rank([a, b, c], {"a": 5, "b": 3}, {b.id: 4}, top=1) == found[:1]
+    assert rank([a, b, c], {a.id: 5, b.id: 3}, {b.id: 4}, top=1) == found[:1]
+    # Ranked by files (the disk's inodes ran out): the session with the most files first,
+    # though it holds the fewest bytes; one with files and no bytes is listed.
+    by_files = rank([a, b, c], {a.id: 5, b.id: 3}, {}, top=3, files={c.id: 90, a.id: 2})
+    assert [(r["name"], r["files"]) for r in by_files] == [("c", 90), ("a", 2), ("b", 0)]
+
+
+def test_files_are_counted_when_asked(tmp_path: Path) -> None:
+    """``du --inodes`` over the workspace and the home: empty files, no bytes, ranked
+    first."""
+    tiny = tmp_path / "w" / "tiny"
+    tiny.mkdir(parents=True)
+    for i in range(300):
+        (tiny / str(i)).touch()
+    heavy = make_session("heavy", worktree_path=str(fill(tmp_path / "w" / "heavy", 2)))
+    many = make_session("many", worktree_path=str(tiny))
+    home = tmp_path / "homes" / many.id
+    home.mkdir(parents=True)
+    for i in range(100):
+        (home / str(i)).touch()
+    found = largest_workspaces([heavy, many], homes={many.id: str(home)}, by_files=True)
+    assert found is not None and [w["name"] for w in found] == ["many", "heavy"], found
+    assert found[0]["files"] == 300 + 1 + 100 + 1  # each folder counts itself
+    assert found[1]["files"] == 2 and found[1]["bytes"] >= 2 * 2**20
+    assert largest_workspaces([heavy, many])[0]["name"] == "heavy"  # by bytes otherwise
+
+
+def test_an_agent_home_counts_outside_its_workspace(tmp_path: Path) -> None:
+    """What the agent wrote into its home (a host folder the container mounts) is named
+    with its session, with the container's layer, as written outside its workspace."""
+    quiet = make_session("quiet", worktree_path=str(fill(tmp_path / "w" / "quiet", 1)))
+    hoard = make_session("hoard", worktree_path=str(fill(tmp_path / "w" / "hoard", 1)))
+    homes = {hoard.id: str(fill(tmp_path / "homes" / hoard.id, 6)),
+             quiet.id: str(tmp_path / "homes" / "never-made")}
+    found = largest_workspaces([quiet, hoard], homes=homes, containers={hoard.id: 2**20})
+    assert found is not None and [w["name"] for w in found] == ["hoard", "quiet"], found
+    top = found[0]
+    assert 7 * 2**20 <= top["container_bytes"] < 8 * 2**20, top
+    assert 1 * 2**20 <= top["workspace_bytes"] < 2 * 2**20, top
+    assert top["bytes"] == top["workspace_bytes"] + top["container_bytes"]
+    assert found[1]["container_bytes"] == 0

@@ -138,3 +138,21 @@ def test_status_counts_sessions_whose_agent_exited() -> None:
         health_text(health, "/s")
     del health["sessions"]["agent_exited"]  # an older API
     assert "exited" not in health_text(health, "/s")
+
+
+def test_status_says_whether_bytes_or_files_ran_out() -> None:
+    from cli.status import health_text
+    disk = {"path": "/d", "full": False, "free_bytes": 900 * 2**20, "reserve_bytes": 64 * 2**20,
+            "free_files": 50_000, "reserve_files": 4096, "largest": None}
+    health: dict[str, object] = {"docker": {"reachable": True, "url": "unix://d"}, "disk": disk}
+    assert "disk         900 MiB free, room for 50000 files (/d)" in health_text(health, "/s")
+    disk.update(full=True, free_files=12, largest=[
+        {"name": "many", "bytes": 3 * 2**20, "files": 90_000, "workspace_bytes": 3 * 2**20,
+         "container_bytes": 0}])
+    text = health_text(health, "/s")
+    assert "FULL: 900 MiB free, room for 12 files (/d); below 4096 files the proxy " \
+        "forwards nothing" in text, text
+    assert "largest sessions: many 90000 files, 3 MiB" in text, text
+    disk.update(free_bytes=5 * 2**20, free_files=None, largest=None)  # bytes ran out
+    assert "FULL: 5 MiB free (/d); below 64 MiB the proxy forwards nothing" in \
+        health_text(health, "/s")

@@ -106,11 +106,14 @@ export interface RecentRepo { repo_path: string; subdirectory: string; last_used
 /** One backend in `/api/health` (signed in): where it is and whether it answers. */
 export interface BackendHealth { url: string; reachable: boolean; error?: string }
 /** A session using the disk (`/api/health` when the disk is full): its workspace plus what
- * its container wrote outside it. */
+ * it wrote in its container outside it (its home, the container's layer); `files` when the
+ * disk's files (inodes) ran out: what it holds of them, and the ranking's key. */
 export interface DiskUser { name: string; bytes: number; workspace_bytes: number;
-  container_bytes: number }
-/** The disk the audit log is on: below `reserve_bytes` the proxy forwards nothing. */
-export interface DiskHealth { path: string; free_bytes: number; reserve_bytes: number;
+  container_bytes: number; files: number | null }
+/** The disk the audit log is on: `full` (below the reserve of bytes or of files) the proxy
+ * forwards nothing. `free_files` null: the filesystem sets no number of files. */
+export interface DiskHealth { path: string; full: boolean; free_bytes: number;
+  reserve_bytes: number; free_files: number | null; reserve_files: number;
   largest: DiskUser[] | null }
 export interface Health { status: "ok" | "degraded"; version: string;
   backends?: Partial<Record<BackendKind, BackendHealth>>; disk?: DiskHealth }

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from appliance.audit import AUDIT_RESERVE_BYTES, AUDIT_RESERVE_FILES, Room
 from proxy.refusals import unrecordable
 
 CHILD = r"""
@@ -45,7 +46,7 @@ with AuditLog(path) as audit:
     seen.append(state.unrecordable())  # still refusing: nothing written since
     state.record(line(3))  # the refusal's line goes in
     seen.append(state.unrecordable())
-print(json.dumps(seen))
+print(json.dumps([None if r is None else r.free_bytes for r in seen]))
 """
 
 
@@ -61,7 +62,20 @@ def test_a_failed_audit_write_refuses_until_a_line_is_written(tmp_path: Path) ->
 
 
 def test_the_refusal_says_why_and_what_to_do() -> None:
-    r = unrecordable(5 * 2**20)
+    r = unrecordable(Room(free_bytes=5 * 2**20, free_files=None))
     assert (r.status, r.error_type, r.close) == (503, "AUDIT_UNAVAILABLE", True)
     assert "5 MiB free" in r.body and "forwards nothing it cannot record" in r.body
-    assert "Free disk space" in r.body
+    assert "Free disk space" in r.body and "files" not in r.body
+    # Out of files (inodes) with bytes to spare: said so.
+    r = unrecordable(Room(free_bytes=900 * 2**20, free_files=12))
+    assert "900 MiB free" in r.body and "room for 12 more files" in r.body, r.body
+
+
+def test_the_room_is_short_of_bytes_or_of_files() -> None:
+    plenty = AUDIT_RESERVE_BYTES + 1
+    assert not Room(free_bytes=plenty, free_files=None).full  # no limit on files
+    assert not Room(free_bytes=plenty, free_files=AUDIT_RESERVE_FILES).full
+    assert Room(free_bytes=plenty, free_files=AUDIT_RESERVE_FILES - 1).full
+    assert Room(free_bytes=plenty, free_files=AUDIT_RESERVE_FILES - 1).short_of_files
+    assert Room(free_bytes=plenty - 2, free_files=10**9).full
+    assert not Room(free_bytes=plenty - 2, free_files=10**9).short_of_files

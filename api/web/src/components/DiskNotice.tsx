@@ -23,15 +23,20 @@ export function DiskNotice() {
     const timer = setInterval(() => void look(), EVERY_MS);
     return () => { gone = true; clearInterval(timer); };
   }, []);
-  if (!disk || disk.free_bytes >= disk.reserve_bytes) return null;
+  if (!disk?.full) return null;
   const largest = disk.largest ?? [];
+  const files = disk.free_bytes >= disk.reserve_bytes && disk.free_files !== null;
   return <div class="banner danger" role="alert" data-testid="disk-notice">
-    <span><b>The appliance's disk is full</b>: {mib(disk.free_bytes)} free
-      on <code>{disk.path}</code>. The proxy forwards nothing it cannot record, so every
-      agent's requests fail until you free space.
+    <span><b>{files ? "The appliance's disk has no room for more files" :
+      "The appliance's disk is full"}</b>: {mib(disk.free_bytes)} free
+      {files && `, room for ${disk.free_files} files`} on <code>{disk.path}</code>. The proxy
+      forwards nothing it cannot record, so every agent's requests fail until you free
+      {files ? " files (an agent can make millions of empty ones)" : " space"}.
       {largest.length > 0 && <> Using the most: {largest.map((w, i) =>
-        <span key={w.name} data-testid="disk-user">{i > 0 && ", "}<b>{w.name}</b> {mib(w.bytes)}
-          {w.container_bytes >= 2 ** 20 && ` (${mib(w.container_bytes)} in its container)`}</span>)}.</>}
+        <span key={w.name} data-testid="disk-user">{i > 0 && ", "}<b>{w.name}</b>
+          {w.files !== null ? ` ${w.files} files` : ` ${mib(w.bytes)}`}
+          {w.files === null && w.container_bytes >= 2 ** 20 &&
+            ` (${mib(w.container_bytes)} in its container)`}</span>)}.</>}
     </span>
   </div>;
 }

@@ -1991,13 +1991,21 @@ export interface operations {
                 content: {
                     "application/json": {
                         path: string;
+                        /** @description below the reserve of bytes or of files: the proxy forwards nothing (it could not record it) */
+                        full: boolean;
                         free_bytes: number;
                         reserve_bytes: number;
-                        /** @description when below the reserve: the sessions using the most (null: not measured, or not in time) */
+                        /** @description files (inodes) that can still be made; null: the filesystem sets no number */
+                        free_files: number | null;
+                        reserve_files: number;
+                        /** @description when below the reserve: the sessions using the most (null: not measured, or not in time); by files when the files ran out */
                         largest: {
                             name: string;
                             bytes: number;
+                            /** @description files and folders in its workspace and home (counted when the files ran out) */
+                            files: number | null;
                             workspace_bytes: number;
+                            /** @description what it wrote in its container outside its workspace: its home and the container's layer */
                             container_bytes: number;
                         }[] | null;
                     };
