@@ -138,7 +138,7 @@ class Shipper:
         live = stat_file(self._live)
         rotated = self._rotated()
         for done in shipped_rotated(checkpoint.position, live, rotated):
-            rotation.compress(done.path)
+            _compress(done.path)
         rotation.tidy(self._folder, self._base, self._keep)
         rotated = self._rotated()
         start = resume(checkpoint.position, live, rotated)
@@ -285,6 +285,19 @@ class Shipper:
         await trio.to_thread.run_sync(self._finish, done.path)
 
     def _finish(self, path: Path) -> None:
-        target = rotation.compress(path)
+        target = _compress(path)
         gone = rotation.tidy(self._folder, self._base, self._keep)
-        log.info("compressed %s; removed %s", target.name, ", ".join(gone) or "nothing")
+        if target is not None:
+            log.info("compressed %s; removed %s", target.name, ", ".join(gone) or "nothing")
+
+
+def _compress(path: Path) -> Path | None:
+    """:func:`rotation.compress`, or None when the disk refuses (it may be full: the agents
+    can fill it). The shipped file then stays whole, compressed at a later start; the
+    shipper goes on, rather than failing at every start until the service is given up."""
+    try:
+        return rotation.compress(path)
+    except OSError as exc:
+        log.warning("cannot compress %s (%s); it stays as it is until a later start",
+                    path.name, exc.strerror or exc)
+        return None

@@ -47,11 +47,15 @@ def compress(path: Path) -> Path:
     """``path`` -> ``path.gz`` (durably, via a ``.part`` file), then remove ``path``."""
     target = path.with_name(path.name + ".gz")
     part = target.with_name(target.name + PART)
-    with path.open("rb") as src, gzip.open(part, "wb") as dst:
-        shutil.copyfileobj(src, dst, 1024 * 1024)
-    with part.open("rb") as fh:
-        os.fsync(fh.fileno())
-    os.chmod(part, 0o600)
+    try:
+        with path.open("rb") as src, gzip.open(part, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1024 * 1024)
+        with part.open("rb") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(part, 0o600)
+    except OSError:
+        part.unlink(missing_ok=True)  # a full disk: the file stays whole, no half copy
+        raise
     os.replace(part, target)
     path.unlink()
     return target

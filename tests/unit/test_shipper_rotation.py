@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -105,3 +109,40 @@ def test_unknown_shipper_key_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text("[shipper]\nrotate_byte = 1\n")
     with pytest.raises(ConfigError, match="rotate_byte"):
         load_settings({"CLAUDERON_HOME": str(tmp_path)})
+
+
+COMPRESS_ON_A_FULL_DISK = r"""
+import json, logging, os, resource, signal, sys
+from pathlib import Path
+from appliance.shipper.loop import _compress
+logging.basicConfig(level=logging.WARNING)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+path = Path(sys.argv[1])
+_, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, hard))
+refused = _compress(path)
+left = sorted(os.listdir(path.parent))
+whole = path.read_bytes() == Path(sys.argv[2]).read_bytes()
+resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
+print(json.dumps([str(refused), left, whole, str(_compress(path))]))
+"""
+
+
+def test_a_compress_the_disk_refuses_leaves_the_file_whole(tmp_path: Path) -> None:
+    """The disk refuses the compressed copy (a real file-size limit, in a child process):
+    the shipped file stays whole, no half copy is left, the shipper goes on and says so;
+    with room, the next try compresses it."""
+    name = rotation.rotated_name(BASE, T0)
+    body = os.urandom(1024 * 1024)  # random: its gzip is as large
+    folder = tmp_path / "audit"
+    folder.mkdir()
+    (folder / name).write_bytes(body)
+    (tmp_path / "copy").write_bytes(body)
+    out = subprocess.run([sys.executable, "-c", COMPRESS_ON_A_FULL_DISK, str(folder / name),
+                          str(tmp_path / "copy")], capture_output=True, text=True, check=True)
+    refused, left, whole, done = json.loads(out.stdout)
+    assert refused == "None" and left == [name] and whole, out.stdout  # no half copy
+    assert f"cannot compress {name}" in out.stderr, out.stderr
+    assert done == str(folder / (name + ".gz")), out.stdout
+    assert [p.name for p in folder.iterdir()] == [name + ".gz"]
+    assert gzip.decompress((folder / (name + ".gz")).read_bytes()) == body
