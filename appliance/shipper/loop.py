@@ -183,6 +183,22 @@ class Shipper:
         save_checkpoint(self._checkpoint_path,
                         Checkpoint(position=position, archive=self._archive.mark()))
 
+    async def _checkpoint(self) -> None:
+        """Save the position; while the disk refuses (it may be full: the agents can fill
+        it), say so and try again, rather than fail and be given up by supervisord."""
+        attempt = 0
+        while True:
+            try:
+                await trio.to_thread.run_sync(self._save)
+                return
+            except OSError as exc:
+                delay = backoff(attempt, cap=self._retry_max, jitter=self._jitter())
+                attempt += 1
+                log.warning("cannot save the position in %s (%s); trying again in %.1fs",
+                            self._checkpoint_path, exc.strerror or exc, delay)
+                if await self._pause(delay):
+                    return
+
     # --- one step -------------------------------------------------------------------
     async def _step(self) -> bool:
         """Do one thing; True when there was nothing to do (the caller sleeps)."""
@@ -232,7 +248,7 @@ class Shipper:
         if not await self._deliver(batch):
             return True
         self._offset = batch.end
-        await trio.to_thread.run_sync(self._save)
+        await self._checkpoint()
         self.shipped += len(batch.lines)
         self.metrics.lines.inc(len(batch.lines))
         self.metrics.bytes.inc(batch.end - batch.start)
@@ -280,7 +296,7 @@ class Shipper:
     async def _move_on(self, done: FileStat, live: FileStat) -> None:
         rest = [s for s in await trio.to_thread.run_sync(self._rotated) if s.file != done.file]
         self._current, self._offset, self._head = (rest[0] if rest else live), 0, b""
-        await trio.to_thread.run_sync(self._save)
+        await self._checkpoint()
         log.info("finished %s; now reading %s", done.path.name, self._current.path.name)
         await trio.to_thread.run_sync(self._finish, done.path)
 

@@ -187,6 +187,53 @@ async def test_a_restart_resumes_at_the_checkpoint(tmp_path: Path) -> None:
     assert shipper.shipped == 50  # the second run sent only what was new
 
 
+async def test_a_disk_out_of_files_holds_the_shipper_back_and_never_stops_it(
+        few_files_disk: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The agents can spend every file (inode) of the appliance's disk. The archive takes
+    the lines (its file exists), but the position cannot be saved: the shipper says so and
+    tries again, rather than fail at every start until supervisord gives it up; files
+    freed, the position is saved and nothing is shipped twice."""
+    settings = settings_for(few_files_disk / "home", "batch_lines = 10\n")
+    writer = await run_writer(settings.audit_path, 0, 50)
+    await expect(writer, b"done")
+    shipper = Shipper(settings, archive=ArchiveSink(settings.archive_dir))
+    async with trio.open_nursery() as nursery:  # the first run makes the folders and files
+        await nursery.start(shipper.serve)
+        await wait_until_archived(settings, 50)
+        await shipper.drain(5)
+    await finish(writer)
+    more = await run_writer(settings.audit_path, 50, 50)
+    await expect(more, b"done")
+    await finish(more)
+    junk = few_files_disk / "junk"
+    junk.mkdir()
+    made = 0
+    with pytest.raises(OSError):
+        while True:
+            (junk / str(made)).touch()
+            made += 1
+    assert made > 10_000
+
+    shipper = Shipper(settings, archive=ArchiveSink(settings.archive_dir))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(shipper.serve)
+        with trio.fail_after(30):
+            while "cannot save the position" not in caplog.text:
+                await trio.sleep(0.02)
+        # Held back at the batch it could not mark shipped: no further one goes.
+        assert 50 < len(archived(settings)) < 100
+        for i in range(made):  # the person frees the files
+            (junk / str(i)).unlink()
+        await wait_until_archived(settings, 100)
+        with trio.fail_after(30):
+            while json.loads((settings.shipper_dir / "checkpoint.json").read_text())[
+                    "position"]["offset"] < settings.audit_path.stat().st_size:
+                await trio.sleep(0.02)
+        await shipper.drain(5)
+    assert ids(archived(settings)) == expected(0, 100)  # each line once
+    assert shipper.shipped == 50
+
+
 @dataclass
 class Ingest:
     """A real HTTP receiver on loopback that answers 503 to its first ``fail_first`` POSTs."""
