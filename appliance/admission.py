@@ -2,11 +2,12 @@
 
 The API parses a body (:func:`appliance.intake.parse_create`) and hands the request here;
 what comes back is a session ready to be inserted (the store then checks the limits in the
-same transaction). The checks, in the order a person would want to hear about them: the
-repository (a git checkout, whose owner is not root and can reach the workspaces folder),
-the base (a branch, tag or commit of it), the name (free as a session, as a branch of the
-repository and as a workspace folder), the backend (reachable, with the image). The engine
-is asked while git answers: a create is as slow as the slower of the two.
+same transaction). The checks, in the order a person would want to hear about them: room
+on the appliance's disk, the repository (a git checkout, whose owner is not root and can
+reach the workspaces folder), the base (a branch, tag or commit of it), the name (free as
+a session, as a branch of the repository and as a workspace folder), the backend
+(reachable, with the image). The engine is asked while git answers: a create is as slow
+as the slower of the two.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import trio
 
 from appliance import hostgit, multirepo, remotes, repos
 from appliance.agents import custom
+from appliance.audit import room_at
 from appliance.backends.base import Backend
 from appliance.config import Settings
-from appliance.errors import ClauderonError, Conflict, InvalidInput
+from appliance.errors import ClauderonError, Conflict, InvalidInput, ServiceUnavailable
 from appliance.intake import CreateRequest, new_session, suggest_name
 from appliance.sessions import (
     Agent,
@@ -45,9 +47,27 @@ def check_agent(req: CreateRequest, settings: Settings) -> None:
                            field="print_mode")
 
 
+def check_room(settings: Settings) -> None:
+    """A new session needs the appliance's disk: refused, saying so, while the disk is
+    below the audit log's reserve of bytes or of files (the agents can spend either)."""
+    try:
+        room = room_at(settings.worktrees_dir)
+    except FileNotFoundError:  # not made yet: the create makes it, and says what it meets
+        return
+    if not room.full:
+        return
+    files = "" if room.free_files is None else f", room for {room.free_files} files"
+    raise ServiceUnavailable(
+        f"the appliance's disk is full ({room.free_bytes // 2**20} MiB free{files}): no "
+        "session can be made, and every agent's requests are refused until space is freed. "
+        "Free space on that disk (`clauderon status` names the sessions using the most; "
+        "their workspaces are under its worktrees folder), then try again")
+
+
 async def admit(req: CreateRequest, *, settings: Settings, store: AsyncStore,
                 backends: Mapping[str, Backend], instance_key: bytes) -> Session:
     check_agent(req, settings)
+    await trio.to_thread.run_sync(check_room, settings)
     backend = backends[str(req.backend)]
     image = req.image or settings.default_image
     engine_error: list[ClauderonError] = []

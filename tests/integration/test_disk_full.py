@@ -139,6 +139,14 @@ def test_an_agent_that_spends_the_disks_files_gets_no_unrecorded_request(
     text = few.cli("status", check=False).stdout
     assert "below 4096 files the proxy forwards nothing" in text, text
     assert f"largest sessions: {hog['name']} {top['files']} files" in text, text
+    # A create is refused up front, saying so, and leaves nothing behind.
+    made = few.cli("create", "--repo", str(repo), "--name", "late", "--prompt", "p",
+                   check=False)
+    assert made.returncode != 0 and "disk is full" in made.stderr, made.stderr
+    assert "room for" in made.stderr and "clauderon status" in made.stderr, made.stderr
+    assert {x["name"] for x in few.client().get("/api/sessions")["sessions"]} == {
+        hog["name"], calm["name"]}
+    assert not (few.settings.worktrees_dir / "late").exists()
 
     # The person removes the files: requests go through again, each recorded.
     shutil.rmtree(few.settings.worktrees_dir / hog["name"] / "many")
