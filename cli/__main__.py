@@ -13,6 +13,7 @@ import sys
 
 from appliance.errors import ClauderonError
 from cli.commands import build_parser
+from cli.table import inert
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # here, where a reader gone is caught, not at the exit
         return code
     except ClauderonError as exc:
-        print(f"clauderon: {exc.message}", file=sys.stderr)
+        print(f"clauderon: {inert(exc.message)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("clauderon: interrupted", file=sys.stderr)

@@ -17,7 +17,7 @@ from cli.follow import follow_session, watch_list, watching
 from cli.ptyrelay import run_filtered
 from cli.render import session_detail, session_rows
 from cli.status import warn_missing_credential
-from cli.table import Command, Handler, OneOf, arg, build, emit
+from cli.table import Command, Handler, OneOf, arg, build, emit, inert
 
 
 def _failed(session: dict[str, Any] | None) -> None:
@@ -47,7 +47,7 @@ def cmd_create(args: argparse.Namespace) -> int:
     assert done is not None
     _failed(done)
     if done.get("title"):
-        print(f"  {done['title']}")
+        print(f"  {inert(done['title'])}")
     print(f"  branch {done['branch']}, container {done['container_name']}")
     return 0
 

@@ -12,16 +12,11 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from appliance.timeline import plain
 from cli import calls
 from cli.client import local_client
-from cli.table import Command, arg, emit
+from cli.table import Command, arg, emit, inert
 
 Json = dict[str, Any]
-
-
-def _clean(text: str) -> str:
-    return plain(text, len(text) + 1)
 
 
 def sections(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -34,12 +29,12 @@ def sections(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def header(section: Mapping[str, Any]) -> str:
-    name = _clean(str(section.get("name") or section.get("repo") or "?"))
+    name = inert(str(section.get("name") or section.get("repo") or "?"))
     role = "primary, " if section.get("primary") else ""
     fork = section.get("merge_base")
-    against = _clean(str(section.get("base_ref", "")))
+    against = inert(str(section.get("base_ref", "")))
     at = f" @ {str(fork)[:12]}" if fork else ""
-    return f"== {name} ({role}{_clean(str(section.get('path', '')))}) against {against}{at}"
+    return f"== {name} ({role}{inert(str(section.get('path', '')))}) against {against}{at}"
 
 
 def render(body: Mapping[str, Any], *, stat: bool) -> str:
@@ -48,17 +43,17 @@ def render(body: Mapping[str, Any], *, stat: bool) -> str:
     for section in sections(body):
         out.append(header(section))
         if section.get("error"):
-            out.append(f"! {_clean(str(section['error']))}")
+            out.append(f"! {inert(str(section['error']))}")
             continue
         files = section.get("files") or []
         if not files:
             out.append("(no changes)")
             continue
         if stat:
-            out += [f"{_clean(str(f.get('status', '?')))[:2]:<2} {_clean(str(f.get('path')))}"
+            out += [f"{inert(str(f.get('status', '?')))[:2]:<2} {inert(str(f.get('path')))}"
                     for f in files]
         else:
-            out.append(_clean(str(section.get("diff", ""))).rstrip("\n"))
+            out.append(inert(str(section.get("diff", ""))).rstrip("\n"))
         if section.get("truncated"):
             out.append("... (the diff is long; only its start is shown)")
     return "\n".join(out)

@@ -24,6 +24,7 @@ from cli import calls
 from cli.client import ApiClient
 from cli.eventstream import Message
 from cli.render import session_rows
+from cli.table import inert
 
 Json = dict[str, Any]
 #: How long a follower waits for a lost stream to come back before it gives up.
@@ -101,7 +102,7 @@ def follow_session(stream: Iterator[Message | None], session: Json, *, until: se
     notes: list[str] = []
 
     def show(text: str) -> None:
-        print((" ▸ " if shown else "") + text, end="", flush=True)
+        print((" ▸ " if shown else "") + inert(text), end="", flush=True)
         shown.append(text)
 
     deadline = time.monotonic() + timeout
@@ -137,7 +138,7 @@ def follow_session(stream: Iterator[Message | None], session: Json, *, until: se
 def _end(notes: list[str]) -> None:
     print()
     for note in notes:
-        print(f"  {note}")
+        print(f"  {inert(note)}")
 
 
 def watch_list(client: ApiClient, listing: calls.Call[list[Json]]) -> int:
@@ -153,7 +154,7 @@ def watch_list(client: ApiClient, listing: calls.Call[list[Json]]) -> int:
         if text != shown:
             if tty:
                 sys.stdout.write("\x1b[H\x1b[2J")
-            print(text, flush=True)
+            print(inert(text), flush=True)
             shown = text
 
     with watching(client) as stream:

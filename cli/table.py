@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.timeline import plain
+
 Handler = Callable[[argparse.Namespace], int]
 
 
@@ -75,8 +77,15 @@ def build(parser: argparse.ArgumentParser, commands: Sequence[Command], *,
             build(p, command.actions, dest=command.actions_dest, metavar="ACTION")
 
 
+def inert(text: str) -> str:
+    """``text`` with no control character but newline and tab. What the API answers may
+    hold an agent's words (a file's name, git's complaint about it), and a terminal acts on
+    some sequences (OSC 52 sets the clipboard): the CLI prints none it did not write."""
+    return plain(text, len(text) + 1)
+
+
 def emit(args: argparse.Namespace, data: Any, text: str) -> int:
-    """Print what a handler found: JSON under ``--json`` (the flag :class:`Command` adds),
-    else ``text``."""
-    print(json.dumps(data, indent=2) if getattr(args, "json", False) else text)
+    """Print what a handler found: JSON under ``--json`` (the flag :class:`Command` adds;
+    it escapes every control character), else ``text``, made :func:`inert`."""
+    print(json.dumps(data, indent=2) if getattr(args, "json", False) else inert(text))
     return 0

@@ -156,3 +156,26 @@ def test_status_says_whether_bytes_or_files_ran_out() -> None:
     disk.update(free_bytes=5 * 2**20, free_files=None, largest=None)  # bytes ran out
     assert "FULL: 5 MiB free (/d); below 64 MiB the proxy forwards nothing" in \
         health_text(health, "/s")
+
+
+#: What an agent may get into an API answer: OSC 52 (the clipboard), a C1 string, a bidi
+#: override that reorders what the person reads.
+HOSTILE = "a\x1b]52;c;ZWNobyBwd25lZAo=\x07b \x9d52;x\x9c \u202eevil\tc\nd"
+
+
+def test_what_the_cli_prints_acts_on_no_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from cli.__main__ import main
+    from cli.table import emit
+    emit(argparse.Namespace(json=False), {}, HOSTILE)
+    emit(argparse.Namespace(json=True), {"title": HOSTILE}, "")
+    # An error's message (here the program a relay was asked to run) too.
+    assert main(["relay", "--", "\x1b]52;c;eA==\x07nowhere"]) != 0
+    out, err = capsys.readouterr()
+    for stream in (out, err):
+        for control in ("\x1b", "\x07", "\x9d", "\x9c", "\u202e"):
+            assert control not in stream, (control, stream)
+    assert "a]52;c;ZWNobyBwd25lZAo=b 52;x evil\tc\nd" in out  # inert text, tab, newline
+    assert '"title": "a\\u001b]52' in out  # JSON escapes it
+    assert "]52;c;eA==nowhere is not installed here" in err, err
