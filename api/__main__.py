@@ -15,7 +15,7 @@ from api.server import check_tls, serve
 from appliance import backends
 from appliance.config import Settings, load_settings
 from appliance.errors import BackendUnavailable, ClauderonError
-from appliance.service import configure_logging, raise_open_files
+from appliance.service import configure_logging, ends_clearly, raise_open_files
 from appliance.store import AsyncStore, Store
 from appliance.tokens import load_or_create_instance_key
 
@@ -84,19 +84,12 @@ async def run(settings: Settings) -> None:
 def main() -> None:
     configure_logging()
     raise_open_files()  # each connection a container holds is one of this process's files
-    try:
+    # A configuration the API cannot serve, a port held, a sessions' network it cannot
+    # lock down: one clear line.
+    with ends_clearly(log):
         settings = load_settings()
         check_tls(settings)
         trio.run(partial(run, settings))
-    except* ClauderonError as group:
-        # A configuration the API cannot serve (or a sessions' network it cannot lock
-        # down): one clear line, and no restart loop helps.
-        exc: BaseException = group
-        while isinstance(exc, BaseExceptionGroup):
-            exc = exc.exceptions[0]
-        assert isinstance(exc, ClauderonError)
-        log.error("%s", exc.message)
-        raise SystemExit(exc.exit_code) from None
 
 
 if __name__ == "__main__":

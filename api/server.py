@@ -30,7 +30,7 @@ from hypercorn.trio import serve as hypercorn_serve
 from api.guard import Guard, hooks_only, trusted
 from api.request_policy import Policy
 from appliance.config import Settings
-from appliance.errors import ConfigError
+from appliance.errors import ConfigError, cannot_listen, first_leaf
 from appliance.store import AsyncStore
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,11 @@ async def serve(
         tcp = tcp_config(settings)
         if tcp is not None:
             guard = Guard(app, policy=Policy.from_settings(settings), store=store)
-            bound += await nursery.start(_serve_one, guard, tcp, shutdown)
+            try:
+                bound += await nursery.start(_serve_one, guard, tcp, shutdown)
+            except* OSError as group:  # Hypercorn binds inside a nursery of its own
+                raise cannot_listen(first_leaf(group), ", ".join(tcp.bind),
+                                    "[server] port (CLAUDERON_HTTP_PORT)") from None
             warning = exposure_warning(settings)
             if warning:
                 log.warning("%s", warning)

@@ -10,8 +10,9 @@ The tree keeps "your request is wrong" (4xx) apart from "something we depend on 
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 
 class ClauderonError(Exception):
@@ -179,3 +180,26 @@ def refuse_unknown(keys: Iterable[str], known: Iterable[str], where: str,
     unknown = sorted(set(keys) - set(known))
     if unknown:
         raise error(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(known)})")
+
+
+E = TypeVar("E", bound=BaseException)
+
+
+def first_leaf(group: BaseExceptionGroup[E]) -> E:
+    """The first error inside ``group`` and the groups it holds."""
+    leaf: BaseException = group
+    while isinstance(leaf, BaseExceptionGroup):
+        leaf = leaf.exceptions[0]
+    return leaf  # type: ignore[return-value]
+
+
+def cannot_listen(exc: OSError, address: str, key: str) -> ConfigError:
+    """What a service says when it cannot listen on ``address``: who holds it, what moves it.
+
+    ``key`` is the setting that chooses the port (``[server] port``, ``CLAUDERON_HTTP_PORT``).
+    """
+    if exc.errno == errno.EADDRINUSE:
+        why = "another program already listens there; stop it, or"
+    else:
+        why = f"{exc.strerror or exc}; free it, or"
+    return ConfigError(f"cannot listen on {address}: {why} set {key} to another port")

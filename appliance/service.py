@@ -13,11 +13,14 @@ import logging
 import resource
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import trio
+
+from appliance.errors import ClauderonError, first_leaf
 
 ServeFn = Callable[..., Awaitable[None]]
 
@@ -38,6 +41,19 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out)
+
+
+@contextmanager
+def ends_clearly(log: logging.Logger) -> Iterator[None]:
+    """A :class:`ClauderonError` that stops a service (a configuration it cannot serve, a
+    port another program holds) ends it with the error's message as one log line and the
+    error's exit code, never a traceback; also when it leaves a nursery inside a group."""
+    try:
+        yield
+    except* ClauderonError as group:
+        exc = first_leaf(group)
+        log.error("%s", exc.message)
+        raise SystemExit(exc.exit_code) from None
 
 
 def configure_logging(level: str = "INFO") -> None:

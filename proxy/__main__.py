@@ -16,7 +16,6 @@ import functools
 import logging
 import os
 import signal
-import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -27,7 +26,7 @@ from appliance.backends import session_gateway
 from appliance.config import Settings, load_settings
 from appliance.credentials import CredentialSet, doctor, load_credentials, write_codex_auth
 from appliance.errors import ClauderonError
-from appliance.service import configure_logging, raise_open_files
+from appliance.service import configure_logging, ends_clearly, raise_open_files
 from appliance.store import Store
 from appliance.tokens import load_or_create_instance_key
 from proxy.certs import CertStore, load_or_create_ca
@@ -110,14 +109,11 @@ async def run(settings: Settings, env: Mapping[str, str], gateway: str | None) -
 def main() -> None:
     configure_logging()
     raise_open_files()  # each connection a container holds is one of this process's files
-    try:
+    with ends_clearly(log):
         settings = load_settings()
         settings.ensure_layout()
         gateway = session_gateway(settings)
         trio.run(run, settings, dict(os.environ), gateway)
-    except ClauderonError as exc:
-        log.error("%s", exc.message)
-        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import h11
 import trio
 
 from appliance.audit import Decision
+from appliance.errors import cannot_listen
 from proxy.directory import SessionAuth
 from proxy.exchange import handle, request_id, respond
 from proxy.heads import (
@@ -88,7 +89,8 @@ async def _bind(hosts: Sequence[str], port: int) -> tuple[list[trio.SocketListen
             found = await trio.open_tcp_listeners(port, host=host)
         except OSError as exc:
             if not listeners:
-                raise
+                raise cannot_listen(exc, f"{host}:{port}",
+                                    "[proxy] port (CLAUDERON_PROXY_PORT)") from exc
             log.warning("cannot listen on %s:%d (%s); continuing without it", host, port, exc)
             continue
         listeners += found

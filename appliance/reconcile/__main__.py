@@ -12,10 +12,10 @@ from appliance.backends.docker_network import SessionNetwork, ensure_patiently
 from appliance.config import load_settings
 from appliance.config_values import NO_NETWORK
 from appliance.contract import HostContext
-from appliance.errors import ClauderonError, ConfigError
+from appliance.errors import ConfigError
 from appliance.host import git_identity, instance_id
 from appliance.reconcile.loop import Reconciler
-from appliance.service import configure_logging, run_until_signalled
+from appliance.service import configure_logging, ends_clearly, run_until_signalled
 from appliance.store import AsyncStore, Store
 from appliance.tokens import load_or_create_instance_key
 
@@ -56,13 +56,10 @@ def build(settings_env: dict[str, str] | None = None) -> Reconciler:
 
 def main() -> None:
     configure_logging()
-    try:
+    with ends_clearly(log):
         reconciler = build()
-    except ClauderonError as exc:
-        log.error("%s", exc.message)
-        raise SystemExit(exc.exit_code) from None
-    trio.run(partial(run_until_signalled, reconciler.serve, drain=reconciler.drain,
-                     grace=10.0, name="reconciler"))
+        trio.run(partial(run_until_signalled, reconciler.serve, drain=reconciler.drain,
+                         grace=10.0, name="reconciler"))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from functools import partial
@@ -18,8 +17,7 @@ from functools import partial
 import trio
 
 from appliance.config import Settings, load_settings
-from appliance.errors import ClauderonError
-from appliance.service import configure_logging, run_until_signalled
+from appliance.service import configure_logging, ends_clearly, run_until_signalled
 from appliance.shipper.archive import ArchiveSink
 from appliance.shipper.httpsink import HttpSink, make_client
 from appliance.shipper.loop import Shipper
@@ -69,13 +67,10 @@ async def run(settings: Settings, env: Mapping[str, str]) -> None:
 def main() -> None:
     configure_logging()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per batch
-    try:
+    with ends_clearly(log):
         settings = load_settings()
         settings.ensure_layout()
         trio.run(partial(run, settings, dict(os.environ)))
-    except ClauderonError as exc:
-        log.error("%s", exc.message)
-        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import signal
+import socket
 import subprocess
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import make_repo
-from tests.support.appliance import Appliance, running, wait_for
+from tests.support.appliance import BIN, SERVICES, Appliance, running, wait_for
 from tests.support.engine import BASE_IMAGE
 
 
@@ -125,6 +127,28 @@ def test_docker_unreachable_is_503_and_a_clear_cli_line(
         assert httpx.get(f"{app.base}/api/health").status_code == 503
         status = app.cli("status", check=False)
         assert status.returncode == 1 and "UNREACHABLE" in status.stdout
+
+
+@pytest.mark.parametrize(("service", "key"), [
+    ("api", "CLAUDERON_HTTP_PORT"), ("proxy", "CLAUDERON_PROXY_PORT")])
+def test_a_port_another_program_holds_ends_the_service_with_one_clear_line(
+    tmp_path: Path, engine: docker.DockerClient, service: str, key: str
+) -> None:
+    with socket.socket() as holder, running(tmp_path / "home") as app:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        app.env[key] = str(port)
+        proc = subprocess.run([str(BIN / SERVICES[service])], env=app.env,
+                              capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 78, proc.stderr
+    assert "Traceback" not in proc.stderr
+    last = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert last["level"] == "error"
+    assert last["msg"] == (
+        f"cannot listen on 127.0.0.1:{port}: another program already listens there; "
+        f"stop it, or set {'[server]' if service == 'api' else '[proxy]'} port ({key}) "
+        "to another port")
 
 
 def test_a_create_failing_half_way_leaves_nothing_and_says_why(

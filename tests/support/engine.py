@@ -32,9 +32,27 @@ def ensure_agent_image() -> None:
     subprocess.run(["bash", str(ROOT / "images/agent/build.sh")], check=True)
 
 
+#: Ports this run has handed out: a service starts seconds after its port is chosen, and
+#: a port chosen twice (or taken meanwhile) stops it with "address already in use".
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
+    """A port free on every address now, chosen below the kernel's ephemeral range (so no
+    outgoing connection takes it before the service binds it) and never chosen twice in
+    one run. Several runs on one machine pick at random, and each checks by binding."""
+    import random
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    while True:
+        port = random.randrange(10000, low)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
