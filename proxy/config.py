@@ -11,6 +11,9 @@ Read once at start and again on SIGHUP by ``__main__``/``server.py``; the result
     [upstreams]                        # a corporate gateway, or a fake upstream in tests
     "api.anthropic.com" = "https://127.0.0.1:8443"
 
+    [paces]                            # requests an hour each session may send with a
+    github_token = 1200                # credential (0: no pace); see ``pace.py``
+
     [[rules]]
     host = "api.example.com"
     credential = "example_token"
@@ -30,6 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from appliance.errors import ConfigError, refuse_unknown
+from proxy.pace import Pace
 from proxy.rules import DEFAULT_MODEL_HOSTS, DEFAULT_RULES, Rule, Style, rule_from_toml
 
 # Read by appliance.credentials from the same file; we let them through.
@@ -39,7 +43,11 @@ _FLOATS = {
     "read_timeout_seconds": "read_timeout",
     "idle_timeout_seconds": "idle_timeout",
     "shutdown_grace_seconds": "shutdown_grace",
+    "pace_hold_seconds": "pace_hold",
 }
+#: A GitHub token's quota is 5,000 requests an hour for the person and every session: one
+#: session, however it loops, spends no more than a quarter of it.
+DEFAULT_PACES = {"github_token": Pace(1200)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +72,10 @@ class ProxyConfig:
     #: How long a kept-alive connection (client or upstream) may sit idle.
     idle_timeout: float = 120.0
     shutdown_grace: float = 10.0
+    #: Requests an hour each session may send with a credential, by credential name.
+    paces: Mapping[str, Pace] = field(default_factory=lambda: dict(DEFAULT_PACES))
+    #: The longest a request sent ahead of its pace is held before it is refused instead.
+    pace_hold: float = 30.0
 
     def override_for(self, host: str, port: int) -> Upstream | None:
         return self.upstreams.get(f"{host}:{port}") or self.upstreams.get(host)
@@ -114,15 +126,46 @@ def config_from_dict(doc: Mapping[str, Any], origin: str) -> ProxyConfig:
             if not isinstance(value, list):
                 raise ConfigError(f"{where} must be an array of tables ([[rules]])")
             extra_rules.extend(rule_from_toml(entry, origin) for entry in value)
+        elif key == "paces":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where} must be a table of credential = requests an hour")
+            values["paces"] = value
         elif key in _FLOATS:
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise ConfigError(f"{where} must be a positive number of seconds")
             values[_FLOATS[key]] = float(value)
         else:
             refuse_unknown((key,), ("upstreams", "extra_ca_bundle", "deny_unlisted",
-                                    "grafana_host", "model_hosts", "rules", *_FLOATS), origin)
+                                    "grafana_host", "model_hosts", "rules", "paces",
+                                    *_FLOATS), origin)
     # Rules from the file come first: they override built-in rules for the same host.
-    return ProxyConfig(rules=(*extra_rules, *DEFAULT_RULES), **values)
+    rules = (*extra_rules, *DEFAULT_RULES)
+    if "paces" in values:
+        named = {name for rule in rules for name in rule.credentials}
+        refuse_unknown(values["paces"], named, f"{origin}: paces")
+        values["paces"] = _paces(values["paces"], f"{origin}: paces")
+    return ProxyConfig(rules=rules, **values)
+
+
+def _paces(value: Mapping[str, object], where: str) -> dict[str, Pace]:
+    """``[paces]`` over the defaults: a credential's requests an hour (0: no pace)."""
+    paces = dict(DEFAULT_PACES)
+    for name, given in value.items():
+        table = given if isinstance(given, dict) else {"per_hour": given}
+        refuse_unknown(table, ("per_hour", "burst"), f"{where}.{name}")
+        per_hour = _count(table.get("per_hour"), f"{where}.{name}")
+        burst = _count(table.get("burst", 0), f"{where}.{name}")
+        paces.pop(name, None)
+        if per_hour:
+            paces[name] = Pace(per_hour, burst)
+    return paces
+
+
+def _count(value: object, where: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise ConfigError(f"{where} must be a whole number of requests an hour (0: no pace), "
+                      "or { per_hour = N, burst = M }")
 
 
 def load_proxy_config(path: Path) -> ProxyConfig:

@@ -275,6 +275,15 @@ class Controls:
 
         await self._write(write)
 
+    async def note_paced(self, session: SessionAuth, credential: str, host: str) -> None:
+        """The session's journal says its requests with ``credential`` are held back
+        (once a minute at most: the audit lines say it of each request)."""
+        store = self.store
+        if store is None or not self._due(session.session_id, f"pace:{credential}"):
+            return
+        await self._write(partial(store.append_event, session.session_id, "paced",
+                                  {"credential": credential, "host": host}))
+
     async def note_budget(self, session: SessionAuth, reason: str | None) -> None:
         """Show (or clear) why the session's model requests are refused."""
         store = self.store
@@ -295,7 +304,7 @@ class Controls:
 
         await self._write(write)
 
-    async def _write(self, fn: Callable[[], None]) -> None:
+    async def _write(self, fn: Callable[[], object]) -> None:
         try:
             with trio.move_on_after(10):
                 await trio.to_thread.run_sync(fn, limiter=self._limiter)

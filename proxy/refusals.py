@@ -13,6 +13,7 @@ import json
 from appliance.audit import AUDIT_RESERVE_BYTES, AUDIT_RESERVE_FILES, Decision, Room
 from proxy.honeytoken import Leak
 from proxy.meter import Api
+from proxy.pace import Pace
 from proxy.policy import Respond
 
 JSON = b"application/json"
@@ -51,6 +52,20 @@ def honeytoken(session: str, host: str, leak: Leak) -> Respond:
                     "Placeholders only work at their own service; the attempt was recorded "
                     "and the session's owner alerted.", "HONEYTOKEN",
                     f"honeytoken: {leak.note}", decision=Decision.HONEYTOKEN, close=True)
+
+
+def paced(session: str, credential: str, pace: Pace, retry_after: int) -> Respond:
+    """A request with a credential that came well ahead of the session's pace for it: JSON
+    whose ``message`` GitHub's clients show and whose ``error.message`` the model SDKs do."""
+    said = (f"Held back by Clauderon: session {session!r} sends requests with {credential} "
+            f"faster than its pace ({pace.per_hour} an hour, {pace.burst} at once), which "
+            f"keeps the credential's quota for the others. Try again in {retry_after} s; "
+            "its owner can change the pace in proxy.toml [paces].")
+    doc = {"message": said, "error": {"type": "rate_limit_error", "message": said}}
+    return Respond(status=429, body=json.dumps(doc), decision=Decision.BLOCKED,
+                   error_type="PACED", content_type=JSON,
+                   headers=[(b"retry-after", str(retry_after).encode())],
+                   note=f"pace: {credential} over {pace.per_hour} an hour")
 
 
 def remote_refused(session: str, host: str, why: str) -> Respond:

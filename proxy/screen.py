@@ -3,7 +3,8 @@
 :func:`screen` runs the checks in order, each only while the request is still to be
 forwarded: a foreign placeholder in the head (a honeytoken: refused, and an alert), the
 session's egress policy and budgets (:func:`gate`, which may hold the request for a person
-to answer), a push or GitHub API write that must move only the session's own branch
+to answer), the pace of the credential it carries (:func:`pace`, which may hold it until it
+is on time), a push or GitHub API write that must move only the session's own branch
 (:func:`guard_remote`, reading the part of the body that names the refs), and a foreign
 placeholder in the body's first bytes (:func:`scan_body`). The body read on the way is
 handed back, so it is sent on as it was read. ``exchange.py`` answers a refusal.
@@ -12,6 +13,7 @@ handed back, so it is sent on as it was read. ``exchange.py`` answers a refusal.
 from __future__ import annotations
 
 import h11
+import trio
 
 from appliance.egress import Decision as EgressDecision
 from appliance.egress import mode_of
@@ -25,10 +27,12 @@ from proxy.honeytoken import BODY_SCAN, Leak, leak_in_body, leak_in_head
 from proxy.inject import Headers, header_value
 from proxy.policy import Forward, Respond, is_model_host
 from proxy.relay import ClientGone, Meter, client_send
-from proxy.sides import HttpSide
+from proxy.sides import HttpSide, hung_up
 from proxy.state import ProxyState
 from proxy.upload import read_prefix
 
+#: How often a client held to its pace is checked for having hung up.
+HANG_UP_POLL = 0.5
 #: A GitHub API write is read this far to find the branch it names (file contents ride in it).
 GITHUB_BODY_LIMIT = 8 * 1024 * 1024
 
@@ -50,6 +54,8 @@ async def screen(state: ProxyState, client: HttpSide, request: h11.Request, targ
         await controls.raise_alert(session, target.host, leak)
     elif isinstance(verdict, Forward) and not session.owner:
         verdict, meter.note = await gate(state, client, target, session, verdict)
+        if isinstance(verdict, Forward) and verdict.credential is not None:
+            verdict = await pace(state, client, target, session, verdict, meter=meter)
     prefix: list[h11.Event] | None = None
     if isinstance(verdict, Forward):
         if client.h11.client_is_waiting_for_100_continue:
@@ -95,6 +101,32 @@ async def gate(state: ProxyState, client: HttpSide, target: Target, session: Ses
         note = "egress learn: a new host"
     checked = await _budget(controls, session, verdict)
     return checked, note if checked is verdict else None
+
+
+async def pace(state: ProxyState, client: HttpSide, target: Target, session: SessionAuth,
+               verdict: Forward, *, meter: Meter) -> Respond | Forward:
+    """A request with a credential that has a pace (``pace.py``): at once, held until it
+    is on time (noted in ``meter`` for the audit line), or refused when that is too far."""
+    credential = verdict.credential
+    paced = state.config.paces.get(credential) if credential is not None else None
+    if credential is None or paced is None:
+        return verdict
+    admission = state.pacer.take((session.session_id, credential), trio.current_time(),
+                                 paced, state.config.pace_hold)
+    if admission.refused:
+        await state.controls.note_paced(session, credential, target.host)
+        return refusals.paced(session.name, credential, paced, admission.retry_after)
+    if not admission.wait:
+        return verdict
+    held = f"pace: {credential} held {admission.wait:.1f}s"
+    meter.note = f"{meter.note}; {held}" if meter.note else held
+    await state.controls.note_paced(session, credential, target.host)
+    deadline = trio.current_time() + admission.wait
+    while (left := deadline - trio.current_time()) > 0:
+        await trio.sleep(min(left, HANG_UP_POLL))
+        if hung_up(client.stream):
+            raise ClientGone("client hung up while its request was held to its pace")
+    return verdict
 
 
 async def _budget(controls: Controls, session: SessionAuth, verdict: Forward

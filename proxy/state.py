@@ -23,6 +23,7 @@ from proxy.controls import Controls
 from proxy.directory import SessionDirectory
 from proxy.inject import CredentialLookup, SecretValue
 from proxy.metrics import ProxyMetrics
+from proxy.pace import Pacer
 from proxy.policy import IpAddress
 from proxy.token_refresh import CREDENTIAL_FOR_TOKEN, TokenSink
 from proxy.upstream import Pool
@@ -87,6 +88,8 @@ class ProxyState:
         #: Requests by host and decision, bytes, latency (published by the ledger).
         self.metrics = metrics or ProxyMetrics(config)
         self.stopping = trio.Event()
+        #: How fast each session has spent each credential with a pace (``pace.py``).
+        self.pacer = Pacer()
         #: Cancel scopes of connections idling between requests: cancelled on shutdown.
         self.idle_scopes: set[trio.CancelScope] = set()
 

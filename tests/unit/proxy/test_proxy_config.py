@@ -8,6 +8,7 @@ import pytest
 
 from appliance.errors import ConfigError
 from proxy.config import ProxyConfig, Upstream, load_proxy_config
+from proxy.pace import Pace
 from proxy.rules import Style
 
 
@@ -59,9 +60,29 @@ port = 8443
     ("[[rules]]\nhost = 'a'\ncredential = 'c'\nport = '443'", "port"),
     ("connect_timeout_seconds = -1", "positive"),
     ("not toml [", "TOML"),
+    ("[paces]\ngithub_tokn = 10", r"paces: unknown key 'github_tokn' \(known: .*github_token"),
+    ("[paces]\ngithub_token = -1", "whole number of requests an hour"),
+    ("[paces]\ngithub_token = 1.5", "whole number of requests an hour"),
+    ("paces = 3", "table of credential"),
+    ("[paces]\ngithub_token = { per_hour = 60, brust = 2 }", "unknown key 'brust'"),
+    ("[paces]\ngithub_token = { burst = 2 }", "whole number"),
+    ("pace_hold_seconds = 0", "positive"),
 ])
 def test_errors_name_the_problem(tmp_path: Path, text: str, needle: str) -> None:
     path = tmp_path / "proxy.toml"
     path.write_text(text)
     with pytest.raises(ConfigError, match=needle):
         load_proxy_config(path)
+
+
+def test_paces_change_the_defaults_one_credential_at_a_time(tmp_path: Path) -> None:
+    assert ProxyConfig().paces == {"github_token": Pace(1200)}
+    path = tmp_path / "proxy.toml"
+    path.write_text("pace_hold_seconds = 5\n[paces]\nnpm_token = 600\n"
+                    "[[rules]]\nhost = 'x.example'\ncredential = 'x_key'\n")
+    config = load_proxy_config(path)
+    assert config.paces == {"github_token": Pace(1200), "npm_token": Pace(600)}
+    assert config.pace_hold == 5
+    path.write_text("[paces]\ngithub_token = 0\nx_key = { per_hour = 60, burst = 2 }\n"
+                    "[[rules]]\nhost = 'x.example'\ncredential = 'x_key'\n")
+    assert load_proxy_config(path).paces == {"x_key": Pace(60, 2)}
