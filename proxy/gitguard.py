@@ -9,13 +9,21 @@ its own session branch") therefore holds on the remote too:
   request body (pkt-lines up to the first flush) are read before anything goes upstream;
   every ref must be the session's branch ``refs/heads/clauderon/<name>``. Signed pushes and
   encoded bodies cannot be checked and are refused.
-* **GitHub's REST API**: writes that move or delete refs (``git/refs``), commit files
-  (``contents``, ``merges``) or merge pull requests are allowed only where they name the
-  session's branch; merging, and changing the repository itself (settings, deletion,
-  keys, hooks, secrets, collaborators, branch protection), are the person's to do.
+* **GitHub's REST API**: a session's writes are judged against what it may write, and the
+  rest is refused. Writes that move refs (``git/refs``) or commit files (``contents``,
+  ``merges``) pass where they name the session's branch; its pull requests and issues,
+  their comments, reviews, labels and reactions, and git objects pass. Merging, CI's
+  statuses and runs, releases, deployments, workflow dispatches, the repository's settings,
+  keys, hooks and secrets, and everything outside a repository (the person's account and
+  SSH keys, organisations, gists) are the person's to do. A path a server might read as
+  another (dot or empty segments, percent-escapes) is refused, and so is a JSON body that
+  names a key twice.
+* **GitHub's GraphQL API** (``/graphql``): every mutation a document names must be one
+  of :data:`SESSION_MUTATIONS`, the same things as the REST writes (``graphql.py`` reads
+  the document; what it cannot read is refused).
 
-Everything else passes as before. :func:`push_refusal` and :func:`api_refusal` return the
-reason for a refusal, or None.
+Reads pass. :func:`push_refusal` and :func:`api_refusal` return the reason for a refusal,
+or None.
 
 The appliance's own identity (``proxy/directory.py``: what a person asks of it from a UI)
 has rules of its own, just as narrow for what it does: it pushes session branches
@@ -28,6 +36,8 @@ from __future__ import annotations
 
 import json
 import re
+
+from proxy import graphql
 
 #: The ref-update commands of a push are read this far at most before deciding.
 MAX_COMMANDS = 256 * 1024
@@ -128,37 +138,71 @@ def owner_push_refusal(body: bytes, *, complete: bool) -> str | None:
 # --- GitHub's REST API ---------------------------------------------------------------------
 
 _REPO = r"/repos/[^/]+/[^/]+"
-#: Writes that belong to the person: merging and the repository's own settings.
-_NEVER = [re.compile(p) for p in (
-    rf"^{_REPO}/pulls/\d+/merge$",
-    rf"^{_REPO}$",
-    rf"^{_REPO}/(hooks|keys|collaborators|invitations|secrets|environments|rulesets|"
-    rf"actions/secrets|actions/variables|actions/permissions|pages|transfer)(/|$)",
-    rf"^{_REPO}/branches/[^/]+/protection(/|$)",
-    rf"^{_REPO}/git/refs/tags(/|$)",
-)]
 _REFS = re.compile(rf"^{_REPO}/git/refs/(?P<ref>.+)$")
 _REFS_CREATE = re.compile(rf"^{_REPO}/git/refs$")
-_BODY_BRANCH: list[tuple[re.Pattern[str], str | None]] = [
+_BODY_BRANCH: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"^{_REPO}/contents/.+$"), "branch"),
-    (re.compile(rf"^{_REPO}/merges$"), "base"),
-    (re.compile(rf"^{_REPO}/pulls/\d+/update-branch$"), None)]
+    (re.compile(rf"^{_REPO}/merges$"), "base")]
+#: What else a session may write: its pull requests and issues, their comments, reviews,
+#: labels and reactions, and git objects (which move no ref). Everything else -- merging,
+#: CI's statuses and runs, releases, deployments, workflow dispatches, the repository's
+#: settings, keys, hooks and secrets, and everything outside a repository (the person's
+#: account and keys, organisations, gists) -- is the person's to do.
+_SESSION_WRITES = re.compile(rf"""^{_REPO}/(
+      pulls | pulls/\d+ | pulls/\d+/(comments|reviews|requested_reviewers)
+    | pulls/\d+/comments/\d+/replies | pulls/\d+/reviews/\d+(/events|/comments)?
+    | pulls/comments/\d+ | (pulls|issues)/comments/\d+/reactions(/\d+)?
+    | issues | issues/\d+ | issues/\d+/(comments|labels|assignees|reactions)(/[^/]+)?
+    | issues/comments/\d+ | labels | labels/[^/]+
+    | git/(blobs|trees|commits)
+)$|^/markdown(/raw)?$""", re.VERBOSE)
+#: GitHub's GraphQL endpoint: its mutations are judged by name (``graphql.py``).
+GRAPHQL = "/graphql"
+#: The GraphQL mutations a session may use: the same things as its REST writes.
+SESSION_MUTATIONS = frozenset({
+    "createPullRequest", "updatePullRequest", "closePullRequest", "reopenPullRequest",
+    "markPullRequestReadyForReview", "convertPullRequestToDraft", "requestReviews",
+    "addPullRequestReview", "addPullRequestReviewComment", "addPullRequestReviewThread",
+    "addPullRequestReviewThreadReply", "submitPullRequestReview", "updatePullRequestReview",
+    "deletePullRequestReview", "updatePullRequestReviewComment",
+    "deletePullRequestReviewComment", "resolveReviewThread", "unresolveReviewThread",
+    "addComment", "updateIssueComment", "deleteIssueComment", "createIssue", "updateIssue",
+    "closeIssue", "reopenIssue", "addLabelsToLabelable", "removeLabelsFromLabelable",
+    "addAssigneesToAssignable", "removeAssigneesFromAssignable", "addReaction",
+    "removeReaction"})
 
 
 def _branch_of(ref: str) -> str:
     return ref.removeprefix("refs/").removeprefix("heads/")
 
 
+def checkable_path(path: str) -> str | None:
+    """The path without its query, or None when a server might read it as another path:
+    dot or empty segments, percent-escapes, backslashes (what is checked is what runs)."""
+    clean = path.split("?", 1)[0].rstrip("/")
+    segments = clean.split("/")[1:]
+    if not clean.startswith("/") or any(s in ("", ".", "..") for s in segments) \
+            or "%" in clean or "\\" in clean:
+        return None
+    return clean
+
+
+def _unchecked(method: str, path: str) -> str:
+    return f"{method} {path.split('?', 1)[0]}: a path written this way cannot be checked"
+
+
 def api_refusal(session_name: str, method: str, path: str, body: bytes | None) -> str | None:
-    """Why a GitHub API request is refused, or None. Only writes are looked at."""
+    """Why a GitHub API request of a session is refused, or None. Only writes are judged,
+    against what a session may write (:data:`_SESSION_WRITES`, its own branch's refs and
+    commits, :data:`SESSION_MUTATIONS`); the rest is the person's to do."""
     if method in ("GET", "HEAD", "OPTIONS"):
         return None
-    clean = path.split("?", 1)[0].rstrip("/")
+    clean = checkable_path(path)
+    if clean is None:
+        return _unchecked(method, path)
     mine = f"clauderon/{session_name}"
-    for pattern in _NEVER:
-        if pattern.match(clean):
-            return (f"{method} {clean} is for the repository's owner to do, not a session "
-                    "(merge from Clauderon, not from the agent)")
+    if clean == GRAPHQL:
+        return _graphql_refusal(body)
     if (m := _REFS.match(clean)) is not None:
         branch = _branch_of(m.group("ref"))
         return None if branch == mine else (
@@ -170,12 +214,29 @@ def api_refusal(session_name: str, method: str, path: str, body: bytes | None) -
             f"this session may create only the ref refs/heads/{mine}")
     for pattern, key in _BODY_BRANCH:
         if pattern.match(clean):
-            if key is None:
-                return "updating a pull request's branch is for the repository's owner"
             named = _json_field(body, key)
             return None if named == mine else (
                 f"this session may commit only to the branch {mine} (give \"{key}\": "
                 f"\"{mine}\")")
+    if _SESSION_WRITES.match(clean):
+        return None
+    return (f"{method} {clean} is for the repository's owner to do, not a session "
+            "(merge, settings, CI, releases and your account are yours; merge from "
+            "Clauderon, not from the agent)")
+
+
+def _graphql_refusal(body: bytes | None) -> str | None:
+    query = _json_field(body, "query")
+    if not isinstance(query, str):
+        return "a GraphQL request whose query cannot be read cannot be checked"
+    try:
+        names = graphql.mutations(query)
+    except graphql.Unreadable as exc:
+        return f"a GraphQL document that cannot be checked ({exc})"
+    foreign = [n for n in names if n not in SESSION_MUTATIONS]
+    if foreign:
+        return (f"the GraphQL mutation {foreign[0]} is for the repository's owner to do, "
+                "not a session (merge from Clauderon, not from the agent)")
     return None
 
 
@@ -188,7 +249,9 @@ def owner_api_refusal(method: str, path: str, body: bytes | None) -> str | None:
     """Why a GitHub API write of the appliance's own identity is refused, or None."""
     if method in ("GET", "HEAD", "OPTIONS"):
         return None
-    clean = path.split("?", 1)[0].rstrip("/")
+    clean = checkable_path(path)
+    if clean is None:
+        return _unchecked(method, path)
     if method == "PUT" and _OWNER_MERGE.match(clean):
         return None
     if method == "DELETE" and _OWNER_DELETE.match(clean):
@@ -204,10 +267,19 @@ def owner_api_refusal(method: str, path: str, body: bytes | None) -> str | None:
 
 
 def _json_field(body: bytes | None, key: str) -> object:
+    """``key`` of the JSON object ``body``, or None; a body naming any key twice (which
+    servers read differently) has none."""
     if not body:
         return None
     try:
-        doc = json.loads(body)
+        doc = json.loads(body, object_pairs_hook=_no_twice)
     except (ValueError, UnicodeDecodeError):
         return None
     return doc.get(key) if isinstance(doc, dict) else None
+
+
+def _no_twice(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    doc = dict(pairs)
+    if len(doc) != len(pairs):
+        raise ValueError("a key given twice")
+    return doc

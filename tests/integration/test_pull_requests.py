@@ -175,6 +175,55 @@ def test_the_agent_cannot_merge_or_push_main_and_its_other_refs_stay_home(
     assert github.tip(SLUG, "main") == main and github.merges() == []
 
 
+def test_the_agent_reaches_none_of_the_persons_writes_by_graphql_or_outside_its_repository(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """GitHub's GraphQL API merges and moves refs as its REST API does, and the token can
+    add an SSH key to the person's account (a credential the agent would then hold): each
+    is refused before GitHub sees it, as is a path GitHub might read as another. The
+    session's own GraphQL query and comment go through (the control)."""
+    s = create(app, origin, "sly")
+    agent_commit(app, s, "work")
+    app.cli("push", "sly", "--pr")
+    main = github.tip(SLUG, "main")
+    assert github.pull(1)["state"] == "open"
+
+    def call(method: str, path: str, body: str) -> str:
+        _, out = in_container(app, s, (
+            f"curl -s --path-as-is -o /dev/null -w '%{{http_code}}' -X {method} "
+            f"-H 'Authorization: Bearer x' -H 'content-type: application/json' "
+            f"-d '{body}' https://api.github.com{path}"))
+        return out.strip()[-3:]
+
+    def gql(query: str) -> str:
+        return json.dumps({"query": query})
+
+    merge = 'mergePullRequest(input: {pullRequestId: "PR_1"}) { clientMutationId }'
+    comment = 'addComment(input: {subjectId: "PR_1", body: "hi"}) { clientMutationId }'
+    refused = [
+        ("POST", "/graphql", gql(f"mutation {{ {merge} }}")),
+        ("POST", "/graphql", gql(f"mutation {{ c: {comment} m: {merge} }}")),
+        ("POST", "/graphql", gql(f"mutation {{ ...F }} fragment F on Mutation {{ {merge} }}")),
+        ("POST", "/graphql", '{"query": "mutation { ' + merge.replace('"', '\\"') +
+         ' }", "query": "query { viewer { login } }"}'),
+        ("POST", "/user/keys", json.dumps({"title": "agent", "key": "ssh-ed25519 AAAAC3"})),
+        ("PUT", f"/repos/{SLUG}/issues/1/comments/../../../pulls/1/merge",
+         json.dumps({"merge_method": "merge"})),
+    ]
+    assert [call(*r) for r in refused] == ["403"] * len(refused)
+    assert github.pull(1)["state"] == "open" and github.tip(SLUG, "main") == main
+    assert github.user_keys == [] and github.merges() == []
+    assert not [x for x in github.seen if x.path in ("/graphql", "/user/keys")]
+
+    # The control: a read and the session's own comment reach GitHub, with the real token.
+    assert call("POST", "/graphql", gql("query { viewer { login } }")) == "200"
+    assert call("POST", "/graphql", gql(f"mutation {{ {comment} }}")) == "200"
+    assert [x.path for x in github.seen if x.path == "/graphql"] == ["/graphql"] * 2
+    lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
+    mine = [x for x in lines if x["session"] == s["id"] and x["status"] == 403]
+    assert [x["error"] for x in mine] == ["REF_FORBIDDEN"] * len(refused)
+    assert "the GraphQL mutation mergePullRequest is for the repository's owner" in mine[0]["note"]
+
+
 def test_a_pull_request_of_another_branch_is_never_merged(
         app: Appliance, origin: Path, github: FakeGitHub) -> None:
     s = create(app, origin, "lonely")

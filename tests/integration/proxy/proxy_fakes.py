@@ -173,7 +173,9 @@ class FakeUpstream(_Base):
         self.silent_closed = {"/silent-stream": trio.Event(), "/silent-head": trio.Event()}
 
     async def answer(self, stream: trio.abc.Stream, conn: h11.Connection, seen: Seen) -> bool:
-        path = seen.target.split("?")[0]
+        # ``x-fake-path`` names the behaviour where the request's own path must be one the
+        # proxy lets through (a GitHub write a session may make).
+        path = (seen.header("x-fake-path") or [seen.target.split("?")[0]])[0]
         if path == "/sse":
             await self.send(stream, conn, h11.Response(
                 status_code=200, headers=[("content-type", "text/event-stream")]))

@@ -79,10 +79,11 @@ async def test_access_mode_change_applies_to_the_next_request(
     proxy: Proxy, fake: FakeUpstream
 ) -> None:
     sid, token = proxy.add_session("delta")
-    status, _ = await curl(proxy, "https://api.github.com/x", "-X", "POST", auth=(sid, token))
+    issues = "https://api.github.com/repos/o/r/issues"
+    status, _ = await curl(proxy, issues, "-X", "POST", auth=(sid, token))
     assert status == 200
     proxy.store.update_session(sid, access_mode=AccessMode.READ_ONLY)
-    status, _ = await curl(proxy, "https://api.github.com/x", "-X", "POST", auth=(sid, token))
+    status, _ = await curl(proxy, issues, "-X", "POST", auth=(sid, token))
     assert status == 403
 
 

@@ -24,6 +24,8 @@ from proxy.config import Upstream
 
 #: Valid labels, too long a name: getaddrinfo refuses it locally (no packet leaves).
 UNRESOLVABLE = ".".join(["nonexistent" * 5] * 5) + ".invalid"
+#: A GitHub write a session may make: read ahead by the proxy before it goes upstream.
+ISSUES = "https://api.github.com/repos/o/r/issues"
 
 
 @contextmanager
@@ -78,7 +80,7 @@ async def test_an_early_413_reaches_the_client_while_it_uploads(
     with trio.fail_after(30):
         async with client(proxy, auth) as c:
             # Far more than any socket buffer holds.
-            r = await c.post("https://api.github.com/upload", content=chunks(256))
+            r = await c.post(ISSUES, content=chunks(256))
     assert (r.status_code, r.text) == (413, "upload too large\n")
     assert refuser.refused == 1
     with trio.fail_after(10):  # the line is written once the rest of the upload is dropped
@@ -184,7 +186,7 @@ async def test_an_early_413_from_an_upstream_that_stops_reading_releases_both_si
     with trio.fail_after(30):
         async with client(proxy, auth) as c:
             # Far more than the socket buffers on both sides hold.
-            r = await c.post("https://api.github.com/upload", content=chunks(512))
+            r = await c.post(ISSUES, content=chunks(512))
         assert (r.status_code, r.text) == (413, "upload too large\n")
         await refuser.released.wait()  # the proxy closed the upstream connection
         while not proxy.audit_path.read_text():
@@ -197,7 +199,8 @@ async def test_trailers_travel_both_ways(proxy: Proxy, fake: FakeUpstream) -> No
     auth = proxy.add_session("trailers")
     with trio.fail_after(20):
         t = await RawTunnel.open(proxy.port, ":".join(auth), "api.github.com", proxy.ca_path)
-        await t.send(b"POST /trailers HTTP/1.1\r\nHost: api.github.com\r\n"
+        await t.send(b"POST /repos/o/r/issues HTTP/1.1\r\nHost: api.github.com\r\n"
+                     b"X-Fake-Path: /trailers\r\n"
                      b"Transfer-Encoding: chunked\r\nTrailer: x-digest\r\n\r\n"
                      b"5\r\nhello\r\n0\r\nX-Digest: sha256=req\r\n"
                      b"Authorization: Bearer placeholder-in-a-trailer\r\n\r\n")

@@ -40,7 +40,8 @@ async def test_large_bodies_stream_both_ways_on_one_connection(
 
     with trio.fail_after(30):
         async with client(proxy, auth) as c:
-            r = await c.post("https://api.github.com/upload", content=chunks(size // 65536, b"y"))
+            r = await c.post("https://api.github.com/repos/o/r/git/blobs",
+                             content=chunks(size // 65536, b"y"))
             assert r.json()["body_length"] == size
             got = 0
             async with c.stream("GET", f"https://api.github.com/big?n={size}") as r:

@@ -87,6 +87,38 @@ def j(**doc: object) -> bytes:
     ("PUT", "/repos/o/r/actions/secrets/X", j(encrypted_value="x"), True),
     ("PUT", "/repos/o/r/branches/main/protection", j(), True),
     ("POST", "/repos/o/r/keys", j(key="ssh-ed25519 AAA"), True),
+    # What a session may write: its pull requests, issues, reviews, labels, git objects.
+    ("PATCH", "/repos/o/r/pulls/7", j(title="t"), False),
+    ("POST", "/repos/o/r/pulls/7/reviews", j(event="COMMENT", body="b"), False),
+    ("POST", "/repos/o/r/pulls/7/comments/9/replies", j(body="b"), False),
+    ("POST", "/repos/o/r/issues", j(title="t"), False),
+    ("POST", "/repos/o/r/issues/3/labels", j(labels=["bug"]), False),
+    ("DELETE", "/repos/o/r/issues/3/labels/bug", None, False),
+    ("POST", "/repos/o/r/git/blobs", j(content="x"), False),
+    ("POST", "/markdown", j(text="# t"), False),
+    # Everything else is the person's: CI, releases, dispatches, their account, orgs.
+    ("PUT", "/repos/o/r/pulls/7/update-branch", j(), True),
+    ("POST", "/repos/o/r/statuses/" + NEW, j(state="success"), True),
+    ("POST", "/repos/o/r/check-runs", j(name="ci", conclusion="success"), True),
+    ("POST", "/repos/o/r/dispatches", j(event_type="x"), True),
+    ("POST", "/repos/o/r/actions/workflows/ci.yml/dispatches", j(ref="clauderon/mine"),
+     True),
+    ("POST", "/repos/o/r/releases", j(tag_name="v9"), True),
+    ("POST", "/repos/o/r/deployments", j(ref="clauderon/mine"), True),
+    ("POST", "/repos/o/r/forks", j(), True),
+    ("POST", "/user/keys", j(title="agent", key="ssh-ed25519 AAA"), True),
+    ("POST", "/user/repos", j(name="x"), True),
+    ("POST", "/orgs/o/invitations", j(email="evil@example.com"), True),
+    ("POST", "/gists", j(files={}), True),
+    # A path a server might read as another is not checked: refused.
+    ("POST", "/repos/o/r/issues/1/comments/../../../pulls/7/merge", j(), True),
+    ("PUT", "/repos/o/r/pulls/7/%6derge", j(), True),
+    ("POST", "//repos/o/r/issues", j(title="t"), True),
+    ("POST", "/repos/o/r/./issues", j(title="t"), True),
+    # A key given twice is read differently by different servers: refused.
+    ("PUT", "/repos/o/r/contents/a.txt",
+     b'{"message": "m", "content": "eA==", "branch": "clauderon/mine", "branch": "main"}',
+     True),
 ])
 def test_github_api_writes(method: str, path: str, body: bytes | None, refused: bool) -> None:
     why = gitguard.api_refusal("mine", method, path, body)
@@ -123,6 +155,8 @@ def test_the_appliance_pushes_session_branches_only(refs: list[str], refused: bo
     ("DELETE", "/repos/o/r", None, True),
     ("PATCH", "/repos/o/r", b"{}", True),
     ("POST", "/repos/o/r/hooks", b"{}", True),
+    ("DELETE", "/repos/o/r/git/refs/heads/clauderon/a/../../main", None, True),
+    ("DELETE", "/repos/o/r/git/refs/heads/clauderon/a%2F..%2F..%2Fmain", None, True),
 ])
 def test_the_appliances_github_writes(method: str, path: str, body: bytes | None,
                                       refused: bool) -> None:
@@ -135,3 +169,33 @@ def test_a_session_may_not_merge_what_the_appliance_may() -> None:
     merge = ("PUT", "/repos/o/r/pulls/7/merge", b'{"merge_method":"merge"}')
     assert gitguard.owner_api_refusal(*merge) is None
     assert "owner" in (gitguard.api_refusal("a", *merge) or "")
+
+
+def gql(query: str) -> bytes:
+    return json.dumps({"query": query, "variables": {}}).encode()
+
+
+@pytest.mark.parametrize(("body", "refused"), [
+    (gql("query { viewer { login } }"), False),
+    (gql('mutation { addComment(input: {subjectId: "I_1", body: "hi"}) { clientMutationId } }'),
+     False),
+    (gql('mutation { createPullRequest(input: {repositoryId: "R", headRefName: '
+         '"clauderon/mine", baseRefName: "main", title: "t"}) { pullRequest { url } } }'),
+     False),
+    (gql('mutation { mergePullRequest(input: {pullRequestId: "PR_1"}) { clientMutationId } }'),
+     True),
+    (gql('mutation { updateRef(input: {refId: "REF_main", oid: "' + NEW + '", force: true})'
+         ' { ref { name } } }'), True),
+    (gql('mutation { ok: addComment(input: {}) { x } m: enablePullRequestAutoMerge(input: {})'
+         ' { x } }'), True),
+    (gql('mutation { createCommitOnBranch(input: {}) { commit { oid } } }'), True),
+    (gql("mutation { ...F } fragment F on Mutation { mergePullRequest { x } }"), True),
+    (b'{"query": "mutation { mergePullRequest(input: {}) { x } }", '
+     b'"query": "query { viewer { login } }"}', True),
+    (b"not json", True),
+    (json.dumps({"variables": {}}).encode(), True),
+    (None, True),
+])
+def test_github_graphql_writes(body: bytes | None, refused: bool) -> None:
+    why = gitguard.api_refusal("mine", "POST", "/graphql", body)
+    assert (why is not None) == refused, why

@@ -1,0 +1,133 @@
+"""What a GraphQL document would change: the mutations it names. Pure: text in, names out.
+
+GitHub's GraphQL API (``POST api.github.com/graphql``) can do nearly all its REST API can,
+merging a pull request and moving any ref included, so a session's GraphQL writes are
+judged like its REST writes (``gitguard.py``): a document passes when every mutation field
+at the top of every mutation operation in it is one a session may use. Every operation
+counts, not only the one ``operationName`` picks, so which one the server runs cannot
+matter.
+
+The scan follows the GraphQL lexical grammar (names, punctuators, numbers, strings and block
+strings with their escapes, comments; commas are white space) and the shape of executable
+definitions: ``query``/``mutation``/``subscription`` operations (with variables, default
+values and directives skipped as balanced brackets), the query shorthand ``{ ... }`` and
+``fragment`` definitions. A mutation whose top level is made of fragments, a subscription,
+or anything that does not scan is refused as "cannot be checked": what cannot be read is
+never let through.
+"""
+
+from __future__ import annotations
+
+import re
+
+_TOKEN = re.compile(r'''
+    (?P<skip>[\ \t\r\n,\ufeff]+|\#[^\n\r]*)
+  | (?P<block>"""(?:\\"""|[^"]|"(?!""))*""")
+  | (?P<string>"(?:\\["\\/bfnrtu]|\\u[0-9A-Fa-f]{4}|[^"\\\n\r])*")
+  | (?P<spread>\.\.\.)
+  | (?P<name>[_A-Za-z][_0-9A-Za-z]*)
+  | (?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
+  | (?P<punct>[!$&()\:=@\[\]{|}])
+''', re.VERBOSE)
+_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
+_OPEN = {"(": ")", "[": "]", "{": "}"}
+
+
+class Unreadable(ValueError):
+    """The document does not scan as GraphQL (or is built so it cannot be checked)."""
+
+
+def tokens(text: str) -> list[str]:
+    """The document's tokens; strings and numbers are kept as one token each."""
+    out: list[str] = []
+    at = 0
+    while at < len(text):
+        m = _TOKEN.match(text, at)
+        if m is None:
+            raise Unreadable(f"unexpected {text[at]!r} at offset {at}")
+        if m.lastgroup != "skip":
+            out.append(m.group())
+        at = m.end()
+    return out
+
+
+def _skip(toks: list[str], at: int) -> int:
+    """Past the balanced bracket that opens at ``at``."""
+    stack = [_OPEN[toks[at]]]
+    at += 1
+    while stack:
+        if at >= len(toks):
+            raise Unreadable("a bracket is never closed")
+        tok = toks[at]
+        if tok in _OPEN:
+            stack.append(_OPEN[tok])
+        elif tok in (")", "]", "}") and tok != stack.pop():
+            raise Unreadable("brackets do not match")
+        at += 1
+    return at
+
+
+def _fields(toks: list[str], at: int) -> tuple[list[str], int]:
+    """The field names of the selection set that opens at ``at``, and where it ends."""
+    names: list[str] = []
+    at += 1
+    while at < len(toks) and toks[at] != "}":
+        if toks[at] == "...":
+            raise Unreadable("a mutation made of fragments cannot be checked")
+        name, at = _name(toks, at), at + 1
+        if at < len(toks) and toks[at] == ":":  # alias: field
+            name, at = _name(toks, at + 1), at + 2
+        names.append(name)
+        at = _past_arguments_and_directives(toks, at)
+        if at < len(toks) and toks[at] == "{":
+            at = _skip(toks, at)
+    if at >= len(toks):
+        raise Unreadable("a selection set is never closed")
+    return names, at + 1
+
+
+def _name(toks: list[str], at: int) -> str:
+    if at >= len(toks) or not _NAME.fullmatch(toks[at]):
+        raise Unreadable(f"a field was expected at token {at}")
+    return toks[at]
+
+
+def _past_arguments_and_directives(toks: list[str], at: int) -> int:
+    while at < len(toks):
+        if toks[at] == "(":
+            at = _skip(toks, at)
+        elif toks[at] == "@" and at + 1 < len(toks):
+            at += 2
+        else:
+            break
+    return at
+
+
+def mutations(text: str) -> list[str]:
+    """The top-level fields of every mutation operation in the document, in order.
+
+    Raises :class:`Unreadable` for a document that does not scan, a subscription, or a
+    mutation whose top level spreads a fragment."""
+    toks = tokens(text)
+    found: list[str] = []
+    at = 0
+    while at < len(toks):
+        tok = toks[at]
+        if tok == "{":  # the query shorthand
+            at = _skip(toks, at)
+            continue
+        if tok not in ("query", "mutation", "subscription", "fragment"):
+            raise Unreadable(f"a definition was expected, not {tok!r}")
+        if tok == "subscription":
+            raise Unreadable("a subscription cannot be checked")
+        at += 1
+        while at < len(toks) and toks[at] != "{":
+            at = _skip(toks, at) if toks[at] in ("(", "[") else at + 1
+        if at >= len(toks):
+            raise Unreadable(f"the {tok} has no selection set")
+        if tok == "mutation":
+            names, at = _fields(toks, at)
+            found += names
+        else:
+            at = _skip(toks, at)
+    return found
