@@ -11,6 +11,8 @@ Read once at start and again on SIGHUP by ``__main__``/``server.py``; the result
     [upstreams]                        # a corporate gateway, or a fake upstream in tests
     "api.anthropic.com" = "https://127.0.0.1:8443"
 
+    allow_writes = ["npm_token"]       # sessions may publish with these (``uses.py``)
+
     [paces]                            # requests an hour each session may send with a
     github_token = 1200                # credential (0: no pace); see ``pace.py``
 
@@ -76,6 +78,8 @@ class ProxyConfig:
     paces: Mapping[str, Pace] = field(default_factory=lambda: dict(DEFAULT_PACES))
     #: The longest a request sent ahead of its pace is held before it is refused instead.
     pace_hold: float = 30.0
+    #: Registry credentials sessions may write with (publish) too (``uses.py``).
+    allow_writes: frozenset[str] = frozenset()
 
     def override_for(self, host: str, port: int) -> Upstream | None:
         return self.upstreams.get(f"{host}:{port}") or self.upstreams.get(host)
@@ -126,6 +130,10 @@ def config_from_dict(doc: Mapping[str, Any], origin: str) -> ProxyConfig:
             if not isinstance(value, list):
                 raise ConfigError(f"{where} must be an array of tables ([[rules]])")
             extra_rules.extend(rule_from_toml(entry, origin) for entry in value)
+        elif key == "allow_writes":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where} must be a list of credential names")
+            values["allow_writes"] = frozenset(value)
         elif key == "paces":
             if not isinstance(value, dict):
                 raise ConfigError(f"{where} must be a table of credential = requests an hour")
@@ -137,11 +145,12 @@ def config_from_dict(doc: Mapping[str, Any], origin: str) -> ProxyConfig:
         else:
             refuse_unknown((key,), ("upstreams", "extra_ca_bundle", "deny_unlisted",
                                     "grafana_host", "model_hosts", "rules", "paces",
-                                    *_FLOATS), origin)
+                                    "allow_writes", *_FLOATS), origin)
     # Rules from the file come first: they override built-in rules for the same host.
     rules = (*extra_rules, *DEFAULT_RULES)
+    named = {name for rule in rules for name in rule.credentials}
+    refuse_unknown(values.get("allow_writes", ()), named, f"{origin}: allow_writes")
     if "paces" in values:
-        named = {name for rule in rules for name in rule.credentials}
         refuse_unknown(values["paces"], named, f"{origin}: paces")
         values["paces"] = _paces(values["paces"], f"{origin}: paces")
     return ProxyConfig(rules=rules, **values)

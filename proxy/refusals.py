@@ -68,6 +68,12 @@ def paced(session: str, credential: str, pace: Pace, retry_after: int) -> Respon
                    note=f"pace: {credential} over {pace.per_hour} an hour")
 
 
+def credential_use(session: str, credential: str, why: str) -> Respond:
+    """A request that would mint a credential or publish with the person's."""
+    return _blocked(f"{why} (session {session!r}).", "CREDENTIAL_USE",
+                    f"credential {credential}: {why}")
+
+
 def remote_refused(session: str, host: str, why: str) -> Respond:
     """A push or a GitHub API write that would move more than the session's branch."""
     return _blocked(f"{why}. Session {session!r} works on its own branch clauderon/{session}; "

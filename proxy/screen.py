@@ -3,11 +3,12 @@
 :func:`screen` runs the checks in order, each only while the request is still to be
 forwarded: a foreign placeholder in the head (a honeytoken: refused, and an alert), the
 session's egress policy and budgets (:func:`gate`, which may hold the request for a person
-to answer), the pace of the credential it carries (:func:`pace`, which may hold it until it
-is on time), a push or GitHub API write that must move only the session's own branch
-(:func:`guard_remote`, reading the part of the body that names the refs), and a foreign
-placeholder in the body's first bytes (:func:`scan_body`). The body read on the way is
-handed back, so it is sent on as it was read. ``exchange.py`` answers a refusal.
+to answer), what the credential it carries may be used for (:func:`uses.use_refusal`: no
+credential minted, nothing published), the pace of that credential (:func:`pace`, which
+may hold it until it is on time), a push or GitHub API write the session may make
+(:func:`guard_remote`, reading the part of the body that says what it changes), and a
+foreign placeholder in the body's first bytes (:func:`scan_body`). The body read on the
+way is handed back, so it is sent on as it was read. ``exchange.py`` answers a refusal.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import trio
 from appliance.egress import Decision as EgressDecision
 from appliance.egress import mode_of
 from appliance.placeholders import Placeholder
-from proxy import gitguard, refusals
+from proxy import gitguard, refusals, uses
 from proxy.controls import Controls
 from proxy.directory import SessionAuth
 from proxy.framing import has_body, request_framing
@@ -55,7 +56,9 @@ async def screen(state: ProxyState, client: HttpSide, request: h11.Request, targ
     elif isinstance(verdict, Forward) and not session.owner:
         verdict, meter.note = await gate(state, client, target, session, verdict)
         if isinstance(verdict, Forward) and verdict.credential is not None:
-            verdict = await pace(state, client, target, session, verdict, meter=meter)
+            verdict = await spend(state, client, target, session, verdict,
+                                  method=request.method.decode("ascii", "replace"),
+                                  meter=meter)
     prefix: list[h11.Event] | None = None
     if isinstance(verdict, Forward):
         if client.h11.client_is_waiting_for_100_continue:
@@ -101,6 +104,19 @@ async def gate(state: ProxyState, client: HttpSide, target: Target, session: Ses
         note = "egress learn: a new host"
     checked = await _budget(controls, session, verdict)
     return checked, note if checked is verdict else None
+
+
+async def spend(state: ProxyState, client: HttpSide, target: Target, session: SessionAuth,
+                verdict: Forward, *, method: str, meter: Meter) -> Respond | Forward:
+    """A request with the person's credential in it: refused when it would mint a
+    credential or publish (``uses.py``), else at its credential's pace."""
+    credential = verdict.credential
+    assert credential is not None
+    why = uses.use_refusal(credential, target.host, method, target.path,
+                           allow_writes=state.config.allow_writes)
+    if why is not None:
+        return refusals.credential_use(session.name, credential, why)
+    return await pace(state, client, target, session, verdict, meter=meter)
 
 
 async def pace(state: ProxyState, client: HttpSide, target: Target, session: SessionAuth,

@@ -49,7 +49,10 @@ port = 8443
 
 
 @pytest.mark.parametrize(("text", "needle"), [
-    ("bogus = 1", "unknown key 'bogus' .known: connect_timeout_seconds, deny_unlisted"),
+    ("bogus = 1", "unknown key 'bogus' .known: allow_writes, connect_timeout_seconds, "
+                  "deny_unlisted"),
+    ("allow_writes = 'npm_token'", "list of credential names"),
+    ("allow_writes = ['npm_tokn']", r"allow_writes: unknown key 'npm_tokn'"),
     ("[[rules]]\nhost = 'a'\ncredential = 'c'\nhots = 'b'",
      r"\[\[rules\]\]: unknown key 'hots' \(known: credential, header, host, path"),
     ("deny_unlisted = 'yes'", "deny_unlisted"),
@@ -78,11 +81,13 @@ def test_errors_name_the_problem(tmp_path: Path, text: str, needle: str) -> None
 def test_paces_change_the_defaults_one_credential_at_a_time(tmp_path: Path) -> None:
     assert ProxyConfig().paces == {"github_token": Pace(1200)}
     path = tmp_path / "proxy.toml"
-    path.write_text("pace_hold_seconds = 5\n[paces]\nnpm_token = 600\n"
+    path.write_text("pace_hold_seconds = 5\nallow_writes = ['npm_token']\n"
+                    "[paces]\nnpm_token = 600\n"
                     "[[rules]]\nhost = 'x.example'\ncredential = 'x_key'\n")
     config = load_proxy_config(path)
     assert config.paces == {"github_token": Pace(1200), "npm_token": Pace(600)}
-    assert config.pace_hold == 5
+    assert config.pace_hold == 5 and config.allow_writes == {"npm_token"}
+    assert ProxyConfig().allow_writes == frozenset()
     path.write_text("[paces]\ngithub_token = 0\nx_key = { per_hour = 60, burst = 2 }\n"
                     "[[rules]]\nhost = 'x.example'\ncredential = 'x_key'\n")
     assert load_proxy_config(path).paces == {"x_key": Pace(60, 2)}

@@ -1,0 +1,69 @@
+"""What a session may do with the person's credentials beyond GitHub. Pure: a request in, a
+reason out.
+
+The proxy puts a real credential into the agent's requests, so whatever the credential can
+do at its service, the agent can ask for. Two kinds of request would break the promise:
+
+* **Minting a credential.** A request whose answer *is* a credential hands the agent one of
+  its own, which outlives the session and leaves with it. Anthropic's ``/api/oauth/``
+  endpoints turn a login into an API key; a registry's token endpoint (``auth.docker.io``)
+  answers a token for the scopes asked, and one that may push or delete is refused (a pull
+  token, which lasts minutes and reads only, is what a pull needs).
+* **Publishing as the person.** With a registry's credential, a write is a package or an
+  image published under the person's name: a supply-chain attack from a prompt injection.
+  ``npm_token`` and ``docker_token`` are read-only for sessions (``GET``, ``HEAD``, and the
+  ``POST`` npm's audit makes), unless ``proxy.toml`` lists them in ``allow_writes``.
+
+GitHub's own rules are ``gitguard.py``'s. :func:`use_refusal` returns why a request is
+refused, or None.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Collection
+from urllib.parse import parse_qs, unquote
+
+from proxy.gitguard import checkable_path
+
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Credentials a session may only read with, and the POSTs that read (by path prefix).
+READ_ONLY: dict[str, tuple[str, ...]] = {
+    "npm_token": ("/-/npm/v1/security/",),  # npm audit sends what it asks about
+    "docker_token": (),
+}
+#: Paths whose answer is a new credential, by the credentials they mint from.
+MINTING: dict[str, tuple[str, ...]] = {
+    "anthropic_oauth_token": ("/api/oauth",),
+    "anthropic_api_key": ("/api/oauth",),
+}
+REGISTRY_AUTH = "auth.docker.io"
+
+
+def use_refusal(credential: str, host: str, method: str, target: str, *,
+                allow_writes: Collection[str] = ()) -> str | None:
+    """Why a session may not send this request with ``credential``, or None."""
+    path = target.split("?", 1)[0]
+    # As a server might read it: escapes decoded, dot segments resolved, any case.
+    read = "/" + posixpath.normpath(unquote(path)).lstrip("/").lower()
+    if any(read == p or read.startswith(p + "/") for p in MINTING.get(credential, ())):
+        return (f"{path} would make a new credential from the person's {credential}: that "
+                "is theirs to do")
+    reads = READ_ONLY.get(credential)
+    if reads is None:
+        return None
+    if host == REGISTRY_AUTH:
+        scopes = parse_qs(target.partition("?")[2]).get("scope", [])
+        actions = {a for scope in scopes for a in scope.rpartition(":")[2].split(",")}
+        if actions - {"pull"}:
+            return (f"a registry token that may {', '.join(sorted(actions - {'pull'}))} is "
+                    "the person's to ask for; a session may pull")
+        return None
+    if credential in allow_writes or method in READS:
+        return None
+    if method == "POST" and checkable_path(path) is not None \
+            and any(path.startswith(p) for p in reads):
+        return None
+    return (f"{method} {path} with the person's {credential} would publish or change "
+            "something under their name: that is theirs to do (or list the credential in "
+            "proxy.toml allow_writes)")

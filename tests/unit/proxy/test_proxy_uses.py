@@ -1,0 +1,57 @@
+"""What a session may do with the person's credentials beyond GitHub (pure): no credential
+minted from one, nothing published with a registry's."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxy.uses import use_refusal
+
+NPM, HUB, AUTH = "registry.npmjs.org", "registry-1.docker.io", "auth.docker.io"
+
+
+@pytest.mark.parametrize(("credential", "host", "method", "target", "refused"), [
+    # Minting an API key from the person's Anthropic login, however the path is written.
+    ("anthropic_oauth_token", "api.anthropic.com", "POST",
+     "/api/oauth/claude_cli/create_api_key", True),
+    ("anthropic_api_key", "api.anthropic.com", "POST", "/api/oauth/claude_cli/create_api_key",
+     True),
+    ("anthropic_oauth_token", "api.anthropic.com", "POST", "/API/%6Fauth/claude_cli/x", True),
+    ("anthropic_oauth_token", "api.anthropic.com", "POST", "/v1/../api/oauth", True),
+    ("anthropic_oauth_token", "api.anthropic.com", "POST", "//api/oauth/x", True),
+    ("anthropic_oauth_token", "api.anthropic.com", "POST", "/v1/messages?beta=true", False),
+    ("anthropic_oauth_token", "api.anthropic.com", "GET", "/api/claude_code/settings", False),
+    ("anthropic_oauth_token", "api.anthropic.com", "POST", "/api/oauthx", False),
+    # A registry: reads and npm's audit pass, a publish does not.
+    ("npm_token", NPM, "GET", "/@scope%2fpkg", False),
+    ("npm_token", NPM, "GET", "/pkg/-/pkg-1.0.0.tgz", False),
+    ("npm_token", NPM, "POST", "/-/npm/v1/security/advisories/bulk", False),
+    ("npm_token", NPM, "PUT", "/pkg", True),
+    ("npm_token", NPM, "POST", "/-/npm/v1/tokens", True),
+    ("npm_token", NPM, "POST", "/-/npm/v1/security/../tokens", True),
+    ("npm_token", NPM, "DELETE", "/pkg/-rev/3-abc", True),
+    ("docker_token", HUB, "GET", "/v2/person/app/manifests/latest", False),
+    ("docker_token", HUB, "PUT", "/v2/person/app/manifests/latest", True),
+    ("docker_token", HUB, "POST", "/v2/person/app/blobs/uploads/", True),
+    # The registry's token endpoint: a pull token, never one that pushes or deletes.
+    ("docker_token", AUTH, "GET", "/token?service=registry.docker.io&scope="
+                                  "repository:person/app:pull", False),
+    ("docker_token", AUTH, "GET", "/token?scope=repository:person/app:pull,push", True),
+    ("docker_token", AUTH, "GET", "/token?scope=repository:a:pull&scope=repository:b:*", True),
+    ("docker_token", AUTH, "GET", "/token?scope=repository:person/app:delete", True),
+    # Others' credentials are used as the service allows (GitHub has its own rules).
+    ("pagerduty_token", "api.pagerduty.com", "POST", "/incidents", False),
+    ("github_token", "api.github.com", "POST", "/repos/o/r/issues", False),
+])
+def test_what_a_session_may_do_with_a_credential(credential: str, host: str, method: str,
+                                                  target: str, refused: bool) -> None:
+    why = use_refusal(credential, host, method, target)
+    assert (why is not None) == refused, why
+
+
+def test_the_person_may_let_sessions_publish() -> None:
+    assert use_refusal("npm_token", NPM, "PUT", "/pkg") is not None
+    assert use_refusal("npm_token", NPM, "PUT", "/pkg", allow_writes={"npm_token"}) is None
+    # A registry token that pushes is still the person's to ask for.
+    push = "/token?scope=repository:person/app:pull,push"
+    assert use_refusal("docker_token", AUTH, "GET", push, allow_writes={"docker_token"})
