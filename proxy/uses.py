@@ -6,9 +6,10 @@ do at its service, the agent can ask for. Two kinds of request would break the p
 
 * **Minting a credential.** A request whose answer *is* a credential hands the agent one of
   its own, which outlives the session and leaves with it. Anthropic's ``/api/oauth/``
-  endpoints turn a login into an API key; a registry's token endpoint (``auth.docker.io``)
-  answers a token for the scopes asked, and one that may push or delete is refused (a pull
-  token, which lasts minutes and reads only, is what a pull needs).
+  endpoints turn a login into an API key and Sentry's ``api-tokens`` make tokens; a
+  registry's token endpoint (``auth.docker.io``) answers a token for the scopes asked, and
+  one that may push or delete is refused (a pull token, which lasts minutes and reads only,
+  is what a pull needs).
 * **Publishing as the person.** With a registry's credential, a write is a package or an
   image published under the person's name: a supply-chain attack from a prompt injection.
   ``npm_token`` and ``docker_token`` are read-only for sessions (``GET``, ``HEAD``, and the
@@ -36,6 +37,7 @@ READ_ONLY: dict[str, tuple[str, ...]] = {
 MINTING: dict[str, tuple[str, ...]] = {
     "anthropic_oauth_token": ("/api/oauth",),
     "anthropic_api_key": ("/api/oauth",),
+    "sentry_auth_token": ("/api/0/api-tokens",),
 }
 REGISTRY_AUTH = "auth.docker.io"
 

@@ -22,6 +22,8 @@ NPM, HUB, AUTH = "registry.npmjs.org", "registry-1.docker.io", "auth.docker.io"
     ("anthropic_oauth_token", "api.anthropic.com", "POST", "/v1/messages?beta=true", False),
     ("anthropic_oauth_token", "api.anthropic.com", "GET", "/api/claude_code/settings", False),
     ("anthropic_oauth_token", "api.anthropic.com", "POST", "/api/oauthx", False),
+    ("sentry_auth_token", "sentry.io", "POST", "/api/0/api-tokens/", True),
+    ("sentry_auth_token", "sentry.io", "GET", "/api/0/projects/", False),
     # A registry: reads and npm's audit pass, a publish does not.
     ("npm_token", NPM, "GET", "/@scope%2fpkg", False),
     ("npm_token", NPM, "GET", "/pkg/-/pkg-1.0.0.tgz", False),
