@@ -156,14 +156,20 @@ _SESSION_WRITES = re.compile(rf"""^{_REPO}/(
     | issues/comments/\d+ | labels | labels/[^/]+
     | git/(blobs|trees|commits)
 )$|^/markdown(/raw)?$""", re.VERBOSE)
+#: A review written or submitted: its ``event`` may not approve.
+_REVIEW = re.compile(rf"^{_REPO}/pulls/\d+/reviews(/\d+/events)?$")
+#: A review with no ``event`` stays pending (the person submits it).
+_PENDING = object()
 #: GitHub's GraphQL endpoint: its mutations are judged by name (``graphql.py``).
 GRAPHQL = "/graphql"
 #: The GraphQL mutations a session may use: the same things as its REST writes.
 SESSION_MUTATIONS = frozenset({
     "createPullRequest", "updatePullRequest", "closePullRequest", "reopenPullRequest",
     "markPullRequestReadyForReview", "convertPullRequestToDraft", "requestReviews",
-    "addPullRequestReview", "addPullRequestReviewComment", "addPullRequestReviewThread",
-    "addPullRequestReviewThreadReply", "submitPullRequestReview", "updatePullRequestReview",
+    # Not addPullRequestReview or submitPullRequestReview: their event may approve, and
+    # an approval is the person's judgement (REST reviews are read for it).
+    "addPullRequestReviewComment", "addPullRequestReviewThread",
+    "addPullRequestReviewThreadReply", "updatePullRequestReview",
     "deletePullRequestReview", "updatePullRequestReviewComment",
     "deletePullRequestReviewComment", "resolveReviewThread", "unresolveReviewThread",
     "addComment", "updateIssueComment", "deleteIssueComment", "createIssue", "updateIssue",
@@ -218,6 +224,10 @@ def api_refusal(session_name: str, method: str, path: str, body: bytes | None) -
             return None if named == mine else (
                 f"this session may commit only to the branch {mine} (give \"{key}\": "
                 f"\"{mine}\")")
+    if _REVIEW.match(clean) and _json_field(body, "event", missing=_PENDING) not in (
+            _PENDING, "COMMENT", "REQUEST_CHANGES"):
+        return ("approving a pull request is the person's judgement, not a session's "
+                "(a session may comment or ask for changes)")
     if _SESSION_WRITES.match(clean):
         return None
     return (f"{method} {clean} is for the repository's owner to do, not a session "
@@ -266,16 +276,17 @@ def owner_api_refusal(method: str, path: str, body: bytes | None) -> str | None:
             "up pull requests of session branches")
 
 
-def _json_field(body: bytes | None, key: str) -> object:
-    """``key`` of the JSON object ``body``, or None; a body naming any key twice (which
-    servers read differently) has none."""
+def _json_field(body: bytes | None, key: str, *, missing: object = None) -> object:
+    """``key`` of the JSON object ``body``: ``missing`` when the object (or the body) has
+    none, None when the body is not such an object or names any key twice (which servers
+    read differently)."""
     if not body:
-        return None
+        return missing
     try:
         doc = json.loads(body, object_pairs_hook=_no_twice)
     except (ValueError, UnicodeDecodeError):
         return None
-    return doc.get(key) if isinstance(doc, dict) else None
+    return doc.get(key, missing) if isinstance(doc, dict) else None
 
 
 def _no_twice(pairs: list[tuple[str, object]]) -> dict[str, object]:

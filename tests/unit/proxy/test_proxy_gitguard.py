@@ -90,6 +90,12 @@ def j(**doc: object) -> bytes:
     # What a session may write: its pull requests, issues, reviews, labels, git objects.
     ("PATCH", "/repos/o/r/pulls/7", j(title="t"), False),
     ("POST", "/repos/o/r/pulls/7/reviews", j(event="COMMENT", body="b"), False),
+    ("POST", "/repos/o/r/pulls/7/reviews", j(body="pending"), False),
+    # An approval is the person's: whatever pull request, however it is submitted.
+    ("POST", "/repos/o/r/pulls/7/reviews", j(event="APPROVE"), True),
+    ("POST", "/repos/o/r/pulls/7/reviews/5/events", j(event="APPROVE"), True),
+    ("POST", "/repos/o/r/pulls/7/reviews", b'{"event": "COMMENT", "event": "APPROVE"}', True),
+    ("PUT", "/repos/o/r/pulls/7/reviews/5/dismissals", j(message="m"), True),
     ("POST", "/repos/o/r/pulls/7/comments/9/replies", j(body="b"), False),
     ("POST", "/repos/o/r/issues", j(title="t"), False),
     ("POST", "/repos/o/r/issues/3/labels", j(labels=["bug"]), False),
@@ -189,6 +195,8 @@ def gql(query: str) -> bytes:
     (gql('mutation { ok: addComment(input: {}) { x } m: enablePullRequestAutoMerge(input: {})'
          ' { x } }'), True),
     (gql('mutation { createCommitOnBranch(input: {}) { commit { oid } } }'), True),
+    (gql('mutation { addPullRequestReview(input: {pullRequestId: "PR_9", event: APPROVE})'
+         ' { clientMutationId } }'), True),
     (gql("mutation { ...F } fragment F on Mutation { mergePullRequest { x } }"), True),
     (b'{"query": "mutation { mergePullRequest(input: {}) { x } }", '
      b'"query": "query { viewer { login } }"}', True),
