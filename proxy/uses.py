@@ -15,7 +15,8 @@ do at its service, the agent can ask for. Two kinds of request would break the p
   ``npm_token`` and ``docker_token`` are read-only for sessions (``GET``, ``HEAD``, and the
   ``POST`` npm's audit makes), unless ``proxy.toml`` lists them in ``allow_writes``.
 
-GitHub's own rules are ``gitguard.py``'s. :func:`use_refusal` returns why a request is
+GitHub's own rules are ``gitguard.py``'s, which judges GraphQL in a POST's body: a document
+in a URL's query is refused here. :func:`use_refusal` returns why a request is
 refused, or None.
 """
 
@@ -25,7 +26,7 @@ import posixpath
 from collections.abc import Collection
 from urllib.parse import parse_qs, unquote
 
-from proxy.gitguard import checkable_path
+from proxy.gitguard import GITHUB_API, GRAPHQL, checkable_path
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Credentials a session may only read with, and the POSTs that read (by path prefix).
@@ -51,6 +52,8 @@ def use_refusal(credential: str, host: str, method: str, target: str, *,
     if any(read == p or read.startswith(p + "/") for p in MINTING.get(credential, ())):
         return (f"{path} would make a new credential from the person's {credential}: that "
                 "is theirs to do")
+    if host == GITHUB_API and read == GRAPHQL and method != "POST" and "?" in target:
+        return "GraphQL is judged in a POST's body; one in a URL cannot be checked"
     reads = READ_ONLY.get(credential)
     if reads is None:
         return None

@@ -44,6 +44,10 @@ NPM, HUB, AUTH = "registry.npmjs.org", "registry-1.docker.io", "auth.docker.io"
     # Others' credentials are used as the service allows (GitHub has its own rules).
     ("pagerduty_token", "api.pagerduty.com", "POST", "/incidents", False),
     ("github_token", "api.github.com", "POST", "/repos/o/r/issues", False),
+    ("github_token", "api.github.com", "GET", "/graphql?query=mutation%7BmergePullRequest%7D",
+     True),
+    ("github_token", "api.github.com", "GET", "/graphql", False),
+    ("github_token", "api.github.com", "GET", "/repos/o/r/pulls?state=open", False),
 ])
 def test_what_a_session_may_do_with_a_credential(credential: str, host: str, method: str,
                                                   target: str, refused: bool) -> None:
