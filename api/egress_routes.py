@@ -176,7 +176,8 @@ async def decide(ref: str) -> dict[str, Any]:
 
 
 @blueprint.post("/api/sessions/<ref>/alert/clear")
-@documented(RouteDoc(summary="Clear a session's honeytoken alert (the audit log keeps it)",
+@documented(RouteDoc(summary="Clear a session's alert: a honeytoken, a credential misused (the "
+                             "audit log keeps it)",
                      responses={"200": one_session(), "404": err("No such session")}))
 async def clear_alert(ref: str) -> tuple[dict[str, Any], int]:
     ctx = current()

@@ -177,7 +177,8 @@ SESSION: tuple[Field, ...] = (
     Field("egress_mode", {"type": ["string", "null"],
                           "enum": ["open", "learn", "ask", "locked", None],
                           "description": "The session's own egress mode (null: the default)"}),
-    Field("alert", {**OPT_STR, "description": "A honeytoken alert until it is cleared"}),
+    Field("alert", {**OPT_STR, "description": "An alert (a honeytoken tripped, a credential "
+                                              "misused) until it is cleared"}),
     Field("budget_exceeded", {**OPT_STR, "description": "Why model requests are refused "
                               "(a spent budget), or null"}),
     Field("pull", {"anyOf": [schema(PULL), {"type": "null"}],

@@ -254,11 +254,19 @@ class Controls:
     async def raise_alert(self, session: SessionAuth, host: str, leak: Leak) -> None:
         """The session's honeytoken alert (an event, the session's ``alert`` field) and,
         when configured, a stop."""
+        await self.alert(session, f"honeytoken:{host}",
+                         f"honeytoken: {leak.note} was sent to {host}; the request was blocked",
+                         event="honeytoken",
+                         detail={"host": host, "family": leak.family, "where": leak.where},
+                         stop=self.settings.stop_on_honeytoken)
+
+    async def alert(self, session: SessionAuth, cause: str, text: str, *, event: str,
+                    detail: dict[str, Any], stop: bool = False) -> None:
+        """Set the session's ``alert`` with an event (once a minute per cause at most) and,
+        with ``stop``, stop it."""
         store = self.store
-        if store is None or not self._due(session.session_id, f"honeytoken:{host}"):
+        if store is None or not self._due(session.session_id, cause):
             return
-        text = f"honeytoken: {leak.note} was sent to {host}; the request was blocked"
-        stop = self.settings.stop_on_honeytoken
 
         def write() -> None:
             current = store.get_session(session.session_id)
@@ -268,9 +276,8 @@ class Controls:
             if stop and verbs.refusal(verbs.Verb.STOP, current) is None \
                     and current.phase is not Phase.STOPPED:
                 changes.update(verbs.changes_for(verbs.Verb.STOP, current))
-            store.update_session(session.session_id, event="honeytoken",
-                                 detail={"host": host, "family": leak.family,
-                                         "where": leak.where, "stopped": "desired" in changes},
+            store.update_session(session.session_id, event=event,
+                                 detail={**detail, "stopped": "desired" in changes},
                                  **changes)
 
         await self._write(write)

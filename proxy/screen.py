@@ -115,6 +115,10 @@ async def spend(state: ProxyState, client: HttpSide, target: Target, session: Se
     why = uses.use_refusal(credential, target.host, method, target.path,
                            allow_writes=state.config.allow_writes)
     if why is not None:
+        await state.controls.alert(
+            session, f"credential:{credential}", f"{credential}: {why}; the request was "
+            "blocked", event="credential_use",
+            detail={"host": target.host, "credential": credential, "method": method})
         return refusals.credential_use(session.name, credential, why)
     return await pace(state, client, target, session, verdict, meter=meter)
 

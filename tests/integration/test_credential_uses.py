@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.support.agent_app import behind_proxy, create, in_container
-from tests.support.appliance import Appliance
+from tests.support.appliance import Appliance, wait_for
 from tests.support.tls_fake import TlsFake
 
 REAL = {"CLAUDE_CODE_OAUTH_TOKEN": "sk-ant-oat01-REAL-LOGIN", "NPM_TOKEN": "npm_REALNPM",
@@ -133,3 +133,10 @@ def test_the_agent_mints_no_credential_and_publishes_nothing_with_the_persons(
     assert "would make a new credential" in refused[0]["note"]
     assert "may push is the person's to ask for" in refused[2]["note"]
     assert "would publish or change something under their name" in refused[3]["note"]
+
+    # The person is told: the session's alert, and an event for each credential misused.
+    alert = wait_for(lambda: app.session(s["id"])["alert"], what="the session's alert")
+    assert alert.endswith("the request was blocked"), alert
+    events = app.client().get(f"/api/sessions/{s['id']}/events")["events"]
+    misused = {e["payload"]["credential"] for e in events if e["kind"] == "credential_use"}
+    assert misused == {"anthropic_oauth_token", "docker_token", "npm_token"}

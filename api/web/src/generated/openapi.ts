@@ -510,7 +510,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Clear a session's honeytoken alert (the audit log keeps it) */
+        /** Clear a session's alert: a honeytoken, a credential misused (the audit log keeps it) */
         post: operations["post_api_sessions_ref_alert_clear"];
         delete?: never;
         options?: never;
@@ -1174,7 +1174,7 @@ export interface components {
              * @enum {string|null}
              */
             egress_mode: "open" | "learn" | "ask" | "locked" | null;
-            /** @description A honeytoken alert until it is cleared */
+            /** @description An alert (a honeytoken tripped, a credential misused) until it is cleared */
             alert: string | null;
             /** @description Why model requests are refused (a spent budget), or null */
             budget_exceeded: string | null;
