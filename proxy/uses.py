@@ -5,8 +5,8 @@ The proxy puts a real credential into the agent's requests, so whatever the cred
 do at its service, the agent can ask for. Two kinds of request would break the promise:
 
 * **Minting a credential.** A request whose answer *is* a credential hands the agent one of
-  its own, which outlives the session and leaves with it. Anthropic's ``/api/oauth/``
-  endpoints turn a login into an API key and Sentry's ``api-tokens`` make tokens; a
+  its own, which outlives the session and leaves with it. Anthropic's ``create_api_key``
+  turns a login into an API key and Sentry's ``api-tokens`` make tokens; a
   registry's token endpoint (``auth.docker.io``) answers a token for the scopes asked, and
   one that may push or delete is refused (a pull token, which lasts minutes and reads only,
   is what a pull needs).
@@ -15,14 +15,16 @@ do at its service, the agent can ask for. Two kinds of request would break the p
   ``npm_token`` and ``docker_token`` are read-only for sessions (``GET``, ``HEAD``, and the
   ``POST`` npm's audit makes), unless ``proxy.toml`` lists them in ``allow_writes``.
 
-GitHub's own rules are ``gitguard.py``'s, which judges GraphQL in a POST's body: a document
-in a URL's query is refused here. :func:`use_refusal` returns why a request is
-refused, or None.
+A write to a login's billing (Anthropic's overage, prepaid credits, payment method) spends
+the person's money, and is theirs too. GitHub's own rules are ``gitguard.py``'s, which
+judges GraphQL in a POST's body: a document in a URL's query is refused here.
+:func:`use_refusal` returns why a request is refused, or None.
 """
 
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Collection
 from urllib.parse import parse_qs, unquote
 
@@ -36,10 +38,14 @@ READ_ONLY: dict[str, tuple[str, ...]] = {
 }
 #: Paths whose answer is a new credential, by the credentials they mint from.
 MINTING: dict[str, tuple[str, ...]] = {
-    "anthropic_oauth_token": ("/api/oauth",),
-    "anthropic_api_key": ("/api/oauth",),
+    "anthropic_oauth_token": ("/api/oauth/claude_cli/create_api_key",),
+    "anthropic_api_key": ("/api/oauth/claude_cli/create_api_key",),
     "sentry_auth_token": ("/api/0/api-tokens",),
 }
+#: Writes that spend the person's money (Anthropic's billing for a login's organisation).
+BILLING = re.compile(r"^/api/oauth/organizations/[^/]+/(overage_spend_limit|overage_credit_grant"
+                     r"|setup_overage_billing|prepaid|payment_method|contracts)(/|$)")
+ANTHROPIC = frozenset({"anthropic_oauth_token", "anthropic_api_key"})
 REGISTRY_AUTH = "auth.docker.io"
 
 
@@ -52,6 +58,8 @@ def use_refusal(credential: str, host: str, method: str, target: str, *,
     if any(read == p or read.startswith(p + "/") for p in MINTING.get(credential, ())):
         return (f"{path} would make a new credential from the person's {credential}: that "
                 "is theirs to do")
+    if credential in ANTHROPIC and method not in READS and BILLING.match(read):
+        return f"{method} {path} would change the person's billing: that is theirs to do"
     if host == GITHUB_API and read == GRAPHQL and method != "POST" and "?" in target:
         return "GraphQL is judged in a POST's body; one in a URL cannot be checked"
     reads = READ_ONLY.get(credential)
