@@ -43,7 +43,8 @@ def events(k: Kube, ref: str) -> list[dict[str, Any]]:
 
 def run_as_agent(container: str, script: str) -> tuple[int, str]:
     with closing(docker.from_env()) as c:
-        done = c.containers.get(container).exec_run(["sh", "-c", script], user="1000:1000",
+        done = c.containers.get(container).exec_run(["sh", "-c", "exec 2>&1\n" + script],
+                                                    user="1000:1000",
                                                     workdir="/workspace")
     return done.exit_code, done.output.decode(errors="replace")
 

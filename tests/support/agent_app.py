@@ -51,8 +51,9 @@ def in_container(app: Appliance, session: dict[str, Any], script: str,
 
     def run() -> tuple[int, bytes] | None:
         try:
-            done = c.exec_run(["bash", "-c", script], user=f"{AGENT_UID}:{AGENT_UID}",
-                              workdir=workdir)
+            # One pipe for both streams, so the output reads in the order it was written.
+            done = c.exec_run(["bash", "-c", "exec 2>&1\n" + script],
+                              user=f"{AGENT_UID}:{AGENT_UID}", workdir=workdir)
         except docker.errors.APIError as exc:
             if paused_refusal(exc):
                 return None

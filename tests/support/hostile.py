@@ -22,7 +22,7 @@ READS = 1000
 
 def agent(container: Any, script: str) -> str:
     """Run ``script`` in the session's container as the agent's uid; it must succeed."""
-    result = container.exec_run(["sh", "-c", script], user=AGENT)
+    result = container.exec_run(["sh", "-c", "exec 2>&1\n" + script], user=AGENT)
     out: str = result.output.decode(errors="replace")
     assert result.exit_code == 0, out
     return out
