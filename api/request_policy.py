@@ -36,9 +36,9 @@ from appliance.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from appliance.methods import READS
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SIGN_IN_ROUTES = frozenset({
     ("GET", "/api/auth/me"),
     ("POST", "/api/auth/link"),
@@ -99,7 +99,7 @@ def classify(method: str, path: str, *, websocket: bool) -> Access:
         return Access.READ if path in READ_ONLY_SOCKETS else Access.WRITE
     if (method, path) in SIGN_IN_ROUTES:
         return Access.SIGN_IN
-    safe = method in SAFE_METHODS
+    safe = method in READS
     if safe and path == "/api/health":
         return Access.OPEN
     if safe and not (path.startswith(("/api/", "/ws/")) or path in ("/api", "/ws")
@@ -185,11 +185,11 @@ class Policy:
         if f.origin is not None and not self.origin_ok(f.origin, f.host, f.scheme):
             return Forbidden(f"requests from {f.origin[:100]!r} are not accepted; open the "
                              "web UI at the appliance's own address")
-        changes = f.websocket or f.method not in SAFE_METHODS
+        changes = f.websocket or f.method not in READS
         if changes and f.origin is None and not f.bearer:
             return Forbidden("a browser request that changes something must say its Origin; "
                              "scripts authenticate with a bearer token instead")
-        navigation = f.method in SAFE_METHODS and f.fetch_mode == "navigate" and not f.websocket
+        navigation = f.method in READS and f.fetch_mode == "navigate" and not f.websocket
         if f.fetch_site in ("cross-site", "same-site") and not navigation:
             return Forbidden("requests from other sites are not accepted")
         if f.has_body and not self._body_type_ok(f):

@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import re
 
+from appliance.methods import READS
 from proxy import graphql
 
 #: The ref-update commands of a push are read this far at most before deciding.
@@ -56,7 +57,7 @@ GITHUB_API = "api.github.com"
 def is_remote_write(method: str, host: str, path: str) -> bool:
     """A push, or a write to GitHub's REST API: what this module's rules judge."""
     return is_push(method, path) or (host == GITHUB_API
-                                     and method not in ("GET", "HEAD", "OPTIONS"))
+                                     and method not in READS)
 
 
 def is_fetch(method: str, path: str) -> bool:
@@ -201,7 +202,7 @@ def api_refusal(session_name: str, method: str, path: str, body: bytes | None) -
     """Why a GitHub API request of a session is refused, or None. Only writes are judged,
     against what a session may write (:data:`_SESSION_WRITES`, its own branch's refs and
     commits, :data:`SESSION_MUTATIONS`); the rest is the person's to do."""
-    if method in ("GET", "HEAD", "OPTIONS"):
+    if method in READS:
         return None
     clean = checkable_path(path)
     if clean is None:
@@ -257,7 +258,7 @@ _OWNER_DELETE = re.compile(rf"^{_REPO}/git/refs/heads/clauderon/[^/].*$")
 
 def owner_api_refusal(method: str, path: str, body: bytes | None) -> str | None:
     """Why a GitHub API write of the appliance's own identity is refused, or None."""
-    if method in ("GET", "HEAD", "OPTIONS"):
+    if method in READS:
         return None
     clean = checkable_path(path)
     if clean is None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from appliance.audit import AuditRecord, Decision, redact_path
+from appliance.methods import READS
 from proxy.config import ProxyConfig
 from proxy.directory import AccessMode, SessionAuth, authenticate
 from proxy.gitguard import is_fetch, is_remote_write
@@ -33,7 +34,6 @@ from proxy.inject import CredentialLookup, Headers, apply_rule, placeholder_head
 from proxy.meter import Api, metered_api
 from proxy.rules import Rule, match_rule, matches_any
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -174,7 +174,7 @@ def _refusal(*, method: str, target: Target, headers: Headers, session: SessionA
         )
     if (
         session.access_mode is AccessMode.READ_ONLY
-        and method not in SAFE_METHODS
+        and method not in READS
         and not is_model_host(config, target.host)
         and not is_fetch(method, target.path)  # a clone or fetch reads, though it POSTs
         # The appliance's own identity is read-only but for pushes and GitHub API writes,

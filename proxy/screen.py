@@ -18,6 +18,7 @@ import trio
 
 from appliance.egress import Decision as EgressDecision
 from appliance.egress import mode_of
+from appliance.methods import READS
 from appliance.placeholders import Placeholder
 from proxy import gitguard, refusals, uses
 from proxy.controls import Controls
@@ -170,7 +171,7 @@ async def guard_remote(state: ProxyState, client: HttpSide, request: h11.Request
     body that says which refs is read before anything goes upstream."""
     method = request.method.decode("ascii", "replace")
     push = gitguard.is_push(method, target.path)
-    api = target.host == gitguard.GITHUB_API and method not in ("GET", "HEAD", "OPTIONS")
+    api = target.host == gitguard.GITHUB_API and method not in READS
     if not (push or api):
         return None, None
     prefix: list[h11.Event] = []

@@ -28,9 +28,9 @@ import re
 from collections.abc import Collection
 from urllib.parse import parse_qs, unquote
 
+from appliance.methods import READS
 from proxy.gitguard import GITHUB_API, GRAPHQL, checkable_path
 
-READS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Credentials a session may only read with, and the POSTs that read (by path prefix).
 READ_ONLY: dict[str, tuple[str, ...]] = {
     "npm_token": ("/-/npm/v1/security/",),  # npm audit sends what it asks about
