@@ -165,7 +165,9 @@ async def merge(settings: Settings, key: bytes, store: AsyncStore, s: Session, *
                 method: str, delete_branch: bool = False,
                 head_sha: str | None = None) -> tuple[Session, str]:
     """``head_sha``: the head the person saw (a UI sends what it showed); anything newer
-    (the agent pushed since) is refused, so nothing is merged that was not looked at."""
+    (the agent pushed since) is refused, so nothing is merged that was not looked at. A
+    pull request whose base is not the session's base (its agent may edit its pull
+    request) is refused too: a merge lands only where the session was made from."""
     if method not in METHODS:
         raise InvalidInput(f"the merge method is one of {', '.join(METHODS)}", field="method")
     _repo, remote = await _remote(s)
@@ -178,6 +180,13 @@ async def merge(settings: Settings, key: bytes, store: AsyncStore, s: Session, *
                            "open one with `clauderon push --pr`")
         if status.state is PullState.DRAFT:
             raise Conflict(f"#{status.number} is a draft; mark it ready for review first")
+        target = _base_branch(s) or await gh.default_branch(slug)
+        if status.base != target:  # the agent may retarget its pull request: never followed
+            await _record(store, s, status, "pull")
+            raise Conflict(f"#{status.number} now merges into {status.base or '?'}, not "
+                           f"{target}, the branch this session was made from; set its base "
+                           f"back to {target} on GitHub, or merge it there if you meant it",
+                           field="base")
         if head_sha is not None and status.head_sha != head_sha:
             await _record(store, s, status, "pull")
             raise Conflict(f"#{status.number}'s head moved to {(status.head_sha or '?')[:12]} "

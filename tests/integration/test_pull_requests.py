@@ -10,7 +10,8 @@ them as uid 1000. The person's side is the real CLI over the API's Unix socket.
 Attacks: the agent, through its own proxy identity, cannot merge a pull request or push
 ``main``; what the agent does to other refs in its workspace never reaches the remote
 through a person's push; the appliance's own identity cannot push ``main`` either; a pull
-request of another branch is never merged, even when the list answers it for the session's.
+request of another branch is never merged, even when the list answers it for the session's,
+nor one the agent retargeted at another base.
 """
 
 from __future__ import annotations
@@ -248,6 +249,39 @@ def test_a_pull_request_of_another_branch_is_never_merged(
     app.cli("merge", "lonely", "--merge")
     assert own["merged"] and not other["merged"]
     assert [m.path for m in github.merges()] == [f"/repos/{SLUG}/pulls/{own['number']}/merge"]
+
+
+def test_a_pull_request_the_agent_retargets_is_never_merged_elsewhere(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """A session may edit its pull request, and GitHub lets that edit change the base: the
+    agent retargets its pull request at a branch of the person's (a release branch, say),
+    where the person's merge would land its work. The merge is refused while the base is
+    not the session's, and says so; set back, it merges into main (the control)."""
+    s = create(app, origin, "retarget")
+    agent_commit(app, s, "work")
+    app.cli("push", "retarget", "--pr")
+    git(origin, "push", "-q", str(github.bare(SLUG)), "HEAD:refs/heads/release")
+    release, main = github.tip(SLUG, "release"), github.tip(SLUG, "main")
+
+    def edit(base: str) -> str:
+        _, out = in_container(app, s, (
+            "curl -s -o /dev/null -w '%{http_code}' -X PATCH -H 'Authorization: Bearer x' "
+            f"-H 'content-type: application/json' -d '{{\"base\": \"{base}\"}}' "
+            f"https://api.github.com/repos/{SLUG}/pulls/1"))
+        return out.strip()[-3:]
+
+    assert edit("release") == "200" and github.pull(1)["base"]["ref"] == "release"
+    refused = app.cli("merge", "retarget", "--squash", check=False)
+    assert refused.returncode != 0, refused.stdout
+    assert "now merges into release, not main" in refused.stderr, refused.stderr
+    assert cli_json(app, "pr", "retarget")["base"] == "release"  # the person sees where
+    assert github.merges() == [] and github.tip(SLUG, "release") == release
+    assert github.pull(1)["state"] == "open"
+    # The control: with its base set back, the person's merge goes into main.
+    assert edit("main") == "200"
+    app.cli("merge", "retarget", "--squash")
+    assert github.pull(1)["merged"] and github.tip(SLUG, "main") != main
+    assert github.tip(SLUG, "release") == release
 
 
 def test_the_tui_pushes_shows_ci_and_merges_the_head_it_showed(

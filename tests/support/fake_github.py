@@ -225,6 +225,13 @@ class FakeGitHub(TlsFake):
             pr = self.pulls[number - 1]
             if len(rest) == 2 and method == "GET":
                 return 200, self._public(pr)
+            if len(rest) == 2 and method == "PATCH":  # edit: title, state, base
+                if "base" in body and self.tip(slug, body["base"]) is None:
+                    return 422, {"message": "Validation Failed",
+                                 "errors": [{"message": f"base {body['base']} does not exist"}]}
+                pr.update({k: body[k] for k in ("title", "state") if k in body})
+                pr["base"] = {"ref": body.get("base", pr["base"]["ref"])}
+                return 200, self._public(pr)
             if rest[2:] == ["reviews"] and method == "GET":
                 return 200, self.reviews.get(number, [])
             if rest[2:] == ["merge"] and method == "PUT":
