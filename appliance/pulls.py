@@ -33,7 +33,7 @@ from appliance.config import Settings
 from appliance.errors import ClauderonError, Conflict, InvalidInput
 from appliance.github import RepoSlug
 from appliance.github_client import GitHubClient, owner_proxy, proxy_ca
-from appliance.pullstate import PullState, PullStatus
+from appliance.pullstate import PullStatus, to_merge
 from appliance.sessions import BackendKind, Session
 from appliance.store import AsyncStore
 
@@ -174,25 +174,14 @@ async def merge(settings: Settings, key: bytes, store: AsyncStore, s: Session, *
     slug = _github(remote)
     async with GitHubClient.for_settings(settings, key) as gh:
         status = await read(gh, slug, base_status(s, slug))
-        if not status.is_open or status.number is None:
-            raise Conflict(f"{s.branch} has no open pull request to merge "
-                           f"({'it is ' + str(status.state) if status.number else 'none'}); "
-                           "open one with `clauderon push --pr`")
-        if status.state is PullState.DRAFT:
-            raise Conflict(f"#{status.number} is a draft; mark it ready for review first")
         target = _base_branch(s) or await gh.default_branch(slug)
-        if status.base != target:  # the agent may retarget its pull request: never followed
-            await _record(store, s, status, "pull")
-            raise Conflict(f"#{status.number} now merges into {status.base or '?'}, not "
-                           f"{target}, the branch this session was made from; set its base "
-                           f"back to {target} on GitHub, or merge it there if you meant it",
-                           field="base")
-        if head_sha is not None and status.head_sha != head_sha:
-            await _record(store, s, status, "pull")
-            raise Conflict(f"#{status.number}'s head moved to {(status.head_sha or '?')[:12]} "
-                           f"since you looked ({head_sha[:12]}); look at it again, then merge",
-                           field="head_sha")
-        answer = await gh.merge(slug, status.number, method=method, sha=status.head_sha)
+        try:
+            number = to_merge(status, target, head_sha)
+        except Conflict as refusal:
+            if refusal.field is not None:  # what GitHub says now, for the person to see
+                await _record(store, s, status, "pull")
+            raise
+        answer = await gh.merge(slug, number, method=method, sha=status.head_sha)
         merged = str(answer.get("sha") or "") if isinstance(answer, dict) else ""
         kept: str | None = None
         if delete_branch:

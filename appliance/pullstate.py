@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from appliance.errors import Conflict
+
 #: At most this many check runs are kept and shown (the counts cover them all).
 MAX_RUNS = 50
 
@@ -166,3 +168,24 @@ def label(p: PullStatus) -> str:
         return f"PR #{p.number} closed"
     mark = {"good": " ✓", "bad": " ✗", "pending": " …"}.get(tone(p), "")
     return f"PR #{p.number}{' draft' if p.state is PullState.DRAFT else ''}{mark}"
+
+
+def to_merge(status: PullStatus, target: str, head_sha: str | None) -> int:
+    """The number of the pull request to merge, or :class:`Conflict` saying why none is:
+    none is open, it is a draft, its base is not ``target`` (the session's base: its agent
+    may have retargeted it), or its head is not ``head_sha`` (the head the person saw)."""
+    if not status.is_open or status.number is None:
+        raise Conflict(f"{status.branch} has no open pull request to merge "
+                       f"({'it is ' + str(status.state) if status.number else 'none'}); "
+                       "open one with `clauderon push --pr`")
+    if status.state is PullState.DRAFT:
+        raise Conflict(f"#{status.number} is a draft; mark it ready for review first")
+    if status.base != target:
+        raise Conflict(f"#{status.number} now merges into {status.base or '?'}, not {target}, "
+                       f"the branch this session was made from; set its base back to "
+                       f"{target} on GitHub, or merge it there if you meant it", field="base")
+    if head_sha is not None and status.head_sha != head_sha:
+        raise Conflict(f"#{status.number}'s head moved to {(status.head_sha or '?')[:12]} "
+                       f"since you looked ({head_sha[:12]}); look at it again, then merge",
+                       field="head_sha")
+    return status.number

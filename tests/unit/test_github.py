@@ -182,3 +182,32 @@ def test_text_the_agent_may_choose_carries_no_terminal_control() -> None:
         assert not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text), repr(text)
     assert status.url is None  # not https: no link is offered
     assert status.runs[0].url == "https://github.com/o/r/runs/1"
+
+
+SHA = "a" * 40
+
+
+@pytest.mark.parametrize(("fields", "head", "field", "says"), [
+    ({}, None, None, "has no open pull request"),
+    ({"number": 3, "state": PullState.CLOSED}, None, None, "it is closed"),
+    ({"number": 3, "state": PullState.DRAFT, "base": "main"}, None, None, "is a draft"),
+    # The agent may edit its pull request: retargeted, it is not merged where it points.
+    ({"number": 3, "state": PullState.OPEN, "base": "release"}, None, "base",
+     "#3 now merges into release, not main"),
+    ({"number": 3, "state": PullState.OPEN, "base": None}, None, "base", "into ?, not main"),
+    ({"number": 3, "state": PullState.OPEN, "base": "main", "head_sha": "b" * 40}, SHA,
+     "head_sha", "head moved to bbbbbbbbbbbb since you looked (aaaaaaaaaaaa)"),
+])
+def test_what_is_not_merged_and_why(fields: dict[str, Any], head: str | None,
+                                    field: str | None, says: str) -> None:
+    status = PullStatus(repo="o/r", branch="clauderon/x", **fields)
+    with pytest.raises(Conflict) as refused:
+        pullstate.to_merge(status, "main", head)
+    assert refused.value.field == field and says in refused.value.message
+
+
+def test_the_open_pull_request_on_the_sessions_base_is_merged() -> None:
+    status = PullStatus(repo="o/r", branch="clauderon/x", number=3, state=PullState.OPEN,
+                        base="main", head_sha=SHA)
+    assert pullstate.to_merge(status, "main", SHA) == 3
+    assert pullstate.to_merge(status, "main", None) == 3  # no head seen: the open one
