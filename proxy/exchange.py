@@ -109,6 +109,9 @@ async def handle(
             await respond(client, verdict.status, verdict.body, config.read_timeout,
                           error_type=verdict.error_type, headers=verdict.headers,
                           close=verdict.close, content_type=verdict.content_type)
+            if client.h11.their_state is not h11.DONE:  # refused mid-upload: let it read why
+                await linger(client)
+                return False
             if verdict.close:
                 return False
         elif not await _pass_on(state, client, request=request, headers=headers,

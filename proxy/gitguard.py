@@ -161,6 +161,13 @@ _SESSION_WRITES = re.compile(rf"""^{_REPO}/(
 _REVIEW = re.compile(rf"^{_REPO}/pulls/\d+/reviews(/\d+/events)?$")
 #: A review with no ``event`` stays pending (the person submits it).
 _PENDING = object()
+#: A pull request edited: its ``base`` is the person's to choose (a retargeted pull request
+#: would land the session's work on another branch once merged).
+_PULL_EDIT = re.compile(rf"^{_REPO}/pulls/\d+$")
+#: The writes judged by their body (beside GraphQL's).
+_BODY_READ = (_REFS_CREATE, _REVIEW, _PULL_EDIT, *(p for p, _ in _BODY_BRANCH))
+_RETARGET = ("a pull request's base is the person's to choose, not a session's (a session "
+             "may edit its title, body and state; the person retargets it on GitHub)")
 #: GitHub's GraphQL endpoint: its mutations are judged by name (``graphql.py``).
 GRAPHQL = "/graphql"
 #: The GraphQL mutations a session may use: the same things as its REST writes.
@@ -201,13 +208,17 @@ def _unchecked(method: str, path: str) -> str:
 def api_refusal(session_name: str, method: str, path: str, body: bytes | None) -> str | None:
     """Why a GitHub API request of a session is refused, or None. Only writes are judged,
     against what a session may write (:data:`_SESSION_WRITES`, its own branch's refs and
-    commits, :data:`SESSION_MUTATIONS`); the rest is the person's to do."""
+    commits, :data:`SESSION_MUTATIONS`); the rest is the person's to do. ``body`` is None
+    when it was too long to be read whole: a write judged by its body is then refused."""
     if method in READS:
         return None
     clean = checkable_path(path)
     if clean is None:
         return _unchecked(method, path)
     mine = f"clauderon/{session_name}"
+    if body is None and (clean == GRAPHQL or any(p.match(clean) for p in _BODY_READ)):
+        return (f"{method} {clean}: a body too long to be read whole cannot be checked "
+                "(send a shorter one)")
     if clean == GRAPHQL:
         return _graphql_refusal(body)
     if (m := _REFS.match(clean)) is not None:
@@ -229,6 +240,8 @@ def api_refusal(session_name: str, method: str, path: str, body: bytes | None) -
             _PENDING, "COMMENT", "REQUEST_CHANGES"):
         return ("approving a pull request is the person's judgement, not a session's "
                 "(a session may comment or ask for changes)")
+    if _PULL_EDIT.match(clean) and _json_field(body, "base", missing=_PENDING) is not _PENDING:
+        return _RETARGET
     if _SESSION_WRITES.match(clean):
         return None
     return (f"{method} {clean} is for the repository's owner to do, not a session "
@@ -248,7 +261,17 @@ def _graphql_refusal(body: bytes | None) -> str | None:
     if foreign:
         return (f"the GraphQL mutation {foreign[0]} is for the repository's owner to do, "
                 "not a session (merge from Clauderon, not from the agent)")
+    if "updatePullRequest" in names and (
+            "baseRefName" in query or _names_key(_json_field(body, "variables"), "baseRefName")):
+        return _RETARGET
     return None
+
+
+def _names_key(doc: object, key: str) -> bool:
+    """Whether ``key`` is a key anywhere in the JSON value ``doc``."""
+    if isinstance(doc, dict):
+        return key in doc or any(_names_key(v, key) for v in doc.values())
+    return isinstance(doc, list) and any(_names_key(v, key) for v in doc)
 
 
 _OWNER_MERGE = re.compile(rf"^{_REPO}/pulls/\d+/merge$")
@@ -278,9 +301,11 @@ def owner_api_refusal(method: str, path: str, body: bytes | None) -> str | None:
 
 
 def _json_field(body: bytes | None, key: str, *, missing: object = None) -> object:
-    """``key`` of the JSON object ``body``: ``missing`` when the object (or the body) has
-    none, None when the body is not such an object or names any key twice (which servers
-    read differently)."""
+    """``key`` of the JSON object ``body``: ``missing`` when the object (or the empty body)
+    has none, None when the body is not such an object, names any key twice (which servers
+    read differently) or is None: too long to be read whole, so nothing in it is known."""
+    if body is None:
+        return None
     if not body:
         return missing
     try:

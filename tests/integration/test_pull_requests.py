@@ -253,34 +253,43 @@ def test_a_pull_request_of_another_branch_is_never_merged(
 
 def test_a_pull_request_the_agent_retargets_is_never_merged_elsewhere(
         app: Appliance, origin: Path, github: FakeGitHub) -> None:
-    """A session may edit its pull request, and GitHub lets that edit change the base: the
-    agent retargets its pull request at a branch of the person's (a release branch, say),
-    where the person's merge would land its work. The merge is refused while the base is
-    not the session's, and says so; set back, it merges into main (the control)."""
+    """A session may edit its pull request, and on GitHub an edit can change the base: a
+    pull request retargeted at a branch of the person's (a release branch, say) lands the
+    agent's work there once merged. The edit is refused, by REST and by GraphQL; a pull
+    request the agent opens anew at another base is not merged by the person's merge, which
+    says why. Once the base is the session's again, the merge goes into main (the control)."""
     s = create(app, origin, "retarget")
     agent_commit(app, s, "work")
     app.cli("push", "retarget", "--pr")
     git(origin, "push", "-q", str(github.bare(SLUG)), "HEAD:refs/heads/release")
     release, main = github.tip(SLUG, "release"), github.tip(SLUG, "main")
 
-    def edit(base: str) -> str:
+    def call(method: str, path: str, doc: dict[str, Any]) -> str:
         _, out = in_container(app, s, (
-            "curl -s -o /dev/null -w '%{http_code}' -X PATCH -H 'Authorization: Bearer x' "
-            f"-H 'content-type: application/json' -d '{{\"base\": \"{base}\"}}' "
-            f"https://api.github.com/repos/{SLUG}/pulls/1"))
+            "curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer x' "
+            f"-H 'content-type: application/json' -X {method} -d '{json.dumps(doc)}' "
+            f"https://api.github.com{path}"))
         return out.strip()[-3:]
 
-    assert edit("release") == "200" and github.pull(1)["base"]["ref"] == "release"
+    retarget = ("mutation { updatePullRequest(input: {pullRequestId: \"PR_1\", "
+                "baseRefName: \"release\"}) { clientMutationId } }")
+    assert call("PATCH", f"/repos/{SLUG}/pulls/1", {"base": "release"}) == "403"
+    assert call("POST", "/graphql", {"query": retarget}) == "403"
+    assert github.pull(1)["base"]["ref"] == "main"
+    assert not [x for x in github.seen if x.method == "PATCH" or x.path == "/graphql"]
+    # Its own pull request closed, the agent opens another at the release branch.
+    assert call("PATCH", f"/repos/{SLUG}/pulls/1", {"state": "closed"}) == "200"
+    assert call("POST", f"/repos/{SLUG}/pulls", {"head": s["branch"], "base": "release",
+                                                 "title": "t"}) == "201"
     refused = app.cli("merge", "retarget", "--squash", check=False)
     assert refused.returncode != 0, refused.stdout
-    assert "now merges into release, not main" in refused.stderr, refused.stderr
+    assert "#2 now merges into release, not main" in refused.stderr, refused.stderr
     assert cli_json(app, "pr", "retarget")["base"] == "release"  # the person sees where
     assert github.merges() == [] and github.tip(SLUG, "release") == release
-    assert github.pull(1)["state"] == "open"
-    # The control: with its base set back, the person's merge goes into main.
-    assert edit("main") == "200"
+    # The control: the person sets the base back on GitHub, and the merge goes into main.
+    github.pull(2)["base"] = {"ref": "main"}
     app.cli("merge", "retarget", "--squash")
-    assert github.pull(1)["merged"] and github.tip(SLUG, "main") != main
+    assert github.pull(2)["merged"] and github.tip(SLUG, "main") != main
     assert github.tip(SLUG, "release") == release
 
 

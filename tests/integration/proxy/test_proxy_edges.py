@@ -195,6 +195,30 @@ async def test_an_early_413_from_an_upstream_that_stops_reading_releases_both_si
     assert parse_line(proxy.audit_path.read_text().splitlines()[-1]).status == 413
 
 
+async def test_a_github_write_too_long_to_read_whole_vouches_for_nothing(
+    proxy: Proxy, fake: FakeUpstream
+) -> None:
+    """The proxy reads the first 8 MiB of a session's GitHub write before it goes upstream.
+    An approval, or a pull request's new base, written after that much padding is refused,
+    never passed on unread; a write no rule reads the body of goes up whole (the control)."""
+    auth = proxy.add_session("long")
+    pad = b"x" * (9 << 20)
+    smuggled = {
+        "/repos/o/r/pulls/7/reviews": b'{"body": "' + pad + b'", "event": "APPROVE"}',
+        "/repos/o/r/pulls/7": b'{"title": "' + pad + b'", "base": "release"}',
+        "/repos/o/r/git/refs": b'{"sha": "' + pad + b'", "ref": "refs/heads/main"}',
+    }
+    with trio.fail_after(60):
+        async with client(proxy, auth) as c:
+            for path, body in smuggled.items():
+                r = await c.post(f"https://api.github.com{path}", content=body)
+                assert r.status_code == 403, (path, r.status_code)
+                assert "too long to be read whole" in r.text, r.text
+            r = await c.post(ISSUES, content=b'{"title": "' + pad + b'"}')
+            assert r.status_code == 200 and r.json()["body_length"] == len(pad) + 13
+    assert [seen.target for seen in fake.seen] == ["/repos/o/r/issues"]
+
+
 async def test_trailers_travel_both_ways(proxy: Proxy, fake: FakeUpstream) -> None:
     auth = proxy.add_session("trailers")
     with trio.fail_after(20):

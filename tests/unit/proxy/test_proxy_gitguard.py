@@ -89,6 +89,18 @@ def j(**doc: object) -> bytes:
     ("POST", "/repos/o/r/keys", j(key="ssh-ed25519 AAA"), True),
     # What a session may write: its pull requests, issues, reviews, labels, git objects.
     ("PATCH", "/repos/o/r/pulls/7", j(title="t"), False),
+    ("PATCH", "/repos/o/r/pulls/7", j(state="closed"), False),
+    # A pull request's base is the person's: retargeted, a merge would land it elsewhere.
+    ("PATCH", "/repos/o/r/pulls/7", j(title="t", base="release"), True),
+    ("PATCH", "/repos/o/r/pulls/7", j(base="main"), True),
+    ("PATCH", "/repos/o/r/pulls/7", b'{"\\u0062ase": "release"}', True),
+    ("PATCH", "/repos/o/r/pulls/7", b'{"title": "t", "title": "u"}', True),
+    # A body too long to be read whole (None) vouches for nothing a rule reads in it.
+    ("PATCH", "/repos/o/r/pulls/7", None, True),
+    ("PATCH", "/repos/o/r/pulls/7", b"", False),
+    ("POST", "/repos/o/r/pulls/7/reviews", None, True),
+    ("POST", "/repos/o/r/pulls/7/reviews", b"", False),
+    ("POST", "/repos/o/r/git/blobs", None, False),
     ("POST", "/repos/o/r/pulls/7/reviews", j(event="COMMENT", body="b"), False),
     ("POST", "/repos/o/r/pulls/7/reviews", j(body="pending"), False),
     # An approval is the person's: whatever pull request, however it is submitted.
@@ -198,6 +210,16 @@ def gql(query: str) -> bytes:
     (gql('mutation { addPullRequestReview(input: {pullRequestId: "PR_9", event: APPROVE})'
          ' { clientMutationId } }'), True),
     (gql("mutation { ...F } fragment F on Mutation { mergePullRequest { x } }"), True),
+    (gql('mutation { updatePullRequest(input: {pullRequestId: "PR_1", title: "t"}) { x } }'),
+     False),
+    (gql('mutation { updatePullRequest(input: {pullRequestId: "PR_1", baseRefName: "release"})'
+         ' { x } }'), True),
+    (json.dumps({"query": "mutation($i: UpdatePullRequestInput!) { updatePullRequest(input: "
+                 "$i) { x } }", "variables": {"i": {"pullRequestId": "PR_1",
+                                                    "baseRefName": "release"}}}).encode(),
+     True),
+    (b'{"query": "mutation($i: UpdatePullRequestInput!) { updatePullRequest(input: $i) '
+     b'{ x } }", "variables": {"i": {"\\u0062aseRefName": "release"}}}', True),
     (b'{"query": "mutation { mergePullRequest(input: {}) { x } }", '
      b'"query": "query { viewer { login } }"}', True),
     (b"not json", True),
