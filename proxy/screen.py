@@ -59,7 +59,7 @@ async def screen(state: ProxyState, client: HttpSide, request: h11.Request, targ
         if isinstance(verdict, Forward) and verdict.credential is not None:
             verdict = await spend(state, client, target, session, verdict,
                                   method=request.method.decode("ascii", "replace"),
-                                  meter=meter)
+                                  headers=headers, meter=meter)
     prefix: list[h11.Event] | None = None
     if isinstance(verdict, Forward):
         if client.h11.client_is_waiting_for_100_continue:
@@ -108,11 +108,15 @@ async def gate(state: ProxyState, client: HttpSide, target: Target, session: Ses
 
 
 async def spend(state: ProxyState, client: HttpSide, target: Target, session: SessionAuth,
-                verdict: Forward, *, method: str, meter: Meter) -> Respond | Forward:
-    """A request with the person's credential in it: refused when it would mint a
-    credential or publish (``uses.py``), else at its credential's pace."""
+                verdict: Forward, *, method: str, headers: Headers,
+                meter: Meter) -> Respond | Forward:
+    """A request with the person's credential in it: refused when it names another method
+    than its own, or would mint a credential or publish (``uses.py``), else at its
+    credential's pace."""
     credential = verdict.credential
     assert credential is not None
+    if (why := uses.method_override(headers)) is not None:
+        return refusals.credential_use(session.name, credential, why)
     why = uses.use_refusal(credential, target.host, method, target.path,
                            allow_writes=state.config.allow_writes)
     if why is not None:

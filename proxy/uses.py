@@ -15,6 +15,10 @@ do at its service, the agent can ask for. Two kinds of request would break the p
   ``npm_token`` and ``docker_token`` are read-only for sessions (``GET``, ``HEAD``, and the
   ``POST`` npm's audit makes), unless ``proxy.toml`` lists them in ``allow_writes``.
 
+Every rule here and in ``gitguard.py`` tells a read from a write by the request's method,
+so a header some servers take as the method instead (``X-HTTP-Method-Override`` and its
+kin: a ``GET`` that is a ``PUT``) is refused with a credential (:func:`method_override`).
+
 A write to a login's billing (Anthropic's overage, prepaid credits, payment method) spends
 the person's money, and is theirs too. GitHub's own rules are ``gitguard.py``'s, which
 judges GraphQL in a POST's body: a document in a URL's query is refused here.
@@ -25,7 +29,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from urllib.parse import parse_qs, unquote
 
 from appliance.methods import READS
@@ -47,6 +51,20 @@ BILLING = re.compile(r"^/api/oauth/organizations/[^/]+/(overage_spend_limit|over
                      r"|setup_overage_billing|prepaid|payment_method|contracts)(/|$)")
 ANTHROPIC = frozenset({"anthropic_oauth_token", "anthropic_api_key"})
 REGISTRY_AUTH = "auth.docker.io"
+
+
+#: Headers some servers read as the request's method in place of its own.
+METHOD_OVERRIDES = frozenset({b"x-http-method-override", b"x-http-method",
+                              b"x-method-override"})
+
+
+def method_override(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """Why a request naming another method than its own is refused, or None."""
+    for name, _ in headers:
+        if name.lower() in METHOD_OVERRIDES:
+            return (f"the header {name.decode('latin-1')} asks for another method than the "
+                    "request's, which is what is checked; send the request with that method")
+    return None
 
 
 def use_refusal(credential: str, host: str, method: str, target: str, *,

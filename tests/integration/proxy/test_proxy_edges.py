@@ -219,6 +219,27 @@ async def test_a_github_write_too_long_to_read_whole_vouches_for_nothing(
     assert [seen.target for seen in fake.seen] == ["/repos/o/r/issues"]
 
 
+async def test_a_read_that_names_another_method_never_goes_with_a_credential(
+    proxy: Proxy, fake: FakeUpstream
+) -> None:
+    """Every rule tells a read from a write by the method; some servers take the method
+    from a header instead. A GET that asks to be a PUT (a merge, here) is refused and never
+    reaches the service; the same GET without the header goes (the control)."""
+    auth = proxy.add_session("override")
+    merge = "https://api.github.com/repos/o/r/pulls/1/merge"
+    with trio.fail_after(30):
+        async with client(proxy, auth) as c:
+            for name in ("X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"):
+                r = await c.get(merge, headers={name: "PUT"})
+                assert r.status_code == 403, (name, r.status_code)
+                assert r.headers["x-proxy-error-type"] == "CREDENTIAL_USE"
+                assert name.lower() in r.text
+            assert fake.seen == []
+            assert (await c.get(merge)).status_code == 200
+    assert [(seen.method, seen.target) for seen in fake.seen] == [
+        ("GET", "/repos/o/r/pulls/1/merge")]
+
+
 async def test_trailers_travel_both_ways(proxy: Proxy, fake: FakeUpstream) -> None:
     auth = proxy.add_session("trailers")
     with trio.fail_after(20):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.uses import use_refusal
+from proxy.uses import method_override, use_refusal
 
 NPM, HUB, AUTH = "registry.npmjs.org", "registry-1.docker.io", "auth.docker.io"
 
@@ -74,3 +74,15 @@ def test_the_person_may_let_sessions_publish() -> None:
     # A registry token that pushes is still the person's to ask for.
     push = "/token?scope=repository:person/app:pull,push"
     assert use_refusal("docker_token", AUTH, "GET", push, allow_writes={"docker_token"})
+
+
+@pytest.mark.parametrize(("headers", "refused"), [
+    ([(b"accept", b"*/*")], False),
+    ([(b"X-HTTP-Method-Override", b"PUT")], True),
+    ([(b"x-http-method", b"DELETE")], True),
+    ([(b"X-Method-Override", b"PATCH")], True),
+    ([(b"x-http-method-override", b"GET")], True),  # even naming a read: the method is one
+])
+def test_a_request_names_no_method_but_its_own(headers: list[tuple[bytes, bytes]],
+                                               refused: bool) -> None:
+    assert (method_override(headers) is not None) == refused
