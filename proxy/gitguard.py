@@ -170,6 +170,10 @@ _RETARGET = ("a pull request's base is the person's to choose, not a session's (
              "may edit its title, body and state; the person retargets it on GitHub)")
 #: GitHub's GraphQL endpoint: its mutations are judged by name (``graphql.py``).
 GRAPHQL = "/graphql"
+#: The longest GraphQL document a session's request may carry, in characters: scanning one
+#: is pure Python on the proxy's one event loop (``gh``'s are a few KiB; text such as a
+#: comment's body travels in the variables, which are not scanned).
+GRAPHQL_LIMIT = 64 * 1024
 #: The GraphQL mutations a session may use: the same things as its REST writes.
 SESSION_MUTATIONS = frozenset({
     "createPullRequest", "updatePullRequest", "closePullRequest", "reopenPullRequest",
@@ -253,6 +257,9 @@ def _graphql_refusal(body: bytes | None) -> str | None:
     query = _json_field(body, "query")
     if not isinstance(query, str):
         return "a GraphQL request whose query cannot be read cannot be checked"
+    if len(query) > GRAPHQL_LIMIT:  # scanning takes the proxy's one loop: kept short
+        return (f"a GraphQL document over {GRAPHQL_LIMIT >> 10} KiB cannot be checked (put "
+                "long text in the variables, which are not scanned)")
     try:
         names = graphql.mutations(query)
     except graphql.Unreadable as exc:

@@ -13,6 +13,8 @@ way is handed back, so it is sent on as it was read. ``exchange.py`` answers a r
 
 from __future__ import annotations
 
+from functools import partial
+
 import h11
 import trio
 
@@ -37,6 +39,8 @@ from proxy.upload import read_prefix
 HANG_UP_POLL = 0.5
 #: A GitHub API write is read this far to find the branch it names (file contents ride in it).
 GITHUB_BODY_LIMIT = 8 * 1024 * 1024
+#: A body longer than this is judged in a worker thread, off the proxy's one loop.
+JUDGED_ON_LOOP = 64 * 1024
 
 
 async def screen(state: ProxyState, client: HttpSide, request: h11.Request, target: Target,
@@ -189,13 +193,16 @@ async def guard_remote(state: ProxyState, client: HttpSide, request: h11.Request
     complete = not prefix or isinstance(prefix[-1], h11.EndOfMessage)
     checked = body if complete else None
     if push and session.owner:
-        why = gitguard.owner_push_refusal(body, complete=complete)
+        judge = partial(gitguard.owner_push_refusal, body, complete=complete)
     elif push:
-        why = gitguard.push_refusal(session.name, body, complete=complete)
+        judge = partial(gitguard.push_refusal, session.name, body, complete=complete)
     elif session.owner:
-        why = gitguard.owner_api_refusal(method, target.path, checked)
+        judge = partial(gitguard.owner_api_refusal, method, target.path, checked)
     else:
-        why = gitguard.api_refusal(session.name, method, target.path, checked)
+        judge = partial(gitguard.api_refusal, session.name, method, target.path, checked)
+    # Reading a long body is pure Python that would hold every session's requests: a worker
+    # thread takes it, and the loop goes on between its turns.
+    why = judge() if len(body) <= JUDGED_ON_LOOP else await trio.to_thread.run_sync(judge)
     if why is None:
         return prefix or None, None
     if session.owner:

@@ -10,9 +10,12 @@ resolver refuses it before any query is sent.
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import pytest
 import trio
 import trustme
 from conftest import SECRETS, Proxy, client, override
@@ -20,6 +23,7 @@ from proxy_fakes import EarlyRefuser, FakeUpstream, Tunnel, chunks, websocket_th
 from smuggle_fakes import RawTunnel, StallingRefuser
 
 from appliance.audit import parse_line
+from proxy import gitguard
 from proxy.config import Upstream
 
 #: Valid labels, too long a name: getaddrinfo refuses it locally (no packet leaves).
@@ -217,6 +221,29 @@ async def test_a_github_write_too_long_to_read_whole_vouches_for_nothing(
             r = await c.post(ISSUES, content=b'{"title": "' + pad + b'"}')
             assert r.status_code == 200 and r.json()["body_length"] == len(pad) + 13
     assert [seen.target for seen in fake.seen] == ["/repos/o/r/issues"]
+
+
+async def test_a_long_github_write_is_judged_off_the_proxys_loop(
+    proxy: Proxy, fake: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Judging a body is pure Python: on the proxy's one loop, a long one an agent sends in
+    a loop would hold every session's requests while it is read. A long body is judged in a
+    worker thread; a short one on the loop. (A spy notes where the rules ran.)"""
+    on_loop: list[bool] = []
+    judge = gitguard.api_refusal
+
+    def spy(*args: Any) -> str | None:
+        on_loop.append(threading.current_thread() is threading.main_thread())
+        return judge(*args)
+
+    monkeypatch.setattr(gitguard, "api_refusal", spy)
+    auth = proxy.add_session("offloop")
+    with trio.fail_after(30):
+        async with client(proxy, auth) as c:
+            long = b'{"title": "' + b"x" * (1 << 20) + b'"}'
+            assert (await c.post(ISSUES, content=long)).status_code == 200
+            assert (await c.post(ISSUES, content=b'{"title": "t"}')).status_code == 200
+    assert on_loop == [False, True]
 
 
 async def test_a_read_that_names_another_method_never_goes_with_a_credential(

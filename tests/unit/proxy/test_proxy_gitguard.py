@@ -229,3 +229,16 @@ def gql(query: str) -> bytes:
 def test_github_graphql_writes(body: bytes | None, refused: bool) -> None:
     why = gitguard.api_refusal("mine", "POST", "/graphql", body)
     assert (why is not None) == refused, why
+
+
+def test_a_graphql_document_is_scanned_only_up_to_its_limit() -> None:
+    """Scanning is pure Python on the proxy's one loop: a document an agent makes megabytes
+    long would hold every session's requests while it is read. Long text goes in the
+    variables, which are not scanned (the control)."""
+    pad = " " * (gitguard.GRAPHQL_LIMIT - 200)
+    comment = 'mutation { addComment(input: {subjectId: "I_1", body: $b}) { x } }'
+    assert gitguard.api_refusal("mine", "POST", "/graphql", gql(comment + pad)) is None
+    why = gitguard.api_refusal("mine", "POST", "/graphql", gql(comment + pad + " " * 400))
+    assert why is not None and "64 KiB" in why
+    long_text = json.dumps({"query": comment, "variables": {"b": "x" * (4 << 20)}}).encode()
+    assert gitguard.api_refusal("mine", "POST", "/graphql", long_text) is None
