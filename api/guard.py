@@ -64,6 +64,9 @@ TOKEN_TOUCH = timedelta(minutes=5)
 
 #: The largest request body (the app's own limit is 16 MiB; multipart framing on top).
 MAX_BODY = 16 * 1024 * 1024 + 64 * 1024
+#: A hook event is a session id and an event's name (about 100 bytes): an agent's longer
+#: body is refused unread, so none makes the API's one loop parse megabytes of JSON.
+HOOK_BODY = 4 * 1024
 #: A body must arrive within this long.
 BODY_SECONDS = 60
 #: An open WebSocket's sign-in is checked again this often.
@@ -129,8 +132,10 @@ async def _discard_body(receive: Receive) -> None:
                 return
 
 
-async def buffered(app: ASGIApp, scope: AsgiScope, receive: Receive, send: Send) -> None:
-    """Run ``app`` on an HTTP request whose body has been read in full (bounded)."""
+async def buffered(app: ASGIApp, scope: AsgiScope, receive: Receive, send: Send, *,
+                   limit: int = MAX_BODY) -> None:
+    """Run ``app`` on an HTTP request whose body has been read in full (at most ``limit``
+    bytes: a longer one is refused unread)."""
     if scope["type"] != "http":
         await app(scope, receive, send)
         return
@@ -143,9 +148,10 @@ async def buffered(app: ASGIApp, scope: AsgiScope, receive: Receive, send: Send)
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > MAX_BODY:
+            if size > limit:
+                shown = f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit >> 10} KiB"
                 await refuse(scope, send, PayloadTooLarge(
-                    f"the request body is larger than {MAX_BODY // (1024 * 1024)} MiB"))
+                    f"the request body is larger than {shown}"))
                 return
             chunks.append(chunk)
             if not message.get("more_body"):
@@ -318,7 +324,8 @@ def hooks_only(app: ASGIApp) -> ASGIApp:
                 # The hook script is curl; a browser (a page on this host) says where from.
                 await refuse(scope, send, Forbidden("hooks come from containers, not browsers"))
                 return
-            await buffered(app, scope, receive, _with_headers(send, https=False, cookie=None))
+            await buffered(app, scope, receive, _with_headers(send, https=False, cookie=None),
+                           limit=HOOK_BODY)
             return
         await refuse(scope, send, NotFound("only POST /api/hooks is served on this address"))
 

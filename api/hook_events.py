@@ -1,10 +1,11 @@
 """``POST /api/hooks``: what the agents' hooks say, as their session's agent status.
 
 The only route served on the hook listener, the one address a session container reaches
-(``api.guard.hooks_only``). The caller is an agent, so every byte is hostile: the body goes
-through the strict JSON reader, the session id is checked for shape, the hook token is
-compared in constant time, the session's events are limited (a few a second is what a busy
-agent sends; :mod:`api.ratelimit`), and the event is mapped by the core's table
+(``api.guard.hooks_only``). The caller is an agent, so every byte is hostile: a body over
+4 KiB is refused unread, the rest goes through the strict JSON reader, the session id is
+checked for shape, the hook token is compared in constant time, the session's events are
+limited (a few a second is what a busy agent sends; :mod:`api.ratelimit`), and the event is
+mapped by the core's table
 (:func:`appliance.agents.hooks.hook_changes`) — anything else is a 4xx, never a 500.
 """
 

@@ -132,6 +132,11 @@ def test_the_hook_endpoint_refuses_bad_input_from_the_agent(
     status, text = post(good, Origin="http://localhost:3030")
     assert status == 403 and "not browsers" in text, text
     assert appliance.session(sid)["agent_status"] == "unknown"  # nothing moved it
+    # A body longer than any event (8 KiB here; megabytes of JSON take the API's one loop
+    # seconds to parse) is refused unread: no "unknown field" could be said of it.
+    padded = good.replace(b"}", b', "pad": [' + b"0," * 4096 + b"0]}")
+    status, text = post(padded)
+    assert status == 413 and "larger than 4 KiB" in text, (status, text)
     status, text = post(good)  # the positive control: the same request, well formed
     assert status == 204, text
     assert appliance.session(sid)["agent_status"] == "waiting_approval"
