@@ -209,6 +209,14 @@ def _unchecked(method: str, path: str) -> str:
     return f"{method} {path.split('?', 1)[0]}: a path written this way cannot be checked"
 
 
+def reads_body(path: str) -> bool:
+    """Whether a session's GitHub write to ``path`` is judged by its body (which is then
+    read ahead whole): GraphQL, creating a ref, committing a file or a merge to a branch,
+    a review, a pull request's edit. A path that cannot be checked is refused unread."""
+    clean = checkable_path(path)
+    return clean is not None and (clean == GRAPHQL or any(p.match(clean) for p in _BODY_READ))
+
+
 def api_refusal(session_name: str, method: str, path: str, body: bytes | None) -> str | None:
     """Why a GitHub API request of a session is refused, or None. Only writes are judged,
     against what a session may write (:data:`_SESSION_WRITES`, its own branch's refs and

@@ -176,21 +176,33 @@ async def guard_remote(state: ProxyState, client: HttpSide, request: h11.Request
                        ) -> tuple[list[h11.Event] | None, Respond | None]:
     """A push or a GitHub API write moves only the session's own branch (``gitguard``; the
     appliance's own identity: session branches and their pull requests): the part of the
-    body that says which refs is read before anything goes upstream."""
+    body that says which refs is read before anything goes upstream, in one of the
+    session's read-ahead slots (``readahead.py``), and only where a rule reads it."""
     method = request.method.decode("ascii", "replace")
     push = gitguard.is_push(method, target.path)
     api = target.host == gitguard.GITHUB_API and method not in READS
     if not (push or api):
         return None, None
-    prefix: list[h11.Event] = []
-    if has_body(request_framing(request.headers)):
-        if header_value(request.headers, b"content-encoding") not in (None, b"identity"):
-            return None, refusals.remote_refused(session.name, target.host,
-                                                 "an encoded body cannot be checked")
-        limit = gitguard.MAX_COMMANDS if push else GITHUB_BODY_LIMIT
-        prefix = await read_prefix(client, limit, state.config.read_timeout)
-    body = b"".join(e.data for e in prefix if isinstance(e, h11.Data))
-    complete = not prefix or isinstance(prefix[-1], h11.EndOfMessage)
+    if not has_body(request_framing(request.headers)):
+        return None, await _judge_remote(session, method, target, push, b"", complete=True)
+    if header_value(request.headers, b"content-encoding") not in (None, b"identity"):
+        return None, refusals.remote_refused(session.name, target.host,
+                                             "an encoded body cannot be checked")
+    if not (push or session.owner or gitguard.reads_body(target.path)):
+        return None, await _judge_remote(session, method, target, push, b"", complete=False)
+    async with state.read_ahead.slot(session.session_id):
+        prefix = await read_prefix(client, gitguard.MAX_COMMANDS if push else GITHUB_BODY_LIMIT,
+                                   state.config.read_timeout)
+        body = b"".join(e.data for e in prefix if isinstance(e, h11.Data))
+        complete = not prefix or isinstance(prefix[-1], h11.EndOfMessage)
+        return prefix or None, await _judge_remote(session, method, target, push, body,
+                                                   complete=complete)
+
+
+async def _judge_remote(session: SessionAuth, method: str, target: Target, push: bool,
+                        body: bytes, *, complete: bool) -> Respond | None:
+    """The refusal of a push or GitHub write whose body is ``body`` (all of it when
+    ``complete``; else what was read, nothing where no rule reads it), or None."""
     checked = body if complete else None
     if push and session.owner:
         judge = partial(gitguard.owner_push_refusal, body, complete=complete)
@@ -204,10 +216,10 @@ async def guard_remote(state: ProxyState, client: HttpSide, request: h11.Request
     # thread takes it, and the loop goes on between its turns.
     why = judge() if len(body) <= JUDGED_ON_LOOP else await trio.to_thread.run_sync(judge)
     if why is None:
-        return prefix or None, None
+        return None
     if session.owner:
-        return prefix or None, refusals.owner_refused(target.host, why)
-    return prefix or None, refusals.remote_refused(session.name, target.host, why)
+        return refusals.owner_refused(target.host, why)
+    return refusals.remote_refused(session.name, target.host, why)
 
 
 async def scan_body(state: ProxyState, client: HttpSide, request: h11.Request,

@@ -25,6 +25,7 @@ from proxy.inject import CredentialLookup, SecretValue
 from proxy.metrics import ProxyMetrics
 from proxy.pace import Pacer
 from proxy.policy import IpAddress
+from proxy.readahead import ReadAhead
 from proxy.token_refresh import CREDENTIAL_FOR_TOKEN, TokenSink
 from proxy.upstream import Pool
 
@@ -90,6 +91,8 @@ class ProxyState:
         self.stopping = trio.Event()
         #: How fast each session has spent each credential with a pace (``pace.py``).
         self.pacer = Pacer()
+        #: How many bodies each session has read ahead for a check (``readahead.py``).
+        self.read_ahead = ReadAhead()
         #: Cancel scopes of connections idling between requests: cancelled on shutdown.
         self.idle_scopes: set[trio.CancelScope] = set()
 

@@ -238,12 +238,54 @@ async def test_a_long_github_write_is_judged_off_the_proxys_loop(
 
     monkeypatch.setattr(gitguard, "api_refusal", spy)
     auth = proxy.add_session("offloop")
+    pull = "https://api.github.com/repos/o/r/pulls/7"  # an edit: judged by its body
     with trio.fail_after(30):
         async with client(proxy, auth) as c:
             long = b'{"title": "' + b"x" * (1 << 20) + b'"}'
+            assert (await c.patch(pull, content=long)).status_code == 200
+            assert (await c.patch(pull, content=b'{"title": "t"}')).status_code == 200
+            # A write no rule reads the body of is not read ahead: judged by its path alone.
             assert (await c.post(ISSUES, content=long)).status_code == 200
-            assert (await c.post(ISSUES, content=b'{"title": "t"}')).status_code == 200
-    assert on_loop == [False, True]
+    assert on_loop == [False, True, True]
+
+
+async def test_a_session_reads_ahead_two_bodies_at_once_and_holds_up_no_other(
+    proxy: Proxy, fake: FakeUpstream, nursery: trio.Nursery
+) -> None:
+    """A body a rule reads is held in the proxy's memory while it arrives (up to 8 MiB), and
+    a container may hold hundreds of connections. A session's uploads that stall take two
+    slots; its next waits for one, while another session's goes at once."""
+    hoarder, other = proxy.add_session("hoarder"), proxy.add_session("other")
+    graphql = "https://api.github.com/graphql"
+    query = {"query": "query { viewer { login } }"}
+    stalled = []
+    with trio.fail_after(30):
+        for _ in range(2):
+            tunnel = await Tunnel.open(proxy.port, ":".join(hoarder), "api.github.com",
+                                       proxy.ca_path)
+            await tunnel.tls.send_all(
+                b"POST /graphql HTTP/1.1\r\nHost: api.github.com\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 9000000\r\n\r\n"
+                + b'{"query": "' + b" " * 65536)
+            stalled.append(tunnel)
+        while proxy.state.read_ahead.held(hoarder[0]) < 2:
+            await trio.sleep(0.01)
+        third = trio.Event()
+
+        async def wait_for_a_slot() -> None:
+            async with client(proxy, hoarder) as c:
+                assert (await c.post(graphql, json=query)).status_code == 200
+            third.set()
+
+        nursery.start_soon(wait_for_a_slot)
+        async with client(proxy, other) as c:
+            assert (await c.post(graphql, json=query)).status_code == 200
+        assert not third.is_set() and proxy.state.read_ahead.held(hoarder[0]) == 2
+        await stalled[0].tls.aclose()  # one stalled upload hangs up: its slot is free
+        await third.wait()
+        await stalled[1].tls.aclose()
+        while proxy.state.read_ahead.in_use():
+            await trio.sleep(0.01)  # nothing is kept for a session once it holds no slot
 
 
 async def test_a_read_that_names_another_method_never_goes_with_a_credential(
