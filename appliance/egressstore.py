@@ -24,6 +24,11 @@ from appliance.egress import HostEntry, Verdict
 from appliance.errors import Conflict, NotFound
 from appliance.store import Store
 
+#: Requests of one session waiting for a person at once (each for another host).
+MAX_OPEN_ASKS = 20
+#: Hosts one session learns at most in ``learn`` mode.
+MAX_LEARNED = 1000
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Listed:
@@ -94,8 +99,15 @@ def remove_host(store: Store, scope: str, host: str) -> None:
 
 
 def learn_host(store: Store, session_id: str, host: str) -> bool:
-    """Record a host a session in ``learn`` mode reached; True when it was new."""
+    """Record a host a session in ``learn`` mode reached; True when it was new. A session
+    learns :data:`MAX_LEARNED` hosts at most (an agent reaching a new name in a loop would
+    grow the lists without end); past them, what it reaches is not recorded."""
     with store.transaction() as conn:
+        [learned] = conn.execute(
+            "SELECT COUNT(*) FROM egress_hosts WHERE scope = ? AND source = 'learned'",
+            (session_id,)).fetchone()
+        if learned >= MAX_LEARNED:
+            return False
         added = conn.execute(
             "INSERT OR IGNORE INTO egress_hosts (scope, host, verdict, source, created_at) "
             "VALUES (?, ?, 'allow', 'learned', ?)", (session_id, host, _now().isoformat())
@@ -113,8 +125,10 @@ def _ask(r: Any) -> Ask:
                decision=r[5], decided_at=r[6])
 
 
-def open_ask(store: Store, session_id: str, name: str, host: str, seconds: float) -> Ask:
-    """The open ask for this session and host, or a new one held ``seconds`` at most."""
+def open_ask(store: Store, session_id: str, name: str, host: str, seconds: float) -> Ask | None:
+    """The open ask for this session and host, or a new one held ``seconds`` at most; None
+    when the session already has :data:`MAX_OPEN_ASKS` open (an agent asking for host
+    after host would bury the person's questions and fill the journal)."""
     now = _now()
     with store.transaction() as conn:
         found = conn.execute(
@@ -123,6 +137,11 @@ def open_ask(store: Store, session_id: str, name: str, host: str, seconds: float
             (session_id, host, now.isoformat())).fetchone()
         if found is not None:
             return _ask(found)
+        [waiting] = conn.execute(
+            "SELECT COUNT(*) FROM egress_asks WHERE session_id = ? AND decision IS NULL "
+            "AND expires_at > ?", (session_id, now.isoformat())).fetchone()
+        if waiting >= MAX_OPEN_ASKS:
+            return None
         expires = (now + timedelta(seconds=seconds)).isoformat()
         cur = conn.execute(
             "INSERT INTO egress_asks (session_id, host, created_at, expires_at) "

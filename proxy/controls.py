@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -100,6 +101,7 @@ class Controls:
         #: (session id, host) -> (the rules it was worked out for, the foreign placeholders).
         self._suspects: dict[tuple[str, str], tuple[tuple[Rule, ...], tuple[Placeholder, ...]]] = {}
         self._learned: set[tuple[str, str]] = set()
+        self._learning: Counter[str] = Counter()
         self._to_learn: list[tuple[str, str]] = []
         self._decided: dict[tuple[str, str], Decision] = {}
         self._configured: tuple[EgressDefaults, tuple[HostEntry, ...]] | None = None
@@ -190,14 +192,17 @@ class Controls:
 
     def learn(self, session: SessionAuth, host: str) -> None:
         key = (session.session_id, host)
-        if key not in self._learned and self.active:
+        if key not in self._learned and self.active \
+                and self._learning[session.session_id] < egressstore.MAX_LEARNED:
+            self._learning[session.session_id] += 1  # what is kept in memory stays bounded
             self._learned.add(key)
             self._to_learn.append(key)
             self._stale.set()
 
     async def hold(self, session: SessionAuth, host: str, client: trio.abc.Stream) -> str:
         """Hold a request while a person decides: ``allow``, ``deny``, ``expired`` (nobody
-        answered in time) or ``gone`` (the client hung up meanwhile)."""
+        answered in time), ``gone`` (the client hung up meanwhile) or ``crowded`` (the
+        session has as many requests waiting for a person as it may)."""
         store = self.store
         if store is None:
             return "deny"
@@ -205,6 +210,8 @@ class Controls:
         ask = await trio.to_thread.run_sync(
             egressstore.open_ask, store, session.session_id, session.name, host, seconds,
             limiter=self._limiter)
+        if ask is None:
+            return "crowded"
         decision: str | None = None
         gone = False
         with trio.move_on_after(seconds):

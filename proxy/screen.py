@@ -18,6 +18,7 @@ from functools import partial
 import h11
 import trio
 
+from appliance import egressstore
 from appliance.egress import Decision as EgressDecision
 from appliance.egress import mode_of
 from appliance.methods import READS
@@ -100,8 +101,9 @@ async def gate(state: ProxyState, client: HttpSide, target: Target, session: Ses
         if answer == "gone":
             raise ClientGone("client hung up while its request was held")
         if answer != "allow":
-            refused = ("nobody allowed it in time" if answer == "expired"
-                       else "a person denied it")
+            refused = {"expired": "nobody allowed it in time",
+                       "crowded": f"{egressstore.MAX_OPEN_ASKS} of its requests already wait "
+                                  "for a person"}.get(answer, "a person denied it")
             return refusals.egress_denied(session.name, mode, target.host, why=refused), None
         note = "egress ask: allowed by a person"
     elif egress is EgressDecision.LEARN:

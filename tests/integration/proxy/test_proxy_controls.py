@@ -46,6 +46,11 @@ KEY = b"instance-key-of-the-controls-test"
 MODEL_HOSTS = ("api.anthropic.com", "api.openai.com")
 
 
+#: Hosts an agent roams over, one after another (each a name the echo answers for).
+ROAMING = ("one.example", "two.example", "three.example", "a.example", "b.example",
+           "c.example", "d.example")
+
+
 class Rig:
     def __init__(self, state: ProxyState, store: Store, port: int, home: Path,
                  model: ModelUpstream, echo: FakeUpstream) -> None:
@@ -99,7 +104,7 @@ async def rig(nursery: trio.Nursery, home: Path, store: Store, upstream_ca: trus
     to_echo = Upstream(scheme="https", host="127.0.0.1", port=echo.port)
     upstreams = {"api.anthropic.com": to_model, "api.openai.com": to_model,
                  "evil.example": to_echo, "other.example": to_echo,
-                 "api.github.com": to_echo}
+                 "api.github.com": to_echo, **{host: to_echo for host in ROAMING}}
     config = ProxyConfig(upstreams=upstreams, extra_ca_bundle=bundle, deny_unlisted=True,
                          model_hosts=MODEL_HOSTS)
     creds = CredentialSet.of(Credential(name=k, value=v, source="env")
@@ -309,6 +314,44 @@ async def test_egress_locked_and_learn(rig: Rig) -> None:
         ("other.example", "learned")]
     notes = [r.note for r in rig.audit() if getattr(r, "session", None) == learner]  # type: ignore[attr-defined]
     assert notes == ["egress learn: a new host", None]
+
+
+async def test_an_agent_reaching_host_after_host_asks_and_learns_within_bounds(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An agent can name a new host on every request. In ``ask`` mode each would wait for
+    the person, burying their questions and filling the journal; in ``learn`` mode each
+    would grow the lists. A session may have so many asks open (2 here, 20 shipped), its
+    next host is refused at once and nothing is asked; it learns so many hosts (2 here,
+    1,000 shipped), and what it reaches past them passes unrecorded."""
+    monkeypatch.setattr(egressstore, "MAX_OPEN_ASKS", 2)
+    monkeypatch.setattr(egressstore, "MAX_LEARNED", 2)
+    sid, _ = auth = rig.session("asker")
+    rig.store.update_session(sid, egress_mode="ask")
+    async with trio.open_nursery() as nursery:
+        for host in ("one.example", "two.example"):
+            nursery.start_soon(rig.curl, auth, f"https://{host}/held")
+        with trio.fail_after(10):
+            while len(egressstore.pending_asks(rig.store, sid)) < 2:
+                await trio.sleep(0.05)
+        status, body = await rig.curl(auth, "https://three.example/x")
+        assert status == 403 and b"2 of its requests already wait for a person" in body
+        assert {a.host for a in egressstore.pending_asks(rig.store, sid)} == {
+            "one.example", "two.example"}
+        for ask in egressstore.pending_asks(rig.store, sid):
+            egressstore.decide_ask(rig.store, ask.id, Verdict.DENY)
+    # The person answered: the session may ask again (the control).
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_decide_when_asked, rig.store, sid, Verdict.ALLOW)
+        assert (await rig.curl(auth, "https://three.example/x"))[0] == 200
+    learner, _ = learning = rig.session("roamer")
+    rig.store.update_session(learner, egress_mode="learn")
+    for host in ("a.example", "b.example", "c.example", "d.example"):
+        assert (await rig.curl(learning, f"https://{host}/y"))[0] == 200
+    with trio.fail_after(10):
+        while len(egressstore.listed(rig.store, learner)) < 2:
+            await trio.sleep(0.05)
+    await rig.controls.refresh()
+    assert [e.host for e in egressstore.listed(rig.store, learner)] == ["a.example", "b.example"]
 
 
 async def _decide_when_asked(store: Store, sid: str, verdict: Verdict) -> None:
