@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 REFRESH_SECONDS = 0.5
 ASK_POLL_SECONDS = 0.2
 ALERT_EVERY_SECONDS = 60.0
+#: Events a session's alerts write in a minute, whatever their causes.
+ALERTS_PER_MINUTE = 10
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,6 +108,7 @@ class Controls:
         self._decided: dict[tuple[str, str], Decision] = {}
         self._configured: tuple[EgressDefaults, tuple[HostEntry, ...]] | None = None
         self._alerted: dict[tuple[str, str], float] = {}
+        self._recent: dict[str, list[float]] = {}
         self._limiter = trio.CapacityLimiter(2)
 
     @property
@@ -249,13 +252,22 @@ class Controls:
 
     # --- alerts ---------------------------------------------------------------------
     def _due(self, session_id: str, cause: str) -> bool:
+        """Whether to write an event for ``cause`` now: once a minute per cause, and
+        :data:`ALERTS_PER_MINUTE` a minute per session whatever the causes (an agent
+        leaking to a new host on every request would write an event each)."""
         now = time.monotonic()
         last = self._alerted.get((session_id, cause))
         if last is not None and now - last < ALERT_EVERY_SECONDS:
             return False
+        recent = [t for t in self._recent.get(session_id, ()) if now - t < ALERT_EVERY_SECONDS]
+        if len(recent) >= ALERTS_PER_MINUTE:
+            self._recent[session_id] = recent
+            return False
         if len(self._alerted) > 10_000:
             self._alerted.clear()
+            self._recent.clear()
         self._alerted[(session_id, cause)] = now
+        self._recent[session_id] = [*recent, now]
         return True
 
     async def raise_alert(self, session: SessionAuth, host: str, leak: Leak) -> None:

