@@ -150,6 +150,8 @@ async def buffered(app: ASGIApp, scope: AsgiScope, receive: Receive, send: Send,
             size += len(chunk)
             if size > limit:
                 shown = f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit >> 10} KiB"
+                if message.get("more_body"):
+                    await _discard_body(receive)  # dropped unread, so the answer arrives
                 await refuse(scope, send, PayloadTooLarge(
                     f"the request body is larger than {shown}"))
                 return

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from api.guard import HOOK_BODY
 from api.ratelimit import HOOK_WINDOW_SECONDS, HOOKS_PER_SESSION
 from tests.support.appliance import Appliance
 
@@ -125,7 +126,10 @@ def test_the_hook_endpoint_refuses_bad_input_from_the_agent(
 
     for label, (body, needle) in BAD_BODIES.items():
         status, text = post(body.replace(b'"x"', f'"{sid}"'.encode()))
-        assert status == 400 and needle in text, (label, status, text)
+        if len(body) > HOOK_BODY:  # longer than any event: refused unread
+            assert status == 413 and "larger than 4 KiB" in text, (label, status, text)
+        else:
+            assert status == 400 and needle in text, (label, status, text)
     good = f'{{"session_id": "{sid}", "event": "PermissionRequest"}}'.encode()
     status, text = post(good, **{"Content-Type": "text/plain"})
     assert status == 415 and "application/json" in text, text
