@@ -33,6 +33,7 @@ BODY = {"type": "object", "required": ["session_id", "event"], "properties": {
 @documented(RouteDoc(summary="Agent hook events (per-session hook token as Bearer)", body=BODY,
                      responses={"204": {"description": "Recorded"}, "400": err("Bad event"),
                                 "401": err("Bad token"),
+                                "413": err("A body over 4 KiB (on the hook listener)"),
                                 "429": err("Too many hook events from this session")}))
 async def hooks() -> tuple[str, int]:
     ctx = current()
