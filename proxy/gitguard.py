@@ -140,8 +140,9 @@ def owner_push_refusal(body: bytes, *, complete: bool) -> str | None:
 
 _REPO = r"/repos/[^/]+/[^/]+"
 _REFS = re.compile(rf"^{_REPO}/git/refs/(?P<ref>.+)$")
-_REFS_CREATE = re.compile(rf"^{_REPO}/git/refs$")
+#: Writes that name their branch in the body: a ref created, a file committed, a merge.
 _BODY_BRANCH: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(rf"^{_REPO}/git/refs$"), "ref"),
     (re.compile(rf"^{_REPO}/contents/.+$"), "branch"),
     (re.compile(rf"^{_REPO}/merges$"), "base")]
 #: What else a session may write: its pull requests and issues, their comments, reviews,
@@ -165,7 +166,7 @@ _PENDING = object()
 #: would land the session's work on another branch once merged).
 _PULL_EDIT = re.compile(rf"^{_REPO}/pulls/\d+$")
 #: The writes judged by their body (beside GraphQL's).
-_BODY_READ = (_REFS_CREATE, _REVIEW, _PULL_EDIT, *(p for p, _ in _BODY_BRANCH))
+_BODY_READ = (_REVIEW, _PULL_EDIT, *(p for p, _ in _BODY_BRANCH))
 _RETARGET = ("a pull request's base is the person's to choose, not a session's (a session "
              "may edit its title, body and state; the person retargets it on GitHub)")
 #: GitHub's GraphQL endpoint: its mutations are judged by name (``graphql.py``).
@@ -237,17 +238,12 @@ def api_refusal(session_name: str, method: str, path: str, body: bytes | None) -
         branch = _branch_of(m.group("ref"))
         return None if branch == mine else (
             f"this session may move only the branch {mine}, not {branch}")
-    if _REFS_CREATE.match(clean):
-        ref = _json_field(body, "ref")
-        created = _branch_of(ref) if isinstance(ref, str) else None
-        return None if created == mine else (
-            f"this session may create only the ref refs/heads/{mine}")
     for pattern, key in _BODY_BRANCH:
         if pattern.match(clean):
             named = _json_field(body, key)
-            return None if named == mine else (
-                f"this session may commit only to the branch {mine} (give \"{key}\": "
-                f"\"{mine}\")")
+            return None if isinstance(named, str) and _branch_of(named) == mine else (
+                f"this session may write only to its branch {mine} (give \"{key}\": "
+                f"\"{'refs/heads/' if key == 'ref' else ''}{mine}\")")
     if _REVIEW.match(clean) and _json_field(body, "event", missing=_PENDING) not in (
             _PENDING, "COMMENT", "REQUEST_CHANGES"):
         return ("approving a pull request is the person's judgement, not a session's "
