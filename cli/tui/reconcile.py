@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.markup import escape
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -22,6 +23,13 @@ from cli.client import AsyncApiClient
 from cli.tui.dialogs import ConfirmScreen
 from cli.tui.footer import KeyFooter
 from cli.tui.model import delete_question, offered
+
+
+def problem_cells(problem: dict[str, Any]) -> tuple[Text, Text, Text]:
+    """A problem's row: text, never markup (a failed session's reason may quote what its
+    agent wrote, a file name or a ref, and Textual runs a ``[@click=...]`` when clicked)."""
+    return (Text(str(problem["session"] or "-")),
+            Text(str(problem["problem"]).replace("_", " ")), Text(str(problem["detail"])))
 
 
 class ReconcileScreen(ModalScreen[None]):
@@ -74,8 +82,7 @@ class ReconcileScreen(ModalScreen[None]):
         problems = sorted(report["problems"], key=lambda p: p["problem"] != "failed")
         for i, p in enumerate(problems):
             key = p["session"] if p["problem"] == "failed" else f"-{i}"
-            table.add_row(p["session"] or "-", p["problem"].replace("_", " "), p["detail"],
-                          key=key)
+            table.add_row(*problem_cells(p), key=key)
         summary.update("All sessions are in sync" if report["in_sync"] else
                        f"{len(problems)} problem(s), {len(self.failed)} failed session(s): "
                        "t retry, d delete")

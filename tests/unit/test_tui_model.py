@@ -24,6 +24,7 @@ from cli.tui.model import (
     row,
     visible,
 )
+from cli.tui.reconcile import problem_cells
 from cli.tui.terminal import attach_notice
 
 NOW = datetime(2025, 1, 2, 12, 0, tzinfo=UTC)
@@ -196,3 +197,12 @@ def test_attach_notice_tells_a_detach_from_a_failure() -> None:
         "attach ended with status 1: Error response from daemon: You cannot attach to a "
         "stopped container, start it first")
     assert attach_notice(137, "") == "attach ended with status 137"
+
+
+def test_a_problem_is_shown_as_text_never_as_markup() -> None:
+    """A failed session's reason may quote what its agent wrote: markup in it (a click
+    action, a link, a style) is shown as written and acts on nothing."""
+    hostile = "git: bad ref [@click=app.quit]main[/] [link=https://x.example]here[/link] [b]x"
+    cells = problem_cells({"session": "s", "problem": "failed", "detail": hostile})
+    assert [c.plain for c in cells] == ["s", "failed", hostile]
+    assert all(not c.spans and not c.style for c in cells)
