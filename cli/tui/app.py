@@ -34,6 +34,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, VerticalScroll
 from textual.css.query import NoMatches
+from textual.notifications import SeverityLevel
 from textual.widgets import DataTable, Input, Static
 
 from appliance.errors import ClauderonError
@@ -295,6 +296,13 @@ class ClauderonApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(MainScreen(self.api, self.terminal, self.clock))
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Every notice as text, never markup, whoever asks for it: many quote what an
+        agent wrote (an error, its health report, a failed session's reason), and Textual
+        runs a ``[@click=...]`` action when it is clicked."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     async def on_unmount(self) -> None:
         await self.api.aclose()
