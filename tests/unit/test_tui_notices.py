@@ -1,11 +1,14 @@
-"""The TUI's notices are text: many quote what an agent wrote."""
+"""The TUI's notices and questions are text: many quote what an agent wrote."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+from textual.widgets import Static
+
 from cli.tui.app import ClauderonApp
+from cli.tui.dialogs import ConfirmScreen
 
 HOSTILE = "health: [@click=app.quit]fine[/] [link=https://x.example]see[/link]"
 
@@ -24,5 +27,10 @@ def test_a_notice_is_shown_as_written_and_acts_on_nothing(tmp_path: Path) -> Non
             assert [n.message for n in notices] == [HOSTILE, HOSTILE]
             assert not any(n.markup for n in notices)
             assert app.is_running  # nothing clicked, nothing run
+            # A question quoting the agent's health report: shown as written, tags and all.
+            await app.push_screen(ConfirmScreen(HOSTILE))
+            await pilot.pause()
+            shown = app.screen.query_one("#question", Static).render()
+            assert HOSTILE in str(shown)
 
     asyncio.run(run())
