@@ -21,6 +21,7 @@ import httpx
 
 from appliance import errors
 from appliance.errors import ClauderonError
+from cli.table import inert_json
 
 T = TypeVar("T")
 Json = dict[str, Any]
@@ -72,9 +73,10 @@ def body_of(response: httpx.Response) -> Any:
         return {"error": response.text.strip()[:500] or response.reason_phrase}
 
 
-def finish(call: Call[T], response: httpx.Response) -> T:
-    """What ``call`` answered: its value, or the API's error raised."""
-    body = body_of(response)
+def finish(call: Call[T], response: httpx.Response, *, inert: bool = False) -> T:
+    """What ``call`` answered: its value, or the API's error raised; with ``inert``, every
+    string in the answer made inert first (:func:`cli.table.inert_json`)."""
+    body = inert_json(body_of(response)) if inert else body_of(response)
     if response.status_code >= 400 and response.status_code not in call.accept:
         raise error_of(response, body)
     return call.read(body)

@@ -28,6 +28,7 @@ from appliance.errors import ClauderonError, ServiceUnavailable
 from cli import calls
 from cli.calls import Call
 from cli.eventstream import IDLE_SECONDS, Frames, Message, Resume, check_accept, handshake, lost
+from cli.table import inert_json
 
 T = TypeVar("T")
 BASE_URL = "http://clauderon"
@@ -171,8 +172,11 @@ class AsyncApiClient(_Face):
     """The async face: what the TUI uses (Textual runs on asyncio; httpx, and so this face,
     runs on any loop anyio supports, trio included)."""
 
-    def __init__(self, socket_path: Path, *, timeout: float = 5.0) -> None:
+    def __init__(self, socket_path: Path, *, timeout: float = 5.0, inert: bool = False) -> None:
         super().__init__(socket_path, timeout)
+        #: Every string of every answer and event made inert (:func:`cli.table.inert`): for
+        #: a screen that draws them (the TUI), since they may hold an agent's words.
+        self.inert = inert
         self._http = httpx.AsyncClient(
             transport=httpx.AsyncHTTPTransport(uds=str(socket_path)),
             base_url=BASE_URL, timeout=timeout)
@@ -185,7 +189,7 @@ class AsyncApiClient(_Face):
             response = await self._http.send(self._request(self._http, call))
         except TRANSPORT_ERRORS as exc:
             raise unreachable(self.socket_path, call.describe(), exc) from exc
-        return calls.finish(call, response)
+        return calls.finish(call, response, inert=self.inert)
 
     async def events(self, after: int | None = None) -> AsyncGenerator[Message | None, None]:
         """As :meth:`ApiClient.events`."""
@@ -209,7 +213,7 @@ class AsyncApiClient(_Face):
                     if reply:
                         await stream.write(reply)
                     for message in messages:
-                        yield message
+                        yield inert_json(message) if self.inert else message
         except TRANSPORT_ERRORS as exc:
             raise unreachable(self.socket_path, "the event stream", exc) from exc
 
@@ -224,5 +228,5 @@ class AsyncApiClient(_Face):
                             resume.see(message)
                         yield message
             except ClauderonError as exc:
-                yield lost(exc)
+                yield inert_json(lost(exc)) if self.inert else lost(exc)
             await anyio.sleep(resume.wait())

@@ -84,6 +84,17 @@ def inert(text: str) -> str:
     return plain(text, len(text) + 1)
 
 
+def inert_json(value: Any) -> Any:
+    """``value`` (JSON as parsed) with every string in it made :func:`inert`."""
+    if isinstance(value, str):
+        return inert(value)
+    if isinstance(value, list):
+        return [inert_json(v) for v in value]
+    if isinstance(value, dict):
+        return {inert_json(k): inert_json(v) for k, v in value.items()}
+    return value
+
+
 def emit(args: argparse.Namespace, data: Any, text: str) -> int:
     """Print what a handler found: JSON under ``--json`` (the flag :class:`Command` adds;
     it escapes every control character), else ``text``, made :func:`inert`."""

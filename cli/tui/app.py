@@ -290,7 +290,9 @@ class ClauderonApp(App[None]):
     def __init__(self, socket_path: Path, *, terminal: Foreground | None = None,
                  clock: Callable[[], datetime] | None = None, timeout: float = 5.0) -> None:
         super().__init__()
-        self.api = AsyncApiClient(socket_path, timeout=timeout)
+        # Every string it draws is inert: an answer may hold an agent's words, and Textual
+        # writes an escape sequence in them to the person's terminal as it is.
+        self.api = AsyncApiClient(socket_path, timeout=timeout, inert=True)
         self.terminal: Foreground = terminal or SuspendingTerminal()
         self.clock = clock or (lambda: datetime.now(UTC))
 

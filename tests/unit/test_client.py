@@ -34,6 +34,7 @@ from cli.eventstream import (
     check_accept,
     handshake,
 )
+from cli.tui.app import ClauderonApp
 
 
 def answer(status: int, body: object = None, *, text: str | None = None) -> httpx.Response:
@@ -263,3 +264,23 @@ def test_async_face_says_the_same(tmp_path: Path, silent_socket: Path) -> None:
 
     asyncio.run(run())
 
+
+
+def test_a_drawing_face_gets_every_string_inert() -> None:
+    """The TUI draws what the API answers, and Textual writes an escape sequence in it to
+    the person's terminal as it is; an answer may hold an agent's words (a reason, a file's
+    name, git's complaint). With ``inert`` every string comes without a control character
+    but newline and tab, errors included; without it, as the API sent it (``--json``)."""
+    osc52 = "\x1b]52;c;cm0gLXJmIH4=\x1b\\"
+    listing = {"sessions": [{"name": "s", "status_reason": f"sync failed:{osc52} ok\n",
+                             "files": [{"path": f"a{osc52}.txt"}]}]}
+    [clean] = calls.finish(calls.sessions(), answer(200, listing), inert=True)
+    assert clean["status_reason"] == "sync failed:]52;c;cm0gLXJmIH4=\\ ok\n"
+    assert clean["files"] == [{"path": "a]52;c;cm0gLXJmIH4=\\.txt"}]
+    [raw] = calls.finish(calls.sessions(), answer(200, listing))
+    assert osc52 in raw["status_reason"]
+    refused = answer(409, {"error": f"cannot \x9b2J{osc52}", "code": "conflict"})
+    with pytest.raises(ClauderonError) as exc:
+        calls.finish(calls.sessions(), refused, inert=True)
+    assert not any(ord(c) < 32 or 0x7f <= ord(c) <= 0x9f for c in exc.value.message)
+    assert ClauderonApp(Path("/nonexistent.sock")).api.inert  # the TUI draws inert strings
