@@ -44,6 +44,7 @@ from proxy.relay import (
 )
 from proxy.rules import Style
 from proxy.screen import screen
+from proxy.scrub import Scrubber
 from proxy.sides import HttpSide
 from proxy.state import ProxyState
 from proxy.upload import linger, send_request
@@ -181,18 +182,20 @@ async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request,
     finally:
         meter.bytes_in += tally.moved + sum(
             len(e.data) for e in prefix or () if isinstance(e, h11.Data))
+    scrub = Scrubber(verdict.secrets) if verdict.secrets else None
     try:
         if isinstance(event, h11.InformationalResponse):  # 101: the pair becomes a pipe
-            await _become_pipe(client, conn, event, meter, patience)
+            await _become_pipe(client, conn, event, meter, patience, scrub=scrub)
             return
         if not isinstance(event, h11.Response):
             raise UpstreamError("unexpected answer", ErrorType.UPSTREAM_PROTOCOL_ERROR)
         meter.status = event.status_code
-        clean, early = _queue_head(client, event)
+        clean, early = _queue_head(client, event, scrub)
         reader = _usage_reader(state, verdict, event)
         try:
             meter.bytes_out += await relay_body(conn, client, patience, from_client=False,
-                                                observe=reader.feed if reader else None)
+                                                observe=reader.feed if reader else None,
+                                                scrub=scrub)
         finally:
             if reader is not None:
                 reading = reader.finish()
@@ -214,28 +217,50 @@ async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request,
     except BaseException:
         await conn.aclose()
         raise
+    finally:
+        if scrub is not None and scrub.masked:
+            await _echoed(state, session, target, credential=verdict.credential, meter=meter,
+                          masked=scrub.masked)
     state.pool.release(conn)
 
 
+async def _echoed(state: ProxyState, session: SessionAuth, target: Target, *,
+                  credential: str | None, meter: Meter, masked: int) -> None:
+    """The answer carried the credential back (masked on its way): noted, and an alert."""
+    credential = credential or "credential"
+    meter.note = f"the answer carried the person's {credential} back: masked ({masked}x)"
+    with trio.CancelScope(shield=True):
+        await state.controls.alert(
+            session, f"echo:{credential}", f"{credential}: {target.host} sent the credential "
+            "back in its answer; the proxy masked it", event="credential_echo",
+            detail={"host": target.host, "credential": credential, "path": target.path})
+
+
 async def _become_pipe(client: HttpSide, conn: UpstreamConn,
-                       event: h11.InformationalResponse, meter: Meter, patience: float) -> None:
+                       event: h11.InformationalResponse, meter: Meter, patience: float, *,
+                       scrub: Scrubber | None) -> None:
     """A 101 answer: passed on, then raw bytes both ways until either side ends."""
     meter.status = 101
+    headers = forwardable(list(event.headers), upgrade=True)
     await client_send(client, h11.InformationalResponse(
-        status_code=101, headers=forwardable(list(event.headers), upgrade=True),
+        status_code=101, headers=scrub.head(headers) if scrub else headers,
         reason=event.reason), patience)
-    up, down = await pipe(client, conn, patience)
+    up, down = await pipe(client, conn, patience, scrub)
     meter.bytes_in += up
     meter.bytes_out += down
     await conn.aclose()
 
 
-def _queue_head(client: HttpSide, event: h11.Response) -> tuple[bool, bool]:
-    """Queue the answer's head, framed afresh; whether the upstream connection can be
-    reused after its body, and whether it answered before the client's upload ended."""
+def _queue_head(client: HttpSide, event: h11.Response, scrub: Scrubber | None
+                ) -> tuple[bool, bool]:
+    """Queue the answer's head, framed afresh (the credential masked); whether the upstream
+    connection can be reused after its body, and whether it answered before the client's
+    upload ended."""
     headers = list(event.headers)  # walked twice below: h11's own sequence is slow to walk
     answer_framing, clean = response_framing(headers)
     out = framed(forwardable(headers, upgrade=False), answer_framing)
+    if scrub is not None:
+        out = scrub.head(out)
     # Answered before the upload ended (not MUST_CLOSE: a "connection: close" request ended).
     early = client.h11.their_state is h11.SEND_BODY
     if early:

@@ -38,6 +38,8 @@ class Injection:
     headers: Headers
     #: The credential put in (its name only), or None when nothing was injected.
     credential: str | None
+    #: What of it travels in the request, to be masked wherever the answer carries it back.
+    secrets: tuple[bytes, ...] = ()
 
 
 def without(headers: Headers, *names: bytes) -> Headers:
@@ -94,25 +96,27 @@ def apply_rule(rule: Rule, headers: Headers, creds: CredentialLookup) -> Injecti
         oauth = creds.get("anthropic_oauth_token")
         if oauth is not None:
             out = without(headers, b"authorization", b"x-api-key")
-            out.append((b"authorization", b"Bearer " + _enc(oauth.value)))
-            return Injection(headers=_beta(out, add=True), credential="anthropic_oauth_token")
+            out.append((b"authorization", b"Bearer " + (value := _enc(oauth.value))))
+            return Injection(headers=_beta(out, add=True), credential="anthropic_oauth_token",
+                             secrets=(value,))
         key = creds.get("anthropic_api_key")
         if key is not None:
             out = without(headers, b"authorization", b"x-api-key")
-            out.append((b"x-api-key", _enc(key.value)))
-            return Injection(headers=_beta(out, add=False), credential="anthropic_api_key")
+            out.append((b"x-api-key", value := _enc(key.value)))
+            return Injection(headers=_beta(out, add=False), credential="anthropic_api_key",
+                             secrets=(value,))
         return Injection(headers=headers, credential=None)
     if rule.style is Style.CHATGPT:
         access = creds.get("codex_access_token")
         if access is None:
             return Injection(headers=headers, credential=None)
         out = without(headers, b"authorization")
-        out.append((b"authorization", b"Bearer " + _enc(access.value)))
+        out.append((b"authorization", b"Bearer " + (value := _enc(access.value))))
         account = creds.get("codex_account_id")
         if account is not None:
             out = without(out, b"chatgpt-account-id")
             out.append((b"chatgpt-account-id", _enc(account.value)))
-        return Injection(headers=out, credential="codex_access_token")
+        return Injection(headers=out, credential="codex_access_token", secrets=(value,))
     if rule.style is Style.CODEX_REFRESH:
         # The body carries this credential; proxy.token_refresh swaps it. Headers stay as they are.
         present = creds.get(rule.credential) is not None
@@ -121,14 +125,16 @@ def apply_rule(rule: Rule, headers: Headers, creds: CredentialLookup) -> Injecti
     if cred is None:
         return Injection(headers=headers, credential=None)
     value = _enc(cred.value)
+    secrets: tuple[bytes, ...] = (value,)
     if rule.style is Style.BEARER:
         name, rendered = b"authorization", b"Bearer " + value
     elif rule.style is Style.BASIC_X_ACCESS_TOKEN:
-        name, rendered = b"authorization", b"Basic " + base64.b64encode(b"x-access-token:" + value)
+        basic = base64.b64encode(b"x-access-token:" + value)
+        name, rendered, secrets = b"authorization", b"Basic " + basic, (value, basic)
     elif rule.style is Style.TOKEN_TOKEN:
         name, rendered = b"authorization", b"Token token=" + value
     else:
         name, rendered = rule.header.encode("latin-1"), value
     out = without(headers, name)
     out.append((name, rendered))
-    return Injection(headers=out, credential=rule.credential)
+    return Injection(headers=out, credential=rule.credential, secrets=secrets)

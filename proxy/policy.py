@@ -68,6 +68,8 @@ class Forward:
     upgrade: bool
     #: The model API whose answer carries token usage (``meter.py``), when it is one.
     meter: Api | None = None
+    #: The credential as it travels, masked where the answer carries it back (``scrub.py``).
+    secrets: tuple[bytes, ...] = ()
 
 
 def reject() -> Respond:
@@ -149,10 +151,15 @@ def decide_request(
                        decision=Decision.PASSED, credential=None, rule=None, upgrade=upgrade,
                        meter=meter)
     injection = apply_rule(rule, out, creds)
+    headers = injection.headers
+    if injection.secrets:
+        # An answer that echoes the credential is masked on its way back (``scrub.py``),
+        # which reads it only uncompressed.
+        headers = [*without(headers, b"accept-encoding"), (b"accept-encoding", b"identity")]
     decision = Decision.INJECTED if injection.credential else Decision.PASSED
     return Forward(
-        headers=injection.headers, decision=decision, credential=injection.credential,
-        rule=rule, upgrade=upgrade, meter=meter,
+        headers=headers, decision=decision, credential=injection.credential,
+        rule=rule, upgrade=upgrade, meter=meter, secrets=injection.secrets,
     )
 
 

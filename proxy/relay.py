@@ -20,9 +20,12 @@ import trio
 
 from appliance.audit import Decision
 from proxy.framing import Ambiguous, clean_trailers, head_defect, head_end
+from proxy.scrub import Scrubber
 from proxy.sides import MAX_HEAD, READ_SIZE, HttpSide, PeerHungUp
 from proxy.upstream import ErrorType, UpstreamError
 
+#: How long the end of a piped chunk that may begin a credential waits for the rest.
+HOLD_BACK = 0.05
 _BROKEN = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 _READ_ERRORS = (h11.RemoteProtocolError, trio.TooSlowError, *_BROKEN)
 _WRITE_ERRORS = (trio.TooSlowError, h11.LocalProtocolError, *_BROKEN)
@@ -194,7 +197,8 @@ def _show(observe: Callable[[bytes], None] | None, seen: list[bytes]) -> None:
 
 async def relay_body(src: HttpSide, dst: HttpSide, patience: float, *, from_client: bool,
                      tally: Tally | None = None,
-                     observe: Callable[[bytes], None] | None = None) -> int:
+                     observe: Callable[[bytes], None] | None = None,
+                     scrub: Scrubber | None = None) -> int:
     """Move one message body from ``src`` to ``dst`` up to its end; returns its size.
 
     Whatever ``dst`` has queued (a response head, say) goes out with the first body bytes,
@@ -202,7 +206,8 @@ async def relay_body(src: HttpSide, dst: HttpSide, patience: float, *, from_clie
     client that hangs up ends it (``watch``, see ``wire.py``) even if the upstream is silent.
     The body is re-encoded by h11 for ``dst``'s framing; trailers go along (``end_for``).
     ``observe`` (the meter; it must not raise) sees each chunk once it has been sent to
-    ``dst``, so reading it never delays the bytes.
+    ``dst``, so reading it never delays the bytes. ``scrub`` masks the credential in what
+    goes to ``dst`` (``scrub.py``).
     """
     watch = None if from_client else dst
     moved = 0
@@ -233,10 +238,14 @@ async def relay_body(src: HttpSide, dst: HttpSide, patience: float, *, from_clie
                     tally.moved = moved
                 if observe is not None:
                     seen.append(event.data)
-                if dst.queue(event):
+                if scrub is not None:
+                    event = h11.Data(data=scrub.feed(event.data))
+                if event.data and dst.queue(event):
                     await dst.flush(patience)
                     _show(observe, seen)
             elif type(event) is h11.EndOfMessage:
+                if scrub is not None and scrub.holding:
+                    dst.queue(h11.Data(data=scrub.finish()))
                 dst.queue(end_for(event, dst))
                 await dst.flush(patience)
                 _show(observe, seen)
@@ -252,12 +261,13 @@ async def relay_body(src: HttpSide, dst: HttpSide, patience: float, *, from_clie
 
 
 async def pipe(
-    client: HttpSide, upstream: HttpSide, idle_timeout: float
+    client: HttpSide, upstream: HttpSide, idle_timeout: float, scrub: Scrubber | None = None
 ) -> tuple[int, int]:
     """Relay raw bytes both ways (after a 101); returns (bytes from client, to client).
 
     The pair ends when either side closes (or fails), or when neither has sent a byte for
-    ``idle_timeout``.
+    ``idle_timeout``. ``scrub`` masks the credential in what goes to the client; the end it
+    holds back goes on by itself after :data:`HOLD_BACK` with nothing more from upstream.
     """
     counts = [0, 0]
     pending_up = client.h11.trailing_data[0]
@@ -267,13 +277,25 @@ async def pipe(
         scope = nursery.cancel_scope
         scope.deadline = trio.current_time() + idle_timeout
 
-        async def one(src: trio.abc.Stream, dst: trio.abc.Stream, first: bytes, i: int) -> None:
+        async def one(src: trio.abc.Stream, dst: trio.abc.Stream, first: bytes, i: int,
+                      scrub: Scrubber | None) -> None:
             try:
                 data = first
                 while True:
                     if data:
                         counts[i] += len(data)
-                        await dst.send_all(data)
+                        out = data if scrub is None else scrub.feed(data)
+                        if out:
+                            await dst.send_all(out)
+                    if scrub is not None and scrub.holding:
+                        with trio.move_on_after(HOLD_BACK) as wait:
+                            data = bytes(await src.receive_some(READ_SIZE))
+                        if data and not wait.cancelled_caught:
+                            scope.deadline = trio.current_time() + idle_timeout
+                            continue
+                        await dst.send_all(scrub.finish())
+                        if not wait.cancelled_caught:  # the upstream's end
+                            break
                     data = bytes(await src.receive_some(READ_SIZE))
                     if not data:
                         break
@@ -282,6 +304,6 @@ async def pipe(
                 pass
             scope.cancel()
 
-        nursery.start_soon(one, client.stream, upstream.stream, pending_up, 0)
-        nursery.start_soon(one, upstream.stream, client.stream, pending_down, 1)
+        nursery.start_soon(one, client.stream, upstream.stream, pending_up, 0, None)
+        nursery.start_soon(one, upstream.stream, client.stream, pending_down, 1, scrub)
     return counts[0], counts[1]

@@ -18,6 +18,8 @@ do at its service, the agent can ask for. Two kinds of request would break the p
 Every rule here and in ``gitguard.py`` tells a read from a write by the request's method,
 so a header some servers take as the method instead (``X-HTTP-Method-Override`` and its
 kin: a ``GET`` that is a ``PUT``) is refused with a credential (:func:`method_override`).
+So is ``TRACE``, whose answer is the request as the server got it, credential included
+(any other echo of it is masked on its way back: ``scrub.py``).
 
 A write to a login's billing (Anthropic's overage, prepaid credits, payment method) spends
 the person's money, and is theirs too. GitHub's own rules are ``gitguard.py``'s, which
@@ -53,6 +55,8 @@ ANTHROPIC = frozenset({"anthropic_oauth_token", "anthropic_api_key"})
 REGISTRY_AUTH = "auth.docker.io"
 
 
+#: Methods whose answer is the request itself (credential included): never sent with one.
+ECHOING = frozenset({"TRACE", "TRACK"})
 #: Headers some servers read as the request's method in place of its own.
 METHOD_OVERRIDES = frozenset({b"x-http-method-override", b"x-http-method",
                               b"x-method-override"})
@@ -70,6 +74,9 @@ def method_override(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
 def use_refusal(credential: str, host: str, method: str, target: str, *,
                 allow_writes: Collection[str] = ()) -> str | None:
     """Why a session may not send this request with ``credential``, or None."""
+    if method.upper() in ECHOING:
+        return (f"{method} answers with the request as the server got it, the person's "
+                f"{credential} in it")
     path = target.split("?", 1)[0]
     # As a server might read it: escapes decoded, dot segments resolved, any case.
     read = "/" + posixpath.normpath(unquote(path)).lstrip("/").lower()

@@ -4,7 +4,9 @@
 records every request it receives (so tests can check which headers arrived) and answers
 by path: ``/sse`` holds an event stream open until the test acknowledges the first event,
 ``/big`` streams a large body, ``/trailers`` answers chunked with trailers (and records
-the request's), ``/ws`` upgrades and echoes raw bytes, ``/ws-close``
+the request's), ``/echo-head``, ``/echo-split`` and ``/ws-echo`` send the request's
+``Authorization`` back (in a header, a byte at a time in the body, over an upgraded
+connection), ``/ws`` upgrades and echoes raw bytes, ``/ws-close``
 upgrades and hangs up, ``/oauth/token`` answers a token refresh, ``/silent-stream`` (one
 event) and ``/silent-head`` (nothing at all) then wait, silent, for the proxy to hang up.
 :class:`EarlyRefuser` answers 413 to an upload after its head and hangs up without reading
@@ -228,6 +230,9 @@ class FakeUpstream(_Base):
                 h11.Data(data=b"streamed"), h11.EndOfMessage(headers=[
                     ("x-checksum", "sha256=abc"), ("content-length", "999")]))
             return True
+        if path in ECHOES:
+            await ECHOES[path](self, stream, conn, seen)
+            return path != "/ws-echo"
         if path == "/oauth/token":
             await self.reply(stream, conn, 200, json.dumps(self.refresh_answer).encode())
             return True
@@ -237,6 +242,42 @@ class FakeUpstream(_Base):
         }).encode()
         await self.reply(stream, conn, 200, body)
         return True
+
+
+async def _echo_head(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection,
+                     seen: Seen) -> None:
+    await fake.reply(stream, conn, 200, b"ok\n", "text/plain",
+                     [("x-echo", v) for v in seen.header("authorization")])
+
+
+async def _echo_split(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection,
+                      seen: Seen) -> None:
+    """The request's Authorization in a chunked body, one byte a write, a pause between."""
+    await fake.send(stream, conn, h11.Response(status_code=200, headers=[
+        ("content-type", "application/json"), ("transfer-encoding", "chunked")]),
+        h11.Data(data=b'{"seen": "'))
+    for byte in "".join(seen.header("authorization")).encode():
+        await fake.send(stream, conn, h11.Data(data=bytes([byte])))
+        await trio.sleep(0.002)
+    await fake.send(stream, conn, h11.Data(data=b'"}\n'), h11.EndOfMessage())
+
+
+async def _ws_echo(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection,
+                   seen: Seen) -> None:
+    """Upgrades, then reports the handshake's Authorization as raw bytes in two writes."""
+    await fake.send(stream, conn, h11.InformationalResponse(status_code=101, headers=[
+        ("connection", "upgrade"), ("upgrade", seen.header("upgrade")[0])]))
+    auth = "".join(seen.header("authorization")).encode()
+    await stream.send_all(b"handshake: " + auth[: len(auth) // 2])
+    await trio.sleep(0.01)
+    await stream.send_all(auth[len(auth) // 2:] + b"\n")
+    with trio.fail_after(30):
+        while await stream.receive_some(65536):
+            pass
+
+
+#: Answers that carry the request's credential back (what ``scrub.py`` masks).
+ECHOES = {"/echo-head": _echo_head, "/echo-split": _echo_split, "/ws-echo": _ws_echo}
 
 
 class GitServer(_Base):

@@ -36,6 +36,10 @@ NPM, HUB, AUTH = "registry.npmjs.org", "registry-1.docker.io", "auth.docker.io"
     ("anthropic_oauth_token", "api.anthropic.com", "GET", "/api/oauth/usage", False),
     ("anthropic_oauth_token", "api.anthropic.com", "GET", "/api/oauth/claude_cli/roles", False),
     ("sentry_auth_token", "sentry.io", "POST", "/api/0/api-tokens/", True),
+    # TRACE answers with the request itself, the credential in it: never sent with one.
+    ("github_token", "api.github.com", "TRACE", "/", True),
+    ("anthropic_api_key", "api.anthropic.com", "trace", "/v1/messages", True),
+    ("grafana_api_key", "grafana.example", "TRACK", "/", True),
     ("sentry_auth_token", "sentry.io", "GET", "/api/0/projects/", False),
     # A registry: reads and npm's audit pass, a publish does not.
     ("npm_token", NPM, "GET", "/@scope%2fpkg", False),

@@ -1,0 +1,89 @@
+"""The person's credential on its way back: masked in the answer. Pure.
+
+The proxy puts a real credential into a request; the answer must never bring it back to the
+agent. An upstream that echoes what it got does: a debug or "echo" endpoint, an error that
+quotes the header it refused, a list of the account's own tokens, a WebSocket server that
+reports the handshake (``TRACE``, whose whole point is the echo, is refused with a
+credential: ``uses.py``). A :class:`Scrubber` knows what the proxy put in (the credential,
+and the header value it rendered, such as Basic's base64) and masks every occurrence in the
+answer's head and body with ``*`` of the same length, so the framing holds and the agent
+never holds the secret.
+
+The body is scanned as it streams. Only a chunk's last bytes that could begin a credential
+wait for the next chunk (or the body's end), so a secret the upstream splits over two reads
+is still whole when it is masked; a chunk that ends in a newline or a brace, as every SSE
+event and JSON line does, waits for nothing. What was masked is counted: the exchange notes
+it in the audit line and raises the session's alert.
+
+Not seen: an answer compressed although the proxy asked a credentialed request's answer to
+come uncompressed (``policy.py``), and one that re-encodes the credential (hashed, in hex,
+split by the upstream's own formatting).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+#: Shorter values are not looked for: they would mask ordinary text (no real credential is).
+MIN_SECRET = 8
+
+
+class Scrubber:
+    """Masks ``secrets`` in one answer; :meth:`feed` the body's chunks, then :meth:`finish`."""
+
+    __slots__ = ("_held", "masked", "secrets")
+
+    def __init__(self, secrets: Iterable[bytes]) -> None:
+        # Longest first: a rendered value that holds the raw one is masked whole.
+        self.secrets = tuple(sorted({s for s in secrets if len(s) >= MIN_SECRET},
+                                    key=len, reverse=True))
+        self._held = b""
+        #: How many occurrences were masked so far.
+        self.masked = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.secrets)
+
+    def _mask(self, data: bytes) -> bytes:
+        for secret in self.secrets:
+            if secret in data:
+                self.masked += data.count(secret)
+                data = data.replace(secret, b"*" * len(secret))
+        return data
+
+    def head(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """The answer's header fields, each value masked."""
+        return [(name, self._mask(value)) for name, value in headers]
+
+    def feed(self, data: bytes) -> bytes:
+        """What of the body so far may go on: masked, less a tail that may begin a secret."""
+        data = self._mask(self._held + data if self._held else data)
+        keep = self._tail(data)
+        if keep:
+            self._held = data[-keep:]
+            return data[:-keep]
+        self._held = b""
+        return data
+
+    @property
+    def holding(self) -> bool:
+        return bool(self._held)
+
+    def finish(self) -> bytes:
+        """The tail held back, once no more of the body will come (it is no secret)."""
+        held, self._held = self._held, b""
+        return held
+
+    def _tail(self, data: bytes) -> int:
+        """The length of the longest end of ``data`` that begins one of the secrets."""
+        best = 0
+        size = len(data)
+        for secret in self.secrets:
+            first = secret[:1]
+            i = data.find(first, max(0, size - len(secret) + 1))
+            while i != -1:
+                if secret.startswith(data[i:]):
+                    best = max(best, size - i)
+                    break
+                i = data.find(first, i + 1)
+        return best

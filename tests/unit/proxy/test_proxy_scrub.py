@@ -1,0 +1,75 @@
+"""The credential an answer carries back, masked as the body streams (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxy.scrub import MIN_SECRET, Scrubber
+
+TOKEN = b"ghp_REALGITHUBCANARY0123456789"
+BASIC = b"eC1hY2Nlc3MtdG9rZW46Z2hwX1JFQUxHSVRIVUJDQU5BUlkwMTIzNDU2Nzg5"
+BODY = b'{"headers": {"authorization": "Bearer ' + TOKEN + b'", "x": "g"}, "again": "' \
+    + TOKEN + b'", "basic": "Basic ' + BASIC + b'"}\n'
+MASKED = BODY.replace(TOKEN, b"*" * len(TOKEN)).replace(BASIC, b"*" * len(BASIC))
+
+
+def stream(scrub: Scrubber, pieces: list[bytes]) -> list[bytes]:
+    return [scrub.feed(p) for p in pieces] + [scrub.finish()]
+
+
+def test_a_body_cut_anywhere_comes_out_masked_whole() -> None:
+    """Cut in two at every byte, and fed a byte at a time: the secrets never pass, even in
+    part, and everything else does, in order and the same length."""
+    cuts = [[BODY[:i], BODY[i:]] for i in range(len(BODY) + 1)]
+    for pieces in [*cuts, [BODY[i:i + 1] for i in range(len(BODY))]]:
+        scrub = Scrubber([TOKEN, BASIC])
+        out = stream(scrub, pieces)
+        assert b"".join(out) == MASKED
+        assert scrub.masked == 3
+        sent = b""
+        for part in out:  # no byte of a secret ever left before it was known to be one
+            sent += part
+            assert MASKED.startswith(sent)
+
+
+def test_an_event_stream_is_never_held_back() -> None:
+    """Chunks that end in a newline (every SSE event) or a brace go on whole at once."""
+    scrub = Scrubber([TOKEN])
+    for chunk in (b"event: delta\ndata: {\"text\": \"g\"}\n\n", b'{"text": "gh"}', b"gh\n"):
+        assert scrub.feed(chunk) == chunk
+        assert not scrub.holding
+
+
+def test_only_the_end_that_begins_a_secret_waits_for_the_next_chunk() -> None:
+    scrub = Scrubber([TOKEN])
+    assert scrub.feed(b"the word is gh") == b"the word is "
+    assert scrub.holding
+    assert scrub.feed(b"ost") == b"ghost"  # it was no secret: it goes on with what follows
+    assert scrub.feed(b"ghp_REAL") == b""
+    assert scrub.finish() == b"ghp_REAL"  # the body ended: a part of a secret is none
+    assert scrub.masked == 0
+
+
+def test_a_head_is_masked_in_every_value() -> None:
+    scrub = Scrubber([TOKEN])
+    head = [(b"x-echo", b"Bearer " + TOKEN), (b"set-cookie", b"t=" + TOKEN + b"; Secure"),
+            (b"content-type", b"text/plain")]
+    assert scrub.head(head) == [(b"x-echo", b"Bearer " + b"*" * len(TOKEN)),
+                                (b"set-cookie", b"t=" + b"*" * len(TOKEN) + b"; Secure"),
+                                (b"content-type", b"text/plain")]
+    assert scrub.masked == 2
+
+
+@pytest.mark.parametrize("secret", [b"", b"x", b"a" * (MIN_SECRET - 1)])
+def test_a_value_too_short_to_be_a_credential_is_not_looked_for(secret: bytes) -> None:
+    scrub = Scrubber([secret])
+    assert not scrub
+    assert scrub.feed(b"a" * 20 + b"x") == b"a" * 20 + b"x"
+
+
+def test_the_longer_form_is_masked_whole_where_it_holds_the_shorter() -> None:
+    raw = b"REAL-CANARY-123"
+    rendered = b"Token token=" + raw
+    scrub = Scrubber([raw, rendered])
+    assert b"".join(stream(scrub, [b"[" + rendered + b"] and " + raw])) == \
+        b"[" + b"*" * len(rendered) + b"] and " + b"*" * len(raw)
