@@ -15,8 +15,9 @@ is still whole when it is masked; a chunk that ends in a newline or a brace, as 
 event and JSON line does, waits for nothing. What was masked is counted: the exchange notes
 it in the audit line and raises the session's alert.
 
-Not seen: an answer compressed although the proxy asked a credentialed request's answer to
-come uncompressed (``policy.py``), and one that re-encodes the credential (hashed, in hex,
+A credentialed request asks for its answer uncompressed and whole (``policy.py`` drops
+``Range``: a few bytes of an echo at a time would each be too short to know). Not seen: an
+answer compressed all the same, and one that re-encodes the credential (hashed, in hex,
 split by the upstream's own formatting).
 """
 

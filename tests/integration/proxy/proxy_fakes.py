@@ -4,9 +4,9 @@
 records every request it receives (so tests can check which headers arrived) and answers
 by path: ``/sse`` holds an event stream open until the test acknowledges the first event,
 ``/big`` streams a large body, ``/trailers`` answers chunked with trailers (and records
-the request's), ``/echo-head``, ``/echo-split`` and ``/ws-echo`` send the request's
-``Authorization`` back (in a header, a byte at a time in the body, over an upgraded
-connection), ``/ws`` upgrades and echoes raw bytes, ``/ws-close``
+the request's), ``/echo-head``, ``/echo-range``, ``/echo-split`` and ``/ws-echo`` send the request's
+``Authorization`` back (in a header, as the body or the range of it asked for, a byte at a
+time in the body, over an upgraded connection), ``/ws`` upgrades and echoes raw bytes, ``/ws-close``
 upgrades and hangs up, ``/oauth/token`` answers a token refresh, ``/silent-stream`` (one
 event) and ``/silent-head`` (nothing at all) then wait, silent, for the proxy to hang up.
 :class:`EarlyRefuser` answers 413 to an upload after its head and hangs up without reading
@@ -250,6 +250,20 @@ async def _echo_head(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection,
                      [("x-echo", v) for v in seen.header("authorization")])
 
 
+async def _echo_range(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection,
+                      seen: Seen) -> None:
+    """The request's Authorization as the body, or the part of it a ``Range`` asks for."""
+    body = "".join(seen.header("authorization")).encode()
+    if ranges := seen.header("range"):
+        first, _, last = ranges[0].removeprefix("bytes=").partition("-")
+        part = body[int(first): int(last) + 1]
+        await fake.send(stream, conn, h11.Response(status_code=206, headers=[
+            ("content-range", f"bytes {first}-{last}/{len(body)}"),
+            ("content-length", str(len(part)))]), h11.Data(data=part), h11.EndOfMessage())
+        return
+    await fake.reply(stream, conn, 200, body, "text/plain")
+
+
 async def _echo_split(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection,
                       seen: Seen) -> None:
     """The request's Authorization in a chunked body, one byte a write, a pause between."""
@@ -277,7 +291,8 @@ async def _ws_echo(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection,
 
 
 #: Answers that carry the request's credential back (what ``scrub.py`` masks).
-ECHOES = {"/echo-head": _echo_head, "/echo-split": _echo_split, "/ws-echo": _ws_echo}
+ECHOES = {"/echo-head": _echo_head, "/echo-range": _echo_range, "/echo-split": _echo_split,
+          "/ws-echo": _ws_echo}
 
 
 class GitServer(_Base):

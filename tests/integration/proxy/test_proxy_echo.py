@@ -3,11 +3,12 @@
 The agent, as uid 1000 in the agent image, opens tunnels through the proxy on the bridge
 gateway and asks services the person's GitHub token is injected for to echo the request:
 in an answer header, a byte at a time in a chunked body, in a JSON echo of every header,
-Basic's base64 on ``github.com``, over a WebSocket after the handshake, and with
-``TRACE``, the method whose answer is the request. What must hold: the agent reads no real
-credential (the echo comes back masked, same length), ``TRACE`` never reaches the upstream,
-the audit line says what was masked and the session carries an alert. Against a proxy that
-relays answers as they are, every echo hands the agent the token.
+Basic's base64 on ``github.com``, over a WebSocket after the handshake, a few bytes at a
+time by ``Range``, and with ``TRACE``, the method whose answer is the request. What must
+hold: the agent reads no real credential (the echo comes back masked, same length),
+``TRACE`` never reaches the upstream, the audit line says what was masked and the session
+carries an alert. Against a proxy that relays answers as they are, every echo hands the
+agent the token.
 """
 
 from __future__ import annotations
@@ -66,13 +67,14 @@ async def test_an_answer_never_brings_the_credential_back_to_the_agent(
     api = [[ask("TRACE", "/", "api.github.com", "Max-Forwards: 0")]]
     api += [[ask("GET", path, "api.github.com")] for path in ("/echo-head", "/echo-split", "/x")]
     api += [[ask("GET", "/ws-echo", "api.github.com", "Connection: Upgrade",
-                 "Upgrade: websocket")]]
+                 "Upgrade: websocket")],
+            [ask("GET", "/echo-range", "api.github.com", "Range: bytes=10-14")]]
     got = await in_container(proxy, agent, "api.github.com", api)
     got += await in_container(proxy, agent, "github.com", [[ask("GET", "/x", "github.com")]])
-    trace, head, split, json_echo, ws, basic = (unchunked(str(t["got"])) for t in got)
+    trace, head, split, json_echo, ws, ranged, basic = (unchunked(str(t["got"])) for t in got)
 
     # The harm first: the agent read no real credential, in any form the proxy sent it.
-    for text in (head, split, json_echo, trace, ws, basic):
+    for text in (head, split, json_echo, trace, ws, ranged, basic):
         assert TOKEN not in text and BASIC not in text
     # Each echo arrived, masked in place (the same length: the answer's framing held).
     assert f"x-echo: Bearer {'*' * len(TOKEN)}\r\n" in head
@@ -80,6 +82,10 @@ async def test_an_answer_never_brings_the_credential_back_to_the_agent(
     assert f'"Bearer {"*" * len(TOKEN)}"' in json_echo
     assert ws.startswith("HTTP/1.1 101 ") and f"handshake: Bearer {'*' * len(TOKEN)}\n" in ws
     assert f'"Basic {"*" * len(BASIC)}"' in basic
+    # A range of the echo would be a few bytes of the token, too few to know: the proxy
+    # asks for the whole answer (no Range goes up), and masks it.
+    assert ranged.startswith("HTTP/1.1 200 ") and ranged.endswith(f"Bearer {'*' * len(TOKEN)}")
+    assert [s.header("range") for s in fake.seen if s.target == "/echo-range"] == [[]]
     # The proxy did inject the token: the upstream saw it (the control).
     assert [s.header("authorization") for s in fake.seen if s.target == "/x"] == [
         [f"Bearer {TOKEN}"], [f"Basic {BASIC}"]]
@@ -90,8 +96,8 @@ async def test_an_answer_never_brings_the_credential_back_to_the_agent(
     # last one raised: the TRACE's came first).
     records = [parse_line(x) for x in proxy.audit_path.read_text().splitlines()]
     noted = [(r.path, r.note) for r in records if r.note and "masked" in r.note]
-    assert sorted(path for path, _ in noted) == ["/echo-head", "/echo-split", "/ws-echo", "/x",
-                                                 "/x"]
+    assert sorted(path for path, _ in noted) == [
+        "/echo-head", "/echo-range", "/echo-split", "/ws-echo", "/x", "/x"]
     assert all("github_token back" in note for _, note in noted)
     with trio.fail_after(10):
         while (row := proxy.store.get_session(agent[0])) is None or not row.alert:

@@ -131,6 +131,21 @@ def test_missing_credential_passes_untouched() -> None:
     assert (verdict.decision, verdict.credential) == (Decision.PASSED, None)
 
 
+def test_a_credentialed_answer_is_asked_for_whole_and_uncompressed() -> None:
+    """What the credential goes with is masked in the answer (``scrub.py``), so the answer
+    must come readable: uncompressed, and whole (a range of an echo would hand over a few
+    of the credential's bytes at a time). Without a credential, the request is as sent."""
+    asked = [(b"authorization", b"Bearer placeholder"), (b"accept-encoding", b"gzip, br"),
+             (b"range", b"bytes=10-14"), (b"if-range", b'"etag"')]
+    verdict = run("GET", "github.com", asked)
+    assert isinstance(verdict, Forward) and verdict.secrets == (b"GH", BASIC_GH[6:])
+    assert sent(verdict)[b"accept-encoding"] == b"identity"
+    assert b"range" not in sent(verdict) and b"if-range" not in sent(verdict)
+    bare = run("GET", "github.com", asked, creds=Creds())
+    assert isinstance(bare, Forward) and bare.secrets == ()
+    assert (sent(bare)[b"accept-encoding"], sent(bare)[b"range"]) == (b"gzip, br", b"bytes=10-14")
+
+
 def test_hop_by_hop_and_proxy_headers_are_not_forwarded() -> None:
     out = sent(run("GET", "example.org", [(b"proxy-authorization", b"Basic x"),
                                           (b"connection", b"keep-alive, x-private"),
