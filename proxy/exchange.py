@@ -147,8 +147,11 @@ async def _pass_on(state: ProxyState, client: HttpSide, *, request: h11.Request,
     codex = verdict.rule is not None and verdict.rule.style is Style.CODEX_REFRESH
     try:
         if codex and verdict.credential:
-            await refresh(state, client, request=request, target=target, verdict=verdict,
-                          meter=meter, session=session.session_id)
+            masked = await refresh(state, client, request=request, target=target,
+                                   verdict=verdict, meter=meter, session=session.session_id)
+            if masked:
+                await _echoed(state, session, target, credential=verdict.credential,
+                              meter=meter, masked=masked)
         else:
             await _forward(state, client, request=request, headers=headers, target=target,
                            verdict=verdict, meter=meter, session=session, prefix=prefix)

@@ -18,6 +18,7 @@ from proxy.heads import Target, forwardable
 from proxy.inject import header_value, without
 from proxy.policy import Forward
 from proxy.relay import ClientGone, Meter, client_event, client_send, upstream_event, upstream_send
+from proxy.scrub import Scrubber
 from proxy.sides import HttpSide
 from proxy.state import ProxyState
 from proxy.token_refresh import MAX_REFRESH_BODY, capture_refresh_response, rewrite_refresh_request
@@ -46,8 +47,9 @@ async def _read_all(side: HttpSide, limit: int, patience: float, *, upstream: bo
 
 
 async def refresh(state: ProxyState, client: HttpSide, *, request: h11.Request, target: Target,
-                  verdict: Forward, meter: Meter, session: str) -> None:
-    """The Codex token refresh: real refresh token in, real new tokens kept, dummies out."""
+                  verdict: Forward, meter: Meter, session: str) -> int:
+    """The Codex token refresh: real refresh token in, real new tokens kept, dummies out;
+    returns how many real tokens the answer still carried elsewhere (masked, ``scrub.py``)."""
     patience = state.config.read_timeout
     real = state.creds.get("codex_refresh_token")
     body = await _read_all(client, MAX_REFRESH_BODY, patience, upstream=False)
@@ -83,9 +85,10 @@ async def refresh(state: ProxyState, client: HttpSide, *, request: h11.Request, 
         # An encoded answer cannot be rewritten; passing it on would hand over real tokens.
         raise UpstreamError("token refresh answer arrived encoded",
                             ErrorType.UPSTREAM_PROTOCOL_ERROR)
+    kept: dict[str, str] = {}
     if event.status_code == 200:
         captured = capture_refresh_response(answer, rewritten.placeholder)
-        answer = captured.body
+        answer, kept = captured.body, dict(captured.tokens)
         if captured.tokens:
             state.keep_refreshed(captured.tokens)
             if state.token_sink is not None:
@@ -94,11 +97,15 @@ async def refresh(state: ProxyState, client: HttpSide, *, request: h11.Request, 
                     await trio.to_thread.run_sync(lambda: sink(dict(captured.tokens)))
                 except Exception:
                     log.exception("cannot write refreshed Codex tokens back")
+    # Any real token left (an error quoting the one sent, a token where none is expected).
+    scrub = Scrubber(t.encode() for t in (real.value if real else "", *kept.values()))
+    answer = scrub.feed(answer) + scrub.finish()
     meter.status, meter.bytes_out = event.status_code, len(answer)
-    out = without(forwardable(list(event.headers), upgrade=False),
-                  b"content-length", b"transfer-encoding")
+    out = scrub.head(without(forwardable(list(event.headers), upgrade=False),
+                             b"content-length", b"transfer-encoding"))
     out.append((b"content-length", str(len(answer)).encode()))
     await client_send(client, h11.Response(status_code=event.status_code, headers=out,
                                            reason=event.reason), patience)
     await client_send(client, h11.Data(data=answer), patience)
     await client_send(client, h11.EndOfMessage(), patience)
+    return scrub.masked

@@ -133,6 +133,25 @@ async def test_codex_refresh_swaps_tokens_both_ways(
     assert fake.seen[1].header("chatgpt-account-id") == [SECRETS["codex_account_id"]]
 
 
+async def test_a_refresh_answer_hands_back_no_real_token_wherever_it_sits(
+    proxy: Proxy, fake: FakeUpstream
+) -> None:
+    """The refresh answer's token fields are swapped; a real token anywhere else (the one
+    sent, quoted back; a new one where none is expected) is masked."""
+    auth = proxy.add_session("codex")
+    fake.refresh_answer = {"access_token": "NEW-ACCESS-1", "refresh_token": "NEW-REFRESH-1",
+                           "debug": f"got {SECRETS['codex_refresh_token']}, gave NEW-ACCESS-1"}
+    async with client(proxy, auth) as c:
+        r = await c.post("https://auth.openai.com/oauth/token", json={
+            "client_id": "app", "grant_type": "refresh_token", "refresh_token": "DUMMY"})
+    assert r.status_code == 200
+    assert "NEW-" not in r.text and SECRETS["codex_refresh_token"] not in r.text
+    assert r.json()["debug"] == (f"got {'*' * len(SECRETS['codex_refresh_token'])}, gave "
+                                 f"{'*' * len('NEW-ACCESS-1')}")
+    notes = [parse_line(x).note for x in proxy.audit_path.read_text().splitlines()]
+    assert notes[-1] == "the answer carried the person's codex_refresh_token back: masked (2x)"
+
+
 async def test_malformed_request_gets_400_and_close(proxy: Proxy) -> None:
     with trio.fail_after(10):
         async with await trio.open_tcp_stream("127.0.0.1", proxy.port) as stream:
