@@ -18,7 +18,9 @@ it in the audit line and raises the session's alert.
 A credentialed request asks for its answer uncompressed and whole (``policy.py`` drops
 ``Range``: a few bytes of an echo at a time would each be too short to know). Not seen: an
 answer compressed all the same, and one that re-encodes the credential (hashed, in hex,
-split by the upstream's own formatting).
+split by the upstream's own formatting). A service that streams the agent's own words back
+a piece at a time could tell it, by the wait, whether a piece begins the credential: the
+masking stops echoes, not a credentialed service built to be an oracle.
 """
 
 from __future__ import annotations
