@@ -22,8 +22,10 @@ So is ``TRACE``, whose answer is the request as the server got it, credential in
 (any other echo of it is masked on its way back: ``scrub.py``).
 
 A write to a login's billing (Anthropic's overage, prepaid credits, payment method) spends
-the person's money, and is theirs too. GitHub's own rules are ``gitguard.py``'s, which
-judges GraphQL in a POST's body: a document in a URL's query is refused here.
+the person's money, and is theirs too; so is a write to a model provider's organisation
+administration (an admin key's invites, members, keys, service accounts and projects).
+GitHub's own rules are ``gitguard.py``'s, which judges GraphQL in a POST's body: a document
+in a URL's query is refused here.
 :func:`use_refusal` returns why a request is refused, or None.
 """
 
@@ -52,6 +54,12 @@ MINTING: dict[str, tuple[str, ...]] = {
 BILLING = re.compile(r"^/api/oauth/organizations/[^/]+/(overage_spend_limit|overage_credit_grant"
                      r"|setup_overage_billing|prepaid|payment_method|contracts)(/|$)")
 ANTHROPIC = frozenset({"anthropic_oauth_token", "anthropic_api_key"})
+#: A model provider's organisation administration, which an admin key reaches: an invite is
+#: access for someone else, a service account (OpenAI) answers a new key.
+ADMIN: dict[str, re.Pattern[str]] = {
+    **dict.fromkeys(ANTHROPIC, re.compile(r"^/v1/organizations(/|$)")),
+    "openai_api_key": re.compile(r"^/v1/organization(/|$)"),
+}
 REGISTRY_AUTH = "auth.docker.io"
 
 
@@ -85,6 +93,11 @@ def use_refusal(credential: str, host: str, method: str, target: str, *,
                 "is theirs to do")
     if credential in ANTHROPIC and method not in READS and BILLING.match(read):
         return f"{method} {path} would change the person's billing: that is theirs to do"
+    admin = ADMIN.get(credential)
+    if admin is not None and method not in READS and admin.match(read):
+        return (f"{method} {path} would change who and what may use the person's "
+                "organisation (members, invites, keys, service accounts, projects): that is "
+                "theirs to do")
     if host == GITHUB_API and read == GRAPHQL and method != "POST" and "?" in target:
         return "GraphQL is judged in a POST's body; one in a URL cannot be checked"
     reads = READ_ONLY.get(credential)

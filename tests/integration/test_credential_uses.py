@@ -4,10 +4,11 @@ their name (the real appliance, a real session container, fake services on loopb
 The attacker is the agent, as uid 1000 in its container, with placeholders in its
 environment and the proxy putting the person's credentials in: it asks Anthropic to turn the
 person's login into an API key (also with the path written so a prefix check would miss
-it), the registry's token endpoint for a token that may push, npm to publish a package and
-the Docker registry to take a manifest. Each is refused with 403 before the service sees
-it, and its audit line says why. The controls: a read from each registry, a pull token and
-a model call go through, with the real credential.
+it), the registry's token endpoint for a token that may push, npm to publish a package, the
+Docker registry to take a manifest and the model provider's organisation to invite someone.
+Each is refused with 403 before the service sees it, and its audit line says why. The
+controls: a read from each registry, a pull token and a model call go through, with the
+real credential.
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ def test_the_agent_mints_no_credential_and_publishes_nothing_with_the_persons(
         ("GET", "https://auth.docker.io/token?scope=repository:person/app:pull,push", docker),
         ("PUT", "https://registry.npmjs.org/left-pad", npm),
         ("PUT", "https://registry-1.docker.io/v2/person/app/manifests/latest", docker),
+        ("POST", "https://api.anthropic.com/v1/organizations/invites", login),
     ]
     for method, url, header in attacks:
         code, body = call(method, url, header)
@@ -133,6 +135,7 @@ def test_the_agent_mints_no_credential_and_publishes_nothing_with_the_persons(
     assert "would make a new credential" in refused[0]["note"]
     assert "may push is the person's to ask for" in refused[2]["note"]
     assert "would publish or change something under their name" in refused[3]["note"]
+    assert "who and what may use the person's organisation" in refused[5]["note"]
 
     # The person is told: the session's alert, and an event for each credential misused.
     alert = wait_for(lambda: app.session(s["id"])["alert"], what="the session's alert")

@@ -36,6 +36,17 @@ NPM, HUB, AUTH = "registry.npmjs.org", "registry-1.docker.io", "auth.docker.io"
     ("anthropic_oauth_token", "api.anthropic.com", "GET", "/api/oauth/usage", False),
     ("anthropic_oauth_token", "api.anthropic.com", "GET", "/api/oauth/claude_cli/roles", False),
     ("sentry_auth_token", "sentry.io", "POST", "/api/0/api-tokens/", True),
+    # An admin key's organisation: invites, keys, service accounts are the person's; reads go.
+    ("anthropic_api_key", "api.anthropic.com", "POST", "/v1/organizations/invites", True),
+    ("anthropic_api_key", "api.anthropic.com", "POST", "/v1/organizations/api_keys/k1", True),
+    ("anthropic_api_key", "api.anthropic.com", "GET", "/v1/organizations/users", False),
+    ("openai_api_key", "api.openai.com", "POST",
+     "/v1/organization/projects/p1/service_accounts", True),
+    ("openai_api_key", "api.openai.com", "POST", "/v1/organization/admin_api_keys", True),
+    ("openai_api_key", "api.openai.com", "DELETE", "/V1/Organization/users/u1", True),
+    ("openai_api_key", "api.openai.com", "GET", "/v1/organization/usage/completions", False),
+    ("openai_api_key", "api.openai.com", "POST", "/v1/responses", False),
+    ("anthropic_api_key", "api.anthropic.com", "POST", "/v1/messages", False),
     # TRACE answers with the request itself, the credential in it: never sent with one.
     ("github_token", "api.github.com", "TRACE", "/", True),
     ("anthropic_api_key", "api.anthropic.com", "trace", "/v1/messages", True),
