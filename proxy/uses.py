@@ -49,6 +49,8 @@ MINTING: dict[str, tuple[str, ...]] = {
     "anthropic_oauth_token": ("/api/oauth/claude_cli/create_api_key",),
     "anthropic_api_key": ("/api/oauth/claude_cli/create_api_key",),
     "sentry_auth_token": ("/api/0/api-tokens",),
+    "npm_token": ("/-/npm/v1/tokens",),  # even where allow_writes lets a session publish
+    "grafana_api_key": ("/api/auth/keys",),
 }
 #: Writes that spend the person's money (Anthropic's billing for a login's organisation).
 BILLING = re.compile(r"^/api/oauth/organizations/[^/]+/(overage_spend_limit|overage_credit_grant"
@@ -59,6 +61,14 @@ ANTHROPIC = frozenset({"anthropic_oauth_token", "anthropic_api_key"})
 ADMIN: dict[str, re.Pattern[str]] = {
     **dict.fromkeys(ANTHROPIC, re.compile(r"^/v1/organizations(/|$)")),
     "openai_api_key": re.compile(r"^/v1/organization(/|$)"),
+    # Sentry's members and invites, legacy API keys, integrations and their tokens.
+    "sentry_auth_token": re.compile(
+        r"^/api/0/(organizations/[^/]+/(members|invite-requests|api-keys|integrations"
+        r"|sentry-app-installations)|sentry-apps|sentry-app-installations)(/|$)"),
+    "pagerduty_token": re.compile(r"^/users(/|$)"),
+    # Grafana's users, invites and service accounts (whose tokens are new credentials).
+    "grafana_api_key": re.compile(r"^/api/(admin|org/users|org/invites|serviceaccounts"
+                                  r"|orgs/\d+/users)(/|$)"),
 }
 REGISTRY_AUTH = "auth.docker.io"
 

@@ -47,6 +47,18 @@ NPM, HUB, AUTH = "registry.npmjs.org", "registry-1.docker.io", "auth.docker.io"
     ("openai_api_key", "api.openai.com", "GET", "/v1/organization/usage/completions", False),
     ("openai_api_key", "api.openai.com", "POST", "/v1/responses", False),
     ("anthropic_api_key", "api.anthropic.com", "POST", "/v1/messages", False),
+    ("sentry_auth_token", "sentry.io", "POST", "/api/0/organizations/acme/members/", True),
+    ("sentry_auth_token", "sentry.io", "POST",
+     "/api/0/sentry-app-installations/i1/authorizations/", True),
+    ("sentry_auth_token", "sentry.io", "PUT", "/api/0/issues/1/", False),
+    ("pagerduty_token", "api.pagerduty.com", "POST", "/users", True),
+    ("pagerduty_token", "api.pagerduty.com", "POST", "/incidents", False),
+    ("grafana_api_key", "grafana.example", "POST", "/api/auth/keys", True),
+    ("grafana_api_key", "grafana.example", "POST", "/api/serviceaccounts/3/tokens", True),
+    ("grafana_api_key", "grafana.example", "POST", "/api/org/invites", True),
+    ("grafana_api_key", "grafana.example", "POST", "/api/dashboards/db", False),
+    # npm's token endpoint mints (whatever allow_writes lets a session publish: below).
+    ("npm_token", NPM, "POST", "/-/npm/v1/tokens", True),
     # TRACE answers with the request itself, the credential in it: never sent with one.
     ("github_token", "api.github.com", "TRACE", "/", True),
     ("anthropic_api_key", "api.anthropic.com", "trace", "/v1/messages", True),
@@ -89,6 +101,9 @@ def test_the_person_may_let_sessions_publish() -> None:
     # A registry token that pushes is still the person's to ask for.
     push = "/token?scope=repository:person/app:pull,push"
     assert use_refusal("docker_token", AUTH, "GET", push, allow_writes={"docker_token"})
+    # So is a new npm token: publishing is not minting.
+    assert use_refusal("npm_token", NPM, "POST", "/-/npm/v1/tokens",
+                       allow_writes={"npm_token"})
 
 
 @pytest.mark.parametrize(("headers", "refused"), [
