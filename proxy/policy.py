@@ -154,9 +154,10 @@ def decide_request(
     headers = injection.headers
     if injection.secrets:
         # An answer that echoes the credential is masked on its way back (``scrub.py``),
-        # which reads it only uncompressed and whole: a range of an echo would hand over
-        # the credential a few bytes at a time, each too short to know.
-        headers = [*without(headers, b"accept-encoding", b"range", b"if-range"),
+        # which reads it only uncompressed (WebSocket frames too) and whole: a range of an
+        # echo would hand over the credential a few bytes at a time, each too short to know.
+        headers = [*without(headers, b"accept-encoding", b"range", b"if-range",
+                            b"sec-websocket-extensions"),
                    (b"accept-encoding", b"identity")]
     decision = Decision.INJECTED if injection.credential else Decision.PASSED
     return Forward(
