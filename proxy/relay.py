@@ -244,8 +244,11 @@ async def relay_body(src: HttpSide, dst: HttpSide, patience: float, *, from_clie
                     await dst.flush(patience)
                     _show(observe, seen)
             elif type(event) is h11.EndOfMessage:
-                if scrub is not None and scrub.holding:
-                    dst.queue(h11.Data(data=scrub.finish()))
+                if scrub is not None:
+                    if scrub.holding:
+                        dst.queue(h11.Data(data=scrub.finish()))
+                    if event.headers:
+                        event = h11.EndOfMessage(headers=scrub.head(list(event.headers)))
                 dst.queue(end_for(event, dst))
                 await dst.flush(patience)
                 _show(observe, seen)

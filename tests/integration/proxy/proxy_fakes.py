@@ -266,14 +266,17 @@ async def _echo_range(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection
 
 async def _echo_split(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection,
                       seen: Seen) -> None:
-    """The request's Authorization in a chunked body, one byte a write, a pause between."""
+    """The request's Authorization in a chunked body, one byte a write, a pause between,
+    and again in a trailer."""
     await fake.send(stream, conn, h11.Response(status_code=200, headers=[
         ("content-type", "application/json"), ("transfer-encoding", "chunked")]),
         h11.Data(data=b'{"seen": "'))
-    for byte in "".join(seen.header("authorization")).encode():
+    auth = "".join(seen.header("authorization"))
+    for byte in auth.encode():
         await fake.send(stream, conn, h11.Data(data=bytes([byte])))
         await trio.sleep(0.002)
-    await fake.send(stream, conn, h11.Data(data=b'"}\n'), h11.EndOfMessage())
+    await fake.send(stream, conn, h11.Data(data=b'"}\n'),
+                    h11.EndOfMessage(headers=[("x-echo-trailer", auth)]))
 
 
 async def _ws_echo(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection,

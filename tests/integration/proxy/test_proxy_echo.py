@@ -2,7 +2,7 @@
 
 The agent, as uid 1000 in the agent image, opens tunnels through the proxy on the bridge
 gateway and asks services the person's GitHub token is injected for to echo the request:
-in an answer header, a byte at a time in a chunked body, in a JSON echo of every header,
+in an answer header, a byte at a time in a chunked body and in its trailer, in a JSON echo,
 Basic's base64 on ``github.com``, over a WebSocket after the handshake, a few bytes at a
 time by ``Range``, and with ``TRACE``, the method whose answer is the request. What must
 hold: the agent reads no real credential (the echo comes back masked, same length),
@@ -71,14 +71,16 @@ async def test_an_answer_never_brings_the_credential_back_to_the_agent(
             [ask("GET", "/echo-range", "api.github.com", "Range: bytes=10-14")]]
     got = await in_container(proxy, agent, "api.github.com", api)
     got += await in_container(proxy, agent, "github.com", [[ask("GET", "/x", "github.com")]])
-    trace, head, split, json_echo, ws, ranged, basic = (unchunked(str(t["got"])) for t in got)
+    raw = [str(t["got"]) for t in got]
+    trace, head, split, json_echo, ws, ranged, basic = (unchunked(text) for text in raw)
 
     # The harm first: the agent read no real credential, in any form the proxy sent it.
-    for text in (head, split, json_echo, trace, ws, ranged, basic):
+    for text in (head, split, json_echo, trace, ws, ranged, basic, *raw):
         assert TOKEN not in text and BASIC not in text
     # Each echo arrived, masked in place (the same length: the answer's framing held).
     assert f"x-echo: Bearer {'*' * len(TOKEN)}\r\n" in head
     assert f'{{"seen": "Bearer {"*" * len(TOKEN)}"}}' in split
+    assert f"\r\nx-echo-trailer: Bearer {'*' * len(TOKEN)}\r\n" in raw[2]  # and its trailer
     assert f'"Bearer {"*" * len(TOKEN)}"' in json_echo
     assert ws.startswith("HTTP/1.1 101 ") and f"handshake: Bearer {'*' * len(TOKEN)}\n" in ws
     # Compressed frames could not be read: the upgrade goes up without the extension.
