@@ -44,7 +44,7 @@ from proxy.relay import (
 )
 from proxy.rules import Style
 from proxy.screen import screen
-from proxy.scrub import Scrubber
+from proxy.scrub import Scrubber, masked
 from proxy.sides import HttpSide
 from proxy.state import ProxyState
 from proxy.upload import linger, send_request
@@ -147,11 +147,11 @@ async def _pass_on(state: ProxyState, client: HttpSide, *, request: h11.Request,
     codex = verdict.rule is not None and verdict.rule.style is Style.CODEX_REFRESH
     try:
         if codex and verdict.credential:
-            masked = await refresh(state, client, request=request, target=target,
-                                   verdict=verdict, meter=meter, session=session.session_id)
-            if masked:
+            found = await refresh(state, client, request=request, target=target,
+                                  verdict=verdict, meter=meter, session=session.session_id)
+            if found:
                 await _echoed(state, session, target, credential=verdict.credential,
-                              meter=meter, masked=masked)
+                              meter=meter, masked=found)
         else:
             await _forward(state, client, request=request, headers=headers, target=target,
                            verdict=verdict, meter=meter, session=session, prefix=prefix)
@@ -159,12 +159,13 @@ async def _pass_on(state: ProxyState, client: HttpSide, *, request: h11.Request,
         meter.decision, meter.error = Decision.ERROR, str(exc.error_type)
         if exc.error_type is ErrorType.DESTINATION_FORBIDDEN:
             meter.decision = Decision.DENIED
-        log.info("upstream %s: %s", target.host, exc.message,
-                 extra={"session": session.session_id})
+        # The message may quote the upstream's broken answer, which may echo the credential.
+        reason = masked(exc.message, verdict.secrets)
+        log.info("upstream %s: %s", target.host, reason, extra={"session": session.session_id})
         if client.h11.our_state is not h11.SEND_RESPONSE:
             return False
         meter.status = exc.status
-        await respond(client, exc.status, f"{exc.message}\n", state.config.read_timeout,
+        await respond(client, exc.status, f"{reason}\n", state.config.read_timeout,
                       error_type=str(exc.error_type))
     return True
 

@@ -90,3 +90,12 @@ class Scrubber:
                     break
                 i = data.find(first, i + 1)
         return best
+
+
+def masked(text: str, secrets: Iterable[bytes]) -> str:
+    """``text`` (an error that quotes what an upstream sent) with the secrets masked."""
+    scrub = Scrubber(secrets)
+    if not scrub:
+        return text
+    data = text.encode("utf-8", "surrogateescape")
+    return (scrub.feed(data) + scrub.finish()).decode("utf-8", "surrogateescape")

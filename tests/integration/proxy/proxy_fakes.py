@@ -4,9 +4,10 @@
 records every request it receives (so tests can check which headers arrived) and answers
 by path: ``/sse`` holds an event stream open until the test acknowledges the first event,
 ``/big`` streams a large body, ``/trailers`` answers chunked with trailers (and records
-the request's), ``/echo-head``, ``/echo-range``, ``/echo-split`` and ``/ws-echo`` send the request's
-``Authorization`` back (in a header, as the body or the range of it asked for, a byte at a
-time in the body, over an upgraded connection), ``/ws`` upgrades and echoes raw bytes, ``/ws-close``
+the request's), ``/echo-head``, ``/echo-range``, ``/echo-split``, ``/ws-echo`` and
+``/echo-broken`` send the request's ``Authorization`` back (in a header, as the body or the
+range of it asked for, a byte at a time in the body and a trailer, over an upgraded
+connection, in a head no parser takes), ``/ws`` upgrades and echoes raw bytes, ``/ws-close``
 upgrades and hangs up, ``/oauth/token`` answers a token refresh, ``/silent-stream`` (one
 event) and ``/silent-head`` (nothing at all) then wait, silent, for the proxy to hang up.
 :class:`EarlyRefuser` answers 413 to an upload after its head and hangs up without reading
@@ -232,7 +233,7 @@ class FakeUpstream(_Base):
             return True
         if path in ECHOES:
             await ECHOES[path](self, stream, conn, seen)
-            return path != "/ws-echo"
+            return path not in ("/ws-echo", "/echo-broken")
         if path == "/oauth/token":
             await self.reply(stream, conn, 200, json.dumps(self.refresh_answer).encode())
             return True
@@ -293,9 +294,16 @@ async def _ws_echo(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection,
             pass
 
 
+async def _echo_broken(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection,
+                       seen: Seen) -> None:
+    """A head no HTTP/1.1 parser takes, quoting the request's Authorization."""
+    auth = "".join(seen.header("authorization")).encode()
+    await stream.send_all(b"HTTP/1.1 200 OK\r\nno colon here " + auth + b"\r\n\r\n")
+
+
 #: Answers that carry the request's credential back (what ``scrub.py`` masks).
 ECHOES = {"/echo-head": _echo_head, "/echo-range": _echo_range, "/echo-split": _echo_split,
-          "/ws-echo": _ws_echo}
+          "/ws-echo": _ws_echo, "/echo-broken": _echo_broken}
 
 
 class GitServer(_Base):

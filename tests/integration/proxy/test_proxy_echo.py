@@ -4,7 +4,8 @@ The agent, as uid 1000 in the agent image, opens tunnels through the proxy on th
 gateway and asks services the person's GitHub token is injected for to echo the request:
 in an answer header, a byte at a time in a chunked body and in its trailer, in a JSON echo,
 Basic's base64 on ``github.com``, over a WebSocket after the handshake, a few bytes at a
-time by ``Range``, and with ``TRACE``, the method whose answer is the request. What must
+time by ``Range``, in a head the proxy cannot parse (its error quotes it), and with
+``TRACE``, the method whose answer is the request. What must
 hold: the agent reads no real credential (the echo comes back masked, same length),
 ``TRACE`` never reaches the upstream, the audit line says what was masked and the session
 carries an alert. Against a proxy that relays answers as they are, every echo hands the
@@ -68,14 +69,15 @@ async def test_an_answer_never_brings_the_credential_back_to_the_agent(
     api += [[ask("GET", path, "api.github.com")] for path in ("/echo-head", "/echo-split", "/x")]
     api += [[ask("GET", "/ws-echo", "api.github.com", "Connection: Upgrade",
                  "Upgrade: websocket", "Sec-WebSocket-Extensions: permessage-deflate")],
-            [ask("GET", "/echo-range", "api.github.com", "Range: bytes=10-14")]]
+            [ask("GET", "/echo-range", "api.github.com", "Range: bytes=10-14")],
+            [ask("GET", "/echo-broken", "api.github.com")]]
     got = await in_container(proxy, agent, "api.github.com", api)
     got += await in_container(proxy, agent, "github.com", [[ask("GET", "/x", "github.com")]])
     raw = [str(t["got"]) for t in got]
-    trace, head, split, json_echo, ws, ranged, basic = (unchunked(text) for text in raw)
+    trace, head, split, json_echo, ws, ranged, broken, basic = (unchunked(t) for t in raw)
 
     # The harm first: the agent read no real credential, in any form the proxy sent it.
-    for text in (head, split, json_echo, trace, ws, ranged, basic, *raw):
+    for text in (head, split, json_echo, trace, ws, ranged, broken, basic, *raw):
         assert TOKEN not in text and BASIC not in text
     # Each echo arrived, masked in place (the same length: the answer's framing held).
     assert f"x-echo: Bearer {'*' * len(TOKEN)}\r\n" in head
@@ -91,6 +93,8 @@ async def test_an_answer_never_brings_the_credential_back_to_the_agent(
     # asks for the whole answer (no Range goes up), and masks it.
     assert ranged.startswith("HTTP/1.1 200 ") and ranged.endswith(f"Bearer {'*' * len(TOKEN)}")
     assert [s.header("range") for s in fake.seen if s.target == "/echo-range"] == [[]]
+    # A head no parser takes is a 502 whose reason quotes it: masked there too.
+    assert broken.startswith("HTTP/1.1 502 ") and f"Bearer {'*' * len(TOKEN)}" in broken
     # The proxy did inject the token: the upstream saw it (the control).
     assert [s.header("authorization") for s in fake.seen if s.target == "/x"] == [
         [f"Bearer {TOKEN}"], [f"Basic {BASIC}"]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.scrub import MIN_SECRET, Scrubber
+from proxy.scrub import MIN_SECRET, Scrubber, masked
 
 TOKEN = b"ghp_REALGITHUBCANARY0123456789"
 BASIC = b"eC1hY2Nlc3MtdG9rZW46Z2hwX1JFQUxHSVRIVUJDQU5BUlkwMTIzNDU2Nzg5"
@@ -73,3 +73,9 @@ def test_the_longer_form_is_masked_whole_where_it_holds_the_shorter() -> None:
     scrub = Scrubber([raw, rendered])
     assert b"".join(stream(scrub, [b"[" + rendered + b"] and " + raw])) == \
         b"[" + b"*" * len(rendered) + b"] and " + b"*" * len(raw)
+
+
+def test_an_error_quoting_the_upstreams_bytes_is_masked() -> None:
+    said = f"illegal header line: bytearray(b'x Bearer {TOKEN.decode()}')"
+    assert masked(said, [TOKEN]) == said.replace(TOKEN.decode(), "*" * len(TOKEN))
+    assert masked(said, []) == said
