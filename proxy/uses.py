@@ -50,6 +50,8 @@ MINTING: dict[str, tuple[str, ...]] = {
     "anthropic_api_key": ("/api/oauth/claude_cli/create_api_key",),
     "sentry_auth_token": ("/api/0/api-tokens",),
     "npm_token": ("/-/npm/v1/tokens",),  # even where allow_writes lets a session publish
+    # A GET: a Copilot token (its model access, on the person's seat) from a GitHub login.
+    "github_token": ("/copilot_internal/v2/token",),
     "grafana_api_key": ("/api/auth/keys",),
 }
 #: Writes that spend the person's money (Anthropic's billing for a login's organisation).

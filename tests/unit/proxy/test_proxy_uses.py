@@ -57,6 +57,8 @@ NPM, HUB, AUTH = "registry.npmjs.org", "registry-1.docker.io", "auth.docker.io"
     ("grafana_api_key", "grafana.example", "POST", "/api/serviceaccounts/3/tokens", True),
     ("grafana_api_key", "grafana.example", "POST", "/api/org/invites", True),
     ("grafana_api_key", "grafana.example", "POST", "/api/dashboards/db", False),
+    ("github_token", "api.github.com", "GET", "/copilot_internal/v2/token", True),
+    ("github_token", "api.github.com", "GET", "/repos/o/r/pulls", False),
     # npm's token endpoint mints (whatever allow_writes lets a session publish: below).
     ("npm_token", NPM, "POST", "/-/npm/v1/tokens", True),
     # TRACE answers with the request itself, the credential in it: never sent with one.
