@@ -48,12 +48,19 @@ def _is_form(content_type: str) -> bool:
     return content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded"
 
 
+#: The one grant the real refresh token goes in for: a refresh. Another (a token exchange
+#: for an API key, say) is the person's to make, and goes with the container's dummy.
+GRANT = "refresh_token"
+
+
 def rewrite_refresh_request(body: bytes, content_type: str, real: str) -> RefreshRequest:
-    """The request body with the real refresh token in place of the container's dummy."""
+    """The request body with the real refresh token in place of the container's dummy,
+    for a refresh (:data:`GRANT`) only."""
     if _is_form(content_type):
         pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
         old = next((v for k, v in pairs if k == "refresh_token"), None)
-        if old is None:
+        grants = [v for k, v in pairs if k == "grant_type"]
+        if old is None or grants != [GRANT]:
             return RefreshRequest(body=body, placeholder=None)
         new = [(k, real if k == "refresh_token" else v) for k, v in pairs]
         return RefreshRequest(body=urlencode(new).encode(), placeholder=old)
@@ -61,7 +68,8 @@ def rewrite_refresh_request(body: bytes, content_type: str, real: str) -> Refres
         doc = json.loads(body)
     except ValueError:
         return RefreshRequest(body=body, placeholder=None)
-    if not isinstance(doc, dict) or not isinstance(doc.get("refresh_token"), str):
+    if not isinstance(doc, dict) or not isinstance(doc.get("refresh_token"), str) \
+            or doc.get("grant_type") != GRANT:
         return RefreshRequest(body=body, placeholder=None)
     old = doc["refresh_token"]
     doc["refresh_token"] = real

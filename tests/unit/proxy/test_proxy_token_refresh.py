@@ -33,6 +33,20 @@ def test_bodies_without_a_refresh_token_pass() -> None:
         assert (out.body, out.placeholder) == (body, None)
 
 
+def test_only_a_refresh_gets_the_real_token() -> None:
+    """Another grant (a token exchange for an API key) or two grants, one a refresh, go
+    with the container's dummy."""
+    for body, ctype in (
+            (json.dumps({"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+                         "requested_token": "openai-api-key",
+                         "refresh_token": "DUMMY"}).encode(), "application/json"),
+            (json.dumps({"refresh_token": "DUMMY"}).encode(), "application/json"),
+            (b"grant_type=refresh_token&grant_type=password&refresh_token=DUMMY",
+             "application/x-www-form-urlencoded")):
+        out = rewrite_refresh_request(body, ctype, "REAL")
+        assert (out.body, out.placeholder) == (body, None)
+
+
 def test_answer_tokens_are_captured_and_replaced() -> None:
     claims = base64.urlsafe_b64encode(b'{"sub":"x"}').rstrip(b"=").decode()
     answer = {"access_token": "A", "refresh_token": "R", "id_token": f"h.{claims}.sig",
