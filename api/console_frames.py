@@ -40,7 +40,7 @@ def parse_frame(frame: str | bytes) -> tuple[str, Any]:
             return "input", base64.b64decode(msg.get("data", ""), validate=True)
         if kind == "resize":
             return "resize", (size(msg.get("rows"), 24), size(msg.get("cols"), 80))
-    except (AttributeError, TypeError, binascii.Error, InvalidInput) as exc:
+    except (AttributeError, TypeError, binascii.Error, InvalidInput, RecursionError) as exc:
         raise ValueError(str(exc)) from exc
     return "ignore", None
 

@@ -248,7 +248,7 @@ async def _become_pipe(client: HttpSide, conn: UpstreamConn,
     headers = forwardable(list(event.headers), upgrade=True)
     await client_send(client, h11.InformationalResponse(
         status_code=101, headers=scrub.head(headers) if scrub else headers,
-        reason=event.reason), patience)
+        reason=scrub.reason(event.reason) if scrub else event.reason), patience)
     up, down = await pipe(client, conn, patience, scrub)
     meter.bytes_in += up
     meter.bytes_out += down
@@ -263,14 +263,15 @@ def _queue_head(client: HttpSide, event: h11.Response, scrub: Scrubber | None
     headers = list(event.headers)  # walked twice below: h11's own sequence is slow to walk
     answer_framing, clean = response_framing(headers)
     out = framed(forwardable(headers, upgrade=False), answer_framing)
+    reason = event.reason
     if scrub is not None:
-        out = scrub.head(out)
+        out, reason = scrub.head(out), scrub.reason(reason)
     # Answered before the upload ended (not MUST_CLOSE: a "connection: close" request ended).
     early = client.h11.their_state is h11.SEND_BODY
     if early:
         out.append((b"connection", b"close"))
     try:
-        client.queue(h11.Response(status_code=event.status_code, reason=event.reason,
+        client.queue(h11.Response(status_code=event.status_code, reason=reason,
                                   headers=out))
     except h11.LocalProtocolError as exc:
         raise UpstreamError(f"unusable answer head: {exc}",

@@ -87,8 +87,12 @@ def push_commands(body: bytes) -> list[str] | str | None:
             return "the push holds a malformed pkt-line"
         if len(body) - at < size:
             return None
-        line = body[at + 4:at + size].split(b"\0", 1)[0].rstrip(b"\n")
+        line, _, caps = body[at + 4:at + size].partition(b"\0")
+        line = line.rstrip(b"\n")
         at += size
+        if b"push-options" in caps.split():
+            return ("push options ask the server to act beyond the refs (a merge, on some "
+                    "servers) and cannot be checked; push without -o")
         if line.startswith(b"shallow "):
             continue
         if line.startswith(b"push-cert"):
@@ -207,6 +211,9 @@ def checkable_path(path: str) -> str | None:
 
 
 def _unchecked(method: str, path: str) -> str:
+    if "?" in path:  # a server may read a write's parameters from its URL as from its body
+        return (f"{method} {path.split('?', 1)[0]}: a write's parameters go in its body; "
+                "one with a query string cannot be checked")
     return f"{method} {path.split('?', 1)[0]}: a path written this way cannot be checked"
 
 
@@ -226,7 +233,7 @@ def api_refusal(session_name: str, method: str, path: str, body: bytes | None) -
     if method in READS:
         return None
     clean = checkable_path(path)
-    if clean is None:
+    if clean is None or "?" in path:
         return _unchecked(method, path)
     mine = f"clauderon/{session_name}"
     if body is None and (clean == GRAPHQL or any(p.match(clean) for p in _BODY_READ)):
@@ -279,10 +286,18 @@ def _graphql_refusal(body: bytes | None) -> str | None:
 
 
 def _names_key(doc: object, key: str) -> bool:
-    """Whether ``key`` is a key anywhere in the JSON value ``doc``."""
-    if isinstance(doc, dict):
-        return key in doc or any(_names_key(v, key) for v in doc.values())
-    return isinstance(doc, list) and any(_names_key(v, key) for v in doc)
+    """Whether ``key`` is a key anywhere in the JSON value ``doc`` (walked without
+    recursion: the agent chooses how deep it nests)."""
+    todo = [doc]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, dict):
+            if key in item:
+                return True
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+    return False
 
 
 _OWNER_MERGE = re.compile(rf"^{_REPO}/pulls/\d+/merge$")
@@ -295,7 +310,7 @@ def owner_api_refusal(method: str, path: str, body: bytes | None) -> str | None:
     if method in READS:
         return None
     clean = checkable_path(path)
-    if clean is None:
+    if clean is None or "?" in path:
         return _unchecked(method, path)
     if method == "PUT" and _OWNER_MERGE.match(clean):
         return None
@@ -321,7 +336,7 @@ def _json_field(body: bytes | None, key: str, *, missing: object = None) -> obje
         return missing
     try:
         doc = json.loads(body, object_pairs_hook=_no_twice)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested past Python's stack
         return None
     return doc.get(key, missing) if isinstance(doc, dict) else None
 

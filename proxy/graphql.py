@@ -22,8 +22,8 @@ import re
 
 _TOKEN = re.compile(r'''
     (?P<skip>[\ \t\r\n,\ufeff]+|\#[^\n\r]*)
-  | (?P<block>"""(?:\\"""|[^"]|"(?!""))*""")
-  | (?P<string>"(?:\\["\\/bfnrtu]|\\u[0-9A-Fa-f]{4}|[^"\\\n\r])*")
+  | (?P<block>"""(?:\\"""|[^"]|"(?!""))*+""")
+  | (?P<string>"(?:\\["\\/bfnrt]|\\u[0-9A-Fa-f]{4}|[^"\\\n\r])*+")
   | (?P<spread>\.\.\.)
   | (?P<name>[_A-Za-z][_0-9A-Za-z]*)
   | (?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)

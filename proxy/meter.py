@@ -149,7 +149,7 @@ class UsageReader:
                     self._broken, self._body = True, []
                 else:
                     self._body.append(data)
-        except (BadUsage, ValueError, TypeError, KeyError, AttributeError):
+        except (BadUsage, ValueError, TypeError, KeyError, AttributeError, RecursionError):
             self._broken = True
 
     def _feed_sse(self, data: bytes) -> None:
@@ -216,7 +216,7 @@ class UsageReader:
                     self._done = doc.get("usage") is not None
                 elif doc.get("usage") is not None:
                     self._set(openai_usage(doc["usage"], chat=self._api is Api.CHAT))
-            except (BadUsage, ValueError, TypeError, AttributeError):
+            except (BadUsage, ValueError, TypeError, AttributeError, RecursionError):
                 self._broken = True
         counts = {} if self._broken and not self._done else self._counts
         return Reading(model=self._model or "unknown", usage=Usage(**counts),

@@ -129,7 +129,13 @@ def decide_request(
 
     ``tunnel`` is the CONNECT target when the request came inside a tunnel.
     """
-    method = method.upper()
+    if method != method.upper():
+        # Every rule reads the method as GET, POST...; a server that takes "post" for POST
+        # would run a write no rule had judged as one.
+        return Respond(status=400, body=(f"Bad request: the method {method!r} is not in "
+                                         "capitals; write it as HTTP's methods are "
+                                         f"({method.upper()}).\n"),
+                       decision=Decision.ERROR, error_type="BAD_METHOD", close=True)
     refused = _refusal(method=method, target=target, headers=headers, session=session,
                        config=config, tunnel=tunnel)
     if refused is not None:

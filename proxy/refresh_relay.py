@@ -105,7 +105,7 @@ async def refresh(state: ProxyState, client: HttpSide, *, request: h11.Request, 
                              b"content-length", b"transfer-encoding"))
     out.append((b"content-length", str(len(answer)).encode()))
     await client_send(client, h11.Response(status_code=event.status_code, headers=out,
-                                           reason=event.reason), patience)
+                                           reason=scrub.reason(event.reason)), patience)
     await client_send(client, h11.Data(data=answer), patience)
     await client_send(client, h11.EndOfMessage(), patience)
     return scrub.masked

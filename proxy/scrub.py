@@ -55,8 +55,12 @@ class Scrubber:
         return data
 
     def head(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-        """The answer's header fields, each value masked."""
+        """The answer's header (or trailer) fields, each value masked."""
         return [(name, self._mask(value)) for name, value in headers]
+
+    def reason(self, reason: bytes) -> bytes:
+        """The status line's reason phrase, masked."""
+        return self._mask(reason)
 
     def feed(self, data: bytes) -> bytes:
         """What of the body so far may go on: masked, less a tail that may begin a secret."""

@@ -199,6 +199,8 @@ async def _client(state: ProxyState, stream: trio.SocketStream) -> None:
             client.h11.start_next_cycle()
     except (ClientGone, trio.BrokenResourceError, trio.ClosedResourceError):
         pass
+    except Exception:  # one connection's bug ends that connection, never every session's
+        log.exception("a client connection failed")
     finally:
         await client.aclose()
 

@@ -66,7 +66,7 @@ def rewrite_refresh_request(body: bytes, content_type: str, real: str) -> Refres
         return RefreshRequest(body=urlencode(new).encode(), placeholder=old)
     try:
         doc = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return RefreshRequest(body=body, placeholder=None)
     if not isinstance(doc, dict) or not isinstance(doc.get("refresh_token"), str) \
             or doc.get("grant_type") != GRANT:
@@ -89,7 +89,7 @@ def capture_refresh_response(body: bytes, placeholder: str | None) -> RefreshRes
     """Take the real tokens out of a refresh answer; placeholders go to the container."""
     try:
         doc: Any = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return RefreshResponse(body=body, tokens={})
     if not isinstance(doc, dict):
         return RefreshResponse(body=body, tokens={})

@@ -247,8 +247,12 @@ class FakeUpstream(_Base):
 
 async def _echo_head(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection,
                      seen: Seen) -> None:
-    await fake.reply(stream, conn, 200, b"ok\n", "text/plain",
-                     [("x-echo", v) for v in seen.header("authorization")])
+    """The request's Authorization in a header and in the status line's reason."""
+    auth = "".join(seen.header("authorization"))
+    await fake.send(stream, conn, h11.Response(
+        status_code=200, reason=f"OK for {auth}".encode(),
+        headers=[("content-type", "text/plain"), ("content-length", "3"), ("x-echo", auth)]),
+        h11.Data(data=b"ok\n"), h11.EndOfMessage())
 
 
 async def _echo_range(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection,

@@ -2,7 +2,8 @@
 
 The agent, as uid 1000 in the agent image, opens tunnels through the proxy on the bridge
 gateway and asks services the person's GitHub token is injected for to echo the request:
-in an answer header, a byte at a time in a chunked body and in its trailer, in a JSON echo,
+in an answer header and its reason phrase, a byte at a time in a chunked body and in its
+trailer, in a JSON echo,
 Basic's base64 on ``github.com``, over a WebSocket after the handshake, a few bytes at a
 time by ``Range``, in a head the proxy cannot parse (its error quotes it), and with
 ``TRACE``, the method whose answer is the request. What must
@@ -81,6 +82,7 @@ async def test_an_answer_never_brings_the_credential_back_to_the_agent(
         assert TOKEN not in text and BASIC not in text
     # Each echo arrived, masked in place (the same length: the answer's framing held).
     assert f"x-echo: Bearer {'*' * len(TOKEN)}\r\n" in head
+    assert head.startswith(f"HTTP/1.1 200 OK for Bearer {'*' * len(TOKEN)}\r\n")
     assert f'{{"seen": "Bearer {"*" * len(TOKEN)}"}}' in split
     assert f"\r\nx-echo-trailer: Bearer {'*' * len(TOKEN)}\r\n" in raw[2]  # and its trailer
     assert f'"Bearer {"*" * len(TOKEN)}"' in json_echo

@@ -35,6 +35,8 @@ def test_commands_are_read_up_to_the_flush() -> None:
     (b"0000", "no ref"),
     (pkt(b"push-cert\0report-status\n") + b"0000", "signed"),
     (pkt(b"garbage line\n") + b"0000", "'<old> <new> <ref>'"),
+    # Push options ask the server for more than the refs (GitLab merges on them).
+    (push("refs/heads/clauderon/a", caps=b"\0report-status push-options"), "push options"),
 ])
 def test_what_is_not_a_push_is_named(body: bytes, word: str) -> None:
     found = gitguard.push_commands(body)
@@ -133,6 +135,17 @@ def j(**doc: object) -> bytes:
     ("PUT", "/repos/o/r/pulls/7/%6derge", j(), True),
     ("POST", "//repos/o/r/issues", j(title="t"), True),
     ("POST", "/repos/o/r/./issues", j(title="t"), True),
+    # A server may read a write's parameters from its URL as from its body: a query on a
+    # write is refused (an approval, a base, a GraphQL mutation the body does not name).
+    ("POST", "/repos/o/r/pulls/7/reviews?event=APPROVE", j(body="b"), True),
+    ("PATCH", "/repos/o/r/pulls/7?base=release", j(title="t"), True),
+    ("POST", "/graphql?query=mutation%7BmergePullRequest%7D", j(query="{ viewer { login } }"),
+     True),
+    ("GET", "/repos/o/r/pulls?state=open", None, False),
+    # JSON nested past Python's stack cannot be read: refused, not an error.
+    ("POST", "/repos/o/r/pulls/7/reviews", b"[" * 5000, True),
+    ("POST", "/graphql", j(query="mutation { updatePullRequest(input: $i) { x } }",
+                           variables=json.loads("[" * 900 + "]" * 900)), False),
     # A key given twice is read differently by different servers: refused.
     ("PUT", "/repos/o/r/contents/a.txt",
      b'{"message": "m", "content": "eA==", "branch": "clauderon/mine", "branch": "main"}',

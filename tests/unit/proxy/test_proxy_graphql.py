@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from proxy.graphql import Unreadable, mutations
@@ -49,3 +53,23 @@ def test_the_mutations_a_document_names(document: str, names: list[str]) -> None
 def test_what_cannot_be_read_is_refused(document: str) -> None:
     with pytest.raises(Unreadable):
         mutations(document)
+
+
+#: An unterminated string of \u escapes: the old string pattern read each escape two ways
+#: (``\u`` then four characters, or a unicode escape), so ``re`` tried 2**64 readings of it,
+#: holding the proxy's one loop (and Python's lock) for ever. 400 bytes, well under the limit.
+STUCK = 'mutation { addComment(input: {body: "' + "\\u0041" * 64 + "}) { x } }"
+
+
+def test_an_unterminated_string_is_refused_in_one_pass() -> None:
+    """Run in a fresh interpreter, so that a scan that never ends fails this test (after a
+    bound no linear scan comes near) instead of holding the suite."""
+    script = ("import sys\nfrom proxy.graphql import Unreadable, mutations\n"
+              "try:\n    mutations(sys.argv[1])\nexcept Unreadable as exc:\n    print(exc)\n")
+    done = subprocess.run([sys.executable, "-c", script, STUCK], capture_output=True,
+                          text=True, timeout=120, check=True, cwd=Path(__file__).parents[3])
+    assert done.stdout.strip(), "an unterminated string must be refused"
+    # Terminated, the same escapes are a string like any other.
+    assert mutations(STUCK.replace("}) {", '"}) {', 1)) == ["addComment"]
+    assert mutations('mutation { addComment(input: {body: """x\\"""y"""}) { x } }') == [
+        "addComment"]

@@ -147,6 +147,16 @@ def test_a_credentialed_answer_is_asked_for_whole_and_uncompressed() -> None:
     assert (sent(bare)[b"accept-encoding"], sent(bare)[b"range"]) == (b"gzip, br", b"bytes=10-14")
 
 
+@pytest.mark.parametrize("method", ["post", "Post", "pOST", "get"])
+def test_a_method_not_in_capitals_is_refused(method: str) -> None:
+    """Every rule reads the method in capitals; a server that took ``post`` for POST would
+    run a push or a write that no rule judged as one."""
+    verdict = run(method, "github.com", [(b"authorization", b"Basic placeholder")],
+                  path="/o/r.git/git-receive-pack")
+    assert isinstance(verdict, Respond) and (verdict.status, verdict.error_type) == (
+        400, "BAD_METHOD") and verdict.close
+
+
 def test_hop_by_hop_and_proxy_headers_are_not_forwarded() -> None:
     out = sent(run("GET", "example.org", [(b"proxy-authorization", b"Basic x"),
                                           (b"connection", b"keep-alive, x-private"),
