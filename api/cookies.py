@@ -46,3 +46,16 @@ def read_cookie(header: str | None) -> str | None:
         if morsel is not None and morsel.value and len(morsel.value) <= 200:
             return morsel.value
     return None
+
+
+def sent_secure(header: str | None) -> bool:
+    """Whether the browser sent the ``__Host-`` cookie, which it keeps only for a secure
+    origin: then it is on HTTPS even when a TLS-terminating proxy hands the request on in
+    plain HTTP without an ``Origin`` (a same-origin GET), and a refreshed cookie must keep
+    that name and ``Secure``."""
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(header or "")
+    except CookieError:
+        return False
+    return SECURE in jar

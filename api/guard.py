@@ -215,7 +215,8 @@ class Guard:
             or "transfer-encoding" in h,
             fetch_site=h.get("sec-fetch-site"), fetch_mode=h.get("sec-fetch-mode"),
             bearer=bool(authorization))
-        https = scheme == "https" or (origin or "").startswith("https://")
+        https = scheme == "https" or (origin or "").startswith("https://") \
+            or cookies.sent_secure(h.get("cookie"))
         refusal = self.policy.check(facts)
         access = classify(method, path, websocket=websocket)
         if refusal is None and (method, path) in ATTEMPT_ROUTES:

@@ -33,6 +33,7 @@ from appliance.errors import (
     ClauderonError,
     Forbidden,
     MisdirectedHost,
+    NotFound,
     Unauthorized,
     UnsupportedMediaType,
 )
@@ -92,6 +93,12 @@ PRIVATE_PREFIXES = ("/metrics",)
 def _private(path: str) -> bool:
     collapsed = re.sub(r"/+", "/", path)
     return any(collapsed == p or collapsed.startswith(p + "/") for p in PRIVATE_PREFIXES)
+
+
+def canonical(path: str) -> bool:
+    """Whether ``path`` is spelt the one way the router and this policy read alike: a single
+    leading slash and no empty segment (no absolute-form target, no ``//``)."""
+    return path.startswith("/") and "//" not in path
 
 
 def classify(method: str, path: str, *, websocket: bool) -> Access:
@@ -178,6 +185,11 @@ class Policy:
 
     def check(self, f: Facts) -> ClauderonError | None:
         """Refusals that do not depend on who is asking (steps 1-3)."""
+        if not canonical(f.path):
+            # The router takes ``//api/x``, ``api/x`` and ``http://h/api/x`` for ``/api/x``;
+            # judged as written, they would pass for the web UI's open files.
+            return NotFound(f"no route {f.path[:100]!r}: a path starts with one slash and "
+                            "has no empty segment")
         if not self.host_ok(f.host):
             return MisdirectedHost(
                 f"this appliance does not answer to the host {f.host[:100]!r}; if that is "
