@@ -8,6 +8,11 @@ Git pointed at it (``fetch <shadow>``, or ``GIT_DIR=<shadow>`` with the workspac
 tree) reads objects and files from the agent's tree but never its config, hooks, attributes
 in ``info/``, refs or ``config.worktree``. What objects it finds are checked by git
 (``fsckObjects``) before they enter the user's repository.
+
+git also reads each alternate's own ``info/`` (its ``alternates``, whole and blocking on a
+FIFO, and its commit graphs), so an object folder the agent writes is never named directly:
+the shadow names a *view* of it (:func:`object_view`), a folder of ours whose fan-out folders
+and ``pack`` are links into the agent's and whose ``info`` is ours and empty.
 """
 
 from __future__ import annotations
@@ -33,6 +38,17 @@ def _chown_tree(top: Path, owner: Owner) -> None:
             os.chown(os.path.join(dirpath, name), owner.uid, owner.gid, follow_symlinks=False)
 
 
+def object_view(view: Path, objects: Path) -> Path:
+    """``view`` (a new folder of ours) made to read as the object folder ``objects`` to git,
+    its loose objects and packs alone: a link to each of its 256 fan-out folders and to its
+    ``pack``, and an empty ``info`` of ours. An agent's ``info/alternates`` made a link to
+    ``/dev/zero`` (or a FIFO it streams into) is then never read by the host."""
+    (view / "info").mkdir(parents=True)
+    for name in (*(f"{i:02x}" for i in range(256)), "pack"):
+        os.symlink(objects / name, view / name)
+    return view
+
+
 def build(gitdir: Path, *, owner: Owner, refs: Mapping[str, str],
           objects: Sequence[Path]) -> None:
     """Write a shadow at ``gitdir`` (a new, empty folder of ours)."""
@@ -50,8 +66,10 @@ def build(gitdir: Path, *, owner: Owner, refs: Mapping[str, str],
 
 @contextlib.contextmanager
 def shadow_dir(scratch: Path, *, owner: Owner, refs: Mapping[str, str],
-               objects: Sequence[Path]) -> Iterator[Path]:
-    """A fresh shadow under ``scratch`` for the ``with`` block; removed afterwards."""
+               objects: Sequence[Path], agents: Sequence[Path] = ()) -> Iterator[Path]:
+    """A fresh shadow under ``scratch`` for the ``with`` block; removed afterwards. It reads
+    ``objects`` (the user's) as they are and ``agents`` (object folders an agent writes)
+    through a view each (:func:`object_view`)."""
     scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
     if os.geteuid() == 0:
         os.chown(scratch, owner.uid, owner.gid)
@@ -59,7 +77,8 @@ def shadow_dir(scratch: Path, *, owner: Owner, refs: Mapping[str, str],
     try:
         gitdir = top / "git"
         gitdir.mkdir()
-        build(gitdir, owner=owner, refs=refs, objects=objects)
+        views = [object_view(top / f"view-{i}", p) for i, p in enumerate(agents)]
+        build(gitdir, owner=owner, refs=refs, objects=(*views, *objects))
         _chown_tree(top, owner)
         yield gitdir
     finally:

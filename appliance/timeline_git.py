@@ -34,6 +34,10 @@ from appliance.timeline import Batch, Entry, Source, clamp, plain, title
 MAX_COMMITS = 1000
 #: The log's bytes read at most: the agent writes the messages, of any length.
 LOG_LIMIT = 8 << 20
+#: How long the log may take: it runs under the API's readers limiter, which every session's
+#: transcript and timeline share, and an agent can make host git wait (a FIFO where an
+#: object should be) until this passes.
+LOG_SECONDS = 5.0
 _FORMAT = "%H %ct%n%an <%ae>%n%B"
 
 
@@ -76,7 +80,7 @@ def branch_log(repo: RepoInfo, workspace: Path, view: RepoView, branch: str,
             ["log", "-z", f"--max-count={MAX_COMMITS}", "--topo-order", "--no-color",
              f"--format={_FORMAT}", "head", *(["^base"] if base else []), "--"],
             owner=repo.owner, cwd=gitdir, env={"GIT_DIR": str(gitdir)}, check=False,
-            limit=LOG_LIMIT)
+            limit=LOG_LIMIT, timeout=LOG_SECONDS)
     out = proc.stdout
     if len(out) > LOG_LIMIT:  # the agent writes the messages: whole commits up to the bound
         return BranchLog(view=view, commits=tuple(parse_log(out[:out.rfind(b"\0", 0,

@@ -275,8 +275,8 @@ def shadow_of(repo: RepoInfo, workspace: Path, scratch: Path,
     """A shadow (:mod:`appliance.shadow`) in ``scratch`` with ``refs`` that reads the
     workspace's objects and those of the user's repository it borrows."""
     return shadow.shadow_dir(scratch, owner=repo.owner, refs=refs,
-                             objects=(workspace / ".git" / "objects",
-                                      *repos.borrowed_object_dirs(repo.objects_dir)))
+                             objects=repos.borrowed_object_dirs(repo.objects_dir),
+                             agents=(workspace / ".git" / "objects",))
 
 
 def sync_branch(repo: RepoInfo, workspace: Path, branch: str, tip: str, scratch: Path, *,

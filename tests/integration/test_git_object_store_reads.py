@@ -1,0 +1,82 @@
+"""The hostile agent against what host git reads of its object store, from inside a real
+session container as uid 1000.
+
+The host brings the session branch in (and reads the diff and the timeline's commits)
+through a shadow git directory whose ``objects/info/alternates`` names the agent's
+``.git/objects``. git reads every alternate's own ``info/alternates`` (and its
+``info/commit-graphs/``) with no bound on size and blocking on a FIFO: a file the agent
+writes. Made a link to ``/dev/zero``, the reconciler's host git reads it into memory until
+the host runs out (``fatal: Out of memory, realloc failed`` on a machine with a limit; the
+OOM killer's choice on one without); made a FIFO, host git waits on it for as long as the
+agent likes (each sync holds one of the reconciler's three action slots for two minutes).
+
+The test plays the FIFO, so it can count what the host read and keep the amount bounded:
+the agent moves its branch to a new commit, makes its alternates a FIFO and streams 256 MiB
+into it. The host must never open it (nothing of the agent's ``objects/info`` is its
+configuration), and the commit must still come in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import user_git
+from tests.support.agent_app import create, in_container
+from tests.support.appliance import Appliance, wait_for
+
+STREAM_MIB = 256
+
+
+def test_host_git_never_reads_the_agents_alternates(app: Appliance, repo: Path) -> None:
+    s = create(app, repo, "stream")
+    ref = f".git/refs/heads/{s['branch']}"
+    alternates = ".git/objects/info/alternates"
+    _, out = in_container(app, s, f"""
+        set -e
+        c=$(git commit-tree 'HEAD^{{tree}}' -p HEAD -m streamed)
+        cp {alternates} /tmp/alternates
+        rm {alternates} && mkfifo {alternates}
+        echo "$c" > {ref}
+        echo "commit=$c"
+        set +e
+        # Opening blocks until a reader opens the FIFO; 0 once the reader took every byte.
+        timeout 20 sh -c 'head -c $(({STREAM_MIB} << 20)) /dev/zero > {alternates}'
+        echo "rc=$?"
+        # Let any git still waiting on the FIFO go (an empty read), then put it back.
+        for i in 1 2 3; do timeout 2 sh -c ': > {alternates}'; done
+        rm {alternates} && cp /tmp/alternates {alternates}
+        """)
+    commit = out.split("commit=")[1].split()[0]
+    rc = out.split("rc=")[1].split()[0]
+    assert rc == "124", (
+        f"host git opened the agent's objects/info/alternates and read "
+        f"{'all ' + str(STREAM_MIB) + ' MiB' if rc == '0' else 'from it'} (head exited {rc})")
+    wait_for(lambda: user_git(repo, "rev-parse", s["branch"]) == commit,
+             timeout=60, what=f"{s['branch']} to reach {commit[:8]}")
+
+
+def test_an_agents_fifo_object_holds_its_own_timeline_only(app: Appliance, repo: Path) -> None:
+    """The agent makes its branch's newest commit a FIFO where its loose object should be
+    (a file it writes). Host git opening it waits for a writer; the timeline's git runs
+    under the API's one limiter of two readers that every session's transcript and timeline
+    share, so a person with the hostile session open in two places (two tabs, the web UI and
+    the TUI) left every other session's conversation unread for two minutes at a time. The
+    timeline's log now has a deadline of its own: the page comes back (the commits noted as
+    not shown) where it used to outlast the client's patience."""
+    s = create(app, repo, "stuck")
+    ref = f".git/refs/heads/{s['branch']}"
+    _, out = in_container(app, s, f"""
+        set -e
+        c=$(git commit-tree 'HEAD^{{tree}}' -p HEAD -m stuck)
+        obj=.git/objects/$(echo $c | cut -c1-2)/$(echo $c | cut -c3-)
+        rm -f "$obj" && mkfifo "$obj"
+        echo "$c" > {ref}
+        echo ok""")
+    assert "ok" in out
+    try:
+        page = app.client().get(f"/api/sessions/{s['id']}/timeline")
+    finally:  # let any git still waiting on the FIFO go
+        in_container(app, s, "for f in .git/objects/*/*; do [ -p \"$f\" ] && "
+                             "for i in 1 2 3 4; do timeout 1 sh -c \": > $f\"; done; done; true")
+    notes = " ".join(str(n) for n in page.get("notes", []))
+    assert "not shown" in notes, page
