@@ -211,14 +211,15 @@ def forwardable(headers: Headers, *, upgrade: bool) -> Headers:
     """
     # One pass to find what the Connection headers name (framing is never theirs to drop)
     # and the first Upgrade value; the fixed set serves when there is no Connection header.
-    drop = HOP_BY_HOP
+    named: set[bytes] = set()  # one set for every Connection header (an agent sends many)
     value: bytes | None = None
     for k, v in headers:
         name = k.lower()
         if name == b"connection":
-            drop = drop | ({token.strip().lower() for token in v.split(b",")} - _FRAMING)
+            named.update(token.strip().lower() for token in v.split(b","))
         elif name == b"upgrade" and value is None:
             value = v
+    drop = HOP_BY_HOP | (named - _FRAMING) if named else HOP_BY_HOP
     out = [(k, v) for k, v in headers if k.lower() not in drop]
     if upgrade and value is not None:
         out += [(b"connection", b"upgrade"), (b"upgrade", value)]

@@ -26,6 +26,8 @@ from proxy.upstream import ErrorType, UpstreamError
 
 #: How long the end of a piped chunk that may begin a credential waits for the rest.
 HOLD_BACK = 0.05
+#: Body events relayed between two passes of the scheduler.
+EVENTS_PER_TURN = 256
 _BROKEN = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 _READ_ERRORS = (h11.RemoteProtocolError, trio.TooSlowError, *_BROKEN)
 _WRITE_ERRORS = (trio.TooSlowError, h11.LocalProtocolError, *_BROKEN)
@@ -211,6 +213,7 @@ async def relay_body(src: HttpSide, dst: HttpSide, patience: float, *, from_clie
     """
     watch = None if from_client else dst
     moved = 0
+    events = 0  # since the last wait: a body of tiny chunks is one event per byte
     seen: list[bytes] = []  # chunks sent but not yet shown to ``observe``
     while True:
         try:
@@ -225,7 +228,11 @@ async def relay_body(src: HttpSide, dst: HttpSide, patience: float, *, from_clie
                 if seen:
                     _show(observe, seen)
                 await src.fill(patience, watch=watch)
+                events = 0
                 continue
+            events += 1
+            if events % EVENTS_PER_TURN == 0:  # what was read at once is not one turn
+                await trio.lowlevel.checkpoint()
         except PeerHungUp as exc:
             raise ClientGone("client hung up mid-answer") from exc
         except _READ_ERRORS as exc:

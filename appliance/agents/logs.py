@@ -34,6 +34,11 @@ from appliance.wire_fields import render
 
 MAX_DEPTH = 64  # nesting of one line; Claude's and Codex's own lines stay under 20
 MAX_LINES = 20_000  # per call of parse_lines (the lines after wait for the next call)
+#: Messages one call gives (a line that starts under it is taken whole), and one line gives
+#: at most: the agent writes a block in 20 bytes, which the API serves as a 100-byte
+#: message built and encoded on its one loop (the timeline keeps as many per line).
+MAX_MESSAGES = 5_000
+MAX_PER_LINE = 1_023
 
 
 class Kind(StrEnum):
@@ -234,11 +239,13 @@ def parse_lines(agent: Agent, data: bytes, *,
     out: list[Message] = []
     used = 0
     for _ in range(limit):
+        if len(out) >= MAX_MESSAGES:
+            break  # the rest is for the next call
         end = data.find(b"\n", used)
         if end < 0:
             break
         entry = load(data[used:end])  # a torn, foreign or hostile line is passed over
         used = end + 1
         if isinstance(entry, dict):
-            out.extend(parse(entry))
+            out.extend(parse(entry)[:MAX_PER_LINE])
     return out, used
