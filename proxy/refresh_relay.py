@@ -90,13 +90,7 @@ async def refresh(state: ProxyState, client: HttpSide, *, request: h11.Request, 
         captured = capture_refresh_response(answer, rewritten.placeholder)
         answer, kept = captured.body, dict(captured.tokens)
         if captured.tokens:
-            state.keep_refreshed(captured.tokens)
-            if state.token_sink is not None:
-                sink = state.token_sink
-                try:
-                    await trio.to_thread.run_sync(lambda: sink(dict(captured.tokens)))
-                except Exception:
-                    log.exception("cannot write refreshed Codex tokens back")
+            await _keep(state, kept)
     # Any real token left (an error quoting the one sent, a token where none is expected).
     scrub = Scrubber(t.encode() for t in (real.value if real else "", *kept.values()))
     answer = scrub.feed(answer) + scrub.finish()
@@ -109,3 +103,14 @@ async def refresh(state: ProxyState, client: HttpSide, *, request: h11.Request, 
     await client_send(client, h11.Data(data=answer), patience)
     await client_send(client, h11.EndOfMessage(), patience)
     return scrub.masked
+
+
+async def _keep(state: ProxyState, tokens: dict[str, str]) -> None:
+    """A refresh's real tokens: injected from now on, and written back to the host."""
+    state.keep_refreshed(tokens)
+    if state.token_sink is not None:
+        sink = state.token_sink
+        try:
+            await trio.to_thread.run_sync(lambda: sink(dict(tokens)))
+        except Exception:
+            log.exception("cannot write refreshed Codex tokens back")

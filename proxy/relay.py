@@ -207,9 +207,8 @@ async def relay_body(src: HttpSide, dst: HttpSide, patience: float, *, from_clie
     or on its own just before the relay waits for ``src``. While an answer is relayed, a
     client that hangs up ends it (``watch``, see ``wire.py``) even if the upstream is silent.
     The body is re-encoded by h11 for ``dst``'s framing; trailers go along (``end_for``).
-    ``observe`` (the meter; it must not raise) sees each chunk once it has been sent to
-    ``dst``, so reading it never delays the bytes. ``scrub`` masks the credential in what
-    goes to ``dst`` (``scrub.py``).
+    ``observe`` (the meter; it must not raise) sees each chunk once sent to ``dst``, so
+    reading it never delays the bytes; ``scrub`` masks the credential in what goes there.
     """
     watch = None if from_client else dst
     moved = 0
@@ -220,11 +219,7 @@ async def relay_body(src: HttpSide, dst: HttpSide, patience: float, *, from_clie
             event = src.poll()
             if event is h11.NEED_DATA:
                 if dst.queued:
-                    try:
-                        await dst.flush(patience)
-                    except _WRITE_ERRORS as exc:
-                        raise (_upstream_write_error(exc) if from_client
-                               else _client_write_error(exc)) from exc
+                    await _flush(dst, patience, from_client=from_client)
                 if seen:
                     _show(observe, seen)
                 await src.fill(patience, watch=watch)
@@ -251,12 +246,7 @@ async def relay_body(src: HttpSide, dst: HttpSide, patience: float, *, from_clie
                     await dst.flush(patience)
                     _show(observe, seen)
             elif type(event) is h11.EndOfMessage:
-                if scrub is not None:
-                    if scrub.holding:
-                        dst.queue(h11.Data(data=scrub.finish()))
-                    if event.headers:
-                        event = h11.EndOfMessage(headers=scrub.head(list(event.headers)))
-                dst.queue(end_for(event, dst))
+                _queue_end(event, dst, scrub)
                 await dst.flush(patience)
                 _show(observe, seen)
                 return moved
@@ -266,8 +256,28 @@ async def relay_body(src: HttpSide, dst: HttpSide, patience: float, *, from_clie
                 raise UpstreamError("upstream closed the connection mid-answer",
                                     ErrorType.UPSTREAM_PROTOCOL_ERROR)
         except _WRITE_ERRORS as exc:
-            raise (_upstream_write_error(exc) if from_client
-                   else _client_write_error(exc)) from exc
+            raise _write_error(exc, from_client=from_client) from exc
+
+
+def _write_error(exc: BaseException, *, from_client: bool) -> Exception:
+    return _upstream_write_error(exc) if from_client else _client_write_error(exc)
+
+
+async def _flush(dst: HttpSide, patience: float, *, from_client: bool) -> None:
+    try:
+        await dst.flush(patience)
+    except _WRITE_ERRORS as exc:
+        raise _write_error(exc, from_client=from_client) from exc
+
+
+def _queue_end(event: h11.EndOfMessage, dst: HttpSide, scrub: Scrubber | None) -> None:
+    """The body's end for ``dst``: what the scrubber held back, then the trailers (masked)."""
+    if scrub is not None:
+        if scrub.holding:
+            dst.queue(h11.Data(data=scrub.finish()))
+        if event.headers:
+            event = h11.EndOfMessage(headers=scrub.head(list(event.headers)))
+    dst.queue(end_for(event, dst))
 
 
 async def pipe(
