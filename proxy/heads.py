@@ -13,6 +13,7 @@ import base64
 import binascii
 import ipaddress
 import re
+import socket
 from dataclasses import dataclass
 
 from proxy.inject import Headers
@@ -91,7 +92,11 @@ def normalize_host(raw: str) -> str:
         pass
     if not _HOSTNAME.match(host):
         raise BadRequest(f"not a valid host name: {raw[:80]!r}")
-    return host.rstrip(".")
+    host = host.rstrip(".")
+    try:  # 16909060, 0x1020304, 1.2.772, 01.02.03.04: the resolver reads an IPv4 address
+        return socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return host
 
 
 def split_authority(authority: str, default_port: int) -> tuple[str, int]:

@@ -11,9 +11,11 @@ bodies rather than headers, lives in :mod:`proxy.token_refresh`.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import quote, quote_plus
 
 from proxy.rules import Rule, Style
 
@@ -78,6 +80,13 @@ def _enc(value: str) -> bytes:
     return value.strip().replace("\r", "").replace("\n", "").encode("utf-8")
 
 
+def body_forms(value: str) -> tuple[bytes, ...]:
+    """A credential as a request body may carry it (``token_refresh.py`` writes it into a
+    form or a JSON document): raw, URL-encoded, JSON-escaped; each masked in the answer."""
+    forms = (value, quote_plus(value), quote(value, safe=""), json.dumps(value)[1:-1])
+    return tuple(dict.fromkeys(f.encode("utf-8") for f in forms))
+
+
 def placeholder_headers(rule: Rule) -> tuple[bytes, ...]:
     """The headers where the agent's placeholder for ``rule`` travels."""
     if rule.style is Style.ANTHROPIC:
@@ -119,8 +128,11 @@ def apply_rule(rule: Rule, headers: Headers, creds: CredentialLookup) -> Injecti
         return Injection(headers=out, credential="codex_access_token", secrets=(value,))
     if rule.style is Style.CODEX_REFRESH:
         # The body carries this credential; proxy.token_refresh swaps it. Headers stay as they are.
-        present = creds.get(rule.credential) is not None
-        return Injection(headers=headers, credential=rule.credential if present else None)
+        refresh = creds.get(rule.credential)
+        if refresh is None:
+            return Injection(headers=headers, credential=None)
+        return Injection(headers=headers, credential=rule.credential,
+                         secrets=body_forms(refresh.value))
     cred = creds.get(rule.credential)
     if cred is None:
         return Injection(headers=headers, credential=None)

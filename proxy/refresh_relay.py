@@ -92,7 +92,9 @@ async def refresh(state: ProxyState, client: HttpSide, *, request: h11.Request, 
         if captured.tokens:
             await _keep(state, kept)
     # Any real token left (an error quoting the one sent, a token where none is expected).
-    scrub = Scrubber(t.encode() for t in (real.value if real else "", *kept.values()))
+    # The one sent in each form the body may have carried it (``verdict.secrets``).
+    scrub = Scrubber((*verdict.secrets, *(t.encode() for t in (real.value if real else "",
+                                                                *kept.values()))))
     answer = scrub.feed(answer) + scrub.finish()
     meter.status, meter.bytes_out = event.status_code, len(answer)
     out = scrub.head(without(forwardable(list(event.headers), upgrade=False),

@@ -55,7 +55,10 @@ async def screen(state: ProxyState, client: HttpSide, request: h11.Request, targ
     # The appliance's own identity has no placeholders to leak, and no egress list or budget.
     suspects = () if session.owner else controls.suspects(
         session.session_id, state.config.rules, target.host)
-    leak: Leak | None = leak_in_head(suspects, target.path, headers)
+    # The whole URL: a placeholder in the host name leaves too (the DNS question, the SNI,
+    # the Host header the proxy writes), even when no Host header of the agent's names it.
+    url = f"{target.scheme}://{target.authority}{target.path}"
+    leak: Leak | None = leak_in_head(suspects, url, headers)
     if leak is not None:
         verdict = refusals.honeytoken(session.name, target.host, leak)
         await controls.raise_alert(session, target.host, leak)
@@ -231,7 +234,9 @@ async def scan_body(state: ProxyState, client: HttpSide, request: h11.Request,
     """The body's first bytes, read and searched for foreign placeholders before anything
     goes upstream (not for the model hosts, nor encoded bodies: ``honeytoken.py``). A body
     already read (``prefix``) is searched as it is."""
-    if not suspects or verdict.upgrade or is_model_host(state.config, target.host):
+    # An upgrade is scanned too: a request that names one may still carry a body, which an
+    # upstream that does not switch reads as any other.
+    if not suspects or is_model_host(state.config, target.host):
         return prefix, None
     if not has_body(request_framing(request.headers)):
         return prefix, None

