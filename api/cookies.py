@@ -9,8 +9,6 @@ overwrite it.
 
 from __future__ import annotations
 
-from http.cookies import CookieError, SimpleCookie
-
 from appliance.auth import SESSION_IDLE
 
 PLAIN = "clauderon_session"
@@ -32,19 +30,27 @@ def clear_cookies(*, https: bool) -> list[str]:
     return out
 
 
+def _pairs(header: str | None) -> dict[str, str]:
+    """The ``name=value`` pairs of a ``Cookie`` header, read as browsers write it (RFC 6265
+    5.4): split on ``;``, each at its first ``=``. Pairs this appliance never sets (a JSON
+    value, a space, no ``=`` at all: any page on another port of this host can plant them)
+    are skipped one by one, never taken for the end of the header. A repeated name: the last.
+    """
+    out: dict[str, str] = {}
+    for part in (header or "").split(";"):
+        name, eq, value = part.partition("=")
+        if eq:
+            out[name.strip()] = value.strip()
+    return out
+
+
 def read_cookie(header: str | None) -> str | None:
     """The session secret from a ``Cookie`` header (the ``__Host-`` one first)."""
-    if not header:
-        return None
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(header)
-    except CookieError:
-        return None
+    pairs = _pairs(header)
     for name in (SECURE, PLAIN):
-        morsel = jar.get(name)
-        if morsel is not None and morsel.value and len(morsel.value) <= 200:
-            return morsel.value
+        value = pairs.get(name)
+        if value and len(value) <= 200:
+            return value
     return None
 
 
@@ -53,9 +59,4 @@ def sent_secure(header: str | None) -> bool:
     origin: then it is on HTTPS even when a TLS-terminating proxy hands the request on in
     plain HTTP without an ``Origin`` (a same-origin GET), and a refreshed cookie must keep
     that name and ``Secure``."""
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(header or "")
-    except CookieError:
-        return False
-    return SECURE in jar
+    return SECURE in _pairs(header)

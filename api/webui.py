@@ -37,8 +37,11 @@ def locate(root: Path, rel: str) -> Path | None:
     parts = PurePosixPath(rel).parts
     if not rel or ".." in parts or rel.startswith("/"):
         return None
-    candidate = (root / rel).resolve()
-    if root.resolve() not in candidate.parents or not candidate.is_file():
+    try:
+        candidate = (root / rel).resolve()
+        if root.resolve() not in candidate.parents or not candidate.is_file():
+            return None
+    except (OSError, ValueError):  # a name too long, a NUL byte: not one of our files
         return None
     return candidate
 

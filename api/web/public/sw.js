@@ -32,8 +32,15 @@ self.addEventListener("fetch", (event) => {
   }
   if (event.request.mode === "navigate") {
     event.respondWith(fetch(event.request).then((res) => {
-      const copy = res.clone();
-      caches.open(CACHE).then((c) => c.put("/", copy));
+      // Only the app's own page is kept as the offline copy: a navigation the server reads
+      // as an API route (/%61pi/..., /metrics) or an error is never stored, nor anything
+      // the server says not to store.
+      const type = res.headers.get("content-type") || "";
+      const cache = res.headers.get("cache-control") || "";
+      if (res.ok && type.startsWith("text/html") && !cache.includes("no-store")) {
+        const copy = res.clone();
+        caches.open(CACHE).then((c) => c.put("/", copy));
+      }
       return res;
     }).catch(() => caches.match("/")));
   }
