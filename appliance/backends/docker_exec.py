@@ -13,15 +13,17 @@ Neighbours: :mod:`appliance.backends.docker` (the backend that calls these),
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import threading
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
 import docker
 import trio
-from docker.utils.socket import consume_socket_output, demux_adaptor, frames_iter
+from docker.utils.socket import frames_iter
 
 from appliance.backends.base import ExecResult
 from appliance.errors import BackendError, BackendUnavailable
@@ -29,25 +31,51 @@ from appliance.errors import BackendError, BackendUnavailable
 _HEAD_LIMIT = 64 * 1024
 
 
+#: How long a one-shot exec may run, and how much it may print: its output comes from the
+#: agent's side (its tmux server answers the ``tmux`` calls; a process of its uid can write
+#: into the exec's pipes), and the engine's stream is read with ``poll()`` and no timeout, in
+#: one of the backend's few threads, which trio cannot cancel.
+EXEC_SECONDS = 30.0
+OUTPUT_LIMIT = 16 * 1024 * 1024
+
+
+def _cut(raw: socket.socket, cut: threading.Event) -> None:
+    cut.set()
+    with contextlib.suppress(OSError):
+        raw.shutdown(socket.SHUT_RDWR)
+
+
 def run_exec(client: docker.DockerClient, container: str, argv: list[str], *,
-             stdin: bytes | None, user: str | None) -> ExecResult:
+             stdin: bytes | None, user: str | None,
+             seconds: float = EXEC_SECONDS) -> ExecResult:
     api = client.api
     created = api.exec_create(container, argv, stdin=stdin is not None, user=user or "")
     exec_id = created["Id"]
-    if stdin is None:
-        out, err = api.exec_start(exec_id, demux=True)
-    else:
-        sock: Any = api.exec_start(exec_id, socket=True)
-        raw: socket.socket = getattr(sock, "_sock", sock)
-        try:
+    sock: Any = api.exec_start(exec_id, socket=True)
+    raw: socket.socket = getattr(sock, "_sock", sock)
+    cut = threading.Event()
+    timer = threading.Timer(seconds, _cut, (raw, cut))
+    timer.daemon = True
+    timer.start()
+    out, err = bytearray(), bytearray()
+    try:
+        if stdin is not None:
             raw.sendall(stdin)
             raw.shutdown(socket.SHUT_WR)
-            frames: Any = (demux_adaptor(*frame)
-                           for frame in frames_iter(sock, tty=False))  # type: ignore[no-untyped-call]
-            out, err = consume_socket_output(frames, demux=True)
-        finally:
-            sock.close()
-            raw.close()  # closing the SocketIO wrapper alone leaves the socket open
+        for stream, data in frames_iter(sock, tty=False):  # type: ignore[no-untyped-call]
+            (out if stream == 1 else err).extend(data)
+            if len(out) + len(err) > OUTPUT_LIMIT:
+                raise BackendError(f"{argv[0]} wrote more than {OUTPUT_LIMIT} bytes in the "
+                                   "container")
+    except OSError:
+        if not cut.is_set():
+            raise
+    finally:
+        timer.cancel()
+        sock.close()
+        raw.close()  # closing the SocketIO wrapper alone leaves the socket open
+    if cut.is_set():
+        raise BackendError(f"{argv[0]} did not finish in the container within {seconds:.0f}s")
     code = None
     for _ in range(100):  # the stream ends a moment before the engine records the exit code
         code = api.exec_inspect(exec_id).get("ExitCode")
@@ -55,7 +83,7 @@ def run_exec(client: docker.DockerClient, container: str, argv: list[str], *,
             break
         time.sleep(0.01)
     return ExecResult(exit_code=-1 if code is None else int(code),
-                      stdout=out or b"", stderr=err or b"")
+                      stdout=bytes(out), stderr=bytes(err))
 
 
 async def open_exec_stream(url: str, exec_id: str) -> tuple[trio.abc.Stream, bytes]:

@@ -10,10 +10,12 @@ deleted, :func:`last_sync` brings the branch in one last time, or keeps the work
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import shutil
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -182,21 +184,48 @@ async def _last_one(deps: Deps, s: Session, path: Path, kept_name: str,
         await _keep(deps, s, path, kept_name, exc.message)
 
 
+#: The ``.git`` of a kept workspace: a link file to a path that can never be a folder.
+NO_REPOSITORY = b"gitdir: /dev/null/kept-by-clauderon-not-a-repository\n"
+
+
 def _move_aside(path: Path, kept: Path) -> None:
     """The workspace to ``kept``, its repository renamed ``.git-agent``: the user comes here
     to take the work back, and a git they run in the folder (or their shell's prompt) would
     otherwise use the agent's repository, whose config and hooks are the agent's to write.
-    The rename is of the entry itself, whatever it is (a link is not followed)."""
+    The rename is of the entry itself, whatever it is (a link is not followed). So are the
+    repositories the agent made in its folders (``src/.git``), and each such folder, and
+    the top, gets a ``.git`` of ours naming no repository: git also takes a folder holding
+    ``HEAD``, ``objects/`` and ``refs/`` for a (bare) repository, config and all, and a git
+    run below a folder looks in each one up to here. The container is gone: nothing moves
+    while this walks."""
     kept.parent.mkdir(mode=0o700, exist_ok=True)
     path.rename(kept)
-    fd = os.open(kept, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    _defuse(kept)
+    found = subprocess.run(
+        ["find", "-P", str(kept), "-mindepth", "2", "(", "-name", ".git", "-o", "-name",
+         "HEAD", ")", "-print0"], capture_output=True, check=False, timeout=600)
+    for raw in found.stdout.split(b"\0"):
+        folder = Path(os.fsdecode(raw)).parent
+        if raw and not folder.name.startswith(".git") and folder.is_dir() \
+                and not folder.is_symlink():
+            with contextlib.suppress(OSError):
+                _defuse(folder)
+
+
+def _defuse(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
-        if not _entry(".git", fd):
-            return
-        # The agent may have used the first names itself: none of its files is replaced.
-        name = next(n for n in (f".git-agent{i or ''}" for i in range(10_000))
-                    if not _entry(n, fd))
-        os.rename(".git", name, src_dir_fd=fd, dst_dir_fd=fd)
+        if _entry(".git", fd):
+            # The agent may have used the first names itself: none of its files is replaced.
+            name = next(n for n in (f".git-agent{i or ''}" for i in range(10_000))
+                        if not _entry(n, fd))
+            os.rename(".git", name, src_dir_fd=fd, dst_dir_fd=fd)
+        ours = os.open(".git", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644,
+                       dir_fd=fd)
+        try:
+            os.write(ours, NO_REPOSITORY)
+        finally:
+            os.close(ours)
     finally:
         os.close(fd)
 

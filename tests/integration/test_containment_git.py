@@ -257,7 +257,7 @@ def test_an_agent_that_breaks_its_git_loses_no_work(app: Appliance, repo: Path) 
     assert f"\n  workspace kept at {kept} (the workspace has no repository (.git)" in deleted, \
         deleted
     assert sorted(p.name for p in kept.iterdir()) == [
-        "README.md", "done.txt", "draft.txt", "later.txt", "src"]
+        ".git", "README.md", "done.txt", "draft.txt", "later.txt", "src"]
     assert not Path(s["worktree_path"]).exists()
     seen: list[dict[str, Any]] = []
     with closing(app.client().events(after=0)) as stream:
@@ -293,7 +293,7 @@ def test_a_kept_workspace_lends_its_repository_to_no_git_the_user_runs(
     wait_for(lambda: not Path(s["worktree_path"]).exists(), what="the workspace to go")
     kept = app.settings.kept_dir / f"stubborn-{s['id'][:8]}"
     assert sorted(p.name for p in kept.iterdir()) == [
-        ".git-agent", "README.md", "src", "work.txt"]
+        ".git", ".git-agent", "README.md", "src", "work.txt"]
     make_traversable(kept)
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
 
