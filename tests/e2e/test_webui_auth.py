@@ -19,11 +19,9 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +32,7 @@ from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, expec
 from appliance.authstore import AuthStore
 from appliance.sessions import utcnow
 from appliance.store import Store
-from tests.e2e.webui_browser import DESKTOP, SHOTS, TIMEOUT_MS
+from tests.e2e.webui_browser import DESKTOP, SHOTS, TIMEOUT_MS, AttackSite
 from tests.integration.test_console_socket import in_container
 from tests.support.appliance import Appliance, wait_for
 
@@ -222,33 +220,6 @@ function socket(name, path, send) {
   R.done = true;
 })();
 </script>"""
-
-
-class AttackSite:
-    """An HTTP server on loopback serving the hostile page (another origin)."""
-
-    def __init__(self, page: str) -> None:
-        body = page.encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -11,39 +11,22 @@ again did not help, since the planted cookie stays.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from playwright.sync_api import Browser
 
-from tests.e2e.webui_browser import DESKTOP, Watched, sign_in
+from tests.e2e.webui_browser import DESKTOP, AttackSite, Watched, sign_in
 from tests.support.appliance import Appliance
-
-
-class _Page(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"<!doctype html><title>neighbour</title>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture
 def neighbour() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    site = AttackSite("<!doctype html><title>neighbour</title>")
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
+        yield f"http://127.0.0.1:{site.port}/"
     finally:
-        server.shutdown()
-        server.server_close()
+        site.close()
 
 
 def signed_in(w: Watched) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.integration.test_console_socket import signed_in_cookie
 from tests.support.appliance import Appliance
 
 #: Cookies a page on another port can set for the host, as the browser sends them first.
@@ -24,18 +25,10 @@ PLANTED = ('prefs={"theme":"dark"}', "greeting=hello world", "flag", "expires=1"
            'q="open', "x=a\\b")
 
 
-def session_cookie(app: Appliance) -> str:
-    token = app.link().split("token=", 1)[1]
-    r = httpx.post(f"{app.base}/api/auth/link", json={"token": token},
-                   headers={"Origin": app.base})
-    assert r.status_code == 200, r.text
-    return r.headers["set-cookie"].split(";", 1)[0]
-
-
 @pytest.mark.parametrize("planted", PLANTED)
 def test_a_neighbours_cookie_does_not_sign_the_user_out(appliance: Appliance,
                                                        planted: str) -> None:
-    mine = session_cookie(appliance)
+    mine = signed_in_cookie(appliance)
     # The control: the session cookie alone reads the API.
     assert httpx.get(f"{appliance.base}/api/sessions",
                      headers={"Cookie": mine}).status_code == 200

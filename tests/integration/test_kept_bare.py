@@ -8,7 +8,9 @@ git 2.x still discovers by default). The agent writes those three and a ``config
 ``core.worktree`` and ``core.fsmonitor``) at the top of its workspace, then breaks its
 branch so the delete keeps the workspace. Renaming ``.git`` leaves the folder itself a
 repository: the user's ``git status`` there (or their shell prompt's) runs the agent's
-fsmonitor as the user, on the host.
+fsmonitor as the user, on the host. The same with a repository of the agent's in a folder
+of its workspace (``src/deep/.git``, its fsmonitor set): the user opens it to take a file
+back, and their git finds it.
 """
 
 from __future__ import annotations
@@ -17,63 +19,47 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import AGENT_UID, make_traversable
 from tests.support.agent_app import create, in_container
 from tests.support.appliance import Appliance, wait_for
 
+#: How the agent plants a repository of its own (``{markers}``: where its fsmonitor leaves a
+#: mark), and the folders of the kept workspace where the user's git must find none.
+PLANTS = {
+    "baredecoy": ("mkdir -p objects refs && echo 'ref: refs/heads/main' > HEAD && "
+             "printf '[core]\\n\\trepositoryformatversion = 0\\n\\tbare = false\\n"
+             "\\tworktree = .\\n\\tfsmonitor = \"touch {markers}/fsmonitor; false\"\\n' > config",
+             (".", "src")),
+    "nested": ("git init -q src/deep && "
+               "git -C src/deep config core.fsmonitor 'touch {markers}/fsmonitor; false'",
+               ("src/deep",)),
+}
 
-def test_a_kept_workspace_that_looks_like_a_bare_repository_runs_nothing(
-        app: Appliance, repo: Path, tmp_path: Path) -> None:
+
+@pytest.mark.parametrize("plant", sorted(PLANTS))
+def test_a_kept_workspace_holds_no_repository_the_users_git_finds(
+        app: Appliance, repo: Path, tmp_path: Path, plant: str) -> None:
     markers = tmp_path / "markers"
     markers.mkdir()
     os.chmod(markers, 0o777)
-    s = create(app, repo, "baredecoy")
+    script, folders = PLANTS[plant]
+    s = create(app, repo, plant)
     app.stop("reconciler")  # no pass brings anything in before the delete tries
-    in_container(app, s, (
-        "echo work > work.txt && mkdir -p objects refs && "
-        "echo 'ref: refs/heads/main' > HEAD && "
-        "printf '[core]\\n\\trepositoryformatversion = 0\\n\\tbare = false\\n"
-        f"\\tworktree = .\\n\\tfsmonitor = \"touch {markers}/fsmonitor; false\"\\n' > config && "
-        f"echo {'1' * 40} > .git/refs/heads/{s['branch']}"))
-    app.cli("delete", "--force", "--no-wait", "baredecoy")
+    in_container(app, s, (f"echo work > work.txt && {script.format(markers=markers)} && "
+                          f"echo {'1' * 40} > .git/refs/heads/{s['branch']}"))
+    app.cli("delete", "--force", "--no-wait", plant)
     app.start("reconciler")
     wait_for(lambda: not Path(s["worktree_path"]).exists(), what="the workspace to go")
-    kept = app.settings.kept_dir / f"baredecoy-{s['id'][:8]}"
+    kept = app.settings.kept_dir / f"{plant}-{s['id'][:8]}"
     assert (kept / "work.txt").read_text() == "work\n"
     assert (kept / ".git-agent").is_dir()
     make_traversable(kept)
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
-    for where in (kept, kept / "src"):
-        found = subprocess.run(["git", "status", "--short"], cwd=where, env=env,
+    for where in folders:
+        found = subprocess.run(["git", "status", "--short"], cwd=kept / where, env=env,
                                capture_output=True, text=True, check=False, user=AGENT_UID,
                                group=AGENT_UID, extra_groups=[])
         assert found.returncode == 128, found
         assert list(markers.iterdir()) == [], f"the agent's fsmonitor ran in {where}"
-
-
-def test_a_repository_nested_in_a_kept_workspace_runs_nothing(
-        app: Appliance, repo: Path, tmp_path: Path) -> None:
-    """The same with a repository of the agent's in a folder of its workspace
-    (``src/.git``, its fsmonitor set): the user opens ``kept/.../src`` to take a file back
-    and their git (or prompt) finds it."""
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    os.chmod(markers, 0o777)
-    s = create(app, repo, "nested")
-    app.stop("reconciler")
-    in_container(app, s, (
-        "echo work > work.txt && git init -q src/deep && "
-        f"git -C src/deep config core.fsmonitor 'touch {markers}/fsmonitor; false' && "
-        f"echo {'1' * 40} > .git/refs/heads/{s['branch']}"))
-    app.cli("delete", "--force", "--no-wait", "nested")
-    app.start("reconciler")
-    wait_for(lambda: not Path(s["worktree_path"]).exists(), what="the workspace to go")
-    kept = app.settings.kept_dir / f"nested-{s['id'][:8]}"
-    assert (kept / "work.txt").read_text() == "work\n"
-    make_traversable(kept)
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
-    found = subprocess.run(["git", "status", "--short"], cwd=kept / "src" / "deep", env=env,
-                           capture_output=True, text=True, check=False, user=AGENT_UID,
-                           group=AGENT_UID, extra_groups=[])
-    assert found.returncode == 128, found
-    assert list(markers.iterdir()) == [], "the agent's fsmonitor ran in src/deep"
