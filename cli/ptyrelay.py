@@ -5,6 +5,12 @@ The program gets a pseudo-terminal of its own, sized like the person's and resiz
 (SIGWINCH, passed on); keys go to it untouched, in raw mode; what it writes reaches the person's
 terminal only through the filter. Its stderr goes where the caller says (the TUI reads the
 detach message there). The exit status is the program's.
+
+:func:`run_attach_filtered` waits out a hold: the host holds a session's container still while it
+reads the container's files (the diff; ``appliance/backends/docker_freeze.py``), and the
+engine refuses an attach or a terminal into a container held still. Just after a start, the
+moment a person attaches is the moment a client reads the new session's diff, so the attach
+is asked again (told once) until the hold ends, instead of failing.
 """
 
 from __future__ import annotations
@@ -18,13 +24,23 @@ import signal
 import subprocess
 import sys
 import termios
+import time
 import tty
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO
 
 from cli.escapes import TerminalFilter
 
 CHUNK = 65536
+#: In what the engine says when it refuses to attach to, or run in, a container held still
+#: ("You cannot attach to a paused container, unpause it first"; "Container … is paused,
+#: unpause the container before exec").
+HELD = b"unpause"
+#: How often, and how long apart, an attach refused for a hold is asked again: a minute in
+#: all, far past one git read of a worktree.
+HOLD_TRIES, HOLD_WAIT = 120, 0.5
+WAITING = b"the session's container is held still while its files are read; waiting\r\n"
 
 
 def _copy_size(src: int, dst: int) -> None:
@@ -80,8 +96,9 @@ def _relay(master: int, fin: int, fout: int) -> None:
 
 
 def run_filtered(argv: list[str], *, stdin: int | None = None, stdout: int | None = None,
-                 stderr: IO[bytes] | int | None = None) -> int:
-    """Run ``argv`` on a pseudo-terminal, its output filtered; its exit status."""
+                 stderr: IO[bytes] | int | None = None, raw: bool = True) -> int:
+    """Run ``argv`` on a pseudo-terminal, its output filtered; its exit status. ``raw``:
+    put the person's terminal in raw mode for it (False: the caller has)."""
     fin = sys.stdin.fileno() if stdin is None else stdin
     fout = sys.stdout.fileno() if stdout is None else stdout
     sized = fout if os.isatty(fout) else fin
@@ -105,7 +122,7 @@ def run_filtered(argv: list[str], *, stdin: int | None = None, stdout: int | Non
     except ValueError:
         previous, taken = None, False
     try:
-        with _raw(fin):
+        with _raw(fin) if raw else contextlib.nullcontext():
             _relay(master, fin, fout)
         return proc.wait()
     finally:
@@ -115,3 +132,29 @@ def run_filtered(argv: list[str], *, stdin: int | None = None, stdout: int | Non
         if proc.poll() is None:
             proc.terminate()
             proc.wait()
+
+
+def _refused_for_hold(errors: Path) -> bool:
+    """Whether ``errors`` (the program's stderr) is the engine's refusal for a hold: one
+    short line (a program that ran may have written more; that is not a refusal)."""
+    data = errors.read_bytes() if errors.stat().st_size <= 4096 else b""
+    return HELD in data
+
+
+def run_attach_filtered(argv: list[str], errors: Path, *, fout: int | None = None) -> int:
+    """:func:`run_filtered` with its stderr in ``errors``, asked again while the engine
+    refuses it because the container is held still (see the module's notes)."""
+    out = sys.stdout.fileno() if fout is None else fout
+    told = False
+    # Raw throughout: what the person types while waiting is kept for the program.
+    with _raw(sys.stdin.fileno()):
+        for _ in range(HOLD_TRIES):
+            with errors.open("wb") as sink:
+                status = run_filtered(argv, stdout=fout, stderr=sink, raw=False)
+            if status == 0 or not _refused_for_hold(errors):
+                return status
+            if not told:
+                _write_all(out, WAITING)
+                told = True
+            time.sleep(HOLD_WAIT)
+    return status

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from textual.app import App
 
-from cli.ptyrelay import run_filtered
+from cli.ptyrelay import run_attach_filtered
 
 #: What ``docker attach`` prints when the person types its detach keys.
 DETACHED = "read escape sequence"
@@ -42,9 +42,9 @@ class SuspendingTerminal:
     def run(self, app: App[object], argv: list[str], *, stderr: Path | None = None,
             untrusted: bool = False) -> int:
         with app.suspend(), contextlib.ExitStack() as files:
+            if untrusted:  # an attach: through the filter, a hold waited out
+                return run_attach_filtered(argv, stderr if stderr is not None else Path(os.devnull))
             errors = files.enter_context(stderr.open("wb")) if stderr is not None else None
-            if untrusted:
-                return run_filtered(argv, stderr=errors)
             return subprocess.run(argv, stderr=errors, check=False).returncode
 
 

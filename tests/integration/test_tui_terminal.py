@@ -12,12 +12,14 @@ are global on the engine.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,9 +41,10 @@ set -g default-terminal tmux-256color
 
 
 class Terminal:
-    """One tmux pane running ``clauderon tui`` with the appliance's environment."""
+    """One tmux pane running ``clauderon tui`` (or another ``command`` of the CLI) with the
+    appliance's environment."""
 
-    def __init__(self, appliance: Appliance, workdir: Path) -> None:
+    def __init__(self, appliance: Appliance, workdir: Path, *command: str) -> None:
         self.socket = str(workdir / "tmux.sock")
         self.target = "tui"
         conf = workdir / "tmux.conf"
@@ -49,7 +52,8 @@ class Terminal:
         env = {k: v for k, v in appliance.env.items() if not k.startswith("TMUX")}
         self.env = {**env, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
         self.tmux("-f", str(conf), "new-session", "-d", "-s", self.target,
-                  "-x", str(WIDTH), "-y", str(HEIGHT), str(BIN / "clauderon"), "tui")
+                  "-x", str(WIDTH), "-y", str(HEIGHT), str(BIN / "clauderon"),
+                  *(command or ("tui",)))
 
     def tmux(self, *args: str) -> str:
         proc = subprocess.run(["tmux", "-S", self.socket, *args], env=self.env, text=True,
@@ -169,3 +173,58 @@ def test_attach_starts_a_stopped_session_first(
     # Enter on a stopped session starts it, then attaches (``docker attach`` alone
     # refuses a stopped container): the shell inside answers, the row says running.
     attach_and_detach(terminal, appliance, name)
+
+
+def held(appliance: Appliance, name: str) -> Any:
+    """``name``'s container, once running, held still (``docker pause``, as the host's reads
+    of its files hold it) with the reconciler stopped: nothing but the test lets it go."""
+    [container] = appliance.containers(appliance.session(name)["id"])
+
+    def running() -> bool:
+        container.reload()
+        return bool(container.status == "running")
+
+    wait_for(running, what="the container to run, no diff holding it")
+    appliance.stop("reconciler")  # its pass would take the pause for a crash's and undo it
+    container.pause()
+    return container
+
+
+def answered(terminal: Terminal, session_id: str) -> None:
+    """The probe typed until the container's shell answers it: the attach is asked again
+    half a second after a refusal, and keys sent to an attempt the engine refused are
+    that attempt's."""
+    answer = re.compile(rf"^attached-42 {session_id}\s*$", re.MULTILINE)
+    for _ in range(10):
+        terminal.type(PROBE)
+        terminal.press("Enter")
+        with contextlib.suppress(AssertionError):
+            terminal.wait("the container's shell to answer", answer, timeout=10)
+            return
+    raise AssertionError(f"the shell never answered; the screen:\n{terminal.screen()}")
+
+
+def test_an_attach_waits_out_a_hold_on_the_container(
+    appliance: Appliance, repo: Path, tmp_path: Path
+) -> None:
+    """The engine refuses to attach to a container held still, and the moment after a start,
+    when a person attaches, is the moment a client reads the new session's diff (the TUI
+    does, on the session's events). ``clauderon attach`` and the TUI share the waiting;
+    the CLI shows it here, because the TUI's own read of the diff would take the test's
+    hold for its own and end it."""
+    name = unique_name()
+    appliance.cli("create", "--repo", str(repo), "--name", name, "--prompt", "p")
+    container = held(appliance, name)
+    term = Terminal(appliance, tmp_path, "attach", name)
+    try:
+        try:
+            term.wait("the attach to wait", "held still while its files are read; waiting")
+        finally:
+            container.unpause()
+        answered(term, appliance.session(name)["id"])
+        term.press("C-q")
+        # docker's own words, shown once it ends: the detach; the refusal was waited out.
+        screen = term.wait("the attach to end", "read escape sequence")
+        assert "unpause" not in screen
+    finally:
+        term.close()
