@@ -52,6 +52,18 @@ def agent_tier(home: Path, image: str, fake: FakeModels, *, more_hosts: tuple[st
                              "OPENAI_API_KEY": OPENAI_CANARY})
 
 
+@pytest.fixture(scope="session", autouse=True)
+def patient_expect() -> None:
+    """Every ``expect`` waits as long as a page's own actions may (the context's timeout),
+    not Playwright's five seconds: a machine busy with the rest of the suite draws a first
+    page late. A bound on waiting, never a timing: what is expected still has to happen."""
+    from playwright.sync_api import expect
+
+    from tests.e2e.webui_browser import TIMEOUT_MS
+
+    expect.set_options(timeout=TIMEOUT_MS)
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium under Playwright, one per module (the web UI's browser tests;
