@@ -107,7 +107,8 @@ def cmd_attach(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="clauderon-attach-") as tmp:
         errors = Path(tmp) / "stderr"
         status = run_attach_filtered(command, errors)
-        sys.stderr.write(errors.read_text(errors="replace") if errors.exists() else "")
+        # The program's own words (the detach, a refusal), as text: never a sequence.
+        sys.stderr.buffer.write(logs.printable(errors.read_bytes()[-4096:]))
     return status
 
 
