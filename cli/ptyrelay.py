@@ -40,7 +40,12 @@ HELD = b"unpause"
 #: How often, and how long apart, an attach refused for a hold is asked again: a minute in
 #: all, far past one git read of a worktree.
 HOLD_TRIES, HOLD_WAIT = 120, 0.5
-WAITING = b"the session's container is held still while its files are read; waiting\r\n"
+WAITING = (b"the session's container is held still while its files are read; waiting "
+           b"(ctrl-c stops)\r\n")
+#: Keys typed while waiting that are kept for the program (less than a terminal buffers).
+TYPE_AHEAD = 1024
+#: Keys that end the waiting: ctrl-c, ctrl-d, and ctrl-q (what detaches once attached).
+GIVE_UP = frozenset(b"\x03\x04\x11")
 
 
 def _copy_size(src: int, dst: int) -> None:
@@ -68,8 +73,14 @@ def _write_all(fd: int, data: bytes) -> None:
         data = data[os.write(fd, data):]
 
 
-def _relay(master: int, fin: int, fout: int) -> None:
-    """Keys to the program, its output through the filter, until its side closes."""
+def _relay(master: int, fin: int, fout: int, typed: bytes = b"",
+           sent: bytearray | None = None) -> None:
+    """Keys to the program (first ``typed``, already read), its output through the filter,
+    until its side closes. The first keys sent (up to :data:`CHUNK`) are kept in ``sent``."""
+    with contextlib.suppress(OSError):  # a program that already ended reads nothing
+        _write_all(master, typed)
+    if sent is not None:
+        sent += typed
     screen = TerminalFilter()
     with selectors.DefaultSelector() as sel:
         sel.register(master, selectors.EVENT_READ)
@@ -81,6 +92,8 @@ def _relay(master: int, fin: int, fout: int) -> None:
                     keys = os.read(fin, CHUNK)
                     if keys:
                         _write_all(master, keys)
+                        if sent is not None and len(sent) < CHUNK:
+                            sent += keys
                     else:
                         sel.unregister(fin)
                     continue
@@ -96,9 +109,11 @@ def _relay(master: int, fin: int, fout: int) -> None:
 
 
 def run_filtered(argv: list[str], *, stdin: int | None = None, stdout: int | None = None,
-                 stderr: IO[bytes] | int | None = None, raw: bool = True) -> int:
+                 stderr: IO[bytes] | int | None = None, raw: bool = True,
+                 typed: bytes = b"", sent: bytearray | None = None) -> int:
     """Run ``argv`` on a pseudo-terminal, its output filtered; its exit status. ``raw``:
-    put the person's terminal in raw mode for it (False: the caller has)."""
+    put the person's terminal in raw mode for it (False: the caller has). ``typed``: keys
+    read before it started, handed to it first; ``sent``: the first keys it was handed."""
     fin = sys.stdin.fileno() if stdin is None else stdin
     fout = sys.stdout.fileno() if stdout is None else stdout
     sized = fout if os.isatty(fout) else fin
@@ -123,7 +138,7 @@ def run_filtered(argv: list[str], *, stdin: int | None = None, stdout: int | Non
         previous, taken = None, False
     try:
         with _raw(fin) if raw else contextlib.nullcontext():
-            _relay(master, fin, fout)
+            _relay(master, fin, fout, typed, sent)
         return proc.wait()
     finally:
         if taken:
@@ -141,20 +156,40 @@ def _refused_for_hold(errors: Path) -> bool:
     return HELD in data
 
 
+def _keys_within(fin: int, seconds: float) -> bytes:
+    """What the person types within ``seconds`` (empty when nothing, or no terminal)."""
+    with selectors.DefaultSelector() as sel:
+        try:
+            sel.register(fin, selectors.EVENT_READ)
+        except (ValueError, OSError):
+            time.sleep(seconds)
+            return b""
+        return os.read(fin, CHUNK) if sel.select(seconds) else b""
+
+
 def run_attach_filtered(argv: list[str], errors: Path, *, fout: int | None = None) -> int:
     """:func:`run_filtered` with its stderr in ``errors``, asked again while the engine
-    refuses it because the container is held still (see the module's notes)."""
+    refuses it because the container is held still (see the module's notes). What the
+    person types while it waits goes to the program once it runs; ctrl-c, ctrl-d or
+    ctrl-q stops the waiting (the refusal's status)."""
+    fin = sys.stdin.fileno()
     out = sys.stdout.fileno() if fout is None else fout
-    told = False
-    # Raw throughout: what the person types while waiting is kept for the program.
-    with _raw(sys.stdin.fileno()):
+    told, typed = False, b""
+    # Raw throughout: keys typed while waiting are read here, not lost to a flush.
+    with _raw(fin):
         for _ in range(HOLD_TRIES):
+            sent = bytearray()
             with errors.open("wb") as sink:
-                status = run_filtered(argv, stdout=fout, stderr=sink, raw=False)
+                status = run_filtered(argv, stdout=fout, stderr=sink, raw=False, typed=typed,
+                                      sent=sent)
             if status == 0 or not _refused_for_hold(errors):
                 return status
             if not told:
                 _write_all(out, WAITING)
                 told = True
-            time.sleep(HOLD_WAIT)
+            # A refused attempt never connected: what it was handed is handed again.
+            typed = bytes(sent) + _keys_within(fin, HOLD_WAIT)
+            if GIVE_UP.intersection(typed):
+                return status
+            typed = typed[:TYPE_AHEAD]
     return status

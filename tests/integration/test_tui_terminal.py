@@ -12,7 +12,6 @@ are global on the engine.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import subprocess
 import time
@@ -190,20 +189,6 @@ def held(appliance: Appliance, name: str) -> Any:
     return container
 
 
-def answered(terminal: Terminal, session_id: str) -> None:
-    """The probe typed until the container's shell answers it: the attach is asked again
-    half a second after a refusal, and keys sent to an attempt the engine refused are
-    that attempt's."""
-    answer = re.compile(rf"^attached-42 {session_id}\s*$", re.MULTILINE)
-    for _ in range(10):
-        terminal.type(PROBE)
-        terminal.press("Enter")
-        with contextlib.suppress(AssertionError):
-            terminal.wait("the container's shell to answer", answer, timeout=10)
-            return
-    raise AssertionError(f"the shell never answered; the screen:\n{terminal.screen()}")
-
-
 def test_an_attach_waits_out_a_hold_on_the_container(
     appliance: Appliance, repo: Path, tmp_path: Path
 ) -> None:
@@ -211,17 +196,31 @@ def test_an_attach_waits_out_a_hold_on_the_container(
     when a person attaches, is the moment a client reads the new session's diff (the TUI
     does, on the session's events). ``clauderon attach`` and the TUI share the waiting;
     the CLI shows it here, because the TUI's own read of the diff would take the test's
-    hold for its own and end it."""
+    hold for its own and end it. What the person types while it waits reaches the shell
+    once it runs; ctrl-c stops the waiting."""
     name = unique_name()
     appliance.cli("create", "--repo", str(repo), "--name", name, "--prompt", "p")
     container = held(appliance, name)
-    term = Terminal(appliance, tmp_path, "attach", name)
     try:
+        (tmp_path / "first").mkdir()
+        term = Terminal(appliance, tmp_path / "first", "attach", name)
         try:
             term.wait("the attach to wait", "held still while its files are read; waiting")
+            term.press("C-c")
+            # It stops, and says why: the engine's refusal, as text.
+            term.wait("the attach to give up", "You cannot attach to a paused container")
         finally:
-            container.unpause()
-        answered(term, appliance.session(name)["id"])
+            term.close()
+        term = Terminal(appliance, tmp_path, "attach", name)
+        term.wait("the attach to wait", "held still while its files are read; waiting")
+        term.type(PROBE)  # typed once, while it waits
+        term.press("Enter")
+    finally:
+        container.unpause()
+    try:
+        term.wait("the container's shell to answer what was typed while waiting",
+                  re.compile(rf"^attached-42 {appliance.session(name)['id']}\s*$",
+                             re.MULTILINE))
         term.press("C-q")
         # docker's own words, shown once it ends: the detach; the refusal was waited out.
         screen = term.wait("the attach to end", "read escape sequence")
