@@ -112,8 +112,14 @@ def test_from_another_machine_sign_in_is_required_and_works(
             try:
                 page = ctx.new_page()
                 cdp, device = authenticator(page)
-                page.goto("/")
-                expect(page.get_by_test_id("signin")).to_be_visible()
+                answer = page.goto("/")
+                try:
+                    expect(page.get_by_test_id("signin")).to_be_visible()
+                except AssertionError as exc:  # what the browser shows, and what the API saw
+                    raise AssertionError(
+                        f"{exc}\nGET / answered {answer and answer.status} at {page.url}; the "
+                        f"page says {page.inner_text('body')[:1000]!r}; the API logged:\n"
+                        f"{app.log('api')[-4000:]}") from exc
                 assert page.evaluate("window.isSecureContext")
                 assert page.evaluate("fetch('/api/sessions').then(r => r.status)") == 401
 
