@@ -167,21 +167,19 @@ def _keys_within(fin: int, seconds: float) -> bytes:
         return os.read(fin, CHUNK) if sel.select(seconds) else b""
 
 
-def run_attach_filtered(argv: list[str], errors: Path, *, fout: int | None = None) -> int:
+def run_attach_filtered(argv: list[str], errors: Path) -> int:
     """:func:`run_filtered` with its stderr in ``errors``, asked again while the engine
     refuses it because the container is held still (see the module's notes). What the
     person types while it waits goes to the program once it runs; ctrl-c, ctrl-d or
     ctrl-q stops the waiting (the refusal's status)."""
-    fin = sys.stdin.fileno()
-    out = sys.stdout.fileno() if fout is None else fout
+    fin, out = sys.stdin.fileno(), sys.stdout.fileno()
     told, typed = False, b""
     # Raw throughout: keys typed while waiting are read here, not lost to a flush.
     with _raw(fin):
         for _ in range(HOLD_TRIES):
             sent = bytearray()
             with errors.open("wb") as sink:
-                status = run_filtered(argv, stdout=fout, stderr=sink, raw=False, typed=typed,
-                                      sent=sent)
+                status = run_filtered(argv, stderr=sink, raw=False, typed=typed, sent=sent)
             if status == 0 or not _refused_for_hold(errors):
                 return status
             if not told:
