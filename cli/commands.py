@@ -7,7 +7,6 @@ import os
 import shlex
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from appliance.errors import ClauderonError, InvalidInput
 from cli import backup, calls, completion, controls, diffs, host, logs, signin, timeline, workflow
 from cli.client import local_client
 from cli.follow import follow_session, watch_list, watching
-from cli.ptyrelay import run_attach_filtered, run_filtered
+from cli.ptyrelay import run_attach_filtered, run_filtered, stderr_file
 from cli.render import session_detail, session_rows
 from cli.status import warn_missing_credential
 from cli.table import Command, Handler, OneOf, arg, build, emit, inert
@@ -104,8 +103,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
     print(f"attached to {s['name']}; detach with {info['detach_keys']} (the session keeps running)",
           file=sys.stderr)
     # The agent writes what this shows: it reaches the terminal through the filter only.
-    with tempfile.TemporaryDirectory(prefix="clauderon-attach-") as tmp:
-        errors = Path(tmp) / "stderr"
+    with stderr_file() as errors:
         status = run_attach_filtered(command, errors)
         # The program's own words (the detach, a refusal), as text: never a sequence.
         sys.stderr.buffer.write(logs.printable(errors.read_bytes()[-4096:]))

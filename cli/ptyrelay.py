@@ -23,6 +23,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import tempfile
 import termios
 import time
 import tty
@@ -165,6 +166,13 @@ def _keys_within(fin: int, seconds: float) -> bytes:
             time.sleep(seconds)
             return b""
         return os.read(fin, CHUNK) if sel.select(seconds) else b""
+
+
+@contextlib.contextmanager
+def stderr_file() -> Iterator[Path]:
+    """A path for an attach's stderr (its detach message, a refusal), gone afterwards."""
+    with tempfile.TemporaryDirectory(prefix="clauderon-attach-") as tmp:
+        yield Path(tmp) / "stderr"
 
 
 def run_attach_filtered(argv: list[str], errors: Path) -> int:

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from textual.app import App
 
-from cli.ptyrelay import run_attach_filtered
+from cli.ptyrelay import run_attach_filtered, stderr_file
 
 #: What ``docker attach`` prints when the person types its detach keys.
 DETACHED = "read escape sequence"
@@ -58,8 +58,7 @@ def attach_notice(status: int, errors: str) -> str | None:
 
 def run_attach(app: App[object], terminal: Foreground, argv: list[str]) -> str | None:
     """Attach with ``argv``; the warning to show afterwards, if any (see :func:`attach_notice`)."""
-    with tempfile.TemporaryDirectory(prefix="clauderon-attach-") as tmp:
-        errors = Path(tmp) / "stderr"
+    with stderr_file() as errors:
         status = terminal.run(app, argv, stderr=errors, untrusted=True)
         text = errors.read_text(errors="replace") if errors.exists() else ""
     return attach_notice(status, text)
