@@ -34,6 +34,7 @@ import trio
 
 from appliance import controlstore, egressstore, modelhealth, verbs
 from appliance.audit import AuditRecord
+from appliance.audit import Decision as Outcome
 from appliance.budgets import GLOBAL, Budget, BudgetDefaults, Spent, exceeded
 from appliance.config import Settings
 from appliance.egress import Decision, EgressDefaults, HostEntry, config_entries, decide, mode_of
@@ -241,6 +242,8 @@ class Controls:
         that failed sets it (``appliance.modelhealth``), written with the next batch."""
         if record.session is None or not self.active or not is_model_host(config, record.host):
             return
+        if record.decision == Outcome.REJECTED:
+            return  # a 407: the session is only claimed, and no model was asked
         if metered_api(record.method, record.path) is None:
             return
         rule = match_rule(config.rules, record.host, record.path)

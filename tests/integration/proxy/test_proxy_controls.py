@@ -408,3 +408,20 @@ async def test_ask_is_denied_when_nobody_answers(rig: Rig) -> None:
         decisions = [r[0] for r in conn.execute("SELECT decision FROM egress_asks")]
     assert decisions == ["expired"]
     assert all(s.target != "/late" for s in rig.echo.seen)
+
+
+async def test_a_claim_without_its_token_leaves_that_sessions_model_health_alone(
+    rig: Rig,
+) -> None:
+    """An agent that names another session in its proxy URL, with a token it guessed, gets
+    407 and changes nothing of that session: the model call it claims was never made, so
+    the other session's agent is not shown as failing."""
+    victim, _ = rig.session("victim")
+    status, _ = await rig.post((victim, "guessed"), "http://api.anthropic.com/v1/messages",
+                               {"model": "m"})
+    assert status == 407
+    await rig.controls.ledger.flush()
+    found = rig.store.get_session(victim)
+    assert found is not None and found.model_error is None
+    assert [(r.status, r.session) for r in rig.audit()] == [(407, victim)]  # type: ignore[attr-defined]
+
