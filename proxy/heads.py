@@ -64,12 +64,20 @@ class Target:
         return host if self.port == default else f"{host}:{self.port}"
 
 
+#: The longest session id and token a proxy URL can carry (a UUID and 64 hex digits are
+#: the real ones): a longer claim is no credential, and is never looked up nor kept.
+MAX_SESSION_ID = 64
+MAX_TOKEN = 256
+
+
 def parse_proxy_authorization(value: bytes | None) -> ProxyCredentials | None:
-    """``Basic base64(session_id:token)``, or None when absent or malformed."""
+    """``Basic base64(session_id:token)``, or None when absent, malformed or too long."""
     if not value:
         return None
     scheme, _, param = value.strip().partition(b" ")
     if scheme.lower() != b"basic" or not param:
+        return None
+    if len(param.strip()) > 4 * (MAX_SESSION_ID + MAX_TOKEN + 1) // 3 + 4:
         return None
     try:
         decoded = base64.b64decode(param.strip(), validate=True).decode("utf-8")
@@ -77,6 +85,8 @@ def parse_proxy_authorization(value: bytes | None) -> ProxyCredentials | None:
         return None
     session_id, sep, token = decoded.partition(":")
     if not sep or not session_id or not token:
+        return None
+    if len(session_id) > MAX_SESSION_ID or len(token) > MAX_TOKEN:
         return None
     return ProxyCredentials(session_id=session_id, token=token)
 

@@ -57,6 +57,22 @@ async def test_missing_or_wrong_credentials_get_407_and_an_audit_line(
         (407, "rejected", None), (407, "rejected", sid)]
 
 
+async def test_a_claim_too_long_to_name_a_session_names_none(
+    proxy: Proxy, fake: FakeUpstream
+) -> None:
+    """A proxy URL whose user name runs to tens of kilobytes names no session: 407 as for
+    none, and nothing of the claim is kept. Each distinct claim used to be looked up and
+    kept (the session cache, the model-health ledger, the audit line): ten thousand of
+    them, from any container, held half a gigabyte of the proxy every session shares."""
+    claims = [f"{i}-" + "x" * 40_000 for i in range(3)]
+    for claim in claims:
+        status, _ = await curl(proxy, "https://api.github.com/user", auth=(claim, "tok"))
+        assert status == 407
+    assert fake.seen == []
+    records = [parse_line(line) for line in proxy.audit_path.read_text().splitlines()]
+    assert [(r.status, r.decision, r.session) for r in records] == [(407, "rejected", None)] * 3
+
+
 async def test_read_only_blocks_writes_except_to_model_hosts(
     proxy: Proxy, fake: FakeUpstream
 ) -> None:

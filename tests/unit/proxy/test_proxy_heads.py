@@ -7,6 +7,8 @@ import base64
 import pytest
 
 from proxy.heads import (
+    MAX_SESSION_ID,
+    MAX_TOKEN,
     BadRequest,
     Target,
     forwardable,
@@ -28,6 +30,18 @@ def test_proxy_authorization() -> None:
     assert (creds.session_id, creds.token) == ("sess-1", "tok:with:colons")
     for bad in (None, b"", b"Bearer x", b"Basic !!!", basic("nocolon"), basic(":tok"),
                 basic("id:")):
+        assert parse_proxy_authorization(bad) is None
+
+
+def test_a_proxy_credential_too_long_to_be_one_is_none() -> None:
+    """A claim no session can make is no claim: the proxy neither looks it up nor keeps it
+    (the session cache, the audit line and the model-health ledger are keyed by it)."""
+    longest = parse_proxy_authorization(basic(f"{'s' * MAX_SESSION_ID}:{'t' * MAX_TOKEN}"))
+    assert longest is not None and len(longest.session_id) == MAX_SESSION_ID
+    for bad in (basic(f"{'s' * (MAX_SESSION_ID + 1)}:tok"),
+                basic(f"sess:{'t' * (MAX_TOKEN + 1)}"),
+                basic(f"{'s' * 40_000}:tok"),
+                b"Basic " + b"A" * 60_000):
         assert parse_proxy_authorization(bad) is None
 
 
