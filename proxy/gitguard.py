@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import re
+from urllib.parse import unquote
 
 from appliance.methods import READS
 from proxy import graphql
@@ -66,7 +67,17 @@ def is_fetch(method: str, path: str) -> bool:
 
 
 def is_push(method: str, path: str) -> bool:
-    return method == "POST" and path.split("?", 1)[0].endswith("/git-receive-pack")
+    """A POST whose path a server may read as git's push service: decoded (a CGI server
+    hands git-http-backend its path unescaped, so ``git-receive-p%61ck`` runs a push),
+    whatever the case, with or without a trailing slash."""
+    if method != "POST":
+        return False
+    service = path.split("?", 1)[0]
+    for _ in range(4):  # escaped escapes, for a server that decodes twice
+        if "%" not in service:
+            break
+        service = unquote(service)
+    return service.rstrip("/").lower().endswith("/git-receive-pack")
 
 
 def push_commands(body: bytes) -> list[str] | str | None:

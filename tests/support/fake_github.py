@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.support.tls_fake import TlsFake
 
@@ -38,6 +38,9 @@ def git_backend(root: Path, method: str, target: str, body: bytes,
     """One smart-HTTP request answered by the real ``git http-backend`` (CGI) over the
     repositories under ``root``: status, body and headers (all but Content-Length)."""
     path, _, query = target.partition("?")
+    # A CGI server hands the script its path decoded (RFC 3875), as Apache does for git's
+    # documented ``ScriptAlias`` set-up: ``git-receive-p%61ck`` runs a push there.
+    path = unquote(path)
     env = {"PATH": os.environ["PATH"], "GIT_PROJECT_ROOT": str(root),
            "GIT_HTTP_EXPORT_ALL": "1", "REQUEST_METHOD": method, "PATH_INFO": path,
            "QUERY_STRING": query, "CONTENT_TYPE": header("content-type") or "",

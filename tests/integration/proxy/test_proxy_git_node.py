@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -162,6 +163,38 @@ async def test_a_session_pushes_its_own_branch_and_no_other(
     audit = [json.loads(line) for line in proxy.audit_path.read_text().splitlines()]
     refused = [a for a in audit if a.get("error") == "REF_FORBIDDEN"]
     assert len(refused) == 6 and all(a["status"] == 403 for a in refused)
+
+
+def receive_pack_request(old: str, new: str, ref: str) -> bytes:
+    """A push as git sends it (one ref update, then an empty pack): no pack is needed to
+    point a ref at a commit the remote already has."""
+    line = f"{old} {new} {ref}\0 report-status\n".encode()
+    pack = b"PACK" + (2).to_bytes(4, "big") + (0).to_bytes(4, "big")
+    return b"%04x" % (len(line) + 4) + line + b"0000" + pack + hashlib.sha1(pack).digest()
+
+
+async def test_a_push_spelled_with_percent_escapes_is_still_judged_as_a_push(
+    proxy: Proxy, git_server: GitServer, tmp_path: Path
+) -> None:
+    """The agent writes the push by hand with curl, its service name percent-escaped: a
+    server decodes the path (as a CGI server does) and runs git-receive-pack, so the proxy
+    reads it as the push it is, and a branch not the session's stays as it was."""
+    env = git_env(tmp_path)
+    bare, _ = await seed_remote(git_server, tmp_path, env, "escaped")
+    main = (await run(["git", "rev-parse", "main"], bare, env)).strip()
+    before = await run(["git", "for-each-ref", "--format=%(refname) %(objectname)"], bare, env)
+    sid, token = proxy.add_session("sneaky")
+    body = tmp_path / "push.bin"
+    body.write_bytes(receive_pack_request("0" * 40, main, "refs/heads/release"))
+    for service in ("git-receive-p%61ck", "git-receive-pack%2f", "git%2dreceive%2dpack"):
+        said = await run(["curl", "-sS", "--max-time", "20", "--path-as-is",
+                          "--proxy", proxy.url(sid, token), "--cacert", str(proxy.ca_path),
+                          "-H", "content-type: application/x-git-receive-pack-request",
+                          "--data-binary", f"@{body}", "-w", "\n%{http_code}",
+                          f"https://github.com/owner/escaped.git/{service}"], tmp_path, env)
+        assert said.endswith("\n403"), (service, said)
+    after = await run(["git", "for-each-ref", "--format=%(refname) %(objectname)"], bare, env)
+    assert after == before
 
 
 async def test_a_read_only_session_clones_and_fetches_but_never_pushes(

@@ -255,3 +255,21 @@ def test_a_graphql_document_is_scanned_only_up_to_its_limit() -> None:
     assert why is not None and "64 KiB" in why
     long_text = json.dumps({"query": comment, "variables": {"b": "x" * (4 << 20)}}).encode()
     assert gitguard.api_refusal("mine", "POST", "/graphql", long_text) is None
+
+
+@pytest.mark.parametrize("path", [
+    "/o/r.git/git-receive-pack", "/o/r.git/git-receive-pack?x=1", "/o/r/git-receive-p%61ck",
+    "/o/r/git%2Dreceive%2Dpack", "/o/r/git-receive-pack%252f", "/o/r/GIT-RECEIVE-PACK",
+    "/o/r/git-receive-pack/", "/o/r%2Fgit-receive-pack"])
+def test_a_push_is_known_however_its_path_is_spelled(path: str) -> None:
+    """A server decodes the path before it picks git's service (a CGI server must): every
+    spelling it may run as a push is judged as one."""
+    assert gitguard.is_push("POST", path)
+    assert not gitguard.is_push("GET", path)
+
+
+@pytest.mark.parametrize("path", ["/o/r.git/git-upload-pack", "/o/r.git/info/refs",
+                                  "/o/r/git-receive-pack-x", "/o/r/x?s=/git-receive-pack"])
+def test_what_is_no_push_is_not_one(path: str) -> None:
+    assert not gitguard.is_push("POST", path)
+
