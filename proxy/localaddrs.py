@@ -74,21 +74,41 @@ def bridge_routes(route_table: str, is_bridge: Callable[[str], bool]
     return nets
 
 
+def bridge_routes6(route_table: str, is_bridge: Callable[[str], bool]
+                   ) -> list[ipaddress.IPv6Network]:
+    """The IPv6 subnets routed onto a bridge, from ``/proc/net/ipv6_route`` (pure): a
+    Docker network made with ``--ipv6`` holds containers at these addresses too."""
+    nets: list[ipaddress.IPv6Network] = []
+    for line in route_table.splitlines():
+        cols = line.split()
+        if len(cols) < 10 or not is_bridge(cols[9]):
+            continue
+        try:
+            dest = ipaddress.IPv6Address(bytes.fromhex(cols[0]))
+            net = ipaddress.IPv6Network(f"{dest}/{int(cols[1], 16)}", strict=False)
+        except ValueError:
+            continue
+        if net.prefixlen > 0:
+            nets.append(net)
+    return nets
+
+
 def _is_bridge(iface: str) -> bool:
     return os.path.isdir(f"/sys/class/net/{iface}/bridge")
 
 
-def on_container_bridge(addr: IpAddress, *, routes: Path = Path("/proc/net/route")) -> bool:
+def on_container_bridge(addr: IpAddress, *, routes: Path = Path("/proc/net/route"),
+                        routes6: Path = Path("/proc/net/ipv6_route")) -> bool:
     """Whether ``addr`` lies on a container network of this host (a bridge's subnet), read
     now: networks come and go while the proxy runs. Unreadable: not known to be one."""
-    if isinstance(addr, ipaddress.IPv6Address):
-        if addr.ipv4_mapped is None:
-            return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped
     try:
-        table = routes.read_text()
+        table = (routes if addr.version == 4 else routes6).read_text()
     except OSError:
         return False
+    if isinstance(addr, ipaddress.IPv6Address):
+        return any(addr in net for net in bridge_routes6(table, _is_bridge))
     return any(addr in net for net in bridge_routes(table, _is_bridge))
 
 

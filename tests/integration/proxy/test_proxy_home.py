@@ -178,3 +178,52 @@ async def test_another_container_is_home_too(proxy: Proxy) -> None:
     finally:
         with contextlib.suppress(docker.errors.NotFound):
             peer.remove(force=True)
+
+
+PEER_NODE6 = ("require('http').createServer((q, s) => s.end('container peer\\n'))"
+              ".listen(8080, '::')")
+
+
+async def test_another_container_over_ipv6_is_home_too(proxy: Proxy) -> None:
+    """A container on a bridge of this host with IPv6 (a Docker network made with
+    ``--ipv6``) is refused through the proxy by its IPv6 address as by its IPv4 one."""
+    import docker
+
+    from tests.support.engine import AGENT_IMAGE, ensure_agent_image, ensure_engine
+
+    engine = ensure_engine()
+    ensure_agent_image()
+    override(proxy, deny_unlisted=False)
+    auth = proxy.add_session("neighbour6")
+    subnet = f"fd42:{secrets.token_hex(2)}:{secrets.token_hex(2)}::/64"  # unique local
+    network = engine.networks.create(
+        f"clproxy6-{secrets.token_hex(3)}", driver="bridge", enable_ipv6=True,
+        ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)]),
+        labels={"clauderon.test": "proxy-home"})
+    try:
+        peer = engine.containers.run(AGENT_IMAGE, ["node", "-e", PEER_NODE6], detach=True,
+                                     network=network.name,
+                                     labels={"clauderon.test": "proxy-home"})
+        try:
+            peer.reload()
+            address = peer.attrs["NetworkSettings"]["Networks"][network.name][
+                "GlobalIPv6Address"]
+            assert address
+            with trio.fail_after(30):
+                # Positive control: the host itself reaches the container directly.
+                while True:
+                    probe = await trio.to_thread.run_sync(lambda: subprocess.run(
+                        ["curl", "-s", "-g", "--max-time", "2", f"http://[{address}]:8080/"],
+                        capture_output=True, text=True, check=False))
+                    if probe.stdout == "container peer\n":
+                        break
+                    await trio.sleep(0.1)
+                got = await plain_get(proxy, auth, f"[{address}]:8080")
+            assert got.startswith(b"HTTP/1.1 403 "), got[:300]
+            assert b"container network of this machine" in got
+        finally:
+            with contextlib.suppress(docker.errors.NotFound):
+                peer.remove(force=True)
+    finally:
+        network.remove()
+

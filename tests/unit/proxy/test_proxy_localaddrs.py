@@ -39,3 +39,27 @@ def test_bridge_routes_are_the_container_subnets() -> None:
     assert [str(n) for n in nets] == ["172.17.0.0/16", "172.18.0.0/16"]  # no default route
     assert bridge_routes(ROUTES, lambda name: False) == []
     assert bridge_routes("garbage\nbr-x zz yy\n", lambda name: True) == []
+
+
+def _route6(dest: str, prefix: str, via: str, iface: str) -> str:
+    """One line of ``/proc/net/ipv6_route``: destination, prefix, source, next hop, ..."""
+    return f"{dest} {prefix} {'0' * 32} 00 {via} 00000100 00000001 00000000 00000001 {iface}"
+
+
+ROUTES6 = "\n".join([
+    _route6("fd42c1a017b6" + "0" * 20, "40", "0" * 32, "br-29d9c8155982"),
+    _route6("fd" + "0" * 30, "40", "0" * 32, "eth0"),
+    _route6("0" * 32, "00", "fd" + "0" * 29 + "1", "docker0"),  # a default route
+]) + "\n"
+
+
+def test_ipv6_bridge_routes_are_container_subnets_too() -> None:
+    """A Docker network with IPv6 puts containers at addresses of its bridge's IPv6
+    subnet: "home" as much as its IPv4 one (and a default route is never one)."""
+    from proxy.localaddrs import bridge_routes6
+
+    nets = bridge_routes6(ROUTES6, lambda name: name == "docker0" or name.startswith("br-"))
+    assert [str(n) for n in nets] == ["fd42:c1a0:17b6::/64"]
+    assert bridge_routes6(ROUTES6, lambda name: False) == []
+    assert bridge_routes6("garbage\nzz 40 a b c d e f g br-x\n", lambda name: True) == []
+
