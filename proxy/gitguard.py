@@ -69,7 +69,8 @@ def is_fetch(method: str, path: str) -> bool:
 def is_push(method: str, path: str) -> bool:
     """A POST whose path a server may read as git's push service: decoded (a CGI server
     hands git-http-backend its path unescaped, so ``git-receive-p%61ck`` runs a push),
-    whatever the case, with or without a trailing slash."""
+    whatever the case, wherever the service's name stands (``/git-receive-pack/.``,
+    ``/git-receive-pack;x``: a server that reads dot segments or parameters away)."""
     if method != "POST":
         return False
     service = path.split("?", 1)[0]
@@ -77,7 +78,7 @@ def is_push(method: str, path: str) -> bool:
         if "%" not in service:
             break
         service = unquote(service)
-    return service.rstrip("/").lower().endswith("/git-receive-pack")
+    return "git-receive-pack" in service.lower()
 
 
 def push_commands(body: bytes) -> list[str] | str | None:

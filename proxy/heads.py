@@ -173,9 +173,14 @@ def parse_inner_target(raw: bytes, tunnel: Target) -> Target:
 
 def _ascii(target: bytes) -> str:
     try:
-        return target.decode("ascii")
+        text = target.decode("ascii")
     except UnicodeDecodeError as exc:
         raise BadRequest("request target is not ASCII") from exc
+    if "#" in text:
+        # A fragment never belongs in a request (RFC 9112 3.2); a server that drops it
+        # would read ``/issues#/git-upload-pack`` as ``/issues``, a rule the whole of it.
+        raise BadRequest("a request target carries no fragment (#)")
+    return text
 
 
 def _url_target(scheme: str, rest: str) -> Target:

@@ -95,6 +95,8 @@ def head(*lines: str, body: bytes = b"") -> bytes:
 
 
 AMBIGUOUS = {
+    # A server that drops the fragment would read ``/x``, where the proxy read a fetch.
+    "fragment": head("Content-Length: 0").replace(b"POST /x ", b"POST /x#/git-upload-pack ", 1),
     "te and cl": head("Transfer-Encoding: chunked", "Content-Length: 3", body=b"0\r\n\r\n"),
     "cl twice": head("Content-Length: 5", "Content-Length: 5", body=b"hello"),
     "cl list": head("Content-Length: 5, 5", body=b"hello"),

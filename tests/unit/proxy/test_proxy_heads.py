@@ -75,6 +75,20 @@ def test_absolute_targets() -> None:
             parse_absolute_target(bad)
 
 
+def test_a_target_with_a_fragment_is_refused_in_every_form() -> None:
+    """A fragment is never part of a request: a server that drops it reads another path
+    than the one the proxy's rules read (``/issues#/git-upload-pack`` is a fetch to them)."""
+    tunnel = parse_connect_target(b"api.github.com:443")
+    with pytest.raises(BadRequest, match="fragment"):
+        parse_absolute_target(b"http://example.org/issues#/git-upload-pack")
+    with pytest.raises(BadRequest, match="fragment"):
+        parse_inner_target(b"/issues#/git-upload-pack", tunnel)
+    with pytest.raises(BadRequest, match="fragment"):
+        parse_inner_target(b"https://api.github.com/a#b", tunnel)
+    with pytest.raises(BadRequest):
+        parse_connect_target(b"api.github.com#x:443")
+
+
 def test_forwardable_keeps_upgrade_pair_only_for_upgrades() -> None:
     headers = [(b"connection", b"Upgrade"), (b"upgrade", b"websocket"), (b"te", b"trailers"),
                (b"content-length", b"3")]
