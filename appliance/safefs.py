@@ -359,15 +359,23 @@ def remove_tree(path: Path) -> None:
     """Remove an agent-writable tree, never following a link out. Idempotent.
 
     ``rm`` rather than :func:`shutil.rmtree`: an agent can build a tree deeper than Python's
-    recursion limit, and ``rm`` neither recurses on the stack nor follows links.
+    recursion limit, and ``rm`` neither recurses on the stack nor follows links. A folder
+    the agent closed to everyone (``chmod 000``) stops ``rm`` when the appliance runs as the
+    tree's owner rather than as root: its folders are then opened to their owner (``chmod
+    -R`` changes no link's target met on the way), and ``rm`` goes again.
     """
     if os.path.islink(path):
         path.unlink()
         return
     if not os.path.lexists(path):
         return
-    proc = subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)],
-                          capture_output=True, check=False, timeout=600)
+    rm = ["rm", "-rf", "--one-file-system", "--", str(path)]
+    proc = subprocess.run(rm, capture_output=True, check=False, timeout=600)
+    if proc.returncode != 0 and os.geteuid() != 0 and not os.path.islink(path) \
+            and os.path.lexists(path):  # root needs no opening, and gets none
+        subprocess.run(["chmod", "-R", "u+rwx", "--", str(path)], capture_output=True,
+                       check=False, timeout=600)
+        proc = subprocess.run(rm, capture_output=True, check=False, timeout=600)
     if proc.returncode != 0 and os.path.lexists(path):
         raise ClauderonError(f"could not remove {path}: "
                              f"{proc.stderr.decode(errors='replace').strip()[-300:]}")
