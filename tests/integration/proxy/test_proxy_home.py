@@ -142,6 +142,23 @@ async def test_an_address_added_after_the_start_is_refused(
         (403, "denied", "DESTINATION_FORBIDDEN")] * 2 + [(200, "passed", None)]
 
 
+async def refused_though_reachable(proxy: Proxy, auth: tuple[str, str], authority: str
+                                   ) -> None:
+    """The host itself reaches the container's listener at ``authority`` (the positive
+    control), and the proxy refuses it as a container network of this machine."""
+    with trio.fail_after(30):
+        while True:
+            probe = await trio.to_thread.run_sync(lambda: subprocess.run(
+                ["curl", "-s", "-g", "--max-time", "2", f"http://{authority}/"],
+                capture_output=True, text=True, check=False))
+            if probe.stdout == "container peer\n":
+                break
+            await trio.sleep(0.1)
+        got = await plain_get(proxy, auth, authority)
+    assert got.startswith(b"HTTP/1.1 403 "), got[:300]
+    assert b"container network of this machine" in got
+
+
 PEER_NODE = ("require('http').createServer((q, s) => s.end('container peer\\n'))"
              ".listen(8080, '0.0.0.0')")
 
@@ -163,18 +180,7 @@ async def test_another_container_is_home_too(proxy: Proxy) -> None:
         peer.reload()
         address = peer.attrs["NetworkSettings"]["IPAddress"]
         assert address
-        with trio.fail_after(30):
-            # Positive control: the host itself reaches the container directly.
-            while True:
-                probe = await trio.to_thread.run_sync(lambda: subprocess.run(
-                    ["curl", "-s", "--max-time", "2", f"http://{address}:8080/"],
-                    capture_output=True, text=True, check=False))
-                if probe.stdout == "container peer\n":
-                    break
-                await trio.sleep(0.1)
-            got = await plain_get(proxy, auth, f"{address}:8080")
-        assert got.startswith(b"HTTP/1.1 403 "), got[:300]
-        assert b"container network of this machine" in got
+        await refused_though_reachable(proxy, auth, f"{address}:8080")
     finally:
         with contextlib.suppress(docker.errors.NotFound):
             peer.remove(force=True)
@@ -209,18 +215,7 @@ async def test_another_container_over_ipv6_is_home_too(proxy: Proxy) -> None:
             address = peer.attrs["NetworkSettings"]["Networks"][network.name][
                 "GlobalIPv6Address"]
             assert address
-            with trio.fail_after(30):
-                # Positive control: the host itself reaches the container directly.
-                while True:
-                    probe = await trio.to_thread.run_sync(lambda: subprocess.run(
-                        ["curl", "-s", "-g", "--max-time", "2", f"http://[{address}]:8080/"],
-                        capture_output=True, text=True, check=False))
-                    if probe.stdout == "container peer\n":
-                        break
-                    await trio.sleep(0.1)
-                got = await plain_get(proxy, auth, f"[{address}]:8080")
-            assert got.startswith(b"HTTP/1.1 403 "), got[:300]
-            assert b"container network of this machine" in got
+            await refused_though_reachable(proxy, auth, f"[{address}]:8080")
         finally:
             with contextlib.suppress(docker.errors.NotFound):
                 peer.remove(force=True)
