@@ -71,6 +71,10 @@ HOOK_BODY = 4 * 1024
 BODY_SECONDS = 60
 #: An open WebSocket's sign-in is checked again this often.
 RECHECK_SECONDS = 5.0
+#: The framings every layer reasons about. Hypercorn takes HTTP/2 on a plain listener
+#: whatever ALPN offers (a client's prior knowledge, or ``Upgrade: h2c``); each connection
+#: then carries a hundred requests at once, past the share of connections a container has.
+HTTP1 = frozenset({"1.0", "1.1"})
 
 CALLER = "clauderon.caller"
 HTTPS = "clauderon.https"
@@ -319,6 +323,9 @@ def hooks_only(app: ASGIApp) -> ASGIApp:
 
     async def guarded(scope: AsgiScope, receive: Receive, send: Send) -> None:
         if await not_a_request(scope, receive, send):
+            return
+        if scope.get("http_version") not in HTTP1:
+            await refuse(scope, send, InvalidInput("hooks are sent over HTTP/1.1"))
             return
         h = _headers(scope)
         if scope["type"] == "http" and scope["path"] == "/api/hooks" and \

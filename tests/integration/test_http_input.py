@@ -7,6 +7,9 @@
   ``/dev/tcp``: the hostile agent's own tools), gets the same bodies with the session's real
   hook token, plus a browser-like ``Origin``; each is refused with the reason, and the
   session's status does not move. A good hook from the same place is the positive control.
+* The hook endpoint speaks HTTP/1.1 only: curl's HTTP/2 from inside the container (prior
+  knowledge, or an ``Upgrade: h2c``) is refused and records nothing, though Hypercorn takes
+  it on any plain listener; the same hook over HTTP/1.1 is the positive control.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import pytest
 
 from api.guard import HOOK_BODY
 from api.ratelimit import HOOK_WINDOW_SECONDS, HOOKS_PER_SESSION
+from tests.support.agent_app import create, in_container
 from tests.support.appliance import Appliance
 
 BAD_BODIES: dict[str, tuple[bytes, str]] = {
@@ -212,3 +216,31 @@ def test_an_agent_flooding_its_hook_is_held_to_its_own_room(
     counts, out, _ = _flood(other, calm["id"], own, 2)
     assert counts == {"204": 2}, out
     assert appliance.session(calm["id"])["agent_status"] in ("working", "waiting_input")
+
+
+#: curl's answer to one hook (``$1``: the protocol flag): the HTTP version it spoke, the
+#: status and the body.
+HOOK_CURL = r"""
+curl -sS --noproxy '*' --max-time 20 "$1" -w '\nversion=%{http_version} status=%{http_code}' \
+    -H "Authorization: Bearer $CLAUDERON_HOOK_TOKEN" -H 'Content-Type: application/json' \
+    --data "{\"session_id\":\"$CLAUDERON_SESSION_ID\",\"event\":{\"type\":\"Stop\"}}" \
+    "$CLAUDERON_HOOK_URL"
+"""
+
+
+def test_the_hook_endpoint_speaks_http1_only(app: Appliance, repo: Path) -> None:
+    """With HTTP/2 each connection an agent holds would carry a hundred requests at once,
+    past the share of connections its container has (and the layer reasons about one
+    framing): a hook over HTTP/2 is refused and records nothing."""
+    s = create(app, repo, f"h2-{uuid.uuid4().hex[:6]}")
+    _, out = in_container(app, s, HOOK_CURL.replace('"$1"', "--http2-prior-knowledge"))
+    assert "version=2 status=400" in out and "HTTP/1.1" in out, out
+    # The upgrade a plain request may ask for (a request without a body): HTTP/2 from then on.
+    _, out = in_container(app, s, "curl -sS --noproxy '*' --max-time 20 --http2 "
+                                  "-w '\\nversion=%{http_version} status=%{http_code}' "
+                                  '"$CLAUDERON_HOOK_URL"')
+    assert "version=2 status=400" in out and "HTTP/1.1" in out, out
+    assert app.session(s["id"])["agent_status"] == "unknown"  # nothing recorded
+    _, out = in_container(app, s, HOOK_CURL.replace('"$1"', "--http1.1"))
+    assert out.endswith("version=1.1 status=204"), out
+    assert app.session(s["id"])["agent_status"] == "waiting_input"
