@@ -7,8 +7,9 @@ backends are typed by the protocol: the API never imports a concrete backend.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager, nullcontext
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar, cast
 
@@ -25,6 +26,8 @@ from appliance.errors import InvalidInput
 from appliance.readers import WorkspaceReader, reader_for
 from appliance.sessions import Phase, Session
 from appliance.store import AsyncStore
+
+log = logging.getLogger(__name__)
 
 EXTENSION = "clauderon"
 #: How long health's census of a full disk is reused (what an open web UI waits between asks).
@@ -48,6 +51,12 @@ class ApiContext:
     #: Who holds a full disk (health's census), measured at most every 30 s.
     disk_census: Recent[list[dict[str, Any]] | None] = field(
         default_factory=lambda: Recent(CENSUS_SECONDS))
+    #: The diff under way per session. git's walk of a tree the agent wrote is bounded in
+    #: time only (a ``.gitignore`` that is a FIFO, or patterns that backtrack, hold it until
+    #: git's timeout), so diffs asked for at once (a list scrolled past, a refresh) go one
+    #: at a time, inside the one hold they share: one agent can make the host walk its
+    #: tree once at a time, never more.
+    diffs: dict[str, trio.Lock] = field(default_factory=dict)
 
     def backend_for(self, session: Session) -> Backend:
         try:
@@ -68,6 +77,19 @@ class ApiContext:
         if backend is None or session.backend_id is None or session.phase is not Phase.RUNNING:
             return nullcontext()  # no workload, or none running: nothing moves the tree
         return backend.frozen(session.backend_id)
+
+    @asynccontextmanager
+    async def diff_turn(self, session: Session) -> AsyncIterator[None]:
+        """``session``'s turn to be diffed, once any diff of it under way is done."""
+        turn = self.diffs.setdefault(session.id, trio.Lock())
+        if turn.locked():
+            log.info("a diff of %s waits for the one under way", session.name)
+        try:
+            async with turn:
+                yield
+        finally:
+            if not turn.locked() and not turn.statistics().tasks_waiting:
+                self.diffs.pop(session.id, None)
 
     async def resolve(self, ref: str) -> Session:
         """A session by id or name (404 otherwise)."""

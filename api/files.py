@@ -137,7 +137,8 @@ async def get_diff(ref: str) -> dict[str, Any]:
     found, session = await reader(ref)
     raw = request.args.get("repo")
     views = (multirepo.select(session, raw),) if raw else multirepo.views(session)
-    async with current().held_still(session):
+    ctx = current()
+    async with ctx.held_still(session), ctx.diff_turn(session):
         return await trio.to_thread.run_sync(browse.diff, found, views)
 
 

@@ -7,11 +7,18 @@ So the session's container is paused for the diff's read. These tests, on a real
 and a real container, show that the container is held during diffs, that concurrent
 diffs share one hold and leave the container running, and that a pause a crash
 left behind by a killed API is let go when the API starts again.
+
+git's walk of the agent's tree is bounded in time only: a ``.gitignore`` the agent made a
+FIFO holds it (as patterns that backtrack hold a core) until git's timeout, so diffs of one
+session run one at a time, however many are asked for (a list scrolled past, a refresh):
+what one agent can make the host do adds up to one such walk.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import errno
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -115,3 +122,58 @@ def test_a_command_waits_out_a_hold_it_did_not_make(app: Appliance, repo: Path) 
         container.reload()
         if container.attrs["State"]["Paused"]:
             container.unpause()
+
+
+def walking(workspace: Path) -> int:
+    """How many host git processes walk ``workspace`` for its untracked files now."""
+    count = 0
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            env = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"git" in argv[0] and (b"ls-files" in argv or b"add" in argv) and \
+                f"GIT_WORK_TREE={workspace}".encode() in env:
+            count += 1
+    return count
+
+
+def let_go(fifo: Path) -> None:
+    """Open ``fifo`` for writing and close it, when a reader waits on it: each reader
+    waiting then reads an empty file."""
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError as exc:
+        if exc.errno != errno.ENXIO:  # ENXIO: nobody reads it now
+            raise
+
+
+def test_diffs_of_one_session_walk_its_tree_one_at_a_time(app: Appliance, repo: Path) -> None:
+    s = create(app, repo, "gitignore")
+    workspace = Path(s["worktree_path"])
+    # The agent's trap: a .gitignore that is a FIFO (itself ignored, so git adds nothing of
+    # it); host git reading the ignore files waits on it until the test writes it.
+    run_in(app, s, "mkdir sub && touch sub/a && echo sub/.gitignore > .gitignore && "
+                   "mkfifo sub/.gitignore")
+    http = app.http(timeout=300)
+
+    def diff() -> list[str]:
+        answer = http.get(f"/api/sessions/{s['id']}/diff")
+        assert answer.status_code == 200, answer.text
+        return sorted(f["path"] for f in answer.json()["files"])
+
+    waits = "waits for the one under way"
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        diffs = [pool.submit(diff) for _ in range(3)]
+        wait_for(lambda: walking(workspace) >= 2 or (
+            app.log("api").count(waits) >= 2 and walking(workspace) == 1),
+            what="the diffs to walk the tree, or to wait for the one that does")
+        assert walking(workspace) == 1, f"{walking(workspace)} walks of one agent's tree"
+
+        def in_turn() -> bool:
+            let_go(workspace / "sub" / ".gitignore")  # the walk under way goes on
+            return all(f.done() for f in diffs)
+
+        wait_for(in_turn, timeout=120, what="each diff in turn")
+        assert [f.result() for f in diffs] == [[".gitignore", "sub/a"]] * 3
