@@ -73,7 +73,8 @@ BODY_SECONDS = 60
 RECHECK_SECONDS = 5.0
 #: The framings every layer reasons about. Hypercorn takes HTTP/2 on a plain listener
 #: whatever ALPN offers (a client's prior knowledge, or ``Upgrade: h2c``); each connection
-#: then carries a hundred requests at once, past the share of connections a container has.
+#: then carries a hundred requests at once, past the share of connections a container has
+#: on the hook listener, and past what the TCP listener's limits were written for.
 HTTP1 = frozenset({"1.0", "1.1"})
 
 CALLER = "clauderon.caller"
@@ -202,6 +203,9 @@ class Guard:
 
     async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         if await not_a_request(scope, receive, send):
+            return
+        if scope.get("http_version") not in HTTP1:  # a peer's prior knowledge, or h2c
+            await refuse(scope, send, InvalidInput("this API speaks HTTP/1.1"))
             return
         websocket = scope["type"] == "websocket"
         h = _headers(scope)

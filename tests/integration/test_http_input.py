@@ -18,6 +18,7 @@ import io
 import math
 import re
 import sqlite3
+import subprocess
 import tarfile
 import uuid
 from contextlib import closing
@@ -244,3 +245,17 @@ def test_the_hook_endpoint_speaks_http1_only(app: Appliance, repo: Path) -> None
     _, out = in_container(app, s, HOOK_CURL.replace('"$1"', "--http1.1"))
     assert out.endswith("version=1.1 status=204"), out
     assert app.session(s["id"])["agent_status"] == "waiting_input"
+
+
+def test_the_tcp_listener_speaks_http1_only(appliance: Appliance) -> None:
+    """A network peer's HTTP/2 (prior knowledge, or the upgrade a plain request may ask
+    for) is refused before any rule or route reads it; the same request over HTTP/1.1 is
+    answered."""
+    url = f"{appliance.base}/api/health"
+    form = ["curl", "-sS", "--max-time", "20", "-o", "/dev/null",
+            "-w", "version=%{http_version} status=%{http_code}"]
+    for how in ("--http2-prior-knowledge", "--http2"):
+        out = subprocess.run([*form, how, url], capture_output=True, text=True, check=False)
+        assert out.stdout == "version=2 status=400", (how, out.stdout, out.stderr)
+    out = subprocess.run([*form, "--http1.1", url], capture_output=True, text=True, check=False)
+    assert out.stdout == "version=1.1 status=200", (out.stdout, out.stderr)
