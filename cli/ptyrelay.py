@@ -3,7 +3,8 @@ terminal and :class:`cli.escapes.TerminalFilter` (I/O shell).
 
 The program gets a pseudo-terminal of its own, sized like the person's and resized with it
 (SIGWINCH, passed on); keys go to it untouched, in raw mode; what it writes reaches the person's
-terminal only through the filter. Its stderr goes where the caller says (the TUI reads the
+terminal only through the filter, and the terminal's modes are given back when it ends
+(:data:`cli.escapes.RESTORE`). Its stderr goes where the caller says (the TUI reads the
 detach message there). The exit status is the program's.
 
 :func:`run_attach_filtered` waits out a hold: the host holds a session's container still while it
@@ -31,7 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from cli.escapes import TerminalFilter
+from cli.escapes import RESTORE, TerminalFilter
 
 CHUNK = 65536
 #: In what the engine says when it refuses to attach to, or run in, a container held still
@@ -140,6 +141,8 @@ def run_filtered(argv: list[str], *, stdin: int | None = None, stdout: int | Non
     try:
         with _raw(fin) if raw else contextlib.nullcontext():
             _relay(master, fin, fout, typed, sent)
+            if os.isatty(fout):  # the modes the program left are not the person's
+                _write_all(fout, RESTORE)
         return proc.wait()
     finally:
         if taken:
