@@ -9,8 +9,9 @@ is what a person attaching expects to hand to an agent.
 
 :class:`TerminalFilter` is a byte-level ECMA-48 scanner that keeps what draws a screen —
 text, C0 controls, CSI sequences (colours, cursor, modes; window operations excepted), the
-short escape sequences, OSC 0/1/2 titles and the OSC 10/11/12 colour queries tmux sends —
-and drops every other OSC, every DCS, APC, PM and SOS string whole. It keeps its state
+short escape sequences (a switch out of UTF-8 excepted), OSC 0/1/2 titles and the OSC
+10/11/12 colour queries tmux sends — and drops every other OSC, every DCS, APC, PM and SOS
+string whole. It keeps its state
 between calls (a sequence may be split across reads), and a sequence that never ends is
 dropped once it passes :data:`MAX_SEQUENCE` characters: it can hide what follows it until
 its end, never more. The output is UTF-8 (a byte that is not becomes U+FFFD), and C1
@@ -31,6 +32,10 @@ OSC_QUERIES = frozenset({"10", "11", "12"})
 #: C1 controls (U+0080-U+009F): some terminals act on them as on ESC sequences (U+009D is
 #: an OSC in xterm), so they never pass.
 NO_C1 = dict.fromkeys(range(0x80, 0xA0))
+#: ``ESC %``, then the coding system (DOCS): a terminal told ``ESC % @`` (PuTTY) leaves UTF-8
+#: for ISO 8859-1, and reads the bytes 0x80-0x9F inside the UTF-8 the filter writes (the
+#: 0x9B of U+011B) as C1 controls. The terminal stays in UTF-8, as the filter writes it.
+DOCS = "%"
 #: CSI finals dropped: ``t`` is xterm's window manipulation (move, resize, report title).
 CSI_DROPPED = frozenset({ord("t")})
 #: A whole CSI sequence as the scanner reads one (at most 62 parameter and intermediate
@@ -125,7 +130,10 @@ class TerminalFilter:
         if 0x20 <= b <= 0x2F and len(self._seq) < 8:
             self._seq.append(chr(b))
         elif 0x30 <= b <= 0x7E:
-            out.append("".join(self._seq) + chr(b))
+            if self._seq[1] == DOCS:
+                self.dropped += 1
+            else:
+                out.append("".join(self._seq) + chr(b))
             self._reset()
         else:
             self._abandon(b, out)

@@ -40,6 +40,9 @@ DROPPED = [
     (f"a{E}]52;c;{E}[31mb", f"a{E}[31mb"),  # an OSC broken by an ESC: the ESC starts anew
     (f"a{E}[1;\x00b", "a\x00b"),  # a CSI broken by a control: dropped, the control kept
     (f"a{E}[{'1;' * 31}1m", "a1m"),  # one byte longer: dropped where it overflows
+    # Another coding system (DOCS): a terminal that leaves UTF-8 for ISO 8859-1 on ESC % @
+    # (PuTTY) reads the 0x9B in the UTF-8 of "\u011b" as a CSI, so every C1 control passed.
+    (f"a{E}%@\u011b8;1;1t{E}%Gb{E}%/Ic", "a\u011b8;1;1tbc"),
 ]
 
 
