@@ -8,14 +8,14 @@ graphics and passthrough, ``CSI … t`` moves, resizes and reports the window. N
 is what a person attaching expects to hand to an agent.
 
 :class:`TerminalFilter` is a byte-level ECMA-48 scanner that keeps what draws a screen —
-text, C0 controls, CSI sequences (colours, cursor, modes; window operations excepted), the
-short escape sequences (a switch out of UTF-8 excepted), OSC 0/1/2 titles and the OSC
-10/11/12 colour queries tmux sends — and drops every other OSC, every DCS, APC, PM and SOS
-string whole. It keeps its state
-between calls (a sequence may be split across reads), and a sequence that never ends is
-dropped once it passes :data:`MAX_SEQUENCE` characters: it can hide what follows it until
-its end, never more. The output is UTF-8 (a byte that is not becomes U+FFFD), and C1
-controls never pass, whichever way they are written.
+text, C0 controls, CSI sequences (colours, cursor, modes; window operations and screen
+checksums excepted), the short escape sequences (a switch out of UTF-8 excepted), OSC 0/1/2
+titles and the OSC 10/11/12 colour queries tmux sends — and drops every other OSC, every
+DCS, APC, PM and SOS string whole. It keeps its state between calls (a sequence may be
+split across reads), and a sequence that never ends is dropped once it passes
+:data:`MAX_SEQUENCE` characters: it can hide what follows it until its end, never more.
+The output is UTF-8 (a byte that is not becomes U+FFFD), and C1 controls never pass,
+whichever way they are written.
 """
 
 from __future__ import annotations
@@ -36,8 +36,11 @@ NO_C1 = dict.fromkeys(range(0x80, 0xA0))
 #: for ISO 8859-1, and reads the bytes 0x80-0x9F inside the UTF-8 the filter writes (the
 #: 0x9B of U+011B) as C1 controls. The terminal stays in UTF-8, as the filter writes it.
 DOCS = "%"
-#: CSI finals dropped: ``t`` is xterm's window manipulation (move, resize, report title).
-CSI_DROPPED = frozenset({ord("t")})
+#: CSI finals dropped: ``t`` is xterm's window manipulation (move, resize, report title);
+#: ``y`` is a checksum of a rectangle of the screen (``CSI … * y``, DECRQCRA), which some
+#: terminals answer: of one cell, that cell's character, so an agent could read back the
+#: person's own screen (the normal one holds what they ran before attaching), and DECTST.
+CSI_DROPPED = frozenset({ord("t"), ord("y")})
 #: A whole CSI sequence as the scanner reads one (at most 62 parameter and intermediate
 #: bytes), matched at once: colours and cursor moves are most of a screen.
 CSI_WHOLE = re.compile(r"\x1b\[[\x20-\x3f]{0,62}[\x40-\x7e]")

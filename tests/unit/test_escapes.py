@@ -34,6 +34,9 @@ DROPPED = [
     (f"a{E}_Gf=100;AAAA{E}\\b", "ab"),  # APC (kitty graphics)
     (f"a{E}^pm{E}\\{E}Xsos{E}\\b", "ab"),  # PM, SOS
     (f"a{E}[21tb{E}[8;1;1t", "ab"),  # window report, resize
+    # A checksum of a rectangle of the screen (DECRQCRA), which some terminals answer: of
+    # one cell, it is that cell's character, so the person's own screen could be read back.
+    (f"a{E}[1;1;1;1;1;1*yb{E}[4;1yc", "abc"),  # ...and DECTST's self-test
     ("a\u009d52;c;eA==\u009cb", "a52;c;eA==b"),  # C1 controls, as UTF-8
     (f"a{E}]0;t\u009c\u009d52;c;eA==\x07b", f"a{E}]0;t52;c;eA==\x07b"),  # C1 in a title
     (f"a{E}]52;c;eA==\x18b", "ab"),  # CAN ends an OSC, dropped
