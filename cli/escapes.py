@@ -8,12 +8,13 @@ graphics and passthrough, ``CSI … t`` moves, resizes and reports the window. N
 is what a person attaching expects to hand to an agent.
 
 :class:`TerminalFilter` is a byte-level ECMA-48 scanner that keeps what draws a screen —
-text, C0 controls, CSI sequences (colours, cursor, modes; window operations and screen
-checksums excepted), the short escape sequences (a switch out of UTF-8 excepted), OSC 0/1/2
-titles and the OSC 10/11/12 colour queries tmux sends — and drops every other OSC, every
-DCS, APC, PM and SOS string whole. It keeps its state between calls (a sequence may be
-split across reads), and a sequence that never ends is dropped once it passes
-:data:`MAX_SEQUENCE` characters: it can hide what follows it until its end, never more.
+text, C0 controls, CSI sequences (colours, cursor, modes; window operations, screen
+checksums and the primary device attributes query excepted), the short escape sequences (a
+switch out of UTF-8 excepted), OSC 0/1/2 titles and the OSC 10/11/12 colour queries tmux
+sends — and drops every other OSC, every DCS, APC, PM and SOS string whole. It keeps its
+state between calls (a sequence may be split across reads), and a sequence that never ends
+is dropped once it passes :data:`MAX_SEQUENCE` characters: it can hide what follows it
+until its end, never more.
 The output is UTF-8 (a byte that is not becomes U+FFFD), and C1 controls never pass,
 whichever way they are written.
 """
@@ -41,6 +42,11 @@ DOCS = "%"
 #: terminals answer: of one cell, that cell's character, so an agent could read back the
 #: person's own screen (the normal one holds what they ran before attaching), and DECTST.
 CSI_DROPPED = frozenset({ord("t"), ord("y")})
+#: The primary device attributes query (``CSI c``, ``CSI 0 c``; ``ESC Z`` asks the same),
+#: which every terminal answers: the attach asks it alone, once the program has ended, so
+#: its answer tells that every answer before it has arrived (``cli/ptyrelay.py``). The
+#: secondary one (``CSI > c``) passes: tmux asks it.
+DA1_FINAL, DA2_MARK = ord("c"), ">"
 #: A whole CSI sequence as the scanner reads one (at most 62 parameter and intermediate
 #: bytes), matched at once: colours and cursor moves are most of a screen.
 CSI_WHOLE = re.compile(r"\x1b\[[\x20-\x3f]{0,62}[\x40-\x7e]")
@@ -92,7 +98,7 @@ class TerminalFilter:
                 i = j
                 whole = CSI_WHOLE.match(text, i)
                 if whole is not None:
-                    if ord(text[whole.end() - 1]) in CSI_DROPPED:
+                    if _dropped(whole.group()):
                         self.dropped += 1
                     else:
                         out.append(whole.group())
@@ -124,6 +130,8 @@ class TerminalFilter:
             self._start(_State.ESCAPE, b)  # a lone ESC before another: dropped
         elif 0x20 <= b <= 0x2F:
             self._more(_State.ESCAPE_INTERMEDIATE, b)
+        elif b == ord("Z"):  # DECID: the device attributes query, as an escape
+            self._drop(_State.GROUND)
         elif 0x30 <= b <= 0x7E:
             out.append("".join(self._seq) + chr(b))
             self._reset()
@@ -147,7 +155,7 @@ class TerminalFilter:
         if 0x20 <= b <= 0x3F and len(self._seq) < 64:
             self._seq.append(chr(b))
         elif 0x40 <= b <= 0x7E:
-            if b in CSI_DROPPED:
+            if _dropped("".join(self._seq) + chr(b)):
                 self.dropped += 1
             else:
                 out.append("".join(self._seq) + chr(b))
@@ -219,6 +227,12 @@ class TerminalFilter:
         else:
             self.dropped += 1
         self._reset()
+
+
+def _dropped(csi: str) -> bool:
+    """Whether a whole CSI sequence (``ESC [`` to its final) is dropped."""
+    final = ord(csi[-1])
+    return final in CSI_DROPPED or (final == DA1_FINAL and not csi.startswith(DA2_MARK, 2))
 
 
 _STEPS = {

@@ -4,8 +4,9 @@ terminal and :class:`cli.escapes.TerminalFilter` (I/O shell).
 The program gets a pseudo-terminal of its own, sized like the person's and resized with it
 (SIGWINCH, passed on); keys go to it untouched, in raw mode; what it writes reaches the person's
 terminal only through the filter, and the terminal's modes are given back when it ends
-(:data:`cli.escapes.RESTORE`). Its stderr goes where the caller says (the TUI reads the
-detach message there). The exit status is the program's.
+(:data:`cli.escapes.RESTORE`), its answers to the program's queries read and dropped
+(:data:`BARRIER`). Its stderr goes where the caller says (the TUI reads the detach message
+there). The exit status is the program's.
 
 :func:`run_attach_filtered` waits out a hold: the host holds a session's container still while it
 reads the container's files (the diff; ``appliance/backends/docker_freeze.py``), and the
@@ -20,6 +21,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -48,6 +50,15 @@ WAITING = (b"the session's container is held still while its files are read; wai
 TYPE_AHEAD = 1024
 #: Keys that end the waiting: ctrl-c, ctrl-d, and ctrl-q (what detaches once attached).
 GIVE_UP = frozenset(b"\x03\x04\x11")
+#: Asked of the person's terminal once the program has ended: the primary device attributes,
+#: which every terminal answers, and which the filter never lets the program ask. Answers
+#: come in order, so once this one is read, the terminal has answered everything the agent
+#: asked (over a slow link, answers arrive after the attach has ended: a shell would read
+#: them as typed, and the TUI as keys, ``m`` in ``tmux 3.3a`` switching the access mode).
+BARRIER = b"\x1b[c"
+BARRIER_ANSWER = re.compile(rb"(?:\x1b\[|\x9b)\?[\d;]*c")
+#: How long the answer is waited for (a terminal that never answers: the program has ended).
+BARRIER_SECONDS = 5.0
 
 
 def _copy_size(src: int, dst: int) -> None:
@@ -110,6 +121,26 @@ def _relay(master: int, fin: int, fout: int, typed: bytes = b"",
                 _write_all(fout, screen.feed(data))
 
 
+def _drain(fin: int, fout: int) -> None:
+    """Read, and drop, what the person's terminal still answers to the program, up to the
+    answer to :data:`BARRIER`."""
+    if not os.isatty(fin):
+        return
+    _write_all(fout, BARRIER)
+    seen = b""
+    deadline = time.monotonic() + BARRIER_SECONDS
+    with selectors.DefaultSelector() as sel:
+        sel.register(fin, selectors.EVENT_READ)
+        while not BARRIER_ANSWER.search(seen):
+            left = deadline - time.monotonic()
+            if left <= 0 or not sel.select(left):
+                return
+            data = os.read(fin, CHUNK)
+            if not data:
+                return
+            seen = seen[-64:] + data
+
+
 def run_filtered(argv: list[str], *, stdin: int | None = None, stdout: int | None = None,
                  stderr: IO[bytes] | int | None = None, raw: bool = True,
                  typed: bytes = b"", sent: bytearray | None = None) -> int:
@@ -143,6 +174,7 @@ def run_filtered(argv: list[str], *, stdin: int | None = None, stdout: int | Non
             _relay(master, fin, fout, typed, sent)
             if os.isatty(fout):  # the modes the program left are not the person's
                 _write_all(fout, RESTORE)
+                _drain(fin, fout)
         return proc.wait()
     finally:
         if taken:

@@ -58,7 +58,7 @@ class Pane:
         return self.tmux("display", "-p", "-t", "person", fmt).strip()
 
     def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-e", "-S", "-", "-t", "person")
+        return self.tmux("capture-pane", "-p", "-J", "-e", "-S", "-", "-t", "person")
 
     def wait(self, shown: re.Pattern[str], timeout: float = 60) -> str:
         """The screen (and its history) once it shows ``shown``; fail (never time) after
@@ -86,6 +86,72 @@ def pane(tmp_path: Path) -> Iterator[Pane]:
     finally:
         p.tmux("wait-for", "-S", "looked")
         p.close()
+
+
+#: A slow link between the person's terminal and the machine (ssh across the world), on a
+#: pseudo-terminal of its own: what the program writes goes out at once; what the terminal
+#: sends back (its answers) is held until the relay asks its own question (a relay that
+#: waits for that answer reads everything before it) or, failing that, until the shell
+#: after the attach reads keys: answers that arrive once the attach has ended.
+LINK = """\
+import os, pty, select, sys, tty
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+tty.setraw(0)
+held, tail, open_ = b"", b"", False
+while True:
+    ready = select.select([0, fd], [], [])[0]
+    if fd in ready:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        os.write(1, data)
+        tail = (tail + data)[-64:]
+        if not open_ and (b"\\x1b[c" in tail or b"KEYS" in tail):
+            open_ = True
+            os.write(fd, held)
+    if 0 in ready:
+        keys = os.read(0, 65536)
+        if open_:
+            os.write(fd, keys)
+        else:
+            held += keys
+"""
+#: What reads the keys after the attach: it asks the terminal's device attributes itself,
+#: and shows (escaped) everything that arrives up to their answer.
+READER = """\
+import os, re, tty
+tty.setraw(0)
+os.write(1, b"KEYS\\x1b[c")
+got = b""
+while not re.search(rb"\\x1b\\[\\?[\\d;]*c", got):
+    got += os.read(0, 65536)
+os.write(1, b"\\r\\nREAD " + repr(got).encode() + b"\\r\\n")
+"""
+#: The agent asks the terminal its version (XTVERSION) a few times and ends: tmux answers
+#: "tmux 3.3a", which the TUI would read as the keys t, m (switch the access mode), u, a.
+ASKING = "\\033[>0q" * 8 + "AGENT"
+
+
+def test_the_terminals_late_answers_are_never_typed_after_the_attach(tmp_path: Path) -> None:
+    (tmp_path / "link.py").write_text(LINK)
+    (tmp_path / "reader.py").write_text(READER)
+    script = (f'{sys.executable} {tmp_path / "link.py"} sh -c \'{sys.executable} -m cli relay -- '
+              f'printf "$0"; {sys.executable} {tmp_path / "reader.py"}; tmux wait-for looked\' '
+              '"$0"')
+    pane = Pane(tmp_path, script, ASKING)
+    try:
+        read = pane.wait(re.compile(r"READ b'.*'"))
+        line = next(x for x in read.splitlines() if x.startswith("READ "))
+        # Only the reader's own answer: none of the agent's arrived after the attach.
+        assert re.fullmatch(r"READ b'\\x1b\[\?[\d;]*c'", line), line
+    finally:
+        pane.tmux("wait-for", "-S", "looked")
+        pane.close()
 
 
 def test_the_persons_terminal_is_given_back_in_its_own_modes(pane: Pane) -> None:

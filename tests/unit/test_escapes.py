@@ -14,7 +14,7 @@ KEPT = [
     (f"{E}[1;31mred{E}[0m", None),  # SGR
     (f"{E}[?1049h{E}[H{E}[2J{E}[?25l{E}[38;2;1;2;3m", None),  # modes, cursor, colour
     (f"{E}[?2026h{E}[?2026l", None),  # synchronised output (tmux)
-    (f"{E}[c{E}[>c{E}[>0q{E}[6n", None),  # the queries tmux asks
+    (f"{E}[>c{E}[>0q{E}[6n", None),  # the queries tmux asks
     (f"{E}[2 q", None),  # cursor style (an intermediate)
     (f"{E}[{'1;' * 31}m", None),  # the longest CSI kept: 62 bytes before its final
     (f"{E}7{E}8{E}={E}>{E}M{E}(B{E})0", None),  # short escapes, charsets
@@ -37,6 +37,9 @@ DROPPED = [
     # A checksum of a rectangle of the screen (DECRQCRA), which some terminals answer: of
     # one cell, it is that cell's character, so the person's own screen could be read back.
     (f"a{E}[1;1;1;1;1;1*yb{E}[4;1yc", "abc"),  # ...and DECTST's self-test
+    # The primary device attributes query: the attach asks it itself once the program ends,
+    # and waits for its answer (which follows every other), so none other may be asked.
+    (f"a{E}[cb{E}[0cc{E}Zd", "abcd"),
     ("a\u009d52;c;eA==\u009cb", "a52;c;eA==b"),  # C1 controls, as UTF-8
     (f"a{E}]0;t\u009c\u009d52;c;eA==\x07b", f"a{E}]0;t52;c;eA==\x07b"),  # C1 in a title
     (f"a{E}]52;c;eA==\x18b", "ab"),  # CAN ends an OSC, dropped
