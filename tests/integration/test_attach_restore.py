@@ -7,6 +7,11 @@ and focus reporting, and whatever else the agent chose. Left on, they stay on in
 person's shell: its screen swapped away, what they type next hidden (SGR 8) or drawn as
 line graphics, mouse clicks, focus changes and keys with modifiers typed into the command
 line as sequences.
+
+The agent may also ask the terminal questions (its version, its colours); over a slow link
+the answers arrive after the attach has ended, and whatever reads the terminal next takes
+them as typed: a shell as text, the TUI as keys (``m``, in tmux's version, switches a
+session's access mode).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ set -g extended-keys on
 #: The agent's parting modes (printf format): the alternate screen, mouse (SGR encoding),
 #: application cursor keys and keypad, line graphics, cursor hidden, insert, concealed
 #: text, no wrapping, focus reporting, and keys with modifiers sent as sequences
-#: (modifyOtherKeys: ctrl-enter no longer a return).
+#: (modifyOtherKeys).
 PARTING = ("\\033[?1049h\\033[?1000h\\033[?1006h\\033[?1h\\033=\\033(0\\033[?25l\\033[4h"
            "\\033[8m\\033[?7l\\033[?1004h\\033[>4;2mAGENT")
 #: The tmux pane's state once the person's shell has the terminal back: (format, wanted).
