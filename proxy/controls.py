@@ -32,9 +32,8 @@ from typing import Any
 
 import trio
 
-from appliance import controlstore, egressstore, modelhealth, verbs
+from appliance import audit, controlstore, egressstore, modelhealth, verbs
 from appliance.audit import AuditRecord
-from appliance.audit import Decision as Outcome
 from appliance.budgets import GLOBAL, Budget, BudgetDefaults, Spent, exceeded
 from appliance.config import Settings
 from appliance.egress import Decision, EgressDefaults, HostEntry, config_entries, decide, mode_of
@@ -242,9 +241,8 @@ class Controls:
         that failed sets it (``appliance.modelhealth``), written with the next batch."""
         if record.session is None or not self.active or not is_model_host(config, record.host):
             return
-        if record.decision == Outcome.REJECTED:
-            return  # a 407: the session is only claimed, and no model was asked
-        if metered_api(record.method, record.path) is None:
+        if record.decision == audit.Decision.REJECTED or \
+                metered_api(record.method, record.path) is None:  # a 407 asked no model
             return
         rule = match_rule(config.rules, record.host, record.path)
         verdict = modelhealth.judge(host=record.host, status=record.status, error=record.error,
