@@ -254,7 +254,7 @@ async def attach(ref: str) -> dict[str, Any]:
     backend = ctx.backend_for(session)
     if ctx.settings.start_agents:
         # The agent's tmux session: the same terminal /ws/console shows.
-        return {"command": backend.terminal_command(session.container_name, attach_argv()),
+        return {"command": backend.terminal_command(session.workload_name, attach_argv()),
                 "detach_keys": "ctrl-b d"}
-    return {"command": await backend.attach_command(session.container_name),
+    return {"command": await backend.attach_command(session.workload_name),
             "detach_keys": "ctrl-q"}

@@ -31,7 +31,6 @@ from appliance.sessions import (
     ExtraRepo,
     Session,
     branch_for,
-    container_name_for,
 )
 from appliance.store import AsyncStore
 
@@ -107,20 +106,23 @@ async def admit(req: CreateRequest, *, settings: Settings, store: AsyncStore,
         if exc.field is None:
             exc.field = "backend"  # the UIs show it beside the backend choice
         raise exc
-    holder = await backend.name_holder(container_name_for(name))
-    if holder is not None:
-        raise Conflict(holder, field="name")
     if not image_present[0]:
         raise InvalidInput(
             f"the image {image!r} is not on the {backend.kind.capitalize()} engine; build it "
             "(`clauderon image build`) or pull it", field="image")
     extras = await admit_extras(req, repo, base, name, settings)
-    return new_session(
+    session = new_session(
         req, name=name, repo_root=repo.root, subdirectory=repo.subdirectory, base_ref=base,
         worktrees_dir=settings.worktrees_dir, default_image=settings.default_image,
         default_cpu=settings.default_cpu, default_memory=settings.default_memory,
         instance_key=instance_key, default_plan_mode=settings.default_plan_mode,
         extra_repos=extras)
+    # A pod is named after the session (a stranger may hold that name); a Docker
+    # container after its new id.
+    holder = await backend.name_holder(session.workload_name)
+    if holder is not None:
+        raise Conflict(holder, field="name")
+    return session
 
 
 async def admit_extras(req: CreateRequest, primary: repos.RepoInfo, base: str, name: str,

@@ -169,7 +169,7 @@ def workload_for(
 def _common(session: Session, host: HostContext) -> dict[str, Any]:
     """What a workload is on every backend: its names and labels, image, working folder
     and limits."""
-    return {"session_id": session.id, "name": session.container_name, "image": session.image,
+    return {"session_id": session.id, "name": session.workload_name, "image": session.image,
             "labels": {LABEL_SESSION: session.id, LABEL_MANAGED: "true",
                        LABEL_INSTANCE: host.instance, LABEL_NAME: session.name},
             "workdir": workdir_for(session), "cpu": session.cpu or host.default_cpu,

@@ -170,6 +170,14 @@ def container_name_for(name: str) -> str:
     return CONTAINER_PREFIX + name
 
 
+def docker_name_for(session_id: str) -> str:
+    """A Docker session's container name: its id, never its name. The engine's DNS on the
+    sessions' network answers every container's name to every other (reverse lookups of
+    its address included, inter-container traffic off or not), and a session's name is
+    made from its prompt; its id tells a neighbour nothing."""
+    return CONTAINER_PREFIX + session_id
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExtraRepo:
     """A further repository of a multi-repo session (:mod:`appliance.multirepo`): the user's
@@ -239,4 +247,14 @@ class Session:
 
     @property
     def container_name(self) -> str:
+        """What the session's Kubernetes pod and volume are named (and kept named: a
+        volume outlives its pod)."""
         return container_name_for(self.name)
+
+    @property
+    def workload_name(self) -> str:
+        """The engine's name of the session's workload: a Docker container is named by the
+        session's id (:func:`docker_name_for`), a pod by :attr:`container_name`."""
+        if str(self.backend) == BackendKind.KUBERNETES:
+            return self.container_name
+        return docker_name_for(self.id)

@@ -168,7 +168,8 @@ SESSION: tuple[Field, ...] = (
     Field("agent_status", enum_of(AgentStatus), lambda s: str(s.agent_status)),
     Field("status_reason", OPT_STR),
     Field("backend_id", OPT_STR),
-    Field("container_name", STR),
+    # The engine's name of its container (named by the session's id) or pod.
+    Field("container_name", STR, lambda s: s.workload_name),
     Field("attempts", INT),
     Field("retry_at", OPT_STR, lambda s: iso(s.retry_at)),
     Field("created_at", STR, lambda s: iso(s.created_at)),
@@ -221,7 +222,7 @@ SESSION: tuple[Field, ...] = (
 )
 
 #: Raise this when the session's shape changes: the store re-renders every stored view.
-SESSION_VERSION = 7
+SESSION_VERSION = 8
 
 
 def session_json(s: Session) -> Json:

@@ -14,7 +14,9 @@ from typing import Any
 import docker
 import httpx
 import pytest
+import trio
 
+from appliance.backends.docker import DockerBackend
 from tests.conftest import make_repo
 from tests.support.appliance import BIN, SERVICES, Appliance, running, wait_for
 from tests.support.engine import BASE_IMAGE
@@ -62,33 +64,29 @@ def test_create_rejects_bad_input_with_the_reason(
     assert appliance.containers() == []
 
 
-def test_a_container_name_held_elsewhere_is_refused_up_front(
+def test_a_container_named_after_the_session_elsewhere_stands_in_no_ones_way(
     appliance: Appliance, repo: Path, engine: docker.DockerClient,
 ) -> None:
-    """The engine's names are its own: a person's container (or another appliance's) named
-    ``clauderon-<name>`` makes the create a 409 on ``name`` that says what to do, before
-    anything is made; the stranger is left alone, and once it is gone the name works."""
+    """The engine's names are its own, and a Docker session's container is named by its
+    id: a person's container (or another appliance's) named ``clauderon-<name>`` neither
+    stops the create nor is touched by it. A name that is held is said with what to do
+    (the create's early check asks it of the id's name)."""
     name = f"held-{secrets.token_hex(3)}"
     stranger = engine.containers.create(BASE_IMAGE, ["true"], name=f"clauderon-{name}")
     try:
         r = post(appliance, "/api/sessions", {"repo_path": str(repo), "name": name})
-        assert r.status_code == 409, r.text
-        body = r.json()
-        assert body["field"] == "name"
-        assert f"docker rm -f clauderon-{name}" in body["error"], body
-        assert appliance.client().get("/api/sessions")["sessions"] == []
-        assert not (appliance.settings.worktrees_dir / name).exists()
-        assert f"clauderon/{name}" not in subprocess.run(
-            ["git", "-c", "safe.directory=*", "-C", str(repo), "branch", "--list"],
-            capture_output=True, text=True, check=True).stdout
+        assert r.status_code == 202, r.text
+        s = appliance.wait_phase(r.json()["session"]["id"], "running")
+        [c] = appliance.containers(s["id"])
+        assert c.name == s["container_name"] == f"clauderon-{s['id']}"
         stranger.reload()
         assert stranger.status == "created" and "clauderon.session" not in stranger.labels
-        out = appliance.cli("create", "--repo", str(repo), "--name", name, check=False)
-        assert out.returncode != 0 and "pick another name" in out.stderr, out
+        backend = DockerBackend(url=None, instance=appliance.instance)
+        said = trio.run(backend.name_holder, f"clauderon-{name}")
+        assert said is not None and f"docker rm -f clauderon-{name}" in said, said
+        assert "pick another name" in said
     finally:
         stranger.remove(force=True)
-    s = post(appliance, "/api/sessions", {"repo_path": str(repo), "name": name}).json()
-    appliance.wait_phase(s["session"]["id"], "running")
 
 
 def test_duplicate_unknown_and_cli_errors(appliance: Appliance, repo: Path) -> None:
@@ -202,7 +200,7 @@ def test_adopts_a_half_made_container_and_removes_orphans(
                ).json()["session"]["id"]
     labels = {"clauderon.managed": "true", "clauderon.instance": appliance.instance}
     # What a reconciler killed between create and start leaves behind...
-    engine.containers.create("debian:bookworm-slim", "bash", name="clauderon-half", tty=True,
+    engine.containers.create("debian:bookworm-slim", "bash", name=f"clauderon-{sid}", tty=True,
                              stdin_open=True, labels={**labels, "clauderon.session": sid})
     # ...and a container of a session that no longer exists.
     orphan = engine.containers.create("debian:bookworm-slim", "bash", name=f"orphan-{sid[:8]}",
@@ -210,7 +208,7 @@ def test_adopts_a_half_made_container_and_removes_orphans(
     appliance.start("reconciler")
     appliance.wait_phase("half", "running")
     [c] = appliance.containers(sid)
-    assert c.name == "clauderon-half" and c.status == "running"
+    assert c.name == f"clauderon-{sid}" and c.status == "running"
     wait_for(lambda: orphan.id not in {x.id for x in appliance.containers()},
              what="the orphan's removal")
 

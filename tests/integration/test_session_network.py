@@ -4,7 +4,9 @@
 in any order); re-running it replaces the chain's rules; ``remove`` leaves nothing behind
 and refuses while a container still uses the network. A network of that name that is not
 ours, or not locked down, is refused; so is a process that cannot install the firewall.
-The services listen on loopback and the gateway only, never on every address.
+The services listen on loopback and the gateway only, never on every address. The engine's
+DNS on the network answers every container's name to every other: a container's name is
+its session's id, so a neighbour learns no session's name from it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import pytest
 from appliance.backends.docker_network import SessionNetwork
 from appliance.config import Settings, load_settings
 from appliance.errors import BackendError, ConfigError
-from tests.support.appliance import running, wait_for
+from tests.support.agent_app import create, in_container
+from tests.support.appliance import Appliance, running, wait_for
 
 BIN = Path(sys.executable).parent
 ENSURE = (
@@ -233,5 +236,31 @@ def test_a_container_made_before_the_lockdown_is_replaced_not_adopted(
         app.wait_phase(name, "running")
         [c] = app.containers(sid)
         assert c.id != old.id
+        # Found by its labels though named the old way (after the session's name); its
+        # replacement is named by the session's id.
+        assert c.name == f"clauderon-{sid}" == app.session(sid)["container_name"]
         assert c.attrs["HostConfig"]["NetworkMode"] == f"clauderon-{app.instance}"
         assert c.attrs["HostConfig"]["CapDrop"] == ["ALL"]
+
+
+def test_a_neighbour_learns_no_session_name_from_the_engines_dns(
+    app: Appliance, repo: Path, engine: docker.DockerClient
+) -> None:
+    """The hostile agent: the engine's DNS on the sessions' network (no switch turns it
+    off) answers a reverse lookup of every address on it, and a forward lookup of every
+    container's name. A session's name comes from its person's prompt; from inside
+    another session, neither lookup tells it. The wire's ``container_name`` is the
+    engine's name of the container, so a person still finds it with ``docker exec``."""
+    secret = f"acquire-rival-{os.urandom(3).hex()}"
+    spy = create(app, repo, f"spy-{os.urandom(3).hex()}")
+    other = create(app, repo, secret)
+    [c] = app.containers(other["id"])
+    [address] = [n["IPAddress"] for n in c.attrs["NetworkSettings"]["Networks"].values()]
+    _, out = in_container(app, spy, f"getent hosts {address}; getent hosts clauderon-{secret}; "
+                          f"getent hosts {secret}; true")
+    assert secret not in out, out
+    # The reverse lookup did answer (the agent did look): with the id's name alone.
+    assert f"clauderon-{other['id']}" in out, out
+    assert c.name == other["container_name"] == f"clauderon-{other['id']}"
+    assert engine.containers.get(other["container_name"]).id == c.id
+    assert c.labels["clauderon.name"] == secret  # the appliance's own records keep it

@@ -25,16 +25,17 @@ def test_create_shows_progress_and_follows_the_container_contract(
                         "--prompt", "fix the flaky test", "--cpu", "0.5", "--memory", "256m")
     assert "flaky  creating" in out.stdout
     assert "worktree ▸ container ▸ start ▸ running" in out.stdout
-    assert "branch clauderon/flaky, container clauderon-flaky" in out.stdout
-
     s = appliance.session("flaky")
+    # Named by its id: the engine's DNS tells every neighbour a container's name.
+    assert f"branch clauderon/flaky, container clauderon-{s['id']}" in out.stdout
     assert s["phase"] == "running" and s["subdirectory"] == "src"
     assert git(repo, "rev-parse", "clauderon/flaky") == git(repo, "rev-parse", "main")
     [container] = appliance.containers(s["id"])
     attrs = container.attrs
-    assert container.name == "clauderon-flaky"
+    assert container.name == s["container_name"] == f"clauderon-{s['id']}"
     labels = attrs["Config"]["Labels"]
     assert labels["clauderon.session"] == s["id"] and labels["clauderon.managed"] == "true"
+    assert labels["clauderon.name"] == "flaky"
     assert attrs["Config"]["User"] == "1000:1000"
     assert attrs["Config"]["WorkingDir"] == "/workspace/src"
     # The sessions' network only, host.docker.internal naming its gateway, no DNS out.
@@ -80,7 +81,8 @@ def test_list_show_json_and_table(appliance: Appliance, repo: Path) -> None:
     assert [s["name"] for s in listed] == ["one"]
     shown = json.loads(appliance.cli("show", "one", "--json").stdout)
     assert shown["id"] == listed[0]["id"] and "proxy_token_hash" not in shown
-    assert "clauderon-one" in appliance.cli("attach", "one", "--print-command").stdout
+    assert f"clauderon-{shown['id']}" in appliance.cli("attach", "one",
+                                                        "--print-command").stdout
 
 
 def test_archive_unarchive_delete_keep_the_work(appliance: Appliance, repo: Path) -> None:

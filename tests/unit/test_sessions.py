@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import pytest
 
 from appliance.errors import Conflict, InvalidInput
 from appliance.sessions import (
     NAME_MAX,
+    BackendKind,
     Phase,
+    Session,
+    SessionId,
     branch_for,
     can_transition,
     check_transition,
     container_name_for,
+    docker_name_for,
+    utcnow,
     validate_name,
 )
 
@@ -106,3 +112,17 @@ def test_too_long_name_message_gives_the_limit() -> None:
 def test_branch_and_container_names() -> None:
     assert branch_for("flaky") == "clauderon/flaky"
     assert container_name_for("flaky") == "clauderon-flaky"
+    assert docker_name_for("0b8f6a7e") == "clauderon-0b8f6a7e"
+
+
+def test_a_docker_container_is_named_by_id_a_pod_by_name() -> None:
+    """The engine's name of a Docker container is all its neighbours on the sessions'
+    network can learn of it (the engine's DNS answers it): the id, never the name."""
+    now = utcnow()
+    s = Session(id=SessionId("0b8f6a7e-0000-4000-8000-000000000001"), name="secret-plan",
+                repo_path="/src/app", worktree_path="/w/secret-plan",
+                branch="clauderon/secret-plan", base_ref="main", image="img",
+                created_at=now, updated_at=now)
+    assert s.workload_name == "clauderon-0b8f6a7e-0000-4000-8000-000000000001"
+    pod = replace(s, backend=BackendKind.KUBERNETES)
+    assert pod.workload_name == pod.container_name == "clauderon-secret-plan"

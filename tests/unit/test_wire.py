@@ -41,7 +41,12 @@ def test_every_other_field_is_there_as_plain_json() -> None:
     body = wire.session_json(session())
     assert {f.name for f in fields(Session)} - {"proxy_token_hash", "hook_token_hash"} \
         <= set(body)
-    assert body["container_name"] == "clauderon-flaky"
+    # A Docker container is named by the session's id (its name is the agent's task, and
+    # the engine's DNS tells it to every neighbour); a pod keeps the session's name.
+    assert body["container_name"] == "clauderon-0b8f6a7e-0000-4000-8000-000000000001"
+    assert "flaky" not in body["container_name"]
+    pod = wire.session_json(session(backend=sessions.BackendKind.KUBERNETES))
+    assert pod["container_name"] == "clauderon-flaky"
     assert body["created_at"] == "2024-05-01T12:00:00+00:00" and body["archived_at"] is None
     for name, value in body.items():
         if name not in ("filters", "actions", "extra_repos"):
