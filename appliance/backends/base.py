@@ -176,6 +176,10 @@ class Backend(Protocol):
         instance's: another appliance on the same engine, or a person's own container,
         may hold one (a create's early check, so nothing is made only to fail)."""
 
+    async def rename(self, backend_id: str, name: str) -> None:
+        """Give the workload the engine name ``name`` (Docker: one made before its name
+        became the session's id); a backend whose workloads cannot be renamed refuses."""
+
     async def attach_command(self, backend_id: str) -> list[str]:
         """The argv a local terminal runs to attach to the workload's console."""
 

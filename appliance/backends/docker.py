@@ -289,6 +289,11 @@ class DockerBackend:
 
         return await self._call(f"inspect container {cname}", look)
 
+    async def rename(self, backend_id: str, name: str) -> None:
+        # The engine's DNS drops the old name with it, a running container's too.
+        await self._call(f"rename container {backend_id[:12]} to {name}",
+                         lambda c: c.api.rename(backend_id, name))
+
     def _docker_cli(self) -> list[str]:
         return ["docker"] if self.url == DEFAULT_URL else ["docker", "--host", self.url]
 

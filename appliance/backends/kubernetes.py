@@ -170,6 +170,10 @@ class KubernetesBackend:
     async def disk_use(self) -> dict[str, int]:
         return {}  # the workspace is the volume; the node's own disk is the cluster's
 
+    async def rename(self, backend_id: str, name: str) -> None:
+        raise BackendError(f"pod {backend_id} cannot be renamed {name}: a pod keeps the "
+                           "name it was made with", retryable=False)
+
     async def name_holder(self, cname: str) -> str | None:
 
         def look(core: client.CoreV1Api, net: client.NetworkingV1Api) -> str | None:

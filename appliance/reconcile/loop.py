@@ -52,6 +52,7 @@ from appliance.reconcile.plan import (
     Recreate,
     RemoveOrphan,
     RemoveWorkload,
+    Rename,
     Start,
     Stop,
     SyncBranch,
@@ -293,6 +294,9 @@ class Reconciler:
                 await deps.update(s, phase=Phase.RUNNING, backend_id=bid, status_reason=None)
             case SyncBranch(session=s, tip=tip):
                 await self.branches.run(deps, s, tip)
+            case Rename(session=s, backend_id=bid, old=old, name=name):
+                await deps.backend_for(s).rename(bid, name)
+                await deps.event(s, "renamed", {"from": old, "to": name})
             case Stop(session=s, backend_id=bid, then=then):
                 await deps.backend_for(s).stop(bid)
                 await deps.mark(s, then, bid)

@@ -22,6 +22,9 @@ Rules, per session (``desired`` x what is observed):
 * phase lagging what is observed  -> Mark (write the observed phase back).
 * failed sessions keep no compute -> their leftover workloads are removed.
 * workloads no session owns       -> RemoveOrphan.
+* a Docker container not named as the session's id says (one made before that rule, named
+  after the session: the engine's DNS tells its neighbours that name) -> Rename, once the
+  session has nothing else to do; nothing else about it changes.
 * a workspace folder is gone, the primary's or a further repository's (``missing``) ->
   RemoveWorkload; the next pass recreates the container and the workspaces, from the
   session branch.
@@ -117,12 +120,23 @@ class Recreate:
     backend_ids: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rename:
+    """Give the session's container the engine name it is made with now
+    (:attr:`~appliance.sessions.Session.workload_name`)."""
+
+    session: Session
+    backend_id: str
+    old: str
+    name: str
+
+
 Action = (RemoveOrphan | Delete | RemoveWorkload | Stop | Create | Start | Mark | SyncBranch
-          | Recreate)
+          | Recreate | Rename)
 
 _ORDER: dict[type, int] = {
     RemoveOrphan: 0, Delete: 0, RemoveWorkload: 0, Stop: 1, Create: 2, Start: 2, Recreate: 2,
-    Mark: 3, SyncBranch: 4,
+    Mark: 3, SyncBranch: 4, Rename: 4,
 }
 #: Phases in which a session has a workspace whose branch is worth bringing in.
 _SYNCED_PHASES = frozenset({Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED, Phase.COMPLETED})
@@ -169,7 +183,16 @@ def _plan_one(
         return actions + _complete(s, keep)
     if keep is None:
         return actions + _without_workload(s, cfg)
-    return actions + _toward_desired(s, keep, now, cfg)
+    return actions + (_toward_desired(s, keep, now, cfg) or _renamed(s, keep))
+
+
+def _renamed(s: Session, keep: Observed) -> list[Action]:
+    """A Docker container named otherwise than the session's id says: renamed (the engine's
+    DNS then answers the new name alone)."""
+    if keep.kind != "docker" or keep.name == s.workload_name:
+        return []
+    return [Rename(session=s, backend_id=keep.backend_id, old=keep.name,
+                   name=s.workload_name)]
 
 
 def _complete(s: Session, keep: Observed | None) -> list[Action]:

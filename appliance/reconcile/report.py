@@ -23,6 +23,7 @@ from appliance.reconcile.plan import (
     Recreate,
     RemoveOrphan,
     RemoveWorkload,
+    Rename,
     Start,
     Stop,
     SyncBranch,
@@ -50,7 +51,7 @@ def describe(action: Action) -> Problem | None:
                            detail=f"{name} belongs to no session; it is removed")
         case Create(session=s, recreate=True):
             return Problem(session=s.name, problem="container_missing",
-                           detail=f"{s.container_name} is gone; the reconciler recreates it")
+                           detail=f"{s.workload_name} is gone; the reconciler recreates it")
         case Create() | Delete() | Recreate():
             return None
         case RemoveWorkload(session=s, reason=reason) if reason:
@@ -60,13 +61,16 @@ def describe(action: Action) -> Problem | None:
                            detail=f"container {bid[:12]} is not the session's; it is removed")
         case Start(session=s):
             return Problem(session=s.name, problem="container_stopped",
-                           detail=f"{s.container_name} is stopped; it is started")
+                           detail=f"{s.workload_name} is stopped; it is started")
         case Stop(session=s, then=then):
             return Problem(session=s.name, problem="container_running",
-                           detail=f"{s.container_name} runs but the session is {then}")
+                           detail=f"{s.workload_name} runs but the session is {then}")
         case Mark(session=s, phase=phase, reason=reason):
             return Problem(session=s.name, problem="phase_behind",
                            detail=reason or f"recorded as {s.phase}, observed {phase}")
+        case Rename(session=s, old=old, name=name):
+            return Problem(session=s.name, problem="container_named_by_name",
+                           detail=f"{old} is named after the session; it is renamed {name}")
         case SyncBranch(session=s, tip=tip):
             return Problem(session=s.name, problem="branch_behind",
                            detail=f"{s.branch} moved to {tip[:12]}; it is brought in")

@@ -264,3 +264,30 @@ def test_a_neighbour_learns_no_session_name_from_the_engines_dns(
     assert c.name == other["container_name"] == f"clauderon-{other['id']}"
     assert engine.containers.get(other["container_name"]).id == c.id
     assert c.labels["clauderon.name"] == secret  # the appliance's own records keep it
+
+
+def test_a_running_container_named_the_old_way_is_renamed_not_replaced(
+    app: Appliance, repo: Path, engine: docker.DockerClient
+) -> None:
+    """An upgrade with sessions running: the container an older appliance named after its
+    session is found by its labels, kept running, and renamed to its id's name; the
+    engine's DNS then answers the old name no more."""
+    secret = f"layoffs-{os.urandom(3).hex()}"
+    spy = create(app, repo, f"spy-{os.urandom(3).hex()}")
+    other = create(app, repo, secret)
+    app.stop("reconciler")
+    [c] = app.containers(other["id"])
+    c.rename(f"clauderon-{secret}")  # what an older appliance made
+    _, out = in_container(app, spy, f"getent hosts clauderon-{secret}; true")
+    assert secret in out, "the neighbour's view before the rename, so the probe can fail"
+    app.start("reconciler")
+    wait_for(lambda: engine.containers.get(c.id).name == f"clauderon-{other['id']}",
+             what="the old container's rename")
+    [kept] = app.containers(other["id"])
+    assert kept.id == c.id and kept.status == "running"
+    assert app.session(other["id"])["phase"] == "running"
+    [address] = [n["IPAddress"] for n in kept.attrs["NetworkSettings"]["Networks"].values()]
+    _, out = in_container(app, spy, f"getent hosts {address}; getent hosts clauderon-{secret}; "
+                          "true")
+    assert secret not in out, out
+    assert f"clauderon-{other['id']}" in out, out

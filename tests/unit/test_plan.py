@@ -29,12 +29,21 @@ from appliance.reconcile.plan import (
     Recreate,
     RemoveOrphan,
     RemoveWorkload,
+    Rename,
     Start,
     Stop,
     SyncBranch,
     plan,
 )
-from appliance.sessions import Desired, Phase, Rebuild, Session, SessionId, can_transition
+from appliance.sessions import (
+    BackendKind,
+    Desired,
+    Phase,
+    Rebuild,
+    Session,
+    SessionId,
+    can_transition,
+)
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 CFG = PlanSettings(max_attempts=3, stable_seconds=120.0)
@@ -55,10 +64,13 @@ def sess(name: str, phase: Phase = Phase.RUNNING, desired: Desired = Desired.RUN
     )
 
 
-def wl(owner: str, backend_id: str, state: RunState = RUNNING, detail: str = "") -> Observed:
-    """A workload labelled for the session named ``owner``."""
+def wl(owner: str, backend_id: str, state: RunState = RUNNING, detail: str = "", *,
+       name: str | None = None, kind: str = "docker") -> Observed:
+    """A workload labelled for the session named ``owner`` (named as its id says unless
+    ``name`` says otherwise)."""
     return Observed(session_id=f"id-{owner}", backend_id=backend_id,
-                    name=f"clauderon-{owner}", state=state, image="img", detail=detail)
+                    name=name or f"clauderon-id-{owner}", state=state, image="img",
+                    detail=detail, kind=kind)
 
 
 Row = tuple[object, ...]
@@ -85,6 +97,8 @@ def row(a: Action) -> Row:
             return ("SyncBranch", s.name, tip)
         case Recreate(session=s, backend_ids=ids):
             return ("Recreate", s.name, ids)
+        case Rename(session=s, backend_id=bid, old=old, name=name):
+            return ("Rename", s.name, bid, old, name)
     raise AssertionError(f"unknown action {a!r}")
 
 
@@ -279,6 +293,28 @@ def test_in_sync_running_session_needs_nothing() -> None:
     assert run([sess("a", backend_id="c1")], [wl("a", "c1")]) == []
 
 
+# --- a container named after its session (made before names were ids) ---------------
+def test_a_container_named_after_its_session_is_renamed_once_settled() -> None:
+    old = wl("a", "c1", name="clauderon-a")
+    assert run([sess("a", backend_id="c1")], [old]) == [
+        ("Rename", "a", "c1", "clauderon-a", "clauderon-id-a"),
+    ]
+    stopped = wl("a", "c1", STOPPED, name="clauderon-a")
+    assert run([sess("a", Phase.STOPPED, Desired.STOPPED, backend_id="c1")], [stopped]) == [
+        ("Rename", "a", "c1", "clauderon-a", "clauderon-id-a"),
+    ]
+    # Found by its label all the same: adopted (or started) first, renamed on a later pass.
+    assert run([sess("a", Phase.CREATING)], [old]) == [("Mark", "a", "running", "c1", "reset")]
+    assert run([sess("a", Phase.STOPPED, backend_id="c1")], [stopped]) == [
+        ("Start", "a", "c1")]
+    assert run([sess("a", backend_id="c1")], [old], busy=["id-a"]) == []
+
+
+def test_a_pod_keeps_the_sessions_name() -> None:
+    pod = replace(sess("a", backend_id="p1"), backend=BackendKind.KUBERNETES)
+    assert run([pod], [wl("a", "p1", name="clauderon-a", kind="kubernetes")]) == []
+
+
 # --- stop, archive ------------------------------------------------------------------
 @pytest.mark.parametrize(("desired", "then"), [
     (Desired.STOPPED, "then stopped"), (Desired.ARCHIVED, "then archived"),
@@ -330,7 +366,7 @@ def test_failed_session_without_workloads_needs_nothing() -> None:
 
 def test_orphans_are_removed() -> None:
     assert run([sess("a", backend_id="c1")], [wl("a", "c1"), wl("ghost", "g1", STOPPED)]) == [
-        ("RemoveOrphan", "clauderon-ghost", "g1"),
+        ("RemoveOrphan", "clauderon-id-ghost", "g1"),
     ]
 
 
@@ -408,7 +444,7 @@ def test_deletes_before_stops_before_creates_before_marks() -> None:
     observed = [wl("mark", "m1"), wl("stop", "s1"), wl("start", "t1", STOPPED),
                 wl("del", "d1"), wl("orphan", "o1")]
     assert run(sessions, observed) == [
-        ("RemoveOrphan", "clauderon-orphan", "o1"),
+        ("RemoveOrphan", "clauderon-id-orphan", "o1"),
         ("Delete", "del", ("d1",)),
         ("Stop", "stop", "s1", "then stopped"),
         ("Create", "create", "start", "first"),
@@ -446,7 +482,8 @@ def worlds(draw: st.DrawFn) -> tuple[list[Session], list[Observed], set[str], da
         ))
     owners = [*names, "x", "y"]  # x and y own no session: orphans
     observed = [
-        wl(owner, f"{owner}-{i}", draw(st.sampled_from(RunState)))
+        wl(owner, f"{owner}-{i}", draw(st.sampled_from(RunState)),
+           name=draw(st.sampled_from([None, f"clauderon-{owner}"])))  # an id's, or the old
         for i, owner in enumerate(draw(st.lists(st.sampled_from(owners), max_size=10)))
     ]
     busy = set(draw(st.lists(st.sampled_from([f"id-{o}" for o in owners]), max_size=4)))
@@ -474,7 +511,7 @@ def test_plan_invariants(world: tuple[list[Session], list[Observed], set[str], d
             assert owner[a.backend_id] not in {s.id for s in sessions}
     # Every backend id acted on is observed and belongs to the session acted for.
     for a in actions:
-        if isinstance(a, (RemoveWorkload, Stop, Start)):
+        if isinstance(a, (RemoveWorkload, Stop, Start, Rename)):
             assert owner[a.backend_id] == a.session.id
         if isinstance(a, Mark) and a.backend_id is not None:
             assert owner[a.backend_id] == a.session.id
@@ -482,7 +519,7 @@ def test_plan_invariants(world: tuple[list[Session], list[Observed], set[str], d
             assert set(a.backend_ids) == {b for b, sid in owner.items() if sid == a.session.id}
     # Nothing removed is also used.
     removed = {a.backend_id for a in actions if isinstance(a, RemoveWorkload)}
-    used = {a.backend_id for a in actions if isinstance(a, (Stop, Start, Mark))}
+    used = {a.backend_id for a in actions if isinstance(a, (Stop, Start, Mark, Rename))}
     assert not removed & used
     # Frees come first, then stops, then creates and starts, then marks.
     order = [_ORDER[type(a)] for a in actions]
