@@ -129,7 +129,7 @@ async def _docker_spec(deps: Deps, s: Session, repo: repos.RepoInfo) -> Workload
     await trio.to_thread.run_sync(prepare_workspace, s, repo)
     await trio.to_thread.run_sync(lambda: (deps.settings.uploads_dir / s.id).mkdir(
         parents=True, exist_ok=True))
-    await deps.progress(s, "container", f"creating container {s.container_name}")
+    await deps.progress(s, "container", f"creating container {s.workload_name}")
     await trio.to_thread.run_sync(runner.prepare_home, deps.settings.homes_dir / s.id,
                                   repo.owner_uid, repo.owner_gid)
     ca = deps.settings.ca_cert_path
