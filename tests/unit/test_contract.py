@@ -96,7 +96,8 @@ def mounts_by_target(spec: WorkloadSpec) -> dict[str, tuple[str, bool]]:
 def test_name_image_and_labels(settings: Settings) -> None:
     spec = spec_for(settings)
     assert spec.session_id == SID
-    assert spec.name == "clauderon-flaky"
+    # Docker's: by id, never by the name (the engine's DNS tells neighbours every name).
+    assert spec.name == f"clauderon-{SID}"
     assert spec.image == "clauderon-agent:dev"
     assert dict(spec.labels) == {
         LABEL_SESSION: SID, LABEL_MANAGED: "true", LABEL_INSTANCE: "inst-1",
