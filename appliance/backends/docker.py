@@ -15,7 +15,7 @@ replaced, never adopted or started: no session container runs open.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
@@ -305,10 +305,24 @@ class DockerBackend:
         return [*self._docker_cli(), "exec", "-it", backend_id, *argv]
 
     async def _unfrozen(self, backend_id: str, what: str,
-                        fn: Callable[[docker.DockerClient], T]) -> T:
-        """``fn``, which starts something in the container, once no read holds it still
-        (``docker_freeze``): a hold of this process is waited for; one that began in
-        between, or another process's, is retried until it ends (bounded)."""
+                        start: Callable[[Callable[[], None]], Awaitable[T]]) -> T:
+        """``start``, which starts something in the container, once no read holds it still
+        (``docker_freeze``), and with no hold beginning before what it started runs (it
+        calls what it is given then, or returns). A hold of this process is waited for;
+        one that began in between, or another process's, is retried until it ends
+        (bounded)."""
+        with trio.move_on_after(PAUSED_WAIT_SECONDS):
+            while True:
+                try:
+                    async with self._freezer.starting(backend_id) as running:
+                        return await start(running)
+                except _Paused:
+                    await trio.sleep(PAUSED_RETRY_SECONDS)
+        raise BackendError(f"could not {what}: the container has been paused for over "
+                           f"{PAUSED_WAIT_SECONDS:.0f}s (`docker unpause` it)")
+
+    async def _refusable(self, what: str, fn: Callable[[docker.DockerClient], T]) -> T:
+        """``fn`` on a worker thread, the engine's refusal of a paused container told apart."""
         def attempt(c: docker.DockerClient) -> T:
             try:
                 return fn(c)
@@ -317,34 +331,46 @@ class DockerBackend:
                     raise _Paused(what) from exc
                 raise
 
-        with trio.move_on_after(PAUSED_WAIT_SECONDS):
-            while True:
-                await self._freezer.thawed(backend_id)
-                try:
-                    return await self._call(what, attempt)
-                except _Paused:
-                    await trio.sleep(PAUSED_RETRY_SECONDS)
-        raise BackendError(f"could not {what}: the container has been paused for over "
-                           f"{PAUSED_WAIT_SECONDS:.0f}s (`docker unpause` it)")
+        return await self._call(what, attempt)
 
     async def exec(self, backend_id: str, argv: list[str], *, stdin: bytes | None = None,
                    user: str | None = None) -> ExecResult:
-        return await self._unfrozen(
-            backend_id, f"run {argv[0]} in the container",
-            lambda c: docker_exec.run_exec(c, backend_id, argv, stdin=stdin, user=user))
+        what = f"run {argv[0]} in the container"
+
+        async def start(running: Callable[[], None]) -> ExecResult:
+            # The rest of the run (its output, up to EXEC_SECONDS) lets holds begin.
+            def ran() -> None:
+                trio.from_thread.run_sync(running)
+
+            return await self._refusable(what, lambda c: docker_exec.run_exec(
+                c, backend_id, argv, stdin=stdin, user=user, running=ran))
+
+        return await self._unfrozen(backend_id, what, start)
 
     async def open_terminal(self, backend_id: str, argv: list[str], *, rows: int,
                             cols: int) -> Terminal:
-        created: dict[str, Any] = await self._unfrozen(
-            backend_id, "open a terminal", lambda c: c.api.exec_create(
+        what = "open a terminal"
+
+        async def start(_: Callable[[], None]) -> tuple[str, trio.abc.Stream, bytes]:
+            created: dict[str, Any] = await self._refusable(what, lambda c: c.api.exec_create(
                 backend_id, argv, stdin=True, tty=True, environment={"TERM": "xterm-256color"}))
-        exec_id = created["Id"]
+            exec_id = created["Id"]
+            stream, pending = await docker_exec.open_exec_stream(self.url, exec_id)
+            ok = False
+            try:
+                await self._call(what, lambda c: docker_exec.wait_running(c, exec_id))
+                ok = True
+            finally:
+                if not ok:
+                    await trio.aclose_forcefully(stream)
+            return exec_id, stream, pending
+
+        exec_id, stream, pending = await self._unfrozen(backend_id, what, start)
 
         async def resize(rows: int, cols: int) -> None:
             await self._call("resize the terminal",
                              lambda c: c.api.exec_resize(exec_id, height=rows, width=cols))
 
-        stream, pending = await docker_exec.open_exec_stream(self.url, exec_id)
         terminal = docker_exec.DockerTerminal(stream, pending, resize)
         try:
             await terminal.resize(rows, cols)

@@ -18,10 +18,12 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import docker
+import docker.errors
 import trio
 from docker.utils.socket import frames_iter
 
@@ -45,9 +47,34 @@ def _cut(raw: socket.socket, cut: threading.Event) -> None:
         raw.shutdown(socket.SHUT_RDWR)
 
 
+#: How often the engine is asked whether an exec's process runs yet (it answers at once
+#: until its start is under way, then when the start is over).
+_STARTED_POLL = 0.005
+
+
+def wait_running(client: docker.DockerClient, exec_id: str,
+                 seconds: float = EXEC_SECONDS) -> None:
+    """Until the engine has started ``exec_id``'s process (it knows its pid) or given up on it.
+
+    The engine's answer to the start comes before runc has set the process up; until then
+    the container must not be paused (``docker_freeze``)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            state = client.api.exec_inspect(exec_id)
+        except docker.errors.NotFound:
+            return  # the start failed and the engine dropped it
+        if state.get("Pid") or state.get("ExitCode") is not None:
+            return
+        if time.monotonic() > deadline:
+            raise BackendError(f"the engine did not start the command within {seconds:.0f}s")
+        time.sleep(_STARTED_POLL)
+
+
 def run_exec(client: docker.DockerClient, container: str, argv: list[str], *,
-             stdin: bytes | None, user: str | None,
+             stdin: bytes | None, user: str | None, running: Callable[[], None] = lambda: None,
              seconds: float = EXEC_SECONDS) -> ExecResult:
+    """``argv`` run to its end; ``running`` is called once its process runs."""
     api = client.api
     created = api.exec_create(container, argv, stdin=stdin is not None, user=user or "")
     exec_id = created["Id"]
@@ -59,6 +86,8 @@ def run_exec(client: docker.DockerClient, container: str, argv: list[str], *,
     timer.start()
     out, err = bytearray(), bytearray()
     try:
+        wait_running(client, exec_id, seconds)
+        running()
         if stdin is not None:
             raw.sendall(stdin)
             raw.shutdown(socket.SHUT_WR)

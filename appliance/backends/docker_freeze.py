@@ -12,7 +12,13 @@ Concurrent reads of one container share one pause (counted); the pause is undone
 last one ends, even when it is cancelled. The engine refuses to run anything new in a paused
 container, so what runs a command in one (a message, a checkup, a terminal) waits for the
 hold to end (:meth:`Freezer.thawed`, and :func:`paused_refusal` for a hold it could not see
-coming). A pause a crash left behind is undone by the
+coming). Nor does a hold begin while a command of ours is *starting* there
+(:meth:`Freezer.starting`): the engine checks that the container is not paused, then runc
+starts the command's process, which joins the container's cgroup half set up; a pause in
+between freezes it there, runc waits for it for ever, and the engine, holding the command's
+locks, hangs ``docker unpause``, ``inspect`` and ``rm -f`` until the cgroup is thawed by hand.
+So a hold waits for the commands starting to be running, and the commands asked for
+meanwhile wait for the hold. A pause a crash left behind is undone by the
 reconciler: the engine reports a paused container as not running, and ``start`` unpauses
 it (:func:`unpause_if_paused`).
 """
@@ -30,27 +36,43 @@ import trio
 Call = Callable[[str, Callable[[docker.DockerClient], Any]], Awaitable[Any]]
 
 
-def _pause(backend_id: str) -> Callable[[docker.DockerClient], bool]:
-    def pause(c: docker.DockerClient) -> bool:
+#: The engine writes down a pause (or an unpause) twice: when it makes it, and again when
+#: the runtime's event about it arrives, a moment later. A pause and an unpause of one
+#: container closer together than that have the late event undo the newer one in the
+#: engine's record: it then says paused of a running container (a pause is refused as
+#: "already paused": a read would walk a tree that moves) or running of a frozen one (the
+#: unpause is refused and the container stays frozen; a command started there freezes half
+#: set up). So one container's pauses and unpauses are spaced by this, and a refusal that
+#: contradicts what we did last is asked again, a few times, this far apart.
+SETTLE_SECONDS = 0.05
+SETTLE_TRIES = 10
+
+
+def _pause(backend_id: str) -> Callable[[docker.DockerClient], str]:
+    def pause(c: docker.DockerClient) -> str:
         try:
             c.api.pause(backend_id)
         except docker.errors.APIError as exc:
             if exc.status_code == 409 and "already paused" in str(exc.explanation):
-                return True  # left behind by a crash: ours now, undone at the end
+                return "already"
             if exc.status_code in (404, 409):
-                return False  # gone or not running: no process can move anything
+                return "gone"  # gone or not running: no process can move anything
             raise
-        return True
+        return "paused"
     return pause
 
 
-def _unpause(backend_id: str) -> Callable[[docker.DockerClient], None]:
-    def unpause(c: docker.DockerClient) -> None:
+def _unpause(backend_id: str) -> Callable[[docker.DockerClient], str]:
+    def unpause(c: docker.DockerClient) -> str:
         try:
             c.api.unpause(backend_id)
         except docker.errors.APIError as exc:
-            if exc.status_code not in (404, 409):  # gone, or not paused any more
+            if exc.status_code == 409 and "not paused" in str(exc.explanation):
+                return "not paused"
+            if exc.status_code not in (404, 409):  # gone
                 raise
+            return "gone"
+        return "unpaused"
     return unpause
 
 
@@ -60,7 +82,7 @@ def paused_refusal(exc: docker.errors.APIError) -> bool:
 
 
 class Freezer:
-    """Counted pauses of containers, for one backend."""
+    """Counted pauses of containers, for one backend, and the commands starting in them."""
 
     def __init__(self, call: Call) -> None:
         self._call = call
@@ -68,6 +90,9 @@ class Freezer:
         self._holders: dict[str, int] = {}  # backend id -> reads holding it paused
         self._paused: set[str] = set()
         self._released: dict[str, trio.Event] = {}  # set when the last hold of it ends
+        self._starting: dict[str, int] = {}  # backend id -> commands starting in it
+        self._started: dict[str, trio.Event] = {}  # set when the last of those runs
+        self._last: dict[str, float] = {}  # backend id -> when its last pause/unpause ended
 
     async def thawed(self, backend_id: str) -> None:
         """Until no read of this backend holds the container still."""
@@ -75,28 +100,99 @@ class Freezer:
             await self._released[backend_id].wait()
 
     @asynccontextmanager
+    async def starting(self, backend_id: str) -> AsyncIterator[Callable[[], None]]:
+        """A command starting in the container: once no hold is on, and no hold begins until
+        the block ends or it calls what it is given (its process runs: the engine reported
+        its pid or its end)."""
+        await self.thawed(backend_id)
+        # No checkpoint between the check and the count: a hold that begins from here on
+        # waits for this start (``frozen``).
+        self._starting[backend_id] = self._starting.get(backend_id, 0) + 1
+        if self._starting[backend_id] == 1:
+            self._started[backend_id] = trio.Event()
+        ended = False
+
+        def end() -> None:
+            nonlocal ended
+            if ended:
+                return
+            ended = True
+            self._starting[backend_id] -= 1
+            if not self._starting[backend_id]:
+                del self._starting[backend_id]
+                self._started.pop(backend_id).set()
+
+        try:
+            yield end
+        finally:
+            end()
+
+    @asynccontextmanager
     async def frozen(self, backend_id: str) -> AsyncIterator[None]:
         async with self._lock:
             first = not self._holders.get(backend_id)
-            if first and await self._call("pause container", _pause(backend_id)):
-                self._paused.add(backend_id)
-            if not self._holders.get(backend_id):
+            if first:
                 self._released[backend_id] = trio.Event()
+            # Counted before the pause: commands asked for from now on wait for the hold.
             self._holders[backend_id] = self._holders.get(backend_id, 0) + 1
+            held = False
+            try:
+                while first and self._starting.get(backend_id):
+                    await self._started[backend_id].wait()
+                if first and await self._pause(backend_id):
+                    self._paused.add(backend_id)
+                held = True
+            finally:
+                if not held:  # cancelled, or the pause failed: nothing to hold
+                    with trio.CancelScope(shield=True):
+                        await self._let_go(backend_id)
         try:
             yield
         finally:
             with trio.CancelScope(shield=True):
                 async with self._lock:
-                    self._holders[backend_id] -= 1
-                    if not self._holders[backend_id]:
-                        del self._holders[backend_id]
-                        try:
-                            if backend_id in self._paused:
-                                self._paused.discard(backend_id)
-                                await self._call("unpause container", _unpause(backend_id))
-                        finally:
-                            self._released.pop(backend_id).set()
+                    await self._let_go(backend_id)
+
+    async def _let_go(self, backend_id: str) -> None:
+        """One hold fewer; the last one unpauses (the lock is held)."""
+        self._holders[backend_id] -= 1
+        if self._holders[backend_id]:
+            return
+        del self._holders[backend_id]
+        try:
+            if backend_id in self._paused:
+                self._paused.discard(backend_id)
+                await self._unpause(backend_id)
+        finally:
+            self._released.pop(backend_id).set()
+
+    async def _settled(self, backend_id: str, what: str,
+                       fn: Callable[[docker.DockerClient], str]) -> str:
+        """``fn`` (a pause or unpause) once the last one's late record is in (the lock is
+        held)."""
+        last = self._last.get(backend_id)
+        if last is not None:
+            await trio.sleep_until(last + SETTLE_SECONDS)
+        try:
+            answer: str = await self._call(what, fn)
+        finally:
+            self._last[backend_id] = trio.current_time()
+        return answer
+
+    async def _pause(self, backend_id: str) -> bool:
+        """Whether the container is paused now (False: gone, or not running)."""
+        for _ in range(SETTLE_TRIES):
+            answer = await self._settled(backend_id, "pause container", _pause(backend_id))
+            if answer != "already":
+                return answer == "paused"
+        return True  # left paused by a crash: ours now, undone at the end
+
+    async def _unpause(self, backend_id: str) -> None:
+        for _ in range(SETTLE_TRIES):
+            answer = await self._settled(backend_id, "unpause container", _unpause(backend_id))
+            if answer != "not paused":
+                return
+        # Not paused by the engine's record after all: someone unpaused it meanwhile.
 
 
 async def unpause_if_paused(call: Call, backend_id: str, attrs: dict[str, Any]) -> bool:

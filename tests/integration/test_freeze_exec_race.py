@@ -1,0 +1,172 @@
+"""A hold (``docker pause``) never lands while a command is starting in the container
+(``appliance/backends/docker_freeze.py``).
+
+The engine checks that a container is not paused, then has runc start the exec's process:
+``runc init`` joins the container's cgroup and finishes setting the process up. A pause in
+between freezes ``runc init`` half-way. runc waits for it for ever, and the engine holds
+the exec's locks meanwhile: ``docker unpause`` (the hold's own end), ``docker inspect`` and
+``docker rm -f`` all hang, and the container stays paused until someone thaws its cgroup by
+hand. Holds that come back to back (diffs, file reads, syncs) beside the commands the
+appliance runs (a message, a checkup) met that window within a few hundred holds.
+
+Here, on the real engine, holds run back to back through the backend while three tasks run
+commands in the same container. A thread watches the container's cgroup for the wedge
+itself (frozen, with a ``runc`` process inside it) and thaws it by hand when it finds one,
+so the engine stays usable; the test asserts it never had to.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import docker
+import pytest
+import trio
+
+from appliance.backends.docker import DockerBackend
+from appliance.errors import ClauderonError
+from tests.support.engine import BASE_IMAGE
+
+pytestmark = pytest.mark.docker
+
+HOLDS = 200
+COMMANDS_AT_ONCE = 3
+#: A safety net only, never asserted on its own: a frozen container that made no progress
+#: for this long is thawed so a wedge the watch missed cannot hang the run.
+STALL_SECONDS = 60.0
+
+
+class Cgroup:
+    """The container's freezer: cgroup v1's ``freezer.state`` or v2's ``cgroup.freeze``."""
+
+    def __init__(self, pid: int) -> None:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+        v1 = [line.split(":", 2)[2] for line in lines if line.split(":")[1] == "freezer"]
+        if v1:
+            self.folder = Path("/sys/fs/cgroup/freezer" + v1[0])
+            self.v2 = False
+        else:
+            self.folder = Path("/sys/fs/cgroup" + lines[0].split(":", 2)[2])
+            self.v2 = True
+
+    def frozen(self) -> bool:
+        if self.v2:
+            return "frozen 1" in (self.folder / "cgroup.events").read_text()
+        return (self.folder / "freezer.state").read_text().strip() == "FROZEN"
+
+    def runc_inside(self) -> list[str]:
+        """The runc processes in the cgroup: an exec's process still being set up."""
+        found = []
+        tasks = (self.folder / ("cgroup.threads" if self.v2 else "tasks")).read_text().split()
+        for task in tasks:
+            try:
+                comm = Path(f"/proc/{task}/comm").read_text().strip()
+            except OSError:
+                continue  # ended meanwhile
+            if comm.startswith("runc"):
+                found.append(f"{task} {comm}")
+        return found
+
+    def thaw(self) -> None:
+        if self.v2:
+            (self.folder / "cgroup.freeze").write_text("0")
+        else:
+            (self.folder / "freezer.state").write_text("THAWED")
+
+
+@contextmanager
+def wedge_watch(cgroup: Cgroup, progress: list[float]) -> Iterator[list[str]]:
+    """What had to be thawed by hand while the block ran."""
+    thawed: list[str] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.02):
+            try:
+                if not cgroup.frozen():
+                    continue
+                caught = cgroup.runc_inside()
+            except OSError:
+                continue  # the container is going
+            stalled = time.monotonic() - progress[0] > STALL_SECONDS
+            if caught or stalled:
+                thawed.append(", ".join(caught) or "a frozen container made no progress")
+                cgroup.thaw()
+                done.set()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield thawed
+    finally:
+        done.set()
+        watcher.join()
+
+
+@pytest.fixture
+def container(engine: docker.DockerClient) -> Iterator[str]:
+    if os.geteuid() != 0:
+        pytest.skip("reading and thawing a container's cgroup needs root")
+    made = engine.containers.create(BASE_IMAGE, ["sleep", "infinity"], entrypoint=[],
+                                    network_mode="none",
+                                    name=f"clauderon-freeze-race-{os.getpid()}")
+    try:
+        made.start()
+        yield str(made.id)
+    finally:
+        made.remove(force=True)
+
+
+async def test_holds_back_to_back_never_wedge_a_starting_command(
+        engine: docker.DockerClient, container: str) -> None:
+    pid = int(engine.api.inspect_container(container)["State"]["Pid"])
+    cgroup = Cgroup(pid)
+    backend = DockerBackend(url=None, instance="freeze-race")
+    progress = [time.monotonic()]
+    failures: list[str] = []
+    holds = commands = 0
+
+    with wedge_watch(cgroup, progress) as thawed:
+        async with trio.open_nursery() as nursery:
+            async def hold() -> None:
+                nonlocal holds
+                for _ in range(HOLDS):
+                    if thawed:
+                        break
+                    try:
+                        async with backend.frozen(container):
+                            holds += 1
+                    except ClauderonError as exc:
+                        failures.append(f"hold: {exc}")
+                        break
+                    progress[0] = time.monotonic()
+                nursery.cancel_scope.cancel()
+
+            async def command() -> None:
+                nonlocal commands
+                while True:
+                    try:
+                        result = await backend.exec(container, ["true"])
+                    except ClauderonError as exc:
+                        failures.append(f"command: {exc}")
+                        return
+                    assert result.exit_code == 0, result
+                    commands += 1
+                    progress[0] = time.monotonic()
+
+            nursery.start_soon(hold)
+            for _ in range(COMMANDS_AT_ONCE):
+                nursery.start_soon(command)
+
+    assert thawed == [], (f"wedged after {holds} holds and {commands} commands; "
+                          f"thawed by hand: {thawed}")
+    assert failures == []
+    assert holds == HOLDS and commands > 0
+    state = engine.api.inspect_container(container)["State"]
+    assert state["Running"] and not state["Paused"]
+    assert (await backend.exec(container, ["true"])).exit_code == 0
