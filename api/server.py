@@ -35,6 +35,14 @@ from appliance.store import AsyncStore
 
 log = logging.getLogger(__name__)
 
+#: The largest request head the TCP listener reads. Cookies are kept per host, not per port:
+#: a page on another port of this host can fill the browser's jar for it (Chromium keeps 180
+#: cookies of up to 4 KiB each, about 720 KiB, and sends them all with every request here).
+#: Hypercorn's default (16 KiB) answered each such request with 431, so the web UI and its
+#: sign-in did not load until the user cleared the neighbour's cookies. Still far below the
+#: body a request may carry (:data:`api.guard.MAX_BODY`); the hook listener keeps the default.
+MAX_HEAD = 1024 * 1024
+
 
 def is_loopback(host: str) -> bool:
     try:
@@ -88,6 +96,7 @@ def tcp_config(settings: Settings) -> Config | None:
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
     config = _base(f"{host}:{settings.http_port}")
+    config.h11_max_incomplete_size = MAX_HEAD
     if settings.tls_cert and settings.tls_key:
         config.certfile = settings.tls_cert
         config.keyfile = settings.tls_key

@@ -7,6 +7,12 @@ host. A JSON-valued cookie (which many apps set, and any hostile page can) with
 ``Path=/api`` is sent before the session's, and the guard's cookie reader
 (``http.cookies.SimpleCookie``) stopped at it: every API request was 401, and signing in
 again did not help, since the planted cookie stays.
+
+The same page can fill the browser's jar for the host (Chromium keeps 180 cookies of up to
+4 KiB each per site): every request to the appliance then carries hundreds of KiB of
+``Cookie`` header. The TCP listener read request heads of at most 16 KiB (Hypercorn's
+default) and answered each with 431: the web UI did not even load, the sign-in page neither,
+until the user found and cleared the neighbour's cookies.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, expect
 
 from tests.e2e.webui_browser import DESKTOP, AttackSite, Watched, sign_in
 from tests.support.appliance import Appliance
@@ -47,5 +53,37 @@ def test_a_cookie_from_another_port_does_not_sign_the_user_out(
         assert signed_in(w), "one cookie from another port signed the user out"
         sign_in(w.page, appliance)  # and signing in again must leave the user signed in
         assert signed_in(w)
+    finally:
+        w.close()
+
+
+#: As many cookies, as large, as Chromium keeps for one site (it drops the oldest past 180).
+FILL_THE_JAR = """() => {
+  for (let i = 0; i < 180; i++)
+    document.cookie = `fill${i}=${"x".repeat(4090)}; path=/; max-age=31536000`;
+  return document.cookie.length;
+}"""
+
+
+def test_a_neighbour_filling_the_cookie_jar_does_not_lock_the_user_out(
+        browser: Browser, appliance: Appliance, neighbour: str) -> None:
+    w = Watched(browser, appliance.base, DESKTOP, False, appliance)
+    try:
+        assert signed_in(w)  # the control
+        other = w.context.new_page()
+        other.goto(neighbour)
+        sent = other.evaluate(FILL_THE_JAR)
+        other.close()
+        assert sent > 300_000  # what the browser now sends with every request to the host
+        answer = w.page.evaluate("fetch('/api/auth/me').then(r => r.status)")
+        assert answer == 200, f"a full cookie jar from another port: the API answers {answer}"
+        assert signed_in(w)
+        w.page.reload()  # the web UI itself loads, and its live events connect
+        expect(w.page.get_by_test_id("devices-link")).to_be_visible()
+        opened = w.page.evaluate("""() => new Promise(done => {
+            const ws = new WebSocket(`ws://${location.host}/ws/events`);
+            ws.onmessage = () => { ws.close(); done("open"); };
+            ws.onclose = () => done("closed"); })""")
+        assert opened == "open"
     finally:
         w.close()

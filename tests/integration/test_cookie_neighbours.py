@@ -10,6 +10,10 @@ pair without ``=``, a pair named ``expires``) and silently drops every cookie af
 session's too: every request is then 401, and signing in again changes nothing, since the
 planted cookie outlives it. Browsers accept and send all of these (and ordinary apps on
 other localhost ports set JSON-valued cookies without meaning any harm).
+
+The same page can fill the jar: as many cookies, as large, as a browser keeps for a host
+(Chromium: 180 of 4 KiB). The listener read heads of at most 16 KiB and answered 431 to
+every request, sign-in included, until the user cleared them.
 """
 
 from __future__ import annotations
@@ -37,3 +41,24 @@ def test_a_neighbours_cookie_does_not_sign_the_user_out(appliance: Appliance,
     me = httpx.get(f"{appliance.base}/api/auth/me",
                    headers={"Cookie": f"{planted}; {mine}"}).json()
     assert me["signed_in"], (planted, me)
+
+
+#: A jar a neighbour filled: 180 cookies of 4 KiB, as Chromium keeps and sends them.
+FULL_JAR = "; ".join(f"fill{i}={'x' * 4090}" for i in range(180))
+
+
+def test_a_full_cookie_jar_from_a_neighbour_does_not_lock_the_user_out(
+        appliance: Appliance) -> None:
+    mine = signed_in_cookie(appliance)
+    assert len(FULL_JAR) > 700_000
+    for path in ("/api/auth/me", "/"):  # the API and the web UI's page
+        r = httpx.get(f"{appliance.base}{path}", headers={"Cookie": f"{FULL_JAR}; {mine}"})
+        assert r.status_code == 200, (path, r.status_code, r.text[:200])
+    me = httpx.get(f"{appliance.base}/api/auth/me",
+                   headers={"Cookie": f"{FULL_JAR}; {mine}"}).json()
+    assert me["signed_in"], me
+    # Sign-in works with the jar as it is (the link's token is single-use: a fresh one).
+    token = appliance.link().split("token=", 1)[1]
+    r = httpx.post(f"{appliance.base}/api/auth/link", json={"token": token},
+                   headers={"Origin": appliance.base, "Cookie": FULL_JAR})
+    assert r.status_code == 200, r.text[:200]
