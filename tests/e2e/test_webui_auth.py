@@ -14,7 +14,10 @@
   are checked. The same browser, signed in, does the same from the appliance's own page and
   succeeds (the positive control: the refusals come from the checks, not from a broken
   session).
-* ``Host: evil.example`` (DNS rebinding) is refused.
+* ``Host: evil.example`` (DNS rebinding) is refused: by a raw client, and in Chromium made
+  to resolve ``rebind.test`` to loopback (``--host-resolver-rules``), where a page served at
+  ``http://rebind.test:<the appliance's port>`` is same-origin with every request it sends
+  there, WebSockets included.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, expec
 from appliance.authstore import AuthStore
 from appliance.sessions import utcnow
 from appliance.store import Store
-from tests.e2e.webui_browser import DESKTOP, SHOTS, TIMEOUT_MS, AttackSite
+from tests.e2e.webui_browser import ARGS, CHROMIUM, DESKTOP, SHOTS, TIMEOUT_MS, AttackSite
 from tests.integration.test_console_socket import in_container
 from tests.support.appliance import Appliance, wait_for
 
@@ -336,3 +339,65 @@ def test_a_rebinding_host_is_refused(appliance: Appliance) -> None:
                                                       **appliance.auth_headers()})
         assert r.status_code == 421, path
     assert httpx.get(url).status_code == 200  # the positive control
+
+
+#: The page a rebinding name serves (its requests are same-origin: the browser sends no
+#: Origin on the GETs and has nothing to refuse), then tries with the name now on loopback.
+REBOUND = """<!doctype html><title>cats</title><script>
+const R = window.__attack = {};
+const http = (key, path, init) => fetch(path, init)
+  .then(r => r.text().then(t => { R[key] = r.status + " " + t.slice(0, 80); }))
+  .catch(e => { R[key] = "error: " + e; });
+const socket = (key, path) => new Promise(done => {
+  const ws = new WebSocket(`ws://${location.host}${path}`);
+  R[key] = [];
+  ws.onopen = () => R[key].push("open");
+  ws.onmessage = e => R[key].push("message " + String(e.data).slice(0, 80));
+  ws.onclose = () => { R[key].push("closed"); done(); };
+});
+(async () => {
+  await http("health", "/api/health");
+  await http("me", "/api/auth/me");
+  await http("page", "/");
+  await http("options", "/api/auth/passkey/login/options", {method: "POST",
+    headers: {"Content-Type": "application/json"}, body: "{}"});
+  await socket("ws_events", "/ws/events?after=0");
+  await socket("ws_console", "/ws/console/x");
+  R.done = true;
+})();
+</script>"""
+
+
+def test_a_rebinding_page_in_a_browser_is_refused(browser: Browser,
+                                                  appliance: Appliance) -> None:
+    """The name is the attacker's and now resolves to this machine's loopback; the page was
+    served from it before (here by the browser's own routing, never a packet out)."""
+    origin = f"http://rebind.test:{appliance.http_port}"
+    # Chromium's Local Network Access checks would stop a public page's requests to loopback
+    # before they leave the browser; Firefox and Safari have none, so they are off here and
+    # what refuses is the appliance's own check.
+    rebound = browser.browser_type.launch(executable_path=CHROMIUM, args=[
+        *ARGS, "--host-resolver-rules=MAP rebind.test 127.0.0.1",
+        "--disable-features=LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests"])
+    try:
+        page = rebound.new_page()
+        page.route(f"{origin}/cats.html", lambda route: route.fulfill(
+            status=200, content_type="text/html", body=REBOUND))
+        page.goto(f"{origin}/cats.html")
+        wait_for(lambda: page.evaluate("window.__attack.done"), timeout=60,
+                 what="the rebinding page's requests")
+        results = page.evaluate("window.__attack")
+        for key in ("health", "me", "page", "options"):
+            assert results[key].startswith("421 "), (key, results)
+        for key in ("ws_events", "ws_console"):
+            assert results[key] == ["closed"], (key, results)
+        refused = {line.split('"msg": "refused ', 1)[1].split(":", 1)[0]
+                   for line in appliance.log("api").splitlines()
+                   if "does not answer to the host 'rebind.test" in line}
+        assert refused == {"GET /api/health", "GET /api/auth/me", "GET /",
+                           "POST /api/auth/passkey/login/options", "GET /ws/events",
+                           "GET /ws/console/x"}, refused
+        # The control: the same browser at the appliance's own name is answered.
+        assert page.goto(f"http://localhost:{appliance.http_port}/api/health").status == 200
+    finally:
+        rebound.close()
