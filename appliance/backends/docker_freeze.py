@@ -176,7 +176,10 @@ class Freezer:
         try:
             answer: str = await self._call(what, fn)
         finally:
-            self._last[backend_id] = trio.current_time()
+            now = trio.current_time()
+            # Only the spacing still owed is kept: no entry outlives its container's hold.
+            self._last = {k: t for k, t in self._last.items() if now - t < SETTLE_SECONDS}
+            self._last[backend_id] = now
         return answer
 
     async def _pause(self, backend_id: str) -> bool:
