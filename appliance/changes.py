@@ -19,6 +19,7 @@ same safe configuration and the same flags.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,14 @@ from appliance.repos import RepoInfo
 DIFF_LIMIT = 2 * 1024 * 1024
 #: The file list's bytes read at most (tens of thousands of paths).
 STAT_LIMIT = 4 * 1024 * 1024
-DIFF_FLAGS = ("--no-color", "--no-ext-diff", "--no-textconv", "--no-renames")
+#: The scratch index's listing read at most (a few hundred thousand files); past it, no diff.
+INDEX_LIMIT = 64 * 1024 * 1024
+#: ``--ignore-submodules=all``: git asks a submodule whether it is dirty by starting ``git
+#: status`` in it, with its ``.git`` (the agent's, or wherever a ``.git`` file of the agent's
+#: points) as git directory, whose clean filters run; only this flag, on the command line,
+#: outranks a ``.gitmodules`` of the agent's saying ``ignore = none``.
+DIFF_FLAGS = ("--no-color", "--no-ext-diff", "--no-textconv", "--no-renames",
+              "--ignore-submodules=all")
 
 
 def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path) -> dict[str, Any]:
@@ -43,13 +51,15 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path) -> dict[
         env = {"GIT_DIR": str(gitdir), "GIT_WORK_TREE": str(workspace),
                "GIT_INDEX_FILE": str(gitdir / "scratch-index")}
 
-        def git(*args: str, check: bool = True, limit: int | None = None) -> bytes:
+        def git(*args: str, check: bool = True, limit: int | None = None,
+                input: bytes | None = None) -> bytes:
             return hostgit.run(args, owner=repo.owner, cwd=gitdir, env=env, check=check,
-                               limit=limit).stdout
+                               limit=limit, input=input).stdout
 
         fork = git("merge-base", "base", "head", check=False).decode().strip() if base else ""
         against = fork or base or head
         git("read-tree", "head")
+        _drop_gitlinks(git)
         untracked = {p for p in git("ls-files", "--others", "--exclude-standard", "-z",
                                     limit=STAT_LIMIT).decode("utf-8", "replace").split("\0")
                      if p}
@@ -58,8 +68,24 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path) -> dict[
         except GitError as exc:
             raise GitError(f"reading the workspace failed: {exc.message}") from exc
         text = git("diff", *DIFF_FLAGS, against, "--", limit=DIFF_LIMIT)
-        stat = git("diff", "--name-status", "--no-renames", against, "--", limit=STAT_LIMIT)
+        stat = git("diff", "--name-status", "--no-renames", "--ignore-submodules=all",
+                   against, "--", limit=STAT_LIMIT)
     return _answer(base_ref, fork, stat, untracked, text)
+
+
+def _drop_gitlinks(git: Callable[..., bytes]) -> None:
+    """Take the submodules (gitlinks) out of the scratch index before anything compares it
+    with the workspace: ``add --all`` has no ``--ignore-submodules`` and asks each one
+    whether it is dirty (``git status`` with the agent's config, :data:`DIFF_FLAGS`). One
+    the agent nested is then a new folder to ``add``, which only reads its ``HEAD``."""
+    listed = git("ls-files", "--stage", "-z", limit=INDEX_LIMIT)
+    if len(listed) > INDEX_LIMIT:
+        raise InvalidInput("the workspace's commit lists too many files to show its diff")
+    links = [entry.partition(b"\t")[2] for entry in listed.split(b"\0")
+             if entry.startswith(b"160000 ")]
+    if links:
+        git("update-index", "--force-remove", "-z", "--stdin",
+            input=b"".join(link + b"\0" for link in links))
 
 
 def _answer(base_ref: str, fork: str, stat: bytes, untracked: set[str],
@@ -94,5 +120,6 @@ def branch_diff(repo: RepoInfo, branch: str, base_ref: str) -> dict[str, Any]:
     fork = git("merge-base", base, tip, check=False).decode().strip() if base else ""
     against = fork or base or tip
     text = git("diff", *DIFF_FLAGS, against, tip, "--", limit=DIFF_LIMIT)
-    stat = git("diff", "--name-status", "--no-renames", against, tip, "--", limit=STAT_LIMIT)
+    stat = git("diff", "--name-status", "--no-renames", "--ignore-submodules=all", against,
+               tip, "--", limit=STAT_LIMIT)
     return _answer(base_ref, fork, stat, set(), text)

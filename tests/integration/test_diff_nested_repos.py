@@ -1,0 +1,62 @@
+"""A repository of the agent's inside its workspace, against the host's diff, from inside a
+real session container as uid 1000.
+
+The diff runs host git with the appliance's shadow as its git directory and the workspace
+as its work tree, so the workspace's own ``.git`` is never read. But a folder of the
+workspace holding a repository of its own is a submodule to that git: committed as one (a
+gitlink in the branch's tree) or found by ``add --intent-to-add --all`` (an embedded
+repository). To say whether a submodule is "dirty", ``git diff`` starts ``git status`` in
+it, with the folder's ``.git`` as its git directory: the agent's config, whose clean
+filter runs on every file whose timestamps differ from that repository's index. The
+command-line configuration the host passes down turns hooks and fsmonitor off, not filters,
+and a ``.gitmodules`` ``ignore = none`` outranks a ``diff.ignoreSubmodules`` setting: only
+``--ignore-submodules`` on the command line holds. The test plants both kinds, each with
+a clean filter that leaves a mark in a host folder the
+container cannot see, reads the diff, and looks for the marks.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.support.agent_app import create, in_container
+from tests.support.appliance import Appliance
+
+NESTED = """
+set -e
+for sub in committed loose; do
+  git init -q "$sub"
+  cd "$sub"
+  echo data > data.txt
+  git add data.txt && git commit -qm data
+  git config filter.evil.clean 'touch {markers}/clean-'"$sub"' /tmp/ran-'"$sub"'; cat'
+  echo '* filter=evil' > .gitattributes
+  touch -d '2001-01-01' data.txt   # its index no longer matches: status must read it
+  cd ..
+done
+git config -f .gitmodules submodule.committed.path committed
+git config -f .gitmodules submodule.committed.url ./committed
+git config -f .gitmodules submodule.committed.ignore none
+git add .gitmodules committed 2>/dev/null
+git commit -qm 'a submodule'
+echo changed >> README.md
+"""
+
+
+def test_the_diff_runs_nothing_of_a_repository_nested_in_the_workspace(
+        app: Appliance, repo: Path, tmp_path: Path) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    os.chmod(markers, 0o777)
+    s = create(app, repo, "nested")
+    in_container(app, s, NESTED.format(markers=markers))
+    # Positive control: the filter is live for a git run in those repositories (its own
+    # index left as it was, so the host's git would find it as stale).
+    _, out = in_container(app, s, "for sub in committed loose; do GIT_OPTIONAL_LOCKS=0 "
+                                  "git -C $sub status --short >/dev/null 2>&1; done; ls /tmp")
+    assert {"ran-committed", "ran-loose"} <= set(out.split()), out
+    diff = app.client().get(f"/api/sessions/{s['id']}/diff")
+    assert {"status": "M", "path": "README.md"} in diff["files"], diff["files"]
+    assert sorted(p.name for p in markers.iterdir()) == [], \
+        "host git ran the filter of a repository the agent nested in its workspace"
