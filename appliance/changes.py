@@ -38,6 +38,10 @@ INDEX_LIMIT = 64 * 1024 * 1024
 #: outranks a ``.gitmodules`` of the agent's saying ``ignore = none``.
 DIFF_FLAGS = ("--no-color", "--no-ext-diff", "--no-textconv", "--no-renames",
               "--ignore-submodules=all")
+#: git builds a file's whole diff in memory before writing a line of it (some 40 bytes
+#: for each line): a file larger than the diff shown is diffed as a binary one, named and
+#: not read, as git does past its own bound of 512 MiB.
+BOUNDED = ("-c", f"core.bigFileThreshold={DIFF_LIMIT}")
 
 
 def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path) -> dict[str, Any]:
@@ -67,7 +71,7 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path) -> dict[
             git("add", "--intent-to-add", "--all")
         except GitError as exc:
             raise GitError(f"reading the workspace failed: {exc.message}") from exc
-        text = git("diff", *DIFF_FLAGS, against, "--", limit=DIFF_LIMIT)
+        text = git(*BOUNDED, "diff", *DIFF_FLAGS, against, "--", limit=DIFF_LIMIT)
         stat = git("diff", "--name-status", "--no-renames", "--ignore-submodules=all",
                    against, "--", limit=STAT_LIMIT)
     return _answer(base_ref, fork, stat, untracked, text)
@@ -119,7 +123,7 @@ def branch_diff(repo: RepoInfo, branch: str, base_ref: str) -> dict[str, Any]:
 
     fork = git("merge-base", base, tip, check=False).decode().strip() if base else ""
     against = fork or base or tip
-    text = git("diff", *DIFF_FLAGS, against, tip, "--", limit=DIFF_LIMIT)
+    text = git(*BOUNDED, "diff", *DIFF_FLAGS, against, tip, "--", limit=DIFF_LIMIT)
     stat = git("diff", "--name-status", "--no-renames", "--ignore-submodules=all", against,
                tip, "--", limit=STAT_LIMIT)
     return _answer(base_ref, fork, stat, set(), text)

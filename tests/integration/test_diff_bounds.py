@@ -1,0 +1,54 @@
+"""What the agent's files cost the host's diff, from inside a real session container as
+uid 1000.
+
+The diff reads at most 2 MiB of git's output, but git computes a file's whole diff before
+it writes a line of it, and its memory grows with the file's lines: a file of newlines
+(48 MiB here; one write, nothing to compress) took host git past 2 GiB, and one of
+500 MiB (git's own bound for a text diff) would take the host's memory. A file larger than
+the diff shown is diffed as git diffs a binary file: named, not read into memory.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from tests.support.agent_app import create, in_container
+from tests.support.appliance import Appliance
+
+MIB = 1 << 20
+
+
+def peak_git_memory(stop: threading.Event, seen: list[int]) -> None:
+    """The largest peak resident size (bytes) of any git process on the host until ``stop``."""
+    while not stop.is_set():
+        for pid in os.listdir("/proc"):
+            try:
+                if not pid.isdigit() or Path(f"/proc/{pid}/comm").read_text().strip() != "git":
+                    continue
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        seen.append(int(line.split()[1]) * 1024)
+            except OSError:
+                continue
+        stop.wait(0.02)
+
+
+def test_a_file_of_newlines_costs_the_diff_no_more_than_a_large_file(
+        app: Appliance, repo: Path) -> None:
+    s = create(app, repo, "lines")
+    in_container(app, s, "head -c $((48 << 20)) /dev/zero | tr '\\0' '\\n' > lines.txt && "
+                         "echo changed >> README.md")
+    stop, seen = threading.Event(), [0]
+    watcher = threading.Thread(target=peak_git_memory, args=(stop, seen))
+    watcher.start()
+    try:
+        diff = app.client().get(f"/api/sessions/{s['id']}/diff")
+    finally:
+        stop.set()
+        watcher.join()
+    assert max(seen) < 256 * MIB, f"host git grew to {max(seen) // MIB} MiB"
+    assert {"status": "?", "path": "lines.txt"} in diff["files"], diff["files"]
+    assert "Binary files /dev/null and b/lines.txt differ" in diff["diff"], diff["diff"][:300]
+    assert "+changed" in diff["diff"]
