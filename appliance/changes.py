@@ -42,6 +42,10 @@ DIFF_FLAGS = ("--no-color", "--no-ext-diff", "--no-textconv", "--no-renames",
 #: for each line): a file larger than the diff shown is diffed as a binary one, named and
 #: not read, as git does past its own bound of 512 MiB.
 BOUNDED = ("-c", f"core.bigFileThreshold={DIFF_LIMIT}")
+#: The heap each of the diff's git processes may take: a file git converts whole (a
+#: sparse one of no size on disk whose ``.gitattributes`` names a ``working-tree-encoding``)
+#: is as large as the agent says, and the diff fails rather than take the host's memory.
+DIFF_MEMORY = 512 << 20
 
 
 def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path) -> dict[str, Any]:
@@ -58,7 +62,7 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path) -> dict[
         def git(*args: str, check: bool = True, limit: int | None = None,
                 input: bytes | None = None) -> bytes:
             return hostgit.run(args, owner=repo.owner, cwd=gitdir, env=env, check=check,
-                               limit=limit, input=input).stdout
+                               limit=limit, input=input, memory=DIFF_MEMORY).stdout
 
         fork = git("merge-base", "base", "head", check=False).decode().strip() if base else ""
         against = fork or base or head
@@ -119,7 +123,7 @@ def branch_diff(repo: RepoInfo, branch: str, base_ref: str) -> dict[str, Any]:
 
     def git(*args: str, check: bool = True, limit: int | None = None) -> bytes:
         return hostgit.run(args, owner=repo.owner, cwd=repo.root, check=check,
-                           limit=limit).stdout
+                           limit=limit, memory=DIFF_MEMORY).stdout
 
     fork = git("merge-base", base, tip, check=False).decode().strip() if base else ""
     against = fork or base or tip

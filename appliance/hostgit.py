@@ -117,15 +117,26 @@ def check_owner(owner: Owner, what: Path) -> None:
             field="repo_path")
 
 
+def bounded_argv(argv: list[str], memory: int | None) -> list[str]:
+    """``argv`` run with at most ``memory`` bytes of heap (``RLIMIT_DATA``, set by ``sh``
+    before git starts: file mappings such as packs do not count), or as it is."""
+    if memory is None:
+        return argv
+    return ["sh", "-c", f'ulimit -d {memory // 1024} && exec "$@"', "git", *argv]
+
+
 def run(args: Sequence[str], *, owner: Owner, cwd: Path, check: bool = True,
         env: Mapping[str, str] | None = None, input: bytes | None = None,
-        timeout: float = GIT_TIMEOUT, limit: int | None = None
+        timeout: float = GIT_TIMEOUT, limit: int | None = None, memory: int | None = None
         ) -> subprocess.CompletedProcess[bytes]:
     """Run git as ``owner`` in ``cwd`` with the safe configuration; bytes in, bytes out.
 
     With ``limit``, no more than ``limit + 1`` bytes of its output are read: past that, git
     is stopped (an agent's tree can make a diff of any size; the reader holds this much), and
-    an output that long is how the caller knows it was cut."""
+    an output that long is how the caller knows it was cut. With ``memory``, git fails
+    ("Out of memory") rather than take more heap than that: what it reads of an agent's
+    tree can inflate (a file git converts whole, such as a sparse one whose attributes name
+    an encoding)."""
     check_owner(owner, cwd)
     drop = os.geteuid() == 0
     options: dict[str, Any] = {
@@ -133,11 +144,12 @@ def run(args: Sequence[str], *, owner: Owner, cwd: Path, check: bool = True,
         "user": owner.uid if drop else None, "group": owner.gid if drop else None,
         "extra_groups": [] if drop else None, "umask": 0o022}
     try:
+        argv = bounded_argv(git_argv(args), memory)
         if limit is None:
-            proc = subprocess.run(git_argv(args), input=input, capture_output=True,
+            proc = subprocess.run(argv, input=input, capture_output=True,
                                   timeout=timeout, check=False, **options)
         else:
-            proc = _bounded(git_argv(args), limit, timeout, options)
+            proc = _bounded(argv, limit, timeout, options)
     except FileNotFoundError as exc:
         if not cwd.is_dir():
             raise GitError(f"{cwd} is gone") from exc

@@ -14,6 +14,7 @@ import os
 import threading
 from pathlib import Path
 
+from appliance.errors import ClauderonError
 from tests.support.agent_app import create, in_container
 from tests.support.appliance import Appliance
 
@@ -52,3 +53,27 @@ def test_a_file_of_newlines_costs_the_diff_no_more_than_a_large_file(
     assert {"status": "?", "path": "lines.txt"} in diff["files"], diff["files"]
     assert "Binary files /dev/null and b/lines.txt differ" in diff["diff"], diff["diff"][:300]
     assert "+changed" in diff["diff"]
+
+
+def test_a_sparse_file_git_converts_whole_costs_the_diff_a_bounded_heap(
+        app: Appliance, repo: Path) -> None:
+    """A file of no size on disk (sparse: the agent says how large) whose attributes name a
+    ``working-tree-encoding``: git converts it whole in memory, past any threshold, some
+    eleven bytes for each one the file says it holds (192 MiB took it past 2 GiB). Its diff
+    fails instead (the agent breaks only its own), and the host's memory is not taken."""
+    s = create(app, repo, "sparse")
+    in_container(app, s, "truncate -s 192M wide.txt && "
+                         "echo 'wide.txt working-tree-encoding=UTF-16LE' > .gitattributes")
+    stop, seen = threading.Event(), [0]
+    watcher = threading.Thread(target=peak_git_memory, args=(stop, seen))
+    watcher.start()
+    try:
+        try:
+            answer = str(app.client().get(f"/api/sessions/{s['id']}/diff"))
+        except ClauderonError as exc:
+            answer = exc.message
+    finally:
+        stop.set()
+        watcher.join()
+    assert max(seen) < 600 * MIB, f"host git grew to {max(seen) // MIB} MiB"
+    assert "Out of memory" in answer, answer[:300]

@@ -362,12 +362,14 @@ def test_diff_reports_committed_staged_and_untracked(repo: RepoInfo, ws: Path) -
 def test_a_diff_copies_nothing_and_reads_a_bounded_answer(repo: RepoInfo, ws: Path,
                                                           tmp_path: Path) -> None:
     """The workspace is the agent's to fill. Its diff, with 48 MiB it never committed (not
-    compressible) beside a 6 MiB text change, runs with its scratch on a 16 MiB disk of its
-    own: a diff that copied the work into objects would overflow it (and write as much again
-    on the appliance's disk). The answer lists every file and holds the first 2 MiB of the
-    diff, saying it was cut."""
+    compressible) beside 4 MiB of text in two files, runs with its scratch on a 16 MiB disk
+    of its own: a diff that copied the work into objects would overflow it (and write as
+    much again on the appliance's disk). The answer lists every file and holds the first
+    2 MiB of the diff, saying it was cut; a text file larger than that is diffed as a
+    binary one."""
     done = agent(ws, "head -c $((48 << 20)) /dev/urandom > big.bin && "
-                     "seq 1 800000 > many.txt && echo 2 > src/app.py && rm README")
+                     "seq 1 300000 > many.txt && seq 300001 560000 > more.txt && "
+                     "seq 1 400000 > long.txt && echo 2 > src/app.py && rm README")
     assert done.returncode == 0, done.stderr
     disk = tmp_path / "disk"
     disk.mkdir()
@@ -378,11 +380,13 @@ def test_a_diff_copies_nothing_and_reads_a_bounded_answer(repo: RepoInfo, ws: Pa
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=True)
     assert {f["path"]: f["status"] for f in body["files"]} == {
-        "big.bin": "?", "many.txt": "?", "src/app.py": "M", "README": "D"}
+        "big.bin": "?", "long.txt": "?", "many.txt": "?", "more.txt": "?",
+        "src/app.py": "M", "README": "D"}
     assert body["truncated"] is True
     assert changes.DIFF_LIMIT - 4 <= len(body["diff"].encode()) <= changes.DIFF_LIMIT
     assert "Binary files /dev/null and b/big.bin differ" in body["diff"]
-    assert "\n+1\n+2\n+3\n" in body["diff"] and "+800000" not in body["diff"]
+    assert "Binary files /dev/null and b/long.txt differ" in body["diff"]
+    assert "\n+1\n+2\n+3\n" in body["diff"] and "+560000" not in body["diff"]
 
 
 def test_the_timeline_reads_a_bounded_log(repo: RepoInfo, ws: Path,
