@@ -45,7 +45,7 @@ BOUNDED = ("-c", f"core.bigFileThreshold={DIFF_LIMIT}")
 #: The heap each of the diff's git processes may take: a file git converts whole (a
 #: sparse one of no size on disk whose ``.gitattributes`` names a ``working-tree-encoding``)
 #: is as large as the agent says, and the diff fails rather than take the host's memory.
-DIFF_MEMORY = 512 << 20
+DIFF_MEMORY = hostgit.READ_MEMORY
 
 
 def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path) -> dict[str, Any]:

@@ -62,6 +62,11 @@ SAFE_CONFIG: tuple[tuple[str, str], ...] = (
 
 _KEEP_ENV = ("PATH", "TZ")
 
+#: The heap a host git that reads what an agent wrote (its tree, its objects) may take
+#: (``run(memory=)``): git holds an object or a converted file whole, and an agent's
+#: object of a few KiB can inflate to GiBs (a commit message of zeros).
+READ_MEMORY = 512 << 20
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Owner:

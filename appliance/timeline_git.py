@@ -80,7 +80,7 @@ def branch_log(repo: RepoInfo, workspace: Path, view: RepoView, branch: str,
             ["log", "-z", f"--max-count={MAX_COMMITS}", "--topo-order", "--no-color",
              f"--format={_FORMAT}", "head", *(["^base"] if base else []), "--"],
             owner=repo.owner, cwd=gitdir, env={"GIT_DIR": str(gitdir)}, check=False,
-            limit=LOG_LIMIT, timeout=LOG_SECONDS)
+            limit=LOG_LIMIT, timeout=LOG_SECONDS, memory=hostgit.READ_MEMORY)
     out = proc.stdout
     if len(out) > LOG_LIMIT:  # the agent writes the messages: whole commits up to the bound
         return BranchLog(view=view, commits=tuple(parse_log(out[:out.rfind(b"\0", 0,

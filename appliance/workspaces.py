@@ -249,12 +249,14 @@ def incoming_bytes(repo: RepoInfo, gitdir: Path, tip: str, known: list[str]) -> 
     repository)."""
     env = {"GIT_DIR": str(gitdir)}
     listed = hostgit.run(["rev-list", "--objects", "--no-object-names", tip, "--not", *known,
-                          "--"], owner=repo.owner, cwd=gitdir, env=env, limit=LIST_LIMIT)
+                          "--"], owner=repo.owner, cwd=gitdir, env=env, limit=LIST_LIMIT,
+                         memory=hostgit.READ_MEMORY)
     if len(listed.stdout) > LIST_LIMIT:
         raise GitError(f"its new commits hold more than {LIST_LIMIT // 41:,} objects; "
                        "have the agent drop the generated files from its branch")
     sizes = hostgit.run(["cat-file", "--batch-check=%(objectsize)"], owner=repo.owner,
-                        cwd=gitdir, env=env, input=listed.stdout)
+                        cwd=gitdir, env=env, input=listed.stdout,
+                        memory=hostgit.READ_MEMORY)
     return sum(int(line) for line in sizes.stdout.split() if line.isdigit())
 
 

@@ -10,30 +10,14 @@ the diff shown is diffed as git diffs a binary file: named, not read into memory
 
 from __future__ import annotations
 
-import os
-import threading
 from pathlib import Path
 
 from appliance.errors import ClauderonError
 from tests.support.agent_app import create, in_container
 from tests.support.appliance import Appliance
+from tests.support.peaks import git_peak
 
 MIB = 1 << 20
-
-
-def peak_git_memory(stop: threading.Event, seen: list[int]) -> None:
-    """The largest peak resident size (bytes) of any git process on the host until ``stop``."""
-    while not stop.is_set():
-        for pid in os.listdir("/proc"):
-            try:
-                if not pid.isdigit() or Path(f"/proc/{pid}/comm").read_text().strip() != "git":
-                    continue
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        seen.append(int(line.split()[1]) * 1024)
-            except OSError:
-                continue
-        stop.wait(0.02)
 
 
 def test_a_file_of_newlines_costs_the_diff_no_more_than_a_large_file(
@@ -41,14 +25,8 @@ def test_a_file_of_newlines_costs_the_diff_no_more_than_a_large_file(
     s = create(app, repo, "lines")
     in_container(app, s, "head -c $((48 << 20)) /dev/zero | tr '\\0' '\\n' > lines.txt && "
                          "echo changed >> README.md")
-    stop, seen = threading.Event(), [0]
-    watcher = threading.Thread(target=peak_git_memory, args=(stop, seen))
-    watcher.start()
-    try:
+    with git_peak() as seen:
         diff = app.client().get(f"/api/sessions/{s['id']}/diff")
-    finally:
-        stop.set()
-        watcher.join()
     assert max(seen) < 256 * MIB, f"host git grew to {max(seen) // MIB} MiB"
     assert {"status": "?", "path": "lines.txt"} in diff["files"], diff["files"]
     assert "Binary files /dev/null and b/lines.txt differ" in diff["diff"], diff["diff"][:300]
@@ -64,16 +42,10 @@ def test_a_sparse_file_git_converts_whole_costs_the_diff_a_bounded_heap(
     s = create(app, repo, "sparse")
     in_container(app, s, "truncate -s 192M wide.txt && "
                          "echo 'wide.txt working-tree-encoding=UTF-16LE' > .gitattributes")
-    stop, seen = threading.Event(), [0]
-    watcher = threading.Thread(target=peak_git_memory, args=(stop, seen))
-    watcher.start()
-    try:
+    with git_peak() as seen:
         try:
             answer = str(app.client().get(f"/api/sessions/{s['id']}/diff"))
         except ClauderonError as exc:
             answer = exc.message
-    finally:
-        stop.set()
-        watcher.join()
     assert max(seen) < 600 * MIB, f"host git grew to {max(seen) // MIB} MiB"
     assert "Out of memory" in answer, answer[:300]

@@ -23,8 +23,10 @@ from pathlib import Path
 from tests.conftest import user_git
 from tests.support.agent_app import create, in_container
 from tests.support.appliance import Appliance, wait_for
+from tests.support.peaks import git_peak
 
 STREAM_MIB = 256
+MIB = 1 << 20
 
 
 def test_host_git_never_reads_the_agents_alternates(app: Appliance, repo: Path) -> None:
@@ -80,3 +82,37 @@ def test_an_agents_fifo_object_holds_its_own_timeline_only(app: Appliance, repo:
                              "for i in 1 2 3 4; do timeout 1 sh -c \": > $f\"; done; done; true")
     notes = " ".join(str(n) for n in page.get("notes", []))
     assert "not shown" in notes, page
+
+
+def test_an_object_that_inflates_costs_host_git_a_bounded_heap(app: Appliance,
+                                                                repo: Path) -> None:
+    """A commit whose message is 1 GiB of one letter is 1 MiB as an object: the agent
+    writes it, cheaply, and moves its branch to it. Host git holds a commit whole when it
+    reads it: the sync's count of what it would bring in (``rev-list``) took 1 GiB and the
+    timeline's ``log`` twice that, and a message of 32 GiB is an object of 32 MiB. Each
+    runs with a bounded heap: the sync fails saying so (nothing comes in), the timeline
+    shows no commit of the session's, and the host's memory is not taken."""
+    s = create(app, repo, "inflate")
+    app.stop("reconciler")  # the peak is host git's, not the agent's git writing the object
+    _, out = in_container(app, s, f"""
+        set -e
+        who='a <a@b> 1 +0000'
+        (printf 'tree %s\\nparent %s\\nauthor %s\\ncommitter %s\\n\\n' \\
+           $(git rev-parse 'HEAD^{{tree}}') $(git rev-parse HEAD) "$who" "$who"
+         head -c $((1 << 30)) /dev/zero | tr '\\0' m) > /tmp/commit
+        c=$(git hash-object -t commit -w --literally /tmp/commit)
+        rm /tmp/commit
+        echo "$c" > .git/refs/heads/{s['branch']}
+        echo "commit=$c"
+        """)
+    with git_peak() as seen:
+        app.start("reconciler")
+        reason = wait_for(lambda: next((e["payload"]["reason"] for e in app.client().get(
+            f"/api/sessions/{s['id']}/events")["events"] if e["kind"] == "branch_sync_failed"),
+            None), timeout=60, what="the sync to fail")
+        page = app.client().get(f"/api/sessions/{s['id']}/timeline")
+    assert max(seen) < 600 * MIB, f"host git grew to {max(seen) // MIB} MiB"
+    assert "Out of memory" in reason, reason
+    commit = out.split("commit=")[1].split()[0]
+    assert commit not in str(page)
+    assert user_git(repo, "rev-parse", s["branch"]) == user_git(repo, "rev-parse", "main")
