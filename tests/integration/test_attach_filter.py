@@ -90,7 +90,9 @@ def test_an_agent_cannot_reach_the_persons_terminal_through_an_attach(
     # through the same filter.
     printed = shlex.split(appliance.cli("attach", name, "--print-command").stdout)
     assert printed[0] == str(BIN / "clauderon") and printed[1:3] == ["relay", "--"], printed
-    assert shutil.which(printed[3]) and name in " ".join(printed[3:]), printed
+    # The container by the engine's name for it: its id's, never the session's name.
+    assert s["container_name"] == f"clauderon-{s['id']}", s["container_name"]
+    assert shutil.which(printed[3]) and printed[-1] == s["container_name"], printed
     # The positive control: the bare command shows the agent's sequences as written.
     bare = attach_and_read(appliance, [str(shutil.which(printed[3])), *printed[4:]], c)
     assert b"]52;" in bare and b"AFTER-" in bare, bare[-2000:]
