@@ -65,6 +65,7 @@ async def run(settings: Settings) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(partial(serve, app, settings, ctx.store, shutdown,
+                                        key=ctx.instance_key,
                                         session_gateway=partial(session_gateway, settings)))
 
             async def wait_signal() -> None:

@@ -5,9 +5,21 @@ refreshed as the session slides. Over HTTPS (served here, or by a TLS-terminatin
 front) it is ``Secure`` and named with the ``__Host-`` prefix, which browsers accept only
 from a secure origin, without ``Domain``, for ``Path=/``: no sibling host can plant or
 overwrite it.
+
+Cookies ignore ports: a browser sends this one to every port of the host, so a server on
+another port (another local user's; another service behind the same ``tailscale serve``
+name) receives it whenever the person's browser visits it. The cookie alone therefore signs
+nothing in: a browser request must also present the sign-in's *bind* (:func:`bind_for`, a
+MAC of the cookie's secret under the instance key), which the sign-in answer hands to the
+page, the page keeps in ``localStorage`` (per origin, port included) and sends as the
+:data:`BIND_HEADER` header, or on a WebSocket as the subprotocol ``clauderon.bind.<bind>``
+beside :data:`PROTOCOL` (a page cannot set a WebSocket's headers).
 """
 
 from __future__ import annotations
+
+import hashlib
+import hmac
 
 from appliance.auth import SESSION_IDLE
 
@@ -60,3 +72,35 @@ def sent_secure(header: str | None) -> bool:
     plain HTTP without an ``Origin`` (a same-origin GET), and a refreshed cookie must keep
     that name and ``Secure``."""
     return SECURE in _pairs(header)
+
+
+BIND_HEADER = "x-clauderon-bind"
+#: The subprotocol a browser's WebSocket asks for, and the one the appliance accepts.
+PROTOCOL = "clauderon"
+_BIND_PROTOCOL = "clauderon.bind."
+
+
+def bind_for(key: bytes, secret: str) -> str:
+    """The bind of the browser session whose cookie holds ``secret``: only the appliance,
+    which holds ``key``, can make it from the cookie."""
+    return hmac.new(key, b"browser-bind\0" + secret.encode(), hashlib.sha256).hexdigest()
+
+
+def presented_bind(header: str | None, protocols: str | None) -> str | None:
+    """The bind a request presents: its header, or a WebSocket's ``clauderon.bind.`` one."""
+    if header:
+        return header.strip()
+    for offered in (p.strip() for p in (protocols or "").split(",")):
+        if offered.startswith(_BIND_PROTOCOL):
+            return offered[len(_BIND_PROTOCOL):]
+    return None
+
+
+def bound(key: bytes, secret: str, presented: str | None) -> bool:
+    """Whether ``presented`` is the bind of ``secret`` (compared in constant time)."""
+    return presented is not None and hmac.compare_digest(
+        bind_for(key, secret).encode(), presented.encode("utf-8", "replace"))
+
+
+def offers_protocol(protocols: str | None) -> bool:
+    return PROTOCOL in (p.strip() for p in (protocols or "").split(","))

@@ -175,10 +175,16 @@ async def buffered(app: ASGIApp, scope: AsgiScope, receive: Receive, send: Send,
     await app(scope, replay, send)
 
 
-def _with_headers(send: Send, *, https: bool, cookie: str | None) -> Send:
+def _with_headers(send: Send, *, https: bool, cookie: str | None,
+                  protocol: str | None = None) -> Send:
+    """``send`` with the security headers, a refreshed cookie, and a WebSocket accepted in
+    ``protocol`` (a browser that asked for one fails a handshake that names none)."""
     extra = security_headers(https=https)
 
     async def wrapped(message: dict[str, Any]) -> None:
+        if message["type"] == "websocket.accept" and protocol and not message.get(
+                "subprotocol"):
+            message = {**message, "subprotocol": protocol}
         if message["type"] in ("http.response.start", "websocket.http.response.start"):
             headers = [(k, v) for k, v in message.get("headers", [])
                        if not k.lower().startswith(b"access-control-")]
@@ -194,10 +200,11 @@ def _with_headers(send: Send, *, https: bool, cookie: str | None) -> Send:
 
 
 class Guard:
-    def __init__(self, app: ASGIApp, *, policy: Policy, store: AsyncStore) -> None:
+    def __init__(self, app: ASGIApp, *, policy: Policy, store: AsyncStore, key: bytes) -> None:
         self.app = app
         self.policy = policy
         self.store = store
+        self.key = key  # the instance key: browser sessions' binds (api/cookies.py)
         self.auth = AuthStore(store.sync)
         self.limiter = WindowLimiter.sign_in()
 
@@ -237,8 +244,10 @@ class Guard:
         cookie: str | None = None
         valid: Callable[[], bool] | None = None
         if refusal is None:
+            bind = cookies.presented_bind(h.get(cookies.BIND_HEADER),
+                                          h.get("sec-websocket-protocol"))
             caller, cookie, valid = await self._identify(authorization, h.get("cookie"),
-                                                         https=https)
+                                                         bind, https=https)
             refusal = check_caller(access, caller)
         if refusal is not None:
             log.info("refused %s %s: %s", method, path[:200], refusal.message)
@@ -247,7 +256,9 @@ class Guard:
             await refuse(scope, send, refusal)
             return
         scope = {**scope, CALLER: caller, HTTPS: https}
-        wrapped = _with_headers(send, https=https, cookie=cookie)
+        wrapped = _with_headers(send, https=https, cookie=cookie,
+                                protocol=cookies.PROTOCOL if cookies.offers_protocol(
+                                    h.get("sec-websocket-protocol")) else None)
         if websocket and valid is not None:
             await self._while_valid(scope, receive, wrapped, valid)
         else:
@@ -277,12 +288,12 @@ class Guard:
                 await send({"type": "websocket.close", "code": 4401,
                             "reason": "signed out"})
 
-    async def _identify(self, authorization: str | None, cookie_header: str | None, *,
-                        https: bool) -> tuple[Caller | None, str | None,
-                                              Callable[[], bool] | None]:
+    async def _identify(self, authorization: str | None, cookie_header: str | None,
+                        bind: str | None, *, https: bool
+                        ) -> tuple[Caller | None, str | None, Callable[[], bool] | None]:
         """The caller, the refreshed cookie when its session slid, and a check that the
         credential still stands. A request with an ``Authorization`` header is judged by it
-        alone (never by a cookie as well)."""
+        alone (never by a cookie as well); a cookie counts only with its ``bind``."""
         now = utcnow()
         if authorization is not None:
             kind, _, presented = authorization.partition(" ")
@@ -297,7 +308,7 @@ class Guard:
             return (Caller(principal=Principal.TOKEN, scope=token.scope, token_id=token.id),
                     None, lambda: self.auth.token_by_secret(presented) is not None)
         secret = cookies.read_cookie(cookie_header)
-        if secret is None:
+        if secret is None or not cookies.bound(self.key, secret, bind):
             return None, None, None
         session = await self.store.run(self.auth.session_by_secret, secret, now)
         if session is None:

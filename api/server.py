@@ -115,6 +115,7 @@ async def serve(
     store: AsyncStore,
     shutdown: trio.Event,
     *,
+    key: bytes,
     session_gateway: Callable[[], Awaitable[str | None]] | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -124,7 +125,7 @@ async def serve(
                                                     unix_config(settings), shutdown))
         tcp = tcp_config(settings)
         if tcp is not None:
-            guard = Guard(app, policy=Policy.from_settings(settings), store=store)
+            guard = Guard(app, policy=Policy.from_settings(settings), store=store, key=key)
             try:
                 bound += await nursery.start(_serve_one, guard, tcp, shutdown)
             except* OSError as group:  # Hypercorn binds inside a nursery of its own

@@ -23,7 +23,7 @@ from quart import Blueprint, Response, request
 
 from api.body import choice, json_body
 from api.context import current
-from api.cookies import clear_cookies, set_cookie
+from api.cookies import bind_for, clear_cookies, set_cookie
 from api.guard import HTTPS, caller_of
 from api.openapi import OBJECT, RouteDoc, documented, err, ok
 from api.request_policy import host_name
@@ -112,7 +112,9 @@ async def start_session(method: Method, passkey_id: str | None = None) -> Respon
         label=label_for(request.headers.get("User-Agent", ""))))
     log.info("browser session %s signed in with %s%s", session.id, method,
              f" {passkey_id}" if passkey_id else "")
-    response = Response(json.dumps({"session": session.to_json()}),
+    # The page keeps the bind (per port; the cookie is not): see api/cookies.py.
+    bind = bind_for(current().instance_key, secret)
+    response = Response(json.dumps({"session": session.to_json(), "bind": bind}),
                         content_type="application/json")
     response.headers["Set-Cookie"] = set_cookie(secret, https=bool(request.scope.get(HTTPS)))
     return response

@@ -90,6 +90,7 @@ def signed_in_browser(w: World) -> httpx.Client:
     browser = httpx.Client(base_url=w.app.base, headers={"Origin": w.app.base}, timeout=30)
     r = browser.post("/api/auth/link", json={"token": url.split("#token=", 1)[1]})
     assert r.status_code == 200, r.text
+    browser.headers["X-Clauderon-Bind"] = r.json()["bind"]  # what the page keeps beside it
     assert browser.get("/api/auth/me").status_code == 200
     return browser
 

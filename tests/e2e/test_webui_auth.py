@@ -68,7 +68,8 @@ def shot(page: Page, name: str) -> None:
 
 def me(page: Page) -> dict[str, Any]:
     found: dict[str, Any] = page.evaluate(
-        "fetch('/api/auth/me').then(r => r.json())")
+        "fetch('/api/auth/me', {headers: {'X-Clauderon-Bind': "
+        "localStorage.getItem('clauderon.bind') || ''}}).then(r => r.json())")
     return found
 
 
@@ -312,12 +313,14 @@ def test_a_hostile_page_on_another_loopback_origin_changes_nothing(
         # The positive control: the same browser, from the appliance's own page, can.
         page.goto("/")
         status = page.evaluate("""name => fetch(`/api/sessions/${name}/access-mode`, {
-            method: "POST", headers: {"Content-Type": "application/json"},
+            method: "POST", headers: {"Content-Type": "application/json",
+                                      "X-Clauderon-Bind": localStorage.getItem("clauderon.bind")},
             body: JSON.stringify({access_mode: "read-only"})}).then(r => r.status)""", name)
         assert status == 200
         assert appliance.session(name)["access_mode"] == "read-only"
         opened = page.evaluate("""name => new Promise(done => {
-            const ws = new WebSocket(`ws://${location.host}/ws/console/${name}`);
+            const ws = new WebSocket(`ws://${location.host}/ws/console/${name}`, ["clauderon",
+                `clauderon.bind.${localStorage.getItem("clauderon.bind")}`]);
             ws.onopen = () => { ws.send(JSON.stringify({type: "input",
                 data: btoa("touch /tmp/made-by-the-owner\\r")})); done("open"); };
             ws.onclose = () => done("closed"); })""", name)

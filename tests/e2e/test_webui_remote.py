@@ -142,7 +142,9 @@ def test_from_another_machine_sign_in_is_required_and_works(
                 page.get_by_test_id("passkey-signin").click()
                 expect(page.get_by_test_id("link-state")).to_have_text("Live")
                 expect(page.get_by_test_id("empty")).to_be_visible()  # the session list
-                who = page.evaluate("fetch('/api/auth/me').then(r => r.json())")
+                who = page.evaluate("fetch('/api/auth/me', {headers: {'X-Clauderon-Bind': "
+                                    "localStorage.getItem('clauderon.bind')}})"
+                                    ".then(r => r.json())")
                 assert who["session"]["method"] == "passkey"
             finally:
                 ctx.close()

@@ -33,12 +33,14 @@ from tests.support.appliance import Appliance, wait_for
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 
 
-def signed_in_cookie(app: Appliance) -> str:
+def signed_in_cookie(app: Appliance) -> dict[str, str]:
+    """What a signed-in page sends: the cookie, and the sign-in's bind beside it."""
     token = app.link().split("token=", 1)[1]
     r = httpx.post(f"{app.base}/api/auth/link", json={"token": token},
                    headers={"Origin": app.base})
     assert r.status_code == 200, r.text
-    return r.headers["set-cookie"].split(";", 1)[0]
+    return {"Cookie": r.headers["set-cookie"].split(";", 1)[0],
+            "X-Clauderon-Bind": r.json()["bind"]}
 
 
 def masked_text_frame(text: str) -> bytes:
@@ -104,19 +106,24 @@ def test_every_way_in_without_the_checks_is_refused_before_the_terminal(
     cookie = signed_in_cookie(appliance)
     gone = signed_in_cookie(appliance)  # another browser, which then signs out
     out = httpx.post(f"{appliance.base}/api/auth/logout", json={},
-                     headers={"Cookie": gone, "Origin": appliance.base})
+                     headers={**gone, "Origin": appliance.base})
     assert out.status_code == 204
     reader = appliance.token("read-only")
     base = appliance.base
     attempts = {
         # The person's cookie rides along with a hostile page's socket:
-        "cross-site page": ({"Cookie": cookie, "Origin": "http://evil.example"}, 403),
-        "same-site page": ({"Cookie": cookie, "Origin": "http://localhost:1"}, 403),
-        "no Origin": ({"Cookie": cookie}, 403),
-        "null Origin": ({"Cookie": cookie, "Origin": "null"}, 403),
+        "cross-site page": ({**cookie, "Origin": "http://evil.example"}, 403),
+        "same-site page": ({**cookie, "Origin": "http://localhost:1"}, 403),
+        "no Origin": (cookie, 403),
+        "null Origin": ({**cookie, "Origin": "null"}, 403),
         "no credential": ({"Origin": base}, 401),
-        "signed-out cookie": ({"Cookie": gone, "Origin": base}, 401),
-        "rebinding Host": ({"Cookie": cookie, "Origin": "http://evil.example:1",
+        "signed-out cookie": ({**gone, "Origin": base}, 401),
+        # A server on another port of the host that the person's browser visited got the
+        # cookie (cookies ignore ports), but not the bind the page keeps per port:
+        "replayed cookie": ({"Cookie": cookie["Cookie"], "Origin": base}, 401),
+        "another sign-in's bind": ({"Cookie": cookie["Cookie"], "Origin": base,
+                                    "X-Clauderon-Bind": gone["X-Clauderon-Bind"]}, 401),
+        "rebinding Host": ({**cookie, "Origin": "http://evil.example:1",
                             "Host": "evil.example:1"}, 421),
         "read-only token": ({"Authorization": f"Bearer {reader}"}, 403),
     }
@@ -131,7 +138,7 @@ def test_every_way_in_without_the_checks_is_refused_before_the_terminal(
     assert len(refused) == len(attempts), refused
     # The positive control, the same way: the owner's keystrokes do arrive (so the attempts
     # above would have, had any check been missing).
-    with attempt(appliance, path, {"Cookie": cookie, "Origin": base},
+    with attempt(appliance, path, {**cookie, "Origin": base},
                  "touch /tmp/made-by-the-owner\r") as (got, body):
         assert got == 101, body
         wait_for(lambda: in_container(appliance, sid, "/tmp/made-by-the-owner"), timeout=30,
@@ -157,7 +164,9 @@ async def test_the_owner_types_resizes_and_signing_out_closes_the_terminal(
         appliance: Appliance, running: dict[str, str]) -> None:
     cookie = await trio.to_thread.run_sync(signed_in_cookie, appliance)
     url = f"ws://127.0.0.1:{appliance.http_port}/ws/console/{running['name']}?rows=30&cols=90"
-    headers = [(b"cookie", cookie.encode()), (b"origin", appliance.base.encode())]
+    # As a page opens it: the bind as a subprotocol (a page cannot set a socket's headers).
+    headers = [(b"cookie", cookie["Cookie"].encode()), (b"origin", appliance.base.encode())]
+    protocols = ["clauderon", f"clauderon.bind.{cookie['X-Clauderon-Bind']}"]
     screen = bytearray()
 
     async def until(needle: bytes) -> None:
@@ -167,7 +176,8 @@ async def test_the_owner_types_resizes_and_signing_out_closes_the_terminal(
                 assert msg["type"] == "output", msg
                 screen.extend(base64.b64decode(msg["data"]))
 
-    async with open_websocket_url(url, extra_headers=headers) as ws:
+    async with open_websocket_url(url, extra_headers=headers, subprotocols=protocols) as ws:
+        assert ws.subprotocol == "clauderon"
         try:
             await ws.send_message(_input("echo first=$((40+1)) $(stty size)\r"))
             await until(b"first=41 30 90")
@@ -181,7 +191,7 @@ async def test_the_owner_types_resizes_and_signing_out_closes_the_terminal(
             # Signing out (here, from the same browser) closes the live terminal.
             out = await trio.to_thread.run_sync(lambda: httpx.post(
                 f"{appliance.base}/api/auth/logout", json={},
-                headers={"Cookie": cookie, "Origin": appliance.base}))
+                headers={**cookie, "Origin": appliance.base}))
             assert out.status_code == 204
             with pytest.raises(ConnectionClosed) as closed, trio.fail_after(30):
                 while True:

@@ -44,13 +44,14 @@ def test_a_sliding_cookie_stays_secure_behind_tailscale_serve(proxied: Appliance
     assert r.status_code == 200, r.text
     set_cookie = r.headers["set-cookie"]
     assert set_cookie.startswith("__Host-clauderon_session=") and "Secure" in set_cookie
-    cookie = set_cookie.split(";", 1)[0]
+    cookie, bind = set_cookie.split(";", 1)[0], r.json()["bind"]
     # An hour and more later (the session's last use, moved back in the database)...
     with closing(sqlite3.connect(proxied.settings.home / "db.sqlite")) as db, db:
         db.execute("UPDATE auth_sessions SET last_seen_at = ?",
                    ((utcnow() - timedelta(hours=2)).isoformat(),))
     # ...the web UI reads the session list: a same-origin GET, which carries no Origin.
-    r = httpx.get(f"{base}/api/sessions", headers={"Cookie": cookie, "Host": NAME})
+    r = httpx.get(f"{base}/api/sessions", headers={"Cookie": cookie, "Host": NAME,
+                                                   "X-Clauderon-Bind": bind})
     assert r.status_code == 200, r.text
     refreshed = r.headers.get("set-cookie")
     assert refreshed is not None  # the session slid

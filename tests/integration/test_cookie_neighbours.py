@@ -34,12 +34,11 @@ def test_a_neighbours_cookie_does_not_sign_the_user_out(appliance: Appliance,
                                                        planted: str) -> None:
     mine = signed_in_cookie(appliance)
     # The control: the session cookie alone reads the API.
-    assert httpx.get(f"{appliance.base}/api/sessions",
-                     headers={"Cookie": mine}).status_code == 200
-    r = httpx.get(f"{appliance.base}/api/sessions", headers={"Cookie": f"{planted}; {mine}"})
+    assert httpx.get(f"{appliance.base}/api/sessions", headers=mine).status_code == 200
+    jar = {**mine, "Cookie": f"{planted}; {mine['Cookie']}"}
+    r = httpx.get(f"{appliance.base}/api/sessions", headers=jar)
     assert r.status_code == 200, (planted, r.status_code, r.text[:200])
-    me = httpx.get(f"{appliance.base}/api/auth/me",
-                   headers={"Cookie": f"{planted}; {mine}"}).json()
+    me = httpx.get(f"{appliance.base}/api/auth/me", headers=jar).json()
     assert me["signed_in"], (planted, me)
 
 
@@ -51,11 +50,11 @@ def test_a_full_cookie_jar_from_a_neighbour_does_not_lock_the_user_out(
         appliance: Appliance) -> None:
     mine = signed_in_cookie(appliance)
     assert len(FULL_JAR) > 700_000
+    jar = {**mine, "Cookie": f"{FULL_JAR}; {mine['Cookie']}"}
     for path in ("/api/auth/me", "/"):  # the API and the web UI's page
-        r = httpx.get(f"{appliance.base}{path}", headers={"Cookie": f"{FULL_JAR}; {mine}"})
+        r = httpx.get(f"{appliance.base}{path}", headers=jar)
         assert r.status_code == 200, (path, r.status_code, r.text[:200])
-    me = httpx.get(f"{appliance.base}/api/auth/me",
-                   headers={"Cookie": f"{FULL_JAR}; {mine}"}).json()
+    me = httpx.get(f"{appliance.base}/api/auth/me", headers=jar).json()
     assert me["signed_in"], me
     # Sign-in works with the jar as it is (the link's token is single-use: a fresh one).
     token = appliance.link().split("token=", 1)[1]

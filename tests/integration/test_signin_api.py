@@ -25,9 +25,10 @@ def signed_in(app: Appliance, **headers: str) -> httpx.Response:
                       headers={**origin(app), **headers})
 
 
-def cookie_of(r: httpx.Response) -> str:
-    value = r.headers["set-cookie"]
-    return value.split(";", 1)[0]
+def cookie_of(r: httpx.Response) -> dict[str, str]:
+    """What the signed-in page sends: the cookie, and the bind it keeps beside it."""
+    return {"Cookie": r.headers["set-cookie"].split(";", 1)[0],
+            "X-Clauderon-Bind": r.json()["bind"]}
 
 
 def test_a_link_sets_a_strict_cookie_rotation_and_sign_out(appliance: Appliance) -> None:
@@ -37,21 +38,45 @@ def test_a_link_sets_a_strict_cookie_rotation_and_sign_out(appliance: Appliance)
     assert attrs[0].startswith("clauderon_session=")
     assert {"Path=/", "HttpOnly", "SameSite=Strict", "Max-Age=2592000"} <= set(attrs)
     first = cookie_of(r)
-    me = httpx.get(f"{appliance.base}/api/auth/me", headers={"Cookie": first}).json()
+    me = httpx.get(f"{appliance.base}/api/auth/me", headers=first).json()
     assert me["signed_in"] and me["via"] == "browser" and me["can_add_passkey"]
     assert me["passkeys_possible"] is False  # 127.0.0.1 cannot be a relying party id
     # Signing in again from the same browser ends its old session (rotation).
-    second = cookie_of(signed_in(appliance, Cookie=first))
-    assert httpx.get(f"{appliance.base}/api/sessions", headers={"Cookie": first}
+    second = cookie_of(signed_in(appliance, **first))
+    assert httpx.get(f"{appliance.base}/api/sessions", headers=first
                      ).status_code == 401
-    assert httpx.get(f"{appliance.base}/api/sessions", headers={"Cookie": second}
+    assert httpx.get(f"{appliance.base}/api/sessions", headers=second
                      ).status_code == 200
     # Sign-out ends it on the server: the same cookie, replayed, is refused.
     out = httpx.post(f"{appliance.base}/api/auth/logout", json={},
-                     headers={"Cookie": second, **origin(appliance)})
+                     headers={**second, **origin(appliance)})
     assert out.status_code == 204 and "Max-Age=0" in out.headers["set-cookie"]
-    assert httpx.get(f"{appliance.base}/api/sessions", headers={"Cookie": second}
+    assert httpx.get(f"{appliance.base}/api/sessions", headers=second
                      ).status_code == 401
+
+
+def test_a_cookie_without_its_bind_signs_nothing_in(appliance: Appliance) -> None:
+    """Cookies ignore ports: a server on another port of this host that the person's
+    browser visits gets the session cookie, and can replay it with any ``Origin``. The bind
+    the sign-in handed to the page (kept per port) is what it lacks."""
+    mine, theirs = cookie_of(signed_in(appliance)), cookie_of(signed_in(appliance))
+    base = appliance.base
+    # The control: cookie and bind, as the page sends them.
+    assert httpx.get(f"{base}/api/sessions", headers=mine).status_code == 200
+    stolen = {"Cookie": mine["Cookie"], **origin(appliance)}
+    for bind in (None, "", theirs["X-Clauderon-Bind"], mine["X-Clauderon-Bind"][:-1] + "0",
+                 "x" * 5000):
+        replay = stolen if bind is None else {**stolen, "X-Clauderon-Bind": bind}
+        assert httpx.get(f"{base}/api/sessions", headers=replay).status_code == 401, bind
+        assert not httpx.get(f"{base}/api/auth/me", headers=replay).json()["signed_in"]
+        r = httpx.put(f"{base}/api/budgets/global", json={"daily_usd": 1}, headers=replay)
+        assert r.status_code == 401, (bind, r.status_code, r.text)
+    # Nor does a WebSocket's subprotocol carry another sign-in's bind.
+    r = httpx.get(f"{base}/ws/events", headers={
+        **stolen, **UPGRADE,
+        "Sec-WebSocket-Protocol": f"clauderon, clauderon.bind.{theirs['X-Clauderon-Bind']}"})
+    assert r.status_code == 401, r.text
+    assert httpx.get(f"{base}/api/sessions", headers=theirs).status_code == 200
 
 
 def test_tokens_scopes_and_revocation(appliance: Appliance) -> None:

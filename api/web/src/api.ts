@@ -162,6 +162,27 @@ export function wsUrl(name: RouteName, params: { ref?: string } = {}, query: Que
   return `${proto}//${location.host}${url(name, params, query)}`;
 }
 
+// The sign-in's bind (api/cookies.py): a browser's cookie reaches every port of the host,
+// so it signs nothing in alone; the bind, kept per origin (port included), goes with it.
+const BIND_KEY = "clauderon.bind";
+
+function bind(): string | null {
+  try { return localStorage.getItem(BIND_KEY); } catch { return null; }
+}
+
+function keepBind(value: string | undefined): void {
+  try {
+    if (value) localStorage.setItem(BIND_KEY, value);
+    else localStorage.removeItem(BIND_KEY);
+  } catch { /* storage refused: the next call asks for a sign-in */ }
+}
+
+/** The subprotocols a WebSocket asks for: a page cannot set a WebSocket's headers. */
+export function wsProtocols(): string[] {
+  const b = bind();
+  return b ? ["clauderon", `clauderon.bind.${b}`] : [];
+}
+
 /** How long a read that failed to reach the appliance waits before it is asked again. */
 const RETRY_MS = 300;
 
@@ -183,6 +204,8 @@ async function call<T>(name: RouteName, opts: { ref?: string; query?: Query; bod
   form?: FormData; signal?: AbortSignal; accept?: number[] } = {}): Promise<T> {
   const [method] = routes[name] as [string, string];
   const headers: Record<string, string> = { Accept: "application/json" };
+  const b = bind();
+  if (b) headers["X-Clauderon-Bind"] = b;
   const init: RequestInit = { method, headers };
   if (opts.signal) init.signal = opts.signal;
   if (opts.form) {
@@ -219,6 +242,13 @@ async function call<T>(name: RouteName, opts: { ref?: string; query?: Query; bod
       b.code ?? `http_${res.status}`, b.field ?? null);
   }
   return body as T;
+}
+
+type SignedIn = { session: BrowserSessionInfo; bind: string };
+
+function kept(r: SignedIn): SignedIn {
+  keepBind(r.bind);
+  return r;
 }
 
 export const api = {
@@ -300,8 +330,8 @@ export const api = {
   // Sign-in: one-time links, passkeys, devices.
   me: () => call<Me>("authMe"),
   redeemLink: (token: string) =>
-    call<{ session: BrowserSessionInfo }>("redeemLink", { body: { token } }),
-  logout: () => call<undefined>("logout", { body: {} }),
+    call<SignedIn>("redeemLink", { body: { token } }).then(kept),
+  logout: () => call<undefined>("logout", { body: {} }).finally(() => keepBind(undefined)),
   registerOptions: () =>
     call<Ceremony<PublicKeyCredentialCreationOptionsJSON>>("registerOptions", { body: {} }),
   registerPasskey: (ceremony: string, credential: unknown, name: string) =>
@@ -309,7 +339,7 @@ export const api = {
   loginOptions: () =>
     call<Ceremony<PublicKeyCredentialRequestOptionsJSON>>("loginOptions", { body: {} }),
   loginPasskey: (ceremony: string, credential: unknown) =>
-    call<{ session: BrowserSessionInfo }>("loginPasskey", { body: { ceremony, credential } }),
+    call<SignedIn>("loginPasskey", { body: { ceremony, credential } }).then(kept),
   devices: () => call<Devices>("devices"),
   revokeDevice: (id: string) => call<{ revoked: string; kind: string }>("revokeDevice", { ref: id }),
 };

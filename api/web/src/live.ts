@@ -7,7 +7,7 @@
 // Views that need more than the list (the chat: when to read the transcript again) listen to
 // the events themselves through `listen`.
 import { useEffect, useState } from "preact/hooks";
-import { api, eventSession, eventText, wsUrl, type ServerEvent, type Session } from "./api";
+import { api, eventSession, eventText, wsUrl, wsProtocols, type ServerEvent, type Session } from "./api";
 import * as notify from "./notify";
 
 /** An event as it arrives, or null when the stream has just (re)connected: whatever a
@@ -77,7 +77,7 @@ class LiveStore {
   private connect(): void {
     if (this.stopped) return;
     const query = this.lastId === null ? {} : { after: this.lastId };
-    const ws = new WebSocket(wsUrl("events", {}, query));
+    const ws = new WebSocket(wsUrl("events", {}, query), wsProtocols());
     this.ws = ws;
     ws.onmessage = (msg: MessageEvent<string>) => {
       const data = JSON.parse(msg.data) as { type: string; latest?: number; event?: ServerEvent };

@@ -9,7 +9,7 @@ import { FitAddon } from "@xterm/addon-fit";
 import { Terminal } from "@xterm/xterm";
 import "@xterm/xterm/css/xterm.css";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { hasRoute, wsUrl, type Session } from "../api";
+import { hasRoute, wsUrl, wsProtocols, type Session } from "../api";
 
 type State = "connecting" | "open" | "closed" | "reconnecting";
 
@@ -68,7 +68,8 @@ export function TerminalTab({ s }: { s: Session }) {
     };
     const connect = () => {
       try { fit.fit(); } catch { /* not laid out yet: the server's default size */ }
-      const sock = new WebSocket(wsUrl("console", { ref: s.id }, { rows: t.rows, cols: t.cols }));
+      const sock = new WebSocket(wsUrl("console", { ref: s.id }, { rows: t.rows, cols: t.cols }),
+        wsProtocols());
       sock.binaryType = "arraybuffer";
       ws = sock;
       sock.onopen = () => { delay = 500; setState("open"); resize(); };
