@@ -17,8 +17,11 @@ until the user found and cleared the neighbour's cookies.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
@@ -35,9 +38,13 @@ def neighbour() -> Iterator[str]:
         site.close()
 
 
+#: The page's own call, as the web UI makes it: with the bind its sign-in left in storage.
+BOUND = "{headers: {'X-Clauderon-Bind': localStorage.getItem('clauderon.bind') || ''}}"
+
+
 def signed_in(w: Watched) -> bool:
     return bool(w.page.evaluate(
-        "fetch('/api/auth/me').then(r => r.json()).then(b => b.signed_in)"))
+        f"fetch('/api/auth/me', {BOUND}).then(r => r.json()).then(b => b.signed_in)"))
 
 
 def test_a_cookie_from_another_port_does_not_sign_the_user_out(
@@ -75,15 +82,77 @@ def test_a_neighbour_filling_the_cookie_jar_does_not_lock_the_user_out(
         sent = other.evaluate(FILL_THE_JAR)
         other.close()
         assert sent > 300_000  # what the browser now sends with every request to the host
-        answer = w.page.evaluate("fetch('/api/auth/me').then(r => r.status)")
+        answer = w.page.evaluate(f"fetch('/api/auth/me', {BOUND}).then(r => r.status)")
         assert answer == 200, f"a full cookie jar from another port: the API answers {answer}"
         assert signed_in(w)
         w.page.reload()  # the web UI itself loads, and its live events connect
         expect(w.page.get_by_test_id("devices-link")).to_be_visible()
         opened = w.page.evaluate("""() => new Promise(done => {
-            const ws = new WebSocket(`ws://${location.host}/ws/events`);
+            const ws = new WebSocket(`ws://${location.host}/ws/events`, ["clauderon",
+                `clauderon.bind.${localStorage.getItem("clauderon.bind")}`]);
             ws.onmessage = () => { ws.close(); done("open"); };
             ws.onclose = () => done("closed"); })""")
         assert opened == "open"
     finally:
         w.close()
+
+
+class CookieTaker:
+    """A server on another port of this host that keeps the ``Cookie`` header of every
+    request: what another local user's server sees when the person's browser visits it."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        seen = self.seen
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                seen.append(self.headers.get("Cookie") or "")
+                body = b"<!doctype html><title>a neighbour's server</title>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_server_on_another_port_gets_the_cookie_but_cannot_sign_in_with_it(
+        browser: Browser, appliance: Appliance) -> None:
+    taker = CookieTaker()
+    w = Watched(browser, appliance.base, DESKTOP, False, appliance)
+    try:
+        assert signed_in(w)  # the control
+        other = w.context.new_page()
+        other.goto(f"http://127.0.0.1:{taker.port}/")
+        other.close()
+        # Cookies ignore ports (the page and its icon were both asked for, with the cookie).
+        jar = next(c for c in taker.seen if "clauderon_session=" in c)
+        stolen = {"Cookie": jar, "Origin": appliance.base}
+        base = appliance.base
+        assert httpx.get(f"{base}/api/sessions", headers=stolen).status_code == 401
+        assert not httpx.get(f"{base}/api/auth/me", headers=stolen).json()["signed_in"]
+        r = httpx.put(f"{base}/api/budgets/global", json={"daily_usd": 1}, headers=stolen)
+        assert r.status_code == 401, r.text
+        r = httpx.get(f"{base}/ws/events", headers={
+            **stolen, "Connection": "Upgrade", "Upgrade": "websocket",
+            "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Protocol": "clauderon"})
+        assert r.status_code == 401, r.text
+        # The person's own page still is signed in, its live events included.
+        assert signed_in(w)
+        w.page.reload()
+        expect(w.page.get_by_test_id("link-state")).to_have_text("Live")
+    finally:
+        w.close()
+        taker.close()
