@@ -125,10 +125,11 @@ def test_the_async_follower_sees_what_the_api_and_the_agent_hooks_say(appliance:
 def test_cli_create_and_the_verbs_print_the_progress_their_events_carry(
         appliance: Appliance, repo: Path) -> None:
     out = appliance.cli("create", "--repo", str(repo), "--name", "shown", "--prompt", "p")
+    sid = appliance.session("shown")["id"]
     assert out.stdout.splitlines() == [
         "shown  creating  worktree ▸ container ▸ start ▸ running",
         "  p",  # its title, from the prompt (no title model is configured)
-        "  branch clauderon/shown, container clauderon-shown"]
+        f"  branch clauderon/shown, container clauderon-{sid}"]  # named by id, not name
     assert appliance.cli("stop", "shown").stdout == "shown  stopping  stopped\n"
     assert appliance.cli("stop", "shown").stdout == "shown  stopping  stopped\n"  # no-op
     assert appliance.cli("archive", "shown").stdout == "shown  archiving  archived\n"
