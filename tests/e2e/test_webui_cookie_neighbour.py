@@ -17,9 +17,7 @@ until the user found and cleared the neighbour's cookies.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -97,39 +95,9 @@ def test_a_neighbour_filling_the_cookie_jar_does_not_lock_the_user_out(
         w.close()
 
 
-class CookieTaker:
-    """A server on another port of this host that keeps the ``Cookie`` header of every
-    request: what another local user's server sees when the person's browser visits it."""
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-        seen = self.seen
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                seen.append(self.headers.get("Cookie") or "")
-                body = b"<!doctype html><title>a neighbour's server</title>"
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_a_server_on_another_port_gets_the_cookie_but_cannot_sign_in_with_it(
         browser: Browser, appliance: Appliance) -> None:
-    taker = CookieTaker()
+    taker = AttackSite("<!doctype html><title>a neighbour's server</title>")
     w = Watched(browser, appliance.base, DESKTOP, False, appliance)
     try:
         assert signed_in(w)  # the control
@@ -137,7 +105,7 @@ def test_a_server_on_another_port_gets_the_cookie_but_cannot_sign_in_with_it(
         other.goto(f"http://127.0.0.1:{taker.port}/")
         other.close()
         # Cookies ignore ports (the page and its icon were both asked for, with the cookie).
-        jar = next(c for c in taker.seen if "clauderon_session=" in c)
+        jar = next(c for c in taker.cookies if "clauderon_session=" in c)
         stolen = {"Cookie": jar, "Origin": appliance.base}
         base = appliance.base
         assert httpx.get(f"{base}/api/sessions", headers=stolen).status_code == 401
