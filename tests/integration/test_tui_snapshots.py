@@ -4,7 +4,8 @@ The screen is rendered to plain text and compared with ``snapshots/tui/<name>.tx
 differs between runs is pinned, not hidden: the clock is fixed ten minutes after the last
 session was created, and the home and repository live in a ``/tmp/tui-XXXXXXXX`` folder
 whose random part is masked with a string of the same length, so the layout is exactly
-what a person sees. Set ``CLAUDERON_UPDATE_SNAPSHOTS=1`` to rewrite the files after an
+what a person sees (a session's id, in a container's name, is masked the same way). Set
+``CLAUDERON_UPDATE_SNAPSHOTS=1`` to rewrite the files after an
 intended change, and review the diff.
 """
 
@@ -61,6 +62,10 @@ def masked(text: str, root: str) -> str:
     """Pin what differs between runs and machines (the temporary folder, the CPU count in
     the engine's refusal) without changing where anything else sits on screen."""
     text = text.replace(root, "/tmp/tui-" + "x" * (len(root) - len("/tmp/tui-")))
+    # A session's id (a Docker container is named by it), whole or cut at the screen's
+    # edge: one of the same length.
+    text = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{0,12}",
+                  lambda m: "0000000a-0000-4000-8000-00000000000a"[:len(m[0])], text)
     lines = []
     for raw in text.splitlines():
         line = raw
