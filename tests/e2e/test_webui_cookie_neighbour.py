@@ -18,6 +18,7 @@ until the user found and cleared the neighbour's cookies.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -45,16 +46,23 @@ def signed_in(w: Watched) -> bool:
         f"fetch('/api/auth/me', {BOUND}).then(r => r.json()).then(b => b.signed_in)"))
 
 
+def on_the_neighbour(w: Watched, neighbour: str, script: str) -> Any:
+    """What ``script`` gives, run by the page on another port, in the person's browser."""
+    other = w.context.new_page()
+    try:
+        other.goto(neighbour)
+        return other.evaluate(script)
+    finally:
+        other.close()
+
+
 def test_a_cookie_from_another_port_does_not_sign_the_user_out(
         browser: Browser, appliance: Appliance, neighbour: str) -> None:
     w = Watched(browser, appliance.base, DESKTOP, False, appliance)
     try:
         assert signed_in(w)  # the control
-        other = w.context.new_page()
-        other.goto(neighbour)
-        other.evaluate("document.cookie = 'prefs={\"theme\":\"dark\"}; path=/api; "
-                       "max-age=31536000'")
-        other.close()
+        on_the_neighbour(w, neighbour, "document.cookie = 'prefs={\"theme\":\"dark\"}; "
+                                       "path=/api; max-age=31536000'")
         assert signed_in(w), "one cookie from another port signed the user out"
         sign_in(w.page, appliance)  # and signing in again must leave the user signed in
         assert signed_in(w)
@@ -75,10 +83,7 @@ def test_a_neighbour_filling_the_cookie_jar_does_not_lock_the_user_out(
     w = Watched(browser, appliance.base, DESKTOP, False, appliance)
     try:
         assert signed_in(w)  # the control
-        other = w.context.new_page()
-        other.goto(neighbour)
-        sent = other.evaluate(FILL_THE_JAR)
-        other.close()
+        sent = on_the_neighbour(w, neighbour, FILL_THE_JAR)
         assert sent > 300_000  # what the browser now sends with every request to the host
         answer = w.page.evaluate(f"fetch('/api/auth/me', {BOUND}).then(r => r.status)")
         assert answer == 200, f"a full cookie jar from another port: the API answers {answer}"
