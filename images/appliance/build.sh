@@ -23,45 +23,26 @@
 #   CLAUDERON_EXTRA_CA_DIR     host folder whose *.crt files are trusted in the image
 #                              (default: /usr/local/share/ca-certificates; empty: none)
 #
-# Neighbours: ../ensure-docker.sh, ../bootstrap-base.sh, Dockerfile, compose.yaml, lock.py.
+# Neighbours: ../ensure-docker.sh, ../bootstrap-base.sh, ../build-lib.sh, Dockerfile,
+# compose.yaml, lock.py.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
+name=build-appliance
+# shellcheck source=../build-lib.sh
+. "$here/../build-lib.sh"
 base="${CLAUDERON_APPLIANCE_BASE:-debian:bookworm-slim}"
-extra_ca_dir="${CLAUDERON_EXTRA_CA_DIR-/usr/local/share/ca-certificates}"
 label=clauderon.inputs
 
-log() { printf 'build-appliance: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-force=0
-check=0
-for arg in "$@"; do
-    case "$arg" in
-        --force) force=1 ;;
-        --check) check=1 ;;
-        -h | --help) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) die "unknown argument: $arg (usage: build.sh [--force | --check])" ;;
-    esac
-done
+parse_args 27 "$@"
 
 version="$(sed -n 's/^version = "\(.*\)"$/\1/p' "$root/pyproject.toml" | head -n 1)"
 [ -n "$version" ] || die "no version in $root/pyproject.toml"
 image="${CLAUDERON_APPLIANCE_IMAGE:-clauderon-appliance:$version}"
 git -C "$root" rev-parse --is-inside-work-tree >/dev/null 2>&1 \
     || die "$root is not a git checkout: the image is built from the files git tracks"
-docker info >/dev/null 2>&1 || die "Docker engine not answering (run images/ensure-docker.sh)"
-
-if ! docker image inspect "$base" >/dev/null 2>&1; then
-    [ "$base" = debian:bookworm-slim ] || die "base image $base not found"
-    if [ "$check" -eq 1 ]; then
-        echo "$image needs a rebuild (base image $base missing)"
-        exit 3
-    fi
-    log "base image $base missing: bootstrapping it"
-    "$here/../bootstrap-base.sh"
-fi
+need_engine_and_base
 
 # --- the web UI, built on this host (Debian's Node 18 in the image is too old) ----------
 web="$root/api/web"
@@ -89,12 +70,8 @@ fi
 context="$(mktemp -d "${TMPDIR:-/tmp}/clauderon-appliance-context.XXXXXX")"
 trap 'rm -rf "$context"' EXIT
 cp "$here/Dockerfile" "$here/requirements.txt" "$context/"
-mkdir -p "$context/extra-ca" "$context/src/api"
-if [ -n "$extra_ca_dir" ] && [ -d "$extra_ca_dir" ]; then
-    while IFS= read -r -d '' crt; do
-        cp "$crt" "$context/extra-ca/host-$(basename "$crt")"
-    done < <(find "$extra_ca_dir" -type f -name '*.crt' -print0)
-fi
+mkdir -p "$context/src/api"
+add_host_cas "$context/extra-ca"
 # Tracked files only (as they are in the working tree), less the browser app's sources.
 (
     cd "$root"
@@ -105,45 +82,10 @@ fi
 )
 cp -r "$static" "$context/src/api/static"
 
-# Hash of everything the build reads: each context file's path, mode and content, then
-# the base image id (a rebuilt base means a rebuilt image).
-inputs_hash() {
-    {
-        (cd "$context" && find . -type f -print0 | LC_ALL=C sort -z \
-            | xargs -0 stat -c '%a %n' && find . -type f -print0 | LC_ALL=C sort -z \
-            | xargs -0 sha256sum)
-        printf 'base %s %s\n' "$base" "$(docker image inspect -f '{{.Id}}' "$base")"
-    } | sha256sum | cut -d' ' -f1
-}
-hash="$(inputs_hash)"
-
-current="$(docker image inspect -f "{{ index .Config.Labels \"$label\" }}" "$image" 2>/dev/null || true)"
-if [ "$current" = "$hash" ] && [ "$force" -eq 0 ]; then
-    echo "$image is up to date (inputs $hash)"
-    exit 0
-fi
-if [ "$check" -eq 1 ]; then
-    echo "$image needs a rebuild (inputs $hash, image has ${current:-none})"
-    exit 3
-fi
-
-log "building $image (inputs $hash)"
-previous="$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)"
-started=$SECONDS
 latest="${image%:*}:latest"
 tags=(--tag "$image")
 [ "$latest" = "$image" ] || tags+=(--tag "$latest")
-docker build --network host \
-    --build-arg "BASE=$base" \
-    --label "$label=$hash" \
+build_when_changed "$(inputs_hash --modes)" \
     --label "org.opencontainers.image.title=clauderon-appliance" \
     --label "org.opencontainers.image.version=$version" \
-    "${tags[@]}" \
-    "$context"
-# The image this build replaced, once untagged, is ours and nothing names it: remove it
-# (unless a container still runs it: then the engine refuses, and that is fine).
-if [ -n "$previous" ] && [ "$previous" != "$(docker image inspect -f '{{.Id}}' "$image")" ] \
-        && [ "$(docker image inspect -f '{{len .RepoTags}}' "$previous" 2>/dev/null)" = 0 ]; then
-    docker image rm "$previous" >/dev/null 2>&1 || true
-fi
-echo "built $image in $((SECONDS - started))s (inputs $hash)"
+    "${tags[@]}"
