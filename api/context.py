@@ -48,6 +48,8 @@ class ApiContext:
     metrics: ApiMetrics = field(default_factory=ApiMetrics.new)
     #: Hook events per session (an agent posting in a loop would fill the database).
     hook_limiter: WindowLimiter = field(default_factory=WindowLimiter.hooks)
+    #: Failed sign-in attempts per address and in all (api/signin.py, ``_attempt``).
+    signin_limiter: WindowLimiter = field(default_factory=WindowLimiter.sign_in)
     #: Who holds a full disk (health's census), measured at most every 30 s.
     disk_census: Recent[list[dict[str, Any]] | None] = field(
         default_factory=lambda: Recent(CENSUS_SECONDS))

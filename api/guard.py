@@ -2,7 +2,7 @@
 
 * :class:`Guard` wraps the app on the TCP listener: it gathers a request's facts, asks
   :mod:`api.request_policy` what may pass, finds the caller (a bearer token, else the session
-  cookie) in the database, rate-limits sign-in attempts, refuses with the JSON error body
+  cookie) in the database, refuses with the JSON error body
   (for a WebSocket: an HTTP answer before any 101), and puts the caller in the scope
   (``clauderon.caller``) for the routes. Every response gets the security headers, never a
   CORS header; a sliding session gets its cookie refreshed.
@@ -30,9 +30,7 @@ from typing import Any
 import trio
 
 from api import cookies
-from api.ratelimit import WindowLimiter
 from api.request_policy import (
-    ATTEMPT_ROUTES,
     Facts,
     Policy,
     check_caller,
@@ -47,7 +45,6 @@ from appliance.errors import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
-    TooManyRequests,
 )
 from appliance.sessions import utcnow
 from appliance.store import AsyncStore
@@ -206,7 +203,6 @@ class Guard:
         self.store = store
         self.key = key  # the instance key: browser sessions' binds (api/cookies.py)
         self.auth = AuthStore(store.sync)
-        self.limiter = WindowLimiter.sign_in()
 
     async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         if await not_a_request(scope, receive, send):
@@ -234,12 +230,6 @@ class Guard:
             or cookies.sent_secure(h.get("cookie"))
         refusal = self.policy.check(facts)
         access = classify(method, path, websocket=websocket)
-        if refusal is None and (method, path) in ATTEMPT_ROUTES:
-            client = (scope.get("client") or ("?",))[0]
-            wait = self.limiter.allow(str(client))
-            if wait is not None:
-                refusal = TooManyRequests(
-                    f"too many sign-in attempts; try again in {max(int(wait), 1)} s")
         caller: Caller | None = None
         cookie: str | None = None
         valid: Callable[[], bool] | None = None

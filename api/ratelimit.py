@@ -1,10 +1,10 @@
 """Attempts limited per key and in all, in a sliding window (pure).
 
-Sign-in attempts, per client address and in all: secrets here are 256 bits, so guessing is
-hopeless anyway; the limit keeps a flood of sign-in attempts from filling the log and the
-database's write queue. The per-client limit is what a person never reaches; the global one
-bounds what many addresses can do together (behind ``tailscale serve`` every client is
-127.0.0.1, so it is the one that counts there).
+Failed sign-in attempts, per client address and in all (``api/signin.py``): secrets here
+are 256 bits, so guessing is hopeless anyway, and a failure writes nothing; past the limit a
+failure is answered 429. Only failures count and a good secret is never refused, so a
+neighbour's guesses (behind ``tailscale serve`` every client is 127.0.0.1) cannot lock the
+person out.
 
 Hook events, per session only (an agent flooding its hook must not use up another
 session's room): every hook writes the session and an event, so an agent posting in a loop

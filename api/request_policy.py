@@ -46,8 +46,6 @@ SIGN_IN_ROUTES = frozenset({
     ("POST", "/api/auth/passkey/login/options"),
     ("POST", "/api/auth/passkey/login"),
 })
-#: Sign-in attempts: rate-limited.
-ATTEMPT_ROUTES = frozenset(r for r in SIGN_IN_ROUTES if r[0] == "POST")
 READ_ONLY_SOCKETS = frozenset({"/ws/events"})
 UPLOAD = re.compile(r"/api/sessions/[^/]+/uploads")
 WILDCARDS = frozenset({"0.0.0.0", "::", ""})

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+from collections.abc import Awaitable
 from typing import Any
 
 from quart import Blueprint, Response, request
@@ -29,6 +30,7 @@ from api.openapi import OBJECT, RouteDoc, documented, err, ok
 from api.request_policy import host_name
 from appliance import passkeys
 from appliance.auth import (
+    CHALLENGE_LIFETIME,
     BrowserSession,
     Caller,
     Method,
@@ -36,9 +38,11 @@ from appliance.auth import (
     Scope,
     clean_name,
     label_for,
+    open_login,
+    seal_login,
 )
 from appliance.authstore import AuthStore
-from appliance.errors import Forbidden, InvalidInput, Unauthorized
+from appliance.errors import Forbidden, InvalidInput, TooManyRequests, Unauthorized
 from appliance.sessions import utcnow
 from appliance.store import AsyncStore
 
@@ -46,6 +50,8 @@ log = logging.getLogger(__name__)
 
 CEREMONY = {"type": "object", "required": ["ceremony", "options"], "properties": {
     "ceremony": {"type": "string"}, "options": OBJECT}}
+#: A ceremony's token is about 80 characters (appliance/auth.py, ``seal_login``).
+MAX_CEREMONY = 200
 ANSWER = {"type": "object", "required": ["ceremony", "credential"], "properties": {
     "ceremony": {"type": "string"}, "credential": OBJECT, "name": {"type": "string"}}}
 
@@ -93,6 +99,21 @@ def _credential(body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(credential, dict):
         raise InvalidInput("credential must be the browser's answer", field="credential")
     return credential
+
+
+async def _attempt(work: Awaitable[Response]) -> Response:
+    """A sign-in attempt. A good secret always signs in, however many wrong ones came
+    before it from the same address (behind ``tailscale serve`` every client is 127.0.0.1,
+    neighbours included); a failed attempt counts against its address and in all
+    (:mod:`api.ratelimit`), and past the limit is answered 429. A failure writes nothing."""
+    try:
+        return await work
+    except (Unauthorized, InvalidInput) as exc:
+        wait = current().signin_limiter.allow(request.remote_addr or "?")
+        if wait is not None:
+            raise TooManyRequests(
+                f"too many sign-in attempts; try again in {max(int(wait), 1)} s") from exc
+        raise
 
 
 blueprint = Blueprint("signin", __name__)
@@ -146,6 +167,10 @@ async def me() -> dict[str, Any]:
                      responses={"200": ok(OBJECT, "Signed in (cookie set)"),
                                 "401": err("Unknown, used or expired link")}))
 async def redeem() -> Response:
+    return await _attempt(_redeem())
+
+
+async def _redeem() -> Response:
     store, auth = _stores()
     token = (await json_body()).get("token")
     if not isinstance(token, str) or not token or len(token) > 200:
@@ -214,13 +239,12 @@ async def register_passkey() -> tuple[dict[str, Any], int]:
 @documented(RouteDoc(summary="Start signing in with a passkey",
                      responses={"200": ok(CEREMONY)}))
 async def login_options() -> dict[str, Any]:
-    store, auth = _stores()
     rp_id, origin = _where()
     options, challenge = passkeys.login_options(rp_id=rp_id)
-    pending = await store.run(lambda: auth.put_challenge(
-        kind="login", challenge=challenge, rp_id=rp_id, origin=origin, session_id=None,
-        now=utcnow()))
-    return {"ceremony": pending.id, "options": options}
+    # Nothing is written until an answer verifies (appliance/auth.py, "the ceremony").
+    token = seal_login(current().instance_key, challenge=challenge, rp_id=rp_id,
+                       origin=origin, expires_at=utcnow() + CHALLENGE_LIFETIME)
+    return {"ceremony": token, "options": options}
 
 
 @blueprint.post("/api/auth/passkey/login")
@@ -228,21 +252,25 @@ async def login_options() -> dict[str, Any]:
                      responses={"200": ok(OBJECT, "Signed in (cookie set)"),
                                 "401": err("Unknown passkey or did not verify")}))
 async def login() -> Response:
+    return await _attempt(_login())
+
+
+async def _login() -> Response:
     store, auth = _stores()
     body = await json_body()
-    pending = await store.run(auth.take_challenge, str(body.get("ceremony", ""))[:100],
-                              "login", utcnow())
     rp_id, origin = _where()
-    if (rp_id, origin) != (pending.rp_id, pending.origin):
-        raise Unauthorized("this passkey request was made for another address; start again")
+    token = str(body.get("ceremony", ""))[:MAX_CEREMONY]
+    challenge, expires_at = open_login(current().instance_key, token, rp_id=rp_id,
+                                       origin=origin, now=utcnow())
     credential = _credential(body)
     key = await store.run(auth.passkey_by_credential, passkeys.credential_id_of(credential))
     if key is None or key.rp_id != rp_id:
         raise Unauthorized("this passkey is not registered here (it may have been removed); "
                            "sign in with `clauderon web` and add it again")
-    count = passkeys.verify_login(credential, key=key, challenge=pending.challenge,
+    count = passkeys.verify_login(credential, key=key, challenge=challenge,
                                   rp_id=rp_id, origin=origin,
                                   instance_key=current().instance_key)
+    await store.run(auth.answer_login, token, expires_at, utcnow())
     await store.run(auth.passkey_used, key.id, count, utcnow())
     return await start_session(Method.PASSKEY, key.id)
 

@@ -12,12 +12,15 @@ This module is pure: records, lifetimes and the decisions about them. The SQLite
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+
+from appliance.errors import Unauthorized
 
 #: A browser session ends after this long without a request (sliding expiry).
 SESSION_IDLE = timedelta(days=30)
@@ -215,3 +218,55 @@ class Caller:
 
 
 LOCAL = Caller(principal=Principal.LOCAL, scope=Scope.READ_WRITE)
+
+
+# --- the passkey sign-in ceremony, carried by its token -----------------------------------
+# Asking for sign-in options writes nothing: the challenge, its expiry and a MAC over them,
+# the relying party and the origin travel in the ceremony's token. Only an answer that
+# verified is recorded (once: ``AuthStore.answer_login``), so no flood of unauthenticated
+# requests can fill the database or crowd out the person's own ceremony.
+_LOGIN_LABEL = b"clauderon passkey sign-in\0"
+_LOGIN_MAC_BYTES = 16
+_UNKNOWN_LOGIN = ("this passkey request is unknown, or was made for another address; "
+                  "start again")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    if not text or not text.isascii():
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _login_mac(key: bytes, body: str, rp_id: str, origin: str) -> bytes:
+    message = _LOGIN_LABEL + "\0".join((body, rp_id, origin)).encode()
+    return hmac.new(key, message, hashlib.sha256).digest()[:_LOGIN_MAC_BYTES]
+
+
+def seal_login(key: bytes, *, challenge: bytes, rp_id: str, origin: str,
+               expires_at: datetime) -> str:
+    """The token of a sign-in ceremony for ``rp_id`` and ``origin`` (pure)."""
+    body = f"{_b64(challenge)}.{int(expires_at.timestamp())}"
+    return f"{body}.{_b64(_login_mac(key, body, rp_id, origin))}"
+
+
+def open_login(key: bytes, token: str, *, rp_id: str, origin: str,
+               now: datetime) -> tuple[bytes, datetime]:
+    """The challenge a ceremony's token carries and when it expires; :class:`Unauthorized`
+    for a token made elsewhere, altered, for another address, or expired (pure)."""
+    parts = token.split(".")
+    try:
+        if len(parts) != 3 or not parts[1].isdigit():
+            raise ValueError("not a ceremony token")
+        challenge, mac = _unb64(parts[0]), _unb64(parts[2])
+        expires_at = datetime.fromtimestamp(int(parts[1]), UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise Unauthorized(_UNKNOWN_LOGIN) from exc
+    if not hmac.compare_digest(mac, _login_mac(key, f"{parts[0]}.{parts[1]}", rp_id, origin)):
+        raise Unauthorized(_UNKNOWN_LOGIN)
+    if now >= expires_at:
+        raise Unauthorized("the passkey request expired; start again")
+    return challenge, expires_at

@@ -38,6 +38,9 @@ from appliance.store import Store
 log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "crn_"  # noqa: S105 (marks a token for secret scanners)
+#: The kind of an ``auth_challenges`` row that marks a passkey sign-in answered (its id is
+#: the digest of the ceremony's token; the sign-in's own challenge is in that token).
+ANSWERED = "login-answered"
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -96,13 +99,19 @@ class AuthStore:
         return link, secret
 
     def redeem_link(self, secret: str, now: datetime) -> SignInLink:
-        """Use a link (once): :class:`Unauthorized` saying why when it cannot be used."""
+        """Use a link (once): :class:`Unauthorized` saying why when it cannot be used. A
+        secret no link has is refused on a read: a flood of guesses takes no write lock."""
+        unknown = Unauthorized("this sign-in link is not valid; make a new one with "
+                               "`clauderon web`")
+        with self.store.reading() as conn:
+            if conn.execute("SELECT 1 FROM auth_links WHERE secret_hash = ?",
+                            (digest(secret),)).fetchone() is None:
+                raise unknown
         with self.store.transaction() as conn:
             row = conn.execute("SELECT * FROM auth_links WHERE secret_hash = ?",
                                (digest(secret),)).fetchone()
             if row is None or not same_digest(secret, row["secret_hash"]):
-                raise Unauthorized("this sign-in link is not valid; make a new one with "
-                                   "`clauderon web`")
+                raise unknown
             link = _link(row)
             if link.used_at is not None:
                 raise Unauthorized("this sign-in link was used already; each works once: "
@@ -217,6 +226,19 @@ class AuthStore:
                          (pending.id, kind, challenge, rp_id, origin, session_id,
                           pending.expires_at.isoformat()))
         return pending
+
+    def answer_login(self, token: str, expires_at: datetime, now: datetime) -> None:
+        """Record a passkey sign-in's ceremony (its token, :func:`appliance.auth.seal_login`)
+        as answered, once its answer verified: :class:`Unauthorized` when it was answered
+        already (a replayed answer). Kept until the ceremony would have expired."""
+        with self.store.transaction() as conn:
+            self._purge(conn, now)
+            try:
+                conn.execute("INSERT INTO auth_challenges VALUES (?, ?, x'', '', '', NULL, ?)",
+                             (digest(token), ANSWERED, expires_at.isoformat()))
+            except sqlite3.IntegrityError as exc:
+                raise Unauthorized("this passkey request was answered already; start "
+                                   "again") from exc
 
     def take_challenge(self, challenge_id: str, kind: str, now: datetime) -> Challenge:
         """The pending ceremony, removed (a challenge answers once)."""

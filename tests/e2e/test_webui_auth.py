@@ -109,11 +109,20 @@ def test_a_passkey_from_a_one_time_link_signs_in_again(browser: Browser,
         ctx.clear_cookies()
         page.goto("/")
         expect(page.get_by_test_id("signin")).to_be_visible()
-        page.get_by_test_id("passkey-signin").click()
+        with page.expect_request(lambda r: r.url.endswith("/api/auth/passkey/login")) as sent:
+            page.get_by_test_id("passkey-signin").click()
         expect(page.get_by_test_id("devices-link")).to_be_visible()
         now = me(page)
         assert now["session"]["method"] == "passkey" and now["session"]["id"] != first_session
         assert appliance.client().get("/api/auth/devices")["passkeys"][0]["last_used_at"]
+        # The same answer, sent again (a copy taken on the way), signs nobody in: this
+        # authenticator's counter refuses it; a passkey that keeps no counter meets the
+        # ceremony's single use (tests/unit/test_auth_store.py).
+        replayed = httpx.post(f"{base}/api/auth/passkey/login", content=sent.value.post_data,
+                              headers={"Origin": base, "Content-Type": "application/json"})
+        assert replayed.status_code == 401, replayed.text
+        assert appliance.client().get("/api/auth/devices")["sessions"][-1]["id"] == \
+            now["session"]["id"]
 
         # The devices page lists both; signing out ends the session on the server.
         page.goto("/devices")

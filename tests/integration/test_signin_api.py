@@ -5,7 +5,9 @@ the headers on every answer. A script's view (httpx, trio-websocket); the browse
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 
 import httpx
 import pytest
@@ -181,3 +183,25 @@ def test_sign_in_attempts_are_rate_limited(appliance: Appliance) -> None:
                    headers=origin(appliance))
     assert "too many sign-in attempts" in r.json()["error"]
     assert appliance.http().get("/api/sessions").status_code == 200  # others unaffected
+
+
+def test_a_neighbours_failed_attempts_never_lock_the_person_out(appliance: Appliance) -> None:
+    """Behind ``tailscale serve`` every client reaches the API from 127.0.0.1, so a
+    neighbour's guesses and the person's sign-in share one address. The guesses are held to
+    the limit and write nothing; the person's link still signs in, and asking for passkey
+    options (the first step of the person's own passkey sign-in) stores nothing either."""
+    link = f"{appliance.base}/api/auth/link"
+    guesses = [httpx.post(link, json={"token": f"neighbour-{i}"}, headers=origin(appliance)
+                          ).status_code for i in range(70)]  # past 10 per address, 60 in all
+    assert guesses[:10] == [401] * 10 and set(guesses[10:]) == {429}
+    r = signed_in(appliance)
+    assert r.status_code == 200, r.text
+    assert httpx.get(f"{appliance.base}/api/sessions", headers=cookie_of(r)).status_code == 200
+    named = f"http://localhost:{appliance.http_port}"  # a passkey needs a host name
+    for _ in range(30):
+        asked = httpx.post(f"{named}/api/auth/passkey/login/options", json={},
+                           headers={"Origin": named})
+        assert asked.status_code == 200, asked.text
+        assert asked.json()["ceremony"] and asked.json()["options"]["challenge"]
+    with contextlib.closing(sqlite3.connect(appliance.settings.db_path)) as db:
+        assert db.execute("SELECT COUNT(*) FROM auth_challenges").fetchone() == (0,)

@@ -12,8 +12,16 @@ from pathlib import Path
 import pytest
 
 from api.ratelimit import WindowLimiter
-from appliance.auth import FRESH_FOR, LINK_LIFETIME, SESSION_IDLE, Method, Scope, label_for
-from appliance.authstore import AuthStore
+from appliance.auth import (
+    FRESH_FOR,
+    LINK_LIFETIME,
+    SESSION_IDLE,
+    Method,
+    Scope,
+    digest,
+    label_for,
+)
+from appliance.authstore import ANSWERED, AuthStore
 from appliance.errors import NotFound, Unauthorized
 from appliance.store import Store
 
@@ -168,3 +176,35 @@ def test_labels_are_short_and_printable() -> None:
     assert label_for(chrome) == "Chrome on Linux"
     assert label_for("") == "a browser"
     assert label_for("\x1b[31mEvil/1.0" * 50).isprintable()
+
+
+def test_a_passkey_sign_in_is_recorded_once(auth: AuthStore) -> None:
+    """Only an answer that verified writes: its ceremony, once (a replay is refused), kept
+    until the ceremony would have expired, and never taken for a pending ceremony."""
+    auth.answer_login("ceremony-token", T0 + timedelta(minutes=5), T0)
+    with pytest.raises(Unauthorized, match="answered already"):
+        auth.answer_login("ceremony-token", T0 + timedelta(minutes=5), T0 + timedelta(minutes=1))
+    with pytest.raises(Unauthorized):
+        auth.take_challenge(digest("ceremony-token"), "login", T0)
+    auth.answer_login("another", T0 + timedelta(minutes=5), T0 + timedelta(minutes=5))  # purges
+    assert auth.store.rows("SELECT kind FROM auth_challenges") and all(
+        row["kind"] == ANSWERED for row in auth.store.rows("SELECT kind FROM auth_challenges"))
+    assert len(auth.store.rows("SELECT id FROM auth_challenges")) == 1
+
+
+def test_a_link_no_one_made_is_refused_without_a_write(auth: AuthStore, tmp_path: Path) -> None:
+    """A flood of guesses must not queue for the database's write lock (the reconciler
+    writes there too): while another process holds it, a wrong secret is still refused at
+    once, as unknown, and a real link waits for the lock as every write does."""
+    other = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(Unauthorized, match="not valid"):
+            auth.redeem_link("nobody-made-this", T0)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    link, secret = auth.create_link(T0)
+    assert auth.redeem_link(secret, T0).id == link.id
+    with pytest.raises(Unauthorized, match="used already"):
+        auth.redeem_link(secret, T0)
