@@ -9,9 +9,10 @@ is what a person attaching expects to hand to an agent.
 
 :class:`TerminalFilter` is a byte-level ECMA-48 scanner that keeps what draws a screen —
 text, C0 controls, CSI sequences (colours, cursor, modes; window operations, screen
-checksums and the primary device attributes query excepted), the short escape sequences (a
-switch out of UTF-8 excepted), OSC 0/1/2 titles and the OSC 10/11/12 colour queries tmux
-sends — and drops every other OSC, every DCS, APC, PM and SOS string whole. It keeps its
+checksums, the primary device attributes query, the kitty keyboard protocol and the modes
+in :data:`MODES_DROPPED` excepted), the short escape sequences (a switch out of UTF-8
+excepted) and the OSC 10/11/12 colour queries tmux sends — and drops every other OSC (the
+window title too), every DCS, APC, PM and SOS string whole. It keeps its
 state between calls (a sequence may be split across reads), and a sequence that never ends
 is dropped once it passes :data:`MAX_SEQUENCE` characters: it can hide what follows it
 until its end, never more.
@@ -27,8 +28,11 @@ from enum import Enum, auto
 
 ESC, BEL, CAN, SUB = 0x1B, 0x07, 0x18, 0x1A
 MAX_SEQUENCE = 4096
-#: OSC numbers passed on: window and icon titles, and the colour queries tmux sends.
-OSC_KEPT = frozenset({"0", "1", "2"})
+#: OSC numbers passed on: none but the colour queries tmux sends. The window and icon titles
+#: (0, 1, 2) are dropped: tmux sets none on the person's terminal (its ``set-titles`` is off),
+#: so a title that arrives is the agent's own, which outlives the attach (no terminal has to
+#: keep a stack of titles to give back) and can name another program ("sudo", "ssh prod").
+OSC_KEPT: frozenset[str] = frozenset()
 OSC_QUERIES = frozenset({"10", "11", "12"})
 #: C1 controls (U+0080-U+009F): some terminals act on them as on ESC sequences (U+009D is
 #: an OSC in xterm), so they never pass.
@@ -42,6 +46,19 @@ DOCS = "%"
 #: terminals answer: of one cell, that cell's character, so an agent could read back the
 #: person's own screen (the normal one holds what they ran before attaching), and DECTST.
 CSI_DROPPED = frozenset({ord("t"), ord("y")})
+#: The kitty keyboard protocol (``CSI > flags u`` pushes, ``CSI < n u`` pops, ``CSI = flags ;
+#: mode u`` sets, ``CSI ? u`` asks): flags left pushed make every key in the person's shell a
+#: ``CSI … u`` sequence. tmux reads the person's keys and speaks to the agent itself, so it
+#: never asks this of the person's terminal; only the agent would. (``CSI u`` alone, with no
+#: mark, restores the cursor: it passes.)
+KITTY_KEYS_FINAL, KITTY_KEYS_MARKS = ord("u"), frozenset("<=>?")
+#: DEC private modes (``CSI ? … h``/``l``) taken out of the sequences that set them: origin
+#: mode (6: cursor moves counted inside the scroll region, which a shell's programs do not
+#: expect), left and right margins (69: the shell's lines kept inside two columns) and the
+#: alternate scroll mode (1007: the mouse wheel typed as cursor keys). tmux sets none of them
+#: on the person's terminal, and whatever the person had is theirs, so none is given back.
+MODES_DROPPED = frozenset({6, 69, 1007})
+MODE_SET = re.compile(r"\x1b\[\?([\d;]*)([hl])")
 #: The primary device attributes query (``CSI c``, ``CSI 0 c``; ``ESC Z`` asks the same),
 #: which every terminal answers: the attach asks it alone, once the program has ended, so
 #: its answer tells that every answer before it has arrived (``cli/ptyrelay.py``). The
@@ -98,10 +115,7 @@ class TerminalFilter:
                 i = j
                 whole = CSI_WHOLE.match(text, i)
                 if whole is not None:
-                    if _dropped(whole.group()):
-                        self.dropped += 1
-                    else:
-                        out.append(whole.group())
+                    self._csi_out(whole.group(), out)
                     i = whole.end()
                     continue
             self._step(ord(text[i]), out)
@@ -155,10 +169,7 @@ class TerminalFilter:
         if 0x20 <= b <= 0x3F and len(self._seq) < 64:
             self._seq.append(chr(b))
         elif 0x40 <= b <= 0x7E:
-            if _dropped("".join(self._seq) + chr(b)):
-                self.dropped += 1
-            else:
-                out.append("".join(self._seq) + chr(b))
+            self._csi_out("".join(self._seq) + chr(b), out)
             self._reset()
         else:
             self._abandon(b, out)
@@ -174,6 +185,12 @@ class TerminalFilter:
             self._seq.append(chr(b))
         else:  # kept no further, and dropped at its end
             self._overlong = True
+
+    def _csi_out(self, csi: str, out: list[str]) -> None:
+        kept = _kept(csi)
+        if kept != csi:
+            self.dropped += 1
+        out.append(kept)
 
     def _string(self, b: int, out: list[str]) -> None:
         if b == ESC:
@@ -229,10 +246,20 @@ class TerminalFilter:
         self._reset()
 
 
-def _dropped(csi: str) -> bool:
-    """Whether a whole CSI sequence (``ESC [`` to its final) is dropped."""
+def _kept(csi: str) -> str:
+    """What of a whole CSI sequence (``ESC [`` to its final) passes: all of it, none of it
+    (``""``), or a mode set without the modes in :data:`MODES_DROPPED`."""
     final = ord(csi[-1])
-    return final in CSI_DROPPED or (final == DA1_FINAL and not csi.startswith(DA2_MARK, 2))
+    if (final in CSI_DROPPED or (final == DA1_FINAL and not csi.startswith(DA2_MARK, 2))
+            or (final == KITTY_KEYS_FINAL and csi[2:3] in KITTY_KEYS_MARKS)):
+        return ""
+    if not csi.startswith("?", 2) or chr(final) not in "hl":
+        return csi
+    modes = MODE_SET.fullmatch(csi)
+    if modes is None:  # a mode set that is not numbers: which modes it names is unknown
+        return ""
+    params = [p for p in modes[1].split(";") if int(p or "0") not in MODES_DROPPED]
+    return f"\x1b[?{';'.join(params)}{modes[2]}" if params else ""
 
 
 _STEPS = {

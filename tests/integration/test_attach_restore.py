@@ -20,7 +20,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -173,3 +173,97 @@ def test_the_persons_terminal_is_given_back_in_its_own_modes(pane: Pane) -> None
     pane.tmux("send-keys", "-t", "person", "-l", "abcd")
     read = pane.wait(re.compile(r"KEYS\s+\S")).split("KEYS")[-1]
     assert "033" not in read and "a" in read, read
+
+
+#: Between the relay and the person's terminal: passes both ways, and records what the relay
+#: writes. A mute terminal (``mute``) answers no device attributes query: the answers are
+#: taken out on the way back.
+RECORDER = """\
+import os, pty, re, select, sys, tty
+record, mute = sys.argv[1], sys.argv[2] == "mute"
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[3], sys.argv[3:])
+tty.setraw(0)
+with open(record, "wb", buffering=0) as log:
+    while True:
+        ready = select.select([0, fd], [], [])[0]
+        if fd in ready:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            os.write(1, data)
+            log.write(data)
+        if 0 in ready:
+            keys = os.read(0, 65536)
+            if mute:
+                keys = re.sub(rb"\\x1b\\[[?>][\\d;]*c", b"", keys)
+            os.write(fd, keys)
+"""
+#: The person's shell: titles its terminal, runs the agent's program (its first argument)
+#: through the relay, then prints and waits until the test has looked.
+PERSON = f"""\
+printf '\\033]2;PERSON\\033\\\\'
+{sys.executable} -m cli relay -- sh -c "$1"
+printf "qqq-SHELL %s\\n" "$?"
+printf KEYS
+tmux wait-for looked
+"""
+
+
+class Recorded:
+    """A tmux pane (the person's terminal) whose shell runs ``agent`` through the relay,
+    behind the recorder."""
+
+    def __init__(self, workdir: Path, agent: str, *, mute: bool = False) -> None:
+        (workdir / "recorder.py").write_text(RECORDER)
+        (workdir / "person.sh").write_text(PERSON)
+        self.record = workdir / "record"
+        self.pane = Pane(workdir, f'{sys.executable} {workdir / "recorder.py"} {self.record} '
+                         f'{"mute" if mute else "talks"} sh {workdir / "person.sh"} "$0"', agent)
+
+    def written(self) -> bytes:
+        """What the relay wrote to the terminal, once the shell after it has printed."""
+        self.pane.wait(re.compile("KEYS"))
+        return self.record.read_bytes()
+
+    def close(self) -> None:
+        self.pane.tmux("wait-for", "-S", "looked")
+        self.pane.close()
+
+
+@pytest.fixture
+def recorded(tmp_path: Path) -> Iterator[Callable[..., Recorded]]:
+    made: list[Recorded] = []
+
+    def make(agent: str, *, mute: bool = False) -> Recorded:
+        made.append(Recorded(tmp_path, agent, mute=mute))
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.close()
+
+
+def test_the_agent_cannot_title_the_persons_terminal(recorded: Callable[..., Recorded]) -> None:
+    # A title that names another program, left on the person's window after the attach.
+    r = recorded("printf '\\033]2;sudo\\007\\033]0;ssh prod\\033\\\\AGENT'")
+    r.written()
+    assert r.pane.show("#{pane_title}") == "PERSON"
+
+
+KITTY_KEYS = re.compile(rb"\x1b\[[<=>?][\d;]*u")
+
+
+def test_the_agent_cannot_turn_on_the_kitty_keyboard_protocol(
+        recorded: Callable[..., Recorded]) -> None:
+    # Pushed and set flags would make every key in the person's shell a CSI ... u sequence.
+    r = recorded("printf '\\033[>1u\\033[=31;1u\\033[>11uAGENT'")
+    written = r.written()
+    assert b"AGENT" in written and not KITTY_KEYS.findall(written), written
+    # The terminal answers: the relay asked it once the agent's output was done (a recorder
+    # that sees what the relay writes after it).
+    assert b"\x1b[c" in written[written.index(b"AGENT"):], written

@@ -18,7 +18,9 @@ KEPT = [
     (f"{E}[2 q", None),  # cursor style (an intermediate)
     (f"{E}[{'1;' * 31}m", None),  # the longest CSI kept: 62 bytes before its final
     (f"{E}7{E}8{E}={E}>{E}M{E}(B{E})0", None),  # short escapes, charsets
-    (f"{E}]0;my title\x07{E}]2;other{E}\\", None),  # titles, both terminators
+    (f"{E}[u{E}[s", None),  # the cursor saved and restored (SCO), not kitty keys
+    (f"{E}[?1049;1000h{E}[?7l{E}[?h", None),  # mode sets that name no mode dropped
+    (f"{E}[3;10r{E}[r", None),  # the scroll region (tmux scrolls in one): given back at the end
     (f"{E}]11;?\x07", None),  # background colour query
     ("bell\x07", None),
 ]
@@ -41,7 +43,15 @@ DROPPED = [
     # and waits for its answer (which follows every other), so none other may be asked.
     (f"a{E}[cb{E}[0cc{E}Zd", "abcd"),
     ("a\u009d52;c;eA==\u009cb", "a52;c;eA==b"),  # C1 controls, as UTF-8
-    (f"a{E}]0;t\u009c\u009d52;c;eA==\x07b", f"a{E}]0;t52;c;eA==\x07b"),  # C1 in a title
+    (f"a{E}]10;rgb:0/0/0\u009c\u009d52;c;eA==\x07b", "ab"),  # C1 in an OSC
+    # The window and icon titles: the agent's, kept after the attach, and a spoof.
+    (f"a{E}]0;sudo\x07b{E}]1;icon{E}\\c{E}]2;ssh prod\x07d", "abcd"),
+    # The kitty keyboard protocol: push, pop, set, ask; with and without parameters.
+    (f"a{E}[>1ub{E}[>31uc{E}[<ud{E}[<5ue{E}[=1;1uf{E}[?ug", "abcdefg"),
+    # Origin mode, left and right margins, the alternate scroll mode: taken out of a mode set,
+    # the rest of it kept.
+    (f"a{E}[?6hb{E}[?1049;6;1000hc{E}[?69;1007ld{E}[?0006h", f"ab{E}[?1049;1000hcd"),
+    (f"a{E}[?6:1hb", "ab"),  # a mode set that is not numbers
     (f"a{E}]52;c;eA==\x18b", "ab"),  # CAN ends an OSC, dropped
     (f"a{E}]52;c;{E}[31mb", f"a{E}[31mb"),  # an OSC broken by an ESC: the ESC starts anew
     (f"a{E}[1;\x00b", "a\x00b"),  # a CSI broken by a control: dropped, the control kept
@@ -83,10 +93,11 @@ def test_bytes_that_are_not_utf8_are_replaced_never_acted_on() -> None:
 
 def test_a_sequence_that_never_ends_hides_only_itself() -> None:
     f = TerminalFilter()
-    endless = f"{E}]2;" + "x" * (MAX_SEQUENCE * 3)
+    endless = f"{E}]11;" + "x" * (MAX_SEQUENCE * 3)
     assert f.feed(endless.encode()) == b""
     # The overlong OSC is dropped up to its terminator; then text flows again.
     assert f.feed(f"\x07after{E}[1mbold".encode()) == f"after{E}[1mbold".encode()
     g = TerminalFilter()
     assert g.feed(f"{E}P{'y' * 100000}".encode()) == b""
     assert g.feed(f"{E}\\visible".encode()) == b"visible"
+
