@@ -74,11 +74,14 @@ CSI_WHOLE = re.compile(r"\x1b\[[\x20-\x3f]{0,62}[\x40-\x7e]")
 #: screen (leaving the alternate one restores the cursor and attributes saved on entering
 #: it), then plain text in ASCII, the cursor shown, wrapping, no insert, cursor keys and
 #: keypad as a shell reads them (and ctrl-keys as controls, not modifyOtherKeys sequences),
-#: and no mouse, focus or bracketed-paste reports typed into the shell. The cursor stays
-#: where it is.
-RESTORE = (b"\x1b<\x1b[?1049l\x1b[0m\x1b(B\x1b)B\x1b*B\x1b+B\x0f\x1b[?25h\x1b[?7h\x1b[4l\x1b[?1l"
-           b"\x1b>\x1b[>4;0m\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1005l\x1b[?1006l"
-           b"\x1b[?1015l\x1b[?1004l\x1b[?2004l")
+#: and no mouse, focus or bracketed-paste reports typed into the shell. The scroll region is
+#: the whole screen again (``CSI r``, between a save and a restore of the cursor: setting it
+#: moves the cursor home), synchronised output ends (a terminal would stop drawing) and the
+#: cursor has the terminal's own style (``CSI 0 SP q``). The cursor stays where it is.
+RESTORE = (b"\x1b<\x1b[?1049l\x1b7\x1b[r\x1b8\x1b[0m\x1b(B\x1b)B\x1b*B\x1b+B\x0f\x1b[?25h"
+           b"\x1b[0 q\x1b[?7h\x1b[4l\x1b[?1l\x1b>\x1b[>4;0m\x1b[?9l\x1b[?1000l\x1b[?1001l"
+           b"\x1b[?1002l\x1b[?1003l\x1b[?1005l\x1b[?1006l\x1b[?1015l\x1b[?1016l\x1b[?1004l"
+           b"\x1b[?2004l\x1b[?2026l")
 
 
 class _State(Enum):

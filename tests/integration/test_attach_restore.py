@@ -267,3 +267,31 @@ def test_the_agent_cannot_turn_on_the_kitty_keyboard_protocol(
     # The terminal answers: the relay asked it once the agent's output was done (a recorder
     # that sees what the relay writes after it).
     assert b"\x1b[c" in written[written.index(b"AGENT"):], written
+
+
+def test_the_scroll_region_is_given_back_with_the_cursor_where_it_was(
+        recorded: Callable[..., Recorded]) -> None:
+    # The agent scrolls in a band (rows 3-10), counts the cursor inside it (origin mode) and
+    # ends on row 15: left so, the person's shell would scroll inside the band.
+    r = recorded("printf 'one\\ntwo\\n\\033[3;10r\\033[?6h\\033[15;1HAGENT'")
+    r.written()
+    state = {name: r.pane.show(f"#{{{name}}}")
+             for name in ("scroll_region_upper", "scroll_region_lower", "origin_flag")}
+    assert state == {"scroll_region_upper": "0", "scroll_region_lower": "19",
+                     "origin_flag": "0"}, r.pane.screen()
+    # The shell goes on where the agent's text ended (row 15), not at the top of the screen.
+    rows = r.pane.tmux("capture-pane", "-p", "-t", "person").splitlines()
+    assert rows[14].startswith("AGENTqqq-SHELL 0"), rows
+
+
+def test_the_modes_a_program_leaves_in_the_terminal_are_reset(
+        recorded: Callable[..., Recorded]) -> None:
+    # A blinking bar cursor, synchronised output (the terminal stops drawing), the mouse in
+    # highlight and pixel modes, the wheel as cursor keys (alternate scroll).
+    r = recorded("printf '\\033[5 q\\033[?2026h\\033[?1001h\\033[?1016h\\033[?1007hAGENT'")
+    written = r.written()
+    last = {what: re.findall(rb"\x1b\[" + re.escape(what) + rb"[hl]", written)[-1:]
+            for what in (b"?2026", b"?1001", b"?1016", b"?1007")}
+    assert last == {b"?2026": [b"\x1b[?2026l"], b"?1001": [b"\x1b[?1001l"],
+                    b"?1016": [b"\x1b[?1016l"], b"?1007": []}, written
+    assert re.findall(rb"\x1b\[\d* q", written)[-1] == b"\x1b[0 q", written

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cli.escapes import MAX_SEQUENCE, TerminalFilter
+from cli.escapes import MAX_SEQUENCE, RESTORE, TerminalFilter
 
 E = "\x1b"
 KEPT = [
@@ -101,3 +101,16 @@ def test_a_sequence_that_never_ends_hides_only_itself() -> None:
     assert g.feed(f"{E}P{'y' * 100000}".encode()) == b""
     assert g.feed(f"{E}\\visible".encode()) == b"visible"
 
+
+def test_the_restore_gives_back_the_scroll_region_where_the_cursor_is() -> None:
+    # Setting the scroll region moves the cursor home: it is saved before and restored after
+    # (before the attributes are reset, which the restore of the cursor also restores).
+    restore = RESTORE.decode()
+    region = restore.index(f"{E}[r")
+    assert restore[region - 2:region] == f"{E}7" and restore[region + 3:region + 5] == f"{E}8"
+    assert restore.index(f"{E}[?1049l") < region < restore.index(f"{E}[0m")
+    # Synchronised output ends, the cursor has its own style, no mouse mode of any kind.
+    for mode in (f"{E}[?2026l", f"{E}[0 q", *(f"{E}[?{m}l" for m in (9, 1001, 1016))):
+        assert mode in restore, mode
+    # The filter passes every sequence of it (a program could write it all).
+    assert TerminalFilter().feed(RESTORE) == RESTORE
