@@ -5,7 +5,8 @@ The program gets a pseudo-terminal of its own, sized like the person's and resiz
 (SIGWINCH, passed on); keys go to it untouched, in raw mode; what it writes reaches the person's
 terminal only through the filter, and the terminal's modes are given back when it ends
 (:data:`cli.escapes.RESTORE`), its answers to the program's queries read and dropped
-(:data:`BARRIER`). Its stderr goes where the caller says (the TUI reads the detach message
+(:data:`BARRIER`), unless the terminal has shown that it answers no such question
+(``cli/termanswers.py``). Its stderr goes where the caller says (the TUI reads the detach message
 there). The exit status is the program's.
 
 :func:`run_attach_filtered` waits out a hold: the host holds a session's container still while it
@@ -21,7 +22,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import re
 import selectors
 import signal
 import subprocess
@@ -35,6 +35,14 @@ from pathlib import Path
 from typing import IO
 
 from cli.escapes import RESTORE, TerminalFilter
+from cli.termanswers import (
+    ANSWER,
+    HOLD_SECONDS,
+    LEARN_SECONDS,
+    QUERY,
+    FirstAnswer,
+    barrier_deadline,
+)
 
 CHUNK = 65536
 #: In what the engine says when it refuses to attach to, or run in, a container held still
@@ -51,14 +59,13 @@ TYPE_AHEAD = 1024
 #: Keys that end the waiting: ctrl-c, ctrl-d, and ctrl-q (what detaches once attached).
 GIVE_UP = frozenset(b"\x03\x04\x11")
 #: Asked of the person's terminal once the program has ended: the primary device attributes,
-#: which every terminal answers, and which the filter never lets the program ask. Answers
-#: come in order, so once this one is read, the terminal has answered everything the agent
-#: asked (over a slow link, answers arrive after the attach has ended: a shell would read
-#: them as typed, and the TUI as keys, ``m`` in ``tmux 3.3a`` switching the access mode).
-BARRIER = b"\x1b[c"
-BARRIER_ANSWER = re.compile(rb"(?:\x1b\[|\x9b)\?[\d;]*c")
-#: How long the answer is waited for (a terminal that never answers: the program has ended).
-BARRIER_SECONDS = 5.0
+#: which the filter never lets the program ask. Answers come in order, so once this one is
+#: read, the terminal has answered everything the agent asked (over a slow link, answers
+#: arrive after the attach has ended: a shell would read them as typed, and the TUI as keys,
+#: ``m`` in ``tmux 3.3a`` switching the access mode). The same is asked as the program
+#: starts, to learn whether the terminal answers at all (``cli/termanswers.py``).
+BARRIER = QUERY
+BARRIER_ANSWER = ANSWER
 
 
 def _copy_size(src: int, dst: int) -> None:
@@ -86,10 +93,17 @@ def _write_all(fd: int, data: bytes) -> None:
         data = data[os.write(fd, data):]
 
 
-def _relay(master: int, fin: int, fout: int, typed: bytes = b"",
+def _relay(master: int, fin: int, fout: int, first: FirstAnswer, *, typed: bytes = b"",
            sent: bytearray | None = None) -> None:
-    """Keys to the program (first ``typed``, already read), its output through the filter,
-    until its side closes. The first keys sent (up to :data:`CHUNK`) are kept in ``sent``."""
+    """Keys to the program (first ``typed``, already read; less the answer ``first`` takes
+    out), its output through the filter, until its side closes. The first keys sent (up to
+    :data:`CHUNK`) are kept in ``sent``."""
+
+    def send(keys: bytes) -> None:
+        _write_all(master, keys)
+        if sent is not None and len(sent) < CHUNK:
+            sent.extend(keys)
+
     with contextlib.suppress(OSError):  # a program that already ended reads nothing
         _write_all(master, typed)
     if sent is not None:
@@ -100,13 +114,14 @@ def _relay(master: int, fin: int, fout: int, typed: bytes = b"",
         with contextlib.suppress(ValueError, OSError):
             sel.register(fin, selectors.EVENT_READ)
         while True:
-            for key, _ in sel.select():
+            ready = sel.select(HOLD_SECONDS if first.holding else None)
+            if not ready:  # the start of an answer that never came: keys (a lone escape)
+                send(first.flush())
+            for key, _ in ready:
                 if key.fd != master:
                     keys = os.read(fin, CHUNK)
                     if keys:
-                        _write_all(master, keys)
-                        if sent is not None and len(sent) < CHUNK:
-                            sent += keys
+                        send(first.feed(keys))
                     else:
                         sel.unregister(fin)
                     continue
@@ -121,24 +136,40 @@ def _relay(master: int, fin: int, fout: int, typed: bytes = b"",
                 _write_all(fout, screen.feed(data))
 
 
-def _drain(fin: int, fout: int) -> None:
+def _ask(fin: int, fout: int) -> float | None:
+    """Ask the person's terminal the first question (when it is one, in raw mode); when."""
+    if not (os.isatty(fin) and os.isatty(fout)):
+        return None
+    _write_all(fout, QUERY)
+    return time.monotonic()
+
+
+def _drain(fin: int, fout: int, first: FirstAnswer, asked: float | None) -> None:
     """Read, and drop, what the person's terminal still answers to the program, up to the
-    answer to :data:`BARRIER`."""
-    if not os.isatty(fin):
+    answer to :data:`BARRIER` (not asked of a terminal that answers none)."""
+    if asked is None or not os.isatty(fin):
         return
+    plan = barrier_deadline(first.answered, asked, time.monotonic())
+    if plan is None:
+        return
+    deadline, owed = plan
     _write_all(fout, BARRIER)
-    seen = b""
-    deadline = time.monotonic() + BARRIER_SECONDS
+    seen = first.flush()  # the start of the first answer, when the program ended before its rest
     with selectors.DefaultSelector() as sel:
         sel.register(fin, selectors.EVENT_READ)
-        while not BARRIER_ANSWER.search(seen):
+        while owed:
             left = deadline - time.monotonic()
             if left <= 0 or not sel.select(left):
-                return
+                break
             data = os.read(fin, CHUNK)
             if not data:
-                return
-            seen = seen[-64:] + data
+                break
+            seen += data
+            while owed and (answer := BARRIER_ANSWER.search(seen)) is not None:
+                seen, owed = seen[answer.end():], owed - 1
+                if owed:  # the first question's: the terminal answers; the barrier's next
+                    deadline = time.monotonic() + LEARN_SECONDS
+            seen = seen[-64:]
 
 
 def run_filtered(argv: list[str], *, stdin: int | None = None, stdout: int | None = None,
@@ -171,10 +202,12 @@ def run_filtered(argv: list[str], *, stdin: int | None = None, stdout: int | Non
         previous, taken = None, False
     try:
         with _raw(fin) if raw else contextlib.nullcontext():
-            _relay(master, fin, fout, typed, sent)
+            first = FirstAnswer()
+            asked = _ask(fin, fout)
+            _relay(master, fin, fout, first, typed=typed, sent=sent)
             if os.isatty(fout):  # the modes the program left are not the person's
                 _write_all(fout, RESTORE)
-                _drain(fin, fout)
+                _drain(fin, fout, first, asked)
         return proc.wait()
     finally:
         if taken:

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from cli.termanswers import LEARN_SECONDS
+
 ROOT = Path(__file__).resolve().parents[2]
 TMUX_CONF = """\
 set -g status off
@@ -95,16 +97,17 @@ def pane(tmp_path: Path) -> Iterator[Pane]:
 
 #: A slow link between the person's terminal and the machine (ssh across the world), on a
 #: pseudo-terminal of its own: what the program writes goes out at once; what the terminal
-#: sends back (its answers) is held until the relay asks its own question (a relay that
-#: waits for that answer reads everything before it) or, failing that, until the shell
-#: after the attach reads keys: answers that arrive once the attach has ended.
+#: sends back (its answers) is held until the relay asks its own question after the agent's
+#: output (a relay that waits for that answer reads everything before it) or, failing that,
+#: until the shell after the attach reads keys: answers that arrive once the attach has
+#: ended.
 LINK = """\
 import os, pty, select, sys, tty
 pid, fd = pty.fork()
 if pid == 0:
     os.execvp(sys.argv[1], sys.argv[1:])
 tty.setraw(0)
-held, tail, open_ = b"", b"", False
+held, seen, open_ = b"", b"", False
 while True:
     ready = select.select([0, fd], [], [])[0]
     if fd in ready:
@@ -115,8 +118,9 @@ while True:
         if not data:
             break
         os.write(1, data)
-        tail = (tail + data)[-64:]
-        if not open_ and (b"\\x1b[c" in tail or b"KEYS" in tail):
+        seen += data
+        agent = seen.find(b"AGENT")
+        if not open_ and ((agent >= 0 and b"\\x1b[c" in seen[agent:]) or b"KEYS" in seen):
             open_ = True
             os.write(fd, held)
     if 0 in ready:
@@ -248,6 +252,21 @@ def recorded(tmp_path: Path) -> Iterator[Callable[..., Recorded]]:
         r.close()
 
 
+def test_the_scroll_region_is_given_back_with_the_cursor_where_it_was(
+        recorded: Callable[..., Recorded]) -> None:
+    # The agent scrolls in a band (rows 3-10), counts the cursor inside it (origin mode) and
+    # ends on row 15: left so, the person's shell would scroll inside the band.
+    r = recorded("printf 'one\\ntwo\\n\\033[3;10r\\033[?6h\\033[15;1HAGENT'")
+    r.written()
+    state = {name: r.pane.show(f"#{{{name}}}")
+             for name in ("scroll_region_upper", "scroll_region_lower", "origin_flag")}
+    assert state == {"scroll_region_upper": "0", "scroll_region_lower": "19",
+                     "origin_flag": "0"}, r.pane.screen()
+    # The shell goes on where the agent's text ended (row 15), not at the top of the screen.
+    rows = r.pane.tmux("capture-pane", "-p", "-t", "person").splitlines()
+    assert rows[14].startswith("AGENTqqq-SHELL 0"), rows
+
+
 def test_the_agent_cannot_title_the_persons_terminal(recorded: Callable[..., Recorded]) -> None:
     # A title that names another program, left on the person's window after the attach.
     r = recorded("printf '\\033]2;sudo\\007\\033]0;ssh prod\\033\\\\AGENT'")
@@ -269,21 +288,6 @@ def test_the_agent_cannot_turn_on_the_kitty_keyboard_protocol(
     assert b"\x1b[c" in written[written.index(b"AGENT"):], written
 
 
-def test_the_scroll_region_is_given_back_with_the_cursor_where_it_was(
-        recorded: Callable[..., Recorded]) -> None:
-    # The agent scrolls in a band (rows 3-10), counts the cursor inside it (origin mode) and
-    # ends on row 15: left so, the person's shell would scroll inside the band.
-    r = recorded("printf 'one\\ntwo\\n\\033[3;10r\\033[?6h\\033[15;1HAGENT'")
-    r.written()
-    state = {name: r.pane.show(f"#{{{name}}}")
-             for name in ("scroll_region_upper", "scroll_region_lower", "origin_flag")}
-    assert state == {"scroll_region_upper": "0", "scroll_region_lower": "19",
-                     "origin_flag": "0"}, r.pane.screen()
-    # The shell goes on where the agent's text ended (row 15), not at the top of the screen.
-    rows = r.pane.tmux("capture-pane", "-p", "-t", "person").splitlines()
-    assert rows[14].startswith("AGENTqqq-SHELL 0"), rows
-
-
 def test_the_modes_a_program_leaves_in_the_terminal_are_reset(
         recorded: Callable[..., Recorded]) -> None:
     # A blinking bar cursor, synchronised output (the terminal stops drawing), the mouse in
@@ -295,3 +299,16 @@ def test_the_modes_a_program_leaves_in_the_terminal_are_reset(
     assert last == {b"?2026": [b"\x1b[?2026l"], b"?1001": [b"\x1b[?1001l"],
                     b"?1016": [b"\x1b[?1016l"], b"?1007": []}, written
     assert re.findall(rb"\x1b\[\d* q", written)[-1] == b"\x1b[0 q", written
+
+
+def test_a_terminal_that_answers_nothing_is_not_asked_at_the_end(
+        recorded: Callable[..., Recorded]) -> None:
+    # The terminal answers no device attributes query. The relay asks as the attach starts;
+    # the agent's program outlasts the time a terminal is given to answer, so once it ends
+    # the relay knows there is no answer to wait for, and asks nothing more.
+    r = recorded(f"printf AGENT; sleep {LEARN_SECONDS + 1}", mute=True)
+    written = r.written()
+    after = written[written.index(b"AGENT"):]
+    assert b"\x1b[c" not in after, after
+    assert written[:written.index(b"AGENT")].count(b"\x1b[c") == 1, written
+    assert "qqq-SHELL 0" in r.pane.screen()
