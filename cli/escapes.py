@@ -10,12 +10,12 @@ is what a person attaching expects to hand to an agent.
 :class:`TerminalFilter` is a byte-level ECMA-48 scanner that keeps what draws a screen —
 text, C0 controls, CSI sequences (colours, cursor, modes; window operations, screen
 checksums, the primary device attributes query, the kitty keyboard protocol and the modes
-in :data:`MODES_DROPPED` excepted), the short escape sequences (a switch out of UTF-8
-excepted) and the OSC 10/11/12 colour queries tmux sends — and drops every other OSC (the
-window title too), every DCS, APC, PM and SOS string whole. It keeps its
-state between calls (a sequence may be split across reads), and a sequence that never ends
-is dropped once it passes :data:`MAX_SEQUENCE` characters: it can hide what follows it
-until its end, never more.
+that outlive an attach and change the person's keys or terminal excepted), the short escape
+sequences (a switch out of UTF-8 excepted) and the OSC 10/11/12 colour queries tmux sends
+— and drops every other OSC (the window title too), every DCS, APC, PM and SOS string
+whole. It keeps its state between calls (a sequence may be split across reads), and a
+sequence that never ends is dropped once it passes :data:`MAX_SEQUENCE` characters: it
+can hide what follows it until its end, never more.
 The output is UTF-8 (a byte that is not becomes U+FFFD), and C1 controls never pass,
 whichever way they are written.
 """
@@ -52,13 +52,23 @@ CSI_DROPPED = frozenset({ord("t"), ord("y")})
 #: never asks this of the person's terminal; only the agent would. (``CSI u`` alone, with no
 #: mark, restores the cursor: it passes.)
 KITTY_KEYS_FINAL, KITTY_KEYS_MARKS = ord("u"), frozenset("<=>?")
-#: DEC private modes (``CSI ? … h``/``l``) taken out of the sequences that set them: origin
-#: mode (6: cursor moves counted inside the scroll region, which a shell's programs do not
-#: expect), left and right margins (69: the shell's lines kept inside two columns) and the
-#: alternate scroll mode (1007: the mouse wheel typed as cursor keys). tmux sets none of them
-#: on the person's terminal, and whatever the person had is theirs, so none is given back.
-MODES_DROPPED = frozenset({6, 69, 1007})
-MODE_SET = re.compile(r"\x1b\[\?([\d;]*)([hl])")
+#: DEC private modes (``CSI ? … h``/``l``) taken out of the sequences that set them, which
+#: would outlive the attach and tmux never sets on the person's terminal: origin mode (6:
+#: cursor moves counted inside the scroll region), the alternate scroll mode (1007: the wheel
+#: typed as cursor keys), and what changes the person's keys or terminal: no key repeat (8),
+#: backspace as BS (67), meta and delete keys (1034-1037, 1039), function keys in another
+#: terminal's encoding (1050-1053, 1060, 1061), no alternate screen for later programs
+#: (1046), the Tektronix window (38), 132 columns (3, 40), the selection to the clipboard
+#: (1041) and readline's mouse and paste modes (2001-2003, 2005, 2006). Whatever the person
+#: had is theirs, so none is given back.
+MODES_DROPPED = frozenset({3, 6, 8, 38, 40, 67, 1007, 1034, 1035, 1036, 1037, 1039, 1041,
+                           1046, 1050, 1051, 1052, 1053, 1060, 1061, 2001, 2002, 2003, 2005,
+                           2006})
+#: ANSI modes (``CSI … h``/``l``, no mark) passed: insert (4) alone, which tmux uses.
+#: Others lock the keyboard (2, KAM), echo every key on the screen (12, SRM: a password
+#: typed after the attach shown) or make Enter send CR LF (20, LNM).
+ANSI_MODES_KEPT = frozenset({4})
+MODE_SET = re.compile(r"\x1b\[(\??)([\d;]*)([hl])")
 #: The primary device attributes query (``CSI c``, ``CSI 0 c``; ``ESC Z`` asks the same),
 #: which every terminal answers: the attach asks it alone, once the program has ended, so
 #: its answer tells that every answer before it has arrived (``cli/ptyrelay.py``). The
@@ -77,11 +87,12 @@ CSI_WHOLE = re.compile(r"\x1b\[[\x20-\x3f]{0,62}[\x40-\x7e]")
 #: and no mouse, focus or bracketed-paste reports typed into the shell. The scroll region is
 #: the whole screen again (``CSI r``, between a save and a restore of the cursor: setting it
 #: moves the cursor home), synchronised output ends (a terminal would stop drawing) and the
-#: cursor has the terminal's own style (``CSI 0 SP q``). The cursor stays where it is.
+#: cursor has the terminal's own style (``CSI 0 SP q``); the left and right margins end (tmux
+#: sets them on terminals that have them). The cursor stays where it is.
 RESTORE = (b"\x1b<\x1b[?1049l\x1b7\x1b[r\x1b8\x1b[0m\x1b(B\x1b)B\x1b*B\x1b+B\x0f\x1b[?25h"
            b"\x1b[0 q\x1b[?7h\x1b[4l\x1b[?1l\x1b>\x1b[>4;0m\x1b[?9l\x1b[?1000l\x1b[?1001l"
            b"\x1b[?1002l\x1b[?1003l\x1b[?1005l\x1b[?1006l\x1b[?1015l\x1b[?1016l\x1b[?1004l"
-           b"\x1b[?2004l\x1b[?2026l")
+           b"\x1b[?2004l\x1b[?2026l\x1b[?69l\x1b[?7727l")
 
 
 class _State(Enum):
@@ -251,18 +262,21 @@ class TerminalFilter:
 
 def _kept(csi: str) -> str:
     """What of a whole CSI sequence (``ESC [`` to its final) passes: all of it, none of it
-    (``""``), or a mode set without the modes in :data:`MODES_DROPPED`."""
+    (``""``), or a mode set without the modes the filter drops."""
     final = ord(csi[-1])
     if (final in CSI_DROPPED or (final == DA1_FINAL and not csi.startswith(DA2_MARK, 2))
             or (final == KITTY_KEYS_FINAL and csi[2:3] in KITTY_KEYS_MARKS)):
         return ""
-    if not csi.startswith("?", 2) or chr(final) not in "hl":
-        return csi
+    mark = csi[2:-1][:1]
+    if chr(final) not in "hl" or (mark not in {"?", ""} and not mark.isdigit()):
+        return csi  # not a mode set (a mark other than ?)
     modes = MODE_SET.fullmatch(csi)
     if modes is None:  # a mode set that is not numbers: which modes it names is unknown
         return ""
-    params = [p for p in modes[1].split(";") if int(p or "0") not in MODES_DROPPED]
-    return f"\x1b[?{';'.join(params)}{modes[2]}" if params else ""
+    mark, numbers, set_or_reset = modes.groups()
+    params = [p for p in numbers.split(";")
+              if (int(p or "0") not in MODES_DROPPED if mark else int(p or "0") in ANSI_MODES_KEPT)]
+    return f"\x1b[{mark}{';'.join(params)}{set_or_reset}" if params else ""
 
 
 _STEPS = {

@@ -291,13 +291,18 @@ def test_the_agent_cannot_turn_on_the_kitty_keyboard_protocol(
 def test_the_modes_a_program_leaves_in_the_terminal_are_reset(
         recorded: Callable[..., Recorded]) -> None:
     # A blinking bar cursor, synchronised output (the terminal stops drawing), the mouse in
-    # highlight and pixel modes, the wheel as cursor keys (alternate scroll).
-    r = recorded("printf '\\033[5 q\\033[?2026h\\033[?1001h\\033[?1016h\\033[?1007hAGENT'")
+    # highlight and pixel modes, left and right margins, the wheel as cursor keys
+    # (alternate scroll), no key repeat, backspace as BS, the keyboard locked (KAM), every
+    # key echoed on the screen (SRM).
+    r = recorded("printf '\\033[5 q\\033[?2026h\\033[?1001h\\033[?1016h\\033[?69h"
+                 "\\033[?1007h\\033[?8l\\033[?67h\\033[2h\\033[12lAGENT'")
     written = r.written()
+    modes = (b"?2026", b"?1001", b"?1016", b"?69", b"?1007", b"?8", b"?67", b"2", b"12")
     last = {what: re.findall(rb"\x1b\[" + re.escape(what) + rb"[hl]", written)[-1:]
-            for what in (b"?2026", b"?1001", b"?1016", b"?1007")}
+            for what in modes}
     assert last == {b"?2026": [b"\x1b[?2026l"], b"?1001": [b"\x1b[?1001l"],
-                    b"?1016": [b"\x1b[?1016l"], b"?1007": []}, written
+                    b"?1016": [b"\x1b[?1016l"], b"?69": [b"\x1b[?69l"], b"?1007": [],
+                    b"?8": [], b"?67": [], b"2": [], b"12": []}, written
     assert re.findall(rb"\x1b\[\d* q", written)[-1] == b"\x1b[0 q", written
 
 

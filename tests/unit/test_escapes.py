@@ -21,6 +21,9 @@ KEPT = [
     (f"{E}[u{E}[s", None),  # the cursor saved and restored (SCO), not kitty keys
     (f"{E}[?1049;1000h{E}[?7l{E}[?h", None),  # mode sets that name no mode dropped
     (f"{E}[3;10r{E}[r", None),  # the scroll region (tmux scrolls in one): given back at the end
+    # Insert, left and right margins, mintty's escape key: tmux sets them (the margins on
+    # terminals that have them); given back at the end.
+    (f"{E}[4h{E}[4l{E}[?69h{E}[5;20s{E}[?7727h", None),
     (f"{E}]11;?\x07", None),  # background colour query
     ("bell\x07", None),
 ]
@@ -50,7 +53,14 @@ DROPPED = [
     (f"a{E}[>1ub{E}[>31uc{E}[<ud{E}[<5ue{E}[=1;1uf{E}[?ug", "abcdefg"),
     # Origin mode, left and right margins, the alternate scroll mode: taken out of a mode set,
     # the rest of it kept.
-    (f"a{E}[?6hb{E}[?1049;6;1000hc{E}[?69;1007ld{E}[?0006h", f"ab{E}[?1049;1000hcd"),
+    (f"a{E}[?6hb{E}[?1049;6;1000hc{E}[?69;1007ld{E}[?0006h", f"ab{E}[?1049;1000hc{E}[?69ld"),
+    # Modes that change the person's keys or terminal after the attach: no key repeat,
+    # backspace as BS, meta keys, another terminal's function keys, no alternate screen,
+    # the Tektronix window, 132 columns, readline's paste mode.
+    (f"a{E}[?8lb{E}[?67hc{E}[?1036;1039ld{E}[?1051;1060he{E}[?1046lf{E}[?38hg{E}[?3;40h"
+     f"h{E}[?2005hi", "abcdefghi"),
+    # ANSI modes but insert: the keyboard locked (KAM), every key echoed (SRM), Enter as CR LF.
+    (f"a{E}[2hb{E}[12lc{E}[20;4hd{E}[he", f"abc{E}[4hde"),
     (f"a{E}[?6:1hb", "ab"),  # a mode set that is not numbers
     (f"a{E}]52;c;eA==\x18b", "ab"),  # CAN ends an OSC, dropped
     (f"a{E}]52;c;{E}[31mb", f"a{E}[31mb"),  # an OSC broken by an ESC: the ESC starts anew
@@ -110,7 +120,7 @@ def test_the_restore_gives_back_the_scroll_region_where_the_cursor_is() -> None:
     assert restore[region - 2:region] == f"{E}7" and restore[region + 3:region + 5] == f"{E}8"
     assert restore.index(f"{E}[?1049l") < region < restore.index(f"{E}[0m")
     # Synchronised output ends, the cursor has its own style, no mouse mode of any kind.
-    for mode in (f"{E}[?2026l", f"{E}[0 q", *(f"{E}[?{m}l" for m in (9, 1001, 1016))):
+    for mode in (f"{E}[?2026l", f"{E}[0 q", *(f"{E}[?{m}l" for m in (9, 69, 1001, 1016, 7727))):
         assert mode in restore, mode
     # The filter passes every sequence of it (a program could write it all).
     assert TerminalFilter().feed(RESTORE) == RESTORE
