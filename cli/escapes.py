@@ -41,6 +41,12 @@ NO_C1 = dict.fromkeys(range(0x80, 0xA0))
 #: for ISO 8859-1, and reads the bytes 0x80-0x9F inside the UTF-8 the filter writes (the
 #: 0x9B of U+011B) as C1 controls. The terminal stays in UTF-8, as the filter writes it.
 DOCS = "%"
+#: ``ESC SP G`` (S8C1T): the terminal answers in 8-bit controls from then on, which the
+#: programs after the attach do not read (tmux never asks it).
+EIGHT_BIT = " G"
+#: ``ESC k``, then a title, then ST: a window's title in GNU screen, and in tmux (a person's
+#: own multiplexer, with ``allow-rename``): read as a string, and dropped like one.
+STRINGS = "P_^Xk"
 #: CSI finals dropped: ``t`` is xterm's window manipulation (move, resize, report title);
 #: ``y`` is a checksum of a rectangle of the screen (``CSI … * y``, DECRQCRA), which some
 #: terminals answer: of one cell, that cell's character, so an agent could read back the
@@ -59,16 +65,24 @@ KITTY_KEYS_FINAL, KITTY_KEYS_MARKS = ord("u"), frozenset("<=>?")
 #: backspace as BS (67), meta and delete keys (1034-1037, 1039), function keys in another
 #: terminal's encoding (1050-1053, 1060, 1061), no alternate screen for later programs
 #: (1046), the Tektronix window (38), 132 columns (3, 40), the selection to the clipboard
-#: (1041) and readline's mouse and paste modes (2001-2003, 2005, 2006). Whatever the person
-#: had is theirs, so none is given back.
-MODES_DROPPED = frozenset({3, 6, 8, 38, 40, 67, 1007, 1034, 1035, 1036, 1037, 1039, 1041,
+#: (1041), readline's mouse and paste modes (2001-2003, 2005, 2006) and reverse video (5: a
+#: person's own would be lost to a reset). Whatever the person had is theirs, so none is
+#: given back. XTSAVE and XTRESTORE (``CSI ? … s``/``r``) lose them too: xterm restores a mode
+#: never saved as off.
+MODES_DROPPED = frozenset({3, 5, 6, 8, 38, 40, 67, 1007, 1034, 1035, 1036, 1037, 1039, 1041,
                            1046, 1050, 1051, 1052, 1053, 1060, 1061, 2001, 2002, 2003, 2005,
                            2006})
 #: ANSI modes (``CSI … h``/``l``, no mark) passed: insert (4) alone, which tmux uses.
 #: Others lock the keyboard (2, KAM), echo every key on the screen (12, SRM: a password
 #: typed after the attach shown) or make Enter send CR LF (20, LNM).
 ANSI_MODES_KEPT = frozenset({4})
-MODE_SET = re.compile(r"\x1b\[(\??)([\d;]*)([hl])")
+#: ``CSI > resource ; value m`` (XTMODKEYS) passes for modifyOtherKeys (4) alone, which tmux
+#: sets and the restore gives back; the others change how keys with modifiers arrive. ``CSI >
+#: … n`` turns them off, and DECSCL (``CSI … " p``) soft-resets the terminal into another
+#: conformance level, perhaps 8-bit controls: neither passes.
+MODIFY_KEYS, MODIFY_OTHER_KEYS = ">m", "4"
+CSI_TAILS_DROPPED = (re.compile(r"\x1b\[>[\d;]*n"), re.compile(r'\x1b\[[\d;]*"p'))
+MODE_SET = re.compile(r"\x1b\[(\??)([\d;]*)([hlrs])")
 #: The primary device attributes query (``CSI c``, ``CSI 0 c``; ``ESC Z`` asks the same),
 #: which every terminal answers: the attach asks it alone, once the program has ended, so
 #: its answer tells that every answer before it has arrived (``cli/ptyrelay.py``). The
@@ -151,7 +165,7 @@ class TerminalFilter:
         elif b == ord("]"):
             self._in_osc = True
             self._more(_State.OSC, b)
-        elif chr(b) in "P_^X":
+        elif chr(b) in STRINGS:
             self._in_osc = False
             self._drop(_State.STRING)
         elif b == ESC:
@@ -171,7 +185,7 @@ class TerminalFilter:
         if 0x20 <= b <= 0x2F and len(self._seq) < 8:
             self._seq.append(chr(b))
         elif 0x30 <= b <= 0x7E:
-            if self._seq[1] == DOCS:
+            if self._seq[1] == DOCS or "".join(self._seq[1:]) + chr(b) == EIGHT_BIT:
                 self.dropped += 1
             else:
                 out.append("".join(self._seq) + chr(b))
@@ -267,17 +281,21 @@ def _kept(csi: str) -> str:
     if (final in CSI_DROPPED or (final == DA1_FINAL and not csi.startswith(DA2_MARK, 2))
             or (final == KITTY_KEYS_FINAL and csi[2:3] in KITTY_KEYS_MARKS)):
         return ""
+    if any(tail.fullmatch(csi) for tail in CSI_TAILS_DROPPED):
+        return ""
+    if csi[2] + csi[-1] == MODIFY_KEYS:
+        return csi if csi[3:-1].split(";", maxsplit=1)[0] == MODIFY_OTHER_KEYS else ""
     mark = csi[2:-1][:1]
-    if chr(final) not in "hl" or (mark not in {"?", ""} and not mark.isdigit()):
-        return csi  # not a mode set (a mark other than ?)
+    if not ((chr(final) in "hl" and (mark in {"?", ""} or mark.isdigit()))
+            or (chr(final) in "rs" and mark == "?")):
+        return csi  # not a mode set, save or restore
     modes = MODE_SET.fullmatch(csi)
     if modes is None:  # a mode set that is not numbers: which modes it names is unknown
         return ""
-    mark, numbers, set_or_reset = modes.groups()
+    mark, numbers, final_ = modes.groups()
     params = [p for p in numbers.split(";")
               if (int(p or "0") not in MODES_DROPPED if mark else int(p or "0") in ANSI_MODES_KEPT)]
-    return f"\x1b[{mark}{';'.join(params)}{set_or_reset}" if params else ""
-
+    return f"\x1b[{mark}{';'.join(params)}{final_}" if params else ""
 
 _STEPS = {
     _State.GROUND: TerminalFilter._ground,

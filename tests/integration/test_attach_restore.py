@@ -33,6 +33,7 @@ set -g status off
 set -g remain-on-exit on
 set -g default-terminal tmux-256color
 set -g extended-keys on
+set -g allow-rename on
 """
 #: The agent's parting modes (printf format): the alternate screen, mouse (SGR encoding),
 #: application cursor keys and keypad, line graphics, cursor hidden, insert, concealed
@@ -268,10 +269,12 @@ def test_the_scroll_region_is_given_back_with_the_cursor_where_it_was(
 
 
 def test_the_agent_cannot_title_the_persons_terminal(recorded: Callable[..., Recorded]) -> None:
-    # A title that names another program, left on the person's window after the attach.
-    r = recorded("printf '\\033]2;sudo\\007\\033]0;ssh prod\\033\\\\AGENT'")
+    # A title that names another program, left on the person's window after the attach; and
+    # the window's name in the person's own tmux or screen (ESC k ... ST).
+    r = recorded("printf '\\033]2;sudo\\007\\033]0;ssh prod\\033\\\\\\033ksudo\\033\\\\AGENT'")
     r.written()
     assert r.pane.show("#{pane_title}") == "PERSON"
+    assert r.pane.show("#{window_name}") != "sudo"
 
 
 KITTY_KEYS = re.compile(rb"\x1b\[[<=>?][\d;]*u")
@@ -295,8 +298,13 @@ def test_the_modes_a_program_leaves_in_the_terminal_are_reset(
     # (alternate scroll), no key repeat, backspace as BS, the keyboard locked (KAM), every
     # key echoed on the screen (SRM).
     r = recorded("printf '\\033[5 q\\033[?2026h\\033[?1001h\\033[?1016h\\033[?69h"
-                 "\\033[?1007h\\033[?8l\\033[?67h\\033[2h\\033[12lAGENT'")
+                 "\\033[?1007h\\033[?8l\\033[?67h\\033[2h\\033[12l\\033[?5h\\033[?8r"
+                 "\\033[>1;3m\\033 GAGENT'")
     written = r.written()
+    # ...reverse video, XTRESTORE of no key repeat, shifted cursor keys in another encoding
+    # (XTMODKEYS), answers in 8-bit controls (S8C1T): none arrives.
+    for never in (b"\x1b[?5h", b"\x1b[?8r", b"\x1b[>1;3m", b"\x1b G"):
+        assert never not in written, (never, written)
     modes = (b"?2026", b"?1001", b"?1016", b"?69", b"?1007", b"?8", b"?67", b"2", b"12")
     last = {what: re.findall(rb"\x1b\[" + re.escape(what) + rb"[hl]", written)[-1:]
             for what in modes}

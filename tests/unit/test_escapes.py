@@ -14,13 +14,16 @@ KEPT = [
     (f"{E}[1;31mred{E}[0m", None),  # SGR
     (f"{E}[?1049h{E}[H{E}[2J{E}[?25l{E}[38;2;1;2;3m", None),  # modes, cursor, colour
     (f"{E}[?2026h{E}[?2026l", None),  # synchronised output (tmux)
+    (f"{E}[>4;1m{E}[>4m{E}[m", None),  # modifyOtherKeys (tmux), SGR reset
     (f"{E}[>c{E}[>0q{E}[6n", None),  # the queries tmux asks
     (f"{E}[2 q", None),  # cursor style (an intermediate)
     (f"{E}[{'1;' * 31}m", None),  # the longest CSI kept: 62 bytes before its final
     (f"{E}7{E}8{E}={E}>{E}M{E}(B{E})0", None),  # short escapes, charsets
     (f"{E}[u{E}[s", None),  # the cursor saved and restored (SCO), not kitty keys
     (f"{E}[?1049;1000h{E}[?7l{E}[?h", None),  # mode sets that name no mode dropped
-    (f"{E}[3;10r{E}[r", None),  # the scroll region (tmux scrolls in one): given back at the end
+    # The scroll region (tmux scrolls in one: given back at the end), the cursor saved (SCO),
+    # a mode saved and restored (XTSAVE, XTRESTORE), 7-bit controls.
+    (f"{E}[3;10r{E}[r{E}[s{E}[?1049s{E}[?1049r{E} F", None),
     # Insert, left and right margins, mintty's escape key: tmux sets them (the margins on
     # terminals that have them); given back at the end.
     (f"{E}[4h{E}[4l{E}[?69h{E}[5;20s{E}[?7727h", None),
@@ -61,6 +64,13 @@ DROPPED = [
      f"h{E}[?2005hi", "abcdefghi"),
     # ANSI modes but insert: the keyboard locked (KAM), every key echoed (SRM), Enter as CR LF.
     (f"a{E}[2hb{E}[12lc{E}[20;4hd{E}[he", f"abc{E}[4hde"),
+    # Reverse video (a reset would lose the person's own); XTRESTORE of a dropped mode
+    # (xterm restores one never saved as off), XTSAVE: the rest of them kept.
+    (f"a{E}[?5hb{E}[?8;1049rc{E}[?67sd", f"ab{E}[?1049rcd"),
+    # XTMODKEYS but modifyOtherKeys, turning them off, DECSCL (perhaps 8-bit controls).
+    (f"a{E}[>1;3mb{E}[>2;1mc{E}[>md{E}[>4ne{E}[62;0\"pf{E}[>4;2m", f"abcdef{E}[>4;2m"),
+    # 8-bit controls (S8C1T); screen's and tmux's window title, up to ST.
+    (f"a{E} Gb{E}ksudo{E}\\c", "abc"),
     (f"a{E}[?6:1hb", "ab"),  # a mode set that is not numbers
     (f"a{E}]52;c;eA==\x18b", "ab"),  # CAN ends an OSC, dropped
     (f"a{E}]52;c;{E}[31mb", f"a{E}[31mb"),  # an OSC broken by an ESC: the ESC starts anew
