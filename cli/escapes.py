@@ -297,6 +297,7 @@ def _kept(csi: str) -> str:
               if (int(p or "0") not in MODES_DROPPED if mark else int(p or "0") in ANSI_MODES_KEPT)]
     return f"\x1b[{mark}{';'.join(params)}{final_}" if params else ""
 
+
 _STEPS = {
     _State.GROUND: TerminalFilter._ground,
     _State.ESCAPE: TerminalFilter._escape,
