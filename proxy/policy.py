@@ -12,8 +12,9 @@ headers and the request is forwarded. The real credential goes in only when both
 are TLS (an intercepted tunnel, and an ``https`` upstream) and the port is the rule's;
 anywhere else the placeholder is stripped and nothing is injected. The ``Host`` sent on
 is always the proxy's own, from the target. Once the server has resolved the destination,
-:func:`address_refusal` applies "no way home": loopback, link-local, unspecified and the
-host's own addresses are refused unless an override named them. :func:`audit_record` turns
+:func:`address_refusal` applies "no way home": loopback, link-local, unspecified, the
+host's own addresses and the cloud metadata services (:data:`METADATA`) are refused unless
+an override named them. :func:`audit_record` turns
 what happened into the one audit line.
 """
 
@@ -35,6 +36,15 @@ from proxy.meter import Api, metered_api
 from proxy.rules import Rule, match_rule, matches_any
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+#: Cloud metadata services where they are not link-local: each answers the host's own
+#: identity (its role's credentials) to whatever asks from the host, as 169.254.169.254 does.
+METADATA = tuple(ipaddress.ip_network(n) for n in (
+    "fd00:ec2::/64",  # AWS over IPv6: instance metadata (::254), EKS Pod Identity (::23)
+    "fd20:ce::254/128",  # Google Cloud's metadata server over IPv6
+    "100.100.100.200/32",  # Alibaba Cloud's metadata service
+    "168.63.129.16/32",  # Azure's WireServer (the VM agent's goal state and certificates)
+))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -225,6 +235,8 @@ def address_refusal(
             return f"{addr} is this machine (loopback)"
         if addr.is_link_local:
             return f"{addr} is link-local"
+        if any(addr in network for network in METADATA):
+            return f"{addr} is a cloud metadata service (this machine's identity)"
         if addr.is_multicast or addr.is_reserved:
             return f"{addr} is not a unicast address"
         if addr in forbidden:

@@ -262,7 +262,11 @@ IP = ipaddress.ip_address
 
 
 @pytest.mark.parametrize("addr", ["127.0.0.1", "127.8.8.8", "::1", "0.0.0.0", "169.254.169.254",
-                                  "fe80::1", "::ffff:127.0.0.1", "172.17.0.1", "224.0.0.1"])
+                                  "fe80::1", "::ffff:127.0.0.1", "172.17.0.1", "224.0.0.1",
+                                  # Cloud metadata services off link-local addresses.
+                                  "fd00:ec2::254", "fd00:ec2::23", "fd20:ce::254",
+                                  "100.100.100.200", "::ffff:100.100.100.200",
+                                  "168.63.129.16"])
 def test_no_way_home(addr: str) -> None:
     forbidden = frozenset({IP("172.17.0.1")})
     assert address_refusal([IP(addr)], forbidden, overridden=False) is not None
