@@ -9,8 +9,10 @@ the gap:
    before h11 parses them and names anything two parsers could read differently: both
    ``Transfer-Encoding`` and ``Content-Length``, several of either, a length that is not
    plain digits, a coding other than ``chunked``, ``Transfer-Encoding`` on HTTP/1.0, line
-   folding, a bare CR or LF, a control character, white space before a colon, a version
-   other than 1.0 or 1.1, a CONNECT with a body. h11 refuses some of these itself, and
+   folding, a bare CR or LF, a control character, white space before a colon, a framing
+   header named with an underscore (``Transfer_Encoding``, which the proxy would pass on
+   as any header, is ``HTTP_TRANSFER_ENCODING`` to a CGI-style server: its framing), a
+   version other than 1.0 or 1.1, a CONNECT with a body. h11 refuses some of these itself, and
    quietly repairs others (it merges equal lengths, unfolds folded lines, accepts bare LF),
    which is why the check reads the bytes and not h11's event. The server answers 400 and
    closes the connection (``relay.client_request``).
@@ -80,6 +82,8 @@ def head_defect(raw: bytes) -> str | None:
         if name != name.rstrip(b" \t"):
             return "white space before a colon"
         name = name.lower()
+        if b"_" in name and name.replace(b"_", b"-") in _FRAMING:
+            return "a framing header named with an underscore (CGI reads it as a dash)"
         if name == b"content-length":
             lengths.append(value.strip(b" \t"))
         elif name == b"transfer-encoding":

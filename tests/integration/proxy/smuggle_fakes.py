@@ -9,6 +9,9 @@ other request's bytes became a body. A body shorter than its ``Content-Length`` 
 answered with what arrived by five seconds of silence (lenient, as the smuggled echo needs).
 ``/both-framings`` answers with ``Transfer-Encoding`` and ``Content-Length`` together.
 
+:class:`CgiFramingUpstream` reads header names as CGI does (an underscore for a dash), so
+``Transfer_Encoding: chunked`` frames a body for it where the proxy reads none.
+
 :class:`StallingRefuser` answers 413 to an upload from its head alone and then neither
 reads nor closes: only the proxy can end that exchange.
 
@@ -128,3 +131,60 @@ class RawTunnel(Tunnel):
         except trio.BrokenResourceError:
             return True
         return data == b""
+
+
+class CgiFramingUpstream(Listener):
+    """An HTTPS back end that reads header names as CGI does (``Transfer_Encoding`` and
+    ``Transfer-Encoding`` are both ``HTTP_TRANSFER_ENCODING``) and frames a request by
+    ``Transfer-Encoding: chunked`` over ``Content-Length``, as RFC 9112 says. Every request
+    it parses is kept in ``seen`` with its ``Authorization``; each gets a small JSON answer.
+    """
+
+    def __init__(self, ca: trustme.CA) -> None:
+        super().__init__(ca)
+        self.seen: list[RawSeen] = []
+
+    async def _connection(self, stream: trio.abc.Stream) -> None:
+        buf = b""
+
+        async def more() -> bool:
+            nonlocal buf
+            data = bytes(await stream.receive_some(65536))
+            buf += data
+            return bool(data)
+
+        while True:
+            while b"\r\n\r\n" not in buf:
+                if not await more():
+                    return
+            head, buf = buf.split(b"\r\n\r\n", 1)
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = [*lines[0].split(" ", 2), "", ""][:3]
+            headers = [(n.strip().lower().replace("_", "-"), v.strip())
+                       for n, _, v in (line.partition(":") for line in lines[1:])]
+            names = dict(headers)
+            body = b""
+            if names.get("transfer-encoding", "").lower() == "chunked":
+                while True:
+                    while b"\r\n" not in buf:
+                        if not await more():
+                            return
+                    size_line, buf = buf.split(b"\r\n", 1)
+                    size = int(size_line.split(b";")[0], 16)
+                    while len(buf) < size + 2:
+                        if not await more():
+                            return
+                    body, buf = body + buf[:size], buf[size + 2:]
+                    if size == 0:
+                        break
+            else:
+                length = int(names.get("content-length", "0") or "0")
+                while len(buf) < length:
+                    if not await more():
+                        return
+                body, buf = buf[:length], buf[length:]
+            self.seen.append(RawSeen(conn=0, method=method, target=target, headers=headers,
+                                     body=body))
+            text = json.dumps({"target": target}).encode()
+            await stream.send_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                                  b"content-length: %d\r\n\r\n%s" % (len(text), text))

@@ -18,7 +18,7 @@ import pytest
 import trio
 import trustme
 from conftest import SECRETS, Proxy, override
-from smuggle_fakes import ClFramingUpstream, RawTunnel
+from smuggle_fakes import CgiFramingUpstream, ClFramingUpstream, RawTunnel
 
 from appliance.audit import AuditRecord, parse_line
 from proxy.config import Upstream
@@ -112,6 +112,9 @@ AMBIGUOUS = {
     "cl junk": head("Content-Length: 5;x", body=b"hello"),
     "space before colon": head("Transfer-Encoding : chunked", "Content-Length: 5",
                                body=b"hello"),
+    "te with an underscore": head("Transfer_Encoding: chunked", "Content-Length: 5",
+                                  body=b"0\r\n\r\n"),
+    "cl with an underscore": head("Content_Length: 5", body=b""),
 }
 
 
@@ -181,3 +184,54 @@ async def test_an_answer_framed_both_ways_is_relayed_and_its_connection_dropped(
         await t.aclose()
     assert [(s.target, s.conn) for s in raw.seen] == [
         ("/first", 0), ("/both-framings", 0), ("/after", 1)]
+
+
+@pytest.fixture
+async def cgi(proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA
+              ) -> CgiFramingUpstream:
+    upstream = CgiFramingUpstream(upstream_ca)
+    await nursery.start(upstream.serve)
+    override(proxy, upstreams={GH: Upstream(scheme="https", host="127.0.0.1",
+                                            port=upstream.port)})
+    return upstream
+
+
+async def statuses_until_closed(t: RawTunnel) -> list[int]:
+    """The status of every answer on the tunnel, until the proxy closes it."""
+    out = []
+    while True:
+        try:
+            out.append((await t.answer())[0])
+        except (ConnectionError, trio.BrokenResourceError):
+            return out
+
+
+async def test_a_framing_header_spelled_with_an_underscore_moves_no_branch(
+    proxy: Proxy, cgi: CgiFramingUpstream
+) -> None:
+    """A back end that reads ``Transfer_Encoding`` as ``Transfer-Encoding`` (CGI's
+    ``HTTP_TRANSFER_ENCODING``) ends a body where the proxy, reading its own
+    ``Content-Length``, does not: the rest of it begins a request the proxy never judged,
+    and the agent's next request on the connection -- its head, the injected token in it --
+    becomes that request's headers. Here: a force-move of the person's ``main``."""
+    auth = proxy.add_session("underscore")
+    planted = (b"0\r\n\r\nPATCH /repos/person/repo/git/refs/heads/main HTTP/1.1\r\n"
+               b"X-Ignore: ")
+    first = (b"GET /repos/person/repo/commits HTTP/1.1\r\nHost: api.github.com\r\n"
+             b"Authorization: Bearer placeholder\r\nTransfer_Encoding: chunked\r\n"
+             b"Content-Length: %d\r\n\r\n%s" % (len(planted), planted))
+    force = b'{"sha": "0123456789abcdef0123456789abcdef01234567", "force": true}'
+    second = (b"GET /user HTTP/1.1\r\nHost: api.github.com\r\n"
+              b"Authorization: Bearer placeholder\r\nConnection: close\r\n"
+              b"Content-Length: %d\r\n\r\n%s" % (len(force), force))
+    with trio.fail_after(20):
+        t = await tunnel(proxy, auth)
+        await t.send(first + second)
+        statuses = await statuses_until_closed(t)
+        await t.aclose()
+    parsed = [(s.method, s.target, dict(s.headers).get("authorization")) for s in cgi.seen]
+    assert not any(method == "PATCH" for method, _, _ in parsed), parsed
+    assert statuses == [400]
+    assert cgi.seen == []
+    refused = [r for r in audit(proxy) if r.status == 400]
+    assert [(r.session, r.error) for r in refused] == [(auth[0], "AMBIGUOUS_FRAMING")]
