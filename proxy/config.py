@@ -13,6 +13,10 @@ Read once at start and again on SIGHUP by ``__main__``/``server.py``; the result
 
     allow_writes = ["npm_token"]       # sessions may publish with these (``uses.py``)
 
+    # Networks no request may reach, beside this machine's own ("no way home", ``policy.py``):
+    # on a Kubernetes cluster, its service and pod networks (the proxy's pod reaches them).
+    refuse_networks = ["10.96.0.0/12", "10.244.0.0/16"]
+
     [paces]                            # requests an hour each session may send with a
     github_token = 1200                # credential (0: no pace); see ``pace.py``
 
@@ -27,6 +31,7 @@ Unknown keys are an error, except the tables the credential loader reads from th
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,6 +55,8 @@ _FLOATS = {
 #: A GitHub token's quota is 5,000 requests an hour for the person and every session: one
 #: session, however it loops, spends no more than a quarter of it.
 DEFAULT_PACES = {"github_token": Pace(1200)}
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +87,8 @@ class ProxyConfig:
     pace_hold: float = 30.0
     #: Registry credentials sessions may write with (publish) too (``uses.py``).
     allow_writes: frozenset[str] = frozenset()
+    #: Networks refused as destinations like this machine's own (a cluster's, say).
+    refuse_networks: tuple[IpNetwork, ...] = ()
 
     def override_for(self, host: str, port: int) -> Upstream | None:
         return self.upstreams.get(f"{host}:{port}") or self.upstreams.get(host)
@@ -134,6 +143,8 @@ def config_from_dict(doc: Mapping[str, Any], origin: str) -> ProxyConfig:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"{where} must be a list of credential names")
             values["allow_writes"] = frozenset(value)
+        elif key == "refuse_networks":
+            values["refuse_networks"] = _networks(value, where)
         elif key == "paces":
             if not isinstance(value, dict):
                 raise ConfigError(f"{where} must be a table of credential = requests an hour")
@@ -145,7 +156,7 @@ def config_from_dict(doc: Mapping[str, Any], origin: str) -> ProxyConfig:
         else:
             refuse_unknown((key,), ("upstreams", "extra_ca_bundle", "deny_unlisted",
                                     "grafana_host", "model_hosts", "rules", "paces",
-                                    "allow_writes", *_FLOATS), origin)
+                                    "allow_writes", "refuse_networks", *_FLOATS), origin)
     # Rules from the file come first: they override built-in rules for the same host.
     rules = (*extra_rules, *DEFAULT_RULES)
     named = {name for rule in rules for name in rule.credentials}
@@ -154,6 +165,16 @@ def config_from_dict(doc: Mapping[str, Any], origin: str) -> ProxyConfig:
         refuse_unknown(values["paces"], named, f"{origin}: paces")
         values["paces"] = _paces(values["paces"], f"{origin}: paces")
     return ProxyConfig(rules=rules, **values)
+
+
+def _networks(value: object, where: str) -> tuple[IpNetwork, ...]:
+    """``refuse_networks``: addresses or networks in CIDR notation."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where} must be a list of networks such as \"10.96.0.0/12\"")
+    try:
+        return tuple(ipaddress.ip_network(v.strip(), strict=False) for v in value)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
 
 
 def _paces(value: Mapping[str, object], where: str) -> dict[str, Pace]:

@@ -13,9 +13,9 @@ are TLS (an intercepted tunnel, and an ``https`` upstream) and the port is the r
 anywhere else the placeholder is stripped and nothing is injected. The ``Host`` sent on
 is always the proxy's own, from the target. Once the server has resolved the destination,
 :func:`address_refusal` applies "no way home": loopback, link-local, unspecified, the
-host's own addresses and the cloud metadata services (:data:`METADATA`) are refused unless
-an override named them. :func:`audit_record` turns
-what happened into the one audit line.
+host's own addresses, the cloud metadata services (:data:`METADATA`) and the networks
+``proxy.toml`` names (``refuse_networks``) are refused unless an override named them.
+:func:`audit_record` turns what happened into the one audit line.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 
 from appliance.audit import AuditRecord, Decision, redact_path
 from appliance.methods import READS
-from proxy.config import ProxyConfig
+from proxy.config import IpNetwork, ProxyConfig
 from proxy.directory import AccessMode, SessionAuth, authenticate
 from proxy.gitguard import is_fetch, is_remote_write
 from proxy.heads import ProxyCredentials, Target, forwardable, is_upgrade, misdirection
@@ -222,9 +222,12 @@ def _refusal(*, method: str, target: Target, headers: Headers, session: SessionA
 
 def address_refusal(
     addresses: Iterable[IpAddress], forbidden: frozenset[IpAddress], *, overridden: bool,
-    bridged: frozenset[IpAddress] = frozenset(),
+    bridged: frozenset[IpAddress] = frozenset(), refused: Iterable[IpNetwork] = (),
 ) -> str | None:
-    """Why the resolved destination is refused ("no way home"), or None when it is fine."""
+    """Why the resolved destination is refused ("no way home"), or None when it is fine.
+
+    ``refused``: the networks ``proxy.toml`` names (``refuse_networks``: a cluster's own).
+    """
     if overridden:
         return None
     for found in addresses:
@@ -243,6 +246,9 @@ def address_refusal(
             return f"{addr} is one of this machine's own addresses"
         if addr in bridged:
             return f"{addr} is on a container network of this machine"
+        for network in refused:
+            if addr in network:
+                return f"{addr} is in {network}, which proxy.toml refuse_networks names"
     return None
 
 

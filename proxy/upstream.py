@@ -206,7 +206,8 @@ class Pool:
                     home = home | {a for a in addresses if self._is_local(a)}
                     bridged = frozenset(a for a in addresses if self._on_bridge(a))
                 refusal = address_refusal(addresses, home, overridden=overridden,
-                                          bridged=bridged)
+                                          bridged=bridged,
+                                          refused=self.config.refuse_networks)
                 if refusal is not None:
                     raise UpstreamError(
                         f"refusing {dest.host}: {refusal}",

@@ -222,3 +222,45 @@ async def test_another_container_over_ipv6_is_home_too(proxy: Proxy) -> None:
     finally:
         network.remove()
 
+
+
+async def test_a_cluster_network_proxy_toml_refuses_is_refused(proxy: Proxy) -> None:
+    """On a Kubernetes cluster the proxy runs in a pod, which reaches the cluster's services
+    and pods: addresses that are neither this machine's nor on a container bridge of it, and
+    that each session's NetworkPolicy keeps from its agent. The other end of a new network
+    stands in for such a service: the proxy takes the agent there (the hole), until
+    ``refuse_networks`` names that network; then it is refused in plain HTTP and through a
+    tunnel, and a network it does not name still passes."""
+    override(proxy, deny_unlisted=False)
+    auth = proxy.add_session("cluster")
+    with new_host_address() as net:
+        peer = await trio.lowlevel.open_process(
+            ["ip", "netns", "exec", net.namespace, sys.executable, "-c", PEER_SERVER,
+             net.peer_address], stdout=subprocess.PIPE)
+        try:
+            assert peer.stdout is not None
+            with trio.fail_after(20):
+                port = int((await peer.stdout.receive_some(64)).strip())
+                where = f"{net.peer_address}:{port}"
+                got = await plain_get(proxy, auth, where)
+                assert got.startswith(b"HTTP/1.1 200 ") and got.endswith(b"new network\n")
+                elsewhere = ipaddress.ip_network("10.244.0.0/16")
+                override(proxy, refuse_networks=(ipaddress.ip_network(f"{net.peer_address}/30",
+                                                                      strict=False), elsewhere))
+                got = await plain_get(proxy, auth, where)
+                assert got.startswith(b"HTTP/1.1 403 "), got[:300]
+                assert b"which proxy.toml refuse_networks names" in got
+                assert b"new network" not in got
+                t = await RawTunnel.open(proxy.port, ":".join(auth), net.peer_address,
+                                         proxy.ca_path, connect_port=port)
+                await t.send(f"GET / HTTP/1.1\r\nHost: {where}\r\n\r\n".encode())
+                status, headers, _, _ = await t.answer()
+                await t.aclose()
+                assert (status, headers["x-proxy-error-type"]) == (403, "DESTINATION_FORBIDDEN")
+                override(proxy, refuse_networks=(elsewhere,))
+                got = await plain_get(proxy, auth, where)
+                assert got.startswith(b"HTTP/1.1 200 ") and got.endswith(b"new network\n")
+        finally:
+            peer.kill()
+            with trio.move_on_after(10):
+                await peer.wait()

@@ -70,6 +70,8 @@ port = 8443
     ("[paces]\ngithub_token = { per_hour = 60, brust = 2 }", "unknown key 'brust'"),
     ("[paces]\ngithub_token = { burst = 2 }", "whole number"),
     ("pace_hold_seconds = 0", "positive"),
+    ("refuse_networks = '10.0.0.0/8'", "list of networks"),
+    ("refuse_networks = ['10.0.0.0/33']", "refuse_networks: .*10.0.0.0/33"),
 ])
 def test_errors_name_the_problem(tmp_path: Path, text: str, needle: str) -> None:
     path = tmp_path / "proxy.toml"
@@ -91,3 +93,11 @@ def test_paces_change_the_defaults_one_credential_at_a_time(tmp_path: Path) -> N
     path.write_text("[paces]\ngithub_token = 0\nx_key = { per_hour = 60, burst = 2 }\n"
                     "[[rules]]\nhost = 'x.example'\ncredential = 'x_key'\n")
     assert load_proxy_config(path).paces == {"x_key": Pace(60, 2)}
+
+
+def test_refused_networks_are_read_as_networks(tmp_path: Path) -> None:
+    assert ProxyConfig().refuse_networks == ()
+    path = tmp_path / "proxy.toml"
+    path.write_text("refuse_networks = ['10.96.0.0/12', 'fd00:10:96::/112', '10.244.1.7']\n")
+    assert [str(n) for n in load_proxy_config(path).refuse_networks] == [
+        "10.96.0.0/12", "fd00:10:96::/112", "10.244.1.7/32"]

@@ -273,6 +273,16 @@ def test_no_way_home(addr: str) -> None:
     assert address_refusal([IP(addr)], forbidden, overridden=True) is None
 
 
+def test_a_network_the_configuration_names_is_refused() -> None:
+    cluster = (ipaddress.ip_network("10.96.0.0/12"), ipaddress.ip_network("fd00:10:96::/112"))
+    for addr in ("10.96.0.1", "10.111.2.3", "::ffff:10.96.0.10", "fd00:10:96::1"):
+        why = address_refusal([IP(addr)], frozenset(), overridden=False, refused=cluster)
+        assert why is not None and "refuse_networks" in why
+        assert address_refusal([IP(addr)], frozenset(), overridden=True, refused=cluster) is None
+    assert address_refusal([IP("10.112.0.1")], frozenset(), overridden=False,
+                           refused=cluster) is None
+
+
 def test_public_addresses_pass() -> None:
     assert address_refusal([IP("140.82.112.3"), IP("10.1.2.3")], frozenset(),
                            overridden=False) is None
