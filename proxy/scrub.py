@@ -6,8 +6,8 @@ quotes the header it refused, a list of the account's own tokens, a WebSocket se
 reports the handshake (``TRACE``, whose whole point is the echo, is refused with a
 credential: ``uses.py``). A :class:`Scrubber` knows what the proxy put in (the credential,
 and the header value it rendered, such as Basic's base64) and masks every occurrence in the
-answer's head and body with ``*`` of the same length, so the framing holds and the agent
-never holds the secret.
+answer's head (a field's name too, in any case: HTTP names have none) and body with ``*``
+of the same length, so the framing holds and the agent never holds the secret.
 
 The body is scanned as it streams. Only a chunk's last bytes that could begin a credential
 wait for the next chunk (or the body's end), so a secret the upstream splits over two reads
@@ -34,12 +34,14 @@ MIN_SECRET = 8
 class Scrubber:
     """Masks ``secrets`` in one answer; :meth:`feed` the body's chunks, then :meth:`finish`."""
 
-    __slots__ = ("_held", "masked", "secrets")
+    __slots__ = ("_held", "_lower", "masked", "secrets")
 
     def __init__(self, secrets: Iterable[bytes]) -> None:
         # Longest first: a rendered value that holds the raw one is masked whole.
         self.secrets = tuple(sorted({s for s in secrets if len(s) >= MIN_SECRET},
                                     key=len, reverse=True))
+        #: As a header's name carries them: HTTP reads names in any case (h11 lowers them).
+        self._lower = tuple(dict.fromkeys(secret.lower() for secret in self.secrets))
         self._held = b""
         #: How many occurrences were masked so far.
         self.masked = 0
@@ -55,8 +57,18 @@ class Scrubber:
         return data
 
     def head(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-        """The answer's header (or trailer) fields, each value masked."""
-        return [(name, self._mask(value)) for name, value in headers]
+        """The answer's header (or trailer) fields, each name and value masked."""
+        return [(self._name(name), self._mask(value)) for name, value in headers]
+
+    def _name(self, name: bytes) -> bytes:
+        """A field's name, the secrets masked in any case (``*`` is a name's character)."""
+        low = name.lower()
+        for secret in self._lower:
+            if secret in low:
+                self.masked += low.count(secret)
+                low = low.replace(secret, b"*" * len(secret))
+                name = low
+        return name
 
     def reason(self, reason: bytes) -> bytes:
         """The status line's reason phrase, masked."""

@@ -5,6 +5,8 @@
   rendering back, which the scrubber (told only the raw token) does not know.
 * A request to a foreign host that names ``Upgrade`` but carries an ordinary body: the body
   scan skips upgrades, so the session's placeholder leaves in that body unseen.
+* An answer that names a header (and a trailer) after the credential it was sent: the
+  scrubber masked every header's value, never its name.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import trio
 import trustme
 from conftest import SECRETS, Proxy, client, override
 from proxy_fakes import Seen, _Base
+from smuggle_fakes import RawTunnel
 from test_proxy_controls import KEY, Rig, rig  # noqa: F401 - the rig fixture
 
+from appliance.audit import parse_line
 from appliance.placeholders import placeholder_env
 from proxy.config import Upstream
 
@@ -123,3 +127,40 @@ async def test_a_placeholder_in_the_host_name_is_a_leak_too(rig: Rig) -> None:  
         await stream.aclose()
     assert answer.startswith(b"HTTP/1.1 403"), answer[:200]
     assert len(rig.echo.seen) == seen
+
+
+class NameEcho(_Base):
+    """An API that names a header, and a trailer, after the token it was called with (a
+    per-key counter, say)."""
+
+    async def answer(self, stream: trio.abc.Stream, conn: h11.Connection, seen: Seen) -> bool:
+        token = "".join(seen.header("authorization")).removeprefix("Bearer ")
+        await self.send(stream, conn, h11.Response(status_code=200, headers=[
+            ("transfer-encoding", "chunked"), (f"x-calls-{token}", "1")]),
+            h11.Data(data=b"ok\n"), h11.EndOfMessage(headers=[(f"x-end-{token}", "1")]))
+        return True
+
+
+async def test_a_header_named_after_the_credential_is_masked_too(
+        proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA) -> None:
+    echo = NameEcho(upstream_ca)
+    await nursery.start(echo.serve)
+    override(proxy, upstreams={"api.github.com": Upstream(scheme="https", host="127.0.0.1",
+                                                          port=echo.port)})
+    auth = proxy.add_session("named")
+    token = SECRETS["github_token"]
+    with trio.fail_after(20):
+        t = await RawTunnel.open(proxy.port, ":".join(auth), "api.github.com", proxy.ca_path)
+        await t.send(b"GET /rate HTTP/1.1\r\nHost: api.github.com\r\n"
+                     b"Authorization: Bearer placeholder\r\nTE: trailers\r\n"
+                     b"Connection: close\r\n\r\n")
+        raw = b""
+        while data := await t.tls.receive_some(65536):
+            raw += data
+        await t.aclose()
+    assert echo.seen[0].header("authorization") == [f"Bearer {token}"]  # what travelled
+    assert token.encode().lower() not in raw.lower(), raw
+    assert f"x-calls-{'*' * len(token)}: 1".encode() in raw, raw
+    assert f"x-end-{'*' * len(token)}: 1".encode() in raw, raw
+    records = [parse_line(x) for x in proxy.audit_path.read_text().splitlines()]
+    assert records[-1].note is not None and "masked (2x)" in records[-1].note

@@ -60,6 +60,15 @@ def test_a_head_is_masked_in_every_value() -> None:
     assert scrub.masked == 2
 
 
+def test_a_head_is_masked_in_every_name_whatever_its_case() -> None:
+    scrub = Scrubber([TOKEN])
+    stars = b"*" * len(TOKEN)
+    head = [(b"x-calls-" + TOKEN.lower(), b"1"), (b"X-Key-" + TOKEN, b"2"), (b"x-a", b"3")]
+    assert scrub.head(head) == [(b"x-calls-" + stars, b"1"), (b"x-key-" + stars, b"2"),
+                                (b"x-a", b"3")]
+    assert scrub.masked == 2
+
+
 @pytest.mark.parametrize("secret", [b"", b"x", b"a" * (MIN_SECRET - 1)])
 def test_a_value_too_short_to_be_a_credential_is_not_looked_for(secret: bytes) -> None:
     scrub = Scrubber([secret])
