@@ -17,6 +17,8 @@ Read once at start and again on SIGHUP by ``__main__``/``server.py``; the result
     # on a Kubernetes cluster, its service and pod networks (the proxy's pod reaches them).
     refuse_networks = ["10.96.0.0/12", "10.244.0.0/16"]
 
+    tunnels_per_hour = 36000           # new tunnels each session may open (burst: 64)
+
     [paces]                            # requests an hour each session may send with a
     github_token = 1200                # credential (0: no pace); see ``pace.py``
 
@@ -55,6 +57,11 @@ _FLOATS = {
 #: A GitHub token's quota is 5,000 requests an hour for the person and every session: one
 #: session, however it loops, spends no more than a quarter of it.
 DEFAULT_PACES = {"github_token": Pace(1200)}
+#: New tunnels (CONNECTs) each session may open: each costs the proxy's one loop a TLS
+#: handshake (and a certificate for a name it has not seen), so a session opening them as
+#: fast as it can would hold every other session's requests. Ten a second, 64 at once,
+#: is far above what an agent's tools open with keep-alive connections.
+TUNNEL_PACE = Pace(36_000, 64)
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -89,6 +96,8 @@ class ProxyConfig:
     allow_writes: frozenset[str] = frozenset()
     #: Networks refused as destinations like this machine's own (a cluster's, say).
     refuse_networks: tuple[IpNetwork, ...] = ()
+    #: New tunnels each session may open (``server.py``), held or refused as ``paces`` are.
+    tunnel_pace: Pace = TUNNEL_PACE
 
     def override_for(self, host: str, port: int) -> Upstream | None:
         return self.upstreams.get(f"{host}:{port}") or self.upstreams.get(host)
@@ -143,6 +152,10 @@ def config_from_dict(doc: Mapping[str, Any], origin: str) -> ProxyConfig:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"{where} must be a list of credential names")
             values["allow_writes"] = frozenset(value)
+        elif key == "tunnels_per_hour":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{where} must be a whole number of tunnels an hour")
+            values["tunnel_pace"] = Pace(value, TUNNEL_PACE.burst)
         elif key == "refuse_networks":
             values["refuse_networks"] = _networks(value, where)
         elif key == "paces":
@@ -156,7 +169,8 @@ def config_from_dict(doc: Mapping[str, Any], origin: str) -> ProxyConfig:
         else:
             refuse_unknown((key,), ("upstreams", "extra_ca_bundle", "deny_unlisted",
                                     "grafana_host", "model_hosts", "rules", "paces",
-                                    "allow_writes", "refuse_networks", *_FLOATS), origin)
+                                    "allow_writes", "refuse_networks", "tunnels_per_hour",
+                                    *_FLOATS), origin)
     # Rules from the file come first: they override built-in rules for the same host.
     rules = (*extra_rules, *DEFAULT_RULES)
     named = {name for rule in rules for name in rule.credentials}

@@ -54,6 +54,17 @@ def honeytoken(session: str, host: str, leak: Leak) -> Respond:
                     f"honeytoken: {leak.note}", decision=Decision.HONEYTOKEN, close=True)
 
 
+def too_many_tunnels(session: str, pace: Pace, retry_after: int) -> Respond:
+    """A CONNECT that came well ahead of the session's pace of new tunnels."""
+    return Respond(status=429, body=(
+        f"Held back by Clauderon: session {session!r} opens tunnels faster than its pace "
+        f"({pace.per_hour} an hour, {pace.burst} at once), which keeps the proxy's time for "
+        f"the other sessions. Reuse connections (keep-alive); try again in {retry_after} s.\n"),
+        decision=Decision.BLOCKED, error_type="TUNNEL_PACE",
+        headers=[(b"retry-after", str(retry_after).encode())],
+        note=f"pace: tunnels over {pace.per_hour} an hour", close=True)
+
+
 def paced(session: str, credential: str, pace: Pace, retry_after: int) -> Respond:
     """A request with a credential that came well ahead of the session's pace for it: JSON
     whose ``message`` GitHub's clients show and whose ``error.message`` the model SDKs do."""

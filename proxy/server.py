@@ -3,8 +3,9 @@
 Theory of operation. :func:`serve` binds one port on each listening address (127.0.0.1 and
 the bridge gateway; port 0 in tests, reported through ``task_status``) and gives every
 accepted client its own task in one connections nursery. A client's first request is
-either a CONNECT, answered after :func:`proxy.policy.decide_connect` (407/403, or 200 and
-a TLS handshake with a leaf certificate for the target from ``certs.py``), or a plain
+either a CONNECT, answered after :func:`proxy.policy.decide_connect` (407/403, or, at the
+session's pace of new tunnels, 200 and a TLS handshake with a leaf certificate for the
+target from ``certs.py``), or a plain
 ``http://`` request. Requests are then read one by one (keep-alive) and each is handed to
 :func:`proxy.exchange.handle`; the session is looked up again for every request so its
 access mode is live. Every head is checked byte for byte before h11 parses it
@@ -44,6 +45,7 @@ from proxy.heads import (
 )
 from proxy.inject import header_value
 from proxy.policy import Accept, Respond, audit_record, decide_connect
+from proxy.refusals import too_many_tunnels
 from proxy.relay import (
     AmbiguousRequest,
     ClientGone,
@@ -51,7 +53,8 @@ from proxy.relay import (
     client_event,
     client_request,
 )
-from proxy.sides import HttpSide
+from proxy.screen import HANG_UP_POLL
+from proxy.sides import HttpSide, hung_up
 from proxy.state import ProxyState
 from proxy.tls import TlsStream
 
@@ -237,8 +240,36 @@ async def _first_hop(state: ProxyState, client: HttpSide, request: h11.Request) 
         return client.reusable()
     if request.method != b"CONNECT":
         return await handle(state, client, request, target, verdict.session)
+    refused = await _tunnel_pace(state, client, verdict.session)
+    if refused is not None:
+        _audit(state, session=verdict.session.session_id, method=method, host=target.host,
+               target=target.path, status=refused.status, decision=refused.decision,
+               error=refused.error_type)
+        await respond(client, refused.status, refused.body, patience,
+                      error_type=refused.error_type, headers=refused.headers, close=True)
+        return False
     await _tunnel(state, client, target, verdict)
     return False
+
+
+async def _tunnel_pace(state: ProxyState, client: HttpSide, session: SessionAuth
+                       ) -> Respond | None:
+    """A new tunnel at the session's pace of them (``ProxyConfig.tunnel_pace``): at once,
+    held until it is on time, or refused when that is too far. The appliance's own identity
+    is not paced."""
+    if session.owner:
+        return None
+    pace = state.config.tunnel_pace
+    admission = state.pacer.take((session.session_id, "CONNECT"), trio.current_time(), pace,
+                                 state.config.pace_hold)
+    if admission.refused:
+        return too_many_tunnels(session.name, pace, admission.retry_after)
+    deadline = trio.current_time() + admission.wait
+    while (left := deadline - trio.current_time()) > 0:
+        await trio.sleep(min(left, HANG_UP_POLL))
+        if hung_up(client.stream):
+            raise ClientGone("client hung up while its tunnel was held to its pace")
+    return None
 
 
 async def _tunnel(state: ProxyState, client: HttpSide, target: Target, accepted: Accept) -> None:

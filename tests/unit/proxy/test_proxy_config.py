@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from appliance.errors import ConfigError
-from proxy.config import ProxyConfig, Upstream, load_proxy_config
+from proxy.config import ProxyConfig, Upstream, config_from_dict, load_proxy_config
 from proxy.pace import Pace
 from proxy.rules import Style
 
@@ -71,6 +71,8 @@ port = 8443
     ("[paces]\ngithub_token = { burst = 2 }", "whole number"),
     ("pace_hold_seconds = 0", "positive"),
     ("refuse_networks = '10.0.0.0/8'", "list of networks"),
+    ("tunnels_per_hour = 0", "whole number of tunnels an hour"),
+    ("tunnels_per_hour = 1.5", "whole number of tunnels an hour"),
     ("refuse_networks = ['10.0.0.0/33']", "refuse_networks: .*10.0.0.0/33"),
 ])
 def test_errors_name_the_problem(tmp_path: Path, text: str, needle: str) -> None:
@@ -101,3 +103,9 @@ def test_refused_networks_are_read_as_networks(tmp_path: Path) -> None:
     path.write_text("refuse_networks = ['10.96.0.0/12', 'fd00:10:96::/112', '10.244.1.7']\n")
     assert [str(n) for n in load_proxy_config(path).refuse_networks] == [
         "10.96.0.0/12", "fd00:10:96::/112", "10.244.1.7/32"]
+
+
+def test_new_tunnels_have_a_pace_a_file_may_change() -> None:
+    assert ProxyConfig().tunnel_pace == Pace(36_000, 64)
+    doc = config_from_dict({"tunnels_per_hour": 7200}, "proxy.toml")
+    assert doc.tunnel_pace == Pace(7200, 64)
