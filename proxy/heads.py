@@ -259,3 +259,12 @@ def is_upgrade(headers: Headers) -> bool:
         return False
     tokens = b",".join(connection).lower().split(b",")
     return b"upgrade" in [t.strip() for t in tokens]
+
+
+def is_websocket(headers: Headers) -> bool:
+    """Whether the ``Upgrade`` asked for is WebSocket (the first protocol it names)."""
+    for k, v in headers:
+        if k.lower() == b"upgrade":
+            first = v.split(b",", 1)[0].strip().lower()
+            return first == b"websocket" or first.startswith(b"websocket/")
+    return False

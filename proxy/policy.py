@@ -30,7 +30,14 @@ from appliance.methods import READS
 from proxy.config import IpNetwork, ProxyConfig
 from proxy.directory import AccessMode, SessionAuth, authenticate
 from proxy.gitguard import is_fetch, is_remote_write
-from proxy.heads import ProxyCredentials, Target, forwardable, is_upgrade, misdirection
+from proxy.heads import (
+    ProxyCredentials,
+    Target,
+    forwardable,
+    is_upgrade,
+    is_websocket,
+    misdirection,
+)
 from proxy.inject import CredentialLookup, Headers, apply_rule, placeholder_headers, without
 from proxy.meter import Api, metered_api
 from proxy.rules import Rule, match_rule, matches_any
@@ -168,6 +175,10 @@ def decide_request(
                        meter=meter)
     injection = apply_rule(rule, out, creds)
     headers = injection.headers
+    if injection.secrets and upgrade and not is_websocket(headers):
+        # The masking below reads a WebSocket's frames; another protocol codes its own
+        # (HTTP/2's headers are HPACK, Huffman-coded): no switch to it with a credential.
+        headers, upgrade = without(headers, b"upgrade", b"connection"), False
     if injection.secrets:
         # An answer that echoes the credential is masked on its way back (``scrub.py``),
         # which reads it only uncompressed (WebSocket frames too) and whole: a range of an

@@ -7,6 +7,9 @@
   scan skips upgrades, so the session's placeholder leaves in that body unseen.
 * An answer that names a header (and a trailer) after the credential it was sent: the
   scrubber masked every header's value, never its name.
+* An upgrade to HTTP/2 (``h2c``) with the credential in it: the scrubber reads the raw
+  bytes after the switch, and HTTP/2 sends its headers HPACK-coded (Huffman: no byte of the
+  credential as it was), so an upstream that echoes it in a header hands it over unseen.
 """
 
 from __future__ import annotations
@@ -164,3 +167,63 @@ async def test_a_header_named_after_the_credential_is_masked_too(
     assert f"x-end-{'*' * len(token)}: 1".encode() in raw, raw
     records = [parse_line(x) for x in proxy.audit_path.read_text().splitlines()]
     assert records[-1].note is not None and "masked (2x)" in records[-1].note
+
+
+class H2cEcho(_Base):
+    """An upstream that switches to HTTP/2 on ``Upgrade: h2c`` and answers the upgraded
+    request on stream 1 with the ``Authorization`` it got in a header (HPACK, Huffman-coded
+    as every HTTP/2 encoder does by default); without the upgrade, a plain 200."""
+
+    async def answer(self, stream: trio.abc.Stream, conn: h11.Connection, seen: Seen) -> bool:
+        import hpack
+
+        if seen.header("upgrade") != ["h2c"]:
+            await self.reply(stream, conn, 200, b'{"upgraded": false}')
+            return True
+        await self.send(stream, conn, h11.InformationalResponse(status_code=101, headers=[
+            ("connection", "upgrade"), ("upgrade", "h2c")]))
+        block = hpack.Encoder().encode([(":status", "200"),
+                                        ("x-echo", "".join(seen.header("authorization")))])
+        settings = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+        headers = len(block).to_bytes(3, "big") + b"\x01\x05\x00\x00\x00\x01" + block
+        await stream.send_all(settings + headers)
+        return False
+
+
+def h2_headers(raw: bytes) -> list[tuple[str, str]]:
+    """The header fields of every HEADERS frame in ``raw`` (HTTP/2 frames), decoded."""
+    import hpack
+
+    decoder, out, at = hpack.Decoder(), [], 0
+    while at + 9 <= len(raw):
+        size, kind = int.from_bytes(raw[at:at + 3], "big"), raw[at + 3]
+        if kind == 1:
+            out += [(str(k), str(v)) for k, v in decoder.decode(raw[at + 9:at + 9 + size])]
+        at += 9 + size
+    return out
+
+
+async def test_an_h2c_upgrade_carries_no_credential_the_scrubber_cannot_read(
+        proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA) -> None:
+    echo = H2cEcho(upstream_ca)
+    await nursery.start(echo.serve)
+    override(proxy, upstreams={"api.openai.com": Upstream(scheme="https", host="127.0.0.1",
+                                                          port=echo.port)})
+    auth = proxy.add_session("h2c")
+    token = SECRETS["openai_api_key"]
+    with trio.fail_after(20):
+        t = await RawTunnel.open(proxy.port, ":".join(auth), "api.openai.com", proxy.ca_path)
+        await t.send(b"GET /v1/models HTTP/1.1\r\nHost: api.openai.com\r\n"
+                     b"Authorization: Bearer placeholder\r\nConnection: Upgrade, close\r\n"
+                     b"Upgrade: h2c\r\n\r\n")
+        raw = b""  # until the proxy closes: after the answer, or after the upstream's frames
+        while data := await t.tls.receive_some(65536):
+            raw += data
+        await t.aclose()
+    assert echo.seen[0].header("authorization") == [f"Bearer {token}"]  # injected
+    after = raw.partition(b"\r\n\r\n")[2]
+    echoed = [v for k, v in h2_headers(after) if k == "x-echo"] if raw.startswith(
+        b"HTTP/1.1 101") else []
+    assert not any(token in v for v in echoed), echoed
+    assert raw.startswith(b"HTTP/1.1 200 "), raw[:300]
+    assert echo.seen[0].header("upgrade") == []

@@ -385,3 +385,22 @@ def test_the_gemini_key_goes_to_its_own_host_only() -> None:
     verdict = run("POST", "generativelanguage.googleapis.com",
                   [(b"x-goog-api-key", b"placeholder")], session=RO)
     assert isinstance(verdict, Forward) and sent(verdict)[b"x-goog-api-key"] == b"GEMINI"
+
+
+@pytest.mark.parametrize(("host", "protocol", "relayed"), [
+    ("api.github.com", b"websocket", True),  # its frames are what the masking reads
+    ("api.github.com", b"WebSocket", True),
+    ("api.github.com", b"h2c", False),  # HTTP/2's HPACK hides a credential from it
+    ("api.github.com", b"SPDY/3.1", False),
+    ("example.org", b"h2c", True),  # no credential: nothing to mask
+])
+def test_a_credential_rides_no_upgrade_but_a_websocket(host: str, protocol: bytes,
+                                                        relayed: bool) -> None:
+    verdict = decide_request(method="GET", target=at("https", host, 443), headers=[
+        (b"host", host.encode()), (b"authorization", b"Bearer placeholder"),
+        (b"connection", b"Upgrade"), (b"upgrade", protocol)],
+        session=RW, config=ProxyConfig(), creds=ALL)
+    assert isinstance(verdict, Forward)
+    assert verdict.upgrade is relayed
+    names = {k for k, _ in verdict.headers}
+    assert (b"upgrade" in names and b"connection" in names) is relayed
