@@ -153,6 +153,13 @@ def decide_request(
                                          "capitals; write it as HTTP's methods are "
                                          f"({method.upper()}).\n"),
                        decision=Decision.ERROR, error_type="BAD_METHOD", close=True)
+    if method == "CONNECT":
+        # Only a tunnel's requests get here: one asking the host for a tunnel of its own
+        # would carry the credential into a stream that no rule or mask reads.
+        return Respond(status=405, body=("Refused by Clauderon: a CONNECT inside a tunnel; "
+                                         "a tunnel carries requests to its host, not other "
+                                         "tunnels. Open a new tunnel through the proxy.\n"),
+                       decision=Decision.ERROR, error_type="BAD_METHOD", close=True)
     refused = _refusal(method=method, target=target, headers=headers, session=session,
                        config=config, tunnel=tunnel)
     if refused is not None:

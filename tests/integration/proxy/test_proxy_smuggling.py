@@ -235,3 +235,22 @@ async def test_a_framing_header_spelled_with_an_underscore_moves_no_branch(
     assert cgi.seen == []
     refused = [r for r in audit(proxy) if r.status == 400]
     assert [(r.session, r.error) for r in refused] == [(auth[0], "AMBIGUOUS_FRAMING")]
+
+
+async def test_a_connect_inside_a_tunnel_reaches_no_upstream(
+    proxy: Proxy, raw: ClFramingUpstream
+) -> None:
+    """The agent, inside its tunnel to a model API, asks for a tunnel again (``CONNECT
+    /x``): forwarded, the API would get the injected key on a request that opens a stream
+    no rule or mask reads after it. It is refused, and nothing reaches the upstream. (To
+    GitHub, its rules already refused it as a write.)"""
+    t = await tunnel(proxy, proxy.add_session("nested"), "api.openai.com")
+    with trio.fail_after(30):
+        await t.send(b"CONNECT /x HTTP/1.1\r\nHost: api.openai.com\r\n"
+                     b"Authorization: Bearer placeholder\r\n\r\n")
+        status, headers, body, _ = await t.answer()
+        assert (status, headers["x-proxy-error-type"]) == (405, "BAD_METHOD"), body
+        assert await t.closed()
+    await t.aclose()
+    assert raw.seen == [] and raw.received == {}
+    assert [r.status for r in audit(proxy)][-1] == 405

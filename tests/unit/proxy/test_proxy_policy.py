@@ -157,6 +157,15 @@ def test_a_method_not_in_capitals_is_refused(method: str) -> None:
         400, "BAD_METHOD") and verdict.close
 
 
+def test_a_connect_inside_a_tunnel_is_refused() -> None:
+    """A tunnel's requests go to its host; a CONNECT among them would ask that host for a
+    tunnel of its own, with the credential in it, which nothing after it reads."""
+    verdict = run("CONNECT", "github.com", [(b"authorization", b"Basic placeholder")],
+                  path="/x")
+    assert isinstance(verdict, Respond) and (verdict.status, verdict.error_type) == (
+        405, "BAD_METHOD") and verdict.close
+
+
 def test_hop_by_hop_and_proxy_headers_are_not_forwarded() -> None:
     out = sent(run("GET", "example.org", [(b"proxy-authorization", b"Basic x"),
                                           (b"connection", b"keep-alive, x-private"),
