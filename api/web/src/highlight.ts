@@ -22,6 +22,7 @@ import typescript from "highlight.js/lib/languages/typescript";
 import xml from "highlight.js/lib/languages/xml";
 import yaml from "highlight.js/lib/languages/yaml";
 import { Marked } from "marked";
+import { outboundUrl } from "./outbound";
 
 const LANGS = { bash, c, cpp, css, diff, dockerfile, go, ini, java, javascript, json, markdown,
   nix, python, rust, sql, typescript, xml, yaml };
@@ -61,9 +62,13 @@ const md = new Marked({
       const l = (lang ?? "").split(/\s/)[0] ?? "";
       return `<pre class="code"><code class="hljs">${highlight(text, l || undefined)}</code></pre>`;
     },
-    link: ({ href, text }) => /^(https?:|mailto:|#|\/)/i.test(href)
-      ? `<a href="${escapeHtml(href)}" target="_blank" rel="noopener noreferrer">${escapeHtml(text)}</a>`
-      : escapeHtml(text),
+    // Never an <a href>: a link the agent wrote is a button that asks before it opens
+    // (outbound.ts); a target that is not an absolute http(s) URL is its words only.
+    link: ({ href, text }) => {
+      const url = outboundUrl(href);
+      return url ? `<button type="button" class="md-link" data-href="${escapeHtml(url)}" `
+        + `title="${escapeHtml(url)}">${escapeHtml(text)}</button>` : escapeHtml(text);
+    },
     image: ({ text }) => escapeHtml(text),
   },
 });

@@ -8,13 +8,15 @@ import {
   shown, toolSummary, type Shown,
 } from "../conversation";
 import { live } from "../live";
+import { followLink } from "../outbound";
 import { Attachments } from "./Attachments";
 
 type Hl = typeof import("../highlight");
 
 function Markdown({ text, hl }: { text: string; hl: Hl | null }) {
   if (!hl) return <div class="md plain">{text}</div>;
-  return <div class="md" dangerouslySetInnerHTML={{ __html: hl.markdownToHtml(text) }} />;
+  return <div class="md" onClick={followLink}
+    dangerouslySetInnerHTML={{ __html: hl.markdownToHtml(text) }} />;
 }
 
 function ToolCall({ m, result }: { m: Message; result: Message | undefined }) {
