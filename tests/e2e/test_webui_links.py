@@ -7,7 +7,8 @@ can be a scheme that runs something (``javascript:``, ``data:``, ``vbscript:``) 
 the browser for another program (``vscode:``, ``ssh:``). A click on it used to open the
 target at once. Now only an absolute ``http(s)`` URL becomes a link at all, and a click on
 one asks first, showing the whole destination; it opens, without an opener or a referrer,
-only on the person's yes.
+only on the person's yes. Its images and HTML (a beacon that tells the agent's server the
+person is reading) are never fetched.
 
 "The internet" is a listener on loopback (:class:`AttackSite`); it counts the requests it
 gets, so the test sees that nothing is fetched before the person agrees.
@@ -38,6 +39,9 @@ Bad ones: [one](javascript:document.title='pwned-js'), [two](JaVaScRiPt:alert(1)
 [three](data:text/html,<script>alert(1)</script>), [four](vbscript:msgbox), \
 [five](vscode://file/etc/passwd), [six](//127.0.0.1:PORT/relative), [seven](/api/sessions),
 [eight](mailto:someone@example.com).
+
+Beacons: ![a picture](SITE/beacon.png) <img src="SITE/raw.png">
+<style>.chat { background: url(SITE/css.png) }</style>
 """
 
 
@@ -96,7 +100,9 @@ def test_a_link_the_agent_writes_asks_before_it_opens(
             assert other.url == f"{base}/docs?from=chat"
             assert other.evaluate("window.opener") is None  # it cannot move the app's tab
             assert other.evaluate("document.referrer") == ""
-            assert len(site.cookies) >= 1
+            # Nothing else was ever fetched from there: no image, no style the agent wrote.
+            assert [p for p in site.paths if p != "/favicon.ico"] == ["/docs?from=chat"], (
+                site.paths)
             expect(dialog).to_have_count(0)
             assert page.url.endswith(f"/s/{name}/chat")  # the app's tab stayed where it was
             other.close()

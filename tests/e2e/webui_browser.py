@@ -165,16 +165,19 @@ def no_horizontal_scroll(page: Page) -> None:
 
 class AttackSite:
     """An HTTP server on loopback serving one page: a hostile one, on another origin. It
-    keeps the ``Cookie`` header of every request (:attr:`cookies`): cookies ignore ports."""
+    keeps the ``Cookie`` header of every request (:attr:`cookies`): cookies ignore ports;
+    and the path each asked for (:attr:`paths`)."""
 
     def __init__(self, page: str) -> None:
         body = page.encode()
         self.cookies: list[str] = []
-        cookies = self.cookies
+        self.paths: list[str] = []
+        cookies, paths = self.cookies, self.paths
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 cookies.append(self.headers.get("Cookie") or "")
+                paths.append(self.path)
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html")
                 self.send_header("Content-Length", str(len(body)))
