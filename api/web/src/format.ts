@@ -26,3 +26,29 @@ export function bytes(n: number | null | undefined): string {
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
   return `${(n / 1024 / 1024).toFixed(1)} MB`;
 }
+
+// Characters that make code read as other code: bidirectional controls reorder what is
+// drawn ("Trojan Source": a check drawn as a comment), zero-width ones hide in a name
+// (`is_admin` and `is_ad<ZWJ>min` look alike). The agent writes the code and the file names
+// the Files tab shows, so each is drawn as what it is, a marked U+XXXX (see Revealed.tsx).
+const HIDDEN_CHARS = "\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff";
+const ANY_HIDDEN = new RegExp(`[${HIDDEN_CHARS}]`);
+/** Splits text around each hidden character, keeping it (odd indexes). */
+export const HIDDEN_SPLIT = new RegExp(`([${HIDDEN_CHARS}])`);
+const EACH_HIDDEN = new RegExp(`[${HIDDEN_CHARS}]`, "g");
+
+export function hasHidden(text: string): boolean {
+  return ANY_HIDDEN.test(text);
+}
+
+/** A character's code point as written in Unicode's charts: U+202E. */
+export function codePoint(ch: string): string {
+  return `U+${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}`;
+}
+
+/** HTML text (no markup inside the hidden characters' reach: they cannot be part of a tag
+ * highlight.js or the escaper writes) with each hidden character marked. */
+export function revealHtml(html: string): string {
+  return html.replace(EACH_HIDDEN, ch =>
+    `<span class="hidden-char" title="A character that is not drawn">${codePoint(ch)}</span>`);
+}

@@ -22,6 +22,7 @@ import typescript from "highlight.js/lib/languages/typescript";
 import xml from "highlight.js/lib/languages/xml";
 import yaml from "highlight.js/lib/languages/yaml";
 import { Marked } from "marked";
+import { revealHtml } from "./format";
 import { outboundUrl } from "./outbound";
 
 const LANGS = { bash, c, cpp, css, diff, dockerfile, go, ini, java, javascript, json, markdown,
@@ -47,10 +48,11 @@ export function languageFor(path: string): string | undefined {
   return BY_EXT[name.split(".").pop()?.toLowerCase() ?? ""];
 }
 
-/** Highlighted HTML for ``code`` (escaped plain text when the language is unknown). */
+/** Highlighted HTML for ``code`` (escaped plain text when the language is unknown), each
+ * character that hides or reorders code marked. */
 export function highlight(code: string, lang: string | undefined): string {
-  if (lang && hljs.getLanguage(lang)) return hljs.highlight(code, { language: lang }).value;
-  return escapeHtml(code);
+  if (lang && hljs.getLanguage(lang)) return revealHtml(hljs.highlight(code, { language: lang }).value);
+  return revealHtml(escapeHtml(code));
 }
 
 const md = new Marked({

@@ -4,7 +4,8 @@
 import { useCallback, useEffect, useState } from "preact/hooks";
 import { api, PRIMARY_REPO, type Diff, type DiffSection, type Entry, type FileBody,
   type Session } from "../api";
-import { bytes } from "../format";
+import { bytes, revealHtml } from "../format";
+import { Revealed } from "./Revealed";
 
 type Hl = typeof import("../highlight");
 
@@ -30,7 +31,7 @@ function Tree({ s, repo, path, open, onOpen, depth }: { s: Session; repo: string
     <button class={`tree-row${open === e.path ? " on" : ""}`} style={{ paddingLeft: `${0.5 + depth * 0.9}rem` }}
       data-path={e.path} onClick={() => e.type === "dir" ? toggle(e.path) : onOpen(e.path)}>
       <span class="tree-icon" aria-hidden="true">{e.type === "dir" ? (expanded.has(e.path) ? "▾" : "▸") : e.type === "symlink" ? "↪" : "·"}</span>
-      <span class="tree-name">{e.name}</span>
+      <span class="tree-name"><Revealed text={e.name} /></span>
       {e.size !== null && <span class="muted small">{bytes(e.size)}</span>}
     </button>
     {e.type === "dir" && expanded.has(e.path) &&
@@ -49,10 +50,10 @@ function Viewer({ s, repo, path, hl }: { s: Session; repo: string; path: string;
   if (error) return <p class="field-error pad">{error}</p>;
   if (!file) return <p class="muted pad">Loading…</p>;
   return <article class="viewer" data-testid="file-viewer">
-    <header class="viewer-head"><span class="mono">{file.path}</span><span class="muted small">{bytes(file.size)}</span></header>
+    <header class="viewer-head"><span class="mono"><Revealed text={file.path} /></span><span class="muted small">{bytes(file.size)}</span></header>
     {file.binary ? <p class="muted pad">A binary file; not shown.</p>
       : <pre class="code numbered"><code class="hljs" dangerouslySetInnerHTML={{
-        __html: hl ? hl.highlight(file.text, hl.languageFor(file.path)) : escape(file.text) }} /></pre>}
+        __html: hl ? hl.highlight(file.text, hl.languageFor(file.path)) : revealHtml(escape(file.text)) }} /></pre>}
     {file.truncated && <p class="muted pad small">Only the first 1 MB is shown.</p>}
   </article>;
 }
@@ -66,10 +67,10 @@ function DiffBody({ d }: { d: DiffSection }) {
   if (d.files.length === 0) return <p class="muted pad">No changes yet.</p>;
   return <>
     <ul class="changed">{d.files.map(f => <li><span class={`st st-${f.status[0]}`}>{f.status === "?" ? "new" : f.status}</span>
-      <span class="mono">{f.path}</span></li>)}</ul>
+      <span class="mono"><Revealed text={f.path} /></span></li>)}</ul>
     <pre class="code diff-body">{d.diff.split("\n").map(line => <span class={
       line.startsWith("+++") || line.startsWith("---") || line.startsWith("diff ") ? "d-file"
-      : line.startsWith("+") ? "d-add" : line.startsWith("-") ? "d-del" : line.startsWith("@@") ? "d-hunk" : ""}>{line}{"\n"}</span>)}</pre>
+      : line.startsWith("+") ? "d-add" : line.startsWith("-") ? "d-del" : line.startsWith("@@") ? "d-hunk" : ""}><Revealed text={line} />{"\n"}</span>)}</pre>
     {d.truncated && <p class="muted pad small">The diff is long; only its start is shown.</p>}
   </>;
 }

@@ -1,0 +1,87 @@
+"""Characters that make the agent's code read as other code, in real headless Chromium
+against the real API and engine.
+
+The person reads what the agent changed in the Files tab before merging it. Bidirectional
+controls reorder what the browser draws ("Trojan Source": a line whose check is inside a
+comment reads as a check), and zero-width characters hide in a name (``is_admin`` and
+``is_ad<ZWJ>min`` are two identifiers that look alike); a file's name can hide its
+extension the same way (``report<RLO>txt.sh`` is drawn ``reporths.txt``). The agent writes
+them into its worktree in its real container (base image) as its own uid. Every one is
+now shown as what it is, a marked ``U+XXXX``, in the tree, the file viewer and the diff
+(whose list of changed files is git's, which writes such a name in octal escapes): the
+page's text holds none of them as such.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Locator, expect
+
+from tests.e2e.webui_browser import watched
+from tests.integration.test_transcript_containment import start_session
+from tests.support.appliance import Appliance
+from tests.support.hostile import agent_argv
+
+pytestmark = pytest.mark.e2e
+
+RLO, LRI, PDI, ZWJ, ZWSP = "\u202e", "\u2066", "\u2069", "\u200d", "\u200b"
+HIDDEN = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+NAME = f"report{RLO}txt.sh"
+#: The Trojan Source line: drawn, the check reads as a comment and the comment as code.
+CODE = (f'access_level = "user"\n'
+        f'if access_level != "user{RLO} {LRI}# Check if admin{PDI} {LRI}":\n'
+        f'    print("You are an admin.")\n'
+        f'def is_ad{ZWJ}min():{ZWSP}\n    return True\n')
+WRITE = 'open(my $f, ">", $ARGV[0]) or die "$!"; binmode $f, ":utf8"; print $f $ARGV[1]'
+
+
+def drawn(where: Locator) -> str:
+    text: str = where.evaluate("e => e.innerText")
+    return text
+
+
+def no_hidden(where: Locator, what: str) -> None:
+    text = drawn(where)
+    found = sorted({f"U+{ord(c):04X}" for c in HIDDEN.findall(text)})
+    assert found == [], f"{what} draws {found} unmarked: {text[:400]!r}"
+
+
+def test_hidden_and_reordering_characters_are_shown_as_what_they_are(
+        browser: Browser, appliance: Appliance, repo: Path) -> None:
+    http = appliance.http(timeout=15)
+    session, container = start_session(appliance, http, repo, "claude")
+    name = session["name"]
+    argv = ["perl", "-CA", "-e", WRITE]
+    agent_argv(container, [*argv, f"/workspace/{NAME}", "echo hi\n"])
+    agent_argv(container, [*argv, "/workspace/src/app.py", CODE])
+    with watched(browser, appliance) as desk:
+        page = desk.page
+        page.goto(f"/s/{name}/files")
+        files = page.locator("section.files")
+        row = page.locator(f'.tree-row[data-path="{NAME}"]')
+        expect(row).to_contain_text("report")
+        no_hidden(page.locator(".tree-pane"), "the tree")
+        expect(row.locator(".hidden-char")).to_have_text(["U+202E"])
+
+        page.locator('[data-path="src"]').click()
+        page.locator('[data-path="src/app.py"]').click()
+        viewer = page.get_by_test_id("file-viewer")
+        expect(viewer).to_contain_text("You are an admin.")
+        expect(viewer.locator(".hljs-built_in")).not_to_have_count(0)  # still highlighted
+        no_hidden(viewer, "the file viewer")
+        expect(viewer.locator(".hidden-char")).to_have_text(
+            ["U+202E", "U+2066", "U+2069", "U+2066", "U+200D", "U+200B"])
+
+        page.get_by_test_id("files-diff").click()
+        diff = page.get_by_test_id("diff")
+        expect(diff).to_contain_text("You are an admin.")
+        no_hidden(diff, "the diff")
+        # git names the new file in octal escapes, which hide nothing.
+        expect(diff.locator(".changed")).to_contain_text('"report\\342\\200\\256txt.sh"')
+        assert diff.locator(".diff-body .hidden-char").count() >= 6, drawn(diff)
+        no_hidden(files, "the Files tab")
+        assert desk.errors == [], json.dumps(desk.errors, indent=1)
