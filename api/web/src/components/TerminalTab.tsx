@@ -1,5 +1,6 @@
 // Terminal: xterm.js over /ws/console/{id}, fit to its box, resize sent to the server,
-// copy/paste, a key bar for phones, and reconnection. Loaded lazily (xterm is large).
+// copy/paste, a key bar for phones, and reconnection. Loaded lazily (xterm is large). A
+// hyperlink the agent writes (OSC 8) asks before it opens, as a chat link does.
 //
 // Wire format (api/console.py): output arrives as JSON text frames {"type": "output",
 // "data": <base64>} (binary frames are taken as raw output too), then {"type": "exit"};
@@ -10,6 +11,7 @@ import { Terminal } from "@xterm/xterm";
 import "@xterm/xterm/css/xterm.css";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { hasRoute, wsUrl, wsProtocols, type Session } from "../api";
+import { askToLeave, outboundUrl } from "../outbound";
 
 type State = "connecting" | "open" | "closed" | "reconnecting";
 
@@ -49,7 +51,10 @@ export function TerminalTab({ s }: { s: Session }) {
     if (!available || !running || !boxRef.current) return undefined;
     const t = new Terminal({ cursorBlink: true, scrollback: 10_000, fontSize: 13,
       fontFamily: "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace", theme: colors(),
-      allowProposedApi: false });
+      allowProposedApi: false,
+      // An OSC 8 hyperlink is the agent's: it asks as a chat link does (xterm's own handler
+      // asked with confirm(), naming the target as the agent spelt it).
+      linkHandler: { activate: (_e, target) => { const url = outboundUrl(target); if (url) askToLeave(url); } } });
     const fit = new FitAddon();
     t.loadAddon(fit);
     t.open(boxRef.current);
