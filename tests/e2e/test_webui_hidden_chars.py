@@ -9,7 +9,8 @@ extension the same way (``report<RLO>txt.sh`` is drawn ``reporths.txt``). The ag
 them into its worktree in its real container (base image) as its own uid. Every one is
 now shown as what it is, a marked ``U+XXXX``, in the tree, the file viewer and the diff
 (whose list of changed files is git's, which writes such a name in octal escapes): the
-page's text holds none of them as such.
+page's text holds none of them as such. The chat shows them the same way in a command the
+agent ran (folded with its output) and in its code blocks.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, expect
 
 from tests.e2e.webui_browser import watched
-from tests.integration.test_transcript_containment import start_session
+from tests.integration.test_transcript_containment import HOME, append, line, start_session
 from tests.support.appliance import Appliance
 from tests.support.hostile import agent_argv
 
@@ -84,4 +85,39 @@ def test_hidden_and_reordering_characters_are_shown_as_what_they_are(
         expect(diff.locator(".changed")).to_contain_text('"report\\342\\200\\256txt.sh"')
         assert diff.locator(".diff-body .hidden-char").count() >= 6, drawn(diff)
         no_hidden(files, "the Files tab")
+        assert desk.errors == [], json.dumps(desk.errors, indent=1)
+
+
+#: The command the agent ran, as the chat shows it folded: drawn, the deletion reads as
+#: part of the echoed words.
+COMMAND = f"echo 'cleaning up' {RLO}; rm -rf ~/.ssh #{PDI}"
+
+
+def test_the_chat_shows_hidden_characters_in_commands_and_code(
+        browser: Browser, appliance: Appliance, repo: Path) -> None:
+    http = appliance.http(timeout=15)
+    session, container = start_session(appliance, http, repo, "claude")
+    sid, name = session["id"], session["name"]
+    folder = f"{HOME}/.claude/projects/-workspace"
+    call = {"type": "assistant", "message": {"role": "assistant", "content": [
+        {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": COMMAND}}]}}
+    result = {"type": "user", "message": {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "t1", "content": f"removed{ZWSP}"}]}}
+    answer = line("assistant", f"Done. The check:\n\n```python\n{CODE}```\n")
+    agent_argv(container, ["mkdir", "-p", folder])
+    append(container, f"{folder}/{sid}.jsonl", json.dumps(call), json.dumps(result), answer)
+    with watched(browser, appliance) as desk:
+        page = desk.page
+        page.goto(f"/s/{name}/chat")
+        chat = page.locator(".chat .messages")
+        expect(chat.locator(".msg.assistant")).to_contain_text("You are an admin.")
+        tool = chat.locator("details.tool")
+        expect(tool.locator(".tool-name")).to_have_text("Bash")
+        tool.locator("summary").click()
+        expect(tool.locator("pre.result")).to_be_visible()
+        no_hidden(chat, "the chat")
+        expect(tool.locator(".tool-arg .hidden-char")).to_have_text(["U+202E", "U+2069"])
+        expect(tool.locator("pre.result .hidden-char")).to_have_text(["U+200B"])
+        expect(chat.locator(".msg.assistant pre .hidden-char")).to_have_text(
+            ["U+202E", "U+2066", "U+2069", "U+2066", "U+200D", "U+200B"])
         assert desk.errors == [], json.dumps(desk.errors, indent=1)

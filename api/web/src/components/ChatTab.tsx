@@ -10,6 +10,7 @@ import {
 import { live } from "../live";
 import { followLink } from "../outbound";
 import { Attachments } from "./Attachments";
+import { Revealed } from "./Revealed";
 
 type Hl = typeof import("../highlight");
 
@@ -24,10 +25,10 @@ function ToolCall({ m, result }: { m: Message; result: Message | undefined }) {
   const summary = toolSummary(m);
   return <details class={`tool${result?.is_error ? " error" : ""}`}>
     <summary><span class="tool-name">{m.tool ?? "tool"}</span>
-      {summary && <span class="tool-arg mono">{summary}</span>}
+      {summary && <span class="tool-arg mono"><Revealed text={summary} /></span>}
       <span class="muted small">{result ? (result.is_error ? "failed" : "done") : "running…"}</span></summary>
-    {input && <pre class="code small">{input}</pre>}
-    {result && <pre class="code small result">{result.text.slice(0, 20_000)}</pre>}
+    {input && <pre class="code small"><Revealed text={input} /></pre>}
+    {result && <pre class="code small result"><Revealed text={result.text.slice(0, 20_000)} /></pre>}
   </details>;
 }
 
@@ -154,7 +155,7 @@ export function ChatTab({ s }: { s: Session }) {
         if (m.kind === "plan") return <Plan key={key} m={m} hl={hl} />;
         if (m.kind === "tool_call") return <ToolCall key={key} m={m} result={m.tool_id ? results.get(m.tool_id) : undefined} />;
         // A result whose call is not in the list stands alone.
-        if (!hasCall(msgs, m)) return <pre key={key} class="code small result">{m.text}</pre>;
+        if (!hasCall(msgs, m)) return <pre key={key} class="code small result"><Revealed text={m.text} /></pre>;
         return null;
       })}
       {s.agent_state === "working" && <p class="typing" aria-live="polite"><i /><i /><i /> working</p>}
