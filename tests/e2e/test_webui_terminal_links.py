@@ -32,6 +32,7 @@ pytestmark = pytest.mark.e2e
 #: every terminal device the agent may write: the console's.
 WRITE = r"""
 links() {
+  printf '\033]2;pwned-title\007\033]0;pwned-title\007'  # and the window's title, first
   while [ $# -ge 2 ]; do
     printf '\033]8;;%s\033\\%s\033]8;;\033\\\r\n' "$1" "$2"; shift 2
   done
@@ -88,6 +89,7 @@ def test_a_terminal_hyperlink_asks_like_a_chat_link(
                                    f"http://github.com@127.0.0.1:{site.port}/userinfo",
                                    "github-docs", f"{base}/term?from=terminal", "plain-docs"])
             expect(page.locator(".xterm-rows")).to_contain_text("plain-docs")
+            assert "pwned" not in page.title()  # the title sequences came first, and did nothing
 
             # The target naming a user is no link: a click on it asks nothing, so the next
             # click's question is the first.
