@@ -89,7 +89,14 @@ def test_a_link_the_agent_writes_asks_before_it_opens(
             assert md.locator("a[href]").count() == 0, md.inner_html()
             assert "pwned" not in page.title()
 
-            # The keyboard reaches it too, and asks the same.
+            # The keyboard reaches it too, and asks the same; Escape closes the question
+            # only (not the page's shortcut back to the list).
+            md.get_by_text("the docs").focus()
+            page.keyboard.press("Enter")
+            expect(dialog.get_by_test_id("leave-url")).to_have_text(f"{base}/docs?from=chat")
+            page.keyboard.press("Escape")
+            expect(dialog).to_have_count(0)
+            assert page.url.endswith(f"/s/{name}/chat") and site.paths == []
             md.get_by_text("the docs").focus()
             page.keyboard.press("Enter")
             expect(dialog.get_by_test_id("leave-url")).to_have_text(f"{base}/docs?from=chat")

@@ -45,6 +45,9 @@ export function askToLeave(url: string): void {
   dialog.append(el("h2", "Open a link the agent wrote?"),
     el("p", "The agent wrote this link; its words may name another place. It goes to:"),
     where, el("p", "It opens in a new tab.", "muted small"), form);
+  // Keys typed here are the dialog's: Escape closes it, and no shortcut of the page under
+  // it runs (Escape there goes back to the list, a digit to another tab).
+  dialog.addEventListener("keydown", e => e.stopPropagation());
   dialog.addEventListener("close", () => {
     if (dialog.returnValue === "open") window.open(url, "_blank", "noopener,noreferrer");
     dialog.remove();
