@@ -84,6 +84,7 @@ def test_hidden_and_reordering_characters_are_shown_as_what_they_are(
         # git names the new file in octal escapes, which hide nothing.
         expect(diff.locator(".changed")).to_contain_text('"report\\342\\200\\256txt.sh"')
         assert diff.locator(".diff-body .hidden-char").count() >= 6, drawn(diff)
+        desk.shot("diff-hidden-chars")
         no_hidden(files, "the Files tab")
         assert desk.errors == [], json.dumps(desk.errors, indent=1)
 

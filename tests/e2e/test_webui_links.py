@@ -74,6 +74,7 @@ def test_a_link_the_agent_writes_asks_before_it_opens(
             assert opened_at_once == [] and site.cookies == [], (
                 f"the link opened without asking: {opened_at_once}")
             expect(dialog.get_by_test_id("leave-url")).to_have_text(f"{base}/phish")
+            desk.shot("chat-link")
             dialog.get_by_role("button", name="Cancel").click()
             expect(dialog).to_have_count(0)
             assert site.cookies == [] and len(desk.context.pages) == 1
