@@ -118,4 +118,3 @@ def test_a_link_the_agent_writes_asks_before_it_opens(
             assert desk.errors == [], json.dumps(desk.errors, indent=1)
     finally:
         site.close()
-
