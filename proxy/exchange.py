@@ -26,7 +26,7 @@ import trio
 
 from appliance.audit import Decision
 from proxy.directory import SessionAuth
-from proxy.framing import framed, request_framing, response_framing
+from proxy.framing import framed, has_body, request_framing, response_framing
 from proxy.heads import Target, forwardable
 from proxy.inject import Headers, header_value
 from proxy.meter import UsageReader
@@ -51,6 +51,11 @@ from proxy.upload import linger, send_request
 from proxy.upstream import ErrorType, UpstreamConn, UpstreamError, abort
 
 log = logging.getLogger(__name__)
+#: Methods whose body has no meaning (RFC 9110): a server may read no body on them and take
+#: the body for the next request on the connection, whose head (the injected credential in
+#: it) would then finish a request the agent planted there. Such a request's upstream
+#: connection carries nothing after it.
+BODILESS = frozenset({b"GET", b"HEAD", b"DELETE", b"OPTIONS", b"TRACE"})
 
 
 def request_id() -> str:
@@ -209,7 +214,7 @@ async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request,
             abort(conn)
             await linger(client)
             return
-        if not clean:
+        if not clean or (has_body(framing) and request.method in BODILESS):
             await conn.aclose()
             return
     except UpstreamError as exc:

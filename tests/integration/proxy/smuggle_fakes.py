@@ -138,11 +138,14 @@ class CgiFramingUpstream(Listener):
     ``Transfer-Encoding`` are both ``HTTP_TRANSFER_ENCODING``) and frames a request by
     ``Transfer-Encoding: chunked`` over ``Content-Length``, as RFC 9112 says. Every request
     it parses is kept in ``seen`` with its ``Authorization``; each gets a small JSON answer.
+    ``bodiless``: methods whose body it does not read (a server that never expects one: the
+    body is the next request's beginning).
     """
 
-    def __init__(self, ca: trustme.CA) -> None:
+    def __init__(self, ca: trustme.CA, bodiless: frozenset[str] = frozenset()) -> None:
         super().__init__(ca)
         self.seen: list[RawSeen] = []
+        self.bodiless = bodiless
 
     async def _connection(self, stream: trio.abc.Stream) -> None:
         buf = b""
@@ -178,7 +181,8 @@ class CgiFramingUpstream(Listener):
                     if size == 0:
                         break
             else:
-                length = int(names.get("content-length", "0") or "0")
+                length = 0 if method in self.bodiless else int(
+                    names.get("content-length", "0") or "0")
                 while len(buf) < length:
                     if not await more():
                         return

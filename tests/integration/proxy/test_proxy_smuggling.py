@@ -254,3 +254,33 @@ async def test_a_connect_inside_a_tunnel_reaches_no_upstream(
     await t.aclose()
     assert raw.seen == [] and raw.received == {}
     assert [r.status for r in audit(proxy)][-1] == 405
+
+
+async def test_a_body_on_a_get_never_becomes_the_next_requests_head(
+    proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA
+) -> None:
+    """A back end that reads no body on a GET (none is expected there) takes the body the
+    agent sent with one for the beginning of the next request on the connection: a
+    force-move of ``main`` whose headers the agent's next request -- the injected token in
+    them -- would finish. After a request with a body its method gives no meaning, the
+    proxy's connection to the upstream carries nothing more."""
+    cl0 = CgiFramingUpstream(upstream_ca, bodiless=frozenset({"GET", "HEAD"}))
+    await nursery.start(cl0.serve)
+    override(proxy, upstreams={GH: Upstream(scheme="https", host="127.0.0.1",
+                                            port=cl0.port)})
+    auth = proxy.add_session("cl0")
+    planted = b"PATCH /repos/person/repo/git/refs/heads/main HTTP/1.1\r\nX-Ignore: "
+    first = (b"GET /repos/person/repo/commits HTTP/1.1\r\nHost: api.github.com\r\n"
+             b"Authorization: Bearer placeholder\r\n"
+             b"Content-Length: %d\r\n\r\n%s" % (len(planted), planted))
+    second = (b"GET /user HTTP/1.1\r\nHost: api.github.com\r\n"
+              b"Authorization: Bearer placeholder\r\nConnection: close\r\n\r\n")
+    with trio.fail_after(20):
+        t = await tunnel(proxy, auth)
+        await t.send(first + second)
+        statuses = await statuses_until_closed(t)
+        await t.aclose()
+    parsed = [(s.method, s.target, dict(s.headers).get("authorization")) for s in cl0.seen]
+    assert not any(method == "PATCH" for method, _, _ in parsed), parsed
+    assert statuses == [200, 200]
+    assert [target for _, target, _ in parsed] == ["/repos/person/repo/commits", "/user"]
