@@ -118,3 +118,14 @@ def test_a_link_the_agent_writes_asks_before_it_opens(
             assert desk.errors == [], json.dumps(desk.errors, indent=1)
     finally:
         site.close()
+
+
+def test_a_link_to_a_malformed_session_path_shows_a_page(
+        browser: Browser, appliance: Appliance) -> None:
+    """Anyone can send the person a link to the app. ``/s/%E0`` (an escape that is no UTF-8)
+    threw in the app's router, and the page stayed blank; it is a session no one has."""
+    with watched(browser, appliance) as desk, desk.allowing("status of 404"):
+        desk.page.goto("/s/%E0/chat")
+        expect(desk.page.get_by_role("heading", name="No session “%E0”")).to_be_visible()
+        expect(desk.page.get_by_role("link", name="All sessions", exact=True)).to_be_visible()
+        assert desk.errors == [], json.dumps(desk.errors, indent=1)

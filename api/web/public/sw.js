@@ -50,8 +50,9 @@ self.addEventListener("fetch", (event) => {
 // one, else in a new one. Only this origin's paths are opened.
 self.addEventListener("notificationclick", (event) => {
   event.notification.close();
-  const path = String(event.notification.data?.url ?? "/");
-  const target = new URL(path.startsWith("/") ? path : "/", location.origin).href;
+  // Only a page of this app: "//host/x" or "/\\host" would resolve to another site.
+  const asked = new URL(String(event.notification.data?.url ?? "/"), location.origin);
+  const target = asked.origin === location.origin ? asked.href : new URL("/", location.origin).href;
   event.waitUntil(self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((all) => {
     const open = all.find((c) => new URL(c.url).origin === location.origin);
     if (open) return open.focus().then((c) => c.navigate(target));

@@ -4,6 +4,7 @@
 import { useCallback, useEffect, useState } from "preact/hooks";
 import { api, SIGNED_OUT, type Me } from "../api";
 import { live, useLive } from "../live";
+import { decodeSegment } from "../format";
 import { navigate, onLink, usePath } from "../router";
 import { getTheme, nextTheme, setTheme, type Theme } from "../theme";
 import * as notify from "../notify";
@@ -88,7 +89,7 @@ function Shell({ me, onSignedOut }: { me: Me; onSignedOut: () => void }) {
   let page;
   if (path === "/new") page = <CreateForm />;
   else if (path === "/devices") page = <Devices me={me} onSignedOut={onSignedOut} />;
-  else if (session) page = <SessionPage name={decodeURIComponent(session[1] ?? "")}
+  else if (session) page = <SessionPage name={decodeSegment(session[1] ?? "")}
     tab={session[2] ?? "chat"} />;
   else page = <SessionList />;
 

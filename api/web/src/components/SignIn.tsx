@@ -3,6 +3,7 @@
 // it offers to add a passkey so the next sign-in needs no terminal.
 import { useEffect, useState } from "preact/hooks";
 import { api, ApiError } from "../api";
+import { decodeSegment } from "../format";
 import { addPasskey, passkeysSupported, signInWithPasskey } from "../passkey";
 
 function message(e: unknown): string {
@@ -14,7 +15,7 @@ function takeLinkToken(): string | null {
   const match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
   if (!match?.[1]) return null;
   history.replaceState(null, "", "/signin");
-  return decodeURIComponent(match[1]);
+  return decodeSegment(match[1]);
 }
 
 export function OfferPasskey({ onDone }: { onDone: () => void }) {
