@@ -37,6 +37,9 @@ pytestmark = pytest.mark.e2e
 HTML = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
 #: What the agent's printf writes: HTML, Rich markup and escapes (OSC title, clear screen).
 HOSTILE = HTML + r" [b]bold[/b] [link=http://x]here[/link] \033]0;pwned\007\033[2J"
+#: A zero-width joiner (printf's octal UTF-8): a name that looks like ``is_admin`` and is
+#: another. (The API takes the bidirectional overrides out of every field.)
+HIDDEN = r" is_ad\342\200\215min"
 
 
 @pytest.fixture
@@ -79,7 +82,7 @@ def test_the_timeline_tab_and_view_show_the_day_in_order_and_only_as_text(
     assert as_agent(app, s, 'curl -s -o /dev/null -w "%{http_code}" '
                             "https://api.anthropic.com/v1/messages-probe") == "404"
     time.sleep(1.1)
-    commit(app, s, "Fix the parser " + HOSTILE)
+    commit(app, s, "Fix the parser " + HOSTILE + HIDDEN)
     time.sleep(1.1)
     app.hook("daybook", "Stop")
 
@@ -101,6 +104,9 @@ def test_the_timeline_tab_and_view_show_the_day_in_order_and_only_as_text(
         # Shown as characters: the markup is text, no element was made, no script ran.
         expect(commit_row).to_contain_text('<img src=x onerror="window.__pwned=1">')
         expect(commit_row).to_contain_text("[b]bold[/b]")
+        # The hidden character is drawn as what it is.
+        expect(commit_row).to_contain_text("is_adU+200Dmin")
+        assert "\u200d" not in commit_row.inner_text()
         assert page.locator("[data-testid=timeline] img, [data-testid=timeline] script"
                             ).count() == 0
         assert page.evaluate("window.__pwned") is None

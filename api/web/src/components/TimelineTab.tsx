@@ -9,6 +9,7 @@ import { concerns } from "../conversation";
 import { live } from "../live";
 import { CATCH_UP_PAGES, SOURCE_LABEL, keepWalking, newer, older } from "../timeline";
 import type { Session } from "../api";
+import { Revealed } from "./Revealed";
 
 const POLL_MS = 3000;
 
@@ -16,6 +17,12 @@ const POLL_MS = 3000;
 function repoOf(s: Session, item: TimelineItem): string {
   if (!item.repo || s.extra_repos.length === 0) return "";
   return item.repo === "." ? (s.repo_path.split("/").filter(Boolean).pop() ?? ".") : item.repo;
+}
+
+/** A field of a row as text: a commit's message and a request's path show each character
+ * that hides or reorders text as what it is (a message is prose: an emoji joins with one). */
+function Field({ item, text }: { item: TimelineItem; text: string }) {
+  return item.source === "message" ? <>{text}</> : <Revealed text={text} />;
 }
 
 function Row({ item, repo }: { item: TimelineItem; repo: string }) {
@@ -29,9 +36,9 @@ function Row({ item, repo }: { item: TimelineItem; repo: string }) {
     <span class="tl-kind muted small">{item.kind}{repo && <> · <span class="mono"
       data-testid="timeline-repo">{repo}</span></>}</span>
     {body
-      ? <details class="tl-body"><summary class="tl-title">{item.title}</summary>
-          <pre class="code small">{item.text}</pre></details>
-      : <span class="tl-title">{item.title}</span>}
+      ? <details class="tl-body"><summary class="tl-title"><Field item={item} text={item.title} />
+        </summary><pre class="code small"><Field item={item} text={item.text} /></pre></details>
+      : <span class="tl-title"><Field item={item} text={item.title} /></span>}
   </li>;
 }
 
