@@ -61,9 +61,16 @@ def is_remote_write(method: str, host: str, path: str) -> bool:
                                      and method not in READS)
 
 
-def is_fetch(method: str, path: str) -> bool:
-    """A clone or fetch over smart HTTP: the want/have negotiation is a POST, but it reads."""
-    return method == "POST" and path.split("?", 1)[0].endswith("/git-upload-pack")
+#: What git sends its fetch negotiation as (``Content-Type``).
+UPLOAD_PACK_REQUEST = b"application/x-git-upload-pack-request"
+
+
+def is_fetch(method: str, path: str, content_type: bytes | None) -> bool:
+    """A clone or fetch over smart HTTP: the want/have negotiation is a POST, but it reads.
+    Only git's own negotiation: a POST of anything else to a path that ends the same way (a
+    form, JSON, to a host that is no git server) is what it is, a write."""
+    return (method == "POST" and path.split("?", 1)[0].endswith("/git-upload-pack")
+            and (content_type or b"").split(b";", 1)[0].strip().lower() == UPLOAD_PACK_REQUEST)
 
 
 def is_push(method: str, path: str) -> bool:

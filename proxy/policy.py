@@ -38,7 +38,14 @@ from proxy.heads import (
     is_websocket,
     misdirection,
 )
-from proxy.inject import CredentialLookup, Headers, apply_rule, placeholder_headers, without
+from proxy.inject import (
+    CredentialLookup,
+    Headers,
+    apply_rule,
+    header_value,
+    placeholder_headers,
+    without,
+)
 from proxy.meter import Api, metered_api
 from proxy.rules import Rule, match_rule, matches_any
 
@@ -220,7 +227,8 @@ def _refusal(*, method: str, target: Target, headers: Headers, session: SessionA
         session.access_mode is AccessMode.READ_ONLY
         and method not in READS
         and not is_model_host(config, target.host)
-        and not is_fetch(method, target.path)  # a clone or fetch reads, though it POSTs
+        # a clone or fetch reads, though it POSTs
+        and not is_fetch(method, target.path, header_value(headers, b"content-type"))
         # The appliance's own identity is read-only but for pushes and GitHub API writes,
         # which the owner rules (``gitguard``) narrow to session branches and their pulls.
         and not (session.owner and is_remote_write(method, target.host, target.path))

@@ -192,12 +192,19 @@ def test_read_only_allows_reads_and_model_apis(method: str, host: str) -> None:
 def test_read_only_may_clone_and_fetch_but_not_push() -> None:
     """Smart HTTP's fetch negotiation is a POST to git-upload-pack: it reads, so a read-only
     session (a Kubernetes init clone among them) may; its push (git-receive-pack) may not."""
-    fetch = run("POST", "github.com", [], session=RO, path="/o/r.git/git-upload-pack")
+    git = [(b"content-type", b"application/x-git-upload-pack-request")]
+    fetch = run("POST", "github.com", git, session=RO, path="/o/r.git/git-upload-pack")
     assert isinstance(fetch, Forward)
     for path in ("/o/r.git/git-receive-pack", "/o/r.git/git-upload-pack/x",
                  "/o/r.git/info/lfs/objects/batch"):
-        refused = run("POST", "github.com", [], session=RO, path=path)
+        refused = run("POST", "github.com", git, session=RO, path=path)
         assert isinstance(refused, Respond) and refused.status == 403, path
+    # Only git's negotiation reads: a form or JSON posted to a path that ends the same way
+    # (to a host that is no git server, say) is a write like any other.
+    for kind in (b"application/x-www-form-urlencoded", b"application/json", None):
+        headers = [(b"content-type", kind)] if kind else []
+        refused = run("POST", "example.org", headers, session=RO, path="/up/git-upload-pack")
+        assert isinstance(refused, Respond) and refused.status == 403, kind
 
 
 def test_the_appliances_own_identity_writes_only_what_the_owner_rules_judge() -> None:
