@@ -62,11 +62,13 @@ def wait_for(predicate: Callable[[], T], *, timeout: float = 30.0, interval: flo
 class Appliance:
     def __init__(self, home: Path, *, config: str = "", env: dict[str, str] | None = None,
                  agents: bool = False, image: str = BASE_IMAGE,
-                 prefix: tuple[str, ...] = (), server: str = "", docker_config: str = ""):
+                 prefix: tuple[str, ...] = (), server: str = "", docker_config: str = "",
+                 reconciler: str = ""):
         """``agents``: start the agent CLI in each container (needs the agent image);
         the spine's tests run plain containers of the base image instead. ``prefix`` runs
         the services under a command (``ip netns exec NS``); ``server``: more ``[server]``
-        keys; ``docker_config``: more lines of the ``[docker]`` table."""
+        keys; ``docker_config``: more lines of the ``[docker]`` table; ``reconciler``: more
+        lines of the ``[reconciler]`` table."""
         self.prefix = prefix
         self.home = home
         self.http_port = free_port()
@@ -77,7 +79,7 @@ class Appliance:
             f"[server]\nport = {self.http_port}\nhook_port = {self.hook_port}\n{server}"
             f"[proxy]\nport = {self.proxy_port}\n"
             "[reconciler]\nresync_seconds = 0.5\nbackoff_seconds = 1.0\n"
-            "backoff_max_seconds = 4.0\nmax_attempts = 3\n"
+            f"backoff_max_seconds = 4.0\nmax_attempts = 3\n{reconciler}"
             f"[docker]\nimage = \"{image}\"\n{docker_config}"
             f"[agents]\nstart = {'true' if agents else 'false'}\n" + config
         )
