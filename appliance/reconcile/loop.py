@@ -5,9 +5,10 @@ Theory of operation
 ``serve`` runs passes forever. A pass lists every session (the store) and every workload of
 this instance (each configured backend, by label), reads each workspace's branch tip (a ref
 file, no git), asks the pure :func:`~appliance.reconcile.plan.plan` what to do, and starts
-each action as a task in the service's nursery, at most ``max_concurrent_ops`` at once. A
-session with an action in flight is *busy* and skipped by later passes until its action
-ends, so slow work (a create) never blocks others (a delete). A backend that cannot be
+each action as a task in the service's nursery, at most ``max_concurrent_ops`` at once, and
+as many syncs besides in a lane of their own (:func:`lane`). A session with an action in
+flight is *busy* and skipped by later passes until its action ends, so slow work (a create)
+never blocks others (a delete). A backend that cannot be
 reached leaves its sessions alone for the pass (their status says why).
 
 Between passes it waits for a reason to look again: another process committed to the
@@ -74,6 +75,29 @@ def _still_desired(desired: Desired) -> Callable[[Session], None]:
     return expect
 
 
+def lane(action: Action) -> str:
+    """Which of the reconciler's limiters ``action`` waits in. A sync reads what the agent
+    wrote, and the agent can make that read wait for host git's whole timeout (a FIFO where
+    an object should be), again each time it commits: in the lane every other action
+    shares, it held a place another session's create, start or delete queued behind."""
+    return "sync" if isinstance(action, SyncBranch) else "ops"
+
+
+def superseded(action: Action, current: Session, *, waiting: bool) -> str | None:
+    """Why ``action``, in flight for ``current`` (the session as the store has it now),
+    is to be cancelled, or None. A delete wins over a create that is queued or under way
+    (the create undoes what it made). A sync still waiting for its lane gives way to any
+    change of what is wanted of the session: its session is busy while it waits, and the
+    syncs ahead of it can be other agents' held for minutes (a delete brings the branch
+    in itself; a later pass syncs again)."""
+    if isinstance(action, Create | Recreate) and current.desired is Desired.DELETED:
+        return "it was deleted"
+    if isinstance(action, SyncBranch) and waiting \
+            and current.desired is not action.session.desired:
+        return f"it is wanted {current.desired} now"
+    return None
+
+
 def _read_workspaces(sessions: list[Session]) -> tuple[dict[str, str | None], set[str]]:
     """Each host workspace's branch tip, and the sessions a workspace folder of which is
     gone (:func:`appliance.trees.workspace_gone`)."""
@@ -106,11 +130,14 @@ class Reconciler:
         self.busy: set[str] = set()
         #: The action in flight per busy key, and the scope that cancels it.
         self._inflight: dict[str, tuple[Action, trio.CancelScope]] = {}
+        #: The busy keys whose action still waits for its lane (:func:`lane`).
+        self._waiting: set[str] = set()
         self.passes = 0
         self._wake = trio.Event()
         self._idle = trio.Event()
         self._idle.set()
-        self._limiter = trio.CapacityLimiter(settings.max_concurrent_ops)
+        self._limiters = {name: trio.CapacityLimiter(settings.max_concurrent_ops)
+                          for name in ("ops", "sync")}
         self._cfg = PlanSettings(
             max_attempts=settings.max_attempts, stable_seconds=settings.stable_seconds
         )
@@ -170,7 +197,7 @@ class Reconciler:
         self.passes += 1
         self.metrics.passes.inc()
         sessions = await self.store.run(self.store.sync.list_sessions)
-        self._cancel_deleted_creates(sessions)
+        self._cancel_superseded(sessions)
         observed = await self._observe(sessions)
         reachable = [s for s in sessions if str(s.backend) not in self._down]
         # Whose branch is looked at: sessions with a workspace and nothing in flight.
@@ -215,23 +242,28 @@ class Reconciler:
                 log.info("the %s backend is reachable again", kind)
         return observed
 
-    def _cancel_deleted_creates(self, sessions: list[Session]) -> None:
-        """A delete wins over a create that is queued or under way: cancel it (the create
-        undoes what it made), and the next pass deletes what is left."""
+    def _cancel_superseded(self, sessions: list[Session]) -> None:
+        """Cancel what is in flight for a session that no longer wants it
+        (:func:`superseded`); the next pass does what it wants now."""
         for s in sessions:
             inflight = self._inflight.get(s.id)
-            if inflight is not None and s.desired is Desired.DELETED \
-                    and isinstance(inflight[0], Create | Recreate):
-                log.info("cancelling the create of %s: it was deleted", s.name,
+            if inflight is None:
+                continue
+            action, scope = inflight
+            why = superseded(action, s, waiting=s.id in self._waiting)
+            if why is not None and not scope.cancel_called:
+                log.info("cancelling the %s of %s: %s", type(action).__name__, s.name, why,
                          extra={"session": s.id})
-                inflight[1].cancel()
+                scope.cancel()
 
     async def _run_action(self, key: str, action: Action) -> None:
         outcome = "interrupted"  # unless one below says otherwise (a shutdown cancels it)
         try:
             with trio.CancelScope() as scope:
                 self._inflight[key] = (action, scope)
-                async with self._limiter:
+                self._waiting.add(key)
+                async with self._limiters[lane(action)]:
+                    self._waiting.discard(key)
                     await self.apply(action)
             outcome = "ok" if not scope.cancelled_caught else "cancelled"
         except (Conflict, NotFound) as exc:
@@ -245,6 +277,7 @@ class Reconciler:
         finally:
             self.metrics.actions.labels(action=type(action).__name__, outcome=outcome).inc()
             self._inflight.pop(key, None)
+            self._waiting.discard(key)
             self.busy.discard(key)
             if not self.busy:
                 self._idle.set()

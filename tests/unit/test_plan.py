@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from appliance.backends.base import Observed, RunState
 from appliance.reconcile.failures import backoff_seconds
+from appliance.reconcile.loop import lane, superseded
 from appliance.reconcile.plan import (
     _ORDER,
     Action,
@@ -567,3 +568,24 @@ def test_no_sync_without_a_readable_tip_or_when_busy() -> None:
     assert plan([s], [wl("a", "c1")], now=NOW, cfg=CFG, tips={"id-a": None}) == []
     assert plan([s], [wl("a", "c1")], now=NOW, cfg=CFG, busy=["id-a"],
                 tips={"id-a": "1" * 40}) == []
+
+
+def test_syncs_wait_in_a_lane_of_their_own_and_a_waiting_one_gives_way() -> None:
+    """An agent can hold its sync's read for host git's whole timeout: no other action
+    waits behind it, and a sync still waiting behind others' gives way to whatever is
+    wanted of its session now (the session is busy while it waits)."""
+    s = sess("a")
+    sync = SyncBranch(session=s, tip="c" * 40)
+    create = Create(session=s, start=True, recreate=False)
+    assert lane(sync) == "sync"
+    assert {lane(a) for a in (create, Delete(session=s, backend_ids=()),
+                              Start(session=s, backend_id="b"))} == {"ops"}
+    deleted = replace(s, desired=Desired.DELETED)
+    stopped = replace(s, desired=Desired.STOPPED)
+    assert superseded(sync, deleted, waiting=True) == "it is wanted deleted now"
+    assert superseded(sync, stopped, waiting=True) == "it is wanted stopped now"
+    assert superseded(sync, s, waiting=True) is None  # nothing else is wanted
+    assert superseded(sync, deleted, waiting=False) is None  # under way: it ends itself
+    assert superseded(create, deleted, waiting=False) == "it was deleted"
+    assert superseded(create, s, waiting=True) is None
+    assert superseded(Start(session=s, backend_id="b"), deleted, waiting=True) is None

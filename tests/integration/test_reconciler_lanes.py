@@ -1,0 +1,79 @@
+"""The hostile agent against the reconciler's other sessions, from inside a real session
+container as uid 1000.
+
+Bringing a branch in reads what the agent wrote (its objects), and the agent can make that
+read wait for as long as host git allows (two minutes a process): its branch's newest commit
+made a FIFO where its loose object should be. The sync then holds its place among the
+reconciler's actions, of which ``max_concurrent_ops`` run at once, and an agent that commits
+again when one fails holds it for good. Every session's create, start, stop and delete
+queued behind it: a second session on the same repository stood in ``creating`` until the
+hostile sync gave up. Syncs now wait in a lane of their own.
+
+The test narrows the reconciler to one action at a time (three hostile sessions fill the
+default's three), so the one hostile sync is enough, and asks for the order only: the other
+session is made and deleted while the hostile sync still waits on its FIFO.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import user_git
+from tests.support.agent_app import create, in_container
+from tests.support.appliance import Appliance, running, wait_for
+
+
+@pytest.fixture
+def narrow(tmp_path: Path, agent_image: str) -> Iterator[Appliance]:
+    """API and reconciler (one action at a time) running the agent image."""
+    with running(tmp_path / "home", "api", "reconciler", image=agent_image,
+                 reconciler="max_concurrent_ops = 1\n") as app:
+        yield app
+
+
+def syncing(app: Appliance, session: dict[str, Any]) -> bool:
+    """Whether a host git of the session's sync is running (its working folder is in the
+    session's shadows)."""
+    shadows = str(app.settings.shadows_dir / session["id"])
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cwd.startswith(shadows) and b"rev-list" in argv:
+            return True
+    return False
+
+
+def test_a_sync_held_by_a_fifo_object_keeps_no_other_session_waiting(
+        narrow: Appliance, repo: Path) -> None:
+    app = narrow
+    hostile = create(app, repo, "hostile")
+    _, out = in_container(app, hostile, f"""
+        set -e
+        c=$(git commit-tree 'HEAD^{{tree}}' -p HEAD -m stuck)
+        obj=.git/objects/$(echo $c | cut -c1-2)/$(echo $c | cut -c3-)
+        rm -f "$obj" && mkfifo "$obj"
+        echo "$c" > .git/refs/heads/{hostile['branch']}
+        echo ok""")
+    assert "ok" in out
+    try:
+        wait_for(lambda: syncing(app, hostile), what="the hostile session's sync to begin")
+        other = create(app, repo, "other")
+        assert syncing(app, hostile), "the hostile sync ended before the other session ran"
+        app.cli("delete", "--force", "other")
+        wait_for(lambda: not app.containers(other["id"]), what="the other session to go")
+        wait_for(lambda: not Path(other["worktree_path"]).exists(),
+                 what="the other session's workspace to go")
+        assert syncing(app, hostile), "the hostile sync ended before the other session went"
+        assert user_git(repo, "rev-parse", other["branch"])  # a delete keeps the branch
+    finally:  # let the host git waiting on the FIFO go (an empty read)
+        in_container(app, hostile, "for f in .git/objects/*/*; do [ -p \"$f\" ] && "
+                                   "for i in 1 2 3 4; do timeout 1 sh -c \": > $f\"; done; "
+                                   "done; true")
