@@ -73,6 +73,14 @@ def authenticate(presented: ProxyCredentials | None, found: SessionAuth | None) 
     )
 
 
+def proven(presented: ProxyCredentials | None, found: SessionAuth | None) -> str | None:
+    """The session a request is recorded under: the one its credentials prove. A refusal
+    for credentials names none: any client can name any session's id (an agent learns its
+    neighbours' from the engine's DNS, where containers are named by it), and a line under
+    that id is read as that session's (its timeline, its health's last model request)."""
+    return found.session_id if found is not None and authenticate(presented, found) else None
+
+
 class StoreDirectory:
     """Sessions from the SQLite store (``appliance.store``), on a worker thread."""
 

@@ -33,7 +33,7 @@ import trio
 
 from appliance.audit import Decision
 from appliance.errors import cannot_listen
-from proxy.directory import SessionAuth
+from proxy.directory import SessionAuth, proven
 from proxy.exchange import handle, request_id, respond
 from proxy.heads import (
     BadRequest,
@@ -232,7 +232,7 @@ async def _first_hop(state: ProxyState, client: HttpSide, request: h11.Request) 
     session = await state.directory.lookup(presented.session_id) if presented else None
     verdict = decide_connect(target, presented, session, state.config)
     if isinstance(verdict, Respond):
-        _audit(state, session=presented.session_id if presented else None, method=method,
+        _audit(state, session=proven(presented, session), method=method,
                host=target.host, target=target.path, status=verdict.status,
                decision=verdict.decision, error=verdict.error_type)
         await respond(client, verdict.status, verdict.body, patience,

@@ -415,7 +415,8 @@ async def test_a_claim_without_its_token_leaves_that_sessions_model_health_alone
 ) -> None:
     """An agent that names another session in its proxy URL, with a token it guessed, gets
     407 and changes nothing of that session: the model call it claims was never made, so
-    the other session's agent is not shown as failing."""
+    the other session's agent is not shown as failing. Its audit line names no session:
+    one under the victim's id was the victim's health's last model request, failed."""
     victim, _ = rig.session("victim")
     status, _ = await rig.post((victim, "guessed"), "http://api.anthropic.com/v1/messages",
                                {"model": "m"})
@@ -423,5 +424,5 @@ async def test_a_claim_without_its_token_leaves_that_sessions_model_health_alone
     await rig.controls.ledger.flush()
     found = rig.store.get_session(victim)
     assert found is not None and found.model_error is None
-    assert [(r.status, r.session) for r in rig.audit()] == [(407, victim)]  # type: ignore[attr-defined]
+    assert [(r.status, r.session) for r in rig.audit()] == [(407, None)]  # type: ignore[attr-defined]
 

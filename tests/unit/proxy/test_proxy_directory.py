@@ -9,7 +9,7 @@ from appliance.sessions import AccessMode as StoreMode
 from appliance.sessions import Session, new_session_id
 from appliance.store import Store
 from appliance.tokens import hash_token
-from proxy.directory import AccessMode, StoreDirectory, authenticate
+from proxy.directory import AccessMode, SessionAuth, StoreDirectory, authenticate, proven
 from proxy.heads import ProxyCredentials
 
 
@@ -55,3 +55,15 @@ async def test_the_appliances_own_identity(tmp_path: Path) -> None:
                   ""):
         assert not authenticate(ProxyCredentials(session_id=APPLIANCE_ID, token=wrong), found)
     store.close()
+
+
+def test_a_request_is_recorded_under_the_session_its_credentials_prove_only() -> None:
+    """Any client can name any session's id: a refusal for credentials names none."""
+    found = SessionAuth(session_id="s1", name="one", access_mode=AccessMode.READ_WRITE,
+                        proxy_token_hash=hash_token("tok"))
+    assert proven(ProxyCredentials(session_id="s1", token="tok"), found) == "s1"
+    assert proven(ProxyCredentials(session_id="s1", token="guess"), found) is None
+    assert proven(ProxyCredentials(session_id="s1", token=""), found) is None
+    assert proven(ProxyCredentials(session_id="s2", token="tok"), found) is None
+    assert proven(None, found) is None
+    assert proven(ProxyCredentials(session_id="s1", token="tok"), None) is None
