@@ -94,7 +94,7 @@ async def admit(req: CreateRequest, *, settings: Settings, store: AsyncStore,
         await trio.to_thread.run_sync(remotes.cluster_remote, repo)
     base = req.base if req.base else await trio.to_thread.run_sync(repos.current_branch,
                                                                      repo)
-    await trio.to_thread.run_sync(repos.resolve_ref, repo, base)
+    base = await trio.to_thread.run_sync(repos.kept_base, repo, base)
     name = req.name or suggest_name(req.prompt)
     if await store.run(store.sync.get_by_name, name) is not None:
         raise Conflict(f"a session named {name!r} already exists; pick another name",
@@ -163,7 +163,7 @@ async def admit_extras(req: CreateRequest, primary: repos.RepoInfo, base: str, n
         extra_base: str = want.base if want.base else await trio.to_thread.run_sync(
             repos.current_branch, info)
         try:
-            await trio.to_thread.run_sync(repos.resolve_ref, info, extra_base)
+            extra_base = await trio.to_thread.run_sync(repos.kept_base, info, extra_base)
         except ClauderonError as exc:
             exc.field = f"{at}.base"
             raise

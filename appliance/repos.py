@@ -132,6 +132,27 @@ def resolve_ref(repo: RepoInfo, ref: str) -> str:
     return out
 
 
+def is_object_name(ref: str) -> bool:
+    """Whether ``ref`` reads as an object's name, whole or abbreviated (4 to 64 hex)."""
+    return 4 <= len(ref) <= 64 and all(c in "0123456789abcdefABCDEF" for c in ref)
+
+
+def kept_base(repo: RepoInfo, ref: str) -> str:
+    """The base a session keeps for ``ref`` (which resolves): ``ref`` itself, unless it is
+    an object's name that names no ref, which becomes the full id of the commit it names
+    now. The diff and the timeline resolve the base again on every read, in the repository
+    every session's sync brings commits into, and an agent can make a commit whose name
+    begins like the short one (seconds of hashing for five hex digits): the name then
+    names two commits and the base is gone from the other session's views."""
+    commit = resolve_ref(repo, ref)
+    if not is_object_name(ref):
+        return ref
+    named = hostgit.text(["rev-parse", "--verify", "--quiet", "--symbolic-full-name",
+                          "--end-of-options", ref], owner=repo.owner, cwd=repo.root,
+                         check=False)
+    return ref if named.startswith("refs/") else commit
+
+
 def base_commit(repo: RepoInfo, ref: str) -> str | None:
     """The commit a session's base names, or None when it is gone from the repository."""
     try:

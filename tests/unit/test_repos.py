@@ -177,3 +177,20 @@ def test_owner_can_reach(tmp_path: Path) -> None:
         assert hostgit.owner_can_reach(closed / "inner", OWNER) == closed
         os.chmod(closed, 0o711)
     assert hostgit.owner_can_reach(closed / "inner", OWNER) is None
+
+
+def test_a_base_named_by_an_object_is_kept_as_its_full_commit(repo: Path) -> None:
+    """A short name can come to name two commits (any session's sync brings commits in);
+    a branch or tag is kept as named, and so is a ref whose name reads as hex."""
+    info = repos.repo_facts(repo)
+    head = sh(repo, "rev-parse", "HEAD")
+    assert repos.kept_base(info, head[:7]) == head
+    assert repos.kept_base(info, head.upper()) == head
+    assert repos.kept_base(info, "main") == "main"
+    sh(repo, "branch", "cafe", "HEAD~1")
+    assert repos.kept_base(info, "cafe") == "cafe"
+    assert repos.kept_base(info, "HEAD") == "HEAD"
+    with pytest.raises(InvalidInput):
+        repos.kept_base(info, "0000000")
+    assert [repos.is_object_name(r) for r in ("abc", "abcd", "ABCDEF12", "abcg", "a" * 65)] \
+        == [False, True, True, False, False]
