@@ -239,6 +239,31 @@ def read_head(path: Path) -> str | None:
     return _hex(raw)
 
 
+def odd_object(path: Path) -> str | None:
+    """What of the workspace's object folder host git must not be given, or None: a
+    loose-object folder or ``pack`` that is not a real folder, or anything in them that is
+    not a regular file. A FIFO where an object should be keeps host git waiting for a
+    writer (with the container gone, for git's whole timeout); a link leads anywhere. Only
+    a guard while nothing writes the folder (the agent's container is gone)."""
+    fanout = {f"{i:02x}" for i in range(256)} | {"pack"}
+    try:
+        with safefs.open_tree(path, label="the workspace", absent="no workspace") as tree:
+            top = (".git", "objects")
+            for entry in safefs.list_dir(tree, top, limit=1 << 30).entries:
+                if entry.name not in fanout:
+                    continue
+                if entry.kind is not safefs.Kind.DIR:
+                    return f"{entry.path} is not a folder ({entry.kind})"
+                for item in safefs.list_dir(tree, (*top, entry.name), limit=1 << 30).entries:
+                    if item.kind is not safefs.Kind.FILE:
+                        return f"{item.path} is not a regular file ({item.kind})"
+    except ClauderonError as exc:
+        return f"its objects cannot be read ({exc.message})"
+    except OSError as exc:
+        return f"its objects cannot be read ({exc.strerror})"
+    return None
+
+
 #: The object ids a sync lists at most (41 bytes each: about 800,000 objects).
 LIST_LIMIT = 32 << 20
 

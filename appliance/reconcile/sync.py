@@ -165,7 +165,8 @@ async def last_sync(deps: Deps, s: Session) -> None:
 async def _last_one(deps: Deps, s: Session, path: Path, kept_name: str,
                     extra: ExtraRepo | None) -> None:
     """One repository's last sync, or its workspace kept aside when it cannot be done: the
-    sync fails, the branch cannot be read, or a folder with files stands without a
+    sync fails, the branch cannot be read, its objects hold what is not a file
+    (:func:`~appliance.workspaces.odd_object`), or a folder with files stands without a
     repository (its ``.git`` removed, or made a file or a link): what is in it would be
     lost."""
     repository = await trio.to_thread.run_sync(workspaces.is_workspace, path)
@@ -177,6 +178,13 @@ async def _last_one(deps: Deps, s: Session, path: Path, kept_name: str,
                 f"the workspace's branch {s.branch} cannot be read (its ref is gone, or "
                 "not a commit id)") if repository else (
                 "the workspace has no repository (.git) to bring its branch in from"))
+        return
+    # The container is gone, so the folder holds still: what host git would wait on (a
+    # FIFO where an object should be), for its whole timeout in the place of the action
+    # every other session's create and delete share, is seen now.
+    odd = await trio.to_thread.run_sync(workspaces.odd_object, path)
+    if odd is not None:
+        await _keep(deps, s, path, kept_name, f"the branch was not brought in: {odd}")
         return
     try:
         await _bring_in_one(deps, s, extra, tip)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -51,18 +52,23 @@ def syncing(app: Appliance, session: dict[str, Any]) -> bool:
     return False
 
 
-def test_a_sync_held_by_a_fifo_object_keeps_no_other_session_waiting(
-        narrow: Appliance, repo: Path) -> None:
-    app = narrow
-    hostile = create(app, repo, "hostile")
-    _, out = in_container(app, hostile, f"""
+def plant_fifo(app: Appliance, session: dict[str, Any]) -> None:
+    """The branch's newest commit a FIFO where its loose object should be."""
+    _, out = in_container(app, session, f"""
         set -e
         c=$(git commit-tree 'HEAD^{{tree}}' -p HEAD -m stuck)
         obj=.git/objects/$(echo $c | cut -c1-2)/$(echo $c | cut -c3-)
         rm -f "$obj" && mkfifo "$obj"
-        echo "$c" > .git/refs/heads/{hostile['branch']}
+        echo "$c" > .git/refs/heads/{session['branch']}
         echo ok""")
     assert "ok" in out
+
+
+def test_a_sync_held_by_a_fifo_object_keeps_no_other_session_waiting(
+        narrow: Appliance, repo: Path) -> None:
+    app = narrow
+    hostile = create(app, repo, "hostile")
+    plant_fifo(app, hostile)
     try:
         wait_for(lambda: syncing(app, hostile), what="the hostile session's sync to begin")
         other = create(app, repo, "other")
@@ -77,3 +83,32 @@ def test_a_sync_held_by_a_fifo_object_keeps_no_other_session_waiting(
         in_container(app, hostile, "for f in .git/objects/*/*; do [ -p \"$f\" ] && "
                                    "for i in 1 2 3 4; do timeout 1 sh -c \": > $f\"; done; "
                                    "done; true")
+
+
+def test_the_delete_of_a_session_whose_object_is_a_fifo_waits_on_nothing(
+        narrow: Appliance, repo: Path) -> None:
+    """The delete brings the branch in one last time, in the lane every create and delete
+    shares, after the container is gone: no writer will ever come to the FIFO, and host git
+    waited its whole timeout there while the next session's create queued. With the
+    container gone nothing moves in the folder, so what is not a file among the objects is
+    seen first, and the workspace is kept aside at once."""
+    app = narrow
+    hostile = create(app, repo, "hostile")
+    app.stop("reconciler")  # its own syncs are not what this is about
+    plant_fifo(app, hostile)
+    app.cli("delete", "--force", "--no-wait", "hostile")
+    app.start("reconciler")
+    other = create(app, repo, "other")
+    seen: list[dict[str, Any]] = []
+    with closing(app.client().events(after=0)) as stream:
+        for message in stream:
+            if message is not None and message["type"] == "event" \
+                    and message["event"]["session_id"] == hostile["id"]:
+                seen.append(message["event"])
+                if message["event"]["kind"] == "deleted":
+                    break
+    [kept] = [e["payload"] for e in seen if e["kind"] == "workspace_kept"]
+    assert kept["path"] == str(app.settings.kept_dir / f"hostile-{hostile['id'][:8]}")
+    assert "is not a regular file (other)" in kept["reason"], kept["reason"]
+    assert user_git(repo, "rev-parse", hostile["branch"]) == user_git(repo, "rev-parse", "main")
+    assert other["phase"] == "running"

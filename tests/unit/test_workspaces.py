@@ -406,3 +406,25 @@ def test_the_timeline_reads_a_bounded_log(repo: RepoInfo, ws: Path,
     monkeypatch.setattr(timeline_git, "LOG_LIMIT", 16 << 20)
     log = timeline_git.branch_log(repo, ws, view, BRANCH, ws.parent.parent / "shadows")
     assert [len(c[3].strip()) for c in log.commits] == [5, 12 << 20]
+
+
+def test_what_among_the_objects_is_not_a_file_is_named(tmp_path: Path) -> None:
+    """Looked at once the container is gone: a FIFO where an object should be would keep
+    host git waiting for a writer; a link would lead it anywhere."""
+    ws = tmp_path / "ws"
+    objects = ws / ".git" / "objects"
+    (objects / "ab").mkdir(parents=True)
+    (objects / "pack").mkdir()
+    (objects / "info").mkdir()
+    (objects / "ab" / ("c" * 38)).write_bytes(b"x")
+    (objects / "info" / "alternates").symlink_to("/dev/zero")  # never read by host git
+    assert workspaces.odd_object(ws) is None
+    os.mkfifo(objects / "ab" / ("d" * 38))
+    assert workspaces.odd_object(ws) == f".git/objects/ab/{'d' * 38} is not a regular file (other)"
+    os.unlink(objects / "ab" / ("d" * 38))
+    (objects / "pack" / "p.idx").symlink_to("/etc/passwd")
+    assert workspaces.odd_object(ws) == ".git/objects/pack/p.idx is not a regular file (symlink)"
+    os.unlink(objects / "pack" / "p.idx")
+    (objects / "cd").symlink_to(tmp_path)
+    assert workspaces.odd_object(ws) == ".git/objects/cd is not a folder (symlink)"
+    assert workspaces.odd_object(tmp_path / "none") is not None
