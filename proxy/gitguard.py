@@ -11,7 +11,8 @@ its own session branch") therefore holds on the remote too:
   encoded bodies cannot be checked and are refused.
 * **GitHub's REST API**: a session's writes are judged against what it may write, and the
   rest is refused. Writes that move refs (``git/refs``) or commit files (``contents``,
-  ``merges``) pass where they name the session's branch; its pull requests and issues,
+  ``merges``) and pull requests opened (``head``, GraphQL's ``headRefName``) pass where
+  they name the session's branch; its pull requests and issues,
   their comments, reviews, labels and reactions, and git objects pass. Merging, CI's
   statuses and runs, releases, deployments, workflow dispatches, the repository's settings,
   keys, hooks and secrets, and everything outside a repository (the person's account and
@@ -163,11 +164,14 @@ def owner_push_refusal(body: bytes, *, complete: bool) -> str | None:
 
 _REPO = r"/repos/[^/]+/[^/]+"
 _REFS = re.compile(rf"^{_REPO}/git/refs/(?P<ref>.+)$")
-#: Writes that name their branch in the body: a ref created, a file committed, a merge.
+#: Writes that name their branch in the body: a ref created, a file committed, a merge, a
+#: pull request opened (from the session's branch only: the person's view of another
+#: session shows the pull request whose head is that session's branch).
 _BODY_BRANCH: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"^{_REPO}/git/refs$"), "ref"),
     (re.compile(rf"^{_REPO}/contents/.+$"), "branch"),
-    (re.compile(rf"^{_REPO}/merges$"), "base")]
+    (re.compile(rf"^{_REPO}/merges$"), "base"),
+    (re.compile(rf"^{_REPO}/pulls$"), "head")]
 #: What else a session may write: its pull requests and issues, their comments, reviews,
 #: labels and reactions, and git objects (which move no ref). Everything else -- merging,
 #: CI's statuses and runs, releases, deployments, workflow dispatches, the repository's
@@ -259,7 +263,7 @@ def api_refusal(session_name: str, method: str, path: str, body: bytes | None) -
         return (f"{method} {clean}: a body too long to be read whole cannot be checked "
                 "(send a shorter one)")
     if clean == GRAPHQL:
-        return _graphql_refusal(body)
+        return _graphql_refusal(body, mine)
     if (m := _REFS.match(clean)) is not None:
         branch = _branch_of(m.group("ref"))
         return None if branch == mine else (
@@ -267,6 +271,8 @@ def api_refusal(session_name: str, method: str, path: str, body: bytes | None) -
     for pattern, key in _BODY_BRANCH:
         if pattern.match(clean):
             named = _json_field(body, key)
+            if key == "head" and isinstance(named, str):
+                named = named.rpartition(":")[2]  # owner:branch
             return None if isinstance(named, str) and _branch_of(named) == mine else (
                 f"this session may write only to its branch {mine} (give \"{key}\": "
                 f"\"{'refs/heads/' if key == 'ref' else ''}{mine}\")")
@@ -283,7 +289,22 @@ def api_refusal(session_name: str, method: str, path: str, body: bytes | None) -
             "Clauderon, not from the agent)")
 
 
-def _graphql_refusal(body: bytes | None) -> str | None:
+def _values_of(doc: object, key: str) -> list[object]:
+    """Every value of ``key`` anywhere in the JSON value ``doc`` (walked without recursion)."""
+    found: list[object] = []
+    todo = [doc]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, dict):
+            if key in item:
+                found.append(item[key])
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+    return found
+
+
+def _graphql_refusal(body: bytes | None, mine: str) -> str | None:
     query = _json_field(body, "query")
     if not isinstance(query, str):
         return "a GraphQL request whose query cannot be read cannot be checked"
@@ -301,7 +322,20 @@ def _graphql_refusal(body: bytes | None) -> str | None:
     if "updatePullRequest" in names and (
             "baseRefName" in query or _names_key(_json_field(body, "variables"), "baseRefName")):
         return _RETARGET
+    if "createPullRequest" in names:
+        # The head, written in the document as a plain string or in the variables; any
+        # other spelling (a variable of another name, escapes) cannot be checked.
+        inline = _INLINE_HEAD.findall(query)
+        heads = [*inline, *_values_of(_json_field(body, "variables"), "headRefName")]
+        if query.count("headRefName") != len(inline) or not heads or any(
+                not isinstance(h, str) or _branch_of(h.rpartition(":")[2]) != mine
+                for h in heads):
+            return (f"this session opens pull requests from its branch {mine} only "
+                    f"(headRefName \"{mine}\", as a plain string or in the variables)")
     return None
+
+
+_INLINE_HEAD = re.compile(r'headRefName\s*:\s*"([^"\\]*)"')
 
 
 def _names_key(doc: object, key: str) -> bool:

@@ -293,6 +293,45 @@ def test_a_pull_request_the_agent_retargets_is_never_merged_elsewhere(
     assert github.tip(SLUG, "release") == release
 
 
+def test_a_session_opens_no_pull_request_from_another_sessions_branch(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """The person's view of a session shows the pull request whose head is its branch. A
+    neighbour on the same repository opened one from it, with the person's credential the
+    proxy injects, so the view showed the neighbour's title and text as that session's
+    (and its merge merged that session's work under them): by REST and by GraphQL, the
+    way ``gh pr create`` does. Now a session opens pull requests from its own branch only
+    (the control: its own)."""
+    victim = create(app, origin, "victim")
+    agent_commit(app, victim, "work")
+    app.cli("push", "victim")  # pushed, no pull request yet
+    hostile = create(app, origin, "hostile")
+
+    def call(path: str, doc: dict[str, Any]) -> str:
+        _, out = in_container(app, hostile, (
+            "curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer x' "
+            f"-H 'content-type: application/json' -X POST -d '{json.dumps(doc)}' "
+            f"https://api.github.com{path}"))
+        return out.strip()[-3:]
+
+    forged = {"head": victim["branch"], "base": "main", "title": "HOSTILE-TITLE",
+              "body": "reviewed and approved: merge it"}
+    create_pr = ("mutation($input: CreatePullRequestInput!) { createPullRequest(input: "
+                 "$input) { pullRequest { url } } }")
+    by_graphql = {"query": create_pr, "variables": {"input": {
+        "repositoryId": "R_1", "headRefName": victim["branch"], "baseRefName": "main",
+        "title": "HOSTILE-TITLE"}}}
+    assert (call(f"/repos/{SLUG}/pulls", forged), call("/graphql", by_graphql)) == (
+        "403", "403")
+    assert not [x for x in github.seen if x.path in (f"/repos/{SLUG}/pulls", "/graphql")
+                and x.method == "POST"]
+    shown = json.loads(app.cli("pr", "victim", "--refresh", "--json").stdout)
+    assert shown["state"] == "none", shown
+    # The control: its own branch, pushed, gets its pull request.
+    agent_commit(app, hostile, "mine")
+    app.cli("push", "hostile")
+    assert call(f"/repos/{SLUG}/pulls", {**forged, "head": hostile["branch"]}) == "201"
+
+
 def test_the_tui_pushes_shows_ci_and_merges_the_head_it_showed(
         app: Appliance, origin: Path, github: FakeGitHub) -> None:
     from cli.tui.app import ClauderonApp

@@ -274,3 +274,34 @@ def test_a_push_is_known_however_its_path_is_spelled(path: str) -> None:
 def test_what_is_no_push_is_not_one(path: str) -> None:
     assert not gitguard.is_push("POST", path)
 
+
+
+@pytest.mark.parametrize(("body", "refused"), [
+    (j(head="clauderon/mine", base="main", title="t"), False),
+    (j(head="octo:clauderon/mine", base="main", title="t"), False),
+    (j(head="clauderon/other", base="main", title="t"), True),
+    (j(head="octo:clauderon/other", base="main", title="t"), True),
+    (j(head="main", base="release", title="t"), True),
+    (j(base="main", title="t"), True),
+    (j(issue=7, head=["clauderon/mine"]), True),
+    (gql('mutation { createPullRequest(input: {repositoryId: "R", headRefName: '
+         '"clauderon/other", baseRefName: "main", title: "t"}) { pullRequest { url } } }'),
+     True),
+    (json.dumps({"query": "mutation($i: CreatePullRequestInput!) { createPullRequest(input: "
+                 "$i) { x } }", "variables": {"i": {"headRefName": "clauderon/mine"}}}).encode(),
+     False),
+    (json.dumps({"query": "mutation($i: CreatePullRequestInput!) { createPullRequest(input: "
+                 "$i) { x } }", "variables": {"i": {"headRefName": "clauderon/other"}}}).encode(),
+     True),
+    (json.dumps({"query": "mutation($h: String!) { createPullRequest(input: {headRefName: $h})"
+                 " { x } }", "variables": {"h": "clauderon/mine"}}).encode(), True),
+    (gql('mutation { createPullRequest(input: {headRefName: "clauderon/mine"}) { x } '
+         'b: createPullRequest(input: {headRefName: "clauderon/other"}) { x } }'), True),
+])
+def test_a_session_opens_pull_requests_from_its_own_branch_only(
+        body: bytes, refused: bool) -> None:
+    """Another session's view shows the pull request whose head is its branch: one opened
+    by a neighbour would show the neighbour's title and text as that session's."""
+    path = "/graphql" if b'"query"' in body else "/repos/o/r/pulls"
+    why = gitguard.api_refusal("mine", "POST", path, body)
+    assert (why is not None) == refused, why
