@@ -148,6 +148,9 @@ def test_the_agent_moves_no_ref_but_its_own(app: Appliance, repo: Path) -> None:
         "git update-ref refs/heads/main HEAD",
         f"git update-ref refs/heads/{victim['branch']} HEAD",
         "git tag -f v1 HEAD",
+        # What would change what the user's main shows, were it brought in.
+        "git replace -f $(git rev-parse origin/main) HEAD",
+        "git notes add -f -m forged-note origin/main",
         "printf '%s refs/heads/main\\n' $(git rev-parse HEAD) >> .git/packed-refs",
         "git rev-parse HEAD",
     ]))
@@ -156,7 +159,9 @@ def test_the_agent_moves_no_ref_but_its_own(app: Appliance, repo: Path) -> None:
     after = refs(repo)
     assert after.pop(f"refs/heads/{s['branch']}") == forged
     before.pop(f"refs/heads/{s['branch']}")
-    assert after == before  # main, the other session's branch and the tag are untouched
+    assert after == before  # main, the other session's branch and the tag are untouched,
+    # and no replace ref or note came with the branch
+    assert "forged" not in user_git(repo, "log", "--format=%s%n%N", "main")
     # The user's git directory is not there to be written; its objects are read-only.
     git_dir = str(repo / ".git")
     code, out = in_container(app, s, f"ls -A {git_dir}; touch {git_dir}/objects/x; "
