@@ -145,23 +145,31 @@ class NameEcho(_Base):
         return True
 
 
-async def test_a_header_named_after_the_credential_is_masked_too(
-        proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA) -> None:
-    echo = NameEcho(upstream_ca)
-    await nursery.start(echo.serve)
-    override(proxy, upstreams={"api.github.com": Upstream(scheme="https", host="127.0.0.1",
-                                                          port=echo.port)})
-    auth = proxy.add_session("named")
-    token = SECRETS["github_token"]
+async def until_closed(proxy: Proxy, nursery: trio.Nursery, upstream: _Base, host: str,
+                       name: str, request: bytes) -> bytes:
+    """``upstream`` serving ``host``; ``request`` sent raw in a new session's tunnel to it;
+    every byte the agent reads back until the proxy closes the tunnel."""
+    await nursery.start(upstream.serve)
+    override(proxy, upstreams={host: Upstream(scheme="https", host="127.0.0.1",
+                                              port=upstream.port)})
+    auth = proxy.add_session(name)
     with trio.fail_after(20):
-        t = await RawTunnel.open(proxy.port, ":".join(auth), "api.github.com", proxy.ca_path)
-        await t.send(b"GET /rate HTTP/1.1\r\nHost: api.github.com\r\n"
-                     b"Authorization: Bearer placeholder\r\nTE: trailers\r\n"
-                     b"Connection: close\r\n\r\n")
+        t = await RawTunnel.open(proxy.port, ":".join(auth), host, proxy.ca_path)
+        await t.send(request)
         raw = b""
         while data := await t.tls.receive_some(65536):
             raw += data
         await t.aclose()
+    return raw
+
+
+async def test_a_header_named_after_the_credential_is_masked_too(
+        proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA) -> None:
+    echo = NameEcho(upstream_ca)
+    token = SECRETS["github_token"]
+    raw = await until_closed(proxy, nursery, echo, "api.github.com", "named", (
+        b"GET /rate HTTP/1.1\r\nHost: api.github.com\r\n"
+        b"Authorization: Bearer placeholder\r\nTE: trailers\r\nConnection: close\r\n\r\n"))
     assert echo.seen[0].header("authorization") == [f"Bearer {token}"]  # what travelled
     assert token.encode().lower() not in raw.lower(), raw
     assert f"x-calls-{'*' * len(token)}: 1".encode() in raw, raw
@@ -207,20 +215,12 @@ def h2_headers(raw: bytes) -> list[tuple[str, str]]:
 async def test_an_h2c_upgrade_carries_no_credential_the_scrubber_cannot_read(
         proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA) -> None:
     echo = H2cEcho(upstream_ca)
-    await nursery.start(echo.serve)
-    override(proxy, upstreams={"api.openai.com": Upstream(scheme="https", host="127.0.0.1",
-                                                          port=echo.port)})
-    auth = proxy.add_session("h2c")
     token = SECRETS["openai_api_key"]
-    with trio.fail_after(20):
-        t = await RawTunnel.open(proxy.port, ":".join(auth), "api.openai.com", proxy.ca_path)
-        await t.send(b"GET /v1/models HTTP/1.1\r\nHost: api.openai.com\r\n"
-                     b"Authorization: Bearer placeholder\r\nConnection: Upgrade, close\r\n"
-                     b"Upgrade: h2c\r\n\r\n")
-        raw = b""  # until the proxy closes: after the answer, or after the upstream's frames
-        while data := await t.tls.receive_some(65536):
-            raw += data
-        await t.aclose()
+    # Read until the proxy closes: after the answer, or after the upstream's frames.
+    raw = await until_closed(proxy, nursery, echo, "api.openai.com", "h2c", (
+        b"GET /v1/models HTTP/1.1\r\nHost: api.openai.com\r\n"
+        b"Authorization: Bearer placeholder\r\nConnection: Upgrade, close\r\n"
+        b"Upgrade: h2c\r\n\r\n"))
     assert echo.seen[0].header("authorization") == [f"Bearer {token}"]  # injected
     after = raw.partition(b"\r\n\r\n")[2]
     echoed = [v for k, v in h2_headers(after) if k == "x-echo"] if raw.startswith(

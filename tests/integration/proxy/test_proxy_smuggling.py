@@ -206,6 +206,19 @@ async def statuses_until_closed(t: RawTunnel) -> list[int]:
             return out
 
 
+async def played(proxy: Proxy, auth: tuple[str, str], raw: bytes, upstream: CgiFramingUpstream
+                 ) -> tuple[list[int], list[tuple[str, str, str | None]]]:
+    """``raw`` sent in one tunnel to GitHub: the statuses the agent read until the proxy
+    closed it, and what the upstream parsed (method, target, ``Authorization``)."""
+    with trio.fail_after(20):
+        t = await tunnel(proxy, auth)
+        await t.send(raw)
+        statuses = await statuses_until_closed(t)
+        await t.aclose()
+    return statuses, [(s.method, s.target, dict(s.headers).get("authorization"))
+                      for s in upstream.seen]
+
+
 async def test_a_framing_header_spelled_with_an_underscore_moves_no_branch(
     proxy: Proxy, cgi: CgiFramingUpstream
 ) -> None:
@@ -224,12 +237,7 @@ async def test_a_framing_header_spelled_with_an_underscore_moves_no_branch(
     second = (b"GET /user HTTP/1.1\r\nHost: api.github.com\r\n"
               b"Authorization: Bearer placeholder\r\nConnection: close\r\n"
               b"Content-Length: %d\r\n\r\n%s" % (len(force), force))
-    with trio.fail_after(20):
-        t = await tunnel(proxy, auth)
-        await t.send(first + second)
-        statuses = await statuses_until_closed(t)
-        await t.aclose()
-    parsed = [(s.method, s.target, dict(s.headers).get("authorization")) for s in cgi.seen]
+    statuses, parsed = await played(proxy, auth, first + second, cgi)
     assert not any(method == "PATCH" for method, _, _ in parsed), parsed
     assert statuses == [400]
     assert cgi.seen == []
@@ -275,12 +283,7 @@ async def test_a_body_on_a_get_never_becomes_the_next_requests_head(
              b"Content-Length: %d\r\n\r\n%s" % (len(planted), planted))
     second = (b"GET /user HTTP/1.1\r\nHost: api.github.com\r\n"
               b"Authorization: Bearer placeholder\r\nConnection: close\r\n\r\n")
-    with trio.fail_after(20):
-        t = await tunnel(proxy, auth)
-        await t.send(first + second)
-        statuses = await statuses_until_closed(t)
-        await t.aclose()
-    parsed = [(s.method, s.target, dict(s.headers).get("authorization")) for s in cl0.seen]
+    statuses, parsed = await played(proxy, auth, first + second, cl0)
     assert not any(method == "PATCH" for method, _, _ in parsed), parsed
     assert statuses == [200, 200]
     assert [target for _, target, _ in parsed] == ["/repos/person/repo/commits", "/user"]
