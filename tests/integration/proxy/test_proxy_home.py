@@ -17,7 +17,7 @@ import ipaddress
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -94,6 +94,34 @@ async def plain_get(proxy: Proxy, auth: tuple[str, str], authority: str) -> byte
     return got
 
 
+async def tunnel_get(proxy: Proxy, auth: tuple[str, str], address: str, port: int
+                     ) -> tuple[int, str | None]:
+    """A GET through a tunnel to ``address:port``: the status and the proxy's error type."""
+    t = await RawTunnel.open(proxy.port, ":".join(auth), address, proxy.ca_path,
+                             connect_port=port)
+    await t.send(f"GET / HTTP/1.1\r\nHost: {address}:{port}\r\n\r\n".encode())
+    status, headers, _, _ = await t.answer()
+    await t.aclose()
+    return status, headers.get("x-proxy-error-type")
+
+
+@contextlib.asynccontextmanager
+async def peer_server(net: NewNetwork) -> AsyncIterator[int]:
+    """A web server at the other end of ``net`` (in its namespace); its port."""
+    peer = await trio.lowlevel.open_process(
+        ["ip", "netns", "exec", net.namespace, sys.executable, "-c", PEER_SERVER,
+         net.peer_address], stdout=subprocess.PIPE)
+    try:
+        assert peer.stdout is not None
+        with trio.fail_after(20):
+            port = int((await peer.stdout.receive_some(64)).strip())
+        yield port
+    finally:
+        peer.kill()
+        with trio.move_on_after(10):
+            await peer.wait()
+
+
 async def test_an_address_added_after_the_start_is_refused(
     proxy: Proxy, nursery: trio.Nursery
 ) -> None:
@@ -109,31 +137,17 @@ async def test_an_address_added_after_the_start_is_refused(
             await stream.aclose()
 
         nursery.start_soon(trio.serve_listeners, count, listeners)
-        peer = await trio.lowlevel.open_process(
-            ["ip", "netns", "exec", net.namespace, sys.executable, "-c", PEER_SERVER,
-             net.peer_address], stdout=subprocess.PIPE)
-        try:
-            assert peer.stdout is not None
+        async with peer_server(net) as peer_port:
             with trio.fail_after(20):
-                peer_port = int((await peer.stdout.receive_some(64)).strip())
                 # The host's new address: refused in plain HTTP and through a tunnel.
                 got = await plain_get(proxy, auth, f"{net.host_address}:{port}")
                 assert got.startswith(b"HTTP/1.1 403 "), got[:300]
                 assert b"one of this machine's own addresses" in got
-                t = await RawTunnel.open(proxy.port, ":".join(auth), net.host_address,
-                                         proxy.ca_path, connect_port=port)
-                await t.send(f"GET / HTTP/1.1\r\nHost: {net.host_address}:{port}\r\n\r\n"
-                             .encode())
-                status, headers, _, _ = await t.answer()
-                await t.aclose()
-                assert (status, headers["x-proxy-error-type"]) == (403, "DESTINATION_FORBIDDEN")
+                assert await tunnel_get(proxy, auth, net.host_address, port) == (
+                    403, "DESTINATION_FORBIDDEN")
                 # The positive control: the same new network's other end is no home of ours.
                 got = await plain_get(proxy, auth, f"{net.peer_address}:{peer_port}")
                 assert got.startswith(b"HTTP/1.1 200 ") and got.endswith(b"new network\n")
-        finally:
-            peer.kill()
-            with trio.move_on_after(10):
-                await peer.wait()
         for listener in listeners:
             await listener.aclose()
     assert accepted == []
@@ -234,13 +248,8 @@ async def test_a_cluster_network_proxy_toml_refuses_is_refused(proxy: Proxy) -> 
     override(proxy, deny_unlisted=False)
     auth = proxy.add_session("cluster")
     with new_host_address() as net:
-        peer = await trio.lowlevel.open_process(
-            ["ip", "netns", "exec", net.namespace, sys.executable, "-c", PEER_SERVER,
-             net.peer_address], stdout=subprocess.PIPE)
-        try:
-            assert peer.stdout is not None
+        async with peer_server(net) as port:
             with trio.fail_after(20):
-                port = int((await peer.stdout.receive_some(64)).strip())
                 where = f"{net.peer_address}:{port}"
                 got = await plain_get(proxy, auth, where)
                 assert got.startswith(b"HTTP/1.1 200 ") and got.endswith(b"new network\n")
@@ -251,16 +260,8 @@ async def test_a_cluster_network_proxy_toml_refuses_is_refused(proxy: Proxy) -> 
                 assert got.startswith(b"HTTP/1.1 403 "), got[:300]
                 assert b"which proxy.toml refuse_networks names" in got
                 assert b"new network" not in got
-                t = await RawTunnel.open(proxy.port, ":".join(auth), net.peer_address,
-                                         proxy.ca_path, connect_port=port)
-                await t.send(f"GET / HTTP/1.1\r\nHost: {where}\r\n\r\n".encode())
-                status, headers, _, _ = await t.answer()
-                await t.aclose()
-                assert (status, headers["x-proxy-error-type"]) == (403, "DESTINATION_FORBIDDEN")
+                assert await tunnel_get(proxy, auth, net.peer_address, port) == (
+                    403, "DESTINATION_FORBIDDEN")
                 override(proxy, refuse_networks=(elsewhere,))
                 got = await plain_get(proxy, auth, where)
                 assert got.startswith(b"HTTP/1.1 200 ") and got.endswith(b"new network\n")
-        finally:
-            peer.kill()
-            with trio.move_on_after(10):
-                await peer.wait()
