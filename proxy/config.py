@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import ipaddress
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,6 +114,43 @@ def parse_upstream(url: str, origin: str) -> Upstream:
     return Upstream(scheme=parts.scheme, host=parts.hostname, port=port)
 
 
+def _table(value: object, where: str, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be {what}")
+    return value
+
+
+def _strings(value: object, where: str, what: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where} must be {what}")
+    return value
+
+
+def _ca_bundle(value: object, where: str) -> Path:
+    path = Path(str(value)).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{where}: {path} is not a file")
+    return path
+
+
+def _boolean(value: object, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where} must be true or false")
+    return value
+
+
+def _tunnel_pace(value: object, where: str) -> Pace:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where} must be a whole number of tunnels an hour")
+    return Pace(value, TUNNEL_PACE.burst)
+
+
+def _seconds(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"{where} must be a positive number of seconds")
+    return float(value)
+
+
 def config_from_dict(doc: Mapping[str, Any], origin: str) -> ProxyConfig:
     values: dict[str, Any] = {}
     extra_rules: list[Rule] = []
@@ -121,56 +158,21 @@ def config_from_dict(doc: Mapping[str, Any], origin: str) -> ProxyConfig:
         where = f"{origin}: {key}"
         if key in _FOREIGN_KEYS:
             continue
-        if key == "upstreams":
-            if not isinstance(value, dict):
-                raise ConfigError(f"{where} must be a table")
-            values["upstreams"] = {
-                str(h).lower(): parse_upstream(str(u), f"{where}.{h}") for h, u in value.items()
-            }
-        elif key == "extra_ca_bundle":
-            path = Path(str(value)).expanduser()
-            if not path.is_file():
-                raise ConfigError(f"{where}: {path} is not a file")
-            values["extra_ca_bundle"] = path
-        elif key == "deny_unlisted":
-            if not isinstance(value, bool):
-                raise ConfigError(f"{where} must be true or false")
-            values["deny_unlisted"] = value
+        if key in _FIELDS:
+            field_name, read = _FIELDS[key]
+            values[field_name] = read(value, where)
         elif key == "grafana_host":
             extra_rules.append(
                 Rule(host=str(value).lower(), style=Style.BEARER, credential="grafana_api_key")
             )
-        elif key == "model_hosts":
-            if not isinstance(value, list) or not all(isinstance(h, str) for h in value):
-                raise ConfigError(f"{where} must be a list of host names")
-            values["model_hosts"] = tuple(h.lower() for h in value)
         elif key == "rules":
             if not isinstance(value, list):
                 raise ConfigError(f"{where} must be an array of tables ([[rules]])")
             extra_rules.extend(rule_from_toml(entry, origin) for entry in value)
-        elif key == "allow_writes":
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"{where} must be a list of credential names")
-            values["allow_writes"] = frozenset(value)
-        elif key == "tunnels_per_hour":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{where} must be a whole number of tunnels an hour")
-            values["tunnel_pace"] = Pace(value, TUNNEL_PACE.burst)
-        elif key == "refuse_networks":
-            values["refuse_networks"] = _networks(value, where)
-        elif key == "paces":
-            if not isinstance(value, dict):
-                raise ConfigError(f"{where} must be a table of credential = requests an hour")
-            values["paces"] = value
         elif key in _FLOATS:
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ConfigError(f"{where} must be a positive number of seconds")
-            values[_FLOATS[key]] = float(value)
+            values[_FLOATS[key]] = _seconds(value, where)
         else:
-            refuse_unknown((key,), ("upstreams", "extra_ca_bundle", "deny_unlisted",
-                                    "grafana_host", "model_hosts", "rules", "paces",
-                                    "allow_writes", "refuse_networks", "tunnels_per_hour",
-                                    *_FLOATS), origin)
+            refuse_unknown((key,), (*_FIELDS, "grafana_host", "rules", *_FLOATS), origin)
     # Rules from the file come first: they override built-in rules for the same host.
     rules = (*extra_rules, *DEFAULT_RULES)
     named = {name for rule in rules for name in rule.credentials}
@@ -189,6 +191,23 @@ def _networks(value: object, where: str) -> tuple[IpNetwork, ...]:
         return tuple(ipaddress.ip_network(v.strip(), strict=False) for v in value)
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
+
+
+#: Each key of ``proxy.toml`` that sets one field: the field, and how its value is read.
+_FIELDS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
+    "upstreams": ("upstreams", lambda v, w: {
+        str(h).lower(): parse_upstream(str(u), f"{w}.{h}")
+        for h, u in _table(v, w, "a table").items()}),
+    "extra_ca_bundle": ("extra_ca_bundle", _ca_bundle),
+    "deny_unlisted": ("deny_unlisted", _boolean),
+    "model_hosts": ("model_hosts", lambda v, w: tuple(
+        h.lower() for h in _strings(v, w, "a list of host names"))),
+    "allow_writes": ("allow_writes", lambda v, w: frozenset(
+        _strings(v, w, "a list of credential names"))),
+    "tunnels_per_hour": ("tunnel_pace", _tunnel_pace),
+    "refuse_networks": ("refuse_networks", _networks),
+    "paces": ("paces", lambda v, w: _table(v, w, "a table of credential = requests an hour")),
+}
 
 
 def _paces(value: Mapping[str, object], where: str) -> dict[str, Pace]:

@@ -289,21 +289,6 @@ def api_refusal(session_name: str, method: str, path: str, body: bytes | None) -
             "Clauderon, not from the agent)")
 
 
-def _values_of(doc: object, key: str) -> list[object]:
-    """Every value of ``key`` anywhere in the JSON value ``doc`` (walked without recursion)."""
-    found: list[object] = []
-    todo = [doc]
-    while todo:
-        item = todo.pop()
-        if isinstance(item, dict):
-            if key in item:
-                found.append(item[key])
-            todo.extend(item.values())
-        elif isinstance(item, list):
-            todo.extend(item)
-    return found
-
-
 def _graphql_refusal(body: bytes | None, mine: str) -> str | None:
     query = _json_field(body, "query")
     if not isinstance(query, str):
@@ -326,7 +311,7 @@ def _graphql_refusal(body: bytes | None, mine: str) -> str | None:
         # The head, written in the document as a plain string or in the variables; any
         # other spelling (a variable of another name, escapes) cannot be checked.
         inline = _INLINE_HEAD.findall(query)
-        heads = [*inline, *_values_of(_json_field(body, "variables"), "headRefName")]
+        heads = [*inline, *graphql.values_of(_json_field(body, "variables"), "headRefName")]
         if query.count("headRefName") != len(inline) or not heads or any(
                 not isinstance(h, str) or _branch_of(h.rpartition(":")[2]) != mine
                 for h in heads):

@@ -131,3 +131,18 @@ def mutations(text: str) -> list[str]:
         else:
             at = _skip(toks, at)
     return found
+
+
+def values_of(doc: object, key: str) -> list[object]:
+    """Every value of ``key`` anywhere in the JSON value ``doc`` (walked without recursion)."""
+    found: list[object] = []
+    todo = [doc]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, dict):
+            if key in item:
+                found.append(item[key])
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+    return found

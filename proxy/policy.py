@@ -153,22 +153,9 @@ def decide_request(
 
     ``tunnel`` is the CONNECT target when the request came inside a tunnel.
     """
-    if method != method.upper():
-        # Every rule reads the method as GET, POST...; a server that takes "post" for POST
-        # would run a write no rule had judged as one.
-        return Respond(status=400, body=(f"Bad request: the method {method!r} is not in "
-                                         "capitals; write it as HTTP's methods are "
-                                         f"({method.upper()}).\n"),
-                       decision=Decision.ERROR, error_type="BAD_METHOD", close=True)
-    if method == "CONNECT":
-        # Only a tunnel's requests get here: one asking the host for a tunnel of its own
-        # would carry the credential into a stream that no rule or mask reads.
-        return Respond(status=405, body=("Refused by Clauderon: a CONNECT inside a tunnel; "
-                                         "a tunnel carries requests to its host, not other "
-                                         "tunnels. Open a new tunnel through the proxy.\n"),
-                       decision=Decision.ERROR, error_type="BAD_METHOD", close=True)
-    refused = _refusal(method=method, target=target, headers=headers, session=session,
-                       config=config, tunnel=tunnel)
+    refused = _bad_method(method) or _refusal(
+        method=method, target=target, headers=headers, session=session, config=config,
+        tunnel=tunnel)
     if refused is not None:
         return refused
     upgrade = is_upgrade(headers)
@@ -206,6 +193,25 @@ def decide_request(
         rule=rule, upgrade=upgrade, meter=meter, secrets=injection.secrets,
     )
 
+
+
+def _bad_method(method: str) -> Respond | None:
+    """A method no rule may be trusted to judge (400 or 405), or None."""
+    if method != method.upper():
+        # Every rule reads the method as GET, POST...; a server that takes "post" for POST
+        # would run a write no rule had judged as one.
+        return Respond(status=400, body=(f"Bad request: the method {method!r} is not in "
+                                         "capitals; write it as HTTP's methods are "
+                                         f"({method.upper()}).\n"),
+                       decision=Decision.ERROR, error_type="BAD_METHOD", close=True)
+    if method == "CONNECT":
+        # Only a tunnel's requests get here: one asking the host for a tunnel of its own
+        # would carry the credential into a stream that no rule or mask reads.
+        return Respond(status=405, body=("Refused by Clauderon: a CONNECT inside a tunnel; "
+                                         "a tunnel carries requests to its host, not other "
+                                         "tunnels. Open a new tunnel through the proxy.\n"),
+                       decision=Decision.ERROR, error_type="BAD_METHOD", close=True)
+    return None
 
 
 def _refusal(*, method: str, target: Target, headers: Headers, session: SessionAuth,
