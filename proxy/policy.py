@@ -252,6 +252,31 @@ def _refusal(*, method: str, target: Target, headers: Headers, session: SessionA
         )
     return None
 
+#: IPv6 prefixes whose last 32 bits are an IPv4 address a gateway takes the packet to:
+#: NAT64's well-known and local-use prefixes (RFC 6052, 8215), and IPv4-compatible
+#: addresses (``::a.b.c.d``, deprecated; some stacks still route them).
+NAT64 = tuple(ipaddress.ip_network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "::/96"))
+
+
+def spellings(addr: IpAddress) -> list[IpAddress]:
+    """``addr`` and every IPv4 address an IPv6 one carries to a gateway or a host that reads
+    it (4-mapped, NAT64, 6to4, Teredo's server and client): each is judged, so no spelling
+    of a refused address passes (pure)."""
+    if not isinstance(addr, ipaddress.IPv6Address):
+        return [addr]
+    if addr.ipv4_mapped is not None:  # the IPv4 address itself, in the socket API's form
+        return [addr.ipv4_mapped]
+    found: list[IpAddress] = [addr]
+    if any(addr in network for network in NAT64) and not addr.is_loopback \
+            and not addr.is_unspecified:
+        found.append(ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF))
+    if addr.sixtofour is not None:
+        found.append(addr.sixtofour)
+    if addr.teredo is not None:
+        found.extend(addr.teredo)
+    return found
+
+
 def address_refusal(
     addresses: Iterable[IpAddress], forbidden: frozenset[IpAddress], *, overridden: bool,
     bridged: frozenset[IpAddress] = frozenset(), refused: Iterable[IpNetwork] = (),
@@ -262,10 +287,7 @@ def address_refusal(
     """
     if overridden:
         return None
-    for found in addresses:
-        addr = found
-        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-            addr = addr.ipv4_mapped
+    for addr in (spelt for found in addresses for spelt in spellings(found)):
         if addr.is_loopback or addr.is_unspecified:
             return f"{addr} is this machine (loopback)"
         if addr.is_link_local:

@@ -265,3 +265,15 @@ async def test_a_cluster_network_proxy_toml_refuses_is_refused(proxy: Proxy) -> 
                 override(proxy, refuse_networks=(elsewhere,))
                 got = await plain_get(proxy, auth, where)
                 assert got.startswith(b"HTTP/1.1 200 ") and got.endswith(b"new network\n")
+
+
+async def test_this_machine_spelt_in_6to4_or_teredo_is_refused(proxy: Proxy) -> None:
+    """An IPv6 address that carries an IPv4 one (6to4's ``2002:7f00:1::``, Teredo's
+    client) goes, through a gateway or a host that reads it, to that IPv4 address: here
+    this machine. The proxy judges what it carries, and tries no connection."""
+    override(proxy, deny_unlisted=False)
+    auth = proxy.add_session("spelt")
+    for literal in ("[2002:7f00:1::]", "[2001:0:4136:e378:8000:63bf:80ff:fffe]"):
+        got = await plain_get(proxy, auth, f"{literal}:{proxy.port}")
+        assert got.startswith(b"HTTP/1.1 403 "), got[:300]
+        assert b"127.0.0.1 is this machine" in got, got[:400]

@@ -282,7 +282,12 @@ IP = ipaddress.ip_address
                                   # Cloud metadata services off link-local addresses.
                                   "fd00:ec2::254", "fd00:ec2::23", "fd20:ce::254",
                                   "100.100.100.200", "::ffff:100.100.100.200",
-                                  "168.63.129.16"])
+                                  "168.63.129.16",
+                                  # An IPv4 address spelt in IPv6: NAT64, IPv4-compatible,
+                                  # 6to4, Teredo's client (127.0.0.1) and server.
+                                  "64:ff9b::7f00:1", "::127.0.0.1", "2002:7f00:1::",
+                                  "2002:a9fe:a9fe::", "2001:0:4136:e378:8000:63bf:80ff:fffe",
+                                  "2001:0:a9fe:a9fe:8000:63bf:3fff:fdd2"])
 def test_no_way_home(addr: str) -> None:
     forbidden = frozenset({IP("172.17.0.1")})
     assert address_refusal([IP(addr)], forbidden, overridden=False) is not None
@@ -302,6 +307,8 @@ def test_a_network_the_configuration_names_is_refused() -> None:
 def test_public_addresses_pass() -> None:
     assert address_refusal([IP("140.82.112.3"), IP("10.1.2.3")], frozenset(),
                            overridden=False) is None
+    assert address_refusal([IP("2002:8c52:7003::"), IP("2606:4700::1")], frozenset(),
+                           overridden=False) is None  # 6to4 of a public address
 
 
 def at(scheme: str, host: str, port: int, path: str = "/") -> Target:
