@@ -155,12 +155,18 @@ async def pace(state: ProxyState, client: HttpSide, target: Target, session: Ses
     held = f"pace: {credential} held {admission.wait:.1f}s"
     meter.note = f"{meter.note}; {held}" if meter.note else held
     await state.controls.note_paced(session, credential, target.host)
-    deadline = trio.current_time() + admission.wait
+    await hold(client, admission.wait, "its request")
+    return verdict
+
+
+async def hold(client: HttpSide, seconds: float, what: str) -> None:
+    """Wait ``seconds`` (a pace's hold), ending at once with :class:`ClientGone` when the
+    client hangs up meanwhile (checked every :data:`HANG_UP_POLL`)."""
+    deadline = trio.current_time() + seconds
     while (left := deadline - trio.current_time()) > 0:
         await trio.sleep(min(left, HANG_UP_POLL))
         if hung_up(client.stream):
-            raise ClientGone("client hung up while its request was held to its pace")
-    return verdict
+            raise ClientGone(f"client hung up while {what} was held to its pace")
 
 
 async def _budget(controls: Controls, session: SessionAuth, verdict: Forward

@@ -53,8 +53,8 @@ from proxy.relay import (
     client_event,
     client_request,
 )
-from proxy.screen import HANG_UP_POLL
-from proxy.sides import HttpSide, hung_up
+from proxy.screen import hold
+from proxy.sides import HttpSide
 from proxy.state import ProxyState
 from proxy.tls import TlsStream
 
@@ -264,11 +264,7 @@ async def _tunnel_pace(state: ProxyState, client: HttpSide, session: SessionAuth
                                  state.config.pace_hold)
     if admission.refused:
         return too_many_tunnels(session.name, pace, admission.retry_after)
-    deadline = trio.current_time() + admission.wait
-    while (left := deadline - trio.current_time()) > 0:
-        await trio.sleep(min(left, HANG_UP_POLL))
-        if hung_up(client.stream):
-            raise ClientGone("client hung up while its tunnel was held to its pace")
+    await hold(client, admission.wait, "its tunnel")
     return None
 
 
