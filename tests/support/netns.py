@@ -63,7 +63,8 @@ class Internet:
         return f"http://{self.address}:{self.port}/"
 
 
-def _free_slash30() -> ipaddress.IPv4Network:
+def free_slash30() -> ipaddress.IPv4Network:
+    """A /30 of 198.18.0.0/15 that overlaps none of this machine's addresses."""
     used = [ipaddress.ip_interface(a["local"] + "/" + str(a["prefixlen"])).network
             for link in json.loads(ip("-j", "-4", "addr"))
             for a in link.get("addr_info", [])]
@@ -75,43 +76,69 @@ def _free_slash30() -> ipaddress.IPv4Network:
     raise AssertionError("no free /30 in 198.18.0.0/15")
 
 
+@dataclass(frozen=True)
+class Peer:
+    """A network namespace joined to the host by a veth pair on a /30 of its own."""
+
+    namespace: str
+    host_if: str  # the host's end of the veth
+    peer_if: str  # the namespace's end
+    host_address: str  # the host's address on the /30: the namespace's gateway
+    peer_address: str  # the namespace's address
+
+
+@contextmanager
+def peer_namespace(prefix: str, link: str) -> Iterator[Peer]:
+    """A namespace named ``prefix-<tag>`` and a veth pair ``<link><tag>h``/``n``: the
+    namespace's loopback and end up, its default route through the host. Both are removed
+    afterwards, and the routes through them with them."""
+    tag = secrets.token_hex(3)
+    host_address, peer_address = (str(h) for h in free_slash30().hosts())
+    peer = Peer(namespace=f"{prefix}-{tag}", host_if=f"{link}{tag}h", peer_if=f"{link}{tag}n",
+                host_address=host_address, peer_address=peer_address)
+    ip("netns", "add", peer.namespace)
+    try:
+        ip("link", "add", peer.host_if, "type", "veth", "peer", "name", peer.peer_if)
+        try:
+            ip("link", "set", peer.peer_if, "netns", peer.namespace)
+            ip("addr", "add", f"{host_address}/30", "dev", peer.host_if)
+            ip("link", "set", peer.host_if, "up")
+            for args in (("addr", "add", f"{peer_address}/30", "dev", peer.peer_if),
+                         ("link", "set", peer.peer_if, "up"), ("link", "set", "lo", "up"),
+                         ("route", "add", "default", "via", host_address)):
+                ip("-n", peer.namespace, *args)
+            yield peer
+        finally:
+            subprocess.run(["ip", "link", "del", peer.host_if], capture_output=True, timeout=10)
+    finally:
+        subprocess.run(["ip", "netns", "del", peer.namespace], capture_output=True, timeout=10)
+
+
 @contextmanager
 def internet(port: int = 8080) -> Iterator[Internet]:
-    tag = secrets.token_hex(3)
-    namespace, outside, inside = f"clauderon-inet-{tag}", f"cin{tag}h", f"cin{tag}n"
-    net = _free_slash30()
-    gateway, address = (str(h) for h in net.hosts())
-    ip("netns", "add", namespace)
     server: subprocess.Popen[bytes] | None = None
-    try:
-        ip("link", "add", outside, "type", "veth", "peer", "name", inside)
-        ip("link", "set", inside, "netns", namespace)
-        ip("addr", "add", f"{gateway}/30", "dev", outside)
-        ip("link", "set", outside, "up")
-        for args in (("addr", "add", f"{address}/30", "dev", inside),
-                     ("link", "set", inside, "up"), ("link", "set", "lo", "up"),
-                     ("route", "add", "default", "via", gateway)):
-            ip("netns", "exec", namespace, "ip", *args)
-        server = subprocess.Popen(
-            ["ip", "netns", "exec", namespace, sys.executable, "-c", _SERVER, address,
-             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        world = Internet(namespace=namespace, address=address, port=port, host_side=gateway)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection((address, port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise AssertionError("the stand-in internet did not come up") from None
-                time.sleep(0.05)
-        yield world
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=10)
-        subprocess.run(["ip", "link", "del", outside], capture_output=True, timeout=10)
-        subprocess.run(["ip", "netns", "del", namespace], capture_output=True, timeout=10)
+    with peer_namespace("clauderon-inet", "cin") as peer:
+        address = peer.peer_address
+        try:
+            server = subprocess.Popen(
+                ["ip", "netns", "exec", peer.namespace, sys.executable, "-c", _SERVER,
+                 address, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            world = Internet(namespace=peer.namespace, address=address, port=port,
+                             host_side=peer.host_address)
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    socket.create_connection((address, port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise AssertionError("the stand-in internet did not come up") from None
+                    time.sleep(0.05)
+            yield world
+        finally:
+            if server is not None:
+                server.terminate()
+                server.wait(timeout=10)
 
 
 @dataclass

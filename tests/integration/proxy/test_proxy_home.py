@@ -17,16 +17,14 @@ import ipaddress
 import secrets
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 
 import trio
 from conftest import Proxy, override
 from smuggle_fakes import RawTunnel
 
 from appliance.audit import parse_line
-from tests.support.netns import ip
+from tests.support.netns import Peer, peer_namespace
 
 PEER_SERVER = r"""
 import http.server, sys
@@ -40,45 +38,6 @@ server = http.server.HTTPServer((sys.argv[1], 0), H)
 print(server.server_address[1], flush=True)
 server.serve_forever()
 """
-
-
-@dataclass(frozen=True)
-class NewNetwork:
-    host_address: str
-    peer_address: str
-    namespace: str
-
-
-def unused_block() -> ipaddress.IPv4Network:
-    taken = ip("-4", "-o", "addr")
-    while True:
-        third, fourth = secrets.randbelow(256), 4 * secrets.randbelow(64)
-        block = ipaddress.ip_network(f"198.18.{third}.{fourth}/30")
-        if not any(str(addr) in taken for addr in block):
-            return block
-
-
-@contextmanager
-def new_host_address() -> Iterator[NewNetwork]:
-    tag = secrets.token_hex(3)
-    host_if, peer_if, namespace = f"clph{tag}", f"clpp{tag}", f"clproxy-{tag}"
-    block = unused_block()
-    host_addr, peer_addr = str(block[1]), str(block[2])
-    ip("netns", "add", namespace)
-    try:
-        ip("link", "add", host_if, "type", "veth", "peer", "name", peer_if)
-        try:
-            ip("link", "set", peer_if, "netns", namespace)
-            ip("addr", "add", f"{host_addr}/30", "dev", host_if)
-            ip("link", "set", host_if, "up")
-            ip("-n", namespace, "addr", "add", f"{peer_addr}/30", "dev", peer_if)
-            ip("-n", namespace, "link", "set", peer_if, "up")
-            yield NewNetwork(host_address=host_addr, peer_address=peer_addr,
-                             namespace=namespace)
-        finally:
-            ip("link", "del", host_if)  # takes its peer along
-    finally:
-        ip("netns", "del", namespace)
 
 
 async def plain_get(proxy: Proxy, auth: tuple[str, str], authority: str) -> bytes:
@@ -106,7 +65,7 @@ async def tunnel_get(proxy: Proxy, auth: tuple[str, str], address: str, port: in
 
 
 @contextlib.asynccontextmanager
-async def peer_server(net: NewNetwork) -> AsyncIterator[int]:
+async def peer_server(net: Peer) -> AsyncIterator[int]:
     """A web server at the other end of ``net`` (in its namespace); its port."""
     peer = await trio.lowlevel.open_process(
         ["ip", "netns", "exec", net.namespace, sys.executable, "-c", PEER_SERVER,
@@ -127,7 +86,7 @@ async def test_an_address_added_after_the_start_is_refused(
 ) -> None:
     override(proxy, deny_unlisted=False)  # every destination below is on this machine
     auth = proxy.add_session("home")
-    with new_host_address() as net:  # the proxy is already running
+    with peer_namespace("clproxy", "clp") as net:  # the proxy is already running
         accepted: list[object] = []
         listeners = await trio.open_tcp_listeners(0, host=net.host_address)
         port = listeners[0].socket.getsockname()[1]
@@ -247,7 +206,7 @@ async def test_a_cluster_network_proxy_toml_refuses_is_refused(proxy: Proxy) -> 
     tunnel, and a network it does not name still passes."""
     override(proxy, deny_unlisted=False)
     auth = proxy.add_session("cluster")
-    with new_host_address() as net:
+    with peer_namespace("clproxy", "clp") as net:
         async with peer_server(net) as port:
             with trio.fail_after(20):
                 where = f"{net.peer_address}:{port}"

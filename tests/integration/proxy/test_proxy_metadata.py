@@ -25,10 +25,10 @@ from contextlib import contextmanager
 import trio
 from conftest import Proxy, override
 from smuggle_fakes import RawTunnel
-from test_proxy_home import plain_get, unused_block
+from test_proxy_home import plain_get
 
 from appliance.audit import parse_line
-from tests.support.netns import ip
+from tests.support.netns import ip, peer_namespace
 
 V4 = ("100.100.100.200", "168.63.129.16")
 V6 = ("fd00:ec2::254", "fd00:ec2::23", "fd20:ce::254")
@@ -58,37 +58,21 @@ def authority(address: str) -> str:
 @contextmanager
 def metadata_addresses() -> Iterator[str]:
     """A namespace holding the metadata addresses, routed to from the host; its name."""
-    tag = secrets.token_hex(3)
-    host_if, peer_if, namespace = f"clmh{tag}", f"clmp{tag}", f"clmeta-{tag}"
-    block = unused_block()
-    host4, peer4 = str(block[1]), str(block[2])
     link6 = f"fd5e:{secrets.token_hex(2)}:{secrets.token_hex(2)}::"
-    ip("netns", "add", namespace)
-    try:
-        ip("link", "add", host_if, "type", "veth", "peer", "name", peer_if)
-        try:
-            ip("link", "set", peer_if, "netns", namespace)
-            ip("addr", "add", f"{host4}/30", "dev", host_if)
-            ip("-6", "addr", "add", f"{link6}1/64", "dev", host_if, "nodad")
-            ip("link", "set", host_if, "up")
-            ip("-n", namespace, "addr", "add", f"{peer4}/30", "dev", peer_if)
-            ip("-n", namespace, "-6", "addr", "add", f"{link6}2/64", "dev", peer_if, "nodad")
-            ip("-n", namespace, "link", "set", peer_if, "up")
-            ip("-n", namespace, "link", "set", "lo", "up")
-            for address in (*V4, *V6):
-                ip("-n", namespace, "addr", "add", address, "dev", "lo")
-            ip("-n", namespace, "route", "add", "default", "via", host4)
-            ip("-n", namespace, "-6", "route", "add", "default", "via", f"{link6}1")
-            # Only these addresses, only through the veth: nothing leaves this machine.
-            for address in V4:
-                ip("route", "add", f"{address}/32", "via", peer4, "dev", host_if)
-            for address in V6:
-                ip("-6", "route", "add", f"{address}/128", "via", f"{link6}2", "dev", host_if)
-            yield namespace
-        finally:
-            ip("link", "del", host_if)  # takes its peer and the routes through it along
-    finally:
-        ip("netns", "del", namespace)
+    with peer_namespace("clmeta", "clm") as peer:
+        ip("-6", "addr", "add", f"{link6}1/64", "dev", peer.host_if, "nodad")
+        ip("-n", peer.namespace, "-6", "addr", "add", f"{link6}2/64", "dev", peer.peer_if,
+           "nodad")
+        for address in (*V4, *V6):
+            ip("-n", peer.namespace, "addr", "add", address, "dev", "lo")
+        ip("-n", peer.namespace, "-6", "route", "add", "default", "via", f"{link6}1")
+        # Only these addresses, only through the veth: nothing leaves this machine. The
+        # routes go with the veth when the namespace is removed.
+        for address in V4:
+            ip("route", "add", f"{address}/32", "via", peer.peer_address, "dev", peer.host_if)
+        for address in V6:
+            ip("-6", "route", "add", f"{address}/128", "via", f"{link6}2", "dev", peer.host_if)
+        yield peer.namespace
 
 
 async def test_a_cloud_metadata_service_is_home_too(proxy: Proxy) -> None:
