@@ -31,6 +31,7 @@ import termios
 import time
 import tty
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -68,6 +69,18 @@ BARRIER = QUERY
 BARRIER_ANSWER = ANSWER
 
 
+@dataclass
+class Probe:
+    """What an attach learns of the person's terminal, kept across the tries of one attach:
+    the first question is asked once, and its answer taken out of the keys whichever try
+    reads it."""
+
+    first: FirstAnswer = field(default_factory=FirstAnswer)
+    asked: float | None = None
+    began: bool = False
+    settled: bool = True
+
+
 def _copy_size(src: int, dst: int) -> None:
     with contextlib.suppress(OSError):
         size = fcntl.ioctl(src, termios.TIOCGWINSZ, b"\0" * 8)
@@ -94,10 +107,10 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _relay(master: int, fin: int, fout: int, first: FirstAnswer, *, typed: bytes = b"",
-           sent: bytearray | None = None) -> None:
+           sent: bytearray | None = None) -> bool:
     """Keys to the program (first ``typed``, already read; less the answer ``first`` takes
-    out), its output through the filter, until its side closes. The first keys sent (up to
-    :data:`CHUNK`) are kept in ``sent``."""
+    out), its output through the filter, until its side closes; whether it wrote anything.
+    The first keys sent (up to :data:`CHUNK`) are kept in ``sent``."""
 
     def send(keys: bytes) -> None:
         _write_all(master, keys)
@@ -108,7 +121,7 @@ def _relay(master: int, fin: int, fout: int, first: FirstAnswer, *, typed: bytes
         _write_all(master, typed)
     if sent is not None:
         sent += typed
-    screen = TerminalFilter()
+    screen, wrote = TerminalFilter(), False
     with selectors.DefaultSelector() as sel:
         sel.register(master, selectors.EVENT_READ)
         with contextlib.suppress(ValueError, OSError):
@@ -132,8 +145,9 @@ def _relay(master: int, fin: int, fout: int, first: FirstAnswer, *, typed: bytes
                         raise
                     data = b""
                 if not data:
-                    return
+                    return wrote
                 _write_all(fout, screen.feed(data))
+                wrote = True
 
 
 def _ask(fin: int, fout: int) -> float | None:
@@ -174,10 +188,13 @@ def _drain(fin: int, fout: int, first: FirstAnswer, asked: float | None) -> None
 
 def run_filtered(argv: list[str], *, stdin: int | None = None, stdout: int | None = None,
                  stderr: IO[bytes] | int | None = None, raw: bool = True,
-                 typed: bytes = b"", sent: bytearray | None = None) -> int:
+                 typed: bytes = b"", sent: bytearray | None = None,
+                 probe: Probe | None = None) -> int:
     """Run ``argv`` on a pseudo-terminal, its output filtered; its exit status. ``raw``:
     put the person's terminal in raw mode for it (False: the caller has). ``typed``: keys
-    read before it started, handed to it first; ``sent``: the first keys it was handed."""
+    read before it started, handed to it first; ``sent``: the first keys it was handed.
+    ``probe``: what earlier tries of the same attach learnt of the terminal; a try that
+    wrote nothing then leaves the end to the caller (:func:`_settle`)."""
     fin = sys.stdin.fileno() if stdin is None else stdin
     fout = sys.stdout.fileno() if stdout is None else stdout
     sized = fout if os.isatty(fout) else fin
@@ -202,12 +219,13 @@ def run_filtered(argv: list[str], *, stdin: int | None = None, stdout: int | Non
         previous, taken = None, False
     try:
         with _raw(fin) if raw else contextlib.nullcontext():
-            first = FirstAnswer()
-            asked = _ask(fin, fout)
-            _relay(master, fin, fout, first, typed=typed, sent=sent)
-            if os.isatty(fout):  # the modes the program left are not the person's
-                _write_all(fout, RESTORE)
-                _drain(fin, fout, first, asked)
+            state = Probe() if probe is None else probe
+            if not state.began:
+                state.asked, state.began = _ask(fin, fout), True
+            wrote = _relay(master, fin, fout, state.first, typed=typed, sent=sent)
+            state.settled = False
+            if wrote or probe is None:
+                _settle(fin, fout, state)
         return proc.wait()
     finally:
         if taken:
@@ -216,6 +234,14 @@ def run_filtered(argv: list[str], *, stdin: int | None = None, stdout: int | Non
         if proc.poll() is None:
             proc.terminate()
             proc.wait()
+
+
+def _settle(fin: int, fout: int, probe: Probe) -> None:
+    """The end of an attach: the person's modes back, and the terminal's last answers read."""
+    if os.isatty(fout):  # the modes the program left are not the person's
+        _write_all(fout, RESTORE)
+        _drain(fin, fout, probe.first, probe.asked)
+    probe.settled = True
 
 
 def _refused_for_hold(errors: Path) -> bool:
@@ -249,21 +275,27 @@ def run_attach_filtered(argv: list[str], errors: Path) -> int:
     person types while it waits goes to the program once it runs; ctrl-c, ctrl-d or
     ctrl-q stops the waiting (the refusal's status)."""
     fin, out = sys.stdin.fileno(), sys.stdout.fileno()
-    told, typed = False, b""
+    told, typed, probe = False, b"", Probe()
     # Raw throughout: keys typed while waiting are read here, not lost to a flush.
     with _raw(fin):
-        for _ in range(HOLD_TRIES):
-            sent = bytearray()
-            with errors.open("wb") as sink:
-                status = run_filtered(argv, stderr=sink, raw=False, typed=typed, sent=sent)
-            if status == 0 or not _refused_for_hold(errors):
-                return status
-            if not told:
-                _write_all(out, WAITING)
-                told = True
-            # A refused attempt never connected: what it was handed is handed again.
-            typed = bytes(sent) + _keys_within(fin, HOLD_WAIT)
-            if GIVE_UP.intersection(typed):
-                return status
-            typed = typed[:TYPE_AHEAD]
-    return status
+        try:
+            for _ in range(HOLD_TRIES):
+                sent = bytearray()
+                with errors.open("wb") as sink:
+                    status = run_filtered(argv, stderr=sink, raw=False, typed=typed, sent=sent,
+                                          probe=probe)
+                if status == 0 or not _refused_for_hold(errors):
+                    return status
+                if not told:
+                    _write_all(out, WAITING)
+                    told = True
+                # A refused attempt never connected: what it was handed is handed again,
+                # and the terminal's answer to the first question is no key.
+                typed = bytes(sent) + probe.first.feed(_keys_within(fin, HOLD_WAIT))
+                if GIVE_UP.intersection(typed):
+                    return status
+                typed = typed[:TYPE_AHEAD]
+            return status
+        finally:
+            if not probe.settled:
+                _settle(fin, out, probe)

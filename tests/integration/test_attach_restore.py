@@ -210,22 +210,24 @@ with open(record, "wb", buffering=0) as log:
 """
 #: The person's shell: titles its terminal, runs the agent's program (its first argument)
 #: through the relay, then prints and waits until the test has looked.
-PERSON = f"""\
+PERSON = """\
 printf '\\033]2;PERSON\\033\\\\'
-{sys.executable} -m cli relay -- sh -c "$1"
+{relay}
 printf "qqq-SHELL %s\\n" "$?"
 printf KEYS
 tmux wait-for looked
 """
+RELAY = f'{sys.executable} -m cli relay -- sh -c "$1"'
 
 
 class Recorded:
     """A tmux pane (the person's terminal) whose shell runs ``agent`` through the relay,
     behind the recorder."""
 
-    def __init__(self, workdir: Path, agent: str, *, mute: bool = False) -> None:
+    def __init__(self, workdir: Path, agent: str, *, mute: bool = False,
+                 relay: str = RELAY) -> None:
         (workdir / "recorder.py").write_text(RECORDER)
-        (workdir / "person.sh").write_text(PERSON)
+        (workdir / "person.sh").write_text(PERSON.format(relay=relay))
         self.record = workdir / "record"
         self.pane = Pane(workdir, f'{sys.executable} {workdir / "recorder.py"} {self.record} '
                          f'{"mute" if mute else "talks"} sh {workdir / "person.sh"} "$0"', agent)
@@ -244,8 +246,8 @@ class Recorded:
 def recorded(tmp_path: Path) -> Iterator[Callable[..., Recorded]]:
     made: list[Recorded] = []
 
-    def make(agent: str, *, mute: bool = False) -> Recorded:
-        made.append(Recorded(tmp_path, agent, mute=mute))
+    def make(agent: str, *, mute: bool = False, relay: str = RELAY) -> Recorded:
+        made.append(Recorded(tmp_path, agent, mute=mute, relay=relay))
         return made[-1]
 
     yield make
@@ -324,4 +326,30 @@ def test_a_terminal_that_answers_nothing_is_not_asked_at_the_end(
     after = written[written.index(b"AGENT"):]
     assert b"\x1b[c" not in after, after
     assert written[:written.index(b"AGENT")].count(b"\x1b[c") == 1, written
+    assert "qqq-SHELL 0" in r.pane.screen()
+
+
+#: The attach's own relay, with its tries while the engine refuses a container held still.
+ATTACH = (f"{sys.executable} -c 'import sys, pathlib; from cli.ptyrelay import "
+          "run_attach_filtered as run; "
+          "sys.exit(run([\"sh\", \"-c\", sys.argv[1]], pathlib.Path(sys.argv[2])))' "
+          '"$1" "$(mktemp)"')
+
+
+def test_an_attach_waiting_out_a_hold_asks_a_mute_terminal_once(
+        recorded: Callable[..., Recorded], tmp_path: Path) -> None:
+    # The engine refuses the first two tries (the container is held still), as it words it;
+    # the third attaches. The terminal answers no question: asked at each try and waited
+    # for at each try's end, the person would wait the learning time once per try.
+    count = tmp_path / "tries"
+    engine = (f'n=$(cat {count} 2>/dev/null || echo 0); if [ "$n" -lt 2 ]; then '
+              f'echo $((n + 1)) > {count}; '
+              'echo "You cannot attach to a paused container, unpause it first" >&2; exit 1; '
+              "fi; printf AGENT")
+    r = recorded(engine, mute=True, relay=ATTACH)
+    written = r.written()
+    assert count.read_text().strip() == "2", written  # two refusals, then the attach
+    before = written[:written.index(b"AGENT")]
+    assert before.count(b"held still") == 1, written  # told once
+    assert before.count(b"\x1b[c") == 1, written  # asked once, before the first try
     assert "qqq-SHELL 0" in r.pane.screen()
