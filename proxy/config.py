@@ -13,9 +13,11 @@ Read once at start and again on SIGHUP by ``__main__``/``server.py``; the result
 
     allow_writes = ["npm_token"]       # sessions may publish with these (``uses.py``)
 
-    # Networks no request may reach, beside this machine's own ("no way home", ``policy.py``):
-    # on a Kubernetes cluster, its service and pod networks (the proxy's pod reaches them).
-    refuse_networks = ["10.96.0.0/12", "10.244.0.0/16"]
+    # Networks no request may reach, beside this machine's own ("no way home", ``policy.py``).
+    refuse_networks = ["203.0.113.0/24"]
+    # Private networks requests may reach (every other one is refused: your LAN, VPN,
+    # tailnet, a cluster's): a registry or git server of your own, say.
+    allow_networks = ["192.168.1.20/32"]
 
     tunnels_per_hour = 36000           # new tunnels each session may open (burst: 64)
 
@@ -94,8 +96,10 @@ class ProxyConfig:
     pace_hold: float = 30.0
     #: Registry credentials sessions may write with (publish) too (``uses.py``).
     allow_writes: frozenset[str] = frozenset()
-    #: Networks refused as destinations like this machine's own (a cluster's, say).
+    #: Networks refused as destinations like this machine's own.
     refuse_networks: tuple[IpNetwork, ...] = ()
+    #: Private networks that are destinations all the same (none is, by default).
+    allow_networks: tuple[IpNetwork, ...] = ()
     #: New tunnels each session may open (``server.py``), held or refused as ``paces`` are.
     tunnel_pace: Pace = TUNNEL_PACE
 
@@ -184,7 +188,7 @@ def config_from_dict(doc: Mapping[str, Any], origin: str) -> ProxyConfig:
 
 
 def _networks(value: object, where: str) -> tuple[IpNetwork, ...]:
-    """``refuse_networks``: addresses or networks in CIDR notation."""
+    """``refuse_networks``, ``allow_networks``: addresses or networks in CIDR notation."""
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{where} must be a list of networks such as \"10.96.0.0/12\"")
     try:
@@ -206,6 +210,7 @@ _FIELDS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
         _strings(v, w, "a list of credential names"))),
     "tunnels_per_hour": ("tunnel_pace", _tunnel_pace),
     "refuse_networks": ("refuse_networks", _networks),
+    "allow_networks": ("allow_networks", _networks),
     "paces": ("paces", lambda v, w: _table(v, w, "a table of credential = requests an hour")),
 }
 

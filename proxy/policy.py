@@ -13,8 +13,10 @@ are TLS (an intercepted tunnel, and an ``https`` upstream) and the port is the r
 anywhere else the placeholder is stripped and nothing is injected. The ``Host`` sent on
 is always the proxy's own, from the target. Once the server has resolved the destination,
 :func:`address_refusal` applies "no way home": loopback, link-local, unspecified, the
-host's own addresses, the cloud metadata services (:data:`METADATA`) and the networks
-``proxy.toml`` names (``refuse_networks``) are refused unless an override named them.
+host's own addresses, the cloud metadata services (:data:`METADATA`), the networks
+``proxy.toml`` names (``refuse_networks``) and every address that is not public (the
+person's LAN, VPN, tailnet, a cluster's networks), unless ``allow_networks`` lists it, are
+refused unless an override named them.
 :func:`audit_record` turns what happened into the one audit line.
 """
 
@@ -280,14 +282,17 @@ def spellings(addr: IpAddress) -> list[IpAddress]:
 def address_refusal(
     addresses: Iterable[IpAddress], forbidden: frozenset[IpAddress], *, overridden: bool,
     bridged: frozenset[IpAddress] = frozenset(), refused: Iterable[IpNetwork] = (),
+    allowed: Iterable[IpNetwork] = (),
 ) -> str | None:
     """Why the resolved destination is refused ("no way home"), or None when it is fine.
 
-    ``refused``: the networks ``proxy.toml`` names (``refuse_networks``: a cluster's own).
+    ``refused``: the networks ``proxy.toml`` names (``refuse_networks``); ``allowed``: the
+    private networks it lets agents reach (``allow_networks``).
     """
     if overridden:
         return None
-    for addr in (spelt for found in addresses for spelt in spellings(found)):
+    spelt = [spelt for found in addresses for spelt in spellings(found)]
+    for addr in spelt:
         if addr.is_loopback or addr.is_unspecified:
             return f"{addr} is this machine (loopback)"
         if addr.is_link_local:
@@ -303,6 +308,10 @@ def address_refusal(
         for network in refused:
             if addr in network:
                 return f"{addr} is in {network}, which proxy.toml refuse_networks names"
+    for addr in spelt:  # after the reasons above, which say more
+        if not addr.is_global and not any(addr in network for network in allowed):
+            return (f"{addr} is a private address (a LAN, VPN, tailnet or cluster network); "
+                    "to let agents reach it, list it in proxy.toml allow_networks")
     return None
 
 

@@ -207,7 +207,8 @@ class Pool:
                     bridged = frozenset(a for a in addresses if self._on_bridge(a))
                 refusal = address_refusal(addresses, home, overridden=overridden,
                                           bridged=bridged,
-                                          refused=self.config.refuse_networks)
+                                          refused=self.config.refuse_networks,
+                                          allowed=self.config.allow_networks)
                 if refusal is not None:
                     raise UpstreamError(
                         f"refusing {dest.host}: {refusal}",

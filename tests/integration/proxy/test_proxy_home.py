@@ -87,6 +87,10 @@ async def test_an_address_added_after_the_start_is_refused(
     override(proxy, deny_unlisted=False)  # every destination below is on this machine
     auth = proxy.add_session("home")
     with peer_namespace("clproxy", "clp") as net:  # the proxy is already running
+        # The new network is one the person lets sessions reach: its private addresses
+        # would be refused anyway. The host's own address on it stays refused.
+        override(proxy, allow_networks=(ipaddress.ip_network(f"{net.peer_address}/30",
+                                                             strict=False),))
         accepted: list[object] = []
         listeners = await trio.open_tcp_listeners(0, host=net.host_address)
         port = listeners[0].socket.getsockname()[1]
@@ -201,12 +205,16 @@ async def test_a_cluster_network_proxy_toml_refuses_is_refused(proxy: Proxy) -> 
     """On a Kubernetes cluster the proxy runs in a pod, which reaches the cluster's services
     and pods: addresses that are neither this machine's nor on a container bridge of it, and
     that each session's NetworkPolicy keeps from its agent. The other end of a new network
-    stands in for such a service: the proxy takes the agent there (the hole), until
-    ``refuse_networks`` names that network; then it is refused in plain HTTP and through a
-    tunnel, and a network it does not name still passes."""
+    stands in for such a service, in a range the proxy does not refuse as private (it is
+    listed in ``allow_networks``, as a public range would pass): the proxy takes the agent
+    there (the hole), until ``refuse_networks`` names that network; then it is refused in
+    plain HTTP and through a tunnel, listed in both or not, and a network it does not name
+    still passes."""
     override(proxy, deny_unlisted=False)
     auth = proxy.add_session("cluster")
     with peer_namespace("clproxy", "clp") as net:
+        override(proxy, allow_networks=(ipaddress.ip_network(f"{net.peer_address}/30",
+                                                             strict=False),))
         async with peer_server(net) as port:
             with trio.fail_after(20):
                 where = f"{net.peer_address}:{port}"

@@ -49,8 +49,8 @@ port = 8443
 
 
 @pytest.mark.parametrize(("text", "needle"), [
-    ("bogus = 1", "unknown key 'bogus' .known: allow_writes, connect_timeout_seconds, "
-                  "deny_unlisted"),
+    ("bogus = 1", "unknown key 'bogus' .known: allow_networks, allow_writes, "
+                  "connect_timeout_seconds, deny_unlisted"),
     ("allow_writes = 'npm_token'", "list of credential names"),
     ("allow_writes = ['npm_tokn']", r"allow_writes: unknown key 'npm_tokn'"),
     ("[[rules]]\nhost = 'a'\ncredential = 'c'\nhots = 'b'",
@@ -74,6 +74,7 @@ port = 8443
     ("tunnels_per_hour = 0", "whole number of tunnels an hour"),
     ("tunnels_per_hour = 1.5", "whole number of tunnels an hour"),
     ("refuse_networks = ['10.0.0.0/33']", "refuse_networks: .*10.0.0.0/33"),
+    ("allow_networks = ['192.168.1.300']", "allow_networks: .*192.168.1.300"),
 ])
 def test_errors_name_the_problem(tmp_path: Path, text: str, needle: str) -> None:
     path = tmp_path / "proxy.toml"
@@ -103,6 +104,10 @@ def test_refused_networks_are_read_as_networks(tmp_path: Path) -> None:
     path.write_text("refuse_networks = ['10.96.0.0/12', 'fd00:10:96::/112', '10.244.1.7']\n")
     assert [str(n) for n in load_proxy_config(path).refuse_networks] == [
         "10.96.0.0/12", "fd00:10:96::/112", "10.244.1.7/32"]
+    assert ProxyConfig().allow_networks == ()
+    path.write_text("allow_networks = ['192.168.1.20', 'fd7a:115c:a1e0::/48']\n")
+    assert [str(n) for n in load_proxy_config(path).allow_networks] == [
+        "192.168.1.20/32", "fd7a:115c:a1e0::/48"]
 
 
 def test_new_tunnels_have_a_pace_a_file_may_change() -> None:

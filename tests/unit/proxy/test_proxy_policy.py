@@ -14,7 +14,15 @@ from proxy.config import ProxyConfig, Upstream, config_from_dict
 from proxy.directory import AccessMode, SessionAuth
 from proxy.heads import ProxyCredentials, Target
 from proxy.inject import Headers
-from proxy.policy import Accept, Forward, Respond, address_refusal, decide_connect, decide_request
+from proxy.policy import (
+    Accept,
+    Forward,
+    Respond,
+    address_refusal,
+    decide_connect,
+    decide_request,
+    spellings,
+)
 
 
 @dataclass(frozen=True)
@@ -300,12 +308,42 @@ def test_a_network_the_configuration_names_is_refused() -> None:
         why = address_refusal([IP(addr)], frozenset(), overridden=False, refused=cluster)
         assert why is not None and "refuse_networks" in why
         assert address_refusal([IP(addr)], frozenset(), overridden=True, refused=cluster) is None
-    assert address_refusal([IP("10.112.0.1")], frozenset(), overridden=False,
-                           refused=cluster) is None
+    # Named in both lists, refused all the same.
+    why = address_refusal([IP("10.96.0.1")], frozenset(), overridden=False, refused=cluster,
+                          allowed=(ipaddress.ip_network("10.0.0.0/8"),))
+    assert why is not None and "refuse_networks" in why
+
+
+#: The person's own networks: a LAN, a VPN, the tailnet (Tailscale's 100.64.0.0/10 and
+#: fd7a:115c:a1e0::/48), a cluster's, and the benchmarking and documentation ranges; in
+#: IPv6 spellings too.
+PRIVATE = ["10.0.0.1", "10.112.0.1", "172.16.5.4", "172.31.255.254", "192.168.1.1",
+           "100.64.0.1", "100.101.102.103", "fd7a:115c:a1e0::1", "fc00::1", "fd12:3456::1",
+           "198.18.0.1", "192.0.2.7", "::ffff:192.168.1.1", "2002:c0a8:101::",
+           "64:ff9b::c0a8:101"]
+
+
+@pytest.mark.parametrize("addr", PRIVATE)
+def test_a_private_address_is_refused_unless_allow_networks_lists_it(addr: str) -> None:
+    why = address_refusal([IP(addr)], frozenset(), overridden=False)
+    assert why is not None, addr
+    assert address_refusal([IP(addr)], frozenset(), overridden=True) is None
+    listed = tuple(ipaddress.ip_network(spelt) for spelt in spellings(IP(addr)))
+    if "private address" in why:  # the rest are refused for what they are, listed or not
+        assert "allow_networks" in why, why
+        assert address_refusal([IP(addr)], frozenset(), overridden=False,
+                               allowed=listed) is None
+
+
+def test_allow_networks_opens_no_way_home() -> None:
+    everything = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+    for addr in ("127.0.0.1", "169.254.169.254", "100.100.100.200", "172.17.0.1", "fe80::1"):
+        assert address_refusal([IP(addr)], frozenset({IP("172.17.0.1")}), overridden=False,
+                               allowed=everything) is not None, addr
 
 
 def test_public_addresses_pass() -> None:
-    assert address_refusal([IP("140.82.112.3"), IP("10.1.2.3")], frozenset(),
+    assert address_refusal([IP("140.82.112.3"), IP("1.1.1.1")], frozenset(),
                            overridden=False) is None
     assert address_refusal([IP("2002:8c52:7003::"), IP("2606:4700::1")], frozenset(),
                            overridden=False) is None  # 6to4 of a public address
