@@ -13,37 +13,20 @@ import logging
 import h11
 import trio
 
-from proxy.framing import response_framing
 from proxy.heads import Target, forwardable
 from proxy.inject import header_value, without
 from proxy.policy import Forward
-from proxy.relay import ClientGone, Meter, client_event, client_send, upstream_event, upstream_send
+from proxy.relay import Meter, client_send
 from proxy.scrub import Scrubber
 from proxy.sides import HttpSide
 from proxy.state import ProxyState
 from proxy.token_refresh import MAX_REFRESH_BODY, capture_refresh_response, rewrite_refresh_request
 from proxy.upstream import ErrorType, UpstreamError
+from proxy.whole import exchange, read_all
 
 log = logging.getLogger(__name__)
 
 MAX_REFRESH_ANSWER = 1024 * 1024
-
-
-async def _read_all(side: HttpSide, limit: int, patience: float, *, upstream: bool) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        event = await (upstream_event if upstream else client_event)(side, patience)
-        if isinstance(event, h11.Data):
-            size += len(event.data)
-            if size > limit:
-                raise UpstreamError("token refresh message too large",
-                                    ErrorType.UPSTREAM_PROTOCOL_ERROR)
-            chunks.append(event.data)
-        elif isinstance(event, h11.EndOfMessage):
-            return b"".join(chunks)
-        else:
-            raise ClientGone("connection closed mid-message")
 
 
 async def refresh(state: ProxyState, client: HttpSide, *, request: h11.Request, target: Target,
@@ -52,7 +35,8 @@ async def refresh(state: ProxyState, client: HttpSide, *, request: h11.Request, 
     returns how many real tokens the answer still carried elsewhere (masked, ``scrub.py``)."""
     patience = state.config.read_timeout
     real = state.creds.get("codex_refresh_token")
-    body = await _read_all(client, MAX_REFRESH_BODY, patience, upstream=False)
+    body = await read_all(client, MAX_REFRESH_BODY, patience, upstream=False,
+                          what="token refresh message")
     meter.bytes_in = len(body)
     ctype = (header_value(request.headers, b"content-type") or b"").decode("latin-1")
     rewritten = rewrite_refresh_request(body, ctype, real.value if real else "")
@@ -60,26 +44,11 @@ async def refresh(state: ProxyState, client: HttpSide, *, request: h11.Request, 
                       b"accept-encoding", b"expect")
     headers += [(b"content-length", str(len(rewritten.body)).encode()),
                 (b"accept-encoding", b"identity")]
-    conn, _ = await state.pool.acquire(target, session=session, credential=verdict.credential)
-    try:
-        await upstream_send(conn, h11.Request(method=request.method,
-                                              target=target.path.encode(), headers=headers),
-                            patience)
-        await upstream_send(conn, h11.Data(data=rewritten.body), patience)
-        await upstream_send(conn, h11.EndOfMessage(), patience)
-        event = await upstream_event(conn, patience)
-        while isinstance(event, h11.InformationalResponse):
-            event = await upstream_event(conn, patience)
-        if not isinstance(event, h11.Response):
-            raise UpstreamError("unexpected answer", ErrorType.UPSTREAM_PROTOCOL_ERROR)
-        answer = await _read_all(conn, MAX_REFRESH_ANSWER, patience, upstream=True)
-    except BaseException:
-        await conn.aclose()
-        raise
-    if response_framing(event.headers)[1]:
-        state.pool.release(conn)
-    else:
-        await conn.aclose()
+    event, answer = await exchange(
+        state, target, h11.Request(method=request.method, target=target.path.encode(),
+                                   headers=headers),
+        rewritten.body, session=session, credential=verdict.credential,
+        limit=MAX_REFRESH_ANSWER, what="token refresh message")
     encoded = header_value(event.headers, b"content-encoding") not in (None, b"identity")
     if event.status_code == 200 and encoded:
         # An encoded answer cannot be rewritten; passing it on would hand over real tokens.
