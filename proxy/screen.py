@@ -6,7 +6,8 @@ session's egress policy and budgets (:func:`gate`, which may hold the request fo
 to answer), what the credential it carries may be used for (:func:`uses.use_refusal`: no
 credential minted, nothing published), the pace of that credential (:func:`pace`, which
 may hold it until it is on time), a push or GitHub API write the session may make
-(:func:`guard_remote`, reading the part of the body that says what it changes), and a
+(:func:`guard_remote`, reading the part of the body that says what it changes, and
+asking GitHub whose pull request a write names), and a
 foreign placeholder in the body's first bytes (:func:`scan_body`). The body read on the
 way is handed back, so it is sent on as it was read. ``exchange.py`` answers a refusal.
 """
@@ -23,7 +24,7 @@ from appliance.egress import Decision as EgressDecision
 from appliance.egress import mode_of
 from appliance.methods import READS
 from appliance.placeholders import Placeholder
-from proxy import gitguard, refusals, uses
+from proxy import gitguard, refusals, uses, whose
 from proxy.controls import Controls
 from proxy.directory import SessionAuth
 from proxy.framing import has_body, request_framing
@@ -35,6 +36,8 @@ from proxy.relay import ClientGone, Meter, client_send
 from proxy.sides import HttpSide, hung_up
 from proxy.state import ProxyState
 from proxy.upload import read_prefix
+from proxy.upstream import UpstreamError
+from proxy.whole import exchange
 
 #: How often a client held to its pace is checked for having hung up.
 HANG_UP_POLL = 0.5
@@ -73,7 +76,8 @@ async def screen(state: ProxyState, client: HttpSide, request: h11.Request, targ
         if client.h11.client_is_waiting_for_100_continue:
             await client_send(client, h11.InformationalResponse(status_code=100, headers=[]),
                               state.config.read_timeout)
-        prefix, refused = await guard_remote(state, client, request, target, session)
+        prefix, refused = await guard_remote(state, client, request, target, session=session,
+                                              verdict=verdict)
         if refused is not None:
             verdict = refused
     if isinstance(verdict, Forward):
@@ -183,37 +187,71 @@ async def _budget(controls: Controls, session: SessionAuth, verdict: Forward
 
 
 async def guard_remote(state: ProxyState, client: HttpSide, request: h11.Request,
-                       target: Target, session: SessionAuth
+                       target: Target, *, session: SessionAuth, verdict: Forward
                        ) -> tuple[list[h11.Event] | None, Respond | None]:
     """A push or a GitHub API write moves only the session's own branch (``gitguard``; the
     appliance's own identity: session branches and their pull requests): the part of the
     body that says which refs is read before anything goes upstream, in one of the
-    session's read-ahead slots (``readahead.py``), and only where a rule reads it."""
+    session's read-ahead slots (``readahead.py``), and only where a rule reads it. A
+    session's write to a pull request, once the rules pass it, goes on only when GitHub
+    says the pull request is the session's own (``whose.py``)."""
     method = request.method.decode("ascii", "replace")
     push = gitguard.is_push(method, target.path)
     api = target.host == gitguard.GITHUB_API and method not in READS
     if not (push or api):
         return None, None
+    judge = partial(_judge_remote, state, session=session, verdict=verdict, method=method,
+                    target=target, push=push)
     if not has_body(request_framing(request.headers)):
-        return None, await _judge_remote(session, method, target, push, b"", complete=True)
+        return None, await judge(b"", complete=True)
     if header_value(request.headers, b"content-encoding") not in (None, b"identity"):
         return None, refusals.remote_refused(session.name, target.host,
                                              "an encoded body cannot be checked")
     if not (push or session.owner or gitguard.reads_body(target.path)):
-        return None, await _judge_remote(session, method, target, push, b"", complete=False)
+        return None, await judge(b"", complete=False)
     async with state.read_ahead.slot(session.session_id):
         prefix = await read_prefix(client, gitguard.MAX_COMMANDS if push else GITHUB_BODY_LIMIT,
                                    state.config.read_timeout)
         body = b"".join(e.data for e in prefix if isinstance(e, h11.Data))
         complete = not prefix or isinstance(prefix[-1], h11.EndOfMessage)
-        return prefix or None, await _judge_remote(session, method, target, push, body,
-                                                   complete=complete)
+        return prefix or None, await judge(body, complete=complete)
 
 
-async def _judge_remote(session: SessionAuth, method: str, target: Target, push: bool,
-                        body: bytes, *, complete: bool) -> Respond | None:
+async def _whose(state: ProxyState, target: Target, *, session: SessionAuth,
+                 verdict: Forward, method: str, body: bytes | None) -> Respond | None:
+    """The refusal of a session's write to a pull request that is not its own, asked of
+    GitHub with the credential the write carries (``whose.py``), or None."""
+    ask = partial(whose.question, method, target.path, body)
+    q = ask() if len(body or b"") <= JUDGED_ON_LOOP else await trio.to_thread.run_sync(ask)
+    if q is None:
+        return None
+    if isinstance(q, str):
+        return refusals.remote_refused(session.name, target.host, q)
+    headers: Headers = [(name, value) for name, value in verdict.headers
+                        if name in (b"host", b"authorization", b"user-agent")]
+    headers += [(b"accept", b"application/vnd.github+json"), (b"accept-encoding", b"identity"),
+                (b"content-length", str(len(q.body)).encode())]
+    if q.body:
+        headers.append((b"content-type", b"application/json"))
+    try:
+        answer, text = await exchange(
+            state, target, h11.Request(method=q.method, target=q.path, headers=headers),
+            q.body, session=session.session_id, credential=verdict.credential,
+            limit=whose.MAX_ANSWER, what="GitHub's answer about a pull request")
+        status = answer.status_code
+    except UpstreamError:
+        status, text = 0, b""
+    why = whose.refusal(q, session.name, status, text)
+    return None if why is None else refusals.remote_refused(session.name, target.host, why)
+
+
+async def _judge_remote(state: ProxyState, body: bytes, *, complete: bool,
+                        session: SessionAuth, verdict: Forward, method: str, target: Target,
+                        push: bool) -> Respond | None:
     """The refusal of a push or GitHub write whose body is ``body`` (all of it when
-    ``complete``; else what was read, nothing where no rule reads it), or None."""
+    ``complete``; else what was read, nothing where no rule reads it), or None. A session's
+    write that carries the person's credential and names a pull request is then asked
+    about (:func:`_whose`)."""
     checked = body if complete else None
     if push and session.owner:
         judge = partial(gitguard.owner_push_refusal, body, complete=complete)
@@ -227,7 +265,10 @@ async def _judge_remote(session: SessionAuth, method: str, target: Target, push:
     # thread takes it, and the loop goes on between its turns.
     why = judge() if len(body) <= JUDGED_ON_LOOP else await trio.to_thread.run_sync(judge)
     if why is None:
-        return None
+        if push or session.owner or verdict.credential is None:
+            return None
+        return await _whose(state, target, session=session, verdict=verdict, method=method,
+                            body=checked)
     if session.owner:
         return refusals.owner_refused(target.host, why)
     return refusals.remote_refused(session.name, target.host, why)

@@ -218,7 +218,9 @@ def test_the_agent_reaches_none_of_the_persons_writes_by_graphql_or_outside_its_
     # The control: a read and the session's own comment reach GitHub, with the real token.
     assert call("POST", "/graphql", gql("query { viewer { login } }")) == "200"
     assert call("POST", "/graphql", gql(f"mutation {{ {comment} }}")) == "200"
-    assert [x.path for x in github.seen if x.path == "/graphql"] == ["/graphql"] * 2
+    graphql = [x for x in github.seen if x.path == "/graphql"]
+    # Before the comment went on, the proxy asked GitHub whose pull request PR_1 is.
+    assert [b"nodes(ids:" in x.body for x in graphql] == [False, True, False]
     lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
     mine = [x for x in lines if x["session"] == s["id"] and x["status"] == 403]
     assert [x["error"] for x in mine] == ["REF_FORBIDDEN"] * len(refused)
@@ -330,6 +332,68 @@ def test_a_session_opens_no_pull_request_from_another_sessions_branch(
     agent_commit(app, hostile, "mine")
     app.cli("push", "hostile")
     assert call(f"/repos/{SLUG}/pulls", {**forged, "head": hostile["branch"]}) == "201"
+
+
+def test_a_session_changes_no_pull_request_but_its_own(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """A pull request is named by its number (REST's ``pulls/N``, and ``issues/N``: GitHub
+    numbers issues and pull requests alike) or its node id (GraphQL), never by its branch.
+    A neighbour on the same repository, with the person's credential the proxy injects,
+    closed, retitled and commented on another session's pull request and asked reviews of
+    it. The proxy now asks GitHub whose pull request a write names before it goes on: each
+    is refused, saying whose it is; the session's own pull request and a plain issue take
+    the same writes (the control)."""
+    owner = create(app, origin, "owner")
+    agent_commit(app, owner, "theirs")
+    app.cli("push", "owner", "--pr")  # #1, from clauderon/owner
+    hostile = create(app, origin, "meddler")
+    agent_commit(app, hostile, "mine")
+    app.cli("push", "meddler", "--pr")  # #2, from clauderon/meddler
+    before = dict(github.pull(1))
+
+    def call(method: str, path: str, doc: dict[str, Any]) -> str:
+        _, out = in_container(app, hostile, (
+            "curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer x' "
+            f"-H 'content-type: application/json' -X {method} -d '{json.dumps(doc)}' "
+            f"https://api.github.com{path}"))
+        return out.strip()[-3:]
+
+    def close(number: int) -> dict[str, Any]:
+        return {"query": "mutation { closePullRequest(input: {pullRequestId: "
+                         f'"PR_{number}"}}) {{ clientMutationId }} }}'}
+
+    pulls, issues = f"/repos/{SLUG}/pulls", f"/repos/{SLUG}/issues"
+    refused = [
+        ("PATCH", f"{pulls}/1", {"state": "closed"}),
+        ("PATCH", f"{pulls}/1", {"title": "Reviewed: merge me", "body": "all checked"}),
+        ("PATCH", f"{issues}/1", {"state": "closed"}),
+        ("POST", f"{issues}/1/comments", {"body": "LGTM, merging"}),
+        ("POST", f"{pulls}/1/requested_reviewers", {"reviewers": ["someone"]}),
+        ("POST", f"{pulls}/1/reviews", {"event": "REQUEST_CHANGES", "body": "no"}),
+        ("POST", "/graphql", close(1)),
+        ("POST", "/graphql", {"query": "mutation($id: ID!) { updatePullRequest(input: "
+                                       '{pullRequestId: $id, title: "x"}) { clientMutationId } }',
+                              "variables": {"id": "PR_1"}}),
+        ("POST", "/graphql", {"query": 'mutation { addComment(input: {subjectId: "PR_1", '
+                                       'body: "hi"}) { clientMutationId } }'}),
+    ]
+    assert [call(*r) for r in refused] == ["403"] * len(refused)
+    assert github.pull(1) == before  # untouched
+    assert not [x for x in github.seen if x.method not in ("GET", "HEAD") and (
+        x.path.startswith((f"{pulls}/1", f"{issues}/1"))
+        or (x.path == "/graphql" and b"mutation" in x.body and b"nodes(ids:" not in x.body))]
+    lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
+    notes = [x["note"] for x in lines if x["session"] == hostile["id"] and x["status"] == 403]
+    assert len(notes) == len(refused)
+    assert all("pull request #1" in n or "PR_1" in n for n in notes), notes
+    assert all("clauderon/owner" in n for n in notes), notes
+
+    # The control: its own pull request, and an issue (a number no pull request has).
+    assert call("PATCH", f"{pulls}/2", {"title": "mine, retitled"}) == "200"
+    assert call("POST", f"{issues}/7/comments", {"body": "a note"}) == "201"
+    assert call("POST", "/graphql", close(2)) == "200"
+    assert github.pull(2)["title"] == "mine, retitled" and github.pull(2)["state"] == "closed"
+    assert github.issue_comments == {7: ["a note"]}
 
 
 def test_the_tui_pushes_shows_ci_and_merges_the_head_it_showed(

@@ -93,6 +93,8 @@ class FakeGitHub(TlsFake):
         #: Check runs by commit, and reviews by pull request number.
         self.checks: dict[str, list[dict[str, Any]]] = {}
         self.reviews: dict[int, list[dict[str, Any]]] = {}
+        #: Comments on issues (not pull requests), by issue number.
+        self.issue_comments: dict[int, list[str]] = {}
         #: SSH keys added to the token owner's account (``POST /user/keys``).
         self.user_keys: list[dict[str, Any]] = []
         #: The list answers every pull request, whatever ``head`` asks (a server to distrust).
@@ -131,7 +133,8 @@ class FakeGitHub(TlsFake):
             sha = self.tip(slug, head) or "0" * 40
             pr = {"number": number, "state": "open", "draft": draft, "title": title,
                   "html_url": f"https://github.com/{slug}/pull/{number}",
-                  "head": {"ref": head, "sha": sha}, "base": {"ref": base},
+                  "head": {"ref": head, "sha": sha, "repo": {"full_name": slug}},
+                  "base": {"ref": base},
                   "merged_at": None, "merged": False, "mergeable": True,
                   "mergeable_state": "clean", "_repo": slug}
             self.pulls.append(pr)
@@ -172,7 +175,7 @@ class FakeGitHub(TlsFake):
             body: Any) -> tuple[int, Any]:
         if path == "/graphql" and method == "POST":
             with self.lock:
-                return self.graphql(str(body.get("query") or ""))
+                return self.graphql(str(body.get("query") or ""), body.get("variables") or {})
         if path == "/user/keys" and method == "POST":
             self.user_keys.append(body)
             return 201, {"id": len(self.user_keys), **body}
@@ -185,20 +188,40 @@ class FakeGitHub(TlsFake):
         with self.lock:
             return self._route(method, slug, rest, query, body)
 
-    def graphql(self, query: str) -> tuple[int, Any]:
+    def graphql(self, query: str, variables: dict[str, Any]) -> tuple[int, Any]:
         """The few GraphQL fields a test uses, found in the query's text (GitHub runs the
-        whole document; node ids of pull requests are ``PR_<number>`` here)."""
+        whole document; node ids of pull requests are ``PR_<number>`` here, and an id that
+        names nothing is answered null with a NOT_FOUND error, as GitHub does)."""
         data: dict[str, Any] = {}
+        errors: list[dict[str, Any]] = []
         if "viewer" in query:
             data["viewer"] = {"login": "octocat"}
+        if re.search(r"\bnodes\(ids:", query):
+            data["nodes"] = [self._node(str(i)) for i in variables.get("ids") or []]
+            errors = [{"type": "NOT_FOUND", "path": ["nodes", n]}
+                      for n, node in enumerate(data["nodes"]) if node is None]
         if "addComment" in query:
             data["addComment"] = {"clientMutationId": None}
+        named = re.search(r'"PR_(\d+)"', query + json.dumps(variables))
+        if "closePullRequest" in query and named:
+            self.pull(int(named.group(1)))["state"] = "closed"
+            data["closePullRequest"] = {"clientMutationId": None}
         merge = re.search(r'mergePullRequest\(input:\s*\{pullRequestId:\s*"PR_(\d+)"', query)
         if merge:
             pr = self.pull(int(merge.group(1)))
             self._merge(pr, "merge")
             data["mergePullRequest"] = {"clientMutationId": None}
-        return 200, {"data": data}
+        return 200, {"data": data, **({"errors": errors} if errors else {})}
+
+    def _node(self, node_id: str) -> dict[str, Any] | None:
+        found = re.fullmatch(r"PR_(\d+)", node_id)
+        if found is None or not 0 < int(found.group(1)) <= len(self.pulls):
+            return None
+        pr = self.pull(int(found.group(1)))
+        return {"__typename": "PullRequest", "number": pr["number"],
+                "headRefName": pr["head"]["ref"],
+                "headRepository": {"nameWithOwner": pr["_repo"]},
+                "repository": {"nameWithOwner": pr["_repo"]}}
 
     def _route(self, method: str, slug: str, rest: list[str], query: dict[str, list[str]],
                body: Any) -> tuple[int, Any]:
@@ -232,7 +255,7 @@ class FakeGitHub(TlsFake):
                 if "base" in body and self.tip(slug, body["base"]) is None:
                     return 422, {"message": "Validation Failed",
                                  "errors": [{"message": f"base {body['base']} does not exist"}]}
-                pr.update({k: body[k] for k in ("title", "state") if k in body})
+                pr.update({k: body[k] for k in ("title", "body", "state") if k in body})
                 pr["base"] = {"ref": body.get("base", pr["base"]["ref"])}
                 return 200, self._public(pr)
             if rest[2:] == ["reviews"] and method == "GET":
@@ -246,6 +269,10 @@ class FakeGitHub(TlsFake):
                                             "merge again."}
                 new = self._merge(pr, str(body.get("merge_method") or "merge"))
                 return 200, {"sha": new, "merged": True, "message": "Pull Request merged"}
+        if (rest[:1] == ["issues"] and rest[2:] == ["comments"] and method == "POST"
+                and rest[1].isdigit() and int(rest[1]) > len(self.pulls)):
+            self.issue_comments.setdefault(int(rest[1]), []).append(str(body.get("body")))
+            return 201, {"id": len(self.issue_comments), "body": body.get("body")}
         if rest[:1] == ["commits"] and rest[2:] == ["check-runs"] and method == "GET":
             runs = self.checks.get(rest[1], [])
             return 200, {"total_count": len(runs), "check_runs": runs}

@@ -134,3 +134,27 @@ async def test_github_api_writes_move_only_the_sessions_branch(
     status, _ = await curl(proxy, "https://api.github.com/repos/o/r/pulls", "-X", "POST",
                            "-d", '{"head":"clauderon/mine","base":"main"}', auth=auth)
     assert status == 200 and len(fake.seen) == 2  # opening a pull request is fine
+
+
+async def test_a_write_to_a_pull_request_goes_on_once_github_says_it_is_the_sessions(
+        proxy: Proxy, fake: FakeUpstream) -> None:
+    """A pull request's number says nothing of whose it is: the proxy asks GitHub, with the
+    credential the write carries, before the write goes on. Another session's is refused,
+    and one GitHub says nothing readable about is refused too; the session's own goes on."""
+    auth = proxy.add_session("mine")
+    fake.pulls.update({"/repos/o/r/pulls/7": "clauderon/other",
+                       "/repos/o/r/pulls/8": "clauderon/mine"})
+    for path in ("pulls/7", "issues/7", "pulls/9"):
+        status, body = await curl(proxy, f"https://api.github.com/repos/o/r/{path}",
+                                  "-X", "PATCH", "-d", '{"state": "closed"}', auth=auth)
+        assert status == 403, body
+        assert ("its head is clauderon/other" if "7" in path else "could not be learnt") in body
+    asked = [(s.method, s.target, s.header("authorization")) for s in fake.seen]
+    token = [f"Bearer {SECRETS['github_token']}"]
+    assert asked == [("GET", "/repos/o/r/pulls/7", token)] * 2 + [
+        ("GET", "/repos/o/r/pulls/9", token)]  # asked with the person's credential; no write
+    status, body = await curl(proxy, "https://api.github.com/repos/o/r/pulls/8",
+                              "-X", "PATCH", "-d", '{"state": "closed"}', auth=auth)
+    assert status == 200, body
+    assert [(s.method, s.target) for s in fake.seen[3:]] == [
+        ("GET", "/repos/o/r/pulls/8"), ("PATCH", "/repos/o/r/pulls/8")]

@@ -1,0 +1,184 @@
+"""Whose pull request a session's GitHub write touches (pure: requests and answers in,
+questions and reasons out).
+
+A session may change only the pull request whose head is its own branch
+(``clauderon/<name>``, in the pull request's own repository). But GitHub names a pull
+request by its number (REST's ``pulls/N``, and ``issues/N``: issues and pull requests share
+their numbers, and an issue's edit closes or retitles a pull request just the same) or by a
+node id (GraphQL: the pull request's, or a comment's, review's or thread's on it), never by
+its branch. So before such a write goes on, the proxy asks GitHub, with the credential the
+write carries, what it names (:func:`question`), and reads the answer (:func:`refusal`).
+
+Asking, not remembering: the person opens a session's pull request from the appliance too
+(under the appliance's own identity), a pull request outlives the proxy's memory, and
+GitHub is where a pull request's head is known. It costs a session's write to a pull
+request one read first; what cannot be learnt (GitHub down, an answer that does not read)
+refuses the write.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from appliance.methods import READS
+from proxy import graphql
+from proxy.gitguard import GRAPHQL, checkable_path
+
+#: A write to a numbered pull request or issue, or to something under one.
+_NUMBERED = re.compile(
+    r"^/repos/(?P<repo>[^/]+/[^/]+)/(?P<kind>pulls|issues)/(?P<number>\d+)(?:/.*)?$")
+#: GitHub's ``nodes`` takes at most 100 ids; no node id is longer than this.
+MAX_IDS = 100
+MAX_ID = 256
+#: The most of GitHub's answer read (a pull request's JSON is a few KiB).
+MAX_ANSWER = 1024 * 1024
+#: What a node is asked for: the pull request it is, or the one it is on.
+_PULL = "number headRefName headRepository { nameWithOwner } repository { nameWithOwner }"
+NODES_QUERY = (
+    "query($ids: [ID!]!) { nodes(ids: $ids) { __typename "
+    f"... on PullRequest {{ {_PULL} }} "
+    + " ".join(f"... on {kind} {{ pullRequest {{ {_PULL} }} }}" for kind in (
+        "IssueComment", "PullRequestReview", "PullRequestReviewComment",
+        "PullRequestReviewThread"))
+    + " } }")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Question:
+    """What to ask GitHub, with the session's credential, before its write goes on."""
+
+    method: str
+    path: str
+    body: bytes = b""
+    #: REST: the repository and number the write names (an issue's number may be one).
+    repo: str = ""
+    number: int = 0
+    #: GraphQL: the strings the document and its variables carry (any may be a node id).
+    ids: tuple[str, ...] = ()
+
+
+def question(method: str, path: str, body: bytes | None) -> Question | str | None:
+    """What to ask before a session's write (one the rules of ``gitguard.py`` passed) goes
+    on; None when it names no pull request that could be another's; a string saying why
+    when what it names cannot be known."""
+    clean = checkable_path(path) if method not in READS else None
+    if clean is None:
+        return None
+    if clean == GRAPHQL:
+        return _graphql_question(body)
+    m = _NUMBERED.match(clean)
+    if m is None:
+        return None
+    repo, number = m.group("repo"), int(m.group("number"))
+    return Question(method="GET", path=f"/repos/{repo}/pulls/{number}", repo=repo,
+                    number=number)
+
+
+def _graphql_question(body: bytes | None) -> Question | str | None:
+    try:
+        doc = json.loads(body or b"")
+        query = doc["query"]
+        names = graphql.mutations(query)
+    except (ValueError, KeyError, TypeError, RecursionError, graphql.Unreadable):
+        return "a GraphQL document that cannot be read cannot be checked"
+    if not names:
+        return None
+    # Every string of the document and its variables: whichever is a node id, and
+    # wherever it stands (an argument, a variable of any name, nested), is asked about.
+    found: list[str] = []
+    for tok in graphql.tokens(query):
+        if tok.startswith('"""'):  # a block string: its text, as written and trimmed
+            text = tok[3:-3].replace('\\"""', '"""')
+            found += [text, text.strip()]
+        elif tok.startswith('"'):
+            found.append(json.loads(tok))
+    todo: list[object] = [doc.get("variables")]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+    ids = tuple(dict.fromkeys(s for s in found if 0 < len(s) <= MAX_ID))
+    if not ids:
+        return None
+    if len(ids) > MAX_IDS:
+        return (f"a GraphQL write carrying over {MAX_IDS} short strings cannot be checked "
+                "(whose pull request each names is asked of GitHub; send fewer at once)")
+    return Question(method="POST", path=GRAPHQL, ids=ids, body=json.dumps(
+        {"query": NODES_QUERY, "variables": {"ids": list(ids)}}).encode())
+
+
+def refusal(q: Question, session_name: str, status: int, answer: bytes) -> str | None:
+    """Why the write ``q`` was asked for is refused, given GitHub's answer (``status`` 0:
+    none came), or None."""
+    mine = f"clauderon/{session_name}"
+    if q.path == GRAPHQL:
+        return _nodes_refusal(q, mine, status, answer)
+    if status == 404:  # no pull request has the number: an issue's (or nothing's)
+        return None
+    pull = _json(answer) if status == 200 else None
+    head = pull.get("head") if isinstance(pull, dict) else None
+    repo = head.get("repo") if isinstance(head, dict) else None
+    if not isinstance(head, dict) or not isinstance(head.get("ref"), str):
+        return (f"whose pull request #{q.number} is could not be learnt from GitHub "
+                f"({status or 'no answer'}); a session changes only its own pull request "
+                f"(from {mine}), so the write waits until GitHub answers")
+    return _foreign(f"pull request #{q.number}", mine, head["ref"],
+                    repo.get("full_name") if isinstance(repo, dict) else None, q.repo)
+
+
+def _nodes_refusal(q: Question, mine: str, status: int, answer: bytes) -> str | None:
+    doc = _json(answer) if status == 200 else None
+    data = doc.get("data") if isinstance(doc, dict) else None
+    nodes = data.get("nodes") if isinstance(data, dict) else None
+    errors = doc.get("errors") if isinstance(doc, dict) else None
+    # A string that names no node is answered null with a NOT_FOUND error: it is no id.
+    strange = [e for e in errors or [] if not (isinstance(e, dict)
+                                               and e.get("type") == "NOT_FOUND")]
+    if not isinstance(nodes, list) or len(nodes) != len(q.ids) or strange \
+            or not isinstance(errors or [], list):
+        return (f"what this GraphQL write names could not be learnt from GitHub "
+                f"({status or 'no answer'}); a session changes only its own pull request "
+                f"(from {mine}), so the write waits until GitHub answers")
+    for node_id, node in zip(q.ids, nodes, strict=True):
+        if node is None:
+            continue
+        if not isinstance(node, dict):
+            return f"GitHub's answer about {node_id} does not read"
+        pull = node if node.get("__typename") == "PullRequest" else node.get("pullRequest")
+        if pull is None:  # an issue, a repository, a comment on an issue: not a pull request
+            continue
+        if not isinstance(pull, dict):
+            return f"GitHub's answer about {node_id} does not read"
+        head, base = pull.get("headRepository"), pull.get("repository")
+        why = _foreign(f"pull request #{pull.get('number')} ({node_id})", mine,
+                       pull.get("headRefName"),
+                       head.get("nameWithOwner") if isinstance(head, dict) else None,
+                       base.get("nameWithOwner") if isinstance(base, dict) else None)
+        if why is not None:
+            return why
+    return None
+
+
+def _foreign(what: str, mine: str, ref: object, head_repo: object,
+             repo: object) -> str | None:
+    """Why a pull request whose head is ``ref`` in ``head_repo`` is not the session's (its
+    repository is ``repo``), or None."""
+    if ref == mine and isinstance(head_repo, str) and isinstance(repo, str) \
+            and head_repo.lower() == repo.lower():
+        return None
+    where = ref if head_repo == repo or not isinstance(head_repo, str) else f"{head_repo}:{ref}"
+    return (f"{what} is not this session's: its head is {where}, and a session changes only "
+            f"its own pull request (from {mine}); ask the person to change {what}")
+
+
+def _json(answer: bytes) -> object:
+    try:
+        return json.loads(answer)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None

@@ -1,0 +1,154 @@
+"""Whose pull request a session's write names: what is asked of GitHub, and how its answer
+is read (pure playbooks)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from proxy import whose
+
+MINE = "clauderon/mine"
+
+
+def j(doc: object) -> bytes:
+    return json.dumps(doc).encode()
+
+
+def gql(query: str, variables: object = None) -> bytes:
+    return j({"query": query, **({} if variables is None else {"variables": variables})})
+
+
+@pytest.mark.parametrize(("method", "path", "asked"), [
+    ("PATCH", "/repos/o/r/pulls/7", "/repos/o/r/pulls/7"),
+    ("POST", "/repos/o/r/pulls/7/requested_reviewers", "/repos/o/r/pulls/7"),
+    ("POST", "/repos/o/r/pulls/7/reviews", "/repos/o/r/pulls/7"),
+    ("PUT", "/repos/o/r/pulls/7/reviews/5/events", "/repos/o/r/pulls/7"),
+    ("PATCH", "/repos/o/r/issues/7", "/repos/o/r/pulls/7"),  # issues and pulls share numbers
+    ("POST", "/repos/o/r/issues/7/comments", "/repos/o/r/pulls/7"),
+    ("DELETE", "/repos/o/r/issues/7/labels/bug", "/repos/o/r/pulls/7"),
+    ("POST", "/repos/O/R/issues/7/assignees", "/repos/O/R/pulls/7"),
+    # Nothing numbered: nothing to ask (the rules of gitguard judged these alone).
+    ("POST", "/repos/o/r/pulls", None),
+    ("POST", "/repos/o/r/issues", None),
+    ("PATCH", "/repos/o/r/git/refs/heads/clauderon/mine", None),
+    ("GET", "/repos/o/r/pulls/7", None),  # a read
+])
+def test_a_numbered_write_asks_whose_pull_request_it_is(
+        method: str, path: str, asked: str | None) -> None:
+    q = whose.question(method, path, b"{}")
+    assert (q.path if isinstance(q, whose.Question) else q) == asked
+    if isinstance(q, whose.Question):
+        assert q.method == "GET" and q.number == 7
+
+
+def pull(ref: str, repo: str = "o/r") -> bytes:
+    return j({"number": 7, "head": {"ref": ref, "repo": {"full_name": repo}}})
+
+
+@pytest.mark.parametrize(("path", "status", "answer", "refused"), [
+    ("/repos/o/r/pulls/7", 200, pull(MINE), None),
+    ("/repos/O/R/pulls/7", 200, pull(MINE), None),  # GitHub's names ignore case
+    ("/repos/o/r/pulls/7", 200, pull("clauderon/other"), "its head is clauderon/other"),
+    ("/repos/o/r/pulls/7", 200, pull("main"), "its head is main"),
+    ("/repos/o/r/pulls/7", 200, pull("clauderon/mine2"), "its head is clauderon/mine2"),
+    # The session's branch name, pushed to a fork someone opens a pull request from.
+    ("/repos/o/r/pulls/7", 200, pull(MINE, "evil/r"), "its head is evil/r:clauderon/mine"),
+    ("/repos/o/r/pulls/7", 200, j({"number": 7, "head": {"ref": MINE, "repo": None}}),
+     "its head is clauderon/mine"),  # a fork since deleted
+    ("/repos/o/r/issues/7", 404, b'{"message": "Not Found"}', None),  # an issue
+    ("/repos/o/r/pulls/7", 404, b'{"message": "Not Found"}', None),  # nothing: GitHub says so
+    ("/repos/o/r/pulls/7", 0, b"", "could not be learnt"),  # no answer
+    ("/repos/o/r/pulls/7", 502, b"", "could not be learnt"),
+    ("/repos/o/r/pulls/7", 200, b"<html>", "could not be learnt"),
+    ("/repos/o/r/pulls/7", 200, j({"number": 7, "head": "main"}), "could not be learnt"),
+    ("/repos/o/r/pulls/7", 401, j({"message": "Bad credentials"}), "could not be learnt"),
+])
+def test_a_pull_request_is_the_sessions_when_its_head_is_its_branch_there(
+        path: str, status: int, answer: bytes, refused: str | None) -> None:
+    q = whose.question("PATCH", path, b"{}")
+    assert isinstance(q, whose.Question)
+    why = whose.refusal(q, "mine", status, answer)
+    if refused is None:
+        assert why is None
+    else:
+        assert why is not None and refused in why and "clauderon/mine" in why, why
+
+
+@pytest.mark.parametrize(("body", "ids"), [
+    (gql('mutation { closePullRequest(input: {pullRequestId: "PR_1"}) { x } }'), ("PR_1",)),
+    # In the variables, whatever they are called and however deep.
+    (gql("mutation($i: ClosePullRequestInput!) { closePullRequest(input: $i) { x } }",
+         {"i": {"pullRequestId": "PR_1"}}), ("PR_1",)),
+    (gql("mutation($a: [ID!]!) { requestReviews(input: {pullRequestId: $a}) { x } }",
+         {"a": [["PR_2"]]}), ("PR_2",)),
+    # A default value, a block string, an escape: each is a string GitHub reads.
+    (gql('mutation($i: ID = "PR_3") { closePullRequest(input: {pullRequestId: $i}) { x } }'),
+     ("PR_3",)),
+    (gql('mutation { closePullRequest(input: {pullRequestId: """ PR_4 """}) { x } }'),
+     (" PR_4 ", "PR_4")),
+    (gql('mutation { closePullRequest(input: {pullRequestId: "PR\\u005f5"}) { x } }'),
+     ("PR_5",)),
+    # A comment's id: GitHub is asked for the pull request it is on.
+    (gql('mutation { addComment(input: {subjectId: "PR_1", body: "hi"}) { x } }'),
+     ("PR_1", "hi")),
+])
+def test_a_graphql_write_asks_about_every_string_it_carries(
+        body: bytes, ids: tuple[str, ...]) -> None:
+    q = whose.question("POST", "/graphql", body)
+    assert isinstance(q, whose.Question) and q.method == "POST" and q.path == "/graphql"
+    assert q.ids == ids
+    asked = json.loads(q.body)
+    assert asked["variables"] == {"ids": list(ids)}
+    assert asked["query"] == whose.NODES_QUERY
+
+
+def test_a_graphql_read_asks_nothing_and_too_many_strings_are_refused() -> None:
+    assert whose.question("POST", "/graphql", gql('query { node(id: "PR_1") { id } }')) is None
+    many = {f"v{n}": f"PR_{n}" for n in range(whose.MAX_IDS + 1)}
+    why = whose.question("POST", "/graphql", gql("mutation { addComment(input: $v0) { x } }",
+                                                  many))
+    assert isinstance(why, str) and "cannot be checked" in why
+    assert isinstance(whose.question("POST", "/graphql", b"{"), str)
+
+
+def node(ref: str, head: str | None = "o/r", base: str = "o/r") -> dict[str, object]:
+    return {"number": 1, "headRefName": ref, "repository": {"nameWithOwner": base},
+            "headRepository": None if head is None else {"nameWithOwner": head}}
+
+
+NOT_FOUND = {"type": "NOT_FOUND", "path": ["nodes", 1]}
+
+
+@pytest.mark.parametrize(("nodes", "errors", "refused"), [
+    ([{"__typename": "PullRequest", **node(MINE)}, None], [NOT_FOUND], None),
+    ([{"__typename": "Issue"}, {"__typename": "Repository"}], [], None),
+    ([{"__typename": "IssueComment", "pullRequest": None}, None], [NOT_FOUND], None),
+    ([{"__typename": "PullRequest", **node("clauderon/other")}, None], [NOT_FOUND],
+     "its head is clauderon/other"),
+    ([None, {"__typename": "IssueComment", "pullRequest": node("main")}], [NOT_FOUND],
+     "its head is main"),
+    ([{"__typename": "PullRequestReviewThread", "pullRequest": node("main")}, None], [],
+     "its head is main"),
+    ([{"__typename": "PullRequest", **node(MINE, head="evil/r")}, None], [],
+     "evil/r:clauderon/mine"),
+    ([{"__typename": "PullRequest", **node(MINE, head=None)}, None], [], "its head is"),
+    ([None], [], "could not be learnt"),  # not one answer per id
+    ([None, None], [{"type": "RATE_LIMITED"}], "could not be learnt"),
+    ("nodes", [], "could not be learnt"),
+    ([None, "PR_1"], [], "does not read"),
+])
+def test_a_graphql_write_names_only_the_sessions_pull_request(
+        nodes: object, errors: list[object], refused: str | None) -> None:
+    q = whose.question("POST", "/graphql",
+                       gql('mutation { addComment(input: {subjectId: "PR_1", body: "hi"}) '
+                           "{ x } }"))
+    assert isinstance(q, whose.Question)
+    answer = j({"data": {"nodes": nodes}, **({"errors": errors} if errors else {})})
+    why = whose.refusal(q, "mine", 200, answer)
+    if refused is None:
+        assert why is None
+    else:
+        assert why is not None and refused in why, why
+    assert whose.refusal(q, "mine", 0, b"") is not None
