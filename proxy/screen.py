@@ -227,21 +227,24 @@ async def _whose(state: ProxyState, target: Target, *, session: SessionAuth,
         return None
     if isinstance(q, str):
         return refusals.remote_refused(session.name, target.host, q)
-    headers: Headers = [(name, value) for name, value in verdict.headers
-                        if name in (b"host", b"authorization", b"user-agent")]
-    headers += [(b"accept", b"application/vnd.github+json"), (b"accept-encoding", b"identity"),
-                (b"content-length", str(len(q.body)).encode())]
-    if q.body:
-        headers.append((b"content-type", b"application/json"))
-    try:
-        answer, text = await exchange(
-            state, target, h11.Request(method=q.method, target=q.path, headers=headers),
-            q.body, session=session.session_id, credential=verdict.credential,
-            limit=whose.MAX_ANSWER, what="GitHub's answer about a pull request")
-        status = answer.status_code
-    except UpstreamError:
-        status, text = 0, b""
-    why = whose.refusal(q, session.name, status, text)
+    kept: Headers = [(name, value) for name, value in verdict.headers
+                     if name in (b"host", b"authorization", b"user-agent")]
+    kept += [(b"accept", b"application/vnd.github+json"), (b"accept-encoding", b"identity")]
+    why: str | whose.Question | None = q
+    while isinstance(why, whose.Question):  # a comment's pull request is asked about next
+        q = why
+        headers = [*kept, (b"content-length", str(len(q.body)).encode())]
+        if q.body:
+            headers.append((b"content-type", b"application/json"))
+        try:
+            answer, text = await exchange(
+                state, target, h11.Request(method=q.method, target=q.path, headers=headers),
+                q.body, session=session.session_id, credential=verdict.credential,
+                limit=whose.MAX_ANSWER, what="GitHub's answer about a pull request")
+            status = answer.status_code
+        except UpstreamError:
+            status, text = 0, b""
+        why = whose.refusal(q, session.name, status, text)
     return None if why is None else refusals.remote_refused(session.name, target.host, why)
 
 

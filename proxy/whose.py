@@ -4,10 +4,12 @@ questions and reasons out).
 A session may change only the pull request whose head is its own branch
 (``clauderon/<name>``, in the pull request's own repository). But GitHub names a pull
 request by its number (REST's ``pulls/N``, and ``issues/N``: issues and pull requests share
-their numbers, and an issue's edit closes or retitles a pull request just the same) or by a
-node id (GraphQL: the pull request's, or a comment's, review's or thread's on it), never by
-its branch. So before such a write goes on, the proxy asks GitHub, with the credential the
-write carries, what it names (:func:`question`), and reads the answer (:func:`refusal`).
+their numbers, and an issue's edit closes or retitles a pull request just the same), a
+comment on it by the comment's id (REST's ``issues/comments/ID``, ``pulls/comments/ID``:
+asked first what it is on) or by a node id (GraphQL: the pull request's, or a comment's,
+review's or thread's on it), never by its branch. So before such a write goes on, the
+proxy asks GitHub, with the credential the write carries, what it names
+(:func:`question`), and reads the answer (:func:`refusal`).
 
 Asking, not remembering: the person opens a session's pull request from the appliance too
 (under the appliance's own identity), a pull request outlives the proxy's memory, and
@@ -29,6 +31,11 @@ from proxy.gitguard import GRAPHQL, checkable_path
 #: A write to a numbered pull request or issue, or to something under one.
 _NUMBERED = re.compile(
     r"^/repos/(?P<repo>[^/]+/[^/]+)/(?P<kind>pulls|issues)/(?P<number>\d+)(?:/.*)?$")
+#: A write to a comment by its id (an edit, a deletion, a reaction): GitHub says what it is
+#: on (``issue_url``, or ``pull_request_url`` for a review comment), which is asked next.
+_COMMENT = re.compile(
+    r"^/repos/(?P<repo>[^/]+/[^/]+)/(?P<kind>pulls|issues)/comments/(?P<id>\d+)(?:/.*)?$")
+_ON = re.compile(r"/repos/(?P<repo>[^/]+/[^/]+)/(?:pulls|issues)/(?P<number>\d+)$")
 #: GitHub's ``nodes`` takes at most 100 ids; no node id is longer than this.
 MAX_IDS = 100
 MAX_ID = 256
@@ -57,6 +64,8 @@ class Question:
     number: int = 0
     #: GraphQL: the strings the document and its variables carry (any may be a node id).
     ids: tuple[str, ...] = ()
+    #: REST: a comment's id, whose answer names the pull request or issue to ask about next.
+    comment: int = 0
 
 
 def question(method: str, path: str, body: bytes | None) -> Question | str | None:
@@ -68,10 +77,17 @@ def question(method: str, path: str, body: bytes | None) -> Question | str | Non
         return None
     if clean == GRAPHQL:
         return _graphql_question(body)
+    if (c := _COMMENT.match(clean)) is not None:
+        repo, kind, comment = c.group("repo"), c.group("kind"), int(c.group("id"))
+        return Question(method="GET", path=f"/repos/{repo}/{kind}/comments/{comment}",
+                        repo=repo, comment=comment)
     m = _NUMBERED.match(clean)
     if m is None:
         return None
-    repo, number = m.group("repo"), int(m.group("number"))
+    return _pull(m.group("repo"), int(m.group("number")))
+
+
+def _pull(repo: str, number: int) -> Question:
     return Question(method="GET", path=f"/repos/{repo}/pulls/{number}", repo=repo,
                     number=number)
 
@@ -113,12 +129,16 @@ def _graphql_question(body: bytes | None) -> Question | str | None:
         {"query": NODES_QUERY, "variables": {"ids": list(ids)}}).encode())
 
 
-def refusal(q: Question, session_name: str, status: int, answer: bytes) -> str | None:
+def refusal(q: Question, session_name: str, status: int, answer: bytes
+            ) -> str | Question | None:
     """Why the write ``q`` was asked for is refused, given GitHub's answer (``status`` 0:
-    none came), or None."""
+    none came); the next question, when the answer names what to ask about (a comment's
+    pull request or issue); or None."""
     mine = f"clauderon/{session_name}"
     if q.path == GRAPHQL:
         return _nodes_refusal(q, mine, status, answer)
+    if q.comment:
+        return _comment_refusal(q, mine, status, answer)
     if status == 404:  # no pull request has the number: an issue's (or nothing's)
         return None
     pull = _json(answer) if status == 200 else None
@@ -130,6 +150,22 @@ def refusal(q: Question, session_name: str, status: int, answer: bytes) -> str |
                 f"(from {mine}), so the write waits until GitHub answers")
     return _foreign(f"pull request #{q.number}", mine, head["ref"],
                     repo.get("full_name") if isinstance(repo, dict) else None, q.repo)
+
+
+def _comment_refusal(q: Question, mine: str, status: int, answer: bytes
+                     ) -> str | Question | None:
+    if status == 404:  # no such comment: the write changes nothing
+        return None
+    doc = _json(answer) if status == 200 else None
+    url = None
+    if isinstance(doc, dict):
+        url = doc.get("pull_request_url") or doc.get("issue_url")
+    on = _ON.search(url) if isinstance(url, str) else None
+    if on is None or on.group("repo").lower() != q.repo.lower():
+        return (f"what comment {q.comment} is on could not be learnt from GitHub "
+                f"({status or 'no answer'}); a session changes only its own pull request "
+                f"(from {mine}) and issues, so the write waits until GitHub answers")
+    return _pull(q.repo, int(on.group("number")))
 
 
 def _nodes_refusal(q: Question, mine: str, status: int, answer: bytes) -> str | None:

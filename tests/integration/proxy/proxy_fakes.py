@@ -8,9 +8,9 @@ the request's), ``/echo-head``, ``/echo-range``, ``/echo-split``, ``/ws-echo`` a
 ``/echo-broken`` send the request's ``Authorization`` back (in a header, as the body or the
 range of it asked for, a byte at a time in the body and a trailer, over an upgraded
 connection, in a head no parser takes), ``/ws`` upgrades and echoes raw bytes, ``/ws-close``
-upgrades and hangs up, ``/oauth/token`` answers a token refresh, a GET of a pull request in
-:attr:`FakeUpstream.pulls` answers its head as GitHub does, ``/silent-stream`` (one
-event) and ``/silent-head`` (nothing at all) then wait, silent, for the proxy to hang up.
+upgrades and hangs up, ``/oauth/token`` answers a token refresh, a GET of a path in
+:attr:`FakeUpstream.github` answers what GitHub would, ``/silent-stream`` (one event) and
+``/silent-head`` (nothing at all) then wait, silent, for the proxy to hang up.
 :class:`EarlyRefuser` answers 413 to an upload after its head and hangs up without reading
 the body.
 :class:`GitServer` serves real repositories with ``git http-backend`` (CGI) and accepts
@@ -175,9 +175,9 @@ class FakeUpstream(_Base):
         self.refresh_answer: dict[str, str] = {}
         #: Set when the proxy ended a ``/silent-*`` exchange by closing the connection.
         self.silent_closed = {"/silent-stream": trio.Event(), "/silent-head": trio.Event()}
-        #: Pull requests by path (``/repos/o/r/pulls/7``) and their head branch: what
-        #: the proxy asks before a session's write to one goes on (answered as GitHub does).
-        self.pulls: dict[str, str] = {}
+        #: GitHub's answers to a GET, by path (a pull request, a comment; None: 404): what
+        #: the proxy asks before a session's write to a pull request goes on.
+        self.github: dict[str, object] = {}
 
     async def answer(self, stream: trio.abc.Stream, conn: h11.Connection, seen: Seen) -> bool:
         # ``x-fake-path`` names the behaviour where the request's own path must be one the
@@ -238,10 +238,10 @@ class FakeUpstream(_Base):
         if path in ECHOES:
             await ECHOES[path](self, stream, conn, seen)
             return path not in ("/ws-echo", "/echo-broken")
-        if seen.method == "GET" and path in self.pulls:
-            repo = path.split("/")[2:4]
-            await self.reply(stream, conn, 200, json.dumps({"head": {
-                "ref": self.pulls[path], "repo": {"full_name": "/".join(repo)}}}).encode())
+        if seen.method == "GET" and path in self.github:
+            found = self.github[path]
+            await self.reply(stream, conn, 404 if found is None else 200,
+                             json.dumps(found or {"message": "Not Found"}).encode())
             return True
         if path == "/oauth/token":
             await self.reply(stream, conn, 200, json.dumps(self.refresh_answer).encode())

@@ -136,14 +136,19 @@ async def test_github_api_writes_move_only_the_sessions_branch(
     assert status == 200 and len(fake.seen) == 2  # opening a pull request is fine
 
 
+def pull(head: str) -> dict[str, object]:
+    """A pull request of ``o/r`` as GitHub answers it, from ``head``."""
+    return {"head": {"ref": head, "repo": {"full_name": "o/r"}}}
+
+
 async def test_a_write_to_a_pull_request_goes_on_once_github_says_it_is_the_sessions(
         proxy: Proxy, fake: FakeUpstream) -> None:
     """A pull request's number says nothing of whose it is: the proxy asks GitHub, with the
     credential the write carries, before the write goes on. Another session's is refused,
     and one GitHub says nothing readable about is refused too; the session's own goes on."""
     auth = proxy.add_session("mine")
-    fake.pulls.update({"/repos/o/r/pulls/7": "clauderon/other",
-                       "/repos/o/r/pulls/8": "clauderon/mine"})
+    fake.github.update({"/repos/o/r/pulls/7": pull("clauderon/other"),
+                        "/repos/o/r/pulls/8": pull("clauderon/mine")})
     for path in ("pulls/7", "issues/7", "pulls/9"):
         status, body = await curl(proxy, f"https://api.github.com/repos/o/r/{path}",
                                   "-X", "PATCH", "-d", '{"state": "closed"}', auth=auth)
@@ -158,3 +163,35 @@ async def test_a_write_to_a_pull_request_goes_on_once_github_says_it_is_the_sess
     assert status == 200, body
     assert [(s.method, s.target) for s in fake.seen[3:]] == [
         ("GET", "/repos/o/r/pulls/8"), ("PATCH", "/repos/o/r/pulls/8")]
+
+
+async def test_a_comment_is_changed_only_on_the_sessions_pull_request_or_an_issue(
+        proxy: Proxy, fake: FakeUpstream) -> None:
+    """A comment is named by its id: with the person's credential, an agent edited or
+    deleted a comment anywhere in the repository (the person's review of another session's
+    pull request). GitHub is asked what the comment is on, then whose that pull request
+    is; a comment on the session's own pull request, or on an issue, goes on."""
+    auth = proxy.add_session("mine")
+    base = "/repos/o/r"
+    fake.github.update({
+        f"{base}/pulls/7": pull("clauderon/other"), f"{base}/pulls/8": pull("clauderon/mine"),
+        f"{base}/issues/comments/1": {"issue_url": f"https://api.github.com{base}/issues/7"},
+        f"{base}/pulls/comments/2": {"pull_request_url": f"https://api.github.com{base}/pulls/7"},
+        f"{base}/issues/comments/3": {"issue_url": f"https://api.github.com{base}/issues/8"},
+        f"{base}/issues/comments/4": {"issue_url": f"https://api.github.com{base}/issues/9"},
+        f"{base}/pulls/9": None})
+    refused = [("PATCH", "issues/comments/1"), ("DELETE", "issues/comments/1"),
+               ("PATCH", "pulls/comments/2"), ("POST", "issues/comments/1/reactions"),
+               ("DELETE", "pulls/comments/2/reactions/5")]
+    for method, path in refused:
+        status, body = await curl(proxy, f"https://api.github.com{base}/{path}", "-X", method,
+                                  "-d", '{"body": "edited"}', auth=auth)
+        assert status == 403 and "#7 is not this session's" in body, (path, body)
+    assert {s.method for s in fake.seen} == {"GET"}  # asked, never written
+    passed = []
+    for comment in (3, 4):  # on its own pull request; on an issue (no pull request #9)
+        status, body = await curl(proxy, f"https://api.github.com{base}/issues/comments/"
+                                  f"{comment}", "-X", "PATCH", "-d", '{"body": "x"}', auth=auth)
+        assert status == 200, body
+        passed.append(json.loads(body)["target"])
+    assert passed == [f"{base}/issues/comments/3", f"{base}/issues/comments/4"]

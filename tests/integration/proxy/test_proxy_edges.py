@@ -239,7 +239,8 @@ async def test_a_long_github_write_is_judged_off_the_proxys_loop(
     monkeypatch.setattr(gitguard, "api_refusal", spy)
     auth = proxy.add_session("offloop")
     pull = "https://api.github.com/repos/o/r/pulls/7"  # an edit: judged by its body
-    fake.pulls["/repos/o/r/pulls/7"] = "clauderon/offloop"  # the session's own
+    fake.github["/repos/o/r/pulls/7"] = {  # the session's own
+        "head": {"ref": "clauderon/offloop", "repo": {"full_name": "o/r"}}}
     with trio.fail_after(30):
         async with client(proxy, auth) as c:
             long = b'{"title": "' + b"x" * (1 << 20) + b'"}'

@@ -152,3 +152,44 @@ def test_a_graphql_write_names_only_the_sessions_pull_request(
     else:
         assert why is not None and refused in why, why
     assert whose.refusal(q, "mine", 0, b"") is not None
+
+
+@pytest.mark.parametrize(("method", "path", "asked"), [
+    ("PATCH", "/repos/o/r/issues/comments/5", "/repos/o/r/issues/comments/5"),
+    ("DELETE", "/repos/o/r/pulls/comments/5", "/repos/o/r/pulls/comments/5"),
+    ("POST", "/repos/o/r/issues/comments/5/reactions", "/repos/o/r/issues/comments/5"),
+    ("DELETE", "/repos/o/r/pulls/comments/5/reactions/9", "/repos/o/r/pulls/comments/5"),
+])
+def test_a_comment_named_by_its_id_asks_what_it_is_on(method: str, path: str,
+                                                       asked: str) -> None:
+    q = whose.question(method, path, b"{}")
+    assert isinstance(q, whose.Question) and (q.method, q.path, q.comment) == ("GET", asked, 5)
+
+
+URL = "https://api.github.com/repos/o/r"
+
+
+@pytest.mark.parametrize(("status", "answer", "then"), [
+    (200, j({"issue_url": f"{URL}/issues/7"}), "/repos/o/r/pulls/7"),
+    (200, j({"pull_request_url": f"{URL}/pulls/8", "issue_url": None}), "/repos/o/r/pulls/8"),
+    (200, j({"issue_url": "https://api.github.com/repos/O/R/issues/7"}), "/repos/o/r/pulls/7"),
+    (404, j({"message": "Not Found"}), None),  # no such comment: nothing to change
+    # A comment GitHub places in another repository, or nowhere, is not known to be fine.
+    (200, j({"issue_url": "https://api.github.com/repos/x/y/issues/7"}), "could not be learnt"),
+    (200, j({"body": "hi"}), "could not be learnt"),
+    (200, j({"issue_url": f"{URL}/issues/7/x"}), "could not be learnt"),
+    (0, b"", "could not be learnt"),
+])
+def test_a_comments_answer_names_the_pull_request_asked_next(
+        status: int, answer: bytes, then: str | None) -> None:
+    q = whose.question("PATCH", "/repos/o/r/issues/comments/5", b"{}")
+    assert isinstance(q, whose.Question)
+    found = whose.refusal(q, "mine", status, answer)
+    if then is None or then.startswith("/"):
+        assert (found.path if isinstance(found, whose.Question) else found) == then
+    else:
+        assert isinstance(found, str) and then in found, found
+    if isinstance(found, whose.Question):  # and that pull request is then judged
+        assert whose.refusal(found, "mine", 200, pull("clauderon/other")) is not None
+        assert whose.refusal(found, "mine", 200, pull(MINE)) is None
+        assert whose.refusal(found, "mine", 404, b"") is None  # a comment on an issue
