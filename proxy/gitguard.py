@@ -174,16 +174,17 @@ _BODY_BRANCH: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"^{_REPO}/merges$"), "base"),
     (re.compile(rf"^{_REPO}/pulls$"), "head")]
 #: What else a session may write: its pull requests and issues, their comments, reviews,
-#: labels and reactions, and git objects (which move no ref). Everything else -- merging,
-#: CI's statuses and runs, releases, deployments, workflow dispatches, the repository's
-#: settings, keys, hooks and secrets, and everything outside a repository (the person's
-#: account and keys, organisations, gists) -- is the person's to do.
+#: labels and reactions, a new label, and git objects (which move no ref). Everything else
+#: -- merging, CI's statuses and runs, releases, deployments, workflow dispatches, the
+#: repository's settings, its labels renamed or deleted (from every issue at once), keys,
+#: hooks and secrets, and everything outside a repository (the person's account and keys,
+#: organisations, gists) -- is the person's to do.
 _SESSION_WRITES = re.compile(rf"""^{_REPO}/(
       pulls | pulls/\d+ | pulls/\d+/(comments|reviews|requested_reviewers)
     | pulls/\d+/comments/\d+/replies | pulls/\d+/reviews/\d+(/events|/comments)?
     | pulls/comments/\d+ | (pulls|issues)/comments/\d+/reactions(/\d+)?
     | issues | issues/\d+ | issues/\d+/(comments|labels|assignees|reactions)(/[^/]+)?
-    | issues/comments/\d+ | labels | labels/[^/]+
+    | issues/comments/\d+ | labels
     | git/(blobs|trees|commits)
 )$|^/markdown(/raw)?$""", re.VERBOSE)
 #: A review written or submitted: its ``event`` may not approve.
@@ -220,7 +221,10 @@ SESSION_MUTATIONS = frozenset({
 
 
 def _branch_of(ref: str) -> str:
-    return ref.removeprefix("refs/").removeprefix("heads/")
+    """The branch ``ref`` names: a plain name, or one under ``refs/heads/``. Any other
+    spelling (``heads/x``, ``refs/x``) is kept whole, so it is never the session's branch:
+    ``refs/clauderon/<name>`` would be a ref outside the branches, free to move."""
+    return ref.removeprefix("refs/heads/")
 
 
 def checkable_path(path: str) -> str | None:
@@ -265,18 +269,25 @@ def api_refusal(session_name: str, method: str, path: str, body: bytes | None) -
                 "(send a shorter one)")
     if clean == GRAPHQL:
         return _graphql_refusal(body, mine)
-    if (m := _REFS.match(clean)) is not None:
-        branch = _branch_of(m.group("ref"))
-        return None if branch == mine else (
-            f"this session may move only the branch {mine}, not {branch}")
+    if (m := _REFS.match(clean)) is not None:  # the path names the ref as "heads/<branch>"
+        ref = m.group("ref")
+        return None if ref == f"heads/{mine}" else (
+            f"this session may move only the branch {mine} (git/refs/heads/{mine}), "
+            f"not {ref.removeprefix('heads/')}")
     for pattern, key in _BODY_BRANCH:
         if pattern.match(clean):
             named = _json_field(body, key)
             if key == "head" and isinstance(named, str):
                 named = named.rpartition(":")[2]  # owner:branch
-            return None if isinstance(named, str) and _branch_of(named) == mine else (
-                f"this session may write only to its branch {mine} (give \"{key}\": "
-                f"\"{'refs/heads/' if key == 'ref' else ''}{mine}\")")
+            if key == "ref" and isinstance(named, str) and not named.startswith("refs/heads/"):
+                named = None  # a ref created is named in full: only a branch is the session's
+            if not (isinstance(named, str) and _branch_of(named) == mine):
+                return (f"this session may write only to its branch {mine} (give \"{key}\": "
+                        f"\"{'refs/heads/' if key == 'ref' else ''}{mine}\")")
+            if key == "head" and _json_field(body, "issue", missing=_PENDING) is not _PENDING:
+                return ("a pull request opened from an issue turns the person's issue into "
+                        "the session's pull request; open it with a title instead")
+            return None
     if _REVIEW.match(clean) and _json_field(body, "event", missing=_PENDING) not in (
             _PENDING, "COMMENT", "REQUEST_CHANGES"):
         return ("approving a pull request is the person's judgement, not a session's "

@@ -195,3 +195,43 @@ async def test_a_comment_is_changed_only_on_the_sessions_pull_request_or_an_issu
         assert status == 200, body
         passed.append(json.loads(body)["target"])
     assert passed == [f"{base}/issues/comments/3", f"{base}/issues/comments/4"]
+
+
+async def test_no_write_reaches_beyond_the_branch_by_a_ref_label_or_issue_of_the_persons(
+        proxy: Proxy, fake: FakeUpstream) -> None:
+    """Three writes the rules once let through with the person's credential: a ref outside
+    ``refs/heads`` spelt with the session's branch name (``refs/clauderon/<name>``, no
+    branch: moved and deleted at will), a repository label renamed or deleted (from every
+    issue and pull request at once), and a pull request opened from an issue (the person's
+    issue becomes the session's pull request, its text and discussion with it). Each is
+    refused before GitHub sees it; the branch itself and a label on an issue go (the
+    control)."""
+    auth = proxy.add_session("mine")
+    api = "https://api.github.com/repos/o/r"
+    sha = '"' + "1" * 40 + '"'
+    refused = [
+        ("POST", "git/refs", '{"ref": "refs/clauderon/mine", "sha": ' + sha + "}"),
+        ("PATCH", "git/refs/clauderon/mine", '{"sha": ' + sha + ', "force": true}'),
+        ("DELETE", "git/refs/refs/heads/main", ""),
+        ("PUT", "contents/a.txt", '{"message": "m", "content": "eA==", '
+                                  '"branch": "heads/clauderon/mine"}'),
+        ("PATCH", "labels/bug", '{"new_name": "renamed"}'),
+        ("DELETE", "labels/bug", ""),
+        ("POST", "pulls", '{"head": "clauderon/mine", "base": "main", "issue": 3}'),
+    ]
+    for method, path, body in refused:
+        status, answer = await curl(proxy, f"{api}/{path}", "-X", method,
+                                    *(["-d", body] if body else []), auth=auth)
+        assert status == 403, (method, path, answer)
+    assert fake.seen == []
+    passed = [
+        ("POST", "git/refs", '{"ref": "refs/heads/clauderon/mine", "sha": ' + sha + "}"),
+        ("DELETE", "git/refs/heads/clauderon/mine", ""),
+        ("POST", "issues/3/labels", '{"labels": ["bug"]}'),
+        ("POST", "labels", '{"name": "agent"}'),
+    ]
+    fake.github["/repos/o/r/pulls/3"] = None  # issue 3 is no pull request
+    for method, path, body in passed:
+        status, answer = await curl(proxy, f"{api}/{path}", "-X", method,
+                                    *(["-d", body] if body else []), auth=auth)
+        assert status == 200, (method, path, answer)
