@@ -11,7 +11,7 @@ Attacks: the agent, through its own proxy identity, cannot merge a pull request 
 ``main``; what the agent does to other refs in its workspace never reaches the remote
 through a person's push; the appliance's own identity cannot push ``main`` either; a pull
 request of another branch is never merged, even when the list answers it for the session's,
-nor one the agent retargeted at another base.
+nor one the agent retargeted at another base; a session changes no pull request but its own.
 """
 
 from __future__ import annotations
