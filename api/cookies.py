@@ -14,6 +14,13 @@ MAC of the cookie's secret under the instance key), which the sign-in answer han
 page, the page keeps in ``localStorage`` (per origin, port included) and sends as the
 :data:`BIND_HEADER` header, or on a WebSocket as the subprotocol ``clauderon.bind.<bind>``
 beside :data:`PROTOCOL` (a page cannot set a WebSocket's headers).
+
+The bind also tells the person's cookie from a planted one. A page on another port of a
+loopback name (a secure context, so it may write ``Secure`` and ``__Host-`` cookies from
+script) or, over plain HTTP, on a sibling host of the same site (``Domain=`` the parent) can
+add a cookie of either name, which the browser sends beside the person's, before or after
+it. So the session is the value, of either name, that the presented bind is the bind of
+(:func:`bound_secret`); which value comes first or last decides nothing.
 """
 
 from __future__ import annotations
@@ -42,28 +49,39 @@ def clear_cookies(*, https: bool) -> list[str]:
     return out
 
 
-def _pairs(header: str | None) -> dict[str, str]:
-    """The ``name=value`` pairs of a ``Cookie`` header, read as browsers write it (RFC 6265
-    5.4): split on ``;``, each at its first ``=``. Pairs this appliance never sets (a JSON
-    value, a space, no ``=`` at all: any page on another port of this host can plant them)
-    are skipped one by one, never taken for the end of the header. A repeated name: the last.
-    """
-    out: dict[str, str] = {}
+def _pairs(header: str | None) -> list[tuple[str, str]]:
+    """The ``name=value`` pairs of a ``Cookie`` header in order, read as browsers write it
+    (RFC 6265 5.4): split on ``;``, each at its first ``=``. Pairs this appliance never sets
+    (a JSON value, a space, no ``=`` at all: any page on another port of this host can plant
+    them) are skipped one by one, never taken for the end of the header. A repeated name is
+    kept as often as it comes: which one is the person's is for the bind to say."""
+    out: list[tuple[str, str]] = []
     for part in (header or "").split(";"):
         name, eq, value = part.partition("=")
         if eq:
-            out[name.strip()] = value.strip()
+            out.append((name.strip(), value.strip()))
     return out
 
 
-def read_cookie(header: str | None) -> str | None:
-    """The session secret from a ``Cookie`` header (the ``__Host-`` one first)."""
+#: At most this many values are tried against the bind: more than a browser keeps for one
+#: host (Chromium: 180), so a neighbour filling the jar cannot push the person's out of reach.
+MAX_CANDIDATES = 256
+
+
+def candidates(header: str | None) -> list[str]:
+    """Every value that could be a session secret, the ``__Host-`` name's first, each once."""
     pairs = _pairs(header)
-    for name in (SECURE, PLAIN):
-        value = pairs.get(name)
-        if value and len(value) <= 200:
-            return value
-    return None
+    found = [v for name in (SECURE, PLAIN) for n, v in pairs
+             if n == name and v and len(v) <= 200]
+    return list(dict.fromkeys(found))[:MAX_CANDIDATES]
+
+
+def bound_secret(key: bytes, header: str | None, presented: str | None) -> str | None:
+    """The session secret of a ``Cookie`` header: the one value, of either name, that
+    ``presented`` is the bind of; None when there is none (a cookie never counts alone)."""
+    if presented is None:
+        return None
+    return next((s for s in candidates(header) if bound(key, s, presented)), None)
 
 
 def sent_secure(header: str | None) -> bool:
@@ -71,7 +89,7 @@ def sent_secure(header: str | None) -> bool:
     origin: then it is on HTTPS even when a TLS-terminating proxy hands the request on in
     plain HTTP without an ``Origin`` (a same-origin GET), and a refreshed cookie must keep
     that name and ``Secure``."""
-    return SECURE in _pairs(header)
+    return any(name == SECURE for name, _ in _pairs(header))
 
 
 BIND_HEADER = "x-clauderon-bind"

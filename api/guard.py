@@ -297,8 +297,8 @@ class Guard:
                 await self.store.run(self.auth.token_used, token.id, now)
             return (Caller(principal=Principal.TOKEN, scope=token.scope, token_id=token.id),
                     None, lambda: self.auth.token_by_secret(presented) is not None)
-        secret = cookies.read_cookie(cookie_header)
-        if secret is None or not cookies.bound(self.key, secret, bind):
+        secret = cookies.bound_secret(self.key, cookie_header, bind)
+        if secret is None:
             return None, None, None
         session = await self.store.run(self.auth.session_by_secret, secret, now)
         if session is None:

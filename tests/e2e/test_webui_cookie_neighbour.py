@@ -13,19 +13,27 @@ The same page can fill the browser's jar for the host (Chromium keeps 180 cookie
 ``Cookie`` header. The TCP listener read request heads of at most 16 KiB (Hypercorn's
 default) and answered each with 431: the web UI did not even load, the sign-in page neither,
 until the user found and cleared the neighbour's cookies.
+
+A cookie of the session's own name did it too: ``localhost`` is a secure context, so the page
+on another port may write ``__Host-clauderon_session``, which the guard read first; and over
+plain HTTP a sibling host of the same site (``evil.example.com`` beside ``box.example.com``,
+both mapped to loopback inside the browser) writes ``clauderon_session`` for the parent
+domain, which the browser sends after the person's own. The guard now takes the value the
+page's bind names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.webui_browser import DESKTOP, AttackSite, Watched, sign_in
-from tests.support.appliance import Appliance
+from tests.e2e.webui_browser import ARGS, CHROMIUM, DESKTOP, AttackSite, Watched, sign_in
+from tests.support.appliance import Appliance, running
 
 
 @pytest.fixture
@@ -68,6 +76,52 @@ def test_a_cookie_from_another_port_does_not_sign_the_user_out(
         assert signed_in(w)
     finally:
         w.close()
+
+
+def test_a_cookie_of_the_sessions_own_name_from_another_port_does_not_sign_the_user_out(
+        browser: Browser, appliance: Appliance, neighbour: str) -> None:
+    """``localhost`` and ``127.0.0.1`` are secure contexts, so a page on another port may
+    write a ``Secure`` cookie with the ``__Host-`` prefix from script: the name the session
+    cookie has over HTTPS, which the guard read first."""
+    w = Watched(browser, appliance.base, DESKTOP, False, appliance)
+    try:
+        assert signed_in(w)  # the control
+        on_the_neighbour(w, neighbour, "document.cookie = '__Host-clauderon_session="
+                                       "planted; path=/; secure; max-age=31536000'")
+        assert signed_in(w), "a planted __Host- session cookie signed the user out"
+    finally:
+        w.close()
+
+
+#: A name on a registrable domain, served over plain HTTP (a LAN name without a certificate),
+#: and a sibling of it: the same site, so it may set cookies for the parent domain.
+BOX, SIBLING = "box.example.com", "evil.example.com"
+
+
+def test_a_sibling_host_tossing_the_session_cookie_does_not_sign_the_user_out(
+        browser: Browser, tmp_path: Path, engine: object) -> None:
+    """Both names resolve to loopback inside the browser (never a packet out). The sibling
+    writes ``clauderon_session`` for ``Domain=example.com``: newer than the appliance's own,
+    the browser sends it after it, and the guard took the last one."""
+    with running(tmp_path / "home", "api",
+                 server=f'public_names = ["{BOX}"]\n') as appliance:
+        sibling = AttackSite("<!doctype html><title>a sibling</title>")
+        mapped = browser.browser_type.launch(executable_path=CHROMIUM, args=[
+            *ARGS, f"--host-resolver-rules=MAP {BOX} 127.0.0.1, MAP {SIBLING} 127.0.0.1"])
+        try:
+            w = Watched(mapped, f"http://{BOX}:{appliance.http_port}", DESKTOP, False,
+                        appliance)
+            assert signed_in(w)  # the control
+            on_the_neighbour(w, f"http://{SIBLING}:{sibling.port}/",
+                             "document.cookie = 'clauderon_session=tossed; "
+                             "domain=example.com; path=/; max-age=31536000'")
+            sent = [c["domain"] for c in w.context.cookies()
+                    if c["name"] == "clauderon_session"]
+            assert sorted(sent) == [".example.com", BOX]  # the browser took both
+            assert signed_in(w), "a cookie tossed by a sibling host signed the user out"
+        finally:
+            mapped.close()
+            sibling.close()
 
 
 #: As many cookies, as large, as Chromium keeps for one site (it drops the oldest past 180).

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from api.cookies import bind_for, bound, offers_protocol, presented_bind
+from api.cookies import (
+    MAX_CANDIDATES,
+    bind_for,
+    bound,
+    bound_secret,
+    offers_protocol,
+    presented_bind,
+)
 
 KEY = bytes(range(32))
 SECRET = "s3cret-of-the-cookie"
@@ -49,3 +56,39 @@ def test_anything_but_the_bind_is_no_bind(presented: str | None) -> None:
 def test_the_socket_is_accepted_in_the_protocol_a_page_asked_for(protocols: str | None,
                                                                  offers: bool) -> None:
     assert offers_protocol(protocols) is offers
+
+
+BIND = bind_for(KEY, SECRET)
+
+
+@pytest.mark.parametrize("header", [
+    f"clauderon_session={SECRET}",
+    f"__Host-clauderon_session={SECRET}",
+    # A neighbour's plant, sent after the person's (newer, same path) or before (longer path).
+    f"clauderon_session={SECRET}; clauderon_session=tossed",
+    f"clauderon_session=tossed; clauderon_session={SECRET}",
+    # A ``__Host-`` one planted from another port of a loopback name (a secure context).
+    f"clauderon_session={SECRET}; __Host-clauderon_session=planted",
+    f"__Host-clauderon_session=planted; __Host-clauderon_session={SECRET}",
+    f"prefs={{\"a\": 1}}; junk; clauderon_session= {SECRET} ",
+    # A jar filled by a neighbour before the person's own.
+    "; ".join([*(f"clauderon_session=x{i}" for i in range(180)),
+               f"clauderon_session={SECRET}"]),
+])
+def test_the_session_is_the_value_its_bind_names_wherever_it_comes(header: str) -> None:
+    assert bound_secret(KEY, header, BIND) == SECRET
+
+
+@pytest.mark.parametrize(("header", "presented"), [
+    (f"clauderon_session={SECRET}", None),  # a cookie alone
+    (f"clauderon_session={SECRET}", bind_for(KEY, "tossed")),
+    (f"clauderon_session=tossed; __Host-clauderon_session={SECRET}x", BIND),
+    (f"other_session={SECRET}", BIND),  # not our cookie's name
+    (f"clauderon_session={SECRET}{'x' * 200}", bind_for(KEY, SECRET + "x" * 200)),  # too long
+    ("; ".join(f"clauderon_session=x{i}" for i in range(MAX_CANDIDATES)) +
+     f"; clauderon_session={SECRET}", BIND),  # past what a browser keeps for a host
+    (None, BIND),
+])
+def test_no_value_is_the_session_without_its_bind(header: str | None,
+                                                 presented: str | None) -> None:
+    assert bound_secret(KEY, header, presented) is None
