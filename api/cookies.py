@@ -1,7 +1,11 @@
 """The browser-session cookie: its names, attributes and reading (pure).
 
 ``HttpOnly`` (no script reads it), ``SameSite=Strict``, ``Path=/``, a 30-day ``Max-Age``
-refreshed as the session slides. Over HTTPS (served here, or by a TLS-terminating proxy in
+refreshed as the session slides, and ``Priority=High``: Chromium counts cookies per site, not
+per host, and past 180 evicts the least recently used of every host of the site, so a
+sibling host (another machine of the same tailnet) writing its own cookies evicted this one;
+it now evicts ones of lower priority first (a sibling that marks its own ``High`` too still
+can; a passkey signs the person in again). Over HTTPS (served here, or by a TLS-terminating proxy in
 front) it is ``Secure`` and named with the ``__Host-`` prefix, which browsers accept only
 from a secure origin, without ``Domain``, for ``Path=/``: no sibling host can plant or
 overwrite it.
@@ -37,7 +41,8 @@ MAX_AGE = int(SESSION_IDLE.total_seconds())
 
 def set_cookie(secret: str, *, https: bool, max_age: int = MAX_AGE) -> str:
     name = SECURE if https else PLAIN
-    attrs = f"{name}={secret}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict"
+    attrs = (f"{name}={secret}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict; "
+             "Priority=High")
     return attrs + ("; Secure" if https else "")
 
 

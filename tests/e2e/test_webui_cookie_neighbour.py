@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 import pytest
+import trustme
 from playwright.sync_api import Browser, expect
 
 from tests.e2e.webui_browser import ARGS, CHROMIUM, DESKTOP, AttackSite, Watched, sign_in
@@ -119,6 +120,57 @@ def test_a_sibling_host_tossing_the_session_cookie_does_not_sign_the_user_out(
                     if c["name"] == "clauderon_session"]
             assert sorted(sent) == [".example.com", BOX]  # the browser took both
             assert signed_in(w), "a cookie tossed by a sibling host signed the user out"
+        finally:
+            mapped.close()
+            sibling.close()
+
+
+#: A tailnet: the appliance behind ``tailscale serve`` and another machine of the same tailnet
+#: (``ts.net`` is a public suffix, so both are one site), both on HTTPS.
+TAILNET_BOX, TAILNET_SIBLING = "box.tail1234.ts.net", "evil.tail1234.ts.net"
+
+#: What the sibling's page does: toss a session cookie for the tailnet, then write cookies of
+#: its own host until Chromium, which counts them per site (180), evicts other hosts' ones.
+TOSS_AND_FILL = """() => {
+  document.cookie = "clauderon_session=tossed; domain=tail1234.ts.net; path=/; secure";
+  for (let i = 0; i < 400; i++) document.cookie = `fill${i}=x; path=/; secure`;
+  return document.cookie.split("; ").length;
+}"""
+
+
+def test_a_sibling_on_the_tailnet_neither_shadows_nor_evicts_the_session_cookie(
+        browser: Browser, tmp_path: Path, engine: object) -> None:
+    """The appliance serves HTTPS itself here (a trustme certificate), as ``tailscale serve``
+    does in front of it; both names resolve to loopback inside the browser. The sibling can
+    write cookies for the whole site: its ``clauderon_session`` is never read over HTTPS
+    (the cookie there is ``__Host-``), but its own cookies, past Chromium's limit per site,
+    evicted the least recently used ones of every host of the site: the person's session."""
+    from tests.e2e.test_webui_remote import spki_hash
+
+    ca = trustme.CA()
+    leaf = ca.issue_cert(TAILNET_BOX, TAILNET_SIBLING)
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    leaf.cert_chain_pems[0].write_to_path(str(cert))
+    leaf.private_key_pem.write_to_path(str(key))
+    with running(tmp_path / "home", "api",
+                 server=f'public_names = ["{TAILNET_BOX}"]\ntls_cert = "{cert}"\n'
+                        f'tls_key = "{key}"\n') as appliance:
+        sibling = AttackSite("<!doctype html><title>a sibling</title>", tls=leaf)
+        mapped = browser.browser_type.launch(executable_path=CHROMIUM, args=[
+            *ARGS, f"--host-resolver-rules=MAP {TAILNET_BOX} 127.0.0.1, "
+                   f"MAP {TAILNET_SIBLING} 127.0.0.1",
+            f"--ignore-certificate-errors-spki-list={spki_hash(cert.read_bytes())}"])
+        try:
+            w = Watched(mapped, f"https://{TAILNET_BOX}:{appliance.http_port}", DESKTOP,
+                        False, appliance)
+            assert signed_in(w)  # the control
+            written = on_the_neighbour(w, f"https://{TAILNET_SIBLING}:{sibling.port}/",
+                                       TOSS_AND_FILL)
+            assert written > 100  # the sibling's page holds what it wrote
+            held = {c["name"] for c in w.context.cookies() if c["domain"] == TAILNET_BOX}
+            assert held == {"__Host-clauderon_session"}, (
+                "a sibling's cookies evicted the session cookie")
+            assert signed_in(w)
         finally:
             mapped.close()
             sibling.close()

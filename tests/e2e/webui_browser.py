@@ -12,6 +12,7 @@ link (what ``clauderon web`` prints) opened in the browser.
 from __future__ import annotations
 
 import os
+import ssl
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import trustme
 from playwright.sync_api import (
     Browser,
     ConsoleMessage,
@@ -166,9 +168,10 @@ def no_horizontal_scroll(page: Page) -> None:
 class AttackSite:
     """An HTTP server on loopback serving one page: a hostile one, on another origin. It
     keeps the ``Cookie`` header of every request (:attr:`cookies`): cookies ignore ports;
-    and the path each asked for (:attr:`paths`)."""
+    and the path each asked for (:attr:`paths`). Given ``tls`` (a test CA's certificate),
+    it serves HTTPS."""
 
-    def __init__(self, page: str) -> None:
+    def __init__(self, page: str, tls: trustme.LeafCert | None = None) -> None:
         body = page.encode()
         self.cookies: list[str] = []
         self.paths: list[str] = []
@@ -188,6 +191,10 @@ class AttackSite:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            tls.configure_cert(context)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

@@ -11,8 +11,10 @@ from api.cookies import (
     bind_for,
     bound,
     bound_secret,
+    clear_cookies,
     offers_protocol,
     presented_bind,
+    set_cookie,
 )
 
 KEY = bytes(range(32))
@@ -92,3 +94,12 @@ def test_the_session_is_the_value_its_bind_names_wherever_it_comes(header: str) 
 def test_no_value_is_the_session_without_its_bind(header: str | None,
                                                  presented: str | None) -> None:
     assert bound_secret(KEY, header, presented) is None
+
+
+@pytest.mark.parametrize("https", [False, True])
+def test_the_cookie_outranks_a_siblings_when_the_browser_evicts(https: bool) -> None:
+    """Chromium evicts per site, lower priorities first (test_webui_cookie_neighbour.py)."""
+    for header in (set_cookie(SECRET, https=https), *clear_cookies(https=https)):
+        attrs = {a.strip() for a in header.split(";")[1:]}
+        assert {"Path=/", "HttpOnly", "SameSite=Strict", "Priority=High"} <= attrs
+        assert ("Secure" in attrs) is header.startswith("__Host-")
