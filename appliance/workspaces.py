@@ -303,7 +303,7 @@ def shadow_of(repo: RepoInfo, workspace: Path, scratch: Path,
     workspace's objects and those of the user's repository it borrows."""
     return shadow.shadow_dir(scratch, owner=repo.owner, refs=refs,
                              objects=repos.borrowed_object_dirs(repo.objects_dir),
-                             agents=(workspace / ".git" / "objects",))
+                             agents=(workspace,))
 
 
 def sync_branch(repo: RepoInfo, workspace: Path, branch: str, tip: str, scratch: Path, *,

@@ -18,10 +18,11 @@ configuration), and the commit must still come in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import user_git
-from tests.support.agent_app import create, in_container
+from tests.support.agent_app import as_agent, create, in_container
 from tests.support.appliance import Appliance, wait_for
 from tests.support.peaks import git_peak
 
@@ -116,3 +117,40 @@ def test_an_object_that_inflates_costs_host_git_a_bounded_heap(app: Appliance,
     commit = out.split("commit=")[1].split()[0]
     assert commit not in str(page)
     assert user_git(repo, "rev-parse", s["branch"]) == user_git(repo, "rev-parse", "main")
+
+
+def test_the_sync_follows_no_link_out_of_the_agents_objects(
+        app: Appliance, repo: Path, repo_factory: Callable[..., Path]) -> None:
+    """The person keeps another repository on the same host, never mounted into any
+    container, and a commit of it is known (a commit id is no secret: CI logs, links).
+    The agent makes its ``.git/objects/pack`` a link to that repository's packs and points
+    its branch at the commit. Host git, reading the agent's objects through a link of ours
+    to its ``pack``, followed the agent's link too: the sync brought the private commit
+    into the person's repository, whose objects every session reads live, and the agent
+    read the secret out of it. The host now reads a copy of links of its own, each to a
+    regular file it found in a real folder: the link is refused, the sync fails saying so,
+    and nothing comes in."""
+    private = repo_factory("private", files={"secret.txt": "the person's secret\n"})
+    user_git(private, "gc", "--quiet")
+    commit = user_git(private, "rev-parse", "HEAD")
+    s = create(app, repo, "reach")
+    as_agent(app, s, f"""
+        set -e
+        mv .git/objects/pack /tmp/own-pack
+        ln -s {private}/.git/objects/pack .git/objects/pack
+        echo {commit} > .git/refs/heads/{s['branch']}
+        """)
+
+    def outcome() -> str | None:
+        if user_git(repo, "rev-parse", s["branch"]) == commit:
+            return "brought in"
+        return next((e["payload"]["reason"] for e in app.client().get(
+            f"/api/sessions/{s['id']}/events")["events"] if e["kind"] == "branch_sync_failed"),
+            None)
+
+    said = wait_for(outcome, timeout=60, what="the sync to end")
+    read = as_agent(app, s, f"git cat-file -p {commit}:secret.txt 2>&1 || true")
+    assert "the person's secret" not in read, f"the agent read another repository's file: {read!r}"
+    assert said != "brought in", "the sync brought in another repository's commit"
+    assert "link" in said, said
+

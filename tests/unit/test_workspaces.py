@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance import changes, repos, timeline_git, workspaces
+from appliance import changes, repos, shadow, timeline_git, workspaces
 from appliance.errors import GitError
 from appliance.multirepo import RepoView
 from appliance.repos import RepoInfo
@@ -254,6 +254,50 @@ def test_sync_brings_in_no_more_than_the_limit(repo: RepoInfo, ws: Path) -> None
     assert tip is not None
     workspaces.sync_branch(repo, ws, BRANCH, tip, shadows, max_bytes=1 << 20)
     assert sh(repo.root, "rev-parse", BRANCH) == tip
+
+
+
+@pytest.mark.parametrize(("plant", "said"), [
+    ("mv .git/objects/pack /tmp/own && ln -s {other}/.git/objects/pack .git/objects/pack",
+     ".git/objects/pack is a symbolic link"),
+    ("d=.git/objects/$(git rev-parse HEAD | cut -c1-2) && rm -rf $d && ln -s {other} $d",
+     "is a symbolic link"),
+    ("o=.git/objects/$(git rev-parse HEAD | sed 's|^..|&/|') && rm -f $o && ln -s /etc/passwd $o",
+     "is a symbolic link"),
+    ("o=.git/objects/$(git rev-parse HEAD | sed 's|^..|&/|') && rm -f $o && mkfifo $o",
+     "is a FIFO"),
+    ("mv .git/objects /tmp/own && ln -s {other}/.git/objects .git/objects",
+     ".git/objects is a symbolic link"),
+])
+def test_the_sync_reads_no_link_of_the_agents_objects(repo: RepoInfo, ws: Path, tmp_path: Path,
+                                                      plant: str, said: str) -> None:
+    """Each object folder or object the agent makes a link (to another of the owner's
+    repositories, to a host file) or a FIFO is refused by name; nothing comes in."""
+    other = make_repo(tmp_path / "other", files={"secret": "theirs\n"})
+    done = agent(ws, "git commit -q --allow-empty -m mine && " + plant.format(other=other))
+    assert done.returncode == 0, done.stderr
+    before = sh(repo.root, "rev-parse", BRANCH)
+    with pytest.raises(GitError) as info:
+        sync(repo, ws)
+    assert said in info.value.message, info.value.message
+    assert sh(repo.root, "rev-parse", BRANCH) == before
+
+
+def test_a_view_holds_the_files_it_found_whatever_the_agent_swaps_after(
+        repo: RepoInfo, ws: Path, tmp_path: Path) -> None:
+    """The view links the files themselves: a swap of the agent's object for a link after
+    the view was made (between the checks and git's read) changes nothing git reads."""
+    assert agent(ws, "git commit -q --allow-empty -m mine").returncode == 0
+    tip = workspaces.read_tip(ws, BRANCH)
+    assert tip is not None
+    loose = ws / ".git" / "objects" / tip[:2] / tip[2:]
+    with shadow.shadow_dir(tmp_path / "scratch", owner=repo.owner, refs={"sync": tip},
+                           objects=repos.borrowed_object_dirs(repo.objects_dir),
+                           agents=(ws,)) as gitdir:
+        seen = gitdir.parent / "view-0" / tip[:2] / tip[2:]
+        assert agent(ws, f"rm -f {loose} && ln -s /etc/passwd {loose}").returncode == 0
+        assert not seen.is_symlink() and seen.read_bytes()[:1] == b"x"  # zlib, as git wrote it
+    assert loose.is_symlink()  # the agent's own link, left as it is
 
 
 HOSTILE_CONFIG = {
