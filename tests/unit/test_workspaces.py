@@ -258,7 +258,7 @@ def test_sync_brings_in_no_more_than_the_limit(repo: RepoInfo, ws: Path) -> None
 
 
 @pytest.mark.parametrize(("plant", "said"), [
-    ("mv .git/objects/pack /tmp/own && ln -s {other}/.git/objects/pack .git/objects/pack",
+    ("mv .git/objects/pack own-pack && ln -s {other}/.git/objects/pack .git/objects/pack",
      ".git/objects/pack is a symbolic link"),
     ("d=.git/objects/$(git rev-parse HEAD | cut -c1-2) && rm -rf $d && ln -s {other} $d",
      "is a symbolic link"),
@@ -266,7 +266,7 @@ def test_sync_brings_in_no_more_than_the_limit(repo: RepoInfo, ws: Path) -> None
      "is a symbolic link"),
     ("o=.git/objects/$(git rev-parse HEAD | sed 's|^..|&/|') && rm -f $o && mkfifo $o",
      "is a FIFO"),
-    ("mv .git/objects /tmp/own && ln -s {other}/.git/objects .git/objects",
+    ("mv .git/objects own-objects && ln -s {other}/.git/objects .git/objects",
      ".git/objects is a symbolic link"),
 ])
 def test_the_sync_reads_no_link_of_the_agents_objects(repo: RepoInfo, ws: Path, tmp_path: Path,
