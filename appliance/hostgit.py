@@ -67,6 +67,15 @@ _KEEP_ENV = ("PATH", "TZ")
 #: object of a few KiB can inflate to GiBs (a commit message of zeros).
 READ_MEMORY = 512 << 20
 
+#: The size above which a fetch of an agent's objects streams a file (``core.bigFileThreshold``)
+#: rather than hold it whole, and looks for no delta of it: packing two files of 500 MiB
+#: that differ by a byte, git held both whole, and their delta index, past 1 GiB. The
+#: sending side (``upload-pack``, which git starts with none of the command line's
+#: configuration) reads it from the shadow's config, the receiving side from
+#: :data:`STREAMED`.
+STREAM_SIZE = 32 << 20
+STREAMED = ("-c", f"core.bigFileThreshold={STREAM_SIZE}")
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Owner:

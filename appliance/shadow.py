@@ -31,11 +31,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from appliance.errors import GitError
-from appliance.hostgit import Owner
+from appliance.hostgit import STREAM_SIZE, Owner
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
-CONFIG = b"[core]\n\trepositoryformatversion = 0\n\tbare = true\n"
+#: Our config: the format, and what bounds the memory of a git that packs the agent's
+#: objects from here (a fetch's sending side, which takes no configuration from the
+#: command line): files larger than :data:`~appliance.hostgit.STREAM_SIZE` streamed,
+#: the others' delta search held to a window of 64 MiB.
+CONFIG = (b"[core]\n\trepositoryformatversion = 0\n\tbare = true\n"
+          b"\tbigFileThreshold = %d\n[pack]\n\twindowMemory = %d\n"
+          % (STREAM_SIZE, 64 << 20))
 
 
 def _chown_tree(top: Path, owner: Owner) -> None:

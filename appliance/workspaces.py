@@ -294,6 +294,11 @@ def fetch_error(proc: subprocess.CompletedProcess[bytes], branch: str,
         return GitError(f"the branch {branch} is checked out in your repository, so the "
                         "session's commits cannot be brought in; check out another branch "
                         f"there ({detail})")
+    if "Out of memory" in detail or "unable to allocate" in detail:
+        return GitError(f"{failed}: one of its objects is more than host git reads with "
+                        f"{hostgit.READ_MEMORY >> 20} MiB of memory ({detail}); {branch} stays "
+                        "at its last commit brought in. Have the agent drop it from its "
+                        "branch (look at `clauderon diff`)")
     return GitError(f"{failed}: {detail}")
 
 
@@ -328,9 +333,9 @@ def sync_branch(repo: RepoInfo, workspace: Path, branch: str, tip: str, scratch:
                 "(`clauderon diff`): if it is meant, raise the limit and restart the "
                 "reconciler, or have the agent drop the large files from its branch")
         proc = hostgit.run(
-            ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc",
-             "--no-recurse-submodules", "--end-of-options", str(gitdir),
+            [*hostgit.STREAMED, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
+             "--no-auto-gc", "--no-recurse-submodules", "--end-of-options", str(gitdir),
              f"+refs/heads/sync:refs/heads/{branch}"],
-            owner=repo.owner, cwd=repo.root, check=False)
+            owner=repo.owner, cwd=repo.root, check=False, memory=hostgit.READ_MEMORY)
     if proc.returncode != 0:
         raise fetch_error(proc, branch, f"could not bring {branch} into {repo.root}")

@@ -154,3 +154,29 @@ def test_the_sync_follows_no_link_out_of_the_agents_objects(
     assert said != "brought in", "the sync brought in another repository's commit"
     assert "link" in said, said
 
+
+def test_a_sync_within_its_budget_costs_host_git_a_bounded_heap(app: Appliance,
+                                                                 repo: Path) -> None:
+    """Two files of 500 MiB of zeros, one byte apart: 1000 MiB, within the 1024 MiB one
+    sync brings in, a MiB as objects. The sync's fetch ran with no bound on its heap, and
+    the git packing the objects for the person's repository held both files whole to look
+    for a delta between them: 1.1 GiB of the host's memory for one sync, what any agent
+    could have it take again with every commit. The fetch now runs with the heap of every
+    host git that reads an agent's objects, and both its sides stream a file larger than
+    32 MiB (neither holding it whole nor looking for its deltas): the commit comes in and
+    no git took 600 MiB."""
+    s = create(app, repo, "halves")
+    app.stop("reconciler")  # the peak is host git's, not the agent's git writing the objects
+    out = as_agent(app, s, """
+        set -e
+        head -c $((500 << 20)) /dev/zero > a
+        (head -c $((500 << 20)) /dev/zero; echo x) > b
+        git add a b && git commit -qm halves
+        echo "commit=$(git rev-parse HEAD)"
+        """)
+    commit = out.split("commit=")[1].split()[0]
+    with git_peak() as seen:
+        app.start("reconciler")
+        wait_for(lambda: user_git(repo, "rev-parse", s["branch"]) == commit,
+                 timeout=120, what=f"{s['branch']} to reach {commit[:8]}")
+    assert max(seen) < 600 * MIB, f"host git grew to {max(seen) // MIB} MiB"
