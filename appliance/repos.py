@@ -8,6 +8,7 @@ repository it validated before.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +17,12 @@ from appliance import hostgit
 from appliance.errors import GitError, InvalidInput
 from appliance.hostgit import Owner
 
+log = logging.getLogger(__name__)
+
 #: Nested alternates followed when listing the object folders a workspace borrows.
 ALTERNATES_DEPTH = 5
+#: The packs a repository holds before a sync rolls the small ones up (:func:`roll_up`).
+PACK_LIMIT = 16
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -226,3 +231,30 @@ def borrowed_object_dirs(objects_dir: Path) -> list[Path]:
                 nxt = Path(line) if os.path.isabs(line) else current / line
                 pending.append((nxt.resolve(), depth + 1))
     return out
+
+
+def pack_count(repo: RepoInfo) -> int:
+    """How many packs the repository's own object folder holds."""
+    try:
+        with os.scandir(repo.objects_dir / "pack") as entries:
+            return sum(1 for e in entries if e.name.endswith(".pack"))
+    except OSError:
+        return 0
+
+
+def roll_up(repo: RepoInfo) -> None:
+    """Past :data:`PACK_LIMIT` packs, the small ones and the loose objects rolled up into
+    one (``repack --geometric``: each pack left at least twice the size of the ones it
+    outgrew). Every sync writes a pack (or loose objects) into the person's repository and
+    auto-gc is off for our git, so an agent committing in a loop left thousands, and every
+    git the person runs there looks in each. The roll-up keeps every object, reachable or
+    not (nothing of the person's is pruned), runs with the heap of a git reading what an
+    agent wrote, and is best effort: a failure is logged, the sync stands."""
+    if pack_count(repo) <= PACK_LIMIT:
+        return
+    proc = hostgit.run([*hostgit.STREAMED, "-c", "pack.windowMemory=64m", "repack", "-d",
+                        "-q", "--geometric=2", "--no-write-bitmap-index"],
+                       owner=repo.owner, cwd=repo.root, check=False,
+                       memory=hostgit.READ_MEMORY)
+    if proc.returncode != 0:
+        log.warning("could not roll up the packs of %s: %s", repo.root, hostgit.said(proc))

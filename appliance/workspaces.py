@@ -339,3 +339,4 @@ def sync_branch(repo: RepoInfo, workspace: Path, branch: str, tip: str, scratch:
             owner=repo.owner, cwd=repo.root, check=False, memory=hostgit.READ_MEMORY)
     if proc.returncode != 0:
         raise fetch_error(proc, branch, f"could not bring {branch} into {repo.root}")
+    repos.roll_up(repo)

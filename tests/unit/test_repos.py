@@ -194,3 +194,31 @@ def test_a_base_named_by_an_object_is_kept_as_its_full_commit(repo: Path) -> Non
         repos.kept_base(info, "0000000")
     assert [repos.is_object_name(r) for r in ("abc", "abcd", "ABCDEF12", "abcg", "a" * 65)] \
         == [False, True, True, False, False]
+
+
+@pytest.mark.parametrize(("packs", "left"), [(repos.PACK_LIMIT, repos.PACK_LIMIT),
+                                             (repos.PACK_LIMIT + 1, 1)])
+def test_packs_past_the_limit_are_rolled_up_keeping_every_object(
+        tmp_path: Path, packs: int, left: int) -> None:
+    """At the limit nothing is done; past it, packs of one size roll up into one, and an
+    object nothing reaches (the person's, in a pack or loose) is kept."""
+    root = make_repo(tmp_path / "r", owner=0)
+    env = {**os.environ, "GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@x",
+           "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@x"}
+    for i in range(packs):
+        (root / "f").write_text(f"{i}\n")
+        sh(root, "add", "f")
+        subprocess.run(["git", "commit", "-qm", str(i)], cwd=root, check=True, env=env)
+        sh(root, "repack", "-q")
+    (root / "lone").write_text("nothing reaches me\n")
+    packed = sh(root, "hash-object", "-w", "lone")
+    sh(root, "repack", "-q")
+    (root / "lone").write_text("nor me\n")
+    loose = sh(root, "hash-object", "-w", "lone")
+    subprocess.run(["chown", "-R", f"{AGENT_UID}:{AGENT_UID}", str(root)], check=True)
+    info = repos.repo_facts(root)
+    assert repos.pack_count(info) == packs
+    repos.roll_up(info)
+    assert repos.pack_count(info) == left
+    assert sh(root, "cat-file", "-p", packed) == "nothing reaches me"
+    assert sh(root, "cat-file", "-p", loose) == "nor me"
