@@ -2,16 +2,19 @@
 container as uid 1000.
 
 Bringing a branch in reads what the agent wrote (its objects), and the agent can make that
-read wait for as long as host git allows (two minutes a process): its branch's newest commit
-made a FIFO where its loose object should be. The sync then holds its place among the
-reconciler's actions, of which ``max_concurrent_ops`` run at once, and an agent that commits
-again when one fails holds it for good. Every session's create, start, stop and delete
-queued behind it: a second session on the same repository stood in ``creating`` until the
-hostile sync gave up. Syncs now wait in a lane of their own.
+read wait: its branch's newest commit made a FIFO where its loose object should be (host
+git waited for a writer as long as it is allowed, two minutes a process; such an object is
+now refused before git runs), or its loose object held under a write lease the agent takes
+again and again (every open of it by host git waits the kernel's ``lease-break-time``, 45
+s). The sync then holds its place among the reconciler's actions, of which
+``max_concurrent_ops`` run at once, and an agent that commits again when one fails holds it
+for good. Every session's create, start, stop and delete queued behind it: a second session
+on the same repository stood in ``creating`` until the hostile sync gave up. Syncs now wait
+in a lane of their own.
 
 The test narrows the reconciler to one action at a time (three hostile sessions fill the
 default's three), so the one hostile sync is enough, and asks for the order only: the other
-session is made and deleted while the hostile sync still waits on its FIFO.
+session is made and deleted while the hostile sync still waits on the leased object.
 """
 
 from __future__ import annotations
@@ -64,11 +67,48 @@ def plant_fifo(app: Appliance, session: dict[str, Any]) -> None:
     assert "ok" in out
 
 
-def test_a_sync_held_by_a_fifo_object_keeps_no_other_session_waiting(
+#: The agent's holder of a write lease on a file: taken again once the kernel has broken
+#: it (each open by another process waits for the break, ``lease-break-time``).
+LEASE_HOLDER = """
+import fcntl, os, signal, sys, time
+signal.signal(signal.SIGIO, signal.SIG_IGN)
+while True:
+    fd = os.open(sys.argv[1], os.O_RDWR)
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+        while fcntl.fcntl(fd, fcntl.F_GETLEASE) == fcntl.F_WRLCK:
+            time.sleep(0.05)
+        time.sleep(50)
+    except OSError:
+        time.sleep(0.01)
+    finally:
+        os.close(fd)
+"""
+
+
+def plant_lease(app: Appliance, session: dict[str, Any]) -> None:
+    """The branch's newest commit a loose object the agent holds under a write lease."""
+    _, out = in_container(app, session, f"""
+        set -e
+        c=$(git commit-tree 'HEAD^{{tree}}' -p HEAD -m held)
+        obj=.git/objects/$(echo $c | cut -c1-2)/$(echo $c | cut -c3-)
+        chmod u+w "$obj"
+        cat > /tmp/holder.py <<'EOF'
+{LEASE_HOLDER}
+EOF
+        setsid python3 /tmp/holder.py "$obj" > /dev/null 2>&1 < /dev/null &
+        echo $! > /tmp/holder.pid
+        sleep 1
+        echo "$c" > .git/refs/heads/{session['branch']}
+        echo ok""")
+    assert "ok" in out
+
+
+def test_a_sync_held_by_a_leased_object_keeps_no_other_session_waiting(
         narrow: Appliance, repo: Path) -> None:
     app = narrow
     hostile = create(app, repo, "hostile")
-    plant_fifo(app, hostile)
+    plant_lease(app, hostile)
     try:
         wait_for(lambda: syncing(app, hostile), what="the hostile session's sync to begin")
         other = create(app, repo, "other")
@@ -79,10 +119,8 @@ def test_a_sync_held_by_a_fifo_object_keeps_no_other_session_waiting(
                  what="the other session's workspace to go")
         assert syncing(app, hostile), "the hostile sync ended before the other session went"
         assert user_git(repo, "rev-parse", other["branch"])  # a delete keeps the branch
-    finally:  # let the host git waiting on the FIFO go (an empty read)
-        in_container(app, hostile, "for f in .git/objects/*/*; do [ -p \"$f\" ] && "
-                                   "for i in 1 2 3 4; do timeout 1 sh -c \": > $f\"; done; "
-                                   "done; true")
+    finally:  # let the host git waiting on the object go
+        in_container(app, hostile, "kill $(cat /tmp/holder.pid)")
 
 
 def test_the_delete_of_a_session_whose_object_is_a_fifo_waits_on_nothing(
