@@ -96,19 +96,24 @@ def pane(tmp_path: Path) -> Iterator[Pane]:
         p.close()
 
 
-#: A slow link between the person's terminal and the machine (ssh across the world), on a
-#: pseudo-terminal of its own: what the program writes goes out at once; what the terminal
-#: sends back (its answers) is held until the relay asks its own question after the agent's
-#: output (a relay that waits for that answer reads everything before it) or, failing that,
-#: until the shell after the attach reads keys: answers that arrive once the attach has
-#: ended.
-LINK = """\
-import os, pty, select, sys, tty
+#: Between the person's terminal and the program it runs (argv from the third argument), on
+#: a pseudo-terminal of its own: passes both ways, and writes what the program sends the
+#: terminal to the file of the second argument (``-``: nowhere). The first argument is the
+#: terminal: ``talks`` answers as it is asked; ``mute`` answers no device attributes query
+#: (the answers are taken out on the way back); ``slow`` is a slow link (ssh across the
+#: world): what the program writes goes out at once, what the terminal sends back (its
+#: answers) is held until the relay asks its own question after the agent's output (a relay
+#: that waits for that answer reads everything before it) or, failing that, until the shell
+#: after the attach reads keys: answers that arrive once the attach has ended.
+BETWEEN = """\
+import os, pty, re, select, sys, tty
+mode, record = sys.argv[1], sys.argv[2]
 pid, fd = pty.fork()
 if pid == 0:
-    os.execvp(sys.argv[1], sys.argv[1:])
+    os.execvp(sys.argv[3], sys.argv[3:])
 tty.setraw(0)
-held, seen, open_ = b"", b"", False
+log = open(record, "wb", buffering=0) if record != "-" else None
+held, seen, open_ = b"", b"", mode != "slow"
 while True:
     ready = select.select([0, fd], [], [])[0]
     if fd in ready:
@@ -119,13 +124,17 @@ while True:
         if not data:
             break
         os.write(1, data)
-        seen += data
+        if log:
+            log.write(data)
+        seen += b"" if open_ else data
         agent = seen.find(b"AGENT")
         if not open_ and ((agent >= 0 and b"\\x1b[c" in seen[agent:]) or b"KEYS" in seen):
             open_ = True
             os.write(fd, held)
     if 0 in ready:
         keys = os.read(0, 65536)
+        if mode == "mute":
+            keys = re.sub(rb"\\x1b\\[[?>][\\d;]*c", b"", keys)
         if open_:
             os.write(fd, keys)
         else:
@@ -148,9 +157,10 @@ ASKING = "\\033[>0q" * 8 + "AGENT"
 
 
 def test_the_terminals_late_answers_are_never_typed_after_the_attach(tmp_path: Path) -> None:
-    (tmp_path / "link.py").write_text(LINK)
+    (tmp_path / "between.py").write_text(BETWEEN)
     (tmp_path / "reader.py").write_text(READER)
-    script = (f'{sys.executable} {tmp_path / "link.py"} sh -c \'{sys.executable} -m cli relay -- '
+    script = (f'{sys.executable} {tmp_path / "between.py"} slow - '
+              f'sh -c \'{sys.executable} -m cli relay -- '
               f'printf "$0"; {sys.executable} {tmp_path / "reader.py"}; tmux wait-for looked\' '
               '"$0"')
     pane = Pane(tmp_path, script, ASKING)
@@ -180,34 +190,6 @@ def test_the_persons_terminal_is_given_back_in_its_own_modes(pane: Pane) -> None
     assert "033" not in read and "a" in read, read
 
 
-#: Between the relay and the person's terminal: passes both ways, and records what the relay
-#: writes. A mute terminal (``mute``) answers no device attributes query: the answers are
-#: taken out on the way back.
-RECORDER = """\
-import os, pty, re, select, sys, tty
-record, mute = sys.argv[1], sys.argv[2] == "mute"
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp(sys.argv[3], sys.argv[3:])
-tty.setraw(0)
-with open(record, "wb", buffering=0) as log:
-    while True:
-        ready = select.select([0, fd], [], [])[0]
-        if fd in ready:
-            try:
-                data = os.read(fd, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            os.write(1, data)
-            log.write(data)
-        if 0 in ready:
-            keys = os.read(0, 65536)
-            if mute:
-                keys = re.sub(rb"\\x1b\\[[?>][\\d;]*c", b"", keys)
-            os.write(fd, keys)
-"""
 #: The person's shell: titles its terminal, runs the agent's program (its first argument)
 #: through the relay, then prints and waits until the test has looked.
 PERSON = """\
@@ -222,15 +204,16 @@ RELAY = f'{sys.executable} -m cli relay -- sh -c "$1"'
 
 class Recorded:
     """A tmux pane (the person's terminal) whose shell runs ``agent`` through the relay,
-    behind the recorder."""
+    behind BETWEEN, which records what the relay writes."""
 
     def __init__(self, workdir: Path, agent: str, *, mute: bool = False,
                  relay: str = RELAY) -> None:
-        (workdir / "recorder.py").write_text(RECORDER)
+        (workdir / "between.py").write_text(BETWEEN)
         (workdir / "person.sh").write_text(PERSON.format(relay=relay))
         self.record = workdir / "record"
-        self.pane = Pane(workdir, f'{sys.executable} {workdir / "recorder.py"} {self.record} '
-                         f'{"mute" if mute else "talks"} sh {workdir / "person.sh"} "$0"', agent)
+        self.pane = Pane(workdir, f'{sys.executable} {workdir / "between.py"} '
+                         f'{"mute" if mute else "talks"} {self.record} '
+                         f'sh {workdir / "person.sh"} "$0"', agent)
 
     def written(self) -> bytes:
         """What the relay wrote to the terminal, once the shell after it has printed."""
