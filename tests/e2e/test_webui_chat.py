@@ -24,6 +24,7 @@ from tests.e2e.agent_checks import transcript, wait_answer
 from tests.e2e.webui_browser import (
     PHONE,
     TIMEOUT_MS,
+    create_form,
     no_horizontal_scroll,
     watched,
 )
@@ -71,11 +72,8 @@ def test_chat_shows_a_real_transcript_and_takes_messages_and_images(
     with watched(browser, agents) as desk, watched(browser, agents, PHONE) as phone:
         page = desk.page
         # --- the create form: a prompt, one image, one pretender -------------------------
-        page.goto("/new")
-        page.fill("#repo_path", str(repo))
-        expect(page.get_by_test_id("repo-ok")).to_be_visible()
+        create_form(page, repo, name)
         page.fill("#prompt", PROMPT)
-        page.fill("#name", name)
         page.check("#skip_permissions")
         form = page.get_by_test_id("create-form")
         form.get_by_test_id("attach").set_input_files(str(text_file))

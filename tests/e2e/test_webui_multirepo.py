@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.webui_browser import TIMEOUT_MS, watched
+from tests.e2e.webui_browser import TIMEOUT_MS, create_form, watched
 from tests.integration.test_containment_git import user_git
 from tests.support.appliance import Appliance, wait_for
 
@@ -28,10 +28,7 @@ def test_create_a_multi_repo_session_from_the_form(
     docs = repo_factory("docs", files={"index.md": "docs\n"})
     with watched(browser, appliance) as desk:
         page = desk.page
-        page.goto("/new")
-        page.fill("#repo_path", str(repo))
-        expect(page.get_by_test_id("repo-ok")).to_be_visible()
-        page.fill("#name", NAME)
+        create_form(page, repo, NAME)
         add = page.get_by_test_id("add-repo")
         for _ in range(4):
             add.click()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Route, expect
 
-from tests.e2e.webui_browser import watched
+from tests.e2e.webui_browser import create_form, watched
 from tests.support.appliance import Appliance
 
 
@@ -43,10 +43,7 @@ def test_a_dropped_read_is_asked_again_and_a_dropped_write_is_not(
             # A create the browser dropped may have reached the appliance: it is not sent
             # again behind the person's back; the form says what happened.
             seen.clear()
-            page.goto("/new")
-            page.fill("#repo_path", str(repo))
-            expect(page.get_by_test_id("repo-ok")).to_be_visible()
-            page.fill("#name", "dropped")
+            create_form(page, repo, "dropped")
             page.route("**/api/sessions", drop_first)
             page.get_by_test_id("create-submit").click()
             expect(page.get_by_test_id("error-form")).to_contain_text(

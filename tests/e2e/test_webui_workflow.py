@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.webui_browser import TIMEOUT_MS, watched
+from tests.e2e.webui_browser import TIMEOUT_MS, create_form, watched
 from tests.support.appliance import Appliance, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -22,10 +22,7 @@ def test_create_with_modes_and_a_title_then_edit_it(browser: Browser, appliance:
                                                      repo: Path) -> None:
     with watched(browser, appliance) as desk:
         page = desk.page
-        page.goto("/new")
-        page.fill("#repo_path", str(repo))
-        expect(page.get_by_test_id("repo-ok")).to_be_visible()
-        page.fill("#name", NAME)
+        create_form(page, repo, NAME)
         page.fill("#prompt", "Explain the parser.")
         page.select_option("#plan_mode", "plan")
         page.check("#print_mode")

@@ -149,6 +149,14 @@ def hook(appliance: Appliance, sid: str, event: str) -> None:
     assert r.status_code == 204, r.text
 
 
+def create_form(page: Page, repo: Path, name: str) -> None:
+    """The create form, with ``repo`` (seen to be one) and the session's ``name`` filled in."""
+    page.goto("/new")
+    page.fill("#repo_path", str(repo))
+    expect(page.get_by_test_id("repo-ok")).to_be_visible()
+    page.fill("#name", name)
+
+
 def terminal_lines(page: Page) -> list[str]:
     return [line.strip() for line in page.locator(".xterm-rows > div").all_inner_texts()]
 
