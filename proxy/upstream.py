@@ -33,7 +33,8 @@ import h11
 import trio
 
 from appliance.errors import ClauderonError
-from proxy.config import ProxyConfig, Upstream
+from appliance.tokens import APPLIANCE_ID
+from proxy.config import IpNetwork, ProxyConfig, Upstream
 from proxy.heads import Target
 from proxy.localaddrs import is_local_address, on_container_bridge
 from proxy.policy import IpAddress, address_refusal
@@ -49,6 +50,10 @@ MAX_IDLE = 512
 #: (session, credential, upstream scheme, host, port, target host, target port)
 PoolKey = tuple[str, str, str, str, int, str, int]
 
+
+#: Every address: the private networks the appliance's own identity may reach.
+EVERY_NETWORK: tuple[IpNetwork, ...] = (ipaddress.ip_network("0.0.0.0/0"),
+                                        ipaddress.ip_network("::/0"))
 
 class ErrorType(StrEnum):
     DNS_RESOLUTION_FAILURE = "DNS_RESOLUTION_FAILURE"
@@ -195,6 +200,12 @@ class Pool:
                 out.append(addr)
         return out
 
+    def _private_allowed(self, session: str) -> tuple[IpNetwork, ...]:
+        """The private networks ``session`` may reach: those ``allow_networks`` lists; every
+        one for the appliance's own identity, whose destinations are the person's (their
+        repositories' remotes), never an agent's (it still reaches no way home)."""
+        return EVERY_NETWORK if session == APPLIANCE_ID else self.config.allow_networks
+
     async def _connect(self, dest: Upstream, overridden: bool, key: PoolKey) -> UpstreamConn:
         timeout = self.config.connect_timeout
         try:
@@ -208,7 +219,7 @@ class Pool:
                 refusal = address_refusal(addresses, home, overridden=overridden,
                                           bridged=bridged,
                                           refused=self.config.refuse_networks,
-                                          allowed=self.config.allow_networks)
+                                          allowed=self._private_allowed(key[0]))
                 if refusal is not None:
                     raise UpstreamError(
                         f"refusing {dest.host}: {refusal}",

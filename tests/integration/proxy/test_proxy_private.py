@@ -26,6 +26,8 @@ from conftest import Proxy, override
 from test_proxy_home import plain_get, tunnel_get
 
 from appliance.audit import parse_line
+from appliance.tokens import APPLIANCE_ID, appliance_token
+from proxy.directory import StoreDirectory, appliance_identity
 from tests.support.netns import ip
 
 BODY = "router admin: wifi password hunter2"
@@ -80,3 +82,27 @@ async def test_the_persons_lan_and_tailnet_are_out_of_reach(proxy: Proxy) -> Non
     assert [(r.session, r.status, r.error) for r in records] == [
         (auth[0], 403, "DESTINATION_FORBIDDEN")] * (len(addresses) + 1) + [
         (auth[0], 200, None)] + [(auth[0], 403, "DESTINATION_FORBIDDEN")] * 2
+
+
+async def test_the_appliances_own_identity_reaches_the_persons_private_remote(
+        proxy: Proxy) -> None:
+    """The appliance's own identity pushes and merges for the person, to their repositories'
+    remotes: a git server on their LAN is theirs to name, never an agent's. It reaches a
+    private address with no ``allow_networks``; this machine stays refused to it, and a
+    session asking for the same address at the same time is still refused."""
+    override(proxy, deny_unlisted=False)
+    key = b"k" * 32
+    proxy.state.directory = StoreDirectory(proxy.store, cache_seconds=0,
+                                           appliance=appliance_identity(key))
+    own = (APPLIANCE_ID, appliance_token(key))
+    agent = proxy.add_session("beside")
+    lan = private_addresses()[0]
+    async with service_at((lan,), BODY, prefix="cllan", link="cll") as served:
+        with trio.fail_after(60):
+            theirs = await plain_get(proxy, own, authority(lan))
+            refused = await plain_get(proxy, agent, authority(lan))
+            home = await plain_get(proxy, own, f"127.0.0.1:{proxy.port}")
+    assert theirs.startswith(b"HTTP/1.1 200 ") and BODY.encode() in theirs, theirs
+    assert refused.startswith(b"HTTP/1.1 403 ") and b"private address" in refused, refused
+    assert home.startswith(b"HTTP/1.1 403 ") and b"this machine" in home, home
+    assert served.paths == ["/"]
