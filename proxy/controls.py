@@ -150,12 +150,21 @@ class Controls:
         """Why the session may not call its model now (a spent budget), or None."""
         return self._budget_refusal(session.session_id, session.name)
 
+    def under_budget(self, session: SessionAuth) -> bool:
+        """Whether a budget (the session's own, or all sessions') applies to the session."""
+        own, shared = self._budgets(session.session_id)
+        return self.active and not (own.empty and shared.empty)
+
+    def _budgets(self, session_id: str) -> tuple[Budget, Budget]:
+        snap = self.snapshot
+        return (snap.budgets.get(session_id) or self.settings.budgets.session,
+                snap.budgets.get(GLOBAL) or self.settings.budgets.all_sessions)
+
     def _budget_refusal(self, session_id: str, name: str) -> str | None:
         snap = self.snapshot
         if not self.active:
             return None
-        own = snap.budgets.get(session_id) or self.settings.budgets.session
-        shared = snap.budgets.get(GLOBAL) or self.settings.budgets.all_sessions
+        own, shared = self._budgets(session_id)
         if own.empty and shared.empty:
             return None
         fresh = controlstore.spent_by_scope(self.ledger.unflushed(), self.settings.prices,

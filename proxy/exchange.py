@@ -25,6 +25,7 @@ import h11
 import trio
 
 from appliance.audit import Decision
+from appliance.usage import Usage
 from proxy.directory import SessionAuth
 from proxy.framing import framed, has_body, request_framing, response_framing
 from proxy.heads import Target, forwardable
@@ -192,6 +193,13 @@ async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request,
         meter.bytes_in += tally.moved + sum(
             len(e.data) for e in prefix or () if isinstance(e, h11.Data))
     scrub = Scrubber(verdict.secrets) if verdict.secrets else None
+    status = getattr(event, "status_code", 0)
+    if verdict.unmetered is not None and state.controls.active \
+            and (status == 101 or 200 <= status < 300):
+        # It spent what no meter reads (only sessions without a budget get here): counted
+        # as an unmetered request, so the usage says so.
+        state.controls.ledger.add(session.session_id, session.name, "unknown", Usage(),
+                                  complete=False)
     try:
         if isinstance(event, h11.InformationalResponse):  # 101: the pair becomes a pipe
             await _become_pipe(client, conn, event, meter, patience, scrub=scrub)

@@ -3,7 +3,8 @@
 Theory of operation. :func:`metered_api` says whether a request is a model call whose answer
 carries usage: Anthropic Messages (``/v1/messages``), OpenAI Responses (``/v1/responses``,
 and ChatGPT's ``/backend-api/codex/responses``) and Chat Completions
-(``/v1/chat/completions``). The exchange hands each chunk of the answer body, as it relays
+(``/v1/chat/completions``, and the legacy ``/v1/completions`` and ``/v1/embeddings``, which
+report usage the same way). The exchange hands each chunk of the answer body, as it relays
 it, to a :class:`UsageReader` -- a copy, read after the chunk was queued for the client, so
 the answer is never held back -- and asks :meth:`UsageReader.finish` at the end.
 
@@ -18,6 +19,12 @@ The four token kinds do not overlap (``appliance.usage``): OpenAI's cached input
 out of its input count. Anything unreadable -- a malformed or negative count, an encoded
 body, a stream cut before its usage, a line or body past the bound -- gives an answer
 that is counted as *unmetered*, never an exception in the relay.
+
+:func:`unmetered_spend` names the rest of what may spend at a model host: any request that
+is not a metered call, a plain read or one of the few known to spend nothing (a legacy
+completion, a message batch, images, audio, a Realtime WebSocket, Gemini). Its usage is
+never read, so under a budget the proxy refuses it (``screen.py``) rather than let it spend
+uncounted.
 """
 
 from __future__ import annotations
@@ -45,18 +52,47 @@ _PATHS = (
     ("/v1/messages", Api.ANTHROPIC),
     ("/responses", Api.RESPONSES),
     ("/chat/completions", Api.CHAT),
+    ("/v1/completions", Api.CHAT),
+    ("/v1/embeddings", Api.CHAT),
 )
+#: Model-host requests that are not reads and spend no tokens: counting them, the ChatGPT
+#: login's refresh; and Anthropic's ``/api/`` (its CLI's telemetry and OAuth, not the model
+#: API, which lives under ``/v1/``).
+_FREE = frozenset({"/v1/messages/count_tokens", "/oauth/token"})
+_FREE_UNDER = ("/api/",)
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _plain(path: str) -> bool:
+    """Whether every server reads ``path`` as written: no escape, parameter, backslash, dot
+    or empty segment that one may read as another path than the name the rules matched."""
+    return not any(c in path for c in "%;\\") and not any(
+        part in ("", ".", "..") for part in path.split("/")[1:])
 
 
 def metered_api(method: str, path: str) -> Api | None:
-    """The model API a request calls, when its answer reports usage."""
+    """The model API a request calls, when its answer reports usage (named plainly)."""
     if method != "POST":
         return None
     path = path.split("?", 1)[0].rstrip("/")
+    if not _plain(path):
+        return None
     for suffix, api in _PATHS:
         if path.endswith(suffix):
             return api
     return None
+
+
+def unmetered_spend(method: str, path: str, *, upgrade: bool) -> bool:
+    """Whether a request to a model host may spend tokens the meter cannot read: all but a
+    metered call, a read that upgrades to nothing, and the few known to spend nothing,
+    named plainly (a ``..`` or an escape could lead a server elsewhere than the name)."""
+    if metered_api(method, path) is not None:
+        return False
+    if method in _READS:
+        return upgrade
+    path = path.split("?", 1)[0].rstrip("/")
+    return not (_plain(path) and (path in _FREE or path.startswith(_FREE_UNDER)))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -48,8 +48,8 @@ from proxy.inject import (
     placeholder_headers,
     without,
 )
-from proxy.meter import Api, metered_api
-from proxy.rules import Rule, match_rule, matches_any
+from proxy.meter import Api, metered_api, unmetered_spend
+from proxy.rules import Rule, host_matches, match_rule, matches_any
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -94,6 +94,9 @@ class Forward:
     upgrade: bool
     #: The model API whose answer carries token usage (``meter.py``), when it is one.
     meter: Api | None = None
+    #: A model call that may spend what the meter cannot read (``meter.unmetered_spend``),
+    #: named by the API whose error format a refusal takes.
+    unmetered: Api | None = None
     #: The credential as it travels, masked where the answer carries it back (``scrub.py``).
     secrets: tuple[bytes, ...] = ()
 
@@ -163,19 +166,24 @@ def decide_request(
     upgrade = is_upgrade(headers)
     out = [(b"host", target.authority.encode("ascii")),
            *without(forwardable(headers, upgrade=upgrade), b"host")]
-    meter = metered_api(method, target.path) if is_model_host(config, target.host) else None
+    model = is_model_host(config, target.host)
+    meter = metered_api(method, target.path) if model else None
+    unmetered = None
+    if model and unmetered_spend(method, target.path, upgrade=upgrade):
+        unmetered = Api.ANTHROPIC if host_matches("api.anthropic.com", target.host) \
+            else Api.RESPONSES
     if meter is not None:
         # The meter reads usage from the answer as it passes: ask for it uncompressed.
         out = [*without(out, b"accept-encoding"), (b"accept-encoding", b"identity")]
     rule = match_rule(config.rules, target.host, target.path)
     if rule is None:
         return Forward(headers=out, decision=Decision.PASSED, credential=None, rule=None,
-                       upgrade=upgrade, meter=meter)
+                       upgrade=upgrade, meter=meter, unmetered=unmetered)
     if target.port != rule.port or not over_tls(config, target):
         # Cleartext, or another port: no credential, and no placeholder either.
         return Forward(headers=without(out, *placeholder_headers(rule)),
                        decision=Decision.PASSED, credential=None, rule=None, upgrade=upgrade,
-                       meter=meter)
+                       meter=meter, unmetered=unmetered)
     injection = apply_rule(rule, out, creds)
     headers = injection.headers
     if injection.secrets and upgrade and not is_websocket(headers):
@@ -192,7 +200,8 @@ def decide_request(
     decision = Decision.INJECTED if injection.credential else Decision.PASSED
     return Forward(
         headers=headers, decision=decision, credential=injection.credential,
-        rule=rule, upgrade=upgrade, meter=meter, secrets=injection.secrets,
+        rule=rule, upgrade=upgrade, meter=meter, unmetered=unmetered,
+        secrets=injection.secrets,
     )
 
 

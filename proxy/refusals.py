@@ -23,6 +23,20 @@ def budget_exceeded(api: Api, session: str, why: str) -> Respond:
     message = (f"{why}. Clauderon stopped this model request; raise the budget with "
                f"`clauderon budget set {session} ...` or from the web UI, and the agent can "
                "go on (no restart needed).")
+    return _model_error(api, message, note=f"budget: {why}")
+
+
+def unmeterable(api: Api, session: str, path: str) -> Respond:
+    """A model request whose usage Clauderon cannot meter, from a session with a budget."""
+    message = (f"session {session} has a budget, and Clauderon cannot meter what {path} "
+               "spends, so it stopped this model request. Under a budget, use the metered "
+               "APIs (Anthropic Messages, OpenAI Responses and Chat Completions), or clear "
+               f"the budget with `clauderon budget clear {session}` or from the web UI.")
+    return _model_error(api, message, note=f"budget: {path} cannot be metered")
+
+
+def _model_error(api: Api, message: str, *, note: str) -> Respond:
+    """A 429 in the model API's own error format, which its SDKs do not retry."""
     if api is Api.ANTHROPIC:
         doc: dict[str, object] = {"type": "error", "error": {
             "type": "rate_limit_error", "message": message}}
@@ -31,7 +45,7 @@ def budget_exceeded(api: Api, session: str, why: str) -> Respond:
                          "message": message, "param": None}}
     return Respond(status=429, body=json.dumps(doc), decision=Decision.BLOCKED,
                    error_type="BUDGET_EXCEEDED", content_type=JSON,
-                   headers=[(b"x-should-retry", b"false")], note=f"budget: {why}")
+                   headers=[(b"x-should-retry", b"false")], note=note)
 
 
 def _blocked(said: str, error_type: str, note: str, *,

@@ -97,7 +97,7 @@ async def gate(state: ProxyState, client: HttpSide, target: Target, session: Ses
     model = is_model_host(state.config, target.host)
     egress = controls.egress(session, target.host, model_host=model)
     if egress is EgressDecision.PASS:  # the usual case: nothing to note or ask
-        return await _budget(controls, session, verdict), None
+        return await _budget(controls, session, verdict, target), None
     mode = str(mode_of(session.egress_mode, controls.settings.egress))
     note = None
     if egress is EgressDecision.DENY:
@@ -116,7 +116,7 @@ async def gate(state: ProxyState, client: HttpSide, target: Target, session: Ses
     elif egress is EgressDecision.LEARN:
         controls.learn(session, target.host)
         note = "egress learn: a new host"
-    checked = await _budget(controls, session, verdict)
+    checked = await _budget(controls, session, verdict, target)
     return checked, note if checked is verdict else None
 
 
@@ -173,14 +173,18 @@ async def hold(client: HttpSide, seconds: float, what: str) -> None:
             raise ClientGone(f"client hung up while {what} was held to its pace")
 
 
-async def _budget(controls: Controls, session: SessionAuth, verdict: Forward
-                  ) -> Respond | Forward:
-    """A metered model request refused when the session's budget is spent."""
-    if verdict.meter is not None and controls.active:
+async def _budget(controls: Controls, session: SessionAuth, verdict: Forward,
+                  target: Target) -> Respond | Forward:
+    """A model request refused when the session's budget is spent, or when it may spend
+    what the meter cannot read and a budget applies (uncounted, it would pass any)."""
+    api = verdict.meter or verdict.unmetered
+    if api is not None and controls.active:
         why = controls.budget_refusal(session)
         if why is not None:
             await controls.note_budget(session, why)
-            return refusals.budget_exceeded(verdict.meter, session.name, why)
+            return refusals.budget_exceeded(api, session.name, why)
+        if verdict.unmetered is not None and controls.under_budget(session):
+            return refusals.unmeterable(api, session.name, target.path.split("?", 1)[0])
         if session.budget_exceeded:
             await controls.note_budget(session, None)
     return verdict

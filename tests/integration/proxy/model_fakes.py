@@ -1,7 +1,8 @@
 """A fake model API for the metering tests: answers that report the usage the test chose.
 
 ``POST /v1/messages`` answers in Anthropic's format, ``/v1/responses`` in the Responses
-format and ``/v1/chat/completions`` in the Chat Completions format; each streams (SSE,
+format and ``/v1/chat/completions`` in the Chat Completions format (``/v1/complete``, the
+legacy completion, answers without usage, as Anthropic's does); each streams (SSE,
 chunked, an event per write) when the request body says ``"stream": true`` and is one JSON
 document otherwise. :attr:`ModelUpstream.usage` is what every answer reports; the test
 compares what the proxy recorded with it.
@@ -65,6 +66,11 @@ class ModelUpstream(_Base):
 
     async def answer(self, stream: trio.abc.Stream, conn: h11.Connection, seen: Seen) -> bool:
         path = seen.target.split("?")[0]
+        if path == "/v1/complete":  # Anthropic's legacy completion: its answer has no usage
+            await self.reply(stream, conn, 200, json.dumps({
+                "type": "completion", "completion": "hi", "stop_reason": "stop_sequence",
+                "model": self.model}).encode())
+            return True
         if path not in ("/v1/messages", "/v1/responses", "/v1/chat/completions"):
             await self.reply(stream, conn, 404, b'{"error": "not here"}')
             return True

@@ -426,3 +426,41 @@ async def test_a_claim_without_its_token_leaves_that_sessions_model_health_alone
     assert found is not None and found.model_error is None
     assert [(r.status, r.session) for r in rig.audit()] == [(407, None)]  # type: ignore[attr-defined]
 
+
+
+async def test_under_a_budget_a_model_call_the_meter_cannot_read_is_refused(rig: Rig) -> None:
+    """The hostile agent under a budget turns to the model endpoints whose usage the meter
+    does not read (the legacy completion, a message batch, the Realtime WebSocket), which
+    the person's credential pays for all the same: refused with the budget's 429 before
+    they reach the model, while the metered call, token counting and reads go on. A session
+    with no budget reaches them as before."""
+    sid, _ = auth = rig.session("sidestep")
+    controlstore.set_budget(rig.store, sid, Budget(tokens=10**9))
+    anthropic, openai = "https://api.anthropic.com", "https://api.openai.com"
+    sidesteps = [f"{anthropic}/v1/complete", f"{anthropic}/v1/messages/batches",
+                 f"{openai}/v1/images/generations", f"{openai}/v1/audio/speech"]
+    with trio.fail_after(10):  # the proxy holds the budget within a refresh
+        while sid not in rig.controls.snapshot.budgets:
+            await trio.sleep(0.05)
+    for url in sidesteps:
+        status, body = await rig.post(auth, url, {"prompt": "x", "max_tokens_to_sample": 9})
+        assert status == 429, (url, status, body)
+        assert b"cannot meter" in body and b"budget" in body
+    realtime = await rig.curl(auth, f"{openai}/v1/realtime?model=gpt-realtime",
+                              "-H", "connection: upgrade", "-H", "upgrade: websocket",
+                              "-H", "sec-websocket-version: 13",
+                              "-H", "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==")
+    assert realtime[0] == 429, realtime
+    assert not [s for s in rig.model.seen if "/complete" in s.target
+                or "batches" in s.target or "realtime" in s.target or "images" in s.target
+                or "audio" in s.target]
+    # What the meter reads, what spends nothing, and reads pass.
+    assert (await rig.post(auth, ANTHROPIC, {"stream": True}))[0] == 200
+    assert (await rig.post(auth, f"{anthropic}/v1/messages/count_tokens", {}))[0] == 404
+    assert (await rig.curl(auth, f"{anthropic}/v1/models"))[0] == 404
+    # Without a budget nothing is refused, and the call is counted as unmetered.
+    free = rig.session("unbudgeted")
+    assert (await rig.post(free, sidesteps[0], {"prompt": "x"}))[0] == 200
+    rows = await rig.rows(free[0], 1)
+    assert [(r.model, r.requests, r.unmetered, r.usage.tokens) for r in rows] == [
+        ("unknown", 1, 1, 0)]

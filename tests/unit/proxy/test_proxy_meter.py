@@ -7,7 +7,7 @@ import json
 import pytest
 
 from appliance.usage import Usage
-from proxy.meter import Api, Reading, UsageReader, metered_api
+from proxy.meter import Api, Reading, UsageReader, metered_api, unmetered_spend
 
 SSE = b"text/event-stream; charset=utf-8"
 JSON = b"application/json"
@@ -110,3 +110,38 @@ def test_which_requests_are_metered() -> None:
     assert metered_api("GET", "/v1/messages") is None
     assert metered_api("POST", "/v1/messages/count_tokens") is None
     assert metered_api("POST", "/api/event_logging/batch") is None
+    assert metered_api("POST", "/v1/completions") is Api.CHAT
+    assert metered_api("POST", "/v1/embeddings") is Api.CHAT
+
+
+@pytest.mark.parametrize(("method", "path", "upgrade", "spends"), [
+    # What the meter reads, reads, and what spends nothing.
+    ("POST", "/v1/messages?beta=true", False, False),
+    ("POST", "/v1/embeddings", False, False),
+    ("GET", "/v1/models", False, False),
+    ("HEAD", "/v1/messages", False, False),
+    ("POST", "/v1/messages/count_tokens?beta=true", False, False),
+    ("POST", "/oauth/token", False, False),
+    ("POST", "/api/event_logging/batch", False, False),
+    # Spends, and the meter cannot read it.
+    ("POST", "/v1/complete", False, True),
+    ("POST", "/v1/messages/batches", False, True),
+    ("POST", "/v1/images/generations", False, True),
+    ("POST", "/v1/audio/speech", False, True),
+    ("POST", "/v1beta/models/gemini-2.5-pro:generateContent", False, True),
+    ("POST", "/backend-api/conversation", False, True),
+    ("GET", "/v1/realtime?model=gpt-realtime", True, True),
+    ("PUT", "/v1/messages/batches/x", False, True),
+    # A name of the free list that a server may read as another path.
+    ("POST", "/api/../v1/complete", False, True),
+    ("POST", "/api/%2e%2e/v1/complete", False, True),
+    ("POST", "/v1/messages/count_tokens/../../complete", False, True),
+    ("POST", "/api\\..\\v1\\complete", False, True),
+    # A metered name that a server may read as another path is not metered: it spends.
+    ("POST", "/v1/complete;/v1/messages", False, True),
+    ("POST", "/v1/complete/%2e%2e/v1/messages", False, True),
+    ("POST", "/v1/complete/..//v1/messages", False, True),
+])
+def test_which_model_requests_spend_unmetered(method: str, path: str, upgrade: bool,
+                                              spends: bool) -> None:
+    assert unmetered_spend(method, path, upgrade=upgrade) is spends
