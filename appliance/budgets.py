@@ -8,8 +8,8 @@ session; a session's own budget, set from any UI, replaces it) and all sessions 
 (``appliance/controlstore.py``); the proxy reads them there and, once one is spent, answers
 the session's model requests with 429 until it is raised (``proxy/controls.py``).
 
-Cost counts what has a price (``appliance.usage``); tokens of a model without a price
-count towards token limits only.
+Cost counts what has a price (``appliance.usage``), and the tokens of a model without one
+at the dearest price in the table (``PriceTable.bound``): the agent names the model.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ class Budget:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Spent:
-    """What a scope has used: all time and today (cost: the priced part)."""
+    """What a scope has used: all time and today (cost: as a budget counts it, an
+    unpriced model at the dearest price)."""
 
     tokens: int = 0
     cost: float = 0.0

@@ -123,7 +123,7 @@ def spent_by_scope(rows: Iterable[UsageRow], prices: PriceTable, day: str
     """What each session, and all of them together (``*``), has spent (pure)."""
     acc: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0, 0.0])
     for r in rows:
-        cost = prices.cost(r.model, r.usage) or 0.0
+        cost = prices.bound(r.model, r.usage)
         for scope in (r.session_id, GLOBAL):
             a = acc[scope]
             a[0] += r.usage.tokens

@@ -10,7 +10,8 @@ What the tokens cost comes from a :class:`PriceTable` (US dollars per million to
 model), with defaults for current models and ``[prices."<model>"]`` tables in
 ``config.toml`` that add or replace entries. Cost is computed when shown, from the table in
 force then. A model the table does not know is counted in tokens and its cost is unknown
-(None), never guessed.
+(None), never guessed; against a budget (:meth:`PriceTable.bound`) it costs what the
+dearest model in the table would, so a model nobody priced spends a budget too.
 """
 
 from __future__ import annotations
@@ -77,7 +78,14 @@ DEFAULT_PRICES: Mapping[str, Price] = {
     "gpt-4.1-mini": _p(0.4, 1.6, 0.1, 0.4),
     "gpt-4o": _p(2.5, 10, 1.25, 2.5),
     "gpt-4o-mini": _p(0.15, 0.6, 0.075, 0.15),
+    "o1": _p(15, 60, 7.5, 15),
+    "o1-mini": _p(1.1, 4.4, 0.55, 1.1),
+    "o1-pro": _p(150, 600, 150, 150),
     "o3": _p(2, 8, 0.5, 2),
+    "o3-pro": _p(20, 80, 20, 20),
+    "o3-deep-research": _p(10, 40, 2.5, 10),
+    "gpt-5-pro": _p(15, 120, 15, 15),
+    "claude-3-opus": _p(15, 75, 1.5, 18.75),
     "o4-mini": _p(1.1, 4.4, 0.275, 1.1),
     "codex-mini-latest": _p(1.5, 6, 0.375, 1.5),
 }
@@ -103,6 +111,16 @@ class PriceTable:
         """What ``usage`` of ``model`` cost, or None when the model has no price."""
         price = self.price_for(model)
         return price.cost(usage) if price is not None else None
+
+    def bound(self, model: str, usage: Usage) -> float:
+        """What ``usage`` of ``model`` spends of a budget: its cost, or for a model without
+        a price what it would cost at the dearest price of each kind in the table (the
+        model is the agent's to choose: an unpriced one must not spend for nothing)."""
+        price = self.price_for(model)
+        if price is None:
+            price = Price(**{kind: max((getattr(p, kind) for p in self.prices.values()),
+                                       default=0.0) for kind in _KINDS})
+        return price.cost(usage)
 
 
 DEFAULT_TABLE = PriceTable(prices=DEFAULT_PRICES)

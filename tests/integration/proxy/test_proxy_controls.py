@@ -27,7 +27,7 @@ from proxy_fakes import FakeUpstream
 
 from appliance import controlstore, egressstore
 from appliance.audit import AuditLog, parse_line
-from appliance.budgets import Budget, BudgetDefaults
+from appliance.budgets import Budget, BudgetDefaults, Spent
 from appliance.credentials import Credential, CredentialSet
 from appliance.egress import EgressDefaults, Verdict
 from appliance.placeholders import placeholder_env
@@ -464,3 +464,22 @@ async def test_under_a_budget_a_model_call_the_meter_cannot_read_is_refused(rig:
     rows = await rig.rows(free[0], 1)
     assert [(r.model, r.requests, r.unmetered, r.usage.tokens) for r in rows] == [
         ("unknown", 1, 1, 0)]
+
+
+async def test_a_model_without_a_price_spends_a_cost_budget_at_the_dearest_price(
+        rig: Rig) -> None:
+    """The hostile agent under a cost budget asks for a model the price table does not
+    know (an old or new expensive one): its tokens count at the dearest price the table
+    has, so the budget stops it, where a cost of nothing let it spend without end."""
+    sid, _ = auth = rig.session("unpriced")
+    rig.model.model = "claude-dearest-9"
+    controlstore.set_budget(rig.store, sid, Budget(cost=0.001))
+    assert (await rig.post(auth, ANTHROPIC, {"stream": True, "model": "claude-dearest-9"})
+            )[0] == 200
+    await rig.rows(sid, 1)
+    with trio.fail_after(10):  # the proxy holds the counts within a refresh
+        while (rig.controls.snapshot.spent.get(sid) or Spent()).tokens == 0:
+            await trio.sleep(0.05)
+    status, body = await rig.post(auth, ANTHROPIC, {"stream": True, "model": "claude-dearest-9"})
+    assert status == 429, body
+    assert b"USD in all" in body

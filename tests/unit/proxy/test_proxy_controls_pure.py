@@ -156,6 +156,11 @@ def test_prices_match_dated_ids_and_unknown_models_have_no_cost() -> None:
     assert table.cost("claude-sonnet-4-5-20250929", usage) == pytest.approx(3 + 15 + 0.3)
     assert table.price_for("gpt-5-mini-2025-08-07") == table.prices["gpt-5-mini"]
     assert table.cost("claude-fake", usage) is None
+    # Against a budget, a model without a price costs the dearest price of each kind.
+    dearest = DEFAULT_TABLE.prices["o1-pro"]
+    assert table.bound("claude-fake", usage) == pytest.approx(
+        dearest.input + dearest.output + dearest.cache_read)
+    assert table.bound("claude-sonnet-4-5", usage) == table.cost("claude-sonnet-4-5", usage)
     mine = parse_prices({"claude-fake": {"input": 1, "output": 2}}, "config.toml")
     assert mine.cost("claude-fake", usage) == pytest.approx(1 + 2 + 1)  # cache at input price
     for doc, words in (({"m": {"input": 1}}, "output"), ({"m": {"input": 1, "output": -2}},
@@ -164,3 +169,14 @@ def test_prices_match_dated_ids_and_unknown_models_have_no_cost() -> None:
                        ({"m": 3}, "table")):
         with pytest.raises(ConfigError, match=words):
             parse_prices(doc, "config.toml")
+
+
+@pytest.mark.parametrize(("model", "key"), [
+    # A dearer variant is not priced as the cheap model its name begins with.
+    ("o3-pro-2025-06-10", "o3-pro"), ("o3-2025-04-16", "o3"),
+    ("gpt-5-pro-2025-10-06", "gpt-5-pro"), ("gpt-5-2025-08-07", "gpt-5"),
+    ("o1-pro", "o1-pro"), ("o1-2024-12-17", "o1"), ("o1-mini", "o1-mini"),
+    ("claude-3-opus-20240229", "claude-3-opus"),
+])
+def test_a_dearer_variant_has_its_own_price(model: str, key: str) -> None:
+    assert DEFAULT_TABLE.price_for(model) == DEFAULT_TABLE.prices[key]
