@@ -18,7 +18,9 @@ chunk when asked for. A JSON answer is kept (up to :data:`MAX_JSON`) and read at
 The four token kinds do not overlap (``appliance.usage``): OpenAI's cached input is taken
 out of its input count. Anything unreadable -- a malformed or negative count, an encoded
 body, a stream cut before its usage, a line or body past the bound -- gives an answer
-that is counted as *unmetered*, never an exception in the relay.
+that is counted as *unmetered*, never an exception in the relay. A stream cut before its
+final usage (the client hung up; the provider bills what it made all the same) keeps what
+its start said and counts as output at least the bytes of text its deltas carried.
 
 :func:`unmetered_spend` names the rest of what may spend at a model host: any request that
 is not a metered call, a plain read or one of the few known to spend nothing (a legacy
@@ -147,6 +149,34 @@ _ANTHROPIC_KEYS = {"input_tokens": "input", "output_tokens": "output",
                    "cache_creation_input_tokens": "cache_write"}
 
 
+#: The fields of a delta that carry output: Anthropic's text, tool-call JSON and
+#: thinking; Chat Completions' content and refusal.
+_CARRIERS = ("text", "partial_json", "thinking", "content", "refusal")
+
+
+def _delta_bytes(doc: Any) -> int:
+    """The bytes of output a stream's delta event carries, whatever the API: Anthropic's
+    ``delta`` object, the Responses API's ``delta`` string, Chat Completions'
+    ``choices[].delta`` (its tool calls' arguments too)."""
+    if not isinstance(doc, dict):
+        return 0
+    deltas = [doc.get("delta")]
+    choices = doc.get("choices")
+    if isinstance(choices, list):
+        deltas += [c.get("delta") for c in choices if isinstance(c, dict)]
+    parts: list[object] = []
+    for delta in deltas:
+        if isinstance(delta, str):
+            parts.append(delta)
+        elif isinstance(delta, dict):
+            parts += [delta.get(key) for key in _CARRIERS]
+            calls = delta.get("tool_calls")
+            if isinstance(calls, list):
+                parts += [(c.get("function") or {}).get("arguments")
+                          for c in calls if isinstance(c, dict)]
+    return sum(len(p.encode()) for p in parts if isinstance(p, str))
+
+
 class UsageReader:
     """Usage from one answer body, fed chunk by chunk (see the module's docstring)."""
 
@@ -154,6 +184,7 @@ class UsageReader:
         "_api",
         "_body",
         "_broken",
+        "_carried",
         "_counts",
         "_done",
         "_line",
@@ -172,6 +203,7 @@ class UsageReader:
         self._counts: dict[str, int] = {}
         self._done = False  # the final usage was read
         self._broken = encoded  # something could not be read: the answer is unmetered
+        self._carried = 0  # bytes of the text the stream's deltas carried
 
     def feed(self, data: bytes) -> None:
         if self._broken:
@@ -197,8 +229,12 @@ class UsageReader:
         lines = (self._line + data).split(b"\n")
         self._line = lines.pop()
         for line in lines:
-            if line.startswith(b"data:") and b'"usage"' in line:
+            if not line.startswith(b"data:"):
+                continue
+            if b'"usage"' in line:
                 self._event(json.loads(line[5:]))
+            elif b'"delta"' in line and not self._done:
+                self._carried += _delta_bytes(json.loads(line[5:]))
 
     def _event(self, doc: Any) -> None:
         if not isinstance(doc, dict):
@@ -255,5 +291,9 @@ class UsageReader:
             except (BadUsage, ValueError, TypeError, AttributeError, RecursionError):
                 self._broken = True
         counts = {} if self._broken and not self._done else self._counts
+        if self._sse and not self._done and not self._broken:
+            # Cut before its final usage: the provider bills what it made all the same.
+            # The text that passed bounds it, one token per byte (no token is shorter).
+            counts = {**counts, "output": max(counts.get("output", 0), self._carried)}
         return Reading(model=self._model or "unknown", usage=Usage(**counts),
                        complete=self._done and not self._broken)

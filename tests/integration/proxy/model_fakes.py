@@ -30,6 +30,10 @@ class ModelUpstream(_Base):
         #: When set, a stream stops after its first event until the test sets this event:
         #: a proxy that held the first event back would never see the rest.
         self.hold_after_first: trio.Event | None = None
+        #: The event a stream holds before (when ``hold_after_first`` is set).
+        self.hold_at = 1
+        #: The text an Anthropic answer carries.
+        self.text = "hello"
 
     def events(self, path: str) -> tuple[list[bytes], dict[str, object]]:
         u = self.usage
@@ -41,12 +45,12 @@ class ModelUpstream(_Base):
                 _sse({"type": "message_start", "message": {"model": self.model,
                                                            "usage": start}}),
                 _sse({"type": "content_block_delta", "index": 0,
-                      "delta": {"type": "text_delta", "text": "hello"}}),
+                      "delta": {"type": "text_delta", "text": self.text}}),
                 _sse({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
                       "usage": {"output_tokens": u["output"]}}),
                 _sse({"type": "message_stop"}),
             ]
-            whole = {"model": self.model, "content": [{"type": "text", "text": "hello"}],
+            whole = {"model": self.model, "content": [{"type": "text", "text": self.text}],
                      "usage": {**start, "output_tokens": u["output"]}}
             return events, whole
         cached = u["cache_read"]
@@ -79,7 +83,7 @@ class ModelUpstream(_Base):
             await self.send(stream, conn, h11.Response(status_code=200, headers=[
                 ("content-type", "text/event-stream"), ("transfer-encoding", "chunked")]))
             for i, event in enumerate(events):
-                if i == 1 and self.hold_after_first is not None:
+                if i == self.hold_at and self.hold_after_first is not None:
                     await self.hold_after_first.wait()
                 await self.send(stream, conn, h11.Data(data=event))
             await self.send(stream, conn, h11.EndOfMessage())

@@ -14,6 +14,7 @@ import functools
 import json
 import ssl
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import replace
 from pathlib import Path
 
@@ -483,3 +484,29 @@ async def test_a_model_without_a_price_spends_a_cost_budget_at_the_dearest_price
     status, body = await rig.post(auth, ANTHROPIC, {"stream": True, "model": "claude-dearest-9"})
     assert status == 429, body
     assert b"USD in all" in body
+
+
+# The client hangs up mid-answer on purpose: httpx leaves its body reader to the collector.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+async def test_a_stream_cut_before_its_usage_counts_the_output_it_carried(rig: Rig) -> None:
+    """The hostile agent reads an Anthropic answer to its last word and hangs up before
+    ``message_delta``, the event that says what the output cost (the provider bills the
+    tokens made all the same): the output is counted from the text that passed, one token
+    per byte (no token is shorter), not left at the one token ``message_start`` said."""
+    auth = rig.session("cutter")
+    rig.model.text = "words " * 200
+    rig.model.hold_at, rig.model.hold_after_first = 2, trio.Event()
+    ctx = ssl.create_default_context(cafile=str(rig.home / "proxy-ca.pem"))
+    proxy_url = f"http://{auth[0]}:{auth[1]}@127.0.0.1:{rig.port}"
+    with trio.fail_after(15):
+        async with httpx.AsyncClient(proxy=proxy_url, verify=ctx, timeout=20) as c, \
+                c.stream("POST", ANTHROPIC, json={"stream": True, "model": "x"}) as r, \
+                aclosing(r.aiter_lines()) as lines:
+            async for line in lines:
+                if "content_block_delta" in line and line.startswith("data:"):
+                    break  # the whole text is here: hang up before the usage
+    rows = await rig.rows(auth[0], 1)
+    rig.model.hold_after_first.set()
+    assert [(r.requests, r.unmetered, r.usage.input) for r in rows] == [
+        (1, 1, rig.model.usage["input"])]
+    assert rows[0].usage.output >= len(rig.model.text), rows[0].usage

@@ -67,9 +67,15 @@ PLAYBOOK = [
      b'{"cached_tokens": 9}}}', "unknown", Usage(), False),
     (Api.CHAT, JSON, b"[1, 2]", "unknown", Usage(), False),
     (Api.RESPONSES, JSON, b"", "unknown", Usage(), False),
-    # A stream cut before message_delta: what was read counts, and it is incomplete.
+    # A stream cut before message_delta: what was read counts, the output at least the
+    # bytes of text that passed ("usage of words"), and it is incomplete.
     (Api.ANTHROPIC, SSE, ANTHROPIC_STREAM.split(b"event: message_delta")[0],
-     "claude-sonnet-4-5", Usage(input=12, output=1, cache_read=300, cache_write=40), False),
+     "claude-sonnet-4-5", Usage(input=12, output=14, cache_read=300, cache_write=40), False),
+    (Api.RESPONSES, SSE, RESPONSES_STREAM.split(b"event: response.completed")[0],
+     "unknown", Usage(output=2), False),
+    (Api.CHAT, SSE, b'data: {"choices":[{"delta":{"role":"assistant","content":"abc",'
+     b'"tool_calls":[{"function":{"arguments":"{\\"a\\":1}"}}]}}]}\n\n',
+     "unknown", Usage(output=10), False),
     # A booleans is not a count.
     (Api.CHAT, JSON, b'{"model":"x","usage":{"prompt_tokens":true}}', "x", Usage(), False),
 ]
