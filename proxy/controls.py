@@ -110,6 +110,8 @@ class Controls:
         self._alerted: dict[tuple[str, str], float] = {}
         self._recent: dict[str, list[float]] = {}
         self._limiter = trio.CapacityLimiter(2)
+        #: Session id -> (its budgets, the model) when an answer's spend was unmeasured.
+        self._unmeasured: dict[str, tuple[tuple[Budget, Budget], str]] = {}
 
     @property
     def active(self) -> bool:
@@ -150,6 +152,15 @@ class Controls:
         """Why the session may not call its model now (a spent budget), or None."""
         return self._budget_refusal(session.session_id, session.name)
 
+    def unmeasured(self, session: SessionAuth, model: str) -> None:
+        """A model answer of the session spent what nothing measures (``Reading.measured``):
+        under a budget, the budget counts as spent until a person changes it (or the proxy
+        restarts), for it could have been anything."""
+        if self.under_budget(session):
+            if len(self._unmeasured) > 10_000:
+                self._unmeasured.clear()
+            self._unmeasured[session.session_id] = (self._budgets(session.session_id), model)
+
     def under_budget(self, session: SessionAuth) -> bool:
         """Whether a budget (the session's own, or all sessions') applies to the session."""
         own, shared = self._budgets(session.session_id)
@@ -167,6 +178,12 @@ class Controls:
         own, shared = self._budgets(session_id)
         if own.empty and shared.empty:
             return None
+        unmeasured = self._unmeasured.get(session_id)
+        if unmeasured is not None:
+            if unmeasured[0] == (own, shared):
+                return (f"budget exceeded for session {name}: an answer of {unmeasured[1]} "
+                        "could not be metered, so the budget counts as spent")
+            del self._unmeasured[session_id]  # a person changed the budget since
         fresh = controlstore.spent_by_scope(self.ledger.unflushed(), self.settings.prices,
                                             controlstore.today())
         day_changed = snap.day != controlstore.today()

@@ -218,6 +218,8 @@ async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request,
                 reading = reader.finish()
                 state.controls.ledger.add(session.session_id, session.name, reading.model,
                                           reading.usage, complete=reading.complete)
+                if not reading.measured:
+                    state.controls.unmeasured(session, reading.model)
         if early:  # the upstream refused the rest of the upload: reset, and let the client go
             abort(conn)
             await linger(client)

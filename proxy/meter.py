@@ -103,6 +103,10 @@ class Reading:
     usage: Usage
     #: False when the usage could not be read (in part or at all).
     complete: bool
+    #: False when nothing bounds what the answer spent: no usage could be read from a whole
+    #: answer (a background response, a malformed or encoded one). A stream cut before its
+    #: usage is bounded (what its start said, the text that passed).
+    measured: bool = True
 
 
 class BadUsage(ValueError):
@@ -296,4 +300,5 @@ class UsageReader:
             # The text that passed bounds it, one token per byte (no token is shorter).
             counts = {**counts, "output": max(counts.get("output", 0), self._carried)}
         return Reading(model=self._model or "unknown", usage=Usage(**counts),
-                       complete=self._done and not self._broken)
+                       complete=self._done and not self._broken,
+                       measured=self._done or (self._sse and not self._broken))

@@ -2,7 +2,8 @@
 
 ``POST /v1/messages`` answers in Anthropic's format, ``/v1/responses`` in the Responses
 format and ``/v1/chat/completions`` in the Chat Completions format (``/v1/complete``, the
-legacy completion, answers without usage, as Anthropic's does); each streams (SSE,
+legacy completion, answers without usage, as Anthropic's does; a Responses request with
+``"background": true`` is answered queued, without usage, as OpenAI's is); each streams (SSE,
 chunked, an event per write) when the request body says ``"stream": true`` and is one JSON
 document otherwise. :attr:`ModelUpstream.usage` is what every answer reports; the test
 compares what the proxy recorded with it.
@@ -74,6 +75,12 @@ class ModelUpstream(_Base):
             await self.reply(stream, conn, 200, json.dumps({
                 "type": "completion", "completion": "hi", "stop_reason": "stop_sequence",
                 "model": self.model}).encode())
+            return True
+        if path == "/v1/responses" and json.loads(seen.body or b"{}").get("background"):
+            # A background response: queued now, its usage known only once it is done.
+            await self.reply(stream, conn, 200, json.dumps({
+                "id": "resp_background", "object": "response", "status": "queued",
+                "background": True, "model": self.model, "usage": None}).encode())
             return True
         if path not in ("/v1/messages", "/v1/responses", "/v1/chat/completions"):
             await self.reply(stream, conn, 404, b'{"error": "not here"}')

@@ -510,3 +510,29 @@ async def test_a_stream_cut_before_its_usage_counts_the_output_it_carried(rig: R
     assert [(r.requests, r.unmetered, r.usage.input) for r in rows] == [
         (1, 1, rig.model.usage["input"])]
     assert rows[0].usage.output >= len(rig.model.text), rows[0].usage
+
+
+async def test_under_a_budget_an_answer_whose_spend_is_unknown_spends_the_budget(
+        rig: Rig) -> None:
+    """The hostile agent under a budget asks the Responses API for a background response:
+    the answer is queued, with no usage (the model works on, billed, and is polled later
+    with a read the meter never reads). Nothing bounds what it spent, so the budget counts
+    as spent until a person changes it; without a budget it is only counted unmetered."""
+    sid, _ = auth = rig.session("background")
+    controlstore.set_budget(rig.store, sid, Budget(tokens=10**9))
+    with trio.fail_after(10):  # the proxy holds the budget within a refresh
+        while sid not in rig.controls.snapshot.budgets:
+            await trio.sleep(0.05)
+    status, body = await rig.post(auth, RESPONSES, {"model": "x", "background": True})
+    assert status == 200 and json.loads(body)["status"] == "queued"
+    status, body = await rig.post(auth, RESPONSES, {"stream": True})
+    assert status == 429, body
+    assert b"could not be metered" in body
+    # A person raises the budget: the agent goes on.
+    controlstore.set_budget(rig.store, sid, Budget(tokens=10**10))
+    with trio.fail_after(10):
+        while (await rig.post(auth, RESPONSES, {"stream": True}))[0] == 429:
+            await trio.sleep(0.1)
+    free = rig.session("background-free")
+    assert (await rig.post(free, RESPONSES, {"model": "x", "background": True}))[0] == 200
+    assert (await rig.post(free, RESPONSES, {"stream": True}))[0] == 200

@@ -96,6 +96,23 @@ def test_playbook(api: Api, ctype: bytes, body: bytes, model: str, usage: Usage,
     assert (got.model, got.usage, got.complete) == (model, usage, complete)
 
 
+@pytest.mark.parametrize(("api", "ctype", "body", "encoded", "measured"), [
+    (Api.ANTHROPIC, SSE, ANTHROPIC_STREAM, False, True),
+    # Cut before its usage: bounded by what its start said and the text that passed.
+    (Api.ANTHROPIC, SSE, ANTHROPIC_STREAM.split(b"event: message_delta")[0], False, True),
+    # Nothing bounds these: a background response (queued, no usage), a malformed usage,
+    # an answer compressed all the same.
+    (Api.RESPONSES, JSON, b'{"id":"r","status":"queued","background":true,"usage":null}',
+     False, False),
+    (Api.ANTHROPIC, SSE, ANTHROPIC_STREAM.replace(b'"output_tokens": 57', b'"output_tokens": -1'),
+     False, False),
+    (Api.ANTHROPIC, SSE, ANTHROPIC_STREAM, True, False),
+])
+def test_which_answers_are_measured(api: Api, ctype: bytes, body: bytes, encoded: bool,
+                                    measured: bool) -> None:
+    assert read(api, ctype, body, 7, encoded=encoded).measured is measured
+
+
 def test_an_encoded_answer_is_unmetered() -> None:
     got = read(Api.ANTHROPIC, SSE, ANTHROPIC_STREAM, 100, encoded=True)
     assert not got.complete and got.usage == Usage()
