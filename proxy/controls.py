@@ -57,6 +57,11 @@ ASK_POLL_SECONDS = 0.2
 ALERT_EVERY_SECONDS = 60.0
 #: Events a session's alerts write in a minute, whatever their causes.
 ALERTS_PER_MINUTE = 10
+#: Metered model calls a session under a budget has running at once. The budget is checked
+#: as a call starts and counted as it ends, so the calls running when it runs out spend
+#: past it: this many at most, where a flood of parallel calls each passed the check.
+MAX_IN_FLIGHT = 8
+SLOT_POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,6 +115,9 @@ class Controls:
         self._alerted: dict[tuple[str, str], float] = {}
         self._recent: dict[str, list[float]] = {}
         self._limiter = trio.CapacityLimiter(2)
+        self._flying: Counter[str] = Counter()
+        self._queued: Counter[str] = Counter()
+        self._freed = trio.Event()
         #: Session id -> (its budgets, the model) when an answer's spend was unmeasured.
         self._unmeasured: dict[str, tuple[tuple[Budget, Budget], str]] = {}
 
@@ -160,6 +168,37 @@ class Controls:
             if len(self._unmeasured) > 10_000:
                 self._unmeasured.clear()
             self._unmeasured[session.session_id] = (self._budgets(session.session_id), model)
+
+    async def take_slot(self, session_id: str, client: trio.abc.Stream, patience: float
+                        ) -> str:
+        """One of the session's :data:`MAX_IN_FLIGHT` model-call slots: ``taken``, ``gone``
+        (the client hung up while it waited) or ``busy`` (none freed in ``patience``)."""
+        self._queued[session_id] += 1
+        try:
+            with trio.move_on_after(patience):
+                while self._flying[session_id] >= MAX_IN_FLIGHT:
+                    with trio.move_on_after(SLOT_POLL_SECONDS):
+                        await self._freed.wait()
+                    if hung_up(client):
+                        return "gone"
+                self._flying[session_id] += 1
+                return "taken"
+            return "busy"
+        finally:
+            self._queued[session_id] -= 1
+            if not self._queued[session_id]:
+                del self._queued[session_id]
+
+    def free_slot(self, session_id: str) -> None:
+        self._flying[session_id] -= 1
+        if self._flying[session_id] <= 0:
+            del self._flying[session_id]
+        self._freed.set()
+        self._freed = trio.Event()
+
+    def in_flight(self, session_id: str) -> tuple[int, int]:
+        """The session's model calls running under its budget, and those waiting to."""
+        return self._flying[session_id], self._queued[session_id]
 
     def under_budget(self, session: SessionAuth) -> bool:
         """Whether a budget (the session's own, or all sessions') applies to the session."""

@@ -134,6 +134,8 @@ async def handle(
         log.debug("client gone: %s", exc)
         return False
     finally:
+        if meter.release is not None:
+            meter.release()
         state.record(audit_record(
             request_id=request_id(), started=started,
             duration_s=trio.current_time() - t0, session=session.session_id, method=method,

@@ -35,7 +35,15 @@ def unmeterable(api: Api, session: str, path: str) -> Respond:
     return _model_error(api, message, note=f"budget: {path} cannot be metered")
 
 
-def _model_error(api: Api, message: str, *, note: str) -> Respond:
+def crowded(api: Api, session: str, most: int) -> Respond:
+    """A model call that found the session's calls under its budget all taken too long."""
+    message = (f"session {session} has a budget, and {most} of its model calls were running "
+               "for as long as this one could wait (each is checked against the budget as "
+               "it starts and counted as it ends, so only so many run at once); try again.")
+    return _model_error(api, message, note="budget: model calls all running", retry=True)
+
+
+def _model_error(api: Api, message: str, *, note: str, retry: bool = False) -> Respond:
     """A 429 in the model API's own error format, which its SDKs do not retry."""
     if api is Api.ANTHROPIC:
         doc: dict[str, object] = {"type": "error", "error": {
@@ -45,7 +53,7 @@ def _model_error(api: Api, message: str, *, note: str) -> Respond:
                          "message": message, "param": None}}
     return Respond(status=429, body=json.dumps(doc), decision=Decision.BLOCKED,
                    error_type="BUDGET_EXCEEDED", content_type=JSON,
-                   headers=[(b"x-should-retry", b"false")], note=note)
+                   headers=[(b"x-should-retry", b"true" if retry else b"false")], note=note)
 
 
 def _blocked(said: str, error_type: str, note: str, *,

@@ -162,6 +162,8 @@ class Meter:
     error: str | None = None
     note: str | None = None
     credential: str | None = None
+    #: Frees what the request holds while it runs (a model-call slot, ``controls.py``).
+    release: Callable[[], None] | None = None
 
 
 class Tally:

@@ -25,7 +25,7 @@ from appliance.egress import mode_of
 from appliance.methods import READS
 from appliance.placeholders import Placeholder
 from proxy import gitguard, refusals, uses, whose
-from proxy.controls import Controls
+from proxy.controls import MAX_IN_FLIGHT
 from proxy.directory import SessionAuth
 from proxy.framing import has_body, request_framing
 from proxy.heads import Target
@@ -66,7 +66,7 @@ async def screen(state: ProxyState, client: HttpSide, request: h11.Request, targ
         verdict = refusals.honeytoken(session.name, target.host, leak)
         await controls.raise_alert(session, target.host, leak)
     elif isinstance(verdict, Forward) and not session.owner:
-        verdict, meter.note = await gate(state, client, target, session, verdict)
+        verdict, meter.note = await gate(state, client, target, session, verdict, meter=meter)
         if isinstance(verdict, Forward) and verdict.credential is not None:
             verdict = await spend(state, client, target, session, verdict,
                                   method=request.method.decode("ascii", "replace"),
@@ -90,14 +90,14 @@ async def screen(state: ProxyState, client: HttpSide, request: h11.Request, targ
 
 
 async def gate(state: ProxyState, client: HttpSide, target: Target, session: SessionAuth,
-               verdict: Forward) -> tuple[Respond | Forward, str | None]:
+               verdict: Forward, *, meter: Meter) -> tuple[Respond | Forward, str | None]:
     """The session's egress policy and budgets (``controls.py``) for a forwarded request;
     the verdict and what to note in the audit line."""
     controls = state.controls
     model = is_model_host(state.config, target.host)
     egress = controls.egress(session, target.host, model_host=model)
     if egress is EgressDecision.PASS:  # the usual case: nothing to note or ask
-        return await _budget(controls, session, verdict, target), None
+        return await _budget(state, client, session, verdict, target=target, meter=meter), None
     mode = str(mode_of(session.egress_mode, controls.settings.egress))
     note = None
     if egress is EgressDecision.DENY:
@@ -116,7 +116,7 @@ async def gate(state: ProxyState, client: HttpSide, target: Target, session: Ses
     elif egress is EgressDecision.LEARN:
         controls.learn(session, target.host)
         note = "egress learn: a new host"
-    checked = await _budget(controls, session, verdict, target)
+    checked = await _budget(state, client, session, verdict, target=target, meter=meter)
     return checked, note if checked is verdict else None
 
 
@@ -173,20 +173,33 @@ async def hold(client: HttpSide, seconds: float, what: str) -> None:
             raise ClientGone(f"client hung up while {what} was held to its pace")
 
 
-async def _budget(controls: Controls, session: SessionAuth, verdict: Forward,
-                  target: Target) -> Respond | Forward:
+async def _budget(state: ProxyState, client: HttpSide, session: SessionAuth,
+                  verdict: Forward, *, target: Target, meter: Meter) -> Respond | Forward:
     """A model request refused when the session's budget is spent, or when it may spend
-    what the meter cannot read and a budget applies (uncounted, it would pass any)."""
+    what the meter cannot read and a budget applies (uncounted, it would pass any). Under
+    a budget a metered call first takes one of the session's slots (``controls.py``),
+    held in ``meter`` until the exchange ends, so the check sees what the calls before it
+    spent."""
+    controls = state.controls
     api = verdict.meter or verdict.unmetered
-    if api is not None and controls.active:
-        why = controls.budget_refusal(session)
-        if why is not None:
-            await controls.note_budget(session, why)
-            return refusals.budget_exceeded(api, session.name, why)
-        if verdict.unmetered is not None and controls.under_budget(session):
-            return refusals.unmeterable(api, session.name, target.path.split("?", 1)[0])
-        if session.budget_exceeded:
-            await controls.note_budget(session, None)
+    if api is None or not controls.active:
+        return verdict
+    if verdict.meter is not None and controls.under_budget(session):
+        got = await controls.take_slot(session.session_id, client.stream,
+                                       state.config.read_timeout)
+        if got == "gone":
+            raise ClientGone("client hung up while its model call waited for a slot")
+        if got == "busy":
+            return refusals.crowded(api, session.name, MAX_IN_FLIGHT)
+        meter.release = partial(controls.free_slot, session.session_id)
+    why = controls.budget_refusal(session)
+    if why is not None:
+        await controls.note_budget(session, why)
+        return refusals.budget_exceeded(api, session.name, why)
+    if verdict.unmetered is not None and controls.under_budget(session):
+        return refusals.unmeterable(api, session.name, target.path.split("?", 1)[0])
+    if session.budget_exceeded:
+        await controls.note_budget(session, None)
     return verdict
 
 

@@ -536,3 +536,36 @@ async def test_under_a_budget_an_answer_whose_spend_is_unknown_spends_the_budget
     free = rig.session("background-free")
     assert (await rig.post(free, RESPONSES, {"model": "x", "background": True}))[0] == 200
     assert (await rig.post(free, RESPONSES, {"stream": True}))[0] == 200
+
+
+async def test_parallel_calls_under_a_budget_spend_past_it_by_a_bounded_few(
+        rig: Rig) -> None:
+    """The hostile agent with room for one more answer sends a dozen at once: each is
+    checked as it starts and counted as it ends, so every one of them passed the check.
+    Under a budget a session runs at most ``MAX_IN_FLIGHT`` model calls at once; the rest
+    wait, are checked once those have been counted, and get the budget's 429."""
+    sid, _ = auth = rig.session("racer")
+    per_request = sum(rig.model.usage.values())
+    controlstore.set_budget(rig.store, sid, Budget(tokens=per_request))
+    with trio.fail_after(10):  # the proxy holds the budget within a refresh
+        while sid not in rig.controls.snapshot.budgets:
+            await trio.sleep(0.05)
+    rig.model.hold_after_first = release = trio.Event()
+    statuses: list[int] = []
+
+    async def call() -> None:
+        statuses.append((await rig.post(auth, ANTHROPIC, {"stream": True}))[0])
+
+    most = controls_module.MAX_IN_FLIGHT
+    calls = most + 4
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            for _ in range(calls):
+                nursery.start_soon(call)
+            # Every call has reached the upstream or waits for a slot.
+            while len(rig.model.seen) + rig.controls.in_flight(sid)[1] < calls:
+                await trio.sleep(0.05)
+            release.set()
+    assert statuses.count(200) <= most, statuses
+    assert statuses.count(429) == calls - most and len(rig.model.seen) == most
+    assert rig.controls.in_flight(sid) == (0, 0)  # every slot freed
