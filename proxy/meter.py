@@ -58,10 +58,10 @@ _PATHS = (
     ("/v1/embeddings", Api.CHAT),
 )
 #: Model-host requests that are not reads and spend no tokens: counting them, the ChatGPT
-#: login's refresh; and Anthropic's ``/api/`` (its CLI's telemetry and OAuth, not the model
-#: API, which lives under ``/v1/``).
+#: login's refresh; and at Anthropic's API host, ``/api/`` (its CLI's telemetry and OAuth,
+#: not the model API, which lives under ``/v1/``).
 _FREE = frozenset({"/v1/messages/count_tokens", "/oauth/token"})
-_FREE_UNDER = ("/api/",)
+_FREE_UNDER = "/api/"
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -85,7 +85,7 @@ def metered_api(method: str, path: str) -> Api | None:
     return None
 
 
-def unmetered_spend(method: str, path: str, *, upgrade: bool) -> bool:
+def unmetered_spend(method: str, path: str, *, upgrade: bool, anthropic: bool) -> bool:
     """Whether a request to a model host may spend tokens the meter cannot read: all but a
     metered call, a read that upgrades to nothing, and the few known to spend nothing,
     named plainly (a ``..`` or an escape could lead a server elsewhere than the name)."""
@@ -94,7 +94,8 @@ def unmetered_spend(method: str, path: str, *, upgrade: bool) -> bool:
     if method in _READS:
         return upgrade
     path = path.split("?", 1)[0].rstrip("/")
-    return not (_plain(path) and (path in _FREE or path.startswith(_FREE_UNDER)))
+    free = path in _FREE or (anthropic and path.startswith(_FREE_UNDER))
+    return not (_plain(path) and free)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

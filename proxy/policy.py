@@ -169,9 +169,9 @@ def decide_request(
     model = is_model_host(config, target.host)
     meter = metered_api(method, target.path) if model else None
     unmetered = None
-    if model and unmetered_spend(method, target.path, upgrade=upgrade):
-        unmetered = Api.ANTHROPIC if host_matches("api.anthropic.com", target.host) \
-            else Api.RESPONSES
+    anthropic = host_matches("api.anthropic.com", target.host)
+    if model and unmetered_spend(method, target.path, upgrade=upgrade, anthropic=anthropic):
+        unmetered = Api.ANTHROPIC if anthropic else Api.RESPONSES
     if meter is not None:
         # The meter reads usage from the answer as it passes: ask for it uncompressed.
         out = [*without(out, b"accept-encoding"), (b"accept-encoding", b"identity")]

@@ -1,6 +1,7 @@
 """The proxy as the control point with the real agent CLIs: what each agent used is what the
 fake model reported, exactly, and a spent budget stops the real claude CLI with the proxy's
-429, which it shows, until the budget is raised (no restart).
+429, which it shows, until the budget is raised (no restart); under a budget with room the
+real codex CLI goes on, while a call the meter cannot read is refused.
 
 The fake model API (tests/support/fake_models.py) reports a chosen usage in every answer;
 the CLIs stream (SSE) every model call they make. Non-streamed answers of both APIs are
@@ -94,3 +95,28 @@ def test_codex_usage_is_exact(agents: Appliance, fake: FakeModels, repo: Path) -
     assert (total["input_tokens"], total["output_tokens"], total["cache_read_tokens"],
             total["cache_write_tokens"], total["unmetered"]) == (
         n * USAGE["input"], n * USAGE["output"], n * USAGE["cache_read"], 0, 0)
+
+    # Under a budget with room, everything the real CLI sends is metered or free: nothing
+    # it needs is refused as a call the meter cannot read.
+    agents.client().run(api_calls.put(f"/api/sessions/{s['id']}/budget", {"tokens": 10**9}))
+
+    def refused() -> str | None:  # the budget is in force: what the meter cannot read stops
+        done = exec_in(s["backend_id"], ["curl", "-sS", "-X", "POST", "-d", "{}",
+                                         "https://api.openai.com/v1/images/generations"])
+        out = (done.stdout + done.stderr).decode(errors="replace")
+        return out if "cannot meter" in out else None
+
+    wait_for(refused, timeout=30, interval=0.5, what="the budget to be in force")
+    before = len(fake.model_requests())
+
+    def answered() -> str | None:
+        done = exec_in(s["backend_id"], ["codex", "exec", "--skip-git-repo-check",
+                                         "--dangerously-bypass-approvals-and-sandbox", "--",
+                                         "say hello again"])
+        out = (done.stdout + done.stderr).decode(errors="replace")
+        return out if fake.answer in out and len(fake.model_requests()) > before else None
+
+    out = wait_for(answered, timeout=60, interval=0.5, what="codex to answer under a budget")
+    assert "cannot meter" not in out and "budget exceeded" not in out
+    total = recorded(agents, s["id"], fake)["total"]
+    assert total["unmetered"] == 0

@@ -167,4 +167,9 @@ def test_which_requests_are_metered() -> None:
 ])
 def test_which_model_requests_spend_unmetered(method: str, path: str, upgrade: bool,
                                               spends: bool) -> None:
-    assert unmetered_spend(method, path, upgrade=upgrade) is spends
+    assert unmetered_spend(method, path, upgrade=upgrade, anthropic=True) is spends
+
+
+def test_only_anthropics_api_host_has_a_free_api_folder() -> None:
+    assert unmetered_spend("POST", "/api/event_logging/batch", upgrade=False, anthropic=False)
+    assert not unmetered_spend("POST", "/oauth/token", upgrade=False, anthropic=False)
