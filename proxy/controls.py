@@ -424,7 +424,9 @@ class Controls:
         learn, self._to_learn = self._to_learn, []
         for sid, host in learn:
             await trio.to_thread.run_sync(egressstore.learn_host, store, sid, host)
+        written = self.ledger.batches
         self.snapshot = await trio.to_thread.run_sync(self._load, limiter=self._limiter)
+        self.ledger.read_back(written)
         self._decided.clear()
         # A budget raised (or removed) lifts the refusal now, not at the session's next
         # model request: the reason every UI shows clears with the change that lifted it.

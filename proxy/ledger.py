@@ -4,9 +4,11 @@ Theory of operation. :meth:`Ledger.add` is a dictionary update (no I/O, no await
 exchange calls it when an answer ends. :meth:`Ledger.run`, a task of the proxy's server
 nursery, writes what has gathered every :data:`FLUSH_SECONDS` (sooner once
 :data:`MAX_KEYS` rows wait) in one transaction on a worker thread
-(``appliance.controlstore.add_usage``). Counts being written stay visible to budget checks
-(:meth:`Ledger.unflushed`) until the write commits. A failed write keeps its counts for the
-next round (they are added back, so nothing is lost or doubled).
+(``appliance.controlstore.add_usage``). Counts being written, and those written since the
+controls last read the totals back (:meth:`Ledger.read_back`), stay visible to budget checks
+(:meth:`Ledger.unflushed`): between a write and that read they were in neither. A failed
+write keeps its counts for the next round (they are added back, so nothing is lost or
+doubled).
 
 The same batches carry what else the proxy observes for the other services: each session's
 model health (:meth:`Ledger.note_model`: the last verdict per session wins, written only when
@@ -52,6 +54,9 @@ class Ledger:
         self._metrics_due = -math.inf
         self._pending: dict[_Key, UsageRow] = {}
         self._writing: dict[_Key, UsageRow] = {}
+        #: Batches written that the controls' totals may not hold yet: (number, rows).
+        self._written: list[tuple[int, list[UsageRow]]] = []
+        self.batches = 0  # batches written so far
         #: Session id -> its model error (None: working), as last seen and not yet written.
         self._model: dict[str, str | None] = {}
         #: ... and as last written, so a steady state queues nothing.
@@ -86,8 +91,14 @@ class Ledger:
 
     def unflushed(self, session_id: str | None = None) -> list[UsageRow]:
         """Counts not yet committed (one session's, or all), for budget checks."""
-        rows = [*self._pending.values(), *self._writing.values()]
+        rows = [*self._pending.values(), *self._writing.values(),
+                *(r for _, batch in self._written for r in batch)]
         return [r for r in rows if session_id is None or r.session_id == session_id]
+
+    def read_back(self, upto: int) -> None:
+        """The totals were read from the database after batch ``upto`` was written: the
+        batches up to it are in them (later ones stay counted here, at worst twice)."""
+        self._written = [(n, batch) for n, batch in self._written if n > upto]
 
     def attach_metrics(self, publisher: Publisher) -> None:
         """Publish ``publisher``'s registry with the batches, every
@@ -120,6 +131,11 @@ class Ledger:
                 self._model = {**model, **self._model}
                 self._meta = {**meta, **self._meta}
             else:
+                if rows:
+                    self.batches += 1
+                    self._written.append((self.batches, rows))
+                    if len(self._written) > MAX_KEYS:  # nobody reads them back: kept bounded
+                        del self._written[0]
                 if len(self._model_written) > 10_000:
                     self._model_written.clear()
                 self._model_written.update(model)

@@ -569,3 +569,26 @@ async def test_parallel_calls_under_a_budget_spend_past_it_by_a_bounded_few(
     assert statuses.count(200) <= most, statuses
     assert statuses.count(429) == calls - most and len(rig.model.seen) == most
     assert rig.controls.in_flight(sid) == (0, 0)  # every slot freed
+
+
+async def test_counts_just_written_stay_in_the_budget_until_the_proxy_has_read_them(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between the ledger's write of a batch and the proxy's next read of the totals, the
+    batch was in neither: a budget check then saw none of it, and an agent calling without
+    pause got calls in at each write. The check now counts it until the read has it."""
+    sid, _ = auth = rig.session("between")
+    per_request = sum(rig.model.usage.values())
+    controlstore.set_budget(rig.store, sid, Budget(tokens=per_request))
+    with trio.fail_after(10):  # the proxy holds the budget within a refresh
+        while sid not in rig.controls.snapshot.budgets:
+            await trio.sleep(0.05)
+    monkeypatch.setattr("proxy.ledger.FLUSH_SECONDS", 3600.0)  # the test writes the batch
+    assert (await rig.post(auth, ANTHROPIC, {"stream": True}))[0] == 200
+    with trio.fail_after(10):  # the proxy has ended the exchange and counted it
+        while not rig.controls.ledger.unflushed(sid):
+            await trio.sleep(0.05)
+    session = await rig.state.directory.lookup(sid)
+    assert session is not None
+    assert rig.controls.budget_refusal(session) is not None  # counted, not yet written
+    await rig.controls.ledger.flush()  # written; the proxy has not read it back yet
+    assert rig.controls.budget_refusal(session) is not None
