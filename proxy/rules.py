@@ -77,12 +77,16 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     _r("api.pagerduty.com", Style.TOKEN_TOKEN, "pagerduty_token"),
 )
 
-#: Model API hosts: read-only sessions may still POST here (the agent cannot work otherwise).
+#: Model API hosts: read-only sessions may still POST here (the agent cannot work otherwise);
+#: what is called here is metered and under the budgets. Every host a model credential goes
+#: to is one (a test checks it): a host with the credential and not on this list spent it
+#: unmetered, past any budget.
 DEFAULT_MODEL_HOSTS: tuple[str, ...] = (
     "api.anthropic.com",
     "api.openai.com",
     "chatgpt.com",
     "*.chatgpt.com",
+    "chat.openai.com",
     "auth.openai.com",
     "generativelanguage.googleapis.com",
 )

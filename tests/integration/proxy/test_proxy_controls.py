@@ -41,6 +41,7 @@ from proxy.config import ProxyConfig, Upstream
 from proxy.controls import Controls, ControlSettings
 from proxy.directory import StoreDirectory
 from proxy.localaddrs import own_addresses
+from proxy.rules import DEFAULT_MODEL_HOSTS
 from proxy.server import serve
 from proxy.state import ProxyState
 
@@ -592,3 +593,25 @@ async def test_counts_just_written_stay_in_the_budget_until_the_proxy_has_read_t
     assert rig.controls.budget_refusal(session) is not None  # counted, not yet written
     await rig.controls.ledger.flush()  # written; the proxy has not read it back yet
     assert rig.controls.budget_refusal(session) is not None
+
+
+async def test_every_host_a_model_credential_goes_to_is_under_the_budget(rig: Rig) -> None:
+    """The hostile agent with its budget spent calls Codex's model API at the other name
+    the ChatGPT login's rule serves, ``chat.openai.com``: the proxy put the person's login
+    in and passed it, never metered or checked. Every host a model credential goes to is a
+    model host, so the spent budget answers it too."""
+    sid, _ = auth = rig.session("alias")
+    config = rig.state.config
+    model = config.upstreams["api.openai.com"]
+    rig.state.config = replace(config, model_hosts=DEFAULT_MODEL_HOSTS, upstreams={
+        **config.upstreams, "chatgpt.com": model, "chat.openai.com": model})
+    rig.state.pool.reconfigure(rig.state.config)  # both names lead to the fake
+    controlstore.set_budget(rig.store, sid, Budget(tokens=0))
+    with trio.fail_after(10):  # the proxy holds the budget within a refresh
+        while sid not in rig.controls.snapshot.budgets:
+            await trio.sleep(0.05)
+    for url in ("https://chatgpt.com/backend-api/codex/responses",
+                "https://chat.openai.com/backend-api/codex/responses"):
+        status, body = await rig.post(auth, url, {"stream": True})
+        assert status == 429, (url, status, body)
+    assert not [s for s in rig.model.seen if "codex" in s.target]

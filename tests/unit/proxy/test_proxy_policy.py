@@ -23,6 +23,7 @@ from proxy.policy import (
     decide_request,
     spellings,
 )
+from proxy.rules import DEFAULT_MODEL_HOSTS, DEFAULT_RULES, matches_any
 
 
 @dataclass(frozen=True)
@@ -465,3 +466,16 @@ def test_a_credential_rides_no_upgrade_but_a_websocket(host: str, protocol: byte
     assert verdict.upgrade is relayed
     names = {k for k, _ in verdict.headers}
     assert (b"upgrade" in names and b"connection" in names) is relayed
+
+
+#: The credentials that pay for model calls.
+MODEL_CREDENTIALS = {"anthropic_oauth_token", "anthropic_api_key", "openai_api_key",
+                     "codex_access_token", "codex_refresh_token", "gemini_api_key"}
+
+
+def test_every_host_a_model_credential_goes_to_is_a_model_host() -> None:
+    """What is called there is metered and under the budgets: a host that got a model
+    credential without being a model host spent it unmetered, past any budget."""
+    paying = [r for r in DEFAULT_RULES if MODEL_CREDENTIALS & set(r.credentials)]
+    assert {r.host for r in paying} >= {"api.anthropic.com", "chat.openai.com"}
+    assert [r.host for r in paying if not matches_any(DEFAULT_MODEL_HOSTS, r.host)] == []
