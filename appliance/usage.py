@@ -88,6 +88,10 @@ DEFAULT_PRICES: Mapping[str, Price] = {
     "claude-3-opus": _p(15, 75, 1.5, 18.75),
     "o4-mini": _p(1.1, 4.4, 0.275, 1.1),
     "codex-mini-latest": _p(1.5, 6, 0.375, 1.5),
+    # Gemini 2.5 Pro at its dearer tier (prompts over 200k tokens): never under-counted.
+    "gemini-2.5-pro": _p(2.5, 15, 0.625, 2.5),
+    "gemini-2.5-flash": _p(0.3, 2.5, 0.075, 0.3),
+    "gemini-2.5-flash-lite": _p(0.1, 0.4, 0.025, 0.1),
 }
 
 _SEPARATORS = "-.@:"

@@ -4,13 +4,15 @@ Theory of operation. :func:`metered_api` says whether a request is a model call 
 carries usage: Anthropic Messages (``/v1/messages``), OpenAI Responses (``/v1/responses``,
 and ChatGPT's ``/backend-api/codex/responses``) and Chat Completions
 (``/v1/chat/completions``, and the legacy ``/v1/completions`` and ``/v1/embeddings``, which
-report usage the same way). The exchange hands each chunk of the answer body, as it relays
-it, to a :class:`UsageReader` -- a copy, read after the chunk was queued for the client, so
-the answer is never held back -- and asks :meth:`UsageReader.finish` at the end.
+report usage the same way) and Gemini (``:generateContent``, ``:streamGenerateContent``,
+whose every chunk says the usage so far in ``usageMetadata``). The exchange hands each
+chunk of the answer body, as it relays it, to a :class:`UsageReader` -- a copy, read after
+the chunk was queued for the client, so the answer is never held back -- and asks
+:meth:`UsageReader.finish` at the end.
 
 An event stream (``text/event-stream``) is cut into lines; only ``data:`` lines that
-mention ``"usage"`` are parsed (content deltas never are, unless their text says
-"usage"). Anthropic reports usage in ``message_start`` and, cumulatively, in
+mention ``"usage`` or ``"delta"`` are parsed (a delta's text is counted only while the
+stream's final usage is unread). Anthropic reports usage in ``message_start`` and, cumulatively, in
 ``message_delta`` (the later value wins for each field present); the Responses API in
 ``response.completed`` (also ``.incomplete``/``.failed``); Chat Completions in the last
 chunk when asked for. A JSON answer is kept (up to :data:`MAX_JSON`) and read at its end.
@@ -48,6 +50,7 @@ class Api(StrEnum):
     ANTHROPIC = "anthropic"
     RESPONSES = "responses"
     CHAT = "chat"
+    GEMINI = "gemini"
 
 
 _PATHS = (
@@ -57,10 +60,13 @@ _PATHS = (
     ("/v1/completions", Api.CHAT),
     ("/v1/embeddings", Api.CHAT),
 )
+#: Gemini's model calls end in a verb: ``/v1beta/models/<model>:generateContent``.
+_GEMINI = (":generateContent", ":streamGenerateContent")
 #: Model-host requests that are not reads and spend no tokens: counting them, the ChatGPT
 #: login's refresh; and at Anthropic's API host, ``/api/`` (its CLI's telemetry and OAuth,
 #: not the model API, which lives under ``/v1/``).
 _FREE = frozenset({"/v1/messages/count_tokens", "/oauth/token"})
+_FREE_VERBS = (":countTokens",)
 _FREE_UNDER = "/api/"
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -79,6 +85,8 @@ def metered_api(method: str, path: str) -> Api | None:
     path = path.split("?", 1)[0].rstrip("/")
     if not _plain(path):
         return None
+    if path.endswith(_GEMINI):
+        return Api.GEMINI
     for suffix, api in _PATHS:
         if path.endswith(suffix):
             return api
@@ -94,7 +102,8 @@ def unmetered_spend(method: str, path: str, *, upgrade: bool, anthropic: bool) -
     if method in _READS:
         return upgrade
     path = path.split("?", 1)[0].rstrip("/")
-    free = path in _FREE or (anthropic and path.startswith(_FREE_UNDER))
+    free = path in _FREE or path.endswith(_FREE_VERBS) \
+        or (anthropic and path.startswith(_FREE_UNDER))
     return not (_plain(path) and free)
 
 
@@ -147,6 +156,20 @@ def openai_usage(block: object, *, chat: bool) -> Usage:
     if cached > prompt:
         raise BadUsage("more cached tokens than input tokens")
     return Usage(input=prompt - cached, output=output, cache_read=cached)
+
+
+def gemini_usage(block: object) -> Usage:
+    """Gemini's ``usageMetadata``: cached input out of the prompt, thinking with output."""
+    if not isinstance(block, dict):
+        raise BadUsage("usageMetadata is not an object")
+    prompt = _count(block, "promptTokenCount") or 0
+    cached = _count(block, "cachedContentTokenCount") or 0
+    if cached > prompt:
+        raise BadUsage("more cached tokens than prompt tokens")
+    tools = _count(block, "toolUsePromptTokenCount") or 0
+    output = (_count(block, "candidatesTokenCount") or 0) \
+        + (_count(block, "thoughtsTokenCount") or 0)
+    return Usage(input=prompt - cached + tools, output=output, cache_read=cached)
 
 
 _ANTHROPIC_KEYS = {"input_tokens": "input", "output_tokens": "output",
@@ -236,16 +259,21 @@ class UsageReader:
         for line in lines:
             if not line.startswith(b"data:"):
                 continue
-            if b'"usage"' in line:
-                self._event(json.loads(line[5:]))
-            elif b'"delta"' in line and not self._done:
-                self._carried += _delta_bytes(json.loads(line[5:]))
+            # "usage" (Gemini's "usageMetadata" too), or a delta whose text counts when the
+            # stream is cut before its usage; an event can carry both.
+            if b'"usage' in line or b'"delta"' in line:
+                doc = json.loads(line[5:])
+                self._event(doc)
+                if not self._done:
+                    self._carried += _delta_bytes(doc)
 
     def _event(self, doc: Any) -> None:
         if not isinstance(doc, dict):
             return
         kind = doc.get("type")
-        if self._api is Api.ANTHROPIC:
+        if self._api is Api.GEMINI:
+            self._gemini(doc)
+        elif self._api is Api.ANTHROPIC:
             if kind == "message_start":
                 message = doc.get("message") or {}
                 self._model = str(message.get("model") or self._model)
@@ -264,6 +292,12 @@ class UsageReader:
             self._model = str(doc.get("model") or self._model)
             self._set(openai_usage(doc["usage"], chat=True))
 
+    def _gemini(self, doc: dict[str, Any]) -> None:
+        """A chunk of Gemini's answer: each says the usage so far (the later wins)."""
+        self._model = str(doc.get("modelVersion") or self._model)
+        if doc.get("usageMetadata") is not None:
+            self._set(gemini_usage(doc["usageMetadata"]))
+
     def _anthropic(self, block: object) -> None:
         if block is None:
             return
@@ -279,20 +313,29 @@ class UsageReader:
                         "cache_read": usage.cache_read, "cache_write": usage.cache_write}
         self._done = True
 
+    def _whole(self, doc: Any) -> None:
+        """A whole JSON answer (Gemini's streamed without SSE is an array of chunks)."""
+        if self._api is Api.GEMINI:
+            for chunk in doc if isinstance(doc, list) else [doc]:
+                if not isinstance(chunk, dict):
+                    raise BadUsage("a chunk is not an object")
+                self._gemini(chunk)
+            return
+        if not isinstance(doc, dict):
+            raise BadUsage("not an object")
+        self._model = str(doc.get("model") or "")
+        if self._api is Api.ANTHROPIC:
+            self._anthropic(doc.get("usage"))
+            self._done = doc.get("usage") is not None
+        elif doc.get("usage") is not None:
+            self._set(openai_usage(doc["usage"], chat=self._api is Api.CHAT))
+
     def finish(self) -> Reading:
         """What was read: the usage, and whether it is the whole of it."""
         if not self._broken and not self._sse and self._body:
             try:
-                doc = json.loads(b"".join(self._body))
+                self._whole(json.loads(b"".join(self._body)))
                 self._body = []
-                if not isinstance(doc, dict):
-                    raise BadUsage("not an object")
-                self._model = str(doc.get("model") or "")
-                if self._api is Api.ANTHROPIC:
-                    self._anthropic(doc.get("usage"))
-                    self._done = doc.get("usage") is not None
-                elif doc.get("usage") is not None:
-                    self._set(openai_usage(doc["usage"], chat=self._api is Api.CHAT))
             except (BadUsage, ValueError, TypeError, AttributeError, RecursionError):
                 self._broken = True
         counts = {} if self._broken and not self._done else self._counts

@@ -171,7 +171,8 @@ def decide_request(
     unmetered = None
     anthropic = host_matches("api.anthropic.com", target.host)
     if model and unmetered_spend(method, target.path, upgrade=upgrade, anthropic=anthropic):
-        unmetered = Api.ANTHROPIC if anthropic else Api.RESPONSES
+        unmetered = Api.ANTHROPIC if anthropic else Api.GEMINI \
+            if host_matches("generativelanguage.googleapis.com", target.host) else Api.RESPONSES
     if meter is not None:
         # The meter reads usage from the answer as it passes: ask for it uncompressed.
         out = [*without(out, b"accept-encoding"), (b"accept-encoding", b"identity")]

@@ -30,7 +30,8 @@ def unmeterable(api: Api, session: str, path: str) -> Respond:
     """A model request whose usage Clauderon cannot meter, from a session with a budget."""
     message = (f"session {session} has a budget, and Clauderon cannot meter what {path} "
                "spends, so it stopped this model request. Under a budget, use the metered "
-               "APIs (Anthropic Messages, OpenAI Responses and Chat Completions), or clear "
+               "APIs (Anthropic Messages, OpenAI Responses and Chat Completions, Gemini's "
+               "generateContent), or clear "
                f"the budget with `clauderon budget clear {session}` or from the web UI.")
     return _model_error(api, message, note=f"budget: {path} cannot be metered")
 
@@ -44,10 +45,12 @@ def crowded(api: Api, session: str, most: int) -> Respond:
 
 
 def _model_error(api: Api, message: str, *, note: str, retry: bool = False) -> Respond:
-    """A 429 in the model API's own error format, which its SDKs do not retry."""
+    """A 429 in the model API's own error format (Anthropic's, Gemini's, else OpenAI's)."""
     if api is Api.ANTHROPIC:
         doc: dict[str, object] = {"type": "error", "error": {
             "type": "rate_limit_error", "message": message}}
+    elif api is Api.GEMINI:
+        doc = {"error": {"code": 429, "message": message, "status": "RESOURCE_EXHAUSTED"}}
     else:
         doc = {"error": {"type": "insufficient_quota", "code": "insufficient_quota",
                          "message": message, "param": None}}

@@ -2,7 +2,9 @@
 
 ``POST /v1/messages`` answers in Anthropic's format, ``/v1/responses`` in the Responses
 format and ``/v1/chat/completions`` in the Chat Completions format (``/v1/complete``, the
-legacy completion, answers without usage, as Anthropic's does; a Responses request with
+legacy completion, answers without usage, as Anthropic's does; Gemini's
+``:generateContent`` and ``:streamGenerateContent`` answer in its format, streamed as SSE
+with ``alt=sse`` and as one JSON array without; a Responses request with
 ``"background": true`` is answered queued, without usage, as OpenAI's is); each streams (SSE,
 chunked, an event per write) when the request body says ``"stream": true`` and is one JSON
 document otherwise. :attr:`ModelUpstream.usage` is what every answer reports; the test
@@ -69,8 +71,44 @@ class ModelUpstream(_Base):
                 _sse({"type": "response.output_text.delta", "delta": "hi"}),
                 _sse({"type": "response.completed", "response": response})], response
 
+    def gemini(self) -> list[dict[str, object]]:
+        """Gemini's chunks: the usage so far in each, the whole of it in the last."""
+        u = self.usage
+
+        def chunk(text: str, output: int) -> dict[str, object]:
+            return {"candidates": [{"content": {"role": "model", "parts": [{"text": text}]}}],
+                    "modelVersion": "gemini-2.5-pro",
+                    "usageMetadata": {"promptTokenCount": u["input"] + u["cache_read"],
+                                      "cachedContentTokenCount": u["cache_read"],
+                                      "candidatesTokenCount": output - 3,
+                                      "thoughtsTokenCount": 3}}
+        return [chunk("hel", 4), chunk("lo", u["output"])]
+
+    async def _gemini(self, stream: trio.abc.Stream, conn: h11.Connection, *, streamed: bool,
+                      sse: bool) -> None:
+        chunks = self.gemini()
+        if not streamed:
+            await self.reply(stream, conn, 200, json.dumps(chunks[-1]).encode())
+            return
+        kind = "text/event-stream" if sse else "application/json"
+        await self.send(stream, conn, h11.Response(status_code=200, headers=[
+            ("content-type", kind), ("transfer-encoding", "chunked")]))
+        if sse:
+            parts = [f"data: {json.dumps(c)}\r\n\r\n".encode() for c in chunks]
+        else:  # one JSON array, written a piece at a time
+            parts = [b"[" + json.dumps(chunks[0]).encode(),
+                     b"," + json.dumps(chunks[1]).encode() + b"]"]
+        for part in parts:
+            await self.send(stream, conn, h11.Data(data=part))
+        await self.send(stream, conn, h11.EndOfMessage())
+
     async def answer(self, stream: trio.abc.Stream, conn: h11.Connection, seen: Seen) -> bool:
         path = seen.target.split("?")[0]
+        if path.startswith("/v1beta/models/") and path.endswith(
+                (":generateContent", ":streamGenerateContent")):
+            await self._gemini(stream, conn, streamed=path.endswith(":streamGenerateContent"),
+                               sse="alt=sse" in seen.target)
+            return True
         if path == "/v1/complete":  # Anthropic's legacy completion: its answer has no usage
             await self.reply(stream, conn, 200, json.dumps({
                 "type": "completion", "completion": "hi", "stop_reason": "stop_sequence",

@@ -46,7 +46,7 @@ from proxy.server import serve
 from proxy.state import ProxyState
 
 KEY = b"instance-key-of-the-controls-test"
-MODEL_HOSTS = ("api.anthropic.com", "api.openai.com")
+MODEL_HOSTS = ("api.anthropic.com", "api.openai.com", "generativelanguage.googleapis.com")
 
 
 #: Hosts an agent roams over, one after another (each a name the echo answers for).
@@ -106,6 +106,7 @@ async def rig(nursery: trio.Nursery, home: Path, store: Store, upstream_ca: trus
     to_model = Upstream(scheme="https", host="127.0.0.1", port=model.port)
     to_echo = Upstream(scheme="https", host="127.0.0.1", port=echo.port)
     upstreams = {"api.anthropic.com": to_model, "api.openai.com": to_model,
+                 "generativelanguage.googleapis.com": to_model,
                  "evil.example": to_echo, "other.example": to_echo,
                  "api.github.com": to_echo, **{host: to_echo for host in ROAMING}}
     config = ProxyConfig(upstreams=upstreams, extra_ca_bundle=bundle, deny_unlisted=True,
@@ -615,3 +616,24 @@ async def test_every_host_a_model_credential_goes_to_is_under_the_budget(rig: Ri
         status, body = await rig.post(auth, url, {"stream": True})
         assert status == 429, (url, status, body)
     assert not [s for s in rig.model.seen if "codex" in s.target]
+
+
+async def test_gemini_is_metered_and_works_under_a_budget(rig: Rig) -> None:
+    """Gemini's calls (whole, streamed as SSE, streamed as a JSON array) are metered from
+    their ``usageMetadata`` like the others, so a Gemini session works under a budget and
+    its budget counts what it spends (they were refused under one, uncounted without)."""
+    sid, _ = auth = rig.session("gemini")
+    controlstore.set_budget(rig.store, sid, Budget(tokens=10**9))
+    with trio.fail_after(10):  # the proxy holds the budget within a refresh
+        while sid not in rig.controls.snapshot.budgets:
+            await trio.sleep(0.05)
+    base = "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-pro"
+    for url in (f"{base}:generateContent", f"{base}:streamGenerateContent?alt=sse",
+                f"{base}:streamGenerateContent"):
+        status, body = await rig.post(auth, url, {"contents": []})
+        assert status == 200, (url, body)
+    rows = await rig.rows(sid, 3)
+    u = rig.model.usage
+    assert [(r.model, r.requests, r.unmetered) for r in rows] == [("gemini-2.5-pro", 3, 0)]
+    assert rows[0].usage == Usage(input=3 * u["input"], output=3 * u["output"],
+                                  cache_read=3 * u["cache_read"])

@@ -177,6 +177,8 @@ def test_prices_match_dated_ids_and_unknown_models_have_no_cost() -> None:
     ("gpt-5-pro-2025-10-06", "gpt-5-pro"), ("gpt-5-2025-08-07", "gpt-5"),
     ("o1-pro", "o1-pro"), ("o1-2024-12-17", "o1"), ("o1-mini", "o1-mini"),
     ("claude-3-opus-20240229", "claude-3-opus"),
+    ("gemini-2.5-flash-lite-preview", "gemini-2.5-flash-lite"),
+    ("gemini-2.5-pro", "gemini-2.5-pro"),
 ])
 def test_a_dearer_variant_has_its_own_price(model: str, key: str) -> None:
     assert DEFAULT_TABLE.price_for(model) == DEFAULT_TABLE.prices[key]

@@ -35,6 +35,15 @@ RESPONSES_STREAM = sse(
         "output_tokens": 9, "output_tokens_details": {"reasoning_tokens": 4},
         "total_tokens": 109}}},
 )
+GEMINI_CHUNKS = [
+    {"modelVersion": "gemini-2.5-pro", "usageMetadata": {
+        "promptTokenCount": 100, "cachedContentTokenCount": 60, "candidatesTokenCount": 1}},
+    {"modelVersion": "gemini-2.5-pro", "usageMetadata": {
+        "promptTokenCount": 100, "cachedContentTokenCount": 60, "candidatesTokenCount": 9,
+        "thoughtsTokenCount": 4, "toolUsePromptTokenCount": 2}},
+]
+GEMINI_WHOLE = json.dumps(GEMINI_CHUNKS[1]).encode()
+GEMINI_USAGE = Usage(input=42, output=13, cache_read=60)
 CHAT_STREAM = (b'data: {"model":"gpt-4o","choices":[{"delta":{"content":"x"}}],"usage":null}\n\n'
                b'data: {"model":"gpt-4o","choices":[],"usage":{"prompt_tokens":20,'
                b'"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":5}}}\n\n'
@@ -76,6 +85,15 @@ PLAYBOOK = [
     (Api.CHAT, SSE, b'data: {"choices":[{"delta":{"role":"assistant","content":"abc",'
      b'"tool_calls":[{"function":{"arguments":"{\\"a\\":1}"}}]}}]}\n\n',
      "unknown", Usage(output=10), False),
+    # Gemini: every chunk says the usage so far (the later wins); thinking is output,
+    # cached input is taken out of the prompt; whole, as SSE, or as one JSON array.
+    (Api.GEMINI, JSON, GEMINI_WHOLE, "gemini-2.5-pro", GEMINI_USAGE, True),
+    (Api.GEMINI, SSE, b"".join(b"data: " + json.dumps(c).encode() + b"\r\n\r\n"
+                               for c in GEMINI_CHUNKS), "gemini-2.5-pro", GEMINI_USAGE, True),
+    (Api.GEMINI, JSON, json.dumps(GEMINI_CHUNKS).encode(), "gemini-2.5-pro", GEMINI_USAGE,
+     True),
+    (Api.GEMINI, JSON, b'{"usageMetadata":{"promptTokenCount":1,"cachedContentTokenCount":5}}',
+     "unknown", Usage(), False),
     # A booleans is not a count.
     (Api.CHAT, JSON, b'{"model":"x","usage":{"prompt_tokens":true}}', "x", Usage(), False),
 ]
@@ -135,6 +153,9 @@ def test_which_requests_are_metered() -> None:
     assert metered_api("POST", "/api/event_logging/batch") is None
     assert metered_api("POST", "/v1/completions") is Api.CHAT
     assert metered_api("POST", "/v1/embeddings") is Api.CHAT
+    assert metered_api("POST", "/v1beta/models/gemini-2.5-pro:generateContent") is Api.GEMINI
+    assert metered_api("POST", "/v1beta/models/g:streamGenerateContent?alt=sse") is Api.GEMINI
+    assert metered_api("POST", "/v1beta/models/g:countTokens") is None
 
 
 @pytest.mark.parametrize(("method", "path", "upgrade", "spends"), [
@@ -146,12 +167,14 @@ def test_which_requests_are_metered() -> None:
     ("POST", "/v1/messages/count_tokens?beta=true", False, False),
     ("POST", "/oauth/token", False, False),
     ("POST", "/api/event_logging/batch", False, False),
+    ("POST", "/v1beta/models/gemini-2.5-pro:generateContent", False, False),
+    ("POST", "/v1beta/models/gemini-2.5-pro:countTokens", False, False),
     # Spends, and the meter cannot read it.
     ("POST", "/v1/complete", False, True),
     ("POST", "/v1/messages/batches", False, True),
     ("POST", "/v1/images/generations", False, True),
     ("POST", "/v1/audio/speech", False, True),
-    ("POST", "/v1beta/models/gemini-2.5-pro:generateContent", False, True),
+    ("POST", "/v1beta/models/gemini-2.5-pro:embedContent", False, True),
     ("POST", "/backend-api/conversation", False, True),
     ("GET", "/v1/realtime?model=gpt-realtime", True, True),
     ("PUT", "/v1/messages/batches/x", False, True),
