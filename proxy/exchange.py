@@ -217,7 +217,7 @@ async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request,
                                                 scrub=scrub)
         finally:
             if reader is not None:
-                reading = reader.finish()
+                reading = reader.finish(sent=meter.bytes_in)
                 state.controls.ledger.add(session.session_id, session.name, reading.model,
                                           reading.usage, complete=reading.complete)
                 if not reading.measured:

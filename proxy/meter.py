@@ -22,7 +22,8 @@ out of its input count. Anything unreadable -- a malformed or negative count, an
 body, a stream cut before its usage, a line or body past the bound -- gives an answer
 that is counted as *unmetered*, never an exception in the relay. A stream cut before its
 final usage (the client hung up; the provider bills what it made all the same) keeps what
-its start said and counts as output at least the bytes of text its deltas carried.
+its start said and counts as output at least the bytes of text its deltas carried, and, when
+its start said no input, the bytes of the request's body as input (no token is shorter).
 
 :func:`unmetered_spend` names the rest of what may spend at a model host: any request that
 is not a metered call, a plain read or one of the few known to spend nothing (a legacy
@@ -330,8 +331,10 @@ class UsageReader:
         elif doc.get("usage") is not None:
             self._set(openai_usage(doc["usage"], chat=self._api is Api.CHAT))
 
-    def finish(self) -> Reading:
-        """What was read: the usage, and whether it is the whole of it."""
+    def finish(self, *, sent: int = 0) -> Reading:
+        """What was read: the usage, and whether it is the whole of it. ``sent`` is the
+        size of the request's body, which bounds its input when the answer never said it
+        (OpenAI's streams say it in their last event only)."""
         if not self._broken and not self._sse and self._body:
             try:
                 self._whole(json.loads(b"".join(self._body)))
@@ -342,7 +345,8 @@ class UsageReader:
         if self._sse and not self._done and not self._broken:
             # Cut before its final usage: the provider bills what it made all the same.
             # The text that passed bounds it, one token per byte (no token is shorter).
-            counts = {**counts, "output": max(counts.get("output", 0), self._carried)}
+            counts = {"input": sent, **counts,
+                      "output": max(counts.get("output", 0), self._carried)}
         return Reading(model=self._model or "unknown", usage=Usage(**counts),
                        complete=self._done and not self._broken,
                        measured=self._done or (self._sse and not self._broken))

@@ -637,3 +637,29 @@ async def test_gemini_is_metered_and_works_under_a_budget(rig: Rig) -> None:
     assert [(r.model, r.requests, r.unmetered) for r in rows] == [("gemini-2.5-pro", 3, 0)]
     assert rows[0].usage == Usage(input=3 * u["input"], output=3 * u["output"],
                                   cache_read=3 * u["cache_read"])
+
+
+# The client hangs up mid-answer on purpose: httpx leaves its body reader to the collector.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+async def test_an_openai_stream_cut_before_its_usage_counts_its_input_too(rig: Rig) -> None:
+    """OpenAI's streams say the input only in their last event: the hostile agent sends a
+    long prompt and hangs up before it, and its input was never counted. The input is
+    counted from what the request carried, one token per byte (no token is shorter)."""
+    auth = rig.session("stuffer")
+    rig.model.hold_at, rig.model.hold_after_first = 1, trio.Event()
+    prompt = "words " * 2000
+    ctx = ssl.create_default_context(cafile=str(rig.home / "proxy-ca.pem"))
+    proxy_url = f"http://{auth[0]}:{auth[1]}@127.0.0.1:{rig.port}"
+    with trio.fail_after(15):
+        async with httpx.AsyncClient(proxy=proxy_url, verify=ctx, timeout=20) as c, \
+                c.stream("POST", CHAT, json={"stream": True, "model": "x",
+                                             "messages": [{"role": "user",
+                                                           "content": prompt}]}) as r, \
+                aclosing(r.aiter_lines()) as lines:
+            async for line in lines:
+                if line.startswith("data:"):
+                    break  # the first chunk: hang up before the usage
+    rows = await rig.rows(auth[0], 1)
+    rig.model.hold_after_first.set()
+    assert [(r.requests, r.unmetered) for r in rows] == [(1, 1)]
+    assert rows[0].usage.input >= len(prompt), rows[0].usage

@@ -196,3 +196,18 @@ def test_which_model_requests_spend_unmetered(method: str, path: str, upgrade: b
 def test_only_anthropics_api_host_has_a_free_api_folder() -> None:
     assert unmetered_spend("POST", "/api/event_logging/batch", upgrade=False, anthropic=False)
     assert not unmetered_spend("POST", "/oauth/token", upgrade=False, anthropic=False)
+
+
+def test_a_cut_stream_that_never_said_its_input_counts_the_request_body() -> None:
+    cut = RESPONSES_STREAM.split(b"event: response.completed")[0]
+    reader = UsageReader(Api.RESPONSES, content_type=SSE, encoded=False)
+    reader.feed(cut)
+    assert reader.finish(sent=5000).usage == Usage(input=5000, output=2)
+    # Anthropic's start said it: that stands.
+    reader = UsageReader(Api.ANTHROPIC, content_type=SSE, encoded=False)
+    reader.feed(ANTHROPIC_STREAM.split(b"event: message_delta")[0])
+    assert reader.finish(sent=5000).usage.input == 12
+    # A whole answer's usage is its own, whatever the body.
+    reader = UsageReader(Api.RESPONSES, content_type=SSE, encoded=False)
+    reader.feed(RESPONSES_STREAM)
+    assert reader.finish(sent=5000).usage.input == 40
