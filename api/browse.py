@@ -28,6 +28,9 @@ from appliance.readers import WorkspaceReader
 
 FILE_LIMIT = 1024 * 1024  # bytes of one file shown in the viewer
 LIST_LIMIT = 10_000  # entries of one folder: an agent can make millions
+#: The JSON of one folder's names and paths at most (built on the API's one loop): 10,000
+#: ordinary names take a tenth of it; an agent's that swell when escaped are cut.
+LIST_BYTES = 4 * 1024 * 1024
 UPLOAD_LIMIT = 10 * 1024 * 1024
 AUDIT_TAIL = 8 * 1024 * 1024  # only the end of a long audit log is searched
 HIDDEN = frozenset({".git"})
@@ -45,7 +48,8 @@ def list_dir(reader: WorkspaceReader, rel: str, view: RepoView | None = None) ->
     """One folder of the worktree of one repository (``None``: the primary)."""
     parts = safefs.parse(rel)
     with reader.workspace(view) as tree:
-        listing = tree.list_dir(parts, hidden=HIDDEN, limit=LIST_LIMIT)
+        listing = safefs.within(tree.list_dir(parts, hidden=HIDDEN, limit=LIST_LIMIT),
+                                LIST_BYTES)
     return {"path": listing.path, "truncated": listing.truncated,
             "entries": [{"name": e.name, "path": e.path, "type": str(e.kind), "size": e.size}
                         for e in listing.entries]}

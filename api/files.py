@@ -39,7 +39,8 @@ ENTRY = {"type": "object", "required": ["name", "path", "type", "size"], "proper
     "size": {"type": ["integer", "null"], "description": "files only"}}}
 LISTING = {"type": "object", "required": ["path", "entries", "truncated"], "properties": {
     "path": {"type": "string"}, "entries": {"type": "array", "items": ENTRY},
-    "truncated": {"type": "boolean", "description": "the folder holds more than 10,000"}}}
+    "truncated": {"type": "boolean", "description": "the folder holds more than 10,000, or "
+                  "names that take more than 4 MiB of JSON: the first are listed"}}}
 FILE = {"type": "object", "required": ["path", "size", "binary", "truncated", "text"],
         "properties": {"path": {"type": "string"}, "size": {"type": "integer"},
                        "binary": {"type": "boolean"}, "truncated": {"type": "boolean"},

@@ -169,6 +169,39 @@ def test_a_huge_folder_is_cut(root: Path, tree: safefs.Tree) -> None:
     assert not safefs.list_dir(tree, ("src",)).truncated
 
 
+
+@pytest.mark.parametrize(("text", "size"), [
+    ("plain.txt", 11),  # ASCII as it is, in its quotes
+    ('a"b\\c\n', 11),  # two bytes each for a quote, a backslash, a newline
+    ("\x01" * 10, 62),  # a control character is six bytes (\u0001)
+    ("\u00e9t\u00e9", 15),  # a letter of another script six, whatever its UTF-8
+    ("\U0001f600", 14),  # outside the BMP, a surrogate pair: twelve
+])
+def test_json_size_counts_what_escaping_writes(text: str, size: int) -> None:
+    assert safefs.json_size(text) == size
+
+
+def entries(names: list[str], folder: str = "") -> safefs.Listing:
+    return safefs.Listing(path=folder, truncated=False, entries=tuple(
+        safefs.Entry(name=n, path=f"{folder}/{n}" if folder else n, kind=Kind.FILE, size=0)
+        for n in names))
+
+
+@pytest.mark.parametrize(("names", "folder", "budget", "kept"), [
+    (["a", "b", "c"], "", 3 * (3 + 3 + safefs.ENTRY_JSON), 3),  # just fits: whole
+    (["a", "b", "c"], "", 3 * (3 + 3 + safefs.ENTRY_JSON) - 1, 2),  # one byte over: cut
+    ([], "", 0, 0),  # an empty folder is never cut
+    (["\x01" * 255] * 4, "", 3 * (2 * 1532 + safefs.ENTRY_JSON), 3),  # names that swell: fewer fit
+    (["x"] * 4, "\x01" * 3839, 3 * (23_040 + 3 + safefs.ENTRY_JSON), 3),  # a deep folder's
+])
+def test_a_listing_is_cut_at_its_json_budget(names: list[str], folder: str, budget: int,
+                                              kept: int) -> None:
+    cut = safefs.within(entries(names, folder), budget)
+    assert len(cut.entries) == kept
+    assert cut.truncated == (kept < len(names))
+    assert cut.entries == entries(names, folder).entries[:kept]
+
+
 # --- reading -----------------------------------------------------------------------------
 
 

@@ -3250,7 +3250,7 @@ export interface operations {
                             /** @description files only */
                             size: number | null;
                         }[];
-                        /** @description the folder holds more than 10,000 */
+                        /** @description the folder holds more than 10,000, or names that take more than 4 MiB of JSON: the first are listed */
                         truncated: boolean;
                     };
                 };
