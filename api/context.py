@@ -59,6 +59,11 @@ class ApiContext:
     #: at a time, inside the one hold they share: one agent can make the host walk its
     #: tree once at a time, never more.
     diffs: dict[str, trio.Lock] = field(default_factory=dict)
+    #: The read under way per session (its transcript or a page of its timeline). Each holds
+    #: one of :attr:`readers` for as long as the agent can make it last (a branch of a
+    #: million commits keeps the timeline's git log walking until its deadline), so a
+    #: session reads one at a time and never holds every reader the others share.
+    reads: dict[str, trio.Lock] = field(default_factory=dict)
 
     def backend_for(self, session: Session) -> Backend:
         try:
@@ -80,18 +85,16 @@ class ApiContext:
             return nullcontext()  # no workload, or none running: nothing moves the tree
         return backend.frozen(session.backend_id)
 
-    @asynccontextmanager
-    async def diff_turn(self, session: Session) -> AsyncIterator[None]:
+    def diff_turn(self, session: Session) -> AbstractAsyncContextManager[None]:
         """``session``'s turn to be diffed, once any diff of it under way is done."""
-        turn = self.diffs.setdefault(session.id, trio.Lock())
-        if turn.locked():
-            log.info("a diff of %s waits for the one under way", session.name)
-        try:
-            async with turn:
-                yield
-        finally:
-            if not turn.locked() and not turn.statistics().tasks_waiting:
-                self.diffs.pop(session.id, None)
+        return _turn(self.diffs, session, "diff")
+
+    @asynccontextmanager
+    async def read_turn(self, session: Session) -> AsyncIterator[None]:
+        """``session``'s turn to read its agent's writing (once any read of it under way is
+        done), then one of the :attr:`readers` every session shares."""
+        async with _turn(self.reads, session, "read"), self.readers:
+            yield
 
     async def resolve(self, ref: str) -> Session:
         """A session by id or name (404 otherwise)."""
@@ -102,6 +105,21 @@ class ApiContext:
         done = await self.store.run(fn, *args, **kwargs)
         self.hub.poke()
         return done
+
+
+@asynccontextmanager
+async def _turn(turns: dict[str, trio.Lock], session: Session, what: str
+                ) -> AsyncIterator[None]:
+    """``session``'s turn in ``turns`` (one at a time per session)."""
+    turn = turns.setdefault(session.id, trio.Lock())
+    if turn.locked():
+        log.info("a %s of %s waits for the one under way", what, session.name)
+    try:
+        async with turn:
+            yield
+    finally:
+        if not turn.locked() and not turn.statistics().tasks_waiting:
+            turns.pop(session.id, None)
 
 
 def current() -> ApiContext:

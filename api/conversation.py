@@ -81,10 +81,12 @@ async def transcript(ref: str) -> dict[str, Any]:
     session = await ctx.resolve(ref)
     cursor = parse_cursor(request.args.get("after", "0") or "0")
     # Each read is bounded (reader.MAX_READ, MAX_SKIP, MAX_ENTRIES); the limiter bounds how
-    # many run at once, so many polls of a hostile log cannot add up to the API's memory.
+    # many run at once, so many polls of a hostile log cannot add up to the API's memory,
+    # and one session holds one of them at most.
     found = ctx.reader_for(session, absent="no home")
-    page = await trio.to_thread.run_sync(reader.read_transcript, found.home, session, cursor,
-                                         limiter=ctx.readers)
+    async with ctx.read_turn(session):
+        page = await trio.to_thread.run_sync(reader.read_transcript, found.home, session,
+                                             cursor)
     return {"agent": str(session.agent), "messages": [m.to_json() for m in page.messages],
             "cursor": str(page.cursor)}
 

@@ -7,7 +7,8 @@ them with :func:`appliance.timeline.merge` (the theory of the cursor and of agen
 times is there). The newest page has no ``before``; clients that follow it live ask for it
 again when ``/ws/events`` says the session changed, or on a short timer, and merge by
 ``key``. Reads share the transcript readers' limiter, so many pages at once of a hostile
-log cannot add up.
+log cannot add up, and a session reads one page at a time (``ApiContext.read_turn``): its
+branch can keep git's log walking for seconds, and must not hold every reader.
 """
 
 from __future__ import annotations
@@ -106,9 +107,9 @@ async def get_timeline(ref: str) -> dict[str, Any]:
     raw = request.args.get("before")
     cursor = timeline.parse_cursor(raw) if raw else {}
     limit = timeline.parse_limit(request.args.get("limit"))
-    page = await trio.to_thread.run_sync(
-        partial(read_page, ctx.settings, ctx.store.sync, session,
-                ctx.reader_for(session, absent=f"{session.name} has no home yet"),
-                cursor=cursor, limit=limit),
-        limiter=ctx.readers)
+    async with ctx.read_turn(session):
+        page = await trio.to_thread.run_sync(
+            partial(read_page, ctx.settings, ctx.store.sync, session,
+                    ctx.reader_for(session, absent=f"{session.name} has no home yet"),
+                    cursor=cursor, limit=limit))
     return render(wire.TIMELINE_PAGE, page)

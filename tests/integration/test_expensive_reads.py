@@ -9,11 +9,15 @@ neighbour's reads must not wait behind it.
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from tests.support.agent_app import as_agent, create
-from tests.support.appliance import Appliance
+from tests.support.appliance import Appliance, wait_for
 
 #: A name of 255 bytes the answer writes as six each (``\\u0001``): control characters,
 #: the last four telling the files apart.
@@ -55,3 +59,73 @@ def test_a_folder_of_names_that_swell_when_escaped_is_cut(
     assert r.status_code == 200
     assert len(r.json()["entries"]) == 10_000 and not r.json()["truncated"]
 
+
+#: A million empty commits on the session branch, after its tip (``git fast-import``
+#: writes them in seconds, one pack).
+MILLION = r"""
+branch=$(git symbolic-ref --short HEAD)
+perl -e '
+    my ($branch, $n) = @ARGV;
+    for my $i (1 .. $n) {
+        print "commit refs/heads/$branch\ncommitter A <a\@x> ", 1700000000 + $i,
+              " +0000\ndata 2\nc\n", ($i == 1 ? "from refs/heads/$branch^0\n" : ""), "\n";
+    }' "$branch" 1000000 | git fast-import --quiet
+git reset -q --soft "$branch"
+git rev-list --count HEAD
+"""
+
+
+def logs_of(shadows: Path) -> list[int]:
+    """The host's ``git log`` processes reading a session's commits (in its shadows)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            where = os.readlink(proc / "cwd")
+        except OSError:
+            continue  # gone, or not ours to look at
+        if b"log" in argv and b"--topo-order" in argv and where.startswith(str(shadows)):
+            found.append(int(proc.name))
+    return found
+
+
+def test_a_branch_of_a_million_commits_holds_no_reader_a_neighbour_needs(
+        app: Appliance, repo: Path) -> None:
+    """The timeline and the transcript share a few readers. A branch of a million commits
+    keeps the timeline's git log walking for seconds, each time the person's timeline asks
+    (the web UI and the TUI follow it): two pages of it at once held every reader, and a
+    neighbour's transcript waited for them, however small it was."""
+    hostile = create(app, repo, "long")
+    neighbour = create(app, repo, "next")
+    assert int(as_agent(app, hostile, MILLION).split()[-1]) > 1_000_000
+    shadows = app.settings.shadows_dir / hostile["id"]
+    http = app.http(timeout=120)
+    answered: list[str] = []
+    pages: list[httpx.Response] = []
+
+    def page() -> None:
+        pages.append(http.get(f"/api/sessions/{hostile['id']}/timeline"))
+        answered.append("the hostile timeline")
+
+    readers = [threading.Thread(target=page, daemon=True) for _ in range(2)]
+    for t in readers:
+        t.start()
+    # Both pages are in: two logs walk the branch, or one does and the other waits its turn.
+    wait_for(lambda: len(logs_of(shadows)) == 2 or (
+        logs_of(shadows) and "a read of long waits" in app.log("api")),
+        timeout=60, what="both pages of the hostile timeline to be read")
+    r = http.get(f"/api/sessions/{neighbour['id']}/transcript")
+    answered.append("the neighbour's transcript")
+    assert r.status_code == 200, r.text
+    assert answered[0] == "the neighbour's transcript", answered
+    assert logs_of(shadows)  # still walking: the neighbour did not wait for it
+    for t in readers:
+        t.join(120)
+    # The hostile pages are answered too, their commits shown or the log's deadline noted.
+    assert [p.status_code for p in pages] == [200, 200], [p.text[:300] for p in pages]
+    for p in pages:
+        body = p.json()
+        assert any(i["source"] == "commit" for i in body["items"]) or any(
+            "commits" in n for n in body["notes"]), body
