@@ -6,7 +6,8 @@ like :mod:`appliance.changes`, the branch's tip is read as hex
 the workspace's and the user's objects, and ``git log`` runs there through
 :mod:`appliance.hostgit` (the owner's uid, no hooks, no config of the agent's). The commits
 listed are those on the branch since it forked from its base, at most :data:`MAX_COMMITS`
-(the newest). Commit dates are the agent's to write: they order, clamped, and never hide.
+(the newest), and git walks no further down the branch than it must to find them
+(:func:`log_argv`). Commit dates are the agent's to write: they order, clamped, and never hide.
 
 A multi-repo session's branches (one per repository) are one source: :func:`interleave`
 merges them by their clamped dates, each repository's own order kept, and every commit says
@@ -20,6 +21,8 @@ commit the agent dated into the past, is listed as it now stands.
 
 from __future__ import annotations
 
+import re
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +42,7 @@ LOG_LIMIT = 8 << 20
 #: object should be) until this passes.
 LOG_SECONDS = 5.0
 _FORMAT = "%H %ct%n%an <%ae>%n%B"
+_HEX = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def parse_log(out: bytes) -> list[tuple[str, datetime | None, str, str]]:
@@ -59,6 +63,18 @@ def parse_log(out: bytes) -> list[tuple[str, datetime | None, str, str]]:
     return found
 
 
+def log_argv(*, base: bool, floor: str) -> list[str]:
+    """The log of the branch's newest :data:`MAX_COMMITS` commits in topological order, down
+    to the base (when there is one) and to ``floor``, the commit :data:`MAX_COMMITS` first
+    parents below the tip (when there is one: a hex id). No commit ``floor`` reaches is
+    among those listed (each comes after its :data:`MAX_COMMITS` descendants on the
+    first-parent line), and without it git walks the whole branch to order it: a million
+    commits took it past its deadline, and the timeline showed none."""
+    stops = (["^base"] if base else []) + ([f"^{floor}"] if _HEX.fullmatch(floor) else [])
+    return ["log", "-z", f"--max-count={MAX_COMMITS}", "--topo-order", "--no-color",
+            f"--format={_FORMAT}", "head", *stops, "--"]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BranchLog:
     """One repository's commits on the session branch, newest first (:func:`branch_log`)."""
@@ -76,11 +92,14 @@ def branch_log(repo: RepoInfo, workspace: Path, view: RepoView, branch: str,
     base = repos.base_commit(repo, view.base_ref)
     refs = {"head": tip} | ({"base": base} if base else {})
     with workspaces.shadow_of(repo, workspace, scratch, refs) as gitdir:
-        proc = hostgit.run(
-            ["log", "-z", f"--max-count={MAX_COMMITS}", "--topo-order", "--no-color",
-             f"--format={_FORMAT}", "head", *(["^base"] if base else []), "--"],
-            owner=repo.owner, cwd=gitdir, env={"GIT_DIR": str(gitdir)}, check=False,
-            limit=LOG_LIMIT, timeout=LOG_SECONDS, memory=hostgit.READ_MEMORY)
+        def git(args: list[str], limit: int | None = None) -> subprocess.CompletedProcess[bytes]:
+            return hostgit.run(args, owner=repo.owner, cwd=gitdir, env={"GIT_DIR": str(gitdir)},
+                               check=False, limit=limit, timeout=LOG_SECONDS,
+                               memory=hostgit.READ_MEMORY)
+
+        below = git(["rev-parse", "--verify", "--quiet", f"head~{MAX_COMMITS}^{{commit}}"])
+        floor = below.stdout.strip().decode("ascii", "replace") if below.returncode == 0 else ""
+        proc = git(log_argv(base=bool(base), floor=floor), limit=LOG_LIMIT)
     out = proc.stdout
     if len(out) > LOG_LIMIT:  # the agent writes the messages: whole commits up to the bound
         return BranchLog(view=view, commits=tuple(parse_log(out[:out.rfind(b"\0", 0,

@@ -472,3 +472,53 @@ def test_what_among_the_objects_is_not_a_file_is_named(tmp_path: Path) -> None:
     (objects / "cd").symlink_to(tmp_path)
     assert workspaces.odd_object(ws) == ".git/objects/cd is not a folder (symlink)"
     assert workspaces.odd_object(tmp_path / "none") is not None
+
+
+@pytest.mark.parametrize(("base", "floor", "stops"), [
+    (True, "a" * 40, ["^base", "^" + "a" * 40]),
+    (True, "", ["^base"]),  # a branch shorter than the listing: down to the base
+    (False, "b" * 64, ["^" + "b" * 64]),
+    (False, "", []),
+    (True, "head~1000", ["^base"]),  # only an id stops the walk: never a name or an option
+    (True, "--all", ["^base"]),
+])
+def test_the_log_stops_where_it_can(base: bool, floor: str, stops: list[str]) -> None:
+    argv = timeline_git.log_argv(base=base, floor=floor)
+    assert argv[argv.index("head") + 1:] == [*stops, "--"]
+
+
+#: Commits on the branch from ``git fast-import``: ``$1`` on its line, then a merge of a
+#: side line of ``$2`` (from a root of its own), then ``$3`` more.
+MANY = r"""
+b=$(git symbolic-ref --short HEAD)
+perl -e '
+    my ($b, $n, $side, $after) = @ARGV; my $t = 1700000000;
+    sub one { my ($ref, $extra) = @_; $t++;
+              print "commit $ref\ncommitter A <a\@x> $t +0000\ndata 2\nc\n$extra\n" }
+    one("refs/heads/$b", "from refs/heads/$b^0\n");
+    one("refs/heads/$b", "") for 2 .. $n;
+    one("refs/heads/side", "") for 1 .. $side;
+    one("refs/heads/$b", "merge refs/heads/side\n") if $side;
+    one("refs/heads/$b", "") for 1 .. $after;' "$b" "$@" | git fast-import --quiet
+git reset -q --soft "$b"
+"""
+
+
+@pytest.mark.parametrize("shape", [(3000, 0, 0), (1500, 1500, 10), (10, 2000, 10), (5, 0, 0)])
+def test_the_timeline_lists_what_a_walk_of_the_whole_branch_lists(
+        repo: RepoInfo, ws: Path, shape: tuple[int, int, int]) -> None:
+    """However the branch is shaped (a long line, a long line merged in, a short one), the
+    log that stops early lists the same newest commits in the same order as git's walk of
+    the whole branch down to the base."""
+    done = agent(ws, MANY.replace('"$@"', " ".join(map(str, shape))))
+    assert done.returncode == 0, done.stderr
+    base = repos.base_commit(repo, "main")
+    whole = agent(ws, f"git log --topo-order --max-count={timeline_git.MAX_COMMITS} "
+                      f"--format=%H HEAD ^{base}")
+    assert whole.returncode == 0, whole.stderr
+    view = RepoView(key="", label="repo", primary=True, repo_path=str(repo.root),
+                    base_ref="main", worktree_path=str(ws), container_path="/workspace")
+    log = timeline_git.branch_log(repo, ws, view, BRANCH, ws.parent.parent / "shadows")
+    assert [c[0] for c in log.commits] == whole.stdout.split()
+    assert len(log.commits) == min(sum(shape) + (1 if shape[1] else 0),
+                                   timeline_git.MAX_COMMITS)
