@@ -50,7 +50,9 @@ CHANGES = {
     "files": {"type": "array", "items": {"type": "object", "required": ["status", "path"],
                                          "properties": {"status": {"type": "string"},
                                                         "path": {"type": "string"}}}},
-    "diff": {"type": "string"}, "truncated": {"type": "boolean"}}
+    "diff": {"type": "string"},
+    "truncated": {"type": "boolean", "description": "the diff was cut at 2 MiB, or the "
+                  "files at the first 10,000"}}
 DIFF_SECTION = {
     "type": "object", "description": "One repository's changes against its own base",
     "required": ["repo", "name", "primary", "path", "base_ref", "merge_base", "files", "diff",

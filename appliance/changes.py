@@ -8,8 +8,8 @@ the workspace's deletions and, for each untracked file, an intent to add (``git 
 untracked work alike while **no object is written**: the workspace is the agent's to fill,
 and a diff that copied it into objects would write as much again on the appliance's disk.
 Only the first :data:`DIFF_LIMIT` bytes of the diff (and :data:`STAT_LIMIT` of the file
-list) are read; git is stopped past them. Diffs never run an external diff or a textconv.
-Called by the API on a worker thread.
+list, of which :data:`FILES_LIMIT` files are named) are read; git is stopped past them.
+Diffs never run an external diff or a textconv. Called by the API on a worker thread.
 
 :func:`branch_diff` is for a session whose workspace this host cannot see (a pod's): the
 session branch as fetched into the user's repository, against its fork point. Git runs in
@@ -30,6 +30,10 @@ from appliance.repos import RepoInfo
 DIFF_LIMIT = 2 * 1024 * 1024
 #: The file list's bytes read at most (tens of thousands of paths).
 STAT_LIMIT = 4 * 1024 * 1024
+#: The files a diff names at most. The diff shown (:data:`DIFF_LIMIT`) holds a few thousand
+#: at most, and each named is a record the API builds and encodes on its one loop: a commit
+#: of 200,000 files was as many (the list's bytes alone, :data:`STAT_LIMIT`, hold 400,000).
+FILES_LIMIT = 10_000
 #: The scratch index's listing read at most (a few hundred thousand files); past it, no diff.
 INDEX_LIMIT = 64 * 1024 * 1024
 #: ``--ignore-submodules=all``: git asks a submodule whether it is dirty by starting ``git
@@ -98,16 +102,21 @@ def _drop_gitlinks(git: Callable[..., bytes]) -> None:
 
 def _answer(base_ref: str, fork: str, stat: bytes, untracked: set[str],
             text: bytes) -> dict[str, Any]:
-    """What both diffs answer: the files (from ``--name-status``) and the diff, bounded (a
-    list or a diff cut short ends at its last whole line, and says so)."""
-    files = []
+    """What both diffs answer: the files (from ``--name-status``, the first
+    :data:`FILES_LIMIT`) and the diff, bounded (a list or a diff cut short ends at its last
+    whole line, and says so)."""
+    files: list[dict[str, str]] = []
     listed = stat if len(stat) <= STAT_LIMIT else stat[:stat.rfind(b"\n", 0, STAT_LIMIT) + 1]
+    more = False
     for line in listed.decode("utf-8", "replace").splitlines():
         if not line.strip():
             continue
+        if len(files) == FILES_LIMIT:
+            more = True
+            break
         status, _, path = line.partition("\t")
         files.append({"status": "?" if path in untracked else status, "path": path})
-    cut = len(text) > DIFF_LIMIT or len(stat) > STAT_LIMIT
+    cut = len(text) > DIFF_LIMIT or len(stat) > STAT_LIMIT or more
     return {"base_ref": base_ref, "merge_base": fork or None, "files": files,
             "truncated": cut, "diff": text[:DIFF_LIMIT].decode("utf-8", "replace")}
 

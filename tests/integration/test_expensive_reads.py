@@ -155,3 +155,20 @@ def test_a_branch_of_millions_of_commits_shows_its_newest(app: Appliance, repo: 
     page = r.json()
     commits = [i["title"] for i in page["items"] if i["source"] == "commit"]
     assert not page["notes"] and commits and commits[-1] == "the newest", page["notes"]
+
+
+def test_a_diff_of_two_hundred_thousand_files_names_a_bounded_few(
+        app: Appliance, repo: Path) -> None:
+    """The diff names its files as well as showing the first 2 MiB of what changed: the
+    list was read to 4 MiB of git's output, and 200,000 new files were as many records,
+    built and encoded on the API's one loop, for a diff that shows a few thousand."""
+    s = create(app, repo, "wide-diff")
+    as_agent(app, s, "mkdir -p d && cd d && seq -w 200000 | xargs touch && "
+                     "git add -A . && git -c user.name=A -c user.email=a@x commit -qm many")
+    as_agent(app, s, "echo more >> README.md")  # and the agent's own work beside them
+    r = app.http(timeout=120).get(f"/api/sessions/{s['id']}/diff")
+    assert r.status_code == 200, r.text[:300]
+    body = r.json()
+    assert body["truncated"] and len(body["diff"].encode()) <= 2 << 20
+    assert 0 < len(body["files"]) <= 10_000, len(body["files"])
+    assert {"status": "M", "path": "README.md"} in body["files"]  # the first are kept

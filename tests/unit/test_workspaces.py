@@ -522,3 +522,18 @@ def test_the_timeline_lists_what_a_walk_of_the_whole_branch_lists(
     assert [c[0] for c in log.commits] == whole.stdout.split()
     assert len(log.commits) == min(sum(shape) + (1 if shape[1] else 0),
                                    timeline_git.MAX_COMMITS)
+
+
+@pytest.mark.parametrize(("count", "named", "cut"), [
+    (0, 0, False),
+    (3, 3, False),
+    (changes.FILES_LIMIT, changes.FILES_LIMIT, False),  # all of them, not cut
+    (changes.FILES_LIMIT + 1, changes.FILES_LIMIT, True),  # one more: the first, cut
+    (200_000, changes.FILES_LIMIT, True),
+])
+def test_a_diff_names_a_bounded_few_files(count: int, named: int, cut: bool) -> None:
+    stat = b"".join(b"A\td/%06d\n" % i for i in range(count))
+    body = changes._answer("main", "", stat, {"d/000001"}, b"")
+    assert len(body["files"]) == named and body["truncated"] is cut
+    assert body["files"][:2] == [{"status": "A", "path": "d/000000"},
+                                 {"status": "?", "path": "d/000001"}][:named]

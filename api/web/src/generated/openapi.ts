@@ -2893,6 +2893,7 @@ export interface operations {
                             path: string;
                         }[];
                         diff: string;
+                        /** @description the diff was cut at 2 MiB, or the files at the first 10,000 */
                         truncated: boolean;
                         /** @description A section per repository, the primary first (only the one asked for with ?repo=) */
                         repos: {
@@ -2910,6 +2911,7 @@ export interface operations {
                                 path: string;
                             }[];
                             diff: string;
+                            /** @description the diff was cut at 2 MiB, or the files at the first 10,000 */
                             truncated: boolean;
                             /** @description Why this repository's changes could not be read (the others still show) */
                             error: string | null;
