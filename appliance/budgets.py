@@ -9,7 +9,8 @@ session; a session's own budget, set from any UI, replaces it) and all sessions 
 the session's model requests with 429 until it is raised (``proxy/controls.py``).
 
 Cost counts what has a price (``appliance.usage``), and the tokens of a model without one
-at the dearest price in the table (``PriceTable.bound``): the agent names the model.
+at its maker's dearest price, or the table's (``PriceTable.bound``): the agent names
+the model.
 """
 
 from __future__ import annotations

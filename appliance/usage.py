@@ -11,7 +11,8 @@ model), with defaults for current models and ``[prices."<model>"]`` tables in
 ``config.toml`` that add or replace entries. Cost is computed when shown, from the table in
 force then. A model the table does not know is counted in tokens and its cost is unknown
 (None), never guessed; against a budget (:meth:`PriceTable.bound`) it costs what the
-dearest model in the table would, so a model nobody priced spends a budget too.
+dearest model of its maker (or of the table) would, so a model nobody priced spends a
+budget too.
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ DEFAULT_PRICES: Mapping[str, Price] = {
 
 _SEPARATORS = "-.@:"
 _KINDS = ("input", "output", "cache_read", "cache_write")
+#: Model names only one maker serves: an unpriced one costs its maker's dearest price.
+_MAKERS = ("claude", "gemini")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,12 +121,18 @@ class PriceTable:
 
     def bound(self, model: str, usage: Usage) -> float:
         """What ``usage`` of ``model`` spends of a budget: its cost, or for a model without
-        a price what it would cost at the dearest price of each kind in the table (the
-        model is the agent's to choose: an unpriced one must not spend for nothing)."""
+        a price what it would cost at the dearest price of each kind among its maker's
+        models in the table (a ``claude`` or ``gemini`` name: only that maker serves it), or
+        the whole table's (the model is the agent's to choose: an unpriced one must not
+        spend for nothing)."""
         price = self.price_for(model)
         if price is None:
-            price = Price(**{kind: max((getattr(p, kind) for p in self.prices.values()),
-                                       default=0.0) for kind in _KINDS})
+            maker = next((m for m in _MAKERS if model.lower().startswith(m)), None)
+            peers = [p for name, p in self.prices.items()
+                     if maker is not None and name.startswith(maker)] \
+                or list(self.prices.values())
+            price = Price(**{kind: max((getattr(p, kind) for p in peers), default=0.0)
+                             for kind in _KINDS})
         return price.cost(usage)
 
 

@@ -18,7 +18,7 @@ from appliance.egress import (
 )
 from appliance.errors import ConfigError, InvalidInput
 from appliance.placeholders import placeholder_env, session_placeholders
-from appliance.usage import DEFAULT_TABLE, Usage, parse_prices
+from appliance.usage import DEFAULT_TABLE, Price, Usage, parse_prices
 from proxy.honeytoken import foreign, leak_in_body, leak_in_head
 from proxy.rules import DEFAULT_RULES
 
@@ -156,10 +156,17 @@ def test_prices_match_dated_ids_and_unknown_models_have_no_cost() -> None:
     assert table.cost("claude-sonnet-4-5-20250929", usage) == pytest.approx(3 + 15 + 0.3)
     assert table.price_for("gpt-5-mini-2025-08-07") == table.prices["gpt-5-mini"]
     assert table.cost("claude-fake", usage) is None
-    # Against a budget, a model without a price costs the dearest price of each kind.
-    dearest = DEFAULT_TABLE.prices["o1-pro"]
-    assert table.bound("claude-fake", usage) == pytest.approx(
-        dearest.input + dearest.output + dearest.cache_read)
+    # Against a budget, a model without a price costs the dearest price of each kind: its
+    # maker's, where only one maker serves such a name, else the whole table's.
+    def total(price: Price) -> float:
+        return price.input + price.output + price.cache_read
+
+    opus = max((p for n, p in table.prices.items() if n.startswith("claude")), key=total)
+    assert table.bound("claude-fake", usage) == pytest.approx(total(opus))
+    gemini = max(total(p) for n, p in table.prices.items() if n.startswith("gemini"))
+    assert table.bound("Gemini-9-ultra", usage) == pytest.approx(gemini)
+    assert table.bound("o9-fake", usage) == pytest.approx(total(table.prices["o1-pro"]))
+    assert table.bound("claude-fake", usage) < table.bound("o9-fake", usage)
     assert table.bound("claude-sonnet-4-5", usage) == table.cost("claude-sonnet-4-5", usage)
     mine = parse_prices({"claude-fake": {"input": 1, "output": 2}}, "config.toml")
     assert mine.cost("claude-fake", usage) == pytest.approx(1 + 2 + 1)  # cache at input price
