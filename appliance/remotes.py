@@ -18,7 +18,7 @@ import string
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from appliance import hostgit, repos
+from appliance import hostgit, repos, shadow, workspaces
 from appliance.errors import GitError, InvalidInput
 from appliance.repos import RepoInfo
 from appliance.workspaces import fetch_error
@@ -83,15 +83,31 @@ def remote_tip(repo: RepoInfo, url: str, branch: str, *, proxy: str,
     return None
 
 
-def fetch_branch(repo: RepoInfo, url: str, branch: str, *, proxy: str,
-                 ca: Path | None) -> None:
+def fetch_branch(repo: RepoInfo, url: str, branch: str, *, proxy: str, ca: Path | None,
+                 scratch: Path, max_bytes: int) -> None:
     """``branch`` of the remote into the user's repository, forced (amend and rebase are
-    the agent's right on its branch); nothing else moves."""
-    proc = hostgit.run(
-        [*https_argv(ca), "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
-         "--no-auto-gc", "--no-recurse-submodules", "--end-of-options", url,
-         f"+refs/heads/{branch}:refs/heads/{branch}"],
-        owner=repo.owner, cwd=repo.root, env=_env(proxy), check=False,
-        timeout=REMOTE_TIMEOUT)
-    if proc.returncode != 0:
-        raise fetch_error(proc, branch, f"could not fetch {branch} from {url} into {repo.root}")
+    the agent's right on its branch); nothing else moves.
+
+    What the agent pushed is fetched into a shadow in ``scratch`` first (:mod:`appliance.shadow`:
+    our config and refs, the user's objects borrowed, so only what is new comes over the
+    wire), with the heap of a host git reading an agent's objects, a large file streamed;
+    from there it ends like the sync of a workspace on this host
+    (:func:`~appliance.workspaces.take_branch`): held to ``max_bytes``, then brought in."""
+    known = workspaces.known_commits(repo, branch)
+    failed = f"could not fetch {branch} from {url} into {repo.root}"
+    with shadow.shadow_dir(scratch, owner=repo.owner,
+                           refs={f"known-{i}": c for i, c in enumerate(known)},
+                           objects=repos.borrowed_object_dirs(repo.objects_dir)) as gitdir:
+        proc = hostgit.run(
+            [*https_argv(ca), *hostgit.STREAMED, "fetch", "--quiet", "--no-tags",
+             "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules",
+             "--end-of-options", url, f"+refs/heads/{branch}:refs/heads/sync"],
+            owner=repo.owner, cwd=gitdir, env={"GIT_DIR": str(gitdir), **_env(proxy)},
+            check=False, timeout=REMOTE_TIMEOUT, memory=hostgit.READ_MEMORY)
+        if proc.returncode != 0:
+            raise fetch_error(proc, branch, failed)
+        tip = workspaces.read_ref(gitdir / "refs" / "heads" / "sync")
+        if tip is None:
+            raise GitError(f"{failed}: the remote's {branch} is not a commit")
+        workspaces.take_branch(repo, gitdir, branch, tip, known, max_bytes=max_bytes,
+                               failed=failed)

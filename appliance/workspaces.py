@@ -228,6 +228,16 @@ def read_tip(path: Path, branch: str) -> str | None:
     return None
 
 
+def read_ref(path: Path) -> str | None:
+    """The commit a loose ref of a shadow (a folder of ours) names, as plain hex; None when
+    it is missing or not a bare object name."""
+    try:
+        with path.open("rb") as f:
+            return _hex(f.read(REF_LIMIT))
+    except OSError:
+        return None
+
+
 def read_head(path: Path) -> str | None:
     """The commit the workspace has checked out (its branch's tip, or a detached commit)."""
     raw = _read(path, (".git", "HEAD"), REF_LIMIT)
@@ -290,11 +300,14 @@ def fetch_error(proc: subprocess.CompletedProcess[bytes], branch: str,
     """Why a fetch of ``branch`` into the user's repository failed: ``failed`` and git's
     words, or what to do when the branch is checked out there."""
     detail = hostgit.said(proc)
+    # A child of the fetch (index-pack) that ran out says so on a line of its own, and the
+    # fetch's last line is then only that the child failed.
+    said_all = (proc.stderr or b"").decode("utf-8", "replace")
     if "checked out" in detail:
         return GitError(f"the branch {branch} is checked out in your repository, so the "
                         "session's commits cannot be brought in; check out another branch "
                         f"there ({detail})")
-    if "Out of memory" in detail or "unable to allocate" in detail:
+    if "Out of memory" in said_all or "unable to allocate" in said_all:
         return GitError(f"{failed}: one of its objects is more than host git reads with "
                         f"{hostgit.READ_MEMORY >> 20} MiB of memory ({detail}); {branch} stays "
                         "at its last commit brought in. Have the agent drop it from its "
@@ -316,27 +329,45 @@ def sync_branch(repo: RepoInfo, workspace: Path, branch: str, tip: str, scratch:
     """Bring the workspace's commit ``tip`` into the user's repository as ``branch``.
 
     Fetches through a shadow git directory in ``scratch`` (see :mod:`appliance.shadow`), as
-    the owner, with objects checked (``fetch.fsckObjects``); moves nothing but ``branch``.
-    Refused, bringing nothing, when the objects the user's repository lacks come to more
-    than ``max_bytes`` in full (what a checkout would write, however well it compresses).
+    the owner, with objects checked (``fetch.fsckObjects``); moves nothing but ``branch``
+    (:func:`take_branch`).
     """
     if _hex(tip.encode()) is None:
         raise InvalidInput(f"{tip!r} is not a commit id")
-    known = [c for c in (repos.branch_tip(repo, branch), repos.head_commit(repo)) if c]
+    known = known_commits(repo, branch)
     with shadow_of(repo, workspace, scratch, {"sync": tip}) as gitdir:
-        size = incoming_bytes(repo, gitdir, tip, known)
-        if size > max_bytes:
-            raise GitError(
-                f"its new commits hold {size / 2**20:,.0f} MiB, more than the "
-                f"{max_bytes / 2**20:,.0f} MiB one sync brings in ([limits] max_sync_mib); "
-                f"{branch} stays at its last commit brought in. Look at the session's work "
-                "(`clauderon diff`): if it is meant, raise the limit and restart the "
-                "reconciler, or have the agent drop the large files from its branch")
-        proc = hostgit.run(
-            [*hostgit.STREAMED, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
-             "--no-auto-gc", "--no-recurse-submodules", "--end-of-options", str(gitdir),
-             f"+refs/heads/sync:refs/heads/{branch}"],
-            owner=repo.owner, cwd=repo.root, check=False, memory=hostgit.READ_MEMORY)
+        take_branch(repo, gitdir, branch, tip, known, max_bytes=max_bytes,
+                    failed=f"could not bring {branch} into {repo.root}")
+
+
+def known_commits(repo: RepoInfo, branch: str) -> list[str]:
+    """What the user's repository already has of a session's work: ``branch`` as last
+    brought in, and the commit checked out."""
+    return [c for c in (repos.branch_tip(repo, branch), repos.head_commit(repo)) if c]
+
+
+def take_branch(repo: RepoInfo, gitdir: Path, branch: str, tip: str, known: list[str], *,
+                max_bytes: int, failed: str) -> None:
+    """``tip``, which the shadow ``gitdir`` names ``refs/heads/sync`` and whose objects it
+    reads (an agent's), into the user's repository as ``branch``: every sync of a session's
+    work ends here, whichever road the objects took (a workspace on this host, or the
+    remote a pod pushed to). Refused, bringing nothing, when the objects the user's
+    repository lacks (from ``known``) come to more than ``max_bytes`` in full (what a
+    checkout would write, however well it compresses). The fetch runs with the heap of a
+    host git reading an agent's objects, both its sides streaming a large file."""
+    size = incoming_bytes(repo, gitdir, tip, known)
+    if size > max_bytes:
+        raise GitError(
+            f"its new commits hold {size / 2**20:,.0f} MiB, more than the "
+            f"{max_bytes / 2**20:,.0f} MiB one sync brings in ([limits] max_sync_mib); "
+            f"{branch} stays at its last commit brought in. Look at the session's work "
+            "(`clauderon diff`): if it is meant, raise the limit and restart the "
+            "reconciler, or have the agent drop the large files from its branch")
+    proc = hostgit.run(
+        [*hostgit.STREAMED, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
+         "--no-auto-gc", "--no-recurse-submodules", "--end-of-options", str(gitdir),
+         f"+refs/heads/sync:refs/heads/{branch}"],
+        owner=repo.owner, cwd=repo.root, check=False, memory=hostgit.READ_MEMORY)
     if proc.returncode != 0:
-        raise fetch_error(proc, branch, f"could not bring {branch} into {repo.root}")
+        raise fetch_error(proc, branch, failed)
     repos.roll_up(repo)

@@ -91,7 +91,9 @@ async def bring_in(deps: Deps, s: Session) -> None:
     repo = await trio.to_thread.run_sync(repos.repo_facts, s.repo_path)
     url = await trio.to_thread.run_sync(remotes.cluster_remote, repo)
     await trio.to_thread.run_sync(lambda: remotes.fetch_branch(
-        repo, url, s.branch, proxy=host_proxy(deps, s), ca=proxy_ca(deps.settings)))
+        repo, url, s.branch, proxy=host_proxy(deps, s), ca=proxy_ca(deps.settings),
+        scratch=deps.settings.shadows_dir / s.id,
+        max_bytes=deps.settings.max_sync_mib << 20))
 
 
 class RemoteTips:

@@ -537,3 +537,18 @@ def test_a_diff_names_a_bounded_few_files(count: int, named: int, cut: bool) -> 
     assert len(body["files"]) == named and body["truncated"] is cut
     assert body["files"][:2] == [{"status": "A", "path": "d/000000"},
                                  {"status": "?", "path": "d/000001"}][:named]
+
+
+@pytest.mark.parametrize(("stderr", "says"), [
+    (b"fatal: Out of memory, malloc failed (tried to allocate 524288001 bytes)\n"
+     b"fatal: fetch-pack: invalid index-pack output\n", "memory"),
+    (b"error: unable to allocate 1 bytes\nfatal: index-pack failed\n", "memory"),
+    (b"fatal: refusing to fetch into branch 'refs/heads/x' checked out at '/r'\n",
+     "check out another branch"),
+    (b"fatal: couldn't find remote ref refs/heads/x\n", "couldn't find remote ref"),
+])
+def test_a_failed_fetch_says_why(stderr: bytes, says: str) -> None:
+    """git's own words, and what to do: running out of memory is said on any line (a
+    child of the fetch says it; the fetch's last line only says the child failed)."""
+    proc = subprocess.CompletedProcess(["git"], 128, b"", stderr)
+    assert says in workspaces.fetch_error(proc, "x", "could not").message

@@ -89,10 +89,13 @@ class Listener:
         await trio.serve_listeners(self._serve_one, listeners)
 
     async def _serve_one(self, stream: trio.abc.Stream) -> None:
-        """One connection: a peer that drops it, or speaks HTTP wrong, just ends it."""
+        """One connection: a peer that drops it, speaks HTTP wrong, or keeps it idle for
+        30 s (the proxy's pooled connection while a test's git works for longer), just
+        ends it."""
         try:
             await self._connection(stream)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError):
+        except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError,
+                trio.TooSlowError):
             pass
         finally:
             await trio.aclose_forcefully(stream)

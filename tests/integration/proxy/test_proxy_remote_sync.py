@@ -1,0 +1,161 @@
+"""The agent of a Kubernetes session against the host git that brings its branch in.
+
+A pod cannot share objects with the host, so the agent pushes its branch to the remote
+(real git through the running proxy, which injects the credential) and the host asks the
+remote for it and fetches it into the person's repository, as the repository's owner
+(uid 1000), through the same proxy as the session (:mod:`appliance.remotes`). The remote is
+a real bare repository served over smart HTTP on loopback. What the agent pushes is small
+on the wire and in every count the sync makes before it, and large in the host's memory
+once git inflates it: host git's peak is measured as the tests of the Docker sync do
+(:func:`tests.support.peaks.git_peak`), for git running as the owner only (the server's git
+is the remote's business).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import trio
+from conftest import Proxy
+from proxy_fakes import GitServer
+
+from appliance import remotes, repos
+from appliance.errors import ClauderonError
+from tests.conftest import AGENT_UID, user_git
+from tests.support.peaks import git_peak
+
+MIB = 1 << 20
+URL = "https://github.com/owner/repo.git"
+#: The agent's git streams its large files too: the peak measured is the host's alone.
+LEAN = ("-c", "core.bigFileThreshold=32m", "-c", "pack.windowMemory=64m")
+
+
+@dataclass
+class Pod:
+    """The agent's side (its clone, pushing through the proxy as the session) and the
+    person's (their repository with the remote as origin, the session branch made)."""
+
+    person: Path
+    info: repos.RepoInfo
+    bare: Path
+    work: Path
+    git: list[str]
+    proxy: str
+    ca: Path
+    scratch: Path
+    session_id: str
+    branch: str
+
+
+async def run(cmd: list[str], cwd: Path, *, stdin: bytes = b"") -> str:
+    env = {"PATH": os.environ["PATH"], "HOME": str(cwd), "GIT_TERMINAL_PROMPT": "0",
+           "GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@b", "GIT_COMMITTER_NAME": "a",
+           "GIT_COMMITTER_EMAIL": "a@b"}
+    with trio.fail_after(300):
+        done = await trio.run_process(cmd, cwd=cwd, env=env, stdin=stdin, capture_stdout=True,
+                                      capture_stderr=True, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    return done.stdout.decode().strip()
+
+
+@pytest.fixture
+async def pod(proxy: Proxy, git_server: GitServer, repo: Path, tmp_path: Path) -> Pod:
+    bare = git_server.root / "owner" / "repo.git"
+    bare.parent.mkdir()
+    await run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], tmp_path)
+    await run(["git", "config", "http.receivepack", "true"], bare)
+    await run(["git", "-c", f"safe.directory={repo}", "push", "-q", str(bare), "main"], repo)
+    user_git(repo, "remote", "add", "origin", URL)
+    sid, token = proxy.add_session("agent")
+    branch = "clauderon/agent"
+    user_git(repo, "branch", branch, "main")  # made at the base when the session is created
+    url = proxy.url(sid, token)
+    git = ["git", *LEAN, "-c", f"http.proxy={url}", "-c", f"http.sslCAInfo={proxy.ca_path}"]
+    await run([*git, "clone", "-q", URL, "work"], tmp_path)
+    work = tmp_path / "work"
+    await run(["git", "checkout", "-q", "-b", branch], work)
+    return Pod(person=repo, info=repos.repo_facts(repo), bare=bare, work=work, git=git,
+               proxy=url, ca=proxy.ca_path, scratch=tmp_path / "shadows", session_id=sid,
+               branch=branch)
+
+
+async def push(pod: Pod, script: str) -> str:
+    """The agent runs ``script`` in its clone, then pushes its branch; its new tip."""
+    await run(["sh", "-c", script], pod.work)
+    await run([*pod.git, "push", "-q", "origin", f"HEAD:{pod.branch}"], pod.work)
+    return await run(["git", "rev-parse", "HEAD"], pod.work)
+
+
+async def bring_in(pod: Pod, *, max_mib: int = 1024) -> str | None:
+    """The reconciler's fetch of the session branch: None, or why it failed."""
+    def fetch() -> None:
+        remotes.fetch_branch(pod.info, URL, pod.branch, proxy=pod.proxy, ca=pod.ca,
+                             scratch=pod.scratch, max_bytes=max_mib * MIB)
+    try:
+        await trio.to_thread.run_sync(fetch)
+    except ClauderonError as exc:
+        return exc.message
+    return None
+
+
+def tip(pod: Pod, ref: str) -> str:
+    return user_git(pod.person, "rev-parse", "--verify", "--quiet", ref)
+
+
+HALVES = """set -e
+head -c $((500 << 20)) /dev/zero > a
+(head -c $((500 << 20)) /dev/zero; echo x) > b
+git add a b && git commit -qm halves
+git -c pack.window=10 repack -adq
+"""
+
+
+async def test_a_pushed_branch_within_its_budget_costs_host_git_a_bounded_heap(
+        pod: Pod) -> None:
+    """Two files of 500 MiB of zeros, one byte apart: 1000 MiB, within the 1024 MiB one
+    sync brings in, a MiB on the wire, the second a delta of the first. The remote sends
+    the delta as it has it; the host's git resolving it held the first file and built the
+    second beside it, as it had no bound on its heap: a GiB of the host's memory for one
+    fetch of a branch, what the agent could have it take again with every push. It now has
+    the heap of every host git reading an agent's objects: the fetch fails saying so, and
+    nothing comes in (a Docker sync, whose sender is ours, streams both files and brings
+    the commit in)."""
+    await push(pod, HALVES)
+    with git_peak(AGENT_UID) as seen:
+        said = await bring_in(pod)
+    assert max(seen) < 600 * MIB, f"host git grew to {max(seen) // MIB} MiB"
+    assert said is not None and "memory" in said, said
+    assert tip(pod, f"refs/heads/{pod.branch}") == tip(pod, "main")
+
+
+async def test_a_pushed_branch_over_the_budget_brings_nothing_in(pod: Pod) -> None:
+    """A branch whose new commits hold 300 MiB, against a budget of 16 MiB: the pod's sync
+    had no budget at all and brought it in whole (what a checkout of it writes)."""
+    await push(pod, "head -c $((300 << 20)) /dev/zero > big && git add big && "
+                    "git commit -qm big")
+    said = await bring_in(pod, max_mib=16)
+    assert tip(pod, f"refs/heads/{pod.branch}") == tip(pod, "main"), \
+        "a branch over max_sync_mib was brought in"
+    assert said is not None and "max_sync_mib" in said, said
+
+
+async def test_refs_the_remote_holds_besides_the_branch_never_reach_the_person(
+        pod: Pod, tmp_path: Path) -> None:
+    """The remote holds what the agent could not push through the proxy but a remote may
+    hold all the same (a hostile or careless one): tags, ``refs/clauderon/*``, another
+    session's branch, a ``main`` moved. Only the session branch comes in."""
+    commit = await push(pod, "echo work > work && git add work && git commit -qm work")
+    await run(["git", "update-ref", "refs/heads/main", commit], pod.bare)
+    for ref in ("refs/tags/v1", "refs/clauderon/agent", "refs/heads/clauderon/other",
+                "refs/remotes/origin/main", "refs/notes/commits"):
+        await run(["git", "update-ref", ref, commit], pod.bare)
+    before = user_git(pod.person, "for-each-ref", "--format=%(refname) %(objectname)")
+    assert await bring_in(pod) is None
+    after = user_git(pod.person, "for-each-ref", "--format=%(refname) %(objectname)")
+    moved = set(after.splitlines()) - set(before.splitlines())
+    assert moved == {f"refs/heads/{pod.branch} {commit}"}, moved
+    assert not (pod.person / ".git" / "FETCH_HEAD").exists()
+
