@@ -96,9 +96,13 @@ def _base_branch(s: Session) -> str | None:
 
 def _title(repo: repos.RepoInfo, s: Session) -> str:
     # The agent wrote the subject, of any length: 4 KiB of it is read, 250 characters kept.
+    # git holds the commit whole and formats the subject whole before it prints a byte (a
+    # message of 300 MiB of zeros is an object of KiB): a title it has not the heap for is
+    # the session's name.
     subject = hostgit.run(["log", "-1", "--format=%s", f"refs/heads/{s.branch}", "--"],
-                          owner=repo.owner, cwd=repo.root, check=False,
-                          limit=4096).stdout[:4096].decode("utf-8", "replace").strip()
+                          owner=repo.owner, cwd=repo.root, check=False, limit=4096,
+                          memory=hostgit.READ_MEMORY).stdout[:4096].decode(
+                              "utf-8", "replace").strip()
     return (subject or s.name)[:250]
 
 

@@ -22,7 +22,7 @@ import trio
 from conftest import Proxy
 from proxy_fakes import GitServer
 
-from appliance import remotes, repos
+from appliance import pulls, remotes, repos
 from appliance.errors import ClauderonError
 from tests.conftest import AGENT_UID, user_git
 from tests.support.peaks import git_peak
@@ -158,4 +158,34 @@ async def test_refs_the_remote_holds_besides_the_branch_never_reach_the_person(
     moved = set(after.splitlines()) - set(before.splitlines())
     assert moved == {f"refs/heads/{pod.branch} {commit}"}, moved
     assert not (pod.person / ".git" / "FETCH_HEAD").exists()
+
+
+LONG_SUBJECT = """set -e
+who='a <a@b> 1 +0000'
+(printf 'tree %s\\nparent %s\\nauthor %s\\ncommitter %s\\n\\n' \\
+   $(git rev-parse 'HEAD^{tree}') $(git rev-parse HEAD) "$who" "$who"
+ head -c $((384 << 20)) /dev/zero | tr '\\0' m) > ../commit
+c=$(git hash-object -t commit -w --literally ../commit)
+rm ../commit
+git reset -q --soft "$c"
+"""
+
+
+async def test_a_pull_requests_title_costs_host_git_a_bounded_heap(pod: Pod,
+                                                                   proxy: Proxy) -> None:
+    """The agent's newest commit has a subject of 384 MiB of one letter: 384 KiB on the
+    wire, within every limit of the sync, which brings it in. Opening the session's pull
+    request titles it with that subject, read by host git in the person's repository: git
+    held the commit and the subject it formats whole, with no bound on its heap, though the
+    title keeps 250 characters. The title is the session's name when git has not the heap
+    for the subject."""
+    commit = await push(pod, LONG_SUBJECT)
+    assert await bring_in(pod) is None
+    assert tip(pod, f"refs/heads/{pod.branch}") == commit
+    session = proxy.store.get_session(pod.session_id)
+    assert session is not None
+    with git_peak(AGENT_UID) as seen:
+        title = await trio.to_thread.run_sync(pulls._title, pod.info, session)
+    assert max(seen) < 600 * MIB, f"host git grew to {max(seen) // MIB} MiB"
+    assert title == session.name
 
