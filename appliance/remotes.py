@@ -24,6 +24,11 @@ from appliance.repos import RepoInfo
 from appliance.workspaces import fetch_error
 
 REMOTE_TIMEOUT = 30.0
+#: What of the remote's answer to ``ls-remote`` is read: git prints each ref whose name
+#: ends like the branch, and the remote names its refs (and sends as many as it likes,
+#: which git's helper holds whole: a listing runs with the heap of a git reading an
+#: agent's data).
+LISTING_LIMIT = 64 << 10
 _HEX = frozenset(string.hexdigits.lower())
 
 
@@ -72,10 +77,12 @@ def remote_tip(repo: RepoInfo, url: str, branch: str, *, proxy: str,
     """The commit ``branch`` names on the remote (None: not there yet)."""
     proc = hostgit.run([*https_argv(ca), "ls-remote", "--heads", "--end-of-options", url,
                         f"refs/heads/{branch}"], owner=repo.owner, cwd=repo.root,
-                       env=_env(proxy), check=False, timeout=REMOTE_TIMEOUT)
-    if proc.returncode != 0:
+                       env=_env(proxy), check=False, timeout=REMOTE_TIMEOUT,
+                       limit=LISTING_LIMIT, memory=hostgit.READ_MEMORY)
+    cut = len(proc.stdout) > LISTING_LIMIT
+    if proc.returncode != 0 and not cut:
         raise GitError(f"could not ask {url} for {branch}: {hostgit.said(proc)}")
-    for line in proc.stdout.decode("ascii", "replace").splitlines():
+    for line in proc.stdout[:LISTING_LIMIT].decode("ascii", "replace").splitlines():
         sha, _, name = line.partition("\t")
         if name.strip() == f"refs/heads/{branch}" and len(sha) in (40, 64) \
                 and set(sha) <= _HEX:

@@ -19,11 +19,13 @@ from pathlib import Path
 
 import pytest
 import trio
-from conftest import Proxy
-from proxy_fakes import GitServer
+import trustme
+from conftest import Proxy, override
+from proxy_fakes import GitServer, Listener, read_head
 
 from appliance import pulls, remotes, repos
 from appliance.errors import ClauderonError
+from proxy.config import Upstream
 from tests.conftest import AGENT_UID, user_git
 from tests.support.peaks import git_peak
 
@@ -188,4 +190,60 @@ async def test_a_pull_requests_title_costs_host_git_a_bounded_heap(pod: Pod,
         title = await trio.to_thread.run_sync(pulls._title, pod.info, session)
     assert max(seen) < 600 * MIB, f"host git grew to {max(seen) // MIB} MiB"
     assert title == session.name
+
+
+class EndlessListing(Listener):
+    """A remote that answers a listing of its refs with refs until ``limit`` bytes are sent:
+    each one's name ends like the session branch (``ls-remote`` matches the tail), so git
+    prints every one it is given."""
+
+    https_compatible = True
+
+    def __init__(self, ca: trustme.CA, *, limit: int) -> None:
+        super().__init__(ca)
+        self.limit = limit
+        self.sent = 0
+
+    async def _connection(self, stream: trio.abc.Stream) -> None:
+        if not await read_head(stream):
+            return
+        await stream.send_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-git-upload-"
+                              b"pack-advertisement\r\ntransfer-encoding: chunked\r\n\r\n")
+        first = b"001e# service=git-upload-pack\n0000"
+        lines = [first]
+        for n in range(1, 1 << 30):
+            name = b"%040x refs/heads/%d/refs/heads/clauderon/agent" % (n, n)
+            lines.append(b"%04x%s\n" % (len(name) + 5, name))
+            if len(lines) == 1024:
+                chunk = b"".join(lines)
+                await stream.send_all(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.sent += len(chunk)
+                lines = []
+                if self.sent > self.limit:
+                    break
+        await stream.send_all(b"4\r\n0000\r\n0\r\n\r\n")
+
+
+async def test_a_remote_that_lists_refs_without_end_costs_the_host_a_bounded_heap(
+        pod: Pod, proxy: Proxy, upstream_ca: trustme.CA, nursery: trio.Nursery) -> None:
+    """The reconciler asks the remote for the session branch (``ls-remote``) every few
+    seconds; the remote answers with 1.5 GiB of refs, each named like the branch. Host git
+    kept every ref it was sent, and printed each, which the reconciler read whole: both
+    grew with the listing, as far as the remote cared to go in the 30 s the question may
+    take. Now git has the heap of a host git reading an agent's data and the reconciler
+    reads 64 KiB of its answer at most."""
+    hostile = EndlessListing(upstream_ca, limit=3 << 29)
+    port = await nursery.start(hostile.serve)
+    override(proxy, upstreams={"github.com": Upstream(scheme="https", host="127.0.0.1",
+                                                       port=port)})
+
+    def ask() -> str | None:
+        return remotes.remote_tip(pod.info, URL, pod.branch, proxy=pod.proxy, ca=pod.ca)
+    with git_peak(AGENT_UID) as seen:
+        try:
+            said = await trio.to_thread.run_sync(ask)
+        except ClauderonError as exc:
+            said = exc.message
+    assert max(seen) < 600 * MIB, f"host git grew to {max(seen) // MIB} MiB"
+    assert said is None or len(said) < 4096, said[:200]
 
