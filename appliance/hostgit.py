@@ -75,6 +75,10 @@ READ_MEMORY = 512 << 20
 #: :data:`STREAMED`.
 STREAM_SIZE = 32 << 20
 STREAMED = ("-c", f"core.bigFileThreshold={STREAM_SIZE}")
+#: What a git that packs an agent's objects on the host (a roll-up of the person's packs, a
+#: push of a session branch) is given besides :data:`STREAMED`: the delta search among the
+#: other files held to a window of 64 MiB.
+PACKING = (*STREAMED, "-c", "pack.windowMemory=64m")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -48,8 +48,8 @@ def remote_of(repo: RepoInfo) -> Remote:
 
 def push_argv(url: str, branch: str, *, force: bool, ca: Path | None) -> list[str]:
     ref = f"refs/heads/{branch}"
-    return [*remotes.https_argv(ca), "push", "--porcelain", "--no-verify", "--end-of-options", url,
-            f"{'+' if force else ''}{ref}:{ref}"]
+    return [*remotes.https_argv(ca), *hostgit.PACKING, "push", "--porcelain", "--no-verify",
+            "--end-of-options", url, f"{'+' if force else ''}{ref}:{ref}"]
 
 
 def proxy_env(proxy: str) -> dict[str, str]:
@@ -65,8 +65,12 @@ def push_branch(repo: RepoInfo, remote: Remote, branch: str, *, proxy: str, ca: 
     if tip is None:
         raise GitError(f"{repo.root} has no branch {branch} yet: the session has not been "
                        "brought in (wait for its first commit, or see its status)")
+    # The branch holds the agent's objects: git packs them with the heap of a host git
+    # reading them, a large file streamed (two of 500 MiB a byte apart were held whole to
+    # look for a delta between them).
     proc = hostgit.run(push_argv(remote.url, branch, force=force, ca=ca), owner=repo.owner,
-                       cwd=repo.root, env=proxy_env(proxy), check=False, timeout=PUSH_TIMEOUT)
+                       cwd=repo.root, env=proxy_env(proxy), check=False, timeout=PUSH_TIMEOUT,
+                       memory=hostgit.READ_MEMORY)
     if proc.returncode != 0:
         out = (proc.stdout + proc.stderr).decode("utf-8", "replace")
         if "non-fast-forward" in out or "fetch first" in out or "[rejected]" in out:

@@ -252,7 +252,7 @@ def roll_up(repo: RepoInfo) -> None:
     agent wrote, and is best effort: a failure is logged, the sync stands."""
     if pack_count(repo) <= PACK_LIMIT:
         return
-    proc = hostgit.run([*hostgit.STREAMED, "-c", "pack.windowMemory=64m", "repack", "-d",
+    proc = hostgit.run([*hostgit.PACKING, "repack", "-d",
                         "-q", "--geometric=2", "--no-write-bitmap-index"],
                        owner=repo.owner, cwd=repo.root, check=False,
                        memory=hostgit.READ_MEMORY)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from appliance import github, publish, pullstate
+from appliance import github, hostgit, publish, pullstate
 from appliance.errors import Conflict, Forbidden, InvalidInput, NotFound, RemoteError
 from appliance.github import RepoSlug
 from appliance.pullstate import Checks, Mergeable, PullState, PullStatus, Review
@@ -157,6 +157,7 @@ def test_the_push_carries_no_credential_in_argv() -> None:
     assert argv[-2:] == ["https://github.com/o/r.git",
                          "refs/heads/clauderon/fix:refs/heads/clauderon/fix"]
     assert "--end-of-options" in argv and "protocol.https.allow=always" in argv
+    assert " ".join(hostgit.PACKING) in " ".join(argv)  # the agent's files packed streamed
     forced = publish.push_argv("https://github.com/o/r.git", "clauderon/fix", force=True,
                                ca=None)
     assert forced[-1].startswith("+refs/heads/")

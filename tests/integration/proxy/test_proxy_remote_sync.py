@@ -23,7 +23,7 @@ import trustme
 from conftest import Proxy, override
 from proxy_fakes import GitServer, Listener, read_head
 
-from appliance import pulls, remotes, repos
+from appliance import publish, pulls, remotes, repos
 from appliance.errors import ClauderonError
 from proxy.config import Upstream
 from tests.conftest import AGENT_UID, user_git
@@ -247,3 +247,23 @@ async def test_a_remote_that_lists_refs_without_end_costs_the_host_a_bounded_hea
     assert max(seen) < 600 * MIB, f"host git grew to {max(seen) // MIB} MiB"
     assert said is None or len(said) < 4096, said[:200]
 
+
+async def test_a_persons_push_of_the_branch_costs_host_git_a_bounded_heap(pod: Pod) -> None:
+    """The person pushes the session branch (``clauderon push``, or the pull request
+    button) from their repository, where a sync brought the agent's two files of 400 MiB
+    of zeros one byte apart as loose objects (a fetch of few objects unpacks them). The
+    host's git packing them for the remote held both whole to look for a delta between
+    them, as it had no bound on its heap: near a GiB of the host's memory for a push of
+    1 MiB. It now runs with the heap of a host git reading an agent's objects, a file over
+    32 MiB streamed (no delta looked for)."""
+    await run(["sh", "-c", HALVES.replace("500 << 20", "400 << 20")], pod.work)
+    commit = await run(["git", "rev-parse", "HEAD"], pod.work)
+    await run(["chown", "-R", f"{AGENT_UID}:{AGENT_UID}", str(pod.work)], pod.work)
+    user_git(pod.person, "fetch", "-q", str(pod.work), f"+{pod.branch}:{pod.branch}")
+    with git_peak(AGENT_UID) as seen:
+        pushed = await trio.to_thread.run_sync(lambda: publish.push_branch(
+            pod.info, publish.Remote(url=URL, slug=None), pod.branch, proxy=pod.proxy,
+            ca=pod.ca, force=False))
+    assert max(seen) < 600 * MIB, f"host git grew to {max(seen) // MIB} MiB"
+    assert pushed == commit
+    assert await run(["git", "rev-parse", pod.branch], pod.bare) == commit
