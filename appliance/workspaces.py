@@ -89,7 +89,9 @@ def create_workspace(repo: RepoInfo, path: Path, branch: str, start: str,
         _make_folder(path, owner)
 
     def git(*args: str) -> None:
-        hostgit.run(args, owner=owner, cwd=path)
+        # ``start`` is the agent's commit when the workspace is made again: the checkout
+        # converts a file whole when the commit's attributes name an encoding.
+        hostgit.run(args, owner=owner, cwd=path, memory=hostgit.READ_MEMORY)
 
     git("init", "--quiet", "--template=", f"--initial-branch={branch}")
     info = path / ".git" / "objects" / "info"

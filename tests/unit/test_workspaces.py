@@ -18,6 +18,7 @@ from appliance.errors import GitError
 from appliance.multirepo import RepoView
 from appliance.repos import RepoInfo
 from tests.conftest import AGENT_UID, make_repo
+from tests.support.peaks import git_peak
 
 BRANCH = "clauderon/x"
 #: What a sync brings in at most, where the test is not about that.
@@ -552,3 +553,28 @@ def test_a_failed_fetch_says_why(stderr: bytes, says: str) -> None:
     child of the fetch says it; the fetch's last line only says the child failed)."""
     proc = subprocess.CompletedProcess(["git"], 128, b"", stderr)
     assert says in workspaces.fetch_error(proc, "x", "could not").message
+
+
+def test_a_workspace_made_again_at_the_agents_commit_costs_host_git_a_bounded_heap(
+        repo: RepoInfo, ws: Path) -> None:
+    """The agent commits a file of 300 MiB of one letter (300 KiB as an object), then a
+    ``.gitattributes`` naming UTF-16 as its working-tree encoding, and the sync brings both
+    in. It empties its workspace, ``.git`` and all: the next start makes the workspace anew
+    at the branch as brought in, and host git checking it out converted the file whole, as
+    it had no bound on its heap: 926 MiB of the host's memory. Now the checkout fails
+    saying so, and nothing of the host's memory is taken."""
+    done = agent(ws, "set -e; head -c $((300 << 20)) /dev/zero | tr '\\0' a > big; "
+                     "git add big; echo 'big working-tree-encoding=UTF-16' > .gitattributes; "
+                     "git add .gitattributes; git commit -qm enc; git rev-parse HEAD")
+    assert done.returncode == 0, done.stderr
+    tip = done.stdout.split()[-1]
+    workspaces.sync_branch(repo, ws, BRANCH, tip, ws.parent.parent / "shadows", max_bytes=LIMIT)
+    assert agent(ws, "rm -rf .git .gitattributes big README src").returncode == 0
+    said = None
+    with git_peak(AGENT_UID) as seen:
+        try:
+            workspaces.create_workspace(repo, ws, BRANCH, repos.branch_tip(repo, BRANCH) or "")
+        except GitError as exc:
+            said = exc.message
+    assert max(seen) < 600 << 20, f"host git grew to {max(seen) >> 20} MiB"
+    assert said is not None and "memory" in said, said
