@@ -151,6 +151,9 @@ async def last_sync(deps: Deps, s: Session) -> None:
                         extra={"session": s.id})
             await deps.event(s, "branch_sync_failed", {"branch": s.branch,
                                                        "reason": exc.message})
+        finally:  # where its fetches landed first
+            await trio.to_thread.run_sync(
+                lambda: shutil.rmtree(deps.settings.shadows_dir / s.id, ignore_errors=True))
         return
     try:
         await _last_one(deps, s, Path(s.worktree_path), f"{s.name}-{s.id[:8]}", None)

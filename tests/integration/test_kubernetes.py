@@ -104,6 +104,8 @@ def test_lifecycle_clone_push_archive_unarchive_delete(kube: Kube) -> None:
     for resource in ("pods", "persistentvolumeclaims", "secrets", "networkpolicies"):
         assert kube.names(resource) == [], resource
     assert kube.git_log("refs/heads/clauderon/kwork")[:1] == ["agent work"]
+    # Its fetches landed in a shadow of its own first: nothing of it stays.
+    assert not (app.settings.shadows_dir / s["id"]).exists()
 
 
 def test_a_delete_whose_last_fetch_fails_says_so_once(kube: Kube) -> None:
