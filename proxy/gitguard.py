@@ -124,8 +124,15 @@ def push_commands(body: bytes) -> list[str] | str | None:
         refs.append(parts[2].decode("utf-8", "replace"))
 
 
+#: git's probe before a push too large for one buffer (``http.postBuffer``), sent chunked:
+#: a flush packet alone, which updates nothing.
+PROBE = b"0000"
+
+
 def _refs(body: bytes, *, complete: bool) -> list[str] | str:
-    """The refs a push updates, or why they cannot be known."""
+    """The refs a push updates (none for git's :data:`PROBE`), or why they cannot be known."""
+    if complete and body == PROBE:
+        return []
     found = push_commands(body)
     if found is None:
         return ("the push's ref updates are longer than the proxy reads" if not complete

@@ -219,3 +219,22 @@ async def test_a_read_only_session_clones_and_fetches_but_never_pushes(
     branches = await run(["git", "branch", "--list"], bare, env)
     assert "clauderon/reader" not in branches
     assert git_server.refused == 0
+
+
+async def test_a_push_larger_than_gits_post_buffer_goes_through_chunked(
+    proxy: Proxy, git_server: GitServer, tmp_path: Path
+) -> None:
+    """A pack larger than ``http.postBuffer`` (1 MiB) is sent with chunked framing, after
+    git's probe: the proxy reads the push's commands from the first chunks, judges them, and
+    relays the rest as it arrives."""
+    env = git_env(tmp_path)
+    bare, _ = await seed_remote(git_server, tmp_path, env, "big")
+    via, work = await clone(proxy, tmp_path, env, "big", "big")
+    (work / "noise.bin").write_bytes(os.urandom(8 << 20))  # incompressible: a pack of 8 MiB
+    await run(["git", "add", "noise.bin"], work, env)
+    await run(["git", "commit", "-q", "-m", "noise"], work, env)
+    await run([*via, "push", "-q", "origin", "HEAD:clauderon/big"], work, env)
+    log = await run(["git", "log", "--format=%s", "clauderon/big"], bare, env)
+    assert log.split() == ["noise", "seed"]
+    posted = [s for s in git_server.seen if s.target.endswith("git-receive-pack")]
+    assert max(len(s.body) for s in posted) > 8 << 20

@@ -43,6 +43,15 @@ def test_what_is_not_a_push_is_named(body: bytes, word: str) -> None:
     assert isinstance(found, str) and word in found
 
 
+def test_gits_probe_before_a_chunked_push_passes_and_moves_nothing() -> None:
+    # A push larger than http.postBuffer is preceded by a request whose body is a flush
+    # packet alone: it updates no ref. The same four bytes with more to come are no probe.
+    assert gitguard.push_refusal("mine", b"0000", complete=True) is None
+    assert gitguard.owner_push_refusal(b"0000", complete=True) is None
+    assert gitguard.push_refusal("mine", b"0000", complete=False) is not None
+    assert gitguard.push_refusal("mine", b"0000" + b"0000", complete=True) is not None
+
+
 @pytest.mark.parametrize(("refs", "refused"), [
     (["refs/heads/clauderon/mine"], False),
     (["refs/heads/main"], True),
