@@ -8,7 +8,9 @@ agent home), a Secret, a NetworkPolicy and a Pod. The backend id is that name.
 
 - ``create`` makes (or adopts, when labelled for the same session) the claim, the Secret
   and the NetworkPolicy, and records on the claim the pod to make, marked *stopped*;
-- ``start`` clears the mark, makes the pod from the record (a pod that ended is replaced)
+- ``start`` clears the mark, makes the pod from the record (a pod that ended is replaced;
+  the appliance's Service name, when pods reach it by name, pinned to the addresses it
+  resolves to now)
   and watches it until its agent container runs, reporting each step (waiting for a node,
   cloning, running) and stopping at once, with the reason, when waiting cannot help
   (:func:`~appliance.backends.kubernetes_state.start_error`);
@@ -241,6 +243,9 @@ class KubernetesBackend:
             await self._delete("delete the ended pod", "pod", backend_id, grace=0)
             await self._wait_gone(backend_id)
             pod = None
+        if not self.kube.proxy_is_ip:
+            template = manifests.pinned(template, self.kube.proxy_address,
+                                        await self._resolve_proxy())
         await self._mark(backend_id, stopped=False)
         if pod is None:
             await self._call(f"create the pod {backend_id}", lambda core, _: core
@@ -253,6 +258,19 @@ class KubernetesBackend:
                 await self._delete("delete the pod that did not start", "pod", backend_id,
                                    grace=0)
             raise
+
+    async def _resolve_proxy(self) -> list[str]:
+        """The addresses of the appliance's Service as the appliance resolves it now: the
+        pod gets them in its hosts file, and no resolver (see ``pinned``)."""
+        name = self.kube.proxy_address
+        try:
+            with trio.fail_after(self.kube.timeout_seconds):
+                found = await trio.socket.getaddrinfo(name, None, type=trio.socket.SOCK_STREAM)
+        except (OSError, trio.TooSlowError) as exc:
+            raise BackendError(f"[kubernetes] proxy_address {name} does not resolve here "
+                               f"({exc}); pods reach the proxy at the addresses the appliance "
+                               "resolves it to", retryable=True) from exc
+        return [str(info[4][0]) for info in found]
 
     async def _wait_running(self, name: str, image: str, progress: Progress | None) -> None:
         said: set[str] = set()

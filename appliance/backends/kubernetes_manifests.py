@@ -12,8 +12,10 @@ Docker containers (``clauderon.session``, ``clauderon.name``, ``clauderon.instan
 - a **Secret**: the proxy URL (it carries the session's proxy credentials), the hook token,
   and the read-only files (the proxy's CA, the hook script, managed settings, the start
   script): nothing of it is in the pod spec;
-- a **NetworkPolicy**: no ingress; egress to the proxy and hook ports of the appliance only
-  (plus the cluster DNS when the appliance is reached by name);
+- a **NetworkPolicy**: no ingress; egress to the proxy and hook ports of the appliance only,
+  never to the cluster DNS (a resolver that answers any name is a way out: a tunnel through
+  DNS queries passes no proxy and no audit). A pod resolves nothing: the appliance's
+  Service name is pinned to the addresses the appliance resolved it to (:func:`pinned`);
 - a **Pod**: an init container that clones the remote through the proxy and checks out the
   session branch (:data:`CLONE_SCRIPT`), then the agent container; both non-root with the
   configured uid, no privilege escalation, every capability dropped, seccomp
@@ -147,14 +149,9 @@ def network_policy(spec: WorkloadSpec, kube: KubeSettings, *, proxy_port: int,
         to: list[Json] = [{"ipBlock": {"cidr": f"{kube.proxy_address}/{bits}"}}]
     else:
         to = [{"podSelector": {"matchLabels": dict(kube.appliance_labels)}}]
+    # No rule for the cluster DNS, even when the appliance is reached by name: the pod
+    # finds that name in its hosts file (:func:`pinned`).
     egress: list[Json] = [{"to": to, "ports": ports}]
-    if not kube.proxy_is_ip:
-        # The appliance is reached by name: the cluster DNS, and nothing else besides it.
-        egress.append({
-            "to": [{"namespaceSelector": {"matchLabels": {
-                        "kubernetes.io/metadata.name": "kube-system"}},
-                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
-            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]})
     return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
             "metadata": _meta(spec, kube),
             "spec": {"podSelector": {"matchLabels": {LABEL_SESSION: spec.session_id}},
@@ -227,12 +224,12 @@ def pod(spec: WorkloadSpec, kube: KubeSettings) -> Json:
         "volumes": [{"name": VOLUME, "persistentVolumeClaim": {"claimName": spec.name}},
                     *file_volumes],
     }
-    if kube.proxy_is_ip:
-        # Nothing to resolve: the proxy is an address (it resolves for the agent), and a
-        # name the agent asks for goes to its own loopback, to nothing (as on Docker).
-        body["dnsPolicy"] = "None"
-        body["dnsConfig"] = {"nameservers": ["127.0.0.1"],
-                             "options": [{"name": "timeout", "value": "1"}]}
+    # Nothing to resolve: the proxy is an address, or a name in the pod's hosts file
+    # (:func:`pinned`); a name the agent asks for goes to its own loopback, to nothing (as
+    # on Docker), never to a resolver that forwards it out of the cluster.
+    body["dnsPolicy"] = "None"
+    body["dnsConfig"] = {"nameservers": ["127.0.0.1"],
+                         "options": [{"name": "timeout", "value": "1"}]}
     if kube.service_account:
         body["serviceAccountName"] = kube.service_account
     if kube.node_selector:
@@ -240,6 +237,18 @@ def pod(spec: WorkloadSpec, kube: KubeSettings) -> Json:
     if kube.tolerations:
         body["tolerations"] = [dict(t) for t in kube.tolerations]
     return {"apiVersion": "v1", "kind": "Pod", "metadata": _meta(spec, kube), "spec": body}
+
+
+def pinned(template: Json, name: str, addresses: list[str]) -> Json:
+    """The pod ``template`` with ``name`` (the appliance's Service) pinned to ``addresses``
+    in its hosts file, as the appliance resolved it when it makes the pod: the pod itself
+    resolves nothing."""
+    if not addresses:
+        raise ValueError(f"no address to pin {name} to")
+    pod_: Json = json.loads(json.dumps(template))
+    pod_["spec"]["hostAliases"] = [{"ip": ip, "hostnames": [name]}
+                                   for ip in sorted(set(addresses))]
+    return pod_
 
 
 def _container(spec: WorkloadSpec, kube: KubeSettings, *, uid: int, **fields: Any) -> Json:

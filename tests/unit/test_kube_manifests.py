@@ -103,9 +103,44 @@ def test_the_policy_allows_the_proxy_and_hook_only() -> None:
                       appliance_labels={"app": "clauderon"})
     named = rendered(by_name)
     egress = named["networkpolicy"]["spec"]["egress"]
-    assert egress[0]["to"] == [{"podSelector": {"matchLabels": {"app": "clauderon"}}}]
-    assert egress[1]["ports"] == [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
-    assert "dnsPolicy" not in named["pod"]["spec"]
+    assert egress == [{"to": [{"podSelector": {"matchLabels": {"app": "clauderon"}}}],
+                       "ports": [{"protocol": "TCP", "port": 3031},
+                                 {"protocol": "TCP", "port": 3128}]}]
+
+
+BY_NAME = replace(KUBE, proxy_address="clauderon.agents.svc.cluster.local",
+                  appliance_labels={"app": "clauderon"})
+
+
+@pytest.mark.parametrize("kube", [KUBE, BY_NAME], ids=["by-address", "by-name"])
+def test_a_pod_has_no_resolver_to_tunnel_through(kube: KubeSettings) -> None:
+    """The hostile agent's DNS tunnel: queries for names under a domain it controls, which
+    the cluster resolver forwards to the internet, past the proxy and its audit. The policy
+    allows no DNS at all, and the pod's only nameserver is its own loopback, whether the
+    proxy is an address or the appliance's Service name."""
+    objects = rendered(kube)
+    for rule in objects["networkpolicy"]["spec"]["egress"]:
+        assert {p["port"] for p in rule["ports"]} == {3031, 3128}, rule
+        assert all("namespaceSelector" not in peer for peer in rule["to"]), rule
+    spec_ = objects["pod"]["spec"]
+    assert spec_["dnsPolicy"] == "None"
+    assert spec_["dnsConfig"]["nameservers"] == ["127.0.0.1"]
+
+
+@pytest.mark.parametrize(("addresses", "aliases"), [
+    (["10.96.0.7"], [{"ip": "10.96.0.7", "hostnames": ["clauderon.agents.svc"]}]),
+    (["fd00::7", "10.96.0.7", "10.96.0.7"],
+     [{"ip": "10.96.0.7", "hostnames": ["clauderon.agents.svc"]},
+      {"ip": "fd00::7", "hostnames": ["clauderon.agents.svc"]}]),
+])
+def test_the_service_name_is_pinned_in_the_pod(addresses: list[str],
+                                                aliases: list[dict[str, Any]]) -> None:
+    template = rendered(BY_NAME)["pod"]
+    pod = m.pinned(template, "clauderon.agents.svc", addresses)
+    assert pod["spec"]["hostAliases"] == aliases
+    assert "hostAliases" not in template["spec"]  # the record is not changed
+    with pytest.raises(ValueError, match="no address"):
+        m.pinned(template, "clauderon.agents.svc", [])
 
 
 def _pod(**status: Any) -> dict[str, Any]:
