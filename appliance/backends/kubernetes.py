@@ -8,15 +8,16 @@ agent home), a Secret, a NetworkPolicy and a Pod. The backend id is that name.
 
 - ``create`` makes (or adopts, when labelled for the same session) the claim, the Secret
   and the NetworkPolicy, and records on the claim the pod to make, marked *stopped*;
-- ``start`` clears the mark, makes the pod from the record (a pod that ended is replaced;
+- ``start`` makes the NetworkPolicy again from the claim's record, clears the mark, makes
+  the pod from the record (a pod that ended is replaced;
   the appliance's Service name, when pods reach it by name, pinned to the addresses it
   resolves to now)
   and watches it until its agent container runs, reporting each step (waiting for a node,
   cloning, running) and stopping at once, with the reason, when waiting cannot help
   (:func:`~appliance.backends.kubernetes_state.start_error`);
 - ``stop`` (archive too) marks the claim stopped and deletes the pod: the volume stays;
-- ``remove`` deletes the pod and the mark; ``forget`` (the session is deleted) the claim,
-  the Secret and the NetworkPolicy.
+- ``remove`` deletes the pod and the mark; ``forget`` (the session is deleted) the pod and,
+  once it is gone, the NetworkPolicy, the Secret and the claim.
 
 ``list_workloads`` finds everything by label: each pod, and each claim marked stopped that
 has no pod (a stopped session is its volume). A claim that is neither (its pod vanished) is
@@ -193,10 +194,11 @@ class KubernetesBackend:
 
     # --- Backend protocol: lifecycle ------------------------------------------------------
     async def create(self, spec: WorkloadSpec) -> str:
-        port = {"proxy_port": self.proxy_port, "hook_port": self.hook_port}
-        objects = [("pvc", manifests.pvc(spec, self.kube)),
+        policy = manifests.network_policy(spec, self.kube, proxy_port=self.proxy_port,
+                                          hook_port=self.hook_port)
+        objects = [("pvc", manifests.pvc(spec, self.kube, policy=policy)),
                    ("secret", manifests.secret(spec, self.kube)),
-                   ("netpol", manifests.network_policy(spec, self.kube, **port))]
+                   ("netpol", policy)]
         for kind, body in objects:
             await self._ensure(kind, spec.name, body, spec.session_id)
         return spec.name
@@ -232,12 +234,15 @@ class KubernetesBackend:
 
     async def start(self, backend_id: str, *, progress: Progress | None = None) -> None:
         claim = await self._get("read the session's volume", "pvc", backend_id)
-        record = ((claim or {}).get("metadata") or {}).get("annotations", {}).get(
-            manifests.ANNOTATION_POD)
+        meta = (claim or {}).get("metadata") or {}
+        records = meta.get("annotations") or {}
+        record = records.get(manifests.ANNOTATION_POD)
         if not record:
             raise BackendError(f"the volume {backend_id} is gone or has no pod recorded; the "
                                "session is made again", retryable=True)
         template: Json = json.loads(record)
+        await self._hold(backend_id, records.get(manifests.ANNOTATION_POLICY),
+                         (meta.get("labels") or {}).get(LABEL_SESSION, ""))
         pod = await self._get("read the pod", "pod", backend_id)
         if pod is not None and (run_state(pod)[0] is not RunState.RUNNING):
             await self._delete("delete the ended pod", "pod", backend_id, grace=0)
@@ -258,6 +263,17 @@ class KubernetesBackend:
                 await self._delete("delete the pod that did not start", "pod", backend_id,
                                    grace=0)
             raise
+
+    async def _hold(self, name: str, policy: str | None, session_id: str) -> None:
+        """The session's NetworkPolicy, there before its pod is: made again from the
+        claim's record (whatever happened to it since), or, for a claim that records none,
+        found; a pod is never made without it (its egress would be open)."""
+        if policy:
+            await self._ensure("netpol", name, json.loads(policy), session_id)
+        elif await self._get("read the NetworkPolicy", "netpol", name) is None:
+            raise BackendError(f"the NetworkPolicy {name} is gone, and the pod is not made "
+                               "without it: delete the session and create it again",
+                               retryable=False)
 
     async def _resolve_proxy(self) -> list[str]:
         """The addresses of the appliance's Service as the appliance resolves it now: the
@@ -336,6 +352,7 @@ class KubernetesBackend:
 
     async def forget(self, backend_id: str) -> None:
         await self._delete("delete the pod", "pod", backend_id, grace=0)
+        await self._wait_gone(backend_id)  # its policy holds it until it is gone
         for kind in ("netpol", "secret", "pvc"):
             await self._delete(f"delete the {kind} {backend_id}", kind, backend_id)
 

@@ -8,7 +8,8 @@ Docker containers (``clauderon.session``, ``clauderon.name``, ``clauderon.instan
 
 - a **PersistentVolumeClaim**: the workspace (``workspace/``) and the agent home (``home/``),
   kept across archive and unarchive; its annotations hold the pod to make at the next start
-  (:data:`ANNOTATION_POD`, no secret in it) and whether the session is stopped;
+  (:data:`ANNOTATION_POD`, no secret in it), the NetworkPolicy made again before that pod
+  (:data:`ANNOTATION_POLICY`) and whether the session is stopped;
 - a **Secret**: the proxy URL (it carries the session's proxy credentials), the hook token,
   and the read-only files (the proxy's CA, the hook script, managed settings, the start
   script): nothing of it is in the pod spec;
@@ -46,6 +47,7 @@ from appliance.resources import parse_memory
 Json = dict[str, Any]
 
 ANNOTATION_POD = "clauderon.io/pod"
+ANNOTATION_POLICY = "clauderon.io/network-policy"
 ANNOTATION_STOPPED = "clauderon.io/stopped"
 VOLUME = "session"
 FILES_VOLUME = "clauderon-files"
@@ -128,13 +130,19 @@ def secret(spec: WorkloadSpec, kube: KubeSettings) -> Json:
             "type": "Opaque", "data": data}
 
 
-def pvc(spec: WorkloadSpec, kube: KubeSettings, *, stopped: bool = True) -> Json:
+def _record(obj: Json) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def pvc(spec: WorkloadSpec, kube: KubeSettings, *, policy: Json,
+        stopped: bool = True) -> Json:
+    """The claim, recording the pod to make and the ``policy`` that must hold it first."""
     body: Json = {"accessModes": ["ReadWriteOnce"],
                   "resources": {"requests": {"storage": kube.pvc_size}}}
     if kube.storage_class:
         body["storageClassName"] = kube.storage_class
-    annotations = {ANNOTATION_POD: json.dumps(pod(spec, kube), sort_keys=True,
-                                              separators=(",", ":"))}
+    annotations = {ANNOTATION_POD: _record(pod(spec, kube)),
+                   ANNOTATION_POLICY: _record(policy)}
     if stopped:
         annotations[ANNOTATION_STOPPED] = "true"
     return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",

@@ -14,7 +14,9 @@ resize).
 Pods really run: :mod:`tests.fakes.kube_pods` runs each as Docker containers on the network
 it is given (the appliance's sessions' network, whose firewall applies to them too), and a
 PVC is a folder this fake owns. NetworkPolicies are stored and checked for shape only: this
-fake cannot enforce them (the Docker network's lockdown is what confines pods here).
+fake cannot enforce them (the Docker network's lockdown is what confines pods here); it
+records, in ``STATE_DIR/policy-log.jsonl``, which policies selected each pod when it was
+made and which pods a policy still selected when it was deleted.
 
 Run: ``python -m tests.fakes.kube_api STATE_DIR NETWORK LABEL=VALUE``; it writes
 ``STATE_DIR/ready.json`` (port, token, CA path) once it listens on 127.0.0.1.
@@ -201,10 +203,26 @@ class FakeApiServer:
             self.kubelet.make_volume(ns, name)
             obj["status"] = {"phase": "Bound", "accessModes": obj["spec"].get("accessModes"),
                              "capacity": obj["spec"]["resources"]["requests"]}
+        if resource == "pods":
+            self._record("pod-created", pod=name, policies=self._policies_of(ns, obj))
         self.store.put(resource, ns, obj, "ADDED")
         if resource == "pods" and self.nursery is not None:
             self.nursery.start_soon(run_pod, self.kubelet, ns, name)
         return obj
+
+    def _policies_of(self, ns: str, pod: Json) -> list[str]:
+        """The NetworkPolicies of ``ns`` that select ``pod`` (by ``matchLabels``)."""
+        labels = pod["metadata"].get("labels") or {}
+        return sorted(p["metadata"]["name"] for p in self.store.items("networkpolicies", ns)
+                      if (p["spec"]["podSelector"].get("matchLabels") or {}).items()
+                      <= labels.items())
+
+    def _record(self, event: str, **fields: Any) -> None:
+        """The order of what the appliance did that containment rests on, for the tests:
+        each pod made with the policies that selected it then, each policy deleted with the
+        pods it still selected (``STATE_DIR/policy-log.jsonl``)."""
+        with (self.state / "policy-log.jsonl").open("a") as log:
+            log.write(json.dumps({"event": event, **fields}) + "\n")
 
     def _admit_quota(self, ns: str, name: str) -> None:
         for quota in self.store.items("resourcequotas", ns):
@@ -230,6 +248,10 @@ class FakeApiServer:
             await trio.to_thread.run_sync(self.kubelet.remove_pod_containers, ns, name)
         elif resource == "persistentvolumeclaims":
             self.kubelet.drop_volume(ns, name)
+        elif resource == "networkpolicies":
+            self._record("policy-deleted", policy=name, pods=sorted(
+                p["metadata"]["name"] for p in self.store.items("pods", ns)
+                if name in self._policies_of(ns, p)))
         self.store.drop(resource, ns, name)
         return obj
 

@@ -108,6 +108,32 @@ def test_lifecycle_clone_push_archive_unarchive_delete(kube: Kube) -> None:
     assert not (app.settings.shadows_dir / s["id"]).exists()
 
 
+def test_no_pod_runs_without_its_network_policy(kube: Kube) -> None:
+    """Containment on a cluster is the session's NetworkPolicy: a pod made while it is
+    missing has open egress. The policy is lost while the session is archived (deleted by
+    hand, or a claim kept from before policies changed); unarchive makes it again before the
+    pod, and delete removes it only once the pod is gone (as the fake API server recorded)."""
+    app = kube.app
+    app.client().post("/api/sessions", {"repo_path": str(kube.repo), "name": "kpol",
+                                        "backend": "kubernetes"})
+    assert app.wait_phase("kpol", "running", "failed", timeout=120)["phase"] == "running"
+    app.client().post("/api/sessions/kpol/archive", {})
+    app.wait_phase("kpol", "archived", timeout=60)
+    kube.networking().delete_namespaced_network_policy("clauderon-kpol", NAMESPACE)
+    app.client().post("/api/sessions/kpol/unarchive", {})
+    app.wait_phase("kpol", "running", "failed", timeout=120)
+    made = kube.policy_log("pod-created")
+    assert len(made) == 2, made
+    for pod in made:
+        assert pod["policies"] == ["clauderon-kpol"], pod
+    app.client().delete("/api/sessions/kpol")
+    wait_for(lambda: not app.client().get("/api/sessions", all="true")["sessions"],
+             timeout=60, what="the session gone")
+    dropped = kube.policy_log("policy-deleted")
+    assert [d["policy"] for d in dropped] == ["clauderon-kpol", "clauderon-kpol"], dropped
+    assert dropped[-1]["pods"] == [], dropped
+
+
 def test_a_delete_whose_last_fetch_fails_says_so_once(kube: Kube) -> None:
     """The person took the remote out of their repository, so the delete's last fetch of the
     branch cannot run: the session still goes (the remote keeps the branch), and the failure

@@ -74,6 +74,12 @@ class Kube:
         assert found, f"no running container for the pod {pod}"
         return str(found[0].id)
 
+    def policy_log(self, event: str) -> list[dict[str, Any]]:
+        """What the fake API server recorded of pods and their NetworkPolicies."""
+        log = self.state / "policy-log.jsonl"
+        lines = log.read_text().splitlines() if log.exists() else []
+        return [e for e in map(json.loads, lines) if e["event"] == event]
+
     def git_log(self, ref: str, where: Path | None = None) -> list[str]:
         path = str(where or self.repo)
         out = subprocess.run(["git", "-c", f"safe.directory={path}", "-C", path, "log",

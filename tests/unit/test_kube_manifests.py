@@ -59,8 +59,9 @@ def spec(kube: KubeSettings = KUBE) -> Any:
 
 def rendered(kube: KubeSettings = KUBE) -> dict[str, Any]:
     w = spec(kube)
-    return {"pod": m.pod(w, kube), "pvc": m.pvc(w, kube), "secret": m.secret(w, kube),
-            "networkpolicy": m.network_policy(w, kube, proxy_port=3128, hook_port=3031)}
+    policy = m.network_policy(w, kube, proxy_port=3128, hook_port=3031)
+    return {"pod": m.pod(w, kube), "pvc": m.pvc(w, kube, policy=policy),
+            "secret": m.secret(w, kube), "networkpolicy": policy}
 
 
 def test_the_session_objects_match_the_snapshot() -> None:
@@ -92,6 +93,9 @@ def test_the_pod_is_hardened_and_holds_no_secret() -> None:
     pvc = rendered()["pvc"]
     assert "PROXYTOKEN" not in json.dumps(pvc)
     assert json.loads(pvc["metadata"]["annotations"][m.ANNOTATION_POD]) == pod
+    # The policy is made again from this record before each pod.
+    assert json.loads(pvc["metadata"]["annotations"][m.ANNOTATION_POLICY]) == \
+        rendered()["networkpolicy"]
 
 
 def test_the_policy_allows_the_proxy_and_hook_only() -> None:
