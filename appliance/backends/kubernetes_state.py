@@ -5,6 +5,8 @@ Pods are JSON as the API serves them. :func:`run_state` maps one to the backend 
 is at (``scheduled``, ``clone``, ``running``) for the create's progress; :func:`start_error`
 says when waiting longer cannot help, in words that say what to do: no node can take the
 pod, the image cannot be pulled, the workspace could not be cloned, the container ended.
+:func:`confinement_probe` and :func:`unconfined_error` ask a running pod whether its
+NetworkPolicy is in force at all.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from appliance.backends.base import RunState
 from appliance.errors import BackendError
 
 Json = dict[str, Any]
+#: The kubelet's port on every node: a pod that reaches it has no NetworkPolicy in force.
+KUBELET_PORT = 10250
 PULL_ERRORS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName",
                          "ErrImageNeverPull", "RegistryUnavailable"})
 CONFIG_ERRORS = frozenset({"CreateContainerConfigError", "CreateContainerError",
@@ -106,3 +110,29 @@ def start_error(pod: Json, *, image: str) -> BackendError | None:
         return BackendError(f"the pod ended before it ran: {_ended(pod) or 'no reason given'}",
                             retryable=False)
     return None
+
+
+def confinement_probe(pod: Json) -> list[str] | None:
+    """What the agent's container runs to try its node's kubelet, which its NetworkPolicy
+    forbids (None: the pod has no node address yet)."""
+    node = (pod.get("status") or {}).get("hostIP")
+    if not node:
+        return None
+    return ["timeout", "5", "bash", "-c", 'exec 3<>"/dev/tcp/$0/$1"', str(node),
+            str(KUBELET_PORT)]
+
+
+def unconfined_error(pod: Json, exit_code: int) -> BackendError | None:
+    """The probe connected (exit 0): the cluster stores NetworkPolicies and enforces none,
+    so the session would reach the node, the metadata service and the internet past the
+    proxy; it is not run there."""
+    if exit_code != 0:
+        return None
+    name = (pod.get("metadata") or {}).get("name", "")
+    node = (pod.get("status") or {}).get("hostIP")
+    return BackendError(
+        f"the pod {name} reached its node's kubelet ({node}:{KUBELET_PORT}), which its "
+        "NetworkPolicy forbids: this cluster does not enforce NetworkPolicies (its network "
+        "plugin ignores them), so its sessions would reach the node, the metadata service and "
+        "the internet past the proxy; no session runs there until a network plugin that "
+        "enforces them (Calico, Cilium, ...) is installed", retryable=False)

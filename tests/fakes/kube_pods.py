@@ -64,6 +64,8 @@ class Kubelet:
         self.network = network
         self.labels = labels
         self.store = store  # the API server's objects (tests.fakes.kube_api.Store)
+        #: The node's address as pods see it (``FAKE_KUBE_NODE_IP``; default loopback).
+        self.node_ip = os.environ.get("FAKE_KUBE_NODE_IP", "127.0.0.1")
         self.docker = docker.from_env()
 
     # --- paths ------------------------------------------------------------------------
@@ -269,7 +271,7 @@ async def _run_pod(kubelet: Kubelet, ns: str, name: str) -> None:
         return
     store.update_spec("pods", ns, name, {"nodeName": NODE})
     conditions = [{"type": "PodScheduled", "status": "True", "lastTransitionTime": now()}]
-    status(conditions=conditions, hostIP="127.0.0.1", startTime=now())
+    status(conditions=conditions, hostIP=kubelet.node_ip, startTime=now())
 
     def waiting(c: Json, reason: str, message: str) -> Json:
         return {"name": c["name"], "image": c["image"], "imageID": "", "ready": False,

@@ -125,9 +125,14 @@ def _serve_in_thread(server: GitServer) -> tuple[threading.Thread, list[Any]]:
 @contextmanager
 def kube_appliance(tmp: Path, *, image: str, agents: bool, proxy_lines: str = "",
                    ca_bundle: str = "", kube_extra: str = "",
-                   env: dict[str, str] | None = None, host_view: bool = True) -> Iterator[Kube]:
+                   env: dict[str, str] | None = None, host_view: bool = True,
+                   pod_network: str | None = None, node_ip: str | None = None,
+                   node_at_gateway: bool = False) -> Iterator[Kube]:
     """``host_view``: the appliance sees the volumes (``volume_root``); without it, files
-    and transcripts are read inside the pods."""
+    and transcripts are read inside the pods. ``pod_network``: the Docker network pods join
+    instead of the sessions' (one without its lockdown: a cluster that does not enforce
+    NetworkPolicies); ``node_ip``: the node's address in the pods' status
+    (``node_at_gateway``: the sessions' network gateway)."""
     ca = trustme.CA()
     git = GitServer(ca, tmp / "remote", GIT_TOKEN)
     bare = tmp / "remote" / "owner" / "repo.git"
@@ -158,11 +163,13 @@ def kube_appliance(tmp: Path, *, image: str, agents: bool, proxy_lines: str = ""
         network = SessionNetwork.for_settings(app.settings)
         assert network is not None
         gateway = network.ensure().gateway
+        node_ip = gateway if node_at_gateway else node_ip
         state = tmp / "kube"
         fake = subprocess.Popen(
-            [sys.executable, "-m", "tests.fakes.kube_api", str(state), network.plan.name,
-             f"clauderon.instance={app.instance}"], stdout=log, stderr=log,
-            cwd=Path(__file__).resolve().parents[2])
+            [sys.executable, "-m", "tests.fakes.kube_api", str(state),
+             pod_network or network.plan.name, f"clauderon.instance={app.instance}"],
+            stdout=log, stderr=log, cwd=Path(__file__).resolve().parents[2],
+            env={**os.environ, **({"FAKE_KUBE_NODE_IP": node_ip} if node_ip else {})})
         ready = wait_for(lambda: (state / "ready.json").exists() and json.loads(
             (state / "ready.json").read_text()), what="the fake API server")
         kubeconfig = write_kubeconfig(tmp / "kubeconfig.yaml",

@@ -18,7 +18,13 @@ import pytest
 from appliance.backends import kubernetes_manifests as m
 from appliance.backends.base import CloneSpec, RunState, SpecFile
 from appliance.backends.kubernetes_exec import exit_code, fed
-from appliance.backends.kubernetes_state import run_state, start_error, start_step
+from appliance.backends.kubernetes_state import (
+    confinement_probe,
+    run_state,
+    start_error,
+    start_step,
+    unconfined_error,
+)
 from appliance.config_kubernetes import KubeSettings, parse
 from appliance.contract import HostContext, PodReach, pod_workload_for
 from appliance.errors import ConfigError
@@ -205,3 +211,23 @@ def test_config_parses() -> None:
                   "tolerations": [{"key": "a", "operator": "Exists"}], "pvc_size": "5Gi"},
                  "/h/config.toml")
     assert kube.proxy_is_ip and kube.pvc_size == "5Gi" and kube.namespace == "clauderon"
+
+
+@pytest.mark.parametrize(("status", "exit_code", "refused"), [
+    ({"hostIP": "10.0.0.4"}, 0, True),      # the kubelet answered: no policy in force
+    ({"hostIP": "10.0.0.4"}, 1, False),     # refused
+    ({"hostIP": "10.0.0.4"}, 124, False),   # dropped, as an enforced policy does
+    ({}, 0, False),                         # no node address: nothing was tried
+])
+def test_a_pod_that_reaches_its_kubelet_is_unconfined(status: dict[str, Any], exit_code: int,
+                                                      refused: bool) -> None:
+    pod = {"metadata": {"name": "clauderon-x"}, "status": status}
+    probe = confinement_probe(pod)
+    if "hostIP" in status:
+        assert probe is not None and probe[-2:] == ["10.0.0.4", "10250"]
+    else:
+        assert probe is None
+    error = unconfined_error(pod, exit_code) if probe is not None else None
+    assert (error is not None) == refused
+    if error is not None:
+        assert not error.retryable and "does not enforce NetworkPolicies" in error.message
