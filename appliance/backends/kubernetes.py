@@ -14,9 +14,8 @@ agent home), a Secret, a NetworkPolicy and a Pod. The backend id is that name.
   resolves to now)
   and watches it until its agent container runs, reporting each step (waiting for a node,
   cloning, running) and stopping at once, with the reason, when waiting cannot help
-  (:func:`~appliance.backends.kubernetes_state.start_error`); then the agent's container
-  tries its node's kubelet, and a pod that gets through (the cluster does not enforce
-  NetworkPolicies) is deleted and the start fails, saying so;
+  (:func:`~appliance.backends.kubernetes_state.start_error`: among them a pod whose init
+  container reached its node's kubelet, on a cluster that does not enforce NetworkPolicies);
 - ``stop`` (archive too) marks the claim stopped and deletes the pod: the volume stays;
 - ``remove`` deletes the pod and the mark; ``forget`` (the session is deleted) the pod and,
   once it is gone, the NetworkPolicy, the Secret and the claim.
@@ -55,14 +54,7 @@ from appliance.backends.base import (
     WorkloadSpec,
 )
 from appliance.backends.kubernetes_client import as_json, load_configuration, translate
-from appliance.backends.kubernetes_state import (
-    confinement_probe,
-    is_ready,
-    run_state,
-    start_error,
-    start_step,
-    unconfined_error,
-)
+from appliance.backends.kubernetes_state import is_ready, run_state, start_error, start_step
 from appliance.config_kubernetes import KubeSettings
 from appliance.errors import BackendError, BackendUnavailable, ClauderonError
 
@@ -266,7 +258,6 @@ class KubernetesBackend:
                              .create_namespaced_pod(self.ns, template, _preload_content=False))
         try:
             await self._wait_running(backend_id, _image(template), progress)
-            await self._check_confined(backend_id)
         except BaseException:
             # A pod that will not start is not left pending: the next try makes a new one.
             with trio.CancelScope(shield=True), trio.move_on_after(30):
@@ -284,19 +275,6 @@ class KubernetesBackend:
             raise BackendError(f"the NetworkPolicy {name} is gone, and the pod is not made "
                                "without it: delete the session and create it again",
                                retryable=False)
-
-    async def _check_confined(self, name: str) -> None:
-        """The running pod tries its node's kubelet: when it gets through, the cluster does
-        not enforce its NetworkPolicy, and the session does not run (said loudly)."""
-        pod = await self._get("read the pod", "pod", name)
-        probe = confinement_probe(pod or {})
-        if pod is None or probe is None:
-            return
-        result = await self.exec(name, probe)
-        problem = unconfined_error(pod, result.exit_code)
-        if problem is not None:
-            log.error("%s", problem.message)
-            raise problem
 
     async def _resolve_proxy(self) -> list[str]:
         """The addresses of the appliance's Service as the appliance resolves it now: the

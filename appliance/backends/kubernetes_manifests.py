@@ -60,11 +60,23 @@ SECRET_ENV = {"HTTPS_PROXY": "proxy-url", "HTTP_PROXY": "proxy-url",
               "https_proxy": "proxy-url", "http_proxy": "proxy-url",
               "CLAUDERON_HOOK_TOKEN": "hook-token"}
 
-#: The init container: clone the remote through the proxy into the volume (once: a volume
-#: that has the workspace keeps it), the session branch from the remote when it is there
-#: (the session was made again), else at the base's commit. The post-commit hook pushes the
-#: branch through the proxy, where the appliance fetches it into the user's repository.
+#: The kubelet's port on every node, which a session's NetworkPolicy forbids: the init
+#: container tries it first, and exits :data:`UNCONFINED_EXIT` when it gets through (the
+#: cluster does not enforce the policy), before anything else runs in the pod.
+KUBELET_PORT = 10250
+UNCONFINED_EXIT = 77
+
+#: The init container: first the node's kubelet (above); then clone the remote through
+#: the proxy into the volume (once: a volume that has the workspace keeps it), the session
+#: branch from the remote when it is there (the session was made again), else at the base's
+#: commit. The post-commit hook pushes the branch through the proxy, where the appliance
+#: fetches it into the user's repository.
 CLONE_SCRIPT = r"""set -eu
+if [ -n "${CLAUDERON_NODE:-}" ] && timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1"' \
+     "$CLAUDERON_NODE" "$CLAUDERON_KUBELET_PORT" 2>/dev/null; then
+  echo "the pod reached its node's kubelet ($CLAUDERON_NODE:$CLAUDERON_KUBELET_PORT)" >&2
+  exit "$CLAUDERON_UNCONFINED"
+fi
 ws=/data/workspace
 mkdir -p /data/home
 if [ -d "$ws/.git" ]; then echo "clauderon: the workspace is on the volume already"; exit 0; fi
@@ -277,6 +289,9 @@ def _clone_container(spec: WorkloadSpec, clone: CloneSpec, kube: KubeSettings, *
         {"name": "CLAUDERON_BASE", "value": clone.base},
         {"name": "HOME", "value": "/tmp"},
         {"name": "GIT_TERMINAL_PROMPT", "value": "0"},
+        {"name": "CLAUDERON_NODE", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
+        {"name": "CLAUDERON_KUBELET_PORT", "value": str(KUBELET_PORT)},
+        {"name": "CLAUDERON_UNCONFINED", "value": str(UNCONFINED_EXIT)},
         *[e for e in _env(spec) if e["name"] in (
             "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "GIT_SSL_CAINFO")],
     ]

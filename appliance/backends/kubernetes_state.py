@@ -5,8 +5,8 @@ Pods are JSON as the API serves them. :func:`run_state` maps one to the backend 
 is at (``scheduled``, ``clone``, ``running``) for the create's progress; :func:`start_error`
 says when waiting longer cannot help, in words that say what to do: no node can take the
 pod, the image cannot be pulled, the workspace could not be cloned, the container ended.
-:func:`confinement_probe` and :func:`unconfined_error` ask a running pod whether its
-NetworkPolicy is in force at all.
+A clone container that exits :data:`~appliance.backends.kubernetes_manifests.UNCONFINED_EXIT`
+reached its node's kubelet: the cluster enforces no NetworkPolicy (:func:`unconfined_error`).
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from appliance.backends.base import RunState
+from appliance.backends.kubernetes_manifests import KUBELET_PORT, UNCONFINED_EXIT
 from appliance.errors import BackendError
 
 Json = dict[str, Any]
-#: The kubelet's port on every node: a pod that reaches it has no NetworkPolicy in force.
-KUBELET_PORT = 10250
 PULL_ERRORS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName",
                          "ErrImageNeverPull", "RegistryUnavailable"})
 CONFIG_ERRORS = frozenset({"CreateContainerConfigError", "CreateContainerError",
@@ -101,6 +100,8 @@ def start_error(pod: Json, *, image: str) -> BackendError | None:
         done = state.get("terminated")
         if done and done.get("exitCode", 0) != 0:
             said = (done.get("message") or done.get("reason") or "").strip()[-500:]
+            if s.get("name") == "clone" and done.get("exitCode") == UNCONFINED_EXIT:
+                return unconfined_error(pod)
             if s.get("name") == "clone":
                 return BackendError(f"the workspace could not be cloned: {said}",
                                     retryable=False)
@@ -112,26 +113,14 @@ def start_error(pod: Json, *, image: str) -> BackendError | None:
     return None
 
 
-def confinement_probe(pod: Json) -> list[str] | None:
-    """What the agent's container runs to try its node's kubelet, which its NetworkPolicy
-    forbids (None: the pod has no node address yet)."""
-    node = (pod.get("status") or {}).get("hostIP")
-    if not node:
-        return None
-    return ["timeout", "5", "bash", "-c", 'exec 3<>"/dev/tcp/$0/$1"', str(node),
-            str(KUBELET_PORT)]
 
-
-def unconfined_error(pod: Json, exit_code: int) -> BackendError | None:
-    """The probe connected (exit 0): the cluster stores NetworkPolicies and enforces none,
-    so the session would reach the node, the metadata service and the internet past the
-    proxy; it is not run there."""
-    if exit_code != 0:
-        return None
-    name = (pod.get("metadata") or {}).get("name", "")
-    node = (pod.get("status") or {}).get("hostIP")
+def unconfined_error(pod: Json) -> BackendError:
+    """The init container reached its node's kubelet: the cluster stores NetworkPolicies
+    and enforces none, so a session there would reach the node, the metadata service and
+    the internet past the proxy; it is not run there."""
+    node = (pod.get("status") or {}).get("hostIP") or "its node"
     return BackendError(
-        f"the pod {name} reached its node's kubelet ({node}:{KUBELET_PORT}), which its "
+        f"the session's pod reached its node's kubelet ({node}:{KUBELET_PORT}), which its "
         "NetworkPolicy forbids: this cluster does not enforce NetworkPolicies (its network "
         "plugin ignores them), so its sessions would reach the node, the metadata service and "
         "the internet past the proxy; no session runs there until a network plugin that "

@@ -11,8 +11,9 @@ What the pod spec asks is what Docker is told: the user from ``securityContext``
 ``runAsNonRoot`` refused for uid 0), capabilities, ``allowPrivilegeEscalation: false`` as
 no-new-privileges, CPU and memory limits, env (Secret references resolved), a claim as a
 folder this fake owns (``<state>/volumes/<namespace>/<claim>``, ``subPath`` honoured), a
-Secret volume as read-only files, ``dnsConfig``, the one Docker network the fake was given
-(the appliance's sessions' network, so its lockdown applies to pods too).
+Secret volume as read-only files, ``status.hostIP`` from the downward API, ``dnsConfig``,
+the one Docker network the fake was given (the appliance's sessions' network, so its
+lockdown applies to pods too).
 """
 
 from __future__ import annotations
@@ -145,6 +146,11 @@ class Kubelet:
                     raise ConfigError(f'couldn\'t find key {ref["key"]} in Secret '
                                       f'{ns}/{ref["name"]}')
                 env[e["name"]] = base64.b64decode(data[ref["key"]]).decode()
+            elif "valueFrom" in e and "fieldRef" in e["valueFrom"]:
+                path = e["valueFrom"]["fieldRef"]["fieldPath"]
+                if path != "status.hostIP":
+                    raise ConfigError(f"fieldRef {path} is not supported by this fake")
+                env[e["name"]] = self.node_ip
         return env
 
     def docker_name(self, pod: Json, container: Json) -> str:
@@ -220,8 +226,16 @@ class Kubelet:
     def remove_pod_containers(self, ns: str, name: str) -> None:
         for c in self.docker.containers.list(
                 all=True, filters={"label": f"fake-kube.pod={ns}/{name}"}):
-            with contextlib.suppress(docker.errors.NotFound):
+            try:
                 c.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:
+                    raise
+                # Its removal is under way already (a second delete): wait for its end.
+                with contextlib.suppress(docker.errors.NotFound):
+                    c.wait(condition="removed", timeout=60)
 
 
 def terminated(container: Any, exit_code: int, fallback_logs: bool) -> Json:

@@ -18,13 +18,7 @@ import pytest
 from appliance.backends import kubernetes_manifests as m
 from appliance.backends.base import CloneSpec, RunState, SpecFile
 from appliance.backends.kubernetes_exec import exit_code, fed
-from appliance.backends.kubernetes_state import (
-    confinement_probe,
-    run_state,
-    start_error,
-    start_step,
-    unconfined_error,
-)
+from appliance.backends.kubernetes_state import run_state, start_error, start_step
 from appliance.config_kubernetes import KubeSettings, parse
 from appliance.contract import HostContext, PodReach, pod_workload_for
 from appliance.errors import ConfigError
@@ -213,21 +207,21 @@ def test_config_parses() -> None:
     assert kube.proxy_is_ip and kube.pvc_size == "5Gi" and kube.namespace == "clauderon"
 
 
-@pytest.mark.parametrize(("status", "exit_code", "refused"), [
-    ({"hostIP": "10.0.0.4"}, 0, True),      # the kubelet answered: no policy in force
-    ({"hostIP": "10.0.0.4"}, 1, False),     # refused
-    ({"hostIP": "10.0.0.4"}, 124, False),   # dropped, as an enforced policy does
-    ({}, 0, False),                         # no node address: nothing was tried
+
+@pytest.mark.parametrize(("code", "said"), [
+    (77, "this cluster does not enforce NetworkPolicies"),  # it reached the kubelet
+    (1, "the workspace could not be cloned"),
 ])
-def test_a_pod_that_reaches_its_kubelet_is_unconfined(status: dict[str, Any], exit_code: int,
-                                                      refused: bool) -> None:
-    pod = {"metadata": {"name": "clauderon-x"}, "status": status}
-    probe = confinement_probe(pod)
-    if "hostIP" in status:
-        assert probe is not None and probe[-2:] == ["10.0.0.4", "10250"]
-    else:
-        assert probe is None
-    error = unconfined_error(pod, exit_code) if probe is not None else None
-    assert (error is not None) == refused
-    if error is not None:
-        assert not error.retryable and "does not enforce NetworkPolicies" in error.message
+def test_a_clone_that_reached_its_kubelet_is_unconfined(code: int, said: str) -> None:
+    clone = rendered()["pod"]["spec"]["initContainers"][0]
+    env = {e["name"]: e for e in clone["env"]}
+    assert env["CLAUDERON_NODE"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.hostIP"}}
+    assert env["CLAUDERON_UNCONFINED"]["value"] == str(m.UNCONFINED_EXIT) == "77"
+    script = clone["command"][-1]
+    assert script.index("CLAUDERON_KUBELET_PORT") < script.index("git clone")  # first
+    pod = _pod(phase="Failed", hostIP="10.0.0.4", initContainerStatuses=[{
+        "name": "clone", "state": {"terminated": {"exitCode": code, "message": "x"}}}])
+    err = start_error(pod, image="i")
+    assert err is not None and not err.retryable and said in err.message
+    if code == 77:
+        assert "10.0.0.4:10250" in err.message
