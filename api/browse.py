@@ -10,13 +10,14 @@ through :mod:`appliance.safefs`.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
 import uuid
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ LIST_LIMIT = 10_000  # entries of one folder: an agent can make millions
 #: The JSON of one folder's names and paths at most (built on the API's one loop): 10,000
 #: ordinary names take a tenth of it; an agent's that swell when escaped are cut.
 LIST_BYTES = 4 * 1024 * 1024
+#: An entry's JSON besides its name and path (its keys, its type, its size).
+ENTRY_JSON = 64
 UPLOAD_LIMIT = 10 * 1024 * 1024
 AUDIT_TAIL = 8 * 1024 * 1024  # only the end of a long audit log is searched
 HIDDEN = frozenset({".git"})
@@ -44,11 +47,30 @@ IMAGE_MAGIC: tuple[tuple[bytes, str, str], ...] = (
 )
 
 
+def json_size(text: str) -> int:
+    """The bytes ``text`` takes as a JSON string the API writes: every character outside
+    printable ASCII is escaped (a control character or a letter of another script is six
+    bytes, ``\\u0001``; one outside the BMP twelve)."""
+    return len(json.dumps(text))
+
+
+def within(listing: safefs.Listing, budget: int) -> safefs.Listing:
+    """``listing``'s first entries whose names and paths take at most ``budget`` bytes of
+    JSON, cut past them and saying so. An agent's names can be 255 bytes in a folder 4,096
+    bytes deep, each byte six in JSON: 10,000 such entries would be a quarter of a GiB."""
+    spent = 0
+    for n, e in enumerate(listing.entries):
+        spent += json_size(e.name) + json_size(e.path) + ENTRY_JSON
+        if spent > budget:
+            return replace(listing, entries=listing.entries[:n], truncated=True)
+    return listing
+
+
 def list_dir(reader: WorkspaceReader, rel: str, view: RepoView | None = None) -> dict[str, Any]:
     """One folder of the worktree of one repository (``None``: the primary)."""
     parts = safefs.parse(rel)
     with reader.workspace(view) as tree:
-        listing = safefs.within(tree.list_dir(parts, hidden=HIDDEN, limit=LIST_LIMIT),
+        listing = within(tree.list_dir(parts, hidden=HIDDEN, limit=LIST_LIMIT),
                                 LIST_BYTES)
     return {"path": listing.path, "truncated": listing.truncated,
             "entries": [{"name": e.name, "path": e.path, "type": str(e.kind), "size": e.size}

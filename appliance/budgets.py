@@ -15,8 +15,8 @@ the model.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from appliance.errors import ClauderonError, ConfigError, InvalidInput, refuse_unknown
@@ -112,4 +112,26 @@ def exceeded(budget: Budget, spent: Spent) -> str | None:
         if limit is not None and used >= limit:
             shown = f"{used:.2f} of {limit:.2f}" if "USD" in unit else f"{used} of {limit}"
             return f"{shown} {unit} ({name})"
+    return None
+
+
+def _plus(a: Spent | None, b: Spent | None) -> Spent:
+    a, b = a or Spent(), b or Spent()
+    return Spent(tokens=a.tokens + b.tokens, cost=a.cost + b.cost,
+                 tokens_today=a.tokens_today + b.tokens_today,
+                 cost_today=a.cost_today + b.cost_today)
+
+
+def scopes_refusal(scopes: Iterable[tuple[str, Budget, str]], spent: Mapping[str, Spent],
+                   fresh: Mapping[str, Spent], *, new_day: bool) -> str | None:
+    """Why a call is refused: the first of ``scopes`` (scope, budget, what it is called)
+    whose budget is spent by what was counted (``spent``, today's forgotten on a
+    ``new_day``) and what was not yet (``fresh``); None while each has room."""
+    for scope, budget, what in scopes:
+        base = spent.get(scope) or Spent()
+        if new_day:
+            base = replace(base, tokens_today=0, cost_today=0.0)
+        why = exceeded(budget, _plus(base, fresh.get(scope)))
+        if why is not None:
+            return f"budget exceeded for {what}: {why}"
     return None

@@ -27,13 +27,12 @@ that names something of the wrong kind, 404 for nothing there, 409 for a file un
 from __future__ import annotations
 
 import errno
-import json
 import os
 import stat
 import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
@@ -42,8 +41,6 @@ from appliance.errors import ClauderonError, Conflict, InvalidInput, NotFound
 MAX_PATH = 4096  # bytes of a client's path (Linux PATH_MAX)
 MAX_NAME = 255  # bytes of one component (Linux NAME_MAX)
 CHUNK = 1 << 20  # bytes of one read(2)
-#: An entry's JSON besides its name and path (its keys, its type, its size).
-ENTRY_JSON = 64
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
@@ -144,25 +141,6 @@ def kind_of(mode: int) -> Kind:
 def shown(name: str) -> str:
     """A name as JSON can carry it: undecodable bytes become U+FFFD."""
     return os.fsencode(name).decode("utf-8", errors="replace")
-
-
-def json_size(text: str) -> int:
-    """The bytes ``text`` takes as a JSON string the API writes: every character outside
-    printable ASCII is escaped (a control character or a letter of another script is six
-    bytes, ``\\u0001``; one outside the BMP twelve)."""
-    return len(json.dumps(text))
-
-
-def within(listing: Listing, budget: int) -> Listing:
-    """``listing``'s first entries whose names and paths take at most ``budget`` bytes of
-    JSON, cut past them and saying so. An agent's names can be 255 bytes in a folder 4,096
-    bytes deep, each byte six in JSON: 10,000 such entries would be a quarter of a GiB."""
-    spent = 0
-    for n, e in enumerate(listing.entries):
-        spent += json_size(e.name) + json_size(e.path) + ENTRY_JSON
-        if spent > budget:
-            return replace(listing, entries=listing.entries[:n], truncated=True)
-    return listing
 
 
 def _single(name: str) -> str:

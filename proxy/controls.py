@@ -23,10 +23,9 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -34,13 +33,14 @@ import trio
 
 from appliance import audit, controlstore, egressstore, modelhealth, verbs
 from appliance.audit import AuditRecord
-from appliance.budgets import GLOBAL, Budget, BudgetDefaults, Spent, exceeded
+from appliance.budgets import GLOBAL, Budget, BudgetDefaults, Spent, scopes_refusal
 from appliance.config import Settings
 from appliance.egress import Decision, EgressDefaults, HostEntry, config_entries, decide, mode_of
 from appliance.placeholders import Placeholder, session_placeholders
 from appliance.sessions import Phase
 from appliance.store import Store
 from appliance.usage import DEFAULT_TABLE, PriceTable
+from proxy.alertpace import AlertPace
 from proxy.config import ProxyConfig
 from proxy.directory import SessionAuth
 from proxy.honeytoken import Leak, foreign
@@ -49,19 +49,12 @@ from proxy.meter import metered_api
 from proxy.policy import is_model_host
 from proxy.rules import Rule, match_rule
 from proxy.sides import hung_up
+from proxy.slots import Slots
 
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 0.5
 ASK_POLL_SECONDS = 0.2
-ALERT_EVERY_SECONDS = 60.0
-#: Events a session's alerts write in a minute, whatever their causes.
-ALERTS_PER_MINUTE = 10
-#: Metered model calls a session under a budget has running at once. The budget is checked
-#: as a call starts and counted as it ends, so the calls running when it runs out spend
-#: past it: this many at most, where a flood of parallel calls each passed the check.
-MAX_IN_FLIGHT = 8
-SLOT_POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,13 +80,6 @@ class Snapshot:
     refused: dict[str, str] = field(default_factory=dict)
 
 
-def _plus(a: Spent | None, b: Spent | None) -> Spent:
-    a, b = a or Spent(), b or Spent()
-    return Spent(tokens=a.tokens + b.tokens, cost=a.cost + b.cost,
-                 tokens_today=a.tokens_today + b.tokens_today,
-                 cost_today=a.cost_today + b.cost_today)
-
-
 class Controls:
     def __init__(self, store: Store | None = None, key: bytes | None = None,
                  settings: ControlSettings | None = None) -> None:
@@ -112,12 +98,10 @@ class Controls:
         self._to_learn: list[tuple[str, str]] = []
         self._decided: dict[tuple[str, str], Decision] = {}
         self._configured: tuple[EgressDefaults, tuple[HostEntry, ...]] | None = None
-        self._alerted: dict[tuple[str, str], float] = {}
-        self._recent: dict[str, list[float]] = {}
+        self._due = AlertPace().due
         self._limiter = trio.CapacityLimiter(2)
-        self._flying: Counter[str] = Counter()
-        self._queued: Counter[str] = Counter()
-        self._freed = trio.Event()
+        #: The model calls each session under a budget has running (``slots.py``).
+        self.slots = Slots()
         #: Session id -> (its budgets, the model) when an answer's spend was unmeasured.
         self._unmeasured: dict[str, tuple[tuple[Budget, Budget], str]] = {}
 
@@ -169,37 +153,6 @@ class Controls:
                 self._unmeasured.clear()
             self._unmeasured[session.session_id] = (self._budgets(session.session_id), model)
 
-    async def take_slot(self, session_id: str, client: trio.abc.Stream, patience: float
-                        ) -> str:
-        """One of the session's :data:`MAX_IN_FLIGHT` model-call slots: ``taken``, ``gone``
-        (the client hung up while it waited) or ``busy`` (none freed in ``patience``)."""
-        self._queued[session_id] += 1
-        try:
-            with trio.move_on_after(patience):
-                while self._flying[session_id] >= MAX_IN_FLIGHT:
-                    with trio.move_on_after(SLOT_POLL_SECONDS):
-                        await self._freed.wait()
-                    if hung_up(client):
-                        return "gone"
-                self._flying[session_id] += 1
-                return "taken"
-            return "busy"
-        finally:
-            self._queued[session_id] -= 1
-            if not self._queued[session_id]:
-                del self._queued[session_id]
-
-    def free_slot(self, session_id: str) -> None:
-        self._flying[session_id] -= 1
-        if self._flying[session_id] <= 0:
-            del self._flying[session_id]
-        self._freed.set()
-        self._freed = trio.Event()
-
-    def in_flight(self, session_id: str) -> tuple[int, int]:
-        """The session's model calls running under its budget, and those waiting to."""
-        return self._flying[session_id], self._queued[session_id]
-
     def under_budget(self, session: SessionAuth) -> bool:
         """Whether a budget (the session's own, or all sessions') applies to the session."""
         own, shared = self._budgets(session.session_id)
@@ -225,16 +178,9 @@ class Controls:
             del self._unmeasured[session_id]  # a person changed the budget since
         fresh = controlstore.spent_by_scope(self.ledger.unflushed(), self.settings.prices,
                                             controlstore.today())
-        day_changed = snap.day != controlstore.today()
-        for scope, budget, what in ((session_id, own, f"session {name}"),
-                                    (GLOBAL, shared, "all sessions")):
-            base = snap.spent.get(scope) or Spent()
-            if day_changed:
-                base = replace(base, tokens_today=0, cost_today=0.0)
-            why = exceeded(budget, _plus(base, fresh.get(scope)))
-            if why is not None:
-                return f"budget exceeded for {what}: {why}"
-        return None
+        return scopes_refusal(((session_id, own, f"session {name}"),
+                               (GLOBAL, shared, "all sessions")), snap.spent, fresh,
+                              new_day=snap.day != controlstore.today())
 
     # --- egress ---------------------------------------------------------------------
     def egress(self, session: SessionAuth, host: str, *, model_host: bool) -> Decision:
@@ -317,25 +263,6 @@ class Controls:
             self.ledger.note_model(record.session, None if verdict.ok else verdict.reason)
 
     # --- alerts ---------------------------------------------------------------------
-    def _due(self, session_id: str, cause: str) -> bool:
-        """Whether to write an event for ``cause`` now: once a minute per cause, and
-        :data:`ALERTS_PER_MINUTE` a minute per session whatever the causes (an agent
-        leaking to a new host on every request would write an event each)."""
-        now = time.monotonic()
-        last = self._alerted.get((session_id, cause))
-        if last is not None and now - last < ALERT_EVERY_SECONDS:
-            return False
-        recent = [t for t in self._recent.get(session_id, ()) if now - t < ALERT_EVERY_SECONDS]
-        if len(recent) >= ALERTS_PER_MINUTE:
-            self._recent[session_id] = recent
-            return False
-        if len(self._alerted) > 10_000:
-            self._alerted.clear()
-            self._recent.clear()
-        self._alerted[(session_id, cause)] = now
-        self._recent[session_id] = [*recent, now]
-        return True
-
     async def raise_alert(self, session: SessionAuth, host: str, leak: Leak) -> None:
         """The session's honeytoken alert (an event, the session's ``alert`` field) and,
         when configured, a stop."""

@@ -210,18 +210,8 @@ async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request,
             raise UpstreamError("unexpected answer", ErrorType.UPSTREAM_PROTOCOL_ERROR)
         meter.status = event.status_code
         clean, early = _queue_head(client, event, scrub)
-        reader = _usage_reader(state, verdict, event)
-        try:
-            meter.bytes_out += await relay_body(conn, client, patience, from_client=False,
-                                                observe=reader.feed if reader else None,
-                                                scrub=scrub)
-        finally:
-            if reader is not None:
-                reading = reader.finish(sent=meter.bytes_in)
-                state.controls.ledger.add(session.session_id, session.name, reading.model,
-                                          reading.usage, complete=reading.complete)
-                if not reading.measured:
-                    state.controls.unmeasured(session, reading.model)
+        await _relay_answer(state, conn, client, event, verdict=verdict, meter=meter,
+                            session=session, scrub=scrub)
         if early:  # the upstream refused the rest of the upload: reset, and let the client go
             abort(conn)
             await linger(client)
@@ -243,6 +233,26 @@ async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request,
             await _echoed(state, session, target, credential=verdict.credential, meter=meter,
                           masked=scrub.masked)
     state.pool.release(conn)
+
+
+async def _relay_answer(state: ProxyState, conn: UpstreamConn, client: HttpSide,
+                        event: h11.Response, *, verdict: Forward, meter: Meter,
+                        session: SessionAuth, scrub: Scrubber | None) -> None:
+    """The answer's body to the client, its usage read on the way and counted (however
+    the relay ends)."""
+    reader = _usage_reader(state, verdict, event)
+    try:
+        meter.bytes_out += await relay_body(conn, client, state.config.read_timeout,
+                                            from_client=False,
+                                            observe=reader.feed if reader else None,
+                                            scrub=scrub)
+    finally:
+        if reader is not None:
+            reading = reader.finish(sent=meter.bytes_in)
+            state.controls.ledger.add(session.session_id, session.name, reading.model,
+                                      reading.usage, complete=reading.complete)
+            if not reading.measured:
+                state.controls.unmeasured(session, reading.model)
 
 
 async def _echoed(state: ProxyState, session: SessionAuth, target: Target, *,

@@ -323,14 +323,15 @@ def _graphql_refusal(body: bytes | None, mine: str) -> str | None:
     if foreign:
         return (f"the GraphQL mutation {foreign[0]} is for the repository's owner to do, "
                 "not a session (merge from Clauderon, not from the agent)")
+    variables = _json_field(body, "variables")
     if "updatePullRequest" in names and (
-            "baseRefName" in query or _names_key(_json_field(body, "variables"), "baseRefName")):
+            "baseRefName" in query or graphql.values_of(variables, "baseRefName")):
         return _RETARGET
     if "createPullRequest" in names:
         # The head, written in the document as a plain string or in the variables; any
         # other spelling (a variable of another name, escapes) cannot be checked.
         inline = _INLINE_HEAD.findall(query)
-        heads = [*inline, *graphql.values_of(_json_field(body, "variables"), "headRefName")]
+        heads = [*inline, *graphql.values_of(variables, "headRefName")]
         if query.count("headRefName") != len(inline) or not heads or any(
                 not isinstance(h, str) or _branch_of(h.rpartition(":")[2]) != mine
                 for h in heads):
@@ -340,21 +341,6 @@ def _graphql_refusal(body: bytes | None, mine: str) -> str | None:
 
 
 _INLINE_HEAD = re.compile(r'headRefName\s*:\s*"([^"\\]*)"')
-
-
-def _names_key(doc: object, key: str) -> bool:
-    """Whether ``key`` is a key anywhere in the JSON value ``doc`` (walked without
-    recursion: the agent chooses how deep it nests)."""
-    todo = [doc]
-    while todo:
-        item = todo.pop()
-        if isinstance(item, dict):
-            if key in item:
-                return True
-            todo.extend(item.values())
-        elif isinstance(item, list):
-            todo.extend(item)
-    return False
 
 
 _OWNER_MERGE = re.compile(rf"^{_REPO}/pulls/\d+/merge$")

@@ -25,7 +25,6 @@ from appliance.egress import mode_of
 from appliance.methods import READS
 from appliance.placeholders import Placeholder
 from proxy import gitguard, refusals, uses, whose
-from proxy.controls import MAX_IN_FLIGHT
 from proxy.directory import SessionAuth
 from proxy.framing import has_body, request_framing
 from proxy.heads import Target
@@ -34,6 +33,7 @@ from proxy.inject import Headers, header_value
 from proxy.policy import Forward, Respond, is_model_host
 from proxy.relay import ClientGone, Meter, client_send
 from proxy.sides import HttpSide, hung_up
+from proxy.slots import MAX_IN_FLIGHT
 from proxy.state import ProxyState
 from proxy.upload import read_prefix
 from proxy.upstream import UpstreamError
@@ -185,13 +185,13 @@ async def _budget(state: ProxyState, client: HttpSide, session: SessionAuth,
     if api is None or not controls.active:
         return verdict
     if verdict.meter is not None and controls.under_budget(session):
-        got = await controls.take_slot(session.session_id, client.stream,
+        got = await controls.slots.take(session.session_id, client.stream,
                                        state.config.read_timeout)
         if got == "gone":
             raise ClientGone("client hung up while its model call waited for a slot")
         if got == "busy":
             return refusals.crowded(api, session.name, MAX_IN_FLIGHT)
-        meter.release = partial(controls.free_slot, session.session_id)
+        meter.release = partial(controls.slots.free, session.session_id)
     why = controls.budget_refusal(session)
     if why is not None:
         await controls.note_budget(session, why)

@@ -9,11 +9,10 @@ agent home), a Secret, a NetworkPolicy and a Pod. The backend id is that name.
 - ``create`` makes (or adopts, when labelled for the same session) the claim, the Secret
   and the NetworkPolicy, and records on the claim the pod to make, marked *stopped*;
 - ``start`` makes the NetworkPolicy again from the claim's record, clears the mark, makes
-  the pod from the record (a pod that ended is replaced;
-  the appliance's Service name, when pods reach it by name, pinned to the addresses it
-  resolves to now)
-  and watches it until its agent container runs, reporting each step (waiting for a node,
-  cloning, running) and stopping at once, with the reason, when waiting cannot help
+  the pod from the record (a pod that ended is replaced; the appliance's Service name
+  pinned to the addresses it resolves to now) and watches it until its agent container
+  runs, reporting each step (waiting for a node, cloning, running) and stopping at once,
+  with the reason, when waiting cannot help
   (:func:`~appliance.backends.kubernetes_state.start_error`: among them a pod whose init
   container reached its node's kubelet, on a cluster that does not enforce NetworkPolicies);
 - ``stop`` (archive too) marks the claim stopped and deletes the pod: the volume stays;
@@ -53,8 +52,21 @@ from appliance.backends.base import (
     Terminal,
     WorkloadSpec,
 )
-from appliance.backends.kubernetes_client import as_json, load_configuration, translate
-from appliance.backends.kubernetes_state import is_ready, run_state, start_error, start_step
+from appliance.backends.kubernetes_client import (
+    as_json,
+    load_configuration,
+    op,
+    resolve,
+    translate,
+    unless_gone,
+)
+from appliance.backends.kubernetes_state import (
+    image_of,
+    is_ready,
+    run_state,
+    start_error,
+    start_step,
+)
 from appliance.config_kubernetes import KubeSettings
 from appliance.errors import BackendError, BackendUnavailable, ClauderonError
 
@@ -111,7 +123,7 @@ class KubernetesBackend:
 
     async def _get(self, what: str, kind: str, name: str) -> Json | None:
         def get(core: client.CoreV1Api, net: client.NetworkingV1Api) -> Json | None:
-            found = _unless_gone(_op(core, net, "read", kind), name, self.ns,
+            found = unless_gone(op(core, net, "read", kind), name, self.ns,
                                  _preload_content=False)
             return None if found is None else as_json(found)
 
@@ -122,7 +134,7 @@ class KubernetesBackend:
             kwargs: dict[str, Any] = {"_preload_content": False}
             if grace is not None:
                 kwargs["grace_period_seconds"] = grace
-            _unless_gone(_op(core, net, "delete", kind), name, self.ns, **kwargs)
+            unless_gone(op(core, net, "delete", kind), name, self.ns, **kwargs)
 
         await self._call(what, delete)
 
@@ -130,7 +142,7 @@ class KubernetesBackend:
         patch = {"metadata": {"annotations": {
             manifests.ANNOTATION_STOPPED: "true" if stopped else None}}}
 
-        await self._call(f"mark the volume {name}", lambda core, _: _unless_gone(
+        await self._call(f"mark the volume {name}", lambda core, _: unless_gone(
             core.patch_namespaced_persistent_volume_claim, name, self.ns, patch,
             _preload_content=False))
 
@@ -157,7 +169,7 @@ class KubernetesBackend:
                 state=state, image=image, detail=detail)
 
         pods, pvcs = await self._call("list the sessions' pods", listing)
-        out = [observed(pod, *run_state(pod), image=_image(pod)) for pod in pods]
+        out = [observed(pod, *run_state(pod), image=image_of(pod)) for pod in pods]
         named = {o.name for o in out}
         for claim in pvcs:
             meta = claim.get("metadata") or {}
@@ -182,7 +194,7 @@ class KubernetesBackend:
 
         def look(core: client.CoreV1Api, net: client.NetworkingV1Api) -> str | None:
             for kind in ("pod", "pvc"):
-                if _unless_gone(_op(core, net, "read", kind), cname, self.ns,
+                if unless_gone(op(core, net, "read", kind), cname, self.ns,
                                 _preload_content=False) is not None:
                     what = "pod" if kind == "pod" else "persistentvolumeclaim"
                     return (f"a {what} named {cname} already exists in the namespace "
@@ -210,12 +222,12 @@ class KubernetesBackend:
 
         def ensure(core: client.CoreV1Api, net: client.NetworkingV1Api) -> None:
             try:
-                _op(core, net, "create", kind)(self.ns, body, _preload_content=False)
+                op(core, net, "create", kind)(self.ns, body, _preload_content=False)
                 return
             except ApiException as exc:
                 if exc.status != 409:
                     raise
-            existing = as_json(_op(core, net, "read", kind)(name, self.ns,
+            existing = as_json(op(core, net, "read", kind)(name, self.ns,
                                                             _preload_content=False))
             labels = (existing.get("metadata") or {}).get("labels") or {}
             if labels.get(LABEL_SESSION) != session_id:
@@ -229,7 +241,7 @@ class KubernetesBackend:
                 core.patch_namespaced_persistent_volume_claim(name, self.ns, patch,
                                                               _preload_content=False)
             else:
-                _op(core, net, "replace", kind)(name, self.ns, body, _preload_content=False)
+                op(core, net, "replace", kind)(name, self.ns, body, _preload_content=False)
 
         await self._call(f"create the {body['kind']} {name}", ensure)
 
@@ -250,14 +262,14 @@ class KubernetesBackend:
             await self._wait_gone(backend_id)
             pod = None
         if not self.kube.proxy_is_ip:
-            template = manifests.pinned(template, self.kube.proxy_address,
-                                        await self._resolve_proxy())
+            found = await resolve(self.kube.proxy_address, within=self.kube.timeout_seconds)
+            template = manifests.pinned(template, self.kube.proxy_address, found)
         await self._mark(backend_id, stopped=False)
         if pod is None:
             await self._call(f"create the pod {backend_id}", lambda core, _: core
                              .create_namespaced_pod(self.ns, template, _preload_content=False))
         try:
-            await self._wait_running(backend_id, _image(template), progress)
+            await self._wait_running(backend_id, image_of(template), progress)
         except BaseException:
             # A pod that will not start is not left pending: the next try makes a new one.
             with trio.CancelScope(shield=True), trio.move_on_after(30):
@@ -266,28 +278,14 @@ class KubernetesBackend:
             raise
 
     async def _hold(self, name: str, policy: str | None, session_id: str) -> None:
-        """The session's NetworkPolicy, there before its pod is: made again from the
-        claim's record (whatever happened to it since), or, for a claim that records none,
-        found; a pod is never made without it (its egress would be open)."""
+        """The session's NetworkPolicy, there before its pod is (else its egress is open):
+        made again from the claim's record, or found when the claim records none."""
         if policy:
             await self._ensure("netpol", name, json.loads(policy), session_id)
         elif await self._get("read the NetworkPolicy", "netpol", name) is None:
             raise BackendError(f"the NetworkPolicy {name} is gone, and the pod is not made "
                                "without it: delete the session and create it again",
                                retryable=False)
-
-    async def _resolve_proxy(self) -> list[str]:
-        """The addresses of the appliance's Service as the appliance resolves it now: the
-        pod gets them in its hosts file, and no resolver (see ``pinned``)."""
-        name = self.kube.proxy_address
-        try:
-            with trio.fail_after(self.kube.timeout_seconds):
-                found = await trio.socket.getaddrinfo(name, None, type=trio.socket.SOCK_STREAM)
-        except (OSError, trio.TooSlowError) as exc:
-            raise BackendError(f"[kubernetes] proxy_address {name} does not resolve here "
-                               f"({exc}); pods reach the proxy at the addresses the appliance "
-                               "resolves it to", retryable=True) from exc
-        return [str(info[4][0]) for info in found]
 
     async def _wait_running(self, name: str, image: str, progress: Progress | None) -> None:
         said: set[str] = set()
@@ -358,20 +356,13 @@ class KubernetesBackend:
             await self._delete(f"delete the {kind} {backend_id}", kind, backend_id)
 
     # --- Backend protocol: inside the pod -------------------------------------------------
-    def _kubectl(self) -> list[str]:
-        argv = ["kubectl"]
-        if self.kube.kubeconfig:
-            argv += ["--kubeconfig", self.kube.kubeconfig]
-        if self.kube.context:
-            argv += ["--context", self.kube.context]
-        return [*argv, "--namespace", self.ns]
-
     async def attach_command(self, backend_id: str) -> list[str]:
-        return [*self._kubectl(), "attach", "-it", backend_id, "-c", manifests.AGENT]
+        return [*kubernetes_exec.kubectl(self.kube, self.ns), "attach", "-it", backend_id,
+                "-c", manifests.AGENT]
 
     def terminal_command(self, backend_id: str, argv: list[str]) -> list[str]:
-        return [*self._kubectl(), "exec", "-it", backend_id, "-c", manifests.AGENT, "--",
-                *argv]
+        return [*kubernetes_exec.kubectl(self.kube, self.ns), "exec", "-it", backend_id,
+                "-c", manifests.AGENT, "--", *argv]
 
     async def exec(self, backend_id: str, argv: list[str], *, stdin: bytes | None = None,
                    user: str | None = None) -> ExecResult:
@@ -407,30 +398,3 @@ class KubernetesBackend:
     async def thaw(self) -> None:
         return None  # nothing is ever held (see frozen)
 
-
-def _image(pod: Json) -> str:
-    containers = (pod.get("spec") or {}).get("containers") or [{}]
-    return str(containers[0].get("image") or "")
-
-
-def _unless_gone(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
-    """``fn``'s answer; None when what it names is gone (404)."""
-    try:
-        return fn(*args, **kwargs)
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-
-
-#: A session's objects by kind, as the client's method names spell them.
-_NAMES = {"pod": "pod", "pvc": "persistent_volume_claim", "secret": "secret",
-          "netpol": "network_policy"}
-
-
-def _op(core: client.CoreV1Api, net: client.NetworkingV1Api, verb: str,
-        kind: str) -> Callable[..., Any]:
-    """The client's ``<verb>_namespaced_<kind>`` (a network policy is the networking API's)."""
-    found: Callable[..., Any] = getattr(net if kind == "netpol" else core,
-                                        f"{verb}_namespaced_{_NAMES[kind]}")
-    return found

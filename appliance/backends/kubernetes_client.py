@@ -6,8 +6,10 @@ raises as one of the error tree's (:func:`translate`, pure), worded for an opera
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+import trio
 import urllib3.exceptions
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
@@ -16,6 +18,7 @@ from appliance.config_kubernetes import KubeSettings
 from appliance.errors import BackendError, BackendUnavailable, ClauderonError
 
 Json = dict[str, Any]
+T = TypeVar("T")
 
 
 def load_configuration(kube: KubeSettings) -> client.Configuration:
@@ -67,3 +70,39 @@ def message(exc: ApiException) -> str:
         return str(json.loads(exc.body or "{}").get("message") or exc.reason)
     except (ValueError, AttributeError):
         return str(exc.reason)
+
+
+def unless_gone(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+    """``fn``'s answer; None when what it names is gone (404)."""
+    try:
+        return fn(*args, **kwargs)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+#: A session's objects by kind, as the client's method names spell them.
+_NAMES = {"pod": "pod", "pvc": "persistent_volume_claim", "secret": "secret",
+          "netpol": "network_policy"}
+
+
+def op(core: client.CoreV1Api, net: client.NetworkingV1Api, verb: str,
+        kind: str) -> Callable[..., Any]:
+    """The client's ``<verb>_namespaced_<kind>`` (a network policy is the networking API's)."""
+    found: Callable[..., Any] = getattr(net if kind == "netpol" else core,
+                                        f"{verb}_namespaced_{_NAMES[kind]}")
+    return found
+
+
+async def resolve(name: str, *, within: float) -> list[str]:
+    """The addresses of the appliance's Service as the appliance resolves it now: a pod
+    gets them in its hosts file, and no resolver (``kubernetes_manifests.pinned``)."""
+    try:
+        with trio.fail_after(within):
+            found = await trio.socket.getaddrinfo(name, None, type=trio.socket.SOCK_STREAM)
+    except (OSError, trio.TooSlowError) as exc:
+        raise BackendError(f"[kubernetes] proxy_address {name} does not resolve here "
+                           f"({exc}); pods reach the proxy at the addresses the appliance "
+                           "resolves it to", retryable=True) from exc
+    return [str(info[4][0]) for info in found]

@@ -23,6 +23,7 @@ from kubernetes import client
 from kubernetes.stream import stream
 
 from appliance.backends.base import ExecResult
+from appliance.config_kubernetes import KubeSettings
 from appliance.errors import BackendError
 
 STDOUT, STDERR, ERROR, RESIZE = 1, 2, 3, 4
@@ -139,3 +140,14 @@ class KubeTerminal:
 
     async def aclose(self) -> None:
         await trio.to_thread.run_sync(self._ws.close)
+
+
+def kubectl(kube: KubeSettings, namespace: str) -> list[str]:
+    """``kubectl`` with the appliance's kubeconfig, context and the sessions' namespace: the
+    command a person's terminal runs to attach to a pod (pure)."""
+    argv = ["kubectl"]
+    if kube.kubeconfig:
+        argv += ["--kubeconfig", kube.kubeconfig]
+    if kube.context:
+        argv += ["--context", kube.context]
+    return [*argv, "--namespace", namespace]

@@ -125,3 +125,9 @@ def unconfined_error(pod: Json) -> BackendError:
         "plugin ignores them), so its sessions would reach the node, the metadata service and "
         "the internet past the proxy; no session runs there until a network plugin that "
         "enforces them (Calico, Cilium, ...) is installed", retryable=False)
+
+
+def image_of(pod: Json) -> str:
+    """The image of the pod's first container (the agent's)."""
+    containers = (pod.get("spec") or {}).get("containers") or [{}]
+    return str(containers[0].get("image") or "")

@@ -230,8 +230,6 @@ def test_a_clone_that_reached_its_kubelet_is_unconfined(code: int, said: str) ->
 async def test_the_appliance_resolves_the_name_it_pins() -> None:
     """The name is resolved by the appliance, with its resolver, at each start (``localhost``
     here: no test sends a query off this machine)."""
-    from appliance.backends.kubernetes import KubernetesBackend
+    from appliance.backends import kubernetes_client
 
-    backend = KubernetesBackend(kube=replace(BY_NAME, proxy_address="localhost"),
-                                instance="inst-1", proxy_port=3128, hook_port=3031)
-    assert "127.0.0.1" in await backend._resolve_proxy()
+    assert "127.0.0.1" in await kubernetes_client.resolve("localhost", within=10)

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from api import browse
 from appliance import safefs
 from appliance.errors import ClauderonError, Conflict, InvalidInput, NotFound
 from appliance.safefs import Kind
@@ -178,7 +179,7 @@ def test_a_huge_folder_is_cut(root: Path, tree: safefs.Tree) -> None:
     ("\U0001f600", 14),  # outside the BMP, a surrogate pair: twelve
 ])
 def test_json_size_counts_what_escaping_writes(text: str, size: int) -> None:
-    assert safefs.json_size(text) == size
+    assert browse.json_size(text) == size
 
 
 def entries(names: list[str], folder: str = "") -> safefs.Listing:
@@ -188,15 +189,15 @@ def entries(names: list[str], folder: str = "") -> safefs.Listing:
 
 
 @pytest.mark.parametrize(("names", "folder", "budget", "kept"), [
-    (["a", "b", "c"], "", 3 * (3 + 3 + safefs.ENTRY_JSON), 3),  # just fits: whole
-    (["a", "b", "c"], "", 3 * (3 + 3 + safefs.ENTRY_JSON) - 1, 2),  # one byte over: cut
+    (["a", "b", "c"], "", 3 * (3 + 3 + browse.ENTRY_JSON), 3),  # just fits: whole
+    (["a", "b", "c"], "", 3 * (3 + 3 + browse.ENTRY_JSON) - 1, 2),  # one byte over: cut
     ([], "", 0, 0),  # an empty folder is never cut
-    (["\x01" * 255] * 4, "", 3 * (2 * 1532 + safefs.ENTRY_JSON), 3),  # names that swell: fewer fit
-    (["x"] * 4, "\x01" * 3839, 3 * (23_040 + 3 + safefs.ENTRY_JSON), 3),  # a deep folder's
+    (["\x01" * 255] * 4, "", 3 * (2 * 1532 + browse.ENTRY_JSON), 3),  # names that swell: fewer fit
+    (["x"] * 4, "\x01" * 3839, 3 * (23_040 + 3 + browse.ENTRY_JSON), 3),  # a deep folder's
 ])
 def test_a_listing_is_cut_at_its_json_budget(names: list[str], folder: str, budget: int,
                                               kept: int) -> None:
-    cut = safefs.within(entries(names, folder), budget)
+    cut = browse.within(entries(names, folder), budget)
     assert len(cut.entries) == kept
     assert cut.truncated == (kept < len(names))
     assert cut.entries == entries(names, folder).entries[:kept]

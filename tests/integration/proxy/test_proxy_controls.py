@@ -35,7 +35,7 @@ from appliance.placeholders import placeholder_env
 from appliance.sessions import AccessMode, Desired
 from appliance.store import Store
 from appliance.usage import Usage
-from proxy import controls as controls_module
+from proxy import alertpace, slots
 from proxy.certs import CertStore, load_or_create_ca
 from proxy.config import ProxyConfig, Upstream
 from proxy.controls import Controls, ControlSettings
@@ -290,7 +290,7 @@ async def test_a_leak_to_host_after_host_writes_a_bounded_number_of_events(
     """Each alert's cause is written once a minute; an agent leaking its placeholder to a
     new host on every request would write an event each. A session's alerts write so many
     events a minute (2 here, 10 shipped); every request is still refused and audited."""
-    monkeypatch.setattr(controls_module, "ALERTS_PER_MINUTE", 2)
+    monkeypatch.setattr(alertpace, "ALERTS_PER_MINUTE", 2)
     sid, _ = auth = rig.session("spiller")
     leak = placeholder_env(KEY, sid)["GH_TOKEN"]
     for host in ROAMING[:4]:
@@ -558,19 +558,19 @@ async def test_parallel_calls_under_a_budget_spend_past_it_by_a_bounded_few(
     async def call() -> None:
         statuses.append((await rig.post(auth, ANTHROPIC, {"stream": True}))[0])
 
-    most = controls_module.MAX_IN_FLIGHT
+    most = slots.MAX_IN_FLIGHT
     calls = most + 4
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
             for _ in range(calls):
                 nursery.start_soon(call)
             # Every call has reached the upstream or waits for a slot.
-            while len(rig.model.seen) + rig.controls.in_flight(sid)[1] < calls:
+            while len(rig.model.seen) + rig.controls.slots.in_flight(sid)[1] < calls:
                 await trio.sleep(0.05)
             release.set()
     assert statuses.count(200) <= most, statuses
     assert statuses.count(429) == calls - most and len(rig.model.seen) == most
-    assert rig.controls.in_flight(sid) == (0, 0)  # every slot freed
+    assert rig.controls.slots.in_flight(sid) == (0, 0)  # every slot freed
 
 
 async def test_counts_just_written_stay_in_the_budget_until_the_proxy_has_read_them(
