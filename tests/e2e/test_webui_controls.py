@@ -100,3 +100,65 @@ def test_ask_mode_held_requests_are_allowed_or_denied_in_the_browser(
         worker.join(60)
         assert result.get("out") == b"403"
         assert all(r.path != "/y" for r in fake.seen)
+
+
+def test_a_question_gone_under_the_pointer_does_not_hand_its_click_to_the_next(
+        browser: Browser, asking: Appliance, fake: FakeModels, repo: Path) -> None:
+    """The person points at Allow for one held request; that question goes away (decided in
+    another UI, or timed out when the agent chose its moment) and the list reloads. The
+    click that follows is not an Allow for the request that moved up under the pointer."""
+    fake.command = "true"
+    asking.cli("create", "--repo", str(repo), "--name", "shifty", "--prompt",
+               "please run the command", "--skip-permissions")
+    s = asking.session("shifty")
+    wait_hook(asking, s["id"], "Stop")
+    codes: dict[str, bytes] = {}
+
+    def reach(host: str) -> None:
+        with closing(docker.from_env()) as client:
+            done = run_exec(client, s["backend_id"], ["sh", "-c", curl_code(
+                f"https://{host}/z")], stdin=b"", user=None)
+        codes[host] = done.stdout
+
+    api = asking.http()
+
+    def pending() -> dict[str, int]:
+        return {a["host"]: a["id"] for a in api.get("/api/egress").json()["pending"]}
+
+    workers = [threading.Thread(target=reach, args=(h,)) for h in ("held.test", "evil.test")]
+    with watched(browser, asking) as desk:
+        page = desk.page
+        posted: list[str] = []
+        page.on("request", lambda r: posted.append(r.url) if r.method == "POST" else None)
+        page.goto("/s/shifty/info")
+        rows = page.locator("[data-testid=pending] li")
+        workers[0].start()
+        expect(rows).to_have_count(1)
+        workers[1].start()
+        expect(rows).to_have_count(2)
+        expect(rows.nth(0)).to_have_attribute("data-host", "held.test")
+        rows.nth(0).get_by_test_id("ask-allow").hover()
+        asking.cli("egress", "deny-request", str(pending()["held.test"]))
+
+        def reloaded() -> None:  # a reload of the list that began after the decision
+            with page.expect_response(lambda r: r.url.endswith("/egress")
+                                      and r.request.method == "GET"):
+                pass
+
+        reloaded()
+        reloaded()
+        page.mouse.down()
+        page.mouse.up()
+        reloaded()
+        reloaded()
+        desk.shot("controls-ask-gone-under-pointer")
+        assert "evil.test" in pending(), f"the click went to evil.test: {posted}"
+        assert not any(u.endswith(f"/api/egress/pending/{pending()['evil.test']}")
+                       for u in posted)
+        page.mouse.move(0, 0)  # the pointer leaves: the list catches up
+        expect(rows).to_have_count(1)
+        expect(rows.nth(0)).to_have_attribute("data-host", "evil.test")
+        rows.nth(0).get_by_test_id("ask-deny").click()
+        for worker in workers:
+            worker.join(60)
+    assert codes == {"held.test": b"403", "evil.test": b"403"}

@@ -1,9 +1,10 @@
 // The proxy's controls for one session: its honeytoken alert, what it used and cost, its
 // budget (raise it and the agent goes on), its egress mode and the requests held for a
 // decision (allow or deny them here; the held request goes on or fails at once).
-import { useCallback, useEffect, useState } from "preact/hooks";
-import { api, type Budget, type BudgetState, type EgressMode, type EgressView, type Session,
-  type Usage } from "../api";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import { api, type Budget, type BudgetState, type EgressAsk, type EgressMode, type EgressView,
+  type Session, type Usage } from "../api";
+import { type AskRow, steadyRows } from "../asks";
 import { live } from "../live";
 
 const MODES: EgressMode[] = ["open", "learn", "ask", "locked"];
@@ -17,13 +18,25 @@ export function Controls({ s }: { s: Session }) {
   const [egress, setEgress] = useState<EgressView | null>(null);
   const [perDay, setPerDay] = useState("");
   const [error, setError] = useState("");
+  // The held requests as drawn; while the pointer or the focus is on them they keep their
+  // places (asks.ts), so a click lands on the question the person read.
+  const [asks, setAsks] = useState<AskRow[]>([]);
+  const pointer = useRef(false);
+  const focus = useRef(false);
+  const settle = useCallback((pending: EgressAsk[]) => setAsks(before =>
+    steadyRows(before, pending, pointer.current || focus.current)), []);
+  const hold = (on: { current: boolean }, value: boolean) => {
+    on.current = value;
+    if (egress) settle(egress.pending);
+  };
   const fail = (e: unknown) => setError(e instanceof Error ? e.message : String(e));
   const load = useCallback(async () => {
     try {
       const [u, e] = await Promise.all([api.sessionUsage(s.id), api.sessionEgress(s.id)]);
       setUsage(u); setEgress(e); setError("");
+      settle(e.pending);
     } catch (e) { fail(e); }
-  }, [s.id]);
+  }, [s.id, settle]);
   // Reload whenever the session changes (events: usage, budget, egress asks and decisions).
   useEffect(() => { void load(); }, [load, s.updated_at]);
   useEffect(() => { const t = setInterval(() => void load(), 2000); return () => clearInterval(t); },
@@ -60,12 +73,17 @@ export function Controls({ s }: { s: Session }) {
           class={egress.mode === m ? "on" : ""} data-testid={`egress-${m}`}
           onClick={() => void setMode(m)}>{m}</button>)}
       </div>
-      {egress.pending.length > 0 && <ul class="pending" data-testid="pending">
-        {egress.pending.map(a => <li data-host={a.host}><span class="mono">{a.host}</span>{" "}
-          <button class="button primary small-button" data-testid="ask-allow"
-            onClick={() => void decide(a.id, "allow")}>Allow</button>{" "}
-          <button class="button danger small-button" data-testid="ask-deny"
-            onClick={() => void decide(a.id, "deny")}>Deny</button></li>)}
+      {asks.length > 0 && <ul class="pending" data-testid="pending"
+        onPointerEnter={() => hold(pointer, true)} onPointerLeave={() => hold(pointer, false)}
+        onFocusIn={() => hold(focus, true)} onFocusOut={() => hold(focus, false)}>
+        {asks.map(({ ask: a, gone }) => <li key={a.id} data-host={a.host}
+          data-gone={gone ? "" : undefined} class={gone ? "muted" : ""}>
+          <span class="mono">{a.host}</span>{" "}
+          {gone ? <span data-testid="ask-gone">no longer waiting</span> : <>
+            <button class="button primary small-button" data-testid="ask-allow"
+              onClick={() => void decide(a.id, "allow")}>Allow</button>{" "}
+            <button class="button danger small-button" data-testid="ask-deny"
+              onClick={() => void decide(a.id, "deny")}>Deny</button></>}</li>)}
       </ul>}
       <p class="hint">{egress.entries.length} hosts on its list. Model hosts always pass.</p>
     </>}
