@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from appliance.hostnames import reading
 from appliance.sessions import Agent
 from appliance.wire_fields import (
     BOOL,
@@ -64,12 +65,25 @@ BUDGET_STATE: tuple[Field, ...] = (
     Field("exceeded", {**OPT_STR, "description": "Which limit is spent, or null"}),
 )
 
+#: How a host an agent named reads to the person (``appliance/hostnames.py``).
+READING: tuple[Field, ...] = (
+    Field("site", {**STR, "description": "The domain the host belongs to (show it apart: "
+                   "a long name can start like another's)"}, lambda r: reading(r.host).site),
+    Field("unicode", {**OPT_STR, "description": "The host as a browser draws it, when it "
+                      "has xn-- labels (show it beside the host, never instead)"},
+          lambda r: reading(r.host).unicode),
+    Field("lookalike", {**OPT_STR, "description": "Why the host may read as another (mixed "
+                        "scripts, letters outside ASCII), or null"},
+          lambda r: reading(r.host).lookalike),
+)
+
 EGRESS_ENTRY: tuple[Field, ...] = (
     Field("scope", STR),
     Field("host", STR),
     Field("verdict", {"type": "string", "enum": ["allow", "deny"]}, lambda e: str(e.verdict)),
     Field("source", {"type": "string", "enum": ["user", "learned", "asked", "config"]}),
     Field("created_at", OPT_STR),
+    *READING,
 )
 
 EGRESS_ASK: tuple[Field, ...] = (
@@ -80,6 +94,7 @@ EGRESS_ASK: tuple[Field, ...] = (
     Field("expires_at", STR),
     Field("decision", {"type": ["string", "null"],
                        "enum": ["allow", "deny", "expired", None]}),
+    *READING,
 )
 
 CREDENTIAL: tuple[Field, ...] = (

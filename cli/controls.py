@@ -77,14 +77,23 @@ def cmd_budget(args: argparse.Namespace) -> int:
     return emit(args, state, f"budget ({state['source']}): {_limits(state['budget'])}")
 
 
+def _drawn(entry: dict[str, Any]) -> str:
+    """How a browser draws the host (when it has ``xn--`` labels) and why it may read as
+    another: beside the host, never instead of it (``appliance/hostnames.py``)."""
+    drawn = entry.get("unicode") or ""
+    why = entry.get("lookalike")
+    return f"{drawn} ({why})" if why else drawn
+
+
 def cmd_egress(args: argparse.Namespace) -> int:
     client = local_client()
     action = args.action
     if action == "pending":
         found = client.get("/api/egress")
-        rows = [[str(a["id"]), a["session_id"], a["host"], a["expires_at"]]
-                for a in found["pending"]]
-        return emit(args, found["pending"], table(["ID", "SESSION", "HOST", "UNTIL"], rows)
+        rows = [[str(a["id"]), a["session_id"], a["site"], a["host"], _drawn(a),
+                 a["expires_at"]] for a in found["pending"]]
+        return emit(args, found["pending"], table(["ID", "SESSION", "SITE", "HOST", "DRAWN AS",
+                                                   "UNTIL"], rows)
                       if rows else "No request is waiting.")
     if action in ("allow-request", "deny-request"):
         ask = client.post(f"/api/egress/pending/{args.target}",
@@ -111,8 +120,10 @@ def cmd_egress(args: argparse.Namespace) -> int:
         found = client.get(scope)
     entries = [*found.get("shared", []), *found["entries"]] if "shared" in found \
         else found["entries"]
-    rows = [[e["scope"], e["host"], e["verdict"], e["source"]] for e in entries]
-    text = f"mode {found['mode']}\n" + (table(["SCOPE", "HOST", "VERDICT", "FROM"], rows)
+    rows = [[e["scope"], e["site"], e["host"], _drawn(e), e["verdict"], e["source"]]
+            for e in entries]
+    text = f"mode {found['mode']}\n" + (table(["SCOPE", "SITE", "HOST", "DRAWN AS", "VERDICT",
+                                               "FROM"], rows)
                                         if rows else "(no hosts listed)")
     return emit(args, found, text)
 

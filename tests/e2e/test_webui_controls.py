@@ -3,9 +3,9 @@ that sends its placeholder to a second fake host is blocked and the alert shows 
 UI (Chromium); in ``ask`` mode a request the agent makes waits until a person allows it in
 the web UI and then completes, and one denied there fails.
 
-The "internet" is the fake model server on loopback, named ``evil.test``, ``held.test`` and
-``other.test`` by the proxy's ``[upstreams]``; the agent's Bash tool runs curl, as an agent
-told to by a hostile page would.
+The "internet" is the fake model server on loopback, named ``evil.test``, ``held.test``,
+``other.test`` and two names that read as others by the proxy's ``[upstreams]``; the
+agent's Bash tool runs curl, as an agent told to by a hostile page would.
 """
 
 from __future__ import annotations
@@ -22,11 +22,16 @@ from playwright.sync_api import Browser, expect
 from appliance.backends.docker_exec import run_exec
 from tests.e2e.agent_checks import wait_hook
 from tests.e2e.conftest import agent_tier
-from tests.e2e.webui_browser import watched
+from tests.e2e.webui_browser import PHONE, watched
 from tests.support.appliance import Appliance
 from tests.support.fake_models import FakeModels
 
-HOSTS = ("evil.test", "held.test", "other.test")
+#: A name that starts like GitHub's and belongs to ``evil.example``: on a phone it wraps, and
+#: the first line is all a person reads.
+LONG = ("api.github.com.session-refresh-" + "x" * 32 + "." + "y" * 60 + ".evil.example")
+#: ``github.com`` with a Cyrillic i in it, as the agent's client sends it.
+HOMOGRAPH = "xn--gthub-n2e.com"
+HOSTS = ("evil.test", "held.test", "other.test", LONG, HOMOGRAPH)
 
 
 @pytest.fixture
@@ -117,7 +122,7 @@ def test_a_question_gone_under_the_pointer_does_not_hand_its_click_to_the_next(
     def reach(host: str) -> None:
         with closing(docker.from_env()) as client:
             done = run_exec(client, s["backend_id"], ["sh", "-c", curl_code(
-                f"https://{host}/z")], stdin=b"", user=None)
+                f"https://{host}/z")], stdin=b"", user=None, seconds=120)
         codes[host] = done.stdout
 
     api = asking.http()
@@ -162,3 +167,46 @@ def test_a_question_gone_under_the_pointer_does_not_hand_its_click_to_the_next(
         for worker in workers:
             worker.join(60)
     assert codes == {"held.test": b"403", "evil.test": b"403"}
+
+
+def test_a_held_host_shows_its_site_apart_and_how_a_browser_draws_it(
+        browser: Browser, asking: Appliance, fake: FakeModels, repo: Path) -> None:
+    """The agent asks for a long name that starts with ``api.github.com.`` and for a name in
+    mixed scripts; the person's phone and CLI show each one's site apart, and what the
+    ``xn--`` name is drawn as, with the warning that it mixes scripts."""
+    fake.command = "true"
+    asking.cli("create", "--repo", str(repo), "--name", "lookalike", "--prompt",
+               "please run the command", "--skip-permissions")
+    s = asking.session("lookalike")
+    wait_hook(asking, s["id"], "Stop")
+    codes: dict[str, bytes] = {}
+
+    def reach(host: str) -> None:
+        with closing(docker.from_env()) as client:
+            done = run_exec(client, s["backend_id"], ["sh", "-c", curl_code(
+                f"https://{host}/z")], stdin=b"", user=None, seconds=120)
+        codes[host] = done.stdout
+
+    workers = [threading.Thread(target=reach, args=(h,)) for h in (LONG, HOMOGRAPH)]
+    for worker in workers:
+        worker.start()
+    with watched(browser, asking, PHONE) as desk:
+        page = desk.page
+        page.goto("/s/lookalike/info")
+        long_row = page.locator(f"[data-testid=pending] li[data-host='{LONG}']")
+        odd_row = page.locator(f"[data-testid=pending] li[data-host='{HOMOGRAPH}']")
+        expect(long_row.get_by_test_id("ask-site")).to_have_text("evil.example")
+        expect(odd_row.get_by_test_id("ask-unicode")).to_contain_text("g\u0456thub.com")
+        expect(odd_row.get_by_test_id("ask-lookalike")).to_contain_text(
+            "mixes Cyrillic and Latin letters")
+        long_row.scroll_into_view_if_needed()
+        desk.shot("controls-ask-lookalike")
+        listed = asking.cli("egress", "pending").stdout
+        [long_line] = [line for line in listed.splitlines() if LONG in line]
+        assert long_line.split()[2] == "evil.example", listed
+        assert "g\u0456thub.com (g\u0456thub mixes Cyrillic and Latin letters)" in listed, listed
+        long_row.get_by_test_id("ask-deny").click()
+        odd_row.get_by_test_id("ask-deny").click()
+        for worker in workers:
+            worker.join(60)
+    assert codes == {LONG: b"403", HOMOGRAPH: b"403"}

@@ -78,7 +78,12 @@ export function Controls({ s }: { s: Session }) {
         onFocusIn={() => hold(focus, true)} onFocusOut={() => hold(focus, false)}>
         {asks.map(({ ask: a, gone }) => <li key={a.id} data-host={a.host}
           data-gone={gone ? "" : undefined} class={gone ? "muted" : ""}>
+          <b class="mono" data-testid="ask-site" title="The domain it belongs to">{a.site}</b>{" "}
           <span class="mono">{a.host}</span>{" "}
+          {a.unicode && <span data-testid="ask-unicode">drawn as <span class="mono">{a.unicode}
+          </span></span>}{" "}
+          {a.lookalike && <span class="field-error" data-testid="ask-lookalike">{a.lookalike}
+          </span>}{" "}
           {gone ? <span data-testid="ask-gone">no longer waiting</span> : <>
             <button class="button primary small-button" data-testid="ask-allow"
               onClick={() => void decide(a.id, "allow")}>Allow</button>{" "}

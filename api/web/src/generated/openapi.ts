@@ -1453,6 +1453,12 @@ export interface components {
             /** @enum {string} */
             source: "user" | "learned" | "asked" | "config";
             created_at: string | null;
+            /** @description The domain the host belongs to (show it apart: a long name can start like another's) */
+            site: string;
+            /** @description The host as a browser draws it, when it has xn-- labels (show it beside the host, never instead) */
+            unicode: string | null;
+            /** @description Why the host may read as another (mixed scripts, letters outside ASCII), or null */
+            lookalike: string | null;
         };
         /** @description A request held in ask mode */
         EgressAsk: {
@@ -1463,6 +1469,12 @@ export interface components {
             expires_at: string;
             /** @enum {string|null} */
             decision: "allow" | "deny" | "expired" | null;
+            /** @description The domain the host belongs to (show it apart: a long name can start like another's) */
+            site: string;
+            /** @description The host as a browser draws it, when it has xn-- labels (show it beside the host, never instead) */
+            unicode: string | null;
+            /** @description Why the host may read as another (mixed scripts, letters outside ASCII), or null */
+            lookalike: string | null;
         };
         /** @description The credentials the proxy loaded (names, sources, masked values) and which agents can work with them */
         Credentials: {
