@@ -97,9 +97,14 @@ def normalize_host(raw: str) -> str:
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     try:
-        return str(ipaddress.ip_address(host))
+        address = ipaddress.ip_address(host)
     except ValueError:
         pass
+    else:
+        # ``::ffff:1.2.3.4`` is 1.2.3.4 to the socket that connects to it: named so, it is
+        # judged, listed and asked about as the address a person knows.
+        mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+        return str(mapped or address)
     if not _HOSTNAME.match(host):
         raise BadRequest(f"not a valid host name: {raw[:80]!r}")
     host = host.rstrip(".")

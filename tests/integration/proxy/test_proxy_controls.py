@@ -52,6 +52,10 @@ MODEL_HOSTS = ("api.anthropic.com", "api.openai.com", "generativelanguage.google
 #: Hosts an agent roams over, one after another (each a name the echo answers for).
 ROAMING = ("one.example", "two.example", "three.example", "a.example", "b.example",
            "c.example", "d.example")
+#: An address and its IPv4-mapped IPv6 spelling, which an IPv6 socket reaches as the same
+#: address (the echo answers for both, standing in for it).
+ADDRESS = "203.0.113.7"
+MAPPED = "::ffff:cb00:7107"
 
 
 class Rig:
@@ -108,7 +112,8 @@ async def rig(nursery: trio.Nursery, home: Path, store: Store, upstream_ca: trus
     upstreams = {"api.anthropic.com": to_model, "api.openai.com": to_model,
                  "generativelanguage.googleapis.com": to_model,
                  "evil.example": to_echo, "other.example": to_echo,
-                 "api.github.com": to_echo, **{host: to_echo for host in ROAMING}}
+                 "api.github.com": to_echo, ADDRESS: to_echo, MAPPED: to_echo,
+                 **{host: to_echo for host in ROAMING}}
     config = ProxyConfig(upstreams=upstreams, extra_ca_bundle=bundle, deny_unlisted=True,
                          model_hosts=MODEL_HOSTS)
     creds = CredentialSet.of(Credential(name=k, value=v, source="env")
@@ -334,6 +339,24 @@ async def test_egress_locked_and_learn(rig: Rig) -> None:
         ("other.example", "learned")]
     notes = [r.note for r in rig.audit() if getattr(r, "session", None) == learner]  # type: ignore[attr-defined]
     assert notes == ["egress learn: a new host", None]
+
+
+async def test_a_denied_address_stays_denied_in_its_ipv4_mapped_spelling(rig: Rig) -> None:
+    """The person denied an address; the agent names it as ``[::ffff:203.0.113.7]``, which
+    the socket reaches as the same address: it is judged (and audited, and asked about) as
+    the address the person knows, not as a new host to learn or ask about."""
+    sid, _ = auth = rig.session("mapped")
+    rig.store.update_session(sid, egress_mode="learn")
+    egressstore.put_host(rig.store, sid, ADDRESS, Verdict.DENY)
+    await rig.controls.refresh()
+    assert (await rig.curl(auth, f"https://{ADDRESS}/x"))[0] == 403
+    for spelling in ("[::ffff:203.0.113.7]", f"[{MAPPED}]", "[0:0:0:0:0:ffff:cb00:7107]"):
+        status, body = await rig.curl(auth, f"http://{spelling}/x")
+        assert status == 403 and b"denied by its egress lists" in body, (spelling, body)
+    assert [e.host for e in egressstore.listed(rig.store, sid)] == [ADDRESS]
+    seen = [r for r in rig.audit() if getattr(r, "session", None) == sid]
+    assert {getattr(r, "host", None) for r in seen} == {ADDRESS}
+    assert len(seen) == 4 and all(getattr(r, "status", None) == 403 for r in seen)
 
 
 async def test_an_agent_reaching_host_after_host_asks_and_learns_within_bounds(

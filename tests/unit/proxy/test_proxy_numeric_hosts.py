@@ -32,3 +32,11 @@ def test_a_denied_address_stays_denied_whatever_its_spelling(spelling: str) -> N
                    parse_absolute_target(f"http://{spelling}/x".encode())):
         assert decide(EgressMode.LEARN, target.host, model_host=False, session=denied,
                       shared=()) is Decision.DENY, target.host
+
+
+@pytest.mark.parametrize("spelling", ["::ffff:1.2.3.4", "::ffff:102:304",
+                                      "0:0:0:0:0:ffff:0102:0304", "::FFFF:1.2.3.4"])
+def test_an_ipv4_mapped_spelling_is_the_address_it_reaches(spelling: str) -> None:
+    for target in (parse_connect_target(f"[{spelling}]:443".encode()),
+                   parse_absolute_target(f"http://[{spelling}]/x".encode())):
+        assert target.host == "1.2.3.4", spelling
