@@ -11,7 +11,7 @@ agent's Bash tool runs curl, as an agent told to by a hostile page would.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -107,15 +107,14 @@ def test_ask_mode_held_requests_are_allowed_or_denied_in_the_browser(
         assert all(r.path != "/y" for r in fake.seen)
 
 
-def test_a_question_gone_under_the_pointer_does_not_hand_its_click_to_the_next(
-        browser: Browser, asking: Appliance, fake: FakeModels, repo: Path) -> None:
-    """The person points at Allow for one held request; that question goes away (decided in
-    another UI, or timed out when the agent chose its moment) and the list reloads. The
-    click that follows is not an Allow for the request that moved up under the pointer."""
+def asker(asking: Appliance, fake: FakeModels, repo: Path, name: str
+          ) -> tuple[dict[str, bytes], Callable[[str], None]]:
+    """Of a session ``name`` whose agent's turn is over: the exit codes of its requests, and
+    how to make it ask for a host (curl, in its container, as its user)."""
     fake.command = "true"
-    asking.cli("create", "--repo", str(repo), "--name", "shifty", "--prompt",
+    asking.cli("create", "--repo", str(repo), "--name", name, "--prompt",
                "please run the command", "--skip-permissions")
-    s = asking.session("shifty")
+    s = asking.session(name)
     wait_hook(asking, s["id"], "Stop")
     codes: dict[str, bytes] = {}
 
@@ -124,6 +123,16 @@ def test_a_question_gone_under_the_pointer_does_not_hand_its_click_to_the_next(
             done = run_exec(client, s["backend_id"], ["sh", "-c", curl_code(
                 f"https://{host}/z")], stdin=b"", user=None, seconds=120)
         codes[host] = done.stdout
+
+    return codes, reach
+
+
+def test_a_question_gone_under_the_pointer_does_not_hand_its_click_to_the_next(
+        browser: Browser, asking: Appliance, fake: FakeModels, repo: Path) -> None:
+    """The person points at Allow for one held request; that question goes away (decided in
+    another UI, or timed out when the agent chose its moment) and the list reloads. The
+    click that follows is not an Allow for the request that moved up under the pointer."""
+    codes, reach = asker(asking, fake, repo, "shifty")
 
     api = asking.http()
 
@@ -174,18 +183,7 @@ def test_a_held_host_shows_its_site_apart_and_how_a_browser_draws_it(
     """The agent asks for a long name that starts with ``api.github.com.`` and for a name in
     mixed scripts; the person's phone and CLI show each one's site apart, and what the
     ``xn--`` name is drawn as, with the warning that it mixes scripts."""
-    fake.command = "true"
-    asking.cli("create", "--repo", str(repo), "--name", "lookalike", "--prompt",
-               "please run the command", "--skip-permissions")
-    s = asking.session("lookalike")
-    wait_hook(asking, s["id"], "Stop")
-    codes: dict[str, bytes] = {}
-
-    def reach(host: str) -> None:
-        with closing(docker.from_env()) as client:
-            done = run_exec(client, s["backend_id"], ["sh", "-c", curl_code(
-                f"https://{host}/z")], stdin=b"", user=None, seconds=120)
-        codes[host] = done.stdout
+    codes, reach = asker(asking, fake, repo, "lookalike")
 
     workers = [threading.Thread(target=reach, args=(h,)) for h in (LONG, HOMOGRAPH)]
     for worker in workers:
