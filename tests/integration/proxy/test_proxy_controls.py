@@ -88,6 +88,14 @@ class Rig:
             args += ["-H", h]
         return await self.curl(auth, url, *args)
 
+    async def room_for_one(self, sid: str) -> None:
+        """A token budget with room for one answer of the fake model, once the proxy holds
+        it (within a refresh)."""
+        controlstore.set_budget(self.store, sid, Budget(tokens=sum(self.model.usage.values())))
+        with trio.fail_after(10):
+            while sid not in self.controls.snapshot.budgets:
+                await trio.sleep(0.05)
+
     async def rows(self, sid: str, count: int) -> list[controlstore.UsageRow]:
         """The session's usage rows once ``count`` requests are recorded (bounded wait)."""
         with trio.fail_after(10):
@@ -570,11 +578,7 @@ async def test_parallel_calls_under_a_budget_spend_past_it_by_a_bounded_few(
     Under a budget a session runs at most ``MAX_IN_FLIGHT`` model calls at once; the rest
     wait, are checked once those have been counted, and get the budget's 429."""
     sid, _ = auth = rig.session("racer")
-    per_request = sum(rig.model.usage.values())
-    controlstore.set_budget(rig.store, sid, Budget(tokens=per_request))
-    with trio.fail_after(10):  # the proxy holds the budget within a refresh
-        while sid not in rig.controls.snapshot.budgets:
-            await trio.sleep(0.05)
+    await rig.room_for_one(sid)
     rig.model.hold_after_first = release = trio.Event()
     statuses: list[int] = []
 
@@ -602,11 +606,7 @@ async def test_counts_just_written_stay_in_the_budget_until_the_proxy_has_read_t
     batch was in neither: a budget check then saw none of it, and an agent calling without
     pause got calls in at each write. The check now counts it until the read has it."""
     sid, _ = auth = rig.session("between")
-    per_request = sum(rig.model.usage.values())
-    controlstore.set_budget(rig.store, sid, Budget(tokens=per_request))
-    with trio.fail_after(10):  # the proxy holds the budget within a refresh
-        while sid not in rig.controls.snapshot.budgets:
-            await trio.sleep(0.05)
+    await rig.room_for_one(sid)
     monkeypatch.setattr("proxy.ledger.FLUSH_SECONDS", 3600.0)  # the test writes the batch
     assert (await rig.post(auth, ANTHROPIC, {"stream": True}))[0] == 200
     with trio.fail_after(10):  # the proxy has ended the exchange and counted it
