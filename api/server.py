@@ -13,7 +13,10 @@
 
 TCP may leave loopback now that every route behind it needs sign-in; without TLS that
 sends session cookies in clear over the network, so it starts with a warning saying how to
-fix it (certificates here, or ``tailscale serve`` in front)."""
+fix it (certificates here, or ``tailscale serve`` in front).
+
+Every bind closes a connection once it has answered a request that asked for that
+(``Connection: close``, or HTTP/1.0): :func:`closes_when_asked`."""
 
 from __future__ import annotations
 
@@ -164,6 +167,36 @@ async def _serve_hooks(app: Any, settings: Settings, shutdown: trio.Event,
         log.info("hook listener on %s", ", ".join(bound))
 
 
+def closes_when_asked(app: Any) -> Any:
+    """``app`` with the last send of each HTTP response shielded from the app's own cancel.
+
+    Hypercorn closes a connection whose request asked for it from inside that send (the
+    response's end tells its HTTP/1.1 state machine the stream is over, and it shuts the
+    socket there), but Quart-trio cancels the request's tasks as soon as the stream says it
+    is over, so the close was cancelled half-done and the socket stayed open: no idle timer
+    runs on it any more, and the client held it for as long as it liked, one descriptor of
+    the API's each (a peer of the TCP listener, or an agent on the hook listener, at the
+    cost of one request per connection). Shielded, the close completes; the send itself was
+    already shielded by Hypercorn."""
+
+    async def shielding(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+
+        async def send_last_shielded(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                with trio.CancelScope(shield=True):
+                    await send(message)
+                return
+            await send(message)
+
+        await app(scope, receive, send_last_shielded)
+
+    return shielding
+
+
 async def _serve_one(app: Any, config: Config, shutdown: trio.Event, *,
                      task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
-    await hypercorn_serve(app, config, shutdown_trigger=shutdown.wait, task_status=task_status)
+    await hypercorn_serve(closes_when_asked(app), config, shutdown_trigger=shutdown.wait,
+                          task_status=task_status)

@@ -7,6 +7,11 @@
   ``/dev/tcp``: the hostile agent's own tools), gets the same bodies with the session's real
   hook token, plus a browser-like ``Origin``; each is refused with the reason, and the
   session's status does not move. A good hook from the same place is the positive control.
+* Every listener closes a connection once it has answered a request that asked for that
+  (``Connection: close``, or HTTP/1.0): the hook listener from inside the container (each
+  raw post above waits for the close), the TCP listener and the Unix socket from the host.
+  Held open, each such connection escaped the idle timer: one descriptor of the API's for as
+  long as the client liked, at one request each.
 * The hook endpoint speaks HTTP/1.1 only: curl's HTTP/2 from inside the container (prior
   knowledge, or an ``Upgrade: h2c``) is refused and records nothing, though Hypercorn takes
   it on any plain listener; the same hook over HTTP/1.1 is the positive control.
@@ -17,6 +22,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import socket
 import sqlite3
 import subprocess
 import tarfile
@@ -84,9 +90,16 @@ def test_every_route_answers_bad_input_without_a_500(appliance: Appliance) -> No
     assert r.status_code == 400 and "after must be a whole number" in r.json()["error"]
 
 
+#: How long a raw client waits for the server to close a connection it asked to close:
+#: far past the server's idle timer (5 s), so only a connection held open runs it out.
+CLOSE_WAIT = 30
+
+
 def raw_hook(body_path: str, headers: dict[str, str]) -> str:
     """A bash script that POSTs the file ``body_path`` to the hook URL with bash's /dev/tcp
-    and prints the answer (the agent image has no Python; the base image no curl)."""
+    (asking the server to close the connection after its answer) and prints the answer,
+    then ``closed=0`` when the server closed it (the agent image has no Python; the base
+    image no curl)."""
     head = "".join(f"{k}: {v}\\r\\n" for k, v in headers.items())
     return f"""
 set -e
@@ -98,7 +111,9 @@ printf 'POST /api/hooks HTTP/1.1\\r\\nHost: %s\\r\\n' "$hostport" >&3
 printf 'Authorization: Bearer %s\\r\\n{head}' "$CLAUDERON_HOOK_TOKEN" >&3
 printf 'Content-Length: %s\\r\\nConnection: close\\r\\n\\r\\n' "$(wc -c < "$body")" >&3
 cat "$body" >&3
-timeout 10 cat <&3
+set +e
+timeout {CLOSE_WAIT} cat <&3
+echo "closed=$?"
 """
 
 
@@ -127,6 +142,7 @@ def test_the_hook_endpoint_refuses_bad_input_from_the_agent(
         text = out.output.decode(errors="replace")
         status = re.search(r"HTTP/1.1 (\d+)", text)
         assert status, text
+        assert text.endswith("closed=0\n"), text  # not held open past the answer
         return int(status.group(1)), text
 
     for label, (body, needle) in BAD_BODIES.items():
@@ -259,3 +275,44 @@ def test_the_tcp_listener_speaks_http1_only(appliance: Appliance) -> None:
         assert out.stdout == "version=2 status=400", (how, out.stdout, out.stderr)
     out = subprocess.run([*form, "--http1.1", url], capture_output=True, text=True, check=False)
     assert out.stdout == "version=1.1 status=200", (out.stdout, out.stderr)
+
+
+def _answered_then_closed(connect: Any, request: bytes) -> bytes:
+    """Send ``request`` on a fresh connection and read until the server closes it (at most
+    :data:`CLOSE_WAIT` seconds): the answer, or an error saying the server held it open."""
+    with closing(connect()) as sock:
+        sock.settimeout(CLOSE_WAIT)
+        sock.sendall(request)
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except TimeoutError:
+            raise AssertionError(f"the server held the connection open: {answer[:200]!r}") from None
+    return answer
+
+
+def test_every_listener_closes_a_connection_when_asked(appliance: Appliance) -> None:
+    """A peer of the TCP listener (signed in or not) and the CLI's Unix socket: a request
+    that asks for the connection to be closed (``Connection: close``, or HTTP/1.0 without
+    keep-alive) is answered, and then the connection is closed, so the idle timer's bound on
+    connections holds for it too. (The hook listener: every raw post in the test above.)"""
+    host, port = appliance.base.removeprefix("http://").rsplit(":", 1)
+    token = appliance.auth_headers()["Authorization"]
+
+    def tcp() -> socket.socket:
+        return socket.create_connection((host, int(port)))
+
+    def unix() -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX)
+        sock.connect(str(appliance.settings.socket_path))
+        return sock
+
+    for connect, head in ((tcp, f"Host: {host}:{port}\r\n"),
+                          (tcp, f"Host: {host}:{port}\r\nAuthorization: {token}\r\n"),
+                          (unix, "Host: localhost\r\n")):
+        for line, close in (("GET /api/health HTTP/1.1", "Connection: close\r\n"),
+                            ("GET /api/health HTTP/1.0", ""),
+                            ("GET /api/sessions HTTP/1.1", "Connection: close\r\n")):
+            answer = _answered_then_closed(connect, f"{line}\r\n{head}{close}\r\n".encode())
+            assert re.match(rb"HTTP/1.1 (200|401) ", answer), (line, head, answer[:200])
