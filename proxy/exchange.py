@@ -50,6 +50,7 @@ from proxy.sides import HttpSide
 from proxy.state import ProxyState
 from proxy.upload import linger, send_request
 from proxy.upstream import ErrorType, UpstreamConn, UpstreamError, abort
+from proxy.wsframes import FrameScrubber
 
 log = logging.getLogger(__name__)
 #: Methods whose body has no meaning (RFC 9110): a server may read no body on them and take
@@ -276,7 +277,9 @@ async def _become_pipe(client: HttpSide, conn: UpstreamConn,
     await client_send(client, h11.InformationalResponse(
         status_code=101, headers=scrub.head(headers) if scrub else headers,
         reason=scrub.reason(event.reason) if scrub else event.reason), patience)
-    up, down = await pipe(client, conn, patience, scrub)
+    # With a credential in it the upgrade is a WebSocket (``policy.py``): its messages are
+    # read, so one split over frames is masked whole.
+    up, down = await pipe(client, conn, patience, FrameScrubber(scrub) if scrub else None)
     meter.bytes_in += up
     meter.bytes_out += down
     await conn.aclose()

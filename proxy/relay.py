@@ -23,6 +23,7 @@ from proxy.framing import Ambiguous, clean_trailers, head_defect, head_end
 from proxy.scrub import Scrubber
 from proxy.sides import MAX_HEAD, READ_SIZE, HttpSide, PeerHungUp
 from proxy.upstream import ErrorType, UpstreamError
+from proxy.wsframes import FrameScrubber, Unreadable
 
 #: How long the end of a piped chunk that may begin a credential waits for the rest.
 HOLD_BACK = 0.05
@@ -283,15 +284,19 @@ def _queue_end(event: h11.EndOfMessage, dst: HttpSide, scrub: Scrubber | None) -
 
 
 async def pipe(
-    client: HttpSide, upstream: HttpSide, idle_timeout: float, scrub: Scrubber | None = None
+    client: HttpSide, upstream: HttpSide, idle_timeout: float,
+    scrub: Scrubber | FrameScrubber | None = None,
 ) -> tuple[int, int]:
     """Relay raw bytes both ways (after a 101); returns (bytes from client, to client).
 
     The pair ends when either side closes (or fails), or when neither has sent a byte for
     ``idle_timeout``. ``scrub`` masks the credential in what goes to the client; the end it
     holds back goes on by itself after :data:`HOLD_BACK` with nothing more from upstream.
+    What it cannot read (:class:`~proxy.wsframes.Unreadable`) ends the pair, an upstream
+    protocol error.
     """
     counts = [0, 0]
+    unreadable: list[Unreadable] = []
     pending_up = client.h11.trailing_data[0]
     pending_down = upstream.h11.trailing_data[0]
 
@@ -300,7 +305,7 @@ async def pipe(
         scope.deadline = trio.current_time() + idle_timeout
 
         async def one(src: trio.abc.Stream, dst: trio.abc.Stream, first: bytes, i: int,
-                      scrub: Scrubber | None) -> None:
+                      scrub: Scrubber | FrameScrubber | None) -> None:
             try:
                 data = first
                 while True:
@@ -324,8 +329,13 @@ async def pipe(
                     scope.deadline = trio.current_time() + idle_timeout
             except _BROKEN:
                 pass
+            except Unreadable as exc:
+                unreadable.append(exc)
             scope.cancel()
 
         nursery.start_soon(one, client.stream, upstream.stream, pending_up, 0, None)
         nursery.start_soon(one, upstream.stream, client.stream, pending_down, 1, scrub)
+    if unreadable:
+        raise UpstreamError(f"upgraded connection: {unreadable[0]}",
+                            ErrorType.UPSTREAM_PROTOCOL_ERROR)
     return counts[0], counts[1]

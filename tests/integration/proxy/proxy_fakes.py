@@ -7,9 +7,11 @@ by path: ``/sse`` holds an event stream open until the test acknowledges the fir
 the request's), ``/echo-head``, ``/echo-range``, ``/echo-split``, ``/ws-echo`` and
 ``/echo-broken`` send the request's ``Authorization`` back (in a header, as the body or the
 range of it asked for, a byte at a time in the body and a trailer, over an upgraded
-connection, in a head no parser takes), ``/ws`` upgrades and echoes raw bytes, ``/ws-close``
-upgrades and hangs up, ``/oauth/token`` answers a token refresh, a GET of a path in
-:attr:`FakeUpstream.github` answers what GitHub would, ``/silent-stream`` (one event) and
+connection, in a head no parser takes), ``/ws-fragments`` and ``/ws-deflate`` send it
+back in a WebSocket message (split over two frames round a ping; compressed), ``/ws``
+upgrades and echoes what it reads, upper-cased, a text frame a read, ``/ws-close``
+upgrades, closes and hangs up, ``/oauth/token`` answers a token refresh, a GET of a path
+in :attr:`FakeUpstream.github` answers what GitHub would, ``/silent-stream`` (one event) and
 ``/silent-head`` (nothing at all) then wait, silent, for the proxy to hang up.
 :class:`EarlyRefuser` answers 413 to an upload after its head and hangs up without reading
 the body.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import base64
 import json
 import ssl
+import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,16 +225,16 @@ class FakeUpstream(_Base):
             await self.send(stream, conn, h11.InformationalResponse(
                 status_code=101, headers=[("connection", "upgrade"), ("upgrade", key[0])]))
             if path == "/ws-close":
-                await stream.send_all(b"bye")
+                await stream.send_all(ws_frame(0x8, b"bye"))
                 return False
-            # After the 101 the bytes are ours: echo them back upper-cased.
+            # After the 101 the bytes are ours: echo them back upper-cased, in a frame.
             while True:
                 with trio.fail_after(20):
                     data = await stream.receive_some(65536)
                 if not data:
                     self.ws_closed.set()
                     return False
-                await stream.send_all(bytes(data).upper())
+                await stream.send_all(ws_frame(0x1, bytes(data).upper()))
         if path == "/trailers":
             await self.send(stream, conn, h11.Response(status_code=200, headers=[
                 ("transfer-encoding", "chunked"), ("trailer", "x-checksum")]),
@@ -240,7 +243,7 @@ class FakeUpstream(_Base):
             return True
         if path in ECHOES:
             await ECHOES[path](self, stream, conn, seen)
-            return path not in ("/ws-echo", "/echo-broken")
+            return path not in ("/ws-echo", "/echo-broken", "/ws-fragments", "/ws-deflate")
         if seen.method == "GET" and path in self.github:
             found = self.github[path]
             await self.reply(stream, conn, 404 if found is None else 200,
@@ -298,13 +301,52 @@ async def _echo_split(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection
 
 async def _ws_echo(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection,
                    seen: Seen) -> None:
-    """Upgrades, then reports the handshake's Authorization as raw bytes in two writes."""
+    """Upgrades, then reports the handshake's Authorization in a text frame of two writes."""
     await fake.send(stream, conn, h11.InformationalResponse(status_code=101, headers=[
         ("connection", "upgrade"), ("upgrade", seen.header("upgrade")[0])]))
     auth = "".join(seen.header("authorization")).encode()
-    await stream.send_all(b"handshake: " + auth[: len(auth) // 2])
+    frame = ws_frame(0x1, b"handshake: " + auth + b"\n")
+    await stream.send_all(frame[: len(frame) // 2])
     await trio.sleep(0.01)
-    await stream.send_all(auth[len(auth) // 2:] + b"\n")
+    await stream.send_all(frame[len(frame) // 2:])
+    with trio.fail_after(30):
+        while await stream.receive_some(65536):
+            pass
+
+
+def ws_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv1: bool = False) -> bytes:
+    """One unmasked WebSocket frame, as a server sends it."""
+    size = len(payload)
+    length = bytes([size]) if size < 126 else bytes([126]) + size.to_bytes(2, "big")
+    return bytes([(0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode]) + length + payload
+
+
+async def _ws_fragments(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection,
+                        seen: Seen) -> None:
+    """Upgrades, then reports the handshake's Authorization in one text message of two
+    frames, a ping between them: no byte run of the wire holds it, the message does."""
+    await fake.send(stream, conn, h11.InformationalResponse(status_code=101, headers=[
+        ("connection", "upgrade"), ("upgrade", "websocket")]))
+    auth = "".join(seen.header("authorization")).encode()
+    half = len(auth) // 2
+    await stream.send_all(ws_frame(0x1, b"handshake: " + auth[:half], fin=False)
+                          + ws_frame(0x9, b"ping") + ws_frame(0x0, auth[half:] + b"\n"))
+    with trio.fail_after(30):
+        while await stream.receive_some(65536):
+            pass
+
+
+async def _ws_deflate(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection,
+                      seen: Seen) -> None:
+    """Upgrades naming permessage-deflate (which the agent's client offered, whatever
+    went up), then reports the handshake's Authorization in a compressed message."""
+    await fake.send(stream, conn, h11.InformationalResponse(status_code=101, headers=[
+        ("connection", "upgrade"), ("upgrade", "websocket"),
+        ("sec-websocket-extensions", "permessage-deflate")]))
+    auth = "".join(seen.header("authorization")).encode()
+    deflate = zlib.compressobj(wbits=-15)
+    payload = deflate.compress(b"handshake: " + auth + b"\n") + deflate.flush(zlib.Z_SYNC_FLUSH)
+    await stream.send_all(ws_frame(0x1, payload[:-4], rsv1=True))
     with trio.fail_after(30):
         while await stream.receive_some(65536):
             pass
@@ -319,7 +361,8 @@ async def _echo_broken(fake: _Base, stream: trio.abc.Stream, conn: h11.Connectio
 
 #: Answers that carry the request's credential back (what ``scrub.py`` masks).
 ECHOES = {"/echo-head": _echo_head, "/echo-range": _echo_range, "/echo-split": _echo_split,
-          "/ws-echo": _ws_echo, "/echo-broken": _echo_broken}
+          "/ws-echo": _ws_echo, "/echo-broken": _echo_broken, "/ws-fragments": _ws_fragments,
+          "/ws-deflate": _ws_deflate}
 
 
 class GitServer(_Base):

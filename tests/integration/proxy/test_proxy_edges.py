@@ -19,7 +19,7 @@ import pytest
 import trio
 import trustme
 from conftest import SECRETS, Proxy, client, override
-from proxy_fakes import EarlyRefuser, FakeUpstream, Tunnel, chunks, websocket_through
+from proxy_fakes import EarlyRefuser, FakeUpstream, Tunnel, chunks, websocket_through, ws_frame
 from smuggle_fakes import RawTunnel, StallingRefuser
 
 from appliance.audit import parse_line
@@ -108,15 +108,15 @@ async def test_websocket_pair_ends_when_either_side_hangs_up(
             if not data:
                 break
             got += data
-        assert got == b"bye"
+        assert got == ws_frame(0x8, b"bye")
         await trio.aclose_forcefully(tls)
         # The client hangs up: the upstream sees the end of its stream.
         tls = await websocket_through(proxy.port, ":".join(auth), proxy.ca_path, "/ws")
         await tls.send_all(b"ping")
         echoed = b""
-        while len(echoed) < 4:
+        while len(echoed) < 6:
             echoed += await tls.receive_some(1024)
-        assert echoed == b"PING"
+        assert echoed == ws_frame(0x1, b"PING")
         await tls.aclose()
         await fake.ws_closed.wait()
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 import trio
 import trustme
 from conftest import SECRETS, Proxy, client
-from proxy_fakes import FakeUpstream, chunks, websocket_through
+from proxy_fakes import FakeUpstream, chunks, websocket_through, ws_frame
 
 from appliance.audit import parse_line
 from proxy.config import Upstream
@@ -63,9 +63,9 @@ async def test_websocket_upgrade_is_relayed(proxy: Proxy, fake: FakeUpstream) ->
                                       "Authorization: Bearer placeholder\r\n")
         await tls.send_all(b"hello through the pipe")
         echoed = b""
-        while len(echoed) < 22:
+        while len(echoed) < 24:
             echoed += await tls.receive_some(1024)
-        assert echoed == b"HELLO THROUGH THE PIPE"
+        assert echoed == ws_frame(0x1, b"HELLO THROUGH THE PIPE")
         await tls.aclose()
     assert fake.seen[-1].header("authorization") == [f"Bearer {SECRETS['openai_api_key']}"]
 
