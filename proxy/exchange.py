@@ -45,7 +45,7 @@ from proxy.relay import (
 )
 from proxy.rules import Style
 from proxy.screen import screen
-from proxy.scrub import Scrubber, masked
+from proxy.scrub import Scrubber, coding, masked
 from proxy.sides import HttpSide
 from proxy.state import ProxyState
 from proxy.upload import linger, send_request
@@ -210,6 +210,11 @@ async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request,
         if not isinstance(event, h11.Response):
             raise UpstreamError("unexpected answer", ErrorType.UPSTREAM_PROTOCOL_ERROR)
         meter.status = event.status_code
+        if scrub is not None and (coded := _coded(request, event)) is not None:
+            raise UpstreamError(
+                f"the service answered {coded} compressed, though asked for it uncompressed: "
+                "an answer the proxy cannot read for the credential it may carry back is "
+                "not passed on", ErrorType.UPSTREAM_PROTOCOL_ERROR)
         clean, early = _queue_head(client, event, scrub)
         await _relay_answer(state, conn, client, event, verdict=verdict, meter=meter,
                             session=session, scrub=scrub)
@@ -283,6 +288,14 @@ async def _become_pipe(client: HttpSide, conn: UpstreamConn,
     meter.bytes_in += up
     meter.bytes_out += down
     await conn.aclose()
+
+
+def _coded(request: h11.Request, event: h11.Response) -> str | None:
+    """The content coding of an answer's body, when it has one other than ``identity``."""
+    if request.method == b"HEAD" or event.status_code in (204, 304):
+        return None  # no body
+    found = coding(event.headers)
+    return None if found is None else found[:40].decode("ascii", "replace")
 
 
 def _queue_head(client: HttpSide, event: h11.Response, scrub: Scrubber | None

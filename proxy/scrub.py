@@ -16,8 +16,9 @@ event and JSON line does, waits for nothing. What was masked is counted: the exc
 it in the audit line and raises the session's alert.
 
 A credentialed request asks for its answer uncompressed and whole (``policy.py`` drops
-``Range``: a few bytes of an echo at a time would each be too short to know). Not seen: an
-answer compressed all the same, and one that re-encodes the credential (hashed, in hex,
+``Range``: a few bytes of an echo at a time would each be too short to know); an answer
+compressed all the same (:func:`coding`) is refused, since the client would inflate what
+the masking never read. Not seen: an answer that re-encodes the credential (hashed, in hex,
 split by the upstream's own formatting). A service that streams the agent's own words back
 a piece at a time could tell it, by the wait, whether a piece begins the credential: the
 masking stops echoes, not a credentialed service built to be an oracle.
@@ -106,6 +107,17 @@ class Scrubber:
                     break
                 i = data.find(first, i + 1)
         return best
+
+
+def coding(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
+    """The first content coding an answer's head names other than ``identity`` (its body
+    is then no plain text to mask), or None."""
+    for name, value in headers:
+        if name.lower() == b"content-encoding":
+            for part in value.split(b","):
+                if (token := part.strip().lower()) and token != b"identity":
+                    return token
+    return None
 
 
 def masked(text: str, secrets: Iterable[bytes]) -> str:

@@ -10,11 +10,15 @@
 * An upgrade to HTTP/2 (``h2c``) with the credential in it: the scrubber reads the raw
   bytes after the switch, and HTTP/2 sends its headers HPACK-coded (Huffman: no byte of the
   credential as it was), so an upstream that echoes it in a header hands it over unseen.
+* An answer compressed though the proxy asked for it plain: the scrubber reads plain bytes,
+  and the agent's client inflates the token back.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
+import zlib
 from urllib.parse import quote_plus
 
 import h11
@@ -244,3 +248,44 @@ async def test_a_read_only_session_posts_nothing_dressed_as_a_fetch(rig: Rig) ->
                                "POST", "-H", "content-type: application/x-git-upload-pack-request",
                                "--data-binary", "0000")
     assert status == 200 and len(rig.echo.seen) == seen + 1
+
+
+class CodedEcho(_Base):
+    """A service that quotes the ``Authorization`` it got in a JSON error, compressed as
+    the path names (``/gzip``, ``/deflate``), whatever the request asked for."""
+
+    async def answer(self, stream: trio.abc.Stream, conn: h11.Connection, seen: Seen) -> bool:
+        doc = json.dumps({"message": "Bad credentials",
+                          "got": "".join(seen.header("authorization"))}).encode()
+        coding = seen.target.strip("/")
+        body = gzip.compress(doc) if coding == "gzip" else zlib.compress(doc)
+        await self.send(stream, conn, h11.Response(status_code=401, headers=[
+            ("content-type", "application/json"), ("content-encoding", coding),
+            ("content-length", str(len(body)))]), h11.Data(data=body), h11.EndOfMessage())
+        return True
+
+
+async def test_an_answer_compressed_all_the_same_does_not_hand_back_the_credential(
+        proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA) -> None:
+    """The proxy asks for the answer uncompressed; a service that compresses it anyway
+    would carry the token past the masking, which reads plain bytes, to the agent's
+    client, which inflates it."""
+    echo = CodedEcho(upstream_ca)
+    await nursery.start(echo.serve)
+    override(proxy, upstreams={"api.github.com": Upstream(scheme="https", host="127.0.0.1",
+                                                          port=echo.port)})
+    token = SECRETS["github_token"]
+    auth = proxy.add_session("inflater")
+    async with client(proxy, auth) as c:
+        answers = [await c.get(f"https://api.github.com/{coding}")
+                   for coding in ("gzip", "deflate")]
+    for r in answers:  # the harm first: what the agent's client reads
+        assert token not in r.text, r.text
+    assert [s.header("authorization") for s in echo.seen] == [[f"Bearer {token}"]] * 2
+    assert [s.header("accept-encoding") for s in echo.seen] == [["identity"]] * 2
+    assert [(r.status_code, r.headers["x-proxy-error-type"]) for r in answers] == [
+        (502, "UPSTREAM_PROTOCOL_ERROR")] * 2
+    assert all("compressed" in r.text for r in answers)
+    records = [parse_line(x) for x in proxy.audit_path.read_text().splitlines()]
+    assert [(r.path, r.status, r.error) for r in records[-2:]] == [
+        ("/gzip", 502, "UPSTREAM_PROTOCOL_ERROR"), ("/deflate", 502, "UPSTREAM_PROTOCOL_ERROR")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.scrub import MIN_SECRET, Scrubber, masked
+from proxy.scrub import MIN_SECRET, Scrubber, coding, masked
 
 TOKEN = b"ghp_REALGITHUBCANARY0123456789"
 BASIC = b"eC1hY2Nlc3MtdG9rZW46Z2hwX1JFQUxHSVRIVUJDQU5BUlkwMTIzNDU2Nzg5"
@@ -88,3 +88,17 @@ def test_an_error_quoting_the_upstreams_bytes_is_masked() -> None:
     said = f"illegal header line: bytearray(b'x Bearer {TOKEN.decode()}')"
     assert masked(said, [TOKEN]) == said.replace(TOKEN.decode(), "*" * len(TOKEN))
     assert masked(said, []) == said
+
+
+@pytest.mark.parametrize(("headers", "expected"), [
+    ([], None),
+    ([(b"content-encoding", b"identity")], None),
+    ([(b"Content-Encoding", b"gzip")], b"gzip"),
+    ([(b"content-encoding", b" Identity , BR ")], b"br"),
+    ([(b"content-encoding", b"identity"), (b"content-encoding", b"zstd")], b"zstd"),
+    ([(b"content-encoding", b"x-gzip, gzip")], b"x-gzip"),
+    ([(b"content-type", b"gzip")], None),
+])
+def test_an_answer_names_the_coding_the_masking_cannot_read_through(
+        headers: list[tuple[bytes, bytes]], expected: bytes | None) -> None:
+    assert coding(headers) == expected
