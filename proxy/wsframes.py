@@ -7,7 +7,8 @@ the wire. A :class:`FrameScrubber` reads the server's frames: the data frames' p
 through one :class:`Scrubber`, as one stream, so a credential split over frames is still
 whole when it is masked; a control frame's payload (125 bytes at most) is masked on its own,
 whole; frame heads pass as they are (masking keeps every length). It has the
-:class:`Scrubber`'s :meth:`feed`/:meth:`finish`/:attr:`holding`, so the pipe uses either.
+:class:`Scrubber`'s :meth:`feed`/:meth:`finish`/:attr:`holding`, so the pipe uses either;
+the end it holds back waits on the pipe's short clock only once its message is whole.
 
 What the masking cannot read ends the pipe (:class:`Unreadable`): a frame with a reserved
 bit (permessage-deflate's compressed messages, which the proxy does not let the agent
@@ -35,7 +36,7 @@ class Unreadable(Exception):
 class FrameScrubber:
     """Masks a :class:`Scrubber`'s secrets in a server's WebSocket messages."""
 
-    __slots__ = ("_buffer", "_control", "_layout", "_left", "scrub")
+    __slots__ = ("_buffer", "_control", "_fin", "_layout", "_left", "scrub")
 
     def __init__(self, scrub: Scrubber) -> None:
         self.scrub = scrub
@@ -44,6 +45,7 @@ class FrameScrubber:
         #: scrubber has still to give back.
         self._layout: deque[bytes | int] = deque()
         self._left = 0  # payload bytes of the current frame still to come
+        self._fin = True  # whether the last data frame ends its message
         self._control: bytes | None = None  # a control frame's head, its payload awaited
 
     @property
@@ -52,7 +54,11 @@ class FrameScrubber:
 
     @property
     def holding(self) -> bool:
-        return self.scrub.holding
+        """Whether the end held back should go on after a short wait (the pipe's clock).
+        Not while the message it belongs to is unfinished: no client reads a message before
+        its last frame's last byte, so the held end waits for the rest of it, however
+        late, and a credential whose second half comes late is still masked whole."""
+        return self.scrub.holding and self._fin and not self._left
 
     def feed(self, data: bytes) -> bytes:
         """What of the frames so far may go on: heads as they are, payloads masked."""
@@ -108,7 +114,7 @@ class FrameScrubber:
                 raise Unreadable("a control frame too long or split")
             self._control, self._left = buffer[:at], size
         elif opcode in _DATA:
-            self._left = size
+            self._left, self._fin = size, bool(first & 0x80)
             self._layout.append(buffer[:at])
         else:
             raise Unreadable(f"a frame of unknown opcode {opcode:#x}")

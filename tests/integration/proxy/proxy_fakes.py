@@ -7,8 +7,9 @@ by path: ``/sse`` holds an event stream open until the test acknowledges the fir
 the request's), ``/echo-head``, ``/echo-range``, ``/echo-split``, ``/ws-echo`` and
 ``/echo-broken`` send the request's ``Authorization`` back (in a header, as the body or the
 range of it asked for, a byte at a time in the body and a trailer, over an upgraded
-connection, in a head no parser takes), ``/ws-fragments`` and ``/ws-deflate`` send it
-back in a WebSocket message (split over two frames round a ping; compressed), ``/ws``
+connection, in a head no parser takes), ``/ws-fragments``, ``/ws-slow`` and ``/ws-deflate``
+send it back in a WebSocket message (split over two frames round a ping; one frame in two
+writes half a second apart; compressed), ``/ws``
 upgrades and echoes what it reads, upper-cased, a text frame a read, ``/ws-close``
 upgrades, closes and hangs up, ``/oauth/token`` answers a token refresh, a GET of a path
 in :attr:`FakeUpstream.github` answers what GitHub would, ``/silent-stream`` (one event) and
@@ -243,7 +244,7 @@ class FakeUpstream(_Base):
             return True
         if path in ECHOES:
             await ECHOES[path](self, stream, conn, seen)
-            return path not in ("/ws-echo", "/echo-broken", "/ws-fragments", "/ws-deflate")
+            return not path.startswith("/ws-") and path != "/echo-broken"
         if seen.method == "GET" and path in self.github:
             found = self.github[path]
             await self.reply(stream, conn, 404 if found is None else 200,
@@ -336,6 +337,24 @@ async def _ws_fragments(fake: _Base, stream: trio.abc.Stream, conn: h11.Connecti
             pass
 
 
+async def _ws_slow(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection,
+                   seen: Seen) -> None:
+    """Upgrades, then reports the handshake's Authorization in one text frame whose second
+    half comes a moment (longer than any short hold) after its first, as a busy network
+    may deliver it."""
+    await fake.send(stream, conn, h11.InformationalResponse(status_code=101, headers=[
+        ("connection", "upgrade"), ("upgrade", "websocket")]))
+    auth = "".join(seen.header("authorization")).encode()
+    frame = ws_frame(0x1, b"handshake: " + auth + b"\n")
+    cut = len(frame) - len(auth) // 2
+    await stream.send_all(frame[:cut])
+    await trio.sleep(0.5)
+    await stream.send_all(frame[cut:])
+    with trio.fail_after(30):
+        while await stream.receive_some(65536):
+            pass
+
+
 async def _ws_deflate(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection,
                       seen: Seen) -> None:
     """Upgrades naming permessage-deflate (which the agent's client offered, whatever
@@ -362,7 +381,7 @@ async def _echo_broken(fake: _Base, stream: trio.abc.Stream, conn: h11.Connectio
 #: Answers that carry the request's credential back (what ``scrub.py`` masks).
 ECHOES = {"/echo-head": _echo_head, "/echo-range": _echo_range, "/echo-split": _echo_split,
           "/ws-echo": _ws_echo, "/echo-broken": _echo_broken, "/ws-fragments": _ws_fragments,
-          "/ws-deflate": _ws_deflate}
+          "/ws-slow": _ws_slow, "/ws-deflate": _ws_deflate}
 
 
 class GitServer(_Base):

@@ -3,7 +3,9 @@
 The agent, as uid 1000 in the agent image, opens WebSockets through the proxy to a service
 its GitHub token is injected for, which reports the handshake's ``Authorization`` in a
 text message: once split over two frames with a ping between them (no run of bytes on the
-wire holds the token; the message a WebSocket client puts together does), once compressed
+wire holds the token; the message a WebSocket client puts together does), once in one
+frame whose second half comes half a second after the first (longer than the proxy held
+an end that may begin the token, before it let it go), once compressed
 with permessage-deflate, which the agent's client offered and the service names in its 101
 all the same (the proxy took the offer out of what went up). What must hold: the message
 the agent puts together holds no real credential (masked, same length), a compressed
@@ -67,19 +69,22 @@ async def test_a_websocket_message_never_brings_the_credential_back(
                "Sec-WebSocket-Extensions: permessage-deflate")
     got = await in_container(proxy, agent, "api.github.com", [
         [ask("GET", "/ws-fragments", "api.github.com", *upgrade)],
+        [ask("GET", "/ws-slow", "api.github.com", *upgrade)],
         [ask("GET", "/ws-deflate", "api.github.com", *upgrade)]])
-    fragments, deflated = (str(t["got"]) for t in got)
-    read = messages(fragments) + messages(deflated)
+    fragments, slow, deflated = (str(t["got"]) for t in got)
+    read = messages(fragments) + messages(slow) + messages(deflated)
 
     # The harm first: no message the agent's client puts together holds the token.
     for message in read:
         assert TOKEN.encode() not in message, message
-    # The split message arrived, masked in place; the compressed one never did.
-    assert fragments.startswith("HTTP/1.1 101 ")
-    assert messages(fragments) == [f"handshake: Bearer {'*' * len(TOKEN)}\n".encode()]
+    # The split messages arrived, masked in place; the compressed one never did.
+    for answer in (fragments, slow):
+        assert answer.startswith("HTTP/1.1 101 ")
+        assert messages(answer) == [f"handshake: Bearer {'*' * len(TOKEN)}\n".encode()]
     assert deflated.startswith("HTTP/1.1 101 ") and messages(deflated) == []
     # The proxy did inject the token: the upstream saw it (the control).
-    assert [s.header("authorization") for s in fake.seen] == [[f"Bearer {TOKEN}"]] * 2
+    assert [s.header("authorization") for s in fake.seen] == [[f"Bearer {TOKEN}"]] * 3
     records = [parse_line(x) for x in proxy.audit_path.read_text().splitlines()]
     notes = {r.path: r.note or "" for r in records}
     assert "github_token back" in notes["/ws-fragments"], notes
+    assert "github_token back" in notes["/ws-slow"], notes

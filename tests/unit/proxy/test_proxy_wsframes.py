@@ -59,11 +59,23 @@ def test_frames_with_no_secret_go_on_as_they_came() -> None:
 
 def test_only_the_data_that_may_begin_a_secret_waits_and_what_follows_waits_behind_it() -> None:
     scrub = FrameScrubber(Scrubber([TOKEN]))
-    wire = frame(0x1, b"say gh", fin=False)
+    wire = frame(0x1, b"say gh")
     assert scrub.feed(wire) == wire[:-2]  # the head as it was, and the payload but "gh"
-    assert scrub.holding
+    assert scrub.holding  # the message is whole: the end goes on after a short wait
     assert scrub.feed(frame(0x9, b"p")) == b""  # behind the held bytes, in order
     assert scrub.finish() == b"gh" + frame(0x9, b"p")  # no more came: it was no secret
+
+
+@pytest.mark.parametrize("cut", [6, 8, 12])  # between two frames of a message; mid-frame
+def test_an_unfinished_message_holds_its_end_until_the_rest_comes(cut: int) -> None:
+    """No client reads a message before its end: the held end waits for it, not for the
+    pipe's clock, so a credential whose second half comes late is masked whole."""
+    wire = frame(0x1, b"x" + TOKEN[:3], fin=False) + frame(0x0, TOKEN[3:])
+    scrub = FrameScrubber(Scrubber([TOKEN]))
+    first = scrub.feed(wire[:cut])
+    assert not scrub.holding
+    assert first + scrub.feed(wire[cut:]) + scrub.finish() == \
+        frame(0x1, b"x" + STARS[:3], fin=False) + frame(0x0, STARS[3:])
 
 
 @pytest.mark.parametrize("wire", [
