@@ -17,7 +17,7 @@ from proxy.heads import Target, forwardable
 from proxy.inject import header_value, without
 from proxy.policy import Forward
 from proxy.relay import Meter, client_send
-from proxy.scrub import Scrubber
+from proxy.scrub import Scrubber, coding
 from proxy.sides import HttpSide
 from proxy.state import ProxyState
 from proxy.token_refresh import MAX_REFRESH_BODY, capture_refresh_response, rewrite_refresh_request
@@ -49,9 +49,9 @@ async def refresh(state: ProxyState, client: HttpSide, *, request: h11.Request, 
                                    headers=headers),
         rewritten.body, session=session, credential=verdict.credential,
         limit=MAX_REFRESH_ANSWER, what="token refresh message")
-    encoded = header_value(event.headers, b"content-encoding") not in (None, b"identity")
-    if event.status_code == 200 and encoded:
-        # An encoded answer cannot be rewritten; passing it on would hand over real tokens.
+    if answer and coding(event.headers) is not None:
+        # An encoded answer can be neither rewritten nor masked: passing it on would hand
+        # over real tokens (an error quoting the body sent has the real refresh token).
         raise UpstreamError("token refresh answer arrived encoded",
                             ErrorType.UPSTREAM_PROTOCOL_ERROR)
     kept: dict[str, str] = {}

@@ -11,7 +11,8 @@
   bytes after the switch, and HTTP/2 sends its headers HPACK-coded (Huffman: no byte of the
   credential as it was), so an upstream that echoes it in a header hands it over unseen.
 * An answer compressed though the proxy asked for it plain: the scrubber reads plain bytes,
-  and the agent's client inflates the token back.
+  and the agent's client inflates the token back; a Codex refresh's compressed error, which
+  quotes the real refresh token, too.
 """
 
 from __future__ import annotations
@@ -251,13 +252,13 @@ async def test_a_read_only_session_posts_nothing_dressed_as_a_fetch(rig: Rig) ->
 
 
 class CodedEcho(_Base):
-    """A service that quotes the ``Authorization`` it got in a JSON error, compressed as
-    the path names (``/gzip``, ``/deflate``), whatever the request asked for."""
+    """A service that quotes the ``Authorization`` and the body it got in a JSON error,
+    compressed (deflate for ``/deflate``, else gzip), whatever the request asked for."""
 
     async def answer(self, stream: trio.abc.Stream, conn: h11.Connection, seen: Seen) -> bool:
-        doc = json.dumps({"message": "Bad credentials",
+        doc = json.dumps({"message": "Bad credentials", "body": seen.body.decode(),
                           "got": "".join(seen.header("authorization"))}).encode()
-        coding = seen.target.strip("/")
+        coding = "deflate" if seen.target == "/deflate" else "gzip"
         body = gzip.compress(doc) if coding == "gzip" else zlib.compress(doc)
         await self.send(stream, conn, h11.Response(status_code=401, headers=[
             ("content-type", "application/json"), ("content-encoding", coding),
@@ -289,3 +290,22 @@ async def test_an_answer_compressed_all_the_same_does_not_hand_back_the_credenti
     records = [parse_line(x) for x in proxy.audit_path.read_text().splitlines()]
     assert [(r.path, r.status, r.error) for r in records[-2:]] == [
         ("/gzip", 502, "UPSTREAM_PROTOCOL_ERROR"), ("/deflate", 502, "UPSTREAM_PROTOCOL_ERROR")]
+
+
+async def test_a_refresh_error_compressed_all_the_same_does_not_hand_back_the_refresh_token(
+        proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA) -> None:
+    """The refresh's answer is read whole and its tokens rewritten, so a compressed 200 was
+    refused; a compressed error quoting the body the proxy sent (the real refresh token in
+    it) went to the agent, whose client inflated it."""
+    echo = CodedEcho(upstream_ca)
+    await nursery.start(echo.serve)
+    override(proxy, upstreams={"auth.openai.com": Upstream(scheme="https", host="127.0.0.1",
+                                                           port=echo.port)})
+    real = SECRETS["codex_refresh_token"]
+    auth = proxy.add_session("codex-inflater")
+    async with client(proxy, auth) as c:
+        r = await c.post("https://auth.openai.com/oauth/token", json={
+            "grant_type": "refresh_token", "refresh_token": "DUMMY", "client_id": "app"})
+    assert real not in r.text, r.text  # the harm first
+    assert real in echo.seen[0].body.decode()  # what travelled
+    assert (r.status_code, r.headers["x-proxy-error-type"]) == (502, "UPSTREAM_PROTOCOL_ERROR")
