@@ -63,7 +63,8 @@ class FrameScrubber:
     def feed(self, data: bytes) -> bytes:
         """What of the frames so far may go on: heads as they are, payloads masked."""
         released = bytearray()
-        while data:
+        # (A control frame's head may end the bytes read: an empty payload is whole then.)
+        while data or (self._control is not None and len(self._buffer) >= self._left):
             if self._left and self._control is None:  # a data frame's payload
                 part, data = data[:self._left], data[self._left:]
                 self._left -= len(part)

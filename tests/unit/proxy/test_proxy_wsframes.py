@@ -91,3 +91,12 @@ def test_what_the_masking_cannot_read_ends_the_pipe(wire: bytes) -> None:
     scrub = FrameScrubber(Scrubber([TOKEN]))
     with pytest.raises(Unreadable):
         scrub.feed(frame(0x1, b"fine") + wire)
+
+
+def test_an_empty_control_frame_at_the_end_of_a_read_goes_on_at_once() -> None:
+    """A close or ping frame without a payload, the last bytes read: nothing more will come
+    to complete it, so it goes on with them."""
+    frames = FrameScrubber(Scrubber([b"ghp_SECRET"]))
+    assert frames.feed(b"\x81\x02hi\x88\x00") == b"\x81\x02hi\x88\x00"
+    assert frames.feed(b"\x89") == b""
+    assert frames.feed(b"\x00") == b"\x89\x00"
