@@ -27,7 +27,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -50,6 +49,7 @@ from cli.tui.model import COLUMNS, KEY_VERBS, KEYS, Filter, apply_event, key_wor
 from cli.tui.reconcile import ReconcileScreen
 from cli.tui.terminal import Foreground, SuspendingTerminal
 from cli.tui.timeline import TimelineScreen
+from cli.tui.words import markup, text
 
 PHASE_STYLE = {"running": "green", "failed": "bold red", "creating": "yellow",
                "creating!": "bold yellow", "deleting": "magenta", "archived": "dim",
@@ -165,7 +165,7 @@ class MainScreen(SessionActions):
             conn.update("[green]● connected[/]")
         else:
             conn.update("[b red]● disconnected[/] retrying")
-            conn.tooltip = why
+            conn.tooltip = text(why)
 
     # --- drawing ----------------------------------------------------------------------
     def shown(self) -> list[dict[str, Any]]:
@@ -178,7 +178,7 @@ class MainScreen(SessionActions):
         now = self.clock()
         table.clear()
         for s in rows:
-            cells: list[str | Text] = list(row(s, now))
+            cells = [Text(c) for c in row(s, now)]  # never markup: they are the API's
             cells[1] = Text(str(cells[1]), style=PHASE_STYLE.get(str(cells[1]), ""))
             if str(cells[2]).startswith("waiting"):
                 cells[2] = Text(str(cells[2]), style="bold yellow")
@@ -186,10 +186,10 @@ class MainScreen(SessionActions):
         ids = [s["id"] for s in rows]
         if keep in ids:
             table.move_cursor(row=ids.index(keep), animate=False)
-        search = f"  search: {escape(self.search)}" if self.search else ""
-        self.query_one("#title", Static).update(
-            f"[b]clauderon[/b]  [reverse] {self.filter} [/] {len(rows)}/{len(self.sessions)}"
-            f"{search}")
+        self.query_one("#title", Static).update(markup(
+            "[b]clauderon[/b]  [reverse] $filter [/] $shown/$total"
+            + ("  search: $search" if self.search else ""), filter=self.filter,
+            shown=len(rows), total=len(self.sessions), search=self.search))
         self.draw_detail()
 
     def selected_id(self) -> str | None:

@@ -23,7 +23,6 @@ from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -50,6 +49,7 @@ from cli.follow import seen
 from cli.tui.footer import KeyFooter
 from cli.tui.model import fuzzy_rank
 from cli.tui.terminal import Foreground, edit_text
+from cli.tui.words import markup, text
 
 DONE = frozenset({"running", "stopped", "failed", "deleted", "completed"})
 #: Plan mode: the appliance's default ([agents] plan_mode), or said here.
@@ -195,7 +195,7 @@ class CreateScreen(ModalScreen[str | None]):
         hint = self.missing.get(str(self.query_one("#agent", Select).value))
         warning = self.query_one("#agent-warning", Static)
         # The session can still be created: its status will say why its model fails.
-        warning.update(escape(f"warning: {hint}") if hint else "")
+        warning.update(text(f"warning: {hint}") if hint else "")
         warning.set_class(bool(hint), "shown")
 
     @work(group="create-recent")
@@ -252,7 +252,7 @@ class CreateScreen(ModalScreen[str | None]):
         state = self.backends.get(kind, {})
         down = bool(state) and not state.get("reachable", True)
         label = self.query_one("#error-backend", Static)
-        label.update(escape(f"{kind} is not reachable: {state.get('error') or '?'}") if down
+        label.update(text(f"{kind} is not reachable: {state.get('error') or '?'}") if down
                      else "")
         label.set_class(down, "shown")
 
@@ -267,7 +267,7 @@ class CreateScreen(ModalScreen[str | None]):
         shown = f"error-{field}" in beside and (field != "backend" or bool(self.backends))
         target = field if shown and field is not None else "general"
         label = self.query_one(f"#error-{target}", Static)
-        label.update(escape(message))
+        label.update(text(message))
         label.add_class("shown")
         if target != "general":
             self.query_one(f"#{target}").focus()
@@ -351,14 +351,14 @@ class CreateScreen(ModalScreen[str | None]):
         """Show the reconciler's steps, as its events arrive, until the session runs,
         stops or fails."""
         steps: list[str] = []
-        name = escape(session["name"])
-        progress.update(f"{name}: creating")
+        name = session["name"]
+        progress.update(text(f"{name}: creating"))
         async for message in stream:
             if message is None:
                 continue
             if message.get("type") == "lost":
-                progress.update(f"{name}: [red]{escape(str(message['error']))}[/], "
-                                "reconnecting")
+                progress.update(markup("$name: [red]$error[/], reconnecting", name=name,
+                                       error=message["error"]))
                 continue
             what = seen(message.get("event") or {}, session["id"])
             if what is None:
@@ -368,8 +368,8 @@ class CreateScreen(ModalScreen[str | None]):
             steps += [what.step] if what.step else []
             session = what.session or session
             done = session["phase"] in DONE
-            progress.update(f"{name}: creating " + "".join(f" > {s}" for s in steps)
-                            + (f" > {session['phase']}" if done else ""))
+            progress.update(text(f"{name}: creating " + "".join(f" > {s}" for s in steps)
+                                 + (f" > {session['phase']}" if done else "")))
             if done:
                 break
         return session

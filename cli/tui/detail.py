@@ -1,7 +1,8 @@
 """The detail pane: the selected session's facts, changed files (a list per repository of a
 multi-repo session), audit lines and progress.
 
-:func:`detail_text` is pure (session JSON and the optional extras in, Rich markup out);
+:func:`detail_text` is pure (session JSON and the optional extras in, Textual content out,
+where what the API said is text: :mod:`cli.tui.words`);
 :func:`load_extras` fetches the extras, each from an endpoint an older API may lack
 (``/diff``, ``/audit``): a missing one is left out rather than shown as an error.
 """
@@ -12,12 +13,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from rich.markup import escape
+from textual.content import Content
 
 from appliance.errors import ClauderonError
 from cli import calls
 from cli.client import AsyncApiClient
 from cli.render import age, exited_advice, money
+from cli.tui.words import join_lines, markup, text
 
 FACTS = (("phase", "phase"), ("agent_state", "status"), ("agent", "agent"),
          ("custom_agent", "custom"), ("model", "model"), ("branch", "branch"),
@@ -26,96 +28,100 @@ FACTS = (("phase", "phase"), ("agent_state", "status"), ("agent", "agent"),
          ("backend", "backend"), ("container_name", "container"), ("image", "image"))
 AUDIT_LINES = 6
 FILE_LINES = 8
+EMPTY = Content("")
 
 
-def file_line(item: Mapping[str, Any]) -> str:
+def file_line(item: Mapping[str, Any]) -> Content:
     """One changed file of the diff: its git status letter and path."""
-    return f"{str(item['status'])[:1].upper()} {escape(str(item['path']))}"
+    return text(f"{str(item['status'])[:1].upper()} {item['path']}")
 
 
-def audit_line(item: Mapping[str, Any]) -> str:
+def audit_line(item: Mapping[str, Any]) -> Content:
     ts = str(item.get("ts", ""))[11:19]
     parts = [ts, str(item.get("method", "")), str(item.get("host", "")) + str(item.get("path", "")),
              str(item.get("status", "")), str(item.get("decision", ""))]
-    return escape(" ".join(p for p in parts if p))
+    return text(" ".join(p for p in parts if p))
 
 
-def changed_files(body: Mapping[str, Any]) -> list[str]:
+def changed_files(body: Mapping[str, Any]) -> list[Content]:
     """The diff's changed files: one list, or a list per repository (each under its name)
     for a multi-repo session."""
     sections: list[Mapping[str, Any]] = body["repos"]
     if len(sections) < 2:
-        return ["", f"[b]Changed files[/b] ({len(body['files'])})", *_file_lines(body["files"])]
-    out: list[str] = []
+        return [EMPTY, markup("[b]Changed files[/b] ($n)", n=len(body["files"])),
+                *_file_lines(body["files"])]
+    out: list[Content] = []
     for section in sections:
         files = section["files"]
         role = "primary, " if section.get("primary") else ""
-        out += ["", f"[b]Changed files in {escape(str(section['name']))}[/b] "
-                    f"({role}{escape(str(section['path']))}; {len(files)})"]
+        out += [EMPTY, markup("[b]Changed files in $name[/b] ($role$path; $n)",
+                              name=section["name"], role=role, path=section["path"],
+                              n=len(files))]
         if section.get("error"):
-            out.append(f"[red]{escape(str(section['error']))}[/]")
+            out.append(markup("[red]$error[/]", error=section["error"]))
             continue
         out += _file_lines(files)
     return out
 
 
-def _file_lines(files: list[Mapping[str, Any]]) -> list[str]:
-    out = [file_line(f) for f in files[:FILE_LINES]] or ["(none)"]
+def _file_lines(files: list[Mapping[str, Any]]) -> list[Content]:
+    out = [file_line(f) for f in files[:FILE_LINES]] or [text("(none)")]
     if len(files) > FILE_LINES:
-        out.append(f"... {len(files) - FILE_LINES} more")
+        out.append(text(f"... {len(files) - FILE_LINES} more"))
     return out
 
 
-def detail_text(session: Mapping[str, Any], extras: Mapping[str, Any], now: datetime) -> str:
-    title = f"  [i]{escape(str(session['title']))}[/i]" if session.get("title") else ""
-    lines = [f"[b]{escape(str(session.get('name')))}[/b]{title}  "
-             f"created {age(session.get('created_at'), now)} ago"]
-    lines += [f"{label:<10}{escape(str(session[key]))}" for key, label in FACTS
+def detail_text(session: Mapping[str, Any], extras: Mapping[str, Any], now: datetime) -> Content:
+    head = "[b]$name[/b]  [i]$title[/i]  created $age ago" if session.get("title") else \
+        "[b]$name[/b]  created $age ago"
+    lines = [markup(head, name=session.get("name"), title=session.get("title"),
+                    age=age(session.get("created_at"), now))]
+    lines += [text(f"{label:<10}{session[key]}") for key, label in FACTS
               if session.get(key) not in (None, "")]
     for e in session.get("extra_repos") or []:
-        lines.append(f"{'+ repo':<10}{escape(str(e['repo_path']))} at "
-                     f"/workspace/{escape(str(e['mount']))} (base {escape(str(e['base_ref']))})")
+        lines.append(text(f"{'+ repo':<10}{e['repo_path']} at /workspace/{e['mount']} "
+                          f"(base {e['base_ref']})"))
     if session.get("skip_permissions"):
-        lines.append(f"{'perms':<10}bypass")
+        lines.append(text(f"{'perms':<10}bypass"))
     if session.get("agent_state") == "model_failing" and session.get("model_error"):
-        lines.append(f"[red]{'model':<10}{escape(str(session['model_error']))}[/]")
+        lines.append(markup("[red]$line[/]", line=f"{'model':<10}{session['model_error']}"))
     if exited_advice(session):
-        lines.append(f"[yellow]{'agent':<10}exited: nothing more happens until it is "
-                     "restarted (h: Health, then restart-agent)[/]")
+        lines.append(markup(f"[yellow]{'agent':<10}exited: nothing more happens until it is "
+                            "restarted (h: Health, then restart-agent)[/]"))
     modes = [m for m, on in (("plan first", session.get("plan_mode")),
                              ("answers once", session.get("print_mode"))) if on]
     if modes:
-        lines.append(f"{'mode':<10}{', '.join(modes)}")
+        lines.append(text(f"{'mode':<10}{', '.join(modes)}"))
     for key, label, color in (("status_reason", "reason", "red"), ("alert", "ALERT", "red"),
                               ("budget_exceeded", "budget", "yellow")):
         if session.get(key):
-            lines.append(f"[{color}]{label:<10}{escape(str(session[key]))}[/]")
-    lines.append(f"{'egress':<10}{escape(str(session.get('egress_mode') or 'default'))}")
+            lines.append(markup(f"[{color}]$line[/]", line=f"{label:<10}{session[key]}"))
+    lines.append(text(f"{'egress':<10}{session.get('egress_mode') or 'default'}"))
     pull = session.get("pull")
     if isinstance(pull, Mapping) and pull.get("summary"):
         tone = {"good": "green", "bad": "red", "pending": "yellow"}.get(str(pull.get("tone")))
-        text = escape(str(pull["summary"]))
-        lines.append(f"{'pull':<10}" + (f"[{tone}]{text}[/]" if tone else text))
+        lines.append(markup(f"{'pull':<10}" + (f"[{tone}]$summary[/]" if tone else "$summary"),
+                            summary=pull["summary"]))
     usage = extras.get("usage")
     if isinstance(usage, Mapping) and isinstance(usage.get("total"), Mapping):
         total = usage["total"]
         shown = money(total.get("cost"), bool(total.get("cost_complete")))
-        lines.append(f"{'usage':<10}{total.get('tokens', 0)} tokens, {shown} "
-                     f"({total.get('requests', 0)} model calls)")
+        lines.append(text(f"{'usage':<10}{total.get('tokens', 0)} tokens, {shown} "
+                          f"({total.get('requests', 0)} model calls)"))
     prompt = str(session.get("initial_prompt") or "").strip()
     if prompt:
-        lines.append(f"{'prompt':<10}{escape(prompt.splitlines()[0][:200])}")
+        lines.append(text(f"{'prompt':<10}{prompt.splitlines()[0][:200]}"))
     if extras.get("files") is not None:
         lines += changed_files(extras["files"])
     audit: list[Mapping[str, Any]] | None = extras.get("audit")
     if audit is not None:
-        lines += ["", "[b]Recent requests[/b]"]
-        lines += [audit_line(a) for a in audit[-AUDIT_LINES:]] or ["(none)"]
+        lines += [EMPTY, markup("[b]Recent requests[/b]")]
+        lines += [audit_line(a) for a in audit[-AUDIT_LINES:]] or [text("(none)")]
     events: Sequence[Mapping[str, Any]] = extras.get("events") or []
     steps = [str(e.get("payload", {}).get("step")) for e in events if e.get("kind") == "progress"]
     if steps:
-        lines += ["", "[b]Progress[/b] " + " > ".join(steps[-6:])]
-    return "\n".join(lines)
+        lines += [EMPTY, markup("[b]Progress[/b] $steps", steps=" > ".join(steps[-6:]))]
+    return join_lines(lines)
 
 
 async def load_extras(api: AsyncApiClient, session_id: str) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -23,6 +22,7 @@ from cli.client import AsyncApiClient
 from cli.tui.dialogs import ConfirmScreen
 from cli.tui.footer import KeyFooter
 from cli.tui.model import delete_question, offered
+from cli.tui.words import markup, text
 
 
 def problem_cells(problem: dict[str, Any]) -> tuple[Text, Text, Text]:
@@ -73,7 +73,7 @@ class ReconcileScreen(ModalScreen[None]):
             report = await self.api.run(calls.reconcile())
             failed = await self.api.run(calls.sessions("failed"))
         except ClauderonError as exc:
-            summary.update(f"[red]{escape(exc.message)}[/]")
+            summary.update(markup("[red]$error[/]", error=exc.message))
             return
         self.failed = {s["name"]: s for s in failed}
         table = self.query_one(DataTable)
@@ -92,7 +92,7 @@ class ReconcileScreen(ModalScreen[None]):
         """The whole detail of the highlighted problem (the table cuts long ones off)."""
         table = self.query_one(DataTable)
         cells = table.get_row(event.row_key)
-        self.query_one("#reason", Static).update(escape(f"{cells[0]}: {cells[2]}"))
+        self.query_one("#reason", Static).update(text(f"{cells[0]}: {cells[2]}"))
 
     def selected(self) -> dict[str, Any] | None:
         table = self.query_one(DataTable)

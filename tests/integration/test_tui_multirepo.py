@@ -47,7 +47,7 @@ def test_create_dialog_makes_a_multi_repo_session(
         s = appliance.wait_phase("tri", "running")
         assert [(e["mount"], e["repo_path"], e["base_ref"]) for e in s["extra_repos"]] == [
             ("shared", str(lib), "main"), ("docs", str(docs), "main")]
-        text = detail_text(s, {}, datetime.now(UTC))
+        text = detail_text(s, {}, datetime.now(UTC)).plain
         assert f"{lib} at /workspace/shared" in text and f"{docs} at /workspace/docs" in text
 
     scenario(run)

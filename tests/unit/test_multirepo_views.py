@@ -121,11 +121,11 @@ def test_the_cli_prints_a_section_per_repository() -> None:
 
 
 def test_the_tui_lists_changed_files_per_repository() -> None:
-    lines = changed_files(SECTIONS)
+    lines = [line.markup for line in changed_files(SECTIONS)]
     assert [line for line in lines if line.startswith("[b]")] == [
         "[b]Changed files in app[/b] (primary, /workspace; 1)",
         "[b]Changed files in lib[/b] (/workspace/lib; 0)",
         "[b]Changed files in docs[/b] (/workspace/docs; 0)"]
-    assert "[red]the workspace has no readable HEAD[/]" in lines
+    assert "[red]the workspace has no readable HEAD[/red]" in lines
     one = {"files": [{"status": "M", "path": "x"}], "repos": SECTIONS["repos"][:1]}
-    assert changed_files(one)[1] == "[b]Changed files[/b] (1)"
+    assert changed_files(one)[1].markup == "[b]Changed files[/b] (1)"

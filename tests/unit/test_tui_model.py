@@ -115,14 +115,14 @@ def test_row_and_age() -> None:
 
 def test_detail_says_how_to_bring_an_exited_agent_back() -> None:
     none: dict[str, Any] = {"files": None, "audit": None, "events": None}
-    gone = detail_text(session("z", agent_status="exited"), none, NOW)
+    gone = detail_text(session("z", agent_status="exited"), none, NOW).plain
     assert "status    exited" in gone
     assert "exited: nothing more happens until it is restarted (h: Health" in gone
     # Stopped, it has no agent to restart: starting it starts one.
     stopped = detail_text(session("z", phase="stopped", desired="stopped",
-                                  agent_status="exited"), none, NOW)
+                                  agent_status="exited"), none, NOW).plain
     assert "restarted" not in stopped
-    assert "restarted" not in detail_text(session("w", agent_status="working"), none, NOW)
+    assert "restarted" not in detail_text(session("w", agent_status="working"), none, NOW).plain
 
 
 def test_events_fold_into_the_list() -> None:
@@ -168,7 +168,7 @@ def test_access_mode_toggles() -> None:
 
 def test_detail_shows_extras_only_when_the_api_has_them() -> None:
     s = session("d", skip_permissions=True, status_reason="engine said no")
-    bare = detail_text(s, {"files": None, "audit": None, "events": None}, NOW)
+    bare = detail_text(s, {"files": None, "audit": None, "events": None}, NOW).plain
     assert "created 5m ago" in bare and "perms     bypass" in bare
     assert "engine said no" in bare
     assert "Changed files" not in bare and "Recent requests" not in bare
@@ -181,7 +181,7 @@ def test_detail_shows_extras_only_when_the_api_has_them() -> None:
                    "status": 200, "decision": "intercept"}],
         "events": [{"kind": "progress", "payload": {"step": "worktree"}},
                    {"kind": "progress", "payload": {"step": "container"}}],
-    }, NOW)
+    }, NOW).markup
     assert "Changed files[/b] (2)" in full
     assert "M src/a.py" in full and "? README.md" in full
     assert "11:59:01 POST api.anthropic.com/v1/messages 200 intercept" in full
