@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -77,11 +78,19 @@ def build(parser: argparse.ArgumentParser, commands: Sequence[Command], *,
             build(p, command.actions, dest=command.actions_dest, metavar="ACTION")
 
 
+#: What a terminal draws as nothing, or as an order of its own: zero-width characters
+#: (``is_ad<ZWJ>min`` reads as ``is_admin``), marks and bidi controls; the web UI's set.
+HIDDEN = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+
+
 def inert(text: str) -> str:
-    """``text`` with no control character but newline and tab. What the API answers may
-    hold an agent's words (a file's name, git's complaint about it), and a terminal acts on
-    some sequences (OSC 52 sets the clipboard): the CLI prints none it did not write."""
-    return plain(text, len(text) + 1)
+    """``text`` with no control character but newline and tab, and each character a
+    terminal draws as nothing shown as what it is (``<U+200D>``). What the API answers may
+    hold an agent's words (a file's name, git's complaint about it, the code of its diff),
+    and a terminal acts on some sequences (OSC 52 sets the clipboard): the CLI prints none
+    it did not write, and hides none."""
+    shown = HIDDEN.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
+    return plain(shown, len(shown) + 1)
 
 
 def inert_json(value: Any) -> Any:

@@ -176,6 +176,21 @@ def test_what_the_cli_prints_acts_on_no_terminal(capsys: pytest.CaptureFixture[s
     for stream in (out, err):
         for control in ("\x1b", "\x07", "\x9d", "\x9c", "\u202e"):
             assert control not in stream, (control, stream)
-    assert "a]52;c;ZWNobyBwd25lZAo=b 52;x evil\tc\nd" in out  # inert text, tab, newline
+    assert "a]52;c;ZWNobyBwd25lZAo=b 52;x <U+202E>evil\tc\nd" in out  # inert, tab, newline
     assert '"title": "a\\u001b]52' in out  # JSON escapes it
     assert "]52;c;eA==nowhere is not installed here" in err, err
+
+
+@pytest.mark.parametrize(("said", "shown"), [
+    ("def is_ad\u200dmin():\u200b", "def is_ad<U+200D>min():<U+200B>"),  # zero-width
+    ("report\u202etxt.sh", "report<U+202E>txt.sh"),  # reorders what follows
+    ('"user\u2066 # admin\u2069"', '"user<U+2066> # admin<U+2069>"'),  # isolates
+    ("\ufeffcode\u2060\u200e\u200f\u061c", "<U+FEFF>code<U+2060><U+200E><U+200F><U+061C>"),
+    *[(drawn, drawn) for drawn in ("caf\u00e9", "\u4e2d\u6587", "\u05e9\u05dc\u05d5\u05dd")],
+    ("a\x1b]52;c;eA==\x07b\tc\n", "a]52;c;eA==b\tc\n"),
+])
+def test_the_cli_shows_what_a_terminal_draws_as_nothing(said: str, shown: str) -> None:
+    """The CLI's one rule for others' words (:func:`cli.table.inert`): no control, and no
+    character drawn as nothing but as a mark naming it."""
+    from cli.table import inert
+    assert inert(said) == shown

@@ -1,0 +1,61 @@
+"""The agent's words in the CLI's output, from the real ``clauderon`` on a real terminal.
+
+The person reviews what the agent changed with ``clauderon diff`` before merging it, and a
+terminal draws a zero-width character as nothing: ``is_ad<ZWJ>min`` read as ``is_admin``,
+another identifier than the one the code defines ("Trojan Source"), and a bidi override was
+taken out without a word. The web UI marks each such character; the CLI now shows it as a
+marked ``<U+XXXX>`` too. The agent writes the file in its real container (base image) as
+its own uid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pty
+import re
+from pathlib import Path
+
+from tests.e2e.test_webui_hidden_chars import CODE, HIDDEN, WRITE
+from tests.integration.test_transcript_containment import start_session
+from tests.support.appliance import BIN, Appliance
+from tests.support.hostile import agent_argv
+
+
+def in_terminal(appliance: Appliance, *args: str) -> str:
+    """What ``clauderon ARGS`` writes to a pseudo-terminal, once it has exited 0."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the command, on the terminal
+        os.execve(str(BIN / "clauderon"), ["clauderon", *args],
+                  {**appliance.env, "TERM": "xterm-256color"})
+    seen = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # EIO: the command exited and closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        _, status = os.waitpid(pid, 0)
+    finally:
+        with contextlib.suppress(ChildProcessError, ProcessLookupError):
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, seen[-2000:]
+    return seen.decode()
+
+
+def test_the_diff_shows_characters_a_terminal_draws_as_nothing(appliance: Appliance,
+                                                                repo: Path) -> None:
+    session, container = start_session(appliance, appliance.http(timeout=15), repo, "claude")
+    agent_argv(container, ["perl", "-CA", "-e", WRITE, "/workspace/src/app.py", CODE])
+    shown = in_terminal(appliance, "diff", session["name"])
+    assert "You are an admin." in shown, shown
+    found = sorted({f"U+{ord(c):04X}" for c in HIDDEN.findall(shown)})
+    assert found == [], f"the diff draws {found} as nothing: {shown!r}"
+    assert "+def is_ad<U+200D>min():<U+200B>" in shown, shown
+    assert re.search(r'"user<U\+202E> <U\+2066># Check if admin<U\+2069> <U\+2066>"', shown), \
+        shown
