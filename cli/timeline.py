@@ -4,8 +4,9 @@ Prints the newest page (or the page before ``--before``), oldest first, one line
 (:func:`line`, pure); ``-f`` then follows: it asks for the newest page again every
 :data:`POLL_SECONDS` (the transcript and the audit log have no event to wait on) and prints
 the items it has not printed, by their ``key``, walking back a few pages when more arrived
-than one page holds. Everything printed goes through :func:`appliance.timeline.plain` again:
-the API already strips control characters, and a terminal is worth a second look.
+than one page holds. Everything printed goes through :func:`cli.table.inert`: the API
+already strips control characters, and a terminal is worth a second look (and a character
+it draws as nothing is shown as a mark).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from appliance.timeline import plain
 from cli import calls
 from cli.client import local_client
-from cli.table import Command, arg
+from cli.table import Command, arg, inert
 
 Json = dict[str, Any]
 POLL_SECONDS = 1.0
@@ -35,8 +36,8 @@ def line(item: Json) -> str:
     head = plain(str(item.get("title", "")), 200).replace("\n", " ")
     body = plain(str(item.get("text", "")), 200).splitlines()
     extra = f"  — {body[0]}" if body and body[0] != head else ""
-    return (f"{when}{mark or ' '} {LABEL.get(str(item.get('source')), '?')} "
-            f"{plain(str(item.get('kind', '')), 20):<11} {head}{extra}")
+    return inert(f"{when}{mark or ' '} {LABEL.get(str(item.get('source')), '?')} "
+                 f"{plain(str(item.get('kind', '')), 20):<11} {head}{extra}")
 
 
 def new_items(pages: Iterable[list[Json]], seen: set[str]) -> list[Json]:
@@ -87,7 +88,7 @@ def cmd_timeline(args: argparse.Namespace) -> int:
         (lambda i: print(json.dumps(i), flush=True)) if args.json
         else (lambda i: print(line(i), flush=True)))
     for note in page.get("notes", ()):
-        print(f"clauderon: {plain(str(note), 500)}", file=sys.stderr)
+        print(f"clauderon: {inert(plain(str(note), 500))}", file=sys.stderr)
     for item in page["items"]:
         show(item)
     if not args.follow:

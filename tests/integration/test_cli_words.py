@@ -3,9 +3,9 @@
 The person reviews what the agent changed with ``clauderon diff`` before merging it, and a
 terminal draws a zero-width character as nothing: ``is_ad<ZWJ>min`` read as ``is_admin``,
 another identifier than the one the code defines ("Trojan Source"), and a bidi override was
-taken out without a word. The web UI marks each such character; the CLI now shows it as a
-marked ``<U+XXXX>`` too. The agent writes the file in its real container (base image) as
-its own uid.
+taken out without a word. ``clauderon timeline`` printed the agent's words the same way. The web
+UI marks each such character; the CLI now shows it as a marked ``<U+XXXX>`` too. The agent
+writes its file and its transcript in its real container (base image) as its own uid.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 from tests.e2e.test_webui_hidden_chars import CODE, HIDDEN, WRITE
-from tests.integration.test_transcript_containment import start_session
+from tests.integration.test_transcript_containment import HOME, append, line, start_session
 from tests.support.appliance import BIN, Appliance
 from tests.support.hostile import agent_argv
 
@@ -59,3 +59,17 @@ def test_the_diff_shows_characters_a_terminal_draws_as_nothing(appliance: Applia
     assert "+def is_ad<U+200D>min():<U+200B>" in shown, shown
     assert re.search(r'"user<U\+202E> <U\+2066># Check if admin<U\+2069> <U\+2066>"', shown), \
         shown
+
+
+def test_the_timeline_shows_characters_a_terminal_draws_as_nothing(appliance: Appliance,
+                                                                    repo: Path) -> None:
+    session, container = start_session(appliance, appliance.http(timeout=15), repo, "claude")
+    folder = f"{HOME}/.claude/projects/-workspace"
+    agent_argv(container, ["mkdir", "-p", folder])
+    said = "Checked: is_ad\u200dmin() now guards the\u2060 release."
+    append(container, f"{folder}/{session['id']}.jsonl", line("assistant", said))
+    shown = in_terminal(appliance, "timeline", session["name"])
+    assert "guards the" in shown, shown
+    found = sorted({f"U+{ord(c):04X}" for c in HIDDEN.findall(shown)})
+    assert found == [], f"the timeline draws {found} as nothing: {shown!r}"
+    assert "is_ad<U+200D>min() now guards the<U+2060> release." in shown, shown

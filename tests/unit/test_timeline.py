@@ -257,6 +257,8 @@ def test_cli_line_has_no_control_character_even_from_a_hostile_api() -> None:
     shown = line(item("c1", "\x1b[2J\x1b]8;;http://x\x07fix\x1b\\", text="a\x1b[1mb\nc"))
     assert "\x1b" not in shown and "\x07" not in shown
     assert shown.startswith("10:11:12~ GIT commit")
+    # A character a terminal draws as nothing is named (the API keeps it, for the web UI).
+    assert line(item("c2", "drop is_ad\u200dmin")).endswith("drop is_ad<U+200D>min")
 
 
 def test_cli_follow_prints_each_new_item_once_and_catches_up_across_pages() -> None:
