@@ -8,7 +8,9 @@ it holds for this relying party. User verification is preferred, presence requir
 The relying party id is the host name the browser uses (``localhost``, ``box.ts.net``): a
 passkey made at one name works only there, which is WebAuthn's own phishing defence. IP
 addresses cannot be relying party ids, so passkeys need a name (``http://localhost:3030``,
-not ``http://127.0.0.1:3030``). All CBOR, COSE and signature work is the library's.
+not ``http://127.0.0.1:3030``). All CBOR, COSE and signature work is the library's, which
+is imported by the ceremony that needs it (a quarter of the API's start went to loading it,
+and most starts see no passkey).
 """
 
 from __future__ import annotations
@@ -18,22 +20,6 @@ import hmac
 import json
 from dataclasses import dataclass
 from typing import Any
-
-from webauthn import (
-    generate_authentication_options,
-    generate_registration_options,
-    options_to_json,
-    verify_authentication_response,
-    verify_registration_response,
-)
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AuthenticatorSelectionCriteria,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from appliance.auth import Passkey
 from appliance.errors import InvalidInput, Unauthorized
@@ -65,6 +51,15 @@ class NewPasskey:
 def registration_options(*, rp_id: str, instance_key: bytes, existing: list[Passkey],
                          display_name: str) -> tuple[dict[str, Any], bytes]:
     """The options for ``navigator.credentials.create`` (JSON) and their challenge."""
+    from webauthn import generate_registration_options, options_to_json
+    from webauthn.helpers import base64url_to_bytes
+    from webauthn.helpers.structs import (
+        AuthenticatorSelectionCriteria,
+        PublicKeyCredentialDescriptor,
+        ResidentKeyRequirement,
+        UserVerificationRequirement,
+    )
+
     options = generate_registration_options(
         rp_id=rp_id, rp_name=RP_NAME, user_name=USER_NAME, user_display_name=display_name,
         user_id=user_handle(instance_key), timeout=TIMEOUT_MS,
@@ -78,6 +73,10 @@ def registration_options(*, rp_id: str, instance_key: bytes, existing: list[Pass
 
 def verify_registration(credential: dict[str, Any], *, challenge: bytes, rp_id: str,
                         origin: str) -> NewPasskey:
+    from webauthn import verify_registration_response
+    from webauthn.helpers import bytes_to_base64url
+    from webauthn.helpers.exceptions import WebAuthnException
+
     try:
         verified = verify_registration_response(
             credential=credential, expected_challenge=challenge, expected_rp_id=rp_id,
@@ -93,6 +92,9 @@ def verify_registration(credential: dict[str, Any], *, challenge: bytes, rp_id: 
 
 def login_options(*, rp_id: str) -> tuple[dict[str, Any], bytes]:
     """Options for ``navigator.credentials.get``: no allow-list (discoverable passkeys)."""
+    from webauthn import generate_authentication_options, options_to_json
+    from webauthn.helpers.structs import UserVerificationRequirement
+
     options = generate_authentication_options(
         rp_id=rp_id, timeout=TIMEOUT_MS,
         user_verification=UserVerificationRequirement.PREFERRED)
@@ -110,6 +112,10 @@ def credential_id_of(credential: dict[str, Any]) -> str:
 def verify_login(credential: dict[str, Any], *, key: Passkey, challenge: bytes, rp_id: str,
                  origin: str, instance_key: bytes) -> int:
     """Check a sign-in answer against the stored passkey; the new signature counter."""
+    from webauthn import verify_authentication_response
+    from webauthn.helpers import base64url_to_bytes
+    from webauthn.helpers.exceptions import WebAuthnException
+
     response = credential.get("response")
     handle = response.get("userHandle") if isinstance(response, dict) else None
     try:
