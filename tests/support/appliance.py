@@ -225,14 +225,15 @@ class Appliance:
         raise AssertionError("containers kept vanishing while being listed")
 
     def cleanup(self) -> None:
-        for name in list(self.procs):
-            proc = self.procs.pop(name)
+        stopping = [self.procs.pop(name) for name in list(self.procs)]
+        for proc in stopping:  # all at once: each drains on its own
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        for proc in stopping:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         for c in self.containers():
             c.remove(force=True)
         # On the engine the tests run on (a test may point the appliance at a dead one).
