@@ -38,6 +38,7 @@ from tests.integration.tui_pilot import (
     top,
     until,
 )
+from tests.support.agent_app import in_container
 from tests.support.appliance import BIN, Appliance
 
 
@@ -260,9 +261,7 @@ def test_archive_unarchive_access_mode_and_delete_with_confirmation(
             assert phase(appliance, "act") == "running"
             # The agent removes its .git: the delete keeps the workspace, and says where.
             s = appliance.session("act")
-            [container] = appliance.containers(s["id"])
-            assert container.exec_run(["rm", "-rf", "/workspace/.git"],
-                                      user="1000:1000").exit_code == 0
+            in_container(appliance, s, "rm -rf /workspace/.git")  # waits out a diff's hold
             await pilot.press("d")
             await until(pilot, lambda: top(app, ConfirmScreen), "the question")
             await pilot.press("y")
