@@ -2,11 +2,16 @@
 
 Runs git with a shadow git directory (:mod:`appliance.shadow`) and the workspace as work
 tree, as the repository owner, so nothing of the agent's config, hooks, index or ``info/``
-is read; the index is a scratch one, filled from the workspace's checked-out commit, with
+is read, nor any object whose name git has not checked: the workspace's commit is fetched
+into the shadow first (:func:`appliance.workspaces.checked_shadow`; what the reconciler
+has brought in already does not come again), so a pack of the agent's that answers for an
+object of the user's (a folder of the fork point, holding the agent's files) hides no
+change. The index is a scratch one, filled from the workspace's checked-out commit, with
 the workspace's deletions and, for each untracked file, an intent to add (``git add -N
 -A``), so a diff of the work tree against the fork sees committed, staged, unstaged and
-untracked work alike while **no object is written**: the workspace is the agent's to fill,
-and a diff that copied it into objects would write as much again on the appliance's disk.
+untracked work alike while no object of the work tree is written: the workspace is the
+agent's to fill, and a diff that copied it into objects would write as much again on the
+appliance's disk.
 Only the first :data:`DIFF_LIMIT` bytes of the diff (and :data:`STAT_LIMIT` of the file
 list, of which :data:`FILES_LIMIT` files are named) are read; git is stopped past them.
 Diffs never run an external diff or a textconv. Called by the API on a worker thread.
@@ -58,8 +63,8 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path) -> dict[
     if head is None:
         raise InvalidInput("the workspace has no readable HEAD (the agent may have broken it)")
     base = repos.base_commit(repo, base_ref)
-    refs = {"head": head} | ({"base": base} if base else {})
-    with workspaces.shadow_of(repo, workspace, scratch, refs) as gitdir:
+    with workspaces.checked_shadow(repo, workspace, scratch, head,
+                                   {"base": base} if base else {}) as gitdir:
         env = {"GIT_DIR": str(gitdir), "GIT_WORK_TREE": str(workspace),
                "GIT_INDEX_FILE": str(gitdir / "scratch-index")}
 

@@ -27,10 +27,11 @@ is created and follows the agent's commits at every sync.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import string
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -365,11 +366,45 @@ def take_branch(repo: RepoInfo, gitdir: Path, branch: str, tip: str, known: list
             f"{branch} stays at its last commit brought in. Look at the session's work "
             "(`clauderon diff`): if it is meant, raise the limit and restart the "
             "reconciler, or have the agent drop the large files from its branch")
-    proc = hostgit.run(
-        [*hostgit.STREAMED, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
-         "--no-auto-gc", "--no-recurse-submodules", "--end-of-options", str(gitdir),
-         f"+refs/heads/sync:refs/heads/{branch}"],
-        owner=repo.owner, cwd=repo.root, check=False, memory=hostgit.READ_MEMORY)
+    proc = hostgit.run(fetch_argv(gitdir, "sync", branch), owner=repo.owner, cwd=repo.root,
+                       check=False, memory=hostgit.READ_MEMORY)
     if proc.returncode != 0:
         raise fetch_error(proc, branch, failed)
     repos.roll_up(repo)
+
+
+def fetch_argv(source: Path, ref: str, into: str) -> list[str]:
+    """A fetch of the shadow ``source``'s branch ``ref`` as branch ``into``, and of nothing
+    else: every object checked (its name computed from its content, ``fsckObjects``) as it
+    comes in, a large file streamed."""
+    return [*hostgit.STREAMED, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
+            "--no-auto-gc", "--no-recurse-submodules", "--end-of-options", str(source),
+            f"+refs/heads/{ref}:refs/heads/{into}"]
+
+
+@contextlib.contextmanager
+def checked_shadow(repo: RepoInfo, workspace: Path, scratch: Path, head: str,
+                   refs: Mapping[str, str]) -> Iterator[Path]:
+    """A shadow that reads the workspace's commit ``head`` (as ``refs/heads/head``, beside
+    ``refs``) and the user's objects, and no object of the agent's git has not checked.
+
+    git trusts a pack's index for the name of each object in it, and looks in every pack
+    (the newest first, whichever folder it is in) before any loose object: a pack of the
+    agent's may answer for an object of the user's with content of its own (a tree of the
+    fork point holding the agent's files, so a diff against it hides them). So the
+    workspace's commit is fetched into a shadow that borrows the user's objects only; what
+    git has not already in them comes over as a new pack, each object named from its
+    content, and a lie about one of the user's leaves the fetch incomplete (it fails) rather
+    than believed."""
+    if _hex(head.encode()) is None:
+        raise InvalidInput(f"{head!r} is not a commit id")
+    with shadow.shadow_dir(scratch, owner=repo.owner, refs=refs,
+                           objects=repos.borrowed_object_dirs(repo.objects_dir)) as gitdir, \
+            shadow_of(repo, workspace, scratch, {"head": head}) as source:
+        proc = hostgit.run(fetch_argv(source, "head", "head"), owner=repo.owner, cwd=gitdir,
+                           env={"GIT_DIR": str(gitdir)}, check=False,
+                           memory=hostgit.READ_MEMORY)
+        if proc.returncode != 0:
+            raise fetch_error(proc, "the workspace's commit", "could not read the workspace's "
+                              f"commit {head[:12]}")
+        yield gitdir

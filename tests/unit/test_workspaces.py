@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from appliance import changes, repos, shadow, timeline_git, workspaces
+from appliance import changes, hostgit, repos, shadow, timeline_git, workspaces
 from appliance.errors import GitError
 from appliance.multirepo import RepoView
 from appliance.repos import RepoInfo
 from tests.conftest import AGENT_UID, make_repo
+from tests.support.forged_pack import forge
 from tests.support.peaks import git_peak
 
 BRANCH = "clauderon/x"
@@ -578,3 +579,40 @@ def test_a_workspace_made_again_at_the_agents_commit_costs_host_git_a_bounded_he
             said = exc.message
     assert max(seen) < 600 << 20, f"host git grew to {max(seen) >> 20} MiB"
     assert said is not None and "memory" in said, said
+
+
+@pytest.mark.parametrize("synced", [True, False])
+def test_a_pack_that_lies_about_the_users_objects_hides_nothing_from_the_diff(
+        repo: RepoInfo, ws: Path, synced: bool) -> None:
+    """The agent commits a backdoor, then packs its own ``src`` folder under the name of
+    the fork's (:mod:`tests.support.forged_pack`). The diff reads the workspace's commit
+    fetched into a shadow of the user's objects, each object named from its content: brought
+    in already, the backdoor is shown; not yet, the lie leaves the fetch short of an object
+    and the diff fails, saying so. Never a diff without it."""
+    done = agent(ws, "echo backdoor >> src/app.py && git commit -qam typo")
+    assert done.returncode == 0, done.stderr
+    if synced:
+        sync(repo, ws)
+    done = agent(ws, forge("HEAD:src", "origin/main:src"))
+    assert "lies=" in done.stdout, done.stdout + done.stderr
+    scratch = ws.parent.parent / "shadows"
+    if not synced:
+        with pytest.raises(GitError, match="could not read the workspace's commit"):
+            changes.diff(repo, ws, "main", scratch)
+        return
+    body = changes.diff(repo, ws, "main", scratch)
+    assert {"status": "M", "path": "src/app.py"} in body["files"], body["files"]
+    assert "+backdoor" in body["diff"]
+    assert not list(scratch.iterdir())
+
+
+@pytest.mark.parametrize(("source", "ref", "into", "refspec"), [
+    ("/s/git", "sync", BRANCH, f"+refs/heads/sync:refs/heads/{BRANCH}"),
+    ("/s/git", "head", "head", "+refs/heads/head:refs/heads/head"),
+])
+def test_a_fetch_of_an_agents_commit_takes_one_branch_and_no_more(
+        source: str, ref: str, into: str, refspec: str) -> None:
+    argv = workspaces.fetch_argv(Path(source), ref, into)
+    assert argv[-3:] == ["--end-of-options", source, refspec]
+    assert {"--no-tags", "--no-recurse-submodules", "--no-auto-gc"} <= set(argv)
+    assert argv[:2] == ["-c", f"core.bigFileThreshold={hostgit.STREAM_SIZE}"]
