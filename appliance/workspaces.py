@@ -331,16 +331,23 @@ def sync_branch(repo: RepoInfo, workspace: Path, branch: str, tip: str, scratch:
                 max_bytes: int) -> None:
     """Bring the workspace's commit ``tip`` into the user's repository as ``branch``.
 
-    Fetches through a shadow git directory in ``scratch`` (see :mod:`appliance.shadow`), as
-    the owner, with objects checked (``fetch.fsckObjects``); moves nothing but ``branch``
-    (:func:`take_branch`).
+    Counted against ``max_bytes`` where the agent's objects are read (a flood is refused
+    before anything is copied), then fetched into a shadow that reads no object of the
+    agent's git has not named from its content (:func:`checked_copy`), as the owner, with
+    objects checked (``fetch.fsckObjects``), and from there as :func:`take_branch` does,
+    counted again on what came in: two packs of the agent's that answered differently for
+    one object had the count read the small one and the fetch send the large one. Moves
+    nothing but ``branch``.
     """
     if _hex(tip.encode()) is None:
         raise InvalidInput(f"{tip!r} is not a commit id")
     known = known_commits(repo, branch)
-    with shadow_of(repo, workspace, scratch, {"sync": tip}) as gitdir:
-        take_branch(repo, gitdir, branch, tip, known, max_bytes=max_bytes,
-                    failed=f"could not bring {branch} into {repo.root}")
+    failed = f"could not bring {branch} into {repo.root}"
+    with shadow_of(repo, workspace, scratch, {"sync": tip}) as source:
+        refuse_past(repo, source, branch, tip, known, max_bytes=max_bytes)
+        with checked_copy(repo, source, scratch, "sync", tip, refs={}, branch=branch,
+                          failed=failed) as gitdir:
+            take_branch(repo, gitdir, branch, tip, known, max_bytes=max_bytes, failed=failed)
 
 
 def known_commits(repo: RepoInfo, branch: str) -> list[str]:
@@ -358,6 +365,18 @@ def take_branch(repo: RepoInfo, gitdir: Path, branch: str, tip: str, known: list
     repository lacks (from ``known``) come to more than ``max_bytes`` in full (what a
     checkout would write, however well it compresses). The fetch runs with the heap of a
     host git reading an agent's objects, both its sides streaming a large file."""
+    refuse_past(repo, gitdir, branch, tip, known, max_bytes=max_bytes)
+    proc = hostgit.run(fetch_argv(gitdir, "sync", branch), owner=repo.owner, cwd=repo.root,
+                       check=False, memory=hostgit.READ_MEMORY)
+    if proc.returncode != 0:
+        raise fetch_error(proc, branch, failed)
+    repos.roll_up(repo)
+
+
+def refuse_past(repo: RepoInfo, gitdir: Path, branch: str, tip: str, known: list[str], *,
+                max_bytes: int) -> None:
+    """A refusal, saying what to do, when what the shadow ``gitdir`` reads of ``tip`` and
+    the user's repository lacks (from ``known``) is more than ``max_bytes`` in full."""
     size = incoming_bytes(repo, gitdir, tip, known)
     if size > max_bytes:
         raise GitError(
@@ -366,11 +385,6 @@ def take_branch(repo: RepoInfo, gitdir: Path, branch: str, tip: str, known: list
             f"{branch} stays at its last commit brought in. Look at the session's work "
             "(`clauderon diff`): if it is meant, raise the limit and restart the "
             "reconciler, or have the agent drop the large files from its branch")
-    proc = hostgit.run(fetch_argv(gitdir, "sync", branch), owner=repo.owner, cwd=repo.root,
-                       check=False, memory=hostgit.READ_MEMORY)
-    if proc.returncode != 0:
-        raise fetch_error(proc, branch, failed)
-    repos.roll_up(repo)
 
 
 def fetch_argv(source: Path, ref: str, into: str) -> list[str]:
@@ -385,26 +399,39 @@ def fetch_argv(source: Path, ref: str, into: str) -> list[str]:
 @contextlib.contextmanager
 def checked_shadow(repo: RepoInfo, workspace: Path, scratch: Path, head: str,
                    refs: Mapping[str, str]) -> Iterator[Path]:
-    """A shadow that reads the workspace's commit ``head`` (as ``refs/heads/head``, beside
-    ``refs``) and the user's objects, and no object of the agent's git has not checked.
+    """A shadow that reads the workspace's commit ``head`` (``refs/heads/head``, beside
+    ``refs``) and the user's objects, and no object git has not named from its content
+    (:func:`checked_copy`)."""
+    with shadow_of(repo, workspace, scratch, {"head": head}) as source, \
+            checked_copy(repo, source, scratch, "head", head, refs=refs,
+                         branch="the workspace's commit",
+                         failed="could not read the workspace's commit") as gitdir:
+        yield gitdir
 
-    git trusts a pack's index for the name of each object in it, and looks in every pack
-    (the newest first, whichever folder it is in) before any loose object: a pack of the
-    agent's may answer for an object of the user's with content of its own (a tree of the
-    fork point holding the agent's files, so a diff against it hides them). So the
-    workspace's commit is fetched into a shadow that borrows the user's objects only; what
-    git has not already in them comes over as a new pack, each object named from its
-    content, and a lie about one of the user's leaves the fetch incomplete (it fails) rather
-    than believed."""
+
+@contextlib.contextmanager
+def checked_copy(repo: RepoInfo, source: Path, scratch: Path, ref: str, head: str, *,
+                 refs: Mapping[str, str], branch: str, failed: str) -> Iterator[Path]:
+    """A shadow in ``scratch`` that borrows the user's objects only, with the commit
+    ``head`` fetched into it (as ``refs/heads/<ref>``, beside ``refs``) from the shadow
+    ``source``, which reads the agent's; ``branch`` and ``failed`` say what could not be
+    done when the fetch fails.
+
+    git believes a pack's index for the name of each object in it, and looks in every pack
+    (the one it last found something in first, else the newest, whichever folder it is in)
+    before any loose object: a pack of the agent's may answer for an object of the user's
+    with content of its own (a folder of the fork point holding the agent's files: a diff
+    against it hides them), or two of its packs for one object with different contents.
+    Fetched, what the user's objects lack comes over as a pack of ours, each object named
+    from its content; what they hold is read from them. A lie is never believed: at worst
+    it leaves the fetch short of an object, and the fetch fails."""
     if _hex(head.encode()) is None:
         raise InvalidInput(f"{head!r} is not a commit id")
     with shadow.shadow_dir(scratch, owner=repo.owner, refs=refs,
-                           objects=repos.borrowed_object_dirs(repo.objects_dir)) as gitdir, \
-            shadow_of(repo, workspace, scratch, {"head": head}) as source:
-        proc = hostgit.run(fetch_argv(source, "head", "head"), owner=repo.owner, cwd=gitdir,
+                           objects=repos.borrowed_object_dirs(repo.objects_dir)) as gitdir:
+        proc = hostgit.run(fetch_argv(source, ref, ref), owner=repo.owner, cwd=gitdir,
                            env={"GIT_DIR": str(gitdir)}, check=False,
                            memory=hostgit.READ_MEMORY)
         if proc.returncode != 0:
-            raise fetch_error(proc, "the workspace's commit", "could not read the workspace's "
-                              f"commit {head[:12]}")
+            raise fetch_error(proc, branch, f"{failed} ({head[:12]})")
         yield gitdir

@@ -616,3 +616,31 @@ def test_a_fetch_of_an_agents_commit_takes_one_branch_and_no_more(
     assert argv[-3:] == ["--end-of-options", source, refspec]
     assert {"--no-tags", "--no-recurse-submodules", "--no-auto-gc"} <= set(argv)
     assert argv[:2] == ["-c", f"core.bigFileThreshold={hostgit.STREAM_SIZE}"]
+
+
+def test_an_object_that_answers_two_ways_is_counted_as_it_comes_in(repo: RepoInfo,
+                                                                    ws: Path) -> None:
+    """The agent commits 64 MiB of zeros, then packs them twice: honestly, beside a copy
+    of the user's ``main`` commit, and, in a newer pack, a file of two bytes named as the
+    zeros (:mod:`tests.support.forged_pack`). git looks in the pack it last found something
+    in first: the count, which asks for the zeros first, read two bytes; the fetch, which
+    reads ``main`` first (what the user's repository has), sent 64 MiB, over a 32 MiB
+    limit. What is counted is now what came in, so the sync is refused."""
+    done = agent(ws, """set -e
+        head -c $((64 << 20)) /dev/zero > zeros && git add zeros && git commit -qm zeros
+        p=$(git rev-parse HEAD:zeros origin/main | git pack-objects -q .git/objects/pack/pack)
+        touch -d 2029-01-01 .git/objects/pack/pack-$p.*
+        echo "small=$(echo x | git hash-object -w --stdin)"
+        """)
+    assert done.returncode == 0, done.stderr
+    small = done.stdout.split("small=")[1].split()[0]
+    done = agent(ws, forge(small, "HEAD:zeros") + "git cat-file -s HEAD:zeros")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "2"  # the control: the newer pack answers first
+    before = sh(repo.root, "rev-parse", BRANCH)
+    tip = workspaces.read_tip(ws, BRANCH)
+    assert tip is not None
+    with pytest.raises(GitError, match="64 MiB, more than the 32 MiB"):
+        workspaces.sync_branch(repo, ws, BRANCH, tip, ws.parent.parent / "shadows",
+                               max_bytes=32 << 20)
+    assert sh(repo.root, "rev-parse", BRANCH) == before
