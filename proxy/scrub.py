@@ -7,26 +7,36 @@ reports the handshake (``TRACE``, whose whole point is the echo, is refused with
 credential: ``uses.py``). A :class:`Scrubber` knows what the proxy put in (the credential,
 and the header value it rendered, such as Basic's base64) and masks every occurrence in the
 answer's head (a field's name too, in any case: HTTP names have none) and body with ``*``
-of the same length, so the framing holds and the agent never holds the secret.
+of the same length, so the framing holds and the agent never holds the secret. It masks it
+re-encoded too, as an echo quotes it in a JSON string, a URL or an HTML page (``\\/``,
+``\\u002B``, ``%2f``, ``&#x2F;``, ``&gt;``, mixed as they come): the text is read once more
+with one level of those escapes undone (``unescape.py``), and the bytes that spelled the
+secret are masked. One pass for every form, not a list of them: ``\\uXXXX`` may stand for
+any character, so a token of ``n`` characters has ``2**n`` spellings.
 
 The body is scanned as it streams. Only a chunk's last bytes that could begin a credential
 wait for the next chunk (or the body's end), so a secret the upstream splits over two reads
 is still whole when it is masked; a chunk that ends in a newline or a brace, as every SSE
-event and JSON line does, waits for nothing. What was masked is counted: the exchange notes
-it in the audit line and raises the session's alert.
+event and JSON line does, waits for nothing; an escape the chunk's end cuts waits for its
+end. A secret however spelled is at most ``LONGEST`` bytes a character, which bounds what
+waits; each chunk is read twice, so the cost stays linear in the body. What was masked is
+counted: the exchange notes it in the audit line and raises the session's alert.
 
 A credentialed request asks for its answer uncompressed and whole (``policy.py`` drops
 ``Range``: a few bytes of an echo at a time would each be too short to know); an answer
 compressed all the same (:func:`coding`) is refused, since the client would inflate what
-the masking never read. Not seen: an answer that re-encodes the credential (hashed, in hex,
-split by the upstream's own formatting). A service that streams the agent's own words back
-a piece at a time could tell it, by the wait, whether a piece begins the credential: the
-masking stops echoes, not a credentialed service built to be an oracle.
+the masking never read. Not seen: an answer that re-encodes the credential otherwise
+(hashed, in hex or base64, escaped twice, split by the upstream's own formatting). A
+service that streams the agent's own words back a piece at a time could tell it, by the
+wait, whether a piece begins the credential: the masking stops echoes, not a credentialed
+service built to be an oracle.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+
+from proxy.unescape import LONGEST, open_escape, unescape
 
 #: Shorter values are not looked for: they would mask ordinary text (no real credential is).
 MIN_SECRET = 8
@@ -50,12 +60,26 @@ class Scrubber:
     def __bool__(self) -> bool:
         return bool(self.secrets)
 
-    def _mask(self, data: bytes) -> bytes:
-        for secret in self.secrets:
+    def _mask(self, data: bytes, secrets: tuple[bytes, ...] | None = None) -> bytes:
+        """``data`` with every secret masked, as its bytes and as an echo re-encodes it
+        (``unescape.py``: the original bytes that spell it, escapes and all)."""
+        secrets = self.secrets if secrets is None else secrets
+        for secret in secrets:
             if secret in data:
                 self.masked += data.count(secret)
                 data = data.replace(secret, b"*" * len(secret))
-        return data
+        view = unescape(data)
+        if view is None:
+            return data
+        out = bytearray(data)
+        for secret in secrets:
+            i = view.text.find(secret)
+            while i != -1:
+                start, end = view.origin(i, i + len(secret))
+                out[start:end] = b"*" * (end - start)
+                self.masked += 1
+                i = view.text.find(secret, i + len(secret))
+        return bytes(out)
 
     def head(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         """The answer's header (or trailer) fields, each name and value masked."""
@@ -64,12 +88,8 @@ class Scrubber:
     def _name(self, name: bytes) -> bytes:
         """A field's name, the secrets masked in any case (``*`` is a name's character)."""
         low = name.lower()
-        for secret in self._lower:
-            if secret in low:
-                self.masked += low.count(secret)
-                low = low.replace(secret, b"*" * len(secret))
-                name = low
-        return name
+        out = self._mask(low, self._lower)
+        return name if out == low else out
 
     def reason(self, reason: bytes) -> bytes:
         """The status line's reason phrase, masked."""
@@ -95,6 +115,25 @@ class Scrubber:
         return held
 
     def _tail(self, data: bytes) -> int:
+        """The length of the longest end of ``data`` that may begin one of the secrets: as
+        its bytes, or re-encoded (an escape the end cuts may be the next character)."""
+        if not self.secrets:
+            return 0
+        best = self._begins(data)
+        # A secret re-encoded is at most LONGEST bytes a character: nothing before that
+        # many can begin one still open.
+        skip = max(0, len(data) - LONGEST * len(self.secrets[0]))
+        end = data[skip:]
+        cut = open_escape(end)
+        done = end if cut is None else end[:cut]
+        view = unescape(done)
+        if view is not None:
+            start = view.start_of(len(view.text) - self._begins(view.text))
+        else:
+            start = len(done) - self._begins(done)
+        return max(best, len(end) - start)
+
+    def _begins(self, data: bytes) -> int:
         """The length of the longest end of ``data`` that begins one of the secrets."""
         best = 0
         size = len(data)

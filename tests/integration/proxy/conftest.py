@@ -138,17 +138,23 @@ def proxy_hosts() -> tuple[str, ...]:
 
 
 @pytest.fixture
+def secrets() -> dict[str, str]:
+    """The person's credentials the proxy holds (a module that needs others overrides this)."""
+    return SECRETS
+
+
+@pytest.fixture
 async def proxy(
     nursery: trio.Nursery, home: Path, store: Store, fake: FakeUpstream, git_server: GitServer,
     upstream_ca: trustme.CA, tokens_written: list[dict[str, str | None]],
-    proxy_hosts: tuple[str, ...],
+    proxy_hosts: tuple[str, ...], secrets: dict[str, str],
 ) -> AsyncIterator[Proxy]:
     bundle = home / "upstream-ca.pem"
     upstream_ca.cert_pem.write_to_path(str(bundle))
     upstreams = {h: Upstream(scheme="https", host="127.0.0.1", port=fake.port) for h in FAKE_HOSTS}
     upstreams["github.com"] = Upstream(scheme="https", host="127.0.0.1", port=git_server.port)
     config = ProxyConfig(upstreams=upstreams, extra_ca_bundle=bundle, deny_unlisted=True)
-    creds = CredentialSet.of(Credential(name=k, value=v, source="env") for k, v in SECRETS.items())
+    creds = CredentialSet.of(Credential(name=k, value=v, source="env") for k, v in secrets.items())
     certs = CertStore(load_or_create_ca(home / "proxy-ca.pem", home / "proxy-ca-key.pem"))
     with AuditLog(home / "audit.jsonl") as audit:
         state = ProxyState(

@@ -5,9 +5,10 @@ records every request it receives (so tests can check which headers arrived) and
 by path: ``/sse`` holds an event stream open until the test acknowledges the first event,
 ``/big`` streams a large body, ``/trailers`` answers chunked with trailers (and records
 the request's), ``/echo-head``, ``/echo-range``, ``/echo-split``, ``/ws-echo`` and
-``/echo-broken`` send the request's ``Authorization`` back (in a header, as the body or the
-range of it asked for, a byte at a time in the body and a trailer, over an upgraded
-connection, in a head no parser takes), ``/ws-fragments``, ``/ws-slow`` and ``/ws-deflate``
+``/echo-broken`` and ``/echo-encoded`` send the request's ``Authorization`` back (in a
+header, as the body or the range of it asked for, a byte at a time in the body and a
+trailer, over an upgraded connection, in a head no parser takes, re-encoded as error pages
+quote it), ``/ws-fragments``, ``/ws-slow`` and ``/ws-deflate``
 send it back in a WebSocket message (split over two frames round a ping; one frame in two
 writes half a second apart; compressed), ``/ws``
 upgrades and echoes what it reads, upper-cased, a text frame a read, ``/ws-close``
@@ -23,6 +24,7 @@ only the Basic credential the proxy is meant to inject.
 from __future__ import annotations
 
 import base64
+import html
 import json
 import ssl
 import zlib
@@ -30,6 +32,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
+from urllib.parse import quote, quote_plus
 
 import h11
 import trio
@@ -371,6 +374,40 @@ async def _ws_deflate(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection
             pass
 
 
+def echo_forms(value: str) -> dict[str, str]:
+    """``value`` as an upstream's error quotes what it got, re-encoded: in a JSON string
+    (``\\/`` as PHP writes a slash, ``\\u002B`` as .NET writes a plus, every character as
+    ``\\uXXXX``), URL-encoded (upper and lower hex, ``+`` for a space), HTML-escaped (by hex
+    and decimal character references, and by name)."""
+    def every(pattern: str) -> str:
+        return "".join(c if c.isalnum() else pattern.format(ord(c)) for c in value)
+    return {
+        "json-slash": json.dumps(value)[1:-1].replace("/", "\\/"),
+        "json-dotnet": "".join(f"\\u{ord(c):04X}" if c in "+<>&'=" else c
+                               for c in json.dumps(value)[1:-1]),
+        "json-every": "".join(f"\\u{ord(c):04x}" for c in value),
+        "url": quote(value, safe=""),
+        "url-lower": every("%{:02x}"),
+        "url-plus": quote_plus(value),
+        "html-hex": every("&#x{:X};"),
+        "html-decimal": every("&#{};"),
+        "html-named": html.escape(value),
+    }
+
+
+async def _echo_encoded(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection,
+                        seen: Seen) -> None:
+    """An HTML error page quoting the request's Authorization in every :func:`echo_forms`
+    (a Basic one decoded to ``user:token`` too), one a line."""
+    auth = "".join(seen.header("authorization"))
+    quoted = [auth]
+    if auth.startswith("Basic "):
+        quoted.append(base64.b64decode(auth.removeprefix("Basic ")).decode())
+    lines = [f"<p>{name}: {form}</p>\n" for value in quoted
+             for name, form in echo_forms(value).items()]
+    await fake.reply(stream, conn, 401, "".join(lines).encode(), "text/html")
+
+
 async def _echo_broken(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection,
                        seen: Seen) -> None:
     """A head no HTTP/1.1 parser takes, quoting the request's Authorization."""
@@ -381,7 +418,8 @@ async def _echo_broken(fake: _Base, stream: trio.abc.Stream, conn: h11.Connectio
 #: Answers that carry the request's credential back (what ``scrub.py`` masks).
 ECHOES = {"/echo-head": _echo_head, "/echo-range": _echo_range, "/echo-split": _echo_split,
           "/ws-echo": _ws_echo, "/echo-broken": _echo_broken, "/ws-fragments": _ws_fragments,
-          "/ws-slow": _ws_slow, "/ws-deflate": _ws_deflate}
+          "/ws-slow": _ws_slow, "/ws-deflate": _ws_deflate,
+          "/echo-encoded": _echo_encoded}
 
 
 class GitServer(_Base):

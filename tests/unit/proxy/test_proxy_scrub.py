@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+from urllib.parse import quote
+
 import pytest
 
 from proxy.scrub import MIN_SECRET, Scrubber, coding, masked
+from proxy.unescape import LONGEST
 
 TOKEN = b"ghp_REALGITHUBCANARY0123456789"
 BASIC = b"eC1hY2Nlc3MtdG9rZW46Z2hwX1JFQUxHSVRIVUJDQU5BUlkwMTIzNDU2Nzg5"
@@ -102,3 +106,86 @@ def test_an_error_quoting_the_upstreams_bytes_is_masked() -> None:
 def test_an_answer_names_the_coding_the_masking_cannot_read_through(
         headers: list[tuple[bytes, bytes]], expected: bytes | None) -> None:
     assert coding(headers) == expected
+
+
+#: A token with the characters encoders touch, and its Basic rendering (``/``, ``+``, ``=``).
+ODD = b"REAL/GITHUB+CANARY.0123~45?>"
+ODD_BASIC = base64.b64encode(b"x-access-token:" + ODD)
+ECHOED = {
+    "json, PHP": rb"REAL\/GITHUB+CANARY.0123~45?>",
+    "json, .NET": rb"REAL/GITHUB\u002BCANARY.0123~45?\u003E",
+    "json, every character": b"".join(b"\\u%04x" % c for c in ODD),
+    "url": b"REAL%2FGITHUB%2BCANARY.0123~45%3F%3E",
+    "url, lower-case hex": b"REAL%2fGITHUB%2bCANARY%2e0123%7e45%3f%3e",
+    "html, hex": b"REAL&#x2F;GITHUB&#x2b;CANARY&#x2E;0123&#x7E;45&#x3F;&#x3E;",
+    "html, decimal": b"REAL&#47;GITHUB&#43;CANARY&#46;0123&#126;45&#63;&#62;",
+    "html, named": b"REAL/GITHUB+CANARY.0123~45?&gt;",
+    "mixed": rb"REAL\u002fGITHUB%2BCANARY&#46;0123~45?&gt;",
+    "basic, url": quote(ODD_BASIC, safe="").encode(),
+    "basic decoded, url": quote(b"x-access-token:" + ODD, safe="").encode(),
+    "basic, json": ODD_BASIC.replace(b"/", rb"\/").replace(b"+", rb"\u002B"),
+}
+
+
+@pytest.mark.parametrize("echoed", ECHOED.values(), ids=ECHOED.keys())
+def test_a_secret_re_encoded_comes_out_masked_whole_cut_anywhere(echoed: bytes) -> None:
+    """Each form an echo re-encodes the token in, cut in two at every byte and fed a byte at
+    a time: masked in place, the same length, no byte of it out before it was known (Basic
+    decoded: the token in it)."""
+    body = b'<p>bad credential: "' + echoed + b'"</p>\n'
+    token = echoed.removeprefix(b"x-access-token%3A")
+    want = body.replace(token, b"*" * len(token))
+    cuts = [[body[:i], body[i:]] for i in range(len(body) + 1)]
+    for pieces in [*cuts, [body[i:i + 1] for i in range(len(body))]]:
+        scrub = Scrubber([ODD, ODD_BASIC])
+        out = stream(scrub, pieces)
+        assert b"".join(out) == want
+        assert scrub.masked == 1
+        sent = b""
+        for part in out:
+            sent += part
+            assert want.startswith(sent)
+
+
+@pytest.mark.parametrize("near", [
+    b"REAL%2FGITHUB%2BCANARY.0123~45%3F%3F",  # one character off
+    b"REAL%252FGITHUB%2BCANARY.0123~45%3F%3E",  # encoded twice: one level is undone
+    rb"REAL\u002FGITHUB+CANARY.0123~45?",  # cut short
+])
+def test_what_only_looks_like_a_re_encoded_secret_goes_on(near: bytes) -> None:
+    scrub = Scrubber([ODD])
+    assert b"".join(stream(scrub, [near[:7], near[7:]])) == near
+    assert scrub.masked == 0
+
+
+def test_a_head_is_masked_re_encoded_too() -> None:
+    scrub = Scrubber([ODD])
+    url = b"https://example.test/cb?token=" + ECHOED["url"]
+    assert scrub.head([(b"location", url), (b"x-token-" + ECHOED["url"].lower(), b"1")]) == [
+        (b"location", b"https://example.test/cb?token=" + b"*" * len(ECHOED["url"])),
+        (b"x-token-" + b"*" * len(ECHOED["url"]), b"1")]
+    assert scrub.reason(b"Bad " + ECHOED["html, hex"]) == b"Bad " + b"*" * len(ECHOED["html, hex"])
+    assert scrub.masked == 3
+
+
+@pytest.mark.parametrize(("chunk", "held"), [
+    (b"text and %", b"%"), (b"text and &#x2", b"&#x2"), (b"text \\u00", b"\\u00"),
+    (b"REAL%2FGIT", b"REAL%2FGIT"), (b"REAL\\/GITHUB%", b"REAL\\/GITHUB%"),
+    (b"text and %2F\n", b""), (b"100%}", b""), (b"R&amp;D", b""),
+])
+def test_only_an_end_that_may_begin_a_re_encoded_secret_waits(chunk: bytes, held: bytes) -> None:
+    scrub = Scrubber([ODD])
+    assert scrub.feed(chunk) == chunk[:len(chunk) - len(held)]
+    assert scrub.finish() == held
+
+
+def test_what_waits_is_bounded_by_the_secret_however_long_the_echo() -> None:
+    """A run of escapes that keeps beginning a secret holds back at most the longest
+    spelling of it (``LONGEST`` bytes a character), never the run."""
+    secret = b"A" * 8 + b"B"
+    scrub = Scrubber([secret])
+    run = b"%41" * 10_000
+    out = scrub.feed(run)
+    assert len(run) - len(out) <= LONGEST * len(secret)
+    assert out + scrub.finish() == run
+    assert scrub.masked == 0

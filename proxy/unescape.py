@@ -1,0 +1,121 @@
+"""Text as an echo re-encodes it, read back: one level of escapes undone, each byte traced. Pure.
+
+An upstream that quotes what it got seldom quotes the bytes themselves. A JSON encoder
+writes ``/`` as ``\\/`` (PHP, Java's org.json) and any character as ``\\uXXXX`` (.NET
+writes ``+`` as ``\\u002B``; some escape every one); a URL carries ``%2F`` or ``%2f``; an
+HTML error page ``&#x2F;``, ``&#47;`` or ``&amp;``. Listing each form of a secret would not
+do: ``\\uXXXX`` may stand for any of its characters, in any mix, so the forms of a token of
+40 characters are 2**40. :func:`unescape` undoes one level of any of these escapes, mixed as
+they come, and the :class:`Unescaped` it returns says which bytes of the original each
+decoded byte came from: :mod:`proxy.scrub` looks for the credential in the decoded text,
+once, and masks the original bytes that spelled it.
+
+One level: ``%252F`` reads as ``%2F``, not ``/`` (an echo quotes what it got once;
+encoding twice is the upstream's own formatting). Not undone: escapes no credential needs
+(``\\"``, ``\\n``), a character reference without its ``;``, a ``+`` for a space.
+:func:`open_escape` says where an escape the text may still be in the middle of begins, so
+a streaming reader waits for its end. Every escape is at most :data:`LONGEST` bytes, so a
+secret of ``n`` bytes is at most ``n * LONGEST`` bytes however it is spelled.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass
+
+#: What is undone: ``\uXXXX``, ``\/``, ``%XX``, ``&#xHH;``, ``&#DD;`` and five named references.
+ESCAPE = re.compile(
+    rb"\\u([0-9a-fA-F]{4})|\\(/)|%([0-9a-fA-F]{2})"
+    rb"|&#[xX]([0-9a-fA-F]{1,8});|&#([0-9]{1,8});|&(amp|lt|gt|quot|apos);")
+#: A beginning of an escape that may yet be one (the end of the text cuts it).
+_OPEN = re.compile(
+    rb"\\(?:u[0-9a-fA-F]{0,3})?|%[0-9a-fA-F]?|&(?:#(?:[xX][0-9a-fA-F]{0,8}|[0-9]{1,8})?"
+    rb"|a(?:m(?:p)?)?|a(?:p(?:o(?:s)?)?)?|l(?:t)?|g(?:t)?|q(?:u(?:o(?:t)?)?)?)?")
+_NAMED = {b"amp": b"&", b"lt": b"<", b"gt": b">", b"quot": b'"', b"apos": b"'"}
+#: The longest escape: ``&#x`` and eight digits and ``;``.
+LONGEST = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Unescaped:
+    """``text``, the original with its escapes undone, and where each escape came from."""
+
+    text: bytes
+    #: Per escape undone, in order: where its bytes begin in ``text`` and how many there are.
+    at: tuple[int, ...]
+    size: tuple[int, ...]
+    #: Its span in the original (start, end).
+    spans: tuple[tuple[int, int], ...]
+    #: The original's length.
+    end: int
+
+    def origin(self, start: int, end: int) -> tuple[int, int]:
+        """The span of the original whose bytes decode to ``text[start:end]`` (``end`` >
+        ``start``; an escape cut by either end is taken whole)."""
+        return self._where(start)[0], self._where(end - 1)[1]
+
+    def start_of(self, index: int) -> int:
+        """Where in the original ``text[index:]`` begins (``index`` may be ``len(text)``)."""
+        if index >= len(self.text):
+            return self.end
+        return self._where(index)[0]
+
+    def _where(self, index: int) -> tuple[int, int]:
+        k = bisect_right(self.at, index) - 1
+        if k < 0:
+            return index, index + 1
+        if index < self.at[k] + self.size[k]:
+            return self.spans[k]
+        raw = self.spans[k][1] + index - self.at[k] - self.size[k]
+        return raw, raw + 1
+
+
+def _decoded(match: re.Match[bytes]) -> bytes | None:
+    """What an escape stands for (None: nothing a text holds, left as it is)."""
+    uni, slash, pct, hexref, decref, named = match.groups()
+    if slash is not None:
+        return b"/"
+    if pct is not None:
+        return bytes([int(pct, 16)])
+    if named is not None:
+        return _NAMED[named]
+    point = int(uni or hexref, 16) if (uni or hexref) else int(decref)
+    if point > 0x10FFFF or 0xD800 <= point < 0xE000:
+        return None
+    return chr(point).encode("utf-8")
+
+
+def unescape(data: bytes) -> Unescaped | None:
+    """``data`` with one level of escapes undone, or None when it holds none."""
+    found = ESCAPE.search(data)
+    if found is None:
+        return None
+    parts: list[bytes] = []
+    at: list[int] = []
+    size: list[int] = []
+    spans: list[tuple[int, int]] = []
+    done = length = 0
+    for match in ESCAPE.finditer(data, found.start()):
+        plain = _decoded(match)
+        if plain is None:
+            continue
+        parts.append(data[done:match.start()])
+        length += match.start() - done
+        at.append(length)
+        size.append(len(plain))
+        spans.append(match.span())
+        parts.append(plain)
+        length += len(plain)
+        done = match.end()
+    parts.append(data[done:])
+    return Unescaped(text=b"".join(parts), at=tuple(at), size=tuple(size), spans=tuple(spans),
+                     end=len(data))
+
+
+def open_escape(data: bytes) -> int | None:
+    """Where an escape that the rest of the text may finish begins at the end of ``data``."""
+    for i in range(max(0, len(data) - LONGEST + 1), len(data)):
+        if data[i] in b"\\%&" and _OPEN.fullmatch(data, i):
+            return i
+    return None
