@@ -27,6 +27,7 @@ def relay(wire: bytes, cut: int | None = None) -> tuple[bytes, int]:
 
 
 SPLIT = TOKEN[:11], TOKEN[11:]
+ENCODED = rb"\u0067hp_REALGITHUB%43ANARY0123456789"
 #: What a server may send (a message over frames, a ping in between, a long frame, a
 #: control frame quoting it), and what the client must get.
 CASES = [
@@ -38,6 +39,9 @@ CASES = [
     (frame(0x2, b"x" * 300 + TOKEN), frame(0x2, b"x" * 300 + STARS)),
     (frame(0x8, b"\x03\xe8" + TOKEN), frame(0x8, b"\x03\xe8" + STARS)),
     (frame(0xA, TOKEN) + frame(0x1, b"gh"), frame(0xA, STARS) + frame(0x1, b"gh")),
+    # Re-encoded as a JSON or URL echo spells it, an escape cut by the frames.
+    (frame(0x1, ENCODED[:20], fin=False) + frame(0x0, ENCODED[20:] + b"\n"),
+     frame(0x1, b"*" * 20, fin=False) + frame(0x0, b"*" * (len(ENCODED) - 20) + b"\n")),
 ]
 
 
