@@ -3,12 +3,12 @@
 An upstream that quotes what it got seldom quotes the bytes themselves. A JSON encoder
 writes ``/`` as ``\\/`` (PHP, Java's org.json) and any character as ``\\uXXXX`` (.NET
 writes ``+`` as ``\\u002B``; some escape every one); a URL carries ``%2F`` or ``%2f``; an
-HTML error page ``&#x2F;``, ``&#47;`` or ``&amp;``. Listing each form of a secret would not
-do: ``\\uXXXX`` may stand for any of its characters, in any mix, so the forms of a token of
-40 characters are 2**40. :func:`unescape` undoes one level of any of these escapes, mixed as
-they come, and the :class:`Unescaped` it returns says which bytes of the original each
-decoded byte came from: :mod:`proxy.scrub` looks for the credential in the decoded text,
-once, and masks the original bytes that spelled it.
+HTML error page ``&#x2F;``, ``&#47;``, ``&amp;`` or ``&sol;``. Listing each form of a secret
+would not do: ``\\uXXXX`` may stand for any of its characters, in any mix, so the forms of
+a token of 40 characters are 2**40. :func:`unescape` undoes one level of any of these
+escapes, mixed as they come, and the :class:`Unescaped` it returns says which bytes of the
+original each decoded byte came from: :mod:`proxy.scrub` looks for the credential in the
+decoded text, once, and masks the original bytes that spelled it.
 
 One level: ``%252F`` reads as ``%2F``, not ``/`` (an echo quotes what it got once;
 encoding twice is the upstream's own formatting). Not undone: escapes no credential needs
@@ -23,18 +23,23 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
+from html.entities import html5
 
-#: What is undone: ``\uXXXX``, ``\/``, ``%XX``, ``&#xHH;``, ``&#DD;`` and five named references.
+#: The named references HTML5 has for an ASCII character: ``&amp;`` and ``&gt;``, and
+#: ``&sol;``, ``&plus;``, ``&equals;``, ``&period;`` as PHP's ``htmlentities`` writes them.
+_NAMED = {name[:-1].encode(): char.encode() for name, char in html5.items()
+          if name.endswith(";") and len(char) == 1 and ord(char) < 0x80}
+_NAME = str(max(map(len, _NAMED))).encode()
+#: What is undone: ``\uXXXX``, ``\/``, ``%XX``, ``&#xHH;``, ``&#DD;`` and those names.
 ESCAPE = re.compile(
     rb"\\u([0-9a-fA-F]{4})|\\(/)|%([0-9a-fA-F]{2})"
-    rb"|&#[xX]([0-9a-fA-F]{1,8});|&#([0-9]{1,8});|&(amp|lt|gt|quot|apos);")
+    rb"|&#[xX]([0-9a-fA-F]{1,8});|&#([0-9]{1,8});|&([A-Za-z]{2," + _NAME + rb"});")
 #: A beginning of an escape that may yet be one (the end of the text cuts it).
 _OPEN = re.compile(
-    rb"\\(?:u[0-9a-fA-F]{0,3})?|%[0-9a-fA-F]?|&(?:#(?:[xX][0-9a-fA-F]{0,8}|[0-9]{1,8})?"
-    rb"|a(?:m(?:p)?)?|a(?:p(?:o(?:s)?)?)?|l(?:t)?|g(?:t)?|q(?:u(?:o(?:t)?)?)?)?")
-_NAMED = {b"amp": b"&", b"lt": b"<", b"gt": b">", b"quot": b'"', b"apos": b"'"}
-#: The longest escape: ``&#x`` and eight digits and ``;``.
-LONGEST = 12
+    rb"\\(?:u[0-9a-fA-F]{0,3})?|%[0-9a-fA-F]?"
+    rb"|&(?:#(?:[xX][0-9a-fA-F]{0,8}|[0-9]{1,8})?|[A-Za-z]{1," + _NAME + rb"})?")
+#: The longest escape: ``&#x`` and eight digits and ``;``, or the longest name's.
+LONGEST = max(12, int(_NAME) + 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +84,7 @@ def _decoded(match: re.Match[bytes]) -> bytes | None:
     if pct is not None:
         return bytes([int(pct, 16)])
     if named is not None:
-        return _NAMED[named]
+        return _NAMED.get(named)
     point = int(uni or hexref, 16) if (uni or hexref) else int(decref)
     if point > 0x10FFFF or 0xD800 <= point < 0xE000:
         return None

@@ -30,6 +30,7 @@ import ssl
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from html.entities import html5
 from pathlib import Path
 from typing import Self
 from urllib.parse import quote, quote_plus
@@ -378,7 +379,8 @@ def echo_forms(value: str) -> dict[str, str]:
     """``value`` as an upstream's error quotes what it got, re-encoded: in a JSON string
     (``\\/`` as PHP writes a slash, ``\\u002B`` as .NET writes a plus, every character as
     ``\\uXXXX``), URL-encoded (upper and lower hex, ``+`` for a space), HTML-escaped (by hex
-    and decimal character references, and by name)."""
+    and decimal character references, by name, and by HTML5's names for every ASCII
+    character that has one)."""
     def every(pattern: str) -> str:
         return "".join(c if c.isalnum() else pattern.format(ord(c)) for c in value)
     return {
@@ -392,7 +394,14 @@ def echo_forms(value: str) -> dict[str, str]:
         "html-hex": every("&#x{:X};"),
         "html-decimal": every("&#{};"),
         "html-named": html.escape(value),
+        "html5-named": "".join(f"&{HTML5_NAME[c]};" if c in HTML5_NAME else c for c in value),
     }
+
+
+#: A name HTML5 gives each ASCII character that has one (``&sol;``, ``&plus;``, ``&equals;``),
+#: as PHP's ``htmlentities`` writes them in HTML5 mode.
+HTML5_NAME = {char: name[:-1] for name, char in sorted(html5.items(), reverse=True)
+              if name.endswith(";") and len(char) == 1 and ord(char) < 0x80}
 
 
 async def _echo_encoded(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection,

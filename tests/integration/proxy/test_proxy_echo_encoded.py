@@ -5,11 +5,11 @@ The person's GitHub token here has the characters encoders touch (``/``, ``+``, 
 The agent asks, through the proxy with a real TLS client, for pages that quote the
 ``Authorization`` the proxy put in as error pages do: JSON-escaped as PHP, .NET and Java
 write it (``\\/``, ``\\u002B``, every character as ``\\uXXXX``), URL-encoded (upper and
-lower hex, ``+`` for the space), HTML-escaped (hex, decimal and named references), and a
-Basic one decoded to ``x-access-token:<token>`` and quoted those ways too. What must hold:
-the agent reads the token in none of those forms; each line of the page arrives, masked in
-place. Against a proxy that masks only the literal bytes, every one of them hands the token
-over.
+lower hex, ``+`` for the space), HTML-escaped (hex, decimal and named references, HTML5's
+``&sol;`` and ``&plus;`` as PHP writes them), and a Basic one decoded to
+``x-access-token:<token>`` and quoted those ways too. What must hold: the agent reads the
+token in none of those forms; each line of the page arrives, masked in place. Against a
+proxy that masks only the literal bytes, every one of them hands the token over.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ async def test_an_echo_that_re_encodes_the_credential_hands_back_none_of_it(
               for host, page in zip(("api", "web"), pages, strict=True) if form in page]
     assert leaked == []
     # Each quote arrived, masked in place: every line, with nothing of the secret left.
-    for page, lines in zip(pages, (9, 18), strict=True):
+    for page, lines in zip(pages, (10, 20), strict=True):
         assert page.count("</p>\n") == lines
         assert all("*" * 8 in line for line in page.splitlines()), page
     assert "<p>url: Bearer%20" + "*" * len(echo_forms(TOKEN)["url"]) + "</p>" in pages[0]

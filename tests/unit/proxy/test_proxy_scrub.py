@@ -120,6 +120,7 @@ ECHOED = {
     "html, hex": b"REAL&#x2F;GITHUB&#x2b;CANARY&#x2E;0123&#x7E;45&#x3F;&#x3E;",
     "html, decimal": b"REAL&#47;GITHUB&#43;CANARY&#46;0123&#126;45&#63;&#62;",
     "html, named": b"REAL/GITHUB+CANARY.0123~45?&gt;",
+    "html5, named": b"REAL&sol;GITHUB&plus;CANARY&period;0123~45&quest;&GT;",
     "mixed": rb"REAL\u002fGITHUB%2BCANARY&#46;0123~45?&gt;",
     "basic, url": quote(ODD_BASIC, safe="").encode(),
     "basic decoded, url": quote(b"x-access-token:" + ODD, safe="").encode(),
