@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from proxy.unescape import LONGEST, open_escape, unescape
+from proxy.unescape import LONGEST, decoded, open_escape, unescape
 
 #: Shorter values are not looked for: they would mask ordinary text (no real credential is).
 MIN_SECRET = 8
@@ -68,17 +68,20 @@ class Scrubber:
             if secret in data:
                 self.masked += data.count(secret)
                 data = data.replace(secret, b"*" * len(secret))
-        view = unescape(data)
-        if view is None:
+        text = decoded(data)
+        if text is None or not any(secret in text for secret in secrets):
             return data
-        out = bytearray(data)
+        view = unescape(data)
+        assert view is not None  # decoded() found an escape
+        out, found = bytearray(data), bytearray(view.text)
         for secret in secrets:
-            i = view.text.find(secret)
+            i = found.find(secret)
             while i != -1:
                 start, end = view.origin(i, i + len(secret))
                 out[start:end] = b"*" * (end - start)
+                found[i:i + len(secret)] = b"*" * len(secret)  # not found again inside
                 self.masked += 1
-                i = view.text.find(secret, i + len(secret))
+                i = found.find(secret, i + len(secret))
         return bytes(out)
 
     def head(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:

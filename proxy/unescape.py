@@ -20,6 +20,7 @@ secret of ``n`` bytes is at most ``n * LONGEST`` bytes however it is spelled.
 
 from __future__ import annotations
 
+import functools
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -89,6 +90,23 @@ def _decoded(match: re.Match[bytes]) -> bytes | None:
     if point > 0x10FFFF or 0xD800 <= point < 0xE000:
         return None
     return chr(point).encode("utf-8")
+
+
+@functools.lru_cache(maxsize=1024)
+def _plain(escape: bytes) -> bytes:
+    """What one escape's bytes stand for (themselves when nothing)."""
+    match = ESCAPE.fullmatch(escape)
+    return (match and _decoded(match)) or escape
+
+
+def _undone(match: re.Match[bytes]) -> bytes:
+    return _plain(match.group())
+
+
+def decoded(data: bytes) -> bytes | None:
+    """Only the text of :func:`unescape` (a third of its cost where escapes are dense: the
+    scrubber traces bytes back only where a secret is found), or None when it holds none."""
+    return None if ESCAPE.search(data) is None else ESCAPE.sub(_undone, data)
 
 
 def unescape(data: bytes) -> Unescaped | None:

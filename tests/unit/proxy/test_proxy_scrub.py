@@ -88,6 +88,15 @@ def test_the_longer_form_is_masked_whole_where_it_holds_the_shorter() -> None:
         b"[" + b"*" * len(rendered) + b"] and " + b"*" * len(raw)
 
 
+def test_the_longer_form_re_encoded_is_masked_whole_and_counted_once() -> None:
+    raw = b"REAL/CANARY-123"
+    rendered = b"Token token=" + raw
+    echoed = b"Token token%3DREAL%2FCANARY-123"
+    scrub = Scrubber([raw, rendered])
+    assert scrub.feed(b"[" + echoed + b"]\n") == b"[" + b"*" * len(echoed) + b"]\n"
+    assert scrub.masked == 1
+
+
 def test_an_error_quoting_the_upstreams_bytes_is_masked() -> None:
     said = f"illegal header line: bytearray(b'x Bearer {TOKEN.decode()}')"
     assert masked(said, [TOKEN]) == said.replace(TOKEN.decode(), "*" * len(TOKEN))

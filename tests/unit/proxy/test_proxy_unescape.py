@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.unescape import LONGEST, open_escape, unescape
+from proxy.unescape import LONGEST, decoded, open_escape, unescape
 
 
 @pytest.mark.parametrize(("data", "text"), [
@@ -23,12 +23,13 @@ from proxy.unescape import LONGEST, open_escape, unescape
 def test_each_escape_is_undone(data: bytes, text: bytes) -> None:
     view = unescape(data)
     assert view is not None
-    assert view.text == text
+    assert view.text == text == decoded(data)
 
 
 @pytest.mark.parametrize("data", [b"", b"plain text", rb"a\nb\"c", b"100% & %zz &#; &amp"])
 def test_text_without_an_escape_has_no_view(data: bytes) -> None:
     assert unescape(data) is None
+    assert decoded(data) is None
 
 
 def test_a_decoded_span_leads_back_to_the_bytes_that_spelled_it() -> None:
