@@ -45,7 +45,7 @@ from proxy.relay import (
 )
 from proxy.rules import Style
 from proxy.screen import screen
-from proxy.scrub import Scrubber, coding, masked
+from proxy.scrub import Scrubber, coding, escapable, masked
 from proxy.sides import HttpSide
 from proxy.state import ProxyState
 from proxy.upload import linger, send_request
@@ -309,6 +309,7 @@ def _queue_head(client: HttpSide, event: h11.Response, scrub: Scrubber | None
     reason = event.reason
     if scrub is not None:
         out, reason = scrub.head(out), scrub.reason(reason)
+        scrub.escapes = escapable(headers)
     # Answered before the upload ended (not MUST_CLOSE: a "connection: close" request ended).
     early = client.h11.their_state is h11.SEND_BODY
     if early:
