@@ -13,6 +13,7 @@ from api.context import ApiContext
 from api.events import EventHub
 from api.server import check_tls, serve
 from appliance import backends
+from appliance.audit_index import AuditIndex
 from appliance.config import Settings, load_settings
 from appliance.errors import BackendUnavailable, ClauderonError
 from appliance.service import configure_logging, ends_clearly, raise_open_files
@@ -31,6 +32,7 @@ def build_context(settings: Settings) -> ApiContext:
         backends=dict(backends.open_backends(settings)),
         hub=EventHub(store),
         instance_key=load_or_create_instance_key(settings.instance_secret_path),
+        audit=AuditIndex(settings.audit_path),
     )
 
 

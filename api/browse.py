@@ -15,7 +15,6 @@ import os
 import re
 import stat
 import uuid
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 from appliance import safefs
 from appliance.audit import parse_line
+from appliance.audit_index import AuditIndex
 from appliance.errors import ClauderonError, PayloadTooLarge, UnsupportedMediaType
 from appliance.multirepo import RepoView
 from appliance.readers import WorkspaceReader
@@ -35,7 +35,6 @@ LIST_BYTES = 4 * 1024 * 1024
 #: An entry's JSON besides its name and path (its keys, its type, its size).
 ENTRY_JSON = 64
 UPLOAD_LIMIT = 10 * 1024 * 1024
-AUDIT_TAIL = 8 * 1024 * 1024  # only the end of a long audit log is searched
 HIDDEN = frozenset({".git"})
 
 #: Magic numbers of the image types an agent can read; the browser's MIME type is a hint only.
@@ -168,27 +167,17 @@ def store_upload(uploads: Path, session_id: str, filename: str, data: bytes,
     return Stored(path=uploads / session_id / name, name=name, mime=mime, size=len(data))
 
 
-def audit_lines(path: Path, session_id: str, limit: int) -> list[dict[str, Any]]:
-    """The last ``limit`` audit records of one session (newest last)."""
-    if not path.exists():
-        return []
-    found: deque[dict[str, Any]] = deque(maxlen=limit)
-    needle = f'"session":"{session_id}"'
-    with path.open("rb") as fh:
-        size = fh.seek(0, os.SEEK_END)
-        fh.seek(max(0, size - AUDIT_TAIL))
-        if size > AUDIT_TAIL:
-            fh.readline()  # the first line read from the middle is partial
-        for raw in fh:
-            line = raw.decode("utf-8", errors="replace")
-            if needle not in line:
-                continue
-            try:
-                record = parse_line(line)
-            except (ValueError, TypeError, KeyError):
-                continue  # a torn or foreign line is skipped, not fatal
-            if record.session == session_id:
-                body = asdict(record)
-                body["decision"] = str(record.decision)
-                found.append(body)
-    return list(found)
+def audit_lines(index: AuditIndex, session_id: str, limit: int) -> list[dict[str, Any]]:
+    """The last ``limit`` audit records of one session (newest last), found through the
+    audit file's index: however much other sessions write, these stay in view."""
+    found = []
+    for _, raw in index.lines(session_id, limit).lines:
+        try:
+            record = parse_line(raw.decode("utf-8", errors="replace"))
+        except (ValueError, TypeError, KeyError):
+            continue  # a torn or foreign line is skipped, not fatal
+        if record.session == session_id:
+            body = asdict(record)
+            body["decision"] = str(record.decision)
+            found.append(body)
+    return found

@@ -20,6 +20,7 @@ from api.events import EventHub
 from api.instruments import ApiMetrics
 from api.ratelimit import WindowLimiter
 from api.recent import Recent
+from appliance.audit_index import AuditIndex
 from appliance.backends.base import Backend
 from appliance.config import Settings
 from appliance.errors import InvalidInput
@@ -43,6 +44,9 @@ class ApiContext:
     backends: dict[str, Backend]
     hub: EventHub
     instance_key: bytes
+    #: Where each session's lines are in the audit log: its views read through it, so no
+    #: session's requests push another's out of sight.
+    audit: AuditIndex
     #: Transcript reads at once: each is bounded; this bounds how many add up.
     readers: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(2))
     metrics: ApiMetrics = field(default_factory=ApiMetrics.new)

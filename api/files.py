@@ -181,5 +181,5 @@ async def audit(ref: str) -> dict[str, Any]:
     except ValueError:
         raise InvalidInput("limit must be a number", field="limit") from None
     lines = await trio.to_thread.run_sync(
-        browse.audit_lines, current().settings.audit_path, session.id, limit)
+        browse.audit_lines, current().audit, session.id, limit)
     return {"lines": lines}

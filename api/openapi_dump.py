@@ -22,6 +22,7 @@ from api.app import create_app
 from api.context import ApiContext
 from api.events import EventHub
 from api.openapi import document
+from appliance.audit_index import AuditIndex
 from appliance.config import Settings
 from appliance.store import AsyncStore, Store
 
@@ -35,7 +36,8 @@ def build() -> dict[str, Any]:
         try:
             store = AsyncStore(sync)
             app = create_app(ApiContext(settings=settings, store=store, backends={},
-                                        hub=EventHub(store), instance_key=bytes(32)))
+                                        hub=EventHub(store), instance_key=bytes(32),
+                                        audit=AuditIndex(settings.audit_path)))
             return document(app)
         finally:
             sync.close()

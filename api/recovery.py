@@ -63,7 +63,7 @@ async def _facts(s: Session) -> checkup.Facts:
                   if workspace else True)
     tip = (await trio.to_thread.run_sync(workspaces.read_tip, path, s.branch)
            if workspace else None)
-    lines = await trio.to_thread.run_sync(browse.audit_lines, ctx.settings.audit_path, s.id,
+    lines = await trio.to_thread.run_sync(browse.audit_lines, ctx.audit, s.id,
                                           AUDIT_LINES)
     return checkup.Facts(workload=seen.state if seen else None,
                          workload_image=seen.image if seen else None, workspace=workspace,

@@ -33,6 +33,7 @@ from appliance import (
     wire,
     workspaces,
 )
+from appliance.audit_index import AuditIndex
 from appliance.config import Settings
 from appliance.errors import ClauderonError
 from appliance.readers import WorkspaceReader
@@ -44,8 +45,9 @@ from appliance.wire_fields import render
 blueprint = Blueprint("timeline", __name__)
 
 
-def read_page(settings: Settings, store: Store, session: Session, reader: WorkspaceReader,
-              *, cursor: dict[timeline.Source, int], limit: int) -> timeline.Page:
+def read_page(settings: Settings, store: Store, audit: AuditIndex, session: Session,
+              reader: WorkspaceReader, *, cursor: dict[timeline.Source, int],
+              limit: int) -> timeline.Page:
     """One page, from every source (blocking: runs on a worker thread). A source that
     cannot be read (the agent turned its log into a FIFO, the repository is gone) is left
     out with a note: the agent must not be able to blank the rest of its timeline."""
@@ -75,7 +77,7 @@ def read_page(settings: Settings, store: Store, session: Session, reader: Worksp
     if trees.host_workspace(session):
         readers.append((Source.COMMIT, "the branch's commits", commits))
     batches = [
-        timeline_read.audits(settings.audit_path, session.id, cursor.get(Source.AUDIT)),
+        timeline_read.audits(audit, session.id, cursor.get(Source.AUDIT)),
         timeline_read.events(
             store.session_events_before(session.id, cursor.get(Source.EVENT), limit),
             cursor.get(Source.EVENT), limit, store.last_event_id()),
@@ -109,7 +111,7 @@ async def get_timeline(ref: str) -> dict[str, Any]:
     limit = timeline.parse_limit(request.args.get("limit"))
     async with ctx.read_turn(session):
         page = await trio.to_thread.run_sync(
-            partial(read_page, ctx.settings, ctx.store.sync, session,
+            partial(read_page, ctx.settings, ctx.store.sync, ctx.audit, session,
                     ctx.reader_for(session, absent=f"{session.name} has no home yet"),
                     cursor=cursor, limit=limit))
     return render(wire.TIMELINE_PAGE, page)

@@ -6,8 +6,10 @@ Shells around :mod:`appliance.timeline` (the merge and its theory). Each reader 
 * the transcript (:func:`messages`): the agent's own log in its home, through
   :mod:`appliance.safefs` (no symlink followed, regular files only), :data:`WINDOW` bytes
   a page; a line the window does not hold whole is walked past, never parsed half;
-* the audit log (:func:`audits`): ``audit.jsonl`` (every session's lines), read backwards
-  :data:`AUDIT_WINDOW` bytes a page; rotated files are the archive's, not the timeline's;
+* the audit log (:func:`audits`): ``audit.jsonl`` (every session's lines), the session's
+  found through :class:`~appliance.audit_index.AuditIndex`, :data:`AUDIT_LINES` a page;
+  past the lines the index keeps, read backwards :data:`AUDIT_WINDOW` bytes a page;
+  rotated files are the archive's, not the timeline's;
 * the journal (:func:`events`): the store's rows of the session, by id.
 
 A transcript or audit position is the byte offset of the end of the entry's line times
@@ -25,6 +27,7 @@ from pathlib import Path
 from appliance.agents import reader
 from appliance.agents.logs import PARSERS, Kind, Message, load
 from appliance.audit import parse_line
+from appliance.audit_index import AuditIndex
 from appliance.errors import ClauderonError, Conflict, InvalidInput, NotFound
 from appliance.readers import Tree, host_tree
 from appliance.sessions import Session
@@ -164,7 +167,48 @@ def messages(home: Path | Callable[[], AbstractContextManager[Tree]], session: S
 # --- the audit log ------------------------------------------------------------------
 
 
-def audits(path: Path, session_id: str, before: int | None) -> Batch:
+#: Lines of the session a page of the audit source holds (a page shows at most 200 items).
+AUDIT_LINES = 200
+
+
+def _audit_entry(raw: bytes, line_end: int, session_id: str) -> Entry | None:
+    try:
+        record = parse_line(raw.decode("utf-8", "replace"))
+    except (ValueError, TypeError, KeyError):
+        return None  # a torn or foreign line
+    when = parse_time(record.ts)
+    if record.session != session_id or when is None:
+        return None
+    what = f"{record.method} {record.host}{record.path}"
+    text = f"{record.status} {record.decision}" + (
+        f" · credential {record.credential}" if record.credential else "") + (
+        f" · {record.note}" if record.note else "") + (
+        f" · {record.error}" if record.error else "")
+    pos = line_end * BLOCKS
+    return Entry(source=Source.AUDIT, pos=pos, ts=when, key=f"a{pos}",
+                 kind=str(record.decision), title=plain(what, 200), text=plain(text))
+
+
+def audits(index: AuditIndex, session_id: str, before: int | None) -> Batch:
+    """The session's audit lines before ``before``: the newest :data:`AUDIT_LINES` of them
+    through the file's index, so no other session's lines push them out of the page. Lines
+    older than the index keeps are searched for a window at a time."""
+    found = index.lines(session_id, AUDIT_LINES,
+                        upto=None if before is None else (before - 1) // BLOCKS)
+    if not found.lines and not found.whole:
+        return _audits_in_window(index.path, session_id, before)
+    entries = [e for line_end, raw in found.lines
+               if (e := _audit_entry(raw, line_end, session_id)) is not None]
+    end = before if before is not None else found.read * BLOCKS + LAST
+    if found.whole and len(found.lines) < AUDIT_LINES:
+        return Batch(source=Source.AUDIT, entries=tuple(entries), end=end, start=LAST,
+                     exhausted=True)
+    first_end, first = found.lines[0]
+    return Batch(source=Source.AUDIT, entries=tuple(entries), end=end,
+                 start=(first_end - len(first) - 1) * BLOCKS + LAST, exhausted=False)
+
+
+def _audits_in_window(path: Path, session_id: str, before: int | None) -> Batch:
     """The session's audit lines before ``before``, from one window of ``audit.jsonl``."""
     try:
         fh = path.open("rb")
@@ -177,24 +221,8 @@ def audits(path: Path, session_id: str, before: int | None) -> Batch:
         data = fh.read(hi - lo)
     lines, start = _lines(data, lo, whole_start=lo == 0,
                           needle=f'"session":"{session_id}"'.encode())
-    entries = []
-    for line_end, raw in lines:
-        try:
-            record = parse_line(raw.decode("utf-8", "replace"))
-        except (ValueError, TypeError, KeyError):
-            continue  # a torn or foreign line
-        when = parse_time(record.ts)
-        if record.session != session_id or when is None:
-            continue
-        what = f"{record.method} {record.host}{record.path}"
-        text = f"{record.status} {record.decision}" + (
-            f" · credential {record.credential}" if record.credential else "") + (
-            f" · {record.note}" if record.note else "") + (
-            f" · {record.error}" if record.error else "")
-        pos = line_end * BLOCKS
-        entries.append(Entry(source=Source.AUDIT, pos=pos, ts=when, key=f"a{pos}",
-                             kind=str(record.decision), title=plain(what, 200),
-                             text=plain(text)))
+    entries = [e for line_end, raw in lines
+               if (e := _audit_entry(raw, line_end, session_id)) is not None]
     return Batch(source=Source.AUDIT, entries=tuple(entries),
                  end=before if before is not None else size * BLOCKS + LAST,
                  start=start * BLOCKS + LAST, exhausted=start == 0)

@@ -19,6 +19,7 @@ from api.context import ApiContext
 from api.events import EventHub
 from api.openapi import document
 from appliance import __version__
+from appliance.audit_index import AuditIndex
 from appliance.backends.docker import DockerBackend
 from appliance.config import Settings
 from appliance.store import AsyncStore, Store
@@ -39,6 +40,7 @@ def app(tmp_path: Path) -> Iterator[QuartTrio]:
                                           instance="test")},
         hub=EventHub(store),
         instance_key=b"k" * 32,
+        audit=AuditIndex(settings.audit_path),
     )
     yield create_app(ctx)
     sync.close()

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from appliance import safefs, timeline, timeline_read
 from appliance.audit import AuditRecord, Decision
+from appliance.audit_index import AuditIndex
 from appliance.errors import InvalidInput
 from appliance.sessions import Agent, Session, SessionId
 from appliance.store import Event
@@ -222,9 +223,13 @@ def audit_line(session_id: str, path: str, minute: int) -> str:
                        decision=Decision.PASSED).to_json_line()
 
 
-def test_audit_reader_keeps_to_its_session_and_window(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("kept", "a_page"), [(1000, 200), (1000, 1), (2, 1), (1, 200)])
+def test_audit_reader_keeps_to_its_session_and_window(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kept: int, a_page: int) -> None:
+    """Through the index, and past the lines it keeps a window at a time: every line of the
+    session once, in order."""
     monkeypatch.setattr(timeline_read, "AUDIT_WINDOW", 1000)
+    monkeypatch.setattr(timeline_read, "AUDIT_LINES", a_page)
     path = tmp_path / "audit.jsonl"
     lines = []
     for i in range(40):
@@ -232,10 +237,11 @@ def test_audit_reader_keeps_to_its_session_and_window(tmp_path: Path,
         if i % 10 == 0:
             lines.append(audit_line(SID, f"/mine/{i}\x1b[31m", i))
     path.write_text("".join(lines) + '{"torn')
+    index = AuditIndex(path, per_session=kept)
     found: list[Entry] = []
     before = None
     for _ in range(1000):
-        b = timeline_read.audits(path, SID, before)
+        b = timeline_read.audits(index, SID, before)
         found = list(b.entries) + found
         if b.exhausted:
             break
@@ -343,17 +349,18 @@ def test_a_flood_of_other_sessions_audit_lines_does_not_blank_the_timeline(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Real readers, a real audit file: this session's request, then far more than a window
     of another session's lines. The newest page still shows this session's events, and
-    paging back reaches the request."""
+    paging back reaches the request. The audit log's index finds the request at once."""
     monkeypatch.setattr(timeline_read, "AUDIT_WINDOW", 2000)
     path = tmp_path / "audit.jsonl"
     path.write_text(audit_line(SID, "/mine", 1)
                     + "".join(audit_line("flooder", f"/{i}", 2) for i in range(200)))
+    index = AuditIndex(path)
     rows = [Event(id=i, ts=at(i).isoformat(), session_id=SID, kind="hook",
                   payload={"hook": "Stop"}) for i in (3, 4)]
     cursor: dict[Source, int] = {}
     pages: list[list[str]] = []
     for _ in range(1000):
-        audit = timeline_read.audits(path, SID, cursor.get(A))
+        audit = timeline_read.audits(index, SID, cursor.get(A))
         event_rows = [r for r in rows if r.id < cursor.get(V, 10**9)]
         events = timeline_read.events(event_rows, cursor.get(V), 50, 4)
         page = merge([audit, events], 50)
@@ -361,5 +368,5 @@ def test_a_flood_of_other_sessions_audit_lines_does_not_blank_the_timeline(
         if not page.more:
             break
         cursor = timeline.parse_cursor(page.cursor_text)
-    assert pages[0] == ["hook Stop", "hook Stop"]
+    assert pages[0] == ["GET api.example.test/mine", "hook Stop", "hook Stop"]
     assert [t for p in pages for t in p].count("GET api.example.test/mine") == 1

@@ -1,0 +1,134 @@
+"""The audit log's index: its pure scan, and how it follows a real file as it grows, is
+torn, rotates and is truncated, within its bounds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from appliance import audit_index
+from appliance.audit import AuditRecord, Decision
+from appliance.audit_index import AuditIndex, scan, session_of
+
+
+def line(session: str | None, path: str = "/") -> str:
+    return AuditRecord(ts="2025-01-01T00:00:00Z", id="r", session=session, method="GET",
+                       host="h.test", path=path, status=200, bytes_in=0, bytes_out=0,
+                       duration_ms=1.0, credential=None,
+                       decision=Decision.PASSED).to_json_line()
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (line("s1"), "s1"),
+    (line(None), None),
+    # A path that spells the key is a value: its quotes are escaped, the key comes first.
+    (line("s1", '/"session":"s2"'), "s1"),
+    (line(None, '/"session":"s2"'), None),
+    ('{"ts":"t","id":"r","session":"a\\"b"}', None),  # never an id the appliance makes
+    ('{"session":"cut', None),
+    ("not json at all", None),
+    ("", None),
+])
+def test_the_session_of_a_line(raw: str, expected: str | None) -> None:
+    assert session_of(raw.rstrip("\n").encode()) == expected
+
+
+@pytest.mark.parametrize(("data", "base", "found", "after"), [
+    (b"", 0, [], 0),
+    (b'{"session":"a"}\n', 10, [("a", 10, 25)], 26),
+    (b'{"session":"a"}\n{"session":null}\n{"session":"b"}\n', 0,
+     [("a", 0, 15), ("b", 33, 48)], 49),
+    (b'{"session":"a"}\n{"session":"b"', 0, [("a", 0, 15)], 16),  # the last still written
+    (b'{"session":"a"', 5, [], 5),
+    (b"\n\n", 0, [], 2),
+])
+def test_scan(data: bytes, base: int, found: list[tuple[str, int, int]], after: int) -> None:
+    assert scan(data, base) == (found, after)
+
+
+def paths(index: AuditIndex, session: str, limit: int = 100,
+          upto: int | None = None) -> list[str]:
+    out = []
+    for _, raw in index.lines(session, limit, upto=upto).lines:
+        body = raw.decode()
+        out.append(body[body.index('"path":"') + 8:].split('"')[0])
+    return out
+
+
+def test_a_session_keeps_its_lines_however_much_another_writes(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    index = AuditIndex(path)
+    assert index.lines("a", 10).lines == ()  # no file yet
+    path.write_text(line("a", "/a0") + line("b", "/b0"))
+    assert paths(index, "a") == ["/a0"]
+    with path.open("a") as f:
+        f.write("".join(line("b", f"/b{i}") for i in range(1, 2000)) + line("a", "/a1"))
+        f.write(line("a", "/a2")[:30])  # being written
+    assert paths(index, "a") == ["/a0", "/a1"]
+    assert paths(index, "a", limit=1) == ["/a1"]
+    assert paths(index, "b", limit=2) == ["/b1998", "/b1999"]
+    with path.open("a") as f:
+        f.write(line("a", "/a2")[30:])  # now whole
+    assert paths(index, "a") == ["/a0", "/a1", "/a2"]
+    found = index.lines("a", 10)
+    ends = [end for end, _ in found.lines]
+    assert found.whole and ends[-1] == found.read == path.stat().st_size
+    assert paths(index, "a", upto=ends[1]) == ["/a0", "/a1"]
+    assert paths(index, "a", upto=ends[1] - 1) == ["/a0"]
+    assert index.lines("nobody", 10).whole
+
+
+def test_rotation_truncation_and_a_restart_start_it_again(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    path.write_text(line("a", "/old") * 3)
+    index = AuditIndex(path)
+    assert paths(index, "a") == ["/old"] * 3
+    os.rename(path, tmp_path / "audit.jsonl.1")  # the shipper's rotation
+    path.write_text(line("a", "/new"))
+    assert paths(index, "a") == ["/new"]
+    path.write_text("")  # truncated
+    assert paths(index, "a") == []
+    path.write_text(line("a", "/after"))
+    assert paths(index, "a") == ["/after"]
+    assert paths(AuditIndex(path), "a") == ["/after"]  # a new process reads it again
+    path.unlink()
+    assert paths(index, "a") == []
+
+
+def test_its_memory_is_bounded_and_says_what_it_forgot(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    path.write_text("".join(line("a", f"/a{i}") for i in range(5)) + line("b") + line("c"))
+    index = AuditIndex(path, per_session=3, sessions=2)
+    assert index.lines("a", 10).lines == ()  # forgotten: the least recent writer
+    assert not index.lines("a", 10).whole and not index.lines("d", 10).whole
+    assert index.lines("c", 10).whole is False  # sessions were forgotten before it came
+    path.write_text("".join(line("a", f"/a{i}") for i in range(5)))
+    index = AuditIndex(path, per_session=3, sessions=2)
+    found = index.lines("a", 10)
+    assert paths(index, "a") == ["/a2", "/a3", "/a4"] and not found.whole
+    assert not index.lines("a", 2).whole  # more lines than asked for
+
+
+def test_a_line_longer_than_a_chunk_is_walked_past(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """No writer of ours writes one; its middle, which may spell anything, is never read as
+    the start of a line."""
+    monkeypatch.setattr(audit_index, "CHUNK", 400)
+    path = tmp_path / "audit.jsonl"
+    path.write_text("x" * 500 + '{"session":"b"}' + "y" * 500 + "\n" + line("a", "/whole"))
+    index = AuditIndex(path)
+    assert paths(index, "a") == ["/whole"] and paths(index, "b") == []
+
+
+def test_a_new_file_in_the_old_ones_place_is_read_again(tmp_path: Path) -> None:
+    """The rotated file removed and its inode given to the new one, which has grown past
+    what was read of the old: its first bytes tell them apart."""
+    path = tmp_path / "audit.jsonl"
+    path.write_text(line("a", "/old"))
+    index = AuditIndex(path)
+    assert paths(index, "a") == ["/old"]
+    with path.open("r+") as f:  # the same inode, other contents, longer
+        f.write(line("b", "/new") + line("a", "/new"))
+    assert paths(index, "a") == ["/new"] and paths(index, "b") == ["/new"]
