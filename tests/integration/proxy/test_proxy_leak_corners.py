@@ -266,15 +266,22 @@ class CodedEcho(_Base):
         return True
 
 
+async def coded_echo(proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA,
+                     host: str) -> CodedEcho:
+    """A :class:`CodedEcho` the proxy sends ``host``'s requests to."""
+    echo = CodedEcho(upstream_ca)
+    await nursery.start(echo.serve)
+    override(proxy, upstreams={host: Upstream(scheme="https", host="127.0.0.1",
+                                              port=echo.port)})
+    return echo
+
+
 async def test_an_answer_compressed_all_the_same_does_not_hand_back_the_credential(
         proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA) -> None:
     """The proxy asks for the answer uncompressed; a service that compresses it anyway
     would carry the token past the masking, which reads plain bytes, to the agent's
     client, which inflates it."""
-    echo = CodedEcho(upstream_ca)
-    await nursery.start(echo.serve)
-    override(proxy, upstreams={"api.github.com": Upstream(scheme="https", host="127.0.0.1",
-                                                          port=echo.port)})
+    echo = await coded_echo(proxy, nursery, upstream_ca, "api.github.com")
     token = SECRETS["github_token"]
     auth = proxy.add_session("inflater")
     async with client(proxy, auth) as c:
@@ -297,10 +304,7 @@ async def test_a_refresh_error_compressed_all_the_same_does_not_hand_back_the_re
     """The refresh's answer is read whole and its tokens rewritten, so a compressed 200 was
     refused; a compressed error quoting the body the proxy sent (the real refresh token in
     it) went to the agent, whose client inflated it."""
-    echo = CodedEcho(upstream_ca)
-    await nursery.start(echo.serve)
-    override(proxy, upstreams={"auth.openai.com": Upstream(scheme="https", host="127.0.0.1",
-                                                           port=echo.port)})
+    echo = await coded_echo(proxy, nursery, upstream_ca, "auth.openai.com")
     real = SECRETS["codex_refresh_token"]
     auth = proxy.add_session("codex-inflater")
     async with client(proxy, auth) as c:
