@@ -315,6 +315,16 @@ def test_a_kept_workspace_lends_its_repository_to_no_git_the_user_runs(
     assert refs(repo)[f"refs/heads/{s['branch']}"] == refs(repo)["refs/heads/main"]
 
 
+def small_commit_synced(app: Appliance, repo: Path, session: dict[str, Any]) -> str:
+    """A small commit of the agent's, once it is brought into the user's repository: the
+    control before a flood."""
+    _, out = in_container(app, session, "echo ok > ok.txt && git add ok.txt && "
+                                        "git commit -qm ok && git rev-parse HEAD")
+    good = out.split()[-1]
+    synced(app, repo, session, good)
+    return good
+
+
 def test_an_agent_cannot_flood_the_users_repository(repo: Path, tmp_path: Path,
                                                     agent_image: str) -> None:
     """The agent commits 64 MiB of zeros (a few KiB packed) on its branch, as uid 1000 in
@@ -325,10 +335,7 @@ def test_an_agent_cannot_flood_the_users_repository(repo: Path, tmp_path: Path,
     with running(tmp_path / "home", "api", "reconciler", image=agent_image,
                  config="[limits]\nmax_sync_mib = 32\n") as app:
         s = create(app, repo, "flood")
-        _, out = in_container(app, s, "echo ok > ok.txt && git add ok.txt && "
-                                      "git commit -qm ok && git rev-parse HEAD")
-        good = out.split()[-1]
-        synced(app, repo, s, good)
+        good = small_commit_synced(app, repo, s)
         _, out = in_container(app, s, "head -c $((64 << 20)) /dev/zero > zeros && "
                                       "git add zeros && git commit -qm zeros && "
                                       "git rev-parse HEAD:zeros")

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import user_git
-from tests.integration.test_containment_git import refs, synced
+from tests.integration.test_containment_git import refs, small_commit_synced
 from tests.support.agent_app import create, in_container
 from tests.support.appliance import running, wait_for
 from tests.support.forged_pack import forge
@@ -31,10 +31,7 @@ def test_an_object_that_answers_two_ways_floods_no_repository(repo: Path, tmp_pa
     with running(tmp_path / "home", "api", "reconciler", image=agent_image,
                  config="[limits]\nmax_sync_mib = 32\n") as app:
         s = create(app, repo, "twofaced")
-        _, out = in_container(app, s, "echo ok > ok.txt && git add ok.txt && "
-                                      "git commit -qm ok && git rev-parse HEAD")
-        good = out.split()[-1]
-        synced(app, repo, s, good)
+        good = small_commit_synced(app, repo, s)
         app.stop("reconciler")  # the zeros' commit is brought in once it lies, not before
         _, out = in_container(app, s, """
             set -e
