@@ -3,7 +3,7 @@
 Runs git with a shadow git directory (:mod:`appliance.shadow`) and the workspace as work
 tree, as the repository owner, so nothing of the agent's config, hooks, index or ``info/``
 is read, nor any object whose name git has not checked: the workspace's commit is fetched
-into the shadow first (:func:`appliance.workspaces.checked_shadow`; what the reconciler
+into the shadow first (:func:`appliance.branchsync.checked_shadow`; what the reconciler
 has brought in already does not come again), so a pack of the agent's that answers for an
 object of the user's (a folder of the fork point, holding the agent's files) hides no
 change. The index is a scratch one, filled from the workspace's checked-out commit, with
@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from appliance import hostgit, repos, workspaces
+from appliance import branchsync, hostgit, repos, workspaces
 from appliance.errors import GitError, InvalidInput
 from appliance.repos import RepoInfo
 
@@ -63,7 +63,7 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path) -> dict[
     if head is None:
         raise InvalidInput("the workspace has no readable HEAD (the agent may have broken it)")
     base = repos.base_commit(repo, base_ref)
-    with workspaces.checked_shadow(repo, workspace, scratch, head,
+    with branchsync.checked_shadow(repo, workspace, scratch, head,
                                    {"base": base} if base else {}) as gitdir:
         env = {"GIT_DIR": str(gitdir), "GIT_WORK_TREE": str(workspace),
                "GIT_INDEX_FILE": str(gitdir / "scratch-index")}

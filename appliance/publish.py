@@ -1,7 +1,7 @@
 """Pushing a session's branch to the repository's remote, with the host's credential.
 
 The push runs on the host, from the **user's repository** (where the reconciler brings the
-session branch, :func:`appliance.workspaces.sync_branch`), never inside the container: git
+session branch, :func:`appliance.branchsync.sync_branch`), never inside the container: git
 runs as the repository's owner through :mod:`appliance.hostgit` (no hooks, no config of
 ours to trust but command-line configuration), over https only, through the appliance's own
 proxy identity. The proxy injects the git credential; none is on the command line, in a

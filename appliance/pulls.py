@@ -28,7 +28,7 @@ from typing import Any
 
 import trio
 
-from appliance import github, hostgit, publish, repos, workspaces
+from appliance import branchsync, github, hostgit, publish, repos, workspaces
 from appliance.config import Settings
 from appliance.errors import ClauderonError, Conflict, InvalidInput
 from appliance.github import RepoSlug
@@ -79,7 +79,7 @@ def bring_current(settings: Settings, s: Session, repo: repos.RepoInfo) -> None:
     if tip is None or repos.branch_tip(repo, s.branch) == tip:
         return
     try:
-        workspaces.sync_branch(repo, Path(s.worktree_path), s.branch, tip,
+        branchsync.sync_branch(repo, Path(s.worktree_path), s.branch, tip,
                                settings.shadows_dir / s.id,
                                max_bytes=settings.max_sync_mib << 20)
     except ClauderonError:

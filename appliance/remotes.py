@@ -18,10 +18,10 @@ import string
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from appliance import hostgit, repos, shadow, workspaces
+from appliance import branchsync, hostgit, repos, shadow, workspaces
+from appliance.branchsync import fetch_error
 from appliance.errors import GitError, InvalidInput
 from appliance.repos import RepoInfo
-from appliance.workspaces import fetch_error
 
 REMOTE_TIMEOUT = 30.0
 #: What of the remote's answer to ``ls-remote`` is read: git prints each ref whose name
@@ -99,8 +99,8 @@ def fetch_branch(repo: RepoInfo, url: str, branch: str, *, proxy: str, ca: Path 
     our config and refs, the user's objects borrowed, so only what is new comes over the
     wire), with the heap of a host git reading an agent's objects, a large file streamed;
     from there it ends like the sync of a workspace on this host
-    (:func:`~appliance.workspaces.take_branch`): held to ``max_bytes``, then brought in."""
-    known = workspaces.known_commits(repo, branch)
+    (:func:`~appliance.branchsync.take_branch`): held to ``max_bytes``, then brought in."""
+    known = branchsync.known_commits(repo, branch)
     failed = f"could not fetch {branch} from {url} into {repo.root}"
     with shadow.shadow_dir(scratch, owner=repo.owner,
                            refs={f"known-{i}": c for i, c in enumerate(known)},
@@ -116,5 +116,5 @@ def fetch_branch(repo: RepoInfo, url: str, branch: str, *, proxy: str, ca: Path 
         tip = workspaces.read_ref(gitdir / "refs" / "heads" / "sync")
         if tip is None:
             raise GitError(f"{failed}: the remote's {branch} is not a commit")
-        workspaces.take_branch(repo, gitdir, branch, tip, known, max_bytes=max_bytes,
+        branchsync.take_branch(repo, gitdir, branch, tip, known, max_bytes=max_bytes,
                                failed=failed)

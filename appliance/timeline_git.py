@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from appliance import hostgit, repos, workspaces
+from appliance import branchsync, hostgit, repos, workspaces
 from appliance.multirepo import RepoView
 from appliance.repos import RepoInfo
 from appliance.sessions import Session
@@ -91,7 +91,7 @@ def branch_log(repo: RepoInfo, workspace: Path, view: RepoView, branch: str,
         return BranchLog(view=view, commits=())
     base = repos.base_commit(repo, view.base_ref)
     refs = {"head": tip} | ({"base": base} if base else {})
-    with workspaces.shadow_of(repo, workspace, scratch, refs) as gitdir:
+    with branchsync.shadow_of(repo, workspace, scratch, refs) as gitdir:
         def git(args: list[str], limit: int | None = None) -> subprocess.CompletedProcess[bytes]:
             return hostgit.run(args, owner=repo.owner, cwd=gitdir, env={"GIT_DIR": str(gitdir)},
                                check=False, limit=limit, timeout=LOG_SECONDS,

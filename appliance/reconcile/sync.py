@@ -21,7 +21,7 @@ from pathlib import Path
 
 import trio
 
-from appliance import repos, workspaces
+from appliance import branchsync, repos, workspaces
 from appliance.errors import ClauderonError
 from appliance.reconcile import pods
 from appliance.reconcile.deps import Deps
@@ -129,7 +129,7 @@ async def _bring_in_one(deps: Deps, s: Session, extra: ExtraRepo | None, tip: st
                            else (extra.repo_path, extra.worktree_path))
     info = await trio.to_thread.run_sync(repos.repo_facts, repo_path)
     try:
-        await trio.to_thread.run_sync(lambda: workspaces.sync_branch(
+        await trio.to_thread.run_sync(lambda: branchsync.sync_branch(
             info, Path(worktree), s.branch, tip, deps.settings.shadows_dir / s.id,
             max_bytes=deps.settings.max_sync_mib << 20))
     except ClauderonError as exc:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance import changes, hostgit, repos, shadow, timeline_git, workspaces
+from appliance import branchsync, changes, hostgit, repos, shadow, timeline_git, workspaces
 from appliance.errors import GitError
 from appliance.multirepo import RepoView
 from appliance.repos import RepoInfo
@@ -131,7 +131,7 @@ def sync(repo: RepoInfo, ws: Path, scratch: Path | None = None) -> str:
     """The session branch's tip, read without trust and synced to the user's repository."""
     tip = workspaces.read_tip(ws, BRANCH)
     assert tip is not None
-    workspaces.sync_branch(repo, ws, BRANCH, tip, scratch or ws.parent.parent / "shadows",
+    branchsync.sync_branch(repo, ws, BRANCH, tip, scratch or ws.parent.parent / "shadows",
                            max_bytes=LIMIT)
     return tip
 
@@ -202,7 +202,7 @@ def test_sync_refuses_a_branch_checked_out_in_the_users_repo(repo: RepoInfo, ws:
     tip = workspaces.read_tip(ws, BRANCH)
     assert tip is not None
     with pytest.raises(GitError) as info:
-        workspaces.sync_branch(repo, ws, BRANCH, tip, ws.parent.parent / "shadows",
+        branchsync.sync_branch(repo, ws, BRANCH, tip, ws.parent.parent / "shadows",
                                max_bytes=LIMIT)
     assert "checked out in your repository" in info.value.message
     assert sh(repo.root, "rev-parse", BRANCH) != tip
@@ -217,7 +217,7 @@ def test_sync_refuses_corrupt_objects(repo: RepoInfo, ws: Path) -> None:
     tip = workspaces.read_tip(ws, BRANCH)
     assert tip is not None
     with pytest.raises(GitError):
-        workspaces.sync_branch(repo, ws, BRANCH, tip, ws.parent.parent / "shadows",
+        branchsync.sync_branch(repo, ws, BRANCH, tip, ws.parent.parent / "shadows",
                                max_bytes=LIMIT)
     assert sh(repo.root, "rev-parse", BRANCH) == sh(repo.root, "rev-parse", "main")
 
@@ -239,7 +239,7 @@ def test_sync_brings_in_no_more_than_the_limit(repo: RepoInfo, ws: Path) -> None
     assert tip is not None
     before = sh(repo.root, "rev-parse", BRANCH)
     with pytest.raises(GitError) as info:
-        workspaces.sync_branch(repo, ws, BRANCH, tip, shadows, max_bytes=32 << 20)
+        branchsync.sync_branch(repo, ws, BRANCH, tip, shadows, max_bytes=32 << 20)
     assert "64 MiB, more than the 32 MiB" in info.value.message
     assert "[limits] max_sync_mib" in info.value.message
     assert sh(repo.root, "rev-parse", BRANCH) == before
@@ -248,13 +248,13 @@ def test_sync_brings_in_no_more_than_the_limit(repo: RepoInfo, ws: Path) -> None
                                "cat-file", "-e", blob], check=False).returncode == 0
 
     assert not has_blob()  # not one object reached the user's repository
-    workspaces.sync_branch(repo, ws, BRANCH, tip, shadows, max_bytes=65 << 20)
+    branchsync.sync_branch(repo, ws, BRANCH, tip, shadows, max_bytes=65 << 20)
     assert sh(repo.root, "rev-parse", BRANCH) == tip and has_blob()  # the control
     # Once in, only what is new counts: a small commit after it goes through the low limit.
     assert agent(ws, "echo hi > small && git add small && git commit -qm small").returncode == 0
     tip = workspaces.read_tip(ws, BRANCH)
     assert tip is not None
-    workspaces.sync_branch(repo, ws, BRANCH, tip, shadows, max_bytes=1 << 20)
+    branchsync.sync_branch(repo, ws, BRANCH, tip, shadows, max_bytes=1 << 20)
     assert sh(repo.root, "rev-parse", BRANCH) == tip
 
 
@@ -553,7 +553,7 @@ def test_a_failed_fetch_says_why(stderr: bytes, says: str) -> None:
     """git's own words, and what to do: running out of memory is said on any line (a
     child of the fetch says it; the fetch's last line only says the child failed)."""
     proc = subprocess.CompletedProcess(["git"], 128, b"", stderr)
-    assert says in workspaces.fetch_error(proc, "x", "could not").message
+    assert says in branchsync.fetch_error(proc, "x", "could not").message
 
 
 def test_a_workspace_made_again_at_the_agents_commit_costs_host_git_a_bounded_heap(
@@ -569,7 +569,7 @@ def test_a_workspace_made_again_at_the_agents_commit_costs_host_git_a_bounded_he
                      "git add .gitattributes; git commit -qm enc; git rev-parse HEAD")
     assert done.returncode == 0, done.stderr
     tip = done.stdout.split()[-1]
-    workspaces.sync_branch(repo, ws, BRANCH, tip, ws.parent.parent / "shadows", max_bytes=LIMIT)
+    branchsync.sync_branch(repo, ws, BRANCH, tip, ws.parent.parent / "shadows", max_bytes=LIMIT)
     assert agent(ws, "rm -rf .git .gitattributes big README src").returncode == 0
     said = None
     with git_peak(AGENT_UID) as seen:
@@ -612,7 +612,7 @@ def test_a_pack_that_lies_about_the_users_objects_hides_nothing_from_the_diff(
 ])
 def test_a_fetch_of_an_agents_commit_takes_one_branch_and_no_more(
         source: str, ref: str, into: str, refspec: str) -> None:
-    argv = workspaces.fetch_argv(Path(source), ref, into)
+    argv = branchsync.fetch_argv(Path(source), ref, into)
     assert argv[-3:] == ["--end-of-options", source, refspec]
     assert {"--no-tags", "--no-recurse-submodules", "--no-auto-gc"} <= set(argv)
     assert argv[:2] == ["-c", f"core.bigFileThreshold={hostgit.STREAM_SIZE}"]
@@ -641,6 +641,6 @@ def test_an_object_that_answers_two_ways_is_counted_as_it_comes_in(repo: RepoInf
     tip = workspaces.read_tip(ws, BRANCH)
     assert tip is not None
     with pytest.raises(GitError, match="64 MiB, more than the 32 MiB"):
-        workspaces.sync_branch(repo, ws, BRANCH, tip, ws.parent.parent / "shadows",
+        branchsync.sync_branch(repo, ws, BRANCH, tip, ws.parent.parent / "shadows",
                                max_bytes=32 << 20)
     assert sh(repo.root, "rev-parse", BRANCH) == before

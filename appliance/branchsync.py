@@ -1,0 +1,181 @@
+"""Bringing a workspace's commits into the user's repository, and reading them checked.
+
+The agent's objects are read only through a *shadow* git directory the appliance writes
+itself (:mod:`appliance.shadow`, :func:`shadow_of`); what is brought in is counted against
+``max_sync_mib`` (:func:`refuse_past`) and fetched with every object named from its content
+into a shadow that borrows the user's objects only (:func:`checked_copy`), so no pack of the
+agent's answers for an object of the user's. :func:`sync_branch` moves the session branch,
+and nothing else; :func:`checked_shadow` is what a diff reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+from appliance import hostgit, repos, shadow
+from appliance.errors import GitError, InvalidInput
+from appliance.repos import RepoInfo
+from appliance.workspaces import hex_id
+
+#: The object ids a sync lists at most (41 bytes each: about 800,000 objects).
+LIST_LIMIT = 32 << 20
+
+
+def incoming_bytes(repo: RepoInfo, gitdir: Path, tip: str, known: list[str]) -> int:
+    """The full size of the objects reachable from ``tip`` and from none of ``known``,
+    listed in the shadow ``gitdir`` (our config; the agent's objects read, never its
+    repository)."""
+    env = {"GIT_DIR": str(gitdir)}
+    listed = hostgit.run(["rev-list", "--objects", "--no-object-names", tip, "--not", *known,
+                          "--"], owner=repo.owner, cwd=gitdir, env=env, limit=LIST_LIMIT,
+                         memory=hostgit.READ_MEMORY)
+    if len(listed.stdout) > LIST_LIMIT:
+        raise GitError(f"its new commits hold more than {LIST_LIMIT // 41:,} objects; "
+                       "have the agent drop the generated files from its branch")
+    sizes = hostgit.run(["cat-file", "--batch-check=%(objectsize)"], owner=repo.owner,
+                        cwd=gitdir, env=env, input=listed.stdout,
+                        memory=hostgit.READ_MEMORY)
+    return sum(int(line) for line in sizes.stdout.split() if line.isdigit())
+
+
+def fetch_error(proc: subprocess.CompletedProcess[bytes], branch: str,
+                failed: str) -> GitError:
+    """Why a fetch of ``branch`` into the user's repository failed: ``failed`` and git's
+    words, or what to do when the branch is checked out there."""
+    detail = hostgit.said(proc)
+    # A child of the fetch (index-pack) that ran out says so on a line of its own, and the
+    # fetch's last line is then only that the child failed.
+    said_all = (proc.stderr or b"").decode("utf-8", "replace")
+    if "checked out" in detail:
+        return GitError(f"the branch {branch} is checked out in your repository, so the "
+                        "session's commits cannot be brought in; check out another branch "
+                        f"there ({detail})")
+    if "Out of memory" in said_all or "unable to allocate" in said_all:
+        return GitError(f"{failed}: one of its objects is more than host git reads with "
+                        f"{hostgit.READ_MEMORY >> 20} MiB of memory ({detail}); {branch} stays "
+                        "at its last commit brought in. Have the agent drop it from its "
+                        "branch (look at `clauderon diff`)")
+    return GitError(f"{failed}: {detail}")
+
+
+def shadow_of(repo: RepoInfo, workspace: Path, scratch: Path,
+              refs: Mapping[str, str]) -> AbstractContextManager[Path]:
+    """A shadow (:mod:`appliance.shadow`) in ``scratch`` with ``refs`` that reads the
+    workspace's objects and those of the user's repository it borrows."""
+    return shadow.shadow_dir(scratch, owner=repo.owner, refs=refs,
+                             objects=repos.borrowed_object_dirs(repo.objects_dir),
+                             agents=(workspace,))
+
+
+def sync_branch(repo: RepoInfo, workspace: Path, branch: str, tip: str, scratch: Path, *,
+                max_bytes: int) -> None:
+    """Bring the workspace's commit ``tip`` into the user's repository as ``branch``.
+
+    Counted against ``max_bytes`` where the agent's objects are read (a flood is refused
+    before anything is copied), then fetched into a shadow that reads no object of the
+    agent's git has not named from its content (:func:`checked_copy`), as the owner, with
+    objects checked (``fetch.fsckObjects``), and from there as :func:`take_branch` does,
+    counted again on what came in: two packs of the agent's that answered differently for
+    one object had the count read the small one and the fetch send the large one. Moves
+    nothing but ``branch``.
+    """
+    if hex_id(tip.encode()) is None:
+        raise InvalidInput(f"{tip!r} is not a commit id")
+    known = known_commits(repo, branch)
+    failed = f"could not bring {branch} into {repo.root}"
+    with shadow_of(repo, workspace, scratch, {"sync": tip}) as source:
+        refuse_past(repo, source, branch, tip, known, max_bytes=max_bytes)
+        with checked_copy(repo, source, scratch, "sync", tip, refs={}, branch=branch,
+                          failed=failed) as gitdir:
+            take_branch(repo, gitdir, branch, tip, known, max_bytes=max_bytes, failed=failed)
+
+
+def known_commits(repo: RepoInfo, branch: str) -> list[str]:
+    """What the user's repository already has of a session's work: ``branch`` as last
+    brought in, and the commit checked out."""
+    return [c for c in (repos.branch_tip(repo, branch), repos.head_commit(repo)) if c]
+
+
+def take_branch(repo: RepoInfo, gitdir: Path, branch: str, tip: str, known: list[str], *,
+                max_bytes: int, failed: str) -> None:
+    """``tip``, which the shadow ``gitdir`` names ``refs/heads/sync`` and whose objects it
+    reads (an agent's), into the user's repository as ``branch``: every sync of a session's
+    work ends here, whichever road the objects took (a workspace on this host, or the
+    remote a pod pushed to). Refused, bringing nothing, when the objects the user's
+    repository lacks (from ``known``) come to more than ``max_bytes`` in full (what a
+    checkout would write, however well it compresses). The fetch runs with the heap of a
+    host git reading an agent's objects, both its sides streaming a large file."""
+    refuse_past(repo, gitdir, branch, tip, known, max_bytes=max_bytes)
+    proc = hostgit.run(fetch_argv(gitdir, "sync", branch), owner=repo.owner, cwd=repo.root,
+                       check=False, memory=hostgit.READ_MEMORY)
+    if proc.returncode != 0:
+        raise fetch_error(proc, branch, failed)
+    repos.roll_up(repo)
+
+
+def refuse_past(repo: RepoInfo, gitdir: Path, branch: str, tip: str, known: list[str], *,
+                max_bytes: int) -> None:
+    """A refusal, saying what to do, when what the shadow ``gitdir`` reads of ``tip`` and
+    the user's repository lacks (from ``known``) is more than ``max_bytes`` in full."""
+    size = incoming_bytes(repo, gitdir, tip, known)
+    if size > max_bytes:
+        raise GitError(
+            f"its new commits hold {size / 2**20:,.0f} MiB, more than the "
+            f"{max_bytes / 2**20:,.0f} MiB one sync brings in ([limits] max_sync_mib); "
+            f"{branch} stays at its last commit brought in. Look at the session's work "
+            "(`clauderon diff`): if it is meant, raise the limit and restart the "
+            "reconciler, or have the agent drop the large files from its branch")
+
+
+def fetch_argv(source: Path, ref: str, into: str) -> list[str]:
+    """A fetch of the shadow ``source``'s branch ``ref`` as branch ``into``, and of nothing
+    else: every object checked (its name computed from its content, ``fsckObjects``) as it
+    comes in, a large file streamed."""
+    return [*hostgit.STREAMED, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
+            "--no-auto-gc", "--no-recurse-submodules", "--end-of-options", str(source),
+            f"+refs/heads/{ref}:refs/heads/{into}"]
+
+
+@contextlib.contextmanager
+def checked_shadow(repo: RepoInfo, workspace: Path, scratch: Path, head: str,
+                   refs: Mapping[str, str]) -> Iterator[Path]:
+    """A shadow that reads the workspace's commit ``head`` (``refs/heads/head``, beside
+    ``refs``) and the user's objects, and no object git has not named from its content
+    (:func:`checked_copy`)."""
+    with shadow_of(repo, workspace, scratch, {"head": head}) as source, \
+            checked_copy(repo, source, scratch, "head", head, refs=refs,
+                         branch="the workspace's commit",
+                         failed="could not read the workspace's commit") as gitdir:
+        yield gitdir
+
+
+@contextlib.contextmanager
+def checked_copy(repo: RepoInfo, source: Path, scratch: Path, ref: str, head: str, *,
+                 refs: Mapping[str, str], branch: str, failed: str) -> Iterator[Path]:
+    """A shadow in ``scratch`` that borrows the user's objects only, with the commit
+    ``head`` fetched into it (as ``refs/heads/<ref>``, beside ``refs``) from the shadow
+    ``source``, which reads the agent's; ``branch`` and ``failed`` say what could not be
+    done when the fetch fails.
+
+    git believes a pack's index for the name of each object in it, and looks in every pack
+    (the one it last found something in first, else the newest, whichever folder it is in)
+    before any loose object: a pack of the agent's may answer for an object of the user's
+    with content of its own (a folder of the fork point holding the agent's files: a diff
+    against it hides them), or two of its packs for one object with different contents.
+    Fetched, what the user's objects lack comes over as a pack of ours, each object named
+    from its content; what they hold is read from them. A lie is never believed: at worst
+    it leaves the fetch short of an object, and the fetch fails."""
+    if hex_id(head.encode()) is None:
+        raise InvalidInput(f"{head!r} is not a commit id")
+    with shadow.shadow_dir(scratch, owner=repo.owner, refs=refs,
+                           objects=repos.borrowed_object_dirs(repo.objects_dir)) as gitdir:
+        proc = hostgit.run(fetch_argv(source, ref, ref), owner=repo.owner, cwd=gitdir,
+                           env={"GIT_DIR": str(gitdir)}, check=False,
+                           memory=hostgit.READ_MEMORY)
+        if proc.returncode != 0:
+            raise fetch_error(proc, branch, f"{failed} ({head[:12]})")
+        yield gitdir
