@@ -35,6 +35,11 @@ class LiveStore {
    * brings one back, and a page open on one knows it is gone without asking. */
   private goneIds = new Set<string>();
   private goneNames = new Set<string>();
+  /** Each session as the events last showed it: what a notification is judged against. An
+   * answer (`upsert`) may bring a change before its event does (a slow answer to the
+   * person's action, read after the agent's hook moved the session); judged against the
+   * store, the event then changed nothing and the person was never told. */
+  private noted = new Map<string, Session>();
   private listeners = new Set<() => void>();
   private eventListeners = new Set<Listener>();
   private ws: WebSocket | null = null;
@@ -109,6 +114,7 @@ class LiveStore {
     try {
       const list = await api.listSessions();
       this.sessions = new Map(list.map(s => [s.id, s]));
+      this.noted = new Map(this.sessions);
       this.loaded = true;
       this.error = null;
       const held = this.held ?? [];
@@ -131,8 +137,10 @@ class LiveStore {
   private apply(e: ServerEvent, emit = true): void {
     const s = eventSession(e);
     if (s) {
-      const note = emit ? notify.noteFor(this.sessions.get(s.id), s) : null;
+      const note = emit ? notify.noteFor(this.noted.get(s.id) ?? this.sessions.get(s.id), s)
+        : null;
       if (note) void notify.show(note).catch(() => undefined);
+      this.noted.set(s.id, s);
       this.sessions.set(s.id, s);
     }
     if (e.kind === "workspace_kept" && e.session_id) {
@@ -145,6 +153,7 @@ class LiveStore {
       const name = this.sessions.get(e.session_id)?.name;
       if (name) this.goneNames.add(name);
       this.sessions.delete(e.session_id);
+      this.noted.delete(e.session_id);
       this.progress.delete(e.session_id);
     }
     if (e.kind === "progress" && e.session_id) {

@@ -1,0 +1,77 @@
+"""A desktop notification is never lost to an answer that arrives before its event (Chromium).
+
+The web UI tells the person when a session starts waiting for them by comparing each
+session event with the session as it stood. An answer to the person's own action also
+puts the session in the store (so the page shows it at once), and it may carry a change
+the agent made meanwhile: the agent's hook moved the session while the person's request was
+being answered. When that answer came before the hook's event, the event changed nothing
+the store did not already hold, and no notification came (seen once as a flaky browser
+test after a recreate). Here the page's event stream is held at the one event (Playwright
+routes the page's WebSocket to the real API), the person saves the title, whose answer
+carries the new status, and then the event goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+from playwright.sync_api import Browser, WebSocketRoute, expect
+
+from tests.e2e.webui_browser import hook, watched
+from tests.support.appliance import Appliance, wait_for
+
+
+def test_a_notification_comes_though_an_answer_showed_the_change_first(
+        browser: Browser, appliance: Appliance, repo: Path) -> None:
+    name = f"note-{uuid.uuid4().hex[:6]}"
+    appliance.cli("create", "--repo", str(repo), "--name", name, "--prompt", "p")
+    s = appliance.wait_phase(name, "running")
+    held: list[str | bytes] = []
+    holding = [True]
+    routes: list[WebSocketRoute] = []
+
+    def route(ws: WebSocketRoute) -> None:
+        routes.append(ws)
+        server = ws.connect_to_server()
+
+        def down(message: str | bytes) -> None:
+            text = message if isinstance(message, str) else message.decode()
+            if holding[0] and '"waiting_input"' in text:
+                held.append(message)  # the hook's event: held until the answer is in
+            else:
+                ws.send(message)
+
+        server.on_message(down)
+        ws.on_message(server.send)
+
+    with watched(browser, appliance) as w:
+        page = w.page
+        w.context.grant_permissions(["notifications"], origin=appliance.base)
+        page.route_web_socket("**/ws/events**", route)
+        page.goto(f"/s/{name}/info")
+        page.get_by_test_id("notify").click()
+        expect(page.get_by_test_id("notify")).to_have_attribute("aria-pressed", "true")
+
+        hook(appliance, s["id"], "Stop")  # the agent waits for the person now
+        # The route's handlers run only while Playwright is called: wait through it.
+        wait_for(lambda: page.wait_for_timeout(50) or held,
+                 what="the hook's event to reach the page's stream")
+        page.fill("#edit-title", "renamed while the agent stopped")
+        page.get_by_test_id("save-title").click()  # its answer: waiting_input, first
+        expect(page.get_by_test_id("save-title")).to_be_disabled()  # the answer is in
+        holding[0] = False
+        assert all(json.loads(m)["type"] == "event" for m in held), held
+        for message in held:
+            routes[-1].send(message)
+
+        def titles() -> list[str]:
+            found: list[str] = page.evaluate(
+                "navigator.serviceWorker.ready.then(r => r.getNotifications())"
+                ".then(ns => ns.map(n => n.title))")
+            return found
+
+        assert wait_for(lambda: f"{name} is waiting for you" in titles(),
+                        what="the notification"), titles()
+        assert w.errors == []
