@@ -21,11 +21,16 @@ def stream(scrub: Scrubber, pieces: list[bytes]) -> list[bytes]:
     return [scrub.feed(p) for p in pieces] + [scrub.finish()]
 
 
+def every_cut(body: bytes) -> list[list[bytes]]:
+    """``body`` cut in two at every byte, and then a byte at a time."""
+    return [*([body[:i], body[i:]] for i in range(len(body) + 1)),
+            [body[i:i + 1] for i in range(len(body))]]
+
+
 def test_a_body_cut_anywhere_comes_out_masked_whole() -> None:
     """Cut in two at every byte, and fed a byte at a time: the secrets never pass, even in
     part, and everything else does, in order and the same length."""
-    cuts = [[BODY[:i], BODY[i:]] for i in range(len(BODY) + 1)]
-    for pieces in [*cuts, [BODY[i:i + 1] for i in range(len(BODY))]]:
+    for pieces in every_cut(BODY):
         scrub = Scrubber([TOKEN, BASIC])
         out = stream(scrub, pieces)
         assert b"".join(out) == MASKED
@@ -145,8 +150,7 @@ def test_a_secret_re_encoded_comes_out_masked_whole_cut_anywhere(echoed: bytes) 
     body = b'<p>bad credential: "' + echoed + b'"</p>\n'
     token = echoed.removeprefix(b"x-access-token%3A")
     want = body.replace(token, b"*" * len(token))
-    cuts = [[body[:i], body[i:]] for i in range(len(body) + 1)]
-    for pieces in [*cuts, [body[i:i + 1] for i in range(len(body))]]:
+    for pieces in every_cut(body):
         scrub = Scrubber([ODD, ODD_BASIC])
         out = stream(scrub, pieces)
         assert b"".join(out) == want
