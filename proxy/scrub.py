@@ -10,23 +10,33 @@ answer's head (a field's name too, in any case: HTTP names have none) and body w
 of the same length, so the framing holds and the agent never holds the secret. It masks it
 re-encoded too, as an echo quotes it in a JSON string, a URL or an HTML page (``\\/``,
 ``\\u002B``, ``%2f``, ``&#x2F;``, ``&gt;``, mixed as they come): the text is read once more
-with one level of those escapes undone (``unescape.py``), and the bytes that spelled the
+with one level of those escapes undone (``unescape.py``), and again with a second where the
+first stood for an escape's first character (``%252F``, ``\\\\u002F``, ``&amp;#x2F;``: a URL
+in a URL, JSON in a JSON string, a reference escaped twice), and the bytes that spelled the
 secret are masked. One pass for every form, not a list of them: ``\\uXXXX`` may stand for
-any character, so a token of ``n`` characters has ``2**n`` spellings.
+any character, so a token of ``n`` characters has ``2**n`` spellings. What is fixed bytes
+per secret is listed once and looked for as the secret is (:func:`spellings`): its spaces as
+a form writes them (``+``) and its ``+`` as a form reads them, its hex in either case, and
+its base64 in either alphabet at each of the three places it may begin in a group of three
+bytes (the characters made of its own bits alone: the first and last may share bits with
+the bytes around it, and stay, with at most four bits of its first and last byte).
 
 The body is scanned as it streams. Only a chunk's last bytes that could begin a credential
 wait for the next chunk (or the body's end), so a secret the upstream splits over two reads
 is still whole when it is masked; a chunk that ends in a newline or a brace, as every SSE
 event and JSON line does, waits for nothing; an escape the chunk's end cuts waits for its
-end. A secret however spelled is at most ``LONGEST`` bytes a character, which bounds what
-waits; each chunk is read twice, so the cost stays linear in the body. What was masked is
+end. A secret however spelled is at most ``REACH`` bytes a character of its longest form,
+which bounds what waits; each chunk is read at most three times, so the cost stays linear
+in the body. A longer form that holds a shorter one (a Basic value holds the token's base64)
+and that the chunk's end cuts waits as it came, to be masked whole. What was masked is
 counted: the exchange notes it in the audit line and raises the session's alert.
 
 A credentialed request asks for its answer uncompressed and whole (``policy.py`` drops
 ``Range``: a few bytes of an echo at a time would each be too short to know); an answer
 compressed all the same (:func:`coding`) is refused, since the client would inflate what
 the masking never read. Not seen: an answer that re-encodes the credential otherwise
-(hashed, in hex or base64, escaped twice, split by the upstream's own formatting). A
+(hashed, encrypted, escaped three times, hex in mixed case, the base64 of its escaped
+spelling, split by the upstream's own formatting). A
 service that streams the agent's own words back a piece at a time could tell it, by the
 wait, whether a piece begins the credential: the masking stops echoes, not a credentialed
 service built to be an oracle.
@@ -34,25 +44,49 @@ service built to be an oracle.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable
 
-from proxy.unescape import LONGEST, decoded, open_escape, unescape
+from proxy.unescape import LONGEST, Twice, Unescaped, open_escape, twice, undone, unescape
 
 #: Shorter values are not looked for: they would mask ordinary text (no real credential is).
 MIN_SECRET = 8
+#: How many bytes a character of a secret escaped twice takes at most (``unescape.py``).
+REACH = 2 * LONGEST
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def spellings(secret: bytes) -> tuple[bytes, ...]:
+    """``secret`` and the fixed byte strings that spell it otherwise: its spaces as a form
+    writes them (``+``) and its ``+`` as a form reads them (a space); in hex, lower and upper
+    case; in base64, both alphabets, after 0, 1 and 2 bytes of something else. Base64 packs
+    three bytes in four characters, so where the secret begins in its group changes every
+    character; at each of the three alignments the characters made of the secret's bits
+    alone are fixed (its first and last character may share bits with the bytes around it:
+    those, and the padding, are left out). Longest first, none twice."""
+    forms = [secret, secret.replace(b" ", b"+"), secret.replace(b"+", b" "),
+             secret.hex().encode(), secret.hex().upper().encode()]
+    bits = 8 * len(secret)
+    for skip in range(3):
+        core = base64.b64encode(b"\0" * skip + secret)[(8 * skip + 5) // 6:(8 * skip + bits) // 6]
+        forms += [core, core.translate(_URL_SAFE)]
+    return tuple(sorted(dict.fromkeys(forms), key=len, reverse=True))
 
 
 class Scrubber:
     """Masks ``secrets`` in one answer; :meth:`feed` the body's chunks, then :meth:`finish`."""
 
-    __slots__ = ("_held", "_lower", "escapes", "masked", "secrets")
+    __slots__ = ("_forms", "_held", "_lower", "escapes", "masked", "secrets")
 
     def __init__(self, secrets: Iterable[bytes]) -> None:
         # Longest first: a rendered value that holds the raw one is masked whole.
         self.secrets = tuple(sorted({s for s in secrets if len(s) >= MIN_SECRET},
                                     key=len, reverse=True))
+        #: What is looked for: each secret's :func:`spellings`, longest first.
+        self._forms = tuple(sorted({form for secret in self.secrets
+                                    for form in spellings(secret)}, key=len, reverse=True))
         #: As a header's name carries them: HTTP reads names in any case (h11 lowers them).
-        self._lower = tuple(dict.fromkeys(secret.lower() for secret in self.secrets))
+        self._lower = tuple(dict.fromkeys(form.lower() for form in self._forms))
         self._held = b""
         #: How many occurrences were masked so far.
         self.masked = 0
@@ -65,30 +99,44 @@ class Scrubber:
 
     def _mask(self, data: bytes, secrets: tuple[bytes, ...] | None = None, *,
               escapes: bool = True) -> bytes:
-        """``data`` with every secret masked, as its bytes and (``escapes``) as an echo
-        re-encodes it (``unescape.py``: the original bytes that spell it, escapes and all)."""
-        secrets = self.secrets if secrets is None else secrets
+        """``data`` with every secret masked (:meth:`_spans`), each counted."""
+        data, spans = self._spans(data, secrets, escapes=escapes)
+        self.masked += len(spans)
+        return data
+
+    def _spans(self, data: bytes, secrets: tuple[bytes, ...] | None = None, *,
+               escapes: bool = True) -> tuple[bytes, list[tuple[int, int]]]:
+        """``data`` with every secret masked in each of its :func:`spellings`, as their
+        bytes and (``escapes``) as an echo re-encodes them, once or twice (``unescape.py``:
+        the original bytes that spell one, escapes and all); and the spans masked."""
+        secrets = self._forms if secrets is None else secrets
+        spans: list[tuple[int, int]] = []
         for secret in secrets:
             if secret in data:
-                self.masked += data.count(secret)
+                i = data.find(secret)
+                while i != -1:
+                    spans.append((i, i + len(secret)))
+                    i = data.find(secret, i + len(secret))
                 data = data.replace(secret, b"*" * len(secret))
         if not escapes:
-            return data
-        text = decoded(data)
-        if text is None or not any(secret in text for secret in secrets):
-            return data
+            return data, spans
+        done = undone(data)
+        if done is None:
+            return data, spans
+        text, count = done
+        again = undone(text) if twice(data, text, count) else None
+        if not any(secret in text or (again is not None and secret in again[0])
+                   for secret in secrets):
+            return data, spans
         view = unescape(data)
-        assert view is not None  # decoded() found an escape
+        assert view is not None  # undone() found an escape
         out, found = bytearray(data), bytearray(view.text)
-        for secret in secrets:
-            i = found.find(secret)
-            while i != -1:
-                start, end = view.origin(i, i + len(secret))
-                out[start:end] = b"*" * (end - start)
-                found[i:i + len(secret)] = b"*" * len(secret)  # not found again inside
-                self.masked += 1
-                i = found.find(secret, i + len(secret))
-        return bytes(out)
+        spans += _trace(view, found, out, secrets)
+        # The second level over the first with what it found masked: counted once.
+        second = unescape(bytes(found)) if again is not None else None
+        if second is not None:
+            spans += _trace(Twice(view, second), bytearray(second.text), out, secrets)
+        return bytes(out), spans
 
     def head(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         """The answer's header (or trailer) fields, each name and value masked."""
@@ -106,8 +154,19 @@ class Scrubber:
 
     def feed(self, data: bytes) -> bytes:
         """What of the body so far may go on: masked, less a tail that may begin a secret."""
-        data = self._mask(self._held + data if self._held else data, escapes=self.escapes)
+        raw = self._held + data if self._held else data
+        data, spans = self._spans(raw, escapes=self.escapes)
         keep = self._tail(data)
+        if spans and (whole := self._tail(raw)) > keep \
+                and not any(start < len(raw) - whole < end for start, end in spans):
+            # A longer form begins before a shorter one just masked (the token's base64
+            # inside a Basic value the chunk cuts): the end waits as it came, to be masked
+            # whole, and what was masked in it is counted then.
+            keep, cut = whole, len(raw) - whole
+            self.masked += sum(1 for start, _ in spans if start < cut)
+            self._held = raw[cut:]
+            return data[:cut]
+        self.masked += len(spans)
         if keep:
             self._held = data[-keep:]
             return data[:-keep]
@@ -131,24 +190,35 @@ class Scrubber:
         best = self._begins(data)
         if not self.escapes:
             return best
-        # A secret re-encoded is at most LONGEST bytes a character: nothing before that
+        # A secret re-encoded is at most REACH bytes a character: nothing before that
         # many can begin one still open.
-        skip = max(0, len(data) - LONGEST * len(self.secrets[0]))
+        skip = max(0, len(data) - REACH * len(self._forms[0]))
         end = data[skip:]
         cut = open_escape(end)
         done = end if cut is None else end[:cut]
         view = unescape(done)
-        if view is not None:
-            start = view.start_of(len(view.text) - self._begins(view.text))
+        if view is None:
+            return max(best, len(end) - (len(done) - self._begins(done)))
+        # The first level's text: where a secret may begin in it, or in it read once more
+        # (up to an escape of the second level that its end cuts).
+        text = view.text
+        at = len(text) - self._begins(text)
+        if not twice(done, text, len(view.spans)):
+            return max(best, len(end) - view.start_of(at))
+        cut = open_escape(text)
+        done = text if cut is None else text[:cut]
+        second = unescape(done)
+        if second is None:
+            at = min(at, len(done) - self._begins(done))
         else:
-            start = len(done) - self._begins(done)
-        return max(best, len(end) - start)
+            at = min(at, second.start_of(len(second.text) - self._begins(second.text)))
+        return max(best, len(end) - view.start_of(at))
 
     def _begins(self, data: bytes) -> int:
         """The length of the longest end of ``data`` that begins one of the secrets."""
         best = 0
         size = len(data)
-        for secret in self.secrets:
+        for secret in self._forms:
             first = secret[:1]
             i = data.find(first, max(0, size - len(secret) + 1))
             while i != -1:
@@ -165,6 +235,22 @@ class Scrubber:
 _DATA_TYPES = (b"application/x-git-", b"application/octet-stream", b"application/zip",
                b"application/gzip", b"application/x-tar", b"application/pdf",
                b"application/wasm", b"image/", b"audio/", b"video/", b"font/")
+
+
+def _trace(view: Unescaped | Twice, found: bytearray, out: bytearray,
+           secrets: tuple[bytes, ...]) -> list[tuple[int, int]]:
+    """Mask in ``out`` the original bytes of each secret in ``found`` (``view``'s text), and
+    in ``found``, so that none is found again inside; the spans of ``out`` masked."""
+    spans: list[tuple[int, int]] = []
+    for secret in secrets:
+        i = found.find(secret)
+        while i != -1:
+            start, end = view.origin(i, i + len(secret))
+            out[start:end] = b"*" * (end - start)
+            found[i:i + len(secret)] = b"*" * len(secret)
+            spans.append((start, end))
+            i = found.find(secret, i + len(secret))
+    return spans
 
 
 def escapable(headers: Iterable[tuple[bytes, bytes]]) -> bool:

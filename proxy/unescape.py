@@ -10,12 +10,19 @@ escapes, mixed as they come, and the :class:`Unescaped` it returns says which by
 original each decoded byte came from: :mod:`proxy.scrub` looks for the credential in the
 decoded text, once, and masks the original bytes that spelled it.
 
-One level: ``%252F`` reads as ``%2F``, not ``/`` (an echo quotes what it got once;
-encoding twice is the upstream's own formatting). Not undone: escapes no credential needs
-(``\\"``, ``\\n``), a character reference without its ``;``, a ``+`` for a space.
+One level at a time: ``%252F`` reads as ``%2F``; :class:`Twice` traces a second level
+undone over the first, as an echo quotes a URL inside a URL, a JSON string that holds JSON
+or an HTML reference escaped again (``%252F``, ``\\\\u002F``, ``&amp;#x2F;``), and the masking
+stops there. ``\\\\`` is undone so that a JSON string's escapes inside another read as
+escapes. Not undone: escapes no credential needs (``\\"``, ``\\n``), a character reference
+without its ``;``, a ``+`` for a space (``scrub.spellings`` looks for a credential's spaces
+as ``+`` instead).
+
 :func:`open_escape` says where an escape the text may still be in the middle of begins, so
 a streaming reader waits for its end. Every escape is at most :data:`LONGEST` bytes, so a
-secret of ``n`` bytes is at most ``n * LONGEST`` bytes however it is spelled.
+secret of ``n`` bytes escaped once is at most ``n * LONGEST`` bytes however it is spelled;
+escaped twice, as encoders do it (the second level escapes the first's lead character:
+``%25``, ``\\\\``, ``&amp;``), at most twice that.
 """
 
 from __future__ import annotations
@@ -31,9 +38,9 @@ from html.entities import html5
 _NAMED = {name[:-1].encode(): char.encode() for name, char in html5.items()
           if name.endswith(";") and len(char) == 1 and ord(char) < 0x80}
 _NAME = str(max(map(len, _NAMED))).encode()
-#: What is undone: ``\uXXXX``, ``\/``, ``%XX``, ``&#xHH;``, ``&#DD;`` and those names.
+#: What is undone: ``\uXXXX``, ``\/``, ``\\``, ``%XX``, ``&#xHH;``, ``&#DD;`` and those names.
 ESCAPE = re.compile(
-    rb"\\u([0-9a-fA-F]{4})|\\(/)|%([0-9a-fA-F]{2})"
+    rb"\\u([0-9a-fA-F]{4})|\\([/\\])|%([0-9a-fA-F]{2})"
     rb"|&#[xX]([0-9a-fA-F]{1,8});|&#([0-9]{1,8});|&([A-Za-z]{2," + _NAME + rb"});")
 #: A beginning of an escape that may yet be one (the end of the text cuts it).
 _OPEN = re.compile(
@@ -77,11 +84,32 @@ class Unescaped:
         return raw, raw + 1
 
 
+@dataclass(frozen=True, slots=True)
+class Twice:
+    """A second level undone over a first (``%252F`` read as ``/``): its text, each decoded
+    byte traced through both to the original."""
+
+    first: Unescaped
+    second: Unescaped
+
+    @property
+    def text(self) -> bytes:
+        return self.second.text
+
+    def origin(self, start: int, end: int) -> tuple[int, int]:
+        """As :meth:`Unescaped.origin`, through both levels."""
+        return self.first.origin(*self.second.origin(start, end))
+
+    def start_of(self, index: int) -> int:
+        """As :meth:`Unescaped.start_of`, through both levels."""
+        return self.first.start_of(self.second.start_of(index))
+
+
 def _decoded(match: re.Match[bytes]) -> bytes | None:
     """What an escape stands for (None: nothing a text holds, left as it is)."""
     uni, slash, pct, hexref, decref, named = match.groups()
     if slash is not None:
-        return b"/"
+        return slash
     if pct is not None:
         return bytes([int(pct, 16)])
     if named is not None:
@@ -103,10 +131,11 @@ def _undone(match: re.Match[bytes]) -> bytes:
     return _plain(match.group())
 
 
-def decoded(data: bytes) -> bytes | None:
+def undone(data: bytes) -> tuple[bytes, int] | None:
     """Only the text of :func:`unescape` (a third of its cost where escapes are dense: the
-    scrubber traces bytes back only where a secret is found), or None when it holds none."""
-    return None if ESCAPE.search(data) is None else ESCAPE.sub(_undone, data)
+    scrubber traces bytes back only where a secret is found) and how many escapes it read
+    (for :func:`twice`), or None when it holds none."""
+    return None if ESCAPE.search(data) is None else ESCAPE.subn(_undone, data)
 
 
 def unescape(data: bytes) -> Unescaped | None:
@@ -136,9 +165,30 @@ def unescape(data: bytes) -> Unescaped | None:
                      end=len(data))
 
 
+def twice(data: bytes, text: bytes, escapes: int) -> bool:
+    """Whether ``text``, ``data`` with ``escapes`` escapes undone, may hold an escape that
+    ``data`` did not: whether one of them stood for an escape's first character (``\\``,
+    ``%``, ``&``). Every escape spends one of those but ``\\\\``, which spends two for one;
+    counting them is a few passes of ``memchr``, not a read of the text for escapes."""
+    return rb"\\" in data or _leads(text) - _leads(data) + escapes > 0
+
+
+def _leads(data: bytes) -> int:
+    return data.count(b"\\") + data.count(b"%") + data.count(b"&")
+
+
 def open_escape(data: bytes) -> int | None:
     """Where an escape that the rest of the text may finish begins at the end of ``data``."""
     for i in range(max(0, len(data) - LONGEST + 1), len(data)):
-        if data[i] in b"\\%&" and _OPEN.fullmatch(data, i):
+        if data[i] in b"\\%&" and _OPEN.fullmatch(data, i) and not _paired(data, i):
             return i
     return None
+
+
+def _paired(data: bytes, i: int) -> bool:
+    """Whether the backslash at ``i`` ends a ``\\\\`` (an odd run of them before it, all
+    in ``data``: a run that may go on before it could be either, and is read as not)."""
+    run = i
+    while run and data[run - 1] == 0x5C:
+        run -= 1
+    return data[i] == 0x5C and (i - run) % 2 == 1 and run > 0

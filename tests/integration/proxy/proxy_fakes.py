@@ -4,11 +4,12 @@
 records every request it receives (so tests can check which headers arrived) and answers
 by path: ``/sse`` holds an event stream open until the test acknowledges the first event,
 ``/big`` streams a large body, ``/trailers`` answers chunked with trailers (and records
-the request's), ``/echo-head``, ``/echo-range``, ``/echo-split``, ``/ws-echo`` and
-``/echo-broken`` and ``/echo-encoded`` send the request's ``Authorization`` back (in a
-header, as the body or the range of it asked for, a byte at a time in the body and a
-trailer, over an upgraded connection, in a head no parser takes, re-encoded as error pages
-quote it), ``/ws-fragments``, ``/ws-slow`` and ``/ws-deflate``
+the request's), ``/echo-head``, ``/echo-range``, ``/echo-split``, ``/ws-echo``,
+``/echo-broken``, ``/echo-encoded`` and ``/echo-encoded-more`` send the request's
+``Authorization`` back (in a header, as the body or the range of it asked for, a byte at a
+time in the body and a trailer, over an upgraded connection, in a head no parser takes,
+re-encoded as error pages quote it, and as forms, double escapes, hex and base64 spell it),
+``/ws-fragments``, ``/ws-slow`` and ``/ws-deflate``
 send it back in a WebSocket message (split over two frames round a ping; one frame in two
 writes half a second apart; compressed), ``/ws``
 upgrades and echoes what it reads, upper-cased, a text frame a read, ``/ws-close``
@@ -424,11 +425,49 @@ async def _echo_broken(fake: _Base, stream: trio.abc.Stream, conn: h11.Connectio
     await stream.send_all(b"HTTP/1.1 200 OK\r\nno colon here " + auth + b"\r\n\r\n")
 
 
+def echo_forms_more(value: str) -> dict[str, str]:
+    """``value`` as an echo re-encodes it beyond :func:`echo_forms`: as a form writes or
+    reads it (a space as ``+``; a ``+`` read as a space), escaped twice (a URL in a URL, a
+    JSON string holding JSON as .NET and PHP write it, an HTML reference escaped again), in
+    hex (either case) and in base64 (both alphabets, after none, one and two bytes of
+    something else, with and without its padding)."""
+    def every(pattern: str, text: str) -> str:
+        return "".join(c if c.isalnum() else pattern.format(ord(c)) for c in text)
+    dotnet = "".join(f"\\u{ord(c):04X}" if not c.isalnum() else c for c in value)
+    php = json.dumps(value)[1:-1].replace("/", "\\/")
+    forms = {
+        "form-plus": quote_plus(value),
+        "form-read": value.replace("+", " "),
+        "url-twice": quote(quote(value, safe=""), safe=""),
+        "json-twice-dotnet": json.dumps(dotnet)[1:-1],
+        "json-twice-php": json.dumps(php)[1:-1].replace("/", "\\/"),
+        "html-twice": html.escape(every("&#x{:X};", value)),
+        "hex": value.encode().hex(),
+        "hex-upper": value.encode().hex().upper(),
+    }
+    for skip in range(3):
+        data = b"{" * skip + value.encode()
+        for alphabet, encode in (("std", base64.b64encode), ("url", base64.urlsafe_b64encode)):
+            forms[f"base64-{alphabet}-{skip}"] = encode(data).decode()
+            forms[f"base64-{alphabet}-{skip}-bare"] = encode(data).decode().rstrip("=")
+    return forms
+
+
+async def _echo_encoded_more(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection,
+                             seen: Seen) -> None:
+    """A page quoting the request's Authorization in every :func:`echo_forms_more`, one a
+    line, as the ``type`` the query names (``text/html`` when none)."""
+    auth = "".join(seen.header("authorization"))
+    ctype = seen.target.partition("type=")[2] or "text/html"
+    lines = [f"<p>{name}: {form}</p>\n" for name, form in echo_forms_more(auth).items()]
+    await fake.reply(stream, conn, 401, "".join(lines).encode(), ctype)
+
+
 #: Answers that carry the request's credential back (what ``scrub.py`` masks).
 ECHOES = {"/echo-head": _echo_head, "/echo-range": _echo_range, "/echo-split": _echo_split,
           "/ws-echo": _ws_echo, "/echo-broken": _echo_broken, "/ws-fragments": _ws_fragments,
           "/ws-slow": _ws_slow, "/ws-deflate": _ws_deflate,
-          "/echo-encoded": _echo_encoded}
+          "/echo-encoded": _echo_encoded, "/echo-encoded-more": _echo_encoded_more}
 
 
 class GitServer(_Base):

@@ -10,15 +10,21 @@ lower hex, ``+`` for the space), HTML-escaped (hex, decimal and named references
 ``x-access-token:<token>`` and quoted those ways too. What must hold: the agent reads the
 token in none of those forms; each line of the page arrives, masked in place. Against a
 proxy that masks only the literal bytes, every one of them hands the token over.
+
+Then past one level: a token with a space and a ``+`` quoted as a form writes or reads it,
+escaped twice, in hex and in base64 at each alignment, in a page and in a body of data.
+Against a proxy that undoes one level of escapes and looks for nothing fixed but the bytes,
+every one of them hands the token (or its Basic value) over.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 
 import pytest
 from conftest import SECRETS, Proxy, client, override
-from proxy_fakes import FakeUpstream, echo_forms
+from proxy_fakes import FakeUpstream, echo_forms, echo_forms_more
 
 from appliance.audit import parse_line
 from proxy.config import Upstream
@@ -59,3 +65,66 @@ async def test_an_echo_that_re_encodes_the_credential_hands_back_none_of_it(
     records = [parse_line(x) for x in proxy.audit_path.read_text().splitlines()]
     assert [r.note and "github_token back" in r.note for r in records
             if r.path == "/echo-encoded"] == [True, True]
+
+
+#: A token with a space and a ``+`` (a form writes and reads them as each other), and the
+#: characters escapes touch.
+SPACED = "REAL GITHUB+CANARY/0123~45?>"
+SPACED_BASIC = base64.b64encode(f"x-access-token:{SPACED}".encode()).decode()
+#: The forms any body is read for (a body of data too): fixed bytes per secret.
+LITERAL = ("form-read", "hex", "hex-upper")
+
+
+def pieces_in(name: str, form: str, secret: str) -> list[str]:
+    """The pieces of four bytes of ``secret`` that the agent reads out of the hex or base64
+    ``form`` it got (an :func:`echo_forms_more` by ``name``), what was masked read as zero
+    bits."""
+    if name.startswith("hex"):
+        data = binascii.unhexlify(form.replace("*", "0"))
+    else:
+        form = form.replace("*", "A") + "=" * (-len(form.rstrip("=")) % 4)
+        data = (base64.urlsafe_b64decode(form) if name.startswith("base64-url")
+                else base64.b64decode(form))
+    raw = secret.encode()
+    return [raw[i:i + 4].decode() for i in range(len(raw) - 3) if raw[i:i + 4] in data]
+
+
+@pytest.mark.parametrize("secrets", [{**SECRETS, "github_token": SPACED}])
+async def test_an_echo_in_a_form_escaped_twice_in_hex_or_base64_hands_back_none_of_it(
+        proxy: Proxy, fake: FakeUpstream) -> None:
+    """The agent asks for pages that quote the ``Authorization`` the proxy put in as a form
+    writes it, escaped twice, in hex and in base64 at each alignment: as text (read for
+    every form) and as a body of data (read for the forms that are fixed bytes: hex, base64
+    and a form's space)."""
+    to = Upstream(scheme="https", host="127.0.0.1", port=fake.port)
+    override(proxy, upstreams={"api.github.com": to, "github.com": to})
+    auth = proxy.add_session("encoder-more")
+    kinds = ("text/html", "application/octet-stream")
+    async with client(proxy, auth) as c:
+        pages = {(host, kind): (await c.get(f"https://{host}/echo-encoded-more?type={kind}",
+                                            headers={"authorization": "Bearer x"})).text
+                 for host in ("api.github.com", "github.com") for kind in kinds}
+
+    leaked = []
+    for (host, kind), page in pages.items():
+        secret = SPACED if host == "api.github.com" else SPACED_BASIC
+        lines = dict(line.removeprefix("<p>").removesuffix("</p>").split(": ", 1)
+                     for line in page.splitlines())
+        for name, form in echo_forms_more(secret).items():
+            if kind != "text/html" and not name.startswith(("base64", *LITERAL)):
+                continue  # a body of data is not read for escapes
+            if name.startswith(("hex", "base64")):
+                if got := pieces_in(name, lines[name], secret):
+                    leaked.append(f"{name} on {host} as {kind}: {len(got)} pieces")
+            elif form in page:
+                leaked.append(f"{name} on {host} as {kind}")
+            if "*" * 8 not in lines[name]:
+                leaked.append(f"{name} on {host} as {kind} not masked: {lines[name]}")
+    assert leaked == []
+    # The control: the upstream saw the real credential, and the masking was noted.
+    assert [s.header("authorization") for s in fake.seen] == [
+        [f"Bearer {SPACED}"], [f"Bearer {SPACED}"],
+        [f"Basic {SPACED_BASIC}"], [f"Basic {SPACED_BASIC}"]]
+    records = [parse_line(x) for x in proxy.audit_path.read_text().splitlines()]
+    assert [r.note and "github_token back" in r.note for r in records
+            if r.path.startswith("/echo-encoded-more")] == [True] * 4

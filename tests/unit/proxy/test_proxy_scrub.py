@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import base64
-from urllib.parse import quote
+import json
+from urllib.parse import quote, quote_plus
 
 import pytest
 
-from proxy.scrub import MIN_SECRET, Scrubber, coding, escapable, masked
-from proxy.unescape import LONGEST
+from proxy.scrub import MIN_SECRET, REACH, Scrubber, coding, escapable, masked, spellings
 
 TOKEN = b"ghp_REALGITHUBCANARY0123456789"
 BASIC = b"eC1hY2Nlc3MtdG9rZW46Z2hwX1JFQUxHSVRIVUJDQU5BUlkwMTIzNDU2Nzg5"
@@ -161,8 +161,9 @@ def test_a_secret_re_encoded_comes_out_masked_whole_cut_anywhere(echoed: bytes) 
 
 @pytest.mark.parametrize("near", [
     b"REAL%2FGITHUB%2BCANARY.0123~45%3F%3F",  # one character off
-    b"REAL%252FGITHUB%2BCANARY.0123~45%3F%3E",  # encoded twice: one level is undone
+    b"REAL%25252FGITHUB%2BCANARY.0123~45%3F%3E",  # encoded three times: two levels are undone
     rb"REAL\u002FGITHUB+CANARY.0123~45?",  # cut short
+    ODD.hex()[:-2].encode(),  # hex, a byte short
 ])
 def test_what_only_looks_like_a_re_encoded_secret_goes_on(near: bytes) -> None:
     scrub = Scrubber([ODD])
@@ -183,7 +184,9 @@ def test_a_head_is_masked_re_encoded_too() -> None:
 @pytest.mark.parametrize(("chunk", "held"), [
     (b"text and %", b"%"), (b"text and &#x2", b"&#x2"), (b"text \\u00", b"\\u00"),
     (b"REAL%2FGIT", b"REAL%2FGIT"), (b"REAL\\/GITHUB%", b"REAL\\/GITHUB%"),
-    (b"text and %2F\n", b""), (b"100%}", b""), (b"R&amp;D", b""),
+    (b"text and %2F\n", b""), (b"100%}", b""), (b"R&amp;D.", b""),
+    (b"text %25", b"%25"), (b"text %252", b"%252"), (b"a &amp;D", b"&amp;D"),  # a second level
+    (b"text \\\\u00", b"\\\\u00"), (b"5245414C2F47", b"5245414C2F47"),  # hex
 ])
 def test_only_an_end_that_may_begin_a_re_encoded_secret_waits(chunk: bytes, held: bytes) -> None:
     scrub = Scrubber([ODD])
@@ -193,12 +196,12 @@ def test_only_an_end_that_may_begin_a_re_encoded_secret_waits(chunk: bytes, held
 
 def test_what_waits_is_bounded_by_the_secret_however_long_the_echo() -> None:
     """A run of escapes that keeps beginning a secret holds back at most the longest
-    spelling of it (``LONGEST`` bytes a character), never the run."""
+    spelling of it (``REACH`` bytes a character of its longest form, hex), never the run."""
     secret = b"A" * 8 + b"B"
     scrub = Scrubber([secret])
     run = b"%41" * 10_000
     out = scrub.feed(run)
-    assert len(run) - len(out) <= LONGEST * len(secret)
+    assert len(run) - len(out) <= REACH * 2 * len(secret)
     assert out + scrub.finish() == run
     assert scrub.masked == 0
 
@@ -227,3 +230,72 @@ def test_a_body_of_data_is_read_for_the_credential_as_its_bytes_only(
     body = scrub.feed(b"x ghp_SECRET/VALUE y ghp_SECRET\\/VALUE z") + scrub.finish()
     assert body.startswith(b"x **************** y ")
     assert (b"ghp_SECRET\\/VALUE" not in body) is read
+
+
+#: A token with a space and a ``+`` (a form writes and reads them as each other).
+SPACED = b"REAL GITHUB+CANARY/0123~45?>"
+SPACED_BASIC = base64.b64encode(b"x-access-token:" + SPACED)
+#: ``SPACED`` as echoes spell it beyond one level of escapes: each masked whole.
+SPELLED = {
+    "form, + for a space": quote_plus(SPACED).encode(),
+    "form read, a space for +": b"REAL GITHUB CANARY/0123~45?>",
+    "url twice": quote(quote(SPACED, safe=""), safe="").encode(),
+    "json in json, .NET": rb"REAL\\u0020GITHUB\\u002BCANARY\\u002F0123~45?\\u003E",
+    "json in json, PHP": rb"REAL GITHUB+CANARY\\\/0123~45?>",
+    "html twice": b"REAL&amp;#x20;GITHUB&amp;#x2B;CANARY&amp;#x2F;0123~45&amp;#63;&amp;gt;",
+    "mixed levels": rb"REAL%2520GITHUB%2BCANARY\\u002F0123~45&amp;#x3F;>",
+    "hex": SPACED.hex().encode(),
+    "hex, upper case": SPACED.hex().upper().encode(),
+    "basic, url twice": quote(quote(SPACED_BASIC, safe=""), safe="").encode(),
+    "basic, json in json": SPACED_BASIC.replace(b"/", b"\\\\\\/"),
+    "basic, hex": SPACED_BASIC.hex().encode(),
+}
+
+
+@pytest.mark.parametrize("echoed", SPELLED.values(), ids=SPELLED.keys())
+def test_a_secret_spelled_twice_or_in_hex_comes_out_masked_whole_cut_anywhere(
+        echoed: bytes) -> None:
+    body = b'{"error": "bad credential: ' + echoed + b'"}\n'
+    masked_every_cut([SPACED, SPACED_BASIC], body, body.replace(echoed, b"*" * len(echoed)), 1)
+
+
+#: ``SPACED`` in base64 after 0, 1 and 2 bytes of something else, both alphabets, with and
+#: without padding: what is left of it once masked (a character the secret shares with the
+#: bytes around it, and the padding, at each end).
+BASE64 = [(enc(b"{" * skip + SPACED).rstrip(b"=" if bare else b""), left)
+          for skip, ends in ((0, (0, 3)), (1, (2, 2)), (2, (3, 0)))
+          for enc in (base64.b64encode, base64.urlsafe_b64encode)
+          for bare, left in ((False, ends), (True, (ends[0], min(ends[1], 1))))]
+
+
+@pytest.mark.parametrize(("echoed", "left"), BASE64, ids=[e.decode() for e, _ in BASE64])
+def test_a_secret_in_base64_at_any_alignment_comes_out_masked_cut_anywhere(
+        echoed: bytes, left: tuple[int, int]) -> None:
+    """What is left of it holds at most the four bits of its first and last bytes that share
+    a character with the bytes around them."""
+    head, tail = left
+    body = b'{"debug": "' + echoed + b'"}\n'
+    want = echoed[:head] + b"*" * (len(echoed) - head - tail) + echoed[len(echoed) - tail:]
+    masked_every_cut([SPACED], body, body.replace(echoed, want), 1)
+    # Quoted in a JSON string as PHP writes a slash, or URL-encoded: the same.
+    for quoted in (echoed.replace(b"/", rb"\/"), quote(echoed, safe="").encode()):
+        scrub = Scrubber([SPACED])
+        assert scrub.feed(quoted + b"\n").count(b"*") >= len(echoed) - head - tail
+        assert scrub.masked == 1
+
+
+@pytest.mark.parametrize("secret", [SPACED, SPACED_BASIC, b"ghp_" + bytes(range(256))[4:40]])
+def test_each_fixed_spelling_of_a_secret_is_in_every_echo_that_spells_it_so(
+        secret: bytes) -> None:
+    """Hex, either case, and the base64 of the secret after any bytes, before any, in
+    either alphabet, each holds one of its :func:`spellings` (the table above only checks
+    the masking); none is shorter than the secret's least."""
+    forms = spellings(secret)
+    assert secret in forms
+    assert secret.hex().encode() in forms and secret.hex().upper().encode() in forms
+    for before in (b"", b"x", b"\xff\x00", b"abc", b"Bearer "):
+        for after in (b"", b"y", b"\x00\xff"):
+            for enc in (base64.b64encode, base64.urlsafe_b64encode):
+                assert any(form in enc(before + secret + after) for form in forms)
+    assert min(map(len, forms)) >= len(secret)
+    assert json.dumps(sorted(map(len, forms), reverse=True)) == json.dumps(list(map(len, forms)))

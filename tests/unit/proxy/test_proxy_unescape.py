@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.unescape import LONGEST, decoded, open_escape, unescape
+from proxy.unescape import LONGEST, Twice, open_escape, twice, undone, unescape
 
 
 @pytest.mark.parametrize(("data", "text"), [
@@ -17,19 +17,23 @@ from proxy.unescape import LONGEST, decoded, open_escape, unescape
     (b"&sol;&plus;&equals;&period;&GT;&VerticalLine;", b"/+=.>|"),  # HTML5's names
     (b"&nbsp;&foo;&Sol;", b"&nbsp;&foo;&Sol;"),           # none for an ASCII character
     (rb"x\u002F%2F&#47;\/y", b"x////y"),                  # mixed, as they come
-    (b"%252F", b"%2F"),                                   # one level only
+    (b"%252F", b"%2F"),                                   # one level at a time
+    (rb"a\\b\\\/c\\u002F", rb"a\b\/c\u002F"),                 # JSON's backslash
     (rb"\ud800 &#xD800; &#1114112;", rb"\ud800 &#xD800; &#1114112;"),  # no such character
 ])
 def test_each_escape_is_undone(data: bytes, text: bytes) -> None:
     view = unescape(data)
     assert view is not None
-    assert view.text == text == decoded(data)
+    done = undone(data)
+    assert done is not None
+    assert view.text == text == done[0]
+    assert done[1] >= len(view.spans)  # an escape that stands for nothing is counted too
 
 
 @pytest.mark.parametrize("data", [b"", b"plain text", rb"a\nb\"c", b"100% & %zz &#; &amp"])
 def test_text_without_an_escape_has_no_view(data: bytes) -> None:
     assert unescape(data) is None
-    assert decoded(data) is None
+    assert undone(data) is None
 
 
 def test_a_decoded_span_leads_back_to_the_bytes_that_spelled_it() -> None:
@@ -50,8 +54,38 @@ def test_a_decoded_span_leads_back_to_the_bytes_that_spelled_it() -> None:
     (b"ab%", 2), (b"ab%2", 2), (b"ab\\", 2), (rb"ab\u00", 2), (b"ab&", 2), (b"ab&#", 2),
     (b"ab&#x2", 2), (b"ab&#47", 2), (b"ab&am", 2), (b"ab&quo", 2), (b"ab&Vertical", 2),
     (b"ab%zz", None), (b"ab&#x2F;", None), (b"ab&z1", None), (b"&#x" + b"0" * 9, None),
+    (rb"ab\\", None), (rb"ab\\u00", None), (rb"ab\\\u00", 4),  # a backslash escaped, or not
+    (rb"\\u00", 1),  # a run that may go on before the text: read as an escape's start
 ])
 def test_an_escape_the_end_may_cut_is_found(data: bytes, at: int | None) -> None:
     assert open_escape(data) == at
     if at is not None:
         assert len(data) - at < LONGEST
+
+
+@pytest.mark.parametrize(("data", "text"), [
+    (b"%252F", b"/"),                       # a URL in a URL
+    (rb"\\u002F \\\/", b"/ /"),               # a JSON string holding JSON, as .NET and PHP write it
+    (b"&amp;#x2F; &amp;sol; &amp;amp;", b"/ / &"),  # an HTML reference escaped again
+    (rb"%5Cu002F &#37;2F \u0026#47;", b"/ / /"),  # a lead escaped otherwise
+])
+def test_a_second_level_is_traced_through_the_first(data: bytes, text: bytes) -> None:
+    first = unescape(data)
+    assert first is not None
+    assert twice(data, first.text, len(first.spans))
+    second = unescape(first.text)
+    assert second is not None
+    view = Twice(first, second)
+    assert view.text == text
+    slash = view.text.index(b"/")
+    assert data[slice(*view.origin(slash, slash + 1))] == data.split(b" ")[0]
+    assert view.start_of(len(view.text)) == len(data)
+
+
+@pytest.mark.parametrize("data", [
+    b"caf\\u00e9 \\\"q\\\" ok\\n", b"%2F%41 &#x2F; &lt;", b"100% & 50%",
+    rb"\u0041\/", b"&#38", b"\xff",
+])
+def test_a_level_that_stood_for_no_escapes_first_character_needs_no_second(data: bytes) -> None:
+    done = undone(data) or (data, 0)
+    assert not twice(data, *done)
