@@ -50,6 +50,14 @@ class Decision(StrEnum):
     HONEYTOKEN = "honeytoken"  # the session's placeholder on its way to a foreign host
 
 
+class Phase(StrEnum):
+    """Which line of an exchange that stays open (a WebSocket) this is; None on the one line
+    of an ordinary request."""
+
+    OPEN = "open"  # written as the pipe opens: what, where, which credential
+    END = "end"  # written as it ends: bytes, duration, outcome
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AuditRecord:
     ts: str
@@ -68,6 +76,10 @@ class AuditRecord:
     #: What the session's controls said, when they said anything: the egress policy's
     #: decision, a spent budget, where a honeytoken was found.
     note: str | None = None
+    #: A long-lived exchange has two lines, ``OPEN`` and ``END``; both carry the opening
+    #: line's ``id`` in ``stream`` (each line's own ``id`` stays unique).
+    phase: Phase | None = None
+    stream: str | None = None
 
     def to_json_line(self) -> str:
         # Built by hand, in field order (a test holds it to the fields): asdict() deep-copies,
@@ -78,6 +90,7 @@ class AuditRecord:
             "bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
             "duration_ms": self.duration_ms, "credential": self.credential,
             "decision": str(self.decision), "error": self.error, "note": self.note,
+            "phase": None if self.phase is None else str(self.phase), "stream": self.stream,
         }
         return _encode(body) + "\n"
 
@@ -87,9 +100,12 @@ _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def parse_line(line: str) -> AuditRecord:
-    """Read back one line written by :meth:`AuditRecord.to_json_line`."""
+    """Read back one line written by :meth:`AuditRecord.to_json_line` (a line written
+    before ``phase`` and ``stream`` were is read with neither)."""
     body = json.loads(line)
     body["decision"] = Decision(body["decision"])
+    if body.get("phase") is not None:
+        body["phase"] = Phase(body["phase"])
     return AuditRecord(**body)
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from appliance.agents import reader
 from appliance.agents.logs import PARSERS, Kind, Message, load
-from appliance.audit import parse_line
+from appliance.audit import Phase, parse_line
 from appliance.audit_index import AuditIndex
 from appliance.errors import ClauderonError, Conflict, InvalidInput, NotFound
 from appliance.readers import Tree, host_tree
@@ -183,7 +183,8 @@ def _audit_entry(raw: bytes, line_end: int, session_id: str) -> Entry | None:
     text = f"{record.status} {record.decision}" + (
         f" · credential {record.credential}" if record.credential else "") + (
         f" · {record.note}" if record.note else "") + (
-        f" · {record.error}" if record.error else "")
+        f" · {record.error}" if record.error else "") + (
+        " · opened (its end is a line of its own)" if record.phase is Phase.OPEN else "")
     pos = line_end * BLOCKS
     return Entry(source=Source.AUDIT, pos=pos, ts=when, key=f"a{pos}",
                  kind=str(record.decision), title=plain(what, 200), text=plain(text))

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 import h11
 import trio
 
-from appliance.audit import Decision
+from appliance.audit import Decision, Phase
 from appliance.usage import Usage
 from proxy.directory import SessionAuth
 from proxy.framing import framed, has_body, request_framing, response_framing
@@ -107,6 +107,17 @@ async def handle(
         method=method, target=target, headers=headers, session=session,
         config=config, creds=state.creds, tunnel=tunnel)
     meter = Meter(decision=verdict.decision)
+
+    def opening() -> str:
+        opened = request_id()
+        state.write(audit_record(
+            request_id=opened, started=started, duration_s=trio.current_time() - t0,
+            session=session.session_id, method=method, host=target.host, target=target.path,
+            status=meter.status, bytes_in=0, bytes_out=0, credential=meter.credential,
+            decision=meter.decision, note=meter.note, phase=Phase.OPEN, stream=opened))
+        return opened
+
+    meter.opening = opening
     try:
         verdict, prefix = await screen(state, client, request, target, headers=headers,
                                        session=session, verdict=verdict, meter=meter)
@@ -143,6 +154,7 @@ async def handle(
             host=target.host, target=target.path, status=meter.status,
             bytes_in=meter.bytes_in, bytes_out=meter.bytes_out, credential=meter.credential,
             decision=meter.decision, error=meter.error, note=meter.note,
+            phase=None if meter.stream is None else Phase.END, stream=meter.stream,
         ))
     return client.reusable()
 
@@ -278,6 +290,8 @@ async def _become_pipe(client: HttpSide, conn: UpstreamConn,
                        scrub: Scrubber | None) -> None:
     """A 101 answer: passed on, then raw bytes both ways until either side ends."""
     meter.status = 101
+    if meter.opening is not None:  # in the log before the agent holds the pipe
+        meter.stream = meter.opening()
     headers = forwardable(list(event.headers), upgrade=True)
     await client_send(client, h11.InformationalResponse(
         status_code=101, headers=scrub.head(headers) if scrub else headers,

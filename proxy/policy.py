@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from appliance.audit import AuditRecord, Decision, redact_path
+from appliance.audit import AuditRecord, Decision, Phase, redact_path
 from appliance.methods import READS
 from proxy.config import IpNetwork, ProxyConfig
 from proxy.directory import AccessMode, SessionAuth, authenticate
@@ -341,6 +341,8 @@ def audit_record(
     decision: Decision,
     error: str | None = None,
     note: str | None = None,
+    phase: Phase | None = None,
+    stream: str | None = None,
 ) -> AuditRecord:
     return AuditRecord(
         ts=started.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -357,4 +359,6 @@ def audit_record(
         decision=decision,
         error=error,
         note=note,
+        phase=phase,
+        stream=stream,
     )

@@ -165,6 +165,10 @@ class Meter:
     credential: str | None = None
     #: Frees what the request holds while it runs (a model-call slot, ``controls.py``).
     release: Callable[[], None] | None = None
+    #: Writes the opening line of an exchange that stays open, and returns its id (the
+    #: exchange's ``stream``, which its end line carries too).
+    opening: Callable[[], str] | None = None
+    stream: str | None = None
 
 
 class Tally:

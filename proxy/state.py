@@ -107,6 +107,13 @@ class ProxyState:
             log.debug("%s %s %s %s%s -> %d (%s)", record.id, record.session or "-",
                       record.method, record.host, record.path, record.status,
                       record.decision, extra={"session": record.session})
+        self.write(record)
+        self.metrics.observe(record)
+        self.controls.observe(record, self.config)
+
+    def write(self, record: AuditRecord) -> None:
+        """The line alone: for the opening line of an exchange that stays open, which its
+        end line counts (metrics, controls) once it ends."""
         if self.audit is not None:
             try:
                 self.audit.write(record)
@@ -115,8 +122,6 @@ class ProxyState:
                 log.exception("cannot append to the audit log")
             else:
                 self._audit_failing = False
-        self.metrics.observe(record)
-        self.controls.observe(record, self.config)
 
     def unrecordable(self) -> Room | None:
         """None when the audit log can take the next request's line; else the room on its

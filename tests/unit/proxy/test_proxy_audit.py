@@ -7,7 +7,7 @@ import stat
 from dataclasses import fields
 from pathlib import Path
 
-from appliance.audit import AuditLog, AuditRecord, Decision, parse_line, redact_path
+from appliance.audit import AuditLog, AuditRecord, Decision, Phase, parse_line, redact_path
 
 
 def record(**over: object) -> AuditRecord:
@@ -26,9 +26,20 @@ def test_line_round_trips() -> None:
     assert parse_line(line) == rec
     assert set(json.loads(line)) == {
         "ts", "id", "session", "method", "host", "path", "status", "bytes_in", "bytes_out",
-        "duration_ms", "credential", "decision", "error", "note"}
+        "duration_ms", "credential", "decision", "error", "note", "phase", "stream"}
     # Every field, in the order of the record (the line is built by hand).
     assert list(json.loads(line)) == [f.name for f in fields(AuditRecord)]
+
+
+def test_the_two_lines_of_an_open_exchange_round_trip_and_older_lines_still_read() -> None:
+    opened = record(id="o1", status=101, phase=Phase.OPEN, stream="o1")
+    ended = record(id="e1", status=101, phase=Phase.END, stream="o1", bytes_out=99)
+    assert [parse_line(r.to_json_line()) for r in (opened, ended)] == [opened, ended]
+    assert json.loads(opened.to_json_line())["phase"] == "open"
+    # A line written before the exchange's two lines existed: neither key, read as one line.
+    older = {k: v for k, v in json.loads(record().to_json_line()).items()
+             if k not in ("phase", "stream")}
+    assert parse_line(json.dumps(older)) == record()
 
 
 def test_line_is_what_json_dumps_writes() -> None:

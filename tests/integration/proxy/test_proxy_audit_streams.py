@@ -1,0 +1,55 @@
+"""An exchange held open for hours is in the audit log while it is open.
+
+A request's audit line was written when the exchange ended. An agent that upgrades to a
+WebSocket (its credential injected into the handshake) and keeps it open leaves no line for
+it as long as it stays open, and none at all if the proxy is killed meanwhile. Now the
+proxy writes a line as the pipe opens (what, where, which credential) and one as it ends
+(bytes, duration, outcome), the second naming the first's id in ``stream``.
+
+A real TLS client through the real proxy, to the fake upstream on loopback that echoes
+each read upper-cased until the client hangs up.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import trio
+from conftest import Proxy
+from proxy_fakes import FakeUpstream, websocket_through, ws_frame
+
+
+def lines(proxy: Proxy) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in proxy.audit_path.read_text().splitlines()]
+
+
+async def test_a_websocket_is_in_the_audit_log_while_it_is_open(
+    proxy: Proxy, fake: FakeUpstream
+) -> None:
+    sid, token = proxy.add_session("ws-held")
+    with trio.fail_after(15):
+        tls = await websocket_through(proxy.port, f"{sid}:{token}", proxy.ca_path, "/ws",
+                                      "Authorization: Bearer placeholder\r\n")
+        await tls.send_all(b"still here")
+        echoed = b""
+        while len(echoed) < 12:
+            echoed += await tls.receive_some(1024)
+        assert echoed == ws_frame(0x1, b"STILL HERE")
+        # The pipe is open (the upstream has not seen its end): its line is already there.
+        assert not fake.ws_closed.is_set()
+        seen = [(x["session"], x["method"], x["host"], x["path"], x["status"],
+                 x["credential"], x["decision"], x.get("phase")) for x in lines(proxy)]
+        assert seen == [(sid, "GET", "api.openai.com", "/ws", 101, "openai_api_key",
+                         "injected", "open")], seen
+        await tls.aclose()
+        await fake.ws_closed.wait()
+        while len(lines(proxy)) < 2:
+            await trio.sleep(0.01)
+    opened, ended = lines(proxy)
+    # One exchange: the end names the opening's id, and says what went through.
+    assert ended["stream"] == opened["id"] == opened["stream"] != ended["id"]
+    assert ended["phase"] == "end" and ended["status"] == 101 and ended["path"] == "/ws"
+    assert opened["bytes_in"] == opened["bytes_out"] == 0
+    assert ended["bytes_in"] == len(b"still here") and ended["bytes_out"] == 12
+    assert ended["credential"] == "openai_api_key" and ended["decision"] == "injected"
