@@ -8,20 +8,25 @@ through an :class:`AuditIndex` instead.
 
 Theory of operation
 -------------------
-The index follows the file the way the shipper does: it remembers the file's identity
-(device, inode and first bytes) and how far it has read. Each look first reads what was
-appended since, whole lines only (a line still being written is read on a later look), and
-notes for each line its session and where it lies. A new identity, or a file shorter than
-what was read, is a rotation: the index starts again on the new file (the rotated one is
-the archive's). Each byte of the file is read once, however many looks there are; a look
-then reads only the lines it returns.
+The index follows the file the way the shipper does, by identity (device and inode), and
+holds it open. Each look first reads what was appended since, whole lines only (a line
+still being written is read on a later look), and notes for each line its session and
+where it lies. A new file at the path is a rotation: the index reads the rotated one to its
+end (the writer appended to it until it reopened) and keeps it open, so a neighbour's lines
+written before a flood rotated the log stay in its views; the newest :data:`ROTATED`
+rotated files are kept (a descriptor each: one the shipper compressed and removed is still
+read, and its disk space is freed when the index lets it go). Places count the bytes of
+every file followed, the live one last, so they only grow. A file shorter than what was
+read, or whose first bytes changed, starts the index again. Each byte is read once, however
+many looks there are; a look then reads only the lines it returns.
 
 Memory is bounded whatever an agent writes: a session keeps the places of its
 :data:`PER_SESSION` newest lines (the most a view asks at once) and at most
-:data:`SESSIONS` sessions are kept, the one that wrote least recently forgotten first. A
-session whose older lines were forgotten says so (:attr:`Found.whole` is false) and a caller
-that pages further back searches the file as before. After a restart the index is built
-again from the file's start.
+:data:`SESSIONS` sessions are kept, the one that wrote least recently forgotten first; the
+lines of a rotated file let go are forgotten with it. A session whose older lines were
+forgotten says so (:attr:`Found.whole` is false) and a caller that pages further back
+searches the live file as before. After a restart the index is built again from the live
+file's start (rotated files are then the archive's).
 
 :func:`scan` and :func:`session_of` are the pure part: bytes in, places out.
 """
@@ -39,6 +44,9 @@ from pathlib import Path
 PER_SESSION = 1000
 #: Sessions kept (the appliance runs far fewer at once): some 12 MiB of places at most.
 SESSIONS = 256
+#: Rotated files kept readable (a descriptor each, so a compressed and removed one still
+#: is): a session's lines stay in view across this many rotations, whoever caused them.
+ROTATED = 2
 #: Bytes read at a time while following the file.
 CHUNK = 4 * 2**20
 #: A line's length is kept in the low bits of its place (a line is far shorter than this:
@@ -87,14 +95,19 @@ def scan(data: bytes, base: int) -> tuple[list[tuple[str, int, int]], int]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Found:
-    """A session's lines, oldest first: each with the offset just past its newline."""
+    """A session's lines, oldest first: each with the offset just past its newline.
+
+    Offsets count the bytes of every file the index has followed, the rotated ones it
+    still holds first: the live file's byte ``n`` is offset ``base + n``."""
 
     lines: tuple[tuple[int, bytes], ...]
     #: Nothing of the session lies before the first line (or, with no line, before the
     #: bound asked for): the index has kept every line of it.
     whole: bool
-    #: The bytes of the file the index has read (the end of its last whole line).
+    #: Where the index has read to (the end of its last whole line).
     read: int
+    #: Where the live file starts.
+    base: int = 0
 
 
 @dataclass(slots=True)
@@ -103,19 +116,37 @@ class _Lines:
     dropped: bool = False
 
 
+@dataclass(slots=True)
+class _File:
+    """One file the index follows or holds: a descriptor (so a rotated file stays readable
+    once it is compressed and removed), where its bytes start among the index's offsets,
+    and how much of it was read."""
+
+    fd: int
+    identity: tuple[int, int]
+    base: int
+    read: int = 0
+    head: bytes = b""  # the first bytes: an inode number can be given again
+    mid_line: bool = False  # past a line longer than a chunk, not yet at its end
+
+    @property
+    def end(self) -> int:
+        return self.base + self.read
+
+
 class AuditIndex:
-    """An index of one audit file; safe to use from several threads."""
+    """An index of one audit file and the rotated files before it; safe to use from several
+    threads."""
 
     def __init__(self, path: Path, *, per_session: int = PER_SESSION,
-                 sessions: int = SESSIONS) -> None:
+                 sessions: int = SESSIONS, rotated: int = ROTATED) -> None:
         self._path = path
         self._per_session = per_session
         self._sessions = sessions
+        self._rotated = rotated
         self._lock = threading.Lock()
-        self._identity: tuple[int, int] | None = None
-        self._head = b""  # the file's first bytes: an inode number can be given again
-        self._read = 0
-        self._mid_line = False  # past a line longer than a chunk, not yet at its end
+        self._live: _File | None = None
+        self._held: deque[_File] = deque()  # rotated files, oldest first
         self._by: OrderedDict[str, _Lines] = OrderedDict()
         self._forgot = False  # some session was forgotten whole
 
@@ -125,51 +156,90 @@ class AuditIndex:
 
     def lines(self, session_id: str, limit: int, *, upto: int | None = None) -> Found:
         """The session's newest ``limit`` lines that end (newline included) at or before
-        byte ``upto`` (None: anywhere), as the file holds them now."""
+        offset ``upto`` (None: anywhere), as the files hold them now."""
         with self._lock:
-            try:
-                fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                self._reset(None)
+            self._follow()
+            if self._live is None:
                 return Found(lines=(), whole=True, read=0)
-            try:
-                self._follow(fd)
-                return self._pick(fd, session_id, limit, upto)
-            finally:
-                os.close(fd)
+            return self._pick(session_id, limit, upto)
 
-    def _reset(self, identity: tuple[int, int] | None, head: bytes = b"") -> None:
-        self._identity, self._read, self._mid_line = identity, 0, False
-        self._head = head
+    def close(self) -> None:
+        with self._lock:
+            self._reset()
+
+    def _reset(self) -> None:
+        for kept in (*self._held, *([self._live] if self._live else [])):
+            os.close(kept.fd)
+        self._live = None
+        self._held.clear()
         self._by.clear()
         self._forgot = False
 
-    def _follow(self, fd: int) -> None:
-        st = os.fstat(fd)
-        identity = (st.st_dev, st.st_ino)
-        head = os.pread(fd, HEAD, 0)
-        if (identity != self._identity or st.st_size < self._read
-                or not head.startswith(self._head)):
-            self._reset(identity, head)  # rotated, truncated, or a new file after a restart
-        self._head = head
-        while self._read < st.st_size:
-            data = os.pread(fd, min(CHUNK, st.st_size - self._read), self._read)
+    def _follow(self) -> None:
+        try:
+            fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            # Renamed by a rotation and not yet made again by the writer (which appends to
+            # the renamed file meanwhile): the file held is still the one written.
+            fd = -1
+        if fd >= 0:
+            st = os.fstat(fd)
+            identity = (st.st_dev, st.st_ino)
+            live = self._live
+            if live is not None and identity == live.identity:
+                os.close(fd)
+            else:
+                if live is not None:  # rotated: read what was written to it before reopening
+                    self._read_on(live)
+                    self._hold(live)
+                self._live = _File(fd=fd, identity=identity,
+                                   base=live.end if live is not None else 0)
+        live = self._live
+        if live is None:
+            return
+        size = os.fstat(live.fd).st_size
+        head = os.pread(live.fd, HEAD, 0)
+        if size < live.read or not head.startswith(live.head):
+            # Truncated, or rewritten in place: nothing read before holds any more.
+            self._live = None
+            self._reset()
+            self._live = live = _File(fd=live.fd, identity=live.identity, base=0)
+        live.head = head
+        self._read_on(live)
+
+    def _hold(self, done: _File) -> None:
+        """Keep a rotated file readable; past :data:`ROTATED` of them, let the oldest go
+        and forget its lines."""
+        self._held.append(done)
+        while len(self._held) > self._rotated:
+            gone = self._held.popleft()
+            os.close(gone.fd)
+            floor = gone.end << _LENGTH_BITS
+            for kept in self._by.values():
+                while kept.places and kept.places[0] < floor:
+                    kept.places.popleft()
+                    kept.dropped = True
+
+    def _read_on(self, kept: _File) -> None:
+        size = os.fstat(kept.fd).st_size
+        while kept.read < size:
+            data = os.pread(kept.fd, min(CHUNK, size - kept.read), kept.read)
             if not data:
                 break
-            if self._mid_line:  # no writer of ours writes such a line: walk past it
+            if kept.mid_line:  # no writer of ours writes such a line: walk past it
                 newline = data.find(b"\n")
-                self._mid_line = newline < 0
-                self._read += len(data) if newline < 0 else newline + 1
+                kept.mid_line = newline < 0
+                kept.read += len(data) if newline < 0 else newline + 1
                 continue
-            found, after = scan(data, self._read)
-            if after == self._read:
+            found, after = scan(data, kept.end)
+            if after == kept.end:
                 if len(data) < CHUNK:
                     break  # the last line is still being written
-                self._mid_line = True
-                after = self._read + len(data)
+                kept.mid_line = True
+                after = kept.end + len(data)
             for session, start, end in found:
                 self._note(session, start, end)
-            self._read = after
+            kept.read = after - kept.base
 
     def _note(self, session: str, start: int, end: int) -> None:
         kept = self._by.get(session)
@@ -185,10 +255,12 @@ class AuditIndex:
             kept.dropped = True
         kept.places.append(start << _LENGTH_BITS | (end - start))
 
-    def _pick(self, fd: int, session_id: str, limit: int, upto: int | None) -> Found:
+    def _pick(self, session_id: str, limit: int, upto: int | None) -> Found:
+        assert self._live is not None
+        read, base = self._live.end, self._live.base
         kept = self._by.get(session_id)
         if kept is None:
-            return Found(lines=(), whole=not self._forgot, read=self._read)
+            return Found(lines=(), whole=not self._forgot, read=read, base=base)
         chosen: list[tuple[int, int]] = []
         for start, length in _newest_first(kept.places):
             if upto is not None and start + length + 1 > upto:
@@ -199,16 +271,21 @@ class AuditIndex:
         else:
             # Every kept line before the bound was taken: were older ones forgotten?
             chosen.reverse()
-            return Found(lines=_read(fd, chosen), whole=not kept.dropped, read=self._read)
+            return Found(lines=self._read(chosen), whole=not kept.dropped, read=read,
+                         base=base)
         chosen.reverse()
-        return Found(lines=_read(fd, chosen), whole=False, read=self._read)
+        return Found(lines=self._read(chosen), whole=False, read=read, base=base)
+
+    def _read(self, chosen: list[tuple[int, int]]) -> tuple[tuple[int, bytes], ...]:
+        files = [*self._held, self._live]
+        out = []
+        for start, length in chosen:
+            held = next(f for f in reversed(files) if f is not None and f.base <= start)
+            out.append((start + length + 1, os.pread(held.fd, length, start - held.base)))
+        return tuple(out)
 
 
 def _newest_first(places: deque[int]) -> Iterator[tuple[int, int]]:
     mask = (1 << _LENGTH_BITS) - 1
     for place in reversed(places):
         yield place >> _LENGTH_BITS, place & mask
-
-
-def _read(fd: int, chosen: list[tuple[int, int]]) -> tuple[tuple[int, bytes], ...]:
-    return tuple((start + length + 1, os.pread(fd, length, start)) for start, length in chosen)

@@ -8,8 +8,9 @@ Shells around :mod:`appliance.timeline` (the merge and its theory). Each reader 
   a page; a line the window does not hold whole is walked past, never parsed half;
 * the audit log (:func:`audits`): ``audit.jsonl`` (every session's lines), the session's
   found through :class:`~appliance.audit_index.AuditIndex`, :data:`AUDIT_LINES` a page;
-  past the lines the index keeps, read backwards :data:`AUDIT_WINDOW` bytes a page;
-  rotated files are the archive's, not the timeline's;
+  past the lines the index keeps, read backwards :data:`AUDIT_WINDOW` bytes a page of the
+  live file (the rotated files the index holds are read through it; older ones are the
+  archive's);
 * the journal (:func:`events`): the store's rows of the session, by id.
 
 A transcript or audit position is the byte offset of the end of the entry's line times
@@ -197,7 +198,7 @@ def audits(index: AuditIndex, session_id: str, before: int | None) -> Batch:
     found = index.lines(session_id, AUDIT_LINES,
                         upto=None if before is None else (before - 1) // BLOCKS)
     if not found.lines and not found.whole:
-        return _audits_in_window(index.path, session_id, before)
+        return _audits_in_window(index.path, session_id, before, found.base)
     entries = [e for line_end, raw in found.lines
                if (e := _audit_entry(raw, line_end, session_id)) is not None]
     end = before if before is not None else found.read * BLOCKS + LAST
@@ -209,24 +210,29 @@ def audits(index: AuditIndex, session_id: str, before: int | None) -> Batch:
                  start=(first_end - len(first) - 1) * BLOCKS + LAST, exhausted=False)
 
 
-def _audits_in_window(path: Path, session_id: str, before: int | None) -> Batch:
-    """The session's audit lines before ``before``, from one window of ``audit.jsonl``."""
+def _audits_in_window(path: Path, session_id: str, before: int | None, base: int) -> Batch:
+    """The session's audit lines before ``before``, from one window of ``audit.jsonl``,
+    whose first byte is the index's offset ``base`` (the rotated files before it are the
+    archive's)."""
+    if before is not None and before // BLOCKS <= base:
+        return nothing(Source.AUDIT, before)
     try:
         fh = path.open("rb")
     except FileNotFoundError:
         return nothing(Source.AUDIT, before)
     with fh:
         size = fh.seek(0, 2)
-        lo, hi = _window(size, before, AUDIT_WINDOW)
+        lo, hi = _window(size, None if before is None else before - base * BLOCKS,
+                         AUDIT_WINDOW)
         fh.seek(lo)
         data = fh.read(hi - lo)
     lines, start = _lines(data, lo, whole_start=lo == 0,
                           needle=f'"session":"{session_id}"'.encode())
     entries = [e for line_end, raw in lines
-               if (e := _audit_entry(raw, line_end, session_id)) is not None]
+               if (e := _audit_entry(raw, base + line_end, session_id)) is not None]
     return Batch(source=Source.AUDIT, entries=tuple(entries),
-                 end=before if before is not None else size * BLOCKS + LAST,
-                 start=start * BLOCKS + LAST, exhausted=start == 0)
+                 end=before if before is not None else (base + size) * BLOCKS + LAST,
+                 start=(base + start) * BLOCKS + LAST, exhausted=start == 0)
 
 
 # --- the journal --------------------------------------------------------------------

@@ -7,17 +7,27 @@ audit route, the timeline) searched only the file's last window: an agent sendin
 thousand refused requests with long paths pushed every other session's lines out of it, and
 the neighbour's view went empty though the file still held its lines. The API now finds a
 session's lines through an index of where they are, kept as the file grows and rotates.
+
+A flood past the log's rotation size (set small here) had the real shipper rotate it: the
+index started again on the new file, and the neighbour's line, now in the rotated one, left
+its views. The index now holds the newest rotated files open and reads through them.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 
+from appliance.shipper.archive import ArchiveSink
+from appliance.shipper.loop import Shipper
+from tests.integration.test_shipper_files import SignalReopener
 from tests.support.agent_app import behind_proxy, create, in_container
 from tests.support.appliance import Appliance, wait_for
 
@@ -27,6 +37,8 @@ FLOOD_HOST = "flood.invalid"
 #: Refused requests the flooder sends on one connection: with paths the proxy records 2 KiB
 #: of, more than the 16 MiB the timeline used to search a page (the route searched 8).
 FLOOD = 8000
+#: The rotation size of the test with the shipper: a few hundred refused requests pass it.
+ROTATE_BYTES = 512 * 1024
 
 
 @pytest.fixture
@@ -44,6 +56,47 @@ def in_file(app: Appliance, host: str) -> list[dict[str, Any]]:
             if line.get("host") == host]
 
 
+@contextmanager
+def shipping(app: Appliance) -> Iterator[Shipper]:
+    """The real shipper on the appliance's home, rotating its log past ``rotate_bytes`` and
+    telling the real proxy to reopen it with SIGHUP, as supervisord does for it."""
+    shipper = Shipper(app.settings, archive=ArchiveSink(app.settings.archive_dir),
+                      reopener=SignalReopener(app.procs["proxy"].pid))
+    started = threading.Event()
+    running: list[tuple[trio.lowlevel.TrioToken, trio.Event]] = []
+
+    async def run() -> None:
+        stop = trio.Event()
+        running.append((trio.lowlevel.current_trio_token(), stop))
+        async with trio.open_nursery() as nursery:
+            await nursery.start(shipper.serve)
+            started.set()
+            await stop.wait()
+            await shipper.drain(5)
+
+    thread = threading.Thread(target=trio.run, args=(run,))
+    thread.start()
+    try:
+        assert started.wait(30), "the shipper did not start"
+        yield shipper
+    finally:
+        for token, stop in running:
+            trio.from_thread.run_sync(stop.set, trio_token=token)
+        thread.join(30)
+        assert not thread.is_alive(), "the shipper did not stop"
+
+
+def flood(app: Appliance, session: dict[str, Any], count: int) -> None:
+    """``count`` refused requests from ``session``'s container on one connection, each with
+    a path that fills the 2 KiB the proxy records."""
+    _, out = in_container(app, session, f"""
+        pad=$(head -c 2100 /dev/zero | tr '\\0' a)
+        for i in $(seq {count}); do echo "url = \\"http://{FLOOD_HOST}/$i/$pad\\""; \\
+          echo "output = /dev/null"; done > /tmp/urls
+        curl -s -K /tmp/urls -w '%{{http_code}}\\n' | sort | uniq -c""")
+    assert out.split() == [str(count), "403"], out
+
+
 def test_a_flood_of_one_sessions_requests_leaves_its_neighbours_lines_in_view(
         app: Appliance, repo: Path) -> None:
     flooder = create(app, repo, "flooder")
@@ -52,14 +105,8 @@ def test_a_flood_of_one_sessions_requests_leaves_its_neighbours_lines_in_view(
                                        f"http://{VICTIM_HOST}/mine")
     assert out.split() == ["403"], out
     wait_for(lambda: in_file(app, VICTIM_HOST), what="the victim's line in the audit log")
-    # One curl, one config of URLs, one keep-alive connection: each a refused request whose
-    # path fills the 2 KiB the proxy records.
-    _, out = in_container(app, flooder, f"""
-        pad=$(head -c 2100 /dev/zero | tr '\\0' a)
-        for i in $(seq {FLOOD}); do echo "url = \\"http://{FLOOD_HOST}/$i/$pad\\""; \\
-          echo "output = /dev/null"; done > /tmp/urls
-        curl -s -K /tmp/urls -w '%{{http_code}}\\n' | sort | uniq -c""")
-    assert out.split() == [str(FLOOD), "403"], out
+    # One curl, one config of URLs, one keep-alive connection.
+    flood(app, flooder, FLOOD)
     wait_for(lambda: len(in_file(app, FLOOD_HOST)) == FLOOD, what="the flood in the audit log")
     assert app.settings.audit_path.stat().st_size > 16 * 2**20
     assert [line["path"] for line in in_file(app, VICTIM_HOST)] == ["/mine"]  # still there
@@ -71,3 +118,40 @@ def test_a_flood_of_one_sessions_requests_leaves_its_neighbours_lines_in_view(
     # The flooder's own view holds its newest lines, the flood's last.
     own = http.get(f"/api/sessions/{flooder['id']}/audit", params={"limit": "2"}).json()["lines"]
     assert [line["path"].split("/")[1] for line in own] == [str(FLOOD - 1), str(FLOOD)]
+
+
+@pytest.fixture
+def rotating(tmp_path: Path, agent_image: str) -> Iterator[Appliance]:
+    with behind_proxy(tmp_path / "home", agent_image, "deny_unlisted = true\n",
+                      config=f"[shipper]\nrotate_bytes = {ROTATE_BYTES}\n"
+                             "poll_seconds = 0.05\n") as a:
+        yield a
+
+
+def test_a_flood_that_rotates_the_log_leaves_its_neighbours_lines_in_view(
+        rotating: Appliance, repo: Path) -> None:
+    app = rotating
+    flooder = create(app, repo, "flooder")
+    victim = create(app, repo, "victim")
+    http = app.http()
+    _, out = in_container(app, victim, f"curl -s -o /dev/null -w '%{{http_code}}\\n' "
+                                       f"http://{VICTIM_HOST}/mine")
+    assert out.split() == ["403"], out
+    wait_for(lambda: in_file(app, VICTIM_HOST), what="the victim's line in the audit log")
+    # The person looks at the session once (the API's index follows the log from then on).
+    seen = http.get(f"/api/sessions/{victim['id']}/audit").json()["lines"]
+    assert [line["path"] for line in seen] == ["/mine"], seen
+    with shipping(app):
+        # Some 2.3 KiB a line: past the rotation size once, then a few in the new file.
+        flood(app, flooder, ROTATE_BYTES // 2300 + 10)
+        wait_for(lambda: sorted(app.home.glob("audit.jsonl.*")), what="a rotation")
+        flood(app, flooder, 10)
+        wait_for(lambda: in_file(app, FLOOD_HOST), what="the flood in the new live file")
+    assert len(sorted(app.home.glob("audit.jsonl.*"))) == 1  # one rotation
+    assert in_file(app, VICTIM_HOST) == []  # its line is in the rotated file now
+    seen = http.get(f"/api/sessions/{victim['id']}/audit").json()["lines"]
+    assert [(line["host"], line["path"]) for line in seen] == [(VICTIM_HOST, "/mine")], seen
+    timeline = http.get(f"/api/sessions/{victim['id']}/timeline").json()
+    assert VICTIM_HOST in json.dumps(timeline), json.dumps(timeline)[:300]
+    own = http.get(f"/api/sessions/{flooder['id']}/audit", params={"limit": "1"}).json()
+    assert [line["path"].split("/")[1] for line in own["lines"]] == ["10"]

@@ -80,21 +80,47 @@ def test_a_session_keeps_its_lines_however_much_another_writes(tmp_path: Path) -
     assert index.lines("nobody", 10).whole
 
 
-def test_rotation_truncation_and_a_restart_start_it_again(tmp_path: Path) -> None:
+def test_a_rotated_file_stays_in_view_truncation_and_a_restart_start_it_again(
+        tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     path.write_text(line("a", "/old") * 3)
     index = AuditIndex(path)
     assert paths(index, "a") == ["/old"] * 3
     os.rename(path, tmp_path / "audit.jsonl.1")  # the shipper's rotation
-    path.write_text(line("a", "/new"))
-    assert paths(index, "a") == ["/new"]
+    with (tmp_path / "audit.jsonl.1").open("a") as f:  # the writer, before it reopens
+        f.write(line("a", "/late"))
+    assert paths(index, "a") == ["/old"] * 3 + ["/late"]  # no live file yet: the renamed one
+    with (tmp_path / "audit.jsonl.1").open("a") as f:
+        f.write(line("a", "/last"))
+    path.write_text(line("a", "/new"))  # the writer reopened
+    (tmp_path / "audit.jsonl.1").unlink()  # compressed, and removed: still held
+    assert paths(index, "a") == ["/old"] * 3 + ["/late", "/last", "/new"]
+    found = index.lines("a", 10)
+    assert found.whole and found.read == found.base + path.stat().st_size
+    assert paths(index, "a", upto=found.base) == ["/old"] * 3 + ["/late", "/last"]
     path.write_text("")  # truncated
     assert paths(index, "a") == []
     path.write_text(line("a", "/after"))
     assert paths(index, "a") == ["/after"]
-    assert paths(AuditIndex(path), "a") == ["/after"]  # a new process reads it again
-    path.unlink()
-    assert paths(index, "a") == []
+    assert paths(AuditIndex(path), "a") == ["/after"]  # a new process reads the live file
+    index.close()
+
+
+def test_the_lines_of_the_rotated_files_past_the_newest_few_are_forgotten(
+        tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    index = AuditIndex(path, rotated=2)
+    for n in range(4):
+        path.write_text(line("a", f"/a{n}") + line("b", f"/b{n}"))
+        assert paths(index, "a") == [f"/a{i}" for i in range(max(0, n - 2), n + 1)]
+        assert index.lines("a", 10).whole is (n <= 2)
+        os.rename(path, tmp_path / f"audit.jsonl.{n}")
+        (tmp_path / f"audit.jsonl.{n}").unlink()
+    path.write_text(line("b", "/b4"))
+    assert paths(index, "a") == ["/a2", "/a3"] and not index.lines("a", 10).whole
+    assert paths(index, "b") == ["/b2", "/b3", "/b4"]
+    index.close()
+    assert paths(index, "b") == ["/b4"]  # closed: read again from the live file
 
 
 def test_its_memory_is_bounded_and_says_what_it_forgot(tmp_path: Path) -> None:
