@@ -23,7 +23,9 @@ many looks there are; a look then reads only the lines it returns.
 Memory is bounded whatever an agent writes: a session keeps the places of its
 :data:`PER_SESSION` newest lines (the most a view asks at once) and at most
 :data:`SESSIONS` sessions are kept, the one that wrote least recently forgotten first; the
-lines of a rotated file let go are forgotten with it. A session whose older lines were
+newest lines of each session in a rotated file let go are kept in memory, :data:`SAVED`
+bytes of them (a few hundred requests), the older forgotten: however often one session's
+flood rotates the log, another's recent lines stay in view. A session whose older lines were
 forgotten says so (:attr:`Found.whole` is false) and a caller that pages further back
 searches the live file as before. After a restart the index is built again from the live
 file's start (rotated files are then the archive's).
@@ -47,6 +49,10 @@ SESSIONS = 256
 #: Rotated files kept readable (a descriptor each, so a compressed and removed one still
 #: is): a session's lines stay in view across this many rotations, whoever caused them.
 ROTATED = 2
+#: Bytes of a session's newest lines kept in memory from the rotated files let go: a flood
+#: that rotates the log again and again leaves the neighbours' recent lines in view (some
+#: 200 requests of theirs; the flooder's own are of the same bound), 16 MiB at most.
+SAVED = 64 * 1024
 #: Bytes read at a time while following the file.
 CHUNK = 4 * 2**20
 #: A line's length is kept in the low bits of its place (a line is far shorter than this:
@@ -114,6 +120,8 @@ class Found:
 class _Lines:
     places: deque[int] = field(default_factory=lambda: deque(maxlen=PER_SESSION))
     dropped: bool = False
+    #: The lines kept of the rotated files let go, by place (the oldest of ``places``).
+    saved: dict[int, bytes] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -139,11 +147,13 @@ class AuditIndex:
     threads."""
 
     def __init__(self, path: Path, *, per_session: int = PER_SESSION,
-                 sessions: int = SESSIONS, rotated: int = ROTATED) -> None:
+                 sessions: int = SESSIONS, rotated: int = ROTATED,
+                 saved: int = SAVED) -> None:
         self._path = path
         self._per_session = per_session
         self._sessions = sessions
         self._rotated = rotated
+        self._saved = saved
         self._lock = threading.Lock()
         self._live: _File | None = None
         self._held: deque[_File] = deque()  # rotated files, oldest first
@@ -208,17 +218,41 @@ class AuditIndex:
         self._read_on(live)
 
     def _hold(self, done: _File) -> None:
-        """Keep a rotated file readable; past :data:`ROTATED` of them, let the oldest go
-        and forget its lines."""
+        """Keep a rotated file readable; past :data:`ROTATED` of them, let the oldest go,
+        keeping each session's newest lines of it within :data:`SAVED` bytes."""
         self._held.append(done)
         while len(self._held) > self._rotated:
             gone = self._held.popleft()
-            os.close(gone.fd)
             floor = gone.end << _LENGTH_BITS
             for kept in self._by.values():
-                while kept.places and kept.places[0] < floor:
-                    kept.places.popleft()
-                    kept.dropped = True
+                self._save(kept, gone, floor)
+            os.close(gone.fd)
+
+    def _save(self, kept: _Lines, gone: _File, floor: int) -> None:
+        """The session's lines before ``floor`` (saved before, or in ``gone``), newest first,
+        while they fit in :data:`SAVED` bytes; the older ones are forgotten."""
+        older = 0
+        while older < len(kept.places) and kept.places[older] < floor:
+            older += 1
+        if not older:
+            return
+        saved: dict[int, bytes] = {}
+        room = self._saved
+        mask = (1 << _LENGTH_BITS) - 1
+        for at in range(older - 1, -1, -1):
+            place = kept.places[at]
+            length = place & mask
+            if length > room:
+                break
+            room -= length
+            line = kept.saved.get(place)
+            if line is None:
+                line = os.pread(gone.fd, length, (place >> _LENGTH_BITS) - gone.base)
+            saved[place] = line
+        kept.saved = saved
+        for _ in range(older - len(saved)):
+            kept.places.popleft()
+            kept.dropped = True
 
     def _read_on(self, kept: _File) -> None:
         size = os.fstat(kept.fd).st_size
@@ -271,17 +305,23 @@ class AuditIndex:
         else:
             # Every kept line before the bound was taken: were older ones forgotten?
             chosen.reverse()
-            return Found(lines=self._read(chosen), whole=not kept.dropped, read=read,
+            return Found(lines=self._read(kept, chosen), whole=not kept.dropped, read=read,
                          base=base)
         chosen.reverse()
-        return Found(lines=self._read(chosen), whole=False, read=read, base=base)
+        return Found(lines=self._read(kept, chosen), whole=False, read=read, base=base)
 
-    def _read(self, chosen: list[tuple[int, int]]) -> tuple[tuple[int, bytes], ...]:
+    def _read(self, kept: _Lines, chosen: list[tuple[int, int]]
+              ) -> tuple[tuple[int, bytes], ...]:
         files = [*self._held, self._live]
         out = []
         for start, length in chosen:
-            held = next(f for f in reversed(files) if f is not None and f.base <= start)
-            out.append((start + length + 1, os.pread(held.fd, length, start - held.base)))
+            held = next((f for f in reversed(files) if f is not None and f.base <= start),
+                        None)
+            if held is None:  # of a rotated file let go: kept in memory
+                line = kept.saved[start << _LENGTH_BITS | length]
+            else:
+                line = os.pread(held.fd, length, start - held.base)
+            out.append((start + length + 1, line))
         return tuple(out)
 
 

@@ -10,7 +10,9 @@ session's lines through an index of where they are, kept as the file grows and r
 
 A flood past the log's rotation size (set small here) had the real shipper rotate it: the
 index started again on the new file, and the neighbour's line, now in the rotated one, left
-its views. The index now holds the newest rotated files open and reads through them.
+its views. The index now holds the newest rotated files open and reads through them, and
+keeps a few lines of each session from the files it lets go, so a flood that rotates the
+log again and again leaves the neighbours' recent lines in view.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import pytest
 import trio
 
+from appliance import audit_index
 from appliance.shipper.archive import ArchiveSink
 from appliance.shipper.loop import Shipper
 from tests.integration.test_shipper_files import SignalReopener
@@ -39,6 +42,8 @@ FLOOD_HOST = "flood.invalid"
 FLOOD = 8000
 #: The rotation size of the test with the shipper: a few hundred refused requests pass it.
 ROTATE_BYTES = 512 * 1024
+#: Rotations the flood causes: more than the index holds rotated files open.
+ROTATIONS = audit_index.ROTATED + 2
 
 
 @pytest.fixture
@@ -54,6 +59,12 @@ def in_file(app: Appliance, host: str) -> list[dict[str, Any]]:
         return []
     return [line for line in map(json.loads, path.read_text().splitlines())
             if line.get("host") == host]
+
+
+def rotations(app: Appliance) -> int:
+    """Files the log was rotated to (each read, compressed, or both at once)."""
+    return len({p.name.removesuffix(".gz") for p in app.home.glob("audit.jsonl.*")
+                if not p.name.endswith(".part")})
 
 
 @contextmanager
@@ -142,13 +153,19 @@ def test_a_flood_that_rotates_the_log_leaves_its_neighbours_lines_in_view(
     seen = http.get(f"/api/sessions/{victim['id']}/audit").json()["lines"]
     assert [line["path"] for line in seen] == ["/mine"], seen
     with shipping(app):
-        # Some 2.3 KiB a line: past the rotation size once, then a few in the new file.
-        flood(app, flooder, ROTATE_BYTES // 2300 + 10)
-        wait_for(lambda: sorted(app.home.glob("audit.jsonl.*")), what="a rotation")
+        # Some 2.3 KiB a line: past the rotation size, again and again (more rotations than
+        # the index holds rotated files open), then a few in the new file.
+        for done in range(1, ROTATIONS + 1):
+            flood(app, flooder, ROTATE_BYTES // 2300 + 10)
+            wait_for(lambda n=done: rotations(app) >= n, what=f"rotation {done}")
+            # Renamed; the writer made the next file once it reopened.
+            wait_for(app.settings.audit_path.exists, what="the writer's new file")
+            # The person's view, open meanwhile, asks again; the index follows each file.
+            http.get(f"/api/sessions/{victim['id']}/audit").raise_for_status()
         flood(app, flooder, 10)
         wait_for(lambda: in_file(app, FLOOD_HOST), what="the flood in the new live file")
-    assert len(sorted(app.home.glob("audit.jsonl.*"))) == 1  # one rotation
-    assert in_file(app, VICTIM_HOST) == []  # its line is in the rotated file now
+    assert rotations(app) == ROTATIONS
+    assert in_file(app, VICTIM_HOST) == []  # its line is in a rotated file now
     seen = http.get(f"/api/sessions/{victim['id']}/audit").json()["lines"]
     assert [(line["host"], line["path"]) for line in seen] == [(VICTIM_HOST, "/mine")], seen
     timeline = http.get(f"/api/sessions/{victim['id']}/timeline").json()

@@ -109,7 +109,7 @@ def test_a_rotated_file_stays_in_view_truncation_and_a_restart_start_it_again(
 def test_the_lines_of_the_rotated_files_past_the_newest_few_are_forgotten(
         tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
-    index = AuditIndex(path, rotated=2)
+    index = AuditIndex(path, rotated=2, saved=0)
     for n in range(4):
         path.write_text(line("a", f"/a{n}") + line("b", f"/b{n}"))
         assert paths(index, "a") == [f"/a{i}" for i in range(max(0, n - 2), n + 1)]
@@ -158,3 +158,26 @@ def test_a_new_file_in_the_old_ones_place_is_read_again(tmp_path: Path) -> None:
     with path.open("r+") as f:  # the same inode, other contents, longer
         f.write(line("b", "/new") + line("a", "/new"))
     assert paths(index, "a") == ["/new"] and paths(index, "b") == ["/new"]
+
+
+def test_a_flood_that_rotates_again_and_again_leaves_a_neighbours_newest_lines(
+        tmp_path: Path) -> None:
+    """The neighbour's newest lines of each rotated file let go are kept, within the bound;
+    so are the flooder's, within the same bound."""
+    path = tmp_path / "audit.jsonl"
+    size = len(line("b", "/b0-000"))  # room for three of either's lines, not four
+    index = AuditIndex(path, rotated=1, saved=3 * size)
+    for n in range(6):
+        path.write_text(line("a", f"/a{n}0") + line("a", f"/a{n}1")
+                        + "".join(line("b", f"/b{n}-{i:03d}") for i in range(50)))
+        assert paths(index, "a")[-2:] == [f"/a{n}0", f"/a{n}1"]
+        os.rename(path, tmp_path / f"audit.jsonl.{n}")
+        (tmp_path / f"audit.jsonl.{n}").unlink()
+    path.write_text(line("c", "/c"))
+    # Six rotations, one file held: the five let go left a's three newest lines of them.
+    assert paths(index, "a") == ["/a31", "/a40", "/a41", "/a50", "/a51"]
+    assert not index.lines("a", 10).whole
+    # The flooder's lines of the files let go: as many, not more.
+    assert paths(index, "b", limit=1000)[:4] == ["/b4-047", "/b4-048", "/b4-049", "/b5-000"]
+    assert len(paths(index, "b", limit=1000)) == 3 + 50
+    index.close()
