@@ -227,6 +227,8 @@ async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request,
                 f"the service answered {coded} compressed, though asked for it uncompressed: "
                 "an answer the proxy cannot read for the credential it may carry back is "
                 "not passed on", ErrorType.UPSTREAM_PROTOCOL_ERROR)
+        if meter.opening is not None and _streamed(event):  # in the log while it streams
+            meter.stream = meter.opening()
         clean, early = _queue_head(client, event, scrub)
         await _relay_answer(state, conn, client, event, verdict=verdict, meter=meter,
                             session=session, scrub=scrub)
@@ -302,6 +304,13 @@ async def _become_pipe(client: HttpSide, conn: UpstreamConn,
     meter.bytes_in += up
     meter.bytes_out += down
     await conn.aclose()
+
+
+def _streamed(event: h11.Response) -> bool:
+    """An answer of events sent as they happen (SSE), which may last as long as the
+    service likes: audited as it opens, and again as it ends."""
+    kind = header_value(event.headers, b"content-type") or b""
+    return kind.split(b";")[0].strip().lower() == b"text/event-stream"
 
 
 def _coded(request: h11.Request, event: h11.Response) -> str | None:

@@ -1,10 +1,11 @@
 """An exchange held open for hours is in the audit log while it is open.
 
 A request's audit line was written when the exchange ended. An agent that upgrades to a
-WebSocket (its credential injected into the handshake) and keeps it open leaves no line for
-it as long as it stays open, and none at all if the proxy is killed meanwhile. Now the
-proxy writes a line as the pipe opens (what, where, which credential) and one as it ends
-(bytes, duration, outcome), the second naming the first's id in ``stream``.
+WebSocket (its credential injected into the handshake), or asks for an answer of server-sent
+events, and keeps it open leaves no line for it as long as it stays open, and none at all
+if the proxy is killed meanwhile. Now the proxy writes a line as the pipe or the stream
+opens (what, where, which credential) and one as it ends (bytes, duration, outcome), the
+second naming the first's id in ``stream``.
 
 A real TLS client through the real proxy, to the fake upstream on loopback that echoes
 each read upper-cased until the client hangs up.
@@ -16,7 +17,7 @@ import json
 from typing import Any
 
 import trio
-from conftest import Proxy
+from conftest import Proxy, client
 from proxy_fakes import FakeUpstream, websocket_through, ws_frame
 
 
@@ -53,3 +54,25 @@ async def test_a_websocket_is_in_the_audit_log_while_it_is_open(
     assert opened["bytes_in"] == opened["bytes_out"] == 0
     assert ended["bytes_in"] == len(b"still here") and ended["bytes_out"] == 12
     assert ended["credential"] == "openai_api_key" and ended["decision"] == "injected"
+
+
+async def test_a_stream_of_events_is_in_the_audit_log_while_it_streams(
+    proxy: Proxy, fake: FakeUpstream
+) -> None:
+    auth = proxy.add_session("sse-held")
+    with trio.fail_after(15):
+        async with client(proxy, auth) as c, c.stream(
+            "POST", "https://api.anthropic.com/sse", json={}
+        ) as r:
+            async for line in r.aiter_lines():
+                if line == "data: 1":
+                    # The upstream holds the stream open until told: its line is there.
+                    seen = [(x["session"], x["method"], x["path"], x["status"],
+                             x.get("phase")) for x in lines(proxy)]
+                    assert seen == [(auth[0], "POST", "/sse", 200, "open")], seen
+                    fake.sse_ack.set()
+        while len(lines(proxy)) < 2:
+            await trio.sleep(0.01)
+    opened, ended = lines(proxy)
+    assert ended["stream"] == opened["id"] and ended["phase"] == "end"
+    assert ended["bytes_out"] == len(b"event: first\ndata: 1\n\nevent: second\ndata: 2\n\n")
