@@ -17,7 +17,7 @@ import json
 import uuid
 from pathlib import Path
 
-from playwright.sync_api import Browser, WebSocketRoute, expect
+from playwright.sync_api import Browser, Route, WebSocketRoute, expect
 
 from tests.e2e.webui_browser import hook, watched
 from tests.support.appliance import Appliance, wait_for
@@ -74,4 +74,39 @@ def test_a_notification_comes_though_an_answer_showed_the_change_first(
 
         assert wait_for(lambda: f"{name} is waiting for you" in titles(),
                         what="the notification"), titles()
+        assert w.errors == []
+
+
+def test_a_page_whose_first_list_failed_asks_again_and_hears_its_events(
+        browser: Browser, appliance: Appliance, repo: Path) -> None:
+    """The session list is read once the event stream connects, and every event is held
+    until it is: a page whose read failed (the appliance restarting, a network change) and
+    that has no button to ask again (a page open on one session) must ask again itself, or
+    it shows "Loading…" and hears nothing for as long as it stays open."""
+    name = f"list-{uuid.uuid4().hex[:6]}"
+    appliance.cli("create", "--repo", str(repo), "--name", name, "--prompt", "p")
+    s = appliance.wait_phase(name, "running")
+    refused: list[str] = []
+
+    def lists(route: Route) -> None:
+        if not refused:
+            refused.append(route.request.url)
+            route.fulfill(status=503, json={"error": "the appliance is starting"})
+        else:
+            route.continue_()
+
+    with watched(browser, appliance) as w:
+        page = w.page
+        w.context.grant_permissions(["notifications"], origin=appliance.base)
+        page.route("**/api/sessions?all=true", lists)
+        with w.allowing("503"):
+            page.goto(f"/s/{name}/info")
+            expect(page.get_by_test_id("session-page")).to_be_visible()
+        assert len(refused) == 1
+        page.get_by_test_id("notify").click()
+        expect(page.get_by_test_id("notify")).to_have_attribute("aria-pressed", "true")
+        hook(appliance, s["id"], "Stop")
+        assert wait_for(lambda: f"{name} is waiting for you" in page.evaluate(
+            "navigator.serviceWorker.ready.then(r => r.getNotifications())"
+            ".then(ns => ns.map(n => n.title))"), what="the notification")
         assert w.errors == []

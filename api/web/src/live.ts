@@ -31,6 +31,7 @@ class LiveStore {
   error: string | null = null;
   private lastId: number | null = null;
   private held: ServerEvent[] | null = [];
+  private loading = false;
   /** Sessions whose deletion arrived (ids and names): an answer read before it never
    * brings one back, and a page open on one knows it is gone without asking. */
   private goneIds = new Set<string>();
@@ -111,6 +112,8 @@ class LiveStore {
   }
 
   async load(): Promise<void> {
+    if (this.loading) return;
+    this.loading = true;
     try {
       const list = await api.listSessions();
       this.sessions = new Map(list.map(s => [s.id, s]));
@@ -122,6 +125,11 @@ class LiveStore {
       for (const e of held) this.apply(e, false);
     } catch (e) {
       this.error = e instanceof Error ? e.message : String(e);
+      // Until the list is read, every event is held: ask again (a page open on a session
+      // has no button for it), as the event stream reconnects.
+      if (!this.stopped) setTimeout(() => { if (!this.loaded) void this.load(); }, this.delay);
+    } finally {
+      this.loading = false;
     }
     this.emit();
   }
@@ -139,7 +147,7 @@ class LiveStore {
     if (s) {
       const note = emit ? notify.noteFor(this.noted.get(s.id) ?? this.sessions.get(s.id), s)
         : null;
-      if (note) void notify.show(note).catch(() => undefined);
+      if (note) void notify.show(note).catch((e: unknown) => console.warn("a notification was not shown:", e));
       this.noted.set(s.id, s);
       this.sessions.set(s.id, s);
     }
