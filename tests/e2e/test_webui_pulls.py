@@ -111,8 +111,11 @@ def test_push_merge_health_recreate_and_a_notification_in_the_browser(
                 ".then(ns => ns.map(n => n.title))")
             return found
 
-        assert wait_for(lambda: "webflow is waiting for you" in titles(),
-                        what="the notification")
+        try:
+            wait_for(lambda: "webflow is waiting for you" in titles(), what="the notification")
+        except AssertionError as exc:
+            status = app.session("webflow")["agent_status"]
+            raise AssertionError(f"{exc} (the API says {status})\n{w.diagnosis()}") from None
         # Its agent exits: another notification, that says so.
         app.hook("webflow", "Exited")
         assert wait_for(lambda: "webflow's agent exited" in titles(),

@@ -11,10 +11,12 @@ link (what ``clauderon web`` prints) opened in the browser.
 
 from __future__ import annotations
 
+import json
 import os
 import ssl
 import tempfile
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +29,7 @@ from playwright.sync_api import (
     ConsoleMessage,
     Page,
     ViewportSize,
+    WebSocket,
     expect,
 )
 
@@ -53,6 +56,18 @@ TRACK_SOCKETS = """
   };
 })();
 """
+
+
+def heard_event(frame: str | bytes) -> str:
+    """One frame of the event stream, short: its kind and the session's status in it."""
+    try:
+        data = json.loads(frame)
+        event = data.get("event") or {}
+        view = (event.get("payload") or {}).get("session") or {}
+        return (f"{data['type']} {event.get('id', data.get('after'))} {event.get('kind', '')} "
+                f"{view.get('phase', '')} {view.get('agent_status', '')}")
+    except (ValueError, TypeError, AttributeError, KeyError):
+        return f"frame: {frame[:120]!r}"
 
 
 def sign_in(page: Page, appliance: Appliance) -> None:
@@ -88,13 +103,29 @@ class Watched:
         self.allowed: list[str] = []
         #: Requests the browser dropped as the host's addresses changed (see NETWORK_CHANGED).
         self.network_changes = 0
+        #: What the page heard on its event stream and logged, newest last (for a failure's
+        #: message: what the page knew, not only what it shows).
+        self.heard: deque[str] = deque(maxlen=60)
         self.page.on("console", self._console)
+        self.page.on("websocket", self._socket)
         self.page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
         self.kind = "phone" if phone else "desktop"
         if appliance is not None:
             sign_in(self.page, appliance)
 
+    def _socket(self, ws: WebSocket) -> None:
+        if "/ws/events" in ws.url:
+            self.heard.append(f"events socket opened: {ws.url}")
+            ws.on("framereceived", lambda frame: self.heard.append(heard_event(frame)))
+            ws.on("close", lambda _: self.heard.append("events socket closed"))
+
+    def diagnosis(self) -> str:
+        """What the page heard and logged lately (callbacks run while Playwright is called)."""
+        self.page.wait_for_timeout(100)
+        return "the page heard and logged, oldest first:\n" + "\n".join(self.heard)
+
     def _console(self, msg: ConsoleMessage) -> None:
+        self.heard.append(f"console {msg.type}: {msg.text[:200]}")
         if msg.type != "error":
             return
         for status in self.expected:

@@ -379,8 +379,10 @@ async def main(state: Path, network: str | None, labels: dict[str, str]) -> None
         binds = await nursery.start(lambda task_status: serve(
             server.app, config, task_status=task_status))
         port = int(str(binds[0]).rsplit(":", 1)[1])
-        (state / "ready.json").write_text(json.dumps({
+        # Written whole, then named: a reader never sees half of it.
+        (state / "ready.json.tmp").write_text(json.dumps({
             "port": port, "token": server.token, "ca": str(state / "ca.pem")}))
+        (state / "ready.json.tmp").replace(state / "ready.json")
 
 
 if __name__ == "__main__":
