@@ -89,7 +89,8 @@ def read_file(reader: WorkspaceReader, rel: str, view: RepoView | None = None) -
             "truncated": size > FILE_LIMIT, "text": text}
 
 
-DIFF_KEYS = ("base_ref", "merge_base", "files", "diff", "truncated")
+DIFF_KEYS = ("base_ref", "merge_base", "files", "diff", "truncated", "committed",
+             "uncommitted")
 
 
 def diff(reader: WorkspaceReader, views: Sequence[RepoView]) -> dict[str, Any]:
@@ -107,7 +108,8 @@ def diff(reader: WorkspaceReader, views: Sequence[RepoView]) -> dict[str, Any]:
             if i == 0:
                 raise
             body = {"base_ref": view.base_ref, "merge_base": None, "files": [], "diff": "",
-                    "truncated": False}
+                    "truncated": False, "uncommitted": None,
+                    "committed": {"commit": None, "files": [], "diff": "", "truncated": False}}
             error = exc.message
         sections.append({"repo": view.key, "name": view.label, "primary": view.primary,
                          "path": view.container_path, **body, "error": error})

@@ -45,18 +45,37 @@ FILE = {"type": "object", "required": ["path", "size", "binary", "truncated", "t
         "properties": {"path": {"type": "string"}, "size": {"type": "integer"},
                        "binary": {"type": "boolean"}, "truncated": {"type": "boolean"},
                        "text": {"type": "string"}}}
+CHANGED_FIELDS = {"status": {"type": "string"}, "path": {"type": "string"}}
+CHANGED = {"type": "object", "required": ["status", "path"], "properties": CHANGED_FIELDS}
+PART = {"files": {"type": "array", "items": CHANGED},
+        "diff": {"type": "string"},
+        "truncated": {"type": "boolean", "description": "the diff was cut at 2 MiB, or the "
+                      "files at the first 10,000"}}
+COMMITTED_FILE = {
+    "type": "object", "required": ["status", "path", "work_tree"],
+    "properties": {**CHANGED_FIELDS, "work_tree": {
+        "type": ["string", "null"], "enum": ["undone", "differs", None],
+        "description": "what the work tree holds of the file: null as committed; undone: as "
+                       "the fork has it (the work tree undoes the committed change); differs: "
+                       "otherwise than the commit"}}}
 CHANGES = {
     "base_ref": {"type": "string"}, "merge_base": {"type": ["string", "null"]},
-    "files": {"type": "array", "items": {"type": "object", "required": ["status", "path"],
-                                         "properties": {"status": {"type": "string"},
-                                                        "path": {"type": "string"}}}},
-    "diff": {"type": "string"},
-    "truncated": {"type": "boolean", "description": "the diff was cut at 2 MiB, or the "
-                  "files at the first 10,000"}}
+    **PART,
+    "committed": {
+        "type": "object", "required": ["commit", "files", "diff", "truncated"],
+        "description": "The session branch's commit against the fork point: what a push, a "
+                       "pull request or a merge sends, whatever the work tree holds",
+        "properties": {"commit": {"type": ["string", "null"]}, **PART,
+                       "files": {"type": "array", "items": COMMITTED_FILE}}},
+    "uncommitted": {
+        "type": ["object", "null"], "required": ["files", "diff", "truncated"],
+        "description": "The work tree against the branch's commit: what no push sends (null "
+                       "when the work tree is not read: a Kubernetes session's branch)",
+        "properties": PART}}
 DIFF_SECTION = {
     "type": "object", "description": "One repository's changes against its own base",
     "required": ["repo", "name", "primary", "path", "base_ref", "merge_base", "files", "diff",
-                 "truncated", "error"],
+                 "truncated", "committed", "uncommitted", "error"],
     "properties": {
         "repo": {"type": "string", "description": "What ?repo= takes: '.' for the primary, "
                  "else the mount name"},
@@ -69,7 +88,7 @@ DIFF_SECTION = {
         "error": {"type": ["string", "null"], "description": "Why this repository's changes "
                   "could not be read (the others still show)"}}}
 DIFF = {"type": "object", "required": ["repo", "base_ref", "files", "diff", "truncated",
-                                       "repos"],
+                                       "committed", "uncommitted", "repos"],
         "properties": {
             "repo": {"type": "string", "description": "The repository the top-level fields "
                      "describe: the primary, or the one ?repo= named"},
@@ -129,8 +148,10 @@ async def read_file(ref: str) -> dict[str, Any]:
 
 @blueprint.get("/api/sessions/<ref>/diff")
 @documented(RouteDoc(summary="Each repository's changes against where its branch forked "
-                             "from its base, the primary first (a Kubernetes session read in "
-                             "its pod: its branch as fetched)",
+                             "from its base, the primary first: the work tree (files, diff), "
+                             "the branch's commit a push sends (committed) and the work tree "
+                             "against it (uncommitted); a Kubernetes session read in its pod: "
+                             "its branch as fetched",
                      query=(("repo", "only this repository: '.' for the primary, else a "
                                      "mount name (default: every one)"),),
                      responses={"200": ok(DIFF), "400": err("No such repository (field "

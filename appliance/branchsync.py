@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -141,25 +141,27 @@ def fetch_argv(source: Path, ref: str, into: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def checked_shadow(repo: RepoInfo, workspace: Path, scratch: Path, head: str,
+def checked_shadow(repo: RepoInfo, workspace: Path, scratch: Path, heads: Mapping[str, str],
                    refs: Mapping[str, str]) -> Iterator[Path]:
-    """A shadow that reads the workspace's commit ``head`` (``refs/heads/head``, beside
-    ``refs``) and the user's objects, and no object git has not named from its content
-    (:func:`checked_copy`)."""
-    with shadow_of(repo, workspace, scratch, {"head": head}) as source, \
-            checked_copy(repo, source, scratch, "head", head, refs=refs,
-                         branch="the workspace's commit",
+    """A shadow that reads the workspace's commits ``heads`` (``refs/heads/<name>`` each,
+    beside ``refs``) and the user's objects, and no object git has not named from its
+    content (:func:`checked_copy`)."""
+    [first, *more] = heads
+    with shadow_of(repo, workspace, scratch, heads) as source, \
+            checked_copy(repo, source, scratch, first, heads[first], refs=refs,
+                         branch="the workspace's commit", also=more,
                          failed="could not read the workspace's commit") as gitdir:
         yield gitdir
 
 
 @contextlib.contextmanager
 def checked_copy(repo: RepoInfo, source: Path, scratch: Path, ref: str, head: str, *,
-                 refs: Mapping[str, str], branch: str, failed: str) -> Iterator[Path]:
+                 refs: Mapping[str, str], branch: str, failed: str,
+                 also: Sequence[str] = ()) -> Iterator[Path]:
     """A shadow in ``scratch`` that borrows the user's objects only, with the commit
     ``head`` fetched into it (as ``refs/heads/<ref>``, beside ``refs``) from the shadow
-    ``source``, which reads the agent's; ``branch`` and ``failed`` say what could not be
-    done when the fetch fails.
+    ``source``, which reads the agent's (and with it, its branches ``also``, by the same
+    names); ``branch`` and ``failed`` say what could not be done when the fetch fails.
 
     git believes a pack's index for the name of each object in it, and looks in every pack
     (the one it last found something in first, else the newest, whichever folder it is in)
@@ -173,7 +175,8 @@ def checked_copy(repo: RepoInfo, source: Path, scratch: Path, ref: str, head: st
         raise InvalidInput(f"{head!r} is not a commit id")
     with shadow.shadow_dir(scratch, owner=repo.owner, refs=refs,
                            objects=repos.borrowed_object_dirs(repo.objects_dir)) as gitdir:
-        proc = hostgit.run(fetch_argv(source, ref, ref), owner=repo.owner, cwd=gitdir,
+        more = [f"+refs/heads/{r}:refs/heads/{r}" for r in also]
+        proc = hostgit.run([*fetch_argv(source, ref, ref), *more], owner=repo.owner, cwd=gitdir,
                            env={"GIT_DIR": str(gitdir)}, check=False,
                            memory=hostgit.READ_MEMORY)
         if proc.returncode != 0:

@@ -12,6 +12,12 @@ the workspace's deletions and, for each untracked file, an intent to add (``git 
 untracked work alike while no object of the work tree is written: the workspace is the
 agent's to fill, and a diff that copied it into objects would write as much again on the
 appliance's disk.
+A push (a pull request, a merge) sends the session branch's commit, not the work tree, and
+the agent may have undone in its work tree what it committed (a file put back as the fork
+has it, the fork checked out detached): so beside the work tree against the fork, the
+answer has the branch's commit against the fork (``committed``, each file marked when the
+work tree holds it otherwise, :func:`marked`) and the work tree against that commit
+(``uncommitted``), each read under the same bounds.
 Only the first :data:`DIFF_LIMIT` bytes of the diff (and :data:`STAT_LIMIT` of the file
 list, of which :data:`FILES_LIMIT` files are named) are read; git is stopped past them.
 Diffs never run an external diff or a textconv. Called by the API on a worker thread.
@@ -19,7 +25,8 @@ Diffs never run an external diff or a textconv. Called by the API on a worker th
 :func:`branch_diff` is for a session whose workspace this host cannot see (a pod's): the
 session branch as fetched into the user's repository, against its fork point. Git runs in
 the user's own repository on commits only (no work tree of the agent's is read), with the
-same safe configuration and the same flags.
+same safe configuration and the same flags; its work tree is not read (``uncommitted`` is
+null).
 """
 
 from __future__ import annotations
@@ -57,13 +64,20 @@ BOUNDED = ("-c", f"core.bigFileThreshold={DIFF_LIMIT}")
 DIFF_MEMORY = hostgit.READ_MEMORY
 
 
-def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path) -> dict[str, Any]:
-    """Files and unified diff of the workspace against the fork point of ``base_ref``."""
+def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
+         branch: str) -> dict[str, Any]:
+    """Files and unified diff of the workspace against the fork point of ``base_ref``; of
+    ``branch``'s commit against it (``committed``: what a push sends, each file marked with
+    what the work tree holds of it, :func:`marked`); and of the work tree against that
+    commit (``uncommitted``)."""
     head = workspaces.read_head(workspace)
     if head is None:
         raise InvalidInput("the workspace has no readable HEAD (the agent may have broken it)")
+    # What the next sync brings in and a push then sends: the branch as the workspace has
+    # it, else as last brought in; whatever the agent has checked out.
+    tip = workspaces.read_tip(workspace, branch) or repos.branch_tip(repo, branch) or head
     base = repos.base_commit(repo, base_ref)
-    with branchsync.checked_shadow(repo, workspace, scratch, head,
+    with branchsync.checked_shadow(repo, workspace, scratch, {"head": head, "tip": tip},
                                    {"base": base} if base else {}) as gitdir:
         env = {"GIT_DIR": str(gitdir), "GIT_WORK_TREE": str(workspace),
                "GIT_INDEX_FILE": str(gitdir / "scratch-index")}
@@ -73,8 +87,14 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path) -> dict[
             return hostgit.run(args, owner=repo.owner, cwd=gitdir, env=env, check=check,
                                limit=limit, input=input, memory=DIFF_MEMORY).stdout
 
-        fork = git("merge-base", "base", "head", check=False).decode().strip() if base else ""
-        against = fork or base or head
+        def part(*against: str, untracked: set[str]) -> dict[str, Any]:
+            text = git(*BOUNDED, "diff", *DIFF_FLAGS, *against, "--", limit=DIFF_LIMIT)
+            stat = git("diff", "--name-status", "--no-renames", "--ignore-submodules=all",
+                       *against, "--", limit=STAT_LIMIT)
+            return _part(stat, untracked, text)
+
+        fork = git("merge-base", "base", "tip", check=False).decode().strip() if base else ""
+        against = fork or base or tip
         git("read-tree", "head")
         _drop_gitlinks(git)
         untracked = {p for p in git("ls-files", "--others", "--exclude-standard", "-z",
@@ -84,10 +104,11 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path) -> dict[
             git("add", "--intent-to-add", "--all")
         except GitError as exc:
             raise GitError(f"reading the workspace failed: {exc.message}") from exc
-        text = git(*BOUNDED, "diff", *DIFF_FLAGS, against, "--", limit=DIFF_LIMIT)
-        stat = git("diff", "--name-status", "--no-renames", "--ignore-submodules=all",
-                   against, "--", limit=STAT_LIMIT)
-    return _answer(base_ref, fork, stat, untracked, text)
+        work_tree = part(against, untracked=untracked)
+        committed = part(against, "tip", untracked=set())
+        uncommitted = part("tip", untracked=untracked)
+    return _answer(base_ref, fork, work_tree, tip=tip, committed=committed,
+                   uncommitted=uncommitted)
 
 
 def _drop_gitlinks(git: Callable[..., bytes]) -> None:
@@ -105,12 +126,16 @@ def _drop_gitlinks(git: Callable[..., bytes]) -> None:
             input=b"".join(link + b"\0" for link in links))
 
 
-def _answer(base_ref: str, fork: str, stat: bytes, untracked: set[str],
-            text: bytes) -> dict[str, Any]:
-    """What both diffs answer: the files (from ``--name-status``, the first
-    :data:`FILES_LIMIT`) and the diff, bounded (a list or a diff cut short ends at its last
-    whole line, and says so)."""
-    files: list[dict[str, str]] = []
+#: What the work tree holds of a file the branch's commit changes: as the fork has it (the
+#: work tree undoes the committed change), or otherwise than the commit.
+UNDONE = "undone"
+DIFFERS = "differs"
+
+
+def _part(stat: bytes, untracked: set[str], text: bytes) -> dict[str, Any]:
+    """One diff's files (from ``--name-status``, the first :data:`FILES_LIMIT`) and text,
+    bounded (a list or a diff cut short ends at its last whole line, and says so)."""
+    files: list[dict[str, Any]] = []
     listed = stat if len(stat) <= STAT_LIMIT else stat[:stat.rfind(b"\n", 0, STAT_LIMIT) + 1]
     more = False
     for line in listed.decode("utf-8", "replace").splitlines():
@@ -122,8 +147,41 @@ def _answer(base_ref: str, fork: str, stat: bytes, untracked: set[str],
         status, _, path = line.partition("\t")
         files.append({"status": "?" if path in untracked else status, "path": path})
     cut = len(text) > DIFF_LIMIT or len(stat) > STAT_LIMIT or more
-    return {"base_ref": base_ref, "merge_base": fork or None, "files": files,
-            "truncated": cut, "diff": text[:DIFF_LIMIT].decode("utf-8", "replace")}
+    return {"files": files, "truncated": cut,
+            "diff": text[:DIFF_LIMIT].decode("utf-8", "replace")}
+
+
+def marked(committed: list[dict[str, Any]], work_tree: dict[str, Any],
+           uncommitted: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The files the branch's commit changes, each with ``work_tree``: :data:`UNDONE` when
+    the work tree holds it as the fork does (the whole work-tree diff does not name it),
+    :data:`DIFFERS` when it holds it otherwise than the commit (the uncommitted diff names
+    it, or is cut short), else None. No work tree read (``uncommitted`` None, a pod's
+    branch): nothing marked."""
+    if uncommitted is None:
+        return [{**f, "work_tree": None} for f in committed]
+    changed = {f["path"] for f in uncommitted["files"]}
+    shown = {f["path"] for f in work_tree["files"]}
+    out = []
+    for f in committed:
+        mark: str | None = None
+        if f["path"] not in shown and not work_tree["truncated"]:
+            mark = UNDONE
+        elif f["path"] in changed or uncommitted["truncated"]:
+            mark = DIFFERS
+        out.append({**f, "work_tree": mark})
+    return out
+
+
+def _answer(base_ref: str, fork: str, work_tree: dict[str, Any], *, tip: str,
+            committed: dict[str, Any], uncommitted: dict[str, Any] | None) -> dict[str, Any]:
+    """What both diffs answer: the work tree against the fork (as before: ``files``,
+    ``diff``, ``truncated``), the branch's commit against it and the work tree against the
+    commit."""
+    return {"base_ref": base_ref, "merge_base": fork or None, **work_tree,
+            "committed": {"commit": tip, **committed,
+                          "files": marked(committed["files"], work_tree, uncommitted)},
+            "uncommitted": uncommitted}
 
 
 def branch_diff(repo: RepoInfo, branch: str, base_ref: str) -> dict[str, Any]:
@@ -144,4 +202,7 @@ def branch_diff(repo: RepoInfo, branch: str, base_ref: str) -> dict[str, Any]:
     text = git(*BOUNDED, "diff", *DIFF_FLAGS, against, tip, "--", limit=DIFF_LIMIT)
     stat = git("diff", "--name-status", "--no-renames", "--ignore-submodules=all", against,
                tip, "--", limit=STAT_LIMIT)
-    return _answer(base_ref, fork, stat, set(), text)
+    branch_part = _part(stat, set(), text)
+    # The pod's work tree is not read: what it holds besides the branch is not known here.
+    return _answer(base_ref, fork, branch_part, tip=tip, committed=branch_part,
+                   uncommitted=None)

@@ -142,7 +142,8 @@ class HostReader:
         repo_path, base_ref = ((view.repo_path, view.base_ref) if view is not None
                                else (self.session.repo_path, self.session.base_ref))
         return changes.diff(repos.repo_facts(repo_path), root, base_ref,
-                            self.settings.shadows_dir / self.session.id)
+                            self.settings.shadows_dir / self.session.id,
+                            branch=self.session.branch)
 
 
 # --- inside the pod ----------------------------------------------------------------------

@@ -2,7 +2,10 @@
 
 The API gives a section per repository of the session, the primary first (or only the one
 ``--repo`` names); :func:`render` (pure) prints each under a header naming the repository,
-where the agent sees it and the base it is compared with. The diff is the agent's text, so
+where the agent sees it and the base it is compared with, then the branch's commit against
+that base (what a push sends) and, apart, the work tree's changes not committed; a file the
+work tree holds otherwise than the commit (the agent undid a committed change without
+committing) is marked. The diff is the agent's text, so
 control characters (terminal escapes) are taken out before it reaches a terminal.
 """
 
@@ -37,25 +40,60 @@ def header(section: Mapping[str, Any]) -> str:
     return f"== {name} ({role}{inert(str(section.get('path', '')))}) against {against}{at}"
 
 
+#: How a committed file the work tree holds otherwise is marked.
+MARKS = {"undone": "committed; the work tree undoes it",
+         "differs": "committed; the work tree holds it otherwise"}
+
+
+def parts(section: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """What a section shows, each under its label: the branch's commit (what a push sends)
+    and the work tree's uncommitted changes apart; an API from before them gave the work
+    tree against the fork only (no label)."""
+    committed = section.get("committed")
+    if not isinstance(committed, Mapping):
+        return [("", section)]
+    commit = str(committed.get("commit") or "")[:12]
+    out: list[tuple[str, Mapping[str, Any]]] = [
+        (f"-- committed{' @ ' + inert(commit) if commit else ''} (what a push sends)",
+         committed)]
+    uncommitted = section.get("uncommitted")
+    if isinstance(uncommitted, Mapping):
+        out.append(("-- not committed (the work tree; no push sends it)", uncommitted))
+    return out
+
+
+def marked(files: list[Mapping[str, Any]]) -> list[str]:
+    """A line for each file the work tree holds otherwise than the commit."""
+    return [f"! {inert(str(f.get('path')))}: {MARKS[str(f['work_tree'])]}" for f in files
+            if str(f.get("work_tree")) in MARKS]
+
+
 def render(body: Mapping[str, Any], *, stat: bool) -> str:
-    """Every section as text: its header, then its files (``stat``) or its diff."""
+    """Every section as text: its header, then each part's files (``stat``) or its diff,
+    the committed files the work tree holds otherwise marked."""
     out: list[str] = []
     for section in sections(body):
         out.append(header(section))
         if section.get("error"):
             out.append(f"! {inert(str(section['error']))}")
             continue
-        files = section.get("files") or []
-        if not files:
-            out.append("(no changes)")
-            continue
-        if stat:
-            out += [f"{inert(str(f.get('status', '?')))[:2]:<2} {inert(str(f.get('path')))}"
-                    for f in files]
-        else:
-            out.append(inert(str(section.get("diff", ""))).rstrip("\n"))
-        if section.get("truncated"):
-            out.append("... (the diff is long; only its start is shown)")
+        for label, part in parts(section):
+            if label:
+                out.append(label)
+            files = part.get("files") or []
+            if not files:
+                out.append("(no changes)")
+                continue
+            if stat:
+                out += [f"{inert(str(f.get('status', '?')))[:2]:<2} {inert(str(f.get('path')))}"
+                        + (f"  ({MARKS[str(f['work_tree'])]})"
+                           if str(f.get("work_tree")) in MARKS else "")
+                        for f in files]
+            else:
+                out += marked(files)
+                out.append(inert(str(part.get("diff", ""))).rstrip("\n"))
+            if part.get("truncated"):
+                out.append("... (the diff is long; only its start is shown)")
     return "\n".join(out)
 
 

@@ -18,6 +18,7 @@ from textual.content import Content
 from appliance.errors import ClauderonError
 from cli import calls
 from cli.client import AsyncApiClient
+from cli.diffs import MARKS
 from cli.render import age, exited_advice, money
 from cli.tui.words import join_lines, markup, text
 
@@ -32,8 +33,13 @@ EMPTY = Content("")
 
 
 def file_line(item: Mapping[str, Any]) -> Content:
-    """One changed file of the diff: its git status letter and path."""
-    return text(f"{str(item['status'])[:1].upper()} {item['path']}")
+    """One changed file of the diff: its git status letter and path, and, for a committed
+    file the work tree holds otherwise than the commit, so (:data:`cli.diffs.MARKS`)."""
+    line = f"{str(item['status'])[:1].upper()} {item['path']}"
+    mark = MARKS.get(str(item.get("work_tree")))
+    if mark is None:
+        return text(line)
+    return markup("$line [b red]($mark)[/]", line=line, mark=mark)
 
 
 def audit_line(item: Mapping[str, Any]) -> Content:
@@ -45,9 +51,12 @@ def audit_line(item: Mapping[str, Any]) -> Content:
 
 def changed_files(body: Mapping[str, Any]) -> list[Content]:
     """The diff's changed files: one list, or a list per repository (each under its name)
-    for a multi-repo session."""
+    for a multi-repo session; each apart as committed (what a push sends) and not, when
+    the API says."""
     sections: list[Mapping[str, Any]] = body["repos"]
     if len(sections) < 2:
+        if isinstance(body.get("committed"), Mapping):
+            return [EMPTY, *_part_lines(body)]
         return [EMPTY, markup("[b]Changed files[/b] ($n)", n=len(body["files"])),
                 *_file_lines(body["files"])]
     out: list[Content] = []
@@ -60,7 +69,22 @@ def changed_files(body: Mapping[str, Any]) -> list[Content]:
         if section.get("error"):
             out.append(markup("[red]$error[/]", error=section["error"]))
             continue
-        out += _file_lines(files)
+        out += _part_lines(section)
+    return out
+
+
+def _part_lines(section: Mapping[str, Any]) -> list[Content]:
+    """A section's files: the branch's commit and the work tree's uncommitted changes
+    apart; an API from before them listed the work tree's only."""
+    committed = section.get("committed")
+    if not isinstance(committed, Mapping):
+        return _file_lines(section["files"])
+    out = [markup("[b]Committed[/b] (what a push sends; $n)", n=len(committed["files"])),
+           *_file_lines(committed["files"])]
+    uncommitted = section.get("uncommitted")
+    if isinstance(uncommitted, Mapping):
+        out += [markup("[b]Not committed[/b] (the work tree; $n)",
+                       n=len(uncommitted["files"])), *_file_lines(uncommitted["files"])]
     return out
 
 

@@ -120,6 +120,48 @@ def test_the_cli_prints_a_section_per_repository() -> None:
         "... (the diff is long; only its start is shown)"]
 
 
+UNDONE = {"repos": [
+    {**SECTIONS["repos"][0], "files": [], "diff": "",
+     "committed": {"commit": "fedcba9876543210", "diff": "+evil\x1b[31m\n", "truncated": False,
+                   "files": [{"status": "M", "path": "src/app.py", "work_tree": "undone"},
+                             {"status": "A", "path": "b.txt", "work_tree": "differs"},
+                             {"status": "A", "path": "c.txt", "work_tree": None}]},
+     "uncommitted": {"files": [{"status": "M", "path": "src/app.py"},
+                               {"status": "M", "path": "b.txt"}],
+                     "diff": "-evil\n", "truncated": False}}]}
+
+
+def test_the_cli_shows_what_a_push_sends_apart_and_marks_what_the_work_tree_undoes() -> None:
+    assert diffs.render(UNDONE, stat=False).splitlines() == [
+        "== app (primary, /workspace) against main @ 0123456789ab",
+        "-- committed @ fedcba987654 (what a push sends)",
+        "! src/app.py: committed; the work tree undoes it",
+        "! b.txt: committed; the work tree holds it otherwise",
+        "+evil[31m",
+        "-- not committed (the work tree; no push sends it)",
+        "-evil"]
+    assert diffs.render(UNDONE, stat=True).splitlines()[2:] == [
+        "M  src/app.py  (committed; the work tree undoes it)",
+        "A  b.txt  (committed; the work tree holds it otherwise)",
+        "A  c.txt",
+        "-- not committed (the work tree; no push sends it)",
+        "M  src/app.py", "M  b.txt"]
+    # A pod's branch: its work tree is not read.
+    pod = {"repos": [{**UNDONE["repos"][0], "uncommitted": None}]}
+    assert "not committed" not in diffs.render(pod, stat=False)
+
+
+def test_the_tui_lists_committed_files_apart_and_marks_what_the_work_tree_undoes() -> None:
+    lines = [line.markup for line in changed_files({**UNDONE["repos"][0], **UNDONE})]
+    assert lines[1:] == [
+        "[b]Committed[/b] (what a push sends; 3)",
+        "M src/app.py [b red](committed; the work tree undoes it)[/b red]",
+        "A b.txt [b red](committed; the work tree holds it otherwise)[/b red]",
+        "A c.txt",
+        "[b]Not committed[/b] (the work tree; 2)",
+        "M src/app.py", "M b.txt"]
+
+
 def test_the_tui_lists_changed_files_per_repository() -> None:
     lines = [line.markup for line in changed_files(SECTIONS)]
     assert [line for line in lines if line.startswith("[b]")] == [

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -365,7 +366,7 @@ def test_nothing_the_agent_writes_runs_on_the_host(repo: RepoInfo, ws: Path,
         p.unlink()
     scratch = ws.parent.parent / "shadows"
     sync(repo, ws, scratch)
-    body = changes.diff(repo, ws, "main", scratch)
+    body = changes.diff(repo, ws, "main", scratch, branch=BRANCH)
     assert {"path": "untracked.txt", "status": "?"} in body["files"]
     assert "+changed" in body["diff"]
     workspaces.read_head(ws)
@@ -396,7 +397,7 @@ def test_diff_reports_committed_staged_and_untracked(repo: RepoInfo, ws: Path) -
                      "echo 2 > src/app.py && rm README && mkdir -p ignored && "
                      "echo ignored/ > .gitignore && echo i > ignored/i")
     assert done.returncode == 0, done.stderr
-    body = changes.diff(repo, ws, "main", ws.parent.parent / "shadows")
+    body = changes.diff(repo, ws, "main", ws.parent.parent / "shadows", branch=BRANCH)
     files = {f["path"]: f["status"] for f in body["files"]}
     assert files == {"committed": "A", "staged": "?", "untracked": "?", "src/app.py": "M",
                      "README": "D", ".gitignore": "?"}
@@ -422,7 +423,7 @@ def test_a_diff_copies_nothing_and_reads_a_bounded_answer(repo: RepoInfo, ws: Pa
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0777", "tmpfs", str(disk)],
                    check=True)
     try:
-        body = changes.diff(repo, ws, "main", disk / "shadows")
+        body = changes.diff(repo, ws, "main", disk / "shadows", branch=BRANCH)
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=True)
     assert {f["path"]: f["status"] for f in body["files"]} == {
@@ -535,10 +536,34 @@ def test_the_timeline_lists_what_a_walk_of_the_whole_branch_lists(
 ])
 def test_a_diff_names_a_bounded_few_files(count: int, named: int, cut: bool) -> None:
     stat = b"".join(b"A\td/%06d\n" % i for i in range(count))
-    body = changes._answer("main", "", stat, {"d/000001"}, b"")
+    body = changes._part(stat, {"d/000001"}, b"")
     assert len(body["files"]) == named and body["truncated"] is cut
     assert body["files"][:2] == [{"status": "A", "path": "d/000000"},
                                  {"status": "?", "path": "d/000001"}][:named]
+
+
+def _listed(*paths: str, cut: bool = False) -> dict[str, Any]:
+    return {"files": [{"status": "M", "path": p} for p in paths], "diff": "", "truncated": cut}
+
+
+@pytest.mark.parametrize(("work_tree", "uncommitted", "mark"), [
+    (_listed("a"), _listed(), None),  # the work tree holds the commit
+    (_listed(), _listed("a"), changes.UNDONE),  # put back as the fork has it
+    (_listed("a"), _listed("a"), changes.DIFFERS),  # changed again, not committed
+    (_listed("a", "b"), _listed("b"), None),  # another file's uncommitted change
+    (_listed(), _listed("b", cut=True), changes.UNDONE),  # the whole work tree as the fork
+    (_listed("a"), _listed("b", cut=True), changes.DIFFERS),  # not known: the worse
+    (_listed(cut=True), _listed("a"), changes.DIFFERS),  # a cut work-tree list: not undone
+    (_listed(cut=True), _listed("b"), None),  # the whole uncommitted list: as committed
+    (_listed(cut=True), _listed(cut=True), changes.DIFFERS),
+    (_listed(), None, None),  # no work tree read (a pod's branch)
+])
+def test_each_committed_file_says_what_the_work_tree_holds_of_it(
+        work_tree: dict[str, Any], uncommitted: dict[str, Any] | None, mark: str | None
+) -> None:
+    committed = [{"status": "M", "path": "a"}]
+    assert changes.marked(committed, work_tree, uncommitted) == [
+        {"status": "M", "path": "a", "work_tree": mark}]
 
 
 @pytest.mark.parametrize(("stderr", "says"), [
@@ -598,9 +623,9 @@ def test_a_pack_that_lies_about_the_users_objects_hides_nothing_from_the_diff(
     scratch = ws.parent.parent / "shadows"
     if not synced:
         with pytest.raises(GitError, match="could not read the workspace's commit"):
-            changes.diff(repo, ws, "main", scratch)
+            changes.diff(repo, ws, "main", scratch, branch=BRANCH)
         return
-    body = changes.diff(repo, ws, "main", scratch)
+    body = changes.diff(repo, ws, "main", scratch, branch=BRANCH)
     assert {"status": "M", "path": "src/app.py"} in body["files"], body["files"]
     assert "+backdoor" in body["diff"]
     assert not list(scratch.iterdir())

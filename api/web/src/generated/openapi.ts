@@ -594,7 +594,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Each repository's changes against where its branch forked from its base, the primary first (a Kubernetes session read in its pod: its branch as fetched) */
+        /** Each repository's changes against where its branch forked from its base, the primary first: the work tree (files, diff), the branch's commit a push sends (committed) and the work tree against it (uncommitted); a Kubernetes session read in its pod: its branch as fetched */
         get: operations["get_api_sessions_ref_diff"];
         put?: never;
         post?: never;
@@ -2907,6 +2907,32 @@ export interface operations {
                         diff: string;
                         /** @description the diff was cut at 2 MiB, or the files at the first 10,000 */
                         truncated: boolean;
+                        /** @description The session branch's commit against the fork point: what a push, a pull request or a merge sends, whatever the work tree holds */
+                        committed: {
+                            commit: string | null;
+                            files: {
+                                status: string;
+                                path: string;
+                                /**
+                                 * @description what the work tree holds of the file: null as committed; undone: as the fork has it (the work tree undoes the committed change); differs: otherwise than the commit
+                                 * @enum {string|null}
+                                 */
+                                work_tree: "undone" | "differs" | null;
+                            }[];
+                            diff: string;
+                            /** @description the diff was cut at 2 MiB, or the files at the first 10,000 */
+                            truncated: boolean;
+                        };
+                        /** @description The work tree against the branch's commit: what no push sends (null when the work tree is not read: a Kubernetes session's branch) */
+                        uncommitted: {
+                            files: {
+                                status: string;
+                                path: string;
+                            }[];
+                            diff: string;
+                            /** @description the diff was cut at 2 MiB, or the files at the first 10,000 */
+                            truncated: boolean;
+                        } | null;
                         /** @description A section per repository, the primary first (only the one asked for with ?repo=) */
                         repos: {
                             /** @description What ?repo= takes: '.' for the primary, else the mount name */
@@ -2925,6 +2951,32 @@ export interface operations {
                             diff: string;
                             /** @description the diff was cut at 2 MiB, or the files at the first 10,000 */
                             truncated: boolean;
+                            /** @description The session branch's commit against the fork point: what a push, a pull request or a merge sends, whatever the work tree holds */
+                            committed: {
+                                commit: string | null;
+                                files: {
+                                    status: string;
+                                    path: string;
+                                    /**
+                                     * @description what the work tree holds of the file: null as committed; undone: as the fork has it (the work tree undoes the committed change); differs: otherwise than the commit
+                                     * @enum {string|null}
+                                     */
+                                    work_tree: "undone" | "differs" | null;
+                                }[];
+                                diff: string;
+                                /** @description the diff was cut at 2 MiB, or the files at the first 10,000 */
+                                truncated: boolean;
+                            };
+                            /** @description The work tree against the branch's commit: what no push sends (null when the work tree is not read: a Kubernetes session's branch) */
+                            uncommitted: {
+                                files: {
+                                    status: string;
+                                    path: string;
+                                }[];
+                                diff: string;
+                                /** @description the diff was cut at 2 MiB, or the files at the first 10,000 */
+                                truncated: boolean;
+                            } | null;
                             /** @description Why this repository's changes could not be read (the others still show) */
                             error: string | null;
                         }[];
