@@ -4,7 +4,7 @@
 // appliance in the browser tests). The shapes the API serves (Session, Event, Message,
 // Error, CreateSession) are generated from that document into generated/openapi.ts (`npm run
 // types`), never written by hand. Views never call fetch themselves.
-import type { components } from "./generated/openapi";
+import type { components, operations } from "./generated/openapi";
 import routes from "./routes.json";
 
 export type RouteName = keyof typeof routes;
@@ -85,15 +85,16 @@ export interface Entry { name: string; path: string; type: "dir" | "file" | "sym
 export interface Listing { path: string; entries: Entry[]; truncated: boolean }
 export interface FileBody { path: string; size: number; binary: boolean; truncated: boolean;
   text: string }
-/** One repository's changes against its own base. `repo` is what `?repo=` takes ("." the
- * primary, else the mount), `name` what to show, `path` where the agent sees it. */
-export interface DiffSection { repo: string; name: string; primary: boolean; path: string;
-  base_ref: string; merge_base: string | null; files: { status: string; path: string }[];
-  diff: string; truncated: boolean; error: string | null }
 /** The top-level fields are the first section's; `repos` has a section per repository. */
-export interface Diff { repo: string; base_ref: string; merge_base: string | null;
-  files: { status: string; path: string }[]; diff: string; truncated: boolean;
-  repos: DiffSection[] }
+export type Diff =
+  operations["get_api_sessions_ref_diff"]["responses"][200]["content"]["application/json"];
+/** One repository's changes against its own base. `repo` is what `?repo=` takes ("." the
+ * primary, else the mount), `name` what to show, `path` where the agent sees it; `files` and
+ * `diff` the work tree against the fork, `committed` the branch's commit (what a push sends),
+ * `uncommitted` the work tree against that commit (null: not read, a pod's branch). */
+export type DiffSection = Diff["repos"][number];
+/** What the work tree holds of a committed file: null as committed, else undone / differs. */
+export type WorkTreeMark = DiffSection["committed"]["files"][number]["work_tree"];
 /** The primary repository, as the files and diff routes name it. */
 export const PRIMARY_REPO = ".";
 export interface Upload { name: string; path: string; container_path: string; size: number;

@@ -1,8 +1,9 @@
 // Files: the worktree as a tree (folders open on demand), a viewer with syntax highlighting,
-// and the diff against where the branch forked from its base. A multi-repo session picks the
+// and the diff against where the branch forked from its base (the branch's commit a push sends,
+// then the work tree's uncommitted changes). A multi-repo session picks the
 // repository its tree shows, and its diff has a section per repository, each under its name.
 import { useCallback, useEffect, useState } from "preact/hooks";
-import { api, PRIMARY_REPO, type Diff, type DiffSection, type Entry, type FileBody,
+import { api, PRIMARY_REPO, type Diff, type DiffSection, type Entry, type FileBody, type WorkTreeMark,
   type Session } from "../api";
 import { bytes, revealHtml } from "../format";
 import { Revealed } from "./Revealed";
@@ -62,16 +63,43 @@ function escape(s: string): string {
   return s.replace(/[&<>]/g, c => (c === "&" ? "&amp;" : c === "<" ? "&lt;" : "&gt;"));
 }
 
-function DiffBody({ d }: { d: DiffSection }) {
-  if (d.error) return <p class="field-error pad">{d.error}</p>;
-  if (d.files.length === 0) return <p class="muted pad">No changes yet.</p>;
+type Part = { files: { status: string; path: string; work_tree?: WorkTreeMark }[]; diff: string;
+  truncated: boolean };
+
+const MARKS: Record<NonNullable<WorkTreeMark>, string> = {
+  undone: "committed; the work tree undoes it",
+  differs: "committed; the work tree holds it otherwise",
+};
+
+function PartBody({ p, empty }: { p: Part; empty: string }) {
+  if (p.files.length === 0) return <p class="muted pad">{empty}</p>;
   return <>
-    <ul class="changed">{d.files.map(f => <li><span class={`st st-${f.status[0]}`}>{f.status === "?" ? "new" : f.status}</span>
-      <span class="mono"><Revealed text={f.path} /></span></li>)}</ul>
-    <pre class="code diff-body">{d.diff.split("\n").map(line => <span class={
+    <ul class="changed">{p.files.map(f => <li><span class={`st st-${f.status[0]}`}>{f.status === "?" ? "new" : f.status}</span>
+      <span class="mono"><Revealed text={f.path} /></span>
+      {f.work_tree && <strong class="undone" data-testid="diff-undone">{MARKS[f.work_tree]}</strong>}</li>)}</ul>
+    <pre class="code diff-body">{p.diff.split("\n").map(line => <span class={
       line.startsWith("+++") || line.startsWith("---") || line.startsWith("diff ") ? "d-file"
       : line.startsWith("+") ? "d-add" : line.startsWith("-") ? "d-del" : line.startsWith("@@") ? "d-hunk" : ""}><Revealed text={line} />{"\n"}</span>)}</pre>
-    {d.truncated && <p class="muted pad small">The diff is long; only its start is shown.</p>}
+    {p.truncated && <p class="muted pad small">The diff is long; only its start is shown.</p>}
+  </>;
+}
+
+// What a push (a pull request, a merge) sends is the branch's commit, not the work tree: it is
+// shown first, each file the work tree holds otherwise marked, and the uncommitted work apart.
+function DiffBody({ d }: { d: DiffSection }) {
+  if (d.error) return <p class="field-error pad">{d.error}</p>;
+  const c = d.committed;
+  if (c.files.length === 0 && !d.uncommitted?.files.length) return <p class="muted pad">No changes yet.</p>;
+  return <>
+    <section data-testid="diff-committed">
+      <h4 class="pad small">Committed{c.commit && <span class="muted mono"> @ {c.commit.slice(0, 8)}</span>}
+        <span class="muted"> — what a push sends</span></h4>
+      <PartBody p={c} empty="Nothing committed yet." />
+    </section>
+    {d.uncommitted && <section data-testid="diff-uncommitted">
+      <h4 class="pad small">Not committed <span class="muted">— the work tree; no push sends it</span></h4>
+      <PartBody p={d.uncommitted} empty="Nothing besides the commit." />
+    </section>}
   </>;
 }
 
