@@ -55,22 +55,28 @@ def changed_files(body: Mapping[str, Any]) -> list[Content]:
     the API says."""
     sections: list[Mapping[str, Any]] = body["repos"]
     if len(sections) < 2:
-        if isinstance(body.get("committed"), Mapping):
-            return [EMPTY, *_part_lines(body)]
-        return [EMPTY, markup("[b]Changed files[/b] ($n)", n=len(body["files"])),
-                *_file_lines(body["files"])]
+        return [EMPTY, markup("[b]Changed files[/b] ($n)", n=_count(body)),
+                *_part_lines(body)]
     out: list[Content] = []
     for section in sections:
-        files = section["files"]
         role = "primary, " if section.get("primary") else ""
         out += [EMPTY, markup("[b]Changed files in $name[/b] ($role$path; $n)",
                               name=section["name"], role=role, path=section["path"],
-                              n=len(files))]
+                              n=_count(section))]
         if section.get("error"):
             out.append(markup("[red]$error[/]", error=section["error"]))
             continue
         out += _part_lines(section)
     return out
+
+
+def _count(section: Mapping[str, Any]) -> int:
+    """The files a section names: committed or not (one changed both ways counts once)."""
+    committed = section.get("committed")
+    if not isinstance(committed, Mapping):
+        return len(section["files"])
+    parts = [committed, section.get("uncommitted") or {}]
+    return len({f["path"] for part in parts for f in part.get("files") or []})
 
 
 def _part_lines(section: Mapping[str, Any]) -> list[Content]:

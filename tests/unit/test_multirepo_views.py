@@ -154,6 +154,7 @@ def test_the_cli_shows_what_a_push_sends_apart_and_marks_what_the_work_tree_undo
 def test_the_tui_lists_committed_files_apart_and_marks_what_the_work_tree_undoes() -> None:
     lines = [line.markup for line in changed_files({**UNDONE["repos"][0], **UNDONE})]
     assert lines[1:] == [
+        "[b]Changed files[/b] (3)",
         "[b]Committed[/b] (what a push sends; 3)",
         "M src/app.py [b red](committed; the work tree undoes it)[/b red]",
         "A b.txt [b red](committed; the work tree holds it otherwise)[/b red]",
