@@ -22,6 +22,7 @@ import pytest
 
 from tests.conftest import user_git
 from tests.integration.test_containment_git import synced
+from tests.integration.tui_pilot import main, piloting, scenario, until
 from tests.support.agent_app import create, in_container
 from tests.support.appliance import Appliance
 
@@ -71,6 +72,26 @@ def test_a_work_tree_that_undoes_a_committed_backdoor_hides_nothing_from_the_dif
     [section] = diff["repos"]
     assert section["committed"] == committed
     assert user_git(repo, "rev-parse", s["branch"]) == commit
+    # The CLI says so too.
+    out = app.cli("diff", s["name"]).stdout
+    assert "-- committed" in out and f"+{BACKDOOR}" in out, out
+    assert "! src/app.py: committed; the work tree undoes it" in out, out
+
+
+def test_the_tui_marks_the_committed_file_the_work_tree_undoes(
+        app: Appliance, repo: Path) -> None:
+    s, _ = backdoored(app, repo, "tuiundo")
+    in_container(app, s, UNDO["checkout"])
+
+    async def run() -> None:
+        async with piloting(app, size=(120, 40), showing=["tuiundo"]) as (tui, pilot):
+            await until(pilot, lambda: main(tui).extras.get(s["id"]), "detail extras")
+            detail = str(main(tui).query_one("#detail").render())
+            assert "Committed (what a push sends; 1)" in detail, detail
+            assert "M src/app.py (committed; the work tree undoes it)" in detail, detail
+            assert "Not committed (the work tree; 1)" in detail, detail
+
+    scenario(run)
 
 
 def test_a_commit_the_work_tree_keeps_is_marked_with_nothing_uncommitted(
