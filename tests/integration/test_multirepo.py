@@ -273,6 +273,11 @@ def test_every_view_covers_every_repository(app: Appliance,
         assert section["files"] == [{"status": "?", "path": f"draft-{label}.txt"},
                                     {"status": "A", "path": "work.txt"}], section
         assert f"+work in {label}" in section["diff"]
+        # Each repository's branch commit (what a push sends) apart from its draft.
+        assert section["committed"]["files"] == [
+            {"status": "A", "path": "work.txt", "work_tree": None}], section["committed"]
+        assert section["uncommitted"]["files"] == [
+            {"status": "?", "path": f"draft-{label}.txt"}], section["uncommitted"]
         assert all(f"work in {other}" not in section["diff"]
                    for other in ("app", "shared", "docs") if other != label)
     assert d["repo"] == "." and d["files"] == d["repos"][0]["files"]
@@ -304,8 +309,10 @@ def test_every_view_covers_every_repository(app: Appliance,
         "== docs (/workspace/docs)"], out
     assert heads[2].split(" against ")[1].startswith("stable @ "), heads
     assert "+work in shared" in out
-    assert app.cli("diff", "views", "--repo", "docs", "--stat").stdout.splitlines()[1:] == [
-        "?  draft-docs.txt", "A  work.txt"]
+    stat = app.cli("diff", "views", "--repo", "docs", "--stat").stdout.splitlines()
+    assert stat[1].startswith("-- committed @ ") and stat[2:] == [
+        "A  work.txt", "-- not committed (the work tree; no push sends it)",
+        "?  draft-docs.txt"], stat
     refused = app.cli("diff", "views", "--repo", "../x", check=False)
     assert refused.returncode != 0 and "no repository" in refused.stderr
     # The timeline's commits: every session branch's, each naming its repository.
