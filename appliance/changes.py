@@ -83,14 +83,16 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
                "GIT_INDEX_FILE": str(gitdir / "scratch-index")}
 
         def git(*args: str, check: bool = True, limit: int | None = None,
-                input: bytes | None = None) -> bytes:
-            return hostgit.run(args, owner=repo.owner, cwd=gitdir, env=env, check=check,
+                input: bytes | None = None, tree: bool = True) -> bytes:
+            return hostgit.run(args, owner=repo.owner, cwd=gitdir,
+                               env=env if tree else {"GIT_DIR": str(gitdir)}, check=check,
                                limit=limit, input=input, memory=DIFF_MEMORY).stdout
 
-        def part(*against: str, untracked: set[str]) -> dict[str, Any]:
-            text = git(*BOUNDED, "diff", *DIFF_FLAGS, *against, "--", limit=DIFF_LIMIT)
+        def part(*against: str, untracked: set[str], tree: bool = True) -> dict[str, Any]:
+            text = git(*BOUNDED, "diff", *DIFF_FLAGS, *against, "--", limit=DIFF_LIMIT,
+                       tree=tree)
             stat = git("diff", "--name-status", "--no-renames", "--ignore-submodules=all",
-                       *against, "--", limit=STAT_LIMIT)
+                       *against, "--", limit=STAT_LIMIT, tree=tree)
             return _part(stat, untracked, text)
 
         fork = git("merge-base", "base", "tip", check=False).decode().strip() if base else ""
@@ -105,7 +107,9 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
         except GitError as exc:
             raise GitError(f"reading the workspace failed: {exc.message}") from exc
         work_tree = part(against, untracked=untracked)
-        committed = part(against, "tip", untracked=set())
+        # Commits only, with no work tree: no ``.gitattributes`` of the agent's (``-diff``
+        # would name a file and hide its lines) is read for what a push sends.
+        committed = part(against, "tip", untracked=set(), tree=False)
         uncommitted = part("tip", untracked=untracked)
     return _answer(base_ref, fork, work_tree, tip=tip, committed=committed,
                    uncommitted=uncommitted)
