@@ -149,7 +149,9 @@ def _part(stat: bytes, untracked: set[str], text: bytes) -> dict[str, Any]:
             more = True
             break
         status, _, path = line.partition("\t")
-        files.append({"status": "?" if path in untracked else status, "path": path})
+        # New and never added (to the commit compared with: else it is that commit's).
+        new = status == "A" and path in untracked
+        files.append({"status": "?" if new else status, "path": path})
     cut = len(text) > DIFF_LIMIT or len(stat) > STAT_LIMIT or more
     return {"files": files, "truncated": cut,
             "diff": text[:DIFF_LIMIT].decode("utf-8", "replace")}

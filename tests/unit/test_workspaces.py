@@ -542,6 +542,13 @@ def test_a_diff_names_a_bounded_few_files(count: int, named: int, cut: bool) -> 
                                  {"status": "?", "path": "d/000001"}][:named]
 
 
+def test_a_file_is_new_only_where_the_commit_compared_with_lacks_it() -> None:
+    # Untracked in the checked-out commit, but the branch's commit has it: changed, not new.
+    body = changes._part(b"A\tn\nM\tm\nD\td\n", {"n", "m"}, b"")
+    assert body["files"] == [{"status": "?", "path": "n"}, {"status": "M", "path": "m"},
+                             {"status": "D", "path": "d"}]
+
+
 def _listed(*paths: str, cut: bool = False) -> dict[str, Any]:
     return {"files": [{"status": "M", "path": p} for p in paths], "diff": "", "truncated": cut}
 
