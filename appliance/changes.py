@@ -96,7 +96,11 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
             return _part(stat, untracked, text)
 
         fork = git("merge-base", "base", "tip", check=False).decode().strip() if base else ""
-        against = fork or base or tip
+        # With the base gone, the work tree is compared with the commit checked out (as it
+        # always was), and the branch's commit with nothing: all of it is what a push sends.
+        against = fork or base or head
+        since = fork or base or git("hash-object", "-t", "tree", "--stdin", input=b"",
+                                    tree=False).decode().strip()
         git("read-tree", "head")
         _drop_gitlinks(git)
         untracked = {p for p in git("ls-files", "--others", "--exclude-standard", "-z",
@@ -109,10 +113,10 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
         work_tree = part(against, untracked=untracked)
         # Commits only, with no work tree: no ``.gitattributes`` of the agent's (``-diff``
         # would name a file and hide its lines) is read for what a push sends.
-        committed = part(against, "tip", untracked=set(), tree=False)
+        committed = part(since, "tip", untracked=set(), tree=False)
         uncommitted = part("tip", untracked=untracked)
     return _answer(base_ref, fork, work_tree, tip=tip, committed=committed,
-                   uncommitted=uncommitted)
+                   uncommitted=uncommitted, forked=bool(fork or base))
 
 
 def _drop_gitlinks(git: Callable[..., bytes]) -> None:
@@ -157,21 +161,21 @@ def _part(stat: bytes, untracked: set[str], text: bytes) -> dict[str, Any]:
             "diff": text[:DIFF_LIMIT].decode("utf-8", "replace")}
 
 
-def marked(committed: list[dict[str, Any]], work_tree: dict[str, Any],
+def marked(committed: list[dict[str, Any]], work_tree: dict[str, Any] | None,
            uncommitted: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The files the branch's commit changes, each with ``work_tree``: :data:`UNDONE` when
-    the work tree holds it as the fork does (the whole work-tree diff does not name it),
-    :data:`DIFFERS` when it holds it otherwise than the commit (the uncommitted diff names
-    it, or is cut short), else None. No work tree read (``uncommitted`` None, a pod's
-    branch): nothing marked."""
+    the work tree holds it as the fork does (the whole diff of the work tree against the
+    fork does not name it; ``work_tree`` None: no fork, so never), :data:`DIFFERS` when it
+    holds it otherwise than the commit (the uncommitted diff names it, or is cut short),
+    else None. No work tree read (``uncommitted`` None, a pod's branch): nothing marked."""
     if uncommitted is None:
         return [{**f, "work_tree": None} for f in committed]
     changed = {f["path"] for f in uncommitted["files"]}
-    shown = {f["path"] for f in work_tree["files"]}
+    shown = {f["path"] for f in work_tree["files"]} if work_tree else set()
     out = []
     for f in committed:
         mark: str | None = None
-        if f["path"] not in shown and not work_tree["truncated"]:
+        if work_tree is not None and f["path"] not in shown and not work_tree["truncated"]:
             mark = UNDONE
         elif f["path"] in changed or uncommitted["truncated"]:
             mark = DIFFERS
@@ -180,13 +184,16 @@ def marked(committed: list[dict[str, Any]], work_tree: dict[str, Any],
 
 
 def _answer(base_ref: str, fork: str, work_tree: dict[str, Any], *, tip: str,
-            committed: dict[str, Any], uncommitted: dict[str, Any] | None) -> dict[str, Any]:
+            committed: dict[str, Any], uncommitted: dict[str, Any] | None,
+            forked: bool = True) -> dict[str, Any]:
     """What both diffs answer: the work tree against the fork (as before: ``files``,
     ``diff``, ``truncated``), the branch's commit against it and the work tree against the
-    commit."""
+    commit. Not ``forked`` (the base is gone): the work tree was compared with its own
+    commit, which says nothing of what it undoes."""
     return {"base_ref": base_ref, "merge_base": fork or None, **work_tree,
             "committed": {"commit": tip, **committed,
-                          "files": marked(committed["files"], work_tree, uncommitted)},
+                          "files": marked(committed["files"], work_tree if forked else None,
+                                          uncommitted)},
             "uncommitted": uncommitted}
 
 

@@ -406,6 +406,22 @@ def test_diff_reports_committed_staged_and_untracked(repo: RepoInfo, ws: Path) -
     assert not list((ws.parent.parent / "shadows").iterdir())  # scratch cleaned up
 
 
+def test_with_the_base_gone_the_branch_commit_shows_whole(repo: RepoInfo, ws: Path) -> None:
+    """The person deleted the base branch: no fork to compare with, and the branch's commit
+    is shown whole (all of it is what a push sends), never as nothing committed."""
+    done = agent(ws, "echo c > committed && git add committed && git commit -qm c && "
+                     "git rm -q --cached committed")
+    assert done.returncode == 0, done.stderr
+    sh(repo.root, "branch", "-q", "gone", "main")
+    sh(repo.root, "update-ref", "-d", "refs/heads/gone")
+    body = changes.diff(repo, ws, "gone", ws.parent.parent / "shadows", branch=BRANCH)
+    assert body["merge_base"] is None
+    assert body["committed"]["files"] == [
+        {"status": "A", "path": p, "work_tree": None} for p in ("README", "committed",
+                                                                  "src/app.py")]
+    assert body["uncommitted"]["files"] == []
+
+
 def test_a_diff_copies_nothing_and_reads_a_bounded_answer(repo: RepoInfo, ws: Path,
                                                           tmp_path: Path) -> None:
     """The workspace is the agent's to fill. Its diff, with 48 MiB it never committed (not
@@ -564,10 +580,12 @@ def _listed(*paths: str, cut: bool = False) -> dict[str, Any]:
     (_listed(cut=True), _listed("b"), None),  # the whole uncommitted list: as committed
     (_listed(cut=True), _listed(cut=True), changes.DIFFERS),
     (_listed(), None, None),  # no work tree read (a pod's branch)
+    (None, _listed("a"), changes.DIFFERS),  # no fork known: never undone, still differing
+    (None, _listed("b"), None),
 ])
 def test_each_committed_file_says_what_the_work_tree_holds_of_it(
-        work_tree: dict[str, Any], uncommitted: dict[str, Any] | None, mark: str | None
-) -> None:
+        work_tree: dict[str, Any] | None, uncommitted: dict[str, Any] | None,
+        mark: str | None) -> None:
     committed = [{"status": "M", "path": "a"}]
     assert changes.marked(committed, work_tree, uncommitted) == [
         {"status": "M", "path": "a", "work_tree": mark}]
