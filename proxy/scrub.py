@@ -76,7 +76,7 @@ def spellings(secret: bytes) -> tuple[bytes, ...]:
 class Scrubber:
     """Masks ``secrets`` in one answer; :meth:`feed` the body's chunks, then :meth:`finish`."""
 
-    __slots__ = ("_forms", "_held", "_lower", "escapes", "masked", "secrets")
+    __slots__ = ("_forms", "_held", "_lower", "_run", "_table", "escapes", "masked", "secrets")
 
     def __init__(self, secrets: Iterable[bytes]) -> None:
         # Longest first: a rendered value that holds the raw one is masked whole.
@@ -87,6 +87,9 @@ class Scrubber:
                                     for form in spellings(secret)}, key=len, reverse=True))
         #: As a header's name carries them: HTTP reads names in any case (h11 lowers them).
         self._lower = tuple(dict.fromkeys(form.lower() for form in self._forms))
+        #: What a spelling of a form is made of, and how long one is at least (:meth:`spells`).
+        self._table = alphabet((*self._forms, *self._lower))
+        self._run = b"a" * min((len(form) for form in self._forms), default=1)
         self._held = b""
         #: How many occurrences were masked so far.
         self.masked = 0
@@ -111,6 +114,8 @@ class Scrubber:
         the original bytes that spell one, escapes and all); and the spans masked."""
         secrets = self._forms if secrets is None else secrets
         spans: list[tuple[int, int]] = []
+        if not self.spells(data):  # nor as its bytes: one pass, not one a form
+            return data, spans
         for secret in secrets:
             if secret in data:
                 i = data.find(secret)
@@ -137,6 +142,14 @@ class Scrubber:
         if second is not None:
             spans += _trace(Twice(view, second), bytearray(second.text), out, secrets)
         return bytes(out), spans
+
+    def spells(self, data: bytes) -> bool:
+        """Whether ``data`` may spell a form re-encoded: a spelling, escaped once or twice,
+        is a run of the form's own bytes and the bytes escapes are written with, at least as
+        long as the form. Finding no such run costs a ``translate`` and a ``find``, where
+        undoing the escapes costs a regular expression's pass (a body of random bytes, with
+        an escape's first byte every hundred, went through it at some 65 MB/s)."""
+        return self._run in data.translate(self._table)
 
     def head(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         """The answer's header (or trailer) fields, each name and value masked."""
@@ -235,6 +248,20 @@ class Scrubber:
 _DATA_TYPES = (b"application/x-git-", b"application/octet-stream", b"application/zip",
                b"application/gzip", b"application/x-tar", b"application/pdf",
                b"application/wasm", b"image/", b"audio/", b"video/", b"font/")
+
+
+#: The bytes escapes are written with, at either level (``unescape.ESCAPE``): ``\\``,
+#: ``%``, ``&``, ``#``, ``;``, ``/``, hex digits and the letters of ``\\u``, ``&#x`` and
+#: the named references.
+_ESCAPE_BYTES = frozenset(b"\\%&#;/0123456789abcdefghijklmnopqrstuvwxyz"
+                          b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def alphabet(forms: Iterable[bytes]) -> bytes:
+    """A ``bytes.translate`` table: ``a`` for a byte a spelling of ``forms`` may hold (theirs
+    and the escapes'), a space for any other."""
+    inside = _ESCAPE_BYTES.union(*forms)
+    return bytes(0x61 if byte in inside else 0x20 for byte in range(256))
 
 
 def _trace(view: Unescaped | Twice, found: bytearray, out: bytearray,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -299,3 +300,28 @@ def test_each_fixed_spelling_of_a_secret_is_in_every_echo_that_spells_it_so(
                 assert any(form in enc(before + secret + after) for form in forms)
     assert min(map(len, forms)) >= len(secret)
     assert json.dumps(sorted(map(len, forms), reverse=True)) == json.dumps(list(map(len, forms)))
+
+
+@pytest.mark.parametrize("echoed", [*ECHOED.values(), *SPELLED.values(),
+                                    *(e for e, _ in BASE64), TOKEN, BASIC])
+def test_every_spelling_passes_the_look_that_skips_a_body_which_holds_none(
+        echoed: bytes) -> None:
+    """The masking skips a chunk with no run of the forms' bytes and the escapes' as long as
+    the shortest form (:meth:`Scrubber.spells`): every spelling here is such a run, cut from
+    its surroundings by bytes that are in no form."""
+    scrub = Scrubber([ODD, ODD_BASIC, SPACED, SPACED_BASIC, TOKEN, BASIC])
+    assert scrub.spells(b'\x00"' + echoed + b'"\x00')
+
+
+def test_a_body_of_random_bytes_is_skipped_and_a_secret_in_it_is_not() -> None:
+    """Random bytes hold no run as long as a secret (the fast path a clone's pack takes);
+    a secret of any bytes, put in them, is found: its own bytes are in the look."""
+    rng = random.Random(7)
+    data = rng.randbytes(1 << 20)
+    odd = b"ghp_" + bytes(range(256))[4:40]
+    scrub = Scrubber([TOKEN, odd])
+    assert not scrub.spells(data)
+    for secret in (TOKEN, odd):
+        body = data[:5000] + secret + data[5000:]
+        assert scrub.spells(body)
+        assert secret not in scrub.feed(body) + scrub.finish()
