@@ -64,18 +64,29 @@ BOUNDED = ("-c", f"core.bigFileThreshold={DIFF_LIMIT}")
 DIFF_MEMORY = hostgit.READ_MEMORY
 
 
+def sent_tip(*, in_workspace: str | None, brought_in: str | None, head: str,
+             synced_here: bool) -> str:
+    """The commit a push of the session branch sends, as the diff shows it: the branch as
+    the workspace has it when the host brings it in from there (``synced_here``: the next
+    sync, which a push runs first), else as last brought in (a pod's comes through the
+    remote, and its workspace's branch is the agent's to move without pushing it); the
+    commit checked out when neither is known."""
+    return (in_workspace if synced_here else None) or brought_in or head
+
+
 def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
-         branch: str) -> dict[str, Any]:
+         branch: str, synced_here: bool = True) -> dict[str, Any]:
     """Files and unified diff of the workspace against the fork point of ``base_ref``; of
-    ``branch``'s commit against it (``committed``: what a push sends, each file marked with
-    what the work tree holds of it, :func:`marked`); and of the work tree against that
-    commit (``uncommitted``)."""
+    ``branch``'s commit against it (``committed``: what a push sends, :func:`sent_tip`,
+    each file marked with what the work tree holds of it, :func:`marked`); and of the work
+    tree against that commit (``uncommitted``). ``synced_here``: the branch is brought in
+    from this workspace (Docker), not through the remote (a pod's volume read here)."""
     head = workspaces.read_head(workspace)
     if head is None:
         raise InvalidInput("the workspace has no readable HEAD (the agent may have broken it)")
-    # What the next sync brings in and a push then sends: the branch as the workspace has
-    # it, else as last brought in; whatever the agent has checked out.
-    tip = workspaces.read_tip(workspace, branch) or repos.branch_tip(repo, branch) or head
+    tip = sent_tip(in_workspace=workspaces.read_tip(workspace, branch),
+                   brought_in=repos.branch_tip(repo, branch), head=head,
+                   synced_here=synced_here)
     base = repos.base_commit(repo, base_ref)
     with branchsync.checked_shadow(repo, workspace, scratch, {"head": head, "tip": tip},
                                    {"base": base} if base else {}) as gitdir:

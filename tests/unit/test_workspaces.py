@@ -591,6 +591,20 @@ def test_each_committed_file_says_what_the_work_tree_holds_of_it(
         {"status": "M", "path": "a", "work_tree": mark}]
 
 
+@pytest.mark.parametrize(("in_workspace", "brought_in", "synced_here", "sent"), [
+    ("w", "b", True, "w"),  # a push brings the workspace's branch in first
+    (None, "b", True, "b"),  # unreadable (a link, a symbolic ref): as last brought in
+    (None, None, True, "h"),  # nothing known: the commit checked out
+    ("w", "b", False, "b"),  # a pod's: through the remote, never its volume's branch
+    ("w", None, False, "h"),
+])
+def test_the_committed_part_is_the_commit_a_push_sends(
+        in_workspace: str | None, brought_in: str | None, synced_here: bool,
+        sent: str) -> None:
+    assert changes.sent_tip(in_workspace=in_workspace, brought_in=brought_in, head="h",
+                            synced_here=synced_here) == sent
+
+
 @pytest.mark.parametrize(("stderr", "says"), [
     (b"fatal: Out of memory, malloc failed (tried to allocate 524288001 bytes)\n"
      b"fatal: fetch-pack: invalid index-pack output\n", "memory"),
