@@ -42,20 +42,27 @@ def _flag(body: dict[str, Any], key: str) -> bool:
     body={"type": "object", "additionalProperties": False, "properties": {
         "force": {"type": "boolean", "description": "replace the remote branch's history"},
         "pr": {"type": "boolean", "description": "open a pull request when none is open"},
-        "draft": {"type": "boolean", "description": "open it as a draft"}}},
+        "draft": {"type": "boolean", "description": "open it as a draft"},
+        "commit": {"type": "string", "description": "The commit the person looked at (the "
+                   "diff's committed part): refused (409), nothing sent, when the branch "
+                   "is at another"}}},
     responses={"200": ok(ANSWER), "400": err("No https or GitHub remote"),
                "404": err("No such session"),
                "409": err("The remote branch has commits the session's does not (push with "
-                          "force), or the phase does not allow it"),
+                          "force), the branch moved since the commit named, or the phase "
+                          "does not allow it"),
                "502": err("GitHub or the proxy failed")}))
 async def push(ref: str) -> dict[str, Any]:
     ctx = current()
-    body = await json_body(known=("force", "pr", "draft"))
+    body = await json_body(known=("force", "pr", "draft", "commit"))
+    expect = body.get("commit")
+    if expect is not None and not isinstance(expect, str):
+        raise InvalidInput("commit must be a commit id", field="commit")
     session = await ctx.resolve(ref)
     verbs.check(Verb.PUSH, session)
     done = await pulls.push(ctx.settings, ctx.instance_key, ctx.store, session,
                             force=_flag(body, "force"), open_pr=_flag(body, "pr"),
-                            draft=_flag(body, "draft"))
+                            draft=_flag(body, "draft"), expect=expect)
     ctx.hub.poke()
     assert done.pull is not None
     return {"session": wire.session_json(done), "commit": done.pull.pushed_sha or ""}

@@ -46,10 +46,13 @@ def remote_of(repo: RepoInfo) -> Remote:
     return Remote(url=url, slug=None)
 
 
-def push_argv(url: str, branch: str, *, force: bool, ca: Path | None) -> list[str]:
+def push_argv(url: str, branch: str, commit: str, *, force: bool,
+              ca: Path | None) -> list[str]:
+    """A push of ``commit`` as ``branch``: the commit named, not the branch as it is when
+    git reads it (a sync may move it between)."""
     ref = f"refs/heads/{branch}"
     return [*remotes.https_argv(ca), *hostgit.PACKING, "push", "--porcelain", "--no-verify",
-            "--end-of-options", url, f"{'+' if force else ''}{ref}:{ref}"]
+            "--end-of-options", url, f"{'+' if force else ''}{commit}:{ref}"]
 
 
 def proxy_env(proxy: str) -> dict[str, str]:
@@ -59,16 +62,21 @@ def proxy_env(proxy: str) -> dict[str, str]:
 
 
 def push_branch(repo: RepoInfo, remote: Remote, branch: str, *, proxy: str, ca: Path | None,
-                force: bool) -> str:
-    """Push ``branch`` of the user's repository; the commit pushed."""
+                force: bool, expect: str | None = None) -> str:
+    """Push ``branch`` of the user's repository; the commit pushed. ``expect``: the commit
+    the person looked at (the diff's committed part), refused when the branch is at another
+    (the agent committed since)."""
     tip = repos.branch_tip(repo, branch)
     if tip is None:
         raise GitError(f"{repo.root} has no branch {branch} yet: the session has not been "
                        "brought in (wait for its first commit, or see its status)")
+    if expect is not None and expect.strip().lower() != tip:
+        raise Conflict(f"{branch} moved to {tip[:12]} since you looked ({expect[:12]}); "
+                       "look at its diff again, then push", field="commit")
     # The branch holds the agent's objects: git packs them with the heap of a host git
     # reading them, a large file streamed (two of 500 MiB a byte apart were held whole to
     # look for a delta between them).
-    proc = hostgit.run(push_argv(remote.url, branch, force=force, ca=ca), owner=repo.owner,
+    proc = hostgit.run(push_argv(remote.url, branch, tip, force=force, ca=ca), owner=repo.owner,
                        cwd=repo.root, env=proxy_env(proxy), check=False, timeout=PUSH_TIMEOUT,
                        memory=hostgit.READ_MEMORY)
     if proc.returncode != 0:

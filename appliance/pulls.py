@@ -107,12 +107,16 @@ def _title(repo: repos.RepoInfo, s: Session) -> str:
 
 
 async def push(settings: Settings, key: bytes, store: AsyncStore, s: Session, *,
-               force: bool = False, open_pr: bool = False, draft: bool = False) -> Session:
+               force: bool = False, open_pr: bool = False, draft: bool = False,
+               expect: str | None = None) -> Session:
+    """Push the session's branch (its newest commit brought in first); ``expect``: only
+    when that is the commit the person looked at (:func:`appliance.publish.push_branch`)."""
     repo, remote = await _remote(s)
     await trio.to_thread.run_sync(bring_current, settings, s, repo)
     proxy = owner_proxy(settings, key)
     sha = await trio.to_thread.run_sync(lambda: publish.push_branch(
-        repo, remote, s.branch, proxy=proxy, ca=proxy_ca(settings), force=force))
+        repo, remote, s.branch, proxy=proxy, ca=proxy_ca(settings), force=force,
+        expect=expect))
     log.info("pushed %s at %s to %s", s.branch, sha[:12], remote.url,
              extra={"session": s.id})
     base = PullStatus(repo=str(remote.slug or remote.url), branch=s.branch,

@@ -446,3 +446,22 @@ def test_the_tui_pushes_shows_ci_and_merges_the_head_it_showed(
             assert github.pull(1)["merged"] and github.tip(SLUG, s["branch"]) is None
 
     scenario(run)
+
+
+def test_a_push_sends_only_the_commit_the_person_looked_at(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """The person reads the diff (its committed part: what a push sends) and pushes it; the
+    agent commits again in between. The push names the commit looked at, so it is refused
+    and sends nothing; the newer one, named after a look at it, goes."""
+    s = create(app, origin, "looked")
+    seen = agent_commit(app, s, "one")
+    assert app.client().get("/api/sessions/looked/diff")["committed"]["commit"] == seen
+    newer = agent_commit(app, s, "backdoor")
+    with app.socket_http() as http:
+        r = http.post("/api/sessions/looked/push", json={"commit": seen})
+        assert r.status_code == 409, (r.status_code, r.text)
+        assert "since you looked" in r.json()["error"] and newer[:12] in r.json()["error"]
+        assert github.tip(SLUG, s["branch"]) is None
+        r = http.post("/api/sessions/looked/push", json={"commit": newer})
+        assert r.status_code == 200, (r.status_code, r.text)
+    assert r.json()["commit"] == newer and github.tip(SLUG, s["branch"]) == newer

@@ -152,15 +152,16 @@ def test_error_answers_keep_githubs_words(status: int, kind: type[Exception],
 
 
 def test_the_push_carries_no_credential_in_argv() -> None:
-    argv = publish.push_argv("https://github.com/o/r.git", "clauderon/fix", force=False,
+    sha = "ab" * 20
+    argv = publish.push_argv("https://github.com/o/r.git", "clauderon/fix", sha, force=False,
                              ca=None)
-    assert argv[-2:] == ["https://github.com/o/r.git",
-                         "refs/heads/clauderon/fix:refs/heads/clauderon/fix"]
+    # The commit read, not the branch as a sync may have moved it since.
+    assert argv[-2:] == ["https://github.com/o/r.git", f"{sha}:refs/heads/clauderon/fix"]
     assert "--end-of-options" in argv and "protocol.https.allow=always" in argv
     assert " ".join(hostgit.PACKING) in " ".join(argv)  # the agent's files packed streamed
-    forced = publish.push_argv("https://github.com/o/r.git", "clauderon/fix", force=True,
-                               ca=None)
-    assert forced[-1].startswith("+refs/heads/")
+    forced = publish.push_argv("https://github.com/o/r.git", "clauderon/fix", sha,
+                               force=True, ca=None)
+    assert forced[-1] == f"+{sha}:refs/heads/clauderon/fix"
     env = publish.proxy_env("http://clauderon:secret@127.0.0.1:1")
     assert env == {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.proxy",
                    "GIT_CONFIG_VALUE_0": "http://clauderon:secret@127.0.0.1:1"}

@@ -3601,6 +3601,8 @@ export interface operations {
                     pr?: boolean;
                     /** @description open it as a draft */
                     draft?: boolean;
+                    /** @description The commit the person looked at (the diff's committed part): refused (409), nothing sent, when the branch is at another */
+                    commit?: string;
                 };
             };
         };
@@ -3636,7 +3638,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The remote branch has commits the session's does not (push with force), or the phase does not allow it */
+            /** @description The remote branch has commits the session's does not (push with force), the branch moved since the commit named, or the phase does not allow it */
             409: {
                 headers: {
                     [name: string]: unknown;
