@@ -17,14 +17,16 @@ connection can carry another request.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import h11
 import trio
 
-from appliance.audit import Decision, Phase
+from appliance.audit import AuditRecord, Decision, Phase
 from appliance.usage import Usage
 from proxy.directory import SessionAuth
 from proxy.framing import framed, has_body, request_framing, response_framing
@@ -107,17 +109,9 @@ async def handle(
         method=method, target=target, headers=headers, session=session,
         config=config, creds=state.creds, tunnel=tunnel)
     meter = Meter(decision=verdict.decision)
-
-    def opening() -> str:
-        opened = request_id()
-        state.write(audit_record(
-            request_id=opened, started=started, duration_s=trio.current_time() - t0,
-            session=session.session_id, method=method, host=target.host, target=target.path,
-            status=meter.status, bytes_in=0, bytes_out=0, credential=meter.credential,
-            decision=meter.decision, note=meter.note, phase=Phase.OPEN, stream=opened))
-        return opened
-
-    meter.opening = opening
+    said = _Said(started=started, t0=t0, session=session.session_id, method=method,
+                 target=target)
+    meter.opening = functools.partial(_opening, state, said, meter)
     try:
         verdict, prefix = await screen(state, client, request, target, headers=headers,
                                        session=session, verdict=verdict, meter=meter)
@@ -148,15 +142,40 @@ async def handle(
     finally:
         if meter.release is not None:
             meter.release()
-        state.record(audit_record(
-            request_id=request_id(), started=started,
-            duration_s=trio.current_time() - t0, session=session.session_id, method=method,
-            host=target.host, target=target.path, status=meter.status,
-            bytes_in=meter.bytes_in, bytes_out=meter.bytes_out, credential=meter.credential,
-            decision=meter.decision, error=meter.error, note=meter.note,
-            phase=None if meter.stream is None else Phase.END, stream=meter.stream,
-        ))
+        state.record(said.line(meter, ident=request_id(), stream=meter.stream,
+                               phase=None if meter.stream is None else Phase.END))
     return client.reusable()
+
+
+@dataclass(frozen=True, slots=True)
+class _Said:
+    """What each audit line of one exchange says of it, whatever the meter read."""
+
+    started: datetime
+    t0: float
+    session: str | None
+    method: str
+    target: Target
+
+    def line(self, meter: Meter, *, ident: str, phase: Phase | None,
+             stream: str | None) -> AuditRecord:
+        opening = phase is Phase.OPEN
+        return audit_record(
+            request_id=ident, started=self.started, duration_s=trio.current_time() - self.t0,
+            session=self.session, method=self.method, host=self.target.host,
+            target=self.target.path, status=meter.status,
+            bytes_in=0 if opening else meter.bytes_in,
+            bytes_out=0 if opening else meter.bytes_out, credential=meter.credential,
+            decision=meter.decision, error=None if opening else meter.error,
+            note=meter.note, phase=phase, stream=stream)
+
+
+def _opening(state: ProxyState, said: _Said, meter: Meter) -> str:
+    """The opening line of an exchange that stays open (written alone: its end line is
+    the one counted); its id, the exchange's ``stream``."""
+    opened = request_id()
+    state.write(said.line(meter, ident=opened, phase=Phase.OPEN, stream=opened))
+    return opened
 
 
 async def _pass_on(state: ProxyState, client: HttpSide, *, request: h11.Request,
@@ -208,13 +227,7 @@ async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request,
         meter.bytes_in += tally.moved + sum(
             len(e.data) for e in prefix or () if isinstance(e, h11.Data))
     scrub = Scrubber(verdict.secrets) if verdict.secrets else None
-    status = getattr(event, "status_code", 0)
-    if verdict.unmetered is not None and state.controls.active \
-            and (status == 101 or 200 <= status < 300):
-        # It spent what no meter reads (only sessions without a budget get here): counted
-        # as an unmetered request, so the usage says so.
-        state.controls.ledger.add(session.session_id, session.name, "unknown", Usage(),
-                                  complete=False)
+    _unmetered(state, verdict, session, getattr(event, "status_code", 0))
     try:
         if isinstance(event, h11.InformationalResponse):  # 101: the pair becomes a pipe
             await _become_pipe(client, conn, event, meter, patience, scrub=scrub)
@@ -253,6 +266,15 @@ async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request,
             await _echoed(state, session, target, credential=verdict.credential, meter=meter,
                           masked=scrub.masked)
     state.pool.release(conn)
+
+
+def _unmetered(state: ProxyState, verdict: Forward, session: SessionAuth, status: int) -> None:
+    """A request that spent what no meter reads (only sessions without a budget get here),
+    once answered: counted as an unmetered request, so the usage says so."""
+    if verdict.unmetered is not None and state.controls.active \
+            and (status == 101 or 200 <= status < 300):
+        state.controls.ledger.add(session.session_id, session.name, "unknown", Usage(),
+                                  complete=False)
 
 
 async def _relay_answer(state: ProxyState, conn: UpstreamConn, client: HttpSide,
