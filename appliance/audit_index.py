@@ -15,7 +15,14 @@ where it lies. A new file at the path is a rotation: the index reads the rotated
 end (the writer appended to it until it reopened) and keeps it open, so a neighbour's lines
 written before a flood rotated the log stay in its views; the newest :data:`ROTATED`
 rotated files are kept (a descriptor each: one the shipper compressed and removed is still
-read, and its disk space is freed when the index lets it go). Places count the bytes of
+read, and its disk space is freed when the index lets it go). The index reads only when a
+view looks, so the log may have rotated more than once since: the rotated files named after
+the one it held and before the live one (``audit.jsonl.<stamp>``, or its ``.gz`` once the
+shipper compressed it, read into an unlinked file beside it) are read in turn, oldest
+first, as if each had been looked at, and held or let go the same way (one at a time: the
+disk they take is bounded as before); a file pruned meanwhile is only in the archive. A
+compressed file is told by its first bytes (a line's time and id), a plain one by its
+inode. Places count the bytes of
 every file followed, the live one last, so they only grow. A file shorter than what was
 read, or whose first bytes changed, starts the index again. Each byte is read once, however
 many looks there are; a look then reads only the lines it returns.
@@ -35,12 +42,17 @@ file's start (rotated files are then the archive's).
 
 from __future__ import annotations
 
+import gzip
 import os
+import shutil
+import tempfile
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from appliance.shipper import rotation
 
 #: Lines of one session whose places are kept: the audit route's largest ``limit``.
 PER_SESSION = 1000
@@ -199,11 +211,17 @@ class AuditIndex:
             if live is not None and identity == live.identity:
                 os.close(fd)
             else:
+                last = live
                 if live is not None:  # rotated: read what was written to it before reopening
                     self._read_on(live)
                     self._hold(live)
+                    # Rotated more than once since the last look: the files between.
+                    for missed in self._missed(live, identity, os.pread(fd, HEAD, 0)):
+                        self._read_on(missed)
+                        self._hold(missed)
+                        last = missed
                 self._live = _File(fd=fd, identity=identity,
-                                   base=live.end if live is not None else 0)
+                                   base=last.end if last is not None else 0)
         live = self._live
         if live is None:
             return
@@ -216,6 +234,40 @@ class AuditIndex:
             self._live = live = _File(fd=live.fd, identity=live.identity, base=0)
         live.head = head
         self._read_on(live)
+
+    def _missed(self, before: _File, live: tuple[int, int],
+                live_head: bytes) -> Iterator[_File]:
+        """The files the shipper rotated after ``before`` and before the live one (``live``,
+        starting with ``live_head``), oldest first, each opened as it is asked for: plain
+        (told by its inode), or compressed (by its first bytes, a line's time and id; read
+        into a file of its own, unlinked)."""
+        head = os.pread(before.fd, HEAD, 0)
+        folder, name = self._path.parent, self._path.name
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            return
+        stems = sorted({n.removesuffix(".gz") for n in names
+                        if rotation.is_rotated(n, name) or rotation.is_compressed(n, name)})
+        after, base = False, before.end
+        for stem in stems:
+            opened = _open_rotated(folder / stem)
+            if opened is None:
+                continue
+            fd, plain, first = opened
+            st = os.fstat(fd)
+            identity = (st.st_dev, st.st_ino)
+            if identity == live or (not plain and live_head and first == live_head):
+                os.close(fd)
+                return  # the live file, rotated again since it was opened: read as such
+            if not after:
+                after = identity == before.identity or (not plain and bool(head)
+                                                        and first == head)
+                os.close(fd)
+                continue
+            missed = _File(fd=fd, identity=identity, base=base, head=first)
+            yield missed
+            base = missed.end
 
     def _hold(self, done: _File) -> None:
         """Keep a rotated file readable; past :data:`ROTATED` of them, let the oldest go,
@@ -323,6 +375,31 @@ class AuditIndex:
                 line = os.pread(held.fd, length, start - held.base)
             out.append((start + length + 1, line))
         return tuple(out)
+
+
+def _open_rotated(stem: Path) -> tuple[int, bool, bytes] | None:
+    """A rotated file's descriptor, whether it is the plain file, and its first bytes: the
+    plain file, or (compressed and removed) its contents in an unlinked file beside it; None
+    if neither can be read."""
+    try:
+        fd = os.open(stem, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return None
+    else:
+        return fd, True, os.pread(fd, HEAD, 0)
+    try:
+        with gzip.open(stem.with_name(stem.name + ".gz"), "rb") as src:
+            out = tempfile.TemporaryFile(dir=stem.parent)  # noqa: SIM115 - its fd is kept
+            try:
+                shutil.copyfileobj(src, out, CHUNK)
+                fd = os.dup(out.fileno())
+            finally:
+                out.close()
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return None  # gone (pruned), or a full disk: in the archive only
+    return fd, False, os.pread(fd, HEAD, 0)
 
 
 def _newest_first(places: deque[int]) -> Iterator[tuple[int, int]]:

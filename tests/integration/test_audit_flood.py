@@ -172,3 +172,41 @@ def test_a_flood_that_rotates_the_log_leaves_its_neighbours_lines_in_view(
     assert VICTIM_HOST in json.dumps(timeline), json.dumps(timeline)[:300]
     own = http.get(f"/api/sessions/{flooder['id']}/audit", params={"limit": "1"}).json()
     assert [line["path"].split("/")[1] for line in own["lines"]] == ["10"]
+
+
+def test_a_neighbours_line_in_a_file_rotated_twice_over_between_two_looks_stays_in_view(
+        rotating: Appliance, repo: Path) -> None:
+    """The index reads only when a person looks: the victim's line went to a file the flood
+    rotated away, and rotated again past, before anyone looked; that file was never read,
+    and the line was in no view (only in the archive)."""
+    app = rotating
+    flooder = create(app, repo, "flooder")
+    victim = create(app, repo, "victim")
+    http = app.http()
+    _, out = in_container(app, victim, f"curl -s -o /dev/null -w '%{{http_code}}\\n' "
+                                       f"http://{VICTIM_HOST}/first")
+    assert out.split() == ["403"], out
+    wait_for(lambda: in_file(app, VICTIM_HOST), what="the victim's line in the audit log")
+    # The person looks once: the index holds the live file from then on.
+    seen = http.get(f"/api/sessions/{victim['id']}/audit").json()["lines"]
+    assert [line["path"] for line in seen] == ["/first"], seen
+    with shipping(app):
+        flood(app, flooder, ROTATE_BYTES // 2300 + 10)
+        wait_for(lambda: rotations(app) >= 1, what="the first rotation")
+        wait_for(app.settings.audit_path.exists, what="the writer's new file")
+        # The victim's line, in the second file, which nobody looks at before it rotates too.
+        _, out = in_container(app, victim, f"curl -s -o /dev/null -w '%{{http_code}}\\n' "
+                                           f"http://{VICTIM_HOST}/mine")
+        assert out.split() == ["403"], out
+        wait_for(lambda: in_file(app, VICTIM_HOST), what="the victim's second line")
+        flood(app, flooder, ROTATE_BYTES // 2300 + 10)
+        wait_for(lambda: rotations(app) >= 2, what="the second rotation")
+        wait_for(app.settings.audit_path.exists, what="the writer's new file")
+        # Compressed, as the shipper leaves them.
+        wait_for(lambda: len(list(app.home.glob("audit.jsonl.*.gz"))) == 2,
+                 what="both rotated files compressed")
+    assert in_file(app, VICTIM_HOST) == []  # its line is in the second rotated file now
+    seen = http.get(f"/api/sessions/{victim['id']}/audit").json()["lines"]
+    assert [line["path"] for line in seen] == ["/first", "/mine"], seen
+    timeline = http.get(f"/api/sessions/{victim['id']}/timeline").json()
+    assert "/mine" in json.dumps(timeline), json.dumps(timeline)[:300]

@@ -3,6 +3,7 @@ torn, rotates and is truncated, within its bounds."""
 
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 
@@ -180,4 +181,42 @@ def test_a_flood_that_rotates_again_and_again_leaves_a_neighbours_newest_lines(
     # The flooder's lines of the files let go: as many, not more.
     assert paths(index, "b", limit=1000)[:4] == ["/b4-047", "/b4-048", "/b4-049", "/b5-000"]
     assert len(paths(index, "b", limit=1000)) == 3 + 50
+    index.close()
+
+
+@pytest.mark.parametrize("compressed", [(), (1,), (0, 1), (0, 1, 2)])
+def test_the_files_rotated_between_two_looks_are_read(tmp_path: Path,
+                                                      compressed: tuple[int, ...]) -> None:
+    """Rotated twice over (and more) before the next look: the files between are read, plain
+    or compressed as the shipper leaves them; ones of other names or before are not."""
+    path = tmp_path / "audit.jsonl"
+    stems = [tmp_path / f"audit.jsonl.20260101T00000000000{n}Z" for n in range(4)]
+    path.write_text(line("a", "/before"))
+    index = AuditIndex(path, rotated=3)
+    assert paths(index, "a") == ["/before"]
+    for n in range(3):
+        with path.open("a") as f:
+            f.write(line("b", f"/b{n}") + line("a", f"/a{n}"))
+        os.rename(path, stems[n])
+        # A line's time and id start each file (a compressed one is told by them).
+        path.write_text(line(f"x{n}"))
+    (tmp_path / "audit.jsonl.other").write_text(line("a", "/other"))
+    for n in compressed:
+        with stems[n].open("rb") as src, gzip.open(f"{stems[n]}.gz", "wb") as dst:
+            dst.write(src.read())
+        stems[n].unlink()
+    with path.open("a") as f:
+        f.write(line("a", "/live"))
+    assert paths(index, "a") == ["/before", "/a0", "/a1", "/a2", "/live"]
+    assert paths(index, "b") == ["/b0", "/b1", "/b2"]
+    assert paths(index, "x2") == ["/"]
+    found = index.lines("a", 10)
+    assert found.whole and found.read == found.base + path.stat().st_size
+    # The live file rotated again since the look that opened it: read once, as the live one.
+    with path.open("a") as f:
+        f.write(line("a", "/last"))
+    os.rename(path, stems[3])
+    path.write_text(line("y") + line("a", "/new"))
+    assert paths(index, "a")[-3:] == ["/live", "/last", "/new"]
+    assert len(paths(index, "a")) == 7
     index.close()
