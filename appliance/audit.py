@@ -99,6 +99,19 @@ class AuditRecord:
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
+def outcome(phase: str | None, status: object, duration_ms: object, ts: str) -> str:
+    """How a view shows what became of a line's request, the same in every view: an
+    exchange still open is open since it opened (the status its opening was answered with
+    is not its outcome), its end line ends it (with the status and how long it lasted),
+    an ordinary request is its status. Fields as the audit route gives them."""
+    if phase == Phase.OPEN:
+        return f"open since {ts[11:19]}"
+    if phase == Phase.END:
+        took = duration_ms / 1000 if isinstance(duration_ms, (int, float)) else None
+        return f"ended {status}" + ("" if took is None else f" after {took:.1f} s")
+    return str(status)
+
+
 def parse_line(line: str) -> AuditRecord:
     """Read back one line written by :meth:`AuditRecord.to_json_line` (a line written
     before ``phase`` and ``stream`` were is read with neither)."""

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from appliance.agents import reader
 from appliance.agents.logs import PARSERS, Kind, Message, load
-from appliance.audit import Phase, parse_line
+from appliance.audit import Phase, outcome, parse_line
 from appliance.audit_index import AuditIndex
 from appliance.errors import ClauderonError, Conflict, InvalidInput, NotFound
 from appliance.readers import Tree, host_tree
@@ -181,11 +181,14 @@ def _audit_entry(raw: bytes, line_end: int, session_id: str) -> Entry | None:
     if record.session != session_id or when is None:
         return None
     what = f"{record.method} {record.host}{record.path}"
-    text = f"{record.status} {record.decision}" + (
+    text = f"{outcome(record.phase, record.status, record.duration_ms, record.ts)} " \
+        f"{record.decision}" + (
         f" · credential {record.credential}" if record.credential else "") + (
         f" · {record.note}" if record.note else "") + (
         f" · {record.error}" if record.error else "") + (
-        " · opened (its end is a line of its own)" if record.phase is Phase.OPEN else "")
+        " (its end is a line of its own)" if record.phase is Phase.OPEN else "") + (
+        f" · the end of the exchange opened as {record.stream}"
+        if record.phase is Phase.END else "")
     pos = line_end * BLOCKS
     return Entry(source=Source.AUDIT, pos=pos, ts=when, key=f"a{pos}",
                  kind=str(record.decision), title=plain(what, 200), text=plain(text))

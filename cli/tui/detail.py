@@ -15,6 +15,7 @@ from typing import Any
 
 from textual.content import Content
 
+from appliance.audit import outcome
 from appliance.errors import ClauderonError
 from cli import calls
 from cli.client import AsyncApiClient
@@ -44,8 +45,11 @@ def file_line(item: Mapping[str, Any]) -> Content:
 
 def audit_line(item: Mapping[str, Any]) -> Content:
     ts = str(item.get("ts", ""))[11:19]
+    phase = item.get("phase")
+    said = outcome(phase if isinstance(phase, str) else None, item.get("status", ""),
+                   item.get("duration_ms"), str(item.get("ts", "")))
     parts = [ts, str(item.get("method", "")), str(item.get("host", "")) + str(item.get("path", "")),
-             str(item.get("status", "")), str(item.get("decision", ""))]
+             said, str(item.get("decision", ""))]
     return text(" ".join(p for p in parts if p))
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from appliance import audit_index
-from appliance.audit import AuditRecord, Decision
+from appliance.audit import AuditRecord, Decision, outcome
 from appliance.audit_index import AuditIndex, scan, session_of
 
 
@@ -220,3 +220,14 @@ def test_the_files_rotated_between_two_looks_are_read(tmp_path: Path,
     assert paths(index, "a")[-3:] == ["/live", "/last", "/new"]
     assert len(paths(index, "a")) == 7
     index.close()
+
+
+@pytest.mark.parametrize(("phase", "status", "took", "said"), [
+    (None, 200, 12.0, "200"),
+    ("open", 101, 3.0, "open since 11:59:02"),  # the opening's answer is not its outcome
+    ("end", 101, 37_500.0, "ended 101 after 37.5 s"),
+    ("end", 200, None, "ended 200"),
+])
+def test_what_became_of_a_request_as_every_view_says_it(
+        phase: str | None, status: int, took: float | None, said: str) -> None:
+    assert outcome(phase, status, took, "2025-01-02T11:59:02.5Z") == said

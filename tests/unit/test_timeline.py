@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from appliance import safefs, timeline, timeline_read
-from appliance.audit import AuditRecord, Decision
+from appliance.audit import AuditRecord, Decision, Phase
 from appliance.audit_index import AuditIndex
 from appliance.errors import InvalidInput
 from appliance.sessions import Agent, Session, SessionId
@@ -248,6 +248,22 @@ def test_audit_reader_keeps_to_its_session_and_window(
         before = b.start
     assert [x.title for x in found] == [f"GET api.example.test/mine/{i}[31m"
                                         for i in (0, 10, 20, 30)]
+
+
+def test_an_exchange_left_open_is_shown_open_and_its_end_as_its_end(tmp_path: Path) -> None:
+    """A WebSocket's two lines: the opening is open since it opened (not a status), the end
+    names the exchange it ends; not two requests answered alike."""
+    def piece(phase: Phase, minute: int, took: float) -> str:
+        return AuditRecord(ts=at(minute).isoformat(), id=f"r{minute}", session=SID,
+                           method="GET", host="ws.example.test", path="/live", status=101,
+                           bytes_in=0, bytes_out=0, duration_ms=took, credential=None,
+                           decision=Decision.PASSED, phase=phase, stream="r1").to_json_line()
+    path = tmp_path / "audit.jsonl"
+    path.write_text(piece(Phase.OPEN, 1, 2.0) + piece(Phase.END, 3, 120_000.0))
+    got = timeline_read.audits(AuditIndex(path), SID, None).entries
+    assert [x.text for x in got] == [
+        f"open since {at(1).isoformat()[11:19]} passed (its end is a line of its own)",
+        "ended 101 after 120.0 s passed · the end of the exchange opened as r1"]
 
 
 # --- the CLI's rendering and follow (pure) ------------------------------------------------

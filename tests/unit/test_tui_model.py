@@ -178,13 +178,22 @@ def test_detail_shows_extras_only_when_the_api_has_them() -> None:
         "files": {"files": files, "repos": [{"name": "app", "files": files}]},
         "audit": [{"ts": "2025-01-02T11:59:01Z", "method": "POST",
                    "host": "api.anthropic.com", "path": "/v1/messages",
-                   "status": 200, "decision": "intercept"}],
+                   "status": 200, "decision": "intercept"},
+                  # A WebSocket: its opening, then its end (one exchange, two lines).
+                  {"ts": "2025-01-02T11:59:02.5Z", "method": "GET", "host": "ws.test",
+                   "path": "/live", "status": 101, "decision": "passed", "phase": "open",
+                   "stream": "s1", "duration_ms": 3.0},
+                  {"ts": "2025-01-02T11:59:40Z", "method": "GET", "host": "ws.test",
+                   "path": "/live", "status": 101, "decision": "passed", "phase": "end",
+                   "stream": "s1", "duration_ms": 37500.0}],
         "events": [{"kind": "progress", "payload": {"step": "worktree"}},
                    {"kind": "progress", "payload": {"step": "container"}}],
     }, NOW).markup
     assert "Changed files[/b] (2)" in full
     assert "M src/a.py" in full and "? README.md" in full
     assert "11:59:01 POST api.anthropic.com/v1/messages 200 intercept" in full
+    assert "11:59:02 GET ws.test/live open since 11:59:02 passed" in full
+    assert "11:59:40 GET ws.test/live ended 101 after 37.5 s passed" in full
     assert "Progress[/b] worktree > container" in full
 
 
