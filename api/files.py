@@ -23,7 +23,7 @@ from quart import Blueprint, request
 
 from api import browse
 from api.context import current
-from api.openapi import OBJECT, RouteDoc, documented, err, ok
+from api.openapi import RouteDoc, documented, err, ok
 from appliance import multirepo
 from appliance.contract import CONTAINER_UPLOADS
 from appliance.errors import InvalidInput, PayloadTooLarge
@@ -99,8 +99,22 @@ DIFF = {"type": "object", "required": ["repo", "base_ref", "files", "diff", "tru
 UPLOAD = {"type": "object", "required": ["name", "path", "container_path", "size", "mime"],
           "properties": {k: {"type": "string"} for k in ("name", "path", "container_path",
                                                          "mime")} | {"size": {"type": "integer"}}}
+_TEXT = {"type": ["string", "null"]}
+AUDIT_LINE = {"type": "object", "required": [
+    "ts", "id", "method", "host", "path", "status", "decision", "credential", "duration_ms",
+    "bytes_in", "bytes_out", "error", "note", "phase", "stream"], "properties": {
+    **{k: {"type": "string"} for k in ("ts", "id", "method", "host", "path", "decision")},
+    **{k: {"type": "integer"} for k in ("status", "bytes_in", "bytes_out")},
+    "duration_ms": {"type": "number"}, "session": {"type": "string"},
+    "credential": _TEXT, "error": _TEXT, "note": _TEXT,
+    "phase": {"type": ["string", "null"], "enum": ["open", "end", None],
+              "description": "A long exchange (a WebSocket, a stream of events) has two "
+              "lines: 'open' as it opens (its status is how it opened, not its outcome) "
+              "and 'end' as it ends; null on an ordinary request's one line"},
+    "stream": {"type": ["string", "null"],
+               "description": "The opening line's id, on both lines of a long exchange"}}}
 AUDIT = {"type": "object", "required": ["lines"], "properties": {
-    "lines": {"type": "array", "items": OBJECT}}}
+    "lines": {"type": "array", "items": AUDIT_LINE}}}
 REPO_HELP = ("which repository of a multi-repo session: '.' (the default) for the "
              "primary, else the mount name of a further one (at /workspace/<mount>)")
 PATH_Q = (("path", "a path relative to the worktree (empty: its root); no '..', at most "

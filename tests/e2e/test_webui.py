@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
-from appliance.audit import AuditRecord, Decision
+from appliance.audit import AuditRecord, Decision, Phase
 from tests.e2e.webui_browser import (
     PHONE,
     ROOT,
@@ -163,9 +165,23 @@ def test_a_session_from_create_to_delete(browser: Browser, appliance: Appliance,
                              method="POST", host="api.github.com", path="/repos/x/y/pulls",
                              status=403, bytes_in=10, bytes_out=20, duration_ms=4.2,
                              credential=None, decision=Decision.BLOCKED)
-        appliance.settings.audit_path.write_text(record.to_json_line())
+        # A WebSocket the agent held open: its opening, then its end (one exchange).
+        opened = AuditRecord(ts="2025-01-01T12:00:01+00:00", id="w1", session=sid,
+                             method="GET", host="ws.example.test", path="/live", status=101,
+                             bytes_in=0, bytes_out=0, duration_ms=2.0, credential=None,
+                             decision=Decision.PASSED, phase=Phase.OPEN, stream="w1")
+        ended = replace(opened, ts="2025-01-01T12:00:39+00:00", id="w2",
+                        duration_ms=37_500.0, phase=Phase.END)
+        appliance.settings.audit_path.write_text(
+            record.to_json_line() + opened.to_json_line() + ended.to_json_line())
         page.get_by_test_id("tab-info").click()
         expect(page.get_by_test_id("audit")).to_contain_text("api.github.com/repos/x/y/pulls")
+        # Newest first: the end, the opening, the request; none of them two alike.
+        expect(page.get_by_test_id("audit").locator("tbody tr")).to_have_text(
+            [re.compile(r"ws\.example\.test/live\s*ended 101 after 37\.5 s\s*passed"),
+             re.compile(r"ws\.example\.test/live\s*open since \d.*passed"),
+             re.compile(r"/repos/x/y/pulls\s*403\s*blocked")])
+        expect(page.get_by_test_id("audit-outcome")).to_have_count(3)
         expect(page.get_by_test_id("access-mode")).to_have_attribute("data-mode", "read-write")
         page.get_by_test_id("access-read-only").click()
         expect(page.get_by_test_id("access-mode")).to_have_attribute("data-mode", "read-only")

@@ -15,12 +15,14 @@ import re
 import select
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
 from textual.widgets import Checkbox, Input, OptionList, Select, TextArea
 
+from appliance.audit import AuditRecord, Decision, Phase
 from appliance.errors import NotFound
 from cli.tui.app import MainScreen
 from cli.tui.create import CreateScreen
@@ -67,6 +69,16 @@ def test_list_is_live_with_filters_search_and_detail(appliance: Appliance, repo:
     appliance.cli("create", "--repo", str(repo), "--name", "beta", "--prompt", "p")
     appliance.cli("archive", "beta")
     (Path(appliance.session("alpha")["worktree_path"]) / "notes.txt").write_text("new\n")
+    # A WebSocket alpha's agent held open: its opening, then its end (one exchange).
+    opened = AuditRecord(ts="2025-01-01T12:00:01+00:00", id="w1",
+                         session=appliance.session("alpha")["id"], method="GET",
+                         host="ws.example.test", path="/live", status=101, bytes_in=0,
+                         bytes_out=0, duration_ms=2.0, credential=None,
+                         decision=Decision.PASSED, phase=Phase.OPEN, stream="w1")
+    ended = replace(opened, ts="2025-01-01T12:00:39+00:00", id="w2", duration_ms=37_500.0,
+                    phase=Phase.END)
+    with appliance.settings.audit_path.open("a") as log:
+        log.write(opened.to_json_line() + ended.to_json_line())
 
     async def run() -> None:
         async with piloting(appliance, showing=["alpha"]) as (app, pilot):
@@ -95,6 +107,8 @@ def test_list_is_live_with_filters_search_and_detail(appliance: Appliance, repo:
             assert "Progress worktree > container > start" in detail
             assert "Changed files (1)" in detail and "? notes.txt" in detail
             assert "Recent requests" in detail
+            assert "12:00:01 GET ws.example.test/live open since 12:00:01 passed" in detail
+            assert "12:00:39 GET ws.example.test/live ended 101 after 37.5 s passed" in detail
 
             # Live: a session created elsewhere appears and runs without a key press.
             await pilot.pause()

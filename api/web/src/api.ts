@@ -99,9 +99,10 @@ export type WorkTreeMark = DiffSection["committed"]["files"][number]["work_tree"
 export const PRIMARY_REPO = ".";
 export interface Upload { name: string; path: string; container_path: string; size: number;
   mime: string }
-export interface AuditLine { ts: string; id: string; method: string; host: string; path: string;
-  status: number; decision: string; credential: string | null; duration_ms: number;
-  bytes_in: number; bytes_out: number; error: string | null }
+/** One proxied request; a long exchange (a WebSocket, a stream of events) is two: `phase`
+ * "open" then "end", tied by `stream`. */
+export type AuditLine =
+  operations["get_api_sessions_ref_audit"]["responses"][200]["content"]["application/json"]["lines"][number];
 export interface TranscriptPage { agent: string; messages: Message[]; cursor: string }
 export interface RecentRepo { repo_path: string; subdirectory: string; last_used: string }
 /** One backend in `/api/health` (signed in): where it is and whether it answers. */

@@ -63,10 +63,19 @@ function Audit({ s }: { s: Session }) {
         <tbody>{lines.map(l => <tr class={`dec-${l.decision}`}>
           <td class="muted small">{new Date(l.ts).toLocaleTimeString()}</td>
           <td class="mono small"><b>{l.method}</b> {l.host}{l.path}</td>
-          <td>{l.status}</td>
+          <td data-testid="audit-outcome">{outcome(l)}</td>
           <td><span class="pill">{l.decision}</span>{l.credential && <span class="muted small"> {l.credential}</span>}</td>
         </tr>)}</tbody></table></div>}
   </section>;
+}
+
+/** What became of a line's request, as every view says it (the API's `outcome`): an
+ * exchange still open is open since it opened (its opening's status is not its outcome), its
+ * end line ends it; an ordinary request is its status. */
+function outcome(l: AuditLine): string {
+  if (l.phase === "open") return `open since ${new Date(l.ts).toLocaleTimeString()}`;
+  if (l.phase === "end") return `ended ${l.status} after ${(l.duration_ms / 1000).toFixed(1)} s`;
+  return String(l.status);
 }
 
 /** The title and description: data a person may edit, or make again from the prompt. */

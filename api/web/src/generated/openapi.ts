@@ -2794,7 +2794,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        lines: Record<string, unknown>[];
+                        lines: {
+                            ts: string;
+                            id: string;
+                            method: string;
+                            host: string;
+                            path: string;
+                            decision: string;
+                            status: number;
+                            bytes_in: number;
+                            bytes_out: number;
+                            duration_ms: number;
+                            session?: string;
+                            credential: string | null;
+                            error: string | null;
+                            note: string | null;
+                            /**
+                             * @description A long exchange (a WebSocket, a stream of events) has two lines: 'open' as it opens (its status is how it opened, not its outcome) and 'end' as it ends; null on an ordinary request's one line
+                             * @enum {string|null}
+                             */
+                            phase: "open" | "end" | null;
+                            /** @description The opening line's id, on both lines of a long exchange */
+                            stream: string | null;
+                        }[];
                     };
                 };
             };
