@@ -2,7 +2,7 @@
 
 The route reads each source before the cursor on a worker thread (the transcript and the
 audit log a bounded window each, the commits of every repository of the session through a
-shadow, the journal by id) and merges
+checked shadow, the journal by id) and merges
 them with :func:`appliance.timeline.merge` (the theory of the cursor and of agent-written
 times is there). The newest page has no ``before``; clients that follow it live ask for it
 again when ``/ws/events`` says the session changed, or on a short timer, and merge by
@@ -68,7 +68,8 @@ def read_page(settings: Settings, store: Store, audit: AuditIndex, session: Sess
             try:
                 logs.append(timeline_git.branch_log(
                     repos.repo_facts(view.repo_path), workspace, view, session.branch,
-                    settings.shadows_dir / session.id))
+                    settings.shadows_dir / session.id,
+                    max_bytes=settings.max_sync_mib << 20))
             except ClauderonError as exc:  # one repository's trouble hides no other's
                 notes.append(f"the commits in {view.label} are not shown: {exc.message}")
         return timeline_git.commits(logs, session, cursor.get(Source.COMMIT), now=now)

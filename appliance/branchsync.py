@@ -5,7 +5,8 @@ itself (:mod:`appliance.shadow`, :func:`shadow_of`); what is brought in is count
 ``max_sync_mib`` (:func:`refuse_past`) and fetched with every object named from its content
 into a shadow that borrows the user's objects only (:func:`checked_copy`), so no pack of the
 agent's answers for an object of the user's. :func:`sync_branch` moves the session branch,
-and nothing else; :func:`checked_shadow` is what a diff reads.
+and nothing else; :func:`checked_shadow` is what a diff and the timeline read, held to the
+same ``max_sync_mib``: a commit the sync refuses is not copied for each read either.
 """
 
 from __future__ import annotations
@@ -25,20 +26,22 @@ from appliance.workspaces import hex_id
 LIST_LIMIT = 32 << 20
 
 
-def incoming_bytes(repo: RepoInfo, gitdir: Path, tip: str, known: list[str]) -> int:
-    """The full size of the objects reachable from ``tip`` and from none of ``known``,
+def incoming_bytes(repo: RepoInfo, gitdir: Path, tip: str, known: list[str], *,
+                   also: Sequence[str] = (), timeout: float = hostgit.GIT_TIMEOUT) -> int:
+    """The full size of the objects reachable from ``tip`` (or from any of ``also``, more
+    commits or refs of the shadow's, each object counted once) and from none of ``known``,
     listed in the shadow ``gitdir`` (our config; the agent's objects read, never its
     repository)."""
     env = {"GIT_DIR": str(gitdir)}
-    listed = hostgit.run(["rev-list", "--objects", "--no-object-names", tip, "--not", *known,
-                          "--"], owner=repo.owner, cwd=gitdir, env=env, limit=LIST_LIMIT,
-                         memory=hostgit.READ_MEMORY)
+    listed = hostgit.run(["rev-list", "--objects", "--no-object-names", tip, *also, "--not",
+                          *known, "--"], owner=repo.owner, cwd=gitdir, env=env, limit=LIST_LIMIT,
+                         memory=hostgit.READ_MEMORY, timeout=timeout)
     if len(listed.stdout) > LIST_LIMIT:
         raise GitError(f"its new commits hold more than {LIST_LIMIT // 41:,} objects; "
                        "have the agent drop the generated files from its branch")
     sizes = hostgit.run(["cat-file", "--batch-check=%(objectsize)"], owner=repo.owner,
                         cwd=gitdir, env=env, input=listed.stdout,
-                        memory=hostgit.READ_MEMORY)
+                        memory=hostgit.READ_MEMORY, timeout=timeout)
     return sum(int(line) for line in sizes.stdout.split() if line.isdigit())
 
 
@@ -87,11 +90,10 @@ def sync_branch(repo: RepoInfo, workspace: Path, branch: str, tip: str, scratch:
         raise InvalidInput(f"{tip!r} is not a commit id")
     known = known_commits(repo, branch)
     failed = f"could not bring {branch} into {repo.root}"
-    with shadow_of(repo, workspace, scratch, {"sync": tip}) as source:
-        refuse_past(repo, source, branch, tip, known, max_bytes=max_bytes)
-        with checked_copy(repo, source, scratch, "sync", tip, refs={}, branch=branch,
-                          failed=failed) as gitdir:
-            take_branch(repo, gitdir, branch, tip, known, max_bytes=max_bytes, failed=failed)
+    with shadow_of(repo, workspace, scratch, {"sync": tip}) as source, \
+            checked_copy(repo, source, scratch, "sync", tip, refs={}, branch=branch,
+                         failed=failed, known=known, max_bytes=max_bytes) as gitdir:
+        take_branch(repo, gitdir, branch, tip, known, max_bytes=max_bytes, failed=failed)
 
 
 def known_commits(repo: RepoInfo, branch: str) -> list[str]:
@@ -117,18 +119,28 @@ def take_branch(repo: RepoInfo, gitdir: Path, branch: str, tip: str, known: list
     repos.roll_up(repo)
 
 
+#: What a refusal of :func:`refuse_past` says is left, for a sync (of ``branch``) and for a
+#: read of the workspace's commit (:func:`checked_shadow`), and what to do.
+SYNC_REFUSED = ("{branch} stays at its last commit brought in. Look at the session's files "
+                "(the web UI's Files tab): if they are meant, raise the limit and restart the "
+                "reconciler, or have the agent drop the large files from its branch")
+READ_REFUSED = ("so its diff and its commits are not read until it is brought in. Have the "
+                "agent drop the large files from its branch (the web UI's Files tab shows "
+                "them), or, if they are meant, raise the limit and restart the appliance")
+
+
 def refuse_past(repo: RepoInfo, gitdir: Path, branch: str, tip: str, known: list[str], *,
-                max_bytes: int) -> None:
-    """A refusal, saying what to do, when what the shadow ``gitdir`` reads of ``tip`` and
-    the user's repository lacks (from ``known``) is more than ``max_bytes`` in full."""
-    size = incoming_bytes(repo, gitdir, tip, known)
+                max_bytes: int, also: Sequence[str] = (), then: str = SYNC_REFUSED,
+                timeout: float = hostgit.GIT_TIMEOUT) -> None:
+    """A refusal, saying what to do (``then``), when what the shadow ``gitdir`` reads of
+    ``tip`` and of ``also`` together and the user's repository lacks (from ``known``) is
+    more than ``max_bytes`` in full."""
+    size = incoming_bytes(repo, gitdir, tip, known, also=also, timeout=timeout)
     if size > max_bytes:
         raise GitError(
             f"its new commits hold {size / 2**20:,.0f} MiB, more than the "
             f"{max_bytes / 2**20:,.0f} MiB one sync brings in ([limits] max_sync_mib); "
-            f"{branch} stays at its last commit brought in. Look at the session's work "
-            "(`clauderon diff`): if it is meant, raise the limit and restart the "
-            "reconciler, or have the agent drop the large files from its branch")
+            + then.format(branch=branch))
 
 
 def fetch_argv(source: Path, ref: str, into: str) -> list[str]:
@@ -142,43 +154,56 @@ def fetch_argv(source: Path, ref: str, into: str) -> list[str]:
 
 @contextlib.contextmanager
 def checked_shadow(repo: RepoInfo, workspace: Path, scratch: Path, heads: Mapping[str, str],
-                   refs: Mapping[str, str]) -> Iterator[Path]:
+                   refs: Mapping[str, str], *, branch: str, max_bytes: int,
+                   timeout: float = hostgit.GIT_TIMEOUT) -> Iterator[Path]:
     """A shadow that reads the workspace's commits ``heads`` (``refs/heads/<name>`` each,
     beside ``refs``) and the user's objects, and no object git has not named from its
-    content (:func:`checked_copy`)."""
+    content (:func:`checked_copy`); refused when what it copies of them beyond the session's
+    ``branch`` would be more than ``max_bytes``, as a sync of it is."""
+    known = [*known_commits(repo, branch), *refs.values()]
     [first, *more] = heads
     with shadow_of(repo, workspace, scratch, heads) as source, \
             checked_copy(repo, source, scratch, first, heads[first], refs=refs,
                          branch="the workspace's commit", also=more,
-                         failed="could not read the workspace's commit") as gitdir:
+                         failed="could not read the workspace's commit", known=known,
+                         max_bytes=max_bytes, then=READ_REFUSED, timeout=timeout) as gitdir:
         yield gitdir
 
 
 @contextlib.contextmanager
 def checked_copy(repo: RepoInfo, source: Path, scratch: Path, ref: str, head: str, *,
-                 refs: Mapping[str, str], branch: str, failed: str,
-                 also: Sequence[str] = ()) -> Iterator[Path]:
+                 refs: Mapping[str, str], branch: str, failed: str, known: list[str],
+                 max_bytes: int, also: Sequence[str] = (), then: str = SYNC_REFUSED,
+                 timeout: float = hostgit.GIT_TIMEOUT) -> Iterator[Path]:
     """A shadow in ``scratch`` that borrows the user's objects only, with the commit
     ``head`` fetched into it (as ``refs/heads/<ref>``, beside ``refs``) from the shadow
     ``source``, which reads the agent's (and with it, its branches ``also``, by the same
     names); ``branch`` and ``failed`` say what could not be done when the fetch fails.
+    What the user's objects lack (from ``known``) of all of them together is held to
+    ``max_bytes`` (:func:`refuse_past`, saying ``then``): counted in ``source`` before
+    anything is copied, and again in the copy, where no lie of the agent's is read; the
+    copy goes with the shadow either way.
 
     git believes a pack's index for the name of each object in it, and looks in every pack
     (the one it last found something in first, else the newest, whichever folder it is in)
-    before any loose object: a pack of the agent's may answer for an object of the user's
-    with content of its own (a folder of the fork point holding the agent's files: a diff
-    against it hides them), or two of its packs for one object with different contents.
-    Fetched, what the user's objects lack comes over as a pack of ours, each object named
-    from its content; what they hold is read from them. A lie is never believed: at worst
+    for an object it needs; an object named by the agent's pack could then stand for one of
+    the user's. The shadow borrows the user's objects only, and the fetch (``fsckObjects``)
+    names each object it copies from its content, so no name in the copy is the agent's
+    word: an object the agent's pack names under another's id is copied under its own, and
     it leaves the fetch short of an object, and the fetch fails."""
     if hex_id(head.encode()) is None:
         raise InvalidInput(f"{head!r} is not a commit id")
+    heads = [f"refs/heads/{r}" for r in also]
+    refuse_past(repo, source, branch, head, known, also=heads, max_bytes=max_bytes,
+                then=then, timeout=timeout)
     with shadow.shadow_dir(scratch, owner=repo.owner, refs=refs,
                            objects=repos.borrowed_object_dirs(repo.objects_dir)) as gitdir:
-        more = [f"+refs/heads/{r}:refs/heads/{r}" for r in also]
+        more = [f"+{h}:{h}" for h in heads]
         proc = hostgit.run([*fetch_argv(source, ref, ref), *more], owner=repo.owner, cwd=gitdir,
                            env={"GIT_DIR": str(gitdir)}, check=False,
-                           memory=hostgit.READ_MEMORY)
+                           memory=hostgit.READ_MEMORY, timeout=timeout)
         if proc.returncode != 0:
             raise fetch_error(proc, branch, f"{failed} ({head[:12]})")
+        refuse_past(repo, gitdir, branch, head, known, also=heads, max_bytes=max_bytes,
+                    then=then, timeout=timeout)
         yield gitdir

@@ -2,16 +2,17 @@
 
 Runs git with a shadow git directory (:mod:`appliance.shadow`) and the workspace as work
 tree, as the repository owner, so nothing of the agent's config, hooks, index or ``info/``
-is read, nor any object whose name git has not checked: the workspace's commit is fetched
-into the shadow first (:func:`appliance.branchsync.checked_shadow`; what the reconciler
-has brought in already does not come again), so a pack of the agent's that answers for an
-object of the user's (a folder of the fork point, holding the agent's files) hides no
-change. The index is a scratch one, filled from the workspace's checked-out commit, with
-the workspace's deletions and, for each untracked file, an intent to add (``git add -N
--A``), so a diff of the work tree against the fork sees committed, staged, unstaged and
-untracked work alike while no object of the work tree is written: the workspace is the
-agent's to fill, and a diff that copied it into objects would write as much again on the
-appliance's disk.
+is read, nor any object whose name git has not checked: the workspace's commits (the one
+checked out, the branch's) are fetched into the shadow first
+(:func:`appliance.branchsync.checked_shadow`; what the reconciler has brought in already
+does not come again, and no more than one sync brings in, the two together), so a pack of
+the agent's that answers for an object of the user's (a folder of the fork point,
+holding the agent's files) hides no change. The index is a scratch one, filled from the
+workspace's checked-out commit, with the workspace's deletions and, for each untracked
+file, an intent to add (``git add -N -A``), so a diff of the work tree against the fork
+sees committed, staged, unstaged and untracked work alike while no object of the work tree
+is written: the workspace is the agent's to fill, and a diff that copied it into objects
+would write as much again on the appliance's disk.
 A push (a pull request, a merge) sends the session branch's commit, not the work tree, and
 the agent may have undone in its work tree what it committed (a file put back as the fork
 has it, the fork checked out detached): so beside the work tree against the fork, the
@@ -75,12 +76,14 @@ def sent_tip(*, in_workspace: str | None, brought_in: str | None, head: str,
 
 
 def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
-         branch: str, synced_here: bool = True) -> dict[str, Any]:
+         branch: str, max_bytes: int, synced_here: bool = True) -> dict[str, Any]:
     """Files and unified diff of the workspace against the fork point of ``base_ref``; of
     ``branch``'s commit against it (``committed``: what a push sends, :func:`sent_tip`,
     each file marked with what the work tree holds of it, :func:`marked`); and of the work
     tree against that commit (``uncommitted``). ``synced_here``: the branch is brought in
-    from this workspace (Docker), not through the remote (a pod's volume read here)."""
+    from this workspace (Docker), not through the remote (a pod's volume read here). What
+    the commits hold beyond the user's objects (and ``branch`` as brought in) is copied
+    only up to ``max_bytes``, as a sync is."""
     head = workspaces.read_head(workspace)
     if head is None:
         raise InvalidInput("the workspace has no readable HEAD (the agent may have broken it)")
@@ -89,7 +92,8 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
                    synced_here=synced_here)
     base = repos.base_commit(repo, base_ref)
     with branchsync.checked_shadow(repo, workspace, scratch, {"head": head, "tip": tip},
-                                   {"base": base} if base else {}) as gitdir:
+                                   {"base": base} if base else {}, branch=branch,
+                                   max_bytes=max_bytes) as gitdir:
         env = {"GIT_DIR": str(gitdir), "GIT_WORK_TREE": str(workspace),
                "GIT_INDEX_FILE": str(gitdir / "scratch-index")}
 

@@ -144,7 +144,8 @@ class HostReader:
         return changes.diff(repos.repo_facts(repo_path), root, base_ref,
                             self.settings.shadows_dir / self.session.id,
                             branch=self.session.branch,
-                            synced_here=trees.host_workspace(self.session))
+                            synced_here=trees.host_workspace(self.session),
+                            max_bytes=self.settings.max_sync_mib << 20)
 
 
 # --- inside the pod ----------------------------------------------------------------------

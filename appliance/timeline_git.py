@@ -2,12 +2,14 @@
 
 The workspace is the agent's repository, so git never runs with it as its git directory:
 like :mod:`appliance.changes`, the branch's tip is read as hex
-(:func:`appliance.workspaces.read_tip`) into a shadow (:mod:`appliance.shadow`) that borrows
-the workspace's and the user's objects, and ``git log`` runs there through
-:mod:`appliance.hostgit` (the owner's uid, no hooks, no config of the agent's). The commits
-listed are those on the branch since it forked from its base, at most :data:`MAX_COMMITS`
-(the newest), and git walks no further down the branch than it must to find them
-(:func:`log_argv`). Commit dates are the agent's to write: they order, clamped, and never hide.
+(:func:`appliance.workspaces.read_tip`) and fetched, as the diff's commit is, into a shadow
+that borrows the user's objects only (:func:`appliance.branchsync.checked_shadow`: each
+object named from its content, no more than one sync brings in), and ``git log`` runs there
+through :mod:`appliance.hostgit` (the owner's uid, no hooks, no config of the agent's). The
+commits listed are those on the branch since it forked from its base, at most
+:data:`MAX_COMMITS` (the newest), and git walks no further down the branch than it must to
+find them (:func:`log_argv`). Commit dates are the agent's to write: they order, clamped,
+and never hide.
 
 A multi-repo session's branches (one per repository) are one source: :func:`interleave`
 merges them by their clamped dates, each repository's own order kept, and every commit says
@@ -84,14 +86,19 @@ class BranchLog:
 
 
 def branch_log(repo: RepoInfo, workspace: Path, view: RepoView, branch: str,
-               scratch: Path) -> BranchLog:
-    """The session branch's commits in one repository since it forked from its base."""
+               scratch: Path, *, max_bytes: int) -> BranchLog:
+    """The session branch's commits in one repository since it forked from its base, read
+    from its tip checked (:func:`appliance.branchsync.checked_shadow`): a pack of the
+    agent's whose index gave a commit of the branch the content of another had the log show
+    that one, and not the commit the branch holds. Copied up to ``max_bytes``, within
+    :data:`LOG_SECONDS`."""
     tip = workspaces.read_tip(workspace, branch)
     if tip is None:
         return BranchLog(view=view, commits=())
     base = repos.base_commit(repo, view.base_ref)
-    refs = {"head": tip} | ({"base": base} if base else {})
-    with branchsync.shadow_of(repo, workspace, scratch, refs) as gitdir:
+    with branchsync.checked_shadow(repo, workspace, scratch, {"head": tip},
+                                   {"base": base} if base else {}, branch=branch,
+                                   max_bytes=max_bytes, timeout=LOG_SECONDS) as gitdir:
         def git(args: list[str], limit: int | None = None) -> subprocess.CompletedProcess[bytes]:
             return hostgit.run(args, owner=repo.owner, cwd=gitdir, env={"GIT_DIR": str(gitdir)},
                                check=False, limit=limit, timeout=LOG_SECONDS,

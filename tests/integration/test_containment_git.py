@@ -344,7 +344,7 @@ def test_an_agent_cannot_flood_the_users_repository(repo: Path, tmp_path: Path,
                           if "max_sync_mib" in (app.session(s["id"]).get("status_reason")
                                                 or "") else None,
                           what="the session to say its branch was not brought in")
-        assert "64 MiB, more than the 32 MiB" in reason and "clauderon diff" in reason, reason
+        assert "64 MiB, more than the 32 MiB" in reason and "Files tab" in reason, reason
         events = app.client().get(f"/api/sessions/{s['id']}/events")["events"]
         assert any(e["kind"] == "branch_sync_failed" and "max_sync_mib" in e["payload"]["reason"]
                    for e in events), events

@@ -260,6 +260,51 @@ def test_sync_brings_in_no_more_than_the_limit(repo: RepoInfo, ws: Path) -> None
 
 
 
+def test_a_read_copies_no_more_than_a_sync_brings_in(repo: RepoInfo, ws: Path) -> None:
+    """The diff and the timeline read the workspace's commit through a checked copy: a
+    commit of 64 MiB of zeros over a 32 MiB limit is refused as its sync is, saying what to
+    do, and leaves no copy behind; once brought in, nothing is copied and the low limit
+    holds no read back."""
+    shadows = ws.parent.parent / "shadows"
+    done = agent(ws, "head -c $((64 << 20)) /dev/zero > zeros && git add zeros && "
+                     "git commit -qm zeros")
+    assert done.returncode == 0, done.stderr
+    view = RepoView(key="", label="repo", primary=True, repo_path=str(repo.root),
+                    base_ref="main", worktree_path=str(ws), container_path="/workspace")
+    with pytest.raises(GitError) as info:
+        changes.diff(repo, ws, "main", shadows, branch=BRANCH, max_bytes=32 << 20)
+    said = info.value.message
+    assert "64 MiB, more than the 32 MiB" in said and "[limits] max_sync_mib" in said, said
+    assert "drop the large files" in said, said
+    with pytest.raises(GitError, match="max_sync_mib"):
+        timeline_git.branch_log(repo, ws, view, BRANCH, shadows, max_bytes=32 << 20)
+    assert not [p for p in shadows.rglob("*") if p.is_file()]  # no copy left behind
+    tip = workspaces.read_tip(ws, BRANCH)
+    assert tip is not None
+    branchsync.sync_branch(repo, ws, BRANCH, tip, shadows, max_bytes=65 << 20)
+    assert {"status": "A", "path": "zeros"} in changes.diff(
+        repo, ws, "main", shadows, branch=BRANCH, max_bytes=32 << 20)["files"]
+    log = timeline_git.branch_log(repo, ws, view, BRANCH, shadows, max_bytes=32 << 20)
+    assert [c[3].strip() for c in log.commits] == ["zeros"]
+
+
+def test_the_branch_a_diff_copies_is_held_as_the_checked_out_commit_is(
+        repo: RepoInfo, ws: Path) -> None:
+    """The diff copies the branch's commit beside the one checked out: an agent that
+    committed 64 MiB to its branch and checked out the fork detached had the count read the
+    fork alone (nothing new) while the copy took the branch's 64 MiB for each diff. What the
+    two lack together is counted, and the diff refused as a sync of the branch is."""
+    shadows = ws.parent.parent / "shadows"
+    done = agent(ws, "head -c $((64 << 20)) /dev/zero > zeros && git add zeros && "
+                     "git commit -qm zeros && git checkout -q --detach HEAD~1")
+    assert done.returncode == 0, done.stderr
+    with pytest.raises(GitError) as info:
+        changes.diff(repo, ws, "main", shadows, branch=BRANCH, max_bytes=32 << 20)
+    said = info.value.message
+    assert "64 MiB, more than the 32 MiB" in said and "[limits] max_sync_mib" in said, said
+    assert not [p for p in shadows.rglob("*") if p.is_file()]  # no copy left behind
+
+
 @pytest.mark.parametrize(("plant", "said"), [
     ("mv .git/objects/pack own-pack && ln -s {other}/.git/objects/pack .git/objects/pack",
      ".git/objects/pack is a symbolic link"),
@@ -366,7 +411,8 @@ def test_nothing_the_agent_writes_runs_on_the_host(repo: RepoInfo, ws: Path,
         p.unlink()
     scratch = ws.parent.parent / "shadows"
     sync(repo, ws, scratch)
-    body = changes.diff(repo, ws, "main", scratch, branch=BRANCH)
+    body = changes.diff(repo, ws, "main", scratch, branch=BRANCH,
+                        max_bytes=LIMIT)
     assert {"path": "untracked.txt", "status": "?"} in body["files"]
     assert "+changed" in body["diff"]
     workspaces.read_head(ws)
@@ -397,7 +443,8 @@ def test_diff_reports_committed_staged_and_untracked(repo: RepoInfo, ws: Path) -
                      "echo 2 > src/app.py && rm README && mkdir -p ignored && "
                      "echo ignored/ > .gitignore && echo i > ignored/i")
     assert done.returncode == 0, done.stderr
-    body = changes.diff(repo, ws, "main", ws.parent.parent / "shadows", branch=BRANCH)
+    body = changes.diff(repo, ws, "main", ws.parent.parent / "shadows", branch=BRANCH,
+                        max_bytes=LIMIT)
     files = {f["path"]: f["status"] for f in body["files"]}
     assert files == {"committed": "A", "staged": "?", "untracked": "?", "src/app.py": "M",
                      "README": "D", ".gitignore": "?"}
@@ -414,7 +461,8 @@ def test_with_the_base_gone_the_branch_commit_shows_whole(repo: RepoInfo, ws: Pa
     assert done.returncode == 0, done.stderr
     sh(repo.root, "branch", "-q", "gone", "main")
     sh(repo.root, "update-ref", "-d", "refs/heads/gone")
-    body = changes.diff(repo, ws, "gone", ws.parent.parent / "shadows", branch=BRANCH)
+    body = changes.diff(repo, ws, "gone", ws.parent.parent / "shadows", branch=BRANCH,
+                        max_bytes=LIMIT)
     assert body["merge_base"] is None
     assert body["committed"]["files"] == [
         {"status": "A", "path": p, "work_tree": None} for p in ("README", "committed",
@@ -439,7 +487,8 @@ def test_a_diff_copies_nothing_and_reads_a_bounded_answer(repo: RepoInfo, ws: Pa
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0777", "tmpfs", str(disk)],
                    check=True)
     try:
-        body = changes.diff(repo, ws, "main", disk / "shadows", branch=BRANCH)
+        body = changes.diff(repo, ws, "main", disk / "shadows", branch=BRANCH,
+                        max_bytes=LIMIT)
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=True)
     assert {f["path"]: f["status"] for f in body["files"]} == {
@@ -463,11 +512,13 @@ def test_the_timeline_reads_a_bounded_log(repo: RepoInfo, ws: Path,
     assert done.returncode == 0, done.stderr
     view = RepoView(key="", label="repo", primary=True, repo_path=str(repo.root),
                     base_ref="main", worktree_path=str(ws), container_path="/workspace")
-    log = timeline_git.branch_log(repo, ws, view, BRANCH, ws.parent.parent / "shadows")
+    log = timeline_git.branch_log(repo, ws, view, BRANCH, ws.parent.parent / "shadows",
+                                   max_bytes=LIMIT)
     assert [c[3].strip() for c in log.commits] == ["small"]
     # The control: with room for both, both are read.
     monkeypatch.setattr(timeline_git, "LOG_LIMIT", 16 << 20)
-    log = timeline_git.branch_log(repo, ws, view, BRANCH, ws.parent.parent / "shadows")
+    log = timeline_git.branch_log(repo, ws, view, BRANCH, ws.parent.parent / "shadows",
+                                   max_bytes=LIMIT)
     assert [len(c[3].strip()) for c in log.commits] == [5, 12 << 20]
 
 
@@ -537,7 +588,8 @@ def test_the_timeline_lists_what_a_walk_of_the_whole_branch_lists(
     assert whole.returncode == 0, whole.stderr
     view = RepoView(key="", label="repo", primary=True, repo_path=str(repo.root),
                     base_ref="main", worktree_path=str(ws), container_path="/workspace")
-    log = timeline_git.branch_log(repo, ws, view, BRANCH, ws.parent.parent / "shadows")
+    log = timeline_git.branch_log(repo, ws, view, BRANCH, ws.parent.parent / "shadows",
+                                   max_bytes=LIMIT)
     assert [c[0] for c in log.commits] == whole.stdout.split()
     assert len(log.commits) == min(sum(shape) + (1 if shape[1] else 0),
                                    timeline_git.MAX_COMMITS)
@@ -662,9 +714,11 @@ def test_a_pack_that_lies_about_the_users_objects_hides_nothing_from_the_diff(
     scratch = ws.parent.parent / "shadows"
     if not synced:
         with pytest.raises(GitError, match="could not read the workspace's commit"):
-            changes.diff(repo, ws, "main", scratch, branch=BRANCH)
+            changes.diff(repo, ws, "main", scratch, branch=BRANCH,
+                        max_bytes=LIMIT)
         return
-    body = changes.diff(repo, ws, "main", scratch, branch=BRANCH)
+    body = changes.diff(repo, ws, "main", scratch, branch=BRANCH,
+                        max_bytes=LIMIT)
     assert {"status": "M", "path": "src/app.py"} in body["files"], body["files"]
     assert "+backdoor" in body["diff"]
     assert not list(scratch.iterdir())
