@@ -93,6 +93,20 @@ def inert(text: str) -> str:
     return plain(shown, len(shown) + 1)
 
 
+#: A mark :func:`inert` may have written: ``<U+`` and four capital hex digits.
+MARK = re.compile("<U\\+([0-9A-F]{4})>")
+
+
+def unmarked(text: str) -> str:
+    """``text`` with each mark that names a character :func:`inert` marks (``<U+2060>``)
+    made that character again: what a person edits in the form it was shown goes back as
+    what it was, not with the marks as letters. A mark of any other character is text."""
+    def back(m: re.Match[str]) -> str:
+        char = chr(int(m.group(1), 16))
+        return char if HIDDEN.fullmatch(char) else m.group()
+    return MARK.sub(back, text)
+
+
 def inert_json(value: Any) -> Any:
     """``value`` (JSON as parsed) with every string in it made :func:`inert`."""
     if isinstance(value, str):

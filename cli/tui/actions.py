@@ -25,8 +25,10 @@ from textual.screen import Screen
 from textual.widgets import Input
 
 from appliance.errors import ClauderonError
+from appliance.intake import TITLE_MAX
 from cli import calls
 from cli.client import AsyncApiClient
+from cli.table import unmarked
 from cli.tui.create import CreateScreen
 from cli.tui.dialogs import ConfirmScreen, TextScreen
 from cli.tui.model import DONE, Session, delete_question, next_access_mode, offered
@@ -106,10 +108,18 @@ class SessionActions(Screen[None]):
     async def action_edit_title(self) -> None:
         if (s := self.selected()) is None:
             return
-        title = await self.app.push_screen_wait(
-            TextScreen(f"Title of {s['name']} (Enter saves, Esc cancels)", s.get("title", "")))
-        if title is not None:
-            await self.act(s, "edit", calls.edit(s["id"], {"title": title}),
+        # The title as drawn (inert: a character drawn as nothing is a mark naming it), so
+        # the person sees it while editing; the marks go back as the characters they name.
+        shown = s.get("title", "")
+        hidden = (" Each <U+…> is a character drawn as nothing, kept as it is."
+                  if unmarked(shown) != shown else "")
+        title = await self.app.push_screen_wait(TextScreen(
+            f"Title of {s['name']} (Enter saves, Esc cancels).{hidden}", shown,
+            max_length=TITLE_MAX + len(shown) - len(unmarked(shown))))
+        if title == shown:
+            self.notify(f"{s['name']}: title unchanged")
+        elif title is not None:
+            await self.act(s, "edit", calls.edit(s["id"], {"title": unmarked(title)}),
                            lambda done: f"titled {done['title']!r}")
 
     @work(group="actions")

@@ -53,15 +53,16 @@ class TextScreen(ModalScreen[str | None]):
     """
     BINDINGS = [Binding("escape", "dismiss", "Cancel")]
 
-    def __init__(self, question: str, value: str) -> None:
+    def __init__(self, question: str, value: str, *, max_length: int = 120) -> None:
         super().__init__()
         self.question = question
         self.value = value
+        self.max_length = max_length
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(Text(self.question))
-            yield Input(value=self.value, id="text", max_length=120)
+            yield Input(value=self.value, id="text", max_length=self.max_length)
         yield KeyFooter()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

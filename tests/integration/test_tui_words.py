@@ -7,6 +7,10 @@ named ``[ @click=screen.verb('archive')]notes.txt`` showed as ``notes.txt`` and 
 the session when clicked, and one named ``[ link=x:y ]`` was markup Textual cannot read:
 the TUI ended with a traceback the moment the person selected the session. The agent makes
 the files in its real container (base image) as its own uid.
+
+The TUI shows a character a terminal draws as nothing as a mark naming it (``<U+2060>``),
+and its title dialog was filled with what it showed: saving an edit wrote the mark into the
+title as text, eight letters where one character was.
 """
 
 from __future__ import annotations
@@ -14,8 +18,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from textual.widgets import Input
+
+from cli.tui.dialogs import TextScreen
 from tests.integration.test_transcript_containment import start_session
-from tests.integration.tui_pilot import main, piloting, scenario, screen_text, until
+from tests.integration.tui_pilot import (
+    main,
+    notices,
+    piloting,
+    scenario,
+    screen_text,
+    top,
+    until,
+)
 from tests.support.appliance import Appliance
 from tests.support.hostile import agent_argv
 
@@ -69,3 +84,32 @@ def test_a_file_name_textual_cannot_read_as_markup_leaves_the_tui_running(
 
     scenario(run)
     assert ended == [], f"the TUI ended on a file's name: {ended!r}"
+
+
+def test_an_edited_title_keeps_the_characters_it_showed_as_marks(
+        appliance: Appliance, repo: Path) -> None:
+    http = appliance.http(timeout=15)
+    session, _ = start_session(appliance, http, repo, "claude")
+    name, title = session["name"], "check is_ad\u2060min\ufeff"
+    r = http.patch(f"/api/sessions/{session['id']}", json={"title": title})
+    assert r.status_code == 200 and r.json()["session"]["title"] == title, r.text
+
+    async def edit(*keys: str) -> None:
+        async with piloting(appliance, (160, 50), showing=[name]) as (app, pilot):
+            await until(pilot, lambda: main(app).selected(), "the session selected")
+            await pilot.press("e")
+            dialog = await until(pilot, lambda: top(app, TextScreen), "the title dialog")
+            shown = dialog.query_one("#text", Input).value
+            # The person sees what is there while editing.
+            assert shown == "check is_ad<U+2060>min<U+FEFF>", shown
+            await pilot.press(*keys, "enter")
+            await until(pilot, lambda: [n for n in notices(app) if n.startswith(f"{name}: ")
+                                        and ("titled" in n or "unchanged" in n)],
+                        "the edit's notice")
+
+    scenario(edit)  # saved as it was shown
+    assert appliance.session(name)["title"] == title, \
+        f"the edit wrote the marks as text: {appliance.session(name)['title']!r}"
+    scenario(lambda: edit("end", "space", "n", "o", "w"))
+    after = appliance.session(name)["title"]
+    assert after == title + " now", f"the edit wrote the marks as text: {after!r}"

@@ -194,3 +194,20 @@ def test_the_cli_shows_what_a_terminal_draws_as_nothing(said: str, shown: str) -
     character drawn as nothing but as a mark naming it."""
     from cli.table import inert
     assert inert(said) == shown
+
+
+@pytest.mark.parametrize(("shown", "meant"), [
+    ("check is_ad<U+2060>min<U+FEFF>", "check is_ad\u2060min\ufeff"),  # what inert marks
+    ("report<U+202E>txt.sh", "report\u202etxt.sh"),
+    ("<U+0041> and <U+00E9>", "<U+0041> and <U+00E9>"),  # a mark inert never writes: text
+    ("<U+200d> <U+20600> <U+2060", "<U+200d> <U+20600> <U+2060"),  # lower, five, unclosed
+    ("no mark at all", "no mark at all"),
+])
+def test_what_a_person_edits_in_the_shown_form_goes_back_as_it_was(shown: str,
+                                                                    meant: str) -> None:
+    """The TUI's title dialog is filled with the title as drawn (:func:`cli.table.inert`);
+    the marks in what is saved go back as the characters they name
+    (:func:`cli.table.unmarked`), and every mark inert writes round-trips."""
+    from cli.table import inert, unmarked
+    assert unmarked(shown) == meant
+    assert unmarked(inert(meant)) == meant
