@@ -152,6 +152,23 @@ def fetch_argv(source: Path, ref: str, into: str) -> list[str]:
             f"+refs/heads/{ref}:refs/heads/{into}"]
 
 
+def copy_bound(max_bytes: int) -> int:
+    """The largest pack a checked copy of at most ``max_bytes`` of objects (in full) may
+    write: a pack holds each object compressed, which for data that does not compress is a
+    little more than the object (zlib's blocks), and gives each of the objects a sync lists
+    at most some 24 bytes of its own (a header, zlib's)."""
+    return max_bytes + max_bytes // 64 + 24 * (LIST_LIMIT // 41)
+
+
+def _outgrew(gitdir: Path, bound: int) -> bool:
+    """Whether a fetch into the shadow ``gitdir`` (ours) stopped at ``bound``: its
+    ``index-pack`` died of ``SIGXFSZ`` (git says only that its output was invalid), leaving
+    the pack it wrote at the bound."""
+    packs = gitdir / "objects" / "pack"
+    return packs.is_dir() and any(f.is_file() and f.stat().st_size >= bound
+                                  for f in packs.iterdir())
+
+
 @contextlib.contextmanager
 def checked_shadow(repo: RepoInfo, workspace: Path, scratch: Path, heads: Mapping[str, str],
                    refs: Mapping[str, str], *, branch: str, max_bytes: int,
@@ -182,7 +199,8 @@ def checked_copy(repo: RepoInfo, source: Path, scratch: Path, ref: str, head: st
     What the user's objects lack (from ``known``) of all of them together is held to
     ``max_bytes`` (:func:`refuse_past`, saying ``then``): counted in ``source`` before
     anything is copied, and again in the copy, where no lie of the agent's is read; the
-    copy goes with the shadow either way.
+    copy, one pack, stops at :func:`copy_bound` between the two, and goes with the shadow
+    either way.
 
     git believes a pack's index for the name of each object in it, and looks in every pack
     (the one it last found something in first, else the newest, whichever folder it is in)
@@ -198,10 +216,21 @@ def checked_copy(repo: RepoInfo, source: Path, scratch: Path, ref: str, head: st
                 then=then, timeout=timeout)
     with shadow.shadow_dir(scratch, owner=repo.owner, refs=refs,
                            objects=repos.borrowed_object_dirs(repo.objects_dir)) as gitdir:
+        # What comes over is one pack (never loose objects, each a file of its own), and
+        # that file stops where the limit does: the count above read the agent's objects,
+        # and an object that answers two ways had it read two bytes while the fetch sent
+        # 64 MiB.
+        bound = copy_bound(max_bytes)
         more = [f"+{h}:{h}" for h in heads]
-        proc = hostgit.run([*fetch_argv(source, ref, ref), *more], owner=repo.owner, cwd=gitdir,
-                           env={"GIT_DIR": str(gitdir)}, check=False,
-                           memory=hostgit.READ_MEMORY, timeout=timeout)
+        proc = hostgit.run(["-c", "fetch.unpackLimit=1", *fetch_argv(source, ref, ref), *more],
+                           owner=repo.owner, cwd=gitdir, env={"GIT_DIR": str(gitdir)},
+                           check=False, memory=hostgit.READ_MEMORY, timeout=timeout,
+                           files=bound)
+        if proc.returncode != 0 and _outgrew(gitdir, bound):
+            raise GitError(
+                f"its new commits hold more than the {max_bytes / 2**20:,.0f} MiB one sync "
+                "brings in ([limits] max_sync_mib) as they came over, though they read as "
+                "less where the agent keeps them; " + then.format(branch=branch))
         if proc.returncode != 0:
             raise fetch_error(proc, branch, f"{failed} ({head[:12]})")
         refuse_past(repo, gitdir, branch, head, known, also=heads, max_bytes=max_bytes,

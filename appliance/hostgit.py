@@ -135,18 +135,22 @@ def check_owner(owner: Owner, what: Path) -> None:
             field="repo_path")
 
 
-def bounded_argv(argv: list[str], memory: int | None) -> list[str]:
+def bounded_argv(argv: list[str], memory: int | None, files: int | None = None) -> list[str]:
     """``argv`` run with at most ``memory`` bytes of heap (``RLIMIT_DATA``, set by ``sh``
-    before git starts: file mappings such as packs do not count), or as it is."""
-    if memory is None:
+    before git starts: file mappings such as packs do not count) and no file it or a git it
+    starts writes larger than ``files`` bytes (``RLIMIT_FSIZE``, in POSIX's blocks of 512),
+    or as it is."""
+    limits = ([f"ulimit -d {memory // 1024}"] if memory is not None else []) + (
+        [f"ulimit -f {-(-files // 512)}"] if files is not None else [])
+    if not limits:
         return argv
-    return ["sh", "-c", f'ulimit -d {memory // 1024} && exec "$@"', "git", *argv]
+    return ["sh", "-c", " && ".join([*limits, 'exec "$@"']), "git", *argv]
 
 
 def run(args: Sequence[str], *, owner: Owner, cwd: Path, check: bool = True,
         env: Mapping[str, str] | None = None, input: bytes | None = None,
-        timeout: float = GIT_TIMEOUT, limit: int | None = None, memory: int | None = None
-        ) -> subprocess.CompletedProcess[bytes]:
+        timeout: float = GIT_TIMEOUT, limit: int | None = None, memory: int | None = None,
+        files: int | None = None) -> subprocess.CompletedProcess[bytes]:
     """Run git as ``owner`` in ``cwd`` with the safe configuration; bytes in, bytes out.
 
     With ``limit``, no more than ``limit + 1`` bytes of its output are read: past that, git
@@ -154,7 +158,8 @@ def run(args: Sequence[str], *, owner: Owner, cwd: Path, check: bool = True,
     an output that long is how the caller knows it was cut. With ``memory``, git fails
     ("Out of memory") rather than take more heap than that: what it reads of an agent's
     tree can inflate (a file git converts whole, such as a sparse one whose attributes name
-    an encoding)."""
+    an encoding). With ``files``, no file it writes grows past that many bytes: it fails
+    (its ``index-pack`` dies of ``SIGXFSZ``) instead."""
     check_owner(owner, cwd)
     drop = os.geteuid() == 0
     options: dict[str, Any] = {
@@ -162,7 +167,7 @@ def run(args: Sequence[str], *, owner: Owner, cwd: Path, check: bool = True,
         "user": owner.uid if drop else None, "group": owner.gid if drop else None,
         "extra_groups": [] if drop else None, "umask": 0o022}
     try:
-        argv = bounded_argv(git_argv(args), memory)
+        argv = bounded_argv(git_argv(args), memory, files)
         if limit is None:
             proc = subprocess.run(argv, input=input, capture_output=True,
                                   timeout=timeout, check=False, **options)

@@ -73,3 +73,43 @@ def test_a_commit_too_large_to_bring_in_is_not_copied_for_each_read(
         assert not any(p.is_file() and p.stat().st_size > 1 << 20
                        for p in (app.settings.shadows_dir / s["id"]).rglob("*")), \
             "a read left its copy behind"
+
+
+def written(pid: int) -> int:
+    """What process ``pid`` and the children it reaped (host git) wrote to files so far."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        key, _, value = line.partition(": ")
+        if key == "write_bytes":
+            return int(value)
+    raise AssertionError(f"no write_bytes for {pid}")
+
+
+def test_an_object_that_answers_two_ways_is_not_copied_past_the_limit(
+        repo: Path, tmp_path: Path, agent_image: str) -> None:
+    """The copy is counted before it is made, in the agent's objects, and an object that
+    answers two ways (as in ``test_sync_forged_objects.py``) read two bytes there while the
+    copy took 128 MiB of noise, then refused: each diff wrote 129 MiB. The copy itself now
+    stops where ``max_sync_mib`` does, and some room for a pack's own bytes (51 MiB here)."""
+    with running(tmp_path / "home", "api", "reconciler", image=agent_image,
+                 config="[limits]\nmax_sync_mib = 32\n") as app:
+        s = create(app, repo, "twofaced-read")
+        small_commit_synced(app, repo, s)
+        app.stop("reconciler")  # the reads are the point, not the sync
+        _, out = in_container(app, s, """
+            set -e
+            head -c $((128 << 20)) /dev/urandom > noise && git add noise && git commit -qm noise
+            p=$(git rev-parse HEAD:noise origin/main | git pack-objects -q .git/objects/pack/pack)
+            touch -d 2029-01-01 .git/objects/pack/pack-$p.*
+            echo "small=$(echo x | git hash-object -w --stdin) blob=$(git rev-parse HEAD:noise)"
+            """)
+        small = out.split("small=")[1].split()[0]
+        blob = out.split("blob=")[1].split()[0]
+        _, out = in_container(app, s, forge(small, blob) + "git cat-file -s " + blob)
+        assert out.split()[-1] == "2", out  # the control: the newer pack answers first
+        api = app.procs["api"].pid
+        before = written(api)
+        r = app.http(timeout=120).get(f"/api/sessions/{s['id']}/diff")
+        wrote = written(api) - before
+        assert r.status_code == 400 and "max_sync_mib" in r.json()["error"], r.text
+        assert wrote < 96 << 20, \
+            f"one diff read wrote {wrote >> 20} MiB under max_sync_mib = 32"

@@ -142,6 +142,31 @@ def test_git_argv_turns_off_what_runs_programs() -> None:
     assert argv[-1] == "status" and "safe.directory=*" not in " ".join(argv)
 
 
+@pytest.mark.parametrize(("memory", "files", "limits"), [
+    (None, None, None),
+    (512 << 20, None, "ulimit -d 524288 && exec \"$@\""),
+    (None, 1000, "ulimit -f 2 && exec \"$@\""),  # blocks of 512, rounded up
+    (512 << 20, 32 << 20, "ulimit -d 524288 && ulimit -f 65536 && exec \"$@\""),
+])
+def test_a_bounded_git_is_started_by_sh_with_its_limits(memory: int | None, files: int | None,
+                                                         limits: str | None) -> None:
+    argv = hostgit.bounded_argv(["git", "status"], memory, files)
+    if limits is None:
+        assert argv == ["git", "status"]
+    else:
+        assert argv == ["sh", "-c", limits, "git", "git", "status"]
+
+
+def test_a_git_whose_file_outgrows_its_bound_fails(repo: Path) -> None:
+    """``files`` holds each file git writes: an object of 4 KiB is no file of 1 KiB."""
+    big = hostgit.run(["hash-object", "-w", "--stdin"], owner=OWNER, cwd=repo, check=False,
+                      input=os.urandom(4096), files=1024)
+    assert big.returncode != 0
+    small = hostgit.run(["hash-object", "-w", "--stdin"], owner=OWNER, cwd=repo, check=False,
+                        input=b"x", files=1024)
+    assert small.returncode == 0, small.stderr  # the control
+
+
 def test_git_runs_as_the_owner(repo: Path) -> None:
     out = hostgit.run(["var", "GIT_COMMITTER_IDENT"], owner=OWNER, cwd=repo, check=False,
                       env={"GIT_COMMITTER_NAME": "n", "GIT_COMMITTER_EMAIL": "e@x"})
