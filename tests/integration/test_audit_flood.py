@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import trio
 
@@ -139,19 +140,26 @@ def rotating(tmp_path: Path, agent_image: str) -> Iterator[Appliance]:
         yield a
 
 
-def test_a_flood_that_rotates_the_log_leaves_its_neighbours_lines_in_view(
-        rotating: Appliance, repo: Path) -> None:
-    app = rotating
+def looked_at_once(app: Appliance, repo: Path, path: str
+                   ) -> tuple[dict[str, Any], dict[str, Any], httpx.Client]:
+    """A flooder and a victim session; the victim asked for ``path`` (refused, audited) and
+    the person looked at its lines once (the API's index follows the log from then on)."""
     flooder = create(app, repo, "flooder")
     victim = create(app, repo, "victim")
     http = app.http()
     _, out = in_container(app, victim, f"curl -s -o /dev/null -w '%{{http_code}}\\n' "
-                                       f"http://{VICTIM_HOST}/mine")
+                                       f"http://{VICTIM_HOST}{path}")
     assert out.split() == ["403"], out
     wait_for(lambda: in_file(app, VICTIM_HOST), what="the victim's line in the audit log")
-    # The person looks at the session once (the API's index follows the log from then on).
     seen = http.get(f"/api/sessions/{victim['id']}/audit").json()["lines"]
-    assert [line["path"] for line in seen] == ["/mine"], seen
+    assert [line["path"] for line in seen] == [path], seen
+    return flooder, victim, http
+
+
+def test_a_flood_that_rotates_the_log_leaves_its_neighbours_lines_in_view(
+        rotating: Appliance, repo: Path) -> None:
+    app = rotating
+    flooder, victim, http = looked_at_once(app, repo, "/mine")
     with shipping(app):
         # Some 2.3 KiB a line: past the rotation size, again and again (more rotations than
         # the index holds rotated files open), then a few in the new file.
@@ -180,16 +188,7 @@ def test_a_neighbours_line_in_a_file_rotated_twice_over_between_two_looks_stays_
     rotated away, and rotated again past, before anyone looked; that file was never read,
     and the line was in no view (only in the archive)."""
     app = rotating
-    flooder = create(app, repo, "flooder")
-    victim = create(app, repo, "victim")
-    http = app.http()
-    _, out = in_container(app, victim, f"curl -s -o /dev/null -w '%{{http_code}}\\n' "
-                                       f"http://{VICTIM_HOST}/first")
-    assert out.split() == ["403"], out
-    wait_for(lambda: in_file(app, VICTIM_HOST), what="the victim's line in the audit log")
-    # The person looks once: the index holds the live file from then on.
-    seen = http.get(f"/api/sessions/{victim['id']}/audit").json()["lines"]
-    assert [line["path"] for line in seen] == ["/first"], seen
+    flooder, victim, http = looked_at_once(app, repo, "/first")
     with shipping(app):
         flood(app, flooder, ROTATE_BYTES // 2300 + 10)
         wait_for(lambda: rotations(app) >= 1, what="the first rotation")

@@ -23,7 +23,7 @@ from tests.conftest import user_git
 from tests.integration.test_containment_git import refs, small_commit_synced
 from tests.support.agent_app import create, in_container
 from tests.support.appliance import running, wait_for
-from tests.support.forged_pack import forge
+from tests.support.forged_pack import two_faced
 
 
 def test_an_object_that_answers_two_ways_floods_no_repository(repo: Path, tmp_path: Path,
@@ -33,16 +33,8 @@ def test_an_object_that_answers_two_ways_floods_no_repository(repo: Path, tmp_pa
         s = create(app, repo, "twofaced")
         good = small_commit_synced(app, repo, s)
         app.stop("reconciler")  # the zeros' commit is brought in once it lies, not before
-        _, out = in_container(app, s, """
-            set -e
-            head -c $((64 << 20)) /dev/zero > zeros && git add zeros && git commit -qm zeros
-            p=$(git rev-parse HEAD:zeros origin/main | git pack-objects -q .git/objects/pack/pack)
-            touch -d 2029-01-01 .git/objects/pack/pack-$p.*
-            echo "small=$(echo x | git hash-object -w --stdin) blob=$(git rev-parse HEAD:zeros)"
-            """)
-        small = out.split("small=")[1].split()[0]
+        _, out = in_container(app, s, two_faced("/dev/zero", 64))
         blob = out.split("blob=")[1].split()[0]
-        _, out = in_container(app, s, forge(small, blob) + "git cat-file -s " + blob)
         assert out.split()[-1] == "2", out  # the control: the newer pack answers first
         app.start("reconciler")
         branch = f"refs/heads/{s['branch']}"

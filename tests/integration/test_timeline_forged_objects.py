@@ -20,7 +20,7 @@ from pathlib import Path
 from tests.integration.test_containment_git import small_commit_synced
 from tests.support.agent_app import create, in_container
 from tests.support.appliance import Appliance, running, wait_for
-from tests.support.forged_pack import forge
+from tests.support.forged_pack import forge, two_faced
 
 
 def test_a_pack_that_lies_about_a_commit_shows_no_false_commit_on_the_timeline(
@@ -95,16 +95,7 @@ def test_an_object_that_answers_two_ways_is_not_copied_past_the_limit(
         s = create(app, repo, "twofaced-read")
         small_commit_synced(app, repo, s)
         app.stop("reconciler")  # the reads are the point, not the sync
-        _, out = in_container(app, s, """
-            set -e
-            head -c $((128 << 20)) /dev/urandom > noise && git add noise && git commit -qm noise
-            p=$(git rev-parse HEAD:noise origin/main | git pack-objects -q .git/objects/pack/pack)
-            touch -d 2029-01-01 .git/objects/pack/pack-$p.*
-            echo "small=$(echo x | git hash-object -w --stdin) blob=$(git rev-parse HEAD:noise)"
-            """)
-        small = out.split("small=")[1].split()[0]
-        blob = out.split("blob=")[1].split()[0]
-        _, out = in_container(app, s, forge(small, blob) + "git cat-file -s " + blob)
+        _, out = in_container(app, s, two_faced("/dev/urandom", 128))
         assert out.split()[-1] == "2", out  # the control: the newer pack answers first
         api = app.procs["api"].pid
         before = written(api)
