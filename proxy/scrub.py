@@ -45,6 +45,7 @@ service built to be an oracle.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterable
 
 from proxy.unescape import LONGEST, Twice, Unescaped, open_escape, twice, undone, unescape
@@ -58,37 +59,79 @@ _URL_SAFE = bytes.maketrans(b"+/", b"-_")
 
 def spellings(secret: bytes) -> tuple[bytes, ...]:
     """``secret`` and the fixed byte strings that spell it otherwise: its spaces as a form
-    writes them (``+``) and its ``+`` as a form reads them (a space); in hex, lower and upper
-    case; in base64, both alphabets, after 0, 1 and 2 bytes of something else. Base64 packs
-    three bytes in four characters, so where the secret begins in its group changes every
-    character; at each of the three alignments the characters made of the secret's bits
-    alone are fixed (its first and last character may share bits with the bytes around it:
-    those, and the padding, are left out). Longest first, none twice."""
+    writes them (``+``) and its ``+`` as a form reads them (a space); in UTF-16 (each byte
+    and a NUL: the bytes between the first and the last, the same in either order); and
+    :func:`encodings`. Longest first, none twice. (:class:`Scrubber` looks for each in any
+    case.)"""
     forms = [secret, secret.replace(b" ", b"+"), secret.replace(b"+", b" "),
-             secret.hex().encode(), secret.hex().upper().encode()]
+             b"\0".join(secret[i:i + 1] for i in range(len(secret))), *encodings(secret)]
+    return tuple(sorted(dict.fromkeys(forms), key=len, reverse=True))
+
+
+def encodings(secret: bytes) -> tuple[bytes, ...]:
+    """``secret`` in hex, lower and upper case; in base64, both alphabets, after 0, 1 and 2
+    bytes of something else. Base64 packs three bytes in four characters, so where the
+    secret begins in its group changes every character; at each of the three alignments the
+    characters made of the secret's bits alone are fixed (its first and last character may
+    share bits with the bytes around it: those, and the padding, are left out). What an
+    encoder may wrap in lines (:func:`unwrap`)."""
+    forms = [secret.hex().encode(), secret.hex().upper().encode()]
     bits = 8 * len(secret)
     for skip in range(3):
         core = base64.b64encode(b"\0" * skip + secret)[(8 * skip + 5) // 6:(8 * skip + bits) // 6]
         forms += [core, core.translate(_URL_SAFE)]
-    return tuple(sorted(dict.fromkeys(forms), key=len, reverse=True))
+    return tuple(forms)
+
+
+#: A line break inside a run of base64 or hex, as MIME (76) and PEM (64) wrap it.
+_WRAP = re.compile(rb"(?<=[A-Za-z0-9+/=_-])\r?\n(?=[A-Za-z0-9+/_-])")
+#: What may end a line that an encoder wrapped and the next line goes on.
+_WRAPPED_END = re.compile(rb"[A-Za-z0-9+/=_-]\r?\n?\Z")
+
+
+def unwrap(data: bytes) -> Unescaped | None:
+    """``data`` with the line breaks inside a run of base64 or hex taken out, each traced
+    (as an escape that stands for nothing), or None when it holds none."""
+    if b"\n" not in data or (first := _WRAP.search(data)) is None:
+        return None
+    parts: list[bytes] = []
+    at: list[int] = []
+    spans: list[tuple[int, int]] = []
+    done = length = 0
+    for match in _WRAP.finditer(data, first.start()):
+        parts.append(data[done:match.start()])
+        length += match.start() - done
+        at.append(length)
+        spans.append(match.span())
+        done = match.end()
+    parts.append(data[done:])
+    return Unescaped(text=b"".join(parts), at=tuple(at), size=(0,) * len(at),
+                     spans=tuple(spans), end=len(data))
 
 
 class Scrubber:
     """Masks ``secrets`` in one answer; :meth:`feed` the body's chunks, then :meth:`finish`."""
 
-    __slots__ = ("_forms", "_held", "_lower", "_run", "_table", "escapes", "masked", "secrets")
+    __slots__ = ("_forms", "_held", "_lower", "_run", "_table", "_wrapped", "escapes", "masked",
+                 "secrets")
 
     def __init__(self, secrets: Iterable[bytes]) -> None:
         # Longest first: a rendered value that holds the raw one is masked whole.
         self.secrets = tuple(sorted({s for s in secrets if len(s) >= MIN_SECRET},
                                     key=len, reverse=True))
-        #: What is looked for: each secret's :func:`spellings`, longest first.
-        self._forms = tuple(sorted({form for secret in self.secrets
+        #: What is looked for: each secret's :func:`spellings`, longest first, lower-cased:
+        #: the data is read lower-cased too, so a case-folded echo (hex in mixed case, the
+        #: token upper-cased) is found as the secret is.
+        self._forms = tuple(sorted({form.lower() for secret in self.secrets
                                     for form in spellings(secret)}, key=len, reverse=True))
+        #: The forms an encoder may wrap in lines (:func:`encodings`, :func:`unwrap`).
+        self._wrapped = tuple(sorted({form.lower() for secret in self.secrets
+                                      for form in encodings(secret)}, key=len, reverse=True))
         #: As a header's name carries them: HTTP reads names in any case (h11 lowers them).
-        self._lower = tuple(dict.fromkeys(form.lower() for form in self._forms))
-        #: What a spelling of a form is made of, and how long one is at least (:meth:`spells`).
-        self._table = alphabet((*self._forms, *self._lower))
+        self._lower = self._forms
+        #: What a spelling of a form is made of, and how long one is at least (:meth:`spells`):
+        #: a wrapped one has line breaks in it.
+        self._table = alphabet((*self._forms, *(b"\r\n" for _ in self._wrapped[:1])))
         self._run = b"a" * min((len(form) for form in self._forms), default=1)
         self._held = b""
         #: How many occurrences were masked so far.
@@ -116,31 +159,45 @@ class Scrubber:
         spans: list[tuple[int, int]] = []
         if not self.spells(data):  # nor as its bytes: one pass, not one a form
             return data, spans
+        low = data.lower()
+        out: bytearray | None = None
         for secret in secrets:
-            if secret in data:
-                i = data.find(secret)
+            if secret in low:
+                out = bytearray(data) if out is None else out
+                i = low.find(secret)
                 while i != -1:
                     spans.append((i, i + len(secret)))
-                    i = data.find(secret, i + len(secret))
-                data = data.replace(secret, b"*" * len(secret))
+                    out[i:i + len(secret)] = b"*" * len(secret)
+                    i = low.find(secret, i + len(secret))
+                low = low.replace(secret, b"*" * len(secret))
+        if self._wrapped and (wrap := unwrap(low)) is not None \
+                and any(form in wrap.text for form in self._wrapped):
+            out = bytearray(data) if out is None else out
+            found = bytearray(wrap.text)
+            spans += _trace(wrap, found, out, self._wrapped)
+            low = bytes(out).lower()
+        if out is not None:
+            data = bytes(out)
         if not escapes:
             return data, spans
+        # Read lower-cased, and so is what each level of escapes stands for (``\\u0052``).
+        original, data = data, low
         done = undone(data)
         if done is None:
-            return data, spans
-        text, count = done
+            return original, spans
+        text, count = done[0].lower(), done[1]
         again = undone(text) if twice(data, text, count) else None
-        if not any(secret in text or (again is not None and secret in again[0])
+        if not any(secret in text or (again is not None and secret in again[0].lower())
                    for secret in secrets):
-            return data, spans
+            return original, spans
         view = unescape(data)
         assert view is not None  # undone() found an escape
-        out, found = bytearray(data), bytearray(view.text)
+        out, found = bytearray(original), bytearray(view.text.lower())
         spans += _trace(view, found, out, secrets)
         # The second level over the first with what it found masked: counted once.
         second = unescape(bytes(found)) if again is not None else None
         if second is not None:
-            spans += _trace(Twice(view, second), bytearray(second.text), out, secrets)
+            spans += _trace(Twice(view, second), bytearray(second.text.lower()), out, secrets)
         return bytes(out), spans
 
     def spells(self, data: bytes) -> bool:
@@ -200,7 +257,7 @@ class Scrubber:
         its bytes, or re-encoded (an escape the end cuts may be the next character)."""
         if not self.secrets:
             return 0
-        best = self._begins(data)
+        best = max(self._begins(data), self._wrapping(data))
         if not self.escapes:
             return best
         # A secret re-encoded is at most REACH bytes a character: nothing before that
@@ -227,11 +284,29 @@ class Scrubber:
             at = min(at, second.start_of(len(second.text) - self._begins(second.text)))
         return max(best, len(end) - view.start_of(at))
 
-    def _begins(self, data: bytes) -> int:
-        """The length of the longest end of ``data`` that begins one of the secrets."""
+    def _wrapping(self, data: bytes) -> int:
+        """The length of the longest end of ``data`` that begins a form an encoder wraps in
+        lines, read across its line breaks: its last line too, when it ends in one."""
+        end = data[-3 * len(self._wrapped[0]):]
+        if b"\n" not in end and not end.endswith(b"\r"):
+            return 0
+        tail = _WRAPPED_END.search(end)
+        core = end[:len(end) - len(tail.group()) + 1] if tail else end
+        view = unwrap(core)
+        if view is None:
+            begins = self._begins(core, self._wrapped) if tail else 0
+            return begins + len(end) - len(core) if begins else 0
+        begins = self._begins(view.text, self._wrapped)
+        return len(end) - view.start_of(len(view.text) - begins) if begins else 0
+
+    def _begins(self, data: bytes, forms: tuple[bytes, ...] | None = None) -> int:
+        """The length of the longest end of ``data`` that begins one of the secrets' forms,
+        in any case."""
+        forms = self._forms if forms is None else forms
+        data = data[-len(forms[0]):].lower()
         best = 0
         size = len(data)
-        for secret in self._forms:
+        for secret in forms:
             first = secret[:1]
             i = data.find(first, max(0, size - len(secret) + 1))
             while i != -1:
@@ -264,6 +339,10 @@ def alphabet(forms: Iterable[bytes]) -> bytes:
     return bytes(0x61 if byte in inside else 0x20 for byte in range(256))
 
 
+#: What masking writes over: all but a line break (a wrapped form keeps its lines).
+_LINE = re.compile(rb"[^\r\n]")
+
+
 def _trace(view: Unescaped | Twice, found: bytearray, out: bytearray,
            secrets: tuple[bytes, ...]) -> list[tuple[int, int]]:
     """Mask in ``out`` the original bytes of each secret in ``found`` (``view``'s text), and
@@ -273,7 +352,7 @@ def _trace(view: Unescaped | Twice, found: bytearray, out: bytearray,
         i = found.find(secret)
         while i != -1:
             start, end = view.origin(i, i + len(secret))
-            out[start:end] = b"*" * (end - start)
+            out[start:end] = _LINE.sub(b"*", out[start:end])
             found[i:i + len(secret)] = b"*" * len(secret)
             spans.append((start, end))
             i = found.find(secret, i + len(secret))

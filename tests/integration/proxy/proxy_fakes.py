@@ -463,11 +463,51 @@ async def _echo_encoded_more(fake: _Base, stream: trio.abc.Stream, conn: h11.Con
     await fake.reply(stream, conn, 401, "".join(lines).encode(), ctype)
 
 
+def echo_forms_folded(value: str) -> dict[str, bytes]:
+    """``value`` as an echo folds it: its hex in mixed case, the value upper- and
+    lower-cased, in UTF-16 (each byte after or before a NUL, with and without a byte-order
+    mark), every character as an upper-case ``\\u00XX``, and its
+    base64 wrapped as MIME (76 characters a line) and PEM (64) with ``\\n`` and
+    ``\\r\\n``, after each of 0 to 59 bytes of something else."""
+    raw = value.encode()
+    forms = {
+        "hex-mixed": "".join(c.upper() if i % 3 else c
+                             for i, c in enumerate(raw.hex())).encode(),
+        "upper": value.upper().encode(),
+        "lower": value.lower().encode(),
+        "utf-16-le": value.encode("utf-16-le"),
+        "utf-16-be": value.encode("utf-16-be"),
+        "utf-16-le-bom": b"\xff\xfe" + value.encode("utf-16-le"),
+        "utf-16-be-bom": b"\xfe\xff" + value.encode("utf-16-be"),
+        "json-every": "".join(f"\\u{ord(c):04X}" for c in value).encode(),
+    }
+    for width, eol in ((76, b"\r\n"), (76, b"\n"), (64, b"\n"), (64, b"\r\n")):
+        for skip in range(60):
+            data = base64.b64encode(b"{" * skip + raw)
+            lines = [data[i:i + width] for i in range(0, len(data), width)]
+            forms[f"base64-{width}-{eol!r}-{skip}"] = eol.join(lines)
+    return forms
+
+
+#: What separates the forms of :func:`echo_forms_folded` in the answer that quotes them.
+FOLDED_SEP = b"\n--\n"
+
+
+async def _echo_encoded_folded(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection,
+                               seen: Seen) -> None:
+    """A page quoting the request's Authorization in every :func:`echo_forms_folded`, in
+    order, :data:`FOLDED_SEP` between them."""
+    auth = "".join(seen.header("authorization"))
+    body = FOLDED_SEP.join(echo_forms_folded(auth).values())
+    await fake.reply(stream, conn, 401, body, "text/plain")
+
+
 #: Answers that carry the request's credential back (what ``scrub.py`` masks).
 ECHOES = {"/echo-head": _echo_head, "/echo-range": _echo_range, "/echo-split": _echo_split,
           "/ws-echo": _ws_echo, "/echo-broken": _echo_broken, "/ws-fragments": _ws_fragments,
           "/ws-slow": _ws_slow, "/ws-deflate": _ws_deflate,
-          "/echo-encoded": _echo_encoded, "/echo-encoded-more": _echo_encoded_more}
+          "/echo-encoded": _echo_encoded, "/echo-encoded-more": _echo_encoded_more,
+          "/echo-encoded-folded": _echo_encoded_folded}
 
 
 class GitServer(_Base):

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 import pytest
 from conftest import SECRETS, Proxy, client, override
-from proxy_fakes import FakeUpstream, echo_forms, echo_forms_more
+from proxy_fakes import FOLDED_SEP, FakeUpstream, echo_forms, echo_forms_folded, echo_forms_more
 
 from appliance.audit import parse_line
 from proxy.config import Upstream
@@ -128,3 +129,47 @@ async def test_an_echo_in_a_form_escaped_twice_in_hex_or_base64_hands_back_none_
     records = [parse_line(x) for x in proxy.audit_path.read_text().splitlines()]
     assert [r.note and "github_token back" in r.note for r in records
             if r.path.startswith("/echo-encoded-more")] == [True] * 4
+
+
+def read_back(name: str, form: bytes) -> bytes:
+    """What the agent makes of a :func:`echo_forms_folded` by ``name`` it got: the bytes it
+    spells, upper-cased, what was masked read as zero bits (or a ``*``)."""
+    if name.startswith("hex"):
+        return binascii.unhexlify(form.replace(b"*", b"0")).upper()
+    if name.startswith("base64"):
+        return base64.b64decode(re.sub(rb"[\r\n]", b"", form).replace(b"*", b"A")).upper()
+    if name.startswith("utf-16"):
+        return form.replace(b"\0", b"").upper()
+    if name == "json-every":
+        return re.sub(rb"\\u([0-9A-Fa-f]{4})", lambda m: bytes([int(m[1], 16) & 0x7F]),
+                      form).upper()
+    return form.upper()
+
+
+@pytest.mark.parametrize("secrets", [{**SECRETS, "github_token": SPACED}])
+async def test_an_echo_that_folds_case_wraps_base64_or_widens_to_utf16_hands_back_none_of_it(
+        proxy: Proxy, fake: FakeUpstream) -> None:
+    """The agent asks for a page that quotes the ``Authorization`` the proxy put in with its
+    case folded (hex in mixed case, the value upper- or lower-cased), in UTF-16 either way,
+    each character as ``\\u00XX``, and in base64 wrapped as MIME
+    and PEM at every offset: no four bytes of the token come back in any of them."""
+    to = Upstream(scheme="https", host="127.0.0.1", port=fake.port)
+    override(proxy, upstreams={"api.github.com": to})
+    auth = proxy.add_session("folder")
+    async with client(proxy, auth) as c:
+        page = (await c.get("https://api.github.com/echo-encoded-folded",
+                            headers={"authorization": "Bearer x"})).content
+
+    got = page.split(FOLDED_SEP)
+    names = list(echo_forms_folded(f"Bearer {SPACED}"))
+    assert len(got) == len(names)
+    raw = SPACED.upper().encode()
+    pieces = {raw[i:i + 4] for i in range(len(raw) - 3)}
+    leaked = [name for name, form in zip(names, got, strict=True)
+              if any(piece in read_back(name, form) for piece in pieces)]
+    assert leaked == []
+    # The control: the upstream saw the real credential, and the masking was noted.
+    assert [s.header("authorization") for s in fake.seen] == [[f"Bearer {SPACED}"]]
+    records = [parse_line(x) for x in proxy.audit_path.read_text().splitlines()]
+    assert [r.note and "github_token back" in r.note for r in records
+            if r.path == "/echo-encoded-folded"] == [True]

@@ -302,8 +302,64 @@ def test_each_fixed_spelling_of_a_secret_is_in_every_echo_that_spells_it_so(
     assert json.dumps(sorted(map(len, forms), reverse=True)) == json.dumps(list(map(len, forms)))
 
 
-@pytest.mark.parametrize("echoed", [*ECHOED.values(), *SPELLED.values(),
-                                    *(e for e, _ in BASE64), TOKEN, BASIC])
+#: ``SPACED`` (and its Basic value) folded: in any case, in UTF-16, its base64 wrapped.
+FOLDED = {
+    "hex, mixed case": bytes(c - 32 * (i % 2 and 0x61 <= c <= 0x7A)
+                             for i, c in enumerate(SPACED.hex().encode())),
+    "upper-cased": SPACED.upper(),
+    "lower-cased": SPACED.lower(),
+    "url, lower-cased": quote(SPACED.lower(), safe="").encode(),
+    "json, every character upper": b"".join(b"\\u%04X" % c for c in SPACED),
+    "utf-16-le": SPACED.decode().encode("utf-16-le"),
+    "utf-16-be, bom": b"\xfe\xff" + SPACED.decode().encode("utf-16-be"),
+    "basic, upper-cased": SPACED_BASIC.upper(),
+    "basic, utf-16-le": SPACED_BASIC.decode().encode("utf-16-le"),
+}
+
+
+@pytest.mark.parametrize("echoed", FOLDED.values(), ids=FOLDED.keys())
+def test_a_secret_case_folded_or_in_utf16_comes_out_masked_whole_cut_anywhere(
+        echoed: bytes) -> None:
+    body = b'{"error": "bad credential: ' + echoed + b'"}\n'
+    spelled = echoed.lstrip(b"\xfe\xff").strip(b"\0")  # UTF-16: its mark and outer NUL stay
+    masked_every_cut([SPACED, SPACED_BASIC], body, body.replace(spelled, b"*" * len(spelled)), 1)
+
+
+#: ``SPACED`` in base64 wrapped as MIME and PEM, after bytes that put a line break in it.
+WRAPPED = {f"{width}, {eol!r}, {skip}": eol.join(
+    data[i:i + width] for i in range(0, len(data), width))
+    for width, eol in ((76, b"\n"), (76, b"\r\n"), (64, b"\n"), (64, b"\r\n"))
+    for skip in (40, 45, 50, 52)
+    for data in [base64.b64encode(b"{" * skip + SPACED)]}
+
+
+@pytest.mark.parametrize("echoed", WRAPPED.values(), ids=WRAPPED.keys())
+def test_a_secret_in_base64_wrapped_in_lines_comes_out_masked_cut_anywhere(
+        echoed: bytes) -> None:
+    """Masked but its line breaks, and what is left of it holds no four bytes of it."""
+    body = b"-----BEGIN DATA-----\n" + echoed + b"\n-----END DATA-----\n"
+    for pieces in every_cut(body):
+        scrub = Scrubber([SPACED])
+        out = b"".join(stream(scrub, pieces))
+        assert scrub.masked == 1
+        assert out.count(b"\n") == body.count(b"\n") and len(out) == len(body)
+        got = base64.b64decode(out[21:21 + len(echoed)].replace(b"*", b"A"))
+        assert not any(SPACED[i:i + 4] in got for i in range(len(SPACED) - 3))
+
+
+def test_an_end_of_a_line_that_may_begin_a_wrapped_secret_waits_and_no_other() -> None:
+    """A chunk that ends in a line break goes on whole unless the line ends in what begins
+    the secret's base64 (the next line may go on with it); a blank line never waits."""
+    core = next(form for form in spellings(SPACED) if form.startswith(b"UkVB"))
+    scrub = Scrubber([SPACED])
+    assert scrub.feed(b"data: " + core[:9] + b"\r\n") == b"data: "
+    assert scrub.finish() == core[:9] + b"\r\n"
+    for chunk in (b"data: " + core[:9] + b"\n\n", b"data: {}\n", b"the end.\n"):
+        assert scrub.feed(chunk) == chunk
+
+
+@pytest.mark.parametrize("echoed", [*ECHOED.values(), *SPELLED.values(), *FOLDED.values(),
+                                    *WRAPPED.values(), *(e for e, _ in BASE64), TOKEN, BASIC])
 def test_every_spelling_passes_the_look_that_skips_a_body_which_holds_none(
         echoed: bytes) -> None:
     """The masking skips a chunk with no run of the forms' bytes and the escapes' as long as
