@@ -35,8 +35,9 @@ A credentialed request asks for its answer uncompressed and whole (``policy.py``
 ``Range``: a few bytes of an echo at a time would each be too short to know); an answer
 compressed all the same (:func:`coding`) is refused, since the client would inflate what
 the masking never read. Not seen: an answer that re-encodes the credential otherwise
-(hashed, encrypted, escaped three times, hex in mixed case, the base64 of its escaped
-spelling, split by the upstream's own formatting). A
+(hashed, encrypted, escaped three times, the base64 of its escaped spelling, split by
+the upstream's own formatting other than a line break inside its hex or base64). Each form
+is looked for in any case, and across such a line break (:func:`unwrap`). A
 service that streams the agent's own words back a piece at a time could tell it, by the
 wait, whether a piece begins the credential: the masking stops echoes, not a credentialed
 service built to be an oracle.
