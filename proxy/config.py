@@ -55,6 +55,7 @@ _FLOATS = {
     "idle_timeout_seconds": "idle_timeout",
     "shutdown_grace_seconds": "shutdown_grace",
     "pace_hold_seconds": "pace_hold",
+    "long_after_seconds": "long_after",
 }
 #: A GitHub token's quota is 5,000 requests an hour for the person and every session: one
 #: session, however it loops, spends no more than a quarter of it.
@@ -102,6 +103,10 @@ class ProxyConfig:
     allow_networks: tuple[IpNetwork, ...] = ()
     #: New tunnels each session may open (``server.py``), held or refused as ``paces`` are.
     tunnel_pace: Pace = TUNNEL_PACE
+    #: An exchange still going this long after it started (a trickling download, a slow
+    #: upload, a long poll) gets its opening line then, so it is in the audit log while it
+    #: lasts; one that ends sooner has its one line.
+    long_after: float = 5.0
 
     def override_for(self, host: str, port: int) -> Upstream | None:
         return self.upstreams.get(f"{host}:{port}") or self.upstreams.get(host)

@@ -112,6 +112,7 @@ async def handle(
     said = _Said(started=started, t0=t0, session=session.session_id, method=method,
                  target=target)
     meter.opening = functools.partial(_opening, state, said, meter)
+    state.lasting.begin(meter, t0 + config.long_after)
     try:
         verdict, prefix = await screen(state, client, request, target, headers=headers,
                                        session=session, verdict=verdict, meter=meter)
@@ -140,6 +141,7 @@ async def handle(
         log.debug("client gone: %s", exc)
         return False
     finally:
+        state.lasting.end(meter)
         if meter.release is not None:
             meter.release()
         state.record(said.line(meter, ident=request_id(), stream=meter.stream,
@@ -160,12 +162,12 @@ class _Said:
     def line(self, meter: Meter, *, ident: str, phase: Phase | None,
              stream: str | None) -> AuditRecord:
         opening = phase is Phase.OPEN
+        bytes_in, bytes_out = meter.so_far() if opening else (meter.bytes_in, meter.bytes_out)
         return audit_record(
             request_id=ident, started=self.started, duration_s=trio.current_time() - self.t0,
             session=self.session, method=self.method, host=self.target.host,
             target=self.target.path, status=meter.status,
-            bytes_in=0 if opening else meter.bytes_in,
-            bytes_out=0 if opening else meter.bytes_out, credential=meter.credential,
+            bytes_in=bytes_in, bytes_out=bytes_out, credential=meter.credential,
             decision=meter.decision, error=None if opening else meter.error,
             note=meter.note, phase=phase, stream=stream)
 
@@ -217,13 +219,14 @@ async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request,
     framing = request_framing(headers)
     head = h11.Request(method=request.method, target=target.path.encode(),
                        headers=framed(verdict.headers, framing))
-    tally = Tally()
+    tally = meter.sending = Tally()
     try:
         conn, event = await send_request(
             state, client, head=head, target=target, session=session.session_id,
             credential=verdict.credential, framing=framing, tally=tally,
             upgrade=verdict.upgrade, prefix=prefix)
     finally:
+        meter.sending = None
         meter.bytes_in += tally.moved + sum(
             len(e.data) for e in prefix or () if isinstance(e, h11.Data))
     scrub = Scrubber(verdict.secrets) if verdict.secrets else None
@@ -240,8 +243,8 @@ async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request,
                 f"the service answered {coded} compressed, though asked for it uncompressed: "
                 "an answer the proxy cannot read for the credential it may carry back is "
                 "not passed on", ErrorType.UPSTREAM_PROTOCOL_ERROR)
-        if meter.opening is not None and _streamed(event):  # in the log while it streams
-            meter.stream = meter.opening()
+        if _streamed(event):  # in the log while it streams
+            meter.open()
         clean, early = _queue_head(client, event, scrub)
         await _relay_answer(state, conn, client, event, verdict=verdict, meter=meter,
                             session=session, scrub=scrub)
@@ -283,12 +286,14 @@ async def _relay_answer(state: ProxyState, conn: UpstreamConn, client: HttpSide,
     """The answer's body to the client, its usage read on the way and counted (however
     the relay ends)."""
     reader = _usage_reader(state, verdict, event)
+    meter.receiving = Tally()
     try:
         meter.bytes_out += await relay_body(conn, client, state.config.read_timeout,
-                                            from_client=False,
+                                            from_client=False, tally=meter.receiving,
                                             observe=reader.feed if reader else None,
                                             scrub=scrub)
     finally:
+        meter.receiving = None
         if reader is not None:
             reading = reader.finish(sent=meter.bytes_in)
             state.controls.ledger.add(session.session_id, session.name, reading.model,
@@ -314,8 +319,7 @@ async def _become_pipe(client: HttpSide, conn: UpstreamConn,
                        scrub: Scrubber | None) -> None:
     """A 101 answer: passed on, then raw bytes both ways until either side ends."""
     meter.status = 101
-    if meter.opening is not None:  # in the log before the agent holds the pipe
-        meter.stream = meter.opening()
+    meter.open()  # in the log before the agent holds the pipe
     headers = forwardable(list(event.headers), upgrade=True)
     await client_send(client, h11.InformationalResponse(
         status_code=101, headers=scrub.head(headers) if scrub else headers,

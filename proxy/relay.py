@@ -169,6 +169,20 @@ class Meter:
     #: exchange's ``stream``, which its end line carries too).
     opening: Callable[[], str] | None = None
     stream: str | None = None
+    #: The upload and the answer while they move: the bytes so far, for an opening line.
+    sending: Tally | None = None
+    receiving: Tally | None = None
+
+    def open(self) -> None:
+        """Write the exchange's opening line, once: it stays open (a pipe, a stream of
+        events) or has outlasted ``long_after`` (``lasting.py``)."""
+        if self.stream is None and self.opening is not None:
+            self.stream = self.opening()
+
+    def so_far(self) -> tuple[int, int]:
+        """Bytes in and out so far, those of a body still moving included."""
+        return (self.bytes_in + (self.sending.moved if self.sending else 0),
+                self.bytes_out + (self.receiving.moved if self.receiving else 0))
 
 
 class Tally:

@@ -114,6 +114,7 @@ async def serve(
     try:
         async with trio.open_nursery() as background:
             await background.start(state.controls.run)
+            await background.start(state.lasting.run)
             try:
                 async with trio.open_nursery() as connections:
                     async with trio.open_nursery() as accepting:

@@ -22,6 +22,7 @@ from proxy.config import ProxyConfig
 from proxy.controls import Controls
 from proxy.directory import SessionDirectory
 from proxy.inject import CredentialLookup, SecretValue
+from proxy.lasting import Lasting
 from proxy.metrics import ProxyMetrics
 from proxy.pace import Pacer
 from proxy.policy import IpAddress
@@ -95,6 +96,8 @@ class ProxyState:
         self.read_ahead = ReadAhead()
         #: Cancel scopes of connections idling between requests: cancelled on shutdown.
         self.idle_scopes: set[trio.CancelScope] = set()
+        #: Exchanges under way: each one's opening line once it outlasts ``long_after``.
+        self.lasting = Lasting()
 
     @property
     def creds(self) -> CredentialLookup:

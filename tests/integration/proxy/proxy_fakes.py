@@ -15,7 +15,8 @@ writes half a second apart; compressed), ``/ws``
 upgrades and echoes what it reads, upper-cased, a text frame a read, ``/ws-close``
 upgrades, closes and hangs up, ``/oauth/token`` answers a token refresh, a GET of a path
 in :attr:`FakeUpstream.github` answers what GitHub would, ``/silent-stream`` (one event) and
-``/silent-head`` (nothing at all) then wait, silent, for the proxy to hang up.
+``/silent-head`` (nothing at all) then wait, silent, for the proxy to hang up, ``/trickle``
+sends the first part of its answer and the rest once the test acknowledges it.
 :class:`EarlyRefuser` answers 413 to an upload after its head and hangs up without reading
 the body.
 :class:`GitServer` serves real repositories with ``git http-backend`` (CGI) and accepts
@@ -182,6 +183,7 @@ class FakeUpstream(_Base):
     def __init__(self, ca: trustme.CA, host: str = "127.0.0.1") -> None:
         super().__init__(ca, host)
         self.sse_ack = trio.Event()
+        self.trickle_ack = trio.Event()
         #: Set when a ``/ws`` client's end of the pipe reached the upstream as an EOF.
         self.ws_closed = trio.Event()
         self.refresh_answer: dict[str, str] = {}
@@ -204,6 +206,14 @@ class FakeUpstream(_Base):
                 await self.sse_ack.wait()
             await self.send(stream, conn, h11.Data(data=b"event: second\ndata: 2\n\n"),
                             h11.EndOfMessage())
+            return True
+        if path == "/trickle":
+            await self.send(stream, conn, h11.Response(
+                status_code=200, headers=[("content-length", "12")]),
+                h11.Data(data=b"first"))
+            with trio.fail_after(20):  # the rest once the test saw what it looks for
+                await self.trickle_ack.wait()
+            await self.send(stream, conn, h11.Data(data=b"+second"), h11.EndOfMessage())
             return True
         if path in self.silent_closed:
             if path == "/silent-stream":

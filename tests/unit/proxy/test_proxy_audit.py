@@ -8,6 +8,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from appliance.audit import AuditLog, AuditRecord, Decision, Phase, parse_line, redact_path
+from proxy.relay import Meter, Tally
 
 
 def record(**over: object) -> AuditRecord:
@@ -67,3 +68,18 @@ def test_log_appends_one_line_per_record_owner_only(tmp_path: Path) -> None:
         log.write(record(id="def"))
     assert [parse_line(x).id for x in path.read_text().splitlines()] == ["abc", "def"]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_an_opening_line_is_written_once_with_the_bytes_so_far() -> None:
+    opened: list[str] = []
+    meter = Meter(decision=Decision.INJECTED, bytes_in=10, bytes_out=3)
+    meter.opening = lambda: opened.append("line") or "stream-1"
+    meter.sending, meter.receiving = Tally(), Tally()
+    meter.sending.moved, meter.receiving.moved = 5, 7
+    assert meter.so_far() == (15, 10)
+    meter.sending = meter.receiving = None
+    assert meter.so_far() == (10, 3)
+    # The bound passing and the answer turning out to be a stream: one line, one stream.
+    meter.open()
+    meter.open()
+    assert (opened, meter.stream) == (["line"], "stream-1")
