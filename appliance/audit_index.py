@@ -34,8 +34,9 @@ newest lines of each session in a rotated file let go are kept in memory, :data:
 bytes of them (a few hundred requests), the older forgotten: however often one session's
 flood rotates the log, another's recent lines stay in view. A session whose older lines were
 forgotten says so (:attr:`Found.whole` is false) and a caller that pages further back
-searches the live file as before. After a restart the index is built again from the live
-file's start (rotated files are then the archive's).
+searches the live file as before. After a restart the index is built again from the
+rotated files the shipper still keeps, oldest first, held or let go as above, then the live
+file (a file pruned is the archive's).
 
 :func:`scan` and :func:`session_of` are the pure part: bytes in, places out.
 """
@@ -215,11 +216,12 @@ class AuditIndex:
                 if live is not None:  # rotated: read what was written to it before reopening
                     self._read_on(live)
                     self._hold(live)
-                    # Rotated more than once since the last look: the files between.
-                    for missed in self._missed(live, identity, os.pread(fd, HEAD, 0)):
-                        self._read_on(missed)
-                        self._hold(missed)
-                        last = missed
+                # Rotated more than once since the last look: the files between; at the
+                # first look (the process started), the rotated files still on disk.
+                for missed in self._missed(live, identity, os.pread(fd, HEAD, 0)):
+                    self._read_on(missed)
+                    self._hold(missed)
+                    last = missed
                 self._live = _File(fd=fd, identity=identity,
                                    base=last.end if last is not None else 0)
         live = self._live
@@ -235,13 +237,13 @@ class AuditIndex:
         live.head = head
         self._read_on(live)
 
-    def _missed(self, before: _File, live: tuple[int, int],
+    def _missed(self, before: _File | None, live: tuple[int, int],
                 live_head: bytes) -> Iterator[_File]:
-        """The files the shipper rotated after ``before`` and before the live one (``live``,
-        starting with ``live_head``), oldest first, each opened as it is asked for: plain
-        (told by its inode), or compressed (by its first bytes, a line's time and id; read
-        into a file of its own, unlinked)."""
-        head = os.pread(before.fd, HEAD, 0)
+        """The files the shipper rotated after ``before`` (None: every one it still keeps)
+        and before the live one (``live``, starting with ``live_head``), oldest first, each
+        opened as it is asked for: plain (told by its inode), or compressed (by its first
+        bytes, a line's time and id; read into a file of its own, unlinked)."""
+        head = b"" if before is None else os.pread(before.fd, HEAD, 0)
         folder, name = self._path.parent, self._path.name
         try:
             names = os.listdir(folder)
@@ -249,7 +251,7 @@ class AuditIndex:
             return
         stems = sorted({n.removesuffix(".gz") for n in names
                         if rotation.is_rotated(n, name) or rotation.is_compressed(n, name)})
-        after, base = False, before.end
+        after, base = before is None, 0 if before is None else before.end
         for stem in stems:
             opened = _open_rotated(folder / stem)
             if opened is None:
@@ -261,6 +263,7 @@ class AuditIndex:
                 os.close(fd)
                 return  # the live file, rotated again since it was opened: read as such
             if not after:
+                assert before is not None
                 after = identity == before.identity or (not plain and bool(head)
                                                         and first == head)
                 os.close(fd)

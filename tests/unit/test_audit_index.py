@@ -222,6 +222,33 @@ def test_the_files_rotated_between_two_looks_are_read(tmp_path: Path,
     index.close()
 
 
+@pytest.mark.parametrize("compressed", [(), (0,), (0, 1)])
+def test_after_a_restart_the_rotated_files_still_on_disk_are_read(
+        tmp_path: Path, compressed: tuple[int, ...]) -> None:
+    """The API restarted after a flood rotated the log: a session's lines in the rotated
+    files the shipper still keeps (plain or compressed) are in its view, not only in the
+    archive; the newest ``rotated`` are held, the older ones' newest lines saved."""
+    path = tmp_path / "audit.jsonl"
+    stems = [tmp_path / f"audit.jsonl.20260101T00000000000{n}Z" for n in range(3)]
+    for n in range(3):
+        path.write_text(line(f"x{n}") + line("a", f"/a{n}") + line("b", f"/b{n}"))
+        os.rename(path, stems[n])
+    for n in compressed:
+        with stems[n].open("rb") as src, gzip.open(f"{stems[n]}.gz", "wb") as dst:
+            dst.write(src.read())
+        stems[n].unlink()
+    path.write_text(line("a", "/live"))
+    index = AuditIndex(path, rotated=2)  # a new process: nothing read before
+    assert paths(index, "a") == ["/a0", "/a1", "/a2", "/live"]
+    assert paths(index, "b") == ["/b0", "/b1", "/b2"]
+    found = index.lines("a", 10)
+    assert found.read == found.base + path.stat().st_size
+    with path.open("a") as f:
+        f.write(line("a", "/next"))
+    assert paths(index, "a")[-2:] == ["/live", "/next"]
+    index.close()
+
+
 @pytest.mark.parametrize(("phase", "status", "took", "said"), [
     (None, 200, 12.0, "200"),
     ("open", 101, 3.0, "open since 11:59:02"),  # the opening's answer is not its outcome
