@@ -79,8 +79,13 @@ def build(parser: argparse.ArgumentParser, commands: Sequence[Command], *,
 
 
 #: What a terminal draws as nothing, or as an order of its own: zero-width characters
-#: (``is_ad<ZWJ>min`` reads as ``is_admin``), marks and bidi controls; the web UI's set.
-HIDDEN = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+#: (``is_ad<ZWJ>min`` reads as ``is_admin``), marks and bidi controls, tag letters (words
+#: spelled in them are not drawn at all), fillers and variation selectors: Unicode's
+#: Default_Ignorable_Code_Point but the two selectors that choose how an emoji is drawn
+#: (U+FE0E, U+FE0F: in most of an agent's messages, after a sign it draws). The web UI's set.
+HIDDEN = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+                    "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0d\ufeff\uffa0"
+                    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]")
 
 
 def inert(text: str) -> str:
@@ -93,8 +98,8 @@ def inert(text: str) -> str:
     return plain(shown, len(shown) + 1)
 
 
-#: A mark :func:`inert` may have written: ``<U+`` and four capital hex digits.
-MARK = re.compile("<U\\+([0-9A-F]{4})>")
+#: A mark :func:`inert` may have written: ``<U+`` and four or five capital hex digits.
+MARK = re.compile("<U\\+([0-9A-F]{4,5})>")
 
 
 def unmarked(text: str) -> str:

@@ -30,7 +30,11 @@ from tests.support.hostile import agent_argv
 pytestmark = pytest.mark.e2e
 
 RLO, LRI, PDI, ZWJ, ZWSP = "\u202e", "\u2066", "\u2069", "\u200d", "\u200b"
-HIDDEN = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+#: Unicode's Default_Ignorable_Code_Point (drawn as nothing) but the two selectors that choose
+#: an emoji's drawing (U+FE0E, U+FE0F), and the bidi controls among them.
+HIDDEN = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+                    "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0d\ufeff\uffa0"
+                    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]")
 NAME = f"report{RLO}txt.sh"
 #: The Trojan Source line: drawn, the check reads as a comment and the comment as code.
 CODE = (f'access_level = "user"\n'

@@ -73,3 +73,30 @@ def test_the_timeline_shows_characters_a_terminal_draws_as_nothing(appliance: Ap
     found = sorted({f"U+{ord(c):04X}" for c in HIDDEN.findall(shown)})
     assert found == [], f"the timeline draws {found} as nothing: {shown!r}"
     assert "is_ad<U+200D>min() now guards the<U+2060> release." in shown, shown
+
+
+#: Characters Unicode says to draw as nothing when a font has no glyph for them, and a
+#: terminal or browser does: tag letters (U+E0000..: ``is_ad`` then "drop table" spelled in
+#: tags, then ``min``, reads as ``is_admin``, the instruction hidden in it), the Hangul filler
+#: that was a JavaScript backdoor's whole variable name, a soft hyphen, a variation selector.
+TAGGED = "".join(chr(0xE0000 + ord(c)) for c in "drop table")
+DRAWN_AS_NOTHING = (f"def is_ad{TAGGED}min():\n    return True\n"
+                    "run(\u3164)  # ar\u00adgs\u034f\n"
+                    "def chec\ufe00k():\n    return False\n")
+#: What the marks of :data:`DRAWN_AS_NOTHING` must name, in order.
+DRAWN_AS_NOTHING_MARKED = ("def is_ad" + "".join(f"<U+{0xE0000 + ord(c):05X}>" for c in
+                                                 "drop table") + "min():",
+                           "run(<U+3164>)  # ar<U+00AD>gs<U+034F>", "def chec<U+FE00>k():")
+
+
+def test_the_diff_shows_the_default_ignorable_characters_too(appliance: Appliance,
+                                                              repo: Path) -> None:
+    session, container = start_session(appliance, appliance.http(timeout=15), repo, "claude")
+    agent_argv(container, ["perl", "-CA", "-e", WRITE, "/workspace/src/app.py",
+                           DRAWN_AS_NOTHING])
+    shown = in_terminal(appliance, "diff", session["name"])
+    assert "return False" in shown, shown
+    found = sorted({f"U+{ord(c):04X}" for c in HIDDEN.findall(shown)})
+    assert found == [], f"the diff draws {found} as nothing: {shown!r}"
+    for marked in DRAWN_AS_NOTHING_MARKED:
+        assert marked in shown, shown

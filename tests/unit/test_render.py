@@ -186,7 +186,13 @@ def test_what_the_cli_prints_acts_on_no_terminal(capsys: pytest.CaptureFixture[s
     ("report\u202etxt.sh", "report<U+202E>txt.sh"),  # reorders what follows
     ('"user\u2066 # admin\u2069"', '"user<U+2066> # admin<U+2069>"'),  # isolates
     ("\ufeffcode\u2060\u200e\u200f\u061c", "<U+FEFF>code<U+2060><U+200E><U+200F><U+061C>"),
-    *[(drawn, drawn) for drawn in ("caf\u00e9", "\u4e2d\u6587", "\u05e9\u05dc\u05d5\u05dd")],
+    ("is_ad\U000e0064\U000e0020min", "is_ad<U+E0064><U+E0020>min"),  # tag letters
+    ("run(\u3164) ar\u00adgs\u034f chec\ufe00k",
+     "run(<U+3164>) ar<U+00AD>gs<U+034F> chec<U+FE00>k"),
+    ("\u115f\u1160\uffa0\u17b4\u180e\u206a\U0001d173",
+     "<U+115F><U+1160><U+FFA0><U+17B4><U+180E><U+206A><U+1D173>"),  # fillers, formats
+    *[(drawn, drawn) for drawn in ("caf\u00e9", "\u4e2d\u6587", "\u05e9\u05dc\u05d5\u05dd",
+                                   "\u26a0\ufe0f done", "\u2764\ufe0e")],  # an emoji's drawing
     ("a\x1b]52;c;eA==\x07b\tc\n", "a]52;c;eA==b\tc\n"),
 ])
 def test_the_cli_shows_what_a_terminal_draws_as_nothing(said: str, shown: str) -> None:
@@ -199,6 +205,7 @@ def test_the_cli_shows_what_a_terminal_draws_as_nothing(said: str, shown: str) -
 @pytest.mark.parametrize(("shown", "meant"), [
     ("check is_ad<U+2060>min<U+FEFF>", "check is_ad\u2060min\ufeff"),  # what inert marks
     ("report<U+202E>txt.sh", "report\u202etxt.sh"),
+    ("is_ad<U+E0064>min", "is_ad\U000e0064min"),  # five digits: a tag letter
     ("<U+0041> and <U+00E9>", "<U+0041> and <U+00E9>"),  # a mark inert never writes: text
     ("<U+200d> <U+20600> <U+2060", "<U+200d> <U+20600> <U+2060"),  # lower, five, unclosed
     ("no mark at all", "no mark at all"),
