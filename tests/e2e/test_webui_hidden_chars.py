@@ -42,6 +42,14 @@ CODE = (f'access_level = "user"\n'
         f'    print("You are an admin.")\n'
         f'def is_ad{ZWJ}min():{ZWSP}\n    return True\n')
 WRITE = 'open(my $f, ">", $ARGV[0]) or die "$!"; binmode $f, ":utf8"; print $f $ARGV[1]'
+#: Characters Unicode says to draw as nothing when a font has no glyph for them, and a
+#: terminal or browser does: tag letters (U+E0000..: ``is_ad`` then "drop table" spelled in
+#: tags, then ``min``, reads as ``is_admin``, the instruction hidden in it), the Hangul filler
+#: that was a JavaScript backdoor's whole variable name, a soft hyphen, a variation selector.
+TAGGED = "".join(chr(0xE0000 + ord(c)) for c in "drop table")
+DRAWN_AS_NOTHING = (f"def is_ad{TAGGED}min():\n    return True\n"
+                    "run(\u3164)  # ar\u00adgs\u034f\n"
+                    "def chec\ufe00k():\n    return False\n")
 
 
 def drawn(where: Locator) -> str:
@@ -125,4 +133,47 @@ def test_the_chat_shows_hidden_characters_in_commands_and_code(
         expect(tool.locator("pre.result .hidden-char")).to_have_text(["U+200B"])
         expect(chat.locator(".msg.assistant pre .hidden-char")).to_have_text(
             ["U+202E", "U+2066", "U+2069", "U+2066", "U+200D", "U+200B"])
+        assert desk.errors == [], json.dumps(desk.errors, indent=1)
+
+
+def test_tag_letters_fillers_and_selectors_are_shown_as_what_they_are(
+        browser: Browser, appliance: Appliance, repo: Path) -> None:
+    """Words spelled in tag letters are not drawn at all (``is_ad`` + "drop table" in tags +
+    ``min`` reads as ``is_admin``), a Hangul filler is drawn as a blank (a variable's whole
+    name in a JavaScript backdoor), a soft hyphen and a variation selector as nothing; in a
+    file's name too. Each is now marked; the selector that draws an emoji is not."""
+    http = appliance.http(timeout=15)
+    session, container = start_session(appliance, http, repo, "claude")
+    sid, name = session["id"], session["name"]
+    argv = ["perl", "-CA", "-e", WRITE]
+    tagged_name = f"notes{TAGGED}.md"
+    agent_argv(container, [*argv, f"/workspace/{tagged_name}", "echo hi\n"])
+    agent_argv(container, [*argv, "/workspace/src/app.py", DRAWN_AS_NOTHING])
+    folder = f"{HOME}/.claude/projects/-workspace"
+    agent_argv(container, ["mkdir", "-p", folder])
+    append(container, f"{folder}/{sid}.jsonl",
+           line("assistant", "\u26a0\ufe0f guards it.\n\n"
+                f"```python\n{DRAWN_AS_NOTHING}```\n"))
+    tags = [f"U+{0xE0000 + ord(c):05X}" for c in "drop table"]
+    in_code = [*tags, "U+3164", "U+00AD", "U+034F", "U+FE00"]
+    with watched(browser, appliance) as desk:
+        page = desk.page
+        page.goto(f"/s/{name}/files")
+        row = page.locator(f'.tree-row[data-path="{tagged_name}"]')
+        expect(row).to_contain_text("notes")
+        no_hidden(page.locator(".tree-pane"), "the tree")
+        expect(row.locator(".hidden-char")).to_have_text(tags)
+        page.locator('[data-path="src"]').click()
+        page.locator('[data-path="src/app.py"]').click()
+        viewer = page.get_by_test_id("file-viewer")
+        expect(viewer).to_contain_text("return False")
+        no_hidden(viewer, "the file viewer")
+        expect(viewer.locator(".hidden-char")).to_have_text(in_code)
+
+        page.goto(f"/s/{name}/chat")
+        said = page.locator(".chat .messages .msg.assistant")
+        expect(said).to_contain_text("guards it.")
+        no_hidden(said, "the chat")
+        expect(said.locator(".hidden-char")).to_have_text(in_code)
+        assert "\u26a0\ufe0f" in drawn(said)  # an emoji's own selector is left as it is
         assert desk.errors == [], json.dumps(desk.errors, indent=1)

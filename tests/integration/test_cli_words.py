@@ -16,7 +16,7 @@ import pty
 import re
 from pathlib import Path
 
-from tests.e2e.test_webui_hidden_chars import CODE, HIDDEN, WRITE
+from tests.e2e.test_webui_hidden_chars import CODE, DRAWN_AS_NOTHING, HIDDEN, WRITE
 from tests.integration.test_transcript_containment import HOME, append, line, start_session
 from tests.support.appliance import BIN, Appliance
 from tests.support.hostile import agent_argv
@@ -75,14 +75,6 @@ def test_the_timeline_shows_characters_a_terminal_draws_as_nothing(appliance: Ap
     assert "is_ad<U+200D>min() now guards the<U+2060> release." in shown, shown
 
 
-#: Characters Unicode says to draw as nothing when a font has no glyph for them, and a
-#: terminal or browser does: tag letters (U+E0000..: ``is_ad`` then "drop table" spelled in
-#: tags, then ``min``, reads as ``is_admin``, the instruction hidden in it), the Hangul filler
-#: that was a JavaScript backdoor's whole variable name, a soft hyphen, a variation selector.
-TAGGED = "".join(chr(0xE0000 + ord(c)) for c in "drop table")
-DRAWN_AS_NOTHING = (f"def is_ad{TAGGED}min():\n    return True\n"
-                    "run(\u3164)  # ar\u00adgs\u034f\n"
-                    "def chec\ufe00k():\n    return False\n")
 #: What the marks of :data:`DRAWN_AS_NOTHING` must name, in order.
 DRAWN_AS_NOTHING_MARKED = ("def is_ad" + "".join(f"<U+{0xE0000 + ord(c):05X}>" for c in
                                                  "drop table") + "min():",

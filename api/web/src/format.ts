@@ -41,11 +41,19 @@ export function bytes(n: number | null | undefined): string {
 // drawn ("Trojan Source": a check drawn as a comment), zero-width ones hide in a name
 // (`is_admin` and `is_ad<ZWJ>min` look alike). The agent writes the code and the file names
 // the Files tab shows, so each is drawn as what it is, a marked U+XXXX (see Revealed.tsx).
-const HIDDEN_CHARS = "\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff";
-const ANY_HIDDEN = new RegExp(`[${HIDDEN_CHARS}]`);
+// Tag letters (words spelled in them are not drawn at all), fillers and variation selectors
+// too: Unicode's Default_Ignorable_Code_Point but the two selectors that choose how an emoji
+// is drawn (U+FE0E, U+FE0F: in most of an agent's messages). The CLI marks the same set.
+// Marks that combine stand in the class on purpose: each is matched alone, to be shown.
+/* eslint-disable no-misleading-character-class */
+const HIDDEN_CHARS = String.raw`\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f`
+  + String.raw`\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0d\ufeff\uffa0`
+  + String.raw`\u{1bca0}-\u{1bca3}\u{1d173}-\u{1d17a}\u{e0000}-\u{e0fff}`;
+const ANY_HIDDEN = new RegExp(`[${HIDDEN_CHARS}]`, "u");
 /** Splits text around each hidden character, keeping it (odd indexes). */
-export const HIDDEN_SPLIT = new RegExp(`([${HIDDEN_CHARS}])`);
-const EACH_HIDDEN = new RegExp(`[${HIDDEN_CHARS}]`, "g");
+export const HIDDEN_SPLIT = new RegExp(`([${HIDDEN_CHARS}])`, "u");
+const EACH_HIDDEN = new RegExp(`[${HIDDEN_CHARS}]`, "gu");
+/* eslint-enable no-misleading-character-class */
 
 export function hasHidden(text: string): boolean {
   return ANY_HIDDEN.test(text);
