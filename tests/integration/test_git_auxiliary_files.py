@@ -21,7 +21,7 @@ from pathlib import Path
 from tests.conftest import user_git
 from tests.integration.test_containment_git import synced
 from tests.integration.test_diff_undone_commits import BACKDOOR, backdoored
-from tests.support.agent_app import in_container
+from tests.support.agent_app import create, in_container
 from tests.support.appliance import Appliance
 
 COVER = """
@@ -77,7 +77,44 @@ def test_replace_refs_grafts_and_the_files_beside_the_objects_change_nothing_the
         f"the diff did not show what {s['branch']} sends: {committed['files']}"
     assert f"+{BACKDOOR}" in committed["diff"]
 
-    page = app.client().get(f"/api/sessions/{s['id']}/timeline", params={"limit": "200"})
+    page = app.client().get(f"/api/sessions/{s['id']}/timeline", limit="200")
     titles = [i["title"] for i in page["items"] if i["source"] == "commit"]
     assert "tests: tidy the fixtures" not in titles, titles
     assert {"docs: fix a typo", "docs: more"} <= set(titles), titles
+
+
+def test_alternates_naming_another_sessions_objects_pass_none_of_them_off_as_the_agents(
+        app: Appliance, repo: Path) -> None:
+    """An agent that names another session's object folder (on the host, where its own
+    container cannot reach) in its ``objects/info/alternates`` and points its branch at
+    that session's commit, not yet brought in, would have any git that honours the file
+    read that work as its own. The diff and the timeline (and the sync, through the same
+    checked copy) read the agent's loose objects and packs alone, and find no such
+    commit."""
+    other = create(app, repo, "victim")
+    s = create(app, repo, "borrower")
+    app.stop("reconciler")  # nothing brought in: the other session's work is its own alone
+    _, out = in_container(app, other, """
+        set -e
+        echo 'the other session, not yet reviewed' > other.txt && git add other.txt
+        git -c user.name=a -c user.email=a@b commit -qm 'the other session'
+        echo "commit=$(git rev-parse HEAD)"
+        """)
+    theirs = out.split("commit=")[1].split()[0]
+    objects = Path(other["worktree_path"]) / ".git" / "objects"
+    in_container(app, s, f"""
+        set -e
+        echo {objects} >> .git/objects/info/alternates
+        echo {theirs} > .git/refs/heads/{s['branch']}
+        """)
+    # The control: a git that honours the agent's alternates reads the other session's
+    # commit in the agent's repository.
+    workspace = Path(s["worktree_path"])
+    assert user_git(workspace, "cat-file", "-t", theirs) == "commit"
+
+    r = app.http(timeout=60).get(f"/api/sessions/{s['id']}/diff")
+    assert "other.txt" not in r.text and "the other session" not in r.text, r.text
+    assert r.status_code == 400 and theirs[:12] in r.json()["error"], r.text
+    page = app.client().get(f"/api/sessions/{s['id']}/timeline", limit="200")
+    titles = [i["title"] for i in page["items"] if i["source"] == "commit"]
+    assert "the other session" not in titles, titles
