@@ -141,7 +141,8 @@ def test_tag_letters_fillers_and_selectors_are_shown_as_what_they_are(
     """Words spelled in tag letters are not drawn at all (``is_ad`` + "drop table" in tags +
     ``min`` reads as ``is_admin``), a Hangul filler is drawn as a blank (a variable's whole
     name in a JavaScript backdoor), a soft hyphen and a variation selector as nothing; in a
-    file's name too. Each is now marked; the selector that draws an emoji is not."""
+    file's name too, and in the chat's prose as in its code. Each is now marked; the
+    selector that draws an emoji is not."""
     http = appliance.http(timeout=15)
     session, container = start_session(appliance, http, repo, "claude")
     sid, name = session["id"], session["name"]
@@ -152,7 +153,7 @@ def test_tag_letters_fillers_and_selectors_are_shown_as_what_they_are(
     folder = f"{HOME}/.claude/projects/-workspace"
     agent_argv(container, ["mkdir", "-p", folder])
     append(container, f"{folder}/{sid}.jsonl",
-           line("assistant", "\u26a0\ufe0f guards it.\n\n"
+           line("assistant", f"\u26a0\ufe0f is_ad{TAGGED}min() guards it.\n\n"
                 f"```python\n{DRAWN_AS_NOTHING}```\n"))
     tags = [f"U+{0xE0000 + ord(c):05X}" for c in "drop table"]
     in_code = [*tags, "U+3164", "U+00AD", "U+034F", "U+FE00"]
@@ -174,6 +175,6 @@ def test_tag_letters_fillers_and_selectors_are_shown_as_what_they_are(
         said = page.locator(".chat .messages .msg.assistant")
         expect(said).to_contain_text("guards it.")
         no_hidden(said, "the chat")
-        expect(said.locator(".hidden-char")).to_have_text(in_code)
+        expect(said.locator(".hidden-char")).to_have_text([*tags, *in_code])  # prose, code
         assert "\u26a0\ufe0f" in drawn(said)  # an emoji's own selector is left as it is
         assert desk.errors == [], json.dumps(desk.errors, indent=1)

@@ -75,6 +75,9 @@ const md = new Marked({
   },
 });
 
+/** The HTML of an agent's message, each character that hides or reorders words marked in
+ * its prose as in its code (between tags only: an attribute's value is never touched). */
 export function markdownToHtml(text: string): string {
-  return md.parse(text, { async: false });
+  return md.parse(text, { async: false }).split(/(<[^>]*>)/)
+    .map((part, i) => i % 2 ? part : revealHtml(part)).join("");
 }
