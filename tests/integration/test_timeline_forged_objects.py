@@ -40,7 +40,7 @@ def test_a_pack_that_lies_about_a_commit_shows_no_false_commit_on_the_timeline(
     # The control: the agent's own git walks the branch through the forged pack.
     assert out.split()[-3:] == ["tidy", "the", "fixtures"], out
 
-    page = app.client().get(f"/api/sessions/{s['id']}/timeline", params={"limit": "200"})
+    page = app.client().get(f"/api/sessions/{s['id']}/timeline", limit="200")
     commits = [i["title"] for i in page["items"] if i["source"] == "commit"]
     assert "tests: tidy the fixtures" not in commits, \
         f"the timeline showed a commit that is not on {s['branch']}: {commits}"
