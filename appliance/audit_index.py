@@ -38,22 +38,20 @@ searches the live file as before. After a restart the index is built again from 
 rotated files the shipper still keeps, oldest first, held or let go as above, then the live
 file (a file pruned is the archive's).
 
-:func:`scan` and :func:`session_of` are the pure part: bytes in, places out.
+:mod:`appliance.audit_scan` is the pure part (bytes in, places out);
+:mod:`appliance.audit_rotated` finds and opens the rotated files.
 """
 
 from __future__ import annotations
 
-import gzip
 import os
-import shutil
-import tempfile
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from appliance.shipper import rotation
+from appliance.audit_rotated import CHUNK, HEAD, Followed, missed
+from appliance.audit_scan import newest_first, place, scan, unplace
 
 #: Lines of one session whose places are kept: the audit route's largest ``limit``.
 PER_SESSION = 1000
@@ -66,52 +64,6 @@ ROTATED = 2
 #: that rotates the log again and again leaves the neighbours' recent lines in view (some
 #: 200 requests of theirs; the flooder's own are of the same bound), 16 MiB at most.
 SAVED = 64 * 1024
-#: Bytes read at a time while following the file.
-CHUNK = 4 * 2**20
-#: A line's length is kept in the low bits of its place (a line is far shorter than this:
-#: the proxy bounds what it records).
-_LENGTH_BITS = 24
-_KEY = b'"session":'
-#: Bytes of the file's start that tell it from another that took its inode (its first
-#: line's time and request id).
-HEAD = 64
-
-
-def session_of(line: bytes) -> str | None:
-    """The session a line was written for (None: none, or not an audit line).
-
-    The writer puts ``session`` third, after its own time and id, and escapes every quote
-    inside a value, so the first ``"session":`` of a line is the key, whatever a path
-    says."""
-    at = line.find(_KEY)
-    if at < 0:
-        return None
-    value = line[at + len(_KEY):]
-    if not value.startswith(b'"'):
-        return None  # null
-    end = value.find(b'"', 1)
-    if end < 0:
-        return None
-    name = value[1:end]
-    if b"\\" in name:
-        return None  # never an id the appliance makes
-    return name.decode("utf-8", "replace")
-
-
-def scan(data: bytes, base: int) -> tuple[list[tuple[str, int, int]], int]:
-    """The whole lines of ``data`` (read from byte ``base`` of the file, at the start of a
-    line) that name a session: the session, where the line starts and where it ends (its
-    newline excluded); and where the first line not whole in ``data`` starts."""
-    out: list[tuple[str, int, int]] = []
-    at = 0
-    while (end := data.find(b"\n", at)) >= 0:
-        session = session_of(data[at:end])
-        if session is not None and end - at < 1 << _LENGTH_BITS:
-            out.append((session, base + at, base + end))
-        at = end + 1
-    return out, base + at
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Found:
     """A session's lines, oldest first: each with the offset just past its newline.
@@ -137,24 +89,6 @@ class _Lines:
     saved: dict[int, bytes] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class _File:
-    """One file the index follows or holds: a descriptor (so a rotated file stays readable
-    once it is compressed and removed), where its bytes start among the index's offsets,
-    and how much of it was read."""
-
-    fd: int
-    identity: tuple[int, int]
-    base: int
-    read: int = 0
-    head: bytes = b""  # the first bytes: an inode number can be given again
-    mid_line: bool = False  # past a line longer than a chunk, not yet at its end
-
-    @property
-    def end(self) -> int:
-        return self.base + self.read
-
-
 class AuditIndex:
     """An index of one audit file and the rotated files before it; safe to use from several
     threads."""
@@ -168,8 +102,8 @@ class AuditIndex:
         self._rotated = rotated
         self._saved = saved
         self._lock = threading.Lock()
-        self._live: _File | None = None
-        self._held: deque[_File] = deque()  # rotated files, oldest first
+        self._live: Followed | None = None
+        self._held: deque[Followed] = deque()  # rotated files, oldest first
         self._by: OrderedDict[str, _Lines] = OrderedDict()
         self._forgot = False  # some session was forgotten whole
 
@@ -218,12 +152,12 @@ class AuditIndex:
                     self._hold(live)
                 # Rotated more than once since the last look: the files between; at the
                 # first look (the process started), the rotated files still on disk.
-                for missed in self._missed(live, identity, os.pread(fd, HEAD, 0)):
-                    self._read_on(missed)
-                    self._hold(missed)
-                    last = missed
-                self._live = _File(fd=fd, identity=identity,
-                                   base=last.end if last is not None else 0)
+                for between in missed(self._path, live, identity, os.pread(fd, HEAD, 0)):
+                    self._read_on(between)
+                    self._hold(between)
+                    last = between
+                self._live = Followed(fd=fd, identity=identity,
+                                      base=last.end if last is not None else 0)
         live = self._live
         if live is None:
             return
@@ -233,57 +167,22 @@ class AuditIndex:
             # Truncated, or rewritten in place: nothing read before holds any more.
             self._live = None
             self._reset()
-            self._live = live = _File(fd=live.fd, identity=live.identity, base=0)
+            self._live = live = Followed(fd=live.fd, identity=live.identity, base=0)
         live.head = head
         self._read_on(live)
 
-    def _missed(self, before: _File | None, live: tuple[int, int],
-                live_head: bytes) -> Iterator[_File]:
-        """The files the shipper rotated after ``before`` (None: every one it still keeps)
-        and before the live one (``live``, starting with ``live_head``), oldest first, each
-        opened as it is asked for: plain (told by its inode), or compressed (by its first
-        bytes, a line's time and id; read into a file of its own, unlinked)."""
-        head = b"" if before is None else os.pread(before.fd, HEAD, 0)
-        folder, name = self._path.parent, self._path.name
-        try:
-            names = os.listdir(folder)
-        except OSError:
-            return
-        stems = sorted({n.removesuffix(".gz") for n in names
-                        if rotation.is_rotated(n, name) or rotation.is_compressed(n, name)})
-        after, base = before is None, 0 if before is None else before.end
-        for stem in stems:
-            opened = _open_rotated(folder / stem)
-            if opened is None:
-                continue
-            fd, plain, first = opened
-            st = os.fstat(fd)
-            identity = (st.st_dev, st.st_ino)
-            if identity == live or (not plain and live_head and first == live_head):
-                os.close(fd)
-                return  # the live file, rotated again since it was opened: read as such
-            if not after:
-                assert before is not None
-                after = identity == before.identity or (not plain and bool(head)
-                                                        and first == head)
-                os.close(fd)
-                continue
-            missed = _File(fd=fd, identity=identity, base=base, head=first)
-            yield missed
-            base = missed.end
-
-    def _hold(self, done: _File) -> None:
+    def _hold(self, done: Followed) -> None:
         """Keep a rotated file readable; past :data:`ROTATED` of them, let the oldest go,
         keeping each session's newest lines of it within :data:`SAVED` bytes."""
         self._held.append(done)
         while len(self._held) > self._rotated:
             gone = self._held.popleft()
-            floor = gone.end << _LENGTH_BITS
+            floor = place(gone.end, gone.end)
             for kept in self._by.values():
                 self._save(kept, gone, floor)
             os.close(gone.fd)
 
-    def _save(self, kept: _Lines, gone: _File, floor: int) -> None:
+    def _save(self, kept: _Lines, gone: Followed, floor: int) -> None:
         """The session's lines before ``floor`` (saved before, or in ``gone``), newest first,
         while they fit in :data:`SAVED` bytes; the older ones are forgotten."""
         older = 0
@@ -293,23 +192,22 @@ class AuditIndex:
             return
         saved: dict[int, bytes] = {}
         room = self._saved
-        mask = (1 << _LENGTH_BITS) - 1
         for at in range(older - 1, -1, -1):
-            place = kept.places[at]
-            length = place & mask
+            at_place = kept.places[at]
+            start, length = unplace(at_place)
             if length > room:
                 break
             room -= length
-            line = kept.saved.get(place)
+            line = kept.saved.get(at_place)
             if line is None:
-                line = os.pread(gone.fd, length, (place >> _LENGTH_BITS) - gone.base)
-            saved[place] = line
+                line = os.pread(gone.fd, length, start - gone.base)
+            saved[at_place] = line
         kept.saved = saved
         for _ in range(older - len(saved)):
             kept.places.popleft()
             kept.dropped = True
 
-    def _read_on(self, kept: _File) -> None:
+    def _read_on(self, kept: Followed) -> None:
         size = os.fstat(kept.fd).st_size
         while kept.read < size:
             data = os.pread(kept.fd, min(CHUNK, size - kept.read), kept.read)
@@ -342,7 +240,7 @@ class AuditIndex:
             self._by.move_to_end(session)
         if len(kept.places) == kept.places.maxlen:
             kept.dropped = True
-        kept.places.append(start << _LENGTH_BITS | (end - start))
+        kept.places.append(place(start, end))
 
     def _pick(self, session_id: str, limit: int, upto: int | None) -> Found:
         assert self._live is not None
@@ -351,7 +249,7 @@ class AuditIndex:
         if kept is None:
             return Found(lines=(), whole=not self._forgot, read=read, base=base)
         chosen: list[tuple[int, int]] = []
-        for start, length in _newest_first(kept.places):
+        for start, length in newest_first(kept.places):
             if upto is not None and start + length + 1 > upto:
                 continue
             if len(chosen) == limit:
@@ -373,39 +271,8 @@ class AuditIndex:
             held = next((f for f in reversed(files) if f is not None and f.base <= start),
                         None)
             if held is None:  # of a rotated file let go: kept in memory
-                line = kept.saved[start << _LENGTH_BITS | length]
+                line = kept.saved[place(start, start + length)]
             else:
                 line = os.pread(held.fd, length, start - held.base)
             out.append((start + length + 1, line))
         return tuple(out)
-
-
-def _open_rotated(stem: Path) -> tuple[int, bool, bytes] | None:
-    """A rotated file's descriptor, whether it is the plain file, and its first bytes: the
-    plain file, or (compressed and removed) its contents in an unlinked file beside it; None
-    if neither can be read."""
-    try:
-        fd = os.open(stem, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        pass
-    except OSError:
-        return None
-    else:
-        return fd, True, os.pread(fd, HEAD, 0)
-    try:
-        with gzip.open(stem.with_name(stem.name + ".gz"), "rb") as src:
-            out = tempfile.TemporaryFile(dir=stem.parent)  # noqa: SIM115 - its fd is kept
-            try:
-                shutil.copyfileobj(src, out, CHUNK)
-                fd = os.dup(out.fileno())
-            finally:
-                out.close()
-    except (OSError, EOFError, gzip.BadGzipFile):
-        return None  # gone (pruned), or a full disk: in the archive only
-    return fd, False, os.pread(fd, HEAD, 0)
-
-
-def _newest_first(places: deque[int]) -> Iterator[tuple[int, int]]:
-    mask = (1 << _LENGTH_BITS) - 1
-    for place in reversed(places):
-        yield place >> _LENGTH_BITS, place & mask

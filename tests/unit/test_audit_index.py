@@ -11,7 +11,8 @@ import pytest
 
 from appliance import audit_index
 from appliance.audit import AuditRecord, Decision, outcome
-from appliance.audit_index import AuditIndex, scan, session_of
+from appliance.audit_index import AuditIndex
+from appliance.audit_scan import scan, session_of
 
 
 def line(session: str | None, path: str = "/") -> str:
