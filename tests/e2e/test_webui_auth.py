@@ -423,3 +423,73 @@ def test_a_rebinding_page_in_a_browser_is_refused(browser: Browser,
         assert page.goto(f"http://localhost:{appliance.http_port}/api/health").status == 200
     finally:
         rebound.close()
+
+
+#: The quieter ways a page sends: a beacon (``text/plain``, and a form's type), a sandboxed
+#: frame whose requests say ``Origin: null`` (a fetch and a real form POST, sign-out
+#: included), and a frame of the web UI itself under the page's own buttons (clickjacking).
+QUIET = """<!doctype html><meta charset=utf-8><title>cat videos</title>
+<iframe id=ui src="TARGET/s/NAME/info" width=800 height=600></iframe>
+<iframe id=null sandbox="allow-scripts allow-forms" srcdoc='
+<form id=f method=POST action="TARGET/api/auth/logout" target=_self></form>
+<script>
+fetch("TARGET/api/sessions/NAME/merge", {method: "POST", mode: "no-cors",
+  credentials: "include", body: JSON.stringify({method: "merge", head_sha: "0".repeat(40)})})
+  .then(r => parent.postMessage("merge " + r.type, "*"),
+        e => parent.postMessage("merge error", "*"))
+  .then(() => document.getElementById("f").submit());
+</script>'></iframe>
+<script>
+const R = window.__attack = {};
+R.beacon_push = navigator.sendBeacon("TARGET/api/sessions/NAME/push",
+  JSON.stringify({commit: true, pr: true}));
+R.beacon_form = navigator.sendBeacon("TARGET/api/sessions/NAME/access-mode",
+  new Blob(["access_mode=read-only"], {type: "application/x-www-form-urlencoded"}));
+window.addEventListener("message", m => { R.null_merge = m.data; });
+</script>"""
+
+
+def test_beacons_null_origins_and_framing_change_nothing(browser: Browser,
+                                                         appliance: Appliance) -> None:
+    base = f"http://localhost:{appliance.http_port}"
+    name = "victim"
+    site = AttackSite(QUIET.replace("TARGET", base).replace("NAME", name))
+    ctx = context(browser, base)
+    try:
+        page = ctx.new_page()
+        page.goto(appliance.link())
+        expect(page.get_by_test_id("signed-in")).to_be_visible()
+        signed_in = me(page)["session"]["id"]
+        for origin in (f"http://localhost:{site.port}", f"http://127.0.0.1:{site.port}"):
+            seen = len(appliance.log("api"))
+            evil = ctx.new_page()
+            evil.goto(f"{origin}/cats.html")
+            wait_for(lambda e=evil: e.evaluate("window.__attack.null_merge"), timeout=60,
+                     what=f"the sandboxed frame's request from {origin}")
+            results = evil.evaluate("window.__attack")
+            # The browser handed both beacons on; the API refused them, and the sandboxed
+            # frame's requests (Origin: null), sign-out included.
+            assert results["beacon_push"] is True and results["beacon_form"] is True, results
+            assert results["null_merge"] in ("merge opaque", "merge error"), results
+            needles = (f"refused POST /api/sessions/{name}/push:",
+                       f"refused POST /api/sessions/{name}/access-mode:",
+                       f"refused POST /api/sessions/{name}/merge: requests from 'null'",
+                       "refused POST /api/auth/logout: requests from 'null'")
+
+            def missing(seen: int = seen, needles: tuple[str, ...] = needles) -> list[str]:
+                log = appliance.log("api")[seen:]
+                return [n for n in needles if n not in log]
+
+            wait_for(lambda m=missing: not m(), timeout=30,
+                     what=f"the API's refusal of each request from {origin}")
+            # The web UI in a frame is never shown: the browser refused to render it.
+            framed = [f for f in evil.frames if f.url.startswith(base)]
+            assert all(f.evaluate("document.body === null || "
+                                  "document.body.innerText.trim() === ''") for f in framed), \
+                [f.url for f in evil.frames]
+            evil.close()
+        # The person is still signed in, in the same browser session.
+        assert me(page)["session"]["id"] == signed_in
+    finally:
+        ctx.close()
+        site.close()
