@@ -49,7 +49,9 @@ def locate(root: Path, rel: str) -> Path | None:
 async def serve(rel: str, root: Path = STATIC) -> Response:
     found = await trio.to_thread.run_sync(locate, root, rel)
     if found is None:
-        if rel.startswith(("api/", "ws/")) or "." in PurePosixPath(rel).name:
+        # A missing asset is a 404 whatever its name: the app's page under ``assets/`` would
+        # be cached for a year as that asset (a page may navigate the person to any name).
+        if rel.startswith(("api/", "ws/", "assets/")) or "." in PurePosixPath(rel).name:
             raise NotFound(f"no such file /{rel}")
         found = root / "index.html"
         if not await trio.Path(found).is_file():

@@ -180,7 +180,11 @@ def test_the_web_ui_is_served_with_a_fallback(http: httpx.Client) -> None:
     deep = http.get("/s/some-session/files")
     assert deep.status_code == 200 and deep.text == page.text
     assert error(http.get("/api/no-such-route"), 404)["code"] == "not_found"
-    assert http.get("/assets/missing-file.js").status_code == 404
+    for missing in ("/assets/missing-file.js", "/assets/no-dot", "/assets/"):
+        # Never the app's page: it would be cached for a year under that name.
+        r = http.get(missing)
+        assert r.status_code == 404 and "immutable" not in r.headers.get("cache-control", ""), (
+            missing, r.status_code, r.headers)
     for sneaky in ("/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/assets/..%2f..%2fapp.py"):
         r = http.get(sneaky)
         assert "root:" not in r.text and "create_app" not in r.text
