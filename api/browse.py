@@ -90,7 +90,7 @@ def read_file(reader: WorkspaceReader, rel: str, view: RepoView | None = None) -
 
 
 DIFF_KEYS = ("base_ref", "merge_base", "files", "diff", "truncated", "committed",
-             "uncommitted")
+             "uncommitted", "note")
 
 
 def diff(reader: WorkspaceReader, views: Sequence[RepoView]) -> dict[str, Any]:
@@ -108,7 +108,7 @@ def diff(reader: WorkspaceReader, views: Sequence[RepoView]) -> dict[str, Any]:
             if i == 0:
                 raise
             body = {"base_ref": view.base_ref, "merge_base": None, "files": [], "diff": "",
-                    "truncated": False, "uncommitted": None,
+                    "truncated": False, "uncommitted": None, "note": None,
                     "committed": {"commit": None, "files": [], "diff": "", "truncated": False}}
             error = exc.message
         sections.append({"repo": view.key, "name": view.label, "primary": view.primary,

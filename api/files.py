@@ -71,11 +71,18 @@ CHANGES = {
         "type": ["object", "null"], "required": ["files", "diff", "truncated"],
         "description": "The work tree against the branch's commit: what no push sends (null "
                        "when the work tree is not read: a Kubernetes session's branch)",
-        "properties": PART}}
+        "properties": PART},
+    "note": {
+        "type": ["string", "null"],
+        "description": "Set when the workspace's HEAD cannot be read (the agent checked out "
+                       "a branch with no commit yet, or broke .git/HEAD) while its branch "
+                       "can: committed is in full, and the work tree is compared as if the "
+                       "branch's commit were checked out, so it may be partial; null "
+                       "otherwise. When neither can be read, the diff is refused"}}
 DIFF_SECTION = {
     "type": "object", "description": "One repository's changes against its own base",
     "required": ["repo", "name", "primary", "path", "base_ref", "merge_base", "files", "diff",
-                 "truncated", "committed", "uncommitted", "error"],
+                 "truncated", "committed", "uncommitted", "note", "error"],
     "properties": {
         "repo": {"type": "string", "description": "What ?repo= takes: '.' for the primary, "
                  "else the mount name"},
@@ -88,7 +95,7 @@ DIFF_SECTION = {
         "error": {"type": ["string", "null"], "description": "Why this repository's changes "
                   "could not be read (the others still show)"}}}
 DIFF = {"type": "object", "required": ["repo", "base_ref", "files", "diff", "truncated",
-                                       "committed", "uncommitted", "repos"],
+                                       "committed", "uncommitted", "note", "repos"],
         "properties": {
             "repo": {"type": "string", "description": "The repository the top-level fields "
                      "describe: the primary, or the one ?repo= named"},

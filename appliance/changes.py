@@ -65,14 +65,27 @@ BOUNDED = ("-c", f"core.bigFileThreshold={DIFF_LIMIT}")
 DIFF_MEMORY = hostgit.READ_MEMORY
 
 
-def sent_tip(*, in_workspace: str | None, brought_in: str | None, head: str,
-             synced_here: bool) -> str:
+#: The answer's ``note`` when the workspace's HEAD cannot be read but its branch can.
+UNREADABLE_HEAD = ("the workspace's HEAD cannot be read (the agent checked out a branch with "
+                   "no commit yet, or broke .git/HEAD): what a push sends is the branch's "
+                   "commit, shown in full; the work tree is compared as if that commit were "
+                   "checked out, so what it holds against another commit the agent may "
+                   "mean is not shown as such")
+
+
+def sent_tip(*, in_workspace: str | None, brought_in: str | None, head: str | None,
+             synced_here: bool) -> str | None:
     """The commit a push of the session branch sends, as the diff shows it: the branch as
     the workspace has it when the host brings it in from there (``synced_here``: the next
     sync, which a push runs first), else as last brought in (a pod's comes through the
     remote, and its workspace's branch is the agent's to move without pushing it); the
-    commit checked out when neither is known."""
-    return (in_workspace if synced_here else None) or brought_in or head
+    commit checked out when neither is known. None when neither that branch nor the
+    workspace's HEAD (``head`` None: an unborn branch checked out, a HEAD that names
+    nothing) can be read: nothing is shown then."""
+    branch = in_workspace if synced_here else brought_in
+    if branch is None and head is None:
+        return None
+    return branch or brought_in or head
 
 
 def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
@@ -83,15 +96,22 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
     tree against that commit (``uncommitted``). ``synced_here``: the branch is brought in
     from this workspace (Docker), not through the remote (a pod's volume read here). What
     the commits hold beyond the user's objects (and ``branch`` as brought in) is copied
-    only up to ``max_bytes``, as a sync is."""
+    only up to ``max_bytes``, as a sync is. A HEAD that cannot be read (an unborn branch,
+    garbage) hides nothing a push sends: the work tree is read against the branch's commit
+    and the answer says so (``note``); refused only when the branch cannot be read either."""
     head = workspaces.read_head(workspace)
-    if head is None:
-        raise InvalidInput("the workspace has no readable HEAD (the agent may have broken it)")
     tip = sent_tip(in_workspace=workspaces.read_tip(workspace, branch),
                    brought_in=repos.branch_tip(repo, branch), head=head,
                    synced_here=synced_here)
+    if tip is None:
+        raise InvalidInput("the workspace has no readable HEAD, nor a branch to read (the "
+                           "agent may have broken them)")
+    # An unborn branch checked out, or a HEAD that names nothing: the branch's commit still
+    # says what a push sends, and the work tree is read against it.
+    note = None if head is not None else UNREADABLE_HEAD
     base = repos.base_commit(repo, base_ref)
-    with branchsync.checked_shadow(repo, workspace, scratch, {"head": head, "tip": tip},
+    heads = {"head": head, "tip": tip} if head is not None else {"tip": tip}
+    with branchsync.checked_shadow(repo, workspace, scratch, heads,
                                    {"base": base} if base else {}, branch=branch,
                                    max_bytes=max_bytes) as gitdir:
         env = {"GIT_DIR": str(gitdir), "GIT_WORK_TREE": str(workspace),
@@ -113,10 +133,10 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
         fork = git("merge-base", "base", "tip", check=False).decode().strip() if base else ""
         # With the base gone, the work tree is compared with the commit checked out (as it
         # always was), and the branch's commit with nothing: all of it is what a push sends.
-        against = fork or base or head
+        against = fork or base or head or tip
         since = fork or base or git("hash-object", "-t", "tree", "--stdin", input=b"",
                                     tree=False).decode().strip()
-        git("read-tree", "head")
+        git("read-tree", "head" if head is not None else "tip")
         _drop_gitlinks(git)
         untracked = {p for p in git("ls-files", "--others", "--exclude-standard", "-z",
                                     limit=STAT_LIMIT).decode("utf-8", "replace").split("\0")
@@ -131,7 +151,7 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
         committed = part(since, "tip", untracked=set(), tree=False)
         uncommitted = part("tip", untracked=untracked)
     return _answer(base_ref, fork, work_tree, tip=tip, committed=committed,
-                   uncommitted=uncommitted, forked=bool(fork or base))
+                   uncommitted=uncommitted, forked=bool(fork or base), note=note)
 
 
 def _drop_gitlinks(git: Callable[..., bytes]) -> None:
@@ -200,7 +220,7 @@ def marked(committed: list[dict[str, Any]], work_tree: dict[str, Any] | None,
 
 def _answer(base_ref: str, fork: str, work_tree: dict[str, Any], *, tip: str,
             committed: dict[str, Any], uncommitted: dict[str, Any] | None,
-            forked: bool = True) -> dict[str, Any]:
+            forked: bool = True, note: str | None = None) -> dict[str, Any]:
     """What both diffs answer: the work tree against the fork (as before: ``files``,
     ``diff``, ``truncated``), the branch's commit against it and the work tree against the
     commit. Not ``forked`` (the base is gone): the work tree was compared with its own
@@ -209,7 +229,7 @@ def _answer(base_ref: str, fork: str, work_tree: dict[str, Any], *, tip: str,
             "committed": {"commit": tip, **committed,
                           "files": marked(committed["files"], work_tree if forked else None,
                                           uncommitted)},
-            "uncommitted": uncommitted}
+            "uncommitted": uncommitted, "note": note}
 
 
 def branch_diff(repo: RepoInfo, branch: str, base_ref: str) -> dict[str, Any]:

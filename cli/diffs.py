@@ -5,7 +5,8 @@ The API gives a section per repository of the session, the primary first (or onl
 where the agent sees it and the base it is compared with, then the branch's commit against
 that base (what a push sends) and, apart, the work tree's changes not committed; a file the
 work tree holds otherwise than the commit (the agent undid a committed change without
-committing) is marked. The diff is the agent's text, so
+committing) is marked, and so is a section whose work tree was read against the branch's
+commit because the workspace's HEAD cannot be read (its ``note``). The diff is the agent's text, so
 control characters (terminal escapes) are taken out before it reaches a terminal.
 """
 
@@ -77,6 +78,8 @@ def render(body: Mapping[str, Any], *, stat: bool) -> str:
         if section.get("error"):
             out.append(f"! {inert(str(section['error']))}")
             continue
+        if section.get("note"):
+            out.append(f"! {inert(str(section['note']))}")
         for label, part in parts(section):
             if label:
                 out.append(label)

@@ -85,11 +85,13 @@ def _count(section: Mapping[str, Any]) -> int:
 
 def _part_lines(section: Mapping[str, Any]) -> list[Content]:
     """A section's files: the branch's commit and the work tree's uncommitted changes
-    apart; an API from before them listed the work tree's only."""
+    apart (under the ``note`` that the workspace's HEAD cannot be read, when it says so);
+    an API from before them listed the work tree's only."""
     committed = section.get("committed")
     if not isinstance(committed, Mapping):
         return _file_lines(section["files"])
-    out = [markup("[b]Committed[/b] (what a push sends; $n)", n=len(committed["files"])),
+    out = [markup("[yellow]$note[/]", note=section["note"])] if section.get("note") else []
+    out += [markup("[b]Committed[/b] (what a push sends; $n)", n=len(committed["files"])),
            *_file_lines(committed["files"])]
     uncommitted = section.get("uncommitted")
     if isinstance(uncommitted, Mapping):

@@ -103,3 +103,35 @@ def test_a_commit_the_work_tree_keeps_is_marked_with_nothing_uncommitted(
                                            "work_tree": None}]
     assert diff["uncommitted"] == {"files": [], "diff": "", "truncated": False}
     assert diff["files"] == [{"status": "M", "path": "src/app.py"}]
+
+
+#: What an agent does to its workspace's HEAD that the host cannot read: an unborn branch
+#: checked out, or a HEAD that names nothing.
+UNREADABLE_HEAD = {
+    "orphan": "git checkout -q --orphan elsewhere",
+    "garbage": "echo garbage > .git/HEAD",
+}
+
+
+@pytest.mark.parametrize("how", list(UNREADABLE_HEAD))
+def test_a_head_the_host_cannot_read_hides_nothing_a_push_sends(
+        app: Appliance, repo: Path, how: str) -> None:
+    s, commit = backdoored(app, repo, "orphan")
+    in_container(app, s, f"set -e\n{UNREADABLE_HEAD[how]}\necho draft > draft.txt")
+
+    r = app.http().get(f"/api/sessions/{s['id']}/diff")
+    assert r.status_code == 200, \
+        f"the diff of what {s['branch']} sends was refused: {r.json()}"
+    diff = r.json()
+    committed = diff["committed"]
+    assert committed["commit"] == commit
+    assert [f["path"] for f in committed["files"]] == ["src/app.py"], committed["files"]
+    assert f"+{BACKDOOR}" in committed["diff"]
+    # The work tree, read against the branch's commit, and the answer says why.
+    assert "HEAD cannot be read" in (diff["note"] or ""), diff
+    assert {"status": "?", "path": "draft.txt"} in diff["uncommitted"]["files"], diff
+    assert diff["repos"][0]["note"] == diff["note"]
+    out = app.cli("diff", s["name"]).stdout
+    assert f"+{BACKDOOR}" in out and "! the workspace's HEAD cannot be read" in out, out
+    # A push sends the branch's commit, as read from the branch, not HEAD: named, it pins.
+    assert user_git(repo, "rev-parse", s["branch"]) == commit

@@ -328,12 +328,24 @@ def test_every_view_covers_every_repository(app: Appliance,
             assert i["repo"] is None, i
     timeline = app.cli("timeline", "views", "-n", "200").stdout
     assert " · shared" in timeline and " · docs" in timeline
-    # A further repository the agent broke says so in its own section; the rest still show.
+    # A further repository whose HEAD the agent broke still shows what a push of its
+    # branch sends, in its own section, saying its HEAD cannot be read; the rest as before.
     run_in(app, s, "echo garbage > .git/HEAD", workdir="/workspace/docs")
     d = http.get(f"{url}/diff").json()
     assert [r["repo"] for r in d["repos"]] == [".", "shared", "docs"]
+    docs = d["repos"][2]
+    assert docs["error"] is None and "HEAD cannot be read" in (docs["note"] or ""), docs
+    assert [f["path"] for f in docs["committed"]["files"]] == ["work.txt"], docs
+    assert d["repos"][1]["files"] and d["files"] and d["note"] is None
+    r = http.get(f"{url}/diff", params={"repo": "docs"})
+    assert r.status_code == 200 and r.json()["note"] == docs["note"], r.text
+    assert "! the workspace's HEAD cannot be read" in app.cli("diff", "views").stdout
+    # Its branch unreadable too (a link): that section alone is refused, the rest show.
+    run_in(app, s, f"ln -sf /etc/passwd .git/refs/heads/{s['branch']}",
+           workdir="/workspace/docs")
+    d = http.get(f"{url}/diff").json()
     assert "no readable HEAD" in (d["repos"][2]["error"] or ""), d["repos"][2]
     assert d["repos"][2]["files"] == [] and d["repos"][1]["files"] and d["files"]
     r = http.get(f"{url}/diff", params={"repo": "docs"})
     assert r.status_code == 400 and "no readable HEAD" in r.json()["error"], r.text
-    assert "! " in app.cli("diff", "views").stdout
+    assert "! the workspace has no readable HEAD" in app.cli("diff", "views").stdout

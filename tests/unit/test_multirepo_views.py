@@ -103,14 +103,15 @@ SECTIONS = {"repos": [
      "error": None},
     {"repo": "docs", "name": "docs", "primary": False, "path": "/workspace/docs",
      "base_ref": "main", "merge_base": None, "files": [], "diff": "", "truncated": False,
-     "error": "the workspace has no readable HEAD"}]}
+     "error": "the workspace has no readable HEAD, nor a branch to read"}]}
 
 
 def test_the_cli_prints_a_section_per_repository() -> None:
     assert diffs.render(SECTIONS, stat=False).splitlines() == [
         "== app (primary, /workspace) against main @ 0123456789ab", "+a[31m",
         "== lib (/workspace/lib) against dev", "(no changes)",
-        "== docs (/workspace/docs) against main", "! the workspace has no readable HEAD"]
+        "== docs (/workspace/docs) against main",
+        "! the workspace has no readable HEAD, nor a branch to read"]
     assert diffs.render(SECTIONS, stat=True).splitlines()[1] == "A  a.txt"
     # An answer from before the sections: one repository.
     old = {"base_ref": "main", "merge_base": None, "files": [{"status": "M", "path": "x"}],
@@ -163,12 +164,25 @@ def test_the_tui_lists_committed_files_apart_and_marks_what_the_work_tree_undoes
         "M src/app.py", "M b.txt"]
 
 
+def test_a_head_that_cannot_be_read_is_said_before_what_a_push_sends() -> None:
+    note = "the workspace's HEAD cannot be read\x1b[31m"
+    body = {"repos": [{**UNDONE["repos"][0], "note": note}]}
+    assert diffs.render(body, stat=True).splitlines()[1:3] == [
+        "! the workspace's HEAD cannot be read[31m",
+        "-- committed @ fedcba987654 (what a push sends)"]
+    lines = [line.markup for line in changed_files({**body["repos"][0], **body})]
+    assert lines[2:4] == ["[yellow]the workspace's HEAD cannot be read[31m[/yellow]",
+                          "[b]Committed[/b] (what a push sends; 3)"], lines
+    # No note, no line.
+    assert not any("HEAD" in line for line in diffs.render(UNDONE, stat=True).splitlines())
+
+
 def test_the_tui_lists_changed_files_per_repository() -> None:
     lines = [line.markup for line in changed_files(SECTIONS)]
     assert [line for line in lines if line.startswith("[b]")] == [
         "[b]Changed files in app[/b] (primary, /workspace; 1)",
         "[b]Changed files in lib[/b] (/workspace/lib; 0)",
         "[b]Changed files in docs[/b] (/workspace/docs; 0)"]
-    assert "[red]the workspace has no readable HEAD[/red]" in lines
+    assert "[red]the workspace has no readable HEAD, nor a branch to read[/red]" in lines
     one = {"files": [{"status": "M", "path": "x"}], "repos": SECTIONS["repos"][:1]}
     assert changed_files(one)[1].markup == "[b]Changed files[/b] (1)"

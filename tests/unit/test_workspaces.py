@@ -643,17 +643,25 @@ def test_each_committed_file_says_what_the_work_tree_holds_of_it(
         {"status": "M", "path": "a", "work_tree": mark}]
 
 
-@pytest.mark.parametrize(("in_workspace", "brought_in", "synced_here", "sent"), [
-    ("w", "b", True, "w"),  # a push brings the workspace's branch in first
-    (None, "b", True, "b"),  # unreadable (a link, a symbolic ref): as last brought in
-    (None, None, True, "h"),  # nothing known: the commit checked out
-    ("w", "b", False, "b"),  # a pod's: through the remote, never its volume's branch
-    ("w", None, False, "h"),
+@pytest.mark.parametrize(("in_workspace", "brought_in", "head", "synced_here", "sent"), [
+    ("w", "b", "h", True, "w"),  # a push brings the workspace's branch in first
+    (None, "b", "h", True, "b"),  # unreadable (a link, a symbolic ref): as last brought in
+    (None, None, "h", True, "h"),  # nothing known: the commit checked out
+    ("w", "b", "h", False, "b"),  # a pod's: through the remote, never its volume's branch
+    ("w", None, "h", False, "h"),
+    # HEAD unreadable (an unborn branch checked out, garbage): the branch still says it.
+    ("w", "b", None, True, "w"),
+    ("w", None, None, True, "w"),
+    (None, "b", None, False, "b"),
+    # Neither HEAD nor the branch the next sync reads (a ref linked outside): nothing.
+    (None, "b", None, True, None),
+    (None, None, None, True, None),
+    ("w", None, None, False, None),
 ])
 def test_the_committed_part_is_the_commit_a_push_sends(
-        in_workspace: str | None, brought_in: str | None, synced_here: bool,
-        sent: str) -> None:
-    assert changes.sent_tip(in_workspace=in_workspace, brought_in=brought_in, head="h",
+        in_workspace: str | None, brought_in: str | None, head: str | None,
+        synced_here: bool, sent: str | None) -> None:
+    assert changes.sent_tip(in_workspace=in_workspace, brought_in=brought_in, head=head,
                             synced_here=synced_here) == sent
 
 

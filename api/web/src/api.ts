@@ -91,7 +91,8 @@ export type Diff =
 /** One repository's changes against its own base. `repo` is what `?repo=` takes ("." the
  * primary, else the mount), `name` what to show, `path` where the agent sees it; `files` and
  * `diff` the work tree against the fork, `committed` the branch's commit (what a push sends),
- * `uncommitted` the work tree against that commit (null: not read, a pod's branch). */
+ * `uncommitted` the work tree against that commit (null: not read, a pod's branch); `note`
+ * says why the work tree may be partial (the workspace's HEAD cannot be read). */
 export type DiffSection = Diff["repos"][number];
 /** What the work tree holds of a committed file: null as committed, else undone / differs. */
 export type WorkTreeMark = DiffSection["committed"]["files"][number]["work_tree"];

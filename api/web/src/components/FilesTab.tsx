@@ -89,8 +89,11 @@ function PartBody({ p, empty }: { p: Part; empty: string }) {
 function DiffBody({ d }: { d: DiffSection }) {
   if (d.error) return <p class="field-error pad">{d.error}</p>;
   const c = d.committed;
-  if (c.files.length === 0 && !d.uncommitted?.files.length) return <p class="muted pad">No changes yet.</p>;
+  // The workspace's HEAD cannot be read: the work tree was read against the branch's commit.
+  const note = d.note && <p class="field-error pad small" data-testid="diff-note">{d.note}</p>;
+  if (c.files.length === 0 && !d.uncommitted?.files.length) return <>{note}<p class="muted pad">No changes yet.</p></>;
   return <>
+    {note}
     <section data-testid="diff-committed">
       <h4 class="pad small">Committed{c.commit && <span class="muted mono"> @ {c.commit.slice(0, 8)}</span>}
         <span class="muted"> — what a push sends</span></h4>

@@ -2955,6 +2955,8 @@ export interface operations {
                             /** @description the diff was cut at 2 MiB, or the files at the first 10,000 */
                             truncated: boolean;
                         } | null;
+                        /** @description Set when the workspace's HEAD cannot be read (the agent checked out a branch with no commit yet, or broke .git/HEAD) while its branch can: committed is in full, and the work tree is compared as if the branch's commit were checked out, so it may be partial; null otherwise. When neither can be read, the diff is refused */
+                        note: string | null;
                         /** @description A section per repository, the primary first (only the one asked for with ?repo=) */
                         repos: {
                             /** @description What ?repo= takes: '.' for the primary, else the mount name */
@@ -2999,6 +3001,8 @@ export interface operations {
                                 /** @description the diff was cut at 2 MiB, or the files at the first 10,000 */
                                 truncated: boolean;
                             } | null;
+                            /** @description Set when the workspace's HEAD cannot be read (the agent checked out a branch with no commit yet, or broke .git/HEAD) while its branch can: committed is in full, and the work tree is compared as if the branch's commit were checked out, so it may be partial; null otherwise. When neither can be read, the diff is refused */
+                            note: string | null;
                             /** @description Why this repository's changes could not be read (the others still show) */
                             error: string | null;
                         }[];
