@@ -465,3 +465,26 @@ def test_a_push_sends_only_the_commit_the_person_looked_at(
         r = http.post("/api/sessions/looked/push", json={"commit": newer})
         assert r.status_code == 200, (r.status_code, r.text)
     assert r.json()["commit"] == newer and github.tip(SLUG, s["branch"]) == newer
+
+
+def test_a_push_pins_the_commit_looked_at_when_the_workspace_head_cannot_be_read(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """The agent checks out an unborn branch (its HEAD names no commit): the diff still
+    names the branch's commit, and a push naming it sends that one or nothing."""
+    s = create(app, origin, "unborn")
+    seen = agent_commit(app, s, "one")
+    newer = agent_commit(app, s, "backdoor")
+    code, out = in_container(app, s, f"git update-ref refs/heads/{s['branch']} {seen} && "
+                                     "git checkout -q --orphan elsewhere")
+    assert code == 0, out
+    diff = app.client().get("/api/sessions/unborn/diff")
+    assert diff["committed"]["commit"] == seen and diff["note"], diff
+    code, out = in_container(app, s, f"git update-ref refs/heads/{s['branch']} {newer}")
+    assert code == 0, out
+    with app.socket_http() as http:
+        r = http.post("/api/sessions/unborn/push", json={"commit": seen})
+        assert r.status_code == 409, (r.status_code, r.text)
+        assert github.tip(SLUG, s["branch"]) is None
+        r = http.post("/api/sessions/unborn/push", json={"commit": newer})
+        assert r.status_code == 200, (r.status_code, r.text)
+    assert r.json()["commit"] == newer and github.tip(SLUG, s["branch"]) == newer
