@@ -97,11 +97,14 @@ def status_for(event: object) -> AgentStatus:
 def hook_changes(event: object, session: Session) -> dict[str, Any]:
     """What a hook ``event`` from ``session``'s agent changes in its row (a clear 400 for an
     unknown event). A print-mode agent that says ``Completed`` ends its session; any other
-    saying so only records the status (an agent cannot end what it is not). ``Exited``
-    after that end changes nothing: the start script says it once the one answer is out,
-    and "exited" would ask a person to restart the agent of a session that is over."""
+    saying so only records the status (an agent cannot end what it is not). Once its
+    session is asked to be anything but running (completed, stopped, archived, deleted), an
+    agent changes nothing: its container runs on until the reconciler stops it, and in that
+    moment it could make a session that is over say "waiting for you" or "needs your
+    approval" (and notify the person), or "exited" (asking them to restart the agent of a
+    session that is over: the start script says ``Exited`` once the one answer is out)."""
     status = status_for(event)
-    if event == EXITED_EVENT and session.desired is Desired.COMPLETED:
+    if session.desired is not Desired.RUNNING:
         return {}
     changes: dict[str, Any] = {"agent_status": status}
     if event == COMPLETED_EVENT and session.print_mode and session.desired is Desired.RUNNING:

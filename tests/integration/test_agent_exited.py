@@ -7,9 +7,11 @@ agent to restart, when its start script then says ``Exited``."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
+from tests.integration.test_http_input import raw_hook
 from tests.support.agent_app import create
 from tests.support.appliance import Appliance, wait_for
 
@@ -67,3 +69,31 @@ def test_a_completed_print_session_is_not_an_agent_to_restart(
     said = [(e["payload"]["hook"], e["payload"]["session"]["agent_status"])
             for e in sorted(events, key=lambda e: e["id"]) if e["kind"] == "hook"]
     assert said == [("Completed", "idle"), ("Exited", "idle")]
+
+
+def own_hook(event: str) -> str:
+    """A bash script that POSTs ``event`` for the agent's own session with its own hook
+    token, from its environment, as its hook script does (bash's /dev/tcp: the image has no
+    curl)."""
+    body = f"/tmp/hook-{event}"
+    return (f"printf '{{\"session_id\":\"%s\",\"event\":{{\"type\":\"{event}\"}}}}' "
+            f"\"$CLAUDERON_SESSION_ID\" > {body}\n"
+            + raw_hook(body, {"Content-Type": "application/json"}))
+
+
+def test_an_agent_whose_session_is_over_cannot_say_it_waits_for_a_person(
+        appliance: Appliance, repo: Path) -> None:
+    """A print-mode agent ends its session with ``Completed``; its container runs on until
+    the reconciler stops it. In that moment the agent, in its container, says it needs an
+    approval: the session is over, so it says nothing to anyone (no "needs your approval"
+    on a completed session, no notification for it); the hook is answered and recorded."""
+    appliance.cli("create", "--repo", str(repo), "--name", "over", "--print",
+                  "--prompt", "answer once")
+    s = appliance.wait_phase("over", "running")
+    [container] = appliance.containers(s["id"])
+    script = own_hook("Completed") + own_hook("PermissionRequest")
+    out = container.exec_run(["bash", "-c", script], user="1000:1000").output.decode()
+    assert re.findall(r"HTTP/1.1 (\d+)", out) == ["204", "204"], out  # the container ran
+    s = appliance.wait_phase("over", "completed", timeout=60)
+    assert (s["desired"], s["agent_status"]) == ("completed", "idle"), s
+    assert waiting(appliance) == []

@@ -130,6 +130,16 @@ def test_hook_events_change_the_status_and_only_a_print_agent_ends_its_session()
     assert hook_changes("Exited", over) == {}
     assert hook_changes("Exited", session(print_mode=True)) == {
         "agent_status": AgentStatus.EXITED}  # it died before it answered
+    # A session asked to be anything but running: its agent, whose container runs on until
+    # the reconciler stops it, changes nothing (no "waiting for you" on a session that is
+    # over or stopped).
+    for desired in (Desired.COMPLETED, Desired.STOPPED, Desired.ARCHIVED, Desired.DELETED):
+        for event in HOOK_STATUS:
+            assert hook_changes(event, session(print_mode=True, desired=desired)) == {}, (
+                desired, event)
+            assert hook_changes(event, session(desired=desired)) == {}, (desired, event)
+    with pytest.raises(InvalidInput):  # still a clear 400 for an unknown event
+        hook_changes("Died", over)
     with pytest.raises(InvalidInput) as err:
         hook_changes("Died", chat)
     assert "Exited" in err.value.message and err.value.field == "event"
