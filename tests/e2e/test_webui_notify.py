@@ -9,17 +9,22 @@ the store did not already hold, and no notification came (seen once as a flaky b
 test after a recreate). Here the page's event stream is held at the one event (Playwright
 routes the page's WebSocket to the real API), the person saves the title, whose answer
 carries the new status, and then the event goes on.
+
+An agent flipping its status between working and waiting in a loop, from inside its
+container, is told to the person once (each kind of note, once per session in a while).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 
 from playwright.sync_api import Browser, Route, WebSocketRoute, expect
 
 from tests.e2e.webui_browser import hook, watched
+from tests.integration.test_agent_exited import own_hook
 from tests.support.appliance import Appliance, wait_for
 
 
@@ -109,4 +114,48 @@ def test_a_page_whose_first_list_failed_asks_again_and_hears_its_events(
         assert wait_for(lambda: f"{name} is waiting for you" in page.evaluate(
             "navigator.serviceWorker.ready.then(r => r.getNotifications())"
             ".then(ns => ns.map(n => n.title))"), what="the notification")
+        assert w.errors == []
+
+
+#: Counts each notification the page asks for, by tag (the real one is still shown): a tag
+#: replaces the one before it on screen, so what is on screen cannot tell a storm from one.
+COUNT_SHOWN = """(() => {
+  const show = ServiceWorkerRegistration.prototype.showNotification;
+  window.__shown = [];
+  ServiceWorkerRegistration.prototype.showNotification = function (title, options) {
+    window.__shown.push(options.tag);
+    return show.call(this, title, options);
+  };
+})()"""
+
+
+def test_an_agent_flipping_its_status_in_a_loop_notifies_the_person_once(
+        browser: Browser, appliance: Appliance, repo: Path) -> None:
+    """The agent, from inside its container with its own hook token, says it waits for the
+    person and then that it works, ten times in a row (well inside its hook room), then
+    that it exited: the person hears of the wait once, not ten times, and of the exit."""
+    name = f"storm-{uuid.uuid4().hex[:6]}"
+    appliance.cli("create", "--repo", str(repo), "--name", name, "--prompt", "p")
+    s = appliance.wait_phase(name, "running")
+    [container] = appliance.containers(s["id"])
+    with watched(browser, appliance) as w:
+        page = w.page
+        w.context.grant_permissions(["notifications"], origin=appliance.base)
+        page.add_init_script(COUNT_SHOWN)
+        page.goto(f"/s/{name}/info")
+        page.get_by_test_id("notify").click()
+        expect(page.get_by_test_id("notify")).to_have_attribute("aria-pressed", "true")
+
+        flips = "".join(own_hook(e) for e in ("Stop", "PreToolUse") * 10)
+        out = container.exec_run(["bash", "-c", flips + own_hook("Exited")],
+                                 user="1000:1000").output.decode()
+        assert re.findall(r"HTTP/1.1 (\d+)", out) == ["204"] * 21, out
+
+        def shown() -> list[str]:
+            tags: list[str] = page.evaluate("window.__shown")
+            return tags
+
+        # Events arrive in order: once the exit is told, every flip before it was judged.
+        wait_for(lambda: f"exited-{s['id']}" in shown(), what="the exit's notification")
+        assert shown() == [f"waiting-{s['id']}", f"exited-{s['id']}"]
         assert w.errors == []

@@ -41,6 +41,8 @@ class LiveStore {
    * person's action, read after the agent's hook moved the session); judged against the
    * store, the event then changed nothing and the person was never told. */
   private noted = new Map<string, Session>();
+  /** When each note's tag was last shown (notify.due): one per kind and session a while. */
+  private shownAt = new Map<string, number>();
   private listeners = new Set<() => void>();
   private eventListeners = new Set<Listener>();
   private ws: WebSocket | null = null;
@@ -147,7 +149,11 @@ class LiveStore {
     if (s) {
       const note = emit ? notify.noteFor(this.noted.get(s.id) ?? this.sessions.get(s.id), s)
         : null;
-      if (note) void notify.show(note).catch((e: unknown) => console.warn("a notification was not shown:", e));
+      const now = Date.now();
+      if (note && notify.due(this.shownAt, note, now)) {
+        this.shownAt.set(note.tag, now);
+        void notify.show(note).catch((e: unknown) => console.warn("a notification was not shown:", e));
+      }
       this.noted.set(s.id, s);
       this.sessions.set(s.id, s);
     }

@@ -29,6 +29,18 @@ export function noteFor(before: Session | undefined, after: Session): Note | nul
   return null;
 }
 
+/** How long after a note another of the same kind for the same session waits (30 s). */
+export const NOTE_GAP_MS = 30_000;
+
+/** Whether `note` may be shown at `now` (ms), given when each tag was last shown: at most one
+ * note of each tag (a session's wait, its agent's exit, its failure) in NOTE_GAP_MS, so an
+ * agent flipping its status between working and waiting in a loop cannot storm the person's
+ * desktop; a real wait after a while still tells them (pure). */
+export function due(shownAt: ReadonlyMap<string, number>, note: Note, now: number): boolean {
+  const last = shownAt.get(note.tag);
+  return last === undefined || now - last >= NOTE_GAP_MS;
+}
+
 export function supported(): boolean {
   return "Notification" in window && "serviceWorker" in navigator && window.isSecureContext;
 }
