@@ -27,6 +27,7 @@ is created and follows the agent's commits at every sync.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import string
 from pathlib import Path
@@ -59,16 +60,6 @@ def _read(path: Path, parts: tuple[str, ...], limit: int) -> bytes | None:
         return None
 
 
-def _write_owned(path: Path, data: bytes, owner: hostgit.Owner, mode: int = 0o644) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
-    try:
-        os.write(fd, data)
-        if os.geteuid() == 0:
-            os.fchown(fd, owner.uid, owner.gid)
-    finally:
-        os.close(fd)
-
-
 def create_workspace(repo: RepoInfo, path: Path, branch: str, start: str,
                      *, base_branch: str | None = None) -> None:
     """The session's repository at ``path`` on ``branch`` at ``start``. Idempotent.
@@ -91,12 +82,8 @@ def create_workspace(repo: RepoInfo, path: Path, branch: str, start: str,
         hostgit.run(args, owner=owner, cwd=path, memory=hostgit.READ_MEMORY)
 
     git("init", "--quiet", "--template=", f"--initial-branch={branch}")
-    info = path / ".git" / "objects" / "info"
-    info.mkdir(exist_ok=True)
-    if os.geteuid() == 0:
-        os.chown(info, owner.uid, owner.gid)
     borrowed = repos.borrowed_object_dirs(repo.objects_dir)
-    _write_owned(info / "alternates", "".join(f"{d}\n" for d in borrowed).encode(), owner)
+    _borrow(path, "".join(f"{d}\n" for d in borrowed).encode(), owner)
     git("update-ref", f"refs/heads/{branch}", start)
     if base_branch and base_branch != "HEAD":
         # Where it forked, for `git rebase origin/<base>` and `git log origin/<base>..`.
@@ -109,6 +96,34 @@ def create_workspace(repo: RepoInfo, path: Path, branch: str, start: str,
         git("read-tree", start)
     else:
         git("reset", "--quiet", "--hard", start)
+
+
+def _borrow(path: Path, alternates: bytes, owner: hostgit.Owner) -> None:
+    """Write ``.git/objects/info/alternates`` in the workspace made just now, as root, each
+    step relative to a folder opened without following a link: a link put in the way (by
+    an agent whose container still ran) fails the step, and root makes, owns or writes
+    nothing elsewhere."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+    opened = [os.open(path, flags)]
+    try:
+        for name in (".git", "objects"):
+            opened.append(os.open(name, flags, dir_fd=opened[-1]))
+        with contextlib.suppress(FileExistsError):
+            os.mkdir("info", 0o755, dir_fd=opened[-1])
+        opened.append(os.open("info", flags, dir_fd=opened[-1]))
+        if os.geteuid() == 0:
+            os.fchown(opened[-1], owner.uid, owner.gid)
+        fd = os.open("alternates", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW,
+                     0o644, dir_fd=opened[-1])
+        try:
+            os.write(fd, alternates)
+            if os.geteuid() == 0:
+                os.fchown(fd, owner.uid, owner.gid)
+        finally:
+            os.close(fd)
+    finally:
+        for fd in reversed(opened):
+            os.close(fd)
 
 
 def _make_folder(path: Path, owner: hostgit.Owner) -> None:

@@ -128,6 +128,36 @@ def test_a_folder_whose_git_the_agent_broke_is_mended_around_its_files(
         assert list((ws / "lib" / "g").iterdir()) == []
 
 
+def test_a_link_put_in_the_way_while_the_repository_is_made_again_is_never_followed(
+        repo: RepoInfo, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Root writes the new repository's ``alternates`` (and owns its folder to the user):
+    an agent whose container still ran as its ``.git`` was made again, swapping
+    ``.git/objects`` for a link the moment git made it, gets the step refused, and root
+    makes, owns and writes nothing where the link leads."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.chmod(outside, 0o777)
+    assert agent(ws, "rm -rf .git").returncode == 0
+    real = hostgit.run
+
+    def racing(args: Any, **kwargs: Any) -> Any:
+        done = real(args, **kwargs)
+        if args[0] == "init":  # the agent, between git's init and root's next step
+            raced = agent(ws, f"rm -rf .git/objects && ln -s {outside} .git/objects")
+            assert raced.returncode == 0, raced.stderr
+        return done
+
+    monkeypatch.setattr(hostgit, "run", racing)
+    try:
+        workspaces.create_workspace(repo, ws, BRANCH, repos.resolve_ref(repo, BRANCH))
+    except OSError:
+        refused = True
+    else:
+        refused = False
+    assert sorted(str(p.relative_to(outside)) for p in outside.rglob("*")) == []
+    assert refused
+
+
 def sync(repo: RepoInfo, ws: Path, scratch: Path | None = None) -> str:
     """The session branch's tip, read without trust and synced to the user's repository."""
     tip = workspaces.read_tip(ws, BRANCH)
