@@ -18,7 +18,7 @@ from quart import current_app
 
 from api.events import EventHub
 from api.instruments import ApiMetrics
-from api.ratelimit import WindowLimiter
+from api.ratelimit import HOOK_TRIM_EVERY, Every, WindowLimiter
 from api.recent import Recent
 from appliance.audit_index import AuditIndex
 from appliance.backends.base import Backend
@@ -52,6 +52,8 @@ class ApiContext:
     metrics: ApiMetrics = field(default_factory=ApiMetrics.new)
     #: Hook events per session (an agent posting in a loop would fill the database).
     hook_limiter: WindowLimiter = field(default_factory=WindowLimiter.hooks)
+    #: When a session's hook events past ``keep_hook_events`` are trimmed from the journal.
+    hook_trims: Every = field(default_factory=lambda: Every(HOOK_TRIM_EVERY))
     #: Failed sign-in attempts per address and in all (api/signin.py, ``_attempt``).
     signin_limiter: WindowLimiter = field(default_factory=WindowLimiter.sign_in)
     #: Who holds a full disk (health's census), measured at most every 30 s.

@@ -58,4 +58,7 @@ async def hooks() -> tuple[str, int]:
     ctx.metrics.hook(name)
     await ctx.write(lambda: ctx.store.sync.update_session(
         session.id, event="hook", detail={"hook": str(name)}, **changes))
+    if ctx.hook_trims(session.id):  # within its rate, an agent could still fill the disk
+        await ctx.store.run(ctx.store.sync.trim_hooks, session.id,
+                            ctx.settings.keep_hook_events)
     return "", 204

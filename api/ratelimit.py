@@ -25,6 +25,26 @@ MAX_CLIENTS = 10_000
 #: Hook events one session may send in :data:`HOOK_WINDOW_SECONDS`.
 HOOKS_PER_SESSION = 200
 HOOK_WINDOW_SECONDS = 10.0
+#: A session's hook events past ``keep_hook_events`` are trimmed from the journal once in
+#: this many it writes (and at its first after the API starts).
+HOOK_TRIM_EVERY = 100
+
+
+class Every:
+    """True once in ``n`` calls for each key, the first call included (pure); at most
+    ``keys`` keys remembered, the one called least recently forgotten first."""
+
+    def __init__(self, n: int, *, keys: int = 4096) -> None:
+        self.n = max(n, 1)
+        self.keys = keys
+        self._calls: dict[str, int] = {}
+
+    def __call__(self, key: str) -> bool:
+        count = self._calls.pop(key, 0)
+        self._calls[key] = (count + 1) % self.n
+        if len(self._calls) > self.keys:
+            del self._calls[next(iter(self._calls))]
+        return count == 0
 
 
 class WindowLimiter:

@@ -92,6 +92,9 @@ class Settings:
     # The events journal keeps this many days (0: forever): every hook and change writes
     # one, so without a bound the database grows as long as the appliance is used.
     keep_events_days: float = 30.0
+    # And of a session's hook events, the newest this many (0: all): an agent posting its
+    # hook in a loop within its rate would otherwise write ~2 GB a day into the journal.
+    keep_hook_events: int = 10_000
     # Kubernetes: the ``[kubernetes]`` table (its presence turns the backend on)
     kubernetes: KubeSettings | None = None
     # Shipper (audit.jsonl -> archive and an optional HTTP sink)
@@ -295,7 +298,7 @@ _TOML_KEYS: dict[str, dict[str, str]] = {
     "limits": _same("max_sessions", "max_concurrent_creates", "max_sync_mib"),
     "reconciler": {"poll_seconds": "reconcile_poll_seconds", **_same(
         "resync_seconds", "max_attempts", "backoff_seconds", "backoff_max_seconds",
-        "stable_seconds", "max_concurrent_ops", "keep_events_days")},
+        "stable_seconds", "max_concurrent_ops", "keep_events_days", "keep_hook_events")},
     "github": {"refresh_seconds": "github_refresh_seconds"},
     "shipper": {key: f"shipper_{key}" for key in (
         "rotate_bytes", "keep_rotated", "poll_seconds", "batch_lines", "batch_bytes",

@@ -120,6 +120,10 @@ def _limits(settings: Settings) -> None:
         raise ConfigError(
             f"{settings.config_path} [reconciler] keep_events_days = "
             f"{settings.keep_events_days} must be a number of days, or 0 to keep every event")
+    if settings.keep_hook_events < 0:
+        raise ConfigError(
+            f"{settings.config_path} [reconciler] keep_hook_events = "
+            f"{settings.keep_hook_events} must be a number of events, or 0 to keep every one")
     _docker_limits(settings, f"{settings.config_path} [docker]")
 
 

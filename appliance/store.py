@@ -336,6 +336,37 @@ class Store:
             if len(old) < len(rows) or len(rows) < batch:
                 return gone
 
+    def trim_hooks(self, session_id: str | None, keep: int, *, batch: int = 5000) -> int:
+        """Remove the hook events of ``session_id`` (None: of every session that has more)
+        older than its ``keep`` newest (how many went), in transactions of at most
+        ``batch`` rows; its other events stay (they say what happened to it), and so does
+        the journal's newest. An agent may post its hook some 20 times a second for as long
+        as it runs: this bounds what that costs the journal."""
+        if keep <= 0:
+            return 0
+        sessions = [session_id] if session_id is not None else [
+            r["session_id"] for r in self.rows(
+                "SELECT session_id FROM events WHERE kind = 'hook' AND session_id IS NOT NULL "
+                "GROUP BY session_id HAVING COUNT(*) > ?", (keep,))]
+        gone = 0
+        for sid in sessions:
+            while True:
+                with self.transaction() as conn:
+                    cut = conn.execute(
+                        "SELECT id FROM events WHERE session_id = ? AND kind = 'hook' "
+                        "ORDER BY id DESC LIMIT 1 OFFSET ?", (sid, keep)).fetchone()
+                    if cut is None:
+                        break
+                    newest = conn.execute("SELECT MAX(id) FROM events").fetchone()[0]
+                    done = conn.execute(
+                        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE "
+                        "session_id = ? AND kind = 'hook' AND id <= ? AND id != ? "
+                        "ORDER BY id LIMIT ?)", (sid, cut[0], newest, batch)).rowcount
+                gone += done
+                if done < batch:
+                    break
+        return gone
+
     # --- recent repositories --------------------------------------------------------
     def recent_repos(self, limit: int = 20) -> list[dict[str, str]]:
         return [dict(r) for r in self.rows(

@@ -159,19 +159,23 @@ class Reconciler:
                 await self._wait_for_change(seen)
 
     async def _prune_events(self) -> None:
-        """The journal's events older than ``keep_events_days``, removed at start and then
-        every :data:`PRUNE_EVERY` seconds (never with 0)."""
-        days = self.settings.keep_events_days
-        while days > 0:
-            before = self.deps.clock() - timedelta(days=days)
+        """The journal's events older than ``keep_events_days`` (never with 0), and each
+        session's hook events past its ``keep_hook_events`` newest (the API trims as it
+        writes them; this covers a bound lowered since), removed at start and then every
+        :data:`PRUNE_EVERY` seconds."""
+        days, hooks = self.settings.keep_events_days, self.settings.keep_hook_events
+        while days > 0 or hooks > 0:
             try:
-                gone = await self.store.run(self.store.sync.prune_events, before)
+                if days > 0:
+                    before = self.deps.clock() - timedelta(days=days)
+                    if gone := await self.store.run(self.store.sync.prune_events, before):
+                        log.info("removed %d events older than %g days from the journal",
+                                 gone, days)
+                if gone := await self.store.run(self.store.sync.trim_hooks, None, hooks):
+                    log.info("removed %d hook events past the newest %d of their sessions",
+                             gone, hooks)
             except (ClauderonError, sqlite3.Error) as exc:  # the next round tries again
                 log.warning("could not prune the events journal: %s", exc)
-            else:
-                if gone:
-                    log.info("removed %d events older than %g days from the journal",
-                             gone, days)
             await trio.sleep(PRUNE_EVERY)
 
     def _failed(self, final: bool) -> None:

@@ -27,6 +27,7 @@ import sqlite3
 import subprocess
 import tarfile
 import uuid
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -34,9 +35,9 @@ from typing import Any
 import pytest
 
 from api.guard import HOOK_BODY
-from api.ratelimit import HOOK_WINDOW_SECONDS, HOOKS_PER_SESSION
+from api.ratelimit import HOOK_TRIM_EVERY, HOOK_WINDOW_SECONDS, HOOKS_PER_SESSION
 from tests.support.agent_app import create, in_container
-from tests.support.appliance import Appliance
+from tests.support.appliance import Appliance, running
 
 BAD_BODIES: dict[str, tuple[bytes, str]] = {
     "invalid UTF-8": (b'{"session_id": "\xff\xfe", "event": "Stop"}', "not valid UTF-8"),
@@ -233,6 +234,49 @@ def test_an_agent_flooding_its_hook_is_held_to_its_own_room(
     counts, out, _ = _flood(other, calm["id"], own, 2)
     assert counts == {"204": 2}, out
     assert appliance.session(calm["id"])["agent_status"] in ("working", "waiting_input")
+
+
+def _hooks_kept(app: Appliance, sid: str) -> tuple[int, list[str]]:
+    with closing(sqlite3.connect(app.settings.db_path)) as conn:
+        rows = conn.execute("SELECT kind FROM events WHERE session_id = ? ORDER BY id",
+                            (sid,)).fetchall()
+    return sum(kind == "hook" for (kind,) in rows), [k for (k,) in rows if k != "hook"]
+
+
+KEEP_HOOKS = 40
+
+
+@pytest.fixture
+def bounded(tmp_path: Path, engine: Any) -> Iterator[Appliance]:
+    with running(tmp_path / "home", "api", "reconciler",
+                 reconciler=f"keep_hook_events = {KEEP_HOOKS}\n") as app:
+        yield app
+
+
+def test_an_agent_posting_its_hook_in_a_loop_fills_no_disk(bounded: Appliance,
+                                                            repo: Path) -> None:
+    """Within its rate (some 20 a second) an agent posting its hook for as long as it runs
+    would write ~2 GB a day of events into the journal: a session keeps its newest
+    ``keep_hook_events`` hook events (trimmed once in :data:`HOOK_TRIM_EVERY` writes), its
+    other events and the other sessions' whole."""
+    names = [f"loop-{uuid.uuid4().hex[:6]}", f"calm-{uuid.uuid4().hex[:6]}"]
+    for name in names:
+        bounded.client().post("/api/sessions", {"repo_path": str(repo), "name": name})
+    loud, calm = (bounded.wait_phase(name, "running") for name in names)
+    [container] = bounded.containers(loud["id"])
+    [other] = bounded.containers(calm["id"])
+    own = other.exec_run(["printenv", "CLAUDERON_HOOK_TOKEN"]).output.decode().strip()
+    assert _flood(other, calm["id"], own, 3)[0] == {"204": 3}
+    _, before = _hooks_kept(bounded, loud["id"])
+    token = container.exec_run(["printenv", "CLAUDERON_HOOK_TOKEN"]).output.decode().strip()
+    # Within its rate (the limit is not what bounds the journal), more than the bound holds.
+    counts, out, _ = _flood(container, loud["id"], token, HOOKS_PER_SESSION)
+    sent = counts.get("204", 0)
+    assert sent > KEEP_HOOKS + HOOK_TRIM_EVERY, out
+    kept, others = _hooks_kept(bounded, loud["id"])
+    assert KEEP_HOOKS <= kept < KEEP_HOOKS + HOOK_TRIM_EVERY, (kept, sent)
+    assert others == before  # created, its phases: what happened to it stays
+    assert _hooks_kept(bounded, calm["id"])[0] == 3
 
 
 #: curl's answer to one hook (``$1``: the protocol flag): the HTTP version it spoke, the

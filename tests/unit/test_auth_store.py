@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from api.ratelimit import WindowLimiter
+from api.ratelimit import Every, WindowLimiter
 from appliance.auth import (
     FRESH_FOR,
     LINK_LIFETIME,
@@ -208,3 +208,12 @@ def test_a_link_no_one_made_is_refused_without_a_write(auth: AuthStore, tmp_path
     assert auth.redeem_link(secret, T0).id == link.id
     with pytest.raises(Unauthorized, match="used already"):
         auth.redeem_link(secret, T0)
+
+
+def test_every_nth_call_for_each_key_the_first_included() -> None:
+    every = Every(3, keys=2)
+    assert [every("a") for _ in range(7)] == [True, False, False, True, False, False, True]
+    assert every("b") and not every("b")
+    assert every("c")  # a third key: the one called least recently ("a") is forgotten
+    assert every("a")  # forgotten: its next call is a first again
+    assert every("b")  # and "a" came back in its place, pushing "b" out

@@ -207,6 +207,8 @@ def test_bad_default_limits_are_refused_when_loaded(tmp_path: Path) -> None:
     ("[reconciler]\nkeep_events_days = -1\n", "keep_events_days = -1.0 must be a number of "
                                                "days, or 0 to keep every event"),
     ("[reconciler]\nkeep_events_days = nan\n", "keep_events_days = nan must be"),
+    ("[reconciler]\nkeep_hook_events = -1\n", "keep_hook_events = -1 must be a number of "
+                                               "events, or 0 to keep every one"),
     ("[docker]\nmax_connections = 0\n", "max_connections = 0 must be a positive number"),
 ])
 def test_bad_limits_and_network_settings_are_clear(tmp_path: Path, text: str,

@@ -366,6 +366,32 @@ def test_pruning_removes_old_events_in_batches_and_never_the_newest(store: Store
     assert store.append_event(None, "hook", {}) == ids[-1] + 1
 
 
+def test_a_sessions_hook_events_are_trimmed_to_its_newest_and_nothing_else_goes(
+        store: Store) -> None:
+    """An agent posting its hook in a loop within its rate: its hook events past the newest
+    ``keep`` go, in batches; its other events, the other sessions' and the journal's newest
+    stay."""
+    loud, calm = (store.insert_session(make_session(n)) for n in ("loud", "calm"))
+    store.append_event(loud.id, "progress", {"n": -1})
+    for i in range(25):
+        store.append_event(loud.id, "hook", {"n": i})
+        store.append_event(calm.id, "hook", {"n": i})
+    store.append_event(None, "test", {})
+
+    def hooks(sid: str) -> list[int]:
+        return [e.payload["n"] for e in store.session_events(sid, 1000) if e.kind == "hook"]
+
+    assert store.trim_hooks(loud.id, 10, batch=4) == 15
+    assert hooks(loud.id) == list(range(15, 25)) and hooks(calm.id) == list(range(25))
+    assert [e.kind for e in store.session_events(loud.id, 1000)][:2] == ["created", "progress"]
+    assert store.trim_hooks(loud.id, 10) == 0 and store.trim_hooks(loud.id, 0) == 0
+    # Every session over the bound (the reconciler's round), the journal's newest kept.
+    newest = store.append_event(calm.id, "hook", {"n": 25})
+    assert store.trim_hooks(None, 3) == 7 + 23
+    assert hooks(loud.id) == [22, 23, 24] and hooks(calm.id) == [23, 24, 25]
+    assert store.last_event_id() == newest
+
+
 def test_pruning_an_empty_journal_removes_nothing(store: Store) -> None:
     assert store.prune_events(datetime.now(UTC)) == 0
 
