@@ -8,7 +8,8 @@ decides whether it is applied at all.
 Matching: an exact host matches itself; ``*.example.com`` matches every subdomain of
 ``example.com`` but not the apex. Exact rules win over wildcards; among rules of the same
 kind the first in the table wins, so rules from ``proxy.toml`` (put first) override the
-built-in ones. A rule with a ``path`` matches only requests whose path starts with it.
+built-in ones. A rule with a ``path`` matches only requests whose path starts with it, as
+sent and as a server may read it (:func:`server_path`): ``/oauth/token/../../x`` is ``/x``.
 A rule names its ``port`` (443 unless it says otherwise): the policy injects only over TLS
 to that port, and strips the placeholder everywhere else (``policy.py``).
 """
@@ -16,9 +17,11 @@ to that port, and strips the placeholder everywhere else (``policy.py``).
 from __future__ import annotations
 
 import functools
+import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from urllib.parse import unquote
 
 from appliance.errors import ConfigError, refuse_unknown
 
@@ -105,11 +108,31 @@ def matches_any(patterns: tuple[str, ...], host: str) -> bool:
     return any(host_matches(pattern, host) for pattern in patterns)
 
 
+def server_path(target: str) -> str:
+    """A request target's path as a server may read it: without its query, escapes
+    decoded (again, for one that decodes twice), a backslash as a slash, each segment's
+    ``;`` parameters dropped (``..;`` is ``..`` to Tomcat), dot segments resolved; a
+    trailing slash kept."""
+    path = target.split("?", 1)[0]
+    for _ in range(4):
+        if "%" not in path:
+            break
+        path = unquote(path)
+    path = path.replace("\\", "/")
+    path = "/".join(segment.split(";", 1)[0] for segment in path.split("/"))
+    read = "/" + posixpath.normpath("/" + path).lstrip("/")
+    return read + "/" if path.endswith("/") and read != "/" else read
+
+
+def _on_path(rule: Rule, path: str) -> bool:
+    return path.startswith(rule.path) and server_path(path).startswith(rule.path)
+
+
 def match_rule(rules: Iterable[Rule], host: str, path: str) -> Rule | None:
     """The rule for ``host`` and ``path``, or None (the request passes untouched)."""
     wildcard: Rule | None = None
     for rule in rules:
-        if rule.path and not path.startswith(rule.path):
+        if rule.path and not _on_path(rule, path):
             continue
         if not host_matches(rule.host, host):
             continue

@@ -235,3 +235,31 @@ async def test_no_write_reaches_beyond_the_branch_by_a_ref_label_or_issue_of_the
         status, answer = await curl(proxy, f"{api}/{path}", "-X", method,
                                     *(["-d", body] if body else []), auth=auth)
         assert status == 200, (method, path, answer)
+
+
+async def test_a_path_rules_credential_goes_to_no_other_path_a_server_reads(
+    proxy: Proxy, fake: FakeUpstream
+) -> None:
+    """The refresh token goes in for ``/oauth/token`` only: a path that starts so but that a
+    server reads as another (dot segments, escaped or not, a parameter on ``..``) carries
+    the container's dummy, as any other path of that host does."""
+    auth = proxy.add_session("refresh")
+    fake.refresh_answer = {"access_token": "NEW-ACCESS", "refresh_token": "NEW-REFRESH"}
+    body = json.dumps({"client_id": "app", "grant_type": "refresh_token",
+                       "refresh_token": "DUMMY"})
+    for path in ("/oauth/token/../../v1/echo", "/oauth/token/%2e%2e/%2e%2e/v1/echo",
+                 "/oauth/token%2f..%2f..%2fv1/echo", "/oauth/token/..;/..;/v1/echo",
+                 "/oauth/token/%252e%252e/%252e%252e/v1/echo"):
+        status, answer = await curl(proxy, f"https://auth.openai.com{path}", "--path-as-is",
+                                    "-X", "POST", "-H", "content-type: application/json",
+                                    "-d", body, auth=auth)
+        assert status == 200, (path, answer)
+        seen = fake.seen[-1]
+        assert seen.target == path
+        assert SECRETS["codex_refresh_token"] not in seen.body.decode(), path
+        assert json.loads(seen.body)["refresh_token"] == "DUMMY"
+    # The refresh itself still gets the real one.
+    status, answer = await curl(proxy, "https://auth.openai.com/oauth/token", "-X", "POST",
+                                "-H", "content-type: application/json", "-d", body, auth=auth)
+    assert status == 200, answer
+    assert json.loads(fake.seen[-1].body)["refresh_token"] == SECRETS["codex_refresh_token"]

@@ -23,7 +23,7 @@ from proxy.policy import (
     decide_request,
     spellings,
 )
-from proxy.rules import DEFAULT_MODEL_HOSTS, DEFAULT_RULES, matches_any
+from proxy.rules import DEFAULT_MODEL_HOSTS, DEFAULT_RULES, match_rule, matches_any, server_path
 
 
 @dataclass(frozen=True)
@@ -479,3 +479,38 @@ def test_every_host_a_model_credential_goes_to_is_a_model_host() -> None:
     paying = [r for r in DEFAULT_RULES if MODEL_CREDENTIALS & set(r.credentials)]
     assert {r.host for r in paying} >= {"api.anthropic.com", "chat.openai.com"}
     assert [r.host for r in paying if not matches_any(DEFAULT_MODEL_HOSTS, r.host)] == []
+
+
+@pytest.mark.parametrize(("target", "read"), [
+    ("/oauth/token", "/oauth/token"),
+    ("/oauth/token?grant=x/../..", "/oauth/token"),
+    ("/api/", "/api/"),
+    ("/", "/"),
+    ("/oauth/token/../../v1/echo", "/v1/echo"),
+    ("/oauth/token/%2e%2e/%2E%2E/v1/echo", "/v1/echo"),
+    ("/oauth/token%2f..%2f..%2fv1", "/v1"),
+    ("/oauth/token/%252e%252e/x", "/oauth/x"),
+    ("/oauth/token/..;/..;/x", "/x"),
+    ("/oauth/token\\..\\..\\x", "/x"),
+    ("/oauth/token/./../../../../x/", "/x/"),
+    ("//oauth/token", "/oauth/token"),
+])
+def test_a_path_as_a_server_may_read_it(target: str, read: str) -> None:
+    assert server_path(target) == read
+
+
+@pytest.mark.parametrize(("path", "matched"), [
+    ("/oauth/token", True),
+    ("/oauth/token?x=1", True),
+    ("/oauth/token/./", True),
+    ("/oauth/token/../../v1/echo", False),
+    ("/oauth/token/%2e%2e/x", False),
+    ("/oauth/token%2F..%2Fx", False),
+    ("/oauth/token/..;/x", False),
+    ("/oauth/token\\..\\x", False),
+    ("/authorize", False),
+])
+def test_a_path_rule_matches_only_a_path_a_server_reads_as_its_own(path: str,
+                                                                  matched: bool) -> None:
+    rule = match_rule(DEFAULT_RULES, "auth.openai.com", path)
+    assert (rule is not None and rule.credential == "codex_refresh_token") is matched
