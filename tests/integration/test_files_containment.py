@@ -205,3 +205,50 @@ def test_fifos_sockets_loops_deep_trees_and_odd_names(
     seen = agent(container, f"ls -ln /workspace-uploads/ && cat /workspace-uploads/{name} "
                  "| head -c 4 | od -c | head -1")
     assert "1000 1000" in seen and "P   N   G" in seen, seen
+
+
+def test_nothing_of_the_hosts_is_linked_mounted_or_served_as_a_page(
+        appliance: Appliance, http: httpx.Client, session: dict[str, Any],
+        container: Any) -> None:
+    """What the agent cannot plant for the host's readers, and what they make of what it can.
+
+    A hard link needs its source on the same mount: the user's objects (read-only, at their
+    own path) and the uploads are other mounts, so ``link`` is refused across them; no
+    device node (``CAP_MKNOD`` dropped), no mount seen by the host (the host reads its own
+    view of the folder, whatever the container's namespace holds). What it can write is
+    read as data: a sparse file of a tebibyte is its first MiB, a page or an image of markup
+    is JSON text, never a document of the API's origin."""
+    sid = session["id"]
+    up = http.post(f"/api/sessions/{sid}/uploads", files={"file": ("shot.png", png())})
+    assert up.status_code == 201, up.text
+    uploaded = up.json()["container_path"]
+    for attempt, words in [
+            ('o=$(head -n1 /workspace/.git/objects/info/alternates) && '
+             'f=$(find "$o" -type f | head -n1) && test -n "$f" && ln "$f" /workspace/objects',
+             "cross-device"),
+            (f"ln {uploaded} /workspace/upload", "cross-device"),
+            ("mknod /workspace/mem c 1 1", "not permitted"),
+            ("mkdir -p /workspace/root && mount --bind / /workspace/root", ""),
+            ("unshare -Urm sh -c 'mount --bind / /workspace/root'", "")]:
+        result = container.exec_run(["sh", "-c", attempt], user=AGENT)
+        out = result.output.decode(errors="replace")
+        assert result.exit_code != 0 and words in out.lower(), (attempt, out)
+    worktree = Path(session["worktree_path"])
+    for name in ("objects", "upload", "mem"):
+        assert not (worktree / name).exists(), name
+    listed = http.get(f"/api/sessions/{sid}/files", params={"path": "root"})
+    assert listed.status_code == 200 and listed.json()["entries"] == [], listed.text
+
+    agent(container, "cd /workspace && truncate -s 1T sparse.bin"
+          " && printf '<script>alert(document.cookie)</script>' > page.html"
+          " && printf '<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\"/>' > pic.svg")
+    sparse = http.get(f"/api/sessions/{sid}/file", params={"path": "sparse.bin"})
+    assert sparse.status_code == 200 and len(sparse.content) < 4096, sparse.text[:200]
+    assert {k: sparse.json()[k] for k in ("size", "binary", "truncated", "text")} \
+        == {"size": 1 << 40, "binary": True, "truncated": True, "text": ""}
+    for name, markup in [("page.html", "<script>"), ("pic.svg", "onload")]:
+        r = http.get(f"/api/sessions/{sid}/file", params={"path": name})
+        assert r.status_code == 200 and markup in r.json()["text"], r.text
+        assert r.headers["content-type"].startswith("application/json"), r.headers
+        assert r.headers["x-content-type-options"] == "nosniff", r.headers
+        assert "content-disposition" not in r.headers, r.headers
