@@ -10,10 +10,11 @@ answer's head (a field's name too, in any case: HTTP names have none) and body w
 of the same length, so the framing holds and the agent never holds the secret. It masks it
 re-encoded too, as an echo quotes it in a JSON string, a URL or an HTML page (``\\/``,
 ``\\u002B``, ``%2f``, ``&#x2F;``, ``&gt;``, mixed as they come): the text is read once more
-with one level of those escapes undone (``unescape.py``), and again with a second where the
-first stood for an escape's first character (``%252F``, ``\\\\u002F``, ``&amp;#x2F;``: a URL
-in a URL, JSON in a JSON string, a reference escaped twice), and the bytes that spelled the
-secret are masked. One pass for every form, not a list of them: ``\\uXXXX`` may stand for
+with one level of those escapes undone (``unescape.py``), and again with a second and a
+third where the one before stood for an escape's first character (``%252F``, ``\\\\u002F``,
+``&amp;#x2F;``, ``%25252F``: a URL in a URL in a URL, JSON in a JSON string, a reference
+escaped twice; ``unescape.LEVELS`` says why three), and the bytes that spelled the secret
+are masked. One pass for every form, not a list of them: ``\\uXXXX`` may stand for
 any character, so a token of ``n`` characters has ``2**n`` spellings. What is fixed bytes
 per secret is listed once and looked for as the secret is (:func:`spellings`): its spaces as
 a form writes them (``+``) and its ``+`` as a form reads them, its hex in either case, and
@@ -35,7 +36,7 @@ A credentialed request asks for its answer uncompressed and whole (``policy.py``
 ``Range``: a few bytes of an echo at a time would each be too short to know); an answer
 compressed all the same (:func:`coding`) is refused, since the client would inflate what
 the masking never read. Not seen: an answer that re-encodes the credential otherwise
-(hashed, encrypted, escaped three times, the base64 of its escaped spelling, split by
+(hashed, encrypted, escaped four times, the base64 of its escaped spelling, split by
 the upstream's own formatting other than a line break inside its hex or base64). Each form
 is looked for in any case, and across such a line break (:func:`unwrap`). A
 service that streams the agent's own words back a piece at a time could tell it, by the
@@ -49,12 +50,13 @@ import base64
 import re
 from collections.abc import Iterable
 
-from proxy.unescape import LONGEST, Twice, Unescaped, open_escape, twice, undone, unescape
+from proxy.unescape import LEVELS, LONGEST, Twice, Unescaped, open_escape, twice, undone, unescape
 
 #: Shorter values are not looked for: they would mask ordinary text (no real credential is).
 MIN_SECRET = 8
-#: How many bytes a character of a secret escaped twice takes at most (``unescape.py``).
-REACH = 2 * LONGEST
+#: How many bytes a character of a secret escaped ``LEVELS`` times takes at most
+#: (``unescape.py``).
+REACH = LEVELS * LONGEST
 _URL_SAFE = bytes.maketrans(b"+/", b"-_")
 
 
@@ -154,7 +156,7 @@ class Scrubber:
     def _spans(self, data: bytes, secrets: tuple[bytes, ...] | None = None, *,
                escapes: bool = True) -> tuple[bytes, list[tuple[int, int]]]:
         """``data`` with every secret masked in each of its :func:`spellings`, as their
-        bytes and (``escapes``) as an echo re-encodes them, once or twice (``unescape.py``:
+        bytes and (``escapes``) as an echo re-encodes them, up to three times (``unescape.py``:
         the original bytes that spell one, escapes and all); and the spans masked."""
         secrets = self._forms if secrets is None else secrets
         spans: list[tuple[int, int]] = []
@@ -186,23 +188,29 @@ class Scrubber:
         done = undone(data)
         if done is None:
             return original, spans
-        text, count = done[0].lower(), done[1]
-        again = undone(text) if twice(data, text, count) else None
-        if not any(secret in text or (again is not None and secret in again[0].lower())
-                   for secret in secrets):
+        # Each level's text; one more only where the last stood for an escape's first byte.
+        texts, before, count = [done[0].lower()], data, done[1]
+        while len(texts) < LEVELS and twice(before, texts[-1], count) \
+                and (more := undone(texts[-1])) is not None:
+            before, count = texts[-1], more[1]
+            texts.append(more[0].lower())
+        if not any(secret in text for text in texts for secret in secrets):
             return original, spans
         view = unescape(data)
         assert view is not None  # undone() found an escape
         out, found = bytearray(original), bytearray(view.text.lower())
         spans += _trace(view, found, out, secrets)
-        # The second level over the first with what it found masked: counted once.
-        second = unescape(bytes(found)) if again is not None else None
-        if second is not None:
-            spans += _trace(Twice(view, second), bytearray(second.text.lower()), out, secrets)
+        # Each further level over the ones before, with what they found masked: counted once.
+        chain: Unescaped | Twice = view
+        for _ in texts[1:]:
+            if (level := unescape(bytes(found))) is None:
+                break
+            chain, found = Twice(chain, level), bytearray(level.text.lower())
+            spans += _trace(chain, found, out, secrets)
         return bytes(out), spans
 
     def spells(self, data: bytes) -> bool:
-        """Whether ``data`` may spell a form re-encoded: a spelling, escaped once or twice,
+        """Whether ``data`` may spell a form re-encoded: a spelling, escaped at any level,
         is a run of the form's own bytes and the bytes escapes are written with, at least as
         long as the form. Finding no such run costs a ``translate`` and a ``find``, where
         undoing the escapes costs a regular expression's pass (a body of random bytes, with
@@ -265,25 +273,22 @@ class Scrubber:
         # many can begin one still open.
         skip = max(0, len(data) - REACH * len(self._forms[0]))
         end = data[skip:]
-        cut = open_escape(end)
-        done = end if cut is None else end[:cut]
+        return max(best, len(end) - self._opening(end, LEVELS))
+
+    def _opening(self, data: bytes, levels: int) -> int:
+        """Where the end of ``data`` that may begin a secret with up to ``levels`` levels of
+        escapes undone begins (an escape the end cuts, at any level, included)."""
+        cut = open_escape(data)
+        done = data if cut is None else data[:cut]
         view = unescape(done)
         if view is None:
-            return max(best, len(end) - (len(done) - self._begins(done)))
-        # The first level's text: where a secret may begin in it, or in it read once more
-        # (up to an escape of the second level that its end cuts).
+            return len(done) - self._begins(done)
+        # This level's text: where a secret may begin in it, or in it read once more.
         text = view.text
         at = len(text) - self._begins(text)
-        if not twice(done, text, len(view.spans)):
-            return max(best, len(end) - view.start_of(at))
-        cut = open_escape(text)
-        done = text if cut is None else text[:cut]
-        second = unescape(done)
-        if second is None:
-            at = min(at, len(done) - self._begins(done))
-        else:
-            at = min(at, second.start_of(len(second.text) - self._begins(second.text)))
-        return max(best, len(end) - view.start_of(at))
+        if levels > 1 and twice(done, text, len(view.spans)):
+            at = min(at, self._opening(text, levels - 1))
+        return view.start_of(at)
 
     def _wrapping(self, data: bytes) -> int:
         """The length of the longest end of ``data`` that begins a form an encoder wraps in
@@ -326,7 +331,7 @@ _DATA_TYPES = (b"application/x-git-", b"application/octet-stream", b"application
                b"application/wasm", b"image/", b"audio/", b"video/", b"font/")
 
 
-#: The bytes escapes are written with, at either level (``unescape.ESCAPE``): ``\\``,
+#: The bytes escapes are written with, at any level (``unescape.ESCAPE``): ``\\``,
 #: ``%``, ``&``, ``#``, ``;``, ``/``, hex digits and the letters of ``\\u``, ``&#x`` and
 #: the named references.
 _ESCAPE_BYTES = frozenset(b"\\%&#;/0123456789abcdefghijklmnopqrstuvwxyz"

@@ -10,19 +10,19 @@ escapes, mixed as they come, and the :class:`Unescaped` it returns says which by
 original each decoded byte came from: :mod:`proxy.scrub` looks for the credential in the
 decoded text, once, and masks the original bytes that spelled it.
 
-One level at a time: ``%252F`` reads as ``%2F``; :class:`Twice` traces a second level
-undone over the first, as an echo quotes a URL inside a URL, a JSON string that holds JSON
-or an HTML reference escaped again (``%252F``, ``\\\\u002F``, ``&amp;#x2F;``), and the masking
-stops there. ``\\\\`` is undone so that a JSON string's escapes inside another read as
-escapes. Not undone: escapes no credential needs (``\\"``, ``\\n``), a character reference
-without its ``;``, a ``+`` for a space (``scrub.spellings`` looks for a credential's spaces
-as ``+`` instead).
+One level at a time: ``%252F`` reads as ``%2F``; :class:`Twice` traces a level undone over
+the ones before it, as an echo quotes a URL inside a URL, a JSON string that holds JSON or
+an HTML reference escaped again (``%252F``, ``\\\\u002F``, ``&amp;#x2F;``), and the masking
+stops at :data:`LEVELS` of them. ``\\\\`` is undone so that a JSON string's escapes inside
+another read as escapes. Not undone: escapes no credential needs (``\\"``, ``\\n``), a
+character reference without its ``;``, a ``+`` for a space (``scrub.spellings`` looks for a
+credential's spaces as ``+`` instead).
 
 :func:`open_escape` says where an escape the text may still be in the middle of begins, so
 a streaming reader waits for its end. Every escape is at most :data:`LONGEST` bytes, so a
 secret of ``n`` bytes escaped once is at most ``n * LONGEST`` bytes however it is spelled;
-escaped twice, as encoders do it (the second level escapes the first's lead character:
-``%25``, ``\\\\``, ``&amp;``), at most twice that.
+escaped again, as encoders do it (each level escapes the one before's lead character:
+``%25``, ``\\\\``, ``&amp;``), at most that many more a level.
 """
 
 from __future__ import annotations
@@ -48,6 +48,13 @@ _OPEN = re.compile(
     rb"|&(?:#(?:[xX][0-9a-fA-F]{0,8}|[0-9]{1,8})?|[A-Za-z]{1," + _NAME + rb"})?")
 #: The longest escape: ``&#x`` and eight digits and ``;``, or the longest name's.
 LONGEST = max(12, int(_NAME) + 2)
+#: How many levels of escapes are undone at most: three, so an echo that quotes a URL
+#: holding a URL inside another (a login page's ``next`` that carries its own return
+#: address, ``%25252F``) or a JSON log line holding a JSON string that holds an escape is
+#: read to the secret. Each level is a pass of its own over a text whose previous level
+#: stood for an escape's first character (:func:`twice`), and what a streaming reader holds
+#: back grows by :data:`LONGEST` a character with each: a bound, not "until none is left".
+LEVELS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +93,11 @@ class Unescaped:
 
 @dataclass(frozen=True, slots=True)
 class Twice:
-    """A second level undone over a first (``%252F`` read as ``/``): its text, each decoded
-    byte traced through both to the original."""
+    """A level undone over the ones before it (``%252F`` read as ``/``; ``%25252F`` as a
+    :class:`Twice` over a :class:`Twice`): its text, each decoded byte traced through every
+    level to the original."""
 
-    first: Unescaped
+    first: Unescaped | Twice
     second: Unescaped
 
     @property
@@ -97,11 +105,11 @@ class Twice:
         return self.second.text
 
     def origin(self, start: int, end: int) -> tuple[int, int]:
-        """As :meth:`Unescaped.origin`, through both levels."""
+        """As :meth:`Unescaped.origin`, through every level."""
         return self.first.origin(*self.second.origin(start, end))
 
     def start_of(self, index: int) -> int:
-        """As :meth:`Unescaped.start_of`, through both levels."""
+        """As :meth:`Unescaped.start_of`, through every level."""
         return self.first.start_of(self.second.start_of(index))
 
 

@@ -438,9 +438,10 @@ async def _echo_broken(fake: _Base, stream: trio.abc.Stream, conn: h11.Connectio
 def echo_forms_more(value: str) -> dict[str, str]:
     """``value`` as an echo re-encodes it beyond :func:`echo_forms`: as a form writes or
     reads it (a space as ``+``; a ``+`` read as a space), escaped twice (a URL in a URL, a
-    JSON string holding JSON as .NET and PHP write it, an HTML reference escaped again), in
-    hex (either case) and in base64 (both alphabets, after none, one and two bytes of
-    something else, with and without its padding)."""
+    JSON string holding JSON as .NET and PHP write it, an HTML reference escaped again), a
+    URL in a URL in a URL (escaped three times), in hex (either case) and in base64 (both
+    alphabets, after none, one and two bytes of something else, with and without its
+    padding)."""
     def every(pattern: str, text: str) -> str:
         return "".join(c if c.isalnum() else pattern.format(ord(c)) for c in text)
     dotnet = "".join(f"\\u{ord(c):04X}" if not c.isalnum() else c for c in value)
@@ -449,6 +450,7 @@ def echo_forms_more(value: str) -> dict[str, str]:
         "form-plus": quote_plus(value),
         "form-read": value.replace("+", " "),
         "url-twice": quote(quote(value, safe=""), safe=""),
+        "url-thrice": quote(quote(quote(value, safe=""), safe=""), safe=""),
         "json-twice-dotnet": json.dumps(dotnet)[1:-1],
         "json-twice-php": json.dumps(php)[1:-1].replace("/", "\\/"),
         "html-twice": html.escape(every("&#x{:X};", value)),

@@ -12,9 +12,10 @@ token in none of those forms; each line of the page arrives, masked in place. Ag
 proxy that masks only the literal bytes, every one of them hands the token over.
 
 Then past one level: a token with a space and a ``+`` quoted as a form writes or reads it,
-escaped twice, in hex and in base64 at each alignment, in a page and in a body of data.
-Against a proxy that undoes one level of escapes and looks for nothing fixed but the bytes,
-every one of them hands the token (or its Basic value) over.
+escaped twice (and a URL in a URL in a URL, three times), in hex and in base64 at each
+alignment, in a page and in a body of data. Against a proxy that undoes one level of
+escapes and looks for nothing fixed but the bytes, every one of them hands the token (or its
+Basic value) over.
 """
 
 from __future__ import annotations

@@ -162,7 +162,7 @@ def test_a_secret_re_encoded_comes_out_masked_whole_cut_anywhere(echoed: bytes) 
 
 @pytest.mark.parametrize("near", [
     b"REAL%2FGITHUB%2BCANARY.0123~45%3F%3F",  # one character off
-    b"REAL%25252FGITHUB%2BCANARY.0123~45%3F%3E",  # encoded three times: two levels are undone
+    b"REAL%2525252FGITHUB%2BCANARY.0123~45%3F%3E",  # encoded four times: three levels undone
     rb"REAL\u002FGITHUB+CANARY.0123~45?",  # cut short
     ODD.hex()[:-2].encode(),  # hex, a byte short
 ])
@@ -187,6 +187,7 @@ def test_a_head_is_masked_re_encoded_too() -> None:
     (b"REAL%2FGIT", b"REAL%2FGIT"), (b"REAL\\/GITHUB%", b"REAL\\/GITHUB%"),
     (b"text and %2F\n", b""), (b"100%}", b""), (b"R&amp;D.", b""),
     (b"text %25", b"%25"), (b"text %252", b"%252"), (b"a &amp;D", b"&amp;D"),  # a second level
+    (b"text %2525", b"%2525"), (b"text &amp;amp;#x", b"&amp;amp;#x"),  # a third level
     (b"text \\\\u00", b"\\\\u00"), (b"5245414C2F47", b"5245414C2F47"),  # hex
 ])
 def test_only_an_end_that_may_begin_a_re_encoded_secret_waits(chunk: bytes, held: bytes) -> None:
@@ -248,13 +249,19 @@ SPELLED = {
     "hex": SPACED.hex().encode(),
     "hex, upper case": SPACED.hex().upper().encode(),
     "basic, url twice": quote(quote(SPACED_BASIC, safe=""), safe="").encode(),
+    "url thrice": quote(quote(quote(SPACED, safe=""), safe=""), safe="").encode(),
+    "json in json in json": rb"REAL\\\\u0020GITHUB\\\\u002BCANARY\\\\u002F0123~45?\\\\u003E",
+    "html thrice": b"REAL&amp;amp;#x20;GITHUB&amp;amp;#x2B;CANARY&amp;amp;#x2F;0123~45&amp;amp;#63;"
+                   b"&amp;amp;gt;",
+    "url in html in json": rb"REAL\u0026#x25;20GITHUB+CANARY\/0123~45?>",
+    "basic, url thrice": quote(quote(quote(SPACED_BASIC, safe=""), safe=""), safe="").encode(),
     "basic, json in json": SPACED_BASIC.replace(b"/", b"\\\\\\/"),
     "basic, hex": SPACED_BASIC.hex().encode(),
 }
 
 
 @pytest.mark.parametrize("echoed", SPELLED.values(), ids=SPELLED.keys())
-def test_a_secret_spelled_twice_or_in_hex_comes_out_masked_whole_cut_anywhere(
+def test_a_secret_spelled_twice_thrice_or_in_hex_comes_out_masked_whole_cut_anywhere(
         echoed: bytes) -> None:
     body = b'{"error": "bad credential: ' + echoed + b'"}\n'
     masked_every_cut([SPACED, SPACED_BASIC], body, body.replace(echoed, b"*" * len(echoed)), 1)

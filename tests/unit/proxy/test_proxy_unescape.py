@@ -82,6 +82,25 @@ def test_a_second_level_is_traced_through_the_first(data: bytes, text: bytes) ->
     assert view.start_of(len(view.text)) == len(data)
 
 
+@pytest.mark.parametrize(("data", "text"), [
+    (b"%25252F", b"/"),                                   # a URL in a URL in a URL
+    (rb"\\\\u002F", b"/"),                                # JSON in JSON in JSON
+    (b"&amp;amp;#x2F;", b"/"),                            # a reference escaped thrice
+    (rb"\u0026#x25;2F", b"/"),                           # each level its own escape
+])
+def test_a_third_level_is_traced_through_the_two_before(data: bytes, text: bytes) -> None:
+    first = unescape(data)
+    assert first is not None
+    second = unescape(first.text)
+    assert second is not None and twice(first.text, second.text, len(second.spans))
+    third = unescape(second.text)
+    assert third is not None
+    view = Twice(Twice(first, second), third)
+    assert view.text == text
+    assert view.origin(0, 1) == (0, len(data))
+    assert view.start_of(len(view.text)) == len(data)
+
+
 @pytest.mark.parametrize("data", [
     b"caf\\u00e9 \\\"q\\\" ok\\n", b"%2F%41 &#x2F; &lt;", b"100% & 50%",
     rb"\u0041\/", b"&#38", b"\xff",
