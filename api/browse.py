@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from appliance import safefs
-from appliance.audit import parse_line
+from appliance.audit import Phase, cut_off, parse_line
 from appliance.audit_index import AuditIndex
 from appliance.errors import ClauderonError, PayloadTooLarge, UnsupportedMediaType
 from appliance.multirepo import RepoView
 from appliance.readers import WorkspaceReader
+from appliance.timeline_read import proxy_run
 
 FILE_LIMIT = 1024 * 1024  # bytes of one file shown in the viewer
 LIST_LIMIT = 10_000  # entries of one folder: an agent can make millions
@@ -172,14 +173,21 @@ def store_upload(uploads: Path, session_id: str, filename: str, data: bytes,
 def audit_lines(index: AuditIndex, session_id: str, limit: int) -> list[dict[str, Any]]:
     """The last ``limit`` audit records of one session (newest last), found through the
     audit file's index: however much other sessions write, these stay in view."""
-    found = []
+    records = []
     for _, raw in index.lines(session_id, limit).lines:
         try:
             record = parse_line(raw.decode("utf-8", errors="replace"))
         except (ValueError, TypeError, KeyError):
             continue  # a torn or foreign line is skipped, not fatal
         if record.session == session_id:
-            body = asdict(record)
-            body["decision"] = str(record.decision)
-            found.append(body)
+            records.append(record)
+    ended = {r.stream for r in records if r.phase is Phase.END and r.stream is not None}
+    run = proxy_run(index)
+    found = []
+    for record in records:
+        body = asdict(record)
+        body["decision"] = str(record.decision)
+        # An exchange a killed proxy left open: no end line will ever come.
+        body["cut_off"] = cut_off(record.phase, record.stream, ended, run)
+        found.append(body)
     return found

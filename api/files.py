@@ -119,7 +119,11 @@ AUDIT_LINE = {"type": "object", "required": [
               "lines: 'open' as it opens (its status is how it opened, not its outcome) "
               "and 'end' as it ends; null on an ordinary request's one line"},
     "stream": {"type": ["string", "null"],
-               "description": "The opening line's id, on both lines of a long exchange"}}}
+               "description": "The opening line's id, on both lines of a long exchange: "
+               "the proxy's run, a dot, an id"},
+    "cut_off": {"type": "boolean",
+                "description": "An 'open' line of an exchange an earlier run of the proxy "
+                "opened and never ended (it was killed): no end line will come"}}}
 AUDIT = {"type": "object", "required": ["lines"], "properties": {
     "lines": {"type": "array", "items": AUDIT_LINE}}}
 REPO_HELP = ("which repository of a multi-repo session: '.' (the default) for the "

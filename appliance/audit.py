@@ -14,6 +14,7 @@ import json
 import os
 import re
 import threading
+from collections.abc import Container
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -99,13 +100,51 @@ class AuditRecord:
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
-def outcome(phase: str | None, status: object, duration_ms: object, ts: str) -> str:
+#: The ``session`` of the line the proxy writes as it starts: no session's (an id the
+#: appliance makes has no parentheses), so no session's view shows it and the audit index
+#: finds the newest one as it finds a session's lines. Its ``stream`` is the run's id.
+PROXY_RUN = "(proxy)"
+#: What a view shows for an exchange an earlier run of the proxy opened and never ended.
+CUT_OFF = "cut off (the proxy restarted)"
+
+
+def started(run: str, ts: str) -> AuditRecord:
+    """The line the proxy writes as it starts (before it takes a connection): an older
+    reader reads it as a request of no session it knows."""
+    return AuditRecord(ts=ts, id=run, session=PROXY_RUN, method="START", host="-", path="-",
+                       status=0, bytes_in=0, bytes_out=0, duration_ms=0.0, credential=None,
+                       decision=Decision.PASSED, note="the proxy started", stream=run)
+
+
+def run_of(stream: str | None) -> str | None:
+    """The proxy run that opened an exchange: its ``stream`` is ``<run>.<n>`` (None: a line
+    written before streams named their run, or none)."""
+    if stream is None or "." not in stream:
+        return None
+    return stream.split(".", 1)[0]
+
+
+def cut_off(phase: str | None, stream: str | None, ended: Container[str],
+            run: str | None) -> bool:
+    """Whether an exchange's opening line is of one the proxy's death cut off: opened by a
+    run other than ``run`` (the newest that started) and with no end line among ``ended``
+    (the ``stream`` of each end line the view read). A run ends every exchange it opened
+    as it stops; one killed writes no end line, and its exchanges died with it."""
+    if phase != Phase.OPEN or run is None or stream in ended:
+        return False
+    opened = run_of(stream)
+    return opened is not None and opened != run
+
+
+def outcome(phase: str | None, status: object, duration_ms: object, ts: str, *,
+            cut: bool = False) -> str:
     """How a view shows what became of a line's request, the same in every view: an
     exchange still open is open since it opened (the status its opening was answered with
-    is not its outcome), its end line ends it (with the status and how long it lasted),
-    an ordinary request is its status. Fields as the audit route gives them."""
+    is not its outcome), unless the proxy that opened it died (``cut``, :func:`cut_off`);
+    its end line ends it (with the status and how long it lasted), an ordinary request is
+    its status. Fields as the audit route gives them."""
     if phase == Phase.OPEN:
-        return f"open since {ts[11:19]}"
+        return CUT_OFF if cut else f"open since {ts[11:19]}"
     if phase == Phase.END:
         took = duration_ms / 1000 if isinstance(duration_ms, (int, float)) else None
         return f"ended {status}" + ("" if took is None else f" after {took:.1f} s")

@@ -20,14 +20,14 @@ so a cursor can stand between two blocks of one line.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 
 from appliance.agents import reader
 from appliance.agents.logs import PARSERS, Kind, Message, load
-from appliance.audit import Phase, outcome, parse_line
+from appliance.audit import PROXY_RUN, AuditRecord, Phase, cut_off, outcome, parse_line
 from appliance.audit_index import AuditIndex
 from appliance.errors import ClauderonError, Conflict, InvalidInput, NotFound
 from appliance.readers import Tree, host_tree
@@ -172,21 +172,48 @@ def messages(home: Path | Callable[[], AbstractContextManager[Tree]], session: S
 AUDIT_LINES = 200
 
 
-def _audit_entry(raw: bytes, line_end: int, session_id: str) -> Entry | None:
-    try:
-        record = parse_line(raw.decode("utf-8", "replace"))
-    except (ValueError, TypeError, KeyError):
-        return None  # a torn or foreign line
+def _records(lines: Iterable[tuple[int, bytes]]) -> list[tuple[int, AuditRecord]]:
+    out = []
+    for line_end, raw in lines:
+        try:
+            out.append((line_end, parse_line(raw.decode("utf-8", "replace"))))
+        except (ValueError, TypeError, KeyError):
+            continue  # a torn or foreign line
+    return out
+
+
+def _entries(lines: Iterable[tuple[int, bytes]], session_id: str, run: str | None
+             ) -> list[Entry]:
+    """The session's lines as entries; an exchange a killed proxy left open, cut off."""
+    records = _records(lines)
+    ended = {r.stream for _, r in records if r.phase is Phase.END and r.stream is not None}
+    return [e for line_end, record in records
+            if (e := _audit_entry(record, line_end, session_id, ended, run)) is not None]
+
+
+def proxy_run(index: AuditIndex) -> str | None:
+    """The run of the proxy that started last (its start-up line's ``stream``), or None."""
+    for _, raw in index.lines(PROXY_RUN, 1).lines:
+        try:
+            return parse_line(raw.decode("utf-8", "replace")).stream
+        except (ValueError, TypeError, KeyError):
+            return None
+    return None
+
+
+def _audit_entry(record: AuditRecord, line_end: int, session_id: str, ended: set[str],
+                 run: str | None) -> Entry | None:
     when = parse_time(record.ts)
     if record.session != session_id or when is None:
         return None
     what = f"{record.method} {record.host}{record.path}"
-    text = f"{outcome(record.phase, record.status, record.duration_ms, record.ts)} " \
+    cut = cut_off(record.phase, record.stream, ended, run)
+    text = f"{outcome(record.phase, record.status, record.duration_ms, record.ts, cut=cut)} " \
         f"{record.decision}" + (
         f" · credential {record.credential}" if record.credential else "") + (
         f" · {record.note}" if record.note else "") + (
         f" · {record.error}" if record.error else "") + (
-        " (its end is a line of its own)" if record.phase is Phase.OPEN else "") + (
+        " (its end is a line of its own)" if record.phase is Phase.OPEN and not cut else "") + (
         f" · the end of the exchange opened as {record.stream}"
         if record.phase is Phase.END else "")
     pos = line_end * BLOCKS
@@ -201,9 +228,8 @@ def audits(index: AuditIndex, session_id: str, before: int | None) -> Batch:
     found = index.lines(session_id, AUDIT_LINES,
                         upto=None if before is None else (before - 1) // BLOCKS)
     if not found.lines and not found.whole:
-        return _audits_in_window(index.path, session_id, before, found.base)
-    entries = [e for line_end, raw in found.lines
-               if (e := _audit_entry(raw, line_end, session_id)) is not None]
+        return _audits_in_window(index.path, session_id, before, found.base, proxy_run(index))
+    entries = _entries(found.lines, session_id, proxy_run(index))
     end = before if before is not None else found.read * BLOCKS + LAST
     if found.whole and len(found.lines) < AUDIT_LINES:
         return Batch(source=Source.AUDIT, entries=tuple(entries), end=end, start=LAST,
@@ -213,7 +239,8 @@ def audits(index: AuditIndex, session_id: str, before: int | None) -> Batch:
                  start=(first_end - len(first) - 1) * BLOCKS + LAST, exhausted=False)
 
 
-def _audits_in_window(path: Path, session_id: str, before: int | None, base: int) -> Batch:
+def _audits_in_window(path: Path, session_id: str, before: int | None, base: int,
+                      run: str | None) -> Batch:
     """The session's audit lines before ``before``, from one window of ``audit.jsonl``,
     whose first byte is the index's offset ``base`` (the rotated files before it are the
     archive's)."""
@@ -231,8 +258,7 @@ def _audits_in_window(path: Path, session_id: str, before: int | None, base: int
         data = fh.read(hi - lo)
     lines, start = _lines(data, lo, whole_start=lo == 0,
                           needle=f'"session":"{session_id}"'.encode())
-    entries = [e for line_end, raw in lines
-               if (e := _audit_entry(raw, base + line_end, session_id)) is not None]
+    entries = _entries(((base + line_end, raw) for line_end, raw in lines), session_id, run)
     return Batch(source=Source.AUDIT, entries=tuple(entries),
                  end=before if before is not None else (base + size) * BLOCKS + LAST,
                  start=(base + start) * BLOCKS + LAST, exhausted=start == 0)

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 import trio
 
-from appliance.audit import AuditLog
+from appliance.audit import AuditLog, started
 from appliance.backends import session_gateway
 from appliance.config import Settings, load_settings
 from appliance.credentials import CredentialSet, doctor, load_credentials, write_codex_auth
@@ -88,6 +88,9 @@ async def run(settings: Settings, env: Mapping[str, str], gateway: str | None) -
             audit=audit, forbidden=own_addresses(extra=(gateway,) if gateway else ()),
             token_sink=_sink(creds), reloader=reloader, controls=controls, metrics=metrics,
         )
+        # Before any exchange: a view reads an earlier run's exchanges left open as cut off.
+        state.write(started(state.run, datetime.now(UTC).isoformat(timespec="milliseconds")
+                            .replace("+00:00", "Z")))
         # Signals are caught before the port is announced, so none is lost in between.
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:
             async with trio.open_nursery() as nursery:

@@ -174,8 +174,9 @@ class _Said:
 
 def _opening(state: ProxyState, said: _Said, meter: Meter) -> str:
     """The opening line of an exchange that stays open (written alone: its end line is
-    the one counted); its id, the exchange's ``stream``."""
-    opened = request_id()
+    the one counted); its id, the exchange's ``stream``: the proxy's run, a dot, a fresh id
+    (``audit.run_of``)."""
+    opened = f"{state.run}.{request_id()}"
     state.write(said.line(meter, ident=opened, phase=Phase.OPEN, stream=opened))
     return opened
 

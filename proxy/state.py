@@ -10,6 +10,7 @@ wins over the loaded credentials (they are newer than any source) and survives r
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -98,6 +99,10 @@ class ProxyState:
         self.idle_scopes: set[trio.CancelScope] = set()
         #: Exchanges under way: each one's opening line once it outlasts ``long_after``.
         self.lasting = Lasting()
+        #: This run's id: the prefix of each exchange's ``stream``, and the ``stream`` of the
+        #: line the process writes as it starts (``audit.started``): a view tells an
+        #: exchange a killed run left open from one still open by it (``audit.cut_off``).
+        self.run = f"{random.getrandbits(48):012x}"
 
     @property
     def creds(self) -> CredentialLookup:

@@ -47,7 +47,8 @@ def audit_line(item: Mapping[str, Any]) -> Content:
     ts = str(item.get("ts", ""))[11:19]
     phase = item.get("phase")
     said = outcome(phase if isinstance(phase, str) else None, item.get("status", ""),
-                   item.get("duration_ms"), str(item.get("ts", "")))
+                   item.get("duration_ms"), str(item.get("ts", "")),
+                   cut=item.get("cut_off") is True)
     parts = [ts, str(item.get("method", "")), str(item.get("host", "")) + str(item.get("path", "")),
              said, str(item.get("decision", ""))]
     return text(" ".join(p for p in parts if p))

@@ -10,7 +10,17 @@ from pathlib import Path
 import pytest
 
 from appliance import audit_index
-from appliance.audit import AuditRecord, Decision, outcome
+from appliance.audit import (
+    CUT_OFF,
+    PROXY_RUN,
+    AuditRecord,
+    Decision,
+    cut_off,
+    outcome,
+    parse_line,
+    run_of,
+    started,
+)
 from appliance.audit_index import AuditIndex
 from appliance.audit_scan import scan, session_of
 
@@ -259,3 +269,30 @@ def test_after_a_restart_the_rotated_files_still_on_disk_are_read(
 def test_what_became_of_a_request_as_every_view_says_it(
         phase: str | None, status: int, took: float | None, said: str) -> None:
     assert outcome(phase, status, took, "2025-01-02T11:59:02.5Z") == said
+
+
+@pytest.mark.parametrize(("phase", "stream", "ended", "run", "cut"), [
+    ("open", "aa.1", set(), "bb", True),         # an earlier run, never ended: cut off
+    ("open", "aa.1", {"aa.1"}, "bb", False),     # an earlier run that ended it
+    ("open", "bb.1", set(), "bb", False),        # this run's: still open
+    ("open", "aa.1", set(), None, False),        # no run started since anyone knows of
+    ("open", "0123abcd", set(), "bb", False),    # written before streams named their run
+    ("end", "aa.1", set(), "bb", False),         # an end line is no opening
+    (None, None, set(), "bb", False),            # an ordinary request
+])
+def test_an_exchange_a_killed_proxy_left_open_is_cut_off(
+        phase: str | None, stream: str | None, ended: set[str], run: str | None,
+        cut: bool) -> None:
+    assert cut_off(phase, stream, ended, run) is cut
+    said = outcome(phase, 101, 3.0, "2025-01-02T11:59:02.5Z", cut=cut)
+    assert (said == CUT_OFF) is cut
+
+
+def test_the_proxys_start_up_line_is_read_back_by_an_older_reader_as_no_sessions() -> None:
+    """Within the fields an older reader knows: a line of no session it shows, ``stream``
+    the run's id."""
+    line = started("bb", "2025-01-02T11:59:02.500Z").to_json_line()
+    record = parse_line(line)
+    assert (record.session, record.stream, record.phase, run_of("bb.1")) == (
+        PROXY_RUN, "bb", None, "bb")
+    assert session_of(line.encode()) == PROXY_RUN
