@@ -18,10 +18,13 @@ from pathlib import Path
 import trio
 import trustme
 from conftest import add_session
-from proxy_fakes import FakeUpstream, Tunnel
+from proxy_fakes import FakeUpstream, Tunnel, websocket_through, ws_frame
 
+from api.browse import audit_lines
+from appliance.audit_index import AuditIndex
 from appliance.sessions import AccessMode
 from appliance.store import Store
+from appliance.timeline_read import audits
 
 REPO = Path(__file__).resolve().parents[3]
 KEY_ONE = "sk-ant-api03-CANARY-ONE-0123456789abcdef"
@@ -129,7 +132,8 @@ async def test_sighup_reloads_credentials_without_dropping_the_tunnel(
     for secret in (KEY_ONE, KEY_TWO, token, "agent-canary"):
         assert secret not in logs
         assert secret not in audit
-    records = [json.loads(line) for line in audit.splitlines()]
+    # The line the proxy writes as it starts is no session's.
+    records = [r for line in audit.splitlines() if (r := json.loads(line))["session"] == sid]
     assert [r["credential"] for r in records] == ["anthropic_api_key"] * 2
     assert records[0]["path"] == "/v1/models?api_key=REDACTED"
 
@@ -152,4 +156,41 @@ async def test_ca_survives_a_restart(
         status, _ = await tunnel.request("GET", "/", "api.anthropic.com")
         await tunnel.aclose()
     assert status == 200
+    assert await second.stop() == 0
+
+
+async def test_an_exchange_open_as_the_proxy_is_killed_is_shown_cut_off_not_open_forever(
+    tmp_path: Path, fake: FakeUpstream, upstream_ca: trustme.CA, nursery: trio.Nursery
+) -> None:
+    """The agent holds a WebSocket open through the real proxy; the proxy is SIGKILLed (no
+    end line can be written) and started again. The session's audit lines (the API's) and
+    its timeline show the exchange cut off, not open since it opened, for ever."""
+    home = tmp_path / "home"
+    sid, token = setup_home(home, fake, upstream_ca)
+    with (home / "proxy.toml").open("a") as toml:
+        toml.write(f'"api.openai.com" = "https://127.0.0.1:{fake.port}"\n')
+    first = ProxyProcess(home)
+    port = await first.start(nursery)
+    with trio.fail_after(20):
+        tls = await websocket_through(port, f"{sid}:{token}", home / "proxy-ca.pem", "/ws")
+        await tls.send_all(b"still here")
+        echoed = b""
+        while len(echoed) < 12:
+            echoed += await tls.receive_some(1024)
+        assert echoed == ws_frame(0x1, b"STILL HERE")
+        assert first.proc is not None
+        first.proc.send_signal(signal.SIGKILL)
+        assert await first.proc.wait() == -signal.SIGKILL
+    second = ProxyProcess(home)
+    await second.start(nursery)
+    index = AuditIndex(home / "audit.jsonl")
+    try:
+        lines = audit_lines(index, sid, 50)
+        entries = audits(index, sid, None).entries
+    finally:
+        index.close()
+    assert [(x["path"], x["phase"]) for x in lines] == [("/ws", "open")], lines
+    assert [x.get("cut_off") for x in lines] == [True], lines
+    assert ["cut off (the proxy restarted)" in e.text and "open since" not in e.text
+            for e in entries] == [True], [e.text for e in entries]
     assert await second.stop() == 0
