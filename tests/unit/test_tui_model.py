@@ -185,7 +185,11 @@ def test_detail_shows_extras_only_when_the_api_has_them() -> None:
                    "stream": "s1", "duration_ms": 3.0},
                   {"ts": "2025-01-02T11:59:40Z", "method": "GET", "host": "ws.test",
                    "path": "/live", "status": 101, "decision": "passed", "phase": "end",
-                   "stream": "s1", "duration_ms": 37500.0}],
+                   "stream": "s1", "duration_ms": 37500.0},
+                  # One a killed proxy left open: no end line will come.
+                  {"ts": "2025-01-02T11:59:50Z", "method": "GET", "host": "ws.test",
+                   "path": "/dead", "status": 101, "decision": "passed", "phase": "open",
+                   "stream": "r0.s2", "duration_ms": 0.0, "cut_off": True}],
         "events": [{"kind": "progress", "payload": {"step": "worktree"}},
                    {"kind": "progress", "payload": {"step": "container"}}],
     }, NOW).markup
@@ -194,6 +198,7 @@ def test_detail_shows_extras_only_when_the_api_has_them() -> None:
     assert "11:59:01 POST api.anthropic.com/v1/messages 200 intercept" in full
     assert "11:59:02 GET ws.test/live open since 11:59:02 passed" in full
     assert "11:59:40 GET ws.test/live ended 101 after 37.5 s passed" in full
+    assert "11:59:50 GET ws.test/dead cut off (the proxy restarted) passed" in full
     assert "Progress[/b] worktree > container" in full
 
 

@@ -70,9 +70,11 @@ function Audit({ s }: { s: Session }) {
 }
 
 /** What became of a line's request, as every view says it (the API's `outcome`): an
- * exchange still open is open since it opened (its opening's status is not its outcome), its
- * end line ends it; an ordinary request is its status. */
+ * exchange still open is open since it opened (its opening's status is not its outcome),
+ * unless a proxy killed since opened it (`cut_off`); its end line ends it; an ordinary
+ * request is its status. */
 function outcome(l: AuditLine): string {
+  if (l.phase === "open" && l.cut_off) return "cut off (the proxy restarted)";
   if (l.phase === "open") return `open since ${new Date(l.ts).toLocaleTimeString()}`;
   if (l.phase === "end") return `ended ${l.status} after ${(l.duration_ms / 1000).toFixed(1)} s`;
   return String(l.status);
