@@ -2814,8 +2814,10 @@ export interface operations {
                              * @enum {string|null}
                              */
                             phase: "open" | "end" | null;
-                            /** @description The opening line's id, on both lines of a long exchange */
+                            /** @description The opening line's id, on both lines of a long exchange: the proxy's run, a dot, an id */
                             stream: string | null;
+                            /** @description An 'open' line of an exchange an earlier run of the proxy opened and never ended (it was killed): no end line will come */
+                            cut_off?: boolean;
                         }[];
                     };
                 };
