@@ -181,6 +181,7 @@ async def test_an_exchange_open_as_the_proxy_is_killed_is_shown_cut_off_not_open
         assert first.proc is not None
         first.proc.send_signal(signal.SIGKILL)
         assert await first.proc.wait() == -signal.SIGKILL
+        await trio.aclose_forcefully(tls)  # its proxy is gone: nothing more to say
     second = ProxyProcess(home)
     await second.start(nursery)
     index = AuditIndex(home / "audit.jsonl")
