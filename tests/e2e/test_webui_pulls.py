@@ -122,3 +122,40 @@ def test_push_merge_health_recreate_and_a_notification_in_the_browser(
                         what="the notification of the exit")
         w.shot("pulls")
         assert w.errors == []
+
+
+def test_the_push_sends_the_commit_the_page_showed_not_the_agents_newer_one(
+        browser: Browser, app: Appliance, github: FakeGitHub, repo: Path) -> None:
+    """The agent commits after the page showed what a push sends: the push is refused,
+    nothing reaches the remote, the page says why and shows the new commit to push."""
+    subprocess.run(["git", "remote", "add", "origin", f"https://github.com/{SLUG}.git"],
+                   cwd=repo, check=True, user=AGENT_UID, group=AGENT_UID, extra_groups=[])
+    github.create_repo(SLUG, repo)
+    app.cli("create", "--repo", str(repo), "--name", "pinned", "--prompt", "do it")
+    s = app.wait_phase("pinned", "running")
+    seen = agent(app, s, "echo a > a.txt && git add a.txt && git commit -qm a && "
+                         "git rev-parse HEAD").split()[-1]
+
+    with watched(browser, app) as w:
+        page = w.page
+        page.goto("/s/pinned/info")
+        push = page.get_by_test_id("push")
+        expect(push).to_be_enabled()
+        # Behind the person's back, after the page showed its push.
+        later = agent(app, s, "echo secret > leak.txt && git add leak.txt && "
+                              "git commit -qm leak && git rev-parse HEAD").split()[-1]
+        with w.allowing("409"):
+            push.click()
+            expect(page.get_by_test_id("pull-error").or_(
+                page.get_by_test_id("pull-summary"))).to_be_visible()
+        assert github.tip(SLUG, s["branch"]) is None, \
+            "the agent's commit made after the page showed the push went out"
+        expect(page.get_by_test_id("pull-error")).to_contain_text(
+            f"the agent committed since ({later[:7]})")
+        assert seen != later
+        # The page read the changes again: its push names the new commit, and sends it.
+        expect(push).to_contain_text(f"Push {later[:7]}")
+        push.click()
+        expect(page.get_by_test_id("pull-summary")).to_be_visible()
+        assert github.tip(SLUG, s["branch"]) == later
+        assert w.errors == []

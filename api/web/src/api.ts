@@ -297,8 +297,11 @@ export const api = {
     call<TranscriptPage>("transcript", { ref, query: { after } }),
   message: (ref: string, text: string) => call<unknown>("message", { ref, body: { text } }),
   // The branch on its remote, the agent's terminal, health and recovery.
-  push: (ref: string, pr: boolean) =>
-    call<{ session: Session; commit: string }>("push", { ref, body: { pr } }).then(r => r.session),
+  /** `commit`: the committed part's commit the page showed; refused (409, field `commit`),
+   * nothing sent, when the branch is at another. */
+  push: (ref: string, pr: boolean, commit: string) =>
+    call<{ session: Session; commit: string }>("push", { ref, body: { pr, commit } })
+      .then(r => r.session),
   refreshPull: (ref: string) =>
     call<{ session: Session }>("refreshPull", { ref, body: {} }).then(r => r.session),
   merge: (ref: string, method: MergeMethod, delete_branch: boolean, head_sha: string | null) =>

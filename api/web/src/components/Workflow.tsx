@@ -3,7 +3,7 @@
 // and the pull-request badge the list and the header show. What a badge says and its colour
 // are the API's (`pull.label`, `pull.summary`, `pull.tone`), the same words every UI shows.
 import { useCallback, useEffect, useState } from "preact/hooks";
-import { api, offered, type MergeMethod, type SessionHealth, type Pull, type Session } from "../api";
+import { api, ApiError, offered, type MergeMethod, type SessionHealth, type Pull, type Session } from "../api";
 import { when } from "../format";
 import { live } from "../live";
 
@@ -33,6 +33,28 @@ export function PullPanel({ s }: { s: Session }) {
   const p = s.pull;
   const canPush = offered(s, "push");
   const canMerge = offered(s, "merge");
+  // A push sends the commit this panel shows (the diff's committed part, read when it shows
+  // and again after a refusal), pinned: the agent's commit made since is refused, not sent.
+  const [shown, setShown] = useState<{ commit: string; files: number } | null>(null);
+  const look = useCallback(async () => {
+    const c = (await api.diff(s.id)).committed;
+    const seen = c.commit ? { commit: c.commit, files: c.files.length } : null;
+    setShown(seen);
+    return seen;
+  }, [s.id]);
+  useEffect(() => { if (canPush) void act(look); }, [act, look, canPush]);
+  const push = (pr: boolean) => act(async () => {
+    if (!shown) return;
+    try { live.upsert(await api.push(s.id, pr, shown.commit)); }
+    catch (e) {
+      if (!(e instanceof ApiError && e.status === 409 && e.field === "commit")) throw e;
+      const now = await look();
+      throw new Error(`Nothing was pushed: the agent committed since (${now?.commit.slice(0, 7) ?? "?"}); `
+        + `you saw ${shown.commit.slice(0, 7)}. Look at the changes again, then push what the button names.`,
+        { cause: e });
+    }
+  });
+  const what = shown ? `Push ${shown.commit.slice(0, 7)} (${shown.files} file${shown.files === 1 ? "" : "s"})` : "Push";
   return <section class="card" data-testid="pull-panel">
     <div class="row between"><h2>Branch on GitHub</h2><PullBadge pull={p} /></div>
     {p ? <>
@@ -47,11 +69,11 @@ export function PullPanel({ s }: { s: Session }) {
         {p.checked_at ? `Read from GitHub ${when(p.checked_at)}.` : ""}</p>
     </> : <p class="muted">Not pushed yet; no pull request seen.</p>}
     <div class="row wrap">
-      {canPush && <button class="button" disabled={busy} data-testid="push"
-        onClick={() => void act(async () => live.upsert(await api.push(s.id, false)))}>Push</button>}
+      {canPush && <button class="button" disabled={busy || !shown} data-testid="push"
+        title="The branch's commit the Changes view shows as committed" onClick={() => void push(false)}>{what}</button>}
       {canPush && !(p && (p.state === "open" || p.state === "draft")) &&
-        <button class="button" disabled={busy} data-testid="push-pr"
-          onClick={() => void act(async () => live.upsert(await api.push(s.id, true)))}>Push and open a pull request</button>}
+        <button class="button" disabled={busy || !shown} data-testid="push-pr"
+          onClick={() => void push(true)}>{what} and open a pull request</button>}
       <button class="button" disabled={busy} data-testid="pull-refresh"
         onClick={() => void act(async () => live.upsert(await api.refreshPull(s.id)))}>Refresh</button>
       {canMerge && <>
