@@ -198,10 +198,14 @@ def audit(ref: str, limit: int) -> Call[list[Json]]:
 
 
 # --- the branch on its remote, health and recovery, the agent's terminal ----------------------
-def push(ref: str, *, force: bool = False, pr: bool = False, draft: bool = False) -> Call[Json]:
-    """Push the session's branch (with the host's credential); ``pr``: open a pull request."""
-    return Call(method="POST", path=_at(ref, "/push"),
-                json={"force": force, "pr": pr, "draft": draft})
+def push(ref: str, *, force: bool = False, pr: bool = False, draft: bool = False,
+         commit: str | None = None) -> Call[Json]:
+    """Push the session's branch (with the host's credential); ``pr``: open a pull request;
+    ``commit``: only if the branch is at it (the one the person looked at; else a 409)."""
+    body: Json = {"force": force, "pr": pr, "draft": draft}
+    if commit is not None:
+        body["commit"] = commit
+    return Call(method="POST", path=_at(ref, "/push"), json=body)
 
 
 def refresh_pull(ref: str) -> Call[Json]:

@@ -53,7 +53,7 @@ def parts(section: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
     committed = section.get("committed")
     if not isinstance(committed, Mapping):
         return [("", section)]
-    commit = str(committed.get("commit") or "")[:12]
+    commit = str(committed.get("commit") or "")  # whole: what ``push --commit`` takes
     out: list[tuple[str, Mapping[str, Any]]] = [
         (f"-- committed{' @ ' + inert(commit) if commit else ''} (what a push sends)",
          committed)]

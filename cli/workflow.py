@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import Any
 
-from appliance.errors import InvalidInput
+from appliance.errors import Conflict, InvalidInput
 from cli import calls
 from cli.client import local_client
 from cli.table import Command, Handler, OneOf, arg, emit
@@ -33,9 +33,39 @@ def pull_line(s: dict[str, Any]) -> str:
     return line + (f"\n{pull['url']}" if pull.get("url") else "")
 
 
+def looked(body: dict[str, Any]) -> tuple[str, str]:
+    """The commit a push sends (the diff's committed part) and how to name it to the person:
+    its id and how many files it changes against the base."""
+    committed = body.get("committed") or {}
+    commit = str(committed.get("commit") or "")
+    if not commit:
+        raise InvalidInput("nothing is committed on the session's branch yet: nothing to push")
+    n = len(committed.get("files") or [])
+    return commit, f"{commit} ({n} file{'' if n == 1 else 's'} against {body.get('base_ref')})"
+
+
 def cmd_push(args: argparse.Namespace) -> int:
-    done = local_client().run(calls.push(args.session, force=args.force, pr=args.pr,
-                                    draft=args.draft))
+    client = local_client()
+    commit = args.commit
+    if commit is None:
+        # Pinned to what is shown now: on a terminal, asked first; otherwise said first.
+        commit, said = looked(client.run(calls.diff(args.session, ".")))
+        if sys.stdin.isatty() and not args.yes:
+            print(f"the branch of {args.session} is at {said}", file=sys.stderr)
+            if input("push it? [y/N] ").strip().lower() != "y":
+                print("nothing pushed", file=sys.stderr)
+                return 1
+        else:
+            print(f"pushing {said}", file=sys.stderr)
+    try:
+        done = client.run(calls.push(args.session, force=args.force, pr=args.pr,
+                                     draft=args.draft, commit=commit))
+    except Conflict as exc:
+        if exc.field != "commit":
+            raise
+        raise Conflict(f"nothing pushed: the agent committed since you looked ({exc.message}). "
+                       f"Read `clauderon diff {args.session}` again, then push the commit it "
+                       "names with --commit", field="commit") from exc
     s = done["session"]
     return emit(args, done, f"pushed {s['branch']} at {done['commit'][:12]}\n" + pull_line(s))
 
@@ -112,7 +142,12 @@ TABLE = (
             handler=cmd_push, session=True, args=(
         arg("--pr", action="store_true", help="open a pull request if none is open"),
         arg("--draft", action="store_true", help="open it as a draft"),
-        arg("--force", action="store_true", help="replace the remote branch's history"))),
+        arg("--force", action="store_true", help="replace the remote branch's history"),
+        arg("--commit", metavar="SHA", help="push only if the branch is at this commit (the "
+            "one `clauderon diff` showed you); without it, the commit read now is shown and "
+            "asked for on a terminal, else said and pushed"),
+        arg("-y", "--yes", action="store_true", help="do not ask: push the commit read now "
+            "(said first)"))),
     Command(name="pr", help="the session's pull request: state, checks, review, "
             "mergeability", handler=cmd_pr, session=True,
             args=(arg("--refresh", action="store_true", help="ask GitHub again now"),)),

@@ -10,7 +10,9 @@ slow or failing API never holds a key. Attach hands the terminal over through
 :mod:`cli.tui.terminal`: the TUI suspends, the session's terminal takes over, and the TUI
 comes back when the person detaches. Merge, delete and recovery ask first; the question says
 what it does and, for a recovery, what it loses (the API's own words). A merge is pinned to
-the head commit the question showed: when the agent pushed since, the API refuses it.
+the head commit the question showed: when the agent pushed since, the API refuses it. A
+push is pinned the same way, to the commit the detail pane showed as committed (the question
+names it): when the agent committed since, nothing is sent and the pane reads it again.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from cli import calls
 from cli.client import AsyncApiClient
 from cli.table import unmarked
 from cli.tui.create import CreateScreen
+from cli.tui.detail import pushed_commit
 from cli.tui.dialogs import ConfirmScreen, TextScreen
 from cli.tui.model import DONE, Session, delete_question, next_access_mode, offered
 from cli.tui.reconcile import ReconcileScreen
@@ -45,12 +48,18 @@ class SessionActions(Screen[None]):
     terminal: Foreground
     #: id -> the API's session JSON, kept live by the screen's event worker.
     sessions: dict[str, dict[str, Any]]
+    #: id -> what the detail pane read (its changes: what a push sends, pinned to).
+    extras: dict[str, dict[str, Any]]
 
     def selected(self) -> dict[str, Any] | None:
         """The highlighted session (the list screen knows which)."""
         raise NotImplementedError
 
     def redraw(self) -> None:
+        raise NotImplementedError
+
+    def reload_detail(self) -> None:
+        """Read the selected session's pane again (its changes among them)."""
         raise NotImplementedError
 
     def absorb(self, session: dict[str, Any] | None) -> None:
@@ -139,10 +148,33 @@ class SessionActions(Screen[None]):
             self.notify(f"{s['name']} is {s['phase']}; its branch cannot be pushed now",
                         severity="warning")
             return
+        seen = pushed_commit(self.extras.get(s["id"], {}).get("files"))
+        if seen is None:
+            self.notify(f"{s['name']}: no commit shown to push yet (the pane shows what a "
+                        "push sends once it has read the changes)", severity="warning")
+            return
+        commit, files = seen
         pull = s.get("pull") or {}
         open_pr = pull.get("state") not in ("open", "draft")
-        await self.act(s, "push", calls.push(s["id"], pr=open_pr), lambda done: "pushed; " + (
-            done["session"].get("pull") or {}).get("summary", ""))
+        also = " and open a pull request" if open_pr else ""
+        question = (f"Push {s['name']}'s branch at {commit[:12]} ({files} file"
+                    f"{'' if files == 1 else 's'}, as shown){also}? Only this commit goes: "
+                    "if the agent committed since, nothing is sent.")
+        if not await self.app.push_screen_wait(ConfirmScreen(question)):
+            return
+        try:
+            done = await self.api.run(calls.push(s["id"], pr=open_pr, commit=commit))
+        except ClauderonError as exc:
+            if exc.field == "commit":
+                exc = ClauderonError(f"nothing pushed: the agent committed since the pane "
+                                     f"showed {commit[:12]}; it shows its changes again: "
+                                     "look, then push")
+                self.reload_detail()
+            self.notify(f"push: {exc.message}", severity="error")
+            return
+        self.absorb(done.get("session", done))
+        self.notify(f"{s['name']}: pushed {commit[:12]}; "
+                    + (done["session"].get("pull") or {}).get("summary", ""))
 
     @work(group="actions")
     async def action_refresh_pull(self) -> None:

@@ -233,6 +233,9 @@ class MainScreen(SessionActions):
         self.draw_detail()
         self.load_detail()
 
+    def reload_detail(self) -> None:
+        self.load_detail()
+
     @work(exclusive=True, group="detail")
     async def load_detail(self) -> None:
         sid = self.selected_id()

@@ -75,6 +75,16 @@ def changed_files(body: Mapping[str, Any]) -> list[Content]:
     return out
 
 
+def pushed_commit(body: Mapping[str, Any] | None) -> tuple[str, int] | None:
+    """What the pane showed a push sends (the primary's committed part): its commit and
+    how many files it changes; None when it showed none (not read yet, nothing committed,
+    or an API from before the committed part)."""
+    committed = (body or {}).get("committed")
+    if not isinstance(committed, Mapping) or not committed.get("commit"):
+        return None
+    return str(committed["commit"]), len(committed.get("files") or [])
+
+
 def _count(section: Mapping[str, Any]) -> int:
     """The files a section names: committed or not (one changed both ways counts once)."""
     committed = section.get("committed")
@@ -92,7 +102,9 @@ def _part_lines(section: Mapping[str, Any]) -> list[Content]:
     if not isinstance(committed, Mapping):
         return _file_lines(section["files"])
     out = [markup("[yellow]$note[/]", note=section["note"])] if section.get("note") else []
-    out += [markup("[b]Committed[/b] (what a push sends; $n)", n=len(committed["files"])),
+    at = f" @ {str(committed['commit'])[:12]}" if committed.get("commit") else ""
+    out += [markup("[b]Committed$at[/b] (what a push sends; $n)", at=at,
+                   n=len(committed["files"])),
            *_file_lines(committed["files"])]
     uncommitted = section.get("uncommitted")
     if isinstance(uncommitted, Mapping):

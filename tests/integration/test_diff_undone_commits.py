@@ -87,7 +87,7 @@ def test_the_tui_marks_the_committed_file_the_work_tree_undoes(
         async with piloting(app, size=(120, 40), showing=["tuiundo"]) as (tui, pilot):
             await until(pilot, lambda: main(tui).extras.get(s["id"]), "detail extras")
             detail = str(main(tui).query_one("#detail").render())
-            assert "Committed (what a push sends; 1)" in detail, detail
+            assert "Committed @ " in detail and "(what a push sends; 1)" in detail, detail
             assert "M src/app.py (committed; the work tree undoes it)" in detail, detail
             assert "Not committed (the work tree; 1)" in detail, detail
 

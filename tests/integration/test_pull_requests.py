@@ -419,7 +419,12 @@ def test_the_tui_pushes_shows_ci_and_merges_the_head_it_showed(
 
     async def run() -> None:
         async with piloting(app, (100, 30), showing=["keys"], timeout=30) as (tui, pilot):
+            await until(pilot, lambda: f"Committed @ {head[:12]}" in detail(tui),
+                        "the commit a push sends, in the detail pane")
             await pilot.press("p")
+            ask = await until(pilot, lambda: top(tui, ConfirmScreen), "the push question")
+            assert head[:12] in ask.question
+            await pilot.press("y")
             await until(pilot, lambda: "#1 open · checks 0/1, 1 failed" in detail(tui),
                         "the pull request in the detail pane")
             assert github.tip(SLUG, s["branch"]) == head
@@ -444,6 +449,41 @@ def test_the_tui_pushes_shows_ci_and_merges_the_head_it_showed(
             await pilot.press("y")
             await until(pilot, lambda: "#1 merged" in detail(tui), "merged")
             assert github.pull(1)["merged"] and github.tip(SLUG, s["branch"]) is None
+
+    scenario(run)
+
+
+def test_the_tui_pushes_only_the_commit_its_pane_showed(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """The detail pane shows the commit a push sends; the agent commits after: the push
+    the person confirms sends nothing, says why, and the pane reads the new commit."""
+    from cli.tui.app import ClauderonApp
+    from cli.tui.dialogs import ConfirmScreen
+    from tests.integration.tui_pilot import main, notices, piloting, scenario, top, until
+
+    s = create(app, origin, "pane")
+    seen = agent_commit(app, s, "one")
+
+    def detail(tui: ClauderonApp) -> str:
+        return str(main(tui).query_one("#detail").render())
+
+    async def run() -> None:
+        async with piloting(app, (100, 30), showing=["pane"], timeout=30) as (tui, pilot):
+            await until(pilot, lambda: f"Committed @ {seen[:12]}" in detail(tui),
+                        "the commit a push sends, in the detail pane")
+            later = agent_commit(app, s, "leak")
+            await pilot.press("p")
+            await until(pilot, lambda: top(tui, ConfirmScreen) or notices(tui),
+                        "the push question (or what was done)")
+            if ask := top(tui, ConfirmScreen):
+                assert seen[:12] in ask.question
+                await pilot.press("y")
+            await until(pilot, lambda: any("push" in n for n in notices(tui)), "the push")
+            assert github.tip(SLUG, s["branch"]) is None, \
+                f"the agent's commit after the pane showed went out: {notices(tui)}"
+            assert any("the agent committed since" in n for n in notices(tui)), notices(tui)
+            await until(pilot, lambda: f"Committed @ {later[:12]}" in detail(tui),
+                        "the new commit, read again")
 
     scenario(run)
 
@@ -488,3 +528,27 @@ def test_a_push_pins_the_commit_looked_at_when_the_workspace_head_cannot_be_read
         r = http.post("/api/sessions/unborn/push", json={"commit": newer})
         assert r.status_code == 200, (r.status_code, r.text)
     assert r.json()["commit"] == newer and github.tip(SLUG, s["branch"]) == newer
+
+
+def test_clauderon_push_sends_only_the_commit_clauderon_diff_showed(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """``clauderon diff`` names the commit a push sends; the agent commits after the person
+    read it: ``push --commit`` of what was read is refused, nothing reaches the remote. Not
+    on a terminal and not named, the push is pinned to the commit read just before it,
+    said first."""
+    s = create(app, origin, "looked")
+    seen = agent_commit(app, s, "one")
+    assert f"-- committed @ {seen[:12]}" in app.cli("diff", "looked").stdout
+    later = agent_commit(app, s, "two")
+    refused = app.cli("push", "looked", "--commit", seen, check=False)
+    assert github.tip(SLUG, s["branch"]) is None, "a commit after the look went out"
+    assert refused.returncode == 4, refused.stderr
+    assert "the agent committed since you looked" in refused.stderr, refused.stderr
+    assert "clauderon diff looked" in refused.stderr
+    # Named again after a new look: sent. Not named: the commit read now, said first.
+    done = app.cli("push", "looked", "--commit", later)
+    assert github.tip(SLUG, s["branch"]) == later, done.stdout
+    newest = agent_commit(app, s, "three")
+    done = app.cli("push", "looked")
+    assert f"pushing {newest} (3 files against main)" in done.stderr, done.stderr
+    assert github.tip(SLUG, s["branch"]) == newest

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,8 @@ from appliance.errors import InvalidInput
 from appliance.sessions import Agent, ExtraRepo, Session, SessionId
 from appliance.timeline_git import BranchLog, commits, interleave
 from cli import diffs
-from cli.tui.detail import changed_files
+from cli.tui.detail import changed_files, pushed_commit
+from cli.workflow import looked
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = T0 + timedelta(days=1)
@@ -135,7 +137,7 @@ UNDONE = {"repos": [
 def test_the_cli_shows_what_a_push_sends_apart_and_marks_what_the_work_tree_undoes() -> None:
     assert diffs.render(UNDONE, stat=False).splitlines() == [
         "== app (primary, /workspace) against main @ 0123456789ab",
-        "-- committed @ fedcba987654 (what a push sends)",
+        "-- committed @ fedcba9876543210 (what a push sends)",
         "! src/app.py: committed; the work tree undoes it",
         "! b.txt: committed; the work tree holds it otherwise",
         "+evil[31m",
@@ -156,7 +158,7 @@ def test_the_tui_lists_committed_files_apart_and_marks_what_the_work_tree_undoes
     lines = [line.markup for line in changed_files({**UNDONE["repos"][0], **UNDONE})]
     assert lines[1:] == [
         "[b]Changed files[/b] (3)",
-        "[b]Committed[/b] (what a push sends; 3)",
+        "[b]Committed @ fedcba987654[/b] (what a push sends; 3)",
         "M src/app.py [b red](committed; the work tree undoes it)[/b red]",
         "A b.txt [b red](committed; the work tree holds it otherwise)[/b red]",
         "A c.txt",
@@ -186,3 +188,24 @@ def test_the_tui_lists_changed_files_per_repository() -> None:
     assert "[red]the workspace has no readable HEAD, nor a branch to read[/red]" in lines
     one = {"files": [{"status": "M", "path": "x"}], "repos": SECTIONS["repos"][:1]}
     assert changed_files(one)[1].markup == "[b]Changed files[/b] (1)"
+
+
+#: The answer's top level: its primary's section.
+PRIMARY = {**UNDONE["repos"][0], **UNDONE}
+
+
+@pytest.mark.parametrize(("body", "pinned"), [
+    (PRIMARY, ("fedcba9876543210", 3)),
+    ({"committed": {"commit": None, "files": []}}, None),  # nothing committed
+    ({"files": []}, None),  # an API from before the committed part
+    (None, None),  # the pane has not read the changes
+])
+def test_the_tui_pushes_the_commit_its_pane_showed(body: Any, pinned: Any) -> None:
+    assert pushed_commit(body) == pinned
+
+
+def test_clauderon_push_names_the_commit_it_pins() -> None:
+    assert looked(PRIMARY) == ("fedcba9876543210",
+                              "fedcba9876543210 (3 files against main)")
+    with pytest.raises(InvalidInput, match="nothing is committed"):
+        looked({"committed": {"commit": None, "files": []}})
