@@ -62,10 +62,13 @@ CHANGES = {
     "base_ref": {"type": "string"}, "merge_base": {"type": ["string", "null"]},
     **PART,
     "committed": {
-        "type": "object", "required": ["commit", "files", "diff", "truncated"],
+        "type": "object", "required": ["commit", "subject", "files", "diff", "truncated"],
         "description": "The session branch's commit against the fork point: what a push, a "
                        "pull request or a merge sends, whatever the work tree holds",
-        "properties": {"commit": {"type": ["string", "null"]}, **PART,
+        "properties": {"commit": {"type": ["string", "null"]},
+                       "subject": {"type": "string", "description": "The commit's subject "
+                                   "(the agent's text; empty when it could not be read)"},
+                       **PART,
                        "files": {"type": "array", "items": COMMITTED_FILE}}},
     "uncommitted": {
         "type": ["object", "null"], "required": ["files", "diff", "truncated"],

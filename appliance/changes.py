@@ -150,8 +150,22 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
         # would name a file and hide its lines) is read for what a push sends.
         committed = part(since, "tip", untracked=set(), tree=False)
         uncommitted = part("tip", untracked=untracked)
+        said = subject(lambda *a: git(*a, check=False, limit=SUBJECT_LIMIT, tree=False))
     return _answer(base_ref, fork, work_tree, tip=tip, committed=committed,
-                   uncommitted=uncommitted, forked=bool(fork or base), note=note)
+                   uncommitted=uncommitted, forked=bool(fork or base), note=note,
+                   subject=said)
+
+
+#: The most of a commit's subject read: the agent wrote it, of any length.
+SUBJECT_LIMIT = 4096
+
+
+def subject(git: Callable[..., bytes], ref: str = "tip") -> str:
+    """The subject of ``ref``'s commit, as a push's question names it (the agent's text:
+    each UI makes it inert); 250 characters of the first 4 KiB, empty when git could not
+    format it within its heap (a message of hundreds of MiB)."""
+    said = git("log", "-1", "--format=%s", ref, "--")[:SUBJECT_LIMIT]
+    return said.decode("utf-8", "replace").strip()[:250]
 
 
 def _drop_gitlinks(git: Callable[..., bytes]) -> None:
@@ -220,13 +234,14 @@ def marked(committed: list[dict[str, Any]], work_tree: dict[str, Any] | None,
 
 def _answer(base_ref: str, fork: str, work_tree: dict[str, Any], *, tip: str,
             committed: dict[str, Any], uncommitted: dict[str, Any] | None,
-            forked: bool = True, note: str | None = None) -> dict[str, Any]:
+            forked: bool = True, note: str | None = None, subject: str = ""
+            ) -> dict[str, Any]:
     """What both diffs answer: the work tree against the fork (as before: ``files``,
     ``diff``, ``truncated``), the branch's commit against it and the work tree against the
     commit. Not ``forked`` (the base is gone): the work tree was compared with its own
     commit, which says nothing of what it undoes."""
     return {"base_ref": base_ref, "merge_base": fork or None, **work_tree,
-            "committed": {"commit": tip, **committed,
+            "committed": {"commit": tip, "subject": subject, **committed,
                           "files": marked(committed["files"], work_tree if forked else None,
                                           uncommitted)},
             "uncommitted": uncommitted, "note": note}
@@ -251,6 +266,7 @@ def branch_diff(repo: RepoInfo, branch: str, base_ref: str) -> dict[str, Any]:
     stat = git("diff", "--name-status", "--no-renames", "--ignore-submodules=all", against,
                tip, "--", limit=STAT_LIMIT)
     branch_part = _part(stat, set(), text)
+    said = subject(lambda *a: git(*a, check=False, limit=SUBJECT_LIMIT), tip)
     # The pod's work tree is not read: what it holds besides the branch is not known here.
     return _answer(base_ref, fork, branch_part, tip=tip, committed=branch_part,
-                   uncommitted=None)
+                   uncommitted=None, subject=said)

@@ -54,9 +54,10 @@ def parts(section: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
     if not isinstance(committed, Mapping):
         return [("", section)]
     commit = str(committed.get("commit") or "")  # whole: what ``push --commit`` takes
+    said = str(committed.get("subject") or "")
+    at = f" @ {inert(commit)}{' ' + repr(inert(said)) if said else ''}" if commit else ""
     out: list[tuple[str, Mapping[str, Any]]] = [
-        (f"-- committed{' @ ' + inert(commit) if commit else ''} (what a push sends)",
-         committed)]
+        (f"-- committed{at} (what a push sends)", committed)]
     uncommitted = section.get("uncommitted")
     if isinstance(uncommitted, Mapping):
         out.append(("-- not committed (the work tree; no push sends it)", uncommitted))

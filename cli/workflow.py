@@ -15,7 +15,7 @@ from typing import Any
 from appliance.errors import Conflict, InvalidInput
 from cli import calls
 from cli.client import local_client
-from cli.table import Command, Handler, OneOf, arg, emit
+from cli.table import Command, Handler, OneOf, arg, emit, inert
 
 RECOVERY = {
     "restart-agent": "restart the agent in its container",
@@ -35,13 +35,15 @@ def pull_line(s: dict[str, Any]) -> str:
 
 def looked(body: dict[str, Any]) -> tuple[str, str]:
     """The commit a push sends (the diff's committed part) and how to name it to the person:
-    its id and how many files it changes against the base."""
+    its id, how many files it changes against the base, and its subject (inert)."""
     committed = body.get("committed") or {}
     commit = str(committed.get("commit") or "")
     if not commit:
         raise InvalidInput("nothing is committed on the session's branch yet: nothing to push")
     n = len(committed.get("files") or [])
-    return commit, f"{commit} ({n} file{'' if n == 1 else 's'} against {body.get('base_ref')})"
+    said = str(committed.get("subject") or "")
+    return commit, (f"{commit} ({n} file{'' if n == 1 else 's'} against "
+                    f"{inert(str(body.get('base_ref')))})" + (f": {inert(said)}" if said else ""))
 
 
 def cmd_push(args: argparse.Namespace) -> int:

@@ -153,11 +153,11 @@ class SessionActions(Screen[None]):
             self.notify(f"{s['name']}: no commit shown to push yet (the pane shows what a "
                         "push sends once it has read the changes)", severity="warning")
             return
-        commit, files = seen
+        commit, files, said = seen
         pull = s.get("pull") or {}
         open_pr = pull.get("state") not in ("open", "draft")
         also = " and open a pull request" if open_pr else ""
-        question = (f"Push {s['name']}'s branch at {commit[:12]} ({files} file"
+        question = (f"Push {s['name']}'s branch at {commit[:12]} {said!r} ({files} file"
                     f"{'' if files == 1 else 's'}, as shown){also}? Only this commit goes: "
                     "if the agent committed since, nothing is sent.")
         if not await self.app.push_screen_wait(ConfirmScreen(question)):

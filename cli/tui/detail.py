@@ -21,6 +21,7 @@ from cli import calls
 from cli.client import AsyncApiClient
 from cli.diffs import MARKS
 from cli.render import age, exited_advice, money
+from cli.table import inert
 from cli.tui.words import join_lines, markup, text
 
 FACTS = (("phase", "phase"), ("agent_state", "status"), ("agent", "agent"),
@@ -75,14 +76,15 @@ def changed_files(body: Mapping[str, Any]) -> list[Content]:
     return out
 
 
-def pushed_commit(body: Mapping[str, Any] | None) -> tuple[str, int] | None:
-    """What the pane showed a push sends (the primary's committed part): its commit and
-    how many files it changes; None when it showed none (not read yet, nothing committed,
-    or an API from before the committed part)."""
+def pushed_commit(body: Mapping[str, Any] | None) -> tuple[str, int, str] | None:
+    """What the pane showed a push sends (the primary's committed part): its commit, how
+    many files it changes and its subject (inert); None when it showed none (not read yet,
+    nothing committed, or an API from before the committed part)."""
     committed = (body or {}).get("committed")
     if not isinstance(committed, Mapping) or not committed.get("commit"):
         return None
-    return str(committed["commit"]), len(committed.get("files") or [])
+    return (str(committed["commit"]), len(committed.get("files") or []),
+            inert(str(committed.get("subject") or "")))
 
 
 def _count(section: Mapping[str, Any]) -> int:
@@ -105,7 +107,7 @@ def _part_lines(section: Mapping[str, Any]) -> list[Content]:
     at = f" @ {str(committed['commit'])[:12]}" if committed.get("commit") else ""
     out += [markup("[b]Committed$at[/b] (what a push sends; $n)", at=at,
                    n=len(committed["files"])),
-           *_file_lines(committed["files"])]
+            *_file_lines(committed["files"])]
     uncommitted = section.get("uncommitted")
     if isinstance(uncommitted, Mapping):
         out += [markup("[b]Not committed[/b] (the work tree; $n)",

@@ -154,7 +154,7 @@ def test_the_push_sends_the_commit_the_page_showed_not_the_agents_newer_one(
             f"the agent committed since ({later[:7]})")
         assert seen != later
         # The page read the changes again: its push names the new commit, and sends it.
-        expect(push).to_contain_text(f"Push {later[:7]}")
+        expect(push).to_contain_text(f"Push {later[:7]} “leak” (2 files)")
         push.click()
         expect(page.get_by_test_id("pull-summary")).to_be_visible()
         assert github.tip(SLUG, s["branch"]) == later

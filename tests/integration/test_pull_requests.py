@@ -476,7 +476,7 @@ def test_the_tui_pushes_only_the_commit_its_pane_showed(
             await until(pilot, lambda: top(tui, ConfirmScreen) or notices(tui),
                         "the push question (or what was done)")
             if ask := top(tui, ConfirmScreen):
-                assert seen[:12] in ask.question
+                assert f"{seen[:12]} 'add one' (1 file, as shown)" in ask.question
                 await pilot.press("y")
             await until(pilot, lambda: any("push" in n for n in notices(tui)), "the push")
             assert github.tip(SLUG, s["branch"]) is None, \
@@ -538,7 +538,7 @@ def test_clauderon_push_sends_only_the_commit_clauderon_diff_showed(
     said first."""
     s = create(app, origin, "looked")
     seen = agent_commit(app, s, "one")
-    assert f"-- committed @ {seen[:12]}" in app.cli("diff", "looked").stdout
+    assert f"-- committed @ {seen} 'add one'" in app.cli("diff", "looked").stdout
     later = agent_commit(app, s, "two")
     refused = app.cli("push", "looked", "--commit", seen, check=False)
     assert github.tip(SLUG, s["branch"]) is None, "a commit after the look went out"
@@ -550,5 +550,5 @@ def test_clauderon_push_sends_only_the_commit_clauderon_diff_showed(
     assert github.tip(SLUG, s["branch"]) == later, done.stdout
     newest = agent_commit(app, s, "three")
     done = app.cli("push", "looked")
-    assert f"pushing {newest} (3 files against main)" in done.stderr, done.stderr
+    assert f"pushing {newest} (3 files against main): add three" in done.stderr, done.stderr
     assert github.tip(SLUG, s["branch"]) == newest

@@ -195,7 +195,9 @@ PRIMARY = {**UNDONE["repos"][0], **UNDONE}
 
 
 @pytest.mark.parametrize(("body", "pinned"), [
-    (PRIMARY, ("fedcba9876543210", 3)),
+    (PRIMARY, ("fedcba9876543210", 3, "")),
+    ({"committed": {"commit": "ab", "subject": "fix\x1b[2J", "files": []}},
+     ("ab", 0, "fix[2J")),  # the agent's subject, inert
     ({"committed": {"commit": None, "files": []}}, None),  # nothing committed
     ({"files": []}, None),  # an API from before the committed part
     (None, None),  # the pane has not read the changes
@@ -207,5 +209,7 @@ def test_the_tui_pushes_the_commit_its_pane_showed(body: Any, pinned: Any) -> No
 def test_clauderon_push_names_the_commit_it_pins() -> None:
     assert looked(PRIMARY) == ("fedcba9876543210",
                               "fedcba9876543210 (3 files against main)")
+    said = {**PRIMARY, "committed": {**PRIMARY["committed"], "subject": "add \x1b[2Jx"}}
+    assert looked(said)[1] == "fedcba9876543210 (3 files against main): add [2Jx"
     with pytest.raises(InvalidInput, match="nothing is committed"):
         looked({"committed": {"commit": None, "files": []}})

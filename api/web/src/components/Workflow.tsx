@@ -6,6 +6,7 @@ import { useCallback, useEffect, useState } from "preact/hooks";
 import { api, ApiError, offered, type MergeMethod, type SessionHealth, type Pull, type Session } from "../api";
 import { when } from "../format";
 import { live } from "../live";
+import { Revealed } from "./Revealed";
 
 export function PullBadge({ pull }: { pull: Pull | null | undefined }) {
   if (!pull || !pull.label) return null;
@@ -35,10 +36,10 @@ export function PullPanel({ s }: { s: Session }) {
   const canMerge = offered(s, "merge");
   // A push sends the commit this panel shows (the diff's committed part, read when it shows
   // and again after a refusal), pinned: the agent's commit made since is refused, not sent.
-  const [shown, setShown] = useState<{ commit: string; files: number } | null>(null);
+  const [shown, setShown] = useState<{ commit: string; subject: string; files: number } | null>(null);
   const look = useCallback(async () => {
     const c = (await api.diff(s.id)).committed;
-    const seen = c.commit ? { commit: c.commit, files: c.files.length } : null;
+    const seen = c.commit ? { commit: c.commit, subject: c.subject, files: c.files.length } : null;
     setShown(seen);
     return seen;
   }, [s.id]);
@@ -54,7 +55,8 @@ export function PullPanel({ s }: { s: Session }) {
         { cause: e });
     }
   });
-  const what = shown ? `Push ${shown.commit.slice(0, 7)} (${shown.files} file${shown.files === 1 ? "" : "s"})` : "Push";
+  // The subject is the agent's text: shown through Revealed, every hidden character named.
+  const what = shown ? <>Push {shown.commit.slice(0, 7)} “<Revealed text={shown.subject} />” ({shown.files} file{shown.files === 1 ? "" : "s"})</> : "Push";
   return <section class="card" data-testid="pull-panel">
     <div class="row between"><h2>Branch on GitHub</h2><PullBadge pull={p} /></div>
     {p ? <>

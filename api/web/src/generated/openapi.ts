@@ -2934,6 +2934,8 @@ export interface operations {
                         /** @description The session branch's commit against the fork point: what a push, a pull request or a merge sends, whatever the work tree holds */
                         committed: {
                             commit: string | null;
+                            /** @description The commit's subject (the agent's text; empty when it could not be read) */
+                            subject: string;
                             files: {
                                 status: string;
                                 path: string;
@@ -2980,6 +2982,8 @@ export interface operations {
                             /** @description The session branch's commit against the fork point: what a push, a pull request or a merge sends, whatever the work tree holds */
                             committed: {
                                 commit: string | null;
+                                /** @description The commit's subject (the agent's text; empty when it could not be read) */
+                                subject: string;
                                 files: {
                                     status: string;
                                     path: string;
