@@ -171,10 +171,10 @@ def test_a_head_that_cannot_be_read_is_said_before_what_a_push_sends() -> None:
     body = {"repos": [{**UNDONE["repos"][0], "note": note}]}
     assert diffs.render(body, stat=True).splitlines()[1:3] == [
         "! the workspace's HEAD cannot be read[31m",
-        "-- committed @ fedcba987654 (what a push sends)"]
+        "-- committed @ fedcba9876543210 (what a push sends)"]
     lines = [line.markup for line in changed_files({**body["repos"][0], **body})]
     assert lines[2:4] == ["[yellow]the workspace's HEAD cannot be read[31m[/yellow]",
-                          "[b]Committed[/b] (what a push sends; 3)"], lines
+                          "[b]Committed @ fedcba987654[/b] (what a push sends; 3)"], lines
     # No note, no line.
     assert not any("HEAD" in line for line in diffs.render(UNDONE, stat=True).splitlines())
 
