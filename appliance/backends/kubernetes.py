@@ -8,9 +8,11 @@ agent home), a Secret, a NetworkPolicy and a Pod. The backend id is that name.
 
 - ``create`` makes (or adopts, when labelled for the same session) the claim, the Secret
   and the NetworkPolicy, and records on the claim the pod to make, marked *stopped*;
-- ``start`` makes the NetworkPolicy again from the claim's record, clears the mark, makes
-  the pod from the record (a pod that ended is replaced; the appliance's Service name
-  pinned to the addresses it resolves to now) and watches it until its agent container
+- ``start`` makes the NetworkPolicy again (as this version makes it, from the claim's
+  labels), clears the mark, makes the pod from the claim's record with this version's
+  containment (:func:`~appliance.backends.kubernetes_manifests.contained`; a pod that
+  ended is replaced; the appliance's Service name pinned to the addresses it resolves to
+  now) and watches it until its agent container
   runs, reporting each step (waiting for a node, cloning, running) and stopping at once,
   with the reason, when waiting cannot help
   (:func:`~appliance.backends.kubernetes_state.start_error`: among them a pod whose init
@@ -209,7 +211,7 @@ class KubernetesBackend:
     async def create(self, spec: WorkloadSpec) -> str:
         policy = manifests.network_policy(spec, self.kube, proxy_port=self.proxy_port,
                                           hook_port=self.hook_port)
-        objects = [("pvc", manifests.pvc(spec, self.kube, policy=policy)),
+        objects = [("pvc", manifests.pvc(spec, self.kube)),
                    ("secret", manifests.secret(spec, self.kube)),
                    ("netpol", policy)]
         for kind, body in objects:
@@ -253,9 +255,10 @@ class KubernetesBackend:
         if not record:
             raise BackendError(f"the volume {backend_id} is gone or has no pod recorded; the "
                                "session is made again", retryable=True)
-        template: Json = json.loads(record)
-        await self._hold(backend_id, records.get(manifests.ANNOTATION_POLICY),
-                         (meta.get("labels") or {}).get(LABEL_SESSION, ""))
+        # The record is the pod as the version that created the session wrote it: made
+        # with this version's containment, and behind this version's policy.
+        template: Json = manifests.contained(json.loads(record), self.kube)
+        await self._hold(backend_id, dict(meta.get("labels") or {}))
         pod = await self._get("read the pod", "pod", backend_id)
         if pod is not None and (run_state(pod)[0] is not RunState.RUNNING):
             await self._delete("delete the ended pod", "pod", backend_id, grace=0)
@@ -277,15 +280,15 @@ class KubernetesBackend:
                                    grace=0)
             raise
 
-    async def _hold(self, name: str, policy: str | None, session_id: str) -> None:
-        """The session's NetworkPolicy, there before its pod is (else its egress is open):
-        made again from the claim's record, or found when the claim records none."""
-        if policy:
-            await self._ensure("netpol", name, json.loads(policy), session_id)
-        elif await self._get("read the NetworkPolicy", "netpol", name) is None:
-            raise BackendError(f"the NetworkPolicy {name} is gone, and the pod is not made "
-                               "without it: delete the session and create it again",
+    async def _hold(self, name: str, labels: dict[str, str]) -> None:
+        """The session's NetworkPolicy as this version makes it, there before its pod is
+        (else its egress is open), whatever policy the session had before."""
+        if not labels.get(LABEL_SESSION):
+            raise BackendError(f"the volume {name} names no session; its pod is not made",
                                retryable=False)
+        policy = manifests.policy_for(name, labels, self.kube, proxy_port=self.proxy_port,
+                                      hook_port=self.hook_port)
+        await self._ensure("netpol", name, policy, labels[LABEL_SESSION])
 
     async def _wait_running(self, name: str, image: str, progress: Progress | None) -> None:
         said: set[str] = set()

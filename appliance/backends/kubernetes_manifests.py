@@ -8,14 +8,15 @@ Docker containers (``clauderon.session``, ``clauderon.name``, ``clauderon.instan
 
 - a **PersistentVolumeClaim**: the workspace (``workspace/``) and the agent home (``home/``),
   kept across archive and unarchive; its annotations hold the pod to make at the next start
-  (:data:`ANNOTATION_POD`, no secret in it), the NetworkPolicy made again before that pod
-  (:data:`ANNOTATION_POLICY`) and whether the session is stopped;
+  (:data:`ANNOTATION_POD`, no secret in it, made with this version's containment however
+  old the record: :func:`contained`) and whether the session is stopped;
 - a **Secret**: the proxy URL (it carries the session's proxy credentials), the hook token,
   and the read-only files (the proxy's CA, the hook script, managed settings, the start
   script): nothing of it is in the pod spec;
 - a **NetworkPolicy**: no ingress; egress to the proxy and hook ports of the appliance only,
   never to the cluster DNS (a resolver that answers any name is a way out: a tunnel through
-  DNS queries passes no proxy and no audit). A pod resolves nothing: the appliance's
+  DNS queries passes no proxy and no audit), made again before every pod
+  (:func:`policy_for`). A pod resolves nothing: the appliance's
   Service name is pinned to the addresses the appliance resolved it to (:func:`pinned`);
 - a **Pod**: an init container that clones the remote through the proxy and checks out the
   session branch (:data:`CLONE_SCRIPT`), then the agent container; both non-root with the
@@ -31,6 +32,7 @@ from __future__ import annotations
 import base64
 import json
 import posixpath
+from collections.abc import Mapping
 from typing import Any
 
 from appliance.backends.base import (
@@ -47,7 +49,6 @@ from appliance.resources import parse_memory
 Json = dict[str, Any]
 
 ANNOTATION_POD = "clauderon.io/pod"
-ANNOTATION_POLICY = "clauderon.io/network-policy"
 ANNOTATION_STOPPED = "clauderon.io/stopped"
 VOLUME = "session"
 FILES_VOLUME = "clauderon-files"
@@ -146,15 +147,13 @@ def _record(obj: Json) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
-def pvc(spec: WorkloadSpec, kube: KubeSettings, *, policy: Json,
-        stopped: bool = True) -> Json:
-    """The claim, recording the pod to make and the ``policy`` that must hold it first."""
+def pvc(spec: WorkloadSpec, kube: KubeSettings, *, stopped: bool = True) -> Json:
+    """The claim, recording the pod to make."""
     body: Json = {"accessModes": ["ReadWriteOnce"],
                   "resources": {"requests": {"storage": kube.pvc_size}}}
     if kube.storage_class:
         body["storageClassName"] = kube.storage_class
-    annotations = {ANNOTATION_POD: _record(pod(spec, kube)),
-                   ANNOTATION_POLICY: _record(policy)}
+    annotations = {ANNOTATION_POD: _record(pod(spec, kube))}
     if stopped:
         annotations[ANNOTATION_STOPPED] = "true"
     return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
@@ -163,6 +162,15 @@ def pvc(spec: WorkloadSpec, kube: KubeSettings, *, policy: Json,
 
 def network_policy(spec: WorkloadSpec, kube: KubeSettings, *, proxy_port: int,
                    hook_port: int) -> Json:
+    return policy_for(spec.name, spec.labels, kube, proxy_port=proxy_port,
+                      hook_port=hook_port)
+
+
+def policy_for(name: str, labels: Mapping[str, str], kube: KubeSettings, *,
+               proxy_port: int, hook_port: int) -> Json:
+    """The NetworkPolicy of the session ``labels`` name (its claim's labels), as this
+    version makes it: built again before every pod, never read back from a record an older
+    version wrote (one that let more out)."""
     ports = [{"protocol": "TCP", "port": p} for p in sorted({proxy_port, hook_port})]
     if kube.proxy_is_ip:
         bits = 128 if ":" in kube.proxy_address else 32
@@ -173,8 +181,8 @@ def network_policy(spec: WorkloadSpec, kube: KubeSettings, *, proxy_port: int,
     # finds that name in its hosts file (:func:`pinned`).
     egress: list[Json] = [{"to": to, "ports": ports}]
     return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-            "metadata": _meta(spec, kube),
-            "spec": {"podSelector": {"matchLabels": {LABEL_SESSION: spec.session_id}},
+            "metadata": {"name": name, "namespace": kube.namespace, "labels": dict(labels)},
+            "spec": {"podSelector": {"matchLabels": {LABEL_SESSION: labels[LABEL_SESSION]}},
                      "policyTypes": ["Ingress", "Egress"], "ingress": [], "egress": egress}}
 
 
@@ -234,22 +242,13 @@ def pod(spec: WorkloadSpec, kube: KubeSettings) -> Json:
     agent = _agent_container(spec, kube, uid=uid, file_mounts=file_mounts)
     body: Json = {
         "restartPolicy": "Never",
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
         "terminationGracePeriodSeconds": 5,
-        "securityContext": {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid,
-                            "fsGroup": uid, "seccompProfile": {"type": "RuntimeDefault"}},
         "initContainers": [init],
         "containers": [agent],
         "volumes": [{"name": VOLUME, "persistentVolumeClaim": {"claimName": spec.name}},
                     *file_volumes],
+        **_lockdown(uid),
     }
-    # Nothing to resolve: the proxy is an address, or a name in the pod's hosts file
-    # (:func:`pinned`); a name the agent asks for goes to its own loopback, to nothing (as
-    # on Docker), never to a resolver that forwards it out of the cluster.
-    body["dnsPolicy"] = "None"
-    body["dnsConfig"] = {"nameservers": ["127.0.0.1"],
-                         "options": [{"name": "timeout", "value": "1"}]}
     if kube.service_account:
         body["serviceAccountName"] = kube.service_account
     if kube.node_selector:
@@ -257,6 +256,39 @@ def pod(spec: WorkloadSpec, kube: KubeSettings) -> Json:
     if kube.tolerations:
         body["tolerations"] = [dict(t) for t in kube.tolerations]
     return {"apiVersion": "v1", "kind": "Pod", "metadata": _meta(spec, kube), "spec": body}
+
+
+def _lockdown(uid: int) -> Json:
+    """What every session pod's spec holds, however its record was written: no Kubernetes
+    API token and no service links (the cluster's addresses), nothing of the node's
+    network, processes or IPC, non-root ``uid`` under seccomp ``RuntimeDefault``, and
+    nothing to resolve: the proxy is an address, or a name in the pod's hosts file
+    (:func:`pinned`); a name the agent asks for goes to its own loopback, to nothing (as on
+    Docker), never to a resolver that forwards it out of the cluster."""
+    return {"automountServiceAccountToken": False, "enableServiceLinks": False,
+            "hostNetwork": False, "hostPID": False, "hostIPC": False,
+            "shareProcessNamespace": False,
+            "securityContext": {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid,
+                                "fsGroup": uid, "seccompProfile": {"type": "RuntimeDefault"}},
+            "dnsPolicy": "None",
+            "dnsConfig": {"nameservers": ["127.0.0.1"],
+                          "options": [{"name": "timeout", "value": "1"}]}}
+
+
+def contained(record: Json, kube: KubeSettings) -> Json:
+    """The pod a claim ``record``s (written by the version that created the session) with
+    this version's containment: the pod's :func:`_lockdown` and every container's
+    :func:`_security`, as the record's non-root uid (else the configured one). A record
+    from before a rule is brought up to date, never made as it stands."""
+    pod_: Json = json.loads(json.dumps(record))
+    spec = pod_["spec"]
+    uid = (spec.get("securityContext") or {}).get("runAsUser")
+    if type(uid) is not int or uid <= 0:
+        uid = kube.run_as_user
+    spec.update(_lockdown(uid))
+    for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+        c["securityContext"] = _security(uid)
+    return pod_
 
 
 def pinned(template: Json, name: str, addresses: list[str]) -> Json:

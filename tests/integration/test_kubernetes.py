@@ -287,3 +287,58 @@ def test_a_name_held_in_the_namespace_is_refused_up_front(kube: Kube) -> None:
     assert kube.app.client().get("/api/sessions")["sessions"] == []
     assert kube.names("pods") == [] and kube.names("secrets") == []
     assert kube.names("persistentvolumeclaims") == ["clauderon-kheld"]
+
+
+def test_a_pod_recorded_by_an_older_version_is_made_with_todays_containment(
+        kube: Kube) -> None:
+    """An archived session's claim records the pod (and the NetworkPolicy) to make at its
+    next start, as the version that created it wrote them. Here that record predates the
+    lockdown: no security context (the image's user, root, with every capability and
+    privilege escalation), the service account token mounted, service links, the cluster
+    DNS; and a policy that also lets port 53 out to anywhere (a tunnel past the proxy).
+    Unarchive makes the pod and the policy with today's containment: the agent's process
+    runs as uid 1000 with no capability to gain and no new privileges, and the policy the fake API
+    server holds is the proxy and hook ports only."""
+    app = kube.app
+    app.client().post("/api/sessions", {"repo_path": str(kube.repo), "name": "kold",
+                                        "backend": "kubernetes"})
+    assert app.wait_phase("kold", "running", "failed", timeout=120)["phase"] == "running"
+    app.client().post("/api/sessions/kold/archive", {})
+    app.wait_phase("kold", "archived", timeout=60)
+    claim = kube.core().read_namespaced_persistent_volume_claim("clauderon-kold", NAMESPACE)
+    records = claim.metadata.annotations
+    old_pod = json.loads(records["clauderon.io/pod"])
+    spec = old_pod["spec"]
+    for key in ("securityContext", "automountServiceAccountToken", "enableServiceLinks",
+                "dnsPolicy", "dnsConfig"):
+        spec.pop(key, None)
+    for c in spec["initContainers"] + spec["containers"]:
+        c.pop("securityContext", None)
+    # Today's policy, as an older version might have recorded it, with DNS anywhere.
+    old_policy = json.loads(kube.networking().read_namespaced_network_policy(
+        "clauderon-kold", NAMESPACE, _preload_content=False).data)
+    old_policy["metadata"] = {k: old_policy["metadata"][k]
+                              for k in ("name", "namespace", "labels")}
+    old_policy["spec"]["egress"].append({"ports": [{"protocol": "UDP", "port": 53},
+                                                   {"protocol": "TCP", "port": 53}]})
+    kube.core().patch_namespaced_persistent_volume_claim(
+        "clauderon-kold", NAMESPACE, {"metadata": {"annotations": {
+            "clauderon.io/pod": json.dumps(old_pod),
+            "clauderon.io/network-policy": json.dumps(old_policy)}}})
+    app.client().post("/api/sessions/kold/unarchive", {})
+    assert app.wait_phase("kold", "running", "failed", timeout=120)["phase"] == "running"
+
+    with closing(docker.from_env()) as c:
+        done = c.containers.get(kube.container("clauderon-kold")).exec_run(
+            ["sh", "-c", "grep -E '^(Uid|CapBnd|NoNewPrivs):' /proc/1/status"])
+    status = dict(line.split(":", 1) for line in done.output.decode().splitlines())
+    assert status["Uid"].split()[0] == "1000", status
+    assert int(status["CapBnd"], 16) == 0, status
+    assert status["NoNewPrivs"].strip() == "1", status
+    made = kube.core().read_namespaced_pod("clauderon-kold", NAMESPACE).to_dict()["spec"]
+    assert made["automount_service_account_token"] is False, made
+    assert made["enable_service_links"] is False, made
+    assert made["dns_policy"] == "None", made
+    policy = kube.networking().read_namespaced_network_policy("clauderon-kold", NAMESPACE)
+    ports = sorted(p.port for rule in policy.spec.egress for p in rule.ports)
+    assert 53 not in ports, ports

@@ -60,7 +60,7 @@ def spec(kube: KubeSettings = KUBE) -> Any:
 def rendered(kube: KubeSettings = KUBE) -> dict[str, Any]:
     w = spec(kube)
     policy = m.network_policy(w, kube, proxy_port=3128, hook_port=3031)
-    return {"pod": m.pod(w, kube), "pvc": m.pvc(w, kube, policy=policy),
+    return {"pod": m.pod(w, kube), "pvc": m.pvc(w, kube),
             "secret": m.secret(w, kube), "networkpolicy": policy}
 
 
@@ -93,9 +93,41 @@ def test_the_pod_is_hardened_and_holds_no_secret() -> None:
     pvc = rendered()["pvc"]
     assert "PROXYTOKEN" not in json.dumps(pvc)
     assert json.loads(pvc["metadata"]["annotations"][m.ANNOTATION_POD]) == pod
-    # The policy is made again from this record before each pod.
-    assert json.loads(pvc["metadata"]["annotations"][m.ANNOTATION_POLICY]) == \
-        rendered()["networkpolicy"]
+    for key in ("hostNetwork", "hostPID", "hostIPC", "shareProcessNamespace",
+                "enableServiceLinks"):
+        assert spec_[key] is False, key
+    # The policy is made again, from the claim's labels, before each pod.
+    assert m.policy_for(pvc["metadata"]["name"], pvc["metadata"]["labels"], KUBE,
+                        proxy_port=3128, hook_port=3031) == rendered()["networkpolicy"]
+
+
+def _stale(pod: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """``pod`` as an older version might have recorded it: ``changes`` to its spec (None:
+    the key absent), each container's security context left out."""
+    old = json.loads(json.dumps(pod))
+    for key, value in changes.items():
+        if value is None:
+            old["spec"].pop(key, None)
+        else:
+            old["spec"][key] = value
+    for c in old["spec"]["initContainers"] + old["spec"]["containers"]:
+        c.pop("securityContext")
+    return old
+
+
+@pytest.mark.parametrize("changes", [
+    {},
+    {"securityContext": None, "automountServiceAccountToken": None},
+    {"automountServiceAccountToken": True, "enableServiceLinks": True},
+    {"hostNetwork": True, "hostPID": True, "hostIPC": True, "shareProcessNamespace": True},
+    {"dnsPolicy": "ClusterFirst", "dnsConfig": None},
+    {"securityContext": {"runAsUser": 0}},
+], ids=["containers", "no-pod-context", "token", "host", "cluster-dns", "root"])
+def test_a_pod_recorded_by_an_older_version_gets_todays_containment(
+        changes: dict[str, Any]) -> None:
+    pod = rendered()["pod"]
+    assert m.contained(_stale(pod, **changes), KUBE) == pod
+    assert m.contained(pod, KUBE) == pod  # today's record is kept as it is
 
 
 def test_the_policy_allows_the_proxy_and_hook_only() -> None:
