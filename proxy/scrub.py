@@ -27,10 +27,12 @@ wait for the next chunk (or the body's end), so a secret the upstream splits ove
 is still whole when it is masked; a chunk that ends in a newline or a brace, as every SSE
 event and JSON line does, waits for nothing; an escape the chunk's end cuts waits for its
 end. A secret however spelled is at most ``REACH`` bytes a character of its longest form,
-which bounds what waits; each chunk is read at most three times, so the cost stays linear
-in the body. A longer form that holds a shorter one (a Basic value holds the token's base64)
-and that the chunk's end cuts waits as it came, to be masked whole. What was masked is
-counted: the exchange notes it in the audit line and raises the session's alert.
+which bounds what waits, and a run of the bytes spellings are made of, so only the run that
+ends a chunk is read for what may wait (:meth:`Scrubber.ending`); each chunk is read at
+most three times, so the cost stays linear in the body. A longer form that holds a shorter
+one (a Basic value holds the token's base64) and that the chunk's end cuts waits as it came,
+to be masked whole. What was masked is counted: the exchange notes it in the audit line and
+raises the session's alert.
 
 A credentialed request asks for its answer uncompressed and whole (``policy.py`` drops
 ``Range``: a few bytes of an echo at a time would each be too short to know); an answer
@@ -266,14 +268,31 @@ class Scrubber:
         its bytes, or re-encoded (an escape the end cuts may be the next character)."""
         if not self.secrets:
             return 0
-        best = max(self._begins(data), self._wrapping(data))
+        # A secret re-encoded is at most REACH bytes a character: nothing before that
+        # many can begin one still open. And what may begin one is made of the bytes a
+        # spelling is (:meth:`spells`): only the run of them that ends the data is read,
+        # with the byte before it (a backslash or a line break at the run's start reads as
+        # in the whole; a further level is read where the run's own escapes stood for an
+        # escape's first byte), not the few thousand bytes three levels of escapes reach.
+        end = self.ending(data[-REACH * len(self._forms[0]):] if self.escapes
+                          else data[-3 * len(self._wrapped[0]):])
+        if not end:
+            return 0
+        best = max(self._begins(end), self._wrapping(end))
         if not self.escapes:
             return best
-        # A secret re-encoded is at most REACH bytes a character: nothing before that
-        # many can begin one still open.
-        skip = max(0, len(data) - REACH * len(self._forms[0]))
-        end = data[skip:]
         return max(best, len(end) - self._opening(end, LEVELS))
+
+    def ending(self, data: bytes) -> bytes:
+        """The end of ``data`` that is a run of the bytes a spelling is made of, with the
+        byte before it; nothing when ``data`` ends in another."""
+        if not data or self._table[data[-1]] != 0x61:
+            return b""
+        for size in (64, len(data)):  # most runs are short: a few bytes are translated
+            look = data[-size:].translate(self._table)
+            if (other := look.rfind(b" ")) != -1:
+                return data[len(data) - len(look) + other:]
+        return data
 
     def _opening(self, data: bytes, levels: int) -> int:
         """Where the end of ``data`` that may begin a secret with up to ``levels`` levels of

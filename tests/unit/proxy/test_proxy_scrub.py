@@ -371,9 +371,14 @@ def test_every_spelling_passes_the_look_that_skips_a_body_which_holds_none(
         echoed: bytes) -> None:
     """The masking skips a chunk with no run of the forms' bytes and the escapes' as long as
     the shortest form (:meth:`Scrubber.spells`): every spelling here is such a run, cut from
-    its surroundings by bytes that are in no form."""
+    its surroundings by bytes that are in no form. What may wait for the next chunk is read
+    from that run at the chunk's end (:meth:`Scrubber.ending`): it holds every beginning of
+    every spelling (UTF-16's mark, no character of it, aside)."""
     scrub = Scrubber([ODD, ODD_BASIC, SPACED, SPACED_BASIC, TOKEN, BASIC])
     assert scrub.spells(b'\x00"' + echoed + b'"\x00')
+    spelled = echoed.removeprefix(b"\xfe\xff")
+    for cut in range(1, len(spelled) + 1):
+        assert scrub.ending(b'\x00"' + spelled[:cut]) == b'"' + spelled[:cut]
 
 
 def test_a_body_of_random_bytes_is_skipped_and_a_secret_in_it_is_not() -> None:
