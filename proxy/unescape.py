@@ -143,12 +143,13 @@ def undone(data: bytes) -> tuple[bytes, int] | None:
     """Only the text of :func:`unescape` (a third of its cost where escapes are dense: the
     scrubber traces bytes back only where a secret is found) and how many escapes it read
     (for :func:`twice`), or None when it holds none."""
-    return None if ESCAPE.search(data) is None else ESCAPE.subn(_undone, data)
+    return None if _plain_text(data) or ESCAPE.search(data) is None \
+        else ESCAPE.subn(_undone, data)
 
 
 def unescape(data: bytes) -> Unescaped | None:
     """``data`` with one level of escapes undone, or None when it holds none."""
-    found = ESCAPE.search(data)
+    found = None if _plain_text(data) else ESCAPE.search(data)
     if found is None:
         return None
     parts: list[bytes] = []
@@ -171,6 +172,12 @@ def unescape(data: bytes) -> Unescaped | None:
     parts.append(data[done:])
     return Unescaped(text=b"".join(parts), at=tuple(at), size=tuple(size), spans=tuple(spans),
                      end=len(data))
+
+
+def _plain_text(data: bytes) -> bool:
+    """Whether ``data`` holds no escape's first byte: three passes of ``memchr`` say so
+    some fifty times faster than :data:`ESCAPE` finding none (JSON with no escape in it)."""
+    return b"\\" not in data and b"%" not in data and b"&" not in data
 
 
 def twice(data: bytes, text: bytes, escapes: int) -> bool:
