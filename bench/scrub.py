@@ -3,7 +3,8 @@
 Run: ``.venv/bin/python bench/scrub.py [-n 5] [--mib 8]``. Feeds the same answers in 64 KiB
 chunks to :class:`proxy.scrub.Scrubber` (the masking every credentialed answer goes
 through) as the proxy does: a model's event stream (JSON lines dense with ``\\n``, ``\\"``
-and ``\\u00e9``), an HTML error page, plain text, and a git pack (random bytes). Each is
+and ``\\u00e9``), an HTML error page, plain text, an API's JSON listing (hashes and paths,
+long runs of a spelling's bytes), and a git pack (random bytes). Each is
 masked with the escapes pass (what a text answer gets: the credential re-encoded is found
 too) and without it (the credential's own bytes: the baseline, and what a body of data
 gets, ``scrub.escapable``), in alternation, ``-n`` rounds; prints MB/s of this process's CPU
@@ -43,6 +44,13 @@ def answers(size: int) -> dict[str, tuple[bytes, bytes]]:
                       b"text/html; charset=utf-8"),
         "plain text": (fill(b"the quick brown fox jumps over the lazy dog 0123456789\n"),
                        b"text/plain"),
+        # Hashes and paths: runs of a spelling's bytes as long as a secret, so every chunk
+        # is searched form by form and read for escapes (what an API's listing costs).
+        "API listing": (fill(b'{"sha":"6dcb09b5b57875f334f61aebed695e2e4193db5e","url":'
+                             b'"https://api.example/repos/octocat/hello_world/commits/'
+                             b'6dcb09b5b57875f334f61aebed695e2e4193db5e","message":'
+                             b'"Fix all the bugs"},\n'),
+                        b"application/json"),
         "git pack": (os.urandom(size), b"application/x-git-upload-pack-result"),
     }
 
