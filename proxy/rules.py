@@ -8,8 +8,9 @@ decides whether it is applied at all.
 Matching: an exact host matches itself; ``*.example.com`` matches every subdomain of
 ``example.com`` but not the apex. Exact rules win over wildcards; among rules of the same
 kind the first in the table wins, so rules from ``proxy.toml`` (put first) override the
-built-in ones. A rule with a ``path`` matches only requests whose path starts with it, as
-sent and as a server may read it (:func:`server_path`): ``/oauth/token/../../x`` is ``/x``.
+built-in ones. A rule with a ``path`` matches only requests whose path is it or below it
+(whole segments: not ``/oauth/token-echo``), as sent and as a server may read it
+(:func:`server_path`): ``/oauth/token/../../x`` is ``/x``.
 A rule names its ``port`` (443 unless it says otherwise): the policy injects only over TLS
 to that port, and strips the placeholder everywhere else (``policy.py``).
 """
@@ -124,8 +125,16 @@ def server_path(target: str) -> str:
     return read + "/" if path.endswith("/") and read != "/" else read
 
 
+def under(prefix: str, path: str) -> bool:
+    """Whether ``path`` is ``prefix`` or a path below it: whole segments, so that
+    ``/oauth/token`` holds ``/oauth/token/x`` and not ``/oauth/token-echo``."""
+    if not path.startswith(prefix):
+        return False
+    return len(path) == len(prefix) or prefix.endswith("/") or path[len(prefix)] in "/?;"
+
+
 def _on_path(rule: Rule, path: str) -> bool:
-    return path.startswith(rule.path) and server_path(path).startswith(rule.path)
+    return under(rule.path, path) and under(rule.path, server_path(path))
 
 
 def match_rule(rules: Iterable[Rule], host: str, path: str) -> Rule | None:

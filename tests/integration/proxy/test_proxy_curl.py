@@ -241,7 +241,8 @@ async def test_a_path_rules_credential_goes_to_no_other_path_a_server_reads(
     proxy: Proxy, fake: FakeUpstream
 ) -> None:
     """The refresh token goes in for ``/oauth/token`` only: a path that starts so but that a
-    server reads as another (dot segments, escaped or not, a parameter on ``..``) carries
+    server reads as another (dot segments, escaped or not, a parameter on ``..``, a longer
+    last segment such as ``/oauth/token-echo``) carries
     the container's dummy, as any other path of that host does."""
     auth = proxy.add_session("refresh")
     fake.refresh_answer = {"access_token": "NEW-ACCESS", "refresh_token": "NEW-REFRESH"}
@@ -249,7 +250,8 @@ async def test_a_path_rules_credential_goes_to_no_other_path_a_server_reads(
                        "refresh_token": "DUMMY"})
     for path in ("/oauth/token/../../v1/echo", "/oauth/token/%2e%2e/%2e%2e/v1/echo",
                  "/oauth/token%2f..%2f..%2fv1/echo", "/oauth/token/..;/..;/v1/echo",
-                 "/oauth/token/%252e%252e/%252e%252e/v1/echo"):
+                 "/oauth/token/%252e%252e/%252e%252e/v1/echo", "/oauth/token-echo",
+                 "/oauth/tokens/v1/echo", "/oauth/token%2e%2e/v1/echo"):
         status, answer = await curl(proxy, f"https://auth.openai.com{path}", "--path-as-is",
                                     "-X", "POST", "-H", "content-type: application/json",
                                     "-d", body, auth=auth)

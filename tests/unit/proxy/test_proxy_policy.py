@@ -23,7 +23,14 @@ from proxy.policy import (
     decide_request,
     spellings,
 )
-from proxy.rules import DEFAULT_MODEL_HOSTS, DEFAULT_RULES, match_rule, matches_any, server_path
+from proxy.rules import (
+    DEFAULT_MODEL_HOSTS,
+    DEFAULT_RULES,
+    match_rule,
+    matches_any,
+    server_path,
+    under,
+)
 
 
 @dataclass(frozen=True)
@@ -499,6 +506,22 @@ def test_a_path_as_a_server_may_read_it(target: str, read: str) -> None:
     assert server_path(target) == read
 
 
+@pytest.mark.parametrize(("prefix", "path", "held"), [
+    ("/oauth/token", "/oauth/token", True),
+    ("/oauth/token", "/oauth/token/x", True),
+    ("/oauth/token", "/oauth/token?x", True),
+    ("/oauth/token", "/oauth/token;x", True),
+    ("/oauth/token", "/oauth/tokens", False),
+    ("/oauth/token", "/oauth/token-echo", False),
+    ("/oauth/token", "/oauth/token.json", False),
+    ("/oauth/token", "/oauth", False),
+    ("/api/", "/api/x", True),
+    ("/api/", "/api", False),
+])
+def test_a_rules_path_holds_whole_segments(prefix: str, path: str, held: bool) -> None:
+    assert under(prefix, path) is held
+
+
 @pytest.mark.parametrize(("path", "matched"), [
     ("/oauth/token", True),
     ("/oauth/token?x=1", True),
@@ -509,6 +532,12 @@ def test_a_path_as_a_server_may_read_it(target: str, read: str) -> None:
     ("/oauth/token/..;/x", False),
     ("/oauth/token\\..\\x", False),
     ("/authorize", False),
+    ("/oauth/token;v=1", True),
+    ("/oauth/token/", True),
+    ("/oauth/token-echo", False),
+    ("/oauth/tokens/v1/echo", False),
+    ("/oauth/token%2e%2e/x", False),
+    ("/oauth/token%3F", False),
 ])
 def test_a_path_rule_matches_only_a_path_a_server_reads_as_its_own(path: str,
                                                                   matched: bool) -> None:
