@@ -16,7 +16,7 @@ third where the one before stood for an escape's first character (``%252F``, ``\
 escaped twice; ``unescape.LEVELS`` says why three), and the bytes that spelled the secret
 are masked. One pass for every form, not a list of them: ``\\uXXXX`` may stand for
 any character, so a token of ``n`` characters has ``2**n`` spellings. What is fixed bytes
-per secret is listed once and looked for as the secret is (:func:`spellings`): its spaces as
+per secret is listed once and looked for as the secret is (:mod:`proxy.spellings`): its spaces as
 a form writes them (``+``) and its ``+`` as a form reads them, its hex in either case, and
 its base64 in either alphabet at each of the three places it may begin in a group of three
 bytes (the characters made of its own bits alone: the first and last may share bits with
@@ -40,7 +40,7 @@ compressed all the same (:func:`coding`) is refused, since the client would infl
 the masking never read. Not seen: an answer that re-encodes the credential otherwise
 (hashed, encrypted, escaped four times, the base64 of its escaped spelling, split by
 the upstream's own formatting other than a line break inside its hex or base64). Each form
-is looked for in any case, and across such a line break (:func:`unwrap`). A
+is looked for in any case, and across such a line break (:func:`proxy.spellings.unwrap`). A
 service that streams the agent's own words back a piece at a time could tell it, by the
 wait, whether a piece begins the credential: the masking stops echoes, not a credentialed
 service built to be an oracle.
@@ -48,10 +48,10 @@ service built to be an oracle.
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Iterable
 
+from proxy.spellings import WRAPPED_END, alphabet, encodings, spellings, unwrap
 from proxy.unescape import LEVELS, LONGEST, Twice, Unescaped, open_escape, twice, undone, unescape
 
 #: Shorter values are not looked for: they would mask ordinary text (no real credential is).
@@ -59,65 +59,6 @@ MIN_SECRET = 8
 #: How many bytes a character of a secret escaped ``LEVELS`` times takes at most
 #: (``unescape.py``).
 REACH = LEVELS * LONGEST
-_URL_SAFE = bytes.maketrans(b"+/", b"-_")
-
-
-def spellings(secret: bytes) -> tuple[bytes, ...]:
-    """``secret`` and the fixed byte strings that spell it otherwise: its spaces as a form
-    writes them (``+``) and its ``+`` as a form reads them (a space); in UTF-16 (each byte
-    and a NUL: the bytes between the first and the last, the same in either order); and
-    :func:`encodings`. Longest first, none twice. (:class:`Scrubber` looks for each in any
-    case.)"""
-    forms = [secret, secret.replace(b" ", b"+"), secret.replace(b"+", b" "),
-             b"\0".join(secret[i:i + 1] for i in range(len(secret))), *encodings(secret)]
-    return tuple(sorted(dict.fromkeys(forms), key=len, reverse=True))
-
-
-def encodings(secret: bytes) -> tuple[bytes, ...]:
-    """``secret`` in hex, lower and upper case; in base64, both alphabets, after 0, 1 and 2
-    bytes of something else. Base64 packs three bytes in four characters, so where the
-    secret begins in its group changes every character; at each of the three alignments the
-    characters made of the secret's bits alone are fixed (its first and last character may
-    share bits with the bytes around it: those, and the padding, are left out). What an
-    encoder may wrap in lines (:func:`unwrap`)."""
-    forms = [secret.hex().encode(), secret.hex().upper().encode()]
-    bits = 8 * len(secret)
-    for skip in range(3):
-        core = base64.b64encode(b"\0" * skip + secret)[(8 * skip + 5) // 6:(8 * skip + bits) // 6]
-        forms += [core, core.translate(_URL_SAFE)]
-    return tuple(forms)
-
-
-#: A line break inside a run of base64 or hex, as MIME (76) and PEM (64) wrap it: the
-#: ``\n`` first, so that the search skips to each (a look behind first is tried at every
-#: byte: some 60 MB/s), its ``\r`` taken in by :func:`unwrap`.
-_WRAP = re.compile(rb"\n(?:(?<=[A-Za-z0-9+/=_-]\n)|(?<=[A-Za-z0-9+/=_-]\r\n))"
-                   rb"(?=[A-Za-z0-9+/_-])")
-#: What may end a line that an encoder wrapped and the next line goes on.
-_WRAPPED_END = re.compile(rb"[A-Za-z0-9+/=_-]\r?\n?\Z")
-
-
-def unwrap(data: bytes) -> Unescaped | None:
-    """``data`` with the line breaks inside a run of base64 or hex taken out, each traced
-    (as an escape that stands for nothing), or None when it holds none."""
-    if b"\n" not in data or (first := _WRAP.search(data)) is None:
-        return None
-    parts: list[bytes] = []
-    at: list[int] = []
-    spans: list[tuple[int, int]] = []
-    done = length = 0
-    for match in _WRAP.finditer(data, first.start()):
-        start = match.start() - (data[match.start() - 1] == 0x0D)  # the \r of a \r\n
-        parts.append(data[done:start])
-        length += start - done
-        at.append(length)
-        spans.append((start, match.end()))
-        done = match.end()
-    parts.append(data[done:])
-    return Unescaped(text=b"".join(parts), at=tuple(at), size=(0,) * len(at),
-                     spans=tuple(spans), end=len(data))
-
-
 class Scrubber:
     """Masks ``secrets`` in one answer; :meth:`feed` the body's chunks, then :meth:`finish`."""
 
@@ -319,7 +260,7 @@ class Scrubber:
         end = data[-3 * len(self._wrapped[0]):]
         if b"\n" not in end and not end.endswith(b"\r"):
             return 0
-        tail = _WRAPPED_END.search(end)
+        tail = WRAPPED_END.search(end)
         core = end[:len(end) - len(tail.group()) + 1] if tail else end
         view = unwrap(core)
         if view is None:
@@ -352,20 +293,6 @@ class Scrubber:
 _DATA_TYPES = (b"application/x-git-", b"application/octet-stream", b"application/zip",
                b"application/gzip", b"application/x-tar", b"application/pdf",
                b"application/wasm", b"image/", b"audio/", b"video/", b"font/")
-
-
-#: The bytes escapes are written with, at any level (``unescape.ESCAPE``): ``\\``,
-#: ``%``, ``&``, ``#``, ``;``, ``/``, hex digits and the letters of ``\\u``, ``&#x`` and
-#: the named references.
-_ESCAPE_BYTES = frozenset(b"\\%&#;/0123456789abcdefghijklmnopqrstuvwxyz"
-                          b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-
-
-def alphabet(forms: Iterable[bytes]) -> bytes:
-    """A ``bytes.translate`` table: ``a`` for a byte a spelling of ``forms`` may hold (theirs
-    and the escapes'), a space for any other."""
-    inside = _ESCAPE_BYTES.union(*forms)
-    return bytes(0x61 if byte in inside else 0x20 for byte in range(256))
 
 
 #: What masking writes over: all but a line break (a wrapped form keeps its lines).

@@ -9,7 +9,8 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from proxy.scrub import MIN_SECRET, REACH, Scrubber, coding, escapable, masked, spellings
+from proxy.scrub import MIN_SECRET, REACH, Scrubber, coding, escapable, masked
+from proxy.spellings import spellings
 
 TOKEN = b"ghp_REALGITHUBCANARY0123456789"
 BASIC = b"eC1hY2Nlc3MtdG9rZW46Z2hwX1JFQUxHSVRIVUJDQU5BUlkwMTIzNDU2Nzg5"

@@ -1,0 +1,86 @@
+"""The fixed spellings of a secret the masking looks for (pure), and how a chunk is read for
+them: the secret itself, its spaces as a form writes them, UTF-16, hex and base64
+(:func:`encodings`, which an encoder may wrap in lines: :func:`unwrap`), and the bytes a
+spelling may be made of (:func:`alphabet`, the prefilter's table). :mod:`proxy.scrub` masks
+with them.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterable
+
+from proxy.unescape import Unescaped
+
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def spellings(secret: bytes) -> tuple[bytes, ...]:
+    """``secret`` and the fixed byte strings that spell it otherwise: its spaces as a form
+    writes them (``+``) and its ``+`` as a form reads them (a space); in UTF-16 (each byte
+    and a NUL: the bytes between the first and the last, the same in either order); and
+    :func:`encodings`. Longest first, none twice. (:class:`Scrubber` looks for each in any
+    case.)"""
+    forms = [secret, secret.replace(b" ", b"+"), secret.replace(b"+", b" "),
+             b"\0".join(secret[i:i + 1] for i in range(len(secret))), *encodings(secret)]
+    return tuple(sorted(dict.fromkeys(forms), key=len, reverse=True))
+
+
+def encodings(secret: bytes) -> tuple[bytes, ...]:
+    """``secret`` in hex, lower and upper case; in base64, both alphabets, after 0, 1 and 2
+    bytes of something else. Base64 packs three bytes in four characters, so where the
+    secret begins in its group changes every character; at each of the three alignments the
+    characters made of the secret's bits alone are fixed (its first and last character may
+    share bits with the bytes around it: those, and the padding, are left out). What an
+    encoder may wrap in lines (:func:`unwrap`)."""
+    forms = [secret.hex().encode(), secret.hex().upper().encode()]
+    bits = 8 * len(secret)
+    for skip in range(3):
+        core = base64.b64encode(b"\0" * skip + secret)[(8 * skip + 5) // 6:(8 * skip + bits) // 6]
+        forms += [core, core.translate(_URL_SAFE)]
+    return tuple(forms)
+
+
+#: A line break inside a run of base64 or hex, as MIME (76) and PEM (64) wrap it: the
+#: ``\n`` first, so that the search skips to each (a look behind first is tried at every
+#: byte: some 60 MB/s), its ``\r`` taken in by :func:`unwrap`.
+_WRAP = re.compile(rb"\n(?:(?<=[A-Za-z0-9+/=_-]\n)|(?<=[A-Za-z0-9+/=_-]\r\n))"
+                   rb"(?=[A-Za-z0-9+/_-])")
+#: What may end a line that an encoder wrapped and the next line goes on.
+WRAPPED_END = re.compile(rb"[A-Za-z0-9+/=_-]\r?\n?\Z")
+
+
+def unwrap(data: bytes) -> Unescaped | None:
+    """``data`` with the line breaks inside a run of base64 or hex taken out, each traced
+    (as an escape that stands for nothing), or None when it holds none."""
+    if b"\n" not in data or (first := _WRAP.search(data)) is None:
+        return None
+    parts: list[bytes] = []
+    at: list[int] = []
+    spans: list[tuple[int, int]] = []
+    done = length = 0
+    for match in _WRAP.finditer(data, first.start()):
+        start = match.start() - (data[match.start() - 1] == 0x0D)  # the \r of a \r\n
+        parts.append(data[done:start])
+        length += start - done
+        at.append(length)
+        spans.append((start, match.end()))
+        done = match.end()
+    parts.append(data[done:])
+    return Unescaped(text=b"".join(parts), at=tuple(at), size=(0,) * len(at),
+                     spans=tuple(spans), end=len(data))
+
+
+#: The bytes escapes are written with, at any level (``unescape.ESCAPE``): ``\\``,
+#: ``%``, ``&``, ``#``, ``;``, ``/``, hex digits and the letters of ``\\u``, ``&#x`` and
+#: the named references.
+_ESCAPE_BYTES = frozenset(b"\\%&#;/0123456789abcdefghijklmnopqrstuvwxyz"
+                          b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def alphabet(forms: Iterable[bytes]) -> bytes:
+    """A ``bytes.translate`` table: ``a`` for a byte a spelling of ``forms`` may hold (theirs
+    and the escapes'), a space for any other."""
+    inside = _ESCAPE_BYTES.union(*forms)
+    return bytes(0x61 if byte in inside else 0x20 for byte in range(256))
