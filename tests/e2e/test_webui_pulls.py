@@ -154,8 +154,32 @@ def test_the_push_sends_the_commit_the_page_showed_not_the_agents_newer_one(
             f"the agent committed since ({later[:7]})")
         assert seen != later
         # The page read the changes again: its push names the new commit, and sends it.
-        expect(push).to_contain_text(f"Push {later[:7]} “leak” (2 files)")
+        expect(push).to_have_text(f"Push {later[:7]} (2 files)")
+        expect(page.get_by_test_id("push-subject")).to_contain_text("leak")
         push.click()
         expect(page.get_by_test_id("pull-summary")).to_be_visible()
         assert github.tip(SLUG, s["branch"]) == later
+        assert w.errors == []
+
+
+def test_the_push_button_says_its_files_and_the_subject_only_as_the_agents_words(
+        browser: Browser, app: Appliance, github: FakeGitHub, repo: Path) -> None:
+    """The agent writes a subject that closes the quote the page put around it and says a
+    count of its own (``tidy” (1 file)``) for a commit of three: the button that sends it
+    names the commit and its three files, in the appliance's words only; the subject is
+    shown beside, as the agent's."""
+    app.cli("create", "--repo", str(repo), "--name", "quoted", "--prompt", "do it")
+    s = app.wait_phase("quoted", "running")
+    said = "tidy\u201d (1 file)"
+    tip = agent(app, s, "for f in a b c; do echo $f > $f.txt; done && git add . && "
+                        f"git commit -qm '{said}' && git rev-parse HEAD").split()[-1]
+    with watched(browser, app) as w:
+        page = w.page
+        page.goto("/s/quoted/info")
+        push = page.get_by_test_id("push")
+        expect(push).to_be_enabled()
+        label = push.inner_text()
+        assert label == f"Push {tip[:7]} (3 files)", \
+            f"the push button speaks the agent's words as its own: {label!r}"
+        expect(page.get_by_test_id("push-subject")).to_contain_text(said)
         assert w.errors == []

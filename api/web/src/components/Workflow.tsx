@@ -55,8 +55,10 @@ export function PullPanel({ s }: { s: Session }) {
         { cause: e });
     }
   });
-  // The subject is the agent's text: shown through Revealed, every hidden character named.
-  const what = shown ? <>Push {shown.commit.slice(0, 7)} “<Revealed text={shown.subject} />” ({shown.files} file{shown.files === 1 ? "" : "s"})</> : "Push";
+  // The buttons speak only the appliance's words: the subject is the agent's text (it can
+  // close a quote and say a count of its own), shown beside them as the agent's, through
+  // Revealed, every hidden character named.
+  const what = shown ? `Push ${shown.commit.slice(0, 7)} (${shown.files} file${shown.files === 1 ? "" : "s"})` : "Push";
   return <section class="card" data-testid="pull-panel">
     <div class="row between"><h2>Branch on GitHub</h2><PullBadge pull={p} /></div>
     {p ? <>
@@ -70,6 +72,8 @@ export function PullPanel({ s }: { s: Session }) {
         {p.pushed_at ? ` ${when(p.pushed_at)}` : ""}. </> : null}
         {p.checked_at ? `Read from GitHub ${when(p.checked_at)}.` : ""}</p>
     </> : <p class="muted">Not pushed yet; no pull request seen.</p>}
+    {canPush && shown?.subject && <p class="hint" data-testid="push-subject">Its subject, as the agent
+      wrote it: <q class="mono"><Revealed text={shown.subject} /></q></p>}
     <div class="row wrap">
       {canPush && <button class="button" disabled={busy || !shown} data-testid="push"
         title="The branch's commit the Changes view shows as committed" onClick={() => void push(false)}>{what}</button>}
