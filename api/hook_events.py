@@ -11,6 +11,9 @@ mapped by the core's table
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from quart import Blueprint, request
 
 from api.body import json_body
@@ -18,7 +21,8 @@ from api.context import current
 from api.openapi import RouteDoc, documented, err
 from api.ratelimit import HOOK_WINDOW_SECONDS, HOOKS_PER_SESSION
 from appliance.agents.hooks import HOOK_STATUS, hook_changes
-from appliance.errors import InvalidInput, TooManyRequests, Unauthorized
+from appliance.errors import Conflict, InvalidInput, TooManyRequests, Unauthorized
+from appliance.sessions import Session
 from appliance.tokens import token_matches
 
 blueprint = Blueprint("hooks", __name__)
@@ -56,9 +60,29 @@ async def hooks() -> tuple[str, int]:
     name = event.get("type") if isinstance(event, dict) else event
     changes = hook_changes(name, session)
     ctx.metrics.hook(name)
-    await ctx.write(lambda: ctx.store.sync.update_session(
-        session.id, event="hook", detail={"hook": str(name)}, **changes))
+
+    for _ in range(3):
+        try:
+            await ctx.write(ctx.store.sync.update_session, session.id, event="hook",
+                            detail={"hook": str(name)}, expect=_deciding(name, changes),
+                            **changes)
+            break
+        except Conflict:
+            fresh = await ctx.store.run(ctx.store.sync.get_session, session.id)
+            if fresh is None:
+                return "", 204  # deleted meanwhile: nothing of it to change
+            changes = hook_changes(name, fresh)
     if ctx.hook_trims(session.id):  # within its rate, an agent could still fill the disk
         await ctx.store.run(ctx.store.sync.trim_hooks, session.id,
                             ctx.settings.keep_hook_events)
     return "", 204
+
+
+def _deciding(name: object, changes: dict[str, Any]) -> Callable[[Session], None]:
+    """A hook's decision stands only on the row as the write's transaction reads it: a
+    stop, archive or delete the person made since the hook read the session is never
+    written over (the hook decides again on the row as it is)."""
+    def check(current: Session) -> None:
+        if hook_changes(name, current) != changes:
+            raise Conflict("the session changed since the hook was read")
+    return check
