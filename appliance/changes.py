@@ -136,15 +136,7 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
         against = fork or base or head or tip
         since = fork or base or git("hash-object", "-t", "tree", "--stdin", input=b"",
                                     tree=False).decode().strip()
-        git("read-tree", "head" if head is not None else "tip")
-        _drop_gitlinks(git)
-        untracked = {p for p in git("ls-files", "--others", "--exclude-standard", "-z",
-                                    limit=STAT_LIMIT).decode("utf-8", "replace").split("\0")
-                     if p}
-        try:
-            git("add", "--intent-to-add", "--all")
-        except GitError as exc:
-            raise GitError(f"reading the workspace failed: {exc.message}") from exc
+        untracked = _scratch_index(git, "head" if head is not None else "tip")
         work_tree = part(against, untracked=untracked)
         # Commits only, with no work tree: no ``.gitattributes`` of the agent's (``-diff``
         # would name a file and hide its lines) is read for what a push sends.
@@ -166,6 +158,20 @@ def subject(git: Callable[..., bytes], ref: str = "tip") -> str:
     format it within its heap (a message of hundreds of MiB)."""
     said = git("log", "-1", "--format=%s", ref, "--")[:SUBJECT_LIMIT]
     return said.decode("utf-8", "replace").strip()[:250]
+
+
+def _scratch_index(git: Callable[..., bytes], commit: str) -> set[str]:
+    """Fill the scratch index from ``commit`` (the one checked out), with the work tree's
+    deletions and an intent to add each untracked file; the untracked files' names."""
+    git("read-tree", commit)
+    _drop_gitlinks(git)
+    untracked = {p for p in git("ls-files", "--others", "--exclude-standard", "-z",
+                                limit=STAT_LIMIT).decode("utf-8", "replace").split("\0") if p}
+    try:
+        git("add", "--intent-to-add", "--all")
+    except GitError as exc:
+        raise GitError(f"reading the workspace failed: {exc.message}") from exc
+    return untracked
 
 
 def _drop_gitlinks(git: Callable[..., bytes]) -> None:

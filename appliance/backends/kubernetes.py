@@ -33,6 +33,7 @@ retryable, plainly worded :class:`BackendError`; other 4xx are permanent.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -40,7 +41,7 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any, TypeVar
 
 import trio
-from kubernetes import client, watch
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from appliance.backends import kubernetes_exec
@@ -58,6 +59,7 @@ from appliance.backends.kubernetes_client import (
     as_json,
     load_configuration,
     op,
+    pod_changes,
     resolve,
     translate,
     unless_gone,
@@ -318,20 +320,8 @@ class KubernetesBackend:
             if pod is None:
                 return
             version = (pod.get("metadata") or {}).get("resourceVersion")
-
-            def changes(core: client.CoreV1Api, _: client.NetworkingV1Api,
-                        version: str | None = version) -> list[Json | None]:
-                w = watch.Watch()
-                out: list[Json | None] = []
-                for event in w.stream(core.list_namespaced_pod, self.ns,
-                                      field_selector=f"metadata.name={name}",
-                                      resource_version=version, timeout_seconds=10):
-                    raw = event.get("raw_object") or {}
-                    out.append(None if event.get("type") == "DELETED" else raw)
-                    w.stop()
-                return out
-
-            for changed in await self._call("watch the pod", changes):
+            for changed in await self._call("watch the pod", functools.partial(
+                    pod_changes, namespace=self.ns, name=name, version=version)):
                 yield changed
                 if changed is None:
                     return

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import trio
 import urllib3.exceptions
-from kubernetes import client, config
+from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
 from appliance.config_kubernetes import KubeSettings
@@ -106,3 +106,18 @@ async def resolve(name: str, *, within: float) -> list[str]:
                            f"({exc}); pods reach the proxy at the addresses the appliance "
                            "resolves it to", retryable=True) from exc
     return [str(info[4][0]) for info in found]
+
+
+def pod_changes(core: client.CoreV1Api, _: client.NetworkingV1Api, *, namespace: str,
+                name: str, version: str | None) -> list[Json | None]:
+    """The pod ``name`` as it next changes after ``version`` (None once deleted), or
+    nothing within 10 s: one event of the API's watch, on a worker thread."""
+    w = watch.Watch()
+    out: list[Json | None] = []
+    for event in w.stream(core.list_namespaced_pod, namespace,
+                          field_selector=f"metadata.name={name}",
+                          resource_version=version, timeout_seconds=10):
+        raw = event.get("raw_object") or {}
+        out.append(None if event.get("type") == "DELETED" else raw)
+        w.stop()
+    return out
