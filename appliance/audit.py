@@ -116,6 +116,40 @@ def started(run: str, ts: str) -> AuditRecord:
                        decision=Decision.PASSED, note="the proxy started", stream=run)
 
 
+#: The file beside the log naming the run of the proxy that started last: its start-up line
+#: again, alone. The views read the run there, as no bound of the log's index and no pruning
+#: of a rotated file loses it (the line in the log is the archive's).
+RUN_FILE = "proxy-run.json"
+
+
+def record_run(log: Path, line: AuditRecord) -> None:
+    """Write the start-up ``line`` as the file beside ``log`` that names the run, replacing
+    it whole. The old one goes first: one this run could not replace names no run, and the
+    views then look for the newest start-up line in the log."""
+    path = log.with_name(RUN_FILE)
+    path.unlink(missing_ok=True)
+    part = path.with_name(RUN_FILE + ".part")
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, line.to_json_line().encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(part, path)
+
+
+def recorded_run(log: Path) -> str | None:
+    """The run named beside ``log`` (:func:`record_run`), or None: no such file (a proxy
+    from before it), or one that is not a start-up line."""
+    try:
+        with log.with_name(RUN_FILE).open("rb") as fh:
+            raw = fh.read(4096)
+        record = parse_line(raw.decode("utf-8", "replace"))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return record.stream if record.session == PROXY_RUN and record.method == "START" else None
+
+
 def run_of(stream: str | None) -> str | None:
     """The proxy run that opened an exchange: its ``stream`` is ``<run>.<n>`` (None: a line
     written before streams named their run, or none)."""

@@ -27,7 +27,15 @@ from pathlib import Path
 
 from appliance.agents import reader
 from appliance.agents.logs import PARSERS, Kind, Message, load
-from appliance.audit import PROXY_RUN, AuditRecord, Phase, cut_off, outcome, parse_line
+from appliance.audit import (
+    PROXY_RUN,
+    AuditRecord,
+    Phase,
+    cut_off,
+    outcome,
+    parse_line,
+    recorded_run,
+)
 from appliance.audit_index import AuditIndex
 from appliance.errors import ClauderonError, Conflict, InvalidInput, NotFound
 from appliance.readers import Tree, host_tree
@@ -192,7 +200,11 @@ def _entries(lines: Iterable[tuple[int, bytes]], session_id: str, run: str | Non
 
 
 def proxy_run(index: AuditIndex) -> str | None:
-    """The run of the proxy that started last (its start-up line's ``stream``), or None."""
+    """The run of the proxy that started last (its start-up line's ``stream``), or None:
+    named beside the log; for a proxy from before that, its newest line the index kept."""
+    run = recorded_run(index.path)
+    if run is not None:
+        return run
     for _, raw in index.lines(PROXY_RUN, 1).lines:
         try:
             return parse_line(raw.decode("utf-8", "replace")).stream

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 import trio
 
-from appliance.audit import AuditLog, started
+from appliance.audit import AuditLog, record_run, started
 from appliance.backends import session_gateway
 from appliance.config import Settings, load_settings
 from appliance.credentials import CredentialSet, doctor, load_credentials, write_codex_auth
@@ -89,8 +89,13 @@ async def run(settings: Settings, env: Mapping[str, str], gateway: str | None) -
             token_sink=_sink(creds), reloader=reloader, controls=controls, metrics=metrics,
         )
         # Before any exchange: a view reads an earlier run's exchanges left open as cut off.
-        state.write(started(state.run, datetime.now(UTC).isoformat(timespec="milliseconds")
-                            .replace("+00:00", "Z")))
+        line = started(state.run, datetime.now(UTC).isoformat(timespec="milliseconds")
+                       .replace("+00:00", "Z"))
+        state.write(line)
+        try:  # and beside the log, where no bound of a view's index loses it
+            record_run(settings.audit_path, line)
+        except OSError:
+            log.exception("cannot name the proxy's run beside the audit log")
         # Signals are caught before the port is announced, so none is lost in between.
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:
             async with trio.open_nursery() as nursery:

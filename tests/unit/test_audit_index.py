@@ -13,16 +13,20 @@ from appliance import audit_index
 from appliance.audit import (
     CUT_OFF,
     PROXY_RUN,
+    AuditLog,
     AuditRecord,
     Decision,
     cut_off,
     outcome,
     parse_line,
+    record_run,
+    recorded_run,
     run_of,
     started,
 )
 from appliance.audit_index import AuditIndex
 from appliance.audit_scan import scan, session_of
+from appliance.timeline_read import proxy_run
 
 
 def line(session: str | None, path: str = "/") -> str:
@@ -296,3 +300,72 @@ def test_the_proxys_start_up_line_is_read_back_by_an_older_reader_as_no_sessions
     assert (record.session, record.stream, record.phase, run_of("bb.1")) == (
         PROXY_RUN, "bb", None, "bb")
     assert session_of(line.encode()) == PROXY_RUN
+
+
+def start_proxy(path: Path, run: str) -> None:
+    """What the proxy does as it starts, before it takes a connection."""
+    first = started(run, "2025-01-02T11:59:02.500Z")
+    with AuditLog(path) as log:
+        log.write(first)
+    record_run(path, first)
+
+
+def test_the_proxys_run_stays_known_however_many_sessions_write_after_it(
+        tmp_path: Path) -> None:
+    """Far more sessions than the index keeps write after the start-up line (an agent can
+    open as many as it likes): the views still know the run, so an exchange a killed run
+    left open is cut off, not open for ever."""
+    path = tmp_path / "audit.jsonl"
+    start_proxy(path, "bb")
+    with path.open("a") as f:
+        f.write("".join(line(f"s{n}") for n in range(300)))
+    index = AuditIndex(path)
+    try:
+        assert index.lines("s299", 1).lines  # read, and the "(proxy)" key pushed out
+        assert proxy_run(index) == "bb"
+    finally:
+        index.close()
+
+
+def test_the_proxys_run_stays_known_once_its_start_up_lines_file_was_pruned(
+        tmp_path: Path) -> None:
+    """The log rotated after the proxy started and the shipper pruned that file; then the
+    API restarted: the index it builds never reads the start-up line, yet knows the run."""
+    path = tmp_path / "audit.jsonl"
+    start_proxy(path, "bb")
+    rotated = tmp_path / "audit.jsonl.20260101T000000000000Z"
+    os.rename(path, rotated)
+    path.write_text(line("a", "/live"))
+    rotated.unlink()  # pruned: only in the archive now
+    index = AuditIndex(path)
+    try:
+        assert paths(index, "a") == ["/live"]
+        assert proxy_run(index) == "bb"
+    finally:
+        index.close()
+
+
+@pytest.mark.parametrize(("written", "run"), [
+    (started("bb", "2025-01-02T11:59:02.500Z").to_json_line(), "bb"),
+    (None, None),  # a proxy from before the file: the log's index says
+    (line("s1"), None),  # a session's line names no run
+    (line(PROXY_RUN), None),  # nor one of no start
+    ('{"session":"(proxy)","stream":"bb"', None),  # torn
+    ("", None),
+])
+def test_the_run_named_beside_the_log(tmp_path: Path, written: str | None,
+                                      run: str | None) -> None:
+    path = tmp_path / "audit.jsonl"
+    if written is not None:
+        (tmp_path / "proxy-run.json").write_text(written)
+    assert recorded_run(path) == run
+
+
+def test_a_run_that_cannot_be_named_leaves_no_earlier_one_named(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    record_run(path, started("aa", "2025-01-02T11:59:02.500Z"))
+    assert recorded_run(path) == "aa"
+    (tmp_path / "proxy-run.json.part").mkdir()  # the new one cannot be written
+    with pytest.raises(OSError):
+        record_run(path, started("bb", "2025-01-02T11:59:03.500Z"))
+    assert recorded_run(path) is None

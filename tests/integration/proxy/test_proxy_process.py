@@ -183,7 +183,7 @@ async def test_an_exchange_open_as_the_proxy_is_killed_is_shown_cut_off_not_open
         assert await first.proc.wait() == -signal.SIGKILL
         await trio.aclose_forcefully(tls)  # its proxy is gone: nothing more to say
     second = ProxyProcess(home)
-    await second.start(nursery)
+    port = await second.start(nursery)
     index = AuditIndex(home / "audit.jsonl")
     try:
         lines = audit_lines(index, sid, 50)
@@ -194,4 +194,33 @@ async def test_an_exchange_open_as_the_proxy_is_killed_is_shown_cut_off_not_open
     assert [x.get("cut_off") for x in lines] == [True], lines
     assert ["cut off (the proxy restarted)" in e.text and "open since" not in e.text
             for e in entries] == [True], [e.text for e in entries]
+    # The agent comes back and another session writes after the start-up line: an index
+    # that keeps two sessions (the bound an agent's many sessions reach) forgets the
+    # "(proxy)" key, and still the views know the run.
+    store = Store.open(home / "db.sqlite")
+    try:
+        other, other_token = add_session(store, "other", AccessMode.READ_WRITE)
+    finally:
+        store.close()
+    with trio.fail_after(20):
+        for who, secret in ((sid, token), (other, other_token)):
+            tunnel = await Tunnel.open(port, f"{who}:{secret}", "api.anthropic.com",
+                                       home / "proxy-ca.pem")
+            status, _ = await tunnel.request("GET", "/v1/models", "api.anthropic.com")
+            await tunnel.aclose()
+            assert status == 200
+            # Its line is written once the answer went out: in this order, before a look.
+            mark = f'"session":"{who}","method":"GET","host":"api.anthropic.com"'
+            while mark not in (home / "audit.jsonl").read_text():
+                await trio.sleep(0.01)
+    index = AuditIndex(home / "audit.jsonl", sessions=2)
+    try:
+        lines = audit_lines(index, sid, 50)
+        entries = audits(index, sid, None).entries
+    finally:
+        index.close()
+    assert [(x["path"], x.get("cut_off")) for x in lines] == [
+        ("/ws", True), ("/v1/models", False)], lines
+    assert ["cut off (the proxy restarted)" in e.text for e in entries] == [True, False], [
+        e.text for e in entries]
     assert await second.stop() == 0
