@@ -126,6 +126,12 @@ class Observed:
     detail: str = ""
     #: Which backend found it (``docker``, ``kubernetes``): orphans are removed there.
     kind: str = "docker"
+    #: Why it runs without this version's containment (made by an older version), so is
+    #: made again; empty when it has it.
+    uncontained: str = ""
+    #: Why what confines it from outside (a pod's NetworkPolicy) is not this version's, so
+    #: is replaced (no restart needed); empty when it is.
+    loose: str = ""
 
 
 class Backend(Protocol):
@@ -150,6 +156,10 @@ class Backend(Protocol):
 
     async def start(self, backend_id: str, *, progress: Progress | None = None) -> None:
         """Start the workload and wait until it runs (``progress`` hears the steps)."""
+
+    async def contain(self, backend_id: str) -> None:
+        """What confines the running workload from outside (Kubernetes: its NetworkPolicy)
+        made as this version makes it, without a restart."""
 
     async def stop(self, backend_id: str) -> None: ...
 

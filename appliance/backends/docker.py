@@ -218,6 +218,9 @@ class DockerBackend:
                 return  # a read's pause outlived its reader (a crash): it runs again
         await self._call("start container", lambda c: c.api.start(backend_id))
 
+    async def contain(self, backend_id: str) -> None:
+        return None  # its network and firewall are made at each start (:meth:`_lockdown`)
+
     def frozen(self, backend_id: str) -> AbstractAsyncContextManager[None]:
         return self._freezer.frozen(backend_id)
 

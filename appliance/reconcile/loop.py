@@ -41,7 +41,7 @@ from appliance.backends.base import Backend, Observed
 from appliance.config import Settings
 from appliance.contract import HostContext
 from appliance.errors import BackendUnavailable, ClauderonError, Conflict, NotFound
-from appliance.reconcile import creating, pods, pullwatch, rebuild, sync
+from appliance.reconcile import contain, creating, pods, pullwatch, rebuild, sync
 from appliance.reconcile.deps import Deps
 from appliance.reconcile.metrics import ReconcilerMetrics
 from appliance.reconcile.plan import (
@@ -51,12 +51,14 @@ from appliance.reconcile.plan import (
     Mark,
     PlanSettings,
     Recreate,
+    Remake,
     RemoveOrphan,
     RemoveWorkload,
     Rename,
     Start,
     Stop,
     SyncBranch,
+    Tighten,
     plan,
 )
 from appliance.sessions import Desired, Phase, Session, utcnow
@@ -291,7 +293,7 @@ class Reconciler:
         """Steps retried every pass say why they keep failing where a person looks."""
         what = {Delete: "deleting", Stop: "stopping", RemoveWorkload: "removing a container",
                 Mark: "recording the state", SyncBranch: "bringing the branch in",
-                Recreate: "recreating"}.get(
+                Recreate: "recreating", Tighten: "replacing its network policy"}.get(
                     type(action), type(action).__name__)
         if isinstance(action, RemoveOrphan):
             log.warning("removing the orphan container %s failed: %s", action.name, exc)
@@ -329,6 +331,10 @@ class Reconciler:
                     await deps.fail(s, exc)
                     return
                 await deps.update(s, phase=Phase.RUNNING, backend_id=bid, status_reason=None)
+            case Tighten():
+                await contain.tighten(deps, action)
+            case Remake():
+                await contain.remake(deps, action)
             case SyncBranch(session=s, tip=tip):
                 await self.branches.run(deps, s, tip)
             case Rename(session=s, backend_id=bid, old=old, name=name):

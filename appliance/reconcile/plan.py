@@ -30,6 +30,11 @@ Rules, per session (``desired`` x what is observed):
   session branch.
 * the workspace's session branch moved (``tips``) past what was last brought into the
   user's repository (``synced``)   -> SyncBranch, once the session has nothing else to do.
+* a running workload confined from outside by less than this version's (``loose``: a pod's
+  NetworkPolicy an older version wrote) -> Tighten, at once, whatever else it waits for;
+* a running workload without this version's containment (``uncontained``: a pod an older
+  version made) -> Remake on its volume, with back-off, and the session failed (its pod
+  removed) once ``max_attempts`` remakes never came back contained (the cluster changes it);
 * a person asked for a recreate (``rebuild``) -> Recreate: its workloads go (and, fresh,
   its workspace and agent home, the branch brought in first), then the normal create.
 
@@ -131,11 +136,30 @@ class Rename:
     name: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tighten:
+    """Replace what confines the running workload from outside by this version's."""
+
+    session: Session
+    backend_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Remake:
+    """Make the running workload again, as this version makes it (its work is kept)."""
+
+    session: Session
+    backend_id: str
+    reason: str
+
+
 Action = (RemoveOrphan | Delete | RemoveWorkload | Stop | Create | Start | Mark | SyncBranch
-          | Recreate | Rename)
+          | Recreate | Rename | Tighten | Remake)
 
 _ORDER: dict[type, int] = {
-    RemoveOrphan: 0, Delete: 0, RemoveWorkload: 0, Stop: 1, Create: 2, Start: 2, Recreate: 2,
+    RemoveOrphan: 0, Delete: 0, RemoveWorkload: 0, Tighten: 0, Stop: 1, Create: 2, Start: 2,
+    Recreate: 2, Remake: 2,
     Mark: 3, SyncBranch: 4, Rename: 4,
 }
 #: Phases in which a session has a workspace whose branch is worth bringing in.
@@ -174,8 +198,13 @@ def _plan_one(
         return actions
     if keep is not None and keep.state is RunState.DEAD:
         return actions
+    if keep is not None and keep.state is RunState.RUNNING and keep.loose:
+        return [*actions, Tighten(session=s, backend_id=keep.backend_id, reason=keep.loose)]
     if _waiting(s, now):
         return actions
+    if keep is not None and keep.state is RunState.RUNNING and keep.uncontained \
+            and s.desired is Desired.RUNNING and s.phase is Phase.RUNNING:
+        return actions + _remade(s, keep, cfg)
 
     # A completed session never runs again as itself: only archive or delete move it on.
     if s.desired is Desired.COMPLETED or (s.phase is Phase.COMPLETED
@@ -184,6 +213,18 @@ def _plan_one(
     if keep is None:
         return actions + _without_workload(s, cfg)
     return actions + (_toward_desired(s, keep, now, cfg) or _renamed(s, keep))
+
+
+def _remade(s: Session, keep: Observed, cfg: PlanSettings) -> list[Action]:
+    """A pod without this version's containment: made again, until the attempts run out
+    (each remake counts one: a cluster that changes the pod's spec back is not remade in a
+    loop, and the session fails, its pod removed, rather than run as it is)."""
+    if s.attempts >= cfg.max_attempts:
+        return [Mark(session=s, phase=Phase.FAILED, backend_id=keep.backend_id, reason=(
+            f"gave up after {s.attempts} attempts: the workload keeps running without this "
+            f"version's containment ({keep.uncontained}); something in the cluster changes "
+            "it (an admission webhook?); fix that, then retry the session"))]
+    return [Remake(session=s, backend_id=keep.backend_id, reason=keep.uncontained)]
 
 
 def _renamed(s: Session, keep: Observed) -> list[Action]:

@@ -21,12 +21,14 @@ from appliance.reconcile.plan import (
     Mark,
     PlanSettings,
     Recreate,
+    Remake,
     RemoveOrphan,
     RemoveWorkload,
     Rename,
     Start,
     Stop,
     SyncBranch,
+    Tighten,
     plan,
 )
 from appliance.sessions import Phase, Session
@@ -71,6 +73,10 @@ def describe(action: Action) -> Problem | None:
         case Rename(session=s, old=old, name=name):
             return Problem(session=s.name, problem="container_named_by_name",
                            detail=f"{old} is named after the session; it is renamed {name}")
+        case Tighten(session=s, reason=reason):
+            return Problem(session=s.name, problem="policy_outdated", detail=reason)
+        case Remake(session=s, reason=reason):
+            return Problem(session=s.name, problem="workload_outdated", detail=reason)
         case SyncBranch(session=s, tip=tip):
             return Problem(session=s.name, problem="branch_behind",
                            detail=f"{s.branch} moved to {tip[:12]}; it is brought in")

@@ -22,6 +22,7 @@ from typing import Any
 import docker
 import pytest
 import trio
+from kubernetes import client
 from trio_websocket import open_websocket_url
 
 from tests.support.appliance import wait_for
@@ -342,3 +343,100 @@ def test_a_pod_recorded_by_an_older_version_is_made_with_todays_containment(
     policy = kube.networking().read_namespaced_network_policy("clauderon-kold", NAMESPACE)
     ports = sorted(p.port for rule in policy.spec.egress for p in rule.ports)
     assert 53 not in ports, ports
+
+
+def _pod_now(kube: Kube, name: str) -> dict[str, Any] | None:
+    try:
+        found: dict[str, Any] = json.loads(kube.core().read_namespaced_pod(
+            name, NAMESPACE, _preload_content=False).data)
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return found
+
+
+def test_a_running_pod_an_older_version_made_is_brought_up_to_todays_containment(
+        kube: Kube) -> None:
+    """The appliance is upgraded while a session's pod runs as an older version made it:
+    no security context (the image's user, every capability, privilege escalation), the
+    service account token, service links, the cluster DNS; and its NetworkPolicy lets
+    port 53 out to anywhere (a tunnel past the proxy). The upgraded reconciler replaces the
+    policy and makes the pod again on its volume (the agent's work kept), saying why; the
+    pod it makes is today's, and the plan then has nothing left to do (no loop)."""
+    app = kube.app
+    app.client().post("/api/sessions", {"repo_path": str(kube.repo), "name": "kstale",
+                                        "backend": "kubernetes"})
+    assert app.wait_phase("kstale", "running", "failed", timeout=120)["phase"] == "running"
+    name = "clauderon-kstale"
+    code, out = run_as_agent(kube.container(name), "echo kept > kept.txt")
+    assert code == 0, out
+    # The older version's appliance: its reconciler down for the upgrade, its pod and
+    # policy as it made them.
+    app.stop("reconciler")
+    current = _pod_now(kube, name)
+    assert current is not None
+    spec = current["spec"]
+    for key in ("securityContext", "automountServiceAccountToken", "enableServiceLinks",
+                "dnsPolicy", "dnsConfig"):
+        spec.pop(key, None)
+    for c in spec["initContainers"] + spec["containers"]:
+        c.pop("securityContext", None)
+    old_pod = {"apiVersion": "v1", "kind": "Pod", "spec": spec, "metadata": {
+        k: current["metadata"][k] for k in ("name", "namespace", "labels")}}
+    kube.core().delete_namespaced_pod(name, NAMESPACE, grace_period_seconds=0)
+    wait_for(lambda: _pod_now(kube, name) is None, what="the pod gone")
+    kube.core().create_namespaced_pod(NAMESPACE, old_pod)
+    old_container = wait_for(lambda: _agent_container(kube, name), timeout=60,
+                             what="the older version's pod running")
+    policy = json.loads(kube.networking().read_namespaced_network_policy(
+        name, NAMESPACE, _preload_content=False).data)
+    policy["spec"]["egress"].append({"ports": [{"protocol": "UDP", "port": 53},
+                                               {"protocol": "TCP", "port": 53}]})
+    kube.networking().replace_namespaced_network_policy(name, NAMESPACE, policy)
+
+    app.start("reconciler")
+    wait_for(lambda: 53 not in _policy_ports(kube, name), timeout=60,
+             what="the policy replaced by today's")
+    remade = wait_for(lambda: _remade(kube, name), timeout=120,
+                      what="the pod made again with today's lockdown")
+    assert remade != old_container
+    assert app.wait_phase("kstale", "running", "failed", timeout=120)["phase"] == "running"
+    with closing(docker.from_env()) as c:
+        done = c.containers.get(remade).exec_run(
+            ["sh", "-c", "grep -E '^(Uid|CapBnd|NoNewPrivs):' /proc/1/status"])
+    status = dict(line.split(":", 1) for line in done.output.decode().splitlines())
+    assert status["Uid"].split()[0] == "1000", status
+    assert int(status["CapBnd"], 16) == 0, status
+    assert status["NoNewPrivs"].strip() == "1", status
+    code, out = run_as_agent(remade, "cat kept.txt")
+    assert code == 0 and out.strip() == "kept", out
+    said = [e["payload"]["reason"] for e in events(kube, "kstale") if e["kind"] == "drift"]
+    assert any("older version" in r and "security context" in r for r in said), said
+    # Today's pod is today's: the plan (the report the API computes with it) has nothing
+    # left to do, and the pod is the one made.
+    made = _pod_now(kube, name)
+    assert made is not None
+    wait_for(lambda: app.client().get("/api/reconcile")["in_sync"] is True, timeout=60,
+             what="nothing left to do")
+    assert (_pod_now(kube, name) or {}).get("metadata", {}).get("uid") == \
+        made["metadata"]["uid"]
+
+
+def _remade(kube: Kube, name: str) -> str | None:
+    pod = _pod_now(kube, name)
+    if pod is None or pod["spec"].get("automountServiceAccountToken") is not False:
+        return None
+    return _agent_container(kube, name)
+
+
+def _agent_container(kube: Kube, pod: str) -> str | None:
+    try:
+        return kube.container(pod)
+    except AssertionError:
+        return None
+
+
+def _policy_ports(kube: Kube, name: str) -> list[int]:
+    policy = kube.networking().read_namespaced_network_policy(name, NAMESPACE)
+    return sorted(p.port for rule in policy.spec.egress for p in rule.ports or [])

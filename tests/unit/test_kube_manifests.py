@@ -18,6 +18,7 @@ import pytest
 from appliance.backends import kubernetes_manifests as m
 from appliance.backends.base import CloneSpec, RunState, SpecFile
 from appliance.backends.kubernetes_exec import exit_code, fed
+from appliance.backends.kubernetes_lockdown import pod_lacks, policy_differs
 from appliance.backends.kubernetes_state import run_state, start_error, start_step
 from appliance.config_kubernetes import KubeSettings, parse
 from appliance.contract import HostContext, PodReach, pod_workload_for
@@ -128,6 +129,79 @@ def test_a_pod_recorded_by_an_older_version_gets_todays_containment(
     pod = rendered()["pod"]
     assert m.contained(_stale(pod, **changes), KUBE) == pod
     assert m.contained(pod, KUBE) == pod  # today's record is kept as it is
+
+
+def _admitted(pod: dict[str, Any]) -> dict[str, Any]:
+    """``pod`` as a cluster's admission webhooks and defaults hand it back: a sidecar with
+    no security context, more capabilities dropped, an option, labels and fields of theirs."""
+    out = json.loads(json.dumps(pod))
+    spec_ = out["spec"]
+    spec_["containers"].append({"name": "istio-proxy", "image": "proxy:1"})
+    spec_["containers"][0]["securityContext"]["capabilities"]["drop"].append("NET_RAW")
+    spec_["dnsConfig"]["options"].append({"name": "ndots", "value": "2"})
+    spec_.update(schedulerName="default-scheduler", priority=0, nodeName="node-1",
+                 tolerations=[{"key": "node.kubernetes.io/not-ready", "operator": "Exists"}])
+    out["metadata"].setdefault("labels", {})["sidecar.istio.io/status"] = "injected"
+    return out
+
+
+@pytest.mark.parametrize(("changes", "lacks"), [
+    ({}, ["a security context"]),
+    ({"securityContext": None, "automountServiceAccountToken": None},
+     ["a security context", "no Kubernetes API token"]),
+    ({"automountServiceAccountToken": True, "enableServiceLinks": True},
+     ["a security context", "no Kubernetes API token", "no service links"]),
+    ({"hostNetwork": True}, ["a security context", "nothing of the node's"]),
+    ({"dnsPolicy": "ClusterFirst", "dnsConfig": None}, ["a security context", "no cluster DNS"]),
+], ids=["containers", "no-pod-context", "token", "host", "cluster-dns"])
+def test_a_running_pod_an_older_version_made_is_found(changes: dict[str, Any],
+                                                      lacks: list[str]) -> None:
+    """What a pod made before a rule lacks (the reconciler makes it again); today's pod,
+    also as a cluster's webhooks change it, lacks nothing (no remake in a loop)."""
+    pod = rendered()["pod"]
+    said = pod_lacks(_stale(pod, **changes))
+    assert len(said) == len(lacks) and all(s.startswith(w) for s, w in zip(said, lacks,
+                                                                           strict=True)), said
+    assert pod_lacks(pod) == []
+    assert pod_lacks(_admitted(pod)) == []
+    assert pod_lacks(m.contained(_stale(pod, **changes), KUBE)) == []
+
+
+@pytest.mark.parametrize("change", [
+    {"privileged": True}, {"allowPrivilegeEscalation": True},
+    {"capabilities": {"drop": ["ALL"], "add": ["NET_ADMIN"]}}, {"runAsUser": 0},
+    {"capabilities": {"drop": ["NET_RAW"]}}, {"seccompProfile": {"type": "Unconfined"}},
+])
+def test_one_container_without_a_rule_is_found(change: dict[str, Any]) -> None:
+    pod = json.loads(json.dumps(rendered()["pod"]))
+    pod["spec"]["initContainers"][0]["securityContext"].update(change)
+    assert [s.split(" (")[0] for s in pod_lacks(pod)] == ["a security context"]
+
+
+@pytest.mark.parametrize(("edit", "said"), [
+    (lambda p: p["spec"]["egress"].append({"ports": [{"protocol": "UDP", "port": 53}]}),
+     "not this version's"),
+    (lambda p: p["spec"]["egress"].append({}), "not this version's"),
+    (lambda p: p["spec"].update(policyTypes=["Ingress"]), "not this version's"),
+    (lambda p: p["spec"].update(ingress=[{}]), "not this version's"),
+    (lambda p: p["spec"]["podSelector"].update(matchLabels={"other": "x"}),
+     "not this version's"),
+    (lambda p: p["spec"]["egress"][0]["to"][0]["ipBlock"].update(cidr="0.0.0.0/0"),
+     "not this version's"),
+    # What the API's defaults and a webhook change is today's still.
+    (lambda p: p["spec"].pop("ingress"), ""),
+    (lambda p: [q.pop("protocol") for q in p["spec"]["egress"][0]["ports"]], ""),
+    (lambda p: p["spec"]["egress"][0]["ports"].reverse(), ""),
+    (lambda p: p["metadata"].update(annotations={"webhook": "seen"}, generation=2), ""),
+])
+def test_a_policy_an_older_version_wrote_is_found(edit: Any, said: str) -> None:
+    wanted = rendered()["networkpolicy"]
+    found = json.loads(json.dumps(wanted))
+    edit(found)
+    assert (said in policy_differs(found, wanted)) if said else \
+        policy_differs(found, wanted) == ""
+    assert policy_differs(None, wanted) == "its NetworkPolicy is missing"
+    assert policy_differs(wanted, wanted) == ""
 
 
 def test_the_policy_allows_the_proxy_and_hook_only() -> None:

@@ -28,12 +28,14 @@ from appliance.reconcile.plan import (
     Mark,
     PlanSettings,
     Recreate,
+    Remake,
     RemoveOrphan,
     RemoveWorkload,
     Rename,
     Start,
     Stop,
     SyncBranch,
+    Tighten,
     plan,
 )
 from appliance.sessions import (
@@ -589,3 +591,30 @@ def test_syncs_wait_in_a_lane_of_their_own_and_a_waiting_one_gives_way() -> None
     assert superseded(create, deleted, waiting=False) == "it was deleted"
     assert superseded(create, s, waiting=True) is None
     assert superseded(Start(session=s, backend_id="b"), deleted, waiting=True) is None
+
+
+# --- a running workload made before today's containment ------------------------------
+LATER = NOW + timedelta(seconds=30)
+
+
+@pytest.mark.parametrize(("s", "uncontained", "loose", "want"), [
+    # The policy is replaced at once, even while the session waits out a back-off.
+    (sess("a", backend_id="b1", attempts=1, retry_at=LATER), "", "policy", [Tighten]),
+    (sess("a", backend_id="b1"), "old pod", "policy", [Tighten]),  # the policy first
+    (sess("a", backend_id="b1"), "old pod", "", [Remake]),
+    (sess("a", backend_id="b1", attempts=1, retry_at=LATER), "old pod", "", []),  # backs off
+    (sess("a", backend_id="b1", attempts=3, retry_at=NOW - timedelta(seconds=1)),
+     "old pod", "", [Mark]),  # gave up: no loop, the session fails
+    (sess("a", Phase.STOPPED, Desired.STOPPED, backend_id="b1"), "old pod", "", [Stop]),
+    (sess("a", backend_id="b1"), "", "", []),
+])
+def test_a_workload_without_todays_containment(s: Session, uncontained: str, loose: str,
+                                               want: list[type]) -> None:
+    w = replace(wl("a", "b1", kind="kubernetes"), uncontained=uncontained, loose=loose)
+    actions = plan([s], [w], now=NOW, cfg=CFG)
+    assert [type(a) for a in actions] == want, actions
+    for a in actions:
+        if isinstance(a, Mark):
+            assert a.phase is Phase.FAILED and "old pod" in (a.reason or ""), a
+        if isinstance(a, Remake):
+            assert a.reason == "old pod"
