@@ -58,6 +58,7 @@ def test_push_merge_health_recreate_and_a_notification_in_the_browser(
         expect(page.get_by_test_id("notify")).to_have_attribute("aria-pressed", "true")
 
         # Push and open a pull request; CI runs; then passes and is approved.
+        page.get_by_test_id("push-look").click()  # the commit a push sends, named first
         page.get_by_test_id("push-pr").click()
         badge = page.locator(".session-head").get_by_test_id("pull-badge")
         expect(badge).to_have_text("PR #1 …")
@@ -139,8 +140,10 @@ def test_the_push_sends_the_commit_the_page_showed_not_the_agents_newer_one(
     with watched(browser, app) as w:
         page = w.page
         page.goto("/s/pinned/info")
+        expect(page.get_by_test_id("push")).to_have_count(0)  # nothing named, nothing sent
+        page.get_by_test_id("push-look").click()
         push = page.get_by_test_id("push")
-        expect(push).to_be_enabled()
+        expect(push).to_have_text(f"Push {seen[:7]} (1 file)")
         # Behind the person's back, after the page showed its push.
         later = agent(app, s, "echo secret > leak.txt && git add leak.txt && "
                               "git commit -qm leak && git rev-parse HEAD").split()[-1]
@@ -158,6 +161,7 @@ def test_the_push_sends_the_commit_the_page_showed_not_the_agents_newer_one(
         expect(page.get_by_test_id("push-subject")).to_contain_text("leak")
         push.click()
         expect(page.get_by_test_id("pull-summary")).to_be_visible()
+        expect(page.get_by_test_id("push-look")).to_be_visible()  # sent: looked at anew
         assert github.tip(SLUG, s["branch"]) == later
         assert w.errors == []
 
@@ -176,6 +180,7 @@ def test_the_push_button_says_its_files_and_the_subject_only_as_the_agents_words
     with watched(browser, app) as w:
         page = w.page
         page.goto("/s/quoted/info")
+        page.get_by_test_id("push-look").click()
         push = page.get_by_test_id("push")
         expect(push).to_be_enabled()
         label = push.inner_text()

@@ -34,19 +34,24 @@ export function PullPanel({ s }: { s: Session }) {
   const p = s.pull;
   const canPush = offered(s, "push");
   const canMerge = offered(s, "merge");
-  // A push sends the commit this panel shows (the diff's committed part, read when it shows
-  // and again after a refusal), pinned: the agent's commit made since is refused, not sent.
+  // A push sends the commit this panel shows (the diff's committed part, read when the
+  // person asks what a push sends, and again after a refusal), pinned: the agent's commit
+  // made since is refused, not sent. Read on asking, not on showing: a read of the changes
+  // holds the agent's container still for its length.
   const [shown, setShown] = useState<{ commit: string; subject: string; files: number } | null>(null);
+  useEffect(() => setShown(null), [s.id]);
   const look = useCallback(async () => {
     const c = (await api.diff(s.id)).committed;
     const seen = c.commit ? { commit: c.commit, subject: c.subject, files: c.files.length } : null;
     setShown(seen);
     return seen;
   }, [s.id]);
-  useEffect(() => { if (canPush) void act(look); }, [act, look, canPush]);
   const push = (pr: boolean) => act(async () => {
     if (!shown) return;
-    try { live.upsert(await api.push(s.id, pr, shown.commit)); }
+    try {
+      live.upsert(await api.push(s.id, pr, shown.commit));
+      setShown(null);  // sent: the next push is looked at again
+    }
     catch (e) {
       if (!(e instanceof ApiError && e.status === 409 && e.field === "commit")) throw e;
       const now = await look();
@@ -75,10 +80,13 @@ export function PullPanel({ s }: { s: Session }) {
     {canPush && shown?.subject && <p class="hint" data-testid="push-subject">Its subject, as the agent
       wrote it: <q class="mono"><Revealed text={shown.subject} /></q></p>}
     <div class="row wrap">
-      {canPush && <button class="button" disabled={busy || !shown} data-testid="push"
+      {canPush && !shown && <button class="button" disabled={busy} data-testid="push-look"
+        title="Reads the changes and names the commit a push sends"
+        onClick={() => void act(look)}>Review what a push sends</button>}
+      {canPush && shown && <button class="button" disabled={busy} data-testid="push"
         title="The branch's commit the Changes view shows as committed" onClick={() => void push(false)}>{what}</button>}
-      {canPush && !(p && (p.state === "open" || p.state === "draft")) &&
-        <button class="button" disabled={busy || !shown} data-testid="push-pr"
+      {canPush && shown && !(p && (p.state === "open" || p.state === "draft")) &&
+        <button class="button" disabled={busy} data-testid="push-pr"
           onClick={() => void push(true)}>{what} and open a pull request</button>}
       <button class="button" disabled={busy} data-testid="pull-refresh"
         onClick={() => void act(async () => live.upsert(await api.refreshPull(s.id)))}>Refresh</button>
