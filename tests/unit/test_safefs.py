@@ -304,6 +304,41 @@ def test_a_tree_deeper_than_path_max(root: Path, tree: safefs.Tree) -> None:
     assert not (root / name).exists()
 
 
+def test_a_deep_walk_holds_no_descriptor_a_component(root: Path, tree: safefs.Tree,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A path of one-letter folders as long as a path may be (2,047 components in 4 KiB)
+    is walked holding at most two folders open at once: each parent is closed once its
+    child is open. Counted in ``/proc/self/fd`` while the deepest folder is being listed."""
+    depth = 2047
+    fd = os.open(root, os.O_RDONLY)
+    for _ in range(depth):
+        os.mkdir("a", dir_fd=fd)
+        nxt = os.open("a", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = nxt
+    os.close(os.open("f", os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=fd))
+    os.close(fd)
+    seen: list[int] = []
+    scandir = os.scandir
+
+    def counting(path: int) -> object:
+        seen.append(len(os.listdir("/proc/self/fd")))
+        return scandir(path)
+
+    before = len(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(os, "scandir", counting)
+    rel = "a/" * (depth - 1) + "a"
+    try:
+        assert len(rel) == 4093
+        assert [e.name for e in listing(tree, rel).entries] == ["f"]
+    finally:
+        monkeypatch.undo()
+        safefs.remove_tree(root / "a")  # deeper than pytest's own clean-up can recurse
+    # The walk's one folder, and the count's own listing of /proc/self/fd.
+    assert seen and seen[0] <= before + 2, (before, seen)
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
 def test_open_tree_refusals(tmp_path: Path, outside: Path) -> None:
     with pytest.raises(InvalidInput, match=ABSENT), \
             safefs.open_tree(tmp_path / "nope", label="the worktree", absent=ABSENT):
