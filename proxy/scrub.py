@@ -49,9 +49,10 @@ service built to be an oracle.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterable
 
-from proxy.spellings import WRAPPED_END, alphabet, encodings, spellings, unwrap
+from proxy.spellings import WRAPPED_END, alphabet, broken, encodings, spellings, unwrap
 from proxy.unescape import LEVELS, LONGEST, Twice, Unescaped, open_escape, twice, undone, unescape
 
 #: Shorter values are not looked for: they would mask ordinary text (no real credential is).
@@ -124,7 +125,7 @@ class Scrubber:
                 and any(form in wrap.text for form in self._wrapped):
             out = bytearray(data) if out is None else out
             found = bytearray(wrap.text)
-            spans += _trace(wrap, found, out, self._wrapped)
+            spans += _trace(wrap, found, out, self._wrapped, keep=(data, wrap.spans))
             low = bytes(out).lower()
         if out is not None:
             data = bytes(out)
@@ -230,14 +231,27 @@ class Scrubber:
 
     def ending(self, data: bytes) -> bytes:
         """The end of ``data`` that is a run of the bytes a spelling is made of, with the
-        byte before it; nothing when ``data`` ends in another."""
-        if not data or self._table[data[-1]] != 0x61:
-            return b""
-        for size in (64, len(data)):  # most runs are short: a few bytes are translated
-            look = data[-size:].translate(self._table)
+        byte before it; nothing when ``data`` ends in another. Spaces or tabs that indent a
+        line after a line break are read as the run (a wrapped form may be indented)."""
+        at = len(data)  # data[at:] is the run so far
+        while True:
+            if at and self._table[data[at - 1]] == 0x61:
+                at = self._start(data, at)
+            indent = at
+            while indent and data[indent - 1] in b" \t":
+                indent -= 1
+            if indent == at or not indent or data[indent - 1] not in b"\r\n" \
+                    or self._table[data[indent - 1]] != 0x61:
+                return b"" if at == len(data) else data[at - 1:] if at else data
+            at = indent
+
+    def _start(self, data: bytes, at: int) -> int:
+        """Where the run of a spelling's bytes that ends at ``at`` begins."""
+        for size in (64, at):  # most runs are short: a few bytes are translated
+            look = data[max(0, at - size):at].translate(self._table)
             if (other := look.rfind(b" ")) != -1:
-                return data[len(data) - len(look) + other:]
-        return data
+                return at - len(look) + other + 1
+        return 0
 
     def _opening(self, data: bytes, levels: int) -> int:
         """Where the end of ``data`` that may begin a secret with up to ``levels`` levels of
@@ -258,7 +272,7 @@ class Scrubber:
         """The length of the longest end of ``data`` that begins a form an encoder wraps in
         lines, read across its line breaks: its last line too, when it ends in one."""
         end = data[-3 * len(self._wrapped[0]):]
-        if b"\n" not in end and not end.endswith(b"\r"):
+        if not broken(end):
             return 0
         tail = WRAPPED_END.search(end)
         core = end[:len(end) - len(tail.group()) + 1] if tail else end
@@ -300,15 +314,24 @@ _LINE = re.compile(rb"[^\r\n]")
 
 
 def _trace(view: Unescaped | Twice, found: bytearray, out: bytearray,
-           secrets: tuple[bytes, ...]) -> list[tuple[int, int]]:
+           secrets: tuple[bytes, ...], *,
+           keep: tuple[bytes, tuple[tuple[int, int], ...]] = (b"", ())
+           ) -> list[tuple[int, int]]:
     """Mask in ``out`` the original bytes of each secret in ``found`` (``view``'s text), and
-    in ``found``, so that none is found again inside; the spans of ``out`` masked."""
+    in ``found``, so that none is found again inside; the spans of ``out`` masked. The
+    original's spans ``keep`` names (a wrapped form's line breaks, escaped too) stay as
+    they were, so its lines do."""
+    original, breaks = keep
     spans: list[tuple[int, int]] = []
     for secret in secrets:
         i = found.find(secret)
         while i != -1:
             start, end = view.origin(i, i + len(secret))
             out[start:end] = _LINE.sub(b"*", out[start:end])
+            for k in range(bisect_left(breaks, (start, start)), len(breaks)):
+                if (span := breaks[k])[1] > end:
+                    break
+                out[span[0]:span[1]] = original[span[0]:span[1]]
             found[i:i + len(secret)] = b"*" * len(secret)
             spans.append((start, end))
             i = found.find(secret, i + len(secret))

@@ -42,30 +42,47 @@ def encodings(secret: bytes) -> tuple[bytes, ...]:
     return tuple(forms)
 
 
-#: A line break inside a run of base64 or hex, as MIME (76) and PEM (64) wrap it: the
-#: ``\n`` first, so that the search skips to each (a look behind first is tried at every
-#: byte: some 60 MB/s), its ``\r`` taken in by :func:`unwrap`.
-_WRAP = re.compile(rb"\n(?:(?<=[A-Za-z0-9+/=_-]\n)|(?<=[A-Za-z0-9+/=_-]\r\n))"
-                   rb"(?=[A-Za-z0-9+/_-])")
-#: What may end a line that an encoder wrapped and the next line goes on.
-WRAPPED_END = re.compile(rb"[A-Za-z0-9+/=_-]\r?\n?\Z")
+#: A line break as a wrapped run of base64 or hex may carry it: raw (``\\n``, ``\\r\\n``,
+#: a ``\\r`` alone) or escaped as a JSON string (GitHub's contents API returns a file's
+#: base64 so), a URL or an HTML page carry it; lower-cased (the data is read so), longest
+#: first. Spaces or tabs may indent the next line.
+BREAKS = (b"%0d%0a", b"&#13;&#10;", b"&#x0d;&#x0a;", b"&#xd;&#xa;", b"\\r\\n",
+          b"&#x0a;", b"&#xa;", b"&#10;", b"%0a", b"\\n", b"\r\n", b"\n", b"\r")
+_B64 = rb"[A-Za-z0-9+/=_-]"
+_BREAK = b"(?:" + b"|".join(re.escape(b) for b in BREAKS) + rb")[ \t]*"
+#: A line break inside a run of base64 or hex, as MIME (76) and PEM (64) wrap it.
+_WRAP = re.compile(rb"(?<=" + _B64 + rb")" + _BREAK + rb"(?=[A-Za-z0-9+/_-])", re.IGNORECASE)
+#: What may end a line that an encoder wrapped and the next line goes on: its break may be
+#: cut anywhere.
+WRAPPED_END = re.compile(
+    _B64 + b"(?:" + b"|".join(re.escape(b[:i]) + (rb"[ \t]*" if i == len(b) else b"")
+                              for b in BREAKS for i in range(len(b), 0, -1)) + rb")?\Z",
+    re.IGNORECASE)
+#: The bytes a break begins with: a text holding none holds no break.
+_BREAK_LEADS = (b"\n", b"\r", b"\\", b"%0", b"&#")
+
+
+def broken(data: bytes) -> bool:
+    """Whether ``data`` may hold a line break of :data:`BREAKS` (a few passes of
+    ``memchr``, where the search for one is a regular expression's)."""
+    return any(lead in data for lead in _BREAK_LEADS)
 
 
 def unwrap(data: bytes) -> Unescaped | None:
-    """``data`` with the line breaks inside a run of base64 or hex taken out, each traced
-    (as an escape that stands for nothing), or None when it holds none."""
-    if b"\n" not in data or (first := _WRAP.search(data)) is None:
+    """``data`` with the line breaks inside a run of base64 or hex taken out (and what
+    indents the next line), each traced (as an escape that stands for nothing), or None when
+    it holds none."""
+    if not broken(data) or (first := _WRAP.search(data)) is None:
         return None
     parts: list[bytes] = []
     at: list[int] = []
     spans: list[tuple[int, int]] = []
     done = length = 0
     for match in _WRAP.finditer(data, first.start()):
-        start = match.start() - (data[match.start() - 1] == 0x0D)  # the \r of a \r\n
-        parts.append(data[done:start])
-        length += start - done
+        parts.append(data[done:match.start()])
+        length += match.start() - done
         at.append(length)
-        spans.append((start, match.end()))
+        spans.append(match.span())
         done = match.end()
     parts.append(data[done:])
     return Unescaped(text=b"".join(parts), at=tuple(at), size=(0,) * len(at),

@@ -480,7 +480,8 @@ def echo_forms_folded(value: str) -> dict[str, bytes]:
     lower-cased, in UTF-16 (each byte after or before a NUL, with and without a byte-order
     mark), every character as an upper-case ``\\u00XX``, and its
     base64 wrapped as MIME (76 characters a line) and PEM (64) with ``\\n`` and
-    ``\\r\\n``, after each of 0 to 59 bytes of something else."""
+    ``\\r\\n``, and with its breaks escaped (:data:`WRAPPED_ESCAPED`), after each of 0
+    to 59 bytes of something else."""
     raw = value.encode()
     forms = {
         "hex-mixed": "".join(c.upper() if i % 3 else c
@@ -498,7 +499,21 @@ def echo_forms_folded(value: str) -> dict[str, bytes]:
             data = base64.b64encode(b"{" * skip + raw)
             lines = [data[i:i + width] for i in range(0, len(data), width)]
             forms[f"base64-{width}-{eol!r}-{skip}"] = eol.join(lines)
+    # Wrapped with its line breaks escaped or bent: in a JSON string as GitHub's contents
+    # API returns a file (60 a line, a JSON ``\\n``), percent- and HTML-escaped, a CR
+    # alone, each line indented after its break.
+    for name, width, eol in WRAPPED_ESCAPED:
+        for skip in range(60):
+            data = base64.b64encode(b"{" * skip + raw)
+            lines = [data[i:i + width] for i in range(0, len(data), width)]
+            forms[f"base64-{name}-{skip}"] = b'"' + eol.join(lines) + b'"'
     return forms
+
+
+#: How :func:`echo_forms_folded` wraps base64 with its breaks escaped: a name, the width
+#: and the break.
+WRAPPED_ESCAPED = (("json", 60, b"\\n"), ("json-crlf", 76, b"\\r\\n"), ("url", 76, b"%0A"),
+                   ("html", 64, b"&#10;"), ("cr", 76, b"\r"), ("indented", 64, b"\n    "))
 
 
 #: What separates the forms of :func:`echo_forms_folded` in the answer that quotes them.

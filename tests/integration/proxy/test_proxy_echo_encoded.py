@@ -138,7 +138,9 @@ def read_back(name: str, form: bytes) -> bytes:
     if name.startswith("hex"):
         return binascii.unhexlify(form.replace(b"*", b"0")).upper()
     if name.startswith("base64"):
-        return base64.b64decode(re.sub(rb"[\r\n]", b"", form).replace(b"*", b"A")).upper()
+        # Its line breaks taken out, as they come: raw, escaped, indented after.
+        lines = re.sub(rb'[\r\n" ]|\\r|\\n|%0A|&#10;', b"", form)
+        return base64.b64decode(lines.replace(b"*", b"A")).upper()
     if name.startswith("utf-16"):
         return form.replace(b"\0", b"").upper()
     if name == "json-every":
@@ -153,7 +155,9 @@ async def test_an_echo_that_folds_case_wraps_base64_or_widens_to_utf16_hands_bac
     """The agent asks for a page that quotes the ``Authorization`` the proxy put in with its
     case folded (hex in mixed case, the value upper- or lower-cased), in UTF-16 either way,
     each character as ``\\u00XX``, and in base64 wrapped as MIME
-    and PEM at every offset: no four bytes of the token come back in any of them."""
+    and PEM at every offset, and wrapped with its breaks escaped (inside a JSON string as
+    GitHub's contents API returns a file, ``%0A``, ``&#10;``), a CR alone or each line
+    indented: no four bytes of the token come back in any of them."""
     to = Upstream(scheme="https", host="127.0.0.1", port=fake.port)
     override(proxy, upstreams={"api.github.com": to})
     auth = proxy.add_session("folder")

@@ -355,6 +355,32 @@ def test_a_secret_in_base64_wrapped_in_lines_comes_out_masked_cut_anywhere(
         assert not any(SPACED[i:i + 4] in got for i in range(len(SPACED) - 3))
 
 
+#: ``SPACED`` in base64 wrapped with its line breaks escaped or bent: in a JSON string (as
+#: GitHub's contents API returns a file), percent- or HTML-escaped, a CR alone, indented.
+BREAKS = {"json": b"\\n", "json crlf": b"\\r\\n", "url": b"%0A", "html": b"&#10;",
+          "html hex": b"&#xA;", "cr": b"\r", "indented": b"\n    ", "tabbed": b"\r\n\t"}
+WRAPPED_ESCAPED = {f"{name}, {skip}": eol.join(data[i:i + 60] for i in range(0, len(data), 60))
+                   for name, eol in BREAKS.items() for skip in (40, 45, 50, 52)
+                   for data in [base64.b64encode(b"{" * skip + SPACED)]}
+
+
+@pytest.mark.parametrize("name", WRAPPED_ESCAPED)
+def test_a_secret_in_base64_wrapped_with_escaped_breaks_comes_out_masked_cut_anywhere(
+        name: str) -> None:
+    """Masked but its breaks (escaped ones too), inside a JSON string or not, cut at every
+    byte and fed a byte at a time; what is left holds no four bytes of it."""
+    echoed, eol = WRAPPED_ESCAPED[name], BREAKS[name.split(",", 1)[0]]
+    body = b'{"content": "' + echoed + b'"}\n'
+    for pieces in every_cut(body):
+        scrub = Scrubber([SPACED])
+        out = b"".join(stream(scrub, pieces))
+        assert scrub.masked == 1
+        assert out.count(eol) == body.count(eol) and len(out) == len(body)
+        lines = out[13:13 + len(echoed)].replace(eol, b"")
+        got = base64.b64decode(lines.replace(b"*", b"A"))
+        assert not any(SPACED[i:i + 4] in got for i in range(len(SPACED) - 3))
+
+
 def test_an_end_of_a_line_that_may_begin_a_wrapped_secret_waits_and_no_other() -> None:
     """A chunk that ends in a line break goes on whole unless the line ends in what begins
     the secret's base64 (the next line may go on with it); a blank line never waits."""
@@ -364,10 +390,16 @@ def test_an_end_of_a_line_that_may_begin_a_wrapped_secret_waits_and_no_other() -
     assert scrub.finish() == core[:9] + b"\r\n"
     for chunk in (b"data: " + core[:9] + b"\n\n", b"data: {}\n", b"the end.\n"):
         assert scrub.feed(chunk) == chunk
+    # An escaped break, whole or cut, and an indent after a break wait as a raw one does.
+    for eol in (b"\\", b"\\n", b"%0", b"&#1", b"&#10;", b"\n  "):
+        assert scrub.feed(b'"' + core[:9] + eol) == b'"'
+        assert scrub.finish() == core[:9] + eol
+    assert scrub.feed(b"{}\n  ") == b"{}\n  "
 
 
 @pytest.mark.parametrize("echoed", [*ECHOED.values(), *SPELLED.values(), *FOLDED.values(),
-                                    *WRAPPED.values(), *(e for e, _ in BASE64), TOKEN, BASIC])
+                                    *WRAPPED.values(), *WRAPPED_ESCAPED.values(),
+                                    *(e for e, _ in BASE64), TOKEN, BASIC])
 def test_every_spelling_passes_the_look_that_skips_a_body_which_holds_none(
         echoed: bytes) -> None:
     """The masking skips a chunk with no run of the forms' bytes and the escapes' as long as
