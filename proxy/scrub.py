@@ -53,7 +53,17 @@ from bisect import bisect_left
 from collections.abc import Iterable
 
 from proxy.spellings import WRAPPED_END, alphabet, broken, encodings, spellings, unwrap
-from proxy.unescape import LEVELS, LONGEST, Twice, Unescaped, open_escape, twice, undone, unescape
+from proxy.unescape import (
+    LEVELS,
+    LONGEST,
+    Twice,
+    Unescaped,
+    open_escape,
+    plain_text,
+    twice,
+    undone,
+    unescape,
+)
 
 #: Shorter values are not looked for: they would mask ordinary text (no real credential is).
 MIN_SECRET = 8
@@ -111,6 +121,7 @@ class Scrubber:
         if not self.spells(data):  # nor as its bytes: one pass, not one a form
             return data, spans
         low = data.lower()
+        plain = plain_text(low)  # no escape in it, nor an escaped break: read once for both
         out: bytearray | None = None
         for secret in secrets:
             if secret in low:
@@ -121,7 +132,7 @@ class Scrubber:
                     out[i:i + len(secret)] = b"*" * len(secret)
                     i = low.find(secret, i + len(secret))
                 low = low.replace(secret, b"*" * len(secret))
-        if self._wrapped and (wrap := unwrap(low)) is not None \
+        if self._wrapped and (wrap := unwrap(low, not plain)) is not None \
                 and any(form in wrap.text for form in self._wrapped):
             out = bytearray(data) if out is None else out
             found = bytearray(wrap.text)
@@ -133,7 +144,7 @@ class Scrubber:
             return data, spans
         # Read lower-cased, and so is what each level of escapes stands for (``\\u0052``).
         original, data = data, low
-        done = undone(data)
+        done = undone(data, plain)
         if done is None:
             return original, spans
         # Each level's text; one more only where the last stood for an escape's first byte.

@@ -139,17 +139,19 @@ def _undone(match: re.Match[bytes]) -> bytes:
     return _plain(match.group())
 
 
-def undone(data: bytes) -> tuple[bytes, int] | None:
+def undone(data: bytes, plain: bool | None = None) -> tuple[bytes, int] | None:
     """Only the text of :func:`unescape` (a third of its cost where escapes are dense: the
     scrubber traces bytes back only where a secret is found) and how many escapes it read
-    (for :func:`twice`), or None when it holds none."""
-    return None if _plain_text(data) or ESCAPE.search(data) is None \
+    (for :func:`twice`), or None when it holds none; ``plain``, :func:`plain_text` of
+    ``data`` when the caller knows it."""
+    plain = plain_text(data) if plain is None else plain
+    return None if plain or ESCAPE.search(data) is None \
         else ESCAPE.subn(_undone, data)
 
 
 def unescape(data: bytes) -> Unescaped | None:
     """``data`` with one level of escapes undone, or None when it holds none."""
-    found = None if _plain_text(data) else ESCAPE.search(data)
+    found = None if plain_text(data) else ESCAPE.search(data)
     if found is None:
         return None
     parts: list[bytes] = []
@@ -174,7 +176,7 @@ def unescape(data: bytes) -> Unescaped | None:
                      end=len(data))
 
 
-def _plain_text(data: bytes) -> bool:
+def plain_text(data: bytes) -> bool:
     """Whether ``data`` holds no escape's first byte: three passes of ``memchr`` say so
     some fifty times faster than :data:`ESCAPE` finding none (JSON with no escape in it)."""
     return b"\\" not in data and b"%" not in data and b"&" not in data
