@@ -40,7 +40,9 @@ compressed all the same (:func:`coding`) is refused, since the client would infl
 the masking never read. Not seen: an answer that re-encodes the credential otherwise
 (hashed, encrypted, escaped four times, the base64 of its escaped spelling, split by
 the upstream's own formatting other than a line break inside its hex or base64). Each form
-is looked for in any case, and across such a line break (:func:`proxy.spellings.unwrap`). A
+is looked for in any case, and across such a line break (:func:`proxy.spellings.unwrap`):
+raw, a CR alone, escaped as a JSON string, a URL or a page carry it (``\\n``, ``%0A``,
+``&#10;``), the next line indented or not; a wrapped form masked keeps its breaks. A
 service that streams the agent's own words back a piece at a time could tell it, by the
 wait, whether a piece begins the credential: the masking stops echoes, not a credentialed
 service built to be an oracle.
@@ -153,12 +155,18 @@ class Scrubber:
                 and (more := undone(texts[-1])) is not None:
             before, count = texts[-1], more[1]
             texts.append(more[0].lower())
-        if not any(secret in text for text in texts for secret in secrets):
+        # A wrapped form's escaped characters are undone too (``\\/`` in a JSON string
+        # wrapped with ``\\n``): each level's text is read across its line breaks as well.
+        wrapped = self._wrapped if secrets is self._forms else ()
+        if not any(secret in text for text in texts for secret in secrets) \
+                and not any((wrap := unwrap(text)) is not None and form in wrap.text
+                            for text in texts for form in wrapped):
             return original, spans
         view = unescape(data)
         assert view is not None  # undone() found an escape
         out, found = bytearray(original), bytearray(view.text.lower())
         spans += _trace(view, found, out, secrets)
+        spans += self._unwrapped(view, found, out, wrapped, original)
         # Each further level over the ones before, with what they found masked: counted once.
         chain: Unescaped | Twice = view
         for _ in texts[1:]:
@@ -166,7 +174,22 @@ class Scrubber:
                 break
             chain, found = Twice(chain, level), bytearray(level.text.lower())
             spans += _trace(chain, found, out, secrets)
+            spans += self._unwrapped(chain, found, out, wrapped, original)
         return bytes(out), spans
+
+    @staticmethod
+    def _unwrapped(view: Unescaped | Twice, found: bytearray, out: bytearray,
+                   wrapped: tuple[bytes, ...], original: bytes) -> list[tuple[int, int]]:
+        """Mask in ``out`` the wrapped forms in ``found`` (``view``'s text, a level of
+        escapes undone) read across its line breaks, the breaks left as they were."""
+        if not wrapped or (wrap := unwrap(bytes(found))) is None \
+                or not any(form in wrap.text for form in wrapped):
+            return []
+        breaks = tuple(view.origin(*span) for span in wrap.spans)
+        # Masked in ``found`` too, so that the next level does not find them again.
+        _trace(wrap, bytearray(wrap.text), found, wrapped, keep=(bytes(found), wrap.spans))
+        return _trace(Twice(view, wrap), bytearray(wrap.text), out, wrapped,
+                      keep=(original, breaks))
 
     def spells(self, data: bytes) -> bool:
         """Whether ``data`` may spell a form re-encoded: a spelling, escaped at any level,
@@ -274,7 +297,7 @@ class Scrubber:
             return len(done) - self._begins(done)
         # This level's text: where a secret may begin in it, or in it read once more.
         text = view.text
-        at = len(text) - self._begins(text)
+        at = len(text) - max(self._begins(text), self._wrapping(text))
         if levels > 1 and twice(done, text, len(view.spans)):
             at = min(at, self._opening(text, levels - 1))
         return view.start_of(at)

@@ -1,8 +1,8 @@
 """The fixed spellings of a secret the masking looks for (pure), and how a chunk is read for
 them: the secret itself, its spaces as a form writes them, UTF-16, hex and base64
-(:func:`encodings`, which an encoder may wrap in lines: :func:`unwrap`), and the bytes a
-spelling may be made of (:func:`alphabet`, the prefilter's table). :mod:`proxy.scrub` masks
-with them.
+(:func:`encodings`, which an encoder may wrap in lines, their breaks raw or escaped:
+:func:`unwrap`), and the bytes a spelling may be made of (:func:`alphabet`, the prefilter's
+table). :mod:`proxy.scrub` masks with them.
 """
 
 from __future__ import annotations
@@ -91,8 +91,8 @@ def unwrap(data: bytes, escaped: bool = True) -> Unescaped | None:
     at: list[int] = []
     spans: list[tuple[int, int]] = []
     done = length = 0
-    for start, end in breaks:
-        start -= data[start] == 0x0A and data[start - 1] == 0x0D  # the \r of a \r\n
+    for lead, end in breaks:
+        start = lead - (data[lead] == 0x0A and data[lead - 1] == 0x0D)  # the \r of a \r\n
         parts.append(data[done:start])
         length += start - done
         at.append(length)

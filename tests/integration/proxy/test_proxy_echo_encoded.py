@@ -156,8 +156,8 @@ async def test_an_echo_that_folds_case_wraps_base64_or_widens_to_utf16_hands_bac
     case folded (hex in mixed case, the value upper- or lower-cased), in UTF-16 either way,
     each character as ``\\u00XX``, and in base64 wrapped as MIME
     and PEM at every offset, and wrapped with its breaks escaped (inside a JSON string as
-    GitHub's contents API returns a file, ``%0A``, ``&#10;``), a CR alone or each line
-    indented: no four bytes of the token come back in any of them."""
+    GitHub's contents API returns a file, its ``/`` as ``\\/`` too, ``%0A``, ``&#10;``), a CR
+    alone or each line indented: no four bytes of the token come back in any of them."""
     to = Upstream(scheme="https", host="127.0.0.1", port=fake.port)
     override(proxy, upstreams={"api.github.com": to})
     auth = proxy.add_session("folder")
