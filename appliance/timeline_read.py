@@ -36,7 +36,7 @@ from appliance.audit import (
     parse_line,
     recorded_run,
 )
-from appliance.audit_index import AuditIndex
+from appliance.audit_index import PER_SESSION, AuditIndex
 from appliance.errors import ClauderonError, Conflict, InvalidInput, NotFound
 from appliance.readers import Tree, host_tree
 from appliance.sessions import Session
@@ -190,11 +190,20 @@ def _records(lines: Iterable[tuple[int, bytes]]) -> list[tuple[int, AuditRecord]
     return out
 
 
-def _entries(lines: Iterable[tuple[int, bytes]], session_id: str, run: str | None
-             ) -> list[Entry]:
-    """The session's lines as entries; an exchange a killed proxy left open, cut off."""
+def _ended(records: Iterable[tuple[int, AuditRecord]]) -> set[str]:
+    return {r.stream for _, r in records if r.phase is Phase.END and r.stream is not None}
+
+
+def _entries(lines: Iterable[tuple[int, bytes]], session_id: str, run: str | None,
+             index: AuditIndex | None = None) -> list[Entry]:
+    """The session's lines as entries; an exchange a killed proxy left open, cut off. Its
+    end line may be on a newer page: when an opening has none among these lines, the end
+    lines of the session's lines the ``index`` keeps (the newest) are looked at too."""
     records = _records(lines)
-    ended = {r.stream for _, r in records if r.phase is Phase.END and r.stream is not None}
+    ended = _ended(records)
+    if index is not None and any(cut_off(r.phase, r.stream, ended, run) for _, r in records
+                                 if r.session == session_id):
+        ended |= _ended(_records(index.lines(session_id, PER_SESSION).lines))
     return [e for line_end, record in records
             if (e := _audit_entry(record, line_end, session_id, ended, run)) is not None]
 
@@ -240,8 +249,8 @@ def audits(index: AuditIndex, session_id: str, before: int | None) -> Batch:
     found = index.lines(session_id, AUDIT_LINES,
                         upto=None if before is None else (before - 1) // BLOCKS)
     if not found.lines and not found.whole:
-        return _audits_in_window(index.path, session_id, before, found.base, proxy_run(index))
-    entries = _entries(found.lines, session_id, proxy_run(index))
+        return _audits_in_window(index, session_id, before, found.base, proxy_run(index))
+    entries = _entries(found.lines, session_id, proxy_run(index), index)
     end = before if before is not None else found.read * BLOCKS + LAST
     if found.whole and len(found.lines) < AUDIT_LINES:
         return Batch(source=Source.AUDIT, entries=tuple(entries), end=end, start=LAST,
@@ -251,7 +260,7 @@ def audits(index: AuditIndex, session_id: str, before: int | None) -> Batch:
                  start=(first_end - len(first) - 1) * BLOCKS + LAST, exhausted=False)
 
 
-def _audits_in_window(path: Path, session_id: str, before: int | None, base: int,
+def _audits_in_window(index: AuditIndex, session_id: str, before: int | None, base: int,
                       run: str | None) -> Batch:
     """The session's audit lines before ``before``, from one window of ``audit.jsonl``,
     whose first byte is the index's offset ``base`` (the rotated files before it are the
@@ -259,7 +268,7 @@ def _audits_in_window(path: Path, session_id: str, before: int | None, base: int
     if before is not None and before // BLOCKS <= base:
         return nothing(Source.AUDIT, before)
     try:
-        fh = path.open("rb")
+        fh = index.path.open("rb")
     except FileNotFoundError:
         return nothing(Source.AUDIT, before)
     with fh:
@@ -270,7 +279,8 @@ def _audits_in_window(path: Path, session_id: str, before: int | None, base: int
         data = fh.read(hi - lo)
     lines, start = _lines(data, lo, whole_start=lo == 0,
                           needle=f'"session":"{session_id}"'.encode())
-    entries = _entries(((base + line_end, raw) for line_end, raw in lines), session_id, run)
+    entries = _entries(((base + line_end, raw) for line_end, raw in lines), session_id, run,
+                       index)
     return Batch(source=Source.AUDIT, entries=tuple(entries),
                  end=before if before is not None else (base + size) * BLOCKS + LAST,
                  start=(base + start) * BLOCKS + LAST, exhausted=start == 0)

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from appliance import safefs, timeline, timeline_read
-from appliance.audit import AuditRecord, Decision, Phase
+from appliance.audit import CUT_OFF, AuditRecord, Decision, Phase, started
 from appliance.audit_index import AuditIndex
 from appliance.errors import InvalidInput
 from appliance.sessions import Agent, Session, SessionId
@@ -264,6 +264,40 @@ def test_an_exchange_left_open_is_shown_open_and_its_end_as_its_end(tmp_path: Pa
     assert [x.text for x in got] == [
         f"open since {at(1).isoformat()[11:19]} passed (its end is a line of its own)",
         "ended 101 after 120.0 s passed · the end of the exchange opened as r1"]
+
+
+def test_an_exchange_whose_end_is_on_a_newer_page_is_not_cut_off(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An earlier run's exchange is cut off only when no end line of it is anywhere the
+    index keeps of the session, not only on the page that holds its opening: a WebSocket
+    the run ended as it stopped, with requests between its two lines, was shown cut off on
+    the older page. One the run never ended still is."""
+    monkeypatch.setattr(timeline_read, "AUDIT_LINES", 2)
+
+    def piece(phase: Phase | None, minute: int, stream: str | None) -> str:
+        return AuditRecord(ts=at(minute).isoformat(), id=f"r{minute}", session=SID,
+                           method="GET", host="ws.example.test", path=f"/{minute}",
+                           status=101, bytes_in=0, bytes_out=0, duration_ms=1.0,
+                           credential=None, decision=Decision.PASSED, phase=phase,
+                           stream=stream).to_json_line()
+    path = tmp_path / "audit.jsonl"
+    path.write_text(started("aa", at(0).isoformat()).to_json_line()
+                    + piece(Phase.OPEN, 1, "aa.1") + piece(Phase.OPEN, 2, "aa.2")
+                    + "".join(piece(None, m, None) for m in range(3, 7))
+                    + piece(Phase.END, 7, "aa.1")
+                    + started("bb", at(8).isoformat()).to_json_line())
+    index = AuditIndex(path)
+    shown: dict[str, str] = {}
+    before = None
+    for _ in range(10):
+        b = timeline_read.audits(index, SID, before)
+        shown |= {x.title: x.text for x in b.entries}
+        if b.exhausted:
+            break
+        before = b.start
+    assert len(shown) == 7
+    assert shown["GET ws.example.test/1"].startswith(f"open since {at(1).isoformat()[11:19]}")
+    assert shown["GET ws.example.test/2"].startswith(CUT_OFF)
 
 
 # --- the CLI's rendering and follow (pure) ------------------------------------------------
