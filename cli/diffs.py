@@ -18,7 +18,7 @@ from typing import Any
 
 from cli import calls
 from cli.client import local_client
-from cli.table import Command, arg, emit, inert
+from cli.table import Command, arg, emit, inert, inert_path
 
 Json = dict[str, Any]
 
@@ -66,7 +66,7 @@ def parts(section: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
 
 def marked(files: list[Mapping[str, Any]]) -> list[str]:
     """A line for each file the work tree holds otherwise than the commit."""
-    return [f"! {inert(str(f.get('path')))}: {MARKS[str(f['work_tree'])]}" for f in files
+    return [f"! {inert_path(str(f.get('path')))}: {MARKS[str(f['work_tree'])]}" for f in files
             if str(f.get("work_tree")) in MARKS]
 
 
@@ -89,7 +89,8 @@ def render(body: Mapping[str, Any], *, stat: bool) -> str:
                 out.append("(no changes)")
                 continue
             if stat:
-                out += [f"{inert(str(f.get('status', '?')))[:2]:<2} {inert(str(f.get('path')))}"
+                out += [f"{inert(str(f.get('status', '?')))[:2]:<2} "
+                        f"{inert_path(str(f.get('path')))}"
                         + (f"  ({MARKS[str(f['work_tree'])]})"
                            if str(f.get("work_tree")) in MARKS else "")
                         for f in files]

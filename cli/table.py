@@ -98,6 +98,20 @@ def inert(text: str) -> str:
     return plain(shown, len(shown) + 1)
 
 
+#: What is drawn as a slash and is none: division, fraction, fullwidth and big solidus, the
+#: box-drawing diagonal, the Philippine punctuation. A file named ``src<U+2215>app.py`` lies
+#: in the root and reads as ``src/app.py``. Marked in paths only (:func:`inert_path`): in
+#: the agent's words they mean what they show (``1<U+2044>2``, a Japanese sentence, a
+#: diagram) and hide no file elsewhere. The web UI's set.
+SLASHES = re.compile("[\u1735\u2044\u2215\u2571\u29f8\uff0f]")
+
+
+def inert_path(text: str) -> str:
+    """A path as :func:`inert` shows it, each character drawn as a slash that is none marked
+    too (``<U+2215>``). Of text already inert, the same."""
+    return SLASHES.sub(lambda m: f"<U+{ord(m.group()):04X}>", inert(text))
+
+
 #: A mark :func:`inert` may have written: ``<U+`` and four or five capital hex digits.
 MARK = re.compile("<U\\+([0-9A-F]{4,5})>")
 

@@ -21,7 +21,7 @@ from cli import calls
 from cli.client import AsyncApiClient
 from cli.diffs import MARKS
 from cli.render import age, exited_advice, money
-from cli.table import inert
+from cli.table import inert, inert_path
 from cli.tui.words import join_lines, markup, text
 
 FACTS = (("phase", "phase"), ("agent_state", "status"), ("agent", "agent"),
@@ -35,9 +35,10 @@ EMPTY = Content("")
 
 
 def file_line(item: Mapping[str, Any]) -> Content:
-    """One changed file of the diff: its git status letter and path, and, for a committed
+    """One changed file of the diff: its git status letter and path (a look-alike slash in it
+    marked, :func:`cli.table.inert_path`), and, for a committed
     file the work tree holds otherwise than the commit, so (:data:`cli.diffs.MARKS`)."""
-    line = f"{str(item['status'])[:1].upper()} {item['path']}"
+    line = f"{str(item['status'])[:1].upper()} {inert_path(str(item['path']))}"
     mark = MARKS.get(str(item.get("work_tree")))
     if mark is None:
         return text(line)

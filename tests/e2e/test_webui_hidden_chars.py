@@ -36,6 +36,12 @@ HIDDEN = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2
                     "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0d\ufeff\uffa0"
                     "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]")
 NAME = f"report{RLO}txt.sh"
+#: Names of the root that read as files in ``src``: each with a character drawn as a slash
+#: (division, fraction, fullwidth, big solidus; a box-drawing diagonal; Philippine).
+LOOKALIKE_NAMES = ("src\u2215app.py", "src\u2044util.py", "src\uff0fmain.py",
+                   "src\u29f8cli.py", "src\u2571api.py", "src\u1735db.py")
+#: Those characters, the web UI's and the CLI's set.
+SLASHES = re.compile("[\u1735\u2044\u2215\u2571\u29f8\uff0f]")
 #: The Trojan Source line: drawn, the check reads as a comment and the comment as code.
 CODE = (f'access_level = "user"\n'
         f'if access_level != "user{RLO} {LRI}# Check if admin{PDI} {LRI}":\n'
@@ -177,4 +183,37 @@ def test_tag_letters_fillers_and_selectors_are_shown_as_what_they_are(
         no_hidden(said, "the chat")
         expect(said.locator(".hidden-char")).to_have_text([*tags, *in_code])  # prose, code
         assert "\u26a0\ufe0f" in drawn(said)  # an emoji's own selector is left as it is
+        assert desk.errors == [], json.dumps(desk.errors, indent=1)
+
+
+def test_what_reads_as_a_separator_in_a_name_is_shown_as_what_it_is(
+        browser: Browser, appliance: Appliance, repo: Path) -> None:
+    """Files of the root named ``src<U+2215>app.py`` and its kin (:data:`LOOKALIKE_NAMES`)
+    read in the tree as ``src/app.py``, files in ``src``, the viewer's heading too. In a
+    path each such character is now marked; in the file's text (``1<U+2044>2``) it is not,
+    nor in the diff, whose names git quotes."""
+    http = appliance.http(timeout=15)
+    session, container = start_session(appliance, http, repo, "claude")
+    argv = ["perl", "-CA", "-e", WRITE]
+    for name in LOOKALIKE_NAMES:
+        agent_argv(container, [*argv, f"/workspace/{name}", "half = 1\u20442\n"])
+    marks = [f"U+{ord(n[3]):04X}" for n in LOOKALIKE_NAMES]
+    with watched(browser, appliance) as desk:
+        page = desk.page
+        page.goto(f"/s/{session['name']}/files")
+        for name, mark in zip(LOOKALIKE_NAMES, marks, strict=True):
+            row = page.locator(f'.tree-row[data-path="{name}"]')
+            expect(row).to_contain_text(name[4:])
+            expect(row.locator(".hidden-char")).to_have_text([mark])
+        tree = drawn(page.locator(".tree-pane"))
+        assert not SLASHES.search(tree), f"the tree draws a slash that is none: {tree!r}"
+        page.locator(f'[data-path="{LOOKALIKE_NAMES[0]}"]').click()
+        viewer = page.get_by_test_id("file-viewer")
+        expect(viewer.locator(".viewer-head .hidden-char")).to_have_text([marks[0]])
+        expect(viewer.locator("pre")).to_contain_text("half = 1\u20442")  # words, unmarked
+        assert viewer.locator("pre .hidden-char").count() == 0
+        page.get_by_test_id("files-diff").click()
+        diff = page.get_by_test_id("diff")
+        expect(diff.locator(".changed")).to_contain_text('"src\\342\\210\\225app.py"')
+        assert not SLASHES.search(drawn(diff.locator(".changed")))
         assert desk.errors == [], json.dumps(desk.errors, indent=1)

@@ -16,7 +16,14 @@ import pty
 import re
 from pathlib import Path
 
-from tests.e2e.test_webui_hidden_chars import CODE, DRAWN_AS_NOTHING, HIDDEN, WRITE
+from cli.table import SLASHES
+from tests.e2e.test_webui_hidden_chars import (
+    CODE,
+    DRAWN_AS_NOTHING,
+    HIDDEN,
+    LOOKALIKE_NAMES,
+    WRITE,
+)
 from tests.integration.test_transcript_containment import HOME, append, line, start_session
 from tests.support.appliance import BIN, Appliance
 from tests.support.hostile import agent_argv
@@ -92,3 +99,25 @@ def test_the_diff_shows_the_default_ignorable_characters_too(appliance: Applianc
     assert found == [], f"the diff draws {found} as nothing: {shown!r}"
     for marked in DRAWN_AS_NOTHING_MARKED:
         assert marked in shown, shown
+
+
+def test_the_diff_draws_no_look_alike_separator_in_a_path(appliance: Appliance,
+                                                          repo: Path) -> None:
+    """The agent adds ``src<U+2215>app.py`` (a division slash) and its kin beside the real
+    ``src/app.py``: files of the root that read as files in ``src``. The diff's paths are
+    git's, which quotes every byte outside ASCII (``"src\\342\\210\\225app.py"``), and the
+    CLI marks any such character a path still holds (``tests/unit/test_render.py``): none
+    reaches the terminal as a slash. The code's own words are left as written."""
+    session, container = start_session(appliance, appliance.http(timeout=15), repo, "claude")
+    argv = ["perl", "-CA", "-e", WRITE]
+    for name in LOOKALIKE_NAMES:
+        agent_argv(container, [*argv, f"/workspace/{name}", "half = 1\u20442\n"])
+    words = in_terminal(appliance, "diff", session["name"])
+    assert "+half = 1\u20442" in words, words  # words, not a path
+    shown = in_terminal(appliance, "diff", "--stat", session["name"])
+    for name in LOOKALIKE_NAMES:
+        quoted = "".join(c if c.isascii() else "".join(f"\\{b:03o}" for b in c.encode())
+                         for c in name)
+        assert f'A  "{quoted}"' in shown, shown
+    assert not SLASHES.search(shown), shown
+    assert not SLASHES.search(words.replace("+half = 1\u20442", "")), words

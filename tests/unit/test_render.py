@@ -202,6 +202,59 @@ def test_the_cli_shows_what_a_terminal_draws_as_nothing(said: str, shown: str) -
     assert inert(said) == shown
 
 
+@pytest.mark.parametrize(("path", "shown"), [
+    ("src\u2215app.py", "src<U+2215>app.py"),  # division slash: reads as src/app.py
+    ("a\u2044b\uff0fc\u29f8d\u2571e\u1735f", "a<U+2044>b<U+FF0F>c<U+29F8>d<U+2571>e<U+1735>f"),
+    ("src/app.py", "src/app.py"),  # a separator that is one
+    ("src\u2215is_ad\u200dmin.py", "src<U+2215>is_ad<U+200D>min.py"),  # and what inert marks
+    ("src<U+2215>app.py", "src<U+2215>app.py"),  # marked already: the TUI's answers are inert
+])
+def test_a_path_shows_what_reads_as_a_separator_and_is_none(path: str, shown: str) -> None:
+    """A file named ``src<U+2215>app.py`` lies in the root and reads as ``src/app.py``: in a
+    path (:func:`cli.table.inert_path`) each character drawn as a slash is marked."""
+    from cli.table import inert, inert_path
+    assert inert_path(path) == shown
+    assert inert_path(inert(path)) == shown
+
+
+def test_the_cli_and_the_tui_mark_a_changed_files_look_alike_separator() -> None:
+    """git quotes a name outside ASCII in what it writes (``"src\\342\\210\\225app.py"``),
+    so today's diff carries none; a path the answer gives as it is is still shown marked by
+    the CLI's ``diff --stat`` and lists, and the TUI's changed files."""
+    from cli import diffs
+    from cli.tui.detail import changed_files
+    files = [{"status": "A", "path": "src\u2215app.py", "work_tree": "undone"}]
+    body = {"repos": [{"name": "app", "primary": True, "path": "/workspace",
+                       "base_ref": "main", "committed": {"commit": "ab", "files": files,
+                                                         "diff": "+1\u20442\n"}}]}
+    assert diffs.render(body, stat=True).splitlines()[2] == \
+        "A  src<U+2215>app.py  (committed; the work tree undoes it)"
+    assert diffs.render(body, stat=False).splitlines()[2:] == [
+        "! src<U+2215>app.py: committed; the work tree undoes it", "+1\u20442"]
+    tui = [line.plain for line in changed_files({**body["repos"][0], **body})]
+    assert "A src<U+2215>app.py (committed; the work tree undoes it)" in tui, tui
+
+
+def test_the_web_ui_marks_the_same_slashes() -> None:
+    """The web UI's set (``format.ts``) is the CLI's: one list, written twice."""
+    import re
+    from pathlib import Path
+
+    from cli.table import SLASHES
+    source = (Path(__file__).parents[2] / "api/web/src/format.ts").read_text()
+    found = re.search(r"SLASH_CHARS = String\.raw`([^`]*)`", source)
+    assert found is not None
+    web = {chr(int(h, 16)) for h in re.findall(r"\\u([0-9a-f]{4})", found.group(1))}
+    assert web == {chr(c) for c in range(0x110000) if SLASHES.fullmatch(chr(c))}
+
+
+def test_words_keep_their_slashes_outside_paths() -> None:
+    """In words the agent writes (a fraction, Japanese prose, a diagram) such characters
+    deceive no one about where a file is: :func:`cli.table.inert` leaves them."""
+    from cli.table import inert
+    assert inert("1\u20442 \uff0f \u2571\u2572") == "1\u20442 \uff0f \u2571\u2572"
+
+
 @pytest.mark.parametrize(("shown", "meant"), [
     ("check is_ad<U+2060>min<U+FEFF>", "check is_ad\u2060min\ufeff"),  # what inert marks
     ("report<U+202E>txt.sh", "report\u202etxt.sh"),

@@ -53,10 +53,24 @@ const ANY_HIDDEN = new RegExp(`[${HIDDEN_CHARS}]`, "u");
 /** Splits text around each hidden character, keeping it (odd indexes). */
 export const HIDDEN_SPLIT = new RegExp(`([${HIDDEN_CHARS}])`, "u");
 const EACH_HIDDEN = new RegExp(`[${HIDDEN_CHARS}]`, "gu");
+// Characters drawn as a slash that are none (division, fraction, fullwidth and big solidus,
+// the box-drawing diagonal, the Philippine punctuation): a file of the root named
+// `src∕app.py` reads as `src/app.py`. Marked in paths only: in the agent's words (`1⁄2`,
+// Japanese prose, a diagram) they mean what they show and hide no file elsewhere. The CLI's set.
+const SLASH_CHARS = String.raw`\u1735\u2044\u2215\u2571\u29f8\uff0f`;
+const ANY_HIDDEN_IN_PATH = new RegExp(`[${HIDDEN_CHARS}${SLASH_CHARS}]`, "u");
+/** As HIDDEN_SPLIT, for a path: its look-alike slashes kept apart too. */
+export const PATH_SPLIT = new RegExp(`([${HIDDEN_CHARS}${SLASH_CHARS}])`, "u");
+const SLASH = new RegExp(`^[${SLASH_CHARS}]$`, "u");
 /* eslint-enable no-misleading-character-class */
 
-export function hasHidden(text: string): boolean {
-  return ANY_HIDDEN.test(text);
+export function hasHidden(text: string, path = false): boolean {
+  return (path ? ANY_HIDDEN_IN_PATH : ANY_HIDDEN).test(text);
+}
+
+/** Whether a character is drawn as a slash and is none. */
+export function isSlash(ch: string): boolean {
+  return SLASH.test(ch);
 }
 
 /** A character's code point as written in Unicode's charts: U+202E. */

@@ -32,7 +32,7 @@ function Tree({ s, repo, path, open, onOpen, depth }: { s: Session; repo: string
     <button class={`tree-row${open === e.path ? " on" : ""}`} style={{ paddingLeft: `${0.5 + depth * 0.9}rem` }}
       data-path={e.path} onClick={() => e.type === "dir" ? toggle(e.path) : onOpen(e.path)}>
       <span class="tree-icon" aria-hidden="true">{e.type === "dir" ? (expanded.has(e.path) ? "▾" : "▸") : e.type === "symlink" ? "↪" : "·"}</span>
-      <span class="tree-name"><Revealed text={e.name} /></span>
+      <span class="tree-name"><Revealed text={e.name} path /></span>
       {e.size !== null && <span class="muted small">{bytes(e.size)}</span>}
     </button>
     {e.type === "dir" && expanded.has(e.path) &&
@@ -51,7 +51,7 @@ function Viewer({ s, repo, path, hl }: { s: Session; repo: string; path: string;
   if (error) return <p class="field-error pad">{error}</p>;
   if (!file) return <p class="muted pad">Loading…</p>;
   return <article class="viewer" data-testid="file-viewer">
-    <header class="viewer-head"><span class="mono"><Revealed text={file.path} /></span><span class="muted small">{bytes(file.size)}</span></header>
+    <header class="viewer-head"><span class="mono"><Revealed text={file.path} path /></span><span class="muted small">{bytes(file.size)}</span></header>
     {file.binary ? <p class="muted pad">A binary file; not shown.</p>
       : <pre class="code numbered"><code class="hljs" dangerouslySetInnerHTML={{
         __html: hl ? hl.highlight(file.text, hl.languageFor(file.path)) : revealHtml(escape(file.text)) }} /></pre>}
@@ -75,7 +75,7 @@ function PartBody({ p, empty }: { p: Part; empty: string }) {
   if (p.files.length === 0) return <p class="muted pad">{empty}</p>;
   return <>
     <ul class="changed">{p.files.map(f => <li><span class={`st st-${f.status[0]}`}>{f.status === "?" ? "new" : f.status}</span>
-      <span class="mono"><Revealed text={f.path} /></span>
+      <span class="mono"><Revealed text={f.path} path /></span>
       {f.work_tree && <strong class="undone" data-testid="diff-undone">{MARKS[f.work_tree]}</strong>}</li>)}</ul>
     <pre class="code diff-body">{p.diff.split("\n").map(line => <span class={
       line.startsWith("+++") || line.startsWith("---") || line.startsWith("diff ") ? "d-file"
