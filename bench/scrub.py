@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path[:1]:  # run as `python bench/scrub.py` (its proxy.py is not ours)
     sys.path.insert(0, str(REPO))
 
-from proxy.scrub import Scrubber, escapable  # noqa: E402
+from proxy.bodykind import escapable  # noqa: E402
+from proxy.scrub import Scrubber  # noqa: E402
 
 SECRETS = (b"ghp_REALGITHUBCANARY0123456789",
            b"eC1hY2Nlc3MtdG9rZW46Z2hwX1JFQUxHSVRIVUJDQU5BUlkwMTIzNDU2Nzg5")

@@ -28,6 +28,7 @@ import trio
 
 from appliance.audit import AuditRecord, Decision, Phase
 from appliance.usage import Usage
+from proxy.bodykind import coding, escapable
 from proxy.directory import SessionAuth
 from proxy.framing import framed, has_body, request_framing, response_framing
 from proxy.heads import Target, forwardable
@@ -47,7 +48,7 @@ from proxy.relay import (
 )
 from proxy.rules import Style
 from proxy.screen import screen
-from proxy.scrub import Scrubber, coding, escapable, masked
+from proxy.scrub import Scrubber, masked
 from proxy.sides import HttpSide
 from proxy.state import ProxyState
 from proxy.upload import linger, send_request

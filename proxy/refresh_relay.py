@@ -13,11 +13,12 @@ import logging
 import h11
 import trio
 
+from proxy.bodykind import coding
 from proxy.heads import Target, forwardable
 from proxy.inject import header_value, without
 from proxy.policy import Forward
 from proxy.relay import Meter, client_send
-from proxy.scrub import Scrubber, coding
+from proxy.scrub import Scrubber
 from proxy.sides import HttpSide
 from proxy.state import ProxyState
 from proxy.token_refresh import MAX_REFRESH_BODY, capture_refresh_response, rewrite_refresh_request

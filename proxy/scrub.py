@@ -36,9 +36,9 @@ raises the session's alert.
 
 A credentialed request asks for its answer uncompressed and whole (``policy.py`` drops
 ``Range``: a few bytes of an echo at a time would each be too short to know); an answer
-compressed all the same (:func:`coding`) is refused, since the client would inflate what
-the masking never read. Not seen: an answer that re-encodes the credential otherwise
-(hashed, encrypted, escaped four times, the base64 of its escaped spelling, split by
+compressed all the same (:func:`proxy.bodykind.coding`) is refused, since the client would
+inflate what the masking never read. Not seen: an answer that re-encodes the credential
+otherwise (hashed, encrypted, escaped four times, the base64 of its escaped spelling, split by
 the upstream's own formatting other than a line break inside its hex or base64). Each form
 is looked for in any case, and across such a line break (:func:`proxy.spellings.unwrap`):
 raw, a CR alone, escaped as a JSON string, a URL or a page carry it (``\\n``, ``%0A``,
@@ -99,8 +99,9 @@ class Scrubber:
         self._held = b""
         #: How many occurrences were masked so far.
         self.masked = 0
-        #: Whether the body is read for the credential re-encoded too (:func:`escapable`):
-        #: undoing escapes costs a pass of its own, some forty times the literal search.
+        #: Whether the body is read for the credential re-encoded too
+        #: (:func:`proxy.bodykind.escapable`): undoing escapes costs a pass of its own, some
+        #: forty times the literal search.
         self.escapes = True
 
     def __bool__(self) -> bool:
@@ -124,24 +125,7 @@ class Scrubber:
             return data, spans
         low = data.lower()
         plain = plain_text(low)  # no escape in it, nor an escaped break: read once for both
-        out: bytearray | None = None
-        for secret in secrets:
-            if secret in low:
-                out = bytearray(data) if out is None else out
-                i = low.find(secret)
-                while i != -1:
-                    spans.append((i, i + len(secret)))
-                    out[i:i + len(secret)] = b"*" * len(secret)
-                    i = low.find(secret, i + len(secret))
-                low = low.replace(secret, b"*" * len(secret))
-        if self._wrapped and (wrap := unwrap(low, not plain)) is not None \
-                and any(form in wrap.text for form in self._wrapped):
-            out = bytearray(data) if out is None else out
-            found = bytearray(wrap.text)
-            spans += _trace(wrap, found, out, self._wrapped, keep=(data, wrap.spans))
-            low = bytes(out).lower()
-        if out is not None:
-            data = bytes(out)
+        data, low = self._as_bytes(data, low, secrets, plain, spans)
         if not escapes:
             return data, spans
         # Read lower-cased, and so is what each level of escapes stands for (``\\u0052``).
@@ -176,6 +160,29 @@ class Scrubber:
             spans += _trace(chain, found, out, secrets)
             spans += self._unwrapped(chain, found, out, wrapped, original)
         return bytes(out), spans
+
+    def _as_bytes(self, data: bytes, low: bytes, secrets: tuple[bytes, ...], plain: bool,
+                  spans: list[tuple[int, int]]) -> tuple[bytes, bytes]:
+        """``data`` (and ``low``, its lower case) with each secret masked where its bytes
+        stand, in any case, and where an encoder wrapped it in lines; each span masked
+        appended to ``spans``."""
+        out: bytearray | None = None
+        for secret in secrets:
+            if secret in low:
+                out = bytearray(data) if out is None else out
+                i = low.find(secret)
+                while i != -1:
+                    spans.append((i, i + len(secret)))
+                    out[i:i + len(secret)] = b"*" * len(secret)
+                    i = low.find(secret, i + len(secret))
+                low = low.replace(secret, b"*" * len(secret))
+        if self._wrapped and (wrap := unwrap(low, not plain)) is not None \
+                and any(form in wrap.text for form in self._wrapped):
+            out = bytearray(data) if out is None else out
+            found = bytearray(wrap.text)
+            spans += _trace(wrap, found, out, self._wrapped, keep=(data, wrap.spans))
+            low = bytes(out).lower()
+        return (data if out is None else bytes(out)), low
 
     @staticmethod
     def _unwrapped(view: Unescaped | Twice, found: bytearray, out: bytearray,
@@ -335,14 +342,6 @@ class Scrubber:
         return best
 
 
-#: Media types whose bodies are data, not text (a pack, an archive, an image): no service
-#: echoes a request's header into one escaped, and reading them for escapes would cost a
-#: clone through the proxy's one loop some forty times the time.
-_DATA_TYPES = (b"application/x-git-", b"application/octet-stream", b"application/zip",
-               b"application/gzip", b"application/x-tar", b"application/pdf",
-               b"application/wasm", b"image/", b"audio/", b"video/", b"font/")
-
-
 #: What masking writes over: all but a line break (a wrapped form keeps its lines).
 _LINE = re.compile(rb"[^\r\n]")
 
@@ -370,27 +369,6 @@ def _trace(view: Unescaped | Twice, found: bytearray, out: bytearray,
             spans.append((start, end))
             i = found.find(secret, i + len(secret))
     return spans
-
-
-def escapable(headers: Iterable[tuple[bytes, bytes]]) -> bool:
-    """Whether an answer's body may carry the credential re-encoded: any body but one whose
-    ``Content-Type`` names data (:data:`_DATA_TYPES`); text, JSON, HTML, an event stream
-    and a body of no stated type may."""
-    for name, value in headers:
-        if name.lower() == b"content-type":
-            return not value.strip().lower().startswith(_DATA_TYPES)
-    return True
-
-
-def coding(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
-    """The first content coding an answer's head names other than ``identity`` (its body
-    is then no plain text to mask), or None."""
-    for name, value in headers:
-        if name.lower() == b"content-encoding":
-            for part in value.split(b","):
-                if (token := part.strip().lower()) and token != b"identity":
-                    return token
-    return None
 
 
 def masked(text: str, secrets: Iterable[bytes]) -> str:

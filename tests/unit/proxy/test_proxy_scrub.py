@@ -9,7 +9,8 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from proxy.scrub import MIN_SECRET, REACH, Scrubber, coding, escapable, masked
+from proxy.bodykind import coding, escapable
+from proxy.scrub import MIN_SECRET, REACH, Scrubber, masked
 from proxy.spellings import spellings
 
 TOKEN = b"ghp_REALGITHUBCANARY0123456789"
