@@ -33,7 +33,6 @@ retryable, plainly worded :class:`BackendError`; other 4xx are permanent.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import logging
@@ -59,6 +58,7 @@ from appliance.backends.base import (
 )
 from appliance.backends.kubernetes_client import (
     as_json,
+    listing,
     load_configuration,
     op,
     pod_changes,
@@ -160,26 +160,17 @@ class KubernetesBackend:
     async def list_workloads(self) -> list[Observed]:
         sel = manifests.selector(self.instance)
 
-        def listing(core: client.CoreV1Api, net: client.NetworkingV1Api
-                    ) -> tuple[list[Json], list[Json], list[Json]]:
-            pods = as_json(core.list_namespaced_pod(self.ns, label_selector=sel,
-                                                  _preload_content=False))
-            pvcs = as_json(core.list_namespaced_persistent_volume_claim(
-                self.ns, label_selector=sel, _preload_content=False))
-            policies = as_json(net.list_namespaced_network_policy(
-                self.ns, label_selector=sel, _preload_content=False))
-            return (list(pods.get("items") or []), list(pvcs.get("items") or []),
-                    list(policies.get("items") or []))
-
         def observed(found: Json, state: RunState, detail: str, image: str = "") -> Observed:
             meta = found.get("metadata") or {}
             return Observed(kind=self.kind, session_id=(meta.get("labels") or {}).get(
                 LABEL_SESSION, ""), backend_id=meta.get("name", ""), name=meta.get("name", ""),
                 state=state, image=image, detail=detail)
 
-        pods, pvcs, policies = await self._call("list the sessions' pods", listing)
-        out = [self._checked(observed(pod, *run_state(pod), image=image_of(pod)), pod,
-                             pvcs, policies) for pod in pods]
+        pods, pvcs, policies = await self._call("list the sessions' pods", functools.partial(
+            listing, namespace=self.ns, selector=sel))
+        out = [lockdown.checked(observed(pod, *run_state(pod), image=image_of(pod)), pod,
+                                pvcs, policies, self.kube, proxy_port=self.proxy_port,
+                                hook_port=self.hook_port) for pod in pods]
         named = {o.name for o in out}
         for claim in pvcs:
             meta = claim.get("metadata") or {}
@@ -188,27 +179,6 @@ class KubernetesBackend:
                 continue
             out.append(observed(claim, RunState.STOPPED, "stopped (its volume is kept)"))
         return out
-
-    def _checked(self, found: Observed, pod: Json, pvcs: list[Json],
-                 policies: list[Json]) -> Observed:
-        """``found`` (a pod) with what it, and its policy, lack of this version's
-        containment (:mod:`~appliance.backends.kubernetes_lockdown`)."""
-        if found.state is not RunState.RUNNING:
-            return found
-        lacks = lockdown.pod_lacks(pod)
-        uncontained = ("made by an older version without this version's containment: "
-                       f"{'; '.join(lacks)}; made again on its volume") if lacks else ""
-        named = {(o.get("metadata") or {}).get("name"): o for o in pvcs}
-        claim = named.get(found.name) or pod
-        labels = dict((claim.get("metadata") or {}).get("labels") or {})
-        loose = ""
-        if labels.get(LABEL_SESSION):
-            wanted = manifests.policy_for(found.name, labels, self.kube,
-                                          proxy_port=self.proxy_port, hook_port=self.hook_port)
-            held = {(p.get("metadata") or {}).get("name"): p for p in policies}
-            loose = lockdown.policy_differs(held.get(found.name), wanted)
-        return dataclasses.replace(found, uncontained=uncontained,
-                                   loose=f"{loose}; replaced by this version's" if loose else "")
 
     async def contain(self, backend_id: str) -> None:
         claim = await self._get("read the session's volume", "pvc", backend_id)

@@ -121,3 +121,17 @@ def pod_changes(core: client.CoreV1Api, _: client.NetworkingV1Api, *, namespace:
         out.append(None if event.get("type") == "DELETED" else raw)
         w.stop()
     return out
+
+
+def listing(core: client.CoreV1Api, net: client.NetworkingV1Api, *, namespace: str,
+            selector: str) -> tuple[list[Json], list[Json], list[Json]]:
+    """The pods, volume claims and NetworkPolicies labelled ``selector``, as the API's JSON,
+    on a worker thread."""
+    pods = as_json(core.list_namespaced_pod(namespace, label_selector=selector,
+                                          _preload_content=False))
+    pvcs = as_json(core.list_namespaced_persistent_volume_claim(
+        namespace, label_selector=selector, _preload_content=False))
+    policies = as_json(net.list_namespaced_network_policy(
+        namespace, label_selector=selector, _preload_content=False))
+    return (list(pods.get("items") or []), list(pvcs.get("items") or []),
+            list(policies.get("items") or []))

@@ -18,10 +18,14 @@ Neighbours: :mod:`appliance.backends.kubernetes_manifests` (what today's builder
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
+from appliance.backends import kubernetes_manifests as manifests
+from appliance.backends.base import LABEL_SESSION, Observed, RunState
 from appliance.backends.kubernetes_manifests import AGENT, CLONE
+from appliance.config_kubernetes import KubeSettings
 
 Json = dict[str, Any]
 #: Pod fields that open a way out of the pod when true (all false when absent).
@@ -93,3 +97,25 @@ def policy_differs(found: Json | None, wanted: Json) -> str:
     if _shape(found) != _shape(wanted):
         return "its NetworkPolicy is not this version's (it lets other traffic in or out)"
     return ""
+
+
+def checked(found: Observed, pod: Json, pvcs: list[Json], policies: list[Json],
+            kube: KubeSettings, *, proxy_port: int, hook_port: int) -> Observed:
+    """``found`` (a pod) with what it, and its policy, lack of this version's containment
+    (:func:`pod_lacks`, :func:`policy_differs`); a pod not running is as found."""
+    if found.state is not RunState.RUNNING:
+        return found
+    lacks = pod_lacks(pod)
+    uncontained = ("made by an older version without this version's containment: "
+                   f"{'; '.join(lacks)}; made again on its volume") if lacks else ""
+    named = {(o.get("metadata") or {}).get("name"): o for o in pvcs}
+    claim = named.get(found.name) or pod
+    labels = dict((claim.get("metadata") or {}).get("labels") or {})
+    loose = ""
+    if labels.get(LABEL_SESSION):
+        wanted = manifests.policy_for(found.name, labels, kube, proxy_port=proxy_port,
+                                      hook_port=hook_port)
+        held = {(p.get("metadata") or {}).get("name"): p for p in policies}
+        loose = policy_differs(held.get(found.name), wanted)
+    return dataclasses.replace(found, uncontained=uncontained,
+                               loose=f"{loose}; replaced by this version's" if loose else "")
