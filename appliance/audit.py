@@ -22,6 +22,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
+from appliance.durable import replace_file
+
 REDACTED = "REDACTED"
 #: Free space the audit log's disk must keep for the proxy to forward anything: a request it
 #: could not record must not happen, and this holds some hundred thousand lines.
@@ -128,14 +130,7 @@ def record_run(log: Path, line: AuditRecord) -> None:
     views then look for the newest start-up line in the log."""
     path = log.with_name(RUN_FILE)
     path.unlink(missing_ok=True)
-    part = path.with_name(RUN_FILE + ".part")
-    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, line.to_json_line().encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(part, path)
+    replace_file(path, line.to_json_line().encode())
 
 
 def recorded_run(log: Path) -> str | None:

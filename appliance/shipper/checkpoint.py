@@ -9,7 +9,6 @@ deleted, and a file whose start differs is not the one we were reading.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from appliance.durable import replace_file
 from appliance.errors import ConfigError
 
 VERSION = 1
@@ -101,18 +101,5 @@ def load_checkpoint(path: Path) -> Checkpoint:
 
 
 def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
-    """Replace ``path`` atomically and durably (temp file, fsync, rename, fsync the folder)."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, checkpoint.to_json().encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        with contextlib.suppress(OSError):  # some filesystems refuse fsync on a folder
-            os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """Replace ``path`` atomically and durably (:func:`appliance.durable.replace_file`)."""
+    replace_file(path, checkpoint.to_json().encode())
