@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -46,6 +47,26 @@ class Event:
                 "payload": self.payload}
 
 
+def _write_ahead(conn: sqlite3.Connection) -> None:
+    """Switch the database to WAL. The switch needs the database alone, and when services
+    open a new one at the same moment SQLite tells the losers "database is locked" at once,
+    without waiting on the busy timeout: they try again until it has passed."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise ServiceUnavailable(
+                    f"the database is busy ({exc}); another process holds it: "
+                    "try again") from exc
+            time.sleep(0.01)
+            continue
+        if mode == "wal":
+            return
+        raise ServiceUnavailable(f"the database could not be switched to WAL (it is {mode})")
+
+
 class Store:
     """One SQLite connection; safe to share between threads (calls are serialized)."""
 
@@ -68,7 +89,7 @@ class Store:
         path.chmod(0o600)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _write_ahead(conn)
         conn.execute("PRAGMA synchronous = NORMAL")
         store = cls(conn)
         store._migrate()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing
 import sqlite3
 import stat
 import subprocess
@@ -12,7 +13,7 @@ from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 
@@ -83,6 +84,40 @@ def test_wal_mode_and_busy_timeout(store: Store) -> None:
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS
     assert BUSY_TIMEOUT_MS > 0
+
+
+def _open_at_the_barrier(path: str, barrier: Any, errors: Any) -> None:
+    barrier.wait()
+    try:
+        Store.open(Path(path)).close()
+    except Exception as exc:  # every failure is the finding
+        errors.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_services_opening_a_new_database_at_the_same_moment_all_open_it(tmp_path: Path) -> None:
+    """The appliance's services start together on a new home and each opens the store; the
+    switch to WAL needs the database alone, and SQLite answers a loser at once ("database is
+    locked") without its busy handler. Four real processes, released by one barrier, per round."""
+    ctx = multiprocessing.get_context("spawn")
+    errors = ctx.Queue()
+    rounds, procs = 8, 4
+    for n in range(rounds):
+        path = tmp_path / f"new-{n}.db"
+        barrier = ctx.Barrier(procs)
+        started = [ctx.Process(target=_open_at_the_barrier, args=(str(path), barrier, errors))
+                   for _ in range(procs)]
+        for p in started:
+            p.start()
+        for p in started:
+            p.join(60)
+            assert p.exitcode == 0, p.exitcode
+        with closing(sqlite3.connect(path)) as raw:
+            assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert raw.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    failed = []
+    while not errors.empty():
+        failed.append(errors.get())
+    assert failed == []
 
 
 def test_database_files_are_private(store: Store, db_path: Path) -> None:
