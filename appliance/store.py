@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -29,9 +28,14 @@ from appliance import wire
 from appliance.errors import Conflict, NotFound, ServiceUnavailable
 from appliance.limits import SessionLimits, check_room, occupancy
 from appliance.sessions import Desired, Phase, Session, check_transition, utcnow
-from appliance.store_schema import MIGRATIONS, PHASES, STATUSES, from_row, to_row
-
-BUSY_TIMEOUT_MS = 5000
+from appliance.store_schema import (
+    MIGRATIONS,
+    PHASES,
+    STATUSES,
+    connect,
+    from_row,
+    to_row,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,26 +51,6 @@ class Event:
                 "payload": self.payload}
 
 
-def _write_ahead(conn: sqlite3.Connection) -> None:
-    """Switch the database to WAL. The switch needs the database alone, and when services
-    open a new one at the same moment SQLite tells the losers "database is locked" at once,
-    without waiting on the busy timeout: they try again until it has passed."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() >= deadline:
-                raise ServiceUnavailable(
-                    f"the database is busy ({exc}); another process holds it: "
-                    "try again") from exc
-            time.sleep(0.01)
-            continue
-        if mode == "wal":
-            return
-        raise ServiceUnavailable(f"the database could not be switched to WAL (it is {mode})")
-
-
 class Store:
     """One SQLite connection; safe to share between threads (calls are serialized)."""
 
@@ -78,19 +62,7 @@ class Store:
 
     @classmethod
     def open(cls, path: Path) -> Store:
-        try:
-            conn = sqlite3.connect(
-                path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                check_same_thread=False,
-            )
-        except sqlite3.Error as exc:
-            raise ServiceUnavailable(f"cannot open the database {path}: {exc}") from exc
-        # Before the first write: SQLite gives the -wal and -shm files the database's mode.
-        path.chmod(0o600)
-        conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        _write_ahead(conn)
-        conn.execute("PRAGMA synchronous = NORMAL")
+        conn = connect(path)
         store = cls(conn)
         store._migrate()
         store._refresh_views()

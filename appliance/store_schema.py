@@ -1,4 +1,5 @@
-"""The store's tables: the migrations, in the order they run, and a session's row.
+"""The store's file and tables: how it is opened, the migrations in the order they run,
+and a session's row.
 
 :data:`MIGRATIONS` is append-only: the database's ``user_version`` counts the ones that
 ran, so a migration once released is never edited (a later one changes what it made).
@@ -11,11 +12,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from dataclasses import fields
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from appliance import multirepo, wire
+from appliance.errors import ServiceUnavailable
 from appliance.pullstate import PullStatus
 from appliance.sessions import (
     AccessMode,
@@ -28,6 +32,49 @@ from appliance.sessions import (
     Session,
     SessionId,
 )
+
+#: How long a write waits for another process's (SQLite's busy timeout).
+BUSY_TIMEOUT_MS = 5000
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """The database at ``path``, opened as every service opens it: private, in WAL mode,
+    waiting up to :data:`BUSY_TIMEOUT_MS` for another process's write."""
+    try:
+        conn = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+            check_same_thread=False,
+        )
+    except sqlite3.Error as exc:
+        raise ServiceUnavailable(f"cannot open the database {path}: {exc}") from exc
+    # Before the first write: SQLite gives the -wal and -shm files the database's mode.
+    path.chmod(0o600)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    _write_ahead(conn)
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def _write_ahead(conn: sqlite3.Connection) -> None:
+    """Switch the database to WAL. The switch needs the database alone, and when services
+    open a new one at the same moment SQLite tells the losers "database is locked" at once,
+    without waiting on the busy timeout: they try again until it has passed."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise ServiceUnavailable(
+                    f"the database is busy ({exc}); another process holds it: "
+                    "try again") from exc
+            time.sleep(0.01)
+            continue
+        if mode == "wal":
+            return
+        raise ServiceUnavailable(f"the database could not be switched to WAL (it is {mode})")
+
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: sessions, events, recent repos

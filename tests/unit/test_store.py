@@ -26,7 +26,8 @@ from appliance.sessions import (
     SessionId,
     new_session_id,
 )
-from appliance.store import BUSY_TIMEOUT_MS, MIGRATIONS, AsyncStore, Store
+from appliance.store import MIGRATIONS, AsyncStore, Store
+from appliance.store_schema import BUSY_TIMEOUT_MS
 from appliance.wire import ListFilter
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
