@@ -25,7 +25,7 @@ import logging
 import socket
 import ssl
 import struct
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from enum import StrEnum
 
@@ -44,7 +44,8 @@ from proxy.tls import TlsStream
 log = logging.getLogger(__name__)
 
 MAX_IDLE_PER_KEY = 32
-#: Idle connections kept across all sessions; the longest idle goes first beyond this.
+#: Idle connections kept across all sessions; beyond this, the session keeping the most
+#: closes its longest idle (``Pool._evict``).
 MAX_IDLE = 512
 
 #: (session, credential, upstream scheme, host, port, target host, target port)
@@ -157,23 +158,30 @@ class Pool:
             self._evict()
 
     def _evict(self) -> None:
-        """Close the connection idle the longest (and any whose idle time is up)."""
+        """Close any connection whose idle time is up; then, past :data:`MAX_IDLE`, the one
+        idle the longest of the session that keeps the most. The longest idle of all would
+        be a quiet neighbour's: one session finishing many requests at once closed the
+        other sessions' kept connections, and made them connect anew."""
         now = trio.current_time()
-        oldest: PoolKey | None = None
+        kept: Counter[str] = Counter()
         for key, conns in list(self._idle.items()):
             while conns and now - conns[0].idle_since >= self.config.idle_timeout:
                 _close_now(conns.pop(0))
                 self._count -= 1
             if not conns:
                 del self._idle[key]
-            elif oldest is None or conns[0].idle_since < self._idle[oldest][0].idle_since:
-                oldest = key
-        if self._count > MAX_IDLE and oldest is not None:
-            conns = self._idle[oldest]
-            _close_now(conns.pop(0))
-            self._count -= 1
-            if not conns:
-                del self._idle[oldest]
+            else:
+                kept[key[0]] += len(conns)
+        if self._count <= MAX_IDLE or not kept:
+            return
+        greediest = kept.most_common(1)[0][0]
+        oldest = min((key for key in self._idle if key[0] == greediest),
+                     key=lambda key: self._idle[key][0].idle_since)
+        conns = self._idle[oldest]
+        _close_now(conns.pop(0))
+        self._count -= 1
+        if not conns:
+            del self._idle[oldest]
 
     def close_all(self) -> None:
         old, self._idle, self._count = self._idle, defaultdict(list), 0

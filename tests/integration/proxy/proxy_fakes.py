@@ -120,8 +120,11 @@ class _Base(Listener):
     def __init__(self, ca: trustme.CA, host: str = "127.0.0.1") -> None:
         super().__init__(ca, host)
         self.seen: list[Seen] = []
+        #: Connections the proxy opened to this upstream (a kept one is counted once).
+        self.connections = 0
 
     async def _connection(self, stream: trio.abc.Stream) -> None:
+        self.connections += 1
         conn = h11.Connection(h11.SERVER)
         while True:
             request = await self._next(stream, conn)
