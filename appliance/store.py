@@ -140,6 +140,18 @@ class Store:
         """Changes whenever another connection commits: a cheap "anything new?" probe."""
         return int(self.rows("PRAGMA data_version")[0][0])
 
+    def changes(self) -> tuple[int, int]:
+        """Changes whenever anyone commits, this connection too (:meth:`data_version` and
+        the connection's own count of changes)."""
+        with self._lock:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0]), \
+                self._conn.total_changes
+
+    def credentials(self) -> list[sqlite3.Row]:
+        """What the proxy knows a session by: its id, name, modes and token digest."""
+        return self.rows("SELECT id, name, access_mode, proxy_token_hash, egress_mode, "
+                         "budget_exceeded FROM sessions")
+
     def journal(self, conn: sqlite3.Connection, session_id: str | None, kind: str,
                 payload: Mapping[str, Any]) -> int:
         """An event inside a transaction the caller holds (:meth:`transaction`)."""

@@ -81,8 +81,24 @@ def proven(presented: ProxyCredentials | None, found: SessionAuth | None) -> str
     return found.session_id if found is not None and authenticate(presented, found) else None
 
 
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """Every session as one read of the store found them."""
+
+    number: int
+    at: float
+    changes: tuple[int, int]
+    sessions: dict[str, SessionAuth]
+
+
 class StoreDirectory:
-    """Sessions from the SQLite store (``appliance.store``), on a worker thread."""
+    """Sessions from the SQLite store (``appliance.store``), read all at once on a worker
+    thread, one read at a time: a lookup waits for the read running and at most one more.
+
+    A session found is kept :data:`CACHE_SECONDS`. An id no session has is read again only
+    when the database changed since (:meth:`Store.changes`, no row read): any client can name
+    any id, a new one per request, and a read per id queued a neighbour's lookup behind them.
+    """
 
     def __init__(
         self,
@@ -96,30 +112,48 @@ class StoreDirectory:
         self._appliance = appliance
         self._cache_seconds = cache_seconds
         self._clock = clock
-        self._cache: dict[str, tuple[float, SessionAuth | None]] = {}
-        self._limiter = trio.CapacityLimiter(4)
+        self._last: _Read | None = None
+        self._reads = 0  # reads started
+        self._reading: trio.Event | None = None
 
     async def lookup(self, session_id: str) -> SessionAuth | None:
         if self._appliance is not None and session_id == self._appliance.session_id:
             return self._appliance
-        now = self._clock()
-        hit = self._cache.get(session_id)
-        if hit is not None and now - hit[0] < self._cache_seconds:
-            return hit[1]
-        session = await trio.to_thread.run_sync(
-            self._store.get_session, session_id, limiter=self._limiter
-        )
-        found = None
-        if session is not None:
-            found = SessionAuth(
-                session_id=str(session.id),
-                name=session.name,
-                access_mode=AccessMode(str(session.access_mode)),
-                proxy_token_hash=session.proxy_token_hash,
-                egress_mode=session.egress_mode,
-                budget_exceeded=session.budget_exceeded,
-            )
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[session_id] = (now, found)
+        begun = self._reads  # a read numbered this or later started after this lookup
+        last = self._last
+        if last is None or self._clock() - last.at >= self._cache_seconds:
+            last = await self._read_from(begun)
+        found = last.sessions.get(session_id)
+        if found is None and last.number < begun:  # said by a read older than this lookup
+            found = (await self._read_from(begun)).sessions.get(session_id)
         return found
+
+    async def _read_from(self, number: int) -> _Read:
+        """The newest read, once one numbered ``number`` or later has ended: the one
+        running if it is, else a new one."""
+        while self._last is None or self._last.number < number:
+            if self._reading is not None:
+                await self._reading.wait()
+                continue
+            self._reading = done = trio.Event()
+            self._reads += 1
+            try:
+                self._last = await trio.to_thread.run_sync(
+                    self._read, self._reads - 1, self._last)
+            finally:
+                self._reading = None
+                done.set()
+        return self._last
+
+    def _read(self, number: int, last: _Read | None) -> _Read:
+        changes = self._store.changes()
+        if last is not None and last.changes == changes:
+            return _Read(number, self._clock(), changes, last.sessions)
+        sessions = {
+            str(row["id"]): SessionAuth(
+                session_id=str(row["id"]), name=row["name"],
+                access_mode=AccessMode(str(row["access_mode"])),
+                proxy_token_hash=row["proxy_token_hash"], egress_mode=row["egress_mode"],
+                budget_exceeded=row["budget_exceeded"])
+            for row in self._store.credentials()}
+        return _Read(number, self._clock(), changes, sessions)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import trio
+import trio.testing
+
 from appliance.sessions import AccessMode as StoreMode
 from appliance.sessions import Session, new_session_id
 from appliance.store import Store
@@ -67,3 +70,74 @@ def test_a_request_is_recorded_under_the_session_its_credentials_prove_only() ->
     assert proven(ProxyCredentials(session_id="s2", token="tok"), found) is None
     assert proven(None, found) is None
     assert proven(ProxyCredentials(session_id="s1", token="tok"), None) is None
+
+
+def _session(store: Store, name: str) -> str:
+    now = datetime.now(UTC)
+    sid = new_session_id()
+    store.insert_session(Session(
+        id=sid, name=name, repo_path="/r", worktree_path="/w", branch="b", base_ref="main",
+        image="i", proxy_token_hash=hash_token("tok"), created_at=now, updated_at=now))
+    return sid
+
+
+def _statements(store: Store) -> list[str]:
+    """Every statement the store's connection runs from now on, as SQLite traces it."""
+    ran: list[str] = []
+    store._conn.set_trace_callback(ran.append)
+    return ran
+
+
+async def test_a_flood_of_ids_no_session_has_holds_no_neighbours_lookup(tmp_path: Path) -> None:
+    """Any client can name any session id, a new one per request, and each went to the
+    database on the proxy's few worker threads: a neighbour's own lookup (once a second, its
+    answer kept that long) queued behind the whole flood. An id no session has now costs no
+    read of the sessions while nothing changed, and a lookup waits for at most the one read
+    running and its own."""
+    store = Store.open(tmp_path / "db.sqlite")
+    victim = _session(store, "victim")
+    directory = StoreDirectory(store, cache_seconds=0)
+    assert await directory.lookup(victim) is not None
+    ran = _statements(store)
+    before_victim: list[int] = []
+    victim_done: list[int] = []
+
+    async def forged() -> None:
+        assert await directory.lookup(new_session_id()) is None
+
+    async def neighbour() -> None:
+        before_victim.append(len(ran))
+        assert await directory.lookup(victim) is not None
+        victim_done.append(len(ran))
+
+    async with trio.open_nursery() as flood:
+        for _ in range(500):
+            flood.start_soon(forged)
+        await trio.testing.wait_all_tasks_blocked()
+        flood.start_soon(neighbour)
+    store._conn.set_trace_callback(None)
+    sessions_read = [s for s in ran if "FROM sessions" in s]
+    assert sessions_read == [], f"{len(sessions_read)} reads of the sessions for forged ids"
+    assert victim_done[0] - before_victim[0] <= 2, ran[before_victim[0]:victim_done[0]][:5]
+    store.close()
+
+
+async def test_a_session_made_or_changed_since_the_last_read_is_seen_at_once(
+        tmp_path: Path) -> None:
+    """An id missing from what was read is read again when the database changed since: a
+    session made just now is known at its first request, its token too; a deleted one is
+    gone. The proxy's own writes (same connection) count as changes."""
+    store = Store.open(tmp_path / "db.sqlite")
+    other = Store.open(tmp_path / "db.sqlite")
+    directory = StoreDirectory(store, cache_seconds=3600)
+    assert await directory.lookup("nobody-yet") is None
+    made = _session(other, "made-elsewhere")
+    found = await directory.lookup(made)
+    assert found is not None and found.name == "made-elsewhere"
+    mine = _session(store, "made-here")
+    assert (await directory.lookup(mine)) is not None
+    other.delete_session(made)
+    assert await directory.lookup(made) is not None  # known ids are kept cache_seconds
+    assert await StoreDirectory(store).lookup(made) is None
+    other.close()
+    store.close()
