@@ -55,6 +55,11 @@ INDEX_LIMIT = 64 * 1024 * 1024
 #: outranks a ``.gitmodules`` of the agent's saying ``ignore = none``.
 DIFF_FLAGS = ("--no-color", "--no-ext-diff", "--no-textconv", "--no-renames",
               "--ignore-submodules=all")
+#: Two commits compared (no work tree): nothing asks a submodule anything, and each
+#: submodule's commit they change (a gitlink: the agent may point the person's submodule at
+#: a commit of its own) is named, as a push sends it. ``none`` on the command line outranks
+#: a ``.gitmodules`` saying ``ignore = all``.
+COMMIT_FLAGS = (*DIFF_FLAGS[:-1], "--ignore-submodules=none")
 #: git builds a file's whole diff in memory before writing a line of it (some 40 bytes
 #: for each line): a file larger than the diff shown is diffed as a binary one, named and
 #: not read, as git does past its own bound of 512 MiB.
@@ -124,10 +129,10 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
                                limit=limit, input=input, memory=DIFF_MEMORY).stdout
 
         def part(*against: str, untracked: set[str], tree: bool = True) -> dict[str, Any]:
-            text = git(*BOUNDED, "diff", *DIFF_FLAGS, *against, "--", limit=DIFF_LIMIT,
+            flags = DIFF_FLAGS if tree else COMMIT_FLAGS
+            text = git(*BOUNDED, "diff", *flags, *against, "--", limit=DIFF_LIMIT, tree=tree)
+            stat = git("diff", "--name-status", *flags[-2:], *against, "--", limit=STAT_LIMIT,
                        tree=tree)
-            stat = git("diff", "--name-status", "--no-renames", "--ignore-submodules=all",
-                       *against, "--", limit=STAT_LIMIT, tree=tree)
             return _part(stat, untracked, text)
 
         fork = git("merge-base", "base", "tip", check=False).decode().strip() if base else ""
@@ -268,9 +273,9 @@ def branch_diff(repo: RepoInfo, branch: str, base_ref: str) -> dict[str, Any]:
 
     fork = git("merge-base", base, tip, check=False).decode().strip() if base else ""
     against = fork or base or tip
-    text = git(*BOUNDED, "diff", *DIFF_FLAGS, against, tip, "--", limit=DIFF_LIMIT)
-    stat = git("diff", "--name-status", "--no-renames", "--ignore-submodules=all", against,
-               tip, "--", limit=STAT_LIMIT)
+    text = git(*BOUNDED, "diff", *COMMIT_FLAGS, against, tip, "--", limit=DIFF_LIMIT)
+    stat = git("diff", "--name-status", *COMMIT_FLAGS[-2:], against, tip, "--",
+               limit=STAT_LIMIT)
     branch_part = _part(stat, set(), text)
     said = subject(lambda *a: git(*a, check=False, limit=SUBJECT_LIMIT), tip)
     # The pod's work tree is not read: what it holds besides the branch is not known here.

@@ -552,3 +552,37 @@ def test_clauderon_push_sends_only_the_commit_clauderon_diff_showed(
     done = app.cli("push", "looked")
     assert f"pushing {newest} (3 files against main): add three" in done.stderr, done.stderr
     assert github.tip(SLUG, s["branch"]) == newest
+
+
+#: The commit the agent points the person's submodule at: one of its own, say in a fork of
+#: the library (GitHub serves a fork's commits from the library's own URL).
+ELSEWHERE = "0123456789abcdef0123456789abcdef01234567"
+
+
+def test_a_submodule_the_agent_repoints_is_in_what_a_push_is_shown_to_send(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """The person's repository has a submodule; the agent commits only a new commit for it
+    (its gitlink), one the person never chose. The diff's committed part (what a push
+    sends, which the person looks at and pins) names the submodule and its new commit, and
+    a push of that commit sends exactly it."""
+    user_git(origin, "update-index", "--add", "--cacheinfo",
+             f"160000,{'a' * 40},vendor/lib")
+    (origin / ".gitmodules").write_text(
+        '[submodule "lib"]\n\tpath = vendor/lib\n\turl = https://github.com/octo/lib.git\n')
+    user_git(origin, "add", ".gitmodules")
+    user_git(origin, "commit", "-qm", "vendor lib")
+    s = create(app, origin, "repoint")
+    code, out = in_container(app, s, f"git update-index --cacheinfo 160000,{ELSEWHERE},"
+                                     "vendor/lib && git commit -qm tidy && git rev-parse HEAD")
+    assert code == 0, out
+    sent = out.split()[-1]
+    committed = app.client().get("/api/sessions/repoint/diff")["committed"]
+    assert committed["commit"] == sent
+    assert [(f["status"], f["path"]) for f in committed["files"]] == [("M", "vendor/lib")], \
+        f"the submodule's new commit is not in what a push is shown to send: {committed}"
+    assert f"+Subproject commit {ELSEWHERE}" in committed["diff"], committed["diff"]
+    with app.socket_http() as http:
+        r = http.post("/api/sessions/repoint/push", json={"commit": sent})
+        assert r.status_code == 200, (r.status_code, r.text)
+    assert github.tip(SLUG, s["branch"]) == sent
+    assert ELSEWHERE in git(github.bare(SLUG), "ls-tree", sent, "vendor/lib")
