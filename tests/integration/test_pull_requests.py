@@ -16,9 +16,12 @@ nor one the agent retargeted at another base; a session changes no pull request 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import pty
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -30,7 +33,7 @@ from appliance.tokens import APPLIANCE_ID, load_or_create_instance_key
 from tests.conftest import user_git
 from tests.support import agent_app
 from tests.support.agent_app import behind_proxy, create
-from tests.support.appliance import Appliance, wait_for
+from tests.support.appliance import BIN, Appliance, wait_for
 from tests.support.fake_github import TOKEN, FakeGitHub, git
 
 SLUG = "octo/app"
@@ -586,3 +589,63 @@ def test_a_submodule_the_agent_repoints_is_in_what_a_push_is_shown_to_send(
         assert r.status_code == 200, (r.status_code, r.text)
     assert github.tip(SLUG, s["branch"]) == sent
     assert ELSEWHERE in git(github.bare(SLUG), "ls-tree", sent, "vendor/lib")
+
+
+def _read_until(fd: int, seen: bytes, marker: bytes | None = None) -> bytes:
+    """What the terminal showed, read until ``marker`` shows or the command closes it."""
+    while marker is None or marker not in seen:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the command exited and closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    return seen
+
+
+def push_on_a_terminal(app: Appliance, ref: str, answer: str,
+                       meanwhile: Callable[[], object] = lambda: None) -> tuple[int, str]:
+    """``clauderon push REF`` on a pseudo-terminal: it shows the commit and asks; once the
+    question is on screen, ``meanwhile`` runs (the agent at work), then ``answer`` is typed.
+    Its exit code and all it showed."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the command, on the terminal
+        os.execve(str(BIN / "clauderon"), ["clauderon", "push", ref],
+                  {**app.env, "TERM": "xterm-256color"})
+    try:
+        seen = _read_until(fd, b"", b"push it? [y/N] ")
+        assert b"push it? [y/N] " in seen, seen.decode(errors="replace")
+        meanwhile()
+        os.write(fd, answer.encode() + b"\r")
+        seen = _read_until(fd, seen)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        with contextlib.suppress(ChildProcessError, ProcessLookupError):
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), seen.decode(errors="replace")
+
+
+def test_clauderon_push_on_a_terminal_sends_only_the_commit_it_asked_about(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """Without ``--commit``, on a terminal, ``clauderon push`` names the commit a push sends
+    and asks. Not answered yes: nothing sent. The agent commits while the question is on
+    screen: a yes sends nothing (the question was about the older commit), and says so. A
+    yes with the branch still there sends exactly that commit."""
+    s = create(app, origin, "asked")
+    shown = agent_commit(app, s, "one")
+    code, out = push_on_a_terminal(app, "asked", "n")
+    assert f"is at {shown} (1 file against main): add one" in out, out
+    assert code == 1 and "nothing pushed" in out, (code, out)
+    assert github.tip(SLUG, s["branch"]) is None
+    later: list[str] = []
+    code, out = push_on_a_terminal(app, "asked", "y",
+                                   lambda: later.append(agent_commit(app, s, "backdoor")))
+    assert f"is at {shown} " in out, out
+    assert github.tip(SLUG, s["branch"]) is None, "a commit made while it asked went out"
+    assert code == 4 and "the agent committed since you looked" in out, (code, out)
+    code, out = push_on_a_terminal(app, "asked", "y")
+    assert f"is at {later[0]} (2 files against main): add backdoor" in out, out
+    assert code == 0 and github.tip(SLUG, s["branch"]) == later[0], (code, out)
