@@ -37,7 +37,7 @@ def remote_of(repo: RepoInfo) -> Remote:
     slug = repo_slug(raw)
     if slug is not None:
         return Remote(url=push_url(slug), slug=slug)
-    url = remotes.clean_remote(raw)
+    url = repos.clean_remote(raw)
     if url is None:
         said = f"its origin is {raw!r}" if raw else "it has no remote named origin"
         raise InvalidInput(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import string
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from appliance import branchsync, hostgit, repos, shadow, workspaces
 from appliance.branchsync import fetch_error
@@ -32,21 +31,10 @@ LISTING_LIMIT = 64 << 10
 _HEX = frozenset(string.hexdigits.lower())
 
 
-def clean_remote(url: str | None) -> str | None:
-    """The remote as pods may use it: https only, no credentials in it; None otherwise."""
-    if not url:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme != "https" or not parts.hostname:
-        return None
-    host = parts.hostname + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(("https", host, parts.path, parts.query, ""))
-
-
 def cluster_remote(repo: RepoInfo) -> str:
     """The remote a Kubernetes session clones, or a refusal that says what to do."""
     raw = repos.remote_url(repo)
-    url = clean_remote(raw)
+    url = repos.clean_remote(raw)
     if url is None:
         said = f"its origin is {raw!r}" if raw else "it has no remote named origin"
         raise InvalidInput(

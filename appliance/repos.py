@@ -12,6 +12,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from appliance import hostgit
 from appliance.errors import GitError, InvalidInput
@@ -204,6 +205,19 @@ def remote_url(repo: RepoInfo) -> str | None:
     out = hostgit.text(["config", "--get", "remote.origin.url"], owner=repo.owner,
                        cwd=repo.root, check=False)
     return out or None
+
+
+def clean_remote(url: str | None) -> str | None:
+    """The remote as an agent may be given it (a workspace's ``origin``, a pod's clone): https
+    only, no user name or password in it (the proxy injects the credential); None otherwise.
+    A person who cloned with a token in the URL keeps it in their own config only."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        return None
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(("https", host, parts.path, parts.query, ""))
 
 
 def borrowed_object_dirs(objects_dir: Path) -> list[Path]:

@@ -88,8 +88,10 @@ def create_workspace(repo: RepoInfo, path: Path, branch: str, start: str,
     if base_branch and base_branch != "HEAD":
         # Where it forked, for `git rebase origin/<base>` and `git log origin/<base>..`.
         git("update-ref", f"refs/remotes/origin/{base_branch}", start)
-    url = repos.remote_url(repo)
-    if url and url.startswith("https://"):
+    # The remote without the credential a person may keep in its URL: the agent reads
+    # its own config, and the proxy injects what a push needs.
+    url = repos.clean_remote(repos.remote_url(repo))
+    if url:
         git("config", "remote.origin.url", url)
         git("config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*")
     if mend:

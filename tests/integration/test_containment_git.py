@@ -197,6 +197,19 @@ def test_a_forged_ref_never_makes_the_host_read_outside(app: Appliance, repo: Pa
     assert refs(repo)[f"refs/heads/{s['branch']}"] == refs(repo)["refs/heads/main"]
 
 
+def test_the_remote_a_workspace_names_holds_no_credential(app: Appliance, repo: Path) -> None:
+    """A person who cloned with a token in the URL: the workspace's ``origin`` is the
+    remote without it (the proxy injects the credential), so the agent reads no token in
+    its own ``.git/config``."""
+    canary = "ghp-URL-CANARY-5d1e8b"
+    user_git(repo, "remote", "add", "origin",
+             f"https://x-access-token:{canary}@github.com/owner/app.git")
+    s = create(app, repo, "reader")
+    _, out = in_container(app, s, "git config --get remote.origin.url; cat .git/config")
+    assert canary not in out, out
+    assert out.splitlines()[0] == "https://github.com/owner/app.git"
+
+
 def test_the_users_gc_and_prune_never_break_a_live_session(app: Appliance, repo: Path) -> None:
     s = create(app, repo, "durable")
     _, out = in_container(app, s, "echo a > a && git add a && git commit -qm a && "

@@ -247,3 +247,20 @@ def test_packs_past_the_limit_are_rolled_up_keeping_every_object(
     assert repos.pack_count(info) == left
     assert sh(root, "cat-file", "-p", packed) == "nothing reaches me"
     assert sh(root, "cat-file", "-p", loose) == "nor me"
+
+
+@pytest.mark.parametrize(("url", "clean"), [
+    ("https://github.com/o/r.git", "https://github.com/o/r.git"),
+    ("https://x-access-token:ghp_secret@github.com/o/r.git", "https://github.com/o/r.git"),
+    ("https://person@git.example.test:8443/o/r", "https://git.example.test:8443/o/r"),
+    ("https://:pw@GitHub.com/o/r.git#frag", "https://github.com/o/r.git"),
+    ("http://github.com/o/r.git", None),
+    ("git@github.com:o/r.git", None),
+    ("ssh://git@github.com/o/r.git", None),
+    ("https:///nohost", None),
+    ("", None),
+    (None, None),
+])
+def test_the_remote_an_agent_is_given_holds_no_credential(url: str | None,
+                                                            clean: str | None) -> None:
+    assert repos.clean_remote(url) == clean
