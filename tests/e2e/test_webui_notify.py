@@ -159,3 +159,41 @@ def test_an_agent_flipping_its_status_in_a_loop_notifies_the_person_once(
         wait_for(lambda: f"exited-{s['id']}" in shown(), what="the exit's notification")
         assert shown() == [f"waiting-{s['id']}", f"exited-{s['id']}"]
         assert w.errors == []
+
+
+def test_an_approval_asked_right_after_a_wait_is_told_and_replaces_no_note(
+        browser: Browser, appliance: Appliance, repo: Path) -> None:
+    """The agent, from inside its container, says it waits for the person and a moment
+    later that it needs an approval (and then waits again, and exits): each is its own kind
+    of note, so the approval is told though a wait was told a moment before, under a tag of
+    its own (a note with the same tag replaces the one on screen without a sound), and the
+    wait after it is not told again so soon."""
+    name = f"ask-{uuid.uuid4().hex[:6]}"
+    appliance.cli("create", "--repo", str(repo), "--name", name, "--prompt", "p")
+    s = appliance.wait_phase(name, "running")
+    [container] = appliance.containers(s["id"])
+    with watched(browser, appliance) as w:
+        page = w.page
+        w.context.grant_permissions(["notifications"], origin=appliance.base)
+        page.add_init_script(COUNT_SHOWN)
+        page.goto(f"/s/{name}/info")
+        page.get_by_test_id("notify").click()
+        expect(page.get_by_test_id("notify")).to_have_attribute("aria-pressed", "true")
+
+        events = ("Stop", "PermissionRequest", "Stop", "Exited")
+        out = container.exec_run(["bash", "-c", "".join(own_hook(e) for e in events)],
+                                 user="1000:1000").output.decode()
+        assert re.findall(r"HTTP/1.1 (\d+)", out) == ["204"] * 4, out
+
+        def shown() -> list[str]:
+            tags: list[str] = page.evaluate("window.__shown")
+            return tags
+
+        wait_for(lambda: f"exited-{s['id']}" in shown(), what="the exit's notification")
+        assert shown() == [f"waiting-{s['id']}", f"approval-{s['id']}", f"exited-{s['id']}"]
+        titles: list[str] = page.evaluate(
+            "navigator.serviceWorker.ready.then(r => r.getNotifications())"
+            ".then(ns => ns.map(n => n.title))")
+        assert f"{name} needs your approval" in titles, titles
+        assert f"{name} is waiting for you" in titles, titles
+        assert w.errors == []

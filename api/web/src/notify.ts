@@ -20,11 +20,16 @@ export function noteFor(before: Session | undefined, after: Session): Note | nul
       body: "Nothing more happens until it is restarted (Info, Health: restart agent).",
       tag: `exited-${after.id}`, url: `${url}/info` };
   }
-  const waiting = after.agent_status === "waiting_input" || after.agent_status === "waiting_approval";
-  if (waiting && before.agent_status !== after.agent_status) {
-    return { title: after.agent_status === "waiting_approval"
-      ? `${after.name} needs your approval` : `${after.name} is waiting for you`,
-      body: after.initial_prompt.slice(0, 120), tag: `waiting-${after.id}`, url };
+  // An approval and a wait are two kinds, each with its own tag: a tag is both what the
+  // throttle counts and what a note replaces on screen (silently), so an approval asked just
+  // after a wait was told is still told, and leaves the wait's note where it is.
+  if (after.agent_status === "waiting_approval" && before.agent_status !== after.agent_status) {
+    return { title: `${after.name} needs your approval`, body: after.initial_prompt.slice(0, 120),
+      tag: `approval-${after.id}`, url };
+  }
+  if (after.agent_status === "waiting_input" && before.agent_status !== after.agent_status) {
+    return { title: `${after.name} is waiting for you`, body: after.initial_prompt.slice(0, 120),
+      tag: `waiting-${after.id}`, url };
   }
   return null;
 }
@@ -33,9 +38,9 @@ export function noteFor(before: Session | undefined, after: Session): Note | nul
 export const NOTE_GAP_MS = 30_000;
 
 /** Whether `note` may be shown at `now` (ms), given when each tag was last shown: at most one
- * note of each tag (a session's wait, its agent's exit, its failure) in NOTE_GAP_MS, so an
- * agent flipping its status between working and waiting in a loop cannot storm the person's
- * desktop; a real wait after a while still tells them (pure). */
+ * note of each tag (a session's wait, its approval, its agent's exit, its failure) in
+ * NOTE_GAP_MS, so an agent flipping its status between working and waiting in a loop cannot
+ * storm the person's desktop; a real wait after a while still tells them (pure). */
 export function due(shownAt: ReadonlyMap<string, number>, note: Note, now: number): boolean {
   const last = shownAt.get(note.tag);
   return last === undefined || now - last >= NOTE_GAP_MS;
