@@ -29,7 +29,7 @@ from tests.support.hostile import agent_argv
 
 pytestmark = pytest.mark.e2e
 
-RLO, LRI, PDI, ZWJ, ZWSP = "\u202e", "\u2066", "\u2069", "\u200d", "\u200b"
+RLO, LRI, PDI, ZWJ, ZWSP, RLM = "\u202e", "\u2066", "\u2069", "\u200d", "\u200b", "\u200f"
 #: Unicode's Default_Ignorable_Code_Point (drawn as nothing) but the two selectors that choose
 #: an emoji's drawing (U+FE0E, U+FE0F), and the bidi controls among them.
 HIDDEN = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
@@ -216,4 +216,29 @@ def test_what_reads_as_a_separator_in_a_name_is_shown_as_what_it_is(
         diff = page.get_by_test_id("diff")
         expect(diff.locator(".changed")).to_contain_text('"src\\342\\210\\225app.py"')
         assert not SLASHES.search(drawn(diff.locator(".changed")))
+        assert desk.errors == [], json.dumps(desk.errors, indent=1)
+
+
+#: What the agent says it did: a right-to-left mark, a joiner in a word, and the failure count
+#: written backwards behind an override (which the appliance drops from every timeline text).
+SAID = f"All 12 tests pass{RLM}, and the di{ZWJ}ff is empty{RLO} :deliaf 3{PDI}"
+
+
+def test_the_timeline_shows_hidden_characters_in_what_the_agent_said(
+        browser: Browser, appliance: Appliance, repo: Path) -> None:
+    """The agent's words in the timeline are its transcript, as in the chat: a character
+    there that is drawn as nothing or turns the words' direction is marked as in the chat."""
+    http = appliance.http(timeout=15)
+    session, container = start_session(appliance, http, repo, "claude")
+    sid, name = session["id"], session["name"]
+    folder = f"{HOME}/.claude/projects/-workspace"
+    agent_argv(container, ["mkdir", "-p", folder])
+    append(container, f"{folder}/{sid}.jsonl", line("assistant", SAID))
+    with watched(browser, appliance) as desk:
+        page = desk.page
+        page.goto(f"/s/{name}/timeline")
+        row = page.locator("[data-testid=timeline-item][data-source=message]")
+        expect(row).to_contain_text("All 12 tests pass")
+        no_hidden(page.get_by_test_id("timeline"), "the timeline")
+        expect(row.locator(".hidden-char")).to_have_text(["U+200F", "U+200D"])
         assert desk.errors == [], json.dumps(desk.errors, indent=1)

@@ -2,7 +2,8 @@
 // lifecycle events on one screen, in time order (GET /api/sessions/{ref}/timeline). Read
 // again when /ws/events says the session changed and on a slow timer (the transcript and the
 // audit log have no event); "Older" pages back with the API's cursor. Every field is shown
-// as text, never as HTML: the agent writes most of it.
+// as text, never as HTML: the agent writes most of it; each character in it that hides or
+// reorders words (its messages' too, as in the chat) is drawn as what it is (Revealed).
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, hasRoute, type TimelineItem } from "../api";
 import { concerns } from "../conversation";
@@ -19,12 +20,6 @@ function repoOf(s: Session, item: TimelineItem): string {
   return item.repo === "." ? (s.repo_path.split("/").filter(Boolean).pop() ?? ".") : item.repo;
 }
 
-/** A field of a row as text: a commit's message and a request's path show each character
- * that hides or reorders text as what it is (a message is prose: an emoji joins with one). */
-function Field({ item, text }: { item: TimelineItem; text: string }) {
-  return item.source === "message" ? <>{text}</> : <Revealed text={text} />;
-}
-
 function Row({ item, repo }: { item: TimelineItem; repo: string }) {
   const time = new Date(item.ts).toLocaleTimeString([], { hour12: false });
   const body = item.text && item.text !== item.title;
@@ -36,9 +31,9 @@ function Row({ item, repo }: { item: TimelineItem; repo: string }) {
     <span class="tl-kind muted small">{item.kind}{repo && <> · <span class="mono"
       data-testid="timeline-repo">{repo}</span></>}</span>
     {body
-      ? <details class="tl-body"><summary class="tl-title"><Field item={item} text={item.title} />
-        </summary><pre class="code small"><Field item={item} text={item.text} /></pre></details>
-      : <span class="tl-title"><Field item={item} text={item.title} /></span>}
+      ? <details class="tl-body"><summary class="tl-title"><Revealed text={item.title} />
+        </summary><pre class="code small"><Revealed text={item.text} /></pre></details>
+      : <span class="tl-title"><Revealed text={item.title} /></span>}
   </li>;
 }
 
