@@ -206,6 +206,13 @@ function socket(name, path, send) {
   await attempt("archive", () => post("/api/sessions/NAME/archive", {mode: "no-cors"}));
   await attempt("push", () => post("/api/sessions/NAME/push", {mode: "no-cors",
     body: JSON.stringify({pr: true, force: true})}));
+  await attempt("push_pinned", () => post("/api/sessions/NAME/push", {
+    headers: {"Content-Type": "application/json"},
+    body: JSON.stringify({pr: true, force: true, commit: "0".repeat(40)})}));
+  for (const what of ["diff", "timeline", "audit", "files", "file?path=README.md", "transcript"]) {
+    await attempt("read_" + what, () => fetch(T + "/api/sessions/NAME/" + what,
+      {credentials: "include"}).then(r => r.text()));
+  }
   await attempt("merge", () => post("/api/sessions/NAME/merge", {mode: "no-cors",
     body: JSON.stringify({method: "merge", delete_branch: true})}));
   await attempt("interrupt", () => post("/api/sessions/NAME/interrupt", {mode: "no-cors"}));
@@ -292,6 +299,12 @@ def test_a_hostile_page_on_another_loopback_origin_changes_nothing(
                         f"refused POST /api/sessions/{name}/restart-agent:",
                         f"refused POST /api/sessions/{name}/recreate-fresh:",
                         f"refused GET /api/sessions/{name}/health:",
+                        f"refused GET /api/sessions/{name}/diff:",
+                        f"refused GET /api/sessions/{name}/timeline:",
+                        f"refused GET /api/sessions/{name}/audit:",
+                        f"refused GET /api/sessions/{name}/files:",
+                        f"refused GET /api/sessions/{name}/file:",
+                        f"refused GET /api/sessions/{name}/transcript:",
                         f"refused POST /api/sessions/{name}/uploads:",
                         f"/api/sessions/{name}:",  # the DELETE's preflight
                         "refused GET /api/sessions:", "refused GET /api/disk:",
