@@ -209,15 +209,21 @@ def remote_url(repo: RepoInfo) -> str | None:
 
 def clean_remote(url: str | None) -> str | None:
     """The remote as an agent may be given it (a workspace's ``origin``, a pod's clone): https
-    only, no user name or password in it (the proxy injects the credential); None otherwise.
-    A person who cloned with a token in the URL keeps it in their own config only."""
+    only, no user name, password or query in it (the proxy injects the credential); None
+    otherwise. A person who cloned with a token in the URL keeps it in their own config only."""
     if not url:
         return None
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.hostname:
         return None
-    host = parts.hostname + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(("https", host, parts.path, parts.query, ""))
+    try:
+        port = parts.port
+    except ValueError:  # not a port number
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    host += f":{port}" if port else ""
+    # Nor a query: a token may travel there too (``?private_token=``).
+    return urlunsplit(("https", host, parts.path, "", ""))
 
 
 def borrowed_object_dirs(objects_dir: Path) -> list[Path]:

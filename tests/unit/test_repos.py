@@ -258,6 +258,10 @@ def test_packs_past_the_limit_are_rolled_up_keeping_every_object(
     ("git@github.com:o/r.git", None),
     ("ssh://git@github.com/o/r.git", None),
     ("https:///nohost", None),
+    ("https://git.example.test/o/r.git?private_token=glpat-secret", "https://git.example.test/o/r.git"),
+    ("https://[fd00::1]:8443/o/r.git", "https://[fd00::1]:8443/o/r.git"),
+    ("https://tok@[fd00::1]/o/r.git", "https://[fd00::1]/o/r.git"),
+    ("https://github.com:notaport/o/r.git", None),
     ("", None),
     (None, None),
 ])
