@@ -19,7 +19,10 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import Browser, Route, WebSocketRoute, expect
 
@@ -129,12 +132,13 @@ COUNT_SHOWN = """(() => {
 })()"""
 
 
-def test_an_agent_flipping_its_status_in_a_loop_notifies_the_person_once(
-        browser: Browser, appliance: Appliance, repo: Path) -> None:
-    """The agent, from inside its container with its own hook token, says it waits for the
-    person and then that it works, ten times in a row (well inside its hook room), then
-    that it exited: the person hears of the wait once, not ten times, and of the exit."""
-    name = f"storm-{uuid.uuid4().hex[:6]}"
+@contextmanager
+def _told(browser: Browser, appliance: Appliance, repo: Path, prefix: str,
+          events: Sequence[str]) -> Iterator[tuple[Any, dict[str, Any], Callable[[], list[str]]]]:
+    """A running session whose page is open with notifications on; the agent, from inside
+    its container with its own hook token, posts ``events`` in a row. Yields the page, the
+    session and the tags of the notes shown so far, once the exit's is."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
     appliance.cli("create", "--repo", str(repo), "--name", name, "--prompt", "p")
     s = appliance.wait_phase(name, "running")
     [container] = appliance.containers(s["id"])
@@ -145,20 +149,28 @@ def test_an_agent_flipping_its_status_in_a_loop_notifies_the_person_once(
         page.goto(f"/s/{name}/info")
         page.get_by_test_id("notify").click()
         expect(page.get_by_test_id("notify")).to_have_attribute("aria-pressed", "true")
-
-        flips = "".join(own_hook(e) for e in ("Stop", "PreToolUse") * 10)
-        out = container.exec_run(["bash", "-c", flips + own_hook("Exited")],
+        out = container.exec_run(["bash", "-c", "".join(own_hook(e) for e in events)],
                                  user="1000:1000").output.decode()
-        assert re.findall(r"HTTP/1.1 (\d+)", out) == ["204"] * 21, out
+        assert re.findall(r"HTTP/1.1 (\d+)", out) == ["204"] * len(events), out
 
         def shown() -> list[str]:
             tags: list[str] = page.evaluate("window.__shown")
             return tags
 
-        # Events arrive in order: once the exit is told, every flip before it was judged.
+        # Events arrive in order: once the exit is told, every event before it was judged.
         wait_for(lambda: f"exited-{s['id']}" in shown(), what="the exit's notification")
-        assert shown() == [f"waiting-{s['id']}", f"exited-{s['id']}"]
+        yield page, s, shown
         assert w.errors == []
+
+
+def test_an_agent_flipping_its_status_in_a_loop_notifies_the_person_once(
+        browser: Browser, appliance: Appliance, repo: Path) -> None:
+    """The agent, from inside its container with its own hook token, says it waits for the
+    person and then that it works, ten times in a row (well inside its hook room), then
+    that it exited: the person hears of the wait once, not ten times, and of the exit."""
+    with _told(browser, appliance, repo, "storm",
+               [*("Stop", "PreToolUse") * 10, "Exited"]) as (_, s, shown):
+        assert shown() == [f"waiting-{s['id']}", f"exited-{s['id']}"]
 
 
 def test_an_approval_asked_right_after_a_wait_is_told_and_replaces_no_note(
@@ -168,32 +180,12 @@ def test_an_approval_asked_right_after_a_wait_is_told_and_replaces_no_note(
     of note, so the approval is told though a wait was told a moment before, under a tag of
     its own (a note with the same tag replaces the one on screen without a sound), and the
     wait after it is not told again so soon."""
-    name = f"ask-{uuid.uuid4().hex[:6]}"
-    appliance.cli("create", "--repo", str(repo), "--name", name, "--prompt", "p")
-    s = appliance.wait_phase(name, "running")
-    [container] = appliance.containers(s["id"])
-    with watched(browser, appliance) as w:
-        page = w.page
-        w.context.grant_permissions(["notifications"], origin=appliance.base)
-        page.add_init_script(COUNT_SHOWN)
-        page.goto(f"/s/{name}/info")
-        page.get_by_test_id("notify").click()
-        expect(page.get_by_test_id("notify")).to_have_attribute("aria-pressed", "true")
-
-        events = ("Stop", "PermissionRequest", "Stop", "Exited")
-        out = container.exec_run(["bash", "-c", "".join(own_hook(e) for e in events)],
-                                 user="1000:1000").output.decode()
-        assert re.findall(r"HTTP/1.1 (\d+)", out) == ["204"] * 4, out
-
-        def shown() -> list[str]:
-            tags: list[str] = page.evaluate("window.__shown")
-            return tags
-
-        wait_for(lambda: f"exited-{s['id']}" in shown(), what="the exit's notification")
+    events = ("Stop", "PermissionRequest", "Stop", "Exited")
+    with _told(browser, appliance, repo, "ask", events) as (page, s, shown):
         assert shown() == [f"waiting-{s['id']}", f"approval-{s['id']}", f"exited-{s['id']}"]
         titles: list[str] = page.evaluate(
             "navigator.serviceWorker.ready.then(r => r.getNotifications())"
             ".then(ns => ns.map(n => n.title))")
+        name = s["name"]
         assert f"{name} needs your approval" in titles, titles
         assert f"{name} is waiting for you" in titles, titles
-        assert w.errors == []

@@ -10,9 +10,6 @@ writes its file and its transcript in its real container (base image) as its own
 
 from __future__ import annotations
 
-import contextlib
-import os
-import pty
 import re
 from pathlib import Path
 
@@ -27,32 +24,14 @@ from tests.e2e.test_webui_hidden_chars import (
 from tests.integration.test_transcript_containment import HOME, append, line, start_session
 from tests.support.appliance import BIN, Appliance
 from tests.support.hostile import agent_argv
+from tests.support.terminal import on_a_terminal
 
 
 def in_terminal(appliance: Appliance, *args: str) -> str:
     """What ``clauderon ARGS`` writes to a pseudo-terminal, once it has exited 0."""
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the command, on the terminal
-        os.execve(str(BIN / "clauderon"), ["clauderon", *args],
-                  {**appliance.env, "TERM": "xterm-256color"})
-    seen = b""
-    try:
-        while True:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:  # EIO: the command exited and closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
-        _, status = os.waitpid(pid, 0)
-    finally:
-        with contextlib.suppress(ChildProcessError, ProcessLookupError):
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-        os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 0, seen[-2000:]
-    return seen.decode()
+    code, out = on_a_terminal([str(BIN / "clauderon"), *args], appliance.env)
+    assert code == 0, out[-2000:]
+    return out
 
 
 def test_the_diff_shows_characters_a_terminal_draws_as_nothing(appliance: Appliance,

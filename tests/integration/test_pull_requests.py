@@ -16,10 +16,7 @@ nor one the agent retargeted at another base; a session changes no pull request 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import pty
 import subprocess
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -35,6 +32,7 @@ from tests.support import agent_app
 from tests.support.agent_app import behind_proxy, create
 from tests.support.appliance import BIN, Appliance, wait_for
 from tests.support.fake_github import TOKEN, FakeGitHub, git
+from tests.support.terminal import on_a_terminal
 
 SLUG = "octo/app"
 #: The agent's commands here may fail: each test checks the exit code itself.
@@ -591,41 +589,17 @@ def test_a_submodule_the_agent_repoints_is_in_what_a_push_is_shown_to_send(
     assert ELSEWHERE in git(github.bare(SLUG), "ls-tree", sent, "vendor/lib")
 
 
-def _read_until(fd: int, seen: bytes, marker: bytes | None = None) -> bytes:
-    """What the terminal showed, read until ``marker`` shows or the command closes it."""
-    while marker is None or marker not in seen:
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:  # EIO: the command exited and closed the terminal
-            break
-        if not chunk:
-            break
-        seen += chunk
-    return seen
-
-
 def push_on_a_terminal(app: Appliance, ref: str, answer: str,
                        meanwhile: Callable[[], object] = lambda: None) -> tuple[int, str]:
     """``clauderon push REF`` on a pseudo-terminal: it shows the commit and asks; once the
     question is on screen, ``meanwhile`` runs (the agent at work), then ``answer`` is typed.
     Its exit code and all it showed."""
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the command, on the terminal
-        os.execve(str(BIN / "clauderon"), ["clauderon", "push", ref],
-                  {**app.env, "TERM": "xterm-256color"})
-    try:
-        seen = _read_until(fd, b"", b"push it? [y/N] ")
-        assert b"push it? [y/N] " in seen, seen.decode(errors="replace")
+    def then() -> str:
         meanwhile()
-        os.write(fd, answer.encode() + b"\r")
-        seen = _read_until(fd, seen)
-        _, status = os.waitpid(pid, 0)
-    finally:
-        with contextlib.suppress(ChildProcessError, ProcessLookupError):
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-        os.close(fd)
-    return os.waitstatus_to_exitcode(status), seen.decode(errors="replace")
+        return answer
+
+    return on_a_terminal([str(BIN / "clauderon"), "push", ref], app.env,
+                         asks=b"push it? [y/N] ", answer=then)
 
 
 def test_clauderon_push_on_a_terminal_sends_only_the_commit_it_asked_about(
