@@ -9,7 +9,8 @@ operation :class:`BackendError`). Workloads are found by label only: ``clauderon
 Before it creates or starts a container the backend ensures the sessions' network and its
 firewall (:class:`~appliance.backends.docker_network.SessionNetwork`); a container of ours
 that is not on that network alone or not hardened (one made before the lockdown) is
-replaced, never adopted or started: no session container runs open.
+replaced, never adopted or started, and a running one is listed with what it lacks
+(``uncontained``), so the reconciler makes it again: no session container runs open.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from appliance.backends.base import (
 from appliance.backends.docker_archive import tar_of
 from appliance.backends.docker_freeze import Freezer, paused_refusal, unpause_if_paused
 from appliance.backends.docker_network import DEFAULT_URL, SessionNetwork, unreachable
-from appliance.backends.docker_spec import create_kwargs, locked_down
+from appliance.backends.docker_spec import Containment, containment_of, create_kwargs, lacks
 from appliance.errors import BackendError, ClauderonError
 
 log = logging.getLogger(__name__)
@@ -60,12 +61,19 @@ class DockerBackend:
     root_exec = True
 
     def __init__(self, *, url: str | None, instance: str, timeout: float = 60.0,
-                 max_threads: int = 4, network: SessionNetwork | None = None) -> None:
+                 max_threads: int = 4, network: SessionNetwork | None = None,
+                 pids_limit: int | None = None) -> None:
         self.url = url or DEFAULT_URL
         self.instance = instance
         self.timeout = timeout
         #: The sessions' network, ensured before each create and start (the reconciler's).
         self.network = network
+        #: The bound on each container's processes (``pids_limit``): what a container of
+        #: ours runs with, or it is made again.
+        self.pids_limit = pids_limit
+        #: What each running container lacks of this version's containment, by id (what a
+        #: container is made with never changes; read once).
+        self._lacks: dict[str, str] = {}
         self._client: docker.DockerClient | None = None
         self._limiter = trio.CapacityLimiter(max_threads)
         self._freezer = Freezer(self._call)
@@ -121,6 +129,8 @@ class DockerBackend:
     async def list_workloads(self) -> list[Observed]:
         rows = await self._ours("list containers")
         out = []
+        ids = {row["Id"] for row in rows}
+        self._lacks = {k: v for k, v in self._lacks.items() if k in ids}
         for row in rows:
             state = row.get("State", "")
             run_state = (  # paused: running, held still by a read (docker_freeze)
@@ -137,8 +147,25 @@ class DockerBackend:
                 state=run_state,
                 image=row.get("Image", ""),
                 detail=row.get("Status", ""),
+                uncontained=await self._uncontained(row["Id"])
+                if run_state is RunState.RUNNING else "",
             ))
         return out
+
+    def _containment(self) -> Containment:
+        """What a container of ours is made with, as far as it is known without its spec."""
+        return Containment(network=self.network.plan.name if self.network else None,
+                           pids_limit=self.pids_limit)
+
+    async def _uncontained(self, backend_id: str) -> str:
+        """Why the running container ``backend_id`` is made again (empty: it is not)."""
+        if backend_id not in self._lacks:
+            attrs = await self.inspect(backend_id)
+            missing = lacks(attrs, self._containment()) if attrs is not None else []
+            self._lacks[backend_id] = (
+                "made by an older version without this version's containment: "
+                f"{'; '.join(missing)}; made again on its worktree and home") if missing else ""
+        return self._lacks[backend_id]
 
     async def create(self, spec: WorkloadSpec) -> str:
         kwargs = create_kwargs(spec)
@@ -172,7 +199,7 @@ class DockerBackend:
                     # A container of that name exists: ours (adopt it) or a stranger's.
                     existing = c.containers.get(spec.name)
                     if existing.labels.get(LABEL_SESSION) == spec.session_id:
-                        if locked_down(existing.attrs, spec.network):
+                        if not lacks(existing.attrs, containment_of(spec)):
                             return str(existing.id)
                         # Ours but made before the lockdown: replaced, never adopted.
                         existing.remove(force=True)
@@ -203,15 +230,15 @@ class DockerBackend:
         attrs = await self.inspect(backend_id)
         if attrs is not None:
             network = self.network.plan.name if self.network else None
-            if not locked_down(attrs, network):
+            missing = lacks(attrs, self._containment())
+            if missing:
                 # Made before the lockdown: never started again. Removed, so the next pass
                 # creates the session a new one (its worktree and home live on the host).
                 await self.remove(backend_id)
                 name = str(attrs.get("Name") or backend_id).lstrip("/")
                 raise BackendError(
-                    f"container {name} predates this appliance's containment (not on the "
-                    f"network {network or 'none'} alone, not stripped of privileges, or "
-                    "its terminal's log unbounded): "
+                    f"container {name} predates this appliance's containment (it lacks "
+                    f"{'; '.join(missing)}): "
                     "removed instead of started; the session gets a new one")
             await self._lockdown(network)
             if await unpause_if_paused(self._call, backend_id, attrs):

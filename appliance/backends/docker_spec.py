@@ -1,18 +1,22 @@
 """What a session's container is made with, and what an existing one must have been made
 with to be adopted (pure: the spec in, the Docker SDK's arguments out; no engine call).
 
-A container of ours that is not on the sessions' network alone, not stripped of privileges,
-or whose terminal's log is unbounded (one made before those rules) is replaced, never
-adopted or started: :func:`locked_down` is that rule.
+A container of ours that lacks any of this version's containment (one made before its
+rules: on another network, privileged, sharing a namespace of the host's, a capability,
+device or host folder too many, root, no bound on its processes or its terminal's log) is
+replaced, never adopted or started, and a running one is made again (:func:`lacks` says
+what it lacks, in words).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import docker.types
 
 from appliance.backends.base import WorkloadSpec
+from appliance.contract import CONTAINER_CA_PATH, CONTAINER_HOME, CONTAINER_UPLOADS, WORKSPACE
 from appliance.resources import parse_memory
 
 #: The engine keeps a log of each container's terminal: every redraw of the agent's screen
@@ -23,17 +27,101 @@ LOG_DRIVER = "json-file"
 LOG_BOUND = {"max-size": "10m", "max-file": "2"}
 
 
-def locked_down(attrs: dict[str, Any], network: str | None) -> bool:
-    """Whether an existing container was made with the containment of the contract: on
-    ``network`` alone (None: no network), every capability dropped, no-new-privileges,
-    and its terminal's log bounded."""
+#: Where a session's container may have a host folder (or file), and whether it must be
+#: read-only there (:func:`~appliance.contract.workload_for`): its workspaces, its uploads,
+#: its agent's home, the proxy's CA; a borrowed object folder is mounted read-only at its
+#: own path (an alternate may be named anything), never the system's folders (a read-only
+#: socket still connects: the engine's).
+_MOUNTS = {WORKSPACE: False, CONTAINER_UPLOADS: True, CONTAINER_HOME: False,
+           CONTAINER_CA_PATH: True}
+_SYSTEM = ("/bin", "/boot", "/dev", "/etc", "/lib", "/proc", "/root", "/run", "/sbin", "/sys",
+           "/usr", "/var/run", "/var/lib/docker")
+#: Namespaces a container of ours never shares with the host.
+_NAMESPACES = ("PidMode", "IpcMode", "UTSMode", "UsernsMode")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Containment:
+    """What a container of ours is made with (:func:`containment_of` a spec). Where the
+    spec is not at hand (a pass's listing, a start), ``user`` and ``mounts`` are None: any
+    user but root, and a host folder only where :data:`_MOUNTS` allows one."""
+
+    network: str | None
+    pids_limit: int | None = None
+    cap_add: tuple[str, ...] = ()
+    user: str | None = None
+    #: ``(source, target, read-only)`` of each host folder the spec mounts.
+    mounts: frozenset[tuple[str, str, bool]] | None = None
+
+
+def containment_of(spec: WorkloadSpec) -> Containment:
+    return Containment(network=spec.network, pids_limit=spec.pids_limit,
+                       cap_add=spec.cap_add, user=spec.user,
+                       mounts=frozenset((m.source, m.target, m.read_only)
+                                        for m in spec.mounts))
+
+
+def _root(user: str) -> bool:
+    name = user.split(":", 1)[0]
+    return name in ("", "0", "root")
+
+
+def _mount_allowed(source: str, target: str, read_only: bool) -> bool:
+    target = target.rstrip("/") or "/"
+    if source.rstrip("/") in ("", "/"):
+        return False
+    if target == source and read_only:
+        return not any(target == p or target.startswith(f"{p}/") for p in _SYSTEM) and \
+            not target.endswith(".sock")
+    if target.startswith(f"{WORKSPACE}/"):
+        return True
+    return target in _MOUNTS and (read_only or not _MOUNTS[target])
+
+
+def lacks(attrs: dict[str, Any], want: Containment) -> list[str]:
+    """What an existing container lacks of the containment ``want`` (empty: nothing), in
+    words. Only the fields containment rests on are read, the engine's defaults for the
+    rest being no concern of it."""
     host = attrs.get("HostConfig") or {}
-    return (
-        host.get("NetworkMode") == (network or "none")
-        and "ALL" in (host.get("CapDrop") or [])
-        and any(str(o).startswith("no-new-privileges") for o in host.get("SecurityOpt") or [])
-        and host.get("LogConfig") == {"Type": LOG_DRIVER, "Config": LOG_BOUND}
-    )
+    config = attrs.get("Config") or {}
+    out: list[str] = []
+    if host.get("NetworkMode") != (want.network or "none"):
+        out.append(f"the network {want.network or 'none'} alone")
+    if host.get("Privileged"):
+        out.append("no privileged mode")
+    if "ALL" not in (host.get("CapDrop") or []):
+        out.append("every capability dropped")
+    if set(host.get("CapAdd") or []) - set(want.cap_add):
+        out.append("no capability added")
+    opts = [str(o) for o in host.get("SecurityOpt") or []]
+    if not any(o.startswith("no-new-privileges") and not o.endswith(":false") for o in opts):
+        out.append("no new privileges")
+    if any(o.replace("=", ":").split(":", 1)[1:] == ["unconfined"] for o in opts):
+        out.append("seccomp and AppArmor confining it")
+    if any(host.get(ns) == "host" for ns in _NAMESPACES):
+        out.append("nothing of the host's processes, IPC, hostname or users")
+    if host.get("Devices"):
+        out.append("no host device")
+    if (want.pids_limit and host.get("PidsLimit") != want.pids_limit) or \
+            (not want.pids_limit and not (host.get("PidsLimit") or 0) > 0):
+        out.append(f"a bound on its processes ({want.pids_limit or 'any'})")
+    user = str(config.get("User") or "")
+    if _root(user) or (want.user is not None and user != want.user):
+        out.append(f"its agent's user ({want.user or 'not root'})")
+    binds = {(str(m.get("Source") or ""), str(m.get("Destination") or ""),
+              not m.get("RW", True)) for m in attrs.get("Mounts") or []
+             if m.get("Type") == "bind"}
+    if any(not _mount_allowed(*b) for b in binds) or \
+            (want.mounts is not None and not binds <= want.mounts):
+        out.append("no host folder but its own")
+    if host.get("LogConfig") != {"Type": LOG_DRIVER, "Config": LOG_BOUND}:
+        out.append("its terminal's log bounded")
+    return out
+
+
+def locked_down(attrs: dict[str, Any], want: Containment) -> bool:
+    """Whether an existing container was made with the containment ``want``."""
+    return not lacks(attrs, want)
 
 
 def create_kwargs(spec: WorkloadSpec) -> dict[str, Any]:

@@ -204,6 +204,24 @@ async def create(deps: Deps, a: Create) -> None:
     await deps.event(s, "timing", marks.payload())
 
 
+async def remade(deps: Deps, s: Session) -> str:
+    """A new container for the running session ``s``, whose old one was removed (made by an
+    older version): made from today's spec on its worktree and home, started and booted;
+    its id. One that fails to start is removed; the workspace is kept (the agent's work)."""
+    a = Create(session=s, start=True, recreate=True)
+    spec, after_start = await _spec(deps, a, s, Marks())
+    backend = deps.backend_for(s)
+    created = await backend.create(spec)
+    settled = False
+    try:
+        await _start_and_boot(deps, backend, s, created, plan=after_start, marks=Marks())
+        settled = True
+    finally:
+        if not settled:
+            await undo(deps, a, created, remove_workspace=False)
+    return created
+
+
 async def _fresh_workspace(s: Session) -> bool:
     """Whether a failed create may remove the workspace: one no container ever used, or one
     this create makes (its folder is gone). A folder that stands is kept whatever its

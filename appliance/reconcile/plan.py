@@ -32,9 +32,10 @@ Rules, per session (``desired`` x what is observed):
   user's repository (``synced``)   -> SyncBranch, once the session has nothing else to do.
 * a running workload confined from outside by less than this version's (``loose``: a pod's
   NetworkPolicy an older version wrote) -> Tighten, at once, whatever else it waits for;
-* a running workload without this version's containment (``uncontained``: a pod an older
-  version made) -> Remake on its volume, with back-off, and the session failed (its pod
-  removed) once ``max_attempts`` remakes never came back contained (the cluster changes it);
+* a running workload without this version's containment (``uncontained``: a pod or a Docker
+  container an older version made) -> Remake (a pod on its volume, a container on its
+  worktree and home), with back-off, and the session failed (its workload removed) once
+  ``max_attempts`` remakes never came back contained (the engine or cluster changes it);
 * a person asked for a recreate (``rebuild``) -> Recreate: its workloads go (and, fresh,
   its workspace and agent home, the branch brought in first), then the normal create.
 
@@ -216,14 +217,15 @@ def _plan_one(
 
 
 def _remade(s: Session, keep: Observed, cfg: PlanSettings) -> list[Action]:
-    """A pod without this version's containment: made again, until the attempts run out
-    (each remake counts one: a cluster that changes the pod's spec back is not remade in a
-    loop, and the session fails, its pod removed, rather than run as it is)."""
+    """A workload without this version's containment: made again, until the attempts run
+    out (each remake counts one: an engine or cluster that changes it back is not remade in
+    a loop, and the session fails, its workload removed, rather than run as it is)."""
     if s.attempts >= cfg.max_attempts:
         return [Mark(session=s, phase=Phase.FAILED, backend_id=keep.backend_id, reason=(
             f"gave up after {s.attempts} attempts: the workload keeps running without this "
-            f"version's containment ({keep.uncontained}); something in the cluster changes "
-            "it (an admission webhook?); fix that, then retry the session"))]
+            f"version's containment ({keep.uncontained}); something changes it (a "
+            "cluster's admission webhook, an engine's plugin or default?); fix that, then "
+            "retry the session"))]
     return [Remake(session=s, backend_id=keep.backend_id, reason=keep.uncontained)]
 
 

@@ -1,34 +1,141 @@
-"""Which existing containers count as locked down (adopted, started) and which do not."""
+"""Which existing containers count as locked down (adopted, started, left running) and what
+the others lack, in words."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from appliance.backends.docker_spec import locked_down
+import pytest
+
+from appliance.backends.base import Mount, WorkloadSpec
+from appliance.backends.docker_spec import Containment, containment_of, lacks, locked_down
+
+NET = "clauderon-x"
+WANT = Containment(network=NET, pids_limit=512)
+OURS = [
+    {"Type": "bind", "Source": "/srv/worktrees/s1", "Destination": "/workspace", "RW": True},
+    {"Type": "bind", "Source": "/srv/worktrees/s1-lib", "Destination": "/workspace/lib",
+     "RW": True},
+    {"Type": "bind", "Source": "/srv/repo/.git/objects", "Destination": "/srv/repo/.git/objects",
+     "RW": False},
+    # An alternate the repository borrows from, named as its owner chose.
+    {"Type": "bind", "Source": "/srv/cache/shared-store", "Destination": "/srv/cache/shared-store",
+     "RW": False},
+    {"Type": "bind", "Source": "/srv/uploads/s1", "Destination": "/workspace-uploads",
+     "RW": False},
+    {"Type": "bind", "Source": "/srv/homes/s1", "Destination": "/home/agent", "RW": True},
+    {"Type": "bind", "Source": "/srv/ca.pem", "Destination": "/etc/clauderon/proxy-ca.pem",
+     "RW": False},
+    # An image's VOLUME: the engine's own, no host folder.
+    {"Type": "volume", "Source": "/var/lib/docker/volumes/x/_data", "Destination": "/data",
+     "RW": True},
+]
 
 
-def attrs(**host: Any) -> dict[str, Any]:
-    base = {"NetworkMode": "clauderon-x", "CapDrop": ["ALL"],
-            "SecurityOpt": ["no-new-privileges"],
+def attrs(*, user: str = "1000:1000", mounts: list[dict[str, Any]] | None = None,
+          **host: Any) -> dict[str, Any]:
+    base = {"NetworkMode": NET, "CapDrop": ["ALL"], "CapAdd": None,
+            "SecurityOpt": ["no-new-privileges"], "Privileged": False, "PidMode": "",
+            "IpcMode": "private", "UTSMode": "", "UsernsMode": "", "Devices": [],
+            "PidsLimit": 512,
             "LogConfig": {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "2"}}}
-    return {"HostConfig": {**base, **host}}
+    return {"HostConfig": {**base, **host}, "Config": {"User": user},
+            "Mounts": OURS if mounts is None else mounts}
 
 
 def test_on_the_network_alone_without_privileges() -> None:
-    assert locked_down(attrs(), "clauderon-x")
-    assert locked_down(attrs(SecurityOpt=["no-new-privileges:true"]), "clauderon-x")
-    assert locked_down(attrs(NetworkMode="none"), None)
+    assert lacks(attrs(), WANT) == []
+    assert locked_down(attrs(SecurityOpt=["no-new-privileges:true"]), WANT)
+    assert locked_down(attrs(NetworkMode="none"), Containment(network=None, pids_limit=512))
+    # Without the spec's own bound at hand, any bound will do.
+    assert locked_down(attrs(PidsLimit=64), Containment(network=NET))
 
 
-def test_anything_less_is_not() -> None:
-    assert not locked_down(attrs(NetworkMode="default"), "clauderon-x")
-    assert not locked_down(attrs(NetworkMode="bridge"), "clauderon-x")
-    assert not locked_down(attrs(), "clauderon-y")
-    assert not locked_down(attrs(), None)
-    assert not locked_down(attrs(CapDrop=None), "clauderon-x")
-    assert not locked_down(attrs(CapDrop=["NET_RAW"]), "clauderon-x")
-    assert not locked_down(attrs(SecurityOpt=None), "clauderon-x")
-    assert not locked_down({}, "clauderon-x")
+@pytest.mark.parametrize(("container", "want", "lacking"), [
+    (attrs(NetworkMode="default"), WANT, "the network clauderon-x alone"),
+    (attrs(NetworkMode="bridge"), WANT, "the network clauderon-x alone"),
+    (attrs(), Containment(network="clauderon-y", pids_limit=512),
+     "the network clauderon-y alone"),
+    (attrs(), Containment(network=None, pids_limit=512), "the network none alone"),
+    (attrs(NetworkMode="host"), WANT, "the network clauderon-x alone"),
+    # Privileged ignores the dropped capabilities: every one, every device.
+    (attrs(Privileged=True), WANT, "no privileged mode"),
+    (attrs(CapDrop=None), WANT, "every capability dropped"),
+    (attrs(CapDrop=["NET_RAW"]), WANT, "every capability dropped"),
+    (attrs(CapAdd=["SYS_ADMIN"]), WANT, "no capability added"),
+    (attrs(SecurityOpt=None), WANT, "no new privileges"),
+    (attrs(SecurityOpt=["no-new-privileges:false"]), WANT, "no new privileges"),
+    (attrs(SecurityOpt=["no-new-privileges", "seccomp=unconfined"]), WANT,
+     "seccomp and AppArmor confining it"),
+    (attrs(SecurityOpt=["no-new-privileges", "apparmor:unconfined"]), WANT,
+     "seccomp and AppArmor confining it"),
+    (attrs(PidMode="host"), WANT, "nothing of the host's processes, IPC, hostname or users"),
+    (attrs(IpcMode="host"), WANT, "nothing of the host's processes, IPC, hostname or users"),
+    (attrs(UTSMode="host"), WANT, "nothing of the host's processes, IPC, hostname or users"),
+    (attrs(UsernsMode="host"), WANT,
+     "nothing of the host's processes, IPC, hostname or users"),
+    (attrs(Devices=[{"PathOnHost": "/dev/sda", "PathInContainer": "/dev/sda",
+                     "CgroupPermissions": "rwm"}]), WANT, "no host device"),
+    (attrs(PidsLimit=None), WANT, "a bound on its processes (512)"),
+    (attrs(PidsLimit=0), Containment(network=NET), "a bound on its processes (any)"),
+    (attrs(PidsLimit=4096), WANT, "a bound on its processes (512)"),
+    (attrs(user=""), WANT, "its agent's user (not root)"),
+    (attrs(user="0:0"), WANT, "its agent's user (not root)"),
+    (attrs(user="root"), WANT, "its agent's user (not root)"),
+    (attrs(mounts=[*OURS, {"Type": "bind", "Source": "/var/run/docker.sock",
+                            "Destination": "/var/run/docker.sock", "RW": True}]), WANT,
+     "no host folder but its own"),
+    # Read-only at its own path is a borrowed object folder's form, never a socket's (it
+    # still connects) or the system's folders.
+    (attrs(mounts=[*OURS, {"Type": "bind", "Source": "/var/run/docker.sock",
+                            "Destination": "/var/run/docker.sock", "RW": False}]), WANT,
+     "no host folder but its own"),
+    (attrs(mounts=[*OURS, {"Type": "bind", "Source": "/srv/engine.sock",
+                            "Destination": "/srv/engine.sock", "RW": False}]), WANT,
+     "no host folder but its own"),
+    (attrs(mounts=[*OURS, {"Type": "bind", "Source": "/etc", "Destination": "/etc",
+                            "RW": False}]), WANT, "no host folder but its own"),
+    (attrs(mounts=[*OURS, {"Type": "bind", "Source": "/srv/shared", "Destination": "/srv/shared",
+                            "RW": True}]), WANT, "no host folder but its own"),
+    (attrs(mounts=[{"Type": "bind", "Source": "/", "Destination": "/workspace",
+                    "RW": True}]), WANT, "no host folder but its own"),
+    (attrs(mounts=[{"Type": "bind", "Source": "/", "Destination": "/host", "RW": False}]),
+     WANT, "no host folder but its own"),
+    # The uploads and the CA are read-only.
+    (attrs(mounts=[{"Type": "bind", "Source": "/srv/ca.pem",
+                    "Destination": "/etc/clauderon/proxy-ca.pem", "RW": True}]), WANT,
+     "no host folder but its own"),
     # A terminal log without a bound (the engine's default) grows the disk without end.
-    assert not locked_down(attrs(LogConfig={"Type": "json-file", "Config": {}}), "clauderon-x")
-    assert not locked_down(attrs(LogConfig=None), "clauderon-x")
+    (attrs(LogConfig={"Type": "json-file", "Config": {}}), WANT,
+     "its terminal's log bounded"),
+    (attrs(LogConfig=None), WANT, "its terminal's log bounded"),
+])
+def test_anything_less_is_not(container: dict[str, Any], want: Containment,
+                              lacking: str) -> None:
+    assert lacks(container, want) == [lacking]
+    assert not locked_down(container, want)
+
+
+def test_nothing_at_all_lacks_everything() -> None:
+    assert len(lacks({}, WANT)) == 6
+
+
+def spec(**kw: Any) -> WorkloadSpec:
+    return WorkloadSpec(**{
+        "session_id": "s1", "name": "s1", "image": "i", "labels": {}, "env": {},
+        "mounts": (Mount(source="/srv/worktrees/s1", target="/workspace"),),
+        "workdir": "/workspace", "user": "1000:1000", "network": NET, "pids_limit": 512,
+        **kw})
+
+
+def test_with_the_spec_at_hand_it_is_the_specs() -> None:
+    mine = [OURS[0]]
+    assert lacks(attrs(mounts=mine), containment_of(spec())) == []
+    assert lacks(attrs(mounts=mine, CapAdd=["NET_BIND_SERVICE"]),
+                 containment_of(spec(cap_add=("NET_BIND_SERVICE",)))) == []
+    # Another session's worktree is a place of ours, not this one's.
+    other = [{**OURS[0], "Source": "/srv/worktrees/s2"}]
+    assert lacks(attrs(mounts=other), containment_of(spec())) == [
+        "no host folder but its own"]
+    assert lacks(attrs(mounts=mine, user="1001:1001"), containment_of(spec())) == [
+        "its agent's user (1000:1000)"]

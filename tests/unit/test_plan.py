@@ -608,9 +608,10 @@ LATER = NOW + timedelta(seconds=30)
     (sess("a", Phase.STOPPED, Desired.STOPPED, backend_id="b1"), "old pod", "", [Stop]),
     (sess("a", backend_id="b1"), "", "", []),
 ])
+@pytest.mark.parametrize("kind", ["kubernetes", "docker"])  # one rule for both
 def test_a_workload_without_todays_containment(s: Session, uncontained: str, loose: str,
-                                               want: list[type]) -> None:
-    w = replace(wl("a", "b1", kind="kubernetes"), uncontained=uncontained, loose=loose)
+                                               want: list[type], kind: str) -> None:
+    w = replace(wl("a", "b1", kind=kind), uncontained=uncontained, loose=loose)
     actions = plan([s], [w], now=NOW, cfg=CFG)
     assert [type(a) for a in actions] == want, actions
     for a in actions:

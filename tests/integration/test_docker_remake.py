@@ -1,0 +1,84 @@
+"""A session's container that an older version made, still running after the upgrade, is
+made again with today's containment at the next pass, not at its next start (weeks away).
+
+The attack: the agent's container was made before a rule of today's containment (here:
+privileged, no capability dropped, new privileges allowed), and keeps running across the
+appliance's upgrade. Played for real: a running session's container is replaced by one
+"as an older version made it" (the same name, labels, mounts and command, via the engine),
+the probe from inside as the agent (uid 1000) sees every capability (the positive control);
+then the upgraded reconciler runs its passes. From inside the new container as uid 1000:
+no capability in the bounding set, no new privileges; the agent's file in the worktree is
+still there; the session runs, saying why it was made again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.types
+
+from tests.support.agent_app import create, in_container
+from tests.support.appliance import Appliance, wait_for
+
+
+def status(app: Appliance, session: dict[str, Any]) -> dict[str, str]:
+    """``/proc/1/status`` of the session's container, read as the agent (uid 1000)."""
+    _, out = in_container(app, session, "cat /proc/1/status")
+    pairs = (line.split(":", 1) for line in out.splitlines() if ":" in line)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def made_as_an_older_version(engine: docker.DockerClient, backend_id: str) -> str:
+    """Replace the container ``backend_id`` by one as an older version made it: the same
+    name, labels, mounts, user and command on the same network, privileged, nothing
+    dropped, new privileges allowed. Its id, running."""
+    old = engine.containers.get(backend_id)
+    a = old.attrs
+    config, host = a["Config"], a["HostConfig"]
+    mounts = [docker.types.Mount(target=m["Destination"], source=m["Source"], type="bind",
+                                 read_only=not m["RW"])
+              for m in a["Mounts"] if m["Type"] == "bind"]
+    old.remove(force=True)
+    older = engine.containers.create(
+        config["Image"], name=a["Name"].lstrip("/"), labels=config["Labels"],
+        environment=config["Env"], entrypoint=config["Entrypoint"], command=config["Cmd"],
+        user=config["User"], working_dir=config["WorkingDir"], mounts=mounts,
+        tmpfs=host.get("Tmpfs") or {}, network=host["NetworkMode"], tty=True,
+        stdin_open=True, init=True, privileged=True)
+    older.start()
+    return str(older.id)
+
+
+def test_a_running_container_an_older_version_made_is_made_again_contained(
+        appliance: Appliance, repo: Path, engine: docker.DockerClient) -> None:
+    s = create(appliance, repo, "old")
+    in_container(appliance, s, "echo 'work in progress' > /workspace/agent-note.txt")
+    assert status(appliance, s)["CapBnd"] == "0000000000000000"
+
+    # The upgrade: the services stop; the container the older version made runs on.
+    appliance.stop("reconciler")
+    older = made_as_an_older_version(engine, s["backend_id"])
+    before = status(appliance, s)
+    assert before["CapBnd"] != "0000000000000000" and before["NoNewPrivs"] == "0", before
+    appliance.start("reconciler")
+
+    def remade() -> dict[str, Any] | None:
+        now = appliance.session("old")
+        ids = [c.id for c in appliance.containers(s["id"])]
+        done = now["phase"] == "running" and ids and older not in ids \
+            and now["backend_id"] in ids
+        return now if done else None
+
+    now = wait_for(remade, timeout=90, what="the older container to be made again")
+    after = status(appliance, now)
+    assert after["CapBnd"] == "0000000000000000" and after["NoNewPrivs"] == "1", after
+    _, note = in_container(appliance, now, "cat /workspace/agent-note.txt")
+    assert note.strip() == "work in progress"
+    assert now["status_reason"].startswith("restarted: made by an older version"), now
+    assert "no privileged mode" in now["status_reason"]
+    assert "every capability dropped" in now["status_reason"]
+    events = appliance.client().get(f"/api/sessions/{s['id']}/events")["events"]
+    drift = [e["payload"]["reason"] for e in events if e["kind"] == "drift"]
+    assert any("no privileged mode" in r for r in drift), drift
