@@ -29,6 +29,7 @@ from appliance.backends.base import LABEL_INSTANCE, LABEL_MANAGED, LABEL_SESSION
 from appliance.backends.docker import DockerBackend
 from appliance.backends.docker_network import SessionNetwork
 from appliance.config import load_settings
+from appliance.config_values import DEFAULT_PIDS_LIMIT
 from tests.support.engine import AGENT_IMAGE
 
 
@@ -79,7 +80,7 @@ def spec(network: SessionNetwork) -> WorkloadSpec:
         labels={LABEL_MANAGED: "true", LABEL_INSTANCE: network.plan.instance,
                 LABEL_SESSION: sid},
         env={}, mounts=(), workdir="/", user="1000:1000", command=("sleep", "300"),
-        network=network.plan.name)
+        network=network.plan.name, pids_limit=DEFAULT_PIDS_LIMIT)
 
 
 def agent_fetch(engine: docker.DockerClient, container_id: str, url: str) -> str:
