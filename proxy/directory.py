@@ -18,7 +18,7 @@ placeholders of its own to leak.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -30,6 +30,9 @@ from appliance.tokens import APPLIANCE_ID, appliance_token, hash_token, token_ma
 from proxy.heads import ProxyCredentials
 
 CACHE_SECONDS = 1.0
+#: At most this many ids found in no session are asked for by their key in one read;
+#: beyond, every session is read (one statement's bound on its parameters).
+_PROBED = 500
 
 
 class AccessMode(StrEnum):
@@ -115,6 +118,10 @@ class StoreDirectory:
         self._last: _Read | None = None
         self._reads = 0  # reads started
         self._reading: trio.Event | None = None
+        #: What the next read is for: the ids found in no session since the last read
+        #: began, and whether a lookup needs every session read again (its read is old).
+        self._missed: set[str] = set()
+        self._stale = False
 
     async def lookup(self, session_id: str) -> SessionAuth | None:
         if self._appliance is not None and session_id == self._appliance.session_id:
@@ -122,10 +129,12 @@ class StoreDirectory:
         begun = self._reads  # a read numbered this or later started after this lookup
         last = self._last
         if last is None or self._clock() - last.at >= self._cache_seconds:
-            last = await self._read_from(begun)
+            self._stale = True
+            last = await self._read_from(self._reads)
         found = last.sessions.get(session_id)
         if found is None and last.number < begun:  # said by a read older than this lookup
-            found = (await self._read_from(begun)).sessions.get(session_id)
+            self._missed.add(session_id)  # a read numbered this or later asks for it
+            found = (await self._read_from(self._reads)).sessions.get(session_id)
         return found
 
     async def _read_from(self, number: int) -> _Read:
@@ -137,18 +146,26 @@ class StoreDirectory:
                 continue
             self._reading = done = trio.Event()
             self._reads += 1
+            missed, stale, self._missed, self._stale = self._missed, self._stale, set(), False
             try:
                 self._last = await trio.to_thread.run_sync(
-                    self._read, self._reads - 1, self._last)
+                    self._read, self._reads - 1, self._last, () if stale else missed)
             finally:
                 self._reading = None
                 done.set()
         return self._last
 
-    def _read(self, number: int, last: _Read | None) -> _Read:
+    def _read(self, number: int, last: _Read | None, missed: Collection[str]) -> _Read:
+        """Every session, unless the database is as ``last`` found it, or the read is only
+        for ids ``last`` found in no session (``missed``) and none is one now: the database
+        changes all the time (hooks journaled, usage written), and reading every session
+        for each id any client names would cost a thousand rows a request."""
         changes = self._store.changes()
         if last is not None and last.changes == changes:
             return _Read(number, self._clock(), changes, last.sessions)
+        if last is not None and 0 < len(missed) <= _PROBED and not self._store.known(missed):
+            # As old as it was: a lookup of a session found reads every session again.
+            return _Read(number, last.at, last.changes, last.sessions)
         sessions = {
             str(row["id"]): SessionAuth(
                 session_id=str(row["id"]), name=row["name"],

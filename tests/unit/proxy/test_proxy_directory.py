@@ -141,3 +141,31 @@ async def test_a_session_made_or_changed_since_the_last_read_is_seen_at_once(
     assert await StoreDirectory(store).lookup(made) is None
     other.close()
     store.close()
+
+
+async def test_ids_no_session_has_named_while_the_store_changes_keep_nothing_fresh(
+        tmp_path: Path) -> None:
+    """A forged id after each write is asked for by its key, not answered by reading every
+    session: and what was read stays as old as it was, so a known session's mode changed in
+    between still applies once the cache is up; a session made meanwhile is known at once."""
+    store = Store.open(tmp_path / "db.sqlite")
+    other = Store.open(tmp_path / "db.sqlite")
+    clock = [0.0]
+    directory = StoreDirectory(store, clock=lambda: clock[0])
+    known = _session(other, "known")
+    assert (await directory.lookup(known)) is not None
+    ran: list[str] = []
+    store._conn.set_trace_callback(ran.append)
+    other.update_session(known, access_mode=StoreMode.READ_ONLY)
+    for step in range(5):
+        clock[0] = 0.1 * step
+        other.append_event(known, "hook", {"step": step})
+        assert await directory.lookup(new_session_id()) is None
+    made = _session(other, "made")
+    assert (await directory.lookup(made)) is not None
+    store._conn.set_trace_callback(None)
+    assert len([s for s in ran if "proxy_token_hash" in s]) == 1, ran
+    clock[0] = 1.0
+    assert (await directory.lookup(known)).access_mode is AccessMode.READ_ONLY  # type: ignore[union-attr]
+    other.close()
+    store.close()
