@@ -100,7 +100,8 @@ class StoreDirectory:
 
     A session found is kept :data:`CACHE_SECONDS`. An id no session has is read again only
     when the database changed since (:meth:`Store.changes`, no row read): any client can name
-    any id, a new one per request, and a read per id queued a neighbour's lookup behind them.
+    any id, a new one per request, and a read per id queued a neighbour's lookup behind them;
+    and then by its key alone (:meth:`Store.known`), since the database changes all the time.
     """
 
     def __init__(
