@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.conftest import AGENT_UID
+from tests.e2e.test_webui_hidden_chars import HIDDEN
 from tests.e2e.webui_browser import watched
 from tests.support.agent_app import as_agent, behind_proxy
 from tests.support.appliance import Appliance, wait_for
@@ -187,4 +188,39 @@ def test_the_push_button_says_its_files_and_the_subject_only_as_the_agents_words
         assert label == f"Push {tip[:7]} (3 files)", \
             f"the push button speaks the agent's words as its own: {label!r}"
         expect(page.get_by_test_id("push-subject")).to_contain_text(said)
+        assert w.errors == []
+
+
+def test_the_pull_requests_title_and_its_checks_names_show_hidden_characters(
+        browser: Browser, app: Appliance, github: FakeGitHub, repo: Path) -> None:
+    """The pull request's title is the agent's commit subject, and a check run's name is a
+    job's name in a workflow file the agent wrote: both are its words, read back from
+    GitHub. A bidi override in the subject (``approve<RLO>evil``) reorders what the Info
+    tab draws, a zero-width joiner hides in a name: each is drawn as a marked ``U+XXXX``,
+    as the commit's subject is beside the push button."""
+    subprocess.run(["git", "remote", "add", "origin", f"https://github.com/{SLUG}.git"],
+                   cwd=repo, check=True, user=AGENT_UID, group=AGENT_UID, extra_groups=[])
+    github.create_repo(SLUG, repo)
+    app.cli("create", "--repo", str(repo), "--name", "marked", "--prompt", "do it")
+    s = app.wait_phase("marked", "running")
+    said = "Fix the ad\u200dmin check \u202eredirect"
+    head = agent(app, s, "echo a > a.txt && git add a.txt && "
+                         f"git commit -qm '{said}' && git rev-parse HEAD"
+                 ).split()[-1]
+    # GitHub names a check run after the job the agent's workflow file names.
+    github.checks[head] = [{"id": 1, "name": "lint\u2066 \u2069tests", "status": "in_progress",
+                            "conclusion": None}]
+    with watched(browser, app) as w:
+        page = w.page
+        page.goto("/s/marked/info")
+        page.get_by_test_id("push-look").click()
+        page.get_by_test_id("push-pr").click()
+        expect(page.get_by_test_id("pull-checks")).to_contain_text("in progress")
+        assert github.pull(1)["title"] == said
+        panel = page.get_by_test_id("pull-panel")
+        expect(panel).to_contain_text("Fix the adU+200Dmin check U+202Eredirect")
+        expect(panel).to_contain_text("lintU+2066 U+2069tests")
+        text: str = panel.evaluate("e => e.innerText")
+        found = sorted({f"U+{ord(c):04X}" for c in HIDDEN.findall(text)})
+        assert found == [], f"the pull request panel draws {found} unmarked: {text!r}"
         assert w.errors == []

@@ -69,9 +69,9 @@ export function PullPanel({ s }: { s: Session }) {
     {p ? <>
       <p data-testid="pull-summary">{p.url
         ? <a href={p.url} target="_blank" rel="noopener noreferrer">{p.summary}</a> : p.summary}</p>
-      {p.title && <p class="muted">{p.title}</p>}
+      {p.title && <p class="muted"><Revealed text={p.title} /></p>}
       {p.runs.length > 0 && <ul class="checks" data-testid="pull-checks">{p.runs.map(r =>
-        <li class={`check-${r.conclusion ?? r.status}`}><span class="mono">{r.name}</span>{" "}
+        <li class={`check-${r.conclusion ?? r.status}`}><span class="mono"><Revealed text={r.name} /></span>{" "}
           <span class="pill">{r.conclusion ?? r.status.replace("_", " ")}</span></li>)}</ul>}
       <p class="hint">{p.pushed_sha ? <>Pushed <span class="mono">{p.pushed_sha.slice(0, 12)}</span>
         {p.pushed_at ? ` ${when(p.pushed_at)}` : ""}. </> : null}
