@@ -48,32 +48,23 @@ SETTLE_SECONDS = 0.05
 SETTLE_TRIES = 10
 
 
-def _pause(backend_id: str) -> Callable[[docker.DockerClient], str]:
-    def pause(c: docker.DockerClient) -> str:
+def _toggle(backend_id: str, *, pause: bool) -> Callable[[docker.DockerClient], str]:
+    """A pause (or an unpause): what it did, ``paused`` (``unpaused``); or what the engine
+    refused it for: its record says so already (``already paused``, ``not paused``), or
+    the container is ``gone`` or not running (no process can move anything)."""
+    done, so_already = ("paused", "already paused") if pause else ("unpaused", "not paused")
+
+    def toggle(c: docker.DockerClient) -> str:
         try:
-            c.api.pause(backend_id)
+            (c.api.pause if pause else c.api.unpause)(backend_id)
         except docker.errors.APIError as exc:
-            if exc.status_code == 409 and "already paused" in str(exc.explanation):
-                return "already"
+            if exc.status_code == 409 and so_already in str(exc.explanation):
+                return so_already
             if exc.status_code in (404, 409):
-                return "gone"  # gone or not running: no process can move anything
+                return "gone"
             raise
-        return "paused"
-    return pause
-
-
-def _unpause(backend_id: str) -> Callable[[docker.DockerClient], str]:
-    def unpause(c: docker.DockerClient) -> str:
-        try:
-            c.api.unpause(backend_id)
-        except docker.errors.APIError as exc:
-            if exc.status_code == 409 and "not paused" in str(exc.explanation):
-                return "not paused"
-            if exc.status_code not in (404, 409):  # gone
-                raise
-            return "gone"
-        return "unpaused"
-    return unpause
+        return done
+    return toggle
 
 
 def paused_refusal(exc: docker.errors.APIError) -> bool:
@@ -185,14 +176,16 @@ class Freezer:
     async def _pause(self, backend_id: str) -> bool:
         """Whether the container is paused now (False: gone, or not running)."""
         for _ in range(SETTLE_TRIES):
-            answer = await self._settled(backend_id, "pause container", _pause(backend_id))
-            if answer != "already":
+            answer = await self._settled(backend_id, "pause container",
+                                         _toggle(backend_id, pause=True))
+            if answer != "already paused":
                 return answer == "paused"
         return True  # left paused by a crash: ours now, undone at the end
 
     async def _unpause(self, backend_id: str) -> None:
         for _ in range(SETTLE_TRIES):
-            answer = await self._settled(backend_id, "unpause container", _unpause(backend_id))
+            answer = await self._settled(backend_id, "unpause container",
+                                         _toggle(backend_id, pause=False))
             if answer != "not paused":
                 return
         # Not paused by the engine's record after all: someone unpaused it meanwhile.
@@ -202,5 +195,5 @@ async def unpause_if_paused(call: Call, backend_id: str, attrs: dict[str, Any]) 
     """Unpause a container a crash left paused; whether it was (it runs again then)."""
     if not (attrs.get("State") or {}).get("Paused"):
         return False
-    await call("unpause container", _unpause(backend_id))
+    await call("unpause container", _toggle(backend_id, pause=False))
     return True
