@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from appliance.errors import Unauthorized
+from appliance.wire_fields import iso
 
 #: A browser session ends after this long without a request (sliding expiry).
 SESSION_IDLE = timedelta(days=30)
@@ -152,7 +153,7 @@ class Passkey:
         return {"id": self.id, "kind": str(Kind.PASSKEY), "name": self.name,
                 "rp_id": self.rp_id, "backed_up": self.backed_up,
                 "created_at": self.created_at.isoformat(),
-                "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None}
+                "last_used_at": iso(self.last_used_at)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -166,7 +167,7 @@ class ApiToken:
     def to_json(self) -> dict[str, object]:
         return {"id": self.id, "kind": str(Kind.TOKEN), "scope": str(self.scope),
                 "name": self.name, "created_at": self.created_at.isoformat(),
-                "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None}
+                "last_used_at": iso(self.last_used_at)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -179,7 +180,7 @@ class SignInLink:
     def to_json(self) -> dict[str, object]:
         return {"id": self.id, "kind": str(Kind.LINK), "created_at": self.created_at.isoformat(),
                 "expires_at": self.expires_at.isoformat(),
-                "used_at": self.used_at.isoformat() if self.used_at else None}
+                "used_at": iso(self.used_at)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
