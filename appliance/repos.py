@@ -48,6 +48,21 @@ def _owner_of(path: Path) -> Owner:
     return Owner(uid=st.st_uid, gid=st.st_gid)
 
 
+def _not_a_repository(p: Path) -> InvalidInput:
+    return InvalidInput(f"{str(p)!r} is not inside a git repository (run `git init` there "
+                        "first)", field="repo_path")
+
+
+def _toplevel(p: Path, said: bytes) -> tuple[Path, Path]:
+    """The work tree's root and the common git folder, from what ``git rev-parse
+    --show-toplevel --git-common-dir --is-bare-repository`` said in ``p`` (a relative
+    common folder is relative to ``p``); a bare repository is refused."""
+    top, common, bare = said.decode("utf-8", "replace").strip().splitlines()
+    if bare == "true":
+        raise InvalidInput(f"{str(p)!r} is a bare repository; give a checkout", field="repo_path")
+    return Path(top).resolve(), (p / common).resolve()
+
+
 def inspect_repo(path: str | Path) -> RepoInfo:
     """Where the repository of ``path`` is, and which subdirectory ``path`` is inside it."""
     p = Path(path).expanduser()
@@ -58,10 +73,7 @@ def inspect_repo(path: str | Path) -> RepoInfo:
     if not p.is_dir():
         raise InvalidInput(f"the repo path {str(p)!r} is not a folder", field="repo_path")
     if not any(os.path.lexists(d / ".git") for d in (p, *p.parents)):
-        raise InvalidInput(
-            f"{str(p)!r} is not inside a git repository (run `git init` there first)",
-            field="repo_path",
-        )
+        raise _not_a_repository(p)
     owner = _owner_of(p)
     hostgit.check_owner(owner, p)
     closed = hostgit.owner_can_reach(p, owner)
@@ -73,15 +85,8 @@ def inspect_repo(path: str | Path) -> RepoInfo:
     proc = hostgit.run(["rev-parse", "--show-toplevel", "--git-common-dir",
                         "--is-bare-repository"], owner=owner, cwd=p, check=False)
     if proc.returncode != 0:
-        raise InvalidInput(
-            f"{str(p)!r} is not inside a git repository (run `git init` there first)",
-            field="repo_path",
-        )
-    top, common, bare = proc.stdout.decode("utf-8", "replace").strip().splitlines()
-    if bare == "true":
-        raise InvalidInput(f"{str(p)!r} is a bare repository; give a checkout", field="repo_path")
-    root = Path(top).resolve()
-    common_dir = (p / common).resolve() if not os.path.isabs(common) else Path(common).resolve()
+        raise _not_a_repository(p)
+    root, common_dir = _toplevel(p, proc.stdout)
     root_owner = _owner_of(root)
     hostgit.check_owner(root_owner, root)
     if hostgit.run(["rev-parse", "--verify", "--quiet", "HEAD"], owner=root_owner, cwd=root,

@@ -93,6 +93,21 @@ def test_repo_root_and_subdirectory(repo: Path) -> None:
     assert sub.root == repo.resolve() and sub.subdirectory == "pkg/web"
 
 
+@pytest.mark.parametrize(("said", "root", "common"), [
+    (b"/r\n.git\nfalse\n", "/r", "/w/sub/.git"),  # relative: to the folder asked about
+    (b"/r\n/r/.git\nfalse\n", "/r", "/r/.git"),
+    (b"/r\n/elsewhere/common\nfalse\n", "/r", "/elsewhere/common"),  # a linked worktree's
+])
+def test_the_toplevel_git_names(said: bytes, root: str, common: str) -> None:
+    assert repos._toplevel(Path("/w/sub"), said) == (Path(root), Path(common))
+
+
+def test_a_bare_toplevel_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="is a bare repository") as info:
+        repos._toplevel(Path("/w/b.git"), b"/w/b.git\n.\ntrue\n")
+    assert info.value.field == "repo_path"
+
+
 def test_refs(repo: Path) -> None:
     info = repos.repo_facts(repo)
     assert repos.current_branch(info) == "main"
