@@ -30,8 +30,7 @@ def open_backends(settings: Settings, *, network: SessionNetwork | None = None) 
     from appliance.backends.docker import DockerBackend  # noqa: PLC0415
 
     docker = DockerBackend(url=settings.docker_host, instance=instance_id(settings),
-                           timeout=settings.docker_timeout_seconds, network=network,
-                           pids_limit=settings.pids_limit)
+                           timeout=settings.docker_timeout_seconds, network=network)
     backends: dict[str, Backend] = {docker.kind: docker}
     if settings.kubernetes is not None:
         from appliance.backends.kubernetes import KubernetesBackend  # noqa: PLC0415

@@ -61,16 +61,12 @@ class DockerBackend:
     root_exec = True
 
     def __init__(self, *, url: str | None, instance: str, timeout: float = 60.0,
-                 max_threads: int = 4, network: SessionNetwork | None = None,
-                 pids_limit: int | None = None) -> None:
+                 max_threads: int = 4, network: SessionNetwork | None = None) -> None:
         self.url = url or DEFAULT_URL
         self.instance = instance
         self.timeout = timeout
         #: The sessions' network, ensured before each create and start (the reconciler's).
         self.network = network
-        #: The bound on each container's processes (``pids_limit``): what a container of
-        #: ours runs with, or it is made again.
-        self.pids_limit = pids_limit
         #: What each running container lacks of this version's containment, by id (what a
         #: container is made with never changes; read once).
         self._lacks: dict[str, str] = {}
@@ -153,9 +149,10 @@ class DockerBackend:
         return out
 
     def _containment(self) -> Containment:
-        """What a container of ours is made with, as far as it is known without its spec."""
-        return Containment(network=self.network.plan.name if self.network else None,
-                           pids_limit=self.pids_limit)
+        """What a container of ours is made with, as far as it is known without its spec:
+        some bound on its processes, not the one configured now (a new ``pids_limit`` is
+        no reason to restart every running agent; each container made from now on has it)."""
+        return Containment(network=self.network.plan.name if self.network else None)
 
     async def _uncontained(self, backend_id: str) -> str:
         """Why the running container ``backend_id`` is made again (empty: it is not)."""
