@@ -22,9 +22,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Locator, expect
 
+from appliance.agents.boot import TMUX_SESSION
+from tests.e2e.test_health_recovery import wait_agent, wait_terminal
 from tests.e2e.webui_browser import watched
 from tests.integration.test_transcript_containment import HOME, append, line, start_session
-from tests.support.appliance import Appliance
+from tests.support.appliance import Appliance, wait_for
 from tests.support.hostile import agent_argv
 
 pytestmark = pytest.mark.e2e
@@ -241,4 +243,35 @@ def test_the_timeline_shows_hidden_characters_in_what_the_agent_said(
         expect(row).to_contain_text("All 12 tests pass")
         no_hidden(page.get_by_test_id("timeline"), "the timeline")
         expect(row.locator(".hidden-char")).to_have_text(["U+200F", "U+200D"])
+        assert desk.errors == [], json.dumps(desk.errors, indent=1)
+
+
+def test_the_health_check_shows_hidden_characters_in_the_agents_process_name(
+        browser: Browser, agents: Appliance, repo: Path) -> None:
+    """The health check names the process under the agent's terminal, and the agent names
+    its own processes (``/proc/<pid>/comm`` is its to write): a right-to-left override there
+    is marked on the Info page, as the CLI and the TUI mark it."""
+    agents.cli("create", "--repo", str(repo), "--name", "renamed", "--prompt", "wait",
+               "--skip-permissions")
+    s = agents.wait_phase("renamed", "running", timeout=120)
+    wait_agent(agents, s, "the agent to start")
+    [container] = agents.containers(s["id"])
+    # The agent's process names itself (its own ``comm`` is its to write) and waits: played
+    # by a shell in the agent's terminal once the agent left it to one.
+    agent_argv(container, ["pkill", "-x", "claude"])
+    wait_terminal(agents, s, "", "the agent's terminal left to a shell")
+    # What is typed before the shell's prompt is thrown away (it was typed for the agent).
+    wait_for(lambda: container.exec_run(["tmux", "capture-pane", "-p", "-t", TMUX_SESSION])
+             .output.decode().rstrip().endswith("$"), what="the shell's prompt")
+    named = "bash -c 'printf \"claude\\342\\200\\256exe.sh\" > /proc/$$/comm; sleep 600 & wait'"
+    agent_argv(container, ["tmux", "send-keys", "-t", TMUX_SESSION, named, "Enter"])
+    wait_terminal(agents, s, lambda ran: ran.startswith("claude"), "the renamed process")
+    with watched(browser, agents) as desk:
+        page = desk.page
+        page.goto("/s/renamed/info")
+        page.get_by_test_id("health-check").click()
+        agent = page.get_by_test_id("check-agent")
+        expect(agent).to_contain_text("exe.sh")
+        no_hidden(agent, "the health check")
+        expect(agent.locator(".hidden-char")).to_have_text(["U+202E"])
         assert desk.errors == [], json.dumps(desk.errors, indent=1)

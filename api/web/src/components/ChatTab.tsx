@@ -15,7 +15,7 @@ import { Revealed } from "./Revealed";
 type Hl = typeof import("../highlight");
 
 function Markdown({ text, hl }: { text: string; hl: Hl | null }) {
-  if (!hl) return <div class="md plain">{text}</div>;
+  if (!hl) return <div class="md plain"><Revealed text={text} /></div>;
   return <div class="md" onClick={followLink}
     dangerouslySetInnerHTML={{ __html: hl.markdownToHtml(text) }} />;
 }

@@ -7,6 +7,7 @@ import { live } from "../live";
 import { navigate } from "../router";
 import { Controls } from "./Controls";
 import { HealthPanel, PullPanel } from "./Workflow";
+import { Revealed } from "./Revealed";
 
 function Confirm({ title, body, action, danger, onConfirm, onClose }: { title: string;
   body: preact.ComponentChildren; action: string; danger?: boolean; onConfirm: () => void;
@@ -62,7 +63,7 @@ function Audit({ s }: { s: Session }) {
         <thead><tr><th>Time</th><th>Request</th><th>Status</th><th>Decision</th></tr></thead>
         <tbody>{lines.map(l => <tr class={`dec-${l.decision}`}>
           <td class="muted small">{new Date(l.ts).toLocaleTimeString()}</td>
-          <td class="mono small"><b>{l.method}</b> {l.host}{l.path}</td>
+          <td class="mono small"><b>{l.method}</b> <Revealed text={`${l.host}${l.path}`} /></td>
           <td data-testid="audit-outcome">{outcome(l)}</td>
           <td><span class="pill">{l.decision}</span>{l.credential && <span class="muted small"> {l.credential}</span>}</td>
         </tr>)}</tbody></table></div>}

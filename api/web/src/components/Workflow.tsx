@@ -128,7 +128,7 @@ export function HealthPanel({ s }: { s: Session }) {
     {!report ? <p class="muted">{busy ? "Checking…" : "Container, workspace, agent, proxy, hooks and the last model request, checked from inside the container."}</p> : <>
       <dl class="facts">{report.checks.map(c => <><dt>{c.name}</dt>
         <dd class={`verdict-${c.verdict}`} data-testid={`check-${c.name}`} data-verdict={c.verdict}>
-          <span class="pill">{c.verdict}</span> {c.detail}</dd></>)}</dl>
+          <span class="pill">{c.verdict}</span> <Revealed text={c.detail} /></dd></>)}</dl>
       <div class="row wrap" data-testid="recovery">{report.actions.filter(a => a.offered).map(a =>
         <button class={`button${a.verb === report.suggested ? " primary" : ""}`} disabled={busy}
           data-testid={`recover-${a.verb}`} onClick={() => setAsking(a.verb)}>{a.verb.replace("-", " ")}</button>)}
