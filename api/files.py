@@ -55,9 +55,9 @@ COMMITTED_FILE = {
     "type": "object", "required": ["status", "path", "work_tree"],
     "properties": {**CHANGED_FIELDS, "work_tree": {
         "type": ["string", "null"], "enum": ["undone", "differs", None],
-        "description": "what the work tree holds of the file: null as committed; undone: as "
-                       "the fork has it (the work tree undoes the committed change); differs: "
-                       "otherwise than the commit"}}}
+        "description": "what the work tree holds of the file: null as committed (or not "
+                       "read: a submodule); undone: as the fork has it (the work tree undoes "
+                       "the committed change); differs: otherwise than the commit"}}}
 CHANGES = {
     "base_ref": {"type": "string"}, "merge_base": {"type": ["string", "null"]},
     **PART,

@@ -32,7 +32,7 @@ null).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,8 @@ DIFF_LIMIT = 2 * 1024 * 1024
 STAT_LIMIT = 4 * 1024 * 1024
 #: The files a diff names at most. The diff shown (:data:`DIFF_LIMIT`) holds a few thousand
 #: at most, and each named is a record the API builds and encodes on its one loop: a commit
-#: of 200,000 files was as many (the list's bytes alone, :data:`STAT_LIMIT`, hold 400,000).
+#: of 200,000 files was as many (the list's bytes alone, :data:`STAT_LIMIT`, hold some
+#: 60,000 of git's ``--raw`` lines).
 FILES_LIMIT = 10_000
 #: The scratch index's listing read at most (a few hundred thousand files); past it, no diff.
 INDEX_LIMIT = 64 * 1024 * 1024
@@ -128,12 +129,13 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
                                env=env if tree else {"GIT_DIR": str(gitdir)}, check=check,
                                limit=limit, input=input, memory=DIFF_MEMORY).stdout
 
-        def part(*against: str, untracked: set[str], tree: bool = True) -> dict[str, Any]:
+        def part(*against: str, untracked: set[str], tree: bool = True
+                 ) -> tuple[dict[str, Any], set[str]]:
             flags = DIFF_FLAGS if tree else COMMIT_FLAGS
             text = git(*BOUNDED, "diff", *flags, *against, "--", limit=DIFF_LIMIT, tree=tree)
-            stat = git("diff", "--name-status", *flags[-2:], *against, "--", limit=STAT_LIMIT,
+            stat = git("diff", "--raw", *flags[-2:], *against, "--", limit=STAT_LIMIT,
                        tree=tree)
-            return _part(stat, untracked, text)
+            return _part(stat, untracked, text), gitlinks(stat)
 
         fork = git("merge-base", "base", "tip", check=False).decode().strip() if base else ""
         # With the base gone, the work tree is compared with the commit checked out (as it
@@ -142,15 +144,15 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
         since = fork or base or git("hash-object", "-t", "tree", "--stdin", input=b"",
                                     tree=False).decode().strip()
         untracked = _scratch_index(git, "head" if head is not None else "tip")
-        work_tree = part(against, untracked=untracked)
+        work_tree, _ = part(against, untracked=untracked)
         # Commits only, with no work tree: no ``.gitattributes`` of the agent's (``-diff``
         # would name a file and hide its lines) is read for what a push sends.
-        committed = part(since, "tip", untracked=set(), tree=False)
-        uncommitted = part("tip", untracked=untracked)
+        committed, links = part(since, "tip", untracked=set(), tree=False)
+        uncommitted, _ = part("tip", untracked=untracked)
         said = subject(lambda *a: git(*a, check=False, limit=SUBJECT_LIMIT, tree=False))
     return _answer(base_ref, fork, work_tree, tip=tip, committed=committed,
                    uncommitted=uncommitted, forked=bool(fork or base), note=note,
-                   subject=said)
+                   subject=said, submodules=links)
 
 
 #: The most of a commit's subject read: the agent wrote it, of any length.
@@ -200,19 +202,39 @@ UNDONE = "undone"
 DIFFERS = "differs"
 
 
-def _part(stat: bytes, untracked: set[str], text: bytes) -> dict[str, Any]:
-    """One diff's files (from ``--name-status``, the first :data:`FILES_LIMIT`) and text,
-    bounded (a list or a diff cut short ends at its last whole line, and says so)."""
-    files: list[dict[str, Any]] = []
+#: A submodule's mode in git's ``--raw`` listing: a gitlink, a commit of another repository.
+GITLINK = "160000"
+
+
+def _listed(stat: bytes) -> list[tuple[list[str], str]]:
+    """The lines of a ``--raw`` listing read within :data:`STAT_LIMIT` (cut at the last
+    whole line): each one's fields (``:old-mode new-mode old new status``) and path."""
     listed = stat if len(stat) <= STAT_LIMIT else stat[:stat.rfind(b"\n", 0, STAT_LIMIT) + 1]
-    more = False
+    out = []
     for line in listed.decode("utf-8", "replace").splitlines():
-        if not line.strip():
-            continue
+        fields, _, path = line.partition("\t")
+        if fields.strip():
+            out.append((fields.split(), path))
+    return out
+
+
+def gitlinks(stat: bytes) -> set[str]:
+    """The paths a ``--raw`` listing shows as a submodule on either side: the work tree's
+    parts ask no submodule anything (:data:`DIFF_FLAGS`), so they say nothing of these."""
+    return {path for fields, path in _listed(stat)
+            if GITLINK in (fields[0].lstrip(":"), *fields[1:2])}
+
+
+def _part(stat: bytes, untracked: set[str], text: bytes) -> dict[str, Any]:
+    """One diff's files (from ``--raw``, the first :data:`FILES_LIMIT`) and text, bounded
+    (a list or a diff cut short ends at its last whole line, and says so)."""
+    files: list[dict[str, Any]] = []
+    more = False
+    for fields, path in _listed(stat):
         if len(files) == FILES_LIMIT:
             more = True
             break
-        status, _, path = line.partition("\t")
+        status = fields[-1]
         # New and never added (to the commit compared with: else it is that commit's).
         new = status == "A" and path in untracked
         files.append({"status": "?" if new else status, "path": path})
@@ -222,12 +244,15 @@ def _part(stat: bytes, untracked: set[str], text: bytes) -> dict[str, Any]:
 
 
 def marked(committed: list[dict[str, Any]], work_tree: dict[str, Any] | None,
-           uncommitted: dict[str, Any] | None) -> list[dict[str, Any]]:
+           uncommitted: dict[str, Any] | None, submodules: Collection[str] = ()
+           ) -> list[dict[str, Any]]:
     """The files the branch's commit changes, each with ``work_tree``: :data:`UNDONE` when
     the work tree holds it as the fork does (the whole diff of the work tree against the
     fork does not name it; ``work_tree`` None: no fork, so never), :data:`DIFFERS` when it
     holds it otherwise than the commit (the uncommitted diff names it, or is cut short),
-    else None. No work tree read (``uncommitted`` None, a pod's branch): nothing marked."""
+    else None. No work tree read (``uncommitted`` None, a pod's branch): nothing marked;
+    nor a submodule (in ``submodules``, a gitlink on either side): the work tree's diffs
+    never read one, so never name it, and saying it undone would be a guess."""
     if uncommitted is None:
         return [{**f, "work_tree": None} for f in committed]
     changed = {f["path"] for f in uncommitted["files"]}
@@ -235,7 +260,9 @@ def marked(committed: list[dict[str, Any]], work_tree: dict[str, Any] | None,
     out = []
     for f in committed:
         mark: str | None = None
-        if work_tree is not None and f["path"] not in shown and not work_tree["truncated"]:
+        if f["path"] in submodules:
+            pass
+        elif work_tree is not None and f["path"] not in shown and not work_tree["truncated"]:
             mark = UNDONE
         elif f["path"] in changed or uncommitted["truncated"]:
             mark = DIFFERS
@@ -245,8 +272,8 @@ def marked(committed: list[dict[str, Any]], work_tree: dict[str, Any] | None,
 
 def _answer(base_ref: str, fork: str, work_tree: dict[str, Any], *, tip: str,
             committed: dict[str, Any], uncommitted: dict[str, Any] | None,
-            forked: bool = True, note: str | None = None, subject: str = ""
-            ) -> dict[str, Any]:
+            forked: bool = True, note: str | None = None, subject: str = "",
+            submodules: Collection[str] = ()) -> dict[str, Any]:
     """What both diffs answer: the work tree against the fork (as before: ``files``,
     ``diff``, ``truncated``), the branch's commit against it and the work tree against the
     commit. Not ``forked`` (the base is gone): the work tree was compared with its own
@@ -254,7 +281,7 @@ def _answer(base_ref: str, fork: str, work_tree: dict[str, Any], *, tip: str,
     return {"base_ref": base_ref, "merge_base": fork or None, **work_tree,
             "committed": {"commit": tip, "subject": subject, **committed,
                           "files": marked(committed["files"], work_tree if forked else None,
-                                          uncommitted)},
+                                          uncommitted, submodules)},
             "uncommitted": uncommitted, "note": note}
 
 
@@ -274,8 +301,7 @@ def branch_diff(repo: RepoInfo, branch: str, base_ref: str) -> dict[str, Any]:
     fork = git("merge-base", base, tip, check=False).decode().strip() if base else ""
     against = fork or base or tip
     text = git(*BOUNDED, "diff", *COMMIT_FLAGS, against, tip, "--", limit=DIFF_LIMIT)
-    stat = git("diff", "--name-status", *COMMIT_FLAGS[-2:], against, tip, "--",
-               limit=STAT_LIMIT)
+    stat = git("diff", "--raw", *COMMIT_FLAGS[-2:], against, tip, "--", limit=STAT_LIMIT)
     branch_part = _part(stat, set(), text)
     said = subject(lambda *a: git(*a, check=False, limit=SUBJECT_LIMIT), tip)
     # The pod's work tree is not read: what it holds besides the branch is not known here.

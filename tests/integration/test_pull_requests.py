@@ -560,23 +560,29 @@ def test_clauderon_push_sends_only_the_commit_clauderon_diff_showed(
 ELSEWHERE = "0123456789abcdef0123456789abcdef01234567"
 
 
-def test_a_submodule_the_agent_repoints_is_in_what_a_push_is_shown_to_send(
-        app: Appliance, origin: Path, github: FakeGitHub) -> None:
-    """The person's repository has a submodule; the agent commits only a new commit for it
-    (its gitlink), one the person never chose. The diff's committed part (what a push
-    sends, which the person looks at and pins) names the submodule and its new commit, and
-    a push of that commit sends exactly it."""
+def repointed(app: Appliance, origin: Path, name: str) -> tuple[dict[str, Any], str]:
+    """The person's repository has a submodule; the agent (in session ``name``) commits only
+    a new commit for it (its gitlink), one the person never chose. The session and the
+    commit a push sends."""
     user_git(origin, "update-index", "--add", "--cacheinfo",
              f"160000,{'a' * 40},vendor/lib")
     (origin / ".gitmodules").write_text(
         '[submodule "lib"]\n\tpath = vendor/lib\n\turl = https://github.com/octo/lib.git\n')
     user_git(origin, "add", ".gitmodules")
     user_git(origin, "commit", "-qm", "vendor lib")
-    s = create(app, origin, "repoint")
+    s = create(app, origin, name)
     code, out = in_container(app, s, f"git update-index --cacheinfo 160000,{ELSEWHERE},"
                                      "vendor/lib && git commit -qm tidy && git rev-parse HEAD")
     assert code == 0, out
-    sent = out.split()[-1]
+    return s, out.split()[-1]
+
+
+def test_a_submodule_the_agent_repoints_is_in_what_a_push_is_shown_to_send(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """The diff's committed part (what a push sends, which the person looks at and pins)
+    names the submodule the agent repointed and its new commit, and a push of that commit
+    sends exactly it."""
+    s, sent = repointed(app, origin, "repoint")
     committed = app.client().get("/api/sessions/repoint/diff")["committed"]
     assert committed["commit"] == sent
     assert [(f["status"], f["path"]) for f in committed["files"]] == [("M", "vendor/lib")], \
@@ -623,3 +629,17 @@ def test_clauderon_push_on_a_terminal_sends_only_the_commit_it_asked_about(
     code, out = push_on_a_terminal(app, "asked", "y")
     assert f"is at {later[0]} (2 files against main): add backdoor" in out, out
     assert code == 0 and github.tip(SLUG, s["branch"]) == later[0], (code, out)
+
+
+def test_a_submodule_the_commit_repoints_is_never_said_undone_by_the_work_tree(
+        app: Appliance, origin: Path) -> None:
+    """The work tree's parts ask no submodule anything (:data:`changes.DIFF_FLAGS`), so they
+    never name one: the committed submodule change was marked ``undone`` ("the work tree
+    undoes it"), telling the person the agent had put it back while the workspace still
+    has it checked out and a push sends it. What the work tree holds of a submodule is not
+    read, so nothing is said of it."""
+    _, sent = repointed(app, origin, "unsaid")
+    committed = app.client().get("/api/sessions/unsaid/diff")["committed"]
+    assert committed["commit"] == sent
+    assert committed["files"] == [{"status": "M", "path": "vendor/lib", "work_tree": None}], \
+        f"the work tree is said to undo a submodule's new commit it never read: {committed}"

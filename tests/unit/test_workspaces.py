@@ -800,3 +800,51 @@ def test_an_object_that_answers_two_ways_is_counted_as_it_comes_in(repo: RepoInf
         branchsync.sync_branch(repo, ws, BRANCH, tip, ws.parent.parent / "shadows",
                                max_bytes=32 << 20)
     assert sh(repo.root, "rev-parse", BRANCH) == before
+
+
+@pytest.mark.parametrize(("listing", "links"), [
+    (b":160000 160000 aaaaaaa 0123456 M\tvendor/lib\n", {"vendor/lib"}),
+    (b":000000 160000 0000000 0123456 A\tnew\n", {"new"}),
+    (b":160000 000000 aaaaaaa 0000000 D\tgone\n", {"gone"}),
+    (b":100644 160000 1111111 0123456 T\tswapped\n", {"swapped"}),
+    (b":100644 100644 1111111 2222222 M\tsrc/160000\n", set()),
+    (b":100644 100644 1111111 2222222 M\t160000 160000\n", set()),
+    (b"", set()),
+])
+def test_a_submodule_on_either_side_of_a_listing_is_named(listing: bytes,
+                                                          links: set[str]) -> None:
+    assert changes.gitlinks(listing) == links
+
+
+def test_a_submodule_is_never_marked_by_a_work_tree_that_never_read_it() -> None:
+    """The work tree's diffs never name a submodule: one the commit changes is not said to be
+    undone (nor to differ), while a file beside it still is."""
+    committed = [{"status": "M", "path": "vendor/lib"}, {"status": "M", "path": "src/app.py"}]
+    empty = {"files": [], "truncated": False}
+    assert changes.marked(committed, empty, empty, {"vendor/lib"}) == [
+        {"status": "M", "path": "vendor/lib", "work_tree": None},
+        {"status": "M", "path": "src/app.py", "work_tree": changes.UNDONE}]
+
+
+def test_a_pods_branch_that_repoints_a_submodule_names_it(repo: RepoInfo) -> None:
+    """A pod's branch as fetched into the person's repository (no work tree read): a commit
+    that points the person's submodule at another commit is named with its new commit,
+    whatever a ``.gitmodules`` on the branch says to ignore."""
+    elsewhere = "0123456789abcdef0123456789abcdef01234567"
+    root = repo.root
+    sh(root, "update-index", "--add", "--cacheinfo", f"160000,{'a' * 40},vendor/lib")
+    sh(root, "commit", "-qm", "vendor lib")
+    sh(root, "checkout", "-qb", BRANCH)
+    sh(root, "update-index", "--cacheinfo", f"160000,{elsewhere},vendor/lib")
+    (root / ".gitmodules").write_text('[submodule "lib"]\n\tpath = vendor/lib\n'
+                                      '\turl = ./lib\n\tignore = all\n')
+    sh(root, "add", ".gitmodules")
+    sh(root, "commit", "-qm", "tidy")
+    sh(root, "checkout", "-q", "main")
+    body = changes.branch_diff(repo, BRANCH, "main")
+    assert body["committed"]["files"] == [
+        {"status": "A", "path": ".gitmodules", "work_tree": None},
+        {"status": "M", "path": "vendor/lib", "work_tree": None}]
+    assert f"+Subproject commit {elsewhere}" in body["committed"]["diff"], body
+    assert [f["path"] for f in body["files"]] == [".gitmodules", "vendor/lib"]
+    assert body["uncommitted"] is None

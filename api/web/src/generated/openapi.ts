@@ -2940,7 +2940,7 @@ export interface operations {
                                 status: string;
                                 path: string;
                                 /**
-                                 * @description what the work tree holds of the file: null as committed; undone: as the fork has it (the work tree undoes the committed change); differs: otherwise than the commit
+                                 * @description what the work tree holds of the file: null as committed (or not read: a submodule); undone: as the fork has it (the work tree undoes the committed change); differs: otherwise than the commit
                                  * @enum {string|null}
                                  */
                                 work_tree: "undone" | "differs" | null;
@@ -2988,7 +2988,7 @@ export interface operations {
                                     status: string;
                                     path: string;
                                     /**
-                                     * @description what the work tree holds of the file: null as committed; undone: as the fork has it (the work tree undoes the committed change); differs: otherwise than the commit
+                                     * @description what the work tree holds of the file: null as committed (or not read: a submodule); undone: as the fork has it (the work tree undoes the committed change); differs: otherwise than the commit
                                      * @enum {string|null}
                                      */
                                     work_tree: "undone" | "differs" | null;
