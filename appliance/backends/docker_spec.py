@@ -36,8 +36,41 @@ _MOUNTS = {WORKSPACE: False, CONTAINER_UPLOADS: True, CONTAINER_HOME: False,
            CONTAINER_CA_PATH: True}
 _SYSTEM = ("/bin", "/boot", "/dev", "/etc", "/lib", "/proc", "/root", "/run", "/sbin", "/sys",
            "/usr", "/var/run", "/var/lib/docker")
-#: Namespaces a container of ours never shares with the host.
+#: Namespaces a container of ours never shares with the host, nor (``container:<id>``)
+#: with another container: a neighbour's processes, to see and signal as the same uid.
 _NAMESPACES = ("PidMode", "IpcMode", "UTSMode", "UsernsMode")
+#: Go's ``strconv.ParseBool``, which the engine reads ``no-new-privileges=<bool>`` with.
+_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+
+
+def _shared(mode: object) -> bool:
+    return mode == "host" or str(mode or "").startswith("container:")
+
+
+def no_new_privileges(opts: list[str]) -> bool:
+    """Whether the engine gives a container with the security options ``opts`` no new
+    privileges: as it reads them, the last ``no-new-privileges`` (bare, ``=`` or ``:`` and
+    a boolean) wins."""
+    on = False
+    for opt in opts:
+        key, _, value = opt.partition("=") if "=" in opt else opt.partition(":")
+        if key != "no-new-privileges":
+            continue
+        if not value and opt == key:
+            on = True
+        elif value in _TRUE or value in _FALSE:
+            on = value in _TRUE
+    return on
+
+
+def _log_bounded(config: object) -> bool:
+    """Our driver and bound; the engine adds its own ``log-opts`` (compress, mode, labels)
+    to every json-file log, and none of them unbinds it."""
+    if not isinstance(config, dict) or config.get("Type") != LOG_DRIVER:
+        return False
+    opts = config.get("Config") or {}
+    return all(opts.get(k) == v for k, v in LOG_BOUND.items())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,12 +127,13 @@ def lacks(attrs: dict[str, Any], want: Containment) -> list[str]:
     if set(host.get("CapAdd") or []) - set(want.cap_add):
         out.append("no capability added")
     opts = [str(o) for o in host.get("SecurityOpt") or []]
-    if not any(o.startswith("no-new-privileges") and not o.endswith(":false") for o in opts):
+    if not no_new_privileges(opts):
         out.append("no new privileges")
     if any(o.replace("=", ":").split(":", 1)[1:] == ["unconfined"] for o in opts):
         out.append("seccomp and AppArmor confining it")
-    if any(host.get(ns) == "host" for ns in _NAMESPACES):
-        out.append("nothing of the host's processes, IPC, hostname or users")
+    if any(_shared(host.get(ns)) for ns in _NAMESPACES):
+        out.append("nothing of the host's or another container's processes, IPC, hostname "
+                   "or users")
     if host.get("Devices"):
         out.append("no host device")
     if (want.pids_limit and host.get("PidsLimit") != want.pids_limit) or \
@@ -114,7 +148,7 @@ def lacks(attrs: dict[str, Any], want: Containment) -> list[str]:
     if any(not _mount_allowed(*b) for b in binds) or \
             (want.mounts is not None and not binds <= want.mounts):
         out.append("no host folder but its own")
-    if host.get("LogConfig") != {"Type": LOG_DRIVER, "Config": LOG_BOUND}:
+    if not _log_bounded(host.get("LogConfig")):
         out.append("its terminal's log bounded")
     return out
 

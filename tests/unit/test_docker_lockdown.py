@@ -11,6 +11,7 @@ from appliance.backends.base import Mount, WorkloadSpec
 from appliance.backends.docker_spec import Containment, containment_of, lacks, locked_down
 
 NET = "clauderon-x"
+SHARED = "nothing of the host's or another container's processes, IPC, hostname or users"
 WANT = Containment(network=NET, pids_limit=512)
 OURS = [
     {"Type": "bind", "Source": "/srv/worktrees/s1", "Destination": "/workspace", "RW": True},
@@ -45,7 +46,12 @@ def attrs(*, user: str = "1000:1000", mounts: list[dict[str, Any]] | None = None
 
 def test_on_the_network_alone_without_privileges() -> None:
     assert lacks(attrs(), WANT) == []
-    assert locked_down(attrs(SecurityOpt=["no-new-privileges:true"]), WANT)
+    for opts in (["no-new-privileges:true"], ["no-new-privileges=true"],
+                 ["no-new-privileges=1"], ["no-new-privileges=false", "no-new-privileges"]):
+        assert locked_down(attrs(SecurityOpt=opts), WANT), opts
+    # The engine's own json-file options (its daemon.json's log-opts) join ours.
+    assert locked_down(attrs(LogConfig={"Type": "json-file", "Config": {
+        "max-size": "10m", "max-file": "2", "compress": "true", "mode": "non-blocking"}}), WANT)
     assert locked_down(attrs(NetworkMode="none"), Containment(network=None, pids_limit=512))
     # Without the spec's own bound at hand, any bound will do.
     assert locked_down(attrs(PidsLimit=64), Containment(network=NET))
@@ -65,15 +71,23 @@ def test_on_the_network_alone_without_privileges() -> None:
     (attrs(CapAdd=["SYS_ADMIN"]), WANT, "no capability added"),
     (attrs(SecurityOpt=None), WANT, "no new privileges"),
     (attrs(SecurityOpt=["no-new-privileges:false"]), WANT, "no new privileges"),
+    # The engine reads the option's value as a boolean, the last one given winning.
+    (attrs(SecurityOpt=["no-new-privileges=false"]), WANT, "no new privileges"),
+    (attrs(SecurityOpt=["no-new-privileges:0"]), WANT, "no new privileges"),
+    (attrs(SecurityOpt=["no-new-privileges", "no-new-privileges=f"]), WANT,
+     "no new privileges"),
+    (attrs(SecurityOpt=["no-new-privileges-please"]), WANT, "no new privileges"),
     (attrs(SecurityOpt=["no-new-privileges", "seccomp=unconfined"]), WANT,
      "seccomp and AppArmor confining it"),
     (attrs(SecurityOpt=["no-new-privileges", "apparmor:unconfined"]), WANT,
      "seccomp and AppArmor confining it"),
-    (attrs(PidMode="host"), WANT, "nothing of the host's processes, IPC, hostname or users"),
-    (attrs(IpcMode="host"), WANT, "nothing of the host's processes, IPC, hostname or users"),
-    (attrs(UTSMode="host"), WANT, "nothing of the host's processes, IPC, hostname or users"),
-    (attrs(UsernsMode="host"), WANT,
-     "nothing of the host's processes, IPC, hostname or users"),
+    (attrs(PidMode="host"), WANT, SHARED),
+    (attrs(IpcMode="host"), WANT, SHARED),
+    (attrs(UTSMode="host"), WANT, SHARED),
+    (attrs(UsernsMode="host"), WANT, SHARED),
+    # A neighbour's namespaces: its processes to see and signal, its shared memory.
+    (attrs(PidMode="container:0123abcd"), WANT, SHARED),
+    (attrs(IpcMode="container:0123abcd"), WANT, SHARED),
     (attrs(Devices=[{"PathOnHost": "/dev/sda", "PathInContainer": "/dev/sda",
                      "CgroupPermissions": "rwm"}]), WANT, "no host device"),
     (attrs(PidsLimit=None), WANT, "a bound on its processes (512)"),
@@ -109,6 +123,10 @@ def test_on_the_network_alone_without_privileges() -> None:
     (attrs(LogConfig={"Type": "json-file", "Config": {}}), WANT,
      "its terminal's log bounded"),
     (attrs(LogConfig=None), WANT, "its terminal's log bounded"),
+    (attrs(LogConfig={"Type": "json-file", "Config": {"max-size": "10m"}}), WANT,
+     "its terminal's log bounded"),
+    (attrs(LogConfig={"Type": "local", "Config": {"max-size": "10m", "max-file": "2"}}),
+     WANT, "its terminal's log bounded"),
 ])
 def test_anything_less_is_not(container: dict[str, Any], want: Containment,
                               lacking: str) -> None:
