@@ -25,7 +25,8 @@ its own session branch") therefore holds on the remote too:
 
 Reads pass. :func:`push_refusal` and :func:`api_refusal` return the reason for a refusal,
 or None. Which pull request a write names (by number or node id) is not known here: once
-these rules pass a write, ``whose.py`` asks GitHub whether it is the session's own.
+these rules pass a write, ``whose.py`` asks GitHub whether it is the session's own (and
+refuses a change to an issue or comment that is not on it: the person's).
 
 The appliance's own identity (``proxy/directory.py``: what a person asks of it from a UI)
 has rules of its own, just as narrow for what it does: it pushes session branches

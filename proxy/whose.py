@@ -11,6 +11,15 @@ review's or thread's on it), never by its branch. So before such a write goes on
 proxy asks GitHub, with the credential the write carries, what it names
 (:func:`question`), and reads the answer (:func:`refusal`).
 
+The person's issues and comments are theirs too: GitHub sees the person as the author of
+everything the token writes, so nothing it answers tells the session's apart. A session
+may open issues, comment and react anywhere, but a write that *changes* an issue or a
+comment (an edit, closing or reopening, labels, assignees, a deletion) passes only where
+it names the session's own pull request or a comment on it (:attr:`Question.changes`):
+one GitHub answers is no pull request (an issue, a comment on one) is refused. (The issues
+and comments a session itself created are not yet remembered, so it cannot change those
+either: the person does.)
+
 Asking, not remembering: the person opens a session's pull request from the appliance too
 (under the appliance's own identity), a pull request outlives the proxy's memory, and
 GitHub is where a pull request's head is known. It costs a session's write to a pull
@@ -30,11 +39,11 @@ from proxy.gitguard import GRAPHQL, checkable_path
 
 #: A write to a numbered pull request or issue, or to something under one.
 _NUMBERED = re.compile(
-    r"^/repos/(?P<repo>[^/]+/[^/]+)/(?P<kind>pulls|issues)/(?P<number>\d+)(?:/.*)?$")
+    r"^/repos/(?P<repo>[^/]+/[^/]+)/(?P<kind>pulls|issues)/(?P<number>\d+)(?P<under>/.*)?$")
 #: A write to a comment by its id (an edit, a deletion, a reaction): GitHub says what it is
 #: on (``issue_url``, or ``pull_request_url`` for a review comment), which is asked next.
 _COMMENT = re.compile(
-    r"^/repos/(?P<repo>[^/]+/[^/]+)/(?P<kind>pulls|issues)/comments/(?P<id>\d+)(?:/.*)?$")
+    r"^/repos/(?P<repo>[^/]+/[^/]+)/(?P<kind>pulls|issues)/comments/(?P<id>\d+)(?P<under>/.*)?$")
 _ON = re.compile(r"/repos/(?P<repo>[^/]+/[^/]+)/(?:pulls|issues)/(?P<number>\d+)$")
 #: GitHub's ``nodes`` takes at most 100 ids; no node id is longer than this.
 MAX_IDS = 100
@@ -66,6 +75,17 @@ class Question:
     ids: tuple[str, ...] = ()
     #: REST: a comment's id, whose answer names the pull request or issue to ask about next.
     comment: int = 0
+    #: What the write changes, when it changes more than it adds to (an issue's edit,
+    #: labels or assignees, a comment's edit or deletion; a GraphQL document with any
+    #: mutation but :data:`ADDS`): "" for a comment or reaction added.
+    changes: str = ""
+
+
+#: The GraphQL mutations that only add to an issue (or create one): every other mutation a
+#: session may use changes what it names.
+ADDS = frozenset({"createIssue", "addComment", "addReaction", "removeReaction"})
+#: Under a numbered issue or a comment, what only adds to it: a comment, a reaction.
+_ADDING = re.compile(r"^/(comments|reactions)(/.*)?$")
 
 
 def question(method: str, path: str, body: bytes | None) -> Question | str | None:
@@ -79,17 +99,27 @@ def question(method: str, path: str, body: bytes | None) -> Question | str | Non
         return _graphql_question(body)
     if (c := _COMMENT.match(clean)) is not None:
         repo, kind, comment = c.group("repo"), c.group("kind"), int(c.group("id"))
+        changes = "" if _ADDING.match(c.group("under") or "") else f"comment {comment}"
         return Question(method="GET", path=f"/repos/{repo}/{kind}/comments/{comment}",
-                        repo=repo, comment=comment)
+                        repo=repo, comment=comment, changes=changes)
     m = _NUMBERED.match(clean)
     if m is None:
         return None
-    return _pull(m.group("repo"), int(m.group("number")))
+    number = int(m.group("number"))
+    changes = "" if m.group("kind") == "pulls" or _ADDING.match(m.group("under") or "") \
+        else f"issue #{number}"
+    return _pull(m.group("repo"), number, changes)
 
 
-def _pull(repo: str, number: int) -> Question:
+def _pull(repo: str, number: int, changes: str = "") -> Question:
     return Question(method="GET", path=f"/repos/{repo}/pulls/{number}", repo=repo,
-                    number=number)
+                    number=number, changes=changes)
+
+
+def _persons(what: str, mine: str) -> str:
+    return (f"{what} is the person's, not this session's: a session opens issues, comments "
+            f"and reacts, but edits, closes, labels, assigns or deletes only what belongs to "
+            f"its own pull request (from {mine}); ask the person to change {what}")
 
 
 def _graphql_question(body: bytes | None) -> Question | str | None:
@@ -120,12 +150,13 @@ def _graphql_question(body: bytes | None) -> Question | str | None:
         elif isinstance(item, list):
             todo.extend(item)
     ids = tuple(dict.fromkeys(s for s in found if 0 < len(s) <= MAX_ID))
+    changes = "" if set(names) <= ADDS else "this GraphQL write"
     if not ids:
         return None
     if len(ids) > MAX_IDS:
         return (f"a GraphQL write carrying over {MAX_IDS} short strings cannot be checked "
                 "(whose pull request each names is asked of GitHub; send fewer at once)")
-    return Question(method="POST", path=GRAPHQL, ids=ids, body=json.dumps(
+    return Question(method="POST", path=GRAPHQL, ids=ids, changes=changes, body=json.dumps(
         {"query": NODES_QUERY, "variables": {"ids": list(ids)}}).encode())
 
 
@@ -140,7 +171,7 @@ def refusal(q: Question, session_name: str, status: int, answer: bytes
     if q.comment:
         return _comment_refusal(q, mine, status, answer)
     if status == 404:  # no pull request has the number: an issue's (or nothing's)
-        return None
+        return _persons(q.changes, mine) if q.changes else None
     pull = _json(answer) if status == 200 else None
     head = pull.get("head") if isinstance(pull, dict) else None
     repo = head.get("repo") if isinstance(head, dict) else None
@@ -165,7 +196,8 @@ def _comment_refusal(q: Question, mine: str, status: int, answer: bytes
         return (f"what comment {q.comment} is on could not be learnt from GitHub "
                 f"({status or 'no answer'}); a session changes only its own pull request "
                 f"(from {mine}) and issues, so the write waits until GitHub answers")
-    return _pull(q.repo, int(on.group("number")))
+    number = int(on.group("number"))
+    return _pull(q.repo, number, q.changes and f"{q.changes} (on issue #{number})")
 
 
 def _nodes_refusal(q: Question, mine: str, status: int, answer: bytes) -> str | None:
@@ -186,8 +218,11 @@ def _nodes_refusal(q: Question, mine: str, status: int, answer: bytes) -> str | 
             continue
         if not isinstance(node, dict):
             return f"GitHub's answer about {node_id} does not read"
-        pull = node if node.get("__typename") == "PullRequest" else node.get("pullRequest")
-        if pull is None:  # an issue, a repository, a comment on an issue: not a pull request
+        kind = node.get("__typename")
+        pull = node if kind == "PullRequest" else node.get("pullRequest")
+        if pull is None and q.changes and kind in ("Issue", "IssueComment"):
+            return _persons(f"{'issue' if kind == 'Issue' else 'comment'} {node_id}", mine)
+        if pull is None:  # a repository, a label, a user; an issue or its comment added to
             continue
         if not isinstance(pull, dict):
             return f"GitHub's answer about {node_id} does not read"

@@ -11,7 +11,8 @@ Attacks: the agent, through its own proxy identity, cannot merge a pull request 
 ``main``; what the agent does to other refs in its workspace never reaches the remote
 through a person's push; the appliance's own identity cannot push ``main`` either; a pull
 request of another branch is never merged, even when the list answers it for the session's,
-nor one the agent retargeted at another base; a session changes no pull request but its own.
+nor one the agent retargeted at another base; a session changes no pull request but its own,
+and none of the person's issues or comments.
 """
 
 from __future__ import annotations
@@ -395,6 +396,65 @@ def test_a_session_changes_no_pull_request_but_its_own(
     assert call("POST", "/graphql", close(2)) == "200"
     assert github.pull(2)["title"] == "mine, retitled" and github.pull(2)["state"] == "closed"
     assert github.issue_comments == {7: ["a note"]}
+
+
+def test_a_session_changes_none_of_the_persons_issues_or_comments(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """GitHub sees the person as the author of everything the token writes, so a session
+    closed, retitled, labelled (a label can start a workflow that holds the repository's
+    secrets) and assigned the person's own issue, and rewrote and deleted their comment, by
+    REST and GraphQL alike. Each is refused, saying why; the session still comments on the
+    issue and on its own pull request's thread (the control)."""
+    s = create(app, origin, "meddler")
+    agent_commit(app, s, "mine")
+    app.cli("push", "meddler", "--pr")  # #1, from clauderon/meddler
+    issue = github.add_issue(SLUG, "The person's bug")
+    theirs = github.add_comment(SLUG, issue["number"], "the person's words")
+    before = (dict(issue), dict(theirs))
+    number, cid = issue["number"], theirs["id"]
+
+    def call(method: str, path: str, doc: dict[str, Any]) -> str:
+        _, out = in_container(app, s, (
+            "curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer x' "
+            f"-H 'content-type: application/json' -X {method} -d '{json.dumps(doc)}' "
+            f"https://api.github.com{path}"))
+        return out.strip()[-3:]
+
+    def gql(mutation: str, node: str) -> dict[str, Any]:
+        return {"query": f"mutation($id: ID!) {{ {mutation} }}", "variables": {"id": node}}
+
+    issues = f"/repos/{SLUG}/issues"
+    refused = [
+        ("PATCH", f"{issues}/{number}", {"state": "closed"}),
+        ("PATCH", f"{issues}/{number}", {"title": "Wontfix", "body": "not a bug"}),
+        ("POST", f"{issues}/{number}/labels", {"labels": ["deploy"]}),
+        ("POST", f"{issues}/{number}/assignees", {"assignees": ["someone"]}),
+        ("PATCH", f"{issues}/comments/{cid}", {"body": "I approve this"}),
+        ("DELETE", f"{issues}/comments/{cid}", {}),
+        ("POST", "/graphql", gql("closeIssue(input: {issueId: $id}) { clientMutationId }",
+                                 f"I_{number}")),
+        ("POST", "/graphql", gql('updateIssue(input: {id: $id, title: "x"}) '
+                                 "{ clientMutationId }", f"I_{number}")),
+        ("POST", "/graphql", gql('addLabelsToLabelable(input: {labelableId: $id, labelIds: '
+                                 '["L_1"]}) { clientMutationId }', f"I_{number}")),
+        ("POST", "/graphql", gql('updateIssueComment(input: {id: $id, body: "x"}) '
+                                 "{ clientMutationId }", f"IC_{cid}")),
+        ("POST", "/graphql", gql("deleteIssueComment(input: {id: $id}) { clientMutationId }",
+                                 f"IC_{cid}")),
+    ]
+    assert [call(*r) for r in refused] == ["403"] * len(refused)
+    assert (issue, github.comments.get(cid)) == before  # untouched
+    lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
+    notes = [x["note"] for x in lines if x["session"] == s["id"] and x["status"] == 403]
+    assert len(notes) == len(refused)
+    assert all("the person's" in n for n in notes), notes
+
+    # The control: a comment on the issue, by REST and GraphQL, and on its own pull request.
+    assert call("POST", f"{issues}/{number}/comments", {"body": "a note"}) == "201"
+    assert call("POST", "/graphql", gql('addComment(input: {subjectId: $id, body: "hi"}) '
+                                        "{ clientMutationId }", f"I_{number}")) == "200"
+    assert call("PATCH", f"{issues}/1", {"title": "mine, retitled"}) == "200"
+    assert github.issue_comments[number] == ["the person's words", "a note"]
 
 
 def test_the_tui_pushes_shows_ci_and_merges_the_head_it_showed(

@@ -95,6 +95,10 @@ class FakeGitHub(TlsFake):
         self.reviews: dict[int, list[dict[str, Any]]] = {}
         #: Comments on issues (not pull requests), by issue number.
         self.issue_comments: dict[int, list[str]] = {}
+        #: The person's issues by number (numbered from 100: no pull request has those), and
+        #: every comment on an issue by its id.
+        self.issues: dict[int, dict[str, Any]] = {}
+        self.comments: dict[int, dict[str, Any]] = {}
         #: SSH keys added to the token owner's account (``POST /user/keys``).
         self.user_keys: list[dict[str, Any]] = []
         #: The list answers every pull request, whatever ``head`` asks (a server to distrust).
@@ -140,11 +144,32 @@ class FakeGitHub(TlsFake):
             self.pulls.append(pr)
             return pr
 
+    def add_issue(self, slug: str, title: str) -> dict[str, Any]:
+        with self.lock:
+            number = 100 + len(self.issues)
+            self.issues[number] = {"number": number, "title": title, "body": "", "state": "open",
+                                   "labels": [], "assignees": [], "_repo": slug}
+            return self.issues[number]
+
+    def add_comment(self, slug: str, number: int, body: str) -> dict[str, Any]:
+        """A comment on issue (or pull request) ``number``; its node id is ``IC_<id>``."""
+        with self.lock:
+            cid = len(self.comments) + 1
+            self.comments[cid] = {"id": cid, "body": body, "node_id": f"IC_{cid}",
+                                  "issue_url": f"https://api.github.com/repos/{slug}/issues/"
+                                               f"{number}", "_issue": number, "_repo": slug}
+            self.issue_comments.setdefault(number, []).append(body)
+            return self.comments[cid]
+
     def pull(self, number: int) -> dict[str, Any]:
         return self.pulls[number - 1]
 
     def merges(self) -> list[Seen]:
         return [s for s in self.seen if s.method == "PUT" and s.path.endswith("/merge")]
+
+    @staticmethod
+    def _plain(doc: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in doc.items() if not k.startswith("_")}
 
     def _public(self, pr: dict[str, Any]) -> dict[str, Any]:
         out = {k: v for k, v in pr.items() if not k.startswith("_")}
@@ -202,6 +227,14 @@ class FakeGitHub(TlsFake):
                       for n, node in enumerate(data["nodes"]) if node is None]
         if "addComment" in query:
             data["addComment"] = {"clientMutationId": None}
+        issue = re.search(r'"I_(\d+)"', query + json.dumps(variables))
+        if "closeIssue" in query and issue and int(issue.group(1)) in self.issues:
+            self.issues[int(issue.group(1))]["state"] = "closed"
+            data["closeIssue"] = {"clientMutationId": None}
+        comment = re.search(r'"IC_(\d+)"', query + json.dumps(variables))
+        if "deleteIssueComment" in query and comment:
+            self.comments.pop(int(comment.group(1)), None)
+            data["deleteIssueComment"] = {"clientMutationId": None}
         named = re.search(r'"PR_(\d+)"', query + json.dumps(variables))
         if "closePullRequest" in query and named:
             self.pull(int(named.group(1)))["state"] = "closed"
@@ -214,6 +247,12 @@ class FakeGitHub(TlsFake):
         return 200, {"data": data, **({"errors": errors} if errors else {})}
 
     def _node(self, node_id: str) -> dict[str, Any] | None:
+        if (issue := re.fullmatch(r"I_(\d+)", node_id)) and int(issue[1]) in self.issues:
+            return {"__typename": "Issue"}
+        if (comment := re.fullmatch(r"IC_(\d+)", node_id)) and int(comment[1]) in self.comments:
+            on = self.comments[int(comment[1])]["_issue"]
+            pull = self._node(f"PR_{on}") if on not in self.issues else None
+            return {"__typename": "IssueComment", "pullRequest": pull}
         found = re.fullmatch(r"PR_(\d+)", node_id)
         if found is None or not 0 < int(found.group(1)) <= len(self.pulls):
             return None
@@ -271,8 +310,30 @@ class FakeGitHub(TlsFake):
                 return 200, {"sha": new, "merged": True, "message": "Pull Request merged"}
         if (rest[:1] == ["issues"] and rest[2:] == ["comments"] and method == "POST"
                 and rest[1].isdigit() and int(rest[1]) > len(self.pulls)):
-            self.issue_comments.setdefault(int(rest[1]), []).append(str(body.get("body")))
-            return 201, {"id": len(self.issue_comments), "body": body.get("body")}
+            return 201, self._plain(self.add_comment(slug, int(rest[1]), str(body.get("body"))))
+        issue = self.issues.get(int(rest[1])) if rest[:1] == ["issues"] and rest[1:2] \
+            and rest[1].isdigit() else None
+        if rest[:1] == ["issues"] and len(rest) == 2 and method == "PATCH" and issue is None \
+                and rest[1].isdigit() and 0 < int(rest[1]) <= len(self.pulls):
+            return self._route(method, slug, ["pulls", rest[1]], query, body)  # one numbering
+        if issue is not None and issue["_repo"] == slug:
+            if rest[2:] == [] and method == "PATCH":
+                issue.update({k: body[k] for k in ("title", "body", "state") if k in body})
+                return 200, self._plain(issue)
+            if rest[2:] in (["labels"], ["assignees"]) and method == "POST":
+                issue[rest[2]] += body.get(rest[2]) or []
+                return 200, self._plain(issue)
+        cid = int(rest[2]) if rest[:2] == ["issues", "comments"] and rest[2:3] \
+            and rest[2].isdigit() and len(rest) == 3 else 0
+        if cid in self.comments and self.comments[cid]["_repo"] == slug:
+            if method == "GET":
+                return 200, self._plain(self.comments[cid])
+            if method == "PATCH":
+                self.comments[cid]["body"] = body.get("body")
+                return 200, self._plain(self.comments[cid])
+            if method == "DELETE":
+                del self.comments[cid]
+                return 204, None
         if rest[:1] == ["commits"] and rest[2:] == ["check-runs"] and method == "GET":
             runs = self.checks.get(rest[1], [])
             return 200, {"total_count": len(runs), "check_runs": runs}

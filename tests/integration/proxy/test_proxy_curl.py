@@ -165,12 +165,13 @@ async def test_a_write_to_a_pull_request_goes_on_once_github_says_it_is_the_sess
         ("GET", "/repos/o/r/pulls/8"), ("PATCH", "/repos/o/r/pulls/8")]
 
 
-async def test_a_comment_is_changed_only_on_the_sessions_pull_request_or_an_issue(
+async def test_a_comment_is_changed_only_on_the_sessions_pull_request(
         proxy: Proxy, fake: FakeUpstream) -> None:
     """A comment is named by its id: with the person's credential, an agent edited or
     deleted a comment anywhere in the repository (the person's review of another session's
     pull request). GitHub is asked what the comment is on, then whose that pull request
-    is; a comment on the session's own pull request, or on an issue, goes on."""
+    is; a comment on the session's own pull request goes on, one on an issue is the
+    person's (a reaction to it goes on)."""
     auth = proxy.add_session("mine")
     base = "/repos/o/r"
     fake.github.update({
@@ -188,13 +189,17 @@ async def test_a_comment_is_changed_only_on_the_sessions_pull_request_or_an_issu
                                   "-d", '{"body": "edited"}', auth=auth)
         assert status == 403 and "#7 is not this session's" in body, (path, body)
     assert {s.method for s in fake.seen} == {"GET"}  # asked, never written
+    status, body = await curl(proxy, f"https://api.github.com{base}/issues/comments/4",
+                              "-X", "PATCH", "-d", '{"body": "x"}', auth=auth)
+    assert status == 403 and "comment 4 (on issue #9) is the person's" in body, body
     passed = []
-    for comment in (3, 4):  # on its own pull request; on an issue (no pull request #9)
+    for path in ("3", "4/reactions"):  # on its own pull request; a reaction on an issue's
         status, body = await curl(proxy, f"https://api.github.com{base}/issues/comments/"
-                                  f"{comment}", "-X", "PATCH", "-d", '{"body": "x"}', auth=auth)
+                                  f"{path}", "-X", "POST" if "/" in path else "PATCH",
+                                  "-d", '{"body": "x"}', auth=auth)
         assert status == 200, body
         passed.append(json.loads(body)["target"])
-    assert passed == [f"{base}/issues/comments/3", f"{base}/issues/comments/4"]
+    assert passed == [f"{base}/issues/comments/3", f"{base}/issues/comments/4/reactions"]
 
 
 async def test_no_write_reaches_beyond_the_branch_by_a_ref_label_or_issue_of_the_persons(
@@ -204,8 +209,9 @@ async def test_no_write_reaches_beyond_the_branch_by_a_ref_label_or_issue_of_the
     branch: moved and deleted at will), a repository label renamed or deleted (from every
     issue and pull request at once), and a pull request opened from an issue (the person's
     issue becomes the session's pull request, its text and discussion with it). Each is
-    refused before GitHub sees it; the branch itself and a label on an issue go (the
-    control)."""
+    refused before GitHub sees it; the branch itself, a new label and a comment on an issue
+    go (the control), and a label on the person's issue is refused once GitHub says it is
+    no pull request."""
     auth = proxy.add_session("mine")
     api = "https://api.github.com/repos/o/r"
     sha = '"' + "1" * 40 + '"'
@@ -227,7 +233,7 @@ async def test_no_write_reaches_beyond_the_branch_by_a_ref_label_or_issue_of_the
     passed = [
         ("POST", "git/refs", '{"ref": "refs/heads/clauderon/mine", "sha": ' + sha + "}"),
         ("DELETE", "git/refs/heads/clauderon/mine", ""),
-        ("POST", "issues/3/labels", '{"labels": ["bug"]}'),
+        ("POST", "issues/3/comments", '{"body": "a note"}'),
         ("POST", "labels", '{"name": "agent"}'),
     ]
     fake.github["/repos/o/r/pulls/3"] = None  # issue 3 is no pull request
@@ -235,6 +241,9 @@ async def test_no_write_reaches_beyond_the_branch_by_a_ref_label_or_issue_of_the
         status, answer = await curl(proxy, f"{api}/{path}", "-X", method,
                                     *(["-d", body] if body else []), auth=auth)
         assert status == 200, (method, path, answer)
+    status, answer = await curl(proxy, f"{api}/issues/3/labels", "-X", "POST",
+                                "-d", '{"labels": ["deploy"]}', auth=auth)
+    assert status == 403 and "issue #3 is the person's" in answer, answer
 
 
 async def test_a_path_rules_credential_goes_to_no_other_path_a_server_reads(

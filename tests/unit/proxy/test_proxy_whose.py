@@ -57,7 +57,8 @@ def pull(ref: str, repo: str = "o/r") -> bytes:
     ("/repos/o/r/pulls/7", 200, pull(MINE, "evil/r"), "its head is evil/r:clauderon/mine"),
     ("/repos/o/r/pulls/7", 200, j({"number": 7, "head": {"ref": MINE, "repo": None}}),
      "its head is clauderon/mine"),  # a fork since deleted
-    ("/repos/o/r/issues/7", 404, b'{"message": "Not Found"}', None),  # an issue
+    # An issue: the person's (GitHub names the person its author, whoever opened it).
+    ("/repos/o/r/issues/7", 404, b'{"message": "Not Found"}', "issue #7 is the person's"),
     ("/repos/o/r/pulls/7", 404, b'{"message": "Not Found"}', None),  # nothing: GitHub says so
     ("/repos/o/r/pulls/7", 0, b"", "could not be learnt"),  # no answer
     ("/repos/o/r/pulls/7", 502, b"", "could not be learnt"),
@@ -192,4 +193,75 @@ def test_a_comments_answer_names_the_pull_request_asked_next(
     if isinstance(found, whose.Question):  # and that pull request is then judged
         assert whose.refusal(found, "mine", 200, pull("clauderon/other")) is not None
         assert whose.refusal(found, "mine", 200, pull(MINE)) is None
-        assert whose.refusal(found, "mine", 404, b"") is None  # a comment on an issue
+        why = whose.refusal(found, "mine", 404, b"")  # a comment on an issue: the person's
+        assert isinstance(why, str) and "comment 5 (on issue #" in why, why
+
+
+@pytest.mark.parametrize(("method", "path", "changes"), [
+    # What changes an issue or a comment: it is the person's unless it is the session's
+    # pull request, or a comment on it.
+    ("PATCH", "/repos/o/r/issues/7", "issue #7"),
+    ("POST", "/repos/o/r/issues/7/labels", "issue #7"),
+    ("PUT", "/repos/o/r/issues/7/labels", "issue #7"),
+    ("DELETE", "/repos/o/r/issues/7/labels/bug", "issue #7"),
+    ("POST", "/repos/o/r/issues/7/assignees", "issue #7"),
+    ("PATCH", "/repos/o/r/issues/comments/5", "comment 5"),
+    ("DELETE", "/repos/o/r/issues/comments/5", "comment 5"),
+    ("PATCH", "/repos/o/r/pulls/comments/5", "comment 5"),
+    # What adds to one: a comment, a reaction (on any issue); a pull request's own writes.
+    ("POST", "/repos/o/r/issues/7/comments", ""),
+    ("POST", "/repos/o/r/issues/7/reactions", ""),
+    ("POST", "/repos/o/r/issues/comments/5/reactions", ""),
+    ("DELETE", "/repos/o/r/issues/comments/5/reactions/9", ""),
+    ("PATCH", "/repos/o/r/pulls/7", ""),
+])
+def test_a_write_that_changes_an_issue_or_comment_is_told_from_one_that_adds(
+        method: str, path: str, changes: str) -> None:
+    q = whose.question(method, path, b"{}")
+    assert isinstance(q, whose.Question) and q.changes == changes
+    no_pull = whose.refusal(q, "mine", 404, b"")  # an issue's number, or nothing's
+    if q.comment:
+        assert no_pull is None  # no such comment: nothing changes
+        q = whose.refusal(q, "mine", 200, j({"issue_url": f"{URL}/issues/7"}))
+        assert isinstance(q, whose.Question)
+        no_pull = whose.refusal(q, "mine", 404, b"")
+    if changes:
+        assert isinstance(no_pull, str) and "the person's" in no_pull, no_pull
+        assert "ask the person" in no_pull and "clauderon/mine" in no_pull
+    else:
+        assert no_pull is None
+    assert whose.refusal(q, "mine", 200, pull(MINE)) is None  # its own pull request's
+
+
+ISSUE, COMMENT = {"__typename": "Issue"}, {"__typename": "IssueComment", "pullRequest": None}
+
+
+@pytest.mark.parametrize(("mutation", "node", "refused"), [
+    ("closeIssue(input: {issueId: $id})", ISSUE, "issue I_1 is the person's"),
+    ("reopenIssue(input: {issueId: $id})", ISSUE, "issue I_1 is the person's"),
+    ('updateIssue(input: {id: $id, title: "x"})', ISSUE, "issue I_1 is the person's"),
+    ("addLabelsToLabelable(input: {labelableId: $id})", ISSUE, "issue I_1"),
+    ("removeAssigneesFromAssignable(input: {assignableId: $id})", ISSUE, "issue I_1"),
+    ('updateIssueComment(input: {id: $id, body: "x"})', COMMENT, "comment I_1 is the person's"),
+    ("deleteIssueComment(input: {id: $id})", COMMENT, "comment I_1 is the person's"),
+    # Adding to the person's issue or comment is a session's to do.
+    ('addComment(input: {subjectId: $id, body: "x"})', ISSUE, None),
+    ('addReaction(input: {subjectId: $id, content: HEART})', COMMENT, None),
+    ('createIssue(input: {repositoryId: $id, title: "x"})', {"__typename": "Repository"}, None),
+    # A change to the session's own pull request, or to a comment on it, passes.
+    ("closeIssue(input: {issueId: $id})", {"__typename": "PullRequest", **node(MINE)}, None),
+    ("deleteIssueComment(input: {id: $id})",
+     {"__typename": "IssueComment", "pullRequest": node(MINE)}, None),
+])
+def test_a_graphql_write_changes_none_of_the_persons_issues_or_comments(
+        mutation: str, node: dict[str, object], refused: str | None) -> None:
+    q = whose.question("POST", "/graphql",
+                       gql(f"mutation($id: ID!) {{ {mutation} {{ x }} }}", {"id": "I_1"}))
+    assert isinstance(q, whose.Question) and q.ids[-1] == "I_1"
+    nodes = [None] * (len(q.ids) - 1) + [node]
+    errors = [{"type": "NOT_FOUND", "path": ["nodes", n]} for n in range(len(q.ids) - 1)]
+    why = whose.refusal(q, "mine", 200, j({"data": {"nodes": nodes}, "errors": errors}))
+    if refused is None:
+        assert why is None, why
+    else:
+        assert isinstance(why, str) and refused in why and "clauderon/mine" in why, why
