@@ -70,6 +70,8 @@ class DockerBackend:
         #: What each running container lacks of this version's containment, by id (what a
         #: container is made with never changes; read once).
         self._lacks: dict[str, str] = {}
+        #: Whether the engine bounds a container's processes at all (its ``PidsLimit``).
+        self._pids_bounded: bool | None = None
         self._client: docker.DockerClient | None = None
         self._limiter = trio.CapacityLimiter(max_threads)
         self._freezer = Freezer(self._call)
@@ -148,17 +150,26 @@ class DockerBackend:
             ))
         return out
 
-    def _containment(self) -> Containment:
+    async def _containment(self) -> Containment:
         """What a container of ours is made with, as far as it is known without its spec:
         some bound on its processes, not the one configured now (a new ``pids_limit`` is
-        no reason to restart every running agent; each container made from now on has it)."""
-        return Containment(network=self.network.plan.name if self.network else None)
+        no reason to restart every running agent; each container made from now on has it),
+        and none on an engine that keeps none (no pids cgroup: it drops every limit, and
+        every container would be made again at every pass)."""
+        if self._pids_bounded is None:
+            info = await self._call("engine info", lambda c: c.info())
+            self._pids_bounded = bool(info.get("PidsLimit", True))
+            if not self._pids_bounded:
+                log.warning("this engine bounds no container's processes (no pids cgroup): "
+                            "a fork bomb in one agent reaches the host's process table")
+        return Containment(network=self.network.plan.name if self.network else None,
+                           pids_bounded=self._pids_bounded)
 
     async def _uncontained(self, backend_id: str) -> str:
         """Why the running container ``backend_id`` is made again (empty: it is not)."""
         if backend_id not in self._lacks:
             attrs = await self.inspect(backend_id)
-            missing = lacks(attrs, self._containment()) if attrs is not None else []
+            missing = lacks(attrs, await self._containment()) if attrs is not None else []
             self._lacks[backend_id] = (
                 "made by an older version without this version's containment: "
                 f"{'; '.join(missing)}; made again on its worktree and home") if missing else ""
@@ -227,7 +238,7 @@ class DockerBackend:
         attrs = await self.inspect(backend_id)
         if attrs is not None:
             network = self.network.plan.name if self.network else None
-            missing = lacks(attrs, self._containment())
+            missing = lacks(attrs, await self._containment())
             if missing:
                 # Made before the lockdown: never started again. Removed, so the next pass
                 # creates the session a new one (its worktree and home live on the host).

@@ -34,8 +34,14 @@ LOG_BOUND = {"max-size": "10m", "max-file": "2"}
 #: socket still connects: the engine's).
 _MOUNTS = {WORKSPACE: False, CONTAINER_UPLOADS: True, CONTAINER_HOME: False,
            CONTAINER_CA_PATH: True}
-_SYSTEM = ("/bin", "/boot", "/dev", "/etc", "/lib", "/proc", "/root", "/run", "/sbin", "/sys",
-           "/usr", "/var/run", "/var/lib/docker")
+#: Host folders a container of ours never has whole: a borrowed object folder is mounted
+#: read-only at its own path, and a person's repository may stand anywhere below these
+#: (``/root/src``, ``/run/media/…``, ``/usr/local/src``), so only the folders themselves.
+_WHOLE = ("/", "/bin", "/boot", "/etc", "/home", "/lib", "/opt", "/root", "/run", "/sbin",
+          "/srv", "/usr", "/var")
+#: What the kernel and the engine serve: nothing below these.
+_BENEATH = ("/dev", "/proc", "/sys", "/run/containerd", "/run/docker", "/var/lib/containerd",
+            "/var/lib/docker", "/var/run/containerd", "/var/run/docker")
 #: Namespaces a container of ours never shares with the host, nor (``container:<id>``)
 #: with another container: a neighbour's processes, to see and signal as the same uid.
 _NAMESPACES = ("PidMode", "IpcMode", "UTSMode", "UsernsMode")
@@ -81,6 +87,8 @@ class Containment:
 
     network: str | None
     pids_limit: int | None = None
+    #: False on an engine that bounds no container's processes (it drops the limit).
+    pids_bounded: bool = True
     cap_add: tuple[str, ...] = ()
     user: str | None = None
     #: ``(source, target, read-only)`` of each host folder the spec mounts.
@@ -104,8 +112,8 @@ def _mount_allowed(source: str, target: str, read_only: bool) -> bool:
     if source.rstrip("/") in ("", "/"):
         return False
     if target == source and read_only:
-        return not any(target == p or target.startswith(f"{p}/") for p in _SYSTEM) and \
-            not target.endswith(".sock")
+        return target not in _WHOLE and not target.endswith(".sock") and \
+            not any(target == p or target.startswith(f"{p}/") for p in _BENEATH)
     if target.startswith(f"{WORKSPACE}/"):
         return True
     return target in _MOUNTS and (read_only or not _MOUNTS[target])
@@ -136,8 +144,9 @@ def lacks(attrs: dict[str, Any], want: Containment) -> list[str]:
                    "or users")
     if host.get("Devices"):
         out.append("no host device")
-    if (want.pids_limit and host.get("PidsLimit") != want.pids_limit) or \
-            (not want.pids_limit and not (host.get("PidsLimit") or 0) > 0):
+    if want.pids_bounded and (
+            (want.pids_limit and host.get("PidsLimit") != want.pids_limit)
+            or (not want.pids_limit and not (host.get("PidsLimit") or 0) > 0)):
         out.append(f"a bound on its processes ({want.pids_limit or 'any'})")
     user = str(config.get("User") or "")
     if _root(user) or (want.user is not None and user != want.user):

@@ -109,6 +109,11 @@ def test_on_the_network_alone_without_privileges() -> None:
      "no host folder but its own"),
     (attrs(mounts=[*OURS, {"Type": "bind", "Source": "/etc", "Destination": "/etc",
                             "RW": False}]), WANT, "no host folder but its own"),
+    (attrs(mounts=[*OURS, {"Type": "bind", "Source": "/var/lib/docker/volumes",
+                            "Destination": "/var/lib/docker/volumes", "RW": False}]), WANT,
+     "no host folder but its own"),
+    (attrs(mounts=[*OURS, {"Type": "bind", "Source": "/proc/1", "Destination": "/proc/1",
+                            "RW": False}]), WANT, "no host folder but its own"),
     (attrs(mounts=[*OURS, {"Type": "bind", "Source": "/srv/shared", "Destination": "/srv/shared",
                             "RW": True}]), WANT, "no host folder but its own"),
     (attrs(mounts=[{"Type": "bind", "Source": "/", "Destination": "/workspace",
@@ -157,3 +162,24 @@ def test_with_the_spec_at_hand_it_is_the_specs() -> None:
         "no host folder but its own"]
     assert lacks(attrs(mounts=mine, user="1001:1001"), containment_of(spec())) == [
         "its agent's user (1000:1000)"]
+
+
+@pytest.mark.parametrize("objects", [
+    "/root/src/app/.git/objects", "/run/media/person/disk/app/.git/objects",
+    "/usr/local/src/app/.git/objects", "/etc/.git/objects", "/srv/git/app.git/objects",
+    "/home/person/app/.git/objects", "/srv/git/shared-alternates"])
+def test_a_repositorys_objects_borrowed_from_anywhere_lack_nothing(objects: str) -> None:
+    """A person's repository may stand anywhere: its objects, mounted read-only at their
+    own path, are never taken for a system folder (the session would be made again at
+    every pass, and never started)."""
+    mounts = [*OURS, {"Type": "bind", "Source": objects, "Destination": objects, "RW": False}]
+    assert lacks(attrs(mounts=mounts), WANT) == []
+
+
+def test_an_engine_that_bounds_no_process_asks_no_bound() -> None:
+    """An engine without the pids cgroup drops every container's limit: with none asked,
+    none is missed (each container would be made again at every pass, the session failed)."""
+    unbounded = Containment(network=NET, pids_bounded=False)
+    assert lacks(attrs(PidsLimit=None), unbounded) == []
+    assert lacks(attrs(PidsLimit=None), Containment(network=NET)) == [
+        "a bound on its processes (any)"]
