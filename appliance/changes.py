@@ -36,7 +36,7 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
-from appliance import branchsync, hostgit, repos, workspaces
+from appliance import branchsync, hostgit, nested, repos, workspaces
 from appliance.errors import GitError, InvalidInput
 from appliance.repos import RepoInfo
 
@@ -114,7 +114,12 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
                            "agent may have broken them)")
     # An unborn branch checked out, or a HEAD that names nothing: the branch's commit still
     # says what a push sends, and the work tree is read against it.
-    note = None if head is not None else UNREADABLE_HEAD
+    notes = [] if head is not None else [UNREADABLE_HEAD]
+    # Before git walks the tree: a repository nested there whose HEAD is a FIFO held it.
+    skipped = nested.traps(workspace)
+    if skipped:
+        notes.append(skipped_note(skipped))
+    note = " ".join(notes) or None
     base = repos.base_commit(repo, base_ref)
     heads = {"head": head, "tip": tip} if head is not None else {"tip": tip}
     with branchsync.checked_shadow(repo, workspace, scratch, heads,
@@ -143,7 +148,7 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
         against = fork or base or head or tip
         since = fork or base or git("hash-object", "-t", "tree", "--stdin", input=b"",
                                     tree=False).decode().strip()
-        untracked = _scratch_index(git, "head" if head is not None else "tip")
+        untracked = _scratch_index(git, "head" if head is not None else "tip", skipped)
         work_tree, _ = part(against, untracked=untracked)
         # Commits only, with no work tree: no ``.gitattributes`` of the agent's (``-diff``
         # would name a file and hide its lines) is read for what a push sends.
@@ -167,15 +172,33 @@ def subject(git: Callable[..., bytes], ref: str = "tip") -> str:
     return said.decode("utf-8", "replace").strip()[:250]
 
 
-def _scratch_index(git: Callable[..., bytes], commit: str) -> set[str]:
+def skipped_note(skipped: dict[str, str]) -> str:
+    """The answer's ``note`` naming the folders :func:`appliance.nested.traps` found."""
+    named = "; ".join(f"{path} ({why})" for path, why in list(skipped.items())[:20])
+    more = f" and {len(skipped) - 20} more" if len(skipped) > 20 else ""
+    return ("not shown: folders holding a repository host git could not look at without "
+            f"waiting or reading outside the work tree: {named}{more}")
+
+
+def pathspec(skipped: Collection[str]) -> tuple[str, ...]:
+    """The whole work tree but ``skipped``'s folders (git asks them nothing)."""
+    if not skipped:
+        return ()
+    return ("--", ".", *(f":(exclude,literal){path}" for path in skipped))
+
+
+def _scratch_index(git: Callable[..., bytes], commit: str,
+                   skipped: Collection[str] = ()) -> set[str]:
     """Fill the scratch index from ``commit`` (the one checked out), with the work tree's
-    deletions and an intent to add each untracked file; the untracked files' names."""
+    deletions and an intent to add each untracked file, outside the ``skipped`` folders
+    (:mod:`appliance.nested`); the untracked files' names."""
     git("read-tree", commit)
     _drop_gitlinks(git)
     untracked = {p for p in git("ls-files", "--others", "--exclude-standard", "-z",
-                                limit=STAT_LIMIT).decode("utf-8", "replace").split("\0") if p}
+                                *pathspec(skipped), limit=STAT_LIMIT
+                                ).decode("utf-8", "replace").split("\0") if p}
     try:
-        git("add", "--intent-to-add", "--all")
+        git("add", "--intent-to-add", "--all", *pathspec(skipped))
     except GitError as exc:
         raise GitError(f"reading the workspace failed: {exc.message}") from exc
     return untracked

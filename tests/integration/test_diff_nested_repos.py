@@ -60,3 +60,31 @@ def test_the_diff_runs_nothing_of_a_repository_nested_in_the_workspace(
     assert {"status": "M", "path": "README.md"} in diff["files"], diff["files"]
     assert sorted(p.name for p in markers.iterdir()) == [], \
         "host git ran the filter of a repository the agent nested in its workspace"
+
+
+#: Two repositories nested in the work tree whose HEAD is a FIFO: one a ``.git`` folder,
+#: one a ``.git`` file naming another folder of the tree; beside them, a file of the agent's.
+WAITING = """
+set -e
+mkdir -p fifo/.git/objects fifo/.git/refs named/.git-real/objects named/.git-real/refs
+mkfifo fifo/.git/HEAD named/.git-real/HEAD
+echo 'gitdir: .git-real' > named/.git
+echo beside > fifo/beside.txt
+echo changed >> README.md
+echo new > new.txt
+"""
+
+
+def test_a_repository_nested_with_a_fifo_for_head_holds_no_diff(
+        app: Appliance, repo: Path) -> None:
+    """Host git asks each untracked folder whether it is a repository by opening its
+    ``HEAD``; a FIFO there held the diff (and the agent's container, held still for it)
+    for git's whole timeout, and the diff failed. The FIFOs never get a writer here."""
+    s = create(app, repo, "waiting")
+    in_container(app, s, WAITING)
+    answer = app.http(timeout=300).get(f"/api/sessions/{s['id']}/diff")
+    assert answer.status_code == 200, answer.text
+    diff = answer.json()
+    assert {"status": "M", "path": "README.md"} in diff["files"], diff["files"]
+    assert {"status": "?", "path": "new.txt"} in diff["files"], diff["files"]
+    assert "fifo" in diff["note"] and "named" in diff["note"], diff["note"]

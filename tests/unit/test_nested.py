@@ -1,0 +1,121 @@
+"""Which nested repositories host git would wait on (:mod:`appliance.nested`), on real
+FIFOs and links in a temporary work tree."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from appliance import changes, nested
+
+
+def fifo_head(w: Path) -> None:
+    (w / "x/.git").mkdir(parents=True)
+    os.mkfifo(w / "x/.git/HEAD")
+
+
+def fifo_commondir(w: Path) -> None:
+    (w / "x/.git").mkdir(parents=True)
+    (w / "x/.git/HEAD").write_text("ref: refs/heads/main\n")
+    os.mkfifo(w / "x/.git/commondir")
+
+
+def gitfile_to_fifo_head(w: Path) -> None:
+    (w / "x/real").mkdir(parents=True)
+    os.mkfifo(w / "x/real/HEAD")
+    (w / "x/.git").write_text("gitdir: real\n")
+
+
+def gitfile_outside(w: Path) -> None:
+    (w / "x").mkdir()
+    (w / "x/.git").write_text(f"gitdir: {w.parent}\n")
+
+
+def commondir_outside(w: Path) -> None:
+    (w / "x/.git").mkdir(parents=True)
+    (w / "x/.git/HEAD").write_text("ref: refs/heads/main\n")
+    (w / "x/.git/commondir").write_text(f"{w.parent}\n")
+
+
+def dotgit_symlink(w: Path) -> None:
+    (w / "x").mkdir()
+    os.symlink("/", w / "x/.git")
+
+
+def dotgit_fifo(w: Path) -> None:
+    (w / "x").mkdir()
+    os.mkfifo(w / "x/.git")
+
+
+def deep(w: Path) -> None:
+    (w / "a/b/x/.git").mkdir(parents=True)
+    os.symlink("refs/heads/main", w / "a/b/x/.git/HEAD")
+
+
+@pytest.mark.parametrize(("plant", "named"), [
+    (fifo_head, {"x": "its git directory's HEAD is not a file"}),
+    (fifo_commondir, {"x": "its git directory's commondir is not a file"}),
+    (gitfile_to_fifo_head, {"x": "its git directory's HEAD is not a file"}),
+    (gitfile_outside, {"x": "its .git names a folder outside the work tree"}),
+    (commondir_outside,
+     {"x": "its git directory's commondir names a folder outside the work tree"}),
+    (dotgit_symlink, {"x": "its .git is neither a folder nor a file"}),
+    (dotgit_fifo, {"x": "its .git is neither a folder nor a file"}),
+    (deep, {"a/b/x": "its git directory's HEAD is not a file"}),
+])
+def test_a_nested_repository_git_would_wait_on_is_named(
+        tmp_path: Path, plant: Callable[[Path], None], named: dict[str, str]) -> None:
+    w = tmp_path / "w"
+    w.mkdir()
+    plant(w)
+    assert nested.traps(w) == named
+
+
+def plain(w: Path) -> None:
+    (w / "x/.git/objects").mkdir(parents=True)
+    (w / "x/.git/HEAD").write_text("ref: refs/heads/main\n")
+
+
+def worktree_of_the_container(w: Path) -> None:
+    (w / "x").mkdir()
+    (w / "x/.git").write_text("gitdir: /nonexistent/workspace/.git/worktrees/x\n")
+
+
+def not_a_gitfile(w: Path) -> None:
+    (w / "x").mkdir()
+    (w / "x/.git").write_text("hello\n")
+
+
+def top_level_fifo(w: Path) -> None:
+    (w / ".git").mkdir()
+    os.mkfifo(w / ".git/HEAD")  # the diff's git directory is never this one
+
+
+def inside_a_git_directory(w: Path) -> None:
+    (w / "x/.git/modules/y").mkdir(parents=True)
+    (w / "x/.git/HEAD").write_text("ref: refs/heads/main\n")
+    (w / "x/.git/modules/y/.git").mkdir()
+    os.mkfifo(w / "x/.git/modules/y/.git/HEAD")  # git never walks a .git
+
+
+@pytest.mark.parametrize("plant", [plain, worktree_of_the_container, not_a_gitfile,
+                                   top_level_fifo, inside_a_git_directory])
+def test_what_git_reads_without_waiting_is_left_alone(
+        tmp_path: Path, plant: Callable[[Path], None]) -> None:
+    w = tmp_path / "w"
+    w.mkdir()
+    plant(w)
+    assert nested.traps(w) == {}
+
+
+@pytest.mark.parametrize(("skipped", "spec"), [
+    ({}, ()),
+    ({"x": "why", "a b/:c": "why"}, ("--", ".", ":(exclude,literal)x",
+                                     ":(exclude,literal)a b/:c")),
+])
+def test_the_folders_named_are_left_out_of_gits_listing(
+        skipped: dict[str, str], spec: tuple[str, ...]) -> None:
+    assert changes.pathspec(skipped) == spec
