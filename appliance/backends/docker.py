@@ -145,8 +145,10 @@ class DockerBackend:
                 state=run_state,
                 image=row.get("Image", ""),
                 detail=row.get("Status", ""),
+                # Judged by the backend that makes the sessions' network (the reconciler's);
+                # another (the API's) knows no network to judge a container's by.
                 uncontained=await self._uncontained(row["Id"])
-                if run_state is RunState.RUNNING else "",
+                if run_state is RunState.RUNNING and self.network is not None else "",
             ))
         return out
 
