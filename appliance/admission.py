@@ -63,21 +63,34 @@ def check_room(settings: Settings) -> None:
         "their workspaces are under its worktrees folder), then try again")
 
 
+def engine_refusal(answer: ClauderonError | bool, *, image: str,
+                   kind: str) -> ClauderonError | None:
+    """What the engine's ``answer`` (its error, or whether it has ``image``) refuses, if
+    anything: an error is shown beside the backend choice unless it names its own field."""
+    if isinstance(answer, ClauderonError):
+        if answer.field is None:
+            answer.field = "backend"
+        return answer
+    if answer:
+        return None
+    return InvalidInput(f"the image {image!r} is not on the {kind.capitalize()} engine; build "
+                        "it (`clauderon image build`) or pull it", field="image")
+
+
 async def admit(req: CreateRequest, *, settings: Settings, store: AsyncStore,
                 backends: Mapping[str, Backend], instance_key: bytes) -> Session:
     check_agent(req, settings)
     await trio.to_thread.run_sync(check_room, settings)
     backend = backends[str(req.backend)]
     image = req.image or settings.default_image
-    engine_error: list[ClauderonError] = []
-    image_present: list[bool] = []
+    engine: list[ClauderonError | bool] = []
 
     async def check_engine() -> None:
         try:
             await backend.ping()
-            image_present.append(await backend.image_exists(image))
+            engine.append(await backend.image_exists(image))
         except ClauderonError as exc:
-            engine_error.append(exc)
+            engine.append(exc)
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(check_engine)
@@ -101,15 +114,9 @@ async def admit(req: CreateRequest, *, settings: Settings, store: AsyncStore,
                        field="name")
     await _branch_free(repo, name)
     await _folder_free(settings.worktrees_dir / name, name)
-    if engine_error:
-        exc = engine_error[0]
-        if exc.field is None:
-            exc.field = "backend"  # the UIs show it beside the backend choice
-        raise exc
-    if not image_present[0]:
-        raise InvalidInput(
-            f"the image {image!r} is not on the {backend.kind.capitalize()} engine; build it "
-            "(`clauderon image build`) or pull it", field="image")
+    refusal = engine_refusal(engine[0], image=image, kind=backend.kind)
+    if refusal is not None:
+        raise refusal
     extras = await admit_extras(req, repo, base, name, settings)
     session = new_session(
         req, name=name, repo_root=repo.root, subdirectory=repo.subdirectory, base_ref=base,
