@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from appliance.agents import reader
 from appliance.agents.logs import PARSERS, Kind, Message, load
@@ -157,6 +158,15 @@ def messages(home: Path | Callable[[], AbstractContextManager[Tree]], session: S
         return empty
     if found is None:
         return empty
+    return message_batch(found, before, parse, low=session.created_at, high=now)
+
+
+def message_batch(found: tuple[bytes, int, int, int], before: int | None,
+                  parse: Callable[[dict[str, Any]], list[Message]], *, low: datetime,
+                  high: datetime) -> Batch:
+    """The messages before ``before`` in a window of the log (:func:`_window_of_log`: its
+    bytes, where they start, where their file starts, the logs' total size); their times
+    held between ``low`` and ``high``."""
     data, lo, base, total = found
     lines, start = _lines(data, lo, whole_start=lo == base)
     end = before if before is not None else total * BLOCKS + LAST
@@ -168,7 +178,7 @@ def messages(home: Path | Callable[[], AbstractContextManager[Tree]], session: S
         for i, m in enumerate(parse(value)[:BLOCKS - 1]):
             pos = line_end * BLOCKS + i
             if pos < end:
-                entries.append(_message_entry(m, pos, low=session.created_at, high=now))
+                entries.append(_message_entry(m, pos, low=low, high=high))
     return Batch(source=Source.MESSAGE, entries=tuple(entries), end=end,
                  start=start * BLOCKS + LAST, exhausted=start == 0)
 

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from appliance import safefs, timeline, timeline_read
+from appliance.agents.logs import PARSERS
 from appliance.audit import CUT_OFF, AuditRecord, Decision, Phase, started
 from appliance.audit_index import AuditIndex
 from appliance.errors import InvalidInput
@@ -203,6 +204,27 @@ def test_a_huge_transcript_line_is_walked_past_within_the_window(
     got = read_all_messages(log.parents[3], now=at(1))
     assert [x.title for x in got] == ["first", "last"]  # the huge one is never parsed half
     assert max(reads) <= 4096
+
+
+LA, LB, JUNK = claude_line("a", T0.isoformat()), claude_line("b", T0.isoformat()), b"[1]\n"
+NA, NAB = len(LA), len(LA) + len(LB)
+K, TOP = timeline_read.BLOCKS, timeline_read.LAST
+
+
+@pytest.mark.parametrize(("data", "lo", "base", "total", "before", "titles", "end", "start"), [
+    (LA + LB, 0, 0, NAB, None, ["a", "b"], NAB * K + TOP, TOP),  # the whole log
+    (LA[3:] + LB, 3, 0, NAB, None, ["b"], NAB * K + TOP, NA * K + TOP),  # a cut line: skipped
+    (LA + LB, 0, 0, NAB, NA * K + 1, ["a"], NA * K + 1, TOP),  # only what is before the cursor
+    (JUNK + LB, 0, 0, len(JUNK + LB), None, ["b"], len(JUNK + LB) * K + TOP, TOP),  # no object
+    (LB, NA, NA, NAB, None, ["b"], NAB * K + TOP, NA * K + TOP),  # a later file, read whole
+])
+def test_a_window_of_the_log_as_a_batch(data: bytes, lo: int, base: int, total: int,
+                                        before: int | None, titles: list[str], end: int,
+                                        start: int) -> None:
+    b = timeline_read.message_batch((data, lo, base, total), before, PARSERS[Agent.CLAUDE],
+                                    low=T0, high=at(1))
+    assert ([x.title for x in b.entries], b.end, b.start, b.exhausted) == (
+        titles, end, start, start == TOP)
 
 
 def test_forged_transcript_times_and_escapes(log: Path) -> None:
