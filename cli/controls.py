@@ -85,47 +85,50 @@ def _drawn(entry: dict[str, Any]) -> str:
     return f"{drawn} ({why})" if why else drawn
 
 
-def cmd_egress(args: argparse.Namespace) -> int:
-    client = local_client()
-    action = args.action
+def egress_call(action: str, target: str | None, value: str | None) -> calls.Call[Any]:
+    """The API call an ``egress`` action makes; a usage error when it lacks its words."""
     if action == "pending":
-        found = client.get("/api/egress")
-        rows = [[str(a["id"]), a["session_id"], a["site"], a["host"], _drawn(a),
-                 a["expires_at"]] for a in found["pending"]]
-        return emit(args, found["pending"], table(["ID", "SESSION", "SITE", "HOST", "DRAWN AS",
-                                                   "UNTIL"], rows)
-                      if rows else "No request is waiting.")
+        return calls.get("/api/egress")
     if action in ("allow-request", "deny-request"):
-        ask = client.post(f"/api/egress/pending/{args.target}",
-                          {"decision": action.split("-")[0]})
-        return emit(args, ask, f"{ask['host']}: {ask['decision']}")
-    scope = "/api/egress" if args.target in (None, "*") else f"/api/sessions/{args.target}/egress"
+        return calls.post(f"/api/egress/pending/{target}",
+                          {"decision": action.removesuffix("-request")})
+    scope = "/api/egress" if target in (None, "*") else f"/api/sessions/{target}/egress"
     if action == "mode":
-        if args.target in (None, "*") or not args.value:
+        if target in (None, "*") or not value:
             raise InvalidInput("usage: clauderon egress mode SESSION open|learn|ask|locked|"
                                "default")
-        mode = None if args.value == "default" else args.value
-        s = client.post(f"{scope}/mode", {"mode": mode})["session"]
-        return emit(args, s, f"{s['name']}  egress mode {s['egress_mode'] or 'default'}")
+        return calls.post(f"{scope}/mode", {"mode": None if value == "default" else value})
+    if action in ("allow", "deny", "forget") and not value:
+        raise InvalidInput(f"usage: clauderon egress {action} SESSION|'*' HOST")
     if action in ("allow", "deny"):
-        if not args.value:
-            raise InvalidInput(f"usage: clauderon egress {action} SESSION|'*' HOST")
-        found = client.run(calls.put(f"{scope}/hosts", {"host": args.value,
-                                                        "verdict": action}))
-    elif action == "forget":
-        if not args.value:
-            raise InvalidInput("usage: clauderon egress forget SESSION|'*' HOST")
-        found = client.delete(f"{scope}/hosts/{args.value}")
-    else:
-        found = client.get(scope)
-    entries = [*found.get("shared", []), *found["entries"]] if "shared" in found \
-        else found["entries"]
+        return calls.put(f"{scope}/hosts", {"host": value, "verdict": action})
+    return calls.delete(f"{scope}/hosts/{value}") if action == "forget" else calls.get(scope)
+
+
+def egress_view(action: str, found: dict[str, Any]) -> tuple[Any, str]:
+    """What an ``egress`` action's answer shows: the value for --json, and the text."""
+    if action == "pending":
+        rows = [[str(a["id"]), a["session_id"], a["site"], a["host"], _drawn(a),
+                 a["expires_at"]] for a in found["pending"]]
+        return found["pending"], (table(["ID", "SESSION", "SITE", "HOST", "DRAWN AS",
+                                         "UNTIL"], rows) if rows else "No request is waiting.")
+    if action in ("allow-request", "deny-request"):
+        return found, f"{found['host']}: {found['decision']}"
+    if action == "mode":
+        s = found["session"]
+        return s, f"{s['name']}  egress mode {s['egress_mode'] or 'default'}"
+    entries = [*found.get("shared", []), *found["entries"]]
     rows = [[e["scope"], e["site"], e["host"], _drawn(e), e["verdict"], e["source"]]
             for e in entries]
-    text = f"mode {found['mode']}\n" + (table(["SCOPE", "SITE", "HOST", "DRAWN AS", "VERDICT",
-                                               "FROM"], rows)
-                                        if rows else "(no hosts listed)")
-    return emit(args, found, text)
+    return found, f"mode {found['mode']}\n" + (
+        table(["SCOPE", "SITE", "HOST", "DRAWN AS", "VERDICT", "FROM"], rows)
+        if rows else "(no hosts listed)")
+
+
+def cmd_egress(args: argparse.Namespace) -> int:
+    call = egress_call(args.action, args.target, args.value)
+    shown, text = egress_view(args.action, local_client().run(call))
+    return emit(args, shown, text)
 
 
 TABLE = (
