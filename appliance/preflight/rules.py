@@ -110,7 +110,13 @@ def problems(f: Facts) -> list[str]:
             "the host, and their firewall is the host's")
     if f.mounts is None:  # the engine's problem is said above; the rest depends on it
         return out
-    problem = _same_path("the data folder (CLAUDERON_HOME)", f.home, f.mounts, "CLAUDERON_HOME")
+    return out + _mounts(f, f.mounts)
+
+
+def _mounts(f: Facts, mounts: tuple[Mount, ...]) -> list[str]:
+    """The data folder's and the repositories' mounts, then every other mount's."""
+    out: list[str] = []
+    problem = _same_path("the data folder (CLAUDERON_HOME)", f.home, mounts, "CLAUDERON_HOME")
     if problem:
         out.append(problem)
     elif f.home_owner not in (None, 0):
@@ -120,12 +126,11 @@ def problems(f: Facts) -> list[str]:
             f"(`chown -R root:root {f.home}`) or mount an empty folder of root's")
     judged = {f.home, *f.repos}
     for repo in f.repos:
-        problem = _same_path("the repositories folder", repo, f.mounts, "CLAUDERON_REPOS")
+        problem = _same_path("the repositories folder", repo, mounts, "CLAUDERON_REPOS")
         if problem:
             out.append(problem)
-    covered = {m.destination for m in (covering(f.mounts, p) for p in judged) if m}
-    out += _other_mounts(f.mounts, f.docker_host, skip=covered)
-    return out
+    covered = {m.destination for m in (covering(mounts, p) for p in judged) if m}
+    return out + _other_mounts(mounts, f.docker_host, skip=covered)
 
 
 def _engine(f: Facts) -> list[str]:
