@@ -18,7 +18,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -84,18 +84,15 @@ def run_exec(client: docker.DockerClient, container: str, argv: list[str], *,
     timer = threading.Timer(seconds, _cut, (raw, cut))
     timer.daemon = True
     timer.start()
-    out, err = bytearray(), bytearray()
+    out, err = b"", b""
     try:
         wait_running(client, exec_id, seconds)
         running()
         if stdin is not None:
             raw.sendall(stdin)
             raw.shutdown(socket.SHUT_WR)
-        for stream, data in frames_iter(sock, tty=False):  # type: ignore[no-untyped-call]
-            (out if stream == 1 else err).extend(data)
-            if len(out) + len(err) > OUTPUT_LIMIT:
-                raise BackendError(f"{argv[0]} wrote more than {OUTPUT_LIMIT} bytes in the "
-                                   "container")
+        frames = frames_iter(sock, tty=False)  # type: ignore[no-untyped-call]
+        out, err = collect(frames, limit=OUTPUT_LIMIT, what=argv[0])
     except OSError:
         if not cut.is_set():
             raise
@@ -105,14 +102,29 @@ def run_exec(client: docker.DockerClient, container: str, argv: list[str], *,
         raw.close()  # closing the SocketIO wrapper alone leaves the socket open
     if cut.is_set():
         raise BackendError(f"{argv[0]} did not finish in the container within {seconds:.0f}s")
-    code = None
+    return ExecResult(exit_code=_exit_code(client, exec_id), stdout=out, stderr=err)
+
+
+def collect(frames: Iterable[tuple[int, bytes]], *, limit: int,
+            what: str) -> tuple[bytes, bytes]:
+    """The stdout and stderr of an exec's multiplexed ``frames`` (stream 1 is stdout, any
+    other stderr); refused as soon as they hold more than ``limit`` bytes together."""
+    out, err = bytearray(), bytearray()
+    for stream, data in frames:
+        (out if stream == 1 else err).extend(data)
+        if len(out) + len(err) > limit:
+            raise BackendError(f"{what} wrote more than {limit} bytes in the container")
+    return bytes(out), bytes(err)
+
+
+def _exit_code(client: docker.DockerClient, exec_id: str) -> int:
+    """The exit code the engine recorded, -1 when it records none."""
     for _ in range(100):  # the stream ends a moment before the engine records the exit code
-        code = api.exec_inspect(exec_id).get("ExitCode")
+        code = client.api.exec_inspect(exec_id).get("ExitCode")
         if code is not None:
-            break
+            return int(code)
         time.sleep(0.01)
-    return ExecResult(exit_code=-1 if code is None else int(code),
-                      stdout=bytes(out), stderr=bytes(err))
+    return -1
 
 
 async def open_exec_stream(url: str, exec_id: str) -> tuple[trio.abc.Stream, bytes]:
