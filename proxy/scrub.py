@@ -72,11 +72,16 @@ MIN_SECRET = 8
 #: How many bytes a character of a secret escaped ``LEVELS`` times takes at most
 #: (``unescape.py``).
 REACH = LEVELS * LONGEST
+#: A held tail is read again only with at least this many times fewer new bytes than its own
+#: (:meth:`Scrubber.feed`): a tail of up to this many bytes goes on with the next byte.
+REREAD = 8
+
+
 class Scrubber:
     """Masks ``secrets`` in one answer; :meth:`feed` the body's chunks, then :meth:`finish`."""
 
-    __slots__ = ("_forms", "_held", "_lower", "_run", "_table", "_wrapped", "escapes", "masked",
-                 "secrets")
+    __slots__ = ("_forms", "_held", "_lower", "_run", "_table", "_waiting", "_wrapped", "escapes",
+                 "masked", "secrets")
 
     def __init__(self, secrets: Iterable[bytes]) -> None:
         # Longest first: a rendered value that holds the raw one is masked whole.
@@ -97,6 +102,8 @@ class Scrubber:
         self._table = alphabet((*self._forms, *(b"\r\n" for _ in self._wrapped[:1])))
         self._run = b"a" * min((len(form) for form in self._forms), default=1)
         self._held = b""
+        #: Chunks come since a held tail, too short yet to read it again (:meth:`feed`).
+        self._waiting = b""
         #: How many occurrences were masked so far.
         self.masked = 0
         #: Whether the body is read for the credential re-encoded too
@@ -221,7 +228,18 @@ class Scrubber:
         return self._mask(reason)
 
     def feed(self, data: bytes) -> bytes:
-        """What of the body so far may go on: masked, less a tail that may begin a secret."""
+        """What of the body so far may go on: masked, less a tail that may begin a secret.
+
+        A held tail is read again with the chunk after it; chunks shorter than a
+        :data:`REREAD` th of it wait, joined, until they are not (or the body ends), so an
+        upstream that trickles a byte at a time after a long tail (a credential's beginning
+        escaped three times: thousands of bytes) costs the loop a few reads of each byte,
+        not one read of the whole tail a byte."""
+        if self._held and (len(self._waiting) + len(data)) * REREAD < len(self._held):
+            self._waiting += data
+            return b""
+        if self._waiting:
+            data, self._waiting = self._waiting + data, b""
         raw = self._held + data if self._held else data
         data, spans = self._spans(raw, escapes=self.escapes)
         keep = self._tail(data)
@@ -243,11 +261,15 @@ class Scrubber:
 
     @property
     def holding(self) -> bool:
-        return bool(self._held)
+        return bool(self._held or self._waiting)
 
     def finish(self) -> bytes:
-        """The tail held back, once no more of the body will come (it is no secret)."""
+        """The tail held back, once no more of the body will come (it is no secret), and the
+        chunks that waited after it, masked."""
         held, self._held = self._held, b""
+        if self._waiting:
+            waiting, self._waiting = self._waiting, b""
+            held = self._mask(held + waiting, escapes=self.escapes)
         return held
 
     def _tail(self, data: bytes) -> int:
