@@ -296,6 +296,7 @@ class Store:
             if row is None:
                 return
             conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+            conn.execute("DELETE FROM github_made WHERE session_id = ?", (session_id,))
             self.journal(conn, session_id, "deleted", {"id": session_id, "name": row["name"]})
 
     # --- events ---------------------------------------------------------------------

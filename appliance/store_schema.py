@@ -266,6 +266,18 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sessions ADD COLUMN extra_repos TEXT NOT NULL DEFAULT '[]'
     """,
+    # 11: the GitHub issues and comments a session created (appliance/madestore.py), which
+    # it may change: written by the proxy from GitHub's answers, trimmed with the session
+    """
+    CREATE TABLE github_made (
+        session_id TEXT NOT NULL,
+        repo TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        ident TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (session_id, repo, kind, ident)
+    )
+    """,
 )
 
 _ENUMS: dict[str, type] = {

@@ -45,6 +45,7 @@ from proxy.config import ProxyConfig
 from proxy.directory import SessionAuth
 from proxy.honeytoken import Leak, foreign
 from proxy.ledger import Ledger
+from proxy.made import Made
 from proxy.meter import metered_api
 from proxy.policy import is_model_host
 from proxy.rules import Rule, match_rule
@@ -100,6 +101,7 @@ class Controls:
         self._configured: tuple[EgressDefaults, tuple[HostEntry, ...]] | None = None
         self._due = AlertPace().due
         self._limiter = trio.CapacityLimiter(2)
+        self.made = Made(store, self._limiter)
         #: The model calls each session under a budget has running (``slots.py``).
         self.slots = Slots()
         #: Session id -> (its budgets, the model) when an answer's spend was unmeasured.

@@ -28,6 +28,7 @@ import trio
 
 from appliance.audit import AuditRecord, Decision, Phase
 from appliance.usage import Usage
+from proxy import whose
 from proxy.bodykind import coding, escapable
 from proxy.directory import SessionAuth
 from proxy.framing import framed, has_body, request_framing, response_framing
@@ -47,7 +48,7 @@ from proxy.relay import (
     relay_body,
 )
 from proxy.rules import Style
-from proxy.screen import screen
+from proxy.screen import github_create, screen
 from proxy.scrub import Scrubber, masked
 from proxy.sides import HttpSide
 from proxy.state import ProxyState
@@ -248,8 +249,9 @@ async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request,
         if _streamed(event):  # in the log while it streams
             meter.open()
         clean, early = _queue_head(client, event, scrub)
+        made = github_create(request, target, verdict, session, prefix)
         await _relay_answer(state, conn, client, event, verdict=verdict, meter=meter,
-                            session=session, scrub=scrub)
+                            session=session, scrub=scrub, made=made)
         if early:  # the upstream refused the rest of the upload: reset, and let the client go
             abort(conn)
             await linger(client)
@@ -284,16 +286,22 @@ def _unmetered(state: ProxyState, verdict: Forward, session: SessionAuth, status
 
 async def _relay_answer(state: ProxyState, conn: UpstreamConn, client: HttpSide,
                         event: h11.Response, *, verdict: Forward, meter: Meter,
-                        session: SessionAuth, scrub: Scrubber | None) -> None:
+                        session: SessionAuth, scrub: Scrubber | None,
+                        made: whose.Create | None) -> None:
     """The answer's body to the client, its usage read on the way and counted (however
-    the relay ends)."""
+    the relay ends); of a session's GitHub create, what it made remembered (``whose.py``)."""
     reader = _usage_reader(state, verdict, event)
     meter.receiving = Tally()
+    seen: list[bytes] = []
+    keep = seen.append if made is not None else None
     try:
         meter.bytes_out += await relay_body(conn, client, state.config.read_timeout,
                                             from_client=False, tally=meter.receiving,
-                                            observe=reader.feed if reader else None,
+                                            observe=reader.feed if reader else keep,
                                             scrub=scrub)
+        if made is not None and meter.bytes_out <= whose.MAX_ANSWER:
+            await state.controls.made.remember(session.session_id, whose.created(
+                made, event.status_code, b"".join(seen)))
     finally:
         meter.receiving = None
         if reader is not None:

@@ -146,3 +146,18 @@ def values_of(doc: object, key: str) -> list[object]:
         elif isinstance(item, list):
             todo.extend(item)
     return found
+
+
+def aliased(text: str) -> bool:
+    """Whether the document renames any field it selects (``name: field``): a colon outside
+    every argument list and variable definition. Raises :class:`Unreadable` as
+    :func:`tokens` does."""
+    depth = 0
+    for tok in tokens(text):
+        if tok == "(":
+            depth += 1
+        elif tok == ")":
+            depth -= 1
+        elif tok == ":" and depth == 0:
+            return True
+    return False

@@ -244,6 +244,10 @@ async def _whose(state: ProxyState, target: Target, *, session: SessionAuth,
         return None
     if isinstance(q, str):
         return refusals.remote_refused(session.name, target.host, q)
+    # What the session created itself (GitHub's answer to its create, remembered) it changes.
+    made = await state.controls.made.which(session.session_id, whose.claims(q))
+    if whose.made(q, made):
+        return None
     kept: Headers = [(name, value) for name, value in verdict.headers
                      if name in (b"host", b"authorization", b"user-agent")]
     kept += [(b"accept", b"application/vnd.github+json"), (b"accept-encoding", b"identity")]
@@ -261,7 +265,7 @@ async def _whose(state: ProxyState, target: Target, *, session: SessionAuth,
             status = answer.status_code
         except UpstreamError:
             status, text = 0, b""
-        why = whose.refusal(q, session.name, status, text)
+        why = whose.refusal(q, session.name, status, text, made)
     return None if why is None else refusals.remote_refused(session.name, target.host, why)
 
 
@@ -292,6 +296,17 @@ async def _judge_remote(state: ProxyState, body: bytes, *, complete: bool,
     if session.owner:
         return refusals.owner_refused(target.host, why)
     return refusals.remote_refused(session.name, target.host, why)
+
+
+def github_create(request: h11.Request, target: Target, verdict: Forward, session: SessionAuth,
+            prefix: list[h11.Event] | None) -> whose.Create | None:
+    """A session's GitHub create with the person's credential, whose answer says what it
+    made; its body is what was read ahead (all of it, or none is known)."""
+    if target.host != gitguard.GITHUB_API or session.owner or verdict.credential is None:
+        return None
+    whole = bool(prefix) and isinstance(prefix[-1], h11.EndOfMessage)  # type: ignore[index]
+    body = b"".join(e.data for e in prefix or () if isinstance(e, h11.Data)) if whole else None
+    return whose.create(request.method.decode("ascii", "replace"), target.path, body)
 
 
 async def scan_body(state: ProxyState, client: HttpSide, request: h11.Request,

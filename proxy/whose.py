@@ -16,9 +16,16 @@ everything the token writes, so nothing it answers tells the session's apart. A 
 may open issues, comment and react anywhere, but a write that *changes* an issue or a
 comment (an edit, closing or reopening, labels, assignees, a deletion) passes only where
 it names the session's own pull request or a comment on it (:attr:`Question.changes`):
-one GitHub answers is no pull request (an issue, a comment on one) is refused. (The issues
-and comments a session itself created are not yet remembered, so it cannot change those
-either: the person does.)
+one GitHub answers is no pull request (an issue, a comment on one) is refused.
+
+What a session created itself is its own too: when GitHub answers a session's create (REST
+``POST .../issues``, ``.../issues/N/comments``, ``.../pulls/N/comments``; a GraphQL
+``createIssue`` or ``addComment``), :func:`created` reads from the answer what it made
+(:data:`Own`), and the proxy remembers it with the session in the store. A change that
+names only what the session made (:func:`claims`) passes. Only an answer GitHub shaped is
+read: a REST create's ``201`` whose ``url`` names the repository written to and the
+number or id it carries, a GraphQL document that renames no field (an alias could put any
+id where the created issue's stands: ``issue { id: title }``, ``createIssue: addComment``).
 
 Asking, not remembering: the person opens a session's pull request from the appliance too
 (under the appliance's own identity), a pull request outlives the proxy's memory, and
@@ -35,7 +42,7 @@ from dataclasses import dataclass
 
 from appliance.methods import READS
 from proxy import graphql
-from proxy.gitguard import GRAPHQL, checkable_path
+from proxy.gitguard import GITHUB_API, GRAPHQL, checkable_path
 
 #: A write to a numbered pull request or issue, or to something under one.
 _NUMBERED = re.compile(
@@ -79,6 +86,9 @@ class Question:
     #: labels or assignees, a comment's edit or deletion; a GraphQL document with any
     #: mutation but :data:`ADDS`): "" for a comment or reaction added.
     changes: str = ""
+    #: REST: the comment whose pull request or issue this asks about (what the session made
+    #: is the comment, never every comment on an issue it opened).
+    via: int = 0
 
 
 #: The GraphQL mutations that only add to an issue (or create one): every other mutation a
@@ -86,6 +96,111 @@ class Question:
 ADDS = frozenset({"createIssue", "addComment", "addReaction", "removeReaction"})
 #: Under a numbered issue or a comment, what only adds to it: a comment, a reaction.
 _ADDING = re.compile(r"^/(comments|reactions)(/.*)?$")
+
+
+#: What a session made: (repository in lower case, kind, number or id); a node id is
+#: GitHub-wide, its repository "".
+Own = tuple[str, str, str]
+#: The REST creates whose answer is remembered, the kind of what they make, and where
+#: GitHub's answer says it is (``url``, by the number or id it carries).
+_CREATES: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/issues$"), "issue", "issues/{}"),
+    (re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/issues/\d+/comments$"), "issue_comment",
+     "issues/comments/{}"),
+    (re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/pulls/\d+/comments(/\d+/replies)?$"),
+     "review_comment", "pulls/comments/{}"))
+_REMEMBERED = frozenset({"createIssue", "addComment"})
+
+
+@dataclass(frozen=True, slots=True)
+class Create:
+    """A session's write whose answer says what it made: ``kind`` (``graphql``, or a REST
+    create's kind) in ``repo`` (lower case; "" for GraphQL)."""
+
+    repo: str
+    kind: str
+    url: str = ""
+
+
+def create(method: str, path: str, body: bytes | None) -> Create | None:
+    """The create a session's write is, when its answer is to be read, or None."""
+    clean = checkable_path(path) if method == "POST" else None
+    if clean is None or "?" in path:
+        return None
+    if clean == GRAPHQL:
+        try:
+            query = json.loads(body or b"")["query"]
+            if not isinstance(query, str) or not _REMEMBERED & set(graphql.mutations(query)) \
+                    or graphql.aliased(query):
+                return None
+        except (ValueError, KeyError, TypeError, RecursionError, graphql.Unreadable):
+            return None
+        return Create(repo="", kind="graphql")
+    for pattern, kind, url in _CREATES:
+        if (m := pattern.match(clean)) is not None:
+            return Create(repo=m.group("repo").lower(), kind=kind, url=url)
+    return None
+
+
+def created(c: Create, status: int, answer: bytes) -> tuple[Own, ...]:
+    """What GitHub's answer to the create ``c`` says the session made (nothing when the
+    create was refused, or its answer does not read as GitHub's)."""
+    doc = _json(answer)
+    if c.kind == "graphql":
+        data = doc.get("data") if status == 200 and isinstance(doc, dict) else None
+        return _graphql_created(data) if isinstance(data, dict) else ()
+    if status != 201 or not isinstance(doc, dict):
+        return ()
+    ident = doc.get("number" if c.kind == "issue" else "id")
+    if type(ident) is not int or ident <= 0 or not isinstance(doc.get("url"), str) \
+            or doc["url"].lower() != f"https://{GITHUB_API}/repos/{c.repo}/" \
+                                     f"{c.url.format(ident)}":
+        return ()
+    return ((c.repo, c.kind, str(ident)), *_node(doc.get("node_id")))
+
+
+def _node(node_id: object) -> tuple[Own, ...]:
+    return (("", "node", node_id),) if isinstance(node_id, str) \
+        and 0 < len(node_id) <= MAX_ID else ()
+
+
+def _graphql_created(data: dict[str, object]) -> tuple[Own, ...]:
+    found: list[Own] = []
+    for name, path, kind in (("createIssue", ("issue",), "issue"),
+                             ("addComment", ("commentEdge", "node"), "issue_comment")):
+        item: object = data.get(name)
+        for key in path:
+            item = item.get(key) if isinstance(item, dict) else None
+        if not isinstance(item, dict):
+            continue
+        found += _node(item.get("id"))
+        repo = item.get("repository")
+        where = repo.get("nameWithOwner") if isinstance(repo, dict) else None
+        ident = item.get("number" if kind == "issue" else "databaseId")
+        if isinstance(where, str) and where.count("/") == 1 and type(ident) is int \
+                and ident > 0:
+            found.append((where.lower(), kind, str(ident)))
+    return tuple(found)
+
+
+def claims(q: Question) -> tuple[Own, ...]:
+    """What the change ``q`` was asked for names, in the terms of :data:`Own`: when the
+    session made every one, the change is its own (nothing when it changes nothing)."""
+    if not q.changes or q.via:
+        return ()
+    if q.path == GRAPHQL:
+        return tuple(("", "node", i) for i in q.ids)
+    if q.comment:
+        kind = "review_comment" if "/pulls/comments/" in q.path else "issue_comment"
+        return ((q.repo.lower(), kind, str(q.comment)),)
+    return ((q.repo.lower(), "issue", str(q.number)),)
+
+
+def made(q: Question, owned: frozenset[Own]) -> bool:
+    """Whether the REST change ``q`` names only what the session made (``owned``: what of
+    :func:`claims` it made); a GraphQL write's nodes are judged one by one (:func:`refusal`)."""
+    named = claims(q)
+    return q.path != GRAPHQL and bool(named) and set(named) <= owned
 
 
 def question(method: str, path: str, body: bytes | None) -> Question | str | None:
@@ -111,9 +226,9 @@ def question(method: str, path: str, body: bytes | None) -> Question | str | Non
     return _pull(m.group("repo"), number, changes)
 
 
-def _pull(repo: str, number: int, changes: str = "") -> Question:
+def _pull(repo: str, number: int, changes: str = "", via: int = 0) -> Question:
     return Question(method="GET", path=f"/repos/{repo}/pulls/{number}", repo=repo,
-                    number=number, changes=changes)
+                    number=number, changes=changes, via=via)
 
 
 def _persons(what: str, mine: str) -> str:
@@ -160,14 +275,16 @@ def _graphql_question(body: bytes | None) -> Question | str | None:
         {"query": NODES_QUERY, "variables": {"ids": list(ids)}}).encode())
 
 
-def refusal(q: Question, session_name: str, status: int, answer: bytes
-            ) -> str | Question | None:
+def refusal(q: Question, session_name: str, status: int, answer: bytes,
+            owned: frozenset[Own] = frozenset()) -> str | Question | None:
     """Why the write ``q`` was asked for is refused, given GitHub's answer (``status`` 0:
-    none came); the next question, when the answer names what to ask about (a comment's
-    pull request or issue); or None."""
+    none came) and what of it the session made (``owned``); the next question, when the
+    answer names what to ask about (a comment's pull request or issue); or None."""
     mine = f"clauderon/{session_name}"
     if q.path == GRAPHQL:
-        return _nodes_refusal(q, mine, status, answer)
+        return _nodes_refusal(q, mine, status, answer, owned)
+    if made(q, owned):
+        return None
     if q.comment:
         return _comment_refusal(q, mine, status, answer)
     if status == 404:  # no pull request has the number: an issue's (or nothing's)
@@ -197,10 +314,11 @@ def _comment_refusal(q: Question, mine: str, status: int, answer: bytes
                 f"({status or 'no answer'}); a session changes only its own pull request "
                 f"(from {mine}) and issues, so the write waits until GitHub answers")
     number = int(on.group("number"))
-    return _pull(q.repo, number, q.changes and f"{q.changes} (on issue #{number})")
+    return _pull(q.repo, number, q.changes and f"{q.changes} (on issue #{number})", q.comment)
 
 
-def _nodes_refusal(q: Question, mine: str, status: int, answer: bytes) -> str | None:
+def _nodes_refusal(q: Question, mine: str, status: int, answer: bytes,
+                   owned: frozenset[Own]) -> str | None:
     doc = _json(answer) if status == 200 else None
     data = doc.get("data") if isinstance(doc, dict) else None
     nodes = data.get("nodes") if isinstance(data, dict) else None
@@ -219,6 +337,8 @@ def _nodes_refusal(q: Question, mine: str, status: int, answer: bytes) -> str | 
         if not isinstance(node, dict):
             return f"GitHub's answer about {node_id} does not read"
         kind = node.get("__typename")
+        if kind in ("Issue", "IssueComment") and ("", "node", node_id) in owned:
+            continue  # the session made it
         pull = node if kind == "PullRequest" else node.get("pullRequest")
         if pull is None and q.changes and kind in ("Issue", "IssueComment"):
             return _persons(f"{'issue' if kind == 'Issue' else 'comment'} {node_id}", mine)

@@ -457,6 +457,53 @@ def test_a_session_changes_none_of_the_persons_issues_or_comments(
     assert github.issue_comments[number] == ["the person's words", "a note"]
 
 
+def test_a_session_changes_the_issues_and_comments_it_created_and_still_not_the_persons(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """An agent opened an issue and commented on the person's, then could not fix the typo
+    in its own issue, close it or edit its own comment: GitHub answers the person as the
+    author of both. What GitHub answered to the session's own create is remembered, so it
+    changes those (REST and GraphQL); the person's issue and comment stay refused."""
+    s = create(app, origin, "tidy")
+    theirs = github.add_issue(SLUG, "The person's bug")
+    their_note = github.add_comment(SLUG, theirs["number"], "the person's words")
+    before = (dict(theirs), dict(their_note))
+
+    def call(method: str, path: str, doc: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        _, out = in_container(app, s, (
+            "curl -s -w '\\n%{http_code}' -H 'Authorization: Bearer x' "
+            f"-H 'content-type: application/json' -X {method} -d '{json.dumps(doc)}' "
+            f"https://api.github.com{path}"))
+        body, _, code = out.strip().rpartition("\n")
+        return code, json.loads(body[body.find("{"):]) if "{" in body else {}
+
+    def gql(mutation: str, node: str) -> dict[str, Any]:
+        return {"query": f"mutation($id: ID!) {{ {mutation} }}", "variables": {"id": node}}
+
+    issues = f"/repos/{SLUG}/issues"
+    code, mine = call("POST", issues, {"title": "Teh bug"})
+    assert code == "201", mine
+    code, note = call("POST", f"{issues}/{theirs['number']}/comments", {"body": "a nte"})
+    assert code == "201", note
+    changed = [
+        call("PATCH", f"{issues}/{mine['number']}", {"title": "The bug"})[0],
+        call("PATCH", f"{issues}/comments/{note['id']}", {"body": "a note"})[0],
+        call("POST", "/graphql", gql("closeIssue(input: {issueId: $id}) { clientMutationId }",
+                                     mine["node_id"]))[0]]
+    assert changed == ["200"] * 3
+    assert github.issues[mine["number"]]["title"] == "The bug"
+    assert github.issues[mine["number"]]["state"] == "closed"
+    assert github.comments[note["id"]]["body"] == "a note"
+
+    refused = [
+        ("PATCH", f"{issues}/{theirs['number']}", {"state": "closed"}),
+        ("PATCH", f"{issues}/comments/{their_note['id']}", {"body": "I approve this"}),
+        ("POST", "/graphql", gql("closeIssue(input: {issueId: $id}) { clientMutationId }",
+                                 theirs["node_id"])),
+    ]
+    assert [call(*r)[0] for r in refused] == ["403"] * len(refused)
+    assert (theirs, github.comments[their_note["id"]]) == before  # untouched
+
+
 def test_the_tui_pushes_shows_ci_and_merges_the_head_it_showed(
         app: Appliance, origin: Path, github: FakeGitHub) -> None:
     from cli.tui.app import ClauderonApp

@@ -148,7 +148,9 @@ class FakeGitHub(TlsFake):
         with self.lock:
             number = 100 + len(self.issues)
             self.issues[number] = {"number": number, "title": title, "body": "", "state": "open",
-                                   "labels": [], "assignees": [], "_repo": slug}
+                                   "labels": [], "assignees": [], "_repo": slug,
+                                   "id": 9000 + number, "node_id": f"I_{number}",
+                                   "url": f"https://api.github.com/repos/{slug}/issues/{number}"}
             return self.issues[number]
 
     def add_comment(self, slug: str, number: int, body: str) -> dict[str, Any]:
@@ -156,6 +158,8 @@ class FakeGitHub(TlsFake):
         with self.lock:
             cid = len(self.comments) + 1
             self.comments[cid] = {"id": cid, "body": body, "node_id": f"IC_{cid}",
+                                  "url": f"https://api.github.com/repos/{slug}/issues/comments/"
+                                         f"{cid}",
                                   "issue_url": f"https://api.github.com/repos/{slug}/issues/"
                                                f"{number}", "_issue": number, "_repo": slug}
             self.issue_comments.setdefault(number, []).append(body)
@@ -308,6 +312,8 @@ class FakeGitHub(TlsFake):
                                             "merge again."}
                 new = self._merge(pr, str(body.get("merge_method") or "merge"))
                 return 200, {"sha": new, "merged": True, "message": "Pull Request merged"}
+        if rest == ["issues"] and method == "POST":
+            return 201, self._plain(self.add_issue(slug, str(body.get("title"))))
         if (rest[:1] == ["issues"] and rest[2:] == ["comments"] and method == "POST"
                 and rest[1].isdigit() and int(rest[1]) > len(self.pulls)):
             return 201, self._plain(self.add_comment(slug, int(rest[1]), str(body.get("body"))))

@@ -265,3 +265,132 @@ def test_a_graphql_write_changes_none_of_the_persons_issues_or_comments(
         assert why is None, why
     else:
         assert isinstance(why, str) and refused in why and "clauderon/mine" in why, why
+
+
+ISSUE = {"number": 7, "id": 70, "node_id": "I_7",
+         "url": "https://api.github.com/repos/o/r/issues/7"}
+COMMENT = {"id": 5, "node_id": "IC_5",
+           "url": "https://api.github.com/repos/o/r/issues/comments/5"}
+REVIEW_COMMENT = {"id": 6, "node_id": "RC_6",
+                  "url": "https://api.github.com/repos/o/r/pulls/comments/6"}
+
+
+@pytest.mark.parametrize(("path", "status", "answer", "made"), [
+    ("/repos/O/R/issues", 201, ISSUE, {("o/r", "issue", "7"), ("", "node", "I_7")}),
+    ("/repos/o/r/issues/3/comments", 201, COMMENT,
+     {("o/r", "issue_comment", "5"), ("", "node", "IC_5")}),
+    ("/repos/o/r/pulls/3/comments", 201, REVIEW_COMMENT,
+     {("o/r", "review_comment", "6"), ("", "node", "RC_6")}),
+    ("/repos/o/r/pulls/3/comments/2/replies", 201, REVIEW_COMMENT,
+     {("o/r", "review_comment", "6"), ("", "node", "RC_6")}),
+    # GitHub refused the create (or answered in another shape): nothing was made.
+    ("/repos/o/r/issues", 200, ISSUE, set()),
+    ("/repos/o/r/issues", 422, ISSUE, set()),
+    ("/repos/o/r/issues", 201, [ISSUE], set()),
+    ("/repos/o/r/issues", 201, {**ISSUE, "number": "7"}, set()),
+    ("/repos/o/r/issues", 201, {**ISSUE, "number": True}, set()),
+    # A 201 whose url is another repository's, or another number's, or another kind's.
+    ("/repos/o/r/issues", 201, {**ISSUE, "url": "https://api.github.com/repos/o/x/issues/7"},
+     set()),
+    ("/repos/o/r/issues", 201, {**ISSUE, "number": 8}, set()),
+    ("/repos/o/r/issues/3/comments", 201, {**COMMENT, "url": ISSUE["url"]}, set()),
+    ("/repos/o/r/pulls/3/comments", 201, COMMENT, set()),
+    ("/repos/o/r/issues", 201, {k: v for k, v in ISSUE.items() if k != "url"}, set()),
+])
+def test_a_rest_create_remembers_only_what_githubs_answer_says_it_made(
+        path: str, status: int, answer: object, made: set[whose.Own]) -> None:
+    c = whose.create("POST", path, b"{}")
+    assert c is not None
+    assert set(whose.created(c, status, j(answer))) == made
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("PATCH", "/repos/o/r/issues"), ("POST", "/repos/o/r/issues/7"),
+    ("POST", "/repos/o/r/issues?x=1"), ("POST", "/repos/o/r/issues/./"),
+    ("POST", "/repos/o/r/pulls"), ("POST", "/repos/o/r/issues/7/labels"),
+])
+def test_only_a_create_is_read_for_what_it_made(method: str, path: str) -> None:
+    assert whose.create(method, path, b"{}") is None
+
+
+CREATED = {"data": {"createIssue": {"issue": {
+    "id": "I_7", "number": 7, "repository": {"nameWithOwner": "O/R"}}}}}
+
+
+@pytest.mark.parametrize(("query", "answer", "made"), [
+    ("mutation { createIssue(input: {repositoryId: \"R\", title: \"t\"}) "
+     "{ issue { id number repository { nameWithOwner } } } }", CREATED,
+     {("", "node", "I_7"), ("o/r", "issue", "7")}),
+    ("mutation($s: ID!) { addComment(input: {subjectId: $s, body: \"x: y\"}) "
+     "{ commentEdge { node { id } } subject { id } } }",
+     {"data": {"addComment": {"commentEdge": {"node": {"id": "IC_5"}},
+                              "subject": {"id": "I_1"}}}}, {("", "node", "IC_5")}),
+    # Refused by GitHub: null, or no data.
+    ("mutation { createIssue(input: {repositoryId: \"R\", title: \"t\"}) { issue { id } } }",
+     {"data": {"createIssue": None}, "errors": [{"type": "FORBIDDEN"}]}, set()),
+    ("mutation { createIssue(input: {repositoryId: \"R\", title: \"t\"}) { issue { id } } }",
+     {"errors": [{"type": "FORBIDDEN"}]}, set()),
+])
+def test_a_graphql_create_remembers_the_issue_or_comment_it_made(
+        query: str, answer: object, made: set[whose.Own]) -> None:
+    c = whose.create("POST", "/graphql", gql(query, {"s": "I_1"}))
+    assert c is not None
+    assert set(whose.created(c, 200, j(answer))) == made
+    assert whose.created(c, 502, j(answer)) == ()
+
+
+@pytest.mark.parametrize("query", [
+    # An alias may put any id where the created issue's stands.
+    "mutation { createIssue(input: {repositoryId: \"R\", title: \"I_1\"}) "
+    "{ issue { id: title } } }",
+    "mutation { createIssue: addComment(input: {subjectId: \"I_1\", body: \"b\"}) "
+    "{ issue: subject { id } } }",
+    "mutation { createIssue(input: {repositoryId: \"R\", title: \"t\"}) { ...F } } "
+    "fragment F on CreateIssuePayload { issue { id: title } }",
+    # No create, or a document that does not read.
+    "mutation { closeIssue(input: {issueId: \"I_1\"}) { clientMutationId } }",
+    "query { viewer { login } }",
+    "mutation { createIssue(",
+])
+def test_a_graphql_document_that_renames_a_field_is_not_read_for_what_it_made(
+        query: str) -> None:
+    assert whose.create("POST", "/graphql", gql(query)) is None
+
+
+def test_a_change_passes_on_what_the_session_made_and_nothing_else() -> None:
+    issue = whose.question("PATCH", "/repos/O/R/issues/7", b"{}")
+    comment = whose.question("DELETE", "/repos/o/r/issues/comments/5", b"")
+    review = whose.question("PATCH", "/repos/o/r/pulls/comments/5", b"{}")
+    assert isinstance(issue, whose.Question) and isinstance(comment, whose.Question) \
+        and isinstance(review, whose.Question)
+    assert whose.claims(issue) == (("o/r", "issue", "7"),)
+    assert whose.claims(comment) == (("o/r", "issue_comment", "5"),)
+    assert whose.claims(review) == (("o/r", "review_comment", "5"),)
+    assert whose.made(issue, frozenset({("o/r", "issue", "7")}))
+    assert not whose.made(issue, frozenset({("o/x", "issue", "7"), ("o/r", "issue", "8")}))
+    assert not whose.made(comment, frozenset({("o/r", "review_comment", "5")}))
+    # A comment on an issue the session made is not the session's for that.
+    on = whose.refusal(comment, "mine", 200, j({**COMMENT, "issue_url": ISSUE["url"]}))
+    assert isinstance(on, whose.Question) and whose.claims(on) == ()
+    assert isinstance(whose.refusal(on, "mine", 404, b"", frozenset({("o/r", "issue", "7")})),
+                      str)
+    # Adding asks nothing of what was made.
+    added = whose.question("POST", "/repos/o/r/issues/7/comments", b"{}")
+    assert isinstance(added, whose.Question) and whose.claims(added) == ()
+
+
+def test_a_graphql_change_passes_on_the_nodes_the_session_made_only() -> None:
+    q = whose.question("POST", "/graphql", gql(
+        "mutation($a: ID!, $b: ID!) { closeIssue(input: {issueId: $a}) { clientMutationId } "
+        "updateIssueComment(input: {id: $b, body: \"x\"}) { clientMutationId } }",
+        {"a": "I_7", "b": "IC_5"}))
+    assert isinstance(q, whose.Question)
+    assert q.ids == ("x", "IC_5", "I_7")
+    answer = j({"data": {"nodes": [None, {"__typename": "IssueComment", "pullRequest": None},
+                                   {"__typename": "Issue"}]},
+                "errors": [{"type": "NOT_FOUND"}]})
+    both = frozenset({("", "node", "I_7"), ("", "node", "IC_5")})
+    assert whose.refusal(q, "mine", 200, answer, both) is None
+    why = whose.refusal(q, "mine", 200, answer, frozenset({("", "node", "I_7")}))
+    assert isinstance(why, str) and "IC_5" in why and "the person's" in why
+    assert isinstance(whose.refusal(q, "mine", 200, answer), str)
