@@ -32,6 +32,7 @@ null).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
@@ -187,18 +188,35 @@ def pathspec(skipped: Collection[str]) -> tuple[str, ...]:
     return ("--", ".", *(f":(exclude,literal){path}" for path in skipped))
 
 
+def pathspec_file(skipped: Collection[str]) -> bytes:
+    """:func:`pathspec` as ``--pathspec-from-file`` reads it (NUL-separated, no ``--``):
+    the folders left out may be many more than a command line holds."""
+    return b"".join(os.fsencode(p) + b"\0" for p in pathspec(skipped)[1:] or (".",))
+
+
+def repositories(untracked: Collection[str]) -> list[str]:
+    """The folders ``ls-files --others`` names (with a trailing slash): each holds a
+    repository of its own, which git lists as one entry and never walks."""
+    return sorted(p[:-1] for p in untracked if p.endswith("/"))
+
+
 def _scratch_index(git: Callable[..., bytes], commit: str,
                    skipped: Collection[str] = ()) -> set[str]:
     """Fill the scratch index from ``commit`` (the one checked out), with the work tree's
     deletions and an intent to add each untracked file, outside the ``skipped`` folders
-    (:mod:`appliance.nested`); the untracked files' names."""
+    (:mod:`appliance.nested`) and the repositories nested in it (:func:`repositories`);
+    the untracked files' names."""
     git("read-tree", commit)
     _drop_gitlinks(git)
     untracked = {p for p in git("ls-files", "--others", "--exclude-standard", "-z",
                                 *pathspec(skipped), limit=STAT_LIMIT
                                 ).decode("utf-8", "replace").split("\0") if p}
+    # A repository nested in a folder git does not track is listed as that folder: adding
+    # it (a gitlink, never shown: :data:`DIFF_FLAGS`) would resolve its branch through
+    # its ``config``, refs and ``packed-refs``, any of them a FIFO the agent made.
     try:
-        git("add", "--intent-to-add", "--all", *pathspec(skipped))
+        git("add", "--intent-to-add", "--all", "--pathspec-file-nul", "--pathspec-from-file=-",
+            input=pathspec_file([*skipped, *repositories(untracked)]))
     except GitError as exc:
         raise GitError(f"reading the workspace failed: {exc.message}") from exc
     return untracked
@@ -208,7 +226,7 @@ def _drop_gitlinks(git: Callable[..., bytes]) -> None:
     """Take the submodules (gitlinks) out of the scratch index before anything compares it
     with the workspace: ``add --all`` has no ``--ignore-submodules`` and asks each one
     whether it is dirty (``git status`` with the agent's config, :data:`DIFF_FLAGS`). One
-    the agent nested is then a new folder to ``add``, which only reads its ``HEAD``."""
+    the agent nested is then a folder ``ls-files --others`` names, and ``add`` skips."""
     listed = git("ls-files", "--stage", "-z", limit=INDEX_LIMIT)
     if len(listed) > INDEX_LIMIT:
         raise InvalidInput("the workspace's commit lists too many files to show its diff")

@@ -88,3 +88,33 @@ def test_a_repository_nested_with_a_fifo_for_head_holds_no_diff(
     assert {"status": "M", "path": "README.md"} in diff["files"], diff["files"]
     assert {"status": "?", "path": "new.txt"} in diff["files"], diff["files"]
     assert "fifo" in diff["note"] and "named" in diff["note"], diff["note"]
+
+
+#: Nested repositories whose ``HEAD`` is a plain file naming a branch, the branch itself
+#: read through a FIFO: the loose ref, ``packed-refs`` (no loose ref), or the ``config``
+#: git reads before either. Listing the untracked files reads ``HEAD`` only; adding the
+#: folder (a gitlink) resolves the branch.
+WAITING_REFS = """
+set -e
+for sub in loose packed config; do
+  mkdir -p $sub/.git/objects $sub/.git/refs/heads
+  echo 'ref: refs/heads/main' > $sub/.git/HEAD
+done
+mkfifo loose/.git/refs/heads/main packed/.git/packed-refs config/.git/config
+echo changed >> README.md
+echo new > new.txt
+"""
+
+
+def test_a_repository_nested_with_a_fifo_for_its_branch_holds_no_diff(
+        app: Appliance, repo: Path) -> None:
+    """The walk finds nothing to skip here (each ``HEAD`` is a file), and git's listing of
+    the untracked files names each folder as a repository of its own; adding it held the
+    diff on the FIFO for git's whole timeout. The FIFOs never get a writer here."""
+    s = create(app, repo, "refs")
+    in_container(app, s, WAITING_REFS)
+    answer = app.http(timeout=300).get(f"/api/sessions/{s['id']}/diff")
+    assert answer.status_code == 200, answer.text
+    diff = answer.json()
+    assert {"status": "M", "path": "README.md"} in diff["files"], diff["files"]
+    assert {"status": "?", "path": "new.txt"} in diff["files"], diff["files"]

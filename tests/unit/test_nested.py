@@ -119,3 +119,22 @@ def test_what_git_reads_without_waiting_is_left_alone(
 def test_the_folders_named_are_left_out_of_gits_listing(
         skipped: dict[str, str], spec: tuple[str, ...]) -> None:
     assert changes.pathspec(skipped) == spec
+
+
+@pytest.mark.parametrize(("skipped", "spec"), [
+    ([], b".\0"),
+    (["x", "a b/:c"], b".\0:(exclude,literal)x\0:(exclude,literal)a b/:c\0"),
+])
+def test_the_folders_left_out_of_an_add_are_read_from_its_input(
+        skipped: list[str], spec: bytes) -> None:
+    assert changes.pathspec_file(skipped) == spec
+
+
+@pytest.mark.parametrize(("untracked", "folders"), [
+    (set(), []),
+    ({"new.txt", "sub/new.txt"}, []),
+    ({"new.txt", "repo/", "deep/er/repo/"}, ["deep/er/repo", "repo"]),
+])
+def test_a_folder_git_lists_whole_is_a_repository_nested_there(
+        untracked: set[str], folders: list[str]) -> None:
+    assert changes.repositories(untracked) == folders
