@@ -27,8 +27,12 @@ from pathlib import Path
 from appliance.errors import InvalidInput
 
 #: The entries walked at most (folders and files alike); past it, no diff (git's own
-#: listing of that many is past :data:`appliance.changes.INDEX_LIMIT` anyway).
-WALK_LIMIT = 2_000_000
+#: listing of that many is past :data:`appliance.changes.INDEX_LIMIT` anyway). Each folder
+#: waits as its path in the walk's list: half a million of them, some 60 MiB at most.
+WALK_LIMIT = 500_000
+#: The folders left out at most: each is an argument of git's listing (the command line
+#: holds some 2 MiB); past it, no diff.
+TRAP_LIMIT = 1_000
 #: The bytes of a ``.git`` file or a ``commondir`` read (git's own hold a path).
 POINTER_LIMIT = 4096
 
@@ -97,8 +101,9 @@ def why(dotgit: Path, root: Path) -> str | None:
 def traps(workspace: Path) -> dict[str, str]:
     """Each folder below the top of ``workspace`` whose ``.git`` git would wait on (or read
     outside it through), by its path in the work tree: why. Walked without following a
-    symlink, at most :data:`WALK_LIMIT` entries."""
-    root = Path(os.path.realpath(workspace))
+    symlink, at most :data:`WALK_LIMIT` entries and :data:`TRAP_LIMIT` such folders."""
+    root = os.path.realpath(workspace)
+    base = Path(root)
     found: dict[str, str] = {}
     pending = [root]
     seen = 0
@@ -114,9 +119,14 @@ def traps(workspace: Path) -> dict[str, str]:
                 if seen > WALK_LIMIT:
                     raise InvalidInput("the workspace holds too many files to show its diff")
                 if entry.name == ".git":
-                    reason = why(Path(entry.path), root) if folder != root else None
+                    reason = why(Path(entry.path), base) if folder != root else None
                     if reason is not None:
-                        found[folder.relative_to(root).as_posix()] = reason
+                        found[os.path.relpath(folder, root).replace(os.sep, "/")] = reason
+                        if len(found) > TRAP_LIMIT:
+                            raise InvalidInput(
+                                f"the workspace holds more than {TRAP_LIMIT} repositories git "
+                                "cannot read without waiting (a .git that is a link, or a "
+                                "HEAD that is not a file): its diff is not shown")
                 elif entry.is_dir(follow_symlinks=False):
-                    pending.append(Path(entry.path))
+                    pending.append(entry.path)
     return dict(sorted(found.items()))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from appliance import changes, nested
+from appliance.errors import InvalidInput
 
 
 def fifo_head(w: Path) -> None:
@@ -138,3 +139,29 @@ def test_the_folders_left_out_of_an_add_are_read_from_its_input(
 def test_a_folder_git_lists_whole_is_a_repository_nested_there(
         untracked: set[str], folders: list[str]) -> None:
     assert changes.repositories(untracked) == folders
+
+
+def test_more_folders_to_leave_out_than_a_command_line_holds_is_a_clear_refusal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each folder left out is an argument of git's listing: past the bound (a few here;
+    thirty thousand long ones overflowed the command line), a refusal that says why, not
+    an error of the system's."""
+    monkeypatch.setattr(nested, "TRAP_LIMIT", 3)
+    w = tmp_path / "w"
+    for n in range(4):
+        (w / f"x{n}").mkdir(parents=True)
+        os.symlink("/", w / f"x{n}/.git")
+    with pytest.raises(InvalidInput, match="more than 3 repositories"):
+        nested.traps(w)
+
+
+def test_a_tree_wider_than_the_walk_takes_is_a_clear_refusal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Folders wait in the walk's list as plain paths, at most ``WALK_LIMIT`` entries of
+    them: a work tree of more is refused, not walked into the API's memory."""
+    monkeypatch.setattr(nested, "WALK_LIMIT", 50)
+    w = tmp_path / "w"
+    for n in range(60):
+        (w / f"d{n}").mkdir(parents=True)
+    with pytest.raises(InvalidInput, match="too many files"):
+        nested.traps(w)
