@@ -40,7 +40,13 @@ from appliance.backends.base import (
 from appliance.backends.docker_archive import tar_of
 from appliance.backends.docker_freeze import Freezer, paused_refusal, unpause_if_paused
 from appliance.backends.docker_network import DEFAULT_URL, SessionNetwork, unreachable
-from appliance.backends.docker_spec import Containment, containment_of, create_kwargs, lacks
+from appliance.backends.docker_spec import (
+    Containment,
+    containment_of,
+    create_kwargs,
+    lacks,
+    networks,
+)
 from appliance.errors import BackendError, ClauderonError
 
 log = logging.getLogger(__name__)
@@ -67,9 +73,10 @@ class DockerBackend:
         self.timeout = timeout
         #: The sessions' network, ensured before each create and start (the reconciler's).
         self.network = network
-        #: What each running container lacks of this version's containment, by id (what a
-        #: container is made with never changes; read once).
-        self._lacks: dict[str, str] = {}
+        #: What each running container lacks of this version's containment, by id, with
+        #: the networks it was on then (what a container is made with never changes; the
+        #: networks it is on do, and each listing shows them: read again when they change).
+        self._lacks: dict[str, tuple[frozenset[str], str]] = {}
         #: Whether the engine bounds a container's processes at all (its ``PidsLimit``).
         self._pids_bounded: bool | None = None
         self._client: docker.DockerClient | None = None
@@ -147,7 +154,7 @@ class DockerBackend:
                 detail=row.get("Status", ""),
                 # Judged by the backend that makes the sessions' network (the reconciler's);
                 # another (the API's) knows no network to judge a container's by.
-                uncontained=await self._uncontained(row["Id"])
+                uncontained=await self._uncontained(row["Id"], networks(row))
                 if run_state is RunState.RUNNING and self.network is not None else "",
             ))
         return out
@@ -167,15 +174,18 @@ class DockerBackend:
         return Containment(network=self.network.plan.name if self.network else None,
                            pids_bounded=self._pids_bounded)
 
-    async def _uncontained(self, backend_id: str) -> str:
-        """Why the running container ``backend_id`` is made again (empty: it is not)."""
-        if backend_id not in self._lacks:
+    async def _uncontained(self, backend_id: str, on: frozenset[str]) -> str:
+        """Why the running container ``backend_id``, listed on the networks ``on``, is made
+        again (empty: it is not)."""
+        seen = self._lacks.get(backend_id)
+        if seen is None or seen[0] != on:
             attrs = await self.inspect(backend_id)
             missing = lacks(attrs, await self._containment()) if attrs is not None else []
-            self._lacks[backend_id] = (
+            seen = on, (
                 "made by an older version without this version's containment: "
                 f"{'; '.join(missing)}; made again on its worktree and home") if missing else ""
-        return self._lacks[backend_id]
+            self._lacks[backend_id] = seen
+        return seen[1]
 
     async def create(self, spec: WorkloadSpec) -> str:
         kwargs = create_kwargs(spec)

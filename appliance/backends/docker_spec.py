@@ -119,6 +119,14 @@ def _mount_allowed(source: str, target: str, read_only: bool) -> bool:
     return target in _MOUNTS and (read_only or not _MOUNTS[target])
 
 
+def networks(attrs: dict[str, Any]) -> frozenset[str]:
+    """The networks a container is on now (an inspection's or a listing's row): its
+    ``NetworkMode``'s, and any it was joined to after it was made (``docker network
+    connect``), which the mode never shows."""
+    settings = attrs.get("NetworkSettings") or {}
+    return frozenset(str(n) for n in settings.get("Networks") or {})
+
+
 def lacks(attrs: dict[str, Any], want: Containment) -> list[str]:
     """What an existing container lacks of the containment ``want`` (empty: nothing), in
     words. Only the fields containment rests on are read, the engine's defaults for the
@@ -126,7 +134,8 @@ def lacks(attrs: dict[str, Any], want: Containment) -> list[str]:
     host = attrs.get("HostConfig") or {}
     config = attrs.get("Config") or {}
     out: list[str] = []
-    if host.get("NetworkMode") != (want.network or "none"):
+    if host.get("NetworkMode") != (want.network or "none") or \
+            networks(attrs) - {want.network or "none"}:
         out.append(f"the network {want.network or 'none'} alone")
     if host.get("Privileged"):
         out.append("no privileged mode")

@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 
 from appliance.backends.base import Mount, WorkloadSpec
-from appliance.backends.docker_spec import Containment, containment_of, lacks, locked_down
+from appliance.backends.docker_spec import (
+    Containment,
+    containment_of,
+    lacks,
+    locked_down,
+    networks,
+)
 
 NET = "clauderon-x"
 SHARED = "nothing of the host's or another container's processes, IPC, hostname or users"
@@ -137,6 +143,28 @@ def test_anything_less_is_not(container: dict[str, Any], want: Containment,
                               lacking: str) -> None:
     assert lacks(container, want) == [lacking]
     assert not locked_down(container, want)
+
+
+def on(*names: str) -> dict[str, Any]:
+    """A container made on ``NET`` and now on the networks ``names`` (an inspection's or a
+    listing's ``NetworkSettings``)."""
+    return {**attrs(), "NetworkSettings": {"Networks": {n: {} for n in names}}}
+
+
+@pytest.mark.parametrize(("container", "want", "lacking"), [
+    (on(NET), WANT, []),
+    (on(), WANT, []),  # a listing of a stopped one: none (its mode says which)
+    (on(NET, "bridge"), WANT, ["the network clauderon-x alone"]),
+    (on(NET, "someone-elses"), WANT, ["the network clauderon-x alone"]),
+    (on("bridge"), WANT, ["the network clauderon-x alone"]),
+    ({**on("none"), "HostConfig": {**attrs()["HostConfig"], "NetworkMode": "none"}},
+     Containment(network=None, pids_limit=512), []),
+])
+def test_a_network_joined_after_it_was_made_is_read_from_its_settings(
+        container: dict[str, Any], want: Containment, lacking: list[str]) -> None:
+    """``docker network connect`` changes no ``NetworkMode``; the settings show the join."""
+    assert lacks(container, want) == lacking
+    assert networks(container) == frozenset(container["NetworkSettings"]["Networks"])
 
 
 def test_nothing_at_all_lacks_everything() -> None:
