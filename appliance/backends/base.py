@@ -17,6 +17,10 @@ LABEL_SESSION = "clauderon.session"
 LABEL_MANAGED = "clauderon.managed"
 LABEL_INSTANCE = "clauderon.instance"
 LABEL_NAME = "clauderon.name"
+#: The host folders a Docker container of ours is made with (JSON ``[source, target,
+#: read-only]`` rows): labels are set at create and never change, so a pass without the spec
+#: compares a container's mounts with it exactly.
+LABEL_MOUNTS = "clauderon.mounts"
 
 
 class RunState(StrEnum):

@@ -10,12 +10,14 @@ what it lacks, in words).
 
 from __future__ import annotations
 
+import json
+import posixpath
 from dataclasses import dataclass
 from typing import Any
 
 import docker.types
 
-from appliance.backends.base import WorkloadSpec
+from appliance.backends.base import LABEL_MOUNTS, WorkloadSpec
 from appliance.contract import CONTAINER_CA_PATH, CONTAINER_HOME, CONTAINER_UPLOADS, WORKSPACE
 from appliance.resources import parse_memory
 
@@ -102,6 +104,26 @@ def containment_of(spec: WorkloadSpec) -> Containment:
                                         for m in spec.mounts))
 
 
+def mounts_label(spec: WorkloadSpec) -> str:
+    """The record of the host folders ``spec`` mounts, put on its container (sorted: one
+    spec, one text), their paths as the engine records them (cleaned)."""
+    return json.dumps(sorted([posixpath.normpath(m.source), posixpath.normpath(m.target),
+                              m.read_only] for m in spec.mounts))
+
+
+def recorded_mounts(attrs: dict[str, Any]) -> frozenset[tuple[str, str, bool]] | None:
+    """The host folders a container was made with, from its label (None: an older
+    version's, made without one; a label not of that shape records none)."""
+    label = ((attrs.get("Config") or {}).get("Labels") or {}).get(LABEL_MOUNTS)
+    if label is None:
+        return None
+    try:
+        rows = json.loads(label)
+        return frozenset((str(s), str(t), bool(ro)) for s, t, ro in rows)
+    except (ValueError, TypeError):
+        return frozenset()
+
+
 def _root(user: str) -> bool:
     name = user.split(":", 1)[0]
     return name in ("", "0", "root")
@@ -163,8 +185,10 @@ def lacks(attrs: dict[str, Any], want: Containment) -> list[str]:
     binds = {(str(m.get("Source") or ""), str(m.get("Destination") or ""),
               not m.get("RW", True)) for m in attrs.get("Mounts") or []
              if m.get("Type") == "bind"}
+    made = recorded_mounts(attrs)
     if any(not _mount_allowed(*b) for b in binds) or \
-            (want.mounts is not None and not binds <= want.mounts):
+            (want.mounts is not None and not binds <= want.mounts) or \
+            (made is not None and binds != made):
         out.append("no host folder but its own")
     if not _log_bounded(host.get("LogConfig")):
         out.append("its terminal's log bounded")
@@ -186,7 +210,7 @@ def create_kwargs(spec: WorkloadSpec) -> dict[str, Any]:
     ]
     kwargs: dict[str, Any] = {
         "name": spec.name,
-        "labels": dict(spec.labels),
+        "labels": {**spec.labels, LABEL_MOUNTS: mounts_label(spec)},
         "environment": dict(spec.env),
         "mounts": mounts,
         "working_dir": spec.workdir,

@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import docker.types
 import pytest
 
+from appliance.backends.docker_spec import lacks
+from tests.integration.test_docker_remake_judged import copied, today
 from tests.support.agent_app import create, in_container
 from tests.support.appliance import Appliance, wait_for
 
@@ -68,3 +71,23 @@ def test_a_container_joined_to_a_second_network_after_its_judgement_is_made_agai
     assert stray.name not in networks and len(networks) == 1, networks
     assert now["status_reason"].startswith("restarted: "), now
     assert "alone" in now["status_reason"], now
+
+
+def test_a_container_with_another_sessions_worktree_is_judged_lacking(
+        appliance: Appliance, repo: Path, engine: docker.DockerClient) -> None:
+    """A host folder under ``/workspace/…`` is a session's shape; whose folder it is, only
+    what the container was made with says (recorded on it when it is made)."""
+    mine = create(appliance, repo, "mine")
+    theirs = create(appliance, repo, "theirs")
+    in_container(appliance, theirs, "echo 'their secret' > /workspace/secret.txt")
+    appliance.stop("reconciler")
+    ours = engine.api.inspect_container(mine["backend_id"])
+    assert lacks(ours, today(ours)) == []  # what it was made with: nothing lacking
+    binds = [docker.types.Mount(target=m["Destination"], source=m["Source"], type="bind",
+                                read_only=not m["RW"])
+             for m in ours["Mounts"] if m["Type"] == "bind"]
+    attrs = copied(engine, mine["backend_id"], mounts=[*binds, docker.types.Mount(
+        target="/workspace/theirs", source=theirs["worktree_path"], type="bind")])
+    _, seen = in_container(appliance, mine, "cat /workspace/theirs/secret.txt")
+    assert seen.strip() == "their secret"  # the agent reads (and writes) another's work
+    assert "no host folder but its own" in lacks(attrs, today(attrs)), lacks(attrs, today(attrs))

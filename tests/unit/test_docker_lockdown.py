@@ -3,17 +3,21 @@ the others lack, in words."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from appliance.backends.base import Mount, WorkloadSpec
+from appliance.backends.base import LABEL_MOUNTS, Mount, WorkloadSpec
 from appliance.backends.docker_spec import (
     Containment,
     containment_of,
+    create_kwargs,
     lacks,
     locked_down,
+    mounts_label,
     networks,
+    recorded_mounts,
 )
 
 NET = "clauderon-x"
@@ -165,6 +169,45 @@ def test_a_network_joined_after_it_was_made_is_read_from_its_settings(
     """``docker network connect`` changes no ``NetworkMode``; the settings show the join."""
     assert lacks(container, want) == lacking
     assert networks(container) == frozenset(container["NetworkSettings"]["Networks"])
+
+
+def labelled(record: str, mounts: list[dict[str, Any]] = OURS) -> dict[str, Any]:
+    """A container whose label records ``record`` as what it was made with."""
+    return {**attrs(mounts=mounts), "Config": {"User": "1000:1000",
+                                               "Labels": {LABEL_MOUNTS: record}}}
+
+
+RECORD = json.dumps([[m["Source"], m["Destination"], not m["RW"]]
+                     for m in OURS if m["Type"] == "bind"])
+THEIRS = {"Type": "bind", "Source": "/srv/worktrees/s2", "Destination": "/workspace/s2",
+          "RW": True}
+
+
+@pytest.mark.parametrize(("container", "lacking"), [
+    (labelled(RECORD), []),
+    # Another session's worktree: a session's shape, not what this one was made with.
+    (labelled(RECORD, [*OURS, THEIRS]), ["no host folder but its own"]),
+    # Its own worktree, writable where it was made read-only, or one of its folders gone.
+    (labelled(RECORD, [{**m, "RW": False} if m["Destination"] == "/workspace" else m
+                       for m in OURS]), ["no host folder but its own"]),
+    (labelled(RECORD, OURS[1:]), ["no host folder but its own"]),
+    (labelled("not json"), ["no host folder but its own"]),
+    (labelled("[[1]]"), ["no host folder but its own"]),
+    # An older version's, without the label: its shape alone.
+    (attrs(mounts=[*OURS, THEIRS]), []),
+])
+def test_a_container_made_with_a_record_of_its_mounts_has_those_exactly(
+        container: dict[str, Any], lacking: list[str]) -> None:
+    assert lacks(container, WANT) == lacking
+
+
+def test_the_record_is_what_the_spec_mounts() -> None:
+    s = spec(mounts=(Mount(source="/srv/worktrees/s1/", target="/workspace"),
+                     Mount(source="/srv/homes/s1", target="/home/agent")))
+    made = {"Config": {"Labels": create_kwargs(s)["labels"]}}
+    assert recorded_mounts(made) == {("/srv/worktrees/s1", "/workspace", False),
+                                     ("/srv/homes/s1", "/home/agent", False)}
+    assert create_kwargs(s)["labels"][LABEL_MOUNTS] == mounts_label(s)
 
 
 def test_nothing_at_all_lacks_everything() -> None:
