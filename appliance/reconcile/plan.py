@@ -273,7 +273,9 @@ def _toward_desired(s: Session, keep: Observed, now: datetime,
     running = keep.state is RunState.RUNNING
     if s.desired is Desired.RUNNING:
         if not running:
-            if s.phase is not Phase.RUNNING:
+            # Not the container the session ran in: one made for it that never started (a
+            # remake or recreate cut short after the create), started now.
+            if s.phase is not Phase.RUNNING or s.backend_id != bid:
                 return [Start(session=s, backend_id=bid)]
             # It stopped on its own: the agent exited. Record it; `start` brings it back.
             return [Mark(session=s, phase=Phase.STOPPED, backend_id=bid,

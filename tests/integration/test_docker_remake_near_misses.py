@@ -12,6 +12,8 @@ interface on it; the reconciler makes the container again on the sessions' netwo
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +24,7 @@ import docker.types
 import pytest
 
 from appliance.backends.docker_spec import lacks
+from tests.integration.test_docker_remake import made_as_an_older_version, status
 from tests.integration.test_docker_remake_judged import copied, today
 from tests.support.agent_app import create, in_container
 from tests.support.appliance import Appliance, wait_for
@@ -91,3 +94,43 @@ def test_a_container_with_another_sessions_worktree_is_judged_lacking(
     _, seen = in_container(appliance, mine, "cat /workspace/theirs/secret.txt")
     assert seen.strip() == "their secret"  # the agent reads (and writes) another's work
     assert "no host folder but its own" in lacks(attrs, today(attrs)), lacks(attrs, today(attrs))
+
+
+@pytest.mark.parametrize("step", ["worktree", "start"])
+def test_a_reconciler_killed_mid_remake_leaves_one_contained_container_and_the_work(
+        appliance: Appliance, repo: Path, engine: docker.DockerClient, step: str) -> None:
+    """Killed after the old container's removal (the workspace step) or after the new one
+    was made (its start): the next reconciler makes or starts one, contained, on the same
+    worktree and branch, and leaves no other. (The new one, made and never started, was
+    taken for the agent having exited: the session was stopped, wanted stopped.)"""
+    s = create(appliance, repo, "killed")
+    in_container(appliance, s, "echo 'work in progress' > /workspace/agent-note.txt")
+    appliance.stop("reconciler")
+    older = made_as_an_older_version(engine, s["backend_id"])
+    appliance.start("reconciler")
+
+    def reached() -> bool:
+        events = appliance.client().get(f"/api/sessions/{s['id']}/events")["events"]
+        after = [e for e in events if e["kind"] == "drift"]
+        return bool(after) and any(e["payload"].get("step") == step
+                                   for e in events if e["id"] > after[0]["id"])
+
+    wait_for(reached, interval=0.005, what=f"the remake's {step} step")
+    appliance.stop("reconciler", signal.SIGKILL)
+    appliance.start("reconciler")
+
+    def settled() -> dict[str, Any] | None:
+        now = appliance.session("killed")
+        ids = [c.id for c in appliance.containers(s["id"])]
+        return now if now["phase"] == "running" and ids == [now["backend_id"]] \
+            and older not in ids else None
+
+    now = wait_for(settled, timeout=120, what="one running container again")
+    assert status(appliance, now)["CapBnd"] == "0000000000000000"
+    _, note = in_container(appliance, now, "cat /workspace/agent-note.txt")
+    assert note.strip() == "work in progress"
+    assert Path(now["worktree_path"], ".git", "HEAD").is_file()
+    branches = subprocess.run(["git", "-c", "safe.directory=*", "-C", str(repo), "branch",
+                               "--list", now["branch"]], capture_output=True, text=True,
+                              check=True).stdout
+    assert now["branch"] in branches

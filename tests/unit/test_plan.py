@@ -247,6 +247,15 @@ def test_agent_exited_marks_stopped_instead_of_restarting() -> None:
     assert mark.reason == "the container stopped (exited (0))"
 
 
+def test_a_container_made_for_a_running_session_that_never_started_is_started() -> None:
+    """A remake cut short between its create and its start: the session still names the
+    removed container; the new one was never its agent's, so nothing exited."""
+    s = sess("a", Phase.RUNNING, backend_id="old")
+    assert run([s], [wl("a", "new", STOPPED, detail="Created")]) == [("Start", "a", "new")]
+    assert run([replace(s, backend_id=None)], [wl("a", "new", STOPPED)]) == [
+        ("Start", "a", "new")]
+
+
 def test_agent_exited_without_detail_says_exited() -> None:
     actions = plan([sess("a", backend_id="c1")], [wl("a", "c1", STOPPED)], now=NOW, cfg=CFG)
     assert isinstance(actions[0], Mark)
