@@ -292,16 +292,21 @@ async def _relay_answer(state: ProxyState, conn: UpstreamConn, client: HttpSide,
     the relay ends); of a session's GitHub create, what it made remembered (``whose.py``)."""
     reader = _usage_reader(state, verdict, event)
     meter.receiving = Tally()
-    seen: list[bytes] = []
-    keep = seen.append if made is not None else None
+    seen = bytearray()
+
+    def keep(chunk: bytes) -> None:  # no more than is read of it
+        if len(seen) + len(chunk) <= whose.MAX_ANSWER:
+            seen.extend(chunk)
+
     try:
         meter.bytes_out += await relay_body(conn, client, state.config.read_timeout,
                                             from_client=False, tally=meter.receiving,
-                                            observe=reader.feed if reader else keep,
+                                            observe=reader.feed if reader
+                                            else keep if made is not None else None,
                                             scrub=scrub)
         if made is not None and meter.bytes_out <= whose.MAX_ANSWER:
             await state.controls.made.remember(session.session_id, whose.created(
-                made, event.status_code, b"".join(seen)))
+                made, event.status_code, bytes(seen)))
     finally:
         meter.receiving = None
         if reader is not None:
