@@ -87,12 +87,12 @@ def lane(action: Action) -> str:
 
 def superseded(action: Action, current: Session, *, waiting: bool) -> str | None:
     """Why ``action``, in flight for ``current`` (the session as the store has it now),
-    is to be cancelled, or None. A delete wins over a create that is queued or under way
-    (the create undoes what it made). A sync still waiting for its lane gives way to any
+    is to be cancelled, or None. A delete wins over a create, or a remake, that is queued
+    or under way (it undoes what it made). A sync still waiting for its lane gives way to any
     change of what is wanted of the session: its session is busy while it waits, and the
     syncs ahead of it can be other agents' held for minutes (a delete brings the branch
     in itself; a later pass syncs again)."""
-    if isinstance(action, Create | Recreate) and current.desired is Desired.DELETED:
+    if isinstance(action, Create | Recreate | Remake) and current.desired is Desired.DELETED:
         return "it was deleted"
     if isinstance(action, SyncBranch) and waiting \
             and current.desired is not action.session.desired:

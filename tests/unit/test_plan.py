@@ -598,6 +598,9 @@ def test_syncs_wait_in_a_lane_of_their_own_and_a_waiting_one_gives_way() -> None
     assert superseded(sync, s, waiting=True) is None  # nothing else is wanted
     assert superseded(sync, deleted, waiting=False) is None  # under way: it ends itself
     assert superseded(create, deleted, waiting=False) == "it was deleted"
+    remake = Remake(session=s, backend_id="b", reason="made by an older version")
+    assert superseded(remake, deleted, waiting=False) == "it was deleted"
+    assert superseded(remake, stopped, waiting=False) is None
     assert superseded(create, s, waiting=True) is None
     assert superseded(Start(session=s, backend_id="b"), deleted, waiting=True) is None
 
