@@ -153,9 +153,11 @@ class DockerBackend:
                 image=row.get("Image", ""),
                 detail=row.get("Status", ""),
                 # Judged by the backend that makes the sessions' network (the reconciler's);
-                # another (the API's) knows no network to judge a container's by.
+                # another (the API's) knows no network to judge a container's by. One a read
+                # holds still (paused) is judged once the read ends: made again under the
+                # read, it ran unheld while host git read its tree.
                 uncontained=await self._uncontained(row["Id"], networks(row))
-                if run_state is RunState.RUNNING and self.network is not None else "",
+                if state == "running" and self.network is not None else "",
             ))
         return out
 

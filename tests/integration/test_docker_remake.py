@@ -82,3 +82,23 @@ def test_a_running_container_an_older_version_made_is_made_again_contained(
     events = appliance.client().get(f"/api/sessions/{s['id']}/events")["events"]
     drift = [e["payload"]["reason"] for e in events if e["kind"] == "drift"]
     assert any("no privileged mode" in r for r in drift), drift
+
+
+def test_a_container_a_read_holds_still_is_made_again_only_once_the_read_ends(
+        appliance: Appliance, repo: Path, engine: docker.DockerClient) -> None:
+    """A diff holds the agent's container still (paused) while host git reads its work
+    tree: one made again meanwhile ran again unheld under the read, and the read's own end
+    met a container that was gone. A container lacking containment while held still is
+    left alone until the hold ends; then it is made again."""
+    s = create(appliance, repo, "held")
+    appliance.stop("reconciler")
+    older = made_as_an_older_version(engine, s["backend_id"])
+    engine.api.pause(older)  # as a read holds it (appliance/backends/docker_freeze.py)
+    appliance.start("reconciler")
+    # Passes run meanwhile: those that make and start another session list the held one.
+    create(appliance, repo, "witness")
+    assert [c.id for c in appliance.containers(s["id"])] == [older]
+    assert engine.api.inspect_container(older)["State"]["Paused"]
+    engine.api.unpause(older)
+    wait_for(lambda: older not in [c.id for c in appliance.containers(s["id"])] or None,
+             timeout=90, what="the older container made again once the hold ended")
