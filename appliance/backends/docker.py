@@ -39,14 +39,9 @@ from appliance.backends.base import (
 )
 from appliance.backends.docker_archive import tar_of
 from appliance.backends.docker_freeze import Freezer, paused_refusal, unpause_if_paused
+from appliance.backends.docker_judge import Judge
 from appliance.backends.docker_network import DEFAULT_URL, SessionNetwork, unreachable
-from appliance.backends.docker_spec import (
-    Containment,
-    containment_of,
-    create_kwargs,
-    lacks,
-    networks,
-)
+from appliance.backends.docker_spec import containment_of, create_kwargs, lacks, networks
 from appliance.errors import BackendError, ClauderonError
 
 log = logging.getLogger(__name__)
@@ -73,12 +68,11 @@ class DockerBackend:
         self.timeout = timeout
         #: The sessions' network, ensured before each create and start (the reconciler's).
         self.network = network
-        #: What each running container lacks of this version's containment, by id, with
-        #: the networks it was on then (what a container is made with never changes; the
-        #: networks it is on do, and each listing shows them: read again when they change).
-        self._lacks: dict[str, tuple[frozenset[str], str]] = {}
-        #: Whether the engine bounds a container's processes at all (its ``PidsLimit``).
-        self._pids_bounded: bool | None = None
+        #: Judges each running container's containment (the reconciler's, which knows the
+        #: sessions' network).
+        self._judge = Judge(network.plan.name if network else None,
+                            info=lambda: self._call("engine info", lambda c: c.info()),
+                            inspect=self.inspect)
         self._client: docker.DockerClient | None = None
         self._limiter = trio.CapacityLimiter(max_threads)
         self._freezer = Freezer(self._call)
@@ -135,7 +129,7 @@ class DockerBackend:
         rows = await self._ours("list containers")
         out = []
         ids = {row["Id"] for row in rows}
-        self._lacks = {k: v for k, v in self._lacks.items() if k in ids}
+        self._judge.keep(ids)
         for row in rows:
             state = row.get("State", "")
             run_state = (  # paused: running, held still by a read (docker_freeze)
@@ -156,38 +150,10 @@ class DockerBackend:
                 # another (the API's) knows no network to judge a container's by. One a read
                 # holds still (paused) is judged once the read ends: made again under the
                 # read, it ran unheld while host git read its tree.
-                uncontained=await self._uncontained(row["Id"], networks(row))
+                uncontained=await self._judge.uncontained(row["Id"], networks(row))
                 if state == "running" and self.network is not None else "",
             ))
         return out
-
-    async def _containment(self) -> Containment:
-        """What a container of ours is made with, as far as it is known without its spec:
-        some bound on its processes, not the one configured now (a new ``pids_limit`` is
-        no reason to restart every running agent; each container made from now on has it),
-        and none on an engine that keeps none (no pids cgroup: it drops every limit, and
-        every container would be made again at every pass)."""
-        if self._pids_bounded is None:
-            info = await self._call("engine info", lambda c: c.info())
-            self._pids_bounded = bool(info.get("PidsLimit", True))
-            if not self._pids_bounded:
-                log.warning("this engine bounds no container's processes (no pids cgroup): "
-                            "a fork bomb in one agent reaches the host's process table")
-        return Containment(network=self.network.plan.name if self.network else None,
-                           pids_bounded=self._pids_bounded)
-
-    async def _uncontained(self, backend_id: str, on: frozenset[str]) -> str:
-        """Why the running container ``backend_id``, listed on the networks ``on``, is made
-        again (empty: it is not)."""
-        seen = self._lacks.get(backend_id)
-        if seen is None or seen[0] != on:
-            attrs = await self.inspect(backend_id)
-            missing = lacks(attrs, await self._containment()) if attrs is not None else []
-            seen = on, (
-                "made by an older version without this version's containment: "
-                f"{'; '.join(missing)}; made again on its worktree and home") if missing else ""
-            self._lacks[backend_id] = seen
-        return seen[1]
 
     async def create(self, spec: WorkloadSpec) -> str:
         kwargs = create_kwargs(spec)
@@ -252,7 +218,7 @@ class DockerBackend:
         attrs = await self.inspect(backend_id)
         if attrs is not None:
             network = self.network.plan.name if self.network else None
-            missing = lacks(attrs, await self._containment())
+            missing = lacks(attrs, await self._judge.containment())
             if missing:
                 # Made before the lockdown: never started again. Removed, so the next pass
                 # creates the session a new one (its worktree and home live on the host).
