@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -146,17 +146,6 @@ class Store:
         with self._lock:
             return int(self._conn.execute("PRAGMA data_version").fetchone()[0]), \
                 self._conn.total_changes
-
-    def credentials(self) -> list[sqlite3.Row]:
-        """What the proxy knows a session by: its id, name, modes and token digest."""
-        return self.rows("SELECT id, name, access_mode, proxy_token_hash, egress_mode, "
-                         "budget_exceeded FROM sessions")
-
-    def known(self, ids: Collection[str]) -> set[str]:
-        """Which of ``ids`` a session has (read by the key alone, no row read)."""
-        marks = ", ".join("?" * len(ids))
-        return {str(row[0]) for row in
-                self.rows(f"SELECT id FROM sessions WHERE id IN ({marks})", tuple(ids))}
 
     def journal(self, conn: sqlite3.Connection, session_id: str | None, kind: str,
                 payload: Mapping[str, Any]) -> int:

@@ -25,6 +25,7 @@ from typing import Protocol
 
 import trio
 
+from appliance import proxystore
 from appliance.store import Store
 from appliance.tokens import APPLIANCE_ID, appliance_token, hash_token, token_matches
 from proxy.heads import ProxyCredentials
@@ -101,7 +102,8 @@ class StoreDirectory:
     A session found is kept :data:`CACHE_SECONDS`. An id no session has is read again only
     when the database changed since (:meth:`Store.changes`, no row read): any client can name
     any id, a new one per request, and a read per id queued a neighbour's lookup behind them;
-    and then by its key alone (:meth:`Store.known`), since the database changes all the time.
+    and then by its key alone (:func:`appliance.proxystore.known`), since the database changes
+    all the time.
     """
 
     def __init__(
@@ -164,7 +166,8 @@ class StoreDirectory:
         changes = self._store.changes()
         if last is not None and last.changes == changes:
             return _Read(number, self._clock(), changes, last.sessions)
-        if last is not None and 0 < len(missed) <= _PROBED and not self._store.known(missed):
+        if last is not None and 0 < len(missed) <= _PROBED \
+                and not proxystore.known(self._store, missed):
             # As old as it was: a lookup of a session found reads every session again.
             return _Read(number, last.at, last.changes, last.sessions)
         sessions = {
@@ -173,5 +176,5 @@ class StoreDirectory:
                 access_mode=AccessMode(str(row["access_mode"])),
                 proxy_token_hash=row["proxy_token_hash"], egress_mode=row["egress_mode"],
                 budget_exceeded=row["budget_exceeded"])
-            for row in self._store.credentials()}
+            for row in proxystore.credentials(self._store)}
         return _Read(number, self._clock(), changes, sessions)
