@@ -229,12 +229,9 @@ class Scrubber:
 
     def feed(self, data: bytes) -> bytes:
         """What of the body so far may go on: masked, less a tail that may begin a secret.
-
-        A held tail is read again with the chunk after it; chunks shorter than a
-        :data:`REREAD` th of it wait, joined, until they are not (or the body ends), so an
-        upstream that trickles a byte at a time after a long tail (a credential's beginning
-        escaped three times: thousands of bytes) costs the loop a few reads of each byte,
-        not one read of the whole tail a byte."""
+        Chunks shorter than a :data:`REREAD` th of a held tail wait, joined, before it is read
+        again: an upstream trickling a byte at a time after a long tail (a credential's start
+        escaped thrice) costs a few reads of each byte, not a read of the whole tail a byte."""
         if self._held and (len(self._waiting) + len(data)) * REREAD < len(self._held):
             self._waiting += data
             return b""
