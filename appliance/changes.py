@@ -113,14 +113,9 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
     if tip is None:
         raise InvalidInput("the workspace has no readable HEAD, nor a branch to read (the "
                            "agent may have broken them)")
-    # An unborn branch checked out, or a HEAD that names nothing: the branch's commit still
-    # says what a push sends, and the work tree is read against it.
-    notes = [] if head is not None else [UNREADABLE_HEAD]
     # Before git walks the tree: a repository nested there whose HEAD is a FIFO held it.
     skipped = nested.traps(workspace)
-    if skipped:
-        notes.append(skipped_note(skipped))
-    note = " ".join(notes) or None
+    note = said_of(head is not None, skipped)
     base = repos.base_commit(repo, base_ref)
     heads = {"head": head, "tip": tip} if head is not None else {"tip": tip}
     with branchsync.checked_shadow(repo, workspace, scratch, heads,
@@ -135,14 +130,6 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
                                env=env if tree else {"GIT_DIR": str(gitdir)}, check=check,
                                limit=limit, input=input, memory=DIFF_MEMORY).stdout
 
-        def part(*against: str, untracked: set[str], tree: bool = True
-                 ) -> tuple[dict[str, Any], set[str]]:
-            flags = DIFF_FLAGS if tree else COMMIT_FLAGS
-            text = git(*BOUNDED, "diff", *flags, *against, "--", limit=DIFF_LIMIT, tree=tree)
-            stat = git("diff", "--raw", *flags[-2:], *against, "--", limit=STAT_LIMIT,
-                       tree=tree)
-            return _part(stat, untracked, text), gitlinks(stat)
-
         fork = git("merge-base", "base", "tip", check=False).decode().strip() if base else ""
         # With the base gone, the work tree is compared with the commit checked out (as it
         # always was), and the branch's commit with nothing: all of it is what a push sends.
@@ -150,15 +137,35 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
         since = fork or base or git("hash-object", "-t", "tree", "--stdin", input=b"",
                                     tree=False).decode().strip()
         untracked = _scratch_index(git, "head" if head is not None else "tip", skipped)
-        work_tree, _ = part(against, untracked=untracked)
+        work_tree, _ = _diffed(git, against, untracked=untracked)
         # Commits only, with no work tree: no ``.gitattributes`` of the agent's (``-diff``
         # would name a file and hide its lines) is read for what a push sends.
-        committed, links = part(since, "tip", untracked=set(), tree=False)
-        uncommitted, _ = part("tip", untracked=untracked)
+        committed, links = _diffed(git, since, "tip", untracked=set(), tree=False)
+        uncommitted, _ = _diffed(git, "tip", untracked=untracked)
         said = subject(lambda *a: git(*a, check=False, limit=SUBJECT_LIMIT, tree=False))
     return _answer(base_ref, fork, work_tree, tip=tip, committed=committed,
                    uncommitted=uncommitted, forked=bool(fork or base), note=note,
                    subject=said, submodules=links)
+
+
+def said_of(head_readable: bool, skipped: dict[str, str]) -> str | None:
+    """The diff's ``note``: an unborn branch checked out, or a HEAD that names nothing (the
+    branch's commit still says what a push sends, and the work tree is read against it);
+    the nested repositories left out of the work tree's listing (:func:`skipped_note`)."""
+    notes = [] if head_readable else [UNREADABLE_HEAD]
+    if skipped:
+        notes.append(skipped_note(skipped))
+    return " ".join(notes) or None
+
+
+def _diffed(git: Callable[..., bytes], *against: str, untracked: set[str], tree: bool = True
+            ) -> tuple[dict[str, Any], set[str]]:
+    """One part of the diff (:func:`_part`) against ``against``, with the work tree or (not
+    ``tree``) of two commits, and the submodules its listing names (:func:`gitlinks`)."""
+    flags = DIFF_FLAGS if tree else COMMIT_FLAGS
+    text = git(*BOUNDED, "diff", *flags, *against, "--", limit=DIFF_LIMIT, tree=tree)
+    stat = git("diff", "--raw", *flags[-2:], *against, "--", limit=STAT_LIMIT, tree=tree)
+    return _part(stat, untracked, text), gitlinks(stat)
 
 
 #: The most of a commit's subject read: the agent wrote it, of any length.

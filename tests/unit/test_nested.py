@@ -165,3 +165,15 @@ def test_a_tree_wider_than_the_walk_takes_is_a_clear_refusal(
         (w / f"d{n}").mkdir(parents=True)
     with pytest.raises(InvalidInput, match="too many files"):
         nested.traps(w)
+
+
+@pytest.mark.parametrize(("readable", "skipped", "note"), [
+    (True, {}, None),
+    (False, {}, changes.UNREADABLE_HEAD),
+    (True, {"x": "why"}, changes.skipped_note({"x": "why"})),
+    (False, {"x": "why"},
+     f"{changes.UNREADABLE_HEAD} {changes.skipped_note({'x': 'why'})}"),
+])
+def test_the_diffs_note_says_what_it_could_not_read(
+        readable: bool, skipped: dict[str, str], note: str | None) -> None:
+    assert changes.said_of(readable, skipped) == note
