@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from tests.support.agent_app import create, in_container
 from tests.support.appliance import Appliance
@@ -75,18 +76,25 @@ echo new > new.txt
 """
 
 
+def diffed_around(app: Appliance, repo: Path, name: str, plant: str) -> dict[str, Any]:
+    """The diff of a session whose agent ran ``plant`` (which changes README.md and adds
+    new.txt beside its traps): answered, with both files, whatever the traps."""
+    s = create(app, repo, name)
+    in_container(app, s, plant)
+    answer = app.http(timeout=300).get(f"/api/sessions/{s['id']}/diff")
+    assert answer.status_code == 200, answer.text
+    diff: dict[str, Any] = answer.json()
+    assert {"status": "M", "path": "README.md"} in diff["files"], diff["files"]
+    assert {"status": "?", "path": "new.txt"} in diff["files"], diff["files"]
+    return diff
+
+
 def test_a_repository_nested_with_a_fifo_for_head_holds_no_diff(
         app: Appliance, repo: Path) -> None:
     """Host git asks each untracked folder whether it is a repository by opening its
     ``HEAD``; a FIFO there held the diff (and the agent's container, held still for it)
     for git's whole timeout, and the diff failed. The FIFOs never get a writer here."""
-    s = create(app, repo, "waiting")
-    in_container(app, s, WAITING)
-    answer = app.http(timeout=300).get(f"/api/sessions/{s['id']}/diff")
-    assert answer.status_code == 200, answer.text
-    diff = answer.json()
-    assert {"status": "M", "path": "README.md"} in diff["files"], diff["files"]
-    assert {"status": "?", "path": "new.txt"} in diff["files"], diff["files"]
+    diff = diffed_around(app, repo, "waiting", WAITING)
     assert "fifo" in diff["note"] and "named" in diff["note"], diff["note"]
 
 
@@ -111,10 +119,4 @@ def test_a_repository_nested_with_a_fifo_for_its_branch_holds_no_diff(
     """The walk finds nothing to skip here (each ``HEAD`` is a file), and git's listing of
     the untracked files names each folder as a repository of its own; adding it held the
     diff on the FIFO for git's whole timeout. The FIFOs never get a writer here."""
-    s = create(app, repo, "refs")
-    in_container(app, s, WAITING_REFS)
-    answer = app.http(timeout=300).get(f"/api/sessions/{s['id']}/diff")
-    assert answer.status_code == 200, answer.text
-    diff = answer.json()
-    assert {"status": "M", "path": "README.md"} in diff["files"], diff["files"]
-    assert {"status": "?", "path": "new.txt"} in diff["files"], diff["files"]
+    diffed_around(app, repo, "refs", WAITING_REFS)

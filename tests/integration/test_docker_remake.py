@@ -30,25 +30,32 @@ def status(app: Appliance, session: dict[str, Any]) -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in pairs}
 
 
-def made_as_an_older_version(engine: docker.DockerClient, backend_id: str) -> str:
-    """Replace the container ``backend_id`` by one as an older version made it: the same
-    name, labels, mounts, user and command on the same network, privileged, nothing
-    dropped, new privileges allowed. Its id, running."""
+def replaced(engine: docker.DockerClient, backend_id: str, **made: Any) -> Any:
+    """Replace the container ``backend_id`` by one with the same name, labels, mounts,
+    environment, user and command on the same network, made with ``made`` (the SDK's
+    ``create`` arguments) besides. The new container, running."""
     old = engine.containers.get(backend_id)
     a = old.attrs
     config, host = a["Config"], a["HostConfig"]
     mounts = [docker.types.Mount(target=m["Destination"], source=m["Source"], type="bind",
                                  read_only=not m["RW"])
               for m in a["Mounts"] if m["Type"] == "bind"]
+    kwargs: dict[str, Any] = {
+        "name": a["Name"].lstrip("/"), "labels": config["Labels"], "environment": config["Env"],
+        "entrypoint": config["Entrypoint"], "command": config["Cmd"], "user": config["User"],
+        "working_dir": config["WorkingDir"], "mounts": mounts,
+        "tmpfs": host.get("Tmpfs") or {}, "network": host["NetworkMode"], "tty": True,
+        "stdin_open": True, "init": True, **made}
     old.remove(force=True)
-    older = engine.containers.create(
-        config["Image"], name=a["Name"].lstrip("/"), labels=config["Labels"],
-        environment=config["Env"], entrypoint=config["Entrypoint"], command=config["Cmd"],
-        user=config["User"], working_dir=config["WorkingDir"], mounts=mounts,
-        tmpfs=host.get("Tmpfs") or {}, network=host["NetworkMode"], tty=True,
-        stdin_open=True, init=True, privileged=True)
-    older.start()
-    return str(older.id)
+    new = engine.containers.create(config["Image"], **kwargs)
+    new.start()
+    return new
+
+
+def made_as_an_older_version(engine: docker.DockerClient, backend_id: str) -> str:
+    """Replace the container ``backend_id`` by one as an older version made it: privileged,
+    nothing dropped, new privileges allowed. Its id, running."""
+    return str(replaced(engine, backend_id, privileged=True).id)
 
 
 def test_a_running_container_an_older_version_made_is_made_again_contained(

@@ -18,6 +18,7 @@ import docker
 import docker.types
 
 from appliance.backends.docker_spec import Containment, lacks
+from tests.integration.test_docker_remake import replaced
 from tests.support.agent_app import create, in_container
 from tests.support.appliance import Appliance
 
@@ -25,25 +26,13 @@ from tests.support.appliance import Appliance
 def copied(engine: docker.DockerClient, backend_id: str, **changes: Any) -> dict[str, Any]:
     """Replace the container ``backend_id`` by a copy made with today's containment and
     ``changes`` (the SDK's ``create`` arguments), running. The engine's record of it."""
-    old = engine.containers.get(backend_id)
-    a = old.attrs
-    config, host = a["Config"], a["HostConfig"]
-    mounts = [docker.types.Mount(target=m["Destination"], source=m["Source"], type="bind",
-                                 read_only=not m["RW"])
-              for m in a["Mounts"] if m["Type"] == "bind"]
+    host = engine.containers.get(backend_id).attrs["HostConfig"]
     log = host["LogConfig"]
-    kwargs: dict[str, Any] = {
-        "name": a["Name"].lstrip("/"), "labels": config["Labels"], "environment": config["Env"],
-        "entrypoint": config["Entrypoint"], "command": config["Cmd"], "user": config["User"],
-        "working_dir": config["WorkingDir"], "mounts": mounts,
-        "tmpfs": host.get("Tmpfs") or {}, "network": host["NetworkMode"], "tty": True,
-        "stdin_open": True, "init": True, "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges"], "pids_limit": host["PidsLimit"],
+    new = replaced(engine, backend_id, **{
+        "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"],
+        "pids_limit": host["PidsLimit"],
         "log_config": docker.types.LogConfig(type=log["Type"], config=log["Config"]),
-        **changes}
-    old.remove(force=True)
-    new = engine.containers.create(config["Image"], **kwargs)
-    new.start()
+        **changes})
     return dict(engine.api.inspect_container(new.id))
 
 

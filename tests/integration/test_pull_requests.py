@@ -255,6 +255,17 @@ def test_a_pull_request_of_another_branch_is_never_merged(
     assert [m.path for m in github.merges()] == [f"/repos/{SLUG}/pulls/{own['number']}/merge"]
 
 
+def on_github(app: Appliance, s: dict[str, Any], method: str, path: str,
+              doc: dict[str, Any]) -> str:
+    """The status of a GitHub API write the agent of ``s`` sends with curl from inside its
+    container, through the proxy (with a placeholder token)."""
+    _, out = in_container(app, s, (
+        "curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer x' "
+        f"-H 'content-type: application/json' -X {method} -d '{json.dumps(doc)}' "
+        f"https://api.github.com{path}"))
+    return out.strip()[-3:]
+
+
 def test_a_pull_request_the_agent_retargets_is_never_merged_elsewhere(
         app: Appliance, origin: Path, github: FakeGitHub) -> None:
     """A session may edit its pull request, and on GitHub an edit can change the base: a
@@ -268,12 +279,7 @@ def test_a_pull_request_the_agent_retargets_is_never_merged_elsewhere(
     git(origin, "push", "-q", str(github.bare(SLUG)), "HEAD:refs/heads/release")
     release, main = github.tip(SLUG, "release"), github.tip(SLUG, "main")
 
-    def call(method: str, path: str, doc: dict[str, Any]) -> str:
-        _, out = in_container(app, s, (
-            "curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer x' "
-            f"-H 'content-type: application/json' -X {method} -d '{json.dumps(doc)}' "
-            f"https://api.github.com{path}"))
-        return out.strip()[-3:]
+    call = partial(on_github, app, s)
 
     retarget = ("mutation { updatePullRequest(input: {pullRequestId: \"PR_1\", "
                 "baseRefName: \"release\"}) { clientMutationId } }")
@@ -353,12 +359,7 @@ def test_a_session_changes_no_pull_request_but_its_own(
     app.cli("push", "meddler", "--pr")  # #2, from clauderon/meddler
     before = dict(github.pull(1))
 
-    def call(method: str, path: str, doc: dict[str, Any]) -> str:
-        _, out = in_container(app, hostile, (
-            "curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer x' "
-            f"-H 'content-type: application/json' -X {method} -d '{json.dumps(doc)}' "
-            f"https://api.github.com{path}"))
-        return out.strip()[-3:]
+    call = partial(on_github, app, hostile)
 
     def close(number: int) -> dict[str, Any]:
         return {"query": "mutation { closePullRequest(input: {pullRequestId: "
@@ -413,12 +414,7 @@ def test_a_session_changes_none_of_the_persons_issues_or_comments(
     before = (dict(issue), dict(theirs))
     number, cid = issue["number"], theirs["id"]
 
-    def call(method: str, path: str, doc: dict[str, Any]) -> str:
-        _, out = in_container(app, s, (
-            "curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer x' "
-            f"-H 'content-type: application/json' -X {method} -d '{json.dumps(doc)}' "
-            f"https://api.github.com{path}"))
-        return out.strip()[-3:]
+    call = partial(on_github, app, s)
 
     def gql(mutation: str, node: str) -> dict[str, Any]:
         return {"query": f"mutation($id: ID!) {{ {mutation} }}", "variables": {"id": node}}
