@@ -279,9 +279,16 @@ class KubernetesBackend:
             await self._wait_running(backend_id, image_of(template), progress)
         except BaseException:
             # A pod that will not start is not left pending: the next try makes a new one.
+            # A control plane that fails the delete does not hide why the pod did not start
+            # (a refused pod is never retried for the delete's sake); the reconciler removes
+            # a failed session's pod at its next pass.
             with trio.CancelScope(shield=True), trio.move_on_after(30):
-                await self._delete("delete the pod that did not start", "pod", backend_id,
-                                   grace=0)
+                try:
+                    await self._delete("delete the pod that did not start", "pod",
+                                       backend_id, grace=0)
+                except ClauderonError as exc:
+                    log.warning("the pod %s did not start and is not deleted yet: %s",
+                                backend_id, exc, extra={"backend_id": backend_id})
             raise
 
     async def _hold(self, name: str, labels: dict[str, str]) -> None:

@@ -210,6 +210,14 @@ class FakeApiServer:
             self.nursery.start_soon(run_pod, self.kubelet, ns, name)
         return obj
 
+    def refuse_if_told(self, verb: str, resource: str) -> None:
+        """A cluster whose control plane fails a call, as a real one does when etcd is
+        slow: ``STATE_DIR/refuse-delete`` names, a line each, the resources whose deletes
+        answer 500 until a test removes the file."""
+        told = self.state / f"refuse-{verb}"
+        if told.exists() and resource in told.read_text().split():
+            raise ApiError(500, "InternalError", "etcdserver: request timed out")
+
     def _policies_of(self, ns: str, pod: Json) -> list[str]:
         """The NetworkPolicies of ``ns`` that select ``pod`` (by ``matchLabels``)."""
         labels = pod["metadata"].get("labels") or {}
@@ -306,6 +314,7 @@ class FakeApiServer:
                 if request.method == "GET":
                     return answer(server.read(resource, ns, name))
                 if request.method == "DELETE":
+                    server.refuse_if_told("delete", resource)
                     return answer(await server.delete(resource, ns, name))
                 current = copy.deepcopy(server.read(resource, ns, name))
                 body = await request.get_json(force=True)

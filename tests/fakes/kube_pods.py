@@ -224,8 +224,9 @@ class Kubelet:
         return True
 
     def remove_pod_containers(self, ns: str, name: str) -> None:
+        # Listed sparse: a container another delete removes meanwhile is not inspected.
         for c in self.docker.containers.list(
-                all=True, filters={"label": f"fake-kube.pod={ns}/{name}"}):
+                all=True, sparse=True, filters={"label": f"fake-kube.pod={ns}/{name}"}):
             try:
                 c.remove(force=True)
             except docker.errors.NotFound:

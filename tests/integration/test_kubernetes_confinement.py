@@ -24,6 +24,7 @@ import pytest
 
 from appliance.backends.docker_network import SessionNetwork
 from tests.integration.test_kubernetes import run_as_agent
+from tests.support.appliance import wait_for
 from tests.support.kube import NAMESPACE, Kube, kube_appliance
 
 pytestmark = pytest.mark.docker
@@ -74,6 +75,26 @@ def test_a_cluster_that_ignores_network_policies_runs_no_session(
     assert "does not enforce NetworkPolicies" in s["status_reason"], s
     assert kubelet, "the probe never reached the node: the test proves nothing"
     assert kube.names("pods") == []  # nothing of it is left running
+
+
+def test_a_pod_the_cluster_will_not_delete_keeps_its_reason_and_goes_later(
+        unenforced: tuple[Kube, list[str]]) -> None:
+    """The pod with open egress is deleted when it fails its check; the control plane
+    fails that delete. The person is still told why (not the delete's 500), and the pod,
+    which reaches past the proxy, is deleted once the control plane answers again."""
+    kube, kubelet = unenforced
+    refuse = kube.state / "refuse-delete"
+    refuse.write_text("pods\n")
+    kube.app.client().post("/api/sessions", {"repo_path": str(kube.repo), "name": "kstuck",
+                                             "backend": "kubernetes"})
+    s = kube.app.wait_phase("kstuck", "running", "failed", timeout=180)
+    assert s["phase"] == "failed", s
+    assert "does not enforce NetworkPolicies" in s["status_reason"], s
+    assert kubelet, "the probe never reached the node: the test proves nothing"
+    assert kube.names("pods") == ["clauderon-kstuck"]  # the refusal did hold it
+    refuse.unlink()
+    wait_for(lambda: kube.names("pods") == [], timeout=120,
+             what="the pod with open egress deleted once the cluster deletes again")
 
 
 @pytest.fixture
