@@ -278,10 +278,8 @@ class KubernetesBackend:
         try:
             await self._wait_running(backend_id, image_of(template), progress)
         except BaseException:
-            # A pod that will not start is not left pending: the next try makes a new one.
-            # A control plane that fails the delete does not hide why the pod did not start
-            # (a refused pod is never retried for the delete's sake); the reconciler removes
-            # a failed session's pod at its next pass.
+            # A pod that will not start is not left pending. A failed delete hides not why
+            # (the reconciler deletes a failed session's pod at its next pass).
             with trio.CancelScope(shield=True), trio.move_on_after(30):
                 try:
                     await self._delete("delete the pod that did not start", "pod",
