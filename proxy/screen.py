@@ -248,6 +248,8 @@ async def _whose(state: ProxyState, target: Target, *, session: SessionAuth,
     made = await state.controls.made.which(session.session_id, whose.claims(q))
     if whose.made(q, made):
         return None
+    if (unmade := whose.unmade(q, session.name)) is not None:
+        return refusals.remote_refused(session.name, target.host, unmade)
     kept: Headers = [(name, value) for name, value in verdict.headers
                      if name in (b"host", b"authorization", b"user-agent")]
     kept += [(b"accept", b"application/vnd.github+json"), (b"accept-encoding", b"identity")]

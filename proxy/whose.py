@@ -89,13 +89,17 @@ class Question:
     #: REST: the comment whose pull request or issue this asks about (what the session made
     #: is the comment, never every comment on an issue it opened).
     via: int = 0
+    #: REST: a reaction's id, when the write deletes it.
+    reaction: int = 0
 
 
 #: The GraphQL mutations that only add to an issue (or create one): every other mutation a
 #: session may use changes what it names.
-ADDS = frozenset({"createIssue", "addComment", "addReaction", "removeReaction"})
-#: Under a numbered issue or a comment, what only adds to it: a comment, a reaction.
-_ADDING = re.compile(r"^/(comments|reactions)(/.*)?$")
+ADDS = frozenset({"createIssue", "addComment", "addReaction"})
+#: Under a numbered issue or a comment, what a POST only adds to it: a comment, a reaction.
+_ADDING = re.compile(r"^/(comments|reactions)$")
+#: Under a numbered issue or a comment, a reaction named by its id (a DELETE takes it away).
+_REACTION = re.compile(r"^/reactions/(?P<id>\d+)$")
 
 
 #: What a session made: (repository in lower case, kind, number or id); a node id is
@@ -108,7 +112,9 @@ _CREATES: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/issues/\d+/comments$"), "issue_comment",
      "issues/comments/{}"),
     (re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/pulls/\d+/comments(/\d+/replies)?$"),
-     "review_comment", "pulls/comments/{}"))
+     "review_comment", "pulls/comments/{}"),
+    (re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/(issues/|(issues|pulls)/comments/)\d+/reactions$"),
+     "reaction", ""))
 _REMEMBERED = frozenset({"createIssue", "addComment"})
 
 
@@ -149,10 +155,16 @@ def created(c: Create, status: int, answer: bytes) -> tuple[Own, ...]:
     if c.kind == "graphql":
         data = doc.get("data") if status == 200 and isinstance(doc, dict) else None
         return _graphql_created(data) if isinstance(data, dict) else ()
+    # Only 201 is a new one: GitHub answers a reaction already there (the person's, the same
+    # user to GitHub) again with 200.
     if status != 201 or not isinstance(doc, dict):
         return ()
     ident = doc.get("number" if c.kind == "issue" else "id")
-    if type(ident) is not int or ident <= 0 or not isinstance(doc.get("url"), str) \
+    if type(ident) is not int or ident <= 0:
+        return ()
+    if c.kind == "reaction":  # a reaction's answer names no url: its content shows its shape
+        return ((c.repo, c.kind, str(ident)),) if isinstance(doc.get("content"), str) else ()
+    if not isinstance(doc.get("url"), str) \
             or doc["url"].lower() != f"https://{GITHUB_API}/repos/{c.repo}/" \
                                      f"{c.url.format(ident)}":
         return ()
@@ -190,6 +202,8 @@ def claims(q: Question) -> tuple[Own, ...]:
         return ()
     if q.path == GRAPHQL:
         return tuple(("", "node", i) for i in q.ids)
+    if q.reaction:
+        return ((q.repo.lower(), "reaction", str(q.reaction)),)
     if q.comment:
         kind = "review_comment" if "/pulls/comments/" in q.path else "issue_comment"
         return ((q.repo.lower(), kind, str(q.comment)),)
@@ -214,16 +228,37 @@ def question(method: str, path: str, body: bytes | None) -> Question | str | Non
         return _graphql_question(body)
     if (c := _COMMENT.match(clean)) is not None:
         repo, kind, comment = c.group("repo"), c.group("kind"), int(c.group("id"))
-        changes = "" if _ADDING.match(c.group("under") or "") else f"comment {comment}"
+        under = c.group("under") or ""
+        if (r := _REACTION.match(under)) is not None:
+            return _reaction(repo, int(r.group("id")), f"comment {comment}")
+        changes = "" if method == "POST" and _ADDING.match(under) else f"comment {comment}"
         return Question(method="GET", path=f"/repos/{repo}/{kind}/comments/{comment}",
                         repo=repo, comment=comment, changes=changes)
     m = _NUMBERED.match(clean)
     if m is None:
         return None
-    number = int(m.group("number"))
-    changes = "" if m.group("kind") == "pulls" or _ADDING.match(m.group("under") or "") \
+    number, under = int(m.group("number")), m.group("under") or ""
+    if m.group("kind") == "issues" and (r := _REACTION.match(under)) is not None:
+        return _reaction(m.group("repo"), int(r.group("id")), f"#{number}")
+    changes = "" if m.group("kind") == "pulls" or (method == "POST" and _ADDING.match(under)) \
         else f"issue #{number}"
     return _pull(m.group("repo"), number, changes)
+
+
+def _reaction(repo: str, reaction: int, on: str) -> Question:
+    """A reaction taken away: the session's only when its create's answer named it (GitHub
+    sees one user, so where it stands says nothing of whose it is)."""
+    return Question(method="GET", path="", repo=repo, reaction=reaction,
+                    changes=f"reaction {reaction} (on {on})")
+
+
+def unmade(q: Question, session_name: str) -> str | None:
+    """Why the REST change ``q``, to a comment or reaction the session did not make (what
+    :func:`made` did not pass), is refused without asking GitHub: the person wrote it or
+    added it, wherever it stands (the session's own pull request too)."""
+    if q.path != GRAPHQL and q.changes and (q.comment or q.reaction) and not q.via:
+        return _persons(q.changes, f"clauderon/{session_name}")
+    return None
 
 
 def _pull(repo: str, number: int, changes: str = "", via: int = 0) -> Question:
@@ -246,6 +281,9 @@ def _graphql_question(body: bytes | None) -> Question | str | None:
         return "a GraphQL document that cannot be read cannot be checked"
     if not names:
         return None
+    if "removeReaction" in names:  # GitHub sees one user: the reaction may be the person's
+        return ("a session takes away only a reaction it added, by REST and the id GitHub's "
+                "answer to its add gave; removeReaction names the person's as well")
     # Every string of the document and its variables: whichever is a node id, and
     # wherever it stands (an argument, a variable of any name, nested), is asked about.
     found: list[str] = []
@@ -285,6 +323,8 @@ def refusal(q: Question, session_name: str, status: int, answer: bytes,
         return _nodes_refusal(q, mine, status, answer, owned)
     if made(q, owned):
         return None
+    if (why := unmade(q, session_name)) is not None:
+        return why
     if q.comment:
         return _comment_refusal(q, mine, status, answer)
     if status == 404:  # no pull request has the number: an issue's (or nothing's)
@@ -317,6 +357,10 @@ def _comment_refusal(q: Question, mine: str, status: int, answer: bytes
     return _pull(q.repo, number, q.changes and f"{q.changes} (on issue #{number})", q.comment)
 
 
+#: The nodes a person writes: a change to one passes only when the session made it.
+_WORDS = frozenset({"Issue", "IssueComment", "PullRequestReview", "PullRequestReviewComment"})
+
+
 def _nodes_refusal(q: Question, mine: str, status: int, answer: bytes,
                    owned: frozenset[Own]) -> str | None:
     doc = _json(answer) if status == 200 else None
@@ -337,8 +381,10 @@ def _nodes_refusal(q: Question, mine: str, status: int, answer: bytes,
         if not isinstance(node, dict):
             return f"GitHub's answer about {node_id} does not read"
         kind = node.get("__typename")
-        if kind in ("Issue", "IssueComment") and ("", "node", node_id) in owned:
+        if kind in _WORDS and ("", "node", node_id) in owned:
             continue  # the session made it
+        if q.changes and kind in _WORDS and kind != "Issue":  # the person's, on any pull request
+            return _persons(f"comment {node_id}", mine)
         pull = node if kind == "PullRequest" else node.get("pullRequest")
         if pull is None and q.changes and kind in ("Issue", "IssueComment"):
             return _persons(f"{'issue' if kind == 'Issue' else 'comment'} {node_id}", mine)

@@ -746,3 +746,61 @@ def test_a_submodule_the_commit_repoints_is_never_said_undone_by_the_work_tree(
     assert committed["commit"] == sent
     assert committed["files"] == [{"status": "M", "path": "vendor/lib", "work_tree": None}], \
         f"the work tree is said to undo a submodule's new commit it never read: {committed}"
+
+
+def test_the_persons_words_and_reactions_on_the_sessions_own_pull_request_stay_theirs(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """The person reviewed the agent's pull request: a comment asking for a change, a
+    thumbs-down. The session, free to change its own pull request, rewrote and deleted the
+    person's comment there (REST and GraphQL) and took their reaction away. Each is now
+    refused; what the session wrote and reacted there itself it still edits and deletes (a
+    reaction by the id GitHub's answer to its create gave; GitHub answers the person's
+    reaction again, 200 not 201, when the session adds the same one: never remembered)."""
+    s = create(app, origin, "reviewed")
+    agent_commit(app, s, "mine")
+    app.cli("push", "reviewed", "--pr")  # #1, from clauderon/reviewed
+    theirs = github.add_comment(SLUG, 1, "please rename this")
+    _, frown = github.add_reaction(SLUG, "-1", issue=1)
+    _, heart = github.add_reaction(SLUG, "heart", comment=theirs["id"])
+    before = (dict(theirs), set(github.reactions))
+
+    def call(method: str, path: str, doc: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        _, out = in_container(app, s, (
+            "curl -s -w '\\n%{http_code}' -H 'Authorization: Bearer x' "
+            f"-H 'content-type: application/json' -X {method} -d '{json.dumps(doc)}' "
+            f"https://api.github.com{path}"))
+        body, _, code = out.strip().rpartition("\n")
+        return code, json.loads(body[body.find("{"):]) if "{" in body else {}
+
+    issues, cid = f"/repos/{SLUG}/issues", theirs["id"]
+    # The session adds the person's very reaction: GitHub answers the one there (200).
+    assert call("POST", f"{issues}/1/reactions", {"content": "-1"}) == ("200", {
+        k: v for k, v in frown.items() if not k.startswith("_")})
+    refused = [
+        ("PATCH", f"{issues}/comments/{cid}", {"body": "done, no rename needed"}),
+        ("DELETE", f"{issues}/comments/{cid}", {}),
+        ("POST", "/graphql", {"query": "mutation($id: ID!) { deleteIssueComment(input: "
+                                       "{id: $id}) { clientMutationId } }",
+                              "variables": {"id": theirs["node_id"]}}),
+        ("DELETE", f"{issues}/1/reactions/{frown['id']}", {}),
+        ("DELETE", f"{issues}/comments/{cid}/reactions/{heart['id']}", {}),
+    ]
+    assert [call(*r)[0] for r in refused] == ["403"] * len(refused)
+    assert (github.comments.get(cid), set(github.reactions)) == before  # untouched
+    lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
+    notes = [x["note"] for x in lines if x["session"] == s["id"] and x["status"] == 403]
+    assert len(notes) == len(refused) and all("the person's" in n for n in notes), notes
+
+    # The control: its own comment and reactions there, edited and deleted.
+    code, note = call("POST", f"{issues}/1/comments", {"body": "renamed"})
+    assert code == "201", note
+    code, rocket = call("POST", f"{issues}/1/reactions", {"content": "rocket"})
+    assert code == "201", rocket
+    code, eyes = call("POST", f"{issues}/comments/{cid}/reactions", {"content": "eyes"})
+    assert code == "201", eyes
+    assert [call(*r)[0] for r in [
+        ("PATCH", f"{issues}/comments/{note['id']}", {"body": "renamed it"}),
+        ("DELETE", f"{issues}/1/reactions/{rocket['id']}", {}),
+        ("DELETE", f"{issues}/comments/{cid}/reactions/{eyes['id']}", {}),
+        ("DELETE", f"{issues}/comments/{note['id']}", {})]] == ["200", "204", "204", "204"]
+    assert note["id"] not in github.comments and set(github.reactions) == before[1]

@@ -99,6 +99,9 @@ class FakeGitHub(TlsFake):
         #: every comment on an issue by its id.
         self.issues: dict[int, dict[str, Any]] = {}
         self.comments: dict[int, dict[str, Any]] = {}
+        #: Reactions by id, each on an issue or pull request (``_issue``) or a comment
+        #: (``_comment``); the token's user has at most one of each content on each.
+        self.reactions: dict[int, dict[str, Any]] = {}
         #: SSH keys added to the token owner's account (``POST /user/keys``).
         self.user_keys: list[dict[str, Any]] = []
         #: The list answers every pull request, whatever ``head`` asks (a server to distrust).
@@ -164,6 +167,21 @@ class FakeGitHub(TlsFake):
                                                f"{number}", "_issue": number, "_repo": slug}
             self.issue_comments.setdefault(number, []).append(body)
             return self.comments[cid]
+
+    def add_reaction(self, slug: str, content: str, *, issue: int = 0,
+                     comment: int = 0) -> tuple[bool, dict[str, Any]]:
+        """The token user's reaction on issue (or pull request) ``issue`` or on ``comment``:
+        (whether it is new, the reaction), as GitHub answers an existing one again."""
+        with self.lock:
+            for r in self.reactions.values():
+                if (r["_repo"], r["_issue"], r["_comment"], r["content"]) == (
+                        slug, issue, comment, content):
+                    return False, r
+            rid = 500 + len(self.reactions)
+            self.reactions[rid] = {"id": rid, "node_id": f"REA_{rid}", "content": content,
+                                   "user": {"login": "octocat"}, "_repo": slug,
+                                   "_issue": issue, "_comment": comment}
+            return True, self.reactions[rid]
 
     def pull(self, number: int) -> dict[str, Any]:
         return self.pulls[number - 1]
@@ -266,6 +284,28 @@ class FakeGitHub(TlsFake):
                 "headRepository": {"nameWithOwner": pr["_repo"]},
                 "repository": {"nameWithOwner": pr["_repo"]}}
 
+    def _reactions(self, method: str, slug: str, rest: list[str],
+                   body: Any) -> tuple[int, Any] | None:
+        """``issues/N/reactions`` and ``issues/comments/ID/reactions``: add (201, or 200 with
+        the one there already), and delete by id."""
+        on = rest[1:2] if rest[2:3] == ["reactions"] else rest[2:3] \
+            if rest[1:2] == ["comments"] and rest[3:4] == ["reactions"] else []
+        if rest[:1] != ["issues"] or not on or not on[0].isdigit():
+            return None
+        where = {"comment": int(on[0])} if rest[1] == "comments" else {"issue": int(on[0])}
+        tail = rest[4:] if rest[1] == "comments" else rest[3:]
+        if method == "POST" and tail == []:
+            new, r = self.add_reaction(slug, str(body.get("content")), **where)
+            return 201 if new else 200, self._plain(r)
+        if method == "DELETE" and len(tail) == 1 and tail[0].isdigit():
+            r = self.reactions.get(int(tail[0]))
+            if r is None or r["_repo"] != slug or ({"comment": r["_comment"]} != where \
+                    and {"issue": r["_issue"]} != where):
+                return 404, {"message": "Not Found"}
+            del self.reactions[int(tail[0])]
+            return 204, None
+        return None
+
     def _route(self, method: str, slug: str, rest: list[str], query: dict[str, list[str]],
                body: Any) -> tuple[int, Any]:
         mine = [p for p in self.pulls if p["_repo"] == slug]
@@ -315,8 +355,10 @@ class FakeGitHub(TlsFake):
         if rest == ["issues"] and method == "POST":
             return 201, self._plain(self.add_issue(slug, str(body.get("title"))))
         if (rest[:1] == ["issues"] and rest[2:] == ["comments"] and method == "POST"
-                and rest[1].isdigit() and int(rest[1]) > len(self.pulls)):
+                and rest[1].isdigit()):
             return 201, self._plain(self.add_comment(slug, int(rest[1]), str(body.get("body"))))
+        if reacted := self._reactions(method, slug, rest, body):
+            return reacted
         issue = self.issues.get(int(rest[1])) if rest[:1] == ["issues"] and rest[1:2] \
             and rest[1].isdigit() else None
         if rest[:1] == ["issues"] and len(rest) == 2 and method == "PATCH" and issue is None \

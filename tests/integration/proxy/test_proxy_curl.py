@@ -169,9 +169,9 @@ async def test_a_comment_is_changed_only_on_the_sessions_pull_request(
         proxy: Proxy, fake: FakeUpstream) -> None:
     """A comment is named by its id: with the person's credential, an agent edited or
     deleted a comment anywhere in the repository (the person's review of another session's
-    pull request). GitHub is asked what the comment is on, then whose that pull request
-    is; a comment on the session's own pull request goes on, one on an issue is the
-    person's (a reaction to it goes on)."""
+    pull request). A comment's edit or deletion, and a reaction's, is the person's unless
+    the session made it (refused unasked, on its own pull request too); for a reaction
+    added, GitHub is asked what the comment is on, then whose that pull request is."""
     auth = proxy.add_session("mine")
     base = "/repos/o/r"
     fake.github.update({
@@ -181,25 +181,26 @@ async def test_a_comment_is_changed_only_on_the_sessions_pull_request(
         f"{base}/issues/comments/3": {"issue_url": f"https://api.github.com{base}/issues/8"},
         f"{base}/issues/comments/4": {"issue_url": f"https://api.github.com{base}/issues/9"},
         f"{base}/pulls/9": None})
-    refused = [("PATCH", "issues/comments/1"), ("DELETE", "issues/comments/1"),
-               ("PATCH", "pulls/comments/2"), ("POST", "issues/comments/1/reactions"),
-               ("DELETE", "pulls/comments/2/reactions/5")]
-    for method, path in refused:
+    refused = [("PATCH", "issues/comments/1", "comment 1 is the person's"),
+               ("DELETE", "issues/comments/1", "comment 1 is the person's"),
+               ("PATCH", "pulls/comments/2", "comment 2 is the person's"),
+               ("POST", "issues/comments/1/reactions", "#7 is not this session's"),
+               ("DELETE", "pulls/comments/2/reactions/5", "reaction 5 (on comment 2) is the"),
+               ("PATCH", "issues/comments/3", "comment 3 is the person's"),  # on its own
+               ("PATCH", "issues/comments/4", "comment 4 is the person's")]
+    for method, path, why in refused:
         status, body = await curl(proxy, f"https://api.github.com{base}/{path}", "-X", method,
                                   "-d", '{"body": "edited"}', auth=auth)
-        assert status == 403 and "#7 is not this session's" in body, (path, body)
+        assert status == 403 and why in body, (path, body)
     assert {s.method for s in fake.seen} == {"GET"}  # asked, never written
-    status, body = await curl(proxy, f"https://api.github.com{base}/issues/comments/4",
-                              "-X", "PATCH", "-d", '{"body": "x"}', auth=auth)
-    assert status == 403 and "comment 4 (on issue #9) is the person's" in body, body
     passed = []
-    for path in ("3", "4/reactions"):  # on its own pull request; a reaction on an issue's
+    for path in ("3/reactions", "4/reactions"):  # on its own pull request; on an issue's
         status, body = await curl(proxy, f"https://api.github.com{base}/issues/comments/"
-                                  f"{path}", "-X", "POST" if "/" in path else "PATCH",
-                                  "-d", '{"body": "x"}', auth=auth)
+                                  f"{path}", "-X", "POST", "-d", '{"content": "+1"}', auth=auth)
         assert status == 200, body
         passed.append(json.loads(body)["target"])
-    assert passed == [f"{base}/issues/comments/3", f"{base}/issues/comments/4/reactions"]
+    assert passed == [f"{base}/issues/comments/3/reactions",
+                      f"{base}/issues/comments/4/reactions"]
 
 
 async def test_no_write_reaches_beyond_the_branch_by_a_ref_label_or_issue_of_the_persons(

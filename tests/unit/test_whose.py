@@ -1,0 +1,77 @@
+"""What a session's GitHub write changes, and what of it the session made (``whose.py``)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from proxy import whose
+
+R = "/repos/octo/app"
+
+
+@pytest.mark.parametrize(("method", "path", "changes", "claims"), [
+    ("POST", f"{R}/issues/1/comments", "", ()),
+    ("POST", f"{R}/issues/1/reactions", "", ()),
+    ("POST", f"{R}/issues/comments/5/reactions", "", ()),
+    ("DELETE", f"{R}/issues/1/reactions/9", "reaction 9 (on #1)",
+     (("octo/app", "reaction", "9"),)),
+    ("DELETE", f"{R}/issues/comments/5/reactions/9", "reaction 9 (on comment 5)",
+     (("octo/app", "reaction", "9"),)),
+    ("DELETE", f"{R}/pulls/comments/5/reactions/9", "reaction 9 (on comment 5)",
+     (("octo/app", "reaction", "9"),)),
+    ("PATCH", f"{R}/issues/comments/5", "comment 5", (("octo/app", "issue_comment", "5"),)),
+    ("DELETE", f"{R}/pulls/comments/5", "comment 5", (("octo/app", "review_comment", "5"),)),
+    ("PATCH", f"{R}/issues/3", "issue #3", (("octo/app", "issue", "3"),)),
+])
+def test_what_a_rest_write_changes_and_claims(method: str, path: str, changes: str,
+                                              claims: tuple[whose.Own, ...]) -> None:
+    q = whose.question(method, path, b"{}")
+    assert isinstance(q, whose.Question)
+    assert (q.changes, whose.claims(q)) == (changes, claims)
+
+
+@pytest.mark.parametrize(("method", "path", "owned", "refused"), [
+    ("PATCH", f"{R}/issues/comments/5", frozenset(), True),
+    ("DELETE", f"{R}/issues/1/reactions/9", frozenset(), True),
+    ("DELETE", f"{R}/issues/1/reactions/9", frozenset({("octo/app", "reaction", "9")}), False),
+    ("PATCH", f"{R}/issues/comments/5", frozenset({("octo/app", "issue_comment", "5")}), False),
+    ("POST", f"{R}/issues/comments/5/reactions", frozenset(), False),  # asked of GitHub next
+])
+def test_a_comment_or_reaction_the_session_did_not_make_is_refused_unasked(
+        method: str, path: str, owned: frozenset[whose.Own], refused: bool) -> None:
+    q = whose.question(method, path, b"{}")
+    assert isinstance(q, whose.Question)
+    why = None if whose.made(q, owned) else whose.unmade(q, "s")
+    assert (why is not None) == refused
+    assert why is None or "the person's" in why
+
+
+@pytest.mark.parametrize(("status", "answer", "made"), [
+    (201, {"id": 9, "content": "rocket"}, (("octo/app", "reaction", "9"),)),
+    (200, {"id": 9, "content": "-1"}, ()),  # the one there already: perhaps the person's
+    (201, {"id": 9}, ()),
+    (201, {"id": "9", "content": "rocket"}, ()),
+])
+def test_a_reaction_is_remembered_only_when_github_made_it_new(
+        status: int, answer: dict[str, object], made: tuple[whose.Own, ...]) -> None:
+    c = whose.create("POST", f"{R}/issues/1/reactions", b"{}")
+    assert c is not None
+    assert whose.created(c, status, json.dumps(answer).encode()) == made
+
+
+def test_graphql_remove_reaction_is_refused_and_a_persons_comment_on_the_own_pull_request() -> None:
+    doc = {"query": 'mutation { removeReaction(input: {subjectId: "PR_1", content: HEART}) '
+                    "{ clientMutationId } }"}
+    assert isinstance(whose.question("POST", "/graphql", json.dumps(doc).encode()), str)
+    doc = {"query": 'mutation { deleteIssueComment(input: {id: "IC_1"}) { clientMutationId } }'}
+    q = whose.question("POST", "/graphql", json.dumps(doc).encode())
+    assert isinstance(q, whose.Question)
+    own = {"number": 1, "headRefName": "clauderon/s", "headRepository": {"nameWithOwner": "o/a"},
+           "repository": {"nameWithOwner": "o/a"}}
+    answer = json.dumps({"data": {"nodes": [{"__typename": "IssueComment",
+                                             "pullRequest": own}]}}).encode()
+    why = whose.refusal(q, "s", 200, answer)
+    assert isinstance(why, str) and "the person's" in why
+    assert whose.refusal(q, "s", 200, answer, frozenset({("", "node", "IC_1")})) is None
