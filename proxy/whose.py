@@ -95,7 +95,8 @@ class Question:
 
 #: The GraphQL mutations that only add to an issue (or create one): every other mutation a
 #: session may use changes what it names.
-ADDS = frozenset({"createIssue", "addComment", "addReaction"})
+ADDS = frozenset({"createIssue", "addComment", "addReaction", "addPullRequestReview",
+                  "addPullRequestReviewComment", "addPullRequestReviewThread"})
 #: Under a numbered issue or a comment, what a POST only adds to it: a comment, a reaction.
 _ADDING = re.compile(r"^/(comments|reactions)$")
 #: Under a numbered issue or a comment, a reaction named by its id (a DELETE takes it away).
@@ -115,7 +116,16 @@ _CREATES: tuple[tuple[re.Pattern[str], str, str], ...] = (
      "review_comment", "pulls/comments/{}"),
     (re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/(issues/|(issues|pulls)/comments/)\d+/reactions$"),
      "reaction", ""))
-_REMEMBERED = frozenset({"createIssue", "addComment"})
+#: The GraphQL creates whose answer is remembered: the field of the payload that is what
+#: was made, and the kind of its ``databaseId`` in REST's terms (a review comment's is the
+#: id of ``pulls/comments/ID``, so REST and GraphQL change it alike).
+_GRAPHQL_CREATES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("createIssue", ("issue",), "issue"),
+    ("addComment", ("commentEdge", "node"), "issue_comment"),
+    ("addPullRequestReviewComment", ("comment",), "review_comment"),
+    ("addPullRequestReview", ("pullRequestReview",), "review"),
+    ("addPullRequestReviewThread", ("thread",), "thread"))
+_REMEMBERED = frozenset(name for name, _, _ in _GRAPHQL_CREATES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,8 +188,7 @@ def _node(node_id: object) -> tuple[Own, ...]:
 
 def _graphql_created(data: dict[str, object]) -> tuple[Own, ...]:
     found: list[Own] = []
-    for name, path, kind in (("createIssue", ("issue",), "issue"),
-                             ("addComment", ("commentEdge", "node"), "issue_comment")):
+    for name, path, kind in _GRAPHQL_CREATES:
         item: object = data.get(name)
         for key in path:
             item = item.get(key) if isinstance(item, dict) else None

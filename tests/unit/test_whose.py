@@ -75,3 +75,20 @@ def test_graphql_remove_reaction_is_refused_and_a_persons_comment_on_the_own_pul
     why = whose.refusal(q, "s", 200, answer)
     assert isinstance(why, str) and "the person's" in why
     assert whose.refusal(q, "s", 200, answer, frozenset({("", "node", "IC_1")})) is None
+
+
+def test_a_review_comment_made_by_graphql_is_the_sessions_by_rest_and_graphql() -> None:
+    doc = {"query": "mutation { addPullRequestReviewComment(input: {pullRequestId: \"PR_1\", "
+                    'body: "x"}) { comment { id databaseId repository { nameWithOwner } } } }'}
+    c = whose.create("POST", "/graphql", json.dumps(doc).encode())
+    assert c is not None
+    answer = {"data": {"addPullRequestReviewComment": {"comment": {
+        "id": "PRRC_7", "databaseId": 7, "repository": {"nameWithOwner": "Octo/App"}}}}}
+    made = whose.created(c, 200, json.dumps(answer).encode())
+    assert set(made) == {("", "node", "PRRC_7"), ("octo/app", "review_comment", "7")}
+    q = whose.question("PATCH", f"{R}/pulls/comments/7", b"{}")
+    assert isinstance(q, whose.Question) and whose.made(q, frozenset(made))
+    reply = {"query": 'mutation { addPullRequestReviewComment(input: {inReplyTo: "PRRC_1", '
+                      'body: "done"}) { clientMutationId } }'}
+    q = whose.question("POST", "/graphql", json.dumps(reply).encode())
+    assert isinstance(q, whose.Question) and q.changes == ""  # a reply adds, as on REST
