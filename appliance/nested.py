@@ -33,8 +33,9 @@ WALK_LIMIT = 500_000
 #: The folders left out at most: each is an argument of git's listing (the command line
 #: holds some 2 MiB); past it, no diff.
 TRAP_LIMIT = 1_000
-#: The bytes of a ``.git`` file or a ``commondir`` read (git's own hold a path).
-POINTER_LIMIT = 4096
+#: The bytes of a ``.git`` file or a ``commondir`` read: git's own bound on a ``.git``
+#: file (past it, no repository to git).
+POINTER_LIMIT = 1 << 20
 
 
 def _mode(path: Path) -> int | None:
@@ -47,20 +48,29 @@ def _mode(path: Path) -> int | None:
         return None
 
 
+def pointed(data: bytes, prefix: bytes) -> str | None:
+    """The path a ``.git`` file (``prefix`` ``gitdir: ``) or a ``commondir`` (no prefix)
+    names, read as git reads it: the whole file, only its trailing line breaks dropped (a
+    line break inside is part of the path), up to a NUL; None when it names none."""
+    if not data.startswith(prefix):
+        return None
+    said = data.rstrip(b"\r\n")[len(prefix):].split(b"\0", 1)[0]
+    return os.fsdecode(said) if said else None
+
+
 def _pointer(path: Path, prefix: bytes) -> str | None:
-    """What a small file says after ``prefix`` (its first line), read without waiting or
-    following a link; None when it says otherwise."""
+    """What a small file names (:func:`pointed`), read without waiting or following a link;
+    None when it names nothing, or is larger than git reads."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
-        data = os.read(fd, POINTER_LIMIT)
+        data = b""
+        while len(data) <= POINTER_LIMIT and (part := os.read(fd, POINTER_LIMIT + 1)):
+            data += part
     finally:
         os.close(fd)
-    line = data.split(b"\n", 1)[0].rstrip(b"\r")
-    if not line.startswith(prefix) or not line[len(prefix):]:
-        return None
-    return os.fsdecode(line[len(prefix):])
+    return None if len(data) > POINTER_LIMIT else pointed(data, prefix)
 
 
 def _outside(target: Path, root: Path) -> bool:

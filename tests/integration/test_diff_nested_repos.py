@@ -120,3 +120,25 @@ def test_a_repository_nested_with_a_fifo_for_its_branch_holds_no_diff(
     the untracked files names each folder as a repository of its own; adding it held the
     diff on the FIFO for git's whole timeout. The FIFOs never get a writer here."""
     diffed_around(app, repo, "refs", WAITING_REFS)
+
+
+#: A ``.git`` file whose path goes on past a line break: git reads the whole file (only its
+#: trailing line breaks dropped), so it names the folder ``real<LF>x``, whose HEAD is a FIFO.
+WAITING_SPLIT = """
+set -e
+d="split/$(printf 'real\\nx')"
+mkdir -p "$d/objects" "$d/refs"
+mkfifo "$d/HEAD"
+printf 'gitdir: real\\nx\\n' > split/.git
+echo changed >> README.md
+echo new > new.txt
+"""
+
+
+def test_a_repository_named_past_a_line_break_holds_no_diff(
+        app: Appliance, repo: Path) -> None:
+    """The walk read a ``.git`` file's first line only (``real``, nothing there: no
+    repository), while git's listing opened the HEAD of ``real<LF>x``, a FIFO, and waited
+    for git's whole timeout. The FIFO never gets a writer here."""
+    diff = diffed_around(app, repo, "split", WAITING_SPLIT)
+    assert "split" in diff["note"], diff["note"]

@@ -51,6 +51,18 @@ def dotgit_fifo(w: Path) -> None:
     os.mkfifo(w / "x/.git")
 
 
+def gitfile_past_a_line_break(w: Path) -> None:
+    (w / "x/real\nx").mkdir(parents=True)
+    os.mkfifo(w / "x/real\nx/HEAD")
+    (w / "x/.git").write_text("gitdir: real\nx\n")  # git reads on past the line break
+
+
+def commondir_past_a_line_break(w: Path) -> None:
+    (w / "x/.git").mkdir(parents=True)
+    (w / "x/.git/HEAD").write_text("ref: refs/heads/main\n")
+    (w / "x/.git/commondir").write_text(f"{w.parent}\n\n")  # the path ends at the breaks
+
+
 def deep(w: Path) -> None:
     (w / "a/b/x/.git").mkdir(parents=True)
     os.symlink("refs/heads/main", w / "a/b/x/.git/HEAD")
@@ -61,6 +73,9 @@ def deep(w: Path) -> None:
     (fifo_commondir, {"x": "its git directory's commondir is not a file"}),
     (gitfile_to_fifo_head, {"x": "its git directory's HEAD is not a file"}),
     (gitfile_outside, {"x": "its .git names a folder outside the work tree"}),
+    (gitfile_past_a_line_break, {"x": "its git directory's HEAD is not a file"}),
+    (commondir_past_a_line_break,
+     {"x": "its git directory's commondir names a folder outside the work tree"}),
     (commondir_outside,
      {"x": "its git directory's commondir names a folder outside the work tree"}),
     (dotgit_symlink, {"x": "its .git is neither a folder nor a file"}),
@@ -73,6 +88,23 @@ def test_a_nested_repository_git_would_wait_on_is_named(
     w.mkdir()
     plant(w)
     assert nested.traps(w) == named
+
+
+@pytest.mark.parametrize(("data", "prefix", "path"), [
+    (b"gitdir: real\n", b"gitdir: ", "real"),
+    (b"gitdir: real\nx\n", b"gitdir: ", "real\nx"),
+    (b"gitdir: real\r\n\n\r", b"gitdir: ", "real"),
+    (b"gitdir: real\0x\n", b"gitdir: ", "real"),
+    (b"gitdir: \n", b"gitdir: ", None),
+    (b"gitdir:real\n", b"gitdir: ", None),
+    (b"hello\ngitdir: real\n", b"gitdir: ", None),
+    (b"../common\n", b"", "../common"),
+    (b"../common\nx", b"", "../common\nx"),
+    (b"", b"", None),
+])
+def test_a_pointer_is_read_as_git_reads_it(data: bytes, prefix: bytes,
+                                           path: str | None) -> None:
+    assert nested.pointed(data, prefix) == path
 
 
 def plain(w: Path) -> None:
