@@ -275,3 +275,38 @@ def test_the_health_check_shows_hidden_characters_in_the_agents_process_name(
         no_hidden(agent, "the health check")
         expect(agent.locator(".hidden-char")).to_have_text(["U+202E"])
         assert desk.errors == [], json.dumps(desk.errors, indent=1)
+
+
+#: A to-do the agent plans, drawn ``Run the tests`` then, reversed by the override, words that
+#: read as harmless; and a tool named with an override left open, which turns the direction
+#: of the command drawn after it on the same line.
+TODO = f"Run the tests{RLO} txet ni edoc eht ot{ZWSP}"
+TOOL = f"Bash{RLO}"
+
+
+def test_the_chat_shows_hidden_characters_in_its_plans_and_tool_names(
+        browser: Browser, appliance: Appliance, repo: Path) -> None:
+    """The agent's to-do list (its plan tool's ``todos``) and the name of each tool it calls
+    are its words in its transcript, as its commands are: a character there that is drawn as
+    nothing or turns the words' direction is marked as in its commands."""
+    http = appliance.http(timeout=15)
+    session, container = start_session(appliance, http, repo, "claude")
+    sid, name = session["id"], session["name"]
+    folder = f"{HOME}/.claude/projects/-workspace"
+    plan = {"type": "assistant", "message": {"role": "assistant", "content": [
+        {"type": "tool_use", "id": "p1", "name": "TodoWrite",
+         "input": {"todos": [{"content": TODO, "status": "pending"}]}}]}}
+    call = {"type": "assistant", "message": {"role": "assistant", "content": [
+        {"type": "tool_use", "id": "t1", "name": TOOL, "input": {"command": "ls"}}]}}
+    agent_argv(container, ["mkdir", "-p", folder])
+    append(container, f"{folder}/{sid}.jsonl", json.dumps(plan), json.dumps(call))
+    with watched(browser, appliance) as desk:
+        page = desk.page
+        page.goto(f"/s/{name}/chat")
+        chat = page.locator(".chat .messages")
+        expect(chat.locator(".todos .todo")).to_contain_text("Run the tests")
+        expect(chat.locator("details.tool .tool-name")).to_contain_text("Bash")
+        no_hidden(chat, "the chat")
+        expect(chat.locator(".todos .hidden-char")).to_have_text(["U+202E", "U+200B"])
+        expect(chat.locator("details.tool .tool-name .hidden-char")).to_have_text(["U+202E"])
+        assert desk.errors == [], json.dumps(desk.errors, indent=1)

@@ -24,7 +24,7 @@ function ToolCall({ m, result }: { m: Message; result: Message | undefined }) {
   const input = toolInput(m);
   const summary = toolSummary(m);
   return <details class={`tool${result?.is_error ? " error" : ""}`}>
-    <summary><span class="tool-name">{m.tool ?? "tool"}</span>
+    <summary><span class="tool-name"><Revealed text={m.tool ?? "tool"} /></span>
       {summary && <span class="tool-arg mono"><Revealed text={summary} /></span>}
       <span class="muted small">{result ? (result.is_error ? "failed" : "done") : "running…"}</span></summary>
     {input && <pre class="code small"><Revealed text={input} /></pre>}
@@ -38,7 +38,7 @@ function Plan({ m, hl }: { m: Message; hl: Hl | null }) {
     return <section class="plan"><h3>Plan</h3><Markdown text={plan.text} hl={hl} /></section>;
   }
   return <section class="plan"><h3>To do</h3><ul class="todos">{plan.todos.map(t =>
-    <li class={`todo ${t.status}`}>{t.status === "completed" ? "☑" : t.status === "in_progress" ? "◐" : "☐"} {t.content}</li>)}</ul></section>;
+    <li class={`todo ${t.status}`}>{t.status === "completed" ? "☑" : t.status === "in_progress" ? "◐" : "☐"} <Revealed text={t.content} /></li>)}</ul></section>;
 }
 
 export function ChatTab({ s }: { s: Session }) {
