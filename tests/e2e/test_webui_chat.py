@@ -29,8 +29,10 @@ from tests.e2e.webui_browser import (
     watched,
 )
 from tests.integration.test_files_api import png
+from tests.integration.test_transcript_containment import HOME, append, line, start_session
 from tests.support.appliance import Appliance
 from tests.support.fake_models import FakeModels
+from tests.support.hostile import agent_argv
 
 pytestmark = pytest.mark.e2e
 
@@ -157,3 +159,34 @@ def test_chat_shows_a_real_transcript_and_takes_messages_and_images(
         assert desk.expected == []  # both refusals were logged, and nothing else
         assert desk.errors == [] and phone.errors == [], json.dumps(
             {"desktop": desk.errors, "phone": phone.errors}, indent=1)
+
+
+#: Characters of one message the agent floods its transcript with, each drawn as nothing.
+FLOOD = 300_000
+
+
+def test_a_flooded_message_is_cut_not_drawn_whole(
+        browser: Browser, appliance: Appliance, repo: Path) -> None:
+    """One line of the agent's transcript can hold megabytes of words, and each character
+    that is drawn as nothing is a marked element of its own: the chat drew every one of
+    them. It now draws the first part of such a message and says how much more it held."""
+    http = appliance.http(timeout=15)
+    session, container = start_session(appliance, http, repo, "claude")
+    sid, name = session["id"], session["name"]
+    folder = f"{HOME}/.claude/projects/-workspace"
+    path = f"{folder}/{sid}.jsonl"
+    agent_argv(container, ["mkdir", "-p", folder])
+    flood = ('open(my $f, ">>", $ARGV[0]) or die "$!"; binmode $f, ":utf8"; print $f '
+             '"{\\"type\\":\\"assistant\\",\\"message\\":{\\"role\\":\\"assistant\\",'
+             '\\"content\\":\\"flood " . ("\\x{200b}" x $ARGV[1]) . "\\"}}\\n"')
+    agent_argv(container, ["perl", "-e", flood, path, str(FLOOD)])
+    append(container, path, line("assistant", "after the flood"))
+    with watched(browser, appliance) as desk:
+        page = desk.page
+        page.goto(f"/s/{name}/chat")
+        said = page.locator(".chat .messages .msg.assistant")
+        expect(said.last).to_have_text("after the flood")
+        expect(said.first).to_contain_text("more characters not shown")
+        marks = said.first.locator(".hidden-char").count()
+        assert marks <= 20_000, f"the chat drew {marks} marks of one message"
+        assert desk.errors == [], json.dumps(desk.errors, indent=1)

@@ -47,6 +47,19 @@ export function toolInput(m: Message): string {
   return typeof m.input === "string" ? m.input : JSON.stringify(m.input, null, 2);
 }
 
+/** Characters of one text the chat draws (a message, a plan, a tool's input or result): one
+ * line of the agent's transcript can hold megabytes, each character of it drawn as nothing a
+ * marked element of its own, and drawing them all hangs the tab. The Terminal has it whole. */
+export const SHOWN_CHARS = 20_000;
+
+/** ``text`` cut to ``max`` characters (never inside a surrogate pair), saying how many more
+ * it held (pure). */
+export function cut(text: string, max = SHOWN_CHARS): string {
+  if (text.length <= max) return text;
+  const end = /[\ud800-\udbff]/.test(text.charAt(max - 1)) ? max - 1 : max;
+  return `${text.slice(0, end)}\n\n… ${text.length - end} more characters not shown`;
+}
+
 export interface Todo { content: string; status: string }
 
 /** What a plan message says: a plan in Markdown, or a to-do list (each agent's plan tool

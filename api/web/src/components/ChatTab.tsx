@@ -4,7 +4,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, hasRoute, type Message, type Session } from "../api";
 import {
-  concerns, hasCall, planOf, resultsById, safetyPeriod, SETTLE_MS, toolInput,
+  concerns, cut, hasCall, planOf, resultsById, safetyPeriod, SETTLE_MS, toolInput,
   shown, toolSummary, type Shown,
 } from "../conversation";
 import { live } from "../live";
@@ -21,21 +21,21 @@ function Markdown({ text, hl }: { text: string; hl: Hl | null }) {
 }
 
 function ToolCall({ m, result }: { m: Message; result: Message | undefined }) {
-  const input = toolInput(m);
+  const input = cut(toolInput(m));
   const summary = toolSummary(m);
   return <details class={`tool${result?.is_error ? " error" : ""}`}>
     <summary><span class="tool-name"><Revealed text={m.tool ?? "tool"} /></span>
       {summary && <span class="tool-arg mono"><Revealed text={summary} /></span>}
       <span class="muted small">{result ? (result.is_error ? "failed" : "done") : "running…"}</span></summary>
     {input && <pre class="code small"><Revealed text={input} /></pre>}
-    {result && <pre class="code small result"><Revealed text={result.text.slice(0, 20_000)} /></pre>}
+    {result && <pre class="code small result"><Revealed text={cut(result.text)} /></pre>}
   </details>;
 }
 
 function Plan({ m, hl }: { m: Message; hl: Hl | null }) {
   const plan = planOf(m);
   if ("text" in plan) {
-    return <section class="plan"><h3>Plan</h3><Markdown text={plan.text} hl={hl} /></section>;
+    return <section class="plan"><h3>Plan</h3><Markdown text={cut(plan.text)} hl={hl} /></section>;
   }
   return <section class="plan"><h3>To do</h3><ul class="todos">{plan.todos.map(t =>
     <li class={`todo ${t.status}`}>{t.status === "completed" ? "☑" : t.status === "in_progress" ? "◐" : "☐"} <Revealed text={t.content} /></li>)}</ul></section>;
@@ -150,12 +150,12 @@ export function ChatTab({ s }: { s: Session }) {
       {msgs.length === 0 && <p class="muted pad">{s.initial_prompt
         ? "The agent has not written anything yet." : "No conversation yet. Say what to do below."}</p>}
       {msgs.map(({ key, m }) => {
-        if (m.kind === "user") return <div key={key} class="msg user"><Markdown text={m.text} hl={hl} /></div>;
-        if (m.kind === "assistant") return <div key={key} class="msg assistant"><Markdown text={m.text} hl={hl} /></div>;
+        if (m.kind === "user") return <div key={key} class="msg user"><Markdown text={cut(m.text)} hl={hl} /></div>;
+        if (m.kind === "assistant") return <div key={key} class="msg assistant"><Markdown text={cut(m.text)} hl={hl} /></div>;
         if (m.kind === "plan") return <Plan key={key} m={m} hl={hl} />;
         if (m.kind === "tool_call") return <ToolCall key={key} m={m} result={m.tool_id ? results.get(m.tool_id) : undefined} />;
         // A result whose call is not in the list stands alone.
-        if (!hasCall(msgs, m)) return <pre key={key} class="code small result"><Revealed text={m.text} /></pre>;
+        if (!hasCall(msgs, m)) return <pre key={key} class="code small result"><Revealed text={cut(m.text)} /></pre>;
         return null;
       })}
       {s.agent_state === "working" && <p class="typing" aria-live="polite"><i /><i /><i /> working</p>}
