@@ -21,10 +21,18 @@ So a hold waits for the commands starting to be running, and the commands asked 
 meanwhile wait for the hold. A pause a crash left behind is undone by the
 reconciler: the engine reports a paused container as not running, and ``start`` unpauses
 it (:func:`unpause_if_paused`).
+
+A hold can be undone under the read by what is not ours (a person's stop, which unpauses to
+stop, ``docker unpause`` or ``restart`` by anyone, a remake): the agent ran mid-walk, and
+what git read is not the still tree. So at the read's end the hold is checked, while it is
+still on: the engine's events for the container since the pause (an unpause, a start, an
+end) and its state now (still paused, started when it was). A hold that did not stand
+the whole time refuses the read (:func:`moved`); asking again reads under a new one.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -32,6 +40,8 @@ from typing import Any
 import docker
 import docker.errors
 import trio
+
+from appliance.errors import Conflict
 
 Call = Callable[[str, Callable[[docker.DockerClient], Any]], Awaitable[Any]]
 
@@ -72,6 +82,53 @@ def paused_refusal(exc: docker.errors.APIError) -> bool:
     return exc.status_code == 409 and "is paused" in str(exc.explanation)
 
 
+#: The engine's events that tell a container's processes ran (or a new one began) under a
+#: hold: each names what was done to it, as the refusal says it.
+MOVES = {"unpause": "unpaused", "start": "started", "restart": "restarted",
+         "die": "ended", "kill": "killed", "stop": "stopped", "destroy": "removed",
+         "oom": "killed for its memory"}
+
+
+def moved(actions: list[str], *, paused: bool, started: str | None,
+          now: dict[str, Any] | None) -> str:
+    """Why a hold did not stand the whole read (empty: it did). ``actions``: the engine's
+    events for the container since the pause; ``paused``: whether the hold paused it (not:
+    it was gone or not running then); ``started``: its ``StartedAt`` then; ``now``: its
+    ``State`` at the read's end (None: gone)."""
+    done = sorted({MOVES[a] for a in actions if a in MOVES})
+    if paused:
+        if now is None:
+            done.append("removed")
+        elif not now.get("Paused"):
+            done.append("unpaused")
+        elif now.get("StartedAt") != started:
+            done.append("restarted")
+    elif now is not None and now.get("Running") and not now.get("Paused"):
+        done.append("started")
+    if not done:
+        return ""
+    return (f"the container moved during the read (it was {', '.join(dict.fromkeys(done))} "
+            "while its tree was read, so the agent could change what was read); try again")
+
+
+def _standing(backend_id: str, since: float, *, paused: bool, started: str | None
+              ) -> Callable[[docker.DockerClient], str]:
+    """:func:`moved` for ``backend_id``'s hold since ``since`` (the host's clock, the
+    engine's own on this host)."""
+    def stood(c: docker.DockerClient) -> str:
+        # The engine takes fractions of a second (the stubs say whole ones): a hold's own
+        # window, not the last hold's unpause a moment before it.
+        window: dict[str, Any] = {"since": since, "until": time.time()}
+        actions = [str(e.get("Action") or e.get("status") or "") for e in c.api.events(
+            **window, decode=True, filters={"type": "container", "container": backend_id})]
+        try:
+            now: dict[str, Any] | None = c.api.inspect_container(backend_id)["State"]
+        except docker.errors.NotFound:
+            now = None
+        return moved(actions, paused=paused, started=started, now=now)
+    return stood
+
+
 class Freezer:
     """Counted pauses of containers, for one backend, and the commands starting in them."""
 
@@ -84,6 +141,8 @@ class Freezer:
         self._starting: dict[str, int] = {}  # backend id -> commands starting in it
         self._started: dict[str, trio.Event] = {}  # set when the last of those runs
         self._last: dict[str, float] = {}  # backend id -> when its last pause/unpause ended
+        #: backend id -> when its hold began and the StartedAt it had then (None: not paused)
+        self._since: dict[str, tuple[float, str | None]] = {}
 
     async def thawed(self, backend_id: str) -> None:
         """Until no read of this backend holds the container still."""
@@ -130,8 +189,11 @@ class Freezer:
             try:
                 while first and self._starting.get(backend_id):
                     await self._started[backend_id].wait()
-                if first and await self._pause(backend_id):
-                    self._paused.add(backend_id)
+                if first:
+                    since = time.time()
+                    if await self._pause(backend_id):
+                        self._paused.add(backend_id)
+                    self._since[backend_id] = since, await self._started_at(backend_id)
                 held = True
             finally:
                 if not held:  # cancelled, or the pause failed: nothing to hold
@@ -139,10 +201,32 @@ class Freezer:
                         await self._let_go(backend_id)
         try:
             yield
+            await self._stood(backend_id)
         finally:
             with trio.CancelScope(shield=True):
                 async with self._lock:
                     await self._let_go(backend_id)
+
+    async def _started_at(self, backend_id: str) -> str | None:
+        """When the container held paused started (None: the hold did not pause it)."""
+        if backend_id not in self._paused:
+            return None
+
+        def started(c: docker.DockerClient) -> str | None:
+            try:
+                return str(c.api.inspect_container(backend_id)["State"]["StartedAt"])
+            except docker.errors.NotFound:
+                return None
+        at: str | None = await self._call("inspect container", started)
+        return at
+
+    async def _stood(self, backend_id: str) -> None:
+        """Refuse the read if the hold on ``backend_id`` did not stand the whole time."""
+        since, started = self._since[backend_id]
+        why = await self._call("check the hold", _standing(
+            backend_id, since, paused=backend_id in self._paused, started=started))
+        if why:
+            raise Conflict(why)
 
     async def _let_go(self, backend_id: str) -> None:
         """One hold fewer; the last one unpauses (the lock is held)."""
@@ -150,6 +234,7 @@ class Freezer:
         if self._holders[backend_id]:
             return
         del self._holders[backend_id]
+        self._since.pop(backend_id, None)
         try:
             if backend_id in self._paused:
                 self._paused.discard(backend_id)

@@ -177,3 +177,38 @@ def test_diffs_of_one_session_walk_its_tree_one_at_a_time(app: Appliance, repo: 
 
         wait_for(in_turn, timeout=120, what="each diff in turn")
         assert [f.result() for f in diffs] == [[".gitignore", "sub/a"]] * 3
+
+
+def test_a_read_whose_hold_was_undone_under_it_is_refused(app: Appliance, repo: Path) -> None:
+    """The hold undone while git reads (a person's stop, `docker unpause` by anyone, a
+    restart): the agent ran mid-read and could have swapped a folder for a symlink, so what
+    git read is not given out as the tree; the read is refused and a new one is right."""
+    s = create(app, repo, "moved")
+    workspace = Path(s["worktree_path"])
+    [container] = app.containers(s["id"])
+    # A read the test can hold open: host git waits on a FIFO .gitignore.
+    run_in(app, s, "mkdir sub && touch sub/a && echo sub/.gitignore > .gitignore && "
+                   "mkfifo sub/.gitignore")
+    http = app.http(timeout=300)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(http.get, f"/api/sessions/{s['id']}/diff")
+        wait_for(lambda: walking(workspace) == 1, what="the diff to walk the tree")
+        assert state(app, s)["Paused"]
+        # Undone and done again from outside: the state at the read's end says paused, yet
+        # the agent ran in between.
+        container.unpause()
+        wait_for(lambda: not state(app, s)["Paused"], what="the unpause")
+        container.pause()
+        wait_for(lambda: bool(state(app, s)["Paused"]), what="the pause")
+        wait_for(lambda: (let_go(workspace / "sub" / ".gitignore"), pending.done())[1],
+                 timeout=120, what="the diff to end")
+        answer = pending.result()
+    assert answer.status_code == 409, answer.text
+    assert "the container moved during the read" in answer.json()["error"]
+    assert "try again" in answer.json()["error"]
+    after = state(app, s)
+    assert after["Running"] and not after["Paused"]
+    # Asked again, with nothing moving it, the read is given.
+    run_in(app, s, "rm sub/.gitignore")
+    again = http.get(f"/api/sessions/{s['id']}/diff")
+    assert again.status_code == 200, again.text
