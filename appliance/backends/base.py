@@ -130,8 +130,8 @@ class Observed:
     detail: str = ""
     #: Which backend found it (``docker``, ``kubernetes``): orphans are removed there.
     kind: str = "docker"
-    #: Why it runs without this version's containment (made by an older version), so is
-    #: made again; empty when it has it.
+    #: Why it runs without this version's containment (made by an older version, or changed
+    #: after it was made), so is made again; empty when it has it.
     uncontained: str = ""
     #: Why what confines it from outside (a pod's NetworkPolicy) is not this version's, so
     #: is replaced (no restart needed); empty when it is.

@@ -41,7 +41,14 @@ from appliance.backends.docker_archive import tar_of
 from appliance.backends.docker_freeze import Freezer, paused_refusal, unpause_if_paused
 from appliance.backends.docker_judge import Judge
 from appliance.backends.docker_network import DEFAULT_URL, SessionNetwork, unreachable
-from appliance.backends.docker_spec import containment_of, create_kwargs, lacks, networks
+from appliance.backends.docker_spec import (
+    containment_of,
+    create_kwargs,
+    lacks,
+    made_by,
+    networks,
+    remade_because,
+)
 from appliance.errors import BackendError, ClauderonError
 
 log = logging.getLogger(__name__)
@@ -225,8 +232,7 @@ class DockerBackend:
                 await self.remove(backend_id)
                 name = str(attrs.get("Name") or backend_id).lstrip("/")
                 raise BackendError(
-                    f"container {name} predates this appliance's containment (it lacks "
-                    f"{'; '.join(missing)}): "
+                    f"container {name} was {remade_because(missing, made_by(attrs))}: "
                     "removed instead of started; the session gets a new one")
             await self._lockdown(network)
             if await unpause_if_paused(self._call, backend_id, attrs):

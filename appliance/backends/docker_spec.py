@@ -5,18 +5,24 @@ A container of ours that lacks any of this version's containment (one made befor
 rules: on another network, privileged, sharing a namespace of the host's, a capability,
 device or host folder too many, root, no bound on its processes or its terminal's log) is
 replaced, never adopted or started, and a running one is made again (:func:`lacks` says
-what it lacks, in words).
+what it lacks, in words). Each container carries the version that made it (a label); one
+this version made that lacks something now was changed after it was made (``docker network
+connect``, ``docker update``, a plugin), and the reason says that, not "an older version"
+(:func:`remade_because`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import posixpath
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import docker.types
 
+from appliance import __version__
 from appliance.backends.base import LABEL_MOUNTS, WorkloadSpec
 from appliance.contract import CONTAINER_CA_PATH, CONTAINER_HOME, CONTAINER_UPLOADS, WORKSPACE
 from appliance.resources import parse_memory
@@ -27,6 +33,12 @@ from appliance.resources import parse_memory
 #: one session's log never passes two files of 10 MiB.
 LOG_DRIVER = "json-file"
 LOG_BOUND = {"max-size": "10m", "max-file": "2"}
+
+#: The version that made a container, written at create: the release and a digest of this
+#: module, which says what a container is made with (a release's number alone outlives a
+#: change to its containment).
+LABEL_MADE_BY = "clauderon.made-by"
+MADE_BY = f"{__version__} {hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]}"
 
 
 #: Where a session's container may have a host folder (or file), and whether it must be
@@ -200,6 +212,23 @@ def locked_down(attrs: dict[str, Any], want: Containment) -> bool:
     return not lacks(attrs, want)
 
 
+def made_by(attrs: dict[str, Any]) -> str | None:
+    """The version that made the container ``attrs`` inspects (None: one before the label)."""
+    label = ((attrs.get("Config") or {}).get("Labels") or {}).get(LABEL_MADE_BY)
+    return str(label) if label else None
+
+
+def remade_because(missing: list[str], made_by: str | None, *, this: str = MADE_BY) -> str:
+    """Why a container that lacks ``missing`` is made again, in words true of how it came to
+    lack it: made by another version (``made_by``, its label; None: one from before the
+    label), or made by ``this`` one and changed since."""
+    lacking = "; ".join(missing)
+    if made_by == this:
+        return ("changed after this version made it (a network connected, `docker update`, "
+                f"a plugin): it lacks {lacking}")
+    return f"made by an older version without this version's containment: {lacking}"
+
+
 def create_kwargs(spec: WorkloadSpec) -> dict[str, Any]:
     """The Docker SDK's ``containers.create`` arguments for ``spec`` (pure; the entry
     point, which needs the image's own, is added at create time)."""
@@ -210,7 +239,7 @@ def create_kwargs(spec: WorkloadSpec) -> dict[str, Any]:
     ]
     kwargs: dict[str, Any] = {
         "name": spec.name,
-        "labels": {**spec.labels, LABEL_MOUNTS: mounts_label(spec)},
+        "labels": {**spec.labels, LABEL_MOUNTS: mounts_label(spec), LABEL_MADE_BY: MADE_BY},
         "environment": dict(spec.env),
         "mounts": mounts,
         "working_dir": spec.workdir,

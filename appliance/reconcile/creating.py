@@ -206,8 +206,9 @@ async def create(deps: Deps, a: Create) -> None:
 
 async def remade(deps: Deps, s: Session) -> str:
     """A new container for the running session ``s``, whose old one was removed (made by an
-    older version): made from today's spec on its worktree and home, started and booted;
-    its id. One that fails to start is removed; the workspace is kept (the agent's work)."""
+    older version, or changed after it was made): made from today's spec on its worktree and
+    home, started and booted; its id. One that fails to start is removed; the workspace is
+    kept (the agent's work)."""
     a = Create(session=s, start=True, recreate=True)
     spec, after_start = await _spec(deps, a, s, Marks())
     backend = deps.backend_for(s)

@@ -19,6 +19,7 @@ from typing import Any
 import docker
 import docker.types
 
+from appliance.backends.docker_spec import LABEL_MADE_BY
 from tests.support.agent_app import create, in_container
 from tests.support.appliance import Appliance, wait_for
 
@@ -54,8 +55,11 @@ def replaced(engine: docker.DockerClient, backend_id: str, **made: Any) -> Any:
 
 def made_as_an_older_version(engine: docker.DockerClient, backend_id: str) -> str:
     """Replace the container ``backend_id`` by one as an older version made it: privileged,
-    nothing dropped, new privileges allowed. Its id, running."""
-    return str(replaced(engine, backend_id, privileged=True).id)
+    nothing dropped, new privileges allowed, and no label saying which version made it (an
+    older version wrote none). Its id, running."""
+    labels = engine.api.inspect_container(backend_id)["Config"]["Labels"]
+    older = {k: v for k, v in labels.items() if k != LABEL_MADE_BY}
+    return str(replaced(engine, backend_id, privileged=True, labels=older).id)
 
 
 def test_a_running_container_an_older_version_made_is_made_again_contained(

@@ -74,6 +74,12 @@ def test_a_container_joined_to_a_second_network_after_its_judgement_is_made_agai
     assert stray.name not in networks and len(networks) == 1, networks
     assert now["status_reason"].startswith("restarted: "), now
     assert "alone" in now["status_reason"], now
+    # This version made it; the join came after: the reason says so, not "an older version".
+    assert "changed after this version made it" in now["status_reason"], now
+    assert "older version" not in now["status_reason"], now
+    events = appliance.client().get(f"/api/sessions/{s['id']}/events")["events"]
+    drift = [e["payload"]["reason"] for e in events if e["kind"] == "drift"]
+    assert any("changed after this version made it" in r for r in drift), drift
 
 
 def test_a_container_with_another_sessions_worktree_is_judged_lacking(
