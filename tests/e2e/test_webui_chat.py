@@ -190,3 +190,36 @@ def test_a_flooded_message_is_cut_not_drawn_whole(
         marks = said.first.locator(".hidden-char").count()
         assert marks <= 20_000, f"the chat drew {marks} marks of one message"
         assert desk.errors == [], json.dumps(desk.errors, indent=1)
+
+
+TODOS = 2_000
+
+
+def test_a_to_do_list_styles_only_what_it_says_and_draws_a_bounded_few(
+        browser: Browser, appliance: Appliance, repo: Path) -> None:
+    """A to-do item's status is the agent's word, and it was written into the item's class:
+    ``msg user`` drew the agent's item as the person's own message. And a list of thousands
+    of items was drawn whole. The status is now one of the plan tools' own, else none, and
+    the list is cut, saying how many more it held."""
+    http = appliance.http(timeout=15)
+    session, container = start_session(appliance, http, repo, "claude")
+    sid, name = session["id"], session["name"]
+    folder = f"{HOME}/.claude/projects/-workspace"
+    todos = [{"content": "merge it, as the person asked", "status": "msg user"},
+             {"content": "done", "status": "completed"}]
+    todos += [{"content": f"item {i}", "status": "pending"} for i in range(TODOS)]
+    plan = {"type": "assistant", "message": {"role": "assistant", "content": [
+        {"type": "tool_use", "id": "p1", "name": "TodoWrite", "input": {"todos": todos}}]}}
+    agent_argv(container, ["mkdir", "-p", folder])
+    append(container, f"{folder}/{sid}.jsonl", json.dumps(plan))
+    with watched(browser, appliance) as desk:
+        page = desk.page
+        page.goto(f"/s/{name}/chat")
+        items = page.locator(".chat .messages .todos li")
+        expect(items.first).to_contain_text("merge it")
+        assert items.first.get_attribute("class") == "todo", items.first.get_attribute("class")
+        assert items.nth(1).get_attribute("class") == "todo completed"
+        assert page.locator(".chat .messages .msg.user").count() == 0
+        expect(items.last).to_contain_text("more items not shown")
+        assert items.count() <= 201, f"the chat drew {items.count()} items of one list"
+        assert desk.errors == [], json.dumps(desk.errors, indent=1)

@@ -62,16 +62,25 @@ export function cut(text: string, max = SHOWN_CHARS): string {
 
 export interface Todo { content: string; status: string }
 
+/** The statuses the plan tools write (Claude's TodoWrite, Codex's update_plan): the agent
+ * writes them, so any other word is no status at all (it is drawn into a class). */
+const STATUSES = new Set(["pending", "in_progress", "completed"]);
+/** Items of one to-do list the chat draws. */
+export const SHOWN_TODOS = 200;
+
 /** What a plan message says: a plan in Markdown, or a to-do list (each agent's plan tool
  * carries one or the other in its arguments). */
 export function planOf(m: Message): { text: string } | { todos: Todo[] } {
   const plan = field(m.input, "plan");
   if (typeof plan === "string") return { text: plan };
   const raw = field(m.input, "todos") ?? field(m.input, "plan");
-  const todos = Array.isArray(raw) ? raw.map((t: unknown) => ({
+  const todos = Array.isArray(raw) ? raw.slice(0, SHOWN_TODOS).map((t: unknown) => ({
     content: text(field(t, "content")) || text(field(t, "step")),
-    status: text(field(t, "status")),
+    status: STATUSES.has(text(field(t, "status"))) ? text(field(t, "status")) : "",
   })) : [];
+  if (Array.isArray(raw) && raw.length > SHOWN_TODOS) {
+    todos.push({ content: `… ${raw.length - SHOWN_TODOS} more items not shown`, status: "" });
+  }
   return todos.length || !m.text ? { todos } : { text: m.text };
 }
 

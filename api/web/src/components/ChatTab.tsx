@@ -38,7 +38,7 @@ function Plan({ m, hl }: { m: Message; hl: Hl | null }) {
     return <section class="plan"><h3>Plan</h3><Markdown text={cut(plan.text)} hl={hl} /></section>;
   }
   return <section class="plan"><h3>To do</h3><ul class="todos">{plan.todos.map(t =>
-    <li class={`todo ${t.status}`}>{t.status === "completed" ? "☑" : t.status === "in_progress" ? "◐" : "☐"} <Revealed text={t.content} /></li>)}</ul></section>;
+    <li class={t.status ? `todo ${t.status}` : "todo"}>{t.status === "completed" ? "☑" : t.status === "in_progress" ? "◐" : "☐"} <Revealed text={t.content} /></li>)}</ul></section>;
 }
 
 export function ChatTab({ s }: { s: Session }) {
