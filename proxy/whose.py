@@ -91,16 +91,22 @@ class Question:
     via: int = 0
     #: REST: a reaction's id, when the write deletes it.
     reaction: int = 0
+    #: REST: a review's id, when the write edits, deletes, submits or dismisses it.
+    review: int = 0
 
 
 #: The GraphQL mutations that only add to an issue (or create one): every other mutation a
 #: session may use changes what it names.
 ADDS = frozenset({"createIssue", "addComment", "addReaction", "addPullRequestReview",
-                  "addPullRequestReviewComment", "addPullRequestReviewThread"})
+                  "addPullRequestReviewComment", "addPullRequestReviewThread",
+                  "addPullRequestReviewThreadReply"})
 #: Under a numbered issue or a comment, what a POST only adds to it: a comment, a reaction.
 _ADDING = re.compile(r"^/(comments|reactions)$")
 #: Under a numbered issue or a comment, a reaction named by its id (a DELETE takes it away).
 _REACTION = re.compile(r"^/reactions/(?P<id>\d+)$")
+#: Under a numbered pull request, a review named by its id: a write to it (an edit, a
+#: deletion, a submission, a dismissal) changes it.
+_REVIEW = re.compile(r"^/reviews/(?P<id>\d+)(/[^/]+)?$")
 
 
 #: What a session made: (repository in lower case, kind, number or id); a node id is
@@ -115,7 +121,9 @@ _CREATES: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/pulls/\d+/comments(/\d+/replies)?$"),
      "review_comment", "pulls/comments/{}"),
     (re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/(issues/|(issues|pulls)/comments/)\d+/reactions$"),
-     "reaction", ""))
+     "reaction", ""),
+    (re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/pulls/(?P<number>\d+)/reviews$"), "review",
+     "pulls/{number}"))
 #: The GraphQL creates whose answer is remembered: the field of the payload that is what
 #: was made, and the kind of its ``databaseId`` in REST's terms (a review comment's is the
 #: id of ``pulls/comments/ID``, so REST and GraphQL change it alike).
@@ -154,7 +162,8 @@ def create(method: str, path: str, body: bytes | None) -> Create | None:
         return Create(repo="", kind="graphql")
     for pattern, kind, url in _CREATES:
         if (m := pattern.match(clean)) is not None:
-            return Create(repo=m.group("repo").lower(), kind=kind, url=url)
+            return Create(repo=m.group("repo").lower(), kind=kind, url=url.replace(
+                "{number}", m.groupdict().get("number") or ""))
     return None
 
 
@@ -166,17 +175,18 @@ def created(c: Create, status: int, answer: bytes) -> tuple[Own, ...]:
         data = doc.get("data") if status == 200 and isinstance(doc, dict) else None
         return _graphql_created(data) if isinstance(data, dict) else ()
     # Only 201 is a new one: GitHub answers a reaction already there (the person's, the same
-    # user to GitHub) again with 200.
-    if status != 201 or not isinstance(doc, dict):
+    # user to GitHub) again with 200. A review's create is answered 200, and always new.
+    if status != (200 if c.kind == "review" else 201) or not isinstance(doc, dict):
         return ()
     ident = doc.get("number" if c.kind == "issue" else "id")
     if type(ident) is not int or ident <= 0:
         return ()
     if c.kind == "reaction":  # a reaction's answer names no url: its content shows its shape
         return ((c.repo, c.kind, str(ident)),) if isinstance(doc.get("content"), str) else ()
-    if not isinstance(doc.get("url"), str) \
-            or doc["url"].lower() != f"https://{GITHUB_API}/repos/{c.repo}/" \
-                                     f"{c.url.format(ident)}":
+    # A review's answer names the pull request it is on, not itself.
+    url = doc.get("pull_request_url" if c.kind == "review" else "url")
+    if not isinstance(url, str) \
+            or url.lower() != f"https://{GITHUB_API}/repos/{c.repo}/{c.url.format(ident)}":
         return ()
     return ((c.repo, c.kind, str(ident)), *_node(doc.get("node_id")))
 
@@ -213,6 +223,8 @@ def claims(q: Question) -> tuple[Own, ...]:
         return tuple(("", "node", i) for i in q.ids)
     if q.reaction:
         return ((q.repo.lower(), "reaction", str(q.reaction)),)
+    if q.review:
+        return ((q.repo.lower(), "review", str(q.review)),)
     if q.comment:
         kind = "review_comment" if "/pulls/comments/" in q.path else "issue_comment"
         return ((q.repo.lower(), kind, str(q.comment)),)
@@ -249,6 +261,14 @@ def question(method: str, path: str, body: bytes | None) -> Question | str | Non
     number, under = int(m.group("number")), m.group("under") or ""
     if m.group("kind") == "issues" and (r := _REACTION.match(under)) is not None:
         return _reaction(m.group("repo"), int(r.group("id")), f"#{number}")
+    if m.group("kind") == "pulls" and (r := _REVIEW.match(under)) is not None:
+        # GitHub sees one user: the session's review only when its create's answer named it.
+        review = int(r.group("id"))
+        return Question(method="GET", path="", repo=m.group("repo"), review=review,
+                        changes=f"review {review} (on pull request #{number})")
+    if m.group("kind") == "pulls" and under == "/requested_reviewers" and method == "DELETE":
+        return (f"the review requests of pull request #{number} are the person's: a session "
+                "asks for reviewers, but takes none away; ask the person to")
     changes = "" if m.group("kind") == "pulls" or (method == "POST" and _ADDING.match(under)) \
         else f"issue #{number}"
     return _pull(m.group("repo"), number, changes)
@@ -265,7 +285,8 @@ def unmade(q: Question, session_name: str) -> str | None:
     """Why the REST change ``q``, to a comment or reaction the session did not make (what
     :func:`made` did not pass), is refused without asking GitHub: the person wrote it or
     added it, wherever it stands (the session's own pull request too)."""
-    if q.path != GRAPHQL and q.changes and (q.comment or q.reaction) and not q.via:
+    if q.path != GRAPHQL and q.changes and (q.comment or q.reaction or q.review) \
+            and not q.via:
         return _persons(q.changes, f"clauderon/{session_name}")
     return None
 
@@ -367,7 +388,8 @@ def _comment_refusal(q: Question, mine: str, status: int, answer: bytes
 
 
 #: The nodes a person writes: a change to one passes only when the session made it.
-_WORDS = frozenset({"Issue", "IssueComment", "PullRequestReview", "PullRequestReviewComment"})
+_WORDS = {"Issue": "issue", "IssueComment": "comment", "PullRequestReview": "review",
+          "PullRequestReviewComment": "review comment", "PullRequestReviewThread": "review thread"}
 
 
 def _nodes_refusal(q: Question, mine: str, status: int, answer: bytes,
@@ -393,7 +415,7 @@ def _nodes_refusal(q: Question, mine: str, status: int, answer: bytes,
         if kind in _WORDS and ("", "node", node_id) in owned:
             continue  # the session made it
         if q.changes and kind in _WORDS and kind != "Issue":  # the person's, on any pull request
-            return _persons(f"comment {node_id}", mine)
+            return _persons(f"{_WORDS[kind]} {node_id}", mine)
         pull = node if kind == "PullRequest" else node.get("pullRequest")
         if pull is None and q.changes and kind in ("Issue", "IssueComment"):
             return _persons(f"{'issue' if kind == 'Issue' else 'comment'} {node_id}", mine)

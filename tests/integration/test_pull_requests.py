@@ -66,6 +66,22 @@ def cli_json(app: Appliance, *args: str) -> Any:
     return json.loads(app.cli(*args, "--json").stdout)
 
 
+def as_agent(app: Appliance, s: dict[str, Any], method: str, path: str,
+             doc: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The agent's GitHub API call from inside its container: (status, JSON answer)."""
+    _, out = in_container(app, s, (
+        "curl -s -w '\\n%{http_code}' -H 'Authorization: Bearer x' "
+        f"-H 'content-type: application/json' -X {method} -d '{json.dumps(doc)}' "
+        f"https://api.github.com{path}"))
+    body, _, code = out.strip().rpartition("\n")
+    return code, json.loads(body[body.find("{"):]) if "{" in body else {}
+
+
+def gql(mutation: str, node: str) -> dict[str, Any]:
+    """A GraphQL mutation naming the node ``node`` by the variable ``$id``."""
+    return {"query": f"mutation($id: ID!) {{ {mutation} }}", "variables": {"id": node}}
+
+
 def test_push_open_a_pull_request_follow_ci_and_merge(
         app: Appliance, origin: Path, github: FakeGitHub) -> None:
     s = create(app, origin, "feature")
@@ -416,9 +432,6 @@ def test_a_session_changes_none_of_the_persons_issues_or_comments(
 
     call = partial(on_github, app, s)
 
-    def gql(mutation: str, node: str) -> dict[str, Any]:
-        return {"query": f"mutation($id: ID!) {{ {mutation} }}", "variables": {"id": node}}
-
     issues = f"/repos/{SLUG}/issues"
     refused = [
         ("PATCH", f"{issues}/{number}", {"state": "closed"}),
@@ -464,16 +477,7 @@ def test_a_session_changes_the_issues_and_comments_it_created_and_still_not_the_
     their_note = github.add_comment(SLUG, theirs["number"], "the person's words")
     before = (dict(theirs), dict(their_note))
 
-    def call(method: str, path: str, doc: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        _, out = in_container(app, s, (
-            "curl -s -w '\\n%{http_code}' -H 'Authorization: Bearer x' "
-            f"-H 'content-type: application/json' -X {method} -d '{json.dumps(doc)}' "
-            f"https://api.github.com{path}"))
-        body, _, code = out.strip().rpartition("\n")
-        return code, json.loads(body[body.find("{"):]) if "{" in body else {}
-
-    def gql(mutation: str, node: str) -> dict[str, Any]:
-        return {"query": f"mutation($id: ID!) {{ {mutation} }}", "variables": {"id": node}}
+    call = partial(as_agent, app, s)
 
     issues = f"/repos/{SLUG}/issues"
     code, mine = call("POST", issues, {"title": "Teh bug"})
@@ -764,13 +768,7 @@ def test_the_persons_words_and_reactions_on_the_sessions_own_pull_request_stay_t
     _, heart = github.add_reaction(SLUG, "heart", comment=theirs["id"])
     before = (dict(theirs), set(github.reactions))
 
-    def call(method: str, path: str, doc: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        _, out = in_container(app, s, (
-            "curl -s -w '\\n%{http_code}' -H 'Authorization: Bearer x' "
-            f"-H 'content-type: application/json' -X {method} -d '{json.dumps(doc)}' "
-            f"https://api.github.com{path}"))
-        body, _, code = out.strip().rpartition("\n")
-        return code, json.loads(body[body.find("{"):]) if "{" in body else {}
+    call = partial(as_agent, app, s)
 
     issues, cid = f"/repos/{SLUG}/issues", theirs["id"]
     # The session adds the person's very reaction: GitHub answers the one there (200).
@@ -804,3 +802,65 @@ def test_the_persons_words_and_reactions_on_the_sessions_own_pull_request_stay_t
         ("DELETE", f"{issues}/comments/{cid}/reactions/{eyes['id']}", {}),
         ("DELETE", f"{issues}/comments/{note['id']}", {})]] == ["200", "204", "204", "204"]
     assert note["id"] not in github.comments and set(github.reactions) == before[1]
+
+
+def test_the_persons_reviews_and_threads_on_the_sessions_own_pull_request_stay_theirs(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """The person asked for changes on the agent's pull request, left a review pending,
+    asked a reviewer and opened two threads. The session, free to change its own pull
+    request, rewrote the person's review, deleted or submitted their pending one, took the
+    reviewer away and resolved (or reopened) their threads. Each is now refused; a review
+    the session made itself (remembered from GitHub's 200 to its create) it still edits,
+    submits and deletes, and it still asks for reviewers and replies to a thread."""
+    s = create(app, origin, "reviewee")
+    agent_commit(app, s, "mine")
+    app.cli("push", "reviewee", "--pr")  # #1, from clauderon/reviewee
+    asked = github.add_review(SLUG, 1, "CHANGES_REQUESTED", "rename this")
+    pending = github.add_review(SLUG, 1, "PENDING", "half a thought")
+    github.pull(1)["requested_reviewers"] = [{"login": "alice"}]
+    open_thread, resolved = github.add_thread(1), github.add_thread(1)
+    resolved["isResolved"] = True
+    before = json.dumps([github.reviews, github.threads, github.pull(1)], sort_keys=True)
+    call = partial(as_agent, app, s)
+
+    reviews = f"/repos/{SLUG}/pulls/1/reviews"
+    refused = [
+        ("PUT", f"{reviews}/{asked['id']}", {"body": "looks good to me"}),
+        ("PUT", f"{reviews}/{asked['id']}/dismissals", {"message": "done"}),
+        ("DELETE", f"{reviews}/{pending['id']}", {}),
+        ("POST", f"{reviews}/{pending['id']}/events", {"event": "COMMENT"}),
+        ("DELETE", f"/repos/{SLUG}/pulls/1/requested_reviewers", {"reviewers": ["alice"]}),
+        ("POST", "/graphql", gql('updatePullRequestReview(input: {pullRequestReviewId: $id, '
+                                 'body: "fine"}) { clientMutationId }', asked["node_id"])),
+        ("POST", "/graphql", gql("deletePullRequestReview(input: {pullRequestReviewId: $id}) "
+                                 "{ clientMutationId }", pending["node_id"])),
+        ("POST", "/graphql", gql("resolveReviewThread(input: {threadId: $id}) "
+                                 "{ clientMutationId }", open_thread["id"])),
+        ("POST", "/graphql", gql("unresolveReviewThread(input: {threadId: $id}) "
+                                 "{ clientMutationId }", resolved["id"])),
+    ]
+    codes = [call(*r)[0] for r in refused]
+    assert codes == ["403"] * len(refused), f"the person's review changed: {codes}"
+    assert json.dumps([github.reviews, github.threads, github.pull(1)],
+                      sort_keys=True) == before  # untouched
+    lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
+    notes = [x["note"] for x in lines if x["session"] == s["id"] and x["status"] == 403]
+    assert len(notes) == len(refused), notes
+
+    # The control: its own review made, rewritten, submitted; another deleted; a reviewer
+    # asked; a reply on the person's thread.
+    code, mine = call("POST", reviews, {"body": "notes"})
+    assert code == "200", mine
+    code, scrap = call("POST", reviews, {"body": "scrap"})
+    assert code == "200", scrap
+    assert [call(*r)[0] for r in [
+        ("PUT", f"{reviews}/{mine['id']}", {"body": "my notes"}),
+        ("POST", f"{reviews}/{mine['id']}/events", {"event": "COMMENT"}),
+        ("DELETE", f"{reviews}/{scrap['id']}", {}),
+        ("POST", f"/repos/{SLUG}/pulls/1/requested_reviewers", {"reviewers": ["bob"]}),
+        ("POST", "/graphql", gql('addPullRequestReviewThreadReply(input: '
+                                 '{pullRequestReviewThreadId: $id, body: "done"}) '
+                                 "{ clientMutationId }", open_thread["id"]))]] \
+        == ["200", "200", "200", "201", "200"]
+    assert github.review(1, mine["id"]) == {**mine, "body": "my notes", "state": "COMMENTED"}
+    assert github.review(1, scrap["id"]) is None

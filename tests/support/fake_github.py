@@ -102,6 +102,8 @@ class FakeGitHub(TlsFake):
         #: Reactions by id, each on an issue or pull request (``_issue``) or a comment
         #: (``_comment``); the token's user has at most one of each content on each.
         self.reactions: dict[int, dict[str, Any]] = {}
+        #: Review threads by number (node id ``PRRT_<n>``), each on a pull request (``_pull``).
+        self.threads: dict[int, dict[str, Any]] = {}
         #: SSH keys added to the token owner's account (``POST /user/keys``).
         self.user_keys: list[dict[str, Any]] = []
         #: The list answers every pull request, whatever ``head`` asks (a server to distrust).
@@ -183,6 +185,29 @@ class FakeGitHub(TlsFake):
                                    "_issue": issue, "_comment": comment}
             return True, self.reactions[rid]
 
+    def add_review(self, slug: str, number: int, state: str, body: str = "") -> dict[str, Any]:
+        """A review of pull request ``number`` (``PENDING`` until submitted), as GitHub
+        answers one; its node id is ``PRR_<id>``."""
+        with self.lock:
+            rid = 700 + sum(len(r) for r in self.reviews.values())
+            review = {"id": rid, "node_id": f"PRR_{rid}", "user": {"login": "octocat"},
+                      "body": body, "state": state,
+                      "html_url": f"https://github.com/{slug}/pull/{number}"
+                                  f"#pullrequestreview-{rid}",
+                      "pull_request_url": f"https://api.github.com/repos/{slug}/pulls/{number}"}
+            self.reviews.setdefault(number, []).append(review)
+            return review
+
+    def review(self, number: int, rid: int) -> dict[str, Any] | None:
+        return next((r for r in self.reviews.get(number, []) if r.get("id") == rid), None)
+
+    def add_thread(self, number: int) -> dict[str, Any]:
+        """A review thread on pull request ``number``; its node id is ``PRRT_<n>``."""
+        with self.lock:
+            n = len(self.threads) + 1
+            self.threads[n] = {"id": f"PRRT_{n}", "isResolved": False, "_pull": number}
+            return self.threads[n]
+
     def pull(self, number: int) -> dict[str, Any]:
         return self.pulls[number - 1]
 
@@ -257,6 +282,11 @@ class FakeGitHub(TlsFake):
         if "deleteIssueComment" in query and comment:
             self.comments.pop(int(comment.group(1)), None)
             data["deleteIssueComment"] = {"clientMutationId": None}
+        thread = re.search(r'"PRRT_(\d+)"', query + json.dumps(variables))
+        for name, resolved in (("resolveReviewThread", True), ("unresolveReviewThread", False)):
+            if re.search(rf"\b{name}\b", query) and thread and int(thread[1]) in self.threads:
+                self.threads[int(thread[1])]["isResolved"] = resolved
+                data[name] = {"thread": self._plain(self.threads[int(thread[1])])}
         named = re.search(r'"PR_(\d+)"', query + json.dumps(variables))
         if "closePullRequest" in query and named:
             self.pull(int(named.group(1)))["state"] = "closed"
@@ -275,6 +305,15 @@ class FakeGitHub(TlsFake):
             on = self.comments[int(comment[1])]["_issue"]
             pull = self._node(f"PR_{on}") if on not in self.issues else None
             return {"__typename": "IssueComment", "pullRequest": pull}
+        review = re.fullmatch(r"PRR_(\d+)", node_id)
+        on = next((n for n, rs in self.reviews.items() for r in rs
+                   if review and r.get("id") == int(review[1])), None)
+        if on is not None:
+            return {"__typename": "PullRequestReview", "pullRequest": self._node(f"PR_{on}")}
+        thread = re.fullmatch(r"PRRT_(\d+)", node_id)
+        if thread and int(thread[1]) in self.threads:
+            return {"__typename": "PullRequestReviewThread",
+                    "pullRequest": self._node(f"PR_{self.threads[int(thread[1])]['_pull']}")}
         found = re.fullmatch(r"PR_(\d+)", node_id)
         if found is None or not 0 < int(found.group(1)) <= len(self.pulls):
             return None
@@ -305,6 +344,40 @@ class FakeGitHub(TlsFake):
             del self.reactions[int(tail[0])]
             return 204, None
         return None
+
+    def _reviews(self, method: str, slug: str, pr: dict[str, Any], rest: list[str],
+                 body: Any) -> tuple[int, Any]:
+        """A review's create (200, as GitHub answers it), edit, deletion (a pending one),
+        submission and dismissal; a pull request's review requests added and removed."""
+        number = pr["number"]
+        if rest == ["requested_reviewers"] and method in ("POST", "DELETE"):
+            asked = pr.setdefault("requested_reviewers", [])
+            names = [str(n) for n in body.get("reviewers") or []]
+            pr["requested_reviewers"] = [u for u in asked if u["login"] not in names] + (
+                [{"login": n} for n in names] if method == "POST" else [])
+            return (201 if method == "POST" else 200), self._public(pr)
+        if rest == ["reviews"] and method == "POST":
+            event = {"COMMENT": "COMMENTED", "REQUEST_CHANGES": "CHANGES_REQUESTED",
+                     "APPROVE": "APPROVED"}.get(str(body.get("event")), "PENDING")
+            return 200, self.add_review(slug, number, event, str(body.get("body") or ""))
+        review = self.review(number, int(rest[1])) if rest[1:2] and rest[1].isdigit() else None
+        if review is None:
+            return 404, {"message": "Not Found"}
+        if rest[2:] == [] and method == "PUT":
+            review["body"] = str(body.get("body"))
+        elif rest[2:] == [] and method == "DELETE":
+            if review["state"] != "PENDING":
+                return 422, {"message": "Unprocessable Entity",
+                             "errors": ["Can not delete a non-pending pull request review"]}
+            self.reviews[number].remove(review)
+        elif rest[2:] == ["events"] and method == "POST" and review["state"] == "PENDING":
+            review["state"] = {"COMMENT": "COMMENTED", "REQUEST_CHANGES": "CHANGES_REQUESTED",
+                               "APPROVE": "APPROVED"}[str(body.get("event"))]
+        elif rest[2:] == ["dismissals"] and method == "PUT":
+            review["state"] = "DISMISSED"
+        else:
+            return 422, {"message": "Unprocessable Entity"}
+        return 200, review
 
     def _route(self, method: str, slug: str, rest: list[str], query: dict[str, list[str]],
                body: Any) -> tuple[int, Any]:
@@ -343,6 +416,8 @@ class FakeGitHub(TlsFake):
                 return 200, self._public(pr)
             if rest[2:] == ["reviews"] and method == "GET":
                 return 200, self.reviews.get(number, [])
+            if rest[2:3] in (["reviews"], ["requested_reviewers"]):
+                return self._reviews(method, slug, pr, rest[2:], body)
             if rest[2:] == ["merge"] and method == "PUT":
                 if pr["state"] != "open":
                     return 405, {"message": "Pull Request is not mergeable"}

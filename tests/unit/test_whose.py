@@ -92,3 +92,64 @@ def test_a_review_comment_made_by_graphql_is_the_sessions_by_rest_and_graphql() 
                       'body: "done"}) { clientMutationId } }'}
     q = whose.question("POST", "/graphql", json.dumps(reply).encode())
     assert isinstance(q, whose.Question) and q.changes == ""  # a reply adds, as on REST
+
+
+P = f"{R}/pulls/1/reviews"
+
+
+@pytest.mark.parametrize(("method", "path", "claims"), [
+    ("PUT", f"{P}/7", (("octo/app", "review", "7"),)),
+    ("DELETE", f"{P}/7", (("octo/app", "review", "7"),)),
+    ("POST", f"{P}/7/events", (("octo/app", "review", "7"),)),
+    ("PUT", f"{P}/7/dismissals", (("octo/app", "review", "7"),)),
+])
+def test_a_review_the_session_did_not_make_is_refused_unasked(
+        method: str, path: str, claims: tuple[whose.Own, ...]) -> None:
+    q = whose.question(method, path, b"{}")
+    assert isinstance(q, whose.Question) and whose.claims(q) == claims
+    why = whose.unmade(q, "s")
+    assert why is not None and "the person's" in why
+    assert whose.made(q, frozenset(claims))
+
+
+def test_a_review_request_is_taken_away_by_the_person_only() -> None:
+    assert isinstance(whose.question("DELETE", f"{R}/pulls/1/requested_reviewers", b"{}"), str)
+    q = whose.question("POST", f"{R}/pulls/1/requested_reviewers", b"{}")
+    assert isinstance(q, whose.Question) and q.changes == ""
+
+
+@pytest.mark.parametrize(("status", "url", "made"), [
+    (200, "https://api.github.com/repos/Octo/App/pulls/1",
+     (("octo/app", "review", "80"), ("", "node", "PRR_80"))),
+    (201, "https://api.github.com/repos/octo/app/pulls/1", ()),  # not GitHub's answer
+    (200, "https://api.github.com/repos/octo/app/pulls/2", ()),  # another pull request's
+    (200, "https://api.github.com/repos/other/app/pulls/1", ()),
+])
+def test_a_review_is_remembered_from_githubs_answer_to_its_create(
+        status: int, url: str, made: tuple[whose.Own, ...]) -> None:
+    c = whose.create("POST", P, b"{}")
+    assert c is not None
+    answer = {"id": 80, "node_id": "PRR_80", "state": "PENDING", "pull_request_url": url}
+    assert whose.created(c, status, json.dumps(answer).encode()) == made
+
+
+@pytest.mark.parametrize(("mutation", "kind", "refused"), [
+    ("resolveReviewThread(input: {threadId: $id})", "PullRequestReviewThread", True),
+    ("unresolveReviewThread(input: {threadId: $id})", "PullRequestReviewThread", True),
+    ("addPullRequestReviewThreadReply(input: {pullRequestReviewThreadId: $id})",
+     "PullRequestReviewThread", False),
+    ("updatePullRequestReview(input: {pullRequestReviewId: $id})",
+     "PullRequestReview", True),
+])
+def test_the_persons_review_thread_on_the_own_pull_request_is_replied_to_not_changed(
+        mutation: str, kind: str, refused: bool) -> None:
+    doc = {"query": f"mutation($id: ID!) {{ {mutation} {{ clientMutationId }} }}",
+           "variables": {"id": "N_1"}}
+    q = whose.question("POST", "/graphql", json.dumps(doc).encode())
+    assert isinstance(q, whose.Question)
+    own = {"number": 1, "headRefName": "clauderon/s", "headRepository": {"nameWithOwner": "o/a"},
+           "repository": {"nameWithOwner": "o/a"}}
+    answer = json.dumps({"data": {"nodes": [{"__typename": kind, "pullRequest": own}]}}).encode()
+    why = whose.refusal(q, "s", 200, answer)
+    assert (isinstance(why, str) and "the person's" in why) == refused, why
+    assert whose.refusal(q, "s", 200, answer, frozenset({("", "node", "N_1")})) is None
