@@ -18,8 +18,10 @@ and none of the person's issues or comments.
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -864,3 +866,35 @@ def test_the_persons_reviews_and_threads_on_the_sessions_own_pull_request_stay_t
         == ["200", "200", "200", "201", "200"]
     assert github.review(1, mine["id"]) == {**mine, "body": "my notes", "state": "COMMENTED"}
     assert github.review(1, scrap["id"]) is None
+
+
+def test_what_a_session_made_outlives_the_proxy_and_goes_with_the_session(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """A session commented, the proxy restarted: the comment is still the session's to edit,
+    the person's still refused; the session deleted, nothing of what it made is kept."""
+    s = create(app, origin, "lasting")
+    theirs = github.add_issue(SLUG, "The person's bug")
+    their_note = github.add_comment(SLUG, theirs["number"], "the person's words")
+    call = partial(as_agent, app, s)
+    issues = f"/repos/{SLUG}/issues"
+    code, note = call("POST", f"{issues}/{theirs['number']}/comments", {"body": "a nte"})
+    assert code == "201", note
+
+    app.stop("proxy")
+    app.start("proxy")
+    fixed = wait_for(lambda: (c := call("PATCH", f"{issues}/comments/{note['id']}",
+                                        {"body": "a note"})[0]) != "000" and c,
+                     what="the proxy back")
+    assert fixed == "200"
+    assert github.comments[note["id"]]["body"] == "a note"
+    assert call("PATCH", f"{issues}/comments/{their_note['id']}", {"body": "no"})[0] == "403"
+    assert github.comments[their_note["id"]]["body"] == "the person's words"
+
+    def rows() -> int:
+        with closing(sqlite3.connect(app.settings.db_path)) as db:
+            return int(db.execute("SELECT count(*) FROM github_made WHERE session_id = ?",
+                                  (s["id"],)).fetchone()[0])
+
+    assert rows() > 0
+    app.cli("delete", "--force", "lasting")
+    assert rows() == 0
