@@ -273,7 +273,7 @@ class Store:
         sets = ", ".join(f"{k} = ?" for k in new_row if k != "id")  # columns, not input
         values = [v for k, v in new_row.items() if k != "id"]
         conn.execute(f"UPDATE sessions SET {sets} WHERE id = ?", (*values, session_id))
-        payload: dict[str, Any] = {"session": wire.session_json(updated)}
+        payload: dict[str, Any] = {"session": wire.event_session_json(updated)}
         if detail:
             payload.update(detail)
         self.journal(conn, session_id, event, payload)

@@ -230,6 +230,21 @@ def session_json(s: Session) -> Json:
     return render(SESSION, s)
 
 
+#: What an event's view of a session leaves out: the prompt, written once at create (whose
+#: event carries it), up to 100,000 characters. Every hook journals the session, and an
+#: agent posts some 20 a second: each row, and each viewer's stream, carried it whole.
+#: Clients keep the prompt they have (the list, a session's read, its created event).
+EVENT_OMITS = ("initial_prompt",)
+
+
+def event_session_json(s: Session) -> Json:
+    """The view of ``s`` an event carries: :func:`session_json` less :data:`EVENT_OMITS`."""
+    view = session_json(s)
+    for key in EVENT_OMITS:
+        view.pop(key, None)
+    return view
+
+
 EVENT: tuple[Field, ...] = (
     Field("id", INT),
     Field("ts", STR),

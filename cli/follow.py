@@ -128,8 +128,8 @@ def follow_session(stream: Iterator[Message | None], session: Json, *, until: se
             show(what.step)
         if what.note:
             notes.append(what.note)
-        if what.session is not None:
-            current = what.session
+        if what.session is not None:  # an event's view leaves out the prompt: kept
+            current = {**(current or session), **what.session}
     show(current["phase"])
     _end(notes)
     return current

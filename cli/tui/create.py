@@ -366,7 +366,7 @@ class CreateScreen(ModalScreen[str | None]):
             if what.gone:
                 session = {**session, "phase": "deleted"}
             steps += [what.step] if what.step else []
-            session = what.session or session
+            session = {**session, **(what.session or {})}  # an event's view: no prompt
             done = session["phase"] in DONE
             progress.update(text(f"{name}: creating " + "".join(f" > {s}" for s in steps)
                                  + (f" > {session['phase']}" if done else "")))

@@ -91,9 +91,11 @@ def apply_event(sessions: dict[str, Session], event: Mapping[str, Any]) -> bool:
     snapshot = payload.get("session")
     if not isinstance(snapshot, dict) or "id" not in snapshot:
         return False
-    if sessions.get(snapshot["id"]) == snapshot:
+    # An event's view leaves out what never changes (the prompt): what is known stays.
+    merged = {**sessions.get(snapshot["id"], {"initial_prompt": ""}), **snapshot}
+    if sessions.get(snapshot["id"]) == merged:
         return False
-    sessions[snapshot["id"]] = snapshot
+    sessions[snapshot["id"]] = merged
     return True
 
 

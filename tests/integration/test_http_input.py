@@ -360,3 +360,26 @@ def test_every_listener_closes_a_connection_when_asked(appliance: Appliance) -> 
                             ("GET /api/sessions HTTP/1.1", "Connection: close\r\n")):
             answer = _answered_then_closed(connect, f"{line}\r\n{head}{close}\r\n".encode())
             assert re.match(rb"HTTP/1.1 (200|401) ", answer), (line, head, answer[:200])
+
+
+def test_a_hook_journals_a_bounded_event_whatever_the_prompt(bounded: Appliance,
+                                                             repo: Path) -> None:
+    """Each hook journals the session as it is now, and that view held the person's whole
+    prompt (up to 100,000 characters, each non-ASCII one six or twelve bytes of JSON): an
+    agent posting its hook within its rate wrote ~1.2 MB a row, to the disk and to every
+    viewer's event stream. An event's view leaves the prompt out (written once, at create;
+    the list and the session's own read carry it)."""
+    name = f"long-{uuid.uuid4().hex[:6]}"
+    prompt = "\U0001F600" * 100_000
+    bounded.client().post("/api/sessions", {"repo_path": str(repo), "name": name,
+                                            "prompt": prompt})
+    s = bounded.wait_phase(name, "running")
+    [container] = bounded.containers(s["id"])
+    token = container.exec_run(["printenv", "CLAUDERON_HOOK_TOKEN"]).output.decode().strip()
+    assert _flood(container, s["id"], token, 10)[0].get("204", 0) >= 1
+    with closing(sqlite3.connect(bounded.settings.db_path)) as conn:
+        sizes = [n for (n,) in conn.execute(
+            "SELECT length(payload) FROM events WHERE session_id = ? AND kind = 'hook'",
+            (s["id"],))]
+    assert sizes and max(sizes) <= 8192, sizes
+    assert bounded.session(name)["initial_prompt"] == prompt  # the session still has it

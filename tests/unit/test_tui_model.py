@@ -139,6 +139,23 @@ def test_events_fold_into_the_list() -> None:
     assert not apply_event(sessions, {"kind": "deleted", "payload": {"id": "id-a"}})
 
 
+def test_an_events_view_keeps_the_prompt_the_list_gave() -> None:
+    """An event's view of a session leaves the prompt out (every hook journals one); what
+    the list gave stays, and a session first seen in such a view has none, not a crash."""
+    listed = session("a", initial_prompt="write the tests")
+    sessions = {"id-a": listed}
+    seen = {k: v for k, v in session("a", agent_status="working").items()
+            if k not in wire.EVENT_OMITS}
+    assert "initial_prompt" not in seen
+    assert apply_event(sessions, {"kind": "hook", "payload": {"session": seen}})
+    assert sessions["id-a"]["initial_prompt"] == "write the tests"
+    assert sessions["id-a"]["agent_status"] == "working"
+    assert not apply_event(sessions, {"kind": "hook", "payload": {"session": seen}})
+    fresh = {**seen, "id": "id-b", "name": "b"}
+    assert apply_event(sessions, {"kind": "hook", "payload": {"session": fresh}})
+    assert sessions["id-b"]["initial_prompt"] == ""
+
+
 def test_fuzzy_prefers_word_starts_and_runs() -> None:
     paths = ["/home/me/src/other/clauderon-api", "/home/me/src/clauderon/api",
              "/srv/nothing"]

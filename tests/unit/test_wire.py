@@ -3,6 +3,7 @@ the derived fields (filters, actions) say the same as the rules they come from."
 
 from __future__ import annotations
 
+import json
 from dataclasses import fields
 from datetime import UTC, datetime
 
@@ -35,6 +36,14 @@ def test_no_token_digest_ever_leaves() -> None:
     body = wire.session_json(s)
     assert "proxy_token_hash" not in body and "hook_token_hash" not in body
     assert s.proxy_token_hash not in repr(body) and s.hook_token_hash not in repr(body)
+
+
+def test_an_events_view_is_the_sessions_less_its_prompt() -> None:
+    s = session(initial_prompt="\U0001F600" * 100_000)
+    full, seen = wire.session_json(s), wire.event_session_json(s)
+    assert "initial_prompt" not in seen
+    assert seen == {k: v for k, v in full.items() if k != "initial_prompt"}
+    assert len(json.dumps(seen)) < 8192 < len(json.dumps(full))
 
 
 def test_every_other_field_is_there_as_plain_json() -> None:

@@ -70,9 +70,12 @@ export interface EgressView {
  * keys the app reads, each checked before use. */
 export type ServerEvent = Schemas["Event"];
 
-export function eventSession(e: ServerEvent): Session | undefined {
+/** A session as an event shows it: its prompt is left out (written once, at create). */
+export type EventSession = Omit<Session, "initial_prompt"> & { initial_prompt?: string };
+
+export function eventSession(e: ServerEvent): EventSession | undefined {
   const s = e.payload.session;
-  return s && typeof s === "object" && "id" in s ? s as Session : undefined;
+  return s && typeof s === "object" && "id" in s ? s as EventSession : undefined;
 }
 
 export function eventText(e: ServerEvent, key: "step" | "message" | "hook" | "path" | "reason"): string {

@@ -145,7 +145,9 @@ class LiveStore {
   }
 
   private apply(e: ServerEvent, emit = true): void {
-    const s = eventSession(e);
+    const seen = eventSession(e);
+    // An event's view leaves out what never changes (the prompt): what is known stays.
+    const s: Session | undefined = seen && { initial_prompt: "", ...this.sessions.get(seen.id), ...seen };
     if (s) {
       const note = emit ? notify.noteFor(this.noted.get(s.id) ?? this.sessions.get(s.id), s)
         : null;
