@@ -14,7 +14,6 @@ user name or password stripped from the URL: credentials are the proxy's busines
 
 from __future__ import annotations
 
-import string
 from pathlib import Path
 
 from appliance import branchsync, hostgit, repos, shadow, workspaces
@@ -28,7 +27,6 @@ REMOTE_TIMEOUT = 30.0
 #: which git's helper holds whole: a listing runs with the heap of a git reading an
 #: agent's data).
 LISTING_LIMIT = 64 << 10
-_HEX = frozenset(string.hexdigits.lower())
 
 
 def cluster_remote(repo: RepoInfo) -> str:
@@ -72,8 +70,7 @@ def remote_tip(repo: RepoInfo, url: str, branch: str, *, proxy: str,
         raise GitError(f"could not ask {url} for {branch}: {hostgit.said(proc)}")
     for line in proc.stdout[:LISTING_LIMIT].decode("ascii", "replace").splitlines():
         sha, _, name = line.partition("\t")
-        if name.strip() == f"refs/heads/{branch}" and len(sha) in (40, 64) \
-                and set(sha) <= _HEX:
+        if name.strip() == f"refs/heads/{branch}" and workspaces.hex_id(sha.encode()) == sha:
             return sha
     return None
 

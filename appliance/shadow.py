@@ -32,8 +32,7 @@ from pathlib import Path
 
 from appliance.errors import GitError
 from appliance.hostgit import STREAM_SIZE, Owner
-
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+from appliance.safefs import DIR_FLAGS
 
 #: Our config: the format, and what bounds the memory of a git that packs the agent's
 #: objects from here (a fetch's sending side, which takes no configuration from the
@@ -81,7 +80,7 @@ def _open_dir(parent: int, name: str, where: str) -> int | None:
     """A real folder ``name`` of ``parent`` (None when absent); a link or anything else in
     its place is refused."""
     try:
-        return os.open(name, _DIR_FLAGS, dir_fd=parent)
+        return os.open(name, DIR_FLAGS, dir_fd=parent)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -135,7 +134,7 @@ def object_view(view: Path, workspace: Path, *, owner: Owner) -> Path:
         os.chown(view, owner.uid, owner.gid)
     budget = [VIEW_LIMIT]
     with contextlib.ExitStack() as stack:
-        objects = os.open(workspace, _DIR_FLAGS)
+        objects = os.open(workspace, DIR_FLAGS)
         stack.callback(os.close, objects)
         for where in (".git", ".git/objects"):
             fd = _open_dir(objects, where.rsplit("/", 1)[-1], where)
@@ -147,7 +146,7 @@ def object_view(view: Path, workspace: Path, *, owner: Owner) -> Path:
             source = _open_dir(objects, folder, f".git/objects/{folder}")
             if source is None:
                 continue
-            target = os.open(view / folder, _DIR_FLAGS)
+            target = os.open(view / folder, DIR_FLAGS)
             try:
                 _link_objects(source, target, folder, budget)
             finally:

@@ -39,7 +39,7 @@ from appliance.audit import (
 )
 from appliance.audit_index import PER_SESSION, AuditIndex
 from appliance.errors import ClauderonError, Conflict, InvalidInput, NotFound
-from appliance.readers import Tree, host_tree
+from appliance.readers import HOME, Tree, host_tree
 from appliance.sessions import Session
 from appliance.store import Event
 from appliance.timeline import Batch, Entry, Source, clamp, parse_time, plain, title
@@ -143,7 +143,7 @@ def messages(home: Path | Callable[[], AbstractContextManager[Tree]], session: S
     if parse is None:  # a custom agent's output is text, read in the transcript, not here
         return empty
     try:
-        opened = (host_tree(home, label=reader.HOME, absent="no home")
+        opened = (host_tree(home, label=HOME, absent="no home")
                   if isinstance(home, Path) else home())
         with opened as tree:
             try:

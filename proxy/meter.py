@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from appliance.methods import READS
 from appliance.usage import Usage
 
 #: A JSON answer is read whole up to this size; beyond, it is passed on unmetered.
@@ -69,7 +70,6 @@ _GEMINI = (":generateContent", ":streamGenerateContent")
 _FREE = frozenset({"/v1/messages/count_tokens", "/oauth/token"})
 _FREE_VERBS = (":countTokens",)
 _FREE_UNDER = "/api/"
-_READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _plain(path: str) -> bool:
@@ -100,7 +100,7 @@ def unmetered_spend(method: str, path: str, *, upgrade: bool, anthropic: bool) -
     named plainly (a ``..`` or an escape could lead a server elsewhere than the name)."""
     if metered_api(method, path) is not None:
         return False
-    if method in _READS:
+    if method in READS:
         return upgrade
     path = path.split("?", 1)[0].rstrip("/")
     free = path in _FREE or path.endswith(_FREE_VERBS) \

@@ -45,7 +45,6 @@ MAX_READ = 4 * 1024 * 1024  # bytes parsed per answer; a longer line is passed o
 MAX_SKIP = 64 * 1024 * 1024  # bytes of an over-long line looked through per answer
 MAX_FILES = 1000  # Codex rollout files (one per run of the CLI)
 MAX_ENTRIES = 10_000  # folder entries looked at to find them
-HOME = "the agent's home"
 CODEX_SESSIONS = (".codex", "sessions")
 DATED = re.compile(r"[0-9]{1,4}")  # YYYY, MM, DD
 ROLLOUT = re.compile(r"rollout-[A-Za-z0-9._:-]{1,200}\.jsonl")

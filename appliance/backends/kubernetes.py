@@ -66,6 +66,7 @@ from appliance.backends.kubernetes_client import (
     translate,
     unless_gone,
 )
+from appliance.backends.kubernetes_manifests import Json
 from appliance.backends.kubernetes_state import (
     image_of,
     is_ready,
@@ -78,7 +79,6 @@ from appliance.errors import BackendError, BackendUnavailable, ClauderonError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Json = dict[str, Any]
 START_TIMEOUT = 600.0
 GONE_TIMEOUT = 60.0
 

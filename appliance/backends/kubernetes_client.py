@@ -14,10 +14,10 @@ import urllib3.exceptions
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
+from appliance.backends.kubernetes_manifests import Json
 from appliance.config_kubernetes import KubeSettings
 from appliance.errors import BackendError, BackendUnavailable, ClauderonError
 
-Json = dict[str, Any]
 T = TypeVar("T")
 
 

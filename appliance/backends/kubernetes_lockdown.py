@@ -24,10 +24,9 @@ from typing import Any
 
 from appliance.backends import kubernetes_manifests as manifests
 from appliance.backends.base import LABEL_SESSION, Observed, RunState
-from appliance.backends.kubernetes_manifests import AGENT, CLONE
+from appliance.backends.kubernetes_manifests import AGENT, CLONE, Json
 from appliance.config_kubernetes import KubeSettings
 
-Json = dict[str, Any]
 #: Pod fields that open a way out of the pod when true (all false when absent).
 _HOST_FIELDS = ("hostNetwork", "hostPID", "hostIPC", "shareProcessNamespace")
 

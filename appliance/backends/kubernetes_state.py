@@ -11,13 +11,10 @@ reached its node's kubelet: the cluster enforces no NetworkPolicy (:func:`unconf
 
 from __future__ import annotations
 
-from typing import Any
-
 from appliance.backends.base import RunState
-from appliance.backends.kubernetes_manifests import KUBELET_PORT, UNCONFINED_EXIT
+from appliance.backends.kubernetes_manifests import KUBELET_PORT, UNCONFINED_EXIT, Json
 from appliance.errors import BackendError
 
-Json = dict[str, Any]
 PULL_ERRORS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName",
                          "ErrImageNeverPull", "RegistryUnavailable"})
 CONFIG_ERRORS = frozenset({"CreateContainerConfigError", "CreateContainerError",
