@@ -207,11 +207,6 @@ def lacks(attrs: dict[str, Any], want: Containment) -> list[str]:
     return out
 
 
-def locked_down(attrs: dict[str, Any], want: Containment) -> bool:
-    """Whether an existing container was made with the containment ``want``."""
-    return not lacks(attrs, want)
-
-
 def made_by(attrs: dict[str, Any]) -> str | None:
     """The version that made the container ``attrs`` inspects (None: one before the label)."""
     label = ((attrs.get("Config") or {}).get("Labels") or {}).get(LABEL_MADE_BY)
