@@ -250,9 +250,10 @@ class DockerBackend:
             await unpause_if_paused(self._call, row["Id"], {"State": {"Paused": True}})
 
     async def stop(self, backend_id: str) -> None:
+        await self._freezer.outwait(backend_id, "stop")  # a read's hold ends first
         attrs = await self.inspect(backend_id)
-        if attrs is not None:
-            await unpause_if_paused(self._call, backend_id, attrs)  # a frozen one cannot stop
+        if attrs is not None:  # held past the wait (nobody lets go): undone, then stopped
+            await unpause_if_paused(self._call, backend_id, attrs)
         await self._call("stop container", lambda c: c.api.stop(backend_id, timeout=5))
 
     async def remove(self, backend_id: str) -> None:

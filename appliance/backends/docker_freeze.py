@@ -27,11 +27,15 @@ stop, ``docker unpause`` or ``restart`` by anyone, a remake): the agent ran mid-
 what git read is not the still tree. So at the read's end the hold is checked, while it is
 still on: the engine's events for the container since the pause (an unpause, a start, an
 end) and its state now (still paused, started when it was). A hold that did not stand
-the whole time refuses the read (:func:`moved`); asking again reads under a new one.
+the whole time refuses the read (:func:`moved`); asking again reads under a new one. What
+of ours would undo a hold (a stop, an archive) waits for it to end first, bounded
+(:meth:`Freezer.outwait`): the reads are the API's, the stops the reconciler's, so the
+engine's word (paused) is what it waits on.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -43,7 +47,14 @@ import trio
 
 from appliance.errors import Conflict
 
+log = logging.getLogger(__name__)
 Call = Callable[[str, Callable[[docker.DockerClient], Any]], Awaitable[Any]]
+
+#: How long a stop waits for a read's hold to end before it undoes it (the read is then
+#: refused): one bounded git walk (``hostgit.GIT_TIMEOUT``) and a margin; a pause nobody
+#: lets go of (a person's ``docker pause``) is as long as a stop waits.
+HOLD_WAIT_SECONDS = 150.0
+HOLD_POLL_SECONDS = 0.1
 
 
 #: The engine writes down a pause (or an unpause) twice: when it makes it, and again when
@@ -129,6 +140,16 @@ def _standing(backend_id: str, since: float, *, paused: bool, started: str | Non
     return stood
 
 
+def _paused(backend_id: str) -> Callable[[docker.DockerClient], bool]:
+    """Whether the engine says the container is paused (gone: not)."""
+    def paused(c: docker.DockerClient) -> bool:
+        try:
+            return bool(c.api.inspect_container(backend_id)["State"]["Paused"])
+        except docker.errors.NotFound:
+            return False
+    return paused
+
+
 class Freezer:
     """Counted pauses of containers, for one backend, and the commands starting in them."""
 
@@ -148,6 +169,20 @@ class Freezer:
         """Until no read of this backend holds the container still."""
         while self._holders.get(backend_id):
             await self._released[backend_id].wait()
+
+    async def outwait(self, backend_id: str, what: str) -> None:
+        """Until no read holds the container still (this backend's, then one the engine
+        says is on: another process's), at most :data:`HOLD_WAIT_SECONDS`; ``what`` (a stop)
+        undoes a hold, so it waits for the read to end rather than have it refused."""
+        with trio.move_on_after(HOLD_WAIT_SECONDS):
+            await self.thawed(backend_id)
+            said = False
+            while await self._call("inspect container", _paused(backend_id)):
+                if not said:
+                    log.info("the %s of container %s waits for the read that holds it "
+                             "still", what, backend_id[:12])
+                    said = True
+                await trio.sleep(HOLD_POLL_SECONDS)
 
     @asynccontextmanager
     async def starting(self, backend_id: str) -> AsyncIterator[Callable[[], None]]:

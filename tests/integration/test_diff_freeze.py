@@ -212,3 +212,33 @@ def test_a_read_whose_hold_was_undone_under_it_is_refused(app: Appliance, repo: 
     run_in(app, s, "rm sub/.gitignore")
     again = http.get(f"/api/sessions/{s['id']}/diff")
     assert again.status_code == 200, again.text
+
+
+def test_a_stop_asked_during_a_read_waits_for_its_hold(app: Appliance, repo: Path) -> None:
+    """A person's stop while git reads: the stop waits for the read's hold to end, then
+    stops; the read is given (nothing ran under it) and the container ends stopped, neither
+    paused nor running."""
+    s = create(app, repo, "stopped")
+    workspace = Path(s["worktree_path"])
+    run_in(app, s, "mkdir sub && touch sub/a && echo sub/.gitignore > .gitignore && "
+                   "mkfifo sub/.gitignore")
+    http = app.http(timeout=300)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(http.get, f"/api/sessions/{s['id']}/diff")
+        wait_for(lambda: walking(workspace) == 1, what="the diff to walk the tree")
+        assert state(app, s)["Paused"]
+        asked = http.post(f"/api/sessions/{s['id']}/stop", json={})
+        assert asked.status_code in (200, 202), asked.text
+        # The reconciler has the stop to do; it waits for the hold: the container stays
+        # held while the read goes on, however long (the engine is asked, not a clock).
+        wait_for(lambda: "waits for the read" in app.log("reconciler")
+                 or not state(app, s)["Paused"], what="the stop to wait for the read's hold")
+        assert state(app, s)["Paused"], "the stop undid the read's hold"
+        wait_for(lambda: (let_go(workspace / "sub" / ".gitignore"), pending.done())[1],
+                 timeout=120, what="the diff to end")
+        answer = pending.result()
+    assert answer.status_code == 200, answer.text
+    assert sorted(f["path"] for f in answer.json()["files"]) == [".gitignore", "sub/a"]
+    app.wait_phase("stopped", "stopped")
+    after = state(app, s)
+    assert not after["Running"] and not after["Paused"], after
