@@ -21,6 +21,19 @@ LABEL_NAME = "clauderon.name"
 #: read-only]`` rows): labels are set at create and never change, so a pass without the spec
 #: compares a container's mounts with it exactly.
 LABEL_MOUNTS = "clauderon.mounts"
+#: The version that made a workload (a container, a pod), written at create: what a
+#: workload lacking containment is said to be (:func:`remade_because`).
+LABEL_MADE_BY = "clauderon.made-by"
+
+
+def remade_because(missing: list[str], made_by: str | None, *, this: str, how: str) -> str:
+    """Why a workload that lacks ``missing`` is made again, in words true of how it came to
+    lack it: made by another version (``made_by``, its label; None: one from before the
+    label), or made by ``this`` one and changed since (``how``: what can change it)."""
+    lacking = "; ".join(missing)
+    if made_by == this:
+        return f"changed after this version made it ({how}): it lacks {lacking}"
+    return f"made by an older version without this version's containment: {lacking}"
 
 
 class RunState(StrEnum):

@@ -23,7 +23,8 @@ from typing import Any
 import docker.types
 
 from appliance import __version__
-from appliance.backends.base import LABEL_MOUNTS, WorkloadSpec
+from appliance.backends import base
+from appliance.backends.base import LABEL_MADE_BY, LABEL_MOUNTS, WorkloadSpec
 from appliance.contract import CONTAINER_CA_PATH, CONTAINER_HOME, CONTAINER_UPLOADS, WORKSPACE
 from appliance.resources import parse_memory
 
@@ -34,11 +35,12 @@ from appliance.resources import parse_memory
 LOG_DRIVER = "json-file"
 LOG_BOUND = {"max-size": "10m", "max-file": "2"}
 
-#: The version that made a container, written at create: the release and a digest of this
-#: module, which says what a container is made with (a release's number alone outlives a
-#: change to its containment).
-LABEL_MADE_BY = "clauderon.made-by"
+#: The version that made a container (its ``LABEL_MADE_BY``), written at create: the release
+#: and a digest of this module, which says what a container is made with (a release's
+#: number alone outlives a change to its containment).
 MADE_BY = f"{__version__} {hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]}"
+#: What changes a container this version made so that it lacks containment.
+CHANGED_BY = "a network connected, `docker update`, a plugin"
 
 
 #: Where a session's container may have a host folder (or file), and whether it must be
@@ -214,14 +216,8 @@ def made_by(attrs: dict[str, Any]) -> str | None:
 
 
 def remade_because(missing: list[str], made_by: str | None, *, this: str = MADE_BY) -> str:
-    """Why a container that lacks ``missing`` is made again, in words true of how it came to
-    lack it: made by another version (``made_by``, its label; None: one from before the
-    label), or made by ``this`` one and changed since."""
-    lacking = "; ".join(missing)
-    if made_by == this:
-        return ("changed after this version made it (a network connected, `docker update`, "
-                f"a plugin): it lacks {lacking}")
-    return f"made by an older version without this version's containment: {lacking}"
+    """:func:`~appliance.backends.base.remade_because` of a container."""
+    return base.remade_because(missing, made_by, this=this, how=CHANGED_BY)
 
 
 def create_kwargs(spec: WorkloadSpec) -> dict[str, Any]:

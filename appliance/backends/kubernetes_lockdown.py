@@ -4,9 +4,11 @@ version's containment (pure: the API's JSON in, what is missing out, in words).
 A pod keeps the spec it was made with until it ends, and a policy stays as it was written:
 after an upgrade, one an older version made runs on without what was added since (its
 containers' security context, no API token, no service links, no cluster DNS; a policy that
-lets less out). The reconciler reads both here at every pass: a policy that is not today's
-is replaced at once (no restart needed), a pod that lacks anything is made again on its
-volume (:mod:`appliance.reconcile.contain`).
+lets less out). A pod carries the version that made it (a label): one this version made
+that lacks something was changed since (an admission webhook), and is said to be. The
+reconciler reads both here at every pass: a policy that is not today's is replaced at once
+(no restart needed), a pod that lacks anything is made again on its volume
+(:mod:`appliance.reconcile.contain`).
 
 Only the fields containment rests on are compared, each read with the API's default when
 absent: a cluster's admission webhooks add fields of their own (a sidecar, labels, options),
@@ -22,8 +24,9 @@ import dataclasses
 import json
 from typing import Any
 
+from appliance.backends import base
 from appliance.backends import kubernetes_manifests as manifests
-from appliance.backends.base import LABEL_SESSION, Observed, RunState
+from appliance.backends.base import LABEL_MADE_BY, LABEL_SESSION, Observed, RunState
 from appliance.backends.kubernetes_manifests import AGENT, CLONE, Json
 from appliance.config_kubernetes import KubeSettings
 
@@ -98,6 +101,18 @@ def policy_differs(found: Json | None, wanted: Json) -> str:
     return ""
 
 
+def made_by(pod: Json) -> str | None:
+    """The version that made ``pod`` (None: one from before the label)."""
+    label = ((pod.get("metadata") or {}).get("labels") or {}).get(LABEL_MADE_BY)
+    return str(label) if label else None
+
+
+def remade_because(lacks: list[str], made: str | None, *, this: str = manifests.MADE_BY
+                   ) -> str:
+    """:func:`~appliance.backends.base.remade_because` of a pod."""
+    return base.remade_because(lacks, made, this=this, how=manifests.CHANGED_BY)
+
+
 def checked(found: Observed, pod: Json, pvcs: list[Json], policies: list[Json],
             kube: KubeSettings, *, proxy_port: int, hook_port: int) -> Observed:
     """``found`` (a pod) with what it, and its policy, lack of this version's containment
@@ -105,8 +120,8 @@ def checked(found: Observed, pod: Json, pvcs: list[Json], policies: list[Json],
     if found.state is not RunState.RUNNING:
         return found
     lacks = pod_lacks(pod)
-    uncontained = ("made by an older version without this version's containment: "
-                   f"{'; '.join(lacks)}; made again on its volume") if lacks else ""
+    uncontained = f"{remade_because(lacks, made_by(pod))}; made again on its volume" \
+        if lacks else ""
     named = {(o.get("metadata") or {}).get("name"): o for o in pvcs}
     claim = named.get(found.name) or pod
     labels = dict((claim.get("metadata") or {}).get("labels") or {})

@@ -21,7 +21,8 @@ Docker containers (``clauderon.session``, ``clauderon.name``, ``clauderon.instan
 - a **Pod**: an init container that clones the remote through the proxy and checks out the
   session branch (:data:`CLONE_SCRIPT`), then the agent container; both non-root with the
   configured uid, no privilege escalation, every capability dropped, seccomp
-  ``RuntimeDefault``, no service account token, requests = limits from the session.
+  ``RuntimeDefault``, no service account token, requests = limits from the session;
+  labelled with the version that made it (:data:`MADE_BY`).
 
 Neighbours: :mod:`appliance.backends.kubernetes` (the client shell that sends these),
 :mod:`appliance.backends.kubernetes_state` (reading pods back).
@@ -30,13 +31,17 @@ Neighbours: :mod:`appliance.backends.kubernetes` (the client shell that sends th
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import posixpath
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+from appliance import __version__
 from appliance.backends.base import (
     LABEL_INSTANCE,
+    LABEL_MADE_BY,
     LABEL_MANAGED,
     LABEL_SESSION,
     CloneSpec,
@@ -49,6 +54,11 @@ from appliance.resources import parse_memory
 Json = dict[str, Any]
 
 ANNOTATION_POD = "clauderon.io/pod"
+#: The version that made a pod (its ``LABEL_MADE_BY``): the release and a digest of this
+#: module, which says what a pod is made with; a label's value has no space.
+MADE_BY = f"{__version__}-{hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]}"
+#: What changes a pod this version made so that it lacks containment.
+CHANGED_BY = "an admission webhook, a mutating policy"
 ANNOTATION_STOPPED = "clauderon.io/stopped"
 VOLUME = "session"
 FILES_VOLUME = "clauderon-files"
@@ -255,7 +265,9 @@ def pod(spec: WorkloadSpec, kube: KubeSettings) -> Json:
         body["nodeSelector"] = dict(kube.node_selector)
     if kube.tolerations:
         body["tolerations"] = [dict(t) for t in kube.tolerations]
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": _meta(spec, kube), "spec": body}
+    meta = _meta(spec, kube)
+    meta["labels"][LABEL_MADE_BY] = MADE_BY
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": body}
 
 
 def _lockdown(uid: int) -> Json:
@@ -288,6 +300,8 @@ def contained(record: Json, kube: KubeSettings) -> Json:
     spec.update(_lockdown(uid))
     for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
         c["securityContext"] = _security(uid)
+    meta = pod_.setdefault("metadata", {})
+    meta["labels"] = {**(meta.get("labels") or {}), LABEL_MADE_BY: MADE_BY}  # made by us now
     return pod_
 
 

@@ -384,6 +384,7 @@ def test_a_running_pod_an_older_version_made_is_brought_up_to_todays_containment
         c.pop("securityContext", None)
     old_pod = {"apiVersion": "v1", "kind": "Pod", "spec": spec, "metadata": {
         k: current["metadata"][k] for k in ("name", "namespace", "labels")}}
+    old_pod["metadata"]["labels"].pop("clauderon.made-by")  # an older version labels none
     kube.core().delete_namespaced_pod(name, NAMESPACE, grace_period_seconds=0)
     wait_for(lambda: _pod_now(kube, name) is None, what="the pod gone")
     kube.core().create_namespaced_pod(NAMESPACE, old_pod)

@@ -66,7 +66,8 @@ def rendered(kube: KubeSettings = KUBE) -> dict[str, Any]:
 
 
 def test_the_session_objects_match_the_snapshot() -> None:
-    text = json.dumps(rendered(), indent=2, sort_keys=True) + "\n"
+    # The version that made the pod names a digest of the module: any change changes it.
+    text = json.dumps(rendered(), indent=2, sort_keys=True).replace(m.MADE_BY, "MADE_BY") + "\n"
     if UPDATE:
         SNAPSHOT.parent.mkdir(exist_ok=True)
         SNAPSHOT.write_text(text)
