@@ -9,16 +9,17 @@ this machine. The real credentials are canaries in the proxy's environment only.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import docker
 import pytest
 
 from tests.support.agent_app import behind_proxy
-from tests.support.appliance import Appliance
+from tests.support.appliance import Appliance, wait_for
 from tests.support.appliance_image import IMAGE, build_image
 from tests.support.fake_models import FakeModels
 
@@ -84,3 +85,16 @@ def browser() -> Iterator[Browser]:
 def agents(tmp_path: Path, agent_image: str, fake: FakeModels) -> Iterator[Appliance]:
     with agent_tier(tmp_path / "home", agent_image, fake) as app:
         yield app
+
+
+@pytest.fixture
+def victim(appliance: Appliance, repo: Path) -> Iterator[dict[str, Any]]:
+    """A running session on ``appliance`` whose first sync is in (the hostile pages' target)."""
+    name = f"victim-{uuid.uuid4().hex[:8]}"
+    appliance.client().post("/api/sessions", {"repo_path": str(repo), "name": name})
+    s = appliance.wait_phase(name, "running")
+    # The reconciler's first sync of the branch journals an event of its own: once it is
+    # in, every new event is one the hostile page made.
+    wait_for(lambda: any(e["kind"] == "branch_synced" for e in appliance.client().get(
+        f"/api/sessions/{s['id']}/events")["events"]), what="the session's first sync")
+    yield s

@@ -22,8 +22,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -240,18 +238,6 @@ function socket(name, path, send) {
   R.done = true;
 })();
 </script>"""
-
-
-@pytest.fixture
-def victim(appliance: Appliance, repo: Path) -> Iterator[dict[str, Any]]:
-    name = f"victim-{uuid.uuid4().hex[:8]}"
-    appliance.client().post("/api/sessions", {"repo_path": str(repo), "name": name})
-    s = appliance.wait_phase(name, "running")
-    # The reconciler's first sync of the branch journals an event of its own: once it is
-    # in, every new event is one the hostile page made.
-    wait_for(lambda: any(e["kind"] == "branch_synced" for e in appliance.client().get(
-        f"/api/sessions/{s['id']}/events")["events"]), what="the session's first sync")
-    yield s
 
 
 def test_a_hostile_page_on_another_loopback_origin_changes_nothing(
