@@ -275,7 +275,8 @@ def test_an_agent_posting_its_hook_in_a_loop_fills_no_disk(bounded: Appliance,
     assert sent > KEEP_HOOKS + HOOK_TRIM_EVERY, out
     kept, others = _hooks_kept(bounded, loud["id"])
     assert KEEP_HOOKS <= kept < KEEP_HOOKS + HOOK_TRIM_EVERY, (kept, sent)
-    assert others == before  # created, its phases: what happened to it stays
+    # Created, its phases: what happened to it stays (a pass may add a branch sync since).
+    assert others[:len(before)] == before, (before, others)
     assert _hooks_kept(bounded, calm["id"])[0] == 3
 
 
