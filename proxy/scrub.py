@@ -50,6 +50,7 @@ service built to be an oracle.
 
 from __future__ import annotations
 
+import functools
 import re
 from bisect import bisect_left
 from collections.abc import Iterable
@@ -77,6 +78,27 @@ REACH = LEVELS * LONGEST
 REREAD = 8
 
 
+@functools.lru_cache(maxsize=64)
+def _plan(given: tuple[bytes, ...]) -> tuple[tuple[bytes, ...], tuple[bytes, ...],
+                                            tuple[bytes, ...], bytes, bytes]:
+    """What a :class:`Scrubber` of ``given`` looks for, worked out once per set of secrets
+    (a session's credential at a host is the same for every answer; working it out took
+    most of a small answer's masking): the secrets kept, longest first (a rendered value
+    that holds the raw one is masked whole); each one's :func:`spellings`, longest first,
+    lower-cased (the data is read lower-cased too, so a case-folded echo, hex in mixed case
+    or the token upper-cased, is found as the secret is); the forms an encoder may wrap in
+    lines (:func:`encodings`, :func:`unwrap`); what a spelling is made of (:meth:`spells`:
+    a wrapped one has line breaks in it) and how long one is at least."""
+    secrets = tuple(sorted({s for s in given if len(s) >= MIN_SECRET}, key=len, reverse=True))
+    forms = tuple(sorted({form.lower() for secret in secrets for form in spellings(secret)},
+                         key=len, reverse=True))
+    wrapped = tuple(sorted({form.lower() for secret in secrets for form in encodings(secret)},
+                           key=len, reverse=True))
+    table = alphabet((*forms, *(b"\r\n" for _ in wrapped[:1])))
+    run = b"a" * min((len(form) for form in forms), default=1)
+    return secrets, forms, wrapped, table, run
+
+
 class Scrubber:
     """Masks ``secrets`` in one answer; :meth:`feed` the body's chunks, then :meth:`finish`."""
 
@@ -84,23 +106,9 @@ class Scrubber:
                  "masked", "secrets")
 
     def __init__(self, secrets: Iterable[bytes]) -> None:
-        # Longest first: a rendered value that holds the raw one is masked whole.
-        self.secrets = tuple(sorted({s for s in secrets if len(s) >= MIN_SECRET},
-                                    key=len, reverse=True))
-        #: What is looked for: each secret's :func:`spellings`, longest first, lower-cased:
-        #: the data is read lower-cased too, so a case-folded echo (hex in mixed case, the
-        #: token upper-cased) is found as the secret is.
-        self._forms = tuple(sorted({form.lower() for secret in self.secrets
-                                    for form in spellings(secret)}, key=len, reverse=True))
-        #: The forms an encoder may wrap in lines (:func:`encodings`, :func:`unwrap`).
-        self._wrapped = tuple(sorted({form.lower() for secret in self.secrets
-                                      for form in encodings(secret)}, key=len, reverse=True))
+        self.secrets, self._forms, self._wrapped, self._table, self._run = _plan(tuple(secrets))
         #: As a header's name carries them: HTTP reads names in any case (h11 lowers them).
         self._lower = self._forms
-        #: What a spelling of a form is made of, and how long one is at least (:meth:`spells`):
-        #: a wrapped one has line breaks in it.
-        self._table = alphabet((*self._forms, *(b"\r\n" for _ in self._wrapped[:1])))
-        self._run = b"a" * min((len(form) for form in self._forms), default=1)
         self._held = b""
         #: Chunks come since a held tail, too short yet to read it again (:meth:`feed`).
         self._waiting = b""
