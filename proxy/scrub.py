@@ -269,13 +269,14 @@ class Scrubber:
         return bool(self._held or self._waiting)
 
     def finish(self) -> bytes:
-        """The tail held back, once no more of the body will come (it is no secret), and the
-        chunks that waited after it, masked."""
-        held, self._held = self._held, b""
-        if self._waiting:
-            waiting, self._waiting = self._waiting, b""
-            held = self._mask(held + waiting, escapes=self.escapes)
-        return held
+        """The tail held back, once no more of the body will come, and the chunks that
+        waited after it, masked: a tail held as it came (a longer form began in it, see
+        :meth:`feed`) may hold a shorter one whole, which an answer that ends there (the
+        longer one cut short) would otherwise hand back."""
+        held, waiting, self._held, self._waiting = self._held, self._waiting, b"", b""
+        if not held and not waiting:
+            return b""
+        return self._mask(held + waiting, escapes=self.escapes)
 
     def _tail(self, data: bytes) -> int:
         """The length of the longest end of ``data`` that may begin one of the secrets: as

@@ -111,6 +111,25 @@ def test_the_longer_form_re_encoded_is_masked_whole_and_counted_once() -> None:
     assert scrub.masked == 1
 
 
+#: A token as GitHub mints them (40 characters: its Basic value is padded) and that value.
+GHP = b"ghp_R3alGitHubCanary0123456789abcdefghij"
+GHP_BASIC = base64.b64encode(b"x-access-token:" + GHP)
+
+
+@pytest.mark.parametrize("cut", [1, 2])
+def test_an_answer_that_ends_inside_the_longer_form_hands_back_none_of_the_shorter(
+        cut: int) -> None:
+    """The end of the Basic value is held as it came (the rest of it may follow); when the
+    answer ends there instead, what is let go is masked: the token's base64 is in it."""
+    core = base64.b64encode(GHP)[:-4]  # the token's whole bytes, as the Basic value holds them
+    assert core in GHP_BASIC[:-cut]
+    scrub = Scrubber([GHP, GHP_BASIC])
+    out = b"".join(stream(scrub, [b"unknown credential " + GHP_BASIC[:-cut]]))
+    assert core not in out
+    assert out.startswith(b"unknown credential " + base64.b64encode(b"x-access-token:") + b"***")
+    assert scrub.masked == 1
+
+
 def test_an_error_quoting_the_upstreams_bytes_is_masked() -> None:
     said = f"illegal header line: bytearray(b'x Bearer {TOKEN.decode()}')"
     assert masked(said, [TOKEN]) == said.replace(TOKEN.decode(), "*" * len(TOKEN))
