@@ -246,6 +246,7 @@ async def _whose(state: ProxyState, target: Target, *, session: SessionAuth,
         return refusals.remote_refused(session.name, target.host, q)
     # What the session created itself (GitHub's answer to its create, remembered) it changes.
     made = await state.controls.made.which(session.session_id, whose.claims(q))
+    q = whose.still_mine(q, made)
     if whose.made(q, made):
         return None
     if (unmade := whose.unmade(q, session.name)) is not None:
@@ -267,6 +268,8 @@ async def _whose(state: ProxyState, target: Target, *, session: SessionAuth,
             status = answer.status_code
         except UpstreamError:
             status, text = 0, b""
+        if named := whose.node(q, status, text):
+            made |= await state.controls.made.which(session.session_id, named)
         why = whose.refusal(q, session.name, status, text, made)
     return None if why is None else refusals.remote_refused(session.name, target.host, why)
 

@@ -93,6 +93,10 @@ class Question:
     reaction: int = 0
     #: REST: a review's id, when the write edits, deletes, submits or dismisses it.
     review: int = 0
+    #: REST: the issue the session made by this number, asked for its node id (a repository
+    #: deleted and made again under its name gives its numbers out again: the number alone
+    #: names the person's new issue as well).
+    same: bool = False
 
 
 #: The GraphQL mutations that only add to an issue (or create one): every other mutation a
@@ -233,9 +237,29 @@ def claims(q: Question) -> tuple[Own, ...]:
 
 def made(q: Question, owned: frozenset[Own]) -> bool:
     """Whether the REST change ``q`` names only what the session made (``owned``: what of
-    :func:`claims` it made); a GraphQL write's nodes are judged one by one (:func:`refusal`)."""
+    :func:`claims` it made); a GraphQL write's nodes are judged one by one (:func:`refusal`),
+    an issue by its number once GitHub says its node id (:func:`still_mine`)."""
     named = claims(q)
-    return q.path != GRAPHQL and bool(named) and set(named) <= owned
+    return q.path != GRAPHQL and bool(named) and set(named) <= owned \
+        and not any(kind == "issue" for _, kind, _ in named)
+
+
+def still_mine(q: Question, owned: frozenset[Own]) -> Question:
+    """The question to ask before the change ``q``: when it names by its number an issue
+    the session made (``owned``), the issue the number names now, whose node id says
+    whether it is still that one (:func:`node`); else ``q``."""
+    if q.path == GRAPHQL or (q.repo.lower(), "issue", str(q.number)) not in owned \
+            or claims(q) != ((q.repo.lower(), "issue", str(q.number)),):
+        return q
+    return Question(method="GET", path=f"/repos/{q.repo}/issues/{q.number}", repo=q.repo,
+                    number=q.number, changes=q.changes, same=True)
+
+
+def node(q: Question, status: int, answer: bytes) -> tuple[Own, ...]:
+    """What GitHub's answer to ``q`` names whose maker matters: the node id of the issue
+    a number names now (asked by :func:`still_mine`)."""
+    doc = _json(answer) if q.same and status == 200 else None
+    return _node(doc.get("node_id")) if isinstance(doc, dict) else ()
 
 
 def question(method: str, path: str, body: bytes | None) -> Question | str | None:
@@ -351,6 +375,16 @@ def refusal(q: Question, session_name: str, status: int, answer: bytes,
     mine = f"clauderon/{session_name}"
     if q.path == GRAPHQL:
         return _nodes_refusal(q, mine, status, answer, owned)
+    if q.same:
+        if set(node(q, status, answer)) & owned:
+            return None
+        if node(q, status, answer):
+            return (f"issue #{q.number} is not the one this session opened: GitHub gives an "
+                    f"issue another node id, so the number was given out again (the "
+                    f"repository made anew); {_persons(q.changes, mine)}")
+        return (f"whether issue #{q.number} is still the one this session opened could not "
+                f"be learnt from GitHub ({status or 'no answer'}); the write waits until "
+                "GitHub answers")
     if made(q, owned):
         return None
     if (why := unmade(q, session_name)) is not None:

@@ -898,3 +898,30 @@ def test_what_a_session_made_outlives_the_proxy_and_goes_with_the_session(
     assert rows() > 0
     app.cli("delete", "--force", "lasting")
     assert rows() == 0
+
+
+def test_an_issue_number_given_out_again_is_not_the_sessions(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """The agent opened issue #100, and the repository was deleted and made again under its
+    name: GitHub gives the person's next issue the number 100 again. The session, which
+    made "issue #100", closed and retitled the person's new issue by its number. Now the
+    proxy asks GitHub for the issue the number names and lets the change by only when its
+    node id is the one GitHub's answer to the session's create gave."""
+    s = create(app, origin, "reborn")
+    call = partial(as_agent, app, s)
+    issues = f"/repos/{SLUG}/issues"
+    code, mine = call("POST", issues, {"title": "Teh bug"})
+    assert code == "201", mine
+    # The control: its own issue, still the one it made, it fixes.
+    assert call("PATCH", f"{issues}/{mine['number']}", {"title": "The bug"})[0] == "200"
+
+    github.recreate_repo(SLUG, origin)
+    theirs = github.add_issue(SLUG, "The person's new bug")
+    assert theirs["number"] == mine["number"] and theirs["node_id"] != mine["node_id"]
+    before = dict(theirs)
+    refused = [("PATCH", f"{issues}/{theirs['number']}", {"state": "closed"}),
+               ("PATCH", f"{issues}/{theirs['number']}", {"title": "spam"}),
+               ("POST", f"{issues}/{theirs['number']}/labels", {"labels": ["deploy"]})]
+    codes = [call(*r)[0] for r in refused]
+    assert codes == ["403"] * len(refused), f"the person's new issue changed: {codes}"
+    assert github.issues[theirs["number"]] == before  # untouched

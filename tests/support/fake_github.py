@@ -19,6 +19,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import subprocess
 import threading
 from collections.abc import Callable
@@ -104,6 +105,9 @@ class FakeGitHub(TlsFake):
         self.reactions: dict[int, dict[str, Any]] = {}
         #: Review threads by number (node id ``PRRT_<n>``), each on a pull request (``_pull``).
         self.threads: dict[int, dict[str, Any]] = {}
+        #: How many times each repository was deleted and made again: an issue's number comes
+        #: back in the new one, its node id does not (``I_<n>g<times>``).
+        self.reborn: dict[str, int] = {}
         #: SSH keys added to the token owner's account (``POST /user/keys``).
         self.user_keys: list[dict[str, Any]] = []
         #: The list answers every pull request, whatever ``head`` asks (a server to distrust).
@@ -123,6 +127,16 @@ class FakeGitHub(TlsFake):
         git(bare, "config", "http.receivepack", "true")
         git(seed, "push", "-q", str(bare), "HEAD:refs/heads/main")
         return bare
+
+    def recreate_repo(self, slug: str, seed: Path) -> Path:
+        """The repository deleted on GitHub and made again under its name: its pull
+        requests, issues and comments gone, its issue numbers to be given out again."""
+        with self.lock:
+            shutil.rmtree(self.bare(slug))
+            self.issues = {n: i for n, i in self.issues.items() if i["_repo"] != slug}
+            self.comments = {c: d for c, d in self.comments.items() if d["_repo"] != slug}
+            self.reborn[slug] = self.reborn.get(slug, 0) + 1
+        return self.create_repo(slug, seed)
 
     def tip(self, slug: str, branch: str) -> str | None:
         try:
@@ -152,9 +166,11 @@ class FakeGitHub(TlsFake):
     def add_issue(self, slug: str, title: str) -> dict[str, Any]:
         with self.lock:
             number = 100 + len(self.issues)
+            times = self.reborn.get(slug, 0)
             self.issues[number] = {"number": number, "title": title, "body": "", "state": "open",
                                    "labels": [], "assignees": [], "_repo": slug,
-                                   "id": 9000 + number, "node_id": f"I_{number}",
+                                   "id": 9000 + number,
+                                   "node_id": f"I_{number}" + (f"g{times}" if times else ""),
                                    "url": f"https://api.github.com/repos/{slug}/issues/{number}"}
             return self.issues[number]
 
@@ -440,6 +456,8 @@ class FakeGitHub(TlsFake):
                 and rest[1].isdigit() and 0 < int(rest[1]) <= len(self.pulls):
             return self._route(method, slug, ["pulls", rest[1]], query, body)  # one numbering
         if issue is not None and issue["_repo"] == slug:
+            if rest[2:] == [] and method == "GET":
+                return 200, self._plain(issue)
             if rest[2:] == [] and method == "PATCH":
                 issue.update({k: body[k] for k in ("title", "body", "state") if k in body})
                 return 200, self._plain(issue)

@@ -153,3 +153,32 @@ def test_the_persons_review_thread_on_the_own_pull_request_is_replied_to_not_cha
     why = whose.refusal(q, "s", 200, answer)
     assert (isinstance(why, str) and "the person's" in why) == refused, why
     assert whose.refusal(q, "s", 200, answer, frozenset({("", "node", "N_1")})) is None
+
+
+MADE_100 = frozenset({("octo/app", "issue", "100"), ("", "node", "I_100")})
+
+
+@pytest.mark.parametrize(("status", "answer", "refused"), [
+    (200, {"number": 100, "node_id": "I_100"}, None),  # still the one it made
+    (200, {"number": 100, "node_id": "I_other"}, "given out again"),  # the repository anew
+    (200, {"number": 100}, "could not be learnt"),
+    (404, {"message": "Not Found"}, "could not be learnt"),
+    (0, {}, "could not be learnt"),
+])
+def test_an_issue_the_session_made_is_its_own_only_while_its_node_id_is(
+        status: int, answer: dict[str, object], refused: str | None) -> None:
+    q = whose.question("PATCH", f"{R}/issues/100", b"{}")
+    assert isinstance(q, whose.Question)
+    asked = whose.still_mine(q, MADE_100)
+    assert (asked.method, asked.path, asked.same) == ("GET", f"{R}/issues/100", True)
+    assert not whose.made(asked, MADE_100)  # the number alone never passes it
+    text = json.dumps(answer).encode()
+    owned = MADE_100 & set(whose.node(asked, status, text))
+    why = whose.refusal(asked, "s", status, text, frozenset(owned))
+    assert why is None if refused is None else isinstance(why, str) and refused in why
+
+
+def test_an_issue_the_session_did_not_make_is_asked_about_as_a_pull_request() -> None:
+    q = whose.question("PATCH", f"{R}/issues/7", b"{}")
+    assert isinstance(q, whose.Question)
+    assert whose.still_mine(q, MADE_100) is q and q.path == f"{R}/pulls/7"
