@@ -338,6 +338,10 @@ def _graphql_question(body: bytes | None) -> Question | str | None:
     if "removeReaction" in names:  # GitHub sees one user: the reaction may be the person's
         return ("a session takes away only a reaction it added, by REST and the id GitHub's "
                 "answer to its add gave; removeReaction names the person's as well")
+    if "requestReviews" in names and not _unions(query, doc.get("variables")):
+        return ("requestReviews without union: true puts its reviewers in place of those "
+                "asked already (the person's requests): a session asks for reviewers, but "
+                "takes none away; say union: true in its input")
     # Every string of the document and its variables: whichever is a node id, and
     # wherever it stands (an argument, a variable of any name, nested), is asked about.
     found: list[str] = []
@@ -365,6 +369,45 @@ def _graphql_question(body: bytes | None) -> Question | str | None:
                 "(whose pull request each names is asked of GitHub; send fewer at once)")
     return Question(method="POST", path=GRAPHQL, ids=ids, changes=changes, body=json.dumps(
         {"query": NODES_QUERY, "variables": {"ids": list(ids)}}).encode())
+
+
+def _unions(query: str, variables: object) -> bool:
+    """Whether every ``requestReviews`` of the document adds to the reviewers asked (GitHub's
+    ``union`` defaults to false: they are replaced): ``union: true`` in its arguments, or
+    ``union: $v`` or ``input: $v`` with the variable ``v`` saying it; nothing else names
+    ``union`` there. A variable's default is not read: a value sent puts it aside."""
+    toks = graphql.tokens(query)
+    given = variables if isinstance(variables, dict) else {}
+
+    def value(at: int) -> object:  # the literal or variable at ``at``
+        if toks[at] == "$" and at + 1 < len(toks):
+            return given.get(toks[at + 1])
+        return {"true": True}.get(toks[at])
+
+    for at, tok in enumerate(toks):
+        if tok != "requestReviews":
+            continue
+        if toks[at + 1:at + 2] != ["("]:
+            return False  # an alias, a name: not read as one
+        depth, end, said = 0, at + 1, False
+        while end < len(toks):
+            depth += {"(": 1, "{": 1, "[": 1, ")": -1, "}": -1, "]": -1}.get(toks[end], 0)
+            if depth == 0:
+                break
+            if toks[end + 1:end + 2] == [":"] and end + 2 < len(toks):
+                if toks[end] == "union":
+                    if value(end + 2) is not True:
+                        return False
+                    said = True
+                elif toks[end] == "input" and toks[end + 2] == "$":
+                    got = value(end + 2)
+                    if not isinstance(got, dict) or got.get("union") is not True:
+                        return False
+                    said = True
+            end += 1
+        if not said:
+            return False
+    return True
 
 
 def refusal(q: Question, session_name: str, status: int, answer: bytes,

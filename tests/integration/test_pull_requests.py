@@ -925,3 +925,36 @@ def test_an_issue_number_given_out_again_is_not_the_sessions(
     codes = [call(*r)[0] for r in refused]
     assert codes == ["403"] * len(refused), f"the person's new issue changed: {codes}"
     assert github.issues[theirs["number"]] == before  # untouched
+
+
+def test_a_session_asks_for_reviewers_without_taking_the_persons_away(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """The person asked alice to review the agent's pull request. The agent asked for bob
+    by GraphQL's ``requestReviews``, whose ``union`` is false unless it is said: GitHub
+    puts bob in alice's place. Now the proxy passes ``requestReviews`` only with ``union:
+    true`` (written in its arguments, or in the variable they name), which adds bob."""
+    s = create(app, origin, "asker")
+    agent_commit(app, s, "mine")
+    app.cli("push", "asker", "--pr")  # #1, from clauderon/asker
+    github.pull(1)["requested_reviewers"] = [{"login": "alice"}]
+    call = partial(as_agent, app, s)
+    ask = "requestReviews(input: {{pullRequestId: $id, userIds: [\"U_bob\"]{}}}) " \
+          "{{ clientMutationId }}"
+    refused = [gql(ask.format(""), "PR_1"), gql(ask.format(", union: false"), "PR_1"),
+               {"query": "mutation($in: RequestReviewsInput!) { requestReviews(input: $in) "
+                         "{ clientMutationId } }",
+                "variables": {"in": {"pullRequestId": "PR_1", "userIds": ["U_bob"]}}}]
+    codes = [call("POST", "/graphql", r)[0] for r in refused]
+    assert codes == ["403"] * len(refused), f"alice's request was taken away: {codes}"
+    assert github.pull(1)["requested_reviewers"] == [{"login": "alice"}]
+
+    # The control: union true, inline or in the input variable, adds bob to alice.
+    assert call("POST", "/graphql", gql(ask.format(", union: true"), "PR_1"))[0] == "200"
+    assert github.pull(1)["requested_reviewers"] == [{"login": "alice"}, {"login": "bob"}]
+    assert call("POST", "/graphql", {
+        "query": "mutation($in: RequestReviewsInput!) { requestReviews(input: $in) "
+                 "{ clientMutationId } }",
+        "variables": {"in": {"pullRequestId": "PR_1", "userIds": ["U_carol"],
+                             "union": True}}})[0] == "200"
+    assert github.pull(1)["requested_reviewers"] == [
+        {"login": "alice"}, {"login": "bob"}, {"login": "carol"}]

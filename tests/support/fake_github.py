@@ -307,6 +307,16 @@ class FakeGitHub(TlsFake):
         if "closePullRequest" in query and named:
             self.pull(int(named.group(1)))["state"] = "closed"
             data["closePullRequest"] = {"clientMutationId": None}
+        if re.search(r"\brequestReviews\b", query) and named:
+            # GitHub's default, union false, puts these reviewers in place of those asked.
+            pr = self.pull(int(named.group(1)))
+            union = re.search(r"\bunion:\s*true\b", query) is not None \
+                or '"union": true' in json.dumps(variables)
+            asked = [{"login": u} for u in re.findall(r'"U_(\w+)"', query + json.dumps(
+                variables))]
+            pr["requested_reviewers"] = (pr.get("requested_reviewers", []) if union else []) \
+                + asked
+            data["requestReviews"] = {"clientMutationId": None}
         merge = re.search(r'mergePullRequest\(input:\s*\{pullRequestId:\s*"PR_(\d+)"', query)
         if merge:
             pr = self.pull(int(merge.group(1)))

@@ -182,3 +182,29 @@ def test_an_issue_the_session_did_not_make_is_asked_about_as_a_pull_request() ->
     q = whose.question("PATCH", f"{R}/issues/7", b"{}")
     assert isinstance(q, whose.Question)
     assert whose.still_mine(q, MADE_100) is q and q.path == f"{R}/pulls/7"
+
+
+_ASK = "mutation($id: ID!, $u: Boolean, $in: RequestReviewsInput) { "
+
+
+@pytest.mark.parametrize(("field", "variables", "refused"), [
+    ('requestReviews(input: {pullRequestId: $id, userIds: ["U_b"]}) { c }', {}, True),
+    ('requestReviews(input: {pullRequestId: $id, union: false}) { c }', {}, True),
+    ("requestReviews(input: {pullRequestId: $id, union: $u}) { c }", {}, True),
+    ("requestReviews(input: {pullRequestId: $id, union: $u}) { c }", {"u": False}, True),
+    ("requestReviews(input: $in) { c }", {"in": {"pullRequestId": "PR_1"}}, True),
+    ("requestReviews(input: $in) { c }", {"in": {"union": "true"}}, True),
+    ("union: requestReviews(input: {union: true}) { c }", {}, False),  # an alias: the field
+    ("a: requestReviews(input: {union: true}) { c } b: requestReviews(input: {}) { c }", {},
+     True),
+    ("requestReviews(input: {pullRequestId: $id, union: true}) { c }", {}, False),
+    ("requestReviews(input: {pullRequestId: $id, union: $u}) { c }", {"u": True}, False),
+    ("requestReviews(input: $in) { c }", {"in": {"pullRequestId": "PR_1", "union": True}},
+     False),
+])
+def test_requested_reviewers_are_only_added_to(field: str, variables: dict[str, object],
+                                               refused: bool) -> None:
+    body = json.dumps({"query": _ASK + field + " }", "variables": {"id": "PR_1", **variables}})
+    q = whose.question("POST", "/graphql", body.encode())
+    assert isinstance(q, str) == refused, q
+    assert not refused or "union: true" in str(q)
