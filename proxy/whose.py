@@ -309,8 +309,13 @@ def unmade(q: Question, session_name: str) -> str | None:
     """Why the REST change ``q``, to a comment or reaction the session did not make (what
     :func:`made` did not pass), is refused without asking GitHub: the person wrote it or
     added it, wherever it stands (the session's own pull request too)."""
-    if q.path != GRAPHQL and q.changes and (q.comment or q.reaction or q.review) \
-            and not q.via:
+    if q.path != GRAPHQL and q.changes and q.reaction and not q.via:
+        return (f"{q.changes} may be the person's: GitHub answers an add of a reaction there "
+                "already (the person's, the same user to GitHub) as it answers a new one, so "
+                "a session takes away only a reaction it added by REST, whose 201 (not 200) "
+                "names a new one; one added by GraphQL's addReaction is never known to be "
+                "its own. Add reactions by REST to take them away, or ask the person to")
+    if q.path != GRAPHQL and q.changes and (q.comment or q.review) and not q.via:
         return _persons(q.changes, f"clauderon/{session_name}")
     return None
 

@@ -958,3 +958,25 @@ def test_a_session_asks_for_reviewers_without_taking_the_persons_away(
                              "union": True}}})[0] == "200"
     assert github.pull(1)["requested_reviewers"] == [
         {"login": "alice"}, {"login": "bob"}, {"login": "carol"}]
+
+
+def test_a_reaction_added_by_graphql_is_not_taken_away_and_the_refusal_says_why(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """GitHub answers ``addReaction`` alike whether it made the reaction or found the
+    person's own there (one user to GitHub), so what it answers is never remembered: the
+    agent that reacted by GraphQL cannot take the reaction away by REST either. The 403
+    says so, and says how to add one it may take away (REST, whose 201 tells a new one)."""
+    s = create(app, origin, "cheer")
+    agent_commit(app, s, "mine")
+    app.cli("push", "cheer", "--pr")  # #1, from clauderon/cheer
+    call = partial(as_agent, app, s)
+    code, done = call("POST", "/graphql", gql(
+        "addReaction(input: {subjectId: $id, content: HOORAY}) "
+        "{ reaction { id databaseId } }", "PR_1"))
+    assert code == "200", done
+    rid = done["data"]["addReaction"]["reaction"]["databaseId"]
+    _, out = in_container(app, s, "curl -s -w '\\n%{http_code}' -H 'Authorization: Bearer x' "
+                                  "-X DELETE https://api.github.com"
+                                  f"/repos/{SLUG}/issues/1/reactions/{rid}")
+    assert out.strip().endswith("403") and rid in github.reactions, out
+    assert "addReaction" in out and "201" in out, out

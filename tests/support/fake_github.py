@@ -317,6 +317,14 @@ class FakeGitHub(TlsFake):
             pr["requested_reviewers"] = (pr.get("requested_reviewers", []) if union else []) \
                 + asked
             data["requestReviews"] = {"clientMutationId": None}
+        react = re.search(r'addReaction\(input:\s*\{subjectId:\s*\$id,\s*content:\s*(\w+)',
+                          query)
+        subject = re.fullmatch(r"PR_(\d+)", str(variables.get("id")))
+        if react and subject:  # a reaction there already is answered as a new one is
+            pr = self.pull(int(subject[1]))
+            _, r = self.add_reaction(pr["_repo"], react[1].lower(), issue=pr["number"])
+            data["addReaction"] = {"reaction": {"id": r["node_id"], "databaseId": r["id"],
+                                                "content": react[1]}}
         merge = re.search(r'mergePullRequest\(input:\s*\{pullRequestId:\s*"PR_(\d+)"', query)
         if merge:
             pr = self.pull(int(merge.group(1)))

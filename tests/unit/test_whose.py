@@ -208,3 +208,13 @@ def test_requested_reviewers_are_only_added_to(field: str, variables: dict[str, 
     q = whose.question("POST", "/graphql", body.encode())
     assert isinstance(q, str) == refused, q
     assert not refused or "union: true" in str(q)
+
+
+@pytest.mark.parametrize("path", [f"{R}/issues/1/reactions/9",
+                                  f"{R}/issues/comments/5/reactions/9"])
+def test_a_reaction_not_known_to_be_the_sessions_is_refused_saying_how_to_add_one(
+        path: str) -> None:
+    q = whose.question("DELETE", path, b"")
+    assert isinstance(q, whose.Question) and not whose.made(q, frozenset())
+    why = whose.unmade(q, "s")
+    assert why is not None and "addReaction" in why and "by REST" in why
