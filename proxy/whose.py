@@ -488,7 +488,16 @@ def _nodes_refusal(q: Question, mine: str, status: int, answer: bytes,
         return (f"what this GraphQL write names could not be learnt from GitHub "
                 f"({status or 'no answer'}); a session changes only its own pull request "
                 f"(from {mine}), so the write waits until GitHub answers")
-    for node_id, node in zip(q.ids, nodes, strict=True):
+    # A node is null too when a field inside it could not be read (its null goes up to the
+    # node): only GitHub's NOT_FOUND for the node itself says the string names nothing.
+    absent = {e["path"][1] for e in errors or [] if isinstance(e.get("path"), list)
+              and len(e["path"]) == 2 and e["path"][0] == "nodes"}
+    for at, (node_id, node) in enumerate(zip(q.ids, nodes, strict=True)):
+        if node is None and at not in absent:
+            return (f"what {node_id} is could not be learnt from GitHub (its answer about it "
+                    f"is empty, for a reason other than that it names nothing); a session "
+                    f"changes only its own pull request (from {mine}), so the write waits "
+                    "until GitHub answers")
         if node is None:
             continue
         if not isinstance(node, dict):

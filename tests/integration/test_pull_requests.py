@@ -980,3 +980,28 @@ def test_a_reaction_added_by_graphql_is_not_taken_away_and_the_refusal_says_why(
                                   f"/repos/{SLUG}/issues/1/reactions/{rid}")
     assert out.strip().endswith("403") and rid in github.reactions, out
     assert "addReaction" in out and "201" in out, out
+
+
+def test_a_node_github_could_not_answer_for_is_not_passed_as_naming_nothing(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """A string that names no node is answered null with a NOT_FOUND error for it, and a
+    GraphQL change naming it passes (it changes nothing). But a node is null as well when a
+    field asked inside it could not be read (the error names that field): the agent
+    deleted the person's comment on its pull request while GitHub's answer about the
+    comment was null. Now a null node passes only with GitHub's NOT_FOUND for the node
+    itself; else the write waits until GitHub answers."""
+    s = create(app, origin, "unjudged")
+    agent_commit(app, s, "mine")
+    app.cli("push", "unjudged", "--pr")  # #1, from clauderon/unjudged
+    theirs = github.add_comment(SLUG, 1, "please rename this")
+    github.unreadable.add(theirs["node_id"])
+    call = partial(as_agent, app, s)
+    code, why = call("POST", "/graphql", gql(
+        "deleteIssueComment(input: {id: $id}) { clientMutationId }", theirs["node_id"]))
+    assert code == "403", f"the person's comment was deleted unjudged: {code} {why}"
+    assert theirs["id"] in github.comments
+    # The control: a string that names nothing is still no node (the body of a comment).
+    code, _ = call("POST", "/graphql", gql(
+        'addComment(input: {subjectId: "PR_1", body: $id}) { clientMutationId }',
+        "no node at all"))
+    assert code == "200"

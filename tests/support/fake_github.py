@@ -108,6 +108,9 @@ class FakeGitHub(TlsFake):
         #: How many times each repository was deleted and made again: an issue's number comes
         #: back in the new one, its node id does not (``I_<n>g<times>``).
         self.reborn: dict[str, int] = {}
+        #: Node ids whose pull request's repository GitHub cannot read in a ``nodes``
+        #: answer: the node is null, the NOT_FOUND error names the field within it.
+        self.unreadable: set[str] = set()
         #: SSH keys added to the token owner's account (``POST /user/keys``).
         self.user_keys: list[dict[str, Any]] = []
         #: The list answers every pull request, whatever ``head`` asks (a server to distrust).
@@ -285,9 +288,13 @@ class FakeGitHub(TlsFake):
         if "viewer" in query:
             data["viewer"] = {"login": "octocat"}
         if re.search(r"\bnodes\(ids:", query):
-            data["nodes"] = [self._node(str(i)) for i in variables.get("ids") or []]
-            errors = [{"type": "NOT_FOUND", "path": ["nodes", n]}
-                      for n, node in enumerate(data["nodes"]) if node is None]
+            ids = [str(i) for i in variables.get("ids") or []]
+            data["nodes"] = [None if i in self.unreadable else self._node(i) for i in ids]
+            # A field inside a node that cannot be read nulls the node too (a non-null
+            # field's null goes up to its nullable parent), its error naming the field.
+            errors = [{"type": "NOT_FOUND", "path": ["nodes", n] + (
+                ["pullRequest", "repository"] if ids[n] in self.unreadable else [])}
+                for n, node in enumerate(data["nodes"]) if node is None]
         if "addComment" in query:
             data["addComment"] = {"clientMutationId": None}
         issue = re.search(r'"I_(\d+)"', query + json.dumps(variables))

@@ -218,3 +218,20 @@ def test_a_reaction_not_known_to_be_the_sessions_is_refused_saying_how_to_add_on
     assert isinstance(q, whose.Question) and not whose.made(q, frozenset())
     why = whose.unmade(q, "s")
     assert why is not None and "addReaction" in why and "by REST" in why
+
+
+@pytest.mark.parametrize(("path", "refused"), [
+    (["nodes", 0], False),  # the string names no node
+    (["nodes", 0, "pullRequest", "repository"], True),  # a field within nulled it
+    (None, True),
+])
+def test_a_null_node_names_nothing_only_when_github_says_so_for_it(
+        path: list[object] | None, refused: bool) -> None:
+    body = json.dumps({"query": "mutation($id: ID!) { deleteIssueComment(input: {id: $id}) "
+                                "{ clientMutationId } }", "variables": {"id": "IC_1"}})
+    q = whose.question("POST", "/graphql", body.encode())
+    assert isinstance(q, whose.Question)
+    error: dict[str, object] = {"type": "NOT_FOUND", **({"path": path} if path else {})}
+    answer = json.dumps({"data": {"nodes": [None]}, "errors": [error]}).encode()
+    why = whose.refusal(q, "s", 200, answer)
+    assert (why is not None) == refused, why

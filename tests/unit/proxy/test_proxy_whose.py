@@ -82,7 +82,7 @@ def test_a_pull_request_is_the_sessions_when_its_head_is_its_branch_there(
     # In the variables, whatever they are called and however deep.
     (gql("mutation($i: ClosePullRequestInput!) { closePullRequest(input: $i) { x } }",
          {"i": {"pullRequestId": "PR_1"}}), ("PR_1",)),
-    (gql("mutation($a: [ID!]!) { requestReviews(input: {pullRequestId: $a}) { x } }",
+    (gql("mutation($a: [ID!]!) { requestReviews(input: {pullRequestId: $a, union: true}) { x } }",
          {"a": [["PR_2"]]}), ("PR_2",)),
     # A default value, a block string, an escape: each is a string GitHub reads.
     (gql('mutation($i: ID = "PR_3") { closePullRequest(input: {pullRequestId: $i}) { x } }'),
@@ -128,7 +128,8 @@ NOT_FOUND = {"type": "NOT_FOUND", "path": ["nodes", 1]}
     ([{"__typename": "IssueComment", "pullRequest": None}, None], [NOT_FOUND], None),
     ([{"__typename": "PullRequest", **node("clauderon/other")}, None], [NOT_FOUND],
      "its head is clauderon/other"),
-    ([None, {"__typename": "IssueComment", "pullRequest": node("main")}], [NOT_FOUND],
+    ([None, {"__typename": "IssueComment", "pullRequest": node("main")}],
+     [{**NOT_FOUND, "path": ["nodes", 0]}],
      "its head is main"),
     ([{"__typename": "PullRequestReviewThread", "pullRequest": node("main")}, None], [],
      "its head is main"),
@@ -138,7 +139,10 @@ NOT_FOUND = {"type": "NOT_FOUND", "path": ["nodes", 1]}
     ([None], [], "could not be learnt"),  # not one answer per id
     ([None, None], [{"type": "RATE_LIMITED"}], "could not be learnt"),
     ("nodes", [], "could not be learnt"),
-    ([None, "PR_1"], [], "does not read"),
+    ([None, "PR_1"], [{**NOT_FOUND, "path": ["nodes", 0]}], "does not read"),
+    # Null for a field within it: not GitHub's word that the string names nothing.
+    ([None, None], [{**NOT_FOUND, "path": ["nodes", 0, "pullRequest", "repository"]},
+                    NOT_FOUND], "could not be learnt"),
 ])
 def test_a_graphql_write_names_only_the_sessions_pull_request(
         nodes: object, errors: list[object], refused: str | None) -> None:
@@ -388,7 +392,7 @@ def test_a_graphql_change_passes_on_the_nodes_the_session_made_only() -> None:
     assert q.ids == ("x", "IC_5", "I_7")
     answer = j({"data": {"nodes": [None, {"__typename": "IssueComment", "pullRequest": None},
                                    {"__typename": "Issue"}]},
-                "errors": [{"type": "NOT_FOUND"}]})
+                "errors": [{"type": "NOT_FOUND", "path": ["nodes", 0]}]})
     both = frozenset({("", "node", "I_7"), ("", "node", "IC_5")})
     assert whose.refusal(q, "mine", 200, answer, both) is None
     why = whose.refusal(q, "mine", 200, answer, frozenset({("", "node", "I_7")}))
