@@ -22,7 +22,10 @@ What a session created itself is its own too: when GitHub answers a session's cr
 ``POST .../issues``, ``.../issues/N/comments``, ``.../pulls/N/comments``; a GraphQL
 ``createIssue`` or ``addComment``), :func:`created` reads from the answer what it made
 (:data:`Own`), and the proxy remembers it with the session in the store. A change that
-names only what the session made (:func:`claims`) passes. Only an answer GitHub shaped is
+names only what the session made (:func:`claims`) passes; an issue named by its number once
+GitHub says the issue there now has the node id its create was answered with
+(:func:`still_mine`: a repository deleted and made again under its name gives its numbers
+out again). Only an answer GitHub shaped is
 read: a REST create's ``201`` whose ``url`` names the repository written to and the
 number or id it carries, a GraphQL document that renames no field (an alias could put any
 id where the created issue's stands: ``issue { id: title }``, ``createIssue: addComment``).
