@@ -28,7 +28,7 @@ import trio
 
 from appliance.audit import AuditRecord, Decision, Phase
 from appliance.usage import Usage
-from proxy import whose
+from proxy import creates, whose
 from proxy.bodykind import coding, escapable
 from proxy.directory import SessionAuth
 from proxy.framing import framed, has_body, request_framing, response_framing
@@ -287,9 +287,9 @@ def _unmetered(state: ProxyState, verdict: Forward, session: SessionAuth, status
 async def _relay_answer(state: ProxyState, conn: UpstreamConn, client: HttpSide,
                         event: h11.Response, *, verdict: Forward, meter: Meter,
                         session: SessionAuth, scrub: Scrubber | None,
-                        made: whose.Create | None) -> None:
+                        made: creates.Create | None) -> None:
     """The answer's body to the client, its usage read on the way and counted (however
-    the relay ends); of a session's GitHub create, what it made remembered (``whose.py``)."""
+    the relay ends); of a session's GitHub create, what it made remembered (``creates.py``)."""
     reader = _usage_reader(state, verdict, event)
     meter.receiving = Tally()
     seen = bytearray()
@@ -305,7 +305,7 @@ async def _relay_answer(state: ProxyState, conn: UpstreamConn, client: HttpSide,
                                             else keep if made is not None else None,
                                             scrub=scrub)
         if made is not None and meter.bytes_out <= whose.MAX_ANSWER:
-            await state.controls.made.remember(session.session_id, whose.created(
+            await state.controls.made.remember(session.session_id, creates.created(
                 made, event.status_code, bytes(seen)))
     finally:
         meter.receiving = None

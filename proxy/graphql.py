@@ -161,3 +161,42 @@ def aliased(text: str) -> bool:
         elif tok == ":" and depth == 0:
             return True
     return False
+
+
+def unions(query: str, variables: object) -> bool:
+    """Whether every ``requestReviews`` of the document adds to the reviewers asked (GitHub's
+    ``union`` defaults to false: they are replaced): ``union: true`` in its arguments, or
+    ``union: $v`` or ``input: $v`` with the variable ``v`` saying it; nothing else names
+    ``union`` there. A variable's default is not read: a value sent puts it aside."""
+    toks = tokens(query)
+    given = variables if isinstance(variables, dict) else {}
+
+    def value(at: int) -> object:  # the literal or variable at ``at``
+        if toks[at] == "$" and at + 1 < len(toks):
+            return given.get(toks[at + 1])
+        return {"true": True}.get(toks[at])
+
+    for at, tok in enumerate(toks):
+        if tok != "requestReviews":
+            continue
+        if toks[at + 1:at + 2] != ["("]:
+            return False  # an alias, a name: not read as one
+        depth, end, said = 0, at + 1, False
+        while end < len(toks):
+            depth += {"(": 1, "{": 1, "[": 1, ")": -1, "}": -1, "]": -1}.get(toks[end], 0)
+            if depth == 0:
+                break
+            if toks[end + 1:end + 2] == [":"] and end + 2 < len(toks):
+                if toks[end] == "union":
+                    if value(end + 2) is not True:
+                        return False
+                    said = True
+                elif toks[end] == "input" and toks[end + 2] == "$":
+                    got = value(end + 2)
+                    if not isinstance(got, dict) or got.get("union") is not True:
+                        return False
+                    said = True
+            end += 1
+        if not said:
+            return False
+    return True

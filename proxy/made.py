@@ -2,7 +2,7 @@
 session's next request, and in the store (``appliance/madestore.py``) across restarts.
 
 :meth:`Made.remember` holds what GitHub's answer to a session's create says it made
-(``whose.created``) at once, before any await, and writes it to the store off the loop;
+(``creates.created``) at once, before any await, and writes it to the store off the loop;
 :meth:`Made.which` answers which of the things a change names the session made, from
 memory and else the store. Without a store it remembers in memory only.
 """

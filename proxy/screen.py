@@ -24,7 +24,7 @@ from appliance.egress import Decision as EgressDecision
 from appliance.egress import mode_of
 from appliance.methods import READS
 from appliance.placeholders import Placeholder
-from proxy import gitguard, refusals, uses, whose
+from proxy import creates, gitguard, refusals, uses, whose
 from proxy.directory import SessionAuth
 from proxy.framing import has_body, request_framing
 from proxy.heads import Target
@@ -304,14 +304,14 @@ async def _judge_remote(state: ProxyState, body: bytes, *, complete: bool,
 
 
 def github_create(request: h11.Request, target: Target, verdict: Forward, session: SessionAuth,
-            prefix: list[h11.Event] | None) -> whose.Create | None:
+            prefix: list[h11.Event] | None) -> creates.Create | None:
     """A session's GitHub create with the person's credential, whose answer says what it
     made; its body is what was read ahead (all of it, or none is known)."""
     if target.host != gitguard.GITHUB_API or session.owner or verdict.credential is None:
         return None
     whole = bool(prefix) and isinstance(prefix[-1], h11.EndOfMessage)  # type: ignore[index]
     body = b"".join(e.data for e in prefix or () if isinstance(e, h11.Data)) if whole else None
-    return whose.create(request.method.decode("ascii", "replace"), target.path, body)
+    return creates.create(request.method.decode("ascii", "replace"), target.path, body)
 
 
 async def scan_body(state: ProxyState, client: HttpSide, request: h11.Request,

@@ -3,8 +3,7 @@
 The proxy puts a real credential into a request; the answer must never bring it back to the
 agent. An upstream that echoes what it got does: a debug or "echo" endpoint, an error that
 quotes the header it refused, a list of the account's own tokens, a WebSocket server that
-reports the handshake (``TRACE``, whose whole point is the echo, is refused with a
-credential: ``uses.py``). A :class:`Scrubber` knows what the proxy put in (the credential,
+reports the handshake. A :class:`Scrubber` knows what the proxy put in (the credential,
 and the header value it rendered, such as Basic's base64) and masks every occurrence in the
 answer's head (a field's name too, in any case: HTTP names have none) and body with ``*``
 of the same length, so the framing holds and the agent never holds the secret. It masks it
@@ -34,12 +33,11 @@ one (a Basic value holds the token's base64) and that the chunk's end cuts waits
 to be masked whole. What was masked is counted: the exchange notes it in the audit line and
 raises the session's alert.
 
-A credentialed request asks for its answer uncompressed and whole (``policy.py`` drops
-``Range``: a few bytes of an echo at a time would each be too short to know); an answer
-compressed all the same (:func:`proxy.bodykind.coding`) is refused, since the client would
-inflate what the masking never read. Not seen: an answer that re-encodes the credential
-otherwise (hashed, encrypted, escaped four times, the base64 of its escaped spelling, split by
-the upstream's own formatting other than a line break inside its hex or base64). Each form
+A credentialed request asks for its answer uncompressed and whole (``policy.py``); one
+compressed all the same is refused (:func:`proxy.bodykind.coding`). Not seen: an answer
+that re-encodes the credential otherwise (hashed, encrypted, escaped four times, the base64
+of its escaped spelling, split by the upstream's own formatting other than a line break
+inside its hex or base64). Each form
 is looked for in any case, and across such a line break (:func:`proxy.spellings.unwrap`):
 raw, a CR alone, escaped as a JSON string, a URL or a page carry it (``\\n``, ``%0A``,
 ``&#10;``), the next line indented or not; a wrapped form masked keeps its breaks. A
@@ -81,14 +79,12 @@ REREAD = 8
 @functools.lru_cache(maxsize=64)
 def _plan(given: tuple[bytes, ...]) -> tuple[tuple[bytes, ...], tuple[bytes, ...],
                                             tuple[bytes, ...], bytes, bytes]:
-    """What a :class:`Scrubber` of ``given`` looks for, worked out once per set of secrets
-    (a session's credential at a host is the same for every answer; working it out took
-    most of a small answer's masking): the secrets kept, longest first (a rendered value
-    that holds the raw one is masked whole); each one's :func:`spellings`, longest first,
-    lower-cased (the data is read lower-cased too, so a case-folded echo, hex in mixed case
-    or the token upper-cased, is found as the secret is); the forms an encoder may wrap in
-    lines (:func:`encodings`, :func:`unwrap`); what a spelling is made of (:meth:`spells`:
-    a wrapped one has line breaks in it) and how long one is at least."""
+    """What a :class:`Scrubber` of ``given`` looks for, once per set of secrets (the same
+    for every answer of a session at a host; it was most of a small answer's masking): the
+    secrets, longest first (a value that holds another is masked whole); their
+    :func:`spellings` lower-cased (so is the data read: a case-folded echo is found); the
+    forms an encoder may wrap (:func:`encodings`); what a spelling is made of and its
+    least length (:meth:`Scrubber.spells`)."""
     secrets = tuple(sorted({s for s in given if len(s) >= MIN_SECRET}, key=len, reverse=True))
     forms = tuple(sorted({form.lower() for secret in secrets for form in spellings(secret)},
                          key=len, reverse=True))
@@ -269,14 +265,10 @@ class Scrubber:
         return bool(self._held or self._waiting)
 
     def finish(self) -> bytes:
-        """The tail held back, once no more of the body will come, and the chunks that
-        waited after it, masked: a tail held as it came (a longer form began in it, see
-        :meth:`feed`) may hold a shorter one whole, which an answer that ends there (the
-        longer one cut short) would otherwise hand back."""
+        """What was held back and what waited, masked, once no more of the body comes: a
+        tail held as it came (a longer form began in it) may hold a shorter one whole."""
         held, waiting, self._held, self._waiting = self._held, self._waiting, b"", b""
-        if not held and not waiting:
-            return b""
-        return self._mask(held + waiting, escapes=self.escapes)
+        return self._mask(held + waiting, escapes=self.escapes) if held or waiting else b""
 
     def _tail(self, data: bytes) -> int:
         """The length of the longest end of ``data`` that may begin one of the secrets: as

@@ -11,24 +11,15 @@ review's or thread's on it), never by its branch. So before such a write goes on
 proxy asks GitHub, with the credential the write carries, what it names
 (:func:`question`), and reads the answer (:func:`refusal`).
 
-The person's issues and comments are theirs too: GitHub sees the person as the author of
-everything the token writes, so nothing it answers tells the session's apart. A session
-may open issues, comment and react anywhere, but a write that *changes* an issue or a
-comment (an edit, closing or reopening, labels, assignees, a deletion) passes only where
-it names the session's own pull request or a comment on it (:attr:`Question.changes`):
-one GitHub answers is no pull request (an issue, a comment on one) is refused.
-
-What a session created itself is its own too: when GitHub answers a session's create (REST
-``POST .../issues``, ``.../issues/N/comments``, ``.../pulls/N/comments``; a GraphQL
-``createIssue`` or ``addComment``), :func:`created` reads from the answer what it made
-(:data:`Own`), and the proxy remembers it with the session in the store. A change that
-names only what the session made (:func:`claims`) passes; an issue named by its number once
-GitHub says the issue there now has the node id its create was answered with
-(:func:`still_mine`: a repository deleted and made again under its name gives its numbers
-out again). Only an answer GitHub shaped is
-read: a REST create's ``201`` whose ``url`` names the repository written to and the
-number or id it carries, a GraphQL document that renames no field (an alias could put any
-id where the created issue's stands: ``issue { id: title }``, ``createIssue: addComment``).
+The person's words are theirs too: GitHub sees the person as the author of everything the
+token writes, so nothing it answers tells the session's apart. A session opens issues,
+comments, reviews and reacts anywhere, but a write that *changes* an issue, a comment, a
+review, a thread or a reaction (an edit, closing, labels, assignees, a deletion, a
+dismissal) passes only on the session's own pull request itself, or on what the session
+made (:mod:`proxy.creates`, remembered in the store; :func:`claims`, :func:`made`) — an
+issue by its number only while GitHub gives it the node id its create was answered with
+(:func:`still_mine`: a repository made again under its name gives its numbers out again).
+The person's comments, reviews and reactions on the session's own pull request stay theirs.
 
 Asking, not remembering: the person opens a session's pull request from the appliance too
 (under the appliance's own identity), a pull request outlives the proxy's memory, and
@@ -45,7 +36,8 @@ from dataclasses import dataclass
 
 from appliance.methods import READS
 from proxy import graphql
-from proxy.gitguard import GITHUB_API, GRAPHQL, checkable_path
+from proxy.creates import MAX_ID, Own, answer_json, owned_node
+from proxy.gitguard import GRAPHQL, checkable_path
 
 #: A write to a numbered pull request or issue, or to something under one.
 _NUMBERED = re.compile(
@@ -57,7 +49,6 @@ _COMMENT = re.compile(
 _ON = re.compile(r"/repos/(?P<repo>[^/]+/[^/]+)/(?:pulls|issues)/(?P<number>\d+)$")
 #: GitHub's ``nodes`` takes at most 100 ids; no node id is longer than this.
 MAX_IDS = 100
-MAX_ID = 256
 #: The most of GitHub's answer read (a pull request's JSON is a few KiB).
 MAX_ANSWER = 1024 * 1024
 #: What a node is asked for: the pull request it is, or the one it is on.
@@ -116,111 +107,6 @@ _REACTION = re.compile(r"^/reactions/(?P<id>\d+)$")
 _REVIEW = re.compile(r"^/reviews/(?P<id>\d+)(/[^/]+)?$")
 
 
-#: What a session made: (repository in lower case, kind, number or id); a node id is
-#: GitHub-wide, its repository "".
-Own = tuple[str, str, str]
-#: The REST creates whose answer is remembered, the kind of what they make, and where
-#: GitHub's answer says it is (``url``, by the number or id it carries).
-_CREATES: tuple[tuple[re.Pattern[str], str, str], ...] = (
-    (re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/issues$"), "issue", "issues/{}"),
-    (re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/issues/\d+/comments$"), "issue_comment",
-     "issues/comments/{}"),
-    (re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/pulls/\d+/comments(/\d+/replies)?$"),
-     "review_comment", "pulls/comments/{}"),
-    (re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/(issues/|(issues|pulls)/comments/)\d+/reactions$"),
-     "reaction", ""),
-    (re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/pulls/(?P<number>\d+)/reviews$"), "review",
-     "pulls/{number}"))
-#: The GraphQL creates whose answer is remembered: the field of the payload that is what
-#: was made, and the kind of its ``databaseId`` in REST's terms (a review comment's is the
-#: id of ``pulls/comments/ID``, so REST and GraphQL change it alike).
-_GRAPHQL_CREATES: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("createIssue", ("issue",), "issue"),
-    ("addComment", ("commentEdge", "node"), "issue_comment"),
-    ("addPullRequestReviewComment", ("comment",), "review_comment"),
-    ("addPullRequestReview", ("pullRequestReview",), "review"),
-    ("addPullRequestReviewThread", ("thread",), "thread"))
-_REMEMBERED = frozenset(name for name, _, _ in _GRAPHQL_CREATES)
-
-
-@dataclass(frozen=True, slots=True)
-class Create:
-    """A session's write whose answer says what it made: ``kind`` (``graphql``, or a REST
-    create's kind) in ``repo`` (lower case; "" for GraphQL)."""
-
-    repo: str
-    kind: str
-    url: str = ""
-
-
-def create(method: str, path: str, body: bytes | None) -> Create | None:
-    """The create a session's write is, when its answer is to be read, or None."""
-    clean = checkable_path(path) if method == "POST" else None
-    if clean is None or "?" in path:
-        return None
-    if clean == GRAPHQL:
-        try:
-            query = json.loads(body or b"")["query"]
-            if not isinstance(query, str) or not _REMEMBERED & set(graphql.mutations(query)) \
-                    or graphql.aliased(query):
-                return None
-        except (ValueError, KeyError, TypeError, RecursionError, graphql.Unreadable):
-            return None
-        return Create(repo="", kind="graphql")
-    for pattern, kind, url in _CREATES:
-        if (m := pattern.match(clean)) is not None:
-            return Create(repo=m.group("repo").lower(), kind=kind, url=url.replace(
-                "{number}", m.groupdict().get("number") or ""))
-    return None
-
-
-def created(c: Create, status: int, answer: bytes) -> tuple[Own, ...]:
-    """What GitHub's answer to the create ``c`` says the session made (nothing when the
-    create was refused, or its answer does not read as GitHub's)."""
-    doc = _json(answer)
-    if c.kind == "graphql":
-        data = doc.get("data") if status == 200 and isinstance(doc, dict) else None
-        return _graphql_created(data) if isinstance(data, dict) else ()
-    # Only 201 is a new one: GitHub answers a reaction already there (the person's, the same
-    # user to GitHub) again with 200. A review's create is answered 200, and always new.
-    if status != (200 if c.kind == "review" else 201) or not isinstance(doc, dict):
-        return ()
-    ident = doc.get("number" if c.kind == "issue" else "id")
-    if type(ident) is not int or ident <= 0:
-        return ()
-    if c.kind == "reaction":  # a reaction's answer names no url: its content shows its shape
-        return ((c.repo, c.kind, str(ident)),) if isinstance(doc.get("content"), str) else ()
-    # A review's answer names the pull request it is on, not itself.
-    url = doc.get("pull_request_url" if c.kind == "review" else "url")
-    if not isinstance(url, str) \
-            or url.lower() != f"https://{GITHUB_API}/repos/{c.repo}/{c.url.format(ident)}":
-        return ()
-    return ((c.repo, c.kind, str(ident)), *_node(doc.get("node_id")))
-
-
-def _node(node_id: object) -> tuple[Own, ...]:
-    return (("", "node", node_id),) if isinstance(node_id, str) \
-        and 0 < len(node_id) <= MAX_ID else ()
-
-
-def _graphql_created(data: dict[str, object]) -> tuple[Own, ...]:
-    found: list[Own] = []
-    for name, path, kind in _GRAPHQL_CREATES:
-        item: object = data.get(name)
-        for key in path:
-            item = item.get(key) if isinstance(item, dict) else None
-        if not isinstance(item, dict):
-            continue
-        found += _node(item.get("id"))
-        repo = item.get("repository")
-        where = repo.get("nameWithOwner") if isinstance(repo, dict) else None
-        ident = item.get("number" if kind == "issue" else "databaseId")
-        if isinstance(where, str) and where.count("/") == 1 and type(ident) is int \
-                and ident > 0:
-            found.append((where.lower(), kind, str(ident)))
-    return tuple(found)
-
-
 def claims(q: Question) -> tuple[Own, ...]:
     """What the change ``q`` was asked for names, in the terms of :data:`Own`: when the
     session made every one, the change is its own (nothing when it changes nothing)."""
@@ -261,8 +147,8 @@ def still_mine(q: Question, owned: frozenset[Own]) -> Question:
 def node(q: Question, status: int, answer: bytes) -> tuple[Own, ...]:
     """What GitHub's answer to ``q`` names whose maker matters: the node id of the issue
     a number names now (asked by :func:`still_mine`)."""
-    doc = _json(answer) if q.same and status == 200 else None
-    return _node(doc.get("node_id")) if isinstance(doc, dict) else ()
+    doc = answer_json(answer) if q.same and status == 200 else None
+    return owned_node(doc.get("node_id")) if isinstance(doc, dict) else ()
 
 
 def question(method: str, path: str, body: bytes | None) -> Question | str | None:
@@ -346,7 +232,7 @@ def _graphql_question(body: bytes | None) -> Question | str | None:
     if "removeReaction" in names:  # GitHub sees one user: the reaction may be the person's
         return ("a session takes away only a reaction it added, by REST and the id GitHub's "
                 "answer to its add gave; removeReaction names the person's as well")
-    if "requestReviews" in names and not _unions(query, doc.get("variables")):
+    if "requestReviews" in names and not graphql.unions(query, doc.get("variables")):
         return ("requestReviews without union: true puts its reviewers in place of those "
                 "asked already (the person's requests): a session asks for reviewers, but "
                 "takes none away; say union: true in its input")
@@ -379,45 +265,6 @@ def _graphql_question(body: bytes | None) -> Question | str | None:
         {"query": NODES_QUERY, "variables": {"ids": list(ids)}}).encode())
 
 
-def _unions(query: str, variables: object) -> bool:
-    """Whether every ``requestReviews`` of the document adds to the reviewers asked (GitHub's
-    ``union`` defaults to false: they are replaced): ``union: true`` in its arguments, or
-    ``union: $v`` or ``input: $v`` with the variable ``v`` saying it; nothing else names
-    ``union`` there. A variable's default is not read: a value sent puts it aside."""
-    toks = graphql.tokens(query)
-    given = variables if isinstance(variables, dict) else {}
-
-    def value(at: int) -> object:  # the literal or variable at ``at``
-        if toks[at] == "$" and at + 1 < len(toks):
-            return given.get(toks[at + 1])
-        return {"true": True}.get(toks[at])
-
-    for at, tok in enumerate(toks):
-        if tok != "requestReviews":
-            continue
-        if toks[at + 1:at + 2] != ["("]:
-            return False  # an alias, a name: not read as one
-        depth, end, said = 0, at + 1, False
-        while end < len(toks):
-            depth += {"(": 1, "{": 1, "[": 1, ")": -1, "}": -1, "]": -1}.get(toks[end], 0)
-            if depth == 0:
-                break
-            if toks[end + 1:end + 2] == [":"] and end + 2 < len(toks):
-                if toks[end] == "union":
-                    if value(end + 2) is not True:
-                        return False
-                    said = True
-                elif toks[end] == "input" and toks[end + 2] == "$":
-                    got = value(end + 2)
-                    if not isinstance(got, dict) or got.get("union") is not True:
-                        return False
-                    said = True
-            end += 1
-        if not said:
-            return False
-    return True
-
-
 def refusal(q: Question, session_name: str, status: int, answer: bytes,
             owned: frozenset[Own] = frozenset()) -> str | Question | None:
     """Why the write ``q`` was asked for is refused, given GitHub's answer (``status`` 0:
@@ -444,7 +291,7 @@ def refusal(q: Question, session_name: str, status: int, answer: bytes,
         return _comment_refusal(q, mine, status, answer)
     if status == 404:  # no pull request has the number: an issue's (or nothing's)
         return _persons(q.changes, mine) if q.changes else None
-    pull = _json(answer) if status == 200 else None
+    pull = answer_json(answer) if status == 200 else None
     head = pull.get("head") if isinstance(pull, dict) else None
     repo = head.get("repo") if isinstance(head, dict) else None
     if not isinstance(head, dict) or not isinstance(head.get("ref"), str):
@@ -459,7 +306,7 @@ def _comment_refusal(q: Question, mine: str, status: int, answer: bytes
                      ) -> str | Question | None:
     if status == 404:  # no such comment: the write changes nothing
         return None
-    doc = _json(answer) if status == 200 else None
+    doc = answer_json(answer) if status == 200 else None
     url = None
     if isinstance(doc, dict):
         url = doc.get("pull_request_url") or doc.get("issue_url")
@@ -479,7 +326,7 @@ _WORDS = {"Issue": "issue", "IssueComment": "comment", "PullRequestReview": "rev
 
 def _nodes_refusal(q: Question, mine: str, status: int, answer: bytes,
                    owned: frozenset[Own]) -> str | None:
-    doc = _json(answer) if status == 200 else None
+    doc = answer_json(answer) if status == 200 else None
     data = doc.get("data") if isinstance(doc, dict) else None
     nodes = data.get("nodes") if isinstance(data, dict) else None
     errors = doc.get("errors") if isinstance(doc, dict) else None
@@ -538,9 +385,3 @@ def _foreign(what: str, mine: str, ref: object, head_repo: object,
     return (f"{what} is not this session's: its head is {where}, and a session changes only "
             f"its own pull request (from {mine}); ask the person to change {what}")
 
-
-def _json(answer: bytes) -> object:
-    try:
-        return json.loads(answer)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None

@@ -26,6 +26,7 @@ import requests.exceptions
 import trio
 
 from appliance.backends import docker_exec
+from appliance.backends import docker_spec as spec_of
 from appliance.backends.base import (
     LABEL_INSTANCE,
     LABEL_MANAGED,
@@ -41,14 +42,6 @@ from appliance.backends.docker_archive import tar_of
 from appliance.backends.docker_freeze import Freezer, paused_refusal, unpause_if_paused
 from appliance.backends.docker_judge import Judge
 from appliance.backends.docker_network import DEFAULT_URL, SessionNetwork, unreachable
-from appliance.backends.docker_spec import (
-    containment_of,
-    create_kwargs,
-    lacks,
-    made_by,
-    networks,
-    remade_because,
-)
 from appliance.errors import BackendError, ClauderonError
 
 log = logging.getLogger(__name__)
@@ -157,13 +150,13 @@ class DockerBackend:
                 # another (the API's) knows no network to judge a container's by. One a read
                 # holds still (paused) is judged once the read ends: made again under the
                 # read, it ran unheld while host git read its tree.
-                uncontained=await self._judge.uncontained(row["Id"], networks(row))
+                uncontained=await self._judge.uncontained(row["Id"], spec_of.networks(row))
                 if state == "running" and self.network is not None else "",
             ))
         return out
 
     async def create(self, spec: WorkloadSpec) -> str:
-        kwargs = create_kwargs(spec)
+        kwargs = spec_of.create_kwargs(spec)
         # The network must exist to create on it; its firewall waits for the start.
         await self._lockdown(spec.network, firewall_too=False)
 
@@ -194,7 +187,7 @@ class DockerBackend:
                     # A container of that name exists: ours (adopt it) or a stranger's.
                     existing = c.containers.get(spec.name)
                     if existing.labels.get(LABEL_SESSION) == spec.session_id:
-                        if not lacks(existing.attrs, containment_of(spec)):
+                        if not spec_of.lacks(existing.attrs, spec_of.containment_of(spec)):
                             return str(existing.id)
                         # Ours but made before the lockdown: replaced, never adopted.
                         existing.remove(force=True)
@@ -225,15 +218,15 @@ class DockerBackend:
         attrs = await self.inspect(backend_id)
         if attrs is not None:
             network = self.network.plan.name if self.network else None
-            missing = lacks(attrs, await self._judge.containment())
+            missing = spec_of.lacks(attrs, await self._judge.containment())
             if missing:
                 # Made before the lockdown: never started again. Removed, so the next pass
                 # creates the session a new one (its worktree and home live on the host).
                 await self.remove(backend_id)
                 name = str(attrs.get("Name") or backend_id).lstrip("/")
-                raise BackendError(
-                    f"container {name} was {remade_because(missing, made_by(attrs))}: "
-                    "removed instead of started; the session gets a new one")
+                why = spec_of.remade_because(missing, spec_of.made_by(attrs))
+                raise BackendError(f"container {name} was {why}: removed instead of started; "
+                                   "the session gets a new one")
             await self._lockdown(network)
             if await unpause_if_paused(self._call, backend_id, attrs):
                 return  # a read's pause outlived its reader (a crash): it runs again

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from proxy import whose
+from proxy import creates, whose
 
 R = "/repos/octo/app"
 
@@ -56,9 +56,9 @@ def test_a_comment_or_reaction_the_session_did_not_make_is_refused_unasked(
 ])
 def test_a_reaction_is_remembered_only_when_github_made_it_new(
         status: int, answer: dict[str, object], made: tuple[whose.Own, ...]) -> None:
-    c = whose.create("POST", f"{R}/issues/1/reactions", b"{}")
+    c = creates.create("POST", f"{R}/issues/1/reactions", b"{}")
     assert c is not None
-    assert whose.created(c, status, json.dumps(answer).encode()) == made
+    assert creates.created(c, status, json.dumps(answer).encode()) == made
 
 
 def test_graphql_remove_reaction_is_refused_and_a_persons_comment_on_the_own_pull_request() -> None:
@@ -80,11 +80,11 @@ def test_graphql_remove_reaction_is_refused_and_a_persons_comment_on_the_own_pul
 def test_a_review_comment_made_by_graphql_is_the_sessions_by_rest_and_graphql() -> None:
     doc = {"query": "mutation { addPullRequestReviewComment(input: {pullRequestId: \"PR_1\", "
                     'body: "x"}) { comment { id databaseId repository { nameWithOwner } } } }'}
-    c = whose.create("POST", "/graphql", json.dumps(doc).encode())
+    c = creates.create("POST", "/graphql", json.dumps(doc).encode())
     assert c is not None
     answer = {"data": {"addPullRequestReviewComment": {"comment": {
         "id": "PRRC_7", "databaseId": 7, "repository": {"nameWithOwner": "Octo/App"}}}}}
-    made = whose.created(c, 200, json.dumps(answer).encode())
+    made = creates.created(c, 200, json.dumps(answer).encode())
     assert set(made) == {("", "node", "PRRC_7"), ("octo/app", "review_comment", "7")}
     q = whose.question("PATCH", f"{R}/pulls/comments/7", b"{}")
     assert isinstance(q, whose.Question) and whose.made(q, frozenset(made))
@@ -127,10 +127,10 @@ def test_a_review_request_is_taken_away_by_the_person_only() -> None:
 ])
 def test_a_review_is_remembered_from_githubs_answer_to_its_create(
         status: int, url: str, made: tuple[whose.Own, ...]) -> None:
-    c = whose.create("POST", P, b"{}")
+    c = creates.create("POST", P, b"{}")
     assert c is not None
     answer = {"id": 80, "node_id": "PRR_80", "state": "PENDING", "pull_request_url": url}
-    assert whose.created(c, status, json.dumps(answer).encode()) == made
+    assert creates.created(c, status, json.dumps(answer).encode()) == made
 
 
 @pytest.mark.parametrize(("mutation", "kind", "refused"), [

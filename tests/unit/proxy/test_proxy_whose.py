@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from proxy import whose
+from proxy import creates, whose
 
 MINE = "clauderon/mine"
 
@@ -305,9 +305,9 @@ REVIEW_COMMENT = {"id": 6, "node_id": "RC_6",
 ])
 def test_a_rest_create_remembers_only_what_githubs_answer_says_it_made(
         path: str, status: int, answer: object, made: set[whose.Own]) -> None:
-    c = whose.create("POST", path, b"{}")
+    c = creates.create("POST", path, b"{}")
     assert c is not None
-    assert set(whose.created(c, status, j(answer))) == made
+    assert set(creates.created(c, status, j(answer))) == made
 
 
 @pytest.mark.parametrize(("method", "path"), [
@@ -316,7 +316,7 @@ def test_a_rest_create_remembers_only_what_githubs_answer_says_it_made(
     ("POST", "/repos/o/r/pulls"), ("POST", "/repos/o/r/issues/7/labels"),
 ])
 def test_only_a_create_is_read_for_what_it_made(method: str, path: str) -> None:
-    assert whose.create(method, path, b"{}") is None
+    assert creates.create(method, path, b"{}") is None
 
 
 CREATED = {"data": {"createIssue": {"issue": {
@@ -339,10 +339,10 @@ CREATED = {"data": {"createIssue": {"issue": {
 ])
 def test_a_graphql_create_remembers_the_issue_or_comment_it_made(
         query: str, answer: object, made: set[whose.Own]) -> None:
-    c = whose.create("POST", "/graphql", gql(query, {"s": "I_1"}))
+    c = creates.create("POST", "/graphql", gql(query, {"s": "I_1"}))
     assert c is not None
-    assert set(whose.created(c, 200, j(answer))) == made
-    assert whose.created(c, 502, j(answer)) == ()
+    assert set(creates.created(c, 200, j(answer))) == made
+    assert creates.created(c, 502, j(answer)) == ()
 
 
 @pytest.mark.parametrize("query", [
@@ -360,7 +360,7 @@ def test_a_graphql_create_remembers_the_issue_or_comment_it_made(
 ])
 def test_a_graphql_document_that_renames_a_field_is_not_read_for_what_it_made(
         query: str) -> None:
-    assert whose.create("POST", "/graphql", gql(query)) is None
+    assert creates.create("POST", "/graphql", gql(query)) is None
 
 
 def test_a_change_passes_on_what_the_session_made_and_nothing_else() -> None:
