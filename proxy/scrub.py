@@ -36,14 +36,14 @@ raises the session's alert.
 A credentialed request asks for its answer uncompressed and whole (``policy.py``); one
 compressed all the same is refused (:func:`proxy.bodykind.coding`). Not seen: an answer
 that re-encodes the credential otherwise (hashed, encrypted, escaped four times, the base64
-of its escaped spelling, split by the upstream's own formatting other than a line break
-inside its hex or base64). Each form
-is looked for in any case, and across such a line break (:func:`proxy.spellings.unwrap`):
-raw, a CR alone, escaped as a JSON string, a URL or a page carry it (``\\n``, ``%0A``,
-``&#10;``), the next line indented or not; a wrapped form masked keeps its breaks. A
-service that streams the agent's own words back a piece at a time could tell it, by the
-wait, whether a piece begins the credential: the masking stops echoes, not a credentialed
-service built to be an oracle.
+of its escaped spelling, escaped or hex or base64 in UTF-16, quoted-printable cut by a soft
+break, base32, split by the upstream's own formatting other than a line break inside its
+hex or base64). Each form is looked for in any case, and across such a line break
+(:func:`proxy.spellings.unwrap`): raw, a CR alone, escaped as a JSON string, a URL or a
+page carry it (``\\n``, ``%0A``, ``&#10;``), a page's ``<br>`` (``<br />``), the next line
+indented or not; a wrapped form masked keeps its breaks. A service that streams the agent's
+own words back a piece at a time could tell it, by the wait, whether a piece begins the
+credential: the masking stops echoes, not a credentialed service built to be an oracle.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def _plan(given: tuple[bytes, ...]) -> tuple[tuple[bytes, ...], tuple[bytes, ...
                          key=len, reverse=True))
     wrapped = tuple(sorted({form.lower() for secret in secrets for form in encodings(secret)},
                            key=len, reverse=True))
-    table = alphabet((*forms, *(b"\r\n" for _ in wrapped[:1])))
+    table = alphabet((*forms, *(b"\r\n<>" for _ in wrapped[:1])))
     run = b"a" * min((len(form) for form in forms), default=1)
     return secrets, forms, wrapped, table, run
 
@@ -293,7 +293,7 @@ class Scrubber:
     def ending(self, data: bytes) -> bytes:
         """The end of ``data`` that is a run of the bytes a spelling is made of, with the
         byte before it; nothing when ``data`` ends in another. Spaces or tabs that indent a
-        line after a line break are read as the run (a wrapped form may be indented)."""
+        line after a break, or in ``<br />``, are read as the run (a wrapped form's)."""
         at = len(data)  # data[at:] is the run so far
         while True:
             if at and self._table[data[at - 1]] == 0x61:
@@ -301,8 +301,8 @@ class Scrubber:
             indent = at
             while indent and data[indent - 1] in b" \t":
                 indent -= 1
-            if indent == at or not indent or data[indent - 1] not in b"\r\n" \
-                    or self._table[data[indent - 1]] != 0x61:
+            if indent == at or not indent or self._table[data[indent - 1]] != 0x61 or (
+                    data[indent - 1] not in b"\r\n" and data[indent - 3:indent].lower() != b"<br"):
                 return b"" if at == len(data) else data[at - 1:] if at else data
             at = indent
 

@@ -43,21 +43,25 @@ def encodings(secret: bytes) -> tuple[bytes, ...]:
 
 
 #: A line break as a wrapped run of base64 or hex may carry it: raw (``\\n``, ``\\r\\n``,
-#: a ``\\r`` alone) or escaped as a JSON string (GitHub's contents API returns a file's
-#: base64 so), a URL or an HTML page carry it; lower-cased (the data is read so), longest
+#: a ``\\r`` alone), escaped as a JSON string (GitHub's contents API returns a file's
+#: base64 so), a URL or an HTML page carry it, or an HTML page's own (``<br>``, ``<br/>``,
+#: ``<br />``, a raw one after it or not: a page renders a text's lines so, as Django's
+#: ``linebreaksbr`` and PHP's ``nl2br`` do); lower-cased (the data is read so), longest
 #: first. Spaces or tabs may indent the next line.
-BREAKS = (b"%0d%0a", b"&#13;&#10;", b"&#x0d;&#x0a;", b"&#xd;&#xa;", b"\\r\\n",
-          b"&#x0a;", b"&#xa;", b"&#10;", b"%0a", b"\\n", b"\r\n", b"\n", b"\r")
+BREAKS = (b"&#x0d;&#x0a;", b"&#13;&#10;", b"&#xd;&#xa;", b"<br />\r\n", b"<br/>\r\n",
+          b"<br />\n", b"%0d%0a", b"<br>\r\n", b"<br/>\n", b"<br />", b"&#x0a;", b"<br>\n",
+          b"<br/>", b"&#xa;", b"&#10;", b"\\r\\n", b"<br>", b"%0a", b"\\n", b"\r\n", b"\n", b"\r")
 _B64 = rb"[A-Za-z0-9+/=_-]"
 #: A line break inside a run of base64 or hex, as MIME (76) and PEM (64) wrap it, one
 #: search a byte a break begins with, each from that byte (the search skips to each: a look
 #: behind first, or a set of first bytes, is tried at every byte, some 60 and 170 MB/s on
 #: JSON), only where the data holds it; the ``\\r`` of a ``\\r\\n`` is taken in by
-#: :func:`unwrap`.
+#: :func:`unwrap`. The first three (raw, and HTML's ``<br>``) are looked for in any text.
 _NEXT = rb"[ \t]*(?=[A-Za-z0-9+/_-])"
 _WRAPS = (
     (b"\n", re.compile(rb"\n(?:(?<=" + _B64 + rb"\n)|(?<=" + _B64 + rb"\r\n))" + _NEXT)),
     (b"\r", re.compile(rb"\r(?<=" + _B64 + rb"\r)(?!\n)" + _NEXT)),
+    (b"<", re.compile(rb"<(?<=" + _B64 + rb"<)[bB][rR](?: ?/)?>(?:\r?\n)?" + _NEXT)),
     (b"\\", re.compile(rb"\\(?<=" + _B64 + rb"\\)(?:r\\n|n)" + _NEXT)),
     (b"%0", re.compile(rb"%(?<=" + _B64 + rb"%)0(?:[dD]%0[aA]|[aA])" + _NEXT)),
     (b"&#", re.compile(rb"&(?<=" + _B64 + rb"&)#(?:13;&#10;|10;|[xX]0?[dD];&#[xX]0?[aA];"
@@ -69,7 +73,7 @@ WRAPPED_END = re.compile(
                               for b in BREAKS for i in range(len(b), 0, -1)) + rb")?\Z",
     re.IGNORECASE)
 #: The bytes a break begins with: a text holding none holds no break.
-_BREAK_LEADS = (b"\n", b"\r", b"\\", b"%0", b"&#")
+_BREAK_LEADS = (b"\n", b"\r", b"<", b"\\", b"%0", b"&#")
 
 
 def broken(data: bytes) -> bool:
@@ -83,7 +87,7 @@ def unwrap(data: bytes, escaped: bool = True) -> Unescaped | None:
     indents the next line), each traced (as an escape that stands for nothing), or None when
     it holds none; its escaped breaks only where it may hold an escape (``escaped``: the
     caller knows, and a look for each costs as much as the rest)."""
-    breaks = sorted(match.span() for lead, wrap in _WRAPS[:None if escaped else 2]
+    breaks = sorted(match.span() for lead, wrap in _WRAPS[:None if escaped else 3]
                     if lead in data for match in wrap.finditer(data))
     if not breaks:
         return None

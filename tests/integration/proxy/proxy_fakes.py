@@ -504,7 +504,8 @@ def echo_forms_folded(value: str) -> dict[str, bytes]:
             forms[f"base64-{width}-{eol!r}-{skip}"] = eol.join(lines)
     # Wrapped with its line breaks escaped or bent: in a JSON string as GitHub's contents
     # API returns a file (60 a line, a JSON ``\\n``), percent- and HTML-escaped, a CR
-    # alone, each line indented after its break.
+    # alone, each line indented after its break, an HTML line break as a page renders a
+    # text's lines (``<br>``; PHP's ``nl2br`` writes ``<br />`` before each break).
     for name, width, eol in WRAPPED_ESCAPED:
         for skip in range(60):
             data = base64.b64encode(b"{" * skip + raw)
@@ -520,7 +521,9 @@ def echo_forms_folded(value: str) -> dict[str, bytes]:
 #: and the break.
 WRAPPED_ESCAPED = (("json", 60, b"\\n"), ("json-slashed", 60, b"\\n"),
                    ("json-crlf", 76, b"\\r\\n"), ("url", 76, b"%0A"),
-                   ("html", 64, b"&#10;"), ("cr", 76, b"\r"), ("indented", 64, b"\n    "))
+                   ("html", 64, b"&#10;"), ("cr", 76, b"\r"), ("indented", 64, b"\n    "),
+                   ("html-br", 76, b"<br>"), ("xhtml-br", 64, b"<br/>"),
+                   ("nl2br", 76, b"<br />\n"))
 
 
 #: What separates the forms of :func:`echo_forms_folded` in the answer that quotes them.

@@ -139,7 +139,7 @@ def read_back(name: str, form: bytes) -> bytes:
         return binascii.unhexlify(form.replace(b"*", b"0")).upper()
     if name.startswith("base64"):
         # Its line breaks taken out, as they come: raw, escaped, indented after.
-        lines = re.sub(rb'[\r\n" ]|\\r|\\n|%0A|&#10;', b"", form)
+        lines = re.sub(rb'<br ?/?>|[\r\n" ]|\\r|\\n|%0A|&#10;', b"", form)
         return base64.b64decode(lines.replace(b"*", b"A")).upper()
     if name.startswith("utf-16"):
         return form.replace(b"\0", b"").upper()
@@ -157,7 +157,8 @@ async def test_an_echo_that_folds_case_wraps_base64_or_widens_to_utf16_hands_bac
     each character as ``\\u00XX``, and in base64 wrapped as MIME
     and PEM at every offset, and wrapped with its breaks escaped (inside a JSON string as
     GitHub's contents API returns a file, its ``/`` as ``\\/`` too, ``%0A``, ``&#10;``), a CR
-    alone or each line indented: no four bytes of the token come back in any of them."""
+    alone, each line indented, or an HTML page's ``<br>``, ``<br/>`` or ``<br />`` and a
+    break: no four bytes of the token come back in any of them."""
     to = Upstream(scheme="https", host="127.0.0.1", port=fake.port)
     override(proxy, upstreams={"api.github.com": to})
     auth = proxy.add_session("folder")

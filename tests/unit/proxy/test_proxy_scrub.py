@@ -376,9 +376,12 @@ def test_a_secret_in_base64_wrapped_in_lines_comes_out_masked_cut_anywhere(
 
 
 #: ``SPACED`` in base64 wrapped with its line breaks escaped or bent: in a JSON string (as
-#: GitHub's contents API returns a file), percent- or HTML-escaped, a CR alone, indented.
+#: GitHub's contents API returns a file), percent- or HTML-escaped, a CR alone, indented, or
+#: an HTML line break as a page renders a text's lines (Django's ``linebreaksbr``, PHP's
+#: ``nl2br``).
 BREAKS = {"json": b"\\n", "json crlf": b"\\r\\n", "url": b"%0A", "html": b"&#10;",
-          "html hex": b"&#xA;", "cr": b"\r", "indented": b"\n    ", "tabbed": b"\r\n\t"}
+          "html hex": b"&#xA;", "cr": b"\r", "indented": b"\n    ", "tabbed": b"\r\n\t",
+          "html br": b"<br>", "xhtml br": b"<BR/>", "nl2br": b"<br />\n"}
 WRAPPED_ESCAPED = {f"{name}, {skip}": eol.join(data[i:i + 60] for i in range(0, len(data), 60))
                    for name, eol in BREAKS.items() for skip in (40, 45, 50, 52)
                    for data in [base64.b64encode(b"{" * skip + SPACED)]}
@@ -415,8 +418,10 @@ def test_an_end_of_a_line_that_may_begin_a_wrapped_secret_waits_and_no_other() -
     assert scrub.finish() == core[:9] + b"\r\n"
     for chunk in (b"data: " + core[:9] + b"\n\n", b"data: {}\n", b"the end.\n"):
         assert scrub.feed(chunk) == chunk
-    # An escaped break, whole or cut, and an indent after a break wait as a raw one does.
-    for eol in (b"\\", b"\\n", b"%0", b"&#1", b"&#10;", b"\n  "):
+    # An escaped break, whole or cut, an HTML one, and an indent after a break wait as a raw
+    # one does.
+    for eol in (b"\\", b"\\n", b"%0", b"&#1", b"&#10;", b"\n  ", b"<", b"<BR", b"<br ",
+                b"<br /", b"<br/>", b"<br />\r"):
         assert scrub.feed(b'"' + core[:9] + eol) == b'"'
         assert scrub.finish() == core[:9] + eol
     assert scrub.feed(b"{}\n  ") == b"{}\n  "
