@@ -24,7 +24,7 @@ from appliance.egress import Decision as EgressDecision
 from appliance.egress import mode_of
 from appliance.methods import READS
 from appliance.placeholders import Placeholder
-from proxy import creates, gitguard, refusals, uses, whose
+from proxy import creates, gitguard, githost, refusals, uses, whose
 from proxy.directory import SessionAuth
 from proxy.framing import has_body, request_framing
 from proxy.heads import Target
@@ -211,10 +211,16 @@ async def guard_remote(state: ProxyState, client: HttpSide, request: h11.Request
     body that says which refs is read before anything goes upstream, in one of the
     session's read-ahead slots (``readahead.py``), and only where a rule reads it. A
     session's write to a pull request, once the rules pass it, goes on only when GitHub
-    says the pull request is the session's own (``whose.py``)."""
+    says the pull request is the session's own (``whose.py``). The git host's other writes
+    (Git LFS's, a fetch) are judged by their path (``githost.py``)."""
     method = request.method.decode("ascii", "replace")
     push = gitguard.is_push(method, target.path)
     api = target.host == gitguard.GITHUB_API and method not in READS
+    if target.host == githost.GIT_HOST and not push:  # Git LFS, a fetch: judged by path
+        why = githost.refusal(method, target.path)
+        return None, None if why is None else (
+            refusals.owner_refused(target.host, why) if session.owner
+            else refusals.remote_refused(session.name, target.host, why))
     if not (push or api):
         return None, None
     judge = partial(_judge_remote, state, session=session, verdict=verdict, method=method,

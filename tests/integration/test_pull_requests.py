@@ -1005,3 +1005,36 @@ def test_a_node_github_could_not_answer_for_is_not_passed_as_naming_nothing(
         'addComment(input: {subjectId: "PR_1", body: $id}) { clientMutationId }',
         "no node at all"))
     assert code == "200"
+
+
+def test_the_persons_git_lfs_locks_stay_theirs(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """Git LFS's API sits on the git host (``<repo>.git/info/lfs``), where the proxy puts the
+    person's credential into the agent's requests: every lock there is the person's (the
+    token's user), so the agent's unlock -- ``force`` or not -- would free the file for
+    anyone, and its lock would hold the person's own push of it. Both are refused before
+    GitHub sees them; a lock's verify before a push goes through (the control)."""
+    s = create(app, origin, "locksmith")
+    lock = github.add_lfs_lock("assets/model.bin")
+    lfs = f"https://github.com/{SLUG}.git/info/lfs"
+
+    def call(path: str, doc: dict[str, Any]) -> str:
+        _, out = in_container(app, s, (
+            "curl -s -o /dev/null -w '%{http_code}' -X POST "
+            "-H 'content-type: application/vnd.git-lfs+json' "
+            f"-d '{json.dumps(doc)}' {lfs}{path}"))
+        return out.strip()[-3:]
+
+    refused = [(f"/locks/{lock['id']}/unlock", {"force": True}),
+               (f"/locks/{lock['id']}/unlock", {}),
+               ("/locks", {"path": "assets/other.bin"})]
+    assert [call(*r) for r in refused] == ["403"] * len(refused)
+    assert list(github.lfs_locks.values()) == [lock]
+    assert not [x for x in github.seen if "/info/lfs/locks" in x.path]
+
+    assert call("/locks/verify", {}) == "200"
+    assert [x.path for x in github.seen if "/info/lfs/" in x.path] == \
+        [f"/{SLUG}.git/info/lfs/locks/verify"]
+    lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
+    mine = [x for x in lines if x["session"] == s["id"] and x["status"] == 403]
+    assert [x["error"] for x in mine] == ["REF_FORBIDDEN"] * len(refused)

@@ -2,7 +2,8 @@
 appliance makes, behind the proxy's ``[upstreams]`` overrides of ``github.com`` and
 ``api.github.com``.
 
-* ``github.com``: ``git http-backend`` over bare repositories under ``root/OWNER/NAME.git``,
+* ``github.com``: ``git http-backend`` over bare repositories under ``root/OWNER/NAME.git``
+  and Git LFS's locks under ``NAME.git/info/lfs``,
   Basic ``x-access-token:TOKEN`` required (only the proxy holds the token);
 * ``api.github.com``: ``Bearer TOKEN`` required; the repository, pull requests (list with
   ``head=`` and ``state=``, one, open, merge with ``sha`` and ``merge_method``), check runs on
@@ -111,6 +112,8 @@ class FakeGitHub(TlsFake):
         #: Node ids whose pull request's repository GitHub cannot read in a ``nodes``
         #: answer: the node is null, the NOT_FOUND error names the field within it.
         self.unreadable: set[str] = set()
+        #: Git LFS locks by id (``<repo>.git/info/lfs/locks``), each owned by the token's user.
+        self.lfs_locks: dict[str, dict[str, Any]] = {}
         #: SSH keys added to the token owner's account (``POST /user/keys``).
         self.user_keys: list[dict[str, Any]] = []
         #: The list answers every pull request, whatever ``head`` asks (a server to distrust).
@@ -140,6 +143,32 @@ class FakeGitHub(TlsFake):
             self.comments = {c: d for c, d in self.comments.items() if d["_repo"] != slug}
             self.reborn[slug] = self.reborn.get(slug, 0) + 1
         return self.create_repo(slug, seed)
+
+    def add_lfs_lock(self, path: str) -> dict[str, Any]:
+        """The person's lock on ``path`` (Git LFS's shape)."""
+        with self.lock:
+            lock = {"id": str(len(self.lfs_locks) + 1), "path": path,
+                    "locked_at": "2024-01-01T00:00:00Z", "owner": {"name": "person"}}
+            self.lfs_locks[lock["id"]] = lock
+            return lock
+
+    def lfs(self, method: str, rest: str, doc: dict[str, Any]) -> tuple[int, Any]:
+        """Git LFS's locking API under ``<repo>.git/info/lfs``: list, create, verify,
+        unlock (the token's user owns every lock here, so no ``force`` is needed)."""
+        with self.lock:
+            locks = list(self.lfs_locks.values())
+            if rest == "locks" and method == "GET":
+                return 200, {"locks": locks}
+            if rest == "locks/verify" and method == "POST":
+                return 200, {"ours": locks, "theirs": []}
+            if rest == "locks" and method == "POST":
+                if any(x["path"] == doc.get("path") for x in locks):
+                    return 409, {"message": "already created lock"}
+                return 201, {"lock": self.add_lfs_lock(str(doc.get("path")))}
+            if (m := re.fullmatch(r"locks/([^/]+)/unlock", rest)) and method == "POST":
+                lock = self.lfs_locks.pop(m.group(1), None)
+                return (200, {"lock": lock}) if lock else (404, {"message": "Not Found"})
+            return 404, {"message": "Not Found"}
 
     def tip(self, slug: str, branch: str) -> str | None:
         try:
@@ -563,6 +592,12 @@ class _Handler(BaseHTTPRequestHandler):
         expected = "Basic " + base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()
         if self.headers.get("Authorization") != expected:
             self._answer(401, b"no\n", [("WWW-Authenticate", 'Basic realm="git"')])
+            return
+        if "/info/lfs/" in self.path:
+            rest = urlsplit(self.path).path.partition("/info/lfs/")[2]
+            status, answer = self.fake.lfs(self.command, rest, json.loads(body) if body else {})
+            data = json.dumps(answer).encode()
+            self._answer(status, data, [("Content-Type", "application/vnd.git-lfs+json")])
             return
         self._git(body)
 
