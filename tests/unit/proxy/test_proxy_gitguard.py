@@ -334,4 +334,3 @@ def test_a_session_opens_pull_requests_from_its_own_branch_only(
     path = "/graphql" if b'"query"' in body else "/repos/o/r/pulls"
     why = gitguard.api_refusal("mine", "POST", path, body)
     assert (why is not None) == refused, why
-
