@@ -314,6 +314,12 @@ class Store:
             "SELECT * FROM events WHERE session_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
             (session_id, before if before is not None else 2**62, limit))
 
+    def last_session_event(self, session_id: str, kind: str) -> Event | None:
+        """The session's newest event of ``kind``, or None."""
+        found = self._events("SELECT * FROM events WHERE session_id = ? AND kind = ? "
+                             "ORDER BY id DESC LIMIT 1", (session_id, kind))
+        return found[0] if found else None
+
     def last_event_id(self) -> int:
         return int(self.rows("SELECT MAX(id) FROM events")[0][0] or 0)
 

@@ -90,6 +90,14 @@ class Deps:
         and in its events, once per distinct reason, not only in a log line."""
         reason = f"{what} failed: {exc.message}; trying again"
         log.warning("%s: %s", s.name, reason, extra={"session": s.id})
+        if s.phase is Phase.FAILED:
+            # Why it failed stays what the person reads (a pod on a cluster that ignores
+            # NetworkPolicies is said so, not its delete's 500): this goes to its events.
+            last = await self.store.run(self.store.sync.last_session_event, s.id,
+                                        "action_failed")
+            if last is None or last.payload.get("reason") != exc.message:
+                await self.event(s, "action_failed", {"action": what, "reason": exc.message})
+            return
         if s.status_reason != reason:
             await self.update(s, status_reason=reason)
             await self.event(s, "action_failed", {"action": what, "reason": exc.message})

@@ -92,6 +92,14 @@ def test_a_pod_the_cluster_will_not_delete_keeps_its_reason_and_goes_later(
     assert "does not enforce NetworkPolicies" in s["status_reason"], s
     assert kubelet, "the probe never reached the node: the test proves nothing"
     assert kube.names("pods") == ["clauderon-kstuck"]  # the refusal did hold it
+
+    def told() -> list[dict[str, object]]:
+        events = kube.app.client().get(f"/api/sessions/{s['id']}/events")["events"]
+        return [e for e in events if e["kind"] == "action_failed"]
+    # The failing delete is told in its events (once per reason), not in place of the reason.
+    assert "500" in str(wait_for(told, what="the failing delete told")[0]["payload"])
+    assert kube.app.session("kstuck")["status_reason"] == s["status_reason"]
+    assert len(told()) == 1
     refuse.unlink()
     wait_for(lambda: kube.names("pods") == [], timeout=120,
              what="the pod with open egress deleted once the cluster deletes again")
