@@ -193,8 +193,11 @@ def run_filtered(argv: list[str], *, stdin: int | None = None, stdout: int | Non
     """Run ``argv`` on a pseudo-terminal, its output filtered; its exit status. ``raw``:
     put the person's terminal in raw mode for it (False: the caller has). ``typed``: keys
     read before it started, handed to it first; ``sent``: the first keys it was handed.
-    ``probe``: what earlier tries of the same attach learnt of the terminal; a try that
-    wrote nothing then leaves the end to the caller (:func:`_settle`)."""
+    ``probe``: what earlier tries of the same attach learnt of the terminal; the end is
+    then the caller's (:func:`_settle`), once no try is left: a try the engine refused may
+    have written (the pseudo-terminal echoing the keys handed to it), and settling then
+    read the person's next keys as the terminal's answers and dropped them (an Enter typed
+    during a hold never reached the shell)."""
     fin = sys.stdin.fileno() if stdin is None else stdin
     fout = sys.stdout.fileno() if stdout is None else stdout
     sized = fout if os.isatty(fout) else fin
@@ -222,9 +225,9 @@ def run_filtered(argv: list[str], *, stdin: int | None = None, stdout: int | Non
             state = Probe() if probe is None else probe
             if not state.began:
                 state.asked, state.began = _ask(fin, fout), True
-            wrote = _relay(master, fin, fout, state.first, typed=typed, sent=sent)
+            _relay(master, fin, fout, state.first, typed=typed, sent=sent)
             state.settled = False
-            if wrote or probe is None:
+            if probe is None:
                 _settle(fin, fout, state)
         return proc.wait()
     finally:
