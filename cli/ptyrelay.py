@@ -107,9 +107,9 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _relay(master: int, fin: int, fout: int, first: FirstAnswer, *, typed: bytes = b"",
-           sent: bytearray | None = None) -> bool:
+           sent: bytearray | None = None) -> None:
     """Keys to the program (first ``typed``, already read; less the answer ``first`` takes
-    out), its output through the filter, until its side closes; whether it wrote anything.
+    out), its output through the filter, until its side closes.
     The first keys sent (up to :data:`CHUNK`) are kept in ``sent``."""
 
     def send(keys: bytes) -> None:
@@ -121,7 +121,7 @@ def _relay(master: int, fin: int, fout: int, first: FirstAnswer, *, typed: bytes
         _write_all(master, typed)
     if sent is not None:
         sent += typed
-    screen, wrote = TerminalFilter(), False
+    screen = TerminalFilter()
     with selectors.DefaultSelector() as sel:
         sel.register(master, selectors.EVENT_READ)
         with contextlib.suppress(ValueError, OSError):
@@ -145,9 +145,8 @@ def _relay(master: int, fin: int, fout: int, first: FirstAnswer, *, typed: bytes
                         raise
                     data = b""
                 if not data:
-                    return wrote
+                    return
                 _write_all(fout, screen.feed(data))
-                wrote = True
 
 
 def _ask(fin: int, fout: int) -> float | None:
