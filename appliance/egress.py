@@ -148,3 +148,15 @@ def mode_of(raw: str | None, defaults: EgressDefaults) -> EgressMode:
     """A session's mode: its own, or the configured default."""
     return EgressMode(raw) if raw else defaults.mode
 
+
+
+def asks_to_forget(asks: Iterable[tuple[int, str | None, str]], now: str,
+                   keep: int) -> list[int]:
+    """Which of a session's asks go: ``(id, decision, expires_at)`` each, ``now`` and the
+    expiries ISO stamps. An open ask (undecided, not yet expired) stays, and so do the
+    ``keep`` newest closed ones (a request sharing an ask reads its decision from the row a
+    moment after it was made); the older closed ones go, oldest first. An agent asking
+    again and again kept one row per ask for ever."""
+    closed = sorted((ident for ident, decision, expires in asks
+                     if decision is not None or expires <= now), reverse=True)
+    return sorted(closed[max(0, keep):])

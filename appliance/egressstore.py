@@ -20,12 +20,15 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from appliance.egress import HostEntry, Verdict
+from appliance.egress import HostEntry, Verdict, asks_to_forget
 from appliance.errors import Conflict, NotFound
 from appliance.store import Store
 
 #: Requests of one session waiting for a person at once (each for another host).
 MAX_OPEN_ASKS = 20
+#: Closed asks (decided or expired) one session keeps, the newest: a request that shared an
+#: ask reads its decision a moment after; the older ones are of no use to anyone.
+MAX_CLOSED_ASKS = 40
 #: Hosts one session learns at most in ``learn`` mode.
 MAX_LEARNED = 1000
 
@@ -142,6 +145,7 @@ def open_ask(store: Store, session_id: str, name: str, host: str, seconds: float
             "AND expires_at > ?", (session_id, now.isoformat())).fetchone()
         if waiting >= MAX_OPEN_ASKS:
             return None
+        _forget_closed(conn, session_id, now.isoformat())
         expires = (now + timedelta(seconds=seconds)).isoformat()
         cur = conn.execute(
             "INSERT INTO egress_asks (session_id, host, created_at, expires_at) "
@@ -153,6 +157,16 @@ def open_ask(store: Store, session_id: str, name: str, host: str, seconds: float
         store.journal(conn, session_id, "egress_ask",
                       {"id": session_id, "name": name, "ask": ask.to_json()})
     return ask
+
+
+def _forget_closed(conn: sqlite3.Connection, session_id: str, now: str) -> None:
+    """Remove the session's closed asks beyond the newest :data:`MAX_CLOSED_ASKS`, as it
+    opens another (each ask was a row kept for ever: an agent asking again and again, each
+    ask expiring, wrote some 28,800 a day)."""
+    rows = conn.execute("SELECT id, decision, expires_at FROM egress_asks WHERE session_id = ?",
+                        (session_id,)).fetchall()
+    gone = asks_to_forget(((r[0], r[1], r[2]) for r in rows), now, MAX_CLOSED_ASKS)
+    conn.executemany("DELETE FROM egress_asks WHERE id = ?", [(i,) for i in gone])
 
 
 def ask_decision(store: Store, ask_id: int) -> str | None:

@@ -286,6 +286,9 @@ class Store:
                 return
             conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
             conn.execute("DELETE FROM github_made WHERE session_id = ?", (session_id,))
+            # Its asks and its own egress list (up to 1,000 hosts it learned) go with it.
+            conn.execute("DELETE FROM egress_asks WHERE session_id = ?", (session_id,))
+            conn.execute("DELETE FROM egress_hosts WHERE scope = ?", (session_id,))
             self.journal(conn, session_id, "deleted", {"id": session_id, "name": row["name"]})
 
     # --- events ---------------------------------------------------------------------

@@ -686,3 +686,32 @@ async def test_an_openai_stream_cut_before_its_usage_counts_its_input_too(rig: R
     rig.model.hold_after_first.set()
     assert [(r.requests, r.unmetered) for r in rows] == [(1, 1)]
     assert rows[0].usage.input >= len(prompt), rows[0].usage
+
+
+async def test_an_agent_asking_again_and_again_leaves_a_bounded_number_of_asks(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hostile agent in ``ask`` mode asks for a host nobody answers, again and again
+    (each ask expires, the next request opens a new one): every ask was a row kept for ever,
+    the session's deletion included, some 28,800 a day at the shipped minute. Now a session
+    keeps its open asks and the newest closed ones (2 and 2 here, 20 and 40 shipped), and its
+    deletion takes its asks and its lists with it."""
+    monkeypatch.setattr(egressstore, "MAX_OPEN_ASKS", 2)
+    monkeypatch.setattr(egressstore, "MAX_CLOSED_ASKS", 2)
+    sid, _ = auth = rig.session("nagger")
+    rig.store.update_session(sid, egress_mode="ask")
+    egressstore.put_host(rig.store, sid, "kept.example", Verdict.DENY)
+    rig.controls.settings = replace(rig.controls.settings,
+                                    egress=EgressDefaults(ask_seconds=0.2))
+    for _ in range(8):
+        status, body = await rig.curl(auth, "https://evil.example/again")
+        assert status == 403 and b"nobody allowed it in time" in body
+
+    def asks() -> int:
+        with rig.store.reading() as conn:
+            [count] = conn.execute("SELECT COUNT(*) FROM egress_asks WHERE session_id = ?",
+                                   (sid,)).fetchone()
+        return int(count)
+
+    assert asks() <= 2 + 2
+    rig.store.delete_session(sid)
+    assert asks() == 0 and egressstore.listed(rig.store, sid) == []

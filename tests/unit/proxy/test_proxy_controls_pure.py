@@ -12,6 +12,7 @@ from appliance.egress import (
     EgressMode,
     HostEntry,
     Verdict,
+    asks_to_forget,
     decide,
     host_pattern,
     parse_egress_defaults,
@@ -189,3 +190,25 @@ def test_prices_match_dated_ids_and_unknown_models_have_no_cost() -> None:
 ])
 def test_a_dearer_variant_has_its_own_price(model: str, key: str) -> None:
     assert DEFAULT_TABLE.price_for(model) == DEFAULT_TABLE.prices[key]
+
+
+NOW = "2025-01-01T12:00:00+00:00"
+SOON = "2025-01-01T12:01:00+00:00"
+PAST = "2025-01-01T11:59:00+00:00"
+
+
+@pytest.mark.parametrize(("asks", "keep", "gone"), [
+    ([], 2, []),
+    # Open asks stay, however many.
+    ([(1, None, SOON), (2, None, SOON), (3, None, SOON)], 0, []),
+    # Closed: decided, or past its expiry with nobody's answer (its client hung up).
+    ([(1, "deny", SOON), (2, "expired", PAST), (3, None, PAST), (4, None, SOON)], 1, [1, 2]),
+    # The newest closed are kept, by id, whatever order they come in.
+    ([(5, "allow", PAST), (2, "expired", PAST), (9, "deny", PAST)], 2, [2]),
+    ([(1, "expired", PAST), (2, "expired", PAST)], 2, []),
+    # Expiring exactly now is closed.
+    ([(1, None, NOW)], 0, [1]),
+])
+def test_a_sessions_closed_asks_beyond_the_newest_go(
+        asks: list[tuple[int, str | None, str]], keep: int, gone: list[int]) -> None:
+    assert asks_to_forget(asks, NOW, keep) == gone
