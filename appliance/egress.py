@@ -149,7 +149,6 @@ def mode_of(raw: str | None, defaults: EgressDefaults) -> EgressMode:
     return EgressMode(raw) if raw else defaults.mode
 
 
-
 def asks_to_forget(asks: Iterable[tuple[int, str | None, str]], now: str,
                    keep: int) -> list[int]:
     """Which of a session's asks go: ``(id, decision, expires_at)`` each, ``now`` and the
