@@ -189,3 +189,54 @@ def test_an_approval_asked_right_after_a_wait_is_told_and_replaces_no_note(
         name = s["name"]
         assert f"{name} needs your approval" in titles, titles
         assert f"{name} is waiting for you" in titles, titles
+
+
+def test_an_approval_asked_again_within_the_gap_is_told_when_it_ends(
+        browser: Browser, appliance: Appliance, repo: Path) -> None:
+    """The agent, from inside its container, asks an approval (told), works (the person
+    answered it from their phone), and asks another a moment later: within the gap the
+    second is held, not told, and it used to be dropped, so the person never heard that the
+    agent was stuck on them again. It is told when the gap ends, since the session still
+    waits on it; a wait that is over by then (the agent went back to work) is not told.
+    The page's clock is Playwright's, moved on by hand: no test waits out the gap."""
+    name = f"again-{uuid.uuid4().hex[:6]}"
+    appliance.cli("create", "--repo", str(repo), "--name", name, "--prompt", "p")
+    s = appliance.wait_phase(name, "running")
+    [container] = appliance.containers(s["id"])
+    approval, waiting = f"approval-{s['id']}", f"waiting-{s['id']}"
+    with watched(browser, appliance) as w:
+        page = w.page
+        w.context.grant_permissions(["notifications"], origin=appliance.base)
+        page.clock.install()
+        page.add_init_script(COUNT_SHOWN)
+        page.goto(f"/s/{name}/info")
+        page.get_by_test_id("notify").click()
+        expect(page.get_by_test_id("notify")).to_have_attribute("aria-pressed", "true")
+        badge = page.get_by_test_id("agent-status")
+
+        def agent(event: str, shows: str) -> None:
+            out = container.exec_run(["bash", "-c", own_hook(event)],
+                                     user="1000:1000").output.decode()
+            assert re.findall(r"HTTP/1.1 (\d+)", out) == ["204"], out
+            expect(badge).to_have_text(shows)  # the page has judged it
+
+        def shown() -> list[str]:
+            tags: list[str] = page.evaluate("window.__shown")
+            return tags
+
+        agent("PermissionRequest", "Needs approval")
+        wait_for(lambda: shown() == [approval], what="the first approval's note")
+        agent("PreToolUse", "Working")
+        agent("PermissionRequest", "Needs approval")
+        assert shown() == [approval]  # held: not told again within the gap
+        page.clock.fast_forward(30_000)
+        wait_for(lambda: shown() == [approval, approval],
+                 what="the second approval, told when the gap ended")
+
+        agent("PreToolUse", "Working")
+        agent("PermissionRequest", "Needs approval")
+        agent("PreToolUse", "Working")  # answered within the gap: nothing to tell
+        page.clock.fast_forward(30_000)
+        agent("Stop", "Waiting for you")
+        wait_for(lambda: waiting in shown(), what="the wait's note")
+        assert shown() == [approval, approval, waiting]

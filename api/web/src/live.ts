@@ -43,6 +43,8 @@ class LiveStore {
   private noted = new Map<string, Session>();
   /** When each note's tag was last shown (notify.due): one per kind and session a while. */
   private shownAt = new Map<string, number>();
+  /** Notes that came within their tag's gap, by tag: told when it ends if still true. */
+  private heldNotes = new Map<string, notify.Note>();
   private listeners = new Set<() => void>();
   private eventListeners = new Set<Listener>();
   private ws: WebSocket | null = null;
@@ -151,11 +153,7 @@ class LiveStore {
     if (s) {
       const note = emit ? notify.noteFor(this.noted.get(s.id) ?? this.sessions.get(s.id), s)
         : null;
-      const now = Date.now();
-      if (note && notify.due(this.shownAt, note, now)) {
-        this.shownAt.set(note.tag, now);
-        void notify.show(note).catch((e: unknown) => console.warn("a notification was not shown:", e));
-      }
+      if (note) this.tell(note, s.id);
       this.noted.set(s.id, s);
       this.sessions.set(s.id, s);
     }
@@ -178,6 +176,26 @@ class LiveStore {
       this.progress.set(e.session_id, list);
     }
     if (emit) this.emit();
+  }
+
+  /** Show `note` now, or hold it (the newest of its tag) until its gap ends and show it
+   * then if the session still stands as it says (notify.waitFor, notify.holds). */
+  private tell(note: notify.Note, id: string): void {
+    const now = Date.now();
+    const wait = notify.waitFor(this.shownAt, note, now);
+    if (wait === 0) {
+      this.shownAt.set(note.tag, now);
+      void notify.show(note).catch((e: unknown) => console.warn("a notification was not shown:", e));
+      return;
+    }
+    const pending = this.heldNotes.has(note.tag);
+    this.heldNotes.set(note.tag, note);
+    if (pending) return;  // one timer per tag: it tells the newest note held
+    setTimeout(() => {
+      const held = this.heldNotes.get(note.tag);
+      this.heldNotes.delete(note.tag);
+      if (held && notify.holds(held, this.noted.get(id))) this.tell(held, id);
+    }, wait);
   }
 
   dismissKept(id: number): void {

@@ -5,18 +5,22 @@ import type { Session } from "./api";
 
 const KEY = "clauderon.notify";
 
-export interface Note { title: string; body: string; tag: string; url: string }
+/** What a note tells: each kind has its own tag per session (what the throttle counts and
+ * what a note replaces on screen). */
+export type NoteKind = "failed" | "exited" | "approval" | "waiting";
+
+export interface Note { kind: NoteKind; title: string; body: string; tag: string; url: string }
 
 /** What changed between two views of a session that a person should hear about (pure). */
 export function noteFor(before: Session | undefined, after: Session): Note | null {
   if (!before) return null;
   const url = `/s/${encodeURIComponent(after.name)}`;
   if (after.phase === "failed" && before.phase !== "failed") {
-    return { title: `${after.name} failed`, body: after.status_reason ?? "The session failed.",
+    return { kind: "failed", title: `${after.name} failed`, body: after.status_reason ?? "The session failed.",
       tag: `failed-${after.id}`, url };
   }
   if (after.agent_status === "exited" && before.agent_status !== "exited") {
-    return { title: `${after.name}'s agent exited`,
+    return { kind: "exited", title: `${after.name}'s agent exited`,
       body: "Nothing more happens until it is restarted (Info, Health: restart agent).",
       tag: `exited-${after.id}`, url: `${url}/info` };
   }
@@ -24,11 +28,11 @@ export function noteFor(before: Session | undefined, after: Session): Note | nul
   // throttle counts and what a note replaces on screen (silently), so an approval asked just
   // after a wait was told is still told, and leaves the wait's note where it is.
   if (after.agent_status === "waiting_approval" && before.agent_status !== after.agent_status) {
-    return { title: `${after.name} needs your approval`, body: after.initial_prompt.slice(0, 120),
+    return { kind: "approval", title: `${after.name} needs your approval`, body: after.initial_prompt.slice(0, 120),
       tag: `approval-${after.id}`, url };
   }
   if (after.agent_status === "waiting_input" && before.agent_status !== after.agent_status) {
-    return { title: `${after.name} is waiting for you`, body: after.initial_prompt.slice(0, 120),
+    return { kind: "waiting", title: `${after.name} is waiting for you`, body: after.initial_prompt.slice(0, 120),
       tag: `waiting-${after.id}`, url };
   }
   return null;
@@ -37,13 +41,27 @@ export function noteFor(before: Session | undefined, after: Session): Note | nul
 /** How long after a note another of the same kind for the same session waits (30 s). */
 export const NOTE_GAP_MS = 30_000;
 
-/** Whether `note` may be shown at `now` (ms), given when each tag was last shown: at most one
- * note of each tag (a session's wait, its approval, its agent's exit, its failure) in
- * NOTE_GAP_MS, so an agent flipping its status between working and waiting in a loop cannot
- * storm the person's desktop; a real wait after a while still tells them (pure). */
-export function due(shownAt: ReadonlyMap<string, number>, note: Note, now: number): boolean {
+/** How long from `now` (ms) `note` has to wait before it may be shown (0: now), given when
+ * each tag was last shown: at most one note of each tag (a session's wait, its approval, its
+ * agent's exit, its failure) in NOTE_GAP_MS, so an agent flipping its status between working
+ * and waiting in a loop cannot storm the person's desktop (pure). A note that has to wait is
+ * held, not dropped: when its gap ends it is told if its session still stands as it says
+ * (`holds`), so the last state is never lost to the one told before it. */
+export function waitFor(shownAt: ReadonlyMap<string, number>, note: Note, now: number): number {
   const last = shownAt.get(note.tag);
-  return last === undefined || now - last >= NOTE_GAP_MS;
+  return last === undefined ? 0 : Math.max(last + NOTE_GAP_MS - now, 0);
+}
+
+/** Whether session `s` still stands as `note` says (pure): a held note is told at the end of
+ * its gap only then (an approval answered meanwhile, a session deleted, is not told). */
+export function holds(note: Note, s: Session | undefined): boolean {
+  if (!s) return false;
+  switch (note.kind) {
+    case "failed": return s.phase === "failed";
+    case "exited": return s.agent_status === "exited";
+    case "approval": return s.agent_status === "waiting_approval";
+    case "waiting": return s.agent_status === "waiting_input";
+  }
 }
 
 export function supported(): boolean {
