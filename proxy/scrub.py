@@ -34,26 +34,35 @@ to be masked whole. What was masked is counted: the exchange notes it in the aud
 raises the session's alert.
 
 A credentialed request asks for its answer uncompressed and whole (``policy.py``); one
-compressed all the same is refused (:func:`proxy.bodykind.coding`). Not seen: an answer
-that re-encodes the credential otherwise (hashed, encrypted, escaped four times, the base64
-of its escaped spelling, escaped or hex or base64 in UTF-16, quoted-printable cut by a soft
-break, base32, split by the upstream's own formatting other than a line break inside its
-hex or base64). Each form is looked for in any case, and across such a line break
-(:func:`proxy.spellings.unwrap`): raw, a CR alone, escaped as a JSON string, a URL or a
-page carry it (``\\n``, ``%0A``, ``&#10;``), a page's ``<br>`` (``<br />``), the next line
-indented or not; a wrapped form masked keeps its breaks. A service that streams the agent's
-own words back a piece at a time could tell it, by the wait, whether a piece begins the
-credential: the masking stops echoes, not a credentialed service built to be an oracle.
+compressed all the same is refused (:func:`proxy.bodykind.coding`). A body in UTF-16 is read
+as its narrow bytes too (:func:`proxy.spellings.narrowed`), so its escapes, hex and base64
+are; what spelled the secret is masked but for its NULs. Not seen: an answer that
+re-encodes the credential otherwise (hashed, encrypted, escaped four times, the base64 of
+its escaped spelling, quoted-printable cut by a soft break, base32, split by the upstream's
+own formatting other than a line break inside its hex or base64). Each form is looked for
+in any case, and across such a line break (:func:`proxy.spellings.unwrap`): raw, a CR
+alone, escaped as a JSON string, a URL or a page carry it (``\\n``, ``%0A``, ``&#10;``), a
+page's ``<br>`` (``<br />``), the next line indented or not; a wrapped form masked keeps its
+breaks. A service that streams the agent's own words back a piece at a time could tell it,
+by the wait, whether a piece begins the credential: the masking stops echoes, not a
+credentialed service built to be an oracle.
 """
 
 from __future__ import annotations
 
 import functools
-import re
-from bisect import bisect_left
 from collections.abc import Iterable
 
-from proxy.spellings import WRAPPED_END, alphabet, broken, encodings, spellings, unwrap
+from proxy.spellings import (
+    WRAPPED_END,
+    alphabet,
+    broken,
+    encodings,
+    narrowed,
+    spellings,
+    unwrap,
+)
+from proxy.traced import trace, widened
 from proxy.unescape import (
     LEVELS,
     LONGEST,
@@ -129,8 +138,21 @@ class Scrubber:
                escapes: bool = True) -> tuple[bytes, list[tuple[int, int]]]:
         """``data`` with every secret masked in each of its :func:`spellings`, as their
         bytes and (``escapes``) as an echo re-encodes them, up to three times (``unescape.py``:
-        the original bytes that spell one, escapes and all); and the spans masked."""
+        the original bytes that spell one, escapes and all), in UTF-16 too; the spans masked."""
         secrets = self._forms if secrets is None else secrets
+        data, spans = self._read(data, secrets, escapes)
+        if not escapes or b"\0" not in data:
+            return data, spans
+        # Read as its narrow bytes (a body in UTF-16): the spans found there, traced back,
+        # masked but for their NULs, so the body still reads as UTF-16.
+        found = self._read(data.replace(b"\0", b""), secrets, escapes)[1]
+        if found and (wide := narrowed(data)) is not None:
+            data = widened(wide, data, found, spans)
+        return data, spans
+
+    def _read(self, data: bytes, secrets: tuple[bytes, ...], escapes: bool
+              ) -> tuple[bytes, list[tuple[int, int]]]:
+        """As :meth:`_spans`, its bytes as they come."""
         spans: list[tuple[int, int]] = []
         if not self.spells(data):  # nor as its bytes: one pass, not one a form
             return data, spans
@@ -160,7 +182,7 @@ class Scrubber:
         view = unescape(data)
         assert view is not None  # undone() found an escape
         out, found = bytearray(original), bytearray(view.text.lower())
-        spans += _trace(view, found, out, secrets)
+        spans += trace(view, found, out, secrets)
         spans += self._unwrapped(view, found, out, wrapped, original)
         # Each further level over the ones before, with what they found masked: counted once.
         chain: Unescaped | Twice = view
@@ -168,7 +190,7 @@ class Scrubber:
             if (level := unescape(bytes(found))) is None:
                 break
             chain, found = Twice(chain, level), bytearray(level.text.lower())
-            spans += _trace(chain, found, out, secrets)
+            spans += trace(chain, found, out, secrets)
             spans += self._unwrapped(chain, found, out, wrapped, original)
         return bytes(out), spans
 
@@ -191,7 +213,7 @@ class Scrubber:
                 and any(form in wrap.text for form in self._wrapped):
             out = bytearray(data) if out is None else out
             found = bytearray(wrap.text)
-            spans += _trace(wrap, found, out, self._wrapped, keep=(data, wrap.spans))
+            spans += trace(wrap, found, out, self._wrapped, keep=(data, wrap.spans))
             low = bytes(out).lower()
         return (data if out is None else bytes(out)), low
 
@@ -205,8 +227,8 @@ class Scrubber:
             return []
         breaks = tuple(view.origin(*span) for span in wrap.spans)
         # Masked in ``found`` too, so that the next level does not find them again.
-        _trace(wrap, bytearray(wrap.text), found, wrapped, keep=(bytes(found), wrap.spans))
-        return _trace(Twice(view, wrap), bytearray(wrap.text), out, wrapped,
+        trace(wrap, bytearray(wrap.text), found, wrapped, keep=(bytes(found), wrap.spans))
+        return trace(Twice(view, wrap), bytearray(wrap.text), out, wrapped,
                       keep=(original, breaks))
 
     def spells(self, data: bytes) -> bool:
@@ -288,7 +310,12 @@ class Scrubber:
         best = max(self._begins(end), self._wrapping(end))
         if not self.escapes:
             return best
-        return max(best, len(end) - self._opening(end, LEVELS))
+        best = max(best, len(end) - self._opening(end, LEVELS))
+        if (wide := narrowed(end)) is None:
+            return best
+        text = wide.text  # in UTF-16: where it may begin read as its narrow bytes
+        return max(best, len(end) - wide.start_of(
+            min(len(text) - self._wrapping(text), self._opening(text, LEVELS))))
 
     def ending(self, data: bytes) -> bytes:
         """The end of ``data`` that is a run of the bytes a spelling is made of, with the
@@ -360,35 +387,6 @@ class Scrubber:
                     break
                 i = data.find(first, i + 1)
         return best
-
-
-#: What masking writes over: all but a line break (a wrapped form keeps its lines).
-_LINE = re.compile(rb"[^\r\n]")
-
-
-def _trace(view: Unescaped | Twice, found: bytearray, out: bytearray,
-           secrets: tuple[bytes, ...], *,
-           keep: tuple[bytes, tuple[tuple[int, int], ...]] = (b"", ())
-           ) -> list[tuple[int, int]]:
-    """Mask in ``out`` the original bytes of each secret in ``found`` (``view``'s text), and
-    in ``found``, so that none is found again inside; the spans of ``out`` masked. The
-    original's spans ``keep`` names (a wrapped form's line breaks, escaped too) stay as
-    they were, so its lines do."""
-    original, breaks = keep
-    spans: list[tuple[int, int]] = []
-    for secret in secrets:
-        i = found.find(secret)
-        while i != -1:
-            start, end = view.origin(i, i + len(secret))
-            out[start:end] = _LINE.sub(b"*", out[start:end])
-            for k in range(bisect_left(breaks, (start, start)), len(breaks)):
-                if (span := breaks[k])[1] > end:
-                    break
-                out[span[0]:span[1]] = original[span[0]:span[1]]
-            found[i:i + len(secret)] = b"*" * len(secret)
-            spans.append((start, end))
-            i = found.find(secret, i + len(secret))
-    return spans
 
 
 def masked(text: str, secrets: Iterable[bytes]) -> str:

@@ -1,8 +1,9 @@
 """The fixed spellings of a secret the masking looks for (pure), and how a chunk is read for
 them: the secret itself, its spaces as a form writes them, UTF-16, hex and base64
 (:func:`encodings`, which an encoder may wrap in lines, their breaks raw or escaped:
-:func:`unwrap`), and the bytes a spelling may be made of (:func:`alphabet`, the prefilter's
-table). :mod:`proxy.scrub` masks with them.
+:func:`unwrap`), a text in UTF-16 read as its narrow bytes (:func:`narrowed`), and the
+bytes a spelling may be made of (:func:`alphabet`, the prefilter's table).
+:mod:`proxy.scrub` masks with them.
 """
 
 from __future__ import annotations
@@ -104,6 +105,29 @@ def unwrap(data: bytes, escaped: bool = True) -> Unescaped | None:
         done = end
     parts.append(data[done:])
     return Unescaped(text=b"".join(parts), at=tuple(at), size=(0,) * len(at),
+                     spans=tuple(spans), end=len(data))
+
+
+_NULS = re.compile(rb"\0+")
+
+
+def narrowed(data: bytes) -> Unescaped | None:
+    """``data`` with its NULs taken out, each run traced (as an escape that stands for
+    nothing), or None when it holds none: a text in UTF-16 (either order, a byte-order mark
+    or not) read as the bytes of its ASCII characters, so that its escapes, hex and base64
+    read as in UTF-8 (a character past ASCII reads as bytes that spell no credential).
+    ``data.replace(b"\\0", b"")`` is its text, for a caller that traces nothing yet."""
+    if b"\0" not in data:
+        return None
+    at: list[int] = []
+    spans: list[tuple[int, int]] = []
+    done = length = 0
+    for match in _NULS.finditer(data):
+        length += match.start() - done
+        at.append(length)
+        spans.append(match.span())
+        done = match.end()
+    return Unescaped(text=data.replace(b"\0", b""), at=tuple(at), size=(0,) * len(at),
                      spans=tuple(spans), end=len(data))
 
 

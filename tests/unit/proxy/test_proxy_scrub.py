@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import re
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -351,6 +352,33 @@ def test_a_secret_case_folded_or_in_utf16_comes_out_masked_whole_cut_anywhere(
     body = b'{"error": "bad credential: ' + echoed + b'"}\n'
     spelled = echoed.lstrip(b"\xfe\xff").strip(b"\0")  # UTF-16: its mark and outer NUL stay
     masked_every_cut([SPACED, SPACED_BASIC], body, body.replace(spelled, b"*" * len(spelled)), 1)
+
+
+#: ``SPACED`` (and its Basic value) as a JSON encoder escapes it, in a body all in UTF-16:
+#: Python's ``json.loads`` and a browser's decoder read the body so, and the escapes back.
+WIDE = {
+    "json, every character": b"".join(b"\\u%04x" % c for c in SPACED),
+    "json, dotnet": SPACED.replace(b"+", b"\\u002B").replace(b" ", b"\\u0020"),
+    "url twice": quote(quote(SPACED, safe=""), safe="").encode(),
+    "hex": SPACED.hex().encode(),
+    "basic, json": SPACED_BASIC.replace(b"/", b"\\/").replace(b"+", b"\\u002b"),
+}
+UTF16 = {"le": ("utf-16-le", b""), "be": ("utf-16-be", b""),
+         "le, bom": ("utf-16-le", b"\xff\xfe"), "be, bom": ("utf-16-be", b"\xfe\xff")}
+
+
+@pytest.mark.parametrize("order", UTF16.values(), ids=UTF16.keys())
+@pytest.mark.parametrize("echoed", WIDE.values(), ids=WIDE.keys())
+def test_a_secret_escaped_in_a_body_in_utf16_comes_out_masked_whole_cut_anywhere(
+        echoed: bytes, order: tuple[str, bytes]) -> None:
+    """Each character of it that was spelled masked in place, its NULs left (the body
+    still reads as UTF-16: a decoder gets ``*``), cut in two anywhere, a byte at a time."""
+    codec, mark = order
+    wide = echoed.decode().encode(codec)
+    body = mark + '{"error": "bad credential: '.encode(codec) + wide + '"}\n'.encode(codec)
+    want = body.replace(wide, re.sub(rb"[^\0]", b"*", wide))
+    masked_every_cut([SPACED, SPACED_BASIC], body, want, 1)
+    assert SPACED not in json.loads(want)["error"].encode()
 
 
 #: ``SPACED`` in base64 wrapped as MIME and PEM, after bytes that put a line break in it.
