@@ -539,12 +539,26 @@ async def _echo_encoded_folded(fake: _Base, stream: trio.abc.Stream, conn: h11.C
     await fake.reply(stream, conn, 401, body, "text/plain")
 
 
+async def _echo_utf16(fake: _Base, stream: trio.abc.Stream, conn: h11.Connection,
+                      seen: Seen) -> None:
+    """A JSON answer in UTF-16 (the ``codec`` the query names, a byte-order mark before it
+    when it names ``bom``) quoting the request's Authorization with every character escaped
+    as ``\\uXXXX``, as a .NET service writes it with ``Encoding.Unicode``."""
+    auth = "".join(seen.header("authorization"))
+    query = seen.target.partition("?")[2]
+    codec = query.partition("codec=")[2].partition("&")[0]
+    mark = {"utf-16-le": b"\xff\xfe", "utf-16-be": b"\xfe\xff"}[codec] if "bom" in query else b""
+    quoted = "".join(f"\\u{ord(c):04x}" for c in auth)
+    body = mark + ('{"authorization": "' + quoted + '"}\n').encode(codec)
+    await fake.reply(stream, conn, 401, body, "application/json; charset=utf-16")
+
+
 #: Answers that carry the request's credential back (what ``scrub.py`` masks).
 ECHOES = {"/echo-head": _echo_head, "/echo-range": _echo_range, "/echo-split": _echo_split,
           "/ws-echo": _ws_echo, "/echo-broken": _echo_broken, "/ws-fragments": _ws_fragments,
           "/ws-slow": _ws_slow, "/ws-deflate": _ws_deflate,
           "/echo-encoded": _echo_encoded, "/echo-encoded-more": _echo_encoded_more,
-          "/echo-encoded-folded": _echo_encoded_folded}
+          "/echo-encoded-folded": _echo_encoded_folded, "/echo-utf16": _echo_utf16}
 
 
 class GitServer(_Base):

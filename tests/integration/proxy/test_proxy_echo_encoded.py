@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 
 import pytest
@@ -179,3 +180,28 @@ async def test_an_echo_that_folds_case_wraps_base64_or_widens_to_utf16_hands_bac
     records = [parse_line(x) for x in proxy.audit_path.read_text().splitlines()]
     assert [r.note and "github_token back" in r.note for r in records
             if r.path == "/echo-encoded-folded"] == [True]
+
+
+@pytest.mark.parametrize("query", ["codec=utf-16-le", "codec=utf-16-be", "codec=utf-16-le&bom",
+                                   "codec=utf-16-be&bom"])
+async def test_an_echo_in_utf16_that_escapes_the_credential_hands_back_none_of_it(
+        proxy: Proxy, fake: FakeUpstream, query: str) -> None:
+    """The agent asks for a JSON error in UTF-16 (either order, a byte-order mark or not)
+    that quotes the ``Authorization`` the proxy put in with every character as ``\\uXXXX``,
+    and reads it as Python's ``json.loads`` does (it finds UTF-16 by the NULs): the value
+    it gets holds no piece of the token, and the body still reads as JSON."""
+    to = Upstream(scheme="https", host="127.0.0.1", port=fake.port)
+    override(proxy, upstreams={"api.github.com": to})
+    auth = proxy.add_session("wide")
+    async with client(proxy, auth) as c:
+        got = json.loads((await c.get(f"https://api.github.com/echo-utf16?{query}",
+                                      headers={"authorization": "Bearer x"})).content)
+
+    pieces = {TOKEN[i:i + 4] for i in range(len(TOKEN) - 3)}
+    assert [p for p in pieces if p in got["authorization"]] == []
+    assert got["authorization"].startswith("Bearer " + "*" * 8)
+    # The control: the upstream saw the real credential, and the masking was noted.
+    assert [s.header("authorization") for s in fake.seen] == [[f"Bearer {TOKEN}"]]
+    records = [parse_line(x) for x in proxy.audit_path.read_text().splitlines()]
+    assert [r.note and "github_token back" in r.note for r in records
+            if r.path.startswith("/echo-utf16")] == [True]
