@@ -35,6 +35,7 @@ from appliance.agents.boot import (
 )
 from appliance.backends.base import Backend, ExecResult
 from appliance.errors import BackendError, Conflict, InvalidInput
+from appliance.quoted import quote
 from appliance.sessions import Agent, AgentStatus, Desired, Phase, Session
 from appliance.verbs import Verb
 
@@ -173,7 +174,7 @@ async def message(ref: str) -> tuple[dict[str, Any], int]:
         if typed.exit_code == 0:
             typed = await press_enter(backend, session.backend_id, text)
     if typed.exit_code != 0:
-        said = (typed.stderr or typed.stdout).decode(errors="replace").strip()
+        said = quote("the container", typed.stderr.strip() or typed.stdout)
         raise BackendError(f"the agent's terminal did not take the message: {said}",
                            retryable=False)
     if session.agent is Agent.CODEX:

@@ -26,6 +26,7 @@ from appliance import checkup, trees, verbs, wire, workspaces
 from appliance.agents.boot import interrupt_argv, restart_argv
 from appliance.backends.base import RunState
 from appliance.errors import BackendError, ClauderonError, Conflict
+from appliance.quoted import quote
 from appliance.sessions import AgentStatus, Session
 from appliance.verbs import Verb
 from appliance.wire_fields import render
@@ -94,7 +95,7 @@ async def _in_terminal(ref: str, verb: Verb, argv: list[str], what: str,
     with trio.fail_after(30):
         done = await ctx.backend_for(session).exec(session.backend_id, argv)
     if done.exit_code != 0:
-        said = (done.stderr or done.stdout).decode(errors="replace").strip()[:300]
+        said = quote("the container", done.stderr.strip() or done.stdout)
         raise BackendError(f"could not {what} in {session.name}: {said}", retryable=False)
     return await ctx.write(lambda: ctx.store.sync.update_session(
         session.id, event=str(verb), detail=None, **changes))

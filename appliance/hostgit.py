@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.errors import GitError, InvalidInput
+from appliance.quoted import quote
 
 GIT_TIMEOUT = 120
 
@@ -228,8 +229,9 @@ def text(args: Sequence[str], *, owner: Owner, cwd: Path, check: bool = True) ->
 
 
 def said(proc: subprocess.CompletedProcess[bytes]) -> str:
+    """git's last line (it may name the agent's files, branches and commits), quoted."""
     lines = (proc.stderr or proc.stdout).decode("utf-8", "replace").strip().splitlines()
-    return lines[-1] if lines else f"exit status {proc.returncode}"
+    return quote("git", lines[-1]) if lines else f"exit status {proc.returncode}"
 
 
 def owner_can_reach(path: Path, owner: Owner) -> Path | None:

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 from appliance.backends.base import ExecResult
 from appliance.errors import BackendError, ClauderonError, Conflict, InvalidInput, NotFound
+from appliance.quoted import quote
 from appliance.safefs import Entry, Kind, Listing, joined
 
 Run = Callable[[list[str]], ExecResult]
@@ -98,9 +99,9 @@ def refusal(done: ExecResult, parts: tuple[str, ...], *, label: str, absent: str
     if code == NO_ROOT:
         return InvalidInput(absent)
     if code not in (SYMLINK, MISSING, NOT_DIR, DENIED, IS_DIR, NOT_REGULAR):
-        said = done.stderr.decode("utf-8", "replace").strip()[-200:]
+        said = quote("the pod", done.stderr, limit=200)
         return BackendError(f"reading {rel or 'the root'!r} of {label} in the session's pod "
-                            f"failed (exit {code}): {said!r}", retryable=True)
+                            f"failed (exit {code}): {said}", retryable=True)
     i = _index(done.stdout, parts)
     if i is None:
         return BackendError("a read in the session's pod answered something unexpected",

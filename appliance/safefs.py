@@ -37,6 +37,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from appliance.errors import ClauderonError, Conflict, InvalidInput, NotFound
+from appliance.quoted import quote
 
 MAX_PATH = 4096  # bytes of a client's path (Linux PATH_MAX)
 MAX_NAME = 255  # bytes of one component (Linux NAME_MAX)
@@ -380,5 +381,4 @@ def remove_tree(path: Path) -> None:
                        check=False, timeout=600)
         proc = subprocess.run(rm, capture_output=True, check=False, timeout=600)
     if proc.returncode != 0 and os.path.lexists(path):
-        raise ClauderonError(f"could not remove {path}: "
-                             f"{proc.stderr.decode(errors='replace').strip()[-300:]}")
+        raise ClauderonError(f"could not remove {path}: {quote('rm', proc.stderr)}")

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.quoted import HIDDEN
 from appliance.timeline import plain
 
 Handler = Callable[[argparse.Namespace], int]
@@ -76,16 +77,6 @@ def build(parser: argparse.ArgumentParser, commands: Sequence[Command], *,
                 group.add_argument(*one.flags, **one.options)
         if command.actions:
             build(p, command.actions, dest=command.actions_dest, metavar="ACTION")
-
-
-#: What a terminal draws as nothing, or as an order of its own: zero-width characters
-#: (``is_ad<ZWJ>min`` reads as ``is_admin``), marks and bidi controls, tag letters (words
-#: spelled in them are not drawn at all), fillers and variation selectors: Unicode's
-#: Default_Ignorable_Code_Point but the two selectors that choose how an emoji is drawn
-#: (U+FE0E, U+FE0F: in most of an agent's messages, after a sign it draws). The web UI's set.
-HIDDEN = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
-                    "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0d\ufeff\uffa0"
-                    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]")
 
 
 def inert(text: str) -> str:

@@ -27,6 +27,7 @@ from appliance.agents.boot import (
 )
 from appliance.backends.base import ExecResult
 from appliance.errors import BackendError, InvalidInput
+from appliance.quoted import quote
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,8 @@ class Execs(Protocol):
 
 
 def _said(result: ExecResult) -> str:
-    text = (result.stderr or result.stdout).decode(errors="replace").strip()
-    return text[-300:] or f"exit status {result.exit_code}"
+    printed = result.stderr.strip() or result.stdout
+    return f"exit status {result.exit_code}, {quote('the container', printed)}"
 
 
 async def boot(backend: Execs, backend_id: str, plan: BootPlan, *, image: str,
