@@ -82,8 +82,14 @@ def row(session: Mapping[str, Any], now: datetime) -> tuple[str, ...]:
     )
 
 
+#: What a session's view carries that no screen of the TUI shows: a change to it alone
+#: redraws nothing (every hook moves ``updated_at``, and an agent sends hundreds a minute).
+UNSHOWN = frozenset({"updated_at"})
+
+
 def apply_event(sessions: dict[str, Session], event: Mapping[str, Any]) -> bool:
-    """Fold one ``/ws/events`` event into ``sessions`` (by id); True when something changed."""
+    """Fold one ``/ws/events`` event into ``sessions`` (by id); True when something the TUI
+    shows changed (a move of :data:`UNSHOWN` fields alone is kept, but is no change)."""
     payload = event.get("payload") or {}
     if event.get("kind") == "deleted":
         sid = payload.get("id") or event.get("session_id")
@@ -92,11 +98,14 @@ def apply_event(sessions: dict[str, Session], event: Mapping[str, Any]) -> bool:
     if not isinstance(snapshot, dict) or "id" not in snapshot:
         return False
     # An event's view leaves out what never changes (the prompt): what is known stays.
-    merged = {**sessions.get(snapshot["id"], {"initial_prompt": ""}), **snapshot}
-    if sessions.get(snapshot["id"]) == merged:
-        return False
+    before = sessions.get(snapshot["id"])
+    merged = {**(before or {"initial_prompt": ""}), **snapshot}
     sessions[snapshot["id"]] = merged
-    return True
+    return before is None or _shown(before) != _shown(merged)
+
+
+def _shown(session: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in session.items() if k not in UNSHOWN}
 
 
 def fuzzy_score(query: str, candidate: str) -> int | None:

@@ -237,3 +237,20 @@ def test_a_problem_is_shown_as_text_never_as_markup() -> None:
     cells = problem_cells({"session": "s", "problem": "failed", "detail": hostile})
     assert [c.plain for c in cells] == ["s", "failed", hostile]
     assert all(not c.spans and not c.style for c in cells)
+
+
+def test_a_hook_that_changes_nothing_shown_redraws_nothing() -> None:
+    """A hostile agent floods ``PreToolUse`` while already working (~200 hooks a 10 s):
+    each journals its session's view with only ``updated_at`` moved, which no screen of the
+    TUI shows. The view is kept (the newest stamp), but the table is not rebuilt for it;
+    a hook that moves the status still is."""
+    working = session("a", agent_status="working")
+    sessions = {"id-a": working}
+    for n in range(1, 4):
+        again = {**working, "updated_at": f"2025-01-02T12:00:0{n}+00:00"}
+        assert not apply_event(sessions, {"kind": "hook", "payload": {"session": again}})
+        assert sessions["id-a"]["updated_at"] == again["updated_at"]
+    waiting = {**working, "agent_status": "waiting_input",
+               "updated_at": "2025-01-02T12:00:09+00:00"}
+    assert apply_event(sessions, {"kind": "hook", "payload": {"session": waiting}})
+    assert sessions["id-a"]["agent_status"] == "waiting_input"
