@@ -45,6 +45,12 @@ class LiveStore {
   private shownAt = new Map<string, number>();
   /** Notes that came within their tag's gap, by tag: told when it ends if still true. */
   private heldNotes = new Map<string, notify.Note>();
+  /** A stream resumed with ?after= replays what the page missed, up to `replayTo` (the
+   * newest event when it connected): the view follows each event, but notes are judged once
+   * the replay is read, each session from where it stood to where it ends up (a wait that
+   * is already over is not told); `replayed` keeps where each stood before it. */
+  private replayTo = 0;
+  private replayed = new Map<string, Session | undefined>();
   private listeners = new Set<() => void>();
   private eventListeners = new Set<Listener>();
   private ws: WebSocket | null = null;
@@ -95,6 +101,7 @@ class LiveStore {
         this.delay = 500;
         this.link = "live";
         if (this.lastId === null) this.lastId = data.latest ?? 0;
+        else if (this.loaded && (data.latest ?? 0) > this.lastId) this.replayTo = data.latest ?? 0;
         if (!this.loaded) void this.load();
         this.emit();
         for (const fn of this.eventListeners) fn(null);
@@ -150,9 +157,13 @@ class LiveStore {
     const seen = eventSession(e);
     // An event's view leaves out what never changes (the prompt): what is known stays.
     const s: Session | undefined = seen && { initial_prompt: "", ...this.sessions.get(seen.id), ...seen };
+    const replaying = e.id <= this.replayTo;
+    if (s && replaying && !this.replayed.has(s.id)) {
+      this.replayed.set(s.id, this.noted.get(s.id) ?? this.sessions.get(s.id));
+    }
     if (s) {
-      const note = emit ? notify.noteFor(this.noted.get(s.id) ?? this.sessions.get(s.id), s)
-        : null;
+      const note = emit && !replaying
+        ? notify.noteFor(this.noted.get(s.id) ?? this.sessions.get(s.id), s) : null;
       if (note) this.tell(note, s.id);
       this.noted.set(s.id, s);
       this.sessions.set(s.id, s);
@@ -175,7 +186,20 @@ class LiveStore {
       list.push({ step: eventText(e, "step"), message: eventText(e, "message"), ts: e.ts });
       this.progress.set(e.session_id, list);
     }
+    if (this.replayTo && e.id >= this.replayTo) this.replayEnded(emit);
     if (emit) this.emit();
+  }
+
+  private replayEnded(emit: boolean): void {
+    this.replayTo = 0;
+    const replayed = this.replayed;
+    this.replayed = new Map();
+    if (!emit) return;
+    for (const [id, before] of replayed) {
+      const now = this.noted.get(id);
+      const note = now ? notify.noteFor(before, now) : null;
+      if (note) this.tell(note, id);
+    }
   }
 
   /** Show `note` now, or hold it (the newest of its tag) until its gap ends and show it
