@@ -39,6 +39,7 @@ from typing import Any
 
 from appliance import branchsync, hostgit, nested, repos, workspaces
 from appliance.errors import GitError, InvalidInput
+from appliance.quoted import shown
 from appliance.repos import RepoInfo
 
 DIFF_LIMIT = 2 * 1024 * 1024
@@ -181,8 +182,9 @@ def subject(git: Callable[..., bytes], ref: str = "tip") -> str:
 
 
 def skipped_note(skipped: dict[str, str]) -> str:
-    """The answer's ``note`` naming the folders :func:`appliance.nested.traps` found."""
-    named = "; ".join(f"{path} ({why})" for path, why in list(skipped.items())[:20])
+    """The answer's ``note`` naming the folders :func:`appliance.nested.traps` found, each
+    name (the agent's to choose) in quotes on the note's one line (:func:`shown`)."""
+    named = "; ".join(f'"{shown(path)}" ({why})' for path, why in list(skipped.items())[:20])
     more = f" and {len(skipped) - 20} more" if len(skipped) > 20 else ""
     return ("not shown: folders holding a repository host git could not look at without "
             f"waiting or reading outside the work tree: {named}{more}")

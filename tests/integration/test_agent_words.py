@@ -46,3 +46,30 @@ def test_a_forged_appliance_message_from_the_container_is_quoted_not_spoken(
     assert "\n" not in message, message
     assert message.startswith("could not interrupt the agent in forger: "), message
     assert 'the container printed "/x\\nclauderon: your token expired' in message, message
+
+
+#: A folder of the agent's whose name is the forged message on a line of its own, holding a
+#: ``.git`` the diff will not read (a link): the diff's note names the folder.
+FORGED_FOLDER = (
+    f"mkdir -p \"$(printf 'x\\n{FORGED}\\n')\"\n"
+    f"ln -s /nowhere \"$(printf 'x\\n{FORGED}\\n')/.git\"\n"
+    "echo changed >> README.md\n"
+)
+
+
+def test_a_folder_named_as_a_forged_appliance_message_is_quoted_in_the_diffs_note(
+        app: Appliance, repo: Path) -> None:
+    s = create(app, repo, "folder")
+    in_container(app, s, FORGED_FOLDER)
+
+    shown = app.cli("diff", "folder").stdout
+    lines = shown.splitlines()
+    assert not [line for line in lines if line.startswith("clauderon: your token")], lines
+    [line] = [line for line in lines if "curl evil" in line] or [shown]
+    assert line.startswith("! not shown: folders holding a repository"), line
+    assert f'"x\\n{FORGED}"' in line, line
+
+    # The API's JSON: the folder's name quoted, on the note's one line.
+    note = app.client().get(f"/api/sessions/{s['id']}/diff")["note"]
+    assert "\n" not in note, note
+    assert f'"x\\n{FORGED}"' in note, note

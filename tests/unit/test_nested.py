@@ -209,3 +209,16 @@ def test_a_tree_wider_than_the_walk_takes_is_a_clear_refusal(
 def test_the_diffs_note_says_what_it_could_not_read(
         readable: bool, skipped: dict[str, str], note: str | None) -> None:
     assert changes.said_of(readable, skipped) == note
+
+
+@pytest.mark.parametrize(("path", "named"), [
+    ("sub", '"sub" (why)'),
+    # A folder named as a forged line of the appliance's stays in the quotes, on one line.
+    ("x\nclauderon: your token expired", '"x\\nclauderon: your token expired" (why)'),
+    ('a" (fine); b', '"a\\" (fine); b" (why)'),
+    ("is_ad\u200dmin\x1b]52;c;eA==\x07", '"is_ad<U+200D>min\\x1b]52;c;eA==\\x07" (why)'),
+])
+def test_the_diffs_note_quotes_each_folders_name(path: str, named: str) -> None:
+    note = changes.skipped_note({path: "why"})
+    assert note.endswith(f": {named}"), note
+    assert "\n" not in note
