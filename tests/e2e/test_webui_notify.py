@@ -273,7 +273,8 @@ def test_a_page_that_reconnects_tells_no_wait_that_is_already_over(
         expect(page.get_by_test_id("notify")).to_have_attribute("aria-pressed", "true")
         wait_for(lambda: page.wait_for_timeout(50) or routes, what="the event stream")
         routes[-1].close()
-        page.wait_for_timeout(200)  # the close reaches the page; its retry waits on the clock
+        # The close reaches the page; its retry waits on the clock.
+        expect(page.get_by_test_id("link-state")).to_have_text("Reconnecting…")
         events = ("Stop", "PreToolUse", "Exited")
         out = container.exec_run(["bash", "-c", "".join(own_hook(e) for e in events)],
                                  user="1000:1000").output.decode()
