@@ -30,6 +30,8 @@ refuses the write.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from dataclasses import dataclass
@@ -60,6 +62,23 @@ NODES_QUERY = (
         "IssueComment", "PullRequestReview", "PullRequestReviewComment",
         "PullRequestReviewThread"))
     + " } }")
+
+
+#: A GitHub node id as GitHub writes one now: its kind's capitals, ``_``, then base64url.
+_NODE_ID = re.compile(r"[A-Z]{1,8}_[A-Za-z0-9_-]+")
+#: What a node id of the older form reads as, once its base64 is undone: ``012:IssueComment1``.
+_LEGACY = re.compile(rb"\d{1,4}:[A-Za-z]+\d*")
+
+
+def node_id_like(text: str) -> bool:
+    """Whether ``text`` is written as GitHub writes a node id (either form): such a string
+    that names nothing yet may name what is made next (ids are handed out in order)."""
+    if _NODE_ID.fullmatch(text):
+        return True
+    try:
+        return _LEGACY.fullmatch(base64.b64decode(text, validate=True)) is not None
+    except (binascii.Error, ValueError):
+        return False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -348,6 +367,8 @@ def _nodes_refusal(q: Question, mine: str, status: int, answer: bytes,
                     f"is empty, for a reason other than that it names nothing); a session "
                     f"changes only its own pull request (from {mine}), so the write waits "
                     "until GitHub answers")
+        if node is None and q.changes and node_id_like(node_id):
+            return _unmade_yet(node_id)
         if node is None:
             continue
         if not isinstance(node, dict):
@@ -372,6 +393,12 @@ def _nodes_refusal(q: Question, mine: str, status: int, answer: bytes,
         if why is not None:
             return why
     return None
+
+
+def _unmade_yet(what: str) -> str:
+    return (f"{what} names nothing yet, so a change to it changes nothing; but ids are "
+            "handed out in order, and what is made under it next (between GitHub's answer "
+            "and the write) may be the person's: a session changes only what is there")
 
 
 def _foreign(what: str, mine: str, ref: object, head_repo: object,

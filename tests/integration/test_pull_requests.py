@@ -1038,3 +1038,28 @@ def test_the_persons_git_lfs_locks_stay_theirs(
     lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
     mine = [x for x in lines if x["session"] == s["id"] and x["status"] == 403]
     assert [x["error"] for x in mine] == ["REF_FORBIDDEN"] * len(refused)
+
+
+def test_a_guessed_id_of_what_the_person_makes_next_is_not_changed(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """Ids are handed out in order, so the agent guessed the node id the person's next
+    comment on its pull request would get and deleted it: GitHub, asked first, said the id
+    named nothing, the person commented just then, and the delete that followed took the
+    person's comment. A change naming an id that names nothing yet is now refused (it
+    would change nothing), so no later comment is reached through it."""
+    s = create(app, origin, "guesser")
+    agent_commit(app, s, "mine")
+    app.cli("push", "guesser", "--pr")  # #1, from clauderon/guesser
+    call = partial(as_agent, app, s)
+    comments = github.comments
+    nxt = len(comments) + 1
+    github.then.append(lambda: github.add_comment(SLUG, 1, "the person's review"))
+    code, why = call("POST", "/graphql", gql(
+        "deleteIssueComment(input: {id: $id}) { clientMutationId }", f"IC_{nxt}"))
+    assert code == "403", f"the person's comment made after the check was deleted: {code}"
+    assert comments[nxt]["body"] == "the person's review", why
+    # The control: a string that names nothing and is no id still passes (a comment's body).
+    code, _ = call("POST", "/graphql", gql(
+        'addComment(input: {subjectId: "PR_1", body: $id}) { clientMutationId }',
+        "no node at all"))
+    assert code == "200"

@@ -118,6 +118,9 @@ class FakeGitHub(TlsFake):
         self.user_keys: list[dict[str, Any]] = []
         #: The list answers every pull request, whatever ``head`` asks (a server to distrust).
         self.ignore_head_filter = False
+        #: What the person does just after GitHub answers the next API request (a check the
+        #: proxy asks before a write): each runs once, between the check and the write.
+        self.then: list[Callable[[], object]] = []
         self.lock = threading.RLock()
         self._listen(folder, "fake-github", ("github.com", "api.github.com"), _Handler)
 
@@ -587,6 +590,10 @@ class _Handler(BaseHTTPRequestHandler):
             split = urlsplit(self.path)
             status, answer = self.fake.api(self.command, split.path, parse_qs(split.query),
                                            json.loads(body) if body else {})
+            with self.fake.lock:
+                then, self.fake.then = self.fake.then, []
+            for act in then:
+                act()
             self._json(status, answer)
             return
         expected = "Basic " + base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()

@@ -228,10 +228,46 @@ def test_a_reaction_not_known_to_be_the_sessions_is_refused_saying_how_to_add_on
 def test_a_null_node_names_nothing_only_when_github_says_so_for_it(
         path: list[object] | None, refused: bool) -> None:
     body = json.dumps({"query": "mutation($id: ID!) { deleteIssueComment(input: {id: $id}) "
-                                "{ clientMutationId } }", "variables": {"id": "IC_1"}})
+                                "{ clientMutationId } }", "variables": {"id": "no id"}})
     q = whose.question("POST", "/graphql", body.encode())
     assert isinstance(q, whose.Question)
     error: dict[str, object] = {"type": "NOT_FOUND", **({"path": path} if path else {})}
     answer = json.dumps({"data": {"nodes": [None]}, "errors": [error]}).encode()
     why = whose.refusal(q, "s", 200, answer)
     assert (why is not None) == refused, why
+
+
+@pytest.mark.parametrize(("text", "like"), [
+    ("IC_kwDOAHz1OX5Ocm7N", True), ("PRRT_kwDOA", True), ("IC_7", True), ("I_100g1", True),
+    ("MDEyOklzc3VlQ29tbWVudDE=", True),  # 012:IssueComment1
+    ("MDQ6VXNlcjE=", True),  # 04:User1
+    ("no node at all", False), ("fix it", False), ("aGVsbG8=", False),  # hello
+    ("snake_case", False), ("", False),
+])
+def test_what_is_written_as_a_node_id(text: str, like: bool) -> None:
+    assert whose.node_id_like(text) is like
+
+
+@pytest.mark.parametrize(("mutation", "value", "refused"), [
+    ("deleteIssueComment(input: {id: $id})", "IC_7", True),  # the person's next, perhaps
+    ("updateIssueComment(input: {id: $id, body: \"x\"})", "MDEyOklzc3VlQ29tbWVudDc=", True),
+    ("updateIssueComment(input: {id: \"IC_1\", body: $id})", "some words", False),
+    ("addComment(input: {subjectId: \"PR_1\", body: $id})", "IC_7", False),  # adds only
+])
+def test_a_change_to_an_id_that_names_nothing_yet_is_refused(
+        mutation: str, value: str, refused: bool) -> None:
+    body = json.dumps({"query": f"mutation($id: String!) {{ {mutation} {{ clientMutationId }} }}",
+                       "variables": {"id": value}})
+    q = whose.question("POST", "/graphql", body.encode())
+    assert isinstance(q, whose.Question)
+    own = {"__typename": "PullRequest", "number": 1, "headRefName": "clauderon/s",
+           "headRepository": {"nameWithOwner": "o/a"}, "repository": {"nameWithOwner": "o/a"}}
+    mine = {"__typename": "IssueComment", "pullRequest": own}
+    known = {"IC_1": mine, "PR_1": own}
+    answer = json.dumps({"data": {"nodes": [known.get(i) for i in q.ids]}, "errors": [
+        {"type": "NOT_FOUND", "path": ["nodes", n]} for n, i in enumerate(q.ids)
+        if i not in known]}).encode()
+    why = whose.refusal(q, "s", 200, answer, frozenset({("", "node", "IC_1")}))
+    assert (why is not None) == refused, why
+    assert why is None or "names nothing yet" in why
+
