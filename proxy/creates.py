@@ -2,10 +2,10 @@
 answers in, what was made out).
 
 When GitHub answers a session's create (REST ``POST .../issues``, ``.../issues/N/comments``,
-``.../pulls/N/comments``, a reaction, a review; a GraphQL ``createIssue``, ``addComment`` or
-a review's add), :func:`created` reads what it made (:data:`Own`), and the proxy remembers
-it with the session in the store (:mod:`proxy.made`); :mod:`proxy.whose` lets a session
-change what it made. Only an answer GitHub shaped is read: a REST create's ``201`` (a
+``.../pulls/N/comments``, a reaction, a review; a GraphQL ``createIssue``, ``addComment``,
+``addReaction`` or a review's add), :func:`created` reads what it made (:data:`Own`), and
+the proxy remembers it with the session in the store (:mod:`proxy.made`); :mod:`proxy.whose`
+lets a session change what it made. Only an answer GitHub shaped is read: a REST create's ``201`` (a
 review's ``200``) whose ``url`` names the repository written to and the number or id it
 carries, a GraphQL document that renames no field (an alias could put any id where the
 created issue's stands: ``issue { id: title }``, ``createIssue: addComment``).
@@ -47,7 +47,10 @@ _GRAPHQL_CREATES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("addComment", ("commentEdge", "node"), "issue_comment"),
     ("addPullRequestReviewComment", ("comment",), "review_comment"),
     ("addPullRequestReview", ("pullRequestReview",), "review"),
-    ("addPullRequestReviewThread", ("thread",), "thread"))
+    ("addPullRequestReviewThread", ("thread",), "thread"),
+    # Passed only where no reaction of its content was there (``whose.reaction_refusal``):
+    # what GitHub answers is then the one it made.
+    ("addReaction", ("reaction",), "reaction"))
 _REMEMBERED = frozenset(name for name, _, _ in _GRAPHQL_CREATES)
 
 

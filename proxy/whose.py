@@ -55,13 +55,25 @@ MAX_IDS = 100
 MAX_ANSWER = 1024 * 1024
 #: What a node is asked for: the pull request it is, or the one it is on.
 _PULL = "number headRefName headRepository { nameWithOwner } repository { nameWithOwner }"
-NODES_QUERY = (
-    "query($ids: [ID!]!) { nodes(ids: $ids) { __typename "
-    f"... on PullRequest {{ {_PULL} }} "
+_NODE = (
+    f"__typename ... on PullRequest {{ {_PULL} }} "
     + " ".join(f"... on {kind} {{ pullRequest {{ {_PULL} }} }}" for kind in (
         "IssueComment", "PullRequestReview", "PullRequestReviewComment",
-        "PullRequestReviewThread"))
-    + " } }")
+        "PullRequestReviewThread")))
+NODES_QUERY = f"query($ids: [ID!]!) {{ nodes(ids: $ids) {{ {_NODE} }} }}"
+#: The most reactions of a node read: the token user's among them are each a reaction's id.
+MAX_REACTIONS = 100
+#: What a write that adds or takes away a reaction asks as well: who the token's user is,
+#: and the reactions on each node (its own among them, by their ids).
+REACTIONS_QUERY = (
+    f"query($ids: [ID!]!) {{ viewer {{ login }} nodes(ids: $ids) {{ {_NODE} "
+    f"... on Reactable {{ reactions(first: {MAX_REACTIONS}) "
+    "{ totalCount nodes { id content user { login } } } } } }")
+#: GitHub's ``ReactionContent``: what a GraphQL reaction is.
+REACTIONS = frozenset({"THUMBS_UP", "THUMBS_DOWN", "LAUGH", "HOORAY", "CONFUSED", "HEART",
+                       "ROCKET", "EYES"})
+#: The GraphQL mutations that add or take away the token user's reaction of a content.
+_REACTING = frozenset({"addReaction", "removeReaction"})
 
 
 #: A GitHub node id as GitHub writes one now: its kind's capitals, ``_``, then base64url.
@@ -104,6 +116,10 @@ class Question:
     via: int = 0
     #: REST: a reaction's id, when the write deletes it.
     reaction: int = 0
+    #: GraphQL: the reactions' contents the document names, when it adds or takes away a
+    #: reaction; ``removes`` when it takes one away.
+    reacting: tuple[str, ...] = ()
+    removes: bool = False
     #: REST: a review's id, when the write edits, deletes, submits or dismisses it.
     review: int = 0
     #: REST: the issue the session made by this number, asked for its node id (a repository
@@ -165,9 +181,63 @@ def still_mine(q: Question, owned: frozenset[Own]) -> Question:
 
 def node(q: Question, status: int, answer: bytes) -> tuple[Own, ...]:
     """What GitHub's answer to ``q`` names whose maker matters: the node id of the issue
-    a number names now (asked by :func:`still_mine`)."""
-    doc = answer_json(answer) if q.same and status == 200 else None
-    return owned_node(doc.get("node_id")) if isinstance(doc, dict) else ()
+    a number names now (asked by :func:`still_mine`); the token user's reactions on the
+    nodes a GraphQL write that reacts names."""
+    doc = answer_json(answer) if (q.same or q.reacting) and status == 200 else None
+    if q.same:
+        return owned_node(doc.get("node_id")) if isinstance(doc, dict) else ()
+    data = doc.get("data") if isinstance(doc, dict) else None
+    viewer = data.get("viewer") if isinstance(data, dict) else None
+    nodes = data.get("nodes") if isinstance(data, dict) else None
+    login = viewer.get("login") if isinstance(viewer, dict) else None
+    if not isinstance(nodes, list) or not isinstance(login, str):
+        return ()
+    return tuple(own for n in nodes if isinstance(n, dict)
+                 for reaction in _viewers(n.get("reactions"), login).values()
+                 for own in owned_node(reaction))
+
+
+def _viewers(reactions: object, login: str) -> dict[object, object]:
+    """The token user's reactions among ``reactions`` (GitHub's connection): by content,
+    each its node id."""
+    got = reactions.get("nodes") if isinstance(reactions, dict) else None
+    return {r.get("content"): r.get("id") for r in got or [] if isinstance(r, dict)
+            and isinstance(r.get("user"), dict) and r["user"].get("login") == login}
+
+
+def reaction_refusal(q: Question, node_id: str, reactions: object, login: str,
+                     owned: frozenset[Own]) -> str | None:
+    """Why the GraphQL write ``q``, which adds or takes away the token user's reactions of
+    ``q.reacting`` on the node ``node_id`` (whose reactions GitHub says are ``reactions``,
+    the token user's by ``login``), is refused, or None. GitHub sees one user: an add of a
+    reaction already there answers the one there (the person's perhaps) as it answers a new
+    one, so a reaction is the session's only when its add found none of its content there
+    (what it made is then remembered from the answer, :mod:`proxy.creates`)."""
+    got = reactions.get("nodes") if isinstance(reactions, dict) else None
+    total = reactions.get("totalCount") if isinstance(reactions, dict) else None
+    if not isinstance(got, list) or type(total) is not int:
+        return (f"the reactions on {node_id} could not be learnt from GitHub; a session adds "
+                "a reaction only where none of its content is there, and takes away only its "
+                "own, so the write waits until GitHub answers")
+    mine = _viewers(reactions, login)
+    for content in q.reacting:
+        there = mine.get(content)
+        if there is None and total > len(got):
+            return (f"whether a {content} reaction is on {node_id} could not be learnt (it has "
+                    f"over {len(got)} reactions); a session adds a reaction only where none of "
+                    "its content is there, and takes away only its own")
+        if there is not None and ("", "node", there) in owned:
+            continue  # the session added it
+        if there is not None:
+            return (f"the {content} reaction on {node_id} may be the person's (GitHub sees one "
+                    "user, and answers an add of a reaction there already as it answers a new "
+                    "one): a session adds a reaction only where none of its content is there, "
+                    "and takes away only one it added; ask the person to")
+        if q.removes:
+            return (f"no {content} reaction is on {node_id}, so taking it away changes "
+                    "nothing; but one the person adds between GitHub's answer and the write "
+                    "would be taken away: a session takes away only a reaction it added")
+    return None
 
 
 def question(method: str, path: str, body: bytes | None) -> Question | str | None:
@@ -220,9 +290,9 @@ def unmade(q: Question, session_name: str) -> str | None:
     if q.path != GRAPHQL and q.changes and q.reaction and not q.via:
         return (f"{q.changes} may be the person's: GitHub answers an add of a reaction there "
                 "already (the person's, the same user to GitHub) as it answers a new one, so "
-                "a session takes away only a reaction it added by REST, whose 201 (not 200) "
-                "names a new one; one added by GraphQL's addReaction is never known to be "
-                "its own. Add reactions by REST to take them away, or ask the person to")
+                "a session takes away by REST only a reaction it added by REST, whose 201 "
+                "(not 200) names a new one; one it added by GraphQL's addReaction it takes "
+                "away with removeReaction. Otherwise ask the person to")
     if q.path != GRAPHQL and q.changes and (q.comment or q.review) and not q.via:
         return _persons(q.changes, f"clauderon/{session_name}")
     return None
@@ -248,9 +318,6 @@ def _graphql_question(body: bytes | None) -> Question | str | None:
         return "a GraphQL document that cannot be read cannot be checked"
     if not names:
         return None
-    if "removeReaction" in names:  # GitHub sees one user: the reaction may be the person's
-        return ("a session takes away only a reaction it added, by REST and the id GitHub's "
-                "answer to its add gave; removeReaction names the person's as well")
     if "requestReviews" in names and not graphql.unions(query, doc.get("variables")):
         return ("requestReviews without union: true puts its reviewers in place of those "
                 "asked already (the person's requests): a session asks for reviewers, but "
@@ -274,14 +341,24 @@ def _graphql_question(body: bytes | None) -> Question | str | None:
         elif isinstance(item, list):
             todo.extend(item)
     ids = tuple(dict.fromkeys(s for s in found if 0 < len(s) <= MAX_ID))
-    changes = "" if set(names) <= ADDS else "this GraphQL write"
+    # A reaction taken away changes the reaction only (judged with GitHub's answer about the
+    # reactions on what it names), not what it is on.
+    changes = "" if set(names) <= ADDS | _REACTING else "this GraphQL write"
+    reacting: tuple[str, ...] = ()
+    if _REACTING & set(names):
+        reacting = tuple(sorted(REACTIONS & {*graphql.tokens(query), *found}))
+        if not reacting or not ids:
+            return ("a GraphQL reaction whose content and subject are not written out (an "
+                    "enum or string naming the content, a string the node) cannot be checked")
     if not ids:
         return None
     if len(ids) > MAX_IDS:
         return (f"a GraphQL write carrying over {MAX_IDS} short strings cannot be checked "
                 "(whose pull request each names is asked of GitHub; send fewer at once)")
     return Question(method="POST", path=GRAPHQL, ids=ids, changes=changes, body=json.dumps(
-        {"query": NODES_QUERY, "variables": {"ids": list(ids)}}).encode())
+        {"query": REACTIONS_QUERY if reacting else NODES_QUERY,
+         "variables": {"ids": list(ids)}}).encode(),
+        reacting=reacting, removes="removeReaction" in names)
 
 
 def refusal(q: Question, session_name: str, status: int, answer: bytes,
@@ -361,18 +438,27 @@ def _nodes_refusal(q: Question, mine: str, status: int, answer: bytes,
     # node): only GitHub's NOT_FOUND for the node itself says the string names nothing.
     absent = {e["path"][1] for e in errors or [] if isinstance(e.get("path"), list)
               and len(e["path"]) == 2 and e["path"][0] == "nodes"}
+    viewer = data.get("viewer") if isinstance(data, dict) else None
+    login = viewer.get("login") if isinstance(viewer, dict) else None
+    if q.reacting and not isinstance(login, str):
+        return (f"whose reactions are whose could not be learnt from GitHub (it named no "
+                f"user); a session takes away only its own reactions (from {mine}), so the "
+                "write waits until GitHub answers")
     for at, (node_id, node) in enumerate(zip(q.ids, nodes, strict=True)):
         if node is None and at not in absent:
             return (f"what {node_id} is could not be learnt from GitHub (its answer about it "
                     f"is empty, for a reason other than that it names nothing); a session "
                     f"changes only its own pull request (from {mine}), so the write waits "
                     "until GitHub answers")
-        if node is None and q.changes and node_id_like(node_id):
+        if node is None and (q.changes or q.removes) and node_id_like(node_id):
             return _unmade_yet(node_id)
         if node is None:
             continue
         if not isinstance(node, dict):
             return f"GitHub's answer about {node_id} does not read"
+        if q.reacting and isinstance(login, str) and "reactions" in node \
+                and (why := reaction_refusal(q, node_id, node["reactions"], login, owned)):
+            return why
         kind = node.get("__typename")
         if kind in _WORDS and ("", "node", node_id) in owned:
             continue  # the session made it

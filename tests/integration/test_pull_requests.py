@@ -960,12 +960,11 @@ def test_a_session_asks_for_reviewers_without_taking_the_persons_away(
         {"login": "alice"}, {"login": "bob"}, {"login": "carol"}]
 
 
-def test_a_reaction_added_by_graphql_is_not_taken_away_and_the_refusal_says_why(
+def test_a_reaction_added_by_graphql_is_not_taken_away_by_rest_and_the_refusal_says_how(
         app: Appliance, origin: Path, github: FakeGitHub) -> None:
-    """GitHub answers ``addReaction`` alike whether it made the reaction or found the
-    person's own there (one user to GitHub), so what it answers is never remembered: the
-    agent that reacted by GraphQL cannot take the reaction away by REST either. The 403
-    says so, and says how to add one it may take away (REST, whose 201 tells a new one)."""
+    """A reaction added by GraphQL is remembered by its node id, not by REST's id: the
+    agent that reacted by GraphQL cannot take the reaction away by REST. The 403 says so,
+    and says how (``removeReaction``, or a REST add, whose 201 tells a new one)."""
     s = create(app, origin, "cheer")
     agent_commit(app, s, "mine")
     app.cli("push", "cheer", "--pr")  # #1, from clauderon/cheer
@@ -979,7 +978,7 @@ def test_a_reaction_added_by_graphql_is_not_taken_away_and_the_refusal_says_why(
                                   "-X DELETE https://api.github.com"
                                   f"/repos/{SLUG}/issues/1/reactions/{rid}")
     assert out.strip().endswith("403") and rid in github.reactions, out
-    assert "addReaction" in out and "201" in out, out
+    assert "removeReaction" in out and "201" in out, out
 
 
 def test_a_node_github_could_not_answer_for_is_not_passed_as_naming_nothing(
@@ -1063,3 +1062,40 @@ def test_a_guessed_id_of_what_the_person_makes_next_is_not_changed(
         'addComment(input: {subjectId: "PR_1", body: $id}) { clientMutationId }',
         "no node at all"))
     assert code == "200"
+
+
+def test_a_reaction_the_session_added_by_graphql_it_takes_away_and_never_the_persons(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """GitHub answers ``addReaction`` alike whether it made the reaction or found the
+    person's own there (one user to GitHub), so the session could never take away a
+    reaction it added by GraphQL. Now the proxy asks GitHub first, with the same
+    credential, for the token user's reactions on what the add names: the add passes only
+    where none of its content is there, and what it made is remembered; ``removeReaction``
+    passes only for a reaction the session added. The person's thumbs-down stays: adding it
+    again and taking it away are refused, and so is taking away a reaction that is not
+    there (the person's, added just after GitHub's answer, would go instead)."""
+    s = create(app, origin, "cheerful")
+    agent_commit(app, s, "mine")
+    app.cli("push", "cheerful", "--pr")  # #1, from clauderon/cheerful
+    _, frown = github.add_reaction(SLUG, "-1", issue=1)
+    call = partial(as_agent, app, s)
+
+    def react(verb: str, content: str) -> tuple[str, dict[str, Any]]:
+        return call("POST", "/graphql", gql(
+            f"{verb}Reaction(input: {{subjectId: $id, content: {content}}}) "
+            "{ reaction { id } }", "PR_1"))
+
+    code, done = react("add", "HOORAY")
+    assert code == "200", done
+    code, why = react("remove", "HOORAY")
+    assert code == "200", f"the session's own reaction was not taken away: {code} {why}"
+    assert [r["content"] for r in github.reactions.values()] == ["-1"]
+    assert [react("add", "THUMBS_DOWN")[0], react("remove", "THUMBS_DOWN")[0]] == ["403"] * 2
+    github.then.append(lambda: github.add_reaction(SLUG, "rocket", issue=1))
+    code, why = react("remove", "ROCKET")
+    assert code == "403", f"the person's reaction added after the check went: {code} {why}"
+    assert sorted(r["content"] for r in github.reactions.values()) == ["-1", "rocket"]
+    assert frown["id"] in github.reactions
+    lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
+    notes = [x["note"] for x in lines if x["session"] == s["id"] and x["status"] == 403]
+    assert len(notes) == 3 and all("the person" in n for n in notes), notes

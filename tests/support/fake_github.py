@@ -84,6 +84,10 @@ def git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
     return done.stdout.strip()
 
 
+#: GraphQL's name of a reaction's content, when REST names it otherwise.
+_REST_CONTENT = {"THUMBS_UP": "+1", "THUMBS_DOWN": "-1"}
+
+
 class FakeGitHub(TlsFake):
     HOSTS = ("github.com", "api.github.com")
 
@@ -104,6 +108,7 @@ class FakeGitHub(TlsFake):
         #: Reactions by id, each on an issue or pull request (``_issue``) or a comment
         #: (``_comment``); the token's user has at most one of each content on each.
         self.reactions: dict[int, dict[str, Any]] = {}
+        self.reacted = 0  # reactions ever added: the next one's id (none is given out again)
         #: Review threads by number (node id ``PRRT_<n>``), each on a pull request (``_pull``).
         self.threads: dict[int, dict[str, Any]] = {}
         #: How many times each repository was deleted and made again: an issue's number comes
@@ -230,7 +235,8 @@ class FakeGitHub(TlsFake):
                 if (r["_repo"], r["_issue"], r["_comment"], r["content"]) == (
                         slug, issue, comment, content):
                     return False, r
-            rid = 500 + len(self.reactions)
+            rid = 500 + self.reacted
+            self.reacted += 1
             self.reactions[rid] = {"id": rid, "node_id": f"REA_{rid}", "content": content,
                                    "user": {"login": "octocat"}, "_repo": slug,
                                    "_issue": issue, "_comment": comment}
@@ -327,6 +333,10 @@ class FakeGitHub(TlsFake):
             errors = [{"type": "NOT_FOUND", "path": ["nodes", n] + (
                 ["pullRequest", "repository"] if ids[n] in self.unreadable else [])}
                 for n, node in enumerate(data["nodes"]) if node is None]
+            if re.search(r"\breactions\(first: 100\)", query):  # each Reactable's
+                for i, node in zip(ids, data["nodes"], strict=True):
+                    if node is not None and (on := self._reactable(i)) is not None:
+                        node["reactions"] = self._reactions_on(*on)
         if "addComment" in query:
             data["addComment"] = {"clientMutationId": None}
         issue = re.search(r'"I_(\d+)"', query + json.dumps(variables))
@@ -356,20 +366,43 @@ class FakeGitHub(TlsFake):
             pr["requested_reviewers"] = (pr.get("requested_reviewers", []) if union else []) \
                 + asked
             data["requestReviews"] = {"clientMutationId": None}
-        react = re.search(r'addReaction\(input:\s*\{subjectId:\s*\$id,\s*content:\s*(\w+)',
-                          query)
+        react = re.search(r'(add|remove)Reaction\(input:\s*\{subjectId:\s*\$id,\s*'
+                          r'content:\s*(\w+)', query)
         subject = re.fullmatch(r"PR_(\d+)", str(variables.get("id")))
         if react and subject:  # a reaction there already is answered as a new one is
             pr = self.pull(int(subject[1]))
-            _, r = self.add_reaction(pr["_repo"], react[1].lower(), issue=pr["number"])
-            data["addReaction"] = {"reaction": {"id": r["node_id"], "databaseId": r["id"],
-                                                "content": react[1]}}
+            content = _REST_CONTENT.get(react[2], react[2].lower())
+            _, r = self.add_reaction(pr["_repo"], content, issue=pr["number"])
+            if react[1] == "remove":
+                del self.reactions[r["id"]]
+            data[f"{react[1]}Reaction"] = {"reaction": {
+                "id": r["node_id"], "databaseId": r["id"], "content": react[2]}}
         merge = re.search(r'mergePullRequest\(input:\s*\{pullRequestId:\s*"PR_(\d+)"', query)
         if merge:
             pr = self.pull(int(merge.group(1)))
             self._merge(pr, "merge")
             data["mergePullRequest"] = {"clientMutationId": None}
         return 200, {"data": data, **({"errors": errors} if errors else {})}
+
+    def _reactable(self, node_id: str) -> tuple[str, int, int] | None:
+        """What a node's reactions are on: (repository, issue, comment)."""
+        if (issue := re.fullmatch(r"(?:I|PR)_(\d+)", node_id)) is not None:
+            on = self.issues.get(int(issue[1])) if node_id[0] == "I" else self.pull(
+                int(issue[1]))
+            return (on["_repo"], on["number"], 0) if on else None
+        if (comment := re.fullmatch(r"IC_(\d+)", node_id)) is not None:
+            c = self.comments[int(comment[1])]
+            return c["_repo"], 0, c["id"]
+        return None
+
+    def _reactions_on(self, slug: str, issue: int, comment: int) -> dict[str, Any]:
+        """GraphQL's ``reactions(first: 100)`` of what ``_reactable`` names."""
+        graphql = {rest: name for name, rest in _REST_CONTENT.items()}
+        on = [r for r in self.reactions.values()
+              if (r["_repo"], r["_issue"], r["_comment"]) == (slug, issue, comment)]
+        return {"totalCount": len(on), "nodes": [
+            {"id": r["node_id"], "content": graphql.get(r["content"], r["content"].upper()),
+             "user": r["user"]} for r in on[:100]]}
 
     def _node(self, node_id: str) -> dict[str, Any] | None:
         if (issue := re.fullmatch(r"I_(\d+)", node_id)) and int(issue[1]) in self.issues:

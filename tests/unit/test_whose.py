@@ -61,10 +61,7 @@ def test_a_reaction_is_remembered_only_when_github_made_it_new(
     assert creates.created(c, status, json.dumps(answer).encode()) == made
 
 
-def test_graphql_remove_reaction_is_refused_and_a_persons_comment_on_the_own_pull_request() -> None:
-    doc = {"query": 'mutation { removeReaction(input: {subjectId: "PR_1", content: HEART}) '
-                    "{ clientMutationId } }"}
-    assert isinstance(whose.question("POST", "/graphql", json.dumps(doc).encode()), str)
+def test_a_persons_comment_on_the_own_pull_request_is_theirs() -> None:
     doc = {"query": 'mutation { deleteIssueComment(input: {id: "IC_1"}) { clientMutationId } }'}
     q = whose.question("POST", "/graphql", json.dumps(doc).encode())
     assert isinstance(q, whose.Question)
@@ -271,3 +268,69 @@ def test_a_change_to_an_id_that_names_nothing_yet_is_refused(
     assert (why is not None) == refused, why
     assert why is None or "names nothing yet" in why
 
+
+
+OWN_PULL = {"__typename": "PullRequest", "number": 1, "headRefName": "clauderon/s",
+            "headRepository": {"nameWithOwner": "o/a"}, "repository": {"nameWithOwner": "o/a"}}
+
+
+def reactions(*mine: tuple[str, str], theirs: tuple[str, ...] = (),
+              total: int = 0) -> dict[str, object]:
+    """GitHub's ``reactions`` of a node: the token user's (content, id), another user's."""
+    nodes = [{"id": i, "content": c, "user": {"login": "octocat"}} for c, i in mine] + [
+        {"id": f"X_{c}", "content": c, "user": {"login": "someone"}} for c in theirs]
+    return {"totalCount": total or len(nodes), "nodes": nodes}
+
+
+@pytest.mark.parametrize(("verb", "content", "on", "owned", "refused"), [
+    ("add", "HOORAY", reactions(), (), None),  # none there: the add makes it
+    ("add", "HOORAY", reactions(theirs=("HOORAY",)), (), None),  # another user's is theirs
+    ("add", "THUMBS_DOWN", reactions(("THUMBS_DOWN", "R_1")), (), "may be the person's"),
+    ("add", "HOORAY", reactions(("HOORAY", "R_2")), ("R_2",), None),  # its own, again
+    ("remove", "HOORAY", reactions(("HOORAY", "R_2")), ("R_2",), None),
+    ("remove", "HOORAY", reactions(("HOORAY", "R_2")), (), "may be the person's"),
+    ("remove", "THUMBS_DOWN", reactions(("HOORAY", "R_2")), ("R_2",), "changes nothing"),
+    ("remove", "ROCKET", reactions(theirs=("ROCKET",), total=150), (), "could not be learnt"),
+    ("remove", "ROCKET", {"nodes": None}, (), "could not be learnt"),
+])
+def test_a_graphql_reaction_is_the_sessions_only_when_its_add_found_none_there(
+        verb: str, content: str, on: dict[str, object], owned: tuple[str, ...],
+        refused: str | None) -> None:
+    body = json.dumps({"query": f"mutation($id: ID!, $c: ReactionContent!) {{ {verb}Reaction("
+                                "input: {subjectId: $id, content: $c}) { reaction { id } } }",
+                       "variables": {"id": "PR_1", "c": content}})
+    q = whose.question("POST", "/graphql", body.encode())
+    assert isinstance(q, whose.Question) and set(q.ids) == {"PR_1", content}
+    assert (q.reacting, q.removes, q.changes) == ((content,), verb == "remove", "")
+    absent = {"type": "NOT_FOUND", "path": ["nodes", q.ids.index(content)]}
+    pull = {**OWN_PULL, "reactions": on}
+    answer = json.dumps({"data": {"viewer": {"login": "octocat"}, "nodes": [
+        pull if i == "PR_1" else None for i in q.ids]}, "errors": [absent]}).encode()
+    learnt = whose.node(q, 200, answer)
+    assert {i for _, _, i in learnt} == {r["id"] for r in on.get("nodes") or []  # type: ignore[attr-defined]
+                                         if r["user"]["login"] == "octocat"}
+    why = whose.refusal(q, "s", 200, answer, frozenset(("", "node", i) for i in owned))
+    assert (why is None) if refused is None else (isinstance(why, str) and refused in why), why
+    nameless = json.dumps({"data": {"nodes": [pull if i == "PR_1" else None for i in q.ids]},
+                           "errors": [absent]}).encode()
+    assert "named no user" in str(whose.refusal(q, "s", 200, nameless))
+
+
+@pytest.mark.parametrize(("query", "variables"), [
+    ('mutation { removeReaction(input: {subjectId: "PR_1", content: $c}) { x } }',
+     {"c": "heart"}),  # no content GitHub names so
+    ("mutation { addReaction(input: {subjectId: 7, content: HEART}) { x } }", {}),
+])
+def test_a_graphql_reaction_not_written_out_cannot_be_checked(
+        query: str, variables: dict[str, str]) -> None:
+    body = json.dumps({"query": query, "variables": variables}).encode()
+    assert "cannot be checked" in str(whose.question("POST", "/graphql", body))
+
+
+def test_a_graphql_reaction_is_remembered_by_its_node_id() -> None:
+    body = {"query": "mutation($id: ID!) { addReaction(input: {subjectId: $id, content: EYES}) "
+                     "{ reaction { id databaseId } } }", "variables": {"id": "PR_1"}}
+    c = creates.create("POST", "/graphql", json.dumps(body).encode())
+    assert c is not None
+    answer = {"data": {"addReaction": {"reaction": {"id": "REA_7", "databaseId": 7}}}}
+    assert creates.created(c, 200, json.dumps(answer).encode()) == (("", "node", "REA_7"),)

@@ -266,7 +266,8 @@ def test_a_graphql_write_changes_none_of_the_persons_issues_or_comments(
     assert isinstance(q, whose.Question) and q.ids[-1] == "I_1"
     nodes = [None] * (len(q.ids) - 1) + [node]
     errors = [{"type": "NOT_FOUND", "path": ["nodes", n]} for n in range(len(q.ids) - 1)]
-    why = whose.refusal(q, "mine", 200, j({"data": {"nodes": nodes}, "errors": errors}))
+    why = whose.refusal(q, "mine", 200, j({"data": {"viewer": {"login": "octocat"},
+                                                     "nodes": nodes}, "errors": errors}))
     if refused is None:
         assert why is None, why
     else:
