@@ -76,8 +76,9 @@ REACTIONS = frozenset({"THUMBS_UP", "THUMBS_DOWN", "LAUGH", "HOORAY", "CONFUSED"
 _REACTING = frozenset({"addReaction", "removeReaction"})
 
 
-#: A GitHub node id as GitHub writes one now: its kind's capitals, ``_``, then base64url.
-_NODE_ID = re.compile(r"[A-Z]{1,8}_[A-Za-z0-9_-]+")
+#: A GitHub node id as GitHub writes one now: its kind's capitals, ``_``, then base64url
+#: (never capitals alone: that is an enum's value, ``THUMBS_UP``, ``CHANGES_REQUESTED``).
+_NODE_ID = re.compile(r"[A-Z]{1,8}_(?=[A-Za-z0-9_-]*[a-z0-9])[A-Za-z0-9_-]+")
 #: What a node id of the older form reads as, once its base64 is undone: ``012:IssueComment1``.
 _LEGACY = re.compile(rb"\d{1,4}:[A-Za-z]+\d*")
 

@@ -239,7 +239,7 @@ def test_a_null_node_names_nothing_only_when_github_says_so_for_it(
     ("MDEyOklzc3VlQ29tbWVudDE=", True),  # 012:IssueComment1
     ("MDQ6VXNlcjE=", True),  # 04:User1
     ("no node at all", False), ("fix it", False), ("aGVsbG8=", False),  # hello
-    ("snake_case", False), ("", False),
+    ("snake_case", False), ("", False), ("THUMBS_UP", False), ("CHANGES_REQUESTED", False),
 ])
 def test_what_is_written_as_a_node_id(text: str, like: bool) -> None:
     assert whose.node_id_like(text) is like
@@ -289,7 +289,7 @@ def reactions(*mine: tuple[str, str], theirs: tuple[str, ...] = (),
     ("add", "HOORAY", reactions(("HOORAY", "R_2")), ("R_2",), None),  # its own, again
     ("remove", "HOORAY", reactions(("HOORAY", "R_2")), ("R_2",), None),
     ("remove", "HOORAY", reactions(("HOORAY", "R_2")), (), "may be the person's"),
-    ("remove", "THUMBS_DOWN", reactions(("HOORAY", "R_2")), ("R_2",), "changes nothing"),
+    ("remove", "THUMBS_DOWN", reactions(("HOORAY", "R_2")), ("R_2",), "no THUMBS_DOWN reaction"),
     ("remove", "ROCKET", reactions(theirs=("ROCKET",), total=150), (), "could not be learnt"),
     ("remove", "ROCKET", {"nodes": None}, (), "could not be learnt"),
 ])
