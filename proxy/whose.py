@@ -451,7 +451,7 @@ def _nodes_refusal(q: Question, mine: str, status: int, answer: bytes,
                     f"is empty, for a reason other than that it names nothing); a session "
                     f"changes only its own pull request (from {mine}), so the write waits "
                     "until GitHub answers")
-        if node is None and (q.changes or q.removes) and node_id_like(node_id):
+        if node is None and node_id_like(node_id):
             return _unmade_yet(node_id)
         if node is None:
             continue
@@ -483,9 +483,9 @@ def _nodes_refusal(q: Question, mine: str, status: int, answer: bytes,
 
 
 def _unmade_yet(what: str) -> str:
-    return (f"{what} names nothing yet, so a change to it changes nothing; but ids are "
-            "handed out in order, and what is made under it next (between GitHub's answer "
-            "and the write) may be the person's: a session changes only what is there")
+    return (f"{what} names nothing yet, so a write to it does nothing; but ids are handed "
+            "out in order, and what is made under it next (between GitHub's answer and the "
+            "write) may be the person's: a session writes only to what is there")
 
 
 def _foreign(what: str, mine: str, ref: object, head_repo: object,

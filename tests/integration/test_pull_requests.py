@@ -1099,3 +1099,28 @@ def test_a_reaction_the_session_added_by_graphql_it_takes_away_and_never_the_per
     lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
     notes = [x["note"] for x in lines if x["session"] == s["id"] and x["status"] == 403]
     assert len(notes) == 3 and all("the person" in n for n in notes), notes
+
+
+def test_a_guessed_id_of_the_persons_next_pull_request_is_not_written_to(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """A session writes to no pull request but its own, comments and reactions included.
+    The agent guessed the node id the person's next pull request would get and commented
+    on it: GitHub, asked first, said the id named nothing, the person opened the pull
+    request just then, and the comment landed on it. A write naming a string written as a
+    node id that names nothing yet is now refused, an add as well as a change."""
+    s = create(app, origin, "guessing")
+    agent_commit(app, s, "mine")
+    app.cli("push", "guessing", "--pr")  # #1, from clauderon/guessing
+    guessed = f"PR_{len(github.pulls) + 1}"
+    github.then.append(lambda: github.add_pull(SLUG, "persons-work"))
+    code, why = as_agent(app, s, "POST", "/graphql", gql(
+        'addComment(input: {subjectId: $id, body: "merge me"}) { clientMutationId }', guessed))
+    assert code == "403", f"a comment reached the person's new pull request: {code} {why}"
+    assert not [x for x in github.seen if x.path == "/graphql" and b"addComment" in x.body]
+    lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
+    notes = [x["note"] for x in lines if x["session"] == s["id"] and x["status"] == 403]
+    assert len(notes) == 1 and "names nothing yet" in notes[0], notes
+    # The control: the same comment on its own pull request.
+    code, why = as_agent(app, s, "POST", "/graphql", gql(
+        'addComment(input: {subjectId: $id, body: "merge me"}) { clientMutationId }', "PR_1"))
+    assert code == "200", why

@@ -123,8 +123,9 @@ class FakeGitHub(TlsFake):
         self.user_keys: list[dict[str, Any]] = []
         #: The list answers every pull request, whatever ``head`` asks (a server to distrust).
         self.ignore_head_filter = False
-        #: What the person does just after GitHub answers the next API request (a check the
-        #: proxy asks before a write): each runs once, between the check and the write.
+        #: What the person does just after GitHub answers the next ``nodes`` question (what
+        #: the proxy asks before a session's GraphQL write): each runs once, between the
+        #: check and the write.
         self.then: list[Callable[[], object]] = []
         self.lock = threading.RLock()
         self._listen(folder, "fake-github", ("github.com", "api.github.com"), _Handler)
@@ -405,6 +406,8 @@ class FakeGitHub(TlsFake):
              "user": r["user"]} for r in on[:100]]}
 
     def _node(self, node_id: str) -> dict[str, Any] | None:
+        if re.fullmatch(r"U_\w+", node_id):  # a user: GitHub knows every one named here
+            return {"__typename": "User"}
         if (issue := re.fullmatch(r"I_(\d+)", node_id)) and int(issue[1]) in self.issues:
             return {"__typename": "Issue"}
         if (comment := re.fullmatch(r"IC_(\d+)", node_id)) and int(comment[1]) in self.comments:
@@ -623,8 +626,9 @@ class _Handler(BaseHTTPRequestHandler):
             split = urlsplit(self.path)
             status, answer = self.fake.api(self.command, split.path, parse_qs(split.query),
                                            json.loads(body) if body else {})
+            asked = split.path == "/graphql" and b"nodes(ids:" in body
             with self.fake.lock:
-                then, self.fake.then = self.fake.then, []
+                then, self.fake.then = (self.fake.then, []) if asked else ([], self.fake.then)
             for act in then:
                 act()
             self._json(status, answer)

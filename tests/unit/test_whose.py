@@ -249,9 +249,10 @@ def test_what_is_written_as_a_node_id(text: str, like: bool) -> None:
     ("deleteIssueComment(input: {id: $id})", "IC_7", True),  # the person's next, perhaps
     ("updateIssueComment(input: {id: $id, body: \"x\"})", "MDEyOklzc3VlQ29tbWVudDc=", True),
     ("updateIssueComment(input: {id: \"IC_1\", body: $id})", "some words", False),
-    ("addComment(input: {subjectId: \"PR_1\", body: $id})", "IC_7", False),  # adds only
+    ("addComment(input: {subjectId: $id, body: \"x\"})", "PR_7", True),  # theirs, next
+    ("addComment(input: {subjectId: \"PR_1\", body: $id})", "no id", False),
 ])
-def test_a_change_to_an_id_that_names_nothing_yet_is_refused(
+def test_a_write_to_an_id_that_names_nothing_yet_is_refused(
         mutation: str, value: str, refused: bool) -> None:
     body = json.dumps({"query": f"mutation($id: String!) {{ {mutation} {{ clientMutationId }} }}",
                        "variables": {"id": value}})

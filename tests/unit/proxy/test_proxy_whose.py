@@ -127,9 +127,10 @@ NOT_FOUND = {"type": "NOT_FOUND", "path": ["nodes", 1]}
     ([{"__typename": "IssueComment", "pullRequest": None}, None], [NOT_FOUND], None),
     ([{"__typename": "PullRequest", **node("clauderon/other")}, None], [NOT_FOUND],
      "its head is clauderon/other"),
-    ([None, {"__typename": "IssueComment", "pullRequest": node("main")}],
-     [{**NOT_FOUND, "path": ["nodes", 0]}],
+    ([{"__typename": "IssueComment", "pullRequest": node("main")}, None], [NOT_FOUND],
      "its head is main"),
+    # A string written as a node id that names nothing yet may name the person's next.
+    ([None, None], [{**NOT_FOUND, "path": ["nodes", 0]}, NOT_FOUND], "names nothing yet"),
     ([{"__typename": "PullRequestReviewThread", "pullRequest": node("main")}, None], [],
      "its head is main"),
     ([{"__typename": "PullRequest", **node(MINE, head="evil/r")}, None], [],
@@ -138,7 +139,7 @@ NOT_FOUND = {"type": "NOT_FOUND", "path": ["nodes", 1]}
     ([None], [], "could not be learnt"),  # not one answer per id
     ([None, None], [{"type": "RATE_LIMITED"}], "could not be learnt"),
     ("nodes", [], "could not be learnt"),
-    ([None, "PR_1"], [{**NOT_FOUND, "path": ["nodes", 0]}], "does not read"),
+    (["PR_1", None], [NOT_FOUND], "does not read"),
     # Null for a field within it: not GitHub's word that the string names nothing.
     ([None, None], [{**NOT_FOUND, "path": ["nodes", 0, "pullRequest", "repository"]},
                     NOT_FOUND], "could not be learnt"),
