@@ -48,7 +48,7 @@ _GRAPHQL_CREATES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("addPullRequestReviewComment", ("comment",), "review_comment"),
     ("addPullRequestReview", ("pullRequestReview",), "review"),
     ("addPullRequestReviewThread", ("thread",), "thread"),
-    # Passed only where no reaction of its content was there (``whose.reaction_refusal``):
+    # Passed only where no reaction of its content was there (``nodes.reaction_refusal``):
     # what GitHub answers is then the one it made.
     ("addReaction", ("reaction",), "reaction"))
 _REMEMBERED = frozenset(name for name, _, _ in _GRAPHQL_CREATES)

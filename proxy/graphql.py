@@ -18,6 +18,7 @@ never let through.
 
 from __future__ import annotations
 
+import json
 import re
 
 _TOKEN = re.compile(r'''
@@ -200,3 +201,99 @@ def unions(query: str, variables: object) -> bool:
         if not said:
             return False
     return True
+
+
+#: Where GitHub's schema takes a node id: ``id``, ``ids`` and every ``…Id`` / ``…Ids``
+#: (``subjectId``, ``pullRequestId``, ``labelIds``), and the one exception to that naming a
+#: session's mutations use, ``inReplyTo`` (a review comment's reply).
+_ID_PLACE = re.compile(r"ids?|inReplyTo|.*[a-z0-9](?:Id|ID|Ids|IDs)")
+
+
+def _text(tok: str) -> str | None:
+    """A string token's text (a block string's trimmed), or None for any other token."""
+    if tok.startswith('"""'):
+        return tok[3:-3].replace('\\"""', '"""').strip()
+    if tok.startswith('"'):
+        text: str = json.loads(tok)
+        return text
+    return None
+
+
+def strings(query: str, variables: object) -> list[str]:
+    """Every string the document and its ``variables`` carry, wherever it stands (a block
+    string as written and trimmed). Raises :class:`Unreadable` as :func:`tokens` does."""
+    found: list[str] = []
+    for tok in tokens(query):
+        if tok.startswith('"""'):
+            text = tok[3:-3].replace('\\"""', '"""')
+            found += [text, text.strip()]
+        elif tok.startswith('"'):
+            found.append(json.loads(tok))
+    todo: list[object] = [variables]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+    return found
+
+
+def id_places(query: str, variables: object) -> frozenset[str]:
+    """The strings the document and its ``variables`` give where a node id goes: the value
+    (or a list's items) of an argument or input field named as GitHub names its ids
+    (:data:`_ID_PLACE`), and of a variable declared ``ID`` or passed there. A title, a body
+    or a label's name is not one, whatever it looks like. Raises :class:`Unreadable` as
+    :func:`tokens` does."""
+    toks = tokens(query)
+    places: set[str] = set()
+    ided: set[str] = set()  # variables that hold ids
+    defaults: dict[str, list[str]] = {}  # each variable's default's strings
+    lists: list[bool] = []  # for each open bracket: a list of ids?
+    at = 0
+    while at < len(toks):
+        tok = toks[at]
+        if tok == "$" and toks[at + 2:at + 3] == [":"]:  # a variable's definition
+            name, at = toks[at + 1], at + 3
+            kind = at
+            while at < len(toks) and (toks[at] in "[]!" or _NAME.fullmatch(toks[at])):
+                at += 1
+            if [t for t in toks[kind:at] if _NAME.fullmatch(t)][:1] == ["ID"]:
+                ided.add(name)
+            if toks[at:at + 1] == ["="]:  # its default: what it holds when none is sent
+                end = _skip(toks, at + 1) if toks[at + 1] in _OPEN else at + 2
+                defaults[name] = [t for t in toks[at + 1:end] if _text(t) is not None]
+                at += 1  # and read on through it: an input object's fields name their ids
+            continue
+        keyed = _NAME.fullmatch(tok) is not None and toks[at + 1:at + 2] == [":"]
+        placed = keyed and _ID_PLACE.fullmatch(tok) is not None
+        value_at = at + 2 if keyed else at
+        value = toks[value_at] if value_at < len(toks) else ""
+        inside = bool(lists) and lists[-1]
+        if value in _OPEN:
+            lists.append(value == "[" and (placed or (inside and not keyed)))
+        elif value in (")", "]", "}"):
+            if lists:
+                lists.pop()
+        elif placed or (inside and not keyed):
+            if value == "$" and value_at + 1 < len(toks):
+                ided.add(toks[value_at + 1])
+            elif (text := _text(value)) is not None:
+                places.add(text)
+        at = value_at + 1
+    given = variables if isinstance(variables, dict) else {}
+    places.update(_text(t) or "" for name in ided - given.keys()
+                  for t in defaults.get(name, ()))
+    todo: list[tuple[bool, object]] = [(name in ided, v) for name, v in given.items()]
+    while todo:
+        held, item = todo.pop()
+        if isinstance(item, str) and held:
+            places.add(item)
+        elif isinstance(item, list):
+            todo.extend((held, v) for v in item)
+        elif isinstance(item, dict):
+            todo.extend((_ID_PLACE.fullmatch(str(k)) is not None, v) for k, v in item.items())
+    return frozenset(places)
+

@@ -30,14 +30,12 @@ refuses the write.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from dataclasses import dataclass
 
 from appliance.methods import READS
-from proxy import graphql
+from proxy import graphql, nodes
 from proxy.creates import MAX_ID, Own, answer_json, owned_node
 from proxy.gitguard import GRAPHQL, checkable_path
 
@@ -49,49 +47,8 @@ _NUMBERED = re.compile(
 _COMMENT = re.compile(
     r"^/repos/(?P<repo>[^/]+/[^/]+)/(?P<kind>pulls|issues)/comments/(?P<id>\d+)(?P<under>/.*)?$")
 _ON = re.compile(r"/repos/(?P<repo>[^/]+/[^/]+)/(?:pulls|issues)/(?P<number>\d+)$")
-#: GitHub's ``nodes`` takes at most 100 ids; no node id is longer than this.
-MAX_IDS = 100
 #: The most of GitHub's answer read (a pull request's JSON is a few KiB).
 MAX_ANSWER = 1024 * 1024
-#: What a node is asked for: the pull request it is, or the one it is on.
-_PULL = "number headRefName headRepository { nameWithOwner } repository { nameWithOwner }"
-_NODE = (
-    f"__typename ... on PullRequest {{ {_PULL} }} "
-    + " ".join(f"... on {kind} {{ pullRequest {{ {_PULL} }} }}" for kind in (
-        "IssueComment", "PullRequestReview", "PullRequestReviewComment",
-        "PullRequestReviewThread")))
-NODES_QUERY = f"query($ids: [ID!]!) {{ nodes(ids: $ids) {{ {_NODE} }} }}"
-#: The most reactions of a node read: the token user's among them are each a reaction's id.
-MAX_REACTIONS = 100
-#: What a write that adds or takes away a reaction asks as well: who the token's user is,
-#: and the reactions on each node (its own among them, by their ids).
-REACTIONS_QUERY = (
-    f"query($ids: [ID!]!) {{ viewer {{ login }} nodes(ids: $ids) {{ {_NODE} "
-    f"... on Reactable {{ reactions(first: {MAX_REACTIONS}) "
-    "{ totalCount nodes { id content user { login } } } } } }")
-#: GitHub's ``ReactionContent``: what a GraphQL reaction is.
-REACTIONS = frozenset({"THUMBS_UP", "THUMBS_DOWN", "LAUGH", "HOORAY", "CONFUSED", "HEART",
-                       "ROCKET", "EYES"})
-#: The GraphQL mutations that add or take away the token user's reaction of a content.
-_REACTING = frozenset({"addReaction", "removeReaction"})
-
-
-#: A GitHub node id as GitHub writes one now: its kind's capitals, ``_``, then base64url
-#: (never capitals alone: that is an enum's value, ``THUMBS_UP``, ``CHANGES_REQUESTED``).
-_NODE_ID = re.compile(r"[A-Z]{1,8}_(?=[A-Za-z0-9_-]*[a-z0-9])[A-Za-z0-9_-]+")
-#: What a node id of the older form reads as, once its base64 is undone: ``012:IssueComment1``.
-_LEGACY = re.compile(rb"\d{1,4}:[A-Za-z]+\d*")
-
-
-def node_id_like(text: str) -> bool:
-    """Whether ``text`` is written as GitHub writes a node id (either form): such a string
-    that names nothing yet may name what is made next (ids are handed out in order)."""
-    if _NODE_ID.fullmatch(text):
-        return True
-    try:
-        return _LEGACY.fullmatch(base64.b64decode(text, validate=True)) is not None
-    except (binascii.Error, ValueError):
-        return False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,6 +78,8 @@ class Question:
     #: reaction; ``removes`` when it takes one away.
     reacting: tuple[str, ...] = ()
     removes: bool = False
+    #: GraphQL: the strings given where a node id goes (:func:`graphql.id_places`).
+    placed: frozenset[str] = frozenset()
     #: REST: a review's id, when the write edits, deletes, submits or dismisses it.
     review: int = 0
     #: REST: the issue the session made by this number, asked for its node id (a repository
@@ -187,58 +146,7 @@ def node(q: Question, status: int, answer: bytes) -> tuple[Own, ...]:
     doc = answer_json(answer) if (q.same or q.reacting) and status == 200 else None
     if q.same:
         return owned_node(doc.get("node_id")) if isinstance(doc, dict) else ()
-    data = doc.get("data") if isinstance(doc, dict) else None
-    viewer = data.get("viewer") if isinstance(data, dict) else None
-    nodes = data.get("nodes") if isinstance(data, dict) else None
-    login = viewer.get("login") if isinstance(viewer, dict) else None
-    if not isinstance(nodes, list) or not isinstance(login, str):
-        return ()
-    return tuple(own for n in nodes if isinstance(n, dict)
-                 for reaction in _viewers(n.get("reactions"), login).values()
-                 for own in owned_node(reaction))
-
-
-def _viewers(reactions: object, login: str) -> dict[object, object]:
-    """The token user's reactions among ``reactions`` (GitHub's connection): by content,
-    each its node id."""
-    got = reactions.get("nodes") if isinstance(reactions, dict) else None
-    return {r.get("content"): r.get("id") for r in got or [] if isinstance(r, dict)
-            and isinstance(r.get("user"), dict) and r["user"].get("login") == login}
-
-
-def reaction_refusal(q: Question, node_id: str, reactions: object, login: str,
-                     owned: frozenset[Own]) -> str | None:
-    """Why the GraphQL write ``q``, which adds or takes away the token user's reactions of
-    ``q.reacting`` on the node ``node_id`` (whose reactions GitHub says are ``reactions``,
-    the token user's by ``login``), is refused, or None. GitHub sees one user: an add of a
-    reaction already there answers the one there (the person's perhaps) as it answers a new
-    one, so a reaction is the session's only when its add found none of its content there
-    (what it made is then remembered from the answer, :mod:`proxy.creates`)."""
-    got = reactions.get("nodes") if isinstance(reactions, dict) else None
-    total = reactions.get("totalCount") if isinstance(reactions, dict) else None
-    if not isinstance(got, list) or type(total) is not int:
-        return (f"the reactions on {node_id} could not be learnt from GitHub; a session adds "
-                "a reaction only where none of its content is there, and takes away only its "
-                "own, so the write waits until GitHub answers")
-    mine = _viewers(reactions, login)
-    for content in q.reacting:
-        there = mine.get(content)
-        if there is None and total > len(got):
-            return (f"whether a {content} reaction is on {node_id} could not be learnt (it has "
-                    f"over {len(got)} reactions); a session adds a reaction only where none of "
-                    "its content is there, and takes away only its own")
-        if there is not None and ("", "node", there) in owned:
-            continue  # the session added it
-        if there is not None:
-            return (f"the {content} reaction on {node_id} may be the person's (GitHub sees one "
-                    "user, and answers an add of a reaction there already as it answers a new "
-                    "one): a session adds a reaction only where none of its content is there, "
-                    "and takes away only one it added; ask the person to")
-        if q.removes:
-            return (f"no {content} reaction is on {node_id}, so taking it away changes "
-                    "nothing; but one the person adds between GitHub's answer and the write "
-                    "would be taken away: a session takes away only a reaction it added")
-    return None
+    return nodes.owned_in(doc.get("data") if isinstance(doc, dict) else None)
 
 
 def question(method: str, path: str, body: bytes | None) -> Question | str | None:
@@ -315,6 +223,7 @@ def _graphql_question(body: bytes | None) -> Question | str | None:
         doc = json.loads(body or b"")
         query = doc["query"]
         names = graphql.mutations(query)
+        placed = graphql.id_places(query, doc.get("variables"))
     except (ValueError, KeyError, TypeError, RecursionError, graphql.Unreadable):
         return "a GraphQL document that cannot be read cannot be checked"
     if not names:
@@ -325,41 +234,26 @@ def _graphql_question(body: bytes | None) -> Question | str | None:
                 "takes none away; say union: true in its input")
     # Every string of the document and its variables: whichever is a node id, and
     # wherever it stands (an argument, a variable of any name, nested), is asked about.
-    found: list[str] = []
-    for tok in graphql.tokens(query):
-        if tok.startswith('"""'):  # a block string: its text, as written and trimmed
-            text = tok[3:-3].replace('\\"""', '"""')
-            found += [text, text.strip()]
-        elif tok.startswith('"'):
-            found.append(json.loads(tok))
-    todo: list[object] = [doc.get("variables")]
-    while todo:
-        item = todo.pop()
-        if isinstance(item, str):
-            found.append(item)
-        elif isinstance(item, dict):
-            todo.extend(item.values())
-        elif isinstance(item, list):
-            todo.extend(item)
+    found = graphql.strings(query, doc.get("variables"))
     ids = tuple(dict.fromkeys(s for s in found if 0 < len(s) <= MAX_ID))
     # A reaction taken away changes the reaction only (judged with GitHub's answer about the
     # reactions on what it names), not what it is on.
-    changes = "" if set(names) <= ADDS | _REACTING else "this GraphQL write"
+    changes = "" if set(names) <= ADDS | nodes.REACTING else "this GraphQL write"
     reacting: tuple[str, ...] = ()
-    if _REACTING & set(names):
-        reacting = tuple(sorted(REACTIONS & {*graphql.tokens(query), *found}))
+    if nodes.REACTING & set(names):
+        reacting = tuple(sorted(nodes.CONTENTS & {*graphql.tokens(query), *found}))
         if not reacting or not ids:
             return ("a GraphQL reaction whose content and subject are not written out (an "
                     "enum or string naming the content, a string the node) cannot be checked")
     if not ids:
         return None
-    if len(ids) > MAX_IDS:
-        return (f"a GraphQL write carrying over {MAX_IDS} short strings cannot be checked "
+    if len(ids) > nodes.MAX_IDS:
+        return (f"a GraphQL write carrying over {nodes.MAX_IDS} short strings cannot be checked "
                 "(whose pull request each names is asked of GitHub; send fewer at once)")
     return Question(method="POST", path=GRAPHQL, ids=ids, changes=changes, body=json.dumps(
-        {"query": REACTIONS_QUERY if reacting else NODES_QUERY,
+        {"query": nodes.REACTIONS_QUERY if reacting else nodes.NODES_QUERY,
          "variables": {"ids": list(ids)}}).encode(),
-        reacting=reacting, removes="removeReaction" in names)
+        reacting=reacting, removes="removeReaction" in names, placed=placed)
 
 
 def refusal(q: Question, session_name: str, status: int, answer: bytes,
@@ -425,12 +319,12 @@ def _nodes_refusal(q: Question, mine: str, status: int, answer: bytes,
                    owned: frozenset[Own]) -> str | None:
     doc = answer_json(answer) if status == 200 else None
     data = doc.get("data") if isinstance(doc, dict) else None
-    nodes = data.get("nodes") if isinstance(data, dict) else None
+    answered = data.get("nodes") if isinstance(data, dict) else None
     errors = doc.get("errors") if isinstance(doc, dict) else None
     # A string that names no node is answered null with a NOT_FOUND error: it is no id.
     strange = [e for e in errors or [] if not (isinstance(e, dict)
                                                and e.get("type") == "NOT_FOUND")]
-    if not isinstance(nodes, list) or len(nodes) != len(q.ids) or strange \
+    if not isinstance(answered, list) or len(answered) != len(q.ids) or strange \
             or not isinstance(errors or [], list):
         return (f"what this GraphQL write names could not be learnt from GitHub "
                 f"({status or 'no answer'}); a session changes only its own pull request "
@@ -445,20 +339,22 @@ def _nodes_refusal(q: Question, mine: str, status: int, answer: bytes,
         return (f"whose reactions are whose could not be learnt from GitHub (it named no "
                 f"user); a session takes away only its own reactions (from {mine}), so the "
                 "write waits until GitHub answers")
-    for at, (node_id, node) in enumerate(zip(q.ids, nodes, strict=True)):
+    for at, (node_id, node) in enumerate(zip(q.ids, answered, strict=True)):
         if node is None and at not in absent:
             return (f"what {node_id} is could not be learnt from GitHub (its answer about it "
                     f"is empty, for a reason other than that it names nothing); a session "
                     f"changes only its own pull request (from {mine}), so the write waits "
                     "until GitHub answers")
-        if node is None and node_id_like(node_id):
-            return _unmade_yet(node_id)
+        if node is None and node_id in q.placed and nodes.node_id_like(node_id):
+            return nodes.unmade_yet(node_id)
         if node is None:
             continue
         if not isinstance(node, dict):
             return f"GitHub's answer about {node_id} does not read"
         if q.reacting and isinstance(login, str) and "reactions" in node \
-                and (why := reaction_refusal(q, node_id, node["reactions"], login, owned)):
+                and (why := nodes.reaction_refusal(q.reacting, node_id, node["reactions"],
+                                                   login=login, owned=owned,
+                                                   removes=q.removes)):
             return why
         kind = node.get("__typename")
         if kind in _WORDS and ("", "node", node_id) in owned:
@@ -480,12 +376,6 @@ def _nodes_refusal(q: Question, mine: str, status: int, answer: bytes,
         if why is not None:
             return why
     return None
-
-
-def _unmade_yet(what: str) -> str:
-    return (f"{what} names nothing yet, so a write to it does nothing; but ids are handed "
-            "out in order, and what is made under it next (between GitHub's answer and the "
-            "write) may be the person's: a session writes only to what is there")
 
 
 def _foreign(what: str, mine: str, ref: object, head_repo: object,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from proxy import creates, whose
+from proxy import creates, graphql, nodes, whose
 
 R = "/repos/octo/app"
 
@@ -242,7 +242,7 @@ def test_a_null_node_names_nothing_only_when_github_says_so_for_it(
     ("snake_case", False), ("", False), ("THUMBS_UP", False), ("CHANGES_REQUESTED", False),
 ])
 def test_what_is_written_as_a_node_id(text: str, like: bool) -> None:
-    assert whose.node_id_like(text) is like
+    assert nodes.node_id_like(text) is like
 
 
 @pytest.mark.parametrize(("mutation", "value", "refused"), [
@@ -251,6 +251,13 @@ def test_what_is_written_as_a_node_id(text: str, like: bool) -> None:
     ("updateIssueComment(input: {id: \"IC_1\", body: $id})", "some words", False),
     ("addComment(input: {subjectId: $id, body: \"x\"})", "PR_7", True),  # theirs, next
     ("addComment(input: {subjectId: \"PR_1\", body: $id})", "no id", False),
+    # Written as an id, but not where an id goes: a title, a body, a label's name.
+    ("addComment(input: {subjectId: \"PR_1\", body: $id})", "DB_migration", False),
+    ("updateIssue(input: {id: \"IC_1\", title: $id})", "WIP_draft2", False),
+    # Where one goes, however it gets there.
+    ("addComment(input: {subjectId: \"PR_1\", body: \"x\", inReplyTo: $id})", "C_9", True),
+    ("addLabelsToLabelable(input: {labelableId: \"PR_1\", labelIds: [\"LA_1\", $id]})",
+     "LA_9", True),
 ])
 def test_a_write_to_an_id_that_names_nothing_yet_is_refused(
         mutation: str, value: str, refused: bool) -> None:
@@ -335,3 +342,32 @@ def test_a_graphql_reaction_is_remembered_by_its_node_id() -> None:
     assert c is not None
     answer = {"data": {"addReaction": {"reaction": {"id": "REA_7", "databaseId": 7}}}}
     assert creates.created(c, 200, json.dumps(answer).encode()) == (("", "node", "REA_7"),)
+
+
+@pytest.mark.parametrize(("query", "variables", "placed"), [
+    ('mutation($id: ID!) { addComment(input: {subjectId: $id, body: "DB_x"}) { c } }',
+     {"id": "PR_7"}, {"PR_7"}),
+    ('mutation($x: String!) { a: deleteIssueComment(input: {id: $x}) { c } }',
+     {"x": "IC_7"}, {"IC_7"}),  # passed where an id goes, whatever its declared type
+    ('mutation($i: AddCommentInput!) { addComment(input: $i) { c } }',
+     {"i": {"subjectId": "PR_1", "body": "WIP_x", "inReplyTo": "C_1"}}, {"PR_1", "C_1"}),
+    ('mutation { createIssue(input: {repositoryId: "R_1", title: "DB_migration", '
+     'assigneeIds: ["U_1", "U_2"], labelIds: []}) { issue { id } } }', None, {"R_1", "U_1", "U_2"}),
+    ('mutation($ids: [ID!]!) { x(input: {a: $ids, t: "T_1"}) { c } }', {"ids": ["A_1", "A_2"]},
+     {"A_1", "A_2"}),
+    ('query { nodes(ids: ["A_1", {x: "B_2"}]) { id } node(id: """ N_1 """) { id } }', None,
+     {"A_1", "N_1"}),
+    # A variable's default is what the server uses when none is sent.
+    ('mutation($id: ID = "IC_7", $b: [String!] = ["DB_x"]) { a(input: {id: $id, body: $b}) '
+     '{ c } }', {}, {"IC_7"}),
+    ('mutation($id: ID = "IC_7") { a(input: {id: $id}) { c } }', {"id": "IC_8"}, {"IC_8"}),
+    ('mutation($v: String = "IC_7") { a(input: {subjectId: $v, t: "X_1"}) { c } }', None,
+     {"IC_7"}),
+    ('mutation($i: AddCommentInput = {subjectId: "PR_9", body: "B_1"}) { addComment(input: $i) '
+     '{ c } }', {}, {"PR_9"}),
+    # An alias named like an id renames a field: nothing is given there.
+    ('query { id: viewer { login } }', None, set()),
+])
+def test_the_strings_given_where_a_node_id_goes(query: str, variables: object,
+                                                 placed: set[str]) -> None:
+    assert graphql.id_places(query, variables) == placed

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from proxy import creates, whose
+from proxy import creates, nodes, whose
 
 MINE = "clauderon/mine"
 
@@ -101,12 +101,12 @@ def test_a_graphql_write_asks_about_every_string_it_carries(
     assert q.ids == ids
     asked = json.loads(q.body)
     assert asked["variables"] == {"ids": list(ids)}
-    assert asked["query"] == whose.NODES_QUERY
+    assert asked["query"] == nodes.NODES_QUERY
 
 
 def test_a_graphql_read_asks_nothing_and_too_many_strings_are_refused() -> None:
     assert whose.question("POST", "/graphql", gql('query { node(id: "PR_1") { id } }')) is None
-    many = {f"v{n}": f"PR_{n}" for n in range(whose.MAX_IDS + 1)}
+    many = {f"v{n}": f"PR_{n}" for n in range(nodes.MAX_IDS + 1)}
     why = whose.question("POST", "/graphql", gql("mutation { addComment(input: $v0) { x } }",
                                                   many))
     assert isinstance(why, str) and "cannot be checked" in why
