@@ -247,10 +247,12 @@ class AuditLog:
         os.fchmod(fd, 0o600)
         return fd
 
-    def write(self, record: AuditRecord) -> None:
+    def write(self, record: AuditRecord) -> int:
+        """Append ``record``'s line; its bytes."""
         data = record.to_json_line().encode()
         with self._lock:
             os.write(self._fd, data)
+        return len(data)
 
     def reopen(self) -> None:
         with self._lock:

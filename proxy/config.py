@@ -20,6 +20,7 @@ Read once at start and again on SIGHUP by ``__main__``/``server.py``; the result
     allow_networks = ["192.168.1.20/32"]
 
     tunnels_per_hour = 36000           # new tunnels each session may open (burst: 64)
+    audit_bytes_per_day = 268435456    # one session's audit lines a day (0: no bound)
 
     [paces]                            # requests an hour each session may send with a
     github_token = 1200                # credential (0: no pace); see ``pace.py``
@@ -44,6 +45,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from appliance.errors import ConfigError, refuse_unknown
+from proxy.auditshare import AUDIT_BYTES_PER_DAY
 from proxy.pace import Pace
 from proxy.rules import DEFAULT_MODEL_HOSTS, DEFAULT_RULES, Rule, Style, rule_from_toml
 
@@ -107,6 +109,9 @@ class ProxyConfig:
     #: upload, a long poll) gets its opening line then, so it is in the audit log while it
     #: lasts; one that ends sooner has its one line.
     long_after: float = 5.0
+    #: Bytes of one session's audit lines a day past which its requests are refused with
+    #: a 429, counted one summary line a minute (``auditshare.py``; 0: no bound).
+    audit_bytes_per_day: int = AUDIT_BYTES_PER_DAY
 
     def override_for(self, host: str, port: int) -> Upstream | None:
         return self.upstreams.get(f"{host}:{port}") or self.upstreams.get(host)
@@ -202,6 +207,12 @@ def _networks(value: object, where: str) -> tuple[IpNetwork, ...]:
         raise ConfigError(f"{where}: {exc}") from exc
 
 
+def _bytes(value: object, where: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise ConfigError(f"{where} must be a whole number of bytes (0: no bound)")
+
+
 #: Each key of ``proxy.toml`` that sets one field: the field, and how its value is read.
 _FIELDS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "upstreams": ("upstreams", lambda v, w: {
@@ -217,7 +228,9 @@ _FIELDS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "refuse_networks": ("refuse_networks", _networks),
     "allow_networks": ("allow_networks", _networks),
     "paces": ("paces", lambda v, w: _table(v, w, "a table of credential = requests an hour")),
+    "audit_bytes_per_day": ("audit_bytes_per_day", _bytes),
 }
+
 
 
 def _paces(value: Mapping[str, object], where: str) -> dict[str, Pace]:

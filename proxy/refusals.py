@@ -136,3 +136,18 @@ def unrecordable(room: Room) -> Respond:
               "and the sessions using the most; their workspaces are under its worktrees "
               "folder); requests go through again at once.\n"),
         note="audit log unwritable")
+
+
+def audit_share(session: str, bound: int) -> Respond:
+    """``session``'s audit lines of the day reached ``audit_bytes_per_day``: a 429 (its
+    refusals are counted a line a minute, not a line each: ``auditshare.py``)."""
+    return Respond(
+        status=429, decision=Decision.BLOCKED, error_type="AUDIT_SHARE",
+        headers=[(b"retry-after", b"3600")],
+        body=(f"Clauderon refused this request: session {session!r} has sent so many today "
+              f"that their audit lines reached {bound // 2**20} MiB (`audit_bytes_per_day` "
+              "in proxy.toml), and every line is kept on the appliance's disk. Its requests "
+              "are refused until the next day (UTC), counted a line a minute; the other "
+              "sessions go on. Stop the loop sending them, or raise the bound and reload "
+              "the proxy.\n"),
+        note="audit share spent")

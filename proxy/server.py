@@ -45,7 +45,7 @@ from proxy.heads import (
 )
 from proxy.inject import header_value
 from proxy.policy import Accept, Respond, audit_record, decide_connect
-from proxy.refusals import too_many_tunnels
+from proxy.refusals import audit_share, too_many_tunnels
 from proxy.relay import (
     AmbiguousRequest,
     ClientGone,
@@ -115,6 +115,7 @@ async def serve(
         async with trio.open_nursery() as background:
             await background.start(state.controls.run)
             await background.start(state.lasting.run)
+            await background.start(state.summaries)
             try:
                 async with trio.open_nursery() as connections:
                     async with trio.open_nursery() as accepting:
@@ -232,8 +233,18 @@ async def _first_hop(state: ProxyState, client: HttpSide, request: h11.Request) 
     presented = parse_proxy_authorization(header_value(request.headers, b"proxy-authorization"))
     session = await state.directory.lookup(presented.session_id) if presented else None
     verdict = decide_connect(target, presented, session, state.config)
+    who = proven(presented, session)
+    if (who is not None and session is not None and not session.owner
+            and (isinstance(verdict, Respond) or request.method == b"CONNECT")
+            and state.over_share(who)):  # a request relayed is refused by ``handle``
+        # Its lines fill the disk: refused, counted a line a minute (``auditshare.py``).
+        share = audit_share(session.name, state.config.audit_bytes_per_day)
+        state.refused_share(who)
+        await respond(client, share.status, share.body, patience,
+                      error_type=share.error_type, headers=share.headers)
+        return client.reusable()
     if isinstance(verdict, Respond):
-        _audit(state, session=proven(presented, session), method=method,
+        _audit(state, session=who, method=method,
                host=target.host, target=target.path, status=verdict.status,
                decision=verdict.decision, error=verdict.error_type)
         await respond(client, verdict.status, verdict.body, patience,

@@ -13,11 +13,13 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol
 
 import trio
 
-from appliance.audit import AuditRecord, Room
+from appliance.audit import AuditRecord, Decision, Room
+from proxy.auditshare import Shares
 from proxy.certs import CertStore
 from proxy.config import ProxyConfig
 from proxy.controls import Controls
@@ -35,7 +37,7 @@ log = logging.getLogger(__name__)
 
 
 class AuditSink(Protocol):
-    def write(self, record: AuditRecord) -> None: ...
+    def write(self, record: AuditRecord) -> int | None: ...
 
     def reopen(self) -> None: ...
 
@@ -103,6 +105,8 @@ class ProxyState:
         #: line the process writes as it starts (``audit.started``): a view tells an
         #: exchange a killed run left open from one still open by it (``audit.cut_off``).
         self.run = f"{random.getrandbits(48):012x}"
+        #: Bytes of each session's audit lines today, and its refusals past its share.
+        self.shares = Shares()
 
     @property
     def creds(self) -> CredentialLookup:
@@ -124,12 +128,47 @@ class ProxyState:
         end line counts (metrics, controls) once it ends."""
         if self.audit is not None:
             try:
-                self.audit.write(record)
+                size = self.audit.write(record)
             except OSError:
                 self._audit_failing = True  # forward nothing until a line is written again
                 log.exception("cannot append to the audit log")
             else:
                 self._audit_failing = False
+                if record.session is not None and size:
+                    self.shares.spend(record.session, size, record.ts[:10])
+
+    def over_share(self, session: str) -> bool:
+        """``session``'s audit lines of today reached ``audit_bytes_per_day``: its
+        requests are refused (``auditshare.py``)."""
+        return self.shares.over(session, self.config.audit_bytes_per_day,
+                                datetime.now(UTC).date().isoformat())
+
+    def refused_share(self, session: str) -> None:
+        """Count a refusal past ``session``'s share: no line of its own, one a minute."""
+        self.summarize(self.shares.refuse(session, _minute()))
+
+    def summarize(self, due: list[tuple[str, str, int]]) -> None:
+        """One line for each session's refusals past its share in a minute."""
+        for session, minute, count in due:
+            self.write(AuditRecord(
+                ts=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                id=f"{self.run}.share.{minute}.{session}",
+                session=session, method="-", host="-", path="-", status=429, bytes_in=0,
+                bytes_out=0, duration_ms=0.0, credential=None, decision=Decision.BLOCKED,
+                error="AUDIT_SHARE", note=f"{count} requests refused in {minute}: the "
+                f"session's audit lines of the day reached {self.config.audit_bytes_per_day}"
+                " bytes"))
+
+    async def summaries(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                        ) -> None:
+        """Each minute's summaries once the minute is over (the last ones at shutdown)."""
+        task_status.started()
+        try:
+            while True:
+                await trio.sleep(60 - datetime.now(UTC).second + 0.5)
+                self.summarize(self.shares.due(_minute()))
+        finally:
+            self.summarize(self.shares.due(None))
 
     def unrecordable(self) -> Room | None:
         """None when the audit log can take the next request's line; else the room on its
@@ -171,3 +210,7 @@ class ProxyState:
         self.stopping.set()
         for scope in list(self.idle_scopes):
             scope.cancel()
+
+
+def _minute() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ")

@@ -49,7 +49,7 @@ port = 8443
 
 
 @pytest.mark.parametrize(("text", "needle"), [
-    ("bogus = 1", "unknown key 'bogus' .known: allow_networks, allow_writes, "
+    ("bogus = 1", "unknown key 'bogus' .known: allow_networks, allow_writes, audit_bytes_per_day, "
                   "connect_timeout_seconds, deny_unlisted"),
     ("allow_writes = 'npm_token'", "list of credential names"),
     ("allow_writes = ['npm_tokn']", r"allow_writes: unknown key 'npm_tokn'"),
@@ -73,6 +73,8 @@ port = 8443
     ("refuse_networks = '10.0.0.0/8'", "list of networks"),
     ("tunnels_per_hour = 0", "whole number of tunnels an hour"),
     ("tunnels_per_hour = 1.5", "whole number of tunnels an hour"),
+    ("audit_bytes_per_day = -1", "whole number of bytes"),
+    ("audit_bytes_per_day = '1G'", "whole number of bytes"),
     ("refuse_networks = ['10.0.0.0/33']", "refuse_networks: .*10.0.0.0/33"),
     ("allow_networks = ['192.168.1.300']", "allow_networks: .*192.168.1.300"),
 ])
@@ -114,3 +116,9 @@ def test_new_tunnels_have_a_pace_a_file_may_change() -> None:
     assert ProxyConfig().tunnel_pace == Pace(36_000, 64)
     doc = config_from_dict({"tunnels_per_hour": 7200}, "proxy.toml")
     assert doc.tunnel_pace == Pace(7200, 64)
+
+
+def test_a_sessions_audit_lines_have_a_bound_a_file_may_change() -> None:
+    assert ProxyConfig().audit_bytes_per_day == 256 << 20
+    assert config_from_dict({"audit_bytes_per_day": 0}, "t").audit_bytes_per_day == 0
+    assert config_from_dict({"audit_bytes_per_day": 4096}, "t").audit_bytes_per_day == 4096

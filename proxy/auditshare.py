@@ -1,0 +1,61 @@
+"""What one session's audit lines may cost a day, and its refusals past that (pure).
+
+Every request is a line of the audit log, a refused one too, and the shipper archives every
+line and never prunes: an agent sending refused requests as fast as it can grows the log
+and its archive without bound, until the disk is below the audit reserve and every
+session's requests are refused (``refusals.unrecordable``). So the proxy counts the bytes
+of each session's lines as it writes them, by UTC day (:meth:`Shares.spend`); once a
+session's lines of the day reach ``audit_bytes_per_day`` its requests are refused with a
+429 that says why (:meth:`Shares.over`), and are not written one by one: the refusals of
+each minute are counted in one summary line for the session (:meth:`Shares.refuse`,
+:meth:`Shares.due`), so none is lost and the flood no longer grows the disk. The other
+sessions go on; the day after, the session's requests do too.
+
+Memory: a count per session that wrote today (sessions are the appliance's own, each
+authenticated) and per session refused this minute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: Bytes of one session's audit lines a day past which its requests are refused: some
+#: 100,000 model requests' lines, far above an agent's day of work; a flood of refused
+#: requests reaches it in a minute or two (0 in ``proxy.toml``: no bound).
+AUDIT_BYTES_PER_DAY = 256 * 2**20
+
+
+@dataclass(slots=True)
+class Shares:
+    """Bytes of each session's lines this day, and its refusals this minute."""
+
+    day: str = ""
+    spent: dict[str, int] = field(default_factory=dict)
+    minute: str = ""
+    refused: dict[str, int] = field(default_factory=dict)
+
+    def spend(self, session: str, size: int, day: str) -> None:
+        """``session`` wrote a line of ``size`` bytes on ``day`` (``YYYY-MM-DD``)."""
+        if day != self.day:
+            self.day, self.spent = day, {}
+        self.spent[session] = self.spent.get(session, 0) + size
+
+    def over(self, session: str, bound: int, day: str) -> bool:
+        """``session``'s lines of ``day`` reached ``bound`` (0: no bound)."""
+        return bound > 0 and day == self.day and self.spent.get(session, 0) >= bound
+
+    def refuse(self, session: str, minute: str) -> list[tuple[str, str, int]]:
+        """Count one refusal of ``session`` in ``minute``; the summaries due (see :meth:`due`)."""
+        due = self.due(minute)
+        self.refused[session] = self.refused.get(session, 0) + 1
+        return due
+
+    def due(self, minute: str | None) -> list[tuple[str, str, int]]:
+        """The summaries of the minute before ``minute`` (session, minute, refusals), each
+        once; ``None``: the open minute's too (the proxy is stopping)."""
+        if minute is not None and minute == self.minute:
+            return []
+        out = [(session, self.minute, n) for session, n in sorted(self.refused.items())]
+        self.refused.clear()
+        self.minute = minute or ""
+        return out

@@ -1,0 +1,92 @@
+"""The hostile agent filling the disk with audit lines, from inside a real session container
+as uid 1000, through the real proxy.
+
+Every request is a line of the audit log, a refused one too (some 2.3 KiB with a long
+path), and the shipper archives every line and never prunes: an agent sending refused
+requests as fast as it can grew the log and its archive without bound, until the disk was
+below the audit reserve and the proxy refused every session's requests. A session's lines
+of a day are now held to ``audit_bytes_per_day`` (set small here): past it its requests get
+a 429 saying why and are counted one summary line a minute, and its neighbours go on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.test_audit_flood import FLOOD_HOST, VICTIM_HOST
+from tests.support.agent_app import behind_proxy, create, in_container
+
+#: The bound of the test: some hundred refused requests with long paths reach it.
+BOUND = 256 * 1024
+#: Refused requests the flooder sends on one connection: some 1.4 MiB of lines unbounded.
+FLOOD = 600
+
+
+@pytest.fixture
+def app(tmp_path: Path, agent_image: str) -> Iterator[Any]:
+    """Proxy (every host unlisted is refused: nothing leaves), API and reconciler."""
+    with behind_proxy(tmp_path / "home", agent_image,
+                      f"deny_unlisted = true\naudit_bytes_per_day = {BOUND}\n") as a:
+        yield a
+
+
+def lines_of(app: Any, session_id: str) -> list[tuple[bytes, dict[str, Any]]]:
+    """The session's lines in the live log, each as written and as read."""
+    raw = app.settings.audit_path.read_bytes().splitlines(keepends=True)
+    return [(line, doc) for line, doc in ((line, json.loads(line)) for line in raw)
+            if doc.get("session") == session_id]
+
+
+def answers(app: Any, session: dict[str, Any], count: int, host: str) -> dict[str, int]:
+    """``count`` requests with 2 KiB paths from ``session``'s container on one connection:
+    how many got each status."""
+    _, out = in_container(app, session, f"""
+        pad=$(head -c 2100 /dev/zero | tr '\\0' a)
+        for i in $(seq {count}); do echo "url = \\"http://{host}/$i/$pad\\""; \\
+          echo "output = /dev/null"; done > /tmp/urls
+        curl -s -K /tmp/urls -w '%{{http_code}}\\n' | sort | uniq -c""")
+    words = out.split()
+    return {code: int(n) for n, code in zip(words[::2], words[1::2], strict=True)}
+
+
+def test_a_session_flooding_the_audit_log_is_held_to_its_share_and_the_others_go_on(
+        app: Any, repo: Path) -> None:
+    flooder = create(app, repo, "flooder")
+    victim = create(app, repo, "victim")
+
+    codes = answers(app, flooder, FLOOD, FLOOD_HOST)
+    mine = lines_of(app, flooder["id"])
+    spent = sum(len(line) for line, _ in mine)
+    # What one refused request costs the log: its line, the path cut to what is recorded.
+    each = max(len(line) for line, _ in mine)
+    assert 2048 < each < 3072, each
+    # The flood's lines stop at the bound (the line that reached it is the last one).
+    assert spent < BOUND + each, (spent, codes)
+    assert codes.get("403", 0) >= BOUND // each and sum(codes.values()) == FLOOD, codes
+    refused = codes["429"]
+    assert refused == FLOOD - codes["403"], codes
+    # The refusal says why and what to do.
+    _, out = in_container(app, flooder, f"curl -s -w '\\n%{{http_code}}' http://{FLOOD_HOST}/x")
+    body, _, status = out.rpartition("\n")
+    assert status == "429" and "audit_bytes_per_day" in body, out
+    assert "the other sessions go on" in body, body
+
+    # The neighbour goes on: its request gets its own answer and its line.
+    _, out = in_container(app, victim, f"curl -s -o /dev/null -w '%{{http_code}}\\n' "
+                                       f"http://{VICTIM_HOST}/mine")
+    assert out.split() == ["403"], out
+    assert [doc["host"] for _, doc in lines_of(app, victim["id"])] == [VICTIM_HOST]
+
+    # Every refusal is counted, a summary line a minute (the last written as the proxy
+    # stops), and no other line of the flooder's was written past the bound.
+    app.stop("proxy")
+    after = lines_of(app, flooder["id"])
+    summaries = [doc for _, doc in after if doc["error"] == "AUDIT_SHARE"]
+    assert summaries and len(after) == len(mine) + len(summaries), after[-3:]
+    assert sum(int(doc["note"].split()[0]) for doc in summaries) == refused + 1, summaries
+    assert all(doc["status"] == 429 and doc["host"] == "-" for doc in summaries), summaries

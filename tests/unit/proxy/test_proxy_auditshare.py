@@ -1,0 +1,52 @@
+"""What one session's audit lines may cost a day (``proxy/auditshare.py``), table-tested."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxy.auditshare import Shares
+
+DAY, NEXT = "2026-01-02", "2026-01-03"
+
+
+@pytest.fixture
+def shares() -> Shares:
+    s = Shares()
+    s.spend("a", 600, DAY)
+    s.spend("a", 400, DAY)
+    s.spend("b", 10, DAY)
+    return s
+
+
+@pytest.mark.parametrize(("session", "bound", "day", "over"), [
+    ("a", 1000, DAY, True),     # its lines reached the bound
+    ("a", 1001, DAY, False),    # one byte short
+    ("a", 0, DAY, False),       # 0: no bound
+    ("b", 1000, DAY, False),    # a neighbour's lines are its own
+    ("c", 1, DAY, False),       # a session that wrote nothing
+    ("a", 1000, NEXT, False),   # a new day: the count starts again
+])
+def test_a_session_is_over_its_share_once_its_own_lines_of_the_day_reach_it(
+        shares: Shares, session: str, bound: int, day: str, over: bool) -> None:
+    assert shares.over(session, bound, day) is over
+
+
+def test_a_new_day_forgets_the_last_days_counts(shares: Shares) -> None:
+    shares.spend("b", 5, NEXT)
+    assert shares.spent == {"b": 5}
+    assert not shares.over("a", 1, NEXT)
+
+
+def test_every_refusal_is_counted_once_in_its_minutes_summary() -> None:
+    s = Shares()
+    assert s.refuse("a", "12:00") == []  # the first minute's summaries are not due yet
+    assert s.refuse("a", "12:00") == []
+    assert s.refuse("b", "12:00") == []
+    # The first refusal of the next minute, or the minute's end, makes them due, once.
+    assert s.refuse("a", "12:01") == [("a", "12:00", 2), ("b", "12:00", 1)]
+    assert s.due("12:01") == []
+    assert s.due("12:02") == [("a", "12:01", 1)]
+    assert s.due("12:03") == []  # a quiet minute has no line
+    s.refuse("b", "12:03")
+    assert s.due(None) == [("b", "12:03", 1)]  # stopping: the open minute's too
+    assert s.due(None) == []
