@@ -41,7 +41,8 @@ DISK = {"type": "object", "required": ["path", "full", "free_bytes", "reserve_by
                         "the sessions using the most (null: not measured, or not in time); "
                         "by files when the files ran out",
                         "items": {"type": "object", "required": [
-                            "name", "bytes", "workspace_bytes", "container_bytes", "files"],
+                            "name", "bytes", "workspace_bytes", "container_bytes",
+                            "audit_bytes", "files"],
                             "properties": {"name": {"type": "string"},
                                            "bytes": {"type": "integer"},
                                            "files": {"type": ["integer", "null"],
@@ -53,7 +54,11 @@ DISK = {"type": "object", "required": ["path", "full", "free_bytes", "reserve_by
                                                "type": "integer", "description":
                                                "what it wrote in its container outside its "
                                                "workspace: its home and the container's "
-                                               "layer"}}}}}}
+                                               "layer"},
+                                           "audit_bytes": {
+                                               "type": "integer", "description":
+                                               "its requests' lines in the audit log (and "
+                                               "its archive) since the API started"}}}}}}
 
 
 async def _backends() -> dict[str, dict[str, Any]]:
@@ -94,14 +99,15 @@ async def _disk(room: Room, sessions: list[Session]) -> dict[str, Any]:
 
 
 async def _census(sessions: list[Session], *, by_files: bool) -> list[dict[str, Any]] | None:
-    """The sessions using the most of the disk: workspaces, agent homes and containers'
-    layers (``by_files``: the files of the first two)."""
+    """The sessions using the most of the disk: workspaces, agent homes, containers'
+    layers and their requests' audit lines (``by_files``: the files of the first two)."""
     layers = await _layers()
     homes = {s.id: str(home_dir(current().settings, s)) for s in sessions
              if host_workspace(s)}
+    index = current().audit
     return await trio.to_thread.run_sync(
         lambda: largest_workspaces(sessions, containers=layers, homes=homes,
-                                   by_files=by_files))
+                                   by_files=by_files, audit=index.spent()))
 
 
 async def _layers() -> dict[str, int]:

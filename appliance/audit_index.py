@@ -87,6 +87,9 @@ class _Lines:
     dropped: bool = False
     #: The lines kept of the rotated files let go, by place (the oldest of ``places``).
     saved: dict[int, bytes] = field(default_factory=dict)
+    #: Bytes of every line of the session read (newlines included), kept or forgotten:
+    #: what its lines cost the disk the log, its rotated files and the archive are on.
+    spent: int = 0
 
 
 class AuditIndex:
@@ -119,6 +122,15 @@ class AuditIndex:
             if self._live is None:
                 return Found(lines=(), whole=True, read=0)
             return self._pick(session_id, limit, upto)
+
+    def spent(self) -> dict[str, int]:
+        """Bytes of each session's lines read since the index started (the rotated files
+        still on disk, those let go since, the live file), by session id, of the sessions
+        it keeps: whose requests fill the disk when the audit log is what grew (a flood of
+        refused requests comes from a session with a tiny workspace)."""
+        with self._lock:
+            self._follow()
+            return {session: kept.spent for session, kept in self._by.items()}
 
     def close(self) -> None:
         with self._lock:
@@ -241,6 +253,7 @@ class AuditIndex:
         if len(kept.places) == kept.places.maxlen:
             kept.dropped = True
         kept.places.append(place(start, end))
+        kept.spent += end - start + 1
 
     def _pick(self, session_id: str, limit: int, upto: int | None) -> Found:
         assert self._live is not None

@@ -103,9 +103,12 @@ def _disk_line(disk: Mapping[str, Any]) -> str:
 
 def _disk_use(row: dict[str, Any]) -> str:
     """``alpha 300 MiB`` and, when some of it was written in its container outside the
-    workspace (its home, the container's layer), how much."""
+    workspace (its home, the container's layer) or is its requests' audit lines, how much."""
     out = f"{row['name']} {row['bytes'] // 2**20} MiB"
     if row.get("files") is not None:  # ranked by files: the disk's files ran out
         out = f"{row['name']} {row['files']} files, {row['bytes'] // 2**20} MiB"
     inside = int(row.get("container_bytes") or 0) // 2**20
-    return out + f" ({inside} MiB in its container)" if inside else out
+    lines = int(row.get("audit_bytes") or 0) // 2**20
+    parts = [f"{inside} MiB in its container"] * bool(inside) + [
+        f"{lines} MiB of its requests' audit lines"] * bool(lines)
+    return out + f" ({', '.join(parts)})" if parts else out

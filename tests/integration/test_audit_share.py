@@ -7,17 +7,24 @@ requests as fast as it can grew the log and its archive without bound, until the
 below the audit reserve and the proxy refused every session's requests. A session's lines
 of a day are now held to ``audit_bytes_per_day`` (set small here): past it its requests get
 a 429 saying why and are counted one summary line a minute, and its neighbours go on.
+
+When the audit lines are what filled the disk, the person was not told whose they were: the
+disk view named the sessions with the largest workspaces and containers, and a flood's
+comes from a session whose workspace is tiny. It now counts each session's lines with it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from appliance.audit import AUDIT_RESERVE_BYTES, room_at
+from cli import calls
 from tests.integration.test_audit_flood import FLOOD_HOST, VICTIM_HOST
 from tests.support.agent_app import behind_proxy, create, in_container
 
@@ -43,13 +50,12 @@ def lines_of(app: Any, session_id: str) -> list[tuple[bytes, dict[str, Any]]]:
 
 
 def answers(app: Any, session: dict[str, Any], count: int, host: str) -> dict[str, int]:
-    """``count`` requests with 2 KiB paths from ``session``'s container on one connection:
-    how many got each status."""
+    """``count`` requests with 2 KiB paths from ``session``'s container on one connection
+    (their list piped, so the container keeps nothing of it): how many got each status."""
     _, out = in_container(app, session, f"""
         pad=$(head -c 2100 /dev/zero | tr '\\0' a)
         for i in $(seq {count}); do echo "url = \\"http://{host}/$i/$pad\\""; \\
-          echo "output = /dev/null"; done > /tmp/urls
-        curl -s -K /tmp/urls -w '%{{http_code}}\\n' | sort | uniq -c""")
+          echo "output = /dev/null"; done | curl -s -K - -w '%{{http_code}}\\n' | sort | uniq -c""")
     words = out.split()
     return {code: int(n) for n, code in zip(words[::2], words[1::2], strict=True)}
 
@@ -90,3 +96,39 @@ def test_a_session_flooding_the_audit_log_is_held_to_its_share_and_the_others_go
     assert summaries and len(after) == len(mine) + len(summaries), after[-3:]
     assert sum(int(doc["note"].split()[0]) for doc in summaries) == refused + 1, summaries
     assert all(doc["status"] == 429 and doc["host"] == "-" for doc in summaries), summaries
+
+
+@pytest.fixture
+def unbounded(small_disk: Path, agent_image: str) -> Iterator[Any]:
+    """The appliance on a small disk of its own, every session's lines unbounded."""
+    with behind_proxy(small_disk / "home", agent_image,
+                      "deny_unlisted = true\naudit_bytes_per_day = 0\n") as a:
+        yield a
+
+
+def test_the_session_whose_requests_filled_the_disk_is_named_by_its_audit_lines(
+        unbounded: Any, repo: Path, small_disk: Path) -> None:
+    app = unbounded
+    flooder = create(app, repo, "flooder")
+    calm = create(app, repo, "calm")
+    # The disk nearly full of the appliance's own (no session's): 2 MiB above the reserve.
+    with (app.home / "ballast").open("wb") as ballast:
+        os.posix_fallocate(ballast.fileno(), 0,
+                           room_at(small_disk).free_bytes - AUDIT_RESERVE_BYTES - (2 << 20))
+    assert not room_at(small_disk).full
+    # Refused requests until the audit log takes the disk below the reserve.
+    codes = answers(app, flooder, 2000, FLOOD_HOST)
+    assert codes == {"403": 2000}, codes
+    assert room_at(small_disk).full
+
+    disk = app.client().get("/api/disk")
+    top = disk["largest"][0]
+    assert top["name"] == flooder["name"] and top.get("audit_bytes", 0) >= 2 << 20, disk
+    assert top["bytes"] == top["workspace_bytes"] + top["container_bytes"] + \
+        top["audit_bytes"], top
+    text = app.cli("status", check=False).stdout
+    assert f"largest sessions: {flooder['name']} " in text and \
+        f"{top['audit_bytes'] >> 20} MiB of its requests' audit lines" in text, text
+    assert calm["name"] in text, text
+    health = app.client().run(calls.health())
+    assert health["disk"]["largest"][0]["name"] == flooder["name"], health["disk"]

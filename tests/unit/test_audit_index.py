@@ -196,6 +196,10 @@ def test_a_flood_that_rotates_again_and_again_leaves_a_neighbours_newest_lines(
     # The flooder's lines of the files let go: as many, not more.
     assert paths(index, "b", limit=1000)[:4] == ["/b4-047", "/b4-048", "/b4-049", "/b5-000"]
     assert len(paths(index, "b", limit=1000)) == 3 + 50
+    # What each session's lines cost the disk counts them all, forgotten or not.
+    written = {"a": sum(len(line("a", f"/a{n}{i}")) for n in range(6) for i in (0, 1)),
+               "b": 6 * 50 * size, "c": len(line("c", "/c"))}
+    assert index.spent() == written
     index.close()
 
 

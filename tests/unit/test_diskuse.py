@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from appliance.diskuse import largest_workspaces, rank
 from appliance.sessions import ExtraRepo
 from tests.unit.test_store import make_session
@@ -47,15 +49,37 @@ def test_a_container_layer_counts_with_its_session() -> None:
     a, b, c = (make_session(n, worktree_path=f"/w/{n}") for n in ("a", "b", "c"))
     found = rank([a, b, c], {a.id: 5, b.id: 3}, {b.id: 4, c.id: 1, "gone": 99}, top=3)
     assert found == [
-        {"name": "b", "bytes": 7, "workspace_bytes": 3, "container_bytes": 4, "files": None},
-        {"name": "a", "bytes": 5, "workspace_bytes": 5, "container_bytes": 0, "files": None},
-        {"name": "c", "bytes": 1, "workspace_bytes": 0, "container_bytes": 1, "files": None}]
+        {"name": "b", "bytes": 7, "workspace_bytes": 3, "container_bytes": 4,
+         "audit_bytes": 0, "files": None},
+        {"name": "a", "bytes": 5, "workspace_bytes": 5, "container_bytes": 0,
+         "audit_bytes": 0, "files": None},
+        {"name": "c", "bytes": 1, "workspace_bytes": 0, "container_bytes": 1,
+         "audit_bytes": 0, "files": None}]
     assert rank([a, b, c], {}, {}, top=3) == []
     assert rank([a, b, c], {a.id: 5, b.id: 3}, {b.id: 4}, top=1) == found[:1]
     # Ranked by files (the disk's inodes ran out): the session with the most files first,
     # though it holds the fewest bytes; one with files and no bytes is listed.
     by_files = rank([a, b, c], {a.id: 5, b.id: 3}, {}, top=3, files={c.id: 90, a.id: 2})
     assert [(r["name"], r["files"]) for r in by_files] == [("c", 90), ("a", 2), ("b", 0)]
+
+
+@pytest.mark.parametrize(("audit", "first", "its"), [
+    ({}, "a", 0),                       # no lines: the workspaces rank them
+    ({"c": 10}, "c", 10),               # a tiny session whose requests' lines fill the disk
+    ({"b": 2, "c": 1}, "b", 2),         # each part adds to its own session's
+    ({"gone": 99, "(proxy)": 99}, "a", 0),  # lines of no listed session name none
+])
+def test_a_sessions_audit_lines_count_with_it(audit: dict[str, int], first: str,
+                                               its: int) -> None:
+    """The audit log is the appliance's, but each line is a session's request: a session
+    sending requests as fast as it can is named by them, though its workspace is tiny."""
+    a, b, c = (make_session(n, worktree_path=f"/w/{n}") for n in ("a", "b", "c"))
+    ids = {"a": a.id, "b": b.id, "c": c.id}
+    found = rank([a, b, c], {a.id: 5, b.id: 3}, {b.id: 1, c.id: 1}, top=3,
+                 audit={ids.get(k, k): n for k, n in audit.items()})
+    top = found[0]
+    assert (top["name"], top["audit_bytes"]) == (first, its)
+    assert top["bytes"] == top["workspace_bytes"] + top["container_bytes"] + its
 
 
 def test_files_are_counted_when_asked(tmp_path: Path) -> None:

@@ -156,6 +156,14 @@ def test_status_says_whether_bytes_or_files_ran_out() -> None:
     disk.update(free_bytes=5 * 2**20, free_files=None, largest=None)  # bytes ran out
     assert "FULL: 5 MiB free (/d); below 64 MiB the proxy forwards nothing" in \
         health_text(health, "/s")
+    # A tiny session whose requests' audit lines fill the disk is named by them.
+    disk.update(largest=[
+        {"name": "loud", "bytes": 41 * 2**20, "files": None, "workspace_bytes": 2**19,
+         "container_bytes": 2 * 2**20, "audit_bytes": 38 * 2**20},
+        {"name": "calm", "bytes": 3 * 2**20, "files": None, "workspace_bytes": 3 * 2**20,
+         "container_bytes": 0, "audit_bytes": 4096}])
+    assert "largest sessions: loud 41 MiB (2 MiB in its container, 38 MiB of its requests' " \
+        "audit lines), calm 3 MiB" in health_text(health, "/s")
 
 
 #: What an agent may get into an API answer: OSC 52 (the clipboard), a C1 string, a bidi

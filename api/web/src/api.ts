@@ -112,10 +112,11 @@ export interface RecentRepo { repo_path: string; subdirectory: string; last_used
 /** One backend in `/api/health` (signed in): where it is and whether it answers. */
 export interface BackendHealth { url: string; reachable: boolean; error?: string }
 /** A session using the disk (`/api/health` when the disk is full): its workspace plus what
- * it wrote in its container outside it (its home, the container's layer); `files` when the
- * disk's files (inodes) ran out: what it holds of them, and the ranking's key. */
+ * it wrote in its container outside it (its home, the container's layer) and its requests'
+ * audit lines; `files` when the disk's files (inodes) ran out: what it holds of them, and
+ * the ranking's key. */
 export interface DiskUser { name: string; bytes: number; workspace_bytes: number;
-  container_bytes: number; files: number | null }
+  container_bytes: number; audit_bytes: number; files: number | null }
 /** The disk the audit log is on: `full` (below the reserve of bytes or of files) the proxy
  * forwards nothing. `free_files` null: the filesystem sets no number of files. */
 export interface DiskHealth { path: string; full: boolean; free_bytes: number;

@@ -36,7 +36,9 @@ export function DiskNotice() {
         <span key={w.name} data-testid="disk-user">{i > 0 && ", "}<b>{w.name}</b>
           {w.files !== null ? ` ${w.files} files` : ` ${mib(w.bytes)}`}
           {w.files === null && w.container_bytes >= 2 ** 20 &&
-            ` (${mib(w.container_bytes)} in its container)`}</span>)}.</>}
+            ` (${mib(w.container_bytes)} in its container)`}
+          {w.files === null && w.audit_bytes >= 2 ** 20 &&
+            ` (${mib(w.audit_bytes)} of its requests' audit lines)`}</span>)}.</>}
     </span>
   </div>;
 }

@@ -2019,6 +2019,8 @@ export interface operations {
                             workspace_bytes: number;
                             /** @description what it wrote in its container outside its workspace: its home and the container's layer */
                             container_bytes: number;
+                            /** @description its requests' lines in the audit log (and its archive) since the API started */
+                            audit_bytes: number;
                         }[] | null;
                     };
                 };
