@@ -5,6 +5,7 @@ still sign in and read what is wrong; once space is freed the notice goes."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import uuid
@@ -13,7 +14,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
+from appliance.audit import AUDIT_RESERVE_BYTES, room_at
 from tests.e2e.webui_browser import PHONE, watched
+from tests.integration.test_audit_share import FLOOD_HOST, answers
 from tests.support.agent_app import create, in_container, through_fake_models
 from tests.support.fake_models import FakeModels
 
@@ -63,5 +66,34 @@ def test_the_web_ui_says_the_disk_is_full_and_who_filled_it(
                 fillings.unlink()
             w.page.reload()
             expect(w.page.get_by_role("heading", name=hog["name"])).to_be_visible()
+            expect(w.page.get_by_test_id("disk-notice")).to_have_count(0)
+            assert w.errors == [], w.errors
+
+
+def test_the_web_ui_names_the_session_whose_requests_audit_lines_filled_the_disk(
+        browser: Browser, small_disk: Path, agent_image: str, fake: FakeModels,
+        repo: Path) -> None:
+    """A session with a tiny workspace sends refused requests until the audit log takes the
+    disk below the reserve: the notice names it first, by its requests' audit lines."""
+    with through_fake_models(small_disk / "home", agent_image, fake) as app:
+        flooder = create(app, repo, f"flood-{uuid.uuid4().hex[:6]}")
+        create(app, repo, f"calm-{uuid.uuid4().hex[:6]}")
+        ballast = app.home / "ballast"  # the appliance's own: 2 MiB above the reserve
+        with ballast.open("wb") as f:
+            os.posix_fallocate(f.fileno(), 0,
+                               room_at(small_disk).free_bytes - AUDIT_RESERVE_BYTES - (2 << 20))
+        with watched(browser, app, PHONE) as w:
+            expect(w.page.get_by_test_id("session-card")).to_have_count(2)
+            expect(w.page.get_by_test_id("disk-notice")).to_have_count(0)
+            assert answers(app, flooder, 2000, FLOOD_HOST) == {"403": 2000}
+            assert room_at(small_disk).full
+            w.page.reload()
+            notice = w.page.get_by_test_id("disk-notice")
+            expect(notice).to_contain_text("The appliance's disk is full")
+            expect(notice.get_by_test_id("disk-user").first).to_contain_text(re.compile(
+                rf"{flooder['name']} \d+ MiB \(\d+ MiB of its requests' audit lines\)"))
+            w.shot("disk-full-audit")
+            ballast.unlink()
+            w.page.reload()
             expect(w.page.get_by_test_id("disk-notice")).to_have_count(0)
             assert w.errors == [], w.errors
