@@ -9,7 +9,9 @@ session's lines of the day reach ``audit_bytes_per_day`` its requests are refuse
 429 that says why (:meth:`Shares.over`), and are not written one by one: the refusals of
 each minute are counted in one summary line for the session (:meth:`Shares.refuse`,
 :meth:`Shares.due`), so none is lost and the flood no longer grows the disk. The other
-sessions go on; the day after, the session's requests do too.
+sessions go on; the day after, the session's requests do too. Lines no session's
+credentials prove count together, as :data:`UNPROVEN`: past the bound they are answered as
+before (407, 400) and counted the same way.
 
 Memory: a count per session that wrote today (sessions are the appliance's own, each
 authenticated) and per session refused this minute.
@@ -19,6 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+#: The share of the lines no session's credentials prove (a wrong or missing proxy token, a
+#: request too malformed to read): one for them all, so a flood of those fills no disk either.
+UNPROVEN = "(unproven)"
 #: Bytes of one session's audit lines a day past which its requests are refused: some
 #: 100,000 model requests' lines, far above an agent's day of work; a flood of refused
 #: requests reaches it in a minute or two (0 in ``proxy.toml``: no bound).

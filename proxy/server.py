@@ -33,6 +33,7 @@ import trio
 
 from appliance.audit import Decision
 from appliance.errors import cannot_listen
+from proxy.auditshare import UNPROVEN
 from proxy.directory import SessionAuth, proven
 from proxy.exchange import handle, request_id, respond
 from proxy.heads import (
@@ -176,6 +177,10 @@ async def _next_request(state: ProxyState, side: HttpSide) -> h11.Request | None
 
 def _audit(state: ProxyState, *, session: str | None, method: str, host: str, target: str,
            status: int, decision: Decision, error: str | None = None) -> None:
+    key = session or UNPROVEN
+    if state.over_share(key):  # past its share: counted a line a minute (``auditshare.py``)
+        state.refused_share(key)
+        return
     state.record(audit_record(
         request_id=request_id(), started=datetime.now(UTC), duration_s=0.0,
         session=session, method=method, host=host, target=target, status=status,

@@ -19,7 +19,7 @@ from typing import Protocol
 import trio
 
 from appliance.audit import AuditRecord, Decision, Room
-from proxy.auditshare import Shares
+from proxy.auditshare import UNPROVEN, Shares
 from proxy.certs import CertStore
 from proxy.config import ProxyConfig
 from proxy.controls import Controls
@@ -134,8 +134,8 @@ class ProxyState:
                 log.exception("cannot append to the audit log")
             else:
                 self._audit_failing = False
-                if record.session is not None and size:
-                    self.shares.spend(record.session, size, record.ts[:10])
+                if size:
+                    self.shares.spend(record.session or UNPROVEN, size, record.ts[:10])
 
     def over_share(self, session: str) -> bool:
         """``session``'s audit lines of today reached ``audit_bytes_per_day``: its

@@ -42,20 +42,23 @@ def app(tmp_path: Path, agent_image: str) -> Iterator[Any]:
         yield a
 
 
-def lines_of(app: Any, session_id: str) -> list[tuple[bytes, dict[str, Any]]]:
+def lines_of(app: Any, session_id: str | None) -> list[tuple[bytes, dict[str, Any]]]:
     """The session's lines in the live log, each as written and as read."""
     raw = app.settings.audit_path.read_bytes().splitlines(keepends=True)
     return [(line, doc) for line, doc in ((line, json.loads(line)) for line in raw)
             if doc.get("session") == session_id]
 
 
-def answers(app: Any, session: dict[str, Any], count: int, host: str) -> dict[str, int]:
+def answers(app: Any, session: dict[str, Any], count: int, host: str,
+            *, curl: str = "") -> dict[str, int]:
     """``count`` requests with 2 KiB paths from ``session``'s container on one connection
-    (their list piped, so the container keeps nothing of it): how many got each status."""
+    (their list piped, so the container keeps nothing of it): how many got each status.
+    ``curl``: more of its options."""
     _, out = in_container(app, session, f"""
         pad=$(head -c 2100 /dev/zero | tr '\\0' a)
         for i in $(seq {count}); do echo "url = \\"http://{host}/$i/$pad\\""; \\
-          echo "output = /dev/null"; done | curl -s -K - -w '%{{http_code}}\\n' | sort | uniq -c""")
+          echo "output = /dev/null"; done | curl -s {curl} -K - -w '%{{http_code}}\\n' \\
+          | sort | uniq -c""")
     words = out.split()
     return {code: int(n) for n, code in zip(words[::2], words[1::2], strict=True)}
 
@@ -96,6 +99,27 @@ def test_a_session_flooding_the_audit_log_is_held_to_its_share_and_the_others_go
     assert summaries and len(after) == len(mine) + len(summaries), after[-3:]
     assert sum(int(doc["note"].split()[0]) for doc in summaries) == refused + 1, summaries
     assert all(doc["status"] == 429 and doc["host"] == "-" for doc in summaries), summaries
+
+
+def test_requests_no_session_proves_are_held_to_one_share(app: Any, repo: Path) -> None:
+    """The same flood with a wrong proxy token: each a 407 and a line of no session's. Those
+    lines share one bound; past it the 407s go on, counted a line a minute."""
+    flooder = create(app, repo, "flooder")
+    victim = create(app, repo, "victim")
+    codes = answers(app, flooder, FLOOD, FLOOD_HOST, curl='-x "http://nobody:wrong@${http_proxy##*@}"')
+    assert codes == {"407": FLOOD}, codes
+    unproven = lines_of(app, None)
+    spent = sum(len(line) for line, _ in unproven)
+    assert spent < BOUND + max(len(line) for line, _ in unproven), spent
+    # A session proving itself goes on.
+    _, out = in_container(app, victim, f"curl -s -o /dev/null -w '%{{http_code}}\\n' "
+                                       f"http://{VICTIM_HOST}/mine")
+    assert out.split() == ["403"], out
+    assert [doc["host"] for _, doc in lines_of(app, victim["id"])] == [VICTIM_HOST]
+    app.stop("proxy")
+    summaries = [doc for _, doc in lines_of(app, "(unproven)")]
+    assert sum(int(doc["note"].split()[0]) for doc in summaries) == \
+        FLOOD - len(lines_of(app, None)), summaries
 
 
 @pytest.fixture
