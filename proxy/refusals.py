@@ -145,9 +145,13 @@ def audit_share(session: str, bound: int) -> Respond:
         status=429, decision=Decision.BLOCKED, error_type="AUDIT_SHARE",
         headers=[(b"retry-after", b"3600")],
         body=(f"Clauderon refused this request: session {session!r} has sent so many today "
-              f"that their audit lines reached {bound // 2**20} MiB (`audit_bytes_per_day` "
+              f"that their audit lines reached {_size(bound)} (`audit_bytes_per_day` "
               "in proxy.toml), and every line is kept on the appliance's disk. Its requests "
               "are refused until the next day (UTC), counted a line a minute; the other "
               "sessions go on. Stop the loop sending them, or raise the bound and reload "
               "the proxy.\n"),
         note="audit share spent")
+
+
+def _size(n: int) -> str:
+    return f"{n // 2**20} MiB" if n >= 2**20 else f"{n // 1024} KiB"

@@ -82,7 +82,7 @@ def test_a_session_flooding_the_audit_log_is_held_to_its_share_and_the_others_go
     # The refusal says why and what to do.
     _, out = in_container(app, flooder, f"curl -s -w '\\n%{{http_code}}' http://{FLOOD_HOST}/x")
     body, _, status = out.rpartition("\n")
-    assert status == "429" and "audit_bytes_per_day" in body, out
+    assert status == "429" and "reached 256 KiB (`audit_bytes_per_day`" in body, out
     assert "the other sessions go on" in body, body
 
     # The neighbour goes on: its request gets its own answer and its line.

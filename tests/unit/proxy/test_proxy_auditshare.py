@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from proxy.auditshare import Shares
+from proxy.refusals import audit_share
 
 DAY, NEXT = "2026-01-02", "2026-01-03"
 
@@ -50,3 +51,14 @@ def test_every_refusal_is_counted_once_in_its_minutes_summary() -> None:
     s.refuse("b", "12:03")
     assert s.due(None) == [("b", "12:03", 1)]  # stopping: the open minute's too
     assert s.due(None) == []
+
+
+@pytest.mark.parametrize(("bound", "said"), [
+    (256 << 20, "reached 256 MiB"), (256 << 10, "reached 256 KiB"), (1 << 20, "reached 1 MiB")])
+def test_the_refusal_says_why_what_to_do_and_that_the_others_go_on(bound: int,
+                                                                   said: str) -> None:
+    answer = audit_share("loud", bound)
+    assert answer.status == 429 and answer.error_type == "AUDIT_SHARE"
+    assert (b"retry-after", b"3600") in answer.headers
+    assert said in answer.body and "'loud'" in answer.body, answer.body
+    assert "the other sessions go on" in answer.body and "audit_bytes_per_day" in answer.body
