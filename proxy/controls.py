@@ -296,14 +296,14 @@ class Controls:
 
         await self._write(write)
 
-    async def note_paced(self, session: SessionAuth, credential: str, host: str) -> None:
-        """The session's journal says its requests with ``credential`` are held back
-        (once a minute at most: the audit lines say it of each request)."""
+    async def note(self, session: SessionAuth, event: str, detail: dict[str, Any]) -> None:
+        """The session's journal says ``event`` of its requests (``paced``: held back;
+        ``audit_share_spent``: refused for the day), once a minute at most for each event
+        and detail (the audit lines say it of each request)."""
         store = self.store
-        if store is None or not self._due(session.session_id, f"pace:{credential}"):
+        if store is None or not self._due(session.session_id, f"{event}:{sorted(detail.items())}"):
             return
-        await self._write(partial(store.append_event, session.session_id, "paced",
-                                  {"credential": credential, "host": host}))
+        await self._write(partial(store.append_event, session.session_id, event, detail))
 
     async def note_budget(self, session: SessionAuth, reason: str | None) -> None:
         """Show (or clear) why the session's model requests are refused."""

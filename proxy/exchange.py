@@ -28,7 +28,7 @@ import trio
 
 from appliance.audit import AuditRecord, Decision, Phase
 from appliance.usage import Usage
-from proxy import creates, refusals, whose
+from proxy import creates, whose
 from proxy.bodykind import coding, escapable
 from proxy.directory import SessionAuth
 from proxy.framing import framed, has_body, request_framing, response_framing
@@ -110,19 +110,16 @@ async def handle(
     verdict: Respond | Forward = decide_request(
         method=method, target=target, headers=headers, session=session,
         config=config, creds=state.creds, tunnel=tunnel)
+    # Its lines of the day fill the disk: refused, counted a line a minute (auditshare.py).
     over = not session.owner and state.over_share(session.session_id)
-    if over:  # its lines fill the disk: refused, counted a line a minute (auditshare.py)
-        verdict = refusals.audit_share(session.name, config.audit_bytes_per_day)
     meter = Meter(decision=verdict.decision)
     said = _Said(started=started, t0=t0, session=session.session_id, method=method,
                  target=target)
     meter.opening = functools.partial(_opening, state, said, meter)
     state.lasting.begin(meter, t0 + config.long_after)
     try:
-        prefix: list[h11.Event] | None = None
-        if not over:
-            verdict, prefix = await screen(state, client, request, target, headers=headers,
-                                           session=session, verdict=verdict, meter=meter)
+        verdict, prefix = await screen(state, client, request, target, headers=headers,
+                                       session=session, verdict=verdict, meter=meter, over=over)
         meter.decision = verdict.decision
         if isinstance(verdict, Respond):
             meter.note = verdict.note
@@ -151,11 +148,8 @@ async def handle(
         state.lasting.end(meter)
         if meter.release is not None:
             meter.release()
-        if over:
-            state.refused_share(session.session_id)
-        else:
-            state.record(said.line(meter, ident=request_id(), stream=meter.stream,
-                                   phase=None if meter.stream is None else Phase.END))
+        state.record(said.line(meter, ident=request_id(), stream=meter.stream,
+                               phase=None if meter.stream is None else Phase.END), counted=over)
     return client.reusable()
 
 

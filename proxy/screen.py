@@ -49,9 +49,12 @@ JUDGED_ON_LOOP = 64 * 1024
 
 async def screen(state: ProxyState, client: HttpSide, request: h11.Request, target: Target,
                  *, headers: Headers, session: SessionAuth, verdict: Respond | Forward,
-                 meter: Meter) -> tuple[Respond | Forward, list[h11.Event] | None]:
+                 meter: Meter, over: bool = False
+                 ) -> tuple[Respond | Forward, list[h11.Event] | None]:
     """The verdict once every check has run, and the body's first events if read (the
-    egress note goes in ``meter``); ``headers`` are the request's, as a list."""
+    egress note goes in ``meter``); ``headers`` are the request's, as a list. ``over``: the
+    session's audit lines of the day reached their share (``auditshare.py``): refused, but
+    a placeholder it sends is still an alert."""
     controls = state.controls
     if isinstance(verdict, Forward) and (free := state.unrecordable()) is not None:
         return refusals.unrecordable(free), None
@@ -65,6 +68,10 @@ async def screen(state: ProxyState, client: HttpSide, request: h11.Request, targ
     if leak is not None:
         verdict = refusals.honeytoken(session.name, target.host, leak)
         await controls.raise_alert(session, target.host, leak)
+    elif over:
+        verdict = refusals.audit_share(session.name, state.config.audit_bytes_per_day)
+        await controls.note(session, "audit_share_spent",
+                            {"bytes_per_day": state.config.audit_bytes_per_day})
     elif isinstance(verdict, Forward) and not session.owner:
         verdict, meter.note = await gate(state, client, target, session, verdict, meter=meter)
         if isinstance(verdict, Forward) and verdict.credential is not None:
@@ -152,13 +159,15 @@ async def pace(state: ProxyState, client: HttpSide, target: Target, session: Ses
     admission = state.pacer.take((session.session_id, credential), trio.current_time(),
                                  paced, state.config.pace_hold)
     if admission.refused:
-        await state.controls.note_paced(session, credential, target.host)
+        await state.controls.note(session, "paced", {"credential": credential,
+                                                      "host": target.host})
         return refusals.paced(session.name, credential, paced, admission.retry_after)
     if not admission.wait:
         return verdict
     held = f"pace: {credential} held {admission.wait:.1f}s"
     meter.note = f"{meter.note}; {held}" if meter.note else held
-    await state.controls.note_paced(session, credential, target.host)
+    await state.controls.note(session, "paced", {"credential": credential,
+                                                      "host": target.host})
     await hold(client, admission.wait, "its request")
     return verdict
 

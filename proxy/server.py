@@ -245,6 +245,8 @@ async def _first_hop(state: ProxyState, client: HttpSide, request: h11.Request) 
         # Its lines fill the disk: refused, counted a line a minute (``auditshare.py``).
         share = audit_share(session.name, state.config.audit_bytes_per_day)
         state.refused_share(who)
+        await state.controls.note(session, "audit_share_spent",
+                                  {"bytes_per_day": state.config.audit_bytes_per_day})
         await respond(client, share.status, share.body, patience,
                       error_type=share.error_type, headers=share.headers)
         return client.reusable()

@@ -112,7 +112,12 @@ class ProxyState:
     def creds(self) -> CredentialLookup:
         return _Overlay(self._loaded, self._refreshed)
 
-    def record(self, record: AuditRecord) -> None:
+    def record(self, record: AuditRecord, *, counted: bool = False) -> None:
+        """Write a request's audit line; ``counted``: its session is past its share of the
+        day (``auditshare.py``), so it is counted in the minute's summary line instead."""
+        if counted:
+            self.refused_share(record.session or UNPROVEN)
+            return
         # The audit line is the record of a request; the service log repeats it only when
         # debugging, so the hot path formats no second JSON line.
         if log.isEnabledFor(logging.DEBUG):

