@@ -284,11 +284,10 @@ class Store:
             row = conn.execute("SELECT name FROM sessions WHERE id = ?", (session_id,)).fetchone()
             if row is None:
                 return
-            conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
-            conn.execute("DELETE FROM github_made WHERE session_id = ?", (session_id,))
-            # Its asks and its own egress list (up to 1,000 hosts it learned) go with it.
-            conn.execute("DELETE FROM egress_asks WHERE session_id = ?", (session_id,))
-            conn.execute("DELETE FROM egress_hosts WHERE scope = ?", (session_id,))
+            # What it made on GitHub, its asks and its own egress list go with it.
+            for table, key in (("sessions", "id"), ("github_made", "session_id"),
+                               ("egress_asks", "session_id"), ("egress_hosts", "scope")):
+                conn.execute(f"DELETE FROM {table} WHERE {key} = ?", (session_id,))
             self.journal(conn, session_id, "deleted", {"id": session_id, "name": row["name"]})
 
     # --- events ---------------------------------------------------------------------

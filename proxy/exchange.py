@@ -99,10 +99,8 @@ async def handle(
     *,
     tunnel: Target | None = None,
 ) -> bool:
-    """Serve one request; True when the client connection may carry the next one.
-
-    ``tunnel`` is the CONNECT target when the request came inside an intercepted tunnel.
-    """
+    """Serve one request (``tunnel``: the CONNECT target when it came inside an intercepted
+    tunnel); True when the client connection may carry the next one."""
     config = state.config
     started, t0 = datetime.now(UTC), trio.current_time()
     method = request.method.decode("ascii", "replace")

@@ -322,8 +322,7 @@ def _nodes_refusal(q: Question, mine: str, status: int, answer: bytes,
     answered = data.get("nodes") if isinstance(data, dict) else None
     errors = doc.get("errors") if isinstance(doc, dict) else None
     # A string that names no node is answered null with a NOT_FOUND error: it is no id.
-    strange = [e for e in errors or [] if not (isinstance(e, dict)
-                                               and e.get("type") == "NOT_FOUND")]
+    strange = [e for e in errors or [] if not isinstance(e, dict) or e.get("type") != "NOT_FOUND"]
     if not isinstance(answered, list) or len(answered) != len(q.ids) or strange \
             or not isinstance(errors or [], list):
         return (f"what this GraphQL write names could not be learnt from GitHub "
