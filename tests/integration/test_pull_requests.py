@@ -1059,8 +1059,8 @@ def test_a_guessed_id_of_what_the_person_makes_next_is_not_changed(
     assert comments[nxt]["body"] == "the person's review", why
     # The control: written as an id that names nothing, but where no id goes (a comment's
     # body: a pull request titled DB_migration was refused so), it passes.
-    code, why = call("POST", "/graphql", gql(
-        'addComment(input: {subjectId: "PR_1", body: $id}) { clientMutationId }', f"IC_{nxt + 1}"))
+    body = f'addComment(input: {{subjectId: "PR_1", body: "IC_{nxt + 1}"}}) {{ clientMutationId }}'
+    code, why = call("POST", "/graphql", {"query": f"mutation {{ {body} }}"})
     assert code == "200", why
 
 
