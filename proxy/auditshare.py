@@ -40,8 +40,11 @@ class Shares:
     refused: dict[str, int] = field(default_factory=dict)
 
     def spend(self, session: str, size: int, day: str) -> None:
-        """``session`` wrote a line of ``size`` bytes on ``day`` (``YYYY-MM-DD``)."""
-        if day != self.day:
+        """``session`` wrote a line of ``size`` bytes on ``day`` (``YYYY-MM-DD``, the day it
+        is written: an exchange's line is dated by its start, and one begun before midnight
+        would start the count again). An earlier day (a clock set back) counts with the
+        day's: only a later one starts the count again."""
+        if day > self.day:
             self.day, self.spent = day, {}
         self.spent[session] = self.spent.get(session, 0) + size
 

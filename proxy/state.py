@@ -139,14 +139,13 @@ class ProxyState:
                 log.exception("cannot append to the audit log")
             else:
                 self._audit_failing = False
-                if size:
-                    self.shares.spend(record.session or UNPROVEN, size, record.ts[:10])
+                if size:  # on the day it is written, not its exchange's start
+                    self.shares.spend(record.session or UNPROVEN, size, _today())
 
     def over_share(self, session: str) -> bool:
         """``session``'s audit lines of today reached ``audit_bytes_per_day``: its
         requests are refused (``auditshare.py``)."""
-        return self.shares.over(session, self.config.audit_bytes_per_day,
-                                datetime.now(UTC).date().isoformat())
+        return self.shares.over(session, self.config.audit_bytes_per_day, _today())
 
     def refused_share(self, session: str) -> None:
         """Count a refusal past ``session``'s share: no line of its own, one a minute."""
@@ -215,6 +214,10 @@ class ProxyState:
         self.stopping.set()
         for scope in list(self.idle_scopes):
             scope.cancel()
+
+
+def _today() -> str:
+    return datetime.now(UTC).date().isoformat()
 
 
 def _minute() -> str:

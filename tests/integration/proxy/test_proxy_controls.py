@@ -16,7 +16,7 @@ import ssl
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -28,7 +28,7 @@ from model_fakes import ModelUpstream
 from proxy_fakes import FakeUpstream
 
 from appliance import controlstore, egressstore
-from appliance.audit import AuditLog, parse_line
+from appliance.audit import AuditLog, Decision, parse_line
 from appliance.budgets import Budget, BudgetDefaults, Spent
 from appliance.credentials import Credential, CredentialSet
 from appliance.egress import EgressDefaults, Verdict
@@ -42,6 +42,7 @@ from proxy.config import ProxyConfig, Upstream
 from proxy.controls import Controls, ControlSettings
 from proxy.directory import StoreDirectory
 from proxy.localaddrs import own_addresses
+from proxy.policy import audit_record
 from proxy.rules import DEFAULT_MODEL_HOSTS
 from proxy.server import serve
 from proxy.state import ProxyState
@@ -336,6 +337,27 @@ async def test_a_session_past_its_audit_share_is_refused_but_its_honeytoken_stil
     kinds = [e.kind for e in rig.store.session_events(sid)]
     assert "honeytoken" in kinds and kinds.count("audit_share_spent") == 1, kinds
     assert len(rig.audit()) == written  # counted for the minute's line, none written
+
+
+async def test_a_line_of_an_exchange_begun_before_midnight_gives_no_session_its_share_back(
+        rig: Rig) -> None:
+    """An exchange's line is dated by its start: a stream the agent opened before midnight
+    and ended after it (its end line, its opening line once it lasts) wrote a line of the day
+    before, which started the day's count again for every session, so a session past its
+    share had it back as often as it had such an exchange to end. A line is counted on the
+    day it is written. (The test cannot wait for midnight: the line the proxy writes as such
+    an exchange ends is written as the exchange writes it.)"""
+    sid, _ = auth = rig.session("midnight")
+    rig.state.config = replace(rig.state.config, audit_bytes_per_day=1024)
+    today = datetime.now(UTC)
+    rig.state.shares.spend(sid, 4096, today.date().isoformat())
+    assert (await rig.curl(auth, "http://evil.example/spent"))[0] == 429
+    rig.state.record(audit_record(
+        request_id="begun-yesterday", started=today - timedelta(days=1), duration_s=3600.0,
+        session=sid, method="POST", host="evil.example", target="/held-open", status=200,
+        bytes_in=1, bytes_out=1, credential=None, decision=Decision.PASSED))
+    status, body = await rig.curl(auth, "http://evil.example/again")
+    assert status == 429 and b"audit_bytes_per_day" in body, (status, body)
 
 
 async def test_a_honeytoken_can_stop_its_session(rig: Rig) -> None:

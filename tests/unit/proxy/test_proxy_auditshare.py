@@ -7,7 +7,7 @@ import pytest
 from proxy.auditshare import Shares
 from proxy.refusals import audit_share
 
-DAY, NEXT = "2026-01-02", "2026-01-03"
+PREV, DAY, NEXT = "2026-01-01", "2026-01-02", "2026-01-03"
 
 
 @pytest.fixture
@@ -36,6 +36,15 @@ def test_a_new_day_forgets_the_last_days_counts(shares: Shares) -> None:
     shares.spend("b", 5, NEXT)
     assert shares.spent == {"b": 5}
     assert not shares.over("a", 1, NEXT)
+
+
+def test_a_line_of_an_earlier_day_forgets_no_count(shares: Shares) -> None:
+    """A line is counted on the day it is written; one of an earlier day (a clock set back)
+    is counted with the day's, and never starts the count again: it was an exchange begun
+    before midnight whose line (its end, its opening) reset every session's share."""
+    shares.spend("a", 10, PREV)
+    assert shares.day == DAY and shares.spent == {"a": 1010, "b": 10}
+    assert shares.over("a", 1000, DAY)
 
 
 def test_every_refusal_is_counted_once_in_its_minutes_summary() -> None:
