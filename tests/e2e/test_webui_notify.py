@@ -290,3 +290,58 @@ def test_a_page_that_reconnects_tells_no_wait_that_is_already_over(
         assert "after=" in routes[-1].url, routes[-1].url
         assert shown() == [f"exited-{s['id']}"]
         assert w.errors == []
+
+
+def test_a_page_that_reconnects_tells_a_wait_of_a_session_made_while_it_was_away(
+        browser: Browser, appliance: Appliance, repo: Path) -> None:
+    """The page's stream drops (a phone asleep); meanwhile the person makes a second session
+    from the command line, and its agent, from inside its container, says it waits for
+    them; the first one's agent exits. The page resumes with ``?after=`` and judges the
+    replay where each session ends up, against where it stood before: the new session stood
+    nowhere the page knew, so its wait was never told (only the exit was). A session the
+    page first sees in a replay is judged as one that was just made."""
+    first = f"away-{uuid.uuid4().hex[:6]}"
+    appliance.cli("create", "--repo", str(repo), "--name", first, "--prompt", "p")
+    s = appliance.wait_phase(first, "running")
+    [container] = appliance.containers(s["id"])
+    routes: list[WebSocketRoute] = []
+
+    def route(ws: WebSocketRoute) -> None:
+        routes.append(ws)
+        server = ws.connect_to_server()
+        server.on_message(ws.send)
+        ws.on_message(server.send)
+
+    with watched(browser, appliance) as w:
+        page = w.page
+        w.context.grant_permissions(["notifications"], origin=appliance.base)
+        page.clock.install()
+        page.add_init_script(COUNT_SHOWN)
+        page.route_web_socket("**/ws/events**", route)
+        page.goto(f"/s/{first}/info")
+        page.get_by_test_id("notify").click()
+        expect(page.get_by_test_id("notify")).to_have_attribute("aria-pressed", "true")
+        wait_for(lambda: page.wait_for_timeout(50) or routes, what="the event stream")
+        routes[-1].close()
+        expect(page.get_by_test_id("link-state")).to_have_text("Reconnecting…")
+        second = f"made-{uuid.uuid4().hex[:6]}"
+        appliance.cli("create", "--repo", str(repo), "--name", second, "--prompt", "p")
+        made = appliance.wait_phase(second, "running")
+        [other] = appliance.containers(made["id"])
+        out = other.exec_run(["bash", "-c", own_hook("Stop")], user="1000:1000").output.decode()
+        assert re.findall(r"HTTP/1.1 (\d+)", out) == ["204"], out
+        out = container.exec_run(["bash", "-c", own_hook("Exited")],
+                                 user="1000:1000").output.decode()
+        assert re.findall(r"HTTP/1.1 (\d+)", out) == ["204"], out
+        page.clock.fast_forward(1_000)  # the page reconnects with ?after=
+
+        def shown() -> list[str]:
+            tags: list[str] = page.evaluate("window.__shown")
+            return tags
+
+        # The exit is the replay's last event: once it is told, the replay was judged.
+        wait_for(lambda: page.wait_for_timeout(50) or f"exited-{s['id']}" in shown(),
+                 what="the exit's notification")
+        assert "after=" in routes[-1].url, routes[-1].url
+        assert sorted(shown()) == sorted([f"exited-{s['id']}", f"waiting-{made['id']}"]), shown()
+        assert w.errors == []

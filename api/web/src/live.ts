@@ -48,7 +48,8 @@ class LiveStore {
   /** A stream resumed with ?after= replays what the page missed, up to `replayTo` (the
    * newest event when it connected): the view follows each event, but notes are judged once
    * the replay is read, each session from where it stood to where it ends up (a wait that
-   * is already over is not told); `replayed` keeps where each stood before it. */
+   * is already over is not told); `replayed` keeps where each stood before it (nothing, for
+   * a session made while the page was away: `notify.unseen`). */
   private replayTo = 0;
   private replayed = new Map<string, Session | undefined>();
   private listeners = new Set<() => void>();
@@ -197,7 +198,7 @@ class LiveStore {
     if (!emit) return;
     for (const [id, before] of replayed) {
       const now = this.noted.get(id);
-      const note = now ? notify.noteFor(before, now) : null;
+      const note = now ? notify.noteFor(before ?? notify.unseen(now), now) : null;
       if (note) this.tell(note, id);
     }
   }

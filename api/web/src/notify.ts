@@ -38,6 +38,13 @@ export function noteFor(before: Session | undefined, after: Session): Note | nul
   return null;
 }
 
+/** Session `s` as it stood before this page knew of it (pure): made while the page was
+ * away, its first view is the replay's, and a wait or failure it reached meanwhile is told
+ * as any other session's (judged against nothing, it was never told). */
+export function unseen(s: Session): Session {
+  return { ...s, phase: "creating", agent_status: "unknown" };
+}
+
 /** How long after a note another of the same kind for the same session waits (30 s). */
 export const NOTE_GAP_MS = 30_000;
 
