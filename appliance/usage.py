@@ -21,6 +21,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from appliance.errors import ConfigError, refuse_unknown
+from appliance.quoted import shown
+
+#: The most of a model's name a usage record keeps (characters, before hidden ones are shown).
+MODEL_LIMIT = 200
+
+
+def model_name(said: str) -> str:
+    """The model an answer named, as the usage records keep it: the answer is the model
+    host's (one echoing the request's model lets an agent write it), so it is cut to
+    :data:`MODEL_LIMIT` characters (a ``\u2026`` where it was cut) and shown on one line,
+    each control or hidden character as what it is (:func:`appliance.quoted.shown`)."""
+    cut = said[:MODEL_LIMIT] + "\u2026" if len(said) > MODEL_LIMIT else said
+    return shown(cut)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -40,7 +40,7 @@ from enum import StrEnum
 from typing import Any
 
 from appliance.methods import READS
-from appliance.usage import Usage
+from appliance.usage import Usage, model_name
 
 #: A JSON answer is read whole up to this size; beyond, it is passed on unmetered.
 MAX_JSON = 8 * 1024 * 1024
@@ -347,6 +347,6 @@ class UsageReader:
             # The text that passed bounds it, one token per byte (no token is shorter).
             counts = {"input": sent, **counts,
                       "output": max(counts.get("output", 0), self._carried)}
-        return Reading(model=self._model or "unknown", usage=Usage(**counts),
+        return Reading(model=model_name(self._model or "unknown"), usage=Usage(**counts),
                        complete=self._done and not self._broken,
                        measured=self._done or (self._sse and not self._broken))

@@ -171,6 +171,20 @@ async def test_recorded_usage_equals_what_the_upstream_reported(rig: Rig) -> Non
     assert all(s.header("accept-encoding") == ["identity"] for s in rig.model.seen)
 
 
+
+async def test_a_model_name_the_host_echoed_is_kept_bounded_and_shown(rig: Rig) -> None:
+    """An agent asks for a model named with 100 000 characters, a new line and a hidden one,
+    of a model host that echoes the model it was asked for: the usage records keep its
+    first 200 characters, on one line, the hidden one shown."""
+    auth = rig.session("echo")
+    asked = "claude-\u200dx\n" + "y" * 100_000
+    rig.model.model = asked
+    status, body = await rig.post(auth, ANTHROPIC, {"stream": True, "model": asked})
+    assert status == 200, body
+    [row] = await rig.rows(auth[0], 1)
+    assert len(row.model) < 300, f"a usage record keeps a model name of {len(row.model)}"
+    assert row.model.startswith("claude-<U+200D>x\\nyyy") and row.model.endswith("y\u2026")
+
 async def test_a_metered_stream_passes_its_first_event_on_before_the_next_one_exists(
         rig: Rig) -> None:
     """The meter reads the events as they pass and holds none back: the upstream sends
