@@ -45,7 +45,17 @@ from cli.tui.create import CreateScreen
 from cli.tui.detail import detail_text, load_extras
 from cli.tui.dialogs import HelpScreen
 from cli.tui.footer import KeyFooter
-from cli.tui.model import COLUMNS, KEY_VERBS, KEYS, Filter, apply_event, key_works, row, visible
+from cli.tui.model import (
+    COLUMNS,
+    KEY_VERBS,
+    KEYS,
+    Filter,
+    apply_event,
+    detail_moved,
+    key_works,
+    row,
+    visible,
+)
 from cli.tui.reconcile import ReconcileScreen
 from cli.tui.terminal import Foreground, SuspendingTerminal
 from cli.tui.timeline import TimelineScreen
@@ -140,9 +150,11 @@ class MainScreen(SessionActions):
                         gone = self.sessions.get(str(event.get("session_id")), {})
                         self.notify(f"{gone.get('name', 'a deleted session')}: {kept}",
                                     severity="warning", timeout=60, markup=False)
-                    if apply_event(self.sessions, event):
+                    changed = apply_event(self.sessions, event)
+                    if changed:
                         self.redraw()
-                    if event.get("session_id") == self.selected_id():
+                    if event.get("session_id") == self.selected_id() \
+                            and detail_moved(event, changed):
                         self.load_detail()
 
     async def reload(self) -> bool:

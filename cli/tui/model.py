@@ -104,6 +104,18 @@ def apply_event(sessions: dict[str, Session], event: Mapping[str, Any]) -> bool:
     return before is None or _shown(before) != _shown(merged)
 
 
+#: Event kinds whose one effect is the session view they carry (an agent's hook): one that
+#: moved only :data:`UNSHOWN` fields changes nothing the detail pane shows either, so the
+#: pane is not read again for it (a flood of them would read the diff and audit each time).
+VIEW_ONLY = frozenset({"hook"})
+
+
+def detail_moved(event: Mapping[str, Any], changed: bool) -> bool:
+    """Whether ``event`` (``changed``: what :func:`apply_event` said of it) may have moved
+    what the detail pane shows of its session."""
+    return changed or event.get("kind") not in VIEW_ONLY
+
+
 def _shown(session: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in session.items() if k not in UNSHOWN}
 

@@ -17,6 +17,7 @@ import signal
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -479,3 +480,59 @@ def test_the_command_runs_in_a_real_terminal(tmp_path: Path) -> None:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         os.close(fd)
+
+
+#: The agent's hook posted ``$3`` times a tenth of a second apart (some ten a second, as a
+#: busy agent's), as the hook script does it: bash's /dev/tcp to the hook URL.
+HOOK_LOOP = r"""
+url="$CLAUDERON_HOOK_URL"; hostport="${url#http://}"; hostport="${hostport%%/*}"
+sid="$1"; token="$2"; n="$3"; body="{\"session_id\":\"$sid\",\"event\":{\"type\":\"PreToolUse\"}}"
+for i in $(seq "$n"); do
+    exec 3<>"/dev/tcp/${hostport%:*}/${hostport#*:}" || exit 1
+    printf 'POST /api/hooks HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n%s%s\r\n\r\n%s' \
+        "$hostport" "$token" 'Content-Type: application/json'$'\r\n''Connection: close'$'\r\n' \
+        "Content-Length: ${#body}" "$body" >&3
+    read -r _ code _ <&3; echo "$code"; exec 3<&-; sleep 0.1
+done
+"""
+
+
+def test_a_flood_of_hooks_that_change_nothing_reads_no_detail(appliance: Appliance,
+                                                              repo: Path) -> None:
+    """An agent already working posts its PreToolUse hook over and over from its container
+    (uid 1000, its own token): each event moves only ``updated_at``, so the detail pane is
+    not read again for it (each read is the diff, the audit, the history and the usage);
+    the status change that follows is shown, and read."""
+    appliance.cli("create", "--repo", str(repo), "--name", "busy", "--prompt", "p")
+    s = appliance.session("busy")
+    [container] = appliance.containers(s["id"])
+    token = container.exec_run(["printenv", "CLAUDERON_HOOK_TOKEN"]).output.decode().strip()
+    flood = 20
+
+    async def run() -> None:
+        async with piloting(appliance, showing=["busy"]) as (app, pilot):
+            screen = main(app)
+            await asyncio.to_thread(post_hook, appliance, "busy", "PreToolUse")
+            await until(pilot, lambda: screen.sessions[s["id"]].get("agent_status")
+                        == "working", "the working status")
+            await until(pilot, lambda: screen.extras.get(s["id"]), "detail extras")
+            reads: list[str] = []
+            real = screen.api.run
+
+            async def counted(call: Any) -> Any:
+                reads.append(call.describe())
+                return await real(call)
+
+            screen.api.run = counted  # type: ignore[method-assign]
+            out = await asyncio.to_thread(
+                container.exec_run, ["bash", "-c", HOOK_LOOP, "loop", s["id"], token,
+                                     str(flood)], user="1000:1000")
+            assert out.output.decode().split() == ["204"] * flood, out.output
+            await asyncio.to_thread(post_hook, appliance, "busy", "Stop")
+            await until(pilot, lambda: "waiting-input" in screen_text(app), "waiting status")
+            await until(pilot, lambda: any("/diff" in r for r in reads), "the detail read")
+            diffs = [r for r in reads if "/diff" in r]
+            assert len(diffs) <= 2, f"{len(diffs)} detail reads for {flood} unchanged hooks"
+            await pilot.press("q")
+
+    scenario(run)

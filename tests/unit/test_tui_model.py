@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from appliance import wire
 from appliance.sessions import AgentStatus, Desired, Phase, Session, SessionId
 from cli.tui.create import complete_path
@@ -16,6 +18,7 @@ from cli.tui.model import (
     KEY_VERBS,
     Filter,
     apply_event,
+    detail_moved,
     fuzzy_rank,
     fuzzy_score,
     keep,
@@ -254,3 +257,15 @@ def test_a_hook_that_changes_nothing_shown_redraws_nothing() -> None:
                "updated_at": "2025-01-02T12:00:09+00:00"}
     assert apply_event(sessions, {"kind": "hook", "payload": {"session": waiting}})
     assert sessions["id-a"]["agent_status"] == "waiting_input"
+
+
+@pytest.mark.parametrize(("kind", "changed", "moved"), [
+    ("hook", False, False),  # an agent's hook that moved only updated_at: nothing to read
+    ("hook", True, True),  # its status moved
+    ("progress", False, True),  # the pane shows the progress steps from the history
+    ("created", False, True),
+    (None, False, True),
+])
+def test_the_detail_is_read_again_only_when_the_event_may_have_moved_it(
+        kind: str | None, changed: bool, moved: bool) -> None:
+    assert detail_moved({"kind": kind}, changed) is moved
