@@ -34,6 +34,7 @@ from textual.binding import Binding
 from textual.containers import Container, Horizontal, VerticalScroll
 from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
+from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 
 from appliance.errors import ClauderonError
@@ -65,6 +66,9 @@ PHASE_STYLE = {"running": "green", "failed": "bold red", "creating": "yellow",
                "creating!": "bold yellow", "deleting": "magenta", "archived": "dim",
                "stopped": "cyan"}
 AGE_REFRESH_SECONDS = 15.0
+#: How soon the detail pane is read again after a hook that moved nothing it shows (the
+#: agent at work: its diff and audit lines move): once in this while, however many came.
+DETAIL_QUIET_SECONDS = 2.0
 
 
 class MainScreen(SessionActions):
@@ -98,6 +102,7 @@ class MainScreen(SessionActions):
         self.working_keys: frozenset[str] = frozenset()
         self.loaded = False
         self.extras: dict[str, dict[str, Any]] = {}
+        self.detail_due: Timer | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="topbar"):
@@ -153,9 +158,12 @@ class MainScreen(SessionActions):
                     changed = apply_event(self.sessions, event)
                     if changed:
                         self.redraw()
-                    if event.get("session_id") == self.selected_id() \
-                            and detail_moved(event, changed):
+                    if event.get("session_id") != self.selected_id():
+                        continue
+                    if detail_moved(event, changed):
                         self.load_detail()
+                    elif self.detail_due is None:  # a flood of hooks reads it once a while
+                        self.detail_due = self.set_timer(DETAIL_QUIET_SECONDS, self.detail_later)
 
     async def reload(self) -> bool:
         """Read the whole list; False (and "disconnected") when the API did not answer."""
@@ -246,6 +254,10 @@ class MainScreen(SessionActions):
         self.load_detail()
 
     def reload_detail(self) -> None:
+        self.load_detail()
+
+    def detail_later(self) -> None:
+        self.detail_due = None
         self.load_detail()
 
     @work(exclusive=True, group="detail")

@@ -183,12 +183,16 @@ def test_an_approval_asked_right_after_a_wait_is_told_and_replaces_no_note(
     events = ("Stop", "PermissionRequest", "Stop", "Exited")
     with _told(browser, appliance, repo, "ask", events) as (page, s, shown):
         assert shown() == [f"waiting-{s['id']}", f"approval-{s['id']}", f"exited-{s['id']}"]
-        titles: list[str] = page.evaluate(
-            "navigator.serviceWorker.ready.then(r => r.getNotifications())"
-            ".then(ns => ns.map(n => n.title))")
         name = s["name"]
-        assert f"{name} needs your approval" in titles, titles
-        assert f"{name} is waiting for you" in titles, titles
+
+        def titles() -> list[str]:  # a note is on screen once its show has settled
+            on: list[str] = page.evaluate(
+                "navigator.serviceWorker.ready.then(r => r.getNotifications())"
+                ".then(ns => ns.map(n => n.title))")
+            return on
+
+        wait_for(lambda: {f"{name} needs your approval", f"{name} is waiting for you"}
+                 <= set(titles()), what="the approval's and the wait's notes on screen")
 
 
 def test_an_approval_asked_again_within_the_gap_is_told_when_it_ends(

@@ -25,7 +25,7 @@ from textual.widgets import Checkbox, Input, OptionList, Select, TextArea
 
 from appliance.audit import AuditRecord, Decision, Phase
 from appliance.errors import NotFound
-from cli.tui.app import MainScreen
+from cli.tui.app import DETAIL_QUIET_SECONDS, MainScreen
 from cli.tui.create import CreateScreen
 from cli.tui.dialogs import ConfirmScreen, HelpScreen
 from cli.tui.model import KEYS, Filter, key_works
@@ -500,9 +500,10 @@ done
 def test_a_flood_of_hooks_that_change_nothing_reads_no_detail(appliance: Appliance,
                                                               repo: Path) -> None:
     """An agent already working posts its PreToolUse hook over and over from its container
-    (uid 1000, its own token): each event moves only ``updated_at``, so the detail pane is
-    not read again for it (each read is the diff, the audit, the history and the usage);
-    the status change that follows is shown, and read."""
+    (uid 1000, its own token): each event moves only ``updated_at``, and each read the
+    detail pane again (the diff, the audit, the history and the usage: four calls). The pane
+    is now read once in a while during such a flood (the agent's work moves its diff), not
+    once a hook; the status change that follows is shown, and read at once."""
     appliance.cli("create", "--repo", str(repo), "--name", "busy", "--prompt", "p")
     s = appliance.session("busy")
     [container] = appliance.containers(s["id"])
@@ -524,6 +525,7 @@ def test_a_flood_of_hooks_that_change_nothing_reads_no_detail(appliance: Applian
                 return await real(call)
 
             screen.api.run = counted  # type: ignore[method-assign]
+            began = time.monotonic()
             out = await asyncio.to_thread(
                 container.exec_run, ["bash", "-c", HOOK_LOOP, "loop", s["id"], token,
                                      str(flood)], user="1000:1000")
@@ -532,7 +534,9 @@ def test_a_flood_of_hooks_that_change_nothing_reads_no_detail(appliance: Applian
             await until(pilot, lambda: "waiting-input" in screen_text(app), "waiting status")
             await until(pilot, lambda: any("/diff" in r for r in reads), "the detail read")
             diffs = [r for r in reads if "/diff" in r]
-            assert len(diffs) <= 2, f"{len(diffs)} detail reads for {flood} unchanged hooks"
+            # Once a while however many came (the flood's own length sets how many whiles).
+            bound = 2 + (time.monotonic() - began) / DETAIL_QUIET_SECONDS
+            assert len(diffs) <= bound, f"{len(diffs)} detail reads for {flood} unchanged hooks"
             await pilot.press("q")
 
     scenario(run)
