@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ from playwright.sync_api import Browser, Route, WebSocketRoute, expect
 
 from tests.e2e.webui_browser import hook, watched
 from tests.integration.test_agent_exited import own_hook
+from tests.integration.test_tui import HOOK_LOOP
 from tests.support.appliance import Appliance, wait_for
 
 
@@ -349,3 +351,38 @@ def test_a_page_that_reconnects_tells_a_wait_of_a_session_made_while_it_was_away
         assert "after=" in routes[-1].url, routes[-1].url
         assert sorted(shown()) == sorted([f"exited-{s['id']}", f"waiting-{made['id']}"]), shown()
         assert w.errors == []
+
+
+def test_a_flood_of_hooks_asks_the_info_tab_for_its_controls_once_a_while(
+        browser: Browser, appliance: Appliance, repo: Path) -> None:
+    """The agent, already working, posts its ``PreToolUse`` hook twenty times from its
+    container (uid 1000, its own token): each moves only the session's ``updated_at``, and
+    the Info tab's cost and egress card asked for the usage and the egress lists again at
+    each. It asks at once, then at most once a second however many come (and every two
+    seconds anyway); a real change is still shown."""
+    name = f"flood-{uuid.uuid4().hex[:6]}"
+    appliance.cli("create", "--repo", str(repo), "--name", name, "--prompt", "p")
+    s = appliance.wait_phase(name, "running")
+    [container] = appliance.containers(s["id"])
+    token = container.exec_run(["printenv", "CLAUDERON_HOOK_TOKEN"]).output.decode().strip()
+    with watched(browser, appliance) as w:
+        page = w.page
+        asked: list[str] = []
+        page.on("request", lambda r: asked.append(r.url) if r.url.endswith("/usage") else None)
+        page.goto(f"/s/{name}/info")
+        expect(page.get_by_test_id("controls")).to_be_visible()
+        badge = page.get_by_test_id("agent-status")
+        out = container.exec_run(["bash", "-c", own_hook("PreToolUse")],
+                                 user="1000:1000").output.decode()
+        assert re.findall(r"HTTP/1.1 (\d+)", out) == ["204"], out
+        expect(badge).to_have_text("Working")
+        asked.clear()
+        began = time.monotonic()
+        out = container.exec_run(["bash", "-c", HOOK_LOOP, "loop", s["id"], token, "20"],
+                                 user="1000:1000").output.decode()
+        assert out.split() == ["204"] * 20, out
+        container.exec_run(["bash", "-c", own_hook("Stop")], user="1000:1000")
+        expect(badge).to_have_text("Waiting for you")
+        elapsed = time.monotonic() - began
+        # Once a second and the two-second poll, over the flood's own length.
+        assert len(asked) <= 2 + elapsed * 1.5, f"{len(asked)} usage reads in {elapsed:.1f} s"

@@ -37,8 +37,15 @@ export function Controls({ s }: { s: Session }) {
       settle(e.pending);
     } catch (e) { fail(e); }
   }, [s.id, settle]);
-  // Reload whenever the session changes (events: usage, budget, egress asks and decisions).
-  useEffect(() => { void load(); }, [load, s.updated_at]);
+  // Reload when the session changes (events: usage, budget, egress asks and decisions): at
+  // once, then at most once a second however many come (an agent's hooks move updated_at
+  // twenty times a second, and each asked for the usage and the egress lists again).
+  const loadedAt = useRef(0);
+  useEffect(() => {
+    const t = setTimeout(() => { loadedAt.current = Date.now(); void load(); },
+      Math.max(0, loadedAt.current + 1000 - Date.now()));
+    return () => clearTimeout(t);
+  }, [load, s.updated_at]);
   useEffect(() => { const t = setInterval(() => void load(), 2000); return () => clearInterval(t); },
     [load]);
   const saveBudget = async () => {
