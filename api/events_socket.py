@@ -24,14 +24,15 @@ blueprint = Blueprint("events", __name__)
 async def ws_events() -> None:
     ctx = current()
     raw = websocket.args.get("after")
-    # Without a cursor: from now on, as the database says (the hub may lag a poll).
-    cursor = int_param(raw, "after", default=0) if raw is not None else await ctx.store.run(
-        ctx.store.sync.last_event_id)
+    # The newest event as the database says now (the hub's may lag a poll): a page that
+    # resumes replays up to it and judges its notes once there, so a stale one had it
+    # judge a replayed wait as a live one.
+    latest = await ctx.store.run(ctx.store.sync.last_event_id)
+    # Without a cursor: from now on.
+    cursor = int_param(raw, "after", default=0) if raw is not None else latest
     await websocket.accept()
-    # ``after``: the cursor this stream starts from (resume from it, not from ``latest``,
-    # which may lag the database a poll behind).
-    await websocket.send(json.dumps({"type": "connected", "latest": ctx.hub.latest,
-                                     "after": cursor}))
+    # ``after``: the cursor this stream starts from.
+    await websocket.send(json.dumps({"type": "connected", "latest": latest, "after": cursor}))
     while True:
         events = await ctx.store.run(ctx.store.sync.events_after, cursor)
         for event in events:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import trio
 
 from api.events import EventHub
+from appliance.config import Settings
 from appliance.store import AsyncStore, Event, Store
+from tests.unit.test_hook_race import api, running
 
 #: Longer than any test: the tailer looks once at its start and never again.
 NEVER = 3600.0
@@ -70,3 +73,22 @@ async def test_a_viewer_past_latest_returns_without_waiting(tmp_path: Path) -> N
             nursery.cancel_scope.cancel()
     finally:
         sync.close()
+
+
+async def test_a_stream_says_the_newest_event_as_the_database_has_it(tmp_path: Path) -> None:
+    """``/ws/events`` greets with ``latest``, to which a resuming page replays before it
+    judges its notes: read from the hub, a poll behind the database (here: never, its
+    tailer not running), a hook journaled just before was taken for a live one and its
+    wait told although it was over."""
+    settings = Settings(home=tmp_path / "home")
+    settings.ensure_layout()
+    store = Store.open(settings.db_path)
+    try:
+        running(store)
+        store.append_event(None, "hook", {"hook": "Stop"})
+        async with api(tmp_path, store).test_client().websocket("/ws/events?after=0") as ws:
+            hello = json.loads(await ws.receive())
+        assert hello == {"type": "connected", "latest": store.last_event_id(), "after": 0}
+        assert hello["latest"] > 0
+    finally:
+        store.close()
