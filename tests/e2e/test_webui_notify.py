@@ -248,18 +248,12 @@ def test_an_approval_asked_again_within_the_gap_is_told_when_it_ends(
         assert shown() == [approval, approval, waiting]
 
 
-def test_a_page_that_reconnects_tells_no_wait_that_is_already_over(
-        browser: Browser, appliance: Appliance, repo: Path) -> None:
-    """The page's stream drops (a phone asleep); meanwhile the agent, from inside its
-    container, says it waits, then works again, then exits. The page resumes with
-    ``?after=`` and replays what it missed: each replayed event used to be judged as it
-    arrived, so a wait already over popped "waiting for you". Notes are judged where each
-    session ends up after the replay: the exit is told, the wait is not. The page's clock is
-    Playwright's: it reconnects when the test moves it on."""
-    name = f"resume-{uuid.uuid4().hex[:6]}"
-    appliance.cli("create", "--repo", str(repo), "--name", name, "--prompt", "p")
-    s = appliance.wait_phase(name, "running")
-    [container] = appliance.containers(s["id"])
+@contextmanager
+def _away(browser: Browser, appliance: Appliance, name: str
+          ) -> Iterator[tuple[Any, list[WebSocketRoute], Callable[[], list[str]]]]:
+    """The page of session ``name`` with notifications on, its clock Playwright's, and its
+    event stream dropped (a phone asleep): it reconnects only when the test moves the clock
+    on. Yields the watched page, the stream's connections and the notes' tags shown."""
     routes: list[WebSocketRoute] = []
 
     def route(ws: WebSocketRoute) -> None:
@@ -281,17 +275,33 @@ def test_a_page_that_reconnects_tells_no_wait_that_is_already_over(
         routes[-1].close()
         # The close reaches the page; its retry waits on the clock.
         expect(page.get_by_test_id("link-state")).to_have_text("Reconnecting…")
-        events = ("Stop", "PreToolUse", "Exited")
-        out = container.exec_run(["bash", "-c", "".join(own_hook(e) for e in events)],
-                                 user="1000:1000").output.decode()
-        assert re.findall(r"HTTP/1.1 (\d+)", out) == ["204"] * len(events), out
-        page.clock.fast_forward(1_000)  # the page reconnects with ?after=
 
         def shown() -> list[str]:
             tags: list[str] = page.evaluate("window.__shown")
             return tags
 
-        wait_for(lambda: page.wait_for_timeout(50) or f"exited-{s['id']}" in shown(),
+        yield w, routes, shown
+
+
+def test_a_page_that_reconnects_tells_no_wait_that_is_already_over(
+        browser: Browser, appliance: Appliance, repo: Path) -> None:
+    """The page's stream drops (a phone asleep); meanwhile the agent, from inside its
+    container, says it waits, then works again, then exits. The page resumes with
+    ``?after=`` and replays what it missed: each replayed event used to be judged as it
+    arrived, so a wait already over popped "waiting for you". Notes are judged where each
+    session ends up after the replay: the exit is told, the wait is not. The page's clock is
+    Playwright's: it reconnects when the test moves it on."""
+    name = f"resume-{uuid.uuid4().hex[:6]}"
+    appliance.cli("create", "--repo", str(repo), "--name", name, "--prompt", "p")
+    s = appliance.wait_phase(name, "running")
+    [container] = appliance.containers(s["id"])
+    with _away(browser, appliance, name) as (w, routes, shown):
+        events = ("Stop", "PreToolUse", "Exited")
+        out = container.exec_run(["bash", "-c", "".join(own_hook(e) for e in events)],
+                                 user="1000:1000").output.decode()
+        assert re.findall(r"HTTP/1.1 (\d+)", out) == ["204"] * len(events), out
+        w.page.clock.fast_forward(1_000)  # the page reconnects with ?after=
+        wait_for(lambda: w.page.wait_for_timeout(50) or f"exited-{s['id']}" in shown(),
                  what="the exit's notification")
         assert "after=" in routes[-1].url, routes[-1].url
         assert shown() == [f"exited-{s['id']}"]
@@ -310,26 +320,7 @@ def test_a_page_that_reconnects_tells_a_wait_of_a_session_made_while_it_was_away
     appliance.cli("create", "--repo", str(repo), "--name", first, "--prompt", "p")
     s = appliance.wait_phase(first, "running")
     [container] = appliance.containers(s["id"])
-    routes: list[WebSocketRoute] = []
-
-    def route(ws: WebSocketRoute) -> None:
-        routes.append(ws)
-        server = ws.connect_to_server()
-        server.on_message(ws.send)
-        ws.on_message(server.send)
-
-    with watched(browser, appliance) as w:
-        page = w.page
-        w.context.grant_permissions(["notifications"], origin=appliance.base)
-        page.clock.install()
-        page.add_init_script(COUNT_SHOWN)
-        page.route_web_socket("**/ws/events**", route)
-        page.goto(f"/s/{first}/info")
-        page.get_by_test_id("notify").click()
-        expect(page.get_by_test_id("notify")).to_have_attribute("aria-pressed", "true")
-        wait_for(lambda: page.wait_for_timeout(50) or routes, what="the event stream")
-        routes[-1].close()
-        expect(page.get_by_test_id("link-state")).to_have_text("Reconnecting…")
+    with _away(browser, appliance, first) as (w, routes, shown):
         second = f"made-{uuid.uuid4().hex[:6]}"
         appliance.cli("create", "--repo", str(repo), "--name", second, "--prompt", "p")
         made = appliance.wait_phase(second, "running")
@@ -339,14 +330,10 @@ def test_a_page_that_reconnects_tells_a_wait_of_a_session_made_while_it_was_away
         out = container.exec_run(["bash", "-c", own_hook("Exited")],
                                  user="1000:1000").output.decode()
         assert re.findall(r"HTTP/1.1 (\d+)", out) == ["204"], out
-        page.clock.fast_forward(1_000)  # the page reconnects with ?after=
-
-        def shown() -> list[str]:
-            tags: list[str] = page.evaluate("window.__shown")
-            return tags
+        w.page.clock.fast_forward(1_000)  # the page reconnects with ?after=
 
         # The exit is the replay's last event: once it is told, the replay was judged.
-        wait_for(lambda: page.wait_for_timeout(50) or f"exited-{s['id']}" in shown(),
+        wait_for(lambda: w.page.wait_for_timeout(50) or f"exited-{s['id']}" in shown(),
                  what="the exit's notification")
         assert "after=" in routes[-1].url, routes[-1].url
         assert sorted(shown()) == sorted([f"exited-{s['id']}", f"waiting-{made['id']}"]), shown()
