@@ -60,17 +60,19 @@ async def boot(backend: Execs, backend_id: str, plan: BootPlan, *, image: str,
 
 def _check(checked: ExecResult, plan: BootPlan, image: str, *, status: int = 0) -> None:
     """A missing tool (named on stdout with exit ``status``; no ``sh`` at all) fails the
-    create for good, naming it."""
-    missing = ""
-    if checked.exit_code == status and checked.stdout.strip():
-        # What the image printed is its words, quoted, not the appliance's (appliance.quoted).
-        missing = f"{quote('the check', checked.stdout)} (the tools"
-    elif checked.exit_code in _NOT_FOUND_CODES and not checked.stdout.strip():
-        missing = "sh (the tool"
+    create for good, naming it: only the tools it was asked about are named (what else the
+    image printed is its words, never the appliance's: quoted, :mod:`appliance.quoted`)."""
+    printed = checked.stdout.decode(errors="replace").split() \
+        if checked.exit_code == status else []
+    missing = ", ".join(t for t in plan.tools if t in printed)
+    if printed and not missing:
+        missing = f"none of the tools it asked for ({quote('the check', checked.stdout)}):"
+    if checked.exit_code in _NOT_FOUND_CODES and not checked.stdout.strip():
+        missing = "sh"
     if missing:
         raise InvalidInput(
-            f"the image {image} cannot run the agent: {missing} not found on PATH; an agent "
-            f"image needs {', '.join(plan.tools)}; see images/agent/README.md)",
+            f"the image {image} cannot run the agent: {missing} not found on PATH "
+            f"(an agent image needs {', '.join(plan.tools)}; see images/agent/README.md)",
             field="image")
 
 
