@@ -28,7 +28,7 @@ from proxy.inject import CredentialLookup, SecretValue
 from proxy.lasting import Lasting
 from proxy.metrics import ProxyMetrics
 from proxy.pace import Pacer
-from proxy.policy import IpAddress
+from proxy.policy import IpAddress, audit_record
 from proxy.readahead import ReadAhead
 from proxy.token_refresh import CREDENTIAL_FOR_TOKEN, TokenSink
 from proxy.upstream import Pool
@@ -154,11 +154,10 @@ class ProxyState:
     def summarize(self, due: list[tuple[str, str, int]]) -> None:
         """One line for each session's refusals past its share in a minute."""
         for session, minute, count in due:
-            self.write(AuditRecord(
-                ts=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                id=f"{self.run}.share.{minute}.{session}",
-                session=session, method="-", host="-", path="-", status=429, bytes_in=0,
-                bytes_out=0, duration_ms=0.0, credential=None, decision=Decision.BLOCKED,
+            self.write(audit_record(
+                request_id=f"{self.run}.share.{minute}.{session}", started=datetime.now(UTC),
+                duration_s=0.0, session=session, method="-", host="-", target="-", status=429,
+                bytes_in=0, bytes_out=0, credential=None, decision=Decision.BLOCKED,
                 error="AUDIT_SHARE", note=f"{count} requests refused in {minute}: the "
                 f"session's audit lines of the day reached {self.config.audit_bytes_per_day}"
                 " bytes"))
