@@ -48,8 +48,9 @@ def coerce(name: str, kind: str, value: object, source: str) -> object:
         raise ConfigError(f"{source}: {value!r} is not a valid value for {name} (true/false)")
     try:
         if "int" in kind and "float" not in kind:
-            if isinstance(value, bool):
-                raise TypeError
+            if isinstance(value, bool) or (isinstance(value, float)
+                                           and not value.is_integer()):
+                raise TypeError  # int(1.5) would be 1: a setting quietly not the one written
             return int(value)  # type: ignore[call-overload]
         if "float" in kind:
             if "None" in kind and value in (None, ""):
@@ -106,6 +107,7 @@ def control_table(table: str, body: object, origin: str) -> dict[str, Any]:
 def check(settings: Settings) -> None:
     """The loaded settings, checked together."""
     _limits(settings)
+    _retention(settings)
     _tls(settings)
     _titles(settings)
 
@@ -125,6 +127,14 @@ def _limits(settings: Settings) -> None:
             f"{settings.config_path} [reconciler] keep_hook_events = "
             f"{settings.keep_hook_events} must be a number of events, or 0 to keep every one")
     _docker_limits(settings, f"{settings.config_path} [docker]")
+
+
+def _retention(settings: Settings) -> None:
+    """How long the audit archive is kept: whole days, or 0 for ever."""
+    if settings.shipper_keep_days < 0:
+        raise ConfigError(
+            f"{settings.config_path} [shipper] keep_days = {settings.shipper_keep_days} "
+            "must be a number of days to keep the audit archive, or 0 to keep it forever")
 
 
 def _docker_limits(settings: Settings, where: str) -> None:
