@@ -100,6 +100,9 @@ class Settings:
     # Shipper (audit.jsonl -> archive and an optional HTTP sink)
     shipper_rotate_bytes: int = 50 * 1024 * 1024
     shipper_keep_rotated: int = 5
+    # The archive keeps this many days of audit lines besides today's (0: forever); the
+    # shipper removes the daily files older than that, never by size.
+    shipper_keep_days: int = 90
     shipper_poll_seconds: float = 0.5
     shipper_batch_lines: int = 500
     shipper_batch_bytes: int = 1024 * 1024
@@ -301,7 +304,7 @@ _TOML_KEYS: dict[str, dict[str, str]] = {
         "stable_seconds", "max_concurrent_ops", "keep_events_days", "keep_hook_events")},
     "github": {"refresh_seconds": "github_refresh_seconds"},
     "shipper": {key: f"shipper_{key}" for key in (
-        "rotate_bytes", "keep_rotated", "poll_seconds", "batch_lines", "batch_bytes",
+        "rotate_bytes", "keep_rotated", "keep_days", "poll_seconds", "batch_lines", "batch_bytes",
         "http_url", "http_timeout_seconds", "retry_max_seconds", "writer_program")},
 }
 

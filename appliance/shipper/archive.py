@@ -10,6 +10,13 @@ with the read offset. :meth:`ArchiveSink.recover` runs before the first batch af
 start: it cuts the last file back to the recorded size and removes later files, which
 drops a torn member (crash mid-write) and a batch written but never checkpointed, which
 the shipper is about to send again.
+
+Retention: :meth:`ArchiveSink.expire` removes the files of days older than
+``[shipper] keep_days`` (:func:`expired` decides, by name). A file's name is the day the
+shipper wrote its last batch, never earlier than any day before it, and every line was
+written by the proxy before it was shipped: so the name's day is at least the day of the
+file's newest line, whatever a request's headers, path or body say. Never by size: a flood
+would then push out the lines of its own earlier requests.
 """
 
 from __future__ import annotations
@@ -17,8 +24,8 @@ from __future__ import annotations
 import gzip
 import logging
 import os
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import trio
@@ -40,6 +47,29 @@ def day_name(now: datetime, last: ArchiveMark | None) -> str:
 
 def is_archive(name: str) -> bool:
     return name.startswith(PREFIX) and name.endswith(SUFFIX)
+
+
+def day_of(name: str) -> date | None:
+    """The day an archive file's name carries (None: not a name the shipper makes)."""
+    if not is_archive(name):
+        return None
+    try:
+        return date.fromisoformat(name[len(PREFIX):-len(SUFFIX)])
+    except ValueError:
+        return None
+
+
+def expired(names: Iterable[str], today: date, keep_days: int,
+            current: str | None = None) -> list[str]:
+    """The archive files whose every line is older than ``keep_days`` days before
+    ``today`` (pure; 0 keeps every file), oldest first: those whose name's day is before
+    ``today - keep_days``. Never ``current`` (the file the last batch went to), today's, or
+    a name the shipper does not make."""
+    if keep_days <= 0:
+        return []
+    cutoff = today - timedelta(days=keep_days)
+    return sorted(n for n in names
+                  if n != current and (day := day_of(n)) is not None and day < cutoff)
 
 
 class ArchiveSink:
@@ -69,6 +99,22 @@ class ArchiveSink:
                 log.warning("archive: cutting %s back to %d bytes (unacknowledged tail)",
                             path.name, mark.size)
                 os.truncate(path, mark.size)
+
+    def expire(self, keep_days: int) -> list[tuple[str, int]]:
+        """Remove the files older than ``keep_days`` (:func:`expired`, by this sink's
+        clock; blocking I/O): each name removed and its bytes."""
+        today = self._clock().astimezone(UTC).date()
+        current = None if self._mark is None else self._mark.name
+        gone: list[tuple[str, int]] = []
+        for name in expired(os.listdir(self._folder), today, keep_days, current):
+            path = self._folder / name
+            try:
+                size = path.stat().st_size
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            gone.append((name, size))
+        return gone
 
     def _append(self, body: bytes) -> ArchiveMark:
         name = day_name(self._clock(), self._mark)

@@ -15,7 +15,7 @@ import math
 import os
 import random
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import trio
@@ -90,6 +90,8 @@ class Shipper:
         self._reopener = reopener
         self._rotate_bytes = settings.shipper_rotate_bytes if reopener is not None else None
         self._keep = settings.shipper_keep_rotated
+        self._keep_days = settings.shipper_keep_days
+        self._expired_on: date | None = None  # the day the archive was last pruned
         self._poll = settings.shipper_poll_seconds
         self._batch_lines = settings.shipper_batch_lines
         self._batch_bytes = settings.shipper_batch_bytes
@@ -112,6 +114,7 @@ class Shipper:
             await trio.to_thread.run_sync(self._prepare)
             task_status.started()
             while not self._stopping.is_set():
+                await self._expire()
                 if await self._step():
                     await self._pause(self._poll)
         finally:
@@ -198,6 +201,23 @@ class Shipper:
                             self._checkpoint_path, exc.strerror or exc, delay)
                 if await self._pause(delay):
                     return
+
+    # --- retention: once a day, the archive's files older than keep_days ---------------
+    async def _expire(self) -> None:
+        today = datetime.now(UTC).date()
+        if self._keep_days <= 0 or self._expired_on == today:
+            return
+        try:
+            gone = await trio.to_thread.run_sync(self._archive.expire, self._keep_days)
+        except OSError as exc:
+            log.warning("archive: cannot remove the files older than %d days (%s); trying "
+                        "again tomorrow", self._keep_days, exc.strerror or exc)
+            gone = []
+        self._expired_on = today
+        if gone:
+            log.info("archive: removed %s (%d bytes), every line older than %d days",
+                     ", ".join(name for name, _ in gone), sum(n for _, n in gone),
+                     self._keep_days)
 
     # --- one step -------------------------------------------------------------------
     async def _step(self) -> bool:

@@ -69,10 +69,11 @@ def rotations(app: Appliance) -> int:
 
 
 @contextmanager
-def shipping(app: Appliance) -> Iterator[Shipper]:
+def shipping(app: Appliance, archive: ArchiveSink | None = None) -> Iterator[Shipper]:
     """The real shipper on the appliance's home, rotating its log past ``rotate_bytes`` and
-    telling the real proxy to reopen it with SIGHUP, as supervisord does for it."""
-    shipper = Shipper(app.settings, archive=ArchiveSink(app.settings.archive_dir),
+    telling the real proxy to reopen it with SIGHUP, as supervisord does for it
+    (``archive``: the archive sink, its clock the test's)."""
+    shipper = Shipper(app.settings, archive=archive or ArchiveSink(app.settings.archive_dir),
                       reopener=SignalReopener(app.procs["proxy"].pid))
     started = threading.Event()
     running: list[tuple[trio.lowlevel.TrioToken, trio.Event]] = []

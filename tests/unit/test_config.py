@@ -42,6 +42,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert s.docker_network is None and s.network_subnet is None
     assert s.max_attempts == 3
     assert s.keep_events_days == 30
+    assert s.shipper_keep_days == 90
     assert s.container_connections == 256
     assert dict(s.extra) == {}
 
@@ -209,6 +210,9 @@ def test_bad_default_limits_are_refused_when_loaded(tmp_path: Path) -> None:
     ("[reconciler]\nkeep_events_days = nan\n", "keep_events_days = nan must be"),
     ("[reconciler]\nkeep_hook_events = -1\n", "keep_hook_events = -1 must be a number of "
                                                "events, or 0 to keep every one"),
+    ("[shipper]\nkeep_days = -1\n", "[shipper] keep_days = -1 must be a number of days to "
+                                      "keep the audit archive, or 0 to keep it forever"),
+    ("[shipper]\nkeep_days = 1.5\n", "not a valid value for shipper_keep_days"),
     ("[docker]\nmax_connections = 0\n", "max_connections = 0 must be a positive number"),
 ])
 def test_bad_limits_and_network_settings_are_clear(tmp_path: Path, text: str,
