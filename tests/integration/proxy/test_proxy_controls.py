@@ -334,7 +334,8 @@ async def test_a_session_past_its_audit_share_is_refused_but_its_honeytoken_stil
         rig: Rig) -> None:
     """Past its share of the day's audit lines (``auditshare.py``) a session's requests are
     refused with a 429 and counted, not written; a placeholder it sends on is still the
-    honeytoken it was (refused as one, the alert raised), so a flood does not blind it."""
+    honeytoken it was (refused as one, the alert raised), so a flood does not blind it. Its
+    line is the evidence: written in full, past the share too (it was only counted)."""
     sid, _ = auth = rig.session("spent")
     rig.state.config = replace(rig.state.config, audit_bytes_per_day=1024)
     leak = placeholder_env(KEY, sid)["GH_TOKEN"]
@@ -350,7 +351,11 @@ async def test_a_session_past_its_audit_share_is_refused_but_its_honeytoken_stil
     assert session is not None and "evil.example" in (session.alert or ""), session
     kinds = [e.kind for e in rig.store.session_events(sid)]
     assert "honeytoken" in kinds and kinds.count("audit_share_spent") == 1, kinds
-    assert len(rig.audit()) == written  # counted for the minute's line, none written
+    # The honeytoken's line alone is written; the others are counted for the minute's line.
+    after = rig.audit()[written:]
+    assert [(r.decision, r.path, r.note) for r in after] == [  # type: ignore[attr-defined]
+        ("honeytoken", "/?k=REDACTED", "honeytoken: the session's github placeholder in "
+         "the url")], after
 
 
 async def test_a_line_of_an_exchange_begun_before_midnight_gives_no_session_its_share_back(
