@@ -33,7 +33,6 @@ import trio
 
 from appliance.audit import Decision
 from appliance.errors import cannot_listen
-from proxy.auditshare import UNPROVEN
 from proxy.directory import SessionAuth, proven
 from proxy.exchange import handle, request_id, respond
 from proxy.heads import (
@@ -175,9 +174,13 @@ async def _next_request(state: ProxyState, side: HttpSide) -> h11.Request | None
     return None
 
 
-def _audit(state: ProxyState, *, session: str | None, method: str, host: str, target: str,
-           status: int, decision: Decision, error: str | None = None) -> None:
-    key = session or UNPROVEN
+def _audit(state: ProxyState, stream: trio.abc.Stream, *, session: str | None, method: str,
+           host: str, target: str, status: int, decision: Decision,
+           error: str | None = None) -> None:
+    """The line of a request answered here; one no session proves is counted in the share
+    of the address it came from (``stream``'s peer), so one agent's flood of them leaves
+    the other containers' lines written."""
+    key = session or state.unproven(_peer(stream))
     if state.over_share(key):  # past its share: counted a line a minute (``auditshare.py``)
         state.refused_share(key)
         return
@@ -185,7 +188,17 @@ def _audit(state: ProxyState, *, session: str | None, method: str, host: str, ta
         request_id=request_id(), started=datetime.now(UTC), duration_s=0.0,
         session=session, method=method, host=host, target=target, status=status,
         bytes_in=0, bytes_out=0, credential=None, decision=decision, error=error,
-    ))
+    ), share=key)
+
+
+def _peer(stream: trio.abc.Stream) -> str:
+    """The address a client connection comes from ("-" when it has none)."""
+    if isinstance(stream, trio.SocketStream):
+        try:
+            return str(stream.socket.getpeername()[0])
+        except (OSError, IndexError, TypeError):
+            return "-"
+    return "-"
 
 
 async def _client(state: ProxyState, stream: trio.SocketStream) -> None:
@@ -197,8 +210,8 @@ async def _client(state: ProxyState, stream: trio.SocketStream) -> None:
             except ClientProtocolError as exc:
                 log.info("refused a request from a client: %s", exc)
                 answer, kind = _bad_request(exc)
-                _audit(state, session=None, method="-", host="-", target="-", status=400,
-                       decision=Decision.ERROR, error=kind)
+                _audit(state, stream, session=None, method="-", host="-", target="-",
+                       status=400, decision=Decision.ERROR, error=kind)
                 with trio.move_on_after(5):
                     await stream.send_all(answer)
                 return
@@ -225,8 +238,8 @@ async def _first_hop(state: ProxyState, client: HttpSide, request: h11.Request) 
         else:
             target = parse_absolute_target(request.target)
     except BadRequest as exc:
-        _audit(state, session=None, method=method, host="-", target="-", status=400,
-               decision=Decision.ERROR, error="MALFORMED_REQUEST")
+        _audit(state, client.stream, session=None, method=method, host="-", target="-",
+               status=400, decision=Decision.ERROR, error="MALFORMED_REQUEST")
         await respond(client, 400, f"{exc}\n", patience, error_type="MALFORMED_REQUEST",
                       close=True)
         return False
@@ -251,7 +264,7 @@ async def _first_hop(state: ProxyState, client: HttpSide, request: h11.Request) 
                       error_type=share.error_type, headers=share.headers)
         return client.reusable()
     if isinstance(verdict, Respond):
-        _audit(state, session=who, method=method,
+        _audit(state, client.stream, session=who, method=method,
                host=target.host, target=target.path, status=verdict.status,
                decision=verdict.decision, error=verdict.error_type)
         await respond(client, verdict.status, verdict.body, patience,
@@ -261,9 +274,9 @@ async def _first_hop(state: ProxyState, client: HttpSide, request: h11.Request) 
         return await handle(state, client, request, target, verdict.session)
     refused = await _tunnel_pace(state, client, verdict.session)
     if refused is not None:
-        _audit(state, session=verdict.session.session_id, method=method, host=target.host,
-               target=target.path, status=refused.status, decision=refused.decision,
-               error=refused.error_type)
+        _audit(state, client.stream, session=verdict.session.session_id, method=method,
+               host=target.host, target=target.path, status=refused.status,
+               decision=refused.decision, error=refused.error_type)
         await respond(client, refused.status, refused.body, patience,
                       error_type=refused.error_type, headers=refused.headers, close=True)
         return False
@@ -324,8 +337,8 @@ async def _inner_requests(
             log.info("refused a request inside the tunnel to %s: %s", target.host, exc,
                      extra={"session": session_id})
             answer, kind = _bad_request(exc)
-            _audit(state, session=session_id, method="-", host=target.host, target="-",
-                   status=400, decision=Decision.ERROR, error=kind)
+            _audit(state, inner.stream, session=session_id, method="-", host=target.host,
+                   target="-", status=400, decision=Decision.ERROR, error=kind)
             with trio.move_on_after(5):
                 await inner.stream.send_all(answer)
             return
@@ -335,14 +348,14 @@ async def _inner_requests(
         try:
             inner_target = parse_inner_target(request.target, target)
         except BadRequest as exc:
-            _audit(state, session=session_id, method=method, host=target.host, target="-",
-                   status=400, decision=Decision.ERROR, error="MALFORMED_REQUEST")
+            _audit(state, inner.stream, session=session_id, method=method, host=target.host,
+                   target="-", status=400, decision=Decision.ERROR, error="MALFORMED_REQUEST")
             await respond(inner, 400, f"{exc}\n", patience, error_type="MALFORMED_REQUEST",
                           close=True)
             return
         session: SessionAuth | None = await state.directory.lookup(session_id)
         if session is None:  # deleted while its tunnel was open
-            _audit(state, session=session_id, method=method, host=target.host,
+            _audit(state, inner.stream, session=session_id, method=method, host=target.host,
                    target=inner_target.path, status=407, decision=Decision.REJECTED)
             await respond(inner, 407, "This session no longer exists.\n", patience)
             return

@@ -112,11 +112,14 @@ class ProxyState:
     def creds(self) -> CredentialLookup:
         return _Overlay(self._loaded, self._refreshed)
 
-    def record(self, record: AuditRecord, *, counted: bool = False) -> None:
+    def record(self, record: AuditRecord, *, counted: bool = False,
+               share: str | None = None) -> None:
         """Write a request's audit line; ``counted``: its session is past its share of the
-        day (``auditshare.py``), so it is counted in the minute's summary line instead."""
+        day (``auditshare.py``), so it is counted in the minute's summary line instead.
+        ``share``: the one it is counted in when no session proves it (:meth:`unproven`)."""
+        share = share or record.session or UNPROVEN
         if counted:
-            self.refused_share(record.session or UNPROVEN)
+            self.refused_share(share)
             return
         # The audit line is the record of a request; the service log repeats it only when
         # debugging, so the hot path formats no second JSON line.
@@ -124,13 +127,13 @@ class ProxyState:
             log.debug("%s %s %s %s%s -> %d (%s)", record.id, record.session or "-",
                       record.method, record.host, record.path, record.status,
                       record.decision, extra={"session": record.session})
-        self.write(record)
+        self.write(record, share=share)
         self.metrics.observe(record)
         self.controls.observe(record, self.config)
 
-    def write(self, record: AuditRecord) -> None:
+    def write(self, record: AuditRecord, *, share: str | None = None) -> None:
         """The line alone: for the opening line of an exchange that stays open, which its
-        end line counts (metrics, controls) once it ends."""
+        end line counts (metrics, controls) once it ends; ``share`` as for :meth:`record`."""
         if self.audit is not None:
             try:
                 size = self.audit.write(record)
@@ -140,7 +143,11 @@ class ProxyState:
             else:
                 self._audit_failing = False
                 if size:  # on the day it is written, not its exchange's start
-                    self.shares.spend(record.session or UNPROVEN, size, _today())
+                    self.shares.spend(share or record.session or UNPROVEN, size, _today())
+
+    def unproven(self, address: str) -> str:
+        """The share of today's lines no session proves from ``address`` (``auditshare.py``)."""
+        return self.shares.unproven(address, _today())
 
     def over_share(self, session: str) -> bool:
         """``session``'s audit lines of today reached ``audit_bytes_per_day``: its

@@ -105,25 +105,40 @@ def test_a_session_flooding_the_audit_log_is_held_to_its_share_and_the_others_go
     assert all(doc["status"] == 429 and doc["host"] == "-" for doc in summaries), summaries
 
 
-def test_requests_no_session_proves_are_held_to_one_share(app: Any, repo: Path) -> None:
+def test_requests_no_session_proves_are_held_to_a_share_for_each_address(
+        app: Any, repo: Path) -> None:
     """The same flood with a wrong proxy token: each a 407 and a line of no session's. Those
-    lines share one bound; past it the 407s go on, counted a line a minute."""
+    lines are held to a share for each address they come from (each container has its own,
+    and cannot send from another): past it the flooder's 407s go on, counted a line a
+    minute, and another container's wrong token still gets its line in full. One share for
+    all let one agent leave every other container's probing requests only counted."""
     flooder = create(app, repo, "flooder")
     victim = create(app, repo, "victim")
-    codes = answers(app, flooder, FLOOD, FLOOD_HOST, curl='-x "http://nobody:wrong@${http_proxy##*@}"')
+    wrong = '-x "http://nobody:wrong@${http_proxy##*@}"'
+    codes = answers(app, flooder, FLOOD, FLOOD_HOST, curl=wrong)
     assert codes == {"407": FLOOD}, codes
-    unproven = lines_of(app, None)
-    spent = sum(len(line) for line, _ in unproven)
-    assert spent < BOUND + max(len(line) for line, _ in unproven), spent
+    flood = [(line, doc) for line, doc in lines_of(app, None) if doc["host"] == FLOOD_HOST]
+    spent = sum(len(line) for line, _ in flood)
+    assert spent < BOUND + max(len(line) for line, _ in flood), spent
+    # Another container's wrong token, after the flood: its 407 and its own line in full.
+    _, out = in_container(app, victim, f"curl -s -o /dev/null -w '%{{http_code}}\\n' {wrong} "
+                                       f"http://{VICTIM_HOST}/probe")
+    assert out.split() == ["407"], out
+    assert [doc["path"] for _, doc in lines_of(app, None) if doc["host"] == VICTIM_HOST] == \
+        ["/probe"]
     # A session proving itself goes on.
     _, out = in_container(app, victim, f"curl -s -o /dev/null -w '%{{http_code}}\\n' "
                                        f"http://{VICTIM_HOST}/mine")
     assert out.split() == ["403"], out
     assert [doc["host"] for _, doc in lines_of(app, victim["id"])] == [VICTIM_HOST]
     app.stop("proxy")
-    summaries = [doc for _, doc in lines_of(app, "(unproven)")]
-    assert sum(int(doc["note"].split()[0]) for doc in summaries) == \
-        FLOOD - len(lines_of(app, None)), summaries
+    raw = app.settings.audit_path.read_bytes().splitlines()
+    summaries = [doc for doc in map(json.loads, raw)
+                 if str(doc.get("session")).startswith("(unproven) ")]
+    # All the flooder's, from its one address.
+    assert len({doc["session"] for doc in summaries}) == 1, summaries
+    assert sum(int(doc["note"].split()[0]) for doc in summaries) == FLOOD - len(flood), \
+        summaries
 
 
 @pytest.fixture

@@ -71,3 +71,25 @@ def test_the_refusal_says_why_what_to_do_and_that_the_others_go_on(bound: int,
     assert (b"retry-after", b"3600") in answer.headers
     assert said in answer.body and "'loud'" in answer.body, answer.body
     assert "the other sessions go on" in answer.body and "audit_bytes_per_day" in answer.body
+
+
+def test_the_lines_no_session_proves_have_a_share_for_each_address_up_to_a_bound() -> None:
+    """One share for all the unproven lines let one agent sending wrong tokens leave every
+    other container's only counted: each address has its own, the first ``most`` of a day;
+    the rest share one, so a flood of addresses grows no memory."""
+    s = Shares()
+    assert s.unproven("10.0.0.2", DAY, most=2) == "(unproven) 10.0.0.2"
+    assert s.unproven("10.0.0.3", DAY, most=2) == "(unproven) 10.0.0.3"
+    assert s.unproven("10.0.0.2", DAY, most=2) == "(unproven) 10.0.0.2"  # known: its own
+    assert s.unproven("10.0.0.4", DAY, most=2) == "(unproven) others"
+    assert s.unproven("10.0.0.5", DAY, most=2) == "(unproven) others"
+    assert s.addresses == {"10.0.0.2", "10.0.0.3"}
+    s.spend("(unproven) 10.0.0.2", 1000, DAY)
+    assert s.over("(unproven) 10.0.0.2", 1000, DAY)
+    assert not s.over("(unproven) 10.0.0.3", 1000, DAY)  # a neighbour's are its own
+    # A new day forgets them: the next address has a share of its own again.
+    assert s.unproven("10.0.0.4", NEXT, most=2) == "(unproven) 10.0.0.4"
+    assert s.addresses == {"10.0.0.4"} and s.spent == {}
+    # A line of an earlier day (a clock set back) forgets nothing.
+    assert s.unproven("10.0.0.6", DAY, most=2) == "(unproven) 10.0.0.6"
+    assert s.addresses == {"10.0.0.4", "10.0.0.6"}
