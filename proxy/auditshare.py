@@ -32,6 +32,10 @@ UNPROVEN = "(unproven)"
 #: address share one, :data:`OTHERS` (the appliance's sessions are far fewer).
 UNPROVEN_ADDRESSES = 1024
 OTHERS = "others"
+#: A honeytoken's line is the evidence of a leak: written in full past the session's share,
+#: until its lines of the day reach this many shares (some 100,000 such lines at the shipped
+#: bound), so a flood of leaks fills no disk either (:meth:`Shares.evidence`).
+EVIDENCE_SHARES = 2
 #: Bytes of one session's audit lines a day past which its requests are refused: some
 #: 100,000 model requests' lines, far above an agent's day of work; a flood of refused
 #: requests reaches it in a minute or two (0 in ``proxy.toml``: no bound).
@@ -74,6 +78,11 @@ class Shares:
     def over(self, session: str, bound: int, day: str) -> bool:
         """``session``'s lines of ``day`` reached ``bound`` (0: no bound)."""
         return bound > 0 and day == self.day and self.spent.get(session, 0) >= bound
+
+    def evidence(self, session: str, bound: int, day: str) -> bool:
+        """A honeytoken's line of ``session`` on ``day`` is still written in full, its share
+        spent or not: its lines have not reached :data:`EVIDENCE_SHARES` of ``bound``."""
+        return not self.over(session, bound * EVIDENCE_SHARES, day)
 
     def refuse(self, session: str, minute: str) -> list[tuple[str, str, int]]:
         """Count one refusal of ``session`` in ``minute``; the summaries due (see :meth:`due`)."""

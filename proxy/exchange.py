@@ -146,10 +146,8 @@ async def handle(
         state.lasting.end(meter)
         if meter.release is not None:
             meter.release()
-        # A honeytoken's line is the evidence: written in full past the share too.
         state.record(said.line(meter, ident=request_id(), stream=meter.stream,
-                               phase=None if meter.stream is None else Phase.END),
-                     counted=over and meter.decision is not Decision.HONEYTOKEN)
+                               phase=None if meter.stream is None else Phase.END), counted=over)
     return client.reusable()
 
 

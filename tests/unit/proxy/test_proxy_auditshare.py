@@ -32,6 +32,18 @@ def test_a_session_is_over_its_share_once_its_own_lines_of_the_day_reach_it(
     assert shares.over(session, bound, day) is over
 
 
+@pytest.mark.parametrize(("session", "bound", "day", "written"), [
+    ("a", 1000, DAY, True),     # past its share: a leak's line is still written
+    ("a", 500, DAY, False),     # past two shares: counted, so a flood of leaks is bounded
+    ("a", 501, DAY, True),      # one byte short of two
+    ("a", 0, DAY, True),        # 0: no bound
+    ("a", 500, NEXT, True),     # a new day
+])
+def test_a_honeytokens_line_is_written_past_the_share_up_to_a_second_one(
+        shares: Shares, session: str, bound: int, day: str, written: bool) -> None:
+    assert shares.evidence(session, bound, day) is written
+
+
 def test_a_new_day_forgets_the_last_days_counts(shares: Shares) -> None:
     shares.spend("b", 5, NEXT)
     assert shares.spent == {"b": 5}
