@@ -325,6 +325,11 @@ def _graphql_refusal(body: bytes | None, mine: str) -> str | None:
         return (f"the GraphQL mutation {foreign[0]} is for the repository's owner to do, "
                 "not a session (merge from Clauderon, not from the agent)")
     variables = _json_field(body, "variables")
+    if variables is not None and not isinstance(variables, dict):
+        # GitHub reads variables sent as JSON text as it reads an object, but the ids in
+        # the text would go unasked: only an object's are judged.
+        return ("GraphQL variables are judged only as a JSON object (\"variables\": "
+                "{\"id\": ...}), not as JSON text or anything else; send them as an object")
     if "updatePullRequest" in names and (
             "baseRefName" in query or graphql.values_of(variables, "baseRefName")):
         return _RETARGET

@@ -304,8 +304,11 @@ class FakeGitHub(TlsFake):
     def api(self, method: str, path: str, query: dict[str, list[str]],
             body: Any) -> tuple[int, Any]:
         if path == "/graphql" and method == "POST":
+            variables = body.get("variables") or {}
+            if isinstance(variables, str):  # sent as JSON text: read as GitHub's server does
+                variables = json.loads(variables) if variables.strip() else {}
             with self.lock:
-                return self.graphql(str(body.get("query") or ""), body.get("variables") or {})
+                return self.graphql(str(body.get("query") or ""), variables)
         if path == "/user/keys" and method == "POST":
             self.user_keys.append(body)
             return 201, {"id": len(self.user_keys), **body}

@@ -174,7 +174,7 @@ def j(**doc: object) -> bytes:
     # JSON nested past Python's stack cannot be read: refused, not an error.
     ("POST", "/repos/o/r/pulls/7/reviews", b"[" * 5000, True),
     ("POST", "/graphql", j(query="mutation { updatePullRequest(input: $i) { x } }",
-                           variables=json.loads("[" * 900 + "]" * 900)), False),
+                           variables={"i": json.loads("[" * 900 + "]" * 900)}), False),
     # A key given twice is read differently by different servers: refused.
     ("PUT", "/repos/o/r/contents/a.txt",
      b'{"message": "m", "content": "eA==", "branch": "clauderon/mine", "branch": "main"}',
@@ -265,12 +265,41 @@ def gql(query: str) -> bytes:
     (b'{"query": "mutation { mergePullRequest(input: {}) { x } }", '
      b'"query": "query { viewer { login } }"}', True),
     (b"not json", True),
+    (json.dumps([{"query": "mutation { mergePullRequest(input: {}) { x } }"}]).encode(),
+     True),  # a batch: an array of documents
+    (b"mutation { mergePullRequest(input: {}) { x } }", True),  # application/graphql
+    (gql("query { viewer { login } } # \r mutation { mergePullRequest(input: {}) { x } }"),
+     True),  # a comment ended by a lone carriage return
+    (gql('query { a(b: """ """" ) } mutation { mergePullRequest(input: {}) { x } }'), True),
+    (gql("mutation { addComment(input: {}) @skip(if: true) { x } mergePullRequest(input: {}) "
+         "{ x } }"), True),
+    (gql("mutation A { addComment(input: {}) { x } } mutation A { mergePullRequest(input: {})"
+         " { x } }"), True),  # operationName picks one of two of a name
+    (gql('mutation @a(b: "{") { mergePullRequest(input: {}) { x } }'), True),
+    (gql("mutation { addComment: mergePullRequest(input: {}) { x } }"), True),
+    (gql("mutation {\u00a0mergePullRequest(input: {}) { x } }"), True),
     (json.dumps({"variables": {}}).encode(), True),
     (None, True),
 ])
 def test_github_graphql_writes(body: bytes | None, refused: bool) -> None:
     why = gitguard.api_refusal("mine", "POST", "/graphql", body)
     assert (why is not None) == refused, why
+
+
+_COMMENT = 'mutation($id: ID!) { addComment(input: {subjectId: $id, body: "x"}) { x } }'
+
+
+@pytest.mark.parametrize(("variables", "refused"), [
+    ({"id": "I_1"}, False), (None, False), ({}, False),
+    (json.dumps({"id": "I_1"}), True),  # GitHub reads JSON text as the object it spells
+    ("", True), ([{"id": "I_1"}], True), (1, True), (True, True)])
+def test_graphql_variables_are_judged_only_as_an_object(variables: object,
+                                                         refused: bool) -> None:
+    """The ids in variables sent as JSON text were never asked about."""
+    why = gitguard.api_refusal("mine", "POST", "/graphql", json.dumps(
+        {"query": _COMMENT, "variables": variables}).encode())
+    assert (why is not None) == refused, why
+    assert not refused or "a JSON object" in (why or "")
 
 
 def test_a_graphql_document_is_scanned_only_up_to_its_limit() -> None:

@@ -1,0 +1,86 @@
+"""GraphQL variables sent as JSON text, on the real appliance and a fake GitHub.
+
+GitHub's server (graphql-ruby's usual controller) reads ``"variables"`` given as a JSON
+string as it reads an object. The proxy read only an object: the ids in the text were never
+asked about, so the agent closed the person's issue and retargeted its own pull request by
+spelling its variables as a string. Sessions are real containers of the agent image; what
+the agent sends runs in them as uid 1000, through the proxy, to :class:`FakeGitHub`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import user_git
+from tests.support import agent_app
+from tests.support.agent_app import behind_proxy, create
+from tests.support.appliance import Appliance
+from tests.support.fake_github import TOKEN, FakeGitHub
+
+SLUG = "octo/app"
+
+
+@pytest.fixture
+def app(tmp_path: Path, agent_image: str, github: FakeGitHub) -> Iterator[Appliance]:
+    with behind_proxy(tmp_path / "home", agent_image, github.proxy_toml(),
+                      config="[github]\nrefresh_seconds = 1\n", env={"GITHUB_TOKEN": TOKEN}) as a:
+        yield a
+
+
+@pytest.fixture
+def origin(repo: Path, github: FakeGitHub) -> Path:
+    user_git(repo, "remote", "add", "origin", f"https://github.com/{SLUG}.git")
+    github.create_repo(SLUG, repo)
+    return repo
+
+
+def as_agent(app: Appliance, s: dict[str, Any], doc: dict[str, Any]) -> tuple[str, str]:
+    """The agent's GraphQL call from inside its container: (status, answer)."""
+    _, out = agent_app.in_container(app, s, (
+        "curl -s -w '\\n%{http_code}' -H 'Authorization: Bearer x' "
+        f"-H 'content-type: application/json' -X POST -d '{json.dumps(doc)}' "
+        "https://api.github.com/graphql"), ok=False)
+    body, _, code = out.strip().rpartition("\n")
+    return code, body
+
+
+def test_variables_sent_as_json_text_reach_none_of_the_persons_things(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """The agent closed the person's issue and moved its own pull request's base with
+    ``"variables": "{\\"id\\": ...}"``: the proxy asked GitHub about the whole text as one
+    string, which names nothing. Variables that are not a JSON object are now refused,
+    saying how to send them; the same write with an object is judged (the control)."""
+    s = create(app, origin, "texter")
+    done, out = agent_app.in_container(app, s, "echo x > x.txt && git add x.txt && "
+                                               "git commit -qm x", ok=False)
+    assert done == 0, out
+    app.cli("push", "texter", "--pr")  # #1, from clauderon/texter
+    issue = github.add_issue(SLUG, "The person's bug")
+    close = "mutation($id: ID!) { closeIssue(input: {issueId: $id}) { clientMutationId } }"
+    retarget = ("mutation($in: UpdatePullRequestInput!) { updatePullRequest(input: $in) "
+                "{ clientMutationId } }")
+    sent = [{"query": close, "variables": json.dumps({"id": f"I_{issue['number']}"})},
+            {"query": retarget, "variables": json.dumps(
+                {"in": {"pullRequestId": "PR_1", "baseRefName": "release"}})}]
+    answers = [as_agent(app, s, doc) for doc in sent]
+    assert [code for code, _ in answers] == ["403", "403"], (
+        f"variables as JSON text went through: {answers}")
+    assert all("a JSON object" in why for _, why in answers), answers
+    assert issue["state"] == "open"
+    assert not [x for x in github.seen if x.path == "/graphql" and b"mutation" in x.body]
+    # The control: an object's ids are asked about (the person's issue is refused as theirs),
+    # and a comment on the issue goes.
+    code, why = as_agent(app, s, {"query": close, "variables": {"id": f"I_{issue['number']}"}})
+    assert code == "403" and "the person's" in why, why
+    comment = ('mutation($id: ID!) { addComment(input: {subjectId: $id, body: "hi"}) '
+               "{ clientMutationId } }")
+    code, why = as_agent(app, s, {"query": comment, "variables": json.dumps(
+        {"id": f"I_{issue['number']}"})})
+    assert code == "403", why
+    code, why = as_agent(app, s, {"query": comment, "variables": {"id": f"I_{issue['number']}"}})
+    assert code == "200", why
