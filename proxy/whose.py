@@ -228,6 +228,10 @@ def _graphql_question(body: bytes | None) -> Question | str | None:
         return "a GraphQL document that cannot be read cannot be checked"
     if not names:
         return None
+    if any(len(place) > MAX_ID for place in placed):  # never asked about: never written to
+        return (f"a GraphQL write giving a string over {MAX_ID} characters where a node id "
+                "goes cannot be checked (GitHub's ids are far shorter); give the id as GitHub "
+                "wrote it")
     if "requestReviews" in names and not graphql.unions(query, doc.get("variables")):
         return ("requestReviews without union: true puts its reviewers in place of those "
                 "asked already (the person's requests): a session asks for reviewers, but "

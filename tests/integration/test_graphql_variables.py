@@ -1,4 +1,5 @@
-"""GraphQL variables sent as JSON text, on the real appliance and a fake GitHub.
+"""GraphQL ids spelt so the proxy never asked about them, on the real appliance and a fake
+GitHub: variables sent as JSON text, and an id padded past what is asked about.
 
 GitHub's server (graphql-ruby's usual controller) reads ``"variables"`` given as a JSON
 string as it reads an object. The proxy read only an object: the ids in the text were never
@@ -84,3 +85,25 @@ def test_variables_sent_as_json_text_reach_none_of_the_persons_things(
     assert code == "403", why
     code, why = as_agent(app, s, {"query": comment, "variables": {"id": f"I_{issue['number']}"}})
     assert code == "200", why
+
+
+def test_an_id_too_long_to_be_asked_about_is_not_written_to(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """Only strings up to 256 characters are asked about (a node id is far shorter; a body
+    is not one). The agent wrote the person's pull request's id padded past that length
+    (here leading zeros, which this fake reads away as a lenient decoder reads past what it
+    does not need): nothing was asked, and the person's pull request was closed. A string
+    where an id goes that is too long to be asked about is now refused."""
+    s = create(app, origin, "padder")
+    theirs = github.add_pull(SLUG, "persons-work")
+    padded = "PR_" + "0" * 300 + str(theirs["number"])
+    close = ('mutation { closePullRequest(input: {pullRequestId: "%s"}) '
+             "{ clientMutationId } }")
+    code, why = as_agent(app, s, {"query": close % padded})
+    assert code == "403", f"the person's pull request was closed: {code} {why}"
+    assert theirs["state"] == "open"
+    assert "over 256 characters" in why, why
+    # The control: the same id, unpadded, is asked about and refused as the person's.
+    code, why = as_agent(app, s, {"query": close % f"PR_{theirs['number']}"})
+    assert code == "403" and "persons-work" in why, why
+    assert theirs["state"] == "open"
