@@ -86,6 +86,27 @@ def git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
 
 #: GraphQL's name of a reaction's content, when REST names it otherwise.
 _REST_CONTENT = {"THUMBS_UP": "+1", "THUMBS_DOWN": "-1"}
+#: The older node ids' kinds, as this fake's ids name them (``012:IssueComment9`` is IC_9).
+_LEGACY_KINDS = {"IssueComment": "IC", "Issue": "I", "PullRequest": "PR"}
+
+
+def modern(value: Any) -> Any:
+    """``value`` with every node id of the older form (base64 of ``012:IssueComment9``) in
+    this fake's form, read as GitHub's server reads one: its padding may be left off."""
+    if isinstance(value, dict):
+        return {k: modern(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [modern(v) for v in value]
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9+/\-_]+=*", value):
+        return value
+    padded = value if value.endswith("=") else value + "=" * (-len(value) % 4)
+    try:
+        plain = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+    except ValueError:
+        return value
+    found = re.fullmatch(rb"\d{3}:([A-Za-z]+)(\d+)", plain)
+    kind = _LEGACY_KINDS.get(found[1].decode()) if found else None
+    return f"{kind}_{int(found[2])}" if found and kind else value
 
 
 class FakeGitHub(TlsFake):
@@ -307,6 +328,7 @@ class FakeGitHub(TlsFake):
             variables = body.get("variables") or {}
             if isinstance(variables, str):  # sent as JSON text: read as GitHub's server does
                 variables = json.loads(variables) if variables.strip() else {}
+            variables = modern(variables)
             with self.lock:
                 return self.graphql(str(body.get("query") or ""), variables)
         if path == "/user/keys" and method == "POST":

@@ -238,6 +238,9 @@ def test_a_null_node_names_nothing_only_when_github_says_so_for_it(
     ("IC_kwDOAHz1OX5Ocm7N", True), ("PRRT_kwDOA", True), ("IC_7", True), ("I_100g1", True),
     ("MDEyOklzc3VlQ29tbWVudDE=", True),  # 012:IssueComment1
     ("MDQ6VXNlcjE=", True),  # 04:User1
+    # GitHub's server decodes one without its padding, and in the URL-safe alphabet.
+    ("MDEyOklzc3VlQ29tbWVudDE", True), ("MDQ6VXNlcjE", True),
+    ("MDEyOklzc3VlQ29tbWVudDk-", False), ("aGVsbG8", False),
     ("no node at all", False), ("fix it", False), ("aGVsbG8=", False),  # hello
     ("snake_case", False), ("", False), ("THUMBS_UP", False), ("CHANGES_REQUESTED", False),
 ])

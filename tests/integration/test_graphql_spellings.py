@@ -1,5 +1,6 @@
-"""GraphQL ids spelt so the proxy never asked about them, on the real appliance and a fake
-GitHub: variables sent as JSON text, and an id padded past what is asked about.
+"""GraphQL ids spelt so the proxy misjudged them, on the real appliance and a fake GitHub:
+variables sent as JSON text, an id padded past what is asked about, an id of the older form
+without its padding.
 
 GitHub's server (graphql-ruby's usual controller) reads ``"variables"`` given as a JSON
 string as it reads an object. The proxy read only an object: the ids in the text were never
@@ -10,6 +11,7 @@ the agent sends runs in them as uid 1000, through the proxy, to :class:`FakeGitH
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,3 +109,28 @@ def test_an_id_too_long_to_be_asked_about_is_not_written_to(
     code, why = as_agent(app, s, {"query": close % f"PR_{theirs['number']}"})
     assert code == "403" and "persons-work" in why, why
     assert theirs["state"] == "open"
+
+
+def test_a_guessed_id_of_the_older_form_without_its_padding_is_not_changed(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """A string that names nothing yet, where an id goes, is refused when it is written as
+    a node id (ids are handed out in order: the person's next comment may get it between
+    GitHub's answer and the write). An id of the older form (base64 of
+    ``012:IssueComment<n>``) was taken for one only with its ``=`` padding, which GitHub's
+    server reads without: the agent deleted the person's comment made just after the check
+    by the guessed id, unpadded."""
+    s = create(app, origin, "unpadded")
+    done, out = agent_app.in_container(app, s, "echo x > x.txt && git add x.txt && "
+                                               "git commit -qm x", ok=False)
+    assert done == 0, out
+    app.cli("push", "unpadded", "--pr")  # #1, from clauderon/unpadded
+    nxt = len(github.comments) + 1
+    guessed = base64.b64encode(f"012:IssueComment{nxt}".encode()).decode().rstrip("=")
+    assert not guessed.endswith("=") and len(guessed) % 4
+    github.then.append(lambda: github.add_comment(SLUG, 1, "the person's review"))
+    code, why = as_agent(app, s, {
+        "query": "mutation($id: ID!) { deleteIssueComment(input: {id: $id}) "
+                 "{ clientMutationId } }", "variables": {"id": guessed}})
+    assert code == "403", f"the person's comment made after the check was deleted: {code}"
+    assert github.comments[nxt]["body"] == "the person's review", why
+    assert "names nothing yet" in why, why
