@@ -20,5 +20,6 @@ reopen (:mod:`.reopen`: SIGHUP through supervisord). The proxy keeps appending t
 file until it reopens; the shipper keeps reading it until a new ``audit.jsonl`` exists and
 the old one is read to its end, then moves on, gzips it and keeps the newest
 ``keep_rotated``. The archive's daily files older than ``keep_days`` are removed at start
-and at each new day (:func:`.archive.expired`, by the day in their names). The loop itself is :mod:`.loop`; :mod:`.__main__` wires it to supervisord.
+and at each new day (:func:`.archive.expired`, by the day in their names). The loop
+itself is :mod:`.loop`; :mod:`.__main__` wires it to supervisord.
 """
