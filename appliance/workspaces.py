@@ -27,7 +27,6 @@ is created and follows the agent's commits at every sync.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import string
 from pathlib import Path
@@ -38,6 +37,7 @@ from appliance.repos import RepoInfo
 
 _HEX = frozenset(string.hexdigits.lower())
 REF_LIMIT = 4096
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 PACKED_REFS_LIMIT = 16 * 1024 * 1024
 
 
@@ -105,27 +105,42 @@ def _borrow(path: Path, alternates: bytes, owner: hostgit.Owner) -> None:
     step relative to a folder opened without following a link: a link put in the way (by
     an agent whose container still ran) fails the step, and root makes, owns or writes
     nothing elsewhere."""
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
-    opened = [os.open(path, flags)]
+    opened = [os.open(path, _DIR)]
     try:
         for name in (".git", "objects"):
-            opened.append(os.open(name, flags, dir_fd=opened[-1]))
-        with contextlib.suppress(FileExistsError):
-            os.mkdir("info", 0o755, dir_fd=opened[-1])
-        opened.append(os.open("info", flags, dir_fd=opened[-1]))
-        if os.geteuid() == 0:
-            os.fchown(opened[-1], owner.uid, owner.gid)
-        fd = os.open("alternates", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW,
-                     0o644, dir_fd=opened[-1])
-        try:
-            os.write(fd, alternates)
-            if os.geteuid() == 0:
-                os.fchown(fd, owner.uid, owner.gid)
-        finally:
-            os.close(fd)
+            opened.append(os.open(name, _DIR, dir_fd=opened[-1]))
+        opened.append(_mkdir_at(opened[-1], "info", owner))
+        _write_at(opened[-1], "alternates", alternates, owner, append=False)
     finally:
         for fd in reversed(opened):
             os.close(fd)
+
+
+def _mkdir_at(fd: int, name: str, owner: hostgit.Owner) -> int:
+    """The folder ``name`` in the folder open at ``fd``, opened without following a link;
+    made for ``owner`` where it is missing."""
+    try:
+        os.mkdir(name, 0o755, dir_fd=fd)
+        made = True
+    except FileExistsError:
+        made = False
+    sub = os.open(name, _DIR, dir_fd=fd)
+    if made and os.geteuid() == 0:
+        os.fchown(sub, owner.uid, owner.gid)
+    return sub
+
+
+def _write_at(fd: int, name: str, data: bytes, owner: hostgit.Owner, *, append: bool) -> None:
+    """Write ``data`` to the file ``name`` in the folder open at ``fd`` (never a link),
+    owned by ``owner``."""
+    how = os.O_APPEND if append else os.O_TRUNC
+    out = os.open(name, os.O_WRONLY | os.O_CREAT | how | os.O_NOFOLLOW, 0o644, dir_fd=fd)
+    try:
+        os.write(out, data)
+        if os.geteuid() == 0:
+            os.fchown(out, owner.uid, owner.gid)
+    finally:
+        os.close(out)
 
 
 def _make_folder(path: Path, owner: hostgit.Owner) -> None:
@@ -175,41 +190,17 @@ def add_mountpoints(path: Path, mounts: list[str], owner: hostgit.Owner) -> None
     """In a workspace made just now: a folder per further repository (where it is mounted)
     and each named in ``.git/info/exclude``, so the primary never adds them as its own.
     Every step is relative to a folder opened without following a link."""
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
-
-    def mkdir_at(fd: int, name: str) -> int:
-        try:
-            os.mkdir(name, 0o755, dir_fd=fd)
-            made = True
-        except FileExistsError:
-            made = False
-        sub = os.open(name, flags, dir_fd=fd)
-        if made and os.geteuid() == 0:
-            os.fchown(sub, owner.uid, owner.gid)
-        return sub
-
-    top = os.open(path, flags)
+    opened = [os.open(path, _DIR)]
     try:
         for mount in mounts:
-            os.close(mkdir_at(top, mount))
-        git = os.open(".git", flags, dir_fd=top)
-        try:
-            info = mkdir_at(git, "info")
-            try:
-                fd = os.open("exclude", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW,
-                             0o644, dir_fd=info)
-                try:
-                    os.write(fd, "".join(f"/{m}/\n" for m in mounts).encode())
-                    if os.geteuid() == 0:
-                        os.fchown(fd, owner.uid, owner.gid)
-                finally:
-                    os.close(fd)
-            finally:
-                os.close(info)
-        finally:
-            os.close(git)
+            os.close(_mkdir_at(opened[0], mount, owner))
+        opened.append(os.open(".git", _DIR, dir_fd=opened[0]))
+        opened.append(_mkdir_at(opened[-1], "info", owner))
+        _write_at(opened[-1], "exclude", "".join(f"/{m}/\n" for m in mounts).encode(), owner,
+                  append=True)
     finally:
-        os.close(top)
+        for fd in reversed(opened):
+            os.close(fd)
 
 
 def remove_workspace(path: Path) -> None:
