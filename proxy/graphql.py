@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 
 _TOKEN = re.compile(r'''
     (?P<skip>[\ \t\r\n,\ufeff]+|\#[^\n\r]*)
@@ -134,19 +135,21 @@ def mutations(text: str) -> list[str]:
     return found
 
 
-def values_of(doc: object, key: str) -> list[object]:
-    """Every value of ``key`` anywhere in the JSON value ``doc`` (walked without recursion)."""
-    found: list[object] = []
+def _walk(doc: object) -> Iterator[object]:
+    """The JSON value ``doc`` and every value inside it (walked without recursion)."""
     todo = [doc]
     while todo:
         item = todo.pop()
+        yield item
         if isinstance(item, dict):
-            if key in item:
-                found.append(item[key])
             todo.extend(item.values())
         elif isinstance(item, list):
             todo.extend(item)
-    return found
+
+
+def values_of(doc: object, key: str) -> list[object]:
+    """Every value of ``key`` anywhere in the JSON value ``doc``."""
+    return [item[key] for item in _walk(doc) if isinstance(item, dict) and key in item]
 
 
 def aliased(text: str) -> bool:
@@ -229,16 +232,7 @@ def strings(query: str, variables: object) -> list[str]:
             found += [text, text.strip()]
         elif tok.startswith('"'):
             found.append(json.loads(tok))
-    todo: list[object] = [variables]
-    while todo:
-        item = todo.pop()
-        if isinstance(item, str):
-            found.append(item)
-        elif isinstance(item, dict):
-            todo.extend(item.values())
-        elif isinstance(item, list):
-            todo.extend(item)
-    return found
+    return found + [item for item in _walk(variables) if isinstance(item, str)]
 
 
 def id_places(query: str, variables: object) -> frozenset[str]:
