@@ -97,14 +97,14 @@ def _is_bridge(iface: str) -> bool:
     return os.path.isdir(f"/sys/class/net/{iface}/bridge")
 
 
-def on_container_bridge(addr: IpAddress, *, routes: Path = Path("/proc/net/route"),
-                        routes6: Path = Path("/proc/net/ipv6_route")) -> bool:
+def on_container_bridge(addr: IpAddress) -> bool:
     """Whether ``addr`` lies on a container network of this host (a bridge's subnet), read
     now: networks come and go while the proxy runs. Unreadable: not known to be one."""
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped
     try:
-        table = (routes if addr.version == 4 else routes6).read_text()
+        table = Path("/proc/net/route" if addr.version == 4 else "/proc/net/ipv6_route"
+                     ).read_text()
     except OSError:
         return False
     if isinstance(addr, ipaddress.IPv6Address):

@@ -26,7 +26,6 @@ import socket
 import ssl
 import struct
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from enum import StrEnum
 
 import h11
@@ -96,19 +95,12 @@ class UpstreamConn(HttpSide):
 class Pool:
     """Upstream connections kept alive between requests, one set per session and target."""
 
-    def __init__(
-        self, config: ProxyConfig, forbidden: frozenset[IpAddress], *, reused_ok: bool = True,
-        is_local: Callable[[IpAddress], bool] = is_local_address,
-        on_bridge: Callable[[IpAddress], bool] = on_container_bridge,
-    ) -> None:
+    def __init__(self, config: ProxyConfig, forbidden: frozenset[IpAddress]) -> None:
         self.config = config
         self.forbidden = forbidden
-        self._is_local = is_local
-        self._on_bridge = on_bridge
         self._ssl = client_context(str(config.extra_ca_bundle or "") or None)
         self._idle: defaultdict[PoolKey, list[UpstreamConn]] = defaultdict(list)
         self._count = 0
-        self._reuse = reused_ok
 
     def reconfigure(self, config: ProxyConfig) -> None:
         """A new proxy.toml: new TLS trust and overrides; idle connections are dropped."""
@@ -143,7 +135,7 @@ class Pool:
 
     def release(self, conn: UpstreamConn) -> None:
         """Keep ``conn`` for the next request if its last exchange ended cleanly."""
-        if not (self._reuse and conn.reusable()):
+        if not conn.reusable():
             _close_now(conn)
             return
         conn.h11.start_next_cycle()
@@ -222,8 +214,8 @@ class Pool:
                 home = self.forbidden
                 bridged: frozenset[IpAddress] = frozenset()
                 if not overridden:  # asked now: the host's addresses change while we run
-                    home = home | {a for a in addresses if self._is_local(a)}
-                    bridged = frozenset(a for a in addresses if self._on_bridge(a))
+                    home = home | {a for a in addresses if is_local_address(a)}
+                    bridged = frozenset(a for a in addresses if on_container_bridge(a))
                 refusal = address_refusal(addresses, home, overridden=overridden,
                                           bridged=bridged,
                                           refused=self.config.refuse_networks,

@@ -62,7 +62,7 @@ class DockerBackend:
     root_exec = True
 
     def __init__(self, *, url: str | None, instance: str, timeout: float = 60.0,
-                 max_threads: int = 4, network: SessionNetwork | None = None) -> None:
+                 network: SessionNetwork | None = None) -> None:
         self.url = url or DEFAULT_URL
         self.instance = instance
         self.timeout = timeout
@@ -74,7 +74,7 @@ class DockerBackend:
                             info=lambda: self._call("engine info", lambda c: c.info()),
                             inspect=self.inspect)
         self._client: docker.DockerClient | None = None
-        self._limiter = trio.CapacityLimiter(max_threads)
+        self._limiter = trio.CapacityLimiter(4)
         self._freezer = Freezer(self._call)
 
     # --- plumbing -------------------------------------------------------------------

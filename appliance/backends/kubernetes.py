@@ -87,8 +87,8 @@ class KubernetesBackend:
     kind = "kubernetes"
     root_exec = False
 
-    def __init__(self, *, kube: KubeSettings, instance: str, proxy_port: int, hook_port: int,
-                 max_threads: int = 4) -> None:
+    def __init__(self, *, kube: KubeSettings, instance: str, proxy_port: int,
+                 hook_port: int) -> None:
         self.kube = kube
         self.instance = instance
         self.proxy_port = kube.proxy_port or proxy_port
@@ -97,7 +97,7 @@ class KubernetesBackend:
         self._config: client.Configuration | None = None
         self._core: client.CoreV1Api | None = None
         self._net: client.NetworkingV1Api | None = None
-        self._limiter = trio.CapacityLimiter(max_threads)
+        self._limiter = trio.CapacityLimiter(4)
 
     # --- plumbing -------------------------------------------------------------------
     def _connect(self) -> tuple[client.CoreV1Api, client.NetworkingV1Api]:

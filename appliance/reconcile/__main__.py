@@ -22,8 +22,8 @@ from appliance.tokens import load_or_create_instance_key
 log = logging.getLogger("clauderon.reconciler")
 
 
-def build(settings_env: dict[str, str] | None = None) -> Reconciler:
-    settings = load_settings(settings_env)
+def build() -> Reconciler:
+    settings = load_settings()
     settings.ensure_layout()
     network = SessionNetwork.for_settings(settings)
     if network is None:
