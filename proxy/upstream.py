@@ -158,22 +158,22 @@ class Pool:
         kept: Counter[str] = Counter()
         for key, conns in list(self._idle.items()):
             while conns and now - conns[0].idle_since >= self.config.idle_timeout:
-                _close_now(conns.pop(0))
-                self._count -= 1
-            if not conns:
-                del self._idle[key]
-            else:
+                self._close_oldest(key)
+            if conns:
                 kept[key[0]] += len(conns)
         if self._count <= MAX_IDLE or not kept:
             return
         greediest = kept.most_common(1)[0][0]
-        oldest = min((key for key in self._idle if key[0] == greediest),
-                     key=lambda key: self._idle[key][0].idle_since)
-        conns = self._idle[oldest]
+        self._close_oldest(min((key for key in self._idle if key[0] == greediest),
+                               key=lambda key: self._idle[key][0].idle_since))
+
+    def _close_oldest(self, key: PoolKey) -> None:
+        """Close the connection idle the longest of ``key``'s (one must be kept)."""
+        conns = self._idle[key]
         _close_now(conns.pop(0))
         self._count -= 1
         if not conns:
-            del self._idle[oldest]
+            del self._idle[key]
 
     def close_all(self) -> None:
         old, self._idle, self._count = self._idle, defaultdict(list), 0
