@@ -12,31 +12,15 @@ names, sources and masked values ever leave it in logs or summaries.
 
 from __future__ import annotations
 
-from appliance.credentials.chatgpt import (
-    account_id_from_id_token,
-    default_codex_auth_path,
-    write_codex_auth,
-)
-from appliance.credentials.loader import CredentialConfig, load_credentials
-from appliance.credentials.model import (
-    CREDENTIAL_NAMES,
-    SPECS,
-    Credential,
-    CredentialSet,
-    CredentialSpec,
-    Source,
-)
+from appliance.credentials.chatgpt import account_id_from_id_token, write_codex_auth
+from appliance.credentials.loader import load_credentials
+from appliance.credentials.model import CREDENTIAL_NAMES, Credential, CredentialSet
 
 __all__ = [
     "CREDENTIAL_NAMES",
-    "SPECS",
     "Credential",
-    "CredentialConfig",
     "CredentialSet",
-    "CredentialSpec",
-    "Source",
     "account_id_from_id_token",
-    "default_codex_auth_path",
     "load_credentials",
     "write_codex_auth",
 ]
