@@ -109,23 +109,23 @@ def _borrow(path: Path, alternates: bytes, owner: hostgit.Owner) -> None:
     try:
         for name in (".git", "objects"):
             opened.append(os.open(name, _DIR, dir_fd=opened[-1]))
-        opened.append(_mkdir_at(opened[-1], "info", owner))
+        opened.append(_mkdir_at(opened[-1], "info", owner, own_found=True))
         _write_at(opened[-1], "alternates", alternates, owner, append=False)
     finally:
         for fd in reversed(opened):
             os.close(fd)
 
 
-def _mkdir_at(fd: int, name: str, owner: hostgit.Owner) -> int:
+def _mkdir_at(fd: int, name: str, owner: hostgit.Owner, *, own_found: bool = False) -> int:
     """The folder ``name`` in the folder open at ``fd``, opened without following a link;
-    made for ``owner`` where it is missing."""
+    made for ``owner`` where it is missing (``own_found``: given to them where found too)."""
     try:
         os.mkdir(name, 0o755, dir_fd=fd)
         made = True
     except FileExistsError:
         made = False
     sub = os.open(name, _DIR, dir_fd=fd)
-    if made and os.geteuid() == 0:
+    if (made or own_found) and os.geteuid() == 0:
         os.fchown(sub, owner.uid, owner.gid)
     return sub
 
@@ -195,7 +195,7 @@ def add_mountpoints(path: Path, mounts: list[str], owner: hostgit.Owner) -> None
         for mount in mounts:
             os.close(_mkdir_at(opened[0], mount, owner))
         opened.append(os.open(".git", _DIR, dir_fd=opened[0]))
-        opened.append(_mkdir_at(opened[-1], "info", owner))
+        opened.append(_mkdir_at(opened[-1], "info", owner, own_found=True))
         _write_at(opened[-1], "exclude", "".join(f"/{m}/\n" for m in mounts).encode(), owner,
                   append=True)
     finally:
