@@ -133,8 +133,16 @@ def under(prefix: str, path: str) -> bool:
     return len(path) == len(prefix) or prefix.endswith("/") or path[len(prefix)] in "/?;"
 
 
+def plain(read: str) -> bool:
+    """Whether a path as :func:`server_path` read it leaves no server another reading: no
+    escape still there (IIS's ``%u002e``, a fifth level), nothing outside printable ASCII
+    (an overlong ``%c0%ae`` some decoders take for a dot; a NUL or a tab some drop)."""
+    return "%" not in read and read.isascii() and read.isprintable()
+
+
 def _on_path(rule: Rule, path: str) -> bool:
-    return under(rule.path, path) and under(rule.path, server_path(path))
+    read = server_path(path)
+    return under(rule.path, path) and plain(read) and under(rule.path, read)
 
 
 def match_rule(rules: Iterable[Rule], host: str, path: str) -> Rule | None:

@@ -275,3 +275,26 @@ async def test_a_path_rules_credential_goes_to_no_other_path_a_server_reads(
                                 "-H", "content-type: application/json", "-d", body, auth=auth)
     assert status == 200, answer
     assert json.loads(fake.seen[-1].body)["refresh_token"] == SECRETS["codex_refresh_token"]
+
+
+async def test_a_path_rules_credential_goes_to_no_path_a_lenient_server_reads_otherwise(
+    proxy: Proxy, fake: FakeUpstream
+) -> None:
+    """Servers differ in what they undo before they resolve dot segments: IIS reads
+    ``%u002e`` as a dot, lenient decoders read the overlong ``%c0%ae`` as one, some drop a
+    NUL or a tab, and one may decode once more than the proxy does. A path that holds such a
+    spelling once read carries the container's dummy, never the refresh token."""
+    auth = proxy.add_session("lenient")
+    fake.refresh_answer = {"access_token": "NEW-ACCESS", "refresh_token": "NEW-REFRESH"}
+    body = json.dumps({"client_id": "app", "grant_type": "refresh_token",
+                       "refresh_token": "DUMMY"})
+    for path in ("/oauth/token/%u002e%u002e/%u002e%u002e/v1/echo",
+                 "/oauth/token/%c0%ae%c0%ae/%c0%ae%c0%ae/v1/echo",
+                 "/oauth/token/..%00/..%00/v1/echo", "/oauth/token/..%09/..%09/v1/echo",
+                 "/oauth/token/%252525252e%252525252e/v1/echo"):
+        status, answer = await curl(proxy, f"https://auth.openai.com{path}", "--path-as-is",
+                                    "-X", "POST", "-H", "content-type: application/json",
+                                    "-d", body, auth=auth)
+        assert status == 200, (path, answer)
+        assert fake.seen[-1].target == path
+        assert json.loads(fake.seen[-1].body)["refresh_token"] == "DUMMY", path

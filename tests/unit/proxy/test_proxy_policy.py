@@ -538,6 +538,10 @@ def test_a_rules_path_holds_whole_segments(prefix: str, path: str, held: bool) -
     ("/oauth/tokens/v1/echo", False),
     ("/oauth/token%2e%2e/x", False),
     ("/oauth/token%3F", False),
+    ("/oauth/token/%u002e%u002e/x", False),
+    ("/oauth/token/%c0%ae%c0%ae/x", False),
+    ("/oauth/token/..%00/x", False),
+    ("/oauth/token/%252525252e/x", False),
 ])
 def test_a_path_rule_matches_only_a_path_a_server_reads_as_its_own(path: str,
                                                                   matched: bool) -> None:
