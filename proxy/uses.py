@@ -38,6 +38,7 @@ from urllib.parse import parse_qs, unquote
 
 from appliance.methods import READS
 from proxy.gitguard import GITHUB_API, GRAPHQL, checkable_path
+from proxy.rules import server_path
 
 #: Credentials a session may only read with, and the POSTs that read (by path prefix).
 READ_ONLY: dict[str, tuple[str, ...]] = {
@@ -91,6 +92,15 @@ def method_override(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
+def readings(target: str) -> tuple[str, ...]:
+    """A target's path as servers may read it, in any case: escapes decoded once and dot
+    segments resolved; and as :func:`proxy.rules.server_path` reads it (escapes decoded
+    again, a backslash as a slash, ``;`` parameters dropped), which some servers do."""
+    path = target.split("?", 1)[0]
+    once = "/" + posixpath.normpath(unquote(path)).lstrip("/").lower()
+    return (once, server_path(target).lower())
+
+
 def use_refusal(credential: str, host: str, method: str, target: str, *,
                 allow_writes: Collection[str] = ()) -> str | None:
     """Why a session may not send this request with ``credential``, or None."""
@@ -98,22 +108,23 @@ def use_refusal(credential: str, host: str, method: str, target: str, *,
         return (f"{method} answers with the request as the server got it, the person's "
                 f"{credential} in it")
     path = target.split("?", 1)[0]
-    # As a server might read it: escapes decoded, dot segments resolved, any case.
-    read = "/" + posixpath.normpath(unquote(path)).lstrip("/").lower()
-    if any(read == p or read.startswith(p + "/") for p in MINTING.get(credential, ())):
+    reads = readings(target)
+    if any(read == p or read.startswith(p + "/")
+           for read in reads for p in MINTING.get(credential, ())):
         return (f"{path} would make a new credential from the person's {credential}: that "
                 "is theirs to do")
-    if credential in ANTHROPIC and method not in READS and BILLING.match(read):
+    if credential in ANTHROPIC and method not in READS \
+            and any(BILLING.match(read) for read in reads):
         return f"{method} {path} would change the person's billing: that is theirs to do"
     admin = ADMIN.get(credential)
-    if admin is not None and method not in READS and admin.match(read):
+    if admin is not None and method not in READS and any(admin.match(r) for r in reads):
         return (f"{method} {path} would change who and what may use the person's "
                 "organisation (members, invites, keys, service accounts, projects): that is "
                 "theirs to do")
-    if host == GITHUB_API and read == GRAPHQL and method != "POST" and "?" in target:
+    if host == GITHUB_API and GRAPHQL in reads and method != "POST" and "?" in target:
         return "GraphQL is judged in a POST's body; one in a URL cannot be checked"
-    reads = READ_ONLY.get(credential)
-    if reads is None:
+    only = READ_ONLY.get(credential)
+    if only is None:
         return None
     if host == REGISTRY_AUTH:
         scopes = parse_qs(target.partition("?")[2]).get("scope", [])
@@ -125,7 +136,7 @@ def use_refusal(credential: str, host: str, method: str, target: str, *,
     if credential in allow_writes or method in READS:
         return None
     if method == "POST" and checkable_path(path) is not None \
-            and any(path.startswith(p) for p in reads):
+            and any(path.startswith(p) for p in only):
         return None
     return (f"{method} {path} with the person's {credential} would publish or change "
             "something under their name: that is theirs to do (or list the credential in "

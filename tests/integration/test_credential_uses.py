@@ -107,6 +107,12 @@ def test_the_agent_mints_no_credential_and_publishes_nothing_with_the_persons(
         ("PUT", "https://registry.npmjs.org/left-pad", npm),
         ("PUT", "https://registry-1.docker.io/v2/person/app/manifests/latest", docker),
         ("POST", "https://api.anthropic.com/v1/organizations/invites", login),
+        # Spellings a server may read as the minting path: a backslash as a slash (a WHATWG
+        # URL parser, IIS), an escaped one, a `;` parameter (Tomcat), an escape escaped.
+        ("POST", "https://api.anthropic.com/api/oauth/claude_cli\\create_api_key", login),
+        ("POST", "https://api.anthropic.com/api/oauth/claude_cli%5Ccreate_api_key", login),
+        ("POST", "https://api.anthropic.com/api/oauth/claude_cli/create_api_key;x", login),
+        ("POST", "https://api.anthropic.com/api/oauth/claude_cli/create%255Fapi%255Fkey", login),
     ]
     for method, url, header in attacks:
         code, body = call(method, url, header)
