@@ -131,11 +131,11 @@ async def spend(state: ProxyState, client: HttpSide, target: Target, session: Se
                 verdict: Forward, *, method: str, headers: Headers,
                 meter: Meter) -> Respond | Forward:
     """A request with the person's credential in it: refused when it names another method
-    than its own, or would mint a credential or publish (``uses.py``), else at its
+    or path than its own, or would mint a credential or publish (``uses.py``), else at its
     credential's pace."""
     credential = verdict.credential
     assert credential is not None
-    if (why := uses.method_override(headers)) is not None:
+    if (why := uses.method_override(headers) or uses.path_override(headers)) is not None:
         return refusals.credential_use(session.name, credential, why)
     why = uses.use_refusal(credential, target.host, method, target.path,
                            allow_writes=state.config.allow_writes)

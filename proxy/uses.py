@@ -101,6 +101,20 @@ def readings(target: str) -> tuple[str, ...]:
     return (once, server_path(target).lower())
 
 
+#: Headers some servers (IIS's URL Rewrite, frameworks behind it) route by in place of the
+#: request's own path, which is what every rule reads.
+PATH_OVERRIDES = frozenset({b"x-original-url", b"x-rewrite-url"})
+
+
+def path_override(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """Why a request naming another path than its own is refused, or None."""
+    for name, _ in headers:
+        if name.lower() in PATH_OVERRIDES:
+            return (f"the header {name.decode('latin-1')} asks for another path than the "
+                    "request's, which is what is checked; send the request to that path")
+    return None
+
+
 def use_refusal(credential: str, host: str, method: str, target: str, *,
                 allow_writes: Collection[str] = ()) -> str | None:
     """Why a session may not send this request with ``credential``, or None."""

@@ -311,6 +311,35 @@ async def test_a_read_that_names_another_method_never_goes_with_a_credential(
         ("GET", "/repos/o/r/pulls/1/merge")]
 
 
+async def test_a_request_that_names_another_path_never_goes_with_a_credential(
+    proxy: Proxy, fake: FakeUpstream
+) -> None:
+    """Every rule reads the request's own path; IIS's URL Rewrite and some frameworks route
+    by a header instead (``X-Original-URL``, ``X-Rewrite-URL``). A refresh at
+    ``/oauth/token`` (where the real refresh token goes in) naming ``/v1/echo``, and an issue
+    a session may open naming a merge, are refused and never reach the service; the same
+    requests without the header go (the controls)."""
+    auth = proxy.add_session("rewrite")
+    refresh = "https://auth.openai.com/oauth/token"
+    body = {"client_id": "app", "grant_type": "refresh_token", "refresh_token": "DUMMY"}
+    fake.refresh_answer = {"access_token": "NEW-ACCESS", "refresh_token": "NEW-REFRESH"}
+    with trio.fail_after(30):
+        async with client(proxy, auth) as c:
+            for name in ("X-Original-URL", "X-Rewrite-URL"):
+                r = await c.post(refresh, json=body, headers={name: "/v1/echo"})
+                assert r.status_code == 403, (name, r.status_code)
+                assert r.headers["x-proxy-error-type"] == "CREDENTIAL_USE"
+                assert name.lower() in r.text
+                r = await c.post(ISSUES, json={"title": "t"},
+                                 headers={name: "/repos/o/r/pulls/1/merge"})
+                assert r.status_code == 403, (name, r.status_code)
+            assert fake.seen == []
+            assert (await c.post(refresh, json=body)).status_code == 200
+            assert (await c.post(ISSUES, json={"title": "t"})).status_code in (200, 201)
+    assert [(seen.method, seen.target) for seen in fake.seen] == [
+        ("POST", "/oauth/token"), ("POST", "/repos/o/r/issues")]
+
+
 async def test_trailers_travel_both_ways(proxy: Proxy, fake: FakeUpstream) -> None:
     auth = proxy.add_session("trailers")
     with trio.fail_after(20):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.uses import method_override, use_refusal
+from proxy.uses import method_override, path_override, use_refusal
 
 NPM, HUB, AUTH = "registry.npmjs.org", "registry-1.docker.io", "auth.docker.io"
 
@@ -115,6 +115,17 @@ def test_the_person_may_let_sessions_publish() -> None:
     # So is a new npm token: publishing is not minting.
     assert use_refusal("npm_token", NPM, "POST", "/-/npm/v1/tokens",
                        allow_writes={"npm_token"})
+
+
+@pytest.mark.parametrize(("headers", "refused"), [
+    ([(b"accept", b"*/*")], False),
+    ([(b"X-Original-URL", b"/v1/echo")], True),
+    ([(b"x-rewrite-url", b"/repos/o/r/pulls/1/merge")], True),
+    ([(b"x-original-method", b"GET")], False),
+])
+def test_a_request_names_no_path_but_its_own(headers: list[tuple[bytes, bytes]],
+                                             refused: bool) -> None:
+    assert (path_override(headers) is not None) == refused
 
 
 @pytest.mark.parametrize(("headers", "refused"), [
