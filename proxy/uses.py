@@ -83,12 +83,18 @@ METHOD_OVERRIDES = frozenset({b"x-http-method-override", b"x-http-method",
                               b"x-method-override"})
 
 
+def _named(headers: Iterable[tuple[bytes, bytes]], names: frozenset[bytes]) -> str | None:
+    """The first header of ``names``, as sent; an ``_`` read as a ``-``, as a CGI
+    environment reads it (both are ``HTTP_X_HTTP_METHOD_OVERRIDE`` there)."""
+    return next((name.decode("latin-1") for name, _ in headers
+                 if name.lower().replace(b"_", b"-") in names), None)
+
+
 def method_override(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     """Why a request naming another method than its own is refused, or None."""
-    for name, _ in headers:
-        if name.lower() in METHOD_OVERRIDES:
-            return (f"the header {name.decode('latin-1')} asks for another method than the "
-                    "request's, which is what is checked; send the request with that method")
+    if (name := _named(headers, METHOD_OVERRIDES)) is not None:
+        return (f"the header {name} asks for another method than the request's, which is "
+                "what is checked; send the request with that method")
     return None
 
 
@@ -108,10 +114,9 @@ PATH_OVERRIDES = frozenset({b"x-original-url", b"x-rewrite-url"})
 
 def path_override(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     """Why a request naming another path than its own is refused, or None."""
-    for name, _ in headers:
-        if name.lower() in PATH_OVERRIDES:
-            return (f"the header {name.decode('latin-1')} asks for another path than the "
-                    "request's, which is what is checked; send the request to that path")
+    if (name := _named(headers, PATH_OVERRIDES)) is not None:
+        return (f"the header {name} asks for another path than the request's, which is "
+                "what is checked; send the request to that path")
     return None
 
 

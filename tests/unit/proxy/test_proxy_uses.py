@@ -121,6 +121,7 @@ def test_the_person_may_let_sessions_publish() -> None:
     ([(b"accept", b"*/*")], False),
     ([(b"X-Original-URL", b"/v1/echo")], True),
     ([(b"x-rewrite-url", b"/repos/o/r/pulls/1/merge")], True),
+    ([(b"x_original_url", b"/v1/echo")], True),
     ([(b"x-original-method", b"GET")], False),
 ])
 def test_a_request_names_no_path_but_its_own(headers: list[tuple[bytes, bytes]],
@@ -134,6 +135,7 @@ def test_a_request_names_no_path_but_its_own(headers: list[tuple[bytes, bytes]],
     ([(b"x-http-method", b"DELETE")], True),
     ([(b"X-Method-Override", b"PATCH")], True),
     ([(b"x-http-method-override", b"GET")], True),  # even naming a read: the method is one
+    ([(b"X_HTTP_METHOD_OVERRIDE", b"PUT")], True),  # one to a CGI environment
 ])
 def test_a_request_names_no_method_but_its_own(headers: list[tuple[bytes, bytes]],
                                                refused: bool) -> None:
