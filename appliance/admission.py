@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import trio
@@ -124,6 +125,8 @@ async def admit(req: CreateRequest, *, settings: Settings, store: AsyncStore,
         default_cpu=settings.default_cpu, default_memory=settings.default_memory,
         instance_key=instance_key, default_plan_mode=settings.default_plan_mode,
         extra_repos=extras)
+    session = replace(session, github_repos=await trio.to_thread.run_sync(
+        _github_repos, repo, extras))
     # A pod is named after the session (a stranger may hold that name); a Docker
     # container after its new id.
     holder = await backend.name_holder(session.workload_name)
@@ -196,3 +199,12 @@ async def _folder_free(path: Path, name: str) -> None:
     if await trio.to_thread.run_sync(os.path.lexists, path):
         raise Conflict(f"the workspace folder for {name!r} already exists; pick another name",
                        field="name")
+
+
+def _github_repos(primary: repos.RepoInfo, extras: tuple[ExtraRepo, ...]) -> tuple[str, ...]:
+    """The GitHub remotes of the session's repositories: the only ones its writes on GitHub
+    reach (``proxy/ownrepos.py``)."""
+    found = list(repos.github_remotes(primary.root, primary.owner))
+    for extra in extras:
+        found += repos.github_remotes(Path(extra.repo_path), primary.owner)
+    return tuple(dict.fromkeys(found))

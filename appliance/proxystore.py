@@ -3,6 +3,7 @@ credentials at once, and which of some ids a session has, by the key alone."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Collection
 
@@ -10,9 +11,20 @@ from appliance.store import Store
 
 
 def credentials(store: Store) -> list[sqlite3.Row]:
-    """What the proxy knows a session by: its id, name, modes and token digest."""
+    """What the proxy knows a session by: its id, name, modes, token digest and its
+    repositories on GitHub."""
     return store.rows("SELECT id, name, access_mode, proxy_token_hash, egress_mode, "
-                      "budget_exceeded FROM sessions")
+                      "budget_exceeded, github_repos FROM sessions")
+
+
+def github_repos(column: str | None) -> frozenset[str]:
+    """The ``github_repos`` column read: none when it does not read as a list of names."""
+    try:
+        names = json.loads(column or "[]")
+    except ValueError:
+        return frozenset()
+    return frozenset(n for n in names if isinstance(n, str)) if isinstance(names, list) \
+        else frozenset()
 
 
 def known(store: Store, ids: Collection[str]) -> set[str]:

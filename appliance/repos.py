@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from appliance import hostgit
 from appliance.errors import GitError, InvalidInput
+from appliance.github import repo_slug
 from appliance.hostgit import Owner
 
 log = logging.getLogger(__name__)
@@ -210,6 +211,15 @@ def remote_url(repo: RepoInfo) -> str | None:
     out = hostgit.text(["config", "--get", "remote.origin.url"], owner=repo.owner,
                        cwd=repo.root, check=False)
     return out or None
+
+
+def github_remotes(root: Path, owner: Owner) -> tuple[str, ...]:
+    """The GitHub repositories (``owner/repo``) the repository at ``root`` has as remotes,
+    in order, each once."""
+    out = hostgit.text(["config", "--get-regexp", r"^remote\..*\.url$"], owner=owner,
+                       cwd=root, check=False)
+    slugs = (repo_slug(line.split(" ", 1)[1]) for line in out.splitlines() if " " in line)
+    return tuple(dict.fromkeys(str(s) for s in slugs if s is not None))
 
 
 def clean_remote(url: str | None) -> str | None:

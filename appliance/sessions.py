@@ -244,6 +244,9 @@ class Session:
     description: str = ""
     #: Further repositories (multi-repo sessions); the primary is ``repo_path``.
     extra_repos: tuple[ExtraRepo, ...] = ()
+    #: Its repositories on GitHub (``owner/repo``): the GitHub remotes of its repositories
+    #: when it was made, the only ones its writes there reach (``proxy/ownrepos.py``).
+    github_repos: tuple[str, ...] = ()
 
     @property
     def container_name(self) -> str:

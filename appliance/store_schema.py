@@ -278,6 +278,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (session_id, repo, kind, ident)
     )
     """,
+    # 12: the session's repositories on GitHub (its repositories' GitHub remotes when it
+    # was made), the only ones its writes there reach (proxy/ownrepos.py), as JSON
+    """
+    ALTER TABLE sessions ADD COLUMN github_repos TEXT NOT NULL DEFAULT '[]'
+    """,
 )
 
 _ENUMS: dict[str, type] = {
@@ -308,6 +313,8 @@ def to_row(session: Session) -> dict[str, Any]:
             value = int(value)
         elif name == "extra_repos":
             value = json.dumps(multirepo.to_json(value))
+        elif name == "github_repos":
+            value = json.dumps(list(value))
         row[name] = value
     return row
 
@@ -326,6 +333,8 @@ def from_row(row: sqlite3.Row) -> Session:
             value = PullStatus.from_json(json.loads(value))
         elif name == "extra_repos":
             value = multirepo.from_json(json.loads(value or "[]"))
+        elif name == "github_repos":
+            value = tuple(json.loads(value or "[]"))
         data[name] = value
     data["id"] = SessionId(data["id"])
     return Session(**data)

@@ -54,6 +54,9 @@ class SessionAuth:
     #: The appliance's own identity, acting for the person (not a session): the owner
     #: rules of ``proxy/gitguard.py`` decide its writes to a remote.
     owner: bool = False
+    #: The session's repositories on GitHub (``owner/repo``, as its repositories' remotes
+    #: named them when it was made): the only ones its writes there reach (``ownrepos.py``).
+    repos: frozenset[str] = frozenset()
 
 
 class SessionDirectory(Protocol):
@@ -175,6 +178,7 @@ class StoreDirectory:
                 session_id=str(row["id"]), name=row["name"],
                 access_mode=AccessMode(str(row["access_mode"])),
                 proxy_token_hash=row["proxy_token_hash"], egress_mode=row["egress_mode"],
-                budget_exceeded=row["budget_exceeded"])
+                budget_exceeded=row["budget_exceeded"],
+                repos=proxystore.github_repos(row["github_repos"]))
             for row in proxystore.credentials(self._store)}
         return _Read(number, self._clock(), changes, sessions)

@@ -17,6 +17,7 @@ import binascii
 import re
 
 from proxy.creates import Own, owned_node
+from proxy.ownrepos import REPOSITORY_FIELDS
 
 #: GitHub's ``nodes`` takes at most 100 ids.
 MAX_IDS = 100
@@ -28,13 +29,15 @@ CONTENTS = frozenset({"THUMBS_UP", "THUMBS_DOWN", "LAUGH", "HOORAY", "CONFUSED",
 #: The GraphQL mutations that add or take away the token user's reaction of a content.
 REACTING = frozenset({"addReaction", "removeReaction"})
 
-#: What a node is asked for: the pull request it is, or the one it is on.
+#: What a node is asked for: the pull request it is, or the one it is on; the repository
+#: it is in (``ownrepos.py``).
 _PULL = "number headRefName headRepository { nameWithOwner } repository { nameWithOwner }"
 _NODE = (
     f"__typename ... on PullRequest {{ {_PULL} }} "
     + " ".join(f"... on {kind} {{ pullRequest {{ {_PULL} }} }}" for kind in (
         "IssueComment", "PullRequestReview", "PullRequestReviewComment",
-        "PullRequestReviewThread")))
+        "PullRequestReviewThread"))
+    + " " + REPOSITORY_FIELDS)
 NODES_QUERY = f"query($ids: [ID!]!) {{ nodes(ids: $ids) {{ {_NODE} }} }}"
 #: What a write that adds or takes away a reaction asks as well: who the token's user is,
 #: and the reactions on each node (its own among them, by their ids).

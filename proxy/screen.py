@@ -24,7 +24,7 @@ from appliance.egress import Decision as EgressDecision
 from appliance.egress import mode_of
 from appliance.methods import READS
 from appliance.placeholders import Placeholder
-from proxy import creates, gitguard, githost, refusals, uses, whose
+from proxy import creates, gitguard, githost, ownrepos, refusals, uses, whose
 from proxy.directory import SessionAuth
 from proxy.framing import has_body, request_framing
 from proxy.heads import Target
@@ -285,7 +285,7 @@ async def _whose(state: ProxyState, target: Target, *, session: SessionAuth,
             status, text = 0, b""
         if named := whose.node(q, status, text):
             made |= await state.controls.made.which(session.session_id, named)
-        why = whose.refusal(q, session.name, status, text, made)
+        why = whose.refusal(q, session.name, status, text, made, own=session.repos)
     return None if why is None else refusals.remote_refused(session.name, target.host, why)
 
 
@@ -297,6 +297,8 @@ async def _judge_remote(state: ProxyState, body: bytes, *, complete: bool,
     write that carries the person's credential and names a pull request is then asked
     about (:func:`_whose`)."""
     checked = body if complete else None
+    if not session.owner and (elsewhere := _elsewhere(session, target, push)) is not None:
+        return refusals.remote_refused(session.name, target.host, elsewhere)
     if push and session.owner:
         judge = partial(gitguard.owner_push_refusal, body, complete=complete)
     elif push:
@@ -316,6 +318,21 @@ async def _judge_remote(state: ProxyState, body: bytes, *, complete: bool,
     if session.owner:
         return refusals.owner_refused(target.host, why)
     return refusals.remote_refused(session.name, target.host, why)
+
+
+def _elsewhere(session: SessionAuth, target: Target, push: bool) -> str | None:
+    """Why a session's push or GitHub API write is refused for the repository it lands in
+    (not one of the session's, ``ownrepos.py``), or None."""
+    if push and target.host != githost.GIT_HOST:
+        return None  # another git host: no GitHub repository of the person's
+    if push:
+        repo = ownrepos.push_repo(gitguard.checkable_path(target.path) or "")
+        if repo is None:
+            return ("a push whose repository cannot be read from its path cannot be "
+                    "checked; push to https://github.com/OWNER/REPO.git")
+    elif (repo := ownrepos.rest_repo(target.path)) is None:
+        return None  # not in a repository (GraphQL's nodes are asked about: ``whose.py``)
+    return ownrepos.foreign(repo, session.repos, session.name)
 
 
 def github_create(request: h11.Request, target: Target, verdict: Forward, session: SessionAuth,

@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from appliance.methods import READS
-from proxy import graphql, nodes
+from proxy import graphql, nodes, ownrepos
 from proxy.creates import MAX_ID, Own, answer_json, owned_node
 from proxy.gitguard import GRAPHQL, checkable_path
 
@@ -261,13 +262,17 @@ def _graphql_question(body: bytes | None) -> Question | str | None:
 
 
 def refusal(q: Question, session_name: str, status: int, answer: bytes,
-            owned: frozenset[Own] = frozenset()) -> str | Question | None:
+            owned: frozenset[Own] = frozenset(), *, own: Collection[str] | None = None
+            ) -> str | Question | None:
     """Why the write ``q`` was asked for is refused, given GitHub's answer (``status`` 0:
     none came) and what of it the session made (``owned``); the next question, when the
-    answer names what to ask about (a comment's pull request or issue); or None."""
+    answer names what to ask about (a comment's pull request or issue); or None. ``own``:
+    the session's repositories, which every node a GraphQL write names must be in
+    (``ownrepos.py``; None: not judged here)."""
     mine = f"clauderon/{session_name}"
     if q.path == GRAPHQL:
-        return _nodes_refusal(q, mine, status, answer, owned)
+        return _nodes_refusal(q, mine, status, answer, owned, own=own,
+                              session_name=session_name)
     if q.same:
         if set(node(q, status, answer)) & owned:
             return None
@@ -320,7 +325,8 @@ _WORDS = {"Issue": "issue", "IssueComment": "comment", "PullRequestReview": "rev
 
 
 def _nodes_refusal(q: Question, mine: str, status: int, answer: bytes,
-                   owned: frozenset[Own]) -> str | None:
+                   owned: frozenset[Own], *, own: Collection[str] | None = None,
+                   session_name: str = "") -> str | None:
     doc = answer_json(answer) if status == 200 else None
     data = doc.get("data") if isinstance(doc, dict) else None
     answered = data.get("nodes") if isinstance(data, dict) else None
@@ -354,6 +360,9 @@ def _nodes_refusal(q: Question, mine: str, status: int, answer: bytes,
             continue
         if not isinstance(node, dict):
             return f"GitHub's answer about {node_id} does not read"
+        if own is not None and (elsewhere := ownrepos.node_refusal(
+                node_id, node, own, session_name)) is not None:
+            return elsewhere
         if q.reacting and isinstance(login, str) and "reactions" in node \
                 and (why := nodes.reaction_refusal(q.reacting, node_id, node["reactions"],
                                                    login=login, owned=owned,

@@ -434,20 +434,25 @@ class FakeGitHub(TlsFake):
         if re.fullmatch(r"U_\w+", node_id):  # a user: GitHub knows every one named here
             return {"__typename": "User"}
         if (issue := re.fullmatch(r"I_(\d+)", node_id)) and int(issue[1]) in self.issues:
-            return {"__typename": "Issue"}
+            return {"__typename": "Issue", "repository": {
+                "nameWithOwner": self.issues[int(issue[1])]["_repo"]}}
         if (comment := re.fullmatch(r"IC_(\d+)", node_id)) and int(comment[1]) in self.comments:
             on = self.comments[int(comment[1])]["_issue"]
             pull = self._node(f"PR_{on}") if on not in self.issues else None
-            return {"__typename": "IssueComment", "pullRequest": pull}
+            return {"__typename": "IssueComment", "pullRequest": pull, "repository": {
+                "nameWithOwner": self.comments[int(comment[1])]["_repo"]}}
         review = re.fullmatch(r"PRR_(\d+)", node_id)
         on = next((n for n, rs in self.reviews.items() for r in rs
                    if review and r.get("id") == int(review[1])), None)
         if on is not None:
-            return {"__typename": "PullRequestReview", "pullRequest": self._node(f"PR_{on}")}
+            pull = self._node(f"PR_{on}")
+            return {"__typename": "PullRequestReview", "pullRequest": pull,
+                    "repository": (pull or {}).get("repository")}
         thread = re.fullmatch(r"PRRT_(\d+)", node_id)
         if thread and int(thread[1]) in self.threads:
-            return {"__typename": "PullRequestReviewThread",
-                    "pullRequest": self._node(f"PR_{self.threads[int(thread[1])]['_pull']}")}
+            pull = self._node(f"PR_{self.threads[int(thread[1])]['_pull']}")
+            return {"__typename": "PullRequestReviewThread", "pullRequest": pull,
+                    "repository": (pull or {}).get("repository")}
         found = re.fullmatch(r"PR_(\d+)", node_id)
         if found is None or not 0 < int(found.group(1)) <= len(self.pulls):
             return None

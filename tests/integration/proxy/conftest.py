@@ -79,6 +79,10 @@ def override(proxy: Proxy, **changes: object) -> None:
     proxy.state.pool.reconfigure(proxy.state.config)
 
 
+#: The GitHub repositories a test's session is made on (its writes reach only these).
+REPOS = ("o/r", "owner/repo", "owner/guarded", "owner/escaped", "owner/ro", "owner/big")
+
+
 def add_session(store: Store, name: str, mode: AccessMode) -> tuple[str, str]:
     sid = new_session_id()
     token = f"tok-{name}-secret"
@@ -87,6 +91,7 @@ def add_session(store: Store, name: str, mode: AccessMode) -> tuple[str, str]:
         id=sid, name=name, repo_path="/tmp/repo", worktree_path=f"/tmp/wt/{name}",
         branch=f"clauderon/{name}", base_ref="main", image="debian:bookworm-slim",
         access_mode=mode, proxy_token_hash=hash_token(token), created_at=now, updated_at=now,
+        github_repos=REPOS,
     ))
     return sid, token
 

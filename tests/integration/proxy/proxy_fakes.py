@@ -195,6 +195,9 @@ class FakeUpstream(_Base):
         #: GitHub's answers to a GET, by path (a pull request, a comment; None: 404): what
         #: the proxy asks before a session's write to a pull request goes on.
         self.github: dict[str, object] = {}
+        #: GitHub's answers about node ids, by id (None: names nothing): what the proxy asks
+        #: (a GraphQL ``nodes`` question) before a session's GraphQL write.
+        self.nodes: dict[str, object] = {}
 
     async def answer(self, stream: trio.abc.Stream, conn: h11.Connection, seen: Seen) -> bool:
         # ``x-fake-path`` names the behaviour where the request's own path must be one the
@@ -267,6 +270,14 @@ class FakeUpstream(_Base):
             found = self.github[path]
             await self.reply(stream, conn, 404 if found is None else 200,
                              json.dumps(found or {"message": "Not Found"}).encode())
+            return True
+        if path == "/graphql" and b"nodes(ids:" in seen.body:
+            ids = json.loads(seen.body)["variables"]["ids"]
+            found = [self.nodes.get(i) for i in ids]
+            errors = [{"type": "NOT_FOUND", "path": ["nodes", n]}
+                      for n, node in enumerate(found) if node is None]
+            await self.reply(stream, conn, 200, json.dumps(
+                {"data": {"nodes": found}, **({"errors": errors} if errors else {})}).encode())
             return True
         if path == "/oauth/token":
             await self.reply(stream, conn, 200, json.dumps(self.refresh_answer).encode())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import trio
 from conftest import SECRETS, Proxy
@@ -298,3 +299,44 @@ async def test_a_path_rules_credential_goes_to_no_path_a_lenient_server_reads_ot
         assert status == 200, (path, answer)
         assert fake.seen[-1].target == path
         assert json.loads(fake.seen[-1].body)["refresh_token"] == "DUMMY", path
+
+
+async def test_a_sessions_github_writes_reach_only_its_own_repositories(
+        proxy: Proxy, fake: FakeUpstream, tmp_path: Path) -> None:
+    """With a token that reaches the person's other repositories, the agent opens an issue,
+    comments, or pushes its own branch name there, under the person's name: each is refused
+    for the repository it lands in (by its REST path, its push URL, or the repository GitHub
+    says a GraphQL node is in); the same writes in the session's own repository go on."""
+    sid, token = proxy.add_session("here")
+    auth = (sid, token)
+    status, body = await curl(proxy, "https://api.github.com/repos/person/secret/issues",
+                              "-X", "POST", "-d", '{"title":"x"}', auth=auth)
+    assert status == 403 and "person/secret is not one of this session's" in body, body
+    assert fake.seen == []
+    status, _ = await curl(proxy, "https://api.github.com/repos/O/R/issues",
+                           "-X", "POST", "-d", '{"title":"x"}', auth=auth)
+    assert status == 200 and len(fake.seen) == 1  # its own (GitHub's names ignore case)
+    fake.nodes = {"R_theirs": {"__typename": "Repository", "nameWithOwner": "person/secret"},
+                  "I_theirs": {"__typename": "Issue",
+                               "repository": {"nameWithOwner": "person/secret"}},
+                  "I_mine": {"__typename": "Issue", "repository": {"nameWithOwner": "o/r"}}}
+    create = ('{"query":"mutation { createIssue(input: {repositoryId: \\"R_theirs\\", '
+              'title: \\"x\\"}) { issue { id } } }"}')
+    comment = ('{"query":"mutation($id: ID!) { addComment(input: {subjectId: $id, body: '
+               '\\"hi\\"}) { clientMutationId } }","variables":{"id":"%s"}}')
+    for doc in (create, comment % "I_theirs"):
+        status, body = await curl(proxy, "https://api.github.com/graphql", "-X", "POST",
+                                  "-d", doc, auth=auth)
+        assert status == 403 and "person/secret is not one of this session's" in body, body
+    assert [s for s in fake.seen if b"mutation" in s.body and b"nodes(ids:" not in s.body] == []
+    status, _ = await curl(proxy, "https://api.github.com/graphql", "-X", "POST",
+                           "-d", comment % "I_mine", auth=auth)
+    assert status == 200 and b"addComment" in fake.seen[-1].body  # on its own issue
+    line = f"{'0' * 40} {'1' * 40} refs/heads/clauderon/here\0report-status\n".encode()
+    push = tmp_path / "push.bin"
+    push.write_bytes(b"%04x" % (len(line) + 4) + line + b"0000")
+    status, body = await curl(
+        proxy, "https://github.com/person/secret.git/git-receive-pack", "-X", "POST",
+        "-H", "content-type: application/x-git-receive-pack-request",
+        "--data-binary", f"@{push}", auth=auth)
+    assert status == 403 and "person/secret is not one of this session's" in body, body
