@@ -271,8 +271,10 @@ def refusal(q: Question, session_name: str, status: int, answer: bytes,
     (``ownrepos.py``; None: not judged here)."""
     mine = f"clauderon/{session_name}"
     if q.path == GRAPHQL:
-        return _nodes_refusal(q, mine, status, answer, owned, own=own,
-                              session_name=session_name)
+        doc = answer_json(answer) if status == 200 and own is not None else None
+        elsewhere = None if own is None else ownrepos.nodes_refusal(
+            q.ids, doc, own, session_name)
+        return elsewhere or _nodes_refusal(q, mine, status, answer, owned)
     if q.same:
         if set(node(q, status, answer)) & owned:
             return None
@@ -325,8 +327,7 @@ _WORDS = {"Issue": "issue", "IssueComment": "comment", "PullRequestReview": "rev
 
 
 def _nodes_refusal(q: Question, mine: str, status: int, answer: bytes,
-                   owned: frozenset[Own], *, own: Collection[str] | None = None,
-                   session_name: str = "") -> str | None:
+                   owned: frozenset[Own]) -> str | None:
     doc = answer_json(answer) if status == 200 else None
     data = doc.get("data") if isinstance(doc, dict) else None
     answered = data.get("nodes") if isinstance(data, dict) else None
@@ -360,9 +361,6 @@ def _nodes_refusal(q: Question, mine: str, status: int, answer: bytes,
             continue
         if not isinstance(node, dict):
             return f"GitHub's answer about {node_id} does not read"
-        if own is not None and (elsewhere := ownrepos.node_refusal(
-                node_id, node, own, session_name)) is not None:
-            return elsewhere
         if q.reacting and isinstance(login, str) and "reactions" in node \
                 and (why := nodes.reaction_refusal(q.reacting, node_id, node["reactions"],
                                                    login=login, owned=owned,

@@ -468,6 +468,50 @@ def test_a_session_changes_none_of_the_persons_issues_or_comments(
     assert github.issue_comments[number] == ["the person's words", "a note"]
 
 
+def test_a_sessions_writes_on_github_reach_only_its_own_repositories(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """The person's token reaches their other repositories too: the agent opened issues and
+    comments there under the person's name, by REST and GraphQL, and pushed its own branch
+    name there. Each is refused for the repository it lands in (the session's is its
+    repository's GitHub remote, octo/app), and nothing reaches the other repository; the
+    same writes in its own repository go on (the control)."""
+    other = "person/secret"
+    github.create_repo(other, origin)
+    theirs = github.add_issue(other, "The person's private plans")
+    mine = github.add_issue(SLUG, "A bug in the session's repository")
+    s = create(app, origin, "roamer")
+    agent_commit(app, s, "work")
+    call = partial(on_github, app, s)
+    comment = 'addComment(input: {subjectId: $id, body: "hi"}) { clientMutationId }'
+    refused = [
+        ("POST", f"/repos/{other}/issues", {"title": "spam"}),
+        ("POST", f"/repos/Person/Secret/issues/{theirs['number']}/comments", {"body": "x"}),
+        ("POST", "/graphql", gql(comment, theirs["node_id"])),
+    ]
+    assert [call(*r) for r in refused] == ["403"] * len(refused)
+    code, out = in_container(app, s, "git push https://github.com/person/secret.git "
+                                     "HEAD:refs/heads/clauderon/roamer 2>&1")
+    assert code != 0, out
+    assert github.tip(other, "clauderon/roamer") is None
+    assert [i for i in github.issues.values() if i["_repo"] == other] == [theirs]
+    assert github.issue_comments.get(theirs["number"]) is None
+    assert not [x for x in github.seen if other in x.path
+                or (x.path == "/graphql" and b"nodes(ids:" not in x.body)]
+    lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
+    notes = [x["note"] for x in lines if x["session"] == s["id"] and x["status"] == 403]
+    assert len(notes) == len(refused) + 1 and all(other in n.lower() for n in notes), notes
+
+    # The control: the same writes in its own repository.
+    assert call("POST", f"/repos/{SLUG}/issues", {"title": "found one"}) == "201"
+    assert call("POST", f"/repos/{SLUG}/issues/{mine['number']}/comments",
+                {"body": "a note"}) == "201"
+    assert call("POST", "/graphql", gql(comment, mine["node_id"])) == "200"
+    code, out = in_container(app, s, f"git push https://github.com/{SLUG}.git "
+                                     "HEAD:refs/heads/clauderon/roamer 2>&1")
+    assert code == 0, out
+    assert github.tip(SLUG, "clauderon/roamer") is not None
+
+
 def test_a_session_changes_the_issues_and_comments_it_created_and_still_not_the_persons(
         app: Appliance, origin: Path, github: FakeGitHub) -> None:
     """An agent opened an issue and commented on the person's, then could not fix the typo

@@ -283,3 +283,19 @@ def test_packs_past_the_limit_are_rolled_up_keeping_every_object(
 def test_the_remote_an_agent_is_given_holds_no_credential(url: str | None,
                                                             clean: str | None) -> None:
     assert repos.clean_remote(url) == clean
+
+
+def test_a_repositorys_github_remotes_are_every_remote_on_github_once(repo: Path) -> None:
+    """What a session's writes on GitHub may reach: each remote on github.com (https or
+    ssh, ``.git`` or not), in order, once; remotes elsewhere are none of GitHub's."""
+    for name, url in (("origin", "https://github.com/me/fork.git"),
+                      ("upstream", "git@github.com:Them/App.git"),
+                      ("again", "https://github.com/me/fork"),
+                      ("mirror", "https://gitlab.com/me/fork.git"),
+                      ("local", "/srv/git/fork.git")):
+        sh(repo, "remote", "add", name, url)
+    assert repos.github_remotes(repo, OWNER) == ("me/fork", "Them/App")
+
+
+def test_a_repository_without_remotes_has_no_github_repository(repo: Path) -> None:
+    assert repos.github_remotes(repo, OWNER) == ()

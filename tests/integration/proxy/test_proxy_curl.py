@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import trio
 from conftest import SECRETS, Proxy
@@ -301,42 +300,70 @@ async def test_a_path_rules_credential_goes_to_no_path_a_lenient_server_reads_ot
         assert json.loads(fake.seen[-1].body)["refresh_token"] == "DUMMY", path
 
 
-async def test_a_sessions_github_writes_reach_only_its_own_repositories(
-        proxy: Proxy, fake: FakeUpstream, tmp_path: Path) -> None:
-    """With a token that reaches the person's other repositories, the agent opens an issue,
-    comments, or pushes its own branch name there, under the person's name: each is refused
-    for the repository it lands in (by its REST path, its push URL, or the repository GitHub
-    says a GraphQL node is in); the same writes in the session's own repository go on."""
-    sid, token = proxy.add_session("here")
-    auth = (sid, token)
-    status, body = await curl(proxy, "https://api.github.com/repos/person/secret/issues",
+
+#: The person's other repository, which the token reaches: not the session's (``o/r``).
+THEIRS = "person/secret"
+ELSEWHERE = f"{THEIRS} is not one of this session's repositories"
+NODES = {"R_theirs": {"__typename": "Repository", "nameWithOwner": THEIRS},
+         "R_mine": {"__typename": "Repository", "nameWithOwner": "o/r"},
+         "I_theirs": {"__typename": "Issue", "repository": {"nameWithOwner": THEIRS}},
+         "I_mine": {"__typename": "Issue", "repository": {"nameWithOwner": "O/R"}},
+         "X_nowhere": {"__typename": "TeamDiscussion"}}
+
+
+def mutation(text: str, node: str) -> str:
+    """A GraphQL mutation naming ``node`` by the variable ``$id``, as curl's body."""
+    return json.dumps({"query": f"mutation($id: ID!) {{ {text} }}", "variables": {"id": node}})
+
+
+def writes(fake: FakeUpstream) -> list[bytes]:
+    """What reached GitHub besides the proxy's own ``nodes`` questions."""
+    return [s.body for s in fake.seen if b"nodes(ids:" not in s.body]
+
+
+async def test_a_rest_write_reaches_only_the_sessions_own_repositories(
+        proxy: Proxy, fake: FakeUpstream) -> None:
+    """With a token that reaches the person's other repositories, the agent opened an
+    issue there under the person's name: refused for the repository of its path; in its
+    own repository (any case, as GitHub reads names) it goes on (the control)."""
+    auth = proxy.add_session("rest")
+    status, body = await curl(proxy, f"https://api.github.com/repos/{THEIRS}/issues",
                               "-X", "POST", "-d", '{"title":"x"}', auth=auth)
-    assert status == 403 and "person/secret is not one of this session's" in body, body
+    assert status == 403 and ELSEWHERE in body and "run a session" in body, body
     assert fake.seen == []
     status, _ = await curl(proxy, "https://api.github.com/repos/O/R/issues",
                            "-X", "POST", "-d", '{"title":"x"}', auth=auth)
-    assert status == 200 and len(fake.seen) == 1  # its own (GitHub's names ignore case)
-    fake.nodes = {"R_theirs": {"__typename": "Repository", "nameWithOwner": "person/secret"},
-                  "I_theirs": {"__typename": "Issue",
-                               "repository": {"nameWithOwner": "person/secret"}},
-                  "I_mine": {"__typename": "Issue", "repository": {"nameWithOwner": "o/r"}}}
-    create = ('{"query":"mutation { createIssue(input: {repositoryId: \\"R_theirs\\", '
-              'title: \\"x\\"}) { issue { id } } }"}')
-    comment = ('{"query":"mutation($id: ID!) { addComment(input: {subjectId: $id, body: '
-               '\\"hi\\"}) { clientMutationId } }","variables":{"id":"%s"}}')
-    for doc in (create, comment % "I_theirs"):
-        status, body = await curl(proxy, "https://api.github.com/graphql", "-X", "POST",
-                                  "-d", doc, auth=auth)
-        assert status == 403 and "person/secret is not one of this session's" in body, body
-    assert [s for s in fake.seen if b"mutation" in s.body and b"nodes(ids:" not in s.body] == []
+    assert status == 200 and len(fake.seen) == 1
+
+
+async def test_graphql_create_issue_reaches_only_the_sessions_own_repositories(
+        proxy: Proxy, fake: FakeUpstream) -> None:
+    """GraphQL names a repository by an opaque id: the proxy asks GitHub which repository
+    it is, and refuses createIssue in another; in its own it goes on (the control)."""
+    auth = proxy.add_session("gqlcreate")
+    fake.nodes = NODES
+    create = "createIssue(input: {repositoryId: $id, title: \"x\"}) { issue { id } }"
+    status, body = await curl(proxy, "https://api.github.com/graphql", "-X", "POST",
+                              "-d", mutation(create, "R_theirs"), auth=auth)
+    assert status == 403 and ELSEWHERE in body, body
+    assert writes(fake) == []
     status, _ = await curl(proxy, "https://api.github.com/graphql", "-X", "POST",
-                           "-d", comment % "I_mine", auth=auth)
-    assert status == 200 and b"addComment" in fake.seen[-1].body  # on its own issue
-    line = f"{'0' * 40} {'1' * 40} refs/heads/clauderon/here\0report-status\n".encode()
-    push = tmp_path / "push.bin"
-    push.write_bytes(b"%04x" % (len(line) + 4) + line + b"0000")
-    status, body = await curl(
-        proxy, "https://github.com/person/secret.git/git-receive-pack", "-X", "POST",
-        "-H", "content-type: application/x-git-receive-pack-request",
-        "--data-binary", f"@{push}", auth=auth)
-    assert status == 403 and "person/secret is not one of this session's" in body, body
+                           "-d", mutation(create, "R_mine"), auth=auth)
+    assert status == 200 and b"createIssue" in writes(fake)[-1]
+
+
+async def test_graphql_comment_reaches_only_the_sessions_own_repositories(
+        proxy: Proxy, fake: FakeUpstream) -> None:
+    """addComment on another repository's issue is refused; so is one on a node GitHub
+    places in no repository; on its own repository's issue it goes on (the control)."""
+    auth = proxy.add_session("gqlcomment")
+    fake.nodes = NODES
+    comment = "addComment(input: {subjectId: $id, body: \"hi\"}) { clientMutationId }"
+    for node, said in (("I_theirs", ELSEWHERE), ("X_nowhere", "could not be learnt")):
+        status, body = await curl(proxy, "https://api.github.com/graphql", "-X", "POST",
+                                  "-d", mutation(comment, node), auth=auth)
+        assert status == 403 and said in body, body
+    assert writes(fake) == []
+    status, _ = await curl(proxy, "https://api.github.com/graphql", "-X", "POST",
+                           "-d", mutation(comment, "I_mine"), auth=auth)
+    assert status == 200 and b"addComment" in writes(fake)[-1]

@@ -238,3 +238,28 @@ async def test_a_push_larger_than_gits_post_buffer_goes_through_chunked(
     assert log.split() == ["noise", "seed"]
     posted = [s for s in git_server.seen if s.target.endswith("git-receive-pack")]
     assert max(len(s.body) for s in posted) > 8 << 20
+
+
+async def test_a_session_pushes_its_branch_name_to_none_of_the_persons_other_repositories(
+    proxy: Proxy, git_server: GitServer, tmp_path: Path
+) -> None:
+    """The injected credential reaches every repository the person's token does: the agent
+    pushed its own branch name (the one ref a push may move) to another of them. Refused
+    for the repository, before it is sent on; the same push to its own goes (the control)."""
+    env = git_env(tmp_path)
+    (tmp_path / "theirs").mkdir()
+    other, _ = await seed_remote(git_server, tmp_path / "theirs", env, "notmine")
+    await seed_remote(git_server, tmp_path, env, "repo")
+    before = await run(["git", "for-each-ref", "--format=%(refname) %(objectname)"], other, env)
+    via, work = await clone(proxy, tmp_path, env, "repo", "wander")  # owner/repo: its own
+    await commit(work, env, "CHANGE", "from the agent\n", "change")
+    url = "https://github.com/owner/notmine.git"
+    said = await run([*via, "push", url, "HEAD:clauderon/wander"], work, env, ok=False)
+    assert "403" in said, said
+    assert await run(["git", "for-each-ref", "--format=%(refname) %(objectname)"], other,
+                     env) == before  # nothing moved there
+    audit = [json.loads(line) for line in proxy.audit_path.read_text().splitlines()]
+    [refused] = [a for a in audit if a["status"] == 403]
+    assert "owner/notmine is not one of this session's repositories" in refused["note"]
+    await run([*via, "push", "-q", "origin", "HEAD:clauderon/wander"], work, env)
+    assert git_server.refused == 0

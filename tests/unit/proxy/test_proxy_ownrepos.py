@@ -59,3 +59,26 @@ def test_a_session_with_no_github_repository_writes_nowhere() -> None:
 ])
 def test_node_refusal(node: object, refused: bool) -> None:
     assert (ownrepos.node_refusal("X_1", node, OWN, "s") is not None) == refused
+
+
+def _answer(*found: object) -> dict[str, object]:
+    return {"data": {"nodes": list(found)}}
+
+
+MINE = {"__typename": "Issue", "repository": {"nameWithOwner": "octo/app"}}
+THEIRS = {"__typename": "Issue", "repository": {"nameWithOwner": "p/s"}}
+
+
+@pytest.mark.parametrize(("ids", "doc", "refused"), [
+    (("I_1", "x"), _answer(MINE, None), None),  # a string that names nothing is no node
+    (("I_1", "I_2"), _answer(MINE, THEIRS), "p/s is not one of"),
+    (("I_2",), _answer({"__typename": "Discussion"}), "could not be learnt"),
+    (("I_1", "U_1"), _answer(MINE, {"__typename": "User"}), None),
+    # An answer that does not read is whose.py's to refuse (it says why): none here.
+    (("I_1",), {"errors": [{"type": "FORBIDDEN"}]}, None),
+    (("I_1", "I_2"), _answer(MINE), None),
+    (("I_1",), None, None),
+])
+def test_nodes_refusal(ids: tuple[str, ...], doc: object, refused: str | None) -> None:
+    why = ownrepos.nodes_refusal(ids, doc, OWN, "s")
+    assert (why is None) if refused is None else (why is not None and refused in why)
