@@ -213,6 +213,10 @@ SESSION: tuple[Field, ...] = (
                                     "properties": {"mount": STR, "repo_path": STR,
                                                    "base_ref": STR, "worktree_path": STR}}},
           lambda s: multirepo.to_json(s.extra_repos)),
+    Field("github_repos", {"type": "array", "items": STR, "description": "The GitHub "
+                           "repositories (owner/repo) its writes on GitHub reach: its "
+                           "repositories' GitHub remotes when it was made"},
+          lambda s: list(s.github_repos)),
     Field("filters", {"type": "array", "items": enum_of(ListFilter),
                       "description": "The list filters that show this session"},
           lambda s: filters_of(s.phase, s.agent_status, s.model_error)),
@@ -222,7 +226,7 @@ SESSION: tuple[Field, ...] = (
 )
 
 #: Raise this when the session's shape changes: the store re-renders every stored view.
-SESSION_VERSION = 8
+SESSION_VERSION = 9
 
 
 def session_json(s: Session) -> Json:

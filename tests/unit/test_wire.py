@@ -58,9 +58,9 @@ def test_every_other_field_is_there_as_plain_json() -> None:
     assert pod["container_name"] == "clauderon-flaky"
     assert body["created_at"] == "2024-05-01T12:00:00+00:00" and body["archived_at"] is None
     for name, value in body.items():
-        if name not in ("filters", "actions", "extra_repos"):
+        if name not in ("filters", "actions", "extra_repos", "github_repos"):
             assert value is None or type(value) in (str, int, float, bool), name
-    assert body["extra_repos"] == []
+    assert body["extra_repos"] == [] and body["github_repos"] == []
 
 
 @given(phase=st.sampled_from(Phase), desired=st.sampled_from(Desired),

@@ -1255,6 +1255,8 @@ export interface components {
                 base_ref: string;
                 worktree_path: string;
             }[];
+            /** @description The GitHub repositories (owner/repo) its writes on GitHub reach: its repositories' GitHub remotes when it was made */
+            github_repos: string[];
             /** @description The list filters that show this session */
             filters: ("active" | "waiting" | "failed" | "archived" | "completed")[];
             /** @description What can be done to it now */
