@@ -58,7 +58,9 @@ def node_repo(node: object) -> str | None:
         return None
     if node.get("__typename") == "Repository" and isinstance(node.get("nameWithOwner"), str):
         return str(node["nameWithOwner"])
-    repo = node.get("repository")
+    pull = node.get("pullRequest")  # a review thread: the pull request it is on
+    repo = node.get("repository") or (pull.get("repository") if isinstance(pull, dict)
+                                      else None)
     named = repo.get("nameWithOwner") if isinstance(repo, dict) else None
     return named if isinstance(named, str) else None
 

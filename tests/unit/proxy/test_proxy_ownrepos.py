@@ -50,6 +50,10 @@ def test_a_session_with_no_github_repository_writes_nowhere() -> None:
     ({"__typename": "Repository", "nameWithOwner": "person/secret"}, True),
     ({"__typename": "Issue", "repository": {"nameWithOwner": "Octo/Lib"}}, False),
     ({"__typename": "IssueComment", "repository": {"nameWithOwner": "p/s"}}, True),
+    ({"__typename": "PullRequestReviewThread",
+      "pullRequest": {"repository": {"nameWithOwner": "octo/app"}}}, False),
+    ({"__typename": "PullRequestReviewThread",
+      "pullRequest": {"repository": {"nameWithOwner": "p/s"}}}, True),
     ({"__typename": "User"}, False),
     ({"__typename": "Team"}, False),
     ({"__typename": "TeamDiscussion"}, True),  # in no repository: GitHub cannot say
