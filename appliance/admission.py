@@ -12,6 +12,7 @@ as the slower of the two.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import replace
@@ -24,7 +25,13 @@ from appliance.agents import custom
 from appliance.audit import room_at
 from appliance.backends.base import Backend
 from appliance.config import Settings
-from appliance.errors import ClauderonError, Conflict, InvalidInput, ServiceUnavailable
+from appliance.errors import (
+    ClauderonError,
+    Conflict,
+    GitError,
+    InvalidInput,
+    ServiceUnavailable,
+)
 from appliance.intake import CreateRequest, new_session, suggest_name
 from appliance.sessions import (
     Agent,
@@ -33,7 +40,9 @@ from appliance.sessions import (
     Session,
     branch_for,
 )
-from appliance.store import AsyncStore
+from appliance.store import AsyncStore, Store
+
+log = logging.getLogger(__name__)
 
 
 def check_agent(req: CreateRequest, settings: Settings) -> None:
@@ -208,3 +217,25 @@ def _github_repos(primary: repos.RepoInfo, extras: tuple[ExtraRepo, ...]) -> tup
     for extra in extras:
         found += repos.github_remotes(Path(extra.repo_path), primary.owner)
     return tuple(dict.fromkeys(found))
+
+
+def fill_github_repos(store: Store) -> list[str]:
+    """Record the GitHub repositories of each session made before they were recorded (its
+    column NULL: until then the proxy lets it write to none), read from its repositories'
+    remotes as a create reads them; the names of the sessions filled. A repository that
+    cannot be read gives none (safe: the session writes to no repository on GitHub)."""
+    filled = []
+    for row in store.rows("SELECT id FROM sessions WHERE github_repos IS NULL"):
+        session = store.get_session(row["id"])
+        if session is None:
+            continue
+        try:
+            found = _github_repos(repos.repo_facts(session.repo_path), session.extra_repos)
+        except (GitError, InvalidInput, OSError) as exc:
+            log.warning("the GitHub remotes of %s's repository could not be read (%s): it "
+                        "writes to no repository on GitHub", session.name, exc,
+                        extra={"session": session.id})
+            found = ()
+        store.update_session(session.id, github_repos=found)
+        filled.append(session.name)
+    return filled

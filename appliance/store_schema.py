@@ -279,9 +279,11 @@ MIGRATIONS: tuple[str, ...] = (
     )
     """,
     # 12: the session's repositories on GitHub (its repositories' GitHub remotes when it
-    # was made), the only ones its writes there reach (proxy/ownrepos.py), as JSON
+    # was made), the only ones its writes there reach (proxy/ownrepos.py), as JSON; NULL
+    # for a session made before, until the reconciler reads its remotes at its start
+    # (admission.fill_github_repos)
     """
-    ALTER TABLE sessions ADD COLUMN github_repos TEXT NOT NULL DEFAULT '[]'
+    ALTER TABLE sessions ADD COLUMN github_repos TEXT
     """,
 )
 

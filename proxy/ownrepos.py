@@ -81,13 +81,16 @@ def node_refusal(node_id: str, node: object, own: Collection[str],
 
 
 def nodes_refusal(ids: tuple[str, ...], doc: object, own: Collection[str],
-                  session_name: str) -> str | None:
-    """Why a GraphQL write naming ``ids`` is refused for the repository of one of them,
-    given GitHub's answer ``doc`` to the ``nodes`` question, or None. A node answered null
-    names nothing; an answer that does not read is ``whose.py``'s to refuse."""
+                  session_name: str, placed: Collection[str]) -> str | None:
+    """Why a GraphQL write naming ``ids`` is refused for the repository of one of them given
+    where GitHub reads a node id (``placed``: ``graphql.id_places``), given GitHub's answer
+    ``doc`` to the ``nodes`` question, or None. A string elsewhere (a comment's body that
+    happens to spell another repository's id) names nothing; a node answered null names
+    nothing either; an answer that does not read is ``whose.py``'s to refuse."""
     data = doc.get("data") if isinstance(doc, dict) else None
     found = data.get("nodes") if isinstance(data, dict) else None
     if not isinstance(found, list) or len(found) != len(ids):
         return None
-    return next((why for node_id, node in zip(ids, found, strict=True) if node is not None
+    return next((why for node_id, node in zip(ids, found, strict=True)
+                 if node is not None and node_id in placed
                  and (why := node_refusal(node_id, node, own, session_name)) is not None), None)

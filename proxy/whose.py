@@ -273,7 +273,7 @@ def refusal(q: Question, session_name: str, status: int, answer: bytes,
     if q.path == GRAPHQL:
         doc = answer_json(answer) if status == 200 and own is not None else None
         elsewhere = None if own is None else ownrepos.nodes_refusal(
-            q.ids, doc, own, session_name)
+            q.ids, doc, own, session_name, q.placed)
         return elsewhere or _nodes_refusal(q, mine, status, answer, owned)
     if q.same:
         if set(node(q, status, answer)) & owned:

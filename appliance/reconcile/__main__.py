@@ -7,6 +7,7 @@ from functools import partial
 
 import trio
 
+from appliance.admission import fill_github_repos
 from appliance.backends import open_backends
 from appliance.backends.docker_network import SessionNetwork, ensure_patiently
 from appliance.config import load_settings
@@ -58,6 +59,10 @@ def main() -> None:
     configure_logging()
     with ends_clearly(log):
         reconciler = build()
+        filled = fill_github_repos(reconciler.store.sync)
+        if filled:
+            log.info("recorded the GitHub repositories of %d sessions made before they were "
+                     "recorded: %s", len(filled), ", ".join(filled))
         trio.run(partial(run_until_signalled, reconciler.serve, drain=reconciler.drain,
                          grace=10.0, name="reconciler"))
 

@@ -299,3 +299,41 @@ def test_a_repositorys_github_remotes_are_every_remote_on_github_once(repo: Path
 
 def test_a_repository_without_remotes_has_no_github_repository(repo: Path) -> None:
     assert repos.github_remotes(repo, OWNER) == ()
+
+
+def test_a_session_made_before_its_github_repositories_were_recorded_gets_them_at_start(
+        repo: Path, tmp_path: Path) -> None:
+    """A session made before the appliance recorded its GitHub repositories has none on its
+    row (NULL), so the proxy lets it write to no repository on GitHub, its own branch's
+    push included; the reconciler's start reads them from its repository's remotes as a
+    create does, and a repository that is gone gives none, never another's."""
+    from dataclasses import replace
+
+    from appliance.admission import fill_github_repos
+    from appliance.proxystore import credentials, github_repos
+    from appliance.store import Store
+    from tests.unit.test_store import make_session
+
+    sh(repo, "remote", "add", "origin", "https://github.com/octo/app.git")
+    sh(repo, "remote", "add", "mirror", "https://gitlab.com/octo/app.git")
+    store = Store.open(tmp_path / "db.sqlite")
+    try:
+        old = store.insert_session(replace(make_session("old"), repo_path=str(repo)))
+        gone = store.insert_session(replace(make_session("gone"),
+                                            repo_path=str(tmp_path / "moved-away")))
+        new = store.insert_session(replace(make_session("new"), repo_path=str(repo),
+                                           github_repos=("made/later",)))
+        with store.transaction() as conn:  # as the upgrade leaves the sessions made before
+            conn.execute("UPDATE sessions SET github_repos = NULL WHERE id != ?", (new.id,))
+        seen = {r["name"]: github_repos(r["github_repos"]) for r in credentials(store)}
+        assert seen == {"old": frozenset(), "gone": frozenset(), "new": {"made/later"}}
+
+        assert sorted(fill_github_repos(store)) == ["gone", "old"]
+        seen = {r["name"]: github_repos(r["github_repos"]) for r in credentials(store)}
+        assert seen == {"old": {"octo/app"}, "gone": frozenset(), "new": {"made/later"}}
+        got = store.get_session(old.id)
+        assert got is not None and got.github_repos == ("octo/app",)
+        assert store.get_session(gone.id) is not None
+        assert fill_github_repos(store) == []  # once: a session recorded is left as it is
+    finally:
+        store.close()

@@ -73,16 +73,21 @@ MINE = {"__typename": "Issue", "repository": {"nameWithOwner": "octo/app"}}
 THEIRS = {"__typename": "Issue", "repository": {"nameWithOwner": "p/s"}}
 
 
-@pytest.mark.parametrize(("ids", "doc", "refused"), [
-    (("I_1", "x"), _answer(MINE, None), None),  # a string that names nothing is no node
-    (("I_1", "I_2"), _answer(MINE, THEIRS), "p/s is not one of"),
-    (("I_2",), _answer({"__typename": "Discussion"}), "could not be learnt"),
-    (("I_1", "U_1"), _answer(MINE, {"__typename": "User"}), None),
+@pytest.mark.parametrize(("ids", "doc", "refused", "placed"), [
+    (("I_1", "x"), _answer(MINE, None), None, None),  # a string that names nothing: no node
+    (("I_1", "I_2"), _answer(MINE, THEIRS), "p/s is not one of", None),
+    (("I_2",), _answer({"__typename": "Discussion"}), "could not be learnt", None),
+    (("I_1", "U_1"), _answer(MINE, {"__typename": "User"}), None, None),
     # An answer that does not read is whose.py's to refuse (it says why): none here.
-    (("I_1",), {"errors": [{"type": "FORBIDDEN"}]}, None),
-    (("I_1", "I_2"), _answer(MINE), None),
-    (("I_1",), None, None),
+    (("I_1",), {"errors": [{"type": "FORBIDDEN"}]}, None, None),
+    (("I_1", "I_2"), _answer(MINE), None, None),
+    (("I_1",), None, None, None),
+    # Another repository's id written where GitHub reads no id (a comment's body that
+    # quotes it) is text: the write does not reach that repository.
+    (("I_1", "I_2"), _answer(MINE, THEIRS), None, {"I_1"}),
+    (("I_1", "I_2"), _answer(MINE, THEIRS), "p/s is not one of", {"I_2"}),
 ])
-def test_nodes_refusal(ids: tuple[str, ...], doc: object, refused: str | None) -> None:
-    why = ownrepos.nodes_refusal(ids, doc, OWN, "s")
+def test_nodes_refusal(ids: tuple[str, ...], doc: object, refused: str | None,
+                       placed: set[str] | None) -> None:
+    why = ownrepos.nodes_refusal(ids, doc, OWN, "s", set(ids) if placed is None else placed)
     assert (why is None) if refused is None else (why is not None and refused in why)
