@@ -119,7 +119,8 @@ async def _turn(turns: dict[str, trio.Lock], session: Session, what: str
     """``session``'s turn in ``turns`` (one at a time per session)."""
     turn = turns.setdefault(session.id, trio.Lock())
     if turn.locked():
-        log.info("a %s of %s waits for the one under way", what, session.name)
+        log.info("a %s of %s waits for the one under way", what, session.name,
+                 extra={"session": session.id})
     try:
         async with turn:
             yield

@@ -136,11 +136,12 @@ async def handle(
             return False
     except ClientProtocolError as exc:
         meter.error, meter.decision = "CLIENT_PROTOCOL_ERROR", Decision.ERROR
-        log.info("client broke HTTP/1.1 mid-request: %s", exc)
+        log.info("client broke HTTP/1.1 mid-request: %s", exc,
+                 extra={"session": session.session_id})
         return False
     except ClientGone as exc:
         meter.error = meter.error or "CLIENT_GONE"
-        log.debug("client gone: %s", exc)
+        log.debug("client gone: %s", exc, extra={"session": session.session_id})
         return False
     finally:
         state.lasting.end(meter)

@@ -37,7 +37,8 @@ class Made:
                 await trio.to_thread.run_sync(madestore.record, self._store, session_id, made,
                                               limiter=self._limiter)
         except Exception:
-            log.exception("cannot record what a session created on GitHub")
+            log.exception("cannot record what a session created on GitHub",
+                          extra={"session": session_id})
 
     async def which(self, session_id: str, named: tuple[Item, ...]) -> frozenset[Item]:
         seen = self._seen.get(session_id, set())
