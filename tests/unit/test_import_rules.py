@@ -69,10 +69,11 @@ def test_the_checker_sees_violations(tmp_path: Path) -> None:
     assert tops & FORBIDDEN["appliance"] == {"api", "quart"}
 
 
-#: Concrete backends and their SDKs: only the core's backend factory may name them.
-CONCRETE = ("appliance.backends.docker", "appliance.backends.docker_exec",
-            "appliance.backends.docker_network", "appliance.backends.kubernetes", "docker",
-            "kubernetes")
+#: Concrete backends (every module of ``appliance/backends`` but the protocol) and their
+#: SDKs: only the core's backend factory may name them.
+CONCRETE = (*(f"appliance.backends.{p.stem}" for p in sorted((ROOT / "appliance" / "backends")
+                                                             .glob("*.py"))
+              if p.stem not in ("__init__", "base")), "docker", "kubernetes")
 
 
 def imported_modules(path: Path) -> set[tuple[int, str]]:
@@ -103,9 +104,13 @@ def test_the_edges_never_import_a_concrete_backend(package: str) -> None:
 
 def test_the_backend_checker_sees_a_violation(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
-    sample.write_text("from appliance.backends.docker import DockerBackend\nimport docker\n")
+    sample.write_text("from appliance.backends.docker import DockerBackend\nimport docker\n"
+                      "from appliance.backends import docker_freeze\n")
     names = {name for _line, name in imported_modules(sample)}
     assert "appliance.backends.docker.DockerBackend" in names and "docker" in names
+    assert "appliance.backends.docker_freeze" in names
+    assert {"appliance.backends.docker_freeze", "appliance.backends.kubernetes_exec"} \
+        <= set(CONCRETE) and "appliance.backends.base" not in CONCRETE
 
 
 def test_every_module_imports_first_in_a_fresh_interpreter() -> None:
