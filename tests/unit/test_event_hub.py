@@ -35,13 +35,14 @@ async def test_the_apis_own_write_reaches_a_viewer_without_the_tailers_poll(
     store = AsyncStore(sync)
     hub = EventHub(store, poll_seconds=NEVER)
     got: list[Event] = []
-    waiting = trio.Event()
+    waiting, viewed = trio.Event(), trio.Event()
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(hub.serve)
 
             async def view() -> None:
                 got.extend(await _viewer(hub, store, hub.latest, waiting))
+                viewed.set()
 
             # A bound against a hang, not a speed: the tailer would look only in an hour.
             with trio.fail_after(30):
@@ -49,8 +50,7 @@ async def test_the_apis_own_write_reaches_a_viewer_without_the_tailers_poll(
                 await waiting.wait()  # the viewer is parked on the hub
                 written = await store.run(sync.append_event, None, "hook", {"hook": "Stop"})
                 hub.poke()
-                while not got:
-                    await trio.sleep(0.01)
+                await viewed.wait()
             nursery.cancel_scope.cancel()
     finally:
         sync.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,8 +22,16 @@ from appliance.placeholders import placeholder_env
 from appliance.sessions import Agent, Session, SessionId
 
 
+class Posts(list[tuple[str, dict[str, Any]]]):
+    """What the hooks posted, and an event set as each arrives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived = threading.Event()
+
+
 class _Recorder(BaseHTTPRequestHandler):
-    got: list[tuple[str, dict[str, Any]]]
+    got: Posts
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -32,13 +39,14 @@ class _Recorder(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["content-length"]))
         self.got.append((self.headers["authorization"], json.loads(body)))
+        self.got.arrived.set()
         self.send_response(204)
         self.end_headers()
 
 
 @pytest.fixture
-def server() -> Iterator[tuple[str, list[tuple[str, dict[str, Any]]]]]:
-    got: list[tuple[str, dict[str, Any]]] = []
+def server() -> Iterator[tuple[str, Posts]]:
+    got = Posts()
     handler = type("H", (_Recorder,), {"got": got})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -144,7 +152,7 @@ def test_a_print_session_says_completed_then_exited(tmp_path: Path,
 
 
 def test_the_pane_watcher_ends_with_the_agent(tmp_path: Path,
-                                              server: tuple[str, list[Any]]) -> None:
+                                              server: tuple[str, Posts]) -> None:
     """The watcher on a real tmux server of its own: it reads the agent's screen, and stops
     once the pane runs the shell left after the agent, whose screen would say otherwise."""
     url, got = server
@@ -170,10 +178,7 @@ def test_the_pane_watcher_ends_with_the_agent(tmp_path: Path,
         proc = subprocess.Popen(["bash", str(watcher)], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            for _ in range(100):
-                if got:
-                    break
-                time.sleep(0.1)
+            assert got.arrived.wait(timeout=30), "the watcher posted nothing"
             assert [e["event"]["type"] for _, e in got] == ["PreToolUse"]
             # The agent exits; the shell left behind shows what would read as waiting.
             tmux("respawn-pane", "-k", "-t", "agent",

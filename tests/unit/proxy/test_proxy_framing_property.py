@@ -77,9 +77,13 @@ class Recorder:
     leftovers: dict[int, bytes] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     connections: int = 0
+    #: Connections not yet closed, and an event set whenever the last of them closes.
+    open: int = 0
+    all_closed: trio.Event = field(default_factory=trio.Event)
 
     async def handle(self, stream: trio.SocketStream) -> None:
         cid, self.connections = self.connections, self.connections + 1
+        self.open += 1
         buf = b""
         try:
             while data := await stream.receive_some(65536):
@@ -102,6 +106,10 @@ class Recorder:
             if buf:
                 self.leftovers[cid] = buf
             await stream.aclose()
+            self.open -= 1
+            if not self.open:
+                self.all_closed.set()
+                self.all_closed = trio.Event()
 
 
 def parse_one(buf: bytes) -> tuple[tuple[str, str, str, bytes], int] | None:
@@ -327,7 +335,8 @@ def run_once(store: Store, ids: dict[str, tuple[str, str]], a: Stream, b: Stream
                             clients.start_soon(_client, bound.port, home / "ca.pem", sid, token,
                                                name, stream, tunnel)
                     state.stop()
-                    await trio.sleep(0.05)  # the upstream side of the last exchanges closes
+                    while recorder.open:  # the upstream side of the last exchanges closes
+                        await recorder.all_closed.wait()
                     nursery.cancel_scope.cancel()
 
         trio.run(main)
