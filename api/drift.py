@@ -10,9 +10,9 @@ from quart import Blueprint
 from api.context import current
 from api.openapi import RouteDoc, documented, err, ok
 from appliance import trees
-from appliance.reconcile.plan import PlanSettings
+from appliance.reconcile.plan import SETTLED_PHASES, PlanSettings
 from appliance.reconcile.report import report
-from appliance.sessions import Phase, utcnow
+from appliance.sessions import utcnow
 
 blueprint = Blueprint("reconcile", __name__)
 
@@ -33,9 +33,7 @@ async def reconcile_report() -> dict[str, Any]:
     observed = [w for b in ctx.backends.values() for w in await b.list_workloads()]
 
     def missing() -> set[str]:
-        return {s.id for s in sessions
-                if s.phase in (Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED)
-                and trees.workspace_gone(s)}
+        return {s.id for s in sessions if s.phase in SETTLED_PHASES and trees.workspace_gone(s)}
 
     cfg = PlanSettings(max_attempts=ctx.settings.max_attempts,
                        stable_seconds=ctx.settings.stable_seconds)

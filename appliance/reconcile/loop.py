@@ -45,6 +45,7 @@ from appliance.reconcile import contain, creating, pods, pullwatch, rebuild, syn
 from appliance.reconcile.deps import Deps
 from appliance.reconcile.metrics import ReconcilerMetrics
 from appliance.reconcile.plan import (
+    SETTLED_PHASES,
     Action,
     Create,
     Delete,
@@ -207,8 +208,7 @@ class Reconciler:
         observed = await self._observe(sessions)
         reachable = [s for s in sessions if str(s.backend) not in self._down]
         # Whose branch is looked at: sessions with a workspace and nothing in flight.
-        settled = [s for s in reachable if s.id not in self.busy
-                   and s.phase in (Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED)]
+        settled = [s for s in reachable if s.id not in self.busy and s.phase in SETTLED_PHASES]
         remote = [s for s in settled if pods.on_kubernetes(s)]
         tips, missing = await trio.to_thread.run_sync(
             _read_workspaces, [s for s in settled if not pods.on_kubernetes(s)])

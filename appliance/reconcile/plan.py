@@ -163,6 +163,9 @@ _ORDER: dict[type, int] = {
     Recreate: 2, Remake: 2,
     Mark: 3, SyncBranch: 4, Rename: 4,
 }
+#: Phases in which the reconciler reads a session's workspace (its branch tip, whether its
+#: folders stand) when nothing is in flight for it; ``GET /api/reconcile`` reads the same.
+SETTLED_PHASES = frozenset({Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED})
 #: Phases in which a session has a workspace whose branch is worth bringing in.
 _SYNCED_PHASES = frozenset({Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED, Phase.COMPLETED})
 
