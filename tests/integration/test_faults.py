@@ -46,6 +46,11 @@ def worktree_list(repo: Path) -> str:
          "not a branch"),
         ({"repo_path": "{repo}", "name": "ok", "memory": "lots"}, 400, "memory", "size like"),
         ({"repo_path": "{rootrepo}", "name": "ok"}, 400, "repo_path", "belongs to root"),
+        # A backend this appliance does not run is refused, never run on Docker instead.
+        ({"repo_path": "{repo}", "name": "ok", "backend": "kubernetes"}, 400, "backend",
+         "not configured on this appliance"),
+        ({"repo_path": "{repo}", "name": "ok", "backend": "lambda"}, 400, "backend",
+         "not one of"),
     ],
 )
 def test_create_rejects_bad_input_with_the_reason(
