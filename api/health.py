@@ -15,11 +15,11 @@ from quart import Blueprint, request
 from api.context import current
 from api.guard import caller_of
 from api.openapi import OBJECT, RouteDoc, documented, ok
-from appliance import __version__
+from appliance import __version__, wire
 from appliance.audit import AUDIT_RESERVE_BYTES, AUDIT_RESERVE_FILES, Room, room_at
 from appliance.diskuse import DU_SECONDS, largest_workspaces
 from appliance.errors import BackendUnavailable, ClauderonError
-from appliance.sessions import AgentStatus, Phase, Session
+from appliance.sessions import Session
 from appliance.trees import home_dir, host_workspace
 
 PING_SECONDS = 5.0
@@ -150,12 +150,6 @@ async def health() -> tuple[dict[str, Any], int]:
         "disk": disk,
         "database": {"path": str(ctx.settings.db_path),
                      "schema_version": await ctx.store.run(ctx.store.sync.schema_version)},
-        "sessions": {"total": len(sessions),
-                     "failed": sum(s.phase is Phase.FAILED for s in sessions),
-                     "model_failing": sum(s.phase is Phase.RUNNING and bool(s.model_error)
-                                          for s in sessions),
-                     "agent_exited": sum(s.phase is Phase.RUNNING
-                                         and s.agent_status is AgentStatus.EXITED
-                                         for s in sessions)},
+        "sessions": wire.counts((s.phase, s.agent_status, s.model_error) for s in sessions),
         "latest_event": ctx.hub.latest,
     }, code

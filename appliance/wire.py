@@ -17,7 +17,7 @@ proxy sees its model requests fail — ``model_error`` says why: :func:`agent_st
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from typing import Literal
 
@@ -93,6 +93,18 @@ def filters_of(phase: Phase, agent_status: AgentStatus, model_error: str | None 
     shows under."""
     state = agent_state(phase, agent_status, model_error)
     return [str(f) for f, keep in _FILTERS.items() if keep(phase, state)]
+
+
+def counts(sessions: Iterable[tuple[Phase, AgentStatus, str | None]]) -> dict[str, int]:
+    """How many sessions (each its phase, agent status and model error) have failed, and
+    how many running ones wait on a failing model or an exited agent, counted as the lists
+    show them (:func:`agent_state`): a session is counted under one state, never two."""
+    seen = [(phase, agent_state(phase, status, error)) for phase, status, error in sessions]
+    running = [state for phase, state in seen if phase is Phase.RUNNING]
+    return {"total": len(seen),
+            "failed": sum(_FILTERS[ListFilter.FAILED](p, s) for p, s in seen),
+            "model_failing": running.count(AgentState.MODEL_FAILING),
+            "agent_exited": running.count(AgentState.EXITED)}
 
 
 def shown_under(chosen: ListFilter | Literal["unarchived"] | None, phase: Phase,

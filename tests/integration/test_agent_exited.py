@@ -97,3 +97,24 @@ def test_an_agent_whose_session_is_over_cannot_say_it_waits_for_a_person(
     s = appliance.wait_phase("over", "completed", timeout=60)
     assert (s["desired"], s["agent_status"]) == ("completed", "idle"), s
     assert waiting(appliance) == []
+
+
+def test_the_health_counts_an_exited_agent_as_the_lists_show_it(
+        appliance: Appliance, repo: Path) -> None:
+    """An agent that exited after its model failed shows as exited (restart it), not as a
+    failing model, in the list; the health's counts say the same, not both."""
+    from appliance import controlstore
+    from appliance.store import Store
+
+    create(appliance, repo, "spent")
+    appliance.hook("spent", "Exited")
+    store = Store.open(appliance.settings.db_path)  # where the proxy writes it
+    try:
+        with store.transaction() as conn:
+            controlstore.set_model_errors(store, conn, {appliance.session("spent")["id"]:
+                                                        "the model answered 401"})
+    finally:
+        store.close()
+    assert appliance.session("spent")["agent_state"] == "exited"
+    counts = appliance.client().get("/api/health")["sessions"]
+    assert (counts["agent_exited"], counts["model_failing"]) == (1, 0), counts

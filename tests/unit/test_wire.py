@@ -8,6 +8,7 @@ from dataclasses import fields
 from datetime import UTC, datetime
 
 import jsonschema
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -163,3 +164,18 @@ def test_actions_are_the_verbs_allowed_now() -> None:
     assert "message" not in no_container["actions"] and "attach" not in no_container["actions"]
     assert verbs.refusal(verbs.Verb.MESSAGE, session(phase=Phase.STOPPED, backend_id="c1")) \
         == "flaky is stopped; start it to send a message"
+
+
+@pytest.mark.parametrize(("phase", "status", "error", "expected"), [
+    (Phase.FAILED, AgentStatus.UNKNOWN, None, (1, 0, 0)),
+    (Phase.RUNNING, AgentStatus.WORKING, "401", (0, 1, 0)),
+    (Phase.RUNNING, AgentStatus.EXITED, None, (0, 0, 1)),
+    (Phase.RUNNING, AgentStatus.EXITED, "401", (0, 0, 1)),  # exited wins, as in the lists
+    (Phase.STOPPED, AgentStatus.EXITED, "401", (0, 0, 0)),  # history, not a state
+    (Phase.RUNNING, AgentStatus.IDLE, None, (0, 0, 0)),
+])
+def test_the_health_counts_are_the_lists_states(
+        phase: Phase, status: AgentStatus, error: str | None, expected: tuple[int, ...]) -> None:
+    got = wire.counts([(phase, status, error)])
+    assert (got["failed"], got["model_failing"], got["agent_exited"]) == expected
+    assert got["total"] == 1
