@@ -7,6 +7,7 @@ pod delete with a 500 as a control plane with a slow etcd does."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,3 +59,29 @@ def test_a_stop_and_a_delete_the_cluster_fails_say_so_on_the_session(kube: Kube)
     wait_for(lambda: not app.client().get("/api/sessions", all="true")["sessions"],
              timeout=120, what="the session gone once the cluster deletes again")
     assert kube.names("pods") == []
+
+
+def test_an_orphan_pod_the_cluster_will_not_delete_is_told_in_the_events(kube: Kube) -> None:
+    """A pod whose session is gone from the database (a backup restored from before it) is
+    an orphan; while the cluster fails its delete, the events say so, naming the pod."""
+    from appliance.store import Store
+
+    app = kube.app
+    s = app.client().post("/api/sessions", {"repo_path": str(kube.repo), "name": "kstray",
+                                            "backend": "kubernetes"})["session"]
+    assert app.wait_phase("kstray", "running", "failed", timeout=120)["phase"] == "running"
+    refuse = kube.state / "refuse-delete"
+    refuse.write_text("pods\n")
+    store = Store.open(app.settings.db_path)
+    try:
+        store.delete_session(s["id"])
+        told = [json.loads(row[0]) for row in wait_for(lambda: store.rows(
+            "SELECT payload FROM events WHERE kind = 'orphan_removal_failed'"), timeout=60,
+            what="the failing removal of the orphan told in the events")]
+    finally:
+        store.close()
+    assert told[0]["name"] == "clauderon-kstray" and "etcdserver" in told[0]["reason"], told
+    assert kube.names("pods") == ["clauderon-kstray"]
+    refuse.unlink()
+    wait_for(lambda: kube.names("pods") == [], timeout=120,
+             what="the orphan removed once the cluster deletes again")
