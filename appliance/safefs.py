@@ -214,12 +214,24 @@ def _refusal(tree: Tree, exc: OSError, parent: int, parts: tuple[str, ...], *,
                         field="path")
 
 
+def _inside(tree: Tree, parts: tuple[str, ...]) -> None:
+    """Refuse ``parts`` unless each is one name in its folder. Not every caller's parts come
+    from :func:`parse`: a branch the agent's ``HEAD`` names is split as they are, and a
+    ``..`` among them walked out of the tree, as root, to any file of the host."""
+    for part in parts:
+        if part in ("", ".", "..") or "/" in part or "\x00" in part:
+            raise InvalidInput(f"{joined(parts)!r} is no path inside {tree.label} ({part!r} "
+                               "is not a name); give one without '..', '.' or '//'",
+                               field="path")
+
+
 @contextmanager
 def _walk(tree: Tree, parts: tuple[str, ...], *, rel: str, final: bool) -> Iterator[int]:
     """A descriptor of the folder ``parts`` names, opened one component at a time.
     ``final``: whether the last of ``parts`` is the one the client asked for. Each parent
     is closed once its child is open: at most two are open at once, where a path of
     one-letter folders held one a component (2,049 for 4 KiB) until the walk ended."""
+    _inside(tree, parts)
     fd = os.open(".", DIR_FLAGS, dir_fd=tree.fd)
     try:
         for i, name in enumerate(parts):
@@ -276,6 +288,7 @@ def open_file(tree: Tree, parts: tuple[str, ...]) -> Iterator[OpenFile]:
     rel = joined(parts)
     if not parts:
         raise InvalidInput(f"the root of {tree.label} is a folder, not a file", field="path")
+    _inside(tree, parts)
     with _walk(tree, parts[:-1], rel=rel, final=False) as folder:
         try:
             fd = os.open(parts[-1], FILE_FLAGS, dir_fd=folder)
