@@ -30,6 +30,7 @@ from collections.abc import Iterable
 
 from proxy.heads import HOP_BY_HOP
 from proxy.inject import Headers
+from proxy.uses import METHOD_OVERRIDES, PATH_OVERRIDES
 
 #: The end of a head as h11 finds it (it also accepts a bare LF, which we then refuse).
 _BLANK_LINE = re.compile(rb"\n\r?\n")
@@ -43,6 +44,11 @@ TRAILER_DROP = HOP_BY_HOP | {
     b"content-length", b"transfer-encoding", b"host", b"authorization", b"x-api-key",
     b"cookie", b"content-type", b"content-encoding", b"content-range", b"expect",
 }
+
+#: Never forwarded in trailers either: what some servers read as the request's method or
+#: path (``uses.py`` refuses them in a head), which a server that folds trailers into the
+#: head would honour past every rule that read the head. An ``_`` counts as a ``-``.
+OVERRIDES = METHOD_OVERRIDES | PATH_OVERRIDES
 
 
 class Ambiguous(ValueError):
@@ -146,4 +152,5 @@ def response_framing(headers: Iterable[tuple[bytes, bytes]]) -> tuple[Headers, b
 
 def clean_trailers(trailers: Iterable[tuple[bytes, bytes]]) -> Headers:
     """Trailer fields worth forwarding: none that frame, route, or authenticate."""
-    return [(k, v) for k, v in trailers if k.lower() not in TRAILER_DROP]
+    return [(k, v) for k, v in trailers if k.lower() not in TRAILER_DROP
+            and k.lower().replace(b"_", b"-") not in OVERRIDES]

@@ -129,3 +129,12 @@ def test_trailers_keep_only_what_neither_frames_nor_authenticates() -> None:
                 (b"authorization", b"Bearer placeholder"), (b"transfer-encoding", b"chunked"),
                 (b"grpc-status", b"0")]
     assert clean_trailers(trailers) == [(b"x-checksum", b"abc"), (b"grpc-status", b"0")]
+
+
+@pytest.mark.parametrize(("name", "kept"), [
+    (b"X-HTTP-Method-Override", False), (b"x-http-method", False), (b"X-Method-Override", False),
+    (b"X_HTTP_Method_Override", False), (b"X-Original-URL", False), (b"x_rewrite_url", False),
+    (b"x-original-urls", True), (b"x-http-methods", True), (b"x-digest", True),
+])
+def test_no_trailer_names_another_method_or_path(name: bytes, kept: bool) -> None:
+    assert (clean_trailers([(name, b"DELETE")]) == [(name, b"DELETE")]) is kept
