@@ -47,23 +47,29 @@ REACTIONS_QUERY = (
     "{ totalCount nodes { id content user { login } } } } } }")
 
 #: A GitHub node id as GitHub writes one now: its kind's capitals, ``_``, then base64url
-#: (never capitals alone: that is an enum's value, ``THUMBS_UP``, ``CHANGES_REQUESTED``).
-_NODE_ID = re.compile(r"[A-Z]{1,8}_(?=[A-Za-z0-9_-]*[a-z0-9])[A-Za-z0-9_-]+")
+#: (never capitals alone: that is an enum's value, ``THUMBS_UP``, ``CHANGES_REQUESTED``),
+#: read as a base64 decoder may: its padding (``=``) given, the standard alphabet's ``+/``
+#: for ``-_``.
+_NODE_ID = re.compile(r"[A-Z]{1,8}_(?=[A-Za-z0-9_+/-]*[a-z0-9])[A-Za-z0-9_+/-]+=*")
 #: What a node id of the older form reads as, once its base64 is undone: ``012:IssueComment1``.
 _LEGACY = re.compile(rb"\d{1,4}:[A-Za-z]+\d*")
+_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/]")
 
 
 def node_id_like(text: str) -> bool:
-    """Whether ``text`` is written as GitHub writes a node id (either form): such a string
-    that names nothing yet, given where an id goes (:func:`proxy.graphql.id_places`), may
-    name what is made next (ids are handed out in order)."""
+    """Whether ``text`` is written as GitHub writes a node id (either form), or as a decoder
+    reads as one: such a string that names nothing yet, given where an id goes
+    (:func:`proxy.graphql.id_places`), may name what is made next (ids are handed out in
+    order)."""
+    text = text.strip()
     if _NODE_ID.fullmatch(text):
         return True
-    # Read as GitHub's server reads one (graphql-ruby's ``urlsafe_decode64``): its padding
-    # may be left off, and ``-_`` stand for ``+/``.
-    padded = text if text.endswith("=") else text + "=" * (-len(text) % 4)
+    # Read as a lenient decoder reads one (Ruby's ``unpack("m")``): ``-_`` stand for ``+/``,
+    # padding and any other character are read away.
+    kept = _NOT_BASE64.sub("", text.replace("-", "+").replace("_", "/"))
+    kept = kept[:len(kept) - (len(kept) % 4 == 1)]  # a lone last character carries no byte
     try:
-        plain = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+        plain = base64.b64decode(kept + "=" * (-len(kept) % 4))
     except (binascii.Error, ValueError):
         return False
     return _LEGACY.fullmatch(plain) is not None
