@@ -42,7 +42,7 @@ import re
 from urllib.parse import unquote
 
 from appliance.methods import READS
-from proxy import graphql
+from proxy import gqlform, graphql
 
 #: The ref-update commands of a push are read this far at most before deciding.
 MAX_COMMANDS = 256 * 1024
@@ -310,6 +310,8 @@ def api_refusal(session_name: str, method: str, path: str, body: bytes | None) -
 
 
 def _graphql_refusal(body: bytes | None, mine: str) -> str | None:
+    if (stored := gqlform.keys_refusal(body)) is not None:  # a document run by its hash
+        return stored
     query = _json_field(body, "query")
     if not isinstance(query, str):
         return "a GraphQL request whose query cannot be read cannot be checked"

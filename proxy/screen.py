@@ -24,7 +24,7 @@ from appliance.egress import Decision as EgressDecision
 from appliance.egress import mode_of
 from appliance.methods import READS
 from appliance.placeholders import Placeholder
-from proxy import creates, gitguard, githost, ownrepos, refusals, uses, whose
+from proxy import creates, gitguard, githost, gqlform, ownrepos, refusals, uses, whose
 from proxy.directory import SessionAuth
 from proxy.framing import has_body, request_framing
 from proxy.heads import Target
@@ -230,6 +230,9 @@ async def guard_remote(state: ProxyState, client: HttpSide, request: h11.Request
         return None, None if why is None else (
             refusals.owner_refused(target.host, why) if session.owner
             else refusals.remote_refused(session.name, target.host, why))
+    if target.host == gitguard.GITHUB_API and (why := gqlform.method_refusal(
+            method, target.path, body=has_body(request_framing(request.headers)))):
+        return None, refusals.remote_refused(session.name, target.host, why)
     if not (push or api):
         return None, None
     judge = partial(_judge_remote, state, session=session, verdict=verdict, method=method,

@@ -280,6 +280,12 @@ def gql(query: str) -> bytes:
     (gql("mutation {\u00a0mergePullRequest(input: {}) { x } }"), True),
     (json.dumps({"variables": {}}).encode(), True),
     (None, True),
+    # A stored document, run by its hash or id in place of the one read.
+    (json.dumps({"query": "query { viewer { login } }",
+                 "extensions": {"persistedQuery": {"sha256Hash": "ab"}}}).encode(), True),
+    (json.dumps({"query": "query { viewer { login } }", "doc_id": "1"}).encode(), True),
+    (json.dumps({"query": "query { viewer { login } }", "operationName": None}).encode(),
+     False),
 ])
 def test_github_graphql_writes(body: bytes | None, refused: bool) -> None:
     why = gitguard.api_refusal("mine", "POST", "/graphql", body)
