@@ -13,7 +13,8 @@ proxy asks GitHub, with the credential the write carries, what it names
 
 The person's words are theirs too: GitHub sees the person as the author of everything the
 token writes, so nothing it answers tells the session's apart. A session opens issues,
-comments, reviews and reacts anywhere, but a write that *changes* an issue, a comment, a
+comments, reviews and reacts anywhere in its own repositories (:mod:`proxy.ownrepos`
+judges which), but a write that *changes* an issue, a comment, a
 review, a thread or a reaction (an edit, closing, labels, assignees, a deletion, a
 dismissal) passes only on the session's own pull request itself, or on what the session
 made (:mod:`proxy.creates`, remembered in the store; :func:`claims`, :func:`made`) — an
@@ -21,11 +22,9 @@ issue by its number only while GitHub gives it the node id its create was answer
 (:func:`still_mine`: a repository made again under its name gives its numbers out again).
 The person's comments, reviews and reactions on the session's own pull request stay theirs.
 
-Asking, not remembering: the person opens a session's pull request from the appliance too
-(under the appliance's own identity), a pull request outlives the proxy's memory, and
-GitHub is where a pull request's head is known. It costs a session's write to a pull
-request one read first; what cannot be learnt (GitHub down, an answer that does not read)
-refuses the write.
+Asking, not remembering: the person opens a session's pull request from the appliance too,
+a pull request outlives the proxy's memory, and GitHub knows its head. It costs a write
+one read first; what cannot be learnt (GitHub down, an answer that does not read) refuses it.
 """
 
 from __future__ import annotations
