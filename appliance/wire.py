@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Literal
 
 from appliance import multirepo, pullstate, verbs
+from appliance.agents import plans
 from appliance.pullstate import Checks, Mergeable, PullState, Review
 from appliance.sessions import Agent, AgentStatus, BackendKind, Desired, Phase, Rebuild, Session
 from appliance.wire_controls import (
@@ -276,6 +277,21 @@ ERROR: tuple[Field, ...] = (
     Field("field", {**STR, "description": "The request field concerned."}, required=False),
 )
 
+PLAN_STEP: tuple[Field, ...] = (
+    Field("text", {**STR, "description": "At most 1,000 characters (a cut says so)"}),
+    Field("status", {**enum_of(plans.Status),
+                     "description": "Any other word the agent wrote is pending"},
+          lambda s: str(s.status)),
+)
+PLAN: tuple[Field, ...] = (
+    Field("text", {**STR, "description": "The plan in Markdown, or what explains its steps "
+                   "('' for none); at most 20,000 characters (a cut says so)"}),
+    Field("steps", {"type": "array", "items": schema(PLAN_STEP),
+                    "description": "A to-do list, in order: at most 200 steps"},
+          lambda p: [render(PLAN_STEP, s) for s in p.steps]),
+    Field("more_steps", {**INT, "description": "Steps the agent wrote past those, left out"}),
+)
+
 MESSAGE: tuple[Field, ...] = (
     Field("kind", {"type": "string",
                    "enum": ["user", "assistant", "tool_call", "tool_result", "plan"],
@@ -286,6 +302,12 @@ MESSAGE: tuple[Field, ...] = (
     Field("tool", OPT_STR),
     Field("tool_id", OPT_STR),
     Field("input", {"description": "A tool call's arguments, as the agent sent them"}),
+    Field("plan", {"anyOf": [schema(PLAN, description="A plan in one shape: a free text, a "
+                                         "to-do list, or both (bounded: the agent wrote "
+                                         "it)"), {"type": "null"}],
+                   "description": "A plan message's plan, whatever agent wrote it (null "
+                   "for the other kinds): read it, not input"},
+          lambda m: None if m.plan is None else render(PLAN, m.plan)),
     Field("is_error", BOOL),
 )
 

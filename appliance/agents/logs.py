@@ -28,7 +28,7 @@ from enum import StrEnum
 from typing import Any
 
 from appliance import wire
-from appliance.agents import claude_setup, codex_setup, gemini_setup
+from appliance.agents import plans
 from appliance.sessions import Agent
 from appliance.wire_fields import render
 
@@ -46,7 +46,8 @@ class Kind(StrEnum):
     ASSISTANT = "assistant"
     TOOL_CALL = "tool_call"
     TOOL_RESULT = "tool_result"
-    #: A tool call that plans rather than acts (each agent names its own: PLAN_TOOLS).
+    #: A tool call that plans rather than acts (each agent names its own: PLAN_TOOLS);
+    #: its ``plan`` says what it plans (:mod:`appliance.agents.plans`).
     PLAN = "plan"
 
 
@@ -57,6 +58,8 @@ class Message:
     tool: str | None = None
     tool_id: str | None = None
     input: Any = None
+    #: A plan message's plan, in the one shape every agent's is read into.
+    plan: plans.Plan | None = None
     is_error: bool = False
     ts: str | None = None
 
@@ -112,11 +115,13 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-def _tool_call(name: Any, plan_tools: frozenset[str], **fields: Any) -> Message:
-    """A tool call, or a plan step when the agent's tool plans rather than acts."""
+def _tool_call(agent: Agent, name: Any, *, input: Any, **fields: Any) -> Message:
+    """A tool call, or a plan when the agent's tool plans rather than acts (its plan read
+    into the one shape the clients read: :mod:`appliance.agents.plans`)."""
     tool = _string(name)
-    return Message(kind=Kind.PLAN if tool in plan_tools else Kind.TOOL_CALL, tool=tool,
-                   **fields)
+    plan = plans.plan_of(agent, tool, input)
+    return Message(kind=Kind.TOOL_CALL if plan is None else Kind.PLAN, tool=tool,
+                   input=input, plan=plan, **fields)
 
 
 def claude_messages(entry: dict[str, Any]) -> list[Message]:
@@ -138,7 +143,7 @@ def claude_messages(entry: dict[str, Any]) -> list[Message]:
             case "text" if block.get("text"):
                 out.append(Message(kind=said, text=str(block["text"]), ts=ts))
             case "tool_use":
-                out.append(_tool_call(block.get("name"), claude_setup.PLAN_TOOLS,
+                out.append(_tool_call(Agent.CLAUDE, block.get("name"),
                                       tool_id=_string(block.get("id")),
                                       input=block.get("input"), ts=ts))
             case "tool_result":
@@ -174,7 +179,7 @@ def codex_messages(entry: dict[str, Any]) -> list[Message]:
             return []
         case "function_call" | "custom_tool_call":
             raw = item.get("arguments", item.get("input"))
-            return [_tool_call(item.get("name"), codex_setup.PLAN_TOOLS, tool_id=call_id,
+            return [_tool_call(Agent.CODEX, item.get("name"), tool_id=call_id,
                                input=_json_or_text(raw), ts=ts)]
         case "local_shell_call":
             return [Message(kind=Kind.TOOL_CALL, tool="shell", tool_id=call_id,
@@ -193,7 +198,7 @@ def gemini_messages(entry: dict[str, Any]) -> list[Message]:
     if kind == "gemini":
         calls = entry.get("toolCalls")
         if isinstance(calls, list) and calls:
-            return [_tool_call(call.get("name"), gemini_setup.PLAN_TOOLS,
+            return [_tool_call(Agent.GEMINI, call.get("name"),
                                tool_id=_string(call.get("id")), input=call.get("args"), ts=ts)
                     for call in calls if isinstance(call, dict)]
         text = content if isinstance(content, str) else _text_of(content)

@@ -1288,6 +1288,23 @@ export interface components {
             tool_id: string | null;
             /** @description A tool call's arguments, as the agent sent them */
             input: unknown;
+            /** @description A plan message's plan, whatever agent wrote it (null for the other kinds): read it, not input */
+            plan: {
+                /** @description The plan in Markdown, or what explains its steps ('' for none); at most 20,000 characters (a cut says so) */
+                text: string;
+                /** @description A to-do list, in order: at most 200 steps */
+                steps: {
+                    /** @description At most 1,000 characters (a cut says so) */
+                    text: string;
+                    /**
+                     * @description Any other word the agent wrote is pending
+                     * @enum {string}
+                     */
+                    status: "pending" | "in_progress" | "completed";
+                }[];
+                /** @description Steps the agent wrote past those, left out */
+                more_steps: number;
+            } | null;
             is_error: boolean;
         };
         /** @description A session's health: each part checked, and the recovery actions with what each loses */
