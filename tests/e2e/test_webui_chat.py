@@ -199,8 +199,8 @@ def test_a_to_do_list_styles_only_what_it_says_and_draws_a_bounded_few(
         browser: Browser, appliance: Appliance, repo: Path) -> None:
     """A to-do item's status is the agent's word, and it was written into the item's class:
     ``msg user`` drew the agent's item as the person's own message. And a list of thousands
-    of items was drawn whole. The status is now one of the plan tools' own, else none, and
-    the list is cut, saying how many more it held."""
+    of items was drawn whole. The status is now one of the plan tools' own (the core reads
+    any other word as pending), and the list is cut, saying how many more it held."""
     http = appliance.http(timeout=15)
     session, container = start_session(appliance, http, repo, "claude")
     sid, name = session["id"], session["name"]
@@ -217,9 +217,42 @@ def test_a_to_do_list_styles_only_what_it_says_and_draws_a_bounded_few(
         page.goto(f"/s/{name}/chat")
         items = page.locator(".chat .messages .todos li")
         expect(items.first).to_contain_text("merge it")
-        assert items.first.get_attribute("class") == "todo", items.first.get_attribute("class")
+        assert items.first.get_attribute("class") == "todo pending", \
+            items.first.get_attribute("class")
         assert items.nth(1).get_attribute("class") == "todo completed"
         assert page.locator(".chat .messages .msg.user").count() == 0
         expect(items.last).to_contain_text("more items not shown")
         assert items.count() <= 201, f"the chat drew {items.count()} items of one list"
+        assert desk.errors == [], json.dumps(desk.errors, indent=1)
+
+
+def test_codex_plan_is_drawn_from_the_plan_the_core_reads_not_guessed_keys(
+        browser: Browser, appliance: Appliance, repo: Path) -> None:
+    """The chat guessed a plan's keys (``plan``, ``todos``, ``content``, ``step``) from the
+    tool's arguments, and drew what its guesses missed as nothing: Codex's ``explanation``
+    of its steps. It now draws the core's ``plan`` (text and steps) and nothing else, and an
+    argument the plan tool does not have is not drawn as a step."""
+    http = appliance.http(timeout=15)
+    session, container = start_session(appliance, http, repo, "codex")
+    name = session["name"]
+    day = f"{HOME}/.codex/sessions/2025/01/01"
+    args = {"explanation": "first read, then edit", "todos": [{"content": "a guessed key"}],
+            "plan": [{"step": "read the code", "status": "completed"},
+                     {"step": "edit it", "status": "msg user"}]}
+    call = {"type": "response_item", "payload": {
+        "type": "function_call", "name": "update_plan", "call_id": "p1",
+        "arguments": json.dumps(args)}}
+    agent_argv(container, ["mkdir", "-p", day])
+    append(container, f"{day}/rollout-2025-01-01T00-00-00-a.jsonl", json.dumps(call))
+    with watched(browser, appliance) as desk:
+        page = desk.page
+        page.goto(f"/s/{name}/chat")
+        plan = page.locator(".chat .messages .plan")
+        expect(plan).to_contain_text("first read, then edit")
+        items = plan.locator(".todos li")
+        expect(items).to_have_count(2)
+        assert [items.nth(i).get_attribute("class") for i in range(2)] == \
+            ["todo completed", "todo pending"]
+        expect(items.nth(1)).to_contain_text("edit it")
+        expect(plan).not_to_contain_text("a guessed key")
         assert desk.errors == [], json.dumps(desk.errors, indent=1)

@@ -28,10 +28,6 @@ function field(input: unknown, key: string): unknown {
   return input && typeof input === "object" ? (input as Record<string, unknown>)[key] : undefined;
 }
 
-function text(v: unknown): string {
-  return typeof v === "string" ? v : "";
-}
-
 /** A tool call's arguments in one line: its command, path, pattern or URL. */
 export function toolSummary(m: Message): string {
   if (typeof m.input === "string") return m.input.slice(0, 80);
@@ -60,28 +56,14 @@ export function cut(text: string, max = SHOWN_CHARS): string {
   return `${text.slice(0, end)}\n\n… ${text.length - end} more characters not shown`;
 }
 
-export interface Todo { content: string; status: string }
+/** A plan message's plan: the core reads each agent's plan tool into this one shape (and
+ * bounds it: the agent wrote it), so the chat reads nothing else of the message. */
+export type Plan = NonNullable<Message["plan"]>;
+export type PlanStep = Plan["steps"][number];
 
-/** The statuses the plan tools write (Claude's TodoWrite, Codex's update_plan): the agent
- * writes them, so any other word is no status at all (it is drawn into a class). */
-const STATUSES = new Set(["pending", "in_progress", "completed"]);
-/** Items of one to-do list the chat draws. */
-export const SHOWN_TODOS = 200;
-
-/** What a plan message says: a plan in Markdown, or a to-do list (each agent's plan tool
- * carries one or the other in its arguments). */
-export function planOf(m: Message): { text: string } | { todos: Todo[] } {
-  const plan = field(m.input, "plan");
-  if (typeof plan === "string") return { text: plan };
-  const raw = field(m.input, "todos") ?? field(m.input, "plan");
-  const todos = Array.isArray(raw) ? raw.slice(0, SHOWN_TODOS).map((t: unknown) => ({
-    content: text(field(t, "content")) || text(field(t, "step")),
-    status: STATUSES.has(text(field(t, "status"))) ? text(field(t, "status")) : "",
-  })) : [];
-  if (Array.isArray(raw) && raw.length > SHOWN_TODOS) {
-    todos.push({ content: `… ${raw.length - SHOWN_TODOS} more items not shown`, status: "" });
-  }
-  return todos.length || !m.text ? { todos } : { text: m.text };
+/** What a plan message says (an empty plan when it carries none). */
+export function planOf(m: Message): Plan {
+  return m.plan ?? { text: "", steps: [], more_steps: 0 };
 }
 
 // --- when to read the transcript again ---------------------------------------------------

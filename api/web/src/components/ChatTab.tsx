@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { api, hasRoute, type Message, type Session } from "../api";
 import {
   concerns, cut, hasCall, planOf, resultsById, safetyPeriod, SETTLE_MS, toolInput,
-  shown, toolSummary, type Shown,
+  shown, toolSummary, type PlanStep, type Shown,
 } from "../conversation";
 import { live } from "../live";
 import { followLink } from "../outbound";
@@ -32,13 +32,15 @@ function ToolCall({ m, result }: { m: Message; result: Message | undefined }) {
   </details>;
 }
 
+const MARK: Record<PlanStep["status"], string> = { pending: "☐", in_progress: "◐", completed: "☑" };
+
 function Plan({ m, hl }: { m: Message; hl: Hl | null }) {
   const plan = planOf(m);
-  if ("text" in plan) {
-    return <section class="plan"><h3>Plan</h3><Markdown text={cut(plan.text)} hl={hl} /></section>;
-  }
-  return <section class="plan"><h3>To do</h3><ul class="todos">{plan.todos.map(t =>
-    <li class={t.status ? `todo ${t.status}` : "todo"}>{t.status === "completed" ? "☑" : t.status === "in_progress" ? "◐" : "☐"} <Revealed text={t.content} /></li>)}</ul></section>;
+  const text = plan.text && <Markdown text={cut(plan.text)} hl={hl} />;
+  if (!plan.steps.length) return <section class="plan"><h3>Plan</h3>{text}</section>;
+  return <section class="plan"><h3>To do</h3>{text}<ul class="todos">{plan.steps.map(t =>
+    <li class={`todo ${t.status}`}>{MARK[t.status]} <Revealed text={t.text} /></li>)}
+    {plan.more_steps > 0 && <li class="todo">… {plan.more_steps} more items not shown</li>}</ul></section>;
 }
 
 export function ChatTab({ s }: { s: Session }) {
