@@ -133,7 +133,7 @@ export function InfoTab({ s }: { s: Session }) {
     ["Created", when(s.created_at)], ["Updated", when(s.updated_at)],
   ];
   if (s.archived_at) rows.push(["Archived", when(s.archived_at)]);
-  if (s.status_reason) rows.push(["Reason", s.status_reason]);
+  if (s.status_reason) rows.push(["Reason", <Revealed text={s.status_reason} />]);
   if (s.model_error) rows.push(["Model", s.model_error]);
   return <div class="info">
     <section class="card"><h2>Session</h2>

@@ -10,6 +10,7 @@ import { AgentBadge, ModelError, PhaseBadge } from "./Badge";
 import { typing } from "./Shortcuts";
 import { UsageDays } from "./Controls";
 import { PullBadge } from "./Workflow";
+import { Revealed } from "./Revealed";
 
 type Sort = "updated" | "created" | "name";
 
@@ -46,9 +47,9 @@ function Card({ s, selected }: { s: Session; selected: boolean }) {
           title={s.alert}>alert</span>}{s.budget_exceeded && <span class="pill"
           title={s.budget_exceeded}>budget</span>}<PullBadge pull={s.pull} /><AgentBadge state={s.agent_state} why={s.model_error} /><PhaseBadge phase={s.phase} /></span>
       </div>
-      {s.title && <p class="session-title" data-testid="session-title">{s.title}</p>}
-      {s.initial_prompt && <p class="prompt-excerpt">{s.initial_prompt}</p>}
-      {s.phase === "failed" && s.status_reason && <p class="reason">{s.status_reason}</p>}
+      {s.title && <p class="session-title" data-testid="session-title"><Revealed text={s.title} /></p>}
+      {s.initial_prompt && <p class="prompt-excerpt"><Revealed text={s.initial_prompt} /></p>}
+      {s.phase === "failed" && s.status_reason && <p class="reason"><Revealed text={s.status_reason} /></p>}
       <ModelError s={s} />
       <div class="meta">
         <span title={s.repo_path}>{basename(s.repo_path)}{s.subdirectory ? `/${s.subdirectory}` : ""}</span>

@@ -8,6 +8,7 @@ import { AgentBadge, PhaseBadge } from "./Badge";
 import { ChatTab } from "./ChatTab";
 import { FilesTab } from "./FilesTab";
 import { InfoTab } from "./InfoTab";
+import { Revealed } from "./Revealed";
 import { typing } from "./Shortcuts";
 import { PullBadge } from "./Workflow";
 import { TimelineTab } from "./TimelineTab";
@@ -72,7 +73,7 @@ export function SessionPage({ name, tab }: { name: string; tab: string }) {
     </div>
     {s.agent_state === "model_failing" && <p class="banner danger" data-testid="model-error-banner">
       {s.model_error}</p>}
-    {s.phase === "failed" && <p class="banner danger">{s.status_reason ?? "Failed."}
+    {s.phase === "failed" && <p class="banner danger">{s.status_reason ? <Revealed text={s.status_reason} /> : "Failed."}
       {offered(s, "retry") && <button class="button small-button" onClick={() => void api.retry(s.id)}>Retry</button>}</p>}
     <nav class="tabs" role="tablist">
       {TABS.map((t, i) => <a role="tab" href={`${base}/${t.id}`} aria-selected={tab === t.id}
