@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, expect
 from tests.e2e.conftest import agent_tier
 from tests.e2e.test_webui_hidden_chars import TAGGED, no_hidden
 from tests.e2e.webui_browser import watched
-from tests.support.appliance import Appliance
+from tests.support.appliance import Appliance, wait_for
 from tests.support.fake_models import FakeModels
 
 pytestmark = pytest.mark.e2e
@@ -55,3 +55,15 @@ def test_a_title_the_model_made_shows_its_hidden_characters(
         expect(title).to_contain_text("U+2060")
         no_hidden(card, "the session's card")
         expect(title.locator(".hidden-char")).to_have_count(2 + len("drop table"))
+
+        # The Info tab's editor says what its fields hold undrawn, and takes them out.
+        page.goto(f"/s/{s['name']}/info")
+        note = page.get_by_test_id("title-hidden")
+        expect(note).to_contain_text("U+2060, U+00AD, U+E0064")
+        expect(page.get_by_test_id("description-hidden")).to_contain_text("U+E0064")
+        note.get_by_role("button").click()
+        expect(note).to_have_count(0)
+        page.get_by_test_id("save-title").click()
+        wait_for(lambda: titling.session(s["name"])["title"] == "Fix the login test" or None,
+                 what="the title saved without what it did not draw")
+        assert titling.session(s["name"])["description"] == f"Why{TAGGED}"  # untouched

@@ -78,6 +78,16 @@ export function codePoint(ch: string): string {
   return `U+${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}`;
 }
 
+/** The hidden characters in text, each once, as code points in the order met: U+2060. */
+export function hiddenIn(text: string): string[] {
+  return [...new Set((text.match(EACH_HIDDEN) ?? []).map(codePoint))];
+}
+
+/** Text without its hidden characters. */
+export function withoutHidden(text: string): string {
+  return text.replace(EACH_HIDDEN, "");
+}
+
 /** HTML text (no markup inside the hidden characters' reach: they cannot be part of a tag
  * highlight.js or the escaper writes) with each hidden character marked. */
 export function revealHtml(html: string): string {

@@ -2,7 +2,7 @@
 // audit lines, and the lifecycle actions (stop/start, archive, delete with confirmation).
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { api, offered, type AccessMode, type AuditLine, type Session } from "../api";
-import { when } from "../format";
+import { hasHidden, hiddenIn, when, withoutHidden } from "../format";
 import { live } from "../live";
 import { navigate } from "../router";
 import { Controls } from "./Controls";
@@ -81,6 +81,15 @@ function outcome(l: AuditLine): string {
   return String(l.status);
 }
 
+/** What a field holds that it does not draw (a model made the title), and a way out. */
+function HiddenNote({ text, set, testid }: { text: string; set: (t: string) => void; testid: string }) {
+  if (!hasHidden(text)) return null;
+  return <p class="hint" data-testid={testid}>It holds characters that are not drawn:{" "}
+    {hiddenIn(text).join(", ")}.{" "}
+    <button class="button small-button" type="button" onClick={() => set(withoutHidden(text))}>
+      Take them out</button> (then Save)</p>;
+}
+
 /** The title and description: data a person may edit, or make again from the prompt. */
 function TitleEditor({ s }: { s: Session }) {
   const [title, setTitle] = useState(s.title);
@@ -98,10 +107,12 @@ function TitleEditor({ s }: { s: Session }) {
   return <section class="card" data-testid="title-editor"><h2>Title</h2>
     <form onSubmit={e => { e.preventDefault(); void run(() => api.editSession(s.id, { title, description })); }}>
       <div class="field"><label for="edit-title">Title</label>
-        <input id="edit-title" value={title} maxLength={120} onInput={e => setTitle(e.currentTarget.value)} /></div>
+        <input id="edit-title" value={title} maxLength={120} onInput={e => setTitle(e.currentTarget.value)} />
+        <HiddenNote text={title} set={setTitle} testid="title-hidden" /></div>
       <div class="field"><label for="edit-description">Description</label>
         <textarea id="edit-description" rows={2} maxLength={1000} value={description}
-          onInput={e => setDescription(e.currentTarget.value)} /></div>
+          onInput={e => setDescription(e.currentTarget.value)} />
+        <HiddenNote text={description} set={setDescription} testid="description-hidden" /></div>
       <div class="row wrap">
         <button class="button primary" type="submit" disabled={busy || !changed || !offered(s, "edit")}
           data-testid="save-title">Save</button>
