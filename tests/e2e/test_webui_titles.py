@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, expect
 
 from tests.e2e.conftest import agent_tier
 from tests.e2e.test_webui_hidden_chars import TAGGED, no_hidden
-from tests.e2e.webui_browser import watched
+from tests.e2e.webui_browser import DESKTOP, PHONE, watched
 from tests.support.appliance import Appliance, wait_for
 from tests.support.fake_models import FakeModels
 
@@ -67,3 +67,28 @@ def test_a_title_the_model_made_shows_its_hidden_characters(
         wait_for(lambda: titling.session(s["name"])["title"] == "Fix the login test" or None,
                  what="the title saved without what it did not draw")
         assert titling.session(s["name"])["description"] == f"Why{TAGGED}"  # untouched
+
+
+def test_a_long_title_stays_inside_its_own_card(
+        browser: Browser, titling: Appliance, fake: FakeModels, repo: Path) -> None:
+    # One word of 120 characters (the most a title holds): drawn whole, it ran out of its
+    # card across the next one, the hostile session's words over another session's card.
+    long = "Fix" + "W" * 117
+    fake.title = json.dumps({"title": long, "description": "d", "name": "wide"})
+    made = [titling.http().post("/api/sessions", json={"repo_path": str(repo),
+                                                        "prompt": f"The test fails {i}"})
+            for i in range(2)]
+    assert [r.status_code for r in made] == [202, 202], [r.text for r in made]
+    name = made[0].json()["session"]["name"]
+    assert made[0].json()["session"]["title"] == long
+    for viewport in (DESKTOP, PHONE):
+        with watched(browser, titling, viewport) as desk:
+            desk.page.goto("/")
+            card = desk.page.locator(f'[data-testid="session-card"][data-name="{name}"]')
+            title = card.get_by_test_id("session-title")
+            expect(title).to_have_text(long)
+            drawn = title.evaluate("e => [e.scrollWidth, e.clientWidth]")
+            assert drawn[0] <= drawn[1], f"the title is drawn {drawn[0]} px wide in {drawn[1]}"
+            box, inner = card.bounding_box(), title.bounding_box()
+            assert box is not None and inner is not None
+            assert inner["x"] + inner["width"] <= box["x"] + box["width"], (inner, box)
