@@ -9,14 +9,20 @@ the command the tool ran, drawn beside it, went out of sight.
 from __future__ import annotations
 
 import json
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
 
+from tests.conftest import AGENT_UID
+from tests.e2e.test_webui_pulls import SLUG
 from tests.e2e.webui_browser import DESKTOP, PHONE, watched
 from tests.integration.test_transcript_containment import HOME, append, start_session
+from tests.support.agent_app import as_agent, behind_proxy
 from tests.support.appliance import Appliance
+from tests.support.fake_github import TOKEN, FakeGitHub
 from tests.support.hostile import agent_argv
 
 pytestmark = pytest.mark.e2e
@@ -57,3 +63,40 @@ def test_one_long_word_of_the_agents_stays_inside_the_chat(
                 "e => [e.getBoundingClientRect().left, e.getBoundingClientRect().width,"
                 " e.closest('summary').getBoundingClientRect().right]")
             assert arg[1] > 0 and arg[0] < arg[2], f"the command is drawn at {arg}"
+
+
+@pytest.fixture
+def pulls(tmp_path: Path, agent_image: str, github: FakeGitHub) -> Iterator[Appliance]:
+    with behind_proxy(tmp_path / "home", agent_image, github.proxy_toml(),
+                      config="[github]\nrefresh_seconds = 0\n", env={"GITHUB_TOKEN": TOKEN}) as a:
+        yield a
+
+
+def test_one_long_word_of_the_agents_stays_inside_the_pull_request_panel(
+        browser: Browser, pulls: Appliance, github: FakeGitHub, repo: Path) -> None:
+    """The pull request's title is the agent's commit subject and a check's name a job its
+    workflow file names, both read back from GitHub: one long word in either ran out of
+    the Info tab's panel, past a phone's screen."""
+    subprocess.run(["git", "remote", "add", "origin", f"https://github.com/{SLUG}.git"],
+                   cwd=repo, check=True, user=AGENT_UID, group=AGENT_UID, extra_groups=[])
+    github.create_repo(SLUG, repo)
+    pulls.cli("create", "--repo", str(repo), "--name", "wide", "--prompt", "do it")
+    s = pulls.wait_phase("wide", "running")
+    head = as_agent(pulls, s, "echo a > a.txt && git add a.txt && "
+                              f"git commit -qm 'Fix{WORD[:200]}' && git rev-parse HEAD"
+                    ).split()[-1]
+    github.checks[head] = [{"id": 1, "name": f"lint{WORD[:200]}", "status": "in_progress",
+                            "conclusion": None}]
+    with watched(browser, pulls, PHONE) as w:
+        page = w.page
+        page.goto("/s/wide/info")
+        page.get_by_test_id("push-look").click()
+        page.get_by_test_id("push-pr").click()
+        expect(page.get_by_test_id("pull-checks")).to_contain_text("in progress")
+        panel = page.get_by_test_id("pull-panel")
+        found = panel.evaluate(
+            "e => [...e.querySelectorAll('*')].filter(x => x.getBoundingClientRect().right"
+            " > e.getBoundingClientRect().right + 1).map(x => x.className || x.tagName)")
+        assert found == [], f"drawn past the panel's edge: {found}"
+        wide = page.evaluate("() => [document.documentElement.scrollWidth, innerWidth]")
+        assert wide[0] <= wide[1], f"the page is {wide[0]} px wide in a window of {wide[1]}"
