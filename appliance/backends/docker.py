@@ -43,6 +43,7 @@ from appliance.backends.docker_freeze import Freezer, paused_refusal, unpause_if
 from appliance.backends.docker_judge import Judge
 from appliance.backends.docker_network import DEFAULT_URL, SessionNetwork, unreachable
 from appliance.errors import BackendError, ClauderonError
+from appliance.threads import on_thread
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -68,13 +69,13 @@ class DockerBackend:
         self.timeout = timeout
         #: The sessions' network, ensured before each create and start (the reconciler's).
         self.network = network
-        #: Judges each running container's containment (the reconciler's, which knows the
-        #: sessions' network).
+        #: Judges each running container's containment (knowing the sessions' network).
         self._judge = Judge(network.plan.name if network else None,
                             info=lambda: self._call("engine info", lambda c: c.info()),
                             inspect=self.inspect)
         self._client: docker.DockerClient | None = None
         self._limiter = trio.CapacityLimiter(4)
+        self._pinging, self._measuring = trio.CapacityLimiter(1), trio.CapacityLimiter(1)
         self._freezer = Freezer(self._call)
 
     # --- plumbing -------------------------------------------------------------------
@@ -98,7 +99,8 @@ class DockerBackend:
             return unreachable(self.url)
         return BackendError(f"{what}: {exc}")
 
-    async def _call(self, what: str, fn: Callable[[docker.DockerClient], T]) -> T:
+    async def _call(self, what: str, fn: Callable[[docker.DockerClient], T], *,
+                    abandon: bool = False, limiter: trio.CapacityLimiter | None = None) -> T:
         def run() -> T:
             try:
                 return fn(self._connect())
@@ -112,17 +114,17 @@ class DockerBackend:
                     self._client = None  # reconnect next time
                 raise self._translate(exc, what) from exc
 
-        return await trio.to_thread.run_sync(run, limiter=self._limiter)
+        return await on_thread(run, limiter=limiter or self._limiter, abandon=abandon)
 
     # --- Backend protocol -----------------------------------------------------------
     async def ping(self) -> None:
-        await self._call("ping", lambda c: c.ping())
+        await self._call("ping", lambda c: c.ping(), abandon=True, limiter=self._pinging)
 
     async def _ours(self, what: str, **filters: list[str]) -> list[dict[str, Any]]:
         """The engine's rows of this instance's containers (``filters`` narrow them)."""
         labels = [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={self.instance}"]
         rows: list[dict[str, Any]] = await self._call(what, lambda c: c.api.containers(
-            all=True, filters={"label": labels, **filters}))
+            all=True, filters={"label": labels, **filters}), abandon=True)
         return rows
 
     async def list_workloads(self) -> list[Observed]:
@@ -292,7 +294,7 @@ class DockerBackend:
             return {str(x["Labels"][LABEL_SESSION]): int(x.get("SizeRw") or 0)
                     for x in found if (x.get("Labels") or {}).get(LABEL_SESSION)}
 
-        return await self._call("measure the containers' layers", sizes)
+        return await self._call("measure the layers", sizes, abandon=True, limiter=self._measuring)
 
     async def name_holder(self, cname: str) -> str | None:
 

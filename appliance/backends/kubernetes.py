@@ -12,9 +12,8 @@ agent home), a Secret, a NetworkPolicy and a Pod. The backend id is that name.
   labels), clears the mark, makes the pod from the claim's record with this version's
   containment (:func:`~appliance.backends.kubernetes_manifests.contained`; a pod that
   ended is replaced; the appliance's Service name pinned to the addresses it resolves to
-  now) and watches it until its agent container
-  runs, reporting each step (waiting for a node, cloning, running) and stopping at once,
-  with the reason, when waiting cannot help
+  now) and watches it until its agent container runs, reporting each step (waiting for a
+  node, cloning, running) and stopping at once, with the reason, when waiting cannot help
   (:func:`~appliance.backends.kubernetes_state.start_error`: among them a pod whose init
   container reached its node's kubelet, on a cluster that does not enforce NetworkPolicies);
 - ``stop`` (archive too) marks the claim stopped and deletes the pod: the volume stays;
@@ -76,6 +75,7 @@ from appliance.backends.kubernetes_state import (
 )
 from appliance.config_kubernetes import KubeSettings
 from appliance.errors import BackendError, BackendUnavailable, ClauderonError
+from appliance.threads import on_thread
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -98,6 +98,7 @@ class KubernetesBackend:
         self._core: client.CoreV1Api | None = None
         self._net: client.NetworkingV1Api | None = None
         self._limiter = trio.CapacityLimiter(4)
+        self._pinging = trio.CapacityLimiter(1)  # a ping given up on: appliance.threads
 
     # --- plumbing -------------------------------------------------------------------
     def _connect(self) -> tuple[client.CoreV1Api, client.NetworkingV1Api]:
@@ -108,8 +109,8 @@ class KubernetesBackend:
             self._core, self._net = client.CoreV1Api(api), client.NetworkingV1Api(api)
         return self._core, self._net
 
-    async def _call(self, what: str,
-                    fn: Callable[[client.CoreV1Api, client.NetworkingV1Api], T]) -> T:
+    async def _call(self, what: str, fn: Callable[[client.CoreV1Api, client.NetworkingV1Api], T],
+                    *, abandon: bool = False, limiter: trio.CapacityLimiter | None = None) -> T:
         def run() -> T:
             try:
                 return fn(*self._connect())
@@ -121,7 +122,7 @@ class KubernetesBackend:
                     self._core = self._net = None  # reconnect next time
                 raise error from exc
 
-        return await trio.to_thread.run_sync(run, limiter=self._limiter)
+        return await on_thread(run, limiter=limiter or self._limiter, abandon=abandon)
 
     @property
     def ns(self) -> str:
@@ -133,7 +134,7 @@ class KubernetesBackend:
                                  _preload_content=False)
             return None if found is None else as_json(found)
 
-        return await self._call(what, get)
+        return await self._call(what, get, abandon=True)
 
     async def _delete(self, what: str, kind: str, name: str, grace: int | None = None) -> None:
         def delete(core: client.CoreV1Api, net: client.NetworkingV1Api) -> None:
@@ -155,7 +156,7 @@ class KubernetesBackend:
     # --- Backend protocol: inventory ----------------------------------------------------
     async def ping(self) -> None:
         await self._call("list pods", lambda core, _: core.list_namespaced_pod(
-            self.ns, limit=1, _preload_content=False))
+            self.ns, limit=1, _preload_content=False), abandon=True, limiter=self._pinging)
 
     async def list_workloads(self) -> list[Observed]:
         sel = manifests.selector(self.instance)
@@ -167,7 +168,7 @@ class KubernetesBackend:
                 state=state, image=image, detail=detail)
 
         pods, pvcs, policies = await self._call("list the sessions' pods", functools.partial(
-            listing, namespace=self.ns, selector=sel))
+            listing, namespace=self.ns, selector=sel), abandon=True)
         out = [lockdown.checked(observed(pod, *run_state(pod), image=image_of(pod)), pod,
                                 pvcs, policies, self.kube, proxy_port=self.proxy_port,
                                 hook_port=self.hook_port) for pod in pods]
@@ -197,7 +198,6 @@ class KubernetesBackend:
                            "name it was made with", retryable=False)
 
     async def name_holder(self, cname: str) -> str | None:
-
         def look(core: client.CoreV1Api, net: client.NetworkingV1Api) -> str | None:
             for kind in ("pod", "pvc"):
                 if unless_gone(op(core, net, "read", kind), cname, self.ns,
@@ -328,7 +328,7 @@ class KubernetesBackend:
                 return
             version = (pod.get("metadata") or {}).get("resourceVersion")
             for changed in await self._call("watch the pod", functools.partial(
-                    pod_changes, namespace=self.ns, name=name, version=version)):
+                    pod_changes, namespace=self.ns, name=name, version=version), abandon=True):
                 yield changed
                 if changed is None:
                     return
