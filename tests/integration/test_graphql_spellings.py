@@ -13,33 +13,18 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.conftest import user_git
+from tests.integration import test_pull_requests as pulls
 from tests.support import agent_app
-from tests.support.agent_app import behind_proxy, create
+from tests.support.agent_app import create
 from tests.support.appliance import Appliance
-from tests.support.fake_github import TOKEN, FakeGitHub
+from tests.support.fake_github import FakeGitHub
 
 SLUG = "octo/app"
-
-
-@pytest.fixture
-def app(tmp_path: Path, agent_image: str, github: FakeGitHub) -> Iterator[Appliance]:
-    with behind_proxy(tmp_path / "home", agent_image, github.proxy_toml(),
-                      config="[github]\nrefresh_seconds = 1\n", env={"GITHUB_TOKEN": TOKEN}) as a:
-        yield a
-
-
-@pytest.fixture
-def origin(repo: Path, github: FakeGitHub) -> Path:
-    user_git(repo, "remote", "add", "origin", f"https://github.com/{SLUG}.git")
-    github.create_repo(SLUG, repo)
-    return repo
+# The appliance behind the proxy and the repository on the fake GitHub, as there.
+app, origin = pulls.app, pulls.origin
 
 
 def as_agent(app: Appliance, s: dict[str, Any], doc: dict[str, Any]) -> tuple[str, str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,9 @@ from appliance.audit_index import AuditIndex
 from appliance.backends.docker import DockerBackend
 from appliance.config import Settings
 from appliance.store import AsyncStore, Store
+from tests.unit import test_hook_race
 
+store = test_hook_race.store  # the fixture: a real store
 #: Only so the bug fails instead of hanging: far above the deadline under test.
 HANG = health_routes.PING_SECONDS * 6
 
@@ -62,15 +64,6 @@ class Held:
                 self._release.wait()
             return real(*args, **kwargs)
         return held
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    settings = Settings(home=tmp_path / "home")
-    settings.ensure_layout()
-    sync = Store.open(settings.db_path)
-    yield sync
-    sync.close()
 
 
 def api(tmp_path: Path, store: Store, backend: DockerBackend) -> QuartTrio:
