@@ -56,7 +56,9 @@ async def refresh(state: ProxyState, client: HttpSide, *, request: h11.Request, 
         raise UpstreamError("token refresh answer arrived encoded",
                             ErrorType.UPSTREAM_PROTOCOL_ERROR)
     kept: dict[str, str] = {}
-    if event.status_code == 200:
+    # Only the refresh the real refresh token went into answers with the person's tokens;
+    # another grant (the agent's own code, say) is answered with another account's.
+    if event.status_code == 200 and rewritten.placeholder is not None:
         captured = capture_refresh_response(answer, rewritten.placeholder)
         answer, kept = captured.body, dict(captured.tokens)
         if captured.tokens:
