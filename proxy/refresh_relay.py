@@ -3,7 +3,8 @@
 Its body is rewritten both ways (``token_refresh.py``, pure): the placeholder refresh token
 the agent sends becomes the real one, and the real tokens in the answer are kept here and
 replaced by placeholders before the answer goes back. So both messages are read whole,
-within a size limit, and the answer is sent with a length of its own.
+within a size limit, and the answer is sent with a length of its own. One refresh goes to
+the upstream at a time (``ProxyState.refreshing``), with the refresh token held then.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ import trio
 
 from proxy.bodykind import coding
 from proxy.heads import Target, forwardable
-from proxy.inject import header_value, without
+from proxy.inject import body_forms, header_value, without
 from proxy.policy import Forward
 from proxy.relay import Meter, client_send
-from proxy.scrub import Scrubber
+from proxy.scrub import Scrubber, masked
 from proxy.sides import HttpSide
 from proxy.state import ProxyState
 from proxy.token_refresh import MAX_REFRESH_BODY, capture_refresh_response, rewrite_refresh_request
@@ -35,21 +36,53 @@ async def refresh(state: ProxyState, client: HttpSide, *, request: h11.Request, 
     """The Codex token refresh: real refresh token in, real new tokens kept, dummies out;
     returns how many real tokens the answer still carried elsewhere (masked, ``scrub.py``)."""
     patience = state.config.read_timeout
-    real = state.creds.get("codex_refresh_token")
     body = await read_all(client, MAX_REFRESH_BODY, patience, upstream=False,
                           what="token refresh message")
     meter.bytes_in = len(body)
+    # One refresh at a time: each goes with the refresh token the one before was answered
+    # (a token endpoint that sees a spent one again takes it for a theft and revokes all).
+    async with state.refreshing:
+        event, answer, sent, kept = await _exchange(state, request, target=target, verdict=verdict,
+                                                    body=body, session=session)
+    # Any real token left (an error quoting the one sent, a token where none is expected).
+    # The one sent in each form the body may have carried it (``verdict.secrets``).
+    scrub = Scrubber((*verdict.secrets, *body_forms(sent), *(t.encode() for t in kept.values())))
+    answer = scrub.feed(answer) + scrub.finish()
+    meter.status, meter.bytes_out = event.status_code, len(answer)
+    out = scrub.head(without(forwardable(list(event.headers), upgrade=False),
+                             b"content-length", b"transfer-encoding"))
+    out.append((b"content-length", str(len(answer)).encode()))
+    await client_send(client, h11.Response(status_code=event.status_code, headers=out,
+                                           reason=scrub.reason(event.reason)), patience)
+    await client_send(client, h11.Data(data=answer), patience)
+    await client_send(client, h11.EndOfMessage(), patience)
+    return scrub.masked
+
+
+async def _exchange(state: ProxyState, request: h11.Request, *, target: Target,
+                    verdict: Forward, body: bytes, session: str
+                    ) -> tuple[h11.Response, bytes, str, dict[str, str]]:
+    """The refresh sent with the refresh token held now, and its answer with the real
+    tokens it carried taken out and kept; the token sent, and those kept."""
+    real = state.creds.get("codex_refresh_token")
+    sent = real.value if real else ""
     ctype = (header_value(request.headers, b"content-type") or b"").decode("latin-1")
-    rewritten = rewrite_refresh_request(body, ctype, real.value if real else "")
+    rewritten = rewrite_refresh_request(body, ctype, sent)
     headers = without(verdict.headers, b"content-length", b"transfer-encoding",
                       b"accept-encoding", b"expect")
     headers += [(b"content-length", str(len(rewritten.body)).encode()),
                 (b"accept-encoding", b"identity")]
-    event, answer = await exchange(
-        state, target, h11.Request(method=request.method, target=target.path.encode(),
-                                   headers=headers),
-        rewritten.body, session=session, credential=verdict.credential,
-        limit=MAX_REFRESH_ANSWER, what="token refresh message")
+    try:
+        event, answer = await exchange(
+            state, target, h11.Request(method=request.method, target=target.path.encode(),
+                                       headers=headers),
+            rewritten.body, session=session, credential=verdict.credential,
+            limit=MAX_REFRESH_ANSWER, what="token refresh message")
+    except UpstreamError as exc:
+        # Its message may quote the body sent: masked for the token in it, which may be a
+        # later one than the request's verdict knew.
+        raise UpstreamError(masked(exc.message, body_forms(sent)), exc.error_type,
+                            status=exc.status) from exc
     if answer and coding(event.headers) is not None:
         # An encoded answer can be neither rewritten nor masked: passing it on would hand
         # over real tokens (an error quoting the body sent has the real refresh token).
@@ -63,20 +96,7 @@ async def refresh(state: ProxyState, client: HttpSide, *, request: h11.Request, 
         answer, kept = captured.body, dict(captured.tokens)
         if captured.tokens:
             await _keep(state, kept)
-    # Any real token left (an error quoting the one sent, a token where none is expected).
-    # The one sent in each form the body may have carried it (``verdict.secrets``).
-    scrub = Scrubber((*verdict.secrets, *(t.encode() for t in (real.value if real else "",
-                                                                *kept.values()))))
-    answer = scrub.feed(answer) + scrub.finish()
-    meter.status, meter.bytes_out = event.status_code, len(answer)
-    out = scrub.head(without(forwardable(list(event.headers), upgrade=False),
-                             b"content-length", b"transfer-encoding"))
-    out.append((b"content-length", str(len(answer)).encode()))
-    await client_send(client, h11.Response(status_code=event.status_code, headers=out,
-                                           reason=scrub.reason(event.reason)), patience)
-    await client_send(client, h11.Data(data=answer), patience)
-    await client_send(client, h11.EndOfMessage(), patience)
-    return scrub.masked
+    return event, answer, sent, kept
 
 
 async def _keep(state: ProxyState, tokens: dict[str, str]) -> None:

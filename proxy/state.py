@@ -87,6 +87,9 @@ class ProxyState:
         self._audit_failing = False
         self.pool = Pool(config, forbidden)
         self.token_sink = token_sink
+        #: Held for a Codex refresh: the token endpoint rotates the refresh token, so a
+        #: second refresh goes with the one the first was answered, never the spent one.
+        self.refreshing = trio.Lock()
         self._reloader = reloader
         #: Budgets, egress, honeytokens and metering (open and unmetered without a store).
         self.controls = controls or Controls()

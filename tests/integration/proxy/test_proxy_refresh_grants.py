@@ -7,14 +7,25 @@ values. Its answer carries that account's tokens, not the person's: kept as the 
 they would be injected into every Codex call from then on and written over the person's
 ``auth.json`` on the host, so the person's own Codex would work for the agent's account
 (the person's prompts and code in its history) and the person's refresh token be lost.
+
+Two refreshes at once (two sessions, or one agent twice) must not both present the
+person's refresh token: the token endpoint rotates it, and one presented again after it was
+spent is a theft to a server that detects reuse, which revokes the whole login.
 """
 
 from __future__ import annotations
 
 import json
+from urllib.parse import parse_qs
 
-from conftest import SECRETS, Proxy, client
-from proxy_fakes import FakeUpstream
+import h11
+import trio
+import trio.testing
+import trustme
+from conftest import SECRETS, Proxy, client, override
+from proxy_fakes import FakeUpstream, Seen, _Base
+
+from proxy.config import Upstream
 
 #: Tokens of an account the agent holds, as the token endpoint grants them for its code.
 AGENT = {"access_token": "AGENT-ACCOUNT-ACCESS", "refresh_token": "AGENT-ACCOUNT-REFRESH",
@@ -51,3 +62,73 @@ async def test_a_refresh_is_still_kept(
             "grant_type": "refresh_token", "refresh_token": "DUMMY", "client_id": "app"})
     assert tokens_written == [fake.refresh_answer]
     assert "NEW-" not in r.text and json.loads(r.text)["refresh_token"] == "DUMMY"
+
+
+class RotatingTokens(_Base):
+    """A token endpoint that rotates the refresh token and detects reuse: a spent one
+    presented again revokes the login (400). It holds its first answer until ``release``
+    (or a second refresh arrives), so that two refreshes are under way at once."""
+
+    def __init__(self, ca: trustme.CA) -> None:
+        super().__init__(ca)
+        self.valid = SECRETS["codex_refresh_token"]
+        self.spent: set[str] = set()
+        self.revoked = False
+        self.release = trio.Event()
+
+    async def answer(self, stream: trio.abc.Stream, conn: h11.Connection, seen: Seen) -> bool:
+        n = len(self.seen)
+        if n == 1:
+            await self.release.wait()
+        else:
+            self.release.set()
+        sent = parse_qs(seen.body.decode())["refresh_token"][0]
+        if sent in self.spent or self.revoked:
+            self.revoked = True
+            await self.reply(stream, conn, 400, b'{"error":"refresh_token_reused"}')
+            return True
+        if sent != self.valid:
+            await self.reply(stream, conn, 400, b'{"error":"invalid_grant"}')
+            return True
+        self.spent.add(sent)
+        self.valid = f"ROTATED-REFRESH-{n}"
+        await self.reply(stream, conn, 200, json.dumps(
+            {"access_token": f"ROTATED-ACCESS-{n}", "refresh_token": self.valid}).encode())
+        return True
+
+
+async def test_two_refreshes_at_once_do_not_present_a_spent_refresh_token(
+        proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA,
+        tokens_written: list[dict[str, str | None]]) -> None:
+    """A refresh is under way when a second one comes: the second goes with the token the
+    first was answered, not the one the first spent."""
+    tokens = RotatingTokens(upstream_ca)
+    await nursery.start(tokens.serve)
+    override(proxy, upstreams={"auth.openai.com": Upstream(scheme="https", host="127.0.0.1",
+                                                           port=tokens.port)})
+    statuses: list[int] = []
+
+    async def refresh(name: str) -> None:
+        async with client(proxy, proxy.add_session(name)) as c:
+            r = await c.post("https://auth.openai.com/oauth/token", data={
+                "grant_type": "refresh_token", "refresh_token": "DUMMY", "client_id": "app"})
+        statuses.append(r.status_code)
+
+    def second_waits() -> bool:
+        lock = getattr(proxy.state, "refreshing", None)
+        return lock is not None and lock.statistics().tasks_waiting > 0
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as both:
+            both.start_soon(refresh, "codex-first")
+            while not tokens.seen:
+                await trio.testing.wait_all_tasks_blocked()
+            both.start_soon(refresh, "codex-second")
+            while len(tokens.seen) < 2 and not second_waits():
+                await trio.testing.wait_all_tasks_blocked()
+            tokens.release.set()
+    sent = [parse_qs(seen.body.decode())["refresh_token"][0] for seen in tokens.seen]
+    assert not tokens.revoked, f"the person's login was revoked: both refreshes sent {sent}"
+    assert sent == [SECRETS["codex_refresh_token"], "ROTATED-REFRESH-1"]
+    assert statuses == [200, 200]
+    assert tokens_written[-1]["refresh_token"] == tokens.valid
