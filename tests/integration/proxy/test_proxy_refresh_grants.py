@@ -97,25 +97,20 @@ class RotatingTokens(_Base):
         return True
 
 
-async def test_two_refreshes_at_once_do_not_present_a_spent_refresh_token(
-        proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA,
-        tokens_written: list[dict[str, str | None]]) -> None:
-    """A refresh is under way when a second one comes: the second goes with the token the
-    first was answered, not the one the first spent."""
-    tokens = RotatingTokens(upstream_ca)
-    await nursery.start(tokens.serve)
-    override(proxy, upstreams={"auth.openai.com": Upstream(scheme="https", host="127.0.0.1",
-                                                           port=tokens.port)})
-    statuses: list[int] = []
+async def two_at_once(proxy: Proxy, tokens: RotatingTokens) -> dict[str, str]:
+    """Two sessions' refreshes, the second sent while the first is held at the endpoint;
+    the first let go once the second reached the endpoint or waits in the proxy for its
+    turn. Each session's answer, its status first."""
+    answers: dict[str, str] = {}
 
     async def refresh(name: str) -> None:
         async with client(proxy, proxy.add_session(name)) as c:
             r = await c.post("https://auth.openai.com/oauth/token", data={
                 "grant_type": "refresh_token", "refresh_token": "DUMMY", "client_id": "app"})
-        statuses.append(r.status_code)
+        answers[name] = f"{r.status_code} {r.text}"
 
     def second_waits() -> bool:
-        lock = getattr(proxy.state, "refreshing", None)
+        lock = getattr(proxy.state, "refreshing", None)  # absent where refreshes never wait
         return lock is not None and lock.statistics().tasks_waiting > 0
 
     with trio.fail_after(30):
@@ -127,8 +122,48 @@ async def test_two_refreshes_at_once_do_not_present_a_spent_refresh_token(
             while len(tokens.seen) < 2 and not second_waits():
                 await trio.testing.wait_all_tasks_blocked()
             tokens.release.set()
+    return answers
+
+
+async def test_two_refreshes_at_once_do_not_present_a_spent_refresh_token(
+        proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA,
+        tokens_written: list[dict[str, str | None]]) -> None:
+    """A refresh is under way when a second one comes: the second goes with the token the
+    first was answered, not the one the first spent."""
+    tokens = RotatingTokens(upstream_ca)
+    await nursery.start(tokens.serve)
+    override(proxy, upstreams={"auth.openai.com": Upstream(scheme="https", host="127.0.0.1",
+                                                           port=tokens.port)})
+    answers = await two_at_once(proxy, tokens)
     sent = [parse_qs(seen.body.decode())["refresh_token"][0] for seen in tokens.seen]
     assert not tokens.revoked, f"the person's login was revoked: both refreshes sent {sent}"
     assert sent == [SECRETS["codex_refresh_token"], "ROTATED-REFRESH-1"]
-    assert statuses == [200, 200]
+    assert [answer.split()[0] for answer in answers.values()] == ["200", "200"], answers
     assert tokens_written[-1]["refresh_token"] == tokens.valid
+
+
+class RotatingThenBroken(RotatingTokens):
+    """As :class:`RotatingTokens`, but the second refresh gets an answer head no parser
+    takes, quoting the body it was sent (the proxy's 502 quotes the parser's error)."""
+
+    async def answer(self, stream: trio.abc.Stream, conn: h11.Connection, seen: Seen) -> bool:
+        if len(self.seen) == 1:
+            return await super().answer(stream, conn, seen)
+        self.release.set()
+        await stream.send_all(b"HTTP/1.1 400 Bad\r\nquoting " + seen.body + b"\r\n\r\n")
+        return False
+
+
+async def test_a_broken_answer_to_a_refresh_that_waited_quotes_no_refresh_token(
+        proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA) -> None:
+    """The second refresh was let in while the first held the person's first refresh token,
+    and went once the first was answered, with the rotated one: its 502 must not quote that
+    one (masked only for the token the request's verdict knew, it did)."""
+    tokens = RotatingThenBroken(upstream_ca)
+    await nursery.start(tokens.serve)
+    override(proxy, upstreams={"auth.openai.com": Upstream(scheme="https", host="127.0.0.1",
+                                                           port=tokens.port)})
+    answers = await two_at_once(proxy, tokens)
+    assert "ROTATED-REFRESH-1" in tokens.seen[1].body.decode()  # what travelled
+    assert answers["codex-second"].startswith("502"), answers
+    assert "ROTATED-REFRESH-1" not in answers["codex-second"], answers["codex-second"]
