@@ -146,7 +146,9 @@ def use_refusal(credential: str, host: str, method: str, target: str, *,
     if only is None:
         return None
     if host == REGISTRY_AUTH:
-        scopes = parse_qs(target.partition("?")[2]).get("scope", [])
+        # Each parameter may hold several scopes, separated by spaces (OAuth's way).
+        scopes = [one for param in parse_qs(target.partition("?")[2]).get("scope", [])
+                  for one in param.split()]
         actions = {a for scope in scopes for a in scope.rpartition(":")[2].split(",")}
         if actions - {"pull"}:
             return (f"a registry token that may {', '.join(sorted(actions - {'pull'}))} is "

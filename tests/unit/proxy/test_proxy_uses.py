@@ -92,6 +92,9 @@ NPM, HUB, AUTH = "registry.npmjs.org", "registry-1.docker.io", "auth.docker.io"
     ("docker_token", AUTH, "GET", "/token?scope=repository:person/app:pull,push", True),
     ("docker_token", AUTH, "GET", "/token?scope=repository:a:pull&scope=repository:b:*", True),
     ("docker_token", AUTH, "GET", "/token?scope=repository:person/app:delete", True),
+    # Several scopes in one parameter, separated by spaces: each is judged.
+    ("docker_token", AUTH, "GET", "/token?scope=repository:a:push%20repository:b:pull", True),
+    ("docker_token", AUTH, "GET", "/token?scope=repository:a:pull+repository:b:pull", False),
     # Others' credentials are used as the service allows (GitHub has its own rules).
     ("pagerduty_token", "api.pagerduty.com", "POST", "/incidents", False),
     ("github_token", "api.github.com", "POST", "/repos/o/r/issues", False),
