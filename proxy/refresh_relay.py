@@ -67,7 +67,7 @@ async def _exchange(state: ProxyState, request: h11.Request, *, target: Target,
     real = state.creds.get("codex_refresh_token")
     sent = real.value if real else ""
     ctype = (header_value(request.headers, b"content-type") or b"").decode("latin-1")
-    rewritten = rewrite_refresh_request(body, ctype, sent)
+    rewritten = rewrite_refresh_request(body, ctype, sent, query=target.path.partition("?")[2])
     headers = without(verdict.headers, b"content-length", b"transfer-encoding",
                       b"accept-encoding", b"expect")
     headers += [(b"content-length", str(len(rewritten.body)).encode()),

@@ -53,9 +53,14 @@ def _is_form(content_type: str) -> bool:
 GRANT = "refresh_token"
 
 
-def rewrite_refresh_request(body: bytes, content_type: str, real: str) -> RefreshRequest:
+def rewrite_refresh_request(body: bytes, content_type: str, real: str, *,
+                            query: str = "") -> RefreshRequest:
     """The request body with the real refresh token in place of the container's dummy,
-    for a refresh (:data:`GRANT`) only."""
+    for a refresh (:data:`GRANT`) only, and only where the body alone names the grant: a
+    server may read parameters from the URL's ``query`` too (another grant, the agent's
+    code), and run that grant with the answer kept as the person's."""
+    if query:
+        return RefreshRequest(body=body, placeholder=None)
     if _is_form(content_type):
         pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
         old = next((v for k, v in pairs if k == "refresh_token"), None)

@@ -167,3 +167,35 @@ async def test_a_broken_answer_to_a_refresh_that_waited_quotes_no_refresh_token(
     assert "ROTATED-REFRESH-1" in tokens.seen[1].body.decode()  # what travelled
     assert answers["codex-second"].startswith("502"), answers
     assert "ROTATED-REFRESH-1" not in answers["codex-second"], answers["codex-second"]
+
+
+class QueryFirst(_Base):
+    """A token endpoint whose framework reads a parameter from the URL's query before the
+    body (many merge the two so): the grant the query names is the one it runs."""
+
+    async def answer(self, stream: trio.abc.Stream, conn: h11.Connection, seen: Seen) -> bool:
+        params = {**parse_qs(seen.body.decode()), **parse_qs(seen.target.partition("?")[2])}
+        if params["grant_type"] == ["authorization_code"]:
+            await self.reply(stream, conn, 200, json.dumps(AGENT).encode())
+        else:
+            await self.reply(stream, conn, 400, b'{"error":"invalid_grant"}')
+        return True
+
+
+async def test_a_refresh_whose_url_names_another_grant_is_no_refresh(
+        proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA,
+        tokens_written: list[dict[str, str | None]]) -> None:
+    """The body names the refresh grant (so the real refresh token went in and the answer
+    was kept), the query the agent's own code: the endpoint ran the code's grant, and the
+    agent's account's tokens were kept as the person's."""
+    endpoint = QueryFirst(upstream_ca)
+    await nursery.start(endpoint.serve)
+    override(proxy, upstreams={"auth.openai.com": Upstream(scheme="https", host="127.0.0.1",
+                                                           port=endpoint.port)})
+    async with client(proxy, proxy.add_session("codex-query-grant")) as c:
+        await c.post("https://auth.openai.com/oauth/token?grant_type=authorization_code"
+                     "&code=agents-own-code", data={
+                         "grant_type": "refresh_token", "refresh_token": "DUMMY",
+                         "client_id": "app"})
+    assert tokens_written == [], "the agent's tokens were kept as the person's"
+    assert SECRETS["codex_refresh_token"] not in endpoint.seen[0].body.decode()

@@ -47,6 +47,18 @@ def test_only_a_refresh_gets_the_real_token() -> None:
         assert (out.body, out.placeholder) == (body, None)
 
 
+def test_a_refresh_whose_url_has_a_query_goes_with_the_dummy() -> None:
+    """A server may read the grant from the query too: only a body alone is judged."""
+    for query in ("grant_type=authorization_code&code=x", "a=1", "x"):
+        for body, ctype in (
+                (b"grant_type=refresh_token&refresh_token=DUMMY",
+                 "application/x-www-form-urlencoded"),
+                (json.dumps({"grant_type": "refresh_token", "refresh_token": "DUMMY"}).encode(),
+                 "application/json")):
+            out = rewrite_refresh_request(body, ctype, "REAL", query=query)
+            assert (out.body, out.placeholder) == (body, None), query
+
+
 def test_answer_tokens_are_captured_and_replaced() -> None:
     claims = base64.urlsafe_b64encode(b'{"sub":"x"}').rstrip(b"=").decode()
     answer = {"access_token": "A", "refresh_token": "R", "id_token": f"h.{claims}.sig",
