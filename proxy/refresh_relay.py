@@ -42,11 +42,11 @@ async def refresh(state: ProxyState, client: HttpSide, *, request: h11.Request, 
     # One refresh at a time: each goes with the refresh token the one before was answered
     # (a token endpoint that sees a spent one again takes it for a theft and revokes all).
     async with state.refreshing:
-        event, answer, sent, kept = await _exchange(state, request, target=target, verdict=verdict,
+        event, answer, sent, taken = await _exchange(state, request, target=target, verdict=verdict,
                                                     body=body, session=session)
     # Any real token left (an error quoting the one sent, a token where none is expected).
     # The one sent in each form the body may have carried it (``verdict.secrets``).
-    scrub = Scrubber((*verdict.secrets, *body_forms(sent), *(t.encode() for t in kept.values())))
+    scrub = Scrubber((*verdict.secrets, *body_forms(sent), *(t.encode() for t in taken.values())))
     answer = scrub.feed(answer) + scrub.finish()
     meter.status, meter.bytes_out = event.status_code, len(answer)
     out = scrub.head(without(forwardable(list(event.headers), upgrade=False),
@@ -63,7 +63,7 @@ async def _exchange(state: ProxyState, request: h11.Request, *, target: Target,
                     verdict: Forward, body: bytes, session: str
                     ) -> tuple[h11.Response, bytes, str, dict[str, str]]:
     """The refresh sent with the refresh token held now, and its answer with the real
-    tokens it carried taken out and kept; the token sent, and those kept."""
+    tokens it carried taken out (kept, from a success); the token sent, and those taken."""
     real = state.creds.get("codex_refresh_token")
     sent = real.value if real else ""
     ctype = (header_value(request.headers, b"content-type") or b"").decode("latin-1")
@@ -88,15 +88,15 @@ async def _exchange(state: ProxyState, request: h11.Request, *, target: Target,
         # over real tokens (an error quoting the body sent has the real refresh token).
         raise UpstreamError("token refresh answer arrived encoded",
                             ErrorType.UPSTREAM_PROTOCOL_ERROR)
-    kept: dict[str, str] = {}
-    # Only the refresh the real refresh token went into answers with the person's tokens;
-    # another grant (the agent's own code, say) is answered with another account's.
-    if event.status_code == 200 and rewritten.placeholder is not None:
-        captured = capture_refresh_response(answer, rewritten.placeholder)
-        answer, kept = captured.body, dict(captured.tokens)
-        if captured.tokens:
-            await _keep(state, kept)
-    return event, answer, sent, kept
+    if rewritten.placeholder is None:
+        # Only the refresh the real refresh token went into answers with the person's
+        # tokens; another grant (the agent's own code, say) is answered with another's.
+        return event, answer, sent, {}
+    # Tokens in any answer are taken out; a success's are kept (the one sent is spent).
+    captured = capture_refresh_response(answer, rewritten.placeholder)
+    if captured.tokens and 200 <= event.status_code < 300:
+        await _keep(state, dict(captured.tokens))
+    return event, captured.body, sent, dict(captured.tokens)
 
 
 async def _keep(state: ProxyState, tokens: dict[str, str]) -> None:

@@ -19,6 +19,7 @@ import json
 from urllib.parse import parse_qs
 
 import h11
+import pytest
 import trio
 import trio.testing
 import trustme
@@ -199,3 +200,36 @@ async def test_a_refresh_whose_url_names_another_grant_is_no_refresh(
                          "client_id": "app"})
     assert tokens_written == [], "the agent's tokens were kept as the person's"
     assert SECRETS["codex_refresh_token"] not in endpoint.seen[0].body.decode()
+
+
+class Answering(_Base):
+    """A token endpoint that answers a refresh with new tokens and the given status."""
+
+    def __init__(self, ca: trustme.CA, status: int) -> None:
+        super().__init__(ca)
+        self.status = status
+
+    async def answer(self, stream: trio.abc.Stream, conn: h11.Connection, seen: Seen) -> bool:
+        await self.reply(stream, conn, self.status, json.dumps(
+            {"access_token": "NEW-REAL-ACCESS", "refresh_token": "NEW-REAL-REFRESH"}).encode())
+        return True
+
+
+@pytest.mark.parametrize("status", [201, 203, 400])
+async def test_a_refresh_answered_otherwise_than_200_hands_back_no_new_token(
+        proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA,
+        tokens_written: list[dict[str, str | None]], status: int) -> None:
+    """Only a 200's tokens were taken out: the new tokens of a refresh answered 201, 203
+    (a transforming cache) or an error went to the agent as they came. A success's are kept
+    (the spent refresh token is no use), an error's only masked."""
+    endpoint = Answering(upstream_ca, status)
+    await nursery.start(endpoint.serve)
+    override(proxy, upstreams={"auth.openai.com": Upstream(scheme="https", host="127.0.0.1",
+                                                           port=endpoint.port)})
+    async with client(proxy, proxy.add_session(f"codex-{status}")) as c:
+        r = await c.post("https://auth.openai.com/oauth/token", data={
+            "grant_type": "refresh_token", "refresh_token": "DUMMY", "client_id": "app"})
+    assert "NEW-REAL" not in r.text, r.text
+    assert r.status_code == status
+    assert tokens_written == ([] if status >= 300 else [
+        {"access_token": "NEW-REAL-ACCESS", "refresh_token": "NEW-REAL-REFRESH"}])
