@@ -8,8 +8,9 @@ do at its service, the agent can ask for. Two kinds of request would break the p
   its own, which outlives the session and leaves with it. Anthropic's ``create_api_key``
   turns a login into an API key and Sentry's ``api-tokens`` make tokens; a
   registry's token endpoint (``auth.docker.io``) answers a token for the scopes asked, and
-  one that may push or delete is refused (a pull token, which lasts minutes and reads only,
-  is what a pull needs).
+  one that may push or delete is refused, and so is a refresh token with it
+  (``offline_token``: it never expires and gets any scope); a pull token, which lasts
+  minutes and reads only, is what a pull needs.
 * **Publishing as the person.** With a registry's credential, a write is a package or an
   image published under the person's name: a supply-chain attack from a prompt injection.
   ``npm_token`` and ``docker_token`` are read-only for sessions (``GET``, ``HEAD``, and the
@@ -146,14 +147,7 @@ def use_refusal(credential: str, host: str, method: str, target: str, *,
     if only is None:
         return None
     if host == REGISTRY_AUTH:
-        # Each parameter may hold several scopes, separated by spaces (OAuth's way).
-        scopes = [one for param in parse_qs(target.partition("?")[2]).get("scope", [])
-                  for one in param.split()]
-        actions = {a for scope in scopes for a in scope.rpartition(":")[2].split(",")}
-        if actions - {"pull"}:
-            return (f"a registry token that may {', '.join(sorted(actions - {'pull'}))} is "
-                    "the person's to ask for; a session may pull")
-        return None
+        return _registry_refusal(target)
     if credential in allow_writes or method in READS:
         return None
     if method == "POST" and checkable_path(path) is not None \
@@ -162,3 +156,24 @@ def use_refusal(credential: str, host: str, method: str, target: str, *,
     return (f"{method} {path} with the person's {credential} would publish or change "
             "something under their name: that is theirs to do (or list the credential in "
             "proxy.toml allow_writes)")
+
+
+#: How Go reads a false boolean (``strconv.ParseBool``); any other ``offline_token`` asks.
+_FALSE = frozenset({"0", "f", "F", "false", "FALSE", "False"})
+
+
+def _registry_refusal(target: str) -> str | None:
+    """Why a request for a registry token is refused, or None: one that may do more than
+    pull, or that comes with a refresh token (``offline_token``), which never expires and
+    gets tokens of any scope."""
+    query = parse_qs(target.partition("?")[2], keep_blank_values=True)
+    if any(value not in _FALSE for value in query.get("offline_token", [])):
+        return ("offline_token asks for a refresh token, a lasting credential that gets "
+                "tokens of any scope: the person's to ask for; a session may pull without it")
+    # Each parameter may hold several scopes, separated by spaces (OAuth's way).
+    scopes = [one for param in query.get("scope", []) for one in param.split()]
+    actions = {a for scope in scopes for a in scope.rpartition(":")[2].split(",")}
+    if actions - {"pull"}:
+        return (f"a registry token that may {', '.join(sorted(actions - {'pull'}))} is "
+                "the person's to ask for; a session may pull")
+    return None

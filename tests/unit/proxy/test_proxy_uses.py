@@ -95,6 +95,10 @@ NPM, HUB, AUTH = "registry.npmjs.org", "registry-1.docker.io", "auth.docker.io"
     # Several scopes in one parameter, separated by spaces: each is judged.
     ("docker_token", AUTH, "GET", "/token?scope=repository:a:push%20repository:b:pull", True),
     ("docker_token", AUTH, "GET", "/token?scope=repository:a:pull+repository:b:pull", False),
+    # A refresh token with it (never expires, any scope): asked by any true value.
+    ("docker_token", AUTH, "GET", "/token?scope=repository:a:pull&offline_token=true", True),
+    ("docker_token", AUTH, "GET", "/token?scope=repository:a:pull&offline_token=", True),
+    ("docker_token", AUTH, "GET", "/token?scope=repository:a:pull&offline_token=0", False),
     # Others' credentials are used as the service allows (GitHub has its own rules).
     ("pagerduty_token", "api.pagerduty.com", "POST", "/incidents", False),
     ("github_token", "api.github.com", "POST", "/repos/o/r/issues", False),
