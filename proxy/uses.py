@@ -65,10 +65,12 @@ ANTHROPIC = frozenset({"anthropic_oauth_token", "anthropic_api_key"})
 ADMIN: dict[str, re.Pattern[str]] = {
     **dict.fromkeys(ANTHROPIC, re.compile(r"^/v1/organizations(/|$)")),
     "openai_api_key": re.compile(r"^/v1/organization(/|$)"),
-    # Sentry's members and invites, legacy API keys, integrations and their tokens.
+    # Sentry's members and invites, legacy API keys, organisation auth tokens,
+    # integrations and their tokens.
     "sentry_auth_token": re.compile(
-        r"^/api/0/(organizations/[^/]+/(members|invite-requests|api-keys|integrations"
-        r"|sentry-app-installations)|sentry-apps|sentry-app-installations)(/|$)"),
+        r"^/api/0/(organizations/[^/]+/(members|invite-requests|api-keys|org-auth-tokens"
+        r"|integrations|sentry-app-installations)|sentry-apps|sentry-app-installations)"
+        r"(/|$)"),
     "pagerduty_token": re.compile(r"^/users(/|$)"),
     # Grafana's users, invites and service accounts (whose tokens are new credentials).
     "grafana_api_key": re.compile(r"^/api/(admin|org/users|org/invites|serviceaccounts"
