@@ -23,8 +23,10 @@ from appliance.tokens import load_or_create_instance_key
 log = logging.getLogger("clauderon.reconciler")
 
 
-def build() -> Reconciler:
-    settings = load_settings()
+def build(settings_env: dict[str, str] | None = None) -> Reconciler:
+    """The reconciler as its service runs it; ``settings_env``: the environment its
+    settings are read from (``bench/fifty_sessions.py`` builds one for its appliance)."""
+    settings = load_settings(settings_env)
     settings.ensure_layout()
     network = SessionNetwork.for_settings(settings)
     if network is None:
