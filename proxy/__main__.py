@@ -30,13 +30,13 @@ from appliance.service import configure_logging, ends_clearly, raise_open_files
 from appliance.store import Store
 from appliance.tokens import load_or_create_instance_key
 from proxy.certs import CertStore, load_or_create_ca
-from proxy.config import ProxyConfig, load_proxy_config
 from proxy.controls import Controls, ControlSettings
 from proxy.directory import StoreDirectory, appliance_identity
 from proxy.inject import CredentialLookup
 from proxy.ledger import Ledger
 from proxy.localaddrs import own_addresses
-from proxy.metrics import ProxyMetrics
+from proxy.proxy_config import ProxyConfig, load_proxy_config
+from proxy.proxy_metrics import ProxyMetrics
 from proxy.server import serve
 from proxy.state import ProxyState
 from proxy.token_refresh import TokenSink

@@ -24,7 +24,6 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -41,16 +40,17 @@ from appliance.sessions import Phase
 from appliance.store import Store
 from appliance.usage import DEFAULT_TABLE, PriceTable
 from proxy.alertpace import AlertPace
-from proxy.config import ProxyConfig
 from proxy.directory import SessionAuth
 from proxy.honeytoken import Leak, foreign
 from proxy.ledger import Ledger
 from proxy.made import Made
 from proxy.meter import metered_api
 from proxy.policy import is_model_host
+from proxy.proxy_config import ProxyConfig
 from proxy.rules import Rule, match_rule
 from proxy.sides import hung_up
 from proxy.slots import Slots
+from proxy.writes import Writes
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,7 @@ class Controls:
         self._configured: tuple[EgressDefaults, tuple[HostEntry, ...]] | None = None
         self._due = AlertPace().due
         self._limiter = trio.CapacityLimiter(2)
+        self._write = Writes()  # a control event's write, within its own deadline
         self.made = Made(store, self._limiter)
         #: The model calls each session under a budget has running (``slots.py``).
         self.slots = Slots()
@@ -324,13 +325,6 @@ class Controls:
                                  event="budget_exceeded" if reason else "budget_restored")
 
         await self._write(write)
-
-    async def _write(self, fn: Callable[[], object]) -> None:
-        try:
-            with trio.move_on_after(10):
-                await trio.to_thread.run_sync(fn, limiter=self._limiter)
-        except Exception:
-            log.exception("cannot record a control event")
 
     # --- the background task --------------------------------------------------------
     def _load(self) -> Snapshot:

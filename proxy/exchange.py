@@ -28,7 +28,7 @@ import trio
 
 from appliance.audit import AuditRecord, Decision, Phase
 from appliance.usage import Usage
-from proxy import creates, whose
+from proxy import answer_cookies, creates, whose
 from proxy.bodykind import coding, escapable
 from proxy.directory import SessionAuth
 from proxy.framing import framed, has_body, request_framing, response_framing
@@ -249,7 +249,7 @@ async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request,
                 "not passed on", ErrorType.UPSTREAM_PROTOCOL_ERROR)
         if _streamed(event):  # in the log while it streams
             meter.open()
-        clean, early = _queue_head(client, event, scrub)
+        clean, early = _queue_head(client, event, scrub, meter)
         made = github_create(request, target, verdict, session, prefix)
         await _relay_answer(state, conn, client, event, verdict=verdict, meter=meter,
                             session=session, scrub=scrub, made=made)
@@ -335,10 +335,12 @@ async def _become_pipe(client: HttpSide, conn: UpstreamConn,
                        scrub: Scrubber | None) -> None:
     """A 101 answer: passed on, then raw bytes both ways until either side ends."""
     meter.status = 101
-    meter.open()  # in the log before the agent holds the pipe
     headers = forwardable(list(event.headers), upgrade=True)
+    if scrub:
+        headers, meter.note = answer_cookies.uncookied(scrub.head(headers), meter.note)
+    meter.open()  # in the log (with what was dropped) before the agent holds the pipe
     await client_send(client, h11.InformationalResponse(
-        status_code=101, headers=scrub.head(headers) if scrub else headers,
+        status_code=101, headers=headers,
         reason=scrub.reason(event.reason) if scrub else event.reason), patience)
     # With a credential in it the upgrade is a WebSocket (``policy.py``): its messages are
     # read, so one split over frames is masked whole.
@@ -349,8 +351,7 @@ async def _become_pipe(client: HttpSide, conn: UpstreamConn,
 
 
 def _streamed(event: h11.Response) -> bool:
-    """An answer of events sent as they happen (SSE), which may last as long as the
-    service likes: audited as it opens, and again as it ends."""
+    """An answer of events as they happen (SSE), audited as it opens and again as it ends."""
     kind = header_value(event.headers, b"content-type") or b""
     return kind.split(b";")[0].strip().lower() == b"text/event-stream"
 
@@ -363,17 +364,18 @@ def _coded(request: h11.Request, event: h11.Response) -> str | None:
     return None if found is None else found[:40].decode("ascii", "replace")
 
 
-def _queue_head(client: HttpSide, event: h11.Response, scrub: Scrubber | None
-                ) -> tuple[bool, bool]:
-    """Queue the answer's head, framed afresh (the credential masked); whether the upstream
-    connection can be reused after its body, and whether it answered before the client's
-    upload ended."""
+def _queue_head(client: HttpSide, event: h11.Response, scrub: Scrubber | None,
+                meter: Meter) -> tuple[bool, bool]:
+    """Queue the answer's head, framed afresh (the credential masked, cookies dropped); whether
+    the upstream connection can be reused after its body, and whether it answered before the
+    client's upload ended."""
     headers = list(event.headers)  # walked twice below: h11's own sequence is slow to walk
     answer_framing, clean = response_framing(headers)
     out = framed(forwardable(headers, upgrade=False), answer_framing)
     reason = event.reason
     if scrub is not None:
-        out, reason = scrub.head(out), scrub.reason(reason)
+        out, meter.note = answer_cookies.uncookied(scrub.head(out), meter.note)
+        reason = scrub.reason(reason)
         scrub.escapes = escapable(headers)
     # Answered before the upload ended (not MUST_CLOSE: a "connection: close" request ended).
     early = client.h11.their_state is h11.SEND_BODY
@@ -388,11 +390,9 @@ def _queue_head(client: HttpSide, event: h11.Response, scrub: Scrubber | None
     return clean, early
 
 
-def _usage_reader(state: ProxyState, verdict: Forward, event: h11.Response
-                  ) -> UsageReader | None:
+def _usage_reader(state: ProxyState, verdict: Forward, event: h11.Response) -> UsageReader | None:
     """What reads the tokens used off a metered model's successful answer."""
-    if verdict.meter is None or not 200 <= event.status_code < 300 \
-            or not state.controls.active:
+    if verdict.meter is None or not 200 <= event.status_code < 300 or not state.controls.active:
         return None
     encoding = header_value(event.headers, b"content-encoding")
     return UsageReader(verdict.meter, content_type=header_value(event.headers, b"content-type"),

@@ -6,14 +6,19 @@ into pushes (``gitguard.py`` judges those) and fetches: Git LFS's API lives ther
 the locks before a push is a read sent as a POST; both pass. Its locks are another matter:
 every one is the person's (the credential's user), so a session's unlock frees the person's
 lock for anyone, ``force`` or not, and a lock it takes holds the person's own push of that
-file. Those, and every other write there, are the person's to do.
+file. Those, and every other write there, are the person's to do. A batch that uploads (its
+answer authorises storing objects in the repository) goes only to one of the session's own
+repositories (:func:`batch_refusal`); a download is a read.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Collection
 
 from appliance.methods import READS
+from proxy import ownrepos
 from proxy.gitguard import checkable_path
 
 #: The git host: :func:`refusal` judges its writes that are no push.
@@ -35,3 +40,38 @@ def refusal(method: str, path: str) -> str | None:
         return None
     return (f"{method} {clean} is for the repository's owner to do, not a session (Git "
             "LFS's locks are yours: lock and unlock files yourself)")
+
+
+#: Git LFS's batch: its body says whether it uploads or downloads.
+_BATCH = re.compile(r"^/(?P<owner>[^/]+)/(?P<name>[^/]+?)(?:\.git)?/info/lfs/objects/batch$")
+
+
+def reads_body(method: str, path: str) -> bool:
+    """Whether a session's write to the git host is judged by its body too (a batch)."""
+    return method == "POST" and _BATCH.match(checkable_path(path) or "") is not None
+
+
+def _once(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("a key named twice")
+    return dict(pairs)
+
+
+def batch_refusal(path: str, body: bytes | None, own: Collection[str],
+                  session_name: str) -> str | None:
+    """Why a session's Git LFS batch (``body``: all of it, None when too long to be read)
+    is refused: an upload lands only in one of its own repositories; a download is free."""
+    m = _BATCH.match(checkable_path(path) or "")
+    if m is None:
+        return None
+    try:
+        doc = json.loads(body or b"", object_pairs_hook=_once)
+    except (ValueError, RecursionError):
+        doc = None
+    if not isinstance(doc, dict):
+        return ("a Git LFS batch whose body does not read as one JSON object (each key once, "
+                "read whole) cannot be checked")
+    if doc.get("operation") == "download":
+        return None
+    return ownrepos.foreign(f"{m.group('owner')}/{m.group('name')}", own, session_name)

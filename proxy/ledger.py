@@ -14,7 +14,7 @@ The same batches carry what else the proxy observes for the other services: each
 model health (:meth:`Ledger.note_model`: the last verdict per session wins, written only when
 it changed, ``appliance.modelhealth``) and facts it publishes (:meth:`Ledger.publish`: the
 credentials' summary that ``clauderon status`` shows), and the proxy's metrics every
-:data:`~appliance.metrics.publish.PUBLISH_SECONDS` (``proxy/metrics.py``). One writer.
+:data:`~appliance.metrics.metrics_publish.PUBLISH_SECONDS` (``proxy/proxy_metrics.py``). One writer.
 
 Shutdown: the server calls :meth:`flush` once every connection has ended, so a clean stop
 writes every count. A crash (SIGKILL, power) loses at most the counts of the last
@@ -32,7 +32,7 @@ from dataclasses import replace
 import trio
 
 from appliance.controlstore import UsageRow, add_usage, today
-from appliance.metrics.publish import PUBLISH_SECONDS, Publisher
+from appliance.metrics.metrics_publish import PUBLISH_SECONDS, Publisher
 from appliance.store import Store
 from appliance.usage import Usage
 
@@ -102,7 +102,7 @@ class Ledger:
 
     def attach_metrics(self, publisher: Publisher) -> None:
         """Publish ``publisher``'s registry with the batches, every
-        :data:`~appliance.metrics.publish.PUBLISH_SECONDS`."""
+        :data:`~appliance.metrics.metrics_publish.PUBLISH_SECONDS`."""
         self._metrics = publisher
 
     async def flush(self, *, final: bool = False) -> None:

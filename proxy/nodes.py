@@ -48,9 +48,9 @@ REACTIONS_QUERY = (
 
 #: A GitHub node id as GitHub writes one now: its kind's capitals, ``_``, then base64url
 #: (never capitals alone: that is an enum's value, ``THUMBS_UP``, ``CHANGES_REQUESTED``),
-#: read as a base64 decoder may: its padding (``=``) given, the standard alphabet's ``+/``
-#: for ``-_``.
-_NODE_ID = re.compile(r"[A-Z]{1,8}_(?=[A-Za-z0-9_+/-]*[a-z0-9])[A-Za-z0-9_+/-]+=*")
+#: read as a decoder may: its kind in any case (``ic_``), its padding (``=``) given, the
+#: standard alphabet's ``+/`` for ``-_``.
+_NODE_ID = re.compile(r"[A-Za-z]{1,8}_(?=[A-Za-z0-9_+/-]*[a-z0-9])[A-Za-z0-9_+/-]+=*")
 #: What a node id of the older form reads as, once its base64 is undone: ``012:IssueComment1``.
 _LEGACY = re.compile(rb"\d{1,4}:[A-Za-z]+\d*")
 _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/]")

@@ -29,7 +29,6 @@ from datetime import UTC, datetime
 
 from appliance.audit import AuditRecord, Decision, Phase, redact_path
 from appliance.methods import READS
-from proxy.config import IpNetwork, ProxyConfig
 from proxy.directory import AccessMode, SessionAuth, authenticate
 from proxy.gitguard import is_fetch, is_remote_write
 from proxy.heads import (
@@ -49,6 +48,7 @@ from proxy.inject import (
     without,
 )
 from proxy.meter import Api, metered_api, unmetered_spend
+from proxy.proxy_config import IpNetwork, ProxyConfig
 from proxy.rules import Rule, host_matches, match_rule, matches_any
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

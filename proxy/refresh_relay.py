@@ -3,8 +3,11 @@
 Its body is rewritten both ways (``token_refresh.py``, pure): the placeholder refresh token
 the agent sends becomes the real one, and the real tokens in the answer are kept here and
 replaced by placeholders before the answer goes back. So both messages are read whole,
-within a size limit, and the answer is sent with a length of its own. One refresh goes to
-the upstream at a time (``ProxyState.refreshing``), with the refresh token held then.
+within a size limit, and the answer is sent with a length of its own. One refresh of a
+refresh token goes to the upstream at a time (``ProxyState.refreshing``, one lock per
+credential), with the token held then; a grant that carries none of the person's (the
+agent's own code or refresh token) waits for no one, and a refresh waits for another of the
+same token at most :data:`REFRESH_WAIT` seconds (503: try again).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import logging
 import h11
 import trio
 
+from proxy.answer_cookies import uncookied
 from proxy.bodykind import coding
 from proxy.heads import Target, forwardable
 from proxy.inject import body_forms, header_value, without
@@ -29,6 +33,10 @@ from proxy.whole import exchange, read_all
 log = logging.getLogger(__name__)
 
 MAX_REFRESH_ANSWER = 1024 * 1024
+#: The refresh token the relay puts into a refresh (``token_refresh.py`` keeps its answer).
+REFRESH_CREDENTIAL = "codex_refresh_token"
+#: How long a refresh waits at most for another of the same refresh token to end.
+REFRESH_WAIT = 30.0
 
 
 async def refresh(state: ProxyState, client: HttpSide, *, request: h11.Request, target: Target,
@@ -39,18 +47,23 @@ async def refresh(state: ProxyState, client: HttpSide, *, request: h11.Request, 
     body = await read_all(client, MAX_REFRESH_BODY, patience, upstream=False,
                           what="token refresh message")
     meter.bytes_in = len(body)
-    # One refresh at a time: each goes with the refresh token the one before was answered
-    # (a token endpoint that sees a spent one again takes it for a theft and revokes all).
-    async with state.refreshing:
-        event, answer, sent, taken = await _exchange(state, request, target=target, verdict=verdict,
-                                                    body=body, session=session)
+    # One refresh of a refresh token at a time: each goes with the token the one before was
+    # answered (a token endpoint that sees a spent one again takes it for a theft and
+    # revokes all). A grant the person's token does not go into holds no one up.
+    lock = await _turn(state, request, target, body, patience)
+    try:
+        event, answer, sent, taken = await _exchange(state, request, target=target,
+                                                    verdict=verdict, body=body, session=session)
+    finally:
+        if lock is not None:
+            lock.release()
     # Any real token left (an error quoting the one sent, a token where none is expected).
     # The one sent in each form the body may have carried it (``verdict.secrets``).
     scrub = Scrubber((*verdict.secrets, *body_forms(sent), *(t.encode() for t in taken.values())))
     answer = scrub.feed(answer) + scrub.finish()
     meter.status, meter.bytes_out = event.status_code, len(answer)
-    out = scrub.head(without(forwardable(list(event.headers), upgrade=False),
-                             b"content-length", b"transfer-encoding"))
+    out, meter.note = uncookied(scrub.head(without(forwardable(
+        list(event.headers), upgrade=False), b"content-length", b"transfer-encoding")), meter.note)
     out.append((b"content-length", str(len(answer)).encode()))
     await client_send(client, h11.Response(status_code=event.status_code, headers=out,
                                            reason=scrub.reason(event.reason)), patience)
@@ -59,12 +72,37 @@ async def refresh(state: ProxyState, client: HttpSide, *, request: h11.Request, 
     return scrub.masked
 
 
+async def _turn(state: ProxyState, request: h11.Request, target: Target, body: bytes,
+                patience: float) -> trio.Lock | None:
+    """The lock of the refresh token this refresh goes with, held (None: the person's token
+    does not go into it); :class:`UpstreamError` (503) when another refresh of that token
+    did not end within :data:`REFRESH_WAIT` seconds."""
+    ctype = (header_value(request.headers, b"content-type") or b"").decode("latin-1")
+    query = target.path.partition("?")[2]
+    if rewrite_refresh_request(body, ctype, "-", query=query).placeholder is None:
+        return None
+    lock = state.refreshing(REFRESH_CREDENTIAL)
+    wait = min(REFRESH_WAIT, patience)
+    try:
+        lock.acquire_nowait()
+        return lock
+    except trio.WouldBlock:
+        pass
+    with trio.move_on_after(wait) as waited:
+        await lock.acquire()
+    if waited.cancelled_caught:
+        raise UpstreamError(
+            "another refresh of the person's Codex login is under way and did not end within "
+            f"{wait:g} seconds; try the refresh again", ErrorType.UPSTREAM_TIMEOUT, status=503)
+    return lock
+
+
 async def _exchange(state: ProxyState, request: h11.Request, *, target: Target,
                     verdict: Forward, body: bytes, session: str
                     ) -> tuple[h11.Response, bytes, str, dict[str, str]]:
     """The refresh sent with the refresh token held now, and its answer with the real
     tokens it carried taken out (kept, from a success); the token sent, and those taken."""
-    real = state.creds.get("codex_refresh_token")
+    real = state.creds.get(REFRESH_CREDENTIAL)
     sent = real.value if real else ""
     ctype = (header_value(request.headers, b"content-type") or b"").decode("latin-1")
     rewritten = rewrite_refresh_request(body, ctype, sent, query=target.path.partition("?")[2])

@@ -110,6 +110,16 @@ def credential_use(session: str, credential: str, why: str) -> Respond:
                     f"credential {credential}: {why}")
 
 
+def refresh_query(session: str, credential: str) -> Respond:
+    """A token refresh whose URL has a query, which a server may read the grant from."""
+    why = ("a token refresh URL has no query (the Codex CLI sends none); the proxy puts "
+           f"the person's {credential} only into the body, so send the refresh's parameters "
+           "there")
+    return Respond(status=400, body=f"Refused by Clauderon: {why} (session {session!r}).\n",
+                   decision=Decision.DENIED, error_type="CREDENTIAL_USE",
+                   note=f"credential {credential}: {why}")
+
+
 def remote_refused(session: str, host: str, why: str) -> Respond:
     """A push or a GitHub API write that would move more than the session's branch."""
     return _blocked(f"{why}. Session {session!r} works on its own branch clauderon/{session}; "

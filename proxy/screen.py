@@ -32,6 +32,7 @@ from proxy.honeytoken import BODY_SCAN, Leak, leak_in_body, leak_in_head
 from proxy.inject import Headers, header_value
 from proxy.policy import Forward, Respond, is_model_host
 from proxy.relay import ClientGone, Meter, client_send
+from proxy.rules import Style
 from proxy.sides import HttpSide, hung_up
 from proxy.slots import MAX_IN_FLIGHT
 from proxy.state import ProxyState
@@ -88,8 +89,8 @@ async def screen(state: ProxyState, client: HttpSide, request: h11.Request, targ
         if refused is not None:
             verdict = refused
     if isinstance(verdict, Forward):
-        prefix, leak = await scan_body(state, client, request, target, verdict=verdict,
-                                       suspects=suspects, prefix=prefix)
+        prefix, leak = await scan_body(state, client, request, target, suspects=suspects,
+                                       prefix=prefix)
         if leak is not None:
             verdict = refusals.honeytoken(session.name, target.host, leak)
             await controls.raise_alert(session, target.host, leak)
@@ -137,6 +138,9 @@ async def spend(state: ProxyState, client: HttpSide, target: Target, session: Se
     assert credential is not None
     if (why := uses.method_override(headers) or uses.path_override(headers)) is not None:
         return refusals.credential_use(session.name, credential, why)
+    if verdict.rule is not None and verdict.rule.style is Style.CODEX_REFRESH \
+            and "?" in target.path:
+        return refusals.refresh_query(session.name, credential)
     why = uses.use_refusal(credential, target.host, method, target.path,
                            allow_writes=state.config.allow_writes)
     if why is not None:
@@ -223,10 +227,13 @@ async def guard_remote(state: ProxyState, client: HttpSide, request: h11.Request
     says the pull request is the session's own (``whose.py``). The git host's other writes
     (Git LFS's, a fetch) are judged by their path (``githost.py``)."""
     method = request.method.decode("ascii", "replace")
-    push = gitguard.is_push(method, target.path)
+    # The API host serves no git: a path there that spells a push is a REST write.
+    push = gitguard.is_push(method, target.path) and target.host != gitguard.GITHUB_API
     api = target.host == gitguard.GITHUB_API and method not in READS
     if target.host == githost.GIT_HOST and not push:  # Git LFS, a fetch: judged by path
         why = githost.refusal(method, target.path)
+        if why is None and not session.owner and githost.reads_body(method, target.path):
+            return await _lfs_batch(state, client, request, target, session)
         return None, None if why is None else (
             refusals.owner_refused(target.host, why) if session.owner
             else refusals.remote_refused(session.name, target.host, why))
@@ -250,6 +257,23 @@ async def guard_remote(state: ProxyState, client: HttpSide, request: h11.Request
         body = b"".join(e.data for e in prefix if isinstance(e, h11.Data))
         complete = not prefix or isinstance(prefix[-1], h11.EndOfMessage)
         return prefix or None, await judge(body, complete=complete)
+
+
+async def _lfs_batch(state: ProxyState, client: HttpSide, request: h11.Request,
+                     target: Target, session: SessionAuth
+                     ) -> tuple[list[h11.Event] | None, Respond | None]:
+    """A session's Git LFS batch, read ahead whole: an upload goes only to one of its own
+    repositories (``githost.batch_refusal``)."""
+    prefix: list[h11.Event] = []
+    if has_body(request_framing(request.headers)) and header_value(
+            request.headers, b"content-encoding") in (None, b"identity"):
+        async with state.read_ahead.slot(session.session_id):
+            prefix = await read_prefix(client, GITHUB_BODY_LIMIT, state.config.read_timeout)
+    whole = not prefix or isinstance(prefix[-1], h11.EndOfMessage)
+    body = b"".join(e.data for e in prefix if isinstance(e, h11.Data)) if whole else None
+    why = githost.batch_refusal(target.path, body, session.repos, session.name)
+    return prefix or None, None if why is None else refusals.remote_refused(
+        session.name, target.host, why)
 
 
 async def _whose(state: ProxyState, target: Target, *, session: SessionAuth,
@@ -350,9 +374,9 @@ def github_create(request: h11.Request, target: Target, verdict: Forward, sessio
 
 
 async def scan_body(state: ProxyState, client: HttpSide, request: h11.Request,
-                    target: Target, *, verdict: Forward, suspects: tuple[Placeholder, ...],
+                    target: Target, *, suspects: tuple[Placeholder, ...],
                     prefix: list[h11.Event] | None = None,
-                     ) -> tuple[list[h11.Event] | None, Leak | None]:
+                    ) -> tuple[list[h11.Event] | None, Leak | None]:
     """The body's first bytes, read and searched for foreign placeholders before anything
     goes upstream (not for the model hosts, nor encoded bodies: ``honeytoken.py``). A body
     already read (``prefix``) is searched as it is."""

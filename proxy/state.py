@@ -19,16 +19,17 @@ from typing import Protocol
 import trio
 
 from appliance.audit import AuditRecord, Decision, Room
+from appliance.controlstore import today
 from proxy.auditshare import UNPROVEN, Shares
 from proxy.certs import CertStore
-from proxy.config import ProxyConfig
 from proxy.controls import Controls
 from proxy.directory import SessionDirectory
 from proxy.inject import CredentialLookup, SecretValue
 from proxy.lasting import Lasting
-from proxy.metrics import ProxyMetrics
 from proxy.pace import Pacer
 from proxy.policy import IpAddress, audit_record
+from proxy.proxy_config import ProxyConfig
+from proxy.proxy_metrics import ProxyMetrics
 from proxy.readahead import ReadAhead
 from proxy.token_refresh import CREDENTIAL_FOR_TOKEN, TokenSink
 from proxy.upstream import Pool
@@ -87,9 +88,10 @@ class ProxyState:
         self._audit_failing = False
         self.pool = Pool(config, forbidden)
         self.token_sink = token_sink
-        #: Held for a Codex refresh: the token endpoint rotates the refresh token, so a
-        #: second refresh goes with the one the first was answered, never the spent one.
-        self.refreshing = trio.Lock()
+        #: Held for a refresh with a refresh token, one per credential: the token endpoint
+        #: rotates it, so a second refresh goes with the one the first was answered, never
+        #: the spent one; another credential's refresh does not wait (:meth:`refreshing`).
+        self._refreshing: dict[str, trio.Lock] = {}
         self._reloader = reloader
         #: Budgets, egress, honeytokens and metering (open and unmetered without a store).
         self.controls = controls or Controls()
@@ -124,7 +126,7 @@ class ProxyState:
         share = share or record.session or UNPROVEN
         if counted and not (record.decision == Decision.HONEYTOKEN
                             and self.shares.evidence(share, self.config.audit_bytes_per_day,
-                                                     _today())):
+                                                     today())):
             self.refused_share(share)
             return
         # The audit line is the record of a request; the service log repeats it only when
@@ -149,16 +151,16 @@ class ProxyState:
             else:
                 self._audit_failing = False
                 if size:  # on the day it is written, not its exchange's start
-                    self.shares.spend(share or record.session or UNPROVEN, size, _today())
+                    self.shares.spend(share or record.session or UNPROVEN, size, today())
 
     def unproven(self, address: str) -> str:
         """The share of today's lines no session proves from ``address`` (``auditshare.py``)."""
-        return self.shares.unproven(address, _today())
+        return self.shares.unproven(address, today())
 
     def over_share(self, session: str) -> bool:
         """``session``'s audit lines of today reached ``audit_bytes_per_day``: its
         requests are refused (``auditshare.py``)."""
-        return self.shares.over(session, self.config.audit_bytes_per_day, _today())
+        return self.shares.over(session, self.config.audit_bytes_per_day, today())
 
     def refused_share(self, session: str) -> None:
         """Count a refusal past ``session``'s share: no line of its own, one a minute."""
@@ -198,6 +200,14 @@ class ProxyState:
             return Room(free_bytes=0, free_files=None)
         return room if self._audit_failing or room.full else None
 
+    def refreshing(self, credential: str) -> trio.Lock:
+        """The lock a refresh with ``credential`` holds while it is under way."""
+        return self._refreshing.setdefault(credential, trio.Lock())
+
+    def refreshes_waiting(self) -> int:
+        """How many refreshes wait for another of their credential to end."""
+        return sum(lock.statistics().tasks_waiting for lock in self._refreshing.values())
+
     def keep_refreshed(self, tokens: Mapping[str, str]) -> None:
         for key, value in tokens.items():
             name = CREDENTIAL_FOR_TOKEN.get(key)
@@ -226,10 +236,6 @@ class ProxyState:
         self.stopping.set()
         for scope in list(self.idle_scopes):
             scope.cancel()
-
-
-def _today() -> str:
-    return datetime.now(UTC).date().isoformat()
 
 
 def _minute() -> str:

@@ -33,10 +33,10 @@ import trio
 
 from appliance.errors import ClauderonError
 from appliance.tokens import APPLIANCE_ID
-from proxy.config import IpNetwork, ProxyConfig, Upstream
 from proxy.heads import Target
 from proxy.localaddrs import is_local_address, on_container_bridge
 from proxy.policy import IpAddress, address_refusal
+from proxy.proxy_config import IpNetwork, ProxyConfig, Upstream
 from proxy.sides import HttpSide
 from proxy.tls import TlsStream
 

@@ -39,6 +39,7 @@ from urllib.parse import parse_qs, unquote
 
 from appliance.methods import READS
 from proxy.gitguard import GITHUB_API, GRAPHQL, checkable_path
+from proxy.loosepath import decoded_path, folded
 from proxy.rules import server_path
 
 #: Credentials a session may only read with, and the POSTs that read (by path prefix).
@@ -55,26 +56,34 @@ MINTING: dict[str, tuple[str, ...]] = {
     # A GET: a Copilot token (its model access, on the person's seat) from a GitHub login.
     "github_token": ("/copilot_internal/v2/token",),
     "grafana_api_key": ("/api/auth/keys",),
+    # OpenAI's Realtime client secrets (and the sessions that answer one): a key of their
+    # own for a browser or phone to speak to the API with, on the person's account.
+    "openai_api_key": ("/v1/realtime/client_secrets", "/v1/realtime/sessions",
+                       "/v1/realtime/transcription_sessions"),
 }
+#: Where a refused path's name ends: anything but a character that goes on the name, since
+#: servers cut a path or read past it at a fragment (``#``), a NUL, a format suffix
+#: (``.json``), a space or a ``/`` alike; a longer name is another endpoint.
+END = r"(?![\w-])"
 #: Writes that spend the person's money (Anthropic's billing for a login's organisation).
 BILLING = re.compile(r"^/api/oauth/organizations/[^/]+/(overage_spend_limit|overage_credit_grant"
-                     r"|setup_overage_billing|prepaid|payment_method|contracts)(/|$)")
+                     r"|setup_overage_billing|prepaid|payment_method|contracts)" + END)
 ANTHROPIC = frozenset({"anthropic_oauth_token", "anthropic_api_key"})
 #: A model provider's organisation administration, which an admin key reaches: an invite is
 #: access for someone else, a service account (OpenAI) answers a new key.
 ADMIN: dict[str, re.Pattern[str]] = {
-    **dict.fromkeys(ANTHROPIC, re.compile(r"^/v1/organizations(/|$)")),
-    "openai_api_key": re.compile(r"^/v1/organization(/|$)"),
+    **dict.fromkeys(ANTHROPIC, re.compile(r"^/v1/organizations" + END)),
+    "openai_api_key": re.compile(r"^/v1/organization" + END),
     # Sentry's members and invites, legacy API keys, organisation auth tokens,
     # integrations and their tokens.
     "sentry_auth_token": re.compile(
         r"^/api/0/(organizations/[^/]+/(members|invite-requests|api-keys|org-auth-tokens"
         r"|integrations|sentry-app-installations)|sentry-apps|sentry-app-installations)"
-        r"(/|$)"),
-    "pagerduty_token": re.compile(r"^/users(/|$)"),
+        + END),
+    "pagerduty_token": re.compile(r"^/users" + END),
     # Grafana's users, invites and service accounts (whose tokens are new credentials).
     "grafana_api_key": re.compile(r"^/api/(admin|org/users|org/invites|serviceaccounts"
-                                  r"|orgs/\d+/users)(/|$)"),
+                                  r"|orgs/\d+/users)" + END),
 }
 REGISTRY_AUTH = "auth.docker.io"
 
@@ -103,11 +112,14 @@ def method_override(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
 
 def readings(target: str) -> tuple[str, ...]:
     """A target's path as servers may read it, in any case: escapes decoded once and dot
-    segments resolved; and as :func:`proxy.rules.server_path` reads it (escapes decoded
-    again, a backslash as a slash, ``;`` parameters dropped), which some servers do."""
+    segments resolved; as :func:`proxy.rules.server_path` reads it (escapes decoded
+    again, a backslash as a slash, ``;`` parameters dropped), which some servers do; and
+    with IIS's ``%uXXXX`` and overlong UTF-8 decoded too (:func:`decoded_path`); and that
+    with look-alikes folded (:func:`folded`: a dotless i is ``i``, a fullwidth k ``k``)."""
     path = target.split("?", 1)[0]
     once = "/" + posixpath.normpath(unquote(path)).lstrip("/").lower()
-    return (once, server_path(target).lower())
+    decoded = decoded_path(target)
+    return (once, server_path(target).lower(), decoded.lower(), folded(decoded))
 
 
 #: Headers some servers (IIS's URL Rewrite, frameworks behind it) route by in place of the
@@ -123,6 +135,12 @@ def path_override(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
+#: The longest path read for the rules above. Servers refuse a longer request line
+#: (nginx and Apache at 8 KiB, with a 414); reading one costs the proxy, shared by every
+#: session, tens of milliseconds (``%uFDFA`` is eighteen letters once folded).
+PATH_LIMIT = 8192
+
+
 def use_refusal(credential: str, host: str, method: str, target: str, *,
                 allow_writes: Collection[str] = ()) -> str | None:
     """Why a session may not send this request with ``credential``, or None."""
@@ -130,8 +148,11 @@ def use_refusal(credential: str, host: str, method: str, target: str, *,
         return (f"{method} answers with the request as the server got it, the person's "
                 f"{credential} in it")
     path = target.split("?", 1)[0]
+    if len(path) > PATH_LIMIT:
+        return (f"the path is {len(path)} characters long, more than the {PATH_LIMIT} a "
+                "server reads (it answers 414): send a shorter one")
     reads = readings(target)
-    if any(read == p or read.startswith(p + "/")
+    if any(re.match(re.escape(p) + END, read)
            for read in reads for p in MINTING.get(credential, ())):
         return (f"{path} would make a new credential from the person's {credential}: that "
                 "is theirs to do")

@@ -27,9 +27,9 @@ from appliance.sessions import AccessMode, Session, new_session_id
 from appliance.store import Store
 from appliance.tokens import hash_token
 from proxy.certs import CertStore, load_or_create_ca
-from proxy.config import ProxyConfig, Upstream
 from proxy.directory import StoreDirectory
 from proxy.localaddrs import own_addresses
+from proxy.proxy_config import ProxyConfig, Upstream
 from proxy.server import serve
 from proxy.state import ProxyState
 

@@ -30,7 +30,7 @@ from smuggle_fakes import ClFramingUpstream
 from test_proxy_smuggling import get, smuggle
 
 from appliance.audit import parse_line
-from proxy.config import Upstream
+from proxy.proxy_config import Upstream
 from tests.support.engine import AGENT_IMAGE
 
 pytestmark = pytest.mark.docker

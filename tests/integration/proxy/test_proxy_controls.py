@@ -38,11 +38,11 @@ from appliance.store import Store
 from appliance.usage import Usage
 from proxy import alertpace, slots
 from proxy.certs import CertStore, load_or_create_ca
-from proxy.config import ProxyConfig, Upstream
 from proxy.controls import Controls, ControlSettings
 from proxy.directory import StoreDirectory
 from proxy.localaddrs import own_addresses
 from proxy.policy import audit_record
+from proxy.proxy_config import ProxyConfig, Upstream
 from proxy.rules import DEFAULT_MODEL_HOSTS
 from proxy.server import serve
 from proxy.state import ProxyState

@@ -6,7 +6,7 @@ import json
 
 import trio
 from conftest import SECRETS, Proxy
-from proxy_fakes import FakeUpstream
+from proxy_fakes import FakeUpstream, GitServer
 
 from appliance.audit import parse_line
 from appliance.sessions import AccessMode
@@ -367,3 +367,51 @@ async def test_graphql_comment_reaches_only_the_sessions_own_repositories(
     status, _ = await curl(proxy, "https://api.github.com/graphql", "-X", "POST",
                            "-d", mutation(comment, "I_mine"), auth=auth)
     assert status == 200 and b"addComment" in writes(fake)[-1]
+
+
+async def test_a_rest_write_whose_path_spells_a_push_is_judged_as_a_rest_write(
+        proxy: Proxy, fake: FakeUpstream) -> None:
+    """The API host serves no git, but a POST there whose path held ``git-receive-pack``
+    (a repository of the person's so named, any case or escape) was judged as a push:
+    its pkt-lines only, never the REST rules nor the repository of its path, so a flush
+    for a body and the parameters in the query opened an issue in the person's other
+    repository. A write to the API host is now always judged as a REST write."""
+    auth = proxy.add_session("apipush")
+    for path in ("/repos/person/git-receive-pack-notes/issues?title=x",
+                 "/repos/person/Git-Receive-Pack/issues",
+                 "/repos/person/secret/git-receive-pack"):
+        status, body = await curl(proxy, f"https://api.github.com{path}", "-X", "POST",
+                                  "-d", "0000", auth=auth)
+        assert status == 403, f"{path} went to GitHub: {status} {body}"
+    assert fake.seen == []
+    status, body = await curl(proxy, "https://api.github.com/repos/person/Git-Receive-Pack/issues",
+                              "-X", "POST", "-d", '{"title":"x"}', auth=auth)
+    assert status == 403 and "is not one of this session's repositories" in body, body
+    status, _ = await curl(proxy, "https://api.github.com/repos/o/r/issues", "-X", "POST",
+                           "-d", '{"title":"x"}', auth=auth)
+    assert status == 200 and len(fake.seen) == 1  # its own repository: the control
+
+
+async def test_a_git_lfs_upload_reaches_only_the_sessions_own_repositories(
+        proxy: Proxy, git_server: GitServer) -> None:
+    """Git LFS's batch, a POST to the git host, was judged by its path alone: an upload
+    there, whose answer authorises storing objects in the repository, went to the person's
+    other repository. An upload (or any operation but a download) now goes only to the
+    session's own; a download from anywhere is a read (the control), as is an upload to its
+    own repository."""
+    auth = proxy.add_session("lfs")
+    batch = "https://github.com/{}.git/info/lfs/objects/batch"
+    up = '{"operation":"upload","objects":[{"oid":"' + "a" * 64 + '","size":1}]}'
+    for body in (up, '{"operation":"download","operation":"upload"}', "[]"):
+        status, said = await curl(proxy, batch.format(THEIRS), "-X", "POST", "-d", body,
+                                  auth=auth)
+        assert status == 403, f"{body} reached {THEIRS}: {status} {said}"
+    assert git_server.seen == []
+    status, said = await curl(proxy, batch.format(THEIRS), "-X", "POST", "-d", up, auth=auth)
+    assert ELSEWHERE in said, said
+    for repo, body in ((THEIRS, up.replace("upload", "download")), ("o/r", up)):
+        status, said = await curl(proxy, batch.format(repo), "-X", "POST", "-d", body,
+                                  auth=auth)
+        assert status != 403, said
+    assert [s.target for s in git_server.seen] == [
+        f"/{repo}.git/info/lfs/objects/batch" for repo in (THEIRS, "o/r")]

@@ -21,7 +21,7 @@ import trustme
 from conftest import SECRETS, Proxy, client, override
 from proxy_fakes import Seen, _Base
 
-from proxy.config import Upstream
+from proxy.proxy_config import Upstream
 
 #: A token as GitHub mints them: ``ghp_`` and 36 characters (its Basic value is padded).
 TOKEN = "ghp_" + "R3alGitHubCanary0123456789abcdefghij"

@@ -25,8 +25,8 @@ from proxy_fakes import FakeUpstream
 from test_proxy_container_smuggling import GATEWAY, in_container
 
 from appliance.audit import parse_line
-from proxy.config import Upstream
 from proxy.controls import Controls
+from proxy.proxy_config import Upstream
 
 pytestmark = pytest.mark.docker
 

@@ -30,7 +30,7 @@ from conftest import SECRETS, Proxy, client, override
 from proxy_fakes import FOLDED_SEP, FakeUpstream, echo_forms, echo_forms_folded, echo_forms_more
 
 from appliance.audit import parse_line
-from proxy.config import Upstream
+from proxy.proxy_config import Upstream
 
 TOKEN = "REAL/GITHUB+CANARY.0123~45?>"
 BASIC = base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()

@@ -24,7 +24,7 @@ from smuggle_fakes import RawTunnel, StallingRefuser
 
 from appliance.audit import parse_line
 from proxy import gitguard
-from proxy.config import Upstream
+from proxy.proxy_config import Upstream
 
 #: Valid labels, too long a name: getaddrinfo refuses it locally (no packet leaves).
 UNRESOLVABLE = ".".join(["nonexistent" * 5] * 5) + ".invalid"

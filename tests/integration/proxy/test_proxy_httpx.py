@@ -11,7 +11,7 @@ from conftest import SECRETS, Proxy, client
 from proxy_fakes import FakeUpstream, chunks, websocket_through, ws_frame
 
 from appliance.audit import parse_line
-from proxy.config import Upstream
+from proxy.proxy_config import Upstream
 
 
 async def test_sse_first_event_arrives_before_the_stream_ends(

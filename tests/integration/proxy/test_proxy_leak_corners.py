@@ -33,7 +33,7 @@ from test_proxy_controls import KEY, Rig, rig  # noqa: F401 - the rig fixture
 from appliance.audit import parse_line
 from appliance.placeholders import placeholder_env
 from appliance.sessions import AccessMode
-from proxy.config import Upstream
+from proxy.proxy_config import Upstream
 
 #: A refresh token with the characters base64 tokens carry, which a form encodes.
 REFRESH = "rt/REAL+REFRESH=CANARY/0123456789"

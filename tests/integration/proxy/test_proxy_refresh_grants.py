@@ -26,7 +26,7 @@ import trustme
 from conftest import SECRETS, Proxy, client, override
 from proxy_fakes import FakeUpstream, Seen, _Base
 
-from proxy.config import Upstream
+from proxy.proxy_config import Upstream
 
 #: Tokens of an account the agent holds, as the token endpoint grants them for its code.
 AGENT = {"access_token": "AGENT-ACCOUNT-ACCESS", "refresh_token": "AGENT-ACCOUNT-REFRESH",
@@ -111,8 +111,7 @@ async def two_at_once(proxy: Proxy, tokens: RotatingTokens) -> dict[str, str]:
         answers[name] = f"{r.status_code} {r.text}"
 
     def second_waits() -> bool:
-        lock = getattr(proxy.state, "refreshing", None)  # absent where refreshes never wait
-        return lock is not None and lock.statistics().tasks_waiting > 0
+        return proxy.state.refreshes_waiting() > 0
 
     with trio.fail_after(30):
         async with trio.open_nursery() as both:
@@ -188,18 +187,18 @@ async def test_a_refresh_whose_url_names_another_grant_is_no_refresh(
         tokens_written: list[dict[str, str | None]]) -> None:
     """The body names the refresh grant (so the real refresh token went in and the answer
     was kept), the query the agent's own code: the endpoint ran the code's grant, and the
-    agent's account's tokens were kept as the person's."""
+    agent's account's tokens were kept as the person's. Refused before it goes (400)."""
     endpoint = QueryFirst(upstream_ca)
     await nursery.start(endpoint.serve)
     override(proxy, upstreams={"auth.openai.com": Upstream(scheme="https", host="127.0.0.1",
                                                            port=endpoint.port)})
     async with client(proxy, proxy.add_session("codex-query-grant")) as c:
-        await c.post("https://auth.openai.com/oauth/token?grant_type=authorization_code"
-                     "&code=agents-own-code", data={
-                         "grant_type": "refresh_token", "refresh_token": "DUMMY",
-                         "client_id": "app"})
+        r = await c.post("https://auth.openai.com/oauth/token?grant_type=authorization_code"
+                         "&code=agents-own-code", data={
+                             "grant_type": "refresh_token", "refresh_token": "DUMMY",
+                             "client_id": "app"})
     assert tokens_written == [], "the agent's tokens were kept as the person's"
-    assert SECRETS["codex_refresh_token"] not in endpoint.seen[0].body.decode()
+    assert endpoint.seen == [] and r.status_code == 400
 
 
 class Answering(_Base):

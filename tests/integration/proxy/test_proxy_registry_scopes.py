@@ -14,7 +14,7 @@ import pytest
 from conftest import SECRETS, Proxy, client, override
 from proxy_fakes import FakeUpstream
 
-from proxy.config import Upstream
+from proxy.proxy_config import Upstream
 
 DOCKER = "dckr_pat_REAL-DOCKER-CANARY"
 

@@ -25,7 +25,7 @@ from proxy_fakes import GitServer, Listener, read_head
 
 from appliance import publish, pulls, remotes, repos
 from appliance.errors import ClauderonError
-from proxy.config import Upstream
+from proxy.proxy_config import Upstream
 from tests.conftest import AGENT_UID, user_git
 from tests.support.peaks import git_peak
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import SECRETS, Proxy, client, override
 from proxy_fakes import FakeUpstream
 
-from proxy.config import Upstream
+from proxy.proxy_config import Upstream
 
 SENTRY = "sntryu_REAL-SENTRY-CANARY-0123456789"
 

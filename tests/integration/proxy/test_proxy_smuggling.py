@@ -21,7 +21,7 @@ from conftest import SECRETS, Proxy, override
 from smuggle_fakes import CgiFramingUpstream, ClFramingUpstream, RawTunnel
 
 from appliance.audit import AuditRecord, parse_line
-from proxy.config import Upstream
+from proxy.proxy_config import Upstream
 
 GH = "api.github.com"
 REAL = list(SECRETS.values())

@@ -25,7 +25,7 @@ from test_proxy_container_smuggling import in_container
 from test_proxy_echo import ask, proxy_hosts  # noqa: F401 - the bridge gateway fixture
 
 from appliance.audit import parse_line
-from proxy.config import Upstream
+from proxy.proxy_config import Upstream
 
 pytestmark = pytest.mark.docker
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from appliance.errors import ConfigError
-from proxy.config import ProxyConfig, Upstream, config_from_dict, load_proxy_config
 from proxy.pace import Pace
+from proxy.proxy_config import ProxyConfig, Upstream, config_from_dict, load_proxy_config
 from proxy.rules import Style
 
 

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from appliance.tokens import hash_token
 from proxy.certs import CertStore
-from proxy.config import ProxyConfig
 from proxy.directory import AccessMode, SessionAuth
 from proxy.heads import (
     BadRequest,
@@ -22,6 +21,7 @@ from proxy.heads import (
     parse_proxy_authorization,
 )
 from proxy.policy import Forward, Respond, decide_request
+from proxy.proxy_config import ProxyConfig
 from proxy.server import _client
 from proxy.state import ProxyState
 

@@ -27,3 +27,25 @@ from proxy import githost
 def test_the_git_hosts_writes_beside_a_push_are_a_fetch_and_lfs_objects(
         method: str, path: str, refused: bool) -> None:
     assert (githost.refusal(method, path) is not None) is refused
+
+
+UP = b'{"operation":"upload","objects":[]}'
+
+
+@pytest.mark.parametrize(("path", "body", "says"), [
+    ("/o/r.git/info/lfs/objects/batch", UP, None),  # its own repository
+    ("/O/R/info/lfs/objects/batch", UP, None),  # any case, .git or not
+    ("/p/s.git/info/lfs/objects/batch", UP, "p/s is not one of"),
+    ("/p/s.git/info/lfs/objects/batch", b'{"operation":"download"}', None),  # a read
+    ("/p/s.git/info/lfs/objects/batch", b'{"objects":[]}', "p/s is not one of"),
+    ("/p/s.git/info/lfs/objects/batch",
+     b'{"operation":"download","operation":"upload"}', "each key once"),
+    ("/p/s.git/info/lfs/objects/batch", b"[]", "cannot be checked"),
+    ("/p/s.git/info/lfs/objects/batch", None, "read whole"),
+    ("/p/s.git/git-upload-pack", b"0000", None),  # no batch: a fetch
+])
+def test_an_lfs_upload_lands_only_in_the_sessions_own_repositories(
+        path: str, body: bytes | None, says: str | None) -> None:
+    why = githost.batch_refusal(path, body, ("o/r",), "s")
+    assert (why is None) == (says is None), why
+    assert says is None or says in (why or ""), why

@@ -10,7 +10,6 @@ import pytest
 
 from appliance.audit import Decision
 from appliance.tokens import hash_token
-from proxy.config import ProxyConfig, Upstream, config_from_dict
 from proxy.directory import AccessMode, SessionAuth
 from proxy.heads import ProxyCredentials, Target
 from proxy.inject import Headers
@@ -23,6 +22,7 @@ from proxy.policy import (
     decide_request,
     spellings,
 )
+from proxy.proxy_config import ProxyConfig, Upstream, config_from_dict
 from proxy.rules import (
     DEFAULT_MODEL_HOSTS,
     DEFAULT_RULES,

@@ -28,6 +28,21 @@ NPM, HUB, AUTH = "registry.npmjs.org", "registry-1.docker.io", "auth.docker.io"
      "/api/oauth/claude_cli/create_api_key;x", True),
     ("anthropic_oauth_token", "api.anthropic.com", "POST",
      "/api/oauth/claude_cli/create%255Fapi%255Fkey", True),
+    # A tail some servers cut or read past: a fragment, a NUL, a format suffix, a space.
+    *(("anthropic_oauth_token", "api.anthropic.com", "POST",
+       f"/api/oauth/claude_cli/create_api_key{tail}", True)
+      for tail in ("#x", "%23x", "%00", "%2500", ".json", "%20", "%09", "~", "!")),
+    ("anthropic_api_key", "api.anthropic.com", "POST", "/v1/organizations#/invites", True),
+    ("anthropic_api_key", "api.anthropic.com", "POST", "/v1/organizations%00", True),
+    ("openai_api_key", "api.openai.com", "POST", "/v1/organization.json", True),
+    ("anthropic_oauth_token", "api.anthropic.com", "PUT",
+     "/api/oauth/organizations/org-1/prepaid%23", True),
+    ("sentry_auth_token", "sentry.io", "POST", "/api/0/api-tokens%00", True),
+    ("grafana_api_key", "grafana.example", "POST", "/api/auth/keys#", True),
+    # A longer name is another endpoint.
+    ("openai_api_key", "api.openai.com", "POST", "/v1/organization_settings", False),
+    ("anthropic_oauth_token", "api.anthropic.com", "POST",
+     "/api/oauth/claude_cli/create_api_key_usage", False),
     ("anthropic_oauth_token", "api.anthropic.com", "PUT",
      "/api/oauth/organizations/org-1\\prepaid", True),
     ("anthropic_api_key", "api.anthropic.com", "POST", "/v1/organizations;x/invites", True),
@@ -71,6 +86,13 @@ NPM, HUB, AUTH = "registry.npmjs.org", "registry-1.docker.io", "auth.docker.io"
     ("grafana_api_key", "grafana.example", "POST", "/api/org/invites", True),
     ("grafana_api_key", "grafana.example", "POST", "/api/dashboards/db", False),
     ("github_token", "api.github.com", "GET", "/copilot_internal/v2/token", True),
+    # OpenAI's Realtime hands out a key of its own (a client secret), by either endpoint.
+    ("openai_api_key", "api.openai.com", "POST", "/v1/realtime/client_secrets", True),
+    ("openai_api_key", "api.openai.com", "POST", "/v1/realtime/sessions", True),
+    ("openai_api_key", "api.openai.com", "POST", "/v1/realtime/transcription_sessions", True),
+    ("openai_api_key", "api.openai.com", "POST", "/v1/realtime/CLIENT_SECRETS/", True),
+    ("openai_api_key", "api.openai.com", "POST", "/v1/realtime/calls", False),
+    ("openai_api_key", "api.openai.com", "POST", "/v1/responses", False),
     ("github_token", "api.github.com", "GET", "/repos/o/r/pulls", False),
     # npm's token endpoint mints (whatever allow_writes lets a session publish: below).
     ("npm_token", NPM, "POST", "/-/npm/v1/tokens", True),

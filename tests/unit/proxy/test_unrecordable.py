@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from appliance.audit import AuditLog, Decision
 from proxy.certs import CertStore
-from proxy.config import ProxyConfig
+from proxy.proxy_config import ProxyConfig
 from proxy.directory import StoreDirectory
 from proxy.policy import audit_record
 from proxy.state import ProxyState

@@ -16,8 +16,8 @@ from prometheus_client import Counter, Histogram
 
 from appliance.audit import AuditRecord, Decision
 from appliance.metrics.labels import Bounded
-from appliance.metrics.publish import Publisher, service_registry
-from proxy.config import ProxyConfig
+from appliance.metrics.metrics_publish import Publisher, service_registry
+from proxy.proxy_config import ProxyConfig
 
 SERVICE = "proxy"
 #: From a cached keep-alive request to a long model answer.

@@ -153,10 +153,10 @@ def _boolean(value: object, where: str) -> bool:
     return value
 
 
-def _tunnel_pace(value: object, where: str) -> Pace:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{where} must be a whole number of tunnels an hour")
-    return Pace(value, TUNNEL_PACE.burst)
+def _whole(value: object, where: str, what: str, *, least: int = 0) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= least:
+        return value
+    raise ConfigError(f"{where} must be a whole number of {what}")
 
 
 def _seconds(value: object, where: str) -> float:
@@ -207,12 +207,6 @@ def _networks(value: object, where: str) -> tuple[IpNetwork, ...]:
         raise ConfigError(f"{where}: {exc}") from exc
 
 
-def _bytes(value: object, where: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    raise ConfigError(f"{where} must be a whole number of bytes (0: no bound)")
-
-
 #: Each key of ``proxy.toml`` that sets one field: the field, and how its value is read.
 _FIELDS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "upstreams": ("upstreams", lambda v, w: {
@@ -224,13 +218,17 @@ _FIELDS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
         h.lower() for h in _strings(v, w, "a list of host names"))),
     "allow_writes": ("allow_writes", lambda v, w: frozenset(
         _strings(v, w, "a list of credential names"))),
-    "tunnels_per_hour": ("tunnel_pace", _tunnel_pace),
+    "tunnels_per_hour": ("tunnel_pace", lambda v, w: Pace(
+        _whole(v, w, "tunnels an hour", least=1), TUNNEL_PACE.burst)),
     "refuse_networks": ("refuse_networks", _networks),
     "allow_networks": ("allow_networks", _networks),
     "paces": ("paces", lambda v, w: _table(v, w, "a table of credential = requests an hour")),
-    "audit_bytes_per_day": ("audit_bytes_per_day", _bytes),
+    "audit_bytes_per_day": ("audit_bytes_per_day", lambda v, w: _whole(
+        v, w, "bytes (0: no bound)")),
 }
 
+
+_PACE = "requests an hour (0: no pace), or { per_hour = N, burst = M }"
 
 
 def _paces(value: Mapping[str, object], where: str) -> dict[str, Pace]:
@@ -239,19 +237,12 @@ def _paces(value: Mapping[str, object], where: str) -> dict[str, Pace]:
     for name, given in value.items():
         table = given if isinstance(given, dict) else {"per_hour": given}
         refuse_unknown(table, ("per_hour", "burst"), f"{where}.{name}")
-        per_hour = _count(table.get("per_hour"), f"{where}.{name}")
-        burst = _count(table.get("burst", 0), f"{where}.{name}")
+        per_hour = _whole(table.get("per_hour"), f"{where}.{name}", _PACE)
+        burst = _whole(table.get("burst", 0), f"{where}.{name}", _PACE)
         paces.pop(name, None)
         if per_hour:
             paces[name] = Pace(per_hour, burst)
     return paces
-
-
-def _count(value: object, where: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    raise ConfigError(f"{where} must be a whole number of requests an hour (0: no pace), "
-                      "or { per_hour = N, burst = M }")
 
 
 def load_proxy_config(path: Path) -> ProxyConfig:

@@ -1,0 +1,91 @@
+"""A request path as the loosest server may read it. Pure.
+
+Beyond :func:`proxy.rules.server_path`'s readings, two spellings some servers still decode:
+IIS's ``%uXXXX`` (``%u002e`` is a dot) and overlong UTF-8, a character written in more bytes
+than it needs (``%c0%af`` is ``/``, ``%c0%ae`` a dot, ``%e0%80%af`` a slash again), which
+lax decoders (old IIS, some Java and PHP ones) take for the character. :func:`loose_path`
+decodes both, with the usual escapes, at every level, so that a rule that refuses a path
+(``uses.py``) sees it however a server behind reads it. Real non-ASCII names (``caf%C3%A9``)
+read as themselves: only an overlong form, never a well-formed one, turns into ASCII.
+
+:func:`folded` reads a path as a server that folds look-alikes does: one that compares
+without regard to case as .NET and Java do (by capitals: a dotless i, U+0131, is ``I``, a
+long s, U+017F, is ``S``) or normalises to NFKC (a fullwidth k, U+FF4B, is ``k``, a
+fullwidth solidus, U+FF0F, a slash).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import unicodedata
+from urllib.parse import unquote_to_bytes
+
+_IIS = re.compile(r"%[uU]([0-9a-fA-F]{4})")
+#: A lead byte and its continuation bytes: two, three or four bytes, well-formed or not.
+_SEQUENCE = re.compile(rb"[\xc0-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}"
+                       rb"|[\xf0-\xf7][\x80-\xbf]{3}")
+#: How many levels of escapes are undone at most (``server_path`` undoes four).
+LEVELS = 4
+
+
+def _code_point(sequence: bytes) -> str:
+    """The character a UTF-8 sequence stands for, read as a lax decoder reads it (an
+    overlong form is its character); one past Unicode reads as its bytes."""
+    bits = {2: 0x1F, 3: 0x0F, 4: 0x07}[len(sequence)] & sequence[0]
+    for byte in sequence[1:]:
+        bits = bits << 6 | byte & 0x3F
+    if bits > 0x10FFFF or 0xD800 <= bits <= 0xDFFF:
+        return sequence.decode("latin-1")
+    return chr(bits)
+
+
+def lax_utf8(data: bytes) -> str:
+    """``data`` read as UTF-8 by a decoder that takes overlong forms; a byte that begins no
+    sequence reads as itself (Latin-1)."""
+    out: list[str] = []
+    done = 0
+    for match in _SEQUENCE.finditer(data):
+        out.append(data[done:match.start()].decode("latin-1"))
+        out.append(_code_point(match.group()))
+        done = match.end()
+    out.append(data[done:].decode("latin-1"))
+    return "".join(out)
+
+
+def loose_path(target: str) -> str:
+    """:func:`decoded_path`, lower-cased."""
+    return decoded_path(target).lower()
+
+
+def decoded_path(target: str) -> str:
+    """``target``'s path with ``%uXXXX``, ``%XX`` and overlong UTF-8 decoded (up to
+    :data:`LEVELS` times), a backslash as a slash, ``;`` parameters dropped, dot segments
+    resolved; in its own case (:func:`folded` reads that: a dotted capital I made small is two
+    characters)."""
+    path = target.split("?", 1)[0]
+    for _ in range(LEVELS):
+        decoded = lax_utf8(unquote_to_bytes(_IIS.sub(lambda m: chr(int(m[1], 16)), path)))
+        if decoded == path:
+            break
+        path = decoded
+    return _resolved(path)
+
+
+def folded(read: str) -> str:
+    """``read`` (a decoded path) with look-alikes folded: NFKC, then small letters,
+    capitals and small letters again (a capital sharp s, U+1E9E, is ``ss`` only by way of
+    its small one), a dotted capital I (U+0130) as ``I``, as Java's ``equalsIgnoreCase``
+    reads it (Python's small one is two characters); read again as :func:`loose_path`
+    reads it, since NFKC may make a slash, a backslash, a dot or a ``;`` (a fullwidth
+    one)."""
+    text = unicodedata.normalize("NFKC", read).replace("\u0130", "I")
+    return _resolved(text.lower().upper().lower())
+
+
+def _resolved(path: str) -> str:
+    """``path`` with a backslash as a slash, ``;`` parameters dropped, dot segments
+    resolved."""
+    path = path.replace("\\", "/")
+    path = "/".join(segment.split(";", 1)[0] for segment in path.split("/"))
+    return "/" + posixpath.normpath("/" + path).lstrip("/")

@@ -1,0 +1,63 @@
+"""A request path as the loosest server reads it (pure): IIS's ``%uXXXX`` and overlong
+UTF-8 decoded, a well-formed non-ASCII name left as itself."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxy.loosepath import folded, lax_utf8, loose_path
+
+
+@pytest.mark.parametrize(("target", "read"), [
+    ("/api/oauth/claude_cli/create_api_key", "/api/oauth/claude_cli/create_api_key"),
+    ("/a%c0%afb", "/a/b"),  # overlong "/", two bytes
+    ("/a%C0%AFb", "/a/b"),
+    ("/a%e0%80%afb", "/a/b"),  # three bytes
+    ("/a%f0%80%80%afb", "/a/b"),  # four bytes
+    ("/a%u002fb", "/a/b"),  # IIS
+    ("/a%U002Fb", "/a/b"),
+    ("/x/%c0%ae%c0%ae/a", "/a"),  # overlong ".."
+    ("/x/%u002e%u002e/a", "/a"),
+    ("/a%25c0%25afb", "/a/b"),  # escaped again
+    ("/a%25u002fb", "/a/b"),  # "%u002f" escaped again
+    ("/a%5cb", "/a/b"),  # a backslash
+    ("/a;x/b", "/a/b"),  # Tomcat's parameters
+    ("/A/B?x=%c0%af", "/a/b"),  # the query is no path
+    ("/repos/o/r/contents/caf%C3%A9.txt", "/repos/o/r/contents/café.txt"),
+    ("/repos/o/r/contents/%E6%97%A5%E6%9C%AC", "/repos/o/r/contents/日本"),
+    ("/a%ffb", "/a\xffb"),  # a byte that begins no sequence reads as itself
+    ("/a%f4%90%80%80b", "/a\xf4\x90\x80\x80b"),  # past Unicode: its bytes
+])
+def test_loose_path(target: str, read: str) -> None:
+    assert loose_path(target) == read
+
+
+@pytest.mark.parametrize(("data", "text"), [
+    (b"plain", "plain"),
+    (b"\xc0\xaf\xc0\xae", "/."),
+    (b"\xc3\xa9", "é"),
+    (b"\xc3", "\xc3"),  # cut short
+    (b"\xed\xa0\x80", "\xed\xa0\x80"),  # a surrogate: its bytes
+])
+def test_lax_utf8(data: bytes, text: str) -> None:
+    assert lax_utf8(data) == text
+
+
+@pytest.mark.parametrize(("read", "fold"), [
+    ("/api/oauth/claude_cli/create_api_key", "/api/oauth/claude_cli/create_api_key"),
+    ("/ap\u0131/x", "/api/x"),  # a dotless i: its capital is I (.NET, Java)
+    ("/u\u017fers", "/users"),  # a long s: its capital is S
+    ("/ap\u0130/x", "/api/x"),  # a dotted capital I: i to Java (one character, not two)
+    ("/adm\u0049\u0307n", "/admin"),  # I and a dot above: NFKC makes it the dotted I
+    ("/acce\u00df", "/access"),  # a sharp s: its capitals are SS
+    ("/acce\u1e9e", "/access"),  # a capital sharp s: by way of its small one
+    ("/\u212a", "/k"),  # the Kelvin sign
+    ("/create_api_\uff4bey", "/create_api_key"),  # a fullwidth k (NFKC)
+    ("/a\uff0fb", "/a/b"),  # a fullwidth slash makes a segment
+    ("/x/\uff0e\uff0e/a", "/a"),  # fullwidth dots make a dot segment
+    ("/api\uff1bx/oauth", "/api/oauth"),  # a fullwidth ";" makes a parameter
+    ("/a\uff3cb", "/a/b"),  # a fullwidth backslash
+    ("/caf\u00e9", "/caf\u00e9"),  # a real name reads as itself
+])
+def test_folded(read: str, fold: str) -> None:
+    assert folded(read) == fold
