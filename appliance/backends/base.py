@@ -26,12 +26,15 @@ LABEL_MOUNTS = "clauderon.mounts"
 LABEL_MADE_BY = "clauderon.made-by"
 
 
-def remade_because(missing: list[str], made_by: str | None, *, this: str, how: str) -> str:
+def remade_because(missing: list[str], labels: Mapping[str, object] | None, *, this: str,
+                   how: str) -> str:
     """Why a workload that lacks ``missing`` is made again, in words true of how it came to
-    lack it: made by another version (``made_by``, its label; None: one from before the
-    label), or made by ``this`` one and changed since (``how``: what can change it)."""
+    lack it: made by another version (its :data:`LABEL_MADE_BY` among ``labels``; none: one
+    from before the label), or made by ``this`` one and changed since (``how``: what can
+    change it)."""
     lacking = "; ".join(missing)
-    if made_by == this:
+    made_by = (labels or {}).get(LABEL_MADE_BY)
+    if made_by and str(made_by) == this:
         return f"changed after this version made it ({how}): it lacks {lacking}"
     return f"made by an older version without this version's containment: {lacking}"
 
@@ -214,8 +217,10 @@ class Backend(Protocol):
         """The argv a local terminal runs to use ``argv`` inside the workload interactively."""
 
     async def exec(self, backend_id: str, argv: list[str], *, stdin: bytes | None = None,
-                   user: str | None = None) -> ExecResult:
-        """Run ``argv`` in the running workload (as ``user``, default its own) to the end."""
+                   user: str | None = None, seconds: float | None = None) -> ExecResult:
+        """Run ``argv`` in the running workload (as ``user``, default its own) to the end,
+        or fail when it has not ended within ``seconds`` (default: the backend's own limit).
+        The deadline is the exec's own: a caller's ``fail_after`` cannot stop its thread."""
 
     async def open_terminal(self, backend_id: str, argv: list[str], *, rows: int,
                             cols: int) -> Terminal:

@@ -39,6 +39,7 @@ from appliance.backends.base import (
     WorkloadSpec,
 )
 from appliance.backends.docker_archive import tar_of
+from appliance.backends.docker_client import SharedClient
 from appliance.backends.docker_freeze import Freezer, paused_refusal, unpause_if_paused
 from appliance.backends.docker_judge import Judge
 from appliance.backends.docker_network import DEFAULT_URL, SessionNetwork, unreachable
@@ -73,17 +74,13 @@ class DockerBackend:
         self._judge = Judge(network.plan.name if network else None,
                             info=lambda: self._call("engine info", lambda c: c.info()),
                             inspect=self.inspect)
-        self._client: docker.DockerClient | None = None
+        self._client = SharedClient(
+            lambda: docker.DockerClient(base_url=self.url, timeout=int(self.timeout)))
         self._limiter = trio.CapacityLimiter(4)
         self._pinging, self._measuring = trio.CapacityLimiter(1), trio.CapacityLimiter(1)
         self._freezer = Freezer(self._call)
 
     # --- plumbing -------------------------------------------------------------------
-    def _connect(self) -> docker.DockerClient:
-        if self._client is None:
-            self._client = docker.DockerClient(base_url=self.url, timeout=int(self.timeout))
-        return self._client
-
     def _translate(self, exc: Exception, what: str) -> ClauderonError:
         if isinstance(exc, docker.errors.ImageNotFound):
             return BackendError(
@@ -103,15 +100,11 @@ class DockerBackend:
                     abandon: bool = False, limiter: trio.CapacityLimiter | None = None) -> T:
         def run() -> T:
             try:
-                return fn(self._connect())
+                with self._client.use() as client:
+                    return fn(client)
             except ClauderonError:
                 raise
             except Exception as exc:
-                if isinstance(exc, (requests.exceptions.ConnectionError,
-                                    docker.errors.DockerException)) and not isinstance(
-                    exc, docker.errors.APIError
-                ):
-                    self._client = None  # reconnect next time
                 raise self._translate(exc, what) from exc
 
         return await on_thread(run, limiter=limiter or self._limiter, abandon=abandon)
@@ -226,7 +219,7 @@ class DockerBackend:
                 # creates the session a new one (its worktree and home live on the host).
                 await self.remove(backend_id)
                 name = str(attrs.get("Name") or backend_id).lstrip("/")
-                why = spec_of.remade_because(missing, spec_of.made_by(attrs))
+                why = spec_of.remade_because(missing, attrs)
                 raise BackendError(f"container {name} was {why}: removed instead of started; "
                                    "the session gets a new one")
             await self._lockdown(network)
@@ -354,16 +347,16 @@ class DockerBackend:
         return await self._call(what, attempt)
 
     async def exec(self, backend_id: str, argv: list[str], *, stdin: bytes | None = None,
-                   user: str | None = None) -> ExecResult:
+                   user: str | None = None, seconds: float | None = None) -> ExecResult:
         what = f"run {argv[0]} in the container"
 
         async def start(running: Callable[[], None]) -> ExecResult:
-            # The rest of the run (its output, up to EXEC_SECONDS) lets holds begin.
+            # The rest of the run (its output, up to its deadline) lets holds begin.
             def ran() -> None:
                 trio.from_thread.run_sync(running)
 
             return await self._refusable(what, lambda c: docker_exec.run_exec(
-                c, backend_id, argv, stdin=stdin, user=user, running=ran))
+                c, backend_id, argv, stdin=stdin, user=user, running=ran, seconds=seconds))
 
         return await self._unfrozen(backend_id, what, start)
 

@@ -73,8 +73,10 @@ def wait_running(client: docker.DockerClient, exec_id: str,
 
 def run_exec(client: docker.DockerClient, container: str, argv: list[str], *,
              stdin: bytes | None, user: str | None, running: Callable[[], None] = lambda: None,
-             seconds: float = EXEC_SECONDS) -> ExecResult:
-    """``argv`` run to its end; ``running`` is called once its process runs."""
+             seconds: float | None = None) -> ExecResult:
+    """``argv`` run to its end, or cut at ``seconds`` (default :data:`EXEC_SECONDS`);
+    ``running`` is called once its process runs."""
+    seconds = seconds or EXEC_SECONDS
     api = client.api
     created = api.exec_create(container, argv, stdin=stdin is not None, user=user or "")
     exec_id = created["Id"]

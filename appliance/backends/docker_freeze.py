@@ -45,6 +45,7 @@ import docker
 import docker.errors
 import trio
 
+from appliance.backends.docker_pause import ALREADY, NOT_PAUSED, UNFROZEN, refusal
 from appliance.errors import Conflict
 
 log = logging.getLogger(__name__)
@@ -68,22 +69,45 @@ HOLD_POLL_SECONDS = 0.1
 SETTLE_SECONDS = 0.05
 SETTLE_TRIES = 10
 
+#: The cgroup freezer gives up (``unable to freeze``) when the container's processes keep
+#: forking (an agent can do that at will), when one is stuck in the kernel, or on a busy
+#: machine; the engine then leaves the container running. A pause is asked again this
+#: many times, this far apart; then the read is refused, since it is never made without
+#: the hold (what the hold keeps it from is above).
+FREEZE_TRIES = 5
+FREEZE_RETRY_SECONDS = 0.2
+UNFROZEN_REFUSAL = (
+    "could not hold the session's container still to read its tree: the engine could not "
+    "freeze its processes, asked a few times, so the tree was not read. Its processes "
+    "keep starting new ones, one is stuck, or the machine is busy: try again in a moment; "
+    "if it keeps failing, stop what runs wild in the session or restart the session")
+
+
+#: The engine's record says paused, asked again and again, yet no pause of ours made it
+#: so: a person's ``docker pause``, another process's hold, one a crash left (the
+#: reconciler undoes those), or the engine's late record of an older pause, which says
+#: paused of a container whose processes run. Which it is cannot be told from here, so the
+#: read is refused rather than taken for held.
+PAUSED_REFUSAL = (
+    "could not hold the session's container still to read its tree: the engine says it is "
+    "paused already, by something other than this read, and its processes may be running "
+    "all the same, so the tree was not read. Try again in a moment; if it keeps failing, "
+    "unpause the container (docker unpause) or restart the session")
+
 
 def _toggle(backend_id: str, *, pause: bool) -> Callable[[docker.DockerClient], str]:
     """A pause (or an unpause): what it did, ``paused`` (``unpaused``); or what the engine
-    refused it for: its record says so already (``already paused``, ``not paused``), or
-    the container is ``gone`` or not running (no process can move anything)."""
-    done, so_already = ("paused", "already paused") if pause else ("unpaused", "not paused")
+    refused it for (:func:`~appliance.backends.docker_pause.refusal`)."""
+    done = "paused" if pause else "unpaused"
 
     def toggle(c: docker.DockerClient) -> str:
         try:
             (c.api.pause if pause else c.api.unpause)(backend_id)
         except docker.errors.APIError as exc:
-            if exc.status_code == 409 and so_already in str(exc.explanation):
-                return so_already
-            if exc.status_code in (404, 409):
-                return "gone"
-            raise
+            said = refusal(exc.status_code, str(exc.explanation or exc), pause=pause)
+            if not said:
+                raise
+            return said
         return done
     return toggle
 
@@ -294,19 +318,31 @@ class Freezer:
         return answer
 
     async def _pause(self, backend_id: str) -> bool:
-        """Whether the container is paused now (False: gone, or not running)."""
-        for _ in range(SETTLE_TRIES):
+        """Whether the container is paused now (False: gone, or not running); a freezer
+        that gives up is asked again, a few times, then the read is refused, as it is when
+        the engine keeps saying paused already (:data:`PAUSED_REFUSAL`)."""
+        refused = {ALREADY: 0, UNFROZEN: 0}
+        while True:
             answer = await self._settled(backend_id, "pause container",
                                          _toggle(backend_id, pause=True))
-            if answer != "already paused":
+            if answer not in refused:
                 return answer == "paused"
-        return True  # left paused by a crash: ours now, undone at the end
+            refused[answer] += 1
+            if refused[ALREADY] == SETTLE_TRIES:
+                raise Conflict(PAUSED_REFUSAL)
+            if refused[UNFROZEN] == FREEZE_TRIES:
+                raise Conflict(UNFROZEN_REFUSAL)
+            if answer == UNFROZEN:
+                log.warning("the engine could not freeze container %s to read its tree "
+                            "(%d of %d tries); trying again", backend_id[:12],
+                            refused[UNFROZEN], FREEZE_TRIES)
+                await trio.sleep(FREEZE_RETRY_SECONDS)
 
     async def _unpause(self, backend_id: str) -> None:
         for _ in range(SETTLE_TRIES):
             answer = await self._settled(backend_id, "unpause container",
                                          _toggle(backend_id, pause=False))
-            if answer != "not paused":
+            if answer != NOT_PAUSED:
                 return
         # Not paused by the engine's record after all: someone unpaused it meanwhile.
 

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
-from appliance.backends.docker_spec import Containment, lacks, made_by, remade_because
+from appliance.backends.docker_spec import Containment, lacks, remade_because
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class Judge:
         if seen is None or seen[0] != on:
             attrs = await self._inspect(backend_id)
             missing = lacks(attrs, await self.containment()) if attrs is not None else []
-            seen = on, (f"{remade_because(missing, made_by(attrs))}; made again on its "
+            seen = on, (f"{remade_because(missing, attrs)}; made again on its "
                         "worktree and home") if attrs is not None and missing else ""
             self._lacks[backend_id] = seen
         return seen[1]

@@ -209,15 +209,10 @@ def lacks(attrs: dict[str, Any], want: Containment) -> list[str]:
     return out
 
 
-def made_by(attrs: dict[str, Any]) -> str | None:
-    """The version that made the container ``attrs`` inspects (None: one before the label)."""
-    label = ((attrs.get("Config") or {}).get("Labels") or {}).get(LABEL_MADE_BY)
-    return str(label) if label else None
-
-
-def remade_because(missing: list[str], made_by: str | None, *, this: str = MADE_BY) -> str:
-    """:func:`~appliance.backends.base.remade_because` of a container."""
-    return base.remade_because(missing, made_by, this=this, how=CHANGED_BY)
+def remade_because(missing: list[str], attrs: dict[str, Any]) -> str:
+    """:func:`~appliance.backends.base.remade_because` of the container ``attrs`` inspects."""
+    labels = (attrs.get("Config") or {}).get("Labels")
+    return base.remade_because(missing, labels, this=MADE_BY, how=CHANGED_BY)
 
 
 def create_kwargs(spec: WorkloadSpec) -> dict[str, Any]:

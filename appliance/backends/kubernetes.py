@@ -56,6 +56,7 @@ from appliance.backends.base import (
     WorkloadSpec,
 )
 from appliance.backends.kubernetes_client import (
+    api_clients,
     as_json,
     listing,
     load_configuration,
@@ -105,8 +106,7 @@ class KubernetesBackend:
         if self._core is None or self._net is None:
             self._config = load_configuration(self.kube)
             self.url = self._config.host
-            api = client.ApiClient(self._config)
-            self._core, self._net = client.CoreV1Api(api), client.NetworkingV1Api(api)
+            self._core, self._net = api_clients(self._config)
         return self._core, self._net
 
     async def _call(self, what: str, fn: Callable[[client.CoreV1Api, client.NetworkingV1Api], T],
@@ -365,14 +365,14 @@ class KubernetesBackend:
                 "-c", manifests.AGENT, "--", *argv]
 
     async def exec(self, backend_id: str, argv: list[str], *, stdin: bytes | None = None,
-                   user: str | None = None) -> ExecResult:
+                   user: str | None = None, seconds: float | None = None) -> ExecResult:
         if user is not None and user.split(":")[0] == "0":
             raise BackendError("exec as root is not possible in a session's pod (it runs "
                                "non-root, without privilege escalation)", retryable=False)
         def run(_core: client.CoreV1Api, _net: client.NetworkingV1Api) -> ExecResult:
             assert self._config is not None  # set by _connect, which ran first
-            return kubernetes_exec.run_exec(self._config, self.ns, backend_id, argv,
-                                            stdin=stdin, timeout=self.kube.timeout_seconds)
+            return kubernetes_exec.run_exec(self._config, self.ns, backend_id, argv, stdin=stdin,
+                                            timeout=seconds or self.kube.timeout_seconds)
 
         return await self._call(f"run {argv[0]} in the pod", run)
 

@@ -20,6 +20,30 @@ from appliance.errors import BackendError, BackendUnavailable, ClauderonError
 
 T = TypeVar("T")
 
+#: Every request's (connect, read) limits, in seconds: an API server that accepts and never
+#: answers fails the call (so the reconciler goes on) instead of holding its thread forever.
+#: The read limit is above the watches' own 10 s, which the server ends itself.
+REQUEST_TIMEOUT = (5.0, 30.0)
+#: A call that reached the server and got no answer in time is not sent again (urllib3's
+#: default sends a GET three more times, each waiting the read limit out: two minutes of a
+#: stalled server held the reconciler); one that never connected is.
+RETRIES = urllib3.util.Retry(total=3, read=0, redirect=0)
+
+
+class TimedApiClient(client.ApiClient):  # type: ignore[misc]
+    """The official client, with :data:`REQUEST_TIMEOUT` on every call that sets none."""
+
+    def call_api(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("_request_timeout") is None:
+            kwargs["_request_timeout"] = REQUEST_TIMEOUT
+        return super().call_api(*args, **kwargs)
+
+
+def api_clients(cfg: client.Configuration) -> tuple[client.CoreV1Api, client.NetworkingV1Api]:
+    """The core and networking APIs over one :class:`TimedApiClient`."""
+    api = TimedApiClient(cfg)
+    return client.CoreV1Api(api), client.NetworkingV1Api(api)
+
 
 def load_configuration(kube: KubeSettings) -> client.Configuration:
     """The client configuration: in-cluster, or a kubeconfig file and context."""
@@ -34,6 +58,7 @@ def load_configuration(kube: KubeSettings) -> client.Configuration:
         where = "in-cluster service account" if kube.in_cluster else (
             kube.kubeconfig or "~/.kube/config")
         raise BackendUnavailable(f"no Kubernetes configuration ({where}): {exc}") from exc
+    cfg.retries = RETRIES
     return cfg
 
 

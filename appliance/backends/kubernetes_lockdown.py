@@ -26,7 +26,7 @@ from typing import Any
 
 from appliance.backends import base
 from appliance.backends import kubernetes_manifests as manifests
-from appliance.backends.base import LABEL_MADE_BY, LABEL_SESSION, Observed, RunState
+from appliance.backends.base import LABEL_SESSION, Observed, RunState
 from appliance.backends.kubernetes_manifests import AGENT, CLONE, Json
 from appliance.config_kubernetes import KubeSettings
 
@@ -101,16 +101,10 @@ def policy_differs(found: Json | None, wanted: Json) -> str:
     return ""
 
 
-def made_by(pod: Json) -> str | None:
-    """The version that made ``pod`` (None: one from before the label)."""
-    label = ((pod.get("metadata") or {}).get("labels") or {}).get(LABEL_MADE_BY)
-    return str(label) if label else None
-
-
-def remade_because(lacks: list[str], made: str | None, *, this: str = manifests.MADE_BY
-                   ) -> str:
+def remade_because(lacks: list[str], pod: Json) -> str:
     """:func:`~appliance.backends.base.remade_because` of a pod."""
-    return base.remade_because(lacks, made, this=this, how=manifests.CHANGED_BY)
+    labels = (pod.get("metadata") or {}).get("labels")
+    return base.remade_because(lacks, labels, this=manifests.MADE_BY, how=manifests.CHANGED_BY)
 
 
 def checked(found: Observed, pod: Json, pvcs: list[Json], policies: list[Json],
@@ -120,7 +114,7 @@ def checked(found: Observed, pod: Json, pvcs: list[Json], policies: list[Json],
     if found.state is not RunState.RUNNING:
         return found
     lacks = pod_lacks(pod)
-    uncontained = f"{remade_because(lacks, made_by(pod))}; made again on its volume" \
+    uncontained = f"{remade_because(lacks, pod)}; made again on its volume" \
         if lacks else ""
     named = {(o.get("metadata") or {}).get("name"): o for o in pvcs}
     claim = named.get(found.name) or pod

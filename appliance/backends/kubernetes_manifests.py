@@ -157,15 +157,13 @@ def _record(obj: Json) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
-def pvc(spec: WorkloadSpec, kube: KubeSettings, *, stopped: bool = True) -> Json:
-    """The claim, recording the pod to make."""
+def pvc(spec: WorkloadSpec, kube: KubeSettings) -> Json:
+    """The claim, recording the pod to make; made stopped (the start marks it running)."""
     body: Json = {"accessModes": ["ReadWriteOnce"],
                   "resources": {"requests": {"storage": kube.pvc_size}}}
     if kube.storage_class:
         body["storageClassName"] = kube.storage_class
-    annotations = {ANNOTATION_POD: _record(pod(spec, kube))}
-    if stopped:
-        annotations[ANNOTATION_STOPPED] = "true"
+    annotations = {ANNOTATION_POD: _record(pod(spec, kube)), ANNOTATION_STOPPED: "true"}
     return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
             "metadata": _meta(spec, kube, **annotations), "spec": body}
 

@@ -43,7 +43,7 @@ from hypercorn.trio import serve
 from quart import Response, request, websocket
 from quart_trio import QuartTrio
 
-from tests.fakes import kube_exec
+from tests.fakes import kube_exec, kube_faults
 from tests.fakes.kube_pods import Kubelet, now, run_pod
 
 Json = dict[str, Any]
@@ -210,14 +210,6 @@ class FakeApiServer:
             self.nursery.start_soon(run_pod, self.kubelet, ns, name)
         return obj
 
-    def refuse_if_told(self, verb: str, resource: str) -> None:
-        """A cluster whose control plane fails a call, as a real one does when etcd is
-        slow: ``STATE_DIR/refuse-delete`` names, a line each, the resources whose deletes
-        answer 500 until a test removes the file."""
-        told = self.state / f"refuse-{verb}"
-        if told.exists() and resource in told.read_text().split():
-            raise ApiError(500, "InternalError", "etcdserver: request timed out")
-
     def _policies_of(self, ns: str, pod: Json) -> list[str]:
         """The NetworkPolicies of ``ns`` that select ``pod`` (by ``matchLabels``)."""
         labels = pod["metadata"].get("labels") or {}
@@ -301,6 +293,7 @@ class FakeApiServer:
             fields = request.args.get("fieldSelector")
             if request.args.get("watch") in ("true", "1"):
                 return await server.watch(resource, ns, labels, fields)
+            await kube_faults.stall_if_told(server.state, "list", resource)
             items = [o for o in server.store.items(resource, ns) if matches(o, labels, fields)]
             kind, api_version = KINDS[resource]
             return answer({"kind": f"{kind}List", "apiVersion": api_version,
@@ -314,7 +307,8 @@ class FakeApiServer:
                 if request.method == "GET":
                     return answer(server.read(resource, ns, name))
                 if request.method == "DELETE":
-                    server.refuse_if_told("delete", resource)
+                    if kube_faults.refused(server.state, "delete", resource):
+                        raise ApiError(500, "InternalError", "etcdserver: request timed out")
                     return answer(await server.delete(resource, ns, name))
                 current = copy.deepcopy(server.read(resource, ns, name))
                 body = await request.get_json(force=True)

@@ -20,8 +20,9 @@ import concurrent.futures
 import errno
 import os
 import signal
+import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -252,3 +253,44 @@ def test_a_stop_asked_during_a_read_waits_for_its_hold(app: Appliance, repo: Pat
     app.wait_phase("stopped", "stopped")
     after = state(app, s)
     assert not after["Running"] and not after["Paused"], after
+
+
+def test_a_container_running_before_its_session_says_so_is_held_for_a_read(
+        app: Appliance, repo: Path) -> None:
+    """A stopped session's container runs again before the reconciler records it running
+    (a start: the container first, then the agent's boot, which the agent's own startup
+    files run in; then the record). The diff took the session for stopped and walked the
+    tree by path unheld while the agent ran."""
+    s = create(app, repo, "unrecorded")
+    [container] = app.containers(s["id"])
+    asked = app.http().post(f"/api/sessions/{s['id']}/stop", json={})
+    assert asked.status_code < 300, asked.text
+    app.wait_phase(s["id"], "stopped")
+    app.stop("reconciler")  # the start stays where the container runs, not yet recorded
+    container.start()
+    wait_for(lambda: state(app, s)["Running"] or None, what="the container to run")
+    assert app.session(s["id"])["phase"] == "stopped"
+    with held_read(app, s) as release:  # held_read asserts the container is paused
+        answer = release()
+    assert answer.status_code == 200, answer.text
+    assert not state(app, s)["Paused"]
+
+
+def test_a_session_being_made_again_is_not_read_while_its_new_container_runs(
+        app: Appliance, repo: Path) -> None:
+    """A recreate: the session records its old container, gone, while a new one runs and
+    boots the agent (its own startup files among it). The hold asked for the recorded one,
+    met "no such container", and the diff walked the tree unheld while the agent ran."""
+    s = create(app, repo, "remade")
+    app.stop("reconciler")  # the recreate stays where the new container runs
+    with closing(sqlite3.connect(app.settings.db_path)) as db, db:
+        db.execute("UPDATE sessions SET phase = 'creating', backend_id = ? WHERE id = ?",
+                   ("0" * 64, s["id"]))
+    assert state(app, s)["Running"]
+    answer = app.http().get(f"/api/sessions/{s['id']}/diff")
+    assert answer.status_code == 409, \
+        f"the tree was read unheld while the session's container ran: {answer.status_code}"
+    assert "being made" in answer.json()["error"], answer.text
+    assert state(app, s)["Running"] and not state(app, s)["Paused"]
+    # Its files are read meanwhile (never following a link the agent made).
+    assert app.http().get(f"/api/sessions/{s['id']}/files").status_code == 200

@@ -57,8 +57,15 @@ def test_a_container_joined_to_a_second_network_after_its_judgement_is_made_agai
     assert len(alone) == 1, alone
     # The pass that plans the next session's create lists (and judges) this running one.
     create(appliance, repo, "later")
-    stray.connect(s["backend_id"])
-    both = interfaces(appliance, s)
+    # The reconciler held (SIGSTOP: as it is, its judgements kept) while the join is read
+    # from inside, so that a pass cannot make the container again under the read.
+    reconciler = appliance.procs["reconciler"]
+    reconciler.send_signal(signal.SIGSTOP)
+    try:
+        stray.connect(s["backend_id"])
+        both = interfaces(appliance, s)
+    finally:
+        reconciler.send_signal(signal.SIGCONT)
     assert len(both) == 2, both  # the agent is on the stray network too
 
     def remade() -> dict[str, Any] | None:

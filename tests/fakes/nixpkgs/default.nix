@@ -152,7 +152,7 @@ let
     "trio" "hypercorn" "quart-trio" "docker" "kubernetes" "trustme" "cryptography" "sh" "tomli"
     "supervisor" "h11" "httpx" "httpcore" "anyio" "wsproto" "textual" "webauthn" "prometheus-client"
     "setuptools"
-    "pytest" "pytest-trio" "hypothesis" "mypy" "ruff" "trio-websocket" "playwright" "jsonschema"
+    "pytest" "pytest-trio" "pytest-xdist" "hypothesis" "mypy" "ruff" "trio-websocket" "playwright" "jsonschema"
     "schemathesis"
   ];
   # nixpkgs refuses a dependency built for another interpreter.
