@@ -102,6 +102,10 @@ async def admit(req: CreateRequest, *, settings: Settings, store: AsyncStore,
         except ClauderonError as exc:
             engine.append(exc)
 
+    # Before any git runs there: the agents own what is in the appliance's folder.
+    for path, field in ((req.repo_path, "repo_path"),
+                        *((w.path, f"repos[{i}].path") for i, w in enumerate(req.repos or ()))):
+        await _outside_appliance(path, field, settings=settings, store=store)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(check_engine)
         repo = await trio.to_thread.run_sync(repos.inspect_repo, req.repo_path)
@@ -191,6 +195,39 @@ async def admit_extras(req: CreateRequest, primary: repos.RepoInfo, base: str, n
                                         repo_root=info.root, base_ref=extra_base))
     await _folder_free(multirepo.extras_dir(settings.worktrees_dir, name), name)
     return tuple(out)
+
+
+def appliance_folder(path: str, settings: Settings) -> tuple[Path, str | None] | None:
+    """Where ``path`` lies when it is inside the appliance's own folder, and the name of the
+    session whose workspace holds it (or None); None when it is outside."""
+    where = Path(path).expanduser()
+    if not where.is_absolute():
+        return None  # inspect_repo says so
+    resolved, home = where.resolve(), settings.home.resolve()
+    if resolved != home and home not in resolved.parents:
+        return None
+    work = settings.worktrees_dir.resolve()
+    if work not in resolved.parents:
+        return resolved, None
+    return resolved, resolved.relative_to(work).parts[0].removesuffix(".repos")
+
+
+async def _outside_appliance(path: str, field: str, *, settings: Settings,
+                             store: AsyncStore) -> None:
+    """No session is made on a folder of the appliance's own (a session's workspace, an
+    agent's home): its agent owns that repository whole, its config and remotes too (a
+    remote it added there would be the new session's own GitHub repository)."""
+    found = await trio.to_thread.run_sync(appliance_folder, path, settings)
+    if found is None:
+        return
+    at, name = found
+    session = await store.run(store.sync.get_by_name, name) if name else None
+    instead = (f" (the workspace of session {name}, made on {session.repo_path}): make the "
+               f"session on {session.repo_path}" if session is not None else
+               ": make the session on your own repository")
+    raise InvalidInput(f"{at} is inside the appliance's own folder, where the agents write "
+                       f"(its git config and remotes too), so no session is made on it"
+                       f"{instead}", field=field)
 
 
 async def _branch_free(repo: repos.RepoInfo, name: str) -> None:

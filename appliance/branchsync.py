@@ -45,6 +45,11 @@ def incoming_bytes(repo: RepoInfo, gitdir: Path, tip: str, known: list[str], *,
     return sum(int(line) for line in sizes.stdout.split() if line.isdigit())
 
 
+#: How git and its children say the heap ran out (:data:`~appliance.hostgit.READ_MEMORY`):
+#: git's own allocations, zlib's, and a thread whose stack did not fit.
+OUT_OF_MEMORY = ("out of memory", "unable to allocate", "unable to create thread")
+
+
 def fetch_error(proc: subprocess.CompletedProcess[bytes], branch: str,
                 failed: str) -> GitError:
     """Why a fetch of ``branch`` into the user's repository failed: ``failed`` and git's
@@ -57,7 +62,7 @@ def fetch_error(proc: subprocess.CompletedProcess[bytes], branch: str,
         return GitError(f"the branch {branch} is checked out in your repository, so the "
                         "session's commits cannot be brought in; check out another branch "
                         f"there ({detail})")
-    if "Out of memory" in said_all or "unable to allocate" in said_all:
+    if any(words in said_all.lower() for words in OUT_OF_MEMORY):
         return GitError(f"{failed}: one of its objects is more than host git reads with "
                         f"{hostgit.READ_MEMORY >> 20} MiB of memory ({detail}); {branch} stays "
                         "at its last commit brought in. Have the agent drop it from its "

@@ -36,6 +36,11 @@ from appliance.errors import ConfigError, refuse_unknown
 from appliance.limits import SessionLimits
 from appliance.usage import DEFAULT_TABLE, PriceTable
 
+#: How long the API keeps an idle connection open for the next request (Hypercorn's
+#: ``keep_alive_timeout``). A client lets go of an idle connection well before this: one
+#: that sends on a connection the API is closing at that moment gets no answer at all.
+API_KEEP_ALIVE_SECONDS = 5.0
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:

@@ -35,8 +35,8 @@ class UsageRow:
     usage: Usage = field(default_factory=Usage)
 
 
-def today(now: datetime | None = None) -> str:
-    return (now or datetime.now(UTC)).astimezone(UTC).date().isoformat()
+def today() -> str:
+    return datetime.now(UTC).date().isoformat()
 
 
 _ADD = """

@@ -60,10 +60,6 @@ class Ask:
         return asdict(self)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def listed(store: Store, scope: str | None = None) -> list[Listed]:
     """The list entries of one scope, or of every scope."""
     sql = "SELECT scope, host, verdict, source, created_at FROM egress_hosts"
@@ -86,7 +82,7 @@ def _put(conn: sqlite3.Connection, scope: str, host: str, verdict: Verdict, *, s
 def put_host(store: Store, scope: str, host: str, verdict: Verdict, *, source: str = "user"
              ) -> None:
     with store.transaction() as conn:
-        _put(conn, scope, host, verdict, source=source, now=_now().isoformat())
+        _put(conn, scope, host, verdict, source=source, now=datetime.now(UTC).isoformat())
         store.journal(conn, None if scope == "*" else scope, "egress_list",
                       {"scope": scope, "host": host, "verdict": str(verdict), "source": source})
 
@@ -113,7 +109,8 @@ def learn_host(store: Store, session_id: str, host: str) -> bool:
             return False
         added = conn.execute(
             "INSERT OR IGNORE INTO egress_hosts (scope, host, verdict, source, created_at) "
-            "VALUES (?, ?, 'allow', 'learned', ?)", (session_id, host, _now().isoformat())
+            "VALUES (?, ?, 'allow', 'learned', ?)",
+            (session_id, host, datetime.now(UTC).isoformat())
         ).rowcount
         if added:
             store.journal(conn, session_id, "egress_learned", {"id": session_id, "host": host})
@@ -132,7 +129,7 @@ def open_ask(store: Store, session_id: str, name: str, host: str, seconds: float
     """The open ask for this session and host, or a new one held ``seconds`` at most; None
     when the session already has :data:`MAX_OPEN_ASKS` open (an agent asking for host
     after host would bury the person's questions and fill the journal)."""
-    now = _now()
+    now = datetime.now(UTC)
     with store.transaction() as conn:
         found = conn.execute(
             f"SELECT {_ASK_COLUMNS} FROM egress_asks WHERE session_id = ? AND host = ? "
@@ -176,7 +173,7 @@ def ask_decision(store: Store, ask_id: int) -> str | None:
 
 def expire_ask(store: Store, ask_id: int) -> None:
     """Nobody decided in time: the ask is closed as denied (the list is left alone)."""
-    now = _now().isoformat()
+    now = datetime.now(UTC).isoformat()
     with store.transaction() as conn:
         row = conn.execute(
             f"UPDATE egress_asks SET decision = 'expired', decided_at = ? "
@@ -190,7 +187,7 @@ def expire_ask(store: Store, ask_id: int) -> None:
 
 def decide_ask(store: Store, ask_id: int, verdict: Verdict) -> Ask:
     """A person's decision on an open ask; it also goes into the session's list."""
-    now = _now().isoformat()
+    now = datetime.now(UTC).isoformat()
     with store.transaction() as conn:
         row = conn.execute(f"SELECT {_ASK_COLUMNS} FROM egress_asks WHERE id = ?",
                            (ask_id,)).fetchone()
@@ -209,7 +206,7 @@ def decide_ask(store: Store, ask_id: int, verdict: Verdict) -> Ask:
 
 
 def pending_asks(store: Store, session_id: str | None = None) -> list[Ask]:
-    now = _now().isoformat()
+    now = datetime.now(UTC).isoformat()
     sql = (f"SELECT {_ASK_COLUMNS} FROM egress_asks WHERE decision IS NULL AND expires_at > ?")
     args: tuple[str, ...] = (now,)
     if session_id is not None:

@@ -43,12 +43,10 @@ def proxy_ca(settings: Settings) -> Path | None:
 class GitHubClient:
     """``async with GitHubClient(proxy=..., ca=...) as gh:`` then the calls below."""
 
-    def __init__(self, *, proxy: str, ca: Path | None, timeout: float = TIMEOUT,
-                 api: str = API) -> None:
+    def __init__(self, *, proxy: str, ca: Path | None, timeout: float = TIMEOUT) -> None:
         verify: ssl.SSLContext | bool = (ssl.create_default_context(cafile=str(ca))
                                          if ca is not None else True)
-        self._api = api
-        self._http = httpx.AsyncClient(base_url=api, proxy=proxy, verify=verify,
+        self._http = httpx.AsyncClient(base_url=API, proxy=proxy, verify=verify,
                                        timeout=timeout, headers=HEADERS, trust_env=False,
                                        follow_redirects=False)
 
@@ -85,10 +83,9 @@ class GitHubClient:
             raise RemoteError(f"the proxy could not carry {what} ({blocked}): {text}")
         return response
 
-    async def _call(self, method: str, path: str, what: str, *,
-                    params: dict[str, str] | None = None, json: Any = None,
+    async def _call(self, method: str, path: str, what: str, *, json: Any = None,
                     ok: tuple[int, ...] = (200,)) -> Any:
-        response = await self._send(method, path, what, params=params, json=json)
+        response = await self._send(method, path, what, json=json)
         return _answer(response, what, ok)
 
     async def _pages(self, path: str, what: str, params: dict[str, str],
@@ -113,7 +110,7 @@ class GitHubClient:
         link = response.links.get("next", {}).get("url")
         if not link:
             return None
-        ours, theirs = urlsplit(self._api), urlsplit(link)
+        ours, theirs = urlsplit(API), urlsplit(link)
         return link if (theirs.scheme, theirs.netloc) == (ours.scheme, ours.netloc) else None
 
     # --- the calls ------------------------------------------------------------------------

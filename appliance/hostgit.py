@@ -73,9 +73,11 @@ READ_MEMORY = 512 << 20
 #: that differ by a byte, git held both whole, and their delta index, past 1 GiB. The
 #: sending side (``upload-pack``, which git starts with none of the command line's
 #: configuration) reads it from the shadow's config, the receiving side from
-#: :data:`STREAMED`.
+#: :data:`STREAMED`. Its threads are two: each one's stack and the delta base it holds are
+#: heap, so at git's default (a thread per core) a fetch that fit the heap on two cores
+#: failed on four, unable to start a thread.
 STREAM_SIZE = 32 << 20
-STREAMED = ("-c", f"core.bigFileThreshold={STREAM_SIZE}")
+STREAMED = ("-c", f"core.bigFileThreshold={STREAM_SIZE}", "-c", "pack.threads=2")
 #: What a git that packs an agent's objects on the host (a roll-up of the person's packs, a
 #: push of a session branch) is given besides :data:`STREAMED`: the delta search among the
 #: other files held to a window of 64 MiB.

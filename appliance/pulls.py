@@ -34,8 +34,10 @@ from appliance.errors import ClauderonError, Conflict, InvalidInput
 from appliance.github import RepoSlug
 from appliance.github_client import GitHubClient, owner_proxy, proxy_ca
 from appliance.pullstate import PullStatus, to_merge
+from appliance.quoted import marked
 from appliance.sessions import BackendKind, Session
 from appliance.store import AsyncStore
+from appliance.timeline import plain
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +105,9 @@ def _title(repo: repos.RepoInfo, s: Session) -> str:
                           owner=repo.owner, cwd=repo.root, check=False, limit=4096,
                           memory=hostgit.READ_MEMORY).stdout[:4096].decode(
                               "utf-8", "replace").strip()
-    return (subject or s.name)[:250]
+    # Written on the person's GitHub, where nothing marks them: each character drawn as
+    # nothing or reordering the rest is shown as what it is, controls are taken out.
+    return plain(marked(subject or s.name), 250)
 
 
 async def push(settings: Settings, key: bytes, store: AsyncStore, s: Session, *,

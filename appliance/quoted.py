@@ -37,10 +37,16 @@ def _escape(m: re.Match[str]) -> str:
                                 else f"\\u{ord(char):04x}")
 
 
+def marked(text: str, which: re.Pattern[str] = HIDDEN) -> str:
+    """``text`` with each character a reader would not see (or each ``which`` matches)
+    shown as what it is (``<U+202E>``), and nothing else changed."""
+    return which.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
+
+
 def shown(text: str) -> str:
     """``text`` on one line, nothing in it acted on or hidden: controls escaped, hidden
     characters marked (``<U+200D>``)."""
-    return HIDDEN.sub(lambda m: f"<U+{ord(m.group()):04X}>", _ESCAPED.sub(_escape, text))
+    return marked(_ESCAPED.sub(_escape, text))
 
 
 def quote(who: str, said: bytes | str, *, limit: int = LIMIT, end: bool = True) -> str:

@@ -21,6 +21,10 @@ from appliance.branchsync import fetch_error
 from appliance.errors import GitError, InvalidInput
 from appliance.repos import RepoInfo
 
+#: How long a listing of the remote's refs may take. A fetch of the branch takes as long as
+#: any host git reading an agent's objects (:data:`~appliance.hostgit.GIT_TIMEOUT`): it may
+#: bring in up to ``max_sync_mib``, and resolving a file's deltas alone took over 30 s on a
+#: busy machine.
 REMOTE_TIMEOUT = 30.0
 #: What of the remote's answer to ``ls-remote`` is read: git prints each ref whose name
 #: ends like the branch, and the remote names its refs (and sends as many as it likes,
@@ -95,7 +99,7 @@ def fetch_branch(repo: RepoInfo, url: str, branch: str, *, proxy: str, ca: Path 
              "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules",
              "--end-of-options", url, f"+refs/heads/{branch}:refs/heads/sync"],
             owner=repo.owner, cwd=gitdir, env={"GIT_DIR": str(gitdir), **_env(proxy)},
-            check=False, timeout=REMOTE_TIMEOUT, memory=hostgit.READ_MEMORY)
+            check=False, memory=hostgit.READ_MEMORY)
         if proc.returncode != 0:
             raise fetch_error(proc, branch, failed)
         tip = workspaces.read_ref(gitdir / "refs" / "heads" / "sync")

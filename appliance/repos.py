@@ -86,7 +86,11 @@ def inspect_repo(path: str | Path) -> RepoInfo:
     proc = hostgit.run(["rev-parse", "--show-toplevel", "--git-common-dir",
                         "--is-bare-repository"], owner=owner, cwd=p, check=False)
     if proc.returncode != 0:
-        raise _not_a_repository(p)
+        # A .git is there (above), so say what git said rather than guess it is none.
+        raise InvalidInput(f"git, run as the folder's owner (uid {owner.uid}), cannot read "
+                           f"the repository at {str(p)!r}: {hostgit.said(proc)}; check that "
+                           "the folder is a git repository its owner can read",
+                           field="repo_path")
     root, common_dir = _toplevel(p, proc.stdout)
     root_owner = _owner_of(root)
     hostgit.check_owner(root_owner, root)

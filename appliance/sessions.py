@@ -119,7 +119,8 @@ _ALLOWED: dict[Phase, frozenset[Phase]] = {
     # Archived -> completed: a print session unarchived, its agent done before it was marked.
     Phase.ARCHIVED: frozenset({Phase.RUNNING, Phase.STOPPED, Phase.DELETING, Phase.FAILED,
                                Phase.COMPLETED}),
-    Phase.DELETING: frozenset({Phase.FAILED}),
+    # A delete the person asked for goes on until the session is gone: nothing undoes it.
+    Phase.DELETING: frozenset(),
     # A failed session can be retried (back to creating) or deleted.
     Phase.FAILED: frozenset({Phase.CREATING, Phase.DELETING}),
     # A completed session is kept, archived or deleted; it never runs again as itself.

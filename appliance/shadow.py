@@ -37,9 +37,9 @@ from appliance.safefs import DIR_FLAGS
 #: Our config: the format, and what bounds the memory of a git that packs the agent's
 #: objects from here (a fetch's sending side, which takes no configuration from the
 #: command line): files larger than :data:`~appliance.hostgit.STREAM_SIZE` streamed,
-#: the others' delta search held to a window of 64 MiB.
+#: the others' delta search held to a window of 64 MiB on each of two threads.
 CONFIG = (b"[core]\n\trepositoryformatversion = 0\n\tbare = true\n"
-          b"\tbigFileThreshold = %d\n[pack]\n\twindowMemory = %d\n"
+          b"\tbigFileThreshold = %d\n[pack]\n\twindowMemory = %d\n\tthreads = 2\n"
           % (STREAM_SIZE, 64 << 20))
 
 

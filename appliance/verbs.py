@@ -82,7 +82,7 @@ def _no_rebuild(s: Session) -> str | None:
 
 
 def _rebuild(kind: Rebuild, warning: str) -> Rule:
-    """A person's recreate: carried out by the reconciler's normal create (loop.py)."""
+    """A person's recreate: carried out by the reconciler's normal create (reconcile_loop.py)."""
     return Rule(allowed=frozenset({Phase.RUNNING, Phase.STOPPED, Phase.FAILED}),
                 guard=_no_rebuild, revives=True, warning=warning,
                 changes={"attempts": 0, "retry_at": None, "rebuild": kind})

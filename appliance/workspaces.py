@@ -163,7 +163,7 @@ def _clear_repository(path: Path) -> bool:
     if not os.path.lexists(path):
         return False
     if os.path.islink(path) or not path.is_dir():
-        remove_workspace(path)
+        safefs.remove_tree(path)
         return False
     safefs.remove_tree(path / ".git")
     try:
@@ -201,11 +201,6 @@ def add_mountpoints(path: Path, mounts: list[str], owner: hostgit.Owner) -> None
     finally:
         for fd in reversed(opened):
             os.close(fd)
-
-
-def remove_workspace(path: Path) -> None:
-    """Remove the workspace folder (never following a link out). Idempotent."""
-    safefs.remove_tree(path)
 
 
 def hex_id(raw: bytes) -> str | None:

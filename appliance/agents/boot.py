@@ -181,7 +181,7 @@ def _claude(session: Session, placeholders: Mapping[str, str], workdir: str) -> 
                       workdir=workdir, api_key_placeholder=placeholders["ANTHROPIC_API_KEY"],
                       skip_permissions=session.skip_permissions))),
     ]
-    return (files, claude_setup.start_script(session, home=CONTAINER_HOME, workdir=workdir),
+    return (files, claude_setup.start_script(session, workdir=workdir),
             claude_setup.print_argv(session))
 
 

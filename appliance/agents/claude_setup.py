@@ -17,9 +17,6 @@ from typing import Any
 from appliance.agents.modes import resume_or_start
 from appliance.sessions import Session
 
-#: Claude Code's tools that plan rather than act (shown as plan steps in the transcript).
-PLAN_TOOLS = frozenset({"ExitPlanMode", "TodoWrite"})
-
 #: The placeholder Claude Code sees in ``ANTHROPIC_API_KEY`` (appliance.contract.PLACEHOLDERS).
 APPROVED_KEY_SUFFIX_LEN = 20
 
@@ -69,7 +66,7 @@ def print_argv(session: Session) -> list[str]:
             session.initial_prompt]
 
 
-def start_script(session: Session, *, home: str, workdir: str) -> str:
+def start_script(session: Session, *, workdir: str) -> str:
     common = _common(session)
     resume = ["claude", "--resume", session.id, *common]
     fresh = ["claude", "--session-id", session.id, *common]

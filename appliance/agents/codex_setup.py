@@ -18,9 +18,6 @@ from appliance.agents.hooks import HOOK_SCRIPT_PATH
 from appliance.agents.modes import plan_first, resume_or_start
 from appliance.sessions import Session
 
-#: Codex's tool that plans rather than acts (shown as a plan step in the transcript).
-PLAN_TOOLS = frozenset({"update_plan"})
-
 PROVIDER = "clauderon"
 BASE_URL = "https://api.openai.com/v1"
 

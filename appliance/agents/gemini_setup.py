@@ -23,8 +23,6 @@ from appliance.agents.hooks import HOOK_SCRIPT_PATH, hook_table
 from appliance.agents.modes import resume_or_start
 from appliance.sessions import Session
 
-#: Gemini CLI's tools that plan rather than act.
-PLAN_TOOLS = frozenset({"write_todos", "exit_plan_mode", "enter_plan_mode"})
 SYSTEM_SETTINGS_PATH = "/etc/gemini-cli/settings.json"
 #: The events that drive ``agent_status`` (``appliance.agents.hooks.HOOK_STATUS``).
 HOOK_EVENTS = ("BeforeAgent", "BeforeTool", "AfterAgent", "Notification")

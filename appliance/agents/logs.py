@@ -46,7 +46,7 @@ class Kind(StrEnum):
     ASSISTANT = "assistant"
     TOOL_CALL = "tool_call"
     TOOL_RESULT = "tool_result"
-    #: A tool call that plans rather than acts (each agent names its own: PLAN_TOOLS);
+    #: A tool call that plans rather than acts (each agent's: ``plans.READERS``);
     #: its ``plan`` says what it plans (:mod:`appliance.agents.plans`).
     PLAN = "plan"
 

@@ -1,11 +1,11 @@
 """A plan message's plan, in one shape whatever agent wrote it (pure).
 
-Each agent's plan tools (``PLAN_TOOLS`` in its setup module) carry their plan in arguments
-of their own: Claude's ``TodoWrite`` ``todos[{content, status}]`` and ``ExitPlanMode``
-``plan`` (Markdown); Codex's ``update_plan`` ``plan[{step, status}]`` and ``explanation``;
-Gemini's ``write_todos`` ``todos[{description, status}]``, ``enter_plan_mode`` ``reason``
-and ``exit_plan_mode`` ``plan_path`` (its plan is in that file). :func:`plan_of` reads them
-into one :class:`Plan`: a free text, a list of steps, or both (Codex explains its list).
+Each agent's plan tools (:data:`READERS`) carry their plan in arguments of their own:
+Claude's ``TodoWrite`` ``todos[{content, status}]`` and ``ExitPlanMode`` ``plan`` (Markdown);
+Codex's ``update_plan`` ``plan[{step, status}]`` and ``explanation``; Gemini's ``write_todos``
+``todos[{description, status}]``, ``enter_plan_mode`` ``reason`` and ``exit_plan_mode``
+``plan_path`` (its plan is in that file). :func:`plan_of` reads them into one :class:`Plan`:
+a free text, a list of steps, or both (Codex explains its list).
 The clients read only that (``Message.plan``, schema ``Plan`` in :mod:`appliance.wire`).
 
 The agent writes these arguments, so the plan is bounded: at most :data:`MAX_STEPS` steps

@@ -16,7 +16,6 @@ from typing import Protocol
 
 import trio
 
-from appliance import safefs
 from appliance.agents.boot import (
     MISSING_TOOLS,
     ROOT,
@@ -39,7 +38,7 @@ _NOT_FOUND_CODES = (126, 127)
 
 class Execs(Protocol):
     async def exec(self, backend_id: str, argv: list[str], *, stdin: bytes | None = None,
-                   user: str | None = None) -> ExecResult: ...
+                   user: str | None = None, seconds: float | None = None) -> ExecResult: ...
 
 
 def _said(result: ExecResult) -> str:
@@ -108,7 +107,3 @@ def prepare_home(path: Path, uid: int, gid: int) -> None:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     if os.geteuid() == 0 and (path.stat().st_uid, path.stat().st_gid) != (uid, gid):
         os.chown(path, uid, gid)
-
-
-def remove_home(path: Path) -> None:
-    safefs.remove_tree(path)

@@ -12,15 +12,8 @@ names, sources and masked values ever leave it in logs or summaries.
 
 from __future__ import annotations
 
-from appliance.credentials.chatgpt import account_id_from_id_token, write_codex_auth
+from appliance.credentials.chatgpt import write_codex_auth
 from appliance.credentials.loader import load_credentials
-from appliance.credentials.model import CREDENTIAL_NAMES, Credential, CredentialSet
+from appliance.credentials.model import Credential, CredentialSet
 
-__all__ = [
-    "CREDENTIAL_NAMES",
-    "Credential",
-    "CredentialSet",
-    "account_id_from_id_token",
-    "load_credentials",
-    "write_codex_auth",
-]
+__all__ = ["Credential", "CredentialSet", "load_credentials", "write_codex_auth"]

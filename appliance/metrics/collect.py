@@ -16,7 +16,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from appliance import wire
-from appliance.metrics.publish import Row, snapshot
+from appliance.metrics.metrics_publish import Row, snapshot
 from appliance.sessions import AgentStatus, Phase
 from appliance.store import Store
 

@@ -16,7 +16,7 @@ import sys
 
 from appliance.errors import ClauderonError
 from appliance.preflight.probe import gather
-from appliance.preflight.rules import EXIT_CONFIG, pick_iptables, problems
+from appliance.preflight.verdicts import EXIT_CONFIG, pick_iptables, problems
 
 _SAVE_SECONDS = 10
 

@@ -1,4 +1,4 @@
-"""Gather the facts :mod:`appliance.preflight.rules` judges (the I/O shell; reads only).
+"""Gather the facts :mod:`appliance.preflight.verdicts` judges (the I/O shell; reads only).
 
 Nothing here writes anything: a failed preflight leaves the data folder, the engine and the
 host's firewall exactly as they were. The container finds itself on the engine through the
@@ -24,7 +24,7 @@ import requests.exceptions
 from appliance.backends.docker_network import DEFAULT_URL
 from appliance.config import load_settings
 from appliance.errors import ConfigError
-from appliance.preflight.rules import Facts, Mount, capabilities_from_status
+from appliance.preflight.verdicts import Facts, Mount, capabilities_from_status
 
 ENGINE_SECONDS = 10
 _CONTAINER_ID = re.compile(r"/containers/([0-9a-f]{64})/")

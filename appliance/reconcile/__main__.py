@@ -15,7 +15,7 @@ from appliance.config_values import NO_NETWORK
 from appliance.contract import HostContext
 from appliance.errors import ConfigError
 from appliance.host import git_identity, instance_id
-from appliance.reconcile.loop import Reconciler
+from appliance.reconcile.reconcile_loop import Reconciler
 from appliance.service import configure_logging, ends_clearly, run_until_signalled
 from appliance.store import AsyncStore, Store
 from appliance.tokens import load_or_create_instance_key

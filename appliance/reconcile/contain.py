@@ -46,7 +46,7 @@ async def remake(deps: Deps, a: Remake) -> None:
         else:  # a container removed is gone: a new one, on the same worktree and home
             bid = await creating.remade(deps, s)
     except ClauderonError as exc:
-        await deps.fail(s, exc)
+        await deps.fail(s, exc, what="remaking")
         return
     await deps.update(s, phase=Phase.RUNNING, backend_id=bid,
                       status_reason=f"restarted: {a.reason}")

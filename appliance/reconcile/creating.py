@@ -24,7 +24,7 @@ from pathlib import Path
 
 import trio
 
-from appliance import repos, workspaces
+from appliance import repos, safefs, workspaces
 from appliance.agents import runner
 from appliance.agents.boot import BootPlan, boot_plan
 from appliance.agents.prestart import prestart
@@ -187,7 +187,7 @@ async def create(deps: Deps, a: Create) -> None:
     except ClauderonError as exc:
         settled = True
         await undo(deps, a, created, remove_workspace=fresh_workspace)
-        await deps.fail(s, exc)
+        await deps.fail(s, exc, what="creating")
         return
     finally:
         if not settled:  # cancelled: the session was deleted while it was being made
@@ -298,7 +298,7 @@ async def undo(deps: Deps, a: Create, created: str | None, *, remove_workspace: 
                 except ClauderonError as exc:
                     log.warning("could not remove what a failed create made: %s", exc,
                                 extra={"session": s.id})
-            await trio.to_thread.run_sync(workspaces.remove_workspace, Path(s.worktree_path))
+            await trio.to_thread.run_sync(safefs.remove_tree, Path(s.worktree_path))
             for holder in {Path(e.worktree_path).parent for e in s.extra_repos}:
-                await trio.to_thread.run_sync(workspaces.remove_workspace, holder)
-            await trio.to_thread.run_sync(runner.remove_home, deps.settings.homes_dir / s.id)
+                await trio.to_thread.run_sync(safefs.remove_tree, holder)
+            await trio.to_thread.run_sync(safefs.remove_tree, deps.settings.homes_dir / s.id)

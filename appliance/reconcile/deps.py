@@ -12,18 +12,26 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from appliance.backends.base import Backend
 from appliance.config import Settings
 from appliance.contract import HostContext
-from appliance.errors import ClauderonError, InvalidInput
-from appliance.reconcile.failures import FailurePolicy, after_failure
+from appliance.errors import ClauderonError, Conflict, InvalidInput
+from appliance.reconcile.failures import FailurePolicy, after_failure, failure_changes
 from appliance.sessions import Phase, Session
 from appliance.store import AsyncStore
 
 log = logging.getLogger(__name__)
+
+
+def _still(phase: Phase) -> Callable[[Session], None]:
+    """Refuse a write decided on ``phase`` once the session is in another."""
+    def expect(current: Session) -> None:
+        if current.phase is not phase:
+            raise Conflict(f"{current.name} is {current.phase} now, not {phase}")
+    return expect
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,17 +81,23 @@ class Deps:
             changes["archived_at"] = self.clock()
         return await self.update(s, **changes, **extra)
 
-    async def fail(self, s: Session, exc: ClauderonError) -> None:
-        """A create or start failed: fail the session now, or back off and try again."""
+    async def fail(self, s: Session, exc: ClauderonError, *, what: str = "starting") -> None:
+        """A create or start failed: fail the session now, or back off and try again. A
+        session that failed meanwhile (``s`` is what the attempt read before) keeps the
+        reason it failed, and one deleted meanwhile stays deleting; this failure (of
+        ``what``) goes to its events
+        (:func:`~appliance.reconcile.failures.failure_changes`)."""
         outcome = after_failure(exc, attempts=s.attempts + 1, policy=self.policy)
         log.warning("%s: %s", s.name, outcome.reason, extra={"session": s.id})
-        self.on_failure(outcome.retry_in is None)
-        if outcome.retry_in is None:
-            await self.update(s, phase=Phase.FAILED, status_reason=outcome.reason,
-                              attempts=outcome.attempts, retry_at=None)
+        current = await self.store.run(self.store.sync.get_session, s.id)
+        if current is None:
+            return  # deleted meanwhile: nothing of it to write on
+        changes = failure_changes(current.phase, outcome, self.clock())
+        if changes is None:
+            await self.event(s, "action_failed", {"action": what, "reason": exc.message})
             return
-        await self.update(s, attempts=outcome.attempts, status_reason=outcome.reason,
-                          retry_at=self.clock() + timedelta(seconds=outcome.retry_in))
+        self.on_failure(outcome.retry_in is None)
+        await self.update(s, expect=_still(current.phase), **changes)
 
     async def note(self, s: Session, what: str, exc: ClauderonError) -> None:
         """A step that is retried every pass (a delete, a stop) failed: say so on the session

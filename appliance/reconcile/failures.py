@@ -7,15 +7,26 @@ can help is a property of the error, decided here once (:func:`is_permanent`): b
 git refusal and a backend error marked not retryable (a missing image, a spec the engine
 rejects) are permanent; an engine that is down or answered 5xx is not. :func:`after_failure`
 turns that and the session's attempt count into an :class:`Outcome` — give up now (phase
-``failed`` with the reason), or try again after an exponential back-off — so the reconciler
-only writes down what it is told. Both are table-tested.
+``failed`` with the reason), or try again after an exponential back-off — and
+:func:`failure_changes` says what that writes on the session as the store has it when the
+failure is written down, so the reconciler only writes what it is told. All are table-tested.
+
+A session that has failed already keeps the reason it failed: a later failure of an attempt
+that was under way (a snapshot of it read before it failed) is told in its events, never
+written over that reason, nor its phase or attempts. So is the failure of an attempt whose
+session the person deleted meanwhile: ``failed`` over ``deleting`` would offer a retry of
+what they deleted, and the delete goes on. Only a retry the person asks for (the
+``retry`` verb: phase ``creating``, no reason, no attempts) starts afresh.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from appliance.errors import BackendError, ClauderonError, GitError, InvalidInput
+from appliance.sessions import Phase
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,3 +69,16 @@ def after_failure(exc: ClauderonError, *, attempts: int, policy: FailurePolicy) 
     return Outcome(attempts=attempts, retry_in=delay,
                    reason=(f"attempt {attempts}/{policy.max_attempts} failed: {exc.message}; "
                            f"retrying in {delay:.0f}s"))
+
+
+def failure_changes(phase: Phase, outcome: Outcome, now: datetime) -> dict[str, Any] | None:
+    """What ``outcome`` writes on a session whose phase is ``phase`` as the store has it now;
+    None: nothing (it has failed already, and why it failed is what the person reads until
+    they retry it; or it is being deleted, which goes on)."""
+    if phase in (Phase.FAILED, Phase.DELETING):
+        return None
+    if outcome.retry_in is None:
+        return {"phase": Phase.FAILED, "status_reason": outcome.reason,
+                "attempts": outcome.attempts, "retry_at": None}
+    return {"attempts": outcome.attempts, "status_reason": outcome.reason,
+            "retry_at": now + timedelta(seconds=outcome.retry_in)}

@@ -163,11 +163,11 @@ _ORDER: dict[type, int] = {
     Recreate: 2, Remake: 2,
     Mark: 3, SyncBranch: 4, Rename: 4,
 }
-#: Phases in which the reconciler reads a session's workspace (its branch tip, whether its
-#: folders stand) when nothing is in flight for it; ``GET /api/reconcile`` reads the same.
-SETTLED_PHASES = frozenset({Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED})
-#: Phases in which a session has a workspace whose branch is worth bringing in.
-_SYNCED_PHASES = frozenset({Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED, Phase.COMPLETED})
+#: Phases in which a session has a workspace: the reconciler reads it (its branch tip,
+#: whether its folders stand) when nothing is in flight for it, brings its branch in and
+#: remakes a workload whose folder is gone; ``GET /api/reconcile`` reads the same. One set,
+#: so a phase whose folders are read is also one whose missing folder is acted on.
+SETTLED_PHASES = frozenset({Phase.RUNNING, Phase.STOPPED, Phase.ARCHIVED, Phase.COMPLETED})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -330,7 +330,7 @@ def plan(
             continue
         workloads = by_session.get(s.id, [])
         if s.id in missing and workloads and s.desired is not Desired.DELETED \
-                and s.phase in _SYNCED_PHASES:
+                and s.phase in SETTLED_PHASES:
             actions.extend(RemoveWorkload(
                 session=s, backend_id=w.backend_id,
                 reason="a workspace folder of it is gone; the container is recreated with it")
@@ -338,7 +338,7 @@ def plan(
             continue
         mine = _plan_one(s, workloads, now, cfg)
         tip = tips.get(s.id)
-        if not mine and tip and s.phase in _SYNCED_PHASES and s.desired is not Desired.DELETED \
+        if not mine and tip and s.phase in SETTLED_PHASES and s.desired is not Desired.DELETED \
                 and synced.get(s.id) != tip:
             mine = [SyncBranch(session=s, tip=tip)]
         actions.extend(mine)

@@ -29,7 +29,6 @@ from pathlib import Path
 import trio
 
 from appliance import safefs
-from appliance.agents import runner
 from appliance.reconcile import creating, pods, sync
 from appliance.reconcile.deps import Deps
 from appliance.reconcile.plan import Create, Recreate
@@ -55,7 +54,7 @@ async def recreate(deps: Deps, a: Recreate) -> None:
         if pods.on_kubernetes(s):
             await backend.forget(s.container_name)
         await trio.to_thread.run_sync(safefs.remove_tree, Path(s.worktree_path))
-        await trio.to_thread.run_sync(runner.remove_home, deps.settings.homes_dir / s.id)
+        await trio.to_thread.run_sync(safefs.remove_tree, deps.settings.homes_dir / s.id)
     s = await deps.update(s, event="recreate", detail={"rebuild": str(kind)}, rebuild=None,
                           phase=Phase.CREATING, attempts=0, retry_at=None, status_reason=None)
     await creating.create(deps, Create(session=s, start=s.desired is Desired.RUNNING,

@@ -21,5 +21,5 @@ file until it reopens; the shipper keeps reading it until a new ``audit.jsonl`` 
 the old one is read to its end, then moves on, gzips it and keeps the newest
 ``keep_rotated``. The archive's daily files older than ``keep_days`` are removed at start
 and at each new day (:func:`.archive.expired`, by the day in their names). The loop
-itself is :mod:`.loop`; :mod:`.__main__` wires it to supervisord.
+itself is :mod:`.ship_loop`; :mod:`.__main__` wires it to supervisord.
 """

@@ -20,8 +20,8 @@ from appliance.config import Settings, load_settings
 from appliance.service import configure_logging, ends_clearly, run_until_signalled
 from appliance.shipper.archive import ArchiveSink
 from appliance.shipper.httpsink import HttpSink, make_client
-from appliance.shipper.loop import Shipper
 from appliance.shipper.reopen import Reopener, SupervisorReopener
+from appliance.shipper.ship_loop import Shipper
 from appliance.shipper.sinks import Sink
 from appliance.store import Store
 

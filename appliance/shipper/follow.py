@@ -1,6 +1,6 @@
 """Pure decisions for following a file that gets rotated: where to resume, what to do next.
 
-The shell (:mod:`.loop`) stats the files and asks; these functions never touch the disk.
+The shell (:mod:`.ship_loop`) stats the files and asks; these functions never touch the disk.
 
 Ordering matters for :func:`next_action`: the shell stats the *live* path first and the
 file being read second. The writer opens the new live file before it closes the old one

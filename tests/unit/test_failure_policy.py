@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from appliance.errors import (
@@ -13,7 +15,14 @@ from appliance.errors import (
     InvalidInput,
     ServiceUnavailable,
 )
-from appliance.reconcile.failures import FailurePolicy, Outcome, after_failure, is_permanent
+from appliance.reconcile.failures import (
+    FailurePolicy,
+    Outcome,
+    after_failure,
+    failure_changes,
+    is_permanent,
+)
+from appliance.sessions import Phase
 
 POLICY = FailurePolicy(max_attempts=3, backoff_seconds=30.0, backoff_max_seconds=300.0)
 
@@ -53,3 +62,30 @@ def test_after_failure(exc: ClauderonError, attempts: int, expected: Outcome) ->
 def test_the_back_off_stops_at_its_cap() -> None:
     many = FailurePolicy(max_attempts=100, backoff_seconds=30.0, backoff_max_seconds=300.0)
     assert after_failure(BackendError("500"), attempts=20, policy=many).retry_in == 300.0
+
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+GIVE_UP = Outcome(attempts=3, retry_in=None, reason="gave up after 3 attempts: 500")
+AGAIN = Outcome(attempts=1, retry_in=30.0, reason="attempt 1/3 failed: 500; retrying in 30s")
+
+
+@pytest.mark.parametrize(("phase", "outcome", "expected"), [
+    # Not failed yet: a final failure fails it, a retryable one backs off.
+    (Phase.CREATING, GIVE_UP, {"phase": Phase.FAILED, "status_reason": GIVE_UP.reason,
+                               "attempts": 3, "retry_at": None}),
+    (Phase.RUNNING, GIVE_UP, {"phase": Phase.FAILED, "status_reason": GIVE_UP.reason,
+                              "attempts": 3, "retry_at": None}),
+    (Phase.CREATING, AGAIN, {"status_reason": AGAIN.reason, "attempts": 1,
+                             "retry_at": NOW + timedelta(seconds=30)}),
+    (Phase.STOPPED, AGAIN, {"status_reason": AGAIN.reason, "attempts": 1,
+                            "retry_at": NOW + timedelta(seconds=30)}),
+    # Failed already: nothing is written over why (nor its phase, attempts, back-off).
+    (Phase.FAILED, AGAIN, None),
+    (Phase.FAILED, GIVE_UP, None),
+    # Being deleted: the delete goes on; neither failed nor a back-off is written over it.
+    (Phase.DELETING, AGAIN, None),
+    (Phase.DELETING, GIVE_UP, None),
+])
+def test_what_a_failure_writes(phase: Phase, outcome: Outcome,
+                               expected: dict[str, object] | None) -> None:
+    assert failure_changes(phase, outcome, NOW) == expected

@@ -28,7 +28,7 @@ C, R, S, A, D, F, K = (Phase.CREATING, Phase.RUNNING, Phase.STOPPED, Phase.ARCHI
 
 #: The legal phase changes, written out by hand from the lifecycle in DESIGN.md:
 #:   creating -> running <-> stopped; running | stopped -> archived -> running;
-#:   any -> deleting; any -> failed; failed -> creating (retry); running | stopped ->
+#:   any -> deleting; any but deleting -> failed; failed -> creating (retry); running | stopped ->
 #:   creating (a person's recreate); a print session's agent done: creating | running |
 #:   stopped | archived -> completed -> archived | deleting. Staying put is always legal.
 EXPECTED: dict[Phase, set[Phase]] = {
@@ -36,7 +36,7 @@ EXPECTED: dict[Phase, set[Phase]] = {
     R: {R, S, A, D, F, C, K},
     S: {S, R, A, D, F, C, K},
     A: {A, R, S, D, F, K},
-    D: {D, F},
+    D: {D},
     F: {F, C, D},
     K: {K, A, D},
 }

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from appliance import branchsync, changes, hostgit, repos, shadow, timeline_git, workspaces
+from appliance import branchsync, changes, hostgit, repos, safefs, shadow, timeline_git, workspaces
 from appliance.errors import GitError
 from appliance.multirepo import RepoView
 from appliance.repos import RepoInfo
@@ -86,7 +86,7 @@ def test_create_is_idempotent_and_makes_an_empty_leftover_anew(repo: RepoInfo,
     start = repos.resolve_ref(repo, "main")
     workspaces.create_workspace(repo, ws, BRANCH, start)
     assert (ws / "work.txt").read_text() == "keep me"
-    workspaces.remove_workspace(ws)
+    safefs.remove_tree(ws)
     ws.mkdir()  # a create interrupted before its repository
     workspaces.create_workspace(repo, ws, BRANCH, start)
     assert workspaces.is_workspace(ws) and (ws / "README").read_text() == "one\n"
@@ -699,6 +699,9 @@ def test_the_committed_part_is_the_commit_a_push_sends(
     (b"fatal: Out of memory, malloc failed (tried to allocate 524288001 bytes)\n"
      b"fatal: fetch-pack: invalid index-pack output\n", "memory"),
     (b"error: unable to allocate 1 bytes\nfatal: index-pack failed\n", "memory"),
+    (b"fatal: unable to create thread: Resource temporarily unavailable\n"
+     b"fatal: index-pack failed\n", "memory"),
+    (b"error: inflate: out of memory (no message)\nfatal: index-pack failed\n", "memory"),
     (b"fatal: refusing to fetch into branch 'refs/heads/x' checked out at '/r'\n",
      "check out another branch"),
     (b"fatal: couldn't find remote ref refs/heads/x\n", "couldn't find remote ref"),

@@ -113,13 +113,13 @@ class Publisher:
             write(store, self.service, rows, replace=replace)
             self.committed(rows)
 
-    async def run(self, store: Store, *, every: float = PUBLISH_SECONDS,
+    async def run(self, store: Store, *,
                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Publish every ``every`` seconds until cancelled; a failed round is tried again."""
+        """Publish every :data:`PUBLISH_SECONDS` until cancelled; a failed round is tried again."""
         task_status.started()
         while True:
             try:
                 await trio.to_thread.run_sync(self.publish, store)
             except Exception:
                 log.exception("cannot publish the %s metrics; trying again", self.service)
-            await trio.sleep(every)
+            await trio.sleep(PUBLISH_SECONDS)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-from appliance.metrics.publish import Publisher, service_registry
+from appliance.metrics.metrics_publish import Publisher, service_registry
 
 SERVICE = "shipper"
 

@@ -1,7 +1,7 @@
 """The reconciler's metrics: passes and their duration, actions by outcome, failures.
 
 Counted in the reconciler's own registry and published to the database by its
-:class:`~appliance.metrics.publish.Publisher` (``appliance/metrics``), from where the API's
+:class:`~appliance.metrics.metrics_publish.Publisher` (``appliance/metrics``), from where the API's
 ``/metrics`` serves them.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-from appliance.metrics.publish import Publisher, service_registry
+from appliance.metrics.metrics_publish import Publisher, service_registry
 
 SERVICE = "reconciler"
 

@@ -42,9 +42,9 @@ from appliance.shipper.follow import (
     shipped_rotated,
 )
 from appliance.shipper.lines import Batch, cut
-from appliance.shipper.metrics import ShipperMetrics
 from appliance.shipper.reopen import Reopener
 from appliance.shipper.retry import backoff
+from appliance.shipper.ship_metrics import ShipperMetrics
 from appliance.shipper.sinks import Sink, SinkFailed
 
 log = logging.getLogger(__name__)

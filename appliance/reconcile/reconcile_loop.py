@@ -43,7 +43,6 @@ from appliance.contract import HostContext
 from appliance.errors import BackendUnavailable, ClauderonError, Conflict, NotFound
 from appliance.reconcile import contain, creating, pods, pullwatch, rebuild, sync
 from appliance.reconcile.deps import Deps
-from appliance.reconcile.metrics import ReconcilerMetrics
 from appliance.reconcile.plan import (
     SETTLED_PHASES,
     Action,
@@ -62,6 +61,8 @@ from appliance.reconcile.plan import (
     Tighten,
     plan,
 )
+from appliance.reconcile.reconcile_metrics import ReconcilerMetrics
+from appliance.reconcile.told import Told
 from appliance.sessions import Desired, Phase, Session, utcnow
 from appliance.store import AsyncStore
 
@@ -136,6 +137,8 @@ class Reconciler:
         #: The busy keys whose action still waits for its lane (:func:`lane`).
         self._waiting: set[str] = set()
         self.passes = 0
+        #: Orphans whose failing removal was told, and why (told again when that changes).
+        self._orphans_told = Told()
         self._wake = trio.Event()
         self._idle = trio.Event()
         self._idle.set()
@@ -296,6 +299,9 @@ class Reconciler:
                 Recreate: "recreating", Tighten: "replacing its network policy"}.get(
                     type(action), type(action).__name__)
         if isinstance(action, RemoveOrphan):
+            if not self._orphans_told.due(action.backend_id, exc.message):
+                log.debug("removing the orphan container %s still fails", action.name)
+                return
             log.warning("removing the orphan container %s failed: %s", action.name, exc)
             await self.deps.event(None, "orphan_removal_failed", {
                 "backend_id": action.backend_id, "name": action.name, "reason": exc.message})
@@ -310,6 +316,7 @@ class Reconciler:
             case RemoveOrphan(backend_id=bid, name=name, kind=kind):
                 await deps.backend(kind).remove(bid)
                 await deps.backend(kind).forget(bid)
+                self._orphans_told.forget(bid)
                 await deps.event(None, "orphan_removed", {"backend_id": bid, "name": name})
             case RemoveWorkload(session=s, backend_id=bid, reason=reason):
                 if reason:
