@@ -11,7 +11,7 @@ import trio
 from api.app import create_app
 from api.context import ApiContext
 from api.events import EventHub
-from api.server import check_tls, serve
+from api.listeners import check_tls, serve
 from appliance import backends
 from appliance.audit_index import AuditIndex
 from appliance.config import Settings, load_settings

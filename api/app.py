@@ -20,7 +20,7 @@ from api import (
     drift,
     egress_routes,
     events_socket,
-    files,
+    file_routes,
     health,
     hook_events,
     openapi,
@@ -28,8 +28,8 @@ from api import (
     pull_routes,
     recovery,
     repo_routes,
-    sessions,
-    signin,
+    session_routes,
+    signin_routes,
     timeline_routes,
     usage_routes,
     webui,
@@ -39,9 +39,9 @@ from appliance.errors import ClauderonError, NotFound
 
 log = logging.getLogger(__name__)
 
-BLUEPRINTS = (sessions, conversation, console, files, repo_routes, drift, hook_events,
-              health, events_socket, signin, openapi, usage_routes, egress_routes, operations,
-              timeline_routes, pull_routes, recovery)
+BLUEPRINTS = (session_routes, conversation, console, file_routes, repo_routes, drift,
+              hook_events, health, events_socket, signin_routes, openapi, usage_routes,
+              egress_routes, operations, timeline_routes, pull_routes, recovery)
 
 
 def create_app(ctx: ApiContext) -> QuartTrio:

@@ -1,7 +1,7 @@
 """Reading a session's worktree for the browser: safe paths, listings, files, the diff,
 uploaded images and the session's audit lines.
 
-Synchronous functions, called from :mod:`api.files` through ``trio.to_thread``. The worktree
+Synchronous functions, called from :mod:`api.file_routes` through ``trio.to_thread``. The worktree
 is written by the agent while we read it, so listings and files go through the session's
 :class:`~appliance.readers.WorkspaceReader` (:mod:`appliance.safefs` on this host, or
 :mod:`appliance.podfs` inside a pod: symlinks never followed either way), and uploads

@@ -23,7 +23,7 @@ from api.recent import Recent
 from appliance.audit_index import AuditIndex
 from appliance.backends.base import Backend
 from appliance.config import Settings
-from appliance.errors import InvalidInput
+from appliance.errors import Conflict, InvalidInput
 from appliance.readers import WorkspaceReader, reader_for
 from appliance.sessions import Phase, Session
 from appliance.store import AsyncStore
@@ -54,7 +54,7 @@ class ApiContext:
     hook_limiter: WindowLimiter = field(default_factory=WindowLimiter.hooks)
     #: When a session's hook events past ``keep_hook_events`` are trimmed from the journal.
     hook_trims: Every = field(default_factory=lambda: Every(HOOK_TRIM_EVERY))
-    #: Failed sign-in attempts per address and in all (api/signin.py, ``_attempt``).
+    #: Failed sign-in attempts per address and in all (api/signin_routes.py, ``_attempt``).
     signin_limiter: WindowLimiter = field(default_factory=WindowLimiter.sign_in)
     #: Who holds a full disk (health's census), measured at most every 30 s.
     disk_census: Recent[list[dict[str, Any]] | None] = field(
@@ -85,10 +85,19 @@ class ApiContext:
 
     def held_still(self, session: Session) -> AbstractAsyncContextManager[None]:
         """``session``'s workload frozen while the host walks its tree by path (the diff's
-        git): an agent swapping a folder for a symlink mid-walk would steer the read out."""
+        git): an agent swapping a folder for a symlink mid-walk would steer the read out.
+        Whatever the session's phase: its container runs before a start is recorded (the
+        agent's boot, its own startup files among it); one that does not run reads unheld,
+        and one that starts under the read has it refused (``Freezer``). A session being
+        made is not read: the container it records may be an old one, gone, while its new
+        one boots the agent (a recreate), so there is nothing to hold that is sure to be it."""
+        if session.phase is Phase.CREATING:
+            raise Conflict(f"{session.name} is being made: its tree is not read until its "
+                           "container runs (the agent could move it under the read); try "
+                           "again once it is running, or read its files meanwhile")
         backend = self.backends.get(str(session.backend))
-        if backend is None or session.backend_id is None or session.phase is not Phase.RUNNING:
-            return nullcontext()  # no workload, or none running: nothing moves the tree
+        if backend is None or session.backend_id is None:
+            return nullcontext()  # no workload: nothing moves the tree
         return backend.frozen(session.backend_id)
 
     def diff_turn(self, session: Session) -> AbstractAsyncContextManager[None]:

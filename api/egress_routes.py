@@ -16,7 +16,7 @@ from quart import Blueprint
 from api.body import choice, json_body
 from api.context import current
 from api.openapi import RouteDoc, documented, err, ok, one_session
-from api.sessions import act, one
+from api.session_routes import act, one
 from appliance import egressstore, wire_controls
 from appliance.egress import (
     EgressDefaults,

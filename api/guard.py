@@ -108,12 +108,11 @@ def _headers(scope: AsgiScope) -> dict[str, str]:
     return out
 
 
-async def refuse(scope: AsgiScope, send: Send, error: ClauderonError,
-                 extra: list[tuple[bytes, bytes]] | None = None) -> None:
+async def refuse(scope: AsgiScope, send: Send, error: ClauderonError) -> None:
     body = json.dumps(error.to_json()).encode()
     https = scope.get("scheme") in ("https", "wss")
     headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store"),
-               *security_headers(https=https), *(extra or [])]
+               *security_headers(https=https)]
     prefix = "websocket.http.response" if scope["type"] == "websocket" else "http.response"
     if scope["type"] == "websocket" and "websocket.http.response" not in scope.get(
             "extensions", {}):

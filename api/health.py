@@ -60,6 +60,12 @@ DISK = {"type": "object", "required": ["path", "full", "free_bytes", "reserve_by
                                                "its requests' lines in the audit log (and "
                                                "its archive) since the API started"}}}}}}
 
+#: ``/api/backends`` (and health's ``backends`` part), by kind (``docker``, ``kubernetes``).
+BACKENDS = {"type": "object", "additionalProperties": {
+    "type": "object", "required": ["url", "reachable"],
+    "properties": {"url": {"type": "string"}, "reachable": {"type": "boolean"},
+                   "error": {"type": "string", "description": "why it did not answer"}}}}
+
 
 async def _backends() -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
@@ -72,6 +78,15 @@ async def _backends() -> dict[str, dict[str, Any]]:
             state.update(reachable=False, error=getattr(exc, "message", "timed out"))
         out[kind] = state
     return out
+
+
+@blueprint.get("/api/backends")
+@documented(RouteDoc(summary="The backends sessions run on here, and whether each answers",
+                     responses={"200": ok(BACKENDS)}))
+async def backends() -> dict[str, Any]:
+    """What the create form offers: always a 200 (health's 503 for a backend that is down
+    would be an error in the form's console)."""
+    return await _backends()
 
 
 @blueprint.get("/api/disk")

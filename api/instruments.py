@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from appliance.agents.hooks import HOOK_STATUS
 from appliance.metrics.labels import OTHER
-from appliance.metrics.publish import service_registry
+from appliance.metrics.metrics_publish import service_registry
 
 SERVICE = "api"
 

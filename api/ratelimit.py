@@ -1,6 +1,6 @@
 """Attempts limited per key and in all, in a sliding window (pure).
 
-Failed sign-in attempts, per client address and in all (``api/signin.py``): secrets here
+Failed sign-in attempts, per client address and in all (``api/signin_routes.py``): secrets here
 are 256 bits, so guessing is hopeless anyway, and a failure writes nothing; past the limit a
 failure is answered 429. Only failures count and a good secret is never refused, so a
 neighbour's guesses (behind ``tailscale serve`` every client is 127.0.0.1) cannot lock the

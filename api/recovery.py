@@ -21,7 +21,7 @@ from quart import Blueprint
 from api import browse
 from api.context import current
 from api.openapi import RouteDoc, documented, err, ok, one_session
-from api.sessions import one, verb_route
+from api.session_routes import one, verb_route
 from appliance import checkup, trees, verbs, wire, workspaces
 from appliance.agents.boot import interrupt_argv, restart_argv
 from appliance.backends.base import RunState
@@ -53,7 +53,8 @@ async def _facts(s: Session) -> checkup.Facts:
     if seen is not None and seen.state is RunState.RUNNING:
         try:
             with trio.fail_after(PROBE_TIMEOUT):
-                done = await backend.exec(seen.backend_id, ["sh", "-c", checkup.PROBE])
+                done = await backend.exec(seen.backend_id, ["sh", "-c", checkup.PROBE],
+                                          seconds=PROBE_TIMEOUT)
             probe = checkup.parse_probe(done.stdout.decode(errors="replace"))
         except (ClauderonError, trio.TooSlowError):
             probe = None

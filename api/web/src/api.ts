@@ -15,7 +15,6 @@ export type CreateSession = Schemas["CreateSession"];
 /** One transcript message, as the API types it (the kind "plan" is the core's to decide). */
 export type Message = Schemas["Message"];
 export type Phase = Session["phase"];
-export type AgentStatus = Session["agent_status"];
 /** The agent's status as every UI shows it: its hooks' word (exited: its start script's,
  * once the agent's process ended), or model_failing while the proxy sees its model
  * requests fail (`model_error` says why). */
@@ -49,8 +48,6 @@ export type Pull = Schemas["Pull"];
 /** A session's health: each part checked, and the recovery actions. */
 export type SessionHealth = Schemas["Health"];
 export type MergeMethod = "squash" | "merge" | "rebase";
-/** The recovery verbs, each with what it loses (the health answer's `actions`). */
-export type Recovery = SessionHealth["actions"][number]["verb"];
 const RECOVERY_ROUTE: Record<string, RouteName> = {
   "restart-agent": "restartAgent", recreate: "recreate", "recreate-fresh": "recreateFresh",
   "update-image": "updateImage",
@@ -109,9 +106,9 @@ export type AuditLine =
   operations["get_api_sessions_ref_audit"]["responses"][200]["content"]["application/json"]["lines"][number];
 export interface TranscriptPage { agent: string; messages: Message[]; cursor: string }
 export interface RecentRepo { repo_path: string; subdirectory: string; last_used: string }
-/** One backend in `/api/health` (signed in): where it is and whether it answers. */
+/** One backend in `/api/backends`: where it is and whether it answers. */
 export interface BackendHealth { url: string; reachable: boolean; error?: string }
-/** A session using the disk (`/api/health` when the disk is full): its workspace plus what
+/** A session using the disk (`/api/disk` when the disk is full): its workspace plus what
  * it wrote in its container outside it (its home, the container's layer) and its requests'
  * audit lines; `files` when the disk's files (inodes) ran out: what it holds of them, and
  * the ranking's key. */
@@ -122,8 +119,6 @@ export interface DiskUser { name: string; bytes: number; workspace_bytes: number
 export interface DiskHealth { path: string; full: boolean; free_bytes: number;
   reserve_bytes: number; free_files: number | null; reserve_files: number;
   largest: DiskUser[] | null }
-export interface Health { status: "ok" | "degraded"; version: string;
-  backends?: Partial<Record<BackendKind, BackendHealth>>; disk?: DiskHealth }
 export interface RepoCheck { ok: boolean; root?: string; subdirectory?: string; branch?: string;
   error?: string }
 
@@ -151,6 +146,11 @@ export class ApiError extends Error {
               readonly field: string | null) {
     super(message);
   }
+}
+
+/** What went wrong, in words: an error's message, or anything else thrown as text. */
+export function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }
 
 type Query = Record<string, string | number | undefined>;
@@ -208,7 +208,7 @@ function pause(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 async function call<T>(name: RouteName, opts: { ref?: string; query?: Query; body?: unknown;
-  form?: FormData; signal?: AbortSignal; accept?: number[] } = {}): Promise<T> {
+  form?: FormData; signal?: AbortSignal } = {}): Promise<T> {
   const [method] = routes[name] as [string, string];
   const headers: Record<string, string> = { Accept: "application/json" };
   const b = bind();
@@ -240,7 +240,7 @@ async function call<T>(name: RouteName, opts: { ref?: string; query?: Query; bod
   const text = await res.text();
   let body: unknown;
   try { body = text ? JSON.parse(text) : null; } catch { body = null; }
-  if (!res.ok && !opts.accept?.includes(res.status)) {
+  if (!res.ok) {
     const b = (body ?? {}) as { error?: string; code?: string; field?: string };
     if (res.status === 401 && !name.startsWith("redeem") && !name.startsWith("login")) {
       dispatchEvent(new Event(SIGNED_OUT));
@@ -292,7 +292,8 @@ export const api = {
     call<{ lines: AuditLine[] }>("audit", { ref, query: { limit } }).then(r => r.lines),
   recentRepos: () => call<{ repos: RecentRepo[] }>("recentRepos").then(r => r.repos),
   /** The appliance's health; 503 (a backend down) still answers with the details. */
-  health: () => call<Health>("health", { accept: [503] }),
+  /** The backends sessions run on here: always a 200, each saying whether it answers. */
+  backends: () => call<Partial<Record<BackendKind, BackendHealth>>>("backends"),
   /** The audit log's disk: always a 200 (what every page's notice reads). */
   disk: () => call<DiskHealth>("disk"),
   checkRepo: (path: string, signal?: AbortSignal) =>

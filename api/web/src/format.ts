@@ -88,9 +88,25 @@ export function withoutHidden(text: string): string {
   return text.replace(EACH_HIDDEN, "");
 }
 
+/** Text as HTML that shows it, none of it markup (untrusted: an agent wrote it). */
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, ch => `&#${ch.charCodeAt(0)};`);
+}
+
 /** HTML text (no markup inside the hidden characters' reach: they cannot be part of a tag
  * highlight.js or the escaper writes) with each hidden character marked. */
 export function revealHtml(html: string): string {
   return html.replace(EACH_HIDDEN, ch =>
     `<span class="hidden-char" title="A character that is not drawn">${codePoint(ch)}</span>`);
+}
+
+/** How many characters a desktop notification's text keeps: the OS shows a few lines. */
+export const NOTE_CHARS = 200;
+
+/** Text for where no markup can mark it (a desktop notification): each hidden character
+ * written as `<U+XXXX>`, as the CLI writes it, and at most `max` characters, counted in
+ * code points so no half of a pair is left, an ellipsis saying more was cut (pure). */
+export function plainMarked(text: string, max = NOTE_CHARS): string {
+  const chars = Array.from(text.replace(EACH_HIDDEN, ch => `<${codePoint(ch)}>`));
+  return chars.length <= max ? chars.join("") : `${chars.slice(0, max - 1).join("")}…`;
 }

@@ -22,7 +22,7 @@ import typescript from "highlight.js/lib/languages/typescript";
 import xml from "highlight.js/lib/languages/xml";
 import yaml from "highlight.js/lib/languages/yaml";
 import { Marked } from "marked";
-import { revealHtml } from "./format";
+import { escapeHtml, revealHtml } from "./format";
 import { outboundUrl } from "./outbound";
 
 const LANGS = { bash, c, cpp, css, diff, dockerfile, go, ini, java, javascript, json, markdown,
@@ -37,10 +37,6 @@ const BY_EXT: Record<string, string> = {
   sql: "sql", ts: "typescript", tsx: "typescript", html: "xml", xml: "xml", svg: "xml",
   yml: "yaml", yaml: "yaml",
 };
-
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, ch => `&#${ch.charCodeAt(0)};`);
-}
 
 export function languageFor(path: string): string | undefined {
   const name = path.split("/").pop() ?? "";

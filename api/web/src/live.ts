@@ -7,7 +7,7 @@
 // Views that need more than the list (the chat: when to read the transcript again) listen to
 // the events themselves through `listen`.
 import { useEffect, useState } from "preact/hooks";
-import { api, eventSession, eventText, wsUrl, wsProtocols, type ServerEvent, type Session } from "./api";
+import { api, errorText, eventSession, eventText, wsUrl, wsProtocols, type ServerEvent, type Session } from "./api";
 import * as notify from "./notify";
 
 /** An event as it arrives, or null when the stream has just (re)connected: whatever a
@@ -136,7 +136,7 @@ class LiveStore {
       this.held = null;
       for (const e of held) this.apply(e, false);
     } catch (e) {
-      this.error = e instanceof Error ? e.message : String(e);
+      this.error = errorText(e);
       // Until the list is read, every event is held: ask again (a page open on a session
       // has no button for it), as the event stream reconnects.
       if (!this.stopped) setTimeout(() => { if (!this.loaded) void this.load(); }, this.delay);

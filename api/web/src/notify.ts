@@ -1,7 +1,9 @@
 // Desktop notifications through the service worker: when a session starts waiting for the
 // person (a question, an approval, an agent that exited and needs a restart) or fails. Only after the person turned them on (the
-// browser asks for permission then); the words come from the session the API sent.
+// browser asks for permission then); the words come from the session the API sent, each
+// hidden character in them written as `<U+XXXX>` and their length bounded (format.ts).
 import type { Session } from "./api";
+import { plainMarked } from "./format";
 
 const KEY = "clauderon.notify";
 
@@ -16,7 +18,7 @@ export function noteFor(before: Session | undefined, after: Session): Note | nul
   if (!before) return null;
   const url = `/s/${encodeURIComponent(after.name)}`;
   if (after.phase === "failed" && before.phase !== "failed") {
-    return { kind: "failed", title: `${after.name} failed`, body: after.status_reason ?? "The session failed.",
+    return { kind: "failed", title: `${after.name} failed`, body: plainMarked(after.status_reason ?? "The session failed."),
       tag: `failed-${after.id}`, url };
   }
   if (after.agent_status === "exited" && before.agent_status !== "exited") {
@@ -28,11 +30,11 @@ export function noteFor(before: Session | undefined, after: Session): Note | nul
   // throttle counts and what a note replaces on screen (silently), so an approval asked just
   // after a wait was told is still told, and leaves the wait's note where it is.
   if (after.agent_status === "waiting_approval" && before.agent_status !== after.agent_status) {
-    return { kind: "approval", title: `${after.name} needs your approval`, body: after.initial_prompt.slice(0, 120),
+    return { kind: "approval", title: `${after.name} needs your approval`, body: plainMarked(after.initial_prompt),
       tag: `approval-${after.id}`, url };
   }
   if (after.agent_status === "waiting_input" && before.agent_status !== after.agent_status) {
-    return { kind: "waiting", title: `${after.name} is waiting for you`, body: after.initial_prompt.slice(0, 120),
+    return { kind: "waiting", title: `${after.name} is waiting for you`, body: plainMarked(after.initial_prompt),
       tag: `waiting-${after.id}`, url };
   }
   return null;

@@ -2,7 +2,7 @@
 // their results, plans), read again when /ws/events says the session changed (see
 // conversation.ts for when exactly); a box to send a message and images.
 import { useEffect, useRef, useState } from "preact/hooks";
-import { api, hasRoute, type Message, type Session } from "../api";
+import { api, errorText, hasRoute, type Message, type Session } from "../api";
 import {
   concerns, cut, hasCall, planOf, resultsById, safetyPeriod, SETTLE_MS, toolInput,
   shown, toolSummary, type PlanStep, type Shown,
@@ -85,7 +85,7 @@ export function ChatTab({ s }: { s: Session }) {
         if (added.length) setMsgs(old => [...old, ...added]);
         setError("");
       } catch (e) {
-        if (!stop) setError(e instanceof Error ? e.message : String(e));
+        if (!stop) setError(errorText(e));
       }
     };
     const read = async (): Promise<void> => {

@@ -2,7 +2,7 @@
 // budget (raise it and the agent goes on), its egress mode and the requests held for a
 // decision (allow or deny them here; the held request goes on or fails at once).
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
-import { api, type Budget, type BudgetState, type EgressAsk, type EgressMode, type EgressView,
+import { api, errorText, type Budget, type BudgetState, type EgressAsk, type EgressMode, type EgressView,
   type Session, type Usage } from "../api";
 import { type AskRow, steadyRows } from "../asks";
 import { live } from "../live";
@@ -29,7 +29,7 @@ export function Controls({ s }: { s: Session }) {
     on.current = value;
     if (egress) settle(egress.pending);
   };
-  const fail = (e: unknown) => setError(e instanceof Error ? e.message : String(e));
+  const fail = (e: unknown) => setError(errorText(e));
   const load = useCallback(async () => {
     try {
       const [u, e] = await Promise.all([api.sessionUsage(s.id), api.sessionEgress(s.id)]);

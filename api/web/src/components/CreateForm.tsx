@@ -8,25 +8,15 @@ import { live, useLive } from "../live";
 import { navigate } from "../router";
 import { Attachments } from "./Attachments";
 import { ExtraRepos, isRepoField, reposBody, type ExtraRepo } from "./ExtraRepos";
+import { Revealed } from "./Revealed";
 
 type Errors = Partial<Record<string, string>>;
 
 const NAME_RE = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
-const STEPS: Record<BackendKind, { id: string; label: string }[]> = {
-  docker: [
-    { id: "accepted", label: "Accepted" },
-    { id: "worktree", label: "Worktree" },
-    { id: "container", label: "Container" },
-    { id: "start", label: "Start" },
-    { id: "running", label: "Running" },
-  ],
-  kubernetes: [
-    { id: "accepted", label: "Accepted" },
-    { id: "volume", label: "Volume" },
-    { id: "pod", label: "Pod" },
-    { id: "clone", label: "Clone" },
-    { id: "running", label: "Running" },
-  ],
+/** The steps a create shows, each labelled as its id, capitalised. */
+const STEPS: Record<BackendKind, string[]> = {
+  docker: ["accepted", "worktree", "container", "start", "running"],
+  kubernetes: ["accepted", "volume", "pod", "clone", "running"],
 };
 const BACKENDS: Record<BackendKind, string> = { docker: "Docker", kubernetes: "Kubernetes" };
 const MODELS: Record<Agent, string> = { claude: "e.g. opus, sonnet", codex: "e.g. gpt-5-codex",
@@ -94,7 +84,7 @@ function Progress({ session, onRetry, autoOpen }: { session: Session; onRetry: (
   const steps = STEPS[s.backend];
   const seen = new Set((store.progress.get(s.id) ?? []).map(p => p.step));
   seen.add("accepted");
-  if (s.phase === "running" || s.phase === "stopped") steps.forEach(x => seen.add(x.id));
+  if (s.phase === "running" || s.phase === "stopped") steps.forEach(x => seen.add(x));
   const last = [...(store.progress.get(s.id) ?? [])].pop();
   useEffect(() => {
     if (s.phase === "running" && autoOpen) {
@@ -105,16 +95,16 @@ function Progress({ session, onRetry, autoOpen }: { session: Session; onRetry: (
   }, [s.phase, s.name, autoOpen]);
   const failed = s.phase === "failed";
   // A later step implies the earlier ones (a pod the scheduler placed at once skips "pod").
-  const reached = Math.max(...steps.map((x, i) => seen.has(x.id) ? i : -1));
-  steps.forEach((x, i) => { if (i < reached) seen.add(x.id); });
-  const current = steps.findIndex(x => !seen.has(x.id));
+  const reached = Math.max(...steps.map((x, i) => seen.has(x) ? i : -1));
+  steps.forEach((x, i) => { if (i < reached) seen.add(x); });
+  const current = steps.findIndex(x => !seen.has(x));
   return <section class="progress-card card" data-testid="create-progress" aria-live="polite">
     <h2>{failed ? "Creation failed" : s.phase === "running" ? "Running" : "Creating"} <code>{s.name}</code></h2>
-    <ol class="stepper">{steps.map((x, i) => <li class={seen.has(x.id) ? "done"
+    <ol class="stepper">{steps.map((x, i) => <li class={seen.has(x) ? "done"
       : i === current && !failed ? "active" : failed && i === current ? "failed" : ""}
-      data-step={x.id}><span class="bullet" />{x.label}</li>)}</ol>
+      data-step={x}><span class="bullet" />{x.charAt(0).toUpperCase() + x.slice(1)}</li>)}</ol>
     {!failed && last && s.phase === "creating" && <p class="muted">{last.message}…</p>}
-    {failed && <><p class="reason">{s.status_reason ?? "The reconciler gave up."}</p>
+    {failed && <><p class="reason">{s.status_reason ? <Revealed text={s.status_reason} /> : "The reconciler gave up."}</p>
       <div class="row"><button class="button" onClick={onRetry}>Back to the form</button>
         <button class="button" onClick={() => void api.retry(s.id)}>Retry</button></div></>}
     {s.phase === "running" && <a class="button primary" href={`/s/${encodeURIComponent(s.name)}`}
@@ -161,7 +151,7 @@ export function CreateForm() {
 
   useEffect(() => { document.getElementById("repo_path")?.focus(); }, []);
   useEffect(() => {  // which backends this appliance has (the field shows when there is a choice)
-    api.health().then(h => setBackends(h.backends ?? {})).catch(() => setBackends({}));
+    api.backends().then(setBackends).catch(() => setBackends({}));
   }, []);
   const choosing = Object.keys(backends).length > 1;
   useEffect(() => {  // validate the repo path as it is typed (debounced, latest wins)

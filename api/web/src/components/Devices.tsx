@@ -1,7 +1,7 @@
 // Signed-in devices and passkeys: every browser session, passkey and API token, each
 // revocable; add a passkey (within minutes of a sign-in), or sign out.
 import { useCallback, useEffect, useState } from "preact/hooks";
-import { api, type Devices as DeviceList, type Me } from "../api";
+import { api, errorText, type Devices as DeviceList, type Me } from "../api";
 import { when } from "../format";
 import { OfferPasskey } from "./SignIn";
 
@@ -10,14 +10,14 @@ export function Devices({ me, onSignedOut }: { me: Me; onSignedOut: () => void }
   const [error, setError] = useState("");
   const [adding, setAdding] = useState(false);
   const load = useCallback(() => api.devices().then(setList)
-    .catch((e: unknown) => setError(e instanceof Error ? e.message : String(e))), []);
+    .catch((e: unknown) => setError(errorText(e))), []);
   useEffect(() => { void load(); }, [load]);
   const revoke = async (id: string) => {
     try {
       await api.revokeDevice(id);
       if (id === list?.current || id === me.session?.passkey_id) { onSignedOut(); return; }
       await load();
-    } catch (e) { setError(e instanceof Error ? e.message : String(e)); }
+    } catch (e) { setError(errorText(e)); }
   };
   const signOut = async () => {
     try { await api.logout(); } finally { onSignedOut(); }

@@ -3,9 +3,9 @@
 // then the work tree's uncommitted changes). A multi-repo session picks the
 // repository its tree shows, and its diff has a section per repository, each under its name.
 import { useCallback, useEffect, useState } from "preact/hooks";
-import { api, PRIMARY_REPO, type Diff, type DiffSection, type Entry, type FileBody, type WorkTreeMark,
-  type Session } from "../api";
-import { bytes, revealHtml } from "../format";
+import { api, errorText, PRIMARY_REPO, type Diff, type DiffSection, type Entry, type FileBody,
+  type WorkTreeMark, type Session } from "../api";
+import { bytes, escapeHtml, revealHtml } from "../format";
 import { Revealed } from "./Revealed";
 
 type Hl = typeof import("../highlight");
@@ -17,7 +17,7 @@ function Tree({ s, repo, path, open, onOpen, depth }: { s: Session; repo: string
   const [expanded, setExpanded] = useState<Set<string>>(new Set());
   useEffect(() => {
     api.files(s.id, path, repo).then(l => setEntries(l.entries))
-      .catch((e: unknown) => setError(e instanceof Error ? e.message : String(e)));
+      .catch((e: unknown) => setError(errorText(e)));
   }, [s.id, path, repo]);
   if (error) return <p class="field-error">{error}</p>;
   if (!entries) return <p class="muted small">Loading…</p>;
@@ -46,7 +46,7 @@ function Viewer({ s, repo, path, hl }: { s: Session; repo: string; path: string;
   const [error, setError] = useState("");
   useEffect(() => {
     setFile(null); setError("");
-    api.file(s.id, path, repo).then(setFile).catch((e: unknown) => setError(e instanceof Error ? e.message : String(e)));
+    api.file(s.id, path, repo).then(setFile).catch((e: unknown) => setError(errorText(e)));
   }, [s.id, path, repo]);
   if (error) return <p class="field-error pad">{error}</p>;
   if (!file) return <p class="muted pad">Loading…</p>;
@@ -54,13 +54,9 @@ function Viewer({ s, repo, path, hl }: { s: Session; repo: string; path: string;
     <header class="viewer-head"><span class="mono"><Revealed text={file.path} path /></span><span class="muted small">{bytes(file.size)}</span></header>
     {file.binary ? <p class="muted pad">A binary file; not shown.</p>
       : <pre class="code numbered"><code class="hljs" dangerouslySetInnerHTML={{
-        __html: hl ? hl.highlight(file.text, hl.languageFor(file.path)) : revealHtml(escape(file.text)) }} /></pre>}
+        __html: hl ? hl.highlight(file.text, hl.languageFor(file.path)) : revealHtml(escapeHtml(file.text)) }} /></pre>}
     {file.truncated && <p class="muted pad small">Only the first 1 MB is shown.</p>}
   </article>;
-}
-
-function escape(s: string): string {
-  return s.replace(/[&<>]/g, c => (c === "&" ? "&amp;" : c === "<" ? "&lt;" : "&gt;"));
 }
 
 type Part = { files: { status: string; path: string; work_tree?: WorkTreeMark }[]; diff: string;
@@ -113,9 +109,10 @@ function Against({ d }: { d: DiffSection }) {
 function DiffView({ s }: { s: Session }) {
   const [diff, setDiff] = useState<Diff | null>(null);
   const [error, setError] = useState("");
-  const load = useCallback(() => api.diff(s.id).then(setDiff)
-    .catch((e: unknown) => setError(e instanceof Error ? e.message : String(e))), [s.id]);
-  useEffect(() => { void load(); }, [load]);
+  const load = useCallback(() => api.diff(s.id).then(d => { setDiff(d); setError(""); })
+    .catch((e: unknown) => setError(errorText(e))), [s.id]);
+  // Read again as the phase moves on: a session being made is not read until it runs.
+  useEffect(() => { void load(); }, [load, s.phase]);
   if (error) return <p class="field-error pad">{error}</p>;
   if (!diff) return <p class="muted pad">Loading…</p>;
   const sections = diff.repos;

@@ -1,7 +1,7 @@
 // Info: where the session runs and with what, the live access-mode switch, its recent proxy
 // audit lines, and the lifecycle actions (stop/start, archive, delete with confirmation).
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
-import { api, offered, type AccessMode, type AuditLine, type Session } from "../api";
+import { api, errorText, offered, type AccessMode, type AuditLine, type Session } from "../api";
 import { hasHidden, hiddenIn, when, withoutHidden } from "../format";
 import { live } from "../live";
 import { navigate } from "../router";
@@ -31,7 +31,7 @@ function AccessSwitch({ s }: { s: Session }) {
     if (m === s.access_mode) return;
     setBusy(true);
     try { live.upsert(await api.setAccessMode(s.id, m)); setError(""); }
-    catch (e) { setError(e instanceof Error ? e.message : String(e)); }
+    catch (e) { setError(errorText(e)); }
     finally { setBusy(false); }
   };
   return <div class="access" data-testid="access-mode" data-mode={s.access_mode}>
@@ -52,7 +52,7 @@ function Audit({ s }: { s: Session }) {
   const [lines, setLines] = useState<AuditLine[] | null>(null);
   const [error, setError] = useState("");
   const load = useCallback(() => api.audit(s.id, 50).then(l => setLines(l.reverse()))
-    .catch((e: unknown) => setError(e instanceof Error ? e.message : String(e))), [s.id]);
+    .catch((e: unknown) => setError(errorText(e))), [s.id]);
   useEffect(() => { void load(); }, [load]);
   return <section class="card">
     <div class="row between"><h2>Recent requests</h2>
@@ -100,7 +100,7 @@ function TitleEditor({ s }: { s: Session }) {
   const run = async (f: () => Promise<Session>) => {
     setBusy(true);
     try { live.upsert(await f()); setError(""); }
-    catch (e) { setError(e instanceof Error ? e.message : String(e)); }
+    catch (e) { setError(errorText(e)); }
     finally { setBusy(false); }
   };
   const changed = title !== s.title || description !== s.description;
@@ -128,7 +128,7 @@ export function InfoTab({ s }: { s: Session }) {
   const [ask, setAsk] = useState<"delete" | "archive" | null>(null);
   const [error, setError] = useState("");
   const act = async (f: () => Promise<unknown>) => {
-    try { await f(); setError(""); } catch (e) { setError(e instanceof Error ? e.message : String(e)); }
+    try { await f(); setError(""); } catch (e) { setError(errorText(e)); }
   };
   const rows: [string, preact.ComponentChildren][] = [
     ["Container", <span class="mono">{s.container_name}{s.backend_id ? ` (${s.backend_id.slice(0, 12)})` : ""}</span>],

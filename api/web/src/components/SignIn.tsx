@@ -2,13 +2,9 @@
 // removed from the address bar before anything else happens), or a passkey. After a link,
 // it offers to add a passkey so the next sign-in needs no terminal.
 import { useEffect, useState } from "preact/hooks";
-import { api, ApiError } from "../api";
+import { api, ApiError, errorText } from "../api";
 import { decodeSegment } from "../format";
 import { addPasskey, passkeysSupported, signInWithPasskey } from "../passkey";
-
-function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 /** The token of a one-time link, taken out of the address bar and history at once. */
 function takeLinkToken(): string | null {
@@ -26,7 +22,7 @@ export function OfferPasskey({ onDone }: { onDone: () => void }) {
   const add = async () => {
     setBusy(true);
     try { await addPasskey(""); setAdded(true); setError(""); }
-    catch (e) { setError(message(e)); }
+    catch (e) { setError(errorText(e)); }
     finally { setBusy(false); }
   };
   if (added) {
@@ -64,7 +60,7 @@ export function SignIn({ onSignedIn }: { onSignedIn: () => void }) {
     setState("redeeming");
     api.redeemLink(token).then(() => setState("offer"))
       .catch((e: unknown) => {
-        setError(e instanceof ApiError && e.status === 401 ? e.message : message(e));
+        setError(e instanceof ApiError && e.status === 401 ? e.message : errorText(e));
         setState("idle");
       });
   }, [token]);
@@ -72,7 +68,7 @@ export function SignIn({ onSignedIn }: { onSignedIn: () => void }) {
   const passkey = async () => {
     setBusy(true);
     try { await signInWithPasskey(); setError(""); onSignedIn(); }
-    catch (e) { setError(message(e)); }
+    catch (e) { setError(errorText(e)); }
     finally { setBusy(false); }
   };
 

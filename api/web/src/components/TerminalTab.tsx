@@ -1,6 +1,7 @@
 // Terminal: xterm.js over /ws/console/{id}, fit to its box, resize sent to the server,
 // copy/paste, a key bar for phones, and reconnection. Loaded lazily (xterm is large). A
-// hyperlink the agent writes (OSC 8) asks before it opens, as a chat link does.
+// hyperlink the agent writes (OSC 8) asks before it opens, as a chat link does; the colours
+// and the title it sets are refused, and the text it hides is shown (termguard.ts).
 //
 // Wire format (api/console.py): output arrives as JSON text frames {"type": "output",
 // "data": <base64>} (binary frames are taken as raw output too), then {"type": "exit"};
@@ -12,6 +13,7 @@ import "@xterm/xterm/css/xterm.css";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { hasRoute, wsUrl, wsProtocols, type Session } from "../api";
 import { askToLeave, outboundUrl } from "../outbound";
+import { guard, Unhider } from "../termguard";
 
 type State = "connecting" | "open" | "closed" | "reconnecting";
 
@@ -52,9 +54,19 @@ export function TerminalTab({ s }: { s: Session }) {
     const t = new Terminal({ cursorBlink: true, scrollback: 10_000, fontSize: 13,
       fontFamily: "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace", theme: colors(),
       allowProposedApi: false,
+      // Text in (nearly) its background's colour is drawn readable, as WCAG asks of text
+      // (dim text at half): what a selection copies is what the person saw (termguard.ts
+      // shows hidden text for the same reason).
+      minimumContrastRatio: 4.5,
       // An OSC 8 hyperlink is the agent's: it asks as a chat link does (xterm's own handler
       // asked with confirm(), naming the target as the agent spelt it).
       linkHandler: { activate: (_e, target) => { const url = outboundUrl(target); if (url) askToLeave(url); } } });
+    const guards = guard(t);
+    // Everything the terminal is written goes through one Unhider, so that it reads the
+    // output as xterm's parser does (termguard.ts).
+    const unhider = new Unhider();
+    const write = (data: Uint8Array | string) =>
+      t.write(typeof data === "string" ? unhider.text(data) : unhider.bytes(data));
     const fit = new FitAddon();
     t.loadAddon(fit);
     t.open(boxRef.current);
@@ -79,14 +91,14 @@ export function TerminalTab({ s }: { s: Session }) {
       ws = sock;
       sock.onopen = () => { delay = 500; setState("open"); resize(); };
       sock.onmessage = (m: MessageEvent<ArrayBuffer | string>) => {
-        if (typeof m.data !== "string") { t.write(new Uint8Array(m.data)); return; }
+        if (typeof m.data !== "string") { write(new Uint8Array(m.data)); return; }
         try {
           const msg = JSON.parse(m.data) as { type?: string; data?: string; message?: string };
-          if ((msg.type === "output" || msg.type === "snapshot") && msg.data) t.write(decode64(msg.data));
-          else if (msg.type === "exit") t.write("\r\n\x1b[2m[the terminal ended; reconnecting]\x1b[0m\r\n");
-          else if (msg.type === "error" && msg.message) t.write(`\r\n\x1b[31m${msg.message}\x1b[0m\r\n`);
+          if ((msg.type === "output" || msg.type === "snapshot") && msg.data) write(decode64(msg.data));
+          else if (msg.type === "exit") write("\r\n\x1b[2m[the terminal ended; reconnecting]\x1b[0m\r\n");
+          else if (msg.type === "error" && msg.message) write(`\r\n\x1b[31m${msg.message}\x1b[0m\r\n`);
         } catch {
-          t.write(m.data);
+          write(m.data);
         }
       };
       sock.onclose = () => {
@@ -115,6 +127,7 @@ export function TerminalTab({ s }: { s: Session }) {
       clearTimeout(timer);
       observer.disconnect();
       input.dispose();
+      guards.forEach(g => g.dispose());
       ws?.close();
       t.dispose();
       termRef.current = null;

@@ -5,7 +5,7 @@
 // as text, never as HTML: the agent writes most of it; each character in it that hides or
 // reorders words (its messages' too, as in the chat) is drawn as what it is (Revealed).
 import { useEffect, useRef, useState } from "preact/hooks";
-import { api, hasRoute, type TimelineItem } from "../api";
+import { api, errorText, hasRoute, type TimelineItem } from "../api";
 import { concerns } from "../conversation";
 import { live } from "../live";
 import { CATCH_UP_PAGES, SOURCE_LABEL, keepWalking, newer, older } from "../timeline";
@@ -75,7 +75,7 @@ export function TimelineTab({ s }: { s: Session }) {
         setItems(old => newer(old, pages));
         setError("");
       } catch (e) {
-        if (!stop) setError(e instanceof Error ? e.message : String(e));
+        if (!stop) setError(errorText(e));
       } finally {
         busy = false;
       }
@@ -99,7 +99,7 @@ export function TimelineTab({ s }: { s: Session }) {
       setItems(old => older(old, page));
       setCursor(page.more ? page.cursor : null);
     } catch (e) {
-      setError(e instanceof Error ? e.message : String(e));
+      setError(errorText(e));
     } finally {
       setLoading(false);
     }

@@ -3,7 +3,7 @@
 // and the pull-request badge the list and the header show. What a badge says and its colour
 // are the API's (`pull.label`, `pull.summary`, `pull.tone`), the same words every UI shows.
 import { useCallback, useEffect, useState } from "preact/hooks";
-import { api, ApiError, offered, type MergeMethod, type SessionHealth, type Pull, type Session } from "../api";
+import { api, ApiError, errorText, offered, type MergeMethod, type SessionHealth, type Pull, type Session } from "../api";
 import { when } from "../format";
 import { live } from "../live";
 import { Revealed } from "./Revealed";
@@ -20,7 +20,7 @@ function useAct(): [string, boolean, (f: () => Promise<unknown>) => Promise<void
   const act = useCallback(async (f: () => Promise<unknown>) => {
     setBusy(true);
     try { await f(); setError(""); }
-    catch (e) { setError(e instanceof Error ? e.message : String(e)); }
+    catch (e) { setError(errorText(e)); }
     finally { setBusy(false); }
   }, []);
   return [error, busy, act];

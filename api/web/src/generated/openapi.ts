@@ -208,6 +208,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/backends": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The backends sessions run on here, and whether each answers */
+        get: operations["get_api_backends"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/budgets": {
         parameters: {
             query?: never;
@@ -1905,6 +1922,33 @@ export interface operations {
             };
         };
     };
+    get_api_backends: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: {
+                            url: string;
+                            reachable: boolean;
+                            /** @description why it did not answer */
+                            error?: string;
+                        };
+                    };
+                };
+            };
+        };
+    };
     get_api_budgets: {
         parameters: {
             query?: never;
@@ -3047,6 +3091,15 @@ export interface operations {
             };
             /** @description No such session */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The session is being made, or its container could not be held still for the read: try again */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

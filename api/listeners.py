@@ -32,7 +32,7 @@ from hypercorn.trio import serve as hypercorn_serve
 
 from api.guard import Guard, hooks_only, trusted
 from api.request_policy import Policy
-from appliance.config import Settings
+from appliance.config import API_KEEP_ALIVE_SECONDS, Settings
 from appliance.errors import ConfigError, cannot_listen, first_leaf
 from appliance.store import AsyncStore
 
@@ -80,6 +80,7 @@ def _base(bind: str) -> Config:
     config = Config()
     config.bind = [bind]
     config.graceful_timeout = 5.0
+    config.keep_alive_timeout = API_KEEP_ALIVE_SECONDS
     config.accesslog = None  # an access log would hold paths; tokens never travel in them
     config.errorlog = logging.getLogger("hypercorn.error")
     config.alpn_protocols = ["http/1.1"]  # one framing for the guard to reason about

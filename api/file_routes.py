@@ -184,7 +184,10 @@ async def read_file(ref: str) -> dict[str, Any]:
                                      "mount name (default: every one)"),),
                      responses={"200": ok(DIFF), "400": err("No such repository (field "
                                                             "`repo`), or no workspace yet"),
-                                "404": err("No such session")}))
+                                "404": err("No such session"),
+                                "409": err("The session is being made, or its container "
+                                           "could not be held still for the read: try "
+                                           "again")}))
 async def get_diff(ref: str) -> dict[str, Any]:
     found, session = await reader(ref)
     raw = request.args.get("repo")

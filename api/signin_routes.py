@@ -32,7 +32,6 @@ from appliance import passkeys
 from appliance.auth import (
     CHALLENGE_LIFETIME,
     BrowserSession,
-    Caller,
     Method,
     Principal,
     Scope,
@@ -56,19 +55,15 @@ ANSWER = {"type": "object", "required": ["ceremony", "credential"], "properties"
     "ceremony": {"type": "string"}, "credential": OBJECT, "name": {"type": "string"}}}
 
 
-def _caller() -> Caller | None:
-    return caller_of(request.scope)
-
-
 def _browser() -> BrowserSession:
-    caller = _caller()
+    caller = caller_of(request.scope)
     if caller is None or caller.session is None:
         raise Forbidden("only a signed-in browser can do this")
     return caller.session
 
 
 def _local() -> None:
-    caller = _caller()
+    caller = caller_of(request.scope)
     if caller is None or caller.principal is not Principal.LOCAL:
         raise Forbidden("sign-in links and tokens are made by the CLI on the appliance's "
                         "machine (`clauderon web`, `clauderon auth token create`), never over "
@@ -126,7 +121,7 @@ def _stores() -> tuple[AsyncStore, AuthStore]:
 
 async def start_session(method: Method, passkey_id: str | None = None) -> Response:
     store, auth = _stores()
-    caller = _caller()
+    caller = caller_of(request.scope)
     old = caller.session.id if caller and caller.session else None
     session, secret = await store.run(lambda: auth.create_session(
         method=method, passkey_id=passkey_id, now=utcnow(), replacing=old,
@@ -146,7 +141,7 @@ async def start_session(method: Method, passkey_id: str | None = None) -> Respon
                      responses={"200": ok(OBJECT)}))
 async def me() -> dict[str, Any]:
     store, auth = _stores()
-    caller = _caller()
+    caller = caller_of(request.scope)
     if caller is None:
         return {"signed_in": False}
     body: dict[str, Any] = {"signed_in": True, "via": str(caller.principal),
@@ -280,7 +275,7 @@ async def _login() -> Response:
                      responses={"200": ok(OBJECT)}))
 async def devices() -> dict[str, Any]:
     store, auth = _stores()
-    caller = _caller()
+    caller = caller_of(request.scope)
     records = await store.run(auth.records, utcnow())
     current = caller.session.id if caller and caller.session else None
     return {**records, "current": current}
@@ -293,7 +288,7 @@ async def revoke(ref: str) -> Response:
     store, auth = _stores()
     record_id = ref[:40]
     kind = await store.run(auth.revoke, record_id)
-    caller = _caller()
+    caller = caller_of(request.scope)
     response = Response(json.dumps({"revoked": record_id, "kind": str(kind)}),
                         content_type="application/json")
     own = caller and caller.session and (
