@@ -23,7 +23,7 @@ import anyio
 import httpcore
 import httpx
 
-from appliance.config import load_settings
+from appliance.config import API_KEEP_ALIVE_SECONDS, load_settings
 from appliance.errors import ClauderonError, ServiceUnavailable
 from cli import calls
 from cli.calls import Call
@@ -34,6 +34,10 @@ T = TypeVar("T")
 BASE_URL = "http://clauderon"
 #: What a face reads at once from the event stream.
 CHUNK = 65536
+#: How a face keeps its connections: an idle one is let go of well before the API closes it
+#: (httpx's default, five seconds, is the API's own: a request sent as the API closed the
+#: connection broke off unanswered, "Server disconnected without sending a response").
+POOL = httpx.Limits(keepalive_expiry=API_KEEP_ALIVE_SECONDS / 2)
 
 #: What breaks a connection, from httpx's calls and from the upgraded stream (httpcore's).
 TRANSPORT_ERRORS = (httpx.TransportError, httpcore.NetworkError, httpcore.TimeoutException,
@@ -84,8 +88,9 @@ class ApiClient(_Face):
 
     def __init__(self, socket_path: Path, *, timeout: float = 30.0) -> None:
         super().__init__(socket_path, timeout)
-        self._http = httpx.Client(transport=httpx.HTTPTransport(uds=str(socket_path)),
-                                  base_url=BASE_URL, timeout=timeout)
+        self._http = httpx.Client(
+            transport=httpx.HTTPTransport(uds=str(socket_path), limits=POOL),
+            base_url=BASE_URL, timeout=timeout)
 
     def close(self) -> None:
         self._http.close()
@@ -178,7 +183,7 @@ class AsyncApiClient(_Face):
         #: a screen that draws them (the TUI), since they may hold an agent's words.
         self.inert = inert
         self._http = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=str(socket_path)),
+            transport=httpx.AsyncHTTPTransport(uds=str(socket_path), limits=POOL),
             base_url=BASE_URL, timeout=timeout)
 
     async def aclose(self) -> None:

@@ -11,9 +11,20 @@ from pathlib import Path
 from typing import Any
 
 from appliance.errors import ClauderonError, InvalidInput
-from cli import backup, calls, completion, controls, diffs, host, logs, signin, timeline, workflow
+from cli import (
+    backup_command,
+    calls,
+    completion,
+    controls_commands,
+    diffs,
+    host_commands,
+    logs_command,
+    signin,
+    timeline_command,
+    workflow,
+)
 from cli.client import local_client
-from cli.follow import follow_session, watch_list, watching
+from cli.live import follow_session, watch_list, watching
 from cli.ptyrelay import run_attach_filtered, run_filtered, stderr_file
 from cli.render import session_detail, session_rows
 from cli.status import warn_missing_credential
@@ -106,7 +117,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
     with stderr_file() as errors:
         status = run_attach_filtered(command, errors)
         # The program's own words (the detach, a refusal), as text: never a sequence.
-        sys.stderr.buffer.write(logs.printable(errors.read_bytes()[-4096:]))
+        sys.stderr.buffer.write(logs_command.printable(errors.read_bytes()[-4096:]))
     return status
 
 
@@ -293,8 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Every subcommand, in the order ``clauderon --help`` lists them.
 TABLE: tuple[Command, ...] = (
-    *CORE, *host.TABLE, *logs.TABLE, *backup.TABLE, *signin.TABLE, *controls.TABLE,
-    *workflow.TABLE, completion.command(build_parser), *timeline.TABLE,
+    *CORE, *host_commands.TABLE, *logs_command.TABLE, *backup_command.TABLE, *signin.TABLE,
+    *controls_commands.TABLE, *workflow.TABLE, completion.command(build_parser),
+    *timeline_command.TABLE,
     *diffs.TABLE)
-#: Each subcommand's help line by name (what the docs and completion tests read).
-COMMANDS: dict[str, str] = {command.name: command.help for command in TABLE}

@@ -20,8 +20,6 @@ from cli import calls
 from cli.client import local_client
 from cli.table import Command, arg, emit, inert, inert_path
 
-Json = dict[str, Any]
-
 
 def sections(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The body's sections; an API from before them answered with one repository."""

@@ -13,9 +13,10 @@ checksums, the primary device attributes query, the kitty keyboard protocol and 
 that outlive an attach and change the person's keys or terminal excepted), the short escape
 sequences (a switch out of UTF-8 excepted) and the OSC 10/11/12 colour queries tmux sends
 — and drops every other OSC (the window title too), every DCS, APC, PM and SOS string
-whole. It keeps its state between calls (a sequence may be split across reads), and a
-sequence that never ends is dropped once it passes :data:`MAX_SEQUENCE` characters: it
-can hide what follows it until its end, never more.
+whole. Concealed text (SGR 8) is shown: a selection copies it unseen. It keeps its state
+between calls (a sequence may be split across reads), and a sequence that never ends is
+dropped once it passes :data:`MAX_SEQUENCE` characters: it can hide what follows it until
+its end, never more.
 The output is UTF-8 (a byte that is not becomes U+FFFD), and C1 controls never pass,
 whichever way they are written.
 """
@@ -88,6 +89,14 @@ MODE_SET = re.compile(r"\x1b\[(\??)([\d;]*)([hlrs])")
 #: its answer tells that every answer before it has arrived (``cli/ptyrelay.py``). The
 #: secondary one (``CSI > c``) passes: tmux asks it.
 DA1_FINAL, DA2_MARK = ord("c"), ">"
+#: SGR (``CSI … m``) 8, concealed: the person's terminal draws the text as blanks, and a
+#: selection copies it all the same (``echo ok`` on the screen, ``echo ok; curl … | sh`` in
+#: what is pasted). It is taken out of the SGR; the rest passes, and a colour's own numbers
+#: (``38;5;8``, ``48;2;8;8;8``) are not read as it. An SGR of nothing else goes whole (an
+#: empty one would be a reset).
+SGR_FINAL, CONCEALED = ord("m"), 8
+#: A colour's numbers after 38, 48 or 58: ``5;n`` (the palette), ``2;r;g;b`` (true colour).
+SGR_COLOURS, SGR_COLOUR_WIDTH = frozenset({"38", "48", "58"}), {"5": 2, "2": 4}
 #: A whole CSI sequence as the scanner reads one (at most 62 parameter and intermediate
 #: bytes), matched at once: colours and cursor moves are most of a screen.
 CSI_WHOLE = re.compile(r"\x1b\[[\x20-\x3f]{0,62}[\x40-\x7e]")
@@ -283,6 +292,8 @@ def _kept(csi: str) -> str:
         return ""
     if any(tail.fullmatch(csi) for tail in CSI_TAILS_DROPPED):
         return ""
+    if final == SGR_FINAL and csi[2:3] not in ("<", "=", ">", "?"):
+        return _unconcealed(csi)
     if csi[2] + csi[-1] == MODIFY_KEYS:
         return csi if csi[3:-1].split(";", maxsplit=1)[0] == MODIFY_OTHER_KEYS else ""
     mark = csi[2:-1][:1]
@@ -296,6 +307,26 @@ def _kept(csi: str) -> str:
     params = [p for p in numbers.split(";")
               if (int(p or "0") not in MODES_DROPPED if mark else int(p or "0") in ANSI_MODES_KEPT)]
     return f"\x1b[{mark}{';'.join(params)}{final_}" if params else ""
+
+
+def _unconcealed(sgr: str) -> str:
+    """An SGR without 8 (concealed), read as terminals read one: a parameter is its number
+    before any ``:`` sub-parameters, with leading zeros; a colour's numbers are its own."""
+    params, kept, i = sgr[2:-1].split(";"), [], 0
+    while i < len(params):
+        p = params[i]
+        if p in SGR_COLOURS and i + 1 < len(params):
+            width = SGR_COLOUR_WIDTH.get(params[i + 1], 0)
+            kept += params[i:i + 1 + width]
+            i += 1 + width
+            continue
+        head = p.split(":", 1)[0]
+        if not (head.isdigit() and int(head) == CONCEALED):
+            kept.append(p)
+        i += 1
+    if len(kept) == len(params):
+        return sgr
+    return f"\x1b[{';'.join(kept)}m" if kept else ""
 
 
 _STEPS = {

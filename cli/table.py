@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.quoted import HIDDEN
+from appliance.quoted import HIDDEN, marked
 from appliance.timeline import plain
 
 Handler = Callable[[argparse.Namespace], int]
@@ -85,7 +85,7 @@ def inert(text: str) -> str:
     hold an agent's words (a file's name, git's complaint about it, the code of its diff),
     and a terminal acts on some sequences (OSC 52 sets the clipboard): the CLI prints none
     it did not write, and hides none."""
-    shown = HIDDEN.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
+    shown = marked(text)
     return plain(shown, len(shown) + 1)
 
 
@@ -100,7 +100,7 @@ SLASHES = re.compile("[\u1735\u2044\u2215\u2571\u29f8\uff0f]")
 def inert_path(text: str) -> str:
     """A path as :func:`inert` shows it, each character drawn as a slash that is none marked
     too (``<U+2215>``). Of text already inert, the same."""
-    return SLASHES.sub(lambda m: f"<U+{ord(m.group()):04X}>", inert(text))
+    return marked(inert(text), SLASHES)
 
 
 #: A mark :func:`inert` may have written: ``<U+`` and four or five capital hex digits.

@@ -1,9 +1,9 @@
 """The keys that act on the selected session: create, the plain verbs (archive,
-unarchive, retitle, interrupt: :data:`cli.tui.model.DONE`), access mode, title, delete,
+unarchive, retitle, interrupt: :data:`cli.tui.tui_model.DONE`), access mode, title, delete,
 reconcile, timeline, attach, and the daily workflow: push (opening a pull request), refresh
 and merge it, and its health with the recovery that fits.
 
-:class:`SessionActions` is the base of :class:`cli.tui.app.MainScreen`, which owns the list
+:class:`SessionActions` is the base of :class:`cli.tui.tui_app.MainScreen`, which owns the list
 and supplies :meth:`SessionActions.selected` and :meth:`SessionActions.redraw`. Every call
 runs in a worker with the API client's timeout, and an API error becomes a notice, so a
 slow or failing API never holds a key. Attach hands the terminal over through
@@ -34,10 +34,10 @@ from cli.table import unmarked
 from cli.tui.create import CreateScreen
 from cli.tui.detail import pushed_commit
 from cli.tui.dialogs import ConfirmScreen, TextScreen
-from cli.tui.model import DONE, Session, delete_question, next_access_mode, offered
 from cli.tui.reconcile import ReconcileScreen
 from cli.tui.terminal import Foreground, run_attach
-from cli.tui.timeline import TimelineScreen
+from cli.tui.timeline_view import TimelineScreen
+from cli.tui.tui_model import DONE, Session, delete_question, next_access_mode, offered
 
 #: How long attach waits for a stopped or archived session to run again.
 START_SECONDS = 120.0

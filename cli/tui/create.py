@@ -45,10 +45,10 @@ from appliance.errors import ClauderonError, ServiceUnavailable
 from cli import calls
 from cli.client import AsyncApiClient
 from cli.eventstream import Message
-from cli.follow import seen
+from cli.live import seen
 from cli.tui.footer import KeyFooter
-from cli.tui.model import fuzzy_rank
 from cli.tui.terminal import Foreground, edit_text
+from cli.tui.tui_model import fuzzy_rank
 from cli.tui.words import markup, text
 
 DONE = frozenset({"running", "stopped", "failed", "deleted", "completed"})

@@ -21,7 +21,7 @@ from cli import calls
 from cli.client import AsyncApiClient
 from cli.tui.dialogs import ConfirmScreen
 from cli.tui.footer import KeyFooter
-from cli.tui.model import delete_question, offered
+from cli.tui.tui_model import delete_question, offered
 from cli.tui.words import markup, text
 
 

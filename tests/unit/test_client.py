@@ -34,7 +34,7 @@ from cli.eventstream import (
     check_accept,
     handshake,
 )
-from cli.tui.app import ClauderonApp
+from cli.tui.tui_app import ClauderonApp
 
 
 def answer(status: int, body: object = None, *, text: str | None = None) -> httpx.Response:
@@ -284,3 +284,28 @@ def test_a_drawing_face_gets_every_string_inert() -> None:
         calls.finish(calls.sessions(), refused, inert=True)
     assert not any(ord(c) < 32 or 0x7f <= ord(c) <= 0x9f for c in exc.value.message)
     assert ClauderonApp(Path("/nonexistent.sock")).api.inert  # the TUI draws inert strings
+
+
+async def test_both_faces_let_go_of_an_idle_connection_before_the_api_closes_it(
+        tmp_path: Path) -> None:
+    """A request sent on a kept connection just as the API closes it for idleness gets no
+    answer at all ("Server disconnected without sending a response"): seen from the CLI and
+    the TUI after five idle seconds, httpx's default expiry being the API's own keep-alive.
+    Each face's pool lets go of a connection well before the API's listeners close it."""
+    from api.listeners import tcp_config, unix_config
+    from appliance.config import load_settings
+
+    settings = load_settings({"CLAUDERON_HOME": str(tmp_path)})
+    closes = {unix_config(settings).keep_alive_timeout}
+    tcp = tcp_config(settings)
+    assert tcp is not None
+    closes.add(tcp.keep_alive_timeout)
+    sync_face = ApiClient(tmp_path / "api.sock")
+    async_face = AsyncApiClient(tmp_path / "api.sock")
+    try:
+        for face in (sync_face, async_face):
+            expiry = face._http._transport._pool._keepalive_expiry  # type: ignore[attr-defined]
+            assert expiry is not None and expiry <= min(closes) / 2, (expiry, closes)
+    finally:
+        sync_face.close()
+        await async_face.aclose()

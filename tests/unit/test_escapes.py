@@ -37,6 +37,11 @@ DROPPED = [
     (f"a{E}]8;;https://evil.example/\x07link{E}]8;;\x07b", "alinkb"),  # hyperlinks
     (f"a{E}]9;notify\x07{E}]777;notify;x;y\x07b", "ab"),  # notifications
     (f"a{E}]11;rgb:0/0/0\x07b", "ab"),  # a colour set, not a query
+    # The palette, text, background and cursor colours set (text hidden in the background's
+    # colour), each spelling, and their restores: none is the person's terminal's to take.
+    (f"a{E}]4;1;rgb:01/02/03\x07b{E}]4;1;?;2;#000\x07c", "abc"),
+    (f"a{E}]10;#010203{E}\\b{E}]10;?;#010203\x07c{E}]12;red\x07d", "abcd"),
+    (f"a{E}]104;1\x07b{E}]110\x07c{E}]111\x07d{E}]112\x07e", "abcde"),
     (f"a{E}Ptmux;{E}{E}]52;c;eA==\x07{E}\\b", "ab"),  # tmux passthrough
     (f"a{E}P+q544e{E}\\b", "ab"),  # DCS
     (f"a{E}_Gf=100;AAAA{E}\\b", "ab"),  # APC (kitty graphics)
@@ -71,6 +76,12 @@ DROPPED = [
     (f"a{E}[>1;3mb{E}[>2;1mc{E}[>md{E}[>4ne{E}[62;0\"pf{E}[>4;2m", f"abcdef{E}[>4;2m"),
     # 8-bit controls (S8C1T); screen's and tmux's window title, up to ST.
     (f"a{E} Gb{E}ksudo{E}\\c", "abc"),
+    # Concealed text (SGR 8), which a selection copies unseen into what the person pastes:
+    # taken out, however spelled; a colour's own 8s and the rest of the SGR kept.
+    (f"a{E}[8mb{E}[08mc{E}[8:0md{E}[0;8me", f"abcd{E}[0me"),
+    (f"a{E}[1;8;31mb{E}[38;5;8;8mc{E}[48;2;8;8;8;8;1md", f"a{E}[1;31mb{E}[38;5;8mc"
+     f"{E}[48;2;8;8;8;1md"),
+    (f"a{E}[38:2::8:8:8;8mb{E}[38;5mc", f"a{E}[38:2::8:8:8mb{E}[38;5mc"),
     (f"a{E}[?6:1hb", "ab"),  # a mode set that is not numbers
     (f"a{E}]52;c;eA==\x18b", "ab"),  # CAN ends an OSC, dropped
     (f"a{E}]52;c;{E}[31mb", f"a{E}[31mb"),  # an OSC broken by an ESC: the ESC starts anew

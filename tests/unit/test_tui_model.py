@@ -14,7 +14,9 @@ from appliance import wire
 from appliance.sessions import AgentStatus, Desired, Phase, Session, SessionId
 from cli.tui.create import complete_path
 from cli.tui.detail import detail_text
-from cli.tui.model import (
+from cli.tui.reconcile import problem_cells
+from cli.tui.terminal import attach_notice
+from cli.tui.tui_model import (
     KEY_VERBS,
     Filter,
     apply_event,
@@ -27,8 +29,6 @@ from cli.tui.model import (
     row,
     visible,
 )
-from cli.tui.reconcile import problem_cells
-from cli.tui.terminal import attach_notice
 
 NOW = datetime(2025, 1, 2, 12, 0, tzinfo=UTC)
 

@@ -1,7 +1,7 @@
 """``clauderon tui``: the session list with its detail pane, kept live from ``/ws/events``.
 
 Theory of operation. :class:`MainScreen` keeps ``sessions`` (id -> the API's session JSON)
-and redraws the table from it through the pure rules in :mod:`cli.tui.model`: a filter
+and redraws the table from it through the pure rules in :mod:`cli.tui.tui_model`: a filter
 shows what the API's ``filters`` field says, the keys that act on the selected session are
 the ones its ``actions`` allow (the footer shows no other). One worker,
 :meth:`MainScreen.follow_events`, owns the connection through the client's follower
@@ -40,13 +40,16 @@ from textual.widgets import DataTable, Input, Static
 from appliance.errors import ClauderonError
 from cli import calls
 from cli.client import AsyncApiClient
-from cli.follow import kept_note
+from cli.live import kept_note
 from cli.tui.actions import SessionActions
 from cli.tui.create import CreateScreen
 from cli.tui.detail import detail_text, load_extras
 from cli.tui.dialogs import HelpScreen
 from cli.tui.footer import KeyFooter
-from cli.tui.model import (
+from cli.tui.reconcile import ReconcileScreen
+from cli.tui.terminal import Foreground, SuspendingTerminal
+from cli.tui.timeline_view import TimelineScreen
+from cli.tui.tui_model import (
     COLUMNS,
     KEY_VERBS,
     KEYS,
@@ -57,9 +60,6 @@ from cli.tui.model import (
     row,
     visible,
 )
-from cli.tui.reconcile import ReconcileScreen
-from cli.tui.terminal import Foreground, SuspendingTerminal
-from cli.tui.timeline import TimelineScreen
 from cli.tui.words import markup, text
 
 PHASE_STYLE = {"running": "green", "failed": "bold red", "creating": "yellow",

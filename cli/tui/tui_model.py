@@ -1,7 +1,7 @@
 """What the TUI shows, decided without a terminal: filters, search, rows, events, fuzzy match.
 
 Pure functions over the API's JSON (the wire model's ``Session`` shape). The screens in
-:mod:`cli.tui.app` and :mod:`cli.tui.create` call these and only draw the results, so the
+:mod:`cli.tui.tui_app` and :mod:`cli.tui.create` call these and only draw the results, so the
 rules are unit-tested without Textual. Which sessions a filter shows is the API's to say
 (each session's ``filters``, the same field the web UI reads), and which keys act on a
 session is its ``actions``: nothing here keeps a phase set of its own.

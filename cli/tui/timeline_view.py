@@ -3,7 +3,7 @@
 Opened with ``l`` on the selected session. It reads the newest page of
 ``GET /api/sessions/{id}/timeline`` and then asks again every :data:`POLL_SECONDS` (the
 transcript and the audit log have no event), adding the items it has not shown by their
-``key`` (:func:`cli.timeline.new_items`, the CLI's own rule); ``o`` loads the page before
+``key`` (:func:`cli.timeline_command.new_items`, the CLI's own rule); ``o`` loads the page before
 the oldest shown. Each line is a :class:`rich.text.Text`, never markup: the agent writes
 most of what is shown, and ``[link=...]`` or an escape sequence in a commit message must
 stay characters.
@@ -24,7 +24,7 @@ from textual.widgets import RichLog, Static
 from appliance.errors import ClauderonError
 from cli import calls
 from cli.client import AsyncApiClient
-from cli.timeline import CATCH_UP_PAGES, line, new_items
+from cli.timeline_command import CATCH_UP_PAGES, line, new_items
 from cli.tui.footer import KeyFooter
 
 POLL_SECONDS = 2.0

@@ -99,7 +99,7 @@ def _beside(job: Callable[[], int]) -> None:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
-    from cli.tui.app import run_tui  # noqa: PLC0415 (Textual loads only for the TUI)
+    from cli.tui.tui_app import run_tui  # noqa: PLC0415 (Textual loads only for the TUI)
 
     return run_tui(load_settings().socket_path)
 
