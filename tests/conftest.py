@@ -185,3 +185,34 @@ def http(appliance: Appliance) -> httpx.Client:
     """The API over TCP, as a script (a bearer token; the web UI's own checks are elsewhere).
     Every read is bounded: a hung read fails the test instead of hanging it."""
     return appliance.http(timeout=15)
+
+
+#: Test files that push host git to the memory and time bounds they check (and one that
+#: stops the Docker engine: marked ``alone``, run after the rest). A run on several workers
+#: (``tests/run``) gives them all to one worker, one after another, so two of them never
+#: load the machine at once; the other files go to the workers one at a time.
+HEAVY_FILES = (
+    "tests/integration/proxy/test_proxy_remote_sync.py",
+    "tests/integration/test_diff_bounds.py",
+    "tests/integration/test_expensive_reads.py",
+    "tests/integration/test_git_object_store_reads.py",
+    "tests/integration/test_sync_packs.py",
+    "tests/integration/test_timeline_forged_objects.py",
+    "tests/unit/test_workspaces.py",
+)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """With ``--dist loadfile``: files to workers in the order collected (``tests/run``
+    passes ``--no-loadscope-reorder``), :data:`HEAVY_FILES` as one unit of work."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    if config.getoption("dist") != "loadfile":
+        return None
+
+    class Files(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "heavy" if path in HEAVY_FILES else path
+
+    return Files(config, log)

@@ -25,8 +25,8 @@ from playwright.sync_api import Browser, expect
 from textual.widgets import Select, Static
 
 from appliance.credentials.model import SPECS
-from cli.tui.app import MainScreen
 from cli.tui.create import CreateScreen
+from cli.tui.tui_app import MainScreen
 from tests.conftest import AGENT_UID
 from tests.e2e.webui_browser import watched
 from tests.integration.tui_pilot import (

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from api.conversation import READY_SECONDS
+from cli.client import ApiClient
 from tests.support.appliance import Appliance, wait_for
 from tests.support.fake_models import FakeModels
 
@@ -23,7 +25,13 @@ def test_a_message_sent_right_after_create_reaches_the_model(
                                             "agent": agent, "skip_permissions": True})
     sid = created["session"]["id"]
     assert created["session"]["phase"] == "creating"  # nothing is running yet
-    answer = client.post(f"/api/sessions/{sid}/message", {"text": TEXT})
+    # The API waits up to READY_SECONDS for the agent (the web UI's fetch waits as long):
+    # a client that gives up sooner would be the one to fail on a busy machine.
+    patient = ApiClient(agents.settings.socket_path, timeout=READY_SECONDS + 30)
+    try:
+        answer = patient.post(f"/api/sessions/{sid}/message", {"text": TEXT})
+    finally:
+        patient.close()
     assert answer == {"sent": True}
     assert agents.session(sid)["phase"] == "running"
 

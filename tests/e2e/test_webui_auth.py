@@ -226,6 +226,8 @@ function socket(name, path, send) {
     .then(r => r.text()));
   await attempt("disk", () => fetch(T + "/api/disk", {credentials: "include"})
     .then(r => r.text()));
+  await attempt("backends", () => fetch(T + "/api/backends", {credentials: "include"})
+    .then(r => r.text()));
   await attempt("read_no_cors", () => fetch(T + "/api/sessions", {mode: "no-cors",
     credentials: "include"}).then(r => r.type + " " + r.status));
   await attempt("upload", () => { const f = new FormData();
@@ -294,6 +296,7 @@ def test_a_hostile_page_on_another_loopback_origin_changes_nothing(
                         f"refused POST /api/sessions/{name}/uploads:",
                         f"/api/sessions/{name}:",  # the DELETE's preflight
                         "refused GET /api/sessions:", "refused GET /api/disk:",
+                        "refused GET /api/backends:",
                         "refused GET /ws/events:",
                         f"refused GET /ws/console/{name}:")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from cli.tui.model import Filter
+from cli.tui.tui_model import Filter
 from tests.e2e.webui_browser import watched
 from tests.integration.tui_pilot import in_thread, main, names, piloting, until
 from tests.support.appliance import Appliance

@@ -197,7 +197,8 @@ def test_the_pull_requests_title_and_its_checks_names_show_hidden_characters(
     job's name in a workflow file the agent wrote: both are its words, read back from
     GitHub. A bidi override in the subject (``approve<RLO>evil``) reorders what the Info
     tab draws, a zero-width joiner hides in a name: each is drawn as a marked ``U+XXXX``,
-    as the commit's subject is beside the push button."""
+    as the commit's subject is beside the push button; the title is written on GitHub with
+    each one named (``<U+202E>``)."""
     subprocess.run(["git", "remote", "add", "origin", f"https://github.com/{SLUG}.git"],
                    cwd=repo, check=True, user=AGENT_UID, group=AGENT_UID, extra_groups=[])
     github.create_repo(SLUG, repo)
@@ -216,9 +217,11 @@ def test_the_pull_requests_title_and_its_checks_names_show_hidden_characters(
         page.get_by_test_id("push-look").click()
         page.get_by_test_id("push-pr").click()
         expect(page.get_by_test_id("pull-checks")).to_contain_text("in progress")
-        assert github.pull(1)["title"] == said
+        # The title the appliance wrote on GitHub names them (nothing marks them there).
+        titled = "Fix the ad<U+200D>min check <U+202E>redirect"
+        assert github.pull(1)["title"] == titled
         panel = page.get_by_test_id("pull-panel")
-        expect(panel).to_contain_text("Fix the adU+200Dmin check U+202Eredirect")
+        expect(panel).to_contain_text(titled)
         expect(panel).to_contain_text("lintU+2066 U+2069tests")
         text: str = panel.evaluate("e => e.innerText")
         found = sorted({f"U+{ord(c):04X}" for c in HIDDEN.findall(text)})

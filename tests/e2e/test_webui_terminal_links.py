@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect
 
-from tests.e2e.webui_browser import AttackSite, terminal_lines, watched
+from tests.e2e.webui_browser import AttackSite, open_terminal, watched
 from tests.integration.test_transcript_containment import start_session
 from tests.support.appliance import Appliance, wait_for
 from tests.support.hostile import agent_argv
@@ -78,13 +78,7 @@ def test_a_terminal_hyperlink_asks_like_a_chat_link(
         with watched(browser, appliance) as desk:
             page = desk.page
             page.on("dialog", answer)
-            page.goto(f"/s/{session['name']}/terminal")
-            expect(page.get_by_test_id("term-state")).to_have_text("Connected")
-            # The shell has started and drawn its prompt: nothing clears the screen later.
-            page.locator(".xterm").click()
-            page.keyboard.type("echo ready-$((40+2))\n")
-            wait_for(lambda: "ready-42" in terminal_lines(page), timeout=30,
-                     what="the shell's answer")
+            open_terminal(page, session["name"])
             agent_argv(container, ["sh", "-c", WRITE, "sh",
                                    f"http://github.com@127.0.0.1:{site.port}/userinfo",
                                    "github-docs", f"{base}/term?from=terminal", "plain-docs"])

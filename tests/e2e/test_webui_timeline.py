@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 from textual.widgets import RichLog
 
-from cli.tui.timeline import TimelineScreen
+from cli.tui.timeline_view import TimelineScreen
 from tests.e2e.webui_browser import PHONE, watched
 from tests.integration.test_timeline import say
 from tests.integration.tui_pilot import (

@@ -34,7 +34,7 @@ from playwright.sync_api import (
 )
 
 from appliance.tokens import Purpose, derive_token, load_or_create_instance_key
-from tests.support.appliance import Appliance
+from tests.support.appliance import Appliance, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = (ROOT / "docs" / "screenshots" if os.environ.get("CLAUDERON_UPDATE_SNAPSHOTS") == "1"
@@ -137,7 +137,8 @@ class Watched:
         if NETWORK_CHANGED in msg.text:
             self.network_changes += 1
             return
-        self.errors.append(f"console: {msg.text}")
+        where = (msg.location or {}).get("url")  # the resource a failed load asked for
+        self.errors.append(f"console: {msg.text}" + (f" ({where})" if where else ""))
 
     @contextmanager
     def allowing(self, *texts: str) -> Iterator[None]:
@@ -190,6 +191,16 @@ def create_form(page: Page, repo: Path, name: str) -> None:
 
 def terminal_lines(page: Page) -> list[str]:
     return [line.strip() for line in page.locator(".xterm-rows > div").all_inner_texts()]
+
+
+def open_terminal(page: Page, name: str) -> None:
+    """The session's web terminal, connected, its shell started and its prompt drawn (so
+    nothing clears the screen later)."""
+    page.goto(f"/s/{name}/terminal")
+    expect(page.get_by_test_id("term-state")).to_have_text("Connected")
+    page.locator(".xterm").click()
+    page.keyboard.type("echo ready-$((40+2))\n")
+    wait_for(lambda: "ready-42" in terminal_lines(page), timeout=30, what="the shell's answer")
 
 
 def console_sockets(page: Page) -> list[int]:

@@ -30,7 +30,7 @@ import trio
 
 from appliance import audit_index
 from appliance.shipper.archive import ArchiveSink
-from appliance.shipper.loop import Shipper
+from appliance.shipper.ship_loop import Shipper
 from tests.integration.test_shipper_files import SignalReopener
 from tests.support.agent_app import behind_proxy, create, in_container
 from tests.support.appliance import Appliance, wait_for

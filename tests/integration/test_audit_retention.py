@@ -53,7 +53,7 @@ def ship_as_of(app: Appliance, day: datetime, host: str | None) -> None:
 def test_old_archive_files_go_and_a_forged_date_keeps_its_line(
         tmp_path: Path, agent_image: str, repo: Path,
         caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="appliance.shipper.loop")
+    caplog.set_level(logging.INFO, logger="appliance.shipper.ship_loop")
     now = datetime.now(UTC)
     old, recent = now - timedelta(days=95), now - timedelta(days=10)
     with behind_proxy(tmp_path / "home", agent_image, "deny_unlisted = true\n") as app:

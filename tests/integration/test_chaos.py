@@ -51,6 +51,9 @@ from tests.support.appliance import wait_for
 from tests.support.engine import BASE_IMAGE, ROOT, free_port
 
 BIN = Path(sys.executable).parent
+# It stops and starts dockerd: every other test of the run would lose its containers.
+pytestmark = pytest.mark.alone
+
 CYCLES = 100
 KILL_EVERY = 1.5
 SERVICES = ("api", "reconciler", "proxy", "shipper")

@@ -119,3 +119,24 @@ def test_a_guessed_id_of_the_older_form_without_its_padding_is_not_changed(
     assert code == "403", f"the person's comment made after the check was deleted: {code}"
     assert github.comments[nxt]["body"] == "the person's review", why
     assert "names nothing yet" in why, why
+
+
+def test_a_guessed_id_with_its_kind_in_lower_case_is_not_changed(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """As the older form unpadded: an id of the new form whose kind is written in lower
+    case (``ic_…``) was not taken for a node id, so when GitHub said it named nothing yet
+    the write went on, and a decoder that reads the kind whatever its case deleted the
+    person's comment made just after the check. It is now taken for one and refused."""
+    s = create(app, origin, "lowered")
+    done, out = agent_app.in_container(app, s, "echo x > x.txt && git add x.txt && "
+                                               "git commit -qm x", ok=False)
+    assert done == 0, out
+    app.cli("push", "lowered", "--pr")  # #1, from clauderon/lowered
+    nxt = len(github.comments) + 1
+    github.then.append(lambda: github.add_comment(SLUG, 1, "the person's review"))
+    code, why = as_agent(app, s, {
+        "query": "mutation($id: ID!) { deleteIssueComment(input: {id: $id}) "
+                 "{ clientMutationId } }", "variables": {"id": f"ic_{nxt}"}})
+    assert code == "403", f"the person's comment made after the check was deleted: {code}"
+    assert github.comments[nxt]["body"] == "the person's review", why
+    assert "names nothing yet" in why, why

@@ -187,8 +187,9 @@ def test_the_agent_cannot_merge_or_push_main_and_its_other_refs_stay_home(
     with pytest.raises(subprocess.CalledProcessError) as refused:
         git(origin, "push", url, f"{newer}:refs/heads/main", env=env)
     assert "403" in refused.value.stderr
-    lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
-    said = [x["note"] for x in lines if x["status"] == 403 and x["session"] == APPLIANCE_ID]
+    # The proxy writes a refused push's line once the connection ends, which may be after
+    # git has read the 403 and exited.
+    said = wait_for(lambda: _refused(app, APPLIANCE_ID), what="the refused push's line")
     assert said == ["remote: the appliance pushes only session branches (clauderon/...), "
                     "not main"]
     git(origin, "push", url, f"{newer}:refs/heads/clauderon/owner-control", env=env)
@@ -498,8 +499,9 @@ def test_a_sessions_writes_on_github_reach_only_its_own_repositories(
     # Reads stay free (git asks what the other repository holds before its push).
     assert not [x for x in github.seen if x.method != "GET" and (other in x.path or (
         x.path == "/graphql" and b"nodes(ids:" not in x.body))]
-    lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
-    notes = [x["note"] for x in lines if x["session"] == s["id"] and x["status"] == 403]
+    # The refused push's line is written once its connection ends, maybe after git exits.
+    wait_for(lambda: len(_refused(app, s["id"])) > len(refused), what="every refusal's line")
+    notes = _refused(app, s["id"])
     assert len(notes) == len(refused) + 1 and all(other in n.lower() for n in notes), notes
 
     # The control: the same writes in its own repository.
@@ -553,8 +555,8 @@ def test_a_session_changes_the_issues_and_comments_it_created_and_still_not_the_
 
 def test_the_tui_pushes_shows_ci_and_merges_the_head_it_showed(
         app: Appliance, origin: Path, github: FakeGitHub) -> None:
-    from cli.tui.app import ClauderonApp
     from cli.tui.dialogs import ConfirmScreen
+    from cli.tui.tui_app import ClauderonApp
     from tests.integration.tui_pilot import (
         main,
         notices,
@@ -612,8 +614,8 @@ def test_the_tui_pushes_only_the_commit_its_pane_showed(
         app: Appliance, origin: Path, github: FakeGitHub) -> None:
     """The detail pane shows the commit a push sends; the agent commits after: the push
     the person confirms sends nothing, says why, and the pane reads the new commit."""
-    from cli.tui.app import ClauderonApp
     from cli.tui.dialogs import ConfirmScreen
+    from cli.tui.tui_app import ClauderonApp
     from tests.integration.tui_pilot import main, notices, piloting, scenario, top, until
 
     s = create(app, origin, "pane")
@@ -1169,3 +1171,9 @@ def test_a_guessed_id_of_the_persons_next_pull_request_is_not_written_to(
     code, why = as_agent(app, s, "POST", "/graphql", gql(
         'addComment(input: {subjectId: $id, body: "merge me"}) { clientMutationId }', "PR_1"))
     assert code == "200", why
+
+
+def _refused(app: Appliance, session: str) -> list[str]:
+    """The notes of the audit's 403 lines of ``session``."""
+    lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
+    return [x["note"] for x in lines if x["session"] == session and x["status"] == 403]

@@ -28,7 +28,7 @@ from appliance.errors import ServiceUnavailable
 from appliance.shipper import rotation
 from appliance.shipper.archive import ArchiveSink
 from appliance.shipper.httpsink import HttpSink, make_client
-from appliance.shipper.loop import Shipper
+from appliance.shipper.ship_loop import Shipper
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -46,22 +46,31 @@ class SignalReopener:
             raise ServiceUnavailable(f"cannot send SIGHUP to pid {self._pid}: {exc}") from exc
 
 # Appends records rec-<start>..rec-<start+count-1>, reopening the log on SIGHUP between
-# writes (as the proxy does), then keeps honouring SIGHUP until its stdin closes.
+# writes (as the proxy does), then keeps honouring SIGHUP until its stdin closes. With a
+# fourth argument N it writes at most N lines ahead of the rotations it was told of (the
+# shipper on a busy machine still rotates while it writes, however slow it is to start).
 WRITER = r"""
 import signal, sys, time, threading
 from pathlib import Path
 from appliance.audit import AuditLog, AuditRecord, Decision
 path, start, count = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+ahead = int(sys.argv[4]) if len(sys.argv) > 4 else 0
 hup = threading.Event()
+reopened = 0
 signal.signal(signal.SIGHUP, lambda *_: hup.set())
 def follow(log):
+    global reopened
     if hup.is_set():
         hup.clear()
         log.reopen()
+        reopened += 1
 with AuditLog(path) as log:
     print("ready", flush=True)
     for i in range(start, start + count):
         follow(log)
+        while ahead and (i - start) // ahead > reopened:
+            hup.wait(0.05)
+            follow(log)
         log.write(AuditRecord(
             ts="2024-03-05T12:00:00.000Z", id=f"rec-{i:06d}", session="s1", method="GET",
             host="api.example.com", path=f"/v1/things/{i}?page=2", status=200,
@@ -102,9 +111,10 @@ def expected(start: int, count: int) -> list[str]:
     return [f"rec-{i:06d}" for i in range(start, start + count)]
 
 
-async def run_writer(audit: Path, start: int, count: int) -> trio.Process:
+async def run_writer(audit: Path, start: int, count: int, ahead: int = 0) -> trio.Process:
     proc = await trio.lowlevel.open_process(
-        [sys.executable, "-c", WRITER, str(audit), str(start), str(count)], cwd=REPO,
+        [sys.executable, "-c", WRITER, str(audit), str(start), str(count), str(ahead)],
+        cwd=REPO,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     await expect(proc, b"ready")
     return proc
@@ -141,7 +151,8 @@ async def test_rotation_while_a_writer_appends_loses_and_repeats_nothing(
     settings = settings_for(tmp_path / "home", "rotate_bytes = 20000\nkeep_rotated = 3\n"
                                                "batch_lines = 37\n")
     total = 3000  # about 250 bytes each: some 35 rotations
-    writer = await run_writer(settings.audit_path, 0, total)
+    # At most 400 lines (five rotations' worth) ahead of the rotations: seven at least.
+    writer = await run_writer(settings.audit_path, 0, total, ahead=400)
     shipper = Shipper(settings, archive=ArchiveSink(settings.archive_dir),
                       reopener=SignalReopener(writer.pid))
     async with trio.open_nursery() as nursery:

@@ -25,11 +25,11 @@ from textual.widgets import Checkbox, Input, OptionList, Select, TextArea
 
 from appliance.audit import AuditRecord, Decision, Phase
 from appliance.errors import NotFound
-from cli.tui.app import DETAIL_QUIET_SECONDS, MainScreen
 from cli.tui.create import CreateScreen
 from cli.tui.dialogs import ConfirmScreen, HelpScreen
-from cli.tui.model import KEYS, Filter, key_works
 from cli.tui.reconcile import ReconcileScreen
+from cli.tui.tui_app import DETAIL_QUIET_SECONDS, MainScreen
+from cli.tui.tui_model import KEYS, Filter, key_works
 from tests.integration.tui_pilot import (
     RecordingTerminal,
     main,
@@ -101,7 +101,11 @@ def test_list_is_live_with_filters_search_and_detail(appliance: Appliance, repo:
             # The detail pane: facts at once, then the progress the reconciler recorded.
             assert "branch    clauderon/alpha" in text
             assert "backend   docker" in str(main(app).query_one("#detail").render())
-            assert f"repo      {repo}" in text
+            # The repository's path in full; on screen it is cut at the pane's edge or
+            # wrapped to the next line when longer than the pane (a test folder's path is as
+            # long as the run makes it).
+            assert f"repo      {repo}" in str(main(app).query_one("#detail").render())
+            assert any(line.split()[:1] == ["repo"] for line in text.splitlines()), text
             alpha = appliance.session("alpha")
             await until(pilot, lambda: main(app).extras.get(alpha["id"]), "detail extras")
             detail = str(main(app).query_one("#detail").render())

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, Select
 
-from cli.tui.app import MainScreen
 from cli.tui.create import CreateScreen
+from cli.tui.tui_app import MainScreen
 from tests.integration.tui_pilot import (
     names,
     piloting,

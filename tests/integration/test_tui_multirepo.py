@@ -10,9 +10,9 @@ from pathlib import Path
 
 from textual.widgets import Input, TextArea
 
-from cli.tui.app import MainScreen
 from cli.tui.create import CreateScreen
 from cli.tui.detail import detail_text
+from cli.tui.tui_app import MainScreen
 from tests.integration.tui_pilot import names, piloting, scenario, top, until
 from tests.support.appliance import Appliance
 

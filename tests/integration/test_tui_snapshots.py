@@ -103,6 +103,10 @@ def test_main_screens(world: tuple[Appliance, Path, str]) -> None:
 
             alpha = appliance.session("alpha")["id"]
             await until(pilot, lambda: main(app).extras.get(alpha), "the detail")
+            # The table sizes its columns to its rows after it draws them (on a busy machine
+            # a frame or more later): the snapshot is of the settled screen.
+            await until(pilot, lambda: "clauderon/alpha" in screen_text(app).splitlines()[2],
+                        "the list's columns sized to its rows")
             await snap("main")
 
             await pilot.press("n")
@@ -124,6 +128,9 @@ def test_main_screens(world: tuple[Appliance, Path, str]) -> None:
             await pilot.press("r")
             view = await until(pilot, lambda: top(app, ReconcileScreen), "reconcile")
             await until(pilot, lambda: view.failed, "the report")
+            # Its table too sizes its columns to its rows a frame or more after drawing.
+            await until(pilot, lambda: "failed   create container" in screen_text(app),
+                        "the report's columns sized to its rows")
             await snap("reconcile")
 
     scenario(run)

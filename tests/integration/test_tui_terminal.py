@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from cli.tui.model import Filter
+from cli.tui.tui_model import Filter
 from tests.support.appliance import BIN, Appliance, wait_for
 
 WIDTH, HEIGHT = 100, 30

@@ -21,7 +21,7 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.screen import Screen
 
-from cli.tui.app import ClauderonApp, MainScreen
+from cli.tui.tui_app import ClauderonApp, MainScreen
 from tests.support.appliance import Appliance
 
 T = TypeVar("T")

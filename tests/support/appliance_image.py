@@ -12,9 +12,11 @@ Unix socket, the API client, cleanup of this instance's containers, network and 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import shutil
 import subprocess
+import tempfile
 import time
 import tomllib
 from contextlib import closing
@@ -36,9 +38,14 @@ BUILDING = 1800  # a hang guard for a cold build, not a timed assertion
 
 def build_image(env: dict[str, str] | None = None, *args: str
                 ) -> subprocess.CompletedProcess[str]:
+    """One build at a time on this machine: the suite's workers each ask for the image at
+    their start, and two builds at once would both build it (and the web UI beside it)."""
     started = time.monotonic()
-    done = subprocess.run(["bash", str(HERE / "build.sh"), *args], capture_output=True,
-                          text=True, timeout=BUILDING, env=env, check=False)
+    lock = Path(tempfile.gettempdir()) / "clauderon-appliance-build.lock"
+    with lock.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        done = subprocess.run(["bash", str(HERE / "build.sh"), *args], capture_output=True,
+                              text=True, timeout=BUILDING, env=env, check=False)
     print(f"images/appliance/build.sh {' '.join(args)}: {time.monotonic() - started:.1f}s, "
           f"{done.stdout.strip().splitlines()[-1:]}")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

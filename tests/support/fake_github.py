@@ -88,6 +88,8 @@ def git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
 _REST_CONTENT = {"THUMBS_UP": "+1", "THUMBS_DOWN": "-1"}
 #: The older node ids' kinds, as this fake's ids name them (``012:IssueComment9`` is IC_9).
 _LEGACY_KINDS = {"IssueComment": "IC", "Issue": "I", "PullRequest": "PR"}
+#: The kinds of this fake's new-form ids (``IC_9``).
+_KINDS = frozenset({*_LEGACY_KINDS.values(), "PRR", "PRRT", "U"})
 
 
 def modern(value: Any) -> Any:
@@ -99,6 +101,10 @@ def modern(value: Any) -> Any:
         return [modern(v) for v in value]
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9+/\-_]+=*", value):
         return value
+    # A new-form id's kind is read whatever its case, as a decoder that keys on the kind may.
+    spelt = re.fullmatch(r"([A-Za-z]{1,8})_(\w+)", value)
+    if spelt and spelt[1].upper() in _KINDS and spelt[1] != spelt[1].upper():
+        return f"{spelt[1].upper()}_{spelt[2]}"
     padded = value if value.endswith("=") else value + "=" * (-len(value) % 4)
     try:
         plain = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)

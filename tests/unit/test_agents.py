@@ -58,7 +58,7 @@ def test_claude_json_skips_every_first_run_prompt() -> None:
 
 def test_claude_start_script_starts_fresh_or_resumes() -> None:
     s = session(model="opus", skip_permissions=True, initial_prompt="-x; rm -rf /")
-    script = claude_setup.start_script(s, home="/home/agent", workdir="/workspace")
+    script = claude_setup.start_script(s, workdir="/workspace")
     assert f't="$HOME/.claude/projects/-workspace/{s.id}.jsonl"' in script
     # resumed only when the transcript holds a message; else kept aside and started afresh
     assert """if grep -qs '"type":"user"' "$t"; then""" in script
@@ -66,7 +66,7 @@ def test_claude_start_script_starts_fresh_or_resumes() -> None:
     assert f"claude --resume {s.id} --model opus --dangerously-skip-permissions\n" in script
     assert (f"claude --session-id {s.id} --model opus --dangerously-skip-permissions -- "
             "'-x; rm -rf /'") in script
-    plain = claude_setup.start_script(session(initial_prompt=""), home="/h", workdir="/workspace")
+    plain = claude_setup.start_script(session(initial_prompt=""), workdir="/workspace")
     assert "--dangerously" not in plain and " -- " not in plain
     assert claude_setup.project_folder("/workspace/my_app.v2") == "-workspace-my-app-v2"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from api.server import check_tls, exposure_warning, tcp_config, unix_config
+from api.listeners import check_tls, exposure_warning, tcp_config, unix_config
 from appliance.config import Settings, load_settings
 from appliance.errors import ConfigError
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from appliance.errors import InvalidInput
-from cli.controls import egress_call, egress_view
+from cli.controls_commands import egress_call, egress_view
 
 ONE = "/api/sessions/s1/egress"
 

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from cli.commands import COMMANDS, build_parser
+from cli.commands import TABLE, build_parser
 from cli.completion import script, tree
 
 BIN = Path(sys.executable).parent
+COMMANDS = {command.name for command in TABLE}
 
 
 def generated(shell: str, home: Path) -> str:
@@ -84,7 +85,6 @@ def test_bash_offers_what_the_parser_takes(bash_script: Path, line: str,
 
 def test_bash_offers_every_command_first(bash_script: Path) -> None:
     offered = ask_bash(bash_script, "clauderon ", bash_script.parent)
-    build_parser()  # fills COMMANDS
     assert len(COMMANDS) > 20
     assert set(COMMANDS) <= set(offered)
     assert {"logs", "backup", "restore", "completion", "status"} <= set(offered)
@@ -135,7 +135,6 @@ def test_fish_completes_with_its_own_engine(tmp_path: Path) -> None:
 
 
 def test_every_shell_gets_every_command_and_choice(tmp_path: Path) -> None:
-    build_parser()  # fills COMMANDS
     assert len(COMMANDS) > 20
     for shell in ("zsh", "fish"):
         text = generated(shell, tmp_path / "home")

@@ -15,12 +15,8 @@ from pathlib import Path
 import pytest
 
 from appliance.config import Settings
-from appliance.credentials import (
-    CREDENTIAL_NAMES,
-    Credential,
-    CredentialSet,
-    load_credentials,
-)
+from appliance.credentials import Credential, CredentialSet, load_credentials
+from appliance.credentials.model import CREDENTIAL_NAMES
 from appliance.errors import ConfigError
 
 FAKES = Path(__file__).resolve().parent.parent / "fakes"

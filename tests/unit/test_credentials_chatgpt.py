@@ -16,12 +16,8 @@ from pathlib import Path
 import pytest
 
 from appliance.config import Settings
-from appliance.credentials import (
-    CredentialSet,
-    account_id_from_id_token,
-    load_credentials,
-    write_codex_auth,
-)
+from appliance.credentials import CredentialSet, load_credentials, write_codex_auth
+from appliance.credentials.chatgpt import account_id_from_id_token
 from appliance.errors import ConfigError
 
 

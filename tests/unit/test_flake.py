@@ -28,7 +28,7 @@ import pytest
 
 from appliance.config import Settings, load_settings
 from cli.commands import build_parser
-from cli.host import cmd_daemon, find_supervisord_conf
+from cli.host_commands import cmd_daemon, find_supervisord_conf
 from cli.status import cmd_status
 
 ROOT = Path(__file__).resolve().parents[2]

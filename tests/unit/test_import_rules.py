@@ -8,10 +8,10 @@ functions and ``TYPE_CHECKING`` blocks.
 from __future__ import annotations
 
 import ast
+import json
 import re
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -113,22 +113,77 @@ def test_the_backend_checker_sees_a_violation(tmp_path: Path) -> None:
         <= set(CONCRETE) and "appliance.backends.base" not in CONCRETE
 
 
+#: Run by a fresh interpreter: import the libraries the product uses (never a module of the
+#: product), then fork a child for each product module, which imports it first of the
+#: product's modules; prints ``{module: the end of its traceback}`` for each that failed.
+#: The libraries are loaded once, not once a module: the check is about the product's own
+#: import order, and a child sees only what a service sees before its first import of it.
+FORK_IMPORTS = r"""
+import importlib, json, os, signal, sys, traceback
+libraries, modules = json.loads(sys.stdin.read())
+for library in libraries:
+    try:
+        importlib.import_module(library)
+    except Exception:
+        pass  # a child that needs it fails and says so
+assert not any(m.split(".")[0] in {"appliance", "api", "proxy", "cli"} for m in sys.modules)
+failed, running = {}, {}
+def reap():
+    pid, status = os.wait()
+    module, out = running.pop(pid)
+    said = os.read(out, 4096).decode(errors="replace")
+    os.close(out)
+    if status != 0:
+        failed[module] = said[-300:] or f"status {status}"
+for module in modules:
+    while len(running) >= 4:
+        reap()
+    out, into = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(out)
+        signal.alarm(120)
+        try:
+            importlib.import_module(module)
+        except BaseException:
+            os.write(into, traceback.format_exc()[-3000:].encode())
+            os._exit(1)
+        os._exit(0)
+    os.close(into)
+    running[pid] = (module, out)
+while running:
+    reap()
+print(json.dumps(failed))
+"""
+
+
 def test_every_module_imports_first_in_a_fresh_interpreter() -> None:
     """No import cycle hides behind a lucky order: each module of the core and the edges is
-    the first thing a fresh interpreter imports (the way a service, a tool or a test starts)."""
+    the first of the product's modules a fresh interpreter imports (the way a service, a
+    tool or a test starts)."""
     modules = [".".join(p.relative_to(ROOT).with_suffix("").parts)
                for package in PACKAGES for p in sources(package)]
     modules = [m.removesuffix(".__init__") for m in modules if not m.endswith("__main__")]
+    libraries = sorted({top for package in PACKAGES for path in sources(package)
+                        for _, top in imported_tops(path, package)
+                        if top not in PACKAGES and top != "__future__"})
+    proc = subprocess.run([sys.executable, "-c", FORK_IMPORTS], cwd=ROOT, text=True,
+                          input=json.dumps([libraries, modules]), capture_output=True,
+                          timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    failures = json.loads(proc.stdout)
+    assert len(modules) > 150 and "trio" in libraries
+    assert failures == {}
 
-    def first(module: str) -> str | None:
-        proc = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=ROOT,
-                              capture_output=True, text=True, timeout=120)
-        return None if proc.returncode == 0 else f"{module}: {proc.stderr.strip()[-300:]}"
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        failures = [f for f in pool.map(first, modules) if f]
-    assert len(modules) > 150
-    assert failures == []
+def test_a_module_that_imports_badly_is_found() -> None:
+    """The check above can fail: a module whose import raises is named with its error."""
+    proc = subprocess.run([sys.executable, "-c", FORK_IMPORTS], cwd=ROOT, text=True,
+                          input=json.dumps([["json"], ["appliance.no_such_module", "json"]]),
+                          capture_output=True, timeout=120, check=True)
+    failures = json.loads(proc.stdout)
+    assert list(failures) == ["appliance.no_such_module"]
+    assert "ModuleNotFoundError" in failures["appliance.no_such_module"]
 
 
 #: The services that load httpx (the GitHub client, the title call, the HTTP log sink).
@@ -152,3 +207,31 @@ def test_services_load_no_command_line_client() -> None:
         assert loaded == "[]", f"{entry} loads {loaded}"
         if entry in HTTP_CLIENTS:
             assert uses_httpx == "True", entry  # the check above means something for it
+
+
+def shared_basenames(paths: list[Path]) -> list[str]:
+    """Each basename two or more product modules share, with the modules (package markers
+    aside: every package has its ``__init__`` and each service its ``__main__``)."""
+    by_name: dict[str, list[str]] = {}
+    for path in paths:
+        if path.stem not in ("__init__", "__main__"):
+            by_name.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    return [f"{name}: {', '.join(sorted(where))}"
+            for name, where in sorted(by_name.items()) if len(where) > 1]
+
+
+def test_no_two_modules_share_a_name() -> None:
+    """A module is named by its role, so a name read in a traceback, a patch target or a
+    review points at one file (``api/session_routes.py``, not a third ``sessions.py``)."""
+    shared = shared_basenames([p for package in PACKAGES for p in sources(package)
+                               if "node_modules" not in p.parts])
+    assert not shared, "modules sharing a name, rename one by its role:\n" + "\n".join(shared)
+
+
+@pytest.mark.parametrize(("paths", "expected"), [
+    (["api/a.py", "cli/b.py"], []),
+    (["api/__init__.py", "cli/__init__.py", "api/__main__.py", "proxy/__main__.py"], []),
+    (["api/a.py", "cli/tui/a.py", "proxy/b.py"], ["a.py: api/a.py, cli/tui/a.py"]),
+])
+def test_the_name_checker_sees_a_pair(paths: list[str], expected: list[str]) -> None:
+    assert shared_basenames([ROOT / p for p in paths]) == expected

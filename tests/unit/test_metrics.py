@@ -11,9 +11,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from appliance.audit import AuditRecord, Decision
 from appliance.metrics.collect import exposition
 from appliance.metrics.labels import OTHER, Bounded
-from appliance.metrics.publish import Publisher, service_registry
+from appliance.metrics.metrics_publish import Publisher, service_registry
 from appliance.store import Store
-from proxy.metrics import ProxyMetrics
+from proxy.proxy_metrics import ProxyMetrics
 
 
 def samples(body: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from appliance.backends.base import Observed, RunState
 from appliance.reconcile.failures import backoff_seconds
-from appliance.reconcile.loop import lane, superseded
 from appliance.reconcile.plan import (
     _ORDER,
+    SETTLED_PHASES,
     Action,
     Create,
     Delete,
@@ -38,6 +38,7 @@ from appliance.reconcile.plan import (
     Tighten,
     plan,
 )
+from appliance.reconcile.reconcile_loop import lane, superseded
 from appliance.sessions import (
     BackendKind,
     Desired,
@@ -155,6 +156,29 @@ def test_a_session_whose_workspace_is_gone_has_its_container_made_again() -> Non
         ("Mark", "a", "running", "c1", "reset")]
     assert rows(plan([running], [wl("a", "c1")], now=NOW, cfg=CFG, busy={"id-a"},
                      missing={"id-a"})) == []
+
+
+@pytest.mark.parametrize(("phase", "desired", "settled"), [
+    (Phase.RUNNING, Desired.RUNNING, True),
+    (Phase.STOPPED, Desired.STOPPED, True),
+    (Phase.ARCHIVED, Desired.ARCHIVED, True),
+    (Phase.COMPLETED, Desired.COMPLETED, True),
+    (Phase.CREATING, Desired.RUNNING, False),
+    (Phase.FAILED, Desired.RUNNING, False),
+    (Phase.DELETING, Desired.DELETED, False),
+])
+def test_a_gone_workspace_is_looked_for_where_it_is_acted_on(
+        phase: Phase, desired: Desired, settled: bool) -> None:
+    """The phases whose folders the reconciler reads (``SETTLED_PHASES``) are the phases
+    whose missing folder gets its workloads removed: a completed session is one of them."""
+    s = sess("a", phase, desired, backend_id="c1")
+    seen = [wl("a", "c1", STOPPED)]
+    acted = rows(plan([s], seen, now=NOW, cfg=CFG, missing={"id-a"}))
+    assert (phase in SETTLED_PHASES) is settled
+    if settled:
+        assert acted == [("RemoveWorkload", "a", "c1")]
+    else:
+        assert acted == rows(plan([s], seen, now=NOW, cfg=CFG, missing=set()))
 
 
 # --- a person's recreate -------------------------------------------------------------

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from appliance import wire
-from appliance.agents import claude_setup, codex_setup, gemini_setup, plans
+from appliance.agents import plans
 from appliance.agents.logs import Kind, parse_lines
 from appliance.agents.plans import MAX_STEP_CHARS, MAX_STEPS, MAX_TEXT_CHARS, Plan, Step
 from appliance.sessions import Agent
@@ -110,10 +110,3 @@ def test_only_a_plan_tool_makes_a_plan_and_the_others_carry_none() -> None:
     line = json.dumps(claude("Bash", {"command": "ls", "todos": []})).encode() + b"\n"
     [call], _ = parse_lines(Agent.CLAUDE, line)
     assert call.kind is Kind.TOOL_CALL and call.to_json()["plan"] is None
-
-
-@pytest.mark.parametrize(("agent", "tools"), [
-    (Agent.CLAUDE, claude_setup.PLAN_TOOLS), (Agent.CODEX, codex_setup.PLAN_TOOLS),
-    (Agent.GEMINI, gemini_setup.PLAN_TOOLS)])
-def test_every_plan_tool_of_every_agent_has_a_reader(agent: Agent, tools: frozenset[str]) -> None:
-    assert set(plans.READERS[agent]) == tools

@@ -1,4 +1,4 @@
-"""The appliance container's start-time verdicts (appliance/preflight/rules.py), pure.
+"""The appliance container's start-time verdicts (appliance/preflight/verdicts.py), pure.
 
 The same checks run for real against the engine in tests/e2e/test_appliance_image.py (a
 missing socket, a data folder of another user, repositories at another path).
@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from appliance.preflight.probe import own_container_id
-from appliance.preflight.rules import (
+from appliance.preflight.verdicts import (
     Facts,
     Mount,
     capabilities_from_status,

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from appliance.backends import base
 from appliance.backends import kubernetes_lockdown as kube_lockdown
 from appliance.backends import kubernetes_manifests as kube_manifests
 from appliance.backends.base import LABEL_MADE_BY
-from appliance.backends.docker_spec import MADE_BY, made_by, remade_because
+from appliance.backends.docker_spec import CHANGED_BY, MADE_BY, remade_because
 from appliance.config_kubernetes import KubeSettings
 
 THIS = "0.2.0 0123456789ab"
@@ -27,22 +28,19 @@ KUBE = KubeSettings(namespace="agents", run_as_user=1000)
 ])
 def test_the_reason_says_who_made_the_container(missing: list[str], made: str | None,
                                                 said: str) -> None:
-    assert remade_because(missing, made, this=THIS) == said
+    assert base.remade_because(missing, {LABEL_MADE_BY: made}, this=THIS, how=CHANGED_BY) == said
 
 
-@pytest.mark.parametrize(("labels", "made"), [
-    (None, None),
-    ({}, None),
-    ({LABEL_MADE_BY: ""}, None),
-    ({LABEL_MADE_BY: MADE_BY}, MADE_BY),
+@pytest.mark.parametrize(("labels", "by_this"), [
+    (None, False),
+    ({}, False),
+    ({LABEL_MADE_BY: ""}, False),
+    ({LABEL_MADE_BY: MADE_BY}, True),
 ])
-def test_the_label_says_which_version_made_it(labels: dict[str, str] | None,
-                                              made: str | None) -> None:
-    assert made_by({"Config": {"Labels": labels}}) == made
-
-
-def test_this_version_names_itself() -> None:
-    assert remade_because(["x"], MADE_BY).startswith("changed after this version made it")
+def test_the_container_label_says_whether_this_version_made_it(
+        labels: dict[str, str] | None, by_this: bool) -> None:
+    said = remade_because(["x"], {"Config": {"Labels": labels}})
+    assert said.startswith("changed after this version made it") is by_this
 
 
 @pytest.mark.parametrize(("labels", "said"), [
@@ -56,12 +54,12 @@ def test_this_version_names_itself() -> None:
 def test_a_pod_is_said_to_be_made_by_the_version_its_label_names(
         labels: dict[str, str] | None, said: str) -> None:
     pod = {"metadata": {"labels": labels}}
-    assert kube_lockdown.remade_because(["no API token"], kube_lockdown.made_by(pod)) == said
+    assert kube_lockdown.remade_because(["no API token"], pod) == said
 
 
 def test_a_pod_made_or_remade_is_labelled_with_this_version() -> None:
     record = {"metadata": {"labels": {LABEL_MADE_BY: "0.1.0-ba9876543210"}},
               "spec": {"containers": [{"name": "agent"}]}}
     made = kube_manifests.contained(record, KUBE)
-    assert kube_lockdown.made_by(made) == kube_manifests.MADE_BY
+    assert made["metadata"]["labels"][LABEL_MADE_BY] == kube_manifests.MADE_BY
     assert " " not in kube_manifests.MADE_BY  # a label's value

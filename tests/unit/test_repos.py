@@ -59,6 +59,18 @@ def test_not_a_repository(tmp_path: Path) -> None:
     assert "git init" in _invalid_repo(d).message
 
 
+def test_a_git_that_cannot_read_the_repository_says_what_it_said(tmp_path: Path) -> None:
+    """A ``.git`` is there but git refuses it: the error quotes git, not "run git init"."""
+    d = tmp_path / "broken"
+    d.mkdir()
+    (d / ".git").write_text(f"gitdir: {tmp_path / 'gone'}\n")
+    os.chown(d, AGENT_UID, AGENT_UID)
+    os.chown(d / ".git", AGENT_UID, AGENT_UID)
+    message = _invalid_repo(d).message
+    assert "git init" not in message
+    assert "cannot read the repository" in message and "not a git repository" in message
+
+
 def test_relative_path() -> None:
     assert "absolute" in _invalid_repo("src/app").message
 

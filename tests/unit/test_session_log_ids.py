@@ -17,7 +17,7 @@ PACKAGES = ("appliance", "api", "proxy")
 LEVELS = frozenset({"debug", "info", "warning", "error", "exception", "critical"})
 SESSION_NAMES = frozenset({"session", "s", "session_id", "sid"})
 #: Modules whose ``session`` is a browser's sign-in, not an agent's session.
-SIGN_IN = frozenset({"api/signin.py"})
+SIGN_IN = frozenset({"api/signin_routes.py"})
 
 
 def _names_a_session(node: ast.AST) -> bool:

@@ -114,7 +114,7 @@ def test_unknown_shipper_key_is_an_error(tmp_path: Path) -> None:
 COMPRESS_ON_A_FULL_DISK = r"""
 import json, logging, os, resource, signal, sys
 from pathlib import Path
-from appliance.shipper.loop import _compress
+from appliance.shipper.ship_loop import _compress
 logging.basicConfig(level=logging.WARNING)
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
 path = Path(sys.argv[1])

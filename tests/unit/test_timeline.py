@@ -331,7 +331,7 @@ def item(key: str, title: str = "t", **more: object) -> dict[str, object]:
 
 
 def test_cli_line_has_no_control_character_even_from_a_hostile_api() -> None:
-    from cli.timeline import line
+    from cli.timeline_command import line
     shown = line(item("c1", "\x1b[2J\x1b]8;;http://x\x07fix\x1b\\", text="a\x1b[1mb\nc"))
     assert "\x1b" not in shown and "\x07" not in shown
     assert shown.startswith("10:11:12~ GIT commit")
@@ -340,7 +340,7 @@ def test_cli_line_has_no_control_character_even_from_a_hostile_api() -> None:
 
 
 def test_cli_follow_prints_each_new_item_once_and_catches_up_across_pages() -> None:
-    from cli.timeline import follow
+    from cli.timeline_command import follow
     served = [[item("a"), item("b")]]  # what the API holds, as pages newest first
 
     def fetch(before: str | None) -> dict[str, object]:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from textual.widgets import Static
 
-from cli.tui.app import ClauderonApp
 from cli.tui.dialogs import ConfirmScreen
+from cli.tui.tui_app import ClauderonApp
 
 HOSTILE = "health: [@click=app.quit]fine[/] [link=https://x.example]see[/link]"
 

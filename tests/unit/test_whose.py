@@ -242,13 +242,15 @@ def test_a_null_node_names_nothing_only_when_github_says_so_for_it(
     ("MDEyOklzc3VlQ29tbWVudDE", True), ("MDQ6VXNlcjE", True),
     ("MDEyOklzc3VlQ29tbWVudDk-", False), ("aGVsbG8", False),
     ("no node at all", False), ("fix it", False), ("aGVsbG8=", False),  # hello
-    ("snake_case", False), ("", False), ("THUMBS_UP", False), ("CHANGES_REQUESTED", False),
+    ("", False), ("THUMBS_UP", False), ("CHANGES_REQUESTED", False),
     # Read as GitHub's decoder may read one: padding given (or too much of it), the standard
     # alphabet, white space around it or inside an old one.
     ("IC_kwDOAHz1OX5Ocm7N=", True), ("PR_kwDOABCD==", True), ("IC_kwDO+/Ab", True),
     (" IC_kwDOAHz1 ", True), ("MDQ6VXNlcjE===", True), ("MDQ6\nVXNlcjE=", True),
     ("MDEyOklzc3VlQ29tbWVudDE==", True), ("aGVsbG8==", False),
     ("THUMBS_UP=", False), ("A_=", False), ("=", False), ("x", False),
+    # Its kind in another case, as a decoder that keys on the kind may read it.
+    ("ic_7", True), ("Pr_kwDOABCD", True), ("snake_case", True), ("ic_", False),
 ])
 def test_what_is_written_as_a_node_id(text: str, like: bool) -> None:
     assert nodes.node_id_like(text) is like
