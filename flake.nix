@@ -20,7 +20,7 @@
         h11 httpx httpcore anyio wsproto textual webauthn prometheus-client
       ];
       # The [dev] extra, less what nixpkgs does not package (types-docker; py-spy is a tool).
-      devPythonDeps = ps: with ps; [ pytest pytest-trio hypothesis mypy ruff trio-websocket playwright jsonschema schemathesis ];
+      devPythonDeps = ps: with ps; [ pytest pytest-trio pytest-xdist hypothesis mypy ruff trio-websocket playwright jsonschema schemathesis ];
       # What the services run besides Python: supervisord itself, git for worktrees, the
       # Docker CLI (client only) for attach and image builds, tmux and curl, and iptables for
       # the sessions' firewall (the services need CAP_NET_ADMIN too: see nix/module.nix).
