@@ -175,11 +175,11 @@ def shadow_dir(scratch: Path, *, owner: Owner, refs: Mapping[str, str],
                objects: Sequence[Path], agents: Sequence[Path] = ()) -> Iterator[Path]:
     """A fresh shadow under ``scratch`` for the ``with`` block; removed afterwards. It reads
     ``objects`` (the user's) as they are and the object folder of each of ``agents`` (the
-    workspaces, whose ``.git`` the agent writes) through a view (:func:`object_view`)."""
-    scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if os.geteuid() == 0:
-        os.chown(scratch, owner.uid, owner.gid)
-    top = Path(tempfile.mkdtemp(prefix="shadow-", dir=scratch))
+    workspaces, whose ``.git`` the agent writes) through a view (:func:`object_view`).
+
+    ``scratch`` (a session's) goes with its last shadow: a fetch still under way when its
+    session is deleted, after the delete removed the folder, leaves nothing behind."""
+    top = _fresh(scratch, owner)
     try:
         gitdir = top / "git"
         gitdir.mkdir()
@@ -191,3 +191,19 @@ def shadow_dir(scratch: Path, *, owner: Owner, refs: Mapping[str, str],
         yield gitdir
     finally:
         shutil.rmtree(top, ignore_errors=True)
+        with contextlib.suppress(OSError):  # another shadow is in it, or it is gone
+            scratch.rmdir()
+
+
+def _fresh(scratch: Path, owner: Owner) -> Path:
+    """A new folder in ``scratch``, made if need be; made again if another shadow's end
+    took it away between the two steps."""
+    for _ in range(5):
+        scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if os.geteuid() == 0:
+            os.chown(scratch, owner.uid, owner.gid)
+        try:
+            return Path(tempfile.mkdtemp(prefix="shadow-", dir=scratch))
+        except FileNotFoundError:
+            continue
+    return Path(tempfile.mkdtemp(prefix="shadow-", dir=scratch))

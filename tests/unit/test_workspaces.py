@@ -7,7 +7,9 @@ branch, and must run nothing the workspace's config, hooks or attributes ask for
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -376,6 +378,34 @@ def test_a_view_holds_the_files_it_found_whatever_the_agent_swaps_after(
         assert agent(ws, f"rm -f {loose} && ln -s /etc/passwd {loose}").returncode == 0
         assert not seen.is_symlink() and seen.read_bytes()[:1] == b"x"  # zlib, as git wrote it
     assert loose.is_symlink()  # the agent's own link, left as it is
+
+
+def test_a_sessions_scratch_folder_goes_with_its_last_shadow(
+        repo: RepoInfo, ws: Path, tmp_path: Path) -> None:
+    """A delete removes the session's scratch folder while a fetch of its branch may still
+    be under way in it (a pod's last fetch, a page of its timeline): the fetch's end takes
+    the folder it made again, once no other shadow is in it."""
+    assert agent(ws, "git commit -q --allow-empty -m mine").returncode == 0
+    tip = workspaces.read_tip(ws, BRANCH)
+    assert tip is not None
+    scratch = tmp_path / "shadows" / "session-id"
+
+    def shadow_of() -> contextlib.AbstractContextManager[Path]:
+        return shadow.shadow_dir(scratch, owner=repo.owner, refs={"sync": tip},
+                                 objects=repos.borrowed_object_dirs(repo.objects_dir),
+                                 agents=(ws,))
+
+    with shadow_of():
+        with shadow_of() as inner:
+            assert inner.parent.parent == scratch
+        assert scratch.is_dir()  # the outer one is still in it
+    assert not scratch.exists()
+    with shadow_of():
+        shutil.rmtree(scratch)  # the delete's cleanup, under the fetch
+        with shadow_of():  # a read that starts after it
+            pass
+    assert not scratch.exists()
+    assert (tmp_path / "shadows").is_dir()  # only the session's own folder goes
 
 
 HOSTILE_CONFIG = {
