@@ -24,11 +24,17 @@ class Cgroup:
             return "frozen 1" in (self.folder / "cgroup.events").read_text()
         return (self.folder / "freezer.state").read_text().strip() == "FROZEN"
 
+    def tasks(self) -> list[str]:
+        """The processes (threads) in the cgroup: none once it is gone with its container."""
+        try:
+            return (self.folder / ("cgroup.threads" if self.v2 else "tasks")).read_text().split()
+        except FileNotFoundError:
+            return []
+
     def runc_inside(self) -> list[str]:
         """The runc processes in the cgroup: an exec's process still being set up."""
         found = []
-        tasks = (self.folder / ("cgroup.threads" if self.v2 else "tasks")).read_text().split()
-        for task in tasks:
+        for task in self.tasks():
             try:
                 comm = Path(f"/proc/{task}/comm").read_text().strip()
             except OSError:
