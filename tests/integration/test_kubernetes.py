@@ -105,8 +105,11 @@ def test_lifecycle_clone_push_archive_unarchive_delete(kube: Kube) -> None:
     for resource in ("pods", "persistentvolumeclaims", "secrets", "networkpolicies"):
         assert kube.names(resource) == [], resource
     assert kube.git_log("refs/heads/clauderon/kwork")[:1] == ["agent work"]
-    # Its fetches landed in a shadow of its own first: nothing of it stays.
-    assert not (app.settings.shadows_dir / s["id"]).exists()
+    # Its fetches landed in a shadow of its own first: nothing of it stays, once a read of
+    # its branch under way as it was deleted (the reconciler's, the API's) ends.
+    scratch = app.settings.shadows_dir / s["id"]
+    wait_for(lambda: not scratch.exists(),
+             what=f"its scratch folder to go: {sorted(scratch.rglob('*'))[:10]}")
 
 
 def test_the_diff_shows_the_commit_a_push_sends_not_the_pods_own_branch(kube: Kube) -> None:
