@@ -61,6 +61,8 @@ def test_a_notification_comes_though_an_answer_showed_the_change_first(
         w.context.grant_permissions(["notifications"], origin=appliance.base)
         page.route_web_socket("**/ws/events**", route)
         page.goto(f"/s/{name}/info")
+        # Its list read (what a note is judged against): a hook before it is no change.
+        expect(page.get_by_test_id("session-page")).to_be_visible()
         page.get_by_test_id("notify").click()
         expect(page.get_by_test_id("notify")).to_have_attribute("aria-pressed", "true")
 
@@ -149,6 +151,8 @@ def _told(browser: Browser, appliance: Appliance, repo: Path, prefix: str,
         w.context.grant_permissions(["notifications"], origin=appliance.base)
         page.add_init_script(COUNT_SHOWN)
         page.goto(f"/s/{name}/info")
+        # Its list read (what a note is judged against): a hook before it is no change.
+        expect(page.get_by_test_id("session-page")).to_be_visible()
         page.get_by_test_id("notify").click()
         expect(page.get_by_test_id("notify")).to_have_attribute("aria-pressed", "true")
         out = container.exec_run(["bash", "-c", "".join(own_hook(e) for e in events)],
@@ -216,6 +220,8 @@ def test_an_approval_asked_again_within_the_gap_is_told_when_it_ends(
         page.clock.install()
         page.add_init_script(COUNT_SHOWN)
         page.goto(f"/s/{name}/info")
+        # Its list read (what a note is judged against): a hook before it is no change.
+        expect(page.get_by_test_id("session-page")).to_be_visible()
         page.get_by_test_id("notify").click()
         expect(page.get_by_test_id("notify")).to_have_attribute("aria-pressed", "true")
         badge = page.get_by_test_id("agent-status")
@@ -269,6 +275,8 @@ def _away(browser: Browser, appliance: Appliance, name: str
         page.add_init_script(COUNT_SHOWN)
         page.route_web_socket("**/ws/events**", route)
         page.goto(f"/s/{name}/info")
+        # Its list read (what a note is judged against): a hook before it is no change.
+        expect(page.get_by_test_id("session-page")).to_be_visible()
         page.get_by_test_id("notify").click()
         expect(page.get_by_test_id("notify")).to_have_attribute("aria-pressed", "true")
         wait_for(lambda: page.wait_for_timeout(50) or routes, what="the event stream")

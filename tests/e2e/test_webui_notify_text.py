@@ -62,6 +62,8 @@ def test_a_notification_marks_hidden_characters_and_is_bounded(
         w.context.grant_permissions(["notifications"], origin=appliance.base)
         page.add_init_script(KEEP_NOTES)
         page.goto(f"/s/{name}/info")
+        # Its list read (what a note is judged against): a hook before it is no change.
+        expect(page.get_by_test_id("session-page")).to_be_visible()
         page.get_by_test_id("notify").click()
         expect(page.get_by_test_id("notify")).to_have_attribute("aria-pressed", "true")
         # The agent, from inside its container with its own hook token, waits for the person.
