@@ -152,7 +152,7 @@ async def send_request(
                 conn.queue(end_for(part, conn) if isinstance(part, h11.EndOfMessage) else part)
             if prefix and isinstance(prefix[-1], h11.EndOfMessage):
                 await upstream_flush(conn, patience)
-            elif client.h11.their_state is h11.DONE:  # a retry: the end was read already
+            elif client.h11.their_state in (h11.DONE, h11.MUST_CLOSE):  # a retry: its end read
                 conn.queue(h11.EndOfMessage())
                 await upstream_flush(conn, patience)
             elif not body or _arrived_whole(client, framing):

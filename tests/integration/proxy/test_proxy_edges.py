@@ -19,7 +19,16 @@ import pytest
 import trio
 import trustme
 from conftest import SECRETS, Proxy, client, override
-from proxy_fakes import EarlyRefuser, FakeUpstream, Tunnel, chunks, websocket_through, ws_frame
+from proxy_fakes import (
+    EarlyRefuser,
+    FakeUpstream,
+    Seen,
+    Tunnel,
+    _Base,
+    chunks,
+    websocket_through,
+    ws_frame,
+)
 from smuggle_fakes import RawTunnel, StallingRefuser
 
 from appliance.audit import parse_line
@@ -357,3 +366,30 @@ async def test_trailers_travel_both_ways(proxy: Proxy, fake: FakeUpstream) -> No
     seen = fake.seen[-1]
     assert (seen.body, seen.trailers) == (b"hello", [("x-digest", "sha256=req")])
     assert seen.header("authorization") == [f"Bearer {SECRETS['github_token']}"]
+
+
+class AnswersOnce(_Base):
+    """A service that hangs up after each answer without saying so (its idle limit, say)."""
+
+    async def answer(self, stream: trio.abc.Stream, conn: object, seen: Seen) -> bool:
+        await stream.send_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        return False
+
+
+async def test_a_last_request_is_sent_again_on_a_fresh_connection_when_the_kept_one_died(
+        proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA) -> None:
+    """A request that ends its connection (``Connection: close``) and met a kept upstream
+    connection the service had hung up was sent again by waiting for a request end it had
+    read already: its client got nothing, after the read timeout."""
+    once = AnswersOnce(upstream_ca)
+    await nursery.start(once.serve)
+    override(proxy, read_timeout=5.0, upstreams={"api.github.com": Upstream(
+        scheme="https", host="127.0.0.1", port=once.port)})
+    auth = proxy.add_session("last-request")
+    answers = []
+    for _ in range(2):
+        async with client(proxy, auth) as c:
+            r = await c.get("https://api.github.com/user", headers={"connection": "close"})
+            answers.append((r.status_code, r.text))
+    assert answers == [(200, "ok")] * 2
+    assert once.connections == 2  # the second went on a fresh one
