@@ -6,7 +6,9 @@ which the agent could keep, send from anywhere, or send back through the proxy f
 request the proxy judges without it. None of the agent CLIs needs one from the hosts the
 proxy injects for (the model APIs, GitHub, the registries answer a bearer token, not a
 cookie), so every ``Set-Cookie`` (and the old ``Set-Cookie2``) of such an answer is dropped
-and the audit line names the cookies (:func:`uncookied`), never their values.
+and the audit line names the cookies (:func:`uncookied`), never their values. A trailer's
+cookie is dropped from every answer (``framing.TRAILER_DROP``); a 1xx before the answer never
+leaves the proxy (``upload.py``).
 """
 
 from __future__ import annotations

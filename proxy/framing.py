@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from proxy.answer_cookies import SETTERS
 from proxy.heads import HOP_BY_HOP
 from proxy.inject import Headers
 from proxy.uses import METHOD_OVERRIDES, PATH_OVERRIDES
@@ -39,8 +40,9 @@ _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _VERSIONS = (b"HTTP/1.1", b"HTTP/1.0")
 #: Replaced by the proxy's own framing (``expect`` too: the proxy answers 100 itself).
 _FRAMING = (b"content-length", b"transfer-encoding", b"expect")
-#: Never honoured in trailers: framing, routing, connection control and authentication.
-TRAILER_DROP = HOP_BY_HOP | {
+#: Never honoured in trailers: framing, routing, connection control, authentication and a
+#: cookie set (no client stores one from a trailer; the agent reads it all the same).
+TRAILER_DROP = HOP_BY_HOP | SETTERS | {
     b"content-length", b"transfer-encoding", b"host", b"authorization", b"x-api-key",
     b"cookie", b"content-type", b"content-encoding", b"content-range", b"expect",
 }

@@ -12,6 +12,7 @@ or both have been silent for the idle timeout.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,6 +33,9 @@ EVENTS_PER_TURN = 256
 _BROKEN = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 _READ_ERRORS = (h11.RemoteProtocolError, trio.TooSlowError, *_BROKEN)
 _WRITE_ERRORS = (trio.TooSlowError, h11.LocalProtocolError, *_BROKEN)
+#: What h11 quotes of a line it refuses (``illegal header line: bytearray(b'...')``): a line
+#: of the answer, which may set a cookie of the person's (``answer_cookies.py``).
+_QUOTED = re.compile(r": (?:bytearray\()?b['\"].*", re.S)
 
 
 class ClientGone(Exception):
@@ -62,7 +66,8 @@ def _client_write_error(exc: BaseException) -> ClientGone:
 
 def _upstream_read_error(exc: BaseException, patience: float) -> UpstreamError:
     if isinstance(exc, h11.RemoteProtocolError):
-        return UpstreamError(f"upstream broke HTTP/1.1: {exc}", ErrorType.UPSTREAM_PROTOCOL_ERROR)
+        return UpstreamError(f"upstream broke HTTP/1.1: {_QUOTED.sub('', str(exc))}",
+                             ErrorType.UPSTREAM_PROTOCOL_ERROR)
     if isinstance(exc, trio.TooSlowError):
         return UpstreamError(f"upstream silent for {patience:g}s", ErrorType.UPSTREAM_TIMEOUT,
                              status=504)

@@ -95,8 +95,8 @@ async def test_an_answer_never_brings_the_credential_back_to_the_agent(
     # asks for the whole answer (no Range goes up), and masks it.
     assert ranged.startswith("HTTP/1.1 200 ") and ranged.endswith(f"Bearer {'*' * len(TOKEN)}")
     assert [s.header("range") for s in fake.seen if s.target == "/echo-range"] == [[]]
-    # A head no parser takes is a 502 whose reason quotes it: masked there too.
-    assert broken.startswith("HTTP/1.1 502 ") and f"Bearer {'*' * len(TOKEN)}" in broken
+    # A head no parser takes is a 502 that quotes none of it.
+    assert broken.startswith("HTTP/1.1 502 ") and "no colon here" not in broken
     # The proxy did inject the token: the upstream saw it (the control).
     assert [s.header("authorization") for s in fake.seen if s.target == "/x"] == [
         [f"Bearer {TOKEN}"], [f"Basic {BASIC}"]]

@@ -124,9 +124,10 @@ def test_answers_with_both_framings_are_chunked_and_not_reused() -> None:
     assert response_framing([(b"content-type", b"x")]) == ([], True)
 
 
-def test_trailers_keep_only_what_neither_frames_nor_authenticates() -> None:
+def test_trailers_keep_only_what_neither_frames_nor_authenticates_nor_sets_a_cookie() -> None:
     trailers = [(b"x-checksum", b"abc"), (b"content-length", b"5"), (b"host", b"evil"),
                 (b"authorization", b"Bearer placeholder"), (b"transfer-encoding", b"chunked"),
+                (b"Set-Cookie", b"sessionKey=s"), (b"set-cookie2", b"legacy=1"),
                 (b"grpc-status", b"0")]
     assert clean_trailers(trailers) == [(b"x-checksum", b"abc"), (b"grpc-status", b"0")]
 
