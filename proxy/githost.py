@@ -52,8 +52,11 @@ def reads_body(method: str, path: str) -> bool:
 
 
 def _once(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    keys = [k for k, _ in pairs]
-    if len(set(keys)) != len(keys):
+    """An object whose keys differ in more than case: a server that decodes with Go's
+    ``encoding/json`` (Git LFS's reference server does) sets one field from each spelling of
+    a key, the last read winning."""
+    keys = {k.casefold() for k, _ in pairs}
+    if len(keys) != len(pairs):
         raise ValueError("a key named twice")
     return dict(pairs)
 
@@ -70,8 +73,8 @@ def batch_refusal(path: str, body: bytes | None, own: Collection[str],
     except (ValueError, RecursionError):
         doc = None
     if not isinstance(doc, dict):
-        return ("a Git LFS batch whose body does not read as one JSON object (each key once, "
-                "read whole) cannot be checked")
+        return ("a Git LFS batch whose body does not read as one JSON object (each key once "
+                "in any case, read whole) cannot be checked")
     if doc.get("operation") == "download":
         return None
     return ownrepos.foreign(f"{m.group('owner')}/{m.group('name')}", own, session_name)

@@ -398,11 +398,14 @@ async def test_a_git_lfs_upload_reaches_only_the_sessions_own_repositories(
     there, whose answer authorises storing objects in the repository, went to the person's
     other repository. An upload (or any operation but a download) now goes only to the
     session's own; a download from anywhere is a read (the control), as is an upload to its
-    own repository."""
+    own repository. A body naming ``operation`` again in capitals read as a download to the
+    proxy and as an upload to a server that matches keys in any case."""
     auth = proxy.add_session("lfs")
     batch = "https://github.com/{}.git/info/lfs/objects/batch"
     up = '{"operation":"upload","objects":[{"oid":"' + "a" * 64 + '","size":1}]}'
-    for body in (up, '{"operation":"download","operation":"upload"}', "[]"):
+    # A key named twice in another case is one key to Go's encoding/json, the last one read.
+    for body in (up, '{"operation":"download","operation":"upload"}',
+                 '{"operation":"download","Operation":"upload"}', "[]"):
         status, said = await curl(proxy, batch.format(THEIRS), "-X", "POST", "-d", body,
                                   auth=auth)
         assert status == 403, f"{body} reached {THEIRS}: {status} {said}"

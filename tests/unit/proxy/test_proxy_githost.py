@@ -40,6 +40,10 @@ UP = b'{"operation":"upload","objects":[]}'
     ("/p/s.git/info/lfs/objects/batch", b'{"objects":[]}', "p/s is not one of"),
     ("/p/s.git/info/lfs/objects/batch",
      b'{"operation":"download","operation":"upload"}', "each key once"),
+    ("/p/s.git/info/lfs/objects/batch",  # one key to Go's encoding/json: the last one wins
+     b'{"operation":"download","OPERATION":"upload"}', "each key once"),
+    ("/p/s.git/info/lfs/objects/batch",
+     b'{"operation":"download","objects":[{"oid":"a","OID":"b"}]}', "each key once"),
     ("/p/s.git/info/lfs/objects/batch", b"[]", "cannot be checked"),
     ("/p/s.git/info/lfs/objects/batch", None, "read whole"),
     ("/p/s.git/git-upload-pack", b"0000", None),  # no batch: a fetch
