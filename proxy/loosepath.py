@@ -11,7 +11,11 @@ read as themselves: only an overlong form, never a well-formed one, turns into A
 :func:`folded` reads a path as a server that folds look-alikes does: one that compares
 without regard to case as .NET and Java do (by capitals: a dotless i, U+0131, is ``I``, a
 long s, U+017F, is ``S``) or normalises to NFKC (a fullwidth k, U+FF4B, is ``k``, a
-fullwidth solidus, U+FF0F, a slash).
+fullwidth solidus, U+FF0F, a slash), and one that reads a character that draws nothing
+(Unicode's Default_Ignorable_Code_Point: a zero-width space, a soft hyphen, a word joiner, a
+BOM) as nothing, as ICU's collation weighs it (.NET's culture-aware ``StartsWith`` and
+``Equals``, JavaScript's ``localeCompare``) and NFKC_Casefold drops it. A combining mark
+weighs something to both, and stays.
 """
 
 from __future__ import annotations
@@ -27,6 +31,12 @@ _SEQUENCE = re.compile(rb"[\xc0-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}"
                        rb"|[\xf0-\xf7][\x80-\xbf]{3}")
 #: How many levels of escapes are undone at most (``server_path`` undoes four).
 LEVELS = 4
+#: Default_Ignorable_Code_Point (Unicode's DerivedCoreProperties): no casing or NFKC makes
+#: one of another character.
+_IGNORABLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f"
+                        "\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff"
+                        "\uffa0\ufff0-\ufff8\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+                        "\U000e0000-\U000e0fff]")
 
 
 def _code_point(sequence: bytes) -> str:
@@ -73,13 +83,14 @@ def decoded_path(target: str) -> str:
 
 
 def folded(read: str) -> str:
-    """``read`` (a decoded path) with look-alikes folded: NFKC, then small letters,
+    """``read`` (a decoded path) with look-alikes folded: what draws nothing dropped (before
+    NFKC, which composes what it stood between), NFKC, then small letters,
     capitals and small letters again (a capital sharp s, U+1E9E, is ``ss`` only by way of
     its small one), a dotted capital I (U+0130) as ``I``, as Java's ``equalsIgnoreCase``
     reads it (Python's small one is two characters); read again as :func:`loose_path`
     reads it, since NFKC may make a slash, a backslash, a dot or a ``;`` (a fullwidth
     one)."""
-    text = unicodedata.normalize("NFKC", read).replace("\u0130", "I")
+    text = unicodedata.normalize("NFKC", _IGNORABLE.sub("", read)).replace("\u0130", "I")
     return _resolved(text.lower().upper().lower())
 
 

@@ -8,6 +8,10 @@ dotted capital I (U+0130) as ``i``, its small letter by the character; one that
 normalises (NFKC) reads a fullwidth k (U+FF4B) as ``k`` and a fullwidth solidus (U+FF0F)
 as a slash. Each would route the spelling to the endpoint the rule refuses: a new API key
 made from the person's login, an invite into their organisation, a change to their billing.
+A character that draws nothing (a zero-width space, a soft hyphen, a word joiner, a BOM)
+inside the name weighs nothing to a server that compares by ICU's collation (.NET's
+culture-aware ``StartsWith``, ``Equals``) or normalises to NFKC_Casefold: refused too. A
+combining mark is not dropped by either, and is left as it is.
 Refused; a request to a real endpoint still goes with the person's credential.
 """
 
@@ -36,6 +40,16 @@ SPELLINGS = [
     # OpenAI's Realtime client secret: a key of its own, as written and in look-alikes.
     ("api.openai.com", "/v1/realtime/client_secrets", "new credential"),
     ("api.openai.com", "/v1/realt%C4%B1me/sessions", "new credential"),
+    # Characters that draw nothing (Default_Ignorable_Code_Point): ICU's collation, which
+    # .NET's culture-aware comparisons use, weighs them nothing; NFKC_Casefold drops them.
+    ("api.anthropic.com", "/api/oauth/claude_cli/create_%E2%80%8Bapi_key", "new credential"),
+    ("api.openai.com", "/v1/organ%C2%ADization/invites", "organisation"),  # a soft hyphen
+    ("api.anthropic.com", "/api/oauth/claude_cli/create_api%E2%81%A0_key", "new credential"),
+    ("api.openai.com", "/v1/realtime/client%E2%80%8C_secrets", "new credential"),  # ZWNJ
+    ("api.openai.com", "/v1/realtime/client_%E2%80%8Dsecrets", "new credential"),  # ZWJ
+    ("api.anthropic.com", "/v1/organ%EF%BB%BFizations/invites", "organisation"),  # a BOM
+    ("api.anthropic.com", "/api/oauth/claude_cli/create_api_k%CD%8Fey", "new credential"),
+    ("api.anthropic.com", "/api/oauth/claude_cli/create_api%u00ad_key", "new credential"),
 ]
 
 

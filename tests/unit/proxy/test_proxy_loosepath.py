@@ -58,6 +58,14 @@ def test_lax_utf8(data: bytes, text: str) -> None:
     ("/api\uff1bx/oauth", "/api/oauth"),  # a fullwidth ";" makes a parameter
     ("/a\uff3cb", "/a/b"),  # a fullwidth backslash
     ("/caf\u00e9", "/caf\u00e9"),  # a real name reads as itself
+    # Characters that draw nothing (Default_Ignorable_Code_Point) read as nothing.
+    ("/create_\u200bapi_key", "/create_api_key"),  # a zero-width space
+    ("/organ\u00adizations", "/organizations"),  # a soft hyphen
+    ("/a\u2060\u200c\u200d\ufeffb", "/ab"),  # a word joiner, ZWNJ, ZWJ, a BOM
+    ("/k\u034fey\ufe0f\U000e0041", "/key"),  # a grapheme joiner, a variation selector, a tag
+    ("/x/.\u200b./a", "/a"),  # a dot segment once they are gone
+    ("/adm\u0049\u200b\u0307n", "/admin"),  # the dotted I they stood between
+    ("/cafe\u0301", "/caf\u00e9"),  # a combining mark stays (NFKC composes it)
 ])
 def test_folded(read: str, fold: str) -> None:
     assert folded(read) == fold
