@@ -108,6 +108,9 @@ async def _exchange(state: ProxyState, request: h11.Request, *, target: Target,
     rewritten = rewrite_refresh_request(body, ctype, sent, query=target.path.partition("?")[2])
     headers = without(verdict.headers, b"content-length", b"transfer-encoding",
                       b"accept-encoding", b"expect")
+    if rewritten.content_type:  # the type the body was written in, alone
+        headers = without(headers, b"content-type", b"content-encoding")
+        headers.append((b"content-type", rewritten.content_type))
     headers += [(b"content-length", str(len(rewritten.body)).encode()),
                 (b"accept-encoding", b"identity")]
     try:

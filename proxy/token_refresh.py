@@ -35,6 +35,8 @@ class RefreshRequest:
     body: bytes
     #: The dummy refresh token the container sent (it gets this one back).
     placeholder: str | None
+    #: The type the body is sent as (rewritten: its own alone), or empty (untouched).
+    content_type: bytes = b""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,13 +46,45 @@ class RefreshResponse:
     tokens: Mapping[str, str]
 
 
-def _is_form(content_type: str) -> bool:
-    return content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded"
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+
+
+def _media(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
 
 
 #: The one grant the real refresh token goes in for: a refresh. Another (a token exchange
 #: for an API key, say) is the person's to make, and goes with the container's dummy.
 GRANT = "refresh_token"
+#: The names a refresh's body holds (Codex sends these), each once. A body with another
+#: goes with the dummy: a server may read it as a second grant (PHP reads ``grant.type``
+#: as ``grant_type``, others ``grant_type[]`` as a list) and run the agent's own code.
+NAMES = frozenset({"grant_type", "refresh_token", "client_id", "scope"})
+
+
+def _params(body: bytes, media: str) -> dict[str, str] | None:
+    """A refresh's parameters as its declared type reads them, or None: another type,
+    another grant, another name, a name twice, a value not a string."""
+    doc: Any
+    if media == FORM:
+        pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+        doc = dict(pairs)
+        if len(doc) != len(pairs):
+            return None
+    elif media == JSON:
+        try:
+            doc = json.loads(body)
+        except (ValueError, RecursionError):
+            return None
+    else:
+        return None
+    if not isinstance(doc, dict) or not set(doc) <= NAMES or "refresh_token" not in doc \
+            or doc.get("grant_type") != GRANT:
+        return None
+    if not all(isinstance(value, str) for value in doc.values()):
+        return None
+    return doc
 
 
 def rewrite_refresh_request(body: bytes, content_type: str, real: str, *,
@@ -58,27 +92,15 @@ def rewrite_refresh_request(body: bytes, content_type: str, real: str, *,
     """The request body with the real refresh token in place of the container's dummy,
     for a refresh (:data:`GRANT`) only, and only where the body alone names the grant: a
     server may read parameters from the URL's ``query`` too (another grant, the agent's
-    code), and run that grant with the answer kept as the person's."""
-    if query:
+    code), and run that grant with the answer kept as the person's. The body is written
+    anew in its type alone (``content_type``: a second one the agent sent goes)."""
+    media = _media(content_type)
+    params = None if query else _params(body, media)
+    if params is None:
         return RefreshRequest(body=body, placeholder=None)
-    if _is_form(content_type):
-        pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-        old = next((v for k, v in pairs if k == "refresh_token"), None)
-        grants = [v for k, v in pairs if k == "grant_type"]
-        if old is None or grants != [GRANT]:
-            return RefreshRequest(body=body, placeholder=None)
-        new = [(k, real if k == "refresh_token" else v) for k, v in pairs]
-        return RefreshRequest(body=urlencode(new).encode(), placeholder=old)
-    try:
-        doc = json.loads(body)
-    except (ValueError, RecursionError):
-        return RefreshRequest(body=body, placeholder=None)
-    if not isinstance(doc, dict) or not isinstance(doc.get("refresh_token"), str) \
-            or doc.get("grant_type") != GRANT:
-        return RefreshRequest(body=body, placeholder=None)
-    old = doc["refresh_token"]
-    doc["refresh_token"] = real
-    return RefreshRequest(body=json.dumps(doc).encode(), placeholder=old)
+    old, params["refresh_token"] = params["refresh_token"], real
+    out = urlencode(params) if media == FORM else json.dumps(params)
+    return RefreshRequest(body=out.encode(), placeholder=old, content_type=media.encode())
 
 
 def unsigned_copy(jwt: str) -> str:

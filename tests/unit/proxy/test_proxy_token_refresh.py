@@ -6,6 +6,8 @@ import base64
 import json
 from urllib.parse import parse_qs
 
+import pytest
+
 from proxy.token_refresh import (
     PLACEHOLDER_ACCESS,
     capture_refresh_response,
@@ -45,6 +47,52 @@ def test_only_a_refresh_gets_the_real_token() -> None:
              "application/x-www-form-urlencoded")):
         out = rewrite_refresh_request(body, ctype, "REAL")
         assert (out.body, out.placeholder) == (body, None)
+
+
+FORM = "application/x-www-form-urlencoded"
+SENT = b'{"grant_type": "refresh_token", "refresh_token": "REAL"}'
+
+
+@pytest.mark.parametrize(("body", "ctype"), [
+    # A name the proxy does not know, which a server may fold into the grant's.
+    (b"grant_type=refresh_token&refresh_token=DUMMY&grant.type=authorization_code", FORM),
+    (b"grant_type=refresh_token&refresh_token=DUMMY&grant_type[]=authorization_code", FORM),
+    (b"grant_type=refresh_token&refresh_token=DUMMY&grant_type%00=authorization_code", FORM),
+    (b"grant_type=refresh_token&refresh_token=DUMMY&code=agents-own-code", FORM),
+    # A name twice: a list to some servers, the first or the last to others.
+    (b"grant_type=refresh_token&refresh_token=DUMMY&refresh_token=OTHER", FORM),
+    (b"grant_type=refresh_token&refresh_token=DUMMY&client_id=a&client_id=b", FORM),
+    # A value that is no string.
+    (b'{"grant_type":"refresh_token","refresh_token":"DUMMY","scope":{"a":1}}', "application/json"),
+    (b'{"grant_type":["refresh_token"],"refresh_token":"DUMMY"}', "application/json"),
+    # A body its declared type does not read.
+    (b'{"grant_type":"refresh_token","refresh_token":"DUMMY"}', "text/plain"),
+    (b'{"grant_type":"refresh_token","refresh_token":"DUMMY"}', ""),
+    (b'{"grant_type":"refresh_token","refresh_token":"DUMMY"}', FORM),
+    (b"grant_type=refresh_token&refresh_token=DUMMY", "application/json"),
+    (b"grant_type=refresh_token&refresh_token=DUMMY", "multipart/form-data"),
+])
+def test_a_body_that_is_not_plainly_a_refresh_goes_with_the_dummy(body: bytes, ctype: str) -> None:
+    out = rewrite_refresh_request(body, ctype, "REAL")
+    assert (out.body, out.placeholder, out.content_type) == (body, None, b"")
+
+
+@pytest.mark.parametrize(("body", "ctype", "sent"), [
+    (b"%67rant_type=refresh_%74oken&%72efresh_token=DUMMY", FORM,
+     b"grant_type=refresh_token&refresh_token=REAL"),
+    (b"grant_type=refresh_token&refresh_token=DUMMY&scope=a;grant_type=x", f"{FORM}; charset=x",
+     b"grant_type=refresh_token&refresh_token=REAL&scope=a%3Bgrant_type%3Dx"),
+    (b'{"grant_type":"authorization_code","grant_type":"refresh_token","refresh_token":"DUMMY"}',
+     "Application/JSON; charset=utf-16", SENT),
+    ('{"grant_type":"refresh_token","refresh_token":"DUMMY"}'.encode("utf-16"), "application/json",
+     SENT),
+])
+def test_a_refresh_is_sent_as_the_proxy_read_it(body: bytes, ctype: str, sent: bytes) -> None:
+    """Written anew, each name once, in its declared type alone (no charset the proxy did
+    not write it in): what the server reads is what the proxy judged."""
+    out = rewrite_refresh_request(body, ctype, "REAL")
+    assert (out.body, out.placeholder) == (sent, "DUMMY")
+    assert out.content_type == ctype.split(";", maxsplit=1)[0].lower().encode()
 
 
 def test_a_refresh_whose_url_has_a_query_goes_with_the_dummy() -> None:
