@@ -37,6 +37,9 @@ MAX_REFRESH_ANSWER = 1024 * 1024
 REFRESH_CREDENTIAL = "codex_refresh_token"
 #: How long a refresh waits at most for another of the same refresh token to end.
 REFRESH_WAIT = 30.0
+#: The headers of the answer to a refresh with the real refresh token that the agent gets.
+ANSWER_HEADERS = frozenset({b"content-type", b"cache-control", b"pragma", b"date",
+                            b"retry-after"})
 
 
 async def refresh(state: ProxyState, client: HttpSide, *, request: h11.Request, target: Target,
@@ -59,7 +62,7 @@ async def refresh(state: ProxyState, client: HttpSide, *, request: h11.Request, 
             lock.release()
     # Any real token left (an error quoting the one sent, a token where none is expected).
     # The one sent in each form the body may have carried it (``verdict.secrets``).
-    scrub = Scrubber((*verdict.secrets, *body_forms(sent), *(t.encode() for t in taken.values())))
+    scrub = Scrubber((*verdict.secrets, *body_forms(sent), *(t.encode() for t in taken)))
     answer = scrub.feed(answer) + scrub.finish()
     meter.status, meter.bytes_out = event.status_code, len(answer)
     out, meter.note = uncookied(scrub.head(without(forwardable(
@@ -99,7 +102,7 @@ async def _turn(state: ProxyState, request: h11.Request, target: Target, body: b
 
 async def _exchange(state: ProxyState, request: h11.Request, *, target: Target,
                     verdict: Forward, body: bytes, session: str
-                    ) -> tuple[h11.Response, bytes, str, dict[str, str]]:
+                    ) -> tuple[h11.Response, bytes, str, tuple[str, ...]]:
     """The refresh sent with the refresh token held now, and its answer with the real
     tokens it carried taken out (kept, from a success); the token sent, and those taken."""
     real = state.creds.get(REFRESH_CREDENTIAL)
@@ -132,12 +135,19 @@ async def _exchange(state: ProxyState, request: h11.Request, *, target: Target,
     if rewritten.placeholder is None:
         # Only the refresh the real refresh token went into answers with the person's
         # tokens; another grant (the agent's own code, say) is answered with another's.
-        return event, answer, sent, {}
+        return event, answer, sent, ()
     # Tokens in any answer are taken out; a success's are kept (the one sent is spent).
     captured = capture_refresh_response(answer, rewritten.placeholder)
-    if captured.tokens and 200 <= event.status_code < 300:
+    success = 200 <= event.status_code < 300
+    if success and not captured.readable:
+        raise UpstreamError("token refresh answer is neither JSON nor a form: the tokens it "
+                            "may hold cannot be taken out", ErrorType.UPSTREAM_PROTOCOL_ERROR)
+    if captured.tokens and success:
         await _keep(state, dict(captured.tokens))
-    return event, captured.body, sent, dict(captured.tokens)
+    # Its head says what the body is and nothing else: a header may hold a token too.
+    head = h11.Response(status_code=event.status_code, reason=b"", headers=[
+        (k, v) for k, v in event.headers if k in ANSWER_HEADERS])
+    return head, captured.body, sent, (*captured.tokens.values(), *captured.hidden)
 
 
 async def _keep(state: ProxyState, tokens: dict[str, str]) -> None:

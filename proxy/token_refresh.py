@@ -44,6 +44,10 @@ class RefreshResponse:
     body: bytes
     #: The real tokens from the answer (auth.json keys), empty when there were none.
     tokens: Mapping[str, str]
+    #: Any other token taken out of it (not kept: not where Codex reads one).
+    hidden: tuple[str, ...] = ()
+    #: Whether the answer was JSON or a form (another may hold a token the proxy missed).
+    readable: bool = True
 
 
 FORM = "application/x-www-form-urlencoded"
@@ -112,28 +116,67 @@ def unsigned_copy(jwt: str) -> str:
     return f"{header}.{parts[1]}."
 
 
-def capture_refresh_response(body: bytes, placeholder: str | None) -> RefreshResponse:
-    """Take the real tokens out of a refresh answer; placeholders go to the container."""
+#: What stands for a token the answer held elsewhere than where Codex reads one.
+PLACEHOLDER_TOKEN = "clauderon-placeholder-token"  # noqa: S105 - no token
+
+
+def _tokenish(name: str) -> bool:
+    """Whether a name is a token's, in any spelling: ``accessToken``, ``Refresh-Token``."""
+    return name.lower().replace("_", "").replace("-", "").endswith(("token", "secret", "key"))
+
+
+def _hidden(node: Any, taken: list[str], *, under: bool) -> Any:
+    """``node`` with each string under a token's name (at any depth) taken out."""
+    if isinstance(node, dict):
+        return {k: _hidden(v, taken, under=under or _tokenish(str(k))) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_hidden(v, taken, under=under) for v in node]
+    if under and isinstance(node, str) and node:
+        taken.append(node)
+        return PLACEHOLDER_TOKEN
+    return node
+
+
+def _read_answer(body: bytes) -> tuple[Any, bool] | None:
+    """An answer's document and whether it is a form (the query syntax; GitHub's token
+    endpoint answers so), or None: neither JSON nor a form."""
     try:
-        doc: Any = json.loads(body)
+        return json.loads(body), False
     except (ValueError, RecursionError):
+        pass
+    try:
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True), True
+    except ValueError:
+        return None
+
+
+def capture_refresh_response(body: bytes, placeholder: str | None) -> RefreshResponse:
+    """Take the real tokens out of a refresh answer; placeholders go to the container.
+    Those where Codex reads them (the top of the document) are kept; any other string
+    under a token's name, at any depth, is taken out too (``hidden``)."""
+    read = _read_answer(body)
+    if read is None:
+        return RefreshResponse(body=body, tokens={}, readable=False)
+    doc, form = read
+    pairs = doc if form else doc.items() if isinstance(doc, dict) else [("", doc)]
+    stand_in = {"access_token": PLACEHOLDER_ACCESS,
+                "refresh_token": placeholder or "clauderon-placeholder-refresh-token"}
+    tokens: dict[str, str] = {}
+    taken: list[str] = []
+    out: list[tuple[str, Any]] = []
+    try:
+        for key, value in pairs:
+            if key in CREDENTIAL_FOR_TOKEN and isinstance(value, str) and value:
+                tokens[key] = value
+                out.append((key, stand_in.get(key) or unsigned_copy(value)))
+            else:
+                out.append((key, _hidden(value, taken, under=_tokenish(key))))
+    except RecursionError:
+        return RefreshResponse(body=body, tokens={}, readable=False)
+    if not tokens and not taken:
         return RefreshResponse(body=body, tokens={})
-    if not isinstance(doc, dict):
-        return RefreshResponse(body=body, tokens={})
-    tokens = {
-        k: doc[k]
-        for k in ("access_token", "refresh_token", "id_token")
-        if isinstance(doc.get(k), str) and doc[k]
-    }
-    if not tokens:
-        return RefreshResponse(body=body, tokens={})
-    if "access_token" in tokens:
-        doc["access_token"] = PLACEHOLDER_ACCESS
-    if "refresh_token" in tokens:
-        doc["refresh_token"] = placeholder or "clauderon-placeholder-refresh-token"
-    if "id_token" in tokens:
-        doc["id_token"] = unsigned_copy(tokens["id_token"])
-    return RefreshResponse(body=json.dumps(doc).encode(), tokens=tokens)
+    text = urlencode(out) if form else json.dumps(dict(out) if isinstance(doc, dict) else out[0][1])
+    return RefreshResponse(body=text.encode(), tokens=tokens, hidden=tuple(taken))
 
 
 #: auth.json token key -> the credential name the proxy injects it under

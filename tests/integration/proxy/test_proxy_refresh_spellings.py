@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qsl
 
+import h11
 import pytest
 import trio
 import trustme
 from conftest import SECRETS, Proxy, client, override
-from proxy_fakes import Listener
+from proxy_fakes import Listener, Seen, _Base
 
 from proxy.proxy_config import Upstream
 
@@ -137,3 +138,71 @@ async def test_a_get_with_a_body_plants_no_answer_for_the_next_refresh(
     assert AGENT not in tokens_written, f"the planted answer was kept: {first.status_code}"
     assert tokens_written == [PERSONS] and second.status_code == 200
     assert "PERSONS-NEW" not in second.text
+
+
+class Shaped(_Base):
+    """A token endpoint that answers a refresh with the given head, body and trailers
+    (``:reason`` is the status line's reason)."""
+
+    def __init__(self, ca: trustme.CA, headers: list[tuple[str, str]], body: bytes,
+                 trailers: list[tuple[str, str]]) -> None:
+        super().__init__(ca)
+        self.shape = headers, body, trailers
+
+    async def answer(self, stream: trio.abc.Stream, conn: h11.Connection, seen: Seen) -> bool:
+        headers, body, trailers = self.shape
+        framing = [("transfer-encoding", "chunked")] if trailers else [
+            ("content-length", str(len(body)))]
+        reason = "".join(v for k, v in headers if k == ":reason")
+        headers = [(k, v) for k, v in headers if k != ":reason"]
+        await self.send(stream, conn, h11.Response(status_code=200, headers=headers + framing,
+                                                   reason=reason),
+                        h11.Data(data=body), h11.EndOfMessage(headers=trailers))
+        return True
+
+
+NEW = {"access_token": "NEW-REAL-ACCESS", "refresh_token": "NEW-REAL-REFRESH"}
+JSON_TYPE = [("content-type", "application/json")]
+FORM_TYPE = [("content-type", "application/x-www-form-urlencoded")]
+#: Where an answer may hold the new tokens, and those the proxy keeps from it (the ones
+#: Codex reads: the top of a JSON object, or of a form, which GitHub's token endpoint answers).
+HIDDEN = {
+    "form": (FORM_TYPE, b"access_token=NEW-REAL-ACCESS&refresh_token=NEW-REAL-REFRESH"
+             b"&token_type=bearer", [], NEW),
+    "form-typed-as-text": ([("content-type", "text/plain")],
+                           b"access_token=NEW-REAL-ACCESS&refresh_token=NEW-REAL-REFRESH", [], NEW),
+    "nested": (JSON_TYPE, json.dumps({"data": {**NEW, "expires_in": 3600}}).encode(), [], None),
+    "in-a-list": (JSON_TYPE, json.dumps([NEW]).encode(), [], None),
+    "other-names": (JSON_TYPE, b'{"accessToken":"NEW-REAL-ACCESS","Refresh_Token":'
+                    b'{"value":"NEW-REAL-REFRESH"}}', [], None),
+    "byte-order-mark": (JSON_TYPE, b"\xef\xbb\xbf" + json.dumps(NEW).encode(), [], NEW),
+    "utf-16": (JSON_TYPE, json.dumps(NEW).encode("utf-16"), [], NEW),
+    "text": ([("content-type", "text/plain")],
+             b"access: NEW-REAL-ACCESS\nrefresh: NEW-REAL-REFRESH\n", [], None),
+    "a-header": ([*JSON_TYPE, ("x-refresh-token", "NEW-REAL-REFRESH"),
+                  ("location", "https://x/#access_token=NEW-REAL-ACCESS")],
+                 b'{"expires_in":3600}', [], None),
+    "reason": ([*JSON_TYPE, (":reason", "OK NEW-REAL-ACCESS")], b"{}", [], None),
+    "trailers": (JSON_TYPE, b'{"expires_in":3600}',
+                 [("x-access-token", "NEW-REAL-ACCESS"), ("x-refresh-token", "NEW-REAL-REFRESH")],
+                 None),
+}
+
+
+@pytest.mark.parametrize("where", list(HIDDEN))
+async def test_a_refresh_answer_hands_back_no_new_token_wherever_it_is(
+        proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA,
+        tokens_written: list[dict[str, str | None]], where: str) -> None:
+    """The tokens were taken out of the top of a JSON object only: a form, a nested or
+    otherwise named token, one in a header went to the agent as it came."""
+    headers, body, trailers, kept = HIDDEN[where]
+    endpoint = Shaped(upstream_ca, headers, body, trailers)
+    await nursery.start(endpoint.serve)
+    override(proxy, upstreams={"auth.openai.com": Upstream(scheme="https", host="127.0.0.1",
+                                                           port=endpoint.port)})
+    async with client(proxy, proxy.add_session(f"codex-{where}")) as c:
+        r = await c.post(TOKEN_URL, data={
+            "grant_type": "refresh_token", "refresh_token": "DUMMY", "client_id": "app"})
+    seen = f"{r.status_code} {r.reason_phrase} {r.headers} {r.text}"
+    assert "NEW-REAL" not in seen, seen
+    assert tokens_written == ([] if kept is None else [kept])

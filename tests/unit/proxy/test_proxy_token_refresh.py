@@ -10,6 +10,7 @@ import pytest
 
 from proxy.token_refresh import (
     PLACEHOLDER_ACCESS,
+    PLACEHOLDER_TOKEN,
     capture_refresh_response,
     rewrite_refresh_request,
     unsigned_copy,
@@ -125,3 +126,34 @@ def test_answer_tokens_are_captured_and_replaced() -> None:
 def test_answers_without_tokens_pass() -> None:
     for body in (b"{}", b"oops", b'{"error": "invalid_grant"}'):
         assert capture_refresh_response(body, None).body == body
+
+
+@pytest.mark.parametrize(("body", "kept", "seen"), [
+    (b"access_token=A1234567&refresh_token=R1234567&token_type=bearer",
+     {"access_token": "A1234567", "refresh_token": "R1234567"},
+     f"access_token={PLACEHOLDER_ACCESS}&refresh_token=DUMMY&token_type=bearer".encode()),
+    (b'{"data":{"access_token":"A1234567","n":1}}', {},
+     f'{{"data": {{"access_token": "{PLACEHOLDER_TOKEN}", "n": 1}}}}'.encode()),
+    (b'[{"accessToken":"A1234567"}]', {}, f'[{{"accessToken": "{PLACEHOLDER_TOKEN}"}}]'.encode()),
+    (b'{"Refresh-Token":{"v":["R1234567"]},"api_key":"K1234567","token_type":"bearer"}', {},
+     f'{{"Refresh-Token": {{"v": ["{PLACEHOLDER_TOKEN}"]}}, "api_key": "{PLACEHOLDER_TOKEN}", '
+     '"token_type": "bearer"}'.encode()),
+    (b'{"access_token":{"value":"A1234567"}}', {},
+     f'{{"access_token": {{"value": "{PLACEHOLDER_TOKEN}"}}}}'.encode()),
+    (b"\xef\xbb\xbf" + b'{"refresh_token":"R1234567"}', {"refresh_token": "R1234567"},
+     b'{"refresh_token": "DUMMY"}'),
+])
+def test_tokens_are_taken_out_wherever_they_are(
+        body: bytes, kept: dict[str, str], seen: bytes) -> None:
+    """Kept where Codex reads them (the top of a JSON object or a form); any other string
+    under a token's name, at any depth, taken out and not kept."""
+    out = capture_refresh_response(body, "DUMMY")
+    assert (dict(out.tokens), out.body, out.readable) == (kept, seen, True)
+    held = {t for t in ("A1234567", "R1234567", "K1234567") if t.encode() in body}
+    assert held == {*out.tokens.values(), *out.hidden}
+
+
+def test_an_answer_neither_json_nor_a_form_is_unreadable() -> None:
+    for body in (b"access: A1234567\n", b"<html>a & b</html>", b"\xff="):
+        out = capture_refresh_response(body, "DUMMY")
+        assert (out.body, out.tokens, out.readable) == (body, {}, False)
