@@ -7,12 +7,13 @@ within a size limit, and the answer is sent with a length of its own. One refres
 refresh token goes to the upstream at a time (``ProxyState.refreshing``, one lock per
 credential), with the token held then; a grant that carries none of the person's (the
 agent's own code or refresh token) waits for no one, and a refresh waits for another of the
-same token at most :data:`REFRESH_WAIT` seconds (503: try again).
+same token at most :data:`REFRESH_WAIT` seconds (503: try again). A session has one refresh
+under way or waiting at a time (``ProxyState.refreshers``), so none queues many ahead of
+the others; the new tokens are written to the host once the turn is given up
+(``ProxyState.write_back``), so a slow disk holds up no other refresh.
 """
 
 from __future__ import annotations
-
-import logging
 
 import h11
 import trio
@@ -29,8 +30,6 @@ from proxy.state import ProxyState
 from proxy.token_refresh import MAX_REFRESH_BODY, capture_refresh_response, rewrite_refresh_request
 from proxy.upstream import ErrorType, UpstreamError
 from proxy.whole import exchange, read_all
-
-log = logging.getLogger(__name__)
 
 MAX_REFRESH_ANSWER = 1024 * 1024
 #: The refresh token the relay puts into a refresh (``token_refresh.py`` keeps its answer).
@@ -53,13 +52,15 @@ async def refresh(state: ProxyState, client: HttpSide, *, request: h11.Request, 
     # One refresh of a refresh token at a time: each goes with the token the one before was
     # answered (a token endpoint that sees a spent one again takes it for a theft and
     # revokes all). A grant the person's token does not go into holds no one up.
-    lock = await _turn(state, request, target, body, patience)
+    lock = await _turn(state, request, target, body, patience, session=session)
     try:
         event, answer, sent, taken = await _exchange(state, request, target=target,
                                                     verdict=verdict, body=body, session=session)
     finally:
         if lock is not None:
             lock.release()
+            state.refreshers.discard(session)
+    await state.write_back()
     # Any real token left (an error quoting the one sent, a token where none is expected).
     # The one sent in each form the body may have carried it (``verdict.secrets``).
     scrub = Scrubber((*verdict.secrets, *body_forms(sent), *(t.encode() for t in taken)))
@@ -76,24 +77,35 @@ async def refresh(state: ProxyState, client: HttpSide, *, request: h11.Request, 
 
 
 async def _turn(state: ProxyState, request: h11.Request, target: Target, body: bytes,
-                patience: float) -> trio.Lock | None:
+                patience: float, *, session: str) -> trio.Lock | None:
     """The lock of the refresh token this refresh goes with, held (None: the person's token
-    does not go into it); :class:`UpstreamError` (503) when another refresh of that token
-    did not end within :data:`REFRESH_WAIT` seconds."""
+    does not go into it); :class:`UpstreamError` (503) when the session has one under way
+    or waiting already, or another refresh of that token did not end within
+    :data:`REFRESH_WAIT` seconds."""
     ctype = (header_value(request.headers, b"content-type") or b"").decode("latin-1")
     query = target.path.partition("?")[2]
     if rewrite_refresh_request(body, ctype, "-", query=query).placeholder is None:
         return None
+    if session in state.refreshers:
+        raise UpstreamError("this session's last refresh of the person's Codex login has not "
+                            "ended; try the refresh again once it has",
+                            ErrorType.UPSTREAM_TIMEOUT, status=503)
     lock = state.refreshing(REFRESH_CREDENTIAL)
     wait = min(REFRESH_WAIT, patience)
+    state.refreshers.add(session)
     try:
         lock.acquire_nowait()
         return lock
     except trio.WouldBlock:
         pass
     with trio.move_on_after(wait) as waited:
-        await lock.acquire()
+        try:
+            await lock.acquire()
+        except BaseException:
+            state.refreshers.discard(session)
+            raise
     if waited.cancelled_caught:
+        state.refreshers.discard(session)
         raise UpstreamError(
             "another refresh of the person's Codex login is under way and did not end within "
             f"{wait:g} seconds; try the refresh again", ErrorType.UPSTREAM_TIMEOUT, status=503)
@@ -143,19 +155,8 @@ async def _exchange(state: ProxyState, request: h11.Request, *, target: Target,
         raise UpstreamError("token refresh answer is neither JSON nor a form: the tokens it "
                             "may hold cannot be taken out", ErrorType.UPSTREAM_PROTOCOL_ERROR)
     if captured.tokens and success:
-        await _keep(state, dict(captured.tokens))
+        state.keep_refreshed(captured.tokens)
     # Its head says what the body is and nothing else: a header may hold a token too.
     head = h11.Response(status_code=event.status_code, reason=b"", headers=[
         (k, v) for k, v in event.headers if k in ANSWER_HEADERS])
     return head, captured.body, sent, (*captured.tokens.values(), *captured.hidden)
-
-
-async def _keep(state: ProxyState, tokens: dict[str, str]) -> None:
-    """A refresh's real tokens: injected from now on, and written back to the host."""
-    state.keep_refreshed(tokens)
-    if state.token_sink is not None:
-        sink = state.token_sink
-        try:
-            await trio.to_thread.run_sync(lambda: sink(dict(tokens)))
-        except Exception:
-            log.exception("cannot write refreshed Codex tokens back")

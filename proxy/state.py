@@ -92,6 +92,13 @@ class ProxyState:
         #: rotates it, so a second refresh goes with the one the first was answered, never
         #: the spent one; another credential's refresh does not wait (:meth:`refreshing`).
         self._refreshing: dict[str, trio.Lock] = {}
+        #: The sessions with a refresh of the person's token under way or waiting: one each,
+        #: so that no agent queues many and holds up the others behind them.
+        self.refreshers: set[str] = set()
+        #: Refreshed tokens not yet written back to the host, and whether a write is under
+        #: way (:meth:`write_back`).
+        self._unwritten: dict[str, str] = {}
+        self._writing = False
         self._reloader = reloader
         #: Budgets, egress, honeytokens and metering (open and unmetered without a store).
         self.controls = controls or Controls()
@@ -209,10 +216,31 @@ class ProxyState:
         return sum(lock.statistics().tasks_waiting for lock in self._refreshing.values())
 
     def keep_refreshed(self, tokens: Mapping[str, str]) -> None:
+        """A refresh's tokens: injected from now on, written back by :meth:`write_back`."""
         for key, value in tokens.items():
             name = CREDENTIAL_FOR_TOKEN.get(key)
             if name:
                 self._refreshed[name] = _Secret(name=name, value=value)
+        if self.token_sink is not None:
+            self._unwritten.update(tokens)
+
+    async def write_back(self) -> None:
+        """The tokens kept since the last write, written to the host (``token_sink``), with
+        no refresh's turn held: a slow disk holds up no other refresh. One write at a time,
+        the newest tokens last; a refresh that finds one under way leaves its own to it."""
+        if self._writing or not self._unwritten or self.token_sink is None:
+            return
+        self._writing, sink = True, self.token_sink
+        try:
+            with trio.CancelScope(shield=True):  # a spent refresh token must not stay on disk
+                while self._unwritten:
+                    tokens, self._unwritten = self._unwritten, {}
+                    try:
+                        await trio.to_thread.run_sync(sink, tokens)
+                    except Exception:
+                        log.exception("cannot write refreshed Codex tokens back")
+        finally:
+            self._writing = False
 
     async def reload(self) -> None:
         """Re-read proxy.toml and credentials; the old ones stay if the new ones are broken.

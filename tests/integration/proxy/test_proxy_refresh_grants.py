@@ -16,6 +16,8 @@ spent is a theft to a server that detects reuse, which revokes the whole login.
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Mapping
 from urllib.parse import parse_qs
 
 import h11
@@ -26,6 +28,7 @@ import trustme
 from conftest import SECRETS, Proxy, client, override
 from proxy_fakes import FakeUpstream, Seen, _Base
 
+from proxy import refresh_relay
 from proxy.proxy_config import Upstream
 
 #: Tokens of an account the agent holds, as the token endpoint grants them for its code.
@@ -232,3 +235,105 @@ async def test_a_refresh_answered_otherwise_than_200_hands_back_no_new_token(
     assert r.status_code == status
     assert tokens_written == ([] if status >= 300 else [
         {"access_token": "NEW-REAL-ACCESS", "refresh_token": "NEW-REAL-REFRESH"}])
+
+
+class HoldsTheFirst(_Base):
+    """A token endpoint that holds the first refresh until ``release`` and answers every
+    other at once, each with new tokens of its own."""
+
+    def __init__(self, ca: trustme.CA) -> None:
+        super().__init__(ca)
+        self.release = trio.Event()
+
+    async def answer(self, stream: trio.abc.Stream, conn: h11.Connection, seen: Seen) -> bool:
+        n = len(self.seen)
+        if n == 1:
+            await self.release.wait()
+        await self.reply(stream, conn, 200, json.dumps(
+            {"access_token": f"NEW-ACCESS-{n}", "refresh_token": f"NEW-REFRESH-{n}"}).encode())
+        return True
+
+    def senders(self) -> list[str]:
+        return [parse_qs(seen.body.decode())["client_id"][0] for seen in self.seen]
+
+
+async def held_endpoint(proxy: Proxy, nursery: trio.Nursery, ca: trustme.CA) -> HoldsTheFirst:
+    tokens = HoldsTheFirst(ca)
+    await nursery.start(tokens.serve)
+    override(proxy, upstreams={"auth.openai.com": Upstream(scheme="https", host="127.0.0.1",
+                                                           port=tokens.port)})
+    return tokens
+
+
+async def post_refresh(proxy: Proxy, auth: tuple[str, str], sender: str,
+                       answers: list[tuple[str, int]]) -> None:
+    async with client(proxy, auth) as c:
+        r = await c.post("https://auth.openai.com/oauth/token", data={
+            "grant_type": "refresh_token", "refresh_token": "DUMMY", "client_id": sender})
+    answers.append((sender, r.status_code))
+
+
+async def test_an_agents_refreshes_queued_at_once_hold_up_no_other_session(
+        proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA) -> None:
+    """One agent sends many refreshes at once: each waited its turn for the person's token,
+    and another session's refresh waited behind all of them (past the 30 seconds a refresh
+    waits, a 503). One refresh of each session goes at a time; another is told to wait."""
+    tokens = await held_endpoint(proxy, nursery, upstream_ca)
+    agent = proxy.add_session("codex-flood")
+    answers: list[tuple[str, int]] = []
+
+    async def settled(count: int) -> None:
+        while len(answers) + proxy.state.refreshes_waiting() < count:
+            await trio.testing.wait_all_tasks_blocked()
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as both:
+            both.start_soon(post_refresh, proxy, agent, "agent", answers)
+            while not tokens.seen:
+                await trio.testing.wait_all_tasks_blocked()
+            for _ in range(3):
+                both.start_soon(post_refresh, proxy, agent, "agent", answers)
+            await settled(3)
+            both.start_soon(post_refresh, proxy, proxy.add_session("codex-other"), "other",
+                            answers)
+            await settled(4)
+            tokens.release.set()
+    assert tokens.senders()[:2] == ["agent", "other"], tokens.senders()
+    assert sorted(answers) == [("agent", 200), ("agent", 503), ("agent", 503), ("agent", 503),
+                               ("other", 200)]
+
+
+async def test_a_slow_write_of_auth_json_holds_up_no_other_refresh(
+        proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refreshed tokens were written to the host's ``auth.json`` with the one refresh
+    at a time still held: a disk that takes its time held every session's refresh (told to
+    try again, here at once). The writes still land in the order the tokens were given,
+    the newest last."""
+    monkeypatch.setattr(refresh_relay, "REFRESH_WAIT", 0.0)
+    tokens = await held_endpoint(proxy, nursery, upstream_ca)
+    tokens.release.set()
+    disk = threading.Event()
+    writing = trio.Event()
+    written: list[dict[str, str | None]] = []
+
+    def slow_disk(new: Mapping[str, str | None]) -> None:
+        written.append(dict(new))
+        if len(written) == 1:
+            trio.from_thread.run_sync(writing.set)
+            disk.wait()
+
+    proxy.state.token_sink = slow_disk
+    answers: list[tuple[str, int]] = []
+    try:
+        async with trio.open_nursery() as both:
+            both.start_soon(post_refresh, proxy, proxy.add_session("codex-slow"), "slow",
+                            answers)
+            await writing.wait()
+            await post_refresh(proxy, proxy.add_session("codex-next"), "next", answers)
+            assert answers == [("next", 200)], "the next refresh waited for the write"
+            disk.set()
+    finally:
+        disk.set()
+    assert written == [{"access_token": "NEW-ACCESS-1", "refresh_token": "NEW-REFRESH-1"},
+                       {"access_token": "NEW-ACCESS-2", "refresh_token": "NEW-REFRESH-2"}]
