@@ -190,8 +190,7 @@ async def _pass_on(state: ProxyState, client: HttpSide, *, request: h11.Request,
     """Forward the request and relay the answer (an upstream failure before the answer's
     head becomes the client's 502/504); False when the client connection cannot go on."""
     meter.credential = verdict.credential
-    # A refresh is a POST; another method goes on as sent, the dummy in it (a GET's body
-    # may be a request of its own to a server that reads none: its connection is not kept).
+    # A refresh is a POST; another method goes as sent, the dummy in it, its connection not kept.
     codex = verdict.rule is not None and verdict.rule.style is Style.CODEX_REFRESH
     try:
         if codex and verdict.credential and request.method == b"POST":
