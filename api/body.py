@@ -20,6 +20,7 @@ from quart import request
 
 from api.request_policy import media_type, not_json
 from appliance.errors import InvalidInput
+from appliance.onekey import once
 
 MAX_DEPTH = 32
 MAX_INT_DIGITS = 19
@@ -77,7 +78,8 @@ def parse_json(raw: bytes, content_type: str | None) -> Any:
     if _depth(text) > MAX_DEPTH:
         raise InvalidInput(f"the JSON body nests deeper than {MAX_DEPTH} levels")
     try:
-        return json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant)
+        return json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant,
+                          object_pairs_hook=once)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"the body is not valid JSON: {exc.msg} at line {exc.lineno} "
                            f"column {exc.colno}") from None

@@ -42,6 +42,7 @@ import re
 from urllib.parse import unquote
 
 from appliance.methods import READS
+from appliance.onekey import once
 from proxy import gqlform, graphql
 
 #: The ref-update commands of a push are read this far at most before deciding.
@@ -386,14 +387,8 @@ def _json_field(body: bytes | None, key: str, *, missing: object = None) -> obje
     if not body:
         return missing
     try:
-        doc = json.loads(body, object_pairs_hook=_no_twice)
+        doc = json.loads(body, object_pairs_hook=once)
     except (ValueError, UnicodeDecodeError, RecursionError):  # nested past Python's stack
         return None
     return doc.get(key, missing) if isinstance(doc, dict) else None
 
-
-def _no_twice(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    doc = dict(pairs)
-    if len(doc) != len(pairs):
-        raise ValueError("a key given twice")
-    return doc

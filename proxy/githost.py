@@ -18,6 +18,7 @@ import re
 from collections.abc import Collection
 
 from appliance.methods import READS
+from appliance.onekey import once
 from proxy import ownrepos
 from proxy.gitguard import checkable_path
 
@@ -51,16 +52,6 @@ def reads_body(method: str, path: str) -> bool:
     return method == "POST" and _BATCH.match(checkable_path(path) or "") is not None
 
 
-def _once(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    """An object whose keys differ in more than case: a server that decodes with Go's
-    ``encoding/json`` (Git LFS's reference server does) sets one field from each spelling of
-    a key, the last read winning."""
-    keys = {k.casefold() for k, _ in pairs}
-    if len(keys) != len(pairs):
-        raise ValueError("a key named twice")
-    return dict(pairs)
-
-
 def batch_refusal(path: str, body: bytes | None, own: Collection[str],
                   session_name: str) -> str | None:
     """Why a session's Git LFS batch (``body``: all of it, None when too long to be read)
@@ -69,7 +60,7 @@ def batch_refusal(path: str, body: bytes | None, own: Collection[str],
     if m is None:
         return None
     try:
-        doc = json.loads(body or b"", object_pairs_hook=_once)
+        doc = json.loads(body or b"", object_pairs_hook=once)
     except (ValueError, RecursionError):
         doc = None
     if not isinstance(doc, dict):

@@ -47,6 +47,8 @@ BAD_BODIES: dict[str, tuple[bytes, str]] = {
     "huge float": (b'{"cpu": 1e999}', "out of range"),
     "NaN": (b'{"cpu": NaN}', "NaN is not JSON"),
     "not JSON": (b"{nope", "not valid JSON"),
+    # Readers differ on which one counts (appliance/onekey.py): the last was taken.
+    "a key twice": (b'{"session_id": "x", "event": "Stop", "event": "Exited"}', "named twice"),
 }
 
 
