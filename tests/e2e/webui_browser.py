@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import trustme
@@ -34,7 +35,9 @@ from playwright.sync_api import (
 )
 
 from appliance.tokens import Purpose, derive_token, load_or_create_instance_key
+from tests.integration.test_transcript_containment import start_session
 from tests.support.appliance import Appliance, wait_for
+from tests.support.hostile import agent_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = (ROOT / "docs" / "screenshots" if os.environ.get("CLAUDERON_UPDATE_SNAPSHOTS") == "1"
@@ -216,6 +219,27 @@ def open_terminal(page: Page, name: str) -> None:
     page.locator(".xterm").click()
     page.keyboard.type("echo ready-$((40+2))\n")
     wait_for(lambda: "ready-42" in terminal_lines(page), timeout=30, what="the shell's answer")
+
+
+@contextmanager
+def agent_terminal(browser: Browser, appliance: Appliance,
+                   repo: Path) -> Iterator[tuple[Watched, Any]]:
+    """A running session's web terminal open in a :class:`Watched` page, and the session's
+    container; the page's console errors fail the test after the block."""
+    session, container = start_session(appliance, appliance.http(timeout=15), repo, "claude")
+    with watched(browser, appliance) as desk:
+        open_terminal(desk.page, session["name"])
+        yield desk, container
+        assert desk.errors == [], json.dumps(desk.errors, indent=1)
+
+
+def to_terminals(container: Any, body: str, *args: str) -> None:
+    """Run the shell ``body`` (its arguments ``args``) as the agent, its output to every
+    terminal device the agent may write: the console's (the attach runs as its uid, past
+    tmux)."""
+    script = (f"write() {{\n{body}\n}}\n"
+              'for t in /dev/pts/[0-9]*; do if [ -w "$t" ]; then write "$@" > "$t"; fi; done\n')
+    agent_argv(container, ["sh", "-c", script, "sh", *args])
 
 
 def console_sockets(page: Page) -> list[int]:
