@@ -13,12 +13,13 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
 import trio
 import trustme
-from proxy_fakes import FakeUpstream, GitServer
+from proxy_fakes import FakeUpstream, GitServer, Listener
 
 from appliance.audit import AuditLog
 from appliance.config import Settings
@@ -43,6 +44,7 @@ SECRETS = {
     "codex_account_id": "acct-1234",
     "pagerduty_token": "REAL-PAGERDUTY-CANARY",
 }
+L = TypeVar("L", bound=Listener)
 FAKE_HOSTS = ("api.anthropic.com", "api.openai.com", "api.github.com", "auth.openai.com",
               "chatgpt.com", "registry.npmjs.org", "api.pagerduty.com")
 
@@ -77,6 +79,21 @@ def override(proxy: Proxy, **changes: object) -> None:
     proxy.state.config = replace(config, upstreams={**config.upstreams, **upstreams},
                                  **changes)  # type: ignore[arg-type]
     proxy.state.pool.reconfigure(proxy.state.config)
+
+
+def route(proxy: Proxy, port: int, *hosts: str, **changes: object) -> None:
+    """The proxy sends ``hosts``' requests to the upstream on loopback at ``port`` (and
+    takes ``changes``, as :func:`override` does)."""
+    at = Upstream(scheme="https", host="127.0.0.1", port=port)
+    override(proxy, upstreams=dict.fromkeys(hosts, at), **changes)
+
+
+async def serve_as(proxy: Proxy, nursery: trio.Nursery, upstream: L, *hosts: str,
+                   **changes: object) -> L:
+    """``upstream`` serving, and the proxy sending ``hosts``' requests to it (:func:`route`)."""
+    await nursery.start(upstream.serve)
+    route(proxy, upstream.port, *hosts, **changes)
+    return upstream
 
 
 #: The GitHub repositories a test's session is made on (its writes reach only these).

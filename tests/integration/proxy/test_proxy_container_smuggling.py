@@ -25,12 +25,11 @@ import docker
 import pytest
 import trio
 import trustme
-from conftest import SECRETS, Proxy, override
+from conftest import SECRETS, Proxy, serve_as
 from smuggle_fakes import ClFramingUpstream
 from test_proxy_smuggling import get, smuggle
 
 from appliance.audit import parse_line
-from proxy.proxy_config import Upstream
 from tests.support.engine import AGENT_IMAGE
 
 pytestmark = pytest.mark.docker
@@ -122,10 +121,8 @@ async def in_container(proxy: Proxy, auth: tuple[str, str], host: str,
 async def test_smuggling_from_a_container_is_refused_and_no_session_reads_another(
     engine: docker.DockerClient, proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA
 ) -> None:
-    upstream = ClFramingUpstream(upstream_ca)
-    await nursery.start(upstream.serve)
-    to = Upstream(scheme="https", host="127.0.0.1", port=upstream.port)
-    override(proxy, upstreams={"api.github.com": to, "api.openai.com": to})
+    upstream = await serve_as(proxy, nursery, ClFramingUpstream(upstream_ca),
+                              "api.github.com", "api.openai.com")
     a, b = proxy.add_session("smuggler"), proxy.add_session("victim")
     gh = "api.github.com"
     planted = b"GET /planted-by-a HTTP/1.1\r\nHost: api.github.com\r\nContent-Length: 7\r\n\r\n"

@@ -25,11 +25,10 @@ import pytest
 import trio
 import trio.testing
 import trustme
-from conftest import SECRETS, Proxy, client, override
+from conftest import SECRETS, Proxy, client, serve_as
 from proxy_fakes import FakeUpstream, Seen, Tunnel, _Base, read_head
 
 from proxy import refresh_relay
-from proxy.proxy_config import Upstream
 
 SPELLINGS = [
     "/api/oauth/claude_cli%c0%afcreate_api_key",  # overlong "/"
@@ -80,10 +79,8 @@ class CookieSetter(_Base):
 
 async def test_a_cookie_set_in_answer_to_the_persons_credential_is_dropped(
         proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA) -> None:
-    setter = CookieSetter(upstream_ca)
-    await nursery.start(setter.serve)
-    at = Upstream(scheme="https", host="127.0.0.1", port=setter.port)
-    override(proxy, upstreams={"api.anthropic.com": at, "cookies.test": at})
+    setter = await serve_as(proxy, nursery, CookieSetter(upstream_ca),
+                            "api.anthropic.com", "cookies.test")
     async with client(proxy, proxy.add_session("cookie-keeper")) as c:
         r = await c.get("https://api.anthropic.com/v1/models",
                         headers={"authorization": "Bearer dummy"})
@@ -114,10 +111,7 @@ class CookieUpgrader(_Base):
 
 async def test_a_cookie_set_in_a_websockets_101_to_the_persons_credential_is_dropped(
         proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA) -> None:
-    upgrader = CookieUpgrader(upstream_ca)
-    await nursery.start(upgrader.serve)
-    override(proxy, upstreams={"api.openai.com": Upstream(scheme="https", host="127.0.0.1",
-                                                          port=upgrader.port)})
+    upgrader = await serve_as(proxy, nursery, CookieUpgrader(upstream_ca), "api.openai.com")
     sid, token = proxy.add_session("ws-cookie-keeper")
     tunnel = await Tunnel.open(proxy.port, f"{sid}:{token}", "api.openai.com", proxy.ca_path)
     await tunnel.tls.send_all(
@@ -156,10 +150,7 @@ class StallingTokens(_Base):
 async def test_a_stalled_refresh_holds_up_no_grant_of_another_token(
         proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA,
         tokens_written: list[dict[str, str | None]]) -> None:
-    tokens = StallingTokens(upstream_ca)
-    await nursery.start(tokens.serve)
-    override(proxy, upstreams={"auth.openai.com": Upstream(
-        scheme="https", host="127.0.0.1", port=tokens.port)})
+    tokens = await serve_as(proxy, nursery, StallingTokens(upstream_ca), "auth.openai.com")
     answers: dict[str, str] = {}
 
     async def post(name: str, form: dict[str, str]) -> None:
@@ -192,10 +183,7 @@ async def test_a_refresh_waits_for_another_of_the_same_token_only_so_long(
     """A second refresh of the person's token while the first stalls: it may not go (the
     token would be presented twice), and it is told to try again instead of hanging."""
     monkeypatch.setattr(refresh_relay, "REFRESH_WAIT", 0.0)  # no waiting at all
-    tokens = StallingTokens(upstream_ca)
-    await nursery.start(tokens.serve)
-    override(proxy, upstreams={"auth.openai.com": Upstream(
-        scheme="https", host="127.0.0.1", port=tokens.port)})
+    tokens = await serve_as(proxy, nursery, StallingTokens(upstream_ca), "auth.openai.com")
     answers: dict[str, httpx.Response] = {}
     form = {"grant_type": "refresh_token", "refresh_token": "DUMMY", "client_id": "app"}
 

@@ -18,10 +18,8 @@ import h11
 import pytest
 import trio
 import trustme
-from conftest import SECRETS, Proxy, client, override
+from conftest import SECRETS, Proxy, client, serve_as
 from proxy_fakes import Seen, _Base
-
-from proxy.proxy_config import Upstream
 
 #: A token as GitHub mints them: ``ghp_`` and 36 characters (its Basic value is padded).
 TOKEN = "ghp_" + "R3alGitHubCanary0123456789abcdefghij"
@@ -46,10 +44,7 @@ class UnpaddedEcho(_Base):
 
 async def test_an_echo_that_ends_inside_the_basic_value_hands_back_none_of_the_token(
         proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA) -> None:
-    echo = UnpaddedEcho(upstream_ca)
-    await nursery.start(echo.serve)
-    override(proxy, upstreams={"github.com": Upstream(scheme="https", host="127.0.0.1",
-                                                      port=echo.port)})
+    echo = await serve_as(proxy, nursery, UnpaddedEcho(upstream_ca), "github.com")
     auth = proxy.add_session("cutter")
     async with client(proxy, auth) as c:
         r = await c.get("https://github.com/owner/repo.git/info/refs?service=git-upload-pack")

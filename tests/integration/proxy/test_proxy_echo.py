@@ -20,13 +20,12 @@ import base64
 import docker
 import pytest
 import trio
-from conftest import SECRETS, Proxy, override
+from conftest import SECRETS, Proxy, route
 from proxy_fakes import FakeUpstream
 from test_proxy_container_smuggling import GATEWAY, in_container
 
 from appliance.audit import parse_line
 from proxy.controls import Controls
-from proxy.proxy_config import Upstream
 
 pytestmark = pytest.mark.docker
 
@@ -62,8 +61,7 @@ def unchunked(answer: str) -> str:
 async def test_an_answer_never_brings_the_credential_back_to_the_agent(
     engine: docker.DockerClient, proxy: Proxy, fake: FakeUpstream
 ) -> None:
-    to = Upstream(scheme="https", host="127.0.0.1", port=fake.port)
-    override(proxy, upstreams={"api.github.com": to, "github.com": to})
+    route(proxy, fake.port, "api.github.com", "github.com")
     proxy.state.controls = Controls(proxy.store)  # with a store: alerts are written
     agent = proxy.add_session("echoer")
     api = [[ask("TRACE", "/", "api.github.com", "Max-Forwards: 0")]]

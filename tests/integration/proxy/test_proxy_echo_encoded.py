@@ -26,11 +26,10 @@ import json
 import re
 
 import pytest
-from conftest import SECRETS, Proxy, client, override
+from conftest import SECRETS, Proxy, client, route
 from proxy_fakes import FOLDED_SEP, FakeUpstream, echo_forms, echo_forms_folded, echo_forms_more
 
 from appliance.audit import parse_line
-from proxy.proxy_config import Upstream
 
 TOKEN = "REAL/GITHUB+CANARY.0123~45?>"
 BASIC = base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()
@@ -44,8 +43,7 @@ def secrets() -> dict[str, str]:
 async def test_an_echo_that_re_encodes_the_credential_hands_back_none_of_it(
         proxy: Proxy, fake: FakeUpstream) -> None:
     assert "/" in BASIC and "+" in BASIC and BASIC.endswith("=")  # what the test is about
-    to = Upstream(scheme="https", host="127.0.0.1", port=fake.port)
-    override(proxy, upstreams={"api.github.com": to, "github.com": to})
+    route(proxy, fake.port, "api.github.com", "github.com")
     auth = proxy.add_session("encoder")
     async with client(proxy, auth) as c:
         pages = [(await c.get(f"https://{host}/echo-encoded",
@@ -99,8 +97,7 @@ async def test_an_echo_in_a_form_escaped_twice_in_hex_or_base64_hands_back_none_
     writes it, escaped twice, in hex and in base64 at each alignment: as text (read for
     every form) and as a body of data (read for the forms that are fixed bytes: hex, base64
     and a form's space)."""
-    to = Upstream(scheme="https", host="127.0.0.1", port=fake.port)
-    override(proxy, upstreams={"api.github.com": to, "github.com": to})
+    route(proxy, fake.port, "api.github.com", "github.com")
     auth = proxy.add_session("encoder-more")
     kinds = ("text/html", "application/octet-stream")
     async with client(proxy, auth) as c:
@@ -160,8 +157,7 @@ async def test_an_echo_that_folds_case_wraps_base64_or_widens_to_utf16_hands_bac
     GitHub's contents API returns a file, its ``/`` as ``\\/`` too, ``%0A``, ``&#10;``), a CR
     alone, each line indented, or an HTML page's ``<br>``, ``<br/>`` or ``<br />`` and a
     break: no four bytes of the token come back in any of them."""
-    to = Upstream(scheme="https", host="127.0.0.1", port=fake.port)
-    override(proxy, upstreams={"api.github.com": to})
+    route(proxy, fake.port, "api.github.com")
     auth = proxy.add_session("folder")
     async with client(proxy, auth) as c:
         page = (await c.get("https://api.github.com/echo-encoded-folded",
@@ -190,8 +186,7 @@ async def test_an_echo_in_utf16_that_escapes_the_credential_hands_back_none_of_i
     that quotes the ``Authorization`` the proxy put in with every character as ``\\uXXXX``,
     and reads it as Python's ``json.loads`` does (it finds UTF-16 by the NULs): the value
     it gets holds no piece of the token, and the body still reads as JSON."""
-    to = Upstream(scheme="https", host="127.0.0.1", port=fake.port)
-    override(proxy, upstreams={"api.github.com": to})
+    route(proxy, fake.port, "api.github.com")
     auth = proxy.add_session("wide")
     async with client(proxy, auth) as c:
         got = json.loads((await c.get(f"https://api.github.com/echo-utf16?{query}",

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import trio
 import trustme
-from conftest import SECRETS, Proxy, client, override
+from conftest import SECRETS, Proxy, client, override, serve_as
 from proxy_fakes import (
     EarlyRefuser,
     FakeUpstream,
@@ -85,10 +85,7 @@ async def test_an_early_413_reaches_the_client_while_it_uploads(
     proxy: Proxy, upstream_ca: trustme.CA, nursery: trio.Nursery
 ) -> None:
     auth = proxy.add_session("upload")
-    refuser = EarlyRefuser(upstream_ca)
-    await nursery.start(refuser.serve)
-    override(proxy, upstreams={
-        "api.github.com": Upstream(scheme="https", host="127.0.0.1", port=refuser.port)})
+    refuser = await serve_as(proxy, nursery, EarlyRefuser(upstream_ca), "api.github.com")
 
     with trio.fail_after(30):
         async with client(proxy, auth) as c:
@@ -191,10 +188,8 @@ async def test_an_early_413_from_an_upstream_that_stops_reading_releases_both_si
     The upstream answers from the head alone, then neither reads nor closes.
     """
     auth = proxy.add_session("stalled")
-    refuser = StallingRefuser(upstream_ca)
-    await nursery.start(refuser.serve)
-    override(proxy, read_timeout=3600.0, upstreams={
-        "api.github.com": Upstream(scheme="https", host="127.0.0.1", port=refuser.port)})
+    refuser = await serve_as(proxy, nursery, StallingRefuser(upstream_ca), "api.github.com",
+                             read_timeout=3600.0)
 
     with trio.fail_after(30):
         async with client(proxy, auth) as c:

@@ -7,11 +7,10 @@ from dataclasses import replace
 
 import trio
 import trustme
-from conftest import SECRETS, Proxy, client
+from conftest import SECRETS, Proxy, client, route
 from proxy_fakes import FakeUpstream, chunks, websocket_through, ws_frame
 
 from appliance.audit import parse_line
-from proxy.proxy_config import Upstream
 
 
 async def test_sse_first_event_arrives_before_the_stream_ends(
@@ -81,13 +80,8 @@ async def test_upstream_failures_are_502_with_an_error_type(
     # A server whose certificate no configured CA signed.
     stranger = FakeUpstream(trustme.CA())
     await nursery.start(stranger.serve)
-    config = proxy.state.config
-    proxy.state.config = replace(config, upstreams={
-        **config.upstreams,
-        "api.github.com": Upstream(scheme="https", host="127.0.0.1", port=dead_port),
-        "registry.npmjs.org": Upstream(scheme="https", host="127.0.0.1", port=stranger.port),
-    })
-    proxy.state.pool.reconfigure(proxy.state.config)
+    route(proxy, dead_port, "api.github.com")
+    route(proxy, stranger.port, "registry.npmjs.org")
     async with client(proxy, auth) as c:
         r = await c.get("https://api.github.com/user")
         assert (r.status_code, r.headers["x-proxy-error-type"]) == (502, "CONNECTION_REFUSED")

@@ -25,7 +25,7 @@ from urllib.parse import quote_plus
 import h11
 import trio
 import trustme
-from conftest import SECRETS, Proxy, add_session, client, override
+from conftest import SECRETS, Proxy, add_session, client, serve_as
 from proxy_fakes import Seen, _Base
 from smuggle_fakes import RawTunnel
 from test_proxy_controls import KEY, Rig, rig  # noqa: F401 - the rig fixture
@@ -33,7 +33,6 @@ from test_proxy_controls import KEY, Rig, rig  # noqa: F401 - the rig fixture
 from appliance.audit import parse_line
 from appliance.placeholders import placeholder_env
 from appliance.sessions import AccessMode
-from proxy.proxy_config import Upstream
 
 #: A refresh token with the characters base64 tokens carry, which a form encodes.
 REFRESH = "rt/REAL+REFRESH=CANARY/0123456789"
@@ -53,10 +52,7 @@ async def test_a_form_refresh_echo_does_not_hand_back_the_encoded_refresh_token(
     """The agent posts its dummy refresh token as a form; the proxy puts the real one in,
     URL-encoded; the upstream's 400 quotes the body. The agent must not read the token in
     any rendering the proxy itself made."""
-    echo = BodyEcho(upstream_ca)
-    await nursery.start(echo.serve)
-    override(proxy, upstreams={"auth.openai.com": Upstream(scheme="https", host="127.0.0.1",
-                                                           port=echo.port)})
+    echo = await serve_as(proxy, nursery, BodyEcho(upstream_ca), "auth.openai.com")
     proxy.state.keep_refreshed({"refresh_token": REFRESH})  # as a refresh would have kept
     auth = proxy.add_session("codex-form")
     async with client(proxy, auth) as c:
@@ -96,10 +92,7 @@ async def test_a_broken_refresh_answer_does_not_quote_the_real_refresh_token(
     the head, which quotes the real refresh token the proxy put in the body. The error
     message is masked with the request's secrets, and a refresh has none (its credential
     travels in the body, not a header)."""
-    echo = BrokenHeadEcho(upstream_ca)
-    await nursery.start(echo.serve)
-    override(proxy, upstreams={"auth.openai.com": Upstream(scheme="https", host="127.0.0.1",
-                                                           port=echo.port)})
+    echo = await serve_as(proxy, nursery, BrokenHeadEcho(upstream_ca), "auth.openai.com")
     auth = proxy.add_session("codex-broken")
     async with client(proxy, auth) as c:
         r = await c.post("https://auth.openai.com/oauth/token", json={
@@ -154,9 +147,7 @@ async def until_closed(proxy: Proxy, nursery: trio.Nursery, upstream: _Base, hos
                        name: str, request: bytes) -> bytes:
     """``upstream`` serving ``host``; ``request`` sent raw in a new session's tunnel to it;
     every byte the agent reads back until the proxy closes the tunnel."""
-    await nursery.start(upstream.serve)
-    override(proxy, upstreams={host: Upstream(scheme="https", host="127.0.0.1",
-                                              port=upstream.port)})
+    await serve_as(proxy, nursery, upstream, host)
     auth = proxy.add_session(name)
     with trio.fail_after(20):
         t = await RawTunnel.open(proxy.port, ":".join(auth), host, proxy.ca_path)
@@ -269,11 +260,7 @@ class CodedEcho(_Base):
 async def coded_echo(proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA,
                      host: str) -> CodedEcho:
     """A :class:`CodedEcho` the proxy sends ``host``'s requests to."""
-    echo = CodedEcho(upstream_ca)
-    await nursery.start(echo.serve)
-    override(proxy, upstreams={host: Upstream(scheme="https", host="127.0.0.1",
-                                              port=echo.port)})
-    return echo
+    return await serve_as(proxy, nursery, CodedEcho(upstream_ca), host)
 
 
 async def test_an_answer_compressed_all_the_same_does_not_hand_back_the_credential(

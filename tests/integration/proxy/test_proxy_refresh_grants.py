@@ -25,7 +25,7 @@ import pytest
 import trio
 import trio.testing
 import trustme
-from conftest import SECRETS, Proxy, client, override
+from conftest import SECRETS, Proxy, client, override, serve_as
 from proxy_fakes import FakeUpstream, Seen, _Base
 
 from proxy import refresh_relay
@@ -133,10 +133,7 @@ async def test_two_refreshes_at_once_do_not_present_a_spent_refresh_token(
         tokens_written: list[dict[str, str | None]]) -> None:
     """A refresh is under way when a second one comes: the second goes with the token the
     first was answered, not the one the first spent."""
-    tokens = RotatingTokens(upstream_ca)
-    await nursery.start(tokens.serve)
-    override(proxy, upstreams={"auth.openai.com": Upstream(scheme="https", host="127.0.0.1",
-                                                           port=tokens.port)})
+    tokens = await serve_as(proxy, nursery, RotatingTokens(upstream_ca), "auth.openai.com")
     answers = await two_at_once(proxy, tokens)
     sent = [parse_qs(seen.body.decode())["refresh_token"][0] for seen in tokens.seen]
     assert not tokens.revoked, f"the person's login was revoked: both refreshes sent {sent}"
@@ -162,10 +159,7 @@ async def test_a_broken_answer_to_a_refresh_that_waited_quotes_no_refresh_token(
     """The second refresh was let in while the first held the person's first refresh token,
     and went once the first was answered, with the rotated one: its 502 must not quote that
     one (masked only for the token the request's verdict knew, it did)."""
-    tokens = RotatingThenBroken(upstream_ca)
-    await nursery.start(tokens.serve)
-    override(proxy, upstreams={"auth.openai.com": Upstream(scheme="https", host="127.0.0.1",
-                                                           port=tokens.port)})
+    tokens = await serve_as(proxy, nursery, RotatingThenBroken(upstream_ca), "auth.openai.com")
     answers = await two_at_once(proxy, tokens)
     assert "ROTATED-REFRESH-1" in tokens.seen[1].body.decode()  # what travelled
     assert answers["codex-second"].startswith("502"), answers
@@ -191,10 +185,7 @@ async def test_a_refresh_whose_url_names_another_grant_is_no_refresh(
     """The body names the refresh grant (so the real refresh token went in and the answer
     was kept), the query the agent's own code: the endpoint ran the code's grant, and the
     agent's account's tokens were kept as the person's. Refused before it goes (400)."""
-    endpoint = QueryFirst(upstream_ca)
-    await nursery.start(endpoint.serve)
-    override(proxy, upstreams={"auth.openai.com": Upstream(scheme="https", host="127.0.0.1",
-                                                           port=endpoint.port)})
+    endpoint = await serve_as(proxy, nursery, QueryFirst(upstream_ca), "auth.openai.com")
     async with client(proxy, proxy.add_session("codex-query-grant")) as c:
         r = await c.post("https://auth.openai.com/oauth/token?grant_type=authorization_code"
                          "&code=agents-own-code", data={
@@ -224,10 +215,7 @@ async def test_a_refresh_answered_otherwise_than_200_hands_back_no_new_token(
     """Only a 200's tokens were taken out: the new tokens of a refresh answered 201, 203
     (a transforming cache) or an error went to the agent as they came. A success's are kept
     (the spent refresh token is no use), an error's only masked."""
-    endpoint = Answering(upstream_ca, status)
-    await nursery.start(endpoint.serve)
-    override(proxy, upstreams={"auth.openai.com": Upstream(scheme="https", host="127.0.0.1",
-                                                           port=endpoint.port)})
+    await serve_as(proxy, nursery, Answering(upstream_ca, status), "auth.openai.com")
     async with client(proxy, proxy.add_session(f"codex-{status}")) as c:
         r = await c.post("https://auth.openai.com/oauth/token", data={
             "grant_type": "refresh_token", "refresh_token": "DUMMY", "client_id": "app"})

@@ -11,10 +11,8 @@ expires and gets tokens of any scope: a credential of the person's the agent kee
 from __future__ import annotations
 
 import pytest
-from conftest import SECRETS, Proxy, client, override
+from conftest import SECRETS, Proxy, client, route
 from proxy_fakes import FakeUpstream
-
-from proxy.proxy_config import Upstream
 
 DOCKER = "dckr_pat_REAL-DOCKER-CANARY"
 
@@ -32,8 +30,7 @@ def secrets() -> dict[str, str]:
 ])
 async def test_a_push_scope_beside_a_pull_one_is_refused(
         proxy: Proxy, fake: FakeUpstream, scope: str) -> None:
-    override(proxy, upstreams={"auth.docker.io": Upstream(scheme="https", host="127.0.0.1",
-                                                          port=fake.port)})
+    route(proxy, fake.port, "auth.docker.io")
     async with client(proxy, proxy.add_session("registry")) as c:
         r = await c.get(f"https://auth.docker.io/token?service=registry.docker.io&scope={scope}",
                         headers={"authorization": "Bearer dummy"})
@@ -52,8 +49,7 @@ async def test_a_push_scope_beside_a_pull_one_is_refused(
 @pytest.mark.parametrize("offline", ["true", "1", "True", "t", "yes"])
 async def test_a_pull_token_asked_with_a_refresh_token_is_refused(
         proxy: Proxy, fake: FakeUpstream, offline: str) -> None:
-    override(proxy, upstreams={"auth.docker.io": Upstream(scheme="https", host="127.0.0.1",
-                                                          port=fake.port)})
+    route(proxy, fake.port, "auth.docker.io")
     pull = "/token?service=registry.docker.io&scope=repository:person/base:pull"
     async with client(proxy, proxy.add_session("registry-offline")) as c:
         r = await c.get(f"https://auth.docker.io{pull}&offline_token={offline}",

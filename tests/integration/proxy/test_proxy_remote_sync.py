@@ -20,12 +20,11 @@ from pathlib import Path
 import pytest
 import trio
 import trustme
-from conftest import Proxy, override
+from conftest import Proxy, route
 from proxy_fakes import GitServer, Listener, read_head
 
 from appliance import publish, pulls, remotes, repos
 from appliance.errors import ClauderonError
-from proxy.proxy_config import Upstream
 from tests.conftest import AGENT_UID, user_git
 from tests.support.peaks import git_peak
 
@@ -234,8 +233,7 @@ async def test_a_remote_that_lists_refs_without_end_costs_the_host_a_bounded_hea
     reads 64 KiB of its answer at most."""
     hostile = EndlessListing(upstream_ca, limit=3 << 29)
     port = await nursery.start(hostile.serve)
-    override(proxy, upstreams={"github.com": Upstream(scheme="https", host="127.0.0.1",
-                                                       port=port)})
+    route(proxy, port, "github.com")
 
     def ask() -> str | None:
         return remotes.remote_tip(pod.info, URL, pod.branch, proxy=pod.proxy, ca=pod.ca)

@@ -6,10 +6,8 @@ it. Refused with the person's ``sentry_auth_token`` as its user tokens are."""
 from __future__ import annotations
 
 import pytest
-from conftest import SECRETS, Proxy, client, override
+from conftest import SECRETS, Proxy, client, route
 from proxy_fakes import FakeUpstream
-
-from proxy.proxy_config import Upstream
 
 SENTRY = "sntryu_REAL-SENTRY-CANARY-0123456789"
 
@@ -26,8 +24,7 @@ def secrets() -> dict[str, str]:
 ])
 async def test_an_organisation_token_is_not_minted_with_the_persons_sentry_token(
         proxy: Proxy, fake: FakeUpstream, path: str) -> None:
-    override(proxy, upstreams={"sentry.io": Upstream(scheme="https", host="127.0.0.1",
-                                                     port=fake.port)})
+    route(proxy, fake.port, "sentry.io")
     async with client(proxy, proxy.add_session("sentry-minter")) as c:
         r = await c.post(f"https://sentry.io{path}", json={"name": "ci"},
                          headers={"authorization": "Bearer dummy"})

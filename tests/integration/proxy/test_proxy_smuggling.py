@@ -17,11 +17,10 @@ import json
 import pytest
 import trio
 import trustme
-from conftest import SECRETS, Proxy, override
+from conftest import SECRETS, Proxy, serve_as
 from smuggle_fakes import CgiFramingUpstream, ClFramingUpstream, RawTunnel
 
 from appliance.audit import AuditRecord, parse_line
-from proxy.proxy_config import Upstream
 
 GH = "api.github.com"
 REAL = list(SECRETS.values())
@@ -29,11 +28,7 @@ REAL = list(SECRETS.values())
 
 @pytest.fixture
 async def raw(proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA) -> ClFramingUpstream:
-    upstream = ClFramingUpstream(upstream_ca)
-    await nursery.start(upstream.serve)
-    to = Upstream(scheme="https", host="127.0.0.1", port=upstream.port)
-    override(proxy, upstreams={GH: to, "api.openai.com": to})
-    return upstream
+    return await serve_as(proxy, nursery, ClFramingUpstream(upstream_ca), GH, "api.openai.com")
 
 
 def audit(proxy: Proxy) -> list[AuditRecord]:
@@ -189,11 +184,7 @@ async def test_an_answer_framed_both_ways_is_relayed_and_its_connection_dropped(
 @pytest.fixture
 async def cgi(proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA
               ) -> CgiFramingUpstream:
-    upstream = CgiFramingUpstream(upstream_ca)
-    await nursery.start(upstream.serve)
-    override(proxy, upstreams={GH: Upstream(scheme="https", host="127.0.0.1",
-                                            port=upstream.port)})
-    return upstream
+    return await serve_as(proxy, nursery, CgiFramingUpstream(upstream_ca), GH)
 
 
 async def statuses_until_closed(t: RawTunnel) -> list[int]:
@@ -272,10 +263,8 @@ async def test_a_body_on_a_get_never_becomes_the_next_requests_head(
     force-move of ``main`` whose headers the agent's next request -- the injected token in
     them -- would finish. After a request with a body its method gives no meaning, the
     proxy's connection to the upstream carries nothing more."""
-    cl0 = CgiFramingUpstream(upstream_ca, bodiless=frozenset({"GET", "HEAD"}))
-    await nursery.start(cl0.serve)
-    override(proxy, upstreams={GH: Upstream(scheme="https", host="127.0.0.1",
-                                            port=cl0.port)})
+    cl0 = await serve_as(proxy, nursery,
+                         CgiFramingUpstream(upstream_ca, bodiless=frozenset({"GET", "HEAD"})), GH)
     auth = proxy.add_session("cl0")
     planted = b"PATCH /repos/person/repo/git/refs/heads/main HTTP/1.1\r\nX-Ignore: "
     first = (b"GET /repos/person/repo/commits HTTP/1.1\r\nHost: api.github.com\r\n"

@@ -19,13 +19,12 @@ import zlib
 
 import docker
 import pytest
-from conftest import SECRETS, Proxy, override
+from conftest import SECRETS, Proxy, route
 from proxy_fakes import FakeUpstream
 from test_proxy_container_smuggling import in_container
 from test_proxy_echo import ask, proxy_hosts  # noqa: F401 - the bridge gateway fixture
 
 from appliance.audit import parse_line
-from proxy.proxy_config import Upstream
 
 pytestmark = pytest.mark.docker
 
@@ -61,8 +60,7 @@ def messages(answer: str) -> list[bytes]:
 async def test_a_websocket_message_never_brings_the_credential_back(
     engine: docker.DockerClient, proxy: Proxy, fake: FakeUpstream
 ) -> None:
-    override(proxy, upstreams={"api.github.com": Upstream(scheme="https", host="127.0.0.1",
-                                                          port=fake.port)})
+    route(proxy, fake.port, "api.github.com")
     agent = proxy.add_session("ws-echoer")
     upgrade = ("Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Version: 13",
                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
