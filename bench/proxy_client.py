@@ -165,28 +165,20 @@ def post_latency(target: Target, path: str, count: int) -> list[float]:
 def sse_post_first_byte(target: Target, path: str, count: int
                         ) -> tuple[list[float], list[float]]:
     """(headers, first event) seconds for a model-like stream POSTed to ``path``."""
+    return sse_first_byte(target, count, "POST", path, b"{}",
+                          {**HEADERS, "Content-Type": "application/json"})
+
+
+def sse_first_byte(target: Target, count: int, method: str = "GET",
+                   path: str = "/sse?n=5&gap_ms=50", body: bytes | None = None,
+                   headers: dict[str, str] = HEADERS) -> tuple[list[float], list[float]]:
+    """(headers, first event) seconds after the request, for a 5-event stream 50 ms apart
+    (by default)."""
     conn = connect(target)
     heads, firsts = [], []
     for _ in range(count):
         t0 = time.perf_counter()
-        conn.request("POST", path, body=b"{}", headers={**HEADERS,
-                                                        "Content-Type": "application/json"})
-        resp = conn.getresponse()
-        heads.append(time.perf_counter() - t0)
-        resp.read1(65536)
-        firsts.append(time.perf_counter() - t0)
-        resp.read()
-    conn.close()
-    return heads, firsts
-
-
-def sse_first_byte(target: Target, count: int) -> tuple[list[float], list[float]]:
-    """(headers, first event) seconds after the request, for a 5-event stream 50 ms apart."""
-    conn = connect(target)
-    heads, firsts = [], []
-    for _ in range(count):
-        t0 = time.perf_counter()
-        conn.request("GET", "/sse?n=5&gap_ms=50", headers=HEADERS)
+        conn.request(method, path, body=body, headers=headers)
         resp = conn.getresponse()
         heads.append(time.perf_counter() - t0)
         resp.read1(65536)

@@ -67,22 +67,8 @@ class _SseHandler(BaseHTTPRequestHandler):
         query = parse_qs(urlsplit(self.path).query)
         count = int(query.get("n", ["5"])[0])
         gap = int(query.get("gap_ms", ["50"])[0]) / 1000
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        try:
-            for i in range(count):
-                if i:
-                    time.sleep(gap)
-                data = f"event: tick\ndata: {i}\n\n".encode()
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-                self.wfile.flush()
-            self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
+        self._events([f"event: tick\ndata: {i}\n\n" for i in range(count)], gap,
+                     ("Cache-Control", "no-cache"))
 
     def do_POST(self) -> None:
         """A model-like stream (``/sse/v1/messages``: the meter reads it; any other path
@@ -92,15 +78,22 @@ class _SseHandler(BaseHTTPRequestHandler):
                  '"usage":{"input_tokens":10,"output_tokens":1}}}')
         delta = '{"type":"content_block_delta","delta":{"type":"text_delta","text":"tick"}}'
         end = '{"type":"message_delta","usage":{"output_tokens":5}}'
+        self._events([f"event: x\ndata: {doc}\n\n" for doc in (start, delta, delta, delta, end)],
+                     0.05)
+
+    def _events(self, events: list[str], gap: float, *headers: tuple[str, str]) -> None:
+        """``events`` as a chunked event stream, ``gap`` seconds apart."""
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
+        for name, value in headers:
+            self.send_header(name, value)
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         try:
-            for i, doc in enumerate((start, delta, delta, delta, end)):
+            for i, event in enumerate(events):
                 if i:
-                    time.sleep(0.05)
-                data = f"event: x\ndata: {doc}\n\n".encode()
+                    time.sleep(gap)
+                data = event.encode()
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                 self.wfile.flush()
             self.wfile.write(b"0\r\n\r\n")

@@ -92,7 +92,6 @@ NPM, HUB, AUTH = "registry.npmjs.org", "registry-1.docker.io", "auth.docker.io"
     ("openai_api_key", "api.openai.com", "POST", "/v1/realtime/transcription_sessions", True),
     ("openai_api_key", "api.openai.com", "POST", "/v1/realtime/CLIENT_SECRETS/", True),
     ("openai_api_key", "api.openai.com", "POST", "/v1/realtime/calls", False),
-    ("openai_api_key", "api.openai.com", "POST", "/v1/responses", False),
     ("github_token", "api.github.com", "GET", "/repos/o/r/pulls", False),
     # npm's token endpoint mints (whatever allow_writes lets a session publish: below).
     ("npm_token", NPM, "POST", "/-/npm/v1/tokens", True),
@@ -106,7 +105,6 @@ NPM, HUB, AUTH = "registry.npmjs.org", "registry-1.docker.io", "auth.docker.io"
     ("npm_token", NPM, "GET", "/pkg/-/pkg-1.0.0.tgz", False),
     ("npm_token", NPM, "POST", "/-/npm/v1/security/advisories/bulk", False),
     ("npm_token", NPM, "PUT", "/pkg", True),
-    ("npm_token", NPM, "POST", "/-/npm/v1/tokens", True),
     ("npm_token", NPM, "POST", "/-/npm/v1/security/../tokens", True),
     ("npm_token", NPM, "DELETE", "/pkg/-rev/3-abc", True),
     ("docker_token", HUB, "GET", "/v2/person/app/manifests/latest", False),
@@ -126,7 +124,6 @@ NPM, HUB, AUTH = "registry.npmjs.org", "registry-1.docker.io", "auth.docker.io"
     ("docker_token", AUTH, "GET", "/token?scope=repository:a:pull&offline_token=", True),
     ("docker_token", AUTH, "GET", "/token?scope=repository:a:pull&offline_token=0", False),
     # Others' credentials are used as the service allows (GitHub has its own rules).
-    ("pagerduty_token", "api.pagerduty.com", "POST", "/incidents", False),
     ("github_token", "api.github.com", "POST", "/repos/o/r/issues", False),
     ("github_token", "api.github.com", "GET", "/graphql?query=mutation%7BmergePullRequest%7D",
      True),
