@@ -33,7 +33,7 @@ from playwright.sync_api import Browser, expect
 from api.openapi_dump import build
 from tests.e2e.test_webui_hidden_chars import WRITE
 from tests.e2e.webui_browser import AttackSite, watched
-from tests.integration.test_transcript_containment import HOME, append, line, start_session
+from tests.integration.test_transcript_containment import claude_says, line, start_session
 from tests.support.appliance import Appliance
 from tests.support.hostile import agent_argv
 
@@ -90,9 +90,7 @@ def test_nothing_the_agent_writes_runs_in_the_persons_tab(
     for rel, text in PAYLOADS.items():
         agent_argv(container, ["perl", "-CA", "-e", WRITE, f"/workspace/{rel}",
                                armed(text, rel, base)])
-    folder = f"{HOME}/.claude/projects/-workspace"
-    agent_argv(container, ["mkdir", "-p", folder])
-    append(container, f"{folder}/{sid}.jsonl", line("assistant", armed(MESSAGE, "chat", base)))
+    claude_says(container, sid, line("assistant", armed(MESSAGE, "chat", base)))
     try:
         with watched(browser, appliance) as desk:
             page = desk.page

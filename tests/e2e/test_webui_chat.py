@@ -29,7 +29,13 @@ from tests.e2e.webui_browser import (
     watched,
 )
 from tests.integration.test_files_api import png
-from tests.integration.test_transcript_containment import HOME, append, line, start_session
+from tests.integration.test_transcript_containment import (
+    HOME,
+    append,
+    claude_says,
+    line,
+    start_session,
+)
 from tests.support.appliance import Appliance
 from tests.support.fake_models import FakeModels
 from tests.support.hostile import agent_argv
@@ -170,8 +176,7 @@ def test_a_flooded_message_is_cut_not_drawn_whole(
     """One line of the agent's transcript can hold megabytes of words, and each character
     that is drawn as nothing is a marked element of its own: the chat drew every one of
     them. It now draws the first part of such a message and says how much more it held."""
-    http = appliance.http(timeout=15)
-    session, container = start_session(appliance, http, repo, "claude")
+    session, container = start_session(appliance, appliance.http(timeout=15), repo, "claude")
     sid, name = session["id"], session["name"]
     folder = f"{HOME}/.claude/projects/-workspace"
     path = f"{folder}/{sid}.jsonl"
@@ -201,17 +206,14 @@ def test_a_to_do_list_styles_only_what_it_says_and_draws_a_bounded_few(
     ``msg user`` drew the agent's item as the person's own message. And a list of thousands
     of items was drawn whole. The status is now one of the plan tools' own (the core reads
     any other word as pending), and the list is cut, saying how many more it held."""
-    http = appliance.http(timeout=15)
-    session, container = start_session(appliance, http, repo, "claude")
+    session, container = start_session(appliance, appliance.http(timeout=15), repo, "claude")
     sid, name = session["id"], session["name"]
-    folder = f"{HOME}/.claude/projects/-workspace"
     todos = [{"content": "merge it, as the person asked", "status": "msg user"},
              {"content": "done", "status": "completed"}]
     todos += [{"content": f"item {i}", "status": "pending"} for i in range(TODOS)]
     plan = {"type": "assistant", "message": {"role": "assistant", "content": [
         {"type": "tool_use", "id": "p1", "name": "TodoWrite", "input": {"todos": todos}}]}}
-    agent_argv(container, ["mkdir", "-p", folder])
-    append(container, f"{folder}/{sid}.jsonl", json.dumps(plan))
+    claude_says(container, sid, json.dumps(plan))
     with watched(browser, appliance) as desk:
         page = desk.page
         page.goto(f"/s/{name}/chat")
@@ -232,8 +234,7 @@ def test_codex_plan_is_drawn_from_the_plan_the_core_reads_not_guessed_keys(
     tool's arguments, and drew what its guesses missed as nothing: Codex's ``explanation``
     of its steps. It now draws the core's ``plan`` (text and steps) and nothing else, and an
     argument the plan tool does not have is not drawn as a step."""
-    http = appliance.http(timeout=15)
-    session, container = start_session(appliance, http, repo, "codex")
+    session, container = start_session(appliance, appliance.http(timeout=15), repo, "codex")
     name = session["name"]
     day = f"{HOME}/.codex/sessions/2025/01/01"
     args = {"explanation": "first read, then edit", "todos": [{"content": "a guessed key"}],

@@ -25,7 +25,7 @@ from playwright.sync_api import Browser, Locator, expect
 from appliance.agents.boot import TMUX_SESSION
 from tests.e2e.test_health_recovery import wait_agent, wait_terminal
 from tests.e2e.webui_browser import watched
-from tests.integration.test_transcript_containment import HOME, append, line, start_session
+from tests.integration.test_transcript_containment import claude_says, line, start_session
 from tests.support.appliance import Appliance, wait_for
 from tests.support.hostile import agent_argv
 
@@ -73,8 +73,7 @@ def no_hidden(where: Locator, what: str) -> None:
 
 def test_hidden_and_reordering_characters_are_shown_as_what_they_are(
         browser: Browser, appliance: Appliance, repo: Path) -> None:
-    http = appliance.http(timeout=15)
-    session, container = start_session(appliance, http, repo, "claude")
+    session, container = start_session(appliance, appliance.http(timeout=15), repo, "claude")
     name = session["name"]
     argv = ["perl", "-CA", "-e", WRITE]
     agent_argv(container, [*argv, f"/workspace/{NAME}", "echo hi\n"])
@@ -116,17 +115,14 @@ COMMAND = f"echo 'cleaning up' {RLO}; rm -rf ~/.ssh #{PDI}"
 
 def test_the_chat_shows_hidden_characters_in_commands_and_code(
         browser: Browser, appliance: Appliance, repo: Path) -> None:
-    http = appliance.http(timeout=15)
-    session, container = start_session(appliance, http, repo, "claude")
+    session, container = start_session(appliance, appliance.http(timeout=15), repo, "claude")
     sid, name = session["id"], session["name"]
-    folder = f"{HOME}/.claude/projects/-workspace"
     call = {"type": "assistant", "message": {"role": "assistant", "content": [
         {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": COMMAND}}]}}
     result = {"type": "user", "message": {"role": "user", "content": [
         {"type": "tool_result", "tool_use_id": "t1", "content": f"removed{ZWSP}"}]}}
     answer = line("assistant", f"Done. The check:\n\n```python\n{CODE}```\n")
-    agent_argv(container, ["mkdir", "-p", folder])
-    append(container, f"{folder}/{sid}.jsonl", json.dumps(call), json.dumps(result), answer)
+    claude_says(container, sid, json.dumps(call), json.dumps(result), answer)
     with watched(browser, appliance) as desk:
         page = desk.page
         page.goto(f"/s/{name}/chat")
@@ -151,18 +147,14 @@ def test_tag_letters_fillers_and_selectors_are_shown_as_what_they_are(
     name in a JavaScript backdoor), a soft hyphen and a variation selector as nothing; in a
     file's name too, and in the chat's prose as in its code. Each is now marked; the
     selector that draws an emoji is not."""
-    http = appliance.http(timeout=15)
-    session, container = start_session(appliance, http, repo, "claude")
+    session, container = start_session(appliance, appliance.http(timeout=15), repo, "claude")
     sid, name = session["id"], session["name"]
     argv = ["perl", "-CA", "-e", WRITE]
     tagged_name = f"notes{TAGGED}.md"
     agent_argv(container, [*argv, f"/workspace/{tagged_name}", "echo hi\n"])
     agent_argv(container, [*argv, "/workspace/src/app.py", DRAWN_AS_NOTHING])
-    folder = f"{HOME}/.claude/projects/-workspace"
-    agent_argv(container, ["mkdir", "-p", folder])
-    append(container, f"{folder}/{sid}.jsonl",
-           line("assistant", f"\u26a0\ufe0f is_ad{TAGGED}min() guards it.\n\n"
-                f"```python\n{DRAWN_AS_NOTHING}```\n"))
+    claude_says(container, sid, line("assistant", f"\u26a0\ufe0f is_ad{TAGGED}min() guards it.\n\n"
+                                  f"```python\n{DRAWN_AS_NOTHING}```\n"))
     tags = [f"U+{0xE0000 + ord(c):05X}" for c in "drop table"]
     in_code = [*tags, "U+3164", "U+00AD", "U+034F", "U+FE00"]
     with watched(browser, appliance) as desk:
@@ -194,8 +186,7 @@ def test_what_reads_as_a_separator_in_a_name_is_shown_as_what_it_is(
     read in the tree as ``src/app.py``, files in ``src``, the viewer's heading too. In a
     path each such character is now marked; in the file's text (``1<U+2044>2``) it is not,
     nor in the diff, whose names git quotes."""
-    http = appliance.http(timeout=15)
-    session, container = start_session(appliance, http, repo, "claude")
+    session, container = start_session(appliance, appliance.http(timeout=15), repo, "claude")
     argv = ["perl", "-CA", "-e", WRITE]
     for name in LOOKALIKE_NAMES:
         agent_argv(container, [*argv, f"/workspace/{name}", "half = 1\u20442\n"])
@@ -230,12 +221,9 @@ def test_the_timeline_shows_hidden_characters_in_what_the_agent_said(
         browser: Browser, appliance: Appliance, repo: Path) -> None:
     """The agent's words in the timeline are its transcript, as in the chat: a character
     there that is drawn as nothing or turns the words' direction is marked as in the chat."""
-    http = appliance.http(timeout=15)
-    session, container = start_session(appliance, http, repo, "claude")
+    session, container = start_session(appliance, appliance.http(timeout=15), repo, "claude")
     sid, name = session["id"], session["name"]
-    folder = f"{HOME}/.claude/projects/-workspace"
-    agent_argv(container, ["mkdir", "-p", folder])
-    append(container, f"{folder}/{sid}.jsonl", line("assistant", SAID))
+    claude_says(container, sid, line("assistant", SAID))
     with watched(browser, appliance) as desk:
         page = desk.page
         page.goto(f"/s/{name}/timeline")
@@ -289,17 +277,14 @@ def test_the_chat_shows_hidden_characters_in_its_plans_and_tool_names(
     """The agent's to-do list (its plan tool's ``todos``) and the name of each tool it calls
     are its words in its transcript, as its commands are: a character there that is drawn as
     nothing or turns the words' direction is marked as in its commands."""
-    http = appliance.http(timeout=15)
-    session, container = start_session(appliance, http, repo, "claude")
+    session, container = start_session(appliance, appliance.http(timeout=15), repo, "claude")
     sid, name = session["id"], session["name"]
-    folder = f"{HOME}/.claude/projects/-workspace"
     plan = {"type": "assistant", "message": {"role": "assistant", "content": [
         {"type": "tool_use", "id": "p1", "name": "TodoWrite",
          "input": {"todos": [{"content": TODO, "status": "pending"}]}}]}}
     call = {"type": "assistant", "message": {"role": "assistant", "content": [
         {"type": "tool_use", "id": "t1", "name": TOOL, "input": {"command": "ls"}}]}}
-    agent_argv(container, ["mkdir", "-p", folder])
-    append(container, f"{folder}/{sid}.jsonl", json.dumps(plan), json.dumps(call))
+    claude_says(container, sid, json.dumps(plan), json.dumps(call))
     with watched(browser, appliance) as desk:
         page = desk.page
         page.goto(f"/s/{name}/chat")

@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.e2e.webui_browser import AttackSite, watched
-from tests.integration.test_transcript_containment import HOME, append, line, start_session
+from tests.integration.test_transcript_containment import claude_says, line, start_session
 from tests.support.appliance import Appliance, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -52,10 +52,8 @@ def test_a_link_the_agent_writes_asks_before_it_opens(
     http = appliance.http(timeout=15)
     session, container = start_session(appliance, http, repo, "claude")
     sid, name = session["id"], session["name"]
-    folder = f"{HOME}/.claude/projects/-workspace"
-    container.exec_run(["mkdir", "-p", folder], user="1000:1000")
     text = MESSAGE.replace("SITE", base).replace("PORT", str(site.port))
-    append(container, f"{folder}/{sid}.jsonl", line("assistant", text))
+    claude_says(container, sid, line("assistant", text))
     try:
         with watched(browser, appliance) as desk:
             page = desk.page

@@ -19,11 +19,10 @@ from playwright.sync_api import Browser, expect
 from tests.conftest import AGENT_UID
 from tests.e2e.test_webui_pulls import SLUG
 from tests.e2e.webui_browser import DESKTOP, PHONE, watched
-from tests.integration.test_transcript_containment import HOME, append, start_session
+from tests.integration.test_transcript_containment import claude_says, start_session
 from tests.support.agent_app import as_agent, behind_proxy
 from tests.support.appliance import Appliance
 from tests.support.fake_github import TOKEN, FakeGitHub
-from tests.support.hostile import agent_argv
 
 pytestmark = pytest.mark.e2e
 
@@ -32,18 +31,15 @@ WORD = "Overflow" * 40
 
 def test_one_long_word_of_the_agents_stays_inside_the_chat(
         browser: Browser, appliance: Appliance, repo: Path) -> None:
-    http = appliance.http(timeout=15)
-    session, container = start_session(appliance, http, repo, "claude")
+    session, container = start_session(appliance, appliance.http(timeout=15), repo, "claude")
     sid, name = session["id"], session["name"]
-    folder = f"{HOME}/.claude/projects/-workspace"
     todos = [{"content": f"plan {WORD}", "status": "pending"}]
     lines = [{"type": "assistant", "message": {"role": "assistant", "content": [
         {"type": "tool_use", "id": "p1", "name": "TodoWrite", "input": {"todos": todos}}]}},
         {"type": "assistant", "message": {"role": "assistant", "content": [
             {"type": "tool_use", "id": "t1", "name": f"Tool{WORD}",
              "input": {"command": "ls"}}]}}]
-    agent_argv(container, ["mkdir", "-p", folder])
-    append(container, f"{folder}/{sid}.jsonl", *(json.dumps(x) for x in lines))
+    claude_says(container, sid, *(json.dumps(x) for x in lines))
     for viewport in (PHONE, DESKTOP):
         with watched(browser, appliance, viewport) as desk:
             page = desk.page

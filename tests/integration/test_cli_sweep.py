@@ -20,7 +20,7 @@ import subprocess
 from pathlib import Path
 
 from cli.commands import TABLE
-from tests.integration.test_transcript_containment import HOME, append, line, start_session
+from tests.integration.test_transcript_containment import claude_says, line, start_session
 from tests.support.appliance import BIN, Appliance
 from tests.support.hostile import agent_argv
 
@@ -81,9 +81,7 @@ def test_every_command_is_swept_or_says_why_not() -> None:
 def test_no_command_writes_an_agents_sequence_to_the_terminal(appliance: Appliance,
                                                                repo: Path) -> None:
     session, container = start_session(appliance, appliance.http(timeout=15), repo, "claude")
-    folder = f"{HOME}/.claude/projects/-workspace"
-    agent_argv(container, ["mkdir", "-p", folder])
-    append(container, f"{folder}/{session['id']}.jsonl", line("assistant", PAYLOAD))
+    claude_says(container, session["id"], line("assistant", PAYLOAD))
     agent_argv(container, ["perl", "-e", 'open(my $f, ">", "/workspace/$ARGV[0]") or die;'
                            'print $f "$ARGV[0]\\n"', PAYLOAD.replace("/", "_")])
     seen: dict[str, str] = {}

@@ -21,7 +21,7 @@ from tests.e2e.test_webui_hidden_chars import (
     LOOKALIKE_NAMES,
     WRITE,
 )
-from tests.integration.test_transcript_containment import HOME, append, line, start_session
+from tests.integration.test_transcript_containment import claude_says, line, start_session
 from tests.support.appliance import BIN, Appliance
 from tests.support.hostile import agent_argv
 from tests.support.terminal import on_a_terminal
@@ -50,10 +50,8 @@ def test_the_diff_shows_characters_a_terminal_draws_as_nothing(appliance: Applia
 def test_the_timeline_shows_characters_a_terminal_draws_as_nothing(appliance: Appliance,
                                                                     repo: Path) -> None:
     session, container = start_session(appliance, appliance.http(timeout=15), repo, "claude")
-    folder = f"{HOME}/.claude/projects/-workspace"
-    agent_argv(container, ["mkdir", "-p", folder])
     said = "Checked: is_ad\u200dmin() now guards the\u2060 release."
-    append(container, f"{folder}/{session['id']}.jsonl", line("assistant", said))
+    claude_says(container, session["id"], line("assistant", said))
     shown = in_terminal(appliance, "timeline", session["name"])
     assert "guards the" in shown, shown
     found = sorted({f"U+{ord(c):04X}" for c in HIDDEN.findall(shown)})

@@ -114,6 +114,13 @@ def append(container: Any, path: str, *lines: str) -> None:
     agent_argv(container, ["perl", "-e", APPEND, path, *lines])
 
 
+def claude_says(container: Any, sid: str, *lines: str) -> None:
+    """Append ``lines`` to the session's Claude transcript as the agent (its folder too)."""
+    folder = f"{HOME}/.claude/projects/-workspace"
+    agent_argv(container, ["mkdir", "-p", folder])
+    append(container, f"{folder}/{sid}.jsonl", *lines)
+
+
 def read(http: httpx.Client, sid: str, after: str = "0") -> httpx.Response:
     r = http.get(f"/api/sessions/{sid}/transcript", params={"after": after})
     assert r.status_code != 500, r.text
