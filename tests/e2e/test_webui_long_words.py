@@ -9,20 +9,17 @@ the command the tool ran, drawn beside it, went out of sight.
 from __future__ import annotations
 
 import json
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.conftest import AGENT_UID
-from tests.e2e.test_webui_pulls import SLUG
+from tests.e2e.test_webui_pulls import app, on_github  # noqa: F401 - the app fixture
 from tests.e2e.webui_browser import DESKTOP, PHONE, watched
 from tests.integration.test_transcript_containment import claude_says, start_session
-from tests.support.agent_app import as_agent, behind_proxy
+from tests.support.agent_app import as_agent
 from tests.support.appliance import Appliance
-from tests.support.fake_github import TOKEN, FakeGitHub
+from tests.support.fake_github import FakeGitHub
 
 pytestmark = pytest.mark.e2e
 
@@ -61,29 +58,17 @@ def test_one_long_word_of_the_agents_stays_inside_the_chat(
             assert arg[1] > 0 and arg[0] < arg[2], f"the command is drawn at {arg}"
 
 
-@pytest.fixture
-def pulls(tmp_path: Path, agent_image: str, github: FakeGitHub) -> Iterator[Appliance]:
-    with behind_proxy(tmp_path / "home", agent_image, github.proxy_toml(),
-                      config="[github]\nrefresh_seconds = 0\n", env={"GITHUB_TOKEN": TOKEN}) as a:
-        yield a
-
-
 def test_one_long_word_of_the_agents_stays_inside_the_pull_request_panel(
-        browser: Browser, pulls: Appliance, github: FakeGitHub, repo: Path) -> None:
+        browser: Browser, app: Appliance, github: FakeGitHub, repo: Path) -> None:  # noqa: F811
     """The pull request's title is the agent's commit subject and a check's name a job its
     workflow file names, both read back from GitHub: one long word in either ran out of
     the Info tab's panel, past a phone's screen."""
-    subprocess.run(["git", "remote", "add", "origin", f"https://github.com/{SLUG}.git"],
-                   cwd=repo, check=True, user=AGENT_UID, group=AGENT_UID, extra_groups=[])
-    github.create_repo(SLUG, repo)
-    pulls.cli("create", "--repo", str(repo), "--name", "wide", "--prompt", "do it")
-    s = pulls.wait_phase("wide", "running")
-    head = as_agent(pulls, s, "echo a > a.txt && git add a.txt && "
-                              f"git commit -qm 'Fix{WORD[:200]}' && git rev-parse HEAD"
-                    ).split()[-1]
+    s = on_github(app, github, repo, "wide")
+    head = as_agent(app, s, "echo a > a.txt && git add a.txt && "
+                            f"git commit -qm 'Fix{WORD[:200]}' && git rev-parse HEAD").split()[-1]
     github.checks[head] = [{"id": 1, "name": f"lint{WORD[:200]}", "status": "in_progress",
                             "conclusion": None}]
-    with watched(browser, pulls, PHONE) as w:
+    with watched(browser, app, PHONE) as w:
         page = w.page
         page.goto("/s/wide/info")
         page.get_by_test_id("push-look").click()

@@ -10,7 +10,6 @@ The appliance is real (proxy, API, reconciler, containers of the agent image); G
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.conftest import AGENT_UID
+from tests.conftest import user_git
 from tests.e2e.test_webui_hidden_chars import HIDDEN
 from tests.e2e.webui_browser import watched
 from tests.support.agent_app import as_agent, behind_proxy
@@ -35,17 +34,21 @@ def app(tmp_path: Path, agent_image: str, github: FakeGitHub) -> Iterator[Applia
         yield a
 
 
+def on_github(app: Appliance, github: FakeGitHub, repo: Path, name: str) -> dict[str, Any]:
+    """Session ``name`` of ``repo``, running, its origin :data:`SLUG` on the fake GitHub."""
+    user_git(repo, "remote", "add", "origin", f"https://github.com/{SLUG}.git")
+    github.create_repo(SLUG, repo)
+    app.cli("create", "--repo", str(repo), "--name", name, "--prompt", "do it")
+    return app.wait_phase(name, "running")
+
+
 def agent(app: Appliance, s: dict[str, Any], script: str) -> str:
     return as_agent(app, s, script).strip()
 
 
 def test_push_merge_health_recreate_and_a_notification_in_the_browser(
         browser: Browser, app: Appliance, github: FakeGitHub, repo: Path) -> None:
-    subprocess.run(["git", "remote", "add", "origin", f"https://github.com/{SLUG}.git"],
-                   cwd=repo, check=True, user=AGENT_UID, group=AGENT_UID, extra_groups=[])
-    github.create_repo(SLUG, repo)
-    app.cli("create", "--repo", str(repo), "--name", "webflow", "--prompt", "do it")
-    s = app.wait_phase("webflow", "running")
+    s = on_github(app, github, repo, "webflow")
     head = agent(app, s, "echo a > a.txt && git add a.txt && git commit -qm a && "
                          "git rev-parse HEAD").split()[-1]
     github.checks[head] = [{"id": 1, "name": "tests", "status": "in_progress",
@@ -130,11 +133,7 @@ def test_the_push_sends_the_commit_the_page_showed_not_the_agents_newer_one(
         browser: Browser, app: Appliance, github: FakeGitHub, repo: Path) -> None:
     """The agent commits after the page showed what a push sends: the push is refused,
     nothing reaches the remote, the page says why and shows the new commit to push."""
-    subprocess.run(["git", "remote", "add", "origin", f"https://github.com/{SLUG}.git"],
-                   cwd=repo, check=True, user=AGENT_UID, group=AGENT_UID, extra_groups=[])
-    github.create_repo(SLUG, repo)
-    app.cli("create", "--repo", str(repo), "--name", "pinned", "--prompt", "do it")
-    s = app.wait_phase("pinned", "running")
+    s = on_github(app, github, repo, "pinned")
     seen = agent(app, s, "echo a > a.txt && git add a.txt && git commit -qm a && "
                          "git rev-parse HEAD").split()[-1]
 
@@ -199,11 +198,7 @@ def test_the_pull_requests_title_and_its_checks_names_show_hidden_characters(
     tab draws, a zero-width joiner hides in a name: each is drawn as a marked ``U+XXXX``,
     as the commit's subject is beside the push button; the title is written on GitHub with
     each one named (``<U+202E>``)."""
-    subprocess.run(["git", "remote", "add", "origin", f"https://github.com/{SLUG}.git"],
-                   cwd=repo, check=True, user=AGENT_UID, group=AGENT_UID, extra_groups=[])
-    github.create_repo(SLUG, repo)
-    app.cli("create", "--repo", str(repo), "--name", "marked", "--prompt", "do it")
-    s = app.wait_phase("marked", "running")
+    s = on_github(app, github, repo, "marked")
     said = "Fix the ad\u200dmin check \u202eredirect"
     head = agent(app, s, "echo a > a.txt && git add a.txt && "
                          f"git commit -qm '{said}' && git rev-parse HEAD"
