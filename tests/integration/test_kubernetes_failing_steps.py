@@ -36,9 +36,8 @@ def _reason(kube: Kube, name: str) -> str:
 
 def test_a_stop_and_a_delete_the_cluster_fails_say_so_on_the_session(kube: Kube) -> None:
     app = kube.app
-    s = app.client().post("/api/sessions", {"repo_path": str(kube.repo), "name": "kfail",
-                                            "backend": "kubernetes"})["session"]
-    assert app.wait_phase("kfail", "running", "failed", timeout=120)["phase"] == "running"
+    s = kube.create("kfail")
+    assert s["phase"] == "running", s
     refuse = kube.state / "refuse-delete"
     refuse.write_text("pods\n")
 
@@ -67,9 +66,8 @@ def test_an_orphan_pod_the_cluster_will_not_delete_is_told_in_the_events(kube: K
     from appliance.store import Store
 
     app = kube.app
-    s = app.client().post("/api/sessions", {"repo_path": str(kube.repo), "name": "kstray",
-                                            "backend": "kubernetes"})["session"]
-    assert app.wait_phase("kstray", "running", "failed", timeout=120)["phase"] == "running"
+    s = kube.create("kstray")
+    assert s["phase"] == "running", s
     refuse = kube.state / "refuse-delete"
     refuse.write_text("pods\n")
     store = Store.open(app.settings.db_path)

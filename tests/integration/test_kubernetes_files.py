@@ -38,9 +38,7 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
     ensure_agent_image()
     with kube_appliance(tmp_path_factory.mktemp("kfiles"), image=AGENT_IMAGE, agents=False,
                         host_view=False) as k:
-        k.app.client().post("/api/sessions", {"repo_path": str(k.repo), "name": "kfiles",
-                                              "backend": "kubernetes"})
-        s = k.app.wait_phase("kfiles", "running", "failed", timeout=120)
+        s = k.create("kfiles")
         assert s["phase"] == "running", s
         yield k
 

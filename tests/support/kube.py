@@ -74,6 +74,12 @@ class Kube:
         assert found, f"no running container for the pod {pod}"
         return str(found[0].id)
 
+    def create(self, name: str, timeout: float = 120, **body: Any) -> dict[str, Any]:
+        """Session ``name`` of :attr:`repo` on the cluster, once it runs or failed."""
+        self.app.client().post("/api/sessions", {"repo_path": str(self.repo), "name": name,
+                                                 "backend": "kubernetes", **body})
+        return self.app.wait_phase(name, "running", "failed", timeout=timeout)
+
     def policy_log(self, event: str) -> list[dict[str, Any]]:
         """What the fake API server recorded of pods and their NetworkPolicies."""
         log = self.state / "policy-log.jsonl"
