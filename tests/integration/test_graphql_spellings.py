@@ -43,11 +43,7 @@ def test_variables_sent_as_json_text_reach_none_of_the_persons_things(
     ``"variables": "{\\"id\\": ...}"``: the proxy asked GitHub about the whole text as one
     string, which names nothing. Variables that are not a JSON object are now refused,
     saying how to send them; the same write with an object is judged (the control)."""
-    s = create(app, origin, "texter")
-    done, out = agent_app.in_container(app, s, "echo x > x.txt && git add x.txt && "
-                                               "git commit -qm x", ok=False)
-    assert done == 0, out
-    app.cli("push", "texter", "--pr")  # #1, from clauderon/texter
+    s = pulls.with_pull(app, origin, "texter", "x")  # #1, from clauderon/texter
     issue = github.add_issue(SLUG, "The person's bug")
     close = "mutation($id: ID!) { closeIssue(input: {issueId: $id}) { clientMutationId } }"
     retarget = ("mutation($in: UpdatePullRequestInput!) { updatePullRequest(input: $in) "
@@ -104,11 +100,7 @@ def test_a_guessed_id_of_the_older_form_without_its_padding_is_not_changed(
     ``012:IssueComment<n>``) was taken for one only with its ``=`` padding, which GitHub's
     server reads without: the agent deleted the person's comment made just after the check
     by the guessed id, unpadded."""
-    s = create(app, origin, "unpadded")
-    done, out = agent_app.in_container(app, s, "echo x > x.txt && git add x.txt && "
-                                               "git commit -qm x", ok=False)
-    assert done == 0, out
-    app.cli("push", "unpadded", "--pr")  # #1, from clauderon/unpadded
+    s = pulls.with_pull(app, origin, "unpadded", "x")  # #1, from clauderon/unpadded
     nxt = len(github.comments) + 1
     guessed = base64.b64encode(f"012:IssueComment{nxt}".encode()).decode().rstrip("=")
     assert not guessed.endswith("=") and len(guessed) % 4
@@ -127,11 +119,7 @@ def test_a_guessed_id_with_its_kind_in_lower_case_is_not_changed(
     case (``ic_…``) was not taken for a node id, so when GitHub said it named nothing yet
     the write went on, and a decoder that reads the kind whatever its case deleted the
     person's comment made just after the check. It is now taken for one and refused."""
-    s = create(app, origin, "lowered")
-    done, out = agent_app.in_container(app, s, "echo x > x.txt && git add x.txt && "
-                                               "git commit -qm x", ok=False)
-    assert done == 0, out
-    app.cli("push", "lowered", "--pr")  # #1, from clauderon/lowered
+    s = pulls.with_pull(app, origin, "lowered", "x")  # #1, from clauderon/lowered
     nxt = len(github.comments) + 1
     github.then.append(lambda: github.add_comment(SLUG, 1, "the person's review"))
     code, why = as_agent(app, s, {

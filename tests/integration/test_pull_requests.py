@@ -64,6 +64,14 @@ def agent_commit(app: Appliance, s: dict[str, Any], name: str) -> str:
     return out.split()[-1]
 
 
+def with_pull(app: Appliance, origin: Path, name: str, work: str = "mine") -> dict[str, Any]:
+    """Session ``name``, its ``work`` committed and pushed with a pull request."""
+    s = create(app, origin, name)
+    agent_commit(app, s, work)
+    app.cli("push", name, "--pr")
+    return s
+
+
 def cli_json(app: Appliance, *args: str) -> Any:
     return json.loads(app.cli(*args, "--json").stdout)
 
@@ -203,9 +211,7 @@ def test_the_agent_reaches_none_of_the_persons_writes_by_graphql_or_outside_its_
     add an SSH key to the person's account (a credential the agent would then hold): each
     is refused before GitHub sees it, as is a path GitHub might read as another. The
     session's own GraphQL query and comment go through (the control)."""
-    s = create(app, origin, "sly")
-    agent_commit(app, s, "work")
-    app.cli("push", "sly", "--pr")
+    s = with_pull(app, origin, "sly", "work")
     main = github.tip(SLUG, "main")
     assert github.pull(1)["state"] == "open"
 
@@ -292,9 +298,7 @@ def test_a_pull_request_the_agent_retargets_is_never_merged_elsewhere(
     agent's work there once merged. The edit is refused, by REST and by GraphQL; a pull
     request the agent opens anew at another base is not merged by the person's merge, which
     says why. Once the base is the session's again, the merge goes into main (the control)."""
-    s = create(app, origin, "retarget")
-    agent_commit(app, s, "work")
-    app.cli("push", "retarget", "--pr")
+    s = with_pull(app, origin, "retarget", "work")
     git(origin, "push", "-q", str(github.bare(SLUG)), "HEAD:refs/heads/release")
     release, main = github.tip(SLUG, "release"), github.tip(SLUG, "main")
 
@@ -370,12 +374,8 @@ def test_a_session_changes_no_pull_request_but_its_own(
     it. The proxy now asks GitHub whose pull request a write names before it goes on: each
     is refused, saying whose it is; the session's own pull request and a plain issue take
     the same writes (the control)."""
-    owner = create(app, origin, "owner")
-    agent_commit(app, owner, "theirs")
-    app.cli("push", "owner", "--pr")  # #1, from clauderon/owner
-    hostile = create(app, origin, "meddler")
-    agent_commit(app, hostile, "mine")
-    app.cli("push", "meddler", "--pr")  # #2, from clauderon/meddler
+    with_pull(app, origin, "owner", "theirs")  # #1, from clauderon/owner
+    hostile = with_pull(app, origin, "meddler")  # #2, from clauderon/meddler
     before = dict(github.pull(1))
 
     call = partial(on_github, app, hostile)
@@ -425,9 +425,7 @@ def test_a_session_changes_none_of_the_persons_issues_or_comments(
     secrets) and assigned the person's own issue, and rewrote and deleted their comment, by
     REST and GraphQL alike. Each is refused, saying why; the session still comments on the
     issue and on its own pull request's thread (the control)."""
-    s = create(app, origin, "meddler")
-    agent_commit(app, s, "mine")
-    app.cli("push", "meddler", "--pr")  # #1, from clauderon/meddler
+    s = with_pull(app, origin, "meddler")  # #1, from clauderon/meddler
     issue = github.add_issue(SLUG, "The person's bug")
     theirs = github.add_comment(SLUG, issue["number"], "the person's words")
     before = (dict(issue), dict(theirs))
@@ -809,9 +807,7 @@ def test_the_persons_words_and_reactions_on_the_sessions_own_pull_request_stay_t
     refused; what the session wrote and reacted there itself it still edits and deletes (a
     reaction by the id GitHub's answer to its create gave; GitHub answers the person's
     reaction again, 200 not 201, when the session adds the same one: never remembered)."""
-    s = create(app, origin, "reviewed")
-    agent_commit(app, s, "mine")
-    app.cli("push", "reviewed", "--pr")  # #1, from clauderon/reviewed
+    s = with_pull(app, origin, "reviewed")  # #1, from clauderon/reviewed
     theirs = github.add_comment(SLUG, 1, "please rename this")
     _, frown = github.add_reaction(SLUG, "-1", issue=1)
     _, heart = github.add_reaction(SLUG, "heart", comment=theirs["id"])
@@ -861,9 +857,7 @@ def test_the_persons_reviews_and_threads_on_the_sessions_own_pull_request_stay_t
     reviewer away and resolved (or reopened) their threads. Each is now refused; a review
     the session made itself (remembered from GitHub's 200 to its create) it still edits,
     submits and deletes, and it still asks for reviewers and replies to a thread."""
-    s = create(app, origin, "reviewee")
-    agent_commit(app, s, "mine")
-    app.cli("push", "reviewee", "--pr")  # #1, from clauderon/reviewee
+    s = with_pull(app, origin, "reviewee")  # #1, from clauderon/reviewee
     asked = github.add_review(SLUG, 1, "CHANGES_REQUESTED", "rename this")
     pending = github.add_review(SLUG, 1, "PENDING", "half a thought")
     github.pull(1)["requested_reviewers"] = [{"login": "alice"}]
@@ -980,9 +974,7 @@ def test_a_session_asks_for_reviewers_without_taking_the_persons_away(
     by GraphQL's ``requestReviews``, whose ``union`` is false unless it is said: GitHub
     puts bob in alice's place. Now the proxy passes ``requestReviews`` only with ``union:
     true`` (written in its arguments, or in the variable they name), which adds bob."""
-    s = create(app, origin, "asker")
-    agent_commit(app, s, "mine")
-    app.cli("push", "asker", "--pr")  # #1, from clauderon/asker
+    s = with_pull(app, origin, "asker")  # #1, from clauderon/asker
     github.pull(1)["requested_reviewers"] = [{"login": "alice"}]
     call = partial(as_agent, app, s)
     ask = "requestReviews(input: {{pullRequestId: $id, userIds: [\"U_bob\"]{}}}) " \
@@ -1012,9 +1004,7 @@ def test_a_reaction_added_by_graphql_is_not_taken_away_by_rest_and_the_refusal_s
     """A reaction added by GraphQL is remembered by its node id, not by REST's id: the
     agent that reacted by GraphQL cannot take the reaction away by REST. The 403 says so,
     and says how (``removeReaction``, or a REST add, whose 201 tells a new one)."""
-    s = create(app, origin, "cheer")
-    agent_commit(app, s, "mine")
-    app.cli("push", "cheer", "--pr")  # #1, from clauderon/cheer
+    s = with_pull(app, origin, "cheer")  # #1, from clauderon/cheer
     call = partial(as_agent, app, s)
     code, done = call("POST", "/graphql", gql(
         "addReaction(input: {subjectId: $id, content: HOORAY}) "
@@ -1036,9 +1026,7 @@ def test_a_node_github_could_not_answer_for_is_not_passed_as_naming_nothing(
     deleted the person's comment on its pull request while GitHub's answer about the
     comment was null. Now a null node passes only with GitHub's NOT_FOUND for the node
     itself; else the write waits until GitHub answers."""
-    s = create(app, origin, "unjudged")
-    agent_commit(app, s, "mine")
-    app.cli("push", "unjudged", "--pr")  # #1, from clauderon/unjudged
+    s = with_pull(app, origin, "unjudged")  # #1, from clauderon/unjudged
     theirs = github.add_comment(SLUG, 1, "please rename this")
     github.unreadable.add(theirs["node_id"])
     call = partial(as_agent, app, s)
@@ -1093,9 +1081,7 @@ def test_a_guessed_id_of_what_the_person_makes_next_is_not_changed(
     named nothing, the person commented just then, and the delete that followed took the
     person's comment. A change naming an id that names nothing yet is now refused (it
     would change nothing), so no later comment is reached through it."""
-    s = create(app, origin, "guesser")
-    agent_commit(app, s, "mine")
-    app.cli("push", "guesser", "--pr")  # #1, from clauderon/guesser
+    s = with_pull(app, origin, "guesser")  # #1, from clauderon/guesser
     call = partial(as_agent, app, s)
     comments = github.comments
     nxt = len(comments) + 1
@@ -1121,9 +1107,7 @@ def test_a_reaction_the_session_added_by_graphql_it_takes_away_and_never_the_per
     passes only for a reaction the session added. The person's thumbs-down stays: adding it
     again and taking it away are refused, and so is taking away a reaction that is not
     there (the person's, added just after GitHub's answer, would go instead)."""
-    s = create(app, origin, "cheerful")
-    agent_commit(app, s, "mine")
-    app.cli("push", "cheerful", "--pr")  # #1, from clauderon/cheerful
+    s = with_pull(app, origin, "cheerful")  # #1, from clauderon/cheerful
     _, frown = github.add_reaction(SLUG, "-1", issue=1)
     call = partial(as_agent, app, s)
 
@@ -1155,9 +1139,7 @@ def test_a_guessed_id_of_the_persons_next_pull_request_is_not_written_to(
     on it: GitHub, asked first, said the id named nothing, the person opened the pull
     request just then, and the comment landed on it. A write naming a string written as a
     node id that names nothing yet is now refused, an add as well as a change."""
-    s = create(app, origin, "guessing")
-    agent_commit(app, s, "mine")
-    app.cli("push", "guessing", "--pr")  # #1, from clauderon/guessing
+    s = with_pull(app, origin, "guessing")  # #1, from clauderon/guessing
     guessed = f"PR_{len(github.pulls) + 1}"
     github.then.append(lambda: github.add_pull(SLUG, "persons-work"))
     code, why = as_agent(app, s, "POST", "/graphql", gql(
