@@ -33,7 +33,7 @@ import pytest
 import trustme
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.webui_browser import ARGS, CHROMIUM, DESKTOP, AttackSite, Watched, sign_in
+from tests.e2e.webui_browser import ARGS, CHROMIUM, DESKTOP, AttackSite, Watched, sign_in, watched
 from tests.support.appliance import Appliance, running
 
 
@@ -67,16 +67,13 @@ def on_the_neighbour(w: Watched, neighbour: str, script: str) -> Any:
 
 def test_a_cookie_from_another_port_does_not_sign_the_user_out(
         browser: Browser, appliance: Appliance, neighbour: str) -> None:
-    w = Watched(browser, appliance.base, DESKTOP, False, appliance)
-    try:
+    with watched(browser, appliance) as w:
         assert signed_in(w)  # the control
         on_the_neighbour(w, neighbour, "document.cookie = 'prefs={\"theme\":\"dark\"}; "
                                        "path=/api; max-age=31536000'")
         assert signed_in(w), "one cookie from another port signed the user out"
         sign_in(w.page, appliance)  # and signing in again must leave the user signed in
         assert signed_in(w)
-    finally:
-        w.close()
 
 
 def test_a_cookie_of_the_sessions_own_name_from_another_port_does_not_sign_the_user_out(
@@ -84,14 +81,11 @@ def test_a_cookie_of_the_sessions_own_name_from_another_port_does_not_sign_the_u
     """``localhost`` and ``127.0.0.1`` are secure contexts, so a page on another port may
     write a ``Secure`` cookie with the ``__Host-`` prefix from script: the name the session
     cookie has over HTTPS, which the guard read first."""
-    w = Watched(browser, appliance.base, DESKTOP, False, appliance)
-    try:
+    with watched(browser, appliance) as w:
         assert signed_in(w)  # the control
         on_the_neighbour(w, neighbour, "document.cookie = '__Host-clauderon_session="
                                        "planted; path=/; secure; max-age=31536000'")
         assert signed_in(w), "a planted __Host- session cookie signed the user out"
-    finally:
-        w.close()
 
 
 #: A name on a registrable domain, served over plain HTTP (a LAN name without a certificate),
@@ -186,8 +180,7 @@ FILL_THE_JAR = """() => {
 
 def test_a_neighbour_filling_the_cookie_jar_does_not_lock_the_user_out(
         browser: Browser, appliance: Appliance, neighbour: str) -> None:
-    w = Watched(browser, appliance.base, DESKTOP, False, appliance)
-    try:
+    with watched(browser, appliance) as w:
         assert signed_in(w)  # the control
         sent = on_the_neighbour(w, neighbour, FILL_THE_JAR)
         assert sent > 300_000  # what the browser now sends with every request to the host
@@ -202,8 +195,6 @@ def test_a_neighbour_filling_the_cookie_jar_does_not_lock_the_user_out(
             ws.onmessage = () => { ws.close(); done("open"); };
             ws.onclose = () => done("closed"); })""")
         assert opened == "open"
-    finally:
-        w.close()
 
 
 def test_a_server_on_another_port_gets_the_cookie_but_cannot_sign_in_with_it(
