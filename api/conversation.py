@@ -8,7 +8,9 @@ only complete lines are consumed, so polling never returns a message twice or ha
 agent writes those files: they are read through :mod:`appliance.agents.reader` (never
 following a symlink, bounded per answer; a log the agent turned into a symlink or FIFO is a
 409). ``POST .../message`` types the text into the agent's terminal (tmux ``send-keys``) and
-presses Enter.
+presses Enter, and keeps what it sent: a user message of the transcript is ``from_person``
+only when it is one of those (:mod:`appliance.sent`); any other user message the agent, or
+someone at the session's terminal, wrote.
 
 Neighbours: :mod:`appliance.agents.logs` (the pure parsers), ``api/console.py``.
 """
@@ -16,6 +18,7 @@ Neighbours: :mod:`appliance.agents.logs` (the pure parsers), ``api/console.py``.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import trio
@@ -24,7 +27,7 @@ from quart import Blueprint, request
 from api.body import json_body
 from api.context import current
 from api.openapi import MESSAGE, RouteDoc, documented, err, ok
-from appliance import verbs
+from appliance import sentstore, verbs
 from appliance.agents import reader
 from appliance.agents.boot import (
     SHELL_READING,
@@ -33,6 +36,7 @@ from appliance.agents.boot import (
     send_enter_argv,
     send_text_argv,
 )
+from appliance.agents.logs import Kind
 from appliance.backends.base import Backend, ExecResult
 from appliance.errors import BackendError, Conflict, InvalidInput
 from appliance.quoted import quote
@@ -88,8 +92,11 @@ async def transcript(ref: str) -> dict[str, Any]:
     async with ctx.read_turn(session):
         page = await trio.to_thread.run_sync(reader.read_transcript, found.home, session,
                                              cursor)
-    return {"agent": str(session.agent), "messages": [m.to_json() for m in page.messages],
-            "cursor": str(page.cursor)}
+    mine = await ctx.store.run(sentstore.from_person, ctx.store.sync, session.id,
+                               [(m.pos, m.text) for m in page.messages if m.kind is Kind.USER])
+    return {"agent": str(session.agent), "cursor": str(page.cursor),
+            "messages": [replace(m, from_person=m.pos in mine).to_json()
+                         for m in page.messages]}
 
 
 async def press_enter(backend: Backend, backend_id: str, text: str) -> ExecResult:
@@ -168,6 +175,8 @@ async def message(ref: str) -> tuple[dict[str, Any], int]:
         raise InvalidInput(f"text is longer than {MAX_MESSAGE} characters", field="text")
     session = await until_reading(await ctx.resolve(ref))
     assert session.backend_id is not None  # the rule needs a workload
+    # Kept before it is typed: the agent may write it down before this answers.
+    await ctx.store.run(sentstore.record, ctx.store.sync, session.id, text)
     backend = ctx.backend_for(session)
     with trio.fail_after(30):
         typed = await backend.exec(session.backend_id, send_text_argv(text))

@@ -18,7 +18,7 @@ from quart import Blueprint, Response, request
 from api.body import choice, json_body
 from api.context import current
 from api.openapi import EVENT, OBJECT, SESSION, RouteDoc, documented, err, ok, one_session
-from appliance import titlecall, titles, verbs, wire
+from appliance import sentstore, titlecall, titles, verbs, wire
 from appliance.admission import admit, check_agent
 from appliance.agents.boot import attach_argv
 from appliance.errors import Conflict, InvalidInput, ServiceUnavailable
@@ -118,6 +118,7 @@ async def create_session() -> tuple[dict[str, Any], int]:
     session = await admit(req, settings=ctx.settings, store=ctx.store, backends=ctx.backends,
                           instance_key=ctx.instance_key)
     await ctx.write(ctx.store.sync.insert_session, session, limits=ctx.settings.limits)
+    await ctx.store.run(sentstore.record_prompt, ctx.store.sync, session)
     ctx.metrics.creates.labels(agent=str(session.agent), backend=str(session.backend)).inc()
     return one(session, 202)
 

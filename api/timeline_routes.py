@@ -26,6 +26,7 @@ from api.openapi import RouteDoc, documented, err, ok
 from appliance import (
     multirepo,
     repos,
+    sentstore,
     timeline,
     timeline_git,
     timeline_read,
@@ -56,7 +57,8 @@ def read_page(settings: Settings, store: Store, audit: AuditIndex, session: Sess
 
     def messages() -> timeline.Batch:
         return timeline_read.messages(reader.home, session, cursor.get(Source.MESSAGE),
-                                      now=now)
+                                      now=now, said=partial(sentstore.from_person, store,
+                                                            session.id))
 
     def commits() -> timeline.Batch:
         logs = []

@@ -75,8 +75,7 @@ class Store:
     # --- plumbing -------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (``BEGIN IMMEDIATE``): the store's own, and those of the
-        modules that keep their own tables here (:mod:`appliance.authstore`)."""
+        """One write transaction (``BEGIN IMMEDIATE``), also of modules with tables here."""
         with self._lock:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
@@ -284,8 +283,9 @@ class Store:
             row = conn.execute("SELECT name FROM sessions WHERE id = ?", (session_id,)).fetchone()
             if row is None:
                 return
-            # What it made on GitHub, its asks and its own egress list go with it.
+            # What it made on GitHub, what it was sent, its asks and its egress list go with it.
             for table, key in (("sessions", "id"), ("github_made", "session_id"),
+                               ("sent_messages", "session_id"),
                                ("egress_asks", "session_id"), ("egress_hosts", "scope")):
                 conn.execute(f"DELETE FROM {table} WHERE {key} = ?", (session_id,))
             self.journal(conn, session_id, "deleted", {"id": session_id, "name": row["name"]})

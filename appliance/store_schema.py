@@ -285,6 +285,18 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sessions ADD COLUMN github_repos TEXT
     """,
+    # 13: what the person sent each session's agent through the API (appliance/sentstore.py):
+    # a transcript's user message is marked the person's only when it matches one
+    """
+    CREATE TABLE sent_messages (
+        id INTEGER PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        sent_at TEXT NOT NULL,
+        claimed INTEGER
+    );
+    CREATE INDEX sent_messages_session ON sent_messages (session_id, id)
+    """,
 )
 
 _ENUMS: dict[str, type] = {

@@ -80,6 +80,7 @@ class Entry:
     text: str = ""
     trusted_time: bool = True
     repo: str | None = None  # a commit's repository (appliance.multirepo.views' key)
+    from_person: bool = False  # a user message the person sent (appliance.sent)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

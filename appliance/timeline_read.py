@@ -20,14 +20,14 @@ so a cursor can stand between two blocks of one line.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from appliance.agents import reader
-from appliance.agents.logs import PARSERS, Kind, Message, load
+from appliance.agents.logs import BLOCKS, PARSERS, Kind, Message, load
 from appliance.audit import (
     PROXY_RUN,
     AuditRecord,
@@ -46,8 +46,9 @@ from appliance.timeline import Batch, Entry, Source, clamp, parse_time, plain, t
 
 WINDOW = 1024 * 1024  # transcript bytes a page
 AUDIT_WINDOW = 16 * 1024 * 1024  # audit bytes a page (other sessions' lines included)
-BLOCKS = 1024  # entries one line can give; more are not shown
 LAST = BLOCKS - 1
+#: Which user messages (position, text) the person sent.
+Said = Callable[[Sequence[tuple[int, str]]], frozenset[int]]
 
 
 def _first_start(data: bytes, whole_start: bool) -> int | None:
@@ -95,7 +96,8 @@ def nothing(source: Source, before: int | None) -> Batch:
                  exhausted=True)
 
 
-def _message_entry(m: Message, pos: int, *, low: datetime, high: datetime) -> Entry:
+def _message_entry(m: Message, pos: int, *, low: datetime, high: datetime,
+                   mine: frozenset[int]) -> Entry:
     if m.kind in (Kind.TOOL_CALL, Kind.PLAN):
         head = m.tool or "tool"
         body = plain(str(m.input)) if m.input is not None else ""
@@ -104,7 +106,7 @@ def _message_entry(m: Message, pos: int, *, low: datetime, high: datetime) -> En
     claimed = parse_time(m.ts)
     return Entry(source=Source.MESSAGE, pos=pos, ts=clamp(claimed, low=low, high=high),
                  key=f"m{pos}", kind=str(m.kind), title=plain(head, 200), text=body,
-                 trusted_time=False)
+                 trusted_time=False, from_person=pos in mine)
 
 
 def _window_of_log(tree: Tree, session: Session,
@@ -132,12 +134,14 @@ def _window_of_log(tree: Tree, session: Session,
 
 
 def messages(home: Path | Callable[[], AbstractContextManager[Tree]], session: Session,
-             before: int | None, *, now: datetime) -> Batch:
+             before: int | None, *, now: datetime, said: Said = lambda asked: frozenset()
+             ) -> Batch:
     """The agent's messages before ``before`` (a position), at most a window of its log.
     ``home``: a folder of this host, or how to open the home where it is (in its pod:
     :meth:`appliance.readers.WorkspaceReader.home`).
     A log the agent made unreadable (a symlink, a FIFO, too many files) is a 409, as on the
-    transcript route; the caller leaves the source out with a note."""
+    transcript route; the caller leaves the source out with a note. ``said``: which user
+    messages (position, text) the person sent (:func:`appliance.sentstore.from_person`)."""
     empty = nothing(Source.MESSAGE, before)
     parse = PARSERS.get(session.agent)
     if parse is None:  # a custom agent's output is text, read in the transcript, not here
@@ -158,27 +162,27 @@ def messages(home: Path | Callable[[], AbstractContextManager[Tree]], session: S
         return empty
     if found is None:
         return empty
-    return message_batch(found, before, parse, low=session.created_at, high=now)
+    return message_batch(found, before, parse, low=session.created_at, high=now, said=said)
 
 
 def message_batch(found: tuple[bytes, int, int, int], before: int | None,
                   parse: Callable[[dict[str, Any]], list[Message]], *, low: datetime,
-                  high: datetime) -> Batch:
+                  high: datetime, said: Said = lambda asked: frozenset()) -> Batch:
     """The messages before ``before`` in a window of the log (:func:`_window_of_log`: its
     bytes, where they start, where their file starts, the logs' total size); their times
     held between ``low`` and ``high``."""
     data, lo, base, total = found
     lines, start = _lines(data, lo, whole_start=lo == base)
     end = before if before is not None else total * BLOCKS + LAST
-    entries = []
+    found_here = []
     for line_end, raw in lines:
         value = load(raw)
         if not isinstance(value, dict):
             continue
-        for i, m in enumerate(parse(value)[:BLOCKS - 1]):
-            pos = line_end * BLOCKS + i
-            if pos < end:
-                entries.append(_message_entry(m, pos, low=low, high=high))
+        found_here += [(pos, m) for i, m in enumerate(parse(value)[:BLOCKS - 1])
+                       if (pos := line_end * BLOCKS + i) < end]
+    mine = said([(pos, m.text) for pos, m in found_here if m.kind is Kind.USER])
+    entries = [_message_entry(m, pos, low=low, high=high, mine=mine) for pos, m in found_here]
     return Batch(source=Source.MESSAGE, entries=tuple(entries), end=end,
                  start=start * BLOCKS + LAST, exhausted=start == 0)
 

@@ -309,6 +309,11 @@ MESSAGE: tuple[Field, ...] = (
                    "for the other kinds): read it, not input"},
           lambda m: None if m.plan is None else render(PLAN, m.plan)),
     Field("is_error", BOOL),
+    Field("from_person", {**BOOL, "description": "A user message the person sent through "
+                          "the appliance (the API, the CLI, the web UI, the TUI). False for "
+                          "any other user message: it is in the session's transcript, "
+                          "typed in its terminal or written by the agent (which cannot be "
+                          "told apart), not sent from here"}),
 )
 
 TIMELINE_ITEM: tuple[Field, ...] = (
@@ -326,6 +331,8 @@ TIMELINE_ITEM: tuple[Field, ...] = (
     Field("text", {**STR, "description": "Plain text, bounded (no control characters)"}),
     Field("repo", {**OPT_STR, "description": "A commit's repository: '.' the primary, else "
                    "the mount name of a further one (null for the other sources)"}),
+    Field("from_person", {**BOOL, "description": "A user message the person sent through "
+                          "the appliance (as the transcript's); false for all else"}),
 )
 
 TIMELINE_PAGE: tuple[Field, ...] = (

@@ -27,6 +27,9 @@ Json = dict[str, Any]
 POLL_SECONDS = 1.0
 CATCH_UP_PAGES = 20  # pages walked back for items that arrived between two polls
 LABEL = {"message": "MSG", "audit": "NET", "commit": "GIT", "event": "EVT"}
+#: Before a user message the person did not send through the appliance (the agent may
+#: write one; someone may type one in the session's terminal: they cannot be told apart).
+WRITTEN = "[in the session's transcript, not sent from here] "
 
 
 def line(item: Json) -> str:
@@ -34,6 +37,9 @@ def line(item: Json) -> str:
     when = str(item.get("ts", ""))[11:19]
     mark = "" if item.get("trusted_time", True) else "~"
     head = plain(str(item.get("title", "")), 200).replace("\n", " ")
+    if item.get("source") == "message" and item.get("kind") == "user" \
+            and item.get("from_person") is not True:
+        head = WRITTEN + head
     body = plain(str(item.get("text", "")), 200).splitlines()
     extra = f"  — {body[0]}" if body and body[0] != head else ""
     return inert(f"{when}{mark or ' '} {LABEL.get(str(item.get('source')), '?')} "

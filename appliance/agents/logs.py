@@ -16,14 +16,14 @@ JSON cannot carry back out (``NaN``, ``1e999``) or nests deeper than :data:`MAX_
 deeper one would break the encoder that serves it, or the decoder first) is passed over
 like a torn line. Values that should be strings and are not become ``None``.
 
-Neighbours: :mod:`appliance.agents.reader` reads the files; ``api/transcript.py`` serves.
+Neighbours: :mod:`appliance.agents.reader` reads the files; ``api/conversation.py`` serves.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -39,6 +39,9 @@ MAX_LINES = 20_000  # per call of parse_lines (the lines after wait for the next
 #: message built and encoded on its one loop (the timeline keeps as many per line).
 MAX_MESSAGES = 5_000
 MAX_PER_LINE = 1_023
+#: A message's position: the offset of its line's end in the logs taken in order, times
+#: this, plus its index in the line (the timeline's positions are the same).
+BLOCKS = MAX_PER_LINE + 1
 
 
 class Kind(StrEnum):
@@ -62,6 +65,9 @@ class Message:
     plan: plans.Plan | None = None
     is_error: bool = False
     ts: str | None = None
+    pos: int = 0  # :data:`BLOCKS`; set by :func:`parse_lines`
+    #: A user message the person sent through the appliance (:mod:`appliance.sent`).
+    from_person: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return render(wire.MESSAGE, self)
@@ -233,10 +239,11 @@ PARSERS = {Agent.CLAUDE: claude_messages, Agent.CODEX: codex_messages,
             Agent.GEMINI: gemini_messages}
 
 
-def parse_lines(agent: Agent, data: bytes, *,
-                limit: int = MAX_LINES) -> tuple[list[Message], int]:
+def parse_lines(agent: Agent, data: bytes, *, limit: int = MAX_LINES,
+                base: int = 0) -> tuple[list[Message], int]:
     """Messages in the complete lines of ``data`` (at most ``limit`` lines: the rest are
-    for next time), and how many bytes those lines span."""
+    for next time), and how many bytes those lines span. ``base``: where ``data`` starts in
+    the logs, for the messages' positions."""
     if agent is Agent.CUSTOM:
         end = data.rfind(b"\n") + 1
         return text_messages(data[:end]), end
@@ -252,5 +259,6 @@ def parse_lines(agent: Agent, data: bytes, *,
         entry = load(data[used:end])  # a torn, foreign or hostile line is passed over
         used = end + 1
         if isinstance(entry, dict):
-            out.extend(parse(entry)[:MAX_PER_LINE])
+            out.extend(replace(m, pos=(base + used) * BLOCKS + i)
+                       for i, m in enumerate(parse(entry)[:MAX_PER_LINE]))
     return out, used

@@ -148,7 +148,7 @@ def read_after(tree: Tree, agent: Agent, files: list[LogFile], cursor: int) -> P
                 continue
             start = cursor - base
             data = f.read_at(start, min(budget, f.size - start))
-            messages, used = parse_lines(agent, data, limit=lines)
+            messages, used = parse_lines(agent, data, limit=lines, base=base + start)
             lines -= data.count(b"\n", 0, used)
             if not used and len(data) >= MAX_READ:
                 used = len(data) + _line_end(f, start + len(data))

@@ -1323,6 +1323,8 @@ export interface components {
                 more_steps: number;
             } | null;
             is_error: boolean;
+            /** @description A user message the person sent through the appliance (the API, the CLI, the web UI, the TUI). False for any other user message: it is in the session's transcript, typed in its terminal or written by the agent (which cannot be told apart), not sent from here */
+            from_person: boolean;
         };
         /** @description A session's health: each part checked, and the recovery actions with what each loses */
         Health: {
@@ -1420,6 +1422,8 @@ export interface components {
             text: string;
             /** @description A commit's repository: '.' the primary, else the mount name of a further one (null for the other sources) */
             repo: string | null;
+            /** @description A user message the person sent through the appliance (as the transcript's); false for all else */
+            from_person: boolean;
         };
         /** @description A page of a session's timeline */
         TimelinePage: {
