@@ -12,6 +12,11 @@ export function shown(after: string | undefined, page: Message[]): Shown[] {
     ? [] : [{ key: `${after ?? "0"}.${i}`, m }]);
 }
 
+/** Drawn on a user message the person did not send through the appliance: the agent may
+ * write one in its transcript, or someone typed it in the session's terminal (they cannot
+ * be told apart). */
+export const WRITTEN_LABEL = "In the session's transcript, not sent from here: typed in its terminal, or written by the agent";
+
 /** Each tool call's result, by the call's id. */
 export function resultsById(list: Shown[]): Map<string, Message> {
   return new Map(list.flatMap(({ m }) =>

@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { api, errorText, hasRoute, type Message, type Session } from "../api";
 import {
   concerns, cut, hasCall, planOf, resultsById, safetyPeriod, SETTLE_MS, toolInput,
-  shown, toolSummary, type PlanStep, type Shown,
+  shown, toolSummary, WRITTEN_LABEL, type PlanStep, type Shown,
 } from "../conversation";
 import { live } from "../live";
 import { followLink } from "../outbound";
@@ -152,7 +152,11 @@ export function ChatTab({ s }: { s: Session }) {
       {msgs.length === 0 && <p class="muted pad">{s.initial_prompt
         ? "The agent has not written anything yet." : "No conversation yet. Say what to do below."}</p>}
       {msgs.map(({ key, m }) => {
-        if (m.kind === "user") return <div key={key} class="msg user"><Markdown text={cut(m.text)} hl={hl} /></div>;
+        if (m.kind === "user") return m.from_person
+          ? <div key={key} class="msg user"><Markdown text={cut(m.text)} hl={hl} /></div>
+          : <div key={key} class="msg written">
+            <p class="written-label small" data-testid="written-label">{WRITTEN_LABEL}</p>
+            <Markdown text={cut(m.text)} hl={hl} /></div>;
         if (m.kind === "assistant") return <div key={key} class="msg assistant"><Markdown text={cut(m.text)} hl={hl} /></div>;
         if (m.kind === "plan") return <Plan key={key} m={m} hl={hl} />;
         if (m.kind === "tool_call") return <ToolCall key={key} m={m} result={m.tool_id ? results.get(m.tool_id) : undefined} />;

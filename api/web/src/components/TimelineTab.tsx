@@ -6,7 +6,7 @@
 // reorders words (its messages' too, as in the chat) is drawn as what it is (Revealed).
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, errorText, hasRoute, type TimelineItem } from "../api";
-import { concerns } from "../conversation";
+import { WRITTEN_LABEL, concerns } from "../conversation";
 import { live } from "../live";
 import { CATCH_UP_PAGES, SOURCE_LABEL, keepWalking, newer, older } from "../timeline";
 import type { Session } from "../api";
@@ -23,6 +23,9 @@ function repoOf(s: Session, item: TimelineItem): string {
 function Row({ item, repo }: { item: TimelineItem; repo: string }) {
   const time = new Date(item.ts).toLocaleTimeString([], { hour12: false });
   const body = item.text && item.text !== item.title;
+  // A user message the person did not send from here says so, before the agent's words.
+  const written = item.source === "message" && item.kind === "user" && !item.from_person
+    && <span class="written-label small" data-testid="written-label">{WRITTEN_LABEL} </span>;
   return <li class={`tl-item tl-${item.source}`} data-testid="timeline-item"
     data-source={item.source} data-key={item.key} data-repo={repo || undefined}>
     <span class="tl-time mono" title={item.trusted_time ? item.ts
@@ -31,9 +34,9 @@ function Row({ item, repo }: { item: TimelineItem; repo: string }) {
     <span class="tl-kind muted small">{item.kind}{repo && <> · <span class="mono"
       data-testid="timeline-repo">{repo}</span></>}</span>
     {body
-      ? <details class="tl-body"><summary class="tl-title"><Revealed text={item.title} />
+      ? <details class="tl-body"><summary class="tl-title">{written}<Revealed text={item.title} />
         </summary><pre class="code small"><Revealed text={item.text} /></pre></details>
-      : <span class="tl-title"><Revealed text={item.title} /></span>}
+      : <span class="tl-title">{written}<Revealed text={item.title} /></span>}
   </li>;
 }
 
