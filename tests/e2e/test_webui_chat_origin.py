@@ -47,7 +47,8 @@ def test_a_user_line_the_agent_wrote_is_labelled_and_the_persons_are_not(
         composer = page.locator("form.composer")
         composer.get_by_label("Message to the agent").fill(SECOND)
         composer.get_by_role("button", name="Send").click()
-        expect(chat.locator(".msg.assistant")).to_have_count(2, timeout=2 * TIMEOUT_MS)
+        answers = chat.locator(".msg.assistant").filter(has_text=fake.answer)
+        expect(answers).to_have_count(2, timeout=2 * TIMEOUT_MS)  # the second turn is in
 
         sent = chat.locator(".msg.user")
         expect(sent).to_have_count(2)
