@@ -93,7 +93,8 @@ async def transcript(ref: str) -> dict[str, Any]:
         page = await trio.to_thread.run_sync(reader.read_transcript, found.home, session,
                                              cursor)
     mine = await ctx.store.run(sentstore.from_person, ctx.store.sync, session.id,
-                               [(m.pos, m.text) for m in page.messages if m.kind is Kind.USER])
+                               [(m.pos, m.start, m.text) for m in page.messages
+                                if m.kind is Kind.USER])
     return {"agent": str(session.agent), "cursor": str(page.cursor),
             "messages": [replace(m, from_person=m.pos in mine).to_json()
                          for m in page.messages]}
@@ -175,8 +176,12 @@ async def message(ref: str) -> tuple[dict[str, Any], int]:
         raise InvalidInput(f"text is longer than {MAX_MESSAGE} characters", field="text")
     session = await until_reading(await ctx.resolve(ref))
     assert session.backend_id is not None  # the rule needs a workload
-    # Kept before it is typed: the agent may write it down before this answers.
-    await ctx.store.run(sentstore.record, ctx.store.sync, session.id, text)
+    # Kept before it is typed (the agent may write it down before this answers), with where
+    # the agent's logs end now: a line of the same words written before is not this one.
+    async with ctx.read_turn(session):
+        end = await trio.to_thread.run_sync(
+            reader.logs_end, ctx.reader_for(session, absent="no home").home, session)
+    await ctx.store.run(sentstore.record, ctx.store.sync, session.id, text, floor=end)
     backend = ctx.backend_for(session)
     with trio.fail_after(30):
         typed = await backend.exec(session.backend_id, send_text_argv(text))

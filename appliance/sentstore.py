@@ -20,11 +20,12 @@ from appliance.store import Store
 KEEP = 1000  # sent messages kept a session; an older one is no longer matched
 
 
-def record(store: Store, session_id: str, text: str) -> None:
+def record(store: Store, session_id: str, text: str, *, floor: int = 0) -> None:
+    """``floor``: where the session's logs end now (:attr:`appliance.sent.Sent.floor`)."""
     with store.transaction() as conn:
-        conn.execute("INSERT INTO sent_messages (session_id, digest, sent_at) "
-                     "VALUES (?, ?, ?)",
-                     (session_id, sent.digest(text), datetime.now(UTC).isoformat()))
+        conn.execute("INSERT INTO sent_messages (session_id, digest, sent_at, floor) "
+                     "VALUES (?, ?, ?, ?)",
+                     (session_id, sent.digest(text), datetime.now(UTC).isoformat(), floor))
         conn.execute("DELETE FROM sent_messages WHERE session_id = ? AND id NOT IN "
                      "(SELECT id FROM sent_messages WHERE session_id = ? "
                      "ORDER BY id DESC LIMIT ?)", (session_id, session_id, KEEP))
@@ -39,17 +40,17 @@ def record_prompt(store: Store, session: Session) -> None:
 
 
 def from_person(store: Store, session_id: str,
-                asked: Sequence[tuple[int, str]]) -> frozenset[int]:
-    """Which of ``asked`` (position, text of a user message) the person sent; the claims
-    that makes are kept."""
+                asked: Sequence[tuple[int, int, str]]) -> frozenset[int]:
+    """Which of ``asked`` (position, where its line starts, text of a user message) the
+    person sent; the claims that makes are kept."""
     if not asked:
         return frozenset()
     with store.transaction() as conn:
-        rows = conn.execute("SELECT id, digest, claimed FROM sent_messages "
+        rows = conn.execute("SELECT id, digest, claimed, floor FROM sent_messages "
                             "WHERE session_id = ?", (session_id,)).fetchall()
         mine, claims = sent.match(
-            [sent.Sent(r["id"], r["digest"], r["claimed"]) for r in rows],
-            [(pos, sent.digest(text)) for pos, text in asked])
+            [sent.Sent(r["id"], r["digest"], r["claimed"], r["floor"]) for r in rows],
+            [(pos, start, sent.digest(text)) for pos, start, text in asked])
         conn.executemany("UPDATE sent_messages SET claimed = ? WHERE id = ?",
                          [(pos, sid) for sid, pos in claims.items()])
     return mine

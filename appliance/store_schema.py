@@ -293,6 +293,7 @@ MIGRATIONS: tuple[str, ...] = (
         session_id TEXT NOT NULL,
         digest TEXT NOT NULL,
         sent_at TEXT NOT NULL,
+        floor INTEGER NOT NULL,
         claimed INTEGER
     );
     CREATE INDEX sent_messages_session ON sent_messages (session_id, id)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,8 @@ from appliance.timeline import Batch, Entry, Source, clamp, parse_time, plain, t
 WINDOW = 1024 * 1024  # transcript bytes a page
 AUDIT_WINDOW = 16 * 1024 * 1024  # audit bytes a page (other sessions' lines included)
 LAST = BLOCKS - 1
-#: Which user messages (position, text) the person sent.
-Said = Callable[[Sequence[tuple[int, str]]], frozenset[int]]
+#: Which user messages (position, where its line starts, text) the person sent.
+Said = Callable[[Sequence[tuple[int, int, str]]], frozenset[int]]
 
 
 def _first_start(data: bytes, whole_start: bool) -> int | None:
@@ -141,7 +142,7 @@ def messages(home: Path | Callable[[], AbstractContextManager[Tree]], session: S
     :meth:`appliance.readers.WorkspaceReader.home`).
     A log the agent made unreadable (a symlink, a FIFO, too many files) is a 409, as on the
     transcript route; the caller leaves the source out with a note. ``said``: which user
-    messages (position, text) the person sent (:func:`appliance.sentstore.from_person`)."""
+    messages the person sent (:func:`appliance.sentstore.from_person`)."""
     empty = nothing(Source.MESSAGE, before)
     parse = PARSERS.get(session.agent)
     if parse is None:  # a custom agent's output is text, read in the transcript, not here
@@ -179,9 +180,10 @@ def message_batch(found: tuple[bytes, int, int, int], before: int | None,
         value = load(raw)
         if not isinstance(value, dict):
             continue
-        found_here += [(pos, m) for i, m in enumerate(parse(value)[:BLOCKS - 1])
+        found_here += [(pos, replace(m, start=line_end - len(raw) - 1))
+                       for i, m in enumerate(parse(value)[:BLOCKS - 1])
                        if (pos := line_end * BLOCKS + i) < end]
-    mine = said([(pos, m.text) for pos, m in found_here if m.kind is Kind.USER])
+    mine = said([(pos, m.start, m.text) for pos, m in found_here if m.kind is Kind.USER])
     entries = [_message_entry(m, pos, low=low, high=high, mine=mine) for pos, m in found_here]
     return Batch(source=Source.MESSAGE, entries=tuple(entries), end=end,
                  start=start * BLOCKS + LAST, exhausted=start == 0)

@@ -66,6 +66,7 @@ class Message:
     is_error: bool = False
     ts: str | None = None
     pos: int = 0  # :data:`BLOCKS`; set by :func:`parse_lines`
+    start: int = 0  # where its line starts in the logs; set by :func:`parse_lines`
     #: A user message the person sent through the appliance (:mod:`appliance.sent`).
     from_person: bool = False
 
@@ -257,8 +258,8 @@ def parse_lines(agent: Agent, data: bytes, *, limit: int = MAX_LINES,
         if end < 0:
             break
         entry = load(data[used:end])  # a torn, foreign or hostile line is passed over
-        used = end + 1
+        start, used = base + used, end + 1
         if isinstance(entry, dict):
-            out.extend(replace(m, pos=(base + used) * BLOCKS + i)
+            out.extend(replace(m, pos=(base + used) * BLOCKS + i, start=start)
                        for i, m in enumerate(parse(entry)[:MAX_PER_LINE]))
     return out, used

@@ -86,6 +86,20 @@ def read_transcript(home: Callable[[], AbstractContextManager[Tree]], session: S
         return nothing
 
 
+def logs_end(home: Callable[[], AbstractContextManager[Tree]], session: Session) -> int:
+    """Where ``session``'s logs end now, their sizes added up (a line that ends past it was
+    written after): 0 when there are none, or none that can be read."""
+    try:
+        with home() as tree:
+            total = 0
+            for log in log_files(tree, session):
+                with tree.open_file(log.parts) as f:
+                    total += f.size
+            return total
+    except ClauderonError:
+        return 0
+
+
 def log_files(tree: Tree, session: Session) -> list[LogFile]:
     if session.agent is Agent.CLAUDE:
         folder = claude_setup.project_folder(workdir_for(session))
