@@ -40,6 +40,14 @@ def test_a_message_sent_right_after_create_reaches_the_model(
 
     wait_for(reached, timeout=120, what="the message to reach the model")
 
+    def said() -> list[dict[str, object]] | None:
+        messages = client.get(f"/api/sessions/{sid}/transcript")["messages"]
+        return [m for m in messages if m["kind"] == "user"] or None
+
+    # The agent's own record of it is the person's message (the appliance sent it).
+    assert [(m["text"], m["from_person"]) for m in wait_for(
+        said, timeout=120, what="the message in the transcript")] == [(TEXT, True)]
+
 
 def test_a_message_to_a_session_that_will_not_run_is_refused_clearly(
         agents: Appliance, repo: Path) -> None:

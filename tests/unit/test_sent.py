@@ -17,6 +17,7 @@ from appliance.readers import host_tree
 from appliance.sent import Sent, digest, match
 from appliance.sessions import Agent, Session, SessionId
 from appliance.store import Store
+from cli.timeline_command import line
 
 SID = SessionId("0b9f6a43-1111-2222-3333-444455556666")
 YES, NO, KEY = digest("yes, push to main"), digest("no"), digest("here is my token")
@@ -111,3 +112,15 @@ def test_transcript_and_timeline_positions_agree(tmp_path: Path) -> None:
     assert [start for _, start, _ in user] == [0, *[log.stat().st_size - len(last)] * 2]
     assert [e.pos for e in batch.entries] == [m.pos for m in page.messages]
     assert len({m.pos for m in page.messages}) == 4
+
+
+@pytest.mark.parametrize(("item", "labelled"), [
+    ({"source": "message", "kind": "user", "title": "go", "from_person": True}, False),
+    ({"source": "message", "kind": "user", "title": "go", "from_person": False}, True),
+    ({"source": "message", "kind": "user", "title": "go"}, True),  # an API that says nothing
+    ({"source": "message", "kind": "assistant", "title": "go", "from_person": False}, False),
+    ({"source": "event", "kind": "user", "title": "go", "from_person": False}, False),
+])
+def test_the_cli_and_tui_line_labels_a_user_message_not_sent_from_here(
+        item: dict[str, object], labelled: bool) -> None:
+    assert ("not sent from here" in line(item)) is labelled
