@@ -12,6 +12,7 @@ its session's id, so a neighbour learns no session's name from it.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -97,10 +98,18 @@ def test_ensure_is_idempotent_from_concurrent_processes_and_replaces_its_rules(
         f"-N {chain}", f"-A INPUT -i {bridge} -j {chain}",
         f"-A FORWARD -i {bridge} -j {chain}", f"-A {chain} -j DROP"])
     # The jumps come first in their chains: nothing before them can accept the packet.
+    # Only other sessions' networks (tests running beside this one) may have put their
+    # own jumps ahead since, each matching its own bridge alone.
+    own_jump = re.compile(r"-A (INPUT|FORWARD) -i (cl-[0-9a-f]{12}) -j CLAUDERON-([0-9a-f]{12})")
     for hook in ("INPUT", "FORWARD"):
         listing = subprocess.run(["iptables", "-w", "5", "-S", hook], capture_output=True,
                                  text=True, check=True).stdout.splitlines()
-        assert any(chain in line for line in listing[1:2]), listing[:3]
+        ours = f"-A {hook} -i {bridge} -j {chain}"
+        assert ours in listing, listing
+        ahead = listing[1:listing.index(ours)]
+        for line in ahead:
+            match = own_jump.fullmatch(line)
+            assert match and match[2] == f"cl-{match[3]}", (line, listing[:5])
 
     # Other ports: the chain is rewritten, not added to; still one jump per hook.
     moved = SessionNetwork.for_settings(settings_for(home, proxy_port=4128, hook_port=0))
