@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,6 @@ from appliance.audit import (
     recorded_run,
 )
 from appliance.audit_index import PER_SESSION, AuditIndex
-from appliance.errors import ClauderonError, Conflict, InvalidInput, NotFound
 from appliance.readers import HOME, Tree, host_tree
 from appliance.sessions import Session
 from appliance.store import Event
@@ -147,20 +147,9 @@ def messages(home: Path | Callable[[], AbstractContextManager[Tree]], session: S
     parse = PARSERS.get(session.agent)
     if parse is None:  # a custom agent's output is text, read in the transcript, not here
         return empty
-    try:
-        opened = (host_tree(home, label=HOME, absent="no home")
-                  if isinstance(home, Path) else home())
-        with opened as tree:
-            try:
-                found = _window_of_log(tree, session, before)
-            except NotFound:
-                return empty  # no log yet, or it just moved away
-            except Conflict:
-                raise
-            except ClauderonError as exc:
-                raise Conflict(f"the agent's log cannot be read: {exc.message}") from None
-    except InvalidInput:  # only from opening: the session's container was never made
-        return empty
+    opened = partial(host_tree, home, label=HOME, absent="no home") \
+        if isinstance(home, Path) else home
+    found = reader.in_home(opened, lambda tree: _window_of_log(tree, session, before), None)
     if found is None:
         return empty
     return message_batch(found, before, parse, low=session.created_at, high=now, said=said)

@@ -31,6 +31,7 @@ import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from appliance import safefs
 from appliance.agents import claude_setup, gemini_setup
@@ -46,6 +47,7 @@ MAX_SKIP = 64 * 1024 * 1024  # bytes of an over-long line looked through per ans
 MAX_FILES = 1000  # Codex rollout files (one per run of the CLI)
 MAX_ENTRIES = 10_000  # folder entries looked at to find them
 CODEX_SESSIONS = (".codex", "sessions")
+T = TypeVar("T")
 DATED = re.compile(r"[0-9]{1,4}")  # YYYY, MM, DD
 ROLLOUT = re.compile(r"rollout-[A-Za-z0-9._:-]{1,200}\.jsonl")
 _PROJECT = re.compile(r"[A-Za-z0-9._-]{1,200}")  # Gemini's folder per project
@@ -69,16 +71,25 @@ def read_transcript(home: Callable[[], AbstractContextManager[Tree]], session: S
                     cursor: int) -> Page:
     """The messages after ``cursor`` in ``session``'s logs in its home (``home`` opens it:
     a workspace reader's ``home``), and the cursor to pass next time."""
-    nothing = Page(messages=(), cursor=cursor)
+    return in_home(home, lambda tree: read_after(tree, session.agent,
+                                                 log_files(tree, session), cursor),
+                   Page(messages=(), cursor=cursor))
+
+
+def in_home(home: Callable[[], AbstractContextManager[Tree]], read: Callable[[Tree], T],
+            nothing: T) -> T:
+    """``read`` of the agent's home as ``home`` opens it: ``nothing`` when there is no log
+    (yet, or it just moved away) or no container was ever made; 409 when what the agent put
+    where its log is cannot be read (a symlink, a FIFO, a name the kernel refuses)."""
     try:
         with home() as tree:
             try:
-                return read_after(tree, session.agent, log_files(tree, session), cursor)
+                return read(tree)
             except NotFound:
-                return nothing  # no log yet, or it just moved away
+                return nothing
             except Conflict:
                 raise
-            except ClauderonError as exc:  # a symlink, a FIFO, a name the kernel refuses
+            except ClauderonError as exc:
                 raise Conflict(f"the agent's log cannot be read: {exc.message}. Only plain "
                                "folders and regular files are read in the agent's "
                                "home") from None
