@@ -290,17 +290,11 @@ class DockerBackend:
         return await self._call("measure the layers", sizes, abandon=True, limiter=self._measuring)
 
     async def name_holder(self, cname: str) -> str | None:
-
-        def look(c: docker.DockerClient) -> str | None:
-            try:
-                c.api.inspect_container(cname)
-            except docker.errors.NotFound:
-                return None
-            return (f"a container named {cname} already exists on the Docker engine and is "
-                    f"no session of this appliance; remove it (`docker rm -f {cname}`) or "
-                    "pick another name")
-
-        return await self._call(f"inspect container {cname}", look)
+        if await self.inspect(cname) is None:
+            return None
+        return (f"a container named {cname} already exists on the Docker engine and is "
+                f"no session of this appliance; remove it (`docker rm -f {cname}`) or "
+                "pick another name")
 
     async def rename(self, backend_id: str, name: str) -> None:
         # The engine's DNS drops the old name with it, a running container's too.

@@ -198,18 +198,12 @@ class KubernetesBackend:
                            "name it was made with", retryable=False)
 
     async def name_holder(self, cname: str) -> str | None:
-        def look(core: client.CoreV1Api, net: client.NetworkingV1Api) -> str | None:
-            for kind in ("pod", "pvc"):
-                if unless_gone(op(core, net, "read", kind), cname, self.ns,
-                                _preload_content=False) is not None:
-                    what = "pod" if kind == "pod" else "persistentvolumeclaim"
-                    return (f"a {what} named {cname} already exists in the namespace "
-                            f"{self.ns} and is no session of this appliance; delete it "
-                            f"(`kubectl -n {self.ns} delete {what} {cname}`) or pick "
-                            "another name")
-            return None
-
-        return await self._call(f"read pod {cname}", look)
+        for kind, what in (("pod", "pod"), ("pvc", "persistentvolumeclaim")):
+            if await self._get(f"read the {what} {cname}", kind, cname) is not None:
+                return (f"a {what} named {cname} already exists in the namespace {self.ns} "
+                        f"and is no session of this appliance; delete it (`kubectl -n "
+                        f"{self.ns} delete {what} {cname}`) or pick another name")
+        return None
 
     # --- Backend protocol: lifecycle ------------------------------------------------------
     async def create(self, spec: WorkloadSpec) -> str:
