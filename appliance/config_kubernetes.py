@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from appliance.config_values import HOSTNAME
+from appliance.config_values import HOSTNAME, boolean, seconds
 from appliance.errors import ConfigError, refuse_unknown
 
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
@@ -106,12 +106,6 @@ def _tolerations(where: str, value: object) -> tuple[dict[str, Any], ...]:
     return tuple(dict(t) for t in value)
 
 
-def _bool(where: str, key: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{where} {key} must be true or false")
-    return value
-
-
 def _matching(pattern: re.Pattern[str], what: str) -> Check:
     def check(where: str, key: str, value: object) -> str:
         if not isinstance(value, str) or not pattern.fullmatch(value):
@@ -134,18 +128,12 @@ def _address(where: str, key: str, value: object) -> str:
     return value
 
 
-def _seconds(where: str, key: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(f"{where} {key} must be a positive number of seconds")
-    return float(value)
-
-
 Check = Callable[[str, str, object], Any]
 #: How each key's value is checked (and made the field's type), by key.
 _CHECKS: dict[str, Check] = {
     **dict.fromkeys(("kubeconfig", "context", "storage_class", "service_account", "image",
                      "volume_root"), _str),
-    "in_cluster": _bool,
+    "in_cluster": lambda where, key, value: boolean(value, f"{where} {key}"),
     "namespace": _matching(_DNS_LABEL, "is not a namespace name (lowercase letters, digits, "
                            "inner '-'; 63 at most)"),
     "pvc_size": _matching(_QUANTITY, 'is not a size like "20Gi"'),
@@ -156,7 +144,8 @@ _CHECKS: dict[str, Check] = {
     **dict.fromkeys(("node_selector", "appliance_labels"), _labels),
     "tolerations": lambda where, _key, value: _tolerations(where, value),
     "proxy_address": _address,
-    **dict.fromkeys(("sync_seconds", "timeout_seconds"), _seconds),
+    **dict.fromkeys(("sync_seconds", "timeout_seconds"),
+                    lambda where, key, value: seconds(value, f"{where} {key}")),
 }
 
 

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from appliance.config_values import boolean, seconds
 from appliance.errors import ConfigError, refuse_unknown
 from proxy.auditshare import AUDIT_BYTES_PER_DAY
 from proxy.pace import Pace
@@ -147,22 +148,10 @@ def _ca_bundle(value: object, where: str) -> Path:
     return path
 
 
-def _boolean(value: object, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{where} must be true or false")
-    return value
-
-
 def _whole(value: object, where: str, what: str, *, least: int = 0) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and value >= least:
         return value
     raise ConfigError(f"{where} must be a whole number of {what}")
-
-
-def _seconds(value: object, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(f"{where} must be a positive number of seconds")
-    return float(value)
 
 
 def config_from_dict(doc: Mapping[str, Any], origin: str) -> ProxyConfig:
@@ -184,7 +173,7 @@ def config_from_dict(doc: Mapping[str, Any], origin: str) -> ProxyConfig:
                 raise ConfigError(f"{where} must be an array of tables ([[rules]])")
             extra_rules.extend(rule_from_toml(entry, origin) for entry in value)
         elif key in _FLOATS:
-            values[_FLOATS[key]] = _seconds(value, where)
+            values[_FLOATS[key]] = seconds(value, where)
         else:
             refuse_unknown((key,), (*_FIELDS, "grafana_host", "rules", *_FLOATS), origin)
     # Rules from the file come first: they override built-in rules for the same host.
@@ -213,7 +202,7 @@ _FIELDS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
         str(h).lower(): parse_upstream(str(u), f"{w}.{h}")
         for h, u in _table(v, w, "a table").items()}),
     "extra_ca_bundle": ("extra_ca_bundle", _ca_bundle),
-    "deny_unlisted": ("deny_unlisted", _boolean),
+    "deny_unlisted": ("deny_unlisted", boolean),
     "model_hosts": ("model_hosts", lambda v, w: tuple(
         h.lower() for h in _strings(v, w, "a list of host names"))),
     "allow_writes": ("allow_writes", lambda v, w: frozenset(

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.config import Settings
+from appliance.config_values import boolean, seconds
 from appliance.credentials import chatgpt, files, onepassword
 from appliance.credentials.model import (
     CREDENTIAL_NAMES,
@@ -72,16 +73,13 @@ def parse_credential_config(doc: Mapping[str, Any], *, origin: str) -> Credentia
     table = doc.get("onepassword", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{origin}: [onepassword] must be a table")
-    enabled = table.get("enabled", True)
+    enabled = boolean(table.get("enabled", True), f"{origin}: [onepassword] enabled")
     op_path = table.get("op_path", "op")
-    timeout = table.get("timeout_seconds", onepassword.DEFAULT_TIMEOUT_SECONDS)
+    timeout = seconds(table.get("timeout_seconds", onepassword.DEFAULT_TIMEOUT_SECONDS),
+                      f"{origin}: [onepassword] timeout_seconds")
     refs = table.get("credentials", {})
-    if not isinstance(enabled, bool):
-        raise ConfigError(f"{origin}: [onepassword] enabled must be true or false")
     if not isinstance(op_path, str) or not op_path:
         raise ConfigError(f"{origin}: [onepassword] op_path must be a non-empty string")
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-        raise ConfigError(f"{origin}: [onepassword] timeout_seconds must be a positive number")
     if not isinstance(refs, dict) or not all(isinstance(v, str) for v in refs.values()):
         raise ConfigError(
             f'{origin}: [onepassword.credentials] must map names to "op://vault/item/field"'
@@ -91,7 +89,7 @@ def parse_credential_config(doc: Mapping[str, Any], *, origin: str) -> Credentia
         secrets_dir=Path(secrets_dir).expanduser() if secrets_dir else None,
         op_enabled=enabled,
         op_path=op_path,
-        op_timeout_seconds=float(timeout),
+        op_timeout_seconds=timeout,
         op_refs=dict(refs),
     )
 
