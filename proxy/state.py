@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+import h11
 import trio
 
 from appliance.audit import AuditRecord, Decision, Room
@@ -95,6 +96,9 @@ class ProxyState:
         #: The sessions with a refresh of the person's token under way or waiting: one each,
         #: so that no agent queues many and holds up the others behind them.
         self.refreshers: set[str] = set()
+        #: The last successful refresh's answer as the endpoint gave it, and when it came
+        #: (:meth:`fresh_refresh`).
+        self._answered: tuple[float, h11.Response, bytes] | None = None
         #: Refreshed tokens not yet written back to the host, and whether a write is under
         #: way (:meth:`write_back`).
         self._unwritten: dict[str, str] = {}
@@ -215,14 +219,25 @@ class ProxyState:
         """How many refreshes wait for another of their credential to end."""
         return sum(lock.statistics().tasks_waiting for lock in self._refreshing.values())
 
-    def keep_refreshed(self, tokens: Mapping[str, str]) -> None:
-        """A refresh's tokens: injected from now on, written back by :meth:`write_back`."""
+    def keep_refreshed(self, tokens: Mapping[str, str],
+                       answer: tuple[h11.Response, bytes] | None = None) -> None:
+        """A refresh's tokens: injected from now on, written back by :meth:`write_back`;
+        the ``answer`` they came in answers the next refreshes for a while."""
+        if answer is not None:
+            self._answered = (trio.current_time(), *answer)
         for key, value in tokens.items():
             name = CREDENTIAL_FOR_TOKEN.get(key)
             if name:
                 self._refreshed[name] = _Secret(name=name, value=value)
         if self.token_sink is not None:
             self._unwritten.update(tokens)
+
+    def fresh_refresh(self, within: float) -> tuple[h11.Response, bytes] | None:
+        """The last successful refresh's answer, when it came less than ``within`` seconds
+        ago (``refresh_relay.py``: the next refresh is answered so)."""
+        if self._answered is None or trio.current_time() - self._answered[0] >= within:
+            return None
+        return self._answered[1:]
 
     async def write_back(self) -> None:
         """The tokens kept since the last write, written to the host (``token_sink``), with

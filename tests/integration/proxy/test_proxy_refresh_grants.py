@@ -10,7 +10,9 @@ they would be injected into every Codex call from then on and written over the p
 
 Two refreshes at once (two sessions, or one agent twice) must not both present the
 person's refresh token: the token endpoint rotates it, and one presented again after it was
-spent is a theft to a server that detects reuse, which revokes the whole login.
+spent is a theft to a server that detects reuse, which revokes the whole login. (A refresh
+soon after a successful one is answered as that one was, the endpoint not asked:
+``test_proxy_refresh_turns.py``; the tests of the turn here are of refreshes that go.)
 """
 
 from __future__ import annotations
@@ -53,6 +55,12 @@ async def test_a_grant_of_the_agents_own_is_not_kept_as_the_persons_tokens(
     assert after.status_code == 200
     assert fake.seen[1].header("authorization") == [f"Bearer {SECRETS['codex_access_token']}"]
     assert r.status_code == 200 and r.json() == AGENT  # the agent's own, untouched
+
+
+@pytest.fixture
+def each_goes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every refresh goes to the endpoint, however soon after the last."""
+    monkeypatch.setattr(refresh_relay, "REFRESH_KEPT", 0.0)
 
 
 async def test_a_refresh_is_still_kept(
@@ -128,6 +136,7 @@ async def two_at_once(proxy: Proxy, tokens: RotatingTokens) -> dict[str, str]:
     return answers
 
 
+@pytest.mark.usefixtures("each_goes")
 async def test_two_refreshes_at_once_do_not_present_a_spent_refresh_token(
         proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA,
         tokens_written: list[dict[str, str | None]]) -> None:
@@ -154,6 +163,7 @@ class RotatingThenBroken(RotatingTokens):
         return False
 
 
+@pytest.mark.usefixtures("each_goes")
 async def test_a_broken_answer_to_a_refresh_that_waited_quotes_no_refresh_token(
         proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA) -> None:
     """The second refresh was let in while the first held the person's first refresh token,
@@ -261,6 +271,7 @@ async def post_refresh(proxy: Proxy, auth: tuple[str, str], sender: str,
     answers.append((sender, r.status_code))
 
 
+@pytest.mark.usefixtures("each_goes")
 async def test_an_agents_refreshes_queued_at_once_hold_up_no_other_session(
         proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA) -> None:
     """One agent sends many refreshes at once: each waited its turn for the person's token,
@@ -291,6 +302,7 @@ async def test_an_agents_refreshes_queued_at_once_hold_up_no_other_session(
                                ("other", 200)]
 
 
+@pytest.mark.usefixtures("each_goes")
 async def test_a_slow_write_of_auth_json_holds_up_no_other_refresh(
         proxy: Proxy, nursery: trio.Nursery, upstream_ca: trustme.CA,
         monkeypatch: pytest.MonkeyPatch) -> None:
