@@ -47,7 +47,7 @@ from proxy.relay import (
     pipe,
     relay_body,
 )
-from proxy.rules import Style
+from proxy.rules import Rule, Style
 from proxy.screen import github_create, screen
 from proxy.scrub import Scrubber, masked
 from proxy.sides import HttpSide
@@ -250,7 +250,7 @@ async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request,
                 "not passed on", ErrorType.UPSTREAM_PROTOCOL_ERROR)
         if _streamed(event):  # in the log while it streams
             meter.open()
-        clean, early = _queue_head(client, event, scrub, meter)
+        clean, early = _queue_head(client, event, scrub, meter, state.config.rules)
         made = github_create(request, target, verdict, session, prefix)
         await _relay_answer(state, conn, client, event, verdict=verdict, meter=meter,
                             session=session, scrub=scrub, made=made)
@@ -366,26 +366,23 @@ def _coded(request: h11.Request, event: h11.Response) -> str | None:
 
 
 def _queue_head(client: HttpSide, event: h11.Response, scrub: Scrubber | None,
-                meter: Meter) -> tuple[bool, bool]:
-    """Queue the answer's head, framed afresh (the credential masked, cookies dropped); whether
-    the upstream connection can be reused after its body, and whether it answered before the
-    client's upload ended."""
+                meter: Meter, rules: tuple[Rule, ...]) -> tuple[bool, bool]:
+    """Queue the answer's head, framed afresh (the credential masked, cookies dropped, a code
+    carried away refused: ``answer_cookies.py``); whether the upstream connection can be
+    reused after its body, and whether it answered before the client's upload ended."""
     headers = list(event.headers)  # walked twice below: h11's own sequence is slow to walk
     answer_framing, clean = response_framing(headers)
     out = framed(forwardable(headers, upgrade=False), answer_framing)
     reason = event.reason
-    if scrub is not None:
-        out, meter.note = answer_cookies.uncookied(scrub.head(out), meter.note)
-        reason = scrub.reason(reason)
-        scrub.escapes = escapable(headers)
     # Answered before the upload ended (not MUST_CLOSE: a "connection: close" request ended).
     early = client.h11.their_state is h11.SEND_BODY
-    if early:
-        out.append((b"connection", b"close"))
     try:
+        if scrub is not None:
+            out, meter.note = answer_cookies.uncookied(scrub.head(out), meter.note, rules)
+            reason, scrub.escapes = scrub.reason(reason), escapable(headers)
         client.queue(h11.Response(status_code=event.status_code, reason=reason,
-                                  headers=out))
-    except h11.LocalProtocolError as exc:
+                                  headers=out + [(b"connection", b"close")] * early))
+    except (h11.LocalProtocolError, answer_cookies.Minted) as exc:
         raise UpstreamError(f"unusable answer head: {exc}",
                             ErrorType.UPSTREAM_PROTOCOL_ERROR) from exc
     return clean, early
