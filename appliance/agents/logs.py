@@ -88,11 +88,17 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+#: One decoder for every line (``json.loads`` with options makes one a call).
+_DECODER = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constant)
+
+
 def nested_within(value: Any, limit: int) -> bool:
     """Whether ``value`` nests no more than ``limit`` containers deep. Walked a level at a
     time, without recursion: this is what guards everything after it against recursion."""
     level = [value] if isinstance(value, (dict, list)) else []
     for _ in range(limit):
+        if not level:
+            return True
         below: list[Any] = []
         for item in level:
             below += [c for c in (item.values() if isinstance(item, dict) else item)
@@ -105,7 +111,8 @@ def load(raw: str | bytes) -> Any:
     """One line of the agent's JSON, or :data:`None` when it is not JSON we can serve back
     (not JSON at all, a non-finite number, nested deeper than :data:`MAX_DEPTH`)."""
     try:
-        value = json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
+        value = _DECODER.decode(raw if isinstance(raw, str) else
+                                raw.decode(json.detect_encoding(raw), "surrogatepass"))
     except (ValueError, RecursionError):  # RecursionError: nested past the decoder's limit
         return None
     return value if nested_within(value, MAX_DEPTH) else None
@@ -144,6 +151,8 @@ def claude_messages(entry: dict[str, Any]) -> list[Message]:
         return [Message(kind=said, text=content, ts=ts)]
     out: list[Message] = []
     for block in content if isinstance(content, list) else []:
+        if len(out) >= MAX_PER_LINE:
+            break  # the most a line gives: the rest is never built
         if not isinstance(block, dict):
             continue
         match block.get("type"):
@@ -207,13 +216,13 @@ def gemini_messages(entry: dict[str, Any]) -> list[Message]:
         if isinstance(calls, list) and calls:
             return [_tool_call(Agent.GEMINI, call.get("name"),
                                tool_id=_string(call.get("id")), input=call.get("args"), ts=ts)
-                    for call in calls if isinstance(call, dict)]
+                    for call in calls[:MAX_PER_LINE] if isinstance(call, dict)]
         text = content if isinstance(content, str) else _text_of(content)
         return [Message(kind=Kind.ASSISTANT, text=text, ts=ts)] if text else []
     if kind != "user" or not isinstance(content, list):
         return []
     out = []
-    for part in content:
+    for part in content[:MAX_PER_LINE]:
         if not isinstance(part, dict):
             continue
         response = part.get("functionResponse")

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from appliance.agents import logs
 from appliance.agents.logs import parse_lines
 from appliance.sessions import Agent
 
@@ -33,3 +36,57 @@ def test_many_lines_stop_at_a_line_and_resume_there() -> None:
     assert 0 < used < len(data) and used % len(line) == 0
     rest, more = parse_lines(Agent.CLAUDE, data[used:])
     assert more > 0 and rest
+
+
+BLOCKS_OF = {  # a line of COUNT blocks, as each agent writes them
+    "claude tool calls": (Agent.CLAUDE, _line(100_000)),
+    "claude results": (Agent.CLAUDE, (
+        '{"type":"user","message":{"content":[' + ",".join(['{"type":"tool_result"}'] *
+                                                            100_000) + "]}}\n").encode()),
+    "gemini calls": (Agent.GEMINI, (
+        '{"type":"gemini","toolCalls":[' + ",".join(['{"name":"t"}'] * 100_000) +
+        "]}\n").encode()),
+    "gemini results": (Agent.GEMINI, (
+        '{"type":"user","content":[' + ",".join(['{"functionResponse":{}}'] * 100_000) +
+        "]}\n").encode()),
+}
+
+
+@pytest.mark.parametrize("shape", BLOCKS_OF)
+def test_a_line_of_many_blocks_builds_no_more_messages_than_it_gives(
+        monkeypatch: pytest.MonkeyPatch, shape: str) -> None:
+    """Each block was built into a message, then all but 1,023 dropped: 100,000 built for
+    a line, the reader's 4 MiB an answer, on the API's worker with the loop's lock held."""
+    agent, data = BLOCKS_OF[shape]
+    built: list[logs.Message] = []
+    real = logs.Message
+
+    def counted(**fields: object) -> logs.Message:
+        built.append(real(**fields))  # type: ignore[arg-type]
+        return built[-1]
+
+    monkeypatch.setattr(logs, "Message", counted)
+    monkeypatch.setattr(logs, "replace", lambda m, **f: m)
+    messages, used = parse_lines(agent, data)
+    assert used == len(data) and len(messages) == MAX_PER_LINE
+    assert len(built) == MAX_PER_LINE
+
+
+def _nest(depth: int) -> list[object]:
+    value: list[object] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(("raw", "value"), [
+    (b"{}", {}), (b"", None), (b"1", 1), ("[]", []), (b" {\"a\": 1.5} ", {"a": 1.5}),
+    (b'{"a":NaN}', None), (b'{"a":1e999}', None), (b'{"a":Infinity}', None),
+    (b"[" * 64 + b"]" * 64, _nest(64)),
+    (b"[" * 65 + b"]" * 65, None), (b"[" * 100_000 + b"]" * 100_000, None),
+    ('{"a":"é"}'.encode("utf-16"), {"a": "é"}), (b"\xef\xbb\xbf{}", {}),
+    (b'{"a":"\xff"}', None), (b'{"a":"\\ud800"}', {"a": "\ud800"}),
+])
+def test_a_line_is_loaded_once_or_passed_over(raw: str | bytes, value: object) -> None:
+    assert logs.load(raw) == value
+    assert logs.nested_within(logs.load(raw), logs.MAX_DEPTH)
