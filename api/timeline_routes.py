@@ -57,8 +57,8 @@ def read_page(settings: Settings, store: Store, audit: AuditIndex, session: Sess
 
     def messages() -> timeline.Batch:
         return timeline_read.messages(reader.home, session, cursor.get(Source.MESSAGE),
-                                      now=now, said=partial(sentstore.from_person, store,
-                                                            session.id))
+                                      now=now, limit=limit,
+                                      said=partial(sentstore.from_person, store, session.id))
 
     def commits() -> timeline.Batch:
         logs = []
@@ -91,7 +91,8 @@ def read_page(settings: Settings, store: Store, audit: AuditIndex, session: Sess
         except ClauderonError as exc:
             notes.append(f"{what} is not shown: {exc.message}")
             batches.append(timeline_read.nothing(source, cursor.get(source)))
-    return replace(timeline.merge(batches, limit), notes=tuple(notes))
+    page = timeline.merge(batches, limit)
+    return replace(page, notes=(*notes, *page.notes))
 
 
 @blueprint.get("/api/sessions/<ref>/timeline")

@@ -96,6 +96,8 @@ class Batch:
     start: int
     #: Nothing lies before ``start``.
     exhausted: bool
+    #: Why the reader stopped short of its window, when it did (the page's notes say it).
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,7 +105,8 @@ class Page:
     entries: tuple[Entry, ...]  # oldest first
     cursor: dict[Source, int]  # pass back (as text: :func:`format_cursor`) for older ones
     more: bool
-    #: Sources that could not be read this time, and why (the others are still served).
+    #: Sources that could not be read this time, or only in part, and why (the others are
+    #: still served).
     notes: tuple[str, ...] = ()
 
     @property
@@ -132,7 +135,8 @@ def merge(batches: Sequence[Batch], limit: int) -> Page:
         if left[source] == 0:
             cursor[source] = batch.start
     more = any(left[s] or not b.exhausted for s, b in by.items())
-    return Page(entries=tuple(reversed(out)), cursor=cursor, more=more)
+    return Page(entries=tuple(reversed(out)), cursor=cursor, more=more,
+                notes=tuple(b.note for b in batches if b.note))
 
 
 def clamp(claimed: datetime | None, *, low: datetime, high: datetime) -> datetime:

@@ -20,7 +20,7 @@ so a cursor can stand between two blocks of one line.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.agents import reader
-from appliance.agents.logs import BLOCKS, PARSERS, Kind, Message, load
+from appliance.agents.logs import BLOCKS, MAX_LINES, PARSERS, Kind, Message, load
 from appliance.audit import (
     PROXY_RUN,
     AuditRecord,
@@ -43,7 +43,16 @@ from appliance.audit_index import PER_SESSION, AuditIndex
 from appliance.readers import HOME, Tree, host_tree
 from appliance.sessions import Session
 from appliance.store import Event
-from appliance.timeline import Batch, Entry, Source, clamp, parse_time, plain, title
+from appliance.timeline import (
+    MAX_LIMIT,
+    Batch,
+    Entry,
+    Source,
+    clamp,
+    parse_time,
+    plain,
+    title,
+)
 
 WINDOW = 1024 * 1024  # transcript bytes a page
 AUDIT_WINDOW = 16 * 1024 * 1024  # audit bytes a page (other sessions' lines included)
@@ -63,11 +72,11 @@ def _first_start(data: bytes, whole_start: bool) -> int | None:
 
 
 def _lines(data: bytes, base: int, whole_start: bool,
-           needle: bytes = b"") -> tuple[list[tuple[int, bytes]], int]:
-    """Complete lines of ``data`` (read from byte ``base``) that hold ``needle`` (every line
-    when it is empty), with the offset of their end, and where the first line starts.
-    Without ``whole_start`` the first line may be cut. Lines are found by searching for the
-    needle, not by splitting every line: most of the audit log is other sessions'."""
+           needle: bytes) -> tuple[list[tuple[int, bytes]], int]:
+    """Complete lines of ``data`` (read from byte ``base``) that hold ``needle``, with the
+    offset of their end, and where the first line starts. Without ``whole_start`` the first
+    line may be cut. Lines are found by searching for the needle, not by splitting every
+    line: most of the audit log is other sessions'."""
     start = _first_start(data, whole_start)
     if start is None:
         return [], base
@@ -81,6 +90,16 @@ def _lines(data: bytes, base: int, whole_start: bool,
         out.append((base + end + 1, data[begin:end]))
         at = end + 1
     return out, base + start
+
+
+def _newest_lines(data: bytes, start: int) -> Iterator[tuple[int, bytes]]:
+    """The complete lines of ``data`` from ``start`` on, newest first: where each ends (past
+    its newline) and its bytes. Only the lines taken are split."""
+    end = data.rfind(b"\n", start)
+    while end >= start:
+        begin = data.rfind(b"\n", start, end) + 1 or start
+        yield end + 1, data[begin:end]
+        end = begin - 1
 
 
 def _window(size: int, before: int | None, window: int) -> tuple[int, int]:
@@ -135,8 +154,8 @@ def _window_of_log(tree: Tree, session: Session,
 
 
 def messages(home: Path | Callable[[], AbstractContextManager[Tree]], session: Session,
-             before: int | None, *, now: datetime, said: Said = lambda asked: frozenset()
-             ) -> Batch:
+             before: int | None, *, now: datetime, limit: int = MAX_LIMIT,
+             said: Said = lambda asked: frozenset()) -> Batch:
     """The agent's messages before ``before`` (a position), at most a window of its log.
     ``home``: a folder of this host, or how to open the home where it is (in its pod:
     :meth:`appliance.readers.WorkspaceReader.home`).
@@ -152,30 +171,43 @@ def messages(home: Path | Callable[[], AbstractContextManager[Tree]], session: S
     found = reader.in_home(opened, lambda tree: _window_of_log(tree, session, before), None)
     if found is None:
         return empty
-    return message_batch(found, before, parse, low=session.created_at, high=now, said=said)
+    return message_batch(found, before, parse, low=session.created_at, high=now, limit=limit,
+                         said=said)
 
 
 def message_batch(found: tuple[bytes, int, int, int], before: int | None,
                   parse: Callable[[dict[str, Any]], list[Message]], *, low: datetime,
-                  high: datetime, said: Said = lambda asked: frozenset()) -> Batch:
-    """The messages before ``before`` in a window of the log (:func:`_window_of_log`: its
-    bytes, where they start, where their file starts, the logs' total size); their times
-    held between ``low`` and ``high``."""
+                  high: datetime, limit: int = MAX_LIMIT,
+                  said: Said = lambda asked: frozenset()) -> Batch:
+    """The newest messages before ``before`` in a window of the log (:func:`_window_of_log`:
+    its bytes, where they start, where their file starts, the logs' total size), their times
+    held between ``low`` and ``high``: read back line by line until ``limit`` messages (a
+    page serves no more) or :data:`~appliance.agents.logs.MAX_LINES` lines, as the chat
+    stops; the batch starts at the oldest line read, so the pages after go on from there."""
     data, lo, base, total = found
-    lines, start = _lines(data, lo, whole_start=lo == base)
     end = before if before is not None else total * BLOCKS + LAST
-    found_here = []
-    for line_end, raw in lines:
+    first = _first_start(data, lo == base)
+    start = lo if first is None else lo + first
+    newest: list[list[tuple[int, Message]]] = []  # a line's messages, newest line first
+    count = lines = 0
+    for lines, (line_end, raw) in enumerate(_newest_lines(data, start - lo), 1):
         value = load(raw)
-        if not isinstance(value, dict):
-            continue
-        found_here += [(pos, replace(m, start=line_end - len(raw) - 1))
-                       for i, m in enumerate(parse(value)[:BLOCKS - 1])
-                       if (pos := line_end * BLOCKS + i) < end]
+        start = lo + line_end - len(raw) - 1
+        if isinstance(value, dict):
+            newest.append([(pos, replace(m, start=start))
+                           for i, m in enumerate(parse(value)[:BLOCKS - 1])
+                           if (pos := (lo + line_end) * BLOCKS + i) < end])
+            count += len(newest[-1])
+        if count >= limit or lines >= MAX_LINES:
+            break
+    found_here = [found for line in reversed(newest) for found in line]
     mine = said([(pos, m.start, m.text) for pos, m in found_here if m.kind is Kind.USER])
     entries = [_message_entry(m, pos, low=low, high=high, mine=mine) for pos, m in found_here]
+    cut = lines >= MAX_LINES and start > lo + (first or 0)
     return Batch(source=Source.MESSAGE, entries=tuple(entries), end=end,
-                 start=start * BLOCKS + LAST, exhausted=start == 0)
+                 start=start * BLOCKS + LAST, exhausted=start == 0,
+                 note=f"the transcript is read {MAX_LINES:,} lines a page: the older ones "
+                      "come on the pages after" if cut else "")
 
 
 # --- the audit log ------------------------------------------------------------------

@@ -343,8 +343,9 @@ TIMELINE_PAGE: tuple[Field, ...] = (
           lambda p: p.cursor_text),
     Field("more", {**BOOL, "description": "Older items may exist"}),
     Field("notes", {"type": "array", "items": STR,
-                    "description": "Sources not shown this time, and why (the agent may "
-                    "have made its transcript unreadable; the other sources still show)"},
+                    "description": "Sources not shown this time, or in part, and why (the "
+                    "agent may have made its transcript unreadable, or too many lines to read "
+                    "in a page; the other sources still show)"},
           lambda p: list(p.notes)),
 )
 

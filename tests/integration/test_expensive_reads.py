@@ -16,6 +16,10 @@ from typing import Any
 
 import httpx
 
+from appliance import timeline, timeline_read
+from appliance.agents import logs
+from appliance.agents.logs import BLOCKS
+from appliance.timeline import Source
 from tests.support.agent_app import as_agent, create
 from tests.support.appliance import Appliance, wait_for
 
@@ -178,3 +182,41 @@ def test_a_diff_of_two_hundred_thousand_files_names_a_bounded_few(
     assert body["truncated"] and len(body["diff"].encode()) <= 2 << 20
     assert 0 < len(body["files"]) <= 10_000, len(body["files"])
     assert {"status": "M", "path": "README.md"} in body["files"]  # the first are kept
+
+
+#: The transcript: one message, then COUNT lines that are JSON objects and say nothing.
+HUSH = r"""
+log=/home/agent/.claude/projects/-workspace/SID.jsonl
+mkdir -p "${log%/*}"
+perl -e 'print qq({"type":"assistant","timestamp":"2026-01-01T00:00:00Z",) .
+               qq("message":{"content":"the first words"}}\n), "{}\n" x COUNT' > "$log"
+stat -c %s "$log"
+"""
+
+
+def test_a_transcript_of_lines_that_say_nothing_is_read_a_bounded_count_a_page(
+        app: Appliance, repo: Path) -> None:
+    """The timeline split and parsed every line of its 1 MiB window of the transcript for
+    each page, where the chat stops at 20,000 lines an answer: 300,000 empty objects were as
+    many parses a page (seconds of the API's CPU, holding the lock its loop needs), and tiny
+    tool results as many entries built, for a page that shows 200. A page now reads back
+    20,000 lines at most, says so, and the pages after go on from there."""
+    s = create(app, repo, "hush")
+    count, lines = 300_000, logs.MAX_LINES
+    size = int(as_agent(app, s, HUSH.replace("SID", s["id"]).replace("COUNT", str(count))))
+    assert size < timeline_read.WINDOW  # all of it in the page's window
+    http = app.http(timeout=60)
+    before, pages = None, 0
+    for pages in range(1, count // lines + 3):
+        r = http.get(f"/api/sessions/{s['id']}/timeline",
+                     params={"limit": "200", **({"before": before} if before else {})})
+        assert r.status_code == 200, r.text
+        page = r.json()
+        if any(i["title"] == "the first words" for i in page["items"]):
+            break
+        assert any(f"{lines:,} lines" in n for n in page["notes"]), page["notes"]
+        read = size - pages * lines * 3  # where the page's reading stopped, a line's start
+        assert timeline.parse_cursor(page["cursor"])[Source.MESSAGE] == \
+            read * BLOCKS + BLOCKS - 1
+        before = page["cursor"]
+    assert pages == count // lines + 1  # every line read once, 20,000 a page

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from appliance import safefs, timeline, timeline_read
-from appliance.agents.logs import PARSERS
+from appliance.agents.logs import PARSERS, Message
 from appliance.audit import CUT_OFF, AuditRecord, Decision, Phase, started
 from appliance.audit_index import AuditIndex
 from appliance.errors import InvalidInput
@@ -225,6 +225,43 @@ def test_a_window_of_the_log_as_a_batch(data: bytes, lo: int, base: int, total: 
                                     low=T0, high=at(1))
     assert ([x.title for x in b.entries], b.end, b.start, b.exhausted) == (
         titles, end, start, start == TOP)
+
+
+def one_result() -> bytes:
+    return b'{"type":"user","message":{"content":[{"type":"tool_result"}]}}\n'
+
+
+BLOCKS_LINE = (b'{"type":"user","message":{"content":[' +
+               b",".join([b'{"type":"tool_result"}'] * 2000) + b"]}}\n")
+
+
+@pytest.mark.parametrize(("data", "limit", "lines", "parsed", "served", "start", "note"), [
+    # a window of 10,000 tiny results, a page of 50: the newest 50 lines are read, no more
+    (one_result() * 10_000, 50, 100, 50, 50, 9_950 * len(one_result()), False),
+    # a line gives at most its share, whatever it holds, and is read whole
+    (BLOCKS_LINE * 3, 50, 100, 1, timeline_read.BLOCKS - 1, 2 * len(BLOCKS_LINE), False),
+    # lines that give nothing stop the read at the line cap, and the page says so
+    (claude_line("old", T0.isoformat()) + b"{}\n" * 300, 50, 100, 100, 0,
+     len(claude_line("old", T0.isoformat())) + 200 * 3, True),
+    (b"\n" * 300, 50, 100, 0, 0, 200, True),
+    # fewer than the cap: everything, no note
+    (claude_line("old", T0.isoformat()) + b"{}\n" * 99, 50, 100, 100, 1, 0, False),
+])
+def test_a_window_is_read_back_until_a_page_or_the_line_cap(
+        monkeypatch: pytest.MonkeyPatch, data: bytes, limit: int, lines: int, parsed: int,
+        served: int, start: int, note: bool) -> None:
+    monkeypatch.setattr(timeline_read, "MAX_LINES", lines)
+    calls: list[object] = []
+
+    def parse(value: dict[str, object]) -> list[Message]:
+        calls.append(value)
+        return PARSERS[Agent.CLAUDE](value)
+
+    b = timeline_read.message_batch((data, 0, 0, len(data)), None, parse, low=T0,
+                                    high=at(1), limit=limit)
+    assert (len(calls), len(b.entries), b.start, bool(b.note)) == (
+        parsed, served, start * K + TOP, note)
+    assert b.exhausted == (start == 0)
 
 
 def test_forged_transcript_times_and_escapes(log: Path) -> None:

@@ -1433,7 +1433,7 @@ export interface components {
             cursor: string;
             /** @description Older items may exist */
             more: boolean;
-            /** @description Sources not shown this time, and why (the agent may have made its transcript unreadable; the other sources still show) */
+            /** @description Sources not shown this time, or in part, and why (the agent may have made its transcript unreadable, or too many lines to read in a page; the other sources still show) */
             notes: string[];
         };
         /** @description Token usage of one session and model (one day, or summed) */
