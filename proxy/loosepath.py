@@ -11,15 +11,19 @@ read as themselves: only an overlong form, never a well-formed one, turns into A
 :func:`folded` reads a path as a server that folds look-alikes does: one that compares
 without regard to case as .NET and Java do (by capitals: a dotless i, U+0131, is ``I``, a
 long s, U+017F, is ``S``) or normalises to NFKC (a fullwidth k, U+FF4B, is ``k``, a
-fullwidth solidus, U+FF0F, a slash), and one that reads a character that draws nothing
-(Unicode's Default_Ignorable_Code_Point: a zero-width space, a soft hyphen, a word joiner, a
-BOM) as nothing, as ICU's collation weighs it (.NET's culture-aware ``StartsWith`` and
-``Equals``, JavaScript's ``localeCompare``) and NFKC_Casefold drops it. A combining mark
-weighs something to both, and stays.
+fullwidth solidus, U+FF0F, a slash), and one that compares by ICU's collation (.NET's
+culture-aware ``StartsWith`` and ``Equals``, JavaScript's ``localeCompare``). That weighs
+nothing what draws nothing (Unicode's Default_Ignorable_Code_Point: a zero-width space, a
+soft hyphen, a BOM, which NFKC_Casefold drops too), and more: a control (a NUL), many a
+mark (a Hebrew accent, a musical stem), an Arabic tatweel, characters newer than Python's
+Unicode; and a digit of any script (an Arabic-Indic one, U+0661) as its ASCII one. So
+every control, format, unassigned and mark character reads as nothing (an accent too, as a
+comparison that ignores accents reads it), and a digit as ASCII's.
 """
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 import unicodedata
@@ -31,12 +35,9 @@ _SEQUENCE = re.compile(rb"[\xc0-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}"
                        rb"|[\xf0-\xf7][\x80-\xbf]{3}")
 #: How many levels of escapes are undone at most (``server_path`` undoes four).
 LEVELS = 4
-#: Default_Ignorable_Code_Point (Unicode's DerivedCoreProperties): no casing or NFKC makes
-#: one of another character.
-_IGNORABLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f"
-                        "\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff"
-                        "\uffa0\ufff0-\ufff8\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
-                        "\U000e0000-\U000e0fff]")
+#: Letters and signs ICU weighs nothing: the Hangul fillers (default-ignorable), Arabic's
+#: tatweel and its tail fragment, N'Ko's lajanyalan, the Mongolian nirugu, a Vedic sign.
+_WEIGHTLESS = frozenset("\u115f\u1160\u3164\uffa0\u0640\ufe73\u07fa\u180a\u1cd3")
 
 
 def _code_point(sequence: bytes) -> str:
@@ -82,15 +83,25 @@ def decoded_path(target: str) -> str:
     return _resolved(path)
 
 
+@functools.lru_cache(maxsize=4096)
+def _weighed(char: str) -> str:
+    """``char`` as a collation weighs it: nothing for a control, format, unassigned or mark
+    character (or one of :data:`_WEIGHTLESS`), a digit's ASCII one for a digit of any
+    script, else itself."""
+    if unicodedata.category(char)[0] in "CM" or char in _WEIGHTLESS:
+        return ""
+    value = unicodedata.numeric(char, -1.0)
+    return str(int(value)) if value in range(10) else char
+
+
 def folded(read: str) -> str:
-    """``read`` (a decoded path) with look-alikes folded: what draws nothing dropped (before
-    NFKC, which composes what it stood between), NFKC, then small letters,
-    capitals and small letters again (a capital sharp s, U+1E9E, is ``ss`` only by way of
-    its small one), a dotted capital I (U+0130) as ``I``, as Java's ``equalsIgnoreCase``
-    reads it (Python's small one is two characters); read again as :func:`loose_path`
-    reads it, since NFKC may make a slash, a backslash, a dot or a ``;`` (a fullwidth
-    one)."""
-    text = unicodedata.normalize("NFKC", _IGNORABLE.sub("", read)).replace("\u0130", "I")
+    """``read`` (a decoded path) with look-alikes folded: NFKD (a dotted capital I, U+0130,
+    is ``I`` and a dot, as Java's ``equalsIgnoreCase`` reads it), what weighs nothing
+    dropped and digits as ASCII's (:func:`_weighed`), then small letters, capitals and
+    small letters again (a capital sharp s, U+1E9E, is ``ss`` only by way of its small
+    one); read again as :func:`loose_path` reads it, since NFKD may make a slash, a
+    backslash, a dot or a ``;`` (a fullwidth one)."""
+    text = "".join(map(_weighed, unicodedata.normalize("NFKD", read)))
     return _resolved(text.lower().upper().lower())
 
 

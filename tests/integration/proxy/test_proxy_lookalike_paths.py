@@ -10,8 +10,9 @@ as a slash. Each would route the spelling to the endpoint the rule refuses: a ne
 made from the person's login, an invite into their organisation, a change to their billing.
 A character that draws nothing (a zero-width space, a soft hyphen, a word joiner, a BOM)
 inside the name weighs nothing to a server that compares by ICU's collation (.NET's
-culture-aware ``StartsWith``, ``Equals``) or normalises to NFKC_Casefold: refused too. A
-combining mark is not dropped by either, and is left as it is.
+culture-aware ``StartsWith``, ``Equals``) or normalises to NFKC_Casefold: refused too, and
+so is what else ICU weighs nothing (a control, many a mark, a tatweel) and a digit of another
+script, which ICU weighs as the ASCII one.
 Refused; a request to a real endpoint still goes with the person's credential.
 """
 
@@ -50,6 +51,19 @@ SPELLINGS = [
     ("api.anthropic.com", "/v1/organ%EF%BB%BFizations/invites", "organisation"),  # a BOM
     ("api.anthropic.com", "/api/oauth/claude_cli/create_api_k%CD%8Fey", "new credential"),
     ("api.anthropic.com", "/api/oauth/claude_cli/create_api%u00ad_key", "new credential"),
+    # What ICU's collation weighs nothing though Unicode does not call it default-ignorable:
+    # a control, a Hebrew accent, an Arabic tatweel (a letter: a name's end reads on past
+    # it), a musical mark, a character this Unicode does not know yet.
+    ("api.anthropic.com", "/api/oauth/claude_cli/create_api%00_key", "new credential"),
+    ("api.anthropic.com", "/api/oauth/claude_cli/create%01_api_key", "new credential"),
+    ("api.anthropic.com", "/api/oauth/claude_cli/create_api%D6%91_key", "new credential"),
+    ("api.openai.com", "/v1/organization%D9%80/invites", "organisation"),
+    ("api.openai.com", "/v1/realtime/client_secrets%D9%80", "new credential"),
+    ("api.anthropic.com", "/api/oauth/claude_cli/create_api_k%F0%9D%85%A5ey", "new credential"),
+    ("api.anthropic.com", "/api/oauth/claude_cli/create_api_k%F0%90%BB%BDey", "new credential"),
+    # A digit of another script: ICU's collation tells it from an ASCII one by no weight.
+    ("api.anthropic.com", "/v%D9%A1/organizations/invites", "organisation"),
+    ("api.openai.com", "/v%E0%A5%A7/realtime/client_secrets", "new credential"),
 ]
 
 
