@@ -18,7 +18,9 @@ soft hyphen, a BOM, which NFKC_Casefold drops too), and more: a control (a NUL),
 mark (a Hebrew accent, a musical stem), an Arabic tatweel, characters newer than Python's
 Unicode; and a digit of any script (an Arabic-Indic one, U+0661) as its ASCII one. So
 every control, format, unassigned and mark character reads as nothing (an accent too, as a
-comparison that ignores accents reads it), and a digit as ASCII's.
+comparison that ignores accents reads it), and a digit as ASCII's. Blind to case (.NET's
+``InvariantCultureIgnoreCase``), ICU weighs a letter in a dark frame (U+1F15A) or written
+small above another (U+0363) as the letter: read so too.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ LEVELS = 4
 #: Letters and signs ICU weighs nothing: the Hangul fillers (default-ignorable), Arabic's
 #: tatweel and its tail fragment, N'Ko's lajanyalan, the Mongolian nirugu, a Vedic sign.
 _WEIGHTLESS = frozenset("\u115f\u1160\u3164\uffa0\u0640\ufe73\u07fa\u180a\u1cd3")
+#: A Latin letter in a dark frame or written small above another (no NFKD makes it one),
+#: which ICU's collation weighs as the letter but for case.
+_FRAMED = re.compile(r"(?:COMBINING LATIN SMALL|(?:CROSSED )?NEGATIVE (?:CIRCLED|SQUARED) "
+                     r"LATIN CAPITAL|SQUARED LATIN SMALL) LETTER ([A-Z])(?: BELOW)?")
 
 
 def _code_point(sequence: bytes) -> str:
@@ -87,7 +93,9 @@ def decoded_path(target: str) -> str:
 def _weighed(char: str) -> str:
     """``char`` as a collation weighs it: nothing for a control, format, unassigned or mark
     character (or one of :data:`_WEIGHTLESS`), a digit's ASCII one for a digit of any
-    script, else itself."""
+    script, the letter for one of :data:`_FRAMED`, else itself."""
+    if (framed := _FRAMED.fullmatch(unicodedata.name(char, ""))) is not None:
+        return framed[1]
     if unicodedata.category(char)[0] in "CM" or char in _WEIGHTLESS:
         return ""
     value = unicodedata.numeric(char, -1.0)

@@ -64,6 +64,11 @@ SPELLINGS = [
     # A digit of another script: ICU's collation tells it from an ASCII one by no weight.
     ("api.anthropic.com", "/v%D9%A1/organizations/invites", "organisation"),
     ("api.openai.com", "/v%E0%A5%A7/realtime/client_secrets", "new credential"),
+    # A letter in a dark frame, or written small above another: ICU's collation, blind to
+    # case (.NET's InvariantCultureIgnoreCase), weighs it as the letter.
+    ("api.anthropic.com", "/api/oauth/claude_cli/create_api_%F0%9F%85%9Aey", "new credential"),
+    ("api.anthropic.com", "/api/oauth/claude_cli/create_api_%F0%9F%85%BAey", "new credential"),
+    ("api.anthropic.com", "/api/oauth/claude_cli/cre%CD%A3te_api_key", "new credential"),
 ]
 
 

@@ -81,6 +81,12 @@ def test_lax_utf8(data: bytes, text: str) -> None:
     ("/api/\u1369/x", "/api/1/x"),  # Ethiopic (a number, not a decimal digit)
     ("/api/\u3007/x", "/api/0/x"),  # the ideographic zero
     ("/v\u00bd", "/v1\u20442"),  # a fraction is no digit (NFKD spells it out)
+    # A letter ICU weighs as the letter but for case.
+    ("/\U0001f15aey", "/key"),  # NEGATIVE CIRCLED LATIN CAPITAL LETTER K
+    ("/\U0001f17aey/\U0001f18a", "/key/p"),  # negative squared, crossed negative squared
+    ("/cre\u0363te", "/create"),  # COMBINING LATIN SMALL LETTER A
+    ("/\u1abf\u1dcax", "/wrx"),  # small letters below
+    ("/\U0001f1a5", "/d"),  # SQUARED LATIN SMALL LETTER D
 ])
 def test_folded(read: str, fold: str) -> None:
     assert folded(read) == fold
