@@ -42,13 +42,8 @@ def is_reference(value: str) -> bool:
     return value.startswith(REF_PREFIX)
 
 
-def resolve(
-    refs: Mapping[str, str],
-    *,
-    op_path: str,
-    env: Mapping[str, str],
-    timeout: float = DEFAULT_TIMEOUT_SECONDS,
-) -> Resolved:
+def resolve(refs: Mapping[str, str], *, op_path: str, env: Mapping[str, str],
+            timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Resolved:
     """Read each ``name -> op://...`` reference; values for those that worked, warnings else."""
     out = Resolved()
     if not refs:
@@ -64,40 +59,33 @@ def resolve(
     running: dict[str, tuple[str, Any]] = {}
     for name, ref in refs.items():
         try:
-            proc = op(
-                "read",
-                ref,
-                _bg=True,
-                _bg_exc=False,
-                _timeout=timeout,
-                _tty_out=False,
-                _in="",
-                _env=dict(env),
-            )
+            running[name] = (ref, op("read", ref, _bg=True, _bg_exc=False, _timeout=timeout,
+                                     _tty_out=False, _in="", _env=dict(env)))
         except (sh.ErrorReturnCode, sh.ForkException, OSError) as exc:
             out.warnings.append(f"{name}: could not start 1Password CLI for {ref} ({exc!s:.100})")
-            continue
-        running[name] = (ref, proc)
     for name, (ref, proc) in running.items():
-        try:
-            proc.wait()
-        except sh.TimeoutException:
-            out.warnings.append(
-                f"{name}: 1Password CLI timed out after {timeout:g} s reading {ref}"
-            )
-            continue
-        except sh.ErrorReturnCode as exc:
-            # Only stderr is quoted: stdout is where a value would be.
-            reason = _first_line(exc.stderr)
-            out.warnings.append(f"{name}: 1Password could not read {ref}: {reason}")
-            continue
-        value = _decode(proc.stdout).rstrip()
-        if not value:
-            out.warnings.append(f"{name}: 1Password returned an empty value for {ref}")
-            continue
-        out.values[name] = value
+        _collect(out, name, ref, proc, timeout)
     log.debug("1Password resolved %d of %d references", len(out.values), len(refs))
     return out
+
+
+def _collect(out: Resolved, name: str, ref: str, proc: Any, timeout: float) -> None:
+    """Wait for ``proc`` (``op read ref``): its value into ``out``, or a warning naming
+    ``name``."""
+    try:
+        proc.wait()
+    except sh.TimeoutException:
+        out.warnings.append(f"{name}: 1Password CLI timed out after {timeout:g} s reading {ref}")
+        return
+    except sh.ErrorReturnCode as exc:
+        # Only stderr is quoted: stdout is where a value would be.
+        out.warnings.append(f"{name}: 1Password could not read {ref}: {_first_line(exc.stderr)}")
+        return
+    value = _decode(proc.stdout).rstrip()
+    if value:
+        out.values[name] = value
+    else:
+        out.warnings.append(f"{name}: 1Password returned an empty value for {ref}")
 
 
 def _decode(raw: bytes | str) -> str:
