@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -94,34 +95,14 @@ async def admit(req: CreateRequest, *, settings: Settings, store: AsyncStore,
     backend = backends[str(req.backend)]
     image = req.image or settings.default_image
     engine: list[ClauderonError | bool] = []
-
-    async def check_engine() -> None:
-        try:
-            await backend.ping()
-            engine.append(await backend.image_exists(image))
-        except ClauderonError as exc:
-            engine.append(exc)
-
     # Before any git runs there: the agents own what is in the appliance's folder.
     for path, field in ((req.repo_path, "repo_path"),
                         *((w.path, f"repos[{i}].path") for i, w in enumerate(req.repos or ()))):
         await _outside_appliance(path, field, settings=settings, store=store)
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(check_engine)
+        nursery.start_soon(_ask_engine, backend, image, engine)
         repo = await trio.to_thread.run_sync(repos.inspect_repo, req.repo_path)
-    closed = await trio.to_thread.run_sync(hostgit.owner_can_reach, settings.worktrees_dir,
-                                           repo.owner)
-    if closed is not None:
-        raise InvalidInput(
-            f"the owner of {repo.root} (uid {repo.owner_uid}) cannot reach the workspaces "
-            f"folder: {closed} is closed to them; make it traversable (chmod o+x {closed}) "
-            "or move CLAUDERON_HOME", field="repo_path")
-    if str(req.backend) == BackendKind.KUBERNETES:
-        # Pods clone the remote: a repository without one is refused now, saying so.
-        await trio.to_thread.run_sync(remotes.cluster_remote, repo)
-    base = req.base if req.base else await trio.to_thread.run_sync(repos.current_branch,
-                                                                     repo)
-    base = await trio.to_thread.run_sync(repos.kept_base, repo, base)
+    base = await _primary_base(req, repo, settings)
     name = req.name or suggest_name(req.prompt)
     if await store.run(store.sync.get_by_name, name) is not None:
         raise Conflict(f"a session named {name!r} already exists; pick another name",
@@ -148,6 +129,44 @@ async def admit(req: CreateRequest, *, settings: Settings, store: AsyncStore,
     return session
 
 
+async def _ask_engine(backend: Backend, image: str, answer: list[ClauderonError | bool]
+                      ) -> None:
+    """Whether the engine has ``image`` (or its error) into ``answer``."""
+    try:
+        await backend.ping()
+        answer.append(await backend.image_exists(image))
+    except ClauderonError as exc:
+        answer.append(exc)
+
+
+async def _primary_base(req: CreateRequest, repo: repos.RepoInfo, settings: Settings) -> str:
+    """The base of the primary ``repo``, once its owner is known to reach the workspaces
+    (and, for a pod, that it has a remote to clone)."""
+    closed = await trio.to_thread.run_sync(hostgit.owner_can_reach, settings.worktrees_dir,
+                                           repo.owner)
+    if closed is not None:
+        raise InvalidInput(
+            f"the owner of {repo.root} (uid {repo.owner_uid}) cannot reach the workspaces "
+            f"folder: {closed} is closed to them; make it traversable (chmod o+x {closed}) "
+            "or move CLAUDERON_HOME", field="repo_path")
+    if str(req.backend) == BackendKind.KUBERNETES:
+        # Pods clone the remote: a repository without one is refused now, saying so.
+        await trio.to_thread.run_sync(remotes.cluster_remote, repo)
+    base = req.base if req.base else await trio.to_thread.run_sync(repos.current_branch,
+                                                                     repo)
+    return await trio.to_thread.run_sync(repos.kept_base, repo, base)
+
+
+@contextmanager
+def _field(name: str) -> Iterator[None]:
+    """An error raised within names the request's field ``name``."""
+    try:
+        yield
+    except ClauderonError as exc:
+        exc.field = name
+        raise
+
+
 async def admit_extras(req: CreateRequest, primary: repos.RepoInfo, base: str, name: str,
                        settings: Settings) -> tuple[ExtraRepo, ...]:
     """Each further repository checked like the primary (errors name ``repos[i].<key>``):
@@ -158,9 +177,8 @@ async def admit_extras(req: CreateRequest, primary: repos.RepoInfo, base: str, n
     if str(req.backend) != BackendKind.DOCKER:
         raise InvalidInput("multi-repo sessions run on Docker only for now; drop repos or "
                            "choose the docker backend", field="repos")
-    top = await trio.to_thread.run_sync(
-        repos.top_entries, primary, await trio.to_thread.run_sync(repos.resolve_ref,
-                                                                  primary, base))
+    commit = await trio.to_thread.run_sync(repos.resolve_ref, primary, base)
+    top = await trio.to_thread.run_sync(repos.top_entries, primary, commit)
     roots = {primary.root}
     out: list[ExtraRepo] = []
     for i, want in enumerate(req.repos):
@@ -169,11 +187,8 @@ async def admit_extras(req: CreateRequest, primary: repos.RepoInfo, base: str, n
             raise InvalidInput(f"the mount name {want.name!r} is already a file or folder at "
                                f"the top of {primary.root}; pick another name",
                                field=f"{at}.name")
-        try:
+        with _field(f"{at}.path"):
             info = await trio.to_thread.run_sync(repos.inspect_repo, want.path)
-        except ClauderonError as exc:
-            exc.field = f"{at}.path"
-            raise
         if info.root in roots:
             raise InvalidInput(f"{info.root} is already one of this session's repositories",
                                field=f"{at}.path")
@@ -185,11 +200,8 @@ async def admit_extras(req: CreateRequest, primary: repos.RepoInfo, base: str, n
                 "session must have the same owner", field=f"{at}.path")
         extra_base: str = want.base if want.base else await trio.to_thread.run_sync(
             repos.current_branch, info)
-        try:
+        with _field(f"{at}.base"):
             extra_base = await trio.to_thread.run_sync(repos.kept_base, info, extra_base)
-        except ClauderonError as exc:
-            exc.field = f"{at}.base"
-            raise
         await _branch_free(info, name)
         out.append(multirepo.extra_repo(settings.worktrees_dir, name, mount=want.name,
                                         repo_root=info.root, base_ref=extra_base))

@@ -148,25 +148,12 @@ def parse_create(body: Mapping[str, Any], *,
     description = clean_text(_str(body, "description"), DESCRIPTION_MAX, "description")
     repos = parse_repos(body.get("repos"))
     return CreateRequest(
-        repo_path=repo,
-        name=name,
-        prompt=prompt,
-        agent=agent,
-        model=_str(body, "model"),
-        image=image,
-        cpu=parse_cpu(body.get("cpu")),
-        memory=memory,
-        access_mode=_enum(body, "access_mode", AccessMode, AccessMode.READ_WRITE),
-        base=base,
-        skip_permissions=skip,
-        backend=_backend(body, backends),
-        plan_mode=plan,
-        print_mode=printing,
-        custom_agent=custom_agent,
-        title=title,
-        description=description,
-        repos=repos,
-    )
+        repo_path=repo, name=name, prompt=prompt, agent=agent, model=_str(body, "model"),
+        image=image, cpu=parse_cpu(body.get("cpu")), memory=memory,
+        access_mode=_enum(body, "access_mode", AccessMode, AccessMode.READ_WRITE), base=base,
+        skip_permissions=skip, backend=_backend(body, backends), plan_mode=plan,
+        print_mode=printing, custom_agent=custom_agent, title=title, description=description,
+        repos=repos)
 
 
 def _modes(body: Mapping[str, Any], prompt: str) -> tuple[bool, bool | None, bool]:
@@ -233,23 +220,11 @@ def suggest_name(prompt: str) -> str:
     return f"{name_stem(prompt) or 'session'}-{secrets.token_hex(2)}"
 
 
-def new_session(
-    req: CreateRequest,
-    *,
-    name: str,
-    repo_root: Path,
-    subdirectory: str,
-    base_ref: str,
-    worktrees_dir: Path,
-    default_image: str,
-    default_cpu: float | None,
-    default_memory: str | None,
-    instance_key: bytes,
-    default_plan_mode: bool = False,
-    title: str = "",
-    description: str = "",
-    extra_repos: tuple[ExtraRepo, ...] = (),
-) -> Session:
+def new_session(req: CreateRequest, *, name: str, repo_root: Path, subdirectory: str,
+                base_ref: str, worktrees_dir: Path, default_image: str,
+                default_cpu: float | None, default_memory: str | None, instance_key: bytes,
+                default_plan_mode: bool = False, extra_repos: tuple[ExtraRepo, ...] = ()
+                ) -> Session:
     sid = new_session_id()
     now = utcnow()
     return Session(
@@ -272,8 +247,8 @@ def new_session(
         plan_mode=default_plan_mode if req.plan_mode is None else req.plan_mode,
         print_mode=req.print_mode,
         custom_agent=req.custom_agent,
-        title=req.title if req.title is not None else title,
-        description=req.description if req.description is not None else description,
+        title=req.title or "",
+        description=req.description or "",
         proxy_token_hash=hash_token(derive_token(instance_key, sid, Purpose.PROXY)),
         hook_token_hash=hash_token(derive_token(instance_key, sid, Purpose.HOOK)),
         extra_repos=extra_repos,
