@@ -339,36 +339,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     """Defaults < ``config.toml`` < environment < explicit ``overrides``."""
     env = os.environ if env is None else env
     home = default_home(env)
-    values: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
-    config_path = home / "config.toml"
-    if config_path.exists():
-        try:
-            doc = tomllib.loads(config_path.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{config_path}: not valid TOML ({exc})") from exc
-        for table, body in doc.items():
-            if table == "kubernetes":
-                values["kubernetes"] = config_kubernetes.parse(body, str(config_path))
-                continue
-            if table in CONTROL_TABLES:
-                values.update(control_table(table, body, str(config_path)))
-                continue
-            if table not in _TOML_KEYS:
-                extra[table] = body
-                continue
-            if not isinstance(body, dict):
-                raise ConfigError(f"{config_path}: [{table}] must be a table")
-            if table == "agents" and "custom" in body:
-                values["custom_agents"] = parse_custom_agents(body["custom"],
-                                                              str(config_path))
-            refuse_unknown(body, [*_TOML_KEYS[table], *(["custom"] if table == "agents" else [])],
-                           f"{config_path} [{table}]")
-            for key, value in body.items():
-                if key not in _TOML_KEYS[table]:
-                    continue  # [agents] custom, read above
-                name = _TOML_KEYS[table][key]
-                values[name] = coerce(name, _KINDS[name], value, f"{config_path} [{table}] {key}")
+    values, extra = _from_toml(home / "config.toml")
     for var, name in _ENV_KEYS.items():
         if env.get(var):
             values[name] = coerce(name, _KINDS[name], env[var], f"${var}")
@@ -379,3 +350,37 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     settings = replace(settings, **overrides) if overrides else settings
     check(settings)
     return settings
+
+
+def _from_toml(config_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The Settings values ``config_path`` sets, and its tables read by others (``extra``)."""
+    values: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    if not config_path.exists():
+        return values, extra
+    try:
+        doc = tomllib.loads(config_path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_path}: not valid TOML ({exc})") from exc
+    for table, body in doc.items():
+        if table == "kubernetes":
+            values["kubernetes"] = config_kubernetes.parse(body, str(config_path))
+            continue
+        if table in CONTROL_TABLES:
+            values.update(control_table(table, body, str(config_path)))
+            continue
+        if table not in _TOML_KEYS:
+            extra[table] = body
+            continue
+        if not isinstance(body, dict):
+            raise ConfigError(f"{config_path}: [{table}] must be a table")
+        if table == "agents" and "custom" in body:
+            values["custom_agents"] = parse_custom_agents(body["custom"], str(config_path))
+        refuse_unknown(body, [*_TOML_KEYS[table], *(["custom"] if table == "agents" else [])],
+                       f"{config_path} [{table}]")
+        for key, value in body.items():
+            if key not in _TOML_KEYS[table]:
+                continue  # [agents] custom, read above
+            name = _TOML_KEYS[table][key]
+            values[name] = coerce(name, _KINDS[name], value, f"{config_path} [{table}] {key}")
+    return values, extra

@@ -96,10 +96,8 @@ def inspect_repo(path: str | Path) -> RepoInfo:
     hostgit.check_owner(root_owner, root)
     if hostgit.run(["rev-parse", "--verify", "--quiet", "HEAD"], owner=root_owner, cwd=root,
                    check=False).returncode != 0:
-        raise InvalidInput(
-            f"the repository {str(root)!r} has no commit yet; commit something first",
-            field="repo_path",
-        )
+        raise InvalidInput(f"the repository {str(root)!r} has no commit yet; commit "
+                           "something first", field="repo_path")
     sub = p.resolve().relative_to(root)
     return RepoInfo(
         root=root, subdirectory="" if str(sub) == "." else str(sub), common_dir=common_dir,
