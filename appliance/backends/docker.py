@@ -157,22 +157,14 @@ class DockerBackend:
 
         def create(c: docker.DockerClient) -> str:
             if spec.entry:
-                entry_point(c)
+                kwargs.update(spec_of.entry_kwargs(
+                    spec, c.api.inspect_image(spec.image)))  # type: ignore[no-untyped-call]
             created = make(c)
             # Before the first start (or again on an adopted one: the same files the exec
             # boot writes as root at every start), resolved inside the container.
             if spec.prestart and not c.api.put_archive(created, "/", tar_of(spec.prestart)):
                 raise BackendError(f"could not write the boot files into {spec.name}")
             return created
-
-        def entry_point(c: docker.DockerClient) -> None:
-            """Our entry first, then the image's own entrypoint and command."""
-            config = (c.api.inspect_image(spec.image)  # type: ignore[no-untyped-call]
-                      .get("Config") or {})
-            then = list(config.get("Entrypoint") or []) + list(
-                spec.command or config.get("Cmd") or [])
-            kwargs["entrypoint"] = ["sh", spec.entry]
-            kwargs["command"] = then
 
         def make(c: docker.DockerClient) -> str:
             try:
@@ -187,12 +179,10 @@ class DockerBackend:
                         # Ours but made before the lockdown: replaced, never adopted.
                         existing.remove(force=True)
                         return str(c.containers.create(spec.image, **kwargs).id)
-                    raise BackendError(
-                        f"a container named {spec.name} already exists and is not this "
-                        "session's; remove it (`docker rm -f "
-                        f"{spec.name}`) or pick another session name",
-                        retryable=False,
-                    ) from exc
+                    raise BackendError(f"a container named {spec.name} already exists and is "
+                                       "not this session's; remove it (`docker rm -f "
+                                       f"{spec.name}`) or pick another session name",
+                                       retryable=False) from exc
                 raise
             return str(container.id)
 

@@ -196,17 +196,23 @@ def lacks(attrs: dict[str, Any], want: Containment) -> list[str]:
     user = str(config.get("User") or "")
     if _root(user) or (want.user is not None and user != want.user):
         out.append(f"its agent's user ({want.user or 'not root'})")
-    binds = {(str(m.get("Source") or ""), str(m.get("Destination") or ""),
-              not m.get("RW", True)) for m in attrs.get("Mounts") or []
-             if m.get("Type") == "bind"}
-    made = recorded_mounts(attrs)
-    if any(not _mount_allowed(*b) for b in binds) or \
-            (want.mounts is not None and not binds <= want.mounts) or \
-            (made is not None and binds != made):
+    if not _own_folders_only(attrs, want):
         out.append("no host folder but its own")
     if not _log_bounded(host.get("LogConfig")):
         out.append("its terminal's log bounded")
     return out
+
+
+def _own_folders_only(attrs: dict[str, Any], want: Containment) -> bool:
+    """Whether the host folders a container has are those it may have: ``want``'s (when
+    known) and the ones it was made with (when recorded)."""
+    binds = {(str(m.get("Source") or ""), str(m.get("Destination") or ""),
+              not m.get("RW", True)) for m in attrs.get("Mounts") or []
+             if m.get("Type") == "bind"}
+    made = recorded_mounts(attrs)
+    return not (any(not _mount_allowed(*b) for b in binds) or
+                (want.mounts is not None and not binds <= want.mounts) or
+                (made is not None and binds != made))
 
 
 def remade_because(missing: list[str], attrs: dict[str, Any]) -> str:
@@ -218,11 +224,8 @@ def remade_because(missing: list[str], attrs: dict[str, Any]) -> str:
 def create_kwargs(spec: WorkloadSpec) -> dict[str, Any]:
     """The Docker SDK's ``containers.create`` arguments for ``spec`` (pure; the entry
     point, which needs the image's own, is added at create time)."""
-    mounts = [
-        docker.types.Mount(target=m.target, source=m.source, type="bind",
-                           read_only=m.read_only)
-        for m in spec.mounts
-    ]
+    mounts = [docker.types.Mount(target=m.target, source=m.source, type="bind",
+                                 read_only=m.read_only) for m in spec.mounts]
     kwargs: dict[str, Any] = {
         "name": spec.name,
         "labels": {**spec.labels, LABEL_MOUNTS: mounts_label(spec), LABEL_MADE_BY: MADE_BY},
@@ -230,20 +233,16 @@ def create_kwargs(spec: WorkloadSpec) -> dict[str, Any]:
         "mounts": mounts,
         "working_dir": spec.workdir,
         "user": spec.user,
-        "tty": True,
-        "stdin_open": True,
-        "detach": True,
+        "tty": True, "stdin_open": True, "detach": True,
         "extra_hosts": dict(spec.extra_hosts),
         "tmpfs": dict(spec.tmpfs),
         "init": True,
         # An interactive shell or agent ignores SIGTERM but ends on hang-up, like a
         # terminal closing; the init process forwards it.
         "stop_signal": "SIGHUP",
-        "cap_drop": list(spec.cap_drop),
-        "cap_add": list(spec.cap_add),
+        "cap_drop": list(spec.cap_drop), "cap_add": list(spec.cap_add),
         "security_opt": ["no-new-privileges"] if spec.no_new_privileges else [],
-        "dns": list(spec.dns),
-        "dns_opt": list(spec.dns_options),
+        "dns": list(spec.dns), "dns_opt": list(spec.dns_options),
         "log_config": docker.types.LogConfig(type=LOG_DRIVER, config=dict(LOG_BOUND)),
     }
     # The one network, instead of the engine's default bridge.
@@ -260,3 +259,11 @@ def create_kwargs(spec: WorkloadSpec) -> dict[str, Any]:
     if spec.memory:
         kwargs["mem_limit"] = parse_memory(spec.memory)
     return kwargs
+
+
+def entry_kwargs(spec: WorkloadSpec, image: dict[str, Any]) -> dict[str, Any]:
+    """The entry point of ``spec``'s container: ours first, then the image's own entrypoint
+    and command (``image``: the engine's inspection of it)."""
+    config = image.get("Config") or {}
+    return {"entrypoint": ["sh", spec.entry], "command": list(config.get("Entrypoint") or [])
+            + list(spec.command or config.get("Cmd") or [])}

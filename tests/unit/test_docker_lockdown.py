@@ -13,6 +13,7 @@ from appliance.backends.docker_spec import (
     Containment,
     containment_of,
     create_kwargs,
+    entry_kwargs,
     lacks,
     mounts_label,
     networks,
@@ -253,3 +254,16 @@ def test_an_engine_that_bounds_no_process_asks_no_bound() -> None:
     assert lacks(attrs(PidsLimit=None), unbounded) == []
     assert lacks(attrs(PidsLimit=None), Containment(network=NET)) == [
         "a bound on its processes (any)"]
+
+
+@pytest.mark.parametrize(("command", "image", "then"), [
+    ((), {"Config": {"Entrypoint": ["tini", "--"], "Cmd": ["bash"]}}, ["tini", "--", "bash"]),
+    (("claude",), {"Config": {"Entrypoint": ["tini"], "Cmd": ["bash"]}}, ["tini", "claude"]),
+    (("claude",), {"Config": {"Entrypoint": None, "Cmd": None}}, ["claude"]),
+    ((), {"Config": None}, []),
+    ((), {}, []),
+])
+def test_our_entry_runs_first_then_the_images_own(command: tuple[str, ...],
+                                                  image: dict[str, Any], then: list[str]) -> None:
+    assert entry_kwargs(spec(entry="/boot.sh", command=command), image) == {
+        "entrypoint": ["sh", "/boot.sh"], "command": then}
