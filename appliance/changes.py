@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Collection
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -107,13 +108,7 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
     only up to ``max_bytes``, as a sync is. A HEAD that cannot be read (an unborn branch,
     garbage) hides nothing a push sends: the work tree is read against the branch's commit
     and the answer says so (``note``); refused only when the branch cannot be read either."""
-    head = workspaces.read_head(workspace)
-    tip = sent_tip(in_workspace=workspaces.read_tip(workspace, branch),
-                   brought_in=repos.branch_tip(repo, branch), head=head,
-                   synced_here=synced_here)
-    if tip is None:
-        raise InvalidInput("the workspace has no readable HEAD, nor a branch to read (the "
-                           "agent may have broken them)")
+    head, tip = _head_and_tip(repo, workspace, branch, synced_here=synced_here)
     # Before git walks the tree: a repository nested there whose HEAD is a FIFO held it.
     skipped = nested.traps(workspace)
     note = said_of(head is not None, skipped)
@@ -122,15 +117,7 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
     with branchsync.checked_shadow(repo, workspace, scratch, heads,
                                    {"base": base} if base else {}, branch=branch,
                                    max_bytes=max_bytes) as gitdir:
-        env = {"GIT_DIR": str(gitdir), "GIT_WORK_TREE": str(workspace),
-               "GIT_INDEX_FILE": str(gitdir / "scratch-index")}
-
-        def git(*args: str, check: bool = True, limit: int | None = None,
-                input: bytes | None = None, tree: bool = True) -> bytes:
-            return hostgit.run(args, owner=repo.owner, cwd=gitdir,
-                               env=env if tree else {"GIT_DIR": str(gitdir)}, check=check,
-                               limit=limit, input=input, memory=DIFF_MEMORY).stdout
-
+        git = partial(_git, repo, gitdir, workspace)
         fork = git("merge-base", "base", "tip", check=False).decode().strip() if base else ""
         # With the base gone, the work tree is compared with the commit checked out (as it
         # always was), and the branch's commit with nothing: all of it is what a push sends.
@@ -147,6 +134,31 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
     return _answer(base_ref, fork, work_tree, tip=tip, committed=committed,
                    uncommitted=uncommitted, forked=bool(fork or base), note=note,
                    subject=said, submodules=links)
+
+
+def _head_and_tip(repo: RepoInfo, workspace: Path, branch: str, *,
+                  synced_here: bool) -> tuple[str | None, str]:
+    """The workspace's HEAD (None: unreadable) and the commit a push sends (:func:`sent_tip`);
+    refused when there is neither."""
+    head = workspaces.read_head(workspace)
+    tip = sent_tip(in_workspace=workspaces.read_tip(workspace, branch),
+                   brought_in=repos.branch_tip(repo, branch), head=head,
+                   synced_here=synced_here)
+    if tip is None:
+        raise InvalidInput("the workspace has no readable HEAD, nor a branch to read (the "
+                           "agent may have broken them)")
+    return head, tip
+
+
+def _git(repo: RepoInfo, gitdir: Path, workspace: Path, *args: str, check: bool = True,
+         limit: int | None = None, input: bytes | None = None, tree: bool = True) -> bytes:
+    """git in the shadow ``gitdir`` as the user, reading ``workspace``'s work tree when
+    ``tree``."""
+    env = {"GIT_DIR": str(gitdir)}
+    if tree:
+        env |= {"GIT_WORK_TREE": str(workspace), "GIT_INDEX_FILE": str(gitdir / "scratch-index")}
+    return hostgit.run(args, owner=repo.owner, cwd=gitdir, env=env, check=check, limit=limit,
+                       input=input, memory=DIFF_MEMORY).stdout
 
 
 def said_of(head_readable: bool, skipped: dict[str, str]) -> str | None:
