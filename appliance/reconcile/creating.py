@@ -125,6 +125,18 @@ async def boot_agent(deps: Deps, s: Session, backend_id: str, *,
     await runner.boot(backend, backend_id, plan, image=s.image, mark=mark)
 
 
+async def start(deps: Deps, s: Session, backend_id: str) -> None:
+    """Start a stopped workload and boot its agent again: running, or failed saying why."""
+    s = await agent_starting(deps, s)
+    try:
+        await deps.backend_for(s).start(backend_id)
+        await boot_agent(deps, s, backend_id)
+    except ClauderonError as exc:
+        await deps.fail(s, exc)
+        return
+    await deps.update(s, phase=Phase.RUNNING, backend_id=backend_id, status_reason=None)
+
+
 async def _docker_spec(deps: Deps, s: Session, repo: repos.RepoInfo) -> WorkloadSpec:
     await trio.to_thread.run_sync(prepare_workspace, s, repo)
     await trio.to_thread.run_sync(lambda: (deps.settings.uploads_dir / s.id).mkdir(

@@ -299,17 +299,10 @@ def _toward_desired(s: Session, keep: Observed, now: datetime,
         return [Stop(session=s, backend_id=bid, then=parked)]
     return [] if s.phase is parked else [Mark(session=s, phase=parked, backend_id=bid)]
 
-def plan(
-    sessions: Sequence[Session],
-    observed: Sequence[Observed],
-    *,
-    now: datetime,
-    busy: Collection[str] = (),
-    cfg: PlanSettings,
-    tips: Mapping[str, str | None] | None = None,
-    synced: Mapping[str, str] | None = None,
-    missing: Collection[str] = (),
-) -> list[Action]:
+def plan(sessions: Sequence[Session], observed: Sequence[Observed], *, now: datetime,
+         busy: Collection[str] = (), cfg: PlanSettings,
+         tips: Mapping[str, str | None] | None = None, synced: Mapping[str, str] | None = None,
+         missing: Collection[str] = ()) -> list[Action]:
     """Everything to do this pass, deletes first. ``busy``: session ids with work in flight;
     ``tips``: each workspace's branch commit as read now; ``synced``: the commit last brought
     into the user's repository (or given up on) per session; ``missing``: sessions whose

@@ -71,12 +71,18 @@ log = logging.getLogger(__name__)
 PRUNE_EVERY = 3600.0
 
 
-def _still_desired(desired: Desired) -> Callable[[Session], None]:
-    def expect(current: Session) -> None:
-        if current.desired is not desired:
-            raise Conflict(f"{current.name}: desired state changed to {current.desired}")
+def _mark_fields(s: Session, *, reset: bool, desired: Desired | None) -> dict[str, Any]:
+    """What a Mark of ``s`` writes beside its phase: its attempts reset (``reset``), and the
+    state ``desired``, only if nobody asked for something else meanwhile."""
+    extra: dict[str, Any] = {"attempts": 0, "retry_at": None} if reset else {}
+    if desired is not None:
 
-    return expect
+        def expect(current: Session) -> None:
+            if current.desired is not s.desired:
+                raise Conflict(f"{current.name}: desired state changed to {current.desired}")
+
+        extra |= {"desired": desired, "expect": expect}
+    return extra
 
 
 def lane(action: Action) -> str:
@@ -330,14 +336,7 @@ class Reconciler:
                 await rebuild.recreate(deps, action)
                 self.branches.forget(action.session.id)
             case Start(session=s, backend_id=bid):
-                s = await creating.agent_starting(deps, s)
-                try:
-                    await deps.backend_for(s).start(bid)
-                    await creating.boot_agent(deps, s, bid)
-                except ClauderonError as exc:
-                    await deps.fail(s, exc)
-                    return
-                await deps.update(s, phase=Phase.RUNNING, backend_id=bid, status_reason=None)
+                await creating.start(deps, s, bid)
             case Tighten():
                 await contain.tighten(deps, action)
             case Remake():
@@ -354,12 +353,8 @@ class Reconciler:
                       reason=reason, desired=desired):
                 if phase is Phase.FAILED:
                     self.metrics.failures.inc()
-                extra: dict[str, Any] = {"attempts": 0, "retry_at": None} if reset else {}
-                if desired is not None:
-                    extra["desired"] = desired
-                    # Only if nobody asked for something else meanwhile.
-                    extra["expect"] = _still_desired(s.desired)
-                await deps.mark(s, phase, bid, reason=reason, **extra)
+                await deps.mark(s, phase, bid, reason=reason,
+                                **_mark_fields(s, reset=reset, desired=desired))
 
     async def _delete(self, a: Delete) -> None:
         deps, s = self.deps, a.session
