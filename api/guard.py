@@ -108,6 +108,22 @@ def _headers(scope: AsgiScope) -> dict[str, str]:
     return out
 
 
+def _facts(scope: AsgiScope, h: dict[str, str]) -> Facts:
+    """What the request policy reads of a request whose headers are ``h``."""
+    websocket = scope["type"] == "websocket"
+    # WebSocket scopes say ws/wss; the page that opened one has an http(s) origin.
+    scheme = {"ws": "http", "wss": "https"}.get(str(scope.get("scheme")),
+                                                 str(scope.get("scheme")))
+    return Facts(
+        method="GET" if websocket else str(scope.get("method", "GET")).upper(),
+        path=str(scope.get("path", "/")), websocket=websocket, scheme=scheme,
+        host=h.get("host", ""), origin=h.get("origin"), content_type=h.get("content-type"),
+        has_body=h.get("content-length", "0").strip() not in ("0", "")
+        or "transfer-encoding" in h,
+        fetch_site=h.get("sec-fetch-site"), fetch_mode=h.get("sec-fetch-mode"),
+        bearer=bool(h.get("authorization")))
+
+
 async def refuse(scope: AsgiScope, send: Send, error: ClauderonError) -> None:
     body = json.dumps(error.to_json()).encode()
     https = scope.get("scheme") in ("https", "wss")
@@ -209,37 +225,24 @@ class Guard:
         if scope.get("http_version") not in HTTP1:  # a peer's prior knowledge, or h2c
             await refuse(scope, send, InvalidInput("this API speaks HTTP/1.1"))
             return
-        websocket = scope["type"] == "websocket"
         h = _headers(scope)
-        method = "GET" if websocket else str(scope.get("method", "GET")).upper()
-        path = str(scope.get("path", "/"))
-        authorization = h.get("authorization")
-        origin = h.get("origin")
-        # WebSocket scopes say ws/wss; the page that opened one has an http(s) origin.
-        scheme = {"ws": "http", "wss": "https"}.get(str(scope.get("scheme")),
-                                                     str(scope.get("scheme")))
-        facts = Facts(
-            method=method, path=path, websocket=websocket, scheme=scheme,
-            host=h.get("host", ""), origin=origin, content_type=h.get("content-type"),
-            has_body=h.get("content-length", "0").strip() not in ("0", "")
-            or "transfer-encoding" in h,
-            fetch_site=h.get("sec-fetch-site"), fetch_mode=h.get("sec-fetch-mode"),
-            bearer=bool(authorization))
-        https = scheme == "https" or (origin or "").startswith("https://") \
+        facts = _facts(scope, h)
+        websocket = facts.websocket
+        https = facts.scheme == "https" or (facts.origin or "").startswith("https://") \
             or cookies.sent_secure(h.get("cookie"))
         refusal = self.policy.check(facts)
-        access = classify(method, path, websocket=websocket)
+        access = classify(facts.method, facts.path, websocket=websocket)
         caller: Caller | None = None
         cookie: str | None = None
         valid: Callable[[], bool] | None = None
         if refusal is None:
             bind = cookies.presented_bind(h.get(cookies.BIND_HEADER),
                                           h.get("sec-websocket-protocol"))
-            caller, cookie, valid = await self._identify(authorization, h.get("cookie"),
-                                                         bind, https=https)
+            caller, cookie, valid = await self._identify(h.get("authorization"),
+                                                         h.get("cookie"), bind, https=https)
             refusal = check_caller(access, caller)
         if refusal is not None:
-            log.info("refused %s %s: %s", method, path[:200], refusal.message)
+            log.info("refused %s %s: %s", facts.method, facts.path[:200], refusal.message)
             if not websocket:
                 await _discard_body(receive)  # read it, so the answer reaches the client
             await refuse(scope, send, refusal)
