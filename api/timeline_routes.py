@@ -14,6 +14,7 @@ branch can keep git's log walking for seconds, and must not hold every reader.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -60,25 +61,10 @@ def read_page(settings: Settings, store: Store, audit: AuditIndex, session: Sess
                                       now=now, limit=limit,
                                       said=partial(sentstore.from_person, store, session.id))
 
-    def commits() -> timeline.Batch:
-        logs = []
-        for view in multirepo.views(session):
-            workspace = (trees.workspace_dir(settings, session) if view.primary
-                         else Path(view.worktree_path))
-            if not workspaces.is_workspace(workspace):
-                continue
-            try:
-                logs.append(timeline_git.branch_log(
-                    repos.repo_facts(view.repo_path), workspace, view, session.branch,
-                    settings.shadows_dir / session.id,
-                    max_bytes=settings.max_sync_mib << 20))
-            except ClauderonError as exc:  # one repository's trouble hides no other's
-                notes.append(f"the commits in {view.label} are not shown: {exc.message}")
-        return timeline_git.commits(logs, session, cursor.get(Source.COMMIT), now=now)
-
     readers = [(Source.MESSAGE, "the transcript", messages)]
     if trees.host_workspace(session):
-        readers.append((Source.COMMIT, "the branch's commits", commits))
+        readers.append((Source.COMMIT, "the branch's commits", partial(
+            _commits, settings, session, cursor.get(Source.COMMIT), now=now, notes=notes)))
     batches = [
         timeline_read.audits(audit, session.id, cursor.get(Source.AUDIT)),
         timeline_read.events(
@@ -93,6 +79,25 @@ def read_page(settings: Settings, store: Store, audit: AuditIndex, session: Sess
             batches.append(timeline_read.nothing(source, cursor.get(source)))
     page = timeline.merge(batches, limit)
     return replace(page, notes=(*notes, *page.notes))
+
+
+def _commits(settings: Settings, session: Session, before: int | None, *, now: datetime,
+             notes: list[str]) -> timeline.Batch:
+    """The commits on the session's branch in each of its repositories; one that cannot be
+    read is left out with a note in ``notes``."""
+    logs = []
+    for view in multirepo.views(session):
+        workspace = (trees.workspace_dir(settings, session) if view.primary
+                     else Path(view.worktree_path))
+        if not workspaces.is_workspace(workspace):
+            continue
+        try:
+            logs.append(timeline_git.branch_log(
+                repos.repo_facts(view.repo_path), workspace, view, session.branch,
+                settings.shadows_dir / session.id, max_bytes=settings.max_sync_mib << 20))
+        except ClauderonError as exc:  # one repository's trouble hides no other's
+            notes.append(f"the commits in {view.label} are not shown: {exc.message}")
+    return timeline_git.commits(logs, session, before, now=now)
 
 
 @blueprint.get("/api/sessions/<ref>/timeline")
