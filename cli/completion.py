@@ -67,8 +67,9 @@ def _paths(node: Node, prefix: str = "") -> list[tuple[str, Node]]:
     return out
 
 
-def bash(root: Node) -> str:
-    """The bash function (also what zsh runs through bashcompinit)."""
+def _bash_cases(root: Node) -> tuple[list[str], list[str], str]:
+    """The bash function's cases: the words after each command, the values after each of
+    its options, and every command's path (quoted, space-separated)."""
     words, values, subs = [], [], []
     for path, node in _paths(root):
         offered = [*node.children, *node.options, *node.choices]
@@ -81,7 +82,12 @@ def bash(root: Node) -> str:
             values.append(f"        {shlex.quote(path + '|' + opt)}) "
                           f'COMPREPLY=($(compgen {offer} -- "$cur")); return ;;')
         subs += [f"{path} {name}".strip() for name in node.children]
-    known = " ".join(shlex.quote(s) for s in subs)
+    return words, values, " ".join(shlex.quote(s) for s in subs)
+
+
+def bash(root: Node) -> str:
+    """The bash function (also what zsh runs through bashcompinit)."""
+    words, values, known = _bash_cases(root)
     return "\n".join([
         "# clauderon completion for bash: source <(clauderon completion bash)",
         "_clauderon() {",
