@@ -138,15 +138,20 @@ def _relay(master: int, fin: int, fout: int, first: FirstAnswer, *, typed: bytes
                     else:
                         sel.unregister(fin)
                     continue
-                try:
-                    data = os.read(master, CHUNK)
-                except OSError as exc:  # EIO: the program's side is closed
-                    if exc.errno != errno.EIO:
-                        raise
-                    data = b""
+                data = _read_program(master)
                 if not data:
                     return
                 _write_all(fout, screen.feed(data))
+
+
+def _read_program(master: int) -> bytes:
+    """What the program wrote next (empty: its side is closed)."""
+    try:
+        return os.read(master, CHUNK)
+    except OSError as exc:  # EIO: the program's side is closed
+        if exc.errno != errno.EIO:
+            raise
+        return b""
 
 
 def _ask(fin: int, fout: int) -> float | None:
@@ -207,6 +212,27 @@ def run_filtered(argv: list[str], *, stdin: int | None = None, stdout: int | Non
                                 start_new_session=True)
     finally:
         os.close(slave)
+    try:
+        with _resizes_told(sized, master, proc):
+            with _raw(fin) if raw else contextlib.nullcontext():
+                state = Probe() if probe is None else probe
+                if not state.began:
+                    state.asked, state.began = _ask(fin, fout), True
+                _relay(master, fin, fout, state.first, typed=typed, sent=sent)
+                state.settled = False
+                if probe is None:
+                    _settle(fin, fout, state)
+            return proc.wait()
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def _resizes_told(sized: int, master: int, proc: subprocess.Popen[bytes]) -> Iterator[None]:
+    """The program on ``master`` told of each resize of the terminal ``sized``."""
 
     def resized(*_: object) -> None:
         # The pseudo-terminal is not the program's controlling one: it is told itself.
@@ -215,27 +241,14 @@ def run_filtered(argv: list[str], *, stdin: int | None = None, stdout: int | Non
             proc.send_signal(signal.SIGWINCH)
 
     try:  # only the main thread may take a signal; elsewhere the size stays as it began
-        previous = signal.signal(signal.SIGWINCH, resized)
-        taken = True
+        previous, taken = signal.signal(signal.SIGWINCH, resized), True
     except ValueError:
         previous, taken = None, False
     try:
-        with _raw(fin) if raw else contextlib.nullcontext():
-            state = Probe() if probe is None else probe
-            if not state.began:
-                state.asked, state.began = _ask(fin, fout), True
-            _relay(master, fin, fout, state.first, typed=typed, sent=sent)
-            state.settled = False
-            if probe is None:
-                _settle(fin, fout, state)
-        return proc.wait()
+        yield
     finally:
         if taken:
             signal.signal(signal.SIGWINCH, previous or signal.SIG_DFL)
-        os.close(master)
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait()
 
 
 def _settle(fin: int, fout: int, probe: Probe) -> None:
