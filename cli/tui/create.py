@@ -81,6 +81,15 @@ def complete_path(value: str) -> str | None:
     return value + names[0][len(stem):] + "/"
 
 
+def _text(field: str, placeholder: str) -> Input:
+    return Input(placeholder=placeholder, id=field, compact=True)
+
+
+def _choice(field: str, values: tuple[str, ...]) -> Select[str]:
+    return Select([(v, v) for v in values], value=values[0], allow_blank=False, id=field,
+                  compact=True)
+
+
 class CreateScreen(ModalScreen[str | None]):
     DEFAULT_CSS = """
     CreateScreen { align: center middle; }
@@ -128,13 +137,6 @@ class CreateScreen(ModalScreen[str | None]):
         yield Static("", classes="error", id=f"error-{widget.id}")
 
     def compose(self) -> ComposeResult:
-        def text(field: str, placeholder: str) -> Input:
-            return Input(placeholder=placeholder, id=field, compact=True)
-
-        def choice(field: str, values: tuple[str, ...]) -> Select[str]:
-            return Select([(v, v) for v in values], value=values[0], allow_blank=False,
-                          id=field, compact=True)
-
         with VerticalScroll():
             yield Static("[b]New session[/b]  (ctrl+s create, esc cancel)")
             yield from self._row("Repo", Input(placeholder="path inside a git repository",
@@ -145,13 +147,13 @@ class CreateScreen(ModalScreen[str | None]):
             yield Static("further repositories, one a line (up to 4): PATH[:NAME][@BASE], "
                          "each at /workspace/NAME; diff, files and timeline show every one",
                          id="repos-hint")
-            yield from self._row("Name", text("name", "(from the prompt)"))
+            yield from self._row("Name", _text("name", "(from the prompt)"))
             yield from self._row("Prompt", TextArea(id="prompt", compact=True))
-            yield from self._row("Agent", choice("agent", ("claude", "codex", "gemini",
-                                                           "custom")))
+            yield from self._row("Agent", _choice("agent", ("claude", "codex", "gemini",
+                                                            "custom")))
             yield Static("", id="agent-warning")
-            yield from self._row("Custom", text("custom_agent",
-                                                "(agent custom: its config.toml name)"))
+            yield from self._row("Custom", _text("custom_agent",
+                                                 "(agent custom: its config.toml name)"))
             yield from self._row("Plan", Select(PLAN_CHOICES, value="", allow_blank=False,
                                                 id="plan_mode", compact=True))
             yield from self._row("", Checkbox("answer once (print mode: the session then "
@@ -161,9 +163,9 @@ class CreateScreen(ModalScreen[str | None]):
                     ("About", "description", "(from the prompt)"),
                     ("Model", "model", "(the agent's default)"),
                     ("Image", "image", "(default from config.toml)")):
-                yield from self._row(label, text(field, placeholder))
-            yield from self._row("Backend", choice("backend", ("docker",)))
-            yield from self._row("Access", choice("access_mode", ("read-write", "read-only")))
+                yield from self._row(label, _text(field, placeholder))
+            yield from self._row("Backend", _choice("backend", ("docker",)))
+            yield from self._row("Access", _choice("access_mode", ("read-write", "read-only")))
             yield from self._row("", Checkbox("bypass permissions (skip the agent's prompts)",
                                               id="skip_permissions"))
             yield Static("", classes="error", id="error-general")

@@ -133,21 +133,7 @@ def detail_text(session: Mapping[str, Any], extras: Mapping[str, Any], now: date
     for e in session.get("extra_repos") or []:
         lines.append(text(f"{'+ repo':<10}{e['repo_path']} at /workspace/{e['mount']} "
                           f"(base {e['base_ref']})"))
-    if session.get("skip_permissions"):
-        lines.append(text(f"{'perms':<10}bypass"))
-    if session.get("agent_state") == "model_failing" and session.get("model_error"):
-        lines.append(markup("[red]$line[/]", line=f"{'model':<10}{session['model_error']}"))
-    if exited_advice(session):
-        lines.append(markup(f"[yellow]{'agent':<10}exited: nothing more happens until it is "
-                            "restarted (h: Health, then restart-agent)[/]"))
-    modes = [m for m, on in (("plan first", session.get("plan_mode")),
-                             ("answers once", session.get("print_mode"))) if on]
-    if modes:
-        lines.append(text(f"{'mode':<10}{', '.join(modes)}"))
-    for key, label, color in (("status_reason", "reason", "red"), ("alert", "ALERT", "red"),
-                              ("budget_exceeded", "budget", "yellow")):
-        if session.get(key):
-            lines.append(markup(f"[{color}]$line[/]", line=f"{label:<10}{session[key]}"))
+    lines += _state_lines(session)
     lines.append(text(f"{'egress':<10}{session.get('egress_mode') or 'default'}"))
     pull = session.get("pull")
     if isinstance(pull, Mapping) and pull.get("summary"):
@@ -174,6 +160,25 @@ def detail_text(session: Mapping[str, Any], extras: Mapping[str, Any], now: date
     if steps:
         lines += [EMPTY, markup("[b]Progress[/b] $steps", steps=" > ".join(steps[-6:]))]
     return join_lines(lines)
+
+
+def _state_lines(session: Mapping[str, Any]) -> list[Content]:
+    """The session's modes, and what is wrong with it (its model, its agent, its reasons)."""
+    lines = [text(f"{'perms':<10}bypass")] if session.get("skip_permissions") else []
+    if session.get("agent_state") == "model_failing" and session.get("model_error"):
+        lines.append(markup("[red]$line[/]", line=f"{'model':<10}{session['model_error']}"))
+    if exited_advice(session):
+        lines.append(markup(f"[yellow]{'agent':<10}exited: nothing more happens until it is "
+                            "restarted (h: Health, then restart-agent)[/]"))
+    modes = [m for m, on in (("plan first", session.get("plan_mode")),
+                             ("answers once", session.get("print_mode"))) if on]
+    if modes:
+        lines.append(text(f"{'mode':<10}{', '.join(modes)}"))
+    for key, label, color in (("status_reason", "reason", "red"), ("alert", "ALERT", "red"),
+                              ("budget_exceeded", "budget", "yellow")):
+        if session.get(key):
+            lines.append(markup(f"[{color}]$line[/]", line=f"{label:<10}{session[key]}"))
+    return lines
 
 
 async def load_extras(api: AsyncApiClient, session_id: str) -> dict[str, Any]:
