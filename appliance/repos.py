@@ -99,10 +99,8 @@ def inspect_repo(path: str | Path) -> RepoInfo:
         raise InvalidInput(f"the repository {str(root)!r} has no commit yet; commit "
                            "something first", field="repo_path")
     sub = p.resolve().relative_to(root)
-    return RepoInfo(
-        root=root, subdirectory="" if str(sub) == "." else str(sub), common_dir=common_dir,
-        owner_uid=root_owner.uid, owner_gid=root_owner.gid,
-    )
+    return RepoInfo(root=root, subdirectory="" if str(sub) == "." else str(sub),
+                    common_dir=common_dir, owner_uid=root_owner.uid, owner_gid=root_owner.gid)
 
 
 def repo_facts(repo_root: str | Path) -> RepoInfo:

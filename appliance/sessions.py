@@ -142,16 +142,11 @@ def validate_name(name: str) -> str:
     if not name:
         raise InvalidInput("the session name is empty", field="name")
     if len(name) > NAME_MAX:
-        raise InvalidInput(
-            f"the session name {name[:50]!r} is {len(name)} characters; the limit is {NAME_MAX}",
-            field="name",
-        )
+        raise InvalidInput(f"the session name {name[:50]!r} is {len(name)} characters; the "
+                           f"limit is {NAME_MAX}", field="name")
     if not _NAME_RE.fullmatch(name):
-        raise InvalidInput(
-            f"the session name {name!r} may only hold lowercase letters, digits and inner "
-            "hyphens (like fix-flaky-test)",
-            field="name",
-        )
+        raise InvalidInput(f"the session name {name!r} may only hold lowercase letters, "
+                           "digits and inner hyphens (like fix-flaky-test)", field="name")
     return name
 
 

@@ -238,17 +238,10 @@ class Store:
         with self.transaction() as conn:
             return self.update_in(conn, session_id, **changes)
 
-    def update_in(
-        self,
-        conn: sqlite3.Connection,
-        session_id: str,
-        *,
-        event: str = "updated",
-        detail: Mapping[str, Any] | None = None,
-        expect: Callable[[Session], None] | None = None,
-        limits: SessionLimits | None = None,
-        **changes: Any,
-    ) -> Session:
+    def update_in(self, conn: sqlite3.Connection, session_id: str, *, event: str = "updated",
+                  detail: Mapping[str, Any] | None = None,
+                  expect: Callable[[Session], None] | None = None,
+                  limits: SessionLimits | None = None, **changes: Any) -> Session:
         """Change fields of one session, checking the phase transition, inside a
         transaction a neighbour module holds (:meth:`transaction`), so its other writes
         commit with it.
@@ -291,9 +284,8 @@ class Store:
             self.journal(conn, session_id, "deleted", {"id": session_id, "name": row["name"]})
 
     # --- events ---------------------------------------------------------------------
-    def append_event(
-        self, session_id: str | None, kind: str, payload: Mapping[str, Any]
-    ) -> int:
+    def append_event(self, session_id: str | None, kind: str, payload: Mapping[str, Any]
+                     ) -> int:
         with self.transaction() as conn:
             return self.journal(conn, session_id, kind, payload)
 
@@ -395,6 +387,5 @@ class AsyncStore:
         self._limiter = trio.CapacityLimiter(1)
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        return await trio.to_thread.run_sync(
-            lambda: fn(*args, **kwargs), limiter=self._limiter
-        )
+        return await trio.to_thread.run_sync(lambda: fn(*args, **kwargs),
+                                             limiter=self._limiter)

@@ -83,11 +83,9 @@ class DockerBackend:
     # --- plumbing -------------------------------------------------------------------
     def _translate(self, exc: Exception, what: str) -> ClauderonError:
         if isinstance(exc, docker.errors.ImageNotFound):
-            return BackendError(
-                f"{what}: the image is not on this Docker engine ({exc.explanation}); "
-                "build it (`clauderon image build`) or pull it",
-                field="image", retryable=False,
-            )
+            return BackendError(f"{what}: the image is not on this Docker engine "
+                                f"({exc.explanation}); build it (`clauderon image build`) or "
+                                "pull it", field="image", retryable=False)
         if isinstance(exc, docker.errors.APIError):
             retryable = exc.status_code is None or exc.status_code >= 500
             return BackendError(f"{what}: {exc.explanation or exc}", retryable=retryable)

@@ -81,17 +81,12 @@ def parse_credential_config(doc: Mapping[str, Any], *, origin: str) -> Credentia
     if not isinstance(op_path, str) or not op_path:
         raise ConfigError(f"{origin}: [onepassword] op_path must be a non-empty string")
     if not isinstance(refs, dict) or not all(isinstance(v, str) for v in refs.values()):
-        raise ConfigError(
-            f'{origin}: [onepassword.credentials] must map names to "op://vault/item/field"'
-        )
+        raise ConfigError(f'{origin}: [onepassword.credentials] must map names to '
+                          '"op://vault/item/field"')
     return CredentialConfig(
         codex_auth_json_path=codex_path,
         secrets_dir=Path(secrets_dir).expanduser() if secrets_dir else None,
-        op_enabled=enabled,
-        op_path=op_path,
-        op_timeout_seconds=timeout,
-        op_refs=dict(refs),
-    )
+        op_enabled=enabled, op_path=op_path, op_timeout_seconds=timeout, op_refs=dict(refs))
 
 
 def load_credentials(settings: Settings, env: Mapping[str, str]) -> tuple[CredentialSet, list[str]]:
@@ -101,9 +96,8 @@ def load_credentials(settings: Settings, env: Mapping[str, str]) -> tuple[Creden
     config = read_credential_config(settings.proxy_config_path)
     found, refs = _from_env(env)
     warnings = _onepassword_refs(config, found, refs)
-    resolved = onepassword.resolve(
-        refs, op_path=config.op_path, env=env, timeout=config.op_timeout_seconds
-    )
+    resolved = onepassword.resolve(refs, op_path=config.op_path, env=env,
+                                   timeout=config.op_timeout_seconds)
     warnings.extend(resolved.warnings)
     for name, value in resolved.values.items():
         found[name] = Credential(name=name, value=value, source=Source.ONEPASSWORD)
@@ -114,10 +108,8 @@ def load_credentials(settings: Settings, env: Mapping[str, str]) -> tuple[Creden
     warnings += _from_codex_auth(codex_path, found)
 
     creds = CredentialSet.of(found.values(), codex_auth_path=codex_path)
-    log.info(
-        "credentials loaded: %s",
-        ", ".join(f"{c.name} ({c.source})" for c in creds) or "none",
-    )
+    log.info("credentials loaded: %s",
+             ", ".join(f"{c.name} ({c.source})" for c in creds) or "none")
     for warning in warnings:
         log.warning("credentials: %s", warning)
     return creds, warnings
@@ -150,9 +142,8 @@ def _onepassword_refs(config: CredentialConfig, found: Mapping[str, Credential],
     for name, ref in config.op_refs.items():
         if name not in CREDENTIAL_NAMES:
             known = ", ".join(CREDENTIAL_NAMES)
-            warnings.append(
-                f"{name}: unknown credential in [onepassword.credentials] (known: {known})"
-            )
+            warnings.append(f"{name}: unknown credential in [onepassword.credentials] "
+                            f"(known: {known})")
         elif name not in found and name not in refs:
             refs[name] = ref
     return warnings
@@ -186,9 +177,8 @@ def _from_codex_auth(codex_path: Path, found: dict[str, Credential]) -> list[str
     for spec in wanted:
         from_auth = auth.values.get(spec.name)
         if from_auth:
-            found[spec.name] = Credential(
-                name=spec.name, value=from_auth, source=Source.CODEX_AUTH_JSON
-            )
+            found[spec.name] = Credential(name=spec.name, value=from_auth,
+                                          source=Source.CODEX_AUTH_JSON)
     return []
 
 
@@ -199,6 +189,5 @@ def _account_from_id_token(found: dict[str, Credential]) -> None:
         return
     account = chatgpt.account_id_from_id_token(id_token.value)
     if account:
-        found["codex_account_id"] = Credential(
-            name="codex_account_id", value=account, source=id_token.source
-        )
+        found["codex_account_id"] = Credential(name="codex_account_id", value=account,
+                                               source=id_token.source)

@@ -150,9 +150,8 @@ class Reconciler:
         self._idle.set()
         self._limiters = {name: trio.CapacityLimiter(settings.max_concurrent_ops)
                           for name in ("ops", "sync")}
-        self._cfg = PlanSettings(
-            max_attempts=settings.max_attempts, stable_seconds=settings.stable_seconds
-        )
+        self._cfg = PlanSettings(max_attempts=settings.max_attempts,
+                                 stable_seconds=settings.stable_seconds)
         self._down: dict[str, str] = {}  # backend kind -> why it cannot be reached
         self.branches = sync.BranchSync()
         self.remote_tips = pods.RemoteTips()
