@@ -221,23 +221,31 @@ def checked_copy(repo: RepoInfo, source: Path, scratch: Path, ref: str, head: st
                 then=then, timeout=timeout)
     with shadow.shadow_dir(scratch, owner=repo.owner, refs=refs,
                            objects=repos.borrowed_object_dirs(repo.objects_dir)) as gitdir:
-        # What comes over is one pack (never loose objects, each a file of its own), and
-        # that file stops where the limit does: the count above read the agent's objects,
-        # and an object that answers two ways had it read two bytes while the fetch sent
-        # 64 MiB.
-        bound = copy_bound(max_bytes)
-        more = [f"+{h}:{h}" for h in heads]
-        proc = hostgit.run(["-c", "fetch.unpackLimit=1", *fetch_argv(source, ref, ref), *more],
-                           owner=repo.owner, cwd=gitdir, env={"GIT_DIR": str(gitdir)},
-                           check=False, memory=hostgit.READ_MEMORY, timeout=timeout,
-                           files=bound)
-        if proc.returncode != 0 and _outgrew(gitdir, bound):
-            raise GitError(
-                f"its new commits hold more than the {max_bytes / 2**20:,.0f} MiB one sync "
-                "brings in ([limits] max_sync_mib) as they came over, though they read as "
-                "less where the agent keeps them; " + then.format(branch=branch))
+        proc = _fetch_one_pack(repo, source, gitdir, ref, heads, max_bytes=max_bytes,
+                               timeout=timeout, then=then, branch=branch)
         if proc.returncode != 0:
             raise fetch_error(proc, branch, f"{failed} ({head[:12]})")
         refuse_past(repo, gitdir, branch, head, known, also=heads, max_bytes=max_bytes,
                     then=then, timeout=timeout)
         yield gitdir
+
+
+def _fetch_one_pack(repo: RepoInfo, source: Path, gitdir: Path, ref: str, heads: list[str],
+                    *, max_bytes: int, timeout: float, then: str, branch: str
+                    ) -> subprocess.CompletedProcess[bytes]:
+    """Fetch ``ref`` and ``heads`` from the shadow ``source`` into ``gitdir``: what comes
+    over is one pack (never loose objects, each a file of its own), and that file stops
+    where the limit does (refused, saying ``then``): the count before it read the agent's
+    objects, and an object that answers two ways had it read two bytes while the fetch
+    sent 64 MiB."""
+    bound = copy_bound(max_bytes)
+    more = [f"+{h}:{h}" for h in heads]
+    proc = hostgit.run(["-c", "fetch.unpackLimit=1", *fetch_argv(source, ref, ref), *more],
+                       owner=repo.owner, cwd=gitdir, env={"GIT_DIR": str(gitdir)},
+                       check=False, memory=hostgit.READ_MEMORY, timeout=timeout, files=bound)
+    if proc.returncode != 0 and _outgrew(gitdir, bound):
+        raise GitError(
+            f"its new commits hold more than the {max_bytes / 2**20:,.0f} MiB one sync "
+            "brings in ([limits] max_sync_mib) as they came over, though they read as "
+            "less where the agent keeps them; " + then.format(branch=branch))
+    return proc
