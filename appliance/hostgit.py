@@ -11,7 +11,8 @@ hostile input:
   ``HOME`` pointing nowhere), no inherited ``GIT_*`` variable, no prompt, no pager;
 - command-line configuration, which outranks any repository's own, turns off everything that
   can execute a program or redirect reads: hooks, fsmonitor, external diff and textconv,
-  pagers and editors, ssh commands, credential helpers, and every transport but local files.
+  pagers and editors, ssh commands, credential helpers, signature checkers (an agent's
+  commit names which one checks it), and every transport but local files.
 
 Pure parts (:func:`git_argv`, :func:`git_env`) are unit-tested; :func:`run` is the shell.
 """
@@ -50,6 +51,8 @@ SAFE_CONFIG: tuple[tuple[str, str], ...] = (
     ("credential.helper", ""),
     ("sequence.editor", "false"),
     ("gpg.program", "false"),
+    ("gpg.ssh.program", "false"),
+    ("gpg.x509.program", "false"),
     ("protocol.allow", "never"),
     ("protocol.file.allow", "always"),
     ("fetch.fsckObjects", "true"),
