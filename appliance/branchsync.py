@@ -165,13 +165,24 @@ def copy_bound(max_bytes: int) -> int:
     return max_bytes + max_bytes // 64 + 24 * (LIST_LIMIT // 41)
 
 
-def _outgrew(gitdir: Path, bound: int) -> bool:
-    """Whether a fetch into the shadow ``gitdir`` (ours) stopped at ``bound``: its
-    ``index-pack`` died of ``SIGXFSZ`` (git says only that its output was invalid), leaving
-    the pack it wrote at the bound."""
+#: A fetch into a shadow (ours) that writes one pack, stopped where a copy of ``max_bytes``
+#: stops (:func:`copy_bound`, ``hostgit.run(files=)``): what :func:`copy_failed` reads.
+BOUNDED_FETCH = ("-c", "fetch.unpackLimit=1")
+
+
+def copy_failed(proc: subprocess.CompletedProcess[bytes], gitdir: Path, max_bytes: int, *,
+                branch: str, failed: str, then: str = SYNC_REFUSED) -> GitError:
+    """Why a fetch into the shadow ``gitdir`` (:data:`BOUNDED_FETCH`) failed: the pack it
+    wrote stopped at :func:`copy_bound` (its ``index-pack`` died of ``SIGXFSZ``, and git
+    says only that its output was invalid), or as :func:`fetch_error` says."""
+    bound = copy_bound(max_bytes)
     packs = gitdir / "objects" / "pack"
-    return packs.is_dir() and any(f.is_file() and f.stat().st_size >= bound
-                                  for f in packs.iterdir())
+    if packs.is_dir() and any(f.is_file() and f.stat().st_size >= bound
+                              for f in packs.iterdir()):
+        return GitError(
+            f"its new commits came over as more than the {max_bytes / 2**20:,.0f} MiB one "
+            "sync brings in ([limits] max_sync_mib); " + then.format(branch=branch))
+    return fetch_error(proc, branch, failed)
 
 
 @contextlib.contextmanager
@@ -221,31 +232,19 @@ def checked_copy(repo: RepoInfo, source: Path, scratch: Path, ref: str, head: st
                 then=then, timeout=timeout)
     with shadow.shadow_dir(scratch, owner=repo.owner, refs=refs,
                            objects=repos.borrowed_object_dirs(repo.objects_dir)) as gitdir:
-        proc = _fetch_one_pack(repo, source, gitdir, ref, heads, max_bytes=max_bytes,
-                               timeout=timeout, then=then, branch=branch)
+        # What comes over is one pack (never loose objects, each a file of its own), and
+        # that file stops where the limit does: the count above read the agent's objects,
+        # and an object that answers two ways had it read two bytes while the fetch sent
+        # 64 MiB.
+        more = [f"+{h}:{h}" for h in heads]
+        proc = hostgit.run([*BOUNDED_FETCH, *fetch_argv(source, ref, ref), *more],
+                           owner=repo.owner, cwd=gitdir, env={"GIT_DIR": str(gitdir)},
+                           check=False, memory=hostgit.READ_MEMORY, timeout=timeout,
+                           files=copy_bound(max_bytes))
         if proc.returncode != 0:
-            raise fetch_error(proc, branch, f"{failed} ({head[:12]})")
+            raise copy_failed(proc, gitdir, max_bytes, branch=branch,
+                              failed=f"{failed} ({head[:12]})", then=then)
         refuse_past(repo, gitdir, branch, head, known, also=heads, max_bytes=max_bytes,
                     then=then, timeout=timeout)
         yield gitdir
 
-
-def _fetch_one_pack(repo: RepoInfo, source: Path, gitdir: Path, ref: str, heads: list[str],
-                    *, max_bytes: int, timeout: float, then: str, branch: str
-                    ) -> subprocess.CompletedProcess[bytes]:
-    """Fetch ``ref`` and ``heads`` from the shadow ``source`` into ``gitdir``: what comes
-    over is one pack (never loose objects, each a file of its own), and that file stops
-    where the limit does (refused, saying ``then``): the count before it read the agent's
-    objects, and an object that answers two ways had it read two bytes while the fetch
-    sent 64 MiB."""
-    bound = copy_bound(max_bytes)
-    more = [f"+{h}:{h}" for h in heads]
-    proc = hostgit.run(["-c", "fetch.unpackLimit=1", *fetch_argv(source, ref, ref), *more],
-                       owner=repo.owner, cwd=gitdir, env={"GIT_DIR": str(gitdir)},
-                       check=False, memory=hostgit.READ_MEMORY, timeout=timeout, files=bound)
-    if proc.returncode != 0 and _outgrew(gitdir, bound):
-        raise GitError(
-            f"its new commits hold more than the {max_bytes / 2**20:,.0f} MiB one sync "
-            "brings in ([limits] max_sync_mib) as they came over, though they read as "
-            "less where the agent keeps them; " + then.format(branch=branch))
-    return proc

@@ -17,7 +17,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from appliance import branchsync, hostgit, repos, shadow, workspaces
-from appliance.branchsync import fetch_error
 from appliance.errors import GitError, InvalidInput
 from appliance.repos import RepoInfo
 
@@ -86,7 +85,9 @@ def fetch_branch(repo: RepoInfo, url: str, branch: str, *, proxy: str, ca: Path 
 
     What the agent pushed is fetched into a shadow in ``scratch`` first (:mod:`appliance.shadow`:
     our config and refs, the user's objects borrowed, so only what is new comes over the
-    wire), with the heap of a host git reading an agent's objects, a large file streamed;
+    wire), with the heap of a host git reading an agent's objects, a large file streamed,
+    one pack that stops where a copy of ``max_bytes`` does (the agent's branch on the remote
+    is of any size, and it was written whole on the host's disk before it was counted);
     from there it ends like the sync of a workspace on this host
     (:func:`~appliance.branchsync.take_branch`): held to ``max_bytes``, then brought in."""
     known = branchsync.known_commits(repo, branch)
@@ -95,13 +96,13 @@ def fetch_branch(repo: RepoInfo, url: str, branch: str, *, proxy: str, ca: Path 
                            refs={f"known-{i}": c for i, c in enumerate(known)},
                            objects=repos.borrowed_object_dirs(repo.objects_dir)) as gitdir:
         proc = hostgit.run(
-            [*https_argv(ca), *hostgit.STREAMED, "fetch", "--quiet", "--no-tags",
-             "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules",
+            [*https_argv(ca), *hostgit.STREAMED, *branchsync.BOUNDED_FETCH, "fetch", "--quiet",
+             "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules",
              "--end-of-options", url, f"+refs/heads/{branch}:refs/heads/sync"],
             owner=repo.owner, cwd=gitdir, env={"GIT_DIR": str(gitdir), **_env(proxy)},
-            check=False, memory=hostgit.READ_MEMORY)
+            check=False, memory=hostgit.READ_MEMORY, files=branchsync.copy_bound(max_bytes))
         if proc.returncode != 0:
-            raise fetch_error(proc, branch, failed)
+            raise branchsync.copy_failed(proc, gitdir, max_bytes, branch=branch, failed=failed)
         tip = workspaces.read_ref(gitdir / "refs" / "heads" / "sync")
         if tip is None:
             raise GitError(f"{failed}: the remote's {branch} is not a commit")

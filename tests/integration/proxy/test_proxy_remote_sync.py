@@ -13,6 +13,7 @@ is the remote's business).
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,3 +266,39 @@ async def test_a_persons_push_of_the_branch_costs_host_git_a_bounded_heap(pod: P
     assert max(seen) < 600 * MIB, f"host git grew to {max(seen) // MIB} MiB"
     assert pushed == commit
     assert await run(["git", "rev-parse", pod.branch], pod.bare) == commit
+
+
+
+
+def fetched(proxy: Proxy, session_id: str) -> list[int]:
+    """What the proxy relayed for each ``git-upload-pack`` request of the session's, ended
+    (a listing of the refs, then the fetch whose answer is the pack)."""
+    lines = [json.loads(x) for x in proxy.audit_path.read_text().splitlines()]
+    return [x["bytes_out"] for x in lines if x["session"] == session_id
+            and x["method"] == "POST" and x["path"].endswith("/git-upload-pack")
+            and x.get("phase") != "open"]
+
+
+async def test_a_pushed_branch_that_does_not_compress_is_fetched_no_further_than_its_budget(
+        pod: Pod, proxy: Proxy) -> None:
+    """48 MiB of random bytes on the remote's session branch (as the agent pushes them;
+    here straight into the remote's repository), against a budget of 4 MiB: a pack as large
+    as what it holds. The count refused it only once the fetch had written all of it into a
+    shadow on the host's disk (a branch of GiBs on the remote, fetched whole at each try),
+    where a Docker session's copy stops near the budget. The fetch stops there too now."""
+    await run(["sh", "-c", "head -c $((48 << 20)) /dev/urandom > noise && git add noise && "
+                           "git commit -qm noise"], pod.work)
+    await run(["git", "push", "-q", str(pod.bare), f"HEAD:refs/heads/{pod.branch}"], pod.work)
+    host = proxy.add_session("host")  # the host's fetch alone in the audit under this name
+
+    def fetch() -> None:
+        remotes.fetch_branch(pod.info, URL, pod.branch, proxy=proxy.url(*host), ca=pod.ca,
+                             scratch=pod.scratch, max_bytes=4 * MIB)
+    with pytest.raises(ClauderonError, match="max_sync_mib"):
+        await trio.to_thread.run_sync(fetch)
+    assert tip(pod, f"refs/heads/{pod.branch}") == tip(pod, "main")
+    with trio.fail_after(30):  # the proxy writes each line once it has seen its request end
+        while len(fetched(proxy, host[0])) < 2:
+            await trio.sleep(0.01)
+    relayed = max(fetched(proxy, host[0]))
+    assert relayed < 40 * MIB, f"the host's fetch took {relayed / MIB:.0f} MiB"
