@@ -232,12 +232,10 @@ def checked_copy(repo: RepoInfo, source: Path, scratch: Path, ref: str, head: st
                 then=then, timeout=timeout)
     with shadow.shadow_dir(scratch, owner=repo.owner, refs=refs,
                            objects=repos.borrowed_object_dirs(repo.objects_dir)) as gitdir:
-        # What comes over is one pack (never loose objects, each a file of its own), and
-        # that file stops where the limit does: the count above read the agent's objects,
-        # and an object that answers two ways had it read two bytes while the fetch sent
-        # 64 MiB.
-        more = [f"+{h}:{h}" for h in heads]
-        proc = hostgit.run([*BOUNDED_FETCH, *fetch_argv(source, ref, ref), *more],
+        # One pack, stopped where the limit does (BOUNDED_FETCH): the count above read the
+        # agent's objects, and an object that answers two ways read two bytes, sent 64 MiB.
+        proc = hostgit.run([*BOUNDED_FETCH, *fetch_argv(source, ref, ref),
+                            *(f"+{h}:{h}" for h in heads)],
                            owner=repo.owner, cwd=gitdir, env={"GIT_DIR": str(gitdir)},
                            check=False, memory=hostgit.READ_MEMORY, timeout=timeout,
                            files=copy_bound(max_bytes))
@@ -247,4 +245,3 @@ def checked_copy(repo: RepoInfo, source: Path, scratch: Path, ref: str, head: st
         refuse_past(repo, gitdir, branch, head, known, also=heads, max_bytes=max_bytes,
                     then=then, timeout=timeout)
         yield gitdir
-
