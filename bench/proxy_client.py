@@ -34,6 +34,7 @@ class Target:
     proxy_auth: tuple[str, str] | None = None  # (user, password) for Proxy-Authorization
     pid: int | None = None  # the proxy process, for CPU and RSS figures
     probe: Path | None = None  # where ``proxy_probe`` writes its reports (SIGUSR2)
+    log: Path | None = None  # what the proxy wrote, quoted when it fails to report
 
 
 class BenchConnection(http.client.HTTPConnection):

@@ -89,7 +89,9 @@ def probe(target: Target, seen: int, timeout: float = 30.0) -> dict[str, Any] | 
     deadline = time.monotonic() + timeout
     while not path.exists():
         if time.monotonic() > deadline:
-            raise RuntimeError(f"the proxy wrote no {path.name} within {timeout:g} s")
+            tail = target.log.read_text(errors="replace")[-2000:] if target.log else ""
+            raise RuntimeError(f"the proxy wrote no {path.name} within {timeout:g} s; its "
+                               f"log ends:\n{tail}")
         time.sleep(0.05)
     report: dict[str, Any] = json.loads(path.read_text())
     return report

@@ -94,7 +94,9 @@ def _proxy_holdings(objects: list[object]) -> dict[str, int]:
                 len(conns) for conns in obj._idle.values()
             )
         elif isinstance(obj, StoreDirectory):
-            out["session_cache"] = out.get("session_cache", 0) + len(obj._cache)
+            last = obj._last  # every session as the last read of the store found them
+            out["session_cache"] = out.get("session_cache", 0) + (
+                len(last.sessions) if last is not None else 0) + len(obj._missed)
         elif isinstance(obj, ssl.SSLContext):
             # OpenSSL's own TLS session cache lives outside the Python heap.
             out["ssl_contexts"] = out.get("ssl_contexts", 0) + 1

@@ -224,4 +224,5 @@ def start_ours(
         proxy_auth=(session_id, token),
         pid=proc.pid,
         probe=probe,
+        log=log,
     )
