@@ -44,7 +44,8 @@ command -v node >/dev/null 2>&1 || apt_install nodejs npm
 if [ "$want_tests" -eq 1 ]; then
     # docker-compose: the appliance tests deploy images/appliance/compose.yaml for real.
     # zsh, fish: the completion tests load `clauderon completion zsh|fish` in each shell.
-    apt_install chromium nix-bin docker-compose zsh fish
+    # nginx-light: the proxy benchmark's upstream (its smoke test runs it).
+    apt_install chromium nix-bin docker-compose zsh fish nginx-light
 fi
 
 # Python environment.

@@ -59,3 +59,11 @@ def test_fifty_sessions_bench_runs(engine: docker.DockerClient) -> None:
     out = bench("bench/fifty_sessions.py", "--sessions", "1", "--idle", "1", "--passes", "1")
     assert "four services" in out and "reconcile pass over 1 sessions" in out
     assert "idle CPU over 1 s" in out
+
+
+def test_proxy_bench_runs_with_its_memory_waves() -> None:
+    out = bench("bench/proxy.py", "--quick", "--no-mitm", "--streams", "20", "--waves", "3")
+    assert "== requests/s" in out and "== 1 MiB bodies" in out and "== SSE" in out
+    # The probed proxy answered every wave's report (a probe that broke ended the run).
+    assert "memory verdict:" in out and "what the proxy keeps:" in out
+    assert "session_cache" in out
