@@ -25,12 +25,12 @@ import docker
 import pytest
 import trio
 import trustme
+from agent_curl import as_agent
 from conftest import SECRETS, Proxy, serve_as
 from smuggle_fakes import ClFramingUpstream
 from test_proxy_smuggling import get, smuggle
 
 from appliance.audit import parse_line
-from tests.support.engine import AGENT_IMAGE
 
 pytestmark = pytest.mark.docker
 
@@ -103,13 +103,7 @@ async def in_container(proxy: Proxy, auth: tuple[str, str], host: str,
              for pieces in plan]
     env = {"PROXY_PORT": str(proxy.port), "AUTH": ":".join(auth), "CONNECT_HOST": host,
            "CA_PEM": proxy.ca_path.read_text(), "PLAN": json.dumps(steps)}
-    cmd = ["docker", "run", "--rm", "--user", "1000:1000", "--cap-drop", "ALL",
-           "--security-opt", "no-new-privileges", "--network", "bridge",
-           "--add-host", "host.docker.internal:host-gateway",
-           "--label", f"clauderon.test=proxy-smuggling-{os.getpid()}"]
-    for name in env:
-        cmd += ["-e", name]
-    cmd += [AGENT_IMAGE, "node", "-e", ATTACKER]
+    cmd = as_agent("proxy-smuggling", env, "node", "-e", ATTACKER)
     with trio.fail_after(120):
         done = await trio.run_process(cmd, env={**os.environ, **env}, capture_stdout=True,
                                       capture_stderr=True, check=False)
