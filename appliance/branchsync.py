@@ -19,6 +19,7 @@ from pathlib import Path
 
 from appliance import hostgit, repos, shadow
 from appliance.errors import GitError, InvalidInput
+from appliance.quoted import quote
 from appliance.repos import RepoInfo
 from appliance.workspaces import hex_id
 
@@ -62,12 +63,37 @@ def fetch_error(proc: subprocess.CompletedProcess[bytes], branch: str,
         return GitError(f"the branch {branch} is checked out in your repository, so the "
                         "session's commits cannot be brought in; check out another branch "
                         f"there ({detail})")
+    refused = fsck_refused(said_all)
+    if refused is not None:
+        return GitError(f"{failed}: {refused}; {branch} stays at its last commit brought in. "
+                        "Have the agent remove it from its branch (`git rm` it and rewrite "
+                        "the commits that hold it)")
     if any(words in said_all.lower() for words in OUT_OF_MEMORY):
         return GitError(f"{failed}: one of its objects is more than host git reads with "
                         f"{hostgit.READ_MEMORY >> 20} MiB of memory ({detail}); {branch} stays "
                         "at its last commit brought in. Have the agent drop it from its "
                         "branch (look at `clauderon diff`)")
     return GitError(f"{failed}: {detail}")
+
+
+#: What git's object check says of a path in a tree (``error: object <id>: <id of the
+#: message>: ...``) that a checkout could misuse, and what the check protects.
+_PATH_CHECKS = {
+    "hasDotgit": "a path that macOS or Windows reads as .git (.GIT, git~1, ...): a checkout "
+                 "on macOS or Windows would write into the repository's own .git",
+    "hasDot": "a path named `.`", "hasDotdot": "a path named `..`",
+    "fullPathname": "a path with `/` in a name", "emptyName": "a path with an empty name",
+}
+
+
+def fsck_refused(said: str) -> str | None:
+    """What of one of the agent's trees git's object check refused, in words (or None)."""
+    for line in said.splitlines():
+        _, _, rest = line.partition(": object ")
+        check = rest.split(": ", 2)[1:2]
+        if check and check[0] in _PATH_CHECKS:
+            return f"one of its trees holds {_PATH_CHECKS[check[0]]} ({quote('git', line)})"
+    return None
 
 
 def shadow_of(repo: RepoInfo, workspace: Path, scratch: Path,
