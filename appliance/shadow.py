@@ -52,7 +52,8 @@ def _chown_tree(top: Path, owner: Owner) -> None:
             os.chown(os.path.join(dirpath, name), owner.uid, owner.gid, follow_symlinks=False)
 
 
-#: The loose objects and packs a view takes at most: each is a link made per read.
+#: The files of the agent's object folders a view reads at most: each loose object or pack
+#: is a link made per read.
 VIEW_LIMIT = 1 << 20
 _FANOUT = tuple(f"{i:02x}" for i in range(256))
 _HEX = frozenset("0123456789abcdef")
@@ -96,25 +97,30 @@ def _open_dir(parent: int, name: str, where: str) -> int | None:
 def _link_objects(source: int, target: int, folder: str, budget: list[int]) -> None:
     """A hard link in ``target`` to each object file of ``source`` (the agent's fan-out
     folder or ``pack``), each checked, after it is made, to be a regular file: the link
-    names the file itself, so no later swap of the agent's can change what git reads."""
+    names the file itself, so no later swap of the agent's can change what git reads. Each
+    entry read is one of ``budget``: the listing stops where it runs out."""
     with os.scandir(source) as entries:
-        names = [e.name for e in entries if _is_object(folder, e.name)]
-    budget[0] -= len(names)
-    if budget[0] < 0:
-        raise GitError(f"the workspace's objects hold more than {VIEW_LIMIT:,} loose objects "
-                       "and packs; have the agent pack them (`git gc` in the session)")
-    for name in names:
-        try:
-            os.link(name, name, src_dir_fd=source, dst_dir_fd=target, follow_symlinks=False)
-        except FileNotFoundError:
-            continue  # gone since the listing (the agent's own git packed it)
-        except OSError as exc:
-            raise GitError(f"the workspace's .git/objects/{folder}/{name} cannot be read "
-                           f"by the host: {exc.strerror}") from exc
-        mode = os.stat(name, dir_fd=target, follow_symlinks=False).st_mode
-        if not stat.S_ISREG(mode):
-            os.unlink(name, dir_fd=target)
-            raise _refused(f".git/objects/{folder}/{name}", _kind(mode))
+        for entry in entries:
+            budget[0] -= 1
+            if budget[0] < 0:
+                raise GitError(f"the workspace's objects hold more than {VIEW_LIMIT:,} files; "
+                               "have the agent pack them (`git gc` in the session)")
+            if _is_object(folder, entry.name):
+                _link(source, target, folder, entry.name)
+
+
+def _link(source: int, target: int, folder: str, name: str) -> None:
+    try:
+        os.link(name, name, src_dir_fd=source, dst_dir_fd=target, follow_symlinks=False)
+    except FileNotFoundError:
+        return  # gone since the listing (the agent's own git packed it)
+    except OSError as exc:
+        raise GitError(f"the workspace's .git/objects/{folder}/{name} cannot be read "
+                       f"by the host: {exc.strerror}") from exc
+    mode = os.stat(name, dir_fd=target, follow_symlinks=False).st_mode
+    if not stat.S_ISREG(mode):
+        os.unlink(name, dir_fd=target)
+        raise _refused(f".git/objects/{folder}/{name}", _kind(mode))
 
 
 def object_view(view: Path, workspace: Path, *, owner: Owner) -> Path:
