@@ -174,11 +174,7 @@ def run(args: Sequence[str], *, owner: Owner, cwd: Path, check: bool = True,
         "extra_groups": [] if drop else None, "umask": 0o022}
     try:
         argv = bounded_argv(git_argv(args), memory, files)
-        if limit is None:
-            proc = subprocess.run(argv, input=input, capture_output=True,
-                                  timeout=timeout, check=False, **options)
-        else:
-            proc = _bounded(argv, limit, timeout, options)
+        proc = _run(argv, input, limit, timeout, options)
     except FileNotFoundError as exc:
         if not cwd.is_dir():
             raise GitError(f"{cwd} is gone") from exc
@@ -193,14 +189,14 @@ def run(args: Sequence[str], *, owner: Owner, cwd: Path, check: bool = True,
     return proc
 
 
-def _bounded(argv: list[str], limit: int, timeout: float,
-             options: dict[str, Any]) -> subprocess.CompletedProcess[bytes]:
-    """``argv``'s first ``limit + 1`` bytes of output; it is killed once it has written
-    more, or once ``timeout`` has passed (TimeoutExpired)."""
+def _run(argv: list[str], input: bytes | None, limit: int | None, timeout: float,
+         options: dict[str, Any]) -> subprocess.CompletedProcess[bytes]:
+    """``argv``'s output (its first ``limit + 1`` bytes, with ``limit``); it and whatever it
+    started (its group: one could hold the pipe open, or go on after it) are killed once it
+    has written more, or once ``timeout`` has passed (TimeoutExpired)."""
     late: list[bool] = []
 
     def kill(proc: subprocess.Popen[bytes]) -> None:
-        """git and whatever it started (its group: one could hold the pipe open)."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
 
@@ -208,20 +204,22 @@ def _bounded(argv: list[str], limit: int, timeout: float,
         late.append(True)
         kill(proc)
 
-    with tempfile.TemporaryFile() as err, subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
-            start_new_session=True, **options) as proc:
-        assert proc.stdout is not None
-        timer = threading.Timer(timeout, stop, (proc,))
-        timer.start()
-        try:
-            out = proc.stdout.read(limit + 1)
-            if len(out) > limit:
-                kill(proc)
-            proc.wait()
-        finally:
-            timer.cancel()
-        if late and len(out) <= limit:
+    with tempfile.TemporaryFile() as source, tempfile.TemporaryFile() as err:
+        source.write(input or b"")
+        source.seek(0)
+        with subprocess.Popen(argv, stdin=source, stdout=subprocess.PIPE, stderr=err,
+                              start_new_session=True, **options) as proc:
+            assert proc.stdout is not None
+            timer = threading.Timer(timeout, stop, (proc,))
+            timer.start()
+            try:
+                out = proc.stdout.read(-1 if limit is None else limit + 1)
+                if limit is not None and len(out) > limit:
+                    kill(proc)
+                proc.wait()
+            finally:
+                timer.cancel()
+        if late and (limit is None or len(out) <= limit):
             raise subprocess.TimeoutExpired(argv, timeout)
         err.seek(0)
         return subprocess.CompletedProcess(argv, proc.returncode, out, err.read())
