@@ -89,6 +89,33 @@ def inert(text: str) -> str:
     return plain(shown, len(shown) + 1)
 
 
+
+def _cells(char: str) -> int:
+    """The most columns a terminal draws ``char`` in: a tab up to eight, a character
+    outside printable ASCII two (wide, or wider than the terminal's own table says)."""
+    return 1 if " " <= char <= "~" else 8 if char == "\t" else 2
+
+
+def rows(line: str, width: int, indent: int) -> list[str]:
+    """``line`` (one line of text) as the rows of a terminal ``width`` columns wide, each
+    row after the first begun by ``indent`` spaces; ``[line]`` for no width (not a
+    terminal). A terminal wraps a long line at its edge itself, and draws what follows at
+    the start of a row: where a line of the CLI's own begins (an item's time and source),
+    written there by whoever wrote the words. Widths are counted high: no row wraps again."""
+    indent = min(indent, width // 2)
+    room = width - 1
+    if room < 2:
+        return [line]
+    out, row, used = [], "", 0
+    for char in line:
+        size = _cells(char)
+        if used + size > room and used > indent:
+            out.append(row)
+            row, used = " " * indent, indent
+        row += char
+        used += size
+    return [*out, row]
+
 #: What is drawn as a slash and is none: division, fraction, fullwidth and big solidus, the
 #: box-drawing diagonal, the Philippine punctuation. A file named ``src<U+2215>app.py`` lies
 #: in the root and reads as ``src/app.py``. Marked in paths only (:func:`inert_path`): in

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -21,7 +22,7 @@ from typing import Any
 from appliance.timeline import plain
 from cli import calls
 from cli.client import local_client
-from cli.table import Command, arg, inert
+from cli.table import Command, arg, inert, rows
 
 Json = dict[str, Any]
 POLL_SECONDS = 1.0
@@ -30,6 +31,9 @@ LABEL = {"message": "MSG", "audit": "NET", "commit": "GIT", "event": "EVT"}
 #: Before a user message the person did not send through the appliance (the agent may
 #: write one; someone may type one in the session's terminal: they cannot be told apart).
 WRITTEN = "[in the session's transcript, not sent from here] "
+#: Where an item's words begin on its line (after its time, source and kind): a row that goes
+#: on an item is indented to there.
+WORDS_AT = 26
 
 
 def line(item: Json) -> str:
@@ -44,6 +48,11 @@ def line(item: Json) -> str:
     extra = f"  — {body[0]}" if body and body[0] != head else ""
     return inert(f"{when}{mark or ' '} {LABEL.get(str(item.get('source')), '?')} "
                  f"{plain(str(item.get('kind', '')), 20):<11} {head}{extra}")
+
+
+def width() -> int:
+    """The columns of the terminal the CLI prints to; 0 when it prints to none."""
+    return os.get_terminal_size(sys.stdout.fileno()).columns if sys.stdout.isatty() else 0
 
 
 def new_items(pages: Iterable[list[Json]], seen: set[str]) -> list[Json]:
@@ -86,13 +95,13 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     def fetch(before: str | None) -> Json:
         return client.run(calls.timeline(args.session, before=before, limit=args.limit))
 
-    page = fetch(args.before)
+    page, columns = fetch(args.before), width()
     if args.json and not args.follow:
         print(json.dumps(page, indent=2))
         return 0
     show: Callable[[Json], None] = (
         (lambda i: print(json.dumps(i), flush=True)) if args.json
-        else (lambda i: print(line(i), flush=True)))
+        else (lambda i: print("\n".join(rows(line(i), columns, WORDS_AT)), flush=True)))
     for note in page.get("notes", ()):
         print(f"clauderon: {inert(plain(str(note), 500))}", file=sys.stderr)
     for item in page["items"]:

@@ -22,7 +22,7 @@ from tests.e2e.test_webui_hidden_chars import (
     WRITE,
 )
 from tests.integration.test_transcript_containment import claude_says, line, start_session
-from tests.support.appliance import BIN, Appliance
+from tests.support.appliance import BIN, Appliance, wait_for
 from tests.support.hostile import agent_argv
 from tests.support.terminal import on_a_terminal
 
@@ -98,3 +98,42 @@ def test_the_diff_draws_no_look_alike_separator_in_a_path(appliance: Appliance,
         assert f'A  "{quoted}"' in shown, shown
     assert not SLASHES.search(shown), shown
     assert not SLASHES.search(words.replace("+half = 1\u20442", "")), words
+
+
+#: An audit line as ``clauderon timeline`` prints one, forged: the agent's words run to the
+#: terminal's edge (dots, not spaces: any letter pads) and this follows, drawn
+#: at the start of the next row as an item of its own.
+FORGED_AUDIT = "12:00:00  NET request     GET api.github.com/repos/o/r 200 allowed"
+
+
+def screen_rows(shown: str, columns: int) -> list[str]:
+    """The rows a terminal ``columns`` wide draws of ``shown`` (ASCII): each line wrapped
+    at the edge, as terminals wrap."""
+    rows: list[str] = []
+    for text in shown.replace("\r", "").split("\n"):
+        rows += [text[i:i + columns] for i in range(0, max(len(text), 1), columns)]
+    return rows
+
+
+def test_the_agents_words_cannot_draw_an_item_of_their_own_in_the_timeline(
+        appliance: Appliance, repo: Path) -> None:
+    """A line of the timeline is an item: its time, its source, its words. Words of the
+    agent's (a message, a commit subject) long enough to wrap drew what followed the edge
+    at the start of a row, in the place of a time and a source: a proxied request the agent
+    never made (or one it made, hidden among forged ones). A row that goes on an item is
+    now indented under its words."""
+    session, container = start_session(appliance, appliance.http(timeout=15), repo, "claude")
+    head = len("12:00:00~ MSG assistant   ")
+    said = "Tidied the tests " + "." * (80 - head - 17) + FORGED_AUDIT
+    claude_says(container, session["id"], line("assistant", said))
+    http = appliance.http(timeout=15)
+    wait_for(lambda: any(i["source"] == "message" for i in http.get(
+        f"/api/sessions/{session['id']}/timeline").json()["items"]), what="the message")
+    code, shown = on_a_terminal([str(BIN / "clauderon"), "timeline", session["name"]],
+                                appliance.env, columns=80)
+    assert code == 0, shown[-2000:]
+    rows = screen_rows(shown, 80)
+    forged = [row for row in rows if row.startswith(FORGED_AUDIT[:24])]
+    assert forged == [], f"the words draw an item of their own: {rows}"
+    words = "".join(row.removeprefix(" " * head) for row in rows)  # all of them, still
+    assert said in words, rows

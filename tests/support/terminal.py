@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import pty
+import struct
+import termios
 from collections.abc import Callable, Mapping, Sequence
 
 
@@ -22,11 +25,13 @@ def _read_until(fd: int, seen: bytes, marker: bytes | None = None) -> bytes:
 
 
 def on_a_terminal(argv: Sequence[str], env: Mapping[str, str], *, asks: bytes | None = None,
-                  answer: Callable[[], str] = lambda: "") -> tuple[int, str]:
-    """``argv`` on a pseudo-terminal; once it shows ``asks``, what ``answer`` returns is
-    typed with Enter. Its exit code and all it showed."""
+                  answer: Callable[[], str] = lambda: "", columns: int = 0) -> tuple[int, str]:
+    """``argv`` on a pseudo-terminal (``columns`` wide, when given); once it shows ``asks``,
+    what ``answer`` returns is typed with Enter. Its exit code and all it showed."""
     pid, fd = pty.fork()
     if pid == 0:  # the child: the command, on the terminal
+        if columns:
+            fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
         os.execve(argv[0], list(argv), {**env, "TERM": "xterm-256color"})
     try:
         seen = b""

@@ -279,3 +279,19 @@ def test_what_a_person_edits_in_the_shown_form_goes_back_as_it_was(shown: str,
     from cli.table import inert, unmarked
     assert unmarked(shown) == meant
     assert unmarked(inert(meant)) == meant
+
+
+@pytest.mark.parametrize(("line", "width", "indent", "shown"), [
+    ("short", 80, 4, ["short"]),
+    ("abcdefghij", 0, 4, ["abcdefghij"]),  # not a terminal: as it is
+    ("abcdefghij", 6, 2, ["abcde", "  fgh", "  ij"]),  # a column kept free at the edge
+    ("ab" + "." * 7 + "12:00 NET", 10, 3, ["ab.......", "   12:00 ", "   NET"]),
+    ("ab\u4e2d\u4e2d\u4e2dcd", 8, 2, ["ab\u4e2d\u4e2d", "  \u4e2dcd"]),  # wide: two columns
+    ("a\u0301" * 3, 6, 1, ["a\u0301a", " \u0301a", " \u0301"]),  # counted high, never low
+    ("a\tb\tc", 12, 2, ["a\tb", "  \tc"]),  # a tab: up to eight
+    ("abcdef", 3, 9, ["ab", " c", " d", " e", " f"]),  # an indent of half the width at most
+])
+def test_a_long_line_is_cut_into_rows_no_terminal_wraps(line: str, width: int, indent: int,
+                                                        shown: list[str]) -> None:
+    from cli.table import rows
+    assert rows(line, width, indent) == shown
