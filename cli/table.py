@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -155,8 +157,23 @@ def inert_json(value: Any) -> Any:
     return value
 
 
+#: How far a row that goes on a line of the CLI's output is indented.
+CONTINUED = 2
+
+
+def width() -> int:
+    """The columns of the terminal the CLI prints to; 0 when it prints to none."""
+    return os.get_terminal_size(sys.stdout.fileno()).columns if sys.stdout.isatty() else 0
+
+
 def emit(args: argparse.Namespace, data: Any, text: str) -> int:
     """Print what a handler found: JSON under ``--json`` (the flag :class:`Command` adds;
-    it escapes every control character), else ``text``, made :func:`inert`."""
-    print(json.dumps(data, indent=2) if getattr(args, "json", False) else inert(text))
+    it escapes every control character), else ``text``, made :func:`inert`, in the
+    :func:`rows` of the terminal it goes to."""
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2))
+        return 0
+    columns = width()
+    print("\n".join(row for line in inert(text).split("\n")
+                    for row in rows(line, columns, CONTINUED)))
     return 0

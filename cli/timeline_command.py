@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -22,7 +21,7 @@ from typing import Any
 from appliance.timeline import plain
 from cli import calls
 from cli.client import local_client
-from cli.table import Command, arg, inert, rows
+from cli.table import Command, arg, inert, rows, width
 
 Json = dict[str, Any]
 POLL_SECONDS = 1.0
@@ -48,11 +47,6 @@ def line(item: Json) -> str:
     extra = f"  — {body[0]}" if body and body[0] != head else ""
     return inert(f"{when}{mark or ' '} {LABEL.get(str(item.get('source')), '?')} "
                  f"{plain(str(item.get('kind', '')), 20):<11} {head}{extra}")
-
-
-def width() -> int:
-    """The columns of the terminal the CLI prints to; 0 when it prints to none."""
-    return os.get_terminal_size(sys.stdout.fileno()).columns if sys.stdout.isatty() else 0
 
 
 def new_items(pages: Iterable[list[Json]], seen: set[str]) -> list[Json]:

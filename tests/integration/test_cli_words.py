@@ -137,3 +137,27 @@ def test_the_agents_words_cannot_draw_an_item_of_their_own_in_the_timeline(
     assert forged == [], f"the words draw an item of their own: {rows}"
     words = "".join(row.removeprefix(" " * head) for row in rows)  # all of them, still
     assert said in words, rows
+
+
+#: The diff's label of what a push sends, forged: a line of the agent's file runs to the
+#: terminal's edge and this follows, drawn at the start of the next row.
+FORGED_LABEL = "-- committed @ 1234567890abcdef1234567890abcdef12345678 (what a push sends)"
+
+
+def test_a_line_of_the_agents_file_cannot_draw_a_label_of_the_diffs_own(
+        appliance: Appliance, repo: Path) -> None:
+    """The diff's own lines (a repository's header, what a push sends and what it does not)
+    begin a row; each line of the agent's code begins with ``+``, ``-`` or a space. A line
+    of code long enough to wrap drew what followed the edge at the start of a row: a label
+    of the diff's own, in the agent's words, that could say its change is not what a push
+    sends. A row that goes on a line of any of the CLI's output is now indented."""
+    session, container = start_session(appliance, appliance.http(timeout=15), repo, "claude")
+    code = "x = 1  # " + "." * (80 - 1 - 9) + FORGED_LABEL
+    agent_argv(container, ["perl", "-CA", "-e", WRITE, "/workspace/src/app.py", code + "\n"])
+    status, shown = on_a_terminal([str(BIN / "clauderon"), "diff", session["name"]],
+                                  appliance.env, columns=80)
+    assert status == 0, shown[-2000:]
+    rows = screen_rows(shown, 80)
+    forged = [row for row in rows if row.startswith(FORGED_LABEL[:30])]
+    assert forged == [], f"the code draws a label of the diff's own: {rows}"
+    assert code in "".join(row.removeprefix("  ") for row in rows), rows
