@@ -82,7 +82,9 @@ class MainScreen(SessionActions):
     #body { height: 1fr; layout: vertical; }
     #body.wide { layout: horizontal; }
     #sessions { height: 1fr; min-height: 5; }
-    #detail-pane { height: 9; border-top: solid $primary; padding: 0 1; }
+    #detail-pane { height: 9; border-top: solid $primary; padding: 0 1; overflow-x: auto; }
+    /* A line never wraps: a row begins with none of the agent's words (the pane scrolls). */
+    #detail { width: auto; text-wrap: nowrap; }
     #body.wide #detail-pane { height: 1fr; width: 2fr; border-top: none;
                               border-left: solid $primary; }
     #body.wide #sessions { width: 3fr; }

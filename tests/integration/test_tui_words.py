@@ -113,3 +113,32 @@ def test_an_edited_title_keeps_the_characters_it_showed_as_marks(
     scenario(lambda: edit("end", "space", "n", "o", "w"))
     after = appliance.session(name)["title"]
     assert after == title + " now", f"the edit wrote the marks as text: {after!r}"
+
+
+#: A file's path that is another changed file's line after a run of spaces (its folder's
+#: name holds them).
+FOLDED = "notes.txt" + " " * 200 + "M .github/workflows/ci.yml"
+
+
+def test_a_file_name_cannot_draw_another_changed_files_line(appliance: Appliance,
+                                                            repo: Path) -> None:
+    """The detail pane wrapped its lines at its edge and folded the spaces there: a file
+    named ``notes.txt``, 200 spaces and ``M .github/workflows/ci.yml`` was drawn as two
+    changed files, the second one the agent never touched, at any width. The pane's lines
+    are now drawn whole, one a row (it scrolls sideways)."""
+    session, container = start_session(appliance, appliance.http(timeout=15), repo, "claude")
+    name = session["name"]
+    agent_argv(container, ["mkdir", "-p", f"/workspace/{FOLDED.rsplit('/', 1)[0]}"])
+    agent_argv(container, ["touch", f"/workspace/{FOLDED}"])
+
+    async def run() -> None:
+        async with piloting(appliance, (160, 50), showing=[name]) as (app, pilot):
+            await until(pilot, lambda: main(app).extras.get(session["id"]), "detail extras")
+            await until(pilot, lambda: "notes.txt" in screen_text(app), "the file's line")
+            rows = screen_text(app).splitlines()
+            forged = [row for row in rows
+                      if "M .github/workflows/ci.yml" in row and "notes.txt" not in row]
+            assert forged == [], f"a file's name draws another file's line: {rows}"
+            assert f"? {FOLDED}" in detail(app), detail(app)
+
+    scenario(run)
