@@ -20,6 +20,7 @@ from tests.integration.test_transcript_containment import claude_says, start_ses
 from tests.support.agent_app import as_agent
 from tests.support.appliance import Appliance
 from tests.support.fake_github import FakeGitHub
+from tests.support.hostile import agent_argv
 
 pytestmark = pytest.mark.e2e
 
@@ -79,5 +80,26 @@ def test_one_long_word_of_the_agents_stays_inside_the_pull_request_panel(
             "e => [...e.querySelectorAll('*')].filter(x => x.getBoundingClientRect().right"
             " > e.getBoundingClientRect().right + 1).map(x => x.className || x.tagName)")
         assert found == [], f"drawn past the panel's edge: {found}"
+        wide = page.evaluate("() => [document.documentElement.scrollWidth, innerWidth]")
+        assert wide[0] <= wide[1], f"the page is {wide[0]} px wide in a window of {wide[1]}"
+
+
+def test_one_long_file_name_of_the_agents_stays_inside_the_changed_files(
+        browser: Browser, appliance: Appliance, repo: Path) -> None:
+    """A changed file's name is the agent's: one with no place to break ran out of the
+    Files tab's list of changed files, past a phone's screen, and what the row says after
+    the name (a committed file the work tree undoes) with it."""
+    session, container = start_session(appliance, appliance.http(timeout=15), repo, "claude")
+    agent_argv(container, ["touch", f"/workspace/{WORD[:240]}"])
+    with watched(browser, appliance, PHONE) as w:
+        page = w.page
+        page.goto(f"/s/{session['name']}/files")
+        page.get_by_test_id("files-diff").click()
+        changed = page.get_by_test_id("diff").locator(".changed")
+        expect(changed).to_contain_text("OverflowOverflow")
+        found = changed.evaluate(
+            "e => [...e.querySelectorAll('*')].filter(x => x.getBoundingClientRect().right"
+            " > e.getBoundingClientRect().right + 1).map(x => x.className || x.tagName)")
+        assert found == [], f"drawn past the list's edge: {found}"
         wide = page.evaluate("() => [document.documentElement.scrollWidth, innerWidth]")
         assert wide[0] <= wide[1], f"the page is {wide[0]} px wide in a window of {wide[1]}"
