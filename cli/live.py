@@ -24,7 +24,7 @@ from cli import calls
 from cli.client import ApiClient
 from cli.eventstream import Message
 from cli.render import session_rows
-from cli.table import inert
+from cli.table import fit, inert
 
 Json = dict[str, Any]
 #: How long a follower waits for a lost stream to come back before it gives up.
@@ -154,7 +154,7 @@ def watch_list(client: ApiClient, listing: calls.Call[list[Json]]) -> int:
         if text != shown:
             if tty:
                 sys.stdout.write("\x1b[H\x1b[2J")
-            print(inert(text), flush=True)
+            print(fit(text), flush=True)
             shown = text
 
     with watching(client) as stream:

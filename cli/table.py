@@ -166,14 +166,15 @@ def width() -> int:
     return os.get_terminal_size(sys.stdout.fileno()).columns if sys.stdout.isatty() else 0
 
 
+def fit(text: str) -> str:
+    """``text`` made :func:`inert`, in the :func:`rows` of the terminal the CLI prints to."""
+    columns = width()
+    return "\n".join(row for line in inert(text).split("\n")
+                     for row in rows(line, columns, CONTINUED))
+
+
 def emit(args: argparse.Namespace, data: Any, text: str) -> int:
     """Print what a handler found: JSON under ``--json`` (the flag :class:`Command` adds;
-    it escapes every control character), else ``text``, made :func:`inert`, in the
-    :func:`rows` of the terminal it goes to."""
-    if getattr(args, "json", False):
-        print(json.dumps(data, indent=2))
-        return 0
-    columns = width()
-    print("\n".join(row for line in inert(text).split("\n")
-                    for row in rows(line, columns, CONTINUED)))
+    it escapes every control character), else ``text`` as :func:`fit` makes it."""
+    print(json.dumps(data, indent=2) if getattr(args, "json", False) else fit(text))
     return 0
