@@ -157,9 +157,10 @@ class SessionActions(Screen[None]):
         pull = s.get("pull") or {}
         open_pr = pull.get("state") not in ("open", "draft")
         also = " and open a pull request" if open_pr else ""
-        question = (f"Push {s['name']}'s branch at {commit[:12]} {said!r} ({files} file"
+        question = (f"Push {s['name']}'s branch at {commit[:12]} ({files} file"
                     f"{'' if files == 1 else 's'}, as shown){also}? Only this commit goes: "
-                    "if the agent committed since, nothing is sent.")
+                    f"if the agent committed since, nothing is sent.\nIts subject, as the "
+                    f"agent wrote it: {said!r}")
         if not await self.app.push_screen_wait(ConfirmScreen(question)):
             return
         try:

@@ -631,7 +631,8 @@ def test_the_tui_pushes_only_the_commit_its_pane_showed(
             await until(pilot, lambda: top(tui, ConfirmScreen) or notices(tui),
                         "the push question (or what was done)")
             if ask := top(tui, ConfirmScreen):
-                assert f"{seen[:12]} 'add one' (1 file, as shown)" in ask.question
+                assert f"{seen[:12]} (1 file, as shown)" in ask.question, ask.question
+                assert ask.question.endswith("as the agent wrote it: 'add one'"), ask.question
                 await pilot.press("y")
             await until(pilot, lambda: any("push" in n for n in notices(tui)), "the push")
             assert github.tip(SLUG, s["branch"]) is None, \
@@ -642,6 +643,36 @@ def test_the_tui_pushes_only_the_commit_its_pane_showed(
 
     scenario(run)
 
+
+def test_the_tui_asks_a_push_with_its_facts_before_the_agents_subject(
+        app: Appliance, origin: Path, github: FakeGitHub) -> None:
+    """The push question quoted the agent's commit subject before what a push sends: a
+    subject that said ``(1 file, as shown)? Only this commit goes.`` and ran on in spaces
+    (the dialog folds them at its edge) read as the whole question, the count of the three
+    files it sends after it, as though the subject's. The facts now come first, the
+    subject last, labelled as the agent's."""
+    from cli.tui.dialogs import ConfirmScreen
+    from tests.integration.tui_pilot import main, piloting, scenario, top, until
+
+    s = create(app, origin, "told")
+    forged = "tidy (1 file, as shown)? Only this commit goes." + " " * 150 + "."
+    code, out = in_container(app, s, "for n in 1 2 3; do echo $n > f$n.txt; done && "
+                             f"git add . && git commit -qm '{forged}' && git rev-parse HEAD")
+    assert code == 0, out
+    seen = out.split()[-1]
+
+    async def run() -> None:
+        async with piloting(app, (100, 30), showing=["told"], timeout=30) as (tui, pilot):
+            await until(pilot, lambda: f"Committed @ {seen[:12]}" in str(
+                main(tui).query_one("#detail").render()), "the commit a push sends")
+            await pilot.press("p")
+            ask = await until(pilot, lambda: top(tui, ConfirmScreen), "the push question")
+            facts, said = ask.question.index("(3 files, as shown)"), ask.question.index("tidy")
+            assert facts < said, f"the agent's subject comes first: {ask.question!r}"
+            await pilot.press("n")
+        assert github.tip(SLUG, s["branch"]) is None
+
+    scenario(run)
 
 def test_a_push_sends_only_the_commit_the_person_looked_at(
         app: Appliance, origin: Path, github: FakeGitHub) -> None:
