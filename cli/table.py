@@ -91,7 +91,6 @@ def inert(text: str) -> str:
     return plain(shown, len(shown) + 1)
 
 
-
 def _cells(char: str) -> int:
     """The most columns a terminal draws ``char`` in: a tab up to eight, a character
     outside printable ASCII two (wide, or wider than the terminal's own table says)."""
@@ -117,6 +116,7 @@ def rows(line: str, width: int, indent: int) -> list[str]:
         row += char
         used += size
     return [*out, row]
+
 
 #: What is drawn as a slash and is none: division, fraction, fullwidth and big solidus, the
 #: box-drawing diagonal, the Philippine punctuation. A file named ``src<U+2215>app.py`` lies
