@@ -27,7 +27,7 @@ from typing import Any
 
 from playwright.sync_api import Browser, Page, Route, WebSocketRoute, expect
 
-from tests.e2e.webui_browser import Watched, hook, watched
+from tests.e2e.webui_browser import Watched, click_through, hook, watched
 from tests.integration.test_agent_exited import own_hook
 from tests.integration.test_tui import HOOK_LOOP
 from tests.support.appliance import Appliance, wait_for
@@ -136,7 +136,9 @@ def test_a_notification_comes_though_an_answer_showed_the_change_first(
         wait_for(lambda: page.wait_for_timeout(50) or held,
                  what="the hook's event to reach the page's stream")
         page.fill("#edit-title", "renamed while the agent stopped")
-        page.get_by_test_id("save-title").click()  # its answer: waiting_input, first
+        click_through(w, page.get_by_test_id("save-title"),  # its answer: waiting_input, first
+                      lambda r: r.method == "PATCH" and f"/api/sessions/{s['id']}" in r.url,
+                      what="the rename's answer")
         expect(page.get_by_test_id("save-title")).to_be_disabled()  # the answer is in
         holding[0] = False
         assert all(json.loads(m)["type"] == "event" for m in held), held

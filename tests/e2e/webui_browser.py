@@ -17,7 +17,7 @@ import ssl
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,7 +28,9 @@ import trustme
 from playwright.sync_api import (
     Browser,
     ConsoleMessage,
+    Locator,
     Page,
+    Request,
     ViewportSize,
     WebSocket,
     expect,
@@ -95,6 +97,44 @@ def sign_in(page: Page, appliance: Appliance) -> None:
     assert "token" not in page.url  # taken out of the address bar at once
     page.get_by_test_id("not-now").click()
     expect(page.get_by_test_id("devices-link")).to_be_visible()
+
+
+def click_through(w: Watched, button: Locator, asks: Callable[[Request], bool],
+                  what: str) -> None:
+    """Click ``button`` until the request it makes (the one ``asks`` matches) is answered:
+    clicked again, twice at most, when the browser dropped it as the host's addresses
+    changed (see :data:`NETWORK_CHANGED`; the page shows the error and a person would click
+    again). Another failure, or none and no answer, fails with what the page knew."""
+    answered: list[Request] = []
+    dropped: list[str] = []
+
+    def finished(r: Request) -> None:
+        if asks(r):
+            answered.append(r)
+
+    def failed(r: Request) -> None:
+        if asks(r):
+            dropped.append(r.failure or "?")
+
+    w.page.on("requestfinished", finished)
+    w.page.on("requestfailed", failed)
+    try:
+        for _ in range(3):
+            seen = len(dropped)
+            button.click()
+
+            def came(seen: int = seen) -> bool:  # the handlers run while Playwright is called
+                w.page.wait_for_timeout(50)
+                return bool(answered) or len(dropped) > seen
+
+            wait_for(came, what=what)
+            if answered or not all(NETWORK_CHANGED in d for d in dropped[seen:]):
+                break
+            expect(button).to_be_enabled()  # the dropped request's error is shown: again
+    finally:
+        w.page.remove_listener("requestfinished", finished)
+        w.page.remove_listener("requestfailed", failed)
+    assert answered, f"{what}: the request failed ({dropped})\n{w.diagnosis()}"
 
 
 #: What Chromium logs for a request it dropped because the host's addresses changed, as
