@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Locator, expect
 
 from tests.e2e.test_webui_pulls import app, on_github  # noqa: F401 - the app fixture
 from tests.e2e.webui_browser import DESKTOP, PHONE, watched
@@ -25,6 +25,17 @@ from tests.support.hostile import agent_argv
 pytestmark = pytest.mark.e2e
 
 WORD = "Overflow" * 40
+
+
+def assert_inside(box: Locator, what: str) -> None:
+    """Nothing in ``box`` is drawn past its right edge, and the page is no wider than its
+    window (a person would have to scroll sideways to read what went past)."""
+    found = box.evaluate(
+        "e => [...e.querySelectorAll('*')].filter(x => x.getBoundingClientRect().right"
+        " > e.getBoundingClientRect().right + 1).map(x => x.className || x.tagName)")
+    assert found == [], f"drawn past the {what}'s edge: {found}"
+    wide = box.page.evaluate("() => [document.documentElement.scrollWidth, innerWidth]")
+    assert wide[0] <= wide[1], f"the page is {wide[0]} px wide in a window of {wide[1]}"
 
 
 def test_one_long_word_of_the_agents_stays_inside_the_chat(
@@ -76,12 +87,7 @@ def test_one_long_word_of_the_agents_stays_inside_the_pull_request_panel(
         page.get_by_test_id("push-pr").click()
         expect(page.get_by_test_id("pull-checks")).to_contain_text("in progress")
         panel = page.get_by_test_id("pull-panel")
-        found = panel.evaluate(
-            "e => [...e.querySelectorAll('*')].filter(x => x.getBoundingClientRect().right"
-            " > e.getBoundingClientRect().right + 1).map(x => x.className || x.tagName)")
-        assert found == [], f"drawn past the panel's edge: {found}"
-        wide = page.evaluate("() => [document.documentElement.scrollWidth, innerWidth]")
-        assert wide[0] <= wide[1], f"the page is {wide[0]} px wide in a window of {wide[1]}"
+        assert_inside(panel, "panel")
 
 
 def test_one_long_file_name_of_the_agents_stays_inside_the_changed_files(
@@ -97,9 +103,4 @@ def test_one_long_file_name_of_the_agents_stays_inside_the_changed_files(
         page.get_by_test_id("files-diff").click()
         changed = page.get_by_test_id("diff").locator(".changed")
         expect(changed).to_contain_text("OverflowOverflow")
-        found = changed.evaluate(
-            "e => [...e.querySelectorAll('*')].filter(x => x.getBoundingClientRect().right"
-            " > e.getBoundingClientRect().right + 1).map(x => x.className || x.tagName)")
-        assert found == [], f"drawn past the list's edge: {found}"
-        wide = page.evaluate("() => [document.documentElement.scrollWidth, innerWidth]")
-        assert wide[0] <= wide[1], f"the page is {wide[0]} px wide in a window of {wide[1]}"
+        assert_inside(changed, "list")
