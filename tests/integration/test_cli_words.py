@@ -129,14 +129,20 @@ def test_the_agents_words_cannot_draw_an_item_of_their_own_in_the_timeline(
     http = appliance.http(timeout=15)
     wait_for(lambda: any(i["source"] == "message" for i in http.get(
         f"/api/sessions/{session['id']}/timeline").json()["items"]), what="the message")
-    code, shown = on_a_terminal([str(BIN / "clauderon"), "timeline", session["name"]],
-                                appliance.env, columns=80)
-    assert code == 0, shown[-2000:]
-    rows = screen_rows(shown, 80)
+    rows = rows_on_a_terminal(appliance, "timeline", session["name"])
     forged = [row for row in rows if row.startswith(FORGED_AUDIT[:24])]
     assert forged == [], f"the words draw an item of their own: {rows}"
     words = "".join(row.removeprefix(" " * head) for row in rows)  # all of them, still
     assert said in words, rows
+
+
+def rows_on_a_terminal(appliance: Appliance, *args: str, columns: int = 80) -> list[str]:
+    """The rows the CLI's ``args`` draw on a terminal ``columns`` wide (it ran without
+    error)."""
+    code, shown = on_a_terminal([str(BIN / "clauderon"), *args], appliance.env,
+                                columns=columns)
+    assert code == 0, shown[-2000:]
+    return screen_rows(shown, columns)
 
 
 #: The diff's label of what a push sends, forged: a line of the agent's file runs to the
@@ -154,10 +160,7 @@ def test_a_line_of_the_agents_file_cannot_draw_a_label_of_the_diffs_own(
     session, container = start_session(appliance, appliance.http(timeout=15), repo, "claude")
     code = "x = 1  # " + "." * (80 - 1 - 9) + FORGED_LABEL
     agent_argv(container, ["perl", "-CA", "-e", WRITE, "/workspace/src/app.py", code + "\n"])
-    status, shown = on_a_terminal([str(BIN / "clauderon"), "diff", session["name"]],
-                                  appliance.env, columns=80)
-    assert status == 0, shown[-2000:]
-    rows = screen_rows(shown, 80)
+    rows = rows_on_a_terminal(appliance, "diff", session["name"])
     forged = [row for row in rows if row.startswith(FORGED_LABEL[:30])]
     assert forged == [], f"the code draws a label of the diff's own: {rows}"
     assert code in "".join(row.removeprefix("  ") for row in rows), rows
