@@ -202,6 +202,8 @@ async def _pass_on(state: ProxyState, client: HttpSide, *, request: h11.Request,
         else:
             await _forward(state, client, request=request, headers=headers, target=target,
                            verdict=verdict, meter=meter, session=session, prefix=prefix)
+            if meter.status == 401 and verdict.credential == "codex_access_token":
+                state.rejected(verdict.secrets)  # a refresh now goes to the endpoint
     except UpstreamError as exc:
         meter.decision, meter.error = Decision.ERROR, str(exc.error_type)
         if exc.error_type is ErrorType.DESTINATION_FORBIDDEN:

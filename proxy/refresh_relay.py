@@ -15,9 +15,11 @@ written to the host once the turn is given up (``ProxyState.write_back``), so a 
 holds up no other refresh. A refresh within :data:`REFRESH_KEPT` seconds of a successful one
 is answered as that one was (its dummies), without the endpoint: the proxy injects the new
 tokens already, and each refresh rotates the person's refresh token, so an agent that
-loops refreshes would spend the person's chain of tokens and hammer the endpoint. The
-Codex CLI takes the answer as any other (it refreshes on a 401 and when its tokens are
-days old); a 429 would fail the request it refreshed for.
+loops refreshes would spend the person's chain of tokens and hammer the endpoint. But once
+a request with that answer's access token was answered 401 (revoked), the next refresh goes
+to the endpoint, once (``ProxyState.rejected``). The Codex CLI takes the answer as any
+other (it refreshes on a 401 and when its tokens are days old); a 429 would fail the
+request it refreshed for.
 """
 
 from __future__ import annotations

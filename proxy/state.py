@@ -97,8 +97,11 @@ class ProxyState:
         #: so that no agent queues many and holds up the others behind them.
         self.refreshers: set[str] = set()
         #: The last successful refresh's answer as the endpoint gave it, and when it came
-        #: (:meth:`fresh_refresh`).
+        #: (:meth:`fresh_refresh`); its access token, while no request with it was answered
+        #: 401, and whether it came from a refresh past a rejected one (:meth:`rejected`).
         self._answered: tuple[float, h11.Response, bytes] | None = None
+        self._kept_access: bytes | None = None
+        self._retried = self._bypassing = False
         #: Refreshed tokens not yet written back to the host, and whether a write is under
         #: way (:meth:`write_back`).
         self._unwritten: dict[str, str] = {}
@@ -224,7 +227,9 @@ class ProxyState:
         """A refresh's tokens: injected from now on, written back by :meth:`write_back`;
         the ``answer`` they came in answers the next refreshes for a while."""
         if answer is not None:
+            self._retried, self._bypassing = self._bypassing, False
             self._answered = (trio.current_time(), *answer)
+            self._kept_access = tokens.get("access_token", "").encode() or None
         for key, value in tokens.items():
             name = CREDENTIAL_FOR_TOKEN.get(key)
             if name:
@@ -236,8 +241,18 @@ class ProxyState:
         """The last successful refresh's answer, when it came less than ``within`` seconds
         ago (``refresh_relay.py``: the next refresh is answered so)."""
         if self._answered is None or trio.current_time() - self._answered[0] >= within:
+            self._bypassing = False
             return None
-        return self._answered[1:]
+        self._bypassing = self._kept_access is None and not self._retried
+        return None if self._bypassing else self._answered[1:]
+
+    def rejected(self, secrets: tuple[bytes, ...]) -> None:
+        """A request with the access token ``secrets`` was answered 401: when it is the last
+        refresh's, the endpoint revoked it, and the next refresh goes to the endpoint
+        rather than answer it again (once: a refresh past a rejected one answers the next
+        ones even when its token is rejected too, so that 401s loop no refreshes)."""
+        if self._kept_access is not None and self._kept_access in secrets:
+            self._kept_access = None
 
     async def write_back(self) -> None:
         """The tokens kept since the last write, written to the host (``token_sink``), with

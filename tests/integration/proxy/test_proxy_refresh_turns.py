@@ -7,6 +7,10 @@
 * An agent that loops refreshes had each one rotate the person's refresh token at the
   endpoint, one at a time but as fast as it asked. A refresh within minutes of a successful
   one is answered as that one was (the agent's dummies), and the endpoint is not asked.
+* That kept answer answered the refresh Codex makes on a 401 too: when the endpoint had
+  revoked the new access token, the agent got it again and again, for minutes. A 401 to the
+  kept token sends the next refresh to the endpoint, once: a token rejected again is
+  not refreshed again, so an agent's 401s loop no refreshes.
 """
 
 from __future__ import annotations
@@ -120,3 +124,31 @@ async def test_back_to_back_refreshes_rotate_the_persons_token_once(
     notes = [json.loads(line).get("note") or "" for line in proxy.audit_path.read_text()
              .splitlines()]
     assert sum("the endpoint not asked" in note for note in notes) == 3, notes
+
+
+class Revoking(_Base):
+    """A ChatGPT backend that answers every request 401, as one that revoked the token."""
+
+    async def answer(self, stream: trio.abc.Stream, conn: h11.Connection, seen: Seen) -> bool:
+        await self.reply(stream, conn, 401, b'{"detail":"token revoked"}')
+        return True
+
+
+async def test_a_refresh_after_the_kept_token_was_refused_asks_the_endpoint_once(
+        engine: docker.DockerClient, proxy: Proxy, nursery: trio.Nursery,
+        upstream_ca: trustme.CA) -> None:
+    """An agent refreshes, its request with the new token is answered 401, it refreshes
+    again: the endpoint is asked for a new token. The new one answered 401 too, the next
+    refresh is the kept answer, the endpoint not asked a third time."""
+    tokens = await serve_as(proxy, nursery, Rotating(upstream_ca), "auth.openai.com")
+    backend = await serve_as(proxy, nursery, Revoking(upstream_ca), "chatgpt.com")
+    auth = proxy.add_session("codex-revoked")
+    said = [await agent_curl(proxy, auth, *args) for args in (
+        refresh_args(), ["https://chatgpt.com/backend-api/me"], refresh_args(),
+        ["https://chatgpt.com/backend-api/me"], refresh_args())]
+    assert [s.split(" ", 2)[1] for s in said] == ["200", "401", "200", "401", "200"], said
+    assert [seen.header("authorization") for seen in backend.seen] == [
+        ["Bearer ROTATED-ACCESS-1"], ["Bearer ROTATED-ACCESS-2"]], \
+        "the refresh after a 401 to the kept token was answered with that token again"
+    assert len(tokens.seen) == 2
+    assert "ROTATED" not in "".join(said)
