@@ -41,6 +41,12 @@ CODES = re.compile(r"(?!xamz|xgoog)(?:code|authcode|authorizationcode"
                    r"|\w*(?:token|secret|ticket|verifier))")
 
 
+#: A ``Refresh`` field as a browser reads it (HTML's declarative refresh): a delay of digits
+#: and dots, a ``;``, a ``,`` or a space, an ``url=`` or none, the URL quoted or not.
+REFRESH = re.compile(r"\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?(['\"]?)(.*)",
+                     re.IGNORECASE | re.DOTALL)
+
+
 class Minted(ValueError):
     """An answer's redirect carries a one-time code away (its message says where)."""
 
@@ -71,10 +77,10 @@ def carried(value: bytes, rules: Iterable[Rule]) -> tuple[str, str] | None:
     """The host (``?`` when none reads) and the parameter a URL carries a code to, when no
     rule injects there; None for a URL on the same host or one without a code. Read as a
     browser reads it: controls and spaces around it dropped, tabs and newlines in it, a
-    backslash as a slash; a ``Refresh`` field's ``url=`` part."""
+    backslash as a slash; a ``Refresh`` field's URL (:data:`REFRESH`)."""
     text = value.decode("latin-1")
-    if m := re.match(r"\s*\d*\s*;\s*url\s*=\s*['\"]?([^'\"]*)", text, re.IGNORECASE):
-        text = m.group(1)
+    if (m := REFRESH.match(text)) and m.start(1):  # quoted up to its quote, else to its end
+        text = m[2].split(m[1], 1)[0] if m[1] else m[2]
     text = re.sub(r"[\t\n\r]", "", text).strip("\x00- ").replace("\\", "/")
     params = [unquote_plus(p.partition("=")[0]) for p in re.split(r"[?&#;]", text)[1:]
               if p.partition("=")[2]]

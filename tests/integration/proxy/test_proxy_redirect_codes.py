@@ -32,6 +32,12 @@ MINTED = {
     "/implicit": ("location", f"{AWAY}#state=s&access_token={CODE}"),
     "/spa": ("location", f"{AWAY}#/done?id_token={CODE}"),
     "/ticket": ("refresh", f"0; url={AWAY}?ticket={CODE}"),
+    # A browser reads a Refresh without "url=", after a comma, with a fractional delay,
+    # and an unquoted URL past a quote.
+    "/refresh-bare": ("refresh", f"0;{AWAY}?code={CODE}"),
+    "/refresh-comma": ("refresh", f"0,url={AWAY}?code={CODE}"),
+    "/refresh-fraction": ("refresh", f"0.5; url={AWAY}?code={CODE}"),
+    "/refresh-quote": ("refresh", f'0; url={AWAY}?a="&code={CODE}'),
     "/escaped-name": ("location", f"{AWAY}?c%6fde={CODE}"),
     "/schemeless": ("location", f"//agents-app.example/cb?code={CODE}"),
     "/backslashes": ("location", f"https:\\\\agents-app.example\\cb?accessToken={CODE}"),
