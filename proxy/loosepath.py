@@ -20,7 +20,8 @@ Unicode; and a digit of any script (an Arabic-Indic one, U+0661) as its ASCII on
 every control, format, unassigned and mark character reads as nothing (an accent too, as a
 comparison that ignores accents reads it), and a digit as ASCII's. Blind to case (.NET's
 ``InvariantCultureIgnoreCase``), ICU weighs a letter in a dark frame (U+1F15A) or written
-small above another (U+0363) as the letter: read so too.
+small above another (U+0363) as the letter, and blind to accents a letter with a stroke or
+a hook that NFKD leaves on (``ø``, ``ł``) or an eth (``ð``, a ``d``): read so too.
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ _WEIGHTLESS = frozenset("\u115f\u1160\u3164\uffa0\u0640\ufe73\u07fa\u180a\u1cd3"
 #: which ICU's collation weighs as the letter but for case.
 _FRAMED = re.compile(r"(?:COMBINING LATIN SMALL|(?:CROSSED )?NEGATIVE (?:CIRCLED|SQUARED) "
                      r"LATIN CAPITAL|SQUARED LATIN SMALL) LETTER ([A-Z])(?: BELOW)?")
+#: A Latin letter with a stroke, a bar, a hook or a tail that no NFKD takes off (``ø``,
+#: ``ł``, ``đ``, ``ħ``), an insular one, and an eth (``ð``, a ``d``), which ICU's collation
+#: weighs as the letter blind to accents, as it does ``é``.
+_STRUCK = re.compile(r"(?:COMBINING )?(?:LATIN|MODIFIER LETTER) (?:CAPITAL|SMALL) (?:LETTER )?"
+                     r"(?:INSULAR )?(?:([A-Z])(?: WITH .+| ROTUNDA)?|(ETH))")
 
 
 def _code_point(sequence: bytes) -> str:
@@ -93,9 +99,10 @@ def decoded_path(target: str) -> str:
 def _weighed(char: str) -> str:
     """``char`` as a collation weighs it: nothing for a control, format, unassigned or mark
     character (or one of :data:`_WEIGHTLESS`), a digit's ASCII one for a digit of any
-    script, the letter for one of :data:`_FRAMED`, else itself."""
-    if (framed := _FRAMED.fullmatch(unicodedata.name(char, ""))) is not None:
-        return framed[1]
+    script, the letter for one of :data:`_FRAMED` or :data:`_STRUCK`, else itself."""
+    name = unicodedata.name(char, "")
+    if (framed := _FRAMED.fullmatch(name) or _STRUCK.fullmatch(name)) is not None:
+        return framed[1] or "d"
     if unicodedata.category(char)[0] in "CM" or char in _WEIGHTLESS:
         return ""
     value = unicodedata.numeric(char, -1.0)

@@ -69,6 +69,10 @@ SPELLINGS = [
     ("api.anthropic.com", "/api/oauth/claude_cli/create_api_%F0%9F%85%9Aey", "new credential"),
     ("api.anthropic.com", "/api/oauth/claude_cli/create_api_%F0%9F%85%BAey", "new credential"),
     ("api.anthropic.com", "/api/oauth/claude_cli/cre%CD%A3te_api_key", "new credential"),
+    # A letter with a stroke (an o, U+00F8) or an eth (U+00F0, a d): ICU blind to accents
+    # weighs it as the letter, as it does an accented one.
+    ("api.openai.com", "/v1/organizati%C3%B8n/invites", "organisation"),
+    ("api.anthropic.com", "/api/oauth/c%C5%82au%C3%B0e_cli/create_api_key", "new credential"),
 ]
 
 
