@@ -1,18 +1,17 @@
 """One proxied request: decide, forward, stream the answer back, write the audit line.
 
-Theory of operation. The server (``server.py``) reads a request head from the client and
-calls :func:`handle`. The pure policy decides, the checks on what the request carries run
-(``screen.py``); a refusal is answered here. A forwarded
-request gets an upstream connection from its session's pool, its head (with the credential
-swapped in, and framing the proxy chose, see ``framing.py``) and then its body are sent
-event by event as they arrive (``upload.py``), and the answer is relayed the same way,
-framed afresh, trailers included, so SSE and chunked bodies reach the client as the
-upstream produces them and large bodies never sit in memory. A 101 answer turns the pair
-into a raw byte pipe. The Codex refresh (a small JSON exchange) is the one request
-buffered whole, because its body is rewritten both ways (``refresh_relay.py``). Failures before
-the answer's head reach the client become 502/504 with ``X-Proxy-Error-Type``; after it,
-the client connection is closed. The return value tells the server whether the client
-connection can carry another request.
+Theory of operation. The server (``server.py``) reads a request head from the client and calls
+:func:`handle`. The pure policy decides, the checks on what the request carries run
+(``screen.py``); a refusal is answered here. A forwarded request gets an upstream connection from
+its session's pool, its head (with the credential swapped in, and framing the proxy chose, see
+``framing.py``) and then its body are sent event by event as they arrive (``upload.py``), and the
+answer is relayed the same way, framed afresh, trailers included, so SSE and chunked bodies reach
+the client as the upstream produces them and large bodies never sit in memory. A 101 answer turns
+the pair into a raw byte pipe. The Codex refresh (a small JSON exchange) is the one request
+buffered whole, because its body is rewritten both ways (``refresh_relay.py``). Failures before the
+answer's head reach the client become 502/504 with ``X-Proxy-Error-Type``; after it, the client
+connection is closed. The return value tells the server whether the client connection can carry
+another request.
 """
 
 from __future__ import annotations
@@ -90,15 +89,8 @@ async def respond(client: HttpSide, status: int, body: str, patience: float,
     await client_flush(client, patience)
 
 
-async def handle(
-    state: ProxyState,
-    client: HttpSide,
-    request: h11.Request,
-    target: Target,
-    session: SessionAuth,
-    *,
-    tunnel: Target | None = None,
-) -> bool:
+async def handle(state: ProxyState, client: HttpSide, request: h11.Request, target: Target,
+                 session: SessionAuth, *, tunnel: Target | None = None) -> bool:
     """Serve one request (``tunnel``: the CONNECT target when it came inside an intercepted
     tunnel); True when the client connection may carry the next one."""
     config = state.config
@@ -202,8 +194,7 @@ async def _pass_on(state: ProxyState, client: HttpSide, *, request: h11.Request,
         else:
             await _forward(state, client, request=request, headers=headers, target=target,
                            verdict=verdict, meter=meter, session=session, prefix=prefix)
-            if meter.status == 401 and verdict.credential == "codex_access_token":
-                state.rejected(verdict.secrets)  # a refresh now goes to the endpoint
+            state.answered(verdict.credential, meter.status, verdict.secrets)
     except UpstreamError as exc:
         meter.decision, meter.error = Decision.ERROR, str(exc.error_type)
         if exc.error_type is ErrorType.DESTINATION_FORBIDDEN:
@@ -339,8 +330,11 @@ async def _become_pipe(client: HttpSide, conn: UpstreamConn,
     """A 101 answer: passed on, then raw bytes both ways until either side ends."""
     meter.status = 101
     headers = forwardable(list(event.headers), upgrade=True)
-    if scrub:
-        headers, meter.note = answer_cookies.uncookied(scrub.head(headers), meter.note)
+    if scrub:  # a code carried away refused as in :func:`_queue_head`
+        try:
+            headers, meter.note = answer_cookies.uncookied(scrub.head(headers), meter.note)
+        except answer_cookies.Minted as exc:
+            raise UpstreamError(str(exc), ErrorType.UPSTREAM_PROTOCOL_ERROR) from exc
     meter.open()  # in the log (with what was dropped) before the agent holds the pipe
     await client_send(client, h11.InformationalResponse(
         status_code=101, headers=headers,

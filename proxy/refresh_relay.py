@@ -17,7 +17,7 @@ is answered as that one was (its dummies), without the endpoint: the proxy injec
 tokens already, and each refresh rotates the person's refresh token, so an agent that
 loops refreshes would spend the person's chain of tokens and hammer the endpoint. But once
 a request with that answer's access token was answered 401 (revoked), the next refresh goes
-to the endpoint, once (``ProxyState.rejected``). The Codex CLI takes the answer as any
+to the endpoint, once (``ProxyState.answered``). The Codex CLI takes the answer as any
 other (it refreshes on a 401 and when its tokens are days old); a 429 would fail the
 request it refreshed for.
 """

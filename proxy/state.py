@@ -98,7 +98,7 @@ class ProxyState:
         self.refreshers: set[str] = set()
         #: The last successful refresh's answer as the endpoint gave it, and when it came
         #: (:meth:`fresh_refresh`); its access token, while no request with it was answered
-        #: 401, and whether it came from a refresh past a rejected one (:meth:`rejected`).
+        #: 401, and whether it came from a refresh past a rejected one (:meth:`answered`).
         self._answered: tuple[float, h11.Response, bytes] | None = None
         self._kept_access: bytes | None = None
         self._retried = self._bypassing = False
@@ -246,12 +246,13 @@ class ProxyState:
         self._bypassing = self._kept_access is None and not self._retried
         return None if self._bypassing else self._answered[1:]
 
-    def rejected(self, secrets: tuple[bytes, ...]) -> None:
-        """A request with the access token ``secrets`` was answered 401: when it is the last
-        refresh's, the endpoint revoked it, and the next refresh goes to the endpoint
-        rather than answer it again (once: a refresh past a rejected one answers the next
-        ones even when its token is rejected too, so that 401s loop no refreshes)."""
-        if self._kept_access is not None and self._kept_access in secrets:
+    def answered(self, credential: str | None, status: int, secrets: tuple[bytes, ...]) -> None:
+        """A request with ``credential`` (as ``secrets``) was answered ``status``: a 401 to the
+        last refresh's access token says the endpoint revoked it, and the next refresh goes to
+        the endpoint rather than answer it again (once: a refresh past a rejected one answers
+        the next ones even when its token is rejected too, so that 401s loop no refreshes)."""
+        if status == 401 and credential == CREDENTIAL_FOR_TOKEN["access_token"] \
+                and self._kept_access is not None and self._kept_access in secrets:
             self._kept_access = None
 
     async def write_back(self) -> None:

@@ -8,7 +8,8 @@ exchanged at the token endpoint, or used as it is, from anywhere, it is a creden
 person's account in the agent's hands. What must hold: no such code reaches the agent, in
 any field that sends a client on, however its URL is spelt, and the answer's body (which
 quotes the URL) neither; a redirect on the same host, to another the proxy injects for, or
-without a code arrives as it came.
+without a code arrives as it came. An upgrade's answer with one is refused too (the proxy
+failed on it, and the agent got no answer at all).
 """
 
 from __future__ import annotations
@@ -85,3 +86,27 @@ async def test_no_redirect_hands_the_agent_a_code_minted_with_the_persons_creden
     for path, (name, value) in KEPT.items():
         assert got[path].startswith("HTTP/1.1 302 ") and f"{name}: {value}" in got[path], \
             f"{path}: {got[path]!r}"
+
+
+class UpgradeAway(_Base):
+    """A service that takes the WebSocket upgrade with a Location carrying a code away."""
+
+    async def answer(self, stream: trio.abc.Stream, conn: h11.Connection, seen: Seen) -> bool:
+        await self.send(stream, conn, h11.InformationalResponse(status_code=101, headers=[
+            ("connection", "upgrade"), ("upgrade", "websocket"),
+            ("location", f"{AWAY}?code={CODE}")]))
+        with trio.move_on_after(30):
+            await stream.receive_some(65536)
+        return False
+
+
+async def test_an_upgrade_that_carries_a_code_away_is_a_502_that_says_why(
+        engine: docker.DockerClient, proxy: Proxy, nursery: trio.Nursery,
+        upstream_ca: trustme.CA) -> None:
+    await serve_as(proxy, nursery, UpgradeAway(upstream_ca), "api.github.com")
+    said = await agent_curl(proxy, proxy.add_session("upgrade-grabber"), "-H",
+                            "Authorization: Bearer placeholder", "-H", "Connection: Upgrade",
+                            "-H", "Upgrade: websocket", "https://api.github.com/socket",
+                            max_time=20)
+    assert CODE not in said
+    assert said.startswith("HTTP/1.1 502 ") and "one-time code" in said, said
