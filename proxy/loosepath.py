@@ -120,6 +120,13 @@ def folded(read: str) -> str:
     return _resolved(text.lower().upper().lower())
 
 
+def unknown(read: str) -> str | None:
+    """The first character of ``read`` newer than this Python's Unicode, or None: a
+    collation that knows it may weigh it as a letter or a digit (Kaktovik's, U+1D2C1, as a
+    ``1``), which :func:`folded` cannot, since it drops it."""
+    return next((c for c in read if unicodedata.category(c) == "Cn"), None)
+
+
 def _resolved(path: str) -> str:
     """``path`` with a backslash as a slash, ``;`` parameters dropped, dot segments
     resolved."""

@@ -39,7 +39,7 @@ from urllib.parse import parse_qs, unquote
 
 from appliance.methods import READS
 from proxy.gitguard import GITHUB_API, GRAPHQL, checkable_path
-from proxy.loosepath import decoded_path, folded
+from proxy.loosepath import decoded_path, folded, unknown
 from proxy.rules import server_path
 
 #: Credentials a session may only read with, and the POSTs that read (by path prefix).
@@ -164,6 +164,11 @@ def use_refusal(credential: str, host: str, method: str, target: str, *,
         return (f"{method} {path} would change who and what may use the person's "
                 "organisation (members, invites, keys, service accounts, projects): that is "
                 "theirs to do")
+    if (credential in MINTING or admin is not None) \
+            and (char := unknown(reads[2])) is not None:
+        return (f"{path} holds U+{ord(char):04X}, a character newer than the proxy's "
+                "Unicode, which a server that knows it may read as a letter or a digit of an "
+                f"endpoint the person's {credential} must not reach: send the path without it")
     if host == GITHUB_API and GRAPHQL in reads and method != "POST" and "?" in target:
         return "GraphQL is judged in a POST's body; one in a URL cannot be checked"
     only = READ_ONLY.get(credential)

@@ -73,6 +73,10 @@ SPELLINGS = [
     # weighs it as the letter, as it does an accented one.
     ("api.openai.com", "/v1/organizati%C3%B8n/invites", "organisation"),
     ("api.anthropic.com", "/api/oauth/c%C5%82au%C3%B0e_cli/create_api_key", "new credential"),
+    # A character newer than the proxy's Unicode, which a newer ICU weighs as a digit (a
+    # Kaktovik numeral, U+1D2C1) or a letter (U+1CCE4): the proxy cannot tell which.
+    ("api.openai.com", "/v%F0%9D%8B%81/organizations/invites", "newer than the proxy"),
+    ("api.openai.com", "/v1/organizati%F0%9C%B3%A4ns/invites", "newer than the proxy"),
 ]
 
 

@@ -129,6 +129,12 @@ NPM, HUB, AUTH = "registry.npmjs.org", "registry-1.docker.io", "auth.docker.io"
      True),
     ("github_token", "api.github.com", "GET", "/graphql", False),
     ("github_token", "api.github.com", "GET", "/repos/o/r/pulls?state=open", False),
+    # A character newer than the proxy's Unicode, with a credential that has endpoints it
+    # must not reach: a newer collation may read it as a digit or a letter of one.
+    ("openai_api_key", "api.openai.com", "GET", "/v%F0%9D%8B%81/organizations/invites", True),
+    ("github_token", "api.github.com", "GET", "/repos/o/r/contents/%F0%9F%AB%A8", True),
+    ("openai_api_key", "api.openai.com", "POST", "/v1/files/%F0%9F%98%80", False),  # known
+    ("docker_token", HUB, "GET", "/v2/p/app-%F0%9F%AB%A8/tags/list", False),  # none to reach
 ])
 def test_what_a_session_may_do_with_a_credential(credential: str, host: str, method: str,
                                                   target: str, refused: bool) -> None:
