@@ -38,7 +38,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from appliance import branchsync, hostgit, nested, repos, workspaces
+from appliance import branchsync, hostgit, nested, repos, unindexed, workspaces
 from appliance.errors import GitError, InvalidInput
 from appliance.quoted import shown
 from appliance.repos import RepoInfo
@@ -124,13 +124,17 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
         against = fork or base or head or tip
         since = fork or base or git("hash-object", "-t", "tree", "--stdin", input=b"",
                                     tree=False).decode().strip()
-        untracked = _scratch_index(git, "head" if head is not None else "tip", skipped)
-        work_tree, _ = _diffed(git, against, untracked=untracked)
+        untracked, refused = _scratch_index(git, "head" if head is not None else "tip", skipped)
+        left_out = unindexed.part(
+            lambda *a, limit: git("-C", str(workspace), *BOUNDED, *a, check=False, limit=limit,
+                                  tree=False), refused, DIFF_FLAGS[:-1], DIFF_LIMIT)
+        work_tree, _ = _diffed(git, against, untracked=untracked, left_out=left_out)
         # Commits only, with no work tree: no ``.gitattributes`` of the agent's (``-diff``
         # would name a file and hide its lines) is read for what a push sends.
         committed, links = _diffed(git, since, "tip", untracked=set(), tree=False)
-        uncommitted, _ = _diffed(git, "tip", untracked=untracked)
+        uncommitted, _ = _diffed(git, "tip", untracked=untracked, left_out=left_out)
         said = subject(lambda *a: git(*a, check=False, limit=SUBJECT_LIMIT, tree=False))
+    note = " ".join(n for n in (note, unindexed.note(refused)) if n) or None
     return _answer(base_ref, fork, work_tree, tip=tip, committed=committed,
                    uncommitted=uncommitted, forked=bool(fork or base), note=note,
                    subject=said, submodules=links)
@@ -151,14 +155,15 @@ def _head_and_tip(repo: RepoInfo, workspace: Path, branch: str, *,
 
 
 def _git(repo: RepoInfo, gitdir: Path, workspace: Path, *args: str, check: bool = True,
-         limit: int | None = None, input: bytes | None = None, tree: bool = True) -> bytes:
+         limit: int | None = None, input: bytes | None = None, tree: bool = True,
+         allowed: Collection[int] = (0,)) -> bytes:
     """git in the shadow ``gitdir`` as the user, reading ``workspace``'s work tree when
     ``tree``."""
     env = {"GIT_DIR": str(gitdir)}
     if tree:
         env |= {"GIT_WORK_TREE": str(workspace), "GIT_INDEX_FILE": str(gitdir / "scratch-index")}
     return hostgit.run(args, owner=repo.owner, cwd=gitdir, env=env, check=check, limit=limit,
-                       input=input, memory=DIFF_MEMORY).stdout
+                       input=input, memory=DIFF_MEMORY, allowed=allowed).stdout
 
 
 def said_of(head_readable: bool, skipped: dict[str, str]) -> str | None:
@@ -171,14 +176,20 @@ def said_of(head_readable: bool, skipped: dict[str, str]) -> str | None:
     return " ".join(notes) or None
 
 
-def _diffed(git: Callable[..., bytes], *against: str, untracked: set[str], tree: bool = True
+def _diffed(git: Callable[..., bytes], *against: str, untracked: set[str], tree: bool = True,
+            left_out: tuple[list[dict[str, Any]], bytes] = ([], b"")
             ) -> tuple[dict[str, Any], set[str]]:
     """One part of the diff (:func:`_part`) against ``against``, with the work tree or (not
-    ``tree``) of two commits, and the submodules its listing names (:func:`gitlinks`)."""
+    ``tree``) of two commits, and the submodules its listing names (:func:`gitlinks`); the
+    files git would not index (``left_out``, :func:`appliance.unindexed.part`) after it."""
     flags = DIFF_FLAGS if tree else COMMIT_FLAGS
     text = git(*BOUNDED, "diff", *flags, *against, "--", limit=DIFF_LIMIT, tree=tree)
     stat = git("diff", "--raw", *flags[-2:], *against, "--", limit=STAT_LIMIT, tree=tree)
-    return _part(stat, untracked, text), gitlinks(stat)
+    part = _part(stat, untracked, text + left_out[1])
+    if len(part["files"]) + len(left_out[0]) > FILES_LIMIT:
+        part["truncated"] = True
+    part["files"] += left_out[0][:FILES_LIMIT - len(part["files"])]
+    return part, gitlinks(stat)
 
 
 #: The most of a commit's subject read: the agent wrote it, of any length.
@@ -222,25 +233,28 @@ def repositories(untracked: Collection[str]) -> list[str]:
 
 
 def _scratch_index(git: Callable[..., bytes], commit: str,
-                   skipped: Collection[str] = ()) -> set[str]:
+                   skipped: Collection[str] = ()) -> tuple[set[str], list[bytes]]:
     """Fill the scratch index from ``commit`` (the one checked out), with the work tree's
     deletions and an intent to add each untracked file, outside the ``skipped`` folders
     (:mod:`appliance.nested`) and the repositories nested in it (:func:`repositories`);
-    the untracked files' names."""
+    the untracked files' names, and those git would not index
+    (:func:`appliance.unindexed.refused`)."""
     git("read-tree", commit)
     _drop_gitlinks(git)
-    untracked = {p for p in git("ls-files", "--others", "--exclude-standard", "-z",
-                                *pathspec(skipped), limit=STAT_LIMIT
-                                ).decode("utf-8", "replace").split("\0") if p}
+    listed = git("ls-files", "--others", "--exclude-standard", "-z", *pathspec(skipped),
+                 limit=STAT_LIMIT)
+    untracked = {p for p in listed.decode("utf-8", "replace").split("\0") if p}
     # A repository nested in a folder git does not track is listed as that folder: adding
     # it (a gitlink, never shown: :data:`DIFF_FLAGS`) would resolve its branch through
     # its ``config``, refs and ``packed-refs``, any of them a FIFO the agent made.
     try:
-        git("add", "--intent-to-add", "--all", "--pathspec-file-nul", "--pathspec-from-file=-",
-            input=pathspec_file([*skipped, *repositories(untracked)]))
+        # A name git refuses in any index leaves that file out (exit status 1), not all.
+        git("add", "--intent-to-add", "--all", "--ignore-errors", "--pathspec-file-nul",
+            "--pathspec-from-file=-", input=pathspec_file([*skipped, *repositories(untracked)]),
+            allowed=(0, 1))
     except GitError as exc:
         raise GitError(f"reading the workspace failed: {exc.message}") from exc
-    return untracked
+    return untracked, unindexed.refused(listed, git("ls-files", "-z", limit=INDEX_LIMIT))
 
 
 def _drop_gitlinks(git: Callable[..., bytes]) -> None:

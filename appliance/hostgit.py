@@ -25,7 +25,7 @@ import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,8 +156,10 @@ def bounded_argv(argv: list[str], memory: int | None, files: int | None = None) 
 def run(args: Sequence[str], *, owner: Owner, cwd: Path, check: bool = True,
         env: Mapping[str, str] | None = None, input: bytes | None = None,
         timeout: float = GIT_TIMEOUT, limit: int | None = None, memory: int | None = None,
-        files: int | None = None) -> subprocess.CompletedProcess[bytes]:
-    """Run git as ``owner`` in ``cwd`` with the safe configuration; bytes in, bytes out.
+        files: int | None = None, allowed: Collection[int] = (0,)
+        ) -> subprocess.CompletedProcess[bytes]:
+    """Run git as ``owner`` in ``cwd`` with the safe configuration; bytes in, bytes out;
+    with ``check``, an exit status not ``allowed`` raises.
 
     With ``limit``, no more than ``limit + 1`` bytes of its output are read: past that, git
     is stopped (an agent's tree can make a diff of any size; the reader holds this much), and
@@ -184,7 +186,7 @@ def run(args: Sequence[str], *, owner: Owner, cwd: Path, check: bool = True,
     except subprocess.TimeoutExpired as exc:
         raise GitError(f"`git {' '.join(args[:2])}` in {cwd} took over {timeout:.0f}s") from exc
     cut = limit is not None and len(proc.stdout) > limit
-    if check and proc.returncode != 0 and not cut:
+    if check and proc.returncode not in allowed and not cut:
         raise GitError(f"`git {' '.join(args[:2])}` failed in {cwd}: {said(proc)}")
     return proc
 

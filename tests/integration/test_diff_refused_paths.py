@@ -1,0 +1,48 @@
+"""Names host git will not index, from inside a real session container as uid 1000.
+
+The diff of the work tree fills a scratch index with an intent to add each untracked file,
+and git refuses some names outright: a symlink named ``.gitmodules`` in any folder (in any
+case, or as Windows spells it), a folder macOS or Windows reads as ``.git``. One such name
+failed the whole ``add`` ("adding files failed"), and the person had no diff of the
+agent's work at all. Each is now shown as git sees it without an index (a symlink as a
+symlink: its target, never what it points at), beside everything else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support.agent_app import create, in_container
+from tests.support.appliance import Appliance
+
+PLANT = """
+set -e
+echo "work beside them" >> src/app.py
+ln -s /etc/shadow .gitmodules
+mkdir -p deep/er && ln -s ../../README.md deep/er/.GitModules
+ln -s /etc/hostname .gitattributes
+ln -s /etc/hostname .mailmap
+mkdir -p mac/.GIT && echo 'planted' > mac/.GIT/config
+"""
+
+
+def test_names_git_will_not_index_deny_no_diff(app: Appliance, repo: Path) -> None:
+    s = create(app, repo, "refused")
+    in_container(app, s, PLANT)
+    diff = app.client().get(f"/api/sessions/{s['id']}/diff")
+    for part in (diff, diff["uncommitted"]):
+        paths = {f["path"]: f["status"] for f in part["files"]}
+        assert paths["src/app.py"] == "M", part["files"]
+        for name in (".gitmodules", "deep/er/.GitModules", "mac/.GIT/config"):
+            assert paths.get(name) == "?", (name, part["files"])
+        assert "+work beside them" in part["diff"]
+        assert "new file mode 120000" in part["diff"]
+        assert "+/etc/shadow\n" in part["diff"], part["diff"]
+        assert "+../../README.md\n" in part["diff"]
+        assert "+planted\n" in part["diff"]
+        # The symlink's target, never what it points at.
+        assert "root:" not in part["diff"]
+    assert ".gitmodules" in (diff["note"] or ""), diff["note"]
+    shown = app.cli("diff", "refused").stdout
+    assert "+work beside them" in shown and "+/etc/shadow" in shown, shown
+
