@@ -211,6 +211,16 @@ def copy_failed(proc: subprocess.CompletedProcess[bytes], gitdir: Path, max_byte
     return fetch_error(proc, branch, failed)
 
 
+#: What a read of the workspace's commits (:func:`checked_shadow`) lets through of git's
+#: object checks: those of a ``.gitmodules`` (a URL saying ``--upload-pack=``, a symlink
+#: named so, one of many MiB) guard a repository that would clone or update submodules,
+#: and a diff or a timeline does neither; refused there, one such file committed denied
+#: the person the diff of all the agent's work. A sync still refuses them.
+READ_LENIENT = tuple(arg for check in ("Blob", "Large", "Missing", "Name", "Parse", "Path",
+                                       "Symlink", "Update", "Url")
+                     for arg in ("-c", f"fetch.fsck.gitmodules{check}=warn"))
+
+
 @contextlib.contextmanager
 def checked_shadow(repo: RepoInfo, workspace: Path, scratch: Path, heads: Mapping[str, str],
                    refs: Mapping[str, str], *, branch: str, max_bytes: int,
@@ -225,7 +235,8 @@ def checked_shadow(repo: RepoInfo, workspace: Path, scratch: Path, heads: Mappin
             checked_copy(repo, source, scratch, first, heads[first], refs=refs,
                          branch="the workspace's commit", also=more,
                          failed="could not read the workspace's commit", known=known,
-                         max_bytes=max_bytes, then=READ_REFUSED, timeout=timeout) as gitdir:
+                         max_bytes=max_bytes, then=READ_REFUSED, timeout=timeout,
+                         lenient=READ_LENIENT) as gitdir:
         yield gitdir
 
 
@@ -233,11 +244,13 @@ def checked_shadow(repo: RepoInfo, workspace: Path, scratch: Path, heads: Mappin
 def checked_copy(repo: RepoInfo, source: Path, scratch: Path, ref: str, head: str, *,
                  refs: Mapping[str, str], branch: str, failed: str, known: list[str],
                  max_bytes: int, also: Sequence[str] = (), then: str = SYNC_REFUSED,
-                 timeout: float = hostgit.GIT_TIMEOUT) -> Iterator[Path]:
+                 timeout: float = hostgit.GIT_TIMEOUT, lenient: Sequence[str] = ()
+                 ) -> Iterator[Path]:
     """A shadow in ``scratch`` that borrows the user's objects only, with the commit
     ``head`` fetched into it (as ``refs/heads/<ref>``, beside ``refs``) from the shadow
     ``source``, which reads the agent's (and with it, its branches ``also``, by the same
-    names); ``branch`` and ``failed`` say what could not be done when the fetch fails.
+    names); ``branch`` and ``failed`` say what could not be done when the fetch fails;
+    ``lenient``: options that let some object checks through (:data:`READ_LENIENT`).
     What the user's objects lack (from ``known``) of all of them together is held to
     ``max_bytes`` (:func:`refuse_past`, saying ``then``): counted in ``source`` before
     anything is copied, and again in the copy, where no lie of the agent's is read; the
@@ -260,7 +273,7 @@ def checked_copy(repo: RepoInfo, source: Path, scratch: Path, ref: str, head: st
                            objects=repos.borrowed_object_dirs(repo.objects_dir)) as gitdir:
         # One pack, stopped where the limit does (BOUNDED_FETCH): the count above read the
         # agent's objects, and an object that answers two ways read two bytes, sent 64 MiB.
-        proc = hostgit.run([*BOUNDED_FETCH, *fetch_argv(source, ref, ref),
+        proc = hostgit.run([*BOUNDED_FETCH, *lenient, *fetch_argv(source, ref, ref),
                             *(f"+{h}:{h}" for h in heads)],
                            owner=repo.owner, cwd=gitdir, env={"GIT_DIR": str(gitdir)},
                            check=False, memory=hostgit.READ_MEMORY, timeout=timeout,

@@ -46,3 +46,40 @@ def test_names_git_will_not_index_deny_no_diff(app: Appliance, repo: Path) -> No
     shown = app.cli("diff", "refused").stdout
     assert "+work beside them" in shown and "+/etc/shadow" in shown, shown
 
+
+HOSTILE_MODULES = """
+set -e
+cat > .gitmodules <<'END'
+[submodule "a"]
+	path = a
+	url = --upload-pack=touch {markers}/upload-pack
+[submodule "b"]
+	path = b
+	url = ext::sh -c touch% {markers}/ext
+	update = !touch {markers}/update
+END
+head -c 3000000 /dev/zero | tr '\\0' '#' >> .gitmodules
+git update-index --add --cacheinfo 160000,$(git rev-parse HEAD),a
+git update-index --add --cacheinfo 160000,$(git rev-parse HEAD),b
+echo "beside the modules" >> src/app.py
+git add .gitmodules src/app.py
+git -c user.name=a -c user.email=a@b commit -qm 'modules'
+echo "commit=$(git rev-parse HEAD)"
+"""
+
+
+def test_a_hostile_gitmodules_file_runs_nothing_and_denies_no_diff(
+        app: Appliance, repo: Path, tmp_path: Path) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    markers.chmod(0o777)
+    s = create(app, repo, "modules")
+    _, out = in_container(app, s, HOSTILE_MODULES.format(markers=markers))
+    commit = out.split("commit=")[1].split()[0]
+    diff = app.client().get(f"/api/sessions/{s['id']}/diff")
+    assert diff["committed"]["commit"] == commit, diff
+    paths = {f["path"] for f in diff["committed"]["files"]}
+    assert {"a", "b", ".gitmodules", "src/app.py"} <= paths, paths
+    assert "+beside the modules" in diff["committed"]["diff"]
+    assert "+beside the modules" in app.cli("diff", "modules").stdout
+    assert list(markers.iterdir()) == []
