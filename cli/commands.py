@@ -28,7 +28,7 @@ from cli.live import follow_session, watch_list, watching
 from cli.ptyrelay import run_attach_filtered, run_filtered, stderr_file
 from cli.render import session_detail, session_rows
 from cli.status import warn_missing_credential
-from cli.table import Command, Handler, OneOf, arg, build, emit, inert
+from cli.table import Command, Handler, OneOf, arg, build, emit, fit
 
 
 def _failed(session: dict[str, Any] | None) -> None:
@@ -58,7 +58,7 @@ def cmd_create(args: argparse.Namespace) -> int:
     assert done is not None
     _failed(done)
     if done.get("title"):
-        print(f"  {inert(done['title'])}")
+        print(fit(f"  {done['title']}"))
     print(f"  branch {done['branch']}, container {done['container_name']}")
     return 0
 

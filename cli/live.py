@@ -24,7 +24,7 @@ from cli import calls
 from cli.client import ApiClient
 from cli.eventstream import Message
 from cli.render import session_rows
-from cli.table import fit, inert
+from cli.table import CONTINUED, fit, inert, rows, width
 
 Json = dict[str, Any]
 #: How long a follower waits for a lost stream to come back before it gives up.
@@ -97,13 +97,21 @@ def follow_session(stream: Iterator[Message | None], session: Json, *, until: se
                    label: str, timeout: float = 600) -> Json | None:
     """Print ``label`` and the progress steps until the session reaches a phase in
     ``until``, then the events' notes; the session then, or None once it is deleted."""
-    print(f"{label}  ", end="", flush=True)
+    line = [inert(f"{label}  ")]
+    drawn = ["\n".join(rows(line[0], width(), CONTINUED))]
     shown: list[str] = []
     notes: list[str] = []
 
     def show(text: str) -> None:
-        print((" ▸ " if shown else "") + inert(text), end="", flush=True)
+        # The line in the terminal's rows, drawn as it grows: rows of a line begin as the
+        # rows of what it began with, so only what is new is written.
+        line.append((" ▸ " if shown else "") + inert(text))
+        now = "\n".join(rows("".join(line), width(), CONTINUED))
+        print(now[len(drawn[0]):], end="", flush=True)
+        drawn[0] = now
         shown.append(text)
+
+    print(drawn[0], end="", flush=True)
 
     deadline = time.monotonic() + timeout
     down = _Down()
@@ -138,7 +146,7 @@ def follow_session(stream: Iterator[Message | None], session: Json, *, until: se
 def _end(notes: list[str]) -> None:
     print()
     for note in notes:
-        print(f"  {inert(note)}")
+        print(fit(f"  {note}"))
 
 
 def watch_list(client: ApiClient, listing: calls.Call[list[Json]]) -> int:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from appliance.config import load_settings
 from appliance.errors import NotFound
-from cli.table import Command, arg
+from cli.table import Command, arg, fit
 
 SERVICES = ("api", "proxy", "reconciler", "shipper")
 CHOICES = (*SERVICES, "supervisord")
@@ -91,8 +91,11 @@ def _more(f: _Followed) -> bytes:
 
 
 def _write(data: bytes) -> None:
-    sys.stdout.buffer.write(printable(data))
-    sys.stdout.buffer.flush()
+    """``data`` :func:`printable`, in the rows of the terminal (:func:`cli.table.fit`): a
+    line of the agent's words that wrapped at the edge drew what followed where a line of
+    the log begins (its service's name)."""
+    sys.stdout.write(fit(printable(data).decode()))
+    sys.stdout.flush()
 
 
 def _prefixed(name: str, data: bytes) -> bytes:

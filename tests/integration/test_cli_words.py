@@ -22,6 +22,7 @@ from tests.e2e.test_webui_hidden_chars import (
     WRITE,
 )
 from tests.integration.test_transcript_containment import claude_says, line, start_session
+from tests.support.agent_app import create, in_container
 from tests.support.appliance import BIN, Appliance, wait_for
 from tests.support.hostile import agent_argv
 from tests.support.terminal import on_a_terminal
@@ -164,3 +165,28 @@ def test_a_line_of_the_agents_file_cannot_draw_a_label_of_the_diffs_own(
     forged = [row for row in rows if row.startswith(FORGED_LABEL[:30])]
     assert forged == [], f"the code draws a label of the diff's own: {rows}"
     assert code in "".join(row.removeprefix("  ") for row in rows), rows
+
+
+#: A row of ``clauderon delete`` forged: the agent's name for a file among its objects runs
+#: to the terminal's edge in the note that says where its workspace was kept, and this
+#: follows, drawn at the start of the next row as a note of the CLI's own.
+FORGED_NOTE = "  nothing was kept: the workspace held nothing of yours"
+
+
+def test_the_agents_words_cannot_draw_a_note_of_their_own_in_a_delete(
+        app: Appliance, repo: Path) -> None:
+    """The delete brings the branch in one last time and keeps the workspace aside when a
+    file among its objects is not a regular one, naming that file in its note: the name is
+    the agent's, and the progress line and its notes were printed as they came, not in the
+    terminal's rows. They now go through the same rows as every other output."""
+    s = create(app, repo, "keeper")
+    kept = app.settings.kept_dir / f"keeper-{s['id'][:8]}"
+    head = (f"  workspace kept at {kept} (the branch was not brought in: "
+            ".git/objects/pack/")
+    name = "." * (-len(head) % 80) + FORGED_NOTE
+    in_container(app, s, f"ln -s nowhere '.git/objects/pack/{name}'")
+    rows = rows_on_a_terminal(app, "delete", "--force", "keeper")
+    assert any(row.startswith("  workspace kept at") for row in rows), rows
+    forged = [row for row in rows if row.startswith(FORGED_NOTE)]
+    assert forged == [], f"the words draw a note of their own: {rows}"
+    assert name in "".join(row.removeprefix("  ") for row in rows), rows

@@ -153,3 +153,26 @@ def test_a_hostile_log_line_cannot_drive_the_terminal(tmp_path: Path) -> None:
     for byte in (b"\x1b", b"\x07", b"\x9b", b"\xff"):
         assert byte not in done.stdout
     assert printable(b"plain line\n") == b"plain line\n"
+
+
+#: A line of the proxy's log forged: the agent's words (a host it asked for) run to the
+#: terminal's edge and this follows, drawn at the start of the next row as a line of its own.
+FORGED = '{"event": "session created", "session": "release"}'
+
+
+def test_a_log_line_that_wraps_draws_no_line_of_its_own(tmp_path: Path) -> None:
+    """``clauderon logs`` on a terminal 80 columns wide: a row that goes on a line of the
+    log is indented, so what the agent padded past the edge starts no row."""
+    from tests.integration.test_cli_words import screen_rows
+    from tests.support.terminal import on_a_terminal
+
+    home = tmp_path / "home"
+    logs = make_logs(home)
+    said = "refused host evil" + "." * (80 - 17) + FORGED
+    (logs / "proxy.log").write_text(f"proxy line\n{said}\nproxy line after\n")
+    code, shown = on_a_terminal([str(BIN / "clauderon"), "logs", "proxy"],
+                                {**os.environ, **env(home)}, columns=80)
+    assert code == 0, shown
+    rows = screen_rows(shown, 80)
+    assert [row for row in rows if row.startswith(FORGED[:20])] == [], rows
+    assert said in "".join(row.removeprefix("  ") for row in rows), rows
