@@ -6,7 +6,8 @@ honeytoken alert), and may choose one that reads as another: a long name that st
 one (``xn--gthub-n2e.com`` is drawn as ``github.com`` with a Cyrillic i). Every view shows,
 beside the name as the proxy connects to it, :func:`reading`'s facts: the ``site`` (the
 domain the name belongs to, the part nobody but its owner names), the name as a browser
-draws it when it has ``xn--`` labels, and a warning when a label mixes scripts or its
+draws it when it has ``xn--`` labels (but those written right to left, which reorder what
+is drawn around them: shown as spelled), and a warning when a label mixes scripts or its
 ``xn--`` form does not decode.
 
 The site is the last two labels, or the last three under a two-letter country code whose
@@ -59,6 +60,10 @@ def _drawable(ch: str) -> bool:
     return ch == "-" or unicodedata.category(ch)[0] in "LMN"
 
 
+#: The bidi classes of right-to-left letters and of the digits drawn among them.
+_RIGHT_TO_LEFT = frozenset({"R", "AL", "AN"})
+
+
 def reading(host: str) -> Reading:
     labels = host.split(".")
     if not any(label.startswith("xn--") for label in labels):
@@ -78,6 +83,13 @@ def reading(host: str) -> Reading:
             # that draws as nothing or reorders the text): it is shown as it is spelled.
             drawn.append(label)
             warning = warning or f"{label} is not a valid international name"
+            continue
+        if any(unicodedata.bidirectional(ch) in _RIGHT_TO_LEFT for ch in text):
+            # Drawn, two such labels swap places and the dots between them move: the
+            # site's label reads first. Shown as spelled, in the order the name has.
+            drawn.append(label)
+            warning = warning or (f"{label} is written right to left, which reorders the "
+                                  "name as drawn: read it as spelled")
             continue
         drawn.append(text)
         scripts = sorted({s for s in map(_script, text) if s is not None})

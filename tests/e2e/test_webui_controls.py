@@ -11,6 +11,7 @@ agent's Bash tool runs curl, as an agent told to by a hostile page would.
 from __future__ import annotations
 
 import threading
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
@@ -23,7 +24,7 @@ from appliance.backends.docker_exec import run_exec
 from tests.e2e.agent_checks import wait_hook
 from tests.e2e.conftest import agent_tier
 from tests.e2e.webui_browser import PHONE, watched
-from tests.support.appliance import Appliance
+from tests.support.appliance import Appliance, wait_for
 from tests.support.fake_models import FakeModels
 
 #: A name that starts like GitHub's and belongs to ``evil.example``: on a phone it wraps, and
@@ -31,7 +32,10 @@ from tests.support.fake_models import FakeModels
 LONG = ("api.github.com.session-refresh-" + "x" * 32 + "." + "y" * 60 + ".evil.example")
 #: ``github.com`` with a Cyrillic i in it, as the agent's client sends it.
 HOMOGRAPH = "xn--gthub-n2e.com"
-HOSTS = ("evil.test", "held.test", "other.test", LONG, HOMOGRAPH)
+#: Two Hebrew labels, the second the site's: drawn, they swap places, and the site reads
+#: first ("shalom.olam" drawn as olam's letters, then shalom's).
+RIGHT_TO_LEFT = "xn--9dbne9b.xn--9dbodr.test"
+HOSTS = ("evil.test", "held.test", "other.test", LONG, HOMOGRAPH, RIGHT_TO_LEFT)
 
 
 @pytest.fixture
@@ -208,3 +212,29 @@ def test_a_held_host_shows_its_site_apart_and_how_a_browser_draws_it(
         for worker in workers:
             worker.join(60)
     assert codes == {LONG: b"403", HOMOGRAPH: b"403"}
+
+
+def test_a_held_host_written_right_to_left_is_not_drawn_reordered(
+        asking: Appliance, fake: FakeModels, repo: Path) -> None:
+    """The agent asks for a name of two right-to-left labels: what it is "drawn as" held
+    their letters, which a browser, the TUI and a terminal lay out right to left, the two
+    labels and the dot between them swapped, so the site's label read first. Every view
+    now shows such a label as it is spelled, with a warning saying why."""
+    codes, reach = asker(asking, fake, repo, "rtl")
+    worker = threading.Thread(target=reach, args=(RIGHT_TO_LEFT,))
+    worker.start()
+    api = asking.http()
+    wait_for(lambda: any(a["host"] == RIGHT_TO_LEFT
+                         for a in api.get("/api/egress").json()["pending"]),
+             what="the held request")
+    [held] = [a for a in api.get("/api/egress").json()["pending"]
+              if a["host"] == RIGHT_TO_LEFT]
+    drawn = held.get("unicode") or ""
+    backwards = [c for c in drawn if unicodedata.bidirectional(c) in ("R", "AL", "AN")]
+    assert backwards == [], f"drawn as {drawn!r}"
+    assert "right to left" in (held.get("lookalike") or ""), held
+    listed = asking.cli("egress", "pending").stdout
+    assert "written right to left" in listed, listed
+    asking.cli("egress", "deny-request", str(held["id"]))
+    worker.join(60)
+    assert codes == {RIGHT_TO_LEFT: b"403"}

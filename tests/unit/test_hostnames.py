@@ -39,6 +39,11 @@ def test_the_site_is_the_part_its_owner_names(host: str, expected: str) -> None:
      "xn--" + "git\u200dhub".encode("punycode").decode() + ".com", "is not a valid"),
     ("xn--" + "\u202emoc".encode("punycode").decode() + ".example",
      "xn--" + "\u202emoc".encode("punycode").decode() + ".example", "is not a valid"),
+    # Right to left (Hebrew, Arabic, Arabic-Indic digits): drawn, the labels swap places.
+    ("xn--9dbne9b.xn--9dbodr.test", "xn--9dbne9b.xn--9dbodr.test", "written right to left"),
+    ("xn--mgbh0fb.com", "xn--mgbh0fb.com", "written right to left"),
+    ("xn--" + "\u0663\u0664".encode("punycode").decode() + ".com",
+     "xn--" + "\u0663\u0664".encode("punycode").decode() + ".com", "right to left"),
     ("xn--zzzzzzzzz-.com", "xn--zzzzzzzzz-.com", "is not a valid"),  # decodes to ASCII
     ("xn--99999999999999.com", "xn--99999999999999.com", "is not a valid"),  # no punycode
 ])
