@@ -104,3 +104,35 @@ def test_one_long_file_name_of_the_agents_stays_inside_the_changed_files(
         changed = page.get_by_test_id("diff").locator(".changed")
         expect(changed).to_contain_text("OverflowOverflow")
         assert_inside(changed, "list")
+
+
+#: File names of the agent's whose end is what a person must read: a document's extension
+#: far after a document's, past spaces or past letters.
+DISGUISED = ("report.pdf" + " " * 120 + ".exe", "report.pdf" + "_" * 150 + ".sh")
+
+
+def test_the_end_of_a_long_file_name_stays_in_sight_in_the_tree(
+        browser: Browser, appliance: Appliance, repo: Path) -> None:
+    """The Files tree cut a long name at the row's edge with an ellipsis: ``report.pdf``,
+    120 spaces, ``.exe`` read as ``report.pdf…``, a document, on a phone. The name now
+    wraps in its row, each character of it in sight, its end too."""
+    session, container = start_session(appliance, appliance.http(timeout=15), repo, "claude")
+    for name in DISGUISED:
+        agent_argv(container, ["touch", f"/workspace/{name}"])
+    with watched(browser, appliance, PHONE) as w:
+        page = w.page
+        page.goto(f"/s/{session['name']}/files")
+        for name in DISGUISED:
+            row = page.locator(f"[data-path='{name}'] .tree-name")
+            expect(row).to_be_visible()
+            clipped = row.evaluate("e => e.scrollWidth - e.clientWidth")
+            assert clipped <= 1, f"{clipped} px of {name!r} cut off"
+            end = row.evaluate(
+                "e => { const w = document.createTreeWalker(e, NodeFilter.SHOW_TEXT);"
+                " let t = null; while (w.nextNode()) t = w.currentNode;"
+                " const r = document.createRange(); r.setStart(t, t.length - 4);"
+                " r.setEnd(t, t.length); const b = r.getBoundingClientRect();"
+                " const box = e.getBoundingClientRect();"
+                " return [t.data.slice(-4), b.right <= box.right + 1 && b.width > 0] }")
+            assert end == [name[-4:], True], f"the end of {name!r} is out of sight: {end}"
+        assert_inside(page.locator(".tree-pane"), "tree")
