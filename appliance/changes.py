@@ -239,7 +239,7 @@ def _scratch_index(git: Callable[..., bytes], commit: str,
     (:mod:`appliance.nested`) and the repositories nested in it (:func:`repositories`);
     the untracked files' names, and those git would not index
     (:func:`appliance.unindexed.refused`)."""
-    git("read-tree", commit)
+    unindexed.read_tree(git, commit, INDEX_LIMIT)
     _drop_gitlinks(git)
     listed = git("ls-files", "--others", "--exclude-standard", "-z", *pathspec(skipped),
                  limit=STAT_LIMIT)

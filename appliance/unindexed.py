@@ -6,6 +6,9 @@ failed the whole ``add --intent-to-add`` of the work tree's untracked files, so 
 agent chose denied the person the diff of all its work. The diff adds with
 ``--ignore-errors`` and shows each file left out as git compares two files with no index
 (``diff --no-index``): new, with its mode, a symlink as its target (never followed).
+The commit checked out may hold such a path too (the agent writes its trees without an
+index): ``read-tree`` refuses the whole tree then, and the index is filled entry by entry
+(:func:`read_tree`), the path left out; the commit's own diff, of two trees, shows it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from appliance.errors import GitError, InvalidInput
 from appliance.quoted import shown
 
 #: The files left out that are each diffed by a git of their own; the others are named in
@@ -52,3 +56,17 @@ def part(git: Callable[..., bytes], paths: list[bytes], flags: tuple[str, ...],
         text += git("diff", "--no-index", *flags, "--", "/dev/null", os.fsdecode(path),
                     limit=limit - len(text))
     return files, text
+
+
+def read_tree(git: Callable[..., bytes], commit: str, limit: int) -> None:
+    """Fill the index from ``commit``; when ``read-tree`` refuses a path of it, from its
+    listing (at most ``limit`` bytes), each path git refuses left out (``update-index
+    --index-info`` passes it by)."""
+    try:
+        git("read-tree", commit)
+    except GitError:
+        listed = git("ls-tree", "-r", "-z", "--full-tree", commit, limit=limit)
+        if len(listed) > limit:
+            raise InvalidInput("the workspace's commit lists too many files to show its "
+                               "diff") from None
+        git("update-index", "-z", "--index-info", input=listed)

@@ -83,3 +83,30 @@ def test_a_hostile_gitmodules_file_runs_nothing_and_denies_no_diff(
     assert "+beside the modules" in diff["committed"]["diff"]
     assert "+beside the modules" in app.cli("diff", "modules").stdout
     assert list(markers.iterdir()) == []
+
+
+COMMITTED_LINK = """
+set -e
+echo "beside the link" >> src/app.py
+git add src/app.py
+blob=$(printf /etc/shadow | git hash-object -w --stdin)
+tree=$( (git ls-tree $(git write-tree); printf "120000 blob $blob\\t.gitmodules\\n") | git mktree)
+commit=$(git -c user.name=a -c user.email=a@b commit-tree $tree -p HEAD -m 'a link')
+git update-ref HEAD $commit
+echo "commit=$commit"
+"""
+
+
+def test_a_committed_gitmodules_symlink_denies_no_diff(app: Appliance, repo: Path) -> None:
+    """git refuses the name in an index read from a tree too (``read-tree``: "invalid
+    path"), and the agent can commit it without one (``mktree``, ``commit-tree``) and check
+    the commit out as far as its HEAD goes."""
+    s = create(app, repo, "linked")
+    _, out = in_container(app, s, COMMITTED_LINK)
+    commit = out.split("commit=")[1].split()[0]
+    diff = app.client().get(f"/api/sessions/{s['id']}/diff")
+    committed = diff["committed"]
+    assert committed["commit"] == commit, diff
+    assert {f["path"] for f in committed["files"]} >= {".gitmodules", "src/app.py"}
+    assert "new file mode 120000" in committed["diff"] and "+/etc/shadow" in committed["diff"]
+    assert "+beside the link" in diff["diff"]
