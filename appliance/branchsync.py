@@ -77,12 +77,21 @@ def fetch_error(proc: subprocess.CompletedProcess[bytes], branch: str,
 
 
 #: What git's object check says of a path in a tree (``error: object <id>: <id of the
-#: message>: ...``) that a checkout could misuse, and what the check protects.
+#: message>: ...``) that a checkout could misuse, or of a ``.gitmodules`` a clone or a
+#: submodule update could, and what the check protects.
 _PATH_CHECKS = {
     "hasDotgit": "a path that macOS or Windows reads as .git (.GIT, git~1, ...): a checkout "
                  "on macOS or Windows would write into the repository's own .git",
     "hasDot": "a path named `.`", "hasDotdot": "a path named `..`",
     "fullPathname": "a path with `/` in a name", "emptyName": "a path with an empty name",
+    **{f"gitmodules{check}": f"a .gitmodules {what}: a clone or a submodule update of the "
+       "branch would take it" for check, what in (
+        ("Url", "whose URL git would run as an option or a command"),
+        ("Path", "whose path git would read as an option"),
+        ("Name", "whose submodule name leads outside .git/modules"),
+        ("Symlink", "that is a symbolic link"), ("Large", "too large to check"),
+        ("Update", "whose update runs a command"), ("Parse", "git cannot read"),
+        ("Blob", "that is no file"), ("Missing", "git could not find to check"))},
 }
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.integration.test_containment_git import refs
 from tests.support.agent_app import create, in_container
-from tests.support.appliance import Appliance
+from tests.support.appliance import Appliance, wait_for
 
 PLANT = """
 set -e
@@ -82,6 +83,11 @@ def test_a_hostile_gitmodules_file_runs_nothing_and_denies_no_diff(
     assert {"a", "b", ".gitmodules", "src/app.py"} <= paths, paths
     assert "+beside the modules" in diff["committed"]["diff"]
     assert "+beside the modules" in app.cli("diff", "modules").stdout
+    # The sync refuses it, and says why: the person's repository never holds it.
+    reason = wait_for(lambda: app.session(s["id"]).get("status_reason"),
+                      what="the sync to refuse the commit")
+    assert ".gitmodules" in reason and "git rm" in reason, reason
+    assert refs(repo).get(f"refs/heads/{s['branch']}") != commit
     assert list(markers.iterdir()) == []
 
 
