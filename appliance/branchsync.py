@@ -223,11 +223,13 @@ def copy_failed(proc: subprocess.CompletedProcess[bytes], gitdir: Path, max_byte
 #: What a read of the workspace's commits (:func:`checked_shadow`) lets through of git's
 #: object checks: those of a ``.gitmodules`` (a URL saying ``--upload-pack=``, a symlink
 #: named so, one of many MiB) guard a repository that would clone or update submodules,
-#: and a diff or a timeline does neither; refused there, one such file committed denied
+#: and that of a name macOS or Windows reads as ``.git`` one that would check it out; a
+#: diff or a timeline does neither (the diff's index leaves such a path out:
+#: :func:`appliance.unindexed.read_tree`). Refused there, one such file committed denied
 #: the person the diff of all the agent's work. A sync still refuses them.
-READ_LENIENT = tuple(arg for check in ("Blob", "Large", "Missing", "Name", "Parse", "Path",
-                                       "Symlink", "Update", "Url")
-                     for arg in ("-c", f"fetch.fsck.gitmodules{check}=warn"))
+READ_LENIENT = tuple(arg for check in (*(f"gitmodules{c}" for c in (
+    "Blob", "Large", "Missing", "Name", "Parse", "Path", "Symlink", "Update", "Url")),
+    "hasDotgit") for arg in ("-c", f"fetch.fsck.{check}=warn"))
 
 
 @contextlib.contextmanager

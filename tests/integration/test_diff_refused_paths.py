@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.integration.test_containment_git import refs
+from tests.integration.test_sync_dotgit import dotgit_commit
 from tests.support.agent_app import create, in_container
 from tests.support.appliance import Appliance, wait_for
 
@@ -116,3 +117,19 @@ def test_a_committed_gitmodules_symlink_denies_no_diff(app: Appliance, repo: Pat
     assert {f["path"] for f in committed["files"]} >= {".gitmodules", "src/app.py"}
     assert "new file mode 120000" in committed["diff"] and "+/etc/shadow" in committed["diff"]
     assert "+beside the link" in diff["diff"]
+
+
+def test_a_committed_dotgit_look_alike_denies_no_diff(app: Appliance, repo: Path) -> None:
+    """A folder macOS or Windows reads as ``.git``, committed without an index: the sync
+    refuses it (``test_sync_dotgit.py``), and the person still reads the diff that shows
+    it, the config it holds."""
+    s = create(app, repo, "lookalike")
+    in_container(app, s, "echo 'beside the folder' >> src/app.py")
+    _, out = in_container(app, s, dotgit_commit(".GIT"))
+    commit = out.split("commit=")[1].split()[0]
+    diff = app.client().get(f"/api/sessions/{s['id']}/diff")
+    committed = diff["committed"]
+    assert committed["commit"] == commit, diff
+    assert ".GIT/config" in {f["path"] for f in committed["files"]}, committed["files"]
+    assert "+[core] fsmonitor = touch /tmp/pwned" in committed["diff"]
+    assert "+beside the folder" in diff["diff"]
