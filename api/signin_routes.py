@@ -14,10 +14,11 @@ the session in the database. Neighbours: :mod:`api.guard` (who is calling),
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import socket
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from quart import Blueprint, Response, request
@@ -96,19 +97,23 @@ def _credential(body: dict[str, Any]) -> dict[str, Any]:
     return credential
 
 
-async def _attempt(work: Awaitable[Response]) -> Response:
+def _attempt(work: Callable[[], Awaitable[Response]]) -> Callable[[], Awaitable[Response]]:
     """A sign-in attempt. A good secret always signs in, however many wrong ones came
     before it from the same address (behind ``tailscale serve`` every client is 127.0.0.1,
     neighbours included); a failed attempt counts against its address and in all
     (:mod:`api.ratelimit`), and past the limit is answered 429. A failure writes nothing."""
-    try:
-        return await work
-    except (Unauthorized, InvalidInput) as exc:
-        wait = current().signin_limiter.allow(request.remote_addr or "?")
-        if wait is not None:
-            raise TooManyRequests(
-                f"too many sign-in attempts; try again in {max(int(wait), 1)} s") from exc
-        raise
+    @functools.wraps(work)
+    async def attempt() -> Response:
+        try:
+            return await work()
+        except (Unauthorized, InvalidInput) as exc:
+            wait = current().signin_limiter.allow(request.remote_addr or "?")
+            if wait is not None:
+                raise TooManyRequests(
+                    f"too many sign-in attempts; try again in {max(int(wait), 1)} s") from exc
+            raise
+
+    return attempt
 
 
 blueprint = Blueprint("signin", __name__)
@@ -161,11 +166,8 @@ async def me() -> dict[str, Any]:
                            "properties": {"token": {"type": "string"}}},
                      responses={"200": ok(OBJECT, "Signed in (cookie set)"),
                                 "401": err("Unknown, used or expired link")}))
+@_attempt
 async def redeem() -> Response:
-    return await _attempt(_redeem())
-
-
-async def _redeem() -> Response:
     store, auth = _stores()
     token = (await json_body()).get("token")
     if not isinstance(token, str) or not token or len(token) > 200:
@@ -246,11 +248,8 @@ async def login_options() -> dict[str, Any]:
 @documented(RouteDoc(summary="Finish signing in with a passkey", body=ANSWER,
                      responses={"200": ok(OBJECT, "Signed in (cookie set)"),
                                 "401": err("Unknown passkey or did not verify")}))
+@_attempt
 async def login() -> Response:
-    return await _attempt(_login())
-
-
-async def _login() -> Response:
     store, auth = _stores()
     body = await json_body()
     rp_id, origin = _where()
