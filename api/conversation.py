@@ -168,8 +168,7 @@ async def until_reading(session: Session) -> Session:
     responses={"202": ok({"type": "object"}, "Sent"), "409": err("Not running")}))
 async def message(ref: str) -> tuple[dict[str, Any], int]:
     ctx = current()
-    body = await json_body(known=("text",))
-    text = body.get("text")
+    text = (await json_body(known=("text",))).get("text")
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput("text must be a non-empty string", field="text")
     if len(text) > MAX_MESSAGE:

@@ -94,8 +94,7 @@ async def session_egress(ref: str) -> dict[str, Any]:
           "properties": {"mode": {"type": ["string", "null"], "enum": [*MODES, None]}}},
     responses={"200": one_session(), "400": err("Bad mode"), "409": err("Being deleted")}))
 async def set_mode(ref: str) -> tuple[dict[str, Any], int]:
-    body = await json_body()
-    raw = body.get("mode")
+    raw = (await json_body()).get("mode")
     mode = None if raw is None else str(parse_mode(raw, "mode"))
     return one(await act(ref, Verb.ACCESS_MODE, event="egress_mode", egress_mode=mode))
 

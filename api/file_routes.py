@@ -207,8 +207,7 @@ async def upload(ref: str) -> tuple[dict[str, Any], int]:
     session = await current().resolve(ref)
     if (request.content_length or 0) > browse.UPLOAD_LIMIT + 64 * 1024:
         raise PayloadTooLarge("the upload is larger than the 10 MB limit", field="file")
-    files = await request.files
-    item = files.get("file")
+    item = (await request.files).get("file")
     if item is None:
         raise InvalidInput("send the image as the multipart field 'file'", field="file")
     data = item.read(browse.UPLOAD_LIMIT + 1)

@@ -81,8 +81,7 @@ async def _facts(s: Session) -> checkup.Facts:
     responses={"200": ok({"$ref": "#/components/schemas/Health"}), "404": err("No such session")}))
 async def health(ref: str) -> dict[str, Any]:
     session = await current().resolve(ref)
-    report = checkup.report(session, await _facts(session))
-    return render(wire.HEALTH, report)
+    return render(wire.HEALTH, checkup.report(session, await _facts(session)))
 
 
 async def _in_terminal(ref: str, verb: Verb, argv: list[str], what: str,

@@ -225,8 +225,7 @@ async def retitle(ref: str) -> tuple[dict[str, Any], int]:
                                          "enum": [str(m) for m in AccessMode]}}},
     responses={"200": one_session(), "400": err("Bad mode"), "409": err("Being deleted")}))
 async def access_mode(ref: str) -> tuple[dict[str, Any], int]:
-    body = await json_body(known=("access_mode",))
-    mode = choice(body, "access_mode", AccessMode)
+    mode = choice(await json_body(known=("access_mode",)), "access_mode", AccessMode)
     return one(await act(ref, Verb.ACCESS_MODE, access_mode=mode))
 
 

@@ -276,8 +276,7 @@ async def devices() -> dict[str, Any]:
     store, auth = _stores()
     caller = caller_of(request.scope)
     records = await store.run(auth.records, utcnow())
-    current = caller.session.id if caller and caller.session else None
-    return {**records, "current": current}
+    return {**records, "current": caller.session.id if caller and caller.session else None}
 
 
 @blueprint.delete("/api/auth/devices/<ref>")
