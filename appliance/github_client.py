@@ -85,8 +85,7 @@ class GitHubClient:
 
     async def _call(self, method: str, path: str, what: str, *, json: Any = None,
                     ok: tuple[int, ...] = (200,)) -> Any:
-        response = await self._send(method, path, what, json=json)
-        return _answer(response, what, ok)
+        return _answer(await self._send(method, path, what, json=json), what, ok)
 
     async def _pages(self, path: str, what: str, params: dict[str, str],
                      key: str | None = None) -> list[Any]:

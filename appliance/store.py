@@ -62,8 +62,7 @@ class Store:
 
     @classmethod
     def open(cls, path: Path) -> Store:
-        conn = connect(path)
-        store = cls(conn)
+        store = cls(connect(path))
         store._migrate()
         store._refresh_views()
         return store

@@ -57,8 +57,7 @@ def load_or_create_instance_key(path: Path) -> bytes:
 
 def derive_token(key: bytes, session_id: str, purpose: Purpose) -> str:
     """The session's secret for ``purpose``: stable for the life of the instance key."""
-    mac = hmac.new(key, f"{purpose}:{session_id}".encode(), hashlib.sha256)
-    return mac.hexdigest()
+    return hmac.new(key, f"{purpose}:{session_id}".encode(), hashlib.sha256).hexdigest()
 
 
 def appliance_token(key: bytes) -> str:

@@ -78,8 +78,7 @@ def run_exec(client: docker.DockerClient, container: str, argv: list[str], *,
     ``running`` is called once its process runs."""
     seconds = seconds or EXEC_SECONDS
     api = client.api
-    created = api.exec_create(container, argv, stdin=stdin is not None, user=user or "")
-    exec_id = created["Id"]
+    exec_id = api.exec_create(container, argv, stdin=stdin is not None, user=user or "")["Id"]
     sock: Any = api.exec_start(exec_id, socket=True)
     raw: socket.socket = getattr(sock, "_sock", sock)
     cut = threading.Event()

@@ -139,8 +139,7 @@ def recorded_mounts(attrs: dict[str, Any]) -> frozenset[tuple[str, str, bool]] |
 
 
 def _root(user: str) -> bool:
-    name = user.split(":", 1)[0]
-    return name in ("", "0", "root")
+    return user.split(":", 1)[0] in ("", "0", "root")
 
 
 def _mount_allowed(source: str, target: str, read_only: bool) -> bool:

@@ -248,8 +248,7 @@ class KubernetesBackend:
     async def start(self, backend_id: str, *, progress: Progress | None = None) -> None:
         claim = await self._get("read the session's volume", "pvc", backend_id)
         meta = (claim or {}).get("metadata") or {}
-        records = meta.get("annotations") or {}
-        record = records.get(manifests.ANNOTATION_POD)
+        record = (meta.get("annotations") or {}).get(manifests.ANNOTATION_POD)
         if not record:
             raise BackendError(f"the volume {backend_id} is gone or has no pod recorded; the "
                                "session is made again", retryable=True)

@@ -94,5 +94,4 @@ def _decode(raw: bytes | str) -> str:
 
 def _first_line(raw: bytes | str) -> str:
     text = _decode(raw).strip()
-    line = text.splitlines()[0] if text else "no message"
-    return line[:_STDERR_LIMIT]
+    return (text.splitlines()[0] if text else "no message")[:_STDERR_LIMIT]
