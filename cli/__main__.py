@@ -17,8 +17,7 @@ from cli.table import inert
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         code: int = args.handler(args)
         sys.stdout.flush()  # here, where a reader gone is caught, not at the exit

@@ -158,8 +158,7 @@ def fish(root: Node) -> str:
 
 
 def script(shell: str, parser: argparse.ArgumentParser) -> str:
-    root = tree(parser)
-    return {"bash": bash, "zsh": zsh, "fish": fish}[shell](root)
+    return {"bash": bash, "zsh": zsh, "fish": fish}[shell](tree(parser))
 
 
 def command(parser_of: Callable[[], argparse.ArgumentParser]) -> Command:

@@ -47,8 +47,7 @@ def last_lines(data: bytes, count: int) -> bytes:
     """The last ``count`` lines of ``data`` (a final line without newline counts) (pure)."""
     if count <= 0:
         return b""
-    lines = data.splitlines(keepends=True)
-    return b"".join(lines[-count:])
+    return b"".join(data.splitlines(keepends=True)[-count:])
 
 
 def tail(path: Path, count: int) -> tuple[bytes, int]:

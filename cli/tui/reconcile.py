@@ -90,8 +90,7 @@ class ReconcileScreen(ModalScreen[None]):
     @on(DataTable.RowHighlighted)
     def show_reason(self, event: DataTable.RowHighlighted) -> None:
         """The whole detail of the highlighted problem (the table cuts long ones off)."""
-        table = self.query_one(DataTable)
-        cells = table.get_row(event.row_key)
+        cells = self.query_one(DataTable).get_row(event.row_key)
         self.query_one("#reason", Static).update(text(f"{cells[0]}: {cells[2]}"))
 
     def selected(self) -> dict[str, Any] | None:

@@ -215,8 +215,7 @@ class MainScreen(SessionActions):
         self.draw_detail()
 
     def selected_id(self) -> str | None:
-        tables = self.query("#sessions").results(DataTable)
-        table = next(iter(tables), None)
+        table = next(iter(self.query("#sessions").results(DataTable)), None)
         if table is None or not table.row_count:  # none: the screen is being taken down
             return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
