@@ -161,8 +161,7 @@ def _agent(s: Session, f: Facts) -> Check:
     if f.probe.terminal == "-":
         return Check(name="agent", verdict=Verdict.FAIL, fix=Verb.RESTART_AGENT,
                      detail="the agent's terminal is gone; restart the agent")
-    names = f.probe.terminal.split()
-    running = [n for n in names if n.startswith(AGENT_PROCESSES)]
+    running = [n for n in f.probe.terminal.split() if n.startswith(AGENT_PROCESSES)]
     if not running:
         return Check(name="agent", verdict=Verdict.FAIL, fix=Verb.RESTART_AGENT,
                      detail=f"{s.agent} exited (its terminal is a shell now); restart "

@@ -128,7 +128,7 @@ def parse_repos(raw: object) -> tuple[RepoRequest, ...]:
                 raise InvalidInput(f"{at}.{key} must be a string", field=f"{at}.{key}")
             if isinstance(value, str) and _CONTROL.search(value):
                 raise InvalidInput(f"{at}.{key} holds a control character", field=f"{at}.{key}")
-        mount = validate_mount(name if name else default_mount(path), f"{at}.name")
+        mount = validate_mount(name or default_mount(path), f"{at}.name")
         if mount in seen:
             raise InvalidInput(f"the mount name {mount!r} is used twice; give each "
                                "repository its own name", field=f"{at}.name")

@@ -99,8 +99,7 @@ class PullStatus:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PullStatus:
-        known = {f for f in cls.__dataclass_fields__}
-        values = {k: v for k, v in data.items() if k in known}
+        values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         values["runs"] = tuple(CheckRun(**r) for r in data.get("runs", ()))
         for key, kind in (("state", PullState), ("checks", Checks), ("review", Review),
                           ("mergeable", Mergeable)):

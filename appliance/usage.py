@@ -32,8 +32,7 @@ def model_name(said: str) -> str:
     host's (one echoing the request's model lets an agent write it), so it is cut to
     :data:`MODEL_LIMIT` characters (a ``\u2026`` where it was cut) and shown on one line,
     each control or hidden character as what it is (:func:`appliance.quoted.shown`)."""
-    cut = said[:MODEL_LIMIT] + "\u2026" if len(said) > MODEL_LIMIT else said
-    return shown(cut)
+    return shown(said[:MODEL_LIMIT] + "\u2026" if len(said) > MODEL_LIMIT else said)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
