@@ -65,6 +65,9 @@ MINTING: dict[str, tuple[str, ...]] = {
 #: servers cut a path or read past it at a fragment (``#``), a NUL, a format suffix
 #: (``.json``), a space or a ``/`` alike; a longer name is another endpoint.
 END = r"(?![\w-])"
+#: :data:`MINTING` as one pattern a credential (compiled once: every request reads it).
+_MINTS = {credential: re.compile("(?:" + "|".join(map(re.escape, paths)) + ")" + END)
+          for credential, paths in MINTING.items() if paths}
 #: Writes that spend the person's money (Anthropic's billing for a login's organisation).
 BILLING = re.compile(r"^/api/oauth/organizations/[^/]+/(overage_spend_limit|overage_credit_grant"
                      r"|setup_overage_billing|prepaid|payment_method|contracts)" + END)
@@ -152,8 +155,7 @@ def use_refusal(credential: str, host: str, method: str, target: str, *,
         return (f"the path is {len(path)} characters long, more than the {PATH_LIMIT} a "
                 "server reads (it answers 414): send a shorter one")
     reads = readings(target)
-    if any(re.match(re.escape(p) + END, read)
-           for read in reads for p in MINTING.get(credential, ())):
+    if (mints := _MINTS.get(credential)) is not None and any(map(mints.match, reads)):
         return (f"{path} would make a new credential from the person's {credential}: that "
                 "is theirs to do")
     if credential in ANTHROPIC and method not in READS \
