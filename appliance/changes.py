@@ -111,7 +111,6 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
     head, tip = _head_and_tip(repo, workspace, branch, synced_here=synced_here)
     # Before git walks the tree: a repository nested there whose HEAD is a FIFO held it.
     skipped = nested.traps(workspace)
-    note = said_of(head is not None, skipped)
     base = repos.base_commit(repo, base_ref)
     heads = {"head": head, "tip": tip} if head is not None else {"tip": tip}
     with branchsync.checked_shadow(repo, workspace, scratch, heads,
@@ -134,10 +133,10 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
         committed, links = _diffed(git, since, "tip", untracked=set(), tree=False)
         uncommitted, _ = _diffed(git, "tip", untracked=untracked, left_out=left_out)
         said = subject(lambda *a: git(*a, check=False, limit=SUBJECT_LIMIT, tree=False))
-    note = " ".join(n for n in (note, unindexed.note(refused)) if n) or None
+    notes = (said_of(head is not None, skipped), unindexed.note(refused))
     return _answer(base_ref, fork, work_tree, tip=tip, committed=committed,
-                   uncommitted=uncommitted, forked=bool(fork or base), note=note,
-                   subject=said, submodules=links)
+                   uncommitted=uncommitted, forked=bool(fork or base),
+                   note=" ".join(filter(None, notes)) or None, subject=said, submodules=links)
 
 
 def _head_and_tip(repo: RepoInfo, workspace: Path, branch: str, *,

@@ -93,26 +93,33 @@ class _Down:
                 raise ServiceUnavailable(str(message["error"]))
 
 
+class _Line:
+    """The progress line in the terminal's rows, drawn as it grows: rows of a line begin as
+    the rows of what it began with, so only what is new is written."""
+
+    def __init__(self, label: str) -> None:
+        self.parts = [inert(f"{label}  ")]
+        self.drawn = ""
+        self.shown = False
+        self._draw()
+
+    def _draw(self) -> None:
+        now = "\n".join(rows("".join(self.parts), width(), CONTINUED))
+        print(now[len(self.drawn):], end="", flush=True)
+        self.drawn = now
+
+    def show(self, text: str) -> None:
+        self.parts.append((" ▸ " if self.shown else "") + inert(text))
+        self.shown = True
+        self._draw()
+
+
 def follow_session(stream: Iterator[Message | None], session: Json, *, until: set[str],
                    label: str, timeout: float = 600) -> Json | None:
     """Print ``label`` and the progress steps until the session reaches a phase in
     ``until``, then the events' notes; the session then, or None once it is deleted."""
-    line = [inert(f"{label}  ")]
-    drawn = ["\n".join(rows(line[0], width(), CONTINUED))]
-    shown: list[str] = []
+    line = _Line(label)
     notes: list[str] = []
-
-    def show(text: str) -> None:
-        # The line in the terminal's rows, drawn as it grows: rows of a line begin as the
-        # rows of what it began with, so only what is new is written.
-        line.append((" ▸ " if shown else "") + inert(text))
-        now = "\n".join(rows("".join(line), width(), CONTINUED))
-        print(now[len(drawn[0]):], end="", flush=True)
-        drawn[0] = now
-        shown.append(text)
-
-    print(drawn[0], end="", flush=True)
-
     deadline = time.monotonic() + timeout
     down = _Down()
     current: Json | None = session
@@ -129,16 +136,16 @@ def follow_session(stream: Iterator[Message | None], session: Json, *, until: se
         if what is None:
             continue
         if what.gone:
-            show("gone")
+            line.show("gone")
             _end(notes)
             return None
         if what.step:
-            show(what.step)
+            line.show(what.step)
         if what.note:
             notes.append(what.note)
         if what.session is not None:  # an event's view leaves out the prompt: kept
             current = {**(current or session), **what.session}
-    show(current["phase"])
+    line.show(current["phase"])
     _end(notes)
     return current
 

@@ -144,17 +144,11 @@ def path_override(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
 PATH_LIMIT = 8192
 
 
-def use_refusal(credential: str, host: str, method: str, target: str, *,
-                allow_writes: Collection[str] = ()) -> str | None:
-    """Why a session may not send this request with ``credential``, or None."""
-    if method.upper() in ECHOING:
-        return (f"{method} answers with the request as the server got it, the person's "
-                f"{credential} in it")
-    path = target.split("?", 1)[0]
-    if len(path) > PATH_LIMIT:
-        return (f"the path is {len(path)} characters long, more than the {PATH_LIMIT} a "
-                "server reads (it answers 414): send a shorter one")
-    reads = readings(target)
+def _person_only(credential: str, method: str, path: str, reads: tuple[str, ...]
+                 ) -> str | None:
+    """Why ``path`` (as ``reads``) is an endpoint only the person may use ``credential``
+    at: one that mints a credential, spends their money or administers their organisation
+    (or may be one, read by a newer Unicode); None when it is none."""
     if (mints := _MINTS.get(credential)) is not None and any(map(mints.match, reads)):
         return (f"{path} would make a new credential from the person's {credential}: that "
                 "is theirs to do")
@@ -171,6 +165,22 @@ def use_refusal(credential: str, host: str, method: str, target: str, *,
         return (f"{path} holds U+{ord(char):04X}, a character newer than the proxy's "
                 "Unicode, which a server that knows it may read as a letter or a digit of an "
                 f"endpoint the person's {credential} must not reach: send the path without it")
+    return None
+
+
+def use_refusal(credential: str, host: str, method: str, target: str, *,
+                allow_writes: Collection[str] = ()) -> str | None:
+    """Why a session may not send this request with ``credential``, or None."""
+    if method.upper() in ECHOING:
+        return (f"{method} answers with the request as the server got it, the person's "
+                f"{credential} in it")
+    path = target.split("?", 1)[0]
+    if len(path) > PATH_LIMIT:
+        return (f"the path is {len(path)} characters long, more than the {PATH_LIMIT} a "
+                "server reads (it answers 414): send a shorter one")
+    reads = readings(target)
+    if (why := _person_only(credential, method, path, reads)) is not None:
+        return why
     if host == GITHUB_API and GRAPHQL in reads and method != "POST" and "?" in target:
         return "GraphQL is judged in a POST's body; one in a URL cannot be checked"
     only = READ_ONLY.get(credential)
