@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -93,13 +94,33 @@ def unix_config(settings: Settings) -> Config:
     return config
 
 
+def has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def loopback_binds(host: str, port: int, *, ipv6: bool) -> list[str]:
+    """The addresses to listen on for ``host``. The CLI sends the person to
+    ``http://localhost:<port>``, which browsers resolve to ``::1`` first, then 127.0.0.1:
+    listening on one of them left the other to any local user, whose server then *was*
+    that origin (its cookie, its ``localStorage`` with the bind, its passkeys). So a
+    loopback host holds both; a neighbour holding one already stops the start."""
+    hosts = [host.strip("[]")]
+    if hosts[0] in ("127.0.0.1", "::1", "localhost"):  # what ``localhost`` is to a browser
+        hosts = [h for h in hosts if h != "localhost"] + ["127.0.0.1", *(["::1"] * ipv6)]
+    return [f"[{h}]:{port}" if ":" in h else f"{h}:{port}" for h in dict.fromkeys(hosts)]
+
+
 def tcp_config(settings: Settings) -> Config | None:
     if not settings.http_port:
         return None
-    host = settings.http_host
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    config = _base(f"{host}:{settings.http_port}")
+    config = _base("")
+    config.bind = loopback_binds(settings.http_host, settings.http_port,
+                                 ipv6=has_ipv6_loopback())
     config.h11_max_incomplete_size = MAX_HEAD
     if settings.tls_cert and settings.tls_key:
         config.certfile = settings.tls_cert

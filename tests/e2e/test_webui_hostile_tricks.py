@@ -4,13 +4,20 @@ against the real API: what ``test_webui_auth.py`` does not try. Its own server a
 ``Origin: null``), serves a service worker of its own origin that posts to the API from
 there, and the page sends a ``keepalive`` fetch, opens WebSockets from a ``data:`` frame and
 a sandboxed one (``Origin: null``), frames the web UI's files and a refusal, and opens the
-web UI in a window to message it. The API refuses each, and says why in its log."""
+web UI in a window to message it. The API refuses each, and says why in its log.
+
+And a neighbour: a local user's server on ``[::1]`` at the appliance's port. Browsers take
+``localhost`` for ::1 first, so while the appliance listened on 127.0.0.1 alone that server
+*was* ``http://localhost:<port>``, the address the CLI sends the person to: its page read
+the one-time link's token from the fragment (and would have had the cookie, the bind in
+``localStorage`` and the passkeys of that origin)."""
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -72,6 +79,10 @@ self.addEventListener("activate", event => event.waitUntil((async () => {
 })()));"""
 
 
+class V6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 @contextmanager
 def serving(server: ThreadingHTTPServer) -> Iterator[ThreadingHTTPServer]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -115,6 +126,43 @@ def hostile_site(page: str, worker: str) -> Iterator[int]:
 
     with serving(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as server:
         yield server.server_address[1]
+
+
+#: The neighbour's page: what it can read of the origin it serves, in its title.
+NEIGHBOUR = (b"<!doctype html><title>neighbour</title><script>document.title = "
+             b"location.hash + ' ' + localStorage.getItem('clauderon.bind')</script>")
+
+
+class Neighbour(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(NEIGHBOUR)))
+        self.end_headers()
+        self.wfile.write(NEIGHBOUR)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_neighbour_on_the_other_loopback_address_is_not_localhost(
+        browser: Browser, appliance: Appliance) -> None:
+    port = appliance.http_port
+    held: AbstractContextManager[object] | None = None
+    with suppress(OSError):  # the appliance holds [::1] at its port too: this bind fails
+        held = serving(V6Server(("::1", port), Neighbour))
+    ctx = context(browser, f"http://localhost:{port}")
+    try:
+        with held or nullcontext():
+            page = ctx.new_page()
+            page.goto(appliance.link())
+            title = page.title()
+            assert "token=" not in title and title != "neighbour", (
+                f"a local user's server on [::1]:{port} was http://localhost:{port}, and its "
+                f"page read the sign-in link: {title!r}")
+            expect(page.get_by_test_id("signed-in")).to_be_visible()
+    finally:
+        ctx.close()
 
 
 def test_redirects_workers_keepalive_and_null_origin_sockets_change_nothing(

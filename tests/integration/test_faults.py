@@ -132,13 +132,16 @@ def test_docker_unreachable_is_503_and_a_clear_cli_line(
         assert status.returncode == 1 and "UNREACHABLE" in status.stdout
 
 
-@pytest.mark.parametrize(("service", "key"), [
-    ("api", "CLAUDERON_HTTP_PORT"), ("proxy", "CLAUDERON_PROXY_PORT")])
+@pytest.mark.parametrize(("service", "key", "held"), [
+    ("api", "CLAUDERON_HTTP_PORT", "127.0.0.1"), ("proxy", "CLAUDERON_PROXY_PORT", "127.0.0.1"),
+    # A neighbour on the other address of ``localhost`` would be the web UI's origin.
+    ("api", "CLAUDERON_HTTP_PORT", "::1")])
 def test_a_port_another_program_holds_ends_the_service_with_one_clear_line(
-    tmp_path: Path, engine: docker.DockerClient, service: str, key: str
+    tmp_path: Path, engine: docker.DockerClient, service: str, key: str, held: str
 ) -> None:
-    with socket.socket() as holder, running(tmp_path / "home") as app:
-        holder.bind(("127.0.0.1", 0))
+    family = socket.AF_INET6 if ":" in held else socket.AF_INET
+    with socket.socket(family) as holder, running(tmp_path / "home") as app:
+        holder.bind((held, 0))
         holder.listen()
         port = holder.getsockname()[1]
         app.env[key] = str(port)
@@ -148,8 +151,9 @@ def test_a_port_another_program_holds_ends_the_service_with_one_clear_line(
     assert "Traceback" not in proc.stderr
     last = json.loads(proc.stderr.strip().splitlines()[-1])
     assert last["level"] == "error"
+    where = f"127.0.0.1:{port}, [::1]:{port}" if service == "api" else f"127.0.0.1:{port}"
     assert last["msg"] == (
-        f"cannot listen on 127.0.0.1:{port}: another program already listens there; "
+        f"cannot listen on {where}: another program already listens there; "
         f"stop it, or set {'[server]' if service == 'api' else '[proxy]'} port ({key}) "
         "to another port")
 

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 import trustme
 
-from api.listeners import check_tls, exposure_warning, tcp_config, unix_config
+from api.listeners import (
+    check_tls,
+    exposure_warning,
+    loopback_binds,
+    tcp_config,
+    unix_config,
+)
 from appliance.config import Settings, load_settings
 from appliance.errors import ConfigError
 
@@ -18,9 +24,28 @@ from appliance.errors import ConfigError
 def test_loopback_is_served_without_a_warning(tmp_path: Path, host: str) -> None:
     settings = Settings(home=tmp_path, http_host=host)
     config = tcp_config(settings)
-    assert config is not None
-    assert config.bind == [f"[{host}]:3030" if ":" in host else f"{host}:3030"]
+    assert config is not None and config.bind
     assert exposure_warning(settings) is None
+
+
+#: ``localhost`` is ::1 first, then 127.0.0.1, to a browser: a loopback host holds both,
+#: so no local user's server can be the origin the CLI sends the person to.
+@pytest.mark.parametrize(("host", "ipv6", "binds"), [
+    ("127.0.0.1", True, ["127.0.0.1:3030", "[::1]:3030"]),
+    ("127.0.0.1", False, ["127.0.0.1:3030"]),
+    ("::1", True, ["[::1]:3030", "127.0.0.1:3030"]),
+    ("[::1]", True, ["[::1]:3030", "127.0.0.1:3030"]),
+    ("localhost", True, ["127.0.0.1:3030", "[::1]:3030"]),
+    ("localhost", False, ["127.0.0.1:3030"]),
+    ("127.0.0.2", True, ["127.0.0.2:3030"]),
+    ("0.0.0.0", True, ["0.0.0.0:3030"]),
+    ("::", True, ["[::]:3030"]),
+    ("100.64.0.1", True, ["100.64.0.1:3030"]),
+    ("myhost.example", True, ["myhost.example:3030"]),
+])
+def test_a_loopback_host_listens_on_both_loopbacks(host: str, ipv6: bool,
+                                                   binds: list[str]) -> None:
+    assert loopback_binds(host, 3030, ipv6=ipv6) == binds
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "::", "myhost.example"])
