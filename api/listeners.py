@@ -104,14 +104,18 @@ def has_ipv6_loopback() -> bool:
 
 
 def loopback_binds(host: str, port: int, *, ipv6: bool) -> list[str]:
-    """The addresses to listen on for ``host``. The CLI sends the person to
-    ``http://localhost:<port>``, which browsers resolve to ``::1`` first, then 127.0.0.1:
-    listening on one of them left the other to any local user, whose server then *was*
-    that origin (its cookie, its ``localStorage`` with the bind, its passkeys). So a
-    loopback host holds both; a neighbour holding one already stops the start."""
-    hosts = [host.strip("[]")]
-    if hosts[0] in ("127.0.0.1", "::1", "localhost"):  # what ``localhost`` is to a browser
-        hosts = [h for h in hosts if h != "localhost"] + ["127.0.0.1", *(["::1"] * ipv6)]
+    """The addresses to listen on for ``host``. For a loopback or wildcard host the CLI
+    sends the person to ``http://localhost:<port>``, which browsers resolve to ``::1``
+    first, then 127.0.0.1: an address of the two left free was any local user's, whose
+    server then *was* that origin (its cookie, its ``localStorage`` with the bind, its
+    passkeys). So both are held; a neighbour holding one already stops the start."""
+    name = host.strip("[]")
+    extra: list[str] = []
+    if name == "0.0.0.0":  # holds 127.0.0.1, not ::1
+        extra = ["::1"]
+    elif name in ("::1", "localhost") or name.startswith("127."):
+        extra = ["127.0.0.1", "::1"]
+    hosts = [h for h in (name, *extra) if h != "localhost" and (ipv6 or h != "::1")]
     return [f"[{h}]:{port}" if ":" in h else f"{h}:{port}" for h in dict.fromkeys(hosts)]
 
 

@@ -28,8 +28,9 @@ def test_loopback_is_served_without_a_warning(tmp_path: Path, host: str) -> None
     assert exposure_warning(settings) is None
 
 
-#: ``localhost`` is ::1 first, then 127.0.0.1, to a browser: a loopback host holds both,
-#: so no local user's server can be the origin the CLI sends the person to.
+#: ``localhost`` is ::1 first, then 127.0.0.1, to a browser: a host the CLI prints as
+#: ``localhost`` holds both, so no local user's server can be the origin it sends the
+#: person to ("::" holds both already).
 @pytest.mark.parametrize(("host", "ipv6", "binds"), [
     ("127.0.0.1", True, ["127.0.0.1:3030", "[::1]:3030"]),
     ("127.0.0.1", False, ["127.0.0.1:3030"]),
@@ -37,8 +38,9 @@ def test_loopback_is_served_without_a_warning(tmp_path: Path, host: str) -> None
     ("[::1]", True, ["[::1]:3030", "127.0.0.1:3030"]),
     ("localhost", True, ["127.0.0.1:3030", "[::1]:3030"]),
     ("localhost", False, ["127.0.0.1:3030"]),
-    ("127.0.0.2", True, ["127.0.0.2:3030"]),
-    ("0.0.0.0", True, ["0.0.0.0:3030"]),
+    ("127.0.0.2", True, ["127.0.0.2:3030", "127.0.0.1:3030", "[::1]:3030"]),
+    ("0.0.0.0", True, ["0.0.0.0:3030", "[::1]:3030"]),
+    ("0.0.0.0", False, ["0.0.0.0:3030"]),
     ("::", True, ["[::]:3030"]),
     ("100.64.0.1", True, ["100.64.0.1:3030"]),
     ("myhost.example", True, ["myhost.example:3030"]),
