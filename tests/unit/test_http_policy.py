@@ -57,6 +57,8 @@ def test_public_names_are_allowed_hosts_and_https_origins() -> None:
     "http://127.0.0.1:3030",  # another name for the same address is another origin
     "http://127.0.0.2:3030", "https://localhost:3030", "null", "http://evil.example",
     "http://localhost:3030/path", "http://user@localhost:3030", "garbage", "http://[::1",
+    "file://", "http://localhost.:8080", "HTTP://LOCALHOST:8080", "http://localhost:3030.",
+    "http://evil.localhost:3030", "ws://localhost:3030",
 ])
 def test_other_origins_are_refused(origin: str) -> None:
     assert code(replace(SAME, origin=origin)) == "forbidden"
