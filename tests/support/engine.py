@@ -37,6 +37,19 @@ def ensure_agent_image() -> None:
 _HANDED_OUT: set[int] = set()
 
 
+def _free(family: int, host: str, port: int) -> bool:
+    """Whether ``port`` can be bound on ``host`` (a machine without IPv6 has it free)."""
+    import errno
+    import socket
+
+    try:
+        with socket.socket(family) as s:
+            s.bind((host, port))
+    except OSError as exc:
+        return exc.errno in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL)
+    return True
+
+
 def free_port() -> int:
     """A port free on every address now, chosen below the kernel's ephemeral range (so no
     outgoing connection takes it before the service binds it) and never chosen twice in
@@ -49,10 +62,7 @@ def free_port() -> int:
         port = random.randrange(10000, low)
         if port in _HANDED_OUT:
             continue
-        with socket.socket() as s:
-            try:
-                s.bind(("", port))
-            except OSError:
-                continue
+        if not _free(socket.AF_INET, "", port) or not _free(socket.AF_INET6, "::", port):
+            continue  # the API holds ::1 as well as 127.0.0.1
         _HANDED_OUT.add(port)
         return port
