@@ -32,6 +32,7 @@ in a URL's query is refused here.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from collections.abc import Collection, Iterable
@@ -113,16 +114,31 @@ def method_override(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
+#: A path up to this long has its readings kept (:func:`readings`), the last
+#: :data:`KEPT_READINGS` of them: a session's requests go to a few paths again and again.
+KEPT_PATH = 1024
+KEPT_READINGS = 512
+
+
 def readings(target: str) -> tuple[str, ...]:
     """A target's path as servers may read it, in any case: escapes decoded once and dot
     segments resolved; as :func:`proxy.rules.server_path` reads it (escapes decoded
     again, a backslash as a slash, ``;`` parameters dropped), which some servers do; and
     with IIS's ``%uXXXX`` and overlong UTF-8 decoded too (:func:`decoded_path`); and that
-    with look-alikes folded (:func:`folded`: a dotless i is ``i``, a fullwidth k ``k``)."""
+    with look-alikes folded (:func:`folded`: a dotless i is ``i``, a fullwidth k ``k``).
+    A function of the path alone, so the readings of a short one are kept, whoever sent
+    it (a long one is read anew: kept, it would hold many times its length)."""
     path = target.split("?", 1)[0]
+    return _kept(path) if len(path) <= KEPT_PATH else _read(path)
+
+
+def _read(path: str) -> tuple[str, ...]:
     once = "/" + posixpath.normpath(unquote(path)).lstrip("/").lower()
-    decoded = decoded_path(target)
-    return (once, server_path(target).lower(), decoded.lower(), folded(decoded))
+    decoded = decoded_path(path)
+    return (once, server_path(path).lower(), decoded.lower(), folded(decoded))
+
+
+_kept = functools.lru_cache(maxsize=KEPT_READINGS)(_read)
 
 
 #: Headers some servers (IIS's URL Rewrite, frameworks behind it) route by in place of the

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.uses import method_override, path_override, use_refusal
+from proxy import uses
+from proxy.uses import method_override, path_override, readings, use_refusal
 
 NPM, HUB, AUTH = "registry.npmjs.org", "registry-1.docker.io", "auth.docker.io"
 
@@ -140,6 +141,33 @@ def test_what_a_session_may_do_with_a_credential(credential: str, host: str, met
                                                   target: str, refused: bool) -> None:
     why = use_refusal(credential, host, method, target)
     assert (why is not None) == refused, why
+
+
+@pytest.mark.parametrize("target", [
+    "/v1/messages", "/v1/organizations/invites?limit=1", "/v%F0%9D%8B%81/org%C3%B8nizations",
+    "/repos/o/r/..%2f..%2fuser/keys;x=1", "/%u0131nvites", "/" + "a" * (uses.KEPT_PATH + 1),
+])
+def test_a_path_kept_reads_as_one_read_anew(target: str) -> None:
+    path = target.split("?", 1)[0]
+    assert readings(target) == readings(path) == uses._read(path)
+    assert readings(target) == uses._read(path)  # the second time, from what was kept
+
+
+def test_a_long_path_is_not_kept() -> None:
+    uses._kept.cache_clear()
+    readings("/" + "%uFDFA" * uses.KEPT_PATH)
+    assert uses._kept.cache_info().currsize == 0
+    readings("/v1/messages?beta=true")
+    readings("/v1/messages")
+    assert uses._kept.cache_info().currsize == 1
+    assert uses._kept.cache_info().maxsize == uses.KEPT_READINGS
+
+
+def test_a_refusal_holds_when_its_path_was_kept_for_another() -> None:
+    # Kept readings serve every request of the path; the judgement stays the request's own.
+    assert use_refusal("openai_api_key", "api.openai.com", "GET", "/v1/organization/invites")\
+        is None
+    assert use_refusal("openai_api_key", "api.openai.com", "POST", "/v1/organization/invites")
 
 
 def test_the_person_may_let_sessions_publish() -> None:
