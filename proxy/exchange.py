@@ -236,16 +236,17 @@ async def _forward(state: ProxyState, client: HttpSide, *, request: h11.Request,
         if not isinstance(event, h11.Response):
             raise UpstreamError("unexpected answer", ErrorType.UPSTREAM_PROTOCOL_ERROR)
         meter.status = event.status_code
-        if scrub is not None and (coded := _coded(request, event)) is not None:
+        answer = list(event.headers)  # h11's own sequence is slow to walk: walked once here
+        if scrub is not None and (coded := _coded(request, event, answer)) is not None:
             raise UpstreamError(
                 f"the service answered {coded} compressed, though asked for it uncompressed: "
                 "an answer the proxy cannot read for the credential it may carry back is "
                 "not passed on", ErrorType.UPSTREAM_PROTOCOL_ERROR)
-        if _streamed(event):  # in the log while it streams
+        if _streamed(answer):  # in the log while it streams
             meter.open()
-        clean, early = _queue_head(client, event, scrub, meter, state.config.rules)
+        clean, early = _queue_head(client, event, answer, scrub, meter, rules=state.config.rules)
         made = github_create(request, target, verdict, session, prefix)
-        await _relay_answer(state, conn, client, event, verdict=verdict, meter=meter,
+        await _relay_answer(state, conn, client, event, answer, verdict=verdict, meter=meter,
                             session=session, scrub=scrub, made=made)
         if early:  # the upstream refused the rest of the upload: reset, and let the client go
             abort(conn)
@@ -280,12 +281,12 @@ def _unmetered(state: ProxyState, verdict: Forward, session: SessionAuth, status
 
 
 async def _relay_answer(state: ProxyState, conn: UpstreamConn, client: HttpSide,
-                        event: h11.Response, *, verdict: Forward, meter: Meter,
-                        session: SessionAuth, scrub: Scrubber | None,
+                        event: h11.Response, headers: Headers, *, verdict: Forward,
+                        meter: Meter, session: SessionAuth, scrub: Scrubber | None,
                         made: creates.Create | None) -> None:
     """The answer's body to the client, its usage read on the way and counted (however
     the relay ends); of a session's GitHub create, what it made remembered (``creates.py``)."""
-    reader = _usage_reader(state, verdict, event)
+    reader = _usage_reader(state, verdict, event.status_code, headers)
     meter.receiving = Tally()
     seen = bytearray()
 
@@ -347,26 +348,27 @@ async def _become_pipe(client: HttpSide, conn: UpstreamConn,
     await conn.aclose()
 
 
-def _streamed(event: h11.Response) -> bool:
+def _streamed(headers: Headers) -> bool:
     """An answer of events as they happen (SSE), audited as it opens and again as it ends."""
-    kind = header_value(event.headers, b"content-type") or b""
+    kind = header_value(headers, b"content-type") or b""
     return kind.split(b";")[0].strip().lower() == b"text/event-stream"
 
 
-def _coded(request: h11.Request, event: h11.Response) -> str | None:
-    """The content coding of an answer's body, when it has one other than ``identity``."""
+def _coded(request: h11.Request, event: h11.Response, headers: Headers) -> str | None:
+    """The content coding of an answer's body (``headers``), when it has one other than
+    ``identity``."""
     if request.method == b"HEAD" or event.status_code in (204, 304):
         return None  # no body
-    found = coding(event.headers)
+    found = coding(headers)
     return None if found is None else found[:40].decode("ascii", "replace")
 
 
-def _queue_head(client: HttpSide, event: h11.Response, scrub: Scrubber | None,
-                meter: Meter, rules: tuple[Rule, ...]) -> tuple[bool, bool]:
+def _queue_head(client: HttpSide, event: h11.Response, headers: Headers,
+                scrub: Scrubber | None, meter: Meter, *, rules: tuple[Rule, ...]
+                ) -> tuple[bool, bool]:
     """Queue the answer's head, framed afresh (the credential masked, cookies dropped, a code
     carried away refused: ``answer_cookies.py``); whether the upstream connection can be
     reused after its body, and whether it answered before the client's upload ended."""
-    headers = list(event.headers)  # walked twice below: h11's own sequence is slow to walk
     answer_framing, clean = response_framing(headers)
     out = framed(forwardable(headers, upgrade=False), answer_framing)
     reason = event.reason
@@ -384,10 +386,11 @@ def _queue_head(client: HttpSide, event: h11.Response, scrub: Scrubber | None,
     return clean, early
 
 
-def _usage_reader(state: ProxyState, verdict: Forward, event: h11.Response) -> UsageReader | None:
+def _usage_reader(state: ProxyState, verdict: Forward, status: int,
+                  headers: Headers) -> UsageReader | None:
     """What reads the tokens used off a metered model's successful answer."""
-    if verdict.meter is None or not 200 <= event.status_code < 300 or not state.controls.active:
+    if verdict.meter is None or not 200 <= status < 300 or not state.controls.active:
         return None
-    encoding = header_value(event.headers, b"content-encoding")
-    return UsageReader(verdict.meter, content_type=header_value(event.headers, b"content-type"),
+    encoding = header_value(headers, b"content-encoding")
+    return UsageReader(verdict.meter, content_type=header_value(headers, b"content-type"),
                        encoded=encoding not in (None, b"identity"))
