@@ -107,13 +107,11 @@ def _plan(given: tuple[bytes, ...]) -> tuple[tuple[bytes, ...], tuple[bytes, ...
 class Scrubber:
     """Masks ``secrets`` in one answer; :meth:`feed` the body's chunks, then :meth:`finish`."""
 
-    __slots__ = ("_forms", "_held", "_lower", "_run", "_table", "_waiting", "_wrapped", "escapes",
-                 "masked", "secrets")
+    __slots__ = ("_forms", "_held", "_run", "_table", "_waiting", "_wrapped", "escapes", "masked",
+                 "secrets")
 
     def __init__(self, secrets: Iterable[bytes]) -> None:
         self.secrets, self._forms, self._wrapped, self._table, self._run = _plan(tuple(secrets))
-        #: As a header's name carries them: HTTP reads names in any case (h11 lowers them).
-        self._lower = self._forms
         self._held = b""
         #: Chunks come since a held tail, too short yet to read it again (:meth:`feed`).
         self._waiting = b""
@@ -240,13 +238,16 @@ class Scrubber:
         return self._run in data.translate(self._table)
 
     def head(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-        """The answer's header (or trailer) fields, each name and value masked."""
+        """The answer's header (or trailer) fields, each name and value masked; as they came
+        when none may spell a form (read joined: a run across two only costs the full read)."""
+        if b"\0" not in (whole := b" ".join(map(b" ".join, headers))) and not self.spells(whole):
+            return list(headers)
         return [(self._name(name), self._mask(value)) for name, value in headers]
 
     def _name(self, name: bytes) -> bytes:
         """A field's name, the secrets masked in any case (``*`` is a name's character)."""
         low = name.lower()
-        out = self._mask(low, self._lower)
+        out = self._mask(low)  # the forms are lower-cased: HTTP reads names in any case
         return name if out == low else out
 
     def reason(self, reason: bytes) -> bytes:

@@ -88,6 +88,23 @@ def test_a_head_is_masked_in_every_name_whatever_its_case() -> None:
     assert scrub.masked == 2
 
 
+@pytest.mark.parametrize("head", [
+    [],
+    [(b"server", b"nginx"), (b"date", b"Mon, 07 Dec 2026 17:44:23 GMT"), (b"etag", b'"6-4"')],
+    [(b"x-a", b"1"), (b"x-echo", quote(TOKEN.decode(), safe="").encode().lower())],
+    [(b"x-" + TOKEN[:12], TOKEN[12:])],  # a secret across a name and its value is none
+    [(b"x-a", TOKEN[:12]), (TOKEN[12:].lower(), b"1")],  # nor across two fields
+    [(b"x-wide", "Bearer ".join(["", TOKEN.decode()]).encode("utf-16-le"))],
+    [(b"x-long", b"g" * 500), (b"x-b64", base64.b64encode(b"x:" + TOKEN))],
+])
+def test_a_head_read_at_once_is_each_field_masked_alone(head: list[tuple[bytes, bytes]]) -> None:
+    alone = Scrubber([TOKEN])
+    want = [(alone._name(name), alone._mask(value)) for name, value in head]
+    scrub = Scrubber([TOKEN])
+    assert scrub.head(head) == want
+    assert scrub.masked == alone.masked
+
+
 @pytest.mark.parametrize("secret", [b"", b"x", b"a" * (MIN_SECRET - 1)])
 def test_a_value_too_short_to_be_a_credential_is_not_looked_for(secret: bytes) -> None:
     scrub = Scrubber([secret])
