@@ -178,7 +178,7 @@ async def read_file(ref: str) -> dict[str, Any]:
 @documented(RouteDoc(summary="Each repository's changes against where its branch forked "
                              "from its base, the primary first: the work tree (files, diff), "
                              "the branch's commit a push sends (committed) and the work tree "
-                             "against it (uncommitted); a Kubernetes session read in its pod: "
+                             "against it (uncommitted); a Kubernetes session: "
                              "its branch as fetched",
                      query=(("repo", "only this repository: '.' for the primary, else a "
                                      "mount name (default: every one)"),),

@@ -82,33 +82,29 @@ UNREADABLE_HEAD = ("the workspace's HEAD cannot be read (the agent checked out a
                    "mean is not shown as such")
 
 
-def sent_tip(*, in_workspace: str | None, brought_in: str | None, head: str | None,
-             synced_here: bool) -> str | None:
+def sent_tip(*, in_workspace: str | None, brought_in: str | None,
+             head: str | None) -> str | None:
     """The commit a push of the session branch sends, as the diff shows it: the branch as
-    the workspace has it when the host brings it in from there (``synced_here``: the next
-    sync, which a push runs first), else as last brought in (a pod's comes through the
-    remote, and its workspace's branch is the agent's to move without pushing it); the
-    commit checked out when neither is known. None when neither that branch nor the
-    workspace's HEAD (``head`` None: an unborn branch checked out, a HEAD that names
-    nothing) can be read: nothing is shown then."""
-    branch = in_workspace if synced_here else brought_in
-    if branch is None and head is None:
+    the workspace has it (the host brings it in from there at the next sync, which a push
+    runs first), else as last brought in; the commit checked out when neither is known.
+    None when neither the workspace's branch nor its HEAD (``head`` None: an unborn branch
+    checked out, a HEAD that names nothing) can be read: nothing is shown then."""
+    if in_workspace is None and head is None:
         return None
-    return branch or brought_in or head
+    return in_workspace or brought_in or head
 
 
 def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
-         branch: str, max_bytes: int, synced_here: bool = True) -> dict[str, Any]:
+         branch: str, max_bytes: int) -> dict[str, Any]:
     """Files and unified diff of the workspace against the fork point of ``base_ref``; of
     ``branch``'s commit against it (``committed``: what a push sends, :func:`sent_tip`,
     each file marked with what the work tree holds of it, :func:`marked`); and of the work
-    tree against that commit (``uncommitted``). ``synced_here``: the branch is brought in
-    from this workspace (Docker), not through the remote (a pod's volume read here). What
-    the commits hold beyond the user's objects (and ``branch`` as brought in) is copied
-    only up to ``max_bytes``, as a sync is. A HEAD that cannot be read (an unborn branch,
-    garbage) hides nothing a push sends: the work tree is read against the branch's commit
-    and the answer says so (``note``); refused only when the branch cannot be read either."""
-    head, tip = _head_and_tip(repo, workspace, branch, synced_here=synced_here)
+    tree against that commit (``uncommitted``). What the commits hold beyond the user's
+    objects (and ``branch`` as brought in) is copied only up to ``max_bytes``, as a sync
+    is. A HEAD that cannot be read (an unborn branch, garbage) hides nothing a push sends:
+    the work tree is read against the branch's commit and the answer says so (``note``);
+    refused only when the branch cannot be read either."""
+    head, tip = _head_and_tip(repo, workspace, branch)
     # Before git walks the tree: a repository nested there whose HEAD is a FIFO held it.
     skipped = nested.traps(workspace)
     base = repos.base_commit(repo, base_ref)
@@ -139,14 +135,12 @@ def diff(repo: RepoInfo, workspace: Path, base_ref: str, scratch: Path, *,
                    note=" ".join(filter(None, notes)) or None, subject=said, submodules=links)
 
 
-def _head_and_tip(repo: RepoInfo, workspace: Path, branch: str, *,
-                  synced_here: bool) -> tuple[str | None, str]:
+def _head_and_tip(repo: RepoInfo, workspace: Path, branch: str) -> tuple[str | None, str]:
     """The workspace's HEAD (None: unreadable) and the commit a push sends (:func:`sent_tip`);
     refused when there is neither."""
     head = workspaces.read_head(workspace)
     tip = sent_tip(in_workspace=workspaces.read_tip(workspace, branch),
-                   brought_in=repos.branch_tip(repo, branch), head=head,
-                   synced_here=synced_here)
+                   brought_in=repos.branch_tip(repo, branch), head=head)
     if tip is None:
         raise InvalidInput("the workspace has no readable HEAD, nor a branch to read (the "
                            "agent may have broken them)")

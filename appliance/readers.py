@@ -5,8 +5,9 @@ The API's readers (files, file, diff, transcript) ask :func:`reader_for` for a
 
 * :class:`HostReader`: the trees are folders of this host, read through
   :mod:`appliance.safefs` (a Docker session's worktree and home; a Kubernetes session's
-  volume where ``[kubernetes] volume_root`` says this host sees it). The diff is the
-  workspace against its fork point, through a shadow git directory (:mod:`appliance.changes`).
+  volume where ``[kubernetes] volume_root`` says this host sees it). A Docker session's diff
+  is the workspace against its fork point, through a shadow git directory
+  (:mod:`appliance.changes`), its container held still; a pod's is its fetched branch.
 * :class:`PodReader`: a Kubernetes session without a host view of its volume. Its trees are
   read inside its pod through the exec API (:mod:`appliance.podfs`, same contract); its diff
   is of the session branch the appliance fetched into the user's repository (the agent's
@@ -136,6 +137,12 @@ class HostReader:
                          absent=self.absent)
 
     def diff(self, view: RepoView | None = None) -> dict[str, Any]:
+        if not trees.host_workspace(self.session):
+            # A pod's volume seen here: git walks a tree by path, and a pod cannot be held
+            # still while it does (a folder swapped for a link steers it out), so the
+            # branch as fetched is read, as in the pod.
+            return changes.branch_diff(repos.repo_facts(self.session.repo_path),
+                                       self.session.branch, self.session.base_ref)
         root, _ = self._root(view)
         if not workspaces.is_workspace(root):
             raise InvalidInput(self.absent)
@@ -144,7 +151,6 @@ class HostReader:
         return changes.diff(repos.repo_facts(repo_path), root, base_ref,
                             self.settings.shadows_dir / self.session.id,
                             branch=self.session.branch,
-                            synced_here=trees.host_workspace(self.session),
                             max_bytes=self.settings.max_sync_mib << 20)
 
 

@@ -383,9 +383,8 @@ class KubernetesBackend:
         return terminal
 
     def frozen(self, backend_id: str) -> AbstractAsyncContextManager[None]:
-        # A pod cannot be paused. Its diff reads the branch the appliance fetched (objects,
-        # not a tree walked by path) unless [kubernetes] volume_root puts its volume on this
-        # host; that read is not held still (see the README's known limits).
+        # A pod cannot be paused: its diff reads the branch the appliance fetched (objects,
+        # not a tree walked by path), even where [kubernetes] volume_root shows its volume.
         return nullcontext()
 
     async def thaw(self) -> None:

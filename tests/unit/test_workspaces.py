@@ -703,26 +703,22 @@ def test_each_committed_file_says_what_the_work_tree_holds_of_it(
         {"status": "M", "path": "a", "work_tree": mark}]
 
 
-@pytest.mark.parametrize(("in_workspace", "brought_in", "head", "synced_here", "sent"), [
-    ("w", "b", "h", True, "w"),  # a push brings the workspace's branch in first
-    (None, "b", "h", True, "b"),  # unreadable (a link, a symbolic ref): as last brought in
-    (None, None, "h", True, "h"),  # nothing known: the commit checked out
-    ("w", "b", "h", False, "b"),  # a pod's: through the remote, never its volume's branch
-    ("w", None, "h", False, "h"),
+@pytest.mark.parametrize(("in_workspace", "brought_in", "head", "sent"), [
+    ("w", "b", "h", "w"),  # a push brings the workspace's branch in first
+    (None, "b", "h", "b"),  # unreadable (a link, a symbolic ref): as last brought in
+    (None, None, "h", "h"),  # nothing known: the commit checked out
     # HEAD unreadable (an unborn branch checked out, garbage): the branch still says it.
-    ("w", "b", None, True, "w"),
-    ("w", None, None, True, "w"),
-    (None, "b", None, False, "b"),
+    ("w", "b", None, "w"),
+    ("w", None, None, "w"),
     # Neither HEAD nor the branch the next sync reads (a ref linked outside): nothing.
-    (None, "b", None, True, None),
-    (None, None, None, True, None),
-    ("w", None, None, False, None),
+    (None, "b", None, None),
+    (None, None, None, None),
 ])
 def test_the_committed_part_is_the_commit_a_push_sends(
         in_workspace: str | None, brought_in: str | None, head: str | None,
-        synced_here: bool, sent: str | None) -> None:
-    assert changes.sent_tip(in_workspace=in_workspace, brought_in=brought_in, head=head,
-                            synced_here=synced_here) == sent
+        sent: str | None) -> None:
+    assert changes.sent_tip(in_workspace=in_workspace, brought_in=brought_in,
+                            head=head) == sent
 
 
 @pytest.mark.parametrize(("stderr", "says"), [

@@ -611,7 +611,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Each repository's changes against where its branch forked from its base, the primary first: the work tree (files, diff), the branch's commit a push sends (committed) and the work tree against it (uncommitted); a Kubernetes session read in its pod: its branch as fetched */
+        /** Each repository's changes against where its branch forked from its base, the primary first: the work tree (files, diff), the branch's commit a push sends (committed) and the work tree against it (uncommitted); a Kubernetes session: its branch as fetched */
         get: operations["get_api_sessions_ref_diff"];
         put?: never;
         post?: never;
