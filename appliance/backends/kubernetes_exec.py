@@ -10,18 +10,29 @@ stdin: the v4 protocol cannot say "end of input", so a command given ``stdin`` r
 
 ``stream`` swaps a method of the ApiClient it is given while it connects, so each exec gets
 an ApiClient of its own (never the one REST calls share across threads).
+
+Deadlines: the client's websocket has no timeout of its own, so an API server that never
+answers the upgrade, or stops reading or writing mid-frame, held its worker thread forever.
+Each socket gets the REST calls' read limit for every step (:class:`_TimedWebSocket`), and
+:func:`run_exec` shuts its socket down at the exec's deadline, which ends a read that a
+frame sent a byte at a time keeps alive.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
 import time
 from typing import Any
 
 import trio
+import websocket
 from kubernetes import client
-from kubernetes.stream import stream
+from kubernetes.stream import stream, ws_client
 
+from appliance.backends import kubernetes_client
 from appliance.backends.base import ExecResult
 from appliance.config_kubernetes import KubeSettings
 from appliance.errors import BackendError
@@ -60,40 +71,76 @@ def exit_code(status: str) -> tuple[int, str]:
     return 126, str(doc.get("message") or status)[:500]
 
 
+class _TimedWebSocket(websocket.WebSocket):
+    """The client's websocket, each connect, read and write limited to the REST calls'
+    read limit (the official client gives it none: it would wait forever)."""
+
+    def connect(self, url: str, **options: Any) -> None:
+        options.setdefault("timeout", kubernetes_client.REQUEST_TIMEOUT[1])
+        super().connect(url, **options)  # type: ignore[no-untyped-call]
+
+
+ws_client.WebSocket = _TimedWebSocket
+
+
+def _cut(ws: Any) -> None:
+    """Shut ``ws``'s socket down under whatever read or write holds it (from the watchdog
+    thread: the socket's own shutdown, not the TLS layer's)."""
+    with contextlib.suppress(OSError, AttributeError):
+        socket.socket.shutdown(ws.sock.sock, socket.SHUT_RDWR)
+
+
 def _connect(config: client.Configuration, namespace: str, pod: str, argv: list[str], *,
              stdin: bool, tty: bool) -> Any:
     api = client.CoreV1Api(client.ApiClient(config))
-    return stream(api.connect_get_namespaced_pod_exec, pod, namespace, container="agent",
+    ws = stream(api.connect_get_namespaced_pod_exec, pod, namespace, container="agent",
                   command=argv, stdin=stdin, stdout=True, stderr=not tty, tty=tty,
                   _preload_content=False, binary=True)
+    # One frame a poll: the client reads every frame already waiting before it returns, so
+    # a pod writing without pause held it there, its output growing past every limit.
+    ws._frames_immediately_available = lambda: False
+    return ws
 
 
 def run_exec(config: client.Configuration, namespace: str, pod: str, argv: list[str], *,
              stdin: bytes | None, timeout: float) -> ExecResult:
     ws = _connect(config, namespace, pod, fed(argv, stdin), stdin=stdin is not None,
                   tty=False)
-    out, err = bytearray(), bytearray()
+    deadline = time.monotonic() + timeout
+    watchdog = threading.Timer(timeout, _cut, (ws,))
+    watchdog.start()
     try:
-        if stdin:
-            for i in range(0, len(stdin), 256 * 1024):
-                ws.write_stdin(stdin[i:i + 256 * 1024])
-        deadline = time.monotonic() + timeout
-        while ws.is_open():
-            if time.monotonic() > deadline:
-                raise BackendError(f"{argv[0]} did not finish in the pod within {timeout:.0f}s")
-            ws.update(timeout=POLL_SECONDS)
-            out += ws.read_channel(STDOUT)
-            err += ws.read_channel(STDERR)
-            if len(out) + len(err) > OUTPUT_LIMIT:
-                raise BackendError(f"{argv[0]} wrote more than {OUTPUT_LIMIT} bytes")
-        out += ws.read_channel(STDOUT)
-        err += ws.read_channel(STDERR)
-        code, said = exit_code(ws.read_channel(ERROR).decode("utf-8", "replace"))
+        out, err, status = _drain(ws, argv[0], stdin)
+    except Exception as exc:
+        if time.monotonic() < deadline or isinstance(exc, BackendError):
+            raise
+        raise BackendError(f"{argv[0]} did not finish in the pod within {timeout:.0f}s") \
+            from exc
     finally:
-        ws.close()
+        watchdog.cancel()
+        watchdog.join()
+        ws.close(timeout=0)
+    code, said = exit_code(status)
     if said:
         err += said.encode()
     return ExecResult(exit_code=code, stdout=bytes(out), stderr=bytes(err))
+
+
+def _drain(ws: Any, name: str, stdin: bytes | None) -> tuple[bytearray, bytearray, str]:
+    """Stdin sent, then stdout, stderr and the status read until the exec ends."""
+    out, err = bytearray(), bytearray()
+    if stdin:
+        for i in range(0, len(stdin), 256 * 1024):
+            ws.write_stdin(stdin[i:i + 256 * 1024])
+    while ws.is_open():
+        ws.update(timeout=POLL_SECONDS)
+        out += ws.read_channel(STDOUT)
+        err += ws.read_channel(STDERR)
+        if len(out) + len(err) > OUTPUT_LIMIT:
+            raise BackendError(f"{name} wrote more than {OUTPUT_LIMIT} bytes")
+    out += ws.read_channel(STDOUT)
+    err += ws.read_channel(STDERR)
+    return out, err, ws.read_channel(ERROR).decode("utf-8", "replace")
 
 
 class KubeTerminal:
