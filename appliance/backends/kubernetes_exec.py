@@ -37,7 +37,7 @@ from appliance.backends.base import ExecResult
 from appliance.config_kubernetes import KubeSettings
 from appliance.errors import BackendError
 
-STDOUT, STDERR, ERROR, RESIZE = 1, 2, 3, 4
+STDIN, STDOUT, STDERR, ERROR, RESIZE = 0, 1, 2, 3, 4
 POLL_SECONDS = 0.25
 OUTPUT_LIMIT = 64 * 1024 * 1024
 
@@ -127,20 +127,22 @@ def run_exec(config: client.Configuration, namespace: str, pod: str, argv: list[
 
 
 def _drain(ws: Any, name: str, stdin: bytes | None) -> tuple[bytearray, bytearray, str]:
-    """Stdin sent, then stdout, stderr and the status read until the exec ends."""
-    out, err = bytearray(), bytearray()
+    """Stdin sent, then stdout, stderr and the status read until the exec ends; what comes
+    on the channels an exec does not answer on (stdin's, resize's) counts, and is dropped."""
+    out, err, status, stray = bytearray(), bytearray(), bytearray(), 0
     if stdin:
         for i in range(0, len(stdin), 256 * 1024):
             ws.write_stdin(stdin[i:i + 256 * 1024])
-    while ws.is_open():
+    while True:
         ws.update(timeout=POLL_SECONDS)
         out += ws.read_channel(STDOUT)
         err += ws.read_channel(STDERR)
-        if len(out) + len(err) > OUTPUT_LIMIT:
+        status += ws.read_channel(ERROR)
+        stray += len(ws.read_channel(STDIN)) + len(ws.read_channel(RESIZE))
+        if len(out) + len(err) + len(status) + stray > OUTPUT_LIMIT:
             raise BackendError(f"{name} wrote more than {OUTPUT_LIMIT} bytes")
-    out += ws.read_channel(STDOUT)
-    err += ws.read_channel(STDERR)
-    return out, err, ws.read_channel(ERROR).decode("utf-8", "replace")
+        if not ws.is_open():
+            return out, err, status.decode("utf-8", "replace")
 
 
 class KubeTerminal:

@@ -6,9 +6,10 @@ It speaks what a real API server does on the wire, over TLS: the HTTP/1.1 upgrad
 unmasked binary frames whose first byte is the channel (1 stdout). Told a ``mode``, it
 then: ``upgrade`` never answers the upgrade; ``silent`` sends nothing and never closes;
 ``trickle`` starts a stdout frame and sends it a byte at a time, never finishing it;
-``flood`` sends stdout frames without end; ``deaf`` reads nothing more (so what the client
-sends fills the socket) until told to ``hear`` (then it reads to the end, as ``silent``).
-``closed`` is set once the client let go.
+``flood`` sends stdout frames without end (``flood3``: on the status's channel,
+``flood0``: stdin's, ``flood4``: resize's, none of which an exec's output takes); ``deaf``
+reads nothing more (so what the client sends fills the socket) until told to ``hear``
+(then it reads to the end, as ``silent``). ``closed`` is set once the client let go.
 """
 
 from __future__ import annotations
@@ -67,8 +68,9 @@ class StallingExec:
                 conn.sendall(b"\x82\x7e" + struct.pack(">H", 60000) + b"\x01")
                 while not self.stop.wait(0.05):
                     conn.sendall(b"x")
-            elif self.mode == "flood":
-                frame = b"\x82\x7e" + struct.pack(">H", 32769) + b"\x01" + b"y" * 32768
+            elif self.mode.startswith("flood"):
+                channel = bytes([int(self.mode.removeprefix("flood") or 1)])
+                frame = b"\x82\x7e" + struct.pack(">H", 32769) + channel + b"y" * 32768
                 while not self.stop.is_set():
                     conn.sendall(frame)
             elif self.mode == "deaf":

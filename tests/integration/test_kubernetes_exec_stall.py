@@ -71,6 +71,9 @@ def run(server: StallingExec, stdin: bytes | None = None, timeout: float = 0.5) 
     ("silent", None, 0.5, "did not finish in the pod within"),
     ("trickle", None, 0.5, "did not finish in the pod within"),
     ("flood", None, HANG * 10, "wrote more than"),
+    ("flood3", None, HANG * 10, "wrote more than"),
+    ("flood0", None, HANG * 10, "wrote more than"),
+    ("flood4", None, HANG * 10, "wrote more than"),
     ("deaf", b"z" * (16 * 1024 * 1024), HANG * 10, "timed out"),
 ], indirect=["stall"])
 async def test_a_stalled_exec_ends_and_lets_its_socket_go(
