@@ -147,7 +147,9 @@ def _drain(ws: Any, name: str, stdin: bytes | None) -> tuple[bytearray, bytearra
 
 class KubeTerminal:
     """A TTY exec in the pod. The websocket client is synchronous: each receive polls it on
-    a worker thread for at most :data:`POLL_SECONDS`, so a cancelled viewer lets go soon."""
+    a worker thread for at most :data:`POLL_SECONDS`, and a cancelled viewer leaves that
+    thread to :meth:`aclose`, which shuts its socket down (a frame sent a byte at a time
+    held it, and the viewer, forever)."""
 
     def __init__(self, ws: Any) -> None:
         self._ws = ws
@@ -177,7 +179,7 @@ class KubeTerminal:
 
     async def receive(self) -> bytes:
         while True:
-            data = await trio.to_thread.run_sync(self._poll)
+            data = await trio.to_thread.run_sync(self._poll, abandon_on_cancel=True)
             if data is None:
                 return b""
             if data:
@@ -188,7 +190,8 @@ class KubeTerminal:
         await trio.to_thread.run_sync(self._ws.write_channel, RESIZE, size)
 
     async def aclose(self) -> None:
-        await trio.to_thread.run_sync(self._ws.close)
+        _cut(self._ws)
+        await trio.to_thread.run_sync(lambda: self._ws.close(timeout=0))
 
 
 def kubectl(kube: KubeSettings, namespace: str) -> list[str]:

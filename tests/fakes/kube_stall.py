@@ -9,7 +9,8 @@ then: ``upgrade`` never answers the upgrade; ``silent`` sends nothing and never 
 ``flood`` sends stdout frames without end (``flood3``: on the status's channel,
 ``flood0``: stdin's, ``flood4``: resize's, none of which an exec's output takes); ``deaf``
 reads nothing more (so what the client sends fills the socket) until told to ``hear``
-(then it reads to the end, as ``silent``). ``closed`` is set once the client let go.
+(then it reads to the end, as ``silent``). ``trickling`` is set once a frame is begun,
+``closed`` once the client let go.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class StallingExec:
         self.closed = threading.Event()
         self.stop = threading.Event()
         self.hear = threading.Event()
+        self.trickling = threading.Event()
         self.conn: socket.socket | None = None
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
@@ -66,6 +68,7 @@ class StallingExec:
                          b"\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n")
             if self.mode == "trickle":
                 conn.sendall(b"\x82\x7e" + struct.pack(">H", 60000) + b"\x01")
+                self.trickling.set()
                 while not self.stop.wait(0.05):
                     conn.sendall(b"x")
             elif self.mode.startswith("flood"):

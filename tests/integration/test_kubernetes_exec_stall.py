@@ -11,6 +11,7 @@ the test does; the bound below only turns the bug's hang into a failure.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -124,4 +125,23 @@ async def test_a_terminal_flooded_hands_on_what_came_a_frame_at_a_time(
             await term.aclose()
     assert 0 < len(got) <= 32768, f"one receive held {len(got)} bytes of a flood"
     stall.stop.set()
+    wait_for(stall.closed.is_set, what="the terminal's socket to be let go")
+
+
+@pytest.mark.parametrize("stall", ["trickle"], indirect=True)
+async def test_a_viewer_leaving_a_terminal_held_mid_frame_lets_it_go(
+        stall: StallingExec) -> None:
+    async with bounded(stall):
+        term = await terminal(stall)
+        async def viewer() -> None:
+            with contextlib.suppress(Exception):
+                await term.receive()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(viewer)
+            await trio.to_thread.run_sync(stall.trickling.wait)
+            nursery.cancel_scope.cancel()
+        await term.aclose()
+        left = not stall.stop.is_set()
+    assert left, "the viewer's cancel waited on a frame sent a byte at a time past HANG"
     wait_for(stall.closed.is_set, what="the terminal's socket to be let go")
