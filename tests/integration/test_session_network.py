@@ -23,6 +23,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from api.listeners import has_ipv6_loopback
 from appliance.backends.docker_network import SessionNetwork
 from appliance.config import Settings, load_settings
 from appliance.errors import BackendError, ConfigError
@@ -224,6 +225,8 @@ def test_services_in_any_order_share_one_network_and_listen_on_loopback_and_gate
 
         expected = {f"127.0.0.1:{app.http_port}", f"127.0.0.1:{app.proxy_port}",
                     f"{gateway}:{app.proxy_port}", f"{gateway}:{app.hook_port}"}
+        if has_ipv6_loopback():  # localhost is ::1 to a browser first: held too
+            expected.add(f"[::1]:{app.http_port}")
         wait_for(lambda: listening() == expected, timeout=30,
                  what=f"the listeners {expected} (and no other)")
         assert len([r for r in rules("iptables", network) if r.startswith("-A INPUT")]) == 1
