@@ -140,10 +140,9 @@ def test_titles_come_from_the_model_through_the_proxy(
     key = load_or_create_instance_key(workflow.settings.instance_secret_path)
     own = placeholder_env(key, APPLIANCE_ID)["ANTHROPIC_API_KEY"]
     assert own not in str([x.headers for x in fake.seen])
-    lines = [json.loads(x) for x in workflow.settings.audit_path.read_text().splitlines()]
     # Audited under its own name (the session's agent may be making its own calls by now).
-    assert [(x["host"], x["decision"], x["credential"]) for x in lines
-            if x["session"] == APPLIANCE_ID] == [
+    assert [(x["host"], x["decision"], x["credential"])
+            for x in workflow.audit(lambda x: x["session"] == APPLIANCE_ID)] == [
         ("api.anthropic.com", "injected", "anthropic_api_key")]
 
     # Regenerate on demand; edit by hand (cleaned: one line, no control characters).

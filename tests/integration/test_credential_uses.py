@@ -135,8 +135,8 @@ def test_the_agent_mints_no_credential_and_publishes_nothing_with_the_persons(
         ("registry-1.docker.io", "Bearer dckr_pat_REALDOCKER"),
         ("api.anthropic.com", "Bearer sk-ant-oat01-REAL-LOGIN")]
 
-    lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
-    refused = [x for x in lines if x["session"] == s["id"] and x["status"] == 403]
+    refused = app.audit(lambda x: x["session"] == s["id"] and x["status"] == 403,
+                        at_least=len(attacks))
     assert [x["error"] for x in refused] == ["CREDENTIAL_USE"] * len(attacks)
     assert "would make a new credential" in refused[0]["note"]
     assert "may push is the person's to ask for" in refused[2]["note"]

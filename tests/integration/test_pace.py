@@ -13,7 +13,6 @@ session spends the same credential at its own pace, untouched by the flood.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -68,10 +67,9 @@ def test_an_agent_flooding_github_is_held_to_its_pace_and_the_others_keep_theirs
     # The other session, same credential: its own burst, not slowed.
     assert ask(app, calm, "calm", 2, together=False)[:2] == ["404 ", "404 "]
 
-    lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
     # One line a request (one held past ``long_after`` has its opening line too).
-    mine = [x for x in lines if x["session"] == flood["id"] and "/repos/octo/" in x["path"]
-            and x.get("phase") != "open"]
+    mine = app.audit(lambda x: x["session"] == flood["id"] and "/repos/octo/" in x["path"]
+                     and x.get("phase") != "open", at_least=12)
     assert len(mine) == 12
     assert sorted(x["status"] for x in mine) == sorted([404] * (2 + len(went))
                                                        + [429] * len(refused))
@@ -79,7 +77,8 @@ def test_an_agent_flooding_github_is_held_to_its_pace_and_the_others_keep_theirs
     assert sum(n.startswith("pace: github_token held ") for n in notes) >= 1
     assert [x["error"] for x in mine if x["status"] == 429] == ["PACED"] * len(refused)
     assert all(x["decision"] == "blocked" for x in mine if x["status"] == 429)
-    others = [x for x in lines if x["session"] == calm["id"] and "/repos/octo/" in x["path"]]
+    others = app.audit(lambda x: x["session"] == calm["id"] and "/repos/octo/" in x["path"],
+                       at_least=2)
     assert [(x["status"], x.get("note")) for x in others] == [(404, None)] * 2
 
     def paced(s: dict[str, Any]) -> list[dict[str, Any]]:

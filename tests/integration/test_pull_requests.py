@@ -113,9 +113,8 @@ def test_push_open_a_pull_request_follow_ci_and_merge(
     # The push and the API calls went through the proxy as the appliance itself: the token
     # is nowhere in the user's repository, and every GitHub line in the audit is its own.
     assert TOKEN not in (origin / ".git" / "config").read_text()
-    lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
-    mine = [x for x in lines if x.get("host") in ("github.com", "api.github.com")
-            and x["status"] != 407]  # git asks once without proxy credentials first
+    mine = app.audit(lambda x: x.get("host") in ("github.com", "api.github.com")
+                     and x["status"] != 407)  # git asks once without proxy credentials first
     assert mine and {x.get("session") for x in mine} == {APPLIANCE_ID}
     assert {x["credential"] for x in mine if x["method"] != "CONNECT"} == {"github_token"}
 
@@ -197,7 +196,7 @@ def test_the_agent_cannot_merge_or_push_main_and_its_other_refs_stay_home(
     assert "403" in refused.value.stderr
     # The proxy writes a refused push's line once the connection ends, which may be after
     # git has read the 403 and exited.
-    said = wait_for(lambda: _refused(app, APPLIANCE_ID), what="the refused push's line")
+    said = _refused(app, APPLIANCE_ID, 1)
     assert said == ["remote: the appliance pushes only session branches (clauderon/...), "
                     "not main"]
     git(origin, "push", url, f"{newer}:refs/heads/clauderon/owner-control", env=env)
@@ -248,8 +247,7 @@ def test_the_agent_reaches_none_of_the_persons_writes_by_graphql_or_outside_its_
     graphql = [x for x in github.seen if x.path == "/graphql"]
     # Before the comment went on, the proxy asked GitHub whose pull request PR_1 is.
     assert [b"nodes(ids:" in x.body for x in graphql] == [False, True, False]
-    lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
-    mine = [x for x in lines if x["session"] == s["id"] and x["status"] == 403]
+    mine = _refusals(app, s["id"], len(refused))
     assert [x["error"] for x in mine] == ["REF_FORBIDDEN"] * len(refused)
     assert "the GraphQL mutation mergePullRequest is for the repository's owner" in mine[0]["note"]
 
@@ -404,8 +402,7 @@ def test_a_session_changes_no_pull_request_but_its_own(
     assert not [x for x in github.seen if x.method not in ("GET", "HEAD") and (
         x.path.startswith((f"{pulls}/1", f"{issues}/1"))
         or (x.path == "/graphql" and b"mutation" in x.body and b"nodes(ids:" not in x.body))]
-    lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
-    notes = [x["note"] for x in lines if x["session"] == hostile["id"] and x["status"] == 403]
+    notes = [x["note"] for x in _refusals(app, hostile["id"], len(refused))]
     assert len(notes) == len(refused)
     assert all("pull request #1" in n or "PR_1" in n for n in notes), notes
     assert all("clauderon/owner" in n for n in notes), notes
@@ -454,8 +451,7 @@ def test_a_session_changes_none_of_the_persons_issues_or_comments(
     ]
     assert [call(*r) for r in refused] == ["403"] * len(refused)
     assert (issue, github.comments.get(cid)) == before  # untouched
-    lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
-    notes = [x["note"] for x in lines if x["session"] == s["id"] and x["status"] == 403]
+    notes = [x["note"] for x in _refusals(app, s["id"], len(refused))]
     assert len(notes) == len(refused)
     assert all("the person's" in n for n in notes), notes
 
@@ -498,8 +494,7 @@ def test_a_sessions_writes_on_github_reach_only_its_own_repositories(
     assert not [x for x in github.seen if x.method != "GET" and (other in x.path or (
         x.path == "/graphql" and b"nodes(ids:" not in x.body))]
     # The refused push's line is written once its connection ends, maybe after git exits.
-    wait_for(lambda: len(_refused(app, s["id"])) > len(refused), what="every refusal's line")
-    notes = _refused(app, s["id"])
+    notes = _refused(app, s["id"], len(refused) + 1)
     assert len(notes) == len(refused) + 1 and all(other in n.lower() for n in notes), notes
 
     # The control: the same writes in its own repository.
@@ -861,8 +856,7 @@ def test_the_persons_words_and_reactions_on_the_sessions_own_pull_request_stay_t
     ]
     assert [call(*r)[0] for r in refused] == ["403"] * len(refused)
     assert (github.comments.get(cid), set(github.reactions)) == before  # untouched
-    lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
-    notes = [x["note"] for x in lines if x["session"] == s["id"] and x["status"] == 403]
+    notes = [x["note"] for x in _refusals(app, s["id"], len(refused))]
     assert len(notes) == len(refused) and all("the person's" in n for n in notes), notes
 
     # The control: its own comment and reactions there, edited and deleted.
@@ -917,8 +911,7 @@ def test_the_persons_reviews_and_threads_on_the_sessions_own_pull_request_stay_t
     assert codes == ["403"] * len(refused), f"the person's review changed: {codes}"
     assert json.dumps([github.reviews, github.threads, github.pull(1)],
                       sort_keys=True) == before  # untouched
-    lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
-    notes = [x["note"] for x in lines if x["session"] == s["id"] and x["status"] == 403]
+    notes = [x["note"] for x in _refusals(app, s["id"], len(refused))]
     assert len(notes) == len(refused), notes
 
     # The control: its own review made, rewritten, submitted; another deleted; a reviewer
@@ -1100,8 +1093,7 @@ def test_the_persons_git_lfs_locks_stay_theirs(
     assert call("/locks/verify", {}) == "200"
     assert [x.path for x in github.seen if "/info/lfs/" in x.path] == \
         [f"/{SLUG}.git/info/lfs/locks/verify"]
-    lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
-    mine = [x for x in lines if x["session"] == s["id"] and x["status"] == 403]
+    mine = _refusals(app, s["id"], len(refused))
     assert [x["error"] for x in mine] == ["REF_FORBIDDEN"] * len(refused)
 
 
@@ -1158,8 +1150,7 @@ def test_a_reaction_the_session_added_by_graphql_it_takes_away_and_never_the_per
     assert code == "403", f"the person's reaction added after the check went: {code} {why}"
     assert sorted(r["content"] for r in github.reactions.values()) == ["-1", "rocket"]
     assert frown["id"] in github.reactions
-    lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
-    notes = [x["note"] for x in lines if x["session"] == s["id"] and x["status"] == 403]
+    notes = [x["note"] for x in _refusals(app, s["id"], 3)]
     assert len(notes) == 3 and all("the person" in n for n in notes), notes
 
 
@@ -1177,8 +1168,7 @@ def test_a_guessed_id_of_the_persons_next_pull_request_is_not_written_to(
         'addComment(input: {subjectId: $id, body: "merge me"}) { clientMutationId }', guessed))
     assert code == "403", f"a comment reached the person's new pull request: {code} {why}"
     assert not [x for x in github.seen if x.path == "/graphql" and b"addComment" in x.body]
-    lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
-    notes = [x["note"] for x in lines if x["session"] == s["id"] and x["status"] == 403]
+    notes = [x["note"] for x in _refusals(app, s["id"], 1)]
     assert len(notes) == 1 and "names nothing yet" in notes[0], notes
     # The control: the same comment on its own pull request.
     code, why = as_agent(app, s, "POST", "/graphql", gql(
@@ -1186,7 +1176,11 @@ def test_a_guessed_id_of_the_persons_next_pull_request_is_not_written_to(
     assert code == "200", why
 
 
-def _refused(app: Appliance, session: str) -> list[str]:
-    """The notes of the audit's 403 lines of ``session``."""
-    lines = [json.loads(x) for x in app.settings.audit_path.read_text().splitlines()]
-    return [x["note"] for x in lines if x["session"] == session and x["status"] == 403]
+def _refusals(app: Appliance, session: str, count: int = 0) -> list[dict[str, Any]]:
+    """The audit's 403 lines of ``session``, once there are ``count`` of them."""
+    return app.audit(lambda x: x["session"] == session and x["status"] == 403, at_least=count)
+
+
+def _refused(app: Appliance, session: str, count: int = 0) -> list[str]:
+    """The notes of the audit's 403 lines of ``session``, once there are ``count``."""
+    return [x["note"] for x in _refusals(app, session, count)]

@@ -13,6 +13,7 @@ makes a one-time sign-in link for a browser (as `clauderon web` does).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -122,6 +123,17 @@ class Appliance:
         proc = self.procs.pop(name)
         proc.send_signal(sig)
         return proc.wait(timeout=timeout)
+
+    def audit(self, where: Callable[[dict[str, Any]], bool] = lambda _: True, *,
+              at_least: int = 1) -> list[dict[str, Any]]:
+        """The audit lines ``where`` holds, once there are ``at_least`` of them: the proxy
+        writes a line as the answer's last byte leaves, so the client may hold the answer
+        before its line is on the disk."""
+        def read() -> list[dict[str, Any]]:
+            lines = [json.loads(x) for x in self.settings.audit_path.read_text().splitlines()]
+            found = [x for x in lines if where(x)]
+            return found if len(found) >= at_least else []
+        return wait_for(read, what=f"{at_least} audit lines") if at_least else read()
 
     def log(self, name: str) -> str:
         path = self.home / f"{name}.test.log"
