@@ -60,6 +60,14 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     async def _not_found(_exc: Exception) -> tuple[dict[str, Any], int]:
         return NotFound(f"no route {request.method} {request.path}").to_json(), 404
 
+    @app.errorhandler(405)
+    async def _wrong_method(exc: Exception) -> tuple[dict[str, Any], int, dict[str, str]]:
+        # Werkzeug's own page is HTML; a client of the API reads JSON and the methods it may use.
+        allowed = ", ".join(getattr(exc, "valid_methods", None) or ())
+        body = {"error": f"{request.method} is not answered at {request.path}; it takes "
+                         f"{allowed}", "code": "method_not_allowed"}
+        return body, 405, {"Allow": allowed}
+
     @app.after_request
     async def _no_store(response: Response) -> Response:
         response.headers.setdefault("Cache-Control", "no-store")

@@ -310,6 +310,23 @@ def test_the_hook_endpoint_speaks_http1_only(app: Appliance, repo: Path) -> None
     assert app.session(s["id"])["agent_status"] == "waiting_input"
 
 
+def test_a_method_a_route_does_not_take_is_refused_in_json(appliance: Appliance) -> None:
+    """The API's refusals are JSON that says what to do, the wrong method's too (it was
+    Werkzeug's HTML page), with the methods the route takes in ``Allow`` and the words."""
+    http = appliance.http()
+    for method, path in (("PUT", "/api/sessions"), ("DELETE", "/api/health"),
+                         ("POST", "/api/nope"), ("TRACE", "/")):
+        got = http.request(method, path)
+        assert got.status_code == 405, (method, path, got.status_code)
+        assert got.headers["content-type"] == "application/json", (method, path, got.text)
+        allowed = got.headers["allow"]
+        assert "GET" in allowed and method not in allowed.split(", "), (method, path, allowed)
+        assert got.json() == {"error": f"{method} is not answered at {path}; it takes {allowed}",
+                              "code": "method_not_allowed"}
+        assert got.headers["x-frame-options"] == "DENY" and "nosniff" in got.headers[
+            "x-content-type-options"]
+
+
 def test_the_tcp_listener_speaks_http1_only(appliance: Appliance) -> None:
     """A network peer's HTTP/2 (prior knowledge, or the upgrade a plain request may ask
     for) is refused before any rule or route reads it; the same request over HTTP/1.1 is
