@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from appliance import opening
 from appliance.errors import ClauderonError, Conflict, InvalidInput, NotFound
 from appliance.quoted import quote
 
@@ -378,8 +379,8 @@ def remove_tree(path: Path) -> None:
     ``rm`` rather than :func:`shutil.rmtree`: an agent can build a tree deeper than Python's
     recursion limit, and ``rm`` neither recurses on the stack nor follows links. A folder
     the agent closed to everyone (``chmod 000``) stops ``rm`` when the appliance runs as the
-    tree's owner rather than as root: its folders are then opened to their owner (``chmod
-    -R`` changes no link's target met on the way), and ``rm`` goes again.
+    the tree's owner rather than as root: its folders are then opened to their owner, by
+    descriptor (:func:`appliance.opening.open_to_owner`), and ``rm`` goes again.
     """
     if os.path.islink(path):
         path.unlink()
@@ -390,8 +391,8 @@ def remove_tree(path: Path) -> None:
     proc = subprocess.run(rm, capture_output=True, check=False, timeout=600)
     if proc.returncode != 0 and os.geteuid() != 0 and not os.path.islink(path) \
             and os.path.lexists(path):  # root needs no opening, and gets none
-        subprocess.run(["chmod", "-R", "u+rwx", "--", str(path)], capture_output=True,
-                       check=False, timeout=600)
+        with suppress(OSError):  # a folder it could not open: rm says what is left
+            opening.open_to_owner(path)
         proc = subprocess.run(rm, capture_output=True, check=False, timeout=600)
     if proc.returncode != 0 and os.path.lexists(path):
         raise ClauderonError(f"could not remove {path}: {quote('rm', proc.stderr)}")
