@@ -23,6 +23,7 @@ import pytest
 from appliance import safefs
 from appliance.errors import ClauderonError
 from tests.conftest import AGENT_UID, make_traversable
+from tests.support.appliance import wait_for
 from tests.support.engine import AGENT_IMAGE, BASE_IMAGE
 
 pytestmark = pytest.mark.docker
@@ -79,6 +80,7 @@ def test_folders_the_agent_closed_are_removed_by_their_owner(tmp_path: Path) -> 
         network_mode="none", cap_drop=["ALL"], security_opt=["no-new-privileges"],
         volumes={str(workspace): {"bind": "/workspace", "mode": "rw"},
                  str(outside): {"bind": "/outside", "mode": "ro"}})
+    client.close()
     assert out == b""
     assert os.stat(workspace / "a").st_mode & 0o777 == 0
     # What the owner's plain rm does with it: stops at the closed folders.
@@ -103,7 +105,7 @@ TOGGLE = """
 import ctypes, os
 libc = ctypes.CDLL(None, use_errno=True)
 os.chdir("/workspace")
-print("ready", flush=True)
+open(".toggling", "w").close()
 while True:
     libc.renameat2(-100, b"a/f", -100, b"a/l", 2)
     libc.renameat2(-100, b"a/d", -100, b"a/m", 2)
@@ -152,9 +154,7 @@ def test_a_file_or_folder_swapped_for_a_link_while_the_tree_is_opened(tmp_path: 
         security_opt=["no-new-privileges"],
         volumes={str(workspace): {"bind": "/workspace", "mode": "rw"}})
     try:
-        lines = agent.logs(stream=True, follow=True)
-        assert next(lines).strip() == b"ready"
-        lines.close()
+        wait_for((workspace / ".toggling").exists, what="the agent's swapping")
         changed = as_owner(lambda: _build_and_remove(workspace, outside, 3000))
         assert changed == 0, "the owner's file or folder outside was made theirs to write"
     finally:
