@@ -16,6 +16,11 @@ answers the upgrade, or stops reading or writing mid-frame, held its worker thre
 Each socket gets the REST calls' read limit for every step (:class:`_TimedWebSocket`), and
 :func:`run_exec` shuts its socket down at the exec's deadline, which ends a read that a
 frame sent a byte at a time keeps alive.
+
+Bounds: a frame is refused from its header when it announces more than :data:`FRAME_LIMIT`
+(the client read a frame whole, however long, before anyone counted it), and so is a message
+sent in fragments past it; what comes on a channel no one reads is dropped and counted (the
+client kept it, and every byte of stdout besides, for as long as the socket lived).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import trio
 import websocket
 from kubernetes import client
 from kubernetes.stream import stream, ws_client
+from websocket import _abnf
 
 from appliance.backends import kubernetes_client
 from appliance.backends.base import ExecResult
@@ -40,6 +46,10 @@ from appliance.errors import BackendError
 STDIN, STDOUT, STDERR, ERROR, RESIZE = 0, 1, 2, 3, 4
 POLL_SECONDS = 0.25
 OUTPUT_LIMIT = 64 * 1024 * 1024
+#: The longest frame, or message in fragments, read (an API server's are 32 KiB at most).
+FRAME_LIMIT = 4 * 1024 * 1024
+#: What a terminal takes on the channels it does not read (its status, at its end) in all.
+STRAY_LIMIT = 64 * 1024
 
 
 def fed(argv: list[str], stdin: bytes | None) -> list[str]:
@@ -71,9 +81,37 @@ def exit_code(status: str) -> tuple[int, str]:
     return 126, str(doc.get("message") or status)[:500]
 
 
+class _BoundedFrames(_abnf.frame_buffer):
+    """Frames read as they come, refused from a header announcing more than FRAME_LIMIT."""
+
+    def recv_length(self) -> None:
+        super().recv_length()
+        if (self.length or 0) > FRAME_LIMIT:
+            raise BackendError(f"the pod's exec sent a frame of {self.length} bytes, more "
+                               f"than the {FRAME_LIMIT} an exec's frame may hold")
+
+
+class _BoundedMessages(_abnf.continuous_frame):
+    """A message in fragments, refused once they hold more than FRAME_LIMIT."""
+
+    def add(self, frame: _abnf.ABNF) -> None:
+        held = len(self.cont_data[1]) if self.cont_data else 0
+        if held + len(frame.data) > FRAME_LIMIT:
+            raise BackendError(f"the pod's exec sent a message in fragments of more than "
+                               f"{FRAME_LIMIT} bytes")
+        super().add(frame)
+
+
 class _TimedWebSocket(websocket.WebSocket):
     """The client's websocket, each connect, read and write limited to the REST calls'
-    read limit (the official client gives it none: it would wait forever)."""
+    read limit (the official client gives it none: it would wait forever), its frames and
+    messages to FRAME_LIMIT."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        utf8 = self.frame_buffer.skip_utf8_validation
+        self.frame_buffer = _BoundedFrames(self._recv, utf8)
+        self.cont_frame = _BoundedMessages(self.cont_frame.fire_cont_frame, utf8)
 
     def connect(self, url: str, **options: Any) -> None:
         options.setdefault("timeout", kubernetes_client.REQUEST_TIMEOUT[1])
@@ -99,7 +137,14 @@ def _connect(config: client.Configuration, namespace: str, pod: str, argv: list[
     # One frame a poll: the client reads every frame already waiting before it returns, so
     # a pod writing without pause held it there, its output growing past every limit.
     ws._frames_immediately_available = lambda: False
+    ws._all = ws_client._IgnoredIO()  # not a copy of all its output, kept until it closes
     return ws
+
+
+def _strays(ws: Any, keep: tuple[int, ...]) -> int:
+    """Drops what came on every channel but ``keep``'s: how many bytes it was."""
+    channels: dict[int, bytes] = ws._channels
+    return sum(len(channels.pop(c)) for c in [c for c in channels if c not in keep])
 
 
 def run_exec(config: client.Configuration, namespace: str, pod: str, argv: list[str], *,
@@ -128,7 +173,8 @@ def run_exec(config: client.Configuration, namespace: str, pod: str, argv: list[
 
 def _drain(ws: Any, name: str, stdin: bytes | None) -> tuple[bytearray, bytearray, str]:
     """Stdin sent, then stdout, stderr and the status read until the exec ends; what comes
-    on the channels an exec does not answer on (stdin's, resize's) counts, and is dropped."""
+    on the channels an exec does not answer on (stdin's, resize's, 5 to 255) counts, and is
+    dropped."""
     out, err, status, stray = bytearray(), bytearray(), bytearray(), 0
     if stdin:
         for i in range(0, len(stdin), 256 * 1024):
@@ -138,7 +184,7 @@ def _drain(ws: Any, name: str, stdin: bytes | None) -> tuple[bytearray, bytearra
         out += ws.read_channel(STDOUT)
         err += ws.read_channel(STDERR)
         status += ws.read_channel(ERROR)
-        stray += len(ws.read_channel(STDIN)) + len(ws.read_channel(RESIZE))
+        stray += _strays(ws, (STDOUT, STDERR, ERROR))
         if len(out) + len(err) + len(status) + stray > OUTPUT_LIMIT:
             raise BackendError(f"{name} wrote more than {OUTPUT_LIMIT} bytes")
         if not ws.is_open():
@@ -153,6 +199,7 @@ class KubeTerminal:
 
     def __init__(self, ws: Any) -> None:
         self._ws = ws
+        self._stray = 0
 
     @classmethod
     async def open(cls, config: client.Configuration, namespace: str, pod: str,
@@ -173,6 +220,10 @@ class KubeTerminal:
             return None
         self._ws.update(timeout=POLL_SECONDS)
         data: bytes = self._ws.read_channel(STDOUT)
+        self._stray += _strays(self._ws, (STDOUT,))
+        if self._stray > STRAY_LIMIT:
+            raise BackendError(f"the pod's terminal sent more than {STRAY_LIMIT} bytes on "
+                               "channels a terminal does not read")
         if data:
             return data
         return b"" if self._ws.is_open() else None

@@ -7,10 +7,12 @@ unmasked binary frames whose first byte is the channel (1 stdout). Told a ``mode
 then: ``upgrade`` never answers the upgrade; ``silent`` sends nothing and never closes;
 ``trickle`` starts a stdout frame and sends it a byte at a time, never finishing it;
 ``flood`` sends stdout frames without end (``flood3``: on the status's channel,
-``flood0``: stdin's, ``flood4``: resize's, none of which an exec's output takes); ``deaf``
-reads nothing more (so what the client sends fills the socket) until told to ``hear``
-(then it reads to the end, as ``silent``). ``trickling`` is set once a frame is begun,
-``closed`` once the client let go.
+``flood0``: stdin's, ``flood4``: resize's, ``flood7``: one no exec has, none of which an
+exec's output takes); ``deaf`` reads nothing more (so what the client sends fills the
+socket) until told to ``hear`` (then it reads to the end, as ``silent``); ``huge`` announces
+a stdout frame of 2 GiB and trickles it, ``fast`` announces one of 500 MiB and sends it
+without pause; ``fragments`` begins a stdout message and sends its continuation frames
+without end. ``trickling`` is set once a frame is begun, ``closed`` once the client let go.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from pathlib import Path
 import trustme
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#: The head of the stdout frame a mode trickles: 60000 bytes, or 2 GiB.
+TRICKLED = {"trickle": b"\x82\x7e" + struct.pack(">H", 60000),
+            "huge": b"\x82\x7f" + struct.pack(">Q", 2 << 30)}
 
 
 class StallingExec:
@@ -66,11 +71,18 @@ class StallingExec:
             conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                          b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept +
                          b"\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n")
-            if self.mode == "trickle":
-                conn.sendall(b"\x82\x7e" + struct.pack(">H", 60000) + b"\x01")
+            if self.mode in TRICKLED:
+                conn.sendall(TRICKLED[self.mode] + b"\x01")
                 self.trickling.set()
                 while not self.stop.wait(0.05):
                     conn.sendall(b"x")
+            elif self.mode in ("fast", "fragments"):
+                conn.sendall(b"\x82\x7f" + struct.pack(">Q", 500 << 20) + b"\x01"
+                             if self.mode == "fast" else b"\x02\x02\x01y")
+                chunk = (b"\x00\x7e" + struct.pack(">H", 32768) if self.mode == "fragments"
+                         else b"") + b"y" * 32768
+                while not self.stop.is_set():
+                    conn.sendall(chunk)
             elif self.mode.startswith("flood"):
                 channel = bytes([int(self.mode.removeprefix("flood") or 1)])
                 frame = b"\x82\x7e" + struct.pack(">H", 32769) + channel + b"y" * 32768
