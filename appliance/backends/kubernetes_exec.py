@@ -124,7 +124,7 @@ ws_client.WebSocket = _TimedWebSocket
 def _cut(ws: Any) -> None:
     """Shut ``ws``'s socket down under whatever read or write holds it (from the watchdog
     thread: the socket's own shutdown, not the TLS layer's)."""
-    with contextlib.suppress(OSError, AttributeError):
+    with contextlib.suppress(OSError, AttributeError, TypeError):  # TypeError: gone already
         socket.socket.shutdown(ws.sock.sock, socket.SHUT_RDWR)
 
 
@@ -218,7 +218,10 @@ class KubeTerminal:
     def _poll(self) -> bytes | None:
         if not self._ws.is_open():
             return None
-        self._ws.update(timeout=POLL_SECONDS)
+        try:
+            self._ws.update(timeout=POLL_SECONDS)
+        except websocket.WebSocketConnectionClosedException:
+            return None  # the API server hung up: the terminal ended
         data: bytes = self._ws.read_channel(STDOUT)
         self._stray += _strays(self._ws, (STDOUT,))
         if self._stray > STRAY_LIMIT:

@@ -114,3 +114,15 @@ async def test_a_viewer_typing_to_a_deaf_terminal_is_told(stall: StallingExec) -
     assert "timed out" in failed, failed
     stall.hear.set()
     wait_for(stall.closed.is_set, what="the terminal's socket to be let go")
+
+
+@pytest.mark.parametrize("stall", ["silent"], indirect=True)
+async def test_a_terminal_whose_server_hung_up_ends_and_lets_go(stall: StallingExec) -> None:
+    async with bounded(stall):
+        term = await terminal(stall)
+        stall.close()
+        try:
+            got = await term.receive()
+        finally:
+            await term.aclose()
+    assert got == b"", f"a terminal hung up on handed on {got!r}"
