@@ -197,7 +197,7 @@ async def _pass_on(state: ProxyState, client: HttpSide, *, request: h11.Request,
             state.answered(verdict.credential, meter.status, verdict.secrets)
     except UpstreamError as exc:
         meter.decision, meter.error = Decision.ERROR, str(exc.error_type)
-        if exc.error_type is ErrorType.DESTINATION_FORBIDDEN:
+        if exc.error_type in (ErrorType.DESTINATION_FORBIDDEN, ErrorType.REFRESH_REFUSED):
             meter.decision = Decision.DENIED
         # The message may quote the upstream's broken answer, which may echo the credential.
         reason = masked(exc.message, verdict.secrets)

@@ -99,12 +99,16 @@ async def refresh(state: ProxyState, client: HttpSide, *, request: h11.Request, 
 async def _turn(state: ProxyState, request: h11.Request, target: Target, body: bytes,
                 patience: float, *, session: str) -> trio.Lock | None:
     """The lock of the refresh token this refresh goes with, held (None: the person's token
-    does not go into it); :class:`UpstreamError` (503) when the session has one under way
-    or waiting already, or another refresh of that token did not end within
-    :data:`REFRESH_WAIT` seconds."""
+    does not go into it); :class:`UpstreamError`: 403 when it asks for another client or
+    scope than Codex's, 503 when the session has one under way or waiting already, or
+    another refresh of that token did not end within :data:`REFRESH_WAIT` seconds."""
     ctype = (header_value(request.headers, b"content-type") or b"").decode("latin-1")
     query = target.path.partition("?")[2]
-    if rewrite_refresh_request(body, ctype, "-", query=query).placeholder is None:
+    rewritten = rewrite_refresh_request(body, ctype, "-", query=query)
+    if rewritten.refused:
+        raise UpstreamError(f"Blocked by Clauderon: {rewritten.refused}",
+                            ErrorType.REFRESH_REFUSED, status=403)
+    if rewritten.placeholder is None:
         return None
     if session in state.refreshers:
         raise UpstreamError("this session's last refresh of the person's Codex login has not "

@@ -37,6 +37,8 @@ class RefreshRequest:
     placeholder: str | None
     #: The type the body is sent as (rewritten: its own alone), or empty (untouched).
     content_type: bytes = b""
+    #: Why the refresh is not sent at all (it asks for another client or scope), or empty.
+    refused: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +66,10 @@ GRANT = "refresh_token"
 #: The names a refresh's body holds (Codex sends these), each once. A body with another
 #: goes with the dummy: a server may read it as a second grant (PHP reads ``grant.type``
 #: as ``grant_type``, others ``grant_type[]`` as a list) and run the agent's own code.
+#: The client and scope the Codex CLI refreshes its login with (the person's refresh token
+#: was issued to that client, for that scope).
+CODEX_CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"
+CODEX_SCOPE = "openid profile email"
 NAMES = frozenset({"grant_type", "refresh_token", "client_id", "scope"})
 
 
@@ -91,18 +97,38 @@ def _params(body: bytes, media: str) -> dict[str, str] | None:
     return doc
 
 
+def _unlike_codex(params: Mapping[str, str]) -> str:
+    """What a refresh asks for otherwise than Codex does (``client``, ``scope``), or empty:
+    another scope would have the person's login rotated into a narrowed one (kept and
+    injected for every session), another client the endpoint refuse or revoke the chain."""
+    if params.get("client_id", CODEX_CLIENT_ID) != CODEX_CLIENT_ID:
+        return "client"
+    if set(params.get("scope", CODEX_SCOPE).split()) != set(CODEX_SCOPE.split()):
+        return "scope"
+    return ""
+
+
 def rewrite_refresh_request(body: bytes, content_type: str, real: str, *,
                             query: str = "") -> RefreshRequest:
     """The request body with the real refresh token in place of the container's dummy,
     for a refresh (:data:`GRANT`) only, and only where the body alone names the grant: a
     server may read parameters from the URL's ``query`` too (another grant, the agent's
     code), and run that grant with the answer kept as the person's. The body is written
-    anew in its type alone (``content_type``: a second one the agent sent goes)."""
+    anew in its type alone (``content_type``: a second one the agent sent goes), with
+    Codex's client and scope (``refused``: the agent asked for others)."""
     media = _media(content_type)
     params = None if query else _params(body, media)
     if params is None:
         return RefreshRequest(body=body, placeholder=None)
-    old, params["refresh_token"] = params["refresh_token"], real
+    if unlike := _unlike_codex(params):
+        return RefreshRequest(body=body, placeholder=None, refused=(
+            f"this refresh of the person's Codex login asks for another {unlike} than Codex "
+            f"does (client_id {CODEX_CLIENT_ID}, scope {CODEX_SCOPE!r}): the person's refresh "
+            "token goes with those alone, as Codex sends it. Send the refresh with Codex's "
+            "client_id and scope, or with neither."))
+    old = params["refresh_token"]
+    params = {"client_id": CODEX_CLIENT_ID, "grant_type": GRANT, "refresh_token": real,
+              "scope": CODEX_SCOPE}
     out = urlencode(params) if media == FORM else json.dumps(params)
     return RefreshRequest(body=out.encode(), placeholder=old, content_type=media.encode())
 

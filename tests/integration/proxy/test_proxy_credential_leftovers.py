@@ -160,7 +160,7 @@ async def test_a_stalled_refresh_holds_up_no_grant_of_another_token(
 
     async with trio.open_nursery() as both:
         both.start_soon(post, "slow-refresh", {
-            "grant_type": "refresh_token", "refresh_token": "DUMMY", "client_id": "app"})
+            "grant_type": "refresh_token", "refresh_token": "DUMMY"})
         while not tokens.seen:
             await trio.testing.wait_all_tasks_blocked()
         both.start_soon(post, "own-grant", {
@@ -185,7 +185,7 @@ async def test_a_refresh_waits_for_another_of_the_same_token_only_so_long(
     monkeypatch.setattr(refresh_relay, "REFRESH_WAIT", 0.0)  # no waiting at all
     tokens = await serve_as(proxy, nursery, StallingTokens(upstream_ca), "auth.openai.com")
     answers: dict[str, httpx.Response] = {}
-    form = {"grant_type": "refresh_token", "refresh_token": "DUMMY", "client_id": "app"}
+    form = {"grant_type": "refresh_token", "refresh_token": "DUMMY"}
 
     async def post(name: str) -> None:
         async with client(proxy, proxy.add_session(name)) as c:

@@ -256,7 +256,7 @@ async def test_a_path_rules_credential_goes_to_no_other_path_a_server_reads(
     the container's dummy, as any other path of that host does."""
     auth = proxy.add_session("refresh")
     fake.refresh_answer = {"access_token": "NEW-ACCESS", "refresh_token": "NEW-REFRESH"}
-    body = json.dumps({"client_id": "app", "grant_type": "refresh_token",
+    body = json.dumps({"grant_type": "refresh_token",
                        "refresh_token": "DUMMY"})
     for path in ("/oauth/token/../../v1/echo", "/oauth/token/%2e%2e/%2e%2e/v1/echo",
                  "/oauth/token%2f..%2f..%2fv1/echo", "/oauth/token/..;/..;/v1/echo",
@@ -286,7 +286,7 @@ async def test_a_path_rules_credential_goes_to_no_path_a_lenient_server_reads_ot
     spelling once read carries the container's dummy, never the refresh token."""
     auth = proxy.add_session("lenient")
     fake.refresh_answer = {"access_token": "NEW-ACCESS", "refresh_token": "NEW-REFRESH"}
-    body = json.dumps({"client_id": "app", "grant_type": "refresh_token",
+    body = json.dumps({"grant_type": "refresh_token",
                        "refresh_token": "DUMMY"})
     for path in ("/oauth/token/%u002e%u002e/%u002e%u002e/v1/echo",
                  "/oauth/token/%c0%ae%c0%ae/%c0%ae%c0%ae/v1/echo",

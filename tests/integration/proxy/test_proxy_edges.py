@@ -326,7 +326,7 @@ async def test_a_request_that_names_another_path_never_goes_with_a_credential(
     requests without the header go (the controls)."""
     auth = proxy.add_session("rewrite")
     refresh = "https://auth.openai.com/oauth/token"
-    body = {"client_id": "app", "grant_type": "refresh_token", "refresh_token": "DUMMY"}
+    body = {"grant_type": "refresh_token", "refresh_token": "DUMMY"}
     fake.refresh_answer = {"access_token": "NEW-ACCESS", "refresh_token": "NEW-REFRESH"}
     with trio.fail_after(30):
         async with client(proxy, auth) as c:

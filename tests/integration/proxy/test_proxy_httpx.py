@@ -112,7 +112,7 @@ async def test_codex_refresh_swaps_tokens_both_ways(
                            "id_token": "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"}
     async with client(proxy, auth) as c:
         r = await c.post("https://auth.openai.com/oauth/token", json={
-            "client_id": "app", "grant_type": "refresh_token", "refresh_token": "DUMMY"})
+            "grant_type": "refresh_token", "refresh_token": "DUMMY"})
         answer = r.json()
         r2 = await c.get("https://chatgpt.com/backend-api/codex/models",
                          headers={"authorization": "Bearer dummy"})
@@ -137,7 +137,7 @@ async def test_a_refresh_answer_hands_back_no_real_token_wherever_it_sits(
                            "debug": f"got {SECRETS['codex_refresh_token']}, gave NEW-ACCESS-1"}
     async with client(proxy, auth) as c:
         r = await c.post("https://auth.openai.com/oauth/token", json={
-            "client_id": "app", "grant_type": "refresh_token", "refresh_token": "DUMMY"})
+            "grant_type": "refresh_token", "refresh_token": "DUMMY"})
     assert r.status_code == 200
     assert "NEW-" not in r.text and SECRETS["codex_refresh_token"] not in r.text
     assert r.json()["debug"] == (f"got {'*' * len(SECRETS['codex_refresh_token'])}, gave "

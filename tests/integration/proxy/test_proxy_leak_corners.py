@@ -57,7 +57,7 @@ async def test_a_form_refresh_echo_does_not_hand_back_the_encoded_refresh_token(
     auth = proxy.add_session("codex-form")
     async with client(proxy, auth) as c:
         r = await c.post("https://auth.openai.com/oauth/token", data={
-            "grant_type": "refresh_token", "refresh_token": "DUMMY", "client_id": "app"})
+            "grant_type": "refresh_token", "refresh_token": "DUMMY"})
     assert quote_plus(REFRESH) in echo.seen[0].body.decode()  # what travelled
     assert r.status_code == 400
     assert quote_plus(REFRESH) not in r.text, r.text
@@ -96,7 +96,7 @@ async def test_a_broken_refresh_answer_does_not_quote_the_real_refresh_token(
     auth = proxy.add_session("codex-broken")
     async with client(proxy, auth) as c:
         r = await c.post("https://auth.openai.com/oauth/token", json={
-            "grant_type": "refresh_token", "refresh_token": "DUMMY", "client_id": "app"})
+            "grant_type": "refresh_token", "refresh_token": "DUMMY"})
     assert SECRETS["codex_refresh_token"] in echo.seen[0].body.decode()  # what travelled
     assert r.status_code == 502
     assert SECRETS["codex_refresh_token"] not in r.text, r.text
@@ -296,7 +296,7 @@ async def test_a_refresh_error_compressed_all_the_same_does_not_hand_back_the_re
     auth = proxy.add_session("codex-inflater")
     async with client(proxy, auth) as c:
         r = await c.post("https://auth.openai.com/oauth/token", json={
-            "grant_type": "refresh_token", "refresh_token": "DUMMY", "client_id": "app"})
+            "grant_type": "refresh_token", "refresh_token": "DUMMY"})
     assert real not in r.text, r.text  # the harm first
     assert real in echo.seen[0].body.decode()  # what travelled
     assert (r.status_code, r.headers["x-proxy-error-type"]) == (502, "UPSTREAM_PROTOCOL_ERROR")

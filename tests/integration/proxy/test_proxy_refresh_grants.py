@@ -71,7 +71,7 @@ async def test_a_refresh_is_still_kept(
     fake.refresh_answer = {"access_token": "NEW-ACCESS", "refresh_token": "NEW-REFRESH"}
     async with client(proxy, auth) as c:
         r = await c.post("https://auth.openai.com/oauth/token", data={
-            "grant_type": "refresh_token", "refresh_token": "DUMMY", "client_id": "app"})
+            "grant_type": "refresh_token", "refresh_token": "DUMMY"})
     assert tokens_written == [fake.refresh_answer]
     assert "NEW-" not in r.text and json.loads(r.text)["refresh_token"] == "DUMMY"
 
@@ -118,7 +118,7 @@ async def two_at_once(proxy: Proxy, tokens: RotatingTokens) -> dict[str, str]:
     async def refresh(name: str) -> None:
         async with client(proxy, proxy.add_session(name)) as c:
             r = await c.post("https://auth.openai.com/oauth/token", data={
-                "grant_type": "refresh_token", "refresh_token": "DUMMY", "client_id": "app"})
+                "grant_type": "refresh_token", "refresh_token": "DUMMY"})
         answers[name] = f"{r.status_code} {r.text}"
 
     def second_waits() -> bool:
@@ -199,8 +199,7 @@ async def test_a_refresh_whose_url_names_another_grant_is_no_refresh(
     async with client(proxy, proxy.add_session("codex-query-grant")) as c:
         r = await c.post("https://auth.openai.com/oauth/token?grant_type=authorization_code"
                          "&code=agents-own-code", data={
-                             "grant_type": "refresh_token", "refresh_token": "DUMMY",
-                             "client_id": "app"})
+                             "grant_type": "refresh_token", "refresh_token": "DUMMY"})
     assert tokens_written == [], "the agent's tokens were kept as the person's"
     assert endpoint.seen == [] and r.status_code == 400
 
@@ -228,7 +227,7 @@ async def test_a_refresh_answered_otherwise_than_200_hands_back_no_new_token(
     await serve_as(proxy, nursery, Answering(upstream_ca, status), "auth.openai.com")
     async with client(proxy, proxy.add_session(f"codex-{status}")) as c:
         r = await c.post("https://auth.openai.com/oauth/token", data={
-            "grant_type": "refresh_token", "refresh_token": "DUMMY", "client_id": "app"})
+            "grant_type": "refresh_token", "refresh_token": "DUMMY"})
     assert "NEW-REAL" not in r.text, r.text
     assert r.status_code == status
     assert tokens_written == ([] if status >= 300 else [
@@ -252,7 +251,7 @@ class HoldsTheFirst(_Base):
         return True
 
     def senders(self) -> list[str]:
-        return [parse_qs(seen.body.decode())["client_id"][0] for seen in self.seen]
+        return [seen.header("x-sender")[0] for seen in self.seen]
 
 
 async def held_endpoint(proxy: Proxy, nursery: trio.Nursery, ca: trustme.CA) -> HoldsTheFirst:
@@ -267,7 +266,7 @@ async def post_refresh(proxy: Proxy, auth: tuple[str, str], sender: str,
                        answers: list[tuple[str, int]]) -> None:
     async with client(proxy, auth) as c:
         r = await c.post("https://auth.openai.com/oauth/token", data={
-            "grant_type": "refresh_token", "refresh_token": "DUMMY", "client_id": sender})
+            "grant_type": "refresh_token", "refresh_token": "DUMMY"}, headers={"x-sender": sender})
     answers.append((sender, r.status_code))
 
 

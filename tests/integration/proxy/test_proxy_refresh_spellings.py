@@ -109,14 +109,20 @@ async def test_a_json_refresh_with_a_second_type_is_sent_as_json_alone(
         proxy: Proxy, lenient: LenientTokens, tokens_written: list[dict[str, str | None]]
         ) -> None:
     """A JSON refresh, its ``Content-Type`` given twice, a form's last: the endpoint read the
-    JSON text as a form, whose ``&`` (in the client id) began the agent's code grant."""
+    JSON text as a form, whose ``&`` (in the client id) began the agent's code grant. The
+    endpoint gets Codex's client id now; one of the agent's is refused."""
     body = json.dumps({"grant_type": "refresh_token", "refresh_token": "DUMMY",
-                       "client_id": "app&grant_type=authorization_code&code=agents-own&x="})
+                       "scope": "openid profile email&grant_type=authorization_code&code=x"})
     async with client(proxy, proxy.add_session("codex-two-types")) as c:
         r = await c.post(TOKEN_URL, content=body.encode(), headers=[
             ("content-type", "application/json"),
             ("content-type", "application/x-www-form-urlencoded")])
+        ok = await c.post(TOKEN_URL, content=json.dumps(
+            {"grant_type": "refresh_token", "refresh_token": "DUMMY"}).encode(), headers=[
+            ("content-type", "application/json"),
+            ("content-type", "application/x-www-form-urlencoded")])
     assert AGENT not in tokens_written, f"the agent's tokens were kept as the person's: {r.text}"
+    assert r.status_code == 403 and ok.status_code == 200, (r.text, ok.text)
     assert tokens_written == [PERSONS]
 
 
@@ -134,7 +140,7 @@ async def test_a_get_with_a_body_plants_no_answer_for_the_next_refresh(
     async with client(proxy, proxy.add_session("codex-bodiless")) as c:
         first = await c.request("GET", TOKEN_URL, content=smuggled)
         second = await c.post(TOKEN_URL, data={
-            "grant_type": "refresh_token", "refresh_token": "DUMMY", "client_id": "app"})
+            "grant_type": "refresh_token", "refresh_token": "DUMMY"})
     assert AGENT not in tokens_written, f"the planted answer was kept: {first.status_code}"
     assert tokens_written == [PERSONS] and second.status_code == 200
     assert "PERSONS-NEW" not in second.text
@@ -202,7 +208,7 @@ async def test_a_refresh_answer_hands_back_no_new_token_wherever_it_is(
                                                            port=endpoint.port)})
     async with client(proxy, proxy.add_session(f"codex-{where}")) as c:
         r = await c.post(TOKEN_URL, data={
-            "grant_type": "refresh_token", "refresh_token": "DUMMY", "client_id": "app"})
+            "grant_type": "refresh_token", "refresh_token": "DUMMY"})
     seen = f"{r.status_code} {r.reason_phrase} {r.headers} {r.text}"
     assert "NEW-REAL" not in seen, seen
     assert tokens_written == ([] if kept is None else [kept])

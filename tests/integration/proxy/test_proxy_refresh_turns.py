@@ -27,12 +27,13 @@ from conftest import SECRETS, Proxy, serve_as
 from proxy_fakes import Seen, _Base
 
 from proxy import refresh_relay
+from proxy.token_refresh import CODEX_CLIENT_ID
 
 pytestmark = pytest.mark.docker
 
 TOKEN_URL = "https://auth.openai.com/oauth/token"
 #: A refresh as the Codex CLI sends it, with the dummy its ``auth.json`` holds.
-CODEX_REFRESH = json.dumps({"client_id": "app_codex", "grant_type": "refresh_token",
+CODEX_REFRESH = json.dumps({"client_id": CODEX_CLIENT_ID, "grant_type": "refresh_token",
                             "refresh_token": "DUMMY-REFRESH", "scope": "openid profile email"})
 
 

@@ -9,6 +9,8 @@ from urllib.parse import parse_qs
 import pytest
 
 from proxy.token_refresh import (
+    CODEX_CLIENT_ID,
+    CODEX_SCOPE,
     PLACEHOLDER_ACCESS,
     PLACEHOLDER_TOKEN,
     capture_refresh_response,
@@ -51,7 +53,11 @@ def test_only_a_refresh_gets_the_real_token() -> None:
 
 
 FORM = "application/x-www-form-urlencoded"
-SENT = b'{"grant_type": "refresh_token", "refresh_token": "REAL"}'
+#: A refresh as the proxy sends it: Codex's client and scope, the real token.
+SENT = json.dumps({"client_id": CODEX_CLIENT_ID, "grant_type": "refresh_token",
+                   "refresh_token": "REAL", "scope": CODEX_SCOPE}).encode()
+SENT_FORM = (f"client_id={CODEX_CLIENT_ID}&grant_type=refresh_token&refresh_token=REAL"
+             "&scope=openid+profile+email").encode()
 
 
 @pytest.mark.parametrize(("body", "ctype"), [
@@ -79,14 +85,16 @@ def test_a_body_that_is_not_plainly_a_refresh_goes_with_the_dummy(body: bytes, c
 
 
 @pytest.mark.parametrize(("body", "ctype", "sent"), [
-    (b"%67rant_type=refresh_%74oken&%72efresh_token=DUMMY", FORM,
-     b"grant_type=refresh_token&refresh_token=REAL"),
-    (b"grant_type=refresh_token&refresh_token=DUMMY&scope=a;grant_type=x", f"{FORM}; charset=x",
-     b"grant_type=refresh_token&refresh_token=REAL&scope=a%3Bgrant_type%3Dx"),
+    (b"%67rant_type=refresh_%74oken&%72efresh_token=DUMMY", FORM, SENT_FORM),
+    (b"grant_type=refresh_token&refresh_token=DUMMY&scope=email+openid++profile",
+     f"{FORM}; charset=x", SENT_FORM),
+    (f"grant_type=refresh_token&refresh_token=DUMMY&client_id={CODEX_CLIENT_ID}".encode(),
+     FORM, SENT_FORM),
     (b'{"grant_type":"authorization_code","grant_type":"refresh_token","refresh_token":"DUMMY"}',
      "Application/JSON; charset=utf-16", SENT),
     ('{"grant_type":"refresh_token","refresh_token":"DUMMY"}'.encode("utf-16"), "application/json",
      SENT),
+    (SENT.replace(b"REAL", b"DUMMY"), "application/json", SENT),
 ])
 def test_a_refresh_is_sent_as_the_proxy_read_it(body: bytes, ctype: str, sent: bytes) -> None:
     """Written anew, each name once, in its declared type alone (no charset the proxy did
@@ -94,6 +102,29 @@ def test_a_refresh_is_sent_as_the_proxy_read_it(body: bytes, ctype: str, sent: b
     out = rewrite_refresh_request(body, ctype, "REAL")
     assert (out.body, out.placeholder) == (sent, "DUMMY")
     assert out.content_type == ctype.split(";", maxsplit=1)[0].lower().encode()
+
+
+@pytest.mark.parametrize(("body", "ctype", "unlike"), [
+    (b"grant_type=refresh_token&refresh_token=DUMMY&scope=openid", FORM, "scope"),
+    (b"grant_type=refresh_token&refresh_token=DUMMY&scope=", FORM, "scope"),
+    (b"grant_type=refresh_token&refresh_token=DUMMY&scope=a;grant_type=x", FORM, "scope"),
+    (b"grant_type=refresh_token&refresh_token=DUMMY&client_id=app", FORM, "client"),
+    (b"grant_type=refresh_token&refresh_token=DUMMY&client_id=", FORM, "client"),
+    (b'{"grant_type":"refresh_token","refresh_token":"DUMMY","sc\\u006fpe":"openid"}',
+     "application/json", "scope"),
+    (b'{"grant_type":"refresh_token","refresh_token":"DUMMY",'
+     b'"scope":"openid profile email","scope":"openid profile email api.admin"}',
+     "application/json", "scope"),
+    (f'{{"grant_type":"refresh_token","refresh_token":"DUMMY","client_id":'
+     f'"{CODEX_CLIENT_ID.upper()}"}}'.encode(), "application/json", "client"),
+])
+def test_a_refresh_asking_for_another_client_or_scope_is_refused(
+        body: bytes, ctype: str, unlike: str) -> None:
+    """The person's token goes with Codex's client and scope alone: another scope would
+    rotate the login into a narrowed one, kept for every session."""
+    out = rewrite_refresh_request(body, ctype, "REAL")
+    assert (out.body, out.placeholder) == (body, None)
+    assert f"another {unlike}" in out.refused
 
 
 def test_a_refresh_whose_url_has_a_query_goes_with_the_dummy() -> None:
