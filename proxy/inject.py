@@ -127,7 +127,8 @@ def apply_rule(rule: Rule, headers: Headers, creds: CredentialLookup) -> Injecti
             out.append((b"chatgpt-account-id", _enc(account.value)))
         return Injection(headers=out, credential="codex_access_token", secrets=(value,))
     if rule.style is Style.CODEX_REFRESH:
-        # The body carries this credential; proxy.token_refresh swaps it. Headers stay as they are.
+        # The body carries this credential; proxy.token_refresh swaps it (and the relay
+        # drops the headers that name a client: refresh_relay.CLIENT_HEADERS).
         refresh = creds.get(rule.credential)
         if refresh is None:
             return Injection(headers=headers, credential=None)

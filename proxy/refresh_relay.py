@@ -55,6 +55,9 @@ REFRESH_WAIT = 30.0
 REFRESH_DEADLINE = 15.0
 #: How long a successful refresh's answer answers the next ones (the endpoint not asked).
 REFRESH_KEPT = 300.0
+#: Headers that name a client (OAuth's ``Authorization: Basic``, a cookie) or bind the new
+#: tokens to a key (a DPoP proof) as the agent chose: none goes with the person's token.
+CLIENT_HEADERS = (b"authorization", b"cookie", b"dpop")
 #: The headers of the answer to a refresh with the real refresh token that the agent gets.
 ANSWER_HEADERS = frozenset({b"content-type", b"cache-control", b"pragma", b"date",
                             b"retry-after"})
@@ -179,7 +182,7 @@ async def _upstream(state: ProxyState, request: h11.Request, *, target: Target,
     headers = without(verdict.headers, b"content-length", b"transfer-encoding",
                       b"accept-encoding", b"expect")
     if rewritten.content_type:  # the type the body was written in, alone
-        headers = without(headers, b"content-type", b"content-encoding")
+        headers = without(headers, b"content-type", b"content-encoding", *CLIENT_HEADERS)
         headers.append((b"content-type", rewritten.content_type))
     headers += [(b"content-length", str(len(rewritten.body)).encode()),
                 (b"accept-encoding", b"identity")]

@@ -102,3 +102,27 @@ async def test_an_answer_without_a_refresh_token_keeps_the_one_held(
         SECRETS["codex_refresh_token"]] * 2
     assert tokens_written == [{"access_token": "NEW-ACCESS"}] * 2
 
+
+#: Headers that name a client or bind the new tokens to a key of the agent's, beside the
+#: person's refresh token (OAuth's client authentication, DPoP's proof, a session cookie).
+CLIENT_HEADERS = {
+    "basic-client": ("authorization", "Basic YXBwX2FnZW50c19vd246c2VjcmV0"),
+    "bearer": ("authorization", "Bearer agents-own"),
+    "dpop": ("dpop", "eyJ0eXAiOiJkcG9wK2p3dCJ9.e30.c2ln"),
+    "cookie": ("cookie", "__Secure-next-auth.session-token=agents-own"),
+}
+
+
+@pytest.mark.parametrize("header", list(CLIENT_HEADERS))
+async def test_a_refresh_goes_without_the_agents_client_headers(
+        proxy: Proxy, fake: FakeUpstream, header: str) -> None:
+    """``Authorization: Basic`` names a client to an OAuth endpoint as ``client_id`` does,
+    and a DPoP proof binds the new tokens to the agent's key: the person's token went with
+    them. The Codex CLI sends neither; the endpoint gets none."""
+    name, value = CLIENT_HEADERS[header]
+    fake.refresh_answer = {"access_token": "NEW-ACCESS", "refresh_token": "NEW-REFRESH"}
+    async with client(proxy, proxy.add_session(f"codex-{header}")) as c:
+        r = await c.post(TOKEN_URL, json={"grant_type": "refresh_token",
+                                          "refresh_token": "DUMMY"}, headers={name: value})
+    assert r.status_code == 200, r.text
+    assert fake.seen[0].header(name) == [], fake.seen[0].headers
