@@ -34,6 +34,10 @@ from appliance.wire_fields import render
 
 MAX_DEPTH = 64  # nesting of one line; Claude's and Codex's own lines stay under 20
 MAX_LINES = 20_000  # per call of parse_lines (the lines after wait for the next call)
+#: Values (:func:`values_in`) parsed per answer, and the most a line holds: the agent writes
+#: ``{},`` in 3 bytes, and the API's CPU (and the lock its loop needs) goes to what a line
+#: holds, not to its bytes. Claude's and Codex's own lines hold a few thousand.
+MAX_VALUES = 200_000
 #: Messages one call gives (a line that starts under it is taken whole), and one line gives
 #: at most: the agent writes a block in 20 bytes, which the API serves as a 100-byte
 #: message built and encoded on its one loop (the timeline keeps as many per line).
@@ -107,15 +111,40 @@ def nested_within(value: Any, limit: int) -> bool:
     return not level
 
 
+def values_in(text: str) -> int:
+    """About how many values the JSON ``text`` holds (its strings, containers and the
+    commas between the rest), counted at the speed of a search of its characters, before
+    it is parsed: what parsing it, and walking what it gives, costs."""
+    bare = text.replace("\\\\", "").replace('\\"', "")  # escapes: a quote left is a string's
+    strings = bare.count('"') // 2
+    if strings > MAX_VALUES:
+        return strings
+    outside = "".join(bare.split('"')[::2])
+    return strings + outside.count(",") + outside.count("[") + outside.count("{")
+
+
+def counted(raw: str | bytes) -> tuple[Any, int]:
+    """:func:`load` of ``raw``, and its :func:`values_in` (what it cost, or would have)."""
+    try:
+        text = raw if isinstance(raw, str) else raw.decode(json.detect_encoding(raw),
+                                                           "surrogatepass")
+    except ValueError:
+        return None, 0
+    cost = values_in(text)
+    if cost > MAX_VALUES:
+        return None, cost
+    try:
+        value = _DECODER.decode(text)
+    except (ValueError, RecursionError):  # RecursionError: nested past the decoder's limit
+        return None, cost
+    return (value if nested_within(value, MAX_DEPTH) else None), cost
+
+
 def load(raw: str | bytes) -> Any:
     """One line of the agent's JSON, or :data:`None` when it is not JSON we can serve back
-    (not JSON at all, a non-finite number, nested deeper than :data:`MAX_DEPTH`)."""
-    try:
-        value = _DECODER.decode(raw if isinstance(raw, str) else
-                                raw.decode(json.detect_encoding(raw), "surrogatepass"))
-    except (ValueError, RecursionError):  # RecursionError: nested past the decoder's limit
-        return None
-    return value if nested_within(value, MAX_DEPTH) else None
+    (not JSON at all, a non-finite number, nested deeper than :data:`MAX_DEPTH`, more than
+    :data:`MAX_VALUES` values)."""
+    return counted(raw)[0]
 
 
 def _text_of(content: Any) -> str:
@@ -249,11 +278,19 @@ PARSERS = {Agent.CLAUDE: claude_messages, Agent.CODEX: codex_messages,
             Agent.GEMINI: gemini_messages}
 
 
-def parse_lines(agent: Agent, data: bytes, *, limit: int = MAX_LINES,
-                base: int = 0) -> tuple[list[Message], int]:
-    """Messages in the complete lines of ``data`` (at most ``limit`` lines: the rest are
-    for next time), and how many bytes those lines span. ``base``: where ``data`` starts in
-    the logs, for the messages' positions."""
+@dataclass(slots=True)
+class Budget:
+    """What one answer still parses, across the files it reads."""
+    values: int = MAX_VALUES
+
+
+def parse_lines(agent: Agent, data: bytes, *, limit: int = MAX_LINES, base: int = 0,
+                budget: Budget | None = None) -> tuple[list[Message], int]:
+    """Messages in the complete lines of ``data`` (at most ``limit`` lines, and lines of
+    ``budget``'s values, the first line of the call aside: the rest are for next time), and
+    how many bytes those lines span. ``base``: where ``data`` starts in the logs, for the
+    messages' positions."""
+    budget = Budget() if budget is None else budget
     if agent is Agent.CUSTOM:
         end = data.rfind(b"\n") + 1
         return text_messages(data[:end]), end
@@ -266,7 +303,11 @@ def parse_lines(agent: Agent, data: bytes, *, limit: int = MAX_LINES,
         end = data.find(b"\n", used)
         if end < 0:
             break
-        entry = load(data[used:end])  # a torn, foreign or hostile line is passed over
+        # A torn, foreign or hostile line is passed over.
+        entry, cost = counted(data[used:end])
+        if cost > budget.values and budget.values < MAX_VALUES:
+            break  # its values are for the next answer (the first line of one is read)
+        budget.values -= cost
         start, used = base + used, end + 1
         if isinstance(entry, dict):
             out.extend(replace(m, pos=(base + used) * BLOCKS + i, start=start)

@@ -12,7 +12,8 @@ everything the agent can inflate is bounded per answer:
 * Codex's rollout folders (``.codex/sessions/YYYY/MM/DD/rollout-*.jsonl``): at most
   :data:`MAX_ENTRIES` entries looked at and :data:`MAX_FILES` files kept. More is refused
   (409) rather than cut: a partial list would shift the cursor of every file after the cut.
-* At most :data:`MAX_READ` bytes and ``MAX_LINES`` lines parsed per answer.
+* At most :data:`MAX_READ` bytes, ``MAX_LINES`` lines and ``MAX_VALUES`` JSON values
+  (counted before a line is parsed) parsed per answer.
 * A line that does not end within :data:`MAX_READ` bytes is passed over: its end is looked
   for (without keeping the bytes) through at most :data:`MAX_SKIP` bytes an answer, and the
   cursor moves past what was looked at, so polling gets past a gigabyte line in a few answers
@@ -35,7 +36,7 @@ from typing import TypeVar
 
 from appliance import safefs
 from appliance.agents import claude_setup, gemini_setup
-from appliance.agents.logs import MAX_LINES, Message, parse_lines
+from appliance.agents.logs import MAX_LINES, Budget, Message, parse_lines
 from appliance.agents.modes import PRINT_OUTPUT
 from appliance.contract import workdir_for
 from appliance.errors import ClauderonError, Conflict, InvalidInput, NotFound
@@ -161,8 +162,9 @@ def read_after(tree: Tree, agent: Agent, files: list[LogFile], cursor: int) -> P
     base = 0  # where the current file starts in the concatenation
     budget = MAX_READ
     lines = MAX_LINES
+    values = Budget()
     for log in files:
-        if budget <= 0 or lines <= 0:
+        if budget <= 0 or lines <= 0 or values.values <= 0:
             break
         if log.size is not None and cursor >= base + log.size:
             base += log.size  # wholly before the cursor: no need to open it
@@ -173,7 +175,8 @@ def read_after(tree: Tree, agent: Agent, files: list[LogFile], cursor: int) -> P
                 continue
             start = cursor - base
             data = f.read_at(start, min(budget, f.size - start))
-            messages, used = parse_lines(agent, data, limit=lines, base=base + start)
+            messages, used = parse_lines(agent, data, limit=lines, base=base + start,
+                                         budget=values)
             lines -= data.count(b"\n", 0, used)
             if not used and len(data) >= MAX_READ:
                 used = len(data) + _line_end(f, start + len(data))

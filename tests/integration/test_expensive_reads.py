@@ -220,3 +220,43 @@ def test_a_transcript_of_lines_that_say_nothing_is_read_a_bounded_count_a_page(
             read * BLOCKS + BLOCKS - 1
         before = page["cursor"]
     assert pages == count // lines + 1  # every line read once, 20,000 a page
+
+
+#: The transcript: the first words, COUNT lines of 30,000 empty blocks (90 KiB, 60,000
+#: values each: ``{},`` in 3 bytes), the last words.
+EMPTY_BLOCKS = r"""
+log=/home/agent/.claude/projects/-workspace/SID.jsonl
+mkdir -p "${log%/*}"
+perl -e 'sub say { qq({"type":"assistant","message":{"content":"$_[0]"}}\n) }
+         print say("the first words"),
+               (qq({"type":"assistant","message":{"content":[) . "{}," x 29_999 . qq({}]}}\n))
+               x COUNT, say("the last words")' > "$log"
+stat -c %s "$log"
+"""
+
+
+def test_a_transcript_of_lines_of_empty_blocks_is_parsed_a_bounded_count_a_page(
+        app: Appliance, repo: Path) -> None:
+    """The chat parsed 4 MiB of the transcript an answer, whatever the lines held: lines of
+    ``{},`` were 1.4 million objects built and walked for one answer (0.7 s of the API's
+    CPU, the lock its loop needs held as long), and the person's browser asks again each
+    time the agent writes. An answer now parses 200,000 values at most (counted before a
+    line is parsed): three such lines, and the answers after go on from there."""
+    s = create(app, repo, "blocks")
+    count = 40
+    size = int(as_agent(app, s, EMPTY_BLOCKS.replace("SID", s["id"]).replace("COUNT", str(count))))
+    first = len(b'{"type":"assistant","message":{"content":"the first words"}}\n')
+    line = len(b'{"type":"assistant","message":{"content":[]}}\n') + 3 * 30_000 - 1
+    assert size < 4 << 20  # all of it within one answer's bytes
+    http = app.http(timeout=60)
+    cursor, pages, said = "0", 0, []
+    while not said or said[-1] != "the last words":
+        r = http.get(f"/api/sessions/{s['id']}/transcript", params={"after": cursor})
+        assert r.status_code == 200, r.text[:300]
+        page = r.json()
+        said += [m["text"] for m in page["messages"] if m["text"]]
+        read = int(page["cursor"]) - int(cursor)
+        assert read <= first + 3 * line, (pages, read, size)  # three lines an answer
+        cursor, pages = page["cursor"], pages + 1
+    assert said == ["the first words", "the last words"]
+    assert int(cursor) == size and pages == -(-count // 3)  # every line read once

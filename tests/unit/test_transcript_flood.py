@@ -38,16 +38,18 @@ def test_many_lines_stop_at_a_line_and_resume_there() -> None:
     assert more > 0 and rest
 
 
-BLOCKS_OF = {  # a line of COUNT blocks, as each agent writes them
-    "claude tool calls": (Agent.CLAUDE, _line(100_000)),
+#: Blocks of a line: many more than it gives, and fewer than a line's values (logs.py).
+BLOCKS = 20_000
+BLOCKS_OF = {  # a line of BLOCKS blocks, as each agent writes them
+    "claude tool calls": (Agent.CLAUDE, _line(BLOCKS)),
     "claude results": (Agent.CLAUDE, (
         '{"type":"user","message":{"content":[' + ",".join(['{"type":"tool_result"}'] *
-                                                            100_000) + "]}}\n").encode()),
+                                                            BLOCKS) + "]}}\n").encode()),
     "gemini calls": (Agent.GEMINI, (
-        '{"type":"gemini","toolCalls":[' + ",".join(['{"name":"t"}'] * 100_000) +
+        '{"type":"gemini","toolCalls":[' + ",".join(['{"name":"t"}'] * BLOCKS) +
         "]}\n").encode()),
     "gemini results": (Agent.GEMINI, (
-        '{"type":"user","content":[' + ",".join(['{"functionResponse":{}}'] * 100_000) +
+        '{"type":"user","content":[' + ",".join(['{"functionResponse":{}}'] * BLOCKS) +
         "]}\n").encode()),
 }
 
@@ -90,3 +92,39 @@ def _nest(depth: int) -> list[object]:
 def test_a_line_is_loaded_once_or_passed_over(raw: str | bytes, value: object) -> None:
     assert logs.load(raw) == value
     assert logs.nested_within(logs.load(raw), logs.MAX_DEPTH)
+
+
+VALUES = logs.MAX_VALUES
+
+
+@pytest.mark.parametrize(("text", "values"), [
+    ("{}", 1), ("[]", 1), ("0", 0), ('"a"', 1), ('{"a":[1,2]}', 4),
+    ('"a,b{[c"', 1), ('"a\\"b,{"', 1), ('"a\\\\",{}', 3), ('["\\\\\\"x,"]', 2),
+    ("[" + "{}," * 10 + "{}]", 22), ("[" + "0," * 10 + "0]", 11),
+    ('"' + "x,[{" * 1000 + '"', 1),  # in a string: no value
+    ('["x"' + ',"x"' * VALUES + "]", VALUES + 1),  # too many strings: not split to count
+])
+def test_values_are_counted_before_the_line_is_parsed(text: str, values: int) -> None:
+    assert logs.values_in(text) == values
+
+
+@pytest.mark.parametrize(("raw", "value"), [
+    ("[" + "{}," * (VALUES // 2 - 1) + "{}]", [{}] * (VALUES // 2)),
+    ("[" + "{}," * VALUES + "{}]", None), ("[" + "0," * VALUES + "0]", None),
+    ('{"a":"' + "[{}," * VALUES + '"}', {"a": "[{}," * VALUES}),  # one string
+    ('["' + '\\"\\"' * VALUES + '"]', ["\"\"" * VALUES]),
+])
+def test_a_line_of_more_values_than_an_answer_parses_is_passed_over(
+        raw: str, value: object) -> None:
+    assert logs.load(raw) == value
+
+
+def test_an_answer_parses_a_bounded_count_of_values_and_resumes_at_a_line() -> None:
+    """``{},`` in 3 bytes, two values: a line of 30,000 of them is parsed whole, three such
+    lines an answer."""
+    line = b'{"type":"assistant","message":{"content":[' + b"{}," * 30_000 + b"{}]}}\n"
+    data = line * 10
+    _, used = parse_lines(Agent.CLAUDE, data)
+    assert used == 3 * len(line)  # four would be past the answer's values
+    # What an answer spent on a file before is not parsed again in the next.
+    assert parse_lines(Agent.CLAUDE, line, budget=logs.Budget(values=10)) == ([], 0)
