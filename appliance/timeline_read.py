@@ -29,7 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from appliance.agents import reader
-from appliance.agents.logs import BLOCKS, MAX_LINES, PARSERS, Kind, Message, load
+from appliance.agents.logs import (
+    BLOCKS,
+    MAX_LINES,
+    MAX_VALUES,
+    PARSERS,
+    Kind,
+    Message,
+    counted,
+)
 from appliance.audit import (
     PROXY_RUN,
     AuditRecord,
@@ -182,16 +190,22 @@ def message_batch(found: tuple[bytes, int, int, int], before: int | None,
     """The newest messages before ``before`` in a window of the log (:func:`_window_of_log`:
     its bytes, where they start, where their file starts, the logs' total size), their times
     held between ``low`` and ``high``: read back line by line until ``limit`` messages (a
-    page serves no more) or :data:`~appliance.agents.logs.MAX_LINES` lines, as the chat
-    stops; the batch starts at the oldest line read, so the pages after go on from there."""
+    page serves no more), :data:`~appliance.agents.logs.MAX_LINES` lines or lines of
+    :data:`~appliance.agents.logs.MAX_VALUES` values, as the chat stops; the batch starts at
+    the oldest line read, so the pages after go on from there."""
     data, lo, base, total = found
     end = before if before is not None else total * BLOCKS + LAST
     first = _first_start(data, lo == base)
     start = lo if first is None else lo + first
     newest: list[list[tuple[int, Message]]] = []  # a line's messages, newest line first
-    count = lines = 0
-    for lines, (line_end, raw) in enumerate(_newest_lines(data, start - lo), 1):
-        value = load(raw)
+    count = lines = spent = 0
+    full = False  # the page's values are spent
+    for line_end, raw in _newest_lines(data, start - lo):
+        value, cost = counted(raw)
+        if lines and spent + cost > MAX_VALUES:
+            full = True  # the line is for the next page
+            break
+        lines, spent = lines + 1, spent + cost
         start = lo + line_end - len(raw) - 1
         if isinstance(value, dict):
             newest.append([(pos, replace(m, start=start))
@@ -203,11 +217,11 @@ def message_batch(found: tuple[bytes, int, int, int], before: int | None,
     found_here = [found for line in reversed(newest) for found in line]
     mine = said([(pos, m.start, m.text) for pos, m in found_here if m.kind is Kind.USER])
     entries = [_message_entry(m, pos, low=low, high=high, mine=mine) for pos, m in found_here]
-    cut = lines >= MAX_LINES and start > lo + (first or 0)
+    cut = full or (lines >= MAX_LINES and start > lo + (first or 0))
     return Batch(source=Source.MESSAGE, entries=tuple(entries), end=end,
                  start=start * BLOCKS + LAST, exhausted=start == 0,
-                 note=f"the transcript is read {MAX_LINES:,} lines a page: the older ones "
-                      "come on the pages after" if cut else "")
+                 note=f"the transcript is read {MAX_LINES:,} lines (or {MAX_VALUES:,} values) "
+                      "a page: the older ones come on the pages after" if cut else "")
 
 
 # --- the audit log ------------------------------------------------------------------

@@ -233,6 +233,8 @@ def one_result() -> bytes:
 
 BLOCKS_LINE = (b'{"type":"user","message":{"content":[' +
                b",".join([b'{"type":"tool_result"}'] * 2000) + b"]}}\n")
+#: 60,007 values (logs.values_in): three a page
+EMPTY_LINE = b'{"type":"user","message":{"content":[' + b"{}," * 29_999 + b"{}]}}\n"
 
 
 @pytest.mark.parametrize(("data", "limit", "lines", "parsed", "served", "start", "note"), [
@@ -244,6 +246,8 @@ BLOCKS_LINE = (b'{"type":"user","message":{"content":[' +
     (claude_line("old", T0.isoformat()) + b"{}\n" * 300, 50, 100, 100, 0,
      len(claude_line("old", T0.isoformat())) + 200 * 3, True),
     (b"\n" * 300, 50, 100, 0, 0, 200, True),
+    # lines of many values stop the read at the page's values, and the page says so
+    (EMPTY_LINE * 4, 50, 100, 3, 0, len(EMPTY_LINE), True),
     # fewer than the cap: everything, no note
     (claude_line("old", T0.isoformat()) + b"{}\n" * 99, 50, 100, 100, 1, 0, False),
 ])
