@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -66,11 +67,14 @@ GRANT = "refresh_token"
 #: The names a refresh's body holds (Codex sends these), each once. A body with another
 #: goes with the dummy: a server may read it as a second grant (PHP reads ``grant.type``
 #: as ``grant_type``, others ``grant_type[]`` as a list) and run the agent's own code.
-#: The client and scope the Codex CLI refreshes its login with (the person's refresh token
-#: was issued to that client, for that scope).
+NAMES = frozenset({"grant_type", "refresh_token", "client_id", "scope", "refresh_reason"})
+#: The client the Codex CLI refreshes its login as (the person's refresh token was issued
+#: to it), and the scope its earlier versions named; today's names none, and the endpoint
+#: keeps the scope the login was granted.
 CODEX_CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"
 CODEX_SCOPE = "openid profile email"
-NAMES = frozenset({"grant_type", "refresh_token", "client_id", "scope"})
+#: Why Codex refreshes (``proactive_expiry``): a word, passed on as it says.
+_REASON = re.compile(r"[a-z_]{1,40}")
 
 
 def _params(body: bytes, media: str) -> dict[str, str] | None:
@@ -105,6 +109,8 @@ def _unlike_codex(params: Mapping[str, str]) -> str:
         return "client"
     if set(params.get("scope", CODEX_SCOPE).split()) != set(CODEX_SCOPE.split()):
         return "scope"
+    if not _REASON.fullmatch(params.get("refresh_reason", "none")):
+        return "refresh_reason"
     return ""
 
 
@@ -123,12 +129,18 @@ def rewrite_refresh_request(body: bytes, content_type: str, real: str, *,
     if unlike := _unlike_codex(params):
         return RefreshRequest(body=body, placeholder=None, refused=(
             f"this refresh of the person's Codex login asks for another {unlike} than Codex "
-            f"does (client_id {CODEX_CLIENT_ID}, scope {CODEX_SCOPE!r}): the person's refresh "
-            "token goes with those alone, as Codex sends it. Send the refresh with Codex's "
-            "client_id and scope, or with neither."))
+            f"does (client_id {CODEX_CLIENT_ID}, scope {CODEX_SCOPE!r} or none, a "
+            "refresh_reason of lower-case letters): the person's refresh token goes with "
+            "those alone, as Codex sends it. Send the refresh with Codex's client_id and "
+            "scope, or with neither."))
     old = params["refresh_token"]
-    params = {"client_id": CODEX_CLIENT_ID, "grant_type": GRANT, "refresh_token": real,
-              "scope": CODEX_SCOPE}
+    sent = {"client_id": CODEX_CLIENT_ID, "grant_type": GRANT}
+    if "refresh_reason" in params:
+        sent["refresh_reason"] = params["refresh_reason"]
+    sent["refresh_token"] = real
+    if "scope" in params:
+        sent["scope"] = CODEX_SCOPE
+    params = sent
     out = urlencode(params) if media == FORM else json.dumps(params)
     return RefreshRequest(body=out.encode(), placeholder=old, content_type=media.encode())
 

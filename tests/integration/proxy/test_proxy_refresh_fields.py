@@ -24,7 +24,7 @@ from proxy.token_refresh import CODEX_CLIENT_ID, CODEX_SCOPE
 TOKEN_URL = "https://auth.openai.com/oauth/token"
 #: What the endpoint is sent for a refresh: Codex's own fields, the person's token.
 CODEX_SENDS = {"client_id": CODEX_CLIENT_ID, "grant_type": "refresh_token",
-               "refresh_token": SECRETS["codex_refresh_token"], "scope": CODEX_SCOPE}
+               "refresh_token": SECRETS["codex_refresh_token"]}
 
 #: A refresh's fields the agent asked otherwise than Codex does, as JSON or as a form.
 ASKED = {
@@ -69,22 +69,27 @@ async def test_a_refresh_asking_for_another_scope_or_client_is_refused(
 
 
 @pytest.mark.parametrize("kind", ["json", "form"])
-@pytest.mark.parametrize("fields", [
-    {"client_id": CODEX_CLIENT_ID, "scope": CODEX_SCOPE},
-    {"client_id": CODEX_CLIENT_ID, "scope": "email openid profile"},
-    {}])
+@pytest.mark.parametrize(("fields", "more"), [
+    ({"client_id": CODEX_CLIENT_ID, "scope": CODEX_SCOPE}, {"scope": CODEX_SCOPE}),
+    ({"client_id": CODEX_CLIENT_ID, "scope": "email openid profile"}, {"scope": CODEX_SCOPE}),
+    # The Codex CLI's own refresh today: no scope, and why it refreshes.
+    ({"client_id": CODEX_CLIENT_ID, "refresh_reason": "proactive_expiry"},
+     {"refresh_reason": "proactive_expiry"}),
+    ({}, {})])
 async def test_a_refresh_goes_with_codexs_own_fields(
         proxy: Proxy, fake: FakeUpstream, tokens_written: list[dict[str, str | None]],
-        kind: str, fields: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+        kind: str, fields: dict[str, str], more: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """Codex's own refresh, or one that leaves the client and scope out: the endpoint gets
-    Codex's client and scope beside the person's token."""
+    Codex's client beside the person's token (and Codex's scope where one was named)."""
     monkeypatch.setattr(refresh_relay, "REFRESH_KEPT", 0.0)
     fake.refresh_answer = {"access_token": "NEW-ACCESS", "refresh_token": "NEW-REFRESH"}
-    status, text = await _refresh(proxy, f"codex-own-{kind}-{len(fields)}", kind, fields)
+    status, text = await _refresh(proxy, f"codex-own-{kind}-{len(fields)}-{len(more)}", kind,
+                                  fields)
     assert status == 200, text
     sent = fake.seen[0].body.decode()
     got = json.loads(sent) if kind == "json" else dict(parse_qsl(sent))
-    assert got == CODEX_SENDS
+    assert got == CODEX_SENDS | more
     assert tokens_written == [fake.refresh_answer]
 
 

@@ -10,7 +10,6 @@ import pytest
 
 from proxy.token_refresh import (
     CODEX_CLIENT_ID,
-    CODEX_SCOPE,
     PLACEHOLDER_ACCESS,
     PLACEHOLDER_TOKEN,
     capture_refresh_response,
@@ -53,11 +52,15 @@ def test_only_a_refresh_gets_the_real_token() -> None:
 
 
 FORM = "application/x-www-form-urlencoded"
-#: A refresh as the proxy sends it: Codex's client and scope, the real token.
+#: A refresh as the proxy sends it: Codex's client, the real token (a scope where one was
+#: named: Codex's own; Codex names none today, its earlier versions Codex's).
 SENT = json.dumps({"client_id": CODEX_CLIENT_ID, "grant_type": "refresh_token",
-                   "refresh_token": "REAL", "scope": CODEX_SCOPE}).encode()
-SENT_FORM = (f"client_id={CODEX_CLIENT_ID}&grant_type=refresh_token&refresh_token=REAL"
-             "&scope=openid+profile+email").encode()
+                   "refresh_token": "REAL"}).encode()
+SENT_FORM = f"client_id={CODEX_CLIENT_ID}&grant_type=refresh_token&refresh_token=REAL".encode()
+SCOPED_FORM = SENT_FORM + b"&scope=openid+profile+email"
+#: What the Codex CLI itself sends (0.171, read off the wire), and what the proxy sends then.
+CODEX_BODY = json.dumps({"client_id": CODEX_CLIENT_ID, "grant_type": "refresh_token",
+                         "refresh_reason": "proactive_expiry", "refresh_token": "DUMMY"}).encode()
 
 
 @pytest.mark.parametrize(("body", "ctype"), [
@@ -87,7 +90,8 @@ def test_a_body_that_is_not_plainly_a_refresh_goes_with_the_dummy(body: bytes, c
 @pytest.mark.parametrize(("body", "ctype", "sent"), [
     (b"%67rant_type=refresh_%74oken&%72efresh_token=DUMMY", FORM, SENT_FORM),
     (b"grant_type=refresh_token&refresh_token=DUMMY&scope=email+openid++profile",
-     f"{FORM}; charset=x", SENT_FORM),
+     f"{FORM}; charset=x", SCOPED_FORM),
+    (CODEX_BODY, "application/json", CODEX_BODY.replace(b"DUMMY", b"REAL")),
     (f"grant_type=refresh_token&refresh_token=DUMMY&client_id={CODEX_CLIENT_ID}".encode(),
      FORM, SENT_FORM),
     (b'{"grant_type":"authorization_code","grant_type":"refresh_token","refresh_token":"DUMMY"}',
@@ -117,6 +121,10 @@ def test_a_refresh_is_sent_as_the_proxy_read_it(body: bytes, ctype: str, sent: b
      "application/json", "scope"),
     (f'{{"grant_type":"refresh_token","refresh_token":"DUMMY","client_id":'
      f'"{CODEX_CLIENT_ID.upper()}"}}'.encode(), "application/json", "client"),
+    (b"grant_type=refresh_token&refresh_token=DUMMY&refresh_reason=", FORM, "refresh_reason"),
+    (b"grant_type=refresh_token&refresh_token=DUMMY&refresh_reason=a+b", FORM, "refresh_reason"),
+    (b"grant_type=refresh_token&refresh_token=DUMMY&refresh_reason=" + b"a" * 41, FORM,
+     "refresh_reason"),
 ])
 def test_a_refresh_asking_for_another_client_or_scope_is_refused(
         body: bytes, ctype: str, unlike: str) -> None:
