@@ -78,6 +78,11 @@ class AuthStore:
     def __init__(self, store: Store) -> None:
         self.store = store
 
+    def _by_secret(self, table: str, secret: str) -> sqlite3.Row | None:
+        """The row of ``table`` holding ``secret`` (by its digest, then in constant time)."""
+        rows = self.store.rows(f"SELECT * FROM {table} WHERE secret_hash = ?", (digest(secret),))
+        return rows[0] if rows and same_digest(secret, rows[0]["secret_hash"]) else None
+
     def _purge(self, conn: sqlite3.Connection, now: datetime) -> None:
         stamp = now.isoformat()
         conn.execute("DELETE FROM auth_links WHERE expires_at <= ? OR used_at IS NOT NULL "
@@ -103,10 +108,8 @@ class AuthStore:
         secret no link has is refused on a read: a flood of guesses takes no write lock."""
         unknown = Unauthorized("this sign-in link is not valid; make a new one with "
                                "`clauderon web`")
-        with self.store.reading() as conn:
-            if conn.execute("SELECT 1 FROM auth_links WHERE secret_hash = ?",
-                            (digest(secret),)).fetchone() is None:
-                raise unknown
+        if self._by_secret("auth_links", secret) is None:
+            raise unknown
         with self.store.transaction() as conn:
             row = conn.execute("SELECT * FROM auth_links WHERE secret_hash = ?",
                                (digest(secret),)).fetchone()
@@ -142,13 +145,9 @@ class AuthStore:
         return session, secret
 
     def session_by_secret(self, secret: str, now: datetime) -> BrowserSession | None:
-        with self.store.reading() as conn:
-            row = conn.execute("SELECT * FROM auth_sessions WHERE secret_hash = ?",
-                               (digest(secret),)).fetchone()
-        if row is None or not same_digest(secret, row["secret_hash"]):
-            return None
-        session = _session(row)
-        return None if session.expired(now) else session
+        row = self._by_secret("auth_sessions", secret)
+        session = None if row is None else _session(row)
+        return None if session is None or session.expired(now) else session
 
     def touch_session(self, session_id: str, now: datetime) -> None:
         with self.store.transaction() as conn:
@@ -175,15 +174,12 @@ class AuthStore:
         return key
 
     def passkey_by_credential(self, credential_id: str) -> Passkey | None:
-        with self.store.reading() as conn:
-            row = conn.execute("SELECT * FROM auth_passkeys WHERE credential_id = ?",
-                               (credential_id,)).fetchone()
-        return _passkey(row) if row else None
+        rows = self.store.rows("SELECT * FROM auth_passkeys WHERE credential_id = ?",
+                               (credential_id,))
+        return _passkey(rows[0]) if rows else None
 
     def passkeys(self, rp_id: str | None = None) -> list[Passkey]:
-        with self.store.reading() as conn:
-            rows = conn.execute("SELECT * FROM auth_passkeys ORDER BY created_at").fetchall()
-        keys = [_passkey(r) for r in rows]
+        keys = map(_passkey, self.store.rows("SELECT * FROM auth_passkeys ORDER BY created_at"))
         return [k for k in keys if rp_id is None or k.rp_id == rp_id]
 
     def passkey_used(self, passkey_id: str, sign_count: int, now: datetime) -> None:
@@ -202,12 +198,8 @@ class AuthStore:
         return token, secret
 
     def token_by_secret(self, secret: str) -> ApiToken | None:
-        with self.store.reading() as conn:
-            row = conn.execute("SELECT * FROM auth_tokens WHERE secret_hash = ?",
-                               (digest(secret),)).fetchone()
-        if row is None or not same_digest(secret, row["secret_hash"]):
-            return None
-        return _token(row)
+        row = self._by_secret("auth_tokens", secret)
+        return None if row is None else _token(row)
 
     def token_used(self, token_id: str, now: datetime) -> None:
         with self.store.transaction() as conn:
