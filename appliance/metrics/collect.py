@@ -24,19 +24,15 @@ LIVE_SERVICE = "api"
 
 
 def stored_rows(store: Store) -> list[Row]:
-    with store.reading() as conn:
-        found = conn.execute(
-            "SELECT family, kind, help, name, labels, value FROM metrics WHERE service != ? "
-            "ORDER BY family, rowid", (LIVE_SERVICE,)).fetchall()
+    found = store.rows("SELECT family, kind, help, name, labels, value FROM metrics "
+                       "WHERE service != ? ORDER BY family, rowid", (LIVE_SERVICE,))
     return [Row(family=r[0], kind=r[1], help=r[2], name=r[3], labels=r[4], value=r[5])
             for r in found]
 
 
 def session_rows(store: Store) -> list[Row]:
     """Sessions by phase, and running sessions by agent state (every value, zeros too)."""
-    with store.reading() as conn:
-        found = conn.execute(
-            "SELECT phase, agent_status, model_error FROM sessions").fetchall()
+    found = store.rows("SELECT phase, agent_status, model_error FROM sessions")
     phases = dict.fromkeys((str(p) for p in Phase), 0)
     states = dict.fromkeys((str(s) for s in wire.AgentState), 0)
     for phase, status, model_error in found:
