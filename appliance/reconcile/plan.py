@@ -176,10 +176,6 @@ class PlanSettings:
     stable_seconds: float
 
 
-def _waiting(session: Session, now: datetime) -> bool:
-    return session.retry_at is not None and session.retry_at > now
-
-
 def _plan_one(
     s: Session, workloads: list[Observed], now: datetime, cfg: PlanSettings
 ) -> list[Action]:
@@ -204,7 +200,7 @@ def _plan_one(
         return actions
     if keep is not None and keep.state is RunState.RUNNING and keep.loose:
         return [*actions, Tighten(session=s, backend_id=keep.backend_id, reason=keep.loose)]
-    if _waiting(s, now):
+    if s.retry_at is not None and s.retry_at > now:
         return actions
     if keep is not None and keep.state is RunState.RUNNING and keep.uncontained \
             and s.desired is Desired.RUNNING and s.phase is Phase.RUNNING:
