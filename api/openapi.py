@@ -66,10 +66,6 @@ def openapi_path(rule: str) -> str:
     return re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule)
 
 
-def _operation_id(method: str, path: str) -> str:
-    return f"{method.lower()}_{re.sub(r'[^a-z0-9]+', '_', path.lower()).strip('_')}"
-
-
 def _operation(doc: RouteDoc, method: str, path: str) -> dict[str, Any]:
     params = [
         {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -81,7 +77,7 @@ def _operation(doc: RouteDoc, method: str, path: str) -> dict[str, Any]:
     ]
     op: dict[str, Any] = {
         "summary": doc.summary,
-        "operationId": _operation_id(method, path),
+        "operationId": f"{method.lower()}_{re.sub(r'[^a-z0-9]+', '_', path.lower()).strip('_')}",
         "responses": doc.responses or {"200": {"description": "OK"}},
     }
     if params:
