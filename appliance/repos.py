@@ -49,11 +49,6 @@ def _owner_of(path: Path) -> Owner:
     return Owner(uid=st.st_uid, gid=st.st_gid)
 
 
-def _not_a_repository(p: Path) -> InvalidInput:
-    return InvalidInput(f"{str(p)!r} is not inside a git repository (run `git init` there "
-                        "first)", field="repo_path")
-
-
 def _toplevel(p: Path, said: bytes) -> tuple[Path, Path]:
     """The work tree's root and the common git folder, from what ``git rev-parse
     --show-toplevel --git-common-dir --is-bare-repository`` said in ``p`` (a relative
@@ -74,7 +69,8 @@ def inspect_repo(path: str | Path) -> RepoInfo:
     if not p.is_dir():
         raise InvalidInput(f"the repo path {str(p)!r} is not a folder", field="repo_path")
     if not any(os.path.lexists(d / ".git") for d in (p, *p.parents)):
-        raise _not_a_repository(p)
+        raise InvalidInput(f"{str(p)!r} is not inside a git repository (run `git init` "
+                           "there first)", field="repo_path")
     owner = _owner_of(p)
     hostgit.check_owner(owner, p)
     closed = hostgit.owner_can_reach(p, owner)
