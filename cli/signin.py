@@ -37,11 +37,9 @@ def sign_in_urls(settings: Settings, path: str) -> list[str]:
     served here with ``tls_cert``, or by ``tailscale serve`` on the default port)."""
     tls = bool(settings.tls_cert)
     scheme = "https" if tls else "http"
-    urls = [f"{scheme}://{_local_host(settings)}:{settings.http_port}{path}"]
-    for name in settings.public_names:
-        urls.append(f"https://{name}:{settings.http_port}{path}" if tls
-                    else f"https://{name}{path}")
-    return urls
+    return [f"{scheme}://{_local_host(settings)}:{settings.http_port}{path}",
+            *(f"https://{name}:{settings.http_port}{path}" if tls else f"https://{name}{path}"
+              for name in settings.public_names)]
 
 
 def has_desktop() -> bool:
