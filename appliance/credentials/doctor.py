@@ -64,14 +64,10 @@ def published(creds: CredentialSet, warnings: Iterable[str], now: datetime) -> s
                        "warnings": list(warnings)})
 
 
-def _env_of(name: str) -> tuple[str, ...]:
-    return next((spec.env_vars for spec in SPECS if spec.name == name), ())
-
-
 def missing_hint(agent: Agent) -> str:
     """What to do when ``agent`` has no model credential."""
     names = AGENT_CREDENTIALS[agent]
-    env = " or ".join(_env_of(n)[0] for n in names)
+    env = " or ".join(next(s.env_vars[0] for s in SPECS if s.name == n) for n in names)
     return (f"no model credential for {agent}: set {env} where the appliance runs (its "
             f"environment, an op:// 1Password reference, or a file secrets/{names[-1]} in "
             "CLAUDERON_HOME), then restart the proxy or send it SIGHUP")
