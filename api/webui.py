@@ -27,11 +27,6 @@ MIME = {".webmanifest": "application/manifest+json", ".js": "text/javascript",
         ".svg": "image/svg+xml"}
 
 
-def _mime(path: Path) -> str:
-    return MIME.get(path.suffix) or mimetypes.guess_type(path.name)[0] \
-        or "application/octet-stream"
-
-
 def locate(root: Path, rel: str) -> Path | None:
     """The file ``rel`` names under ``root``, or None (never a path outside ``root``)."""
     parts = PurePosixPath(rel).parts
@@ -57,7 +52,8 @@ async def serve(rel: str, root: Path = STATIC) -> Response:
         if not await trio.Path(found).is_file():
             return Response(NOT_BUILT, status=200, mimetype="text/html")
     data = await trio.Path(found).read_bytes()
-    response = Response(data, mimetype=_mime(found))
+    response = Response(data, mimetype=MIME.get(found.suffix)
+                        or mimetypes.guess_type(found.name)[0] or "application/octet-stream")
     immutable = rel.startswith("assets/")
     response.headers["Cache-Control"] = (
         "public, max-age=31536000, immutable" if immutable else "no-cache")
