@@ -100,7 +100,9 @@ VALUES = logs.MAX_VALUES
 @pytest.mark.parametrize(("text", "values"), [
     ("{}", 1), ("[]", 1), ("0", 0), ('"a"', 1), ('{"a":[1,2]}', 4),
     ('"a,b{[c"', 1), ('"a\\"b,{"', 1), ('"a\\\\",{}', 3), ('["\\\\\\"x,"]', 2),
-    ("[" + "{}," * 10 + "{}]", 22), ("[" + "0," * 10 + "0]", 11),
+    ("[" + "{}," * 10 + "{}]", 22), ("[" + "0," * 10 + "0]", 12),  # 11 digits: a value more
+    ("[" + "9" * 4299 + "]", 1 + 4299 // logs.DIGITS_A_VALUE),  # the longest integer read
+    ('["' + "9" * 4299 + '"]', 2),  # digits in a string: a string's cost
     ('"' + "x,[{" * 1000 + '"', 1),  # in a string: no value
     ('["x"' + ',"x"' * VALUES + "]", VALUES + 1),  # too many strings: not split to count
 ])
@@ -113,6 +115,9 @@ def test_values_are_counted_before_the_line_is_parsed(text: str, values: int) ->
     ("[" + "{}," * VALUES + "{}]", None), ("[" + "0," * VALUES + "0]", None),
     ('{"a":"' + "[{}," * VALUES + '"}', {"a": "[{}," * VALUES}),  # one string
     ('["' + '\\"\\"' * VALUES + '"]', ["\"\"" * VALUES]),
+    # integers of 4,299 digits, each 537 values by its digits: 1.6 MB that parsed as slowly
+    # as 4 MiB of the smallest values (it was 373 values)
+    ("[" + ",".join(["9" * 4299] * (VALUES * logs.DIGITS_A_VALUE // 4299 + 1)) + "]", None),
 ])
 def test_a_line_of_more_values_than_an_answer_parses_is_passed_over(
         raw: str, value: object) -> None:
