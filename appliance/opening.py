@@ -23,6 +23,10 @@ from pathlib import Path
 
 from appliance.errors import ClauderonError
 
+#: The most folder names the walk reads: an agent whose container still runs can make
+#: folders faster than the walk opens them, deeper at the bottom of a chain or a million in
+#: one folder (each name held until it is entered); past it the walk ends, to be tried again.
+NAMES_AT_MOST = 1_000_000
 _AT = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -68,6 +72,7 @@ def open_to_owner(path: Path) -> None:
         if not _ours(fd, dev):
             return
         stack = [(_open_up(fd), _subfolders(fd))]
+        read = len(stack[0][1])
         while stack:
             left = stack[-1][1]
             if not left:
@@ -87,6 +92,11 @@ def open_to_owner(path: Path) -> None:
             os.close(fd)
             fd = child
             stack.append((_open_up(fd), _subfolders(fd)))
+            read += len(stack[-1][1])
+            if read > NAMES_AT_MOST:
+                raise ClauderonError(f"the tree holds more than {NAMES_AT_MOST} folders, or "
+                                     "grows while it is opened; try again when nothing "
+                                     "writes it")
     finally:
         os.close(fd)
 
