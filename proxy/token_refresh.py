@@ -145,13 +145,18 @@ def rewrite_refresh_request(body: bytes, content_type: str, real: str, *,
     return RefreshRequest(body=out.encode(), placeholder=old, content_type=media.encode())
 
 
+#: What stands in the third part of the id_token's copy: not a signature, but not empty
+#: (the Codex CLI takes a JWT with an empty one for no id_token, and fails its refresh).
+UNSIGNED = "clauderon-unsigned"
+
+
 def unsigned_copy(jwt: str) -> str:
-    """The JWT's header and claims with ``alg: none`` and no signature."""
+    """The JWT's header and claims with ``alg: none`` and :data:`UNSIGNED` for a signature."""
     parts = jwt.split(".")
     if len(parts) < 2:
         return ""
     header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
-    return f"{header}.{parts[1]}."
+    return f"{header}.{parts[1]}.{UNSIGNED}"
 
 
 #: What stands for a token the answer held elsewhere than where Codex reads one.

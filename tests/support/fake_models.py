@@ -10,7 +10,8 @@ It speaks the real wire formats, streamed as Server-Sent Events in chunked bodie
   and no ``tool_result`` yet gets a ``tool_use`` block asking for the Bash tool to run
   :attr:`FakeModels.command`; the request carrying its result gets the final text
   :attr:`FakeModels.answer`; any other request (titles, summaries) gets a short text.
-* ``POST /v1/responses``: ``response.created``, ``response.output_item.added``,
+* ``POST /v1/responses`` (and ChatGPT's ``/backend-api/codex/responses``):
+  ``response.created``, ``response.output_item.added``,
   ``response.output_text.delta``, ``response.output_item.done``, ``response.completed``
   with the final text.
 * ``POST /v1beta/models/<model>:streamGenerateContent`` and ``:generateContent`` (Gemini):
@@ -21,6 +22,8 @@ It speaks the real wire formats, streamed as Server-Sent Events in chunked bodie
   CLI's own routing and checks) gets a small JSON object.
 * A request whose system prompt asks for a session title (the appliance's own title call)
   gets :attr:`FakeModels.title` as JSON text, streamed or not as it asked.
+* ``POST /oauth/token`` (``auth.openai.com``): :attr:`FakeModels.refresh_answer`, as JSON;
+  a GET of a path in :attr:`FakeModels.gets`: its JSON.
 * Anything else: 404 with a JSON error (the CLIs treat their optional start-up calls so).
 * With :attr:`FakeModels.refuse` set, every model request gets that status and a JSON error.
 
@@ -57,6 +60,8 @@ def _sse(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
 
+#: Where a model is asked: Messages, Responses, and Responses as ChatGPT's login serves it.
+MODEL_PATHS = ("/v1/messages", "/v1/responses", "/backend-api/codex/responses")
 #: What every answer reports, by kind (the meter must record exactly this).
 DEFAULT_USAGE = {"input": 10, "output": 5, "cache_read": 0, "cache_write": 0}
 
@@ -162,11 +167,16 @@ class FakeModels(TlsFake):
         #: When set, every model request is answered with this status and an error body in
         #: the API's own format (a 401 for a missing key, a 529 when overloaded, ...).
         self.refuse: int | None = None
+        #: What a token refresh is answered (new tokens, as the endpoint sends them).
+        self.refresh_answer: dict[str, Any] = {}
+        #: What a GET of a path is answered, as JSON (ChatGPT's account look-ups).
+        self.gets: dict[str, Any] = {}
         self.seen: list[Seen] = []
         self.first_model_request = threading.Event()
         self._lock = threading.Lock()
         self._listen(folder, "fake-models", ("localhost", "api.anthropic.com", "api.openai.com",
-                     "generativelanguage.googleapis.com"), _Handler)
+                     "generativelanguage.googleapis.com", "auth.openai.com", "chatgpt.com"),
+                     _Handler)
 
     def record(self, seen: Seen) -> None:
         with self._lock:
@@ -175,8 +185,12 @@ class FakeModels(TlsFake):
     def model_requests(self) -> list[Seen]:
         with self._lock:
             return [s for s in self.seen
-                    if s.method == "POST" and s.path in ("/v1/messages", "/v1/responses")
+                    if s.method == "POST" and s.path in MODEL_PATHS
                     and not is_title_call(s.json())]
+
+    def refreshes(self) -> list[Seen]:
+        with self._lock:
+            return [s for s in self.seen if s.method == "POST" and s.path == "/oauth/token"]
 
     def gemini_requests(self) -> list[Seen]:
         with self._lock:
@@ -272,7 +286,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def do_GET(self) -> None:
-        self._read()
+        seen = self._read()
+        if seen.path in self.fake.gets:
+            return self._json(200, self.fake.gets[seen.path])
         self._json(404, {"type": "error", "error": {"type": "not_found_error",
                                                     "message": "not here"}})
 
@@ -283,7 +299,7 @@ class _Handler(BaseHTTPRequestHandler):
         seen = self._read()
         refuse = self.fake.refuse
         body = seen.json() if seen.body[:1] == b"{" else {}
-        if refuse is not None and seen.path in ("/v1/messages", "/v1/responses"):
+        if refuse is not None and seen.path in MODEL_PATHS:
             self._json(refuse, {"type": "error", "error": {
                 "type": "authentication_error" if refuse == 401 else "api_error",
                 "message": f"refused with {refuse} by the fake"}})
@@ -300,7 +316,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif seen.path == "/v1/messages":
             self.fake.first_model_request.set()
             self._stream(self.fake.messages_reply(seen.json()))
-        elif seen.path == "/v1/responses":
+        elif seen.path == "/oauth/token":
+            self._json(200, self.fake.refresh_answer)
+        elif seen.path in MODEL_PATHS:
             self.fake.first_model_request.set()
             self._stream(response_events(self.fake.answer, self.fake.usage))
         else:

@@ -120,7 +120,7 @@ async def test_codex_refresh_swaps_tokens_both_ways(
     assert sent["refresh_token"] == SECRETS["codex_refresh_token"]
     assert answer["refresh_token"] == "DUMMY"
     assert "NEW" not in json.dumps(answer)
-    assert answer["id_token"].endswith(".eyJzdWIiOiJ4In0.")
+    assert answer["id_token"].endswith(".eyJzdWIiOiJ4In0.clauderon-unsigned")
     assert tokens_written == [fake.refresh_answer]
     assert r2.status_code == 200
     assert fake.seen[1].header("authorization") == ["Bearer NEW-ACCESS"]

@@ -158,7 +158,7 @@ def test_answer_tokens_are_captured_and_replaced() -> None:
     assert seen["access_token"] == PLACEHOLDER_ACCESS
     assert seen["refresh_token"] == "DUMMY"
     assert seen["id_token"] == unsigned_copy(f"h.{claims}.sig")
-    assert seen["id_token"].endswith(f".{claims}.")
+    assert seen["id_token"].endswith(f".{claims}.clauderon-unsigned")
     assert seen["expires_in"] == 10
 
 
