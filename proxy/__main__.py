@@ -47,14 +47,21 @@ log = logging.getLogger("proxy")
 def _load(settings: Settings, env: Mapping[str, str], ledger: Ledger
           ) -> tuple[ProxyConfig, CredentialSet]:
     """proxy.toml and the credentials (on a worker thread); their summary -- names, sources,
-    masked values, warnings -- goes to the database for ``clauderon status``."""
+    masked values, warnings -- goes to the database for ``clauderon status``, and the
+    ChatGPT login a session's Codex may see (no token) for the reconciler."""
     config = load_proxy_config(settings.proxy_config_path)
     creds, warnings = load_credentials(settings, env)
     for warning in warnings:
         log.warning("credentials: %s", warning)
     log.info("credentials loaded: %s", ", ".join(creds.names()) or "none")
     summary = doctor.published(creds, warnings, datetime.now(UTC))
-    trio.from_thread.run_sync(ledger.publish, doctor.META_KEY, summary)
+    login = doctor.published_login(creds)
+
+    def publish() -> None:  # in one batch: the login is there once the summary is
+        ledger.publish(doctor.META_KEY, summary)
+        ledger.publish(doctor.CODEX_LOGIN_KEY, login)
+
+    trio.from_thread.run_sync(publish)
     return config, creds
 
 

@@ -12,7 +12,6 @@ refresh token, gets a dummy access token, and an unsigned copy of the id_token's
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from collections.abc import Mapping
@@ -20,9 +19,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode
 
+from appliance.credentials.chatgpt import (  # noqa: F401 - the proxy's names for them
+    PLACEHOLDER_ACCESS,
+    PLACEHOLDER_TOKEN,
+    UNSIGNED,
+    unsigned_copy,
+)
+
 #: Bodies larger than this are not a token refresh; they are passed on untouched.
 MAX_REFRESH_BODY = 64 * 1024
-PLACEHOLDER_ACCESS = "clauderon-placeholder-access-token"
 
 
 class TokenSink(Protocol):
@@ -143,24 +148,6 @@ def rewrite_refresh_request(body: bytes, content_type: str, real: str, *,
     params = sent
     out = urlencode(params) if media == FORM else json.dumps(params)
     return RefreshRequest(body=out.encode(), placeholder=old, content_type=media.encode())
-
-
-#: What stands in the third part of the id_token's copy: not a signature, but not empty
-#: (the Codex CLI takes a JWT with an empty one for no id_token, and fails its refresh).
-UNSIGNED = "clauderon-unsigned"
-
-
-def unsigned_copy(jwt: str) -> str:
-    """The JWT's header and claims with ``alg: none`` and :data:`UNSIGNED` for a signature."""
-    parts = jwt.split(".")
-    if len(parts) < 2:
-        return ""
-    header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
-    return f"{header}.{parts[1]}.{UNSIGNED}"
-
-
-#: What stands for a token the answer held elsewhere than where Codex reads one.
-PLACEHOLDER_TOKEN = "clauderon-placeholder-token"  # noqa: S105 - no token
 
 
 def _tokenish(name: str) -> bool:

@@ -185,14 +185,22 @@ def _claude(session: Session, placeholders: Mapping[str, str], workdir: str) -> 
             claude_setup.print_argv(session))
 
 
-def _codex(session: Session, placeholders: Mapping[str, str], workdir: str) -> _Parts:
+def _codex(session: Session, placeholders: Mapping[str, str], workdir: str,
+           login: Mapping[str, str] | None) -> _Parts:
+    """``login``: the person's ChatGPT login (no API key), Codex logged in with it; its
+    start runs without the API key's placeholders (Codex would take one over the login)."""
+    auth = codex_setup.chatgpt_auth_json(login) if login else \
+        codex_setup.auth_json(placeholders["OPENAI_API_KEY"])
     files = [
-        FileWrite(path=f"{CONTAINER_HOME}/.codex/config.toml",
-                  content=codex_setup.config_toml(session, workdir=workdir).encode()),
+        FileWrite(path=f"{CONTAINER_HOME}/.codex/config.toml", content=codex_setup.config_toml(
+            session, workdir=workdir, chatgpt=login is not None).encode()),
         FileWrite(path=f"{CONTAINER_HOME}/.codex/auth.json", mode="0600",
-                  content=codex_setup.auth_json(placeholders["OPENAI_API_KEY"]).encode()),
+                  content=auth.encode()),
     ]
-    return files, codex_setup.start_script(session), codex_setup.print_argv(session)
+    body = codex_setup.start_script(session)
+    if login:
+        body = "unset OPENAI_API_KEY CODEX_API_KEY\n" + body
+    return files, body, codex_setup.print_argv(session)
 
 
 def _gemini(session: Session) -> _Parts:
@@ -222,9 +230,11 @@ def _custom(session: Session, agent: custom.CustomAgent) -> _Parts:
 
 
 def boot_plan(session: Session, placeholders: Mapping[str, str], *,
-              agents: Mapping[str, custom.CustomAgent] | None = None) -> BootPlan:
+              agents: Mapping[str, custom.CustomAgent] | None = None,
+              codex_login: Mapping[str, str] | None = None) -> BootPlan:
     """The plan; ``placeholders`` are the session's own (the same as its environment's);
-    ``agents``: the custom agents of ``config.toml`` (a custom session names one)."""
+    ``agents``: the custom agents of ``config.toml`` (a custom session names one);
+    ``codex_login``: the person's ChatGPT login for Codex (``codex_setup``), or None."""
     workdir = workdir_for(session)
     files = [
         FileWrite(path=HOOK_SCRIPT_PATH, content=HOOK_SCRIPT.encode(), mode="0755",
@@ -234,7 +244,7 @@ def boot_plan(session: Session, placeholders: Mapping[str, str], *,
     if session.agent is Agent.CLAUDE:
         mine, body, one_shot = _claude(session, placeholders, workdir)
     elif session.agent is Agent.CODEX:
-        mine, body, one_shot = _codex(session, placeholders, workdir)
+        mine, body, one_shot = _codex(session, placeholders, workdir, codex_login)
     elif session.agent is Agent.GEMINI:
         mine, body, one_shot = _gemini(session)
     else:

@@ -7,15 +7,22 @@ setup would make first. The key comes from ``OPENAI_API_KEY``, a placeholder the
 replaces. ``notify`` runs the status hook when a turn completes. ``auth.json`` holds the
 same placeholder so Codex never asks to log in. The start script resumes the last
 conversation when one exists (the container was recreated).
+
+When the person's Codex login is ChatGPT's and there is no API key, Codex runs as logged in
+with ChatGPT instead (its own provider, ``chatgpt.com/backend-api/codex``): ``auth.json``
+holds the account id, an unsigned copy of the id_token's claims and stand-ins for the
+access and refresh tokens, which the proxy replaces (``proxy/token_refresh.py``).
 """
 
 from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Mapping
 
 from appliance.agents.hooks import HOOK_SCRIPT_PATH
 from appliance.agents.modes import plan_first, resume_or_start
+from appliance.credentials.chatgpt import PLACEHOLDER_ACCESS, PLACEHOLDER_TOKEN
 from appliance.sessions import Session
 
 PROVIDER = "clauderon"
@@ -26,23 +33,28 @@ def _toml_str(value: str) -> str:
     return json.dumps(value)  # a JSON string is a valid TOML basic string
 
 
-def config_toml(session: Session, *, workdir: str) -> str:
-    lines = ["# Written by clauderon at every start; changes here are replaced.",
-             f"model_provider = {_toml_str(PROVIDER)}"]
+def config_toml(session: Session, *, workdir: str, chatgpt: bool = False) -> str:
+    """``chatgpt``: Codex's own provider, for its ChatGPT login."""
+    lines = ["# Written by clauderon at every start; changes here are replaced."]
+    if not chatgpt:
+        lines.append(f"model_provider = {_toml_str(PROVIDER)}")
     if session.model:
         lines.append(f"model = {_toml_str(session.model)}")
     if session.skip_permissions:
         lines += ['approval_policy = "never"', 'sandbox_mode = "danger-full-access"']
     lines += [
-        f'notify = ["bash", {_toml_str(HOOK_SCRIPT_PATH)}]',
-        "",
-        f"[model_providers.{PROVIDER}]",
-        'name = "OpenAI through the clauderon proxy"',
-        f"base_url = {_toml_str(BASE_URL)}",
-        'env_key = "OPENAI_API_KEY"',
-        'wire_api = "responses"',
-        "supports_websockets = false",
-        "",
+        f'notify = ["bash", {_toml_str(HOOK_SCRIPT_PATH)}]', ""]
+    if not chatgpt:
+        lines += [
+            f"[model_providers.{PROVIDER}]",
+            'name = "OpenAI through the clauderon proxy"',
+            f"base_url = {_toml_str(BASE_URL)}",
+            'env_key = "OPENAI_API_KEY"',
+            'wire_api = "responses"',
+            "supports_websockets = false",
+            "",
+        ]
+    lines += [
         f"[projects.{_toml_str(workdir)}]",
         'trust_level = "trusted"',
         "",
@@ -52,6 +64,15 @@ def config_toml(session: Session, *, workdir: str) -> str:
 
 def auth_json(api_key_placeholder: str) -> str:
     return json.dumps({"OPENAI_API_KEY": api_key_placeholder}) + "\n"
+
+
+def chatgpt_auth_json(login: Mapping[str, str]) -> str:
+    """Logged in with ChatGPT: ``login``'s account id, id_token copy and ``last_refresh``;
+    stand-ins for the tokens."""
+    return json.dumps({"OPENAI_API_KEY": None, "tokens": {
+        "id_token": login["id_token"], "access_token": PLACEHOLDER_ACCESS,
+        "refresh_token": PLACEHOLDER_TOKEN, "account_id": login["account_id"]},
+        "last_refresh": login["last_refresh"]}) + "\n"
 
 
 def _common(session: Session) -> list[str]:

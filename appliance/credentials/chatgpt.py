@@ -34,6 +34,24 @@ TOKEN_FIELDS: dict[str, str] = {
 }
 _AUTH_CLAIMS = "https://api.openai.com/auth"
 
+#: What a container holds for the access and refresh tokens of the person's ChatGPT login
+#: (the proxy puts the real ones in, ``proxy/token_refresh.py``), and for a token an answer
+#: held elsewhere than where Codex reads one.
+PLACEHOLDER_ACCESS = "clauderon-placeholder-access-token"
+PLACEHOLDER_TOKEN = "clauderon-placeholder-token"  # noqa: S105 - no token
+#: What stands in the third part of the id_token's copy: not a signature, but not empty
+#: (the Codex CLI takes a JWT with an empty one for no id_token, and fails its refresh).
+UNSIGNED = "clauderon-unsigned"
+
+
+def unsigned_copy(jwt: str) -> str:
+    """The JWT's header and claims with ``alg: none`` and :data:`UNSIGNED` for a signature."""
+    parts = jwt.split(".")
+    if len(parts) < 2:
+        return ""
+    header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
+    return f"{header}.{parts[1]}.{UNSIGNED}"
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CodexAuth:

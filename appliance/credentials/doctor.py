@@ -18,10 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from appliance.credentials.chatgpt import unsigned_copy
 from appliance.credentials.model import SPECS, CredentialSet
 from appliance.sessions import Agent
 
 META_KEY = "credentials"
+#: The person's ChatGPT login as a session's Codex may see it, no token in it (the account
+#: id and an unsigned copy of the id_token's claims), when Codex has no API key; else ``{}``.
+CODEX_LOGIN_KEY = "codex_login"
 
 #: What each agent's model host takes (the proxy's rules for api.anthropic.com and
 #: api.openai.com, ``proxy/rules.py``; a test holds the two in step). Any one will do.
@@ -62,6 +66,25 @@ def published(creds: CredentialSet, warnings: Iterable[str], now: datetime) -> s
     """What the proxy writes after loading: names, sources, masked values, warnings."""
     return json.dumps({"loaded_at": now.isoformat(), "credentials": creds.summary(),
                        "warnings": list(warnings)})
+
+
+def published_login(creds: CredentialSet) -> str:
+    """What the proxy writes under :data:`CODEX_LOGIN_KEY`: Codex logs in with ChatGPT
+    when the person has that login (an access token, an account id, an id_token) and no
+    API key."""
+    names = ("codex_access_token", "codex_account_id", "codex_id_token")
+    if "openai_api_key" in creds or not all(n in creds for n in names):
+        return "{}"
+    account, id_token = (creds.get(n) for n in names[1:])
+    assert account is not None and id_token is not None
+    return json.dumps({"account_id": account.value, "id_token": unsigned_copy(id_token.value)})
+
+
+def codex_login(raw: str | None) -> dict[str, str] | None:
+    """The login :func:`published_login` wrote, or None (Codex goes with the API key)."""
+    doc = _parse(raw) or {}
+    login = {k: v for k in ("account_id", "id_token") if isinstance(v := doc.get(k), str) and v}
+    return login if len(login) == 2 else None
 
 
 def missing_hint(agent: Agent) -> str:

@@ -24,12 +24,13 @@ from pathlib import Path
 
 import trio
 
-from appliance import repos, safefs, workspaces
+from appliance import controlstore, repos, safefs, workspaces
 from appliance.agents import runner
 from appliance.agents.boot import BootPlan, boot_plan
 from appliance.agents.prestart import prestart
 from appliance.backends.base import Backend, WorkloadSpec
 from appliance.contract import RepoMounts, workload_for
+from appliance.credentials import doctor
 from appliance.errors import ClauderonError, GitError
 from appliance.placeholders import placeholder_env
 from appliance.reconcile import pods
@@ -108,6 +109,16 @@ class Marks:
         return {"clock": "monotonic", "marks": [[step, at] for step, at in self.marks]}
 
 
+async def codex_login(deps: Deps, s: Session) -> dict[str, str] | None:
+    """The person's ChatGPT login for a Codex session, as the proxy published it, or None
+    (Codex goes with the API key's placeholder)."""
+    if s.agent is not Agent.CODEX:
+        return None
+    raw = await deps.store.run(controlstore.read_meta, deps.store.sync, doctor.CODEX_LOGIN_KEY)
+    login = doctor.codex_login(raw)
+    return login and {**login, "last_refresh": deps.clock().isoformat()}
+
+
 async def boot_agent(deps: Deps, s: Session, backend_id: str, *,
                      plan: BootPlan | None = None, mark: runner.Mark | None = None) -> None:
     """Hooks, settings and the agent itself, inside the started workload (``plan``: what
@@ -117,8 +128,8 @@ async def boot_agent(deps: Deps, s: Session, backend_id: str, *,
     await deps.progress(s, "agent", f"starting {s.agent}")
     backend = deps.backend_for(s)
     if plan is None:
-        plan = boot_plan(s, placeholder_env(deps.key, s.id),
-                         agents=deps.settings.custom_agents)
+        plan = boot_plan(s, placeholder_env(deps.key, s.id), agents=deps.settings.custom_agents,
+                         codex_login=await codex_login(deps, s))
     if not backend.root_exec:
         # No root in the workload: its root files came with the spec, read-only.
         plan = replace(plan, files=tuple(f for f in plan.files if not f.as_root))
@@ -167,12 +178,14 @@ def _borrowed(repo: repos.RepoInfo, s: Session) -> tuple[str, ...]:
     return tuple(dict.fromkeys(dirs))
 
 
-def warm(deps: Deps, s: Session, spec: WorkloadSpec) -> tuple[WorkloadSpec, BootPlan | None]:
+async def warm(deps: Deps, s: Session, spec: WorkloadSpec
+               ) -> tuple[WorkloadSpec, BootPlan | None]:
     """The warm start on Docker (:mod:`appliance.agents.prestart`): the boot's files go into
     the created container and its entry starts the agent; what is left runs after start."""
     if not (deps.settings.start_agents and deps.settings.warm_start):
         return spec, None
-    plan = boot_plan(s, placeholder_env(deps.key, s.id), agents=deps.settings.custom_agents)
+    plan = boot_plan(s, placeholder_env(deps.key, s.id), agents=deps.settings.custom_agents,
+                     codex_login=await codex_login(deps, s))
     pre = prestart(plan)
     return replace(spec, prestart=pre.files, entry=pre.entry), pre.after_start(plan)
 
@@ -259,7 +272,7 @@ async def _spec(deps: Deps, a: Create, s: Session,
     marks("worktree")
     await deps.progress(s, "worktree", f"creating the workspace on {s.branch}")
     spec = await _docker_spec(deps, s, repo)
-    return warm(deps, s, spec) if a.start else (spec, None)
+    return await warm(deps, s, spec) if a.start else (spec, None)
 
 
 async def agent_starting(deps: Deps, s: Session, *, working: bool = False) -> Session:

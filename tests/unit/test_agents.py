@@ -8,7 +8,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from appliance.agents import claude_setup, codex_setup
-from appliance.agents.boot import boot_plan, check_argv, start_argv, write_argv
+from appliance.agents.boot import (
+    START_SCRIPT_PATH,
+    boot_plan,
+    check_argv,
+    start_argv,
+    write_argv,
+)
 from appliance.agents.hooks import (
     CLAUDE_HOOK_EVENTS,
     HOOK_SCRIPT_PATH,
@@ -17,6 +23,7 @@ from appliance.agents.hooks import (
 )
 from appliance.agents.logs import Kind, claude_messages, codex_messages, parse_lines
 from appliance.agents.reader import LogFile, read_after
+from appliance.credentials.chatgpt import PLACEHOLDER_ACCESS, PLACEHOLDER_TOKEN
 from appliance.placeholders import placeholder_env
 from appliance.readers import host_tree
 from appliance.sessions import Agent, Session, SessionId
@@ -83,6 +90,26 @@ def test_codex_config_goes_through_the_proxy_without_websockets() -> None:
     assert "approval_policy" not in tomllib.loads(codex_setup.config_toml(session(), workdir="/w"))
     assert json.loads(codex_setup.auth_json("k")) == {"OPENAI_API_KEY": "k"}
     assert "codex resume --last" in codex_setup.start_script(session())
+
+
+def test_codex_logged_in_with_chatgpt_holds_stand_ins_and_its_own_provider() -> None:
+    login = {"account_id": "acct-1", "id_token": "h.c.clauderon-unsigned",
+             "last_refresh": "2026-01-01T00:00:00+00:00"}
+    plan = boot_plan(session(agent=Agent.CODEX, skip_permissions=True), PH, codex_login=login)
+    files = {f.path: f.content.decode() for f in plan.files}
+    doc = tomllib.loads(files["/home/agent/.codex/config.toml"])
+    assert "model_provider" not in doc and "model_providers" not in doc
+    assert doc["approval_policy"] == "never" and doc["notify"] == ["bash", HOOK_SCRIPT_PATH]
+    assert doc["projects"]["/workspace"]["trust_level"] == "trusted"
+    auth = json.loads(files["/home/agent/.codex/auth.json"])
+    assert auth == {"OPENAI_API_KEY": None, "last_refresh": login["last_refresh"], "tokens": {
+        "id_token": "h.c.clauderon-unsigned", "access_token": PLACEHOLDER_ACCESS,
+        "refresh_token": PLACEHOLDER_TOKEN, "account_id": "acct-1"}}
+    assert "unset OPENAI_API_KEY CODEX_API_KEY" in files[START_SCRIPT_PATH]
+    api_key = {f.path: f.content.decode() for f in boot_plan(session(agent=Agent.CODEX), PH).files}
+    assert "unset" not in api_key[START_SCRIPT_PATH]
+    assert json.loads(api_key["/home/agent/.codex/auth.json"]) == {
+        "OPENAI_API_KEY": PH["OPENAI_API_KEY"]}
 
 
 def test_boot_plan_checks_tools_writes_files_and_starts_once() -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
+
 from appliance.credentials import Credential, CredentialSet, doctor
 from appliance.credentials.model import SPECS
 
@@ -57,3 +59,33 @@ def test_nothing_published_yet() -> None:
         assert not any(a.ready for a in report.agents)
         hint = next(a.hint for a in report.agents if a.agent == "claude")
         assert hint is not None and "ANTHROPIC_API_KEY" in hint
+
+
+ID = "eyJhbGciOiJSUzI1NiJ9.eyJleHAiOjF9.REAL-SIGNATURE"
+ACCESS = Credential(name="codex_access_token", value="REAL-ACCESS", source="codex-auth.json")
+ACCOUNT = Credential(name="codex_account_id", value="acct-1", source="codex-auth.json")
+ID_TOKEN = Credential(name="codex_id_token", value=ID, source="codex-auth.json")
+API_KEY = Credential(name="openai_api_key", value="sk-REAL", source="env")
+
+
+@pytest.mark.parametrize(("found", "login"), [
+    ((ACCESS, ACCOUNT, ID_TOKEN), {"account_id": "acct-1",
+                                   "id_token": "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"
+                                               ".eyJleHAiOjF9.clauderon-unsigned"}),
+    ((ACCESS, ACCOUNT, ID_TOKEN, API_KEY), None),  # the API key goes first
+    ((ACCOUNT, ID_TOKEN), None),  # no login
+    ((ACCESS, ID_TOKEN), None),
+    ((ACCESS, ACCOUNT), None),
+])
+def test_the_chatgpt_login_published_holds_no_token(
+        found: tuple[Credential, ...], login: dict[str, str] | None) -> None:
+    raw = doctor.published_login(creds(*found))
+    assert "REAL" not in raw
+    assert doctor.codex_login(raw) == login
+
+
+@pytest.mark.parametrize("raw", [None, "", "[]", "{}", '{"account_id": "a"}',
+                                 '{"account_id": "a", "id_token": 1}',
+                                 '{"account_id": "", "id_token": "t"}'])
+def test_no_chatgpt_login_read_from_anything_else(raw: str | None) -> None:
+    assert doctor.codex_login(raw) is None
