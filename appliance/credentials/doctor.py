@@ -33,6 +33,9 @@ AGENT_CREDENTIALS: Mapping[Agent, tuple[str, ...]] = {
     Agent.CLAUDE: ("anthropic_oauth_token", "anthropic_api_key"),
     Agent.CODEX: ("openai_api_key",),
 }
+#: Codex's ChatGPT login, each part needed: with no API key, a session's Codex signs in with
+#: it (:func:`published_login`), so Codex is ready with it too.
+CHATGPT_LOGIN = ("codex_access_token", "codex_account_id", "codex_id_token")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,10 +75,9 @@ def published_login(creds: CredentialSet) -> str:
     """What the proxy writes under :data:`CODEX_LOGIN_KEY`: Codex logs in with ChatGPT
     when the person has that login (an access token, an account id, an id_token) and no
     API key."""
-    names = ("codex_access_token", "codex_account_id", "codex_id_token")
-    if "openai_api_key" in creds or not all(n in creds for n in names):
+    if "openai_api_key" in creds or not all(n in creds for n in CHATGPT_LOGIN):
         return "{}"
-    account, id_token = (creds.get(n) for n in names[1:])
+    account, id_token = (creds.get(n) for n in CHATGPT_LOGIN[1:])
     assert account is not None and id_token is not None
     return json.dumps({"account_id": account.value, "id_token": unsigned_copy(id_token.value)})
 
@@ -91,9 +93,11 @@ def missing_hint(agent: Agent) -> str:
     """What to do when ``agent`` has no model credential."""
     names = AGENT_CREDENTIALS[agent]
     env = " or ".join(next(s.env_vars[0] for s in SPECS if s.name == n) for n in names)
-    return (f"no model credential for {agent}: set {env} where the appliance runs (its "
-            f"environment, an op:// 1Password reference, or a file secrets/{names[-1]} in "
-            "CLAUDERON_HOME), then restart the proxy or send it SIGHUP")
+    login = (" (or sign Codex in with ChatGPT where the appliance runs: `codex login`, "
+             "its ~/.codex/auth.json)") if agent is Agent.CODEX else ""
+    return (f"no model credential for {agent}: set {env}{login} where the appliance runs "
+            f"(its environment, an op:// 1Password reference, or a file secrets/{names[-1]} "
+            "in CLAUDERON_HOME), then restart the proxy or send it SIGHUP")
 
 
 def _parse(raw: str | None) -> Mapping[str, Any] | None:
@@ -121,6 +125,8 @@ def report(raw: str | None) -> Report:
     agents = []
     for agent, names in AGENT_CREDENTIALS.items():
         using = next((n for n in names if n in found), None)
+        if using is None and agent is Agent.CODEX and all(n in found for n in CHATGPT_LOGIN):
+            using = CHATGPT_LOGIN[0]
         agents.append(Readiness(agent=str(agent), ready=using is not None, using=using,
                                 hint=None if using else missing_hint(agent)))
     warnings = [str(w) for w in (doc or {}).get("warnings") or [] if isinstance(w, str)]

@@ -89,3 +89,16 @@ def test_the_chatgpt_login_published_holds_no_token(
                                  '{"account_id": "", "id_token": "t"}'])
 def test_no_chatgpt_login_read_from_anything_else(raw: str | None) -> None:
     assert doctor.codex_login(raw) is None
+
+
+@pytest.mark.parametrize(("found", "using"), [
+    ((ACCESS, ACCOUNT, ID_TOKEN), "codex_access_token"),  # the session's Codex signs in so
+    ((ACCESS, ACCOUNT, ID_TOKEN, API_KEY), "openai_api_key"),
+    ((ACCESS, ACCOUNT), None), ((ACCOUNT, ID_TOKEN), None),  # a login in part: not one
+])
+def test_codex_is_ready_with_a_whole_chatgpt_login(
+        found: tuple[Credential, ...], using: str | None) -> None:
+    codex = next(a for a in doctor.report(doctor.published(creds(*found), [], NOW)).agents
+                 if a.agent == "codex")
+    assert (codex.ready, codex.using) == (using is not None, using)
+    assert codex.hint is None if using else "codex login" in (codex.hint or "")
