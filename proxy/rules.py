@@ -62,12 +62,19 @@ def _r(host: str, style: Style, credential: str = "", path: str = "") -> Rule:
     return Rule(host=host, style=style, credential=credential, path=path)
 
 
+#: Where at ChatGPT the Codex CLI goes with the person's login (its Responses API and
+#: models, its account check and usage, its plugins and apps; read from the CLI's requests
+#: and the paths its binary names): the login goes to no other path there, for the rest
+#: (``/backend-api/conversations``, memories, settings, shared links) is the person's own.
+CODEX_AT_CHATGPT = ("/backend-api/codex", "/backend-api/wham", "/backend-api/plugins",
+                    "/backend-api/ps", "/api/codex")
+
 DEFAULT_RULES: tuple[Rule, ...] = (
     _r("api.anthropic.com", Style.ANTHROPIC),
     _r("api.openai.com", Style.BEARER, "openai_api_key"),
-    _r("chatgpt.com", Style.CHATGPT),
-    _r("*.chatgpt.com", Style.CHATGPT),
-    _r("chat.openai.com", Style.CHATGPT),
+    *(_r(host, Style.CHATGPT, path=path) for host in ("chatgpt.com", "*.chatgpt.com",
+                                                       "chat.openai.com")
+      for path in CODEX_AT_CHATGPT),
     _r("auth.openai.com", Style.CODEX_REFRESH, "codex_refresh_token", path="/oauth/token"),
     # Gemini CLI (API-key mode) sends its key in x-goog-api-key.
     Rule(host="generativelanguage.googleapis.com", style=Style.HEADER,

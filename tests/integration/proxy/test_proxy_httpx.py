@@ -127,6 +127,27 @@ async def test_codex_refresh_swaps_tokens_both_ways(
     assert fake.seen[1].header("chatgpt-account-id") == [SECRETS["codex_account_id"]]
 
 
+async def test_the_chatgpt_login_goes_to_codexs_paths_alone(
+    proxy: Proxy, fake: FakeUpstream
+) -> None:
+    """The person's ChatGPT login went with every request to chatgpt.com: an agent read the
+    person's own conversations and memories with it. It goes to Codex's paths alone."""
+    auth = proxy.add_session("codex-reader")
+    mine = ("/backend-api/conversations?offset=0&limit=28", "/backend-api/memories",
+            "/backend-api/conversation/abc", "/backend-api/me", "/backend-api/codexes",
+            "/backend-api/%63odex/models", "/backend-api/codex/../conversations",
+            "/backend-api/codex/%2e%2e/conversations", "/api/codex/../../backend-api/me")
+    codex = ("/backend-api/codex/responses", "/backend-api/wham/accounts/check",
+             "/backend-api/plugins/export/curated", "/api/codex/usage")
+    async with client(proxy, auth) as c:
+        for path in mine + codex:
+            await c.get(f"https://chatgpt.com{path}", headers={"authorization": "Bearer mine"})
+    said = {s.target: s.header("authorization") for s in fake.seen}
+    real = [f"Bearer {SECRETS['codex_access_token']}"]
+    assert [p for p in mine if said.get(p) == real] == [], said
+    assert [p for p in codex if said.get(p) != real] == [], said
+
+
 async def test_a_refresh_answer_hands_back_no_real_token_wherever_it_sits(
     proxy: Proxy, fake: FakeUpstream
 ) -> None:

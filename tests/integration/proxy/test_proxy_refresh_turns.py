@@ -145,8 +145,8 @@ async def test_a_refresh_after_the_kept_token_was_refused_asks_the_endpoint_once
     backend = await serve_as(proxy, nursery, Revoking(upstream_ca), "chatgpt.com")
     auth = proxy.add_session("codex-revoked")
     said = [await agent_curl(proxy, auth, *args) for args in (
-        refresh_args(), ["https://chatgpt.com/backend-api/me"], refresh_args(),
-        ["https://chatgpt.com/backend-api/me"], refresh_args())]
+        refresh_args(), ["https://chatgpt.com/backend-api/codex/models"], refresh_args(),
+        ["https://chatgpt.com/backend-api/codex/models"], refresh_args())]
     assert [s.split(" ", 2)[1] for s in said] == ["200", "401", "200", "401", "200"], said
     assert [seen.header("authorization") for seen in backend.seen] == [
         ["Bearer ROTATED-ACCESS-1"], ["Bearer ROTATED-ACCESS-2"]], \

@@ -89,11 +89,17 @@ PLAYBOOK = [
      "anthropic_oauth_token"),
     ("POST", "api.openai.com", [(b"authorization", b"Bearer x")],
      {b"authorization": b"Bearer OPENAI"}, "injected", "openai_api_key"),
-    ("GET", "chatgpt.com", [(b"authorization", b"Bearer x"), (b"chatgpt-account-id", b"fake")],
+    ("GET", "chatgpt.com/backend-api/codex/models", [(b"authorization", b"Bearer x"),
+                                                    (b"chatgpt-account-id", b"fake")],
      {b"authorization": b"Bearer ACCESS", b"chatgpt-account-id": b"ACCT"}, "injected",
      "codex_access_token"),
-    ("GET", "ab.chatgpt.com", [], {b"authorization": b"Bearer ACCESS"}, "injected",
-     "codex_access_token"),
+    ("GET", "ab.chatgpt.com/backend-api/wham/usage", [], {b"authorization": b"Bearer ACCESS"},
+     "injected", "codex_access_token"),
+    # The person's own ChatGPT (conversations, memories): Codex's login goes nowhere there.
+    ("GET", "chatgpt.com/backend-api/conversations", [(b"authorization", b"Bearer x")],
+     {b"authorization": b"Bearer x"}, "passed", None),
+    ("GET", "chat.openai.com/backend-api/memories", [], {}, "passed", None),
+    ("GET", "chatgpt.com/backend-api/codexes", [], {}, "passed", None),
     ("GET", "api.github.com", [(b"authorization", b"token placeholder")],
      {b"authorization": b"Bearer GH"}, "injected", "github_token"),
     ("GET", "github.com", [], {b"authorization": BASIC_GH}, "injected", "github_token"),
@@ -117,7 +123,8 @@ PLAYBOOK = [
                          PLAYBOOK)
 def test_playbook(method: str, host: str, headers: Headers, expected: dict[bytes, bytes],
                   decision: str, credential: str | None) -> None:
-    verdict = run(method, host, headers)
+    host, _, path = host.partition("/")
+    verdict = run(method, host, headers, path=f"/{path}")
     assert isinstance(verdict, Forward)
     out = sent(verdict)
     for name, value in expected.items():
