@@ -12,6 +12,7 @@ who reached it.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import random
@@ -170,11 +171,15 @@ class Listener:
                     _, peer = self._sock.recvfrom(2048)
                 else:
                     conn, peer = self._sock.accept()
-                    conn.sendall(b"host service\n")
-                    conn.close()
             except OSError:
                 continue
+            # Who came is noted before the greeting: a prober that hangs up at once
+            # makes the send fail, and it still came.
             self.peers.append(peer[0])
+            if not self.udp:
+                with contextlib.suppress(OSError):
+                    conn.sendall(b"host service\n")
+                conn.close()
 
     def close(self) -> None:
         self._stop.set()
