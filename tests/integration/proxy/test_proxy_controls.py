@@ -109,6 +109,15 @@ class Rig:
 
 
 @pytest.fixture
+def unhurried(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ledger writes only when told (a stop, the test's own flush). Set before the rig
+    starts it (a test lists it first): its first wait is then the long one too, where a
+    patch in the test's body came after the ledger had begun a short wait, and a slow run
+    had the batch written before the test looked."""
+    monkeypatch.setattr("proxy.ledger.FLUSH_SECONDS", 3600.0)
+
+
+@pytest.fixture
 async def rig(nursery: trio.Nursery, home: Path, store: Store, upstream_ca: trustme.CA
               ) -> AsyncIterator[Rig]:
     model = ModelUpstream(upstream_ca)
@@ -219,9 +228,7 @@ async def test_a_malformed_usage_block_is_counted_unmetered_and_the_answer_passe
     assert [(r.requests, r.unmetered, r.usage.output) for r in rows] == [(1, 1, 0)]
 
 
-async def test_a_clean_stop_writes_every_count(
-        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("proxy.ledger.FLUSH_SECONDS", 3600.0)
+async def test_a_clean_stop_writes_every_count(unhurried: None, rig: Rig) -> None:
     auth = rig.session("stopping")
     for _ in range(3):
         assert (await rig.post(auth, ANTHROPIC, {"stream": True}))[0] == 200
@@ -672,13 +679,12 @@ async def test_parallel_calls_under_a_budget_spend_past_it_by_a_bounded_few(
 
 
 async def test_counts_just_written_stay_in_the_budget_until_the_proxy_has_read_them(
-        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+        unhurried: None, rig: Rig) -> None:
     """Between the ledger's write of a batch and the proxy's next read of the totals, the
     batch was in neither: a budget check then saw none of it, and an agent calling without
     pause got calls in at each write. The check now counts it until the read has it."""
     sid, _ = auth = rig.session("between")
     await rig.room_for_one(sid)
-    monkeypatch.setattr("proxy.ledger.FLUSH_SECONDS", 3600.0)  # the test writes the batch
     assert (await rig.post(auth, ANTHROPIC, {"stream": True}))[0] == 200
     with trio.fail_after(10):  # the proxy has ended the exchange and counted it
         while not rig.controls.ledger.unflushed(sid):
