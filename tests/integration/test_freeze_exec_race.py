@@ -11,8 +11,11 @@ appliance runs (a message, a checkup) met that window within a few hundred holds
 
 Here, on the real engine, holds run back to back through the backend while three tasks run
 commands in the same container. A thread watches the container's cgroup for the wedge
-itself (frozen, with a ``runc`` process inside it) and thaws it by hand when it finds one,
-so the engine stays usable; the test asserts it never had to.
+itself (frozen, with the same ``runc`` process inside it, for :data:`WEDGE_SECONDS`) and
+thaws it by hand when it finds one, so the engine stays usable; the test asserts it never
+had to. A hold may freeze an exec's process in its last steps as ``runc init`` (runc has
+let go of it and the engine knows its pid: it goes on at the unpause, and nothing waits on
+it), so a frozen ``runc init`` alone is not a wedge: one that outlasts every hold is.
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ COMMANDS_AT_ONCE = 3
 #: A safety net only, never asserted on its own: a frozen container that made no progress
 #: for this long is thawed so a wedge the watch missed cannot hang the run.
 STALL_SECONDS = 60.0
+#: How long the cgroup stays frozen with the same runc process inside before it is taken
+#: for a wedge: a hold lasts a few engine calls; a wedge lasts for ever, so this bounds only
+#: how long a failing run takes to say so.
+WEDGE_SECONDS = 20.0
 
 
 @contextmanager
@@ -48,15 +55,19 @@ def wedge_watch(cgroup: Cgroup, progress: list[float]) -> Iterator[list[str]]:
     done = threading.Event()
 
     def watch() -> None:
+        seen: tuple[list[str], float] = ([], 0.0)  # runc frozen inside, and since when
         while not done.wait(0.02):
             try:
-                if not cgroup.frozen():
-                    continue
-                caught = cgroup.runc_inside()
+                frozen = cgroup.frozen()
+                caught = cgroup.runc_inside() if frozen else []
             except OSError:
                 continue  # the container is going
-            stalled = time.monotonic() - progress[0] > STALL_SECONDS
-            if caught or stalled:
+            now = time.monotonic()
+            if not caught or caught != seen[0]:
+                seen = caught, now
+            wedged = caught and now - seen[1] > WEDGE_SECONDS
+            stalled = frozen and now - progress[0] > STALL_SECONDS
+            if wedged or stalled:
                 thawed.append(", ".join(caught) or "a frozen container made no progress")
                 cgroup.thaw()
                 done.set()
