@@ -36,6 +36,10 @@ FAMILIES: tuple[Family, ...] = (
            credentials=("anthropic_api_key", "anthropic_oauth_token")),
     Family(name="openai", prefix="sk-clauderon-", length=40,
            credentials=("openai_api_key", "codex_access_token", "codex_account_id")),
+    # The dummy tokens of a ChatGPT login's auth.json (no variable holds it): the login
+    # goes only with requests that carry it (``proxy/inject.py``, ``token_refresh.py``).
+    Family(name="chatgpt", prefix="clauderon-chatgpt-", length=40,
+           credentials=("codex_access_token", "codex_account_id", "codex_refresh_token")),
     # Google's API keys are AIza + 35 characters; Gemini CLI checks none of it.
     Family(name="google", prefix="AIzaSy-clauderon-", length=40,
            credentials=("gemini_api_key",)),
@@ -99,3 +103,9 @@ def session_placeholders(key: bytes, session_id: str) -> tuple[Placeholder, ...]
 def placeholder_env(key: bytes, session_id: str) -> dict[str, str]:
     """The container's placeholder variables (``appliance.contract``)."""
     return {var: _value(key, session_id, _BY_NAME[name]) for var, name in ENV_FAMILIES.items()}
+
+
+def chatgpt_placeholder(key: bytes, session_id: str) -> str:
+    """The session's stand-in for the tokens of the person's ChatGPT login: written only
+    into the auth.json of a Codex that signs in with that login (``codex_setup``)."""
+    return _value(key, session_id, _BY_NAME["chatgpt"])

@@ -128,6 +128,12 @@ class Controls:
             found = self._placeholders[session_id] = session_placeholders(self._key, session_id)
         return found
 
+    def chatgpt(self, session_id: str) -> str:
+        """The session's ChatGPT placeholder (empty without the instance key): the one
+        thing a request carries that lets the person's ChatGPT login into it."""
+        return next((p.value for p in self.placeholders(session_id)
+                     if p.family.name == "chatgpt"), "")
+
     def suspects(self, session_id: str, rules: tuple[Rule, ...], host: str
                  ) -> tuple[Placeholder, ...]:
         """The session's placeholders that have no business at ``host``

@@ -99,7 +99,8 @@ async def handle(state: ProxyState, client: HttpSide, request: h11.Request, targ
     headers = list(request.headers)  # h11's own sequence is slow to walk: walked once here
     verdict: Respond | Forward = decide_request(
         method=method, target=target, headers=headers, session=session,
-        config=config, creds=state.creds, tunnel=tunnel)
+        config=config, creds=state.creds, tunnel=tunnel,
+        chatgpt=state.controls.chatgpt(session.session_id))
     # Its lines of the day fill the disk: refused, counted a line a minute (auditshare.py).
     over = not session.owner and state.over_share(session.session_id)
     meter = Meter(decision=verdict.decision)

@@ -4,8 +4,11 @@
 The placeholder auth the agent sent is always removed before the real value is set, so a
 placeholder never reaches the upstream next to the real value. When the credential the
 rule needs is not loaded, the headers are returned unchanged (the upstream answers 401,
-which the agent reports; nothing is invented). The Codex token refresh, which rewrites
-bodies rather than headers, lives in :mod:`proxy.token_refresh`.
+which the agent reports; nothing is invented). The person's ChatGPT login goes only into a
+request that carries the session's own ChatGPT placeholder (``own``: the dummy access token
+of the auth.json of a Codex signed in with it); another request goes as sent, as when the
+login is not loaded: an agent never given the login gets none of it. The Codex token
+refresh, which rewrites bodies rather than headers, lives in :mod:`proxy.token_refresh`.
 """
 
 from __future__ import annotations
@@ -100,7 +103,14 @@ def placeholder_headers(rule: Rule) -> tuple[bytes, ...]:
     return (b"authorization",)
 
 
-def apply_rule(rule: Rule, headers: Headers, creds: CredentialLookup) -> Injection:
+def _bearer(headers: Headers, token: str) -> bool:
+    """Whether the request's ``Authorization`` is ``Bearer <token>`` (``token`` not empty)."""
+    scheme, _, sent = (header_value(headers, b"authorization") or b"").partition(b" ")
+    return bool(token) and scheme.lower() == b"bearer" and sent.strip() == token.encode()
+
+
+def apply_rule(rule: Rule, headers: Headers, creds: CredentialLookup, *,
+               own: str = "") -> Injection:
     if rule.style is Style.ANTHROPIC:
         oauth = creds.get("anthropic_oauth_token")
         if oauth is not None:
@@ -117,7 +127,7 @@ def apply_rule(rule: Rule, headers: Headers, creds: CredentialLookup) -> Injecti
         return Injection(headers=headers, credential=None)
     if rule.style is Style.CHATGPT:
         access = creds.get("codex_access_token")
-        if access is None:
+        if access is None or not _bearer(headers, own):
             return Injection(headers=headers, credential=None)
         out = without(headers, b"authorization")
         out.append((b"authorization", b"Bearer " + (value := _enc(access.value))))

@@ -153,10 +153,12 @@ def decide_request(
     config: ProxyConfig,
     creds: CredentialLookup,
     tunnel: Target | None = None,
+    chatgpt: str = "",
 ) -> Respond | Forward:
     """Block, or forward with the headers to send (placeholder swapped for the real one).
 
-    ``tunnel`` is the CONNECT target when the request came inside a tunnel.
+    ``tunnel`` is the CONNECT target when the request came inside a tunnel; ``chatgpt`` the
+    session's ChatGPT placeholder (``inject.apply_rule``'s ``own``).
     """
     refused = _bad_method(method) or _refusal(
         method=method, target=target, headers=headers, session=session, config=config,
@@ -185,7 +187,7 @@ def decide_request(
         return Forward(headers=without(out, *placeholder_headers(rule)),
                        decision=Decision.PASSED, credential=None, rule=None, upgrade=upgrade,
                        meter=meter, unmetered=unmetered)
-    injection = apply_rule(rule, out, creds)
+    injection = apply_rule(rule, out, creds, own=chatgpt)
     headers = injection.headers
     if injection.secrets and upgrade and not is_websocket(headers):
         # The masking below reads a WebSocket's frames; another protocol codes its own

@@ -107,7 +107,8 @@ async def _turn(state: ProxyState, request: h11.Request, target: Target, body: b
     another refresh of that token did not end within :data:`REFRESH_WAIT` seconds."""
     ctype = (header_value(request.headers, b"content-type") or b"").decode("latin-1")
     query = target.path.partition("?")[2]
-    rewritten = rewrite_refresh_request(body, ctype, "-", query=query)
+    rewritten = rewrite_refresh_request(body, ctype, "-", own=state.controls.chatgpt(session),
+                                        query=query)
     if rewritten.refused:
         raise UpstreamError(f"Blocked by Clauderon: {rewritten.refused}",
                             ErrorType.REFRESH_REFUSED, status=403)
@@ -148,7 +149,8 @@ async def _exchange(state: ProxyState, request: h11.Request, *, target: Target,
     real = state.creds.get(REFRESH_CREDENTIAL)
     sent = real.value if real else ""
     ctype = (header_value(request.headers, b"content-type") or b"").decode("latin-1")
-    rewritten = rewrite_refresh_request(body, ctype, sent, query=target.path.partition("?")[2])
+    rewritten = rewrite_refresh_request(body, ctype, sent, own=state.controls.chatgpt(session),
+                                        query=target.path.partition("?")[2])
     fresh = None if rewritten.placeholder is None else state.fresh_refresh(REFRESH_KEPT)
     if fresh is not None:
         event, answer = fresh

@@ -1,13 +1,15 @@
 """The Codex token refresh, seen from the middle. Pure, no I/O.
 
 Codex in a container holds a dummy ``auth.json``. When it refreshes, it POSTs its dummy
-refresh token to ``auth.openai.com/oauth/token``. The proxy buffers that small body and
-:func:`rewrite_refresh_request` puts the real refresh token in; the answer carries new real
-tokens, which :func:`capture_refresh_response` takes out (for the proxy to inject from now
-on and to write back to the host's ``auth.json`` through a :class:`TokenSink`) and
-replaces with placeholders before the container sees it: the container keeps its dummy
-refresh token, gets a dummy access token, and an unsigned copy of the id_token's claims
-(Codex reads the account id and plan from it; a signature would make it a credential).
+refresh token (its session's ChatGPT placeholder) to ``auth.openai.com/oauth/token``. The
+proxy buffers that small body and :func:`rewrite_refresh_request` puts the real refresh
+token in, for that dummy alone (an agent never given the login refreshes it not); the
+answer carries new real tokens, which :func:`capture_refresh_response` takes out (for the
+proxy to inject from now on and to write back to the host's ``auth.json`` through a
+:class:`TokenSink`) and replaces with placeholders before the container sees it: the
+container keeps its dummy refresh token, gets it for the access token too, and an unsigned
+copy of the id_token's claims (Codex reads the account id and plan from it; a signature
+would make it a credential).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode
 
 from appliance.credentials.chatgpt import (  # noqa: F401 - the proxy's names for them
-    PLACEHOLDER_ACCESS,
     PLACEHOLDER_TOKEN,
     UNSIGNED,
     unsigned_copy,
@@ -119,17 +120,19 @@ def _unlike_codex(params: Mapping[str, str]) -> str:
     return ""
 
 
-def rewrite_refresh_request(body: bytes, content_type: str, real: str, *,
+def rewrite_refresh_request(body: bytes, content_type: str, real: str, *, own: str,
                             query: str = "") -> RefreshRequest:
-    """The request body with the real refresh token in place of the container's dummy,
-    for a refresh (:data:`GRANT`) only, and only where the body alone names the grant: a
-    server may read parameters from the URL's ``query`` too (another grant, the agent's
-    code), and run that grant with the answer kept as the person's. The body is written
-    anew in its type alone (``content_type``: a second one the agent sent goes), with
-    Codex's client and scope (``refused``: the agent asked for others)."""
+    """The request body with the real refresh token in place of the container's dummy
+    (``own``, the session's ChatGPT placeholder: another, or none, goes untouched: an agent
+    never given the login rotates it not), for a refresh (:data:`GRANT`) only, and only
+    where the body alone names the grant: a server may read parameters from the URL's
+    ``query`` too (another grant, the agent's code), and run that grant with the answer
+    kept as the person's. The body is written anew in its type alone (``content_type``: a
+    second one the agent sent goes), with Codex's client and scope (``refused``: the agent
+    asked for others)."""
     media = _media(content_type)
     params = None if query else _params(body, media)
-    if params is None:
+    if params is None or not own or params["refresh_token"] != own:
         return RefreshRequest(body=body, placeholder=None)
     if unlike := _unlike_codex(params):
         return RefreshRequest(body=body, placeholder=None, refused=(
@@ -181,7 +184,8 @@ def _read_answer(body: bytes) -> tuple[Any, bool] | None:
 
 
 def capture_refresh_response(body: bytes, placeholder: str | None) -> RefreshResponse:
-    """Take the real tokens out of a refresh answer; placeholders go to the container.
+    """Take the real tokens out of a refresh answer; ``placeholder`` (the dummy the refresh
+    carried) goes to the container for the access and refresh tokens.
     Those where Codex reads them (the top of the document) are kept; any other string
     under a token's name, at any depth, is taken out too (``hidden``)."""
     read = _read_answer(body)
@@ -189,8 +193,8 @@ def capture_refresh_response(body: bytes, placeholder: str | None) -> RefreshRes
         return RefreshResponse(body=body, tokens={}, readable=False)
     doc, form = read
     pairs = doc if form else doc.items() if isinstance(doc, dict) else [("", doc)]
-    stand_in = {"access_token": PLACEHOLDER_ACCESS,
-                "refresh_token": placeholder or "clauderon-placeholder-refresh-token"}
+    stand_in = {"access_token": placeholder or PLACEHOLDER_TOKEN,
+                "refresh_token": placeholder or PLACEHOLDER_TOKEN}
     tokens: dict[str, str] = {}
     taken: list[str] = []
     out: list[tuple[str, Any]] = []

@@ -11,7 +11,8 @@ conversation when one exists (the container was recreated).
 When the person's Codex login is ChatGPT's and there is no API key, Codex runs as logged in
 with ChatGPT instead (its own provider, ``chatgpt.com/backend-api/codex``): ``auth.json``
 holds the account id, an unsigned copy of the id_token's claims and stand-ins for the
-access and refresh tokens, which the proxy replaces (``proxy/token_refresh.py``).
+access and refresh tokens (the session's own ChatGPT placeholder), which the proxy replaces
+(``proxy/inject.py``, ``proxy/token_refresh.py``) in requests that carry it alone.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from collections.abc import Mapping
 
 from appliance.agents.hooks import HOOK_SCRIPT_PATH
 from appliance.agents.modes import plan_first, resume_or_start
-from appliance.credentials.chatgpt import PLACEHOLDER_ACCESS, PLACEHOLDER_TOKEN
 from appliance.sessions import Session
 
 PROVIDER = "clauderon"
@@ -68,10 +68,11 @@ def auth_json(api_key_placeholder: str) -> str:
 
 def chatgpt_auth_json(login: Mapping[str, str]) -> str:
     """Logged in with ChatGPT: ``login``'s account id, id_token copy and ``last_refresh``;
-    stand-ins for the tokens."""
+    for the tokens, the session's ChatGPT placeholder (``login["placeholder"]``), which
+    the proxy alone takes for the person's login."""
     return json.dumps({"OPENAI_API_KEY": None, "tokens": {
-        "id_token": login["id_token"], "access_token": PLACEHOLDER_ACCESS,
-        "refresh_token": PLACEHOLDER_TOKEN, "account_id": login["account_id"]},
+        "id_token": login["id_token"], "access_token": login["placeholder"],
+        "refresh_token": login["placeholder"], "account_id": login["account_id"]},
         "last_refresh": login["last_refresh"]}) + "\n"
 
 

@@ -34,10 +34,9 @@ TOKEN_FIELDS: dict[str, str] = {
 }
 _AUTH_CLAIMS = "https://api.openai.com/auth"
 
-#: What a container holds for the access and refresh tokens of the person's ChatGPT login
-#: (the proxy puts the real ones in, ``proxy/token_refresh.py``), and for a token an answer
-#: held elsewhere than where Codex reads one.
-PLACEHOLDER_ACCESS = "clauderon-placeholder-access-token"
+#: What a container gets for a token a refresh's answer held elsewhere than where Codex
+#: reads one (for the login's own tokens it holds its session's placeholder,
+#: ``appliance.placeholders.chatgpt_placeholder``).
 PLACEHOLDER_TOKEN = "clauderon-placeholder-token"  # noqa: S105 - no token
 #: What stands in the third part of the id_token's copy: not a signature, but not empty
 #: (the Codex CLI takes a JWT with an empty one for no id_token, and fails its refresh).

@@ -32,7 +32,7 @@ from appliance.backends.base import Backend, WorkloadSpec
 from appliance.contract import RepoMounts, workload_for
 from appliance.credentials import doctor
 from appliance.errors import ClauderonError, GitError
-from appliance.placeholders import placeholder_env
+from appliance.placeholders import chatgpt_placeholder, placeholder_env
 from appliance.reconcile import pods
 from appliance.reconcile.deps import Deps
 from appliance.reconcile.failures import backoff_seconds
@@ -116,7 +116,8 @@ async def codex_login(deps: Deps, s: Session) -> dict[str, str] | None:
         return None
     raw = await deps.store.run(controlstore.read_meta, deps.store.sync, doctor.CODEX_LOGIN_KEY)
     login = doctor.codex_login(raw)
-    return login and {**login, "last_refresh": deps.clock().isoformat()}
+    return login and {**login, "last_refresh": deps.clock().isoformat(),
+                      "placeholder": chatgpt_placeholder(deps.key, s.id)}
 
 
 async def boot_agent(deps: Deps, s: Session, backend_id: str, *,

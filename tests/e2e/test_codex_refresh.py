@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from appliance.placeholders import placeholder_env
+from appliance.placeholders import chatgpt_placeholder
 from appliance.tokens import load_or_create_instance_key
-from proxy.token_refresh import CODEX_CLIENT_ID, PLACEHOLDER_ACCESS, unsigned_copy
+from proxy.token_refresh import CODEX_CLIENT_ID, unsigned_copy
 from tests.e2e.agent_checks import exec_in, scan, wait_hook
 from tests.e2e.conftest import OPENAI_CANARY
 from tests.support.agent_app import behind_proxy
@@ -22,7 +22,6 @@ from tests.support.fake_models import FakeModels
 ACCOUNT = "acct-REAL-e2e-0123"
 OLD_ACCESS, OLD_REFRESH = "REAL-OLD-ACCESS-e2e-0123456789", "REAL-OLD-REFRESH-e2e-0123456789"
 NEW_ACCESS, NEW_REFRESH = "REAL-NEW-ACCESS-e2e-0123456789", "REAL-NEW-REFRESH-e2e-0123456789"
-DUMMY_REFRESH = "clauderon-dummy-refresh-token-e2e"
 #: A Codex home of its own: the session's interactive codex serves its own (API-key) login
 #: to any ``codex exec`` of its home.
 LOGIN = "/home/agent/.codex-chatgpt"
@@ -55,13 +54,19 @@ def _login(access: str, refresh: str, id_token: str, last_refresh: str) -> str:
         "account_id": ACCOUNT}})
 
 
-def _log_in_with_dummies(app: Appliance, session: dict[str, Any]) -> None:
-    """Codex logged in with ChatGPT in a home of its own, holding dummies: a placeholder
-    access token, a dummy refresh token, an expired id_token with no real signature,
-    refreshed last in 2020 (the appliance writes the API key's placeholder alone)."""
+def _own(app: Appliance, session: dict[str, Any]) -> str:
+    """The session's ChatGPT placeholder: the dummy the proxy lets the person's login in for."""
     key = load_or_create_instance_key(app.settings.instance_secret_path)
-    dummy = _login(placeholder_env(key, session["id"])["OPENAI_API_KEY"], DUMMY_REFRESH,
-                   _jwt(1600000000, "not-a-signature"), "2020-01-01T00:00:00Z")
+    return chatgpt_placeholder(key, session["id"])
+
+
+def _log_in_with_dummies(app: Appliance, session: dict[str, Any]) -> None:
+    """Codex logged in with ChatGPT in a home of its own, holding dummies (the session's
+    ChatGPT placeholder for both tokens, as the appliance writes them), an expired id_token
+    with no real signature, refreshed last in 2020 (the appliance writes the API key's
+    placeholder alone here: the host has a key)."""
+    own = _own(app, session)
+    dummy = _login(own, own, _jwt(1600000000, "not-a-signature"), "2020-01-01T00:00:00Z")
     written = exec_in(session["backend_id"], ["bash", "-c", f"mkdir -m 700 {LOGIN} && "
                                               f"cat > {LOGIN}/auth.json"], stdin=dummy.encode())
     assert written.exit_code == 0, written.stderr

@@ -23,7 +23,6 @@ from appliance.agents.hooks import (
 )
 from appliance.agents.logs import Kind, claude_messages, codex_messages, parse_lines
 from appliance.agents.reader import LogFile, read_after
-from appliance.credentials.chatgpt import PLACEHOLDER_ACCESS, PLACEHOLDER_TOKEN
 from appliance.placeholders import placeholder_env
 from appliance.readers import host_tree
 from appliance.sessions import Agent, Session, SessionId
@@ -94,7 +93,7 @@ def test_codex_config_goes_through_the_proxy_without_websockets() -> None:
 
 def test_codex_logged_in_with_chatgpt_holds_stand_ins_and_its_own_provider() -> None:
     login = {"account_id": "acct-1", "id_token": "h.c.clauderon-unsigned",
-             "last_refresh": "2026-01-01T00:00:00+00:00"}
+             "last_refresh": "2026-01-01T00:00:00+00:00", "placeholder": "clauderon-chatgpt-1"}
     plan = boot_plan(session(agent=Agent.CODEX, skip_permissions=True), PH, codex_login=login)
     files = {f.path: f.content.decode() for f in plan.files}
     doc = tomllib.loads(files["/home/agent/.codex/config.toml"])
@@ -103,8 +102,8 @@ def test_codex_logged_in_with_chatgpt_holds_stand_ins_and_its_own_provider() -> 
     assert doc["projects"]["/workspace"]["trust_level"] == "trusted"
     auth = json.loads(files["/home/agent/.codex/auth.json"])
     assert auth == {"OPENAI_API_KEY": None, "last_refresh": login["last_refresh"], "tokens": {
-        "id_token": "h.c.clauderon-unsigned", "access_token": PLACEHOLDER_ACCESS,
-        "refresh_token": PLACEHOLDER_TOKEN, "account_id": "acct-1"}}
+        "id_token": "h.c.clauderon-unsigned", "access_token": "clauderon-chatgpt-1",
+        "refresh_token": "clauderon-chatgpt-1", "account_id": "acct-1"}}
     assert "unset OPENAI_API_KEY CODEX_API_KEY" in files[START_SCRIPT_PATH]
     api_key = {f.path: f.content.decode() for f in boot_plan(session(agent=Agent.CODEX), PH).files}
     assert "unset" not in api_key[START_SCRIPT_PATH]

@@ -28,6 +28,7 @@ from appliance.sessions import AccessMode, Session, new_session_id
 from appliance.store import Store
 from appliance.tokens import hash_token
 from proxy.certs import CertStore, load_or_create_ca
+from proxy.controls import Controls
 from proxy.directory import StoreDirectory
 from proxy.localaddrs import own_addresses
 from proxy.proxy_config import ProxyConfig, Upstream
@@ -44,7 +45,17 @@ SECRETS = {
     "codex_account_id": "acct-1234",
     "pagerduty_token": "REAL-PAGERDUTY-CANARY",
 }
+#: What each test session's Codex holds for the tokens of the person's ChatGPT login (its
+#: auth.json's dummies): the login goes only with it (``proxy/inject.py``).
+CHATGPT_DUMMY = "DUMMY"
 L = TypeVar("L", bound=Listener)
+
+
+class Dummies(Controls):
+    """No controls (as without a store), each session holding :data:`CHATGPT_DUMMY`."""
+
+    def chatgpt(self, session_id: str) -> str:
+        return CHATGPT_DUMMY
 FAKE_HOSTS = ("api.anthropic.com", "api.openai.com", "api.github.com", "auth.openai.com",
               "chatgpt.com", "registry.npmjs.org", "api.pagerduty.com")
 
@@ -183,6 +194,7 @@ async def proxy(
             config=config, creds=creds, certs=certs,
             directory=StoreDirectory(store, cache_seconds=0), audit=audit,
             forbidden=own_addresses(), token_sink=lambda t: tokens_written.append(dict(t)),
+            controls=Dummies(),
         )
         bound = await nursery.start(functools.partial(serve, state, hosts=proxy_hosts, port=0))
         yield Proxy(port=bound.port, ca_path=home / "proxy-ca.pem", audit_path=home / "audit.jsonl",

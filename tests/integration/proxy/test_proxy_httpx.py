@@ -115,7 +115,7 @@ async def test_codex_refresh_swaps_tokens_both_ways(
             "grant_type": "refresh_token", "refresh_token": "DUMMY"})
         answer = r.json()
         r2 = await c.get("https://chatgpt.com/backend-api/codex/models",
-                         headers={"authorization": "Bearer dummy"})
+                         headers={"authorization": "Bearer DUMMY"})
     sent = json.loads(fake.seen[0].body)
     assert sent["refresh_token"] == SECRETS["codex_refresh_token"]
     assert answer["refresh_token"] == "DUMMY"
@@ -141,7 +141,7 @@ async def test_the_chatgpt_login_goes_to_codexs_paths_alone(
              "/backend-api/plugins/export/curated", "/api/codex/usage")
     async with client(proxy, auth) as c:
         for path in mine + codex:
-            await c.get(f"https://chatgpt.com{path}", headers={"authorization": "Bearer mine"})
+            await c.get(f"https://chatgpt.com{path}", headers={"authorization": "Bearer DUMMY"})
     said = {s.target: s.header("authorization") for s in fake.seen}
     real = [f"Bearer {SECRETS['codex_access_token']}"]
     assert [p for p in mine if said.get(p) == real] == [], said

@@ -49,7 +49,7 @@ async def test_a_grant_of_the_agents_own_is_not_kept_as_the_persons_tokens(
             "grant_type": "authorization_code", "code": "agents-own-code",
             "redirect_uri": "http://localhost:1455/auth/callback", "client_id": "app"})
         after = await c.get("https://chatgpt.com/backend-api/codex/models",
-                            headers={"authorization": "Bearer dummy"})
+                            headers={"authorization": "Bearer DUMMY"})
     assert tokens_written == [], "the agent's tokens were written over the person's auth.json"
     assert SECRETS["codex_refresh_token"] not in fake.seen[0].body.decode()  # nothing real sent
     assert after.status_code == 200

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.docker
 TOKEN_URL = "https://auth.openai.com/oauth/token"
 #: A refresh as the Codex CLI sends it, with the dummy its ``auth.json`` holds.
 CODEX_REFRESH = json.dumps({"client_id": CODEX_CLIENT_ID, "grant_type": "refresh_token",
-                            "refresh_token": "DUMMY-REFRESH", "scope": "openid profile email"})
+                            "refresh_token": "DUMMY", "scope": "openid profile email"})
 
 
 @pytest.fixture
@@ -68,6 +68,10 @@ class Rotating(_Base):
         return True
 
 
+#: Codex's models, asked as the Codex CLI does: its dummy access token in.
+MODELS = ["-H", "authorization: Bearer DUMMY", "https://chatgpt.com/backend-api/codex/models"]
+
+
 def refresh_args(times: int = 1) -> list[str]:
     return ["-H", "content-type: application/json", "--data-binary", CODEX_REFRESH,
             *[TOKEN_URL] * times]
@@ -99,7 +103,7 @@ async def test_a_stalled_refresh_ends_at_its_own_deadline_and_the_next_goes(
     assert stalled.startswith("HTTP/1.1 504 ") and "token refresh got no answer" in stalled, \
         f"the stalled refresh held the turn: it got {stalled!r}, the next {after!r}"
     assert after.startswith("HTTP/1.1 200 "), after
-    assert "ROTATED" not in after and '"refresh_token": "DUMMY-REFRESH"' in after
+    assert "ROTATED" not in after and '"refresh_token": "DUMMY"' in after
     assert len(tokens.seen) == 2
     assert [t["refresh_token"] for t in tokens_written] == ["ROTATED-REFRESH-2"]
 
@@ -118,7 +122,7 @@ async def test_back_to_back_refreshes_rotate_the_persons_token_once(
         f"the person's refresh token was rotated {len(sent)} times in a row: {sent}"
     assert [a.split(" ", 1)[0] for a in answers] == ["200"] * 4, answers
     bodies = [json.loads(a.partition("\r\n\r\n")[2]) for a in answers]
-    assert all(b["refresh_token"] == "DUMMY-REFRESH" and b["access_token"] == bodies[0][
+    assert all(b["refresh_token"] == "DUMMY" and b["access_token"] == bodies[0][
         "access_token"] for b in bodies), bodies
     assert "ROTATED" not in looped + other
     assert [t["refresh_token"] for t in tokens_written] == ["ROTATED-REFRESH-1"]
@@ -145,8 +149,7 @@ async def test_a_refresh_after_the_kept_token_was_refused_asks_the_endpoint_once
     backend = await serve_as(proxy, nursery, Revoking(upstream_ca), "chatgpt.com")
     auth = proxy.add_session("codex-revoked")
     said = [await agent_curl(proxy, auth, *args) for args in (
-        refresh_args(), ["https://chatgpt.com/backend-api/codex/models"], refresh_args(),
-        ["https://chatgpt.com/backend-api/codex/models"], refresh_args())]
+        refresh_args(), MODELS, refresh_args(), MODELS, refresh_args())]
     assert [s.split(" ", 2)[1] for s in said] == ["200", "401", "200", "401", "200"], said
     assert [seen.header("authorization") for seen in backend.seen] == [
         ["Bearer ROTATED-ACCESS-1"], ["Bearer ROTATED-ACCESS-2"]], \

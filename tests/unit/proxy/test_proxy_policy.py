@@ -59,6 +59,10 @@ RO = SessionAuth(session_id="s1", name="one", access_mode=AccessMode.READ_ONLY,
                  proxy_token_hash=hash_token("tok"))
 
 
+#: The session's ChatGPT placeholder: what lets the person's ChatGPT login in.
+CHATGPT = "clauderon-chatgpt-0123"
+
+
 def target(host: str, path: str = "/") -> Target:
     return Target(scheme="https", host=host, port=443, path=path)
 
@@ -68,7 +72,7 @@ def run(method: str, host: str, headers: Headers, *, session: SessionAuth = RW,
         path: str = "/") -> Respond | Forward:
     return decide_request(method=method, target=target(host, path),
                           headers=[(b"host", host.encode()), *headers], session=session,
-                          config=config or ProxyConfig(), creds=creds)
+                          config=config or ProxyConfig(), creds=creds, chatgpt=CHATGPT)
 
 
 def sent(verdict: Respond | Forward) -> dict[bytes, bytes]:
@@ -89,12 +93,26 @@ PLAYBOOK = [
      "anthropic_oauth_token"),
     ("POST", "api.openai.com", [(b"authorization", b"Bearer x")],
      {b"authorization": b"Bearer OPENAI"}, "injected", "openai_api_key"),
-    ("GET", "chatgpt.com/backend-api/codex/models", [(b"authorization", b"Bearer x"),
-                                                    (b"chatgpt-account-id", b"fake")],
+    ("GET", "chatgpt.com/backend-api/codex/models", [
+        (b"authorization", b"Bearer " + CHATGPT.encode()), (b"chatgpt-account-id", b"fake")],
      {b"authorization": b"Bearer ACCESS", b"chatgpt-account-id": b"ACCT"}, "injected",
      "codex_access_token"),
-    ("GET", "ab.chatgpt.com/backend-api/wham/usage", [], {b"authorization": b"Bearer ACCESS"},
-     "injected", "codex_access_token"),
+    ("GET", "ab.chatgpt.com/backend-api/wham/usage", [
+        (b"authorization", b"bearer  " + CHATGPT.encode())],
+     {b"authorization": b"Bearer ACCESS"}, "injected", "codex_access_token"),
+    # Without the session's ChatGPT placeholder (a Claude session, Codex on an API key, an
+    # account id of the agent's choosing): as sent, the person's login not in it.
+    ("GET", "chatgpt.com/backend-api/plugins/export/curated", [], {}, "passed", None),
+    ("POST", "chatgpt.com/backend-api/codex/responses", [
+        (b"authorization", b"Bearer sk-clauderon-0123"), (b"chatgpt-account-id", b"acct-9")],
+     {b"authorization": b"Bearer sk-clauderon-0123", b"chatgpt-account-id": b"acct-9"},
+     "passed", None),
+    ("GET", "chatgpt.com/backend-api/wham/usage", [
+        (b"authorization", b"Bearer " + CHATGPT.encode() + b"x")],
+     {b"authorization": b"Bearer " + CHATGPT.encode() + b"x"}, "passed", None),
+    ("GET", "chatgpt.com/backend-api/wham/usage", [
+        (b"authorization", b"Basic " + CHATGPT.encode())],
+     {b"authorization": b"Basic " + CHATGPT.encode()}, "passed", None),
     # The person's own ChatGPT (conversations, memories): Codex's login goes nowhere there.
     ("GET", "chatgpt.com/backend-api/conversations", [(b"authorization", b"Bearer x")],
      {b"authorization": b"Bearer x"}, "passed", None),

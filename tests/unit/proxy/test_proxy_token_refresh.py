@@ -10,7 +10,6 @@ import pytest
 
 from proxy.token_refresh import (
     CODEX_CLIENT_ID,
-    PLACEHOLDER_ACCESS,
     PLACEHOLDER_TOKEN,
     capture_refresh_response,
     rewrite_refresh_request,
@@ -20,20 +19,37 @@ from proxy.token_refresh import (
 
 def test_json_refresh_body() -> None:
     body = json.dumps({"grant_type": "refresh_token", "refresh_token": "DUMMY"}).encode()
-    out = rewrite_refresh_request(body, "application/json", "REAL")
+    out = rewrite_refresh_request(body, "application/json", "REAL", own="DUMMY")
     assert json.loads(out.body)["refresh_token"] == "REAL"
     assert out.placeholder == "DUMMY"
 
 
 def test_form_refresh_body() -> None:
     out = rewrite_refresh_request(b"grant_type=refresh_token&refresh_token=DUMMY",
-                                  "application/x-www-form-urlencoded; charset=utf-8", "RE AL")
+                                  "application/x-www-form-urlencoded; charset=utf-8", "RE AL",
+                                  own="DUMMY")
     assert parse_qs(out.body.decode())["refresh_token"] == ["RE AL"]
+
+
+@pytest.mark.parametrize(("sent", "own"), [
+    ("DUMMY", ""),  # no instance key: no session's placeholder known
+    ("OTHER-SESSIONS-DUMMY", "DUMMY"),
+    ("dummy", "DUMMY"),
+    ("DUMMY ", "DUMMY"),
+    ("", ""),
+])
+def test_a_refresh_without_the_sessions_own_dummy_goes_untouched(sent: str, own: str) -> None:
+    """An agent never given the ChatGPT login (a Claude session, Codex on an API key) sent
+    a refresh with a dummy of its own: the person's refresh token went into it and the
+    person's login was rotated for it. Only the session's own placeholder lets it in."""
+    body = json.dumps({"grant_type": "refresh_token", "refresh_token": sent}).encode()
+    out = rewrite_refresh_request(body, "application/json", "REAL", own=own)
+    assert (out.body, out.placeholder, out.refused) == (body, None, "")
 
 
 def test_bodies_without_a_refresh_token_pass() -> None:
     for body in (b"not json", b"[]", b'{"a": 1}'):
-        out = rewrite_refresh_request(body, "application/json", "REAL")
+        out = rewrite_refresh_request(body, "application/json", "REAL", own="DUMMY")
         assert (out.body, out.placeholder) == (body, None)
 
 
@@ -47,7 +63,7 @@ def test_only_a_refresh_gets_the_real_token() -> None:
             (json.dumps({"refresh_token": "DUMMY"}).encode(), "application/json"),
             (b"grant_type=refresh_token&grant_type=password&refresh_token=DUMMY",
              "application/x-www-form-urlencoded")):
-        out = rewrite_refresh_request(body, ctype, "REAL")
+        out = rewrite_refresh_request(body, ctype, "REAL", own="DUMMY")
         assert (out.body, out.placeholder) == (body, None)
 
 
@@ -83,7 +99,7 @@ CODEX_BODY = json.dumps({"client_id": CODEX_CLIENT_ID, "grant_type": "refresh_to
     (b"grant_type=refresh_token&refresh_token=DUMMY", "multipart/form-data"),
 ])
 def test_a_body_that_is_not_plainly_a_refresh_goes_with_the_dummy(body: bytes, ctype: str) -> None:
-    out = rewrite_refresh_request(body, ctype, "REAL")
+    out = rewrite_refresh_request(body, ctype, "REAL", own="DUMMY")
     assert (out.body, out.placeholder, out.content_type) == (body, None, b"")
 
 
@@ -103,7 +119,7 @@ def test_a_body_that_is_not_plainly_a_refresh_goes_with_the_dummy(body: bytes, c
 def test_a_refresh_is_sent_as_the_proxy_read_it(body: bytes, ctype: str, sent: bytes) -> None:
     """Written anew, each name once, in its declared type alone (no charset the proxy did
     not write it in): what the server reads is what the proxy judged."""
-    out = rewrite_refresh_request(body, ctype, "REAL")
+    out = rewrite_refresh_request(body, ctype, "REAL", own="DUMMY")
     assert (out.body, out.placeholder) == (sent, "DUMMY")
     assert out.content_type == ctype.split(";", maxsplit=1)[0].lower().encode()
 
@@ -130,7 +146,7 @@ def test_a_refresh_asking_for_another_client_or_scope_is_refused(
         body: bytes, ctype: str, unlike: str) -> None:
     """The person's token goes with Codex's client and scope alone: another scope would
     rotate the login into a narrowed one, kept for every session."""
-    out = rewrite_refresh_request(body, ctype, "REAL")
+    out = rewrite_refresh_request(body, ctype, "REAL", own="DUMMY")
     assert (out.body, out.placeholder) == (body, None)
     assert f"another {unlike}" in out.refused
 
@@ -143,7 +159,7 @@ def test_a_refresh_whose_url_has_a_query_goes_with_the_dummy() -> None:
                  "application/x-www-form-urlencoded"),
                 (json.dumps({"grant_type": "refresh_token", "refresh_token": "DUMMY"}).encode(),
                  "application/json")):
-            out = rewrite_refresh_request(body, ctype, "REAL", query=query)
+            out = rewrite_refresh_request(body, ctype, "REAL", own="DUMMY", query=query)
             assert (out.body, out.placeholder) == (body, None), query
 
 
@@ -155,7 +171,7 @@ def test_answer_tokens_are_captured_and_replaced() -> None:
     assert out.tokens == {"access_token": "A", "refresh_token": "R",
                           "id_token": f"h.{claims}.sig"}
     seen = json.loads(out.body)
-    assert seen["access_token"] == PLACEHOLDER_ACCESS
+    assert seen["access_token"] == "DUMMY"
     assert seen["refresh_token"] == "DUMMY"
     assert seen["id_token"] == unsigned_copy(f"h.{claims}.sig")
     assert seen["id_token"].endswith(f".{claims}.clauderon-unsigned")
@@ -170,7 +186,7 @@ def test_answers_without_tokens_pass() -> None:
 @pytest.mark.parametrize(("body", "kept", "seen"), [
     (b"access_token=A1234567&refresh_token=R1234567&token_type=bearer",
      {"access_token": "A1234567", "refresh_token": "R1234567"},
-     f"access_token={PLACEHOLDER_ACCESS}&refresh_token=DUMMY&token_type=bearer".encode()),
+     b"access_token=DUMMY&refresh_token=DUMMY&token_type=bearer"),
     (b'{"data":{"access_token":"A1234567","n":1}}', {},
      f'{{"data": {{"access_token": "{PLACEHOLDER_TOKEN}", "n": 1}}}}'.encode()),
     (b'[{"accessToken":"A1234567"}]', {}, f'[{{"accessToken": "{PLACEHOLDER_TOKEN}"}}]'.encode()),
