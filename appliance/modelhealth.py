@@ -78,6 +78,9 @@ def judge(*, host: str, status: int, error: str | None, credential: str | None,
         return None  # an interim or redirect answer: the call goes on
     said = f"the model API answered {status}"
     if status in (401, 403):
+        if credential == "codex_access_token":  # from the person's login, not a variable
+            return _failed(f"{said}: the person's ChatGPT login was refused; sign Codex in "
+                           "again where the appliance runs (`codex login`)")
         if credential is None and rule_credentials:
             return _failed(f"{said}: no credential is configured for {host}; set "
                            f"{_either(env_vars(rule_credentials))} (see `clauderon status`)")

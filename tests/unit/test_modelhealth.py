@@ -93,3 +93,14 @@ def test_each_agents_model_credentials_are_its_hosts_rule() -> None:
         rule = match_rule(DEFAULT_RULES, host, path)
         assert rule is not None
         assert set(AGENT_CREDENTIALS[agent]) <= set(rule.credentials), agent
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_chatgpt_login_says_to_sign_codex_in_again(status: int) -> None:
+    """The ChatGPT login comes from Codex's own sign-in, not a variable: the reason named
+    CODEX_ACCESS_TOKEN, which the person never set."""
+    said = reason(modelhealth.judge(host="chatgpt.com", status=status, error=None,
+                                    credential="codex_access_token",
+                                    rule_credentials=("codex_access_token", "codex_account_id")))
+    assert said == (f"the model API answered {status}: the person's ChatGPT login was refused; "
+                    "sign Codex in again where the appliance runs (`codex login`)")

@@ -37,6 +37,8 @@ class ModelUpstream(_Base):
         self.hold_at = 1
         #: The text an Anthropic answer carries.
         self.text = "hello"
+        #: When set, every request is answered with this status (a revoked token, a limit).
+        self.refuse: int | None = None
 
     def events(self, path: str) -> tuple[list[bytes], dict[str, object]]:
         u = self.usage
@@ -103,7 +105,12 @@ class ModelUpstream(_Base):
         await self.send(stream, conn, h11.EndOfMessage())
 
     async def answer(self, stream: trio.abc.Stream, conn: h11.Connection, seen: Seen) -> bool:
+        if self.refuse is not None:
+            await self.reply(stream, conn, self.refuse, b'{"detail": "refused by the fake"}')
+            return True
         path = seen.target.split("?")[0]
+        if path == "/backend-api/codex/responses":  # ChatGPT's Responses API, for Codex
+            path = "/v1/responses"
         if path.startswith("/v1beta/models/") and path.endswith(
                 (":generateContent", ":streamGenerateContent")):
             await self._gemini(stream, conn, streamed=path.endswith(":streamGenerateContent"),

@@ -32,7 +32,7 @@ from appliance.audit import AuditLog, Decision, parse_line
 from appliance.budgets import Budget, BudgetDefaults, Spent
 from appliance.credentials import Credential, CredentialSet
 from appliance.egress import EgressDefaults, Verdict
-from appliance.placeholders import placeholder_env
+from appliance.placeholders import chatgpt_placeholder, placeholder_env
 from appliance.sessions import AccessMode, Desired
 from appliance.store import Store
 from appliance.usage import Usage
@@ -807,3 +807,37 @@ async def test_an_agent_asking_again_and_again_leaves_a_bounded_number_of_asks(
     assert asks() <= 2 + 2
     rig.store.delete_session(sid)
     assert asks() == 0 and egressstore.listed(rig.store, sid) == []
+
+
+async def test_a_chatgpt_logins_model_errors_show_as_the_sessions_model_error(rig: Rig) -> None:
+    """Codex signed in with the person's ChatGPT login asks ChatGPT's Responses: a 429, a
+    5xx, a 401 there is the session's model error as at any model API, the 401 saying to
+    sign Codex in again (its refresh failed too, or it would have asked again); an answer
+    that works clears it."""
+    sid, _ = auth = rig.session("chatgpt-health")
+    config = rig.state.config
+    rig.state.config = replace(config, model_hosts=DEFAULT_MODEL_HOSTS, upstreams={
+        **config.upstreams, "chatgpt.com": config.upstreams["api.openai.com"]})
+    rig.state.pool.reconfigure(rig.state.config)
+    own = f"authorization: Bearer {chatgpt_placeholder(KEY, sid)}"
+    url = "https://chatgpt.com/backend-api/codex/responses"
+
+    async def model_error() -> str | None:
+        await rig.controls.ledger.flush()
+        found = rig.store.get_session(sid)
+        assert found is not None
+        return found.model_error
+
+    for status, said in ((429, "429: rate-limited or out of credit at chatgpt.com"),
+                         (502, "502: a problem at chatgpt.com; the agent retries"),
+                         (401, "401: the person's ChatGPT login was refused; sign Codex in "
+                               "again where the appliance runs (`codex login`)"), (200, None)):
+        rig.model.refuse = None if status == 200 else status
+        assert (await rig.post(auth, url, {"stream": True}, own))[0] == status
+        expected = said and f"the model API answered {said}"
+        with trio.move_on_after(10):  # the proxy has ended the exchange and judged it
+            while (found := await model_error()) != expected:
+                await trio.sleep(0.05)
+        assert found == expected, status
+    assert [s.header("authorization") for s in rig.model.seen] == \
+        [[f"Bearer {SECRETS['codex_access_token']}"]] * 4
