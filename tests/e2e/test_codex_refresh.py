@@ -116,9 +116,74 @@ def test_the_real_codex_refreshes_the_persons_login_and_holds_dummies_only(
 
         held = exec_in(s["backend_id"], ["cat", f"{LOGIN}/auth.json"])
         tokens = json.loads(held.stdout)["tokens"]
-        assert (tokens["refresh_token"], tokens["access_token"]) == (DUMMY_REFRESH,
-                                                                     PLACEHOLDER_ACCESS)
+        assert (tokens["refresh_token"], tokens["access_token"]) == (_own(app, s),) * 2
         assert tokens["id_token"] == unsigned_copy(NEW_ID)
         for real in (OLD_ACCESS, OLD_REFRESH, NEW_ACCESS, NEW_REFRESH,
                      "REAL-NEW-ID-SIGNATURE-e2e", "REAL-OLD-ID-SIG"):
+            assert scan(s["backend_id"], real, user="0:0") == [], real
+
+
+NEWER_ACCESS, NEWER_REFRESH = "REAL-NEWER-ACCESS-e2e-0123456789", "REAL-NEWER-REFRESH-e2e-012345"
+NEWER_ID = _jwt(4102444800, "REAL-NEWER-ID-SIGNATURE-e2e")
+
+
+def _answer(access: str, refresh: str, id_token: str) -> dict[str, Any]:
+    return {"access_token": access, "refresh_token": refresh, "id_token": id_token,
+            "token_type": "Bearer", "expires_in": 864000}
+
+
+def _refreshed_on_401(fake: FakeModels, old: str, new: str, refresh: str) -> None:
+    """One refresh, with the real ``refresh`` token; the model asked with ``old`` before
+    it (refused) and with ``new`` after it alone."""
+    [sent] = fake.refreshes()
+    assert sent.json()["refresh_token"] == refresh, sent.json()
+    asked = [(c.at > sent.at, c.headers["authorization"]) for c in fake.seen
+             if (c.method, c.path) == ("POST", CHATGPT_RESPONSES)]
+    assert (False, f"Bearer {old}") in asked and (True, f"Bearer {new}") in asked, asked
+    assert {a for a in asked if a[0]} == {(True, f"Bearer {new}")}, asked
+
+
+def test_a_401_from_the_model_has_the_real_codex_refresh_the_login_at_the_endpoint(
+    tmp_path: Path, agent_image: str, fake: FakeModels, repo: Path
+) -> None:
+    """The model refuses the login's access token (revoked): the real Codex refreshes, the
+    endpoint sees one refresh with the person's refresh token, and Codex asks again with
+    the new access token. Right after, the new one is refused too: the refresh that follows
+    goes to the endpoint (not the kept answer of the last one), with the newest refresh
+    token. The container holds no real token at any point."""
+    person = tmp_path / "person-codex-auth.json"
+    person.write_text(_login(OLD_ACCESS, OLD_REFRESH, _jwt(4102444800, "REAL-OLD-ID-SIG"),
+                             "2099-01-01T00:00:00Z"))
+    fake.gets["/backend-api/wham/accounts/check"] = WORKSPACES
+    fake.revoked = {OLD_ACCESS}
+    fake.refresh_answer = _answer(NEW_ACCESS, NEW_REFRESH, NEW_ID)
+    toml = fake.proxy_toml("api.openai.com", "auth.openai.com", "chatgpt.com")
+    with behind_proxy(tmp_path / "home", agent_image, toml, agents=True,
+                      env={"CODEX_AUTH_JSON_PATH": str(person)}) as app:
+        wait_for(lambda: app.client().get("/api/credentials")["published"],
+                 what="the proxy's credentials")
+        app.cli("create", "--repo", str(repo), "--name", "codex-revoked", "--agent", "codex",
+                "--prompt", "say hello", "--skip-permissions")
+        s = app.session("codex-revoked")
+        wait_hook(app, s["id"], "Stop")
+        _refreshed_on_401(fake, OLD_ACCESS, NEW_ACCESS, OLD_REFRESH)
+
+        fake.reset()
+        fake.revoked = {NEW_ACCESS}
+        fake.refresh_answer = _answer(NEWER_ACCESS, NEWER_REFRESH, NEWER_ID)
+        copied = exec_in(s["backend_id"], ["bash", "-c", f"mkdir -m 700 {LOGIN} && "
+                                           f"cp /home/agent/.codex/auth.json {LOGIN}/"])
+        assert copied.exit_code == 0, copied.stderr
+        done = exec_in(s["backend_id"], [
+            "env", "-u", "OPENAI_API_KEY", "-u", "CODEX_API_KEY", f"CODEX_HOME={LOGIN}",
+            "codex", "exec", "--skip-git-repo-check", "answer after a 401"])
+        assert done.exit_code == 0, done.stderr[-600:]
+        assert fake.answer.encode() in done.stdout
+        _refreshed_on_401(fake, NEW_ACCESS, NEWER_ACCESS, NEW_REFRESH)
+
+        wait_for(lambda: json.loads(person.read_text())["tokens"]["refresh_token"]
+                 == NEWER_REFRESH, what="the newest tokens kept")
+        for real in (OLD_ACCESS, OLD_REFRESH, NEW_ACCESS, NEW_REFRESH, NEWER_ACCESS,
+                     NEWER_REFRESH, "REAL-OLD-ID-SIG", "REAL-NEW-ID-SIGNATURE-e2e",
+                     "REAL-NEWER-ID-SIGNATURE-e2e"):
             assert scan(s["backend_id"], real, user="0:0") == [], real

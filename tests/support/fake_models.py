@@ -25,7 +25,8 @@ It speaks the real wire formats, streamed as Server-Sent Events in chunked bodie
 * ``POST /oauth/token`` (``auth.openai.com``): :attr:`FakeModels.refresh_answer`, as JSON;
   a GET of a path in :attr:`FakeModels.gets`: its JSON.
 * Anything else: 404 with a JSON error (the CLIs treat their optional start-up calls so).
-* With :attr:`FakeModels.refuse` set, every model request gets that status and a JSON error.
+* With :attr:`FakeModels.refuse` set, every model request gets that status and a JSON error;
+  one with an access token in :attr:`FakeModels.revoked` gets 401.
 
 Every request is recorded (method, path, headers, body) for the test to inspect. A threaded
 standard-library server, so sync tests and the benchmark can both drive it.
@@ -167,6 +168,8 @@ class FakeModels(TlsFake):
         #: When set, every model request is answered with this status and an error body in
         #: the API's own format (a 401 for a missing key, a 529 when overloaded, ...).
         self.refuse: int | None = None
+        #: Access tokens the model refuses (401), as an endpoint that revoked them.
+        self.revoked: set[str] = set()
         #: What a token refresh is answered (new tokens, as the endpoint sends them).
         self.refresh_answer: dict[str, Any] = {}
         #: What a GET of a path is answered, as JSON (ChatGPT's account look-ups).
@@ -299,6 +302,9 @@ class _Handler(BaseHTTPRequestHandler):
         seen = self._read()
         refuse = self.fake.refuse
         body = seen.json() if seen.body[:1] == b"{" else {}
+        token = seen.headers.get("authorization", "").removeprefix("Bearer ")
+        if token in self.fake.revoked and seen.path in MODEL_PATHS:
+            refuse = 401
         if refuse is not None and seen.path in MODEL_PATHS:
             self._json(refuse, {"type": "error", "error": {
                 "type": "authentication_error" if refuse == 401 else "api_error",
