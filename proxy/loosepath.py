@@ -124,6 +124,8 @@ def unknown(read: str) -> str | None:
     """The first character of ``read`` newer than this Python's Unicode, or None: a
     collation that knows it may weigh it as a letter or a digit (Kaktovik's, U+1D2C1, as a
     ``1``), which :func:`folded` cannot, since it drops it."""
+    if read.isascii():  # every ASCII character has been assigned since Unicode 1.1
+        return None
     return next((c for c in read if unicodedata.category(c) == "Cn"), None)
 
 

@@ -58,6 +58,7 @@ from proxy.spellings import (
     alphabet,
     broken,
     encodings,
+    firsts,
     narrowed,
     spellings,
     unwrap,
@@ -373,12 +374,11 @@ class Scrubber:
         return len(end) - view.start_of(len(view.text) - begins) if begins else 0
 
     def _begins(self, data: bytes, forms: tuple[bytes, ...] | None = None) -> int:
-        """The length of the longest end of ``data`` that begins one of the secrets' forms,
-        in any case."""
+        """The length of the longest end of ``data`` that begins one of ``forms``, in any case."""
         forms = self._forms if forms is None else forms
-        data = data[-len(forms[0]):].lower()
-        best = 0
-        size = len(data)
+        data, best = data[-len(forms[0]):].lower(), 0
+        if len(data.translate(None, firsts(forms))) == (size := len(data)):
+            return 0  # no byte of it begins a form: one pass, not one a form
         for secret in forms:
             first = secret[:1]
             i = data.find(first, max(0, size - len(secret) + 1))

@@ -9,6 +9,7 @@ bytes a spelling may be made of (:func:`alphabet`, the prefilter's table).
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from collections.abc import Iterable
 
@@ -143,3 +144,10 @@ def alphabet(forms: Iterable[bytes]) -> bytes:
     and the escapes'), a space for any other."""
     inside = _ESCAPE_BYTES.union(*forms)
     return bytes(0x61 if byte in inside else 0x20 for byte in range(256))
+
+
+@functools.lru_cache(maxsize=128)
+def firsts(forms: tuple[bytes, ...]) -> bytes:
+    """The bytes ``forms`` begin with: an end of a chunk without one of them begins none (a
+    long body's chunks end anywhere; each end is read for them in one pass, not one a form)."""
+    return bytes(sorted({form[0] for form in forms}))

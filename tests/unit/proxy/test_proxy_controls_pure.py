@@ -18,7 +18,7 @@ from appliance.egress import (
     parse_egress_defaults,
 )
 from appliance.errors import ConfigError, InvalidInput
-from appliance.placeholders import placeholder_env, session_placeholders
+from appliance.placeholders import Placeholder, placeholder_env, session_placeholders
 from appliance.usage import DEFAULT_TABLE, Price, Usage, parse_prices
 from proxy.honeytoken import foreign, leak_in_body, leak_in_head
 from proxy.rules import DEFAULT_RULES
@@ -69,6 +69,16 @@ def test_head_playbook(host: str, path: str, headers: list[tuple[bytes, bytes]],
                        expected: tuple[str, str] | None) -> None:
     leak = leak_in_head(foreign(MINE, DEFAULT_RULES, host), path, headers)
     assert (None if leak is None else (leak.family, leak.where)) == expected
+
+
+#: A placeholder spelt with bytes a pattern reads otherwise: the head is read for its bytes.
+ODD = Placeholder(family=MINE[0].family, value="sk-x.y+z", encoded=(b"q+r/s",))
+
+
+@pytest.mark.parametrize(("value", "found"), [
+    (b"sk-x.y+z", True), (b"<q+r/s>", True), (b"sk-xAyyz", False), (b"qqr/s", False)])
+def test_head_reads_a_placeholder_as_its_bytes(value: bytes, found: bool) -> None:
+    assert (leak_in_head((ODD,), "/", [(b"x-token", value)]) is not None) is found
 
 
 @pytest.mark.parametrize("shift", [b"", b"a", b"ab"])

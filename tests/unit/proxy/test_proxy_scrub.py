@@ -12,7 +12,7 @@ import pytest
 
 from proxy.bodykind import coding, escapable
 from proxy.scrub import MIN_SECRET, REACH, Scrubber, masked
-from proxy.spellings import spellings
+from proxy.spellings import firsts, spellings
 
 TOKEN = b"ghp_REALGITHUBCANARY0123456789"
 BASIC = b"eC1hY2Nlc3MtdG9rZW46Z2hwX1JFQUxHSVRIVUJDQU5BUlkwMTIzNDU2Nzg5"
@@ -501,3 +501,9 @@ def test_a_body_of_random_bytes_is_skipped_and_a_secret_in_it_is_not() -> None:
         body = data[:5000] + secret + data[5000:]
         assert scrub.spells(body)
         assert secret not in scrub.feed(body) + scrub.finish()
+
+
+@pytest.mark.parametrize(("forms", "expected"), [
+    ((b"sk-ant", b"c2st", b"a"), b"acs"), ((b"x",), b"x"), ((b"ab", b"ac"), b"a")])
+def test_firsts_are_the_bytes_forms_begin_with(forms: tuple[bytes, ...], expected: bytes) -> None:
+    assert firsts(forms) == expected
