@@ -7,7 +7,8 @@ A create runs its steps in order, each announced as a progress event (``worktree
 session's workspace (:func:`prepare_workspace`), the uploads and home folders, the workload
 from the container contract, its start, the agent's boot. Any step that fails undoes what
 this create made — the workload, and the workspace if no container ever used it — and the
-failure policy decides between back-off and ``failed``. A create cancelled part-way (the
+failure policy decides between back-off and ``failed``; a workload that cannot be removed
+keeps what it mounts until it is (:func:`undo`). A create cancelled part-way (the
 session was deleted: :meth:`Reconciler._cancel_deleted_creates`) undoes the same, shielded,
 so nothing appears after the delete. A recreate (the container vanished) keeps the
 workspace and its work, and is rate-limited by back-off.
@@ -212,7 +213,8 @@ async def create(deps: Deps, a: Create) -> None:
         settled = True
     except ClauderonError as exc:
         settled = True
-        await undo(deps, a, created, remove_workspace=fresh_workspace)
+        if left := await undo(deps, a, created, remove_workspace=fresh_workspace):
+            exc.message = f"{exc.message}; {left}"
         await deps.fail(s, exc, what="creating")
         return
     finally:
@@ -306,18 +308,23 @@ async def _start_and_boot(deps: Deps, backend: Backend, s: Session, created: str
     await boot_agent(deps, s, created, plan=plan, mark=marks)
 
 
-async def undo(deps: Deps, a: Create, created: str | None, *, remove_workspace: bool) -> None:
+async def undo(deps: Deps, a: Create, created: str | None, *,
+               remove_workspace: bool) -> str | None:
     """Leave nothing behind a failed or cancelled create; never remove a workspace we did
-    not just make (a recreated or retried session's workspace holds its work)."""
+    not just make (a recreated or retried session's workspace holds its work), nor what a
+    container that could not be removed mounts (it may run on, the agent in it): the
+    workspace and the agent home then stay, and the ``undo_incomplete`` event and the
+    returned words (for the session's reason) say so. The container carries the session's
+    label: a failed session's is removed by the next pass, a deleted one's by the delete,
+    before its workspace; a session tried again takes it up."""
     s = a.session
-    with trio.CancelScope(shield=True), trio.move_on_after(UNDO_SECONDS):
-        if created is not None:
-            try:
-                await deps.backend_for(s).remove(created)
-            except ClauderonError as exc:
-                log.warning("could not remove the container of a failed create: %s", exc,
-                            extra={"session": s.id})
-        if remove_workspace and not a.recreate:
+    with trio.CancelScope(shield=True):
+        if (left := await _remove_created(deps, s, created)) is not None:
+            await deps.event(s, "undo_incomplete", {"backend_id": created, "reason": left})
+            return left
+        if not remove_workspace or a.recreate:
+            return None
+        with trio.move_on_after(UNDO_SECONDS):
             if created is not None:
                 try:  # a new session's volume, Secret, policy (nothing on Docker)
                     await deps.backend_for(s).forget(created)
@@ -328,3 +335,21 @@ async def undo(deps: Deps, a: Create, created: str | None, *, remove_workspace: 
             for holder in {Path(e.worktree_path).parent for e in s.extra_repos}:
                 await trio.to_thread.run_sync(safefs.remove_tree, holder)
             await trio.to_thread.run_sync(safefs.remove_tree, deps.settings.homes_dir / s.id)
+    return None
+
+
+async def _remove_created(deps: Deps, s: Session, created: str | None) -> str | None:
+    """The workload a create made removed: None, or why it is still there."""
+    if created is None:
+        return None
+    why = f"the backend did not answer in {UNDO_SECONDS:.0f}s"
+    with trio.move_on_after(UNDO_SECONDS):
+        try:
+            await deps.backend_for(s).remove(created)
+            return None
+        except ClauderonError as exc:
+            why = exc.message
+    log.warning("could not remove the container of a failed create: %s", why,
+                extra={"session": s.id})
+    return (f"its container {s.workload_name} could not be removed ({why}); its workspace "
+            "and agent home are kept until it is")

@@ -68,8 +68,11 @@ class Relay:
                     if not self.answers.is_set():
                         self.asking = src
                         self.asked.set()
+                    if self.answered(src, data):
+                        continue
                 else:
                     self.answers.wait()
+                    data = self.answer(dst, data)
                 dst.sendall(data)
         except OSError:
             pass
@@ -80,6 +83,15 @@ class Relay:
             with self._enough:
                 if src in self._open:
                     self._open.remove(src)
+
+    def answered(self, client: socket.socket, request: bytes) -> bool:
+        """Whether the relay answered ``request`` itself (it then never reaches the
+        engine); a rig that fakes the engine's faults says so."""
+        return False
+
+    def answer(self, client: socket.socket, data: bytes) -> bytes:
+        """What ``client`` gets of the engine's answer ``data`` (a rig may replace it)."""
+        return data
 
     def down(self, *, but: socket.socket | None = None) -> None:
         """The engine gone: every relayed connection closed (``but`` the one named), and

@@ -1,0 +1,76 @@
+"""A failed create never removes what a container it could not remove runs on.
+
+Real: the API, the reconciler, the CLI, git and the engine, behind a relay that fails the
+calls named (:mod:`tests.support.engine_faults`). The create made the session's container;
+the engine started it but answered the start with an error (a permanent one), then refused
+to remove it. The create's undo removed the workspace and the agent's home anyway: the
+container ran on with its mounts emptied under it (the agent in it racing the removal), and
+nothing would ever bring them back. They stay as long as the container does, and the
+session's reason says so; the reconciler's removal of the failed session's container keeps
+failing, and keeps them. The person's delete, once the engine removes containers again,
+removes the container, then the workspace: nothing is left, no orphan.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from appliance.errors import NotFound
+from tests.support.appliance import Appliance, running, wait_for
+from tests.support.engine_faults import REMOVE, START, Faults, error
+
+pytestmark = pytest.mark.docker
+
+
+def told(app: Appliance, sid: str, kind: str, needle: str) -> list[dict[str, Any]]:
+    events = app.client().get(f"/api/sessions/{sid}/events")["events"]
+    return [e for e in events if e["kind"] == kind and needle in str(e["payload"])]
+
+
+def gone(app: Appliance, sid: str) -> bool:
+    try:
+        app.session(sid)
+    except NotFound:
+        return True
+    return False
+
+
+def test_a_failed_create_keeps_what_its_unremovable_container_mounts(
+        tmp_path: Path, engine: docker.DockerClient, repo: Path) -> None:
+    relay = Faults(tmp_path / "engine.sock")
+    relay.belie[START] = error(400, "the container started, then its network hook failed")
+    relay.refuse[REMOVE] = error(500, "driver failed to remove root filesystem: busy")
+    with relay.running(), running(tmp_path / "home", "api", "reconciler",
+                                  env={"DOCKER_HOST": f"unix://{relay.path}"}) as app:
+        made = app.cli("create", "--repo", str(repo), "--name", "stuck", "--prompt", "p",
+                       check=False)
+        s = app.wait_phase("stuck", "failed")
+        [c] = app.containers(s["id"])
+        assert c.status == "running", c.status  # the engine did start it
+        worktree, home = Path(s["worktree_path"]), app.settings.homes_dir / s["id"]
+        assert worktree.is_dir() and home.is_dir(), \
+            "the workspace was removed while the container that mounts it still runs"
+        assert "could not be removed" in s["status_reason"], s["status_reason"]
+        assert made.returncode == 1 and "could not be removed" in made.stderr, made.stderr
+        assert told(app, s["id"], "undo_incomplete", c.id)
+
+        # The reconciler tries to remove the failed session's container: refused, kept.
+        wait_for(lambda: told(app, s["id"], "action_failed", "removing a container"),
+                 what="the reconciler's refused removal")
+        app.cli("delete", "--force", "--no-wait", "stuck")
+        wait_for(lambda: told(app, s["id"], "action_failed", "deleting"),
+                 what="the delete's refused removal")
+        assert worktree.is_dir() and home.is_dir()
+        assert [x.id for x in app.containers(s["id"])] == [c.id]
+
+        with relay.lock:  # the engine removes containers again
+            relay.refuse.clear()
+        wait_for(lambda: gone(app, s["id"]), what="the delete to finish")
+        assert app.containers() == []
+        assert not worktree.exists() and not home.exists()
+        assert relay.failed, "no call was failed"
+
