@@ -252,14 +252,13 @@ async def remade(deps: Deps, s: Session) -> str:
 
 
 async def _fresh_workspace(s: Session) -> bool:
-    """Whether a failed create may remove the workspace: one no container ever used, or one
-    this create makes (its folder is gone). A folder that stands is kept whatever its
-    ``.git`` holds: the files in it are the agent's. On Kubernetes the workspace is on its
+    """Whether a failed create may remove the workspace: one this create makes (its folder
+    is gone). A folder that stands is kept whatever its ``.git`` holds, a never-running
+    session's too: a container of an earlier attempt may have run on it (one its undo could
+    not remove), and the files in it are the agent's. On Kubernetes the workspace is on its
     volume: new when the session never had a workload."""
-    if s.backend_id is None:
-        return True
     if pods.on_kubernetes(s):
-        return False
+        return s.backend_id is None
     return not await trio.to_thread.run_sync(os.path.lexists, s.worktree_path)
 
 

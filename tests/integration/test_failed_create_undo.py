@@ -20,6 +20,7 @@ import docker
 import pytest
 
 from appliance.errors import NotFound
+from tests.conftest import AGENT_UID
 from tests.support.appliance import Appliance, running, wait_for
 from tests.support.engine_faults import REMOVE, START, Faults, error
 
@@ -74,3 +75,34 @@ def test_a_failed_create_keeps_what_its_unremovable_container_mounts(
         assert not worktree.exists() and not home.exists()
         assert relay.failed, "no call was failed"
 
+
+def test_a_retried_create_keeps_the_workspace_an_earlier_container_ran_on(
+        tmp_path: Path, engine: docker.DockerClient, repo: Path) -> None:
+    """The container the first attempt could not remove ran on the workspace, the agent in
+    it wrote there; once it is gone the person retries, and that create fails too. Its undo
+    took the workspace for its own (the session never ran) and removed the agent's file
+    with it; a workspace that stood before the create is kept."""
+    relay = Faults(tmp_path / "engine.sock")
+    relay.belie[START] = error(400, "the container started, then its network hook failed")
+    relay.refuse[REMOVE] = error(500, "driver failed to remove root filesystem: busy")
+    with relay.running(), running(tmp_path / "home", "api", "reconciler",
+                                  env={"DOCKER_HOST": f"unix://{relay.path}"}) as app:
+        app.cli("create", "--repo", str(repo), "--name", "again", "--prompt", "p", check=False)
+        s = app.wait_phase("again", "failed")
+        [c] = app.containers(s["id"])
+        done = c.exec_run(["sh", "-c", "echo mine > /workspace/agent-note.txt"],
+                          user=f"{AGENT_UID}:{AGENT_UID}")
+        assert done.exit_code == 0, done.output
+        note = Path(s["worktree_path"]) / "agent-note.txt"
+        assert note.read_text() == "mine\n"
+
+        with relay.lock:  # the engine removes containers again: the failed one's goes
+            relay.refuse.clear()
+        wait_for(lambda: not app.containers(s["id"]), what="the leftover's removal")
+        app.cli("retry", "--no-wait", "again")
+        wait_for(lambda: len(told(app, s["id"], "progress", "creating container")) == 2,
+                 what="the retry's container")
+        after = app.wait_phase("again", "failed")
+        assert app.containers(s["id"]) == []
+        assert note.is_file(), "a retried create's undo removed the agent's work"
+        assert "could not be removed" not in after["status_reason"], after["status_reason"]
