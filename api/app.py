@@ -12,6 +12,7 @@ import logging
 from typing import Any, cast
 
 from quart import Response, request
+from quart.globals import request_ctx
 from quart_trio import QuartTrio
 
 from api import (
@@ -44,8 +45,22 @@ BLUEPRINTS = (session_routes, conversation, console, file_routes, repo_routes, d
               egress_routes, operations, timeline_routes, pull_routes, recovery)
 
 
+class _App(QuartTrio):
+    async def make_default_options_response(self) -> Response:
+        """An OPTIONS request: 204 with the methods the path takes in ``Allow``, and no body
+        to type (Quart's own was an empty ``text/html`` page). Never a CORS answer: no
+        ``Access-Control-Allow-*`` (the guard strips any, and refuses a page of another
+        origin before this)."""
+        adapter = request_ctx.url_adapter
+        allowed = ", ".join(sorted(adapter.allowed_methods() if adapter else ()))
+        response = self.response_class(b"", status=204, headers={"Allow": allowed})
+        for header in ("Content-Type", "Content-Length"):  # a 204 has no body to describe
+            del response.headers[header]
+        return response
+
+
 def create_app(ctx: ApiContext) -> QuartTrio:
-    app = QuartTrio("clauderon", static_folder=None)
+    app = _App("clauderon", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION] = ctx

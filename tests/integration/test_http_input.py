@@ -32,6 +32,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from api.guard import HOOK_BODY
@@ -325,6 +326,34 @@ def test_a_method_a_route_does_not_take_is_refused_in_json(appliance: Appliance)
                               "code": "method_not_allowed"}
         assert got.headers["x-frame-options"] == "DENY" and "nosniff" in got.headers[
             "x-content-type-options"]
+
+
+def test_options_is_answered_204_with_the_methods_and_no_page(appliance: Appliance) -> None:
+    """Quart answers OPTIONS on every route itself: it was an empty ``text/html`` page, the
+    one answer of the API neither JSON nor a file. Now 204 with the methods in ``Allow``, no
+    body and no type, the security headers; never a CORS answer, and a page of another
+    origin asking its preflight is refused before any route (JSON)."""
+    http = appliance.http()
+    paths: dict[str, set[str]] = {"/": {"GET"}, "/assets/nope.js": {"GET"},
+                                  "/s/nope/files": {"GET"}}
+    for method, path in operations(appliance):
+        paths.setdefault(path, set()).add(method)
+    for path, methods in sorted(paths.items()):
+        got = http.request("OPTIONS", path)
+        assert got.status_code == 204, (path, got.status_code, got.headers, got.text)
+        assert "content-type" not in got.headers and got.content == b"", (path, got.headers)
+        allowed = set(got.headers["allow"].split(", "))
+        assert methods | {"OPTIONS"} <= allowed, (path, allowed)
+        assert got.headers["x-frame-options"] == "DENY" and "nosniff" in got.headers[
+            "x-content-type-options"], (path, got.headers)
+        assert not [h for h in got.headers if h.lower().startswith("access-control-")], path
+    page = {"Origin": "http://evil.example", "Access-Control-Request-Method": "DELETE",
+            "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors"}
+    with httpx.Client(base_url=appliance.base, timeout=30) as stranger:
+        got = stranger.request("OPTIONS", "/api/sessions/nope", headers=page)
+    assert got.status_code == 403 and got.headers["content-type"] == "application/json", (
+        got.status_code, got.headers, got.text)
+    assert not [h for h in got.headers if h.lower().startswith("access-control-")]
 
 
 def test_the_tcp_listener_speaks_http1_only(appliance: Appliance) -> None:
