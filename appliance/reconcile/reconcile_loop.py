@@ -145,6 +145,8 @@ class Reconciler:
         self.passes = 0
         #: Orphans whose failing removal was told, and why (told again when that changes).
         self._orphans_told = Told()
+        #: Deletes whose first step was said (a removal the engine refuses is tried again).
+        self._deleting = Told()
         self._wake = trio.Event()
         self._idle = trio.Event()
         self._idle.set()
@@ -359,7 +361,8 @@ class Reconciler:
         deps, s = self.deps, a.session
         if s.phase is not Phase.DELETING:
             s = await deps.update(s, phase=Phase.DELETING)
-        await deps.progress(s, "container", "removing the container")
+        if self._deleting.due(s.id, "container"):  # said once, not at each pass that fails
+            await deps.progress(s, "container", "removing the container")
         for bid in a.backend_ids:
             await deps.backend_for(s).remove(bid)
         # The branch comes in once, before what holds it goes: the volume of a pod, the
@@ -380,5 +383,6 @@ class Reconciler:
                        settings.homes_dir / s.id):
             await trio.to_thread.run_sync(safefs.remove_tree, folder)
         await self.store.run(self.store.sync.delete_session, s.id)
+        self._deleting.forget(s.id)
         self.branches.forget(s.id)
         self.remote_tips.forget(s.id)

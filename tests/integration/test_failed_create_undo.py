@@ -13,6 +13,7 @@ removes the container, then the workspace: nothing is left, no orphan.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +107,45 @@ def test_a_retried_create_keeps_the_workspace_an_earlier_container_ran_on(
         assert app.containers(s["id"]) == []
         assert note.is_file(), "a retried create's undo removed the agent's work"
         assert "could not be removed" not in after["status_reason"], after["status_reason"]
+
+
+def test_a_create_cancelled_by_a_delete_keeps_what_its_container_mounts(
+        tmp_path: Path, engine: docker.DockerClient, repo: Path) -> None:
+    """The person deletes the session while its container starts; the engine will not remove
+    the container. The workspace and the agent home stay under the running container, the
+    delete, tried again at each pass, says its step once (it wrote it at every pass), and
+    removes them once the engine has removed the container."""
+    relay = Faults(tmp_path / "engine.sock")
+    relay.hold = START
+    relay.refuse[REMOVE] = error(500, "driver failed to remove root filesystem: busy")
+    with relay.running(), running(tmp_path / "home", "api", "reconciler",
+                                  env={"DOCKER_HOST": f"unix://{relay.path}"}) as app:
+        # The person's delete answers once the create is undone (or its wait is over).
+        http = app.http(timeout=120)
+        deleting = threading.Thread(target=lambda: http.delete("/api/sessions/cut"))
+        try:
+            app.cli("create", "--no-wait", "--repo", str(repo), "--name", "cut", "--prompt", "p")
+            s = app.session("cut")
+            assert relay.holding.wait(timeout=60), "the start never came"
+            deleting.start()
+            wait_for(lambda: "cancelling the Create of cut" in app.log("reconciler"),
+                     what="the create's cancel")
+        finally:
+            relay.release.set()  # the start goes on: the container runs, the create is cancelled
+        deleting.join()
+        wait_for(lambda: app.log("reconciler").count("cut: deleting failed") >= 3,
+                 what="the delete's refused removals, after the create's undo")
+        [c] = app.containers(s["id"])
+        assert c.status == "running", c.status
+        worktree, home = Path(s["worktree_path"]), app.settings.homes_dir / s["id"]
+        assert worktree.is_dir() and home.is_dir(), \
+            "the cancelled create removed the workspace under its running container"
+        # Each pass tries the delete again, and says what it does once: it wrote its step
+        # at each, some 300 events a second into the journal.
+        assert len(told(app, s["id"], "progress", "removing the container")) == 1
+
+        with relay.lock:
+            relay.refuse.clear()
+        wait_for(lambda: gone(app, s["id"]), what="the delete to finish")
+        assert app.containers() == []
+        assert not worktree.exists() and not home.exists()

@@ -4,7 +4,8 @@ Each rule matches the request line (``POST /v1.45/containers/<id>/start HTTP/1.1
 relayed to the engine (:class:`~tests.support.engine_relay.Relay`). A refused call never
 reaches the engine and is answered with the error the rule names, as an engine that fails it
 answers; a belied call is carried out by the engine, and its caller is told it failed (the
-engine did it, but its answer was an error). Every other call is the real engine's.
+engine did it, but its answer was an error); a held call waits for the test's word before it
+reaches the engine. Every other call is the real engine's.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class Faults(Relay):
         self.belie: dict[re.Pattern[bytes], bytes] = {}
         #: The request lines refused or belied so far.
         self.failed: list[bytes] = []
+        #: Calls held until :attr:`release` is set (:attr:`holding` is set when one is).
+        self.hold: re.Pattern[bytes] | None = None
+        self.holding, self.release = threading.Event(), threading.Event()
         self._belied: dict[socket.socket, bytes] = {}
 
     def _rule(self, rules: dict[re.Pattern[bytes], bytes], request: bytes) -> bytes | None:
@@ -48,6 +52,9 @@ class Faults(Relay):
         return found
 
     def answered(self, client: socket.socket, request: bytes) -> bool:
+        if self.hold is not None and self.hold.match(request):
+            self.holding.set()
+            self.release.wait()
         if (refused := self._rule(self.refuse, request)) is not None:
             client.sendall(refused)
             return True
