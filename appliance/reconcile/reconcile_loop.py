@@ -297,7 +297,10 @@ class Reconciler:
             self.busy.discard(key)
             if not self.busy:
                 self._idle.set()
-            self._wake.set()
+            # An action that failed is tried again at the next pass a change or the resync
+            # brings: woken at once, one the engine keeps refusing ran in a loop.
+            if outcome != "error":
+                self._wake.set()
 
     async def _note_failure(self, action: Action, exc: ClauderonError) -> None:
         """Steps retried every pass say why they keep failing where a person looks."""

@@ -149,3 +149,35 @@ def test_a_create_cancelled_by_a_delete_keeps_what_its_container_mounts(
         wait_for(lambda: gone(app, s["id"]), what="the delete to finish")
         assert app.containers() == []
         assert not worktree.exists() and not home.exists()
+
+
+def test_a_delete_the_engine_refuses_is_tried_at_each_pass_not_in_a_loop(
+        tmp_path: Path, engine: docker.DockerClient, repo: Path) -> None:
+    """While the engine refused to remove a deleted session's container, the reconciler
+    tried the delete again the moment the last try ended: thousands of tries and log lines
+    a minute, a core of the machine spent. A failed action waits for the next pass a change
+    brings (or the resync): with the resync an hour off, the tries follow the changes the
+    test makes, one each."""
+    relay = Faults(tmp_path / "engine.sock")
+    with relay.running(), running(tmp_path / "home", "api", "reconciler",
+                                  env={"DOCKER_HOST": f"unix://{relay.path}"},
+                                  reconciler="resync_seconds = 3600\n") as app:
+        for name in ("held", "other"):
+            app.cli("create", "--repo", str(repo), "--name", name, "--prompt", "p")
+            app.wait_phase(name, "running")
+        s = app.session("held")
+        with relay.lock:
+            relay.refuse[REMOVE] = error(500, "driver failed to remove root filesystem: busy")
+        app.cli("delete", "--force", "--no-wait", "held")
+        wait_for(lambda: relay.failed, what="the delete's first refused removal")
+        for _ in range(3):  # a change: the next pass, and one more try
+            tried = len(relay.failed)
+            app.hook("other", "PreToolUse")
+            wait_for(lambda t=tried: len(relay.failed) > t, what="the try of the next pass")
+        assert len(relay.failed) <= 8, f"{len(relay.failed)} tries for 3 changes"
+
+        with relay.lock:
+            relay.refuse.clear()
+        app.hook("other", "PreToolUse")
+        wait_for(lambda: gone(app, s["id"]), what="the delete to finish")
+        assert app.containers(s["id"]) == []

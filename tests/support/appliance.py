@@ -69,7 +69,7 @@ class Appliance:
         the spine's tests run plain containers of the base image instead. ``prefix`` runs
         the services under a command (``ip netns exec NS``); ``server``: more ``[server]``
         keys; ``docker_config``: more lines of the ``[docker]`` table; ``reconciler``: more
-        lines of the ``[reconciler]`` table."""
+        lines of the ``[reconciler]`` table (its ``resync_seconds`` in place of the tests' 0.5)."""
         self.prefix = prefix
         self.home = home
         self.http_port = free_port()
@@ -79,7 +79,9 @@ class Appliance:
         (home / "config.toml").write_text(
             f"[server]\nport = {self.http_port}\nhook_port = {self.hook_port}\n{server}"
             f"[proxy]\nport = {self.proxy_port}\n"
-            "[reconciler]\nresync_seconds = 0.5\nbackoff_seconds = 1.0\n"
+            "[reconciler]\n"
+            + ("" if "resync_seconds" in reconciler else "resync_seconds = 0.5\n")
+            + "backoff_seconds = 1.0\n"
             f"backoff_max_seconds = 4.0\nmax_attempts = 3\n{reconciler}"
             f"[docker]\nimage = \"{image}\"\n{docker_config}"
             f"[agents]\nstart = {'true' if agents else 'false'}\n" + config
