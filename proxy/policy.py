@@ -156,10 +156,8 @@ def decide_request(
     chatgpt: str = "",
 ) -> Respond | Forward:
     """Block, or forward with the headers to send (placeholder swapped for the real one).
-
-    ``tunnel`` is the CONNECT target when the request came inside a tunnel; ``chatgpt`` the
-    session's ChatGPT placeholder (``inject.apply_rule``'s ``own``).
-    """
+    ``tunnel``: the CONNECT target of a request inside a tunnel; ``chatgpt``: the session's
+    ChatGPT placeholder (``inject.apply_rule``'s ``own``)."""
     refused = _bad_method(method) or _refusal(
         method=method, target=target, headers=headers, session=session, config=config,
         tunnel=tunnel)
@@ -201,11 +199,9 @@ def decide_request(
                             b"sec-websocket-extensions"),
                    (b"accept-encoding", b"identity")]
     decision = Decision.INJECTED if injection.credential else Decision.PASSED
-    return Forward(
-        headers=headers, decision=decision, credential=injection.credential,
-        rule=rule, upgrade=upgrade, meter=meter, unmetered=unmetered,
-        secrets=injection.secrets,
-    )
+    return Forward(headers=headers, decision=decision, credential=injection.credential,
+                   rule=rule, upgrade=upgrade, meter=meter, unmetered=unmetered,
+                   secrets=injection.secrets)
 
 
 
