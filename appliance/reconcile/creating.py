@@ -34,7 +34,7 @@ from appliance.contract import RepoMounts, workload_for
 from appliance.credentials import doctor
 from appliance.errors import ClauderonError, GitError
 from appliance.placeholders import chatgpt_placeholder, placeholder_env
-from appliance.reconcile import pods, sync
+from appliance.reconcile import pods
 from appliance.reconcile.deps import Deps
 from appliance.reconcile.failures import backoff_seconds
 from appliance.reconcile.plan import Create
@@ -325,9 +325,6 @@ async def undo(deps: Deps, a: Create, created: str | None, *,
             return None
         with trio.move_on_after(UNDO_SECONDS):
             if created is not None:
-                # Its agent may have committed before the create failed: the branch comes
-                # in (or the workspace is kept aside) before the workspace goes, as a delete's.
-                await sync.last_sync(deps, s)
                 try:  # a new session's volume, Secret, policy (nothing on Docker)
                     await deps.backend_for(s).forget(created)
                 except ClauderonError as exc:

@@ -21,8 +21,7 @@ import docker
 import pytest
 
 from appliance.errors import NotFound
-from tests.conftest import AGENT_UID, user_git
-from tests.support.agent_app import as_agent
+from tests.conftest import AGENT_UID
 from tests.support.appliance import Appliance, running, wait_for
 from tests.support.engine_faults import REMOVE, START, Faults, error
 
@@ -182,28 +181,3 @@ def test_a_delete_the_engine_refuses_is_tried_at_each_pass_not_in_a_loop(
         app.hook("other", "PreToolUse")
         wait_for(lambda: gone(app, s["id"]), what="the delete to finish")
         assert app.containers(s["id"]) == []
-
-
-def test_a_failed_creates_undo_brings_in_what_the_agent_committed(
-        tmp_path: Path, engine: docker.DockerClient, repo: Path, agent_image: str) -> None:
-    """The engine starts the container but answers the start with an error; before the
-    undo has removed it, the agent in it commits on its branch. The undo removed the fresh
-    workspace, and the commit with it: the branch comes in first, as a delete's does."""
-    relay = Faults(tmp_path / "engine.sock")
-    relay.belie[START] = error(400, "the container started, then its network hook failed")
-    relay.hold = REMOVE
-    with relay.running(), running(tmp_path / "home", "api", "reconciler", image=agent_image,
-                                  env={"DOCKER_HOST": f"unix://{relay.path}"}) as app:
-        app.cli("create", "--no-wait", "--repo", str(repo), "--name", "quick", "--prompt", "p")
-        try:
-            assert relay.holding.wait(timeout=60), "the undo's removal never came"
-            s = app.session("quick")
-            commit = as_agent(app, s, "echo work > agent.txt && git add -A && "
-                                      "git commit -qm agent-work && git rev-parse HEAD")
-        finally:
-            relay.release.set()
-        s = app.wait_phase("quick", "failed")
-        assert app.containers(s["id"]) == []
-        assert not Path(s["worktree_path"]).exists()
-        assert user_git(repo, "rev-parse", s["branch"]) == commit.split()[-1], \
-            "the failed create's undo lost the agent's commit"
